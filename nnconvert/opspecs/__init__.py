@@ -1,0 +1,65 @@
+"""The op-spec table: one row per ``nn`` layer, looked up by class, function or method.
+
+Rows live in one module per layer family; this package only indexes them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from . import activation, conv, dropout, linear, norm, pooling, reshape
+from .spec import TRAINING, Alias, Arguments, OpSpec, Param, WeightRef, layout_call
+
+SPECS: tuple[OpSpec, ...] = (
+    conv.SPECS
+    + linear.SPECS
+    + norm.SPECS
+    + activation.SPECS
+    + pooling.SPECS
+    + dropout.SPECS
+    + reshape.SPECS
+)
+
+_BY_MODULE: dict[type[nn.Module], OpSpec] = {spec.module: spec for spec in SPECS}
+_BY_FUNCTION: dict[Callable, list[OpSpec]] = {}
+_ALIASES: dict[Callable | str, list[tuple[OpSpec, Alias]]] = {}
+for _spec in SPECS:
+    if _spec.function is not None:
+        _BY_FUNCTION.setdefault(_spec.function, []).append(_spec)
+    for _alias in _spec.aliases:
+        _ALIASES.setdefault(_alias.target, []).append((_spec, _alias))
+
+
+def spec_for_module(module: nn.Module) -> OpSpec | None:
+    """The row for this exact layer class (subclasses may change ``forward``)."""
+    return _BY_MODULE.get(type(module))
+
+
+def specs_for_function(function: Callable) -> list[OpSpec]:
+    """Rows whose canonical function is ``function`` (``F.pad`` has several)."""
+    return _BY_FUNCTION.get(function, [])
+
+
+def aliases_for(target: Callable | str) -> list[tuple[OpSpec, Alias]]:
+    """Rows that ``target`` (a callable or a method name) is another spelling of."""
+    try:
+        return _ALIASES.get(target, [])
+    except TypeError:  # unhashable target
+        return []
+
+
+__all__ = [
+    "SPECS",
+    "TRAINING",
+    "Alias",
+    "Arguments",
+    "OpSpec",
+    "Param",
+    "WeightRef",
+    "aliases_for",
+    "layout_call",
+    "spec_for_module",
+    "specs_for_function",
+]

@@ -1,0 +1,30 @@
+"""Normalisation layers: batch, layer, group, instance, RMS and local response norm."""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn import functional as F
+
+from .spec import TRAINING, OpSpec
+
+
+def _batch_norm_training(module: nn.Module):
+    """Batch statistics are used while training, or always when none are tracked."""
+    return TRAINING if module.track_running_stats else True
+
+
+def _batch_norm(module) -> OpSpec:
+    return OpSpec(
+        module,
+        F.batch_norm,
+        name="bn",
+        call_positional=5,
+        weights=("running_mean", "running_var", "weight", "bias"),
+        attributes={
+            "training": _batch_norm_training,
+            "momentum": lambda m: 0.0 if m.momentum is None else m.momentum,
+        },
+    )
+
+
+SPECS = (_batch_norm(nn.BatchNorm2d),)

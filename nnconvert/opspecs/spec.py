@@ -1,0 +1,396 @@
+"""The op-spec row: what one ``nn`` layer is as a functional call, and back.
+
+A row is data plus a few optional hooks. It answers four questions that the
+passes and the printer ask:
+
+* ``call_arguments(module)`` -- the functional call an instance stands for
+  (``nn.Conv2d(1, 6, 5)`` is ``F.conv2d(x, weight, bias)``), with the module's
+  tensors as :class:`WeightRef` and its ``training`` flag as :data:`TRAINING`;
+* ``constructor_arguments(module)`` -- the constructor call a person would write
+  (positional where the PyTorch docs use them, non-default keywords only);
+* ``module_from_call(arguments)`` -- the parameter-free layer a functional call
+  stands for (``F.max_pool2d(x, 2)`` is ``nn.MaxPool2d(2)``), or None when no
+  instance reproduces the call exactly;
+* ``aliases`` -- other spellings of the same call (``torch.relu``, ``x.relu()``).
+
+Every answer is verified by construction: a rebuilt module must reproduce the
+original's functional call, so a wrong row fails loudly instead of emitting
+wrong code.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from torch import nn
+
+from ..errors import ConversionError
+
+REQUIRED = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a functional signature."""
+
+    name: str
+    default: Any = REQUIRED
+
+
+@dataclass(frozen=True)
+class WeightRef:
+    """A tensor attribute (parameter or buffer) of the module, by attribute name."""
+
+    attribute: str
+
+
+class _Training:
+    """Marker for "the module's ``training`` flag" inside call arguments."""
+
+    def __repr__(self) -> str:
+        return "TRAINING"
+
+
+TRAINING = _Training()
+
+ArgumentSource = str | Callable[[nn.Module], Any]
+Arguments = dict[str, Any]
+
+
+def parse_signature(text: str) -> tuple[Param, ...]:
+    """Parse ``"input, weight, bias=None"`` into parameters (for C builtins without one)."""
+    function = ast.parse(f"def f({text}): pass").body[0]
+    assert isinstance(function, ast.FunctionDef)
+    args = function.args.args + function.args.kwonlyargs
+    defaults = [REQUIRED] * (len(function.args.args) - len(function.args.defaults))
+    defaults += [ast.literal_eval(d) for d in function.args.defaults]
+    defaults += [
+        REQUIRED if d is None else ast.literal_eval(d)
+        for d in function.args.kw_defaults
+    ]
+    return tuple(Param(a.arg, d) for a, d in zip(args, defaults))
+
+
+def signature_of(function: Callable) -> tuple[Param, ...]:
+    """The parameters of a Python function, for rows that do not spell them out."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        raise ValueError(f"{function!r} has no signature; give one") from None
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    if any(p.kind in kinds for p in parameters):
+        raise ValueError(f"{function!r} takes *args/**kwargs; give its signature")
+    return tuple(Param(p.name, p.default) for p in parameters)
+
+
+def collapse(value: Any) -> Any:
+    """``(2, 2)`` -> ``2``: PyTorch accepts one int wherever it expands a tuple."""
+    if isinstance(value, (tuple, list)) and value and all(v == value[0] for v in value):
+        if isinstance(value[0], (int, float)) and not isinstance(value[0], bool):
+            return value[0]
+    return value
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that never asks a tensor for its truth value."""
+    if type(a) is not type(b) and not (
+        isinstance(a, (int, float)) and isinstance(b, (int, float))
+    ):
+        if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+            return len(a) == len(b) and all(map(same_value, a, b))
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(map(same_value, a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    try:
+        return bool(a == b)
+    except Exception:
+        return a is b
+
+
+@dataclass(frozen=True)
+class Alias:
+    """Another spelling of a row's call.
+
+    ``target`` is a callable (``torch.relu``) or a method name (``"relu"`` for
+    ``x.relu()``); ``signature`` names its parameters when they differ from the
+    row's; ``fixed`` adds arguments the spelling implies (``F.relu_`` is
+    ``inplace=True``).
+    """
+
+    target: Callable | str
+    signature: str | None = None
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class OpSpec:
+    """One ``nn`` layer and its functional form. See the module docstring.
+
+    Fields, in the order a row is usually written:
+
+    module
+        The ``nn`` class.
+    function
+        The canonical functional form, or None for ``nn.Identity``.
+    signature
+        The function's parameters as source text, for C builtins that have no
+        Python signature; taken from the function otherwise.
+    name
+        Stem for attributes created by ``--to module`` (``relu`` -> ``relu1``).
+    inputs
+        How many leading function parameters the module's ``forward`` fills.
+    call_positional / ctor_positional
+        How many leading arguments are written positionally (counting inputs
+        for calls), as PyTorch's docs and tutorials write them.
+    weights
+        Function parameters that are the module's tensors; the attribute of the
+        same name unless ``attributes`` maps it elsewhere.
+    training
+        The function parameter fed from ``module.training``.
+    attributes
+        Function parameter -> module attribute name, or a getter, where the
+        parameter is not simply the attribute of the same name.
+    ctor_attributes
+        Constructor parameter -> getter, where the constructor argument cannot
+        be read from the attribute of the same name.
+    collapse
+        Parameters where ``(k, k)`` may be written ``k``.
+    canonical
+        Normalises call arguments so that equal calls compare equal
+        (``stride == kernel_size`` is written ``stride=None``).
+    ctor_from_call
+        Builds constructor arguments from call arguments where the default
+        mapping (same names) does not apply; returns None to decline.
+    prologue
+        Calls applied to the input before the main call
+        (``padding_mode="reflect"`` convolutions pad first).
+    aliases
+        Other spellings of the call.
+    """
+
+    module: type[nn.Module]
+    function: Callable | None
+    signature: str | None = None
+    name: str = ""
+    inputs: int = 1
+    call_positional: int = 1
+    ctor_positional: int = 1
+    weights: tuple[str, ...] = ()
+    training: str | None = None
+    attributes: Mapping[str, ArgumentSource] = field(default_factory=dict)
+    ctor_attributes: Mapping[str, Callable[[nn.Module], Any]] = field(
+        default_factory=dict
+    )
+    collapse: frozenset[str] = frozenset()
+    canonical: Callable[[Arguments], Arguments] | None = None
+    ctor_from_call: Callable[[Arguments], Arguments | None] | None = None
+    prologue: Callable[[nn.Module], list[tuple[Callable, Arguments]]] | None = None
+    aliases: tuple[Alias, ...] = ()
+
+    # -- signatures ---------------------------------------------------------
+
+    @property
+    def parameters(self) -> tuple[Param, ...]:
+        """The canonical function's parameters, inputs first."""
+        if self.signature is not None:
+            return parse_signature(self.signature)
+        if self.function is None:
+            return (Param("input"),)
+        return signature_of(self.function)
+
+    @property
+    def argument_parameters(self) -> tuple[Param, ...]:
+        """The parameters after the tensor inputs: the ones a call configures."""
+        return tuple(p for p in self.parameters[self.inputs :] if not p.name.startswith("_"))
+
+    @property
+    def ctor_parameters(self) -> tuple[Param, ...]:
+        """Constructor parameters a person sets (no device/dtype/private ones)."""
+        signature = inspect.signature(self.module.__init__)
+        skip = {"self", "device", "dtype"}
+        return tuple(
+            Param(p.name, p.default)
+            for p in signature.parameters.values()
+            if p.name not in skip
+            and not p.name.startswith("_")
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        )
+
+    @property
+    def has_weights(self) -> bool:
+        return bool(self.weights)
+
+    # -- module -> call -----------------------------------------------------
+
+    def call_arguments(self, module: nn.Module) -> Arguments:
+        """Every configuring argument of the call ``module`` makes, defaults included."""
+        arguments: Arguments = {}
+        for param in self.argument_parameters:
+            arguments[param.name] = self._read_call_argument(module, param.name)
+        return self.normalise(arguments)
+
+    def _read_call_argument(self, module: nn.Module, name: str) -> Any:
+        if name == self.training:
+            return TRAINING
+        source = self.attributes.get(name, name)
+        if callable(source):
+            return source(module)
+        if name in self.weights:
+            return WeightRef(source) if getattr(module, source) is not None else None
+        try:
+            return getattr(module, source)
+        except AttributeError:
+            raise ConversionError(
+                f"op spec for nn.{self.module.__name__}: the module has no "
+                f"attribute {source!r} for argument {name!r} of {self.function_name}"
+            ) from None
+
+    def normalise(self, arguments: Arguments) -> Arguments:
+        """Collapse repeated tuples and apply the row's canonical form."""
+        arguments = {
+            k: collapse(v) if k in self.collapse else v for k, v in arguments.items()
+        }
+        if self.canonical is not None:
+            arguments = self.canonical(dict(arguments))
+        return arguments
+
+    def drop_defaults(self, arguments: Arguments) -> Arguments:
+        """Keep only the arguments a person would have to write."""
+        defaults = {p.name: p.default for p in self.argument_parameters}
+        return {
+            k: v
+            for k, v in arguments.items()
+            if defaults.get(k, REQUIRED) is REQUIRED or not same_value(v, defaults[k])
+        }
+
+    def explicit_call_arguments(self, module: nn.Module) -> Arguments:
+        """The call ``module`` makes, with defaults dropped."""
+        return self.drop_defaults(self.call_arguments(module))
+
+    # -- module -> constructor ----------------------------------------------
+
+    def constructor_arguments(self, module: nn.Module) -> tuple[list[Any], Arguments]:
+        """``(positional, keywords)`` that rebuild ``module``'s configuration."""
+        values: list[tuple[Param, Any]] = []
+        for param in self.ctor_parameters:
+            if param.name in self.ctor_attributes:
+                value = self.ctor_attributes[param.name](module)
+            else:
+                try:
+                    value = getattr(module, param.name)
+                except AttributeError:
+                    raise ConversionError(
+                        f"op spec for nn.{self.module.__name__}: cannot read "
+                        f"constructor argument {param.name!r} from the instance"
+                    ) from None
+            if param.name in self.collapse:
+                value = collapse(value)
+            values.append((param, value))
+        return _layout(values, self.ctor_positional)
+
+    def rebuild(self, module: nn.Module) -> nn.Module:
+        """A fresh instance from :meth:`constructor_arguments`, checked against ``module``.
+
+        Raises ConversionError when the row cannot reproduce the instance, so
+        that a gap in the table shows up as an error, never as wrong code.
+        """
+        positional, keywords = self.constructor_arguments(module)
+        try:
+            rebuilt = self.module(*positional, **keywords)
+        except Exception as error:
+            raise ConversionError(
+                f"op spec for nn.{self.module.__name__}: constructor arguments "
+                f"{positional} {keywords} do not build the layer: {error}"
+            ) from None
+        if rebuilt.extra_repr() != module.extra_repr() or _shapes(rebuilt) != _shapes(
+            module
+        ):
+            raise ConversionError(
+                f"op spec for nn.{self.module.__name__}: rebuilt layer "
+                f"{rebuilt!r} differs from the original {module!r}"
+            )
+        return rebuilt
+
+    # -- call -> module -----------------------------------------------------
+
+    def module_from_call(self, arguments: Arguments) -> nn.Module | None:
+        """The parameter-free layer that makes exactly this call, if there is one."""
+        if self.has_weights:
+            return None
+        arguments = self.normalise(arguments)
+        if self.ctor_from_call is not None:
+            ctor = self.ctor_from_call(dict(arguments))
+            if ctor is None:
+                return None
+        else:
+            ctor = self._ctor_from_same_names(arguments)
+        try:
+            module = self.module(**ctor)
+        except Exception:
+            return None
+        wanted = self.drop_defaults(arguments)
+        made = self.explicit_call_arguments(module)
+        if wanted.keys() != made.keys() or not all(
+            same_value(wanted[k], made[k]) for k in wanted
+        ):
+            return None
+        return module
+
+    def _ctor_from_same_names(self, arguments: Arguments) -> Arguments:
+        by_attribute = {
+            (self.attributes.get(k, k) if not callable(self.attributes.get(k)) else k): v
+            for k, v in arguments.items()
+        }
+        ctor_names = {p.name for p in self.ctor_parameters}
+        return {k: v for k, v in by_attribute.items() if k in ctor_names}
+
+    # -- naming -------------------------------------------------------------
+
+    @property
+    def function_name(self) -> str:
+        if self.function is None:
+            return "identity"
+        return getattr(self.function, "__name__", repr(self.function))
+
+    @property
+    def stem(self) -> str:
+        """Attribute stem for generated submodules."""
+        return self.name or self.module.__name__.lower()
+
+
+def _layout(values: list[tuple[Param, Any]], positional: int) -> tuple[list[Any], Arguments]:
+    """Split into positional and keyword arguments, dropping trailing defaults."""
+    keep = [
+        param.default is REQUIRED or not same_value(value, collapse(param.default))
+        for param, value in values
+    ]
+    last_positional = max(
+        (i for i in range(min(positional, len(values))) if keep[i]), default=-1
+    )
+    args = [value for _, value in values[: last_positional + 1]]
+    kwargs = {
+        param.name: value
+        for i, (param, value) in enumerate(values)
+        if i > last_positional and keep[i]
+    }
+    return args, kwargs
+
+
+def layout_call(
+    spec: OpSpec, inputs: list[Any], arguments: Arguments
+) -> tuple[list[Any], Arguments]:
+    """Positional and keyword arguments for printing a canonical call."""
+    params = spec.argument_parameters
+    values = [(p, arguments.get(p.name, p.default)) for p in params]
+    values = [(p, v) for p, v in values if not (v is REQUIRED)]
+    args, kwargs = _layout(values, spec.call_positional - spec.inputs)
+    return list(inputs) + args, kwargs
+
+
+def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}

@@ -1,0 +1,167 @@
+"""Canonical forms: one spelling per operation, defaults dropped, dead code gone.
+
+Every later pass and the printer see only canonical calls, so that
+``F.relu(x)``, ``torch.relu(x)`` and ``x.relu()`` convert (and print) alike.
+
+Before::
+
+    relu = F.relu(conv1, inplace=False)
+    max_pool2d = F.max_pool2d(relu, (2, 2), stride=None, padding=0, ...)
+    size = max_pool2d.size(); getitem = size[1:]
+    view = max_pool2d.view(-1, 400)
+
+After::
+
+    relu = F.relu(conv1)
+    max_pool2d = F.max_pool2d(relu, kernel_size=2)
+    view = torch.flatten(max_pool2d, start_dim=1)
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import operator
+from typing import Any
+
+import torch
+from torch import fx
+
+from ..opspecs import Alias, Param, aliases_for, specs_for_function
+from ..opspecs.spec import parse_signature, same_value
+from .graph_utils import is_impure, remove_dead_code
+
+
+def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
+    """Rewrite every call into its canonical form (see the module docstring)."""
+    graph = module.graph
+    for node in list(graph.nodes):
+        if node.op in ("call_function", "call_method"):
+            _canonicalize_call(node)
+    for node in list(graph.nodes):
+        _flatten_reshape(node)
+    remove_dead_code(graph)
+    graph.lint()
+    module.recompile()
+    return module
+
+
+def bind(params: tuple[Param, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
+    """Map call arguments to parameter names, as Python would."""
+    if len(args) > len(params):
+        raise TypeError(f"too many positional arguments for {params}")
+    bound = {p.name: a for p, a in zip(params, args)}
+    names = {p.name for p in params}
+    for key, value in kwargs.items():
+        if key not in names:
+            raise TypeError(f"unexpected argument {key!r}")
+        bound[key] = value
+    return bound
+
+
+def _canonicalize_call(node: fx.Node) -> None:
+    target = node.target
+    if node.op == "call_function" and specs_for_function(target):
+        spec = specs_for_function(target)[0]
+        _rewrite(node, spec, spec.parameters, {})
+        return
+    for spec, alias in aliases_for(target):
+        if (node.op == "call_method") == isinstance(alias.target, str):
+            params = spec.parameters
+            if alias.signature is not None:
+                params = parse_signature(alias.signature)
+            _rewrite(node, spec, params, alias.fixed)
+            return
+    if node.op == "call_function":
+        _drop_default_kwargs(node)
+
+
+def _rewrite(node: fx.Node, spec, params: tuple[Param, ...], fixed) -> None:
+    bound = bind(params, node.args, dict(node.kwargs))
+    bound.update(fixed)
+    names = [p.name for p in spec.parameters]
+    inputs = tuple(bound.pop(name) for name in names[: spec.inputs])
+    arguments = {k: v for k, v in bound.items() if not k.startswith("_")}
+    node.op = "call_function"
+    node.target = spec.function
+    node.args = inputs
+    node.kwargs = spec.drop_defaults(spec.normalise(arguments))
+
+
+def _drop_default_kwargs(node: fx.Node) -> None:
+    """Drop keyword arguments that only restate a Python function's defaults."""
+    try:
+        parameters = inspect.signature(node.target).parameters
+    except (TypeError, ValueError):
+        return
+    kwargs = {
+        k: v
+        for k, v in node.kwargs.items()
+        if not k.startswith("_")
+        and not (
+            k in parameters
+            and parameters[k].default is not inspect.Parameter.empty
+            and same_value(v, parameters[k].default)
+        )
+    }
+    node.kwargs = kwargs
+
+
+def _flatten_reshape(node: fx.Node) -> None:
+    """``x.view(-1, C*H*W)`` and ``x.view(x.size(0), -1)`` -> ``torch.flatten(x, 1)``.
+
+    Only when the example shapes prove that the result keeps dimension 0 and
+    merges all the others, so the rewrite holds for every batch size.
+    """
+    is_view = node.op == "call_method" and node.target in ("view", "reshape")
+    if not is_view and not (node.op == "call_function" and node.target is torch.reshape):
+        return
+    source, *shape = node.args
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = list(shape[0])
+    before = _shape(source)
+    after = _shape(node)
+    if before is None or after is None or len(before) < 2 or len(shape) != 2:
+        return
+    rest = math.prod(before[1:])
+    if tuple(after) != (before[0], rest):
+        return
+    first, second = shape
+    keeps_batch = first == -1 and second == rest or (
+        _is_batch_size_of(first, source) and second in (-1, rest)
+    )
+    if not keeps_batch:
+        return
+    flatten = specs_for_function(torch.flatten)[0]
+    node.op = "call_function"
+    node.target = torch.flatten
+    node.args = (source,)
+    node.kwargs = flatten.drop_defaults({"start_dim": 1})
+
+
+def _is_batch_size_of(value: Any, source: fx.Node) -> bool:
+    """``value`` is ``source.size(0)``, ``source.shape[0]`` or ``len(source)``."""
+    if not isinstance(value, fx.Node):
+        return False
+    if value.op == "call_method" and value.target == "size":
+        return value.args[0] is source and tuple(value.args[1:]) == (0,)
+    if value.op == "call_function" and value.target is operator.getitem:
+        shape, index = value.args
+        return (
+            index == 0
+            and isinstance(shape, fx.Node)
+            and shape.args[:1] == (source,)
+            and (
+                (shape.op == "call_method" and shape.target == "size" and len(shape.args) == 1)
+                or (shape.op == "call_function" and shape.target is getattr and shape.args[1] == "shape")
+            )
+        )
+    return False
+
+
+def _shape(node: Any) -> tuple[int, ...] | None:
+    value = node.meta.get("value") if isinstance(node, fx.Node) else None
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+
+
+__all__ = ["bind", "canonicalize", "is_impure"]

@@ -1,0 +1,54 @@
+"""Small graph helpers shared by the passes."""
+
+from __future__ import annotations
+
+import operator
+
+from torch import fx
+
+_INPLACE_OPERATORS = {
+    operator.iadd,
+    operator.isub,
+    operator.imul,
+    operator.itruediv,
+    operator.ifloordiv,
+    operator.imod,
+    operator.ipow,
+    operator.imatmul,
+    operator.iand,
+    operator.ior,
+    operator.ixor,
+    operator.ilshift,
+    operator.irshift,
+    operator.setitem,
+}
+
+
+def is_impure(node: fx.Node) -> bool:
+    """A node that must run even when nothing uses its result: in-place ops, I/O."""
+    if node.op in ("placeholder", "output"):
+        return True
+    if node.kwargs.get("inplace") is True:
+        return True
+    if node.op == "call_method":
+        name = str(node.target)
+        return name.endswith("_") and not name.endswith("__")
+    if node.op == "call_function":
+        if node.target in _INPLACE_OPERATORS:
+            return True
+        name = getattr(node.target, "__name__", "")
+        return name.endswith("_") and not name.endswith("__")
+    if node.op == "call_module":
+        module = node.graph.owning_module.get_submodule(node.target)
+        return getattr(module, "inplace", False) is True
+    return False
+
+
+def remove_dead_code(graph: fx.Graph) -> bool:
+    """Erase nodes whose results are unused, keeping in-place ops. Returns True if any went."""
+    changed = False
+    for node in reversed(list(graph.nodes)):
+        if not node.users and not is_impure(node):
+            graph.erase_node(node)
+            changed = True
+    return changed

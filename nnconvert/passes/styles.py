@@ -1,0 +1,162 @@
+"""The three style passes: each rewrites a canonical graph into one style.
+
+* :func:`to_functional` -- every layer call becomes its functional form over
+  the layer's tensors (``self.conv1(x)`` -> ``F.conv2d(x, conv1.weight,
+  conv1.bias)``), so the printer can read weights from an explicit dict;
+* :func:`to_module` -- every functional call that an ``nn`` layer makes
+  exactly becomes a new submodule (``F.relu(x)`` -> ``self.relu1(x)``);
+* :func:`to_mixed` -- layers that own parameters or buffers stay modules,
+  the rest become functional calls.
+
+Attribute names for new submodules come from the op-spec stem: ``relu`` when
+the model needs one, ``relu1``, ``relu2`` … when it needs several.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from torch import fx, nn
+
+from ..errors import ConversionError
+from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module, specs_for_function
+from ..options import Style
+from .graph_utils import remove_dead_code
+
+TRAINING_ATTRIBUTE = "training"
+
+
+def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
+    """Rewrite ``module``'s graph into ``style`` in place and return it."""
+    {Style.FUNCTIONAL: to_functional, Style.MODULE: to_module, Style.MIXED: to_mixed}[
+        style
+    ](module)
+    remove_dead_code(module.graph)
+    module.graph.lint()
+    module.recompile()
+    return module
+
+
+def to_functional(module: fx.GraphModule) -> None:
+    """Every layer call -> its functional form (the weight dict style)."""
+    for node in list(module.graph.nodes):
+        if node.op == "call_module":
+            _layer_to_call(module, node, _require_spec(module, node))
+
+
+def to_mixed(module: fx.GraphModule) -> None:
+    """Layers without parameters or buffers -> functional calls; the rest stay."""
+    for node in list(module.graph.nodes):
+        if node.op != "call_module":
+            continue
+        layer = module.get_submodule(node.target)
+        if _owns_state(layer):
+            continue
+        _layer_to_call(module, node, _require_spec(module, node))
+
+
+def to_module(module: fx.GraphModule) -> None:
+    """Functional calls that a parameter-free ``nn`` layer makes exactly -> submodules."""
+    replacements: list[tuple[fx.Node, OpSpec, nn.Module]] = []
+    for node in module.graph.nodes:
+        if node.op != "call_function":
+            continue
+        found = _layer_for_call(node)
+        if found is not None:
+            replacements.append((node, *found))
+    names = _new_attribute_names(module, [spec.stem for _, spec, _ in replacements])
+    for (node, spec, layer), name in zip(replacements, names):
+        module.add_submodule(name, layer)
+        with module.graph.inserting_before(node):
+            call = module.graph.call_module(name, node.args[: spec.inputs])
+        call.meta = dict(node.meta)
+        node.replace_all_uses_with(call)
+        module.graph.erase_node(node)
+
+
+def _owns_state(layer: nn.Module) -> bool:
+    return any(True for _ in layer.parameters()) or any(True for _ in layer.buffers())
+
+
+def _require_spec(module: fx.GraphModule, node: fx.Node) -> OpSpec:
+    layer = module.get_submodule(node.target)
+    spec = spec_for_module(layer)
+    if spec is None:
+        raise ConversionError(
+            f"layer {node.target!r} ({type(layer).__module__}.{type(layer).__qualname__}) "
+            "has no op spec: nnconvert does not know its functional form"
+        )
+    return spec
+
+
+def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
+    """Replace ``self.<layer>(x)`` by the functional call the layer makes."""
+    graph = module.graph
+    layer = module.get_submodule(node.target)
+    if node.kwargs:
+        raise ConversionError(f"layer {node.target!r} is called with keyword arguments")
+    inputs = list(node.args)
+    if spec.function is None:  # nn.Identity
+        node.replace_all_uses_with(inputs[0])
+        graph.erase_node(node)
+        return
+    with graph.inserting_before(node):
+        if spec.prologue is not None:
+            for function, arguments in spec.prologue(layer):
+                inputs[0] = graph.call_function(function, (inputs[0],), arguments)
+        arguments = {
+            k: _argument_node(graph, node.target, v)
+            for k, v in spec.explicit_call_arguments(layer).items()
+        }
+        call = graph.call_function(spec.function, tuple(inputs), arguments)
+    call.meta = dict(node.meta)
+    node.replace_all_uses_with(call)
+    graph.erase_node(node)
+
+
+def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:
+    if isinstance(value, WeightRef):
+        return graph.get_attr(f"{owner}.{value.attribute}")
+    if value is TRAINING:
+        return graph.get_attr(TRAINING_ATTRIBUTE)
+    return value
+
+
+def _layer_for_call(node: fx.Node) -> tuple[OpSpec, nn.Module] | None:
+    """The op spec and a fresh layer that make exactly ``node``'s call, if any."""
+    arguments = {}
+    for key, value in node.kwargs.items():
+        if isinstance(value, fx.Node):
+            if value.op == "get_attr" and value.target == TRAINING_ATTRIBUTE:
+                value = TRAINING
+            else:
+                return None  # computed or weight arguments: not a fixed layer
+        arguments[key] = value
+    for spec in specs_for_function(node.target):
+        if len(node.args) != spec.inputs:
+            continue
+        layer = spec.module_from_call(arguments)
+        if layer is not None:
+            return spec, layer
+    return None
+
+
+def _new_attribute_names(module: fx.GraphModule, stems: list[str]) -> list[str]:
+    """``relu`` for a stem used once, ``relu1``, ``relu2`` … for a stem used more often."""
+    taken = set(dir(module)) | set(module.meta.get("attribute_names", ()))
+    counts = Counter(stems)
+    next_index: Counter[str] = Counter()
+    names = []
+    for stem in stems:
+        if counts[stem] == 1 and stem not in taken:
+            name = stem
+        else:
+            next_index[stem] += 1
+            name = f"{stem}{next_index[stem]}"
+            while name in taken:
+                next_index[stem] += 1
+                name = f"{stem}{next_index[stem]}"
+        taken.add(name)
+        names.append(name)
+    return names

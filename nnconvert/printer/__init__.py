@@ -1,0 +1,5 @@
+"""Styled graph -> black-formatted Python source."""
+
+from .program import format_source, print_program
+
+__all__ = ["format_source", "print_program"]

@@ -1,0 +1,249 @@
+"""Node -> Python expression, one small emitter per node kind.
+
+Operators print from a precedence table, so an inlined operand is wrapped in
+parentheses only where Python needs them (``(a + b) * c``, never ``(a * b) + c``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Callable
+
+import torch
+from torch import fx
+from torch.nn import functional as F
+
+from ..errors import ConversionError
+from ..opspecs import layout_call, specs_for_function
+from ..options import Style
+from ..passes import TRAINING_ATTRIBUTE
+from .names import is_plain_identifier
+from .values import literal, slice_literal
+
+ATOM = 100  # calls, attributes, subscripts, names
+
+#: operator -> (template, precedence); templates take already-printed operands.
+BINARY = {
+    operator.pow: ("**", 15),
+    operator.mul: ("*", 13),
+    operator.matmul: ("@", 13),
+    operator.truediv: ("/", 13),
+    operator.floordiv: ("//", 13),
+    operator.mod: ("%", 13),
+    operator.add: ("+", 12),
+    operator.sub: ("-", 12),
+    operator.lshift: ("<<", 11),
+    operator.rshift: (">>", 11),
+    operator.and_: ("&", 10),
+    operator.xor: ("^", 9),
+    operator.or_: ("|", 8),
+    operator.eq: ("==", 7),
+    operator.ne: ("!=", 7),
+    operator.lt: ("<", 7),
+    operator.le: ("<=", 7),
+    operator.gt: (">", 7),
+    operator.ge: (">=", 7),
+}
+UNARY = {operator.neg: ("-", 14), operator.pos: ("+", 14), operator.invert: ("~", 14)}
+INPLACE = {
+    operator.iadd: "+=",
+    operator.isub: "-=",
+    operator.imul: "*=",
+    operator.itruediv: "/=",
+    operator.ifloordiv: "//=",
+    operator.imod: "%=",
+    operator.ipow: "**=",
+    operator.imatmul: "@=",
+    operator.iand: "&=",
+    operator.ior: "|=",
+    operator.ixor: "^=",
+}
+
+
+@dataclass(frozen=True)
+class Expression:
+    text: str
+    precedence: int = ATOM
+
+
+@lru_cache(maxsize=None)
+def _qualified_names() -> dict[int, tuple[str, str]]:
+    """id(callable) -> (text, import) for every public function of F, torch and math."""
+    names: dict[int, tuple[str, str]] = {}
+    for prefix, namespace, imported in (
+        ("math", math, "math"),
+        ("torch", torch, "torch"),
+        ("F", F, "F"),
+    ):
+        for attribute in dir(namespace):
+            value = getattr(namespace, attribute, None)
+            if attribute.startswith("_") or not callable(value) or isinstance(value, type):
+                continue
+            names[id(value)] = (f"{prefix}.{attribute}", imported)
+    for attribute in ("len", "int", "float", "abs", "min", "max", "round", "sum"):
+        names[id(getattr(builtins, attribute))] = (attribute, "")
+    return names
+
+
+@dataclass
+class ExpressionPrinter:
+    """Prints nodes of one graph for one style; records the imports it used."""
+
+    style: Style
+    names: dict[fx.Node, str] = field(default_factory=dict)
+    imports: set[str] = field(default_factory=set)
+
+    # -- entry points --------------------------------------------------------
+
+    def expression(self, node: fx.Node) -> Expression:
+        if node in self.names:
+            return Expression(self.names[node])
+        emit: Callable[[fx.Node], Expression] = getattr(self, f"_{node.op}")
+        return emit(node)
+
+    def definition(self, node: fx.Node) -> str:
+        """The expression that computes ``node`` (for its own statement)."""
+        return getattr(self, f"_{node.op}")(node).text
+
+    def argument(self, value: Any) -> str:
+        """An argument in a call: a node's expression or a literal."""
+        return self._value(value).text
+
+    def operand(self, value: Any, precedence: int, *, right: bool = False) -> str:
+        """``value`` inside an operator of ``precedence``, parenthesised if needed."""
+        expression = self._value(value)
+        needs = expression.precedence < precedence or (
+            right and expression.precedence == precedence and precedence != 15
+        )
+        if precedence == 15 and not right and expression.precedence == 15:
+            needs = True  # ** is right-associative
+        return f"({expression.text})" if needs else expression.text
+
+    def use(self, name: str) -> None:
+        self.imports.add(name)
+
+    # -- node kinds ----------------------------------------------------------
+
+    def _placeholder(self, node: fx.Node) -> Expression:
+        return Expression(self.names[node])
+
+    def _get_attr(self, node: fx.Node) -> Expression:
+        target = str(node.target)
+        if self.style is Style.FUNCTIONAL:
+            if target == TRAINING_ATTRIBUTE:
+                return Expression("training")
+            return Expression(f"params[{literal(target)}]")
+        return Expression(self.attribute_path(target))
+
+    def _call_module(self, node: fx.Node) -> Expression:
+        return Expression(self._call(self.attribute_path(str(node.target)), node.args, node.kwargs))
+
+    def _call_method(self, node: fx.Node) -> Expression:
+        receiver, *args = node.args
+        return Expression(
+            self._call(f"{self.operand(receiver, ATOM)}.{node.target}", args, node.kwargs)
+        )
+
+    def _call_function(self, node: fx.Node) -> Expression:
+        target = node.target
+        if target in BINARY:
+            symbol, precedence = BINARY[target]
+            left, right = node.args
+            return Expression(
+                f"{self.operand(left, precedence)} {symbol} "
+                f"{self.operand(right, precedence, right=True)}",
+                precedence,
+            )
+        if target in UNARY:
+            symbol, precedence = UNARY[target]
+            return Expression(f"{symbol}{self.operand(node.args[0], precedence)}", precedence)
+        if target is operator.getitem:
+            container, index = node.args
+            return Expression(f"{self.operand(container, ATOM)}[{self._index(index)}]")
+        if target is getattr and len(node.args) == 2 and is_plain_identifier(str(node.args[1])):
+            return Expression(f"{self.operand(node.args[0], ATOM)}.{node.args[1]}")
+        specs = specs_for_function(target)
+        if specs:
+            args, kwargs = layout_call(specs[0], list(node.args), dict(node.kwargs))
+            return Expression(self._call(self.function_name(target), args, kwargs))
+        return Expression(self._call(self.function_name(target), node.args, node.kwargs))
+
+    # -- pieces --------------------------------------------------------------
+
+    def attribute_path(self, target: str) -> str:
+        """``"features.0.weight"`` -> ``self.features[0].weight`` (keys escaped, never code)."""
+        if target == TRAINING_ATTRIBUTE:
+            return "self.training"
+        text = "self"
+        for part in target.split("."):
+            if part.isdigit():
+                text += f"[{part}]"
+            elif is_plain_identifier(part):
+                text += f".{part}"
+            else:
+                text += f"[{literal(part)}]"
+        return text
+
+    def function_name(self, function: Any) -> str:
+        found = _qualified_names().get(id(function))
+        if found is None:
+            raise ConversionError(
+                f"cannot name the function {function!r} in generated code "
+                "(only torch, torch.nn.functional, math and operators are supported)"
+            )
+        text, imported = found
+        if imported:
+            self.use(imported)
+        return text
+
+    def _call(self, callee: str, args: Any, kwargs: dict) -> str:
+        parts = [self.argument(a) for a in args]
+        parts += [f"{k}={self.argument(v)}" for k, v in kwargs.items()]
+        return f"{callee}({', '.join(parts)})"
+
+    def _index(self, index: Any) -> str:
+        if isinstance(index, tuple) and index:
+            items = [self._index(i) for i in index]
+            return ", ".join(items) + ("," if len(items) == 1 else "")
+        if isinstance(index, slice):
+            if any(isinstance(v, fx.Node) for v in (index.start, index.stop, index.step)):
+                parts = ["" if v is None else self.argument(v) for v in (index.start, index.stop)]
+                text = ":".join(parts)
+                return text + (f":{self.argument(index.step)}" if index.step is not None else "")
+            return slice_literal(index)
+        return self.argument(index)
+
+    def _value(self, value: Any) -> Expression:
+        if isinstance(value, fx.Node):
+            return self.expression(value)
+        if isinstance(value, (tuple, list)) and any(_contains_node(v) for v in value):
+            items = [self.argument(v) for v in value]
+            if isinstance(value, list):
+                return Expression("[" + ", ".join(items) + "]")
+            return Expression("(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")")
+        if isinstance(value, dict) and any(_contains_node(v) for v in value.values()):
+            items = [f"{literal(k)}: {self.argument(v)}" for k, v in value.items()]
+            return Expression("{" + ", ".join(items) + "}")
+        if isinstance(value, (torch.dtype, torch.device)):
+            self.use("torch")
+        if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
+            return Expression(literal(value), 14 if value < 0 else ATOM)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            return Expression(literal(value), 14)
+        return Expression(literal(value))
+
+
+def _contains_node(value: Any) -> bool:
+    found = False
+
+    def visit(v: Any) -> Any:
+        nonlocal found
+        found = found or isinstance(v, fx.Node)
+        return v
+
+    fx.node.map_aggregate(value, visit)
+    return found

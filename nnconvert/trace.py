@@ -1,0 +1,215 @@
+"""Model -> ``torch.fx`` graph, with the example value of every node in ``node.meta``.
+
+Two tracers, tried in order:
+
+1. plain symbolic tracing (``torch.fx.Tracer``): fast, and every shape stays
+   symbolic;
+2. when that fails -- typically because Python code iterates over ``x.size()``,
+   calls ``len()``/``int()`` on a traced value or branches on it, as the
+   tutorial LeNet's ``num_flat_features`` does -- a *concrete* tracer that
+   records the same graph while running the model on the example inputs, and
+   answers those Python-level questions from the real values. Shape arithmetic
+   then becomes constants (``x.view(-1, 400)``); ``x.size(0)`` used directly in
+   a call still stays symbolic. Branching on tensor *data* is refused.
+
+Standard ``torch.nn`` layers are leaves (one ``call_module`` node each);
+user-defined modules and ``nn.Sequential`` are traced through.
+"""
+
+from __future__ import annotations
+
+import copy
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import fx, nn
+from torch.fx._symbolic_trace import _orig_module_call
+
+from .errors import ConversionError
+
+_LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
+
+
+def trace(model: nn.Module, example_inputs: Sequence[Any]) -> fx.GraphModule:
+    """Trace ``model`` and attach ``node.meta["value"]`` computed on ``example_inputs``."""
+    try:
+        graph = fx.Tracer().trace(model)
+    except Exception as symbolic_error:
+        try:
+            graph = ConcreteTracer(example_inputs).trace(model)
+        except ConversionError:
+            raise
+        except Exception as error:
+            raise ConversionError(
+                f"cannot trace {type(model).__name__}: {_describe(error)}"
+                f" (symbolic tracing failed first: {_describe(symbolic_error)})"
+            ) from error
+    module = fx.GraphModule(model, graph, class_name=type(model).__name__)
+    annotate(module, example_inputs)
+    return module
+
+
+def annotate(module: fx.GraphModule, example_inputs: Sequence[Any]) -> None:
+    """Store each node's example value (tensors as ``meta`` tensors) in ``node.meta["value"]``.
+
+    Runs a copy, so that BatchNorm statistics and in-place ops of the user's
+    model are left alone.
+    """
+    shadow = copy.deepcopy(module)
+    recorder = _ValueRecorder(shadow)
+    with torch.no_grad():
+        try:
+            recorder.run(*_clone(example_inputs))
+        except Exception as error:
+            raise ConversionError(
+                f"the traced graph of {module.__class__.__name__} fails on the "
+                f"example inputs: {_describe(error)}"
+            ) from error
+    values = {node.name: value for node, value in recorder.values.items()}
+    for node in module.graph.nodes:
+        if node.name in values:
+            node.meta["value"] = values[node.name]
+
+
+def to_meta(value: Any) -> Any:
+    """Keep shape and dtype of tensors (as ``meta`` tensors), plain values as they are."""
+    return fx.node.map_aggregate(
+        value, lambda v: v.to("meta") if isinstance(v, torch.Tensor) else v
+    )
+
+
+class _ValueRecorder(fx.Interpreter):
+    def __init__(self, module: fx.GraphModule):
+        super().__init__(module)
+        self.values: dict[fx.Node, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        result = super().run_node(n)
+        self.values[n] = to_meta(result)
+        return result
+
+
+class _ConcreteProxy(fx.Proxy):
+    """A proxy that answers ``len``/``int``/``range`` from its example value."""
+
+    def __len__(self) -> int:
+        return len(self.tracer.value_of(self))
+
+    def __int__(self) -> int:
+        return int(self.tracer.concrete_scalar(self))
+
+    def __index__(self) -> int:
+        return int(self.tracer.concrete_scalar(self))
+
+    def __float__(self) -> float:
+        return float(self.tracer.concrete_scalar(self))
+
+
+class ConcreteTracer(fx.Tracer):
+    """Symbolic tracing that also runs every recorded op on the example inputs."""
+
+    def __init__(self, example_inputs: Sequence[Any]):
+        super().__init__()
+        self._inputs = list(_clone(example_inputs))
+        self._values: dict[fx.Node, Any] = {}
+        self._shadow: nn.Module | None = None
+
+    def trace(self, root, concrete_args=None):  # type: ignore[override]
+        self._shadow = copy.deepcopy(root)
+        with torch.no_grad():
+            return super().trace(root, concrete_args)
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _ConcreteProxy(node, self)
+
+    def create_proxy(self, kind, target, args, kwargs, *rest, **more):  # type: ignore[override]
+        proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
+        self._values[proxy.node] = self._evaluate(kind, target, args, kwargs)
+        return proxy
+
+    def value_of(self, proxy: fx.Proxy) -> Any:
+        return self._values[proxy.node]
+
+    def concrete_scalar(self, proxy: fx.Proxy) -> Any:
+        value = self.value_of(proxy)
+        if isinstance(value, torch.Tensor):
+            raise ConversionError(
+                f"{_user_location()}the model turns tensor data into a Python "
+                "number; nnconvert cannot trace data-dependent code"
+            )
+        return value
+
+    # Python asks these questions of proxies; answer from the example values.
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        value = self.value_of(obj)
+        if isinstance(value, torch.Tensor):
+            raise ConversionError(
+                f"{_user_location()}control flow depends on tensor data; "
+                "nnconvert can only trace code whose branches depend on shapes"
+            )
+        return bool(value)
+
+    def iter(self, obj: fx.Proxy):
+        value = self.value_of(obj)
+        if isinstance(value, torch.Tensor):
+            raise ConversionError(
+                f"{_user_location()}the model iterates over a tensor; "
+                "nnconvert cannot trace data-dependent loops"
+            )
+        if any(isinstance(v, torch.Tensor) for v in value):
+            return iter([obj[i] for i in range(len(value))])
+        return iter(value)
+
+    def keys(self, obj: fx.Proxy):
+        return self.value_of(obj).keys()
+
+    def _evaluate(self, kind: str, target: Any, args: Any, kwargs: Any) -> Any:
+        args, kwargs = fx.node.map_aggregate((args, kwargs), self._unwrap)
+        if kind == "placeholder":
+            index = sum(1 for n in self._values if n.op == "placeholder")
+            if index < len(self._inputs):
+                return self._inputs[index]
+            return args[0] if args else None
+        if kind == "get_attr":
+            return _fetch(self._shadow, target)
+        if kind == "call_module":
+            # Module.__call__ is patched while tracing; run the real one.
+            return _orig_module_call(self._shadow.get_submodule(target), *args, **kwargs)
+        if kind == "call_method":
+            return getattr(args[0], target)(*args[1:], **kwargs)
+        if kind == "call_function":
+            return target(*args, **kwargs)
+        return None
+
+    def _unwrap(self, value: Any) -> Any:
+        if isinstance(value, fx.Proxy):
+            return self._values[value.node]
+        return value
+
+
+def _fetch(root: nn.Module, target: str) -> Any:
+    value: Any = root
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _clone(values: Sequence[Any]) -> list[Any]:
+    return [v.clone() if isinstance(v, torch.Tensor) else v for v in values]
+
+
+def _user_location() -> str:
+    """``file:line: `` of the innermost user frame on the stack, or ``""``."""
+    for frame in reversed(traceback.extract_stack()):
+        path = Path(frame.filename)
+        if not any(path.is_relative_to(d) for d in _LIBRARY_DIRS) and path.exists():
+            return f"{frame.filename}:{frame.lineno}: "
+    return ""
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
