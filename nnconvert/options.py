@@ -19,7 +19,9 @@ class Style(str, enum.Enum):
             return cls(value)
         except ValueError:
             names = ", ".join(s.value for s in cls)
-            raise ValueError(f"unknown style {value!r}; choose one of {names}") from None
+            raise ValueError(
+                f"unknown style {value!r}; choose one of {names}"
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 def trace(model: nn.Module, example_inputs: Sequence[Any]) -> fx.GraphModule:
     """Trace ``model`` and attach ``node.meta["value"]`` computed on ``example_inputs``."""
     try:
-        graph = fx.Tracer().trace(model)
+        graph = ModelTracer().trace(model)
     except Exception as symbolic_error:
         try:
             graph = ConcreteTracer(example_inputs).trace(model)
@@ -91,6 +91,33 @@ class _ValueRecorder(fx.Interpreter):
         return result
 
 
+class ModelTracer(fx.Tracer):
+    """``fx.Tracer`` that records ``self.training`` as a graph value.
+
+    Plain fx bakes ``F.dropout(x, 0.5, self.training)`` into ``training=False``
+    (or True); here every module's ``training`` flag reads as one ``get_attr``
+    node while tracing, so the rewrite keeps following ``model.train()``.
+    Branching on it (``if self.training:``) still needs a concrete answer.
+    """
+
+    def trace(self, root, concrete_args=None):  # type: ignore[override]
+        self._saved_flags: list[tuple[nn.Module, bool]] = []
+        try:
+            return super().trace(root, concrete_args)
+        finally:
+            for module, flag in self._saved_flags:
+                module.training = flag
+
+    def create_args_for_root(self, root_fn, is_module, concrete_args=None):
+        result = super().create_args_for_root(root_fn, is_module, concrete_args)
+        if is_module:
+            flag = self.create_proxy("get_attr", "training", (), {})
+            for module in self.root.modules():
+                self._saved_flags.append((module, module.training))
+                module.training = flag
+        return result
+
+
 class _ConcreteProxy(fx.Proxy):
     """A proxy that answers ``len``/``int``/``range`` from its example value."""
 
@@ -107,7 +134,7 @@ class _ConcreteProxy(fx.Proxy):
         return float(self.tracer.concrete_scalar(self))
 
 
-class ConcreteTracer(fx.Tracer):
+class ConcreteTracer(ModelTracer):
     """Symbolic tracing that also runs every recorded op on the example inputs."""
 
     def __init__(self, example_inputs: Sequence[Any]):
@@ -177,7 +204,9 @@ class ConcreteTracer(fx.Tracer):
             return _fetch(self._shadow, target)
         if kind == "call_module":
             # Module.__call__ is patched while tracing; run the real one.
-            return _orig_module_call(self._shadow.get_submodule(target), *args, **kwargs)
+            return _orig_module_call(
+                self._shadow.get_submodule(target), *args, **kwargs
+            )
         if kind == "call_method":
             return getattr(args[0], target)(*args[1:], **kwargs)
         if kind == "call_function":

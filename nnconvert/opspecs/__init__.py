@@ -10,7 +10,16 @@ from typing import Callable
 from torch import nn
 
 from . import activation, conv, dropout, linear, norm, pooling, reshape
-from .spec import TRAINING, Alias, Arguments, OpSpec, Param, WeightRef, layout_call
+from .spec import (
+    TRAINING,
+    Alias,
+    Arguments,
+    Example,
+    OpSpec,
+    Param,
+    WeightRef,
+    layout_call,
+)
 
 SPECS: tuple[OpSpec, ...] = (
     conv.SPECS
@@ -55,6 +64,7 @@ __all__ = [
     "TRAINING",
     "Alias",
     "Arguments",
+    "Example",
     "OpSpec",
     "Param",
     "WeightRef",

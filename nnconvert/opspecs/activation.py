@@ -6,13 +6,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import Alias, OpSpec
+from .spec import Alias, Example, OpSpec
 
 SPECS = (
     OpSpec(
         nn.ReLU,
         F.relu,
         name="relu",
+        ctor_positional=0,
         aliases=(
             Alias(torch.relu, "input"),
             Alias("relu", "input"),
@@ -20,6 +21,7 @@ SPECS = (
             Alias(torch.relu_, "input", {"inplace": True}),
             Alias("relu_", "input", {"inplace": True}),
         ),
+        examples=(Example("nn.ReLU()"), Example("nn.ReLU(inplace=True)")),
     ),
     OpSpec(
         nn.Sigmoid,
@@ -28,6 +30,7 @@ SPECS = (
         name="sigmoid",
         ctor_positional=0,
         aliases=(Alias(F.sigmoid, "input"), Alias("sigmoid", "input")),
+        examples=(Example("nn.Sigmoid()"),),
     ),
     OpSpec(
         nn.Tanh,
@@ -36,5 +39,6 @@ SPECS = (
         name="tanh",
         ctor_positional=0,
         aliases=(Alias(F.tanh, "input"), Alias("tanh", "input")),
+        examples=(Example("nn.Tanh()"),),
     ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import OpSpec
+from .spec import Example, OpSpec
 
 _TUPLES = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding"})
 
@@ -26,7 +26,7 @@ def _conv_padding(module: nn.Module):
     return 0 if module.padding_mode != "zeros" else module.padding
 
 
-def _conv(module: type[nn.Module], function) -> OpSpec:
+def _conv(module: type[nn.Module], function, examples) -> OpSpec:
     return OpSpec(
         module,
         function,
@@ -39,10 +39,11 @@ def _conv(module: type[nn.Module], function) -> OpSpec:
         ctor_attributes={"bias": _has_bias},
         collapse=_TUPLES,
         prologue=_padding_prologue,
+        examples=examples,
     )
 
 
-def _conv_transpose(module: type[nn.Module], function) -> OpSpec:
+def _conv_transpose(module: type[nn.Module], function, examples) -> OpSpec:
     return OpSpec(
         module,
         function,
@@ -56,14 +57,86 @@ def _conv_transpose(module: type[nn.Module], function) -> OpSpec:
         weights=("weight", "bias"),
         ctor_attributes={"bias": _has_bias},
         collapse=_TUPLES,
+        examples=examples,
     )
 
 
 SPECS = (
-    _conv(nn.Conv1d, F.conv1d),
-    _conv(nn.Conv2d, F.conv2d),
-    _conv(nn.Conv3d, F.conv3d),
-    _conv_transpose(nn.ConvTranspose1d, F.conv_transpose1d),
-    _conv_transpose(nn.ConvTranspose2d, F.conv_transpose2d),
-    _conv_transpose(nn.ConvTranspose3d, F.conv_transpose3d),
+    _conv(
+        nn.Conv1d,
+        F.conv1d,
+        (
+            Example("nn.Conv1d(3, 8, 3)", ((2, 3, 16),)),
+            Example(
+                "nn.Conv1d(4, 8, 3, stride=2, padding=1, groups=2, bias=False)",
+                ((2, 4, 16),),
+            ),
+            Example(
+                'nn.Conv1d(3, 4, 3, padding=2, dilation=2, padding_mode="circular")',
+                ((2, 3, 16),),
+            ),
+        ),
+    ),
+    _conv(
+        nn.Conv2d,
+        F.conv2d,
+        (
+            Example("nn.Conv2d(3, 8, 3)", ((2, 3, 8, 8),)),
+            Example(
+                "nn.Conv2d(3, 8, (3, 5), stride=2, padding=(1, 2), bias=False)",
+                ((2, 3, 9, 9),),
+            ),
+            Example("nn.Conv2d(4, 8, 3, dilation=2, groups=4)", ((2, 4, 9, 9),)),
+            Example(
+                'nn.Conv2d(3, 6, 3, padding="same", padding_mode="reflect")',
+                ((2, 3, 8, 8),),
+            ),
+            Example(
+                'nn.Conv2d(3, 6, 3, padding=1, padding_mode="replicate")',
+                ((2, 3, 8, 8),),
+            ),
+        ),
+    ),
+    _conv(
+        nn.Conv3d,
+        F.conv3d,
+        (
+            Example("nn.Conv3d(2, 4, 3)", ((2, 2, 6, 6, 6),)),
+            Example(
+                "nn.Conv3d(2, 4, 3, stride=2, padding=1, bias=False)",
+                ((2, 2, 6, 6, 6),),
+            ),
+        ),
+    ),
+    _conv_transpose(
+        nn.ConvTranspose1d,
+        F.conv_transpose1d,
+        (
+            Example("nn.ConvTranspose1d(3, 4, 3)", ((2, 3, 8),)),
+            Example(
+                "nn.ConvTranspose1d(4, 4, 3, stride=2, output_padding=1, groups=2)",
+                ((2, 4, 8),),
+            ),
+        ),
+    ),
+    _conv_transpose(
+        nn.ConvTranspose2d,
+        F.conv_transpose2d,
+        (
+            Example("nn.ConvTranspose2d(3, 4, 3)", ((2, 3, 6, 6),)),
+            Example(
+                "nn.ConvTranspose2d(3, 4, 4, stride=2, padding=1, bias=False)",
+                ((2, 3, 6, 6),),
+            ),
+            Example(
+                "nn.ConvTranspose2d(2, 4, 3, stride=2, output_padding=1, dilation=2)",
+                ((2, 2, 5, 5),),
+            ),
+        ),
+    ),
+    _conv_transpose(
+        nn.ConvTranspose3d,
+        F.conv_transpose3d,
+        (Example("nn.ConvTranspose3d(2, 3, 3, stride=2)", ((2, 2, 4, 4, 4),)),),
+    ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import OpSpec
+from .spec import Example, OpSpec
 
 
 def _has_bias(module: nn.Module) -> bool:
@@ -22,6 +22,10 @@ SPECS = (
         ctor_positional=2,
         weights=("weight", "bias"),
         ctor_attributes={"bias": _has_bias},
+        examples=(
+            Example("nn.Linear(8, 4)", ((2, 8),)),
+            Example("nn.Linear(8, 4, bias=False)", ((2, 5, 8),)),
+        ),
     ),
     OpSpec(
         nn.Bilinear,
@@ -33,8 +37,18 @@ SPECS = (
         ctor_positional=3,
         weights=("weight", "bias"),
         ctor_attributes={"bias": _has_bias},
+        examples=(
+            Example("nn.Bilinear(3, 4, 5)", ((2, 3), (2, 4))),
+            Example("nn.Bilinear(3, 3, 2, bias=False)", ((2, 3), (2, 3))),
+        ),
     ),
-    OpSpec(nn.Identity, None, name="identity", ctor_positional=0),
+    OpSpec(
+        nn.Identity,
+        None,
+        name="identity",
+        ctor_positional=0,
+        examples=(Example("nn.Identity()", ((2, 3),)),),
+    ),
     OpSpec(
         nn.Embedding,
         F.embedding,
@@ -42,5 +56,10 @@ SPECS = (
         call_positional=2,
         ctor_positional=2,
         weights=("weight",),
+        examples=(
+            Example("nn.Embedding(10, 4)", ((2, 5),), high=10),
+            Example("nn.Embedding(10, 4, padding_idx=0)", ((2, 5),), high=10),
+            Example("nn.Embedding(10, 4, max_norm=1.0)", ((2, 5),), high=10),
+        ),
     ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import TRAINING, OpSpec
+from .spec import TRAINING, Example, OpSpec
 
 
 def _batch_norm_training(module: nn.Module):
@@ -13,7 +13,12 @@ def _batch_norm_training(module: nn.Module):
     return TRAINING if module.track_running_stats else True
 
 
-def _batch_norm(module) -> OpSpec:
+def _has_bias_if_affine(module: nn.Module) -> bool:
+    """``bias=False`` only matters with ``affine=True``."""
+    return module.bias is not None if module.affine else True
+
+
+def _batch_norm(module, examples) -> OpSpec:
     return OpSpec(
         module,
         F.batch_norm,
@@ -24,7 +29,18 @@ def _batch_norm(module) -> OpSpec:
             "training": _batch_norm_training,
             "momentum": lambda m: 0.0 if m.momentum is None else m.momentum,
         },
+        ctor_attributes={"bias": _has_bias_if_affine},
+        examples=examples,
     )
 
 
-SPECS = (_batch_norm(nn.BatchNorm2d),)
+SPECS = (
+    _batch_norm(
+        nn.BatchNorm2d,
+        (
+            Example("nn.BatchNorm2d(3)"),
+            Example("nn.BatchNorm2d(3, eps=0.001, momentum=0.01)"),
+            Example("nn.BatchNorm2d(3, affine=False)"),
+        ),
+    ),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import Arguments, OpSpec
+from .spec import Arguments, Example, OpSpec
 
 _TUPLES = frozenset({"kernel_size", "stride", "padding", "dilation", "output_size"})
 
@@ -21,7 +21,7 @@ def _stride_unless_kernel(module: nn.Module):
     return None if module.stride == module.kernel_size else module.stride
 
 
-def _max_pool(module, function, signature) -> OpSpec:
+def _max_pool(module, function, signature, examples) -> OpSpec:
     return OpSpec(
         module,
         function,
@@ -31,6 +31,7 @@ def _max_pool(module, function, signature) -> OpSpec:
         collapse=_TUPLES,
         canonical=_stride_defaults_to_kernel,
         ctor_attributes={"stride": _stride_unless_kernel},
+        examples=examples,
     )
 
 
@@ -40,5 +41,10 @@ SPECS = (
         F.max_pool2d,
         "input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, "
         "return_indices=False",
+        (
+            Example("nn.MaxPool2d(2)"),
+            Example("nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True)"),
+            Example("nn.MaxPool2d((2, 3), dilation=2)", ((2, 3, 9, 9),)),
+        ),
     ),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .spec import Alias, OpSpec
+from .spec import Alias, Example, OpSpec
 
 SPECS = (
     OpSpec(
@@ -16,5 +16,6 @@ SPECS = (
         call_positional=3,
         ctor_positional=2,
         aliases=(Alias("flatten", "input, start_dim=0, end_dim=-1"),),
+        examples=(Example("nn.Flatten()"), Example("nn.Flatten(0, 2)")),
     ),
 )

@@ -48,9 +48,18 @@ class WeightRef:
 
 
 class _Training:
-    """Marker for "the module's ``training`` flag" inside call arguments."""
+    """Marker for "the module's ``training`` flag" inside call arguments (a singleton)."""
 
     def __repr__(self) -> str:
+        return "TRAINING"
+
+    def __copy__(self) -> "_Training":
+        return self
+
+    def __deepcopy__(self, memo: dict) -> "_Training":
+        return self
+
+    def __reduce__(self) -> str:
         return "TRAINING"
 
 
@@ -113,6 +122,20 @@ def same_value(a: Any, b: Any) -> bool:
 
 
 @dataclass(frozen=True)
+class Example:
+    """A layer configuration the tests convert in every style.
+
+    ``layer`` is the constructor exactly as nnconvert prints it (so the tests
+    also pin the readable form); ``inputs`` are input shapes, filled with
+    ``randn`` or, when ``high`` is set, with integers in ``[0, high)``.
+    """
+
+    layer: str
+    inputs: tuple[tuple[int, ...], ...] = ((2, 3, 8, 8),)
+    high: int | None = None
+
+
+@dataclass(frozen=True)
 class Alias:
     """Another spelling of a row's call.
 
@@ -171,6 +194,8 @@ class OpSpec:
         (``padding_mode="reflect"`` convolutions pad first).
     aliases
         Other spellings of the call.
+    examples
+        Configurations the tests convert in every style; every row has some.
     """
 
     module: type[nn.Module]
@@ -191,6 +216,7 @@ class OpSpec:
     ctor_from_call: Callable[[Arguments], Arguments | None] | None = None
     prologue: Callable[[nn.Module], list[tuple[Callable, Arguments]]] | None = None
     aliases: tuple[Alias, ...] = ()
+    examples: tuple[Example, ...] = ()
 
     # -- signatures ---------------------------------------------------------
 
@@ -206,7 +232,9 @@ class OpSpec:
     @property
     def argument_parameters(self) -> tuple[Param, ...]:
         """The parameters after the tensor inputs: the ones a call configures."""
-        return tuple(p for p in self.parameters[self.inputs :] if not p.name.startswith("_"))
+        return tuple(
+            p for p in self.parameters[self.inputs :] if not p.name.startswith("_")
+        )
 
     @property
     def ctor_parameters(self) -> tuple[Param, ...]:
@@ -328,7 +356,8 @@ class OpSpec:
             if ctor is None:
                 return None
         else:
-            ctor = self._ctor_from_same_names(arguments)
+            defaults = {p.name: p.default for p in self.argument_parameters}
+            ctor = self._ctor_from_same_names({**defaults, **arguments})
         try:
             module = self.module(**ctor)
         except Exception:
@@ -343,11 +372,17 @@ class OpSpec:
 
     def _ctor_from_same_names(self, arguments: Arguments) -> Arguments:
         by_attribute = {
-            (self.attributes.get(k, k) if not callable(self.attributes.get(k)) else k): v
+            (
+                self.attributes.get(k, k) if not callable(self.attributes.get(k)) else k
+            ): v
             for k, v in arguments.items()
         }
         ctor_names = {p.name for p in self.ctor_parameters}
-        return {k: v for k, v in by_attribute.items() if k in ctor_names}
+        return {
+            k: v
+            for k, v in by_attribute.items()
+            if k in ctor_names and v is not REQUIRED
+        }
 
     # -- naming -------------------------------------------------------------
 
@@ -363,7 +398,9 @@ class OpSpec:
         return self.name or self.module.__name__.lower()
 
 
-def _layout(values: list[tuple[Param, Any]], positional: int) -> tuple[list[Any], Arguments]:
+def _layout(
+    values: list[tuple[Param, Any]], positional: int
+) -> tuple[list[Any], Arguments]:
     """Split into positional and keyword arguments, dropping trailing defaults."""
     keep = [
         param.default is REQUIRED or not same_value(value, collapse(param.default))

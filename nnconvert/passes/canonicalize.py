@@ -114,7 +114,9 @@ def _flatten_reshape(node: fx.Node) -> None:
     merges all the others, so the rewrite holds for every batch size.
     """
     is_view = node.op == "call_method" and node.target in ("view", "reshape")
-    if not is_view and not (node.op == "call_function" and node.target is torch.reshape):
+    if not is_view and not (
+        node.op == "call_function" and node.target is torch.reshape
+    ):
         return
     source, *shape = node.args
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
@@ -127,8 +129,10 @@ def _flatten_reshape(node: fx.Node) -> None:
     if tuple(after) != (before[0], rest):
         return
     first, second = shape
-    keeps_batch = first == -1 and second == rest or (
-        _is_batch_size_of(first, source) and second in (-1, rest)
+    keeps_batch = (
+        first == -1
+        and second == rest
+        or (_is_batch_size_of(first, source) and second in (-1, rest))
     )
     if not keeps_batch:
         return
@@ -152,8 +156,16 @@ def _is_batch_size_of(value: Any, source: fx.Node) -> bool:
             and isinstance(shape, fx.Node)
             and shape.args[:1] == (source,)
             and (
-                (shape.op == "call_method" and shape.target == "size" and len(shape.args) == 1)
-                or (shape.op == "call_function" and shape.target is getattr and shape.args[1] == "shape")
+                (
+                    shape.op == "call_method"
+                    and shape.target == "size"
+                    and len(shape.args) == 1
+                )
+                or (
+                    shape.op == "call_function"
+                    and shape.target is getattr
+                    and shape.args[1] == "shape"
+                )
             )
         )
     return False

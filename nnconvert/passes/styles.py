@@ -119,7 +119,9 @@ def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:
     if isinstance(value, WeightRef):
         return graph.get_attr(f"{owner}.{value.attribute}")
     if value is TRAINING:
-        return graph.get_attr(TRAINING_ATTRIBUTE)
+        return graph.create_node(
+            "get_attr", TRAINING_ATTRIBUTE
+        )  # self.training, not a tensor
     return value
 
 

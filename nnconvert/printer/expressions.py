@@ -81,7 +81,11 @@ def _qualified_names() -> dict[int, tuple[str, str]]:
     ):
         for attribute in dir(namespace):
             value = getattr(namespace, attribute, None)
-            if attribute.startswith("_") or not callable(value) or isinstance(value, type):
+            if (
+                attribute.startswith("_")
+                or not callable(value)
+                or isinstance(value, type)
+            ):
                 continue
             names[id(value)] = (f"{prefix}.{attribute}", imported)
     for attribute in ("len", "int", "float", "abs", "min", "max", "round", "sum"):
@@ -140,12 +144,16 @@ class ExpressionPrinter:
         return Expression(self.attribute_path(target))
 
     def _call_module(self, node: fx.Node) -> Expression:
-        return Expression(self._call(self.attribute_path(str(node.target)), node.args, node.kwargs))
+        return Expression(
+            self._call(self.attribute_path(str(node.target)), node.args, node.kwargs)
+        )
 
     def _call_method(self, node: fx.Node) -> Expression:
         receiver, *args = node.args
         return Expression(
-            self._call(f"{self.operand(receiver, ATOM)}.{node.target}", args, node.kwargs)
+            self._call(
+                f"{self.operand(receiver, ATOM)}.{node.target}", args, node.kwargs
+            )
         )
 
     def _call_function(self, node: fx.Node) -> Expression:
@@ -160,17 +168,25 @@ class ExpressionPrinter:
             )
         if target in UNARY:
             symbol, precedence = UNARY[target]
-            return Expression(f"{symbol}{self.operand(node.args[0], precedence)}", precedence)
+            return Expression(
+                f"{symbol}{self.operand(node.args[0], precedence)}", precedence
+            )
         if target is operator.getitem:
             container, index = node.args
             return Expression(f"{self.operand(container, ATOM)}[{self._index(index)}]")
-        if target is getattr and len(node.args) == 2 and is_plain_identifier(str(node.args[1])):
+        if (
+            target is getattr
+            and len(node.args) == 2
+            and is_plain_identifier(str(node.args[1]))
+        ):
             return Expression(f"{self.operand(node.args[0], ATOM)}.{node.args[1]}")
         specs = specs_for_function(target)
         if specs:
             args, kwargs = layout_call(specs[0], list(node.args), dict(node.kwargs))
             return Expression(self._call(self.function_name(target), args, kwargs))
-        return Expression(self._call(self.function_name(target), node.args, node.kwargs))
+        return Expression(
+            self._call(self.function_name(target), node.args, node.kwargs)
+        )
 
     # -- pieces --------------------------------------------------------------
 
@@ -210,10 +226,17 @@ class ExpressionPrinter:
             items = [self._index(i) for i in index]
             return ", ".join(items) + ("," if len(items) == 1 else "")
         if isinstance(index, slice):
-            if any(isinstance(v, fx.Node) for v in (index.start, index.stop, index.step)):
-                parts = ["" if v is None else self.argument(v) for v in (index.start, index.stop)]
+            if any(
+                isinstance(v, fx.Node) for v in (index.start, index.stop, index.step)
+            ):
+                parts = [
+                    "" if v is None else self.argument(v)
+                    for v in (index.start, index.stop)
+                ]
                 text = ":".join(parts)
-                return text + (f":{self.argument(index.step)}" if index.step is not None else "")
+                return text + (
+                    f":{self.argument(index.step)}" if index.step is not None else ""
+                )
             return slice_literal(index)
         return self.argument(index)
 
@@ -224,7 +247,9 @@ class ExpressionPrinter:
             items = [self.argument(v) for v in value]
             if isinstance(value, list):
                 return Expression("[" + ", ".join(items) + "]")
-            return Expression("(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")")
+            return Expression(
+                "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+            )
         if isinstance(value, dict) and any(_contains_node(v) for v in value.values()):
             items = [f"{literal(k)}: {self.argument(v)}" for k, v in value.items()]
             return Expression("{" + ", ".join(items) + "}")
@@ -232,7 +257,11 @@ class ExpressionPrinter:
             self.use("torch")
         if isinstance(value, float) and (math.isinf(value) or math.isnan(value)):
             return Expression(literal(value), 14 if value < 0 else ATOM)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and value < 0
+        ):
             return Expression(literal(value), 14)
         return Expression(literal(value))
 

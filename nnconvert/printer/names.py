@@ -7,7 +7,9 @@ import keyword
 import re
 
 #: Names the generated code itself relies on; a model's value may never take them.
-RESERVED = frozenset({"self", "params", "training", "torch", "nn", "F", "Tensor", "super"})
+RESERVED = frozenset(
+    {"self", "params", "training", "torch", "nn", "F", "Tensor", "super"}
+)
 
 
 def identifier(text: str) -> str:

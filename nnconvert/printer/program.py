@@ -91,7 +91,10 @@ def _should_inline(node, style, depth, barrier_after, order) -> bool:
         return True  # shapes and other Python values read best inline
     if style is not Style.MIXED or user.op == "call_module" or is_impure(user):
         return False
-    return depth[node] + 1 <= MIXED_NESTING and node.op in ("call_module", "call_function")
+    return depth[node] + 1 <= MIXED_NESTING and node.op in (
+        "call_module",
+        "call_function",
+    )
 
 
 # -- 2. variable names ------------------------------------------------------
@@ -150,7 +153,9 @@ def _stem(node: fx.Node) -> str:
 # -- 3. text ----------------------------------------------------------------
 
 
-def _body(graph: fx.Graph, inlined: set[fx.Node], printer: ExpressionPrinter) -> list[str]:
+def _body(
+    graph: fx.Graph, inlined: set[fx.Node], printer: ExpressionPrinter
+) -> list[str]:
     lines = []
     for node in graph.nodes:
         if node in inlined or node.op == "placeholder":
@@ -159,7 +164,9 @@ def _body(graph: fx.Graph, inlined: set[fx.Node], printer: ExpressionPrinter) ->
             lines.append(f"return {printer.argument(node.args[0])}")
         elif node.op == "call_function" and node.target in INPLACE:
             target, value = node.args
-            lines.append(f"{printer.argument(target)} {INPLACE[node.target]} {printer.argument(value)}")
+            lines.append(
+                f"{printer.argument(target)} {INPLACE[node.target]} {printer.argument(value)}"
+            )
             if node.users and printer.names[node] != printer.argument(target):
                 lines.append(f"{printer.names[node]} = {printer.argument(target)}")
         else:
@@ -171,7 +178,9 @@ def _body(graph: fx.Graph, inlined: set[fx.Node], printer: ExpressionPrinter) ->
     return lines
 
 
-def _signature_parameters(graph: fx.Graph, printer: ExpressionPrinter, hint: bool) -> list[str]:
+def _signature_parameters(
+    graph: fx.Graph, printer: ExpressionPrinter, hint: bool
+) -> list[str]:
     parameters = []
     for node in graph.nodes:
         if node.op != "placeholder":
@@ -182,14 +191,20 @@ def _signature_parameters(graph: fx.Graph, printer: ExpressionPrinter, hint: boo
             text += ": Tensor"
             printer.use("Tensor")
         if node.args:
-            text += f"={literal(node.args[0])}" if not hint else f" = {literal(node.args[0])}"
+            text += (
+                f"={literal(node.args[0])}"
+                if not hint
+                else f" = {literal(node.args[0])}"
+            )
         parameters.append(text)
     return parameters
 
 
 def _function_header(graph: fx.Graph, printer: ExpressionPrinter, name: str) -> str:
     printer.use("Tensor")
-    parameters = ["params: dict[str, Tensor]"] + _signature_parameters(graph, printer, True)
+    parameters = ["params: dict[str, Tensor]"] + _signature_parameters(
+        graph, printer, True
+    )
     if any(n.op == "get_attr" and n.target == "training" for n in graph.nodes):
         parameters += ["*", "training: bool = False"]
     output = next(n for n in graph.nodes if n.op == "output")
@@ -203,7 +218,11 @@ def _return_hint(value: Any) -> str | None:
         value = value.meta.get("value")
     if isinstance(value, torch.Tensor):
         return "Tensor"
-    if isinstance(value, tuple) and value and all(isinstance(v, torch.Tensor) for v in value):
+    if (
+        isinstance(value, tuple)
+        and value
+        and all(isinstance(v, torch.Tensor) for v in value)
+    ):
         return f"tuple[{', '.join('Tensor' for _ in value)}]"
     return None
 
@@ -228,7 +247,9 @@ def _class(
     )
 
 
-def _init_statements(module: fx.GraphModule, graph: fx.Graph, printer: ExpressionPrinter) -> list[str]:
+def _init_statements(
+    module: fx.GraphModule, graph: fx.Graph, printer: ExpressionPrinter
+) -> list[str]:
     """One assignment per top-level attribute, in order of first use, then unused state."""
     original: nn.Module = module.meta.get("original", module)
     order: list[str] = []
@@ -258,7 +279,9 @@ def _has_state(module: nn.Module, name: str) -> bool:
     return any(key == name or key.startswith(name + ".") for key in module.state_dict())
 
 
-def _attribute_statement(name: str, value: Any, original: nn.Module, printer: ExpressionPrinter) -> str:
+def _attribute_statement(
+    name: str, value: Any, original: nn.Module, printer: ExpressionPrinter
+) -> str:
     if isinstance(value, nn.Parameter):
         printer.use("torch")
         grad = "" if value.requires_grad else ", requires_grad=False"
@@ -270,13 +293,17 @@ def _attribute_statement(name: str, value: Any, original: nn.Module, printer: Ex
         return f"self.register_buffer({literal(name)}, {_empty(value)}{flag})"
     if isinstance(value, nn.Module):
         return f"self.{name} = {constructor_call(name, value, printer)}"
-    raise ConversionError(f"cannot write attribute {name!r} of type {type(value).__name__}")
+    raise ConversionError(
+        f"cannot write attribute {name!r} of type {type(value).__name__}"
+    )
 
 
 def _empty(tensor: torch.Tensor) -> str:
     """``torch.empty(3, 4)``: the constructor needs shapes; weights come from the state dict."""
     shape = ", ".join(str(d) for d in tensor.shape)
-    dtype = "" if tensor.dtype == torch.get_default_dtype() else f", dtype={tensor.dtype}"
+    dtype = (
+        "" if tensor.dtype == torch.get_default_dtype() else f", dtype={tensor.dtype}"
+    )
     return f"torch.empty({shape}{dtype})" if shape else f"torch.empty(()){dtype}"
 
 
@@ -293,7 +320,9 @@ def constructor_call(name: str, layer: nn.Module, printer: ExpressionPrinter) ->
     dtypes = {t.dtype for t in layer.state_dict().values() if t.is_floating_point()}
     if dtypes and dtypes != {torch.get_default_dtype()}:
         if len(dtypes) > 1:
-            raise ConversionError(f"submodule {name!r} mixes dtypes {sorted(map(str, dtypes))}")
+            raise ConversionError(
+                f"submodule {name!r} mixes dtypes {sorted(map(str, dtypes))}"
+            )
         kwargs = {**kwargs, "dtype": dtypes.pop()}
     parts = [printer.argument(a) for a in args]
     parts += [f"{k}={printer.argument(v)}" for k, v in kwargs.items()]

@@ -12,7 +12,9 @@ from ..errors import ConversionError
 
 def literal(value: Any) -> str:
     """Source text that evaluates to ``value``; raises for values it cannot spell."""
-    if value is None or isinstance(value, (bool, int, str)):
+    if isinstance(value, str):
+        return _string(value)
+    if value is None or isinstance(value, (bool, int)):
         return repr(value)
     if isinstance(value, float):
         if math.isnan(value):
@@ -47,4 +49,12 @@ def slice_literal(value: slice) -> str:
     text = ":".join(parts)
     if value.step is not None:
         text += f":{literal(value.step)}"
+    return text
+
+
+def _string(value: str) -> str:
+    """Double quotes, as black writes them, with the escaping ``repr`` chose."""
+    text = repr(value)
+    if text.startswith("'") and '"' not in value:
+        text = '"' + text[1:-1].replace("\\'", "'") + '"'
     return text

@@ -1,0 +1,24 @@
+"""nnconvert: rewrite PyTorch models between module, functional and mixed style, with proof.
+
+>>> import torch, nnconvert
+>>> result = nnconvert.convert(model, to="functional", example_inputs=(torch.randn(2, 1, 32, 32),))
+>>> print(result.source)
+>>> result.check()
+"""
+
+from .api import Conversion, convert
+from .check import CheckReport
+from .errors import CheckError, ConversionError, InputError, NnconvertError
+from .options import Style, Tolerances
+
+__all__ = [
+    "CheckError",
+    "CheckReport",
+    "Conversion",
+    "ConversionError",
+    "InputError",
+    "NnconvertError",
+    "Style",
+    "Tolerances",
+    "convert",
+]

@@ -1,0 +1,141 @@
+"""The Python API: ``nnconvert.convert(model, to=..., example_inputs=...)``.
+
+The pipeline is trace -> canonicalize -> style pass -> print; every stage is a
+plain function of the one before, and this module only strings them together.
+"""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from torch import nn
+
+from .check import CheckReport, check_equivalent, function_candidate, module_candidate
+from .errors import CheckError, ConversionError
+from .options import Style, Tolerances
+from .passes import apply_style, canonicalize
+from .printer import print_program
+from .trace import trace
+
+_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """The result of :func:`convert`.
+
+    ``source`` is the generated Python text and ``name`` the class (module and
+    mixed styles) or function (functional style) it defines.
+    """
+
+    source: str
+    name: str
+    style: Style
+    model: nn.Module
+    example_inputs: tuple[Any, ...]
+    tolerances: Tolerances = Tolerances()
+
+    def namespace(self) -> dict[str, Any]:
+        """Execute ``source`` in a fresh namespace (its lines show in tracebacks)."""
+        return execute(self.source, f"<nnconvert {self.style.value}: {self.name}>")
+
+    def load(self) -> nn.Module | Callable:
+        """The new module holding the original weights (``strict=True``), or the function.
+
+        A functional result is called as ``fn(dict(model.state_dict()), *inputs)``.
+        """
+        defined = self.namespace()[self.name]
+        if self.style is Style.FUNCTIONAL:
+            return defined
+        return instantiate(defined, self.model)
+
+    def check(self, *, train: bool = False) -> CheckReport:
+        """Run original and rewrite side by side; raises CheckError on any difference."""
+        defined = self.namespace()[self.name]
+        if self.style is Style.FUNCTIONAL:
+            make = lambda model: function_candidate(defined, model)  # noqa: E731
+        else:
+            make = lambda model: module_candidate(
+                instantiate(defined, model)
+            )  # noqa: E731
+        return check_equivalent(
+            self.model, make, self.example_inputs, self.tolerances, train=train
+        )
+
+
+def convert(
+    model: nn.Module,
+    to: Style | str = Style.FUNCTIONAL,
+    example_inputs: Sequence[Any] = (),
+    *,
+    name: str | None = None,
+    tolerances: Tolerances = Tolerances(),
+) -> Conversion:
+    """Rewrite ``model`` in the style ``to`` ("module", "functional" or "mixed").
+
+    ``example_inputs`` are the positional inputs of ``model.forward``; they
+    drive tracing where Python code needs real shapes, and the check.
+    ``name`` defaults to the model's class name (snake_case for functional).
+    Raises ConversionError when the model cannot be rewritten faithfully.
+    """
+    style = Style.parse(to)
+    example_inputs = tuple(example_inputs)
+    was_training = model.training
+    model.eval()  # code that branches on self.training is converted as in eval mode
+    try:
+        graph_module = trace(model, example_inputs)
+    finally:
+        model.train(was_training)
+    graph_module.meta["original"] = model
+    graph_module.meta["attribute_names"] = set(dict(model.named_children())) | set(
+        model.state_dict()
+    )
+    canonicalize(graph_module)
+    apply_style(graph_module, style)
+    name = name or default_name(type(model).__name__, style)
+    source = print_program(graph_module, style, name)
+    return Conversion(source, name, style, model, example_inputs, tolerances)
+
+
+def default_name(class_name: str, style: Style) -> str:
+    """``Net`` for classes, ``net`` (snake_case) for functions."""
+    if style is not Style.FUNCTIONAL:
+        return class_name
+    return re.sub(
+        r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", class_name
+    ).lower()
+
+
+def execute(source: str, filename: str) -> dict[str, Any]:
+    """Execute generated source as its own module; register it for tracebacks."""
+    filename = f"{filename} #{next(_counter)}"
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    namespace: dict[str, Any] = {"__name__": "nnconvert_generated"}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
+
+
+def instantiate(cls: type, model: nn.Module) -> nn.Module:
+    """A new instance of ``cls`` holding ``model``'s weights, in ``model``'s mode."""
+    try:
+        instance = cls()
+    except Exception as error:
+        raise CheckError(
+            f"the generated class {cls.__name__} does not build: {error}"
+        ) from error
+    try:
+        instance.load_state_dict(model.state_dict(), strict=True)
+    except RuntimeError as error:
+        message = " ".join(str(error).split())
+        raise CheckError(
+            f"the original weights do not load strictly: {message}"
+        ) from None
+    return instance.train(model.training)
+
+
+__all__ = ["Conversion", "ConversionError", "convert", "default_name"]

@@ -1,0 +1,315 @@
+"""The equivalence checker: run original and rewrite side by side (SPEC invariant 1).
+
+Checks, in this order, each a :class:`CheckResult` in the report:
+
+* eval mode on the example inputs;
+* eval mode on a second batch size (one more than the example's), when the
+  original accepts it -- a shape frozen to the traced batch fails here;
+* train mode, when asked: outputs under the same RNG seed, every buffer after
+  the step (BatchNorm statistics, ``num_batches_tracked``) and the gradient of
+  a scalar loss with respect to every parameter.
+
+Comparisons use ``torch.testing.assert_close``; the report keeps the largest
+absolute and relative error of every compared tensor.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+from torch.utils._pytree import tree_flatten, tree_structure
+
+from .errors import CheckError
+from .options import Tolerances
+
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Difference:
+    """How far one compared tensor (or value) is from the original's."""
+
+    what: str
+    max_abs: float
+    max_rel: float
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check that ran and passed."""
+
+    label: str
+    differences: tuple[Difference, ...]
+
+    @property
+    def max_abs(self) -> float:
+        return max((d.max_abs for d in self.differences), default=0.0)
+
+    @property
+    def max_rel(self) -> float:
+        return max((d.max_rel for d in self.differences), default=0.0)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Every check that ran, and every check that could not run with the reason."""
+
+    results: tuple[CheckResult, ...]
+    skipped: tuple[str, ...] = ()
+
+    @property
+    def max_abs(self) -> float:
+        return max((r.max_abs for r in self.results), default=0.0)
+
+    def __str__(self) -> str:
+        lines = [
+            f"ok    {r.label}: max abs error {r.max_abs:.3g}, max rel error {r.max_rel:.3g}"
+            for r in self.results
+        ]
+        lines += [f"skip  {reason}" for reason in self.skipped]
+        return "\n".join(lines)
+
+
+@dataclass
+class Candidate:
+    """The rewritten code, runnable like the original.
+
+    ``run(inputs, training)`` calls it; ``state()`` gives its tensors by
+    ``state_dict`` key (for buffers and gradients after a train step).
+    """
+
+    run: Callable[[Sequence[Any], bool], Any]
+    state: Callable[[], dict[str, torch.Tensor]]
+    parameters: Callable[[], dict[str, torch.Tensor]] = field(default=lambda: {})
+
+
+def module_candidate(module: nn.Module) -> Candidate:
+    """A module-style or mixed-style rewrite, already holding the original weights."""
+
+    def run(inputs: Sequence[Any], training: bool) -> Any:
+        module.train(training)
+        return module(*inputs)
+
+    return Candidate(run, module.state_dict, lambda: dict(module.named_parameters()))
+
+
+def function_candidate(function: Callable, model: nn.Module) -> Candidate:
+    """A functional rewrite over a copy of ``model``'s ``state_dict``."""
+    params = {k: v.clone() for k, v in model.state_dict().items()}
+    parameter_names = [k for k, _ in model.named_parameters()]
+    takes_training = "training" in inspect.signature(function).parameters
+
+    def run(inputs: Sequence[Any], training: bool) -> Any:
+        if takes_training:
+            return function(params, *inputs, training=training)
+        return function(params, *inputs)
+
+    return Candidate(
+        run, lambda: params, lambda: {k: params[k] for k in parameter_names}
+    )
+
+
+def check_equivalent(
+    original: nn.Module,
+    make_candidate: Callable[[nn.Module], Candidate],
+    example_inputs: Sequence[Any],
+    tolerances: Tolerances = Tolerances(),
+    *,
+    train: bool = False,
+) -> CheckReport:
+    """Compare ``original`` and the rewrite; raise CheckError on the first difference.
+
+    ``make_candidate`` builds a fresh rewrite from a model's current weights,
+    so every check starts from the same state.
+    """
+    results: list[CheckResult] = []
+    skipped: list[str] = []
+    batch = _batch_size(example_inputs)
+    eval_inputs = [(f"eval, example inputs (batch {batch})", tuple(example_inputs))]
+    if batch is None:
+        skipped.append("second batch size: the example inputs have no batch dimension")
+    else:
+        other = resize_batch(example_inputs, batch + 1)
+        reference = _try_run(original, other)
+        if isinstance(reference, Exception):
+            skipped.append(
+                f"batch {batch + 1}: the original rejects it "
+                f"({type(reference).__name__}: {str(reference).splitlines()[0] if str(reference) else ''})"
+            )
+        else:
+            eval_inputs.append((f"eval, batch {batch + 1}", other))
+    for label, inputs in eval_inputs:
+        results.append(_check_eval(label, original, make_candidate, inputs, tolerances))
+    if train:
+        results += _check_train(original, make_candidate, example_inputs, tolerances)
+    return CheckReport(tuple(results), tuple(skipped))
+
+
+def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckResult:
+    reference = copy.deepcopy(original).eval()
+    candidate = make_candidate(reference)
+    with torch.no_grad():
+        expected = reference(*_clone(inputs))
+        actual = candidate.run(_clone(inputs), False)
+    return CheckResult(label, compare(expected, actual, tolerances, label))
+
+
+def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResult]:
+    reference = copy.deepcopy(original).train()
+    candidate = make_candidate(reference)
+    candidate_params = candidate.parameters()
+    for p in candidate_params.values():
+        p.requires_grad_(True)
+    expected_inputs, actual_inputs = _differentiable(inputs), _differentiable(inputs)
+    torch.manual_seed(SEED)
+    expected = reference(*_clone(expected_inputs))
+    torch.manual_seed(SEED)
+    actual = candidate.run(_clone(actual_inputs), True)
+    results = [
+        CheckResult(
+            "train, outputs", compare(expected, actual, tolerances, "train outputs")
+        )
+    ]
+    expected_buffers = dict(reference.named_buffers())
+    actual_state = candidate.state()
+    actual_buffers = {k: actual_state.get(k) for k in expected_buffers}
+    buffers = compare(expected_buffers, actual_buffers, tolerances, "train buffers")
+    results.append(CheckResult("train, buffers after the step", buffers))
+    expected_loss, actual_loss = _scalar_loss(expected), _scalar_loss(actual)
+    if expected_loss.requires_grad:
+        expected_loss.backward()
+        if actual_loss.requires_grad:
+            actual_loss.backward()
+        expected_grads = {k: p.grad for k, p in reference.named_parameters()}
+        expected_grads.update(_input_grads(expected_inputs))
+        actual_grads = {k: p.grad for k, p in candidate_params.items()}
+        actual_grads.update(_input_grads(actual_inputs))
+        grads = compare(expected_grads, actual_grads, tolerances, "train gradients")
+        results.append(
+            CheckResult("train, gradients of every parameter and input", grads)
+        )
+    return results
+
+
+def _differentiable(inputs: Sequence[Any]) -> tuple[Any, ...]:
+    """Leaf copies of the inputs; floating ones require grad, so input gradients are compared.
+
+    The model receives clones of these leaves, so in-place ops on inputs work.
+    """
+    return tuple(
+        (
+            v.detach().clone().requires_grad_(v.is_floating_point())
+            if isinstance(v, torch.Tensor)
+            else v
+        )
+        for v in inputs
+    )
+
+
+def _input_grads(inputs: Sequence[Any]) -> dict[str, Any]:
+    return {
+        f"input {i}": v.grad
+        for i, v in enumerate(inputs)
+        if isinstance(v, torch.Tensor) and v.requires_grad
+    }
+
+
+def compare(
+    expected: Any, actual: Any, tolerances: Tolerances, label: str
+) -> tuple[Difference, ...]:
+    """``assert_close`` on every leaf; the differences, or CheckError naming the leaf."""
+    expected_leaves, expected_spec = tree_flatten(expected)
+    actual_leaves, actual_spec = tree_flatten(actual)
+    if expected_spec != actual_spec:
+        raise CheckError(
+            f"{label}: output structure differs: expected {tree_structure(expected)}, "
+            f"got {tree_structure(actual)}"
+        )
+    paths = _leaf_paths(expected)
+    differences = []
+    for path, a, b in zip(paths, expected_leaves, actual_leaves):
+        try:
+            torch.testing.assert_close(
+                b, a, rtol=tolerances.rtol, atol=tolerances.atol, equal_nan=True
+            )
+        except AssertionError as error:
+            summary = " ".join(str(error).split())
+            raise CheckError(f"{label}: {path} differs: {summary}") from None
+        differences.append(_difference(path, a, b))
+    return tuple(differences)
+
+
+def _difference(path: str, expected: Any, actual: Any) -> Difference:
+    if not isinstance(expected, torch.Tensor) or expected.numel() == 0:
+        return Difference(path, 0.0, 0.0)
+    a, b = expected.detach().double(), actual.detach().double()
+    if a.is_complex():
+        a, b = a.abs(), b.abs()
+    error = (a - b).abs().nan_to_num(0.0)
+    relative = error / a.abs().clamp_min(torch.finfo(torch.float64).tiny)
+    return Difference(path, float(error.max()), float(relative.nan_to_num(0.0).max()))
+
+
+def _leaf_paths(value: Any, prefix: str = "output") -> list[str]:
+    if isinstance(value, (tuple, list)):
+        return [
+            p for i, v in enumerate(value) for p in _leaf_paths(v, f"{prefix}[{i}]")
+        ]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _leaf_paths(v, f"{prefix}[{k!r}]")]
+    return [prefix] if value is not None else []
+
+
+def _scalar_loss(outputs: Any) -> torch.Tensor:
+    """A scalar that depends on every floating output, with weights that are not all one."""
+    generator = torch.Generator().manual_seed(SEED)
+    total = torch.zeros(())
+    for leaf in tree_flatten(outputs)[0]:
+        if (
+            isinstance(leaf, torch.Tensor)
+            and leaf.is_floating_point()
+            and leaf.requires_grad
+        ):
+            weights = torch.randn(leaf.shape, generator=generator, dtype=leaf.dtype)
+            total = total + (leaf * weights).sum()
+    return total
+
+
+def _batch_size(inputs: Sequence[Any]) -> int | None:
+    for value in inputs:
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return value.shape[0]
+    return None
+
+
+def resize_batch(inputs: Sequence[Any], size: int) -> tuple[Any, ...]:
+    """The inputs with batch ``size``, drawn from the example rows (valid indices stay valid)."""
+    batch = _batch_size(inputs)
+    rows = torch.randint(
+        0, batch, (size,), generator=torch.Generator().manual_seed(SEED)
+    )
+    return tuple(
+        (
+            v[rows]
+            if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == batch
+            else v
+        )
+        for v in inputs
+    )
+
+
+def _try_run(model: nn.Module, inputs: Sequence[Any]) -> Any:
+    try:
+        with torch.no_grad():
+            return copy.deepcopy(model).eval()(*_clone(inputs))
+    except Exception as error:
+        return error
+
+
+def _clone(values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(v.clone() if isinstance(v, torch.Tensor) else v for v in values)

@@ -1,0 +1,74 @@
+"""One-layer models built from the op-spec table's examples, for the generated tests."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnconvert.opspecs import TRAINING, Example, OpSpec
+
+
+class LayerModel(nn.Module):
+    """``forward`` is one call of ``self.layer``: the module-style input."""
+
+    def __init__(self, layer: nn.Module):
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+class TwoInputLayerModel(LayerModel):
+    def forward(self, x, y):
+        return self.layer(x, y)
+
+
+class FunctionalCallModel(nn.Module):
+    """``forward`` is the layer's functional call, written out: the functional-style input."""
+
+    def __init__(self, spec: OpSpec, layer: nn.Module):
+        super().__init__()
+        self.function = spec.function
+        self.arguments = spec.explicit_call_arguments(layer)
+
+    def call_arguments(self) -> dict:
+        return {
+            k: self.training if v is TRAINING else v for k, v in self.arguments.items()
+        }
+
+    def forward(self, x):
+        return self.function(x, **self.call_arguments())
+
+
+class TwoInputFunctionalCallModel(FunctionalCallModel):
+    def forward(self, x, y):
+        return self.function(x, y, **self.call_arguments())
+
+
+def layer_model(example: Example) -> nn.Module:
+    layer = build_layer(example)
+    return (LayerModel, TwoInputLayerModel)[len(example.inputs) - 1](layer)
+
+
+def functional_call_model(spec: OpSpec, example: Example) -> nn.Module:
+    layer = build_layer(example)
+    model_class = (FunctionalCallModel, TwoInputFunctionalCallModel)[
+        len(example.inputs) - 1
+    ]
+    return model_class(spec, layer)
+
+
+def build_layer(example: Example) -> nn.Module:
+    return eval(example.layer, {"nn": nn, "torch": torch, "F": F})
+
+
+def build_inputs(example: Example, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(seed)
+    if example.high is not None:
+        return tuple(
+            torch.randint(0, example.high, s, generator=generator)
+            for s in example.inputs
+        )
+    return tuple(torch.randn(s, generator=generator) for s in example.inputs)
