@@ -72,3 +72,17 @@ def build_inputs(example: Example, seed: int = 0) -> tuple[torch.Tensor, ...]:
             for s in example.inputs
         )
     return tuple(torch.randn(s, generator=generator) for s in example.inputs)
+
+
+class AliasCallModel(nn.Module):
+    """``forward`` calls another spelling of a layer's function (``torch.relu``, ``x.relu()``)."""
+
+    def __init__(self, target, arguments: dict):
+        super().__init__()
+        self.target = target
+        self.arguments = arguments
+
+    def forward(self, x):
+        if isinstance(self.target, str):
+            return getattr(x, self.target)(**self.arguments)
+        return self.target(x, **self.arguments)

@@ -11,18 +11,59 @@ from __future__ import annotations
 import pytest
 
 import nnconvert
-from nnconvert.opspecs import SPECS
+from nnconvert.opspecs import SPECS, TRAINING
+from nnconvert.opspecs.spec import parse_signature
 from nnconvert.options import Style
 from nnconvert.printer.expressions import ExpressionPrinter
 from nnconvert.printer.program import constructor_call
 
-from .layer_models import build_inputs, build_layer, functional_call_model, layer_model
+from .layer_models import (
+    AliasCallModel,
+    build_inputs,
+    build_layer,
+    functional_call_model,
+    layer_model,
+)
 
 CASES = [
     pytest.param(spec, example, id=example.layer)
     for spec in SPECS
     for example in spec.examples
 ]
+
+
+def _alias_cases():
+    """For every alias, the first example whose call the alias can spell."""
+    for spec in SPECS:
+        for alias in spec.aliases:
+            names = (
+                [p.name for p in parse_signature(alias.signature)]
+                if alias.signature
+                else None
+            )
+            for example in spec.examples:
+                arguments = spec.explicit_call_arguments(build_layer(example))
+                if any(arguments.get(k, v) != v for k, v in alias.fixed.items()):
+                    continue
+                arguments = {k: v for k, v in arguments.items() if k not in alias.fixed}
+                if names is not None and not set(arguments) <= set(names):
+                    continue
+                label = (
+                    alias.target
+                    if isinstance(alias.target, str)
+                    else alias.target.__name__
+                )
+                yield pytest.param(
+                    spec, alias, example, arguments, id=f"{label}-{example.layer}"
+                )
+                break
+            else:
+                yield pytest.param(
+                    spec, alias, None, None, id=f"{alias.target}-no-example"
+                )
+
+
+ALIASES = list(_alias_cases())
 PARAMETER_FREE = [
     case for case in CASES if not case.values[0].has_weights and case.values[0].function
 ]
@@ -89,3 +130,19 @@ def test_functional_call_becomes_the_layer(spec, example):
     assert layers[0].extra_repr() == layer.extra_repr() or type(layers[0]) is not type(
         layer
     )
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+@pytest.mark.parametrize("spec, alias, example, arguments", ALIASES)
+def test_alias_converts_like_the_function(spec, alias, example, arguments, style):
+    assert (
+        example is not None
+    ), f"no example of nn.{spec.module.__name__} fits alias {alias}"
+    assert (
+        TRAINING not in arguments.values()
+    ), "aliases of training-dependent calls need a test"
+    model = AliasCallModel(alias.target, arguments)
+    conversion = nnconvert.convert(model, style, build_inputs(example))
+    expected = "nn." if style is Style.MODULE else spec.function_name
+    assert expected in conversion.source, conversion.source
+    conversion.check(train=True)

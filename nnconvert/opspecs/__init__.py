@@ -9,7 +9,17 @@ from typing import Callable
 
 from torch import nn
 
-from . import activation, conv, dropout, linear, norm, pooling, reshape
+from . import (
+    activation,
+    conv,
+    distance,
+    dropout,
+    linear,
+    norm,
+    padding,
+    pooling,
+    reshape,
+)
 from .spec import (
     TRAINING,
     Alias,
@@ -29,6 +39,8 @@ SPECS: tuple[OpSpec, ...] = (
     + pooling.SPECS
     + dropout.SPECS
     + reshape.SPECS
+    + padding.SPECS
+    + distance.SPECS
 )
 
 _BY_MODULE: dict[type[nn.Module], OpSpec] = {spec.module: spec for spec in SPECS}
