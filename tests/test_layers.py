@@ -68,16 +68,6 @@ PARAMETER_FREE = [
     case for case in CASES if not case.values[0].has_weights and case.values[0].function
 ]
 
-#: Layers whose functional form does not yet update every buffer in train mode (issue 4).
-TRAIN_BUFFERS_PENDING = {
-    "BatchNorm1d",
-    "BatchNorm2d",
-    "BatchNorm3d",
-    "InstanceNorm1d",
-    "InstanceNorm2d",
-    "InstanceNorm3d",
-}
-
 
 def test_every_row_has_examples():
     missing = [spec.module.__name__ for spec in SPECS if not spec.examples]
@@ -107,14 +97,7 @@ def test_layer_converts(spec, example, style):
     compile(conversion.source, "<generated>", "exec")
     report = conversion.check()
     assert report.results
-    pending = (
-        style is Style.FUNCTIONAL and spec.module.__name__ in TRAIN_BUFFERS_PENDING
-    )
-    if pending and getattr(model.layer, "track_running_stats", False):
-        with pytest.raises(nnconvert.CheckError, match="num_batches_tracked"):
-            conversion.check(train=True)
-    else:
-        conversion.check(train=True)
+    conversion.check(train=True)
 
 
 @pytest.mark.parametrize("spec, example", PARAMETER_FREE)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import TRAINING, Example, OpSpec
+from .spec import TRAINING, Example, OpSpec, WeightRef, count_batch
 
 
 def _batch_norm_training(module: nn.Module):
     """Batch statistics are used while training, or always when none are tracked."""
     return TRAINING if module.track_running_stats else True
+
+
+def _count_batches(module: nn.Module) -> list:
+    """In train mode BatchNorm first advances ``num_batches_tracked``."""
+    if not module.track_running_stats:
+        return []
+    return [(count_batch, (WeightRef("num_batches_tracked"), TRAINING))]
 
 
 def _has_bias_if_affine(module: nn.Module) -> bool:
@@ -30,6 +37,7 @@ def _batch_norm(module, examples) -> OpSpec:
             "momentum": lambda m: 0.0 if m.momentum is None else m.momentum,
         },
         ctor_attributes={"bias": _has_bias_if_affine},
+        updates=_count_batches,
         examples=examples,
     )
 

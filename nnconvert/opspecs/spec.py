@@ -25,6 +25,7 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import torch
 from torch import nn
 
 from ..errors import ConversionError
@@ -121,6 +122,15 @@ def same_value(a: Any, b: Any) -> bool:
         return a is b
 
 
+def count_batch(counter: torch.Tensor, training: bool) -> None:
+    """``if training: counter += 1`` -- how BatchNorm advances ``num_batches_tracked``.
+
+    A statement, not an expression: the printer writes it as that ``if``.
+    """
+    if training:
+        counter.add_(1)
+
+
 @dataclass(frozen=True)
 class Example:
     """A layer configuration the tests convert in every style.
@@ -192,6 +202,10 @@ class OpSpec:
     prologue
         Calls applied to the input before the main call
         (``padding_mode="reflect"`` convolutions pad first).
+    updates
+        State updates the layer makes before its call, as ``(function,
+        arguments)`` with :class:`WeightRef`/:data:`TRAINING` arguments
+        (BatchNorm counts batches: :func:`count_batch`).
     aliases
         Other spellings of the call.
     examples
@@ -215,6 +229,7 @@ class OpSpec:
     canonical: Callable[[Arguments], Arguments] | None = None
     ctor_from_call: Callable[[Arguments], Arguments | None] | None = None
     prologue: Callable[[nn.Module], list[tuple[Callable, Arguments]]] | None = None
+    updates: Callable[[nn.Module], list[tuple[Callable, tuple]]] | None = None
     aliases: tuple[Alias, ...] = ()
     examples: tuple[Example, ...] = ()
 

@@ -6,6 +6,8 @@ import operator
 
 from torch import fx
 
+from ..opspecs.spec import count_batch
+
 _INPLACE_OPERATORS = {
     operator.iadd,
     operator.isub,
@@ -21,6 +23,7 @@ _INPLACE_OPERATORS = {
     operator.ilshift,
     operator.irshift,
     operator.setitem,
+    count_batch,
 }
 
 

@@ -102,6 +102,12 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
         graph.erase_node(node)
         return
     with graph.inserting_before(node):
+        if spec.updates is not None:
+            for function, arguments in spec.updates(layer):
+                graph.call_function(
+                    function,
+                    tuple(_argument_node(graph, node.target, a) for a in arguments),
+                )
         if spec.prologue is not None:
             for function, arguments in spec.prologue(layer):
                 inputs[0] = graph.call_function(function, (inputs[0],), arguments)

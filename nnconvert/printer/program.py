@@ -25,6 +25,7 @@ from torch import fx, nn
 
 from ..errors import ConversionError
 from ..opspecs import spec_for_module
+from ..opspecs.spec import count_batch
 from ..options import Style
 from ..passes.graph_utils import is_impure
 from .expressions import INPLACE, ExpressionPrinter
@@ -162,6 +163,9 @@ def _body(
             continue
         if node.op == "output":
             lines.append(f"return {printer.argument(node.args[0])}")
+        elif node.op == "call_function" and node.target is count_batch:
+            counter, training = (printer.argument(a) for a in node.args)
+            lines += [f"if {training}:", f"    {counter} += 1"]
         elif node.op == "call_function" and node.target in INPLACE:
             target, value = node.args
             lines.append(

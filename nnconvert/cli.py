@@ -1,0 +1,255 @@
+"""The command line: ``nnconvert convert`` and ``nnconvert check``.
+
+Only parses options, calls the API and reports. Exit codes: 0 done,
+1 conversion or check failed, 2 bad usage or unusable input.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import loading
+from .api import convert as convert_model
+from .api import instantiate
+from .check import check_equivalent, function_candidate, module_candidate
+from .errors import InputError, NnconvertError
+from .options import Style, Tolerances
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _model_options(command: Callable) -> Callable:
+    """Options shared by both commands: which model, built how, fed what."""
+    options = [
+        click.option(
+            "--class",
+            "class_name",
+            metavar="NAME",
+            help="Model class to convert (default: the last nn.Module subclass in FILE).",
+        ),
+        click.option(
+            "--init-arg",
+            "init_args",
+            metavar="NAME=VALUE",
+            multiple=True,
+            help="Constructor argument for the model class, a Python literal; repeatable.",
+        ),
+        click.option(
+            "--input-shape",
+            "input_shapes",
+            metavar="SHAPE",
+            multiple=True,
+            help="Shape of one example input, e.g. 2,3,32,32; repeat for several inputs (default: the file's example_inputs()).",
+        ),
+        click.option(
+            "--input-dtype",
+            "input_dtypes",
+            metavar="DTYPE",
+            multiple=True,
+            help="dtype of the example inputs: one for all, or one per --input-shape (default float32).",
+        ),
+        click.option(
+            "--input-high",
+            default=10,
+            show_default=True,
+            metavar="N",
+            help="Integer example inputs are drawn from [0, N).",
+        ),
+        click.option(
+            "--rtol",
+            type=float,
+            default=None,
+            help="Relative tolerance of the check (default: torch.testing.assert_close's for the dtype).",
+        ),
+        click.option(
+            "--atol",
+            type=float,
+            default=None,
+            help="Absolute tolerance of the check (default: as for --rtol).",
+        ),
+        click.option(
+            "--train/--no-train",
+            "train",
+            default=True,
+            show_default=True,
+            help="Also check train mode: outputs, buffers and gradients after one step.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _reporting_errors(command: Callable) -> Callable:
+    """Turn nnconvert's errors into one line on stderr and the documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except InputError as error:
+            click.echo(f"nnconvert: error: {error}", err=True)
+            sys.exit(EXIT_USAGE)
+        except NnconvertError as error:
+            click.echo(f"nnconvert: error: {error}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nnconvert")
+def main() -> None:
+    """Rewrite PyTorch models between module, functional and mixed style, with proof."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "style",
+    required=True,
+    type=click.Choice([s.value for s in Style]),
+    help="Target style.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (atomically, after the check) instead of stdout.",
+)
+@click.option(
+    "--name",
+    help="Name of the generated class or function (default: the model's class name; snake_case for functional).",
+)
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Run original and output side by side before writing.",
+)
+@click.option(
+    "--diff",
+    is_flag=True,
+    help="Print a unified diff from FILE to the converted code instead of the code.",
+)
+@_model_options
+@_reporting_errors
+def convert(
+    file: Path,
+    style: str,
+    output: Path | None,
+    name: str | None,
+    check: bool,
+    diff: bool,
+    **model_options: Any,
+) -> None:
+    """Convert the model in FILE to another style."""
+    model, inputs, tolerances, train = _load_model(file, **model_options)
+    if output is not None and output.resolve() == file.resolve():
+        raise InputError(
+            f"{output}: refusing to overwrite the input file; choose another --output"
+        )
+    conversion = convert_model(model, style, inputs, name=name, tolerances=tolerances)
+    if check:
+        report = conversion.check(train=train)
+        click.echo(
+            f"checked {conversion.name} against {type(model).__name__}:\n{report}",
+            err=True,
+        )
+    text = conversion.source
+    if diff:
+        text = "".join(
+            difflib.unified_diff(
+                file.read_text().splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=str(file),
+                tofile=str(output or f"{file} ({style})"),
+            )
+        )
+    if output is None or diff:
+        click.echo(text, nl=False)
+    if output is not None:
+        write_atomically(output, conversion.source)
+
+
+@main.command("check")
+@click.argument("original", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("rewrite", type=click.Path(dir_okay=False, path_type=Path))
+@_model_options
+@_reporting_errors
+def check_files(original: Path, rewrite: Path, **model_options: Any) -> None:
+    """Check that REWRITE computes what ORIGINAL computes, with ORIGINAL's weights.
+
+    REWRITE may be in any style: a class whose instance loads ORIGINAL's
+    state_dict strictly, or a function taking the state_dict first.
+    """
+    model, inputs, tolerances, train = _load_model(original, **model_options)
+    module = loading.import_file(rewrite)
+    classes = loading.model_classes(module)
+    if classes:
+        same_name = [c for c in classes if c.__name__ == type(model).__name__]
+        cls = (same_name or classes)[-1]
+        make = lambda m: module_candidate(instantiate(cls, m))  # noqa: E731
+        what = cls.__name__
+    else:
+        functions = loading.functional_models(module)
+        if not functions:
+            raise InputError(
+                f"{rewrite}: defines no nn.Module class and no function taking params"
+            )
+        make = lambda m: function_candidate(functions[-1], m)  # noqa: E731
+        what = functions[-1].__name__
+    report = check_equivalent(model, make, inputs, tolerances, train=train)
+    click.echo(
+        f"{rewrite}:{what} computes what {original}:{type(model).__name__} computes\n{report}"
+    )
+
+
+def _load_model(
+    path: Path,
+    class_name: str | None,
+    init_args: tuple[str, ...],
+    input_shapes: tuple[str, ...],
+    input_dtypes: tuple[str, ...],
+    input_high: int,
+    rtol: float | None,
+    atol: float | None,
+    train: bool,
+) -> tuple[Any, tuple, Tolerances, bool]:
+    if (rtol is None) != (atol is None):
+        raise InputError("give both --rtol and --atol, or neither")
+    module = loading.import_file(path)
+    cls = loading.pick_class(module, path, class_name)
+    model = loading.build_model(cls, path, dict(map(loading.parse_init_arg, init_args)))
+    shapes = [loading.parse_shape(s) for s in input_shapes]
+    inputs = loading.example_inputs(module, path, shapes, input_dtypes, input_high)
+    return model, inputs, Tolerances(rtol=rtol, atol=atol), train
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same directory and rename: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+if __name__ == "__main__":
+    main()

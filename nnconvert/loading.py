@@ -1,0 +1,237 @@
+"""Model files -> model instances and example inputs, for the CLI.
+
+A model file is plain Python. nnconvert imports it, picks the model class
+(``--class``, else the last ``nn.Module`` subclass the file defines), builds
+it (``--init-arg``), and takes example inputs from ``--input-shape`` or from a
+module-level ``example_inputs()`` function in the file. A functional file
+(the output of ``--to functional``) defines a function whose first parameter
+is ``params``.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import itertools
+import sys
+import traceback
+import types
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from .errors import InputError
+
+_counter = itertools.count()
+
+DTYPES = {
+    name: getattr(torch, name)
+    for name in (
+        "float16",
+        "bfloat16",
+        "float32",
+        "float64",
+        "half",
+        "float",
+        "double",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "long",
+        "int",
+        "bool",
+    )
+}
+
+
+def import_file(path: str | Path) -> types.ModuleType:
+    """Import a Python file as a fresh module; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    name = f"nnconvert_input_{next(_counter)}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as error:
+        raise InputError(f"{path}:{error.lineno}: syntax error: {error.msg}") from None
+    except Exception as error:
+        raise InputError(
+            f"{_location(error, path)}cannot import the file: {_one_line(error)}"
+        ) from None
+    return module
+
+
+def model_classes(module: types.ModuleType) -> list[type[nn.Module]]:
+    """``nn.Module`` subclasses defined in the file itself, in source order."""
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, nn.Module)
+        and value.__module__ == module.__name__
+    ]
+    return sorted(found, key=lambda cls: inspect.getsourcelines(cls)[1])
+
+
+def functional_models(module: types.ModuleType) -> list[Callable]:
+    """Functions defined in the file whose first parameter is ``params``."""
+    found = []
+    for value in vars(module).values():
+        if inspect.isfunction(value) and value.__module__ == module.__name__:
+            parameters = list(inspect.signature(value).parameters)
+            if parameters[:1] == ["params"]:
+                found.append(value)
+    return sorted(found, key=lambda f: f.__code__.co_firstlineno)
+
+
+def pick_class(
+    module: types.ModuleType, path: Path, name: str | None
+) -> type[nn.Module]:
+    """``--class NAME``, or the last ``nn.Module`` subclass in the file."""
+    classes = model_classes(module)
+    if name is not None:
+        for cls in classes:
+            if cls.__name__ == name:
+                return cls
+        available = ", ".join(c.__name__ for c in classes) or "none"
+        raise InputError(
+            f"{path}: no nn.Module class {name!r} (classes in the file: {available})"
+        )
+    if not classes:
+        if functional_models(module):
+            raise InputError(
+                f"{path}: the file is in functional style; converting from functional "
+                "style is not supported yet (it can be the second file of `nnconvert check`)"
+            )
+        raise InputError(f"{path}: the file defines no nn.Module subclass")
+    return classes[-1]
+
+
+def build_model(
+    cls: type[nn.Module], path: Path, init_args: dict[str, Any]
+) -> nn.Module:
+    """Instantiate the model class with ``--init-arg`` values, with a useful error."""
+    try:
+        return cls(**init_args)
+    except Exception as error:
+        raise InputError(
+            f"{_location(error, path)}cannot build {cls.__name__}"
+            f"({', '.join(f'{k}={v!r}' for k, v in init_args.items())}): {_one_line(error)}"
+        ) from None
+
+
+def example_inputs(
+    module: types.ModuleType,
+    path: Path,
+    shapes: Sequence[tuple[int, ...]],
+    dtypes: Sequence[str],
+    high: int,
+    seed: int = 0,
+) -> tuple[Any, ...]:
+    """Inputs from ``--input-shape``/``--input-dtype``, or from the file's ``example_inputs()``."""
+    if shapes:
+        return make_inputs(shapes, dtypes, high, seed)
+    declared = getattr(module, "example_inputs", None)
+    if declared is None:
+        raise InputError(
+            f"{path}: no example inputs: pass --input-shape (e.g. --input-shape 2,3,32,32) "
+            "or define example_inputs() in the file"
+        )
+    torch.manual_seed(seed)
+    try:
+        inputs = declared() if callable(declared) else declared
+    except Exception as error:
+        raise InputError(
+            f"{_location(error, path)}example_inputs() fails: {_one_line(error)}"
+        ) from None
+    return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+
+
+def make_inputs(
+    shapes: Sequence[tuple[int, ...]], dtypes: Sequence[str], high: int, seed: int = 0
+) -> tuple[torch.Tensor, ...]:
+    """Random tensors: ``randn`` for floating dtypes, integers in ``[0, high)`` otherwise."""
+    if len(dtypes) not in (0, 1, len(shapes)):
+        raise InputError(
+            f"give one --input-dtype, or one per --input-shape ({len(shapes)})"
+        )
+    names = (
+        list(dtypes) * len(shapes)
+        if len(dtypes) == 1
+        else list(dtypes) or ["float32"] * len(shapes)
+    )
+    generator = torch.Generator().manual_seed(seed)
+    inputs = []
+    for shape, name in zip(shapes, names):
+        dtype = parse_dtype(name)
+        if dtype.is_floating_point:
+            inputs.append(torch.randn(shape, generator=generator, dtype=dtype))
+        elif dtype is torch.bool:
+            inputs.append(torch.randint(0, 2, shape, generator=generator).bool())
+        else:
+            inputs.append(
+                torch.randint(0, high, shape, generator=generator, dtype=dtype)
+            )
+    return tuple(inputs)
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    try:
+        return DTYPES[name.removeprefix("torch.")]
+    except KeyError:
+        raise InputError(
+            f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}"
+        ) from None
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"2,3,32,32"`` (or ``"2x3x32x32"``) -> ``(2, 3, 32, 32)``."""
+    try:
+        return tuple(
+            int(part) for part in text.replace("x", ",").split(",") if part.strip()
+        )
+    except ValueError:
+        raise InputError(
+            f"bad --input-shape {text!r}; write it like 2,3,32,32"
+        ) from None
+
+
+def parse_init_arg(text: str) -> tuple[str, Any]:
+    """``"num_classes=10"`` -> ``("num_classes", 10)``; values are Python literals or strings."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise InputError(f"bad --init-arg {text!r}; write it like num_classes=10")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
+def _location(error: BaseException, path: Path) -> str:
+    """``file:line: `` of the innermost frame in ``path``, if the error passed through it."""
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if Path(f.filename) == path.resolve()
+    ]
+    if not frames:
+        frames = [
+            f
+            for f in traceback.extract_tb(error.__traceback__)
+            if Path(f.filename) == path
+        ]
+    return f"{path}:{frames[-1].lineno}: " if frames else f"{path}: "
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
