@@ -155,7 +155,7 @@ def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckRes
     candidate = make_candidate(reference)
     with torch.no_grad():
         expected = reference(*_clone(inputs))
-        actual = candidate.run(_clone(inputs), False)
+        actual = _run_rewrite(candidate, _clone(inputs), False, label)
     return CheckResult(label, compare(expected, actual, tolerances, label))
 
 
@@ -169,7 +169,7 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
     torch.manual_seed(SEED)
     expected = reference(*_clone(expected_inputs))
     torch.manual_seed(SEED)
-    actual = candidate.run(_clone(actual_inputs), True)
+    actual = _run_rewrite(candidate, _clone(actual_inputs), True, "train")
     results = [
         CheckResult(
             "train, outputs", compare(expected, actual, tolerances, "train outputs")
@@ -194,6 +194,19 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
             CheckResult("train, gradients of every parameter and input", grads)
         )
     return results
+
+
+def _run_rewrite(
+    candidate: Candidate, inputs: Sequence[Any], training: bool, label: str
+) -> Any:
+    """Run the rewrite; its own exceptions are check failures, not crashes."""
+    try:
+        return candidate.run(inputs, training)
+    except Exception as error:
+        message = " ".join(str(error).split())
+        raise CheckError(
+            f"{label}: the rewrite fails: {type(error).__name__}: {message}"
+        ) from error
 
 
 def _differentiable(inputs: Sequence[Any]) -> tuple[Any, ...]:

@@ -102,6 +102,16 @@ def _reporting_errors(command: Callable) -> Callable:
         except NnconvertError as error:
             click.echo(f"nnconvert: error: {error}", err=True)
             sys.exit(EXIT_FAILED)
+        except Exception as error:  # a bug or an unforeseen model: still one line
+            if os.environ.get("NNCONVERT_TRACEBACK"):
+                raise
+            message = " ".join(str(error).split())
+            click.echo(
+                f"nnconvert: internal error: {type(error).__name__}: {message} "
+                "(NNCONVERT_TRACEBACK=1 shows the traceback)",
+                err=True,
+            )
+            sys.exit(EXIT_FAILED)
 
     return wrapper
 

@@ -1,0 +1,261 @@
+"""The command line, end to end: outputs, exit codes, one-line errors, files left alone."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nnconvert.cli import main
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+LENET = SAMPLES / "lenet.py"
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.mark.parametrize("style", ["module", "functional", "mixed"])
+def test_convert_prints_the_golden_output(style):
+    result = run("convert", LENET, "--to", style)
+    assert result.exit_code == 0, result.output
+    expected = (SAMPLES / "expected" / f"lenet.{style}.py").read_text()
+    assert result.stdout == expected
+    assert "ok    eval, batch 3" in result.stderr
+
+
+def test_output_file_is_written_and_input_untouched(tmp_path):
+    before = LENET.read_text()
+    out = tmp_path / "deep" / "net.py"
+    result = run("convert", LENET, "--to", "functional", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == (SAMPLES / "expected" / "lenet.functional.py").read_text()
+    assert result.stdout == ""
+    assert LENET.read_text() == before
+    assert [p.name for p in out.parent.iterdir()] == ["net.py"]
+
+
+def test_refuses_to_overwrite_the_input(tmp_path):
+    copy = write(tmp_path, "lenet.py", LENET.read_text())
+    result = run("convert", copy, "--to", "mixed", "-o", copy)
+    assert result.exit_code == 2
+    assert copy.read_text() == LENET.read_text()
+
+
+def test_diff_shows_the_change():
+    result = run("convert", LENET, "--to", "mixed", "--diff", "--no-check")
+    assert result.exit_code == 0
+    assert result.stdout.startswith(f"--- {LENET}")
+    assert "+        x = torch.flatten(x, 1)" in result.stdout
+    assert "checked" not in result.stderr
+
+
+def test_input_shape_and_init_arg_options(tmp_path):
+    model = write(
+        tmp_path,
+        "model.py",
+        """
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Head(nn.Module):
+            def __init__(self, features, classes=3):
+                super().__init__()
+                self.fc = nn.Linear(features, classes)
+
+            def forward(self, x):
+                return F.relu(self.fc(x))
+        """,
+    )
+    result = run(
+        "convert",
+        model,
+        "--to",
+        "module",
+        "--init-arg",
+        "features=6",
+        "--input-shape",
+        "4,6",
+    )
+    assert result.exit_code == 0, result.output
+    assert "self.fc = nn.Linear(6, 3)" in result.stdout
+    assert "self.relu = nn.ReLU()" in result.stdout
+
+
+def test_integer_inputs_from_options(tmp_path):
+    model = write(
+        tmp_path,
+        "embed.py",
+        """
+        import torch.nn as nn
+
+        class Embed(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embedding = nn.Embedding(7, 4)
+
+            def forward(self, tokens):
+                return self.embedding(tokens).sum(1)
+        """,
+    )
+    result = run(
+        "convert",
+        model,
+        "--to",
+        "functional",
+        "--input-shape",
+        "2,5",
+        "--input-dtype",
+        "int64",
+        "--input-high",
+        "7",
+    )
+    assert result.exit_code == 0, result.output
+    assert 'F.embedding(tokens, params["embedding.weight"])' in result.stdout
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("import torch\nclass Broken(:\n", "broken.py:2: syntax error"),
+        ("import torch.nn as nn\n", "defines no nn.Module subclass"),
+        (
+            "import torch.nn as nn\nclass M(nn.Module):\n    def forward(self, x):\n        return x\n",
+            "no example inputs",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, text, message):
+    path = write(tmp_path, "broken.py", text)
+    result = run("convert", path, "--to", "module")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+
+
+def test_bad_usage_exit_2():
+    assert run("convert", LENET, "--to", "jax").exit_code == 2
+    result = run("convert", LENET, "--to", "module", "--class", "Nope")
+    assert result.exit_code == 2
+    assert "no nn.Module class 'Nope' (classes in the file: Net)" in result.stderr
+
+
+def test_unsupported_layer_fails_with_exit_1_and_writes_nothing(tmp_path):
+    model = write(
+        tmp_path,
+        "rnn.py",
+        """
+        import torch
+        import torch.nn as nn
+
+        class Tagger(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.rnn = nn.GRU(4, 8)
+
+            def forward(self, x):
+                return self.rnn(x)[0]
+
+        def example_inputs():
+            return (torch.randn(5, 2, 4),)
+        """,
+    )
+    out = tmp_path / "out.py"
+    result = run("convert", model, "--to", "functional", "-o", out)
+    assert result.exit_code == 1
+    assert "'rnn' (torch.nn.modules.rnn.GRU) has no op spec" in result.stderr
+    assert not out.exists()
+
+
+def test_data_dependent_control_flow_names_the_line(tmp_path):
+    model = write(
+        tmp_path,
+        "branchy.py",
+        """
+        import torch
+        import torch.nn as nn
+
+        class Branchy(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+
+            def forward(self, x):
+                if x.sum() > 0:
+                    return self.fc(x)
+                return x
+
+        def example_inputs():
+            return (torch.randn(2, 4),)
+        """,
+    )
+    result = run("convert", model, "--to", "mixed")
+    assert result.exit_code == 1
+    assert f"{model}:11: control flow depends on tensor data" in result.stderr
+
+
+def test_frozen_batch_size_is_caught_by_the_check(tmp_path):
+    model = write(
+        tmp_path,
+        "frozen.py",
+        """
+        import torch
+        import torch.nn as nn
+
+        class Frozen(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(12, 2)
+
+            def forward(self, x):
+                n = 1
+                for s in x.shape:
+                    n *= s
+                return self.fc(x.reshape(n // 12, 12))
+
+        def example_inputs():
+            return (torch.randn(2, 3, 4),)
+        """,
+    )
+    result = run("convert", model, "--to", "functional")
+    assert result.exit_code == 1
+    assert "eval, batch 3: the rewrite fails" in result.stderr
+
+
+def test_check_accepts_an_equivalent_file_in_any_style():
+    for style in ("module", "functional", "mixed"):
+        result = run("check", LENET, SAMPLES / "expected" / f"lenet.{style}.py")
+        assert result.exit_code == 0, result.output
+        assert "computes what" in result.stdout
+
+
+def test_check_rejects_a_different_computation(tmp_path):
+    wrong = (SAMPLES / "expected" / "lenet.functional.py").read_text()
+    wrong = wrong.replace("F.max_pool2d(x, 2)", "F.avg_pool2d(x, 2)", 1)
+    path = write(tmp_path, "wrong.py", wrong)
+    result = run("check", LENET, path)
+    assert result.exit_code == 1
+    assert "output differs" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_check_rejects_weights_that_do_not_load(tmp_path):
+    renamed = (
+        (SAMPLES / "expected" / "lenet.module.py")
+        .read_text()
+        .replace("self.fc3", "self.out")
+    )
+    path = write(tmp_path, "renamed.py", renamed)
+    result = run("check", LENET, path)
+    assert result.exit_code == 1
+    assert "do not load strictly" in result.stderr
