@@ -34,11 +34,23 @@ _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 
 def trace(model: nn.Module, example_inputs: Sequence[Any]) -> fx.GraphModule:
     """Trace ``model`` and attach ``node.meta["value"]`` computed on ``example_inputs``."""
+    before = set(vars(model))
     try:
-        graph = ModelTracer().trace(model)
+        graph = _trace_graph(model, example_inputs)
+        module = fx.GraphModule(model, graph, class_name=type(model).__name__)
+    finally:
+        for name in set(vars(model)) - before:  # fx parks tensor constants on the root
+            delattr(model, name)
+    annotate(module, example_inputs)
+    return module
+
+
+def _trace_graph(model: nn.Module, example_inputs: Sequence[Any]) -> fx.Graph:
+    try:
+        return ModelTracer().trace(model)
     except Exception as symbolic_error:
         try:
-            graph = ConcreteTracer(example_inputs).trace(model)
+            return ConcreteTracer(example_inputs).trace(model)
         except ConversionError:
             raise
         except Exception as error:
@@ -46,9 +58,6 @@ def trace(model: nn.Module, example_inputs: Sequence[Any]) -> fx.GraphModule:
                 f"cannot trace {type(model).__name__}: {_describe(error)}"
                 f" (symbolic tracing failed first: {_describe(symbolic_error)})"
             ) from error
-    module = fx.GraphModule(model, graph, class_name=type(model).__name__)
-    annotate(module, example_inputs)
-    return module
 
 
 def annotate(module: fx.GraphModule, example_inputs: Sequence[Any]) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import black
 import pytest
+import torch
+from torch import nn
 
 import nnconvert
 from nnconvert import loading
@@ -75,3 +77,34 @@ def test_mixed_and_functional_outputs_convert_on_to_the_same_module(sample):
     for style in CLASS_STYLES:
         via = nnconvert.convert(model, style, inputs).load()
         assert nnconvert.convert(via, Style.MODULE, inputs).source == direct
+
+
+class _Constants(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.fc(x) * torch.tensor([1.0, 2.0, 3.0]) + torch.ones(
+            3, dtype=torch.float64
+        )
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_small_tensor_constants_are_written_as_literals(style):
+    model = _Constants()
+    conversion = nnconvert.convert(model, style, (torch.randn(2, 3),))
+    assert "* torch.tensor([1.0, 2.0, 3.0])" in conversion.source
+    assert "torch.tensor([1.0, 1.0, 1.0], dtype=torch.float64)" in conversion.source
+    assert "_tensor_constant" not in conversion.source
+    assert "_tensor_constant0" not in vars(model)
+    conversion.check(train=True)
+
+
+def test_large_tensor_constants_fail_loudly():
+    class Big(nn.Module):
+        def forward(self, x):
+            return x + torch.ones(100)
+
+    with pytest.raises(nnconvert.ConversionError, match="tensor constant of shape"):
+        nnconvert.convert(Big(), Style.FUNCTIONAL, (torch.randn(2, 100),))

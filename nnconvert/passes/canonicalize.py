@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import fx
 
-from ..opspecs import Alias, Param, aliases_for, specs_for_function
+from ..errors import ConversionError
+from ..opspecs import Param, aliases_for, specs_for_function
 from ..opspecs.spec import parse_signature, same_value
 from .graph_utils import is_impure, remove_dead_code
 
@@ -40,6 +41,7 @@ def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
             _canonicalize_call(node)
     for node in list(graph.nodes):
         _flatten_reshape(node)
+    _inline_tensor_constants(module)
     remove_dead_code(graph)
     graph.lint()
     module.recompile()
@@ -141,6 +143,45 @@ def _flatten_reshape(node: fx.Node) -> None:
     node.target = torch.flatten
     node.args = (source,)
     node.kwargs = flatten.drop_defaults({"start_dim": 1})
+
+
+#: Tensor constants with at most this many elements are written as ``torch.tensor([...])``.
+MAX_INLINE_CONSTANT = 16
+
+
+def _inline_tensor_constants(module: fx.GraphModule) -> None:
+    """Tensors that ``forward`` created (fx's ``_tensor_constant0``) -> ``torch.tensor([...])``.
+
+    They are not weights, so they may not become ``state_dict`` entries.
+    """
+    original = module.meta.get("original", module)
+    state = {name for name, _ in original.named_parameters()}
+    state |= {name for name, _ in original.named_buffers()}
+    for node in list(module.graph.nodes):
+        if node.op != "get_attr" or node.target in state or node.target == "training":
+            continue
+        value = getattr(module, str(node.target), None)
+        if not isinstance(value, torch.Tensor):
+            continue
+        if value.numel() > MAX_INLINE_CONSTANT or value.requires_grad:
+            raise ConversionError(
+                f"forward creates a tensor constant of shape {tuple(value.shape)}; "
+                f"nnconvert writes constants of at most {MAX_INLINE_CONSTANT} elements "
+                "(register it as a buffer instead)"
+            )
+        kwargs = {} if value.dtype == _inferred_dtype(value) else {"dtype": value.dtype}
+        with module.graph.inserting_before(node):
+            constant = module.graph.call_function(
+                torch.tensor, (value.tolist(),), kwargs
+            )
+        constant.meta = dict(node.meta)
+        node.replace_all_uses_with(constant)
+        module.graph.erase_node(node)
+
+
+def _inferred_dtype(value: torch.Tensor) -> torch.dtype:
+    """The dtype ``torch.tensor(value.tolist())`` would pick."""
+    return torch.tensor(value.flatten()[:1].tolist() or [0.0]).dtype
 
 
 def _is_batch_size_of(value: Any, source: fx.Node) -> bool:

@@ -90,6 +90,8 @@ def _should_inline(node, style, depth, barrier_after, order) -> bool:
         return False
     if not isinstance(node.meta.get("value"), torch.Tensor):
         return True  # shapes and other Python values read best inline
+    if node.op == "call_function" and not node.all_input_nodes:
+        return True  # constants such as torch.tensor([1.0, 2.0])
     if style is not Style.MIXED or user.op == "call_module" or is_impure(user):
         return False
     return depth[node] + 1 <= MIXED_NESTING and node.op in (
