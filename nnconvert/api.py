@@ -91,9 +91,6 @@ def convert(
     finally:
         model.train(was_training)
     graph_module.meta["original"] = model
-    graph_module.meta["attribute_names"] = set(dict(model.named_children())) | set(
-        model.state_dict()
-    )
     canonicalize(graph_module)
     apply_style(graph_module, style)
     name = name or default_name(type(model).__name__, style)

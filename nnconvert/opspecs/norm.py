@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import TRAINING, Example, OpSpec, WeightRef, count_batch
+from ..errors import ConversionError
+from .spec import TRAINING, Alias, Example, OpSpec, WeightRef, count_batch
 
 
 def _batch_norm_training(module: nn.Module):
@@ -20,9 +22,43 @@ def _count_batches(module: nn.Module) -> list:
     return [(count_batch, (WeightRef("num_batches_tracked"), TRAINING))]
 
 
+def _batch_norm_momentum(module: nn.Module) -> float:
+    """The momentum ``forward`` passes; ``None`` is a cumulative average.
+
+    With tracked statistics, ``momentum=None`` makes ``forward`` pass
+    ``1 / num_batches_tracked`` in train mode, a value no constant argument
+    spells: refuse rather than write a call that stops updating the statistics.
+    """
+    if module.momentum is not None:
+        return module.momentum
+    if module.track_running_stats:
+        raise ConversionError(
+            f"nn.{type(module).__name__} with momentum=None (cumulative moving "
+            "average) has no functional form: its train-mode momentum is "
+            "1 / num_batches_tracked; keep it as a module"
+        )
+    return 0.0
+
+
+def _instance_norm_momentum(module: nn.Module) -> float:
+    """``momentum=None`` passes 0.0, as ``forward`` does."""
+    return 0.0 if module.momentum is None else module.momentum
+
+
 def _has_bias_if_affine(module: nn.Module) -> bool:
     """``bias=False`` only matters with ``affine=True``."""
     return module.bias is not None if module.affine else True
+
+
+def _has_bias_if_elementwise_affine(module: nn.Module) -> bool:
+    """``bias=False`` only matters with ``elementwise_affine=True``."""
+    return module.bias is not None if module.elementwise_affine else True
+
+
+def _normalized_shape(module: nn.Module):
+    """``nn.LayerNorm(16)``: the layer stores ``(16,)``, people write ``16``."""
+    shape = module.normalized_shape
+    return shape[0] if len(shape) == 1 else shape
 
 
 def _batch_norm(module, examples) -> OpSpec:
@@ -32,23 +68,162 @@ def _batch_norm(module, examples) -> OpSpec:
         name="bn",
         call_positional=5,
         weights=("running_mean", "running_var", "weight", "bias"),
-        attributes={
-            "training": _batch_norm_training,
-            "momentum": lambda m: 0.0 if m.momentum is None else m.momentum,
-        },
+        attributes={"training": _batch_norm_training, "momentum": _batch_norm_momentum},
         ctor_attributes={"bias": _has_bias_if_affine},
         updates=_count_batches,
         examples=examples,
     )
 
 
+def _instance_norm(module, examples) -> OpSpec:
+    return OpSpec(
+        module,
+        F.instance_norm,
+        name="norm",
+        weights=("running_mean", "running_var", "weight", "bias"),
+        attributes={
+            "use_input_stats": _batch_norm_training,
+            "momentum": _instance_norm_momentum,
+        },
+        ctor_attributes={"bias": _has_bias_if_affine},
+        examples=examples,
+    )
+
+
 SPECS = (
+    _batch_norm(
+        nn.BatchNorm1d,
+        (
+            Example("nn.BatchNorm1d(4)", ((8, 4),)),
+            Example("nn.BatchNorm1d(4, eps=0.001, momentum=0.2)", ((2, 4, 6),)),
+            Example("nn.BatchNorm1d(4, affine=False)", ((2, 4, 6),)),
+            Example("nn.BatchNorm1d(4, track_running_stats=False)", ((8, 4),)),
+            Example(
+                "nn.BatchNorm1d(4, momentum=None, track_running_stats=False)",
+                ((2, 4, 6),),
+            ),
+        ),
+    ),
     _batch_norm(
         nn.BatchNorm2d,
         (
             Example("nn.BatchNorm2d(3)"),
             Example("nn.BatchNorm2d(3, eps=0.001, momentum=0.01)"),
             Example("nn.BatchNorm2d(3, affine=False)"),
+            Example("nn.BatchNorm2d(3, bias=False)"),
+            Example("nn.BatchNorm2d(3, affine=False, track_running_stats=False)"),
+        ),
+    ),
+    _batch_norm(
+        nn.BatchNorm3d,
+        (
+            Example("nn.BatchNorm3d(3)", ((2, 3, 4, 4, 4),)),
+            Example(
+                "nn.BatchNorm3d(3, momentum=0.3, track_running_stats=False)",
+                ((2, 3, 4, 4, 4),),
+            ),
+        ),
+    ),
+    _instance_norm(
+        nn.InstanceNorm1d,
+        (
+            Example("nn.InstanceNorm1d(4)", ((2, 4, 10),)),
+            Example("nn.InstanceNorm1d(4, eps=0.001, affine=True)", ((2, 4, 10),)),
+            Example("nn.InstanceNorm1d(4, track_running_stats=True)", ((2, 4, 10),)),
+        ),
+    ),
+    _instance_norm(
+        nn.InstanceNorm2d,
+        (
+            Example("nn.InstanceNorm2d(3)"),
+            Example("nn.InstanceNorm2d(3, affine=True)"),
+            Example("nn.InstanceNorm2d(3, affine=True, bias=False)"),
+            Example(
+                "nn.InstanceNorm2d(3, momentum=0.2, affine=True, track_running_stats=True)"
+            ),
+        ),
+    ),
+    _instance_norm(
+        nn.InstanceNorm3d,
+        (
+            Example("nn.InstanceNorm3d(3)", ((2, 3, 4, 4, 4),)),
+            Example(
+                "nn.InstanceNorm3d(3, affine=True, track_running_stats=True)",
+                ((2, 3, 4, 4, 4),),
+            ),
+        ),
+    ),
+    OpSpec(
+        nn.LayerNorm,
+        F.layer_norm,
+        name="norm",
+        call_positional=4,
+        weights=("weight", "bias"),
+        ctor_attributes={
+            "normalized_shape": _normalized_shape,
+            "bias": _has_bias_if_elementwise_affine,
+        },
+        aliases=(
+            Alias(
+                torch.layer_norm,
+                "input, normalized_shape, weight=None, bias=None, eps=1e-05, "
+                "_cudnn_enable=True",
+            ),
+        ),
+        examples=(
+            Example("nn.LayerNorm(8, elementwise_affine=False)", ((2, 5, 8),)),
+            Example("nn.LayerNorm(8)", ((2, 5, 8),)),
+            Example("nn.LayerNorm((3, 8, 8), eps=0.001)"),
+            Example("nn.LayerNorm(8, bias=False)", ((2, 5, 8),)),
+        ),
+    ),
+    OpSpec(
+        nn.GroupNorm,
+        F.group_norm,
+        name="norm",
+        call_positional=4,
+        ctor_positional=2,
+        weights=("weight", "bias"),
+        ctor_attributes={"bias": _has_bias_if_affine},
+        aliases=(
+            Alias(
+                torch.group_norm,
+                "input, num_groups, weight=None, bias=None, eps=1e-05, "
+                "_cudnn_enabled=True",
+            ),
+        ),
+        examples=(
+            Example("nn.GroupNorm(2, 4, affine=False)", ((2, 4, 6, 6),)),
+            Example("nn.GroupNorm(2, 4, eps=0.001)", ((2, 4, 6, 6),)),
+            Example("nn.GroupNorm(3, 6, bias=False)", ((2, 6, 5),)),
+            Example("nn.GroupNorm(1, 3)"),
+        ),
+    ),
+    OpSpec(
+        nn.RMSNorm,
+        F.rms_norm,
+        name="norm",
+        call_positional=3,
+        weights=("weight",),
+        ctor_attributes={"normalized_shape": _normalized_shape},
+        aliases=(
+            Alias(torch.rms_norm, "input, normalized_shape, weight=None, eps=None"),
+        ),
+        examples=(
+            Example("nn.RMSNorm(8, elementwise_affine=False)", ((2, 5, 8),)),
+            Example("nn.RMSNorm(8)", ((2, 5, 8),)),
+            Example("nn.RMSNorm((8, 8), eps=1e-06)"),
+        ),
+    ),
+    OpSpec(
+        nn.LocalResponseNorm,
+        F.local_response_norm,
+        name="lrn",
+        call_positional=2,
+        examples=(
+            Example("nn.LocalResponseNorm(2)"),
+            Example("nn.LocalResponseNorm(3, alpha=0.001, beta=0.5, k=2.0)"),
+            Example("nn.LocalResponseNorm(4, k=0.5)", ((2, 6, 10),)),
         ),
     ),
 )

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import ConversionError
+from ..torch_names import qualified_name
 
 REQUIRED = inspect.Parameter.empty
 
@@ -105,7 +106,9 @@ def collapse(value: Any) -> Any:
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Equality that never asks a tensor for its truth value."""
+    """Equality that never asks a tensor for its truth value; recurses into containers."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
     if type(a) is not type(b) and not (
         isinstance(a, (int, float)) and isinstance(b, (int, float))
     ):
@@ -350,14 +353,25 @@ class OpSpec:
                 f"op spec for nn.{self.module.__name__}: constructor arguments "
                 f"{positional} {keywords} do not build the layer: {error}"
             ) from None
-        if rebuilt.extra_repr() != module.extra_repr() or _shapes(rebuilt) != _shapes(
-            module
-        ):
+        same_call = same_value(self.behaviour(rebuilt), self.behaviour(module))
+        stable = same_value(self.constructor_arguments(rebuilt), (positional, keywords))
+        if not same_call or not stable:
             raise ConversionError(
                 f"op spec for nn.{self.module.__name__}: rebuilt layer "
                 f"{rebuilt!r} differs from the original {module!r}"
             )
         return rebuilt
+
+    def behaviour(self, module: nn.Module) -> tuple:
+        """What ``forward`` does, as data: the calls it makes and the tensors it owns.
+
+        Two instances with equal behaviour compute the same function, even when
+        their ``repr`` differs (``output_size=1`` vs ``(1, 1)``).
+        """
+        calls = list(self.prologue(module)) if self.prologue else []
+        updates = list(self.updates(module)) if self.updates else []
+        arguments = self.explicit_call_arguments(module) if self.function else {}
+        return calls, updates, arguments, _shapes(module)
 
     # -- call -> module -----------------------------------------------------
 
@@ -403,9 +417,11 @@ class OpSpec:
 
     @property
     def function_name(self) -> str:
+        """The public name code calls the function by (``F.threshold``'s own name is ``_threshold``)."""
         if self.function is None:
             return "identity"
-        return getattr(self.function, "__name__", repr(self.function))
+        found = qualified_name(self.function)
+        return found[0].rpartition(".")[2] if found else repr(self.function)
 
     @property
     def stem(self) -> str:

@@ -3,13 +3,17 @@
 * :func:`to_functional` -- every layer call becomes its functional form over
   the layer's tensors (``self.conv1(x)`` -> ``F.conv2d(x, conv1.weight,
   conv1.bias)``), so the printer can read weights from an explicit dict;
-* :func:`to_module` -- every functional call that an ``nn`` layer makes
-  exactly becomes a new submodule (``F.relu(x)`` -> ``self.relu1(x)``);
 * :func:`to_mixed` -- layers that own parameters or buffers stay modules,
-  the rest become functional calls.
+  the rest become functional calls;
+* :func:`to_module` -- the mixed form, then every functional call that an
+  ``nn`` layer makes exactly becomes a submodule of its own
+  (``F.relu(x)`` -> ``self.relu1(x)``).
 
-Attribute names for new submodules come from the op-spec stem: ``relu`` when
-the model needs one, ``relu1``, ``relu2`` … when it needs several.
+Going through the mixed form makes the module style canonical: parameter-free
+layers get one submodule per call site, named from the op-spec stem (``relu``
+when the model needs one, ``relu1``, ``relu2`` … when it needs several), so
+module -> functional -> module gives the same text as module -> module.
+Layers that own state keep their names: those are ``state_dict`` keys.
 """
 
 from __future__ import annotations
@@ -54,10 +58,19 @@ def to_mixed(module: fx.GraphModule) -> None:
         if _owns_state(layer):
             continue
         _layer_to_call(module, node, _require_spec(module, node))
+    referenced = {
+        str(node.target).split(".")[0]
+        for node in module.graph.nodes
+        if node.op in ("call_module", "get_attr")
+    }
+    for name, child in list(module.named_children()):
+        if name not in referenced and not _owns_state(child):
+            delattr(module, name)  # its name is free for the module style
 
 
 def to_module(module: fx.GraphModule) -> None:
-    """Functional calls that a parameter-free ``nn`` layer makes exactly -> submodules."""
+    """Every call an ``nn`` layer makes exactly -> a submodule (via the mixed form)."""
+    to_mixed(module)
     replacements: list[tuple[fx.Node, OpSpec, nn.Module]] = []
     for node in module.graph.nodes:
         if node.op != "call_function":
@@ -152,7 +165,9 @@ def _layer_for_call(node: fx.Node) -> tuple[OpSpec, nn.Module] | None:
 
 def _new_attribute_names(module: fx.GraphModule, stems: list[str]) -> list[str]:
     """``relu`` for a stem used once, ``relu1``, ``relu2`` … for a stem used more often."""
-    taken = set(dir(module)) | set(module.meta.get("attribute_names", ()))
+    taken = set(dir(nn.Module)) | set(dict(module.named_children()))
+    original = module.meta.get("original", module)
+    taken |= {key.split(".")[0] for key in original.state_dict()}
     counts = Counter(stems)
     next_index: Counter[str] = Counter()
     names = []

@@ -6,21 +6,19 @@ parentheses only where Python needs them (``(a + b) * c``, never ``(a * b) + c``
 
 from __future__ import annotations
 
-import builtins
 import math
 import operator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Callable
 
 import torch
 from torch import fx
-from torch.nn import functional as F
 
 from ..errors import ConversionError
 from ..opspecs import layout_call, specs_for_function
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
+from ..torch_names import qualified_name
 from .names import is_plain_identifier
 from .values import literal, slice_literal
 
@@ -68,29 +66,6 @@ INPLACE = {
 class Expression:
     text: str
     precedence: int = ATOM
-
-
-@lru_cache(maxsize=None)
-def _qualified_names() -> dict[int, tuple[str, str]]:
-    """id(callable) -> (text, import) for every public function of F, torch and math."""
-    names: dict[int, tuple[str, str]] = {}
-    for prefix, namespace, imported in (
-        ("math", math, "math"),
-        ("torch", torch, "torch"),
-        ("F", F, "F"),
-    ):
-        for attribute in dir(namespace):
-            value = getattr(namespace, attribute, None)
-            if (
-                attribute.startswith("_")
-                or not callable(value)
-                or isinstance(value, type)
-            ):
-                continue
-            names[id(value)] = (f"{prefix}.{attribute}", imported)
-    for attribute in ("len", "int", "float", "abs", "min", "max", "round", "sum"):
-        names[id(getattr(builtins, attribute))] = (attribute, "")
-    return names
 
 
 @dataclass
@@ -205,7 +180,7 @@ class ExpressionPrinter:
         return text
 
     def function_name(self, function: Any) -> str:
-        found = _qualified_names().get(id(function))
+        found = qualified_name(function)
         if found is None:
             raise ConversionError(
                 f"cannot name the function {function!r} in generated code "

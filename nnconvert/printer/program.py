@@ -16,7 +16,6 @@ Three steps, each a small function:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import black
@@ -60,43 +59,55 @@ def format_source(text: str) -> str:
 
 
 def plan(graph: fx.Graph, style: Style) -> set[fx.Node]:
-    """The nodes printed inside their user's expression instead of on a line of their own."""
-    inlined: set[fx.Node] = set()
-    depth: dict[fx.Node, int] = {}
-    barrier_after: dict[fx.Node, int] = {}
+    """The nodes printed inside their user's expression instead of on a line of their own.
+
+    Always inlined (when used once): parameters, shape arithmetic and other
+    non-tensor values, constants. In mixed style also a layer call and the
+    parameter-free calls wrapped around it, up to :data:`MIXED_NESTING` calls:
+    ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``; chains of parameter-free
+    calls alone stay one per line. Nothing moves across an in-place op.
+    """
     order = {node: i for i, node in enumerate(graph.nodes)}
-    last_barrier = -1
+    last_barrier, barrier_before = -1, {}
     for node in graph.nodes:
-        barrier_after[node] = last_barrier
+        barrier_before[node] = last_barrier
         if is_impure(node) and node.op not in ("placeholder", "output"):
             last_barrier = order[node]
+    inlined: set[fx.Node] = set()
+    depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
+    rooted: set[fx.Node] = set()  # expressions with a layer call at their core
     for node in graph.nodes:
         inner = [n for n in node.all_input_nodes if n in inlined]
-        depth[node] = (1 if node.op.startswith("call") else 0) + max(
+        depth[node] = node.op.startswith("call") + max(
             (depth[n] for n in inner), default=0
         )
-        if _should_inline(node, style, depth, barrier_after, order):
+        if node.op == "call_module" or any(n in rooted for n in inner):
+            rooted.add(node)
+        if node.op == "get_attr" or (
+            len(node.users) == 1
+            and not is_impure(node)
+            and node.op not in ("placeholder", "output")
+            and barrier_before[next(iter(node.users))] <= order[node]
+            and _reads_best_inline(node, next(iter(node.users)), style, depth, rooted)
+        ):
             inlined.add(node)
     return inlined
 
 
-def _should_inline(node, style, depth, barrier_after, order) -> bool:
-    if node.op == "get_attr":
-        return True
-    if node.op in ("placeholder", "output") or len(node.users) != 1 or is_impure(node):
-        return False
-    (user,) = node.users
-    if user.op == "output" or barrier_after[user] > order[node]:
+def _reads_best_inline(
+    node: fx.Node, user: fx.Node, style: Style, depth, rooted
+) -> bool:
+    if user.op == "output":
         return False
     if not isinstance(node.meta.get("value"), torch.Tensor):
-        return True  # shapes and other Python values read best inline
+        return True  # shapes and other Python values
     if node.op == "call_function" and not node.all_input_nodes:
         return True  # constants such as torch.tensor([1.0, 2.0])
-    if style is not Style.MIXED or user.op == "call_module" or is_impure(user):
-        return False
-    return depth[node] + 1 <= MIXED_NESTING and node.op in (
-        "call_module",
-        "call_function",
+    return (
+        style is Style.MIXED
+        and user.op in ("call_function", "call_method")
+        and node in rooted
+        and depth[node] + 1 <= MIXED_NESTING
     )
 
 

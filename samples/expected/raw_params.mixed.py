@@ -11,6 +11,8 @@ class Scorer(nn.Module):
         self.register_buffer("scale", torch.empty(16))
 
     def forward(self, x):
-        x = F.leaky_relu(F.linear(x, self.weight, self.bias), 0.1) * self.scale
+        x = F.linear(x, self.weight, self.bias)
+        x = F.leaky_relu(x, 0.1)
+        x = x * self.scale
         x = F.log_softmax(x, dim=1)
         return x

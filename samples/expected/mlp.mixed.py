@@ -1,0 +1,21 @@
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(32)
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(64, 32)
+        self.head = nn.Linear(32, 5)
+
+    def forward(self, x):
+        out = self.norm(x)
+        out = F.dropout(
+            F.gelu(self.fc1(out), approximate="tanh"), p=0.1, training=self.training
+        )
+        x = torch.tanh(x + self.fc2(out))
+        x = F.softmax(self.head(x), dim=-1)
+        return x

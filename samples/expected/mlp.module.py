@@ -1,0 +1,26 @@
+import torch.nn as nn
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(32)
+        self.fc1 = nn.Linear(32, 64)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.dropout = nn.Dropout(0.1)
+        self.fc2 = nn.Linear(64, 32)
+        self.tanh = nn.Tanh()
+        self.head = nn.Linear(32, 5)
+        self.softmax = nn.Softmax(dim=-1)
+
+    def forward(self, x):
+        out = self.norm(x)
+        out = self.fc1(out)
+        out = self.gelu(out)
+        out = self.dropout(out)
+        out = self.fc2(out)
+        x = x + out
+        x = self.tanh(x)
+        x = self.head(x)
+        x = self.softmax(x)
+        return x
