@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import linecache
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -19,7 +18,8 @@ from .errors import CheckError, ConversionError
 from .options import Style, Tolerances
 from .passes import apply_style, canonicalize
 from .printer import print_program
-from .trace import trace
+from .printer.functions import snake_case
+from .hierarchy import trace_instances
 
 _counter = itertools.count()
 
@@ -87,24 +87,20 @@ def convert(
     was_training = model.training
     model.eval()  # code that branches on self.training is converted as in eval mode
     try:
-        graph_module = trace(model, example_inputs)
+        instances = trace_instances(model, example_inputs, style)
     finally:
         model.train(was_training)
-    graph_module.meta["original"] = model
-    canonicalize(graph_module)
-    apply_style(graph_module, style)
+    for instance in instances:
+        canonicalize(instance.graph)
+        apply_style(instance.graph, style)
     name = name or default_name(type(model).__name__, style)
-    source = print_program(graph_module, style, name)
+    source = print_program(instances, style, name)
     return Conversion(source, name, style, model, example_inputs, tolerances)
 
 
 def default_name(class_name: str, style: Style) -> str:
     """``Net`` for classes, ``net`` (snake_case) for functions."""
-    if style is not Style.FUNCTIONAL:
-        return class_name
-    return re.sub(
-        r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", class_name
-    ).lower()
+    return class_name if style is not Style.FUNCTIONAL else snake_case(class_name)
 
 
 def execute(source: str, filename: str) -> dict[str, Any]:

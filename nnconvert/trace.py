@@ -13,7 +13,8 @@ Two tracers, tried in order:
    a call still stays symbolic. Branching on tensor *data* is refused.
 
 Standard ``torch.nn`` layers are leaves (one ``call_module`` node each);
-user-defined modules and ``nn.Sequential`` are traced through.
+so is every module for which the caller's ``keep`` predicate holds (the
+hierarchy keeps user-defined blocks as calls); the rest is traced through.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import copy
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import fx, nn
@@ -32,11 +33,19 @@ from .errors import ConversionError
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 
 
-def trace(model: nn.Module, example_inputs: Sequence[Any]) -> fx.GraphModule:
-    """Trace ``model`` and attach ``node.meta["value"]`` computed on ``example_inputs``."""
+KeepPredicate = Callable[[nn.Module], bool]
+
+
+def trace(
+    model: nn.Module, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
+) -> fx.GraphModule:
+    """Trace ``model`` and attach ``node.meta["value"]`` computed on ``example_inputs``.
+
+    Submodules for which ``keep`` holds stay ``call_module`` nodes.
+    """
     before = set(vars(model))
     try:
-        graph = _trace_graph(model, example_inputs)
+        graph = _trace_graph(model, example_inputs, keep)
         module = fx.GraphModule(model, graph, class_name=type(model).__name__)
     finally:
         for name in set(vars(model)) - before:  # fx parks tensor constants on the root
@@ -45,12 +54,14 @@ def trace(model: nn.Module, example_inputs: Sequence[Any]) -> fx.GraphModule:
     return module
 
 
-def _trace_graph(model: nn.Module, example_inputs: Sequence[Any]) -> fx.Graph:
+def _trace_graph(
+    model: nn.Module, example_inputs: Sequence[Any], keep: KeepPredicate | None
+) -> fx.Graph:
     try:
-        return ModelTracer().trace(model)
+        return ModelTracer(keep).trace(model)
     except Exception as symbolic_error:
         try:
-            return ConcreteTracer(example_inputs).trace(model)
+            return ConcreteTracer(example_inputs, keep).trace(model)
         except ConversionError:
             raise
         except Exception as error:
@@ -109,6 +120,15 @@ class ModelTracer(fx.Tracer):
     Branching on it (``if self.training:``) still needs a concrete answer.
     """
 
+    def __init__(self, keep: KeepPredicate | None = None):
+        super().__init__()
+        self._keep = keep
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if self._keep is not None and self._keep(m):
+            return True
+        return super().is_leaf_module(m, module_qualified_name)
+
     def trace(self, root, concrete_args=None):  # type: ignore[override]
         self._saved_flags: list[tuple[nn.Module, bool]] = []
         try:
@@ -146,8 +166,10 @@ class _ConcreteProxy(fx.Proxy):
 class ConcreteTracer(ModelTracer):
     """Symbolic tracing that also runs every recorded op on the example inputs."""
 
-    def __init__(self, example_inputs: Sequence[Any]):
-        super().__init__()
+    def __init__(
+        self, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
+    ):
+        super().__init__(keep)
         self._inputs = list(_clone(example_inputs))
         self._values: dict[fx.Node, Any] = {}
         self._shadow: nn.Module | None = None
@@ -212,10 +234,7 @@ class ConcreteTracer(ModelTracer):
         if kind == "get_attr":
             return _fetch(self._shadow, target)
         if kind == "call_module":
-            # Module.__call__ is patched while tracing; run the real one.
-            return _orig_module_call(
-                self._shadow.get_submodule(target), *args, **kwargs
-            )
+            return _run_untraced(self._shadow.get_submodule(target), args, kwargs)
         if kind == "call_method":
             return getattr(args[0], target)(*args[1:], **kwargs)
         if kind == "call_function":
@@ -226,6 +245,16 @@ class ConcreteTracer(ModelTracer):
         if isinstance(value, fx.Proxy):
             return self._values[value.node]
         return value
+
+
+def _run_untraced(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+    """Call ``module`` for real: fx patches ``Module.__call__`` while it traces."""
+    patched = nn.Module.__call__
+    nn.Module.__call__ = _orig_module_call
+    try:
+        return module(*args, **kwargs)
+    finally:
+        nn.Module.__call__ = patched
 
 
 def _fetch(root: nn.Module, target: str) -> Any:

@@ -14,8 +14,7 @@ import nnconvert
 from nnconvert.opspecs import SPECS, TRAINING
 from nnconvert.opspecs.spec import parse_signature
 from nnconvert.options import Style
-from nnconvert.printer.expressions import ExpressionPrinter
-from nnconvert.printer.program import constructor_call
+from nnconvert.printer.classes import constructor_text
 
 from .layer_models import (
     AliasCallModel,
@@ -83,10 +82,7 @@ def test_one_row_per_layer():
 def test_constructor_prints_as_written(spec, example):
     layer = build_layer(example)
     assert type(layer) is spec.module
-    assert (
-        constructor_call("layer", layer, ExpressionPrinter(Style.MODULE))
-        == example.layer
-    )
+    assert constructor_text(layer) == example.layer
 
 
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)

@@ -13,12 +13,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import Alias, Example, OpSpec
+from .inits import full
+from .spec import Alias, Example, OpSpec, TensorInit
 
 
 def _no_dtype(module: nn.Module) -> None:
     """``nn.Softmax`` and friends never pass ``dtype``."""
     return None
+
+
+def _prelu_from_weights(call, shapes, prologue) -> dict:
+    """``weight`` is ``(num_parameters,)``; ``init``, its first value, is not in the call."""
+    return {"num_parameters": shapes["weight"][0]}
+
+
+def _prelu_init(module: nn.Module) -> list[TensorInit]:
+    """``init.constant_(weight, init)``."""
+    return [TensorInit("weight", full(module.weight, module.init))]
 
 
 def _softmax(module, function, name, aliases, examples) -> OpSpec:
@@ -112,6 +123,8 @@ SPECS = (
         call_positional=2,
         ctor_positional=1,
         weights=("weight",),
+        ctor_from_weights=_prelu_from_weights,
+        init=_prelu_init,
         examples=(
             Example("nn.PReLU()"),
             Example("nn.PReLU(3)"),

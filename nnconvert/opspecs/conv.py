@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import Example, OpSpec
+from .inits import kaiming_uniform_and_bias
+from .spec import Example, OpSpec, collapse
 
 _TUPLES = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding"})
 
@@ -26,6 +27,31 @@ def _conv_padding(module: nn.Module):
     return 0 if module.padding_mode != "zeros" else module.padding
 
 
+def _conv_from_weights(call, shapes, prologue) -> dict:
+    """``weight`` is ``(out, in / groups, *kernel)``; a pad before it is ``padding_mode``."""
+    ctor = {
+        "in_channels": shapes["weight"][1] * call["groups"],
+        "out_channels": shapes["weight"][0],
+        "kernel_size": collapse(shapes["weight"][2:]),
+        "bias": shapes["bias"] is not None,
+    }
+    for _, pad in prologue:  # F.pad(x, (left, right, top, bottom)): last dim first
+        sides = list(pad["pad"])
+        ctor["padding"] = collapse(tuple(reversed(sides[::2])))
+        ctor["padding_mode"] = pad.get("mode", "constant")
+    return ctor
+
+
+def _conv_transpose_from_weights(call, shapes, prologue) -> dict:
+    """``weight`` is ``(in, out / groups, *kernel)``."""
+    return {
+        "in_channels": shapes["weight"][0],
+        "out_channels": shapes["weight"][1] * call["groups"],
+        "kernel_size": collapse(shapes["weight"][2:]),
+        "bias": shapes["bias"] is not None,
+    }
+
+
 def _conv(module: type[nn.Module], function, examples) -> OpSpec:
     return OpSpec(
         module,
@@ -38,7 +64,9 @@ def _conv(module: type[nn.Module], function, examples) -> OpSpec:
         attributes={"padding": _conv_padding},
         ctor_attributes={"bias": _has_bias},
         collapse=_TUPLES,
+        ctor_from_weights=_conv_from_weights,
         prologue=_padding_prologue,
+        init=kaiming_uniform_and_bias,
         examples=examples,
     )
 
@@ -57,6 +85,8 @@ def _conv_transpose(module: type[nn.Module], function, examples) -> OpSpec:
         weights=("weight", "bias"),
         ctor_attributes={"bias": _has_bias},
         collapse=_TUPLES,
+        ctor_from_weights=_conv_transpose_from_weights,
+        init=kaiming_uniform_and_bias,
         examples=examples,
     )
 

@@ -5,11 +5,56 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from .spec import Example, OpSpec
+from .inits import empty, kaiming_uniform_and_bias, uniform_fan_in
+from .spec import Example, OpSpec, TensorInit
 
 
 def _has_bias(module: nn.Module) -> bool:
     return module.bias is not None
+
+
+def _bilinear_init(module: nn.Module) -> list[TensorInit]:
+    """Weight and bias uniform in ``±1/sqrt(in1_features)``."""
+    fan_in = module.weight.size(1)
+    inits = [TensorInit("weight", uniform_fan_in(module.weight, fan_in))]
+    if module.bias is not None:
+        inits.append(TensorInit("bias", uniform_fan_in(module.bias, fan_in)))
+    return inits
+
+
+def _embedding_init(module: nn.Module) -> list[TensorInit]:
+    """``normal_``, then the ``padding_idx`` row zeroed."""
+    zero_row = (
+        () if module.padding_idx is None else (f"{{}}[{module.padding_idx}] = 0",)
+    )
+    return [TensorInit("weight", f"nn.init.normal_({empty(module.weight)})", zero_row)]
+
+
+def _linear_from_weights(call, shapes, prologue) -> dict:
+    """``weight`` is ``(out_features, in_features)``."""
+    out_features, in_features = shapes["weight"]
+    return {
+        "in_features": in_features,
+        "out_features": out_features,
+        "bias": shapes["bias"] is not None,
+    }
+
+
+def _bilinear_from_weights(call, shapes, prologue) -> dict:
+    """``weight`` is ``(out_features, in1_features, in2_features)``."""
+    out_features, in1, in2 = shapes["weight"]
+    return {
+        "in1_features": in1,
+        "in2_features": in2,
+        "out_features": out_features,
+        "bias": shapes["bias"] is not None,
+    }
+
+
+def _embedding_from_weights(call, shapes, prologue) -> dict:
+    """``weight`` is ``(num_embeddings, embedding_dim)``."""
+    num_embeddings, embedding_dim = shapes["weight"]
+    return {"num_embeddings": num_embeddings, "embedding_dim": embedding_dim}
 
 
 SPECS = (
@@ -21,7 +66,9 @@ SPECS = (
         call_positional=3,
         ctor_positional=2,
         weights=("weight", "bias"),
+        ctor_from_weights=_linear_from_weights,
         ctor_attributes={"bias": _has_bias},
+        init=kaiming_uniform_and_bias,
         examples=(
             Example("nn.Linear(8, 4)", ((2, 8),)),
             Example("nn.Linear(8, 4, bias=False)", ((2, 5, 8),)),
@@ -36,7 +83,9 @@ SPECS = (
         call_positional=4,
         ctor_positional=3,
         weights=("weight", "bias"),
+        ctor_from_weights=_bilinear_from_weights,
         ctor_attributes={"bias": _has_bias},
+        init=_bilinear_init,
         examples=(
             Example("nn.Bilinear(3, 4, 5)", ((2, 3), (2, 4))),
             Example("nn.Bilinear(3, 3, 2, bias=False)", ((2, 3), (2, 3))),
@@ -56,6 +105,8 @@ SPECS = (
         call_positional=2,
         ctor_positional=2,
         weights=("weight",),
+        ctor_from_weights=_embedding_from_weights,
+        init=_embedding_init,
         examples=(
             Example("nn.Embedding(10, 4)", ((2, 5),), high=10),
             Example("nn.Embedding(10, 4, padding_idx=0)", ((2, 5),), high=10),

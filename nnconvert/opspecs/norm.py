@@ -7,7 +7,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConversionError
-from .spec import TRAINING, Alias, Example, OpSpec, WeightRef, count_batch
+from .inits import affine_ones_zeros, ones, zeros
+from .spec import TRAINING, Alias, Example, OpSpec, TensorInit, WeightRef, count_batch
 
 
 def _batch_norm_training(module: nn.Module):
@@ -61,6 +62,55 @@ def _normalized_shape(module: nn.Module):
     return shape[0] if len(shape) == 1 else shape
 
 
+def _norm_base_init(module: nn.Module) -> list[TensorInit]:
+    """Batch and instance norm: affine ones/zeros, running statistics zeros/ones/0."""
+    inits = affine_ones_zeros(module)
+    if module.track_running_stats:
+        inits += [
+            TensorInit("running_mean", zeros(module.running_mean)),
+            TensorInit("running_var", ones(module.running_var)),
+            TensorInit("num_batches_tracked", "torch.tensor(0)"),
+        ]
+    return inits
+
+
+def _norm_from_weights(call, shapes, prologue) -> dict:
+    """Batch and instance norm: the statistics are ``running_*``, the affine ``weight``/``bias``."""
+    stats, weight = shapes["running_mean"], shapes["weight"]
+    tracked, affine = stats is not None, weight is not None
+    ctor = {
+        "num_features": (stats or weight)[0],
+        "affine": affine,
+        "bias": shapes["bias"] is not None if affine else True,
+        "track_running_stats": tracked,
+    }
+    if not tracked and call["momentum"] == 0.0:  # _batch_norm_momentum's None
+        ctor["momentum"] = None
+    return ctor
+
+
+def _layer_norm_from_weights(call, shapes, prologue) -> dict:
+    """``normalized_shape`` is in the call; ``weight`` makes it affine."""
+    affine = shapes["weight"] is not None
+    return {
+        "elementwise_affine": affine,
+        "bias": shapes["bias"] is not None if affine else True,
+    }
+
+
+def _rms_norm_from_weights(call, shapes, prologue) -> dict:
+    """``normalized_shape`` is in the call; ``weight`` makes it affine."""
+    return {"elementwise_affine": shapes["weight"] is not None}
+
+
+def _group_norm_from_weights(call, shapes, prologue) -> dict:
+    """``weight`` is ``(num_channels,)``."""
+    return {
+        "num_channels": shapes["weight"][0],
+        "bias": shapes["bias"] is not None,
+    }
+
+
 def _batch_norm(module, examples) -> OpSpec:
     return OpSpec(
         module,
@@ -68,9 +118,11 @@ def _batch_norm(module, examples) -> OpSpec:
         name="bn",
         call_positional=5,
         weights=("running_mean", "running_var", "weight", "bias"),
+        ctor_from_weights=_norm_from_weights,
         attributes={"training": _batch_norm_training, "momentum": _batch_norm_momentum},
         ctor_attributes={"bias": _has_bias_if_affine},
         updates=_count_batches,
+        init=_norm_base_init,
         examples=examples,
     )
 
@@ -81,11 +133,13 @@ def _instance_norm(module, examples) -> OpSpec:
         F.instance_norm,
         name="norm",
         weights=("running_mean", "running_var", "weight", "bias"),
+        ctor_from_weights=_norm_from_weights,
         attributes={
             "use_input_stats": _batch_norm_training,
             "momentum": _instance_norm_momentum,
         },
         ctor_attributes={"bias": _has_bias_if_affine},
+        init=_norm_base_init,
         examples=examples,
     )
 
@@ -159,10 +213,12 @@ SPECS = (
         name="norm",
         call_positional=4,
         weights=("weight", "bias"),
+        ctor_from_weights=_layer_norm_from_weights,
         ctor_attributes={
             "normalized_shape": _normalized_shape,
             "bias": _has_bias_if_elementwise_affine,
         },
+        init=affine_ones_zeros,
         aliases=(
             Alias(
                 torch.layer_norm,
@@ -184,7 +240,9 @@ SPECS = (
         call_positional=4,
         ctor_positional=2,
         weights=("weight", "bias"),
+        ctor_from_weights=_group_norm_from_weights,
         ctor_attributes={"bias": _has_bias_if_affine},
+        init=affine_ones_zeros,
         aliases=(
             Alias(
                 torch.group_norm,
@@ -205,7 +263,9 @@ SPECS = (
         name="norm",
         call_positional=3,
         weights=("weight",),
+        ctor_from_weights=_rms_norm_from_weights,
         ctor_attributes={"normalized_shape": _normalized_shape},
+        init=affine_ones_zeros,
         aliases=(
             Alias(torch.rms_norm, "input, normalized_shape, weight=None, eps=None"),
         ),

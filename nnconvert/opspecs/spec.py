@@ -1,6 +1,6 @@
 """The op-spec row: what one ``nn`` layer is as a functional call, and back.
 
-A row is data plus a few optional hooks. It answers four questions that the
+A row is data plus a few optional hooks. It answers five questions that the
 passes and the printer ask:
 
 * ``call_arguments(module)`` -- the functional call an instance stands for
@@ -11,7 +11,11 @@ passes and the printer ask:
 * ``module_from_call(arguments)`` -- the parameter-free layer a functional call
   stands for (``F.max_pool2d(x, 2)`` is ``nn.MaxPool2d(2)``), or None when no
   instance reproduces the call exactly;
-* ``aliases`` -- other spellings of the same call (``torch.relu``, ``x.relu()``).
+* ``aliases`` -- other spellings of the same call (``torch.relu``, ``x.relu()``);
+* ``init(module)`` -- how the layer's constructor creates each of its tensors,
+  as source text making the same random draws in the same order
+  (``nn.init.kaiming_uniform_(torch.empty(4, 8), a=math.sqrt(5))``), for the
+  ``init_params()`` of functional outputs.
 
 Every answer is verified by construction: a rebuilt module must reproduce the
 original's functional call, so a wrong row fails loudly instead of emitting
@@ -69,6 +73,10 @@ TRAINING = _Training()
 
 ArgumentSource = str | Callable[[nn.Module], Any]
 Arguments = dict[str, Any]
+#: Function parameter -> shape of the tensor a call passes for it (None: none).
+Shapes = Mapping[str, tuple[int, ...] | None]
+#: ``ctor_from_weights(call arguments, shapes, prologue)`` -> constructor arguments.
+WeightsHook = Callable[[Arguments, Shapes, list], Arguments | None]
 
 
 def parse_signature(text: str) -> tuple[Param, ...]:
@@ -132,6 +140,22 @@ def count_batch(counter: torch.Tensor, training: bool) -> None:
     """
     if training:
         counter.add_(1)
+
+
+@dataclass(frozen=True)
+class TensorInit:
+    """How a layer's constructor creates one of its tensors, as source text.
+
+    ``expression`` evaluates to the tensor as the constructor leaves it and
+    makes the same random draws (``nn.init.normal_(torch.empty(10, 4))``); it
+    may use ``torch``, ``nn`` and ``math``. ``then`` are statements that finish
+    it, with ``{}`` standing for the tensor (``"{}[0] = 0"``: Embedding's
+    ``padding_idx`` row).
+    """
+
+    attribute: str
+    expression: str
+    then: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,6 +226,14 @@ class OpSpec:
     ctor_from_call
         Builds constructor arguments from call arguments where the default
         mapping (same names) does not apply; returns None to decline.
+    ctor_from_weights
+        The inverse for a layer with tensors: constructor arguments from the
+        call's arguments (defaults filled in), the shapes of the tensors it
+        passes by function parameter (None where it passes none) and the
+        calls before it that the layer makes itself (``prologue``); call
+        arguments of the same name are taken over unless it sets them
+        (``in_channels = weight.shape[1] * groups``). Used by
+        :meth:`layer_from_call`; returns None to decline.
     prologue
         Calls applied to the input before the main call
         (``padding_mode="reflect"`` convolutions pad first).
@@ -211,6 +243,13 @@ class OpSpec:
         (BatchNorm counts batches: :func:`count_batch`).
     aliases
         Other spellings of the call.
+    init
+        The layer's tensors as its constructor creates them: one
+        :class:`TensorInit` per ``state_dict()`` entry, listed in the order
+        the constructor draws random numbers for them (helpers in
+        :mod:`.inits`). Every row that owns tensors has one; under the same
+        ``torch.manual_seed`` the expressions equal a freshly built layer's
+        tensors bit for bit (``tests/test_init_params.py``).
     examples
         Configurations the tests convert in every style; every row has some.
     """
@@ -231,9 +270,11 @@ class OpSpec:
     collapse: frozenset[str] = frozenset()
     canonical: Callable[[Arguments], Arguments] | None = None
     ctor_from_call: Callable[[Arguments], Arguments | None] | None = None
+    ctor_from_weights: WeightsHook | None = None
     prologue: Callable[[nn.Module], list[tuple[Callable, Arguments]]] | None = None
     updates: Callable[[nn.Module], list[tuple[Callable, tuple]]] | None = None
     aliases: tuple[Alias, ...] = ()
+    init: Callable[[nn.Module], list[TensorInit]] | None = None
     examples: tuple[Example, ...] = ()
 
     # -- signatures ---------------------------------------------------------
@@ -322,6 +363,10 @@ class OpSpec:
 
     def constructor_arguments(self, module: nn.Module) -> tuple[list[Any], Arguments]:
         """``(positional, keywords)`` that rebuild ``module``'s configuration."""
+        return layout(self.constructor_values(module), self.ctor_positional)
+
+    def constructor_values(self, module: nn.Module) -> list[tuple[Param, Any]]:
+        """Every constructor parameter with the value that rebuilds ``module``, defaults too."""
         values: list[tuple[Param, Any]] = []
         for param in self.ctor_parameters:
             if param.name in self.ctor_attributes:
@@ -337,7 +382,7 @@ class OpSpec:
             if param.name in self.collapse:
                 value = collapse(value)
             values.append((param, value))
-        return _layout(values, self.ctor_positional)
+        return values
 
     def rebuild(self, module: nn.Module) -> nn.Module:
         """A fresh instance from :meth:`constructor_arguments`, checked against ``module``.
@@ -399,6 +444,49 @@ class OpSpec:
             return None
         return module
 
+    def layer_from_call(
+        self,
+        arguments: Arguments,
+        shapes: Mapping[str, tuple[int, ...]],
+        prologue: list[tuple[Callable, Arguments]] = (),
+        updates: list[tuple[Callable, tuple]] = (),
+    ) -> nn.Module | None:
+        """The layer with tensors that makes exactly this call, if there is one.
+
+        ``arguments`` are the call's configuring arguments with its tensors as
+        :class:`WeightRef` (attribute names) and the training flag as
+        :data:`TRAINING`; ``shapes`` are all the tensors the layer is to own,
+        by attribute; ``prologue`` and ``updates`` the calls around the call
+        that the layer would make itself. Verified by construction: a fresh
+        layer's :meth:`behaviour` must be exactly that.
+        """
+        if self.ctor_from_weights is None:
+            return None
+        arguments = self.normalise(arguments)
+        defaults = {p.name: p.default for p in self.argument_parameters}
+        full = {**defaults, **arguments}
+        weights = {
+            w: (
+                shapes.get(full[w].attribute)
+                if isinstance(full.get(w), WeightRef)
+                else None
+            )
+            for w in self.weights
+        }
+        ctor = self._ctor_from_same_names(full)
+        for name in (*self.weights, self.training):
+            ctor.pop(name, None)
+        try:
+            found = self.ctor_from_weights(full, weights, list(prologue))
+            if found is None:
+                return None
+            module = self.module(**{**ctor, **found})
+            made = self.behaviour(module)
+        except Exception:  # shapes no layer has: no layer
+            return None
+        wanted = (list(prologue), list(updates), self.drop_defaults(arguments))
+        return module if same_value(made, (*wanted, dict(shapes))) else None
+
     def _ctor_from_same_names(self, arguments: Arguments) -> Arguments:
         by_attribute = {
             (
@@ -429,10 +517,14 @@ class OpSpec:
         return self.name or self.module.__name__.lower()
 
 
-def _layout(
+def layout(
     values: list[tuple[Param, Any]], positional: int
 ) -> tuple[list[Any], Arguments]:
-    """Split into positional and keyword arguments, dropping trailing defaults."""
+    """Split into positional and keyword arguments, dropping arguments equal to defaults.
+
+    The first ``positional`` arguments are written positionally up to the last
+    one that is kept; the rest are keywords.
+    """
     keep = [
         param.default is REQUIRED or not same_value(value, collapse(param.default))
         for param, value in values
@@ -456,7 +548,7 @@ def layout_call(
     params = spec.argument_parameters
     values = [(p, arguments.get(p.name, p.default)) for p in params]
     values = [(p, v) for p, v in values if not (v is REQUIRED)]
-    args, kwargs = _layout(values, spec.call_positional - spec.inputs)
+    args, kwargs = layout(values, spec.call_positional - spec.inputs)
     return list(inputs) + args, kwargs
 
 

@@ -24,15 +24,19 @@ from typing import Any
 from torch import fx, nn
 
 from ..errors import ConversionError
+from ..hierarchy import CONTAINERS, is_defined_class
 from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module, specs_for_function
 from ..options import Style
 from .graph_utils import remove_dead_code
+from .lift import lift_layers
 
 TRAINING_ATTRIBUTE = "training"
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
     """Rewrite ``module``'s graph into ``style`` in place and return it."""
+    if style is not Style.FUNCTIONAL:
+        lift_layers(module)  # functional calls over a functional input's weights
     {Style.FUNCTIONAL: to_functional, Style.MODULE: to_module, Style.MIXED: to_mixed}[
         style
     ](module)
@@ -43,9 +47,12 @@ def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
 
 
 def to_functional(module: fx.GraphModule) -> None:
-    """Every layer call -> its functional form (the weight dict style)."""
+    """Every layer call -> its functional form (the weight dict style).
+
+    Calls of user-defined blocks stay: they become calls of their own functions.
+    """
     for node in list(module.graph.nodes):
-        if node.op == "call_module":
+        if node.op == "call_module" and not _is_block(module, node):
             _layer_to_call(module, node, _require_spec(module, node))
 
 
@@ -55,7 +62,7 @@ def to_mixed(module: fx.GraphModule) -> None:
         if node.op != "call_module":
             continue
         layer = module.get_submodule(node.target)
-        if _owns_state(layer):
+        if _owns_state(layer) or _is_block(module, node):
             continue
         _layer_to_call(module, node, _require_spec(module, node))
     referenced = {
@@ -86,6 +93,12 @@ def to_module(module: fx.GraphModule) -> None:
         call.meta = dict(node.meta)
         node.replace_all_uses_with(call)
         module.graph.erase_node(node)
+
+
+def _is_block(module: fx.GraphModule, node: fx.Node) -> bool:
+    """A user-defined block or a container: printed as a call, never rewritten here."""
+    layer = module.get_submodule(node.target)
+    return is_defined_class(layer) or isinstance(layer, CONTAINERS)
 
 
 def _owns_state(layer: nn.Module) -> bool:

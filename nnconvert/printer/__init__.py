@@ -1,4 +1,4 @@
-"""Styled graph -> black-formatted Python source."""
+"""Traced, styled instances -> black-formatted Python source."""
 
 from .program import format_source, print_program
 

@@ -75,6 +75,8 @@ class ExpressionPrinter:
     style: Style
     names: dict[fx.Node, str] = field(default_factory=dict)
     imports: set[str] = field(default_factory=set)
+    #: functional style: call_module target -> (function name, takes training)
+    callees: dict[str, tuple[str, bool]] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 
@@ -119,6 +121,14 @@ class ExpressionPrinter:
         return Expression(self.attribute_path(target))
 
     def _call_module(self, node: fx.Node) -> Expression:
+        if self.style is Style.FUNCTIONAL:
+            function, training = self.callees[str(node.target)]
+            weights = f"sub_params(params, {literal(str(node.target) + '.')})"
+            kwargs = {
+                **node.kwargs,
+                **({"training": _Raw("training")} if training else {}),
+            }
+            return Expression(self._call(function, (_Raw(weights), *node.args), kwargs))
         return Expression(
             self._call(self.attribute_path(str(node.target)), node.args, node.kwargs)
         )
@@ -216,6 +226,8 @@ class ExpressionPrinter:
         return self.argument(index)
 
     def _value(self, value: Any) -> Expression:
+        if isinstance(value, _Raw):
+            return Expression(value.text)
         if isinstance(value, fx.Node):
             return self.expression(value)
         if isinstance(value, (tuple, list)) and any(_contains_node(v) for v in value):
@@ -239,6 +251,13 @@ class ExpressionPrinter:
         ):
             return Expression(literal(value), 14)
         return Expression(literal(value))
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """Source text passed through as an argument."""
+
+    text: str
 
 
 def _contains_node(value: Any) -> bool:

@@ -31,7 +31,8 @@ class Namespace:
     """Hands out unique variable names; a name is free again once released.
 
     Like ``torch.fx``'s ``_Namespace``: cleans illegal characters, avoids
-    keywords, builtins and reserved names, and adds ``_1``, ``_2`` on clashes.
+    keywords, builtins and reserved names, and numbers clashes (``out2``,
+    ``out3``; ``x1_2`` after a digit).
     Unlike it, names of dead values are reused, so a chain reads
     ``x = ...; x = ...``.
     """
@@ -44,10 +45,10 @@ class Namespace:
         base = identifier(stem)
         if not allow_builtin and hasattr(builtins, base):
             base = f"{base}_"
-        name, counter = base, 0
+        name, counter = base, 1
         while name in self._live or name in self._reserved:
             counter += 1
-            name = f"{base}_{counter}"
+            name = f"{base}_{counter}" if base[-1].isdigit() else f"{base}{counter}"
         self._live.add(name)
         return name
 

@@ -1,4 +1,7 @@
+import math
+
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -33,3 +36,34 @@ def conv_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) ->
     x = F.dropout(x, p=0.2, training=training)
     x = F.linear(x, params["fc.weight"], params["fc.bias"])
     return x
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `conv_net`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors equal those of a newly built
+    `ConvNet`, bit for bit.
+    """
+    params: dict[str, Tensor] = {}
+    params["conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 3, 3, 3), a=math.sqrt(5)
+    )
+    params["bn1.weight"] = torch.ones(16)
+    params["bn1.bias"] = torch.zeros(16)
+    params["bn1.running_mean"] = torch.zeros(16)
+    params["bn1.running_var"] = torch.ones(16)
+    params["bn1.num_batches_tracked"] = torch.tensor(0)
+    params["conv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["bn2.weight"] = torch.ones(32)
+    params["bn2.bias"] = torch.zeros(32)
+    params["bn2.running_mean"] = torch.zeros(32)
+    params["bn2.running_var"] = torch.ones(32)
+    params["bn2.num_batches_tracked"] = torch.tensor(0)
+    params["fc.weight"] = nn.init.kaiming_uniform_(torch.empty(10, 32), a=math.sqrt(5))
+    params["fc.bias"] = nn.init.uniform_(
+        torch.empty(10), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    return params

@@ -1,4 +1,7 @@
+import math
+
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -17,3 +20,42 @@ def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.relu(x)
     x = F.linear(x, params["fc3.weight"], params["fc3.bias"])
     return x
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `net`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors equal those of a newly built `Net`,
+    bit for bit.
+    """
+    params: dict[str, Tensor] = {}
+    params["conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(6, 1, 5, 5), a=math.sqrt(5)
+    )
+    params["conv1.bias"] = nn.init.uniform_(
+        torch.empty(6), -1 / math.sqrt(25), 1 / math.sqrt(25)
+    )
+    params["conv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 6, 5, 5), a=math.sqrt(5)
+    )
+    params["conv2.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(150), 1 / math.sqrt(150)
+    )
+    params["fc1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(120, 400), a=math.sqrt(5)
+    )
+    params["fc1.bias"] = nn.init.uniform_(
+        torch.empty(120), -1 / math.sqrt(400), 1 / math.sqrt(400)
+    )
+    params["fc2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(84, 120), a=math.sqrt(5)
+    )
+    params["fc2.bias"] = nn.init.uniform_(
+        torch.empty(84), -1 / math.sqrt(120), 1 / math.sqrt(120)
+    )
+    params["fc3.weight"] = nn.init.kaiming_uniform_(torch.empty(10, 84), a=math.sqrt(5))
+    params["fc3.bias"] = nn.init.uniform_(
+        torch.empty(10), -1 / math.sqrt(84), 1 / math.sqrt(84)
+    )
+    return params

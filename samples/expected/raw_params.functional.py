@@ -1,3 +1,4 @@
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -8,3 +9,22 @@ def scorer(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = x * params["scale"]
     x = F.log_softmax(x, dim=1)
     return x
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `scorer`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors of its `nn` layers equal those of a
+    newly built `Scorer`, bit for bit.
+
+    Warning: the model's own code creates the 3 tensors marked below; nnconvert cannot
+    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    If that code draws random numbers, the layers' tensors drawn after it differ from
+    the original's too.
+    """
+    params: dict[str, Tensor] = {}
+    params["weight"] = torch.empty(16, 16)  # Scorer's own tensor: set it before use
+    params["bias"] = torch.empty(16)  # Scorer's own tensor: set it before use
+    params["scale"] = torch.empty(16)  # Scorer's own tensor: set it before use
+    return params

@@ -1,0 +1,158 @@
+"""Model -> one traced graph per module instance that becomes a class (or function) of its own.
+
+SPEC invariant 4: every user-defined submodule class is kept as a class
+(module and mixed style) or a function (functional style). So the root and
+every user-defined submodule are traced separately, each with the inputs it
+received when the model ran on the example inputs, and with its own
+user-defined children kept as calls. ``nn.Sequential`` is kept as a call too
+in module and mixed style (it prints as ``nn.Sequential(...)``); functional
+style traces through it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import fx, nn
+
+from .errors import ConversionError
+from .options import Style
+from .trace import trace
+
+#: Standard containers: printed as constructors, never as classes of their own.
+CONTAINERS = (
+    nn.Sequential,
+    nn.ModuleList,
+    nn.ModuleDict,
+    nn.ParameterList,
+    nn.ParameterDict,
+)
+
+
+def is_user_module(module: nn.Module) -> bool:
+    """A module defined outside ``torch.nn``: the user's block, or a library's (torchvision's)."""
+    name = type(module).__module__
+    return not (name.startswith("torch.nn") or name.startswith("torch.ao.nn"))
+
+
+def is_sequential_class(module: nn.Module) -> bool:
+    """A user subclass of ``nn.Sequential`` that keeps Sequential's ``forward``."""
+    return (
+        isinstance(module, nn.Sequential)
+        and type(module).forward is nn.Sequential.forward
+    )
+
+
+def is_defined_class(module: nn.Module) -> bool:
+    """Gets a class (or function) of its own in the output."""
+    return is_user_module(module) and not isinstance(
+        module, (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+    )
+
+
+@dataclass
+class Instance:
+    """One module instance that becomes its own definition."""
+
+    path: str  # "" for the root, "layer1.0" for a block inside it
+    module: nn.Module
+    graph: fx.GraphModule
+
+
+def trace_instances(
+    model: nn.Module, example_inputs: Sequence[Any], style: Style
+) -> list[Instance]:
+    """The root and every user-defined submodule, traced; children before parents."""
+    inputs = capture_inputs(model, example_inputs)
+    keep_sequential = style is not Style.FUNCTIONAL
+
+    def keep(module: nn.Module) -> bool:
+        return is_defined_class(module) or (
+            keep_sequential and type(module) is nn.Sequential
+        )
+
+    instances = []
+    for path, module in _post_order(model):
+        if path and not is_defined_class(module):
+            continue
+        if id(module) not in inputs:
+            if any(True for _ in module.state_dict()):
+                raise ConversionError(
+                    f"submodule {path!r} ({type(module).__qualname__}) owns weights but "
+                    "is never called by forward on the example inputs"
+                )
+            continue
+        graph = trace(module, inputs[id(module)], keep)
+        graph.meta["original"] = module
+        instances.append(Instance(path, module, graph))
+    return instances
+
+
+def capture_inputs(
+    model: nn.Module, example_inputs: Sequence[Any]
+) -> dict[int, tuple[Any, ...]]:
+    """The positional inputs each module receives first, by running the model once."""
+    captured: dict[int, tuple[Any, ...]] = {}
+
+    def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        if id(module) not in captured:
+            captured[id(module)] = _positional(module, args, kwargs)
+
+    handles = [
+        module.register_forward_pre_hook(hook, with_kwargs=True)
+        for _, module in model.named_modules()
+        if module is model or is_defined_class(module)
+    ]
+    try:
+        with torch.no_grad():
+            model(*_clone(example_inputs))
+    except Exception as error:
+        raise ConversionError(
+            f"{type(model).__name__} fails on the example inputs: "
+            f"{type(error).__name__}: {' '.join(str(error).split())}"
+        ) from error
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+
+
+def _positional(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, ...]:
+    """Arguments in ``forward``'s parameter order, defaults filled in, tensors copied."""
+    signature = inspect.signature(module.forward)
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    if any(p.kind in variadic for p in signature.parameters.values()):
+        return _clone(args)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return _clone(args)
+    bound.apply_defaults()
+    return _clone(tuple(bound.arguments.values()))
+
+
+def _post_order(model: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Module]]:
+    """``named_modules`` with children first, each instance once."""
+    seen: set[int] = set()
+
+    def visit(module: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
+        if id(module) in seen:
+            return
+        seen.add(id(module))
+        for name, child in module.named_children():
+            yield from visit(child, f"{prefix}.{name}" if prefix else name)
+        yield prefix, module
+
+    yield from visit(model, path)
+
+
+def _clone(values: Sequence[Any]) -> tuple[Any, ...]:
+    return tuple(
+        fx.node.map_aggregate(
+            v, lambda t: t.clone() if isinstance(t, torch.Tensor) else t
+        )
+        for v in values
+    )

@@ -1,0 +1,337 @@
+"""Functional calls over a host's weights -> the layer that makes them (module, mixed style).
+
+A functional input (:mod:`nnconvert.functional_input`) keeps its weights in
+plain ``nn.Module`` hosts at their dotted keys, and its graph calls functions
+over them. Before::
+
+    count_batch(bn1.num_batches_tracked, training)
+    x = F.batch_norm(x, bn1.running_mean, bn1.running_var, bn1.weight, bn1.bias,
+                     training=training)
+    y = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), conv1.weight, conv1.bias)
+
+After::
+
+    x = self.bn1(x)      # bn1 = nn.BatchNorm2d(16)
+    y = self.conv1(x)    # conv1 = nn.Conv2d(16, 16, 3, padding=1, padding_mode="reflect")
+
+A call is lifted only when it is safe to:
+
+* all its tensors are attributes of one host (its *owner*, never the root),
+  the host holds exactly the tensors the layer owns -- so ``state_dict()``
+  keys stay the same -- with the same parameters and buffers, and it has no
+  submodules;
+* every use of the owner's tensors is such a call (or BatchNorm's
+  ``count_batch`` right before one, which the layer makes itself);
+* the op-spec row rebuilds a layer from the call (``ctor_from_weights``) whose
+  behaviour -- prologue (a convolution's ``F.pad``), state updates, call
+  arguments, tensor shapes -- is exactly the call's (``OpSpec.layer_from_call``);
+  where rows share a function (``BatchNorm1d/2d/3d``) the first whose layer
+  accepts the input's shape wins.
+
+Everything else stays a functional call over ``self.<owner>.<tensor>``.
+Hosts left holding only lifted layers become ``nn.ModuleList`` (keys ``0``,
+``1`` …) or ``nn.ModuleDict``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from ..errors import ConversionError
+from ..opspecs import (
+    TRAINING,
+    OpSpec,
+    WeightRef,
+    spec_for_module,
+    specs_for_function,
+)
+from ..opspecs.spec import count_batch, same_value
+from .graph_utils import remove_dead_code
+
+TRAINING_ATTRIBUTE = "training"
+
+
+@dataclass
+class Lift:
+    """One owner's calls and the layer that makes them."""
+
+    layer: nn.Module
+    #: call, row, the F.pad it absorbs (or None), its count_batch (or None)
+    calls: list[tuple[fx.Node, OpSpec, fx.Node | None, fx.Node | None]]
+
+
+def lift_layers(module: fx.GraphModule) -> None:
+    """Rewrite liftable functional calls into ``call_module`` nodes of their layers."""
+    graph = module.graph
+    _read_where_used(graph)
+    for owner, lift in find_layers(module).items():
+        parent, _, name = owner.rpartition(".")
+        setattr(module.get_submodule(parent), name, lift.layer)
+        for call, spec, pad, counter in lift.calls:
+            source = pad.args[0] if pad is not None else call.args[0]
+            with graph.inserting_before(call):
+                new = graph.call_module(owner, (source, *call.args[1 : spec.inputs]))
+            new.meta = dict(call.meta)
+            call.replace_all_uses_with(new)
+            graph.erase_node(call)
+            if counter is not None:
+                graph.erase_node(counter)
+    remove_dead_code(graph)
+    _containers(module, module.meta.get("original", module))
+
+
+def _read_where_used(graph: fx.Graph) -> None:
+    """Each weight read right before its first use, as a module's ``forward`` reads it.
+
+    A functional input's trace reads its whole weight dict up front; the
+    class printer declares attributes in order of first read.
+    """
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        if node.op == "get_attr" and node.users and node.target != TRAINING_ATTRIBUTE:
+            min(node.users, key=order.__getitem__).prepend(node)
+
+
+def find_layers(module: fx.GraphModule) -> dict[str, Lift]:
+    """Owner -> the layer its calls lift into (see the module docstring); nothing changes.
+
+    The owner in the original model is a plain host (the layer is new and
+    takes over the host's tensors) or already that layer (the calls spell
+    out what it does).
+    """
+    original: nn.Module = module.meta.get("original", module)
+    by_owner: dict[str, list[fx.Node]] = {}
+    for node in module.graph.nodes:
+        owner = _owner(node)
+        if owner is not None:
+            by_owner.setdefault(owner, []).append(node)
+    found = {}
+    for owner, calls in by_owner.items():
+        lift = _lift_owner(module.graph, original, owner, calls)
+        if lift is not None:
+            found[owner] = lift
+    return found
+
+
+def _owner(node: fx.Node) -> str | None:
+    """The host all of a weighted call's tensors belong to, if there is one."""
+    if node.op != "call_function":
+        return None
+    specs = [s for s in specs_for_function(node.target) if s.ctor_from_weights]
+    if not specs:
+        return None
+    owners = set()
+    for name in specs[0].weights:
+        value = node.kwargs.get(name)
+        if isinstance(value, fx.Node):
+            if value.op != "get_attr" or "." not in str(value.target):
+                return None
+            owners.add(str(value.target).rpartition(".")[0])
+    return owners.pop() if len(owners) == 1 else None
+
+
+def _lift_owner(
+    graph: fx.Graph, original: nn.Module, owner: str, calls: list[fx.Node]
+) -> Lift | None:
+    try:
+        host = original.get_submodule(owner)
+    except AttributeError:
+        return None
+    plain = type(host) is nn.Module
+    if any(True for _ in host.children()) or not (plain or spec_for_module(host)):
+        return None
+    if not all(p.requires_grad for p in host.parameters()):
+        return None  # frozen parameters stay spelled out
+    counters = _counter_updates(graph, owner, calls)
+    if counters is None:
+        return None
+    tensors = dict(host.state_dict(keep_vars=True))
+    shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+    plans = []
+    for call in calls:
+        found = _layer_for(call, owner, shapes, counters[call])
+        if found is None:
+            return None
+        plans.append((call, *found, counters[call]))
+    _, spec, layer, _, _ = plans[0]
+    if any(
+        type(other) is not type(layer)
+        or not same_value(spec.behaviour(other), spec.behaviour(layer))
+        for _, _, other, _, _ in plans
+    ):
+        return None
+    if not plain:  # the calls must be what the layer does
+        if type(host) is not type(layer) or not same_value(
+            spec.behaviour(host), spec.behaviour(layer)
+        ):
+            return None
+        layer = host
+    if not _same_kinds(layer, host):
+        return None
+    for name, tensor in tensors.items():
+        setattr(layer, name, tensor)
+    return Lift(layer, [(c, s, pad, n) for c, s, _, pad, n in plans])
+
+
+def _counter_updates(
+    graph: fx.Graph, owner: str, calls: list[fx.Node]
+) -> dict[fx.Node, fx.Node | None] | None:
+    """Each call's ``count_batch`` of the owner's counter (the update right before it).
+
+    None when the owner's tensors are used by anything else, or when a counter
+    update is not followed by a call of the owner before the next update.
+    """
+    prefix = owner + "."
+    lifted = set(calls)
+    counters: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op == "get_attr" and str(node.target).startswith(prefix):
+            for user in node.users:
+                if _is_counter(user) and user.args[0] is node:
+                    counters.add(user)
+                elif user not in lifted:
+                    return None
+    pending: fx.Node | None = None
+    found: dict[fx.Node, fx.Node | None] = {}
+    for node in graph.nodes:
+        if node in counters:
+            if pending is not None:
+                return None
+            pending = node
+        elif node in lifted:
+            found[node], pending = pending, None
+    return found if pending is None else None
+
+
+def _is_counter(node: fx.Node) -> bool:
+    return node.op == "call_function" and node.target is count_batch
+
+
+def _layer_for(
+    call: fx.Node, owner: str, shapes: dict, counter: fx.Node | None
+) -> tuple[OpSpec, nn.Module, Any] | None:
+    """``(row, layer, absorbed F.pad)`` for one call, or None when no row reproduces it."""
+    arguments = {}
+    for key, value in call.kwargs.items():
+        value = _argument(value, owner)
+        if value is None and isinstance(call.kwargs[key], fx.Node):
+            return None
+        arguments[key] = value
+    updates = []
+    if counter is not None:
+        updates = [(count_batch, tuple(_argument(a, owner) for a in counter.args))]
+    pad = _pad_before(call)
+    options = [None] if pad is None else [pad, None]
+    specs = [s for s in specs_for_function(call.target) if s.ctor_from_weights]
+    for spec in specs:
+        if len(call.args) != spec.inputs:
+            continue
+        for absorbed in options:
+            if absorbed is not None and spec.prologue is None:
+                continue
+            prologue = [] if absorbed is None else [(F.pad, dict(absorbed.kwargs))]
+            layer = spec.layer_from_call(arguments, shapes, prologue, updates)
+            if layer is None:
+                continue
+            source = call.args[0] if absorbed is None else absorbed.args[0]
+            if len(specs) == 1 or _accepts(layer, (source, *call.args[1:]), call):
+                return spec, layer, absorbed
+    return None
+
+
+def _argument(value: Any, owner: str) -> Any:
+    """A node argument as op-spec data: the owner's tensors as WeightRef, the training flag."""
+    if not isinstance(value, fx.Node):
+        return value
+    if value.op == "get_attr":
+        target = str(value.target)
+        if target == TRAINING_ATTRIBUTE:
+            return TRAINING
+        if target.startswith(owner + "."):
+            return WeightRef(target[len(owner) + 1 :])
+    return None
+
+
+def _pad_before(call: fx.Node) -> fx.Node | None:
+    """``F.pad(x, ...)`` feeding only ``call``: a candidate convolution prologue."""
+    source = call.args[0] if call.args else None
+    if (
+        isinstance(source, fx.Node)
+        and source.op == "call_function"
+        and source.target is F.pad
+        and len(source.args) == 1
+        and len(source.users) == 1
+        and not any(isinstance(v, fx.Node) for v in source.kwargs.values())
+    ):
+        return source
+    return None
+
+
+def _accepts(layer: nn.Module, inputs: tuple, call: fx.Node) -> bool:
+    """The layer runs on the inputs' shapes and gives the call's: rows sharing a function."""
+    values = [a.meta.get("value") if isinstance(a, fx.Node) else a for a in inputs]
+    expected = call.meta.get("value")
+    if expected is None or any(v is None for v in values):
+        return True
+    try:
+        with torch.no_grad():
+            result = copy.deepcopy(layer).to("meta").eval()(*values)
+    except Exception:
+        return False
+    return (
+        isinstance(result, torch.Tensor)
+        and result.shape == expected.shape
+        and result.dtype == expected.dtype
+    )
+
+
+def _same_kinds(layer: nn.Module, host: nn.Module) -> bool:
+    """The layer keeps the host's parameters as parameters and its buffers as buffers."""
+    return {n for n, _ in layer.named_parameters()} == {
+        n for n, _ in host.named_parameters()
+    } and {n for n, _ in layer.named_buffers()} == {n for n, _ in host.named_buffers()}
+
+
+def _containers(module: fx.GraphModule, original: nn.Module) -> None:
+    """Plain hosts left holding only layers -> ``nn.ModuleList`` / ``nn.ModuleDict``.
+
+    ``nn.ModuleList`` when the keys are ``0``, ``1`` …, ``nn.ModuleDict`` when
+    none is a number. A host that still holds tensors of its own, or other
+    keys, cannot be written as a constructor call: refuse, naming them.
+    """
+
+    def convert(host: nn.Module, path: str) -> nn.Module:
+        if type(host) is not nn.Module:
+            return host
+        own = [n for n, _ in host.named_parameters(recurse=False)]
+        own += [n for n, _ in host.named_buffers(recurse=False)]
+        if own:
+            keys = ", ".join(repr(f"{path}.{n}") for n in own)
+            raise ConversionError(
+                f"weights {keys} are used by calls that no layer makes; module and "
+                f"mixed style cannot hold them inside {path!r} yet (convert to "
+                "functional style, or keep such weights at top-level keys)"
+            )
+        children = {n: convert(c, f"{path}.{n}") for n, c in host.named_children()}
+        numbers = [str(i) for i in range(len(children))]
+        if set(children) == set(numbers):
+            return nn.ModuleList(children[n] for n in numbers)
+        if not any(n.isdigit() for n in children):
+            return nn.ModuleDict(children)
+        raise ConversionError(
+            f"weights under {path!r} have keys {sorted(children)}: neither a list "
+            "(0, 1, …) nor names, so module and mixed style cannot hold them"
+        )
+
+    for name, child in list(module.named_children()):
+        if (
+            type(child) is nn.Module
+            and type(getattr(original, name, None)) is nn.Module
+        ):
+            setattr(module, name, convert(child, name))

@@ -1,0 +1,208 @@
+"""Statements of one function body: what is inlined, what each value is called, the lines.
+
+Three steps, each a small function:
+
+1. :func:`plan` decides which nodes become statements and which are inlined
+   into their single user (parameters always; shape arithmetic always; in mixed
+   style, parameter-free calls wrapped around a layer call, as in
+   ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``);
+2. :func:`name_statements` gives each statement a variable, reusing the name
+   of an input that dies there, so that a chain reads ``x = ...; x = ...``;
+3. :func:`body_lines` writes the statements.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import fx
+
+from ..opspecs.spec import count_batch
+from ..options import Style
+from ..passes.graph_utils import is_impure
+from .expressions import INPLACE, ExpressionPrinter
+from .names import RESERVED, Namespace
+from .values import literal
+
+#: Parameter-free calls wrapped around one layer call in mixed style, at most.
+MIXED_NESTING = 3
+
+
+def print_body(
+    graph: fx.Graph, style: Style, printer: ExpressionPrinter, reserved: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """``(signature parameters, body lines)`` of ``graph``, names recorded in ``printer``."""
+    inlined = plan(graph, style)
+    printer.names = name_statements(graph, inlined, reserved)
+    hint = style is Style.FUNCTIONAL
+    return signature_parameters(graph, printer, hint), body_lines(
+        graph, inlined, printer
+    )
+
+
+# -- 1. what is a statement -------------------------------------------------
+
+
+def plan(graph: fx.Graph, style: Style) -> set[fx.Node]:
+    """The nodes printed inside their user's expression instead of on a line of their own.
+
+    Always inlined (when used once): parameters, shape arithmetic and other
+    non-tensor values, constants. In mixed style also a layer call and the
+    parameter-free calls wrapped around it, up to :data:`MIXED_NESTING` calls:
+    ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``; chains of parameter-free
+    calls alone stay one per line. Nothing moves across an in-place op.
+    """
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    last_barrier, barrier_before = -1, {}
+    for node in graph.nodes:
+        barrier_before[node] = last_barrier
+        if is_impure(node) and node.op not in ("placeholder", "output"):
+            last_barrier = order[node]
+    inlined: set[fx.Node] = set()
+    depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
+    rooted: set[fx.Node] = set()  # expressions with a layer call at their core
+    for node in graph.nodes:
+        inner = [n for n in node.all_input_nodes if n in inlined]
+        depth[node] = node.op.startswith("call") + max(
+            (depth[n] for n in inner), default=0
+        )
+        if node.op == "call_module" or any(n in rooted for n in inner):
+            rooted.add(node)
+        if node.op == "get_attr" or (
+            len(node.users) == 1
+            and not is_impure(node)
+            and node.op not in ("placeholder", "output")
+            and barrier_before[next(iter(node.users))] <= order[node]
+            and _reads_best_inline(node, next(iter(node.users)), style, depth, rooted)
+        ):
+            inlined.add(node)
+    return inlined
+
+
+def _reads_best_inline(
+    node: fx.Node, user: fx.Node, style: Style, depth, rooted
+) -> bool:
+    if user.op == "output":
+        return False
+    if not isinstance(node.meta.get("value"), torch.Tensor):
+        return True  # shapes and other Python values
+    if node.op == "call_function" and not node.all_input_nodes:
+        return True  # constants such as torch.tensor([1.0, 2.0])
+    return (
+        style is Style.MIXED
+        and user.op in ("call_function", "call_method")
+        and node in rooted
+        and depth[node] + 1 <= MIXED_NESTING
+    )
+
+
+# -- 2. variable names ------------------------------------------------------
+
+
+def name_statements(
+    graph: fx.Graph, inlined: set[fx.Node], reserved: frozenset[str] = frozenset()
+) -> dict[fx.Node, str]:
+    """A variable name for every placeholder and statement node.
+
+    ``reserved`` are names taken by the file itself (its functions and classes).
+    """
+    statements = [n for n in graph.nodes if n not in inlined]
+    reads = {node: _variables_read(node, inlined) for node in statements}
+    last_read: dict[fx.Node, fx.Node] = {}
+    for node in statements:
+        for variable in reads[node]:
+            last_read[variable] = node
+    namespace = Namespace(RESERVED | reserved)
+    names: dict[fx.Node, str] = {}
+    for node in statements:
+        if node.op == "output":
+            break
+        if node.op == "placeholder":
+            names[node] = namespace.claim(str(node.target), allow_builtin=True)
+            continue
+        dying = [v for v in reads[node] if last_read.get(v) is node and v in names]
+        for variable in dying[1:]:
+            namespace.release(names[variable])
+        if not node.users:
+            if dying:
+                namespace.release(names[dying[0]])
+            continue
+        if dying:
+            names[node] = namespace.take_over(names[dying[0]])
+        else:
+            names[node] = namespace.claim(_stem(node))
+    return names
+
+
+def _variables_read(node: fx.Node, inlined: set[fx.Node]) -> list[fx.Node]:
+    """Statement nodes whose variables ``node``'s line reads, in argument order."""
+    found: list[fx.Node] = []
+    for argument in node.all_input_nodes:
+        if argument in inlined:
+            found += [v for v in _variables_read(argument, inlined) if v not in found]
+        elif argument not in found:
+            found.append(argument)
+    return found
+
+
+def _stem(node: fx.Node) -> str:
+    value = node.meta.get("value")
+    if isinstance(value, torch.Tensor):
+        return "out"
+    if isinstance(value, (tuple, list)):
+        return "outs"
+    return re.sub(r"_\d+$", "", node.name)
+
+
+# -- 3. text ----------------------------------------------------------------
+
+
+def body_lines(
+    graph: fx.Graph, inlined: set[fx.Node], printer: ExpressionPrinter
+) -> list[str]:
+    lines = []
+    for node in graph.nodes:
+        if node in inlined or node.op == "placeholder":
+            continue
+        if node.op == "output":
+            lines.append(f"return {printer.argument(node.args[0])}")
+        elif node.op == "call_function" and node.target is count_batch:
+            counter, training = (printer.argument(a) for a in node.args)
+            lines += [f"if {training}:", f"    {counter} += 1"]
+        elif node.op == "call_function" and node.target in INPLACE:
+            target, value = node.args
+            lines.append(
+                f"{printer.argument(target)} {INPLACE[node.target]} {printer.argument(value)}"
+            )
+            if node.users and printer.names[node] != printer.argument(target):
+                lines.append(f"{printer.names[node]} = {printer.argument(target)}")
+        else:
+            expression = printer.definition(node)
+            if node.users:
+                lines.append(f"{printer.names[node]} = {expression}")
+            else:
+                lines.append(expression)
+    return lines
+
+
+def signature_parameters(
+    graph: fx.Graph, printer: ExpressionPrinter, hint: bool
+) -> list[str]:
+    parameters = []
+    for node in graph.nodes:
+        if node.op != "placeholder":
+            continue
+        text = printer.names[node]
+        value = node.meta.get("value")
+        if hint and isinstance(value, torch.Tensor):
+            text += ": Tensor"
+            printer.use("Tensor")
+        if node.args:
+            text += (
+                f"={literal(node.args[0])}"
+                if not hint
+                else f" = {literal(node.args[0])}"
+            )
+        parameters.append(text)
+    return parameters

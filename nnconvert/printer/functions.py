@@ -1,0 +1,128 @@
+"""Functional style: one function per user-defined block, called with the block's weights.
+
+``def basic_block(params, x)`` reads its own keys (``params["conv1.weight"]``);
+its caller passes ``sub_params(params, "layer1.0.")``, the block's slice of the
+weight dict, so no function is flattened into its parent. Instances of a block
+whose code is the same share one function; different code gets another
+function (``basic_block_2``). A function takes ``training`` when it or a
+function it calls depends on it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import fx
+
+from ..hierarchy import Instance
+from ..options import Style
+from ..passes import TRAINING_ATTRIBUTE
+from .body import print_body
+from .expressions import ExpressionPrinter
+from .names import identifier
+
+SUB_PARAMS = '''def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+'''
+
+
+def snake_case(name: str) -> str:
+    """``ConvNet`` -> ``conv_net``, ``MLPBlock`` -> ``mlp_block``."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    return identifier(words.lower())
+
+
+class FunctionPrinter:
+    """Prints every instance's function; instances with the same code share one."""
+
+    def __init__(self, printer: ExpressionPrinter, top_name: str):
+        self.printer = printer
+        self.top_name = top_name
+        self.used_names: set[str] = {"sub_params", "init_params"}
+        self.texts: dict[str, str] = {}
+
+    def print_functions(self, instances: list[Instance]) -> list[str]:
+        """Function texts, callees first; the root's is last."""
+        by_code: dict[tuple, str] = {}
+        takes_training: dict[str, bool] = {}
+        callee: dict[int, str] = {}
+        for instance in instances:  # children before parents
+            module = instance.module
+            self.printer.callees = {
+                str(node.target): (
+                    callee[id(module.get_submodule(str(node.target)))],
+                    takes_training[callee[id(module.get_submodule(str(node.target)))]],
+                )
+                for node in instance.graph.graph.nodes
+                if node.op == "call_module"
+            }
+            reserved = frozenset(self.used_names)
+            parameters, body = print_body(
+                instance.graph.graph, Style.FUNCTIONAL, self.printer, reserved
+            )
+            training = _uses_training(instance.graph.graph) or any(
+                t for _, t in self.printer.callees.values()
+            )
+            key = (type(module), tuple(parameters), tuple(body), training)
+            if key not in by_code or not instance.path:
+                name = self._function_name(type(module).__name__, not instance.path)
+                by_code[key] = name
+                takes_training[name] = training
+                self.texts[name] = self._function_text(
+                    name, parameters, body, training, instance.graph.graph
+                )
+            callee[id(module)] = by_code[key]
+        texts = list(self.texts.values())
+        if any("sub_params(" in text for text in texts):
+            texts.insert(0, SUB_PARAMS)
+        return texts
+
+    def _function_name(self, class_name: str, is_root: bool) -> str:
+        base = self.top_name if is_root else snake_case(class_name)
+        name, counter = base, 1
+        while name in self.used_names:
+            counter += 1
+            name = f"{base}_{counter}"
+        self.used_names.add(name)
+        return name
+
+    def _function_text(
+        self,
+        name: str,
+        parameters: list[str],
+        body: list[str],
+        training: bool,
+        graph: fx.Graph,
+    ) -> str:
+        self.printer.use("Tensor")
+        signature = ["params: dict[str, Tensor]", *parameters]
+        if training:
+            signature += ["*", "training: bool = False"]
+        output = next(n for n in graph.nodes if n.op == "output")
+        returns = _return_hint(output.args[0])
+        arrow = f" -> {returns}" if returns else ""
+        lines = "".join(f"    {line}\n" for line in body)
+        return f"def {name}({', '.join(signature)}){arrow}:\n{lines}"
+
+
+def _uses_training(graph: fx.Graph) -> bool:
+    return any(
+        n.op == "get_attr" and n.target == TRAINING_ATTRIBUTE for n in graph.nodes
+    )
+
+
+def _return_hint(value) -> str | None:
+    value = fx.node.map_aggregate(
+        value, lambda v: v.meta.get("value") if isinstance(v, fx.Node) else v
+    )
+    if isinstance(value, torch.Tensor):
+        return "Tensor"
+    if (
+        isinstance(value, tuple)
+        and value
+        and all(isinstance(v, torch.Tensor) for v in value)
+    ):
+        return f"tuple[{', '.join('Tensor' for _ in value)}]"
+    return None

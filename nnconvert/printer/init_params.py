@@ -1,0 +1,229 @@
+"""``init_params()``: fresh weights for a functional output, drawn the way ``nn`` draws them.
+
+For every ``state_dict()`` entry of the original model, in the order
+constructing the model creates it, the op-spec row of the layer that owns it
+says how the layer's constructor creates it
+(:class:`~nnconvert.opspecs.spec.TensorInit`)::
+
+    def init_params() -> dict[str, Tensor]:
+        params: dict[str, Tensor] = {}
+        params["conv1.weight"] = nn.init.kaiming_uniform_(
+            torch.empty(6, 1, 5, 5), a=math.sqrt(5)
+        )
+        params["conv1.bias"] = nn.init.uniform_(
+            torch.empty(6), -1 / math.sqrt(25), 1 / math.sqrt(25)
+        )
+        ...
+        return params
+
+Construction order is taken to be ``state_dict()`` order (submodules in the
+order they were registered, which is the order ``__init__`` usually builds
+them), except that a submodule passed to its parent's constructor was built
+before it (:func:`construction_order`). The tests check that the draws line
+up, bit for bit, for every sample and every example of the table.
+
+A tensor no row explains (a raw ``nn.Parameter`` or buffer the model's own code
+creates) cannot be reproduced from the instance: it is written as
+``torch.empty`` under a comment saying so, the docstring warns, and the
+conversion goes on. A tensor registered under two keys (a shared layer, tied
+weights) is one tensor in the dict too.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import textwrap
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from ..errors import ConversionError
+from ..opspecs import spec_for_module
+from ..opspecs.inits import empty
+from ..opspecs.spec import TensorInit
+from .expressions import ExpressionPrinter
+from .names import is_plain_identifier
+from .values import literal
+
+#: Name of the generated function (``init_params_`` if the model's function has it).
+FUNCTION = "init_params"
+
+_MODULE_PREFIX = re.compile(r"\b(torch|nn|math)\.")
+
+
+def init_params_function(
+    model: nn.Module, printer: ExpressionPrinter, function: str
+) -> str:
+    """The source of ``def init_params()`` for ``model``, whose functional form is ``function``."""
+    printer.use("Tensor")
+    state = model.state_dict(keep_vars=True)
+    lines = ["params: dict[str, Tensor] = {}"]
+    first_key: dict[int, str] = {}  # id(tensor) -> the key it was first written under
+    inits: dict[str, dict[str, TensorInit]] = {}
+    unknown = 0
+    for key in construction_order(model, list(state)):
+        tensor, target = state[key], f"params[{literal(key)}]"
+        if id(tensor) in first_key:
+            lines.append(f"{target} = params[{literal(first_key[id(tensor)])}]")
+            continue
+        first_key[id(tensor)] = key
+        prefix, _, attribute = key.rpartition(".")
+        owner = _submodule(model, prefix)
+        if prefix not in inits:
+            inits[prefix] = _layer_inits(owner)
+        init = inits[prefix].get(attribute)
+        if init is None:
+            unknown += 1
+            lines += _unknown(key, tensor, owner, target, printer)
+            continue
+        _use_modules(init.expression, printer)
+        lines.append(f"{target} = {init.expression}")
+        for statement in init.then:
+            _use_modules(statement, printer)
+            lines.append(statement.format(target))
+    lines.append("return params")
+    name = FUNCTION if function != FUNCTION else FUNCTION + "_"
+    return (
+        f"def {name}() -> dict[str, Tensor]:\n"
+        + _docstring(function, type(model).__name__, unknown)
+        + "".join(f"    {line}\n" for line in lines)
+    )
+
+
+def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
+    """``keys`` (``state_dict()`` order) in the order constructing ``model`` creates them.
+
+    That is registration order -- a module's own tensors, then its submodules
+    depth first, as ``state_dict()`` lists them -- except that a submodule
+    its class's ``__init__`` receives as an argument (``self.downsample =
+    downsample`` in torchvision's ResNet blocks) was built before that
+    ``__init__`` ran, so it comes before the module's other submodules.
+    Keys that no submodule owns keep their place at the end.
+    """
+    by_owner: dict[str, list[str]] = {}
+    for key in keys:
+        by_owner.setdefault(key.rpartition(".")[0], []).append(key)
+    ordered: list[str] = []
+
+    def visit(prefix: str, module: nn.Module) -> None:
+        ordered.extend(by_owner.pop(prefix, []))
+        children = [(n, c) for n, c in module._modules.items() if c is not None]
+        early = _assigned_from_arguments(type(module))
+        children.sort(key=lambda item: item[0] not in early)  # stable
+        for name, child in children:
+            visit(f"{prefix}.{name}" if prefix else name, child)
+
+    visit("", model)
+    placed = set(ordered)
+    return ordered + [key for key in keys if key not in placed]
+
+
+@lru_cache(maxsize=None)
+def _assigned_from_arguments(cls: type) -> frozenset[str]:
+    """Attributes ``cls.__init__`` sets straight from one of its arguments.
+
+    ``self.downsample = downsample``, where ``downsample`` is an argument the
+    function never rebinds. Empty when the source is not available.
+    """
+    init = cls.__init__
+    if getattr(init, "__module__", "").startswith("torch"):
+        return frozenset()
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return frozenset()
+    function = tree.body[0]
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return frozenset()
+    arguments = function.args
+    names = {
+        a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs
+    }
+    assigned: dict[str, str] = {}
+    rebound: set[str] = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            rebound.add(node.id)
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in names
+        ):
+            for target in node.targets:
+                if (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                ):
+                    assigned[target.attr] = node.value.id
+    return frozenset(a for a, n in assigned.items() if n not in rebound)
+
+
+def _submodule(model: nn.Module, prefix: str) -> nn.Module | None:
+    try:
+        return model.get_submodule(prefix)
+    except AttributeError:
+        return None
+
+
+def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
+    spec = None if layer is None else spec_for_module(layer)
+    if spec is None or spec.init is None:
+        return {}
+    return {init.attribute: init for init in spec.init(layer)}
+
+
+def _unknown(
+    key: str,
+    tensor,
+    owner: nn.Module | None,
+    target: str,
+    printer: ExpressionPrinter,
+) -> list[str]:
+    """A tensor no row explains: ``torch.empty``, under a comment saying so."""
+    if not isinstance(tensor, torch.Tensor):
+        raise ConversionError(
+            f"state_dict entry {key!r} is a {type(tensor).__name__}, not a tensor"
+        )
+    printer.use("torch")
+    name = type(owner).__name__ if owner is not None else ""
+    whose = f"{name}'s own tensor" if is_plain_identifier(name) else "own tensor"
+    return [f"# {whose}: set it before use", f"{target} = {empty(tensor)}"]
+
+
+def _use_modules(text: str, printer: ExpressionPrinter) -> None:
+    for module in _MODULE_PREFIX.findall(text):
+        printer.use(module)
+
+
+def _docstring(function: str, model_class: str, unknown: int) -> str:
+    model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
+    paragraphs = [
+        f"Fresh weights for `{function}`, with the original `state_dict()` keys.",
+        "Same shapes and dtypes; each layer is initialised as `torch.nn` "
+        "initialises it, so after the same `torch.manual_seed` the tensors "
+        f"{'of its `nn` layers ' if unknown else ''}equal those of a newly built "
+        f"{model}, bit for bit.",
+    ]
+    if unknown:
+        them = "them" if unknown > 1 else "it"
+        paragraphs.append(
+            f"Warning: the model's own code creates the {unknown} "
+            f"tensor{'s' if unknown > 1 else ''} marked below; nnconvert cannot "
+            f"reproduce {them} and leaves {them} uninitialised (`torch.empty`): "
+            f"set {them} before use. If that code draws random numbers, the layers' "
+            "tensors drawn after it differ from the original's too."
+        )
+    first, *rest = paragraphs
+    text = textwrap.fill(first, 88, initial_indent='    """', subsequent_indent="    ")
+    for paragraph in rest:
+        text += "\n\n" + textwrap.fill(
+            paragraph, 88, initial_indent="    ", subsequent_indent="    "
+        )
+    return text + '\n    """\n'
+
+
+__all__ = ["FUNCTION", "init_params_function"]

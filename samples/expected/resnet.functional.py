@@ -1,0 +1,244 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def basic_block(
+    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+) -> Tensor:
+    out = F.conv2d(x, params["conv1.weight"], padding=1)
+    if training:
+        params["bn1.num_batches_tracked"] += 1
+    out = F.batch_norm(
+        out,
+        params["bn1.running_mean"],
+        params["bn1.running_var"],
+        params["bn1.weight"],
+        params["bn1.bias"],
+        training=training,
+    )
+    out = F.relu(out, inplace=True)
+    out = F.conv2d(out, params["conv2.weight"], padding=1)
+    if training:
+        params["bn2.num_batches_tracked"] += 1
+    out = F.batch_norm(
+        out,
+        params["bn2.running_mean"],
+        params["bn2.running_var"],
+        params["bn2.weight"],
+        params["bn2.bias"],
+        training=training,
+    )
+    out = out + x
+    out = F.relu(out, inplace=True)
+    return out
+
+
+def basic_block_2(
+    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+) -> Tensor:
+    out = F.conv2d(x, params["conv1.weight"], stride=2, padding=1)
+    if training:
+        params["bn1.num_batches_tracked"] += 1
+    out = F.batch_norm(
+        out,
+        params["bn1.running_mean"],
+        params["bn1.running_var"],
+        params["bn1.weight"],
+        params["bn1.bias"],
+        training=training,
+    )
+    out = F.relu(out, inplace=True)
+    out = F.conv2d(out, params["conv2.weight"], padding=1)
+    if training:
+        params["bn2.num_batches_tracked"] += 1
+    out = F.batch_norm(
+        out,
+        params["bn2.running_mean"],
+        params["bn2.running_var"],
+        params["bn2.weight"],
+        params["bn2.bias"],
+        training=training,
+    )
+    x = F.conv2d(x, params["downsample.0.weight"], stride=2)
+    if training:
+        params["downsample.1.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["downsample.1.running_mean"],
+        params["downsample.1.running_var"],
+        params["downsample.1.weight"],
+        params["downsample.1.bias"],
+        training=training,
+    )
+    out = out + x
+    out = F.relu(out, inplace=True)
+    return out
+
+
+def res_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = F.conv2d(x, params["conv1.weight"], padding=1)
+    if training:
+        params["bn1.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["bn1.running_mean"],
+        params["bn1.running_var"],
+        params["bn1.weight"],
+        params["bn1.bias"],
+        training=training,
+    )
+    x = F.relu(x, inplace=True)
+    x = basic_block(sub_params(params, "layer1.0."), x, training=training)
+    x = basic_block(sub_params(params, "layer1.1."), x, training=training)
+    x = basic_block_2(sub_params(params, "layer2.0."), x, training=training)
+    x = basic_block(sub_params(params, "layer2.1."), x, training=training)
+    x = basic_block_2(sub_params(params, "layer3.0."), x, training=training)
+    x = basic_block(sub_params(params, "layer3.1."), x, training=training)
+    x = F.adaptive_avg_pool2d(x, 1)
+    x = torch.flatten(x, 1)
+    x = F.linear(x, params["fc.weight"], params["fc.bias"])
+    return x
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `res_net`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors equal those of a newly built
+    `ResNet`, bit for bit.
+    """
+    params: dict[str, Tensor] = {}
+    params["conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 3, 3, 3), a=math.sqrt(5)
+    )
+    params["bn1.weight"] = torch.ones(16)
+    params["bn1.bias"] = torch.zeros(16)
+    params["bn1.running_mean"] = torch.zeros(16)
+    params["bn1.running_var"] = torch.ones(16)
+    params["bn1.num_batches_tracked"] = torch.tensor(0)
+    params["layer1.0.conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["layer1.0.bn1.weight"] = torch.ones(16)
+    params["layer1.0.bn1.bias"] = torch.zeros(16)
+    params["layer1.0.bn1.running_mean"] = torch.zeros(16)
+    params["layer1.0.bn1.running_var"] = torch.ones(16)
+    params["layer1.0.bn1.num_batches_tracked"] = torch.tensor(0)
+    params["layer1.0.conv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["layer1.0.bn2.weight"] = torch.ones(16)
+    params["layer1.0.bn2.bias"] = torch.zeros(16)
+    params["layer1.0.bn2.running_mean"] = torch.zeros(16)
+    params["layer1.0.bn2.running_var"] = torch.ones(16)
+    params["layer1.0.bn2.num_batches_tracked"] = torch.tensor(0)
+    params["layer1.1.conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["layer1.1.bn1.weight"] = torch.ones(16)
+    params["layer1.1.bn1.bias"] = torch.zeros(16)
+    params["layer1.1.bn1.running_mean"] = torch.zeros(16)
+    params["layer1.1.bn1.running_var"] = torch.ones(16)
+    params["layer1.1.bn1.num_batches_tracked"] = torch.tensor(0)
+    params["layer1.1.conv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["layer1.1.bn2.weight"] = torch.ones(16)
+    params["layer1.1.bn2.bias"] = torch.zeros(16)
+    params["layer1.1.bn2.running_mean"] = torch.zeros(16)
+    params["layer1.1.bn2.running_var"] = torch.ones(16)
+    params["layer1.1.bn2.num_batches_tracked"] = torch.tensor(0)
+    params["layer2.0.conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["layer2.0.bn1.weight"] = torch.ones(32)
+    params["layer2.0.bn1.bias"] = torch.zeros(32)
+    params["layer2.0.bn1.running_mean"] = torch.zeros(32)
+    params["layer2.0.bn1.running_var"] = torch.ones(32)
+    params["layer2.0.bn1.num_batches_tracked"] = torch.tensor(0)
+    params["layer2.0.conv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 32, 3, 3), a=math.sqrt(5)
+    )
+    params["layer2.0.bn2.weight"] = torch.ones(32)
+    params["layer2.0.bn2.bias"] = torch.zeros(32)
+    params["layer2.0.bn2.running_mean"] = torch.zeros(32)
+    params["layer2.0.bn2.running_var"] = torch.ones(32)
+    params["layer2.0.bn2.num_batches_tracked"] = torch.tensor(0)
+    params["layer2.0.downsample.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 16, 1, 1), a=math.sqrt(5)
+    )
+    params["layer2.0.downsample.1.weight"] = torch.ones(32)
+    params["layer2.0.downsample.1.bias"] = torch.zeros(32)
+    params["layer2.0.downsample.1.running_mean"] = torch.zeros(32)
+    params["layer2.0.downsample.1.running_var"] = torch.ones(32)
+    params["layer2.0.downsample.1.num_batches_tracked"] = torch.tensor(0)
+    params["layer2.1.conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 32, 3, 3), a=math.sqrt(5)
+    )
+    params["layer2.1.bn1.weight"] = torch.ones(32)
+    params["layer2.1.bn1.bias"] = torch.zeros(32)
+    params["layer2.1.bn1.running_mean"] = torch.zeros(32)
+    params["layer2.1.bn1.running_var"] = torch.ones(32)
+    params["layer2.1.bn1.num_batches_tracked"] = torch.tensor(0)
+    params["layer2.1.conv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 32, 3, 3), a=math.sqrt(5)
+    )
+    params["layer2.1.bn2.weight"] = torch.ones(32)
+    params["layer2.1.bn2.bias"] = torch.zeros(32)
+    params["layer2.1.bn2.running_mean"] = torch.zeros(32)
+    params["layer2.1.bn2.running_var"] = torch.ones(32)
+    params["layer2.1.bn2.num_batches_tracked"] = torch.tensor(0)
+    params["layer3.0.conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 32, 3, 3), a=math.sqrt(5)
+    )
+    params["layer3.0.bn1.weight"] = torch.ones(64)
+    params["layer3.0.bn1.bias"] = torch.zeros(64)
+    params["layer3.0.bn1.running_mean"] = torch.zeros(64)
+    params["layer3.0.bn1.running_var"] = torch.ones(64)
+    params["layer3.0.bn1.num_batches_tracked"] = torch.tensor(0)
+    params["layer3.0.conv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 64, 3, 3), a=math.sqrt(5)
+    )
+    params["layer3.0.bn2.weight"] = torch.ones(64)
+    params["layer3.0.bn2.bias"] = torch.zeros(64)
+    params["layer3.0.bn2.running_mean"] = torch.zeros(64)
+    params["layer3.0.bn2.running_var"] = torch.ones(64)
+    params["layer3.0.bn2.num_batches_tracked"] = torch.tensor(0)
+    params["layer3.0.downsample.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 32, 1, 1), a=math.sqrt(5)
+    )
+    params["layer3.0.downsample.1.weight"] = torch.ones(64)
+    params["layer3.0.downsample.1.bias"] = torch.zeros(64)
+    params["layer3.0.downsample.1.running_mean"] = torch.zeros(64)
+    params["layer3.0.downsample.1.running_var"] = torch.ones(64)
+    params["layer3.0.downsample.1.num_batches_tracked"] = torch.tensor(0)
+    params["layer3.1.conv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 64, 3, 3), a=math.sqrt(5)
+    )
+    params["layer3.1.bn1.weight"] = torch.ones(64)
+    params["layer3.1.bn1.bias"] = torch.zeros(64)
+    params["layer3.1.bn1.running_mean"] = torch.zeros(64)
+    params["layer3.1.bn1.running_var"] = torch.ones(64)
+    params["layer3.1.bn1.num_batches_tracked"] = torch.tensor(0)
+    params["layer3.1.conv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 64, 3, 3), a=math.sqrt(5)
+    )
+    params["layer3.1.bn2.weight"] = torch.ones(64)
+    params["layer3.1.bn2.bias"] = torch.zeros(64)
+    params["layer3.1.bn2.running_mean"] = torch.zeros(64)
+    params["layer3.1.bn2.running_var"] = torch.ones(64)
+    params["layer3.1.bn2.num_batches_tracked"] = torch.tensor(0)
+    params["fc.weight"] = nn.init.kaiming_uniform_(torch.empty(10, 64), a=math.sqrt(5))
+    params["fc.bias"] = nn.init.uniform_(
+        torch.empty(10), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    return params

@@ -1,0 +1,175 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def double_conv(
+    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+) -> Tensor:
+    x = F.conv2d(x, params["double_conv.0.weight"], padding=1)
+    if training:
+        params["double_conv.1.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["double_conv.1.running_mean"],
+        params["double_conv.1.running_var"],
+        params["double_conv.1.weight"],
+        params["double_conv.1.bias"],
+        training=training,
+    )
+    x = F.relu(x, inplace=True)
+    x = F.conv2d(x, params["double_conv.3.weight"], padding=1)
+    if training:
+        params["double_conv.4.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["double_conv.4.running_mean"],
+        params["double_conv.4.running_var"],
+        params["double_conv.4.weight"],
+        params["double_conv.4.bias"],
+        training=training,
+    )
+    x = F.relu(x, inplace=True)
+    return x
+
+
+def down(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = F.max_pool2d(x, 2)
+    x = double_conv(sub_params(params, "conv."), x, training=training)
+    return x
+
+
+def up(
+    params: dict[str, Tensor], x1: Tensor, x2: Tensor, *, training: bool = False
+) -> Tensor:
+    x1 = F.conv_transpose2d(x1, params["up.weight"], params["up.bias"], stride=2)
+    x2 = torch.cat([x2, x1], dim=1)
+    x2 = double_conv(sub_params(params, "conv."), x2, training=training)
+    return x2
+
+
+def u_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = double_conv(sub_params(params, "inc."), x, training=training)
+    out = down(sub_params(params, "down1."), x, training=training)
+    out2 = down(sub_params(params, "down2."), out, training=training)
+    out2 = up(sub_params(params, "up1."), out2, out, training=training)
+    out2 = up(sub_params(params, "up2."), out2, x, training=training)
+    out2 = F.conv2d(out2, params["outc.weight"], params["outc.bias"])
+    return out2
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `u_net`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors equal those of a newly built `UNet`,
+    bit for bit.
+    """
+    params: dict[str, Tensor] = {}
+    params["inc.double_conv.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(8, 3, 3, 3), a=math.sqrt(5)
+    )
+    params["inc.double_conv.1.weight"] = torch.ones(8)
+    params["inc.double_conv.1.bias"] = torch.zeros(8)
+    params["inc.double_conv.1.running_mean"] = torch.zeros(8)
+    params["inc.double_conv.1.running_var"] = torch.ones(8)
+    params["inc.double_conv.1.num_batches_tracked"] = torch.tensor(0)
+    params["inc.double_conv.3.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(8, 8, 3, 3), a=math.sqrt(5)
+    )
+    params["inc.double_conv.4.weight"] = torch.ones(8)
+    params["inc.double_conv.4.bias"] = torch.zeros(8)
+    params["inc.double_conv.4.running_mean"] = torch.zeros(8)
+    params["inc.double_conv.4.running_var"] = torch.ones(8)
+    params["inc.double_conv.4.num_batches_tracked"] = torch.tensor(0)
+    params["down1.conv.double_conv.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 8, 3, 3), a=math.sqrt(5)
+    )
+    params["down1.conv.double_conv.1.weight"] = torch.ones(16)
+    params["down1.conv.double_conv.1.bias"] = torch.zeros(16)
+    params["down1.conv.double_conv.1.running_mean"] = torch.zeros(16)
+    params["down1.conv.double_conv.1.running_var"] = torch.ones(16)
+    params["down1.conv.double_conv.1.num_batches_tracked"] = torch.tensor(0)
+    params["down1.conv.double_conv.3.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["down1.conv.double_conv.4.weight"] = torch.ones(16)
+    params["down1.conv.double_conv.4.bias"] = torch.zeros(16)
+    params["down1.conv.double_conv.4.running_mean"] = torch.zeros(16)
+    params["down1.conv.double_conv.4.running_var"] = torch.ones(16)
+    params["down1.conv.double_conv.4.num_batches_tracked"] = torch.tensor(0)
+    params["down2.conv.double_conv.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["down2.conv.double_conv.1.weight"] = torch.ones(32)
+    params["down2.conv.double_conv.1.bias"] = torch.zeros(32)
+    params["down2.conv.double_conv.1.running_mean"] = torch.zeros(32)
+    params["down2.conv.double_conv.1.running_var"] = torch.ones(32)
+    params["down2.conv.double_conv.1.num_batches_tracked"] = torch.tensor(0)
+    params["down2.conv.double_conv.3.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 32, 3, 3), a=math.sqrt(5)
+    )
+    params["down2.conv.double_conv.4.weight"] = torch.ones(32)
+    params["down2.conv.double_conv.4.bias"] = torch.zeros(32)
+    params["down2.conv.double_conv.4.running_mean"] = torch.zeros(32)
+    params["down2.conv.double_conv.4.running_var"] = torch.ones(32)
+    params["down2.conv.double_conv.4.num_batches_tracked"] = torch.tensor(0)
+    params["up1.up.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 16, 2, 2), a=math.sqrt(5)
+    )
+    params["up1.up.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    params["up1.conv.double_conv.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 32, 3, 3), a=math.sqrt(5)
+    )
+    params["up1.conv.double_conv.1.weight"] = torch.ones(16)
+    params["up1.conv.double_conv.1.bias"] = torch.zeros(16)
+    params["up1.conv.double_conv.1.running_mean"] = torch.zeros(16)
+    params["up1.conv.double_conv.1.running_var"] = torch.ones(16)
+    params["up1.conv.double_conv.1.num_batches_tracked"] = torch.tensor(0)
+    params["up1.conv.double_conv.3.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["up1.conv.double_conv.4.weight"] = torch.ones(16)
+    params["up1.conv.double_conv.4.bias"] = torch.zeros(16)
+    params["up1.conv.double_conv.4.running_mean"] = torch.zeros(16)
+    params["up1.conv.double_conv.4.running_var"] = torch.ones(16)
+    params["up1.conv.double_conv.4.num_batches_tracked"] = torch.tensor(0)
+    params["up2.up.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 8, 2, 2), a=math.sqrt(5)
+    )
+    params["up2.up.bias"] = nn.init.uniform_(
+        torch.empty(8), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["up2.conv.double_conv.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(8, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["up2.conv.double_conv.1.weight"] = torch.ones(8)
+    params["up2.conv.double_conv.1.bias"] = torch.zeros(8)
+    params["up2.conv.double_conv.1.running_mean"] = torch.zeros(8)
+    params["up2.conv.double_conv.1.running_var"] = torch.ones(8)
+    params["up2.conv.double_conv.1.num_batches_tracked"] = torch.tensor(0)
+    params["up2.conv.double_conv.3.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(8, 8, 3, 3), a=math.sqrt(5)
+    )
+    params["up2.conv.double_conv.4.weight"] = torch.ones(8)
+    params["up2.conv.double_conv.4.bias"] = torch.zeros(8)
+    params["up2.conv.double_conv.4.running_mean"] = torch.zeros(8)
+    params["up2.conv.double_conv.4.running_var"] = torch.ones(8)
+    params["up2.conv.double_conv.4.num_batches_tracked"] = torch.tensor(0)
+    params["outc.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(2, 8, 1, 1), a=math.sqrt(5)
+    )
+    params["outc.bias"] = nn.init.uniform_(
+        torch.empty(2), -1 / math.sqrt(8), 1 / math.sqrt(8)
+    )
+    return params

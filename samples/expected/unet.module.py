@@ -1,0 +1,64 @@
+import torch
+import torch.nn as nn
+
+
+class DoubleConv(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.double_conv = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        x = self.double_conv(x)
+        return x
+
+
+class Down(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.pool = nn.MaxPool2d(2)
+        self.conv = DoubleConv(in_channels, out_channels)
+
+    def forward(self, x):
+        x = self.pool(x)
+        x = self.conv(x)
+        return x
+
+
+class Up(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)
+        self.conv = DoubleConv(in_channels, out_channels)
+
+    def forward(self, x1, x2):
+        x1 = self.up(x1)
+        x2 = torch.cat([x2, x1], dim=1)
+        x2 = self.conv(x2)
+        return x2
+
+
+class UNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inc = DoubleConv(3, 8)
+        self.down1 = Down(8, 16)
+        self.down2 = Down(16, 32)
+        self.up1 = Up(32, 16)
+        self.up2 = Up(16, 8)
+        self.outc = nn.Conv2d(8, 2, 1)
+
+    def forward(self, x):
+        x = self.inc(x)
+        out = self.down1(x)
+        out2 = self.down2(out)
+        out2 = self.up1(out2, out)
+        out2 = self.up2(out2, x)
+        out2 = self.outc(out2)
+        return out2

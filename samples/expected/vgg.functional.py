@@ -1,0 +1,72 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def vgg(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = F.conv2d(x, params["features.0.weight"], params["features.0.bias"], padding=1)
+    x = F.relu(x, inplace=True)
+    x = F.max_pool2d(x, 2)
+    x = F.conv2d(x, params["features.3.weight"], params["features.3.bias"], padding=1)
+    if training:
+        params["features.4.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["features.4.running_mean"],
+        params["features.4.running_var"],
+        params["features.4.weight"],
+        params["features.4.bias"],
+        training=training,
+    )
+    x = F.relu(x, inplace=True)
+    x = F.max_pool2d(x, 2)
+    x = F.adaptive_avg_pool2d(x, 2)
+    x = torch.flatten(x, 1)
+    x = F.linear(x, params["classifier.0.weight"], params["classifier.0.bias"])
+    x = F.relu(x, inplace=True)
+    x = F.dropout(x, training=training)
+    x = F.linear(x, params["classifier.3.weight"], params["classifier.3.bias"])
+    return x
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `vgg`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors equal those of a newly built `VGG`,
+    bit for bit.
+    """
+    params: dict[str, Tensor] = {}
+    params["features.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 3, 3, 3), a=math.sqrt(5)
+    )
+    params["features.0.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(27), 1 / math.sqrt(27)
+    )
+    params["features.3.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 16, 3, 3), a=math.sqrt(5)
+    )
+    params["features.3.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(144), 1 / math.sqrt(144)
+    )
+    params["features.4.weight"] = torch.ones(32)
+    params["features.4.bias"] = torch.zeros(32)
+    params["features.4.running_mean"] = torch.zeros(32)
+    params["features.4.running_var"] = torch.ones(32)
+    params["features.4.num_batches_tracked"] = torch.tensor(0)
+    params["classifier.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 128), a=math.sqrt(5)
+    )
+    params["classifier.0.bias"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(128), 1 / math.sqrt(128)
+    )
+    params["classifier.3.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(10, 64), a=math.sqrt(5)
+    )
+    params["classifier.3.bias"] = nn.init.uniform_(
+        torch.empty(10), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    return params

@@ -1,0 +1,25 @@
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class VGG(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(128, 64), nn.ReLU(inplace=True), nn.Dropout(), nn.Linear(64, 10)
+        )
+
+    def forward(self, x):
+        x = torch.flatten(F.adaptive_avg_pool2d(self.features(x), 2), 1)
+        x = self.classifier(x)
+        return x

@@ -1,0 +1,104 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def patch_embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    x = F.conv2d(x, params["proj.weight"], params["proj.bias"], stride=4)
+    x = torch.flatten(x, 2)
+    x = x.transpose(1, 2)
+    return x
+
+
+def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    out = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
+    out = F.linear(out, params["fc1.weight"], params["fc1.bias"])
+    out = F.gelu(out)
+    out = F.linear(out, params["fc2.weight"], params["fc2.bias"])
+    x = x + out
+    return x
+
+
+def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    x = patch_embed(sub_params(params, "patch_embed."), x)
+    out = params["cls_token"].expand(x.shape[0], -1, -1)
+    out = torch.cat((out, x), dim=1)
+    out = out + params["pos_embed"]
+    out = block(sub_params(params, "blocks.0."), out)
+    out = block(sub_params(params, "blocks.1."), out)
+    out = F.layer_norm(out, (32,), params["norm.weight"], params["norm.bias"])
+    out = out[:, 0]
+    out = F.linear(out, params["head.weight"], params["head.bias"])
+    return out
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `tiny_vi_t`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors of its `nn` layers equal those of a
+    newly built `TinyViT`, bit for bit.
+
+    Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
+    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    If that code draws random numbers, the layers' tensors drawn after it differ from
+    the original's too.
+    """
+    params: dict[str, Tensor] = {}
+    params["cls_token"] = torch.empty(
+        1, 1, 32
+    )  # TinyViT's own tensor: set it before use
+    params["pos_embed"] = torch.empty(
+        1, 17, 32
+    )  # TinyViT's own tensor: set it before use
+    params["patch_embed.proj.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 3, 4, 4), a=math.sqrt(5)
+    )
+    params["patch_embed.proj.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(48), 1 / math.sqrt(48)
+    )
+    params["blocks.0.norm.weight"] = torch.ones(32)
+    params["blocks.0.norm.bias"] = torch.zeros(32)
+    params["blocks.0.fc1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 32), a=math.sqrt(5)
+    )
+    params["blocks.0.fc1.bias"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["blocks.0.fc2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 64), a=math.sqrt(5)
+    )
+    params["blocks.0.fc2.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    params["blocks.1.norm.weight"] = torch.ones(32)
+    params["blocks.1.norm.bias"] = torch.zeros(32)
+    params["blocks.1.fc1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 32), a=math.sqrt(5)
+    )
+    params["blocks.1.fc1.bias"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["blocks.1.fc2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 64), a=math.sqrt(5)
+    )
+    params["blocks.1.fc2.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    params["norm.weight"] = torch.ones(32)
+    params["norm.bias"] = torch.zeros(32)
+    params["head.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(10, 32), a=math.sqrt(5)
+    )
+    params["head.bias"] = nn.init.uniform_(
+        torch.empty(10), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    return params

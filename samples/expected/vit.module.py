@@ -1,0 +1,55 @@
+import torch
+import torch.nn as nn
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(3, 32, 4, stride=4)
+        self.flatten = nn.Flatten(2)
+
+    def forward(self, x):
+        x = self.proj(x)
+        x = self.flatten(x)
+        x = x.transpose(1, 2)
+        return x
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(32)
+        self.fc1 = nn.Linear(32, 64)
+        self.gelu = nn.GELU()
+        self.fc2 = nn.Linear(64, 32)
+
+    def forward(self, x):
+        out = self.norm(x)
+        out = self.fc1(out)
+        out = self.gelu(out)
+        out = self.fc2(out)
+        x = x + out
+        return x
+
+
+class TinyViT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.patch_embed = PatchEmbed()
+        self.cls_token = nn.Parameter(torch.empty(1, 1, 32))
+        self.pos_embed = nn.Parameter(torch.empty(1, 17, 32))
+        self.blocks = nn.ModuleList([Block(), Block()])
+        self.norm = nn.LayerNorm(32)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.patch_embed(x)
+        out = self.cls_token.expand(x.shape[0], -1, -1)
+        out = torch.cat((out, x), dim=1)
+        out = out + self.pos_embed
+        out = self.blocks[0](out)
+        out = self.blocks[1](out)
+        out = self.norm(out)
+        out = out[:, 0]
+        out = self.head(out)
+        return out

@@ -1,0 +1,257 @@
+"""``init_params()`` of functional outputs: the original's tensors, drawn as ``nn`` draws them.
+
+For every example of the op-spec table and every sample: under the same
+``torch.manual_seed``, ``init_params()`` returns exactly the ``state_dict()``
+of a newly constructed original -- same keys in the same order, shapes, dtypes
+and bit-identical values -- and leaves the random generator in the same state.
+The dict works as the weights of the generated function.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert import loading
+from nnconvert.api import execute
+from nnconvert.opspecs import SPECS, spec_for_module
+from nnconvert.options import Style
+
+from .layer_models import build_inputs, build_layer, layer_model
+
+SAMPLE_FILES = sorted((Path(__file__).resolve().parent.parent / "samples").glob("*.py"))
+CASES = [
+    pytest.param(spec, example, id=example.layer)
+    for spec in SPECS
+    for example in spec.examples
+]
+SEEDS = (0, 12345)
+
+
+def own_tensor_keys(model: nn.Module) -> set[str]:
+    """Keys no table row explains: tensors the model's own code creates."""
+    return {
+        key
+        for key in model.state_dict()
+        if spec_for_module(model.get_submodule(key.rpartition(".")[0])) is None
+    }
+
+
+def functional(model: nn.Module, inputs: tuple, **options) -> dict:
+    """The namespace of ``model``'s functional output."""
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs, **options)
+    return execute(conversion.source, "<test init_params>") | {
+        "__source__": conversion.source,
+        "__name__": conversion.name,
+    }
+
+
+def assert_same_construction(
+    build, init_params, unknown: set[str] = frozenset(), *, reordered: bool = False
+):
+    """``init_params()`` after a seed is ``build().state_dict()`` after that seed.
+
+    Same keys (in the same order unless ``reordered``), shapes, dtypes, values
+    bit for bit (except the ``unknown`` keys) and the same number of draws.
+    """
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        expected = build().state_dict()
+        after_build = torch.get_rng_state()
+        torch.manual_seed(seed)
+        params = init_params()
+        assert torch.equal(torch.get_rng_state(), after_build), "different draws"
+        assert sorted(params) == sorted(expected)
+        assert reordered or list(params) == list(expected)
+        for key, tensor in expected.items():
+            got = params[key]
+            assert type(got) is torch.Tensor, key
+            assert got.shape == tensor.shape, key
+            assert got.dtype == tensor.dtype, key
+            assert not got.requires_grad, key
+            if key not in unknown:
+                assert torch.equal(got, tensor), f"{key} differs at seed {seed}"
+
+
+def assert_runs_as_weights(model, function, init_params, inputs, unknown=()):
+    """The dict is the generated function's weights argument (own tensors filled in)."""
+    params = init_params()
+    params.update({key: model.state_dict()[key].clone() for key in unknown})
+    model.load_state_dict(params, strict=True)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(function(params, *inputs), model(*inputs))
+
+
+def test_every_row_with_tensors_explains_every_tensor_in_order():
+    for spec in SPECS:
+        for example in spec.examples:
+            layer = build_layer(example)
+            keys = list(layer.state_dict())
+            if not keys:
+                continue
+            assert spec.init is not None, f"nn.{spec.module.__name__} has no init"
+            listed = [init.attribute for init in spec.init(layer)]
+            assert listed == keys, example.layer
+
+
+@pytest.mark.parametrize("spec, example", CASES)
+def test_layer_init_params_are_the_layers_construction(spec, example):
+    inputs = build_inputs(example)
+    model = layer_model(example)
+    namespace = functional(model, inputs)
+    init_params = namespace["init_params"]
+    assert_same_construction(lambda: layer_model(example), init_params)
+    assert "Warning" not in namespace["__source__"]
+    assert_runs_as_weights(model, namespace[namespace["__name__"]], init_params, inputs)
+
+
+#: Samples whose init_params() lists keys in another order than state_dict(),
+#: because construction does: a ResNet block's ``downsample`` is built (and
+#: draws) before the block's own layers, but is registered after them.
+REORDERED = {"resnet"}
+
+#: What the model's own code may draw random numbers with (vit:
+#: ``nn.Parameter(torch.randn(...) * 0.02)``).
+OWN_DRAWS = ("rand", "randn", "randint", "randperm", "normal")
+
+
+def _load_sample(path: Path):
+    module = loading.import_file(path)
+    cls = loading.pick_class(module, path, None)
+    build = lambda: loading.build_model(cls, path, {})  # noqa: E731
+    return build, loading.example_inputs(module, path, [], [], 10)
+
+
+def _without_own_draws(build, monkeypatch):
+    """``build``, with the model's own ``torch.randn(...)`` & co. on a private generator.
+
+    init_params() cannot reproduce tensors the model's own code makes, nor the
+    draws that code takes from the global generator; with those draws moved
+    aside, every layer's tensor must still line up bit for bit. (Layers draw
+    with ``Tensor.uniform_``/``normal_``, which stay as they are.)
+    """
+
+    def built():
+        with monkeypatch.context() as patch:
+            generator = torch.Generator().manual_seed(0)
+            for name in OWN_DRAWS:
+                function = getattr(torch, name)
+                private = functools.partial(function, generator=generator)
+                patch.setattr(torch, name, private)
+            return build()
+
+    return built
+
+
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.stem)
+def test_sample_init_params_are_the_models_construction(sample, monkeypatch):
+    build, inputs = _load_sample(sample)
+    model = build()
+    namespace = functional(model, inputs)
+    source = namespace["__source__"]
+    unknown = own_tensor_keys(model)
+    assert_same_construction(
+        _without_own_draws(build, monkeypatch),
+        namespace["init_params"],
+        unknown,
+        reordered=sample.stem in REORDERED,
+    )
+    assert ("Warning" in source) == bool(unknown)
+    assert source.count("own tensor: set it before use") == len(unknown)
+    assert_runs_as_weights(
+        model,
+        namespace[namespace["__name__"]],
+        namespace["init_params"],
+        inputs,
+        unknown,
+    )
+
+
+def test_a_layer_passed_to_a_constructor_draws_first():
+    """ResNet's ``_make_layer`` builds ``downsample`` before the block that keeps it."""
+
+    class Block(nn.Module):
+        def __init__(self, downsample):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 1)
+            self.downsample = downsample
+
+        def forward(self, x):
+            return self.conv(x) + self.downsample(x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Linear(2, 2)
+            self.block = Block(nn.Conv2d(2, 2, 1))
+
+        def forward(self, x):
+            return self.block(x)
+
+    namespace = functional(Net(), (torch.randn(1, 2, 3, 3),))
+    assert_same_construction(Net, namespace["init_params"], reordered=True)
+    assert list(namespace["init_params"]())[2:] == [
+        "block.downsample.weight",
+        "block.downsample.bias",
+        "block.conv.weight",
+        "block.conv.bias",
+    ]
+
+
+class _Float64(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 4, dtype=torch.float64)
+        self.bn = nn.BatchNorm1d(4, dtype=torch.float64)
+        self.emb = nn.Embedding(5, 6, padding_idx=-1, dtype=torch.float64)
+
+    def forward(self, x):
+        return self.bn(self.fc(self.emb(x).sum(1)))
+
+
+def test_dtypes_other_than_the_default_are_built_in_that_dtype():
+    inputs = (torch.randint(0, 5, (3, 2)),)
+    namespace = functional(_Float64(), inputs)
+    assert "torch.empty(4, 6, dtype=torch.float64)" in namespace["__source__"]
+    assert 'params["emb.weight"][4] = 0' in namespace["__source__"]
+    assert_same_construction(_Float64, namespace["init_params"])
+
+
+class _Shared(nn.Module):
+    """One layer under two names, and a raw parameter between layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = nn.Linear(4, 4)
+        self.again = self.first
+        self.last = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.last(self.again(self.first(x)))
+
+
+def test_a_shared_layer_is_one_tensor():
+    namespace = functional(_Shared(), (torch.randn(3, 4),))
+    assert_same_construction(_Shared, namespace["init_params"])
+    params = namespace["init_params"]()
+    assert params["again.weight"] is params["first.weight"]
+
+
+def test_the_name_init_params_stays_free_for_the_model():
+    class InitParams(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc(x)
+
+    namespace = functional(InitParams(), (torch.randn(2, 3),))
+    assert namespace["__name__"] == "init_params"
+    assert_same_construction(InitParams, namespace["init_params_"])
