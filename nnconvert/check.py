@@ -79,12 +79,12 @@ class CheckReport:
 class Candidate:
     """The rewritten code, runnable like the original.
 
-    ``run(inputs, training)`` calls it; ``state()`` gives its tensors by
-    ``state_dict`` key (for buffers and gradients after a train step).
+    ``run(inputs, training)`` calls it; ``buffers()`` and ``parameters()``
+    give its tensors by ``state_dict`` key (for the train-mode comparison).
     """
 
     run: Callable[[Sequence[Any], bool], Any]
-    state: Callable[[], dict[str, torch.Tensor]]
+    buffers: Callable[[], dict[str, torch.Tensor]]
     parameters: Callable[[], dict[str, torch.Tensor]] = field(default=lambda: {})
 
 
@@ -95,13 +95,18 @@ def module_candidate(module: nn.Module) -> Candidate:
         module.train(training)
         return module(*inputs)
 
-    return Candidate(run, module.state_dict, lambda: dict(module.named_parameters()))
+    return Candidate(
+        run,
+        lambda: dict(module.named_buffers()),
+        lambda: dict(module.named_parameters()),
+    )
 
 
 def function_candidate(function: Callable, model: nn.Module) -> Candidate:
     """A functional rewrite over a copy of ``model``'s ``state_dict``."""
     params = {k: v.clone() for k, v in model.state_dict().items()}
     parameter_names = [k for k, _ in model.named_parameters()]
+    buffer_names = [k for k, _ in model.named_buffers() if k in params]
     takes_training = "training" in inspect.signature(function).parameters
 
     def run(inputs: Sequence[Any], training: bool) -> Any:
@@ -110,7 +115,9 @@ def function_candidate(function: Callable, model: nn.Module) -> Candidate:
         return function(params, *inputs)
 
     return Candidate(
-        run, lambda: params, lambda: {k: params[k] for k in parameter_names}
+        run,
+        lambda: {k: params[k] for k in buffer_names},
+        lambda: {k: params[k] for k in parameter_names},
     )
 
 
@@ -175,10 +182,22 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
             "train, outputs", compare(expected, actual, tolerances, "train outputs")
         )
     ]
-    expected_buffers = dict(reference.named_buffers())
-    actual_state = candidate.state()
-    actual_buffers = {k: actual_state.get(k) for k in expected_buffers}
-    buffers = compare(expected_buffers, actual_buffers, tolerances, "train buffers")
+    # Every persistent buffer; non-persistent ones where the rewrite keeps them
+    # (the functional style has only the state_dict).
+    reference_buffers, rewrite_buffers = (
+        dict(reference.named_buffers()),
+        candidate.buffers(),
+    )
+    persistent = set(reference.state_dict())
+    keys = sorted(
+        k for k in reference_buffers if k in persistent or k in rewrite_buffers
+    )
+    buffers = compare(
+        {k: reference_buffers[k] for k in keys},
+        {k: rewrite_buffers.get(k) for k in keys},
+        tolerances,
+        "train buffers",
+    )
     results.append(CheckResult("train, buffers after the step", buffers))
     expected_loss, actual_loss = _scalar_loss(expected), _scalar_loss(actual)
     if expected_loss.requires_grad:
@@ -189,7 +208,12 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
         expected_grads.update(_input_grads(expected_inputs))
         actual_grads = {k: p.grad for k, p in candidate_params.items()}
         actual_grads.update(_input_grads(actual_inputs))
-        grads = compare(expected_grads, actual_grads, tolerances, "train gradients")
+        grads = compare(
+            dict(sorted(expected_grads.items())),
+            dict(sorted(actual_grads.items())),
+            tolerances,
+            "train gradients",
+        )
         results.append(
             CheckResult("train, gradients of every parameter and input", grads)
         )

@@ -107,5 +107,5 @@ def test_large_tensor_constants_fail_loudly():
         def forward(self, x):
             return x + torch.ones(100)
 
-    with pytest.raises(nnconvert.ConversionError, match="tensor constant of shape"):
+    with pytest.raises(nnconvert.ConversionError, match="is a tensor of shape"):
         nnconvert.convert(Big(), Style.FUNCTIONAL, (torch.randn(2, 100),))

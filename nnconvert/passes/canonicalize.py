@@ -41,7 +41,9 @@ def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
             _canonicalize_call(node)
     for node in list(graph.nodes):
         _flatten_reshape(node)
-    _inline_tensor_constants(module)
+    original = module.meta.get("original", module)
+    state = {name for name, _ in original.named_parameters()}
+    inline_constants(module, state | {name for name, _ in original.named_buffers()})
     remove_dead_code(graph)
     graph.lint()
     module.recompile()
@@ -149,25 +151,25 @@ def _flatten_reshape(node: fx.Node) -> None:
 MAX_INLINE_CONSTANT = 16
 
 
-def _inline_tensor_constants(module: fx.GraphModule) -> None:
-    """Tensors that ``forward`` created (fx's ``_tensor_constant0``) -> ``torch.tensor([...])``.
+def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
+    """Tensors read by ``get_attr`` that are not in ``state`` -> ``torch.tensor([...])``.
 
-    They are not weights, so they may not become ``state_dict`` entries.
+    Those are tensors ``forward`` created (fx's ``_tensor_constant0``), or, for
+    the functional style, non-persistent buffers: neither is a ``state_dict``
+    entry, so neither may be read from the weights.
     """
-    original = module.meta.get("original", module)
-    state = {name for name, _ in original.named_parameters()}
-    state |= {name for name, _ in original.named_buffers()}
     for node in list(module.graph.nodes):
         if node.op != "get_attr" or node.target in state or node.target == "training":
             continue
-        value = getattr(module, str(node.target), None)
+        value = _fetch(module, str(node.target))
         if not isinstance(value, torch.Tensor):
             continue
         if value.numel() > MAX_INLINE_CONSTANT or value.requires_grad:
             raise ConversionError(
-                f"forward creates a tensor constant of shape {tuple(value.shape)}; "
-                f"nnconvert writes constants of at most {MAX_INLINE_CONSTANT} elements "
-                "(register it as a buffer instead)"
+                f"{node.target!r} is a tensor of shape {tuple(value.shape)} that is not "
+                "in the state_dict (a constant forward creates, or a non-persistent "
+                f"buffer); nnconvert writes such tensors of at most {MAX_INLINE_CONSTANT} "
+                "elements"
             )
         kwargs = {} if value.dtype == _inferred_dtype(value) else {"dtype": value.dtype}
         with module.graph.inserting_before(node):
@@ -177,6 +179,13 @@ def _inline_tensor_constants(module: fx.GraphModule) -> None:
         constant.meta = dict(node.meta)
         node.replace_all_uses_with(constant)
         module.graph.erase_node(node)
+
+
+def _fetch(module: fx.GraphModule, target: str) -> object:
+    value: object = module
+    for part in target.split("."):
+        value = getattr(value, part, None)
+    return value
 
 
 def _inferred_dtype(value: torch.Tensor) -> torch.dtype:

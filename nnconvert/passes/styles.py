@@ -21,12 +21,14 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import torch
 from torch import fx, nn
 
 from ..errors import ConversionError
 from ..hierarchy import CONTAINERS, is_defined_class
 from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module, specs_for_function
 from ..options import Style
+from .canonicalize import inline_constants
 from .graph_utils import remove_dead_code
 from .lift import lift_layers
 
@@ -54,6 +56,8 @@ def to_functional(module: fx.GraphModule) -> None:
     for node in list(module.graph.nodes):
         if node.op == "call_module" and not _is_block(module, node):
             _layer_to_call(module, node, _require_spec(module, node))
+    original = module.meta.get("original", module)
+    inline_constants(module, set(original.state_dict()))  # non-persistent buffers
 
 
 def to_mixed(module: fx.GraphModule) -> None:
@@ -136,7 +140,9 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
                 )
         if spec.prologue is not None:
             for function, arguments in spec.prologue(layer):
-                inputs[0] = graph.call_function(function, (inputs[0],), arguments)
+                before = graph.call_function(function, (inputs[0],), arguments)
+                before.meta["value"] = _value_of(function, inputs[0], arguments)
+                inputs[0] = before
         arguments = {
             k: _argument_node(graph, node.target, v)
             for k, v in spec.explicit_call_arguments(layer).items()
@@ -145,6 +151,15 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
     call.meta = dict(node.meta)
     node.replace_all_uses_with(call)
     graph.erase_node(node)
+
+
+def _value_of(function, source: Any, arguments: dict) -> Any:
+    """The example value (a meta tensor) of ``function(source, **arguments)``.
+
+    A node without one reads as a non-tensor to the printer, which inlines it.
+    """
+    value = source.meta.get("value") if isinstance(source, fx.Node) else None
+    return function(value, **arguments) if isinstance(value, torch.Tensor) else None
 
 
 def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:

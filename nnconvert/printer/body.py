@@ -13,6 +13,7 @@ Three steps, each a small function:
 
 from __future__ import annotations
 
+import operator
 import re
 
 import torch
@@ -59,7 +60,7 @@ def plan(graph: fx.Graph, style: Style) -> set[fx.Node]:
         barrier_before[node] = last_barrier
         if is_impure(node) and node.op not in ("placeholder", "output"):
             last_barrier = order[node]
-    inlined: set[fx.Node] = set()
+    inlined: set[fx.Node] = {n for n in graph.nodes if _is_shape_of_input(n)}
     depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
     rooted: set[fx.Node] = set()  # expressions with a layer call at their core
     for node in graph.nodes:
@@ -78,6 +79,22 @@ def plan(graph: fx.Graph, style: Style) -> set[fx.Node]:
         ):
             inlined.add(node)
     return inlined
+
+
+def _is_shape_of_input(node: fx.Node) -> bool:
+    """``x.shape``, ``x.size(0)``, ``x.shape[1]``, ``x.dim()``: cheap, pure reads of a shape.
+
+    Printed where they are used, however often: ``b, c, h, w = x.shape``
+    reads as ``x.shape[0]`` … in the output.
+    """
+    if node.op == "call_function" and node.target is getattr:
+        return node.args[1] in ("shape", "ndim")
+    if node.op == "call_method":
+        return node.target in ("size", "dim")
+    if node.op == "call_function" and node.target is operator.getitem:
+        source = node.args[0]
+        return isinstance(source, fx.Node) and _is_shape_of_input(source)
+    return False
 
 
 def _reads_best_inline(

@@ -321,26 +321,48 @@ def _heights(instances: list[Instance]) -> dict[int, int]:
 def _attributes(
     graph_module: fx.GraphModule, original: nn.Module
 ) -> Iterator[tuple[str, Any]]:
-    """Top-level attributes ``__init__`` must create: first-used first, then unused state."""
-    order: list[str] = []
+    """Top-level attributes ``__init__`` must create, in the original's order.
+
+    The original's attributes keep their declaration order (so the state_dict
+    order is the original's); layers the conversion adds go where they are
+    first used; unused attributes that own state come last.
+    """
+    declared = _declaration_order(original)
+    used: list[str] = []
     for node in graph_module.graph.nodes:
         if node.op in ("call_module", "get_attr") and node.target != "training":
             top = str(node.target).split(".")[0]
-            if top not in order:
-                order.append(top)
-    owned = list(original.named_children())
-    owned += list(original.named_parameters(recurse=False))
-    owned += list(original.named_buffers(recurse=False))
-    for name, _ in owned:
-        if name not in order and any(
-            key == name or key.startswith(name + ".") for key in original.state_dict()
-        ):
-            order.append(name)
+            if top not in used:
+                used.append(top)
+    kept = [
+        n for n in used if n in declared and _is_original(n, graph_module, original)
+    ]
+    existing = iter(sorted(kept, key=declared.index))
+    order = [next(existing) if name in kept else name for name in used]
+    state = {key.split(".")[0] for key in original.state_dict()}
+    order += [name for name in declared if name not in order and name in state]
     for name in order:
         value = getattr(graph_module, name, None)
         if value is None or type(value) is nn.Module:  # fx's stand-in for a container
             value = getattr(original, name)
         yield name, value
+
+
+def _declaration_order(module: nn.Module) -> list[str]:
+    """Top-level attribute names as ``state_dict`` orders them: tensors, then children."""
+    tensors = [
+        *module.named_parameters(recurse=False),
+        *module.named_buffers(recurse=False),
+    ]
+    return [name for name, _ in [*tensors, *module.named_children()]]
+
+
+def _is_original(name: str, graph_module: fx.GraphModule, original: nn.Module) -> bool:
+    """The attribute is the original's own (not a layer the conversion created)."""
+    mine, theirs = getattr(graph_module, name, None), getattr(original, name, None)
+    return theirs is not None and (
+        mine is None or mine is theirs or type(mine) is nn.Module
+    )
 
 
 def _sequential_arguments(children: list[tuple[str, nn.Module]], describe) -> tuple:

@@ -35,7 +35,7 @@ import ast
 import inspect
 import re
 import textwrap
-from functools import lru_cache
+import weakref
 
 import torch
 from torch import nn
@@ -121,13 +121,21 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     return ordered + [key for key in keys if key not in placed]
 
 
-@lru_cache(maxsize=None)
 def _assigned_from_arguments(cls: type) -> frozenset[str]:
     """Attributes ``cls.__init__`` sets straight from one of its arguments.
 
     ``self.downsample = downsample``, where ``downsample`` is an argument the
     function never rebinds. Empty when the source is not available.
     """
+    if cls not in _ARGUMENT_ATTRIBUTES:
+        _ARGUMENT_ATTRIBUTES[cls] = _read_assigned_from_arguments(cls)
+    return _ARGUMENT_ATTRIBUTES[cls]
+
+
+_ARGUMENT_ATTRIBUTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _read_assigned_from_arguments(cls: type) -> frozenset[str]:
     init = cls.__init__
     if getattr(init, "__module__", "").startswith("torch"):
         return frozenset()
@@ -139,9 +147,11 @@ def _assigned_from_arguments(cls: type) -> frozenset[str]:
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return frozenset()
     arguments = function.args
-    names = {
-        a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs
-    }
+    positional = arguments.posonlyargs + arguments.args
+    if not positional:
+        return frozenset()
+    me = positional[0].arg  # self
+    names = {a.arg for a in positional[1:] + arguments.kwonlyargs}
     assigned: dict[str, str] = {}
     rebound: set[str] = set()
     for node in ast.walk(function):
@@ -156,7 +166,7 @@ def _assigned_from_arguments(cls: type) -> frozenset[str]:
                 if (
                     isinstance(target, ast.Attribute)
                     and isinstance(target.value, ast.Name)
-                    and target.value.id == "self"
+                    and target.value.id == me
                 ):
                     assigned[target.attr] = node.value.id
     return frozenset(a for a, n in assigned.items() if n not in rebound)

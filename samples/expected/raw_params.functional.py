@@ -24,7 +24,10 @@ def init_params() -> dict[str, Tensor]:
     the original's too.
     """
     params: dict[str, Tensor] = {}
-    params["weight"] = torch.empty(16, 16)  # Scorer's own tensor: set it before use
-    params["bias"] = torch.empty(16)  # Scorer's own tensor: set it before use
-    params["scale"] = torch.empty(16)  # Scorer's own tensor: set it before use
+    # Scorer's own tensor: set it before use
+    params["weight"] = torch.empty(16, 16)
+    # Scorer's own tensor: set it before use
+    params["bias"] = torch.empty(16)
+    # Scorer's own tensor: set it before use
+    params["scale"] = torch.empty(16)
     return params

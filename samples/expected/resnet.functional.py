@@ -157,6 +157,14 @@ def init_params() -> dict[str, Tensor]:
     params["layer1.1.bn2.running_mean"] = torch.zeros(16)
     params["layer1.1.bn2.running_var"] = torch.ones(16)
     params["layer1.1.bn2.num_batches_tracked"] = torch.tensor(0)
+    params["layer2.0.downsample.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 16, 1, 1), a=math.sqrt(5)
+    )
+    params["layer2.0.downsample.1.weight"] = torch.ones(32)
+    params["layer2.0.downsample.1.bias"] = torch.zeros(32)
+    params["layer2.0.downsample.1.running_mean"] = torch.zeros(32)
+    params["layer2.0.downsample.1.running_var"] = torch.ones(32)
+    params["layer2.0.downsample.1.num_batches_tracked"] = torch.tensor(0)
     params["layer2.0.conv1.weight"] = nn.init.kaiming_uniform_(
         torch.empty(32, 16, 3, 3), a=math.sqrt(5)
     )
@@ -173,14 +181,6 @@ def init_params() -> dict[str, Tensor]:
     params["layer2.0.bn2.running_mean"] = torch.zeros(32)
     params["layer2.0.bn2.running_var"] = torch.ones(32)
     params["layer2.0.bn2.num_batches_tracked"] = torch.tensor(0)
-    params["layer2.0.downsample.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 16, 1, 1), a=math.sqrt(5)
-    )
-    params["layer2.0.downsample.1.weight"] = torch.ones(32)
-    params["layer2.0.downsample.1.bias"] = torch.zeros(32)
-    params["layer2.0.downsample.1.running_mean"] = torch.zeros(32)
-    params["layer2.0.downsample.1.running_var"] = torch.ones(32)
-    params["layer2.0.downsample.1.num_batches_tracked"] = torch.tensor(0)
     params["layer2.1.conv1.weight"] = nn.init.kaiming_uniform_(
         torch.empty(32, 32, 3, 3), a=math.sqrt(5)
     )
@@ -197,6 +197,14 @@ def init_params() -> dict[str, Tensor]:
     params["layer2.1.bn2.running_mean"] = torch.zeros(32)
     params["layer2.1.bn2.running_var"] = torch.ones(32)
     params["layer2.1.bn2.num_batches_tracked"] = torch.tensor(0)
+    params["layer3.0.downsample.0.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 32, 1, 1), a=math.sqrt(5)
+    )
+    params["layer3.0.downsample.1.weight"] = torch.ones(64)
+    params["layer3.0.downsample.1.bias"] = torch.zeros(64)
+    params["layer3.0.downsample.1.running_mean"] = torch.zeros(64)
+    params["layer3.0.downsample.1.running_var"] = torch.ones(64)
+    params["layer3.0.downsample.1.num_batches_tracked"] = torch.tensor(0)
     params["layer3.0.conv1.weight"] = nn.init.kaiming_uniform_(
         torch.empty(64, 32, 3, 3), a=math.sqrt(5)
     )
@@ -213,14 +221,6 @@ def init_params() -> dict[str, Tensor]:
     params["layer3.0.bn2.running_mean"] = torch.zeros(64)
     params["layer3.0.bn2.running_var"] = torch.ones(64)
     params["layer3.0.bn2.num_batches_tracked"] = torch.tensor(0)
-    params["layer3.0.downsample.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 32, 1, 1), a=math.sqrt(5)
-    )
-    params["layer3.0.downsample.1.weight"] = torch.ones(64)
-    params["layer3.0.downsample.1.bias"] = torch.zeros(64)
-    params["layer3.0.downsample.1.running_mean"] = torch.zeros(64)
-    params["layer3.0.downsample.1.running_var"] = torch.ones(64)
-    params["layer3.0.downsample.1.num_batches_tracked"] = torch.tensor(0)
     params["layer3.1.conv1.weight"] = nn.init.kaiming_uniform_(
         torch.empty(64, 64, 3, 3), a=math.sqrt(5)
     )

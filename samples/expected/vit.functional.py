@@ -53,12 +53,10 @@ def init_params() -> dict[str, Tensor]:
     the original's too.
     """
     params: dict[str, Tensor] = {}
-    params["cls_token"] = torch.empty(
-        1, 1, 32
-    )  # TinyViT's own tensor: set it before use
-    params["pos_embed"] = torch.empty(
-        1, 17, 32
-    )  # TinyViT's own tensor: set it before use
+    # TinyViT's own tensor: set it before use
+    params["cls_token"] = torch.empty(1, 1, 32)
+    # TinyViT's own tensor: set it before use
+    params["pos_embed"] = torch.empty(1, 17, 32)
     params["patch_embed.proj.weight"] = nn.init.kaiming_uniform_(
         torch.empty(32, 3, 4, 4), a=math.sqrt(5)
     )

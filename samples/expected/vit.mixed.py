@@ -30,9 +30,9 @@ class Block(nn.Module):
 class TinyViT(nn.Module):
     def __init__(self):
         super().__init__()
-        self.patch_embed = PatchEmbed()
         self.cls_token = nn.Parameter(torch.empty(1, 1, 32))
         self.pos_embed = nn.Parameter(torch.empty(1, 17, 32))
+        self.patch_embed = PatchEmbed()
         self.blocks = nn.ModuleList([Block(), Block()])
         self.norm = nn.LayerNorm(32)
         self.head = nn.Linear(32, 10)
