@@ -25,6 +25,11 @@ class TwoInputLayerModel(LayerModel):
         return self.layer(x, y)
 
 
+class ThreeInputLayerModel(LayerModel):
+    def forward(self, x, y, z):
+        return self.layer(x, y, z)
+
+
 class FunctionalCallModel(nn.Module):
     """``forward`` is the layer's functional call, written out: the functional-style input."""
 
@@ -49,7 +54,8 @@ class TwoInputFunctionalCallModel(FunctionalCallModel):
 
 def layer_model(example: Example) -> nn.Module:
     layer = build_layer(example)
-    return (LayerModel, TwoInputLayerModel)[len(example.inputs) - 1](layer)
+    models = (LayerModel, TwoInputLayerModel, ThreeInputLayerModel)
+    return models[len(example.inputs) - 1](layer)
 
 
 def functional_call_model(spec: OpSpec, example: Example) -> nn.Module:

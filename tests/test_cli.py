@@ -173,7 +173,7 @@ def test_unsupported_layer_fails_with_exit_1_and_writes_nothing(tmp_path):
     out = tmp_path / "out.py"
     result = run("convert", model, "--to", "functional", "-o", out)
     assert result.exit_code == 1
-    assert "'rnn' (torch.nn.modules.rnn.GRU) has no op spec" in result.stderr
+    assert "'rnn' (nn.GRU) has no functional form" in result.stderr
     assert not out.exists()
 
 

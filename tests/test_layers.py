@@ -12,7 +12,7 @@ import pytest
 
 import nnconvert
 from nnconvert.opspecs import SPECS, TRAINING
-from nnconvert.opspecs.spec import parse_signature
+from nnconvert.opspecs.spec import identity, parse_signature
 from nnconvert.options import Style
 from nnconvert.printer.classes import constructor_text
 
@@ -64,7 +64,10 @@ def _alias_cases():
 
 ALIASES = list(_alias_cases())
 PARAMETER_FREE = [
-    case for case in CASES if not case.values[0].has_weights and case.values[0].function
+    case
+    for case in CASES
+    if not case.values[0].has_weights
+    and case.values[0].function not in (None, identity)
 ]
 
 
@@ -89,6 +92,10 @@ def test_constructor_prints_as_written(spec, example):
 @pytest.mark.parametrize("spec, example", CASES)
 def test_layer_converts(spec, example, style):
     model = layer_model(example)
+    if spec.function is None and style is Style.FUNCTIONAL:
+        with pytest.raises(nnconvert.ConversionError, match="has no functional form"):
+            nnconvert.convert(model, style, build_inputs(example))
+        return
     conversion = nnconvert.convert(model, style, build_inputs(example))
     compile(conversion.source, "<generated>", "exec")
     report = conversion.check()

@@ -14,6 +14,7 @@ from . import (
     conv,
     distance,
     dropout,
+    kept,
     linear,
     norm,
     padding,
@@ -41,6 +42,7 @@ SPECS: tuple[OpSpec, ...] = (
     + reshape.SPECS
     + padding.SPECS
     + distance.SPECS
+    + kept.SPECS
 )
 
 _BY_MODULE: dict[type[nn.Module], OpSpec] = {spec.module: spec for spec in SPECS}

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .inits import empty, kaiming_uniform_and_bias, uniform_fan_in
-from .spec import Example, OpSpec, TensorInit
+from .spec import Example, OpSpec, TensorInit, identity
 
 
 def _has_bias(module: nn.Module) -> bool:
@@ -93,7 +93,7 @@ SPECS = (
     ),
     OpSpec(
         nn.Identity,
-        None,
+        identity,
         name="identity",
         ctor_positional=0,
         examples=(Example("nn.Identity()", ((2, 3),)),),

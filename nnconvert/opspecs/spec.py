@@ -133,6 +133,11 @@ def same_value(a: Any, b: Any) -> bool:
         return a is b
 
 
+def identity(input: torch.Tensor) -> torch.Tensor:
+    """``nn.Identity``'s functional form: the input itself (the style passes drop the call)."""
+    return input
+
+
 def count_batch(counter: torch.Tensor, training: bool) -> None:
     """``if training: counter += 1`` -- how BatchNorm advances ``num_batches_tracked``.
 
@@ -196,7 +201,9 @@ class OpSpec:
     module
         The ``nn`` class.
     function
-        The canonical functional form, or None for ``nn.Identity``.
+        The canonical functional form; :func:`identity` for ``nn.Identity``;
+        None for layers kept as modules (attention, recurrent layers), which
+        module and mixed style can write but functional style cannot.
     signature
         The function's parameters as source text, for C builtins that have no
         Python signature; taken from the function otherwise.
@@ -252,6 +259,9 @@ class OpSpec:
         tensors bit for bit (``tests/test_init_params.py``).
     examples
         Configurations the tests convert in every style; every row has some.
+    ctor_signature
+        The constructor's parameters as source text, for classes whose
+        ``__init__`` takes ``*args, **kwargs`` (``nn.LSTM``).
     """
 
     module: type[nn.Module]
@@ -276,6 +286,7 @@ class OpSpec:
     aliases: tuple[Alias, ...] = ()
     init: Callable[[nn.Module], list[TensorInit]] | None = None
     examples: tuple[Example, ...] = ()
+    ctor_signature: str | None = None
 
     # -- signatures ---------------------------------------------------------
 
@@ -298,6 +309,8 @@ class OpSpec:
     @property
     def ctor_parameters(self) -> tuple[Param, ...]:
         """Constructor parameters a person sets (no device/dtype/private ones)."""
+        if self.ctor_signature is not None:
+            return parse_signature(self.ctor_signature)
         signature = inspect.signature(self.module.__init__)
         skip = {"self", "device", "dtype"}
         return tuple(
@@ -506,7 +519,7 @@ class OpSpec:
     @property
     def function_name(self) -> str:
         """The public name code calls the function by (``F.threshold``'s own name is ``_threshold``)."""
-        if self.function is None:
+        if self.function is identity:
             return "identity"
         found = qualified_name(self.function)
         return found[0].rpartition(".")[2] if found else repr(self.function)

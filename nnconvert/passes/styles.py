@@ -27,6 +27,7 @@ from torch import fx, nn
 from ..errors import ConversionError
 from ..hierarchy import CONTAINERS, is_defined_class
 from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module, specs_for_function
+from ..opspecs.spec import identity
 from ..options import Style
 from .canonicalize import inline_constants
 from .graph_utils import remove_dead_code
@@ -127,7 +128,12 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
     if node.kwargs:
         raise ConversionError(f"layer {node.target!r} is called with keyword arguments")
     inputs = list(node.args)
-    if spec.function is None:  # nn.Identity
+    if spec.function is None:
+        raise ConversionError(
+            f"layer {node.target!r} (nn.{type(layer).__name__}) has no functional form in "
+            "the op-spec table; convert it to module or mixed style"
+        )
+    if spec.function is identity:
         node.replace_all_uses_with(inputs[0])
         graph.erase_node(node)
         return

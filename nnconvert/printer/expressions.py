@@ -194,7 +194,8 @@ class ExpressionPrinter:
         if found is None:
             raise ConversionError(
                 f"cannot name the function {function!r} in generated code "
-                "(only torch, torch.nn.functional, math and operators are supported)"
+                "(it must be importable: torch, torch.nn.functional, math, operators, "
+                "or a module-level function of an installed library)"
             )
         text, imported = found
         if imported:

@@ -50,4 +50,6 @@ def _imports(used: set[str]) -> str:
         )
         if key in used
     ]
-    return "\n\n".join("\n".join(group) for group in (stdlib, third_party) if group)
+    libraries = sorted(line for line in used if line.startswith("from "))
+    groups = (stdlib, third_party + libraries)
+    return "\n\n".join("\n".join(group) for group in groups if group)
