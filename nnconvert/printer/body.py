@@ -26,6 +26,10 @@ from .expressions import INPLACE, ExpressionPrinter
 from .names import RESERVED, Namespace
 from .values import literal
 
+#: ``node.meta`` key of a block call that only some instances of a class make:
+#: printed as ``if self.<layer> is not None: x = self.<layer>(x)``.
+OPTIONAL = "nnconvert_optional"
+
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
 MIXED_NESTING = 3
 
@@ -52,15 +56,15 @@ def plan(graph: fx.Graph, style: Style) -> set[fx.Node]:
     non-tensor values, constants. In mixed style also a layer call and the
     parameter-free calls wrapped around it, up to :data:`MIXED_NESTING` calls:
     ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``; chains of parameter-free
-    calls alone stay one per line. Nothing moves across an in-place op.
+    calls alone stay one per line.
+
+    Inlining never changes the order in which things are computed: a node is
+    inlined only if everything between it and its user is inlined into that
+    user too. So nothing moves across an in-place op, and converting the
+    output again sees the same graph (SPEC invariant 5).
     """
-    order = {node: i for i, node in enumerate(graph.nodes)}
-    last_barrier, barrier_before = -1, {}
-    for node in graph.nodes:
-        barrier_before[node] = last_barrier
-        if is_impure(node) and node.op not in ("placeholder", "output"):
-            last_barrier = order[node]
-    inlined: set[fx.Node] = {n for n in graph.nodes if _is_shape_of_input(n)}
+    pure = {n for n in graph.nodes if _is_shape_of_input(n)}
+    inlined = set(pure)
     depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
     rooted: set[fx.Node] = set()  # expressions with a layer call at their core
     for node in graph.nodes:
@@ -74,11 +78,42 @@ def plan(graph: fx.Graph, style: Style) -> set[fx.Node]:
             len(node.users) == 1
             and not is_impure(node)
             and node.op not in ("placeholder", "output")
-            and barrier_before[next(iter(node.users))] <= order[node]
+            and not node.meta.get(OPTIONAL)
             and _reads_best_inline(node, next(iter(node.users)), style, depth, rooted)
         ):
             inlined.add(node)
+        if node.op == "get_attr" or (
+            node.op == "call_function" and not node.all_input_nodes
+        ):
+            pure.add(node)  # parameters and constants: evaluated anywhere alike
+    return _keep_evaluation_order(graph, inlined, pure)
+
+
+def _keep_evaluation_order(
+    graph: fx.Graph, inlined: set[fx.Node], pure: set[fx.Node]
+) -> set[fx.Node]:
+    """Drop inlinings that would compute a node after a statement that follows it."""
+    nodes = list(graph.nodes)
+    position = {node: i for i, node in enumerate(nodes)}
+    changed = True
+    while changed:
+        changed = False
+        for node in [n for n in nodes if n in inlined and n not in pure]:
+            (user,) = node.users
+            between = nodes[position[node] + 1 : position[user]]
+            if not all(m in pure or _inlined_into(m, user, inlined) for m in between):
+                inlined.discard(node)
+                changed = True
     return inlined
+
+
+def _inlined_into(node: fx.Node, user: fx.Node, inlined: set[fx.Node]) -> bool:
+    """``node`` is printed inside ``user``'s expression."""
+    while node in inlined and len(node.users) == 1:
+        (node,) = node.users
+        if node is user:
+            return True
+    return False
 
 
 def _is_shape_of_input(node: fx.Node) -> bool:
@@ -187,6 +222,10 @@ def body_lines(
         elif node.op == "call_function" and node.target is count_batch:
             counter, training = (printer.argument(a) for a in node.args)
             lines += [f"if {training}:", f"    {counter} += 1"]
+        elif node.meta.get(OPTIONAL):
+            layer = printer.attribute_path(str(node.target))
+            assignment = f"{printer.names[node]} = {printer.definition(node)}"
+            lines += [f"if {layer} is not None:", f"    {assignment}"]
         elif node.op == "call_function" and node.target in INPLACE:
             target, value = node.args
             lines.append(

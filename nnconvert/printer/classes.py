@@ -23,9 +23,9 @@ from torch import fx, nn
 from ..errors import ConversionError
 from ..hierarchy import Instance, is_defined_class, is_sequential_class
 from ..opspecs import spec_for_module
-from ..opspecs.spec import Param, layout
+from ..opspecs.spec import REQUIRED, Param, layout
 from ..options import Style
-from .body import print_body
+from .body import OPTIONAL, print_body
 from .expressions import ExpressionPrinter
 from .names import identifier, is_plain_identifier
 from .values import literal
@@ -85,9 +85,8 @@ class ClassPrinter:
         self.top_name = top_name
         self.calls: dict[int, Ctor] = {}  # id(instance) -> how its parent builds it
         self.used_names: set[str] = set()
-        self.first_shape: dict[type, set[str]] = (
-            {}
-        )  # attributes of each class's first shape
+        # attributes of each class's first shape, for naming the others
+        self.first_shape: dict[type, set[str]] = {}
 
     def print_classes(self, instances: list[Instance]) -> list[str]:
         """Class texts in dependency order (children first); the root's is last.
@@ -107,18 +106,110 @@ class ClassPrinter:
                 described = self._describe(instance)
                 key = (type(instance.module), _shape(described))
                 groups.setdefault(key, []).append(described)
-            for (cls, _), members in groups.items():
-                name = self._class_name(cls, members)
-                holes = _assign_holes([m.init for m in members])
-                for member, values in zip(members, holes.values_per_instance):
-                    arguments = tuple(
-                        (Param(h), v) for h, v in zip(holes.names, values)
-                    )
-                    self.calls[id(member.instance.module)] = Ctor(
-                        name, arguments, len(values)
-                    )
-                texts.append(self._class_text(name, members[0], holes))
+            for members, optional in self._merge_optional_blocks(list(groups.values())):
+                texts.append(self._print_group(members, optional))
         return texts
+
+    def _print_group(self, members: list[Described], optional: list[str]) -> str:
+        """One class for ``members``; ``optional`` attributes are ``name=None`` parameters."""
+        name = self._class_name(type(members[0].instance.module), members)
+        holes = _assign_holes(
+            [[a for a in m.init if a.attribute not in optional] for m in members]
+        )
+        signature = holes.parameters()
+        positional = sum(1 for _, is_positional in signature if is_positional)
+        for member, values in zip(members, holes.values_per_instance):
+            given = {a.attribute: a.value for a in member.init}
+            arguments = tuple((p, v) for (p, _), v in zip(signature, values))
+            arguments += tuple((Param(o, None), given.get(o)) for o in optional)
+            self.calls[id(member.instance.module)] = Ctor(name, arguments, positional)
+        widest = max(members, key=lambda m: len(m.init))  # has every optional attribute
+        template = iter(holes.template)
+        init = [
+            (
+                Assign(a.attribute, Hole(a.attribute))
+                if a.attribute in optional
+                else next(template)
+            )
+            for a in widest.init
+        ]
+        parameters = [
+            p.name if is_positional else f"{p.name}={self.render(p.default)}"
+            for p, is_positional in signature
+        ] + [f"{o}=None" for o in optional]
+        return self._class_text(name, widest, init, parameters)
+
+    def _merge_optional_blocks(
+        self, groups: list[list[Described]]
+    ) -> Iterator[tuple[list[Described], list[str]]]:
+        """Join a block's shapes that differ only by extra submodules called on one value.
+
+        A ResNet block with a ``downsample`` branch and one without are one
+        class, as in torchvision: ``downsample=None`` in the constructor and
+        ``if self.downsample is not None: x = self.downsample(x)`` in forward.
+        Checked on the printed code: without those lines, the two forwards
+        must be the same text.
+        """
+        merged: set[int] = set()
+        for i, base in enumerate(groups):
+            if i in merged:
+                continue
+            optional: list[str] = []
+            members = list(base)
+            for j in range(i + 1, len(groups)):
+                other = groups[j]
+                if j in merged or type(other[0].instance.module) is not type(
+                    base[0].instance.module
+                ):
+                    continue
+                extra = self._optional_attributes(base[0], other)
+                if extra and not optional:
+                    optional, members = extra, members + other
+                    merged.add(j)
+            yield members, optional
+
+    def _optional_attributes(
+        self, base: Described, others: list[Described]
+    ) -> list[str]:
+        """The extra attributes of ``others`` if they can be optional in ``base``'s class.
+
+        They can when each is one call on one value, and removing those calls
+        (their result is then their input) leaves ``base``'s graph exactly.
+        """
+        if base.sequential or others[0].sequential:
+            return []
+        base_attributes = [a.attribute for a in base.init]
+        extra = [
+            a.attribute for a in others[0].init if a.attribute not in base_attributes
+        ]
+        common = [a.attribute for a in others[0].init if a.attribute not in extra]
+        if not extra or common != base_attributes:
+            return []
+        expected = _graph_signature(base.instance.graph.graph, set())
+        marked_per_member = []
+        for member in others:
+            calls = [
+                n for n in member.instance.graph.graph.nodes if n.op == "call_module"
+            ]
+            marked = [n for n in calls if str(n.target).split(".")[0] in extra]
+            if sorted(str(n.target) for n in marked) != sorted(extra) or any(
+                n.kwargs or len(n.args) != 1 for n in marked
+            ):
+                return []
+            if _graph_signature(member.instance.graph.graph, set(marked)) != expected:
+                return []
+            marked_per_member.append(marked)
+        for marked in marked_per_member:
+            for node in marked:
+                node.meta[OPTIONAL] = True
+        redescribed = [self._describe(member.instance) for member in others]
+        if any(_without_optional(m.body, extra) is None for m in redescribed):
+            for marked in marked_per_member:  # the value is needed after the call too
+                for node in marked:
+                    node.meta.pop(OPTIONAL)
+            return []
+        others[:] = redescribed
+        return extra
 
     # -- description ---------------------------------------------------------
 
@@ -230,9 +321,10 @@ class ClassPrinter:
 
     # -- text ----------------------------------------------------------------
 
-    def _class_text(self, name: str, described: Described, holes: "Holes") -> str:
-        parameters = ", ".join(["self", *holes.names])
-        template = holes.template
+    def _class_text(
+        self, name: str, described: Described, template: list[Assign], names: list[str]
+    ) -> str:
+        parameters = ", ".join(["self", *names])
         if described.sequential:
             (assign,) = template
             call = self.render(assign.value)
@@ -292,6 +384,63 @@ class ClassPrinter:
         prefix = callee.split(".")[0]
         if prefix in ("nn", "torch"):
             self.printer.use(prefix)
+
+
+def _graph_signature(graph: fx.Graph, skipped: set[fx.Node]) -> tuple:
+    """The graph as comparable data; a skipped node stands for its (only) input."""
+    index: dict[fx.Node, Any] = {}
+
+    def ref(value: Any) -> Any:
+        if isinstance(value, fx.Node):
+            return index[value]
+        if isinstance(value, (tuple, list)):
+            return (type(value).__name__, tuple(ref(v) for v in value))
+        if isinstance(value, dict):
+            return ("dict", tuple((k, ref(v)) for k, v in value.items()))
+        if isinstance(value, slice):
+            return ("slice", ref(value.start), ref(value.stop), ref(value.step))
+        return (type(value).__name__, repr(value))
+
+    entries = []
+    for node in graph.nodes:
+        if node in skipped:
+            index[node] = index[node.args[0]]
+            continue
+        target = (
+            node.target if isinstance(node.target, str) else _callable_key(node.target)
+        )
+        entries.append((node.op, target, ref(node.args), ref(node.kwargs)))
+        index[node] = len(entries) - 1
+    return tuple(entries)
+
+
+def _callable_key(function: Any) -> str:
+    module = getattr(function, "__module__", "") or ""
+    return f"{module}.{getattr(function, '__qualname__', repr(function))}"
+
+
+def _without_optional(body: list[str], attributes: list[str]) -> list[str] | None:
+    """``body`` without its ``if self.<a> is not None: x = self.<a>(x)`` blocks.
+
+    None when such a block assigns a name other than its input's: then the
+    value would not pass through unchanged without the block.
+    """
+    lines: list[str] = []
+    skip = False
+    for index, line in enumerate(body):
+        if skip:
+            skip = False
+            continue
+        for attribute in attributes:
+            if line == f"if self.{attribute} is not None:":
+                target, _, call = body[index + 1].strip().partition(" = ")
+                if call != f"self.{attribute}({target})":
+                    return None
+                skip = True
+                break
+        else:
+            lines.append(line)
+    return lines
 
 
 def _camel(name: str) -> str:
@@ -436,9 +585,23 @@ def _shape(described: Described) -> tuple:
 
 @dataclass
 class Holes:
+    """Constructor parameters of a class: required ones first, then ones with defaults.
+
+    A parameter has a default when it fills an argument that has one and some
+    instance uses that value (``stride=1``); those instances then omit it.
+    """
+
     names: list[str]
     values_per_instance: list[list[Any]]
     template: list[Assign]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def parameters(self) -> list[tuple[Param, bool]]:
+        """``(parameter, positional)`` in signature order."""
+        return [
+            (Param(n, self.defaults.get(n, REQUIRED)), n not in self.defaults)
+            for n in self.names
+        ]
 
 
 def _assign_holes(inits: list[list[Assign]]) -> Holes:
@@ -452,6 +615,7 @@ def _assign_holes(inits: list[list[Assign]]) -> Holes:
                 params[(index,) + path] = param
     by_column: dict[tuple, str] = {}
     names: list[str] = []
+    defaults: dict[str, Any] = {}
     holes_at: dict[tuple, Hole] = {}
     for path, values in columns.items():
         if all(_same(values[0], v) for v in values[1:]):
@@ -466,6 +630,9 @@ def _assign_holes(inits: list[list[Assign]]) -> Holes:
                 name = f"{base}_{counter}"
             by_column[key] = name
             names.append(name)
+            if param is not None and param.default is not REQUIRED:
+                if any(_same(param.default, v) for v in values):
+                    defaults[name] = param.default
         holes_at[path] = Hole(by_column[key])
     template = [
         Assign(
@@ -481,8 +648,10 @@ def _assign_holes(inits: list[list[Assign]]) -> Holes:
                 hole = holes_at.get((index,) + path)
                 if hole is not None:
                     found.setdefault(hole.name, value)
-        values_per_instance.append([found[name] for name in names])
-    return Holes(names, values_per_instance, template)
+        values_per_instance.append(found)
+    names.sort(key=lambda n: n in defaults)  # required parameters first
+    values = [[found[n] for n in names] for found in values_per_instance]
+    return Holes(names, values, template, defaults)
 
 
 def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
