@@ -47,9 +47,18 @@ def is_sequential_class(module: nn.Module) -> bool:
 
 
 def is_defined_class(module: nn.Module) -> bool:
-    """Gets a class (or function) of its own in the output."""
-    return is_user_module(module) and not isinstance(
-        module, (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+    """Gets a class (or function) of its own in the output.
+
+    User subclasses of the list and dict containers count only when they
+    define a ``forward`` (torchvision's ``_DenseBlock``); without one they are
+    plain containers.
+    """
+    containers = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+    if not is_user_module(module):
+        return False
+    return (
+        not isinstance(module, containers)
+        or type(module).forward is not nn.Module.forward
     )
 
 

@@ -272,12 +272,18 @@ class ClassPrinter:
             items = [
                 self.describe_value(f"{name}[{i}]", v) for i, v in enumerate(module)
             ]
-            return Ctor(f"nn.{type(module).__name__}", ((POSITIONAL, items),), 1)
+            kind = (
+                "ModuleList" if isinstance(module, nn.ModuleList) else "ParameterList"
+            )
+            return Ctor(f"nn.{kind}", ((POSITIONAL, items),), 1)
         if isinstance(module, (nn.ModuleDict, nn.ParameterDict)):
             items = {
                 k: self.describe_value(f"{name}[{k!r}]", v) for k, v in module.items()
             }
-            return Ctor(f"nn.{type(module).__name__}", ((POSITIONAL, items),), 1)
+            kind = (
+                "ModuleDict" if isinstance(module, nn.ModuleDict) else "ParameterDict"
+            )
+            return Ctor(f"nn.{kind}", ((POSITIONAL, items),), 1)
         spec = spec_for_module(module)
         if spec is None:
             raise ConversionError(

@@ -15,19 +15,37 @@ from .classes import ClassPrinter
 from .expressions import ExpressionPrinter
 from .functions import FunctionPrinter
 from .init_params import init_params_function
+from ..torch_names import qualified_name
 
 
 def print_program(instances: list[Instance], style: Style, name: str) -> str:
     """The source of the whole model in ``style``; the root's definition is ``name``."""
     printer = ExpressionPrinter(style)
+    imported = _imported_names(instances)
     if style is Style.FUNCTIONAL:
-        definitions = FunctionPrinter(printer, name).print_functions(instances)
+        functions = FunctionPrinter(printer, name)
+        functions.used_names |= imported
+        definitions = functions.print_functions(instances)
         root = next(i for i in instances if not i.path)
         definitions.append(init_params_function(root.module, printer, name))
     else:
-        definitions = ClassPrinter(style, printer, name).print_classes(instances)
+        classes = ClassPrinter(style, printer, name)
+        classes.used_names |= imported
+        definitions = classes.print_classes(instances)
     text = "\n\n".join(definitions)
     return format_source(_imports(printer.imports) + "\n\n" + text)
+
+
+def _imported_names(instances: list[Instance]) -> set[str]:
+    """Names the output imports from other libraries: no definition may take them."""
+    names = set()
+    for instance in instances:
+        for node in instance.graph.graph.nodes:
+            if node.op == "call_function":
+                found = qualified_name(node.target)
+                if found and found[1].startswith("from "):
+                    names.add(found[0])
+    return names
 
 
 def format_source(text: str) -> str:
