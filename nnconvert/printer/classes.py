@@ -6,9 +6,10 @@ of one class whose descriptions have the same shape -- equal ``forward`` and
 equal constructor structure, literals aside -- share one class; the literals
 that differ between them become constructor parameters, named after the
 argument they fill (``in_channels``, ``stride``), one parameter per distinct
-column of values. So ResNet's eight BasicBlocks print as ``BasicBlock(64, 64,
-1)`` … with one ``class BasicBlock``. Instances whose shape differs (a block
-with a ``downsample`` branch) get a class each (``BasicBlock2``).
+column of values (:mod:`.constructors`). Shapes that differ only by extra
+submodules called on one value merge into one class with ``name=None``
+parameters, as torchvision writes ResNet's ``downsample``; other shapes get a
+class each, named by what they add (``BasicBlockWithProj``) or numbered.
 """
 
 from __future__ import annotations
@@ -23,40 +24,21 @@ from torch import fx, nn
 from ..errors import ConversionError
 from ..hierarchy import Instance, is_defined_class, is_sequential_class
 from ..opspecs import spec_for_module
-from ..opspecs.spec import REQUIRED, Param, layout
+from ..opspecs.spec import Param, layout
 from ..options import Style
 from .body import OPTIONAL, print_body
+from .constructors import (
+    POSITIONAL,
+    Assign,
+    Ctor,
+    Hole,
+    assign_holes,
+    empty_tensor,
+    structure,
+)
 from .expressions import ExpressionPrinter
 from .names import identifier, is_plain_identifier
 from .values import literal
-
-POSITIONAL = Param("")  # an argument that has no name (``*args`` of a container)
-
-
-@dataclass(frozen=True)
-class Hole:
-    """A constructor parameter of the generated class, standing for a literal."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Ctor:
-    """A constructor call: ``callee(values...)`` with the first ``positional`` unnamed."""
-
-    callee: str
-    values: tuple[tuple[Param, Any], ...]
-    positional: int
-
-
-@dataclass(frozen=True)
-class Assign:
-    """One statement of ``__init__``: ``self.<attribute> = value`` or a buffer."""
-
-    attribute: str
-    value: Any
-    buffer: bool = False
-    persistent: bool = True
 
 
 @dataclass
@@ -68,12 +50,6 @@ class Described:
     init: list[Assign]
     parameters: list[str] = field(default_factory=list)  # forward's signature
     body: list[str] = field(default_factory=list)  # forward's lines
-
-
-@dataclass
-class ClassText:
-    name: str
-    text: str
 
 
 class ClassPrinter:
@@ -113,7 +89,7 @@ class ClassPrinter:
     def _print_group(self, members: list[Described], optional: list[str]) -> str:
         """One class for ``members``; ``optional`` attributes are ``name=None`` parameters."""
         name = self._class_name(type(members[0].instance.module), members)
-        holes = _assign_holes(
+        holes = assign_holes(
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
         signature = holes.parameters()
@@ -240,7 +216,7 @@ class ClassPrinter:
             raise ConversionError(f"attribute name {name!r} is not a Python identifier")
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
             persistent = name not in owner._non_persistent_buffers_set
-            return Assign(name, _empty(value), buffer=True, persistent=persistent)
+            return Assign(name, empty_tensor(value), buffer=True, persistent=persistent)
         return Assign(name, self.describe_value(name, value))
 
     def describe_value(self, name: str, value: Any) -> Any:
@@ -248,7 +224,7 @@ class ClassPrinter:
             flag = (
                 () if value.requires_grad else ((Param("requires_grad", True), False),)
             )
-            return Ctor("nn.Parameter", ((POSITIONAL, _empty(value)),) + flag, 1)
+            return Ctor("nn.Parameter", ((POSITIONAL, empty_tensor(value)),) + flag, 1)
         if isinstance(value, nn.Module):
             return self.describe_module(name, value)
         raise ConversionError(
@@ -529,56 +505,9 @@ def _sequential_arguments(children: list[tuple[str, nn.Module]], describe) -> tu
     )
 
 
-def _empty(tensor: torch.Tensor) -> Ctor:
-    """``torch.empty(3, 4)``: shapes only; weights come from the original state dict."""
-    values: tuple = tuple((POSITIONAL, d) for d in tensor.shape) or ((POSITIONAL, ()),)
-    if tensor.dtype != torch.get_default_dtype():
-        values += ((Param("dtype", None), tensor.dtype),)
-    return Ctor("torch.empty", values, len(tensor.shape) or 1)
-
-
-# -- shapes and holes ------------------------------------------------------
-
-
-def _leaves(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Param | None, Any]]:
-    """``(path, parameter, literal)`` for every literal in a constructor tree."""
-    if isinstance(value, Ctor):
-        for i, (param, item) in enumerate(value.values):
-            if isinstance(item, (Ctor, list, dict)):
-                yield from _leaves(item, path + (i,))
-            else:
-                yield path + (i,), param, item
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _leaves(item, path + (i,))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _leaves(item, path + (key,))
-    else:
-        yield path, None, value
-
-
-def _structure(value: Any) -> Any:
-    """The constructor tree with every literal replaced by its type."""
-    if isinstance(value, Ctor):
-        return (
-            value.callee,
-            value.positional,
-            tuple((p, _structure(v)) for p, v in value.values),
-        )
-    if isinstance(value, list):
-        return ("list", tuple(_structure(v) for v in value))
-    if isinstance(value, dict):
-        return (
-            type(value).__name__,
-            tuple((k, _structure(v)) for k, v in value.items()),
-        )
-    return type(value).__name__
-
-
 def _shape(described: Described) -> tuple:
     init = tuple(
-        (a.attribute, a.buffer, a.persistent, _structure(a.value))
+        (a.attribute, a.buffer, a.persistent, structure(a.value))
         for a in described.init
     )
     return (
@@ -587,104 +516,6 @@ def _shape(described: Described) -> tuple:
         tuple(described.parameters),
         tuple(described.body),
     )
-
-
-@dataclass
-class Holes:
-    """Constructor parameters of a class: required ones first, then ones with defaults.
-
-    A parameter has a default when it fills an argument that has one and some
-    instance uses that value (``stride=1``); those instances then omit it.
-    """
-
-    names: list[str]
-    values_per_instance: list[list[Any]]
-    template: list[Assign]
-    defaults: dict[str, Any] = field(default_factory=dict)
-
-    def parameters(self) -> list[tuple[Param, bool]]:
-        """``(parameter, positional)`` in signature order."""
-        return [
-            (Param(n, self.defaults.get(n, REQUIRED)), n not in self.defaults)
-            for n in self.names
-        ]
-
-
-def _assign_holes(inits: list[list[Assign]]) -> Holes:
-    """Literals that differ between instances -> named parameters (one per column)."""
-    columns: dict[tuple, list[Any]] = {}
-    params: dict[tuple, Param | None] = {}
-    for position, init in enumerate(inits):
-        for index, assign in enumerate(init):
-            for path, param, value in _leaves(assign.value):
-                columns.setdefault((index,) + path, []).append(value)
-                params[(index,) + path] = param
-    by_column: dict[tuple, str] = {}
-    names: list[str] = []
-    defaults: dict[str, Any] = {}
-    holes_at: dict[tuple, Hole] = {}
-    for path, values in columns.items():
-        if all(_same(values[0], v) for v in values[1:]):
-            continue
-        key = tuple(_hashable(v) for v in values)
-        if key not in by_column:
-            param = params[path]
-            base = identifier(param.name) if param is not None and param.name else "arg"
-            name, counter = base, 1
-            while name in names or name == "self":
-                counter += 1
-                name = f"{base}_{counter}"
-            by_column[key] = name
-            names.append(name)
-            if param is not None and param.default is not REQUIRED:
-                if any(_same(param.default, v) for v in values):
-                    defaults[name] = param.default
-        holes_at[path] = Hole(by_column[key])
-    template = [
-        Assign(
-            a.attribute, _substitute(a.value, holes_at, (i,)), a.buffer, a.persistent
-        )
-        for i, a in enumerate(inits[0])
-    ]
-    values_per_instance = []
-    for init in inits:
-        found: dict[str, Any] = {}
-        for index, assign in enumerate(init):
-            for path, _, value in _leaves(assign.value):
-                hole = holes_at.get((index,) + path)
-                if hole is not None:
-                    found.setdefault(hole.name, value)
-        values_per_instance.append(found)
-    names.sort(key=lambda n: n in defaults)  # required parameters first
-    values = [[found[n] for n in names] for found in values_per_instance]
-    return Holes(names, values, template, defaults)
-
-
-def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
-    if isinstance(value, Ctor):
-        items = tuple(
-            (param, _substitute(item, holes_at, path + (i,)))
-            for i, (param, item) in enumerate(value.values)
-        )
-        return Ctor(value.callee, items, value.positional)
-    if isinstance(value, list):
-        return [_substitute(v, holes_at, path + (i,)) for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        items = ((k, _substitute(v, holes_at, path + (k,))) for k, v in value.items())
-        return type(value)(items)
-    return holes_at.get(path, value)
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and _hashable(a) == _hashable(b)
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list):
-        return ("list", tuple(_hashable(v) for v in value))
-    if isinstance(value, tuple):
-        return ("tuple", tuple(_hashable(v) for v in value))
-    return (type(value).__name__, repr(value))
 
 
 def constructor_text(layer: nn.Module, name: str = "layer") -> str:

@@ -1,0 +1,188 @@
+"""Constructor trees as data, and the literals that vary between instances of a class.
+
+A block's ``__init__`` is described as constructor trees (:class:`Ctor`).
+Instances of one class whose trees have the same :func:`structure` share the
+class; :func:`assign_holes` turns the literals that differ between them into
+constructor parameters (:class:`Hole`), one per distinct column of values,
+named after the argument they fill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import torch
+
+from ..opspecs.spec import REQUIRED, Param
+from .names import identifier
+
+POSITIONAL = Param("")  # an argument that has no name (``*args`` of a container)
+
+
+@dataclass(frozen=True)
+class Hole:
+    """A constructor parameter of the generated class, standing for a literal."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Ctor:
+    """A constructor call: ``callee(values...)`` with the first ``positional`` unnamed."""
+
+    callee: str
+    values: tuple[tuple[Param, Any], ...]
+    positional: int
+
+
+@dataclass(frozen=True)
+class Assign:
+    """One statement of ``__init__``: ``self.<attribute> = value`` or a buffer."""
+
+    attribute: str
+    value: Any
+    buffer: bool = False
+    persistent: bool = True
+
+
+def empty_tensor(tensor: torch.Tensor) -> Ctor:
+    """``torch.empty(3, 4)``: shapes only; weights come from the original state dict."""
+    values: tuple = tuple((POSITIONAL, d) for d in tensor.shape) or ((POSITIONAL, ()),)
+    if tensor.dtype != torch.get_default_dtype():
+        values += ((Param("dtype", None), tensor.dtype),)
+    return Ctor("torch.empty", values, len(tensor.shape) or 1)
+
+
+def leaves(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Param | None, Any]]:
+    """``(path, parameter, literal)`` for every literal in a constructor tree."""
+    if isinstance(value, Ctor):
+        for i, (param, item) in enumerate(value.values):
+            if isinstance(item, (Ctor, list, dict)):
+                yield from leaves(item, path + (i,))
+            else:
+                yield path + (i,), param, item
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from leaves(item, path + (i,))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaves(item, path + (key,))
+    else:
+        yield path, None, value
+
+
+def structure(value: Any) -> Any:
+    """The constructor tree with every literal replaced by its type."""
+    if isinstance(value, Ctor):
+        return (
+            value.callee,
+            value.positional,
+            tuple((p, structure(v)) for p, v in value.values),
+        )
+    if isinstance(value, list):
+        return ("list", tuple(structure(v) for v in value))
+    if isinstance(value, dict):
+        return (
+            type(value).__name__,
+            tuple((k, structure(v)) for k, v in value.items()),
+        )
+    return type(value).__name__
+
+
+@dataclass
+class Holes:
+    """Constructor parameters of a class: required ones first, then ones with defaults.
+
+    A parameter has a default when it fills an argument that has one and some
+    instance uses that value (``stride=1``); those instances then omit it.
+    """
+
+    names: list[str]
+    values_per_instance: list[list[Any]]
+    template: list[Assign]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+    def parameters(self) -> list[tuple[Param, bool]]:
+        """``(parameter, positional)`` in signature order."""
+        return [
+            (Param(n, self.defaults.get(n, REQUIRED)), n not in self.defaults)
+            for n in self.names
+        ]
+
+
+def assign_holes(inits: list[list[Assign]]) -> Holes:
+    """Literals that differ between instances -> named parameters (one per column)."""
+    columns: dict[tuple, list[Any]] = {}
+    params: dict[tuple, Param | None] = {}
+    for position, init in enumerate(inits):
+        for index, assign in enumerate(init):
+            for path, param, value in leaves(assign.value):
+                columns.setdefault((index,) + path, []).append(value)
+                params[(index,) + path] = param
+    by_column: dict[tuple, str] = {}
+    names: list[str] = []
+    defaults: dict[str, Any] = {}
+    holes_at: dict[tuple, Hole] = {}
+    for path, values in columns.items():
+        if all(_same(values[0], v) for v in values[1:]):
+            continue
+        key = tuple(_hashable(v) for v in values)
+        if key not in by_column:
+            param = params[path]
+            base = identifier(param.name) if param is not None and param.name else "arg"
+            name, counter = base, 1
+            while name in names or name == "self":
+                counter += 1
+                name = f"{base}_{counter}"
+            by_column[key] = name
+            names.append(name)
+            if param is not None and param.default is not REQUIRED:
+                if any(_same(param.default, v) for v in values):
+                    defaults[name] = param.default
+        holes_at[path] = Hole(by_column[key])
+    template = [
+        Assign(
+            a.attribute, _substitute(a.value, holes_at, (i,)), a.buffer, a.persistent
+        )
+        for i, a in enumerate(inits[0])
+    ]
+    values_per_instance = []
+    for init in inits:
+        found: dict[str, Any] = {}
+        for index, assign in enumerate(init):
+            for path, _, value in leaves(assign.value):
+                hole = holes_at.get((index,) + path)
+                if hole is not None:
+                    found.setdefault(hole.name, value)
+        values_per_instance.append(found)
+    names.sort(key=lambda n: n in defaults)  # required parameters first
+    values = [[found[n] for n in names] for found in values_per_instance]
+    return Holes(names, values, template, defaults)
+
+
+def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
+    if isinstance(value, Ctor):
+        items = tuple(
+            (param, _substitute(item, holes_at, path + (i,)))
+            for i, (param, item) in enumerate(value.values)
+        )
+        return Ctor(value.callee, items, value.positional)
+    if isinstance(value, list):
+        return [_substitute(v, holes_at, path + (i,)) for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        items = ((k, _substitute(v, holes_at, path + (k,))) for k, v in value.items())
+        return type(value)(items)
+    return holes_at.get(path, value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and _hashable(a) == _hashable(b)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return ("list", tuple(_hashable(v) for v in value))
+    if isinstance(value, tuple):
+        return ("tuple", tuple(_hashable(v) for v in value))
+    return (type(value).__name__, repr(value))
