@@ -9,6 +9,7 @@
 from .api import Conversion, convert
 from .check import CheckReport
 from .errors import CheckError, ConversionError, InputError, NnconvertError
+from .functional_input import functional_model
 from .options import Style, Tolerances
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "Style",
     "Tolerances",
     "convert",
+    "functional_model",
 ]

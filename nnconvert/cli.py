@@ -21,6 +21,7 @@ from .api import convert as convert_model
 from .api import instantiate
 from .check import check_equivalent, function_candidate, module_candidate
 from .errors import InputError, NnconvertError
+from .functional_input import FunctionalModel
 from .options import Style, Tolerances
 
 EXIT_FAILED = 1
@@ -42,6 +43,12 @@ def _model_options(command: Callable) -> Callable:
             metavar="NAME=VALUE",
             multiple=True,
             help="Constructor argument for the model class, a Python literal; repeatable.",
+        ),
+        click.option(
+            "--weights",
+            type=click.Path(dir_okay=False, path_type=Path),
+            metavar="PATH",
+            help="A state dict saved with torch.save: the weights of a functional model (default: the file's init_params()), or loaded into the class.",
         ),
         click.option(
             "--input-shape",
@@ -169,11 +176,13 @@ def convert(
         raise InputError(
             f"{output}: refusing to overwrite the input file; choose another --output"
         )
+    if isinstance(model, FunctionalModel) and style == Style.FUNCTIONAL.value:
+        name = name or _model_name(model)  # a functional input keeps its name
     conversion = convert_model(model, style, inputs, name=name, tolerances=tolerances)
     if check:
         report = conversion.check(train=train)
         click.echo(
-            f"checked {conversion.name} against {type(model).__name__}:\n{report}",
+            f"checked {conversion.name} against {_model_name(model)}:\n{report}",
             err=True,
         )
     text = conversion.source
@@ -221,7 +230,7 @@ def check_files(original: Path, rewrite: Path, **model_options: Any) -> None:
         what = functions[-1].__name__
     report = check_equivalent(model, make, inputs, tolerances, train=train)
     click.echo(
-        f"{rewrite}:{what} computes what {original}:{type(model).__name__} computes\n{report}"
+        f"{rewrite}:{what} computes what {original}:{_model_name(model)} computes\n{report}"
     )
 
 
@@ -229,6 +238,7 @@ def _load_model(
     path: Path,
     class_name: str | None,
     init_args: tuple[str, ...],
+    weights: Path | None,
     input_shapes: tuple[str, ...],
     input_dtypes: tuple[str, ...],
     input_high: int,
@@ -239,11 +249,19 @@ def _load_model(
     if (rtol is None) != (atol is None):
         raise InputError("give both --rtol and --atol, or neither")
     module = loading.import_file(path)
-    cls = loading.pick_class(module, path, class_name)
-    model = loading.build_model(cls, path, dict(map(loading.parse_init_arg, init_args)))
+    picked = loading.pick_model(module, path, class_name)
     shapes = [loading.parse_shape(s) for s in input_shapes]
     inputs = loading.example_inputs(module, path, shapes, input_dtypes, input_high)
+    arguments = dict(map(loading.parse_init_arg, init_args))
+    model = loading.load_model(module, path, picked, arguments, weights, inputs)
     return model, inputs, Tolerances(rtol=rtol, atol=atol), train
+
+
+def _model_name(model: Any) -> str:
+    """The class name, or the function's name for a functional input."""
+    if isinstance(model, FunctionalModel):
+        return model._function.__name__
+    return type(model).__name__
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -13,6 +13,17 @@ weights into a module that the rest of the pipeline traces like any other:
   when the function takes ``training``. While fx traces it, that dict holds
   one ``get_attr`` value per key, so every read of a weight is recorded.
 
+Given example inputs, the wrapper also takes on the structure the function
+shows, without changing what it computes:
+
+* a sub-function called with a submodule's slice of the weights
+  (``basic_block(sub_params(params, "layer1.0."), x)``, as ``--to
+  functional`` writes blocks) becomes a block: a wrapper of that function at
+  ``layer1.0``, which the call then runs as a module (:func:`find_blocks`);
+* a host whose tensors only feed one layer's functional call becomes that
+  layer, holding the same tensors (:func:`adopt_layers`), so that
+  ``init_params()`` and the module style see ``nn.Conv2d``, not a host.
+
 Which tensors are parameters (see :func:`parameter_names`):
 
 1. an ``nn.Parameter`` in the dict is one (with its ``requires_grad``), and so
@@ -40,13 +51,14 @@ import keyword
 import linecache
 import re
 import sys
+import types
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import fx, nn
 
 from .errors import ConversionError
-from .opspecs.spec import count_batch
+from .opspecs.spec import count_batch  # noqa: F401  (wrapped below, called by name)
 from .passes.canonicalize import canonicalize
 from .passes.lift import find_layers
 from .trace import trace
@@ -69,28 +81,117 @@ class FunctionalModel(nn.Module):
     """An ``nn.Module`` running a functional-style function over its own tensors.
 
     Build it with :func:`functional_model`; each function gets a subclass
-    whose ``forward`` has the function's input parameters.
+    whose ``forward`` has the function's input parameters. A sub-function
+    called with a submodule's slice of the weights (``basic_block(sub_params(
+    params, "layer1.0."), x)``) is a block: a wrapper of its own at that
+    path, which the call then runs as a module.
     """
 
     _function: Callable
-    _keys: tuple[str, ...]
+    _keys: tuple[str, ...]  # the keys of the dict the function gets
     _takes_training: bool
+    _blocks: dict[str, Callable]  # path -> the function of the block there
+    _callees: dict[str, Callable]  # global name -> functional-style function
 
     def _run(self, *inputs: Any) -> Any:
         params = self._weights(inputs)
-        if self._takes_training:
-            return self._function(params, *inputs, training=self.training)
-        return self._function(params, *inputs)
+        kwargs = {"training": self.training} if self._takes_training else {}
+        with _Dispatching(self):
+            return self._function(params, *inputs, **kwargs)
 
     def _weights(self, inputs: tuple[Any, ...]) -> dict[str, Any]:
         """The weight dict: the tensors themselves, or their fx values while tracing."""
         proxies = [v for v in (*inputs, self.training) if isinstance(v, fx.Proxy)]
         if proxies:
             tracer = proxies[0].tracer
+            base = _path_in(tracer, self)
             return {
-                key: tracer.create_proxy("get_attr", key, (), {}) for key in self._keys
+                key: tracer.create_proxy("get_attr", base + key, (), {})
+                for key in self._keys
             }
         return {key: _tensor_at(self, key) for key in self._keys}
+
+    def _prefix_of(self, params: Any) -> str | None:
+        """``"layer1.0."`` when ``params`` is exactly ``sub_params(own weights, that prefix)``."""
+        if not isinstance(params, dict) or not params:
+            return None
+        keys = {name: self._key_of(value) for name, value in params.items()}
+        name, key = next(iter(keys.items()))
+        if key is None or not key.endswith("." + name):
+            return None
+        prefix = key[: len(key) - len(name)]
+        inside = {k[len(prefix) :] for k in self._keys if k.startswith(prefix)}
+        if set(params) != inside or any(keys[n] != prefix + n for n in params):
+            return None
+        return prefix
+
+    def _key_of(self, value: Any) -> str | None:
+        """The key (relative to this wrapper) a weight-dict value was read from."""
+        if isinstance(value, fx.Proxy):
+            base = _path_in(value.tracer, self)
+            target = str(value.node.target)
+            if value.node.op != "get_attr" or not target.startswith(base):
+                return None
+            return target[len(base) :]
+        return self._ids.get(id(value)) if isinstance(value, torch.Tensor) else None
+
+
+def _path_in(tracer: fx.Tracer, module: nn.Module) -> str:
+    """``"layer1.0."``: where ``module`` sits in the traced root (``""`` for the root)."""
+    if module is tracer.root:
+        return ""
+    return tracer.path_of_module(module) + "."
+
+
+#: Wrappers whose function is running, innermost last.
+_RUNNING: list[FunctionalModel] = []
+#: While discovering blocks: prefix -> function (None: two functions, no block).
+_FOUND: dict[str, Callable | None] | None = None
+
+
+class _Dispatcher:
+    """Stands for a sub-function while a wrapper runs: a call over a block's weights runs the block."""
+
+    def __init__(self, function: Callable):
+        self.function = function
+
+    def __call__(self, params: Any, *args: Any, **kwargs: Any) -> Any:
+        current = _RUNNING[-1] if _RUNNING else None
+        prefix = current._prefix_of(params) if current is not None else None
+        if prefix is not None:
+            path = prefix[:-1]
+            if current._blocks.get(path) is self.function:
+                kwargs.pop("training", None)  # the block passes its own flag
+                return current.get_submodule(path)(*args, **kwargs)
+            takes_tensors = any(
+                isinstance(v, torch.Tensor) for v in (*args, *kwargs.values())
+            )
+            if _FOUND is not None and takes_tensors:  # not a helper like sub_params
+                if _FOUND.setdefault(prefix, self.function) is not self.function:
+                    _FOUND[prefix] = None
+        return self.function(params, *args, **kwargs)
+
+
+class _Dispatching:
+    """Runs a wrapper's function with its callees standing in as dispatchers."""
+
+    def __init__(self, wrapper: FunctionalModel):
+        self.wrapper = wrapper
+        self.saved: dict[str, Callable] = {}
+
+    def __enter__(self) -> None:
+        wrapper = self.wrapper
+        wrapper._ids = {id(t): k for k, t in wrapper.state_dict(keep_vars=True).items()}
+        namespace = wrapper._function.__globals__
+        for name, function in wrapper._callees.items():
+            if namespace.get(name) is function:
+                self.saved[name] = function
+                namespace[name] = _Dispatcher(function)
+        _RUNNING.append(wrapper)
+
+    def __exit__(self, *exc: Any) -> None:
+        _RUNNING.pop()
+        self.wrapper._function.__globals__.update(self.saved)
 
 
 def functional_model(
@@ -102,42 +203,55 @@ def functional_model(
 ) -> FunctionalModel:
     """Wrap ``function(params, *inputs)`` and its weights as a module (see the module docstring).
 
-    The tensors are copied. With ``example_inputs``, hosts whose tensors the
-    function only passes to one layer's functional call become that layer
-    (:func:`adopt_layers`), so that the wrapper looks like the model that was
-    written in functional style. ``class_name`` names the wrapper class
-    (default: the function's name in CamelCase, :func:`class_name_for`),
-    which is the default name of module-style output.
+    The tensors are copied. With ``example_inputs`` the wrapper also takes
+    the model's structure from what the function does with its weights: a
+    sub-function called with a submodule's weights becomes a block (a
+    wrapper of its own, :func:`find_blocks`), and a host whose tensors only
+    feed one layer's functional call becomes that layer
+    (:func:`adopt_layers`). ``class_name`` names the wrapper class (default:
+    the function's name in CamelCase, :func:`class_name_for`), which is the
+    default name of module-style output.
     """
-    signature = inspect.signature(function)
-    parameters = list(signature.parameters.values())
-    if not parameters:
-        raise ConversionError(
-            f"{function.__name__}() takes no parameters; a functional model takes "
-            "the weight dict first"
-        )
-    inputs, takes_training = _inputs(function, parameters[1:])
-    forward = _forward(inputs)
-    cls = type(
-        class_name or class_name_for(function.__name__),
-        (FunctionalModel,),
-        {"forward": forward, "__module__": function.__module__},
-    )
-    model = cls()
-    model._function = function
-    model._takes_training = takes_training
-    model._keys = tuple(params)
-    names = parameter_names(params)
     for key, tensor in params.items():
         if not isinstance(tensor, torch.Tensor):
             raise ConversionError(
                 f"weight {key!r} of {function.__name__} is a {type(tensor).__name__}, "
                 "not a tensor"
             )
-        _register(model, key, tensor, key in names)
+    names = parameter_names(params)
+    tensors = {key: _copy(tensor, key in names) for key, tensor in params.items()}
+    classes: dict[Callable, type] = {}
+    if class_name is not None:
+        classes[function] = _wrapper_class(function, class_name)
+    model = _build(function, tensors, {}, classes)
     if example_inputs is not None:
+        blocks = find_blocks(model, example_inputs)
+        if blocks:
+            model = _build(function, tensors, blocks, classes)
         adopt_layers(model, example_inputs)
     return model
+
+
+def find_blocks(
+    model: FunctionalModel, example_inputs: Sequence[Any]
+) -> dict[str, Callable]:
+    """Prefix -> sub-function, for every call of a sub-function over a submodule's weights.
+
+    Runs the model once on the example inputs (in eval mode, without grad).
+    """
+    global _FOUND
+    was_training = model.training
+    _FOUND = {}
+    try:
+        with torch.no_grad():
+            model.eval()(*[_clone(v) for v in example_inputs])
+        found = _FOUND
+    except Exception:
+        found = {}
+    finally:
+        _FOUND = None
+        model.train(was_training)
+    return {prefix: f for prefix, f in found.items() if f is not None}
 
 
 def adopt_layers(model: FunctionalModel, example_inputs: Sequence[Any]) -> None:
@@ -166,6 +280,77 @@ def adopt_layers(model: FunctionalModel, example_inputs: Sequence[Any]) -> None:
         setattr(model.get_submodule(parent), name, lift.layer.train(was_training))
 
 
+def _build(
+    function: Callable,
+    tensors: dict[str, torch.Tensor],
+    blocks: dict[str, Callable],
+    classes: dict[Callable, type],
+) -> FunctionalModel:
+    """A wrapper of ``function`` over ``tensors``, with a wrapper per block inside."""
+    if function not in classes:
+        classes[function] = _wrapper_class(function)
+    model = classes[function]()
+    model._function = function
+    model._keys = tuple(tensors)
+    model._takes_training = "training" in inspect.signature(function).parameters
+    model._callees = _callees(function)
+    outer = [p for p in blocks if not any(p != q and p.startswith(q) for q in blocks)]
+    model._blocks = {p[:-1]: blocks[p] for p in outer}
+    placed: set[str] = set()
+    for key, tensor in tensors.items():
+        prefix = next((p for p in outer if key.startswith(p)), None)
+        if prefix is None:
+            _register(model, key, tensor)
+        elif prefix not in placed:
+            placed.add(prefix)
+            inner = {
+                k[len(prefix) :]: t for k, t in tensors.items() if k.startswith(prefix)
+            }
+            nested = {
+                q[len(prefix) :]: f
+                for q, f in blocks.items()
+                if q.startswith(prefix) and q != prefix
+            }
+            _register(
+                model, prefix[:-1], _build(blocks[prefix], inner, nested, classes)
+            )
+    return model
+
+
+def _wrapper_class(function: Callable, name: str | None = None) -> type:
+    """The wrapper class of one function: ``forward`` takes the function's inputs."""
+    parameters = list(inspect.signature(function).parameters.values())
+    if not parameters:
+        raise ConversionError(
+            f"{function.__name__}() takes no parameters; a functional model takes "
+            "the weight dict first"
+        )
+    forward = _forward(_inputs(function, parameters[1:]))
+    return type(
+        name or class_name_for(function.__name__),
+        (FunctionalModel,),
+        {"forward": forward, "__module__": function.__module__},
+    )
+
+
+def _callees(function: Callable) -> dict[str, Callable]:
+    """Global names the function's code uses for functions that take ``params`` first."""
+    names: set[str] = set()
+    codes = [function.__code__]
+    while codes:
+        code = codes.pop()
+        names.update(code.co_names)
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    namespace = function.__globals__
+    return {
+        name: namespace[name]
+        for name in sorted(names)
+        if inspect.isfunction(namespace.get(name))
+        and namespace[name] is not function
+        and list(inspect.signature(namespace[name]).parameters)[:1] == ["params"]
+    }
+
+
 def parameter_names(params: Mapping[str, torch.Tensor]) -> set[str]:
     """The keys that become parameters; the rest are buffers (module docstring, rules 1-3)."""
     marked = {
@@ -186,33 +371,41 @@ def parameter_names(params: Mapping[str, torch.Tensor]) -> set[str]:
 
 
 def class_name_for(function_name: str) -> str:
-    """``conv_net`` -> ``ConvNet``; the inverse of snake_case where one exists (not for ``MLP``)."""
-    name = "".join(part[:1].upper() + part[1:] for part in function_name.split("_"))
+    """``conv_net`` -> ``ConvNet``, ``basic_block_2`` -> ``BasicBlock_2``.
+
+    The inverse of the functional style's snake_case wherever one exists
+    (``MLP`` -> ``mlp`` -> ``Mlp`` has none).
+    """
+    parts = [p for p in function_name.split("_") if p]
+    name = "".join(
+        ("_" if p[0].isdigit() and i else "") + p[0].upper() + p[1:]
+        for i, p in enumerate(parts)
+    )
     return name if name.isidentifier() and not keyword.iskeyword(name) else "Model"
 
 
 def _inputs(
     function: Callable, parameters: list[inspect.Parameter]
-) -> tuple[list[inspect.Parameter], bool]:
-    """The parameters ``forward`` takes, and whether the function takes ``training``."""
-    inputs, takes_training = [], False
+) -> list[inspect.Parameter]:
+    """The parameters ``forward`` takes: all but ``training`` and keyword-only ones."""
+    inputs = []
     for parameter in parameters:
         if parameter.name == "training":
-            takes_training = True
-        elif parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise ConversionError(
                 f"{function.__name__}() takes *{parameter.name}; nnconvert needs "
                 "named inputs"
             )
-        elif parameter.kind is parameter.KEYWORD_ONLY:
+        if parameter.kind is parameter.KEYWORD_ONLY:
             if parameter.default is parameter.empty:
                 raise ConversionError(
                     f"{function.__name__}() takes the keyword-only input "
                     f"{parameter.name!r} without a default; make it positional"
                 )
-        else:
-            inputs.append(parameter)
-    return inputs, takes_training
+            continue
+        inputs.append(parameter)
+    return inputs
 
 
 def _forward(inputs: list[inspect.Parameter]) -> Callable:
@@ -233,8 +426,17 @@ def _forward(inputs: list[inspect.Parameter]) -> Callable:
     return forward
 
 
-def _register(model: nn.Module, key: str, tensor: torch.Tensor, parameter: bool):
-    """Register a copy of ``tensor`` at ``key``, creating plain host modules on the way."""
+def _copy(tensor: torch.Tensor, parameter: bool) -> torch.Tensor:
+    """A copy of ``tensor``: a parameter (rules 1-3 of the module docstring) or a buffer."""
+    value = tensor.detach().clone()
+    if not parameter:
+        return value
+    marked = isinstance(tensor, nn.Parameter) or tensor.requires_grad
+    return nn.Parameter(value, requires_grad=tensor.requires_grad if marked else True)
+
+
+def _register(model: nn.Module, key: str, value: torch.Tensor | nn.Module) -> None:
+    """Put ``value`` at the dotted ``key``, creating plain host modules on the way."""
     *path, name = key.split(".")
     host = model
     try:
@@ -244,10 +446,10 @@ def _register(model: nn.Module, key: str, tensor: torch.Tensor, parameter: bool)
                 child = nn.Module()
                 host.add_module(part, child)
             host = child
-        value = tensor.detach().clone()
-        if parameter:  # unmarked dicts (rule 2) make trainable parameters
-            grad = tensor.requires_grad if _marks(tensor) else True
-            host.register_parameter(name, nn.Parameter(value, requires_grad=grad))
+        if isinstance(value, nn.Module):
+            host.add_module(name, value)
+        elif isinstance(value, nn.Parameter):
+            host.register_parameter(name, value)
         else:
             host.register_buffer(name, value)
     except (KeyError, TypeError) as error:
@@ -257,8 +459,8 @@ def _register(model: nn.Module, key: str, tensor: torch.Tensor, parameter: bool)
         ) from None
 
 
-def _marks(tensor: torch.Tensor) -> bool:
-    return isinstance(tensor, nn.Parameter) or tensor.requires_grad
+def _clone(value: Any) -> Any:
+    return value.clone() if isinstance(value, torch.Tensor) else value
 
 
 def _tensor_at(model: nn.Module, key: str) -> torch.Tensor:
@@ -272,7 +474,7 @@ def _tensor_at(model: nn.Module, key: str) -> torch.Tensor:
 # -- the source rewrite ---------------------------------------------------------
 
 
-def rewrite_source(source: str, filename: str) -> tuple[ast.Module, bool]:
+def rewrite_source(source: str | bytes, filename: str) -> tuple[ast.Module, bool]:
     """Parse ``source``; BatchNorm's batch counters become ``count_batch`` calls.
 
     Returns the tree and whether anything was rewritten. Raises SyntaxError.
@@ -283,7 +485,7 @@ def rewrite_source(source: str, filename: str) -> tuple[ast.Module, bool]:
     return tree, rewriter.changed
 
 
-def exec_source(source: str, filename: str, namespace: dict[str, Any]) -> None:
+def exec_source(source: str | bytes, filename: str, namespace: dict[str, Any]) -> None:
     """Execute ``source`` in ``namespace`` with :func:`rewrite_source` applied."""
     tree, changed = rewrite_source(source, filename)
     if changed:

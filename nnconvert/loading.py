@@ -3,9 +3,17 @@
 A model file is plain Python. nnconvert imports it, picks the model class
 (``--class``, else the last ``nn.Module`` subclass the file defines), builds
 it (``--init-arg``), and takes example inputs from ``--input-shape`` or from a
-module-level ``example_inputs()`` function in the file. A functional file
-(the output of ``--to functional``) defines a function whose first parameter
-is ``params``.
+module-level ``example_inputs()`` function in the file.
+
+A functional file (the output of ``--to functional``) defines a function
+whose first parameter is ``params`` (``--class`` picks one by name, else the
+last) and its weights: ``--weights PATH`` (a ``torch.save``d state dict) or
+the file's ``init_params()`` (called with the ``--init-arg`` values). The
+function and its weights become an ``nn.Module``
+(:func:`nnconvert.functional_input.functional_model`) that converts and is
+checked like any other model. Files are executed with BatchNorm's ``if
+training: params[K] += 1`` rewritten into a call fx can record
+(:func:`nnconvert.functional_input.exec_source`).
 """
 
 from __future__ import annotations
@@ -18,12 +26,13 @@ import sys
 import traceback
 import types
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from .errors import InputError
+from .errors import ConversionError, InputError
+from .functional_input import exec_source, functional_model
 
 _counter = itertools.count()
 
@@ -60,7 +69,7 @@ def import_file(path: str | Path) -> types.ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec_source(path.read_bytes(), str(spec.origin), vars(module))
     except SyntaxError as error:
         raise InputError(f"{path}:{error.lineno}: syntax error: {error.msg}") from None
     except Exception as error:
@@ -109,11 +118,118 @@ def pick_class(
     if not classes:
         if functional_models(module):
             raise InputError(
-                f"{path}: the file is in functional style; converting from functional "
-                "style is not supported yet (it can be the second file of `nnconvert check`)"
+                f"{path}: the file is in functional style; load it with load_model"
             )
         raise InputError(f"{path}: the file defines no nn.Module subclass")
     return classes[-1]
+
+
+def pick_model(
+    module: types.ModuleType, path: Path, name: str | None
+) -> type[nn.Module] | Callable:
+    """``--class NAME`` (a class or a functional model), else the last class, else the last function."""
+    classes, functions = model_classes(module), functional_models(module)
+    if name is not None:
+        for candidate in [*classes, *functions]:
+            if candidate.__name__ == name:
+                return candidate
+        available = ", ".join(c.__name__ for c in classes) or "none"
+        if functions:
+            available += "; functions taking params: "
+            available += ", ".join(f.__name__ for f in functions)
+        raise InputError(
+            f"{path}: no nn.Module class {name!r} (classes in the file: {available})"
+        )
+    if classes:
+        return classes[-1]
+    if functions:
+        return functions[-1]
+    raise InputError(
+        f"{path}: the file defines no nn.Module subclass and no function taking "
+        "params first"
+    )
+
+
+def load_model(
+    module: types.ModuleType,
+    path: Path,
+    picked: type[nn.Module] | Callable,
+    init_args: dict[str, Any],
+    weights: Path | None,
+    inputs: Sequence[Any],
+) -> nn.Module:
+    """The model of the file (:func:`pick_model`): its class built, or its function wrapped."""
+    if not isinstance(picked, type):
+        return build_functional(module, path, picked, init_args, weights, inputs)
+    model = build_model(picked, path, init_args)
+    if weights is not None:
+        try:
+            model.load_state_dict(load_weights(weights), strict=True)
+        except RuntimeError as error:
+            raise InputError(
+                f"{weights}: the weights do not load into {picked.__name__}: "
+                f"{_one_line(error)}"
+            ) from None
+    return model
+
+
+def build_functional(
+    module: types.ModuleType,
+    path: Path,
+    function: Callable,
+    init_args: dict[str, Any],
+    weights: Path | None,
+    inputs: Sequence[Any],
+) -> nn.Module:
+    """``function`` with its weights (``--weights``, else ``init_params()``) as a module."""
+    where = f"{path}:{function.__code__.co_firstlineno}: "
+    if weights is not None:
+        if init_args:
+            raise InputError(
+                "--init-arg goes to init_params(), which --weights replaces"
+            )
+        params = load_weights(weights)
+    else:
+        init = getattr(module, "init_params", None)
+        if not callable(init):
+            raise InputError(
+                f"{where}{function.__name__} is in functional style: give its weights "
+                "with --weights PATH or define init_params() in the file"
+            )
+        torch.manual_seed(0)
+        try:
+            params = init(**init_args)
+        except Exception as error:
+            raise InputError(
+                f"{_location(error, path)}init_params() fails: {_one_line(error)}"
+            ) from None
+        if not _is_state_dict(params):
+            raise InputError(f"{where}init_params() must return a dict of tensors")
+    try:
+        return functional_model(function, params, inputs)
+    except ConversionError as error:
+        raise InputError(f"{where}{error}") from None
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict saved with ``torch.save`` (loaded on the CPU, tensors only)."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise InputError(f"{path}: cannot load weights: {_one_line(error)}") from None
+    if not _is_state_dict(loaded):
+        raise InputError(
+            f"{path}: not a state dict (a dict of tensors saved with torch.save)"
+        )
+    return dict(loaded)
+
+
+def _is_state_dict(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
+    )
 
 
 def build_model(

@@ -19,7 +19,10 @@ def _padding_prologue(module: nn.Module) -> list:
     """``padding_mode != "zeros"`` pads explicitly first, exactly as ``nn.Conv*d`` does."""
     if module.padding_mode == "zeros":
         return []
-    pad = {"pad": module._reversed_padding_repeated_twice, "mode": module.padding_mode}
+    pad = {
+        "pad": tuple(module._reversed_padding_repeated_twice),  # a list for "same"
+        "mode": module.padding_mode,
+    }
     return [(F.pad, pad)]
 
 

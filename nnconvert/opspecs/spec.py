@@ -1,6 +1,6 @@
 """The op-spec row: what one ``nn`` layer is as a functional call, and back.
 
-A row is data plus a few optional hooks. It answers five questions that the
+A row is data plus a few optional hooks. It answers six questions that the
 passes and the printer ask:
 
 * ``call_arguments(module)`` -- the functional call an instance stands for
@@ -11,6 +11,10 @@ passes and the printer ask:
 * ``module_from_call(arguments)`` -- the parameter-free layer a functional call
   stands for (``F.max_pool2d(x, 2)`` is ``nn.MaxPool2d(2)``), or None when no
   instance reproduces the call exactly;
+* ``layer_from_call(arguments, shapes)`` -- the layer with tensors a call over
+  weights stands for (``F.conv2d(x, w, b, stride=2)`` with a ``(16, 3, 3, 3)``
+  ``w`` is ``nn.Conv2d(3, 16, 3, stride=2)``), from the row's
+  ``ctor_from_weights``, or None;
 * ``aliases`` -- other spellings of the same call (``torch.relu``, ``x.relu()``);
 * ``init(module)`` -- how the layer's constructor creates each of its tensors,
   as source text making the same random draws in the same order

@@ -30,7 +30,7 @@ A call is lifted only when it is safe to:
 
 Everything else stays a functional call over ``self.<owner>.<tensor>``.
 Hosts left holding only lifted layers become ``nn.ModuleList`` (keys ``0``,
-``1`` …) or ``nn.ModuleDict``.
+``1`` …; ``nn.Identity()`` fills gaps) or ``nn.ModuleDict``.
 """
 
 from __future__ import annotations
@@ -146,8 +146,8 @@ def _lift_owner(
     plain = type(host) is nn.Module
     if any(True for _ in host.children()) or not (plain or spec_for_module(host)):
         return None
-    if not all(p.requires_grad for p in host.parameters()):
-        return None  # frozen parameters stay spelled out
+    if plain and not all(p.requires_grad for p in host.parameters()):
+        return None  # a new layer would unfreeze them: they stay spelled out
     counters = _counter_updates(graph, owner, calls)
     if counters is None:
         return None
@@ -299,33 +299,43 @@ def _same_kinds(layer: nn.Module, host: nn.Module) -> bool:
 
 
 def _containers(module: fx.GraphModule, original: nn.Module) -> None:
-    """Plain hosts left holding only layers -> ``nn.ModuleList`` / ``nn.ModuleDict``.
+    """Plain hosts left in the graph module -> standard containers the printer can write.
 
-    ``nn.ModuleList`` when the keys are ``0``, ``1`` …, ``nn.ModuleDict`` when
-    none is a number. A host that still holds tensors of its own, or other
-    keys, cannot be written as a constructor call: refuse, naming them.
+    Keys ``0``, ``1`` … become an ``nn.ModuleList`` (``nn.Identity()`` where a
+    number is missing: a ``Sequential`` member without weights left no key,
+    and indices and ``state_dict`` keys must stay) or, for parameters that
+    no layer holds, an ``nn.ParameterList``; names become an
+    ``nn.ModuleDict`` or ``nn.ParameterDict``. A host mixing layers and
+    tensors, or holding buffers, has no such spelling: refuse, naming it.
     """
 
     def convert(host: nn.Module, path: str) -> nn.Module:
         if type(host) is not nn.Module:
             return host
-        own = [n for n, _ in host.named_parameters(recurse=False)]
-        own += [n for n, _ in host.named_buffers(recurse=False)]
-        if own:
-            keys = ", ".join(repr(f"{path}.{n}") for n in own)
-            raise ConversionError(
-                f"weights {keys} are used by calls that no layer makes; module and "
-                f"mixed style cannot hold them inside {path!r} yet (convert to "
-                "functional style, or keep such weights at top-level keys)"
-            )
         children = {n: convert(c, f"{path}.{n}") for n, c in host.named_children()}
-        numbers = [str(i) for i in range(len(children))]
-        if set(children) == set(numbers):
-            return nn.ModuleList(children[n] for n in numbers)
-        if not any(n.isdigit() for n in children):
-            return nn.ModuleDict(children)
+        tensors = dict(host.named_parameters(recurse=False))
+        buffers = [n for n, _ in host.named_buffers(recurse=False)]
+        if buffers or (tensors and children):
+            names = ", ".join(repr(f"{path}.{n}") for n in [*tensors, *buffers])
+            raise ConversionError(
+                f"weights {names} are used by calls that no layer makes, next to "
+                f"{'layers' if children else 'buffers'} in {path!r}: module and "
+                "mixed style cannot hold them yet (convert to functional style)"
+            )
+        members = children or tensors
+        numbered = all(n.isdigit() and str(int(n)) == n for n in members)
+        if members and numbered:
+            size = max(map(int, members)) + 1
+            if children:
+                return nn.ModuleList(
+                    children.get(str(i), nn.Identity()) for i in range(size)
+                )
+            if len(tensors) == size:
+                return nn.ParameterList(tensors[str(i)] for i in range(size))
+        elif not any(n.isdigit() for n in members):
+            return nn.ModuleDict(children) if children else nn.ParameterDict(tensors)
         raise ConversionError(
-            f"weights under {path!r} have keys {sorted(children)}: neither a list "
+            f"weights under {path!r} have keys {sorted(members)}: neither a list "
             "(0, 1, …) nor names, so module and mixed style cannot hold them"
         )
 

@@ -1,0 +1,273 @@
+"""Functional-style input: ``nnconvert convert`` on a function over a weight dict.
+
+The function and its weights (``init_params()`` or ``--weights``) become a
+module that converts to every style; functional calls over weights become
+their layers again in module and mixed style; the wrapper is the original of
+the equivalence check.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert import loading
+from nnconvert.functional_input import (
+    class_name_for,
+    functional_model,
+    load_source,
+    parameter_names,
+    rewrite_source,
+)
+
+from .test_cli import run, write
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+EXPECTED = SAMPLES / "expected"
+SHAPES = {"lenet": "2,1,32,32", "convnet": "4,3,32,32", "mlp": "2,7,32"}
+
+
+@pytest.mark.parametrize("style", ["module", "mixed", "functional"])
+@pytest.mark.parametrize("sample", ["lenet", "convnet"])
+def test_a_functional_golden_converts_back_to_every_golden(sample, style):
+    """The weights come from the file's init_params(); nothing else is given."""
+    functional = EXPECTED / f"{sample}.functional.py"
+    result = run("convert", functional, "--to", style, "--input-shape", SHAPES[sample])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (EXPECTED / f"{sample}.{style}.py").read_text()
+    assert "ok    train, gradients" in result.stderr
+
+
+def test_weights_option_gives_the_weights(tmp_path):
+    namespace = load_source((EXPECTED / "lenet.functional.py").read_text())
+    weights = tmp_path / "lenet.pt"
+    torch.save(namespace["init_params"](), weights)
+    result = run(
+        "convert",
+        EXPECTED / "lenet.functional.py",
+        "--to",
+        "module",
+        "--weights",
+        weights,
+        "--input-shape",
+        SHAPES["lenet"],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (EXPECTED / "lenet.module.py").read_text()
+
+
+def test_weights_option_loads_into_a_class(tmp_path):
+    path = SAMPLES / "lenet.py"
+    module = loading.import_file(path)
+    saved = {k: torch.randn_like(v) for k, v in module.Net().state_dict().items()}
+    weights = tmp_path / "net.pt"
+    torch.save(saved, weights)
+    inputs = loading.example_inputs(module, path, [], [], 10)
+    model = loading.load_model(module, path, module.Net, {}, weights, inputs)
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(tensor, saved[key]), key
+    result = run("convert", path, "--to", "mixed", "--weights", weights)
+    assert result.exit_code == 0, result.output
+
+
+def test_weights_that_do_not_fit_fail_with_exit_2(tmp_path):
+    weights = tmp_path / "wrong.pt"
+    torch.save({"conv1.weight": torch.zeros(1)}, weights)
+    result = run(
+        "convert", SAMPLES / "lenet.py", "--to", "module", "--weights", weights
+    )
+    assert result.exit_code == 2
+    assert "the weights do not load into Net" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    torch.save([1, 2], weights)
+    result = run(
+        "convert", SAMPLES / "lenet.py", "--to", "module", "--weights", weights
+    )
+    assert result.exit_code == 2
+    assert "not a state dict" in result.stderr
+
+
+def test_a_functional_file_without_weights_is_refused(tmp_path):
+    path = write(
+        tmp_path,
+        "bare.py",
+        """
+        import torch.nn.functional as F
+
+        def head(params, x):
+            return F.linear(x, params["fc.weight"])
+        """,
+    )
+    result = run("convert", path, "--to", "module", "--input-shape", "2,3")
+    assert result.exit_code == 2
+    assert f"{path}:4: head is in functional style" in result.stderr
+    assert "--weights PATH" in result.stderr
+    assert result.stdout == ""
+
+
+HAND_WRITTEN = """
+import torch
+import torch.nn.functional as F
+
+
+def init_params():
+    return {
+        "stem.weight": torch.randn(8, 3, 3, 3) * 0.1,
+        "stem.bias": torch.zeros(8),
+        "norm.weight": torch.ones(8),
+        "norm.bias": torch.zeros(8),
+        "norm.running_mean": torch.zeros(8),
+        "norm.running_var": torch.ones(8),
+        "norm.num_batches_tracked": torch.tensor(0),
+        "head.weight": torch.randn(4, 8) * 0.1,
+        "proj.weight": torch.randn(4, 4),
+        "temperature": torch.ones(()),
+    }
+
+
+def example_inputs():
+    return (torch.randn(2, 3, 16, 16),)
+
+
+def tiny_net(params, x, *, training=False):
+    x = F.conv2d(x, params["stem.weight"], params["stem.bias"], stride=2, padding=1)
+    if training:
+        params["norm.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["norm.running_mean"],
+        params["norm.running_var"],
+        params["norm.weight"],
+        params["norm.bias"],
+        training=training,
+        momentum=0.05,
+    )
+    x = F.relu(x).mean((2, 3))
+    x = F.linear(x, params["head.weight"])
+    w = params["proj.weight"] + params["proj.weight"].t()
+    return F.linear(x, w) / params["temperature"]
+"""
+
+
+def test_hand_written_functional_code_gets_its_layers_back(tmp_path):
+    path = write(tmp_path, "tiny.py", HAND_WRITTEN)
+    result = run("convert", path, "--to", "module")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "class TinyNet(nn.Module):" in out
+    assert "self.stem = nn.Conv2d(3, 8, 3, stride=2, padding=1)" in out
+    assert "self.norm = nn.BatchNorm2d(8, momentum=0.05)" in out
+    assert "self.head = nn.Linear(8, 4, bias=False)" in out
+    # not a layer's call: stays a call over the tensors, in a container or at top level
+    assert 'self.proj = nn.ParameterDict({"weight": nn.Parameter(' in out
+    assert "self.temperature = nn.Parameter(torch.empty(()))" in out
+    assert "self.proj.weight.t()" in out
+    assert "num_batches_tracked" not in out
+    assert "ok    train, buffers after the step" in result.stderr
+
+
+def test_hand_written_functional_code_keeps_its_function(tmp_path):
+    path = write(tmp_path, "tiny.py", HAND_WRITTEN)
+    result = run("convert", path, "--to", "functional")
+    assert result.exit_code == 0, result.output
+    assert "def tiny_net(" in result.stdout
+    assert 'if training:\n        params["norm.num_batches_tracked"] += 1' in (
+        result.stdout
+    )
+    mixed = run("convert", path, "--to", "mixed")
+    assert mixed.exit_code == 0, mixed.output
+    assert "x = self.stem(x)" in mixed.stdout
+
+
+def test_check_takes_a_functional_original():
+    result = run(
+        "check",
+        EXPECTED / "convnet.functional.py",
+        EXPECTED / "convnet.module.py",
+        "--input-shape",
+        SHAPES["convnet"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "computes what" in result.stdout and ":conv_net computes" in result.stdout
+
+
+# -- the pieces ----------------------------------------------------------------
+
+
+def test_batch_counters_become_count_batch_calls():
+    source = textwrap.dedent("""
+        def f(params, x, *, training=False):
+            if training:
+                params["bn.num_batches_tracked"] += 1
+            if training:
+                params["a"] += 2
+            if not training:
+                params["b"] += 1
+            return x
+
+        def g(weights, training):
+            if training:
+                weights["c"] += 1
+        """)
+    tree, changed = rewrite_source(source, "<test>")
+    text = ast.unparse(tree)
+    assert changed
+    assert (
+        "__nnconvert_functional__.count_batch(params['bn.num_batches_tracked'], training)"
+        in text
+    )
+    assert "params['a'] += 2" in text and "params['b'] += 1" in text
+    assert "weights['c'] += 1" in text
+
+
+def test_parameters_and_buffers():
+    plain = {
+        "fc.weight": torch.zeros(2, 2),
+        "bn.running_mean": torch.zeros(2),
+        "bn.num_batches_tracked": torch.tensor(0),
+        "scale": torch.ones(2),
+    }
+    assert parameter_names(plain) == {"fc.weight", "scale"}
+    marked = dict(plain, **{"fc.weight": nn.Parameter(torch.zeros(2, 2))})
+    assert parameter_names(marked) == {"fc.weight"}
+
+
+@pytest.mark.parametrize(
+    "function, cls",
+    [
+        ("conv_net", "ConvNet"),
+        ("net", "Net"),
+        ("basic_block_2", "BasicBlock_2"),
+        ("tiny_vi_t", "TinyViT"),
+        ("mlp", "Mlp"),
+    ],
+)
+def test_class_names(function, cls):
+    assert class_name_for(function) == cls
+
+
+def test_the_wrapper_is_a_module_with_the_dicts_keys():
+    def head(params, x, *, training=False):
+        return torch.nn.functional.dropout(
+            torch.nn.functional.linear(x, params["fc.weight"], params["fc.bias"]),
+            0.5,
+            training,
+        )
+
+    weights = {"fc.weight": torch.randn(3, 4), "fc.bias": torch.zeros(3)}
+    x = torch.randn(2, 4)
+    model = functional_model(head, weights, (x,))
+    assert list(model.state_dict()) == list(weights)
+    assert isinstance(model.fc, nn.Linear)  # the call's layer, holding the tensors
+    assert model.fc.weight.requires_grad
+    torch.testing.assert_close(model.eval()(x), head(weights, x))
+    conversion = nnconvert.convert(model, "module", (x,))
+    assert "self.fc = nn.Linear(4, 3)" in conversion.source
+    assert "self.dropout = nn.Dropout()" in conversion.source
+    conversion.check(train=True)
