@@ -30,7 +30,7 @@ import nnconvert
 from nnconvert import loading
 from nnconvert.passes import apply_style, canonicalize
 from nnconvert.printer import program
-from nnconvert.trace import trace
+from nnconvert.hierarchy import trace_instances
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,26 +60,27 @@ def conversion_stages(depth: int) -> dict[str, float]:
     model = Chain(depth)
     inputs = (torch.randn(2, 32),)
     seconds: dict[str, float] = {}
-    seconds["trace"], graph = timed(lambda: trace(model, inputs))
-    graph.meta["original"] = model
+    style = nnconvert.Style.FUNCTIONAL
+    seconds["trace"], instances = timed(lambda: trace_instances(model, inputs, style))
 
     def passes():
-        canonicalize(graph)
-        apply_style(graph, nnconvert.Style.FUNCTIONAL)
+        for instance in instances:
+            canonicalize(instance.graph)
+            apply_style(instance.graph, style)
 
     seconds["passes"], _ = timed(passes)
     original_format = program.format_source
     program.format_source = lambda text: text  # measure printing without black
     try:
         seconds["print"], text = timed(
-            lambda: program.print_program(graph, nnconvert.Style.FUNCTIONAL, "chain")
+            lambda: program.print_program(instances, style, "chain")
         )
     finally:
         program.format_source = original_format
     seconds["black"], _ = timed(lambda: program.format_source(text))
     conversion = nnconvert.convert(model, "functional", inputs)
     seconds["check"], _ = timed(conversion.check)
-    seconds["nodes"] = float(len(graph.graph.nodes))
+    seconds["nodes"] = float(sum(len(i.graph.graph.nodes) for i in instances))
     return seconds
 
 

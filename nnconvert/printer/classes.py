@@ -37,7 +37,7 @@ from .constructors import (
     structure,
 )
 from .expressions import ExpressionPrinter
-from .names import identifier, is_plain_identifier
+from .names import first_free, identifier, is_plain_identifier
 from .values import literal
 
 
@@ -294,10 +294,7 @@ class ClassPrinter:
         extra = [a.attribute for a in members[0].init if a.attribute not in first]
         if extra and not is_root:
             base += "With" + "".join(_camel(a) for a in extra)
-        name, counter = base, 1
-        while name in self.used_names:
-            counter += 1
-            name = f"{base}{counter}"
+        name = first_free(base, self.used_names)
         self.used_names.add(name)
         return name
 

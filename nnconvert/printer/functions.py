@@ -20,7 +20,7 @@ from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from .body import print_body
 from .expressions import ExpressionPrinter
-from .names import identifier
+from .names import first_free, identifier
 
 SUB_PARAMS = '''def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     """The weights of one submodule, keyed as in its own state_dict."""
@@ -81,10 +81,7 @@ class FunctionPrinter:
 
     def _function_name(self, class_name: str, is_root: bool) -> str:
         base = self.top_name if is_root else snake_case(class_name)
-        name, counter = base, 1
-        while name in self.used_names:
-            counter += 1
-            name = f"{base}_{counter}"
+        name = first_free(base, self.used_names, "_")
         self.used_names.add(name)
         return name
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+from typing import Container
 
 #: Names the generated code itself relies on; a model's value may never take them.
 RESERVED = frozenset(
@@ -27,6 +28,15 @@ def is_plain_identifier(text: str) -> bool:
     return text.isidentifier() and not keyword.iskeyword(text)
 
 
+def first_free(base: str, taken: Container[str], separator: str = "") -> str:
+    """``base`` if free, else ``base2``, ``base3`` … (``base_2`` … with ``separator="_"``)."""
+    name, counter = base, 1
+    while name in taken:
+        counter += 1
+        name = f"{base}{separator}{counter}"
+    return name
+
+
 class Namespace:
     """Hands out unique variable names; a name is free again once released.
 
@@ -45,10 +55,8 @@ class Namespace:
         base = identifier(stem)
         if not allow_builtin and hasattr(builtins, base):
             base = f"{base}_"
-        name, counter = base, 1
-        while name in self._live or name in self._reserved:
-            counter += 1
-            name = f"{base}_{counter}" if base[-1].isdigit() else f"{base}{counter}"
+        separator = "_" if base[-1].isdigit() else ""
+        name = first_free(base, self._live | self._reserved, separator)
         self._live.add(name)
         return name
 
