@@ -125,14 +125,17 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
     """Replace ``self.<layer>(x)`` by the functional call the layer makes."""
     graph = module.graph
     layer = module.get_submodule(node.target)
-    if node.kwargs:
-        raise ConversionError(f"layer {node.target!r} is called with keyword arguments")
-    inputs = list(node.args)
     if spec.function is None:
         raise ConversionError(
             f"layer {node.target!r} (nn.{type(layer).__name__}) has no functional form in "
             "the op-spec table; convert it to module or mixed style"
         )
+    if node.kwargs:
+        raise ConversionError(
+            f"layer {node.target!r} is called with keyword arguments "
+            f"({', '.join(node.kwargs)}); nnconvert writes only positional layer calls"
+        )
+    inputs = list(node.args)
     if spec.function is identity:
         node.replace_all_uses_with(inputs[0])
         graph.erase_node(node)
