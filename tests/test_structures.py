@@ -164,3 +164,51 @@ def test_functional_blocks_are_functions_over_their_own_weights():
     assert source.count("def inner(") == 1
     assert 'inner(sub_params(params, "layers.0."), x)' in source
     assert 'params["up.weight"]' in source
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, channels, growth):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+        self.conv = nn.Conv2d(channels, growth, 3, padding=1, bias=False)
+
+    def forward(self, features):
+        return self.conv(F.relu(self.norm(torch.cat(features, 1))))
+
+
+class DenseBlock(nn.ModuleDict):
+    """torchvision's pattern: a ModuleDict subclass with a forward, layers fed a list."""
+
+    def __init__(self, layers, channels, growth):
+        super().__init__()
+        for i in range(layers):
+            self.add_module(f"denselayer{i + 1}", DenseLayer(channels + i * growth, growth))
+
+    def forward(self, init):
+        features = [init]
+        for layer in self.values():
+            features.append(layer(features))
+        return torch.cat(features, 1)
+
+
+class DenseNet(nn.Module):
+    """Two blocks of different depth: one block class has two shapes."""
+
+    def __init__(self):
+        super().__init__()
+        self.block1 = DenseBlock(2, 4, 2)
+        self.transition = nn.Conv2d(8, 4, 1)
+        self.block2 = DenseBlock(3, 4, 2)
+
+    def forward(self, x):
+        return self.block2(self.transition(self.block1(x)))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_container_subclasses_with_a_forward_are_classes(style):
+    model = DenseNet()
+    conversion = nnconvert.convert(model, style, (torch.randn(2, 4, 5, 5),))
+    conversion.check(train=True)
+    assert "nn.DenseBlock" not in conversion.source
+    if style is not Style.FUNCTIONAL:
+        assert "class DenseBlock(nn.Module):" in conversion.source

@@ -169,7 +169,8 @@ class ClassPrinter:
             ]
             marked = [n for n in calls if str(n.target).split(".")[0] in extra]
             if sorted(str(n.target) for n in marked) != sorted(extra) or any(
-                n.kwargs or len(n.args) != 1 for n in marked
+                n.kwargs or len(n.args) != 1 or not isinstance(n.args[0], fx.Node)
+                for n in marked
             ):
                 return []
             if _graph_signature(member.instance.graph.graph, set(marked)) != expected:
