@@ -182,7 +182,9 @@ class DenseBlock(nn.ModuleDict):
     def __init__(self, layers, channels, growth):
         super().__init__()
         for i in range(layers):
-            self.add_module(f"denselayer{i + 1}", DenseLayer(channels + i * growth, growth))
+            self.add_module(
+                f"denselayer{i + 1}", DenseLayer(channels + i * growth, growth)
+            )
 
     def forward(self, init):
         features = [init]
@@ -212,3 +214,38 @@ def test_container_subclasses_with_a_forward_are_classes(style):
     assert "nn.DenseBlock" not in conversion.source
     if style is not Style.FUNCTIONAL:
         assert "class DenseBlock(nn.Module):" in conversion.source
+
+
+class PoolingHead(nn.Sequential):
+    """torchvision's ASPPPooling: a Sequential subclass with its own forward."""
+
+    def __init__(self, channels):
+        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x):
+        size = x.shape[-2:]
+        for module in self:
+            x = module(x)
+        return F.interpolate(x, size=size, mode="nearest")
+
+
+class Segmenter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = PoolingHead(4)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return x + self.head(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_sequential_subclasses_with_a_forward_index_their_children(style):
+    conversion = nnconvert.convert(Segmenter(), style, (torch.randn(2, 3, 6, 6),))
+    conversion.check(train=True)
+    if style is not Style.FUNCTIONAL:
+        assert "class PoolingHead(nn.Sequential):" in conversion.source
+        assert "self[1](" in conversion.source
+        again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 3, 6, 6),))
+        assert again.source == conversion.source

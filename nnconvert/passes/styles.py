@@ -37,12 +37,18 @@ TRAINING_ATTRIBUTE = "training"
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
-    """Rewrite ``module``'s graph into ``style`` in place and return it."""
-    if style is not Style.FUNCTIONAL:
+    """Rewrite ``module``'s graph into ``style`` in place and return it.
+
+    An ``nn.Sequential`` subclass with its own ``forward`` keeps its children
+    as they are in class styles: they are positional (``self[0]``), so none
+    can be replaced or added.
+    """
+    positional = isinstance(module.meta.get("original"), nn.Sequential)
+    if style is Style.FUNCTIONAL:
+        to_functional(module)
+    elif not positional:
         lift_layers(module)  # functional calls over a functional input's weights
-    {Style.FUNCTIONAL: to_functional, Style.MODULE: to_module, Style.MIXED: to_mixed}[
-        style
-    ](module)
+        {Style.MODULE: to_module, Style.MIXED: to_mixed}[style](module)
     remove_dead_code(module.graph)
     module.graph.lint()
     module.recompile()

@@ -193,16 +193,17 @@ class ClassPrinter:
     def _describe(self, instance: Instance) -> Described:
         module = instance.module
         graph_module = instance.graph
-        if is_sequential_class(module):
-            values = _sequential_arguments(
-                list(module.named_children()), self.describe_module
-            )
-            return Described(
-                instance,
-                True,
-                [Assign("", Ctor("super().__init__", values, len(values)))],
-            )
         reserved = frozenset(self.used_names)
+        if isinstance(module, nn.Sequential):  # children by position: self[0]
+            children = list(module.named_children())
+            values = _sequential_arguments(children, self.describe_module)
+            init = [Assign("", Ctor("super().__init__", values, len(values)))]
+            if is_sequential_class(module):
+                return Described(instance, True, init)
+            parameters, body = print_body(
+                graph_module.graph, self.style, self.printer, reserved
+            )
+            return Described(instance, True, init, parameters, body)
         parameters, body = print_body(
             graph_module.graph, self.style, self.printer, reserved
         )
@@ -309,10 +310,18 @@ class ClassPrinter:
             (assign,) = template
             call = self.render(assign.value)
             self.printer.use("nn")
-            return (
+            text = (
                 f"class {name}(nn.Sequential):\n"
                 f"    def __init__({parameters}):\n"
                 f"        {call}\n"
+            )
+            if not described.body:  # Sequential's own forward
+                return text
+            return (
+                text
+                + "\n"
+                + f"    def forward({', '.join(['self', *described.parameters])}):\n"
+                + "".join(f"        {line}\n" for line in described.body)
             )
         self.printer.use("nn")
         init = ["super().__init__()"] + [self._statement(a) for a in template]
