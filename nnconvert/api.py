@@ -84,12 +84,13 @@ def convert(
     """
     style = Style.parse(to)
     example_inputs = tuple(example_inputs)
-    was_training = model.training
+    modes = {module: module.training for module in model.modules()}
     model.eval()  # code that branches on self.training is converted as in eval mode
     try:
         instances = trace_instances(model, example_inputs, style)
     finally:
-        model.train(was_training)
+        for module, training in modes.items():  # every submodule's own mode back
+            module.training = training
     for instance in instances:
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
