@@ -26,6 +26,7 @@ from torch.utils._pytree import tree_flatten, tree_structure
 
 from .errors import CheckError
 from .options import Tolerances
+from .trace import clone_inputs
 
 SEED = 0
 
@@ -161,8 +162,8 @@ def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckRes
     reference = copy.deepcopy(original).eval()
     candidate = make_candidate(reference)
     with torch.no_grad():
-        expected = reference(*_clone(inputs))
-        actual = _run_rewrite(candidate, _clone(inputs), False, label)
+        expected = reference(*clone_inputs(inputs))
+        actual = _run_rewrite(candidate, clone_inputs(inputs), False, label)
     return CheckResult(label, compare(expected, actual, tolerances, label))
 
 
@@ -174,9 +175,9 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
         p.requires_grad_(True)
     expected_inputs, actual_inputs = _differentiable(inputs), _differentiable(inputs)
     torch.manual_seed(SEED)
-    expected = reference(*_clone(expected_inputs))
+    expected = reference(*clone_inputs(expected_inputs))
     torch.manual_seed(SEED)
-    actual = _run_rewrite(candidate, _clone(actual_inputs), True, "train")
+    actual = _run_rewrite(candidate, clone_inputs(actual_inputs), True, "train")
     results = [
         CheckResult(
             "train, outputs", compare(expected, actual, tolerances, "train outputs")
@@ -343,10 +344,6 @@ def resize_batch(inputs: Sequence[Any], size: int) -> tuple[Any, ...]:
 def _try_run(model: nn.Module, inputs: Sequence[Any]) -> Any:
     try:
         with torch.no_grad():
-            return copy.deepcopy(model).eval()(*_clone(inputs))
+            return copy.deepcopy(model).eval()(*clone_inputs(inputs))
     except Exception as error:
         return error
-
-
-def _clone(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(v.clone() if isinstance(v, torch.Tensor) else v for v in values)

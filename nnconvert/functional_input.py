@@ -61,7 +61,7 @@ from .errors import ConversionError
 from .opspecs.spec import count_batch  # noqa: F401  (wrapped below, called by name)
 from .passes.canonicalize import canonicalize
 from .passes.lift import find_layers
-from .trace import trace
+from .trace import clone_inputs, trace
 
 torch.fx.wrap("count_batch")  # traced as one call; the rewritten code calls it here
 
@@ -244,7 +244,7 @@ def find_blocks(
     _FOUND = {}
     try:
         with torch.no_grad():
-            model.eval()(*[_clone(v) for v in example_inputs])
+            model.eval()(*clone_inputs(example_inputs))
         found = _FOUND
     except Exception:
         found = {}
@@ -457,10 +457,6 @@ def _register(model: nn.Module, key: str, value: torch.Tensor | nn.Module) -> No
         raise ConversionError(
             f"weight key {key!r} cannot be a module attribute: {message}"
         ) from None
-
-
-def _clone(value: Any) -> Any:
-    return value.clone() if isinstance(value, torch.Tensor) else value
 
 
 def _tensor_at(model: nn.Module, key: str) -> torch.Tensor:

@@ -20,7 +20,7 @@ from torch import fx, nn
 
 from .errors import ConversionError
 from .options import Style
-from .trace import trace
+from .trace import clone_inputs, trace
 
 #: Standard containers: printed as constructors, never as classes of their own.
 CONTAINERS = (
@@ -117,7 +117,7 @@ def capture_inputs(
     ]
     try:
         with torch.no_grad():
-            model(*_clone(example_inputs))
+            model(*clone_inputs(example_inputs))
     except Exception as error:
         raise ConversionError(
             f"{type(model).__name__} fails on the example inputs: "
@@ -134,13 +134,13 @@ def _positional(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, ...]
     signature = inspect.signature(module.forward)
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     if any(p.kind in variadic for p in signature.parameters.values()):
-        return _clone(args)
+        return clone_inputs(args)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError:
-        return _clone(args)
+        return clone_inputs(args)
     bound.apply_defaults()
-    return _clone(tuple(bound.arguments.values()))
+    return clone_inputs(tuple(bound.arguments.values()))
 
 
 def _post_order(model: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Module]]:
@@ -156,12 +156,3 @@ def _post_order(model: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Modu
         yield prefix, module
 
     yield from visit(model, path)
-
-
-def _clone(values: Sequence[Any]) -> tuple[Any, ...]:
-    return tuple(
-        fx.node.map_aggregate(
-            v, lambda t: t.clone() if isinstance(t, torch.Tensor) else t
-        )
-        for v in values
-    )

@@ -81,7 +81,7 @@ def annotate(module: fx.GraphModule, example_inputs: Sequence[Any]) -> None:
     recorder = _ValueRecorder(shadow)
     with torch.no_grad():
         try:
-            recorder.run(*_clone(example_inputs))
+            recorder.run(*clone_inputs(example_inputs))
         except Exception as error:
             raise ConversionError(
                 f"the traced graph of {module.__class__.__name__} fails on the "
@@ -170,7 +170,7 @@ class ConcreteTracer(ModelTracer):
         self, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
     ):
         super().__init__(keep)
-        self._inputs = list(_clone(example_inputs))
+        self._inputs = list(clone_inputs(example_inputs))
         self._values: dict[fx.Node, Any] = {}
         self._shadow: nn.Module | None = None
 
@@ -264,8 +264,25 @@ def _fetch(root: nn.Module, target: str) -> Any:
     return value
 
 
-def _clone(values: Sequence[Any]) -> list[Any]:
-    return [v.clone() if isinstance(v, torch.Tensor) else v for v in values]
+def clone_inputs(values: Sequence[Any]) -> tuple[Any, ...]:
+    """Copies of the tensors in ``values`` (also inside lists, tuples and dicts).
+
+    Every run on example inputs gets its own copies, so that in-place ops in
+    a model never change the inputs the next run sees.
+    """
+
+    def clone(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.clone()
+        if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+            return type(value)(*(clone(v) for v in value))
+        if isinstance(value, (list, tuple)):
+            return type(value)(clone(v) for v in value)
+        if isinstance(value, dict):
+            return {k: clone(v) for k, v in value.items()}
+        return value
+
+    return tuple(clone(v) for v in values)
 
 
 def _user_location() -> str:
