@@ -873,8 +873,11 @@ def render(
         "below. Seconds are wall time on 2 cores that other jobs may share: "
         "noisy, good for orders of magnitude only.",
         "",
-        "| model | input | params | " + " | ".join(styles) + " |",
-        "|---" * (len(styles) + 3) + "|",
+        "| model | input | params | "
+        + ("nnconvert | " if len(revisions) > 1 else "")
+        + " | ".join(styles)
+        + " |",
+        "|---" * (len(styles) + 3 + (len(revisions) > 1)) + "|",
     ]
     for row in rows:
         params = row.get("params")
@@ -882,6 +885,7 @@ def render(
             row["model"] if len(families) == 1 else f"{row['family']}/{row['model']}",
             row.get("input", "–"),
             f"{params / 1e6:.1f} M" if params else "–",
+            *([row["revision"]] if len(revisions) > 1 else []),
         ]
         for style in styles:
             record = row["records"].get(style)
