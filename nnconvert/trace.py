@@ -120,6 +120,9 @@ class ModelTracer(fx.Tracer):
     Branching on it (``if self.training:``) still needs a concrete answer.
     """
 
+    #: Buffers read in forward (``x - self.mean``) stay state, never baked-in constants.
+    proxy_buffer_attributes = True
+
     def __init__(self, keep: KeepPredicate | None = None):
         super().__init__()
         self._keep = keep

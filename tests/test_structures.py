@@ -249,3 +249,22 @@ def test_sequential_subclasses_with_a_forward_index_their_children(style):
         assert "self[1](" in conversion.source
         again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 3, 6, 6),))
         assert again.source == conversion.source
+
+
+class Normalize(nn.Module):
+    """A buffer read in forward must stay a weight, not become a constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]))
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        return self.conv(x - self.mean.view(1, 3, 1, 1))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_buffers_read_in_forward_come_from_the_weights(style):
+    conversion = nnconvert.convert(Normalize(), style, (torch.randn(2, 3, 4, 4),))
+    assert "0.485" not in conversion.source
+    conversion.check(train=True)

@@ -25,6 +25,7 @@ from ..errors import ConversionError
 from ..hierarchy import Instance, is_defined_class, is_sequential_class
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param, layout
+from ..passes.canonicalize import MAX_INLINE_CONSTANT
 from ..options import Style
 from .body import OPTIONAL, print_body
 from .constructors import (
@@ -218,7 +219,9 @@ class ClassPrinter:
             raise ConversionError(f"attribute name {name!r} is not a Python identifier")
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
             persistent = name not in owner._non_persistent_buffers_set
-            return Assign(name, empty_tensor(value), buffer=True, persistent=persistent)
+            # a non-persistent buffer is not in the state_dict: write its value
+            made = empty_tensor(value) if persistent else _tensor_literal(name, value)
+            return Assign(name, made, buffer=True, persistent=persistent)
         return Assign(name, self.describe_value(name, value))
 
     def describe_value(self, name: str, value: Any) -> Any:
@@ -430,6 +433,19 @@ def _without_optional(body: list[str], attributes: list[str]) -> list[str] | Non
         else:
             lines.append(line)
     return lines
+
+
+def _tensor_literal(name: str, tensor: torch.Tensor) -> Ctor:
+    """``torch.tensor([...])`` for a small tensor that no state_dict restores."""
+    if tensor.numel() > MAX_INLINE_CONSTANT:
+        raise ConversionError(
+            f"non-persistent buffer {name!r} has {tensor.numel()} elements; nnconvert "
+            f"writes such values of at most {MAX_INLINE_CONSTANT} elements"
+        )
+    values: tuple = ((POSITIONAL, tensor.tolist()),)
+    if tensor.dtype != torch.tensor(tensor.flatten()[:1].tolist() or [0.0]).dtype:
+        values += ((Param("dtype", None), tensor.dtype),)
+    return Ctor("torch.tensor", values, 1)
 
 
 def _camel(name: str) -> str:
