@@ -171,7 +171,7 @@ def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
                 f"buffer); nnconvert writes such tensors of at most {MAX_INLINE_CONSTANT} "
                 "elements"
             )
-        kwargs = {} if value.dtype == _inferred_dtype(value) else {"dtype": value.dtype}
+        kwargs = {} if value.dtype == inferred_dtype(value) else {"dtype": value.dtype}
         with module.graph.inserting_before(node):
             constant = module.graph.call_function(
                 torch.tensor, (value.tolist(),), kwargs
@@ -188,7 +188,7 @@ def _fetch(module: fx.GraphModule, target: str) -> object:
     return value
 
 
-def _inferred_dtype(value: torch.Tensor) -> torch.dtype:
+def inferred_dtype(value: torch.Tensor) -> torch.dtype:
     """The dtype ``torch.tensor(value.tolist())`` would pick."""
     return torch.tensor(value.flatten()[:1].tolist() or [0.0]).dtype
 

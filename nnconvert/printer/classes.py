@@ -25,7 +25,7 @@ from ..errors import ConversionError
 from ..hierarchy import Instance, is_defined_class, is_sequential_class
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param, layout
-from ..passes.canonicalize import MAX_INLINE_CONSTANT
+from ..passes.canonicalize import MAX_INLINE_CONSTANT, inferred_dtype
 from ..options import Style
 from .body import OPTIONAL, print_body
 from .constructors import (
@@ -443,7 +443,7 @@ def _tensor_literal(name: str, tensor: torch.Tensor) -> Ctor:
             f"writes such values of at most {MAX_INLINE_CONSTANT} elements"
         )
     values: tuple = ((POSITIONAL, tensor.tolist()),)
-    if tensor.dtype != torch.tensor(tensor.flatten()[:1].tolist() or [0.0]).dtype:
+    if tensor.dtype != inferred_dtype(tensor):
         values += ((Param("dtype", None), tensor.dtype),)
     return Ctor("torch.tensor", values, 1)
 
