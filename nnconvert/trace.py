@@ -20,6 +20,7 @@ hierarchy keeps user-defined blocks as calls); the rest is traced through.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -139,6 +140,20 @@ class ModelTracer(fx.Tracer):
         finally:
             for module, flag in self._saved_flags:
                 module.training = flag
+
+    def create_arg(self, a: Any) -> Any:
+        """An ``OrderedDict`` stays one: a recorded ``OrderedDict(...)`` call.
+
+        fx turns every dict into a plain ``dict``, so torchvision's segmentation
+        models (``result = OrderedDict(); result["out"] = x``) would return a
+        different type after conversion.
+        """
+        if type(a) is OrderedDict:
+            items = [(key, self.create_arg(value)) for key, value in a.items()]
+            if all(isinstance(key, str) and key.isidentifier() for key, _ in items):
+                return self.create_node("call_function", OrderedDict, (), dict(items))
+            return self.create_node("call_function", OrderedDict, (items,), {})
+        return super().create_arg(a)
 
     def create_args_for_root(self, root_fn, is_module, concrete_args=None):
         result = super().create_args_for_root(root_fn, is_module, concrete_args)

@@ -8,6 +8,7 @@ mode, and converted again to its own style to check that the text is stable.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
 import pytest
 import torch
@@ -122,7 +123,22 @@ class Nested(nn.Module):
         return self.heads["cls"](x), self.heads["reg"](x)
 
 
-MODELS = [Chunks, SharedWeights, InPlace, Shapes, TokenMixer, Nested]
+class OrderedOutputs(nn.Module):
+    """torchvision's segmentation heads return an ``OrderedDict``, filled key by key."""
+
+    def __init__(self):
+        super().__init__()
+        self.classifier = nn.Conv2d(3, 4, 1)
+        self.aux = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        result = OrderedDict()
+        result["out"] = self.classifier(x)
+        result["aux"] = self.aux(x)
+        return result
+
+
+MODELS = [Chunks, SharedWeights, InPlace, Shapes, TokenMixer, Nested, OrderedOutputs]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
     SharedWeights: (torch.randn(3, 6),),
@@ -130,6 +146,7 @@ INPUTS = {
     Shapes: (torch.randn(2, 3, 4, 4),),
     TokenMixer: (torch.randn(2, 5, 8),),
     Nested: (torch.randn(2, 8),),
+    OrderedOutputs: (torch.randn(2, 3, 4, 4),),
 }
 
 
@@ -157,6 +174,38 @@ def test_blocks_with_different_sizes_share_one_class():
         "nn.ModuleList([Inner(16), Inner(32)])" in source
     )  # dim=8 is the same in both
     assert 'nn.ModuleDict({"cls": nn.Linear(8, 3), "reg": nn.Linear(8, 1)})' in source
+
+
+class ConvBlock(nn.Module):
+    """inception's BasicConv2d: the conv's arguments come in through ``**kwargs``."""
+
+    def __init__(self, in_channels, out_channels, **kwargs):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **kwargs)
+        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
+
+    def forward(self, x):
+        return F.relu(self.bn(self.conv(x)), inplace=True)
+
+
+class Factorized(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.square = ConvBlock(3, 4, kernel_size=3, padding=1)
+        self.wide = ConvBlock(4, 4, kernel_size=(1, 7), padding=(0, 3))
+
+    def forward(self, x):
+        return self.wide(self.square(x))
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_literals_of_different_types_share_one_class(style):
+    """``kernel_size=3`` and ``kernel_size=(1, 7)`` are two values of one parameter."""
+    inputs = (torch.randn(2, 3, 8, 8),)
+    conversion = nnconvert.convert(Factorized(), style, inputs)
+    conversion.check(train=True)
+    assert re.findall(r"class (\w+)", conversion.source) == ["ConvBlock", "Factorized"]
+    assert "ConvBlock(4, (1, 7), (0, 3))" in conversion.source  # out_channels=4 in both
 
 
 def test_functional_blocks_are_functions_over_their_own_weights():

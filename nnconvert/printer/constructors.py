@@ -73,7 +73,11 @@ def leaves(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Param | None, 
 
 
 def structure(value: Any) -> Any:
-    """The constructor tree with every literal replaced by its type."""
+    """The constructor tree with every literal replaced by a placeholder.
+
+    Literals of any type may differ between instances of one class: inception's
+    ``BasicConv2d`` takes ``kernel_size=3`` in one place and ``(1, 7)`` in another.
+    """
     if isinstance(value, Ctor):
         return (
             value.callee,
@@ -87,7 +91,7 @@ def structure(value: Any) -> Any:
             type(value).__name__,
             tuple((k, structure(v)) for k, v in value.items()),
         )
-    return type(value).__name__
+    return "literal"
 
 
 @dataclass
