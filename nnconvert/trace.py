@@ -106,6 +106,10 @@ class _ValueRecorder(fx.Interpreter):
         super().__init__(module)
         self.values: dict[fx.Node, Any] = {}
 
+    def fetch_args_kwargs_from_env(self, n: fx.Node) -> tuple[tuple, dict]:
+        args, kwargs = super().fetch_args_kwargs_from_env(n)
+        return mutable(args), mutable(kwargs)
+
     def run_node(self, n: fx.Node) -> Any:
         result = super().run_node(n)
         self.values[n] = to_meta(result)
@@ -243,7 +247,7 @@ class ConcreteTracer(ModelTracer):
         return self.value_of(obj).keys()
 
     def _evaluate(self, kind: str, target: Any, args: Any, kwargs: Any) -> Any:
-        args, kwargs = fx.node.map_aggregate((args, kwargs), self._unwrap)
+        args, kwargs = mutable(fx.node.map_aggregate((args, kwargs), self._unwrap))
         if kind == "placeholder":
             index = sum(1 for n in self._values if n.op == "placeholder")
             if index < len(self._inputs):
@@ -263,6 +267,22 @@ class ConcreteTracer(ModelTracer):
         if isinstance(value, fx.Proxy):
             return self._values[value.node]
         return value
+
+
+def mutable(value: Any) -> Any:
+    """fx's frozen lists and dicts in node arguments as plain ones.
+
+    Generated code passes list literals, which the callee may change
+    (FPN's ``results.extend(...)``, swin3d's ``window_size[i] = ...``); running
+    the graph must allow the same.
+    """
+    if isinstance(value, fx.immutable_collections.immutable_list):
+        return [mutable(v) for v in value]
+    if isinstance(value, fx.immutable_collections.immutable_dict):
+        return {k: mutable(v) for k, v in value.items()}
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):
+        return tuple(mutable(v) for v in value)
+    return value
 
 
 def _run_untraced(module: nn.Module, args: tuple, kwargs: dict) -> Any:

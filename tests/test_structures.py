@@ -138,7 +138,43 @@ class OrderedOutputs(nn.Module):
         return result
 
 
-MODELS = [Chunks, SharedWeights, InPlace, Shapes, TokenMixer, Nested, OrderedOutputs]
+class ExtraLevels(nn.Module):
+    """torchvision FPN's LastLevelMaxPool: a block that extends the lists it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.p6 = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+
+    def forward(self, features, names):
+        p6 = self.p6(features[-1])
+        features.extend([p6, F.max_pool2d(p6, 1, 2)])
+        names.extend(["p6", "p7"])
+        return features, names
+
+
+class Pyramid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Conv2d(3, 4, 1)
+        self.down = nn.Conv2d(4, 4, 3, stride=2, padding=1)
+        self.extra = ExtraLevels()
+
+    def forward(self, x):
+        a = self.inner(x)
+        features, names = self.extra([a, self.down(a)], ["p4", "p5"])
+        return dict(zip(names, features))
+
+
+MODELS = [
+    Chunks,
+    SharedWeights,
+    InPlace,
+    Shapes,
+    TokenMixer,
+    Nested,
+    OrderedOutputs,
+    Pyramid,
+]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
     SharedWeights: (torch.randn(3, 6),),
@@ -147,6 +183,7 @@ INPUTS = {
     TokenMixer: (torch.randn(2, 5, 8),),
     Nested: (torch.randn(2, 8),),
     OrderedOutputs: (torch.randn(2, 3, 4, 4),),
+    Pyramid: (torch.randn(2, 3, 16, 16),),
 }
 
 

@@ -26,6 +26,19 @@ _INPLACE_OPERATORS = {
     count_batch,
 }
 
+#: Methods that change a Python list or dict in place (FPN's ``results.extend``).
+_CONTAINER_MUTATORS = {
+    "append",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "clear",
+    "update",
+    "setdefault",
+    "popitem",
+}
+
 
 def is_impure(node: fx.Node) -> bool:
     """A node that must run even when nothing uses its result: in-place ops, I/O."""
@@ -35,6 +48,8 @@ def is_impure(node: fx.Node) -> bool:
         return True
     if node.op == "call_method":
         name = str(node.target)
+        if name in _CONTAINER_MUTATORS:
+            return True
         return name.endswith("_") and not name.endswith("__")
     if node.op == "call_function":
         if node.target in _INPLACE_OPERATORS:
