@@ -139,6 +139,7 @@ class ModelTracer(fx.Tracer):
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
         self._saved_flags: list[tuple[nn.Module, bool]] = []
+        self._autowrap_function_ids.update(map(id, _functions_fx_wraps()))
         try:
             return super().trace(root, concrete_args)
         finally:
@@ -267,6 +268,17 @@ class ConcreteTracer(ModelTracer):
         if isinstance(value, fx.Proxy):
             return self._values[value.node]
         return value
+
+
+def _functions_fx_wraps() -> list[Callable]:
+    """Every function registered with ``torch.fx.wrap``, wherever it was registered.
+
+    fx keeps such a function opaque only in the module that called ``wrap``;
+    generated code imports it into its own module, and converting that code
+    again must keep it opaque too, or the round trip would inline it.
+    """
+    registry = getattr(fx._symbolic_trace, "_wrapped_fns_to_patch", {})
+    return [frame[name] for (_, name), frame in list(registry.items()) if name in frame]
 
 
 def mutable(value: Any) -> Any:

@@ -165,6 +165,27 @@ class Pyramid(nn.Module):
         return dict(zip(names, features))
 
 
+def add_shortcut(x, shortcut):
+    """torchvision mvit's ``_add_shortcut``: works only by changing ``x``."""
+    x.add_(shortcut)
+
+
+torch.fx.wrap("add_shortcut")  # a leaf for fx, as torchvision wraps its helpers
+
+
+class PooledAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.project = nn.Linear(8, 8)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        out = torch.matmul((q @ k.transpose(1, 2)).softmax(-1), v)
+        add_shortcut(out, q)
+        return self.project(out)
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -174,6 +195,7 @@ MODELS = [
     Nested,
     OrderedOutputs,
     Pyramid,
+    PooledAttention,
 ]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
@@ -184,6 +206,7 @@ INPUTS = {
     Nested: (torch.randn(2, 8),),
     OrderedOutputs: (torch.randn(2, 3, 4, 4),),
     Pyramid: (torch.randn(2, 3, 16, 16),),
+    PooledAttention: (torch.randn(2, 5, 8),),
 }
 
 

@@ -52,14 +52,38 @@ def is_impure(node: fx.Node) -> bool:
             return True
         return name.endswith("_") and not name.endswith("__")
     if node.op == "call_function":
-        if node.target in _INPLACE_OPERATORS:
+        if node.target in _INPLACE_OPERATORS or not _is_library(node.target):
             return True
         name = getattr(node.target, "__name__", "")
         return name.endswith("_") and not name.endswith("__")
     if node.op == "call_module":
         module = node.graph.owning_module.get_submodule(node.target)
+        if not _is_library(type(module)):
+            return True
         return getattr(module, "inplace", False) is True
     return False
+
+
+def _is_library(target: object) -> bool:
+    """Defined by torch or Python itself, whose functions change only what their names say.
+
+    Anything else -- a model's own block, a function fx leaves opaque
+    (torchvision's ``_add_shortcut`` adds into its argument and returns nothing
+    anyone reads) -- may work by side effect, so its call is never dropped.
+    """
+    module = getattr(target, "__module__", None) or ""
+    return module.split(".")[0] in _PURE_LIBRARIES
+
+
+_PURE_LIBRARIES = {
+    "torch",
+    "operator",
+    "_operator",
+    "math",
+    "builtins",
+    "collections",
+    "nnconvert",
+}
 
 
 def remove_dead_code(graph: fx.Graph) -> bool:
