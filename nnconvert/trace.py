@@ -36,6 +36,9 @@ _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 
 KeepPredicate = Callable[[nn.Module], bool]
 
+#: ``torch`` factories of Python data, recorded as calls when given a traced value.
+_TENSOR_FACTORIES = ("tensor", "as_tensor", "scalar_tensor")
+
 
 def trace(
     model: nn.Module, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
@@ -140,11 +143,35 @@ class ModelTracer(fx.Tracer):
     def trace(self, root, concrete_args=None):  # type: ignore[override]
         self._saved_flags: list[tuple[nn.Module, bool]] = []
         self._autowrap_function_ids.update(map(id, _functions_fx_wraps()))
+        originals = {name: getattr(torch, name) for name in _TENSOR_FACTORIES}
+        for name, factory in originals.items():
+            setattr(torch, name, self._record_on_proxies(factory))
         try:
             return super().trace(root, concrete_args)
         finally:
+            for name, factory in originals.items():
+                setattr(torch, name, factory)
             for module, flag in self._saved_flags:
                 module.training = flag
+
+    def _record_on_proxies(self, factory: Callable) -> Callable:
+        """``torch.tensor(channels)`` with a traced size becomes a graph node.
+
+        Factories that take Python data do not dispatch on proxies: without
+        this, RAFT's ``torch.tensor(num_channels)`` fails deep inside torch.
+        """
+
+        def factory_call(*args: Any, **kwargs: Any) -> Any:
+            found: list[fx.Proxy] = []
+            fx.node.map_aggregate(
+                (args, kwargs),
+                lambda v: found.append(v) if isinstance(v, fx.Proxy) else None,
+            )
+            if found:
+                return self.create_proxy("call_function", factory, args, kwargs)
+            return factory(*args, **kwargs)
+
+        return factory_call
 
     def create_arg(self, a: Any) -> Any:
         """An ``OrderedDict`` stays one: a recorded ``OrderedDict(...)`` call.

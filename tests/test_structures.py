@@ -186,6 +186,21 @@ class PooledAttention(nn.Module):
         return self.project(out)
 
 
+class Correlation(nn.Module):
+    """RAFT's correlation volume: ``torch.tensor`` of a traced size."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, a, b):
+        f1, f2 = self.conv(a), self.conv(b)
+        batch, channels, h, w = f1.shape
+        f1 = f1.view(batch, channels, h * w).transpose(1, 2)
+        corr = torch.matmul(f1, f2.view(batch, channels, h * w))
+        return corr / torch.sqrt(torch.tensor(channels))
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -196,6 +211,7 @@ MODELS = [
     OrderedOutputs,
     Pyramid,
     PooledAttention,
+    Correlation,
 ]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
@@ -207,6 +223,7 @@ INPUTS = {
     OrderedOutputs: (torch.randn(2, 3, 4, 4),),
     Pyramid: (torch.randn(2, 3, 16, 16),),
     PooledAttention: (torch.randn(2, 5, 8),),
+    Correlation: (torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)),
 }
 
 
