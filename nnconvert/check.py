@@ -133,8 +133,18 @@ def check_equivalent(
     """Compare ``original`` and the rewrite; raise CheckError on the first difference.
 
     ``make_candidate`` builds a fresh rewrite from a model's current weights,
-    so every check starts from the same state.
+    so every check starts from the same state. Both sides run under one seed
+    (the caller's random state is restored afterwards).
     """
+    with torch.random.fork_rng(devices=[]):
+        return _check_equivalent(
+            original, make_candidate, example_inputs, tolerances, train
+        )
+
+
+def _check_equivalent(
+    original, make_candidate, example_inputs, tolerances, train
+) -> CheckReport:
     results: list[CheckResult] = []
     skipped: list[str] = []
     batch = _batch_size(example_inputs)
@@ -161,8 +171,10 @@ def check_equivalent(
 def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckResult:
     reference = copy.deepcopy(original).eval()
     candidate = make_candidate(reference)
-    with torch.no_grad():
+    with torch.no_grad():  # same seed: a forward that draws noise draws the same
+        torch.manual_seed(SEED)
         expected = reference(*clone_inputs(inputs))
+        torch.manual_seed(SEED)
         actual = _run_rewrite(candidate, clone_inputs(inputs), False, label)
     return CheckResult(label, compare(expected, actual, tolerances, label))
 

@@ -39,6 +39,24 @@ KeepPredicate = Callable[[nn.Module], bool]
 #: ``torch`` factories of Python data, recorded as calls when given a traced value.
 _TENSOR_FACTORIES = ("tensor", "as_tensor", "scalar_tensor")
 
+#: ``torch`` factories recorded as calls always: a tensor that ``forward`` builds
+#: (RAFT's ``torch.linspace(-r, r, 2 * r + 1)`` grid, a causal mask) is written
+#: as the call that builds it, not baked into the output as a constant.
+_TENSOR_BUILDERS = (
+    "arange",
+    "linspace",
+    "logspace",
+    "zeros",
+    "ones",
+    "full",
+    "eye",
+    "empty",
+    "rand",
+    "randn",
+    "randint",
+    "randperm",
+)
+
 
 def trace(
     model: nn.Module, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
@@ -143,9 +161,12 @@ class ModelTracer(fx.Tracer):
     def trace(self, root, concrete_args=None):  # type: ignore[override]
         self._saved_flags: list[tuple[nn.Module, bool]] = []
         self._autowrap_function_ids.update(map(id, _functions_fx_wraps()))
-        originals = {name: getattr(torch, name) for name in _TENSOR_FACTORIES}
+        originals = {
+            name: getattr(torch, name) for name in _TENSOR_FACTORIES + _TENSOR_BUILDERS
+        }
         for name, factory in originals.items():
-            setattr(torch, name, self._record_on_proxies(factory))
+            always = name in _TENSOR_BUILDERS
+            setattr(torch, name, self._record_on_proxies(factory, always))
         try:
             return super().trace(root, concrete_args)
         finally:
@@ -154,7 +175,7 @@ class ModelTracer(fx.Tracer):
             for module, flag in self._saved_flags:
                 module.training = flag
 
-    def _record_on_proxies(self, factory: Callable) -> Callable:
+    def _record_on_proxies(self, factory: Callable, always: bool) -> Callable:
         """``torch.tensor(channels)`` with a traced size becomes a graph node.
 
         Factories that take Python data do not dispatch on proxies: without
@@ -167,7 +188,7 @@ class ModelTracer(fx.Tracer):
                 (args, kwargs),
                 lambda v: found.append(v) if isinstance(v, fx.Proxy) else None,
             )
-            if found:
+            if found or always:
                 return self.create_proxy("call_function", factory, args, kwargs)
             return factory(*args, **kwargs)
 

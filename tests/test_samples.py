@@ -96,7 +96,7 @@ def test_small_tensor_constants_are_written_as_literals(style):
     conversion = nnconvert.convert(model, style, (torch.randn(2, 3),))
     assert "* torch.tensor([1.0, 2.0, 3.0])" in conversion.source
     flat = "".join(conversion.source.split())
-    assert "torch.tensor([1.0,1.0,1.0],dtype=torch.float64)" in flat
+    assert "torch.ones(3,dtype=torch.float64)" in flat  # written as it is built
     assert "_tensor_constant" not in conversion.source
     assert "_tensor_constant0" not in vars(model)
     conversion.check(train=True)
@@ -104,8 +104,12 @@ def test_small_tensor_constants_are_written_as_literals(style):
 
 def test_large_tensor_constants_fail_loudly():
     class Big(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.table = torch.arange(100.0)  # neither parameter nor buffer
+
         def forward(self, x):
-            return x + torch.ones(100)
+            return x + self.table
 
     with pytest.raises(nnconvert.ConversionError, match="is a tensor of shape"):
         nnconvert.convert(Big(), Style.FUNCTIONAL, (torch.randn(2, 100),))

@@ -201,6 +201,23 @@ class Correlation(nn.Module):
         return corr / torch.sqrt(torch.tensor(channels))
 
 
+class Noisy(nn.Module):
+    """Random draws in forward: each runs once, in the original's order, even unused."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        d = F.dropout(self.fc(x), 0.5, self.training)
+        unused = torch.randn(3)  # noqa: F841 -- it still moves the generator on
+        r = 3
+        grid = torch.linspace(-r, r, 2 * r + 1)
+        grid = torch.stack(torch.meshgrid(grid, grid, indexing="ij"), dim=-1).sum()
+        noise = torch.randn(x.shape[0], 4)
+        return torch.cat([d, d * 2, noise], 0) + torch.rand(1) + grid
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -212,6 +229,7 @@ MODELS = [
     Pyramid,
     PooledAttention,
     Correlation,
+    Noisy,
 ]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
@@ -224,6 +242,7 @@ INPUTS = {
     Pyramid: (torch.randn(2, 3, 16, 16),),
     PooledAttention: (torch.randn(2, 5, 8),),
     Correlation: (torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)),
+    Noisy: (torch.randn(2, 4),),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 
+import torch
 from torch import fx
 
 from ..opspecs.spec import count_batch
@@ -24,6 +25,21 @@ _INPLACE_OPERATORS = {
     operator.irshift,
     operator.setitem,
     count_batch,
+}
+
+#: Factories that draw from the random number generator: dropping or repeating
+#: one shifts every later draw, so each runs exactly where the original ran it.
+RANDOM_FACTORIES = {
+    torch.rand,
+    torch.randn,
+    torch.randint,
+    torch.randperm,
+    torch.normal,
+    torch.bernoulli,
+    torch.multinomial,
+    torch.rand_like,
+    torch.randn_like,
+    torch.randint_like,
 }
 
 #: Methods that change a Python list or dict in place (FPN's ``results.extend``).
@@ -52,7 +68,9 @@ def is_impure(node: fx.Node) -> bool:
             return True
         return name.endswith("_") and not name.endswith("__")
     if node.op == "call_function":
-        if node.target in _INPLACE_OPERATORS or not _is_library(node.target):
+        if node.target in _INPLACE_OPERATORS or node.target in RANDOM_FACTORIES:
+            return True
+        if not _is_library(node.target):
             return True
         name = getattr(node.target, "__name__", "")
         return name.endswith("_") and not name.endswith("__")
@@ -84,6 +102,20 @@ _PURE_LIBRARIES = {
     "collections",
     "nnconvert",
 }
+
+
+def uses(node: fx.Node) -> int:
+    """How often ``node`` is read: ``torch.meshgrid(d, d)`` reads ``d`` twice."""
+    count = 0
+
+    def visit(value: fx.Node) -> fx.Node:
+        nonlocal count
+        count += value is node
+        return value
+
+    for user in node.users:
+        fx.node.map_arg((user.args, user.kwargs), visit)
+    return count
 
 
 def remove_dead_code(graph: fx.Graph) -> bool:

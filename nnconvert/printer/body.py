@@ -21,7 +21,7 @@ from torch import fx
 
 from ..opspecs.spec import count_batch
 from ..options import Style
-from ..passes.graph_utils import is_impure
+from ..passes.graph_utils import is_impure, uses
 from .expressions import INPLACE, ExpressionPrinter
 from .names import RESERVED, Namespace
 from .values import literal
@@ -75,7 +75,7 @@ def plan(graph: fx.Graph, style: Style) -> set[fx.Node]:
         if node.op == "call_module" or any(n in rooted for n in inner):
             rooted.add(node)
         if node.op == "get_attr" or (
-            len(node.users) == 1
+            uses(node) == 1
             and not is_impure(node)
             and node.op not in ("placeholder", "output")
             and not node.meta.get(OPTIONAL)
@@ -83,7 +83,9 @@ def plan(graph: fx.Graph, style: Style) -> set[fx.Node]:
         ):
             inlined.add(node)
         if node.op == "get_attr" or (
-            node.op == "call_function" and not node.all_input_nodes
+            node.op == "call_function"
+            and not node.all_input_nodes
+            and not is_impure(node)  # torch.randn(3) draws: it stays in place
         ):
             pure.add(node)  # parameters and constants: evaluated anywhere alike
     return _keep_evaluation_order(graph, inlined, pure)
