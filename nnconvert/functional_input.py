@@ -39,7 +39,9 @@ record it in one mode only. :func:`rewrite_source` turns exactly that
 statement shape (in functions whose first parameter is ``params``) into
 ``count_batch(params[K], training)``, which means the same and which fx
 records as one call (:func:`torch.fx.wrap`), so the layer-lifting pass can
-rebuild ``nn.BatchNorm2d`` from it.
+rebuild ``nn.BatchNorm2d`` from it. Likewise ``momentum=None``'s
+``1.0 / float(params[K]) if training else 0.0`` becomes
+``cumulative_momentum(params[K], training)``.
 """
 
 from __future__ import annotations
@@ -58,12 +60,16 @@ import torch
 from torch import fx, nn
 
 from .errors import ConversionError
-from .opspecs.spec import count_batch  # noqa: F401  (wrapped below, called by name)
+from .opspecs.spec import (  # noqa: F401  (wrapped below, called by name)
+    count_batch,
+    cumulative_momentum,
+)
 from .passes.canonicalize import canonicalize
 from .passes.lift import find_layers
 from .trace import clone_inputs, trace
 
 torch.fx.wrap("count_batch")  # traced as one call; the rewritten code calls it here
+torch.fx.wrap("cumulative_momentum")
 
 #: Buffer names of the table's layers: tensors so named are buffers by rule 2.
 BUFFER_NAMES = frozenset({"running_mean", "running_var", "num_batches_tracked"})
@@ -220,9 +226,7 @@ def functional_model(
             )
     names = parameter_names(params)
     tensors = {key: _copy(tensor, key in names) for key, tensor in params.items()}
-    classes: dict[Callable, type] = {}
-    if class_name is not None:
-        classes[function] = _wrapper_class(function, class_name)
+    classes = {function: _wrapper_class(function, class_name)}
     model = _build(function, tensors, {}, classes)
     if example_inputs is not None:
         blocks = find_blocks(model, example_inputs)
@@ -285,10 +289,16 @@ def _build(
     tensors: dict[str, torch.Tensor],
     blocks: dict[str, Callable],
     classes: dict[Callable, type],
+    root: Callable | None = None,
 ) -> FunctionalModel:
     """A wrapper of ``function`` over ``tensors``, with a wrapper per block inside."""
-    if function not in classes:
-        classes[function] = _wrapper_class(function)
+    root = root or function
+    if function not in classes:  # a block's (the root's is made first)
+        base = _shape_of(function)
+        base = None if base is root else base  # a block class named like the root
+        if base is not None and base not in classes:
+            classes[base] = _wrapper_class(base)
+        classes[function] = classes[base] if base else _wrapper_class(function)
     model = classes[function]()
     model._function = function
     model._keys = tuple(tensors)
@@ -312,9 +322,31 @@ def _build(
                 if q.startswith(prefix) and q != prefix
             }
             _register(
-                model, prefix[:-1], _build(blocks[prefix], inner, nested, classes)
+                model, prefix[:-1], _build(blocks[prefix], inner, nested, classes, root)
             )
     return model
+
+
+def _shape_of(function: Callable) -> Callable | None:
+    """``basic_block`` for ``basic_block_2``: the function whose class this is another shape of.
+
+    Functional style numbers the functions of one class whose instances run
+    different code (a ResNet block with a ``downsample``); their blocks share
+    that class again, so the module style can merge or name the shapes as it
+    does for the original. Only for a function of the same inputs.
+    """
+    match = re.fullmatch(r"(\w+?)_(\d+)", function.__name__)
+    base = function.__globals__.get(match[1]) if match else None
+    if not inspect.isfunction(base) or base is function:
+        return None
+
+    def signature(f: Callable) -> list[tuple]:
+        return [
+            (p.name, p.kind, p.default)
+            for p in inspect.signature(f).parameters.values()
+        ]
+
+    return base if signature(base) == signature(function) else None
 
 
 def _wrapper_class(function: Callable, name: str | None = None) -> type:
@@ -473,6 +505,8 @@ def _tensor_at(model: nn.Module, key: str) -> torch.Tensor:
 def rewrite_source(source: str | bytes, filename: str) -> tuple[ast.Module, bool]:
     """Parse ``source``; BatchNorm's batch counters become ``count_batch`` calls.
 
+    And its cumulative momentum a ``cumulative_momentum`` call (module docstring).
+
     Returns the tree and whether anything was rewritten. Raises SyntaxError.
     """
     tree = ast.parse(source, filename)
@@ -508,6 +542,9 @@ class _CounterRewriter(ast.NodeTransformer):
 
     Only that exact shape (one statement, no ``else``, a subscript of the
     function's first parameter ``params``, incremented by the literal 1).
+    Also ``1.0 / float(params[K]) if training else 0.0`` ->
+    ``cumulative_momentum(params[K], training)``, in exactly that shape (the
+    literals may be written ``1`` and ``0``).
     """
 
     def __init__(self) -> None:
@@ -552,6 +589,46 @@ class _CounterRewriter(ast.NodeTransformer):
             [],
         )
         return ast.copy_location(ast.Expr(call), node)
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        params = self._params[-1] if self._params else None
+        body = node.body
+        if not (
+            params is not None
+            and isinstance(node.test, ast.Name)
+            and _is_number(node.orelse, 0)
+            and isinstance(body, ast.BinOp)
+            and isinstance(body.op, ast.Div)
+            and _is_number(body.left, 1)
+            and isinstance(body.right, ast.Call)
+            and isinstance(body.right.func, ast.Name)
+            and body.right.func.id == "float"
+            and len(body.right.args) == 1
+            and not body.right.keywords
+            and isinstance(body.right.args[0], ast.Subscript)
+            and isinstance(body.right.args[0].value, ast.Name)
+            and body.right.args[0].value.id == params
+        ):
+            return node
+        self.changed = True
+        call = ast.Call(
+            ast.Attribute(
+                ast.Name(HELPER, ast.Load()), "cumulative_momentum", ast.Load()
+            ),
+            [body.right.args[0], ast.Name(node.test.id, ast.Load())],
+            [],
+        )
+        return ast.copy_location(call, node)
+
+
+def _is_number(node: ast.AST, value: int) -> bool:
+    """The literal ``value`` (``1`` or ``1.0``; never ``True``)."""
+    return (
+        isinstance(node, ast.Constant)
+        and type(node.value) in (int, float)
+        and node.value == value
+    )
 
 
 __all__ = [

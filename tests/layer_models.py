@@ -52,10 +52,53 @@ class TwoInputFunctionalCallModel(FunctionalCallModel):
         return self.function(x, y, **self.call_arguments())
 
 
+class KeywordLayerModel(LayerModel):
+    """``forward(a, b, c, …)`` calls the layer with the example's keywords.
+
+    The first inputs go positionally; each keyword that is a shape takes the
+    next input, in order (``self.layer(a, b, c, need_weights=False,
+    attn_mask=d)``).
+    """
+
+    def __init__(self, layer: nn.Module, positional: int, keywords: tuple):
+        super().__init__(layer)
+        self.positional = positional
+        self.keywords = keywords
+
+    def call(self, *inputs):
+        rest = iter(inputs[self.positional :])
+        keywords = {k: next(rest) if _is_shape(v) else v for k, v in self.keywords}
+        return self.layer(*inputs[: self.positional], **keywords)
+
+
+def _keyword_model_class(count: int) -> type:
+    """A :class:`KeywordLayerModel` whose ``forward`` takes ``count`` named inputs."""
+    names = ", ".join(f"x{i}" for i in range(count))
+    namespace: dict = {}
+    exec(f"def forward(self, {names}):\n    return self.call({names})\n", namespace)
+    return type(
+        f"KeywordLayerModel{count}",
+        (KeywordLayerModel,),
+        {"forward": namespace["forward"]},
+    )
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, tuple) and all(isinstance(v, int) for v in value)
+
+
 def layer_model(example: Example) -> nn.Module:
     layer = build_layer(example)
+    if example.keywords or len(example.inputs) > 3:
+        model_class = _keyword_model_class(len(input_shapes(example)))
+        return model_class(layer, len(example.inputs), example.keywords)
     models = (LayerModel, TwoInputLayerModel, ThreeInputLayerModel)
     return models[len(example.inputs) - 1](layer)
+
+
+def input_shapes(example: Example) -> tuple[tuple[int, ...], ...]:
+    """The shapes of every model input: the positional ones, then keyword tensors."""
+    return example.inputs + tuple(v for _, v in example.keywords if _is_shape(v))
 
 
 def functional_call_model(spec: OpSpec, example: Example) -> nn.Module:
@@ -75,9 +118,9 @@ def build_inputs(example: Example, seed: int = 0) -> tuple[torch.Tensor, ...]:
     if example.high is not None:
         return tuple(
             torch.randint(0, example.high, s, generator=generator)
-            for s in example.inputs
+            for s in input_shapes(example)
         )
-    return tuple(torch.randn(s, generator=generator) for s in example.inputs)
+    return tuple(torch.randn(s, generator=generator) for s in input_shapes(example))
 
 
 class AliasCallModel(nn.Module):

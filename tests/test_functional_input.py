@@ -30,11 +30,17 @@ from .test_cli import run, write
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 EXPECTED = SAMPLES / "expected"
-SHAPES = {"lenet": "2,1,32,32", "convnet": "4,3,32,32", "mlp": "2,7,32"}
+SHAPES = {
+    "lenet": "2,1,32,32",
+    "convnet": "4,3,32,32",
+    "mlp": "2,7,32",
+    "resnet": "2,3,32,32",  # nn.Sequential of blocks, merged block shapes
+    "unet": "2,3,16,16",  # nn.Sequential with members without weights
+}
 
 
 @pytest.mark.parametrize("style", ["module", "mixed", "functional"])
-@pytest.mark.parametrize("sample", ["lenet", "convnet"])
+@pytest.mark.parametrize("sample", ["lenet", "convnet", "resnet", "unet"])
 def test_a_functional_golden_converts_back_to_every_golden(sample, style):
     """The weights come from the file's init_params(); nothing else is given."""
     functional = EXPECTED / f"{sample}.functional.py"
@@ -226,6 +232,72 @@ def test_batch_counters_become_count_batch_calls():
     assert "weights['c'] += 1" in text
 
 
+def test_cumulative_momentum_becomes_a_call():
+    source = textwrap.dedent("""
+        def f(params, x, *, training=False):
+            a = 1.0 / float(params["bn.num_batches_tracked"]) if training else 0.0
+            b = 1 / float(params["c"]) if training else 0
+            c = 2.0 / float(params["d"]) if training else 0.0
+            d = 1.0 / float(params["e"]) if training else 0.1
+            e = 1.0 / int(params["f"]) if training else 0.0
+            return x
+
+        def g(weights, training):
+            return 1.0 / float(weights["g"]) if training else 0.0
+        """)
+    tree, changed = rewrite_source(source, "<test>")
+    text = ast.unparse(tree)
+    assert changed
+    call = "__nnconvert_functional__.cumulative_momentum"
+    assert f"a = {call}(params['bn.num_batches_tracked'], training)" in text
+    assert f"b = {call}(params['c'], training)" in text
+    assert text.count(call) == 2
+    assert "1.0 / float(weights['g']) if training else 0.0" in text
+
+
+class CumulativeBatchNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(3, momentum=None)
+
+    def forward(self, x):
+        return self.bn(x)
+
+
+def test_batch_norm_with_momentum_none_averages_over_every_batch():
+    """Functional ``momentum=None`` follows nn step after step, and converts back."""
+    torch.manual_seed(0)
+    model = CumulativeBatchNorm()
+    x = torch.randn(2, 3, 4, 4)
+    conversion = nnconvert.convert(model, "functional", (x,))
+    momentum = (
+        'momentum=1.0 / float(params["bn.num_batches_tracked"]) if training else 0.0'
+    )
+    assert momentum in conversion.source
+    namespace = load_source(conversion.source)
+    function = namespace[conversion.name]
+    params = namespace["init_params"]()
+    assert function(params, x).shape == x.shape  # eval with no batch counted yet
+    model.train()
+    for step in range(4):  # one step alone cannot tell 1 / count from momentum=1.0
+        batch = torch.randn(2, 3, 4, 4) * (step + 1) + step
+        torch.testing.assert_close(function(params, batch, training=True), model(batch))
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(params[key], value, msg=key)
+    assert int(params["bn.num_batches_tracked"]) == 4
+    model.eval()
+    torch.testing.assert_close(function(params, x), model(x))
+
+    wrapper = functional_model(function, params, (x,))
+    assert isinstance(wrapper.bn, nn.BatchNorm2d) and wrapper.bn.momentum is None
+    for style in ("module", "mixed"):
+        back = nnconvert.convert(wrapper, style, (x,))
+        assert "self.bn = nn.BatchNorm2d(3, momentum=None)" in back.source
+        back.check(train=True)
+    again = nnconvert.convert(wrapper, "functional", (x,))
+    assert again.source == conversion.source
+
+
 def test_parameters_and_buffers():
     plain = {
         "fc.weight": torch.zeros(2, 2),
@@ -271,3 +343,147 @@ def test_the_wrapper_is_a_module_with_the_dicts_keys():
     assert "self.fc = nn.Linear(4, 3)" in conversion.source
     assert "self.dropout = nn.Dropout()" in conversion.source
     conversion.check(train=True)
+
+
+# -- containers: a chain over numbered weights is an nn.Sequential -------------
+
+
+def _linear(params, key, x):
+    return torch.nn.functional.linear(x, params[f"{key}.weight"], params[f"{key}.bias"])
+
+
+def chain_with_gap(params, x):
+    x = _linear(params, "seq.0", x)
+    x = torch.nn.functional.relu(x)
+    x = torch.nn.functional.leaky_relu(x, 0.2)
+    x = _linear(params, "seq.3", x)
+    return torch.tanh(x) + 1
+
+
+def chain_with_leading_member(params, x):
+    x = torch.nn.functional.gelu(x)
+    x = _linear(params, "seq.1", x)
+    return x * 2
+
+
+def whole_chain(params, x):
+    x = _linear(params, "seq.0", x)
+    x = torch.nn.functional.relu(x)
+    x = _linear(params, "seq.2", x)
+    x = torch.nn.functional.relu(x)
+    return x
+
+
+def partial_chain(params, x):
+    x = _linear(params, "seq.0", x)
+    x = torch.nn.functional.relu(x)
+    x = _linear(params, "seq.2", x)
+    x = torch.nn.functional.relu(x)
+    return x + 1
+
+
+def gap_not_filled_exactly(params, x):
+    x = _linear(params, "seq.0", x)
+    x = torch.nn.functional.relu(x)
+    x = torch.nn.functional.relu(x)
+    x = _linear(params, "seq.2", x)
+    return x
+
+
+def ambiguous_leading_members(params, x):
+    x = torch.nn.functional.relu(x)
+    x = torch.nn.functional.gelu(x)
+    x = _linear(params, "seq.1", x)
+    return x
+
+
+def residual_member(params, x):
+    y = _linear(params, "seq.0", x)
+    x = _linear(params, "seq.1", y) + y
+    return x
+
+
+def members_out_of_order(params, x):
+    x = _linear(params, "seq.1", x)
+    x = _linear(params, "seq.0", x)
+    return x
+
+
+def _weights(*indices: int) -> dict[str, torch.Tensor]:
+    weights = {}
+    for i in indices:
+        weights[f"seq.{i}.weight"] = torch.randn(4, 4)
+        weights[f"seq.{i}.bias"] = torch.randn(4)
+    return weights
+
+
+@pytest.mark.parametrize(
+    "function, indices, container, forward",
+    [
+        (
+            chain_with_gap,
+            (0, 3),
+            "nn.Sequential(\n            nn.Linear(4, 4), nn.ReLU(), nn.LeakyReLU(0.2), "
+            "nn.Linear(4, 4)\n        )",
+            "x = self.seq(x)",
+        ),
+        (
+            chain_with_leading_member,
+            (1,),
+            "nn.Sequential(nn.GELU(), nn.Linear(4, 4))",
+            "x = self.seq(x)",
+        ),
+        (
+            whole_chain,
+            (0, 2),
+            "nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU())",
+            "x = self.seq(x)",
+        ),
+        (
+            partial_chain,  # the last ReLU may have been the caller's: it stays there
+            (0, 2),
+            "nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))",
+            "x = self.seq(x)\n        x = self.relu(x)\n",
+        ),
+        (
+            gap_not_filled_exactly,
+            (0, 2),
+            "nn.ModuleList([nn.Linear(4, 4), nn.Identity(), nn.Linear(4, 4)])",
+            "x = self.seq[0](x)",
+        ),
+        (
+            ambiguous_leading_members,
+            (1,),
+            "nn.ModuleList([nn.Identity(), nn.Linear(4, 4)])",
+            "x = self.seq[1](x)",
+        ),
+        (
+            residual_member,
+            (0, 1),
+            "nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])",
+            "out = self.seq[1](x)",
+        ),
+        (
+            members_out_of_order,
+            (0, 1),
+            "nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])",
+            "x = self.seq[1](x)",
+        ),
+    ],
+    ids=lambda v: v.__name__ if callable(v) else "",
+)
+def test_numbered_weights_become_a_sequential_only_on_exact_evidence(
+    function, indices, container, forward
+):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4)
+    model = functional_model(function, _weights(*indices), (x,))
+    conversion = nnconvert.convert(model, "module", (x,))
+    source = conversion.source
+    assert f"self.seq = {container}\n" in source, source
+    assert forward in source, source
+    assert conversion.load().state_dict().keys() == model.state_dict().keys()
+    conversion.check(train=True)
+    mixed = nnconvert.convert(model, "mixed", (x,))
+    assert f"self.seq = {container}\n" in mixed.source, mixed.source
+    mixed.check(train=True)

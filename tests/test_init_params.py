@@ -90,6 +90,12 @@ def assert_runs_as_weights(model, function, init_params, inputs, unknown=()):
         torch.testing.assert_close(function(params, *inputs), model(*inputs))
 
 
+#: Rows whose constructor draws in another order than ``state_dict()`` lists:
+#: ``nn.MultiheadAttention`` builds ``out_proj`` (an ``nn.Linear``, which
+#: draws) before it initialises its own tensors.
+REORDERED_ROWS = {nn.MultiheadAttention}
+
+
 def test_every_row_with_tensors_explains_every_tensor_in_order():
     for spec in FUNCTIONAL_SPECS:
         for example in spec.examples:
@@ -99,7 +105,11 @@ def test_every_row_with_tensors_explains_every_tensor_in_order():
                 continue
             assert spec.init is not None, f"nn.{spec.module.__name__} has no init"
             listed = [init.attribute for init in spec.init(layer)]
-            assert listed == keys, example.layer
+            if spec.module in REORDERED_ROWS:
+                assert sorted(listed) == sorted(keys), example.layer
+                assert listed != keys, f"{example.layer} is in state_dict() order"
+            else:
+                assert listed == keys, example.layer
 
 
 @pytest.mark.parametrize("spec, example", CASES)
@@ -108,7 +118,11 @@ def test_layer_init_params_are_the_layers_construction(spec, example):
     model = layer_model(example)
     namespace = functional(model, inputs)
     init_params = namespace["init_params"]
-    assert_same_construction(lambda: layer_model(example), init_params)
+    assert_same_construction(
+        lambda: layer_model(example),
+        init_params,
+        reordered=spec.module in REORDERED_ROWS,
+    )
     assert "Warning" not in namespace["__source__"]
     assert_runs_as_weights(model, namespace[namespace["__name__"]], init_params, inputs)
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from . import (
     activation,
+    attention,
     conv,
     distance,
     dropout,
@@ -42,6 +43,7 @@ SPECS: tuple[OpSpec, ...] = (
     + reshape.SPECS
     + padding.SPECS
     + distance.SPECS
+    + attention.SPECS
     + kept.SPECS
 )
 

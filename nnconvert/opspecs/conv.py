@@ -40,7 +40,10 @@ def _conv_from_weights(call, shapes, prologue) -> dict:
     }
     for _, pad in prologue:  # F.pad(x, (left, right, top, bottom)): last dim first
         sides = list(pad["pad"])
-        ctor["padding"] = collapse(tuple(reversed(sides[::2])))
+        before, after = sides[::2], sides[1::2]
+        ctor["padding"] = collapse(tuple(reversed(before)))
+        if before != after:  # only "same" pads one side more (an even kernel)
+            ctor["padding"] = "same"
         ctor["padding_mode"] = pad.get("mode", "constant")
     return ctor
 
@@ -126,6 +129,10 @@ SPECS = (
             ),
             Example(
                 'nn.Conv2d(3, 6, 3, padding=1, padding_mode="replicate")',
+                ((2, 3, 8, 8),),
+            ),
+            Example(
+                'nn.Conv2d(3, 6, (4, 3), padding="same", padding_mode="reflect")',
                 ((2, 3, 8, 8),),
             ),
         ),

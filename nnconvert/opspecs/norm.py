@@ -6,9 +6,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConversionError
 from .inits import affine_ones_zeros, ones, zeros
-from .spec import TRAINING, Alias, Example, OpSpec, TensorInit, WeightRef, count_batch
+from .spec import (
+    TRAINING,
+    Alias,
+    Computed,
+    Example,
+    OpSpec,
+    TensorInit,
+    WeightRef,
+    count_batch,
+    cumulative_momentum,
+)
 
 
 def _batch_norm_training(module: nn.Module):
@@ -23,22 +32,23 @@ def _count_batches(module: nn.Module) -> list:
     return [(count_batch, (WeightRef("num_batches_tracked"), TRAINING))]
 
 
-def _batch_norm_momentum(module: nn.Module) -> float:
+#: ``momentum=None`` with tracked statistics: one over the batches counted so far.
+CUMULATIVE_MOMENTUM = Computed(
+    cumulative_momentum, (WeightRef("num_batches_tracked"), TRAINING)
+)
+
+
+def _batch_norm_momentum(module: nn.Module):
     """The momentum ``forward`` passes; ``None`` is a cumulative average.
 
     With tracked statistics, ``momentum=None`` makes ``forward`` pass
-    ``1 / num_batches_tracked`` in train mode, a value no constant argument
-    spells: refuse rather than write a call that stops updating the statistics.
+    ``1.0 / float(num_batches_tracked)`` in train mode, right after counting
+    the batch, and 0.0 (unused) in eval mode: :data:`CUMULATIVE_MOMENTUM`.
+    Without tracked statistics nothing is averaged and ``forward`` passes 0.0.
     """
     if module.momentum is not None:
         return module.momentum
-    if module.track_running_stats:
-        raise ConversionError(
-            f"nn.{type(module).__name__} with momentum=None (cumulative moving "
-            "average) has no functional form: its train-mode momentum is "
-            "1 / num_batches_tracked; keep it as a module"
-        )
-    return 0.0
+    return CUMULATIVE_MOMENTUM if module.track_running_stats else 0.0
 
 
 def _instance_norm_momentum(module: nn.Module) -> float:
@@ -84,7 +94,12 @@ def _norm_from_weights(call, shapes, prologue) -> dict:
         "bias": shapes["bias"] is not None if affine else True,
         "track_running_stats": tracked,
     }
-    if not tracked and call["momentum"] == 0.0:  # _batch_norm_momentum's None
+    momentum = call["momentum"]
+    if isinstance(momentum, Computed):  # only BatchNorm's cumulative average
+        if momentum != CUMULATIVE_MOMENTUM or not tracked:
+            return None
+        ctor["momentum"] = None
+    elif not tracked and momentum == 0.0:  # _batch_norm_momentum's None
         ctor["momentum"] = None
     return ctor
 
@@ -152,6 +167,7 @@ SPECS = (
             Example("nn.BatchNorm1d(4, eps=0.001, momentum=0.2)", ((2, 4, 6),)),
             Example("nn.BatchNorm1d(4, affine=False)", ((2, 4, 6),)),
             Example("nn.BatchNorm1d(4, track_running_stats=False)", ((8, 4),)),
+            Example("nn.BatchNorm1d(4, momentum=None)", ((2, 4, 6),)),
             Example(
                 "nn.BatchNorm1d(4, momentum=None, track_running_stats=False)",
                 ((2, 4, 6),),
@@ -165,6 +181,8 @@ SPECS = (
             Example("nn.BatchNorm2d(3, eps=0.001, momentum=0.01)"),
             Example("nn.BatchNorm2d(3, affine=False)"),
             Example("nn.BatchNorm2d(3, bias=False)"),
+            Example("nn.BatchNorm2d(3, momentum=None)"),
+            Example("nn.BatchNorm2d(3, eps=0.001, momentum=None, affine=False)"),
             Example("nn.BatchNorm2d(3, affine=False, track_running_stats=False)"),
         ),
     ),
@@ -172,6 +190,7 @@ SPECS = (
         nn.BatchNorm3d,
         (
             Example("nn.BatchNorm3d(3)", ((2, 3, 4, 4, 4),)),
+            Example("nn.BatchNorm3d(3, momentum=None)", ((2, 3, 4, 4, 4),)),
             Example(
                 "nn.BatchNorm3d(3, momentum=0.3, track_running_stats=False)",
                 ((2, 3, 4, 4, 4),),

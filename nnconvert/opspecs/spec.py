@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -151,6 +152,31 @@ def count_batch(counter: torch.Tensor, training: bool) -> None:
         counter.add_(1)
 
 
+def cumulative_momentum(counter: torch.Tensor, training: bool) -> float:
+    """``1.0 / float(counter) if training else 0.0`` -- BatchNorm's ``momentum=None``.
+
+    In train mode ``forward`` averages the statistics over every batch so far:
+    the momentum is one over the counter that :func:`count_batch` just
+    advanced. In eval mode the momentum is unused, and ``forward`` passes 0.0
+    (the counter may still be 0). The printer writes it as that expression.
+    """
+    return 1.0 / float(counter) if training else 0.0
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A call argument computed when the layer runs: ``function(*arguments)``.
+
+    ``arguments`` are :class:`WeightRef`/:data:`TRAINING` values, as in
+    ``updates`` (BatchNorm's ``momentum=None`` passes
+    ``cumulative_momentum(num_batches_tracked, training)``). The style pass
+    makes it a call node; the lifting pass reads such a node back.
+    """
+
+    function: Callable
+    arguments: tuple
+
+
 @dataclass(frozen=True)
 class TensorInit:
     """How a layer's constructor creates one of its tensors, as source text.
@@ -173,12 +199,17 @@ class Example:
 
     ``layer`` is the constructor exactly as nnconvert prints it (so the tests
     also pin the readable form); ``inputs`` are input shapes, filled with
-    ``randn`` or, when ``high`` is set, with integers in ``[0, high)``.
+    ``randn`` or, when ``high`` is set, with integers in ``[0, high)``, and
+    passed to the layer positionally. ``keywords`` are keyword arguments of
+    the layer call (``forward_signature``): a constant
+    (``("need_weights", False)``), or a shape -- one more input, filled the
+    same way (``("attn_mask", (5, 3))``).
     """
 
     layer: str
     inputs: tuple[tuple[int, ...], ...] = ((2, 3, 8, 8),)
     high: int | None = None
+    keywords: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,7 +237,7 @@ class OpSpec:
         The ``nn`` class.
     function
         The canonical functional form; :func:`identity` for ``nn.Identity``;
-        None for layers kept as modules (attention, recurrent layers), which
+        None for layers kept as modules (recurrent layers), which
         module and mixed style can write but functional style cannot.
     signature
         The function's parameters as source text, for C builtins that have no
@@ -266,6 +297,19 @@ class OpSpec:
     ctor_signature
         The constructor's parameters as source text, for classes whose
         ``__init__`` takes ``*args, **kwargs`` (``nn.LSTM``).
+    forward_signature
+        ``forward``'s parameters as source text, for layers whose ``forward``
+        takes more than the inputs (``nn.MultiheadAttention``'s
+        ``need_weights``, ``attn_mask`` …): what a caller passes for them goes
+        to the function's parameter of the same name (``need_weights=False``);
+        the function's default stands for an argument not passed.
+    batch_first
+        The layer has a ``batch_first`` flag that, when set, makes ``forward``
+        transpose batched (3-D) inputs to sequence-first before the call and
+        the call's (first) output back after it, as ``nn.MultiheadAttention``
+        does: ``query.transpose(1, 0)`` (:meth:`batch_transposes`). They are
+        among the calls before the call in :meth:`behaviour`, so
+        ``ctor_from_weights`` sees them in its ``prologue``.
     """
 
     module: type[nn.Module]
@@ -291,6 +335,8 @@ class OpSpec:
     init: Callable[[nn.Module], list[TensorInit]] | None = None
     examples: tuple[Example, ...] = ()
     ctor_signature: str | None = None
+    forward_signature: str | None = None
+    batch_first: bool = False
 
     # -- signatures ---------------------------------------------------------
 
@@ -329,6 +375,48 @@ class OpSpec:
     def has_weights(self) -> bool:
         return bool(self.weights)
 
+    @property
+    def passed_by_caller(self) -> dict[str, Any]:
+        """Function parameters that ``forward`` takes from its caller, with their defaults."""
+        if self.forward_signature is None:
+            return {}
+        names = {p.name for p in parse_signature(self.forward_signature)}
+        return {p.name: p.default for p in self.argument_parameters if p.name in names}
+
+    def bind_forward(self, args: tuple, kwargs: Mapping) -> tuple[list, Arguments]:
+        """A layer call's inputs, and what it passes for :attr:`passed_by_caller` (defaults dropped).
+
+        Raises TypeError for arguments ``forward`` does not take.
+        """
+        if self.forward_signature is None:
+            params = self.parameters[: self.inputs]
+        else:
+            params = parse_signature(self.forward_signature)
+        if len(args) > len(params):
+            raise TypeError(f"too many positional arguments ({len(args)})")
+        bound = {p.name: a for p, a in zip(params, args)}
+        for key, value in kwargs.items():
+            if key not in {p.name for p in params} or key in bound:
+                raise TypeError(f"unexpected argument {key!r}")
+            bound[key] = value
+        inputs = [bound.pop(p.name) for p in params[: self.inputs] if p.name in bound]
+        if len(inputs) != self.inputs:
+            raise TypeError(f"{self.inputs} inputs expected")
+        defaults = self.passed_by_caller
+        return inputs, {
+            k: v for k, v in bound.items() if not same_value(v, defaults[k])
+        }
+
+    def batch_transposes(self, module: nn.Module) -> list[tuple[Callable, Arguments]]:
+        """The transposes a ``batch_first`` layer applies to each batched input (and back).
+
+        ``[(torch.Tensor.transpose, {"dim0": 1, "dim1": 0})]`` when the row has
+        ``batch_first`` and the layer sets it; none otherwise.
+        """
+        if self.batch_first and module.batch_first:
+            return [(torch.Tensor.transpose, {"dim0": 1, "dim1": 0})]
+        return []
+
     # -- module -> call -----------------------------------------------------
 
     def call_arguments(self, module: nn.Module) -> Arguments:
@@ -341,13 +429,16 @@ class OpSpec:
     def _read_call_argument(self, module: nn.Module, name: str) -> Any:
         if name == self.training:
             return TRAINING
+        if name in self.passed_by_caller:
+            return self.passed_by_caller[name]
         source = self.attributes.get(name, name)
         if callable(source):
             return source(module)
+        read = operator.attrgetter(source)  # "out_proj.weight": a submodule's
         if name in self.weights:
-            return WeightRef(source) if getattr(module, source) is not None else None
+            return WeightRef(source) if read(module) is not None else None
         try:
-            return getattr(module, source)
+            return read(module)
         except AttributeError:
             raise ConversionError(
                 f"op spec for nn.{self.module.__name__}: the module has no "
@@ -431,6 +522,7 @@ class OpSpec:
         their ``repr`` differs (``output_size=1`` vs ``(1, 1)``).
         """
         calls = list(self.prologue(module)) if self.prologue else []
+        calls += self.batch_transposes(module)
         updates = list(self.updates(module)) if self.updates else []
         arguments = self.explicit_call_arguments(module) if self.function else {}
         return calls, updates, arguments, _shapes(module)

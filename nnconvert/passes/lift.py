@@ -21,7 +21,8 @@ A call is lifted only when it is safe to:
   keys stay the same -- with the same parameters and buffers, and it has no
   submodules;
 * every use of the owner's tensors is such a call (or BatchNorm's
-  ``count_batch`` right before one, which the layer makes itself);
+  ``count_batch`` right before one, which the layer makes itself, or its
+  ``cumulative_momentum`` argument of ``momentum=None``);
 * the op-spec row rebuilds a layer from the call (``ctor_from_weights``) whose
   behaviour -- prologue (a convolution's ``F.pad``), state updates, call
   arguments, tensor shapes -- is exactly the call's (``OpSpec.layer_from_call``);
@@ -29,8 +30,10 @@ A call is lifted only when it is safe to:
   accepts the input's shape wins.
 
 Everything else stays a functional call over ``self.<owner>.<tensor>``.
-Hosts left holding only lifted layers become ``nn.ModuleList`` (keys ``0``,
-``1`` …; ``nn.Identity()`` fills gaps) or ``nn.ModuleDict``.
+Hosts left holding only lifted layers (or blocks) become ``nn.Sequential``
+when their members, keys ``0``, ``1`` …, run as one chain with the calls
+between them filling the missing keys exactly (:func:`_sequential`), else
+``nn.ModuleList`` (``nn.Identity()`` fills gaps) or ``nn.ModuleDict``.
 """
 
 from __future__ import annotations
@@ -51,10 +54,13 @@ from ..opspecs import (
     spec_for_module,
     specs_for_function,
 )
-from ..opspecs.spec import count_batch, same_value
+from ..opspecs.spec import Computed, count_batch, cumulative_momentum, same_value
 from .graph_utils import remove_dead_code
 
 TRAINING_ATTRIBUTE = "training"
+
+#: Functions of arguments computed from a layer's tensors (:class:`Computed`).
+COMPUTED = frozenset({cumulative_momentum})
 
 
 @dataclass
@@ -83,7 +89,9 @@ def lift_layers(module: fx.GraphModule) -> None:
             if counter is not None:
                 graph.erase_node(counter)
     remove_dead_code(graph)
-    _containers(module, module.meta.get("original", module))
+    original = module.meta.get("original", module)
+    _sequentials(module, original)
+    _containers(module, original)
 
 
 def _read_where_used(graph: fx.Graph) -> None:
@@ -195,6 +203,8 @@ def _counter_updates(
             for user in node.users:
                 if _is_counter(user) and user.args[0] is node:
                     counters.add(user)
+                elif _is_computed(user) and set(user.users) <= lifted:
+                    continue  # an argument of the calls (BatchNorm's momentum)
                 elif user not in lifted:
                     return None
     pending: fx.Node | None = None
@@ -209,8 +219,16 @@ def _counter_updates(
     return found if pending is None else None
 
 
+def _is_training(node: fx.Node) -> bool:
+    return node.op == "get_attr" and node.target == TRAINING_ATTRIBUTE
+
+
 def _is_counter(node: fx.Node) -> bool:
     return node.op == "call_function" and node.target is count_batch
+
+
+def _is_computed(node: fx.Node) -> bool:
+    return node.op == "call_function" and node.target in COMPUTED and not node.kwargs
 
 
 def _layer_for(
@@ -246,9 +264,18 @@ def _layer_for(
 
 
 def _argument(value: Any, owner: str) -> Any:
-    """A node argument as op-spec data: the owner's tensors as WeightRef, the training flag."""
+    """A node argument as op-spec data: the owner's tensors as WeightRef, the training flag.
+
+    A :class:`Computed` for a known function of those (BatchNorm's momentum);
+    None for anything else computed.
+    """
     if not isinstance(value, fx.Node):
         return value
+    if _is_computed(value):
+        arguments = tuple(_argument(a, owner) for a in value.args)
+        if any(a is None for a in arguments):
+            return None
+        return Computed(value.target, arguments)
     if value.op == "get_attr":
         target = str(value.target)
         if target == TRAINING_ATTRIBUTE:
@@ -296,6 +323,163 @@ def _same_kinds(layer: nn.Module, host: nn.Module) -> bool:
     return {n for n, _ in layer.named_parameters()} == {
         n for n, _ in host.named_parameters()
     } and {n for n, _ in layer.named_buffers()} == {n for n, _ in host.named_buffers()}
+
+
+def _sequentials(module: fx.GraphModule, original: nn.Module) -> None:
+    """Plain hosts whose members run as one chain -> ``nn.Sequential`` (inner ones first).
+
+    Functional style runs an ``nn.Sequential``'s members inline: the weights
+    show which indices hold layers (``features.0``, ``features.3``), the calls
+    between them are the members without weights. A host is rebuilt as an
+    ``nn.Sequential`` only when that reading is exact (:func:`_sequential`);
+    otherwise :func:`_containers` makes it an ``nn.ModuleList``.
+    """
+
+    def plain_hosts(host: nn.Module, path: str) -> list[str]:
+        found = []
+        for name, child in host.named_children():
+            if type(child) is nn.Module:
+                found += plain_hosts(child, f"{path}{name}.") + [path + name]
+        return found
+
+    for path in plain_hosts(module, ""):
+        try:
+            plain = type(original.get_submodule(path)) is nn.Module
+        except AttributeError:
+            plain = False
+        found = _sequential(module, path) if plain else None
+        if found is None:
+            continue
+        sequential, source, chain = found
+        parent, _, name = path.rpartition(".")
+        setattr(module.get_submodule(parent), name, sequential)
+        end = chain[-1]
+        with module.graph.inserting_before(end):
+            call = module.graph.call_module(path, (source,))
+        call.meta = dict(end.meta)
+        end.replace_all_uses_with(call)
+        for node in reversed(chain):
+            module.graph.erase_node(node)
+
+
+def _sequential(
+    module: fx.GraphModule, path: str
+) -> tuple[nn.Sequential, fx.Node, list[fx.Node]] | None:
+    """``(container, its input, the nodes it replaces)`` for host ``path``, or None.
+
+    Exact evidence only: every member of the host (a lifted layer or a block,
+    keys ``0``, ``1`` …) is called once, on one input, and the calls form one
+    chain in index order -- each output feeds only the next call -- in which
+    the calls between members ``i`` and ``j`` are exactly ``j - i - 1``
+    parameter-free calls that ``nn`` layers make (or none: ``nn.Identity``
+    members, which functional style drops). Before the first member with
+    weights, index ``k``, exactly ``k`` such calls must run back to something
+    else. Calls after the last member with weights belong to the container
+    only when the chain is the whole function, from its input to its return
+    (``DoubleConv``'s ``conv, bn, relu, conv, bn, relu``); otherwise they stay
+    in the caller, since nothing shows where the container ended.
+    """
+    from .styles import _layer_for_call  # styles imports this module
+
+    graph = module.graph
+    children = dict(module.get_submodule(path).named_children())
+    if not children or not all(n.isdigit() and str(int(n)) == n for n in children):
+        return None
+    prefix = path + "."
+    calls: dict[int, fx.Node] = {}
+    for node in graph.nodes:
+        if node.op in ("call_module", "get_attr") and str(node.target).startswith(
+            prefix
+        ):
+            index = str(node.target)[len(prefix) :]
+            if node.op != "call_module" or index not in children or int(index) in calls:
+                return None
+            if (
+                len(node.args) != 1
+                or node.kwargs
+                or not isinstance(node.args[0], fx.Node)
+            ):
+                return None
+            calls[int(index)] = node
+    if len(calls) != len(children):
+        return None
+
+    def link(node: Any) -> nn.Module | None:
+        """The layer a chain call makes (one input, used once), or None."""
+        if not (
+            isinstance(node, fx.Node)
+            and node.op in ("call_function", "call_method")
+            and len(node.users) == 1
+            and node.args
+            and [n for n in node.all_input_nodes if not _is_training(n)]
+            == [node.args[0]]
+        ):
+            return None
+        found = _layer_for_call(node)
+        return found[1] if found is not None else None
+
+    def upstream(node: fx.Node, limit: int) -> list[fx.Node]:
+        """Up to ``limit + 1`` chain calls ending at ``node``, nearest last."""
+        found: list[fx.Node] = []
+        while len(found) <= limit and link(node) is not None:
+            found.insert(0, node)
+            node = node.args[0]
+        return found
+
+    indices = sorted(calls)
+    members: dict[int, nn.Module] = {i: children[str(i)] for i in indices}
+    chain: list[fx.Node] = []
+    # before the first member with weights
+    first = indices[0]
+    leading = upstream(calls[first].args[0], first) if first else []
+    if leading and len(leading) != first:  # none: nn.Identity members
+        return None
+    members.update({i: link(n) for i, n in enumerate(leading)})
+    chain += leading
+    source = leading[0].args[0] if leading else calls[first].args[0]
+    # between members with weights
+    for before, after in zip(indices, indices[1:]):
+        gap = after - before - 1
+        between = upstream(calls[after].args[0], gap)
+        if len(calls[before].users) != 1 or (between and len(between) != gap):
+            return None
+        if (between[0].args[0] if between else calls[after].args[0]) is not calls[
+            before
+        ]:
+            return None
+        members.update({before + 1 + k: link(n) for k, n in enumerate(between)})
+        chain += [calls[before], *between]
+    chain.append(calls[indices[-1]])
+    # after the last one: only when the chain is the whole function
+    trailing: list[fx.Node] = []
+    end = chain[-1]
+    while len(end.users) == 1:
+        (user,) = end.users
+        if link(user) is None or user.args[0] is not end:
+            break
+        trailing.append(user)
+        end = user
+    (user,) = end.users if len(end.users) == 1 else (None,)
+    whole = (
+        source.op == "placeholder"
+        and user is not None
+        and user.op == "output"
+        and user.args[0] is end
+        and all(
+            n in chain or n in trailing or n.op in ("placeholder", "get_attr", "output")
+            for n in graph.nodes
+        )
+    )
+    if whole:
+        size = max(members) + 1
+        members.update({size + k: link(n) for k, n in enumerate(trailing)})
+        chain += trailing
+    size = max(members) + 1
+    return (
+        nn.Sequential(*(members.get(i, nn.Identity()) for i in range(size))),
+        source,
+        chain,
+    )
 
 
 def _containers(module: fx.GraphModule, original: nn.Module) -> None:

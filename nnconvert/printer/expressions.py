@@ -16,6 +16,7 @@ from torch import fx
 
 from ..errors import ConversionError
 from ..opspecs import layout_call, specs_for_function
+from ..opspecs.spec import cumulative_momentum
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from ..torch_names import qualified_name
@@ -23,6 +24,7 @@ from .names import is_plain_identifier
 from .values import literal, slice_literal
 
 ATOM = 100  # calls, attributes, subscripts, names
+CONDITIONAL = 1  # ``a if c else b``
 
 #: operator -> (template, precedence); templates take already-printed operands.
 BINARY = {
@@ -155,6 +157,11 @@ class ExpressionPrinter:
             symbol, precedence = UNARY[target]
             return Expression(
                 f"{symbol}{self.operand(node.args[0], precedence)}", precedence
+            )
+        if target is cumulative_momentum:  # BatchNorm's momentum=None
+            counter, training = (self.argument(a) for a in node.args)
+            return Expression(
+                f"1.0 / float({counter}) if {training} else 0.0", CONDITIONAL
             )
         if target is operator.getitem:
             container, index = node.args

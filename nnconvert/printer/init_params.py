@@ -19,8 +19,10 @@ says how the layer's constructor creates it
 Construction order is taken to be ``state_dict()`` order (submodules in the
 order they were registered, which is the order ``__init__`` usually builds
 them), except that a submodule passed to its parent's constructor was built
-before it (:func:`construction_order`). The tests check that the draws line
-up, bit for bit, for every sample and every example of the table.
+before it, and that a table layer's tensors come in its row's order
+(``nn.MultiheadAttention`` builds ``out_proj`` first) -- see
+:func:`construction_order`. The tests check that the draws line up, bit for
+bit, for every sample and every example of the table.
 
 A tensor no row explains (a raw ``nn.Parameter`` or buffer the model's own code
 creates) cannot be reproduced from the instance: it is written as
@@ -70,7 +72,7 @@ def init_params_function(
             lines.append(f"{target} = params[{literal(first_key[id(tensor)])}]")
             continue
         first_key[id(tensor)] = key
-        prefix, _, attribute = key.rpartition(".")
+        prefix, attribute = _layer_of(model, key)
         owner = _submodule(model, prefix)
         if prefix not in inits:
             inits[prefix] = _layer_inits(owner)
@@ -100,8 +102,10 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     depth first, as ``state_dict()`` lists them -- except that a submodule
     its class's ``__init__`` receives as an argument (``self.downsample =
     downsample`` in torchvision's ResNet blocks) was built before that
-    ``__init__`` ran, so it comes before the module's other submodules.
-    Keys that no submodule owns keep their place at the end.
+    ``__init__`` ran, so it comes before the module's other submodules;
+    and that a table layer with submodules lists its keys as its row's
+    ``init`` does (:func:`_layer_order`). Keys that no submodule owns keep
+    their place at the end.
     """
     by_owner: dict[str, list[str]] = {}
     for key in keys:
@@ -109,6 +113,10 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     ordered: list[str] = []
 
     def visit(prefix: str, module: nn.Module) -> None:
+        spec = spec_for_module(module)
+        if spec is not None and spec.init is not None and module._modules:
+            ordered.extend(_layer_order(prefix, module, spec, by_owner))
+            return
         ordered.extend(by_owner.pop(prefix, []))
         children = [(n, c) for n, c in module._modules.items() if c is not None]
         early = _assigned_from_arguments(type(module))
@@ -119,6 +127,46 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     visit("", model)
     placed = set(ordered)
     return ordered + [key for key in keys if key not in placed]
+
+
+def _layer_order(
+    prefix: str, layer: nn.Module, spec, by_owner: dict[str, list[str]]
+) -> list[str]:
+    """A table layer's keys, its submodules' too, in the order its row's ``init`` lists them.
+
+    That is the order its constructor draws them: ``nn.MultiheadAttention``
+    builds ``out_proj`` (an ``nn.Linear``, which draws) before initialising
+    its own tensors. Keys the row does not list follow, as registered.
+    """
+    dot = f"{prefix}." if prefix else ""
+    mine = [
+        key
+        for owner in list(by_owner)
+        if owner == prefix or owner.startswith(dot) or not prefix
+        for key in by_owner.pop(owner)
+    ]
+    listed = [dot + init.attribute for init in spec.init(layer)]
+    return [k for k in listed if k in mine] + [k for k in mine if k not in listed]
+
+
+def _layer_of(model: nn.Module, key: str) -> tuple[str, str]:
+    """``(prefix, attribute)``: the table layer whose row creates ``key``, and the key in it.
+
+    Usually the tensor's own module (``conv1``, ``weight``); a table layer's
+    submodule without a row of its own is the layer's (``attn``,
+    ``out_proj.weight``). The tensor's own module when no row lists it.
+    """
+    parts = key.split(".")
+    for cut in range(len(parts) - 1, -1, -1):
+        prefix, attribute = ".".join(parts[:cut]), ".".join(parts[cut:])
+        layer = _submodule(model, prefix)
+        spec = None if layer is None else spec_for_module(layer)
+        if spec is not None and spec.init is not None:
+            if attribute in _layer_inits(layer):
+                return prefix, attribute
+            break
+    prefix, _, attribute = key.rpartition(".")
+    return prefix, attribute
 
 
 def _assigned_from_arguments(cls: type) -> frozenset[str]:
