@@ -23,6 +23,10 @@ shows, without changing what it computes:
 * a host whose tensors only feed one layer's functional call becomes that
   layer, holding the same tensors (:func:`adopt_layers`), so that
   ``init_params()`` and the module style see ``nn.Conv2d``, not a host.
+  Constructor arguments that only set initial values (``nn.PReLU``'s
+  ``init``) come from the weights as the file's ``init_params()`` creates
+  them, when it is given them (``initial``); never from the weights the
+  function runs with.
 
 Which tensors are parameters (see :func:`parameter_names`):
 
@@ -206,6 +210,7 @@ def functional_model(
     example_inputs: Sequence[Any] | None = None,
     *,
     class_name: str | None = None,
+    initial: Mapping[str, torch.Tensor] | None = None,
 ) -> FunctionalModel:
     """Wrap ``function(params, *inputs)`` and its weights as a module (see the module docstring).
 
@@ -216,7 +221,10 @@ def functional_model(
     feed one layer's functional call becomes that layer
     (:func:`adopt_layers`). ``class_name`` names the wrapper class (default:
     the function's name in CamelCase, :func:`class_name_for`), which is the
-    default name of module-style output.
+    default name of module-style output. ``initial`` are the weights as the
+    file's ``init_params()`` creates them (not copied, only read here): a
+    layer's constructor arguments that only set initial values are read from
+    them, never from ``params`` (which training may have changed).
     """
     for key, tensor in params.items():
         if not isinstance(tensor, torch.Tensor):
@@ -232,7 +240,7 @@ def functional_model(
         blocks = find_blocks(model, example_inputs)
         if blocks:
             model = _build(function, tensors, blocks, classes)
-        adopt_layers(model, example_inputs)
+        adopt_layers(model, example_inputs, initial)
     return model
 
 
@@ -258,7 +266,11 @@ def find_blocks(
     return {prefix: f for prefix, f in found.items() if f is not None}
 
 
-def adopt_layers(model: FunctionalModel, example_inputs: Sequence[Any]) -> None:
+def adopt_layers(
+    model: FunctionalModel,
+    example_inputs: Sequence[Any],
+    initial: Mapping[str, torch.Tensor] | None = None,
+) -> None:
     """Replace plain hosts by the layers the function's calls over them make.
 
     ``F.conv2d(x, params["conv1.weight"], params["conv1.bias"], stride=2)``
@@ -266,8 +278,11 @@ def adopt_layers(model: FunctionalModel, example_inputs: Sequence[Any]) -> None:
     tensors (found by :func:`nnconvert.passes.lift.find_layers`). The function
     still only reads the tensors, so the wrapper computes what it did; but
     its structure is now the model's, for ``init_params()`` and the module
-    style. Leaves the hosts alone when the function cannot be traced (the
-    conversion reports why).
+    style. ``initial`` (the weights as ``init_params()`` creates them, by
+    key) gives a layer the constructor arguments that only its initial
+    values show (``nn.PReLU(4, init=0.1)``, not ``nn.PReLU(4)``). Leaves the
+    hosts alone when the function cannot be traced (the conversion reports
+    why).
     """
     was_training = model.training
     model.eval()
@@ -279,7 +294,7 @@ def adopt_layers(model: FunctionalModel, example_inputs: Sequence[Any]) -> None:
         return
     finally:
         model.train(was_training)
-    for owner, lift in find_layers(graph_module).items():
+    for owner, lift in find_layers(graph_module, initial).items():
         parent, _, name = owner.rpartition(".")
         setattr(model.get_submodule(parent), name, lift.layer.train(was_training))
 

@@ -11,9 +11,11 @@ last) and its weights: ``--weights PATH`` (a ``torch.save``d state dict) or
 the file's ``init_params()`` (called with the ``--init-arg`` values). The
 function and its weights become an ``nn.Module``
 (:func:`nnconvert.functional_input.functional_model`) that converts and is
-checked like any other model. Files are executed with BatchNorm's ``if
-training: params[K] += 1`` rewritten into a call fx can record
-(:func:`nnconvert.functional_input.exec_source`).
+checked like any other model; constructor arguments that only set initial
+values (``nn.PReLU``'s ``init``) are read from ``init_params()``'s weights,
+also when ``--weights`` gives the ones to run. Files are executed with
+BatchNorm's ``if training: params[K] += 1`` rewritten into a call fx can
+record (:func:`nnconvert.functional_input.exec_source`).
 """
 
 from __future__ import annotations
@@ -181,7 +183,13 @@ def build_functional(
     weights: Path | None,
     inputs: Sequence[Any],
 ) -> nn.Module:
-    """``function`` with its weights (``--weights``, else ``init_params()``) as a module."""
+    """``function`` with its weights (``--weights``, else ``init_params()``) as a module.
+
+    ``init_params()``'s weights are also the initial values that layers'
+    constructor arguments are read from (:func:`functional_model`'s
+    ``initial``); with ``--weights`` they come from calling it apart (if it
+    runs without arguments), never from the given weights.
+    """
     where = f"{path}:{function.__code__.co_firstlineno}: "
     if weights is not None:
         if init_args:
@@ -189,6 +197,7 @@ def build_functional(
                 "--init-arg goes to init_params(), which --weights replaces"
             )
         params = load_weights(weights)
+        initial = _initial_weights(module)
     else:
         init = getattr(module, "init_params", None)
         if not callable(init):
@@ -205,10 +214,30 @@ def build_functional(
             ) from None
         if not _is_state_dict(params):
             raise InputError(f"{where}init_params() must return a dict of tensors")
+        initial = params
     try:
-        return functional_model(function, params, inputs)
+        return functional_model(function, params, inputs, initial=initial)
     except ConversionError as error:
         raise InputError(f"{where}{error}") from None
+
+
+def _initial_weights(module: types.ModuleType) -> dict[str, torch.Tensor] | None:
+    """The file's ``init_params()`` (after ``manual_seed(0)``, the global RNG left as it was).
+
+    None when there is none or it fails: then only the given weights are
+    known, and constructor arguments that only set initial values keep their
+    defaults.
+    """
+    init = getattr(module, "init_params", None)
+    if not callable(init):
+        return None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            params = init()
+        except Exception:
+            return None
+    return dict(params) if _is_state_dict(params) else None
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

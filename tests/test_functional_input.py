@@ -191,6 +191,88 @@ def test_hand_written_functional_code_keeps_its_function(tmp_path):
     assert "x = self.stem(x)" in mixed.stdout
 
 
+PRELU = """
+import torch
+import torch.nn.functional as F
+
+
+def init_params({arguments}):
+    return {{
+        "filled.weight": torch.full((4,), 0.1),
+        "drawn.weight": torch.rand(4),
+    }}
+
+
+def example_inputs():
+    return (torch.randn(2, 4, 5),)
+
+
+def net(params, x):
+    return F.prelu(F.prelu(x, params["filled.weight"]), params["drawn.weight"])
+"""
+
+
+def test_prelu_init_comes_from_init_params(tmp_path):
+    """``init`` is the value init_params() fills the weight with, if it fills it."""
+    path = write(tmp_path, "prelu.py", PRELU.format(arguments=""))
+    result = run("convert", path, "--to", "module")
+    assert result.exit_code == 0, result.output
+    assert "self.filled = nn.PReLU(4, init=0.1)" in result.stdout
+    assert "self.drawn = nn.PReLU(4)" in result.stdout  # not one value: the default
+    result = run("convert", path, "--to", "functional")
+    assert result.exit_code == 0, result.output
+    assert 'params["filled.weight"] = torch.full((4,), 0.1)' in result.stdout
+    assert 'params["drawn.weight"] = torch.full((4,), 0.25)' in result.stdout
+
+
+def test_prelu_init_never_comes_from_the_weights(tmp_path):
+    """With ``--weights`` the init is still init_params()'s; without one, the default."""
+    weights = tmp_path / "trained.pt"
+    trained = {"filled.weight": torch.full((4,), 0.7), "drawn.weight": torch.ones(4)}
+    torch.save(trained, weights)
+    for arguments, filled in [("", "init=0.1"), ("scale", None)]:
+        # init_params(scale) cannot run without --init-arg: no initial values
+        path = write(tmp_path, "prelu.py", PRELU.format(arguments=arguments))
+        result = run("convert", path, "--to", "module", "--weights", weights)
+        assert result.exit_code == 0, result.output
+        expected = f"nn.PReLU(4, {filled})" if filled else "nn.PReLU(4)"
+        assert f"self.filled = {expected}\n" in result.stdout
+        assert "self.drawn = nn.PReLU(4)\n" in result.stdout
+        assert "ok    train, gradients" in result.stderr
+    # the Python API: initial values only from `initial`, never from the weights
+    namespace = load_source(PRELU.format(arguments=""))
+    inputs = (torch.randn(2, 4, 5),)
+    fresh = {"filled.weight": torch.full((4,), 0.3), "drawn.weight": torch.rand(4)}
+    for initial, filled in [(None, "nn.PReLU(4)"), (fresh, "nn.PReLU(4, init=0.3)")]:
+        model = functional_model(namespace["net"], trained, inputs, initial=initial)
+        assert type(model.filled) is nn.PReLU
+        assert torch.equal(model.filled.weight, trained["filled.weight"])
+        source = nnconvert.convert(model, "module", inputs).source
+        assert f"self.filled = {filled}\n" in source
+
+
+@pytest.mark.parametrize(
+    "tensor, value",
+    [
+        (torch.full((4,), 0.1), 0.1),
+        (torch.full((3,), 0.1, dtype=torch.float64), 0.1),
+        (torch.full((2,), 0.1, dtype=torch.bfloat16), 0.1),
+        (torch.full((2, 2), -2.5), -2.5),
+        (torch.full((1,), 1 / 3), 0.33333334),
+        (torch.tensor([0.1, 0.2]), None),
+        (torch.empty(0), None),
+        (torch.ones(2, dtype=torch.int64), None),
+    ],
+)
+def test_filled_value_is_the_shortest_that_fills_the_tensor(tensor, value):
+    from nnconvert.opspecs.inits import filled_value
+
+    found = filled_value(tensor)
+    assert found == value and type(found) is type(value)
+    if value is not None:
+        assert torch.equal(torch.full_like(tensor, found), tensor)
+
+
 def test_check_takes_a_functional_original():
     result = run(
         "check",

@@ -9,8 +9,8 @@ A class-style output is loaded with the original weights (``.load()``). A
 functional output is loaded as ``nnconvert convert FILE`` loads a functional
 file: the function wrapped with its weights -- keys in the order of the
 file's ``init_params()``, values the original's ``state_dict(keep_vars=True)``
-(so parameters and buffers are told apart as in the original) -- and the
-example inputs.
+(so parameters and buffers are told apart as in the original) -- its
+``init_params()`` as the initial weights, and the example inputs.
 
 What cannot round-trip, and why, is in :func:`known_failure`: those cases are
 strict xfails, so the list fails as soon as one of them starts to pass.
@@ -47,9 +47,6 @@ LOSSY = {
         CLASS_STYLES,
         'padding="same" is written padding=1',
     ),
-    # init=0.1 is the weights' initial value; F.prelu(x, weight) has no init,
-    # so the rebuilt layer (and init_params()) uses the default 0.25.
-    "nn.PReLU(4, init=0.1)": (STYLES, "PReLU's init is not in F.prelu"),
 }
 
 #: Layers whose functional call the lifting pass does not turn back into the
@@ -121,10 +118,14 @@ def load_output(
         return conversion.load()
     namespace = load_source(conversion.source, conversion.name)
     weights = model.state_dict(keep_vars=True)
+    initial = None
     if "init_params" in namespace:  # its keys in the order the file creates them
-        weights = {key: weights[key] for key in namespace["init_params"]()}
+        initial = namespace["init_params"]()
+        weights = {key: weights[key] for key in initial}
     function = namespace[conversion.name]
-    return functional_model(function, weights, inputs, class_name=class_name)
+    return functional_model(
+        function, weights, inputs, class_name=class_name, initial=initial
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -211,8 +212,13 @@ def test_a_class_name_snake_case_loses_changes_only_the_name(case):
 
 
 def test_the_op_spec_table_inverts_its_own_calls():
-    """Every example with tensors is rebuilt from its own call (``layer_from_call``)."""
+    """Every example with tensors is rebuilt from its own call (``layer_from_call``).
+
+    And from its fresh tensors (``ctor_from_init``), as a functional file's
+    ``init_params()`` creates them.
+    """
     from nnconvert.opspecs.spec import _shapes, same_value
+    from nnconvert.passes.lift import layer_with_initial
 
     from .layer_models import build_layer
 
@@ -231,6 +237,7 @@ def test_the_op_spec_table_inverts_its_own_calls():
                 spec.updates(layer) if spec.updates else [],
             )
             assert again is not None, example.layer
+            again = layer_with_initial(spec, again, dict(layer.state_dict()))
             assert same_value(
                 spec.behaviour(again), spec.behaviour(layer)
             ), example.layer

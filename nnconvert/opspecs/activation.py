@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .inits import full
+from .inits import filled_value, full
 from .spec import Alias, Example, OpSpec, TensorInit
 
 
@@ -23,8 +23,14 @@ def _no_dtype(module: nn.Module) -> None:
 
 
 def _prelu_from_weights(call, shapes, prologue) -> dict:
-    """``weight`` is ``(num_parameters,)``; ``init``, its first value, is not in the call."""
+    """``weight`` is ``(num_parameters,)``; ``init`` is not in the call (see below)."""
     return {"num_parameters": shapes["weight"][0]}
+
+
+def _prelu_from_init(initial) -> dict | None:
+    """``init``: the value ``reset_parameters`` filled ``weight`` with, if it is one."""
+    value = filled_value(initial["weight"])
+    return None if value is None else {"init": value}
 
 
 def _prelu_init(module: nn.Module) -> list[TensorInit]:
@@ -124,6 +130,7 @@ SPECS = (
         ctor_positional=1,
         weights=("weight",),
         ctor_from_weights=_prelu_from_weights,
+        ctor_from_init=_prelu_from_init,
         init=_prelu_init,
         examples=(
             Example("nn.PReLU()"),

@@ -64,6 +64,27 @@ def full(tensor: torch.Tensor, value: float) -> str:
     return f"torch.full({shape_text}, {_number(float(value))}{_dtype(tensor)})"
 
 
+def filled_value(tensor: torch.Tensor) -> float | None:
+    """The inverse of :func:`full`: the value ``init.constant_`` filled ``tensor`` with.
+
+    The shortest decimal that rounds to the tensor's entries in its dtype
+    (``0.1`` for a float32 ``0.1``, not ``0.10000000149011612``), so that
+    :func:`full` writes it back as it was written; None unless every entry
+    is that value (and for an empty or non-floating tensor).
+    """
+    if not tensor.is_floating_point() or tensor.numel() == 0:
+        return None
+    exact = tensor.reshape(-1)[0].item()
+    value = exact
+    for digits in range(1, 18):
+        candidate = float(f"{exact:.{digits}g}")
+        if torch.tensor(candidate, dtype=tensor.dtype).item() == exact:
+            value = candidate
+            break
+    filled = torch.full_like(tensor, value, memory_format=torch.contiguous_format)
+    return value if torch.equal(filled, tensor) else None
+
+
 def uniform_fan_in(tensor: torch.Tensor, fan_in: int) -> str:
     """``init.uniform_(t, -bound, bound)`` with ``bound = 1 / math.sqrt(fan_in)``.
 
@@ -107,6 +128,7 @@ def affine_ones_zeros(module: nn.Module) -> list[TensorInit]:
 __all__ = [
     "affine_ones_zeros",
     "empty",
+    "filled_value",
     "full",
     "kaiming_uniform_and_bias",
     "ones",

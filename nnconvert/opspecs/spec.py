@@ -276,6 +276,13 @@ class OpSpec:
         arguments of the same name are taken over unless it sets them
         (``in_channels = weight.shape[1] * groups``). Used by
         :meth:`layer_from_call`; returns None to decline.
+    ctor_from_init
+        Constructor arguments that only set initial values (``nn.PReLU``'s
+        ``init``), from the layer's tensors, by attribute, as a functional
+        file's ``init_params()`` creates them -- never trained weights.
+        Applied after :meth:`layer_from_call` by the lifting pass, which keeps
+        them only when the layer still makes the same call; returns None to
+        decline.
     prologue
         Calls applied to the input before the main call
         (``padding_mode="reflect"`` convolutions pad first).
@@ -329,6 +336,7 @@ class OpSpec:
     canonical: Callable[[Arguments], Arguments] | None = None
     ctor_from_call: Callable[[Arguments], Arguments | None] | None = None
     ctor_from_weights: WeightsHook | None = None
+    ctor_from_init: Callable[[Mapping[str, Any]], Arguments | None] | None = None
     prologue: Callable[[nn.Module], list[tuple[Callable, Arguments]]] | None = None
     updates: Callable[[nn.Module], list[tuple[Callable, tuple]]] | None = None
     aliases: tuple[Alias, ...] = ()

@@ -29,6 +29,13 @@ A call is lifted only when it is safe to:
   where rows share a function (``BatchNorm1d/2d/3d``) the first whose layer
   accepts the input's shape wins.
 
+Constructor arguments that only set initial values (``nn.PReLU(4,
+init=0.1)``'s ``init``) are not in the call. Given the tensors as a
+functional file's ``init_params()`` creates them (never the weights the
+model runs with, which training changed), the row's ``ctor_from_init``
+reads them back (:func:`layer_with_initial`); without them the layer keeps
+the constructor's defaults.
+
 Everything else stays a functional call over ``self.<owner>.<tensor>``.
 Hosts left holding only lifted layers (or blocks) become ``nn.Sequential``
 when their members, keys ``0``, ``1`` …, run as one chain with the calls
@@ -40,7 +47,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -106,12 +113,16 @@ def _read_where_used(graph: fx.Graph) -> None:
             min(node.users, key=order.__getitem__).prepend(node)
 
 
-def find_layers(module: fx.GraphModule) -> dict[str, Lift]:
+def find_layers(
+    module: fx.GraphModule, initial: Mapping[str, torch.Tensor] | None = None
+) -> dict[str, Lift]:
     """Owner -> the layer its calls lift into (see the module docstring); nothing changes.
 
     The owner in the original model is a plain host (the layer is new and
     takes over the host's tensors) or already that layer (the calls spell
-    out what it does).
+    out what it does). ``initial`` are the model's tensors, by ``state_dict()``
+    key, as its ``init_params()`` creates them: a new layer takes the
+    constructor arguments they show (:func:`layer_with_initial`).
     """
     original: nn.Module = module.meta.get("original", module)
     by_owner: dict[str, list[fx.Node]] = {}
@@ -121,7 +132,7 @@ def find_layers(module: fx.GraphModule) -> dict[str, Lift]:
             by_owner.setdefault(owner, []).append(node)
     found = {}
     for owner, calls in by_owner.items():
-        lift = _lift_owner(module.graph, original, owner, calls)
+        lift = _lift_owner(module.graph, original, owner, calls, initial)
         if lift is not None:
             found[owner] = lift
     return found
@@ -145,7 +156,11 @@ def _owner(node: fx.Node) -> str | None:
 
 
 def _lift_owner(
-    graph: fx.Graph, original: nn.Module, owner: str, calls: list[fx.Node]
+    graph: fx.Graph,
+    original: nn.Module,
+    owner: str,
+    calls: list[fx.Node],
+    initial: Mapping[str, torch.Tensor] | None = None,
 ) -> Lift | None:
     try:
         host = original.get_submodule(owner)
@@ -180,11 +195,59 @@ def _lift_owner(
         ):
             return None
         layer = host
+    elif initial is not None:
+        layer = layer_with_initial(spec, layer, _initial_of(initial, owner, shapes))
     if not _same_kinds(layer, host):
         return None
     for name, tensor in tensors.items():
         setattr(layer, name, tensor)
     return Lift(layer, [(c, s, pad, n) for c, s, _, pad, n in plans])
+
+
+def layer_with_initial(
+    spec: OpSpec, layer: nn.Module, initial: Mapping[str, torch.Tensor] | None
+) -> nn.Module:
+    """``layer`` built again with the constructor arguments its initial tensors show.
+
+    ``initial`` are the layer's tensors, by attribute, as the model's
+    ``init_params()`` creates them -- not as training left them. The row's
+    ``ctor_from_init`` reads arguments that only set initial values from
+    them (``nn.PReLU``'s ``init`` is the value ``weight`` is filled with).
+    They are kept only when the new layer makes exactly the call ``layer``
+    makes, with tensors of the same shapes, and reads them back as its
+    constructor arguments; otherwise (or without ``initial``, or a hook)
+    ``layer`` is returned as it is.
+    """
+    if spec.ctor_from_init is None or initial is None:
+        return layer
+    try:
+        found = spec.ctor_from_init(dict(initial))
+        if not found:
+            return layer
+        values = {p.name: v for p, v in spec.constructor_values(layer)}
+        rebuilt = spec.module(**{**values, **found})
+        made = spec.behaviour(rebuilt)
+        kept = {p.name: v for p, v in spec.constructor_values(rebuilt)}
+    except Exception:  # arguments no layer takes: the layer as it was
+        return layer
+    if not same_value(made, spec.behaviour(layer)) or not all(
+        same_value(kept.get(name), value) for name, value in found.items()
+    ):
+        return layer
+    return rebuilt.train(layer.training)
+
+
+def _initial_of(
+    initial: Mapping[str, torch.Tensor], owner: str, shapes: dict
+) -> dict[str, torch.Tensor] | None:
+    """The owner's initial tensors by attribute: one of the same shape for each, else None."""
+    found = {name: initial.get(f"{owner}.{name}") for name in shapes}
+    if not all(
+        isinstance(t, torch.Tensor) and tuple(t.shape) == shapes[name]
+        for name, t in found.items()
+    ):
+        return None
+    return found
 
 
 def _counter_updates(
