@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import torch
 from torch import nn
 
@@ -19,7 +18,7 @@ import nnconvert
 from nnconvert.options import Style
 
 from .test_init_params import assert_same_construction, functional
-from .test_round_trips import NOT_LIFTED, load_output
+from .test_round_trips import load_output
 
 CALL = "F.multi_head_attention_forward("
 
@@ -169,11 +168,6 @@ def test_init_params_draws_out_proj_first():
     ]
 
 
-@pytest.mark.xfail(
-    nn.MultiheadAttention in NOT_LIFTED,
-    strict=True,
-    reason=str(NOT_LIFTED.get(nn.MultiheadAttention)),
-)
 def test_a_functional_file_becomes_the_layer_again():
     """functional -> module/mixed gives what module -> module/mixed gives."""
     inputs = (torch.randn(2, 5, 16),)

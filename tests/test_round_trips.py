@@ -49,17 +49,6 @@ LOSSY = {
     ),
 }
 
-#: Layers whose functional call the lifting pass does not turn back into the
-#: layer, so a functional file keeps plain weight hosts: module and mixed
-#: style refuse them, and functional style cannot say how to initialise them.
-NOT_LIFTED = {
-    # The table rebuilds it (layer_from_call, tested below), but its tensors
-    # sit in two hosts (out_proj.weight is a submodule's), the call takes the
-    # caller's masks and flags, and batch_first adds transposes around it:
-    # passes/lift.py handles none of these yet.
-    nn.MultiheadAttention: "lift.py does not lift F.multi_head_attention_forward",
-}
-
 #: Samples with containers whose functional form (members run inline in the
 #: caller) does not show which container they were: passes/lift.py rebuilds
 #: an nn.Sequential from a chain over numbered weights, and a Sequential's
@@ -146,8 +135,6 @@ def known_failure(case, via: Style, to: Style) -> str | None:
     """Why original -> via -> to cannot give original -> to; None when it must."""
     kind, what = case
     if kind == "example":
-        if via is Style.FUNCTIONAL and SPEC_OF[what.layer].module in NOT_LIFTED:
-            return NOT_LIFTED[SPEC_OF[what.layer].module]
         styles, why = LOSSY.get(what.layer, ((), ""))
         return why if via is Style.FUNCTIONAL and to in styles else None
     styles, why = LOSSY_SAMPLES.get(what.stem, ((), ""))

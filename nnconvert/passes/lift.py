@@ -19,13 +19,15 @@ A call is lifted only when it is safe to:
 * all its tensors are attributes of one host (its *owner*, never the root),
   the host holds exactly the tensors the layer owns -- so ``state_dict()``
   keys stay the same -- with the same parameters and buffers, and it has no
-  submodules;
+  submodules but hosts of those tensors (``attn.out_proj.weight``);
 * every use of the owner's tensors is such a call (or BatchNorm's
   ``count_batch`` right before one, which the layer makes itself, or its
   ``cumulative_momentum`` argument of ``momentum=None``);
 * the op-spec row rebuilds a layer from the call (``ctor_from_weights``) whose
-  behaviour -- prologue (a convolution's ``F.pad``), state updates, call
-  arguments, tensor shapes -- is exactly the call's (``OpSpec.layer_from_call``);
+  behaviour -- prologue (a convolution's ``F.pad``, ``batch_first``
+  attention's ``x.transpose(1, 0)``), state updates, call arguments, tensor
+  shapes -- is exactly the call's (``OpSpec.layer_from_call``); what the
+  caller passes (``attn_mask=mask``) is passed on by the layer call;
   where rows share a function (``BatchNorm1d/2d/3d``) the first whose layer
   accepts the input's shape wins.
 
@@ -46,6 +48,7 @@ between them filling the missing keys exactly (:func:`_sequential`), else
 from __future__ import annotations
 
 import copy
+import operator
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -75,8 +78,23 @@ class Lift:
     """One owner's calls and the layer that makes them."""
 
     layer: nn.Module
-    #: call, row, the F.pad it absorbs (or None), its count_batch (or None)
-    calls: list[tuple[fx.Node, OpSpec, fx.Node | None, fx.Node | None]]
+    #: call, row, the F.pad or batch-first transposes it absorbs (or None),
+    #: its count_batch (or None)
+    calls: list[tuple[fx.Node, OpSpec, Any, fx.Node | None]]
+
+
+@dataclass
+class Transposes:
+    """A ``batch_first`` layer's transposes around its call (``OpSpec.batch_first``).
+
+    ``x.transpose(1, 0)`` of every input, used by the call only, and
+    ``call[0].transpose(1, 0)`` as the only use of the output: the layer
+    makes them itself.
+    """
+
+    #: each input's transpose; its input is read when lifting (it may be lifted too)
+    before: list[fx.Node]
+    back: list[fx.Node]  # the output transposes
 
 
 def lift_layers(module: fx.GraphModule) -> None:
@@ -86,11 +104,20 @@ def lift_layers(module: fx.GraphModule) -> None:
     for owner, lift in find_layers(module).items():
         parent, _, name = owner.rpartition(".")
         setattr(module.get_submodule(parent), name, lift.layer)
-        for call, spec, pad, counter in lift.calls:
-            source = pad.args[0] if pad is not None else call.args[0]
+        for call, spec, before, counter in lift.calls:
+            inputs = list(call.args[: spec.inputs])
+            if isinstance(before, Transposes):
+                inputs = [node.args[0] for node in before.before]
+            elif before is not None:
+                inputs[0] = before.args[0]
+            passed = {
+                k: v for k, v in call.kwargs.items() if k in spec.passed_by_caller
+            }
             with graph.inserting_before(call):
-                new = graph.call_module(owner, (source, *call.args[1 : spec.inputs]))
+                new = graph.call_module(owner, tuple(inputs), passed)
             new.meta = dict(call.meta)
+            if isinstance(before, Transposes):
+                _output_back(graph, call, new, before)
             call.replace_all_uses_with(new)
             graph.erase_node(call)
             if counter is not None:
@@ -151,7 +178,14 @@ def _owner(node: fx.Node) -> str | None:
         if isinstance(value, fx.Node):
             if value.op != "get_attr" or "." not in str(value.target):
                 return None
-            owners.add(str(value.target).rpartition(".")[0])
+            target = str(value.target)
+            attribute = specs[0].attributes.get(name)
+            if isinstance(attribute, str) and "." in attribute:  # "out_proj.weight"
+                if not target.endswith("." + attribute):
+                    return None
+                owners.add(target[: -len(attribute) - 1])
+            else:
+                owners.add(target.rpartition(".")[0])
     return owners.pop() if len(owners) == 1 else None
 
 
@@ -167,7 +201,9 @@ def _lift_owner(
     except AttributeError:
         return None
     plain = type(host) is nn.Module
-    if any(True for _ in host.children()) or not (plain or spec_for_module(host)):
+    if plain and any(type(m) is not nn.Module for m in host.modules()):
+        return None  # only hosts of tensors all the way down (out_proj.weight)
+    if not plain and spec_for_module(host) is None:
         return None
     if plain and not all(p.requires_grad for p in host.parameters()):
         return None  # a new layer would unfreeze them: they stay spelled out
@@ -200,7 +236,8 @@ def _lift_owner(
     if not _same_kinds(layer, host):
         return None
     for name, tensor in tensors.items():
-        setattr(layer, name, tensor)
+        path, _, attribute = name.rpartition(".")
+        setattr(layer.get_submodule(path), attribute, tensor)
     return Lift(layer, [(c, s, pad, n) for c, s, _, pad, n in plans])
 
 
@@ -299,7 +336,10 @@ def _layer_for(
 ) -> tuple[OpSpec, nn.Module, Any] | None:
     """``(row, layer, absorbed F.pad)`` for one call, or None when no row reproduces it."""
     arguments = {}
+    passed = {n for s in specs_for_function(call.target) for n in s.passed_by_caller}
     for key, value in call.kwargs.items():
+        if key in passed:
+            continue  # the caller's (attn_mask=mask): the layer call passes it on
         value = _argument(value, owner)
         if value is None and isinstance(call.kwargs[key], fx.Node):
             return None
@@ -309,19 +349,31 @@ def _layer_for(
         updates = [(count_batch, tuple(_argument(a, owner) for a in counter.args))]
     pad = _pad_before(call)
     options = [None] if pad is None else [pad, None]
+    transposes = _transposes_around(call)
+    if transposes is not None:
+        options.insert(0, transposes)
     specs = [s for s in specs_for_function(call.target) if s.ctor_from_weights]
     for spec in specs:
         if len(call.args) != spec.inputs:
             continue
         for absorbed in options:
-            if absorbed is not None and spec.prologue is None:
-                continue
-            prologue = [] if absorbed is None else [(F.pad, dict(absorbed.kwargs))]
+            if isinstance(absorbed, Transposes):
+                if not spec.batch_first:
+                    continue
+                prologue = [(torch.Tensor.transpose, {"dim0": 1, "dim1": 0})]
+            elif absorbed is not None:
+                if spec.prologue is None:
+                    continue
+                prologue = [(F.pad, dict(absorbed.kwargs))]
+            else:
+                prologue = []
             layer = spec.layer_from_call(arguments, shapes, prologue, updates)
             if layer is None:
                 continue
+            if isinstance(absorbed, Transposes) or len(specs) == 1:
+                return spec, layer, absorbed
             source = call.args[0] if absorbed is None else absorbed.args[0]
-            if len(specs) == 1 or _accepts(layer, (source, *call.args[1:]), call):
+            if _accepts(layer, (source, *call.args[1:]), call):
                 return spec, layer, absorbed
     return None
 
@@ -346,6 +398,79 @@ def _argument(value: Any, owner: str) -> Any:
         if target.startswith(owner + "."):
             return WeightRef(target[len(owner) + 1 :])
     return None
+
+
+def _transposes_around(call: fx.Node) -> Transposes | None:
+    """``x.transpose(1, 0)`` of each input and ``call[0].transpose(1, 0)`` after, or None.
+
+    As a ``batch_first`` layer's ``forward`` writes them: each input's
+    transpose feeds only the call, and every use of the output is through
+    the transpose of its first element.
+    """
+    for value in call.args:
+        if not _is_swap(value) or set(value.users) != {call}:
+            return None
+    back = []
+    for user in call.users:
+        if user.target is not operator.getitem or user.args[0] is not call:
+            return None  # a use of the whole tuple
+        if user.args[1] == 0:
+            if not user.users or not all(_is_swap(u) for u in user.users):
+                return None
+            back += user.users
+    return Transposes(list(call.args), back) if back else None
+
+
+def _is_swap(node: Any) -> bool:
+    """``x.transpose(1, 0)``: batch-first <-> sequence-first."""
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_method"
+        and node.target == "transpose"
+        and tuple(node.args[1:]) == (1, 0)
+        and not node.kwargs
+    )
+
+
+def _output_back(
+    graph: fx.Graph, call: fx.Node, new: fx.Node, transposes: Transposes
+) -> None:
+    """The layer returns its output batch-first: ``new[0]`` replaces the transposes.
+
+    A tuple of all of ``new``'s elements in order (``return (out, weights)``)
+    becomes ``new`` itself.
+    """
+    with graph.inserting_after(new):
+        first = graph.call_function(operator.getitem, (new, 0))
+    first.meta = dict(transposes.back[0].meta)
+    for node in transposes.back:
+        node.replace_all_uses_with(first)
+    new.meta["value"] = (first.meta.get("value"), *call.meta.get("value", ())[1:])
+    size = len(new.meta["value"])
+
+    elements = [first] + [
+        u for i in range(1, size) for u in call.users if _is_item(u, call, i)
+    ]
+
+    def whole(value: Any) -> Any:
+        if isinstance(value, tuple) and list(value) == elements:
+            return new
+        if isinstance(value, (tuple, list)):
+            return type(value)(whole(v) for v in value)
+        if isinstance(value, dict):
+            return {k: whole(v) for k, v in value.items()}
+        return value
+
+    for user in list(first.users):
+        user.args, user.kwargs = whole(user.args), whole(user.kwargs)
+
+
+def _is_item(node: fx.Node, container: fx.Node, index: int) -> bool:
+    return (
+        node.op == "call_function"
+        and node.target is operator.getitem
+        and node.args == (container, index)
+    )
 
 
 def _pad_before(call: fx.Node) -> fx.Node | None:
