@@ -263,6 +263,33 @@ def test_converts_checks_and_is_stable(model_class, style):
         assert again.source == conversion.source
 
 
+class Unpacking(nn.Module):
+    """Tuples read by index are unpacked where they are made; unread elements are ``_``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        parts = self.fc(x).chunk(4, dim=-1)
+        a, b = parts[0], parts[1]  # parts[2] and parts[3] unread
+        first, _, third = x.split([2, 3, 3], dim=1)
+        return a * b, first + third.sum()
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_tuples_read_by_index_are_unpacked(style):
+    inputs = (torch.randn(3, 8),)
+    conversion = nnconvert.convert(Unpacking(), style, inputs)
+    conversion.check(train=True)
+    lines = [line.strip() for line in conversion.source.splitlines()]
+    assert any(re.fullmatch(r"\w+, \w+, \*_ = .*chunk\(4, dim=-1\)", l) for l in lines)
+    assert any(
+        re.fullmatch(r"\w+, _, \w+ = .*split\(\[2, 3, 3\], dim=1\)", l) for l in lines
+    )
+    assert not any(re.search(r"\[[0-3]\]", l) for l in lines if "params[" not in l)
+
+
 def test_blocks_with_different_sizes_share_one_class():
     source = nnconvert.convert(Nested(), Style.MIXED, INPUTS[Nested]).source
     assert source.count("class Inner(") == 1

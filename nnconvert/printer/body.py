@@ -9,6 +9,9 @@ Three steps, each a small function:
 2. :func:`name_statements` gives each statement a variable, reusing the name
    of an input that dies there, so that a chain reads ``x = ...; x = ...``;
 3. :func:`body_lines` writes the statements.
+
+A tuple read only by constant indexing is unpacked where it is made
+(:func:`unpacked`): ``q, k, v = x.chunk(3, dim=-1)``, ``out, _ = self.attn(x, x, x)``.
 """
 
 from __future__ import annotations
@@ -39,10 +42,13 @@ def print_body(
 ) -> tuple[list[str], list[str]]:
     """``(signature parameters, body lines)`` of ``graph``, names recorded in ``printer``."""
     inlined = plan(graph, style)
-    printer.names = name_statements(graph, inlined, reserved)
+    unpacks = unpacked(graph, inlined)
+    for targets in unpacks.values():
+        inlined.difference_update(targets)
+    printer.names = name_statements(graph, inlined, reserved, unpacks)
     hint = style is Style.FUNCTIONAL
     return signature_parameters(graph, printer, hint), body_lines(
-        graph, inlined, printer
+        graph, inlined, printer, unpacks
     )
 
 
@@ -151,16 +157,67 @@ def _reads_best_inline(
     )
 
 
+#: Longest tuple unpacked into names (``a, b, c, d = ...``); longer ones are indexed.
+MAX_UNPACK = 6
+
+#: For each unpacked tuple statement, the ``t[i]`` node of each element (None: unread).
+Unpacks = dict[fx.Node, list["fx.Node | None"]]
+
+
+def unpacked(graph: fx.Graph, inlined: set[fx.Node]) -> Unpacks:
+    """Tuple statements whose every reader takes one constant element, once each.
+
+    Unpacking reads the elements where the tuple is made instead of where they
+    are indexed; a tuple's elements are the same objects either way, so the
+    program computes the same (lists are left alone: code may change them).
+    """
+    found: Unpacks = {}
+    for node in graph.nodes:
+        value = node.meta.get("value")
+        if (
+            node in inlined
+            or node.op in ("placeholder", "output")
+            or node.meta.get(OPTIONAL)
+            or type(value) is not tuple
+            or not 1 < len(value) <= MAX_UNPACK
+            or not node.users
+        ):
+            continue
+        targets: list[fx.Node | None] = [None] * len(value)
+        for user in node.users:
+            index = user.args[1] if len(user.args) == 2 else None
+            if not (
+                user.op == "call_function"
+                and user.target is operator.getitem
+                and user.args[0] is node
+                and type(index) is int
+                and -len(value) <= index < len(value)
+                and targets[index] is None
+                and not user.meta.get(OPTIONAL)
+            ):
+                break
+            targets[index] = user
+        else:
+            found[node] = targets
+    return found
+
+
 # -- 2. variable names ------------------------------------------------------
 
 
 def name_statements(
-    graph: fx.Graph, inlined: set[fx.Node], reserved: frozenset[str] = frozenset()
+    graph: fx.Graph,
+    inlined: set[fx.Node],
+    reserved: frozenset[str] = frozenset(),
+    unpacks: Unpacks | None = None,
 ) -> dict[fx.Node, str]:
     """A variable name for every placeholder and statement node.
 
     ``reserved`` are names taken by the file itself (its functions and classes).
+    An unpacked tuple has no name; its elements are named where it is made.
     """
+    unpacks = unpacks or {}
+    elements = {t for targets in unpacks.values() for t in targets if t is not None}
     statements = [n for n in graph.nodes if n not in inlined]
     reads = {node: _variables_read(node, inlined) for node in statements}
     last_read: dict[fx.Node, fx.Node] = {}
@@ -175,9 +232,19 @@ def name_statements(
         if node.op == "placeholder":
             names[node] = namespace.claim(str(node.target), allow_builtin=True)
             continue
+        if node in elements:
+            continue  # named with its tuple
         dying = [v for v in reads[node] if last_read.get(v) is node and v in names]
         for variable in dying[1:]:
             namespace.release(names[variable])
+        if node in unpacks:
+            for element in (t for t in unpacks[node] if t is not None):
+                if dying:  # the first element takes the dying input's name
+                    names[element] = namespace.take_over(names[dying.pop(0)])
+                    dying = []
+                else:
+                    names[element] = namespace.claim(_stem(element))
+            continue
         if not node.users:
             if dying:
                 namespace.release(names[dying[0]])
@@ -213,13 +280,22 @@ def _stem(node: fx.Node) -> str:
 
 
 def body_lines(
-    graph: fx.Graph, inlined: set[fx.Node], printer: ExpressionPrinter
+    graph: fx.Graph,
+    inlined: set[fx.Node],
+    printer: ExpressionPrinter,
+    unpacks: Unpacks | None = None,
 ) -> list[str]:
+    unpacks = unpacks or {}
+    elements = {t for targets in unpacks.values() for t in targets if t is not None}
     lines = []
     for node in graph.nodes:
-        if node in inlined or node.op == "placeholder":
+        if node in inlined or node.op == "placeholder" or node in elements:
             continue
-        if node.op == "output":
+        if node in unpacks:
+            lines.append(
+                f"{_unpack_target(unpacks[node], printer)} = {printer.definition(node)}"
+            )
+        elif node.op == "output":
             lines.append(f"return {printer.argument(node.args[0])}")
         elif node.op == "call_function" and node.target is count_batch:
             counter, training = (printer.argument(a) for a in node.args)
@@ -242,6 +318,16 @@ def body_lines(
             else:
                 lines.append(expression)
     return lines
+
+
+def _unpack_target(targets: list[fx.Node | None], printer: ExpressionPrinter) -> str:
+    """``a, _, c`` (``a, *_`` when the rest is unread)."""
+    names = [printer.names[t] if t is not None else "_" for t in targets]
+    while len(names) > 1 and names[-1] == "_" and names[-2] == "_":
+        names.pop()
+    if names[-1] == "_" and len(names) < len(targets):
+        names[-1] = "*_"
+    return ", ".join(names)
 
 
 def signature_parameters(
