@@ -152,6 +152,7 @@ class ModelTracer(fx.Tracer):
     def __init__(self, keep: KeepPredicate | None = None):
         super().__init__()
         self._keep = keep
+        self._untraced_depth = 0  # > 0 while a leaf layer runs for real
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self._keep is not None and self._keep(m):
@@ -188,7 +189,7 @@ class ModelTracer(fx.Tracer):
                 (args, kwargs),
                 lambda v: found.append(v) if isinstance(v, fx.Proxy) else None,
             )
-            if found or always:
+            if self._untraced_depth == 0 and (found or always):
                 return self.create_proxy("call_function", factory, args, kwargs)
             return factory(*args, **kwargs)
 
@@ -255,7 +256,11 @@ class ConcreteTracer(ModelTracer):
 
     def create_proxy(self, kind, target, args, kwargs, *rest, **more):  # type: ignore[override]
         proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
-        self._values[proxy.node] = self._evaluate(kind, target, args, kwargs)
+        self._untraced_depth += 1  # real code runs: its factories make tensors
+        try:
+            self._values[proxy.node] = self._evaluate(kind, target, args, kwargs)
+        finally:
+            self._untraced_depth -= 1
         return proxy
 
     def value_of(self, proxy: fx.Proxy) -> Any:

@@ -218,6 +218,20 @@ class Noisy(nn.Module):
         return torch.cat([d, d * 2, noise], 0) + torch.rand(1) + grid
 
 
+class Tagger(nn.Module):
+    """A layer that builds tensors inside (LSTM's zero state) under the concrete tracer."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 8, batch_first=True)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        steps = len(x[0])  # a Python int: symbolic tracing fails, the concrete one runs
+        return self.fc(out[:, steps - 1]) + torch.zeros(3)
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -288,6 +302,14 @@ def test_tuples_read_by_index_are_unpacked(style):
         re.fullmatch(r"\w+, _, \w+ = .*split\(\[2, 3, 3\], dim=1\)", l) for l in lines
     )
     assert not any(re.search(r"\[[0-3]\]", l) for l in lines if "params[" not in l)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_layers_run_for_real_while_tracing_build_their_own_tensors(style):
+    """The concrete tracer records ``torch.zeros`` in forward, not inside ``nn.LSTM``."""
+    conversion = nnconvert.convert(Tagger(), style, (torch.randn(2, 5, 4),))
+    conversion.check(train=True)
+    assert "torch.zeros(3)" in conversion.source
 
 
 def test_blocks_with_different_sizes_share_one_class():
