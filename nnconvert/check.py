@@ -26,7 +26,7 @@ from torch.utils._pytree import tree_flatten, tree_structure
 
 from .errors import CheckError
 from .options import Tolerances
-from .trace import clone_inputs
+from .example_values import clone_inputs
 
 SEED = 0
 

@@ -70,7 +70,8 @@ from .opspecs.spec import (  # noqa: F401  (wrapped below, called by name)
 )
 from .passes.canonicalize import canonicalize
 from .passes.lift import find_layers
-from .trace import clone_inputs, trace
+from .example_values import clone_inputs
+from .trace import trace
 
 torch.fx.wrap("count_batch")  # traced as one call; the rewritten code calls it here
 torch.fx.wrap("cumulative_momentum")

@@ -20,7 +20,8 @@ from torch import fx, nn
 
 from .errors import ConversionError
 from .options import Style
-from .trace import clone_inputs, trace
+from .example_values import clone_inputs
+from .trace import trace
 
 #: Standard containers: printed as constructors, never as classes of their own.
 CONTAINERS = (

@@ -1,0 +1,276 @@
+"""The two fx tracers: symbolic (:class:`ModelTracer`) and concrete (:class:`ConcreteTracer`).
+
+:class:`ModelTracer` is ``fx.Tracer`` with what converting a model needs:
+``self.training`` as a graph value, buffers kept as state, user blocks as
+leaves, ``OrderedDict`` outputs, opaque ``torch.fx.wrap`` functions wherever
+they are imported, and tensors built in ``forward`` recorded as calls.
+:class:`ConcreteTracer` records the same graph while running every op on the
+example inputs, and answers Python's questions (``len``, ``int``, ``bool``,
+iteration) from the real values.
+"""
+
+from __future__ import annotations
+
+import copy
+import traceback
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import fx, nn
+from torch.fx._symbolic_trace import _orig_module_call
+
+from .errors import ConversionError
+from .example_values import clone_inputs, mutable
+
+_LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
+
+
+KeepPredicate = Callable[[nn.Module], bool]
+
+
+#: ``torch`` factories of Python data, recorded as calls when given a traced value.
+_TENSOR_FACTORIES = ("tensor", "as_tensor", "scalar_tensor")
+
+
+#: ``torch`` factories recorded as calls always: a tensor that ``forward`` builds
+#: (RAFT's ``torch.linspace(-r, r, 2 * r + 1)`` grid, a causal mask) is written
+#: as the call that builds it, not baked into the output as a constant.
+_TENSOR_BUILDERS = (
+    "arange",
+    "linspace",
+    "logspace",
+    "zeros",
+    "ones",
+    "full",
+    "eye",
+    "empty",
+    "rand",
+    "randn",
+    "randint",
+    "randperm",
+)
+
+
+class ModelTracer(fx.Tracer):
+    """``fx.Tracer`` that records ``self.training`` as a graph value.
+
+    Plain fx bakes ``F.dropout(x, 0.5, self.training)`` into ``training=False``
+    (or True); here every module's ``training`` flag reads as one ``get_attr``
+    node while tracing, so the rewrite keeps following ``model.train()``.
+    Branching on it (``if self.training:``) still needs a concrete answer.
+    """
+
+    #: Buffers read in forward (``x - self.mean``) stay state, never baked-in constants.
+    proxy_buffer_attributes = True
+
+    def __init__(self, keep: KeepPredicate | None = None):
+        super().__init__()
+        self._keep = keep
+        self._untraced_depth = 0  # > 0 while a leaf layer runs for real
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        if self._keep is not None and self._keep(m):
+            return True
+        return super().is_leaf_module(m, module_qualified_name)
+
+    def trace(self, root, concrete_args=None):  # type: ignore[override]
+        self._saved_flags: list[tuple[nn.Module, bool]] = []
+        self._autowrap_function_ids.update(map(id, _functions_fx_wraps()))
+        originals = {
+            name: getattr(torch, name) for name in _TENSOR_FACTORIES + _TENSOR_BUILDERS
+        }
+        for name, factory in originals.items():
+            always = name in _TENSOR_BUILDERS
+            setattr(torch, name, self._record_on_proxies(factory, always))
+        try:
+            return super().trace(root, concrete_args)
+        finally:
+            for name, factory in originals.items():
+                setattr(torch, name, factory)
+            for module, flag in self._saved_flags:
+                module.training = flag
+
+    def _record_on_proxies(self, factory: Callable, always: bool) -> Callable:
+        """``torch.tensor(channels)`` with a traced size becomes a graph node.
+
+        Factories that take Python data do not dispatch on proxies: without
+        this, RAFT's ``torch.tensor(num_channels)`` fails deep inside torch.
+        """
+
+        def factory_call(*args: Any, **kwargs: Any) -> Any:
+            found: list[fx.Proxy] = []
+            fx.node.map_aggregate(
+                (args, kwargs),
+                lambda v: found.append(v) if isinstance(v, fx.Proxy) else None,
+            )
+            if self._untraced_depth == 0 and (found or always):
+                return self.create_proxy("call_function", factory, args, kwargs)
+            return factory(*args, **kwargs)
+
+        return factory_call
+
+    def create_arg(self, a: Any) -> Any:
+        """An ``OrderedDict`` stays one: a recorded ``OrderedDict(...)`` call.
+
+        fx turns every dict into a plain ``dict``, so torchvision's segmentation
+        models (``result = OrderedDict(); result["out"] = x``) would return a
+        different type after conversion.
+        """
+        if type(a) is OrderedDict:
+            items = [(key, self.create_arg(value)) for key, value in a.items()]
+            if all(isinstance(key, str) and key.isidentifier() for key, _ in items):
+                return self.create_node("call_function", OrderedDict, (), dict(items))
+            return self.create_node("call_function", OrderedDict, (items,), {})
+        return super().create_arg(a)
+
+    def create_args_for_root(self, root_fn, is_module, concrete_args=None):
+        result = super().create_args_for_root(root_fn, is_module, concrete_args)
+        if is_module:
+            flag = self.create_proxy("get_attr", "training", (), {})
+            for module in self.root.modules():
+                self._saved_flags.append((module, module.training))
+                module.training = flag
+        return result
+
+
+class _ConcreteProxy(fx.Proxy):
+    """A proxy that answers ``len``/``int``/``range`` from its example value."""
+
+    def __len__(self) -> int:
+        return len(self.tracer.value_of(self))
+
+    def __int__(self) -> int:
+        return int(self.tracer.concrete_scalar(self))
+
+    def __index__(self) -> int:
+        return int(self.tracer.concrete_scalar(self))
+
+    def __float__(self) -> float:
+        return float(self.tracer.concrete_scalar(self))
+
+
+class ConcreteTracer(ModelTracer):
+    """Symbolic tracing that also runs every recorded op on the example inputs."""
+
+    def __init__(
+        self, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
+    ):
+        super().__init__(keep)
+        self._inputs = list(clone_inputs(example_inputs))
+        self._values: dict[fx.Node, Any] = {}
+        self._shadow: nn.Module | None = None
+
+    def trace(self, root, concrete_args=None):  # type: ignore[override]
+        self._shadow = copy.deepcopy(root)
+        with torch.no_grad():
+            return super().trace(root, concrete_args)
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _ConcreteProxy(node, self)
+
+    def create_proxy(self, kind, target, args, kwargs, *rest, **more):  # type: ignore[override]
+        proxy = super().create_proxy(kind, target, args, kwargs, *rest, **more)
+        self._untraced_depth += 1  # real code runs: its factories make tensors
+        try:
+            self._values[proxy.node] = self._evaluate(kind, target, args, kwargs)
+        finally:
+            self._untraced_depth -= 1
+        return proxy
+
+    def value_of(self, proxy: fx.Proxy) -> Any:
+        return self._values[proxy.node]
+
+    def concrete_scalar(self, proxy: fx.Proxy) -> Any:
+        value = self.value_of(proxy)
+        if isinstance(value, torch.Tensor):
+            raise ConversionError(
+                f"{_user_location()}the model turns tensor data into a Python "
+                "number; nnconvert cannot trace data-dependent code"
+            )
+        return value
+
+    # Python asks these questions of proxies; answer from the example values.
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        value = self.value_of(obj)
+        if isinstance(value, torch.Tensor):
+            raise ConversionError(
+                f"{_user_location()}control flow depends on tensor data; "
+                "nnconvert can only trace code whose branches depend on shapes"
+            )
+        return bool(value)
+
+    def iter(self, obj: fx.Proxy):
+        value = self.value_of(obj)
+        if isinstance(value, torch.Tensor):
+            raise ConversionError(
+                f"{_user_location()}the model iterates over a tensor; "
+                "nnconvert cannot trace data-dependent loops"
+            )
+        if any(isinstance(v, torch.Tensor) for v in value):
+            return iter([obj[i] for i in range(len(value))])
+        return iter(value)
+
+    def keys(self, obj: fx.Proxy):
+        return self.value_of(obj).keys()
+
+    def _evaluate(self, kind: str, target: Any, args: Any, kwargs: Any) -> Any:
+        args, kwargs = mutable(fx.node.map_aggregate((args, kwargs), self._unwrap))
+        if kind == "placeholder":
+            index = sum(1 for n in self._values if n.op == "placeholder")
+            if index < len(self._inputs):
+                return self._inputs[index]
+            return args[0] if args else None
+        if kind == "get_attr":
+            return _fetch(self._shadow, target)
+        if kind == "call_module":
+            return _run_untraced(self._shadow.get_submodule(target), args, kwargs)
+        if kind == "call_method":
+            return getattr(args[0], target)(*args[1:], **kwargs)
+        if kind == "call_function":
+            return target(*args, **kwargs)
+        return None
+
+    def _unwrap(self, value: Any) -> Any:
+        if isinstance(value, fx.Proxy):
+            return self._values[value.node]
+        return value
+
+
+def _functions_fx_wraps() -> list[Callable]:
+    """Every function registered with ``torch.fx.wrap``, wherever it was registered.
+
+    fx keeps such a function opaque only in the module that called ``wrap``;
+    generated code imports it into its own module, and converting that code
+    again must keep it opaque too, or the round trip would inline it.
+    """
+    registry = getattr(fx._symbolic_trace, "_wrapped_fns_to_patch", {})
+    return [frame[name] for (_, name), frame in list(registry.items()) if name in frame]
+
+
+def _run_untraced(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+    """Call ``module`` for real: fx patches ``Module.__call__`` while it traces."""
+    patched = nn.Module.__call__
+    nn.Module.__call__ = _orig_module_call
+    try:
+        return module(*args, **kwargs)
+    finally:
+        nn.Module.__call__ = patched
+
+
+def _fetch(root: nn.Module, target: str) -> Any:
+    value: Any = root
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _user_location() -> str:
+    """``file:line: `` of the innermost user frame on the stack, or ``""``."""
+    for frame in reversed(traceback.extract_stack()):
+        path = Path(frame.filename)
+        if not any(path.is_relative_to(d) for d in _LIBRARY_DIRS) and path.exists():
+            return f"{frame.filename}:{frame.lineno}: "
+    return ""
