@@ -27,6 +27,9 @@ shows, without changing what it computes:
   ``init``) come from the weights as the file's ``init_params()`` creates
   them, when it is given them (``initial``); never from the weights the
   function runs with.
+* a block whose function is exactly a chain through its numbered members
+  (as ``--to functional`` writes an ``nn.Sequential``) becomes that
+  ``nn.Sequential`` (:func:`rebuild_sequentials`).
 
 Which tensors are parameters (see :func:`parameter_names`):
 
@@ -68,8 +71,9 @@ from .opspecs.spec import (  # noqa: F401  (wrapped below, called by name)
     count_batch,
     cumulative_momentum,
 )
+from .hierarchy import REBUILT
 from .passes.canonicalize import canonicalize
-from .passes.lift import find_layers
+from .passes.lift import find_layers, holds_only_numbered_modules, sequential_of
 from .example_values import clone_inputs
 from .trace import trace
 
@@ -242,6 +246,8 @@ def functional_model(
         if blocks:
             model = _build(function, tensors, blocks, classes)
         adopt_layers(model, example_inputs, initial)
+        if blocks:
+            rebuild_sequentials(model, example_inputs)
     return model
 
 
@@ -298,6 +304,96 @@ def adopt_layers(
     for owner, lift in find_layers(graph_module, initial).items():
         parent, _, name = owner.rpartition(".")
         setattr(model.get_submodule(parent), name, lift.layer.train(was_training))
+
+
+def rebuild_sequentials(model: FunctionalModel, example_inputs: Sequence[Any]) -> None:
+    """Blocks whose function is exactly an ``nn.Sequential``'s become one.
+
+    ``--to functional`` writes an ``nn.Sequential`` as a function named after
+    the attribute that holds it (``features(sub_params(params, "features."),
+    x)``), running its members in order. A block whose function is exactly
+    such a chain over its numbered members
+    (:func:`nnconvert.passes.lift.sequential_of`) becomes, at that attribute,
+
+    * an ``nn.Sequential`` of its layers and blocks when the function is
+      named like the attribute (maybe numbered: ``double_conv2`` at
+      ``double_conv``; ``sequential`` at a number);
+    * else an ``nn.Sequential`` subclass named like the function's class
+      (``stack`` -> ``Stack``), as ``--to functional`` writes one (a
+      subclass's function is named after its class).
+
+    Other blocks stay as they are. Inner blocks first, so Sequentials nest
+    (ResNet's ``layer2`` holds blocks holding a ``downsample``). Layers must
+    have been adopted (:func:`adopt_layers`). Leaves the blocks alone when
+    the function cannot be traced (the conversion reports why).
+    """
+    blocks = [
+        (path, m)
+        for path, m in model.named_modules()
+        if path and isinstance(m, FunctionalModel) and holds_only_numbered_modules(m)
+    ]
+    if not blocks:
+        return
+    inputs = _block_inputs(model, example_inputs, [b for _, b in blocks])
+    subclasses: dict[type, type] = {}  # wrapper class -> its Sequential subclass
+
+    def keep(module: nn.Module) -> bool:
+        return isinstance(module, (FunctionalModel, nn.Sequential))
+
+    for path, block in reversed(blocks):  # inner blocks first
+        if id(block) not in inputs:
+            continue
+        was_training = block.training
+        block.eval()
+        try:
+            graph_module = trace(block, inputs[id(block)], keep)
+            graph_module.meta["original"] = block
+            canonicalize(graph_module)
+            sequential = sequential_of(graph_module)
+        except ConversionError:
+            continue
+        finally:
+            block.train(was_training)
+        if sequential is None:
+            continue
+        parent, _, name = path.rpartition(".")
+        if not _named_as_sequential(block._function.__name__, name):
+            cls = type(block)
+            if cls not in subclasses:
+                namespace = {"__module__": cls.__module__}
+                subclasses[cls] = type(cls.__name__, (nn.Sequential,), namespace)
+            sequential = subclasses[cls](*sequential)
+        setattr(sequential, REBUILT, True)  # placed where first used
+        setattr(model.get_submodule(parent), name, sequential.train(was_training))
+
+
+def _named_as_sequential(function_name: str, attribute: str) -> bool:
+    """``features`` at ``features``, ``double_conv2`` at ``double_conv``, ``sequential`` at ``0``."""
+    base = "sequential" if attribute.isdigit() else re.sub(r"\W", "_", attribute)
+    return re.fullmatch(rf"{re.escape(base)}_?\d*", function_name) is not None
+
+
+def _block_inputs(
+    model: FunctionalModel, example_inputs: Sequence[Any], blocks: list[nn.Module]
+) -> dict[int, tuple[Any, ...]]:
+    """The positional inputs each of ``blocks`` first receives (eval mode, no grad)."""
+    captured: dict[int, tuple[Any, ...]] = {}
+
+    def hook(module: nn.Module, args: tuple) -> None:
+        captured.setdefault(id(module), clone_inputs(args))
+
+    handles = [block.register_forward_pre_hook(hook) for block in blocks]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(*clone_inputs(example_inputs))
+    except Exception:
+        return {}
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return captured
 
 
 def _build(
@@ -382,21 +478,32 @@ def _wrapper_class(function: Callable, name: str | None = None) -> type:
 
 
 def _callees(function: Callable) -> dict[str, Callable]:
-    """Global names the function's code uses for functions that take ``params`` first."""
-    names: set[str] = set()
-    codes = [function.__code__]
-    while codes:
-        code = codes.pop()
-        names.update(code.co_names)
-        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    """Global names for functions that take ``params`` first, which the function calls.
+
+    Directly or through each other (``layer1`` calls ``basic_block``), so
+    that the blocks of a block are found too.
+    """
     namespace = function.__globals__
-    return {
-        name: namespace[name]
-        for name in sorted(names)
-        if inspect.isfunction(namespace.get(name))
-        and namespace[name] is not function
-        and list(inspect.signature(namespace[name]).parameters)[:1] == ["params"]
-    }
+    found: dict[str, Callable] = {}
+    functions = [function]
+    while functions:
+        names: set[str] = set()
+        codes = [functions.pop().__code__]
+        while codes:
+            code = codes.pop()
+            names.update(code.co_names)
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        for name in sorted(names - set(found)):
+            value = namespace.get(name)
+            if (
+                inspect.isfunction(value)
+                and value is not function
+                and value.__globals__ is namespace
+                and list(inspect.signature(value).parameters)[:1] == ["params"]
+            ):
+                found[name] = value
+                functions.append(value)
+    return dict(sorted(found.items()))
 
 
 def parameter_names(params: Mapping[str, torch.Tensor]) -> set[str]:

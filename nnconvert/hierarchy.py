@@ -4,9 +4,12 @@ SPEC invariant 4: every user-defined submodule class is kept as a class
 (module and mixed style) or a function (functional style). So the root and
 every user-defined submodule are traced separately, each with the inputs it
 received when the model ran on the example inputs, and with its own
-user-defined children kept as calls. ``nn.Sequential`` is kept as a call too
-in module and mixed style (it prints as ``nn.Sequential(...)``); functional
-style traces through it.
+user-defined children kept as calls. A plain ``nn.Sequential`` is kept as a
+call too: in module and mixed style it prints as ``nn.Sequential(...)``; in
+functional style, when ``forward`` calls it as a whole, it is traced on its
+own and becomes a function of its own (``features(sub_params(params,
+"features."), x)``), so that where it starts and ends stays visible. A
+Sequential that ``forward`` only indexes or iterates is traced through.
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ CONTAINERS = (
     nn.ParameterList,
     nn.ParameterDict,
 )
+
+#: Attribute set (True) on a module that nnconvert built from a functional
+#: input's code rather than found in it: an ``nn.Sequential`` rebuilt from a
+#: block's function. Class styles place it where it is first used, as any
+#: layer the conversion adds, not in the input's key order.
+REBUILT = "_nnconvert_rebuilt"
 
 
 def is_user_module(module: nn.Module) -> bool:
@@ -77,16 +86,25 @@ def trace_instances(
 ) -> list[Instance]:
     """The root and every user-defined submodule, traced; children before parents."""
     inputs = capture_inputs(model, example_inputs)
-    keep_sequential = style is not Style.FUNCTIONAL
+    functional = style is Style.FUNCTIONAL
+    # the Sequentials called as a whole: functions of their own in functional style
+    called = {
+        id(m)
+        for _, m in model.named_modules()
+        if type(m) is nn.Sequential and id(m) in inputs
+    }
 
     def keep(module: nn.Module) -> bool:
         return is_defined_class(module) or (
-            keep_sequential and type(module) is nn.Sequential
+            type(module) is nn.Sequential and (not functional or id(module) in called)
         )
+
+    def defined(module: nn.Module) -> bool:
+        return is_defined_class(module) or (functional and id(module) in called)
 
     instances = []
     for path, module in _post_order(model):
-        if path and not is_defined_class(module):
+        if path and not defined(module):
             continue
         if id(module) not in inputs:
             if any(True for _ in module.state_dict()):
@@ -97,6 +115,8 @@ def trace_instances(
             continue
         graph = trace(module, inputs[id(module)], keep)
         graph.meta["original"] = module
+        if path and type(module) is nn.Sequential:
+            _name_input(graph.graph, "x")  # Sequential.forward's is ``input``
         instances.append(Instance(path, module, graph))
     return instances
 
@@ -114,7 +134,7 @@ def capture_inputs(
     handles = [
         module.register_forward_pre_hook(hook, with_kwargs=True)
         for _, module in model.named_modules()
-        if module is model or is_defined_class(module)
+        if module is model or is_defined_class(module) or type(module) is nn.Sequential
     ]
     try:
         with torch.no_grad():
@@ -142,6 +162,12 @@ def _positional(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, ...]
         return clone_inputs(args)
     bound.apply_defaults()
     return clone_inputs(tuple(bound.arguments.values()))
+
+
+def _name_input(graph: fx.Graph, name: str) -> None:
+    """Call the graph's only input ``name``."""
+    (placeholder,) = (n for n in graph.nodes if n.op == "placeholder")
+    placeholder.target = name
 
 
 def _post_order(model: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Module]]:

@@ -19,6 +19,7 @@ from torch import nn
 import nnconvert
 from nnconvert import loading
 from nnconvert.functional_input import (
+    FunctionalModel,
     class_name_for,
     functional_model,
     load_source,
@@ -36,11 +37,12 @@ SHAPES = {
     "mlp": "2,7,32",
     "resnet": "2,3,32,32",  # nn.Sequential of blocks, merged block shapes
     "unet": "2,3,16,16",  # nn.Sequential with members without weights
+    "vit": "2,3,16,16",  # a loop over an nn.ModuleList of blocks
 }
 
 
 @pytest.mark.parametrize("style", ["module", "mixed", "functional"])
-@pytest.mark.parametrize("sample", ["lenet", "convnet", "resnet", "unet"])
+@pytest.mark.parametrize("sample", ["lenet", "convnet", "resnet", "unet", "vit"])
 def test_a_functional_golden_converts_back_to_every_golden(sample, style):
     """The weights come from the file's init_params(); nothing else is given."""
     functional = EXPECTED / f"{sample}.functional.py"
@@ -427,7 +429,7 @@ def test_the_wrapper_is_a_module_with_the_dicts_keys():
     conversion.check(train=True)
 
 
-# -- containers: a chain over numbered weights is an nn.Sequential -------------
+# -- containers: a Sequential is a function of its own, a chain inline a ModuleList
 
 
 def _linear(params, key, x):
@@ -442,12 +444,6 @@ def chain_with_gap(params, x):
     return torch.tanh(x) + 1
 
 
-def chain_with_leading_member(params, x):
-    x = torch.nn.functional.gelu(x)
-    x = _linear(params, "seq.1", x)
-    return x * 2
-
-
 def whole_chain(params, x):
     x = _linear(params, "seq.0", x)
     x = torch.nn.functional.relu(x)
@@ -456,38 +452,9 @@ def whole_chain(params, x):
     return x
 
 
-def partial_chain(params, x):
-    x = _linear(params, "seq.0", x)
-    x = torch.nn.functional.relu(x)
-    x = _linear(params, "seq.2", x)
-    x = torch.nn.functional.relu(x)
-    return x + 1
-
-
-def gap_not_filled_exactly(params, x):
-    x = _linear(params, "seq.0", x)
-    x = torch.nn.functional.relu(x)
-    x = torch.nn.functional.relu(x)
-    x = _linear(params, "seq.2", x)
-    return x
-
-
-def ambiguous_leading_members(params, x):
-    x = torch.nn.functional.relu(x)
-    x = torch.nn.functional.gelu(x)
-    x = _linear(params, "seq.1", x)
-    return x
-
-
 def residual_member(params, x):
     y = _linear(params, "seq.0", x)
     x = _linear(params, "seq.1", y) + y
-    return x
-
-
-def members_out_of_order(params, x):
-    x = _linear(params, "seq.1", x)
-    x = _linear(params, "seq.0", x)
     return x
 
 
@@ -505,39 +472,15 @@ def _weights(*indices: int) -> dict[str, torch.Tensor]:
         (
             chain_with_gap,
             (0, 3),
-            "nn.Sequential(\n            nn.Linear(4, 4), nn.ReLU(), nn.LeakyReLU(0.2), "
-            "nn.Linear(4, 4)\n        )",
-            "x = self.seq(x)",
+            "nn.ModuleList(\n            [nn.Linear(4, 4), nn.Identity(), nn.Identity(), "
+            "nn.Linear(4, 4)]\n        )",
+            "x = self.seq[0](x)\n        x = self.relu(x)\n",
         ),
         (
-            chain_with_leading_member,
-            (1,),
-            "nn.Sequential(nn.GELU(), nn.Linear(4, 4))",
-            "x = self.seq(x)",
-        ),
-        (
-            whole_chain,
-            (0, 2),
-            "nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU())",
-            "x = self.seq(x)",
-        ),
-        (
-            partial_chain,  # the last ReLU may have been the caller's: it stays there
-            (0, 2),
-            "nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))",
-            "x = self.seq(x)\n        x = self.relu(x)\n",
-        ),
-        (
-            gap_not_filled_exactly,
+            whole_chain,  # even the whole function: a loop over a ModuleList
             (0, 2),
             "nn.ModuleList([nn.Linear(4, 4), nn.Identity(), nn.Linear(4, 4)])",
-            "x = self.seq[0](x)",
-        ),
-        (
-            ambiguous_leading_members,
-            (1,),
-            "nn.ModuleList([nn.Identity(), nn.Linear(4, 4)])",
-            "x = self.seq[1](x)",
+            "x = self.seq[0](x)\n        x = self.relu1(x)\n",
         ),
         (
             residual_member,
@@ -545,27 +488,154 @@ def _weights(*indices: int) -> dict[str, torch.Tensor]:
             "nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])",
             "out = self.seq[1](x)",
         ),
-        (
-            members_out_of_order,
-            (0, 1),
-            "nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])",
-            "x = self.seq[1](x)",
-        ),
     ],
     ids=lambda v: v.__name__ if callable(v) else "",
 )
-def test_numbered_weights_become_a_sequential_only_on_exact_evidence(
+def test_numbered_weights_used_inline_are_a_module_list(
     function, indices, container, forward
 ):
+    """Functional style writes a loop over an nn.ModuleList inline, an nn.Sequential not."""
     torch.manual_seed(0)
     x = torch.randn(2, 4)
     model = functional_model(function, _weights(*indices), (x,))
-    conversion = nnconvert.convert(model, "module", (x,))
-    source = conversion.source
-    assert f"self.seq = {container}\n" in source, source
-    assert forward in source, source
-    assert conversion.load().state_dict().keys() == model.state_dict().keys()
+    for style in ("module", "mixed"):
+        conversion = nnconvert.convert(model, style, (x,))
+        source = conversion.source
+        assert f"self.seq = {container}\n" in source, source
+        if style == "module":
+            assert forward in source, source
+        assert conversion.load().state_dict().keys() == model.state_dict().keys()
+        conversion.check(train=True)
+
+
+SEQUENTIAL_FILE = """
+import torch
+import torch.nn.functional as F
+
+
+def sub_params(params, prefix):
+    return {{k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}}
+
+
+def linear(weights, i, x):
+    return F.linear(x, weights[f"{{i}}.weight"], weights[f"{{i}}.bias"])
+
+
+def {name}(params, x):
+{body}
+
+
+def net(params, x):
+    x = {name}(sub_params(params, "seq."), x)
+    return torch.tanh(x)
+"""
+
+
+def _sequential_file(name: str, body: str, *indices: int):
+    """``net`` calling ``name`` over its slice of the weights, ``seq.<i>.weight`` …"""
+    body = textwrap.indent(body.strip(), "    ")
+    namespace = load_source(SEQUENTIAL_FILE.format(name=name, body=body), "net")
+    return namespace["net"], _weights(*indices)
+
+
+EXACT = [
+    (
+        "seq",
+        "x = linear(params, 0, x)\nx = F.relu(x)\nx = F.leaky_relu(x, 0.2)\n"
+        "x = linear(params, 3, x)\nreturn x",
+        (0, 3),
+        "nn.Sequential(\n            nn.Linear(4, 4), nn.ReLU(), nn.LeakyReLU(0.2), "
+        "nn.Linear(4, 4)\n        )",
+    ),
+    (
+        "seq",  # a member without weights before the first one with weights
+        "x = F.gelu(x)\nx = linear(params, 1, x)\nreturn x",
+        (1,),
+        "nn.Sequential(nn.GELU(), nn.Linear(4, 4))",
+    ),
+    (
+        "seq",  # and after the last one (vgg's features)
+        "x = linear(params, 0, x)\nx = F.relu(x)\nx = linear(params, 2, x)\n"
+        "x = F.relu(x)\nreturn x",
+        (0, 2),
+        "nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU())",
+    ),
+    (
+        "seq",  # nothing between: nn.Identity, which functional style drops
+        "x = linear(params, 0, x)\nx = linear(params, 2, x)\nreturn x",
+        (0, 2),
+        "nn.Sequential(nn.Linear(4, 4), nn.Identity(), nn.Linear(4, 4))",
+    ),
+    (
+        "seq2",  # numbered, as when a block function took the name
+        "x = linear(params, 0, x)\nx = F.relu(x)\nreturn x",
+        (0,),
+        "nn.Sequential(nn.Linear(4, 4), nn.ReLU())",
+    ),
+    (
+        "stack",  # named otherwise: a subclass, as --to functional names one
+        "x = linear(params, 0, x)\nx = F.relu(x)\nx = linear(params, 2, x)\nreturn x",
+        (0, 2),
+        "Stack()",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name, body, indices, container", EXACT, ids=[str(i) for i in range(len(EXACT))]
+)
+def test_a_function_that_is_exactly_a_chain_is_an_nn_sequential(
+    name, body, indices, container
+):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4)
+    function, weights = _sequential_file(name, body, *indices)
+    model = functional_model(function, weights, (x,))
+    assert isinstance(model.seq, nn.Sequential)
+    for style in ("module", "mixed"):
+        conversion = nnconvert.convert(model, style, (x,))
+        source = conversion.source
+        assert f"self.seq = {container}\n" in source, source
+        assert "self.seq(x)" in source, source
+        assert conversion.load().state_dict().keys() == model.state_dict().keys()
+        conversion.check(train=True)
+    if name == "stack":
+        assert (
+            "class Stack(nn.Sequential):\n    def __init__(self):\n        super()."
+            "__init__(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))\n" in source
+        ), source
+    functional = nnconvert.convert(model, "functional", (x,))
+    called = "stack" if name == "stack" else "seq"
+    assert f'x = {called}(sub_params(params, "seq."), x)' in functional.source
+    functional.check(train=True)
+
+
+NOT_EXACT = [
+    (  # the last call may be the caller's
+        "x = linear(params, 0, x)\nx = F.relu(x)\nx = linear(params, 2, x)\nreturn x + 1",
+        (0, 2),
+    ),
+    (  # two calls for one missing number
+        "x = linear(params, 0, x)\nx = F.relu(x)\nx = F.relu(x)\n"
+        "x = linear(params, 2, x)\nreturn x",
+        (0, 2),
+    ),
+    ("x = F.relu(x)\nx = F.gelu(x)\nx = linear(params, 1, x)\nreturn x", (1,)),
+    ("y = linear(params, 0, x)\nx = linear(params, 1, y) + y\nreturn x", (0, 1)),
+    ("x = linear(params, 1, x)\nx = linear(params, 0, x)\nreturn x", (0, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    "body, indices", NOT_EXACT, ids=[str(i) for i in range(len(NOT_EXACT))]
+)
+def test_a_function_that_is_not_exactly_a_chain_stays_a_block(body, indices):
+    torch.manual_seed(0)
+    x = torch.randn(2, 4)
+    function, weights = _sequential_file("seq", body, *indices)
+    model = functional_model(function, weights, (x,))
+    assert isinstance(model.seq, FunctionalModel)
+    assert not isinstance(model.seq, nn.Sequential)
+    conversion = nnconvert.convert(model, "functional", (x,))
+    assert 'x = seq(sub_params(params, "seq."), x)' in conversion.source
     conversion.check(train=True)
-    mixed = nnconvert.convert(model, "mixed", (x,))
-    assert f"self.seq = {container}\n" in mixed.source, mixed.source
-    mixed.check(train=True)

@@ -49,19 +49,11 @@ LOSSY = {
     ),
 }
 
-#: Samples with containers whose functional form (members run inline in the
-#: caller) does not show which container they were: passes/lift.py rebuilds
-#: an nn.Sequential from a chain over numbered weights, and a Sequential's
-#: members without weights only where the chain shows them.
-LOSSY_SAMPLES = {
-    # features = Sequential(..., BatchNorm2d, ReLU, MaxPool2d), then the
-    # caller's own AdaptiveAvgPool2d: the functional calls cannot say that the
-    # last ReLU and MaxPool2d were in the Sequential (they have no weights).
-    "vgg": (CLASS_STYLES, "vgg's features ends in members without weights"),
-    # `for block in self.blocks: out = block(out)` over an nn.ModuleList runs
-    # its blocks as a chain, exactly as an nn.Sequential does (resnet's layer1).
-    "vit": (CLASS_STYLES, "a loop over a ModuleList reads as an nn.Sequential"),
-}
+#: Samples whose functional form does not show everything their module form
+#: does (sample stem -> (target styles, why)): none. Functional style writes
+#: an nn.Sequential as a function of its own and unrolls a loop over an
+#: nn.ModuleList in the caller, so passes/lift.py tells the two apart.
+LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {}
 
 
 def _sample_cases():

@@ -360,6 +360,89 @@ def test_functional_blocks_are_functions_over_their_own_weights():
     assert 'params["up.weight"]' in source
 
 
+class Features(nn.Module):
+    """A block holding an nn.Sequential of its own name (UNet's DoubleConv)."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+
+    def forward(self, x):
+        return self.features(x)
+
+
+class Containers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = Features()
+        self.stages = nn.ModuleList(
+            [
+                nn.Sequential(nn.Linear(8, 8), nn.GELU()),
+                nn.Sequential(nn.Linear(8, 8), nn.Tanh()),
+                nn.Sequential(nn.Linear(8, 8), nn.GELU()),
+            ]
+        )
+        self.input = nn.Sequential(nn.Linear(8, 8), nn.Sequential(nn.Linear(8, 4)))
+
+    def forward(self, x):
+        x = self.features(x)
+        for stage in self.stages:
+            x = stage(x)
+        return self.input(x)
+
+
+def test_functional_sequentials_are_functions_named_after_their_attribute():
+    inputs = (torch.randn(2, 8),)
+    conversion = nnconvert.convert(Containers(), Style.FUNCTIONAL, inputs)
+    source = conversion.source
+    conversion.check(train=True)
+    functions = re.findall(r"^def (\w+)\(", source, re.MULTILINE)
+    assert functions == [
+        "sub_params",
+        "features2",  # the block's function keeps its name
+        "features",
+        "sequential",  # stages.0 and stages.2: the same code, one function
+        "sequential2",
+        "sequential3",  # input.1
+        "input_",  # not the builtin
+        "containers",
+        "init_params",
+    ]
+    assert 'x = features2(sub_params(params, "features."), x)' in source
+    assert 'x = sequential(sub_params(params, "stages.0."), x)' in source
+    assert 'x = sequential(sub_params(params, "stages.2."), x)' in source
+    assert 'x = sequential3(sub_params(params, "1."), x)' in source
+    assert 'x = input_(sub_params(params, "input."), x)' in source
+    # and back: the same containers, the loop over the ModuleList unrolled
+    module = nnconvert.convert(Containers(), Style.MODULE, inputs).source
+    namespace = nnconvert.api.execute(source, "containers")
+    weights = dict(Containers().state_dict())
+    model = nnconvert.functional_model(
+        namespace["containers"], weights, inputs, initial=namespace["init_params"]()
+    )
+    assert nnconvert.convert(model, Style.MODULE, inputs).source == module
+
+
+class Iterated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+
+    def forward(self, x):
+        for layer in self.body:
+            x = layer(x)
+        return self.head[0](x)
+
+
+def test_a_sequential_forward_only_iterates_or_indexes_runs_inline():
+    conversion = nnconvert.convert(Iterated(), Style.FUNCTIONAL, (torch.randn(2, 8),))
+    conversion.check(train=True)
+    assert "sub_params" not in conversion.source
+    assert 'params["body.0.weight"]' in conversion.source
+    assert 'params["head.0.weight"]' in conversion.source
+
+
 class DenseLayer(nn.Module):
     def __init__(self, channels, growth):
         super().__init__()

@@ -39,10 +39,11 @@ reads them back (:func:`layer_with_initial`); without them the layer keeps
 the constructor's defaults.
 
 Everything else stays a functional call over ``self.<owner>.<tensor>``.
-Hosts left holding only lifted layers (or blocks) become ``nn.Sequential``
-when their members, keys ``0``, ``1`` …, run as one chain with the calls
-between them filling the missing keys exactly (:func:`_sequential`), else
-``nn.ModuleList`` (``nn.Identity()`` fills gaps) or ``nn.ModuleDict``.
+Hosts left holding only lifted layers (or blocks) become ``nn.ModuleList``
+(keys ``0``, ``1`` …; ``nn.Identity()`` fills gaps) or ``nn.ModuleDict``:
+functional style runs a loop over an ``nn.ModuleList`` inline, while an
+``nn.Sequential`` is a function of its own, which :func:`sequential_of`
+turns back into one.
 """
 
 from __future__ import annotations
@@ -98,6 +99,12 @@ class Transposes:
 
 
 def lift_layers(module: fx.GraphModule) -> None:
+    """Rewrite liftable functional calls into layer calls; hosts into containers."""
+    lift_calls(module)
+    _containers(module, module.meta.get("original", module))
+
+
+def lift_calls(module: fx.GraphModule) -> None:
     """Rewrite liftable functional calls into ``call_module`` nodes of their layers."""
     graph = module.graph
     _read_where_used(graph)
@@ -123,9 +130,6 @@ def lift_layers(module: fx.GraphModule) -> None:
             if counter is not None:
                 graph.erase_node(counter)
     remove_dead_code(graph)
-    original = module.meta.get("original", module)
-    _sequentials(module, original)
-    _containers(module, original)
 
 
 def _read_where_used(graph: fx.Graph) -> None:
@@ -513,91 +517,53 @@ def _same_kinds(layer: nn.Module, host: nn.Module) -> bool:
     } and {n for n, _ in layer.named_buffers()} == {n for n, _ in host.named_buffers()}
 
 
-def _sequentials(module: fx.GraphModule, original: nn.Module) -> None:
-    """Plain hosts whose members run as one chain -> ``nn.Sequential`` (inner ones first).
-
-    Functional style runs an ``nn.Sequential``'s members inline: the weights
-    show which indices hold layers (``features.0``, ``features.3``), the calls
-    between them are the members without weights. A host is rebuilt as an
-    ``nn.Sequential`` only when that reading is exact (:func:`_sequential`);
-    otherwise :func:`_containers` makes it an ``nn.ModuleList``.
-    """
-
-    def plain_hosts(host: nn.Module, path: str) -> list[str]:
-        found = []
-        for name, child in host.named_children():
-            if type(child) is nn.Module:
-                found += plain_hosts(child, f"{path}{name}.") + [path + name]
-        return found
-
-    for path in plain_hosts(module, ""):
-        try:
-            plain = type(original.get_submodule(path)) is nn.Module
-        except AttributeError:
-            plain = False
-        found = _sequential(module, path) if plain else None
-        if found is None:
-            continue
-        sequential, source, chain = found
-        parent, _, name = path.rpartition(".")
-        setattr(module.get_submodule(parent), name, sequential)
-        end = chain[-1]
-        with module.graph.inserting_before(end):
-            call = module.graph.call_module(path, (source,))
-        call.meta = dict(end.meta)
-        end.replace_all_uses_with(call)
-        for node in reversed(chain):
-            module.graph.erase_node(node)
+def holds_only_numbered_modules(module: nn.Module) -> bool:
+    """Submodules named ``0``, ``1`` … (numbers may be missing), no tensors of its own."""
+    children = [name for name, _ in module.named_children()]
+    return (
+        bool(children)
+        and all(n.isdigit() and str(int(n)) == n for n in children)
+        and not any(True for _ in module.named_parameters(recurse=False))
+        and not any(True for _ in module.named_buffers(recurse=False))
+    )
 
 
-def _sequential(
-    module: fx.GraphModule, path: str
-) -> tuple[nn.Sequential, fx.Node, list[fx.Node]] | None:
-    """``(container, its input, the nodes it replaces)`` for host ``path``, or None.
+def sequential_of(module: fx.GraphModule) -> nn.Sequential | None:
+    """The block traced in ``module`` as the ``nn.Sequential`` its function spells out, or None.
 
-    Exact evidence only: every member of the host (a lifted layer or a block,
-    keys ``0``, ``1`` …) is called once, on one input, and the calls form one
-    chain in index order -- each output feeds only the next call -- in which
-    the calls between members ``i`` and ``j`` are exactly ``j - i - 1``
-    parameter-free calls that ``nn`` layers make (or none: ``nn.Identity``
-    members, which functional style drops). Before the first member with
-    weights, index ``k``, exactly ``k`` such calls must run back to something
-    else. Calls after the last member with weights belong to the container
-    only when the chain is the whole function, from its input to its return
-    (``DoubleConv``'s ``conv, bn, relu, conv, bn, relu``); otherwise they stay
-    in the caller, since nothing shows where the container ended.
+    Functional style writes an ``nn.Sequential`` as a function of its own
+    (``features(sub_params(params, "features."), x)``) whose body runs the
+    members in order: the weights show which indices hold layers or blocks
+    (``0.weight``, ``3.weight``), the calls between them are the members
+    without weights. ``module`` is the trace of such a block's function
+    (``original`` in its ``meta``, its layers already adopted); its
+    functional calls are lifted into those layers here.
+
+    Exact evidence only: the function takes one input and is one chain from
+    it to its ``return`` -- each output feeds only the next call, nothing
+    else runs -- through every member of the block (keys ``0``, ``1`` …,
+    nothing else), each called once, in index order. Before each member
+    with weights, index ``j``, the calls since the previous one, ``i``, are
+    exactly ``j - i - 1`` parameter-free calls that ``nn`` layers make (or
+    none: ``nn.Identity`` members, which functional style drops); the calls
+    after the last one are the last members.
     """
     from .styles import _layer_for_call  # styles imports this module
 
-    graph = module.graph
-    children = dict(module.get_submodule(path).named_children())
-    if not children or not all(n.isdigit() and str(int(n)) == n for n in children):
+    original: nn.Module = module.meta.get("original", module)
+    if not holds_only_numbered_modules(original):
         return None
-    prefix = path + "."
-    calls: dict[int, fx.Node] = {}
-    for node in graph.nodes:
-        if node.op in ("call_module", "get_attr") and str(node.target).startswith(
-            prefix
-        ):
-            index = str(node.target)[len(prefix) :]
-            if node.op != "call_module" or index not in children or int(index) in calls:
-                return None
-            if (
-                len(node.args) != 1
-                or node.kwargs
-                or not isinstance(node.args[0], fx.Node)
-            ):
-                return None
-            calls[int(index)] = node
-    if len(calls) != len(children):
+    children = dict(original.named_children())
+    lift_calls(module)
+    graph = module.graph
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
         return None
 
-    def link(node: Any) -> nn.Module | None:
-        """The layer a chain call makes (one input, used once), or None."""
+    def link(node: fx.Node) -> nn.Module | None:
+        """The layer a parameter-free chain call makes (one input), or None."""
         if not (
-            isinstance(node, fx.Node)
-            and node.op in ("call_function", "call_method")
-            and len(node.users) == 1
+            node.op in ("call_function", "call_method")
             and node.args
             and [n for n in node.all_input_nodes if not _is_training(n)]
             == [node.args[0]]
@@ -606,76 +572,56 @@ def _sequential(
         found = _layer_for_call(node)
         return found[1] if found is not None else None
 
-    def upstream(node: fx.Node, limit: int) -> list[fx.Node]:
-        """Up to ``limit + 1`` chain calls ending at ``node``, nearest last."""
-        found: list[fx.Node] = []
-        while len(found) <= limit and link(node) is not None:
-            found.insert(0, node)
-            node = node.args[0]
-        return found
-
-    indices = sorted(calls)
-    members: dict[int, nn.Module] = {i: children[str(i)] for i in indices}
-    chain: list[fx.Node] = []
-    # before the first member with weights
-    first = indices[0]
-    leading = upstream(calls[first].args[0], first) if first else []
-    if leading and len(leading) != first:  # none: nn.Identity members
-        return None
-    members.update({i: link(n) for i, n in enumerate(leading)})
-    chain += leading
-    source = leading[0].args[0] if leading else calls[first].args[0]
-    # between members with weights
-    for before, after in zip(indices, indices[1:]):
-        gap = after - before - 1
-        between = upstream(calls[after].args[0], gap)
-        if len(calls[before].users) != 1 or (between and len(between) != gap):
+    members: dict[int, nn.Module] = {}
+    called: set[str] = set()
+    pending: list[nn.Module] = []  # calls since the last member with weights
+    position = 0  # the next free index
+    on_chain = set(placeholders)
+    node = placeholders[0]
+    while True:
+        if len(node.users) != 1:
             return None
-        if (between[0].args[0] if between else calls[after].args[0]) is not calls[
-            before
-        ]:
-            return None
-        members.update({before + 1 + k: link(n) for k, n in enumerate(between)})
-        chain += [calls[before], *between]
-    chain.append(calls[indices[-1]])
-    # after the last one: only when the chain is the whole function
-    trailing: list[fx.Node] = []
-    end = chain[-1]
-    while len(end.users) == 1:
-        (user,) = end.users
-        if link(user) is None or user.args[0] is not end:
+        (user,) = node.users
+        if user.op == "output":
+            if user.args[0] is not node:
+                return None
             break
-        trailing.append(user)
-        end = user
-    (user,) = end.users if len(end.users) == 1 else (None,)
-    whole = (
-        source.op == "placeholder"
-        and user is not None
-        and user.op == "output"
-        and user.args[0] is end
-        and all(
-            n in chain or n in trailing or n.op in ("placeholder", "get_attr", "output")
-            for n in graph.nodes
-        )
-    )
-    if whole:
-        size = max(members) + 1
-        members.update({size + k: link(n) for k, n in enumerate(trailing)})
-        chain += trailing
+        if not user.args or user.args[0] is not node:
+            return None
+        if user.op == "call_module":
+            index = int(user.target) if str(user.target) in children else -1
+            if index < position or len(user.args) != 1 or user.kwargs:
+                return None
+            if pending and len(pending) != index - position:
+                return None  # which calls are which members is not certain
+            members.update({position + k: m for k, m in enumerate(pending)})
+            members[index] = module.get_submodule(str(user.target))
+            called.add(str(user.target))
+            pending, position = [], index + 1
+        else:
+            layer = link(user)
+            if layer is None:
+                return None
+            pending.append(layer)
+        on_chain.add(user)
+        node = user
+    members.update({position + k: m for k, m in enumerate(pending)})
+    if called != set(children) or any(
+        n not in on_chain and n.op != "output" and not _is_training(n)
+        for n in graph.nodes
+    ):
+        return None
     size = max(members) + 1
-    return (
-        nn.Sequential(*(members.get(i, nn.Identity()) for i in range(size))),
-        source,
-        chain,
-    )
+    return nn.Sequential(*(members.get(i, nn.Identity()) for i in range(size)))
 
 
 def _containers(module: fx.GraphModule, original: nn.Module) -> None:
     """Plain hosts left in the graph module -> standard containers the printer can write.
 
-    Keys ``0``, ``1`` … become an ``nn.ModuleList`` (``nn.Identity()`` where a
-    number is missing: a ``Sequential`` member without weights left no key,
-    and indices and ``state_dict`` keys must stay) or, for parameters that
+    Keys ``0``, ``1`` … become an ``nn.ModuleList``, the container whose
+    loop functional style unrolls in the caller (``nn.Identity()`` where a
+    number is missing: a member without weights left no key, and indices
+    and ``state_dict`` keys must stay) or, for parameters that
     no layer holds, an ``nn.ParameterList``; names become an
     ``nn.ModuleDict`` or ``nn.ParameterDict``. A host mixing layers and
     tensors, or holding buffers, has no such spelling: refuse, naming it.

@@ -22,7 +22,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import ConversionError
-from ..hierarchy import Instance, is_defined_class, is_sequential_class
+from ..hierarchy import REBUILT, Instance, is_defined_class, is_sequential_class
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param, layout
 from ..passes.canonicalize import MAX_INLINE_CONSTANT, inferred_dtype
@@ -514,8 +514,10 @@ def _declaration_order(module: nn.Module) -> list[str]:
 def _is_original(name: str, graph_module: fx.GraphModule, original: nn.Module) -> bool:
     """The attribute is the original's own (not a layer the conversion created)."""
     mine, theirs = getattr(graph_module, name, None), getattr(original, name, None)
-    return theirs is not None and (
-        mine is None or mine is theirs or type(mine) is nn.Module
+    return (
+        theirs is not None
+        and not getattr(theirs, REBUILT, False)
+        and (mine is None or mine is theirs or type(mine) is nn.Module)
     )
 
 

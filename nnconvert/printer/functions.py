@@ -6,21 +6,28 @@ weight dict, so no function is flattened into its parent. Instances of a block
 whose code is the same share one function; different code gets another
 function (``basic_block_2``). A function takes ``training`` when it or a
 function it calls depends on it.
+
+A plain ``nn.Sequential`` the model calls is a function too, named after the
+attribute that holds it (``features(sub_params(params, "features."), x)``):
+its members run there, so the function shows where it starts and ends.
+Sequentials of the same name and code share one function; a name taken by a
+block's function, an import or the root is numbered (``double_conv2``).
 """
 
 from __future__ import annotations
 
+import builtins
 import re
 
 import torch
-from torch import fx
+from torch import fx, nn
 
 from ..hierarchy import Instance
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from .body import print_body
 from .expressions import ExpressionPrinter
-from .names import first_free, identifier
+from .names import RESERVED, first_free, identifier
 
 SUB_PARAMS = '''def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     """The weights of one submodule, keyed as in its own state_dict."""
@@ -40,7 +47,7 @@ class FunctionPrinter:
     def __init__(self, printer: ExpressionPrinter, top_name: str):
         self.printer = printer
         self.top_name = top_name
-        self.used_names: set[str] = {"sub_params", "init_params"}
+        self.used_names: set[str] = {"sub_params", "init_params", "math", top_name}
         self.texts: dict[str, str] = {}
 
     def print_functions(self, instances: list[Instance]) -> list[str]:
@@ -48,6 +55,12 @@ class FunctionPrinter:
         by_code: dict[tuple, str] = {}
         takes_training: dict[str, bool] = {}
         callee: dict[int, str] = {}
+        # block functions keep their class's name; a Sequential yields to them
+        block_names = {
+            _free_of_builtins(snake_case(type(i.module).__name__))
+            for i in instances
+            if i.path and not _is_sequential(i)
+        }
         for instance in instances:  # children before parents
             module = instance.module
             self.printer.callees = {
@@ -65,9 +78,17 @@ class FunctionPrinter:
             training = _uses_training(instance.graph.graph) or any(
                 t for _, t in self.printer.callees.values()
             )
-            key = (type(module), tuple(parameters), tuple(body), training)
+            kind: object = type(module)
+            if _is_sequential(instance):
+                kind = _sequential_base(instance.path)
+            key = (kind, tuple(parameters), tuple(body), training)
             if key not in by_code or not instance.path:
-                name = self._function_name(type(module).__name__, not instance.path)
+                if not instance.path:
+                    name = self.top_name
+                elif _is_sequential(instance):
+                    name = self._claim(str(kind), self.used_names | block_names, "")
+                else:
+                    name = self._claim(snake_case(type(module).__name__))
                 by_code[key] = name
                 takes_training[name] = training
                 self.texts[name] = self._function_text(
@@ -79,9 +100,14 @@ class FunctionPrinter:
             texts.insert(0, SUB_PARAMS)
         return texts
 
-    def _function_name(self, class_name: str, is_root: bool) -> str:
-        base = self.top_name if is_root else snake_case(class_name)
-        name = first_free(base, self.used_names, "_")
+    def _claim(
+        self, base: str, taken: set[str] | None = None, separator: str = "_"
+    ) -> str:
+        """A free function name from ``base``: ``base_2`` … (``base2`` with ``separator=""``)."""
+        base = _free_of_builtins(base)
+        if base[-1].isdigit():
+            separator = "_"
+        name = first_free(base, self.used_names if taken is None else taken, separator)
         self.used_names.add(name)
         return name
 
@@ -102,6 +128,24 @@ class FunctionPrinter:
         arrow = f" -> {returns}" if returns else ""
         lines = "".join(f"    {line}\n" for line in body)
         return f"def {name}({', '.join(signature)}){arrow}:\n{lines}"
+
+
+def _free_of_builtins(name: str) -> str:
+    """``input`` -> ``input_``: a function may not hide a builtin or a name the code uses."""
+    return f"{name}_" if hasattr(builtins, name) or name in RESERVED else name
+
+
+def _sequential_base(path: str) -> str:
+    """The function name of the ``nn.Sequential`` at ``path``: its attribute (``features``).
+
+    ``sequential`` for one known only by position (``blocks.0``).
+    """
+    attribute = path.rpartition(".")[2]
+    return "sequential" if attribute.isdigit() else identifier(attribute)
+
+
+def _is_sequential(instance: Instance) -> bool:
+    return bool(instance.path) and type(instance.module) is nn.Sequential
 
 
 def _uses_training(graph: fx.Graph) -> bool:

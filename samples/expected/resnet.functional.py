@@ -42,6 +42,29 @@ def basic_block(
     return out
 
 
+def layer1(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = basic_block(sub_params(params, "0."), x, training=training)
+    x = basic_block(sub_params(params, "1."), x, training=training)
+    return x
+
+
+def downsample(
+    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+) -> Tensor:
+    x = F.conv2d(x, params["0.weight"], stride=2)
+    if training:
+        params["1.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["1.running_mean"],
+        params["1.running_var"],
+        params["1.weight"],
+        params["1.bias"],
+        training=training,
+    )
+    return x
+
+
 def basic_block_2(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
@@ -68,20 +91,22 @@ def basic_block_2(
         params["bn2.bias"],
         training=training,
     )
-    x = F.conv2d(x, params["downsample.0.weight"], stride=2)
-    if training:
-        params["downsample.1.num_batches_tracked"] += 1
-    x = F.batch_norm(
-        x,
-        params["downsample.1.running_mean"],
-        params["downsample.1.running_var"],
-        params["downsample.1.weight"],
-        params["downsample.1.bias"],
-        training=training,
-    )
+    x = downsample(sub_params(params, "downsample."), x, training=training)
     out = out + x
     out = F.relu(out, inplace=True)
     return out
+
+
+def layer2(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = basic_block_2(sub_params(params, "0."), x, training=training)
+    x = basic_block(sub_params(params, "1."), x, training=training)
+    return x
+
+
+def layer3(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = basic_block_2(sub_params(params, "0."), x, training=training)
+    x = basic_block(sub_params(params, "1."), x, training=training)
+    return x
 
 
 def res_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
@@ -97,12 +122,9 @@ def res_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> 
         training=training,
     )
     x = F.relu(x, inplace=True)
-    x = basic_block(sub_params(params, "layer1.0."), x, training=training)
-    x = basic_block(sub_params(params, "layer1.1."), x, training=training)
-    x = basic_block_2(sub_params(params, "layer2.0."), x, training=training)
-    x = basic_block(sub_params(params, "layer2.1."), x, training=training)
-    x = basic_block_2(sub_params(params, "layer3.0."), x, training=training)
-    x = basic_block(sub_params(params, "layer3.1."), x, training=training)
+    x = layer1(sub_params(params, "layer1."), x, training=training)
+    x = layer2(sub_params(params, "layer2."), x, training=training)
+    x = layer3(sub_params(params, "layer3."), x, training=training)
     x = F.adaptive_avg_pool2d(x, 1)
     x = torch.flatten(x, 1)
     x = F.linear(x, params["fc.weight"], params["fc.bias"])

@@ -11,33 +11,40 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
+def double_conv2(
+    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+) -> Tensor:
+    x = F.conv2d(x, params["0.weight"], padding=1)
+    if training:
+        params["1.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["1.running_mean"],
+        params["1.running_var"],
+        params["1.weight"],
+        params["1.bias"],
+        training=training,
+    )
+    x = F.relu(x, inplace=True)
+    x = F.conv2d(x, params["3.weight"], padding=1)
+    if training:
+        params["4.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["4.running_mean"],
+        params["4.running_var"],
+        params["4.weight"],
+        params["4.bias"],
+        training=training,
+    )
+    x = F.relu(x, inplace=True)
+    return x
+
+
 def double_conv(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
-    x = F.conv2d(x, params["double_conv.0.weight"], padding=1)
-    if training:
-        params["double_conv.1.num_batches_tracked"] += 1
-    x = F.batch_norm(
-        x,
-        params["double_conv.1.running_mean"],
-        params["double_conv.1.running_var"],
-        params["double_conv.1.weight"],
-        params["double_conv.1.bias"],
-        training=training,
-    )
-    x = F.relu(x, inplace=True)
-    x = F.conv2d(x, params["double_conv.3.weight"], padding=1)
-    if training:
-        params["double_conv.4.num_batches_tracked"] += 1
-    x = F.batch_norm(
-        x,
-        params["double_conv.4.running_mean"],
-        params["double_conv.4.running_var"],
-        params["double_conv.4.weight"],
-        params["double_conv.4.bias"],
-        training=training,
-    )
-    x = F.relu(x, inplace=True)
+    x = double_conv2(sub_params(params, "double_conv."), x, training=training)
     return x
 
 

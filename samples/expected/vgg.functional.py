@@ -6,29 +6,46 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def vgg(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = F.conv2d(x, params["features.0.weight"], params["features.0.bias"], padding=1)
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def features(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = F.conv2d(x, params["0.weight"], params["0.bias"], padding=1)
     x = F.relu(x, inplace=True)
     x = F.max_pool2d(x, 2)
-    x = F.conv2d(x, params["features.3.weight"], params["features.3.bias"], padding=1)
+    x = F.conv2d(x, params["3.weight"], params["3.bias"], padding=1)
     if training:
-        params["features.4.num_batches_tracked"] += 1
+        params["4.num_batches_tracked"] += 1
     x = F.batch_norm(
         x,
-        params["features.4.running_mean"],
-        params["features.4.running_var"],
-        params["features.4.weight"],
-        params["features.4.bias"],
+        params["4.running_mean"],
+        params["4.running_var"],
+        params["4.weight"],
+        params["4.bias"],
         training=training,
     )
     x = F.relu(x, inplace=True)
     x = F.max_pool2d(x, 2)
-    x = F.adaptive_avg_pool2d(x, 2)
-    x = torch.flatten(x, 1)
-    x = F.linear(x, params["classifier.0.weight"], params["classifier.0.bias"])
+    return x
+
+
+def classifier(
+    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+) -> Tensor:
+    x = F.linear(x, params["0.weight"], params["0.bias"])
     x = F.relu(x, inplace=True)
     x = F.dropout(x, training=training)
-    x = F.linear(x, params["classifier.3.weight"], params["classifier.3.bias"])
+    x = F.linear(x, params["3.weight"], params["3.bias"])
+    return x
+
+
+def vgg(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = features(sub_params(params, "features."), x, training=training)
+    x = F.adaptive_avg_pool2d(x, 2)
+    x = torch.flatten(x, 1)
+    x = classifier(sub_params(params, "classifier."), x, training=training)
     return x
 
 
