@@ -1,4 +1,4 @@
-"""A tiny ViT: patch embedding, class token, position embedding, pre-norm MLP blocks."""
+"""A tiny ViT: patch embedding, class token, position embedding, pre-norm attention blocks."""
 
 import torch
 import torch.nn as nn
@@ -16,24 +16,28 @@ class PatchEmbed(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, hidden):
+    def __init__(self, dim, heads, hidden):
         super().__init__()
-        self.norm = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
         self.fc1 = nn.Linear(dim, hidden)
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x):
-        return x + self.fc2(F.gelu(self.fc1(self.norm(x))))
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 
 
 class TinyViT(nn.Module):
-    def __init__(self, image_size=16, patch_size=4, dim=32, depth=2, num_classes=10):
+    def __init__(self, image_size=16, patch_size=4, dim=32, depth=2, heads=4, num_classes=10):
         super().__init__()
         self.patch_embed = PatchEmbed(patch_size, 3, dim)
         num_patches = (image_size // patch_size) ** 2
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, dim) * 0.02)
-        self.blocks = nn.ModuleList([Block(dim, dim * 2) for _ in range(depth)])
+        self.blocks = nn.ModuleList([Block(dim, heads, dim * 2) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
 

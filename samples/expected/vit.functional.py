@@ -19,7 +19,27 @@ def patch_embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
 
 
 def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    out = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
+    out = F.layer_norm(x, (32,), params["norm1.weight"], params["norm1.bias"])
+    out = out.transpose(1, 0)
+    out = F.multi_head_attention_forward(
+        out,
+        out,
+        out,
+        32,
+        4,
+        params["attn.in_proj_weight"],
+        params["attn.in_proj_bias"],
+        None,
+        None,
+        False,
+        0.0,
+        params["attn.out_proj.weight"],
+        params["attn.out_proj.bias"],
+        need_weights=False,
+    )[0]
+    out = out.transpose(1, 0)
+    x = x + out
+    out = F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"])
     out = F.linear(out, params["fc1.weight"], params["fc1.bias"])
     out = F.gelu(out)
     out = F.linear(out, params["fc2.weight"], params["fc2.bias"])
@@ -63,8 +83,21 @@ def init_params() -> dict[str, Tensor]:
     params["patch_embed.proj.bias"] = nn.init.uniform_(
         torch.empty(32), -1 / math.sqrt(48), 1 / math.sqrt(48)
     )
-    params["blocks.0.norm.weight"] = torch.ones(32)
-    params["blocks.0.norm.bias"] = torch.zeros(32)
+    params["blocks.0.norm1.weight"] = torch.ones(32)
+    params["blocks.0.norm1.bias"] = torch.zeros(32)
+    params["blocks.0.attn.out_proj.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 32), a=math.sqrt(5)
+    )
+    params["blocks.0.attn.out_proj.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    nn.init.constant_(params["blocks.0.attn.out_proj.bias"], 0.0)
+    params["blocks.0.attn.in_proj_weight"] = nn.init.xavier_uniform_(
+        torch.empty(96, 32)
+    )
+    params["blocks.0.attn.in_proj_bias"] = torch.zeros(96)
+    params["blocks.0.norm2.weight"] = torch.ones(32)
+    params["blocks.0.norm2.bias"] = torch.zeros(32)
     params["blocks.0.fc1.weight"] = nn.init.kaiming_uniform_(
         torch.empty(64, 32), a=math.sqrt(5)
     )
@@ -77,8 +110,21 @@ def init_params() -> dict[str, Tensor]:
     params["blocks.0.fc2.bias"] = nn.init.uniform_(
         torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
     )
-    params["blocks.1.norm.weight"] = torch.ones(32)
-    params["blocks.1.norm.bias"] = torch.zeros(32)
+    params["blocks.1.norm1.weight"] = torch.ones(32)
+    params["blocks.1.norm1.bias"] = torch.zeros(32)
+    params["blocks.1.attn.out_proj.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 32), a=math.sqrt(5)
+    )
+    params["blocks.1.attn.out_proj.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    nn.init.constant_(params["blocks.1.attn.out_proj.bias"], 0.0)
+    params["blocks.1.attn.in_proj_weight"] = nn.init.xavier_uniform_(
+        torch.empty(96, 32)
+    )
+    params["blocks.1.attn.in_proj_bias"] = torch.zeros(96)
+    params["blocks.1.norm2.weight"] = torch.ones(32)
+    params["blocks.1.norm2.bias"] = torch.zeros(32)
     params["blocks.1.fc1.weight"] = nn.init.kaiming_uniform_(
         torch.empty(64, 32), a=math.sqrt(5)
     )

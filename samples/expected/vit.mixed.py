@@ -16,12 +16,16 @@ class PatchEmbed(nn.Module):
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
-        self.norm = nn.LayerNorm(32)
+        self.norm1 = nn.LayerNorm(32)
+        self.attn = nn.MultiheadAttention(32, 4, batch_first=True)
+        self.norm2 = nn.LayerNorm(32)
         self.fc1 = nn.Linear(32, 64)
         self.fc2 = nn.Linear(64, 32)
 
     def forward(self, x):
-        out = self.norm(x)
+        out = self.norm1(x)
+        x = x + self.attn(out, out, out, need_weights=False)[0]
+        out = self.norm2(x)
         out = F.gelu(self.fc1(out))
         x = x + self.fc2(out)
         return x

@@ -18,13 +18,18 @@ class PatchEmbed(nn.Module):
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
-        self.norm = nn.LayerNorm(32)
+        self.norm1 = nn.LayerNorm(32)
+        self.attn = nn.MultiheadAttention(32, 4, batch_first=True)
+        self.norm2 = nn.LayerNorm(32)
         self.fc1 = nn.Linear(32, 64)
         self.gelu = nn.GELU()
         self.fc2 = nn.Linear(64, 32)
 
     def forward(self, x):
-        out = self.norm(x)
+        out = self.norm1(x)
+        out = self.attn(out, out, out, need_weights=False)[0]
+        x = x + out
+        out = self.norm2(x)
         out = self.fc1(out)
         out = self.gelu(out)
         out = self.fc2(out)
