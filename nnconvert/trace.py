@@ -103,5 +103,8 @@ class _ValueRecorder(fx.Interpreter):
 
 
 def _describe(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"
+    """``TypeError: <first sentence>``: fx appends paragraphs of general advice."""
+    lines = str(error).strip().splitlines()
+    first = lines[0] if lines else ""
+    sentence, dot, rest = first.partition(". ")
+    return f"{type(error).__name__}: {sentence + '.' if dot and rest else first}"
