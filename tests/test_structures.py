@@ -232,6 +232,39 @@ class Tagger(nn.Module):
         return self.fc(out[:, steps - 1]) + torch.zeros(3)
 
 
+class LayerGetter(nn.ModuleDict):
+    """torchvision's IntermediateLayerGetter: a ModuleDict subclass keyed "0", "1", ..."""
+
+    def __init__(self, backbone, return_layers):
+        super().__init__(OrderedDict(backbone.named_children()))
+        self.return_layers = return_layers
+
+    def forward(self, x):
+        out = OrderedDict()
+        for name, module in self.items():
+            x = module(x)
+            if name in self.return_layers:
+                out[self.return_layers[name]] = x
+        return out
+
+
+class BackboneSegmenter(nn.Module):
+    def __init__(self):
+        super().__init__()
+        features = nn.Sequential(
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.ReLU(),
+            nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)),
+        )
+        self.backbone = LayerGetter(features, {"2": "out"})
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        result = OrderedDict()
+        result["out"] = self.head(self.backbone(x)["out"])
+        return result
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -244,6 +277,7 @@ MODELS = [
     PooledAttention,
     Correlation,
     Noisy,
+    BackboneSegmenter,
 ]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
@@ -257,6 +291,7 @@ INPUTS = {
     PooledAttention: (torch.randn(2, 5, 8),),
     Correlation: (torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)),
     Noisy: (torch.randn(2, 4),),
+    BackboneSegmenter: (torch.randn(2, 3, 8, 8),),
 }
 
 
@@ -490,7 +525,7 @@ def test_container_subclasses_with_a_forward_are_classes(style):
     conversion.check(train=True)
     assert "nn.DenseBlock" not in conversion.source
     if style is not Style.FUNCTIONAL:
-        assert "class DenseBlock(nn.Module):" in conversion.source
+        assert "class DenseBlock(nn.ModuleDict):" in conversion.source
 
 
 class PoolingHead(nn.Sequential):

@@ -205,9 +205,13 @@ class ClassPrinter:
                 graph_module.graph, self.style, self.printer, reserved
             )
             return Described(instance, True, init, parameters, body)
-        parameters, body = print_body(
-            graph_module.graph, self.style, self.printer, reserved
-        )
+        self.printer.keyed_by_string = isinstance(module, nn.ModuleDict)
+        try:
+            parameters, body = print_body(
+                graph_module.graph, self.style, self.printer, reserved
+            )
+        finally:
+            self.printer.keyed_by_string = False
         init = [
             self._assignment(name, value, module)
             for name, value in _attributes(graph_module, module)
@@ -215,7 +219,7 @@ class ClassPrinter:
         return Described(instance, False, init, parameters, body)
 
     def _assignment(self, name: str, value: Any, owner: nn.Module) -> Assign:
-        if not is_plain_identifier(name):
+        if not is_plain_identifier(name) and not isinstance(owner, nn.ModuleDict):
             raise ConversionError(f"attribute name {name!r} is not a Python identifier")
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
             persistent = name not in owner._non_persistent_buffers_set
@@ -328,8 +332,14 @@ class ClassPrinter:
             )
         self.printer.use("nn")
         init = ["super().__init__()"] + [self._statement(a) for a in template]
+        # a ModuleDict subclass stays one: its keys may be "0", "1", ...
+        base = (
+            "ModuleDict"
+            if isinstance(described.instance.module, nn.ModuleDict)
+            else "Module"
+        )
         return (
-            f"class {name}(nn.Module):\n"
+            f"class {name}(nn.{base}):\n"
             f"    def __init__({parameters}):\n"
             + "".join(f"        {line}\n" for line in init)
             + "\n"
@@ -344,7 +354,10 @@ class ClassPrinter:
                 f"self.register_buffer({literal(assign.attribute)}, "
                 f"{self.render(assign.value)}{flag})"
             )
-        return f"self.{assign.attribute} = {self.render(assign.value)}"
+        if is_plain_identifier(assign.attribute):
+            return f"self.{assign.attribute} = {self.render(assign.value)}"
+        # an nn.ModuleDict subclass keyed "0", "1", ... (torchvision's IntermediateLayerGetter)
+        return f"self[{literal(assign.attribute)}] = {self.render(assign.value)}"
 
     def render(self, value: Any) -> str:
         """Source text of a constructor tree; holes print as their parameter names."""

@@ -79,6 +79,8 @@ class ExpressionPrinter:
     imports: set[str] = field(default_factory=set)
     #: functional style: call_module target -> (function name, takes training)
     callees: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    #: the class being printed is an ``nn.ModuleDict``: its own keys are strings
+    keyed_by_string: bool = False
 
     # -- entry points --------------------------------------------------------
 
@@ -187,8 +189,10 @@ class ExpressionPrinter:
         if target == TRAINING_ATTRIBUTE:
             return "self.training"
         text = "self"
-        for part in target.split("."):
-            if part.isdigit():
+        for position, part in enumerate(target.split(".")):
+            if position == 0 and self.keyed_by_string and not is_plain_identifier(part):
+                text += f"[{literal(part)}]"  # ModuleDict: self["0"], not self[0]
+            elif part.isdigit():
                 text += f"[{part}]"
             elif is_plain_identifier(part):
                 text += f".{part}"
