@@ -37,13 +37,17 @@ def trace(
 
     Submodules for which ``keep`` holds stay ``call_module`` nodes.
     """
-    before = set(vars(model))
+    # Tracing runs forward on proxies: what forward stores on a module (RAFT's
+    # ``self.corr_pyramid = ...``) and the constants fx parks on the root must
+    # not stay in the user's model.
+    attributes = [(m, dict(vars(m))) for m in model.modules()]
     try:
         graph = _trace_graph(model, example_inputs, keep)
         module = fx.GraphModule(model, graph, class_name=type(model).__name__)
     finally:
-        for name in set(vars(model)) - before:  # fx parks tensor constants on the root
-            delattr(model, name)
+        for submodule, saved in attributes:
+            vars(submodule).clear()
+            vars(submodule).update(saved)
     annotate(module, example_inputs)
     return module
 

@@ -265,6 +265,19 @@ class BackboneSegmenter(nn.Module):
         return result
 
 
+class Upsampler(nn.Module):
+    """A parameter-free call with traced arguments stays a call in module style."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        y = self.conv(x)
+        return F.interpolate(y, size=(h * 2, w * 2), mode="bilinear")
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -278,6 +291,7 @@ MODELS = [
     Correlation,
     Noisy,
     BackboneSegmenter,
+    Upsampler,
 ]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
@@ -292,6 +306,7 @@ INPUTS = {
     Correlation: (torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)),
     Noisy: (torch.randn(2, 4),),
     BackboneSegmenter: (torch.randn(2, 3, 8, 8),),
+    Upsampler: (torch.randn(2, 3, 4, 4),),
 }
 
 
@@ -579,4 +594,26 @@ class Normalize(nn.Module):
 def test_buffers_read_in_forward_come_from_the_weights(style):
     conversion = nnconvert.convert(Normalize(), style, (torch.randn(2, 3, 4, 4),))
     assert "0.485" not in conversion.source
+    conversion.check(train=True)
+
+
+class Caching(nn.Module):
+    """RAFT's ``self.corr_pyramid = ...``: forward stores a value on the module."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.last = self.fc(x)
+        return self.last * 2
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_tracing_leaves_the_users_model_as_it_was(style):
+    model = Caching()
+    before = dict(vars(model))
+    conversion = nnconvert.convert(model, style, (torch.randn(2, 4),))
+    assert vars(model).keys() == before.keys()
+    assert all(vars(model)[k] is v for k, v in before.items())
     conversion.check(train=True)

@@ -316,6 +316,8 @@ def _layer_for_call(node: fx.Node) -> tuple[OpSpec, nn.Module] | None:
                 value = TRAINING
             else:
                 return None  # computed or weight arguments: not a fixed layer
+        elif _holds_node(value):  # size=(h * 8, w * 8) from traced shapes
+            return None
         arguments[key] = value
     for spec in specs_for_function(node.target):
         if len(node.args) != spec.inputs:
@@ -324,6 +326,12 @@ def _layer_for_call(node: fx.Node) -> tuple[OpSpec, nn.Module] | None:
         if layer is not None:
             return spec, layer
     return None
+
+
+def _holds_node(value: Any) -> bool:
+    found = []
+    fx.node.map_arg(value, found.append)
+    return bool(found)
 
 
 def _new_attribute_names(module: fx.GraphModule, stems: list[str]) -> list[str]:
