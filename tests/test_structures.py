@@ -617,3 +617,53 @@ def test_tracing_leaves_the_users_model_as_it_was(style):
     assert not any(isinstance(v, torch.fx.Proxy) for v in vars(model).values())
     assert set(vars(model)) <= set(vars(Caching())) | {"last"}
     conversion.check(train=True)
+
+
+class Spatial(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Pointwise(nn.Module):
+    def __init__(self, channels, out_channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, out_channels, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class BuilderBlock(nn.Module):
+    """torchvision video ResNet's block: its conv class is a constructor argument."""
+
+    def __init__(self, conv, downsample=None):
+        super().__init__()
+        self.conv = conv
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.conv(x)
+        if self.downsample is not None:
+            x = self.downsample(x)
+        return out + x
+
+
+class BuilderNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.plain = BuilderBlock(Spatial(4))
+        self.wide = BuilderBlock(Pointwise(4, 8), nn.Conv2d(4, 8, 1))
+
+    def forward(self, x):
+        return self.wide(self.plain(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_blocks_built_from_different_classes_are_not_merged(style):
+    """An optional ``downsample`` merges two shapes only if the rest is built alike."""
+    conversion = nnconvert.convert(BuilderNet(), style, (torch.randn(2, 4, 5, 5),))
+    conversion.check(train=True)

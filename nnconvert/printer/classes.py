@@ -162,6 +162,14 @@ class ClassPrinter:
         common = [a.attribute for a in others[0].init if a.attribute not in extra]
         if not extra or common != base_attributes:
             return []
+        built = {a.attribute: _built(a) for a in base.init}
+        if any(  # the common attributes are built alike (mc3_18's convs are not)
+            _built(a) != built[a.attribute]
+            for member in others
+            for a in member.init
+            if a.attribute in built
+        ):
+            return []
         expected = _graph_signature(base.instance.graph.graph, set())
         marked_per_member = []
         for member in others:
@@ -543,11 +551,13 @@ def _sequential_arguments(children: list[tuple[str, nn.Module]], describe) -> tu
     )
 
 
+def _built(assign: Assign) -> tuple:
+    """How an attribute is built, literals aside."""
+    return (assign.attribute, assign.buffer, assign.persistent, structure(assign.value))
+
+
 def _shape(described: Described) -> tuple:
-    init = tuple(
-        (a.attribute, a.buffer, a.persistent, structure(a.value))
-        for a in described.init
-    )
+    init = tuple(_built(a) for a in described.init)
     return (
         described.sequential,
         init,
