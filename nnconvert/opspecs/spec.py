@@ -29,6 +29,7 @@ wrong code.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import operator
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ Shapes = Mapping[str, tuple[int, ...] | None]
 WeightsHook = Callable[[Arguments, Shapes, list], Arguments | None]
 
 
+@functools.lru_cache(maxsize=None)  # rows ask for their signature on every call
 def parse_signature(text: str) -> tuple[Param, ...]:
     """Parse ``"input, weight, bias=None"`` into parameters (for C builtins without one)."""
     function = ast.parse(f"def f({text}): pass").body[0]
