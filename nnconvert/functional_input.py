@@ -71,7 +71,7 @@ from .opspecs.spec import (  # noqa: F401  (wrapped below, called by name)
     count_batch,
     cumulative_momentum,
 )
-from .hierarchy import REBUILT
+from .hierarchy import REBUILT, capture_inputs
 from .passes.canonicalize import canonicalize
 from .passes.lift import find_layers, holds_only_numbered_modules, sequential_of
 from .example_values import clone_inputs
@@ -334,7 +334,13 @@ def rebuild_sequentials(model: FunctionalModel, example_inputs: Sequence[Any]) -
     ]
     if not blocks:
         return
-    inputs = _block_inputs(model, example_inputs, [b for _, b in blocks])
+    was_training = model.training
+    try:  # in eval mode, as the blocks are traced
+        inputs = capture_inputs(model.eval(), example_inputs, [b for _, b in blocks])
+    except ConversionError:
+        return  # the conversion reports why
+    finally:
+        model.train(was_training)
     subclasses: dict[type, type] = {}  # wrapper class -> its Sequential subclass
 
     def keep(module: nn.Module) -> bool:
@@ -371,29 +377,6 @@ def _named_as_sequential(function_name: str, attribute: str) -> bool:
     """``features`` at ``features``, ``double_conv2`` at ``double_conv``, ``sequential`` at ``0``."""
     base = "sequential" if attribute.isdigit() else re.sub(r"\W", "_", attribute)
     return re.fullmatch(rf"{re.escape(base)}_?\d*", function_name) is not None
-
-
-def _block_inputs(
-    model: FunctionalModel, example_inputs: Sequence[Any], blocks: list[nn.Module]
-) -> dict[int, tuple[Any, ...]]:
-    """The positional inputs each of ``blocks`` first receives (eval mode, no grad)."""
-    captured: dict[int, tuple[Any, ...]] = {}
-
-    def hook(module: nn.Module, args: tuple) -> None:
-        captured.setdefault(id(module), clone_inputs(args))
-
-    handles = [block.register_forward_pre_hook(hook) for block in blocks]
-    was_training = model.training
-    try:
-        with torch.no_grad():
-            model.eval()(*clone_inputs(example_inputs))
-    except Exception:
-        return {}
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return captured
 
 
 def _build(

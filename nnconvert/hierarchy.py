@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import fx, nn
@@ -122,20 +122,28 @@ def trace_instances(
 
 
 def capture_inputs(
-    model: nn.Module, example_inputs: Sequence[Any]
+    model: nn.Module,
+    example_inputs: Sequence[Any],
+    modules: Iterable[nn.Module] | None = None,
 ) -> dict[int, tuple[Any, ...]]:
-    """The positional inputs each module receives first, by running the model once."""
+    """The positional inputs each module receives first, by running the model once.
+
+    ``modules`` are the ones to watch (default: the model, its user-defined
+    blocks and its ``nn.Sequential`` containers).
+    """
     captured: dict[int, tuple[Any, ...]] = {}
 
     def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
         if id(module) not in captured:
             captured[id(module)] = _positional(module, args, kwargs)
 
-    handles = [
-        module.register_forward_pre_hook(hook, with_kwargs=True)
-        for _, module in model.named_modules()
-        if module is model or is_defined_class(module) or type(module) is nn.Sequential
-    ]
+    if modules is None:
+        modules = [
+            m
+            for m in model.modules()
+            if m is model or is_defined_class(m) or type(m) is nn.Sequential
+        ]
+    handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in modules]
     try:
         with torch.no_grad():
             model(*clone_inputs(example_inputs))

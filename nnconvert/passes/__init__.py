@@ -1,6 +1,7 @@
 """Graph passes: canonicalize, then one style pass. Each takes and returns a GraphModule."""
 
 from .canonicalize import canonicalize
-from .styles import TRAINING_ATTRIBUTE, apply_style
+from .graph_utils import TRAINING_ATTRIBUTE
+from .styles import apply_style
 
 __all__ = ["TRAINING_ATTRIBUTE", "apply_style", "canonicalize"]

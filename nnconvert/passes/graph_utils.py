@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import operator
 
-import torch
-from torch import fx
+from typing import Any
 
+import torch
+from torch import fx, nn
+
+from ..opspecs import TRAINING, OpSpec, specs_for_function
 from ..opspecs.spec import count_batch
+
+#: The ``get_attr`` target the tracers give ``self.training``.
+TRAINING_ATTRIBUTE = "training"
 
 _INPLACE_OPERATORS = {
     operator.iadd,
@@ -126,3 +132,38 @@ def remove_dead_code(graph: fx.Graph) -> bool:
             graph.erase_node(node)
             changed = True
     return changed
+
+
+def is_training_flag(node: Any) -> bool:
+    """``self.training`` in a graph (a value, not a tensor)."""
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "get_attr"
+        and node.target == TRAINING_ATTRIBUTE
+    )
+
+
+def layer_for_call(node: fx.Node) -> tuple[OpSpec, nn.Module] | None:
+    """The op spec and a fresh layer that make exactly ``node``'s call, if any."""
+    arguments = {}
+    for key, value in node.kwargs.items():
+        if is_training_flag(value):
+            value = TRAINING
+        elif isinstance(value, fx.Node):
+            return None  # computed or weight arguments: not a fixed layer
+        elif _holds_node(value):  # size=(h * 8, w * 8) from traced shapes
+            return None
+        arguments[key] = value
+    for spec in specs_for_function(node.target):
+        if len(node.args) != spec.inputs:
+            continue
+        layer = spec.module_from_call(arguments)
+        if layer is not None:
+            return spec, layer
+    return None
+
+
+def _holds_node(value: Any) -> bool:
+    found: list[fx.Node] = []
+    fx.node.map_arg(value, found.append)
+    return bool(found)

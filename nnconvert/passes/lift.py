@@ -66,9 +66,12 @@ from ..opspecs import (
     specs_for_function,
 )
 from ..opspecs.spec import Computed, count_batch, cumulative_momentum, same_value
-from .graph_utils import remove_dead_code
-
-TRAINING_ATTRIBUTE = "training"
+from .graph_utils import (
+    TRAINING_ATTRIBUTE,
+    is_training_flag,
+    layer_for_call,
+    remove_dead_code,
+)
 
 #: Functions of arguments computed from a layer's tensors (:class:`Computed`).
 COMPUTED = frozenset({cumulative_momentum})
@@ -323,10 +326,6 @@ def _counter_updates(
     return found if pending is None else None
 
 
-def _is_training(node: fx.Node) -> bool:
-    return node.op == "get_attr" and node.target == TRAINING_ATTRIBUTE
-
-
 def _is_counter(node: fx.Node) -> bool:
     return node.op == "call_function" and node.target is count_batch
 
@@ -548,8 +547,6 @@ def sequential_of(module: fx.GraphModule) -> nn.Sequential | None:
     none: ``nn.Identity`` members, which functional style drops); the calls
     after the last one are the last members.
     """
-    from .styles import _layer_for_call  # styles imports this module
-
     original: nn.Module = module.meta.get("original", module)
     if not holds_only_numbered_modules(original):
         return None
@@ -565,11 +562,11 @@ def sequential_of(module: fx.GraphModule) -> nn.Sequential | None:
         if not (
             node.op in ("call_function", "call_method")
             and node.args
-            and [n for n in node.all_input_nodes if not _is_training(n)]
+            and [n for n in node.all_input_nodes if not is_training_flag(n)]
             == [node.args[0]]
         ):
             return None
-        found = _layer_for_call(node)
+        found = layer_for_call(node)
         return found[1] if found is not None else None
 
     members: dict[int, nn.Module] = {}
@@ -607,7 +604,7 @@ def sequential_of(module: fx.GraphModule) -> nn.Sequential | None:
         node = user
     members.update({position + k: m for k, m in enumerate(pending)})
     if called != set(children) or any(
-        n not in on_chain and n.op != "output" and not _is_training(n)
+        n not in on_chain and n.op != "output" and not is_training_flag(n)
         for n in graph.nodes
     ):
         return None

@@ -27,14 +27,12 @@ from torch import fx, nn
 
 from ..errors import ConversionError
 from ..hierarchy import CONTAINERS, is_defined_class
-from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module, specs_for_function
+from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module
 from ..opspecs.spec import Computed, identity
 from ..options import Style
 from .canonicalize import inline_constants
-from .graph_utils import remove_dead_code
+from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
 from .lift import lift_layers
-
-TRAINING_ATTRIBUTE = "training"
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
@@ -95,7 +93,7 @@ def to_module(module: fx.GraphModule) -> None:
     for node in module.graph.nodes:
         if node.op != "call_function":
             continue
-        found = _layer_for_call(node)
+        found = layer_for_call(node)
         if found is not None:
             replacements.append((node, *found))
     names = _new_attribute_names(module, [spec.stem for _, spec, _ in replacements])
@@ -305,33 +303,6 @@ def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:
             "get_attr", TRAINING_ATTRIBUTE
         )  # self.training, not a tensor
     return value
-
-
-def _layer_for_call(node: fx.Node) -> tuple[OpSpec, nn.Module] | None:
-    """The op spec and a fresh layer that make exactly ``node``'s call, if any."""
-    arguments = {}
-    for key, value in node.kwargs.items():
-        if isinstance(value, fx.Node):
-            if value.op == "get_attr" and value.target == TRAINING_ATTRIBUTE:
-                value = TRAINING
-            else:
-                return None  # computed or weight arguments: not a fixed layer
-        elif _holds_node(value):  # size=(h * 8, w * 8) from traced shapes
-            return None
-        arguments[key] = value
-    for spec in specs_for_function(node.target):
-        if len(node.args) != spec.inputs:
-            continue
-        layer = spec.module_from_call(arguments)
-        if layer is not None:
-            return spec, layer
-    return None
-
-
-def _holds_node(value: Any) -> bool:
-    found = []
-    fx.node.map_arg(value, found.append)
-    return bool(found)
 
 
 def _new_attribute_names(module: fx.GraphModule, stems: list[str]) -> list[str]:

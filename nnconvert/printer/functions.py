@@ -24,7 +24,7 @@ from torch import fx, nn
 
 from ..hierarchy import Instance
 from ..options import Style
-from ..passes import TRAINING_ATTRIBUTE
+from ..passes.graph_utils import is_training_flag
 from .body import print_body
 from .expressions import ExpressionPrinter
 from .names import RESERVED, first_free, identifier
@@ -149,9 +149,7 @@ def _is_sequential(instance: Instance) -> bool:
 
 
 def _uses_training(graph: fx.Graph) -> bool:
-    return any(
-        n.op == "get_attr" and n.target == TRAINING_ATTRIBUTE for n in graph.nodes
-    )
+    return any(is_training_flag(n) for n in graph.nodes)
 
 
 def _return_hint(value) -> str | None:
