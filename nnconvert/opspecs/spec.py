@@ -165,6 +165,11 @@ def cumulative_momentum(counter: torch.Tensor, training: bool) -> float:
     return 1.0 / float(counter) if training else 0.0
 
 
+#: ``x.transpose(1, 0)``: what a ``batch_first`` layer does to each batched
+#: input before its call, and to its output after it (its own inverse).
+SWAP_BATCH_AND_SEQUENCE = (torch.Tensor.transpose, {"dim0": 1, "dim1": 0})
+
+
 @dataclass(frozen=True)
 class Computed:
     """A call argument computed when the layer runs: ``function(*arguments)``.
@@ -424,7 +429,7 @@ class OpSpec:
         ``batch_first`` and the layer sets it; none otherwise.
         """
         if self.batch_first and module.batch_first:
-            return [(torch.Tensor.transpose, {"dim0": 1, "dim1": 0})]
+            return [SWAP_BATCH_AND_SEQUENCE]
         return []
 
     # -- module -> call -----------------------------------------------------

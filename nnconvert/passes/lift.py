@@ -65,7 +65,13 @@ from ..opspecs import (
     spec_for_module,
     specs_for_function,
 )
-from ..opspecs.spec import Computed, count_batch, cumulative_momentum, same_value
+from ..opspecs.spec import (
+    SWAP_BATCH_AND_SEQUENCE,
+    Computed,
+    count_batch,
+    cumulative_momentum,
+    same_value,
+)
 from .graph_utils import (
     TRAINING_ATTRIBUTE,
     is_training_flag,
@@ -363,7 +369,7 @@ def _layer_for(
             if isinstance(absorbed, Transposes):
                 if not spec.batch_first:
                     continue
-                prologue = [(torch.Tensor.transpose, {"dim0": 1, "dim1": 0})]
+                prologue = [SWAP_BATCH_AND_SEQUENCE]
             elif absorbed is not None:
                 if spec.prologue is None:
                     continue

@@ -249,7 +249,7 @@ def _output_back(
     value = node.meta.get("value")
     with graph.inserting_before(node):
         if not isinstance(value, tuple):
-            call.meta["value"] = _value_of(transposes[0][0], node, transposes[0][1])
+            call.meta["value"] = _seq_first(value, transposes)
             back = _apply(graph, transposes, call)
             node.replace_all_uses_with(back)
             return
