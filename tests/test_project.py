@@ -43,8 +43,11 @@ def test_readme_documents_every_cli_option():
 
 
 def test_readme_python_example_runs():
+    api = README.split("## Python API", 1)[1].split("\n## ", 1)[0]
     (example,) = [
-        block for block in _code_blocks("python") if "nnconvert.convert(" in block
+        block
+        for block in re.findall(r"```python\n(.*?)```", api, flags=re.S)
+        if "nnconvert.convert(" in block
     ]
     exec(compile(example, "README.md", "exec"), {})
 

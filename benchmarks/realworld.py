@@ -1,0 +1,309 @@
+"""The real-world suite: model files from public repositories, converted in every style.
+
+Each file in ``benchmarks/realworld/`` is a model file as its authors published
+it (the header names the repository, commit and licence); this script builds
+each model the way its repository does (a factory such as ``ResNet18()``, or
+the class with the sizes its training script uses, made small), converts it to
+every style with ``nnconvert.convert`` and runs the full check (eval and train
+mode) with ``Conversion.check(train=True)``. Random weights only.
+
+Run (about ten minutes on 2 cores; ``--models`` takes a subset)::
+
+    python benchmarks/realworld.py                      # -> benchmarks/realworld.md
+    python benchmarks/realworld.py --models nanogpt cifar_resnet --output -
+
+``vit_pytorch`` needs ``einops`` (``pip install einops``); without it that row
+says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import torch
+
+import nnconvert
+
+HERE = Path(__file__).parent
+SUITE = HERE / "realworld"
+STYLES = ("module", "functional", "mixed")
+TIMEOUT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One model of the suite: its file, how its repository builds it, its inputs."""
+
+    name: str
+    file: str
+    build: Callable[[ModuleType], torch.nn.Module]
+    inputs: Callable[[], tuple[Any, ...]]
+
+
+def images(*shape: int) -> Callable[[], tuple[Any, ...]]:
+    return lambda: (torch.randn(*shape),)
+
+
+def tokens(vocabulary: int, *shape: int) -> Callable[[], tuple[Any, ...]]:
+    return lambda: (torch.randint(0, vocabulary, shape),)
+
+
+def word_language_model(kind: str) -> Callable[[ModuleType], torch.nn.Module]:
+    return lambda m: m.RNNModel(kind, 50, 16, 16, 2, dropout=0.2)
+
+
+def recurrent_inputs(kind: str) -> Callable[[], tuple[Any, ...]]:
+    def make() -> tuple[Any, ...]:
+        state = torch.zeros(2, 3, 16)
+        hidden = (state, state.clone()) if kind == "LSTM" else state
+        return (torch.randint(0, 50, (7, 3)), hidden)
+
+    return make
+
+
+def nanogpt(m: ModuleType) -> torch.nn.Module:
+    config = m.GPTConfig(
+        block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=16, dropout=0.1
+    )
+    return m.GPT(config)
+
+
+ENTRIES = [
+    Entry("cifar_lenet", "cifar_lenet.py", lambda m: m.LeNet(), images(2, 3, 32, 32)),
+    Entry("cifar_vgg", "cifar_vgg.py", lambda m: m.VGG("VGG11"), images(2, 3, 32, 32)),
+    Entry(
+        "cifar_resnet", "cifar_resnet.py", lambda m: m.ResNet18(), images(2, 3, 32, 32)
+    ),
+    Entry(
+        "cifar_preact_resnet",
+        "cifar_preact_resnet.py",
+        lambda m: m.PreActResNet18(),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cifar_mobilenetv2",
+        "cifar_mobilenetv2.py",
+        lambda m: m.MobileNetV2(),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cifar_densenet",
+        "cifar_densenet.py",
+        lambda m: m.densenet_cifar(),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cifar_googlenet",
+        "cifar_googlenet.py",
+        lambda m: m.GoogLeNet(),
+        images(2, 3, 32, 32),
+    ),
+    Entry("cifar_senet", "cifar_senet.py", lambda m: m.SENet18(), images(2, 3, 32, 32)),
+    Entry(
+        "cifar_shufflenetv2",
+        "cifar_shufflenetv2.py",
+        lambda m: m.ShuffleNetV2(net_size=0.5),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cifar_efficientnet",
+        "cifar_efficientnet.py",
+        lambda m: m.EfficientNetB0(),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cifar_dla_simple",
+        "cifar_dla_simple.py",
+        lambda m: m.SimpleDLA(),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cifar_regnet",
+        "cifar_regnet.py",
+        lambda m: m.RegNetX_200MF(),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "examples_mnist", "examples_mnist.py", lambda m: m.Net(), images(2, 1, 28, 28)
+    ),
+    Entry("examples_vae", "examples_vae.py", lambda m: m.VAE(), images(2, 1, 28, 28)),
+    Entry(
+        "examples_dcgan_generator",
+        "examples_dcgan.py",
+        lambda m: m.Generator(m.ngpu),
+        images(2, 100, 1, 1),
+    ),
+    Entry(
+        "examples_dcgan_discriminator",
+        "examples_dcgan.py",
+        lambda m: m.Discriminator(m.ngpu),
+        images(2, 3, 64, 64),
+    ),
+    Entry(
+        "examples_super_resolution",
+        "examples_super_resolution.py",
+        lambda m: m.Net(upscale_factor=3),
+        images(2, 1, 16, 16),
+    ),
+    Entry(
+        "examples_word_language_model_lstm",
+        "examples_word_language_model.py",
+        word_language_model("LSTM"),
+        recurrent_inputs("LSTM"),
+    ),
+    Entry(
+        "examples_word_language_model_gru",
+        "examples_word_language_model.py",
+        word_language_model("GRU"),
+        recurrent_inputs("GRU"),
+    ),
+    Entry(
+        "examples_word_language_model_transformer",
+        "examples_word_language_model.py",
+        lambda m: m.TransformerModel(50, 16, 2, 16, 2, dropout=0.2),
+        tokens(50, 7, 3),
+    ),
+    Entry(
+        "examples_fast_neural_style",
+        "examples_fast_neural_style.py",
+        lambda m: m.TransformerNet(),
+        images(2, 3, 32, 32),
+    ),
+    Entry("nanogpt", "nanogpt.py", nanogpt, tokens(50, 2, 8)),
+    Entry(
+        "vit_pytorch",
+        "vit_pytorch.py",
+        lambda m: m.ViT(
+            image_size=32,
+            patch_size=8,
+            num_classes=10,
+            dim=32,
+            depth=2,
+            heads=2,
+            mlp_dim=64,
+        ),
+        images(2, 3, 32, 32),
+    ),
+]
+
+
+class Timeout(Exception):
+    pass
+
+
+def import_model_file(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"realworld_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    text = f"{type(error).__name__}: {text}"
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def convert_and_check(entry: Entry, style: str) -> tuple[str, float]:
+    """``pass`` or the one-line reason, and the seconds the conversion took."""
+    try:
+        module = import_model_file(SUITE / entry.file)
+    except Exception as error:  # a missing third-party package
+        return f"does not import: {one_line(error)}", 0.0
+    torch.manual_seed(0)
+    model = entry.build(module)
+    inputs = entry.inputs()
+    started = time.perf_counter()
+
+    def expire(*_: Any) -> None:
+        raise Timeout(f"over {TIMEOUT_SECONDS} s")
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.alarm(TIMEOUT_SECONDS)
+    try:
+        conversion = nnconvert.convert(model, to=style, example_inputs=inputs)
+        seconds = time.perf_counter() - started
+        conversion.check(train=True)
+        return "pass", seconds
+    except Exception as error:
+        return one_line(error), time.perf_counter() - started
+    finally:
+        signal.alarm(0)
+
+
+def table(results: dict[str, dict[str, tuple[str, float]]]) -> str:
+    rows = ["| model | " + " | ".join(STYLES) + " |", "|---" * (len(STYLES) + 1) + "|"]
+    for name, by_style in results.items():
+        cells = []
+        for style in STYLES:
+            outcome, seconds = by_style[style]
+            cells.append(
+                f"pass ({seconds:.1f} s)"
+                if outcome == "pass"
+                else outcome.replace("|", "\\|")
+            )
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    passed = {s: sum(r[s][0] == "pass" for r in results.values()) for s in STYLES}
+    total = len(results)
+    rows.append(
+        "| **passed** | "
+        + " | ".join(f"**{passed[s]}/{total}**" for s in STYLES)
+        + " |"
+    )
+    return "\n".join(rows)
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", help="names of entries to run")
+    parser.add_argument("--output", default=str(HERE / "realworld.md"))
+    arguments = parser.parse_args()
+    entries = [e for e in ENTRIES if not arguments.models or e.name in arguments.models]
+    torch.set_num_threads(1)
+    results: dict[str, dict[str, tuple[str, float]]] = {}
+    for entry in entries:
+        results[entry.name] = {}
+        for style in STYLES:
+            outcome = convert_and_check(entry, style)
+            results[entry.name][style] = outcome
+            print(f"{entry.name:45} {style:10} {outcome[0]}", file=sys.stderr)
+    command = "python benchmarks/realworld.py " + " ".join(sys.argv[1:])
+    text = (
+        "# Real-world suite: model files from public repositories\n\n"
+        f"Command: `{command.strip()}` (nnconvert commit {commit()}, torch "
+        f"{torch.__version__}, one thread). Each cell: `nnconvert.convert(model, "
+        "to=style)` then `.check(train=True)` (eval and train mode, two batch "
+        "sizes, gradients); `pass` with the conversion's seconds, or the one-line "
+        "reason it failed. The files and their origins are in "
+        "`benchmarks/realworld/`.\n\n" + table(results) + "\n"
+    )
+    if arguments.output == "-":
+        print(text)
+    else:
+        Path(arguments.output).write_text(text)
+        print(f"wrote {arguments.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
