@@ -1,9 +1,9 @@
 # From https://github.com/kuangliu/pytorch-cifar/blob/49b7aa97b0c1/models/dla_simple.py
 # (MIT License, Copyright (c) 2017 liukuang).
-# The model code below is as published; nnconvert's benchmark adds only what
-# follows the `# -- nnconvert benchmark --` marker.
+# The whole file, as published.
+# benchmarks/realworld.py builds the model and feeds it; nothing is added here.
 
-"""Simplified version of DLA in PyTorch.
+'''Simplified version of DLA in PyTorch.
 
 Note this implementation is not identical to the original paper version.
 But it seems works fine.
@@ -12,8 +12,7 @@ See dla.py for the original paper version.
 
 Reference:
     Deep Layer Aggregation. https://arxiv.org/abs/1707.06484
-"""
-
+'''
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -25,25 +24,18 @@ class BasicBlock(nn.Module):
     def __init__(self, in_planes, planes, stride=1):
         super(BasicBlock, self).__init__()
         self.conv1 = nn.Conv2d(
-            in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False
-        )
+            in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(
-            planes, planes, kernel_size=3, stride=1, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3,
+                               stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
 
         self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != self.expansion * planes:
+        if stride != 1 or in_planes != self.expansion*planes:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(
-                    in_planes,
-                    self.expansion * planes,
-                    kernel_size=1,
-                    stride=stride,
-                    bias=False,
-                ),
-                nn.BatchNorm2d(self.expansion * planes),
+                nn.Conv2d(in_planes, self.expansion*planes,
+                          kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(self.expansion*planes)
             )
 
     def forward(self, x):
@@ -58,13 +50,8 @@ class Root(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size=1):
         super(Root, self).__init__()
         self.conv = nn.Conv2d(
-            in_channels,
-            out_channels,
-            kernel_size,
-            stride=1,
-            padding=(kernel_size - 1) // 2,
-            bias=False,
-        )
+            in_channels, out_channels, kernel_size,
+            stride=1, padding=(kernel_size - 1) // 2, bias=False)
         self.bn = nn.BatchNorm2d(out_channels)
 
     def forward(self, xs):
@@ -76,17 +63,15 @@ class Root(nn.Module):
 class Tree(nn.Module):
     def __init__(self, block, in_channels, out_channels, level=1, stride=1):
         super(Tree, self).__init__()
-        self.root = Root(2 * out_channels, out_channels)
+        self.root = Root(2*out_channels, out_channels)
         if level == 1:
             self.left_tree = block(in_channels, out_channels, stride=stride)
             self.right_tree = block(out_channels, out_channels, stride=1)
         else:
-            self.left_tree = Tree(
-                block, in_channels, out_channels, level=level - 1, stride=stride
-            )
-            self.right_tree = Tree(
-                block, out_channels, out_channels, level=level - 1, stride=1
-            )
+            self.left_tree = Tree(block, in_channels,
+                                  out_channels, level=level-1, stride=stride)
+            self.right_tree = Tree(block, out_channels,
+                                   out_channels, level=level-1, stride=1)
 
     def forward(self, x):
         out1 = self.left_tree(x)
@@ -101,23 +86,23 @@ class SimpleDLA(nn.Module):
         self.base = nn.Sequential(
             nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1, bias=False),
             nn.BatchNorm2d(16),
-            nn.ReLU(True),
+            nn.ReLU(True)
         )
 
         self.layer1 = nn.Sequential(
             nn.Conv2d(16, 16, kernel_size=3, stride=1, padding=1, bias=False),
             nn.BatchNorm2d(16),
-            nn.ReLU(True),
+            nn.ReLU(True)
         )
 
         self.layer2 = nn.Sequential(
             nn.Conv2d(16, 32, kernel_size=3, stride=1, padding=1, bias=False),
             nn.BatchNorm2d(32),
-            nn.ReLU(True),
+            nn.ReLU(True)
         )
 
-        self.layer3 = Tree(block, 32, 64, level=1, stride=1)
-        self.layer4 = Tree(block, 64, 128, level=2, stride=2)
+        self.layer3 = Tree(block,  32,  64, level=1, stride=1)
+        self.layer4 = Tree(block,  64, 128, level=2, stride=2)
         self.layer5 = Tree(block, 128, 256, level=2, stride=2)
         self.layer6 = Tree(block, 256, 512, level=1, stride=2)
         self.linear = nn.Linear(512, num_classes)
@@ -144,5 +129,5 @@ def test():
     print(y.size())
 
 
-if __name__ == "__main__":
+if __name__ == '__main__':
     test()

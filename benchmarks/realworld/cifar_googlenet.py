@@ -1,10 +1,9 @@
 # From https://github.com/kuangliu/pytorch-cifar/blob/49b7aa97b0c1/models/googlenet.py
 # (MIT License, Copyright (c) 2017 liukuang).
-# The model code below is as published; nnconvert's benchmark adds only what
-# follows the `# -- nnconvert benchmark --` marker.
+# The whole file, as published.
+# benchmarks/realworld.py builds the model and feeds it; nothing is added here.
 
-"""GoogLeNet with PyTorch."""
-
+'''GoogLeNet with PyTorch.'''
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -56,7 +55,7 @@ class Inception(nn.Module):
         y2 = self.b2(x)
         y3 = self.b3(x)
         y4 = self.b4(x)
-        return torch.cat([y1, y2, y3, y4], 1)
+        return torch.cat([y1,y2,y3,y4], 1)
 
 
 class GoogLeNet(nn.Module):
@@ -68,15 +67,15 @@ class GoogLeNet(nn.Module):
             nn.ReLU(True),
         )
 
-        self.a3 = Inception(192, 64, 96, 128, 16, 32, 32)
+        self.a3 = Inception(192,  64,  96, 128, 16, 32, 32)
         self.b3 = Inception(256, 128, 128, 192, 32, 96, 64)
 
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
 
-        self.a4 = Inception(480, 192, 96, 208, 16, 48, 64)
-        self.b4 = Inception(512, 160, 112, 224, 24, 64, 64)
-        self.c4 = Inception(512, 128, 128, 256, 24, 64, 64)
-        self.d4 = Inception(512, 112, 144, 288, 32, 64, 64)
+        self.a4 = Inception(480, 192,  96, 208, 16,  48,  64)
+        self.b4 = Inception(512, 160, 112, 224, 24,  64,  64)
+        self.c4 = Inception(512, 128, 128, 256, 24,  64,  64)
+        self.d4 = Inception(512, 112, 144, 288, 32,  64,  64)
         self.e4 = Inception(528, 256, 160, 320, 32, 128, 128)
 
         self.a5 = Inception(832, 256, 160, 320, 32, 128, 128)
@@ -106,9 +105,8 @@ class GoogLeNet(nn.Module):
 
 def test():
     net = GoogLeNet()
-    x = torch.randn(1, 3, 32, 32)
+    x = torch.randn(1,3,32,32)
     y = net(x)
     print(y.size())
-
 
 # test()

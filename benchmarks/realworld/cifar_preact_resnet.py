@@ -1,50 +1,38 @@
 # From https://github.com/kuangliu/pytorch-cifar/blob/49b7aa97b0c1/models/preact_resnet.py
 # (MIT License, Copyright (c) 2017 liukuang).
-# The model code below is as published; nnconvert's benchmark adds only what
-# follows the `# -- nnconvert benchmark --` marker.
+# The whole file, as published.
+# benchmarks/realworld.py builds the model and feeds it; nothing is added here.
 
-"""Pre-activation ResNet in PyTorch.
+'''Pre-activation ResNet in PyTorch.
 
 Reference:
 [1] Kaiming He, Xiangyu Zhang, Shaoqing Ren, Jian Sun
     Identity Mappings in Deep Residual Networks. arXiv:1603.05027
-"""
-
+'''
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
 class PreActBlock(nn.Module):
-    """Pre-activation version of the BasicBlock."""
-
+    '''Pre-activation version of the BasicBlock.'''
     expansion = 1
 
     def __init__(self, in_planes, planes, stride=1):
         super(PreActBlock, self).__init__()
         self.bn1 = nn.BatchNorm2d(in_planes)
-        self.conv1 = nn.Conv2d(
-            in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False
-        )
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(
-            planes, planes, kernel_size=3, stride=1, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
 
-        if stride != 1 or in_planes != self.expansion * planes:
+        if stride != 1 or in_planes != self.expansion*planes:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(
-                    in_planes,
-                    self.expansion * planes,
-                    kernel_size=1,
-                    stride=stride,
-                    bias=False,
-                )
+                nn.Conv2d(in_planes, self.expansion*planes, kernel_size=1, stride=stride, bias=False)
             )
 
     def forward(self, x):
         out = F.relu(self.bn1(x))
-        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        shortcut = self.shortcut(out) if hasattr(self, 'shortcut') else x
         out = self.conv1(out)
         out = self.conv2(F.relu(self.bn2(out)))
         out += shortcut
@@ -52,8 +40,7 @@ class PreActBlock(nn.Module):
 
 
 class PreActBottleneck(nn.Module):
-    """Pre-activation version of the original Bottleneck module."""
-
+    '''Pre-activation version of the original Bottleneck module.'''
     expansion = 4
 
     def __init__(self, in_planes, planes, stride=1):
@@ -61,28 +48,18 @@ class PreActBottleneck(nn.Module):
         self.bn1 = nn.BatchNorm2d(in_planes)
         self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(
-            planes, planes, kernel_size=3, stride=stride, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(
-            planes, self.expansion * planes, kernel_size=1, bias=False
-        )
+        self.conv3 = nn.Conv2d(planes, self.expansion*planes, kernel_size=1, bias=False)
 
-        if stride != 1 or in_planes != self.expansion * planes:
+        if stride != 1 or in_planes != self.expansion*planes:
             self.shortcut = nn.Sequential(
-                nn.Conv2d(
-                    in_planes,
-                    self.expansion * planes,
-                    kernel_size=1,
-                    stride=stride,
-                    bias=False,
-                )
+                nn.Conv2d(in_planes, self.expansion*planes, kernel_size=1, stride=stride, bias=False)
             )
 
     def forward(self, x):
         out = F.relu(self.bn1(x))
-        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        shortcut = self.shortcut(out) if hasattr(self, 'shortcut') else x
         out = self.conv1(out)
         out = self.conv2(F.relu(self.bn2(out)))
         out = self.conv3(F.relu(self.bn3(out)))
@@ -100,10 +77,10 @@ class PreActResNet(nn.Module):
         self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2)
         self.layer3 = self._make_layer(block, 256, num_blocks[2], stride=2)
         self.layer4 = self._make_layer(block, 512, num_blocks[3], stride=2)
-        self.linear = nn.Linear(512 * block.expansion, num_classes)
+        self.linear = nn.Linear(512*block.expansion, num_classes)
 
     def _make_layer(self, block, planes, num_blocks, stride):
-        strides = [stride] + [1] * (num_blocks - 1)
+        strides = [stride] + [1]*(num_blocks-1)
         layers = []
         for stride in strides:
             layers.append(block(self.in_planes, planes, stride))
@@ -123,29 +100,24 @@ class PreActResNet(nn.Module):
 
 
 def PreActResNet18():
-    return PreActResNet(PreActBlock, [2, 2, 2, 2])
-
+    return PreActResNet(PreActBlock, [2,2,2,2])
 
 def PreActResNet34():
-    return PreActResNet(PreActBlock, [3, 4, 6, 3])
-
+    return PreActResNet(PreActBlock, [3,4,6,3])
 
 def PreActResNet50():
-    return PreActResNet(PreActBottleneck, [3, 4, 6, 3])
-
+    return PreActResNet(PreActBottleneck, [3,4,6,3])
 
 def PreActResNet101():
-    return PreActResNet(PreActBottleneck, [3, 4, 23, 3])
-
+    return PreActResNet(PreActBottleneck, [3,4,23,3])
 
 def PreActResNet152():
-    return PreActResNet(PreActBottleneck, [3, 8, 36, 3])
+    return PreActResNet(PreActBottleneck, [3,8,36,3])
 
 
 def test():
     net = PreActResNet18()
-    y = net((torch.randn(1, 3, 32, 32)))
+    y = net((torch.randn(1,3,32,32)))
     print(y.size())
-
 
 # test()

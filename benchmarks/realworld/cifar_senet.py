@@ -1,13 +1,12 @@
 # From https://github.com/kuangliu/pytorch-cifar/blob/49b7aa97b0c1/models/senet.py
 # (MIT License, Copyright (c) 2017 liukuang).
-# The model code below is as published; nnconvert's benchmark adds only what
-# follows the `# -- nnconvert benchmark --` marker.
+# The whole file, as published.
+# benchmarks/realworld.py builds the model and feeds it; nothing is added here.
 
-"""SENet in PyTorch.
+'''SENet in PyTorch.
 
 SENet is the winner of ImageNet-2017. The paper is not released yet.
-"""
-
+'''
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,27 +15,21 @@ import torch.nn.functional as F
 class BasicBlock(nn.Module):
     def __init__(self, in_planes, planes, stride=1):
         super(BasicBlock, self).__init__()
-        self.conv1 = nn.Conv2d(
-            in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False
-        )
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(
-            planes, planes, kernel_size=3, stride=1, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
 
         self.shortcut = nn.Sequential()
         if stride != 1 or in_planes != planes:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes),
+                nn.BatchNorm2d(planes)
             )
 
         # SE layers
-        self.fc1 = nn.Conv2d(
-            planes, planes // 16, kernel_size=1
-        )  # Use nn.Conv2d instead of nn.Linear
-        self.fc2 = nn.Conv2d(planes // 16, planes, kernel_size=1)
+        self.fc1 = nn.Conv2d(planes, planes//16, kernel_size=1)  # Use nn.Conv2d instead of nn.Linear
+        self.fc2 = nn.Conv2d(planes//16, planes, kernel_size=1)
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -58,13 +51,9 @@ class PreActBlock(nn.Module):
     def __init__(self, in_planes, planes, stride=1):
         super(PreActBlock, self).__init__()
         self.bn1 = nn.BatchNorm2d(in_planes)
-        self.conv1 = nn.Conv2d(
-            in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False
-        )
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(
-            planes, planes, kernel_size=3, stride=1, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
 
         if stride != 1 or in_planes != planes:
             self.shortcut = nn.Sequential(
@@ -72,12 +61,12 @@ class PreActBlock(nn.Module):
             )
 
         # SE layers
-        self.fc1 = nn.Conv2d(planes, planes // 16, kernel_size=1)
-        self.fc2 = nn.Conv2d(planes // 16, planes, kernel_size=1)
+        self.fc1 = nn.Conv2d(planes, planes//16, kernel_size=1)
+        self.fc2 = nn.Conv2d(planes//16, planes, kernel_size=1)
 
     def forward(self, x):
         out = F.relu(self.bn1(x))
-        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        shortcut = self.shortcut(out) if hasattr(self, 'shortcut') else x
         out = self.conv1(out)
         out = self.conv2(F.relu(self.bn2(out)))
 
@@ -99,14 +88,14 @@ class SENet(nn.Module):
 
         self.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
-        self.layer1 = self._make_layer(block, 64, num_blocks[0], stride=1)
+        self.layer1 = self._make_layer(block,  64, num_blocks[0], stride=1)
         self.layer2 = self._make_layer(block, 128, num_blocks[1], stride=2)
         self.layer3 = self._make_layer(block, 256, num_blocks[2], stride=2)
         self.layer4 = self._make_layer(block, 512, num_blocks[3], stride=2)
         self.linear = nn.Linear(512, num_classes)
 
     def _make_layer(self, block, planes, num_blocks, stride):
-        strides = [stride] + [1] * (num_blocks - 1)
+        strides = [stride] + [1]*(num_blocks-1)
         layers = []
         for stride in strides:
             layers.append(block(self.in_planes, planes, stride))
@@ -126,13 +115,12 @@ class SENet(nn.Module):
 
 
 def SENet18():
-    return SENet(PreActBlock, [2, 2, 2, 2])
+    return SENet(PreActBlock, [2,2,2,2])
 
 
 def test():
     net = SENet18()
-    y = net(torch.randn(1, 3, 32, 32))
+    y = net(torch.randn(1,3,32,32))
     print(y.size())
-
 
 # test()

@@ -1,9 +1,8 @@
 # From https://github.com/pytorch/examples/blob/77f55b912142/dcgan/main.py
 # (BSD 3-Clause License, Copyright (c) 2017, Pytorch contributors).
 # Lines 126-160 (class Generator) and 169-201 (class Discriminator) of the training
-# script; the module-level sizes they read are the script's defaults.
-# The model code below is as published; nnconvert's benchmark adds only what
-# follows the `# -- nnconvert benchmark --` marker.
+# script, as published; the module-level sizes they read are the script's defaults.
+# benchmarks/realworld.py builds the model and feeds it; nothing is added here.
 
 import torch
 import torch.nn as nn
@@ -22,7 +21,7 @@ class Generator(nn.Module):
         self.ngpu = ngpu
         self.main = nn.Sequential(
             # input is Z, going into a convolution
-            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False),
+            nn.ConvTranspose2d(     nz, ngf * 8, 4, 1, 0, bias=False),
             nn.BatchNorm2d(ngf * 8),
             nn.ReLU(True),
             # state size. (ngf*8) x 4 x 4
@@ -34,17 +33,17 @@ class Generator(nn.Module):
             nn.BatchNorm2d(ngf * 2),
             nn.ReLU(True),
             # state size. (ngf*2) x 16 x 16
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False),
+            nn.ConvTranspose2d(ngf * 2,     ngf, 4, 2, 1, bias=False),
             nn.BatchNorm2d(ngf),
             nn.ReLU(True),
             # state size. (ngf) x 32 x 32
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False),
-            nn.Tanh(),
+            nn.ConvTranspose2d(    ngf,      nc, 4, 2, 1, bias=False),
+            nn.Tanh()
             # state size. (nc) x 64 x 64
         )
 
     def forward(self, input):
-
+        
         if (input.is_cuda or input.is_xpu) and self.ngpu > 1:
             output = nn.parallel.data_parallel(self.main, input, range(self.ngpu))
         else:
@@ -74,7 +73,7 @@ class Discriminator(nn.Module):
             nn.LeakyReLU(0.2, inplace=True),
             # state size. (ndf*8) x 4 x 4
             nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False),
-            nn.Sigmoid(),
+            nn.Sigmoid()
         )
 
     def forward(self, input):

@@ -1,8 +1,7 @@
 # From https://github.com/pytorch/examples/blob/77f55b912142/vae/main.py
 # (BSD 3-Clause License, Copyright (c) 2017, Pytorch contributors).
-# Lines 46-74 (class VAE) of the training script, with its torch imports.
-# The model code below is as published; nnconvert's benchmark adds only what
-# follows the `# -- nnconvert benchmark --` marker.
+# Lines 46-74 (class VAE) of the training script, as published, below its torch imports.
+# benchmarks/realworld.py builds the model and feeds it; nothing is added here.
 
 import torch
 from torch import nn
@@ -24,9 +23,9 @@ class VAE(nn.Module):
         return self.fc21(h1), self.fc22(h1)
 
     def reparameterize(self, mu, logvar):
-        std = torch.exp(0.5 * logvar)
+        std = torch.exp(0.5*logvar)
         eps = torch.randn_like(std)
-        return mu + eps * std
+        return mu + eps*std
 
     def decode(self, z):
         h3 = F.relu(self.fc3(z))
