@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import ast
 import textwrap
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def load_sample(path: Path):
     model = loading.build_model(loading.pick_class(module, path, None), path, {})
     inputs = loading.example_inputs(module, path, [], [], 10)
     return model, inputs
+
+
+# -- generated source -----------------------------------------------------------
+
+
+def defined_names(source: str) -> list[str]:
+    """The classes and functions a generated file defines, in order."""
+    definitions = (ast.ClassDef, ast.FunctionDef)
+    return [
+        node.name for node in ast.parse(source).body if isinstance(node, definitions)
+    ]
 
 
 # -- the command line -----------------------------------------------------------
