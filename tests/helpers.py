@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import operator
 import textwrap
 from pathlib import Path
 
@@ -265,3 +266,105 @@ def load_output(
     return functional_model(
         function, weights, inputs, class_name=class_name, initial=initial
     )
+
+
+# -- graphs, before and after a pass ----------------------------------------------
+
+
+def module_with_forward(forward, **children: nn.Module) -> nn.Module:
+    """An ``nn.Module`` whose ``forward`` is ``forward(self, ...)``, holding ``children``."""
+    model = type("Before", (nn.Module,), {"forward": forward})()
+    for name, child in children.items():
+        model.add_module(name, child)
+    return model
+
+
+def code(text: str) -> str:
+    """``text`` without the indentation and blank lines around it."""
+    return textwrap.dedent(text).strip()
+
+
+def graph_text(graph_module: torch.fx.GraphModule) -> str:
+    """A graph as short Python, one line per node: the form before/after tests compare.
+
+    ``relu = F.relu(x)``, ``view = torch.flatten(x, start_dim=1)``, ``conv =
+    self.conv(x)``, ``add_ = x.add_(1)``, ``return (a, b)``. Node names are
+    fx's; inputs are not listed; attributes read with ``get_attr`` are written
+    where they are used (``self.training``, ``self.conv.weight``). Independent
+    of nnconvert's printer on purpose.
+    """
+    lines = []
+    for node in graph_module.graph.nodes:
+        if node.op in ("placeholder", "get_attr"):
+            continue
+        if node.op == "output":
+            lines.append(f"return {_argument(node.args[0])}")
+        else:
+            lines.append(f"{node.name} = {_expression(node)}")
+    return "\n".join(lines)
+
+
+_INFIX = {
+    operator.add: "+",
+    operator.sub: "-",
+    operator.mul: "*",
+    operator.truediv: "/",
+    operator.floordiv: "//",
+    operator.matmul: "@",
+}
+
+
+def _expression(node: torch.fx.Node) -> str:
+    args = [_argument(a) for a in node.args]
+    if node.op == "call_function" and node.target in _INFIX and not node.kwargs:
+        return f" {_INFIX[node.target]} ".join(args)
+    if node.op == "call_function" and node.target is operator.getitem:
+        index = node.args[1]
+        inside = (
+            ", ".join(map(_argument, index)) if isinstance(index, tuple) else args[1]
+        )
+        return f"{args[0]}[{inside}]"
+    if node.op == "call_function" and node.target is getattr:
+        return f"{args[0]}.{node.args[1]}"
+    arguments = ", ".join(
+        args + [f"{k}={_argument(v)}" for k, v in node.kwargs.items()]
+    )
+    if node.op == "call_method":
+        receiver, *rest = args
+        arguments = ", ".join(
+            rest + [f"{k}={_argument(v)}" for k, v in node.kwargs.items()]
+        )
+        return f"{receiver}.{node.target}({arguments})"
+    if node.op == "call_module":
+        return f"self.{node.target}({arguments})"
+    return f"{_function_name(node.target)}({arguments})"
+
+
+def _argument(value) -> str:
+    if isinstance(value, torch.fx.Node):
+        return f"self.{value.target}" if value.op == "get_attr" else value.name
+    if isinstance(value, tuple):
+        inside = ", ".join(map(_argument, value))
+        return f"({inside},)" if len(value) == 1 else f"({inside})"
+    if isinstance(value, list):
+        return f"[{', '.join(map(_argument, value))}]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_argument(k)}: {_argument(v)}" for k, v in value.items())
+        return f"{{{items}}}"
+    if isinstance(value, slice):
+        parts = [value.start, value.stop] + ([value.step] if value.step else [])
+        return ":".join("" if p is None else _argument(p) for p in parts)
+    if value is Ellipsis:
+        return "..."
+    return repr(value)
+
+
+def _function_name(function) -> str:
+    """``F.relu``, ``torch.flatten``, ``operator.neg``, ``count_batch``: short and unambiguous."""
+    for prefix, namespace in (("F", F), ("torch", torch)):
+        for name, value in vars(namespace).items():
+            if value is function and not name.startswith("_"):
+                return f"{prefix}.{name}"
+    if getattr(operator, function.__name__, None) is function:
+        return f"operator.{function.__name__}"
+    return function.__name__  # a builtin (len) or a helper (count_batch)
