@@ -1,9 +1,11 @@
 """What the tests share; test modules import from here, never from each other.
 
 * samples and goldens: where they are, how a sample is built;
+* generated source: the classes and functions it defines;
 * the command line, run in-process;
 * one-layer models built from the op-spec table's examples;
-* functional outputs: their namespace, their ``init_params()``, loading one back.
+* functional outputs: their namespace, their ``init_params()``, loading one back;
+* graphs before and after a pass, as short text (:func:`graph_text`).
 """
 
 from __future__ import annotations
@@ -271,12 +273,9 @@ def load_output(
 # -- graphs, before and after a pass ----------------------------------------------
 
 
-def module_with_forward(forward, **children: nn.Module) -> nn.Module:
-    """An ``nn.Module`` whose ``forward`` is ``forward(self, ...)``, holding ``children``."""
-    model = type("Before", (nn.Module,), {"forward": forward})()
-    for name, child in children.items():
-        model.add_module(name, child)
-    return model
+def module_with_forward(forward) -> nn.Module:
+    """An ``nn.Module`` whose ``forward`` is ``forward(self, ...)``."""
+    return type("Before", (nn.Module,), {"forward": forward})()
 
 
 def code(text: str) -> str:
