@@ -17,8 +17,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .test_init_params import assert_same_construction, functional
-from .test_round_trips import load_output
+from .helpers import assert_same_construction, functional, load_output
 
 CALL = "F.multi_head_attention_forward("
 

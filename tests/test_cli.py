@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from nnconvert.cli import main
+from .helpers import run, write
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 LENET = SAMPLES / "lenet.py"
-
-
-def run(*args: str):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 @pytest.mark.parametrize("style", ["module", "functional", "mixed"])

@@ -27,7 +27,7 @@ from nnconvert.functional_input import (
     rewrite_source,
 )
 
-from .test_cli import run, write
+from .helpers import run, write
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 EXPECTED = SAMPLES / "expected"

@@ -10,21 +10,23 @@ The dict works as the weights of the generated function.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-import nnconvert
-from nnconvert import loading
-from nnconvert.api import execute
 from nnconvert.opspecs import SPECS, spec_for_module
-from nnconvert.options import Style
 
-from .layer_models import build_inputs, build_layer, layer_model
+from .helpers import (
+    SAMPLE_FILES,
+    assert_same_construction,
+    build_inputs,
+    build_layer,
+    functional,
+    layer_model,
+    sample_builder,
+)
 
-SAMPLE_FILES = sorted((Path(__file__).resolve().parent.parent / "samples").glob("*.py"))
 #: Rows that can appear in a functional output (layers kept as modules cannot).
 FUNCTIONAL_SPECS = [spec for spec in SPECS if spec.function is not None]
 CASES = [
@@ -32,7 +34,6 @@ CASES = [
     for spec in FUNCTIONAL_SPECS
     for example in spec.examples
 ]
-SEEDS = (0, 12345)
 
 
 def own_tensor_keys(model: nn.Module) -> set[str]:
@@ -50,42 +51,6 @@ def own_tensor_keys(model: nn.Module) -> set[str]:
         )
 
     return {key for key in model.state_dict() if not explained(key)}
-
-
-def functional(model: nn.Module, inputs: tuple, **options) -> dict:
-    """The namespace of ``model``'s functional output."""
-    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs, **options)
-    return execute(conversion.source, "<test init_params>") | {
-        "__source__": conversion.source,
-        "__name__": conversion.name,
-    }
-
-
-def assert_same_construction(
-    build, init_params, unknown: set[str] = frozenset(), *, reordered: bool = False
-):
-    """``init_params()`` after a seed is ``build().state_dict()`` after that seed.
-
-    Same keys (in the same order unless ``reordered``), shapes, dtypes, values
-    bit for bit (except the ``unknown`` keys) and the same number of draws.
-    """
-    for seed in SEEDS:
-        torch.manual_seed(seed)
-        expected = build().state_dict()
-        after_build = torch.get_rng_state()
-        torch.manual_seed(seed)
-        params = init_params()
-        assert torch.equal(torch.get_rng_state(), after_build), "different draws"
-        assert sorted(params) == sorted(expected)
-        assert reordered or list(params) == list(expected)
-        for key, tensor in expected.items():
-            got = params[key]
-            assert type(got) is torch.Tensor, key
-            assert got.shape == tensor.shape, key
-            assert got.dtype == tensor.dtype, key
-            assert not got.requires_grad, key
-            if key not in unknown:
-                assert torch.equal(got, tensor), f"{key} differs at seed {seed}"
 
 
 def assert_runs_as_weights(model, function, init_params, inputs, unknown=()):
@@ -146,13 +111,6 @@ REORDERED = {"resnet", "vit"}
 OWN_DRAWS = ("rand", "randn", "randint", "randperm", "normal")
 
 
-def _load_sample(path: Path):
-    module = loading.import_file(path)
-    cls = loading.pick_class(module, path, None)
-    build = lambda: loading.build_model(cls, path, {})  # noqa: E731
-    return build, loading.example_inputs(module, path, [], [], 10)
-
-
 def _without_own_draws(build, monkeypatch):
     """``build``, with the model's own ``torch.randn(...)`` & co. on a private generator.
 
@@ -176,7 +134,7 @@ def _without_own_draws(build, monkeypatch):
 
 @pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.stem)
 def test_sample_init_params_are_the_models_construction(sample, monkeypatch):
-    build, inputs = _load_sample(sample)
+    build, inputs = sample_builder(sample)
     model = build()
     namespace = functional(model, inputs)
     source = namespace["__source__"]

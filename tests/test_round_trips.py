@@ -28,11 +28,11 @@ from torch import nn
 import nnconvert
 from nnconvert import loading
 from nnconvert.api import default_name
-from nnconvert.functional_input import class_name_for, functional_model, load_source
+from nnconvert.functional_input import class_name_for
 from nnconvert.opspecs import SPECS
 from nnconvert.options import Style
 
-from .layer_models import build_inputs, layer_model
+from .helpers import build_inputs, layer_model, load_output
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 STYLES = list(Style)
@@ -88,25 +88,6 @@ def original(case) -> tuple[nn.Module, tuple]:
 def direct(case, style: Style) -> nnconvert.Conversion:
     model, inputs = original(case)
     return nnconvert.convert(model, style, inputs)
-
-
-def load_output(
-    conversion: nnconvert.Conversion, class_name: str | None = None
-) -> nn.Module:
-    """The output as a model again: the class with the weights, or the wrapped function."""
-    model, inputs = conversion.model, conversion.example_inputs
-    if conversion.style is not Style.FUNCTIONAL:
-        return conversion.load()
-    namespace = load_source(conversion.source, conversion.name)
-    weights = model.state_dict(keep_vars=True)
-    initial = None
-    if "init_params" in namespace:  # its keys in the order the file creates them
-        initial = namespace["init_params"]()
-        weights = {key: weights[key] for key in initial}
-    function = namespace[conversion.name]
-    return functional_model(
-        function, weights, inputs, class_name=class_name, initial=initial
-    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -199,7 +180,7 @@ def test_the_op_spec_table_inverts_its_own_calls():
     from nnconvert.opspecs.spec import _shapes, same_value
     from nnconvert.passes.lift import layer_with_initial
 
-    from .layer_models import build_layer
+    from .helpers import build_layer
 
     rebuilt = lossy = 0
     for spec in SPECS:

@@ -10,32 +10,17 @@ and read the diff as a reviewer would before committing it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import black
 import pytest
 import torch
 from torch import nn
 
 import nnconvert
-from nnconvert import loading
 from nnconvert.options import Style
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
-EXPECTED = SAMPLES / "expected"
-SAMPLE_FILES = sorted(SAMPLES.glob("*.py"))
+from .helpers import SAMPLE_FILES, golden_path, load_sample
+
 CLASS_STYLES = [Style.MODULE, Style.MIXED]
-
-
-def load_sample(path: Path):
-    module = loading.import_file(path)
-    model = loading.build_model(loading.pick_class(module, path, None), path, {})
-    inputs = loading.example_inputs(module, path, [], [], 10)
-    return model, inputs
-
-
-def golden_path(sample: Path, style: Style) -> Path:
-    return EXPECTED / f"{sample.stem}.{style.value}.py"
 
 
 def test_there_are_samples():
