@@ -9,8 +9,8 @@ that meets one reads the row instead of naming the function:
 
 * **how it prints** -- :attr:`Helper.form`, source text over the function's
   parameters (``"if {training}:\\n    {counter} += 1"``), a statement or an
-  expression; a row with :attr:`Helper.defined` prints its own definition
-  once in a file that calls it (``sub_params``);
+  expression; a row with a :attr:`Helper.definition` prints it once in a
+  file that calls it (``sub_params``);
 * **whether it is impure** -- :attr:`Helper.impure`: a call whose result
   nobody reads still runs (dead-code removal and inlining keep it);
 * **how functional input recognises it** -- :attr:`Helper.slots`: the same
@@ -18,8 +18,8 @@ that meets one reads the row instead of naming the function:
   what the predicate allows (``params[K]``, a name); the source rewrite
   turns a match into a call of the function, which fx records as one node;
 * **whether lift may read it back** -- :attr:`Helper.lift`: a state update
-  the layer makes before its call (:attr:`Lift.UPDATE`, ``OpSpec.updates``)
-  or an argument it computes (:attr:`Lift.ARGUMENT`, ``spec.Computed``).
+  the layer makes before its call (:attr:`LiftAs.UPDATE`, ``OpSpec.updates``)
+  or an argument it computes (:attr:`LiftAs.ARGUMENT`, ``spec.Computed``).
 
 One spelling serves printing and recognising, so what ``--to functional``
 writes is exactly what functional input reads back.
@@ -43,7 +43,7 @@ from torch import Tensor
 SlotPredicate = Callable[[ast.expr, str], bool]
 
 
-class Lift(enum.Enum):
+class LiftAs(enum.Enum):
     """What the lifting pass makes of a helper call next to a layer's call."""
 
     #: A state update the layer makes before its call (``OpSpec.updates``).
@@ -57,14 +57,16 @@ class Helper:
     """One function that generated code may call (see the module docstring)."""
 
     function: Callable
-    #: Source text over the function's parameters in braces; None: a plain call.
+    #: Source text over the function's parameters in braces (``str.format``:
+    #: the form's own braces doubled); None: a plain call ``name(a, b)``.
     form: str | None = None
     impure: bool = False
     #: Parameter -> predicate: the form is also a source pattern (functional input).
     slots: Mapping[str, SlotPredicate] | None = None
-    lift: Lift | None = None
-    #: The output defines the function (its source here) before its first use.
-    defined: bool = False
+    lift: LiftAs | None = None
+    #: Source the output defines the function with, before its first use
+    #: (read once, when this module is imported); None: nothing to define.
+    definition: str | None = None
 
     @property
     def name(self) -> str:
@@ -101,11 +103,6 @@ class Helper:
     def print(self, arguments: list[str]) -> list[str]:
         """The form with printed arguments, one string per line."""
         return self._text.format(**dict(zip(self.parameters, arguments))).split("\n")
-
-    @property
-    def definition(self) -> str:
-        """The function's source, as the output defines it (rows with :attr:`defined`)."""
-        return inspect.getsource(self.function)
 
     def match(self, node: ast.AST, params: str) -> list[ast.expr] | None:
         """The call's arguments when ``node`` is the form with every slot filled, else None.
@@ -222,17 +219,17 @@ COUNT_BATCH = Helper(
     form="if {training}:\n    {counter} += 1",
     impure=True,
     slots={"counter": weight, "training": plain_name},
-    lift=Lift.UPDATE,
+    lift=LiftAs.UPDATE,
 )
 CUMULATIVE_MOMENTUM = Helper(
     cumulative_momentum,
     form="1.0 / float({counter}) if {training} else 0.0",
     slots={"counter": weight, "training": plain_name},
-    lift=Lift.ARGUMENT,
+    lift=LiftAs.ARGUMENT,
 )
 #: Functional input recognises a block's slice by the weights it returns
 #: (``FunctionalModel._prefix_of``), not by source: no slots.
-SUB_PARAMS = Helper(sub_params, defined=True)
+SUB_PARAMS = Helper(sub_params, definition=inspect.getsource(sub_params))
 
 HELPERS: tuple[Helper, ...] = (COUNT_BATCH, CUMULATIVE_MOMENTUM, SUB_PARAMS)
 
@@ -247,7 +244,7 @@ def helper_for(target: object) -> Helper | None:
         return None
 
 
-def lifted_as(kind: Lift) -> frozenset[Callable]:
+def lifted_as(kind: LiftAs) -> frozenset[Callable]:
     """The helper functions the lifting pass absorbs into a layer as ``kind``."""
     return frozenset(h.function for h in HELPERS if h.lift is kind)
 

@@ -40,7 +40,9 @@ from torch import nn
 
 from ..errors import ConversionError
 from ..torch_names import qualified_name
-from .helpers import count_batch, cumulative_momentum  # noqa: F401  (old home)
+
+# Their home is the helper table; functional_input.py still imports them from here.
+from .helpers import count_batch, cumulative_momentum  # noqa: F401
 
 REQUIRED = inspect.Parameter.empty
 
@@ -112,8 +114,10 @@ def bind(params: tuple[Param, ...], args: tuple, kwargs: Mapping) -> dict[str, A
     bound = {p.name: a for p, a in zip(params, args)}
     names = {p.name for p in params}
     for key, value in kwargs.items():
-        if key not in names or key in bound:
+        if key not in names:
             raise TypeError(f"unexpected argument {key!r}")
+        if key in bound:
+            raise TypeError(f"multiple values for argument {key!r}")
         bound[key] = value
     return bound
 
@@ -240,7 +244,7 @@ class Computed:
     ``updates`` (BatchNorm's ``momentum=None`` passes
     ``cumulative_momentum(num_batches_tracked, training)``). The style pass
     makes it a call node; the lifting pass reads such a node back when the
-    function's helper row allows it (``helpers.Lift.ARGUMENT``).
+    function's helper row allows it (``helpers.LiftAs.ARGUMENT``).
     """
 
     function: Callable

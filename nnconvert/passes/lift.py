@@ -21,7 +21,7 @@ A call is lifted only when it is safe to:
   keys stay the same -- with the same parameters and buffers, and it has no
   submodules but hosts of those tensors (``attn.out_proj.weight``);
 * every use of the owner's tensors is such a call, or a helper call that
-  the layer makes itself (its helper row says so, ``helpers.Lift``):
+  the layer makes itself (its helper row says so, ``helpers.LiftAs``):
   a state update right before one (BatchNorm's ``count_batch``) or an
   argument of one (its ``cumulative_momentum`` of ``momentum=None``);
 * the op-spec row rebuilds a layer from the call (``ctor_from_weights``) whose
@@ -65,8 +65,7 @@ from ..opspecs import (
     spec_for_module,
     specs_for_function,
 )
-from ..opspecs.helpers import Lift as HelperLift
-from ..opspecs.helpers import lifted_as
+from ..opspecs.helpers import LiftAs, lifted_as
 from ..opspecs.spec import Computed, same_value
 from .graph_utils import (
     TRAINING_ATTRIBUTE,
@@ -77,9 +76,9 @@ from .graph_utils import (
 from .prologues import Absorbed, absorb_output, read_prologue
 
 #: Helpers whose call right before a layer's call is the layer's state update.
-UPDATES = lifted_as(HelperLift.UPDATE)
+UPDATES = lifted_as(LiftAs.UPDATE)
 #: Helpers whose call is an argument the layer computes (:class:`Computed`).
-COMPUTED = lifted_as(HelperLift.ARGUMENT)
+COMPUTED = lifted_as(LiftAs.ARGUMENT)
 
 
 @dataclass

@@ -31,7 +31,7 @@ from .expressions import ExpressionPrinter
 from .names import RESERVED, first_free, identifier
 
 #: Helper rows whose definition the output carries (``sub_params``).
-DEFINED_HELPERS = tuple(helper for helper in HELPERS if helper.defined)
+DEFINED_HELPERS = tuple(helper for helper in HELPERS if helper.definition)
 
 
 def snake_case(name: str) -> str:
