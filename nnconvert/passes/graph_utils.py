@@ -60,12 +60,14 @@ def remove_dead_code(graph: fx.Graph) -> bool:
     """Erase nodes whose results are unused, keeping impure ones. Returns True if any went.
 
     fx's own ``Graph.eliminate_dead_code(is_impure_node=...)`` would do the
-    same, but the oldest torch nnconvert supports (2.4) has no
-    ``is_impure_node`` parameter: its version asks only fx's ``Node.is_impure``,
-    which does not know our impure calls (``count_batch``, the random
-    factories, a block's side effects). The parameter was proposed after 2.4
-    was branched (pytorch/pytorch#130552, July 2024). Once torch 2.4 is no
-    longer supported this can be ``graph.eliminate_dead_code(is_impure)``.
+    same (torch 2.13 has it), but the oldest torch nnconvert supports (2.4,
+    branched in June 2024) has only ``eliminate_dead_code(self)``: the hook
+    was first asked for in July 2024, in the review of
+    pytorch/pytorch#130552. That version asks fx's ``Node.is_impure`` alone,
+    which knows none of the impure calls in our table (``count_batch``, the
+    random factories, a block's side effects), so it would drop them. Once
+    torch 2.4 is no longer supported this can be
+    ``graph.eliminate_dead_code(is_impure_node=is_impure)``.
     """
     changed = False
     for node in reversed(list(graph.nodes)):
