@@ -607,25 +607,34 @@ def _tensor_at(model: nn.Module, key: str) -> torch.Tensor:
 
 # -- the source rewrite ---------------------------------------------------------
 
+from .opspecs import helpers  # noqa: E402  (this section's own: it moves as one piece)
+
 
 def rewrite_source(source: str | bytes, filename: str) -> tuple[ast.Module, bool]:
-    """Parse ``source``; BatchNorm's batch counters become ``count_batch`` calls.
+    """Parse ``source``; what a helper row's form matches becomes a call of the helper.
 
-    And its cumulative momentum a ``cumulative_momentum`` call (module docstring).
+    BatchNorm's ``if training: params[K] += 1`` becomes ``count_batch(params[K],
+    training)``, its ``1.0 / float(params[K]) if training else 0.0`` a
+    ``cumulative_momentum`` call (module docstring; the rows are in
+    :mod:`nnconvert.opspecs.helpers`).
 
     Returns the tree and whether anything was rewritten. Raises SyntaxError.
     """
     tree = ast.parse(source, filename)
-    rewriter = _CounterRewriter()
+    rewriter = _HelperRewriter()
     tree = ast.fix_missing_locations(rewriter.visit(tree))
     return tree, rewriter.changed
 
 
 def exec_source(source: str | bytes, filename: str, namespace: dict[str, Any]) -> None:
-    """Execute ``source`` in ``namespace`` with :func:`rewrite_source` applied."""
+    """Execute ``source`` in ``namespace`` with :func:`rewrite_source` applied.
+
+    Rewritten code reaches the helpers as ``__nnconvert_functional__.<name>``,
+    in the module that wraps them for fx.
+    """
     tree, changed = rewrite_source(source, filename)
     if changed:
-        namespace[HELPER] = sys.modules[__name__]
+        namespace[HELPER] = helpers
     exec(compile(tree, filename, "exec"), namespace)
 
 
@@ -643,14 +652,13 @@ def load_source(source: str, name: str = "functional") -> dict[str, Any]:
     return namespace
 
 
-class _CounterRewriter(ast.NodeTransformer):
-    """``if training: params[K] += 1`` -> ``count_batch(params[K], training)``.
+class _HelperRewriter(ast.NodeTransformer):
+    """Each helper row's form, matched in source, -> a call of the helper (innermost first).
 
-    Only that exact shape (one statement, no ``else``, a subscript of the
-    function's first parameter ``params``, incremented by the literal 1).
-    Also ``1.0 / float(params[K]) if training else 0.0`` ->
-    ``cumulative_momentum(params[K], training)``, in exactly that shape (the
-    literals may be written ``1`` and ``0``).
+    Only inside functions whose first parameter is ``params`` (the weight
+    dict), and only in exactly the row's shape (``Helper.match``):
+    ``if training: params[K] += 1`` (one statement, no ``else``, the literal
+    ``1``) -> ``count_batch(params[K], training)``.
     """
 
     def __init__(self) -> None:
@@ -667,74 +675,28 @@ class _CounterRewriter(ast.NodeTransformer):
 
     visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
 
-    def visit_If(self, node: ast.If) -> ast.AST:
-        self.generic_visit(node)
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        node = super().generic_visit(node)
         params = self._params[-1] if self._params else None
-        if params is None or node.orelse or len(node.body) != 1:
+        if params is None:
             return node
-        (statement,) = node.body
-        if not (
-            isinstance(node.test, ast.Name)
-            and isinstance(statement, ast.AugAssign)
-            and isinstance(statement.op, ast.Add)
-            and isinstance(statement.value, ast.Constant)
-            and type(statement.value.value) is int
-            and statement.value.value == 1
-            and isinstance(statement.target, ast.Subscript)
-            and isinstance(statement.target.value, ast.Name)
-            and statement.target.value.id == params
-        ):
-            return node
-        self.changed = True
-        counter = ast.Subscript(
-            statement.target.value, statement.target.slice, ast.Load()
-        )
-        call = ast.Call(
-            ast.Attribute(ast.Name(HELPER, ast.Load()), "count_batch", ast.Load()),
-            [counter, ast.Name(node.test.id, ast.Load())],
-            [],
-        )
-        return ast.copy_location(ast.Expr(call), node)
-
-    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
-        self.generic_visit(node)
-        params = self._params[-1] if self._params else None
-        body = node.body
-        if not (
-            params is not None
-            and isinstance(node.test, ast.Name)
-            and _is_number(node.orelse, 0)
-            and isinstance(body, ast.BinOp)
-            and isinstance(body.op, ast.Div)
-            and _is_number(body.left, 1)
-            and isinstance(body.right, ast.Call)
-            and isinstance(body.right.func, ast.Name)
-            and body.right.func.id == "float"
-            and len(body.right.args) == 1
-            and not body.right.keywords
-            and isinstance(body.right.args[0], ast.Subscript)
-            and isinstance(body.right.args[0].value, ast.Name)
-            and body.right.args[0].value.id == params
-        ):
-            return node
-        self.changed = True
-        call = ast.Call(
-            ast.Attribute(
-                ast.Name(HELPER, ast.Load()), "cumulative_momentum", ast.Load()
-            ),
-            [body.right.args[0], ast.Name(node.test.id, ast.Load())],
-            [],
-        )
-        return ast.copy_location(call, node)
+        for helper in _RECOGNISED:
+            arguments = helper.match(node, params)
+            if arguments is None:
+                continue
+            self.changed = True
+            callee = ast.Attribute(
+                ast.Name(HELPER, ast.Load()), helper.name, ast.Load()
+            )
+            call: ast.AST = ast.Call(callee, arguments, [])
+            if helper.is_statement:
+                call = ast.Expr(call)
+            return ast.copy_location(call, node)
+        return node
 
 
-def _is_number(node: ast.AST, value: int) -> bool:
-    """The literal ``value`` (``1`` or ``1.0``; never ``True``)."""
-    return (
-        isinstance(node, ast.Constant)
-        and type(node.value) in (int, float)
-        and node.value == value
-    )
+#: The rows functional input recognises in source.
+_RECOGNISED = tuple(helper for helper in helpers.HELPERS if helper.slots is not None)
 
 
 __all__ = [

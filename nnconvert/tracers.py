@@ -21,6 +21,7 @@ import torch
 from torch import fx, nn
 from torch.fx._symbolic_trace import _orig_module_call
 
+from .attributes import attribute_at
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable
 
@@ -224,7 +225,7 @@ class ConcreteTracer(ModelTracer):
                 return self._inputs[index]
             return args[0] if args else None
         if kind == "get_attr":
-            return _fetch(self._shadow, target)
+            return attribute_at(self._shadow, target)
         if kind == "call_module":
             return _run_untraced(self._shadow.get_submodule(target), args, kwargs)
         if kind == "call_method":
@@ -258,13 +259,6 @@ def _run_untraced(module: nn.Module, args: tuple, kwargs: dict) -> Any:
         return module(*args, **kwargs)
     finally:
         nn.Module.__call__ = patched
-
-
-def _fetch(root: nn.Module, target: str) -> Any:
-    value: Any = root
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def _user_location() -> str:

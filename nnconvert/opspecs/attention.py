@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .inits import empty, kaiming_uniform_and_bias, zeros
-from .spec import TRAINING, Example, OpSpec, TensorInit
+from .spec import BATCH_FIRST, TRAINING, Example, OpSpec, TensorInit
 
 
 def _unless_embed_dim(attribute: str):
@@ -140,7 +140,7 @@ SPECS = (
             "query, key, value, key_padding_mask=None, need_weights=True, "
             "attn_mask=None, average_attn_weights=True, is_causal=False"
         ),
-        batch_first=True,
+        prologues=(BATCH_FIRST,),
         examples=(
             Example("nn.MultiheadAttention(8, 2, batch_first=True)", ((2, 5, 8),) * 3),
             Example("nn.MultiheadAttention(8, 4, bias=False)", ((5, 2, 8),) * 3),

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .inits import kaiming_uniform_and_bias
-from .spec import Example, OpSpec, collapse
+from .spec import Arguments, Example, OpSpec, Prologue, collapse
 
 _TUPLES = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding"})
 
@@ -15,15 +15,18 @@ def _has_bias(module: nn.Module) -> bool:
     return module.bias is not None
 
 
-def _padding_prologue(module: nn.Module) -> list:
+def _explicit_padding(module: nn.Module) -> Arguments | None:
     """``padding_mode != "zeros"`` pads explicitly first, exactly as ``nn.Conv*d`` does."""
     if module.padding_mode == "zeros":
-        return []
-    pad = {
+        return None
+    return {
         "pad": tuple(module._reversed_padding_repeated_twice),  # a list for "same"
         "mode": module.padding_mode,
     }
-    return [(F.pad, pad)]
+
+
+#: ``F.pad(x, (1, 1, 1, 1), mode="reflect")`` before the convolution.
+PADDING_MODE = Prologue(F.pad, _explicit_padding)
 
 
 def _conv_padding(module: nn.Module):
@@ -71,7 +74,7 @@ def _conv(module: type[nn.Module], function, examples) -> OpSpec:
         ctor_attributes={"bias": _has_bias},
         collapse=_TUPLES,
         ctor_from_weights=_conv_from_weights,
-        prologue=_padding_prologue,
+        prologues=(PADDING_MODE,),
         init=kaiming_uniform_and_bias,
         examples=examples,
     )

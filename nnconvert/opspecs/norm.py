@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .helpers import count_batch, cumulative_momentum
 from .inits import affine_ones_zeros, ones, zeros
 from .spec import (
     TRAINING,
@@ -15,8 +16,6 @@ from .spec import (
     OpSpec,
     TensorInit,
     WeightRef,
-    count_batch,
-    cumulative_momentum,
 )
 
 

@@ -11,7 +11,6 @@ from .spec import Alias, Arguments, Example, OpSpec, same_value
 _TUPLES = frozenset({"kernel_size", "stride", "padding", "dilation", "output_size"})
 
 _1D = ((2, 3, 16),)
-_2D = ((2, 3, 8, 8),)
 _3D = ((2, 2, 6, 6, 6),)
 
 

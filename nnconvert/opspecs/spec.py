@@ -41,6 +41,9 @@ from torch import nn
 from ..errors import ConversionError
 from ..torch_names import qualified_name
 
+# Their home is the helper table; functional_input.py still imports them from here.
+from .helpers import count_batch, cumulative_momentum  # noqa: F401
+
 REQUIRED = inspect.Parameter.empty
 
 
@@ -100,6 +103,25 @@ def parse_signature(text: str) -> tuple[Param, ...]:
     return tuple(Param(a.arg, d) for a, d in zip(args, defaults))
 
 
+def bind(params: tuple[Param, ...], args: tuple, kwargs: Mapping) -> dict[str, Any]:
+    """Map call arguments to parameter names, as Python would (no defaults filled in).
+
+    Raises TypeError for too many positional arguments, an unknown keyword
+    or one given twice.
+    """
+    if len(args) > len(params):
+        raise TypeError(f"too many positional arguments ({len(args)}) for {params}")
+    bound = {p.name: a for p, a in zip(params, args)}
+    names = {p.name for p in params}
+    for key, value in kwargs.items():
+        if key not in names:
+            raise TypeError(f"unexpected argument {key!r}")
+        if key in bound:
+            raise TypeError(f"multiple values for argument {key!r}")
+        bound[key] = value
+    return bound
+
+
 def signature_of(function: Callable) -> tuple[Param, ...]:
     """The parameters of a Python function, for rows that do not spell them out."""
     try:
@@ -145,29 +167,73 @@ def identity(input: torch.Tensor) -> torch.Tensor:
     return input
 
 
-def count_batch(counter: torch.Tensor, training: bool) -> None:
-    """``if training: counter += 1`` -- how BatchNorm advances ``num_batches_tracked``.
+@dataclass(frozen=True)
+class Prologue:
+    """A call a layer's ``forward`` makes on its input before its functional call.
 
-    A statement, not an expression: the printer writes it as that ``if``.
+    One description read in both directions: the style pass writes the call
+    out (``passes.prologues.spell_prologue``) and the lifting pass reads it
+    back into the layer (``passes.prologues.read_prologue``), so neither
+    names a prologue. Its calls are the first part of
+    :meth:`OpSpec.behaviour`, and ``ctor_from_weights`` sees them in its
+    ``prologue``.
+
+    function
+        The call: ``F.pad``, or a ``torch.Tensor`` method, written as a method
+        call (``x.transpose(1, 0)``).
+    arguments
+        The arguments a layer instance passes, or None when it makes no such
+        call (``padding_mode="zeros"`` pads inside the convolution).
+    signature
+        Its parameters after the tensor, as source text, for builtins that
+        have no Python signature; taken from the function otherwise.
+    every_input
+        Applied to every input (once per distinct one: ``query is key``
+        stays true), not only the first.
+    dims
+        Applied only when the first input has this many dimensions
+        (``batch_first`` transposes batched, 3-D inputs only).
+    output_too
+        Applied to the output after the call as well (its first element
+        when the call returns a tuple): the call is its own inverse.
     """
-    if training:
-        counter.add_(1)
+
+    function: Callable
+    arguments: Callable[[nn.Module], Arguments | None]
+    signature: str | None = None
+    every_input: bool = False
+    dims: int | None = None
+    output_too: bool = False
+
+    @property
+    def parameters(self) -> tuple[Param, ...]:
+        """The parameters after the tensor the call applies to."""
+        if self.signature is not None:
+            return parse_signature(self.signature)
+        return signature_of(self.function)[1:]
+
+    @property
+    def method(self) -> str | None:
+        """``"transpose"`` when the function is a Tensor method, written ``x.transpose(...)``."""
+        name = getattr(self.function, "__name__", "")
+        return name if getattr(torch.Tensor, name, None) is self.function else None
 
 
-def cumulative_momentum(counter: torch.Tensor, training: bool) -> float:
-    """``1.0 / float(counter) if training else 0.0`` -- BatchNorm's ``momentum=None``.
-
-    In train mode ``forward`` averages the statistics over every batch so far:
-    the momentum is one over the counter that :func:`count_batch` just
-    advanced. In eval mode the momentum is unused, and ``forward`` passes 0.0
-    (the counter may still be 0). The printer writes it as that expression.
-    """
-    return 1.0 / float(counter) if training else 0.0
+def _swap_if_batch_first(module: nn.Module) -> Arguments | None:
+    return {"dim0": 1, "dim1": 0} if module.batch_first else None
 
 
 #: ``x.transpose(1, 0)``: what a ``batch_first`` layer does to each batched
-#: input before its call, and to its output after it (its own inverse).
-SWAP_BATCH_AND_SEQUENCE = (torch.Tensor.transpose, {"dim0": 1, "dim1": 0})
+#: input before its call, and to its output after it (its own inverse), as
+#: ``nn.MultiheadAttention`` does.
+BATCH_FIRST = Prologue(
+    torch.Tensor.transpose,
+    _swap_if_batch_first,
+    signature="dim0, dim1",
+    every_input=True,
+    dims=3,
+    output_too=True,
+)
 
 
 @dataclass(frozen=True)
@@ -177,7 +243,8 @@ class Computed:
     ``arguments`` are :class:`WeightRef`/:data:`TRAINING` values, as in
     ``updates`` (BatchNorm's ``momentum=None`` passes
     ``cumulative_momentum(num_batches_tracked, training)``). The style pass
-    makes it a call node; the lifting pass reads such a node back.
+    makes it a call node; the lifting pass reads such a node back when the
+    function's helper row allows it (``helpers.LiftAs.ARGUMENT``).
     """
 
     function: Callable
@@ -290,13 +357,14 @@ class OpSpec:
         Applied after :meth:`layer_from_call` by the lifting pass, which keeps
         them only when the layer still makes the same call; returns None to
         decline.
-    prologue
-        Calls applied to the input before the main call
-        (``padding_mode="reflect"`` convolutions pad first).
+    prologues
+        Calls ``forward`` makes on its inputs before the main call, one
+        :class:`Prologue` each (``padding_mode="reflect"`` convolutions pad
+        first; ``batch_first`` layers transpose, :data:`BATCH_FIRST`).
     updates
         State updates the layer makes before its call, as ``(function,
         arguments)`` with :class:`WeightRef`/:data:`TRAINING` arguments
-        (BatchNorm counts batches: :func:`count_batch`).
+        (BatchNorm counts batches: ``helpers.count_batch``).
     aliases
         Other spellings of the call.
     init
@@ -317,13 +385,6 @@ class OpSpec:
         ``need_weights``, ``attn_mask`` …): what a caller passes for them goes
         to the function's parameter of the same name (``need_weights=False``);
         the function's default stands for an argument not passed.
-    batch_first
-        The layer has a ``batch_first`` flag that, when set, makes ``forward``
-        transpose batched (3-D) inputs to sequence-first before the call and
-        the call's (first) output back after it, as ``nn.MultiheadAttention``
-        does: ``query.transpose(1, 0)`` (:meth:`batch_transposes`). They are
-        among the calls before the call in :meth:`behaviour`, so
-        ``ctor_from_weights`` sees them in its ``prologue``.
     """
 
     module: type[nn.Module]
@@ -344,14 +405,13 @@ class OpSpec:
     ctor_from_call: Callable[[Arguments], Arguments | None] | None = None
     ctor_from_weights: WeightsHook | None = None
     ctor_from_init: Callable[[Mapping[str, Any]], Arguments | None] | None = None
-    prologue: Callable[[nn.Module], list[tuple[Callable, Arguments]]] | None = None
+    prologues: tuple[Prologue, ...] = ()
     updates: Callable[[nn.Module], list[tuple[Callable, tuple]]] | None = None
     aliases: tuple[Alias, ...] = ()
     init: Callable[[nn.Module], list[TensorInit]] | None = None
     examples: tuple[Example, ...] = ()
     ctor_signature: str | None = None
     forward_signature: str | None = None
-    batch_first: bool = False
 
     # -- signatures ---------------------------------------------------------
 
@@ -407,13 +467,7 @@ class OpSpec:
             params = self.parameters[: self.inputs]
         else:
             params = parse_signature(self.forward_signature)
-        if len(args) > len(params):
-            raise TypeError(f"too many positional arguments ({len(args)})")
-        bound = {p.name: a for p, a in zip(params, args)}
-        for key, value in kwargs.items():
-            if key not in {p.name for p in params} or key in bound:
-                raise TypeError(f"unexpected argument {key!r}")
-            bound[key] = value
+        bound = bind(params, args, kwargs)
         inputs = [bound.pop(p.name) for p in params[: self.inputs] if p.name in bound]
         if len(inputs) != self.inputs:
             raise TypeError(f"{self.inputs} inputs expected")
@@ -422,15 +476,14 @@ class OpSpec:
             k: v for k, v in bound.items() if not same_value(v, defaults[k])
         }
 
-    def batch_transposes(self, module: nn.Module) -> list[tuple[Callable, Arguments]]:
-        """The transposes a ``batch_first`` layer applies to each batched input (and back).
-
-        ``[(torch.Tensor.transpose, {"dim0": 1, "dim1": 0})]`` when the row has
-        ``batch_first`` and the layer sets it; none otherwise.
-        """
-        if self.batch_first and module.batch_first:
-            return [SWAP_BATCH_AND_SEQUENCE]
-        return []
+    def prologue_calls(self, module: nn.Module) -> list[tuple[Prologue, Arguments]]:
+        """The :class:`Prologue` calls this instance makes, with its arguments for each."""
+        calls = []
+        for prologue in self.prologues:
+            arguments = prologue.arguments(module)
+            if arguments is not None:
+                calls.append((prologue, arguments))
+        return calls
 
     # -- module -> call -----------------------------------------------------
 
@@ -536,8 +589,7 @@ class OpSpec:
         Two instances with equal behaviour compute the same function, even when
         their ``repr`` differs (``output_size=1`` vs ``(1, 1)``).
         """
-        calls = list(self.prologue(module)) if self.prologue else []
-        calls += self.batch_transposes(module)
+        calls = [(p.function, args) for p, args in self.prologue_calls(module)]
         updates = list(self.updates(module)) if self.updates else []
         arguments = self.explicit_call_arguments(module) if self.function else {}
         return calls, updates, arguments, _shapes(module)

@@ -28,9 +28,10 @@ import torch
 from torch import fx
 
 from ..errors import ConversionError
+from ..attributes import attribute_at
 from ..opspecs import Param, aliases_for, specs_for_function
-from ..opspecs.spec import parse_signature, same_value
-from .graph_utils import is_impure, remove_dead_code
+from ..opspecs.spec import bind, parse_signature, same_value
+from .graph_utils import TRAINING_ATTRIBUTE, is_impure, remove_dead_code
 
 
 def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
@@ -48,19 +49,6 @@ def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
     graph.lint()
     module.recompile()
     return module
-
-
-def bind(params: tuple[Param, ...], args: tuple, kwargs: dict) -> dict[str, Any]:
-    """Map call arguments to parameter names, as Python would."""
-    if len(args) > len(params):
-        raise TypeError(f"too many positional arguments for {params}")
-    bound = {p.name: a for p, a in zip(params, args)}
-    names = {p.name for p in params}
-    for key, value in kwargs.items():
-        if key not in names:
-            raise TypeError(f"unexpected argument {key!r}")
-        bound[key] = value
-    return bound
 
 
 def _canonicalize_call(node: fx.Node) -> None:
@@ -159,9 +147,11 @@ def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
     entry, so neither may be read from the weights.
     """
     for node in list(module.graph.nodes):
-        if node.op != "get_attr" or node.target in state or node.target == "training":
+        if node.op != "get_attr" or node.target in state:
             continue
-        value = _fetch(module, str(node.target))
+        if node.target == TRAINING_ATTRIBUTE:
+            continue
+        value = attribute_at(module, str(node.target), None)
         if not isinstance(value, torch.Tensor):
             continue
         if value.numel() > MAX_INLINE_CONSTANT or value.requires_grad:
@@ -179,13 +169,6 @@ def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
         constant.meta = dict(node.meta)
         node.replace_all_uses_with(constant)
         module.graph.erase_node(node)
-
-
-def _fetch(module: fx.GraphModule, target: str) -> object:
-    value: object = module
-    for part in target.split("."):
-        value = getattr(value, part, None)
-    return value
 
 
 def inferred_dtype(value: torch.Tensor) -> torch.dtype:
@@ -226,4 +209,4 @@ def _shape(node: Any) -> tuple[int, ...] | None:
     return tuple(value.shape) if isinstance(value, torch.Tensor) else None
 
 
-__all__ = ["bind", "canonicalize", "is_impure"]
+__all__ = ["canonicalize", "is_impure"]

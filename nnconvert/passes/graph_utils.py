@@ -2,112 +2,44 @@
 
 from __future__ import annotations
 
-import operator
-
 from typing import Any
 
-import torch
 from torch import fx, nn
 
 from ..opspecs import TRAINING, OpSpec, specs_for_function
-from ..opspecs.spec import count_batch
+from ..opspecs.impurity import (
+    CONTAINER_MUTATORS,
+    IMPURE_FUNCTIONS,
+    is_inplace_name,
+    is_library,
+)
 
 #: The ``get_attr`` target the tracers give ``self.training``.
 TRAINING_ATTRIBUTE = "training"
 
-_INPLACE_OPERATORS = {
-    operator.iadd,
-    operator.isub,
-    operator.imul,
-    operator.itruediv,
-    operator.ifloordiv,
-    operator.imod,
-    operator.ipow,
-    operator.imatmul,
-    operator.iand,
-    operator.ior,
-    operator.ixor,
-    operator.ilshift,
-    operator.irshift,
-    operator.setitem,
-    count_batch,
-}
-
-#: Factories that draw from the random number generator: dropping or repeating
-#: one shifts every later draw, so each runs exactly where the original ran it.
-RANDOM_FACTORIES = {
-    torch.rand,
-    torch.randn,
-    torch.randint,
-    torch.randperm,
-    torch.normal,
-    torch.bernoulli,
-    torch.multinomial,
-    torch.rand_like,
-    torch.randn_like,
-    torch.randint_like,
-}
-
-#: Methods that change a Python list or dict in place (FPN's ``results.extend``).
-_CONTAINER_MUTATORS = {
-    "append",
-    "extend",
-    "insert",
-    "pop",
-    "remove",
-    "clear",
-    "update",
-    "setdefault",
-    "popitem",
-}
-
 
 def is_impure(node: fx.Node) -> bool:
-    """A node that must run even when nothing uses its result: in-place ops, I/O."""
+    """A node that must run even when nothing uses its result: in-place ops, I/O.
+
+    Reads the table in :mod:`nnconvert.opspecs.impurity`.
+    """
     if node.op in ("placeholder", "output"):
         return True
     if node.kwargs.get("inplace") is True:
         return True
     if node.op == "call_method":
         name = str(node.target)
-        if name in _CONTAINER_MUTATORS:
-            return True
-        return name.endswith("_") and not name.endswith("__")
+        return name in CONTAINER_MUTATORS or is_inplace_name(name)
     if node.op == "call_function":
-        if node.target in _INPLACE_OPERATORS or node.target in RANDOM_FACTORIES:
+        if node.target in IMPURE_FUNCTIONS or not is_library(node.target):
             return True
-        if not _is_library(node.target):
-            return True
-        name = getattr(node.target, "__name__", "")
-        return name.endswith("_") and not name.endswith("__")
+        return is_inplace_name(getattr(node.target, "__name__", ""))
     if node.op == "call_module":
         module = node.graph.owning_module.get_submodule(node.target)
-        if not _is_library(type(module)):
+        if not is_library(type(module)):
             return True
         return getattr(module, "inplace", False) is True
     return False
-
-
-def _is_library(target: object) -> bool:
-    """Defined by torch or Python itself, whose functions change only what their names say.
-
-    Anything else -- a model's own block, a function fx leaves opaque
-    (torchvision's ``_add_shortcut`` adds into its argument and returns nothing
-    anyone reads) -- may work by side effect, so its call is never dropped.
-    """
-    module = getattr(target, "__module__", None) or ""
-    return module.split(".")[0] in _PURE_LIBRARIES
-
-
-_PURE_LIBRARIES = {
-    "torch",
-    "operator",
-    "_operator",
-    "math",
-    "builtins",
-    "collections",
-    "nnconvert",
-}
 
 
 def uses(node: fx.Node) -> int:
@@ -125,7 +57,18 @@ def uses(node: fx.Node) -> int:
 
 
 def remove_dead_code(graph: fx.Graph) -> bool:
-    """Erase nodes whose results are unused, keeping in-place ops. Returns True if any went."""
+    """Erase nodes whose results are unused, keeping impure ones. Returns True if any went.
+
+    fx's own ``Graph.eliminate_dead_code(is_impure_node=...)`` would do the
+    same (torch 2.13 has it), but the oldest torch nnconvert supports (2.4,
+    branched in June 2024) has only ``eliminate_dead_code(self)``: the hook
+    was first asked for in July 2024, in the review of
+    pytorch/pytorch#130552. That version asks fx's ``Node.is_impure`` alone,
+    which knows none of the impure calls in our table (``count_batch``, the
+    random factories, a block's side effects), so it would drop them. Once
+    torch 2.4 is no longer supported this can be
+    ``graph.eliminate_dead_code(is_impure_node=is_impure)``.
+    """
     changed = False
     for node in reversed(list(graph.nodes)):
         if not node.users and not is_impure(node):

@@ -20,12 +20,14 @@ A call is lifted only when it is safe to:
   the host holds exactly the tensors the layer owns -- so ``state_dict()``
   keys stay the same -- with the same parameters and buffers, and it has no
   submodules but hosts of those tensors (``attn.out_proj.weight``);
-* every use of the owner's tensors is such a call (or BatchNorm's
-  ``count_batch`` right before one, which the layer makes itself, or its
-  ``cumulative_momentum`` argument of ``momentum=None``);
+* every use of the owner's tensors is such a call, or a helper call that
+  the layer makes itself (its helper row says so, ``helpers.LiftAs``):
+  a state update right before one (BatchNorm's ``count_batch``) or an
+  argument of one (its ``cumulative_momentum`` of ``momentum=None``);
 * the op-spec row rebuilds a layer from the call (``ctor_from_weights``) whose
-  behaviour -- prologue (a convolution's ``F.pad``, ``batch_first``
-  attention's ``x.transpose(1, 0)``), state updates, call arguments, tensor
+  behaviour -- prologue (the row's ``prologues``, read back by
+  :mod:`.prologues`: a convolution's ``F.pad``, ``batch_first`` attention's
+  ``x.transpose(1, 0)``), state updates, call arguments, tensor
   shapes -- is exactly the call's (``OpSpec.layer_from_call``); what the
   caller passes (``attn_mask=mask``) is passed on by the layer call;
   where rows share a function (``BatchNorm1d/2d/3d``) the first whose layer
@@ -49,12 +51,10 @@ turns back into one.
 from __future__ import annotations
 
 import copy
-import operator
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 
 from ..errors import ConversionError
@@ -65,22 +65,20 @@ from ..opspecs import (
     spec_for_module,
     specs_for_function,
 )
-from ..opspecs.spec import (
-    SWAP_BATCH_AND_SEQUENCE,
-    Computed,
-    count_batch,
-    cumulative_momentum,
-    same_value,
-)
+from ..opspecs.helpers import LiftAs, lifted_as
+from ..opspecs.spec import Computed, same_value
 from .graph_utils import (
     TRAINING_ATTRIBUTE,
     is_training_flag,
     layer_for_call,
     remove_dead_code,
 )
+from .prologues import Absorbed, absorb_output, read_prologue
 
-#: Functions of arguments computed from a layer's tensors (:class:`Computed`).
-COMPUTED = frozenset({cumulative_momentum})
+#: Helpers whose call right before a layer's call is the layer's state update.
+UPDATES = lifted_as(LiftAs.UPDATE)
+#: Helpers whose call is an argument the layer computes (:class:`Computed`).
+COMPUTED = lifted_as(LiftAs.ARGUMENT)
 
 
 @dataclass
@@ -88,23 +86,8 @@ class Lift:
     """One owner's calls and the layer that makes them."""
 
     layer: nn.Module
-    #: call, row, the F.pad or batch-first transposes it absorbs (or None),
-    #: its count_batch (or None)
-    calls: list[tuple[fx.Node, OpSpec, Any, fx.Node | None]]
-
-
-@dataclass
-class Transposes:
-    """A ``batch_first`` layer's transposes around its call (``OpSpec.batch_first``).
-
-    ``x.transpose(1, 0)`` of every input, used by the call only, and
-    ``call[0].transpose(1, 0)`` as the only use of the output: the layer
-    makes them itself.
-    """
-
-    #: each input's transpose; its input is read when lifting (it may be lifted too)
-    before: list[fx.Node]
-    back: list[fx.Node]  # the output transposes
+    #: call, row, the prologue it absorbs (or None), its state update (or None)
+    calls: list[tuple[fx.Node, OpSpec, Absorbed | None, fx.Node | None]]
 
 
 def lift_layers(module: fx.GraphModule) -> None:
@@ -120,24 +103,22 @@ def lift_calls(module: fx.GraphModule) -> None:
     for owner, lift in find_layers(module).items():
         parent, _, name = owner.rpartition(".")
         setattr(module.get_submodule(parent), name, lift.layer)
-        for call, spec, before, counter in lift.calls:
+        for call, spec, absorbed, update in lift.calls:
             inputs = list(call.args[: spec.inputs])
-            if isinstance(before, Transposes):
-                inputs = [node.args[0] for node in before.before]
-            elif before is not None:
-                inputs[0] = before.args[0]
+            if absorbed is not None:
+                inputs = absorbed.inputs
             passed = {
                 k: v for k, v in call.kwargs.items() if k in spec.passed_by_caller
             }
             with graph.inserting_before(call):
                 new = graph.call_module(owner, tuple(inputs), passed)
             new.meta = dict(call.meta)
-            if isinstance(before, Transposes):
-                _output_back(graph, call, new, before)
+            if absorbed is not None:
+                absorb_output(graph, call, new, absorbed)
             call.replace_all_uses_with(new)
             graph.erase_node(call)
-            if counter is not None:
-                graph.erase_node(counter)
+            if update is not None:
+                graph.erase_node(update)
     remove_dead_code(graph)
 
 
@@ -220,17 +201,17 @@ def _lift_owner(
         return None
     if plain and not all(p.requires_grad for p in host.parameters()):
         return None  # a new layer would unfreeze them: they stay spelled out
-    counters = _counter_updates(graph, owner, calls)
-    if counters is None:
+    updates = _state_updates(graph, owner, calls)
+    if updates is None:
         return None
     tensors = dict(host.state_dict(keep_vars=True))
     shapes = {name: tuple(t.shape) for name, t in tensors.items()}
     plans = []
     for call in calls:
-        found = _layer_for(call, owner, shapes, counters[call])
+        found = _layer_for(call, owner, shapes, updates[call])
         if found is None:
             return None
-        plans.append((call, *found, counters[call]))
+        plans.append((call, *found, updates[call]))
     _, spec, layer, _, _ = plans[0]
     if any(
         type(other) is not type(layer)
@@ -251,7 +232,7 @@ def _lift_owner(
     for name, tensor in tensors.items():
         path, _, attribute = name.rpartition(".")
         setattr(layer.get_submodule(path), attribute, tensor)
-    return Lift(layer, [(c, s, pad, n) for c, s, _, pad, n in plans])
+    return Lift(layer, [(c, s, absorbed, u) for c, s, _, absorbed, u in plans])
 
 
 def layer_with_initial(
@@ -300,22 +281,22 @@ def _initial_of(
     return found
 
 
-def _counter_updates(
+def _state_updates(
     graph: fx.Graph, owner: str, calls: list[fx.Node]
 ) -> dict[fx.Node, fx.Node | None] | None:
-    """Each call's ``count_batch`` of the owner's counter (the update right before it).
+    """Each call's state update of the owner's tensor (``count_batch``), right before it.
 
-    None when the owner's tensors are used by anything else, or when a counter
+    None when the owner's tensors are used by anything else, or when an
     update is not followed by a call of the owner before the next update.
     """
     prefix = owner + "."
     lifted = set(calls)
-    counters: set[fx.Node] = set()
+    updates: set[fx.Node] = set()
     for node in graph.nodes:
         if node.op == "get_attr" and str(node.target).startswith(prefix):
             for user in node.users:
-                if _is_counter(user) and user.args[0] is node:
-                    counters.add(user)
+                if _is_update(user) and user.args[0] is node:
+                    updates.add(user)
                 elif _is_computed(user) and set(user.users) <= lifted:
                     continue  # an argument of the calls (BatchNorm's momentum)
                 elif user not in lifted:
@@ -323,7 +304,7 @@ def _counter_updates(
     pending: fx.Node | None = None
     found: dict[fx.Node, fx.Node | None] = {}
     for node in graph.nodes:
-        if node in counters:
+        if node in updates:
             if pending is not None:
                 return None
             pending = node
@@ -332,8 +313,8 @@ def _counter_updates(
     return found if pending is None else None
 
 
-def _is_counter(node: fx.Node) -> bool:
-    return node.op == "call_function" and node.target is count_batch
+def _is_update(node: fx.Node) -> bool:
+    return node.op == "call_function" and node.target in UPDATES
 
 
 def _is_computed(node: fx.Node) -> bool:
@@ -341,9 +322,9 @@ def _is_computed(node: fx.Node) -> bool:
 
 
 def _layer_for(
-    call: fx.Node, owner: str, shapes: dict, counter: fx.Node | None
-) -> tuple[OpSpec, nn.Module, Any] | None:
-    """``(row, layer, absorbed F.pad)`` for one call, or None when no row reproduces it."""
+    call: fx.Node, owner: str, shapes: dict, update: fx.Node | None
+) -> tuple[OpSpec, nn.Module, Absorbed | None] | None:
+    """``(row, layer, absorbed prologue)`` for one call, or None when no row reproduces it."""
     arguments = {}
     passed = {n for s in specs_for_function(call.target) for n in s.passed_by_caller}
     for key, value in call.kwargs.items():
@@ -354,35 +335,22 @@ def _layer_for(
             return None
         arguments[key] = value
     updates = []
-    if counter is not None:
-        updates = [(count_batch, tuple(_argument(a, owner) for a in counter.args))]
-    pad = _pad_before(call)
-    options = [None] if pad is None else [pad, None]
-    transposes = _transposes_around(call)
-    if transposes is not None:
-        options.insert(0, transposes)
+    if update is not None:
+        updates = [(update.target, tuple(_argument(a, owner) for a in update.args))]
     specs = [s for s in specs_for_function(call.target) if s.ctor_from_weights]
     for spec in specs:
         if len(call.args) != spec.inputs:
             continue
-        for absorbed in options:
-            if isinstance(absorbed, Transposes):
-                if not spec.batch_first:
-                    continue
-                prologue = [SWAP_BATCH_AND_SEQUENCE]
-            elif absorbed is not None:
-                if spec.prologue is None:
-                    continue
-                prologue = [(F.pad, dict(absorbed.kwargs))]
-            else:
-                prologue = []
+        found = read_prologue(call, spec)
+        for absorbed in [found, None] if found is not None else [None]:
+            prologue = absorbed.calls if absorbed is not None else []
             layer = spec.layer_from_call(arguments, shapes, prologue, updates)
             if layer is None:
                 continue
-            if isinstance(absorbed, Transposes) or len(specs) == 1:
+            if len(specs) == 1:
                 return spec, layer, absorbed
-            source = call.args[0] if absorbed is None else absorbed.args[0]
-            if _accepts(layer, (source, *call.args[1:]), call):
+            inputs = absorbed.inputs if absorbed is not None else call.args
+            if _accepts(layer, tuple(inputs), call):
                 return spec, layer, absorbed
     return None
 
@@ -406,94 +374,6 @@ def _argument(value: Any, owner: str) -> Any:
             return TRAINING
         if target.startswith(owner + "."):
             return WeightRef(target[len(owner) + 1 :])
-    return None
-
-
-def _transposes_around(call: fx.Node) -> Transposes | None:
-    """``x.transpose(1, 0)`` of each input and ``call[0].transpose(1, 0)`` after, or None.
-
-    As a ``batch_first`` layer's ``forward`` writes them: each input's
-    transpose feeds only the call, and every use of the output is through
-    the transpose of its first element.
-    """
-    for value in call.args:
-        if not _is_swap(value) or set(value.users) != {call}:
-            return None
-    back = []
-    for user in call.users:
-        if user.target is not operator.getitem or user.args[0] is not call:
-            return None  # a use of the whole tuple
-        if user.args[1] == 0:
-            if not user.users or not all(_is_swap(u) for u in user.users):
-                return None
-            back += user.users
-    return Transposes(list(call.args), back) if back else None
-
-
-def _is_swap(node: Any) -> bool:
-    """``x.transpose(1, 0)``: batch-first <-> sequence-first."""
-    return (
-        isinstance(node, fx.Node)
-        and node.op == "call_method"
-        and node.target == "transpose"
-        and tuple(node.args[1:]) == (1, 0)
-        and not node.kwargs
-    )
-
-
-def _output_back(
-    graph: fx.Graph, call: fx.Node, new: fx.Node, transposes: Transposes
-) -> None:
-    """The layer returns its output batch-first: ``new[0]`` replaces the transposes.
-
-    A tuple of all of ``new``'s elements in order (``return (out, weights)``)
-    becomes ``new`` itself.
-    """
-    with graph.inserting_after(new):
-        first = graph.call_function(operator.getitem, (new, 0))
-    first.meta = dict(transposes.back[0].meta)
-    for node in transposes.back:
-        node.replace_all_uses_with(first)
-    new.meta["value"] = (first.meta.get("value"), *call.meta.get("value", ())[1:])
-    size = len(new.meta["value"])
-
-    elements = [first] + [
-        u for i in range(1, size) for u in call.users if _is_item(u, call, i)
-    ]
-
-    def whole(value: Any) -> Any:
-        if isinstance(value, tuple) and list(value) == elements:
-            return new
-        if isinstance(value, (tuple, list)):
-            return type(value)(whole(v) for v in value)
-        if isinstance(value, dict):
-            return {k: whole(v) for k, v in value.items()}
-        return value
-
-    for user in list(first.users):
-        user.args, user.kwargs = whole(user.args), whole(user.kwargs)
-
-
-def _is_item(node: fx.Node, container: fx.Node, index: int) -> bool:
-    return (
-        node.op == "call_function"
-        and node.target is operator.getitem
-        and node.args == (container, index)
-    )
-
-
-def _pad_before(call: fx.Node) -> fx.Node | None:
-    """``F.pad(x, ...)`` feeding only ``call``: a candidate convolution prologue."""
-    source = call.args[0] if call.args else None
-    if (
-        isinstance(source, fx.Node)
-        and source.op == "call_function"
-        and source.target is F.pad
-        and len(source.args) == 1
-        and len(source.users) == 1
-        and not any(isinstance(v, fx.Node) for v in source.kwargs.values())
-    ):
-        return source
     return None
 
 

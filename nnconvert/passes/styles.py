@@ -18,11 +18,9 @@ Layers that own state keep their names: those are ``state_dict`` keys.
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
-from typing import Any, Callable
+from typing import Any
 
-import torch
 from torch import fx, nn
 
 from ..errors import ConversionError
@@ -33,6 +31,7 @@ from ..options import Style
 from .canonicalize import inline_constants
 from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
 from .lift import lift_layers
+from .prologues import prologue_of, spell_output, spell_prologue
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
@@ -166,7 +165,7 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
             f"layer {node.target!r} is called with keyword arguments "
             f"({', '.join(node.kwargs)}); nnconvert writes only positional layer calls"
         )
-    transposes = _batch_transposes(node, spec, layer, inputs)
+    prologue = prologue_of(node, spec, layer, inputs)
     if spec.function is identity:
         node.replace_all_uses_with(inputs[0])
         graph.erase_node(node)
@@ -178,17 +177,7 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
                     function,
                     tuple(_argument_node(graph, node.target, a) for a in arguments),
                 )
-        if spec.prologue is not None:
-            for function, arguments in spec.prologue(layer):
-                before = graph.call_function(function, (inputs[0],), arguments)
-                before.meta["value"] = _value_of(function, inputs[0], arguments)
-                inputs[0] = before
-        if transposes:  # one per distinct input: "query is key" stays true
-            sequence_first = {}
-            for i, value in enumerate(inputs):
-                if value not in sequence_first:
-                    sequence_first[value] = _apply(graph, transposes, value)
-                inputs[i] = sequence_first[value]
+        inputs = spell_prologue(graph, prologue, inputs)
         arguments = {
             k: _argument_node(graph, node.target, v)
             for k, v in spec.explicit_call_arguments(layer).items()
@@ -197,99 +186,9 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
             spec.function, tuple(inputs), {**arguments, **passed}
         )
     call.meta = dict(node.meta)
-    if transposes:
-        _output_back(graph, node, call, transposes)
+    spell_output(graph, node, call, prologue)
     node.replace_all_uses_with(call)
     graph.erase_node(node)
-
-
-def _batch_transposes(
-    node: fx.Node, spec: OpSpec, layer: nn.Module, inputs: list
-) -> list[tuple[Callable, dict]]:
-    """The transposes of a ``batch_first`` layer (``OpSpec.batch_first``) on these inputs.
-
-    ``forward`` transposes only batched (3-D) inputs.
-    """
-    transposes = spec.batch_transposes(layer)
-    if not transposes:
-        return []
-    value = inputs[0].meta.get("value") if isinstance(inputs[0], fx.Node) else None
-    if not isinstance(value, torch.Tensor):
-        raise ConversionError(
-            f"layer {node.target!r} (nn.{type(layer).__name__}, batch_first=True): "
-            "cannot tell whether its input is batched"
-        )
-    return transposes if value.dim() == 3 else []
-
-
-def _apply(graph: fx.Graph, calls: list[tuple[Callable, dict]], value: Any) -> Any:
-    """``calls`` applied to ``value`` in turn; a Tensor method as a method call."""
-    for function, arguments in calls:
-        name = getattr(function, "__name__", "")
-        if getattr(torch.Tensor, name, None) is function:  # x.transpose(1, 0)
-            after = graph.call_method(name, (value, *arguments.values()))
-        else:
-            after = graph.call_function(function, (value,), arguments)
-        after.meta["value"] = _value_of(function, value, arguments)
-        value = after
-    return value
-
-
-def _output_back(
-    graph: fx.Graph, node: fx.Node, call: fx.Node, transposes: list
-) -> None:
-    """Users of ``node`` get its output transposed back from sequence-first.
-
-    The output, or its first element when the layer returns a tuple
-    (``nn.MultiheadAttention``: ``(attn_output, attn_weights)``): ``x[0]``
-    becomes ``call[0].transpose(1, 0)``; other elements are the call's; a
-    use of the whole tuple gets ``(call[0].transpose(1, 0), call[1])``.
-    The transposes are their own inverse.
-    """
-    value = node.meta.get("value")
-    with graph.inserting_before(node):
-        if not isinstance(value, tuple):
-            call.meta["value"] = _seq_first(value, transposes)
-            back = _apply(graph, transposes, call)
-            node.replace_all_uses_with(back)
-            return
-        first = graph.call_function(operator.getitem, (call, 0))
-        first.meta["value"] = _seq_first(value[0], transposes)
-        back = _apply(graph, transposes, first)
-        rest = [
-            graph.call_function(operator.getitem, (call, i))
-            for i in range(1, len(value))
-        ]
-    call.meta["value"] = (first.meta["value"], *value[1:])
-    for i, element in enumerate(rest, 1):
-        element.meta["value"] = value[i]
-    whole = (back, *rest)
-    for user in list(node.users):
-        index = user.args[1] if user.target is operator.getitem else None
-        if isinstance(index, int) and user.args[0] is node and index % len(value) == 0:
-            user.replace_all_uses_with(back)
-            graph.erase_node(user)
-        elif index is None or not isinstance(index, int):
-            user.args, user.kwargs = fx.node.map_arg(
-                (user.args, user.kwargs), lambda n: whole if n is node else n
-            )
-
-
-def _seq_first(value: Any, transposes: list) -> Any:
-    for function, arguments in transposes:
-        value = (
-            function(value, **arguments) if isinstance(value, torch.Tensor) else None
-        )
-    return value
-
-
-def _value_of(function, source: Any, arguments: dict) -> Any:
-    """The example value (a meta tensor) of ``function(source, **arguments)``.
-
-    A node without one reads as a non-tensor to the printer, which inlines it.
-    """
-    value = source.meta.get("value") if isinstance(source, fx.Node) else None
-    return function(value, **arguments) if isinstance(value, torch.Tensor) else None
 
 
 def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:

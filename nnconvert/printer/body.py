@@ -22,7 +22,7 @@ import re
 import torch
 from torch import fx
 
-from ..opspecs.spec import count_batch
+from ..opspecs.helpers import helper_for
 from ..options import Style
 from ..passes.graph_utils import is_impure, uses
 from .expressions import INPLACE, ExpressionPrinter
@@ -297,9 +297,9 @@ def body_lines(
             )
         elif node.op == "output":
             lines.append(f"return {printer.argument(node.args[0])}")
-        elif node.op == "call_function" and node.target is count_batch:
-            counter, training = (printer.argument(a) for a in node.args)
-            lines += [f"if {training}:", f"    {counter} += 1"]
+        elif node.op == "call_function" and _is_statement_helper(node):
+            arguments = [printer.argument(a) for a in node.args]
+            lines += helper_for(node.target).print(arguments)  # if training: ...
         elif node.meta.get(OPTIONAL):
             layer = printer.attribute_path(str(node.target))
             assignment = f"{printer.names[node]} = {printer.definition(node)}"
@@ -318,6 +318,12 @@ def body_lines(
             else:
                 lines.append(expression)
     return lines
+
+
+def _is_statement_helper(node: fx.Node) -> bool:
+    """A helper row printed as statements of its own (``count_batch``'s ``if``)."""
+    helper = helper_for(node.target)
+    return helper is not None and helper.is_statement
 
 
 def _unpack_target(targets: list[fx.Node | None], printer: ExpressionPrinter) -> str:

@@ -6,6 +6,7 @@ parentheses only where Python needs them (``(a + b) * c``, never ``(a * b) + c``
 
 from __future__ import annotations
 
+import ast
 import math
 import operator
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from torch import fx
 
 from ..errors import ConversionError
 from ..opspecs import layout_call, specs_for_function
-from ..opspecs.spec import cumulative_momentum
+from ..opspecs.helpers import SUB_PARAMS, helper_for
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from ..torch_names import qualified_name
@@ -127,7 +128,8 @@ class ExpressionPrinter:
     def _call_module(self, node: fx.Node) -> Expression:
         if self.style is Style.FUNCTIONAL:
             function, training = self.callees[str(node.target)]
-            weights = f"sub_params(params, {literal(str(node.target) + '.')})"
+            prefix = literal(str(node.target) + ".")
+            (weights,) = SUB_PARAMS.print(["params", prefix])
             kwargs = {
                 **node.kwargs,
                 **({"training": _Raw("training")} if training else {}),
@@ -160,11 +162,11 @@ class ExpressionPrinter:
             return Expression(
                 f"{symbol}{self.operand(node.args[0], precedence)}", precedence
             )
-        if target is cumulative_momentum:  # BatchNorm's momentum=None
-            counter, training = (self.argument(a) for a in node.args)
-            return Expression(
-                f"1.0 / float({counter}) if {training} else 0.0", CONDITIONAL
-            )
+        helper = helper_for(target)
+        if helper is not None and not helper.is_statement:  # its row's form
+            (text,) = helper.print([self.argument(a) for a in node.args])
+            precedence = CONDITIONAL if helper.form_kind is ast.IfExp else ATOM
+            return Expression(text, precedence)
         if target is operator.getitem:
             container, index = node.args
             return Expression(f"{self.operand(container, ATOM)}[{self._index(index)}]")

@@ -23,16 +23,15 @@ import torch
 from torch import fx, nn
 
 from ..hierarchy import Instance
+from ..opspecs.helpers import HELPERS
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from .body import print_body
 from .expressions import ExpressionPrinter
 from .names import RESERVED, first_free, identifier
 
-SUB_PARAMS = '''def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    """The weights of one submodule, keyed as in its own state_dict."""
-    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
-'''
+#: Helper rows whose definition the output carries (``sub_params``).
+DEFINED_HELPERS = tuple(helper for helper in HELPERS if helper.definition)
 
 
 def snake_case(name: str) -> str:
@@ -47,7 +46,8 @@ class FunctionPrinter:
     def __init__(self, printer: ExpressionPrinter, top_name: str):
         self.printer = printer
         self.top_name = top_name
-        self.used_names: set[str] = {"sub_params", "init_params", "math", top_name}
+        self.used_names: set[str] = {"init_params", "math", top_name}
+        self.used_names.update(helper.name for helper in DEFINED_HELPERS)
         self.texts: dict[str, str] = {}
 
     def print_functions(self, instances: list[Instance]) -> list[str]:
@@ -96,8 +96,11 @@ class FunctionPrinter:
                 )
             callee[id(module)] = by_code[key]
         texts = list(self.texts.values())
-        if any("sub_params(" in text for text in texts):
-            texts.insert(0, SUB_PARAMS)
+        texts[:0] = [
+            helper.definition
+            for helper in DEFINED_HELPERS
+            if any(f"{helper.name}(" in text for text in texts)
+        ]
         return texts
 
     def _claim(

@@ -1,0 +1,256 @@
+"""Helper rows: the functions generated code may call besides ``torch`` and ``F``.
+
+A layer's ``forward`` sometimes does more than one functional call: BatchNorm
+counts batches (``if training: params[K] += 1``) and, with ``momentum=None``,
+passes ``1.0 / float(params[K]) if training else 0.0``; functional style
+hands a block its slice of the weights (``sub_params(params, "layer1.0.")``).
+Each such function is one :class:`Helper` row, and every pass and printer
+that meets one reads the row instead of naming the function:
+
+* **how it prints** -- :attr:`Helper.form`, source text over the function's
+  parameters (``"if {training}:\\n    {counter} += 1"``), a statement or an
+  expression; a row with a :attr:`Helper.definition` prints it once in a
+  file that calls it (``sub_params``);
+* **whether it is impure** -- :attr:`Helper.impure`: a call whose result
+  nobody reads still runs (dead-code removal and inlining keep it);
+* **how functional input recognises it** -- :attr:`Helper.slots`: the same
+  form read as a pattern over source, each parameter a slot that accepts
+  what the predicate allows (``params[K]``, a name); the source rewrite
+  turns a match into a call of the function, which fx records as one node;
+* **whether lift may read it back** -- :attr:`Helper.lift`: a state update
+  the layer makes before its call (:attr:`LiftAs.UPDATE`, ``OpSpec.updates``)
+  or an argument it computes (:attr:`LiftAs.ARGUMENT`, ``spec.Computed``).
+
+One spelling serves printing and recognising, so what ``--to functional``
+writes is exactly what functional input reads back.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import enum
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import torch
+from torch import Tensor
+
+#: A slot's predicate: does this source expression fit, in a function whose
+#: weight dict is called by the given name?
+SlotPredicate = Callable[[ast.expr, str], bool]
+
+
+class LiftAs(enum.Enum):
+    """What the lifting pass makes of a helper call next to a layer's call."""
+
+    #: A state update the layer makes before its call (``OpSpec.updates``).
+    UPDATE = "update"
+    #: A call argument the layer computes when it runs (``spec.Computed``).
+    ARGUMENT = "argument"
+
+
+@dataclass(frozen=True)
+class Helper:
+    """One function that generated code may call (see the module docstring)."""
+
+    function: Callable
+    #: Source text over the function's parameters in braces (``str.format``:
+    #: the form's own braces doubled); None: a plain call ``name(a, b)``.
+    form: str | None = None
+    impure: bool = False
+    #: Parameter -> predicate: the form is also a source pattern (functional input).
+    slots: Mapping[str, SlotPredicate] | None = None
+    lift: LiftAs | None = None
+    #: Source the output defines the function with, before its first use
+    #: (read once, when this module is imported); None: nothing to define.
+    definition: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+    @functools.cached_property
+    def parameters(self) -> tuple[str, ...]:
+        return tuple(inspect.signature(self.function).parameters)
+
+    @property
+    def _text(self) -> str:
+        """The form, or a plain call ``name({a}, {b})``."""
+        if self.form is not None:
+            return self.form
+        return f"{self.name}({', '.join('{%s}' % p for p in self.parameters)})"
+
+    @functools.cached_property
+    def _form_tree(self) -> ast.AST:
+        """The form parsed with each parameter as a plain name: one statement or expression."""
+        text = self._text.format(**{p: p for p in self.parameters})
+        (statement,) = ast.parse(text).body
+        return statement.value if isinstance(statement, ast.Expr) else statement
+
+    @property
+    def is_statement(self) -> bool:
+        """Printed as lines of their own (``if training: ...``), never inside an expression."""
+        return isinstance(self._form_tree, ast.stmt)
+
+    @property
+    def form_kind(self) -> type[ast.AST]:
+        """The AST class of the printed form (``ast.IfExp``): for operator precedence."""
+        return type(self._form_tree)
+
+    def print(self, arguments: list[str]) -> list[str]:
+        """The form with printed arguments, one string per line."""
+        return self._text.format(**dict(zip(self.parameters, arguments))).split("\n")
+
+    def match(self, node: ast.AST, params: str) -> list[ast.expr] | None:
+        """The call's arguments when ``node`` is the form with every slot filled, else None.
+
+        ``params`` is the name of the enclosing function's weight dict.
+        Constants match exactly, except that a float in the form also
+        matches the int of the same value (``1.0`` matches ``1``); never a bool.
+        """
+        if self.slots is None or type(node) is not self.form_kind:
+            return None
+        filled: dict[str, ast.expr] = {}
+        if not _fits(self._form_tree, node, self.slots, params, filled):
+            return None
+        return [_loaded(filled[p]) for p in self.parameters]
+
+
+def _fits(
+    pattern: object,
+    node: object,
+    slots: Mapping[str, SlotPredicate],
+    params: str,
+    filled: dict[str, ast.expr],
+) -> bool:
+    if isinstance(pattern, ast.Name) and pattern.id in slots:
+        if not isinstance(node, ast.expr) or not slots[pattern.id](node, params):
+            return False
+        if pattern.id in filled:
+            return ast.dump(filled[pattern.id]) == ast.dump(node)
+        filled[pattern.id] = node
+        return True
+    if isinstance(pattern, ast.Constant):
+        return isinstance(node, ast.Constant) and _same_constant(
+            pattern.value, node.value
+        )
+    if isinstance(pattern, list):
+        return (
+            isinstance(node, list)
+            and len(pattern) == len(node)
+            and all(_fits(p, n, slots, params, filled) for p, n in zip(pattern, node))
+        )
+    if isinstance(pattern, ast.expr_context):
+        return True  # a slot read or written is the same expression
+    if isinstance(pattern, ast.AST):
+        return type(node) is type(pattern) and all(
+            _fits(value, getattr(node, name, None), slots, params, filled)
+            for name, value in ast.iter_fields(pattern)
+        )
+    return pattern == node
+
+
+def _same_constant(pattern: object, value: object) -> bool:
+    if type(value) is bool or type(pattern) is bool:
+        return value is pattern
+    if type(pattern) is float and type(value) is int:
+        return value == pattern
+    return type(value) is type(pattern) and value == pattern
+
+
+def _loaded(node: ast.expr) -> ast.expr:
+    """A copy of ``node`` read, not assigned (``params[K] += 1``'s target as an argument)."""
+    node = copy.deepcopy(node)
+    for inner in ast.walk(node):
+        if hasattr(inner, "ctx"):
+            inner.ctx = ast.Load()
+    return node
+
+
+def weight(node: ast.expr, params: str) -> bool:
+    """Slot ``params[K]``: one entry of the function's weight dict."""
+    return (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == params
+    )
+
+
+def plain_name(node: ast.expr, params: str) -> bool:
+    """Slot ``training``: a plain name (the function's flag)."""
+    return isinstance(node, ast.Name)
+
+
+# -- the functions --------------------------------------------------------------
+
+
+def count_batch(counter: Tensor, training: bool) -> None:
+    """``if training: counter += 1`` -- how BatchNorm advances ``num_batches_tracked``.
+
+    A statement, not an expression: the printer writes it as that ``if``.
+    """
+    if training:
+        counter.add_(1)
+
+
+def cumulative_momentum(counter: Tensor, training: bool) -> float:
+    """``1.0 / float(counter) if training else 0.0`` -- BatchNorm's ``momentum=None``.
+
+    In train mode ``forward`` averages the statistics over every batch so far:
+    the momentum is one over the counter that :func:`count_batch` just
+    advanced. In eval mode the momentum is unused, and ``forward`` passes 0.0
+    (the counter may still be 0). The printer writes it as that expression.
+    """
+    return 1.0 / float(counter) if training else 0.0
+
+
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+# -- the rows -------------------------------------------------------------------
+
+COUNT_BATCH = Helper(
+    count_batch,
+    form="if {training}:\n    {counter} += 1",
+    impure=True,
+    slots={"counter": weight, "training": plain_name},
+    lift=LiftAs.UPDATE,
+)
+CUMULATIVE_MOMENTUM = Helper(
+    cumulative_momentum,
+    form="1.0 / float({counter}) if {training} else 0.0",
+    slots={"counter": weight, "training": plain_name},
+    lift=LiftAs.ARGUMENT,
+)
+#: Functional input recognises a block's slice by the weights it returns
+#: (``FunctionalModel._prefix_of``), not by source: no slots.
+SUB_PARAMS = Helper(sub_params, definition=inspect.getsource(sub_params))
+
+HELPERS: tuple[Helper, ...] = (COUNT_BATCH, CUMULATIVE_MOMENTUM, SUB_PARAMS)
+
+_BY_FUNCTION = {helper.function: helper for helper in HELPERS}
+
+
+def helper_for(target: object) -> Helper | None:
+    """The row of a call target, or None for anything that is not a helper."""
+    try:
+        return _BY_FUNCTION.get(target)  # type: ignore[arg-type]
+    except TypeError:  # unhashable target
+        return None
+
+
+def lifted_as(kind: LiftAs) -> frozenset[Callable]:
+    """The helper functions the lifting pass absorbs into a layer as ``kind``."""
+    return frozenset(h.function for h in HELPERS if h.lift is kind)
+
+
+# Rewritten source calls the recognised helpers through this module; fx keeps
+# each call one node instead of tracing into it.
+for _helper in HELPERS:
+    if _helper.slots is not None:
+        torch.fx.wrap(_helper.name)

@@ -1,0 +1,93 @@
+"""Which calls act by side effect: the data behind ``passes.graph_utils.is_impure``.
+
+A call that changes state, draws random numbers or does anything else besides
+returning its value must run exactly where and as often as the original ran
+it, even when nothing reads its result: dead-code removal keeps it, the
+printer never moves it into another expression.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+
+from .helpers import HELPERS
+
+#: Python's augmented assignments and ``x[i] = v``: they change their first operand.
+INPLACE_OPERATORS = frozenset(
+    {
+        operator.iadd,
+        operator.isub,
+        operator.imul,
+        operator.itruediv,
+        operator.ifloordiv,
+        operator.imod,
+        operator.ipow,
+        operator.imatmul,
+        operator.iand,
+        operator.ior,
+        operator.ixor,
+        operator.ilshift,
+        operator.irshift,
+        operator.setitem,
+    }
+)
+
+#: Factories that draw from the random number generator: dropping or repeating
+#: one shifts every later draw, so each runs exactly where the original ran it.
+RANDOM_FACTORIES = frozenset(
+    {
+        torch.rand,
+        torch.randn,
+        torch.randint,
+        torch.randperm,
+        torch.normal,
+        torch.bernoulli,
+        torch.multinomial,
+        torch.rand_like,
+        torch.randn_like,
+        torch.randint_like,
+    }
+)
+
+#: Functions that are impure whatever their name says.
+IMPURE_FUNCTIONS = (
+    INPLACE_OPERATORS
+    | RANDOM_FACTORIES
+    | frozenset(helper.function for helper in HELPERS if helper.impure)
+)
+
+#: Methods that change a Python list or dict in place (FPN's ``results.extend``).
+CONTAINER_MUTATORS = frozenset(
+    {
+        "append",
+        "extend",
+        "insert",
+        "pop",
+        "remove",
+        "clear",
+        "update",
+        "setdefault",
+        "popitem",
+    }
+)
+
+#: Top-level packages whose functions change only what their names say (a
+#: trailing ``_``, ``inplace=True``). Anything else -- a model's own block, a
+#: function fx leaves opaque (torchvision's ``_add_shortcut`` adds into its
+#: argument and returns nothing anyone reads) -- may work by side effect.
+PURE_LIBRARIES = frozenset(
+    {"torch", "operator", "_operator", "math", "builtins", "collections", "nnconvert"}
+)
+
+
+def is_inplace_name(name: str) -> bool:
+    """``add_``, ``relu_``: PyTorch's spelling of an in-place op (``__add__`` is not one)."""
+    return name.endswith("_") and not name.endswith("__")
+
+
+def is_library(target: object) -> bool:
+    """Defined by a package of :data:`PURE_LIBRARIES` (a function or a class)."""
+    module = getattr(target, "__module__", None) or ""
+    return module.split(".")[0] in PURE_LIBRARIES
