@@ -43,7 +43,7 @@ from nnconvert.printer.body import print_body
 from nnconvert.printer.expressions import ExpressionPrinter
 from nnconvert.trace import trace
 
-from .layer_models import build_inputs, build_layer, layer_model
+from .helpers import build_inputs, build_layer, layer_model
 
 RECOGNISED = [h for h in HELPERS if h.slots is not None]
 
