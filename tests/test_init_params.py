@@ -148,7 +148,7 @@ OWN_DRAWS = ("rand", "randn", "randint", "randperm", "normal")
 
 def _load_sample(path: Path):
     module = loading.import_file(path)
-    cls = loading.pick_class(module, path, None)
+    cls = loading.pick_model(module, path, None)
     build = lambda: loading.build_model(cls, path, {})  # noqa: E731
     return build, loading.example_inputs(module, path, [], [], 10)
 

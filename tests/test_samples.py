@@ -28,10 +28,8 @@ CLASS_STYLES = [Style.MODULE, Style.MIXED]
 
 
 def load_sample(path: Path):
-    module = loading.import_file(path)
-    model = loading.build_model(loading.pick_class(module, path, None), path, {})
-    inputs = loading.example_inputs(module, path, [], [], 10)
-    return model, inputs
+    loaded = loading.load_file(path)
+    return loaded.model.module, loaded.example_inputs
 
 
 def golden_path(sample: Path, style: Style) -> Path:
