@@ -2,8 +2,9 @@
 
 The pipeline is trace -> canonicalize -> style pass -> print; every stage is a
 plain function of the one before, and this module only strings them together.
-Its input is a module or a :class:`~nnconvert.frontend.ModelInput` (what a
-front end read: a functional model's, :func:`nnconvert.functional_model`).
+Its input is a module or a :class:`~nnconvert.frontend.ModelInput`: a module
+with what the front end that read it recognised; which front end that was
+makes no difference here.
 """
 
 from __future__ import annotations
@@ -84,8 +85,9 @@ def convert(
     ``example_inputs`` are the positional inputs of ``model.forward``; they
     drive tracing where Python code needs real shapes, and the check.
     ``name`` defaults to the model's class name (snake_case for functional);
-    a functional input converted to functional style keeps its function's
-    name. Raises ConversionError when the model cannot be rewritten faithfully.
+    an input that already is a function (``ModelInput.function_name``) keeps
+    its name in functional style. Raises ConversionError when the model
+    cannot be rewritten faithfully.
     """
     style = Style.parse(to)
     example_inputs = tuple(example_inputs)
