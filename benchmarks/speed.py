@@ -89,7 +89,7 @@ def forward_times(repeats: int) -> dict[str, float]:
     torch.set_num_threads(1)
     path = ROOT / "samples" / "lenet.py"
     module = loading.import_file(path)
-    model = loading.build_model(loading.pick_class(module, path, None), path, {}).eval()
+    model = loading.build_model(loading.pick_model(module, path, None), path, {}).eval()
     x = torch.randn(1, 1, 32, 32)
     example = loading.example_inputs(module, path, [], [], 10)
     params = dict(model.state_dict())

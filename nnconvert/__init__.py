@@ -9,7 +9,8 @@
 from .api import Conversion, convert
 from .check import CheckReport
 from .errors import CheckError, ConversionError, InputError, NnconvertError
-from .functional_input import functional_model
+from .frontend import ModelInput
+from .functional import functional_model
 from .options import Style, Tolerances
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "Conversion",
     "ConversionError",
     "InputError",
+    "ModelInput",
     "NnconvertError",
     "Style",
     "Tolerances",

@@ -2,6 +2,9 @@
 
 The pipeline is trace -> canonicalize -> style pass -> print; every stage is a
 plain function of the one before, and this module only strings them together.
+Its input is a module or a :class:`~nnconvert.frontend.ModelInput`: a module
+with what the front end that read it recognised; which front end that was
+makes no difference here.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from torch import nn
 
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
 from .errors import CheckError, ConversionError
+from .frontend import ModelInput, model_input
+from .hierarchy import trace_instances
+from .modes import eval_mode
 from .options import Style, Tolerances
 from .passes import apply_style, canonicalize
 from .printer import print_program
 from .printer.functions import snake_case
-from .hierarchy import trace_instances
 
 _counter = itertools.count()
 
@@ -68,7 +73,7 @@ class Conversion:
 
 
 def convert(
-    model: nn.Module,
+    model: nn.Module | ModelInput,
     to: Style | str = Style.FUNCTIONAL,
     example_inputs: Sequence[Any] = (),
     *,
@@ -79,24 +84,30 @@ def convert(
 
     ``example_inputs`` are the positional inputs of ``model.forward``; they
     drive tracing where Python code needs real shapes, and the check.
-    ``name`` defaults to the model's class name (snake_case for functional).
-    Raises ConversionError when the model cannot be rewritten faithfully.
+    ``name`` defaults to the model's class name (snake_case for functional);
+    an input that already is a function (``ModelInput.function_name``) keeps
+    its name in functional style. Raises ConversionError when the model
+    cannot be rewritten faithfully.
     """
     style = Style.parse(to)
     example_inputs = tuple(example_inputs)
-    modes = {module: module.training for module in model.modules()}
-    model.eval()  # code that branches on self.training is converted as in eval mode
-    try:
-        instances = trace_instances(model, example_inputs, style)
-    finally:
-        for module, training in modes.items():  # every submodule's own mode back
-            module.training = training
+    read = model_input(model)
+    # code that branches on self.training is converted as in eval mode
+    with eval_mode(read.module):
+        instances = trace_instances(read, example_inputs, style)
     for instance in instances:
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
-    name = name or default_name(type(model).__name__, style)
+    name = name or input_name(read, style)
     source = print_program(instances, style, name)
-    return Conversion(source, name, style, model, example_inputs, tolerances)
+    return Conversion(source, name, style, read.module, example_inputs, tolerances)
+
+
+def input_name(read: ModelInput, style: Style) -> str:
+    """The default name of the output: the input's own name in that style, if it has one."""
+    if style is Style.FUNCTIONAL and read.function_name is not None:
+        return read.function_name
+    return default_name(type(read.module).__name__, style)
 
 
 def default_name(class_name: str, style: Style) -> str:
@@ -132,4 +143,4 @@ def instantiate(cls: type, model: nn.Module) -> nn.Module:
     return instance.train(model.training)
 
 
-__all__ = ["Conversion", "ConversionError", "convert", "default_name"]
+__all__ = ["Conversion", "ConversionError", "convert", "default_name", "input_name"]

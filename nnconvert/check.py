@@ -1,4 +1,8 @@
-"""The equivalence checker: run original and rewrite side by side (SPEC invariant 1).
+"""The equivalence checker: run original and rewrite side by side.
+
+A conversion is only done when the rewrite computes what the original
+computes, with the original's weights: every output, and in train mode every
+buffer after a step and every gradient, within the tolerances.
 
 Checks, in this order, each a :class:`CheckResult` in the report:
 

@@ -21,7 +21,7 @@ from .api import convert as convert_model
 from .api import instantiate
 from .check import check_equivalent, function_candidate, module_candidate
 from .errors import InputError, NnconvertError
-from .functional_input import FunctionalModel
+from .frontend import ModelInput
 from .options import Style, Tolerances
 
 EXIT_FAILED = 1
@@ -176,13 +176,11 @@ def convert(
         raise InputError(
             f"{output}: refusing to overwrite the input file; choose another --output"
         )
-    if isinstance(model, FunctionalModel) and style == Style.FUNCTIONAL.value:
-        name = name or _model_name(model)  # a functional input keeps its name
     conversion = convert_model(model, style, inputs, name=name, tolerances=tolerances)
     if check:
         report = conversion.check(train=train)
         click.echo(
-            f"checked {conversion.name} against {_model_name(model)}:\n{report}",
+            f"checked {conversion.name} against {model.name}:\n{report}",
             err=True,
         )
     text = conversion.source
@@ -216,7 +214,7 @@ def check_files(original: Path, rewrite: Path, **model_options: Any) -> None:
     module = loading.import_file(rewrite)
     classes = loading.model_classes(module)
     if classes:
-        same_name = [c for c in classes if c.__name__ == type(model).__name__]
+        same_name = [c for c in classes if c.__name__ == type(model.module).__name__]
         cls = (same_name or classes)[-1]
         make = lambda m: module_candidate(instantiate(cls, m))  # noqa: E731
         what = cls.__name__
@@ -228,9 +226,9 @@ def check_files(original: Path, rewrite: Path, **model_options: Any) -> None:
             )
         make = lambda m: function_candidate(functions[-1], m)  # noqa: E731
         what = functions[-1].__name__
-    report = check_equivalent(model, make, inputs, tolerances, train=train)
+    report = check_equivalent(model.module, make, inputs, tolerances, train=train)
     click.echo(
-        f"{rewrite}:{what} computes what {original}:{_model_name(model)} computes\n{report}"
+        f"{rewrite}:{what} computes what {original}:{model.name} computes\n{report}"
     )
 
 
@@ -245,23 +243,19 @@ def _load_model(
     rtol: float | None,
     atol: float | None,
     train: bool,
-) -> tuple[Any, tuple, Tolerances, bool]:
+) -> tuple[ModelInput, tuple, Tolerances, bool]:
     if (rtol is None) != (atol is None):
         raise InputError("give both --rtol and --atol, or neither")
-    module = loading.import_file(path)
-    picked = loading.pick_model(module, path, class_name)
-    shapes = [loading.parse_shape(s) for s in input_shapes]
-    inputs = loading.example_inputs(module, path, shapes, input_dtypes, input_high)
-    arguments = dict(map(loading.parse_init_arg, init_args))
-    model = loading.load_model(module, path, picked, arguments, weights, inputs)
-    return model, inputs, Tolerances(rtol=rtol, atol=atol), train
-
-
-def _model_name(model: Any) -> str:
-    """The class name, or the function's name for a functional input."""
-    if isinstance(model, FunctionalModel):
-        return model._function.__name__
-    return type(model).__name__
+    loaded = loading.load_file(
+        path,
+        class_name=class_name,
+        init_args=dict(map(loading.parse_init_arg, init_args)),
+        weights=weights,
+        input_shapes=[loading.parse_shape(s) for s in input_shapes],
+        input_dtypes=input_dtypes,
+        input_high=input_high,
+    )
+    return loaded.model, loaded.example_inputs, Tolerances(rtol=rtol, atol=atol), train
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -1,7 +1,8 @@
 """Model -> one traced graph per module instance that becomes a class (or function) of its own.
 
-SPEC invariant 4: every user-defined submodule class is kept as a class
-(module and mixed style) or a function (functional style). So the root and
+Every user-defined submodule class is kept as a class (module and mixed
+style) or a function (functional style), never flattened into its parent,
+so the structure the user wrote survives the conversion. So the root and
 every user-defined submodule are traced separately, each with the inputs it
 received when the model ran on the example inputs, and with its own
 user-defined children kept as calls. A plain ``nn.Sequential`` is kept as a
@@ -10,20 +11,25 @@ functional style, when ``forward`` calls it as a whole, it is traced on its
 own and becomes a function of its own (``features(sub_params(params,
 "features."), x)``), so that where it starts and ends stays visible. A
 Sequential that ``forward`` only indexes or iterates is traced through.
+
+The input is a :class:`~nnconvert.frontend.ModelInput`, whatever front end
+read it; what the front end recognised is copied onto each :class:`Instance`
+as data.
 """
 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import fx, nn
 
 from .errors import ConversionError
-from .options import Style
 from .example_values import clone_inputs
+from .frontend import ModelInput, model_input
+from .options import Style
 from .trace import trace
 
 #: Standard containers: printed as constructors, never as classes of their own.
@@ -34,12 +40,6 @@ CONTAINERS = (
     nn.ParameterList,
     nn.ParameterDict,
 )
-
-#: Attribute set (True) on a module that nnconvert built from a functional
-#: input's code rather than found in it: an ``nn.Sequential`` rebuilt from a
-#: block's function. Class styles place it where it is first used, as any
-#: layer the conversion adds, not in the input's key order.
-REBUILT = "_nnconvert_rebuilt"
 
 
 def is_user_module(module: nn.Module) -> bool:
@@ -72,19 +72,65 @@ def is_defined_class(module: nn.Module) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class TraceVariant:
+    """Which trace of a module a graph is: how Python's questions were answered.
+
+    A module may need more than one graph where Python code decides what runs
+    (``if self.training:``, ``if mask is not None:``). ``training`` is the
+    mode branches on ``self.training`` were taken in (the flag itself stays
+    a graph value either way); ``given_inputs`` the names of the optional
+    inputs passed a value, None for "as the example inputs give them".
+    """
+
+    training: bool = False
+    given_inputs: frozenset[str] | None = None
+
+
+#: The one trace made today: eval-mode branches, the inputs as the example gives them.
+EVAL_TRACE = TraceVariant()
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where a graph node comes from in the input's source."""
+
+    file: str
+    line: int
+    function: str
+
+
 @dataclass
 class Instance:
-    """One module instance that becomes its own definition."""
+    """One module instance that becomes its own definition.
+
+    ``graphs`` holds its traces by :class:`TraceVariant`; ``graph`` is the
+    one the passes and the printer use (:data:`EVAL_TRACE`).
+    ``source_map`` maps node names of ``graph`` to where they come from
+    (empty while no tracer records it). ``built_attributes`` are the
+    attributes a front end built rather than found declared
+    (``ModelInput.built_paths`` relative to this instance): class styles
+    place them where first used.
+    """
 
     path: str  # "" for the root, "layer1.0" for a block inside it
     module: nn.Module
-    graph: fx.GraphModule
+    graphs: dict[TraceVariant, fx.GraphModule]
+    source_map: dict[str, SourceLocation] = field(default_factory=dict)
+    built_attributes: frozenset[str] = frozenset()
+
+    @property
+    def graph(self) -> fx.GraphModule:
+        """The graph used today: the :data:`EVAL_TRACE` one."""
+        return self.graphs[EVAL_TRACE]
 
 
 def trace_instances(
-    model: nn.Module, example_inputs: Sequence[Any], style: Style
+    model: nn.Module | ModelInput, example_inputs: Sequence[Any], style: Style
 ) -> list[Instance]:
     """The root and every user-defined submodule, traced; children before parents."""
+    read = model_input(model)
+    model = read.module
     inputs = capture_inputs(model, example_inputs)
     functional = style is Style.FUNCTIONAL
     # the Sequentials called as a whole: functions of their own in functional style
@@ -117,8 +163,16 @@ def trace_instances(
         graph.meta["original"] = module
         if path and type(module) is nn.Sequential:
             _name_input(graph.graph, "x")  # Sequential.forward's is ``input``
-        instances.append(Instance(path, module, graph))
+        built = _attributes_under(read.built_paths, path)
+        instances.append(Instance(path, module, {EVAL_TRACE: graph}, {}, built))
     return instances
+
+
+def _attributes_under(paths: frozenset[str], path: str) -> frozenset[str]:
+    """The attribute names of the module at ``path`` that ``paths`` name."""
+    prefix = f"{path}." if path else ""
+    names = (p[len(prefix) :] for p in paths if p.startswith(prefix))
+    return frozenset(name for name in names if "." not in name)
 
 
 def capture_inputs(

@@ -1,21 +1,19 @@
-"""Model files -> model instances and example inputs, for the CLI.
+"""Model files -> model inputs and example inputs: the one loader of the CLI and the tests.
 
-A model file is plain Python. nnconvert imports it, picks the model class
-(``--class``, else the last ``nn.Module`` subclass the file defines), builds
-it (``--init-arg``), and takes example inputs from ``--input-shape`` or from a
-module-level ``example_inputs()`` function in the file.
+A model file is plain Python. nnconvert imports it, picks the model
+(:func:`pick_model`: ``--class``, else the last ``nn.Module`` subclass the
+file defines, else its last function taking ``params`` first), builds it
+(``--init-arg``), and takes example inputs from ``--input-shape`` or from a
+module-level ``example_inputs()`` function in the file. :func:`load_file`
+does all of that.
 
-A functional file (the output of ``--to functional``) defines a function
-whose first parameter is ``params`` (``--class`` picks one by name, else the
-last) and its weights: ``--weights PATH`` (a ``torch.save``d state dict) or
-the file's ``init_params()`` (called with the ``--init-arg`` values). The
-function and its weights become an ``nn.Module``
-(:func:`nnconvert.functional_input.functional_model`) that converts and is
-checked like any other model; constructor arguments that only set initial
-values (``nn.PReLU``'s ``init``) are read from ``init_params()``'s weights,
-also when ``--weights`` gives the ones to run. Files are executed with
+A class becomes a class-style :class:`~nnconvert.frontend.ModelInput`. A
+functional file (the output of ``--to functional``) goes to the functional
+front end: the function with its weights, ``--weights PATH`` (a
+``torch.save``d state dict) or the file's ``init_params()``
+(:func:`nnconvert.functional.load_functional`). Files are executed with
 BatchNorm's ``if training: params[K] += 1`` rewritten into a call fx can
-record (:func:`nnconvert.functional_input.exec_source`).
+record (:func:`nnconvert.functional.exec_source`).
 """
 
 from __future__ import annotations
@@ -25,16 +23,19 @@ import importlib.util
 import inspect
 import itertools
 import sys
-import traceback
 import types
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
-from .errors import ConversionError, InputError
-from .functional_input import exec_source, functional_model
+from .errors import InputError
+from .frontend import ModelInput
+from .functional import exec_source, load_functional
+from .functional.loader import is_state_dict
+from .reporting import error_location, one_line
 
 _counter = itertools.count()
 
@@ -76,7 +77,7 @@ def import_file(path: str | Path) -> types.ModuleType:
         raise InputError(f"{path}:{error.lineno}: syntax error: {error.msg}") from None
     except Exception as error:
         raise InputError(
-            f"{_location(error, path)}cannot import the file: {_one_line(error)}"
+            f"{error_location(error, path)}cannot import the file: {one_line(error)}"
         ) from None
     return module
 
@@ -102,28 +103,6 @@ def functional_models(module: types.ModuleType) -> list[Callable]:
             if parameters[:1] == ["params"]:
                 found.append(value)
     return sorted(found, key=lambda f: f.__code__.co_firstlineno)
-
-
-def pick_class(
-    module: types.ModuleType, path: Path, name: str | None
-) -> type[nn.Module]:
-    """``--class NAME``, or the last ``nn.Module`` subclass in the file."""
-    classes = model_classes(module)
-    if name is not None:
-        for cls in classes:
-            if cls.__name__ == name:
-                return cls
-        available = ", ".join(c.__name__ for c in classes) or "none"
-        raise InputError(
-            f"{path}: no nn.Module class {name!r} (classes in the file: {available})"
-        )
-    if not classes:
-        if functional_models(module):
-            raise InputError(
-                f"{path}: the file is in functional style; load it with load_model"
-            )
-        raise InputError(f"{path}: the file defines no nn.Module subclass")
-    return classes[-1]
 
 
 def pick_model(
@@ -152,6 +131,33 @@ def pick_model(
     )
 
 
+@dataclass(frozen=True)
+class LoadedFile:
+    """A model file, loaded: the model input and its example inputs."""
+
+    model: ModelInput
+    example_inputs: tuple[Any, ...]
+
+
+def load_file(
+    path: str | Path,
+    *,
+    class_name: str | None = None,
+    init_args: dict[str, Any] | None = None,
+    weights: Path | None = None,
+    input_shapes: Sequence[tuple[int, ...]] = (),
+    input_dtypes: Sequence[str] = (),
+    input_high: int = 10,
+) -> LoadedFile:
+    """The model of a file (:func:`pick_model`) with its example inputs, as the CLI loads it."""
+    path = Path(path)
+    module = import_file(path)
+    picked = pick_model(module, path, class_name)
+    inputs = example_inputs(module, path, input_shapes, input_dtypes, input_high)
+    model = load_model(module, path, picked, init_args or {}, weights, inputs)
+    return LoadedFile(model, inputs)
+
+
 def load_model(
     module: types.ModuleType,
     path: Path,
@@ -159,10 +165,17 @@ def load_model(
     init_args: dict[str, Any],
     weights: Path | None,
     inputs: Sequence[Any],
-) -> nn.Module:
+) -> ModelInput:
     """The model of the file (:func:`pick_model`): its class built, or its function wrapped."""
     if not isinstance(picked, type):
-        return build_functional(module, path, picked, init_args, weights, inputs)
+        return load_functional(
+            vars(module),
+            picked,
+            inputs,
+            weights=None if weights is None else load_weights(weights),
+            init_args=init_args,
+            path=path,
+        )
     model = build_model(picked, path, init_args)
     if weights is not None:
         try:
@@ -170,74 +183,9 @@ def load_model(
         except RuntimeError as error:
             raise InputError(
                 f"{weights}: the weights do not load into {picked.__name__}: "
-                f"{_one_line(error)}"
+                f"{one_line(error)}"
             ) from None
-    return model
-
-
-def build_functional(
-    module: types.ModuleType,
-    path: Path,
-    function: Callable,
-    init_args: dict[str, Any],
-    weights: Path | None,
-    inputs: Sequence[Any],
-) -> nn.Module:
-    """``function`` with its weights (``--weights``, else ``init_params()``) as a module.
-
-    ``init_params()``'s weights are also the initial values that layers'
-    constructor arguments are read from (:func:`functional_model`'s
-    ``initial``); with ``--weights`` they come from calling it apart (if it
-    runs without arguments), never from the given weights.
-    """
-    where = f"{path}:{function.__code__.co_firstlineno}: "
-    if weights is not None:
-        if init_args:
-            raise InputError(
-                "--init-arg goes to init_params(), which --weights replaces"
-            )
-        params = load_weights(weights)
-        initial = _initial_weights(module)
-    else:
-        init = getattr(module, "init_params", None)
-        if not callable(init):
-            raise InputError(
-                f"{where}{function.__name__} is in functional style: give its weights "
-                "with --weights PATH or define init_params() in the file"
-            )
-        torch.manual_seed(0)
-        try:
-            params = init(**init_args)
-        except Exception as error:
-            raise InputError(
-                f"{_location(error, path)}init_params() fails: {_one_line(error)}"
-            ) from None
-        if not _is_state_dict(params):
-            raise InputError(f"{where}init_params() must return a dict of tensors")
-        initial = params
-    try:
-        return functional_model(function, params, inputs, initial=initial)
-    except ConversionError as error:
-        raise InputError(f"{where}{error}") from None
-
-
-def _initial_weights(module: types.ModuleType) -> dict[str, torch.Tensor] | None:
-    """The file's ``init_params()`` (after ``manual_seed(0)``, the global RNG left as it was).
-
-    None when there is none or it fails: then only the given weights are
-    known, and constructor arguments that only set initial values keep their
-    defaults.
-    """
-    init = getattr(module, "init_params", None)
-    if not callable(init):
-        return None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        try:
-            params = init()
-        except Exception:
-            return None
-    return dict(params) if _is_state_dict(params) else None
+    return ModelInput(model)
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -247,18 +195,12 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise InputError(f"{path}: cannot load weights: {_one_line(error)}") from None
-    if not _is_state_dict(loaded):
+        raise InputError(f"{path}: cannot load weights: {one_line(error)}") from None
+    if not is_state_dict(loaded):
         raise InputError(
             f"{path}: not a state dict (a dict of tensors saved with torch.save)"
         )
     return dict(loaded)
-
-
-def _is_state_dict(value: Any) -> bool:
-    return isinstance(value, Mapping) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items()
-    )
 
 
 def build_model(
@@ -269,8 +211,8 @@ def build_model(
         return cls(**init_args)
     except Exception as error:
         raise InputError(
-            f"{_location(error, path)}cannot build {cls.__name__}"
-            f"({', '.join(f'{k}={v!r}' for k, v in init_args.items())}): {_one_line(error)}"
+            f"{error_location(error, path)}cannot build {cls.__name__}"
+            f"({', '.join(f'{k}={v!r}' for k, v in init_args.items())}): {one_line(error)}"
         ) from None
 
 
@@ -296,7 +238,7 @@ def example_inputs(
         inputs = declared() if callable(declared) else declared
     except Exception as error:
         raise InputError(
-            f"{_location(error, path)}example_inputs() fails: {_one_line(error)}"
+            f"{error_location(error, path)}example_inputs() fails: {one_line(error)}"
         ) from None
     return tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
 
@@ -359,24 +301,3 @@ def parse_init_arg(text: str) -> tuple[str, Any]:
         return name, ast.literal_eval(value)
     except (ValueError, SyntaxError):
         return name, value
-
-
-def _location(error: BaseException, path: Path) -> str:
-    """``file:line: `` of the innermost frame in ``path``, if the error passed through it."""
-    frames = [
-        f
-        for f in traceback.extract_tb(error.__traceback__)
-        if Path(f.filename) == path.resolve()
-    ]
-    if not frames:
-        frames = [
-            f
-            for f in traceback.extract_tb(error.__traceback__)
-            if Path(f.filename) == path
-        ]
-    return f"{path}:{frames[-1].lineno}: " if frames else f"{path}: "
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import traceback
 from collections import OrderedDict
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -24,6 +25,7 @@ from torch.fx._symbolic_trace import _orig_module_call
 from .attributes import attribute_at
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable
+from .modes import modes_kept
 
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 
@@ -77,7 +79,6 @@ class ModelTracer(fx.Tracer):
         return super().is_leaf_module(m, module_qualified_name)
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
-        self._saved_flags: list[tuple[nn.Module, bool]] = []
         self._autowrap_function_ids.update(map(id, _functions_fx_wraps()))
         originals = {
             name: getattr(torch, name) for name in _TENSOR_FACTORIES + _TENSOR_BUILDERS
@@ -85,13 +86,14 @@ class ModelTracer(fx.Tracer):
         for name, factory in originals.items():
             always = name in _TENSOR_BUILDERS
             setattr(torch, name, self._record_on_proxies(factory, always))
+        # every module's flag becomes a graph value while tracing, then its own again
+        flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
         try:
-            return super().trace(root, concrete_args)
+            with flags:
+                return super().trace(root, concrete_args)
         finally:
             for name, factory in originals.items():
                 setattr(torch, name, factory)
-            for module, flag in self._saved_flags:
-                module.training = flag
 
     def _record_on_proxies(self, factory: Callable, always: bool) -> Callable:
         """``torch.tensor(channels)`` with a traced size becomes a graph node.
@@ -131,7 +133,6 @@ class ModelTracer(fx.Tracer):
         if is_module:
             flag = self.create_proxy("get_attr", "training", (), {})
             for module in self.root.modules():
-                self._saved_flags.append((module, module.training))
                 module.training = flag
         return result
 

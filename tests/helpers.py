@@ -24,7 +24,8 @@ import nnconvert
 from nnconvert import loading
 from nnconvert.api import execute
 from nnconvert.cli import main
-from nnconvert.functional_input import functional_model, load_source
+from nnconvert.frontend import ModelInput
+from nnconvert.functional import load_functional_source, load_source
 from nnconvert.opspecs import TRAINING, Example, OpSpec
 from nnconvert.options import Style
 
@@ -42,17 +43,15 @@ def golden_path(sample: Path, style: Style) -> Path:
 def sample_builder(path: Path):
     """``(build, inputs)``: ``build()`` makes a new model of the sample, as the CLI does."""
     module = loading.import_file(path)
-    cls = loading.pick_class(module, path, None)
+    cls = loading.pick_model(module, path, None)
     build = lambda: loading.build_model(cls, path, {})  # noqa: E731
     return build, loading.example_inputs(module, path, [], [], 10)
 
 
 def load_sample(path: Path):
     """``(model, inputs)`` of a sample, as the CLI builds them (the model first)."""
-    module = loading.import_file(path)
-    model = loading.build_model(loading.pick_class(module, path, None), path, {})
-    inputs = loading.example_inputs(module, path, [], [], 10)
-    return model, inputs
+    loaded = loading.load_file(path)
+    return loaded.model.module, loaded.example_inputs
 
 
 # -- generated source -----------------------------------------------------------
@@ -253,20 +252,16 @@ def assert_same_construction(
 
 def load_output(
     conversion: nnconvert.Conversion, class_name: str | None = None
-) -> nn.Module:
+) -> ModelInput:
     """The output as a model again: the class with the weights, or the wrapped function."""
-    model, inputs = conversion.model, conversion.example_inputs
     if conversion.style is not Style.FUNCTIONAL:
-        return conversion.load()
-    namespace = load_source(conversion.source, conversion.name)
-    weights = model.state_dict(keep_vars=True)
-    initial = None
-    if "init_params" in namespace:  # its keys in the order the file creates them
-        initial = namespace["init_params"]()
-        weights = {key: weights[key] for key in initial}
-    function = namespace[conversion.name]
-    return functional_model(
-        function, weights, inputs, class_name=class_name, initial=initial
+        return ModelInput(conversion.load())
+    return load_functional_source(
+        conversion.source,
+        conversion.name,
+        conversion.example_inputs,
+        weights=conversion.model.state_dict(keep_vars=True),
+        class_name=class_name,
     )
 
 

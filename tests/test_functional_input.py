@@ -18,7 +18,7 @@ from torch import nn
 
 import nnconvert
 from nnconvert import loading
-from nnconvert.functional_input import (
+from nnconvert.functional import (
     FunctionalModel,
     class_name_for,
     functional_model,
@@ -77,7 +77,7 @@ def test_weights_option_loads_into_a_class(tmp_path):
     weights = tmp_path / "net.pt"
     torch.save(saved, weights)
     inputs = loading.example_inputs(module, path, [], [], 10)
-    model = loading.load_model(module, path, module.Net, {}, weights, inputs)
+    model = loading.load_model(module, path, module.Net, {}, weights, inputs).module
     for key, tensor in model.state_dict().items():
         assert torch.equal(tensor, saved[key]), key
     result = run("convert", path, "--to", "mixed", "--weights", weights)
@@ -246,10 +246,11 @@ def test_prelu_init_never_comes_from_the_weights(tmp_path):
     inputs = (torch.randn(2, 4, 5),)
     fresh = {"filled.weight": torch.full((4,), 0.3), "drawn.weight": torch.rand(4)}
     for initial, filled in [(None, "nn.PReLU(4)"), (fresh, "nn.PReLU(4, init=0.3)")]:
-        model = functional_model(namespace["net"], trained, inputs, initial=initial)
+        read = functional_model(namespace["net"], trained, inputs, initial=initial)
+        model = read.module
         assert type(model.filled) is nn.PReLU
         assert torch.equal(model.filled.weight, trained["filled.weight"])
-        source = nnconvert.convert(model, "module", inputs).source
+        source = nnconvert.convert(read, "module", inputs).source
         assert f"self.filled = {filled}\n" in source
 
 
@@ -373,7 +374,8 @@ def test_batch_norm_with_momentum_none_averages_over_every_batch():
     torch.testing.assert_close(function(params, x), model(x))
 
     wrapper = functional_model(function, params, (x,))
-    assert isinstance(wrapper.bn, nn.BatchNorm2d) and wrapper.bn.momentum is None
+    bn = wrapper.module.bn
+    assert isinstance(bn, nn.BatchNorm2d) and bn.momentum is None
     for style in ("module", "mixed"):
         back = nnconvert.convert(wrapper, style, (x,))
         assert "self.bn = nn.BatchNorm2d(3, momentum=None)" in back.source
@@ -418,12 +420,14 @@ def test_the_wrapper_is_a_module_with_the_dicts_keys():
 
     weights = {"fc.weight": torch.randn(3, 4), "fc.bias": torch.zeros(3)}
     x = torch.randn(2, 4)
-    model = functional_model(head, weights, (x,))
+    read = functional_model(head, weights, (x,))
+    model = read.module
+    assert isinstance(model, FunctionalModel)
     assert list(model.state_dict()) == list(weights)
     assert isinstance(model.fc, nn.Linear)  # the call's layer, holding the tensors
     assert model.fc.weight.requires_grad
     torch.testing.assert_close(model.eval()(x), head(weights, x))
-    conversion = nnconvert.convert(model, "module", (x,))
+    conversion = nnconvert.convert(read, "module", (x,))
     assert "self.fc = nn.Linear(4, 3)" in conversion.source
     assert "self.dropout = nn.Dropout()" in conversion.source
     conversion.check(train=True)
@@ -497,14 +501,14 @@ def test_numbered_weights_used_inline_are_a_module_list(
     """Functional style writes a loop over an nn.ModuleList inline, an nn.Sequential not."""
     torch.manual_seed(0)
     x = torch.randn(2, 4)
-    model = functional_model(function, _weights(*indices), (x,))
+    read = functional_model(function, _weights(*indices), (x,))
     for style in ("module", "mixed"):
-        conversion = nnconvert.convert(model, style, (x,))
+        conversion = nnconvert.convert(read, style, (x,))
         source = conversion.source
         assert f"self.seq = {container}\n" in source, source
         if style == "module":
             assert forward in source, source
-        assert conversion.load().state_dict().keys() == model.state_dict().keys()
+        assert conversion.load().state_dict().keys() == read.module.state_dict().keys()
         conversion.check(train=True)
 
 
@@ -590,21 +594,22 @@ def test_a_function_that_is_exactly_a_chain_is_an_nn_sequential(
     torch.manual_seed(0)
     x = torch.randn(2, 4)
     function, weights = _sequential_file(name, body, *indices)
-    model = functional_model(function, weights, (x,))
-    assert isinstance(model.seq, nn.Sequential)
+    read = functional_model(function, weights, (x,))
+    assert isinstance(read.module.seq, nn.Sequential)
+    assert read.built_paths == {"seq"}  # placed where first used, as data
     for style in ("module", "mixed"):
-        conversion = nnconvert.convert(model, style, (x,))
+        conversion = nnconvert.convert(read, style, (x,))
         source = conversion.source
         assert f"self.seq = {container}\n" in source, source
         assert "self.seq(x)" in source, source
-        assert conversion.load().state_dict().keys() == model.state_dict().keys()
+        assert conversion.load().state_dict().keys() == read.module.state_dict().keys()
         conversion.check(train=True)
     if name == "stack":
         assert (
             "class Stack(nn.Sequential):\n    def __init__(self):\n        super()."
             "__init__(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))\n" in source
         ), source
-    functional = nnconvert.convert(model, "functional", (x,))
+    functional = nnconvert.convert(read, "functional", (x,))
     called = "stack" if name == "stack" else "seq"
     assert f'x = {called}(sub_params(params, "seq."), x)' in functional.source
     functional.check(train=True)
@@ -633,9 +638,10 @@ def test_a_function_that_is_not_exactly_a_chain_stays_a_block(body, indices):
     torch.manual_seed(0)
     x = torch.randn(2, 4)
     function, weights = _sequential_file("seq", body, *indices)
-    model = functional_model(function, weights, (x,))
-    assert isinstance(model.seq, FunctionalModel)
-    assert not isinstance(model.seq, nn.Sequential)
-    conversion = nnconvert.convert(model, "functional", (x,))
+    read = functional_model(function, weights, (x,))
+    assert isinstance(read.module.seq, FunctionalModel)
+    assert not isinstance(read.module.seq, nn.Sequential)
+    assert read.built_paths == frozenset()
+    conversion = nnconvert.convert(read, "functional", (x,))
     assert 'x = seq(sub_params(params, "seq."), x)' in conversion.source
     conversion.check(train=True)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from nnconvert.attributes import attribute_at
-from nnconvert.functional_input import HELPER, rewrite_source
+from nnconvert.functional.source import HELPER, rewrite_source
 from nnconvert.opspecs import SPECS
 from nnconvert.opspecs.helpers import (
     COUNT_BATCH,

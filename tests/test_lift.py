@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import nnconvert
-from nnconvert.functional_input import load_source
+from nnconvert.functional import load_source
 from nnconvert.opspecs import spec_for_module
 from nnconvert.passes.canonicalize import canonicalize
 from nnconvert.passes.lift import lift_layers
@@ -30,7 +30,7 @@ from .helpers import code, graph_text
 def lifted(source: str, weights: dict, *inputs: torch.Tensor) -> str:
     """``net`` of ``source`` over ``weights``, traced, canonicalized and lifted, as text."""
     function = load_source(code(source))["net"]
-    model = nnconvert.functional_model(function, weights)
+    model = nnconvert.functional_model(function, weights).module
     graph_module = trace(model, inputs)
     graph_module.meta["original"] = model  # as the hierarchy traces each instance
     canonicalize(graph_module)

@@ -1,4 +1,4 @@
-"""Round trips (SPEC invariant 5): converting an output again changes nothing.
+"""Round trips: converting an output again changes nothing.
 
 For every sample and every example of the op-spec table, and every pair of
 styles A, B: the module-style original converted to A, loaded back, and
@@ -6,11 +6,11 @@ converted to B gives exactly (byte for byte) what the original converted to B
 gives. A == B is the "own style" round trip.
 
 A class-style output is loaded with the original weights (``.load()``). A
-functional output is loaded as ``nnconvert convert FILE`` loads a functional
-file: the function wrapped with its weights -- keys in the order of the
-file's ``init_params()``, values the original's ``state_dict(keep_vars=True)``
-(so parameters and buffers are told apart as in the original) -- its
-``init_params()`` as the initial weights, and the example inputs.
+functional output is loaded by the loader ``nnconvert convert FILE`` uses
+(:func:`nnconvert.functional.load_functional_source`): the function with the
+original's ``state_dict(keep_vars=True)`` as its weights (so parameters and
+buffers are told apart as in the original), laid out in the order of the
+file's ``init_params()``, which also gives the initial weights.
 
 What cannot round-trip, and why, is in :func:`known_failure`: those cases are
 strict xfails, so the list fails as soon as one of them starts to pass.
@@ -28,7 +28,7 @@ from torch import nn
 import nnconvert
 from nnconvert import loading
 from nnconvert.api import default_name
-from nnconvert.functional_input import class_name_for
+from nnconvert.functional import class_name_for
 from nnconvert.opspecs import SPECS
 from nnconvert.options import Style
 
@@ -76,10 +76,8 @@ CASES = SAMPLE_CASES + list(_example_cases())
 def original(case) -> tuple[nn.Module, tuple]:
     kind, what = case
     if kind == "sample":
-        module = loading.import_file(what)
-        cls = loading.pick_class(module, what, None)
-        model = loading.build_model(cls, what, {})
-        return model, loading.example_inputs(module, what, [], [], 10)
+        loaded = loading.load_file(what)
+        return loaded.model.module, loaded.example_inputs
     torch.manual_seed(0)
     return layer_model(what), build_inputs(what)
 
@@ -91,7 +89,7 @@ def direct(case, style: Style) -> nnconvert.Conversion:
 
 
 @functools.lru_cache(maxsize=None)
-def reloaded(case, via: Style) -> nn.Module:
+def reloaded(case, via: Style) -> ModelInput:
     """The original converted to ``via`` and loaded back (shared by the three targets)."""
     model, _ = original(case)
     return load_output(direct(case, via), lost_class_name(model))
@@ -142,10 +140,10 @@ def test_functional_input_is_checked_against_the_rewrite(case):
     """A functional input is the original of the check: same weights, every style."""
     model, inputs = original(case)
     wrapper = load_output(direct(case, Style.FUNCTIONAL), lost_class_name(model))
-    assert wrapper.state_dict().keys() == model.state_dict().keys()
+    assert wrapper.module.state_dict().keys() == model.state_dict().keys()
     for style in STYLES:
         conversion = nnconvert.convert(wrapper, style, inputs)
-        assert conversion.model is wrapper
+        assert conversion.model is wrapper.module
         report = conversion.check(train=True)
         assert any("gradients" in r.label for r in report.results), report
 
@@ -160,7 +158,7 @@ def test_a_class_name_snake_case_loses_changes_only_the_name(case):
     name = type(model).__name__
     derived = class_name_for(default_name(name, Style.FUNCTIONAL))
     wrapper = load_output(direct(case, Style.FUNCTIONAL))
-    assert type(wrapper).__name__ == derived != name
+    assert type(wrapper.module).__name__ == derived != name
     for style in STYLES:
         again = nnconvert.convert(wrapper, style, inputs).source
         expected = direct(case, style).source

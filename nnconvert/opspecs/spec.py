@@ -41,9 +41,6 @@ from torch import nn
 from ..errors import ConversionError
 from ..torch_names import qualified_name
 
-# Their home is the helper table; functional_input.py still imports them from here.
-from .helpers import count_batch, cumulative_momentum  # noqa: F401
-
 REQUIRED = inspect.Parameter.empty
 
 

@@ -1,6 +1,6 @@
 """Functional calls over a host's weights -> the layer that makes them (module, mixed style).
 
-A functional input (:mod:`nnconvert.functional_input`) keeps its weights in
+A functional input (:mod:`nnconvert.functional`) keeps its weights in
 plain ``nn.Module`` hosts at their dotted keys, and its graph calls functions
 over them. Before::
 

@@ -37,6 +37,13 @@ from .prologues import prologue_of, spell_output, spell_prologue
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
     """Rewrite ``module``'s graph into ``style`` in place and return it.
 
+    In class styles, functional calls that exactly one layer's (or plain
+    host's) own tensors make are lifted into that layer's call first
+    (:func:`~.lift.lift_layers`), for any input: ``F.linear(x,
+    self.fc.weight, self.fc.bias)`` becomes ``self.fc(x)``, and a plain host
+    holding exactly an ``nn.Linear``'s tensors becomes one. One spelling per
+    layer call, whoever wrote it.
+
     An ``nn.Sequential`` subclass with its own ``forward`` keeps its children
     as they are in class styles: they are positional (``self[0]``), so none
     can be replaced or added.
@@ -45,7 +52,7 @@ def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
     if style is Style.FUNCTIONAL:
         to_functional(module)
     elif not positional:
-        lift_layers(module)  # functional calls over a functional input's weights
+        lift_layers(module)  # functional calls over one layer's own tensors
         {Style.MODULE: to_module, Style.MIXED: to_mixed}[style](module)
     remove_dead_code(module.graph)
     module.graph.lint()

@@ -22,7 +22,7 @@ import torch
 from torch import fx, nn
 
 from ..errors import ConversionError
-from ..hierarchy import REBUILT, Instance, is_defined_class, is_sequential_class
+from ..hierarchy import Instance, is_defined_class, is_sequential_class
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param, layout
 from ..passes.canonicalize import MAX_INLINE_CONSTANT, inferred_dtype
@@ -222,7 +222,9 @@ class ClassPrinter:
             self.printer.keyed_by_string = False
         init = [
             self._assignment(name, value, module)
-            for name, value in _attributes(graph_module, module)
+            for name, value in _attributes(
+                graph_module, module, instance.built_attributes
+            )
         ]
         return Described(instance, False, init, parameters, body)
 
@@ -494,7 +496,7 @@ def _heights(instances: list[Instance]) -> dict[int, int]:
 
 
 def _attributes(
-    graph_module: fx.GraphModule, original: nn.Module
+    graph_module: fx.GraphModule, original: nn.Module, built: frozenset[str]
 ) -> Iterator[tuple[str, Any]]:
     """Top-level attributes ``__init__`` must create, in the original's order.
 
@@ -510,7 +512,9 @@ def _attributes(
             if top not in used:
                 used.append(top)
     kept = [
-        n for n in used if n in declared and _is_original(n, graph_module, original)
+        n
+        for n in used
+        if n in declared and _is_original(n, graph_module, original, built)
     ]
     existing = iter(sorted(kept, key=declared.index))
     order = [next(existing) if name in kept else name for name in used]
@@ -532,12 +536,17 @@ def _declaration_order(module: nn.Module) -> list[str]:
     return [name for name, _ in [*tensors, *module.named_children()]]
 
 
-def _is_original(name: str, graph_module: fx.GraphModule, original: nn.Module) -> bool:
-    """The attribute is the original's own (not a layer the conversion created)."""
+def _is_original(
+    name: str, graph_module: fx.GraphModule, original: nn.Module, built: frozenset[str]
+) -> bool:
+    """The attribute is the original's own: not one the conversion or a front end built.
+
+    ``built`` are the attributes a front end built (``Instance.built_attributes``).
+    """
     mine, theirs = getattr(graph_module, name, None), getattr(original, name, None)
     return (
         theirs is not None
-        and not getattr(theirs, REBUILT, False)
+        and name not in built
         and (mine is None or mine is theirs or type(mine) is nn.Module)
     )
 

@@ -1,0 +1,44 @@
+"""What a front end hands the conversion: the module, and what the front end recognised.
+
+Two front ends read models. A class is taken as it is. A function over a
+weight dict (:mod:`nnconvert.functional`) is wrapped with its weights as a
+module, and some of that module's structure is built from what the function
+does. Both give a :class:`ModelInput`; the forward pipeline (trace ->
+passes -> printer) takes that and never asks which front end made it:
+whatever a front end knows that the module itself does not show travels
+here, as data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """A model to convert, as its front end read it."""
+
+    module: nn.Module
+    #: The name the input has as a function (a functional input's); None for
+    #: a class. Converting to functional style keeps it.
+    function_name: str | None = None
+    #: Dotted paths of submodules the front end built rather than found
+    #: declared in the input (an ``nn.Sequential`` rebuilt from a block's
+    #: function). Class styles place them where first used, as any layer the
+    #: conversion adds, not in the input's attribute order.
+    built_paths: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        """How the input calls itself: its function's name, else its class name."""
+        return self.function_name or type(self.module).__name__
+
+
+def model_input(model: nn.Module | ModelInput) -> ModelInput:
+    """``model`` as a :class:`ModelInput`: a plain module is a class-style input."""
+    return model if isinstance(model, ModelInput) else ModelInput(model)
+
+
+__all__ = ["ModelInput", "model_input"]

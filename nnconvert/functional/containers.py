@@ -1,0 +1,103 @@
+"""Rebuilding containers: a block whose function is exactly an ``nn.Sequential`` becomes one.
+
+``--to functional`` writes an ``nn.Sequential`` as a function named after the
+attribute that holds it (``features(sub_params(params, "features."), x)``),
+running its members in order. A block whose function is exactly such a
+chain over its numbered members (:func:`nnconvert.passes.lift.sequential_of`)
+becomes, at that attribute,
+
+* an ``nn.Sequential`` of its layers and blocks when the function is named
+  like the attribute (maybe numbered: ``double_conv2`` at ``double_conv``;
+  ``sequential`` at a number);
+* else an ``nn.Sequential`` subclass named like the function's class
+  (``stack`` -> ``Stack``), as ``--to functional`` writes one (a subclass's
+  function is named after its class).
+
+Other blocks stay as they are. The paths rebuilt are returned as data: the
+input did not declare them, so class styles place them where first used,
+as any layer the conversion adds (``ModelInput.built_paths``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from torch import nn
+
+from ..errors import ConversionError
+from ..hierarchy import capture_inputs
+from ..modes import eval_mode
+from ..passes.canonicalize import canonicalize
+from ..passes.lift import holds_only_numbered_modules, sequential_of
+from ..trace import trace
+from .wrapper import FunctionalModel
+
+
+def rebuild_sequentials(
+    model: FunctionalModel, example_inputs: Sequence[Any]
+) -> frozenset[str]:
+    """Blocks whose function is exactly an ``nn.Sequential``'s become one; their paths.
+
+    Inner blocks first, so Sequentials nest (ResNet's ``layer2`` holds blocks
+    holding a ``downsample``). Layers must have been adopted
+    (:func:`~.layers.adopt_layers`). Leaves the blocks alone when the
+    function cannot be traced (the conversion reports why).
+    """
+    blocks = [
+        (path, m)
+        for path, m in model.named_modules()
+        if path and isinstance(m, FunctionalModel) and holds_only_numbered_modules(m)
+    ]
+    if not blocks:
+        return frozenset()
+    try:  # in eval mode, as the blocks are traced
+        with eval_mode(model):
+            inputs = capture_inputs(model, example_inputs, [b for _, b in blocks])
+    except ConversionError:
+        return frozenset()  # the conversion reports why
+    subclasses: dict[type, type] = {}  # wrapper class -> its Sequential subclass
+    built: set[str] = set()
+    for path, block in reversed(blocks):  # inner blocks first
+        if id(block) not in inputs:
+            continue
+        sequential = _sequential_for(block, inputs[id(block)])
+        if sequential is None:
+            continue
+        parent, _, name = path.rpartition(".")
+        if not _named_as_sequential(block._function.__name__, name):
+            cls = type(block)
+            if cls not in subclasses:
+                namespace = {"__module__": cls.__module__}
+                subclasses[cls] = type(cls.__name__, (nn.Sequential,), namespace)
+            sequential = subclasses[cls](*sequential)
+        setattr(model.get_submodule(parent), name, sequential.train(block.training))
+        built.add(path)
+    return frozenset(built)
+
+
+def _sequential_for(
+    block: FunctionalModel, inputs: tuple[Any, ...]
+) -> nn.Sequential | None:
+    """The ``nn.Sequential`` the block's function spells out, traced on its inputs, or None."""
+
+    def keep(module: nn.Module) -> bool:
+        return isinstance(module, (FunctionalModel, nn.Sequential))
+
+    try:
+        with eval_mode(block):
+            graph_module = trace(block, inputs, keep)
+            graph_module.meta["original"] = block
+            canonicalize(graph_module)
+            return sequential_of(graph_module)
+    except ConversionError:
+        return None
+
+
+def _named_as_sequential(function_name: str, attribute: str) -> bool:
+    """``features`` at ``features``, ``double_conv2`` at ``double_conv``, ``sequential`` at ``0``."""
+    base = "sequential" if attribute.isdigit() else re.sub(r"\W", "_", attribute)
+    return re.fullmatch(rf"{re.escape(base)}_?\d*", function_name) is not None
+
+
+__all__ = ["rebuild_sequentials"]

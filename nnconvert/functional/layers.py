@@ -1,0 +1,51 @@
+"""Adopting layers: a host whose tensors only feed one layer's functional call becomes that layer.
+
+``F.conv2d(x, params["conv1.weight"], params["conv1.bias"], stride=2)`` makes
+host ``conv1`` an ``nn.Conv2d(3, 16, 3, stride=2)`` holding the same tensors
+(found by :func:`nnconvert.passes.lift.find_layers`), so that
+``init_params()`` and the module style see ``nn.Conv2d``, not a host. The
+function still only reads the tensors, so the wrapper computes what it did.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ConversionError
+from ..modes import eval_mode
+from ..passes.canonicalize import canonicalize
+from ..passes.lift import find_layers
+from ..trace import trace
+
+
+def adopt_layers(
+    model: nn.Module,
+    example_inputs: Sequence[Any],
+    initial: Mapping[str, torch.Tensor] | None = None,
+) -> None:
+    """Replace the wrapper's plain hosts by the layers the function's calls over them make.
+
+    ``initial`` (the weights as ``init_params()`` creates them, by key)
+    gives a layer the constructor arguments that only its initial values
+    show (``nn.PReLU(4, init=0.1)``, not ``nn.PReLU(4)``); never the weights
+    the function runs with, which training may have changed. Leaves the
+    hosts alone when the function cannot be traced (the conversion reports
+    why).
+    """
+    training = model.training
+    try:
+        with eval_mode(model):
+            graph_module = trace(model, example_inputs)
+            graph_module.meta["original"] = model
+            canonicalize(graph_module)
+    except ConversionError:
+        return
+    for owner, lift in find_layers(graph_module, initial).items():
+        parent, _, name = owner.rpartition(".")
+        setattr(model.get_submodule(parent), name, lift.layer.train(training))
+
+
+__all__ = ["adopt_layers"]

@@ -1,0 +1,112 @@
+"""Reading a functional file: its source executed with the helper rows' forms made traceable.
+
+BatchNorm's ``if training: params[K] += 1`` is a Python branch: fx would
+record it in one mode only. :func:`rewrite_source` turns exactly the forms
+that the helper rows of :mod:`nnconvert.opspecs.helpers` print (in functions
+whose first parameter is ``params``) into calls of those helpers --
+``count_batch(params[K], training)``, ``cumulative_momentum(params[K],
+training)`` -- which mean the same and which fx records as one call each, so
+the layer-lifting pass can rebuild ``nn.BatchNorm2d`` from them.
+
+The rewritten code reaches the helpers as attributes of the helper-row module
+(:data:`HELPER`), whose globals fx's ``wrap`` patches while tracing, so they
+stay opaque.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import linecache
+import re
+from typing import Any
+
+from ..opspecs import helpers
+
+#: The name rewritten code reaches the helper-row module by.
+HELPER = "__nnconvert_functional__"
+
+_counter = itertools.count()
+
+
+def rewrite_source(source: str | bytes, filename: str) -> tuple[ast.Module, bool]:
+    """Parse ``source``; what a helper row's form matches becomes a call of the helper.
+
+    Returns the tree and whether anything was rewritten. Raises SyntaxError.
+    """
+    tree = ast.parse(source, filename)
+    rewriter = _HelperRewriter()
+    tree = ast.fix_missing_locations(rewriter.visit(tree))
+    return tree, rewriter.changed
+
+
+def exec_source(source: str | bytes, filename: str, namespace: dict[str, Any]) -> None:
+    """Execute ``source`` in ``namespace`` with :func:`rewrite_source` applied."""
+    tree, changed = rewrite_source(source, filename)
+    if changed:
+        namespace[HELPER] = helpers
+    exec(compile(tree, filename, "exec"), namespace)
+
+
+def load_source(source: str, name: str = "functional") -> dict[str, Any]:
+    """Execute generated functional source as a module of its own, ready to trace."""
+    filename = f"<nnconvert functional input: {name} #{next(_counter)}>"
+    linecache.cache[filename] = (
+        len(source),
+        None,
+        source.splitlines(keepends=True),
+        filename,
+    )
+    namespace: dict[str, Any] = {"__name__": re.sub(r"\W", "_", name)}
+    exec_source(source, filename, namespace)
+    return namespace
+
+
+class _HelperRewriter(ast.NodeTransformer):
+    """Each helper row's form, matched in source, -> a call of the helper (innermost first).
+
+    Only inside functions whose first parameter is ``params`` (the weight
+    dict), and only in exactly the row's shape (``Helper.match``):
+    ``if training: params[K] += 1`` (one statement, no ``else``, the literal
+    ``1``) -> ``count_batch(params[K], training)``.
+    """
+
+    def __init__(self) -> None:
+        self.changed = False
+        self._params: list[str | None] = []
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        arguments = node.args.posonlyargs + node.args.args
+        first = arguments[0].arg if arguments else None
+        self._params.append(first if first == "params" else None)
+        self.generic_visit(node)
+        self._params.pop()
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # type: ignore[assignment]
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        node = super().generic_visit(node)
+        params = self._params[-1] if self._params else None
+        if params is None:
+            return node
+        for helper in _RECOGNISED:
+            arguments = helper.match(node, params)
+            if arguments is None:
+                continue
+            self.changed = True
+            callee = ast.Attribute(
+                ast.Name(HELPER, ast.Load()), helper.name, ast.Load()
+            )
+            call: ast.AST = ast.Call(callee, arguments, [])
+            if helper.is_statement:
+                call = ast.Expr(call)
+            return ast.copy_location(call, node)
+        return node
+
+
+#: The rows functional input recognises in source.
+_RECOGNISED = tuple(helper for helper in helpers.HELPERS if helper.slots is not None)
+
+
+__all__ = ["HELPER", "exec_source", "load_source", "rewrite_source"]

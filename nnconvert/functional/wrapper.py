@@ -1,0 +1,250 @@
+"""The wrapper: an ``nn.Module`` running a functional-style function over its own tensors.
+
+``forward`` has the function's own inputs (``x``) and calls the function with
+a dict of the wrapper's tensors, and with ``training=self.training`` when the
+function takes ``training``. While fx traces it, that dict holds one
+``get_attr`` value per key, so every read of a weight is recorded.
+
+A sub-function called with a submodule's slice of the weights
+(``basic_block(sub_params(params, "layer1.0."), x)``, as ``--to functional``
+writes blocks) is a block when the front end recognised one there
+(:mod:`.blocks`): a wrapper of that function at ``layer1.0``, which the call
+then runs as a module. To see those calls, each run calls a copy of the
+function bound to a globals dict of its own, in which the sub-functions are
+:class:`_Dispatcher` s bound to that run; the user's module and its functions
+are never changed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+from torch import fx, nn
+
+from .classes import shape_of, wrapper_class
+from .weights import register, tensor_at
+
+if TYPE_CHECKING:
+    from .blocks import BlockCalls
+
+
+class FunctionalModel(nn.Module):
+    """An ``nn.Module`` running a functional-style function over its own tensors.
+
+    Built by :func:`build_wrapper`; each function gets a subclass whose
+    ``forward`` has the function's input parameters (:mod:`.classes`).
+    Its private fields are the front end's own: nothing outside
+    :mod:`nnconvert.functional` reads them.
+    """
+
+    _function: Callable
+    _keys: tuple[str, ...]  # the keys of the dict the function gets
+    _takes_training: bool
+    _blocks: dict[str, Callable]  # path -> the function of the block there
+    _callees: dict[str, Callable]  # global name -> functional-style function
+
+    def __init__(
+        self,
+        function: Callable,
+        keys: tuple[str, ...],
+        blocks: dict[str, Callable],
+    ):
+        super().__init__()
+        self._function = function
+        self._keys = keys
+        self._takes_training = "training" in inspect.signature(function).parameters
+        self._blocks = blocks
+        self._callees = _callees(function)
+
+    def _run(self, *inputs: Any, recorder: BlockCalls | None = None) -> Any:
+        """Call the function on ``inputs``; ``recorder`` collects sub-function calls."""
+        params = self._weights(inputs)
+        kwargs = {"training": self.training} if self._takes_training else {}
+        function = _Run(self, recorder).bind(self._function)
+        return function(params, *inputs, **kwargs)
+
+    def _weights(self, inputs: tuple[Any, ...]) -> dict[str, Any]:
+        """The weight dict: the tensors themselves, or their fx values while tracing."""
+        proxies = [v for v in (*inputs, self.training) if isinstance(v, fx.Proxy)]
+        if proxies:
+            tracer = proxies[0].tracer
+            base = _path_in(tracer, self)
+            return {
+                key: tracer.create_proxy("get_attr", base + key, (), {})
+                for key in self._keys
+            }
+        return {key: tensor_at(self, key) for key in self._keys}
+
+
+def build_wrapper(
+    function: Callable,
+    tensors: dict[str, torch.Tensor],
+    blocks: dict[str, Callable],
+    classes: dict[Callable, type],
+    root: Callable | None = None,
+) -> FunctionalModel:
+    """A wrapper of ``function`` over ``tensors``, with a wrapper per block inside.
+
+    ``blocks`` maps key prefixes (``"layer1.0."``) to the function of the
+    block there; ``classes`` the functions to their wrapper classes (the
+    root's is made first, with the name the caller chose) and is filled in.
+    """
+    root = root or function
+    if function not in classes:  # a block's (the root's is made first)
+        base = shape_of(function)
+        base = None if base is root else base  # a block class named like the root
+        if base is not None and base not in classes:
+            classes[base] = wrapper_class(FunctionalModel, base)
+        classes[function] = (
+            classes[base] if base else wrapper_class(FunctionalModel, function)
+        )
+    outer = [p for p in blocks if not any(p != q and p.startswith(q) for q in blocks)]
+    model = classes[function](
+        function, tuple(tensors), {p[:-1]: blocks[p] for p in outer}
+    )
+    placed: set[str] = set()
+    for key, tensor in tensors.items():
+        prefix = next((p for p in outer if key.startswith(p)), None)
+        if prefix is None:
+            register(model, key, tensor)
+        elif prefix not in placed:
+            placed.add(prefix)
+            inner = {
+                k[len(prefix) :]: t for k, t in tensors.items() if k.startswith(prefix)
+            }
+            nested = {
+                q[len(prefix) :]: f
+                for q, f in blocks.items()
+                if q.startswith(prefix) and q != prefix
+            }
+            block = build_wrapper(blocks[prefix], inner, nested, classes, root)
+            register(model, prefix[:-1], block)
+    return model
+
+
+class _Run:
+    """One run of a wrapper's function: the wrapper, its tensors by identity, the recorder."""
+
+    def __init__(self, wrapper: FunctionalModel, recorder: BlockCalls | None):
+        self.wrapper = wrapper
+        self.recorder = recorder
+        self.keys_by_id = {
+            id(t): k for k, t in wrapper.state_dict(keep_vars=True).items()
+        }
+
+    def bind(self, function: Callable) -> Callable:
+        """``function`` calling the wrapper's sub-functions through dispatchers of this run."""
+        namespace = dict(function.__globals__)
+        for name, callee in self.wrapper._callees.items():
+            if namespace.get(name) is callee:
+                copy = _with_globals(callee, namespace)
+                namespace[name] = _Dispatcher(callee, copy, self)
+        return _with_globals(function, namespace)
+
+    def prefix_of(self, params: Any) -> str | None:
+        """``"layer1.0."`` when ``params`` is exactly ``sub_params(own weights, that prefix)``."""
+        if not isinstance(params, dict) or not params:
+            return None
+        keys = {name: self.key_of(value) for name, value in params.items()}
+        name, key = next(iter(keys.items()))
+        if key is None or not key.endswith("." + name):
+            return None
+        prefix = key[: len(key) - len(name)]
+        inside = {k[len(prefix) :] for k in self.wrapper._keys if k.startswith(prefix)}
+        if set(params) != inside or any(keys[n] != prefix + n for n in params):
+            return None
+        return prefix
+
+    def key_of(self, value: Any) -> str | None:
+        """The key (relative to the wrapper) a weight-dict value was read from."""
+        if isinstance(value, fx.Proxy):
+            base = _path_in(value.tracer, self.wrapper)
+            target = str(value.node.target)
+            if value.node.op != "get_attr" or not target.startswith(base):
+                return None
+            return target[len(base) :]
+        if isinstance(value, torch.Tensor):
+            return self.keys_by_id.get(id(value))
+        return None
+
+
+class _Dispatcher:
+    """Stands for a sub-function in one run: a call over a block's weights runs the block."""
+
+    def __init__(self, function: Callable, bound: Callable, run: _Run):
+        self.function = function  # the user's, as blocks are keyed by it
+        self.bound = bound  # its copy calling through this run's dispatchers
+        self.run = run
+
+    def __call__(self, params: Any, *args: Any, **kwargs: Any) -> Any:
+        prefix = self.run.prefix_of(params)
+        if prefix is not None:
+            path = prefix[:-1]
+            wrapper = self.run.wrapper
+            if wrapper._blocks.get(path) is self.function:
+                kwargs.pop("training", None)  # the block passes its own flag
+                return wrapper.get_submodule(path)(*args, **kwargs)
+            takes_tensors = any(
+                isinstance(v, torch.Tensor) for v in (*args, *kwargs.values())
+            )
+            if self.run.recorder is not None and takes_tensors:
+                # not a helper like sub_params
+                self.run.recorder.record(prefix, self.function)
+        return self.bound(params, *args, **kwargs)
+
+
+def _with_globals(function: Callable, namespace: dict[str, Any]) -> Callable:
+    """A copy of ``function`` reading its globals from ``namespace`` (closure, defaults kept)."""
+    copy = types.FunctionType(
+        function.__code__,
+        namespace,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__ = function.__qualname__
+    copy.__module__ = function.__module__
+    return copy
+
+
+def _path_in(tracer: fx.Tracer, module: nn.Module) -> str:
+    """``"layer1.0."``: where ``module`` sits in the traced root (``""`` for the root)."""
+    if module is tracer.root:
+        return ""
+    return tracer.path_of_module(module) + "."
+
+
+def _callees(function: Callable) -> dict[str, Callable]:
+    """Global names for functions that take ``params`` first, which the function calls.
+
+    Directly or through each other (``layer1`` calls ``basic_block``), so
+    that the blocks of a block are found too.
+    """
+    namespace = function.__globals__
+    found: dict[str, Callable] = {}
+    functions = [function]
+    while functions:
+        names: set[str] = set()
+        codes = [functions.pop().__code__]
+        while codes:
+            code = codes.pop()
+            names.update(code.co_names)
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+        for name in sorted(names - set(found)):
+            value = namespace.get(name)
+            if (
+                inspect.isfunction(value)
+                and value is not function
+                and value.__globals__ is namespace
+                and list(inspect.signature(value).parameters)[:1] == ["params"]
+            ):
+                found[name] = value
+                functions.append(value)
+    return dict(sorted(found.items()))
+
+
+__all__ = ["FunctionalModel", "build_wrapper"]
