@@ -14,7 +14,7 @@ from .body import print_body
 from .constructors import Assign, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
-from .names import is_plain_identifier
+from ..naming import is_plain_identifier
 from .plan import ClassPlan
 from .values import literal
 

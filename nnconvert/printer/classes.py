@@ -23,7 +23,7 @@ from ..passes.canonicalize import MAX_INLINE_CONSTANT, inferred_dtype
 from ..options import Style
 from .constructors import POSITIONAL, Assign, Ctor, empty_tensor, render_value
 from .expressions import ExpressionPrinter
-from .names import is_plain_identifier
+from ..naming import is_plain_identifier
 
 
 @dataclass(frozen=True)

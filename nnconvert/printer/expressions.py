@@ -21,7 +21,7 @@ from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from ..torch_names import qualified_name
 from .imports import Imports
-from .names import is_plain_identifier
+from ..naming import is_plain_identifier
 from .values import literal, slice_literal
 
 ATOM = 100  # calls, attributes, subscripts, names

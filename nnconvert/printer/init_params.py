@@ -46,7 +46,7 @@ from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
 from .imports import Imports, Printed
-from .names import is_plain_identifier
+from ..naming import is_plain_identifier
 from .values import literal
 
 #: Name of the generated function (``init_params_`` if the model's function has it).

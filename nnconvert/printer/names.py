@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 
-from ..naming import first_free, identifier, is_plain_identifier
+from ..naming import first_free, identifier
 
 #: Names the generated code itself relies on; a model's value may never take them.
 RESERVED = frozenset(
@@ -42,12 +42,3 @@ class Namespace:
 
     def release(self, name: str) -> None:
         self._live.discard(name)
-
-
-__all__ = [
-    "RESERVED",
-    "Namespace",
-    "first_free",
-    "identifier",
-    "is_plain_identifier",
-]
