@@ -23,7 +23,9 @@ from nnconvert.passes import apply_style, canonicalize
 from nnconvert.printer.body import print_body
 from nnconvert.printer.imports import Imports
 from nnconvert.printer.names import Namespace
-from nnconvert.printer.plan import graph_signature, plan_classes, plan_functions
+from nnconvert.printer.function_plan import plan_functions
+from nnconvert.printer.class_plan import plan_classes
+from nnconvert.printer.signature import graph_signature
 from nnconvert.printer.statements import plan_statements
 
 # -- models ------------------------------------------------------------------

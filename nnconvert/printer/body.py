@@ -54,7 +54,7 @@ def print_body(
     return Body(parameters, lines, printer.imports)
 
 
-# -- text -------------------------------------------------------------------
+# -- lines ------------------------------------------------------------------
 
 
 def body_lines(

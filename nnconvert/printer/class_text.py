@@ -1,7 +1,7 @@
 """Module and mixed style: a planned class as text.
 
 Everything structural (members, parameters, optional submodules, the body's
-statement plan) is in the :class:`~.plan.ClassPlan`; this module only writes
+statement plan) is in the :class:`~.class_plan.ClassPlan`; this module only writes
 it, with an expression printer of the class's own.
 """
 
@@ -15,7 +15,7 @@ from .constructors import Assign, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
 from ..naming import is_plain_identifier
-from .plan import ClassPlan
+from .class_plan import ClassPlan
 from .values import literal
 
 

@@ -2,8 +2,8 @@
 
 An instance is described before any text is written: its ``__init__`` is a
 list of constructor calls (:class:`~.constructors.Ctor`), in the original's
-attribute order, and its ``forward`` is its graph. :mod:`.plan` groups the
-descriptions into classes; :mod:`.class_text` writes them.
+attribute order, and its ``forward`` is its graph. :mod:`.class_plan` groups
+the descriptions into classes; :mod:`.class_text` writes them.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ its members run there, so the function shows where it starts and ends.
 Sequentials of the same name and code share one function; a name taken by a
 block's function, an import or the root is numbered (``double_conv2``).
 Which instances share a function and what each is called is decided in
-:mod:`.plan`; this module only writes the plan.
+:mod:`.function_plan`; this module only writes the plan.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..naming import snake_case
 from ..options import Style
 from .body import print_body
 from .imports import Imports, Printed
-from .plan import FunctionPlan
+from .function_plan import FunctionPlan
 
 SUB_PARAMS = '''def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     """The weights of one submodule, keyed as in its own state_dict."""

@@ -1,7 +1,8 @@
 """Traced instances -> one black-formatted Python file in the requested style.
 
-First the plan (:mod:`.plan`): which instances share a class or function,
-what each is called, how each body reads. Then the plan is rendered: classes
+First the plan (:mod:`.class_plan`, :mod:`.function_plan`): which instances
+share a class or function, what each is called, how each body reads. Then the
+plan is rendered: classes
 (module and mixed style, :mod:`.class_text`) or functions (functional style,
 :mod:`.functions`), children before parents, each with the imports it uses,
 merged into one import block at the top. :func:`format_source` runs black,
@@ -15,11 +16,12 @@ import black
 from ..hierarchy import Instance
 from ..options import Style
 from ..torch_names import qualified_name
+from .class_plan import plan_classes
 from .class_text import class_text
+from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
 from .init_params import init_params_function
-from .plan import plan_classes, plan_functions
 
 
 def print_program(instances: list[Instance], style: Style, name: str) -> str:

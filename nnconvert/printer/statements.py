@@ -63,7 +63,7 @@ def plan_statements(
     return StatementPlan(frozenset(inlined), unpacks, names, frozenset(optional))
 
 
-# -- 1. what is a statement -------------------------------------------------
+# -- 1, 2. what is a statement, what is unpacked -------------------------------
 
 
 def inlined_nodes(
@@ -220,7 +220,7 @@ def unpacked(
     return found
 
 
-# -- 2. variable names ------------------------------------------------------
+# -- 3. variable names --------------------------------------------------------
 
 
 def name_statements(

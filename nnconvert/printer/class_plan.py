@@ -1,11 +1,11 @@
-"""The plan of the output file, decided on graphs and constructor data before any text.
+"""Module and mixed style: the plan of the classes, decided before any text.
 
-Which instances share a class (module and mixed style) or a function
-(functional style), which submodules are optional in a merged class, what
-each definition is called and which names each body may use: all of it is
-decided here, from the traced graphs (:func:`graph_signature`) and the
-constructor calls :mod:`.classes` describes, never from printed code. The
-printers (:mod:`.class_text`, :mod:`.functions`) only render the plan.
+Which instances share a class, which submodules are optional in a merged
+class, what each class is called and which names its body may use: all of it
+is decided here, from the traced graphs (:func:`.signature.graph_signature`)
+and the constructor calls :mod:`.classes` describes, never from printed code.
+:mod:`.class_text` only renders the plan (functional style's counterpart is
+:mod:`.function_plan`).
 
 Classes: instances of one block class whose graphs have the same signature
 and whose constructor calls have the same structure, literals aside, share a
@@ -15,87 +15,22 @@ submodules called on one value merge into one class with ``name=None``
 parameters, as torchvision writes ResNet's ``downsample``
 (:func:`optional_calls`); other shapes get a class each, named by what they
 add (``BasicBlockWithProj``) or numbered.
-
-Functions: instances with the same signature, calling the same functions,
-share one; a block's function keeps its class's name in snake_case, a
-Sequential's function its attribute's.
 """
 
 from __future__ import annotations
 
-import builtins
 from dataclasses import dataclass
-from typing import Any
 
-import torch
 from torch import fx, nn
 
 from ..hierarchy import Instance, is_defined_class
-from ..naming import camel_case, first_free, identifier, snake_case
+from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import Param
 from ..options import Style
-from ..passes.graph_utils import is_training_flag
 from .classes import ConstructorDescriber, Described
 from .constructors import Assign, Ctor, Hole, assign_holes, structure
-from .names import RESERVED
+from .signature import graph_signature
 from .statements import StatementPlan, plan_statements
-
-# -- graphs as data -----------------------------------------------------------
-
-
-def graph_signature(
-    graph: fx.Graph, skipped: frozenset[fx.Node] = frozenset()
-) -> tuple:
-    """``graph`` as comparable data: equal signatures print the same body.
-
-    Each node is its op, target, arguments (other nodes by position) and the
-    kind of value it makes (a tensor is inlined differently from a shape, a
-    tuple is unpacked). A skipped node stands for its (only) input.
-    """
-    index: dict[fx.Node, Any] = {}
-
-    def ref(value: Any) -> Any:
-        if isinstance(value, fx.Node):
-            return index[value]
-        if isinstance(value, (tuple, list)):
-            return (type(value).__name__, tuple(ref(v) for v in value))
-        if isinstance(value, dict):
-            return ("dict", tuple((k, ref(v)) for k, v in value.items()))
-        if isinstance(value, slice):
-            return ("slice", ref(value.start), ref(value.stop), ref(value.step))
-        return (type(value).__name__, repr(value))
-
-    entries = []
-    for node in graph.nodes:
-        if node in skipped:
-            index[node] = index[node.args[0]]
-            continue
-        target = (
-            node.target if isinstance(node.target, str) else _callable_key(node.target)
-        )
-        kind = _value_kind(node.meta.get("value"))
-        entries.append((node.op, target, ref(node.args), ref(node.kwargs), kind))
-        index[node] = len(entries) - 1
-    return tuple(entries)
-
-
-def _callable_key(function: Any) -> str:
-    module = getattr(function, "__module__", "") or ""
-    return f"{module}.{getattr(function, '__qualname__', repr(function))}"
-
-
-def _value_kind(value: Any) -> Any:
-    """What the statement plan and the return hint read of a node's value."""
-    if isinstance(value, torch.Tensor):
-        return "tensor"
-    if isinstance(value, tuple):
-        return ("tuple", type(value) is tuple, tuple(_value_kind(v) for v in value))
-    if isinstance(value, list):
-        return "list"
-    return "other"
-
-
-# -- classes ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -348,104 +283,3 @@ def _heights(instances: list[Instance]) -> dict[int, int]:
     for instance in instances:
         height(instance.module)
     return heights
-
-
-# -- functions ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FunctionPlan:
-    """One function of the functional output and how its body reads.
-
-    ``callees``: each block call's target -> (its function, whether that
-    takes ``training``); ``training``: the function takes ``training``
-    itself, because it or a function it calls reads it.
-    """
-
-    name: str
-    instance: Instance
-    statements: StatementPlan
-    callees: dict[str, tuple[str, bool]]
-    training: bool
-
-
-#: Names every functional file defines or imports besides its functions.
-FUNCTIONAL_NAMES = frozenset({"sub_params", "init_params", "math"})
-
-
-def plan_functions(
-    instances: list[Instance], top_name: str, taken: set[str]
-) -> list[FunctionPlan]:
-    """Every function of the file, callees first; the root's (``top_name``) last.
-
-    Instances whose graphs have the same signature and call the same
-    functions share one function (the root always has its own).
-    """
-    used_names = {*FUNCTIONAL_NAMES, top_name, *taken}
-    # block functions keep their class's name; a Sequential yields to them
-    block_names = {
-        _free_of_builtins(snake_case(type(i.module).__name__))
-        for i in instances
-        if i.path and not _is_sequential(i)
-    }
-    by_key: dict[tuple, FunctionPlan] = {}
-    plans: list[FunctionPlan] = []
-    function_of: dict[int, FunctionPlan] = {}  # id(module) -> its function
-    for instance in instances:  # children before parents
-        module = instance.module
-        graph = instance.graph.graph
-        callees = {}
-        for node in graph.nodes:
-            if node.op == "call_module":
-                callee = function_of[id(module.get_submodule(str(node.target)))]
-                callees[str(node.target)] = (callee.name, callee.training)
-        training = any(is_training_flag(n) for n in graph.nodes) or any(
-            t for _, t in callees.values()
-        )
-        kind: object = type(module)
-        if _is_sequential(instance):
-            kind = _sequential_base(instance.path)
-        key = (kind, graph_signature(graph), tuple(callees.items()), training)
-        if key not in by_key or not instance.path:
-            reserved = frozenset(used_names)
-            if not instance.path:
-                name = top_name
-            elif _is_sequential(instance):
-                name = _claim(str(kind), used_names, used_names | block_names, "")
-            else:
-                name = _claim(snake_case(type(module).__name__), used_names)
-            statements = plan_statements(graph, Style.FUNCTIONAL, reserved)
-            by_key[key] = FunctionPlan(name, instance, statements, callees, training)
-            plans.append(by_key[key])
-        function_of[id(module)] = by_key[key]
-    return plans
-
-
-def _claim(
-    base: str, used_names: set[str], taken: set[str] | None = None, separator="_"
-) -> str:
-    """A free function name from ``base``: ``base_2`` … (``base2`` with ``separator=""``)."""
-    base = _free_of_builtins(base)
-    if base[-1].isdigit():
-        separator = "_"
-    name = first_free(base, used_names if taken is None else taken, separator)
-    used_names.add(name)
-    return name
-
-
-def _free_of_builtins(name: str) -> str:
-    """``input`` -> ``input_``: a function may not hide a builtin or a name the code uses."""
-    return f"{name}_" if hasattr(builtins, name) or name in RESERVED else name
-
-
-def _sequential_base(path: str) -> str:
-    """The function name of the ``nn.Sequential`` at ``path``: its attribute (``features``).
-
-    ``sequential`` for one known only by position (``blocks.0``).
-    """
-    attribute = path.rpartition(".")[2]
-    return "sequential" if attribute.isdigit() else identifier(attribute)
-
-
-def _is_sequential(instance: Instance) -> bool:
-    return bool(instance.path) and type(instance.module) is nn.Sequential
