@@ -2,10 +2,9 @@
 
 First the plan (:mod:`.class_plan`, :mod:`.function_plan`): which instances
 share a class or function, what each is called, how each body reads. Then the
-plan is rendered: classes
-(module and mixed style, :mod:`.class_text`) or functions (functional style,
-:mod:`.functions`), children before parents, each with the imports it uses,
-merged into one import block at the top. :func:`format_source` runs black,
+plan is rendered: classes (module and mixed style, :mod:`.class_text`) or
+functions (functional style, :mod:`.functions`), children before parents, each
+with the imports it uses, merged into one import block at the top. :func:`format_source` runs black,
 the only place it runs.
 """
 
