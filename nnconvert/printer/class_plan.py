@@ -191,10 +191,10 @@ def _merge_optional_blocks(
             ):
                 continue
             found = optional_calls(base[0], other, style)
-            if found is not None and not optional:
-                optional, members = found[0], members + other
-                calls = found[1]
+            if found is not None:
+                (optional, calls), members = found, members + other
                 merged.add(j)
+                break
         result.append((members, optional, calls))
     return result
 

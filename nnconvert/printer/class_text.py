@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..naming import is_plain_identifier
 from ..options import Style
 from .body import print_body
+from .class_plan import ClassPlan
 from .constructors import Assign, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
-from ..naming import is_plain_identifier
-from .class_plan import ClassPlan
 from .values import literal
 
 

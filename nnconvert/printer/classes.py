@@ -17,13 +17,13 @@ from torch import fx, nn
 
 from ..errors import ConversionError
 from ..hierarchy import REBUILT, Instance, is_defined_class, is_sequential_class
+from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
-from ..passes.canonicalize import MAX_INLINE_CONSTANT, inferred_dtype
 from ..options import Style
+from ..passes.canonicalize import MAX_INLINE_CONSTANT, inferred_dtype
 from .constructors import POSITIONAL, Assign, Ctor, empty_tensor, render_value
 from .expressions import ExpressionPrinter
-from ..naming import is_plain_identifier
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,13 @@ import torch
 from torch import fx
 
 from ..errors import ConversionError
+from ..naming import is_plain_identifier
 from ..opspecs import layout_call, specs_for_function
 from ..opspecs.spec import cumulative_momentum
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from ..torch_names import qualified_name
 from .imports import Imports
-from ..naming import is_plain_identifier
 from .values import literal, slice_literal
 
 ATOM = 100  # calls, attributes, subscripts, names

@@ -42,11 +42,11 @@ import torch
 from torch import nn
 
 from ..errors import ConversionError
+from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
 from .imports import Imports, Printed
-from ..naming import is_plain_identifier
 from .values import literal
 
 #: Name of the generated function (``init_params_`` if the model's function has it).
