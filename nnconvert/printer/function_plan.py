@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 from dataclasses import dataclass
 
-from torch import nn
+from torch import fx, nn
 
 from ..hierarchy import Instance
 from ..naming import first_free, identifier, snake_case
@@ -50,58 +50,83 @@ def plan_functions(
     """Every function of the file, callees first; the root's (``top_name``) last.
 
     Instances whose graphs have the same signature and call the same
-    functions share one function (the root always has its own).
+    functions share one function (the root always has its own). ``taken``
+    are names the file imports: no function takes them.
     """
-    used_names = {*FUNCTIONAL_NAMES, top_name, *taken}
-    # block functions keep their class's name; a Sequential yields to them
-    block_names = {
-        _free_of_builtins(snake_case(type(i.module).__name__))
-        for i in instances
-        if i.path and not _is_sequential(i)
-    }
+    names = _FunctionNames(instances, top_name, taken)
     by_key: dict[tuple, FunctionPlan] = {}
-    plans: list[FunctionPlan] = []
     function_of: dict[int, FunctionPlan] = {}  # id(module) -> its function
+    plans: list[FunctionPlan] = []
     for instance in instances:  # children before parents
-        module = instance.module
         graph = instance.graph.graph
-        callees = {}
-        for node in graph.nodes:
-            if node.op == "call_module":
-                callee = function_of[id(module.get_submodule(str(node.target)))]
-                callees[str(node.target)] = (callee.name, callee.training)
+        callees = {
+            str(node.target): (callee.name, callee.training)
+            for node in graph.nodes
+            if node.op == "call_module"
+            for callee in [function_of[id(_submodule(instance, node))]]
+        }
         training = any(is_training_flag(n) for n in graph.nodes) or any(
             t for _, t in callees.values()
         )
-        kind: object = type(module)
-        if _is_sequential(instance):
-            kind = _sequential_base(instance.path)
-        key = (kind, graph_signature(graph), tuple(callees.items()), training)
+        key = (
+            _kind(instance),
+            graph_signature(graph),
+            tuple(callees.items()),
+            training,
+        )
         if key not in by_key or not instance.path:
-            reserved = frozenset(used_names)
-            if not instance.path:
-                name = top_name
-            elif _is_sequential(instance):
-                name = _claim(str(kind), used_names, used_names | block_names, "")
-            else:
-                name = _claim(snake_case(type(module).__name__), used_names)
+            reserved = frozenset(names.used)  # the body's names: not its own name
+            name = names.claim(instance)
             statements = plan_statements(graph, Style.FUNCTIONAL, reserved)
             by_key[key] = FunctionPlan(name, instance, statements, callees, training)
             plans.append(by_key[key])
-        function_of[id(module)] = by_key[key]
+        function_of[id(instance.module)] = by_key[key]
     return plans
 
 
-def _claim(
-    base: str, used_names: set[str], taken: set[str] | None = None, separator="_"
-) -> str:
-    """A free function name from ``base``: ``base_2`` … (``base2`` with ``separator=""``)."""
-    base = _free_of_builtins(base)
-    if base[-1].isdigit():
-        separator = "_"
-    name = first_free(base, used_names if taken is None else taken, separator)
-    used_names.add(name)
-    return name
+class _FunctionNames:
+    """Function names: a block's is its class's in snake_case, numbered ``_2`` …
+
+    A Sequential's is its attribute's, numbered ``2`` … and never one a block
+    function has or will have (``double_conv2``).
+    """
+
+    def __init__(self, instances: list[Instance], top_name: str, taken: set[str]):
+        self.top_name = top_name
+        self.used = {*FUNCTIONAL_NAMES, top_name, *taken}
+        self.blocks = {
+            _free_of_builtins(snake_case(type(i.module).__name__))
+            for i in instances
+            if i.path and not _is_sequential(i)
+        }
+
+    def claim(self, instance: Instance) -> str:
+        if not instance.path:
+            return self.top_name
+        if _is_sequential(instance):
+            return self._claim(_sequential_base(instance.path), self.blocks, "")
+        return self._claim(snake_case(type(instance.module).__name__), set(), "_")
+
+    def _claim(self, base: str, also_taken: set[str], separator: str) -> str:
+        base = _free_of_builtins(base)
+        if base[-1].isdigit():
+            separator = "_"
+        name = first_free(base, self.used | also_taken, separator)
+        self.used.add(name)
+        return name
+
+
+def _kind(instance: Instance) -> object:
+    """What a shared function must agree on besides its graph: its class or attribute."""
+    return (
+        _sequential_base(instance.path)
+        if _is_sequential(instance)
+        else type(instance.module)
+    )
+
+
+def _submodule(instance: Instance, node: fx.Node) -> nn.Module:
+    return instance.module.get_submodule(str(node.target))
 
 
 def _free_of_builtins(name: str) -> str:
