@@ -40,7 +40,7 @@ from nnconvert.passes.graph_utils import (
 from nnconvert.passes.lift import lift_calls
 from nnconvert.passes.styles import to_functional
 from nnconvert.printer.body import print_body
-from nnconvert.printer.expressions import ExpressionPrinter
+from nnconvert.printer.statements import plan_statements
 from nnconvert.trace import trace
 
 from .helpers import build_inputs, build_layer, layer_model
@@ -163,14 +163,10 @@ def _batch_norm_graph() -> fx.Graph:
 
 
 def test_helpers_print_their_forms():
-    parameters, lines = print_body(
-        _batch_norm_graph(),
-        Style.FUNCTIONAL,
-        ExpressionPrinter(Style.FUNCTIONAL),
-        frozenset(),
-    )
-    assert parameters == ["x: Tensor"]
-    assert lines == [
+    graph = _batch_norm_graph()
+    body = print_body(graph, Style.FUNCTIONAL, plan_statements(graph, Style.FUNCTIONAL))
+    assert body.parameters == ["x: Tensor"]
+    assert body.lines == [
         "if training:",
         '    params["bn.num_batches_tracked"] += 1',
         'x = F.batch_norm(x, params["bn.running_mean"], params["bn.running_var"], '
@@ -320,8 +316,7 @@ def test_padding_mode_before_and_after():
 
 
 def _lines(module: fx.GraphModule, style: Style) -> list[str]:
-    _, lines = print_body(module.graph, style, ExpressionPrinter(style), frozenset())
-    return lines
+    return print_body(module.graph, style, plan_statements(module.graph, style)).lines
 
 
 def test_batch_first_before_and_after():

@@ -4,18 +4,22 @@ A block's ``__init__`` is described as constructor trees (:class:`Ctor`).
 Instances of one class whose trees have the same :func:`structure` share the
 class; :func:`assign_holes` turns the literals that differ between them into
 constructor parameters (:class:`Hole`), one per distinct column of values,
-named after the argument they fill.
+named after the argument they fill. :func:`render_value` writes a tree as
+source text.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import torch
 
-from ..opspecs.spec import REQUIRED, Param
-from .names import identifier
+from ..naming import first_free, identifier
+from ..opspecs.spec import REQUIRED, Param, layout
+from .expressions import ExpressionPrinter
+from .values import literal
 
 POSITIONAL = Param("")  # an argument that has no name (``*args`` of a container)
 
@@ -135,10 +139,7 @@ def assign_holes(inits: list[list[Assign]]) -> Holes:
         if key not in by_column:
             param = params[path]
             base = identifier(param.name) if param is not None and param.name else "arg"
-            name, counter = base, 1
-            while name in names or name == "self":
-                counter += 1
-                name = f"{base}_{counter}"
+            name = first_free(base, {*names, "self"}, "_")
             by_column[key] = name
             names.append(name)
             if param is not None and param.default is not REQUIRED:
@@ -190,3 +191,34 @@ def _hashable(value: Any) -> Any:
     if isinstance(value, tuple):
         return ("tuple", tuple(_hashable(v) for v in value))
     return (type(value).__name__, repr(value))
+
+
+def render_value(value: Any, printer: ExpressionPrinter) -> str:
+    """Source text of a constructor tree; holes print as their parameter names.
+
+    The imports it needs (``nn``, ``torch``, ``OrderedDict``) go to ``printer``.
+    """
+    if isinstance(value, Hole):
+        return value.name
+    if isinstance(value, Ctor):
+        prefix = value.callee.split(".")[0]
+        if prefix in ("nn", "torch"):
+            printer.use(prefix)
+        args, kwargs = layout(list(value.values), value.positional)
+        parts = [render_value(a, printer) for a in args]
+        parts += [f"{k}={render_value(v, printer)}" for k, v in kwargs.items()]
+        return f"{value.callee}({', '.join(parts)})"
+    if isinstance(value, OrderedDict):
+        printer.use("OrderedDict")
+        items = ", ".join(
+            f"({literal(k)}, {render_value(v, printer)})" for k, v in value.items()
+        )
+        return f"OrderedDict([{items}])"
+    if isinstance(value, list):
+        return "[" + ", ".join(render_value(v, printer) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(
+            f"{literal(k)}: {render_value(v, printer)}" for k, v in value.items()
+        )
+        return "{" + items + "}"
+    return printer.argument(value)

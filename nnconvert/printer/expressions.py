@@ -16,12 +16,13 @@ import torch
 from torch import fx
 
 from ..errors import ConversionError
+from ..naming import is_plain_identifier
 from ..opspecs import layout_call, specs_for_function
 from ..opspecs.helpers import SUB_PARAMS, helper_for
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from ..torch_names import qualified_name
-from .names import is_plain_identifier
+from .imports import Imports
 from .values import literal, slice_literal
 
 ATOM = 100  # calls, attributes, subscripts, names
@@ -73,11 +74,15 @@ class Expression:
 
 @dataclass
 class ExpressionPrinter:
-    """Prints nodes of one graph for one style; records the imports it used."""
+    """Prints the nodes of one body in one style; records the imports it used.
+
+    One per body (or per class's constructor calls): its names are that
+    body's statement plan, and nothing it records outlives the body.
+    """
 
     style: Style
     names: dict[fx.Node, str] = field(default_factory=dict)
-    imports: set[str] = field(default_factory=set)
+    imports: Imports = field(default_factory=Imports)
     #: functional style: call_module target -> (function name, takes training)
     callees: dict[str, tuple[str, bool]] = field(default_factory=dict)
     #: the class being printed is an ``nn.ModuleDict``: its own keys are strings
@@ -110,7 +115,7 @@ class ExpressionPrinter:
         return f"({expression.text})" if needs else expression.text
 
     def use(self, name: str) -> None:
-        self.imports.add(name)
+        self.imports.use(name)
 
     # -- node kinds ----------------------------------------------------------
 

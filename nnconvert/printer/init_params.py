@@ -37,17 +37,16 @@ import ast
 import inspect
 import re
 import textwrap
-import weakref
 
 import torch
 from torch import nn
 
 from ..errors import ConversionError
+from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
-from .expressions import ExpressionPrinter
-from .names import is_plain_identifier
+from .imports import Imports, Printed
 from .values import literal
 
 #: Name of the generated function (``init_params_`` if the model's function has it).
@@ -56,11 +55,9 @@ FUNCTION = "init_params"
 _MODULE_PREFIX = re.compile(r"\b(torch|nn|math)\.")
 
 
-def init_params_function(
-    model: nn.Module, printer: ExpressionPrinter, function: str
-) -> str:
-    """The source of ``def init_params()`` for ``model``, whose functional form is ``function``."""
-    printer.use("Tensor")
+def init_params_function(model: nn.Module, function: str) -> Printed:
+    """``def init_params()`` for ``model``, whose functional form is ``function``."""
+    imports = Imports({"Tensor"})
     state = model.state_dict(keep_vars=True)
     lines = ["params: dict[str, Tensor] = {}"]
     first_key: dict[int, str] = {}  # id(tensor) -> the key it was first written under
@@ -79,20 +76,21 @@ def init_params_function(
         init = inits[prefix].get(attribute)
         if init is None:
             unknown += 1
-            lines += _unknown(key, tensor, owner, target, printer)
+            lines += _unknown(key, tensor, owner, target, imports)
             continue
-        _use_modules(init.expression, printer)
+        _use_modules(init.expression, imports)
         lines.append(f"{target} = {init.expression}")
         for statement in init.then:
-            _use_modules(statement, printer)
+            _use_modules(statement, imports)
             lines.append(statement.format(target))
     lines.append("return params")
     name = FUNCTION if function != FUNCTION else FUNCTION + "_"
-    return (
+    text = (
         f"def {name}() -> dict[str, Tensor]:\n"
         + _docstring(function, type(model).__name__, unknown)
         + "".join(f"    {line}\n" for line in lines)
     )
+    return Printed(text, imports)
 
 
 def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
@@ -111,6 +109,7 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     for key in keys:
         by_owner.setdefault(key.rpartition(".")[0], []).append(key)
     ordered: list[str] = []
+    early_of: dict[type, frozenset[str]] = {}  # class -> _assigned_from_arguments
 
     def visit(prefix: str, module: nn.Module) -> None:
         spec = spec_for_module(module)
@@ -119,7 +118,9 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
             return
         ordered.extend(by_owner.pop(prefix, []))
         children = [(n, c) for n, c in module._modules.items() if c is not None]
-        early = _assigned_from_arguments(type(module))
+        if type(module) not in early_of:
+            early_of[type(module)] = _assigned_from_arguments(type(module))
+        early = early_of[type(module)]
         children.sort(key=lambda item: item[0] not in early)  # stable
         for name, child in children:
             visit(f"{prefix}.{name}" if prefix else name, child)
@@ -175,15 +176,6 @@ def _assigned_from_arguments(cls: type) -> frozenset[str]:
     ``self.downsample = downsample``, where ``downsample`` is an argument the
     function never rebinds. Empty when the source is not available.
     """
-    if cls not in _ARGUMENT_ATTRIBUTES:
-        _ARGUMENT_ATTRIBUTES[cls] = _read_assigned_from_arguments(cls)
-    return _ARGUMENT_ATTRIBUTES[cls]
-
-
-_ARGUMENT_ATTRIBUTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _read_assigned_from_arguments(cls: type) -> frozenset[str]:
     init = cls.__init__
     if getattr(init, "__module__", "").startswith("torch"):
         return frozenset()
@@ -239,22 +231,22 @@ def _unknown(
     tensor,
     owner: nn.Module | None,
     target: str,
-    printer: ExpressionPrinter,
+    imports: Imports,
 ) -> list[str]:
     """A tensor no row explains: ``torch.empty``, under a comment saying so."""
     if not isinstance(tensor, torch.Tensor):
         raise ConversionError(
             f"state_dict entry {key!r} is a {type(tensor).__name__}, not a tensor"
         )
-    printer.use("torch")
+    imports.use("torch")
     name = type(owner).__name__ if owner is not None else ""
     whose = f"{name}'s own tensor" if is_plain_identifier(name) else "own tensor"
     return [f"# {whose}: set it before use", f"{target} = {empty(tensor)}"]
 
 
-def _use_modules(text: str, printer: ExpressionPrinter) -> None:
+def _use_modules(text: str, imports: Imports) -> None:
     for module in _MODULE_PREFIX.findall(text):
-        printer.use(module)
+        imports.use(module)
 
 
 def _docstring(function: str, model_class: str, unknown: int) -> str:

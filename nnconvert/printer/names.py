@@ -1,40 +1,15 @@
-"""The one object that owns every name the printer emits."""
+"""Variable names of one body: unique, and free again once their value is dead."""
 
 from __future__ import annotations
 
 import builtins
-import keyword
-import re
-from typing import Container
+
+from ..naming import first_free, identifier
 
 #: Names the generated code itself relies on; a model's value may never take them.
 RESERVED = frozenset(
     {"self", "params", "training", "torch", "nn", "F", "Tensor", "super"}
 )
-
-
-def identifier(text: str) -> str:
-    """``"conv-1.a"`` -> ``"conv_1_a"``: a valid, non-keyword Python identifier."""
-    name = re.sub(r"\W", "_", text)
-    if not name or name[0].isdigit():
-        name = f"_{name}"
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        name = f"{name}_"
-    return name
-
-
-def is_plain_identifier(text: str) -> bool:
-    """``text`` can be written as ``self.<text>`` exactly, with no escaping."""
-    return text.isidentifier() and not keyword.iskeyword(text)
-
-
-def first_free(base: str, taken: Container[str], separator: str = "") -> str:
-    """``base`` if free, else ``base2``, ``base3`` … (``base_2`` … with ``separator="_"``)."""
-    name, counter = base, 1
-    while name in taken:
-        counter += 1
-        name = f"{base}{separator}{counter}"
-    return name
 
 
 class Namespace:

@@ -1,0 +1,60 @@
+"""Identifiers and the one scheme that numbers a name until it is free.
+
+Shared by every stage that invents names (the printer's variables, classes,
+functions and constructor parameters; the style pass's new attributes), so
+that they all clean and number names the same way.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from typing import Container
+
+
+def identifier(text: str) -> str:
+    """``"conv-1.a"`` -> ``"conv_1_a"``: a valid, non-keyword Python identifier."""
+    name = re.sub(r"\W", "_", text)
+    if not name or name[0].isdigit():
+        name = f"_{name}"
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        name = f"{name}_"
+    return name
+
+
+def is_plain_identifier(text: str) -> bool:
+    """``text`` can be written as ``self.<text>`` exactly, with no escaping."""
+    return text.isidentifier() and not keyword.iskeyword(text)
+
+
+def first_free(
+    base: str,
+    taken: Container[str],
+    separator: str = "",
+    *,
+    first: int = 2,
+    bare: bool = True,
+) -> str:
+    """The first of ``base``, ``base2``, ``base3`` … that ``taken`` does not hold.
+
+    ``separator="_"`` numbers ``base_2`` …; ``first`` is the first number
+    tried; ``bare=False`` skips ``base`` itself (``relu1``, ``relu2`` for a
+    stem used more than once).
+    """
+    if bare and base not in taken:
+        return base
+    counter = first
+    while f"{base}{separator}{counter}" in taken:
+        counter += 1
+    return f"{base}{separator}{counter}"
+
+
+def snake_case(name: str) -> str:
+    """``ConvNet`` -> ``conv_net``, ``MLPBlock`` -> ``mlp_block``."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    return identifier(words.lower())
+
+
+def camel_case(name: str) -> str:
+    """``down_sample`` -> ``DownSample``."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))

@@ -1,0 +1,285 @@
+"""Module and mixed style: the plan of the classes, decided before any text.
+
+Which instances share a class, which submodules are optional in a merged
+class, what each class is called and which names its body may use: all of it
+is decided here, from the traced graphs (:func:`.signature.graph_signature`)
+and the constructor calls :mod:`.classes` describes, never from printed code.
+:mod:`.class_text` only renders the plan (functional style's counterpart is
+:mod:`.function_plan`).
+
+Classes: instances of one block class whose graphs have the same signature
+and whose constructor calls have the same structure, literals aside, share a
+class; the literals that differ become constructor parameters
+(:func:`~.constructors.assign_holes`). Shapes that differ only by extra
+submodules called on one value merge into one class with ``name=None``
+parameters, as torchvision writes ResNet's ``downsample``
+(:func:`optional_calls`); other shapes get a class each, named by what they
+add (``BasicBlockWithProj``) or numbered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import fx, nn
+
+from ..hierarchy import Instance, is_defined_class
+from ..naming import camel_case, first_free, identifier
+from ..opspecs.spec import Param
+from ..options import Style
+from .classes import ConstructorDescriber, Described
+from .constructors import Assign, Ctor, Hole, assign_holes, structure
+from .signature import graph_signature
+from .statements import StatementPlan, plan_statements
+
+
+@dataclass(frozen=True)
+class ClassPlan:
+    """One class of the output: its name, constructor template and forward's plan.
+
+    ``template`` is the member with every attribute (the widest); ``init`` is
+    its ``__init__`` with holes for the constructor parameters
+    (``signature``: each parameter and whether it is positional) and for
+    the ``optional`` attributes, written ``name=None``. ``statements`` is
+    None for an ``nn.Sequential`` subclass that keeps Sequential's forward.
+    """
+
+    name: str
+    template: Described
+    init: list[Assign]
+    signature: list[tuple[Param, bool]]
+    optional: list[str]
+    statements: StatementPlan | None
+    members: list[Described]
+
+
+def plan_classes(
+    instances: list[Instance], style: Style, top_name: str, taken: set[str]
+) -> list[ClassPlan]:
+    """Every class of the file, children first; the root's (named ``top_name``) last.
+
+    ``taken`` are names defined elsewhere (imports): no class takes them.
+    """
+    return _ClassPlanner(style, top_name, taken).plan(instances)
+
+
+class _ClassPlanner:
+    """Groups instances level by level (blocks without blocks inside first).
+
+    A parent's constructor call of a child depends on the class and
+    parameters the child's whole group gets, so a level is planned only
+    after the levels below it.
+    """
+
+    def __init__(self, style: Style, top_name: str, taken: set[str]):
+        self.style = style
+        self.top_name = top_name
+        self.used_names = set(taken)
+        self.describer = ConstructorDescriber()
+        # attributes of each class's first shape, for naming the others
+        self.first_shape: dict[type, set[str]] = {}
+
+    def plan(self, instances: list[Instance]) -> list[ClassPlan]:
+        levels: dict[int, list[Instance]] = {}
+        heights = _heights(instances)
+        for instance in instances:
+            levels.setdefault(heights[id(instance.module)], []).append(instance)
+        plans = []
+        for level in sorted(levels):
+            groups: dict[tuple, list[Described]] = {}
+            for instance in levels[level]:
+                described = self.describer.describe(instance)
+                groups.setdefault(_class_key(described), []).append(described)
+            for members, optional, calls in _merge_optional_blocks(
+                list(groups.values()), self.style
+            ):
+                plans.append(self._plan_group(members, optional, calls))
+        return plans
+
+    def _plan_group(
+        self,
+        members: list[Described],
+        optional: list[str],
+        calls: frozenset[fx.Node],
+    ) -> ClassPlan:
+        """One class for ``members``; ``optional`` attributes are ``name=None`` parameters."""
+        reserved = frozenset(self.used_names)  # its body's names: not the class's own
+        name = self._class_name(type(members[0].instance.module), members)
+        holes = assign_holes(
+            [[a for a in m.init if a.attribute not in optional] for m in members]
+        )
+        signature = holes.parameters()
+        positional = sum(1 for _, is_positional in signature if is_positional)
+        for member, values in zip(members, holes.values_per_instance):
+            given = {a.attribute: a.value for a in member.init}
+            arguments = tuple((p, v) for (p, _), v in zip(signature, values))
+            arguments += tuple((Param(o, None), given.get(o)) for o in optional)
+            self.describer.calls[id(member.instance.module)] = Ctor(
+                name, arguments, positional
+            )
+        widest = max(members, key=lambda m: len(m.init))  # has every optional attribute
+        template = iter(holes.template)
+        init = [
+            (
+                Assign(a.attribute, Hole(a.attribute))
+                if a.attribute in optional
+                else next(template)
+            )
+            for a in widest.init
+        ]
+        statements = None
+        if widest.has_forward:
+            statements = plan_statements(widest.graph, self.style, reserved, calls)
+        return ClassPlan(name, widest, init, signature, optional, statements, members)
+
+    def _class_name(self, cls: type, members: list[Described]) -> str:
+        """The class's name; a second shape of it is named by what it adds.
+
+        ``BasicBlockWithDownsample`` when it has attributes the first shape
+        lacks, else ``BasicBlock2``.
+        """
+        is_root = any(not m.instance.path for m in members)
+        base = self.top_name if is_root else identifier(cls.__name__)
+        attributes = {a.attribute for a in members[0].init}
+        first = self.first_shape.setdefault(cls, attributes)
+        extra = [a.attribute for a in members[0].init if a.attribute not in first]
+        if extra and not is_root:
+            base += "With" + "".join(camel_case(a) for a in extra)
+        name = first_free(base, self.used_names)
+        self.used_names.add(name)
+        return name
+
+
+def _class_key(described: Described) -> tuple:
+    """Instances with equal keys share a class: same type, graph and constructor shape."""
+    return (
+        type(described.instance.module),
+        described.sequential,
+        tuple(_built(a) for a in described.init),
+        graph_signature(described.graph) if described.has_forward else None,
+    )
+
+
+def _built(assign: Assign) -> tuple:
+    """How an attribute is built, literals aside."""
+    return (assign.attribute, assign.buffer, assign.persistent, structure(assign.value))
+
+
+def _merge_optional_blocks(
+    groups: list[list[Described]], style: Style
+) -> list[tuple[list[Described], list[str], frozenset[fx.Node]]]:
+    """Join a block's shapes that differ only by extra submodules called on one value.
+
+    A ResNet block with a ``downsample`` branch and one without are one
+    class, as in torchvision: ``downsample=None`` in the constructor and
+    ``if self.downsample is not None: x = self.downsample(x)`` in forward.
+    Each result is the members, the optional attributes and the optional
+    calls in the widest member's graph. A base shape takes one other shape.
+    """
+    merged: set[int] = set()
+    result = []
+    for i, base in enumerate(groups):
+        if i in merged:
+            continue
+        optional: list[str] = []
+        calls: frozenset[fx.Node] = frozenset()
+        members = list(base)
+        for j in range(i + 1, len(groups)):
+            other = groups[j]
+            if j in merged or type(other[0].instance.module) is not type(
+                base[0].instance.module
+            ):
+                continue
+            found = optional_calls(base[0], other, style)
+            if found is not None:
+                (optional, calls), members = found, members + other
+                merged.add(j)
+                break
+        result.append((members, optional, calls))
+    return result
+
+
+def optional_calls(
+    base: Described, others: list[Described], style: Style
+) -> tuple[list[str], frozenset[fx.Node]] | None:
+    """The extra attributes of ``others`` if they can be optional in ``base``'s class.
+
+    They can when each is built the same in every member, called once on one
+    value, removing those calls (their result is then their input) leaves
+    ``base``'s graph exactly, and the call's input is not read after it (so
+    ``x = self.downsample(x)`` is the whole difference). Returns the
+    attributes and the calls in ``others[0]``'s graph, or None.
+    """
+    if base.sequential or others[0].sequential:
+        return None
+    base_attributes = [a.attribute for a in base.init]
+    extra = [a.attribute for a in others[0].init if a.attribute not in base_attributes]
+    common = [a.attribute for a in others[0].init if a.attribute not in extra]
+    if not extra or common != base_attributes:
+        return None
+    built = {a.attribute: _built(a) for a in base.init}
+    if any(  # the common attributes are built alike (mc3_18's convs are not)
+        _built(a) != built[a.attribute]
+        for member in others
+        for a in member.init
+        if a.attribute in built
+    ):
+        return None
+    expected = graph_signature(base.graph)
+    found = []
+    for member in others:
+        calls = _calls_of(member.graph, extra)
+        if calls is None or graph_signature(member.graph, calls) != expected:
+            return None
+        if not _passes_value_through(member.graph, calls, style):
+            return None
+        found.append(calls)
+    return extra, found[0]
+
+
+def _calls_of(graph: fx.Graph, attributes: list[str]) -> frozenset[fx.Node] | None:
+    """The one call of each attribute, if each is called once with one value."""
+    calls = [
+        n
+        for n in graph.nodes
+        if n.op == "call_module" and str(n.target).split(".")[0] in attributes
+    ]
+    if sorted(str(n.target) for n in calls) != sorted(attributes) or any(
+        n.kwargs or len(n.args) != 1 or not isinstance(n.args[0], fx.Node)
+        for n in calls
+    ):
+        return None
+    return frozenset(calls)
+
+
+def _passes_value_through(
+    graph: fx.Graph, calls: frozenset[fx.Node], style: Style
+) -> bool:
+    """Each call's result takes its input's variable: the input is dead after it.
+
+    Then skipping the call (``if self.<a> is not None:`` false) leaves the
+    input's value in that variable, which is what the base graph reads.
+    """
+    names = plan_statements(graph, style, optional=calls).names
+    return all(
+        call in names and names.get(call.args[0]) == names[call] for call in calls
+    )
+
+
+def _heights(instances: list[Instance]) -> dict[int, int]:
+    """0 for blocks without blocks inside, else one more than the highest block inside."""
+    heights: dict[int, int] = {}
+
+    def height(module: nn.Module) -> int:
+        if id(module) not in heights:
+            inner = [
+                height(m)
+                for m in module.modules()
+                if m is not module and is_defined_class(m)
+            ]
+            heights[id(module)] = 1 + max(inner) if inner else 0
+        return heights[id(module)]
+
+    for instance in instances:
+        height(instance.module)
+    return heights

@@ -1,0 +1,60 @@
+"""A graph as comparable data: what decides that two instances print the same body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import fx
+
+
+def graph_signature(
+    graph: fx.Graph, skipped: frozenset[fx.Node] = frozenset()
+) -> tuple:
+    """``graph`` as comparable data: equal signatures print the same body.
+
+    Each node is its op, target, arguments (other nodes by position) and the
+    kind of value it makes (a tensor is inlined differently from a shape, a
+    tuple is unpacked). A skipped node stands for its (only) input.
+    """
+    index: dict[fx.Node, Any] = {}
+
+    def ref(value: Any) -> Any:
+        if isinstance(value, fx.Node):
+            return index[value]
+        if isinstance(value, (tuple, list)):
+            return (type(value).__name__, tuple(ref(v) for v in value))
+        if isinstance(value, dict):
+            return ("dict", tuple((k, ref(v)) for k, v in value.items()))
+        if isinstance(value, slice):
+            return ("slice", ref(value.start), ref(value.stop), ref(value.step))
+        return (type(value).__name__, repr(value))
+
+    entries = []
+    for node in graph.nodes:
+        if node in skipped:
+            index[node] = index[node.args[0]]
+            continue
+        target = (
+            node.target if isinstance(node.target, str) else _callable_key(node.target)
+        )
+        kind = _value_kind(node.meta.get("value"))
+        entries.append((node.op, target, ref(node.args), ref(node.kwargs), kind))
+        index[node] = len(entries) - 1
+    return tuple(entries)
+
+
+def _callable_key(function: Any) -> str:
+    module = getattr(function, "__module__", "") or ""
+    return f"{module}.{getattr(function, '__qualname__', repr(function))}"
+
+
+def _value_kind(value: Any) -> Any:
+    """What the statement plan and the return hint read of a node's value."""
+    if isinstance(value, torch.Tensor):
+        return "tensor"
+    if isinstance(value, tuple):
+        return ("tuple", type(value) is tuple, tuple(_value_kind(v) for v in value))
+    if isinstance(value, list):
+        return "list"
+    return "other"
