@@ -17,10 +17,11 @@ from typing import Any, Callable, Sequence
 from torch import nn
 
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
-from .errors import CheckError, ConversionError
+from .errors import CheckError, ConversionError, InputError
 from .frontend import ModelInput, model_input
 from .hierarchy import trace_instances
 from .modes import eval_mode
+from .naming import MODULE_NAMES, definition_name, is_plain_identifier
 from .options import Style, Tolerances
 from .passes import apply_style, canonicalize
 from .printer import print_program
@@ -86,8 +87,11 @@ def convert(
     drive tracing where Python code needs real shapes, and the check.
     ``name`` defaults to the model's class name (snake_case for functional);
     an input that already is a function (``ModelInput.function_name``) keeps
-    its name in functional style. Raises ConversionError when the model
-    cannot be rewritten faithfully.
+    its name in functional style; a name taken from the model is cleaned into
+    an identifier (:func:`~nnconvert.naming.definition_name`), a given one
+    must be one already. Raises ConversionError when the model cannot be
+    rewritten faithfully, InputError for a given ``name`` that cannot name
+    the definition.
     """
     style = Style.parse(to)
     example_inputs = tuple(example_inputs)
@@ -98,16 +102,34 @@ def convert(
     for instance in instances:
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
-    name = name or input_name(read, style)
+    name = input_name(read, style) if name is None else checked_name(name)
     source = print_program(instances, style, name)
     return Conversion(source, name, style, read.module, example_inputs, tolerances)
 
 
 def input_name(read: ModelInput, style: Style) -> str:
-    """The default name of the output: the input's own name in that style, if it has one."""
+    """The default name of the output: the input's own name in that style, if it has one.
+
+    Cleaned, since a class name is data: ``type()`` takes any string, and a
+    name printed as it is could be code (``"Evil(nn.Module): ..."``) or hide
+    a module the output uses (a class ``Math`` is function ``math`` in
+    functional style, which becomes ``math_``).
+    """
     if style is Style.FUNCTIONAL and read.function_name is not None:
-        return read.function_name
-    return default_name(type(read.module).__name__, style)
+        return definition_name(read.function_name)
+    return definition_name(default_name(type(read.module).__name__, style))
+
+
+def checked_name(name: str) -> str:
+    """A name the caller gave (``--name``), if it can name the output's definition."""
+    if not isinstance(name, str) or not is_plain_identifier(name):
+        raise InputError(f"name {name!r} is not a Python identifier")
+    if name in MODULE_NAMES:
+        raise InputError(
+            f"name {name!r} would hide {name!r}, which the generated code uses; "
+            "choose another"
+        )
+    return name
 
 
 def default_name(class_name: str, style: Style) -> str:

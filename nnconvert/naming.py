@@ -11,6 +11,15 @@ import keyword
 import re
 from typing import Container
 
+#: Names every generated file may bind at its top level besides its own
+#: definitions: its imports and functional style's helpers. A class or
+#: function named after the model must not take one, or it would hide the
+#: module the code calls (a function ``math`` breaks ``math.sqrt`` in
+#: ``init_params()``; a class ``F`` breaks every ``F.relu``).
+MODULE_NAMES = frozenset(
+    {"math", "torch", "nn", "F", "Tensor", "sub_params", "init_params"}
+)
+
 
 def identifier(text: str) -> str:
     """``"conv-1.a"`` -> ``"conv_1_a"``: a valid, non-keyword Python identifier."""
@@ -20,6 +29,17 @@ def identifier(text: str) -> str:
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         name = f"{name}_"
     return name
+
+
+def definition_name(text: str) -> str:
+    """``text`` as the name of a top-level definition: an identifier that hides nothing.
+
+    A model's class name is data (``type(name, ...)`` takes any string):
+    cleaned with :func:`identifier`, then ``math`` -> ``math_`` where it
+    would hide a name of :data:`MODULE_NAMES`.
+    """
+    name = identifier(text)
+    return f"{name}_" if name in MODULE_NAMES else name
 
 
 def is_plain_identifier(text: str) -> bool:

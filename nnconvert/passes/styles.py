@@ -27,6 +27,7 @@ from ..errors import ConversionError
 from ..hierarchy import CONTAINERS, is_defined_class
 from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module
 from ..opspecs.spec import Computed, identity
+from ..naming import first_free
 from ..options import Style
 from .canonicalize import inline_constants
 from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
@@ -217,17 +218,9 @@ def _new_attribute_names(module: fx.GraphModule, stems: list[str]) -> list[str]:
     original = module.meta.get("original", module)
     taken |= {key.split(".")[0] for key in original.state_dict()}
     counts = Counter(stems)
-    next_index: Counter[str] = Counter()
     names = []
     for stem in stems:
-        if counts[stem] == 1 and stem not in taken:
-            name = stem
-        else:
-            next_index[stem] += 1
-            name = f"{stem}{next_index[stem]}"
-            while name in taken:
-                next_index[stem] += 1
-                name = f"{stem}{next_index[stem]}"
+        name = first_free(stem, taken, first=1, bare=counts[stem] == 1)
         taken.add(name)
         names.append(name)
     return names

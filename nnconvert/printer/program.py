@@ -13,6 +13,7 @@ from __future__ import annotations
 import black
 
 from ..hierarchy import Instance
+from ..naming import MODULE_NAMES
 from ..options import Style
 from ..torch_names import qualified_name
 from .class_plan import plan_classes
@@ -25,7 +26,7 @@ from .init_params import init_params_function
 
 def print_program(instances: list[Instance], style: Style, name: str) -> str:
     """The source of the whole model in ``style``; the root's definition is ``name``."""
-    imported = _imported_names(instances)
+    imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
     if style is Style.FUNCTIONAL:
         definitions = print_functions(plan_functions(instances, name, imported))
