@@ -226,7 +226,9 @@ def test_a_shared_layer_is_one_tensor():
     assert params["again.weight"] is params["first.weight"]
 
 
-def test_the_name_init_params_stays_free_for_the_model():
+def test_init_params_keeps_its_name_when_the_model_is_called_so():
+    """A class ``InitParams`` is function ``init_params_``: ``init_params`` is always the weights'."""
+
     class InitParams(nn.Module):
         def __init__(self):
             super().__init__()
@@ -236,5 +238,5 @@ def test_the_name_init_params_stays_free_for_the_model():
             return self.fc(x)
 
     namespace = functional(InitParams(), (torch.randn(2, 3),))
-    assert namespace["__name__"] == "init_params"
-    assert_same_construction(InitParams, namespace["init_params_"])
+    assert namespace["__name__"] == "init_params_"
+    assert_same_construction(InitParams, namespace["init_params"])
