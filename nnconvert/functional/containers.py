@@ -65,7 +65,7 @@ def rebuild_sequentials(
         if sequential is None:
             continue
         parent, _, name = path.rpartition(".")
-        if not _named_as_sequential(block._function.__name__, name):
+        if not _named_as_sequential(block.function.__name__, name):
             cls = type(block)
             if cls not in subclasses:
                 namespace = {"__module__": cls.__module__}

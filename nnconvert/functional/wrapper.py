@@ -59,6 +59,11 @@ class FunctionalModel(nn.Module):
         self._blocks = blocks
         self._callees = _callees(function)
 
+    @property
+    def function(self) -> Callable:
+        """The functional-style function this wrapper runs (the user's, never a copy)."""
+        return self._function
+
     def _run(self, *inputs: Any, recorder: BlockCalls | None = None) -> Any:
         """Call the function on ``inputs``; ``recorder`` collects sub-function calls."""
         params = self._weights(inputs)

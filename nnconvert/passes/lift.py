@@ -1,8 +1,9 @@
 """Functional calls over a host's weights -> the layer that makes them (module, mixed style).
 
-A functional input (:mod:`nnconvert.functional`) keeps its weights in
-plain ``nn.Module`` hosts at their dotted keys, and its graph calls functions
-over them. Before::
+A graph may call functional forms over tensors that a layer, or a plain
+``nn.Module`` host of tensors at their dotted keys, owns: a class that writes
+``F.linear(x, self.fc.weight, self.fc.bias)``, or a model read from a
+function over a weight dict, whose tensors sit in such hosts. Before::
 
     count_batch(bn1.num_batches_tracked, training)
     x = F.batch_norm(x, bn1.running_mean, bn1.running_var, bn1.weight, bn1.bias,
