@@ -7,7 +7,14 @@ from dataclasses import dataclass
 
 
 class Style(str, enum.Enum):
-    """The three ways to write the same model (see SPEC.md)."""
+    """The three ways to write the same model.
+
+    ``MODULE``: every op with an ``nn`` class is a submodule (hooks,
+    quantization, ``print(model)``); ``FUNCTIONAL``: a pure function over an
+    explicit weight dict (``torch.func``, reading exactly what runs);
+    ``MIXED``: the tutorials' idiom, layers that own tensors are modules and
+    the rest are ``F.*`` calls.
+    """
 
     MODULE = "module"
     FUNCTIONAL = "functional"
