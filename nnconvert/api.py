@@ -9,15 +9,18 @@ makes no difference here.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import linecache
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import torch
 from torch import nn
 
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
-from .errors import CheckError, ConversionError, InputError
+from .errors import CheckError, ConversionError, InputError, NnconvertError
 from .frontend import ModelInput, model_input
 from .hierarchy import trace_instances
 from .modes import eval_mode
@@ -26,6 +29,7 @@ from .options import Style, Tolerances
 from .passes import apply_style, canonicalize
 from .printer import print_program
 from .printer.functions import snake_case
+from .reporting import exit_message, one_line
 
 _counter = itertools.count()
 
@@ -90,21 +94,105 @@ def convert(
     its name in functional style; a name taken from the model is cleaned into
     an identifier (:func:`~nnconvert.naming.definition_name`), a given one
     must be one already. Raises ConversionError when the model cannot be
-    rewritten faithfully, InputError for a given ``name`` that cannot name
-    the definition.
+    rewritten faithfully, InputError for a request that makes no sense (an
+    unknown style, a model that is no ``nn.Module``, a ``name`` that cannot
+    name the definition, code that calls ``sys.exit``); nothing else escapes.
+
+    ``model`` is left exactly as it was, whether the conversion succeeds or
+    fails: tracing runs a deep copy (``forward`` may count calls on ``self``,
+    and a failed trace could leave fx proxies behind), while
+    ``Conversion.model`` is the caller's model, the original of the check.
     """
-    style = Style.parse(to)
-    example_inputs = tuple(example_inputs)
-    read = model_input(model)
+    style = parse_style(to)
+    read = checked_input(model)
+    example_inputs = checked_example_inputs(example_inputs)
+    name = None if name is None else checked_name(name)
+    try:
+        return _convert(read, style, example_inputs, name, tolerances)
+    except NnconvertError:
+        raise
+    except SystemExit as error:
+        raise InputError(exit_message(error, "while the model is traced")) from None
+    except Exception as error:
+        raise ConversionError(
+            f"unexpected {one_line(error)}; this is an nnconvert bug, please "
+            "report it with the model"
+        ) from error
+
+
+def _convert(
+    read: ModelInput,
+    style: Style,
+    example_inputs: tuple[Any, ...],
+    name: str | None,
+    tolerances: Tolerances,
+) -> Conversion:
+    """The pipeline, on a copy of the model: trace, canonicalize, style pass, print."""
+    working = copied_input(read)
     # code that branches on self.training is converted as in eval mode
-    with eval_mode(read.module):
-        instances = trace_instances(read, example_inputs, style)
+    with eval_mode(working.module):
+        instances = trace_instances(working, example_inputs, style)
     for instance in instances:
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
-    name = input_name(read, style) if name is None else checked_name(name)
+    name = input_name(read, style) if name is None else name
     source = print_program(instances, style, name)
     return Conversion(source, name, style, read.module, example_inputs, tolerances)
+
+
+def parse_style(to: Any) -> Style:
+    """``to`` as a :class:`Style`; an unknown one is the caller's mistake (InputError)."""
+    try:
+        return Style.parse(to)
+    except ValueError:
+        names = ", ".join(s.value for s in Style)
+        raise InputError(f"unknown style {to!r}; choose one of {names}") from None
+
+
+def checked_input(model: Any) -> ModelInput:
+    """``model`` as a :class:`ModelInput`, if fx can trace it."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise InputError(
+            "a torch.jit.ScriptModule cannot be traced by torch.fx; pass the "
+            "Python nn.Module it was scripted from"
+        )
+    if not isinstance(model, (nn.Module, ModelInput)):
+        raise InputError(
+            f"model must be an nn.Module or a nnconvert.ModelInput, not "
+            f"{type(model).__name__}"
+        )
+    return model_input(model)
+
+
+def checked_example_inputs(example_inputs: Any) -> tuple[Any, ...]:
+    """The positional inputs as a tuple; a lone tensor would be split along its first axis."""
+    if isinstance(example_inputs, torch.Tensor):
+        raise InputError(
+            "example_inputs is the tuple of forward's inputs; write (x,) for one tensor"
+        )
+    try:
+        return tuple(example_inputs)
+    except TypeError:
+        raise InputError(
+            f"example_inputs must be a tuple of forward's inputs, not "
+            f"{type(example_inputs).__name__}"
+        ) from None
+
+
+def copied_input(read: ModelInput) -> ModelInput:
+    """The same input around a deep copy of its module, for the pipeline to run.
+
+    The front end's facts (``function_name``, ``built_paths``: dotted
+    paths) hold for the copy, which has the same submodule tree.
+    """
+    try:
+        module = copy.deepcopy(read.module)
+    except Exception as error:
+        raise InputError(
+            f"the model cannot be copied (copy.deepcopy: {one_line(error)}); "
+            "nnconvert converts a copy so that the model stays as it was"
+        ) from None
+    return dataclasses.replace(read, module=module)
 
 
 def input_name(read: ModelInput, style: Style) -> str:

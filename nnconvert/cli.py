@@ -1,14 +1,18 @@
 """The command line: ``nnconvert convert`` and ``nnconvert check``.
 
 Only parses options, calls the API and reports. Exit codes: 0 done,
-1 conversion or check failed, 2 bad usage or unusable input.
+1 conversion or check failed, 2 bad usage or unusable input. stdout holds
+only the result (the code, or the check's verdict): whatever the user's code
+prints while it is imported, built, traced or checked goes to stderr.
 """
 
 from __future__ import annotations
 
 import difflib
 import functools
+import math
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +27,7 @@ from .check import check_equivalent, function_candidate, module_candidate
 from .errors import InputError, NnconvertError
 from .frontend import ModelInput
 from .options import Style, Tolerances
+from .reporting import exit_message, one_line, user_prints_to_stderr
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -66,6 +71,7 @@ def _model_options(command: Callable) -> Callable:
         ),
         click.option(
             "--input-high",
+            type=int,
             default=10,
             show_default=True,
             metavar="N",
@@ -103,6 +109,11 @@ def _reporting_errors(command: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             command(*args, **kwargs)
+        except SystemExit as error:  # the user's code exited while it ran
+            click.echo(
+                f"nnconvert: error: {exit_message(error, 'while it runs')}", err=True
+            )
+            sys.exit(EXIT_USAGE)
         except InputError as error:
             click.echo(f"nnconvert: error: {error}", err=True)
             sys.exit(EXIT_USAGE)
@@ -123,13 +134,36 @@ def _reporting_errors(command: Callable) -> Callable:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+MAIN_EXAMPLES = """\b
+Examples:
+  nnconvert convert model.py --to functional -o model_functional.py
+  nnconvert check model.py model_functional.py
+  nnconvert convert --help
+"""
+
+CONVERT_EXAMPLES = """\b
+Examples:
+  nnconvert convert model.py --to functional -o model_functional.py
+  nnconvert convert model.py --to mixed --input-shape 2,3,32,32 > mixed.py
+  nnconvert convert model.py --to module --diff
+"""
+
+CHECK_EXAMPLES = """\b
+Examples:
+  nnconvert check model.py model_functional.py
+  nnconvert check model.py rewrite.py --input-shape 4,32 --no-train
+"""
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]}, epilog=MAIN_EXAMPLES
+)
 @click.version_option(package_name="nnconvert")
 def main() -> None:
     """Rewrite PyTorch models between module, functional and mixed style, with proof."""
 
 
-@main.command()
+@main.command(epilog=CONVERT_EXAMPLES)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--to",
@@ -170,24 +204,28 @@ def convert(
     diff: bool,
     **model_options: Any,
 ) -> None:
-    """Convert the model in FILE to another style."""
-    model, inputs, tolerances, train = _load_model(file, **model_options)
-    if output is not None and output.resolve() == file.resolve():
-        raise InputError(
-            f"{output}: refusing to overwrite the input file; choose another --output"
+    """Convert the model in FILE to another style.
+
+    The code goes to stdout (or -o PATH), everything else to stderr.
+    """
+    if output is not None:
+        check_output_target(output, file)
+    with user_prints_to_stderr():
+        model, inputs, tolerances, train = _load_model(file, **model_options)
+        conversion = convert_model(
+            model, style, inputs, name=name, tolerances=tolerances
         )
-    conversion = convert_model(model, style, inputs, name=name, tolerances=tolerances)
-    if check:
-        report = conversion.check(train=train)
-        click.echo(
-            f"checked {conversion.name} against {model.name}:\n{report}",
-            err=True,
-        )
+        if check:
+            report = conversion.check(train=train)
+            click.echo(
+                f"checked {conversion.name} against {model.name}:\n{report}",
+                err=True,
+            )
     text = conversion.source
     if diff:
         text = "".join(
             difflib.unified_diff(
-                file.read_text().splitlines(keepends=True),
+                loading.read_source(file).splitlines(keepends=True),
                 text.splitlines(keepends=True),
                 fromfile=str(file),
                 tofile=str(output or f"{file} ({style})"),
@@ -199,7 +237,7 @@ def convert(
         write_atomically(output, conversion.source)
 
 
-@main.command("check")
+@main.command("check", epilog=CHECK_EXAMPLES)
 @click.argument("original", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("rewrite", type=click.Path(dir_okay=False, path_type=Path))
 @_model_options
@@ -210,6 +248,17 @@ def check_files(original: Path, rewrite: Path, **model_options: Any) -> None:
     REWRITE may be in any style: a class whose instance loads ORIGINAL's
     state_dict strictly, or a function taking the state_dict first.
     """
+    with user_prints_to_stderr():
+        report, what, model_name = _check_files(original, rewrite, model_options)
+    click.echo(
+        f"{rewrite}:{what} computes what {original}:{model_name} computes\n{report}"
+    )
+
+
+def _check_files(
+    original: Path, rewrite: Path, model_options: dict[str, Any]
+) -> tuple[Any, str, str]:
+    """Load both files and compare them: (the report, REWRITE's model, ORIGINAL's)."""
     model, inputs, tolerances, train = _load_model(original, **model_options)
     module = loading.import_file(rewrite)
     classes = loading.model_classes(module)
@@ -227,9 +276,7 @@ def check_files(original: Path, rewrite: Path, **model_options: Any) -> None:
         make = lambda m: function_candidate(functions[-1], m)  # noqa: E731
         what = functions[-1].__name__
     report = check_equivalent(model.module, make, inputs, tolerances, train=train)
-    click.echo(
-        f"{rewrite}:{what} computes what {original}:{model.name} computes\n{report}"
-    )
+    return report, what, model.name
 
 
 def _load_model(
@@ -246,10 +293,15 @@ def _load_model(
 ) -> tuple[ModelInput, tuple, Tolerances, bool]:
     if (rtol is None) != (atol is None):
         raise InputError("give both --rtol and --atol, or neither")
+    for flag, tolerance in (("--rtol", rtol), ("--atol", atol)):
+        if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+            raise InputError(f"{flag} {tolerance}: must be a number >= 0")
+    if input_high <= 0:
+        raise InputError(f"--input-high {input_high}: must be > 0")
     loaded = loading.load_file(
         path,
         class_name=class_name,
-        init_args=dict(map(loading.parse_init_arg, init_args)),
+        init_args=loading.parse_init_args(init_args),
         weights=weights,
         input_shapes=[loading.parse_shape(s) for s in input_shapes],
         input_dtypes=input_dtypes,
@@ -258,19 +310,68 @@ def _load_model(
     return loaded.model, loaded.example_inputs, Tolerances(rtol=rtol, atol=atol), train
 
 
+def check_output_target(output: Path, file: Path) -> None:
+    """Refuse an ``-o`` that cannot be written safely, before any work is done.
+
+    The target (a symlink's target: the link stays a link) must be a regular
+    file or not exist yet, must not be the input file, and no folder above it
+    may be a file.
+    """
+    target = Path(os.path.realpath(output))
+    if target == Path(os.path.realpath(file)):
+        raise InputError(
+            f"{output}: refusing to overwrite the input file; choose another --output"
+        )
+    if target.exists() and not target.is_file():
+        kind = "a folder" if target.is_dir() else "not a regular file"
+        raise InputError(f"{output}: {kind}; --output must be a file")
+    for folder in target.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"{output}: {folder} is a file, not a folder")
+            break
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename: never a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
+    """Write via a temporary file in the same directory and rename: never a half file.
+
+    Writes through a symlink to its target, keeps an existing file's
+    permission bits (a new file gets the umask's mode, not mkstemp's 0600),
+    and turns OS errors (a read-only folder) into one InputError line.
+    """
+    target = Path(os.path.realpath(path))
     try:
-        with os.fdopen(handle, "w") as file:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = _mode_for(target)
+        handle, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise InputError(f"{path}: cannot write: {_os_reason(error)}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
+            os.fchmod(file.fileno(), mode)
+        os.replace(temporary, target)
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise InputError(f"{path}: cannot write: {_os_reason(error)}") from None
         raise
+
+
+def _mode_for(target: Path) -> int:
+    """The permission bits the written file gets: the existing file's, else 0666 & ~umask."""
+    if target.is_file():
+        return stat.S_IMODE(target.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _os_reason(error: OSError) -> str:
+    """``Permission denied`` (the OS's words, without the file name repeated)."""
+    return error.strerror or one_line(error)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,11 @@ import ast
 import importlib.util
 import inspect
 import itertools
+import math
 import sys
+import tokenize
 import types
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -35,9 +38,13 @@ from .errors import InputError
 from .frontend import ModelInput
 from .functional import exec_source, load_functional
 from .functional.loader import is_state_dict
-from .reporting import error_location, one_line
+from .reporting import error_location, exit_message, one_line
 
 _counter = itertools.count()
+
+#: Example inputs larger than this many elements are refused: a typo such as
+#: ``--input-shape 100000,100000`` would otherwise allocate tens of gigabytes.
+MAX_INPUT_ELEMENTS = 2**28
 
 DTYPES = {
     name: getattr(torch, name)
@@ -71,10 +78,13 @@ def import_file(path: str | Path) -> types.ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    source = read_source(path)
     try:
-        exec_source(path.read_bytes(), str(spec.origin), vars(module))
+        exec_source(source, str(spec.origin), vars(module))
     except SyntaxError as error:
         raise InputError(f"{path}:{error.lineno}: syntax error: {error.msg}") from None
+    except SystemExit as error:
+        raise InputError(exit_message(error, "at import", path)) from None
     except Exception as error:
         raise InputError(
             f"{error_location(error, path)}cannot import the file: {one_line(error)}"
@@ -82,23 +92,57 @@ def import_file(path: str | Path) -> types.ModuleType:
     return module
 
 
+def read_source(path: Path) -> str:
+    """The text of a Python file, decoded as Python decodes it (UTF-8 unless declared).
+
+    A file that is not text in its encoding is refused with the line of the
+    first bad byte, rather than imported with the bytes mangled.
+    """
+    data = path.read_bytes()
+    try:
+        with open(path, "rb") as file:
+            encoding, _ = tokenize.detect_encoding(file.readline)
+        return data.decode(encoding)
+    except SyntaxError as error:  # an unknown encoding declared
+        raise InputError(f"{path}:{error.lineno or 1}: {error.msg}") from None
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}:{line}: not {error.encoding} text (byte "
+            f"0x{data[error.start]:02x}); save the file as UTF-8 or declare its "
+            "encoding (# -*- coding: latin-1 -*-)"
+        ) from None
+
+
+def is_bound_under_own_name(module: types.ModuleType, value: Any) -> bool:
+    """Whether ``value`` is defined in the file and its name still names it there.
+
+    A class whose name the file later rebinds (``class Net`` as a block,
+    ``Inner = Net``, then the real ``class Net``) is not the file's ``Net``.
+    """
+    return (
+        getattr(value, "__module__", None) == module.__name__
+        and vars(module).get(value.__name__) is value
+    )
+
+
 def model_classes(module: types.ModuleType) -> list[type[nn.Module]]:
-    """``nn.Module`` subclasses defined in the file itself, in source order."""
+    """``nn.Module`` subclasses the file defines under their own name, in source order."""
     found = [
         value
         for value in vars(module).values()
         if isinstance(value, type)
         and issubclass(value, nn.Module)
-        and value.__module__ == module.__name__
+        and is_bound_under_own_name(module, value)
     ]
     return sorted(found, key=lambda cls: inspect.getsourcelines(cls)[1])
 
 
 def functional_models(module: types.ModuleType) -> list[Callable]:
-    """Functions defined in the file whose first parameter is ``params``."""
+    """Functions the file defines under their own name whose first parameter is ``params``."""
     found = []
     for value in vars(module).values():
-        if inspect.isfunction(value) and value.__module__ == module.__name__:
+        if inspect.isfunction(value) and is_bound_under_own_name(module, value):
             parameters = list(inspect.signature(value).parameters)
             if parameters[:1] == ["params"]:
                 found.append(value)
@@ -153,8 +197,13 @@ def load_file(
     path = Path(path)
     module = import_file(path)
     picked = pick_model(module, path, class_name)
-    inputs = example_inputs(module, path, input_shapes, input_dtypes, input_high)
-    model = load_model(module, path, picked, init_args or {}, weights, inputs)
+    try:
+        inputs = example_inputs(module, path, input_shapes, input_dtypes, input_high)
+        model = load_model(module, path, picked, init_args or {}, weights, inputs)
+    except SystemExit as error:
+        raise InputError(
+            exit_message(error, "while the model is built", path)
+        ) from None
     return LoadedFile(model, inputs)
 
 
@@ -193,14 +242,26 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     if not Path(path).is_file():
         raise InputError(f"{path}: no such file")
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        # torch warns about some unreadable files before it raises: one line only
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise InputError(f"{path}: cannot load weights: {one_line(error)}") from None
+        raise InputError(
+            f"{path}: cannot load weights: not a state dict saved with torch.save "
+            f"({type(error).__name__}: {first_sentence(error)})"
+        ) from None
     if not is_state_dict(loaded):
         raise InputError(
             f"{path}: not a state dict (a dict of tensors saved with torch.save)"
         )
     return dict(loaded)
+
+
+def first_sentence(error: BaseException) -> str:
+    """The start of a long library message, enough to say what went wrong."""
+    text = " ".join(str(error).split())
+    return text.split(". ")[0].rstrip(".")[:160]
 
 
 def build_model(
@@ -281,15 +342,37 @@ def parse_dtype(name: str) -> torch.dtype:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``"2,3,32,32"`` (or ``"2x3x32x32"``) -> ``(2, 3, 32, 32)``."""
+    """``"2,3,32,32"`` (or ``"2x3x32x32"``) -> ``(2, 3, 32, 32)``: positive sizes, not absurd."""
     try:
-        return tuple(
+        shape = tuple(
             int(part) for part in text.replace("x", ",").split(",") if part.strip()
         )
     except ValueError:
         raise InputError(
             f"bad --input-shape {text!r}; write it like 2,3,32,32"
         ) from None
+    if any(size <= 0 for size in shape):
+        raise InputError(
+            f"bad --input-shape {text!r}: every size must be a positive integer"
+        )
+    elements = math.prod(shape)
+    if elements > MAX_INPUT_ELEMENTS:
+        raise InputError(
+            f"bad --input-shape {text!r}: {elements} elements, more than the "
+            f"{MAX_INPUT_ELEMENTS} (2**28) an example input may have"
+        )
+    return shape
+
+
+def parse_init_args(texts: Sequence[str]) -> dict[str, Any]:
+    """All ``--init-arg NAME=VALUE`` options; a name given twice is a mistake, not an override."""
+    parsed: dict[str, Any] = {}
+    for text in texts:
+        name, value = parse_init_arg(text)
+        if name in parsed:
+            raise InputError(f"--init-arg {name} was given twice")
+        parsed[name] = value
+    return parsed
 
 
 def parse_init_arg(text: str) -> tuple[str, Any]:
