@@ -118,14 +118,15 @@ def _reporting_errors(command: Callable) -> Callable:
             click.echo(f"nnconvert: error: {error}", err=True)
             sys.exit(EXIT_USAGE)
         except NnconvertError as error:
+            if os.environ.get("NNCONVERT_TRACEBACK") and error.__cause__ is not None:
+                raise  # an nnconvert bug the API wrapped: show where it happened
             click.echo(f"nnconvert: error: {error}", err=True)
             sys.exit(EXIT_FAILED)
         except Exception as error:  # a bug or an unforeseen model: still one line
             if os.environ.get("NNCONVERT_TRACEBACK"):
                 raise
-            message = " ".join(str(error).split())
             click.echo(
-                f"nnconvert: internal error: {type(error).__name__}: {message} "
+                f"nnconvert: internal error: {one_line(error)} "
                 "(NNCONVERT_TRACEBACK=1 shows the traceback)",
                 err=True,
             )
@@ -175,7 +176,7 @@ def main() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),  # a folder is refused in one line, below
     help="Write here (atomically, after the check) instead of stdout.",
 )
 @click.option(

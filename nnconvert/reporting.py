@@ -27,7 +27,10 @@ def error_location(error: BaseException, path: Path) -> str:
 
 def one_line(error: BaseException) -> str:
     """``TypeError: what it says``, on one line."""
-    text = " ".join(str(error).split())
+    try:
+        text = " ".join(str(error).split())
+    except Exception:  # an error whose message itself fails must still be told
+        text = "(its message cannot be printed)"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 

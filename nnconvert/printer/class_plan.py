@@ -74,7 +74,7 @@ class _ClassPlanner:
     def __init__(self, style: Style, top_name: str, taken: set[str]):
         self.style = style
         self.top_name = top_name
-        self.used_names = set(taken)
+        self.used_names = set(taken) | {top_name}  # the root's, whatever comes first
         self.describer = ConstructorDescriber()
         # attributes of each class's first shape, for naming the others
         self.first_shape: dict[type, set[str]] = {}
@@ -145,7 +145,7 @@ class _ClassPlanner:
         extra = [a.attribute for a in members[0].init if a.attribute not in first]
         if extra and not is_root:
             base += "With" + "".join(camel_case(a) for a in extra)
-        name = first_free(base, self.used_names)
+        name = base if is_root else first_free(base, self.used_names)
         self.used_names.add(name)
         return name
 
