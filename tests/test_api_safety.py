@@ -1,0 +1,244 @@
+"""The Python API misused (issue 13): only NnconvertError escapes, the model stays as it was."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import fx, nn
+
+import nnconvert
+from nnconvert import ConversionError, InputError, NnconvertError
+from nnconvert import api
+
+X = torch.randn(2, 4)
+
+
+class Counting(nn.Module):
+    """Counts its calls on ``self``, as some models count steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.fc(x)
+
+
+class Remembering(nn.Module):
+    """Keeps its last input on ``self``: under fx that would be a Proxy."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        self.last_input = x
+        return self.fc(x)
+
+
+class Exiting(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        raise SystemExit(5)
+
+
+class Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+
+def snapshot(model: nn.Module) -> tuple:
+    """Everything convert could change: attributes, weights, mode, hooks."""
+    return (
+        {k: v for k, v in vars(model).items() if not k.startswith("_")},
+        {k: v.clone() for k, v in model.state_dict().items()},
+        [m.training for m in model.modules()],
+        sorted(vars(model)),
+    )
+
+
+def assert_same(before: tuple, model: nn.Module) -> None:
+    after = snapshot(model)
+    assert after[0] == before[0]
+    assert after[1].keys() == before[1].keys()
+    for key in before[1]:
+        assert torch.equal(after[1][key], before[1][key]), key
+    assert after[2:] == before[2:]
+
+
+# -- 5. misuse raises NnconvertError subclasses -----------------------------------
+
+
+def test_an_unknown_style_is_an_input_error_listing_the_styles():
+    with pytest.raises(InputError) as raised:
+        nnconvert.convert(nn.Linear(4, 3), to="banana", example_inputs=(X,))
+    assert str(raised.value) == (
+        "unknown style 'banana'; choose one of module, functional, mixed"
+    )
+
+
+@pytest.mark.parametrize("model", [42, "model.py", torch.relu, nn.Linear])
+def test_a_model_that_is_not_a_module_is_an_input_error(model):
+    with pytest.raises(InputError, match="model must be an nn.Module"):
+        nnconvert.convert(model, to="mixed", example_inputs=(X,))
+
+
+def test_a_script_module_is_an_input_error():
+    scripted = torch.jit.script(nn.Sequential(nn.Linear(4, 3), nn.ReLU()))
+    with pytest.raises(InputError) as raised:
+        nnconvert.convert(scripted, to="mixed", example_inputs=(X,))
+    assert str(raised.value) == (
+        "a torch.jit.ScriptModule cannot be traced by torch.fx; pass the Python "
+        "nn.Module it was scripted from"
+    )
+
+
+def test_a_lone_tensor_as_example_inputs_is_an_input_error():
+    with pytest.raises(InputError, match=r"write \(x,\) for one tensor"):
+        nnconvert.convert(nn.Linear(4, 3), to="mixed", example_inputs=X)
+
+
+def test_sys_exit_in_forward_is_an_input_error_naming_the_line():
+    with pytest.raises(InputError) as raised:
+        nnconvert.convert(Exiting(), to="mixed", example_inputs=(X,))
+    line = Exiting.forward.__code__.co_firstlineno + 1
+    assert str(raised.value) == (
+        f"{__file__}:{line}: the code calls sys.exit(5) while the model is traced; "
+        "a model file must not exit"
+    )
+
+
+@pytest.mark.parametrize(
+    "error", [KeyError("odd key"), Unprintable(), AssertionError()]
+)
+def test_an_unexpected_error_is_a_conversion_error_to_report(monkeypatch, error):
+    def broken(graph, style):
+        raise error
+
+    monkeypatch.setattr(api, "apply_style", broken)
+    with pytest.raises(ConversionError) as raised:
+        nnconvert.convert(nn.Linear(4, 3), to="mixed", example_inputs=(X,))
+    message = str(raised.value)
+    assert message.startswith(f"unexpected {type(error).__name__}")
+    assert "this is an nnconvert bug, please report it" in message
+    assert "\n" not in message
+    assert raised.value.__cause__ is error
+
+
+def test_nnconvert_errors_pass_through_unwrapped(monkeypatch):
+    own = ConversionError("cannot rewrite this")
+
+    def refusing(graph, style):
+        raise own
+
+    monkeypatch.setattr(api, "apply_style", refusing)
+    with pytest.raises(ConversionError) as raised:
+        nnconvert.convert(nn.Linear(4, 3), to="mixed", example_inputs=(X,))
+    assert raised.value is own
+
+
+def test_every_error_of_convert_is_an_nnconvert_error():
+    for bad in (dict(to="x"), dict(model=1), dict(name="class")):
+        arguments = dict(model=nn.Linear(4, 3), to="mixed", example_inputs=(X,))
+        arguments.update(bad)
+        with pytest.raises(NnconvertError):
+            nnconvert.convert(**arguments)
+
+
+# -- 6. the user's model is exactly as it was -----------------------------------
+
+
+@pytest.mark.parametrize("style", ["module", "functional", "mixed"])
+def test_a_model_that_counts_calls_is_not_changed_by_convert(style):
+    model = Counting()
+    before = snapshot(model)
+    result = nnconvert.convert(model, to=style, example_inputs=(X,))
+    assert model.calls == 0
+    assert_same(before, model)
+    assert result.model is model
+    result.check(train=True)
+    assert model.calls == 0
+
+
+def test_convert_checks_against_the_model_as_given():
+    """The output computes what a fresh model computes, not a counted-on one."""
+    model = Counting()
+    model.calls = 7
+    result = nnconvert.convert(model, to="module", example_inputs=(X,))
+    assert model.calls == 7
+    converted = result.load()
+    assert torch.equal(converted(X), model.fc(X))
+
+
+def test_a_successful_conversion_leaves_no_attribute_behind():
+    model = Remembering()
+    before = snapshot(model)
+    nnconvert.convert(model, to="functional", example_inputs=(X,))
+    assert "last_input" not in vars(model)
+    assert_same(before, model)
+
+
+def test_a_failed_conversion_leaves_no_proxy_in_the_model(monkeypatch):
+    def broken(graph, style):
+        raise KeyError("late failure")
+
+    monkeypatch.setattr(api, "apply_style", broken)
+    model = Remembering()
+    before = snapshot(model)
+    with pytest.raises(ConversionError):
+        nnconvert.convert(model, to="mixed", example_inputs=(X,))
+    assert not any(isinstance(v, fx.Proxy) for v in vars(model).values())
+    assert "last_input" not in vars(model)
+    assert_same(before, model)
+
+
+def test_the_train_mode_of_the_model_and_its_children_is_kept():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.BatchNorm1d(4))
+    model[1].eval()
+    before = snapshot(model)
+    nnconvert.convert(model, to="mixed", example_inputs=(X,))
+    assert_same(before, model)
+
+
+def test_a_model_that_cannot_be_copied_is_an_input_error():
+    class Uncopyable(nn.Linear):
+        def __deepcopy__(self, memo):
+            raise TypeError("cannot pickle '_thread.lock' object")
+
+    with pytest.raises(InputError, match="the model cannot be copied"):
+        nnconvert.convert(Uncopyable(4, 3), to="mixed", example_inputs=(X,))
+
+
+class WithFeatures(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4))
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def test_a_functional_input_keeps_its_facts_on_the_copy(monkeypatch):
+    """``built_paths`` name submodules of the copy as of the original: same output."""
+    functional = nnconvert.convert(WithFeatures(), to="functional", example_inputs=(X,))
+    namespace = functional.namespace()
+    weights = namespace["init_params"]()
+    read = nnconvert.functional_model(namespace["with_features"], weights, (X,))
+    assert read.built_paths
+    original = copy.deepcopy(read.module.state_dict())
+    result = nnconvert.convert(read, to="mixed", example_inputs=(X,))
+    result.check(train=True)
+    assert result.model is read.module
+    for key, value in read.module.state_dict().items():
+        assert torch.equal(value, original[key])
+    monkeypatch.setattr(api, "copied_input", lambda read: read)
+    uncopied = nnconvert.convert(read, to="mixed", example_inputs=(X,))
+    assert result.source == uncopied.source
