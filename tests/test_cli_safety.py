@@ -492,10 +492,18 @@ def test_a_rebound_class_is_no_candidate_under_its_name(tmp_path):
 
 
 def test_check_picks_the_rewrite_class_its_name_is_bound_to(tmp_path):
-    model = write(tmp_path, "m.py", REBOUND)
-    result = run("check", model, model)
+    """REWRITE defines a block ``Net`` and rebinds ``Net``: the final one is checked."""
+    original = write(
+        tmp_path,
+        "original.py",
+        REBOUND.replace("Inner = Net\n", "")
+        .replace("class Net(nn.Module):", "class Block(nn.Module):", 1)
+        .replace("Inner()", "Block()"),
+    )
+    rewrite = write(tmp_path, "rewrite.py", REBOUND)
+    result = run("check", original, rewrite)
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith(f"{model}:Net computes what {model}:Net")
+    assert result.stdout.startswith(f"{rewrite}:Net computes what {original}:Net")
 
 
 # -- 8. python -m nnconvert and examples in --help -----------------------------
