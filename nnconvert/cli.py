@@ -23,7 +23,12 @@ import click
 from . import loading
 from .api import convert as convert_model
 from .api import instantiate
-from .check import check_equivalent, function_candidate, module_candidate
+from .check import (
+    CheckReport,
+    check_equivalent,
+    function_candidate,
+    module_candidate,
+)
 from .errors import InputError, NnconvertError
 from .frontend import ModelInput
 from .options import Style, Tolerances
@@ -258,7 +263,7 @@ def check_files(original: Path, rewrite: Path, **model_options: Any) -> None:
 
 def _check_files(
     original: Path, rewrite: Path, model_options: dict[str, Any]
-) -> tuple[Any, str, str]:
+) -> tuple[CheckReport, str, str]:
     """Load both files and compare them: (the report, REWRITE's model, ORIGINAL's)."""
     model, inputs, tolerances, train = _load_model(original, **model_options)
     module = loading.import_file(rewrite)
