@@ -64,7 +64,10 @@ class Conversion:
         return instantiate(defined, self.model)
 
     def check(self, *, train: bool = False) -> CheckReport:
-        """Run original and rewrite side by side; raises CheckError on any difference."""
+        """Run original and rewrite side by side; raises CheckError on any difference.
+
+        InputError when the model's code calls ``sys.exit`` while it runs.
+        """
         defined = self.namespace()[self.name]
         if self.style is Style.FUNCTIONAL:
             make = lambda model: function_candidate(defined, model)  # noqa: E731
@@ -72,9 +75,14 @@ class Conversion:
             make = lambda model: module_candidate(
                 instantiate(defined, model)
             )  # noqa: E731
-        return check_equivalent(
-            self.model, make, self.example_inputs, self.tolerances, train=train
-        )
+        try:
+            return check_equivalent(
+                self.model, make, self.example_inputs, self.tolerances, train=train
+            )
+        except SystemExit as error:  # the model's code exited: not the caller's process
+            raise InputError(
+                exit_message(error, "while the model is checked")
+            ) from None
 
 
 def convert(

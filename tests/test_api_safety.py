@@ -115,6 +115,28 @@ def test_sys_exit_in_forward_is_an_input_error_naming_the_line():
     )
 
 
+class ExitingInTraining(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        if self.training:
+            raise SystemExit("bye")
+        return self.fc(x)
+
+
+def test_sys_exit_while_checked_is_an_input_error():
+    result = nnconvert.convert(ExitingInTraining(), to="mixed", example_inputs=(X,))
+    with pytest.raises(InputError) as raised:
+        result.check(train=True)
+    line = ExitingInTraining.forward.__code__.co_firstlineno + 2
+    assert str(raised.value) == (
+        f"{__file__}:{line}: the code calls sys.exit('bye') while the model is "
+        "checked; a model file must not exit"
+    )
+
+
 @pytest.mark.parametrize(
     "error", [KeyError("odd key"), Unprintable(), AssertionError()]
 )

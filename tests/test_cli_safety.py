@@ -153,7 +153,7 @@ def test_sys_exit_at_import_is_an_error(tmp_path, code):
     [
         ("init", "while the model is built"),
         ("forward", "while the model is traced"),
-        ("train", "while it runs"),
+        ("train", "while the model is checked"),
     ],
 )
 def test_sys_exit_while_building_or_running_is_an_error(tmp_path, where, doing):
@@ -177,6 +177,16 @@ def test_check_reports_sys_exit_in_either_file(tmp_path):
         assert f"{exiting}:{line_of(exiting, 'sys.exit(')}: " in line
         assert "calls sys.exit(3) at import" in line
         assert result.stdout == ""
+
+
+def test_check_reports_sys_exit_while_the_files_run(tmp_path):
+    exiting = write(tmp_path, "exiting.py", exiting_model("train", "4"))
+    result = run("check", exiting, exiting)
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result)
+    assert f"{exiting}:{line_of(exiting, 'sys.exit(4)')}: " in line
+    assert "calls sys.exit(4) while it runs" in line
+    assert result.stdout == ""
 
 
 # -- 3. -o writes safely -----------------------------------------------------------
