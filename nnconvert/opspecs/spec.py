@@ -638,14 +638,7 @@ class OpSpec:
         arguments = self.normalise(arguments)
         defaults = {p.name: p.default for p in self.argument_parameters}
         full = {**defaults, **arguments}
-        weights = {
-            w: (
-                shapes.get(full[w].attribute)
-                if isinstance(full.get(w), WeightRef)
-                else None
-            )
-            for w in self.weights
-        }
+        weights = {w: _shape_of(full.get(w), shapes) for w in self.weights}
         ctor = self._ctor_from_same_names(full)
         for name in (*self.weights, self.training):
             ctor.pop(name, None)
@@ -723,6 +716,15 @@ def layout_call(
     values = [(p, v) for p, v in values if not (v is REQUIRED)]
     args, kwargs = layout(values, spec.call_positional - spec.inputs)
     return list(inputs) + args, kwargs
+
+
+def _shape_of(value: Any, shapes: Mapping[str, tuple[int, ...]]) -> Any:
+    """The shape a call argument passes: a tensor's, a list of them for a list (recurrent weights), else None."""
+    if isinstance(value, WeightRef):
+        return shapes.get(value.attribute)
+    if isinstance(value, (list, tuple)) and value:
+        return [_shape_of(v, shapes) for v in value]
+    return None
 
 
 def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
