@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from . import recurrent
+from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
 
 #: A slot's predicate: does this source expression fit, in a function whose
 #: weight dict is called by the given name?
@@ -72,6 +73,10 @@ class Helper:
     definition: str | None = None
     #: Names the definition reads from the file's imports (``torch``, ``F``, ``Tensor``).
     imports: tuple[str, ...] = ()
+    #: Functional input recognises the function by its definition: a file
+    #: defining it exactly so calls the row's function, which fx records as
+    #: one call (``lstm``; the layer-lifting pass rebuilds ``nn.LSTM`` from it).
+    recognised_by_definition: bool = False
 
     @property
     def name(self) -> str:
@@ -245,6 +250,7 @@ RECURRENT = tuple(
         function,
         definition=inspect.getsource(function),
         imports=("torch", "F", "Tensor"),
+        recognised_by_definition=True,
     )
     for function in recurrent.FUNCTIONS
 )
@@ -275,5 +281,5 @@ def lifted_as(kind: LiftAs) -> frozenset[Callable]:
 # Rewritten source calls the recognised helpers through this module; fx keeps
 # each call one node instead of tracing into it.
 for _helper in HELPERS:
-    if _helper.slots is not None:
+    if _helper.slots is not None or _helper.recognised_by_definition:
         torch.fx.wrap(_helper.name)
