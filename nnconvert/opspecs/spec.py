@@ -308,7 +308,7 @@ class OpSpec:
         The ``nn`` class.
     function
         The canonical functional form; :func:`identity` for ``nn.Identity``;
-        None for layers kept as modules (recurrent layers), which
+        None for a layer kept as a module (none today), which
         module and mixed style can write but functional style cannot.
     signature
         The function's parameters as source text, for C builtins that have no
@@ -322,7 +322,10 @@ class OpSpec:
         for calls), as PyTorch's docs and tutorials write them.
     weights
         Function parameters that are the module's tensors; the attribute of the
-        same name unless ``attributes`` maps it elsewhere.
+        same name unless ``attributes`` maps it elsewhere. A getter in
+        ``attributes`` may pass a list of :class:`WeightRef` (a recurrent
+        layer's weights, :mod:`.recurrent`); ``ctor_from_weights`` then sees
+        a list of shapes.
     training
         The function parameter fed from ``module.training``.
     attributes
