@@ -238,6 +238,17 @@ def _ctor_from_weights(gates: int):
     return hook
 
 
+def _canonical(arguments: Arguments) -> Arguments:
+    """``training`` only where it changes something: dropout between two or more layers.
+
+    The loop reads the flag for nothing else, so a one-layer or dropout-free
+    layer's call (and the function around it) does not take it.
+    """
+    if arguments.get("dropout", 0.0) == 0 or arguments.get("num_layers", 1) == 1:
+        arguments["training"] = False
+    return arguments
+
+
 def _uniform_init(module: nn.Module) -> list[TensorInit]:
     """``reset_parameters``: every weight ``uniform_(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``, in ``parameters()`` order."""
     return [
@@ -269,6 +280,7 @@ def _row(
         weights=("weights",),
         training="training",
         attributes={"weights": _flat_weights},
+        canonical=_canonical,
         ctor_from_weights=_ctor_from_weights(gates),
         init=_uniform_init,
         examples=examples,
