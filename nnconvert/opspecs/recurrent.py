@@ -23,12 +23,22 @@ source is printed verbatim into the generated file.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .inits import uniform_fan_in
-from .spec import Arguments, Example, OpSpec, Shapes, TensorInit, WeightRef
+from .spec import (
+    Arguments,
+    Example,
+    OpSpec,
+    Shapes,
+    TensorInit,
+    WeightRef,
+    WeightsHook,
+)
 
 
 def lstm(
@@ -210,12 +220,12 @@ FUNCTIONS = (lstm, gru, rnn)
 # -- the rows -------------------------------------------------------------------
 
 
-def _flat_weights(module: nn.Module) -> list:
+def _flat_weights(module: nn.Module) -> list[WeightRef]:
     """The call's ``weights``: the layer's tensors in its ``_flat_weights`` order."""
     return [WeightRef(name) for name in module._flat_weights_names]
 
 
-def _ctor_from_weights(gates: int):
+def _ctor_from_weights(gates: int) -> WeightsHook:
     """``input_size``, ``hidden_size`` (and LSTM's ``proj_size``) from the first weights' shapes.
 
     ``weight_ih_l0`` is ``(gates * hidden_size, input_size)``; ``weight_hh_l0``
@@ -265,7 +275,7 @@ _CTOR = (
 
 def _row(
     module: type[nn.Module],
-    function,
+    function: Callable,
     gates: int,
     examples: tuple[Example, ...],
     ctor_signature: str = _CTOR,
