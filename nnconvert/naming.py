@@ -16,8 +16,11 @@ from typing import Container
 #: function named after the model must not take one, or it would hide the
 #: module the code calls (a function ``math`` breaks ``math.sqrt`` in
 #: ``init_params()``; a class ``F`` breaks every ``F.relu``).
+#: (The helpers are the rows of ``opspecs.helpers`` with a definition;
+#: ``tests/test_recurrent.py`` checks that every one is listed.)
 MODULE_NAMES = frozenset(
     {"math", "torch", "nn", "F", "Tensor", "sub_params", "init_params"}
+    | {"lstm", "gru", "rnn"}
 )
 
 

@@ -141,27 +141,29 @@ def test_bad_usage_exit_2():
 def test_unsupported_layer_fails_with_exit_1_and_writes_nothing(tmp_path):
     model = write(
         tmp_path,
-        "rnn.py",
+        "lrn.py",
         """
         import torch
         import torch.nn as nn
 
-        class Tagger(nn.Module):
+        class Net(nn.Module):
             def __init__(self):
                 super().__init__()
-                self.rnn = nn.GRU(4, 8)
+                self.lrn = nn.CrossMapLRN2d(3)
 
             def forward(self, x):
-                return self.rnn(x)[0]
+                return self.lrn(x)
 
         def example_inputs():
-            return (torch.randn(5, 2, 4),)
+            return (torch.randn(2, 4, 5, 5),)
         """,
     )
     out = tmp_path / "out.py"
     result = run("convert", model, "--to", "functional", "-o", out)
     assert result.exit_code == 1
-    assert "'rnn' (nn.GRU) has no functional form" in result.stderr
+    assert "'lrn' (torch.nn.modules.normalization.CrossMapLRN2d) has no op spec" in (
+        result.stderr
+    )
     assert not out.exists()
 
 

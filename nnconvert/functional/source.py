@@ -35,9 +35,19 @@ def rewrite_source(source: str | bytes, filename: str) -> tuple[ast.Module, bool
     Returns the tree and whether anything was rewritten. Raises SyntaxError.
     """
     tree = ast.parse(source, filename)
-    rewriter = _HelperRewriter()
+    rewriter = _HelperRewriter(_defined_helpers(tree))
     tree = ast.fix_missing_locations(rewriter.visit(tree))
     return tree, rewriter.changed
+
+
+def _defined_helpers(tree: ast.Module) -> frozenset[str]:
+    """Helpers the file defines exactly as their row does (``def lstm``): calls go to the row's."""
+    return frozenset(
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and ast.dump(node) == _DEFINITIONS.get(node.name)
+    )
 
 
 def exec_source(source: str | bytes, filename: str, namespace: dict[str, Any]) -> None:
@@ -71,9 +81,18 @@ class _HelperRewriter(ast.NodeTransformer):
     ``1``) -> ``count_batch(params[K], training)``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, defined: frozenset[str] = frozenset()) -> None:
         self.changed = False
         self._params: list[str | None] = []
+        self._defined = defined
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        """A call of a helper the file defines as its row does (``lstm(x, ...)``): the row's."""
+        if node.id not in self._defined or not isinstance(node.ctx, ast.Load):
+            return node
+        self.changed = True
+        helper = ast.Attribute(ast.Name(HELPER, ast.Load()), node.id, ast.Load())
+        return ast.copy_location(helper, node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         arguments = node.args.posonlyargs + node.args.args
@@ -107,6 +126,12 @@ class _HelperRewriter(ast.NodeTransformer):
 
 #: The rows functional input recognises in source.
 _RECOGNISED = tuple(helper for helper in helpers.HELPERS if helper.slots is not None)
+#: Helper name -> its definition's AST dump, for rows recognised by their definition.
+_DEFINITIONS = {
+    helper.name: ast.dump(ast.parse(helper.definition).body[0])
+    for helper in helpers.HELPERS
+    if helper.recognised_by_definition
+}
 
 
 __all__ = ["HELPER", "exec_source", "load_source", "rewrite_source"]

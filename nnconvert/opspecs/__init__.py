@@ -15,11 +15,11 @@ from . import (
     conv,
     distance,
     dropout,
-    kept,
     linear,
     norm,
     padding,
     pooling,
+    recurrent,
     reshape,
 )
 from .spec import (
@@ -44,7 +44,7 @@ SPECS: tuple[OpSpec, ...] = (
     + padding.SPECS
     + distance.SPECS
     + attention.SPECS
-    + kept.SPECS
+    + recurrent.SPECS
 )
 
 _BY_MODULE: dict[type[nn.Module], OpSpec] = {spec.module: spec for spec in SPECS}

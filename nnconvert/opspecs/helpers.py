@@ -10,7 +10,8 @@ that meets one reads the row instead of naming the function:
 * **how it prints** -- :attr:`Helper.form`, source text over the function's
   parameters (``"if {training}:\\n    {counter} += 1"``), a statement or an
   expression; a row with a :attr:`Helper.definition` prints it once in a
-  file that calls it (``sub_params``);
+  file that calls it (``sub_params``; the recurrent layers' loops
+  ``lstm``, ``gru``, ``rnn`` of :mod:`.recurrent`);
 * **whether it is impure** -- :attr:`Helper.impure`: a call whose result
   nobody reads still runs (dead-code removal and inlining keep it);
 * **how functional input recognises it** -- :attr:`Helper.slots`: the same
@@ -37,6 +38,9 @@ from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
+
+from . import recurrent
+from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
 
 #: A slot's predicate: does this source expression fit, in a function whose
 #: weight dict is called by the given name?
@@ -67,6 +71,12 @@ class Helper:
     #: Source the output defines the function with, before its first use
     #: (read once, when this module is imported); None: nothing to define.
     definition: str | None = None
+    #: Names the definition reads from the file's imports (``torch``, ``F``, ``Tensor``).
+    imports: tuple[str, ...] = ()
+    #: Functional input recognises the function by its definition: a file
+    #: defining it exactly so calls the row's function, which fx records as
+    #: one call (``lstm``; the layer-lifting pass rebuilds ``nn.LSTM`` from it).
+    recognised_by_definition: bool = False
 
     @property
     def name(self) -> str:
@@ -229,9 +239,28 @@ CUMULATIVE_MOMENTUM = Helper(
 )
 #: Functional input recognises a block's slice by the weights it returns
 #: (``FunctionalModel._prefix_of``), not by source: no slots.
-SUB_PARAMS = Helper(sub_params, definition=inspect.getsource(sub_params))
+SUB_PARAMS = Helper(
+    sub_params, definition=inspect.getsource(sub_params), imports=("Tensor",)
+)
 
-HELPERS: tuple[Helper, ...] = (COUNT_BATCH, CUMULATIVE_MOMENTUM, SUB_PARAMS)
+#: ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` in functional style: plain calls of
+#: functions the file defines (their op-spec rows are in :mod:`.recurrent`).
+RECURRENT = tuple(
+    Helper(
+        function,
+        definition=inspect.getsource(function),
+        imports=("torch", "F", "Tensor"),
+        recognised_by_definition=True,
+    )
+    for function in recurrent.FUNCTIONS
+)
+
+HELPERS: tuple[Helper, ...] = (
+    COUNT_BATCH,
+    CUMULATIVE_MOMENTUM,
+    SUB_PARAMS,
+    *RECURRENT,
+)
 
 _BY_FUNCTION = {helper.function: helper for helper in HELPERS}
 
@@ -252,5 +281,5 @@ def lifted_as(kind: LiftAs) -> frozenset[Callable]:
 # Rewritten source calls the recognised helpers through this module; fx keeps
 # each call one node instead of tracing into it.
 for _helper in HELPERS:
-    if _helper.slots is not None:
+    if _helper.slots is not None or _helper.recognised_by_definition:
         torch.fx.wrap(_helper.name)

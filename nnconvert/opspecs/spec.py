@@ -308,7 +308,7 @@ class OpSpec:
         The ``nn`` class.
     function
         The canonical functional form; :func:`identity` for ``nn.Identity``;
-        None for layers kept as modules (recurrent layers), which
+        None for a layer kept as a module (none today), which
         module and mixed style can write but functional style cannot.
     signature
         The function's parameters as source text, for C builtins that have no
@@ -322,7 +322,10 @@ class OpSpec:
         for calls), as PyTorch's docs and tutorials write them.
     weights
         Function parameters that are the module's tensors; the attribute of the
-        same name unless ``attributes`` maps it elsewhere.
+        same name unless ``attributes`` maps it elsewhere. A getter in
+        ``attributes`` may pass a list of :class:`WeightRef` (a recurrent
+        layer's weights, :mod:`.recurrent`); ``ctor_from_weights`` then sees
+        a list of shapes.
     training
         The function parameter fed from ``module.training``.
     attributes
@@ -638,14 +641,7 @@ class OpSpec:
         arguments = self.normalise(arguments)
         defaults = {p.name: p.default for p in self.argument_parameters}
         full = {**defaults, **arguments}
-        weights = {
-            w: (
-                shapes.get(full[w].attribute)
-                if isinstance(full.get(w), WeightRef)
-                else None
-            )
-            for w in self.weights
-        }
+        weights = {w: _shape_of(full.get(w), shapes) for w in self.weights}
         ctor = self._ctor_from_same_names(full)
         for name in (*self.weights, self.training):
             ctor.pop(name, None)
@@ -723,6 +719,15 @@ def layout_call(
     values = [(p, v) for p, v in values if not (v is REQUIRED)]
     args, kwargs = layout(values, spec.call_positional - spec.inputs)
     return list(inputs) + args, kwargs
+
+
+def _shape_of(value: Any, shapes: Mapping[str, tuple[int, ...]]) -> Any:
+    """The shape a call argument passes: a tensor's, a list of them for a list (recurrent weights), else None."""
+    if isinstance(value, WeightRef):
+        return shapes.get(value.attribute)
+    if isinstance(value, (list, tuple)) and value:
+        return [_shape_of(v, shapes) for v in value]
+    return None
 
 
 def _shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:

@@ -169,19 +169,28 @@ def _owner(node: fx.Node) -> str | None:
         return None
     owners = set()
     for name in specs[0].weights:
-        value = node.kwargs.get(name)
-        if isinstance(value, fx.Node):
-            if value.op != "get_attr" or "." not in str(value.target):
+        values = node.kwargs.get(name)
+        for value in values if isinstance(values, list) else [values]:
+            owner = _weight_owner(value, specs[0].attributes.get(name))
+            if owner is False:
                 return None
-            target = str(value.target)
-            attribute = specs[0].attributes.get(name)
-            if isinstance(attribute, str) and "." in attribute:  # "out_proj.weight"
-                if not target.endswith("." + attribute):
-                    return None
-                owners.add(target[: -len(attribute) - 1])
-            else:
-                owners.add(target.rpartition(".")[0])
+            if owner is not None:
+                owners.add(owner)
     return owners.pop() if len(owners) == 1 else None
+
+
+def _weight_owner(value: Any, attribute: Any) -> str | None | bool:
+    """The host of one tensor a call passes (None: no tensor; False: not a host's)."""
+    if isinstance(value, fx.Node):
+        if value.op != "get_attr" or "." not in str(value.target):
+            return False
+        target = str(value.target)
+        if isinstance(attribute, str) and "." in attribute:  # "out_proj.weight"
+            if not target.endswith("." + attribute):
+                return False
+            return target[: -len(attribute) - 1]
+        return target.rpartition(".")[0]
+    return None
 
 
 def _lift_owner(
@@ -362,6 +371,10 @@ def _argument(value: Any, owner: str) -> Any:
     A :class:`Computed` for a known function of those (BatchNorm's momentum);
     None for anything else computed.
     """
+    if isinstance(value, list) and any(isinstance(v, fx.Node) for v in value):
+        # a recurrent layer's weights
+        values = [_argument(v, owner) for v in value]
+        return None if any(v is None for v in values) else values
     if not isinstance(value, fx.Node):
         return value
     if _is_computed(value):

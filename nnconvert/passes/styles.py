@@ -205,6 +205,8 @@ def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:
         return graph.call_function(value.function, arguments)
     if isinstance(value, WeightRef):
         return graph.get_attr(f"{owner}.{value.attribute}")
+    if isinstance(value, list):  # a recurrent layer's weights
+        return [_argument_node(graph, owner, v) for v in value]
     if value is TRAINING:
         return graph.create_node(
             "get_attr", TRAINING_ATTRIBUTE

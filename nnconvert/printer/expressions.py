@@ -168,7 +168,9 @@ class ExpressionPrinter:
                 f"{symbol}{self.operand(node.args[0], precedence)}", precedence
             )
         helper = helper_for(target)
-        if helper is not None and not helper.is_statement:  # its row's form
+        if (
+            helper is not None and helper.form is not None and not helper.is_statement
+        ):  # its row's form
             (text,) = helper.print([self.argument(a) for a in node.args])
             precedence = CONDITIONAL if helper.form_kind is ast.IfExp else ATOM
             return Expression(text, precedence)
@@ -208,6 +210,9 @@ class ExpressionPrinter:
         return text
 
     def function_name(self, function: Any) -> str:
+        helper = helper_for(function)
+        if helper is not None and helper.definition is not None:
+            return helper.name  # defined in the file itself (``lstm``)
         found = qualified_name(function)
         if found is None:
             raise ConversionError(

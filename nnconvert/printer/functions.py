@@ -18,11 +18,12 @@ Which instances share a function and what each is called is decided in
 
 from __future__ import annotations
 
+
 import torch
 from torch import fx
 
 from ..naming import snake_case
-from ..opspecs.helpers import SUB_PARAMS
+from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
 from .body import print_body
 from .imports import Imports, Printed
@@ -30,11 +31,27 @@ from .function_plan import FunctionPlan
 
 
 def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
-    """Function texts, callees first; ``sub_params`` first when a function calls a block."""
-    printed = [function_text(plan) for plan in plans]
-    if any(plan.callees for plan in plans):  # every block call reads sub_params
-        printed.insert(0, Printed(SUB_PARAMS.definition, Imports()))
-    return printed
+    """Function texts, callees first, after the definitions of the helpers they call."""
+    helpers = [
+        Printed(helper.definition, Imports(helper.imports))
+        for helper in used_helpers(plans)
+    ]
+    return helpers + [function_text(plan) for plan in plans]
+
+
+def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
+    """The helper rows with a definition that the planned functions call, in table order.
+
+    Read from the graphs: a block call reads ``sub_params``; a call node of a
+    helper's function (``lstm``) calls that helper.
+    """
+    used = [SUB_PARAMS] if any(plan.callees for plan in plans) else []
+    for plan in plans:
+        for node in plan.instance.graph.graph.nodes:
+            helper = helper_for(node.target) if node.op == "call_function" else None
+            if helper is not None and helper.definition is not None:
+                used.append(helper)
+    return [helper for helper in HELPERS if any(helper is u for u in used)]
 
 
 def function_text(plan: FunctionPlan) -> Printed:
@@ -68,4 +85,4 @@ def _return_hint(value) -> str | None:
     return None
 
 
-__all__ = ["function_text", "print_functions", "snake_case"]
+__all__ = ["function_text", "print_functions", "snake_case", "used_helpers"]

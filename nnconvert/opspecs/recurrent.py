@@ -1,0 +1,352 @@
+"""Recurrent layers (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``) and the functions functional style writes for them.
+
+A recurrent layer's ``forward`` is a loop over layers, directions and time
+steps that PyTorch runs in one fused kernel (``_VF.lstm``). Functional style
+writes that loop out instead, as a person writes it: :func:`lstm`,
+:func:`gru` and :func:`rnn` below are helper rows (:mod:`.helpers`) whose
+source a functional file defines once and calls as
+``lstm(x, [params["rnn.weight_ih_l0"], ...], num_layers=2)``. The loop is
+slower than the kernel; it is there to be read: the gate equations of the
+PyTorch docs, one time step at a time.
+
+The weights are the layer's own tensors in its ``_flat_weights`` order (per
+layer and direction: ``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``,
+``weight_hr``), so the keys stay the module's. The results equal the kernel's
+to rounding: same equations, summed in another order. Between layers, train
+mode applies ``F.dropout`` to each layer's output, as the kernel does on CPU
+(``at::dropout``, the same draws in the same order), so outputs under one seed
+line up with the module's.
+
+Each function is self-contained (only ``torch``, ``F`` and ``Tensor``): its
+source is printed verbatim into the generated file.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .inits import uniform_fan_in
+from .spec import (
+    Arguments,
+    Example,
+    OpSpec,
+    Shapes,
+    TensorInit,
+    WeightRef,
+    WeightsHook,
+)
+
+
+def lstm(
+    input: Tensor,
+    weights: list[Tensor],
+    hx: tuple[Tensor, Tensor] | None = None,
+    num_layers: int = 1,
+    bias: bool = True,
+    batch_first: bool = False,
+    dropout: float = 0.0,
+    training: bool = False,
+    bidirectional: bool = False,
+    proj_size: int = 0,
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """``nn.LSTM``: the gate equations, one time step at a time.
+
+    ``weights`` per layer and direction: ``weight_ih``, ``weight_hh``, then
+    ``bias_ih``, ``bias_hh`` (with ``bias``) and ``weight_hr`` (with ``proj_size``).
+    """
+    batched = input.dim() == 3
+    if not batched:  # one sequence: a batch of one
+        input = input.unsqueeze(1)
+        hx = None if hx is None else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
+    elif batch_first:
+        input = input.transpose(0, 1)
+    directions = 2 if bidirectional else 1
+    hidden_size = weights[0].shape[0] // 4
+    if hx is None:
+        shape = (num_layers * directions, input.shape[1])
+        hx = (
+            input.new_zeros(*shape, proj_size or hidden_size),
+            input.new_zeros(*shape, hidden_size),
+        )
+    per_direction = len(weights) // (num_layers * directions)
+    h_n, c_n = [], []
+    for layer in range(num_layers):
+        if layer > 0:
+            input = F.dropout(input, dropout, training)
+        outputs = []
+        for direction in range(directions):
+            k = layer * directions + direction
+            w_ih, w_hh, *rest = weights[k * per_direction : (k + 1) * per_direction]
+            b_ih, b_hh = rest[:2] if bias else (None, None)
+            w_hr = rest[-1] if proj_size > 0 else None
+            h, c = hx[0][k], hx[1][k]
+            steps = range(input.shape[0])
+            output = [None] * len(steps)
+            for t in reversed(steps) if direction == 1 else steps:
+                gates = F.linear(input[t], w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+                i, f, g, o = gates.chunk(4, -1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                if w_hr is not None:
+                    h = F.linear(h, w_hr)
+                output[t] = h
+            outputs.append(torch.stack(output))
+            h_n.append(h)
+            c_n.append(c)
+        input = torch.cat(outputs, -1)
+    h_n, c_n = torch.stack(h_n), torch.stack(c_n)
+    if not batched:
+        return input.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+    return (input.transpose(0, 1) if batch_first else input), (h_n, c_n)
+
+
+def gru(
+    input: Tensor,
+    weights: list[Tensor],
+    hx: Tensor | None = None,
+    num_layers: int = 1,
+    bias: bool = True,
+    batch_first: bool = False,
+    dropout: float = 0.0,
+    training: bool = False,
+    bidirectional: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``nn.GRU``: the gate equations, one time step at a time.
+
+    ``weights`` per layer and direction: ``weight_ih``, ``weight_hh``, then
+    ``bias_ih``, ``bias_hh`` (with ``bias``).
+    """
+    batched = input.dim() == 3
+    if not batched:  # one sequence: a batch of one
+        input = input.unsqueeze(1)
+        hx = None if hx is None else hx.unsqueeze(1)
+    elif batch_first:
+        input = input.transpose(0, 1)
+    directions = 2 if bidirectional else 1
+    if hx is None:
+        hidden_size = weights[0].shape[0] // 3
+        hx = input.new_zeros(num_layers * directions, input.shape[1], hidden_size)
+    per_direction = len(weights) // (num_layers * directions)
+    h_n = []
+    for layer in range(num_layers):
+        if layer > 0:
+            input = F.dropout(input, dropout, training)
+        outputs = []
+        for direction in range(directions):
+            k = layer * directions + direction
+            w_ih, w_hh, *rest = weights[k * per_direction : (k + 1) * per_direction]
+            b_ih, b_hh = rest[:2] if bias else (None, None)
+            h = hx[k]
+            steps = range(input.shape[0])
+            output = [None] * len(steps)
+            for t in reversed(steps) if direction == 1 else steps:
+                r_x, z_x, n_x = F.linear(input[t], w_ih, b_ih).chunk(3, -1)
+                r_h, z_h, n_h = F.linear(h, w_hh, b_hh).chunk(3, -1)
+                r = torch.sigmoid(r_x + r_h)
+                z = torch.sigmoid(z_x + z_h)
+                n = torch.tanh(n_x + r * n_h)
+                h = (1 - z) * n + z * h
+                output[t] = h
+            outputs.append(torch.stack(output))
+            h_n.append(h)
+        input = torch.cat(outputs, -1)
+    h_n = torch.stack(h_n)
+    if not batched:
+        return input.squeeze(1), h_n.squeeze(1)
+    return (input.transpose(0, 1) if batch_first else input), h_n
+
+
+def rnn(
+    input: Tensor,
+    weights: list[Tensor],
+    hx: Tensor | None = None,
+    num_layers: int = 1,
+    nonlinearity: str = "tanh",
+    bias: bool = True,
+    batch_first: bool = False,
+    dropout: float = 0.0,
+    training: bool = False,
+    bidirectional: bool = False,
+) -> tuple[Tensor, Tensor]:
+    """``nn.RNN``: ``h = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu), one time step at a time.
+
+    ``weights`` per layer and direction: ``weight_ih``, ``weight_hh``, then
+    ``bias_ih``, ``bias_hh`` (with ``bias``).
+    """
+    batched = input.dim() == 3
+    if not batched:  # one sequence: a batch of one
+        input = input.unsqueeze(1)
+        hx = None if hx is None else hx.unsqueeze(1)
+    elif batch_first:
+        input = input.transpose(0, 1)
+    directions = 2 if bidirectional else 1
+    if hx is None:
+        hidden_size = weights[0].shape[0]
+        hx = input.new_zeros(num_layers * directions, input.shape[1], hidden_size)
+    activation = torch.tanh if nonlinearity == "tanh" else torch.relu
+    per_direction = len(weights) // (num_layers * directions)
+    h_n = []
+    for layer in range(num_layers):
+        if layer > 0:
+            input = F.dropout(input, dropout, training)
+        outputs = []
+        for direction in range(directions):
+            k = layer * directions + direction
+            w_ih, w_hh, *rest = weights[k * per_direction : (k + 1) * per_direction]
+            b_ih, b_hh = rest[:2] if bias else (None, None)
+            h = hx[k]
+            steps = range(input.shape[0])
+            output = [None] * len(steps)
+            for t in reversed(steps) if direction == 1 else steps:
+                h = activation(F.linear(input[t], w_ih, b_ih) + F.linear(h, w_hh, b_hh))
+                output[t] = h
+            outputs.append(torch.stack(output))
+            h_n.append(h)
+        input = torch.cat(outputs, -1)
+    h_n = torch.stack(h_n)
+    if not batched:
+        return input.squeeze(1), h_n.squeeze(1)
+    return (input.transpose(0, 1) if batch_first else input), h_n
+
+
+#: The recurrent functions, for :mod:`.helpers` (their definitions are printed).
+FUNCTIONS = (lstm, gru, rnn)
+
+
+# -- the rows -------------------------------------------------------------------
+
+
+def _flat_weights(module: nn.Module) -> list[WeightRef]:
+    """The call's ``weights``: the layer's tensors in its ``_flat_weights`` order."""
+    return [WeightRef(name) for name in module._flat_weights_names]
+
+
+def _ctor_from_weights(gates: int) -> WeightsHook:
+    """``input_size``, ``hidden_size`` (and LSTM's ``proj_size``) from the first weights' shapes.
+
+    ``weight_ih_l0`` is ``(gates * hidden_size, input_size)``; ``weight_hh_l0``
+    is ``(gates * hidden_size, proj_size or hidden_size)``. The other
+    constructor arguments are the call's (same names); the rebuilt layer's
+    call and shapes are compared with the call's by ``layer_from_call``.
+    """
+
+    def hook(arguments: Arguments, shapes: Shapes, prologue: list) -> Arguments | None:
+        found = shapes.get("weights")
+        if prologue or not found or any(s is None or len(s) != 2 for s in found[:2]):
+            return None
+        (rows, input_size), (_, out_size) = found[0], found[1]
+        hidden_size = rows // gates
+        ctor: Arguments = {"input_size": input_size, "hidden_size": hidden_size}
+        if "proj_size" in arguments:
+            ctor["proj_size"] = out_size if out_size != hidden_size else 0
+        return ctor
+
+    return hook
+
+
+def _canonical(arguments: Arguments) -> Arguments:
+    """``training`` only where it changes something: dropout between two or more layers.
+
+    The loop reads the flag for nothing else, so a one-layer or dropout-free
+    layer's call (and the function around it) does not take it.
+    """
+    if arguments.get("dropout", 0.0) == 0 or arguments.get("num_layers", 1) == 1:
+        arguments["training"] = False
+    return arguments
+
+
+def _uniform_init(module: nn.Module) -> list[TensorInit]:
+    """``reset_parameters``: every weight ``uniform_(-1/sqrt(hidden_size), 1/sqrt(hidden_size))``, in ``parameters()`` order."""
+    return [
+        TensorInit(name, uniform_fan_in(tensor, module.hidden_size))
+        for name, tensor in module.named_parameters()
+    ]
+
+
+_CTOR = (
+    "input_size, hidden_size, num_layers=1, bias=True, batch_first=False, "
+    "dropout=0.0, bidirectional=False"
+)
+
+
+def _row(
+    module: type[nn.Module],
+    function: Callable,
+    gates: int,
+    examples: tuple[Example, ...],
+    ctor_signature: str = _CTOR,
+) -> OpSpec:
+    """One recurrent row: the layer, its function, how many gates its weights stack."""
+    return OpSpec(
+        module,
+        function,
+        name=function.__name__,
+        call_positional=2,
+        ctor_positional=2,
+        weights=("weights",),
+        training="training",
+        attributes={"weights": _flat_weights},
+        canonical=_canonical,
+        ctor_from_weights=_ctor_from_weights(gates),
+        init=_uniform_init,
+        examples=examples,
+        ctor_signature=ctor_signature,
+        forward_signature="input, hx=None",
+    )
+
+
+_L, _B, _H = 5, 2, 4  # sequence length, batch, input size of the examples
+
+
+def _examples(layer: str, *configurations: str) -> tuple[Example, ...]:
+    """``nn.<layer>(4, 8, <configuration>)`` on a ``(5, 2, 4)`` input (batch first: ``(2, 5, 4)``)."""
+    examples = []
+    for configuration in configurations:
+        text = f"nn.{layer}(4, 8{', ' if configuration else ''}{configuration})"
+        shape = (_B, _L, _H) if "batch_first=True" in configuration else (_L, _B, _H)
+        examples.append(Example(text, (shape,)))
+    return tuple(examples)
+
+
+#: The configurations every recurrent row is tested with (and LSTM's ``proj_size``).
+_COMMON = (
+    "",
+    "batch_first=True",
+    "num_layers=2, bidirectional=True",
+    "num_layers=2, bias=False",
+    "num_layers=3, dropout=0.5",
+)
+
+SPECS = (
+    _row(
+        nn.LSTM,
+        lstm,
+        4,
+        _examples(
+            "LSTM",
+            *_COMMON,
+            "proj_size=3",
+            "num_layers=2, bidirectional=True, proj_size=3",
+        )
+        + (Example("nn.LSTM(4, 8)", ((_L, _H),)),),  # one sequence, unbatched
+        _CTOR + ", proj_size=0",
+    ),
+    _row(
+        nn.GRU,
+        gru,
+        3,
+        _examples("GRU", *_COMMON)
+        + (Example("nn.GRU(4, 8)", ((_L, _B, _H),), keywords=(("hx", (1, _B, 8)),)),),
+    ),
+    _row(
+        nn.RNN,
+        rnn,
+        1,
+        _examples("RNN", *_COMMON, 'nonlinearity="relu"'),
+        _CTOR.replace("num_layers=1,", "num_layers=1, nonlinearity='tanh',"),
+    ),
+)

@@ -1,0 +1,130 @@
+"""Recurrent layers in functional style: what the table-generated tests do not reach.
+
+``tests/test_layers.py``, ``test_round_trips.py`` and ``test_init_params.py``
+run every example of ``opspecs/recurrent.py`` (layers, directions, batch
+first, projections, no bias, dropout between layers, unbatched input, a given
+GRU state). Here: an LSTM's ``(h0, c0)`` given by the caller, two layers
+sharing one printed definition, the names the definitions take, and that the
+loops agree with the fused kernel to rounding -- with dropout in train mode
+too, whose draws line up under one seed.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.naming import MODULE_NAMES
+from nnconvert.opspecs.helpers import HELPERS
+from nnconvert.opspecs.recurrent import gru, lstm, rnn
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+
+def test_every_defined_helper_is_a_reserved_name():
+    """A model called ``LSTM`` must not become a function ``lstm`` hiding the helper."""
+    for helper in HELPERS:
+        if helper.definition is not None:
+            assert helper.name in MODULE_NAMES
+
+
+class Tagger(nn.Module):
+    """Two recurrent layers, the first given its initial state."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.LSTM(4, 8, batch_first=True)
+        self.decoder = nn.LSTM(8, 6, bidirectional=True, batch_first=True)
+
+    def forward(self, x, h0, c0):
+        y, (h, c) = self.encoder(x, (h0, c0))
+        z, _ = self.decoder(y)
+        return z, h, c
+
+
+def tagger_inputs():
+    torch.manual_seed(0)
+    return torch.randn(2, 5, 4), torch.randn(1, 2, 8), torch.randn(1, 2, 8)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_initial_states_and_two_layers(style):
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(Tagger(), style, tagger_inputs())
+    conversion.check(train=True)
+    if style is Style.FUNCTIONAL:
+        source = conversion.source
+        assert source.count("def lstm(") == 1  # defined once, called twice
+        assert "lstm(\n        x,\n" in source or "lstm(x," in source
+        assert "hx=(h0, c0)" in source
+
+
+@pytest.mark.parametrize("to", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_initial_states_lift_back(to):
+    torch.manual_seed(0)
+    model, inputs = Tagger(), tagger_inputs()
+    functional = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(load_output(functional), to, inputs)
+    assert again.source == nnconvert.convert(model, to, inputs).source
+    assert "nn.LSTM(8, 6, batch_first=True, bidirectional=True)" in again.source
+
+
+def test_a_model_named_like_a_helper_keeps_the_helper():
+    """``class LSTM`` becomes ``def lstm_``: the file's ``lstm`` stays the loop."""
+    model_class = type("LSTM", (Tagger,), {})
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(model_class(), Style.FUNCTIONAL, tagger_inputs())
+    assert conversion.name == "lstm_"
+    conversion.check(train=True)
+
+
+def _flat(layer: nn.Module) -> list[torch.Tensor]:
+    return [getattr(layer, name) for name in layer._flat_weights_names]
+
+
+CONFIGURATIONS = [
+    (nn.LSTM, lstm, dict(num_layers=3, dropout=0.5, bidirectional=True)),
+    (nn.LSTM, lstm, dict(num_layers=2, dropout=0.3, proj_size=3, bias=False)),
+    (nn.GRU, gru, dict(num_layers=3, dropout=0.5, bidirectional=True)),
+    (nn.RNN, rnn, dict(num_layers=3, dropout=0.5, nonlinearity="relu")),
+    (nn.RNN, rnn, dict(num_layers=2, dropout=0.5, batch_first=True)),
+]
+
+
+@pytest.mark.parametrize(
+    "layer_class, function, options",
+    CONFIGURATIONS,
+    ids=[f"{c.__name__}-{o}" for c, _, o in CONFIGURATIONS],
+)
+def test_the_loop_is_the_kernel_with_dropout_in_train_mode(
+    layer_class, function, options
+):
+    """Outputs, final states and gradients equal the fused kernel's, dropout masks included."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # projections: "not supported with oneDNN"
+        layer = layer_class(4, 8, **options).train()
+    x = torch.randn(7, 3, 4, requires_grad=True)
+    torch.manual_seed(1)
+    expected_out, expected_state = layer(x)
+    torch.manual_seed(1)
+    weights = _flat(layer)
+    out, state = function(x, weights, training=True, **options)
+    torch.testing.assert_close(out, expected_out)
+    torch.testing.assert_close(state, expected_state)
+    loss = out.square().sum() + sum(s.sum() for s in _states(state))
+    expected_loss = expected_out.square().sum() + sum(
+        s.sum() for s in _states(expected_state)
+    )
+    got = torch.autograd.grad(loss, [x, *weights])
+    wanted = torch.autograd.grad(expected_loss, [x, *weights])
+    torch.testing.assert_close(got, wanted)
+
+
+def _states(state) -> tuple[torch.Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
