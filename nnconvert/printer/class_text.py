@@ -35,7 +35,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             plan.template.graph,
             style,
             plan.statements,
-            owners=(plan.template.instance.graph, module),
+            owners=(module, plan.template.instance.graph),
         )
         printer.imports.merge(body.imports)
         forward = (

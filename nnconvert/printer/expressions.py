@@ -85,8 +85,8 @@ class ExpressionPrinter:
     imports: Imports = field(default_factory=Imports)
     #: functional style: call_module target -> (function name, takes training)
     callees: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    #: the module whose body is printed (class styles; its graph module, then
-    #: the original): says, per part of an attribute path, whether it is a
+    #: the module whose body is printed (class styles: the original, then its
+    #: graph module): says, per part of an attribute path, whether it is a
     #: dict key, a list index or an attribute
     owners: tuple[nn.Module, ...] = ()
 
@@ -305,8 +305,9 @@ def _telling(owners: tuple[nn.Module, ...]) -> nn.Module | None:
     """The first of ``owners`` that says what it is.
 
     A graph module holds a plain ``nn.Module`` where the original has a
-    container that fx traced through (its stand-in); the style pass puts
-    real containers there for hosts a functional input built.
+    container that fx traced through (its stand-in), and the original a
+    plain host where a functional input built one (the style pass puts the
+    real container in the graph module).
     """
     plain = [o for o in owners if type(o) is nn.Module]
     return next((o for o in owners if type(o) is not nn.Module), *plain[:1] or [None])
