@@ -61,6 +61,8 @@ def _shape_keeping(example: Example) -> bool:
         return False
     if example.inputs[0] not in SHAPES:
         return False
+    if "inplace=True" in example.layer:  # in a branch, the original's own
+        return False  # backward fails: it changes the input the other side saved
     layer = build_layer(example).eval()
     with torch.no_grad():
         out = layer(*build_inputs(example))
