@@ -14,7 +14,7 @@ passing, and the output converted to its own style is the same text.
 
 Profiles: ``ci`` (the default: derandomized, a fixed number of examples) and
 ``long`` (``HYPOTHESIS_PROFILE=long python -m pytest tests/test_fuzz.py``,
-thousands); the counts of a long run are in ``benchmarks/fuzz.md``.
+2000 per style, or ``FUZZ_EXAMPLES``); the counts of a long run are in ``benchmarks/fuzz.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "long",
-    max_examples=2000,
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "2000")),
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
