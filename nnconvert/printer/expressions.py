@@ -196,8 +196,9 @@ class ExpressionPrinter:
     def attribute_path(self, target: str) -> str:
         """``"features.0.weight"`` -> ``self.features[0].weight`` (names escaped, never code).
 
-        Each part is written the way its owner is indexed: a key of an
-        ``nn.ModuleDict`` / ``nn.ParameterDict`` as a string (``self.d["1"]``,
+        A Python name is an attribute (``self.heads.cls``); any other part is
+        written the way its owner is indexed: a key of an ``nn.ModuleDict`` /
+        ``nn.ParameterDict`` as a string (``self.d["1"]``,
         ``self.heads["class"]``), a position in an ``nn.Sequential`` /
         ``nn.ModuleList`` / ``nn.ParameterList`` as a number, any other name
         as an attribute, with ``getattr`` only where no ``.name`` can say it
@@ -285,12 +286,12 @@ _POSITIONAL = (nn.Sequential, nn.ModuleList, nn.ParameterList)
 
 def _attribute_part(owner: nn.Module | None, text: str, part: str) -> str:
     """``text`` (which evaluates to ``owner``) followed by its ``part``."""
+    if is_plain_identifier(part):  # dicts too: self.heads.cls, as people write it
+        return f"{text}.{part}"
     if isinstance(owner, _KEYED):
         return f"{text}[{literal(part)}]"
     if isinstance(owner, _POSITIONAL) and _is_index(part):
         return f"{text}[{part}]"
-    if is_plain_identifier(part):
-        return f"{text}.{part}"
     if owner is None and _is_index(part):  # unknown owner: a numbered container
         return f"{text}[{part}]"
     return f"getattr({text}, {literal(part)})"
