@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import traceback
 from collections import OrderedDict
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -26,6 +26,7 @@ from .attributes import attribute_at
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable
 from .modes import modes_kept
+from .naming import is_plain_identifier
 
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 
@@ -90,7 +91,9 @@ class ModelTracer(fx.Tracer):
         flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
         try:
             with flags:
-                return super().trace(root, concrete_args)
+                graph = super().trace(root, concrete_args)
+            graph.set_codegen(EscapingCodeGen())
+            return graph
         finally:
             for name, factory in originals.items():
                 setattr(torch, name, factory)
@@ -135,6 +138,42 @@ class ModelTracer(fx.Tracer):
             for module in self.root.modules():
                 module.training = flag
         return result
+
+
+class EscapingCodeGen(fx.graph.CodeGen):
+    """fx's own code generation, with every attribute name written as valid Python.
+
+    fx writes a path's parts as ``.part`` whenever ``part.isidentifier()``,
+    and otherwise as ``getattr(base, "part")`` without escaping: a
+    ``ModuleDict`` key ``"class"`` gives ``self.heads.class(x)`` and one with
+    a quote or a newline an unterminated string, SyntaxErrors when the
+    ``GraphModule`` compiles. Installed on every graph the tracers make
+    (deep copies keep it), it swaps in :func:`_escaped_target` for the
+    duration of one code generation, so nothing outside these graphs changes.
+    """
+
+    def _gen_python_code(self, *args: Any, **kwargs: Any) -> Any:
+        with _targets_escaped():
+            return super()._gen_python_code(*args, **kwargs)
+
+
+@contextmanager
+def _targets_escaped():
+    original = fx.graph._format_target
+    fx.graph._format_target = _escaped_target
+    try:
+        yield
+    finally:
+        fx.graph._format_target = original
+
+
+def _escaped_target(base: str, target: str) -> str:
+    """``("self", "heads.class")`` -> ``getattr(self.heads, 'class')``: never code."""
+    text = base
+    for part in target.split("."):
+        plain = is_plain_identifier(part)
+        text = f"{text}.{part}" if plain else f"getattr({text}, {part!r})"
+    return text
 
 
 class _ConcreteProxy(fx.Proxy):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import fx
+from torch import fx, nn
 
 from ..opspecs.helpers import helper_for
 from ..options import Style
@@ -35,18 +35,19 @@ def print_body(
     plan: StatementPlan,
     *,
     callees: dict[str, tuple[str, bool]] | None = None,
-    keyed_by_string: bool = False,
+    owners: tuple[nn.Module, ...] = (),
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
     ``callees`` (functional style): each block call's function and whether it
-    takes ``training``; ``keyed_by_string``: the body is an ``nn.ModuleDict``'s.
+    takes ``training``; ``owners`` (class styles): the module whose body it is,
+    so that attribute paths are written as its containers index them.
     """
     printer = ExpressionPrinter(
         style,
         names=dict(plan.names),
         callees=dict(callees or {}),
-        keyed_by_string=keyed_by_string,
+        owners=owners,
     )
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)

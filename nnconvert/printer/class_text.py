@@ -13,7 +13,7 @@ from ..naming import is_plain_identifier
 from ..options import Style
 from .body import print_body
 from .class_plan import ClassPlan
-from .constructors import Assign, render_value
+from .constructors import Assign, Ctor, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
 from .values import literal
@@ -35,7 +35,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             plan.template.graph,
             style,
             plan.statements,
-            keyed_by_string=isinstance(module, nn.ModuleDict),
+            owners=(module, plan.template.instance.graph),
         )
         printer.imports.merge(body.imports)
         forward = (
@@ -50,13 +50,10 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             + f"        {render_value(assign.value, printer)}\n"
         )
         return Printed(text + ("\n" + forward if forward else ""), printer.imports)
-    init = ["super().__init__()"] + [_statement(a, printer) for a in plan.init]
+    keyed = isinstance(plan.template.instance.module, nn.ModuleDict)
+    init = ["super().__init__()"] + [_statement(a, printer, keyed) for a in plan.init]
     # a ModuleDict subclass stays one: its keys may be "0", "1", ...
-    base = (
-        "ModuleDict"
-        if isinstance(plan.template.instance.module, nn.ModuleDict)
-        else "Module"
-    )
+    base = "ModuleDict" if keyed else "Module"
     text = (
         f"class {plan.name}(nn.{base}):\n"
         + head
@@ -67,13 +64,28 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
     return Printed(text, printer.imports)
 
 
-def _statement(assign: Assign, printer: ExpressionPrinter) -> str:
-    """One line of ``__init__``: an attribute, a buffer, or a ModuleDict key."""
+def _statement(assign: Assign, printer: ExpressionPrinter, keyed: bool) -> str:
+    """One line of ``__init__``: an attribute, a buffer, or a ModuleDict key.
+
+    A name that ``self.<name> = ...`` cannot spell (``"class"``, ``"1"``, one
+    with a quote) is data: registered under that exact string, so the
+    ``state_dict()`` keys stay the original's.
+    """
     value = render_value(assign.value, printer)
+    name = literal(assign.attribute)
     if assign.buffer:
         flag = "" if assign.persistent else ", persistent=False"
-        return f"self.register_buffer({literal(assign.attribute)}, {value}{flag})"
+        return f"self.register_buffer({name}, {value}{flag})"
     if is_plain_identifier(assign.attribute):
         return f"self.{assign.attribute} = {value}"
-    # an nn.ModuleDict subclass keyed "0", "1", ... (torchvision's IntermediateLayerGetter)
-    return f"self[{literal(assign.attribute)}] = {value}"
+    if keyed:  # an nn.ModuleDict subclass keyed "0", "1", ... (IntermediateLayerGetter)
+        return f"self[{name}] = {value}"
+    return f"self.{_REGISTER[_is_parameter(assign.value)]}({name}, {value})"
+
+
+#: is the value a parameter -> the method that registers it under any name
+_REGISTER = {True: "register_parameter", False: "add_module"}
+
+
+def _is_parameter(value: object) -> bool:
+    return isinstance(value, Ctor) and value.callee == "nn.Parameter"

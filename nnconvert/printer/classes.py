@@ -17,7 +17,6 @@ from torch import fx, nn
 
 from ..errors import ConversionError
 from ..hierarchy import Instance, is_defined_class, is_sequential_class
-from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
 from ..options import Style
@@ -68,8 +67,6 @@ class ConstructorDescriber:
         return Described(instance, False, init, True)
 
     def _assignment(self, name: str, value: Any, owner: nn.Module) -> Assign:
-        if not is_plain_identifier(name) and not isinstance(owner, nn.ModuleDict):
-            raise ConversionError(f"attribute name {name!r} is not a Python identifier")
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
             persistent = name not in owner._non_persistent_buffers_set
             # a non-persistent buffer is not in the state_dict: write its value

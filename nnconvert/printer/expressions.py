@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
-from torch import fx
+from torch import fx, nn
 
 from ..errors import ConversionError
 from ..naming import is_plain_identifier
@@ -85,8 +85,10 @@ class ExpressionPrinter:
     imports: Imports = field(default_factory=Imports)
     #: functional style: call_module target -> (function name, takes training)
     callees: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    #: the class being printed is an ``nn.ModuleDict``: its own keys are strings
-    keyed_by_string: bool = False
+    #: the module whose body is printed (class styles: the original, then its
+    #: graph module): says, per part of an attribute path, whether it is a
+    #: dict key, a list index or an attribute
+    owners: tuple[nn.Module, ...] = ()
 
     # -- entry points --------------------------------------------------------
 
@@ -194,19 +196,24 @@ class ExpressionPrinter:
     # -- pieces --------------------------------------------------------------
 
     def attribute_path(self, target: str) -> str:
-        """``"features.0.weight"`` -> ``self.features[0].weight`` (keys escaped, never code)."""
+        """``"features.0.weight"`` -> ``self.features[0].weight`` (names escaped, never code).
+
+        A Python name is an attribute (``self.heads.cls``); any other part is
+        written the way its owner is indexed: a key of an ``nn.ModuleDict`` /
+        ``nn.ParameterDict`` as a string (``self.d["1"]``,
+        ``self.heads["class"]``), a position in an ``nn.Sequential`` /
+        ``nn.ModuleList`` / ``nn.ParameterList`` as a number, any other name
+        as an attribute, with ``getattr`` only where no ``.name`` can say it
+        (a parameter registered as ``"class"``). Parts that the owner does
+        not hold (layers a style pass added) are plain names or numbers.
+        """
         if target == TRAINING_ATTRIBUTE:
             return "self.training"
-        text = "self"
-        for position, part in enumerate(target.split(".")):
-            if position == 0 and self.keyed_by_string and not is_plain_identifier(part):
-                text += f"[{literal(part)}]"  # ModuleDict: self["0"], not self[0]
-            elif part.isdigit():
-                text += f"[{part}]"
-            elif is_plain_identifier(part):
-                text += f".{part}"
-            else:
-                text += f"[{literal(part)}]"
+        text, owners = "self", self.owners
+        for part in target.split("."):
+            text = _attribute_part(_telling(owners), text, part)
+            found = (o._modules.get(part) for o in owners)
+            owners = tuple(child for child in found if child is not None)
         return text
 
     def function_name(self, function: Any) -> str:
@@ -275,6 +282,41 @@ class ExpressionPrinter:
         ):
             return Expression(literal(value), 14)
         return Expression(literal(value))
+
+
+#: container kinds -> how a part under them is written
+_KEYED = (nn.ModuleDict, nn.ParameterDict)
+_POSITIONAL = (nn.Sequential, nn.ModuleList, nn.ParameterList)
+
+
+def _attribute_part(owner: nn.Module | None, text: str, part: str) -> str:
+    """``text`` (which evaluates to ``owner``) followed by its ``part``."""
+    if is_plain_identifier(part):  # dicts too: self.heads.cls, as people write it
+        return f"{text}.{part}"
+    if isinstance(owner, _KEYED):
+        return f"{text}[{literal(part)}]"
+    if isinstance(owner, _POSITIONAL) and _is_index(part):
+        return f"{text}[{part}]"
+    if owner is None and _is_index(part):  # unknown owner: a numbered container
+        return f"{text}[{part}]"
+    return f"getattr({text}, {literal(part)})"
+
+
+def _is_index(part: str) -> bool:
+    """``"3"``, not ``"03"`` nor ``"³"``: the spelling a list position has."""
+    return part.isascii() and part.isdigit() and str(int(part)) == part
+
+
+def _telling(owners: tuple[nn.Module, ...]) -> nn.Module | None:
+    """The first of ``owners`` that says what it is.
+
+    A graph module holds a plain ``nn.Module`` where the original has a
+    container that fx traced through (its stand-in), and the original a
+    plain host where a functional input built one (the style pass puts the
+    real container in the graph module).
+    """
+    plain = [o for o in owners if type(o) is nn.Module]
+    return next((o for o in owners if type(o) is not nn.Module), *plain[:1] or [None])
 
 
 @dataclass(frozen=True)

@@ -239,9 +239,22 @@ def _unknown(
             f"state_dict entry {key!r} is a {type(tensor).__name__}, not a tensor"
         )
     imports.use("torch")
-    name = type(owner).__name__ if owner is not None else ""
+    name = _owner_name(owner)
     whose = f"{name}'s own tensor" if is_plain_identifier(name) else "own tensor"
     return [f"# {whose}: set it before use", f"{target} = {empty(tensor)}"]
+
+
+#: owners named by no class of the model's: torch's containers, and the plain
+#: host a functional input holds the same tensors in (the comment must not
+#: change when a functional output is converted to itself)
+_CONTAINERS = (nn.ParameterDict, nn.ParameterList)
+
+
+def _owner_name(owner: nn.Module | None) -> str:
+    """The class a tensor's comment names: the model's own classes only."""
+    if owner is None or isinstance(owner, _CONTAINERS) or type(owner) is nn.Module:
+        return ""
+    return type(owner).__name__
 
 
 def _use_modules(text: str, imports: Imports) -> None:
