@@ -131,6 +131,12 @@ def best_stages(case: Case, style: str, repeats: int) -> dict[str, float]:
     return {key: min(run[key] for run in runs) for key in runs[0]}
 
 
+def _row(lines: list[str], row: str) -> None:
+    """Add a table row and show it at once: a run takes minutes."""
+    lines.append(row)
+    print(row, flush=True)
+
+
 def total(seconds: dict[str, float]) -> float:
     return sum(seconds[stage] for stage in STAGES)
 
@@ -148,7 +154,8 @@ def floor_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
         seconds = best_stages(case, style, repeats)
         conversion = total(seconds)
         shares = " | ".join(f"{seconds[s] / conversion:.0%}" for s in STAGES)
-        lines.append(
+        _row(
+            lines,
             f"| {name} | {int(seconds['nodes'])} | {floor:.3f} ({tracer}) | "
             f"{conversion:.3f} | **{conversion / floor:.1f}×** | {shares} |"
         )
@@ -170,7 +177,8 @@ def scaling_table(sizes: list[int], style: str, repeats: int) -> list[str]:
             per_node = total(seconds) / seconds["nodes"]
             first = first or per_node
             peak = peak_memory(lambda: nnconvert.convert(case[0], style, case[1]))
-            lines.append(
+            _row(
+                lines,
                 f"| {family} | {int(seconds['nodes'])} | {total(seconds):.2f} | "
                 f"{per_node * 1e6:.0f} | {per_node / first:.2f}× | "
                 f"{seconds['black'] / total(seconds):.0%} | {peak / 2**20:.1f} | "
@@ -239,7 +247,8 @@ def check_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
         with full_count.watching(model):
             conversion.check(train=True)
         everything = convert_s + full_s
-        lines.append(
+        _row(
+            lines,
             f"| {name} | {convert_s:.3f} | {eval_s:.3f} | {full_s - eval_s:.3f} | "
             f"{eval_count.forwards} / {full_count.forwards} | {full_count.backwards} | "
             f"{full_s / everything:.0%} | {(full_s - eval_s) / everything:.0%} | "
@@ -270,7 +279,8 @@ def runtime_table(cases: dict[str, Case], repeats: int) -> list[str]:
             }
             times = _interleaved(runners, repeats)
             base = times["original"]
-            lines.append(
+            _row(
+                lines,
                 f"| {name} | {batch} | {base * 1e3:.2f} | "
                 + " | ".join(
                     f"{times[s] / base:.3f}×" for s in ("functional", "module", "mixed")
@@ -317,7 +327,8 @@ def black_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
         ours = best(lambda: program.format_source(text), repeats)
         reference = black.format_str(text, mode=black.Mode())
         equal = program.format_source(text) == reference == _format_fast(text)
-        lines.append(
+        _row(
+            lines,
             f"| {name} | {text.count(chr(10))} | {full:.3f} | {fast / full:.2f}× | "
             f"{split / full:.2f}× | {ours / full:.2f}× | {'yes' if equal else 'NO'} |"
         )
