@@ -1,0 +1,423 @@
+"""Issue 12's figures in one run: conversion vs the fx floor, scaling, stages, check, runtime.
+
+Run from the repository root (a few minutes on 2 cores)::
+
+    python benchmarks/perf.py                 # writes benchmarks/perf.md
+    python benchmarks/perf.py --quick --sizes 100 1000 3000   # what perf.md holds
+
+Every figure is a ratio of times measured in the same run, each time the
+minimum of ``--repeats`` runs (the machine is shared and noisy: the minimum is
+the run least disturbed by the other processes). Conversion runs on one
+thread: the graphs' tensors are tiny and idle OpenMP threads only add noise.
+
+1. conversion without the check vs the fx floor (``torch.fx.symbolic_trace``
+   + ``gm.code``, or nnconvert's concrete tracer where symbolic tracing fails)
+   on LeNet, a ResNet-50, a 12-layer pre-norm transformer and the synthetic
+   models, per stage (trace, annotate, canonicalize, style, plan+print, black);
+2. time per graph node and peak Python memory (tracemalloc) from ~100 to
+   ~10,000 nodes for a deep chain, wide branches and many distinct classes;
+3. the check: forward/backward passes it runs, its share of conversion+check,
+   what ``--no-check`` and ``--no-train`` save;
+4. the generated code's forward time vs the original at batch 1 and 32;
+5. black: the full ``format_str`` vs the alternatives measured for
+   ``printer.program.format_source``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import tracemalloc
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import black
+import torch
+from torch import fx, nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import nnconvert  # noqa: E402
+from nnconvert import trace as trace_module  # noqa: E402
+from nnconvert.hierarchy import trace_instances  # noqa: E402
+from nnconvert.modes import eval_mode  # noqa: E402
+from nnconvert.passes import apply_style, canonicalize  # noqa: E402
+from nnconvert.printer import program  # noqa: E402
+from nnconvert.tracers import ConcreteTracer  # noqa: E402
+from perf_models import MODELS, SYNTHETIC, Case, synthetic  # noqa: E402
+
+STAGES = ("trace", "annotate", "canonicalize", "style", "plan+print", "black")
+
+
+def best(function: Callable[[], Any], repeats: int) -> float:
+    """The least disturbed of ``repeats`` runs, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def fx_floor(model: nn.Module, inputs: tuple[Any, ...]) -> tuple[str, float]:
+    """Seconds to trace ``model`` and print ``gm.code``: symbolic, else concrete."""
+
+    def symbolic() -> None:
+        fx.symbolic_trace(model).code
+
+    def concrete() -> None:
+        fx.GraphModule(model, ConcreteTracer(inputs).trace(model)).code
+
+    try:
+        symbolic()
+        return "symbolic", best(symbolic, 3)
+    except Exception:
+        return "concrete", best(concrete, 3)
+
+
+@contextmanager
+def _annotate_timer(seconds: dict[str, float]) -> Iterator[None]:
+    """Time ``trace.annotate`` separately from the rest of tracing."""
+    original = trace_module.annotate
+
+    def timed(*args: Any) -> None:
+        start = time.perf_counter()
+        original(*args)
+        seconds["annotate"] += time.perf_counter() - start
+
+    trace_module.annotate = timed
+    try:
+        yield
+    finally:
+        trace_module.annotate = original
+
+
+def stages(model: nn.Module, inputs: tuple[Any, ...], style: str) -> dict[str, float]:
+    """Seconds per stage of one conversion, as ``nnconvert.convert`` runs them."""
+    parsed = nnconvert.Style.parse(style)
+    seconds = dict.fromkeys(STAGES, 0.0)
+    start = time.perf_counter()
+    with _annotate_timer(seconds), eval_mode(model):
+        instances = trace_instances(model, inputs, parsed)
+    seconds["trace"] = time.perf_counter() - start - seconds["annotate"]
+    for stage, run in (("canonicalize", canonicalize), ("style", apply_style)):
+        start = time.perf_counter()
+        for instance in instances:
+            run(instance.graph) if run is canonicalize else run(instance.graph, parsed)
+        seconds[stage] = time.perf_counter() - start
+    original_format = program.format_source
+    program.format_source = lambda text: text
+    try:
+        start = time.perf_counter()
+        text = program.print_program(instances, parsed, "model")
+        seconds["plan+print"] = time.perf_counter() - start
+    finally:
+        program.format_source = original_format
+    start = time.perf_counter()
+    program.format_source(text)
+    seconds["black"] = time.perf_counter() - start
+    seconds["nodes"] = sum(len(i.graph.graph.nodes) for i in instances)
+    seconds["lines"] = text.count("\n")
+    return seconds
+
+
+def best_stages(case: Case, style: str, repeats: int) -> dict[str, float]:
+    """Per stage, the minimum over ``repeats`` conversions."""
+    runs = [stages(*case, style) for _ in range(repeats)]
+    return {key: min(run[key] for run in runs) for key in runs[0]}
+
+
+def _row(lines: list[str], row: str) -> None:
+    """Add a table row and show it at once: a run takes minutes."""
+    lines.append(row)
+    print(row, flush=True)
+
+
+def total(seconds: dict[str, float]) -> float:
+    return sum(seconds[stage] for stage in STAGES)
+
+
+def floor_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
+    """Conversion (no check) vs the fx floor, per model, with the stages' shares."""
+    lines = [
+        f"| model | nodes | fx floor (s) | conversion (s) | ratio | "
+        + " | ".join(STAGES)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(STAGES),
+    ]
+    for name, case in cases.items():
+        tracer, floor = fx_floor(*case)
+        seconds = best_stages(case, style, repeats)
+        conversion = total(seconds)
+        shares = " | ".join(f"{seconds[s] / conversion:.0%}" for s in STAGES)
+        _row(
+            lines,
+            f"| {name} | {int(seconds['nodes'])} | {floor:.3f} ({tracer}) | "
+            f"{conversion:.3f} | **{conversion / floor:.1f}×** | {shares} |"
+        )
+    return lines
+
+
+def scaling_table(sizes: list[int], style: str, repeats: int) -> list[str]:
+    """Time per graph node and peak memory per node, per synthetic family and size."""
+    lines = [
+        "| family | nodes | conversion (s) | µs per node | vs smallest | black share | "
+        "peak MiB | KiB per node |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for family in SYNTHETIC:
+        first = None
+        for size in sizes:
+            case = synthetic(family, size)
+            seconds = best_stages(case, style, repeats)
+            per_node = total(seconds) / seconds["nodes"]
+            first = first or per_node
+            peak = peak_memory(lambda: nnconvert.convert(case[0], style, case[1]))
+            _row(
+                lines,
+                f"| {family} | {int(seconds['nodes'])} | {total(seconds):.2f} | "
+                f"{per_node * 1e6:.0f} | {per_node / first:.2f}× | "
+                f"{seconds['black'] / total(seconds):.0%} | {peak / 2**20:.1f} | "
+                f"{peak / 1024 / seconds['nodes']:.1f} |"
+            )
+    return lines
+
+
+def peak_memory(function: Callable[[], Any]) -> int:
+    """Peak bytes Python allocated while ``function`` ran (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+class _PassCounter:
+    """Counts forwards of the original model's class and ``Tensor.backward`` calls.
+
+    The check runs deep copies of the original, so forwards are counted by
+    class; the rewrite runs as many forwards as the original does.
+    """
+
+    def __init__(self) -> None:
+        self.forwards = 0
+        self.backwards = 0
+
+    @contextmanager
+    def watching(self, model: nn.Module) -> Iterator[None]:
+        original_backward = torch.Tensor.backward
+
+        def backward(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+            self.backwards += 1
+            original_backward(tensor, *args, **kwargs)
+
+        def count(module: nn.Module, _: Any) -> None:
+            self.forwards += type(module) is type(model)
+
+        handle = nn.modules.module.register_module_forward_pre_hook(count)
+        torch.Tensor.backward = backward
+        try:
+            yield
+        finally:
+            handle.remove()
+            torch.Tensor.backward = original_backward
+
+
+def check_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
+    """The check's passes and cost: conversion alone, + eval check, + train check."""
+    lines = [
+        "| model | conversion (s) | eval check (s) | train check (s) | original forwards "
+        "(eval / eval+train) | backwards | check share (with train) | "
+        "`--no-train` saves | `--no-check` saves |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, (model, inputs) in cases.items():
+        conversion = nnconvert.convert(model, style, inputs)
+        convert_s = best(lambda: nnconvert.convert(model, style, inputs), repeats)
+        eval_s = best(conversion.check, repeats)
+        full_s = best(lambda: conversion.check(train=True), repeats)
+        eval_count, full_count = _PassCounter(), _PassCounter()
+        with eval_count.watching(model):
+            conversion.check()
+        with full_count.watching(model):
+            conversion.check(train=True)
+        everything = convert_s + full_s
+        _row(
+            lines,
+            f"| {name} | {convert_s:.3f} | {eval_s:.3f} | {full_s - eval_s:.3f} | "
+            f"{eval_count.forwards} / {full_count.forwards} | {full_count.backwards} | "
+            f"{full_s / everything:.0%} | {(full_s - eval_s) / everything:.0%} | "
+            f"{full_s / everything:.0%} |"
+        )
+    return lines
+
+
+def runtime_table(cases: dict[str, Case], repeats: int) -> list[str]:
+    """Forward time of each style's output vs the original, batch 1 and 32, one thread."""
+    lines = [
+        "| model | batch | original (ms) | functional | module | mixed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, (model, inputs) in cases.items():
+        model.eval()
+        params = dict(model.state_dict())
+        functional = nnconvert.convert(model, "functional", inputs).load()
+        module = nnconvert.convert(model, "module", inputs).load().eval()
+        mixed = nnconvert.convert(model, "mixed", inputs).load().eval()
+        for batch in (1, 32):
+            x = tuple(_batch(t, batch) for t in inputs)
+            runners = {
+                "original": lambda: model(*x),
+                "functional": lambda: functional(params, *x),
+                "module": lambda: module(*x),
+                "mixed": lambda: mixed(*x),
+            }
+            times = _interleaved(runners, repeats)
+            base = times["original"]
+            _row(
+                lines,
+                f"| {name} | {batch} | {base * 1e3:.2f} | "
+                + " | ".join(
+                    f"{times[s] / base:.3f}×" for s in ("functional", "module", "mixed")
+                )
+                + " |"
+            )
+    return lines
+
+
+def _batch(tensor: torch.Tensor, size: int) -> torch.Tensor:
+    """``tensor``'s first row repeated ``size`` times."""
+    return tensor[:1].expand(size, *tensor.shape[1:]).contiguous()
+
+
+def _interleaved(
+    runners: dict[str, Callable[[], Any]], repeats: int
+) -> dict[str, float]:
+    """Minimum seconds per call of each runner, runs interleaved so noise hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in runners}
+    with torch.no_grad():
+        for run in runners.values():
+            run()  # warm up
+        for _ in range(repeats):
+            for name, run in runners.items():
+                start = time.perf_counter()
+                for _ in range(5):
+                    run()
+                samples[name].append((time.perf_counter() - start) / 5)
+    return {name: min(values) for name, values in samples.items()}
+
+
+def black_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
+    """black's full check vs ``fast`` mode vs what ``format_source`` does now."""
+    lines = [
+        "| model | lines | `black.format_str` (s) | `fast=True` | per definition, cached | "
+        "`format_source` | equal |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, case in cases.items():
+        text = _unformatted(*case, style)
+        full = best(lambda: black.format_str(text, mode=black.Mode()), repeats)
+        fast = best(lambda: _format_fast(text), repeats)
+        split = best(lambda: _format_per_definition(text), repeats)
+        ours = best(lambda: program.format_source(text), repeats)
+        reference = black.format_str(text, mode=black.Mode())
+        equal = program.format_source(text) == reference == _format_fast(text)
+        _row(
+            lines,
+            f"| {name} | {text.count(chr(10))} | {full:.3f} | {fast / full:.2f}× | "
+            f"{split / full:.2f}× | {ours / full:.2f}× | {'yes' if equal else 'NO'} |"
+        )
+    return lines
+
+
+def _unformatted(model: nn.Module, inputs: tuple[Any, ...], style: str) -> str:
+    """The printer's text before black."""
+    original_format = program.format_source
+    program.format_source = lambda text: text
+    try:
+        return nnconvert.convert(model, style, inputs).source
+    finally:
+        program.format_source = original_format
+
+
+def _format_fast(text: str) -> str:
+    """black without its AST equivalence check (``--fast``)."""
+    return black.format_file_contents(text, fast=True, mode=black.Mode())
+
+
+def _format_per_definition(text: str) -> str:
+    """Each top-level block formatted on its own, identical texts once (not exact)."""
+    cache: dict[str, str] = {}
+    blocks = text.split("\n\n\n")
+    out = []
+    for block in blocks:
+        if block not in cache:
+            cache[block] = black.format_str(block, mode=black.Mode())
+        out.append(cache[block])
+    return "\n\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="1 repeat, fewer runtime runs"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--style", default="mixed")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "perf.md")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeats = 1
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    command = " ".join(["python benchmarks/perf.py", *sys.argv[1:]])
+    real = {name: make() for name, make in MODELS.items()}
+    chains = {
+        f"{family}, {args.sizes[-2] if len(args.sizes) > 1 else args.sizes[0]} nodes": synthetic(
+            family, args.sizes[-2] if len(args.sizes) > 1 else args.sizes[0]
+        )
+        for family in SYNTHETIC
+    }
+    sections = [
+        (
+            f"Conversion without the check vs the fx floor ({args.style} style; "
+            "stage shares of the conversion)",
+            floor_table({**real, **chains}, args.style, args.repeats),
+        ),
+        (
+            f"Scaling ({args.style} style): time per graph node, peak Python memory",
+            scaling_table(args.sizes, args.style, 1),
+        ),
+        (
+            "The check (eval: example batch and batch + 1; train: outputs, buffers, "
+            "gradients)",
+            check_table(real, args.style, args.repeats),
+        ),
+        (
+            "Generated code's forward time / the original's (one thread, min of interleaved runs)",
+            runtime_table(real, 5 if args.quick else 20),
+        ),
+        ("black", black_table({**real, **chains}, args.style, args.repeats)),
+    ]
+    lines = [
+        "# nnconvert performance (issue 12)",
+        "",
+        f"Produced by `{command}` (torch {torch.__version__}, black {black.__version__}, "
+        "one thread). Every time is the minimum of the repeats; every ratio compares "
+        "times from this one run. The machine is shared (2 cores, other jobs running), "
+        "so absolute times are noisy.",
+    ]
+    for title, table in sections:
+        lines += ["", f"## {title}", "", *table]
+        print("\n".join(lines[-len(table) - 2 :]), flush=True)
+    args.output.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
