@@ -157,7 +157,7 @@ def floor_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
         _row(
             lines,
             f"| {name} | {int(seconds['nodes'])} | {floor:.3f} ({tracer}) | "
-            f"{conversion:.3f} | **{conversion / floor:.1f}×** | {shares} |"
+            f"{conversion:.3f} | **{conversion / floor:.1f}×** | {shares} |",
         )
     return lines
 
@@ -182,7 +182,7 @@ def scaling_table(sizes: list[int], style: str, repeats: int) -> list[str]:
                 f"| {family} | {int(seconds['nodes'])} | {total(seconds):.2f} | "
                 f"{per_node * 1e6:.0f} | {per_node / first:.2f}× | "
                 f"{seconds['black'] / total(seconds):.0%} | {peak / 2**20:.1f} | "
-                f"{peak / 1024 / seconds['nodes']:.1f} |"
+                f"{peak / 1024 / seconds['nodes']:.1f} |",
             )
     return lines
 
@@ -252,7 +252,7 @@ def check_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
             f"| {name} | {convert_s:.3f} | {eval_s:.3f} | {full_s - eval_s:.3f} | "
             f"{eval_count.forwards} / {full_count.forwards} | {full_count.backwards} | "
             f"{full_s / everything:.0%} | {(full_s - eval_s) / everything:.0%} | "
-            f"{full_s / everything:.0%} |"
+            f"{full_s / everything:.0%} |",
         )
     return lines
 
@@ -285,7 +285,7 @@ def runtime_table(cases: dict[str, Case], repeats: int) -> list[str]:
                 + " | ".join(
                     f"{times[s] / base:.3f}×" for s in ("functional", "module", "mixed")
                 )
-                + " |"
+                + " |",
             )
     return lines
 
@@ -330,7 +330,7 @@ def black_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
         _row(
             lines,
             f"| {name} | {text.count(chr(10))} | {full:.3f} | {fast / full:.2f}× | "
-            f"{split / full:.2f}× | {ours / full:.2f}× | {'yes' if equal else 'NO'} |"
+            f"{split / full:.2f}× | {ours / full:.2f}× | {'yes' if equal else 'NO'} |",
         )
     return lines
 
