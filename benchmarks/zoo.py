@@ -5,24 +5,24 @@ the project's torch 2.13.0, so the zoo has its own venv *outside* the
 repository; the torch wheel is a ~5.5 GB CUDA build that runs on the CPU)::
 
     df -h /work                                   # needs ~6 GB free
-    python -m venv /work/zoo-venv
-    /work/zoo-venv/bin/pip install -c benchmarks/zoo-constraints.txt \\
+    python -m venv .venv-zoo
+    .venv-zoo/bin/pip install -c benchmarks/zoo-constraints.txt \\
         torch==2.14.1 torchvision==0.29.1
-    /work/zoo-venv/bin/pip install -c benchmarks/zoo-constraints.txt -e .
+    .venv-zoo/bin/pip install -c benchmarks/zoo-constraints.txt -e .
 
 Run from the repository root. A full classification run (80 models x 3
 styles) takes one to two hours on 2 shared cores, so run it in the background
 and in parts: ``--resume`` skips the models already in the results file::
 
-    nohup /work/zoo-venv/bin/python benchmarks/zoo.py --models representative \
+    nohup .venv-zoo/bin/python benchmarks/zoo.py --models representative \
         > /tmp/zoo.log 2>&1 &                      # 15 models first
-    nohup /work/zoo-venv/bin/python benchmarks/zoo.py --resume \
+    nohup .venv-zoo/bin/python benchmarks/zoo.py --resume \
         > /tmp/zoo.log 2>&1 &                      # then the other 65
-    /work/zoo-venv/bin/python benchmarks/zoo.py --render-only    # redo zoo.md only
+    .venv-zoo/bin/python benchmarks/zoo.py --render-only    # redo zoo.md only
 
-    /work/zoo-venv/bin/python benchmarks/zoo.py --models 'resnet*' vgg11 \
+    .venv-zoo/bin/python benchmarks/zoo.py --models 'resnet*' vgg11 \
         --styles functional --output /tmp/zoo.md   # a few models, one style
-    /work/zoo-venv/bin/python benchmarks/zoo.py --family all --resume  # + other families
+    .venv-zoo/bin/python benchmarks/zoo.py --family all --resume  # + other families
 
 Other people edit ``nnconvert/`` while a run goes on, so by default every
 worker imports a copy of ``nnconvert/`` taken when the run starts
@@ -103,9 +103,9 @@ REPRESENTATIVE = (
 MARK = "@@zoo "  # prefix of the worker's result lines on stdout
 SETUP = """\
 df -h /work                                   # needs ~6 GB free
-python -m venv /work/zoo-venv
-/work/zoo-venv/bin/pip install -c benchmarks/zoo-constraints.txt torch==2.14.1 torchvision==0.29.1
-/work/zoo-venv/bin/pip install -c benchmarks/zoo-constraints.txt -e ."""
+python -m venv .venv-zoo
+.venv-zoo/bin/pip install -c benchmarks/zoo-constraints.txt torch==2.14.1 torchvision==0.29.1
+.venv-zoo/bin/pip install -c benchmarks/zoo-constraints.txt -e ."""
 
 
 # --------------------------------------------------------------------------
@@ -775,7 +775,7 @@ def render(
     total_seconds = sum(r["seconds"] for r in rows)
     lines += [
         "Produced by (from the repository root, in the zoo venv, "
-        "`/work/zoo-venv/bin/python`):",
+        "`.venv-zoo/bin/python`):",
         "",
         "```bash",
         *commands,
