@@ -12,6 +12,11 @@ own and becomes a function of its own (``features(sub_params(params,
 "features."), x)``), so that where it starts and ends stays visible. A
 Sequential that ``forward`` only indexes or iterates is traced through.
 
+A module whose Python decides what runs is traced once per answer and the
+traces merged into one graph (:func:`traced`): a module that branches on
+``self.training`` in train and in eval mode; a module given an optional
+input (``targets``, default None) with it and without it.
+
 The input is a :class:`~nnconvert.frontend.ModelInput`, whatever front end
 read it; what the front end recognised is copied onto each :class:`Instance`
 as data.
@@ -19,57 +24,30 @@ as data.
 
 from __future__ import annotations
 
+import copy
 import inspect
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch import fx, nn
 
+from .branches import expect_none
 from .errors import ConversionError
 from .example_values import clone_inputs
 from .frontend import ModelInput, model_input
-from .options import Style
-from .trace import trace
-
-#: Standard containers: printed as constructors, never as classes of their own.
-CONTAINERS = (
-    nn.Sequential,
-    nn.ModuleList,
-    nn.ModuleDict,
-    nn.ParameterList,
-    nn.ParameterDict,
+from .merge import merge_traces
+from .module_kinds import (
+    CONTAINERS,
+    is_defined_class,
+    is_sequential_class,
+    is_user_module,
 )
-
-
-def is_user_module(module: nn.Module) -> bool:
-    """A module defined outside ``torch.nn``: the user's block, or a library's (torchvision's)."""
-    name = type(module).__module__
-    return not (name.startswith("torch.nn") or name.startswith("torch.ao.nn"))
-
-
-def is_sequential_class(module: nn.Module) -> bool:
-    """A user subclass of ``nn.Sequential`` that keeps Sequential's ``forward``."""
-    return (
-        isinstance(module, nn.Sequential)
-        and type(module).forward is nn.Sequential.forward
-    )
-
-
-def is_defined_class(module: nn.Module) -> bool:
-    """Gets a class (or function) of its own in the output.
-
-    User subclasses of the list and dict containers count only when they
-    define a ``forward`` (torchvision's ``_DenseBlock``); without one they are
-    plain containers.
-    """
-    containers = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
-    if not is_user_module(module):
-        return False
-    return (
-        not isinstance(module, containers)
-        or type(module).forward is not nn.Module.forward
-    )
+from .modes import modes_kept
+from .options import Style
+from .passes.graph_utils import TRAINING_ATTRIBUTE
+from .trace import BRANCHES_ON_TRAINING, forward_parameters, trace
 
 
 @dataclass(frozen=True)
@@ -87,7 +65,7 @@ class TraceVariant:
     given_inputs: frozenset[str] | None = None
 
 
-#: The one trace made today: eval-mode branches, the inputs as the example gives them.
+#: The trace every module gets: eval-mode branches, the inputs as the example gives them.
 EVAL_TRACE = TraceVariant()
 
 
@@ -105,7 +83,9 @@ class Instance:
     """One module instance that becomes its own definition.
 
     ``graphs`` holds its traces by :class:`TraceVariant`; ``graph`` is the
-    one the passes and the printer use (:data:`EVAL_TRACE`).
+    one the passes and the printer use: the traces merged, with their
+    differences as branches (the :data:`EVAL_TRACE` itself when it is the
+    only one).
     ``source_map`` maps node names of ``graph`` to where they come from
     (empty while no tracer records it). ``built_attributes`` are the
     attributes a front end built rather than found declared
@@ -118,11 +98,12 @@ class Instance:
     graphs: dict[TraceVariant, fx.GraphModule]
     source_map: dict[str, SourceLocation] = field(default_factory=dict)
     built_attributes: frozenset[str] = frozenset()
+    merged: fx.GraphModule | None = None
 
     @property
     def graph(self) -> fx.GraphModule:
-        """The graph used today: the :data:`EVAL_TRACE` one."""
-        return self.graphs[EVAL_TRACE]
+        """The graph the passes rewrite and the printer writes."""
+        return self.merged if self.merged is not None else self.graphs[EVAL_TRACE]
 
 
 def trace_instances(
@@ -159,13 +140,94 @@ def trace_instances(
                     "is never called by forward on the example inputs"
                 )
             continue
-        graph = trace(module, inputs[id(module)], keep)
-        graph.meta["original"] = module
-        if path and type(module) is nn.Sequential:
-            _name_input(graph.graph, "x")  # Sequential.forward's is ``input``
+        graphs, merged = traced(module, inputs[id(module)], keep)
+        for graph in {id(g): g for g in [*graphs.values(), merged]}.values():
+            graph.meta["original"] = module
+            if path and type(module) is nn.Sequential:
+                _name_input(graph.graph, "x")  # Sequential.forward's is ``input``
         built = _attributes_under(read.built_paths, path)
-        instances.append(Instance(path, module, {EVAL_TRACE: graph}, {}, built))
+        single = len(graphs) == 1
+        instances.append(
+            Instance(path, module, graphs, {}, built, None if single else merged)
+        )
     return instances
+
+
+def traced(
+    module: nn.Module, inputs: tuple[Any, ...], keep: Any
+) -> tuple[dict[TraceVariant, fx.GraphModule], fx.GraphModule]:
+    """Every trace ``module`` needs, and their merge.
+
+    One trace in eval mode with the inputs as given; where it branched on
+    ``self.training``, one in train mode too; for each optional input
+    (default None) the example gives, the same again without it. The merge
+    (:func:`~nnconvert.merge.merge_traces`) joins them one difference at a
+    time: ``if self.training:`` inside ``if targets is not None:``.
+    """
+    parameters = forward_parameters(module) or []
+    optional = [
+        index
+        for index, (parameter, value) in enumerate(zip(parameters, inputs))
+        if parameter.default is None and value is not None
+    ]
+    given = frozenset(parameters[i].name for i in optional)
+    graphs: dict[TraceVariant, fx.GraphModule] = {}
+
+    def in_both_modes(inputs: tuple[Any, ...], given: frozenset[str]):
+        eval_graph = trace(module, inputs, keep)
+        graphs[TraceVariant(False, given)] = eval_graph
+        if not eval_graph.meta[BRANCHES_ON_TRAINING]:
+            return eval_graph
+        with modes_kept(module):
+            module.train()
+            train_graph = trace(module, inputs, keep)
+        graphs[TraceVariant(True, given)] = train_graph
+        return merge_traces(train_graph, eval_graph, _training_flag, primary=False)
+
+    merged = in_both_modes(inputs, given)
+    for index in optional:
+        name = parameters[index].name
+        without = inputs[:index] + (None,) + inputs[index + 1 :]
+        other = _expecting_any(in_both_modes(without, given - {name}), name)
+        merged = merge_traces(merged, other, _given(name), primary=True)
+    graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
+    if len(graphs) == 2:  # the eval trace under both keys: one trace
+        graphs = {EVAL_TRACE: graphs[EVAL_TRACE]}
+    return graphs, merged
+
+
+def _expecting_any(module: fx.GraphModule, name: str) -> fx.GraphModule:
+    """A copy of a trace made without input ``name``, minus its refusal of a value.
+
+    Merged with the trace that had a value, the refusal would be wrong: the
+    merged graph knows what to do with one.
+    """
+    module = copy.deepcopy(module)
+    for node in list(module.graph.nodes):
+        if (
+            node.op == "call_function"
+            and node.target is expect_none
+            and getattr(node.args[0], "target", None) == name
+        ):
+            module.graph.erase_node(node)
+    module.recompile()
+    return module
+
+
+def _training_flag(graph: fx.Graph, inputs: dict[str, fx.Node]) -> fx.Node:
+    """``self.training``, as the tracers record it."""
+    if TRAINING_ATTRIBUTE in inputs:
+        return inputs[TRAINING_ATTRIBUTE]
+    return graph.get_attr(TRAINING_ATTRIBUTE)
+
+
+def _given(name: str):
+    """``name is not None``, for the input ``name``."""
+
+    def condition(graph: fx.Graph, inputs: dict[str, fx.Node]) -> fx.Node:
+        return graph.call_function(operator.is_not, (inputs[name], None))
+
+    return condition
 
 
 def _attributes_under(paths: frozenset[str], path: str) -> frozenset[str]:

@@ -12,6 +12,14 @@ Two tracers, tried in order:
    then becomes constants (``x.view(-1, 400)``); ``x.size(0)`` used directly in
    a call still stays symbolic. Branching on tensor *data* is refused.
 
+An input whose example value is None (``targets=None``) is traced as None
+(fx's ``concrete_args``), so ``if targets is not None:`` takes the branch the
+example takes; the graph keeps the input, with its default, and a guard
+(``_assert_is_none``) that refuses a value the trace never saw. Whether the
+trace branched on ``self.training`` is recorded in
+``GraphModule.meta[BRANCHES_ON_TRAINING]``: such a module is traced in the
+other mode too (:mod:`nnconvert.hierarchy`).
+
 Standard ``torch.nn`` layers are leaves (one ``call_module`` node each);
 so is every module for which the caller's ``keep`` predicate holds (the
 hierarchy keeps user-defined blocks as calls); the rest is traced through.
@@ -20,14 +28,21 @@ hierarchy keeps user-defined blocks as calls); the rest is traced through.
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any, Sequence
 
 import torch
 from torch import fx, nn
 
+from torch.fx._symbolic_trace import _assert_is_none
+
+from .branches import expect_none
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable, to_meta
 from .tracers import ConcreteTracer, KeepPredicate, ModelTracer
+
+#: ``GraphModule.meta`` key: the trace answered ``if self.training:`` (or the like).
+BRANCHES_ON_TRAINING = "branches_on_training"
 
 
 def trace(
@@ -41,25 +56,76 @@ def trace(
     # ``self.corr_pyramid = ...``) and the constants fx parks on the root must
     # not stay in the user's model.
     attributes = [(m, dict(vars(m))) for m in model.modules()]
+    absent = absent_inputs(model, example_inputs)
     try:
-        graph = _trace_graph(model, example_inputs, keep)
+        graph, branches_on_training = _trace_graph(model, example_inputs, keep, absent)
+        _restore_input_names(graph, absent)
         module = fx.GraphModule(model, graph, class_name=type(model).__name__)
     finally:
         for submodule, saved in attributes:
             vars(submodule).clear()
             vars(submodule).update(saved)
+    module.meta[BRANCHES_ON_TRAINING] = branches_on_training
     annotate(module, example_inputs)
     return module
 
 
+def forward_parameters(model: nn.Module) -> list[inspect.Parameter] | None:
+    """``forward``'s parameters in order, or None when it takes ``*args``/``**kwargs``."""
+    parameters = list(inspect.signature(model.forward).parameters.values())
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    if any(p.kind in variadic for p in parameters):
+        return None
+    return parameters
+
+
+def absent_inputs(model: nn.Module, example_inputs: Sequence[Any]) -> dict[str, None]:
+    """The inputs whose example value is None, as fx ``concrete_args``."""
+    parameters = forward_parameters(model)
+    if parameters is None:
+        return {}
+    return {
+        parameter.name: None
+        for parameter, value in zip(parameters, example_inputs)
+        if value is None
+    }
+
+
+def _restore_input_names(graph: fx.Graph, absent: dict[str, None]) -> None:
+    """fx calls an input traced as None ``targets_1``: give it its own name back."""
+    for node in graph.nodes:
+        if node.op != "placeholder":
+            continue
+        name = str(node.target)
+        original = name.rsplit("_", 1)[0]
+        if original in absent and name == f"{original}_1":
+            node.target = original
+            node._rename(original)
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target is _assert_is_none:
+            placeholder, _ = node.args
+            node.target = expect_none
+            node.args = (placeholder, _untraced_message(str(placeholder.target)))
+
+
+def _untraced_message(name: str) -> str:
+    return f"traced with {name}=None; convert again with an example {name}"
+
+
 def _trace_graph(
-    model: nn.Module, example_inputs: Sequence[Any], keep: KeepPredicate | None
-) -> fx.Graph:
+    model: nn.Module,
+    example_inputs: Sequence[Any],
+    keep: KeepPredicate | None,
+    absent: dict[str, None],
+) -> tuple[fx.Graph, bool]:
+    concrete_args = absent or None
     try:
-        return ModelTracer(keep).trace(model)
+        tracer = ModelTracer(keep)
+        return tracer.trace(model, concrete_args), tracer.branched_on_training
     except Exception as symbolic_error:
         try:
-            return ConcreteTracer(example_inputs, keep).trace(model)
+            tracer = ConcreteTracer(example_inputs, keep)
+            return tracer.trace(model, concrete_args), tracer.branched_on_training
         except ConversionError:
             raise
         except Exception as error:

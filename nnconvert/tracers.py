@@ -73,6 +73,8 @@ class ModelTracer(fx.Tracer):
         super().__init__()
         self._keep = keep
         self._untraced_depth = 0  # > 0 while a leaf layer runs for real
+        #: Python branched on a module's ``training`` flag (only a concrete trace can)
+        self.branched_on_training = False
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self._keep is not None and self._keep(m):
@@ -236,6 +238,8 @@ class ConcreteTracer(ModelTracer):
 
     def to_bool(self, obj: fx.Proxy) -> bool:
         value = self.value_of(obj)
+        if _reads_training_flag(obj.node):
+            self.branched_on_training = True
         if isinstance(value, torch.Tensor):
             raise ConversionError(
                 f"{_user_location()}control flow depends on tensor data; "
@@ -278,6 +282,21 @@ class ConcreteTracer(ModelTracer):
         if isinstance(value, fx.Proxy):
             return self._values[value.node]
         return value
+
+
+def _reads_training_flag(node: fx.Node) -> bool:
+    """``node`` is computed from a module's ``training`` flag (``not self.training``)."""
+    seen: set[fx.Node] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.op == "get_attr" and current.target == "training":
+            return True
+        for argument in current.all_input_nodes:
+            if argument not in seen:
+                seen.add(argument)
+                stack.append(argument)
+    return False
 
 
 def _functions_fx_wraps() -> list[Callable]:

@@ -39,6 +39,7 @@ from typing import Callable, Mapping
 import torch
 from torch import Tensor
 
+from .. import branches
 from . import recurrent
 from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
 
@@ -255,10 +256,23 @@ RECURRENT = tuple(
     for function in recurrent.FUNCTIONS
 )
 
+#: Where two traces join (:mod:`nnconvert.branches`): an expression where
+#: neither side computes anything of its own (``0.1 if self.training else 0.0``);
+#: otherwise the printer writes the ``if``/``else`` around each side's lines.
+CHOOSE = Helper(branches.choose, form="{if_true} if {condition} else {if_false}")
+#: An input traced only as None refuses any other value.
+EXPECT_NONE = Helper(
+    branches.expect_none,
+    form="if {value} is not None:\n    raise ValueError({message})",
+    impure=True,
+)
+
 HELPERS: tuple[Helper, ...] = (
     COUNT_BATCH,
     CUMULATIVE_MOMENTUM,
     SUB_PARAMS,
+    CHOOSE,
+    EXPECT_NONE,
     *RECURRENT,
 )
 

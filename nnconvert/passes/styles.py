@@ -24,7 +24,7 @@ from typing import Any
 from torch import fx, nn
 
 from ..errors import ConversionError
-from ..hierarchy import CONTAINERS, is_defined_class
+from ..module_kinds import CONTAINERS, is_defined_class
 from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module
 from ..opspecs.spec import Computed, identity
 from ..naming import first_free

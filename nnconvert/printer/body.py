@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
+from ..branches import Guard, negated
 from ..opspecs.helpers import helper_for
 from ..options import Style
-from .expressions import INPLACE, ExpressionPrinter
+from .expressions import BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .statements import StatementPlan, Unpacks
 from .values import literal
@@ -51,7 +52,15 @@ def print_body(
     )
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)
-    lines = body_lines(graph, plan.inlined, printer, plan.unpacks, plan.optional)
+    lines = body_lines(
+        graph,
+        plan.inlined,
+        printer,
+        plan.unpacks,
+        plan.optional,
+        plan.guards,
+        plan.branch_ends,
+    )
     return Body(parameters, lines, printer.imports)
 
 
@@ -64,40 +73,121 @@ def body_lines(
     printer: ExpressionPrinter,
     unpacks: Unpacks | None = None,
     optional: frozenset[fx.Node] = frozenset(),
+    guarded: dict[fx.Node, Guard] | None = None,
+    branch_ends: frozenset[fx.Node] = frozenset(),
 ) -> list[str]:
+    """Every statement of ``graph``, each inside the ``if`` of its guard."""
     unpacks = unpacks or {}
+    guarded = guarded or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
-    lines = []
+    entries: list[tuple[Guard, list[str]]] = []
     for node in graph.nodes:
         if node in inlined or node.op == "placeholder" or node in elements:
             continue
-        if node in unpacks:
-            lines.append(
-                f"{_unpack_target(unpacks[node], printer)} = {printer.definition(node)}"
-            )
-        elif node.op == "output":
-            lines.append(f"return {printer.argument(node.args[0])}")
-        elif node.op == "call_function" and _is_statement_helper(node):
-            arguments = [printer.argument(a) for a in node.args]
-            lines += helper_for(node.target).print(arguments)  # if training: ...
-        elif node in optional:
-            layer = printer.attribute_path(str(node.target))
-            assignment = f"{printer.names[node]} = {printer.definition(node)}"
-            lines += [f"if {layer} is not None:", f"    {assignment}"]
-        elif node.op == "call_function" and node.target in INPLACE:
-            target, value = node.args
-            lines.append(
-                f"{printer.argument(target)} {INPLACE[node.target]} {printer.argument(value)}"
-            )
-            if node.users and printer.names[node] != printer.argument(target):
-                lines.append(f"{printer.names[node]} = {printer.argument(target)}")
-        else:
-            expression = printer.definition(node)
-            if node.users:
-                lines.append(f"{printer.names[node]} = {expression}")
-            else:
-                lines.append(expression)
+        guard = guarded.get(node, ())
+        if node in branch_ends:
+            condition, if_true, if_false = node.args
+            name = printer.names[node]
+            for polarity, value in ((True, if_true), (False, if_false)):
+                text = printer.argument(value)
+                lines = [] if text == name else [f"{name} = {text}"]
+                entries.append((guard + ((condition, polarity),), lines))
+            continue
+        entries.append((guard, _statement(node, printer, unpacks, optional)))
+    return _nested(entries, printer, 0)
+
+
+def _statement(
+    node: fx.Node,
+    printer: ExpressionPrinter,
+    unpacks: Unpacks,
+    optional: frozenset[fx.Node],
+) -> list[str]:
+    """The lines of one statement node."""
+    if node in unpacks:
+        return [
+            f"{_unpack_target(unpacks[node], printer)} = {printer.definition(node)}"
+        ]
+    if node.op == "output":
+        return [f"return {printer.argument(node.args[0])}"]
+    if node.op == "call_function" and _is_statement_helper(node):
+        arguments = [printer.argument(a) for a in node.args]
+        return helper_for(node.target).print(arguments)  # if training: ...
+    if node in optional:
+        layer = printer.attribute_path(str(node.target))
+        assignment = f"{printer.names[node]} = {printer.definition(node)}"
+        return [f"if {layer} is not None:", f"    {assignment}"]
+    if node.op == "call_function" and node.target in INPLACE:
+        target, value = node.args
+        lines = [
+            f"{printer.argument(target)} {INPLACE[node.target]} {printer.argument(value)}"
+        ]
+        if node.users and printer.names[node] != printer.argument(target):
+            lines.append(f"{printer.names[node]} = {printer.argument(target)}")
+        return lines
+    expression = printer.definition(node)
+    return [f"{printer.names[node]} = {expression}"] if node.users else [expression]
+
+
+def _nested(
+    entries: list[tuple[Guard, list[str]]], printer: ExpressionPrinter, depth: int
+) -> list[str]:
+    """Lines under their guards: consecutive statements under one condition share its ``if``.
+
+    ``entries`` share their first ``depth`` conditions; the statements of
+    each answer keep their order, the true side printed first.
+    """
+    lines: list[str] = []
+    index = 0
+    while index < len(entries):
+        guard, statement = entries[index]
+        if len(guard) <= depth:
+            lines += statement
+            index += 1
+            continue
+        condition = guard[depth][0]
+        end = index
+        while (
+            end < len(entries)
+            and len(entries[end][0]) > depth
+            and entries[end][0][depth][0] is condition
+        ):
+            end += 1
+        group = entries[index:end]
+        sides = [
+            _nested([e for e in group if e[0][depth][1] is answer], printer, depth + 1)
+            for answer in (True, False)
+        ]
+        if sides[0]:
+            lines.append(f"if {condition_text(condition, True, printer)}:")
+            lines += _indented(sides[0])
+            if sides[1]:
+                lines.append("else:")
+                lines += _indented(sides[1])
+        elif sides[1]:
+            lines.append(f"if {condition_text(condition, False, printer)}:")
+            lines += _indented(sides[1])
+        index = end
     return lines
+
+
+def condition_text(condition: fx.Node, answer: bool, printer: ExpressionPrinter) -> str:
+    """``self.training``, ``mask is None``: the condition, or its opposite."""
+    if answer:
+        return printer.argument(condition)
+    opposite = negated(condition)
+    if opposite is not None:
+        comparison, (left, right) = opposite
+        symbol, precedence = BINARY[comparison]
+        return (
+            f"{printer.operand(left, precedence)} {symbol} "
+            f"{printer.operand(right, precedence, right=True)}"
+        )
+    return f"not {printer.operand(condition, 5)}"
+
+
+def _indented(lines: list[str]) -> list[str]:
+    return ["    " + line if line else line for line in lines]
 
 
 def _is_statement_helper(node: fx.Node) -> bool:
@@ -126,7 +216,7 @@ def signature_parameters(
         text = printer.names[node]
         value = node.meta.get("value")
         if hint and isinstance(value, torch.Tensor):
-            text += ": Tensor"
+            text += ": Tensor | None" if node.args == (None,) else ": Tensor"
             printer.use("Tensor")
         if node.args:
             text += (

@@ -49,8 +49,15 @@ BINARY = {
     operator.le: ("<=", 7),
     operator.gt: (">", 7),
     operator.ge: (">=", 7),
+    operator.is_: ("is", 7),
+    operator.is_not: ("is not", 7),
 }
-UNARY = {operator.neg: ("-", 14), operator.pos: ("+", 14), operator.invert: ("~", 14)}
+UNARY = {
+    operator.neg: ("-", 14),
+    operator.pos: ("+", 14),
+    operator.invert: ("~", 14),
+    operator.not_: ("not ", 4),
+}
 INPLACE = {
     operator.iadd: "+=",
     operator.isub: "-=",

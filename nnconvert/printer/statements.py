@@ -15,17 +15,24 @@ Three decisions, each a small function:
 data :mod:`.body` renders. Calls in ``optional`` (submodules only some
 instances of a class have) are always statements of their own, printed as
 ``if self.<layer> is not None: x = self.<layer>(x)``.
+
+A graph merged from several traces (:mod:`nnconvert.branches`) also has a
+guard per node, the conditions it runs under, and its ``choose`` nodes are
+either expressions (``0.1 if self.training else 0.0``) or, where a side
+computes something of its own, the assignments that close each side of an
+``if``/``else`` (:attr:`StatementPlan.branch_ends`).
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import fx
 
+from ..branches import Guard, guards, is_choose, is_condition
 from ..options import Style
 from ..passes.graph_utils import is_impure, uses
 from .names import RESERVED, Namespace
@@ -42,6 +49,10 @@ class StatementPlan:
     unpacks: "Unpacks"
     names: dict[fx.Node, str]
     optional: frozenset[fx.Node] = frozenset()
+    #: the conditions each node runs under (a graph without branches: none)
+    guards: dict[fx.Node, Guard] = field(default_factory=dict)
+    #: ``choose`` nodes written as the last assignment of each side of an ``if``
+    branch_ends: frozenset[fx.Node] = frozenset()
 
     def unpacked_elements(self) -> set[fx.Node]:
         """The ``t[i]`` nodes named where their tuple is unpacked."""
@@ -55,19 +66,44 @@ def plan_statements(
     optional: frozenset[fx.Node] = frozenset(),
 ) -> StatementPlan:
     """The statement plan of ``graph``; ``reserved`` names are taken by the file itself."""
-    inlined = inlined_nodes(graph, style, optional)
+    guarded = guards(graph)
+    ends = branch_ends(graph, guarded)
+    inlined = inlined_nodes(graph, style, optional, guarded, ends)
     unpacks = unpacked(graph, inlined, optional)
     for targets in unpacks.values():
         inlined.difference_update(targets)
     names = name_statements(graph, inlined, reserved, unpacks)
-    return StatementPlan(frozenset(inlined), unpacks, names, frozenset(optional))
+    return StatementPlan(
+        frozenset(inlined), unpacks, names, frozenset(optional), guarded, ends
+    )
+
+
+def branch_ends(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> frozenset[fx.Node]:
+    """The ``choose`` nodes a side of which computes something of its own.
+
+    Such a node closes each side of an ``if``/``else`` with an assignment;
+    any other ``choose`` is a conditional expression.
+    """
+    ends = set()
+    for node in graph.nodes:
+        if is_choose(node) and any(
+            len(guarded.get(n, ())) > len(guarded.get(node, ()))
+            for n in node.all_input_nodes
+            if n is not node.args[0]
+        ):
+            ends.add(node)
+    return frozenset(ends)
 
 
 # -- 1, 2. what is a statement, what is unpacked -------------------------------
 
 
 def inlined_nodes(
-    graph: fx.Graph, style: Style, optional: frozenset[fx.Node] = frozenset()
+    graph: fx.Graph,
+    style: Style,
+    optional: frozenset[fx.Node] = frozenset(),
+    guarded: dict[fx.Node, Guard] | None = None,
+    ends: frozenset[fx.Node] = frozenset(),
 ) -> set[fx.Node]:
     """The nodes printed inside their user's expression instead of on a line of their own.
 
@@ -81,9 +117,17 @@ def inlined_nodes(
     inlined only if everything between it and its user is inlined into that
     user too. So nothing moves across an in-place op, and converting the
     output again sees the same graph (converting an output to its own style
-    reproduces it).
+    reproduces it). The other side of a branch is not "between": it never
+    runs together with the node. A branch's condition is printed in its
+    ``if`` (never a statement); a side's last value into the assignment that
+    ends the side (``x = x.div(keep) * mask``).
     """
-    pure = {n for n in graph.nodes if _is_shape_of_input(n)}
+    guarded = guarded or {}
+    pure = {
+        n
+        for n in graph.nodes
+        if _is_shape_of_input(n) or (is_condition(n) and not is_impure(n))
+    }
     inlined = set(pure)
     depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
     rooted: set[fx.Node] = set()  # expressions with a layer call at their core
@@ -94,12 +138,19 @@ def inlined_nodes(
         )
         if node.op == "call_module" or any(n in rooted for n in inner):
             rooted.add(node)
+        if node in ends:
+            continue
         if node.op == "get_attr" or (
             uses(node) == 1
             and not is_impure(node)
             and node.op not in ("placeholder", "output")
             and node not in optional
-            and _reads_best_inline(node, next(iter(node.users)), style, depth, rooted)
+            and (
+                next(iter(node.users)) in ends
+                or _reads_best_inline(
+                    node, next(iter(node.users)), style, depth, rooted
+                )
+            )
         ):
             inlined.add(node)
         if node.op == "get_attr" or (
@@ -108,11 +159,14 @@ def inlined_nodes(
             and not is_impure(node)  # torch.randn(3) draws: it stays in place
         ):
             pure.add(node)  # parameters and constants: evaluated anywhere alike
-    return _keep_evaluation_order(graph, inlined, pure)
+    return _keep_evaluation_order(graph, inlined, pure, guarded)
 
 
 def _keep_evaluation_order(
-    graph: fx.Graph, inlined: set[fx.Node], pure: set[fx.Node]
+    graph: fx.Graph,
+    inlined: set[fx.Node],
+    pure: set[fx.Node],
+    guarded: dict[fx.Node, Guard],
 ) -> set[fx.Node]:
     """Drop inlinings that would compute a node after a statement that follows it."""
     nodes = list(graph.nodes)
@@ -123,10 +177,22 @@ def _keep_evaluation_order(
         for node in [n for n in nodes if n in inlined and n not in pure]:
             (user,) = node.users
             between = nodes[position[node] + 1 : position[user]]
-            if not all(m in pure or _inlined_into(m, user, inlined) for m in between):
+            guard = guarded.get(node, ())
+            if not all(
+                m in pure
+                or _inlined_into(m, user, inlined)
+                or _exclusive(guard, guarded.get(m, ()))
+                for m in between
+            ):
                 inlined.discard(node)
                 changed = True
     return inlined
+
+
+def _exclusive(one: Guard, other: Guard) -> bool:
+    """Two guards that never hold together: a condition and its opposite."""
+    answers = {id(condition): polarity for condition, polarity in one}
+    return any(answers.get(id(c), p) != p for c, p in other)
 
 
 def _inlined_into(node: fx.Node, user: fx.Node, inlined: set[fx.Node]) -> bool:
@@ -252,7 +318,11 @@ def name_statements(
             continue
         if node in elements:
             continue  # named with its tuple
-        dying = [v for v in reads[node] if last_read.get(v) is node and v in names]
+        dying = [
+            v
+            for v in reads[node]
+            if last_read.get(v) is node and v in names and not _is_optional_input(v)
+        ]
         for variable in dying[1:]:
             namespace.release(names[variable])
         if node in unpacks:
@@ -272,6 +342,11 @@ def name_statements(
         else:
             names[node] = namespace.claim(_stem(node))
     return names
+
+
+def _is_optional_input(node: fx.Node) -> bool:
+    """``targets=None``: its name keeps meaning the input (``if targets is not None:``)."""
+    return node.op == "placeholder" and bool(node.args)
 
 
 def _variables_read(node: fx.Node, inlined: set[fx.Node]) -> list[fx.Node]:

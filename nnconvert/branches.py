@@ -1,0 +1,119 @@
+"""Branches in a graph: where two traces of one module join, and what each node needs.
+
+An fx graph is straight-line code. A module that decides in Python what runs
+(``if self.training:``, ``if targets is not None:``) is traced once per
+answer (:mod:`nnconvert.merge`), and the traces are joined into one graph
+whose differences meet in :func:`choose` nodes: ``choose(condition, a, b)``
+is ``a`` where the condition holds and ``b`` where it does not. The nodes
+that only one side of a ``choose`` reads belong to that side; :func:`guards`
+finds, for every node, the conditions under which it runs, so that the
+printer writes those nodes inside the ``if``/``else`` the user wrote.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from torch import fx
+
+#: A conjunction of conditions, outermost first: ``((training, True), (mask, False))``.
+Guard = tuple[tuple[fx.Node, bool], ...]
+
+#: ``Node.meta`` key: the guard of a node no other node reads (an in-place op in a branch).
+GUARD = "guard"
+
+
+def choose(condition: Any, if_true: Any, if_false: Any) -> Any:
+    """``if_true if condition else if_false``: the value where two branches join.
+
+    A graph calls it with both sides already computed; the printer never
+    does: it writes each side inside its branch (see :func:`guards`).
+    """
+    return if_true if condition else if_false
+
+
+def expect_none(value: Any, message: str) -> None:
+    """Refuse a value for an input the model was traced without (``targets=None``).
+
+    The trace of a model given ``targets=None`` knows nothing of what
+    ``forward`` does with a target; the output says so where it is called
+    with one, instead of ignoring it.
+    """
+    if value is not None:
+        raise ValueError(message)
+
+
+def is_choose(node: Any) -> bool:
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and node.target is choose
+    )
+
+
+def is_condition(node: fx.Node) -> bool:
+    """A node some ``choose`` branches on."""
+    return any(is_choose(user) and user.args[0] is node for user in node.users)
+
+
+def guards(graph: fx.Graph) -> dict[fx.Node, Guard]:
+    """The conditions under which each node runs (``()``: always).
+
+    Found from the users, last node first: a node runs where any of its users
+    runs, and a ``choose`` runs its sides only under its condition. A node
+    read under both answers of a condition runs before the branch, so the
+    guard of a node read in several places is the longest guard they share.
+    A node nothing reads keeps the guard the merge gave it.
+    """
+    found: dict[fx.Node, Guard] = {}
+    for node in reversed(graph.nodes):
+        needs: list[Guard] = []
+        for user in node.users:
+            guard = found.get(user, ())
+            if is_choose(user) and user.args[0] is not node:
+                sides = [
+                    polarity
+                    for polarity, side in ((True, user.args[1]), (False, user.args[2]))
+                    if _reads(side, node)
+                ]
+                if len(sides) == 1:
+                    guard = guard + ((user.args[0], sides[0]),)
+            needs.append(guard)
+        if not node.users:
+            found[node] = tuple(node.meta.get(GUARD, ()))
+        else:
+            found[node] = _shared_prefix(needs)
+    return found
+
+
+def _reads(value: Any, node: fx.Node) -> bool:
+    hits: list[fx.Node] = []
+    fx.node.map_arg(value, lambda n: hits.append(n) if n is node else None)
+    return bool(hits)
+
+
+def _shared_prefix(guards_: list[Guard]) -> Guard:
+    shared = guards_[0]
+    for guard in guards_[1:]:
+        length = 0
+        while (
+            length < min(len(shared), len(guard))
+            and shared[length][0] is guard[length][0]
+            and shared[length][1] == guard[length][1]
+        ):
+            length += 1
+        shared = shared[:length]
+    return shared
+
+
+def negated(condition: fx.Node) -> tuple[Any, tuple[Any, ...]] | None:
+    """The comparison that says the opposite of ``condition``, if there is one.
+
+    ``mask is not None`` negated is ``mask is None``: the printer writes
+    ``if mask is None:`` rather than ``if not mask is not None:``.
+    """
+    opposite = {operator.is_not: operator.is_, operator.is_: operator.is_not}
+    if condition.op == "call_function" and condition.target in opposite:
+        return opposite[condition.target], tuple(condition.args)
+    return None

@@ -1,0 +1,330 @@
+"""Two traces of one module, merged into one graph with the branch the user wrote.
+
+A trace sees one answer to each question Python asks (``if self.training:``,
+``if targets is not None:``). The module is traced once per answer and the
+two graphs are merged *structurally*, on the graphs and never on printed
+text:
+
+1. **value numbering**: a node of each graph is numbered by what it computes
+   (its op, target and the numbers of its arguments); nodes with the same
+   number in both graphs are one node of the merged graph;
+2. **anti-unification from the outputs**: where the two outputs differ, the
+   merge walks back while both sides make the same call with different
+   arguments (``x + out`` against ``x + out.div(keep) * mask``) and joins the
+   first arguments that differ in a :func:`~nnconvert.branches.choose` node;
+   what only one side computes becomes that side's branch;
+3. **order**: nodes keep the order the traces ran them in, so random draws
+   and in-place ops happen in the original order under either answer.
+
+Side effects that nothing reads (an in-place op only one side runs) are
+carried over with the guard of their side.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Any, Callable, Hashable
+
+import torch
+from torch import fx
+
+from .branches import GUARD, choose
+from .errors import ConversionError
+from .passes.graph_utils import TRAINING_ATTRIBUTE, is_impure
+
+#: Makes the condition node in the merged graph from its inputs by name
+#: (placeholders by target, ``"training"`` for the training flag).
+ConditionMaker = Callable[[fx.Graph, dict[str, fx.Node]], fx.Node]
+
+
+@dataclass(frozen=True)
+class _Origin:
+    """Where a merged node comes from: its position in each trace that has it."""
+
+    in_true: float | None
+    in_false: float | None
+
+
+def merge_traces(
+    when_true: fx.GraphModule,
+    when_false: fx.GraphModule,
+    condition: ConditionMaker,
+    *,
+    primary: bool,
+) -> fx.GraphModule:
+    """One graph that computes ``when_true``'s result where ``condition`` holds, else ``when_false``'s.
+
+    ``primary`` says which trace's example values (``node.meta``) the merged
+    nodes keep where the two disagree: the answer the example inputs give.
+    """
+    merger = _Merger(when_true.graph, when_false.graph, primary)
+    graph = merger.merge(condition)
+    graph.set_codegen(when_false.graph._codegen)
+    roots = {}
+    for module in (when_true, when_false):
+        for node in module.graph.nodes:
+            if node.op in ("get_attr", "call_module") and node.target not in roots:
+                roots[node.target] = _attribute(module, str(node.target))
+    merged = fx.GraphModule(roots, graph, class_name=type(when_false).__name__)
+    merged.meta.update((when_true if primary else when_false).meta)
+    return merged
+
+
+def _attribute(module: fx.GraphModule, target: str) -> Any:
+    value: Any = module
+    for part in target.split("."):
+        value = getattr(value, part)
+    return value
+
+
+class _Merger:
+    def __init__(self, true_graph: fx.Graph, false_graph: fx.Graph, primary: bool):
+        self.sides = (true_graph, false_graph)
+        self.primary = primary
+        self.numbers = (value_numbers(true_graph), value_numbers(false_graph))
+        self.positions = tuple(
+            {node: float(i) for i, node in enumerate(g.nodes)} for g in self.sides
+        )
+        common = set(self.numbers[0].values()) & set(self.numbers[1].values())
+        self.common = common
+        self.by_number = tuple(
+            {number: node for node, number in numbers.items()}
+            for numbers in self.numbers
+        )
+        self.graph = fx.Graph()
+        self.origin: dict[fx.Node, _Origin] = {}
+        self.shared: dict[Hashable, fx.Node] = {}
+        self.copied: tuple[dict[fx.Node, fx.Node], dict[fx.Node, fx.Node]] = ({}, {})
+        self.unified: dict[tuple[fx.Node, fx.Node], fx.Node] = {}
+        self.condition: fx.Node | None = None
+
+    # -- the merge -------------------------------------------------------------
+
+    def merge(self, condition: ConditionMaker) -> fx.Graph:
+        inputs = {}  # what a condition may read: the inputs, the training flag
+        for side in (0, 1):
+            for node in self.sides[side].nodes:
+                if node.op == "placeholder" or (
+                    node.op == "get_attr" and node.target == TRAINING_ATTRIBUTE
+                ):
+                    inputs[str(node.target)] = self.take(side, node)
+        self.condition = condition(self.graph, inputs)
+        self.origin[self.condition] = _Origin(-0.5, -0.5)
+        true_output = _output(self.sides[0]).args[0]
+        false_output = _output(self.sides[1]).args[0]
+        result = self.unify(true_output, false_output)
+        for side in (0, 1):  # side effects nothing reads
+            for node in self.sides[side].nodes:
+                if node.op != "output" and is_impure(node) and not self.has(side, node):
+                    self.take(side, node)
+        output = self.graph.output(result)
+        self.origin[output] = _Origin(float("inf"), float("inf"))
+        _reorder(self.graph, self._order_keys())
+        self.graph.lint()
+        return self.graph
+
+    def has(self, side: int, node: fx.Node) -> bool:
+        number = self.numbers[side][node]
+        return (number in self.common and number in self.shared) or node in self.copied[
+            side
+        ]
+
+    def take(self, side: int, node: fx.Node) -> fx.Node:
+        """``node`` of one side in the merged graph: shared if both sides compute it."""
+        number = self.numbers[side][node]
+        if number in self.common:
+            if number not in self.shared:
+                true_node = self.by_number[0][number]
+                false_node = self.by_number[1][number]
+                source = true_node if self.primary else false_node
+                copy = self.graph.node_copy(
+                    source, lambda n: self.take(0 if self.primary else 1, n)
+                )
+                self.shared[number] = copy
+                self.origin[copy] = _Origin(
+                    self.positions[0][true_node], self.positions[1][false_node]
+                )
+            return self.shared[number]
+        copies = self.copied[side]
+        if node not in copies:
+            copy = self.graph.node_copy(node, lambda n: self.take(side, n))
+            copy.meta[GUARD] = ((self.condition, side == 0),) + tuple(
+                node.meta.get(GUARD, ())
+            )
+            copies[node] = copy
+            position = self.positions[side][node]
+            self.origin[copy] = (
+                _Origin(position, None) if side == 0 else _Origin(None, position)
+            )
+        return copies[node]
+
+    def unify(self, a: Any, b: Any) -> Any:
+        """The merged value that is ``a`` on the true side and ``b`` on the false side."""
+        if isinstance(a, fx.Node) and isinstance(b, fx.Node):
+            if self.numbers[0][a] == self.numbers[1][b]:
+                return self.take(0, a)
+            key = (a, b)
+            if key not in self.unified:
+                self.unified[key] = (
+                    self._same_call(a, b) if _unifiable(a, b) else self._choose(a, b)
+                )
+            return self.unified[key]
+        if isinstance(a, fx.Node) or isinstance(b, fx.Node):
+            return self._choose(a, b)
+        if type(a) is type(b) and isinstance(a, (tuple, list)) and len(a) == len(b):
+            return type(a)(self.unify(x, y) for x, y in zip(a, b))
+        if type(a) is type(b) and isinstance(a, dict) and list(a) == list(b):
+            return {k: self.unify(a[k], b[k]) for k in a}
+        if type(a) is type(b) and _equal(a, b):
+            return a
+        return self._choose(a, b)
+
+    def _same_call(self, a: fx.Node, b: fx.Node) -> fx.Node:
+        args = self.unify(a.args, b.args)
+        kwargs = self.unify(dict(a.kwargs), dict(b.kwargs))
+        node = self.graph.create_node(a.op, a.target, tuple(args), kwargs, name=a.name)
+        node.meta = dict((a if self.primary else b).meta)
+        self.origin[node] = _Origin(self.positions[0][a], self.positions[1][b])
+        return node
+
+    def _choose(self, a: Any, b: Any) -> fx.Node:
+        when_true = fx.node.map_arg(a, lambda n: self.take(0, n))
+        when_false = fx.node.map_arg(b, lambda n: self.take(1, n))
+        node = self.graph.call_function(choose, (self.condition, when_true, when_false))
+        source = a if self.primary else b
+        if isinstance(source, fx.Node):
+            node.meta = {k: v for k, v in source.meta.items() if k != GUARD}
+        else:
+            node.meta = {"value": source}
+        self.origin[node] = _Origin(
+            _last_position(a, self.positions[0]), _last_position(b, self.positions[1])
+        )
+        return node
+
+    def _order_keys(self) -> dict[fx.Node, float]:
+        """Sort keys: true-side positions, false-only nodes after their false-side predecessor."""
+        keys: dict[fx.Node, float] = {}
+        anchors = sorted(
+            (o.in_false, o.in_true)
+            for o in self.origin.values()
+            if o.in_false is not None and o.in_true is not None
+        )
+        for node, origin in self.origin.items():
+            if origin.in_true is not None:
+                keys[node] = origin.in_true
+            else:
+                before = [t for f, t in anchors if f < origin.in_false]
+                anchor = max(before) if before else -1.0
+                keys[node] = anchor + 0.5 + origin.in_false * 1e-9
+        return keys
+
+
+def value_numbers(graph: fx.Graph) -> dict[fx.Node, Hashable]:
+    """A number per node that two graphs give alike when the node computes the same.
+
+    What a node computes is its op, target and arguments (argument nodes by
+    their own numbers); the k-th of several identical calls (two draws
+    ``torch.rand(3)``) is told apart by k.
+    """
+    numbers: dict[fx.Node, Hashable] = {}
+    seen: dict[Hashable, int] = {}
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            base: Hashable = ("placeholder", str(node.target))
+        else:
+            base = (
+                node.op,
+                _frozen(node.target, numbers),
+                _frozen(node.args, numbers),
+                _frozen(dict(node.kwargs), numbers),
+            )
+        seen[base] = seen.get(base, 0) + 1
+        numbers[node] = (base, seen[base])
+    return numbers
+
+
+def _frozen(value: Any, numbers: dict[fx.Node, Hashable]) -> Hashable:
+    if isinstance(value, fx.Node):
+        return ("node", numbers[value])
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, tuple(_frozen(v, numbers) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _frozen(v, numbers)) for k, v in value.items()))
+    if isinstance(value, torch.Tensor):
+        return ("tensor", id(value))
+    if isinstance(value, slice):
+        return (
+            "slice",
+            tuple(_frozen(v, numbers) for v in (value.start, value.stop, value.step)),
+        )
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", type(value).__name__, repr(value))
+    return (type(value).__name__, id(value) if callable(value) else value)
+
+
+def _unifiable(a: fx.Node, b: fx.Node) -> bool:
+    """The same call with other arguments: merged into one call over chosen arguments."""
+    if a.op != b.op or a.op in ("placeholder", "output", "get_attr"):
+        return False
+    if a.target is not b.target and a.target != b.target:
+        return False
+    if is_impure(a) or is_impure(b):
+        return False  # each draw or in-place op runs on its own side, once
+    return (
+        len(a.args) == len(b.args)
+        and list(a.kwargs) == list(b.kwargs)
+        and all(_same_kind(x, y) for x, y in zip(a.args, b.args))
+    )
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    return isinstance(a, fx.Node) == isinstance(b, fx.Node) or (
+        not isinstance(a, (tuple, list, dict))
+        and not isinstance(b, (tuple, list, dict))
+    )
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b) and hash(a) == hash(b)
+    except Exception:
+        return a is b
+
+
+def _output(graph: fx.Graph) -> fx.Node:
+    return next(n for n in reversed(graph.nodes) if n.op == "output")
+
+
+def _last_position(value: Any, positions: dict[fx.Node, float]) -> float | None:
+    found: list[float] = []
+    fx.node.map_arg(value, lambda n: found.append(positions[n]))
+    return max(found) if found else None
+
+
+def _reorder(graph: fx.Graph, keys: dict[fx.Node, float]) -> None:
+    """Put the nodes in key order, each after the nodes it reads."""
+    nodes = list(graph.nodes)
+    waiting = {node: len(set(node.all_input_nodes)) for node in nodes}
+    ready = [(keys.get(n, 0.0), i, n) for i, n in enumerate(nodes) if not waiting[n]]
+    heapq.heapify(ready)
+    index = {node: i for i, node in enumerate(nodes)}
+    ordered: list[fx.Node] = []
+    while ready:
+        _, _, node = heapq.heappop(ready)
+        ordered.append(node)
+        for user in node.users:
+            waiting[user] -= 1
+            if not waiting[user]:
+                heapq.heappush(ready, (keys.get(user, 0.0), index[user], user))
+    if len(ordered) != len(nodes):
+        raise ConversionError("merging two traces made a cycle; this is a bug")
+    # placeholders first, in their order, as fx requires
+    placeholders = [n for n in ordered if n.op == "placeholder"]
+    rest = [n for n in ordered if n.op != "placeholder"]
+    anchor = graph._root
+    for node in placeholders + rest:
+        anchor.append(node)
+        anchor = node

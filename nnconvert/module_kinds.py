@@ -1,0 +1,48 @@
+"""What kind of module a submodule is: a standard layer, a container, or a block of its own.
+
+Decided from its class alone, so the tracer, the style passes and the
+printer agree on which modules become definitions of their own.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+#: Standard containers: printed as constructors, never as classes of their own.
+CONTAINERS = (
+    nn.Sequential,
+    nn.ModuleList,
+    nn.ModuleDict,
+    nn.ParameterList,
+    nn.ParameterDict,
+)
+
+
+def is_user_module(module: nn.Module) -> bool:
+    """A module defined outside ``torch.nn``: the user's block, or a library's (torchvision's)."""
+    name = type(module).__module__
+    return not (name.startswith("torch.nn") or name.startswith("torch.ao.nn"))
+
+
+def is_sequential_class(module: nn.Module) -> bool:
+    """A user subclass of ``nn.Sequential`` that keeps Sequential's ``forward``."""
+    return (
+        isinstance(module, nn.Sequential)
+        and type(module).forward is nn.Sequential.forward
+    )
+
+
+def is_defined_class(module: nn.Module) -> bool:
+    """Gets a class (or function) of its own in the output.
+
+    User subclasses of the list and dict containers count only when they
+    define a ``forward`` (torchvision's ``_DenseBlock``); without one they are
+    plain containers.
+    """
+    containers = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
+    if not is_user_module(module):
+        return False
+    return (
+        not isinstance(module, containers)
+        or type(module).forward is not nn.Module.forward
+    )
