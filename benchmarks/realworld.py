@@ -70,6 +70,14 @@ def recurrent_inputs(kind: str) -> Callable[[], tuple[Any, ...]]:
     return make
 
 
+def tokens_and_targets(vocabulary: int, *shape: int) -> Callable[[], tuple[Any, ...]]:
+    """``model(X, Y)``, as nanoGPT's train.py calls it: the loss is computed too."""
+    return lambda: (
+        torch.randint(0, vocabulary, shape),
+        torch.randint(0, vocabulary, shape),
+    )
+
+
 def nanogpt(m: ModuleType) -> torch.nn.Module:
     config = m.GPTConfig(
         block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=16, dropout=0.1
@@ -178,7 +186,7 @@ ENTRIES = [
         lambda m: m.TransformerNet(),
         images(2, 3, 32, 32),
     ),
-    Entry("nanogpt", "nanogpt.py", nanogpt, tokens(50, 2, 8)),
+    Entry("nanogpt", "nanogpt.py", nanogpt, tokens_and_targets(50, 2, 8)),
     Entry(
         "vit_pytorch",
         "vit_pytorch.py",

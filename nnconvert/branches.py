@@ -20,9 +20,6 @@ from torch import fx
 #: A conjunction of conditions, outermost first: ``((training, True), (mask, False))``.
 Guard = tuple[tuple[fx.Node, bool], ...]
 
-#: ``Node.meta`` key: the guard of a node no other node reads (an in-place op in a branch).
-GUARD = "guard"
-
 
 def choose(condition: Any, if_true: Any, if_false: Any) -> Any:
     """``if_true if condition else if_false``: the value where two branches join.
@@ -44,6 +41,16 @@ def expect_none(value: Any, message: str) -> None:
         raise ValueError(message)
 
 
+def only_when(condition: Any, answer: bool, effect: Any) -> None:
+    """Marks a side effect that runs under one answer only (``if self.training:
+    self.steps.add_(1)``), which no other node reads.
+
+    Impure, so dead-code removal keeps it and, through it, the condition and
+    the effect; the printer writes nothing for it, and the effect inside the
+    ``if``.
+    """
+
+
 def is_choose(node: Any) -> bool:
     return (
         isinstance(node, fx.Node)
@@ -52,9 +59,20 @@ def is_choose(node: Any) -> bool:
     )
 
 
+def is_only_when(node: Any) -> bool:
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and node.target is only_when
+    )
+
+
 def is_condition(node: fx.Node) -> bool:
-    """A node some ``choose`` branches on."""
-    return any(is_choose(user) and user.args[0] is node for user in node.users)
+    """A node some ``choose`` (or ``only_when``) branches on."""
+    return any(
+        (is_choose(user) or is_only_when(user)) and user.args[0] is node
+        for user in node.users
+    )
 
 
 def guards(graph: fx.Graph) -> dict[fx.Node, Guard]:
@@ -64,14 +82,16 @@ def guards(graph: fx.Graph) -> dict[fx.Node, Guard]:
     runs, and a ``choose`` runs its sides only under its condition. A node
     read under both answers of a condition runs before the branch, so the
     guard of a node read in several places is the longest guard they share.
-    A node nothing reads keeps the guard the merge gave it.
+    A side effect nothing reads is marked by :func:`only_when`.
     """
     found: dict[fx.Node, Guard] = {}
     for node in reversed(graph.nodes):
         needs: list[Guard] = []
         for user in node.users:
             guard = found.get(user, ())
-            if is_choose(user) and user.args[0] is not node:
+            if is_only_when(user) and user.args[2] is node:
+                guard = guard + ((user.args[0], user.args[1]),)
+            elif is_choose(user) and user.args[0] is not node:
                 sides = [
                     polarity
                     for polarity, side in ((True, user.args[1]), (False, user.args[2]))
@@ -80,10 +100,7 @@ def guards(graph: fx.Graph) -> dict[fx.Node, Guard]:
                 if len(sides) == 1:
                     guard = guard + ((user.args[0], sides[0]),)
             needs.append(guard)
-        if not node.users:
-            found[node] = tuple(node.meta.get(GUARD, ()))
-        else:
-            found[node] = _shared_prefix(needs)
+        found[node] = _shared_prefix(needs) if needs else ()
     return found
 
 

@@ -9,6 +9,8 @@ Checks, in this order, each a :class:`CheckResult` in the report:
 * eval mode on the example inputs;
 * eval mode on a second batch size (one more than the example's), when the
   original accepts it -- a shape frozen to the traced batch fails here;
+* eval mode without each optional input the example gives (``targets``,
+  default None), so that both sides of ``if targets is not None:`` run;
 * train mode, when asked: outputs under the same RNG seed, every buffer after
   the step (BatchNorm statistics, ``num_batches_tracked``) and the gradient of
   a scalar loss with respect to every parameter.
@@ -29,6 +31,7 @@ from torch import nn
 from torch.utils._pytree import tree_flatten, tree_structure
 
 from .errors import CheckError
+from .reporting import one_line
 from .options import Tolerances
 from .example_values import clone_inputs
 
@@ -165,11 +168,44 @@ def _check_equivalent(
             )
         else:
             eval_inputs.append((f"eval, batch {batch + 1}", other))
+    for name, inputs in without_optional_inputs(original, example_inputs):
+        reference = _try_run(original, inputs)
+        if isinstance(reference, Exception):
+            skipped.append(
+                f"without {name}: the original rejects it ({one_line(reference)})"
+            )
+        else:
+            eval_inputs.append((f"eval, without {name}", inputs))
     for label, inputs in eval_inputs:
         results.append(_check_eval(label, original, make_candidate, inputs, tolerances))
     if train:
         results += _check_train(original, make_candidate, example_inputs, tolerances)
     return CheckReport(tuple(results), tuple(skipped))
+
+
+def without_optional_inputs(
+    model: nn.Module, inputs: Sequence[Any]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """For each optional input given (``targets``, default None): the inputs without it.
+
+    The rewrite has both paths (``if targets is not None:``); the example
+    inputs run one, these the other.
+    """
+    try:
+        parameters = list(inspect.signature(model.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    variants = []
+    for index, (parameter, value) in enumerate(zip(parameters, inputs)):
+        if parameter.kind in (
+            inspect.Parameter.VAR_POSITIONAL,
+            inspect.Parameter.VAR_KEYWORD,
+        ):
+            break
+        if parameter.default is None and value is not None:
+            without = tuple(inputs[:index]) + (None,) + tuple(inputs[index + 1 :])
+            variants.append((parameter.name, without))
+    return variants
 
 
 def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckResult:

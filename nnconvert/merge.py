@@ -29,7 +29,7 @@ from typing import Any, Callable, Hashable
 import torch
 from torch import fx
 
-from .branches import GUARD, choose
+from .branches import choose, only_when
 from .errors import ConversionError
 from .passes.graph_utils import TRAINING_ATTRIBUTE, is_impure
 
@@ -117,7 +117,12 @@ class _Merger:
         for side in (0, 1):  # side effects nothing reads
             for node in self.sides[side].nodes:
                 if node.op != "output" and is_impure(node) and not self.has(side, node):
-                    self.take(side, node)
+                    effect = self.take(side, node)
+                    if self.numbers[side][node] not in self.common:  # one side's only
+                        marker = self.graph.call_function(
+                            only_when, (self.condition, side == 0, effect)
+                        )
+                        self.origin[marker] = self.origin[effect]
         output = self.graph.output(result)
         self.origin[output] = _Origin(float("inf"), float("inf"))
         _reorder(self.graph, self._order_keys())
@@ -133,6 +138,8 @@ class _Merger:
     def take(self, side: int, node: fx.Node) -> fx.Node:
         """``node`` of one side in the merged graph: shared if both sides compute it."""
         number = self.numbers[side][node]
+        if node in self.copied[side]:
+            return self.copied[side][node]
         if number in self.common:
             if number not in self.shared:
                 true_node = self.by_number[0][number]
@@ -149,9 +156,6 @@ class _Merger:
         copies = self.copied[side]
         if node not in copies:
             copy = self.graph.node_copy(node, lambda n: self.take(side, n))
-            copy.meta[GUARD] = ((self.condition, side == 0),) + tuple(
-                node.meta.get(GUARD, ())
-            )
             copies[node] = copy
             position = self.positions[side][node]
             self.origin[copy] = (
@@ -186,6 +190,10 @@ class _Merger:
         node = self.graph.create_node(a.op, a.target, tuple(args), kwargs, name=a.name)
         node.meta = dict((a if self.primary else b).meta)
         self.origin[node] = _Origin(self.positions[0][a], self.positions[1][b])
+        # what else reads ``a`` runs only where the condition holds, where
+        # ``node`` is ``a``: it reads ``node`` rather than a second copy of ``a``
+        self.copied[0].setdefault(a, node)
+        self.copied[1].setdefault(b, node)
         return node
 
     def _choose(self, a: Any, b: Any) -> fx.Node:
@@ -194,7 +202,7 @@ class _Merger:
         node = self.graph.call_function(choose, (self.condition, when_true, when_false))
         source = a if self.primary else b
         if isinstance(source, fx.Node):
-            node.meta = {k: v for k, v in source.meta.items() if k != GUARD}
+            node.meta = dict(source.meta)
         else:
             node.meta = {"value": source}
         self.origin[node] = _Origin(
@@ -213,10 +221,16 @@ class _Merger:
         for node, origin in self.origin.items():
             if origin.in_true is not None:
                 keys[node] = origin.in_true
+            elif origin.in_false is None:  # a choice between constants: placed below
+                continue
             else:
                 before = [t for f, t in anchors if f < origin.in_false]
                 anchor = max(before) if before else -1.0
                 keys[node] = anchor + 0.5 + origin.in_false * 1e-9
+        for node, origin in self.origin.items():
+            if node not in keys:  # just before its first reader
+                keys[node] = min((keys.get(u, 0.0) for u in node.users), default=0.0)
+                keys[node] -= 1e-6
         return keys
 
 

@@ -12,6 +12,7 @@ import operator
 
 import torch
 
+from .. import branches
 from .helpers import HELPERS
 
 #: Python's augmented assignments and ``x[i] = v``: they change their first operand.
@@ -56,6 +57,7 @@ IMPURE_FUNCTIONS = (
     INPLACE_OPERATORS
     | RANDOM_FACTORIES
     | frozenset(helper.function for helper in HELPERS if helper.impure)
+    | {branches.only_when}  # keeps a side effect of one branch, and its condition
 )
 
 #: Methods that change a Python list or dict in place (FPN's ``results.extend``).

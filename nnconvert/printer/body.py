@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
-from ..branches import Guard, negated
+from ..branches import Guard, is_only_when, negated
 from ..opspecs.helpers import helper_for
 from ..options import Style
 from .expressions import BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
-from .statements import StatementPlan, Unpacks
+from .statements import StatementPlan, Unpacks, is_read
 from .values import literal
 
 
@@ -82,7 +82,12 @@ def body_lines(
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
     entries: list[tuple[Guard, list[str]]] = []
     for node in graph.nodes:
-        if node in inlined or node.op == "placeholder" or node in elements:
+        if (
+            node in inlined
+            or node.op == "placeholder"
+            or node in elements
+            or is_only_when(node)  # a mark: its effect is printed in the branch
+        ):
             continue
         guard = guarded.get(node, ())
         if node in branch_ends:
@@ -122,11 +127,11 @@ def _statement(
         lines = [
             f"{printer.argument(target)} {INPLACE[node.target]} {printer.argument(value)}"
         ]
-        if node.users and printer.names[node] != printer.argument(target):
+        if is_read(node) and printer.names[node] != printer.argument(target):
             lines.append(f"{printer.names[node]} = {printer.argument(target)}")
         return lines
     expression = printer.definition(node)
-    return [f"{printer.names[node]} = {expression}"] if node.users else [expression]
+    return [f"{printer.names[node]} = {expression}"] if is_read(node) else [expression]
 
 
 def _nested(

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import fx
 
-from ..branches import Guard, guards, is_choose, is_condition
+from ..branches import Guard, guards, is_choose, is_condition, is_only_when
 from ..options import Style
 from ..passes.graph_utils import is_impure, uses
 from .names import RESERVED, Namespace
@@ -333,7 +333,7 @@ def name_statements(
                 else:
                     names[element] = namespace.claim(_stem(element))
             continue
-        if not node.users:
+        if not is_read(node):
             if dying:
                 namespace.release(names[dying[0]])
             continue
@@ -342,6 +342,11 @@ def name_statements(
         else:
             names[node] = namespace.claim(_stem(node))
     return names
+
+
+def is_read(node: fx.Node) -> bool:
+    """Some statement reads ``node``'s value (an ``only_when`` mark reads nothing)."""
+    return any(not is_only_when(user) for user in node.users)
 
 
 def _is_optional_input(node: fx.Node) -> bool:

@@ -1,0 +1,286 @@
+"""Branches the user wrote: ``if self.training:`` and optional inputs, kept in every style.
+
+A module whose Python decides what runs is traced once per answer and the
+traces merged (``nnconvert/merge.py``); each test converts, checks the
+output against the original in eval and train mode (and without each
+optional input), and looks at the branch in the text. Converting the output
+again proves the printed branches read back as the same program.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+import nnconvert
+from nnconvert.branches import choose, guards
+from nnconvert.merge import merge_traces, value_numbers
+from nnconvert.options import Style
+from nnconvert.trace import trace
+
+from .helpers import load_output
+
+STYLES = list(Style)
+
+
+def drop_path(x: torch.Tensor, drop_prob: float = 0.0, training: bool = False):
+    """timm's stochastic depth, as published."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    random_tensor = x.new_empty(shape).bernoulli_(keep_prob)
+    if keep_prob > 0.0:
+        random_tensor.div_(keep_prob)
+    return x * random_tensor
+
+
+class DropPathBlock(nn.Module):
+    def __init__(self, dim: int = 8, drop_prob: float = 0.25):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.drop_prob = drop_prob
+
+    def forward(self, x):
+        return x + drop_path(self.fc(x), self.drop_prob, self.training)
+
+
+class DropConnect(nn.Module):
+    """EfficientNet-style: ``if self.training: x = drop_connect(x, rate)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        out = self.conv(x)
+        if self.training:
+            out = F.dropout(out, 0.3)
+        return out + x
+
+
+class AttentionDropout(nn.Module):
+    """``dropout_p=self.dropout if self.training else 0``: a branch inside a call."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.dropout = 0.2
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        p = self.dropout if self.training else 0
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=p)
+
+
+class StepCounter(nn.Module):
+    """A side effect only training runs: nothing reads its result."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x):
+        if self.training:
+            self.steps.add_(1)
+        return self.fc(x)
+
+
+class LanguageModel(nn.Module):
+    """nanoGPT's shape: logits always, the loss when given targets."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 8)
+        self.head = nn.Linear(8, 20)
+
+    def forward(self, idx, targets=None):
+        x = F.dropout(self.embed(idx), 0.1, self.training)
+        if targets is not None:
+            logits = self.head(x)
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+        else:
+            logits = self.head(x[:, [-1], :])
+            loss = None
+        return logits, loss
+
+
+class MaskedBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x, mask=None):
+        x = self.fc(x)
+        if mask is not None:
+            x = x.masked_fill(mask, 0.0)
+        return x
+
+
+class MaskedModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = MaskedBlock()
+
+    def forward(self, x, mask=None):
+        return self.block(x, mask)
+
+
+def _tokens():
+    return torch.randint(0, 20, (2, 5)), torch.randint(0, 20, (2, 5))
+
+
+CASES = {
+    "drop_path": (
+        lambda: nn.Sequential(DropPathBlock(), DropPathBlock()),
+        lambda: (torch.randn(4, 8),),
+    ),
+    "drop_connect": (DropConnect, lambda: (torch.randn(2, 3, 6, 6),)),
+    "attention_dropout": (AttentionDropout, lambda: (torch.randn(2, 5, 8),)),
+    "step_counter": (StepCounter, lambda: (torch.randn(3, 4),)),
+    "language_model": (LanguageModel, _tokens),
+    "masked": (
+        MaskedModel,
+        lambda: (torch.randn(2, 6), torch.rand(2, 6) > 0.5),
+    ),
+}
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("case", CASES)
+def test_branches_convert_and_check(case, style):
+    build, inputs = CASES[case]
+    torch.manual_seed(0)
+    model = build()
+    conversion = nnconvert.convert(model, style, inputs())
+    report = conversion.check(train=True)
+    labels = [result.label for result in report.results]
+    assert any(label.startswith("train, outputs") for label in labels)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_training_branch_is_written_as_the_user_wrote_it(style):
+    conversion = nnconvert.convert(DropConnect(), style, (torch.randn(2, 3, 6, 6),))
+    flag = "training" if style is Style.FUNCTIONAL else "self.training"
+    assert f"if {flag}:" in conversion.source
+    assert "else:" not in conversion.source  # eval does nothing there
+
+
+def test_a_choice_between_constants_stays_an_expression():
+    conversion = nnconvert.convert(
+        AttentionDropout(), Style.MIXED, (torch.randn(2, 5, 8),)
+    )
+    assert "dropout_p=0.2 if self.training else 0" in conversion.source
+
+
+def test_optional_input_keeps_both_paths_and_checks_both():
+    conversion = nnconvert.convert(LanguageModel(), Style.MODULE, _tokens())
+    assert "def forward(self, idx, targets=None):" in conversion.source
+    assert "if targets is None:" in conversion.source
+    assert "if targets is not None:" in conversion.source
+    labels = [r.label for r in conversion.check().results]
+    assert "eval, without targets" in labels
+    # the two paths really are both in the output: called without targets
+    model = conversion.load()
+    logits, loss = model(_tokens()[0])
+    assert loss is None and logits.shape == (2, 1, 20)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_an_optional_input_traced_as_none_refuses_a_value(style):
+    """Given only ``idx``, the output cannot know the loss path: it says so when asked."""
+    model = LanguageModel()
+    idx, targets = _tokens()
+    conversion = nnconvert.convert(model, style, (idx,))
+    conversion.check(train=True)
+    defined = conversion.namespace()[conversion.name]
+    with pytest.raises(ValueError, match="traced with targets=None"):
+        if style is Style.FUNCTIONAL:
+            defined(dict(model.state_dict()), idx, targets)
+        else:
+            conversion.load()(idx, targets)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_changed_training_branch_fails_the_check(style):
+    """The train check sees the branch: an output without it is refused."""
+    conversion = nnconvert.convert(DropConnect(), style, (torch.randn(2, 3, 6, 6),))
+    flag = "training" if style is Style.FUNCTIONAL else "self.training"
+    broken = conversion.source.replace(f"if {flag}:", "if False:")
+    assert broken != conversion.source
+    wrong = nnconvert.Conversion(
+        broken,
+        conversion.name,
+        style,
+        conversion.model,
+        conversion.example_inputs,
+    )
+    wrong.check()  # eval alone cannot see it
+    with pytest.raises(nnconvert.CheckError, match="train"):
+        wrong.check(train=True)
+
+
+@pytest.mark.parametrize("case", ["drop_path", "language_model", "step_counter"])
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_output_converts_again_to_the_same_text(case, style):
+    """The printed ``if``s read back as the same branches: a fixed point."""
+    build, inputs = CASES[case]
+    torch.manual_seed(0)
+    first = nnconvert.convert(build(), style, inputs())
+    again = nnconvert.convert(load_output(first), style, inputs())
+    again.check(train=True)
+    assert again.source == first.source
+
+
+def _graphs(forward_true, forward_false, example):
+    true = trace(_module(forward_true), example)
+    false = trace(_module(forward_false), example)
+    return true, false
+
+
+def _module(forward):
+    return type("M", (nn.Module,), {"forward": forward})()
+
+
+def _training(graph: fx.Graph, inputs: dict[str, fx.Node]) -> fx.Node:
+    return inputs.get("training") or graph.get_attr("training")
+
+
+def test_identical_traces_merge_without_a_choice():
+    def forward(self, x):
+        return torch.relu(x) + 1
+
+    true, false = _graphs(forward, forward, (torch.randn(3),))
+    assert set(value_numbers(true.graph).values()) == set(
+        value_numbers(false.graph).values()
+    )
+    merged = merge_traces(true, false, _training, primary=False)
+    assert not [n for n in merged.graph.nodes if n.target is choose]
+
+
+def test_the_choice_sits_where_the_traces_differ():
+    """``x + (x * 2)`` against ``x + x``: one add, choosing its right operand."""
+
+    def with_scale(self, x):
+        y = torch.relu(x)
+        return y + y * 2
+
+    def without(self, x):
+        y = torch.relu(x)
+        return y + y
+
+    true, false = _graphs(with_scale, without, (torch.randn(3),))
+    merged = merge_traces(true, false, _training, primary=False).graph
+    calls = [n for n in merged.nodes if n.op == "call_function"]
+    assert [n.target for n in calls].count(operator.add) == 1
+    assert [n.target for n in calls].count(torch.relu) == 1
+    (joined,) = [n for n in calls if n.target is choose]
+    found = guards(merged)
+    (scaled,) = [n for n in calls if n.target is operator.mul]
+    assert found[scaled] == ((joined.args[0], True),)
+    assert found[joined] == ()
