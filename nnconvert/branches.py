@@ -51,6 +51,31 @@ def only_when(condition: Any, answer: bool, effect: Any) -> None:
     """
 
 
+#: What a shape guard says when it refuses an input.
+SHAPE_GUARD_MESSAGE = (
+    "input shape differs from the traced one; convert again with this shape"
+)
+
+
+def expect(condition: Any, message: str) -> None:
+    """A decision the tracer answered from the example's shapes must hold again.
+
+    ``if x.shape[-1] > 8:`` traced at 16x16 keeps only the pooling branch;
+    the output checks the answer (``if x.shape[-1] <= 8: raise
+    ValueError(...)``) instead of computing something else for an 8x8 input.
+    """
+    if not condition:
+        raise ValueError(message)
+
+
+def is_expect(node: Any) -> bool:
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and node.target is expect
+    )
+
+
 def is_choose(node: Any) -> bool:
     return (
         isinstance(node, fx.Node)
@@ -124,13 +149,26 @@ def _shared_prefix(guards_: list[Guard]) -> Guard:
     return shared
 
 
+#: Each comparison and the one that holds exactly when it does not.
+OPPOSITES = {
+    operator.is_not: operator.is_,
+    operator.is_: operator.is_not,
+    operator.eq: operator.ne,
+    operator.ne: operator.eq,
+    operator.lt: operator.ge,
+    operator.ge: operator.lt,
+    operator.gt: operator.le,
+    operator.le: operator.gt,
+}
+
+
 def negated(condition: fx.Node) -> tuple[Any, tuple[Any, ...]] | None:
     """The comparison that says the opposite of ``condition``, if there is one.
 
     ``mask is not None`` negated is ``mask is None``: the printer writes
-    ``if mask is None:`` rather than ``if not mask is not None:``.
+    ``if mask is None:`` rather than ``if not mask is not None:``. (Shapes
+    and flags are integers and booleans: ``not a > b`` is ``a <= b``.)
     """
-    opposite = {operator.is_not: operator.is_, operator.is_: operator.is_not}
-    if condition.op == "call_function" and condition.target in opposite:
-        return opposite[condition.target], tuple(condition.args)
+    if condition.op == "call_function" and condition.target in OPPOSITES:
+        return OPPOSITES[condition.target], tuple(condition.args)
     return None

@@ -9,6 +9,9 @@ Checks, in this order, each a :class:`CheckResult` in the report:
 * eval mode on the example inputs;
 * eval mode on a second batch size (one more than the example's), when the
   original accepts it -- a shape frozen to the traced batch fails here;
+* eval mode on inputs of another non-batch shape (:func:`other_shapes`),
+  when the original accepts one -- skipped where the rewrite's shape guard
+  refuses it, which it says;
 * eval mode without each optional input the example gives (``targets``,
   default None), so that both sides of ``if targets is not None:`` run;
 * train mode, when asked: outputs under the same RNG seed, every buffer after
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -30,6 +34,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten, tree_structure
 
+from .branches import SHAPE_GUARD_MESSAGE
 from .errors import CheckError
 from .reporting import one_line
 from .options import Tolerances
@@ -168,6 +173,12 @@ def _check_equivalent(
             )
         else:
             eval_inputs.append((f"eval, batch {batch + 1}", other))
+    shapes = other_shapes(original, example_inputs)
+    if shapes is None:
+        skipped.append(
+            "other input shape: the original accepts none of the tried ones "
+            "(last two dimensions doubled, last doubled, last halved)"
+        )
     for name, inputs in without_optional_inputs(original, example_inputs):
         reference = _try_run(original, inputs)
         if isinstance(reference, Exception):
@@ -178,9 +189,82 @@ def _check_equivalent(
             eval_inputs.append((f"eval, without {name}", inputs))
     for label, inputs in eval_inputs:
         results.append(_check_eval(label, original, make_candidate, inputs, tolerances))
+    if shapes is not None:
+        label, inputs = shapes
+        try:
+            results.append(
+                _check_eval(label, original, make_candidate, inputs, tolerances)
+            )
+        except CheckError as error:
+            if SHAPE_GUARD_MESSAGE not in str(error):
+                raise
+            skipped.append(f"{label}: the rewrite's shape guard refuses it")
     if train:
         results += _check_train(original, make_candidate, example_inputs, tolerances)
     return CheckReport(tuple(results), tuple(skipped))
+
+
+def other_shapes(
+    model: nn.Module, inputs: Sequence[Any]
+) -> tuple[str, tuple[Any, ...]] | None:
+    """The example inputs with other non-batch sizes, the first that ``model`` accepts.
+
+    A shape frozen into the rewrite (``x.view(-1, 400)`` computed from a
+    traced size) shows here, unless a guard refuses the input explicitly.
+    Tried: the last two dimensions doubled (an image's height and width),
+    the last one doubled (a sequence), the last one halved. None if the
+    model accepts none of them, or the inputs have nothing to resize.
+    """
+    ranks = [v.dim() for v in inputs if isinstance(v, torch.Tensor)]
+    if not ranks or max(ranks) < 2:
+        return None
+    tries = [
+        (
+            "last two dimensions doubled",
+            lambda size, d, n: size * 2 if d >= n - 2 else size,
+            3,
+        ),
+        (
+            "last dimension doubled",
+            lambda size, d, n: size * 2 if d == n - 1 else size,
+            2,
+        ),
+        (
+            "last dimension halved",
+            lambda size, d, n: max(size // 2, 1) if d == n - 1 else size,
+            2,
+        ),
+    ]
+    for label, resize, least_rank in tries:
+        resized = tuple(
+            (
+                _resized(v, resize)
+                if isinstance(v, torch.Tensor) and v.dim() >= least_rank
+                else v
+            )
+            for v in inputs
+        )
+        if all(
+            not isinstance(a, torch.Tensor) or a.shape == b.shape
+            for a, b in zip(resized, inputs)
+        ):
+            continue
+        if not isinstance(_try_run(model, resized), Exception):
+            return f"eval, other input shape ({label})", resized
+    return None
+
+
+def _resized(value: torch.Tensor, resize) -> torch.Tensor:
+    """``value`` with each non-batch size ``resize(size, dim, ndim)``, drawn from its own entries."""
+    shape = [value.shape[0]] + [
+        resize(size, d, value.dim()) for d, size in enumerate(value.shape) if d > 0
+    ]
+    generator = torch.Generator().manual_seed(SEED)
+    flat = value.reshape(-1)
+    if flat.numel() == 0:
+        return value.new_zeros(shape)
+    picks = torch.randint(0, flat.numel(), (math.prod(shape),), generator=generator)
+    return flat[picks].reshape(shape)
 
 
 def without_optional_inputs(

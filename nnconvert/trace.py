@@ -109,7 +109,7 @@ def _restore_input_names(graph: fx.Graph, absent: dict[str, None]) -> None:
 
 
 def _untraced_message(name: str) -> str:
-    return f"traced with {name}=None; convert again with an example {name}"
+    return f"traced with {name}=None; convert again with an example {name}"  # short: one line
 
 
 def _trace_graph(

@@ -12,6 +12,7 @@ iteration) from the real values.
 from __future__ import annotations
 
 import copy
+import operator
 import traceback
 from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
@@ -23,6 +24,7 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _orig_module_call
 
 from .attributes import attribute_at
+from .branches import OPPOSITES, SHAPE_GUARD_MESSAGE, expect
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable
 from .modes import modes_kept
@@ -179,10 +181,17 @@ def _escaped_target(base: str, target: str) -> str:
 
 
 class _ConcreteProxy(fx.Proxy):
-    """A proxy that answers ``len``/``int``/``range`` from its example value."""
+    """A proxy that answers ``len``/``int``/``range`` from its example value.
+
+    Each answer is also recorded as a guard (:meth:`ConcreteTracer.guard`).
+    """
 
     def __len__(self) -> int:
-        return len(self.tracer.value_of(self))
+        length = len(self.tracer.value_of(self))
+        self.tracer.guard(
+            self.tracer.create_proxy("call_function", len, (self,), {}), length
+        )
+        return length
 
     def __int__(self) -> int:
         return int(self.tracer.concrete_scalar(self))
@@ -232,7 +241,43 @@ class ConcreteTracer(ModelTracer):
                 f"{_user_location()}the model turns tensor data into a Python "
                 "number; nnconvert cannot trace data-dependent code"
             )
+        self.guard(proxy, value)
         return value
+
+    def guard(self, proxy: fx.Proxy, answer: Any) -> None:
+        """Record that ``proxy`` had the value ``answer``: the output checks it again.
+
+        Python asked a question of a traced value (``int(x.size(1))``,
+        ``if x.shape[-1] > 8:``, ``for s in x.size()[1:]:``) and the example
+        answered it; what the trace recorded holds only for inputs that give
+        the same answer. So the graph gets ``expect(proxy == answer)``
+        (``expect(proxy)`` / ``expect(not proxy)`` for a truth value), which
+        the output prints as ``if ...: raise ValueError(...)``. Answers
+        about the training flag are not guards: the model is traced in both
+        modes instead.
+        """
+        node = proxy.node
+        if _reads_training_flag(node):
+            return
+        if answer is True or answer is False:
+            if answer:
+                condition = proxy
+            elif node.op == "call_function" and node.target in OPPOSITES:
+                left, right = (
+                    self.proxy(a) if isinstance(a, fx.Node) else a for a in node.args
+                )
+                condition = self.create_proxy(
+                    "call_function", OPPOSITES[node.target], (left, right), {}
+                )
+            else:
+                condition = self.create_proxy(
+                    "call_function", operator.not_, (proxy,), {}
+                )
+        else:
+            condition = self.create_proxy(
+                "call_function", operator.eq, (proxy, answer), {}
+            )
+        self.create_proxy("call_function", expect, (condition, SHAPE_GUARD_MESSAGE), {})
 
     # Python asks these questions of proxies; answer from the example values.
 
@@ -245,7 +290,9 @@ class ConcreteTracer(ModelTracer):
                 f"{_user_location()}control flow depends on tensor data; "
                 "nnconvert can only trace code whose branches depend on shapes"
             )
-        return bool(value)
+        answer = bool(value)
+        self.guard(obj, answer)
+        return answer
 
     def iter(self, obj: fx.Proxy):
         value = self.value_of(obj)
@@ -256,6 +303,7 @@ class ConcreteTracer(ModelTracer):
             )
         if any(isinstance(v, torch.Tensor) for v in value):
             return iter([obj[i] for i in range(len(value))])
+        self.guard(obj, value)
         return iter(value)
 
     def keys(self, obj: fx.Proxy):

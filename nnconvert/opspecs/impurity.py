@@ -58,6 +58,7 @@ IMPURE_FUNCTIONS = (
     | RANDOM_FACTORIES
     | frozenset(helper.function for helper in HELPERS if helper.impure)
     | {branches.only_when}  # keeps a side effect of one branch, and its condition
+    | {branches.expect}  # a shape guard raises
 )
 
 #: Methods that change a Python list or dict in place (FPN's ``results.extend``).

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
-from ..branches import Guard, is_only_when, negated
+from ..branches import Guard, is_expect, is_only_when, negated
 from ..opspecs.helpers import helper_for
 from ..options import Style
 from .expressions import BINARY, INPLACE, ExpressionPrinter
@@ -115,6 +115,12 @@ def _statement(
         ]
     if node.op == "output":
         return [f"return {printer.argument(node.args[0])}"]
+    if is_expect(node):  # a shape guard
+        condition, message = node.args
+        return [
+            f"if {condition_text(condition, False, printer)}:",
+            f"    raise ValueError({printer.argument(message)})",
+        ]
     if node.op == "call_function" and _is_statement_helper(node):
         arguments = [printer.argument(a) for a in node.args]
         return helper_for(node.target).print(arguments)  # if training: ...

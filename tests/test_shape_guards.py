@@ -1,0 +1,130 @@
+"""Shape decisions the tracer answered become guards in the output, never silent constants.
+
+The concrete tracer answers Python's questions about shapes (``if
+x.shape[-1] > 8:``, ``int(x.size(1))``, ``for s in x.size()[1:]:``) from the
+example inputs. The output keeps what that answer traced, and checks the
+answer again: an input that would have gone the other way is refused with a
+clear error, not computed differently.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.branches import SHAPE_GUARD_MESSAGE
+from nnconvert.check import other_shapes
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+STYLES = list(Style)
+
+
+class PoolsLargeInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.shape[-1] > 8:
+            x = F.avg_pool2d(x, 2)
+        return x.flatten(1).sum(1)
+
+
+class SingleSampleSpecialCase(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(5, 5)
+
+    def forward(self, x):
+        if x.size(0) == 1:
+            return self.fc(x) * 2
+        return self.fc(x)
+
+
+class IntOfASize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(12, 3)
+
+    def forward(self, x):
+        features = int(x.size(1)) * int(x.size(2))
+        return self.fc(x.reshape(-1, features))
+
+
+CASES = {
+    "comparison": (PoolsLargeInputs, (2, 3, 16, 16), (2, 3, 8, 8)),
+    "batch_of_one": (SingleSampleSpecialCase, (3, 5), (1, 5)),
+    "int": (IntOfASize, (2, 3, 4), (2, 4, 3)),
+}
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("case", CASES)
+def test_an_input_the_trace_did_not_cover_is_refused(case, style):
+    build, traced_shape, other_shape = CASES[case]
+    torch.manual_seed(0)
+    model = build()
+    conversion = nnconvert.convert(model, style, (torch.randn(traced_shape),))
+    conversion.check(train=True)
+    assert "raise ValueError" in conversion.source
+    rewrite = conversion.load()
+    other = torch.randn(other_shape)
+    model(other)  # the original takes it, on its other path
+    with pytest.raises(ValueError, match="input shape differs from the traced one"):
+        if style is Style.FUNCTIONAL:
+            rewrite(dict(model.state_dict()), other)
+        else:
+            rewrite(other)
+
+
+def test_the_guard_is_the_opposite_of_the_traced_answer():
+    conversion = nnconvert.convert(
+        PoolsLargeInputs(), Style.MIXED, (torch.randn(2, 3, 16, 16),)
+    )
+    assert "if x.shape[-1] <= 8:" in conversion.source
+
+
+def test_a_model_without_shape_questions_gets_no_guard():
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, (torch.randn(2, 4),))
+    assert "raise" not in conversion.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_guards_read_back_as_the_same_guards(style):
+    first = nnconvert.convert(PoolsLargeInputs(), style, (torch.randn(2, 3, 16, 16),))
+    again = nnconvert.convert(load_output(first), style, (torch.randn(2, 3, 16, 16),))
+    assert again.source == first.source
+
+
+def test_the_check_runs_another_shape_where_the_model_takes_one():
+    model = PoolsLargeInputs()
+    label, (resized,) = other_shapes(model, (torch.randn(2, 3, 16, 16),))
+    assert resized.shape == (2, 3, 32, 32)
+    report = nnconvert.convert(
+        model, Style.MODULE, (torch.randn(2, 3, 16, 16),)
+    ).check()
+    assert any("other input shape" in r.label for r in report.results)
+
+
+def test_a_frozen_shape_without_a_guard_fails_the_other_shape_check():
+    """The check itself catches a constant taken from the traced shape."""
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.AdaptiveAvgPool2d(1))
+    conversion = nnconvert.convert(model, Style.MODULE, (torch.randn(2, 3, 8, 8),))
+    frozen = conversion.source.replace("nn.AdaptiveAvgPool2d(1)", "nn.AvgPool2d(8)")
+    assert frozen != conversion.source
+    wrong = nnconvert.Conversion(
+        frozen, conversion.name, Style.MODULE, model, conversion.example_inputs
+    )
+    with pytest.raises(nnconvert.CheckError, match="other input shape"):
+        wrong.check()
+
+
+def test_the_guard_message_is_one_line_of_code():
+    assert len(f'                "{SHAPE_GUARD_MESSAGE}"') <= 88
