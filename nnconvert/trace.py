@@ -27,9 +27,11 @@ hierarchy keeps user-defined blocks as calls); the rest is traced through.
 
 from __future__ import annotations
 
+import ast
 import copy
 import inspect
-from typing import Any, Sequence
+import textwrap
+from typing import Any, Iterable, Sequence
 
 import torch
 from torch import fx, nn
@@ -59,7 +61,7 @@ def trace(
     absent = absent_inputs(model, example_inputs)
     try:
         graph, branches_on_training = _trace_graph(model, example_inputs, keep, absent)
-        _restore_input_names(graph, absent)
+        _restore_input_names(graph, absent, unread_inputs(model, absent))
         module = fx.GraphModule(model, graph, class_name=type(model).__name__)
     finally:
         for submodule, saved in attributes:
@@ -91,8 +93,15 @@ def absent_inputs(model: nn.Module, example_inputs: Sequence[Any]) -> dict[str, 
     }
 
 
-def _restore_input_names(graph: fx.Graph, absent: dict[str, None]) -> None:
-    """fx calls an input traced as None ``targets_1``: give it its own name back."""
+def _restore_input_names(
+    graph: fx.Graph, absent: dict[str, None], unread: frozenset[str]
+) -> None:
+    """fx calls an input traced as None ``targets_1``: give it its own name back.
+
+    fx also adds ``_assert_is_none``; it becomes :func:`expect_none` (the
+    output refuses a value it was not traced with), except for inputs
+    ``forward`` never reads (``unread``).
+    """
     for node in graph.nodes:
         if node.op != "placeholder":
             continue
@@ -104,12 +113,42 @@ def _restore_input_names(graph: fx.Graph, absent: dict[str, None]) -> None:
     for node in list(graph.nodes):
         if node.op == "call_function" and node.target is _assert_is_none:
             placeholder, _ = node.args
+            name = str(placeholder.target)
+            if name in unread:
+                graph.erase_node(node)  # any value is ignored alike: nothing to refuse
+                continue
             node.target = expect_none
-            node.args = (placeholder, _untraced_message(str(placeholder.target)))
+            node.args = (placeholder, _untraced_message(name))
 
 
 def _untraced_message(name: str) -> str:
-    return f"traced with {name}=None; convert again with an example {name}"  # short: one line
+    return f"traced with {name}=None; convert again with an example {name}"
+
+
+def unread_inputs(model: nn.Module, names: Iterable[str]) -> frozenset[str]:
+    """Those of ``names`` that ``forward``'s source never mentions in its body.
+
+    A module that runs a function of the user's (the functional front end's
+    wrapper: its ``function``) is read from that function. Without the
+    source nothing is known to be unread.
+    """
+    code = getattr(model, "function", None)
+    if not inspect.isfunction(code):
+        code = type(model).forward
+    try:
+        source = textwrap.dedent(inspect.getsource(code))
+        (function,) = ast.parse(source).body
+    except (OSError, TypeError, SyntaxError, ValueError):
+        return frozenset()
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return frozenset()
+    read = {
+        node.id
+        for statement in function.body
+        for node in ast.walk(statement)
+        if isinstance(node, ast.Name)
+    }
+    return frozenset(name for name in names if name not in read)
 
 
 def _trace_graph(
