@@ -29,6 +29,7 @@ from torch import fx, nn
 from .errors import ConversionError
 from .example_values import clone_inputs
 from .frontend import ModelInput, model_input
+from .leaves import is_leaf, mark_leaves
 from .options import Style
 from .trace import trace
 
@@ -64,8 +65,8 @@ def is_defined_class(module: nn.Module) -> bool:
     plain containers.
     """
     containers = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
-    if not is_user_module(module):
-        return False
+    if not is_user_module(module) or is_leaf(module):
+        return False  # a third-party layer kept as an opaque call is no class of ours
     return (
         not isinstance(module, containers)
         or type(module).forward is not nn.Module.forward
@@ -131,6 +132,8 @@ def trace_instances(
     """The root and every user-defined submodule, traced; children before parents."""
     read = model_input(model)
     model = read.module
+    # third-party layers stay calls (leaves), run in both modes on what they receive
+    mark_leaves(model, lambda leaves: capture_inputs(model, example_inputs, leaves))
     inputs = capture_inputs(model, example_inputs)
     functional = style is Style.FUNCTIONAL
     # the Sequentials called as a whole: functions of their own in functional style
@@ -141,7 +144,7 @@ def trace_instances(
     }
 
     def keep(module: nn.Module) -> bool:
-        return is_defined_class(module) or (
+        return is_defined_class(module) or is_leaf(module) or (
             type(module) is nn.Sequential and (not functional or id(module) in called)
         )
 
@@ -240,6 +243,8 @@ def _post_order(model: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Modu
         if id(module) in seen:
             return
         seen.add(id(module))
+        if is_leaf(module):
+            return  # an opaque call: nothing inside it is converted
         for name, child in module.named_children():
             yield from visit(child, f"{prefix}.{name}" if prefix else name)
         yield prefix, module
