@@ -31,7 +31,6 @@ module instances that :func:`leaf_of` reads.
 from __future__ import annotations
 
 import copy
-import importlib
 import inspect
 import sys
 import types
@@ -47,6 +46,7 @@ from torch import nn
 from .errors import ConversionError
 from .opspecs import spec_for_module
 from .opspecs.spec import REQUIRED, Param, layout
+from .torch_names import public_import
 
 #: Packages that are never third-party: torch itself and nnconvert (whose
 #: functional front end defines the wrapper classes it traces).
@@ -196,31 +196,6 @@ def _is_function(value: Any) -> bool:
 
 
 # -- how the output names and builds a leaf ------------------------------------------
-
-
-def public_import(obj: Any) -> tuple[str, str] | None:
-    """``(name, "from <module> import <name>")`` by the shortest public path giving ``obj``.
-
-    einops' ``Rearrange`` is defined in ``einops.layers.torch``; its
-    ``rearrange`` in ``einops.einops`` but exported as ``einops.rearrange``:
-    ``from einops import rearrange``, as people write it. None when no
-    module on the path (nor the defining one) gives the same object.
-    """
-    module_name = getattr(obj, "__module__", None)
-    name = getattr(obj, "__qualname__", None)
-    if not module_name or not name or not name.isidentifier():
-        return None
-    parts = module_name.split(".")
-    candidates = [".".join(parts[: i + 1]) for i in range(len(parts))]
-    public = [c for c in candidates if not any(p.startswith("_") for p in c.split("."))]
-    for candidate in public + [module_name]:
-        try:
-            module = importlib.import_module(candidate)
-        except Exception:
-            continue
-        if getattr(module, name, None) is obj:
-            return name, f"from {candidate} import {name}"
-    return None
 
 
 def describe_leaf(
