@@ -144,8 +144,13 @@ def trace_instances(
     }
 
     def keep(module: nn.Module) -> bool:
-        return is_defined_class(module) or is_leaf(module) or (
-            type(module) is nn.Sequential and (not functional or id(module) in called)
+        return (
+            is_defined_class(module)
+            or is_leaf(module)
+            or (
+                type(module) is nn.Sequential
+                and (not functional or id(module) in called)
+            )
         )
 
     def defined(module: nn.Module) -> bool:

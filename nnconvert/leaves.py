@@ -82,7 +82,9 @@ class Leaf:
     def describe(self) -> str:
         """One line for the report: which layer, which class, why."""
         where = self.path or "the model"
-        return f"{where!r} ({self.cls.__module__}.{self.cls.__qualname__}): {self.reason}"
+        return (
+            f"{where!r} ({self.cls.__module__}.{self.cls.__qualname__}): {self.reason}"
+        )
 
 
 _REGISTRY: "weakref.WeakKeyDictionary[nn.Module, Leaf]" = weakref.WeakKeyDictionary()

@@ -54,7 +54,11 @@ def _importable(function: Any) -> tuple[str, str] | None:
     own file, which is not importable by its name.
     """
     module_name = getattr(function, "__module__", None)
-    if not module_name or module_name == "__main__" or module_name.startswith("nnconvert"):
+    if (
+        not module_name
+        or module_name == "__main__"
+        or module_name.startswith("nnconvert")
+    ):
         return None
     return public_import(function)
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import operator
 import textwrap
 from pathlib import Path
@@ -41,10 +42,10 @@ def golden_path(sample: Path, style: Style) -> Path:
     return EXPECTED / f"{sample.stem}.{style.value}.py"
 
 
-def skip_without_imports(path: Path) -> None:
-    """Skip the test when a library the sample imports (einops: a test-only one) is missing."""
-    tree = ast.parse(path.read_text())
-    for node in tree.body:
+def missing_imports(path: Path) -> list[str]:
+    """The libraries a sample imports at its top that are not installed (einops: test-only)."""
+    missing = []
+    for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
@@ -52,7 +53,16 @@ def skip_without_imports(path: Path) -> None:
         else:
             continue
         for name in names:
-            pytest.importorskip(name.split(".")[0])
+            top = name.split(".")[0]
+            if importlib.util.find_spec(top) is None and top not in missing:
+                missing.append(top)
+    return missing
+
+
+def skip_without_imports(path: Path) -> None:
+    """Skip the test when a library the sample imports is missing."""
+    for name in missing_imports(path):
+        pytest.importorskip(name)
 
 
 def sample_builder(path: Path):
