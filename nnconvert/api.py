@@ -23,6 +23,7 @@ from .check import CheckReport, check_equivalent, function_candidate, module_can
 from .errors import CheckError, ConversionError, InputError, NnconvertError
 from .frontend import ModelInput, model_input
 from .hierarchy import trace_instances
+from .leaves import leaf_of
 from .modes import eval_mode
 from .naming import MODULE_NAMES, definition_name, is_plain_identifier
 from .options import Style, Tolerances
@@ -48,6 +49,9 @@ class Conversion:
     model: nn.Module
     example_inputs: tuple[Any, ...]
     tolerances: Tolerances = Tolerances()
+    #: the layers kept as opaque calls (third-party, no op spec), one line each:
+    #: which layer, which class, why (:mod:`nnconvert.leaves`)
+    leaves: tuple[str, ...] = ()
 
     def namespace(self) -> dict[str, Any]:
         """Execute ``source`` in a fresh namespace (its lines show in tracebacks)."""
@@ -145,7 +149,12 @@ def _convert(
         apply_style(instance.graph, style)
     name = input_name(read, style) if name is None else name
     source = print_program(instances, style, name)
-    return Conversion(source, name, style, read.module, example_inputs, tolerances)
+    leaves = tuple(
+        leaf.describe() for m in working.module.modules() if (leaf := leaf_of(m))
+    )
+    return Conversion(
+        source, name, style, read.module, example_inputs, tolerances, leaves
+    )
 
 
 def parse_style(to: Any) -> Style:

@@ -221,6 +221,8 @@ def convert(
         conversion = convert_model(
             model, style, inputs, name=name, tolerances=tolerances
         )
+        for leaf in conversion.leaves:
+            click.echo(f"leaf: {leaf}", err=True)
         if check:
             report = conversion.check(train=train)
             click.echo(

@@ -37,6 +37,7 @@ from .branches import expect_none
 from .errors import ConversionError
 from .example_values import clone_inputs
 from .frontend import ModelInput, model_input
+from .leaves import is_leaf, mark_leaves
 from .merge import merge_traces
 from .module_kinds import (
     CONTAINERS,
@@ -112,6 +113,8 @@ def trace_instances(
     """The root and every user-defined submodule, traced; children before parents."""
     read = model_input(model)
     model = read.module
+    # third-party layers stay calls (leaves), run in both modes on what they receive
+    mark_leaves(model, lambda leaves: capture_inputs(model, example_inputs, leaves))
     inputs = capture_inputs(model, example_inputs)
     functional = style is Style.FUNCTIONAL
     # the Sequentials called as a whole: functions of their own in functional style
@@ -122,8 +125,13 @@ def trace_instances(
     }
 
     def keep(module: nn.Module) -> bool:
-        return is_defined_class(module) or (
-            type(module) is nn.Sequential and (not functional or id(module) in called)
+        return (
+            is_defined_class(module)
+            or is_leaf(module)
+            or (
+                type(module) is nn.Sequential
+                and (not functional or id(module) in called)
+            )
         )
 
     def defined(module: nn.Module) -> bool:
@@ -302,6 +310,8 @@ def _post_order(model: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Modu
         if id(module) in seen:
             return
         seen.add(id(module))
+        if is_leaf(module):
+            return  # an opaque call: nothing inside it is converted
         for name, child in module.named_children():
             yield from visit(child, f"{prefix}.{name}" if prefix else name)
         yield prefix, module

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .leaves import is_leaf
+
 #: Standard containers: printed as constructors, never as classes of their own.
 CONTAINERS = (
     nn.Sequential,
@@ -40,8 +42,8 @@ def is_defined_class(module: nn.Module) -> bool:
     plain containers.
     """
     containers = (nn.ModuleList, nn.ModuleDict, nn.ParameterList, nn.ParameterDict)
-    if not is_user_module(module):
-        return False
+    if not is_user_module(module) or is_leaf(module):
+        return False  # a third-party layer kept as an opaque call is no class of ours
     return (
         not isinstance(module, containers)
         or type(module).forward is not nn.Module.forward

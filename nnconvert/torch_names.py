@@ -48,17 +48,41 @@ def qualified_name(function: Any) -> tuple[str, str] | None:
 
 
 def _importable(function: Any) -> tuple[str, str] | None:
-    """A module-level function that ``from <module> import <name>`` gives back exactly."""
+    """A module-level function that ``from <module> import <name>`` gives back exactly.
+
+    By the shortest public path (:func:`public_import`); never the user's
+    own file, which is not importable by its name.
+    """
     module_name = getattr(function, "__module__", None)
-    name = getattr(function, "__qualname__", None)
+    if (
+        not module_name
+        or module_name == "__main__"
+        or module_name.startswith("nnconvert")
+    ):
+        return None
+    return public_import(function)
+
+
+def public_import(obj: Any) -> tuple[str, str] | None:
+    """``(name, "from <module> import <name>")`` by the shortest public path giving ``obj``.
+
+    einops' ``Rearrange`` is defined in ``einops.layers.torch``; its
+    ``rearrange`` in ``einops.einops`` but exported as ``einops.rearrange``:
+    ``from einops import rearrange``, as people write it. None when no
+    module on the path (nor the defining one) gives the same object.
+    """
+    module_name = getattr(obj, "__module__", None)
+    name = getattr(obj, "__qualname__", None)
     if not module_name or not name or not name.isidentifier():
         return None
-    if module_name == "__main__" or module_name.startswith("nnconvert"):
-        return None  # the user's own file is not importable by that name
-    try:
-        module = importlib.import_module(module_name)
-    except Exception:
-        return None
-    if getattr(module, name, None) is not function:
-        return None
-    return name, f"from {module_name} import {name}"
+    parts = module_name.split(".")
+    candidates = [".".join(parts[: i + 1]) for i in range(len(parts))]
+    public = [c for c in candidates if not any(p.startswith("_") for p in c.split("."))]
+    for candidate in public + [module_name]:
+        try:
+            module = importlib.import_module(candidate)
+        except Exception:
+            continue
+        if getattr(module, name, None) is obj:
+            return name, f"from {candidate} import {name}"
+    return None

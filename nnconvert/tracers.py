@@ -27,6 +27,7 @@ from .attributes import attribute_at
 from .branches import OPPOSITES, SHAPE_GUARD_MESSAGE, expect
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable
+from .leaves import package_of, third_party_functions
 from .modes import modes_kept
 from .naming import is_plain_identifier
 
@@ -85,6 +86,7 @@ class ModelTracer(fx.Tracer):
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
         self._autowrap_function_ids.update(map(id, _functions_fx_wraps()))
+        self._keep_third_party_calls(root)
         originals = {
             name: getattr(torch, name) for name in _TENSOR_FACTORIES + _TENSOR_BUILDERS
         }
@@ -101,6 +103,24 @@ class ModelTracer(fx.Tracer):
         finally:
             for name, factory in originals.items():
                 setattr(torch, name, factory)
+
+    def _keep_third_party_calls(self, root: Any) -> None:
+        """Calls of installed third-party functions stay one opaque node each.
+
+        einops' ``rearrange(x, "b n (h d) -> b h n d", h=8)`` is not traced
+        into (its shape cache fails on proxies, and its code is not the
+        user's): fx's autowrap records it as a ``call_function``, printed as
+        the same call with its import. Functions of the traced code's own
+        package are traced through as before.
+        """
+        forward = getattr(type(root), "forward", root)
+        namespace = getattr(forward, "__globals__", {})
+        owner = type(root) if isinstance(root, nn.Module) else root
+        functions, modules = third_party_functions(
+            namespace, package_of(getattr(owner, "__module__", None))
+        )
+        self._autowrap_function_ids.update(map(id, functions))
+        self._autowrap_search = [*self._autowrap_search, *modules]
 
     def _record_on_proxies(self, factory: Callable, always: bool) -> Callable:
         """``torch.tensor(channels)`` with a traced size becomes a graph node.

@@ -32,7 +32,7 @@ from nnconvert.functional import class_name_for
 from nnconvert.opspecs import SPECS
 from nnconvert.options import Style
 
-from .helpers import build_inputs, layer_model, load_output
+from .helpers import build_inputs, layer_model, load_output, missing_imports
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 STYLES = list(Style)
@@ -50,15 +50,25 @@ LOSSY = {
 }
 
 #: Samples whose functional form does not show everything their module form
-#: does (sample stem -> (target styles, why)): none. Functional style writes
+#: does (sample stem -> (target styles, why)). Functional style writes
 #: an nn.Sequential as a function of its own and unrolls a loop over an
-#: nn.ModuleList in the caller, so passes/lift.py tells the two apart.
-LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {}
+#: nn.ModuleList in the caller, so passes/lift.py tells the two apart; but
+#: functional input does not read back the module-level third-party layers
+#: (leaves) functional style writes.
+LEAVES_NOT_READ_BACK = (
+    "functional input does not read back module-level third-party layers "
+    "(rearrange_layer = Rearrange(...)): fx finds no submodule for them"
+)
+LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
+    "vit_einops": (tuple(Style), LEAVES_NOT_READ_BACK),
+}
 
 
 def _sample_cases():
     for path in sorted(SAMPLES.glob("*.py")):
-        yield pytest.param(("sample", path), id=path.stem)
+        missing = missing_imports(path)
+        marks = [pytest.mark.skip(f"needs {', '.join(missing)}")] if missing else []
+        yield pytest.param(("sample", path), id=path.stem, marks=marks)
 
 
 def _example_cases():
@@ -136,8 +146,11 @@ def test_round_trip(case, via, to, request):
 
 
 @pytest.mark.parametrize("case", SAMPLE_CASES)
-def test_functional_input_is_checked_against_the_rewrite(case):
+def test_functional_input_is_checked_against_the_rewrite(case, request):
     """A functional input is the original of the check: same weights, every style."""
+    if case[1].stem in LOSSY_SAMPLES:
+        reason = LOSSY_SAMPLES[case[1].stem][1]
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     model, inputs = original(case)
     wrapper = load_output(direct(case, Style.FUNCTIONAL), lost_class_name(model))
     assert wrapper.module.state_dict().keys() == model.state_dict().keys()
@@ -150,7 +163,11 @@ def test_functional_input_is_checked_against_the_rewrite(case):
 
 @pytest.mark.parametrize(
     "case",
-    [c for c in SAMPLE_CASES if lost_class_name(original(c.values[0])[0])],
+    [
+        c
+        for c in SAMPLE_CASES
+        if not c.marks and lost_class_name(original(c.values[0])[0])
+    ],
 )
 def test_a_class_name_snake_case_loses_changes_only_the_name(case):
     """Without an explicit class name ``MLP`` comes back as ``Mlp``: nothing else changes."""

@@ -24,6 +24,7 @@ from typing import Any
 from torch import fx, nn
 
 from ..errors import ConversionError
+from ..leaves import is_leaf
 from ..module_kinds import CONTAINERS, is_defined_class
 from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module
 from ..opspecs.spec import Computed, identity
@@ -130,9 +131,9 @@ def _spell_forward_arguments(node: fx.Node, spec: OpSpec | None) -> None:
 
 
 def _is_block(module: fx.GraphModule, node: fx.Node) -> bool:
-    """A user-defined block or a container: printed as a call, never rewritten here."""
+    """A user-defined block, a container or a leaf: printed as a call, never rewritten here."""
     layer = module.get_submodule(node.target)
-    return is_defined_class(layer) or isinstance(layer, CONTAINERS)
+    return is_defined_class(layer) or isinstance(layer, CONTAINERS) or is_leaf(layer)
 
 
 def _owns_state(layer: nn.Module) -> bool:

@@ -37,18 +37,21 @@ def print_body(
     *,
     callees: dict[str, tuple[str, bool]] | None = None,
     owners: tuple[nn.Module, ...] = (),
+    leaves: dict | None = None,
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
     ``callees`` (functional style): each block call's function and whether it
     takes ``training``; ``owners`` (class styles): the module whose body it is,
-    so that attribute paths are written as its containers index them.
+    so that attribute paths are written as its containers index them;
+    ``leaves`` (functional style): each third-party layer call's module-level layer.
     """
     printer = ExpressionPrinter(
         style,
         names=dict(plan.names),
         callees=dict(callees or {}),
         owners=owners,
+        leaves=dict(leaves or {}),
     )
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)

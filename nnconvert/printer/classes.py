@@ -17,6 +17,7 @@ from torch import fx, nn
 
 from ..errors import ConversionError
 from ..hierarchy import Instance, is_defined_class, is_sequential_class
+from ..leaves import Leaf, leaf_of
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
 from ..options import Style
@@ -88,6 +89,9 @@ class ConstructorDescriber:
 
     def describe_module(self, name: str, module: nn.Module) -> Any:
         """The constructor call that builds ``module`` (a layer, block or container)."""
+        leaf = leaf_of(module)
+        if leaf is not None:
+            return leaf_constructor(leaf)
         if is_defined_class(module):
             try:
                 return self.calls[id(module)]
@@ -133,6 +137,11 @@ class ConstructorDescriber:
                 )
             values = values + [(Param("dtype", None), dtypes.pop())]
         return Ctor(f"nn.{type(module).__name__}", tuple(values), spec.ctor_positional)
+
+
+def leaf_constructor(leaf: Leaf) -> Ctor:
+    """``Rearrange("b c h w -> b (h w) c")``: a third-party layer, built as it was."""
+    return Ctor(leaf.name, leaf.arguments, leaf.positional, leaf.import_line)
 
 
 def _tensor_literal(name: str, tensor: torch.Tensor) -> Ctor:

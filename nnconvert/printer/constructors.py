@@ -38,6 +38,9 @@ class Ctor:
     callee: str
     values: tuple[tuple[Param, Any], ...]
     positional: int
+    #: the import line the callee needs, for a class of another library
+    #: (``from einops.layers.torch import Rearrange``: a third-party leaf)
+    imported: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,7 @@ def structure(value: Any) -> Any:
     if isinstance(value, Ctor):
         return (
             value.callee,
+            value.imported,
             value.positional,
             tuple((p, structure(v)) for p, v in value.values),
         )
@@ -172,7 +176,7 @@ def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
             (param, _substitute(item, holes_at, path + (i,)))
             for i, (param, item) in enumerate(value.values)
         )
-        return Ctor(value.callee, items, value.positional)
+        return Ctor(value.callee, items, value.positional, value.imported)
     if isinstance(value, list):
         return [_substitute(v, holes_at, path + (i,)) for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -204,6 +208,8 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
         prefix = value.callee.split(".")[0]
         if prefix in ("nn", "torch"):
             printer.use(prefix)
+        if value.imported:
+            printer.use(value.imported)
         args, kwargs = layout(list(value.values), value.positional)
         parts = [render_value(a, printer) for a in args]
         parts += [f"{k}={render_value(v, printer)}" for k, v in kwargs.items()]

@@ -96,6 +96,9 @@ class ExpressionPrinter:
     #: graph module): says, per part of an attribute path, whether it is a
     #: dict key, a list index or an attribute
     owners: tuple[nn.Module, ...] = ()
+    #: functional style: call_module target -> the module-level third-party
+    #: layer it calls (a :class:`~.function_plan.LeafCall`)
+    leaves: dict[str, Any] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 
@@ -140,6 +143,8 @@ class ExpressionPrinter:
         return Expression(self.attribute_path(target))
 
     def _call_module(self, node: fx.Node) -> Expression:
+        if self.style is Style.FUNCTIONAL and str(node.target) in self.leaves:
+            return Expression(self._leaf_call(node))
         if self.style is Style.FUNCTIONAL:
             function, training = self.callees[str(node.target)]
             prefix = literal(str(node.target) + ".")
@@ -152,6 +157,27 @@ class ExpressionPrinter:
         return Expression(
             self._call(self.attribute_path(str(node.target)), node.args, node.kwargs)
         )
+
+    def _leaf_call(self, node: fx.Node) -> str:
+        """A third-party layer called in functional style, over its slice of the weights.
+
+        ``rearrange_layer(x)`` when it holds no tensors, else
+        ``torch.func.functional_call(layer, sub_params(params, "p."), (x,))``;
+        ``layer.train(training)`` in place of ``layer`` when it reads its mode.
+        """
+        call = self.leaves[str(node.target)]
+        layer = call.variable
+        if call.leaf.reads_mode:
+            layer = f"{layer}.train(training)"
+        if not call.leaf.has_state:
+            return self._call(layer, node.args, node.kwargs)
+        self.use("torch")
+        prefix = literal(str(node.target) + ".")
+        (weights,) = SUB_PARAMS.print(["params", prefix])
+        arguments = [_Raw(layer), _Raw(weights), tuple(node.args)]
+        if node.kwargs:
+            arguments.append(dict(node.kwargs))
+        return self._call("torch.func.functional_call", arguments, {})
 
     def _call_method(self, node: fx.Node) -> Expression:
         receiver, *args = node.args

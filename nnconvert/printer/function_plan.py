@@ -11,11 +11,12 @@ its attribute (``features``) and yields its name to block functions
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import fx, nn
 
 from ..hierarchy import Instance
+from ..leaves import Leaf, leaf_of
 from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
@@ -38,6 +39,23 @@ class FunctionPlan:
     statements: StatementPlan
     callees: dict[str, tuple[str, bool]]
     training: bool
+    #: each leaf call's target -> the module-level layer it calls
+    leaves: dict[str, "LeafCall"] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LeafCall:
+    """A third-party layer (:mod:`nnconvert.leaves`), built once at module level.
+
+    ``rearrange_layer = Rearrange("b c h w -> b (h w) c")``: one instance
+    per distinct constructor call, shared by every function that calls it;
+    its weights come from the dict at each call (``torch.func.functional_call``)
+    and its mode from ``training`` when it reads it, so the instance holds
+    nothing that a call depends on.
+    """
+
+    variable: str
+    leaf: Leaf
 
 
 #: Names every functional file defines or imports besides its functions.
@@ -59,26 +77,38 @@ def plan_functions(
     plans: list[FunctionPlan] = []
     for instance in instances:  # children before parents
         graph = instance.graph.graph
+        calls = [n for n in graph.nodes if n.op == "call_module"]
+        leaves = {
+            str(node.target): names.claim_leaf(leaf)
+            for node in calls
+            for leaf in [leaf_of(_submodule(instance, node))]
+            if leaf is not None
+        }
         callees = {
             str(node.target): (callee.name, callee.training)
-            for node in graph.nodes
-            if node.op == "call_module"
+            for node in calls
+            if str(node.target) not in leaves
             for callee in [function_of[id(_submodule(instance, node))]]
         }
-        training = any(is_training_flag(n) for n in graph.nodes) or any(
-            t for _, t in callees.values()
+        training = (
+            any(is_training_flag(n) for n in graph.nodes)
+            or any(t for _, t in callees.values())
+            or any(call.leaf.reads_mode for call in leaves.values())
         )
         key = (
             _kind(instance),
             graph_signature(graph),
             tuple(callees.items()),
+            tuple((t, call.variable) for t, call in leaves.items()),
             training,
         )
         if key not in by_key or not instance.path:
             reserved = frozenset(names.used)  # the body's names: not its own name
             name = names.claim(instance)
             statements = plan_statements(graph, Style.FUNCTIONAL, reserved)
-            by_key[key] = FunctionPlan(name, instance, statements, callees, training)
+            by_key[key] = FunctionPlan(
+                name, instance, statements, callees, training, leaves
+            )
             plans.append(by_key[key])
         function_of[id(instance.module)] = by_key[key]
     return plans
@@ -94,11 +124,20 @@ class _FunctionNames:
     def __init__(self, instances: list[Instance], top_name: str, taken: set[str]):
         self.top_name = top_name
         self.used = {*FUNCTIONAL_NAMES, top_name, *taken}
+        self.leaves: dict[tuple, LeafCall] = {}
         self.blocks = {
             _free_of_builtins(snake_case(type(i.module).__name__))
             for i in instances
             if i.path and not _is_sequential(i)
         }
+
+    def claim_leaf(self, leaf: Leaf) -> LeafCall:
+        """The module-level layer for ``leaf``: ``rearrange_layer``, one per constructor call."""
+        key = (leaf.cls, repr(leaf.arguments))
+        if key not in self.leaves:
+            base = snake_case(leaf.name) + "_layer"
+            self.leaves[key] = LeafCall(self._claim(base, set(), "_"), leaf)
+        return self.leaves[key]
 
     def claim(self, instance: Instance) -> str:
         if not instance.path:

@@ -26,6 +26,9 @@ from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
 from .body import print_body
+from .classes import leaf_constructor
+from .constructors import render_value
+from .expressions import ExpressionPrinter
 from .imports import Imports, Printed
 from .function_plan import FunctionPlan
 
@@ -36,7 +39,24 @@ def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
         Printed(helper.definition, Imports(helper.imports))
         for helper in used_helpers(plans)
     ]
-    return helpers + [function_text(plan) for plan in plans]
+    return helpers + leaf_layers(plans) + [function_text(plan) for plan in plans]
+
+
+def leaf_layers(plans: list[FunctionPlan]) -> list[Printed]:
+    """``rearrange_layer = Rearrange(...)``: the third-party layers the functions call.
+
+    Built once, at module level: building one per call would run its weight
+    initialisation at every call, for weights ``functional_call`` replaces.
+    """
+    calls = {c.variable: c for plan in plans for c in plan.leaves.values()}
+    if not calls:
+        return []
+    printer = ExpressionPrinter(Style.FUNCTIONAL)
+    lines = [
+        f"{variable} = {render_value(leaf_constructor(call.leaf), printer)}\n"
+        for variable, call in calls.items()
+    ]
+    return [Printed("".join(lines), printer.imports)]
 
 
 def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
@@ -45,7 +65,11 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
     Read from the graphs: a block call reads ``sub_params``; a call node of a
     helper's function (``lstm``) calls that helper.
     """
-    used = [SUB_PARAMS] if any(plan.callees for plan in plans) else []
+    weighted = any(  # block calls, and third-party layers called with weights
+        plan.callees or any(c.leaf.has_state for c in plan.leaves.values())
+        for plan in plans
+    )
+    used = [SUB_PARAMS] if weighted else []
     for plan in plans:
         for node in plan.instance.graph.graph.nodes:
             helper = helper_for(node.target) if node.op == "call_function" else None
@@ -57,7 +81,13 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
 def function_text(plan: FunctionPlan) -> Printed:
     """``def name(params, ...)`` for ``plan``, and the imports it uses."""
     graph = plan.instance.graph.graph
-    body = print_body(graph, Style.FUNCTIONAL, plan.statements, callees=plan.callees)
+    body = print_body(
+        graph,
+        Style.FUNCTIONAL,
+        plan.statements,
+        callees=plan.callees,
+        leaves=plan.leaves,
+    )
     body.imports.use("Tensor")
     signature = ["params: dict[str, Tensor]", *body.parameters]
     if plan.training:

@@ -42,9 +42,18 @@ class Imports:
         """The import block: standard library first, then torch and other libraries."""
         standard = [line for key, line in _STANDARD_LIBRARY if key in self.names]
         torch = [line for key, line in _TORCH if key in self.names]
-        libraries = sorted(n for n in self.names if n.startswith("from "))
+        libraries = _merged(n for n in self.names if n.startswith("from "))
         groups = (standard, torch + libraries)
         return "\n\n".join("\n".join(group) for group in groups if group)
+
+
+def _merged(lines: Iterable[str]) -> list[str]:
+    """``from m import a`` and ``from m import b`` -> ``from m import a, b``, as isort writes."""
+    names: dict[str, set[str]] = {}
+    for line in lines:
+        module, _, name = line[len("from ") :].partition(" import ")
+        names.setdefault(module, set()).add(name)
+    return [f"from {m} import {', '.join(sorted(names[m]))}" for m in sorted(names)]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import re
 import black
 
 from ..hierarchy import Instance
+from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
 from ..options import Style
 from ..torch_names import qualified_name
@@ -48,6 +49,10 @@ def _imported_names(instances: list[Instance]) -> set[str]:
     """Names the output imports from other libraries: no definition may take them."""
     names = set()
     for instance in instances:
+        for module in instance.module.modules():
+            leaf = leaf_of(module)
+            if leaf is not None:  # a third-party layer's class, imported by name
+                names.add(leaf.name)
         for node in instance.graph.graph.nodes:
             if node.op == "call_function":
                 found = qualified_name(node.target)

@@ -1,0 +1,99 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+from einops import rearrange, repeat
+from einops.layers.torch import Rearrange, Reduce
+
+
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+rearrange_layer = Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=4, p2=4)
+reduce_layer = Reduce("b n d -> b d", "mean")
+
+
+def to_patch_embedding(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    x = rearrange_layer(x)
+    x = F.layer_norm(x, (48,), params["1.weight"], params["1.bias"])
+    x = F.linear(x, params["2.weight"], params["2.bias"])
+    return x
+
+
+def attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
+    x = F.linear(x, params["to_qkv.weight"])
+    x, out, out2 = x.chunk(3, dim=-1)
+    x = rearrange(x, "b n (h d) -> b h n d", h=2)
+    out = rearrange(out, "b n (h d) -> b h n d", h=2)
+    out2 = rearrange(out2, "b n (h d) -> b h n d", h=2)
+    out = out.transpose(-1, -2)
+    x = torch.matmul(x, out)
+    x = x * 0.3535533905932738
+    x = F.softmax(x, dim=-1)
+    x = torch.matmul(x, out2)
+    x = rearrange(x, "b h n d -> b n (h d)")
+    x = F.linear(x, params["to_out.weight"], params["to_out.bias"])
+    return x
+
+
+def vi_t(params: dict[str, Tensor], img: Tensor, *, training: bool = False) -> Tensor:
+    img = to_patch_embedding(sub_params(params, "to_patch_embedding."), img)
+    out = repeat(params["cls_token"], "1 1 d -> b 1 d", b=img.shape[0])
+    out = torch.cat((out, img), dim=1)
+    out = out + params["pos_embedding"]
+    out = F.dropout(out, p=0.1, training=training)
+    out2 = attention(sub_params(params, "attn."), out)
+    out = out + out2
+    out = reduce_layer(out)
+    out = F.linear(out, params["head.weight"], params["head.bias"])
+    return out
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `vi_t`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors of its `nn` layers equal those of a
+    newly built `ViT`, bit for bit.
+
+    Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
+    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    If that code draws random numbers, the layers' tensors drawn after it differ from
+    the original's too.
+    """
+    params: dict[str, Tensor] = {}
+    # ViT's own tensor: set it before use
+    params["cls_token"] = torch.empty(1, 1, 32)
+    # ViT's own tensor: set it before use
+    params["pos_embedding"] = torch.empty(1, 17, 32)
+    params["to_patch_embedding.1.weight"] = torch.ones(48)
+    params["to_patch_embedding.1.bias"] = torch.zeros(48)
+    params["to_patch_embedding.2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 48), a=math.sqrt(5)
+    )
+    params["to_patch_embedding.2.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(48), 1 / math.sqrt(48)
+    )
+    params["attn.norm.weight"] = torch.ones(32)
+    params["attn.norm.bias"] = torch.zeros(32)
+    params["attn.to_qkv.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(48, 32), a=math.sqrt(5)
+    )
+    params["attn.to_out.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 16), a=math.sqrt(5)
+    )
+    params["attn.to_out.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["head.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(10, 32), a=math.sqrt(5)
+    )
+    params["head.bias"] = nn.init.uniform_(
+        torch.empty(10), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    return params

@@ -1,0 +1,173 @@
+"""Leaves: third-party layers and functions kept as opaque calls (nnconvert/leaves.py).
+
+einops is a test-only dependency: every test here needs it and skips without it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.errors import ConversionError
+from nnconvert.leaves import describe_leaf
+from nnconvert.options import Style
+from nnconvert.torch_names import public_import
+
+from .helpers import run, write
+
+einops = pytest.importorskip("einops")
+from einops.layers.torch import EinMix, Rearrange, Reduce  # noqa: E402
+
+
+class PatchMixer(nn.Module):
+    """A layer with weights from einops (``EinMix``) between parameter-free ones."""
+
+    def __init__(self):
+        super().__init__()
+        self.to_patches = Rearrange(
+            "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=2, p2=2
+        )
+        self.mix = EinMix(
+            "b t c -> b t d", weight_shape="c d", bias_shape="d", c=12, d=8
+        )
+        self.dropout = nn.Dropout(0.2)
+        self.pool = Reduce("b t d -> b d", "max")
+
+    def forward(self, x):
+        x = self.to_patches(x)
+        x = self.dropout(self.mix(x))
+        x = einops.rearrange(x, "b t (g d) -> b g t d", g=2)  # through the module
+        return self.pool(einops.reduce(x, "b g t d -> b t d", "sum"))
+
+
+def inputs():
+    return (torch.randn(2, 3, 4, 4),)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_einops_layers_and_functions_are_leaves_in_every_style(style):
+    torch.manual_seed(0)
+    model = PatchMixer()
+    conversion = nnconvert.convert(model, style, inputs())
+    report = conversion.check(train=True)  # eval and train, gradients included
+    assert any("gradients" in r.label for r in report.results)
+    source = conversion.source
+    assert "from einops import rearrange, reduce" in source
+    assert "from einops.layers.torch import EinMix, Rearrange, Reduce" in source
+    assert 'rearrange(x, "b t (g d) -> b g t d", g=2)' in source
+    if style is Style.FUNCTIONAL:
+        # built once at module level; the weights come from the dict
+        assert (
+            'ein_mix_layer = EinMix("b t c -> b t d", "c d", bias_shape="d", c=12, d=8)'
+            in source
+        )
+        assert (
+            'torch.func.functional_call(ein_mix_layer, sub_params(params, "mix."), (x,))'
+            in source
+        )
+        assert "x = rearrange_layer(x)" in source
+    else:
+        assert (
+            'self.mix = EinMix("b t c -> b t d", "c d", bias_shape="d", c=12, d=8)'
+            in source
+        )
+        assert 'self.pool = Reduce("b t d -> b d", "max")' in source
+    assert [line.split(" (")[0] for line in conversion.leaves] == [
+        "'to_patches'",
+        "'mix'",
+        "'pool'",
+    ]
+
+
+def test_the_functional_output_runs_on_the_state_dict_under_torch_func():
+    torch.manual_seed(0)
+    model = PatchMixer().eval()
+    function = nnconvert.convert(model, Style.FUNCTIONAL, inputs()).load()
+    params = {k: v.detach() for k, v in model.state_dict().items()}
+    batch = torch.randn(3, 2, 3, 4, 4)
+    expected = torch.stack([model(x) for x in batch])
+    found = torch.func.vmap(lambda x: function(params, x))(batch)
+    torch.testing.assert_close(found, expected)
+
+
+def test_a_layer_that_reads_its_mode_is_set_to_the_functions_mode():
+    """A third-party layer whose output differs in train mode: ``.train(training)``."""
+    layer = describe_leaf(Reduce("b t d -> b d", "mean"), "pool")  # no input: unknown
+    assert layer.reads_mode
+
+
+def test_shortest_public_import_path():
+    assert public_import(einops.rearrange) == (
+        "rearrange",
+        "from einops import rearrange",
+    )
+    assert public_import(Rearrange) == (
+        "Rearrange",
+        "from einops.layers.torch import Rearrange",
+    )
+
+
+class _Hidden(nn.Module):
+    """A third-party layer (its module says einops) that no public name gives back."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.scale = size  # not stored under its argument's name
+
+    def forward(self, x):
+        return x * self.scale
+
+
+_Hidden.__module__ = "einops.layers.torch"
+
+
+def test_a_leaf_that_cannot_be_imported_is_a_clear_error_naming_it():
+    model = nn.Sequential(nn.Linear(2, 2), _Hidden(3))
+    with pytest.raises(
+        ConversionError, match=r"layer '1' \(einops.layers.torch._Hidden\)"
+    ):
+        nnconvert.convert(model, Style.MODULE, (torch.randn(2, 2),))
+
+
+def test_a_leaf_whose_arguments_cannot_be_recovered_is_a_clear_error(monkeypatch):
+    import einops.layers.torch as module
+
+    monkeypatch.setattr(module, "_Hidden", _Hidden, raising=False)
+    model = nn.Sequential(nn.Linear(2, 2), _Hidden(3))
+    with pytest.raises(ConversionError, match=r"constructor argument 'size'"):
+        nnconvert.convert(model, Style.MODULE, (torch.randn(2, 2),))
+
+
+def test_the_cli_names_each_leaf(tmp_path):
+    path = write(
+        tmp_path,
+        "m.py",
+        """
+        import torch
+        from torch import nn
+        from einops.layers.torch import Rearrange
+
+
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.flatten = Rearrange("b c h w -> b (c h w)")
+                self.fc = nn.Linear(12, 2)
+
+            def forward(self, x):
+                return self.fc(self.flatten(x))
+
+
+        def example_inputs():
+            return (torch.randn(2, 3, 2, 2),)
+        """,
+    )
+    result = run("convert", path, "--to", "functional")
+    assert result.exit_code == 0, result.output
+    assert (
+        "leaf: 'flatten' (einops.layers.torch.Rearrange): a third-party layer"
+        in result.stderr
+    )
+    assert 'rearrange_layer = Rearrange("b c h w -> b (c h w)")' in result.stdout
