@@ -37,6 +37,11 @@ class ModelInput:
     #: matched; without it, the docstring claims no equality. Runs the
     #: model's own code, so only a caller that already runs it provides one.
     fresh_state: Callable[[], Mapping[str, Tensor]] | None = None
+    #: The docstring of a functional input's ``init_params()``, whose claim
+    #: about the original carries over to an output that reproduces that
+    #: ``init_params()`` bit for bit (the original class is not there to
+    #: compare with again).
+    init_params_doc: str | None = None
 
     @property
     def name(self) -> str:

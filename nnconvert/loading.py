@@ -302,7 +302,9 @@ def load_model(
             path=path,
         )
         fresh = functools.partial(_fresh_init_params, module, init_args)
-        return dataclasses.replace(loaded, fresh_state=fresh)
+        init = vars(module).get("init_params")
+        doc = init.__doc__ if callable(init) else None
+        return dataclasses.replace(loaded, fresh_state=fresh, init_params_doc=doc)
     model = build_model(picked, path, init_args)
     if weights is not None:
         try:
