@@ -23,6 +23,7 @@ from .check import CheckReport, check_equivalent, function_candidate, module_can
 from .errors import CheckError, ConversionError, InputError, NnconvertError
 from .frontend import ModelInput, model_input
 from .hierarchy import trace_instances
+from .init_check import check_init_params
 from .leaves import leaf_of
 from .modes import eval_mode
 from .naming import MODULE_NAMES, definition_name, is_plain_identifier
@@ -148,7 +149,11 @@ def _convert(
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
     name = input_name(read, style) if name is None else name
-    source = print_program(instances, style, name)
+    claim = None
+    if style is Style.FUNCTIONAL:  # what init_params() may claim, checked
+        root = next(i for i in instances if not i.path).module
+        claim = check_init_params(root, name, read.fresh_state, read.init_params_doc)
+    source = print_program(instances, style, name, init_claim=claim)
     leaves = tuple(
         leaf.describe() for m in working.module.modules() if (leaf := leaf_of(m))
     )

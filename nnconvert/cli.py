@@ -45,14 +45,14 @@ def _model_options(command: Callable) -> Callable:
             "--class",
             "class_name",
             metavar="NAME",
-            help="Model class to convert (default: the last nn.Module subclass in FILE).",
+            help="Model class to convert, or a function in FILE that builds the model (a factory; its --init-args are its arguments). Default: the nn.Module class of FILE that no other class of FILE uses; when that is not one class, the error lists the candidates.",
         ),
         click.option(
             "--init-arg",
             "init_args",
             metavar="NAME=VALUE",
             multiple=True,
-            help="Constructor argument for the model class, a Python literal; repeatable.",
+            help="Constructor argument for the model class, a Python literal (num_classes=10); repeatable. A bare name of a class or function defined in FILE passes that object (block=BasicBlock); other bare text is a string. Quote a string that is such a name: block=\"'BasicBlock'\".",
         ),
         click.option(
             "--weights",
@@ -186,7 +186,7 @@ def main() -> None:
 )
 @click.option(
     "--name",
-    help="Name of the generated class or function (default: the model's class name; snake_case for functional).",
+    help="Name of the generated class or function (default: the model's class name, also when --class names a factory; snake_case for functional).",
 )
 @click.option(
     "--check/--no-check",

@@ -12,8 +12,9 @@ here, as data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Mapping
 
-from torch import nn
+from torch import Tensor, nn
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,18 @@ class ModelInput:
     #: function). Class styles place them where first used, as any layer the
     #: conversion adds, not in the input's attribute order.
     built_paths: frozenset[str] = frozenset()
+    #: How to build the original anew, when the front end knows (the CLI
+    #: calls the file's class, factory or ``init_params()`` again): returns
+    #: its fresh ``state_dict()``. A functional output's ``init_params()`` is
+    #: compared with it under the same seed, and its docstring says what
+    #: matched; without it, the docstring claims no equality. Runs the
+    #: model's own code, so only a caller that already runs it provides one.
+    fresh_state: Callable[[], Mapping[str, Tensor]] | None = None
+    #: The docstring of a functional input's ``init_params()``, whose claim
+    #: about the original carries over to an output that reproduces that
+    #: ``init_params()`` bit for bit (the original class is not there to
+    #: compare with again).
+    init_params_doc: str | None = None
 
     @property
     def name(self) -> str:

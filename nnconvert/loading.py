@@ -1,11 +1,14 @@
 """Model files -> model inputs and example inputs: the one loader of the CLI and the tests.
 
 A model file is plain Python. nnconvert imports it, picks the model
-(:func:`pick_model`: ``--class``, else the last ``nn.Module`` subclass the
-file defines, else its last function taking ``params`` first), builds it
-(``--init-arg``), and takes example inputs from ``--input-shape`` or from a
-module-level ``example_inputs()`` function in the file. :func:`load_file`
-does all of that.
+(:func:`pick_model`: ``--class``, which may also name a factory function,
+else the one root ``nn.Module`` class of the file -- the class no other
+class of the file uses, found from the source (:mod:`.model_choice`) --,
+else its last function taking ``params`` first), builds it (``--init-arg``,
+whose bare names of the file's classes and functions pass those objects),
+and takes example inputs from ``--input-shape`` or from a module-level
+``example_inputs()`` function in the file. :func:`load_file` does all of
+that.
 
 A class becomes a class-style :class:`~nnconvert.frontend.ModelInput`. A
 functional file (the output of ``--to functional``) goes to the functional
@@ -19,6 +22,8 @@ record (:func:`nnconvert.functional.exec_source`).
 from __future__ import annotations
 
 import ast
+import dataclasses
+import functools
 import importlib.util
 import inspect
 import itertools
@@ -34,6 +39,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from . import model_choice
 from .errors import InputError
 from .frontend import ModelInput
 from .functional import exec_source, load_functional
@@ -152,27 +158,92 @@ def functional_models(module: types.ModuleType) -> list[Callable]:
 def pick_model(
     module: types.ModuleType, path: Path, name: str | None
 ) -> type[nn.Module] | Callable:
-    """``--class NAME`` (a class or a functional model), else the last class, else the last function."""
+    """``--class NAME`` (a class, a functional model or a factory), else the root class.
+
+    Without ``--class``: the one root class (:func:`model_choice.root_classes`),
+    else, in a file without classes, its last function taking ``params``
+    first. Several roots, or none, is an error listing the candidates: a
+    guess would convert a block, or fail with a message about its
+    constructor that does not say the guess was wrong.
+    """
     classes, functions = model_classes(module), functional_models(module)
     if name is not None:
-        for candidate in [*classes, *functions]:
-            if candidate.__name__ == name:
-                return candidate
-        available = ", ".join(c.__name__ for c in classes) or "none"
-        if functions:
-            available += "; functions taking params: "
-            available += ", ".join(f.__name__ for f in functions)
-        raise InputError(
-            f"{path}: no nn.Module class {name!r} (classes in the file: {available})"
-        )
+        return _named(module, path, name, classes, functions)
     if classes:
-        return classes[-1]
+        roots = model_choice.root_classes(module, read_source(path), classes)
+        if len(roots) == 1:
+            return roots[0]
+        raise InputError(_no_single_root(module, path, classes, roots))
     if functions:
         return functions[-1]
     raise InputError(
         f"{path}: the file defines no nn.Module subclass and no function taking "
         "params first"
     )
+
+
+def _named(
+    module: types.ModuleType,
+    path: Path,
+    name: str,
+    classes: list[type[nn.Module]],
+    functions: list[Callable],
+) -> type[nn.Module] | Callable:
+    """The class, functional model or factory function ``--class NAME`` names."""
+    for candidate in [*classes, *functions, *defined_functions(module)]:
+        if candidate.__name__ == name:
+            return candidate
+    available = ", ".join(c.__name__ for c in classes) or "none"
+    if functions:
+        available += "; functions taking params: "
+        available += ", ".join(f.__name__ for f in functions)
+    factories = model_choice.factories(module, read_source(path), classes)
+    if factories:
+        available += "; functions that build one: " + ", ".join(factories)
+    raise InputError(
+        f"{path}: no nn.Module class {name!r} (classes in the file: {available})"
+    )
+
+
+def _no_single_root(
+    module: types.ModuleType,
+    path: Path,
+    classes: list[type[nn.Module]],
+    roots: list[type[nn.Module]],
+) -> str:
+    """The error for a file whose model is not clear: the candidates, and ``--class``."""
+    factories = model_choice.factories(module, read_source(path), classes)
+    built = (
+        f"; or a function that builds one: {', '.join(factories)}" if factories else ""
+    )
+    if roots:
+        names = ", ".join(c.__name__ for c in roots)
+        return (
+            f"{path}: which model? {len(roots)} nn.Module classes are no part of "
+            f"another class of the file: {names}{built}; pass --class NAME"
+        )
+    names = ", ".join(c.__name__ for c in classes)
+    return (
+        f"{path}: which model? every nn.Module class of the file is a part of "
+        f"another one: {names}{built}; pass --class NAME"
+    )
+
+
+def defined_functions(module: types.ModuleType) -> list[Callable]:
+    """Functions the file defines under their own name, in source order (factories among them)."""
+    found = [
+        value
+        for value in vars(module).values()
+        if inspect.isfunction(value) and is_bound_under_own_name(module, value)
+    ]
+    return sorted(found, key=lambda f: f.__code__.co_firstlineno)
+
+
+def is_functional_model(value: Any) -> bool:
+    """A function whose first parameter is ``params``: a model in functional style."""
+    if not inspect.isfunction(value):
+        return False
+    return list(inspect.signature(value).parameters)[:1] == ["params"]
 
 
 @dataclass(frozen=True)
@@ -197,9 +268,10 @@ def load_file(
     path = Path(path)
     module = import_file(path)
     picked = pick_model(module, path, class_name)
+    init_args = resolve_init_args(module, init_args or {})
     try:
         inputs = example_inputs(module, path, input_shapes, input_dtypes, input_high)
-        model = load_model(module, path, picked, init_args or {}, weights, inputs)
+        model = load_model(module, path, picked, init_args, weights, inputs)
     except SystemExit as error:
         raise InputError(
             exit_message(error, "while the model is built", path)
@@ -215,9 +287,13 @@ def load_model(
     weights: Path | None,
     inputs: Sequence[Any],
 ) -> ModelInput:
-    """The model of the file (:func:`pick_model`): its class built, or its function wrapped."""
-    if not isinstance(picked, type):
-        return load_functional(
+    """The model of the file (:func:`pick_model`): built by its class or factory, or wrapped.
+
+    The result knows how to build the original anew (``fresh_state``), so
+    that the claim of a functional output's ``init_params()`` is checked.
+    """
+    if is_functional_model(picked):
+        loaded = load_functional(
             vars(module),
             picked,
             inputs,
@@ -225,6 +301,10 @@ def load_model(
             init_args=init_args,
             path=path,
         )
+        fresh = functools.partial(_fresh_init_params, module, init_args)
+        init = vars(module).get("init_params")
+        doc = init.__doc__ if callable(init) else None
+        return dataclasses.replace(loaded, fresh_state=fresh, init_params_doc=doc)
     model = build_model(picked, path, init_args)
     if weights is not None:
         try:
@@ -234,7 +314,22 @@ def load_model(
                 f"{weights}: the weights do not load into {picked.__name__}: "
                 f"{one_line(error)}"
             ) from None
-    return ModelInput(model)
+    fresh = functools.partial(_fresh_state, picked, init_args)
+    return ModelInput(model, fresh_state=fresh)
+
+
+def _fresh_state(
+    make: Callable[..., nn.Module], init_args: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """The ``state_dict()`` of a newly built original: what ``init_params()`` is compared with."""
+    return make(**init_args).state_dict()
+
+
+def _fresh_init_params(
+    module: types.ModuleType, init_args: dict[str, Any]
+) -> dict[str, torch.Tensor]:
+    """A functional file's model built anew: its own ``init_params()``."""
+    return dict(vars(module)["init_params"](**init_args))
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -265,16 +360,52 @@ def first_sentence(error: BaseException) -> str:
 
 
 def build_model(
-    cls: type[nn.Module], path: Path, init_args: dict[str, Any]
+    make: Callable[..., Any], path: Path, init_args: dict[str, Any]
 ) -> nn.Module:
-    """Instantiate the model class with ``--init-arg`` values, with a useful error."""
+    """The model: its class (or factory function) called with ``--init-arg`` values.
+
+    Arguments that do not fit the signature are refused before any of the
+    model's code runs, naming ``--init-arg`` and ``--class`` (the class may
+    be a block picked by mistake); other failures name the line that raised.
+    """
+    called = (
+        f"{make.__name__}({', '.join(f'{k}={shown(v)}' for k, v in init_args.items())})"
+    )
+    mismatch = model_choice.argument_mismatch(make, init_args)
+    if mismatch is not None:
+        raise InputError(
+            f"{path}:{definition_line(make)}: cannot build {called}: {mismatch}; "
+            "pass constructor arguments with --init-arg NAME=VALUE, or choose "
+            "another model with --class NAME"
+        )
     try:
-        return cls(**init_args)
+        model = make(**init_args)
     except Exception as error:
         raise InputError(
-            f"{error_location(error, path)}cannot build {cls.__name__}"
-            f"({', '.join(f'{k}={v!r}' for k, v in init_args.items())}): {one_line(error)}"
+            f"{error_location(error, path)}cannot build {called}: {one_line(error)}"
         ) from None
+    if not isinstance(model, nn.Module):
+        raise InputError(
+            f"{path}:{definition_line(make)}: {called} returns a "
+            f"{type(model).__name__}, not an nn.Module; pass --class NAME of a "
+            "class or of a function that builds the model"
+        )
+    return model
+
+
+def definition_line(value: Any) -> int:
+    """The line a class or function of the file starts at (1 when unknown)."""
+    try:
+        return inspect.getsourcelines(value)[1]
+    except (OSError, TypeError):
+        return 1
+
+
+def shown(value: Any) -> str:
+    """An argument as an error message shows it: a class or function by its name."""
+    if inspect.isclass(value) or inspect.isfunction(value):
+        return value.__name__
+    return repr(value)
 
 
 def example_inputs(
@@ -375,12 +506,48 @@ def parse_init_args(texts: Sequence[str]) -> dict[str, Any]:
     return parsed
 
 
+class Bare(str):
+    """``--init-arg`` text that is no Python literal: a string, or a name in the file.
+
+    :func:`resolve_init_args` turns it into the class or function of that
+    name when the file defines one, else into a plain ``str``.
+    """
+
+
 def parse_init_arg(text: str) -> tuple[str, Any]:
-    """``"num_classes=10"`` -> ``("num_classes", 10)``; values are Python literals or strings."""
+    """``"num_classes=10"`` -> ``("num_classes", 10)``; values are Python literals or strings.
+
+    Text that is no literal is kept as :class:`Bare` text: it may name a
+    class or function of the file, which only the loaded file can tell.
+    """
     name, sep, value = text.partition("=")
     if not sep or not name.isidentifier():
         raise InputError(f"bad --init-arg {text!r}; write it like num_classes=10")
     try:
         return name, ast.literal_eval(value)
     except (ValueError, SyntaxError):
-        return name, value
+        return name, Bare(value)
+
+
+def resolve_init_args(
+    module: types.ModuleType, init_args: dict[str, Any]
+) -> dict[str, Any]:
+    """``--init-arg`` values with bare names of the file's classes and functions as those objects.
+
+    ``block=BasicBlock`` passes the class ``BasicBlock`` when the file defines
+    it (under that name); the text is looked up, never evaluated. A literal
+    comes first (``block='BasicBlock'`` is the string), and bare text that
+    names nothing defined in the file stays a string (``act=relu``).
+    """
+    resolved: dict[str, Any] = {}
+    for name, value in init_args.items():
+        if isinstance(value, Bare):
+            found = vars(module).get(str(value))
+            defined = inspect.isclass(found) or inspect.isfunction(found)
+            value = (
+                found
+                if defined and is_bound_under_own_name(module, found)
+                else str(value)
+            )
+        resolved[name] = value
+    return resolved

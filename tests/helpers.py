@@ -75,10 +75,14 @@ def sample_builder(path: Path):
 
 
 def load_sample(path: Path):
-    """``(model, inputs)`` of a sample, as the CLI builds them (the model first)."""
+    """``(model, inputs)`` of a sample, as the CLI builds them (the model first).
+
+    The model is the CLI's :class:`ModelInput`, which can build the original
+    anew: the goldens' ``init_params()`` docstrings say what the CLI's say.
+    """
     skip_without_imports(path)
     loaded = loading.load_file(path)
-    return loaded.model.module, loaded.example_inputs
+    return loaded.model, loaded.example_inputs
 
 
 # -- generated source -----------------------------------------------------------

@@ -29,6 +29,14 @@ creates) cannot be reproduced from the instance: it is written as
 ``torch.empty`` under a comment saying so, the docstring warns, and the
 conversion goes on. A tensor registered under two keys (a shared layer, tied
 weights) is one tensor in the dict too.
+
+The docstring claims only what was checked. A model's ``__init__`` may
+re-initialise its layers (``nn.init.orthogonal_``, a custom
+``_init_weights``), which no row knows. Given an :class:`InitClaim` (the
+result of running this function against a newly built original,
+:mod:`nnconvert.init_check`), it says which tensors equal the original's bit
+for bit; without one, it says how the tensors are drawn and claims no
+equality.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import ast
 import inspect
 import re
 import textwrap
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -54,19 +63,75 @@ FUNCTION = "init_params"
 
 _MODULE_PREFIX = re.compile(r"\b(torch|nn|math)\.")
 
+#: Keys a docstring may show as they are: nothing that could end the string.
+_SHOWABLE_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 
-def init_params_function(model: nn.Module, function: str) -> Printed:
-    """``def init_params()`` for ``model``, whose functional form is ``function``."""
+
+@dataclass(frozen=True)
+class InitClaim:
+    """What comparing ``init_params()`` with a newly built original showed.
+
+    ``equal``: the keys whose tensors were bit-identical after the same
+    ``torch.manual_seed``. Keys not in it differ (or are missing there).
+    ``wording``: the claim paragraph of a functional input's
+    ``init_params()`` (:func:`inherited_claim`), which ``equal`` was
+    compared with: it stands when every tensor the new function draws is
+    equal (tensors it leaves ``torch.empty`` aside); else, or when None,
+    the claim is worded from ``equal``.
+    """
+
+    equal: frozenset[str]
+    wording: str | None = None
+
+
+#: How the claim paragraph nnconvert writes begins.
+_CLAIM_START = "Same shapes and dtypes; each layer is initialised as `torch.nn`"
+
+#: What an inherited paragraph may hold: it is printed into a docstring.
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.,;:()`' \-]+")
+
+
+def inherited_claim(doc: str) -> str | None:
+    """The claim paragraph of an ``init_params()`` docstring nnconvert wrote, as one line.
+
+    None for any other docstring (a hand-written one claims what its author
+    says, not what nnconvert checked) or one holding characters that could
+    end or escape the docstring it is copied into.
+    """
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    if len(paragraphs) < 2:
+        return None
+    claim = " ".join(paragraphs[1].split())
+    if not claim.startswith(_CLAIM_START) or not _PLAIN_TEXT.fullmatch(claim):
+        return None
+    return claim
+
+
+def function_name(function: str) -> str:
+    """The name of the generated ``init_params`` next to the model's function ``function``."""
+    return FUNCTION if function != FUNCTION else FUNCTION + "_"
+
+
+def init_params_function(
+    model: nn.Module, function: str, claim: InitClaim | None = None
+) -> Printed:
+    """``def init_params()`` for ``model``, whose functional form is ``function``.
+
+    ``claim`` is what a comparison with a newly built original showed; None
+    when there was none, and then the docstring claims no equality.
+    """
     imports = Imports({"Tensor"})
     state = model.state_dict(keep_vars=True)
     lines = ["params: dict[str, Tensor] = {}"]
     first_key: dict[int, str] = {}  # id(tensor) -> the key it was first written under
     inits: dict[str, dict[str, TensorInit]] = {}
-    unknown = 0
+    unknown: set[str] = set()  # keys of tensors no row explains
     for key in construction_order(model, list(state)):
         tensor, target = state[key], f"params[{literal(key)}]"
         if id(tensor) in first_key:
             lines.append(f"{target} = params[{literal(first_key[id(tensor)])}]")
+            if first_key[id(tensor)] in unknown:
+                unknown.add(key)
             continue
         first_key[id(tensor)] = key
         prefix, attribute = _layer_of(model, key)
@@ -75,7 +140,7 @@ def init_params_function(model: nn.Module, function: str) -> Printed:
             inits[prefix] = _layer_inits(owner)
         init = inits[prefix].get(attribute)
         if init is None:
-            unknown += 1
+            unknown.add(key)
             lines += _unknown(key, tensor, owner, target, imports)
             continue
         _use_modules(init.expression, imports)
@@ -84,10 +149,20 @@ def init_params_function(model: nn.Module, function: str) -> Printed:
             _use_modules(statement, imports)
             lines.append(statement.format(target))
     lines.append("return params")
-    name = FUNCTION if function != FUNCTION else FUNCTION + "_"
+    unknown_count = len(set(first_key.values()) & unknown)
+    differ, compared = None, [k for k in state if k not in unknown]
+    if claim is not None:
+        differ = [k for k in compared if k not in claim.equal]
     text = (
-        f"def {name}() -> dict[str, Tensor]:\n"
-        + _docstring(function, type(model).__name__, unknown)
+        f"def {function_name(function)}() -> dict[str, Tensor]:\n"
+        + _docstring(
+            function,
+            type(model).__name__,
+            unknown_count,
+            differ,
+            len(compared),
+            None if claim is None or differ else claim.wording,
+        )
         + "".join(f"    {line}\n" for line in lines)
     )
     return Printed(text, imports)
@@ -262,31 +337,96 @@ def _use_modules(text: str, imports: Imports) -> None:
         imports.use(module)
 
 
-def _docstring(function: str, model_class: str, unknown: int) -> str:
+def _docstring(
+    function: str,
+    model_class: str,
+    unknown: int,
+    differ: list[str] | None,
+    compared: int = 0,
+    wording: str | None = None,
+) -> str:
+    """What ``init_params()`` gives, claiming equality with the original only where checked.
+
+    ``differ``: the keys a comparison found different (empty: all equal),
+    None when no comparison ran; ``compared``: how many keys it compared;
+    ``wording``: an inherited claim (:class:`InitClaim`), which replaces them.
+    """
     model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
+    layers = "of its `nn` layers " if unknown else ""
     paragraphs = [
         f"Fresh weights for `{function}`, with the original `state_dict()` keys.",
-        "Same shapes and dtypes; each layer is initialised as `torch.nn` "
-        "initialises it, so after the same `torch.manual_seed` the tensors "
-        f"{'of its `nn` layers ' if unknown else ''}equal those of a newly built "
-        f"{model}, bit for bit.",
+        wording or _claim(model, layers, differ, compared),
     ]
     if unknown:
         them = "them" if unknown > 1 else "it"
-        paragraphs.append(
+        warning = (
             f"Warning: the model's own code creates the {unknown} "
             f"tensor{'s' if unknown > 1 else ''} marked below; nnconvert cannot "
             f"reproduce {them} and leaves {them} uninitialised (`torch.empty`): "
-            f"set {them} before use. If that code draws random numbers, the layers' "
-            "tensors drawn after it differ from the original's too."
+            f"set {them} before use."
         )
+        paragraphs.append(warning)
     first, *rest = paragraphs
     text = textwrap.fill(first, 88, initial_indent='    """', subsequent_indent="    ")
     for paragraph in rest:
         text += "\n\n" + textwrap.fill(
-            paragraph, 88, initial_indent="    ", subsequent_indent="    "
+            paragraph,
+            88,
+            initial_indent="    ",
+            subsequent_indent="    ",
+            break_long_words=False,
+            break_on_hyphens=False,
         )
     return text + '\n    """\n'
 
 
-__all__ = ["FUNCTION", "init_params_function"]
+def _claim(model: str, layers: str, differ: list[str] | None, compared: int) -> str:
+    """The paragraph on equality with a newly built original: only what was compared."""
+    drawn = (
+        "Same shapes and dtypes; each layer is initialised as `torch.nn` "
+        "initialises it by default"
+    )
+    seeded = f"after the same `torch.manual_seed`, the tensors {layers}"
+    if differ is None:
+        return (
+            f"{drawn}. Not compared with a newly built {model}, whose own code "
+            "may initialise tensors otherwise (`nn.init.orthogonal_`, an "
+            "`_init_weights` method) or draw random numbers before its layers do."
+        )
+    if not differ:
+        return (
+            f"{drawn}, so {seeded}equal those of a newly built {model}, bit for "
+            "bit (nnconvert compared them)."
+        )
+    if len(differ) == compared:
+        return (
+            f"{drawn}: {model} initialises them otherwise, and none equals that "
+            f"of a newly built {model} after the same `torch.manual_seed` "
+            "(nnconvert compared them)."
+        )
+    return (
+        f"{drawn}; {seeded}equal those of a newly built {model}, bit for bit, "
+        f"except {len(differ)}, which {'differ' if len(differ) > 1 else 'differs'} "
+        "(nnconvert compared them): "
+        f"{_key_list(differ)}."
+    )
+
+
+def _key_list(keys: list[str]) -> str:
+    """``a.weight``, ``b.bias`` and 2 more: keys are data, shown only when they are plain."""
+    shown = [f"`{key}`" for key in keys if _SHOWABLE_KEY.fullmatch(key)]
+    hidden = len(keys) - len(shown)
+    if hidden:
+        shown.append(
+            f"{hidden} {'other ' if shown else ''}key{'s' if hidden > 1 else ''}"
+        )
+    return ", ".join(shown)
+
+
+__all__ = [
+    "FUNCTION",
+    "InitClaim",
+    "function_name",
+    "inherited_claim",
+    "init_params_function",
+]

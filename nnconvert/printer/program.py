@@ -24,17 +24,26 @@ from .class_text import class_text
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
-from .init_params import init_params_function
+from .init_params import InitClaim, init_params_function
 
 
-def print_program(instances: list[Instance], style: Style, name: str) -> str:
-    """The source of the whole model in ``style``; the root's definition is ``name``."""
+def print_program(
+    instances: list[Instance],
+    style: Style,
+    name: str,
+    init_claim: InitClaim | None = None,
+) -> str:
+    """The source of the whole model in ``style``; the root's definition is ``name``.
+
+    ``init_claim``: what comparing functional style's ``init_params()`` with
+    a newly built original showed (None: not compared, nothing claimed).
+    """
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
     if style is Style.FUNCTIONAL:
         definitions = print_functions(plan_functions(instances, name, imported))
         root = next(i for i in instances if not i.path)
-        definitions.append(init_params_function(root.module, name))
+        definitions.append(init_params_function(root.module, name, init_claim))
     else:
         plans = plan_classes(instances, style, name, imported)
         definitions = [class_text(plan, style) for plan in plans]

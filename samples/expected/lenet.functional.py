@@ -25,9 +25,9 @@ def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `net`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors equal those of a newly built `Net`,
-    bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `Net`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
     params["conv1.weight"] = nn.init.kaiming_uniform_(

@@ -22,9 +22,9 @@ def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tens
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `mlp`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors equal those of a newly built `MLP`,
-    bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `MLP`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
     params["norm.weight"] = torch.ones(32)

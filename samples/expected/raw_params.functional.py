@@ -14,14 +14,12 @@ def scorer(params: dict[str, Tensor], x: Tensor) -> Tensor:
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `scorer`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors of its `nn` layers equal those of a
-    newly built `Scorer`, bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
+    those of a newly built `Scorer`, bit for bit (nnconvert compared them).
 
     Warning: the model's own code creates the 3 tensors marked below; nnconvert cannot
     reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
-    If that code draws random numbers, the layers' tensors drawn after it differ from
-    the original's too.
     """
     params: dict[str, Tensor] = {}
     # Scorer's own tensor: set it before use

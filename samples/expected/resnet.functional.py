@@ -134,9 +134,9 @@ def res_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> 
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `res_net`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors equal those of a newly built
-    `ResNet`, bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `ResNet`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
     params["conv1.weight"] = nn.init.kaiming_uniform_(

@@ -76,9 +76,9 @@ def u_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `u_net`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors equal those of a newly built `UNet`,
-    bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `UNet`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
     params["inc.double_conv.0.weight"] = nn.init.kaiming_uniform_(

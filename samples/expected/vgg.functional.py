@@ -52,9 +52,9 @@ def vgg(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tens
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `vgg`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors equal those of a newly built `VGG`,
-    bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `VGG`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
     params["features.0.weight"] = nn.init.kaiming_uniform_(

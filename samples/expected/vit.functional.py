@@ -63,14 +63,17 @@ def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `tiny_vi_t`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors of its `nn` layers equal those of a
-    newly built `TinyViT`, bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default; after the same `torch.manual_seed`, the tensors of its `nn` layers equal
+    those of a newly built `TinyViT`, bit for bit, except 14, which differ (nnconvert
+    compared them): `blocks.0.attn.in_proj_weight`, `blocks.0.attn.out_proj.weight`,
+    `blocks.0.fc1.weight`, `blocks.0.fc1.bias`, `blocks.0.fc2.weight`,
+    `blocks.0.fc2.bias`, `blocks.1.attn.in_proj_weight`,
+    `blocks.1.attn.out_proj.weight`, `blocks.1.fc1.weight`, `blocks.1.fc1.bias`,
+    `blocks.1.fc2.weight`, `blocks.1.fc2.bias`, `head.weight`, `head.bias`.
 
     Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
     reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
-    If that code draws random numbers, the layers' tensors drawn after it differ from
-    the original's too.
     """
     params: dict[str, Tensor] = {}
     # TinyViT's own tensor: set it before use

@@ -1,0 +1,104 @@
+"""Checking what a functional output's ``init_params()`` may claim.
+
+``init_params()`` draws each layer's tensors as its ``torch.nn`` class does
+by default. Whether that equals a newly built original depends on the
+model's own ``__init__`` (``nn.init.orthogonal_`` on an LSTM's weights, an
+``_init_weights`` method), which only running it tells. When the caller can
+build the original anew (:attr:`ModelInput.fresh_state`: the CLI rebuilds
+the file's class), :func:`check_init_params` renders ``init_params()`` alone
+(no black: the printer's text is valid Python), runs it and the builder
+under the same seed and compares them key by key; the printer then words
+the docstring from that result, as data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+from typing import Callable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .printer.init_params import (
+    InitClaim,
+    function_name,
+    inherited_claim,
+    init_params_function,
+)
+
+#: The seed both sides are drawn under.
+SEED = 0
+
+_counter = itertools.count()
+
+
+def check_init_params(
+    module: nn.Module,
+    function: str,
+    fresh_state: Callable[[], Mapping[str, Tensor]] | None,
+    inherited_doc: str | None = None,
+) -> InitClaim | None:
+    """Which of ``init_params()``'s tensors equal a newly built original's; None if unknown.
+
+    ``module`` is the root the printer renders ``init_params()`` from, for
+    the functional form ``function``. The global random state is left as
+    it was. A builder that fails gives None (nothing is claimed): the
+    original was built once already, so that is the model's own business.
+
+    ``inherited_doc`` is a functional input's ``init_params()`` docstring:
+    when the new ``init_params()`` equals that one (every tensor it draws;
+    the printer knows which), what it said about the original class still
+    holds, and the claim keeps its words
+    (:func:`~nnconvert.printer.init_params.inherited_claim`), so that a
+    functional output converts to itself unchanged.
+    """
+    if fresh_state is None:
+        return None
+    printed = init_params_function(module, function)
+    made = _run(printed.imports.render() + "\n\n" + printed.text, function)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        try:
+            expected = dict(fresh_state())
+        except Exception:
+            return None
+        torch.manual_seed(SEED)
+        params = made()
+    equal = frozenset(
+        key
+        for key, tensor in params.items()
+        if key in expected and same_tensor(tensor, expected[key])
+    )
+    if inherited_doc is None or set(params) != set(expected):
+        return InitClaim(equal)
+    return InitClaim(equal, inherited_claim(inherited_doc))
+
+
+def same_tensor(made: object, expected: object) -> bool:
+    """Bit-identical: both tensors, same shape, dtype and values."""
+    if not (isinstance(made, Tensor) and isinstance(expected, Tensor)):
+        return False
+    expected = expected.detach().cpu()
+    return (
+        made.shape == expected.shape
+        and made.dtype == expected.dtype
+        and torch.equal(made.detach(), expected)
+    )
+
+
+def _run(source: str, function: str) -> Callable[[], Mapping[str, Tensor]]:
+    """The ``init_params`` function defined by ``source`` (shown in tracebacks)."""
+    filename = f"<nnconvert init_params of {function} #{next(_counter)}>"
+    linecache.cache[filename] = (
+        len(source),
+        None,
+        source.splitlines(keepends=True),
+        filename,
+    )
+    namespace: dict = {"__name__": "nnconvert_init_check"}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[function_name(function)]
+
+
+__all__ = ["SEED", "check_init_params", "same_tensor"]

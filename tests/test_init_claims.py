@@ -1,0 +1,212 @@
+"""``init_params()`` claims only what was checked (issue 9, item 8).
+
+Where the original can be built anew (the CLI builds the file's class), the
+docstring of a functional output's ``init_params()`` says which tensors
+equal a newly built original after the same seed; each test then runs both
+and confirms the claim, both ways. Where it cannot (the API given an
+instance), the docstring claims no equality.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert import loading
+from nnconvert.printer.init_params import inherited_claim
+
+from .helpers import SAMPLES, assert_same_construction, run, write
+
+LENET = SAMPLES / "lenet.py"
+
+#: An LSTM tagger that re-initialises its recurrent weights, as many do.
+ORTHOGONAL = """
+import torch
+from torch import nn
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(5, 8)
+        self.lstm = nn.LSTM(8, 8, batch_first=True)
+        self.head = nn.Linear(8, 3)
+        for name, weight in self.lstm.named_parameters():
+            if name.startswith("weight_hh"):
+                nn.init.orthogonal_(weight)
+
+    def forward(self, x):
+        out, _ = self.lstm(self.embed(x))
+        return self.head(out)
+
+
+def example_inputs():
+    return (torch.randn(2, 4, 5),)
+"""
+
+#: A GPT-style ``_init_weights``: every layer re-drawn after construction.
+INIT_WEIGHTS = """
+import torch
+from torch import nn
+
+
+class Mlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.norm = nn.LayerNorm(8)
+        self.fc2 = nn.Linear(8, 2)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    def forward(self, x):
+        return self.fc2(self.norm(self.fc1(x)))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def docstring(source: str) -> str:
+    """The ``init_params()`` docstring of a functional output, as one line."""
+    namespace: dict = {}
+    exec(source, namespace)
+    return " ".join(namespace["init_params"].__doc__.split())
+
+
+def claimed_different(doc: str) -> set[str]:
+    """The keys a docstring lists as different from the original's."""
+    listed = doc.split("(nnconvert compared them):", 1)
+    return set(re.findall(r"`([^`]+)`", listed[1])) if len(listed) == 2 else set()
+
+
+def compare(path: Path, source: str) -> tuple[set[str], set[str]]:
+    """(keys equal, keys different): the output's ``init_params()`` against a new original."""
+    module = loading.import_file(path)
+    cls = loading.pick_model(module, path, None)
+    namespace: dict = {}
+    exec(source, namespace)
+    torch.manual_seed(0)
+    expected = cls().state_dict()
+    torch.manual_seed(0)
+    made = namespace["init_params"]()
+    equal = {k for k in made if torch.equal(made[k], expected[k])}
+    return equal, set(made) - equal
+
+
+def convert(path: Path) -> str:
+    result = run("convert", path, "--to", "functional")
+    assert result.exit_code == 0, result.output
+    assert "ok    train, gradients" in result.stderr
+    return result.stdout
+
+
+def test_lenet_claims_every_tensor_and_it_is_true():
+    source = convert(LENET)
+    doc = docstring(source)
+    assert "the tensors equal those of a newly built `Net`, bit for bit" in doc
+    assert "except" not in doc and "Not compared" not in doc
+    namespace: dict = {}
+    exec(source, namespace)
+    module = loading.import_file(LENET)
+    assert_same_construction(module.Net, namespace["init_params"])
+
+
+def test_orthogonal_init_is_not_claimed(tmp_path):
+    path = write(tmp_path, "tagger.py", ORTHOGONAL)
+    source = convert(path)
+    doc = docstring(source)
+    equal, different = compare(path, source)
+    assert different == {"lstm.weight_hh_l0"}  # the test's own comparison
+    assert claimed_different(doc) == different
+    assert "except 1, which differs" in doc
+    assert equal and not equal & claimed_different(doc)
+
+
+def test_init_weights_that_redraws_every_layer_claims_none_of_them(tmp_path):
+    path = write(tmp_path, "mlp.py", INIT_WEIGHTS)
+    source = convert(path)
+    doc = docstring(source)
+    equal, different = compare(path, source)
+    # nn.init.zeros_ gives the biases nn.Linear's default would not
+    assert {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"} <= different
+    assert equal == {"norm.weight", "norm.bias"}  # LayerNorm: ones and zeros
+    assert claimed_different(doc) == different
+    assert "bit for bit, except 4, which differ" in doc
+
+
+def test_every_tensor_different_says_none_equals(tmp_path):
+    path = write(
+        tmp_path,
+        "mlp.py",
+        INIT_WEIGHTS.replace(
+            "self.norm = nn.LayerNorm(8)", "self.norm = nn.Identity()"
+        ),
+    )
+    source = convert(path)
+    doc = docstring(source)
+    _, different = compare(path, source)
+    assert different == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
+    assert "none equals that of a newly built `Mlp`" in doc
+    assert "bit for bit" not in doc
+
+
+def test_an_instance_alone_is_not_compared_and_claims_nothing(tmp_path):
+    path = write(tmp_path, "tagger.py", ORTHOGONAL)
+    model = loading.load_file(path).model.module  # a plain instance, as API users have
+    source = nnconvert.convert(model, "functional", (torch.randn(2, 4, 5),)).source
+    doc = docstring(source)
+    assert "bit for bit" not in doc and "equal" not in doc
+    assert "Not compared with a newly built `Tagger`" in doc
+
+
+def test_the_api_compares_when_given_a_builder(tmp_path):
+    """``ModelInput(model, fresh_state=...)``: the API's way to ask for the check."""
+    path = write(tmp_path, "tagger.py", ORTHOGONAL)
+    module = loading.import_file(path)
+    model_input = nnconvert.ModelInput(
+        module.Tagger(), fresh_state=lambda: module.Tagger().state_dict()
+    )
+    source = nnconvert.convert(
+        model_input, "functional", (torch.randn(2, 4, 5),)
+    ).source
+    assert claimed_different(docstring(source)) == {"lstm.weight_hh_l0"}
+
+
+def test_a_builder_that_fails_means_no_claim():
+    def broken():
+        raise RuntimeError("no")
+
+    model_input = nnconvert.ModelInput(nn.Linear(3, 2), fresh_state=broken)
+    source = nnconvert.convert(model_input, "functional", (torch.randn(2, 3),)).source
+    assert "Not compared" in docstring(source)
+
+
+def test_a_functional_output_keeps_its_claim_when_converted_to_itself(tmp_path):
+    """Its init_params() is reproduced bit for bit, so the claim about the class holds."""
+    path = write(tmp_path, "tagger.py", ORTHOGONAL)
+    first = write(tmp_path, "tagger_functional.py", convert(path))
+    result = run("convert", first, "--to", "functional", "--input-shape", "2,4,5")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == first.read_text()
+
+
+def test_a_docstring_nnconvert_did_not_write_is_not_inherited():
+    ours = (
+        "Fresh.\n\n    Same shapes and dtypes; each layer is initialised as `torch.nn` "
+        "initialises it by default, so after the same `torch.manual_seed`, the "
+        "tensors equal those.\n    "
+    )
+    assert inherited_claim(ours).startswith("Same shapes and dtypes;")
+    assert inherited_claim("Fresh.\n\nRandom weights, bit for bit.") is None
+    assert inherited_claim(ours.replace("those.", 'those """ + x')) is None
+    assert inherited_claim(ours.replace("those.", "those \\x00.")) is None
