@@ -13,6 +13,10 @@ def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.conv2d(x, params["conv2.weight"], params["conv2.bias"])
     x = F.relu(x)
     x = F.max_pool2d(x, 2)
+    if x.size()[1:] != (16, 5, 5):
+        raise ValueError(
+            "input shape differs from the traced one; convert again with this shape"
+        )
     x = torch.flatten(x, 1)
     x = F.linear(x, params["fc1.weight"], params["fc1.bias"])
     x = F.relu(x)

@@ -15,6 +15,10 @@ class Net(nn.Module):
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        if x.size()[1:] != (16, 5, 5):
+            raise ValueError(
+                "input shape differs from the traced one; convert again with this shape"
+            )
         x = torch.flatten(x, 1)
         x = F.relu(self.fc1(x))
         x = F.relu(self.fc2(x))

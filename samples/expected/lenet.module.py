@@ -24,6 +24,10 @@ class Net(nn.Module):
         x = self.conv2(x)
         x = self.relu2(x)
         x = self.pool2(x)
+        if x.size()[1:] != (16, 5, 5):
+            raise ValueError(
+                "input shape differs from the traced one; convert again with this shape"
+            )
         x = self.flatten(x)
         x = self.fc1(x)
         x = self.relu3(x)

@@ -57,14 +57,14 @@ def vi_t(params: dict[str, Tensor], img: Tensor, *, training: bool = False) -> T
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `vi_t`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors of its `nn` layers equal those of a
-    newly built `ViT`, bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default; after the same `torch.manual_seed`, the tensors of its `nn` layers equal
+    those of a newly built `ViT`, bit for bit, except 5, which differ (nnconvert
+    compared them): `attn.to_qkv.weight`, `attn.to_out.weight`, `attn.to_out.bias`,
+    `head.weight`, `head.bias`.
 
     Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
     reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
-    If that code draws random numbers, the layers' tensors drawn after it differ from
-    the original's too.
     """
     params: dict[str, Tensor] = {}
     # ViT's own tensor: set it before use

@@ -1,0 +1,141 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    out = F.conv2d(
+        x, params["dwconv.weight"], params["dwconv.bias"], padding=3, groups=16
+    )
+    out = out.permute(0, 2, 3, 1)
+    out = F.layer_norm(
+        out, (16,), params["norm.weight"], params["norm.bias"], eps=1e-06
+    )
+    out = F.linear(out, params["pwconv1.weight"], params["pwconv1.bias"])
+    out = F.gelu(out)
+    out = F.linear(out, params["pwconv2.weight"], params["pwconv2.bias"])
+    out = params["gamma"] * out
+    out = out.permute(0, 3, 1, 2)
+    x = x + out
+    return x
+
+
+def drop_path(
+    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+) -> Tensor:
+    if training:
+        out = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
+        out = out.bernoulli_(0.7999999970197678)
+        out.div_(0.7999999970197678)
+        x = x * out
+    return x
+
+
+def block_2(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    out = F.conv2d(
+        x, params["dwconv.weight"], params["dwconv.bias"], padding=3, groups=16
+    )
+    out = out.permute(0, 2, 3, 1)
+    out = F.layer_norm(
+        out, (16,), params["norm.weight"], params["norm.bias"], eps=1e-06
+    )
+    out = F.linear(out, params["pwconv1.weight"], params["pwconv1.bias"])
+    out = F.gelu(out)
+    out = F.linear(out, params["pwconv2.weight"], params["pwconv2.bias"])
+    out = params["gamma"] * out
+    out = out.permute(0, 3, 1, 2)
+    out = drop_path(sub_params(params, "drop_path."), out, training=training)
+    x = x + out
+    return x
+
+
+def blocks(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = block(sub_params(params, "0."), x)
+    x = block_2(sub_params(params, "1."), x, training=training)
+    return x
+
+
+def stage(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = F.conv2d(x, params["stem.weight"], params["stem.bias"], stride=4)
+    x = blocks(sub_params(params, "blocks."), x, training=training)
+    x = x.mean([-2, -1])
+    x = F.linear(x, params["head.weight"], params["head.bias"])
+    return x
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `stage`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
+    those of a newly built `Stage`, bit for bit (nnconvert compared them).
+
+    Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
+    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    """
+    params: dict[str, Tensor] = {}
+    params["stem.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 3, 4, 4), a=math.sqrt(5)
+    )
+    params["stem.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(48), 1 / math.sqrt(48)
+    )
+    # Block's own tensor: set it before use
+    params["blocks.0.gamma"] = torch.empty(16)
+    params["blocks.0.dwconv.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 1, 7, 7), a=math.sqrt(5)
+    )
+    params["blocks.0.dwconv.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(49), 1 / math.sqrt(49)
+    )
+    params["blocks.0.norm.weight"] = torch.ones(16)
+    params["blocks.0.norm.bias"] = torch.zeros(16)
+    params["blocks.0.pwconv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 16), a=math.sqrt(5)
+    )
+    params["blocks.0.pwconv1.bias"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["blocks.0.pwconv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 64), a=math.sqrt(5)
+    )
+    params["blocks.0.pwconv2.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    # Block's own tensor: set it before use
+    params["blocks.1.gamma"] = torch.empty(16)
+    params["blocks.1.dwconv.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 1, 7, 7), a=math.sqrt(5)
+    )
+    params["blocks.1.dwconv.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(49), 1 / math.sqrt(49)
+    )
+    params["blocks.1.norm.weight"] = torch.ones(16)
+    params["blocks.1.norm.bias"] = torch.zeros(16)
+    params["blocks.1.pwconv1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 16), a=math.sqrt(5)
+    )
+    params["blocks.1.pwconv1.bias"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["blocks.1.pwconv2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 64), a=math.sqrt(5)
+    )
+    params["blocks.1.pwconv2.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    params["head.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(10, 16), a=math.sqrt(5)
+    )
+    params["head.bias"] = nn.init.uniform_(
+        torch.empty(10), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    return params
