@@ -46,6 +46,7 @@ from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
+from ..ties import ties
 from .imports import Imports, Printed
 from .values import literal
 
@@ -62,13 +63,15 @@ def init_params_function(model: nn.Module, function: str) -> Printed:
     lines = ["params: dict[str, Tensor] = {}"]
     first_key: dict[int, str] = {}  # id(tensor) -> the key it was first written under
     inits: dict[str, dict[str, TensorInit]] = {}
+    tied = _TensorTies(model)
     unknown = 0
     for key in construction_order(model, list(state)):
         tensor, target = state[key], f"params[{literal(key)}]"
-        if id(tensor) in first_key:
-            lines.append(f"{target} = params[{literal(first_key[id(tensor)])}]")
+        if id(tensor) in first_key and not tied.drawn(key):
+            if not tied.deferred(key, tensor):
+                lines.append(f"{target} = params[{literal(first_key[id(tensor)])}]")
             continue
-        first_key[id(tensor)] = key
+        first_key.setdefault(id(tensor), key)
         prefix, attribute = _layer_of(model, key)
         owner = _submodule(model, prefix)
         if prefix not in inits:
@@ -83,6 +86,7 @@ def init_params_function(model: nn.Module, function: str) -> Printed:
         for statement in init.then:
             _use_modules(statement, imports)
             lines.append(statement.format(target))
+    lines += tied.statements()
     lines.append("return params")
     name = FUNCTION if function != FUNCTION else FUNCTION + "_"
     text = (
@@ -91,6 +95,45 @@ def init_params_function(model: nn.Module, function: str) -> Printed:
         + "".join(f"    {line}\n" for line in lines)
     )
     return Printed(text, imports)
+
+
+class _TensorTies:
+    """Tensors shared by distinct layers (``self.wte.weight = self.lm_head.weight``).
+
+    Both layers were built, each drawing its own values, before the tie
+    replaced one: so each key is drawn in its place, and the tie is a
+    statement after every draw, from the key the user's code names as the
+    source. (A layer registered twice was built once: its second name is
+    the same tensor in place, with no draw.)
+    """
+
+    def __init__(self, model: nn.Module):
+        self.ties = [t for t in ties(model) if not t.layer]
+        self.sources = {t.target: t.source for t in self.ties}
+        state = model.state_dict(keep_vars=True)
+        self.tensors = {id(state[t.source]): t.source for t in self.ties}
+        self.later: list[tuple[str, str]] = []
+
+    def drawn(self, key: str) -> bool:
+        """``key`` is one side of a tensor tie: drawn as its own layer draws it."""
+        return key in self.sources or key in self.tensors.values()
+
+    def deferred(self, key: str, tensor) -> bool:
+        """A shared layer's name for a tied tensor: written after the tie."""
+        if id(tensor) not in self.tensors:
+            return False
+        self.later.append((key, self.tensors[id(tensor)]))
+        return True
+
+    def statements(self) -> list[str]:
+        """``params["wte.weight"] = params["lm_head.weight"]``: one tensor under both keys."""
+        pairs = [(t.target, t.source) for t in self.ties] + self.later
+        if not pairs:
+            return []
+        return ["# tied weights: one tensor under both keys, as in the original"] + [
+            f"params[{literal(target)}] = params[{literal(source)}]"
+            for target, source in pairs
+        ]
 
 
 def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
