@@ -71,7 +71,16 @@ def ties(module: nn.Module) -> list[Tie]:
             source = _written_source(keys, written)
             found += [Tie(k, source, False) for k in keys if k != source]
     order = {key: i for i, key in enumerate(state)}
-    return sorted(found, key=lambda t: _first_key(t, order))
+    # shared layers first, each by its source: the order does not depend on
+    # where the tie registered the second name (an output's own ties come last)
+    return sorted(
+        found,
+        key=lambda t: (
+            not t.layer,
+            _first_key(t.source, order),
+            _first_key(t.target, order),
+        ),
+    )
 
 
 def own_ties(module: nn.Module, has_class: Callable[[nn.Module], bool]) -> list[Tie]:
@@ -81,9 +90,7 @@ def own_ties(module: nn.Module, has_class: Callable[[nn.Module], bool]) -> list[
     (``has_class``) are that class's: the deepest such submodule around both
     sides writes the tie, relative to itself.
     """
-    return [
-        t for t in ties(module) if not _inside_class(module, t, has_class)
-    ]
+    return [t for t in ties(module) if not _inside_class(module, t, has_class)]
 
 
 def canonical_keys(module: nn.Module) -> dict[str, str]:
@@ -200,10 +207,11 @@ def _written_source(keys: list[str], written: dict[str, str]) -> str:
     return keys[0]
 
 
-def _first_key(tie: Tie, order: dict[str, int]) -> int:
-    if tie.target in order:
-        return order[tie.target]
-    return min(i for k, i in order.items() if k.startswith(f"{tie.target}."))
+def _first_key(path: str, order: dict[str, int]) -> int:
+    """Where ``path`` (a key, or a submodule's prefix) first appears in ``state_dict()``."""
+    if path in order:
+        return order[path]
+    return min(i for k, i in order.items() if k.startswith(f"{path}."))
 
 
 def _inside_class(
