@@ -67,16 +67,18 @@ def init_params_function(model: nn.Module, function: str) -> Printed:
     unknown = 0
     for key in construction_order(model, list(state)):
         tensor, target = state[key], f"params[{literal(key)}]"
-        if id(tensor) in first_key and not tied.drawn(key):
-            if not tied.deferred(key, tensor):
-                lines.append(f"{target} = params[{literal(first_key[id(tensor)])}]")
-            continue
-        first_key.setdefault(id(tensor), key)
         prefix, attribute = _layer_of(model, key)
         owner = _submodule(model, prefix)
         if prefix not in inits:
             inits[prefix] = _layer_inits(owner)
         init = inits[prefix].get(attribute)
+        alias = tied.alias(key, tensor, init is not None, first_key)
+        if alias is not None:  # written under another key: here, or after the ties
+            if alias:
+                lines.append(f"{target} = params[{literal(alias)}]")
+            continue
+        first_key.setdefault(id(tensor), key)
+        tied.written.add(key)
         if init is None:
             unknown += 1
             lines += _unknown(key, tensor, owner, target, imports)
@@ -101,10 +103,11 @@ class _TensorTies:
     """Tensors shared by distinct layers (``self.wte.weight = self.lm_head.weight``).
 
     Both layers were built, each drawing its own values, before the tie
-    replaced one: so each key is drawn in its place, and the tie is a
-    statement after every draw, from the key the user's code names as the
-    source. (A layer registered twice was built once: its second name is
-    the same tensor in place, with no draw.)
+    replaced one: so each key a table row creates is drawn in its place,
+    and the tie is a statement after every draw, from the key the user's
+    code names as the source. A layer registered twice was built once: its
+    second name is the same tensor, in place, with no draw; so is a key no
+    row creates (a plain host's, as a functional input holds them).
     """
 
     def __init__(self, model: nn.Module):
@@ -112,22 +115,33 @@ class _TensorTies:
         self.sources = {t.target: t.source for t in self.ties}
         state = model.state_dict(keep_vars=True)
         self.tensors = {id(state[t.source]): t.source for t in self.ties}
+        self.written: set[str] = set()
         self.later: list[tuple[str, str]] = []
 
-    def drawn(self, key: str) -> bool:
-        """``key`` is one side of a tensor tie: drawn as its own layer draws it."""
-        return key in self.sources or key in self.tensors.values()
-
-    def deferred(self, key: str, tensor) -> bool:
-        """A shared layer's name for a tied tensor: written after the tie."""
-        if id(tensor) not in self.tensors:
-            return False
-        self.later.append((key, self.tensors[id(tensor)]))
-        return True
+    def alias(
+        self, key: str, tensor, drawn: bool, first_key: dict[int, str]
+    ) -> str | None:
+        """The key ``key`` is written from in place; "" after the ties; None: draw it."""
+        source = self.sources.get(key)
+        if source is not None and not drawn:
+            if source in self.written:
+                return source
+            self.later.append((key, source))
+            return ""
+        if source is not None or key in self.tensors.values():
+            return None
+        if id(tensor) not in first_key:
+            return None
+        if id(tensor) in self.tensors:  # a shared layer's name for a tied tensor
+            self.later.append((key, self.tensors[id(tensor)]))
+            return ""
+        return first_key[id(tensor)]
 
     def statements(self) -> list[str]:
         """``params["wte.weight"] = params["lm_head.weight"]``: one tensor under both keys."""
-        pairs = [(t.target, t.source) for t in self.ties] + self.later
+        pairs = [
+            (t.target, t.source) for t in self.ties if t.target in self.written
+        ] + self.later
         if not pairs:
             return []
         return ["# tied weights: one tensor under both keys, as in the original"] + [
