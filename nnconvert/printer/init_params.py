@@ -124,18 +124,21 @@ class _TensorTies:
         """The key ``key`` is written from in place; "" after the ties; None: draw it."""
         source = self.sources.get(key)
         if source is not None and not drawn:
-            if source in self.written:
-                return source
-            self.later.append((key, source))
-            return ""
+            return self._from(key, source)
         if source is not None or key in self.tensors.values():
             return None
         if id(tensor) not in first_key:
             return None
         if id(tensor) in self.tensors:  # a shared layer's name for a tied tensor
-            self.later.append((key, self.tensors[id(tensor)]))
-            return ""
+            return self._from(key, self.tensors[id(tensor)])
         return first_key[id(tensor)]
+
+    def _from(self, key: str, source: str) -> str:
+        """``source`` when it is written already; else "": ``key`` follows the ties."""
+        if source in self.written:
+            return source
+        self.later.append((key, source))
+        return ""
 
     def statements(self) -> list[str]:
         """``params["wte.weight"] = params["lm_head.weight"]``: one tensor under both keys."""
