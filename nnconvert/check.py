@@ -38,6 +38,7 @@ from .branches import SHAPE_GUARD_MESSAGE
 from .errors import CheckError
 from .reporting import one_line
 from .options import Tolerances
+from .ties import canonical_keys
 from .example_values import clone_inputs
 
 SEED = 0
@@ -116,7 +117,13 @@ def module_candidate(module: nn.Module) -> Candidate:
 
 
 def function_candidate(function: Callable, model: nn.Module) -> Candidate:
-    """A functional rewrite over a copy of ``model``'s ``state_dict``."""
+    """A functional rewrite over a copy of ``model``'s ``state_dict``.
+
+    Every key gets its own copy, tied ones too: a ``torch.func`` transform
+    over the dict sees one leaf per key the same way. So a rewrite must read
+    a tied tensor under one key (its first, the one ``named_parameters()``
+    gives) for its gradient, compared under that key, to sum every use.
+    """
     params = {k: v.clone() for k, v in model.state_dict().items()}
     parameter_names = [k for k, _ in model.named_parameters()]
     buffer_names = [k for k, _ in model.named_buffers() if k in params]
@@ -345,16 +352,42 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
         expected_grads.update(_input_grads(expected_inputs))
         actual_grads = {k: p.grad for k, p in candidate_params.items()}
         actual_grads.update(_input_grads(actual_inputs))
-        grads = compare(
-            dict(sorted(expected_grads.items())),
-            dict(sorted(actual_grads.items())),
-            tolerances,
-            "train gradients",
-        )
+        try:
+            grads = compare(
+                dict(sorted(expected_grads.items())),
+                dict(sorted(actual_grads.items())),
+                tolerances,
+                "train gradients",
+            )
+        except CheckError as error:
+            raise CheckError(f"{error}{_tie_hint(reference)}") from None
         results.append(
             CheckResult("train, gradients of every parameter and input", grads)
         )
     return results
+
+
+def _tie_hint(model: nn.Module) -> str:
+    """What a gradient failure may mean when the original ties parameters, or nothing.
+
+    A tied parameter is one tensor under several ``state_dict()`` keys
+    (``named_parameters()`` names it once), and its gradient is the sum over
+    every use: a rewrite that holds the keys as separate tensors has a
+    parameter the original lacks, one that reads them separately from the
+    weight dict gets only part of the sum.
+    """
+    parameters = dict(model.named_parameters())
+    tied = [
+        f"{key!r} to {first!r}"
+        for key, first in canonical_keys(model).items()
+        if key != first and first in parameters
+    ]
+    if not tied:
+        return ""
+    return (
+        f" (the original ties {', '.join(tied)}: one tensor whose gradient sums "
+        "every use; the rewrite must build and read it as one)"
+    )
 
 
 def _run_rewrite(
@@ -400,10 +433,7 @@ def compare(
     expected_leaves, expected_spec = tree_flatten(expected)
     actual_leaves, actual_spec = tree_flatten(actual)
     if expected_spec != actual_spec:
-        raise CheckError(
-            f"{label}: output structure differs: expected {tree_structure(expected)}, "
-            f"got {tree_structure(actual)}"
-        )
+        raise CheckError(f"{label}: {_structure_difference(expected, actual)}")
     paths = _leaf_paths(expected)
     differences = []
     for path, a, b in zip(paths, expected_leaves, actual_leaves):
@@ -416,6 +446,20 @@ def compare(
             raise CheckError(f"{label}: {path} differs: {summary}") from None
         differences.append(_difference(path, a, b))
     return tuple(differences)
+
+
+def _structure_difference(expected: Any, actual: Any) -> str:
+    """One line: the keys one dict has and the other lacks, else both structures."""
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        missing = [k for k in expected if k not in actual]
+        extra = [k for k in actual if k not in expected]
+        if missing or extra:
+            parts = [f"missing {missing}"] * bool(missing)
+            parts += [f"not in the original {extra}"] * bool(extra)
+            return "different keys: " + "; ".join(parts)
+    found = (tree_structure(expected), tree_structure(actual))
+    expected_text, actual_text = (" ".join(str(s).split()) for s in found)
+    return f"output structure differs: expected {expected_text}, got {actual_text}"
 
 
 def _difference(path: str, expected: Any, actual: Any) -> Difference:

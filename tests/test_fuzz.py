@@ -5,8 +5,9 @@ layers that keep that shape: every example of the op-spec table that does
 (run once, at import), and a table of layers with drawn hyper-parameters
 (:data:`PARAMETRIC`). It nests them in chains (``nn.Sequential``, loops over
 an ``nn.ModuleList`` / over an ``nn.ModuleDict`` with odd keys), residual
-adds, two-branch products and user blocks inside user blocks (no tied
-weights yet: see :data:`_STRUCTURES`); the output may concatenate two branches. Dtype float32 or
+adds, two-branch products, tied weights (``self.decode.weight =
+self.encode.weight``), one block registered under two names, and user blocks
+inside user blocks; the output may concatenate two branches. Dtype float32 or
 float64.
 
 Every model converts in every style with ``Conversion.check(train=True)``
@@ -31,6 +32,7 @@ from torch import nn
 import nnconvert
 from nnconvert.opspecs import SPECS, Example
 from nnconvert.options import Style
+from nnconvert.ties import ties
 
 from .helpers import build_inputs, build_layer, load_output
 
@@ -167,6 +169,31 @@ class Gate(nn.Module):
         return self.left(x) * torch.sigmoid(self.right(x))
 
 
+class Tied(nn.Module):
+    """An encoder and a decoder that share one weight."""
+
+    def __init__(self, features: int, bias: bool):
+        super().__init__()
+        self.encode = nn.Linear(features, features)
+        self.decode = nn.Linear(features, features, bias=bias)
+        self.decode.weight = self.encode.weight
+
+    def forward(self, x):
+        return self.decode(torch.tanh(self.encode(x)))
+
+
+class Shared(nn.Module):
+    """One block under two names, each called once."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.first = block
+        self.second = block
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
 class Model(nn.Module):
     def __init__(self, body: nn.Module, head: nn.Module | None):
         super().__init__()
@@ -211,10 +238,8 @@ _STRUCTURES: dict[str, Callable[..., nn.Module]] = {
     "gate": lambda draw, shape, depth: Gate(
         _block(draw, shape, depth), _block(draw, shape, depth)
     ),
-    # No tied weights (``self.decode.weight = self.encode.weight``): class
-    # styles write the two layers untied, so the check's gradients differ in
-    # structure (``body.decode.weight`` becomes a parameter of its own); bug
-    # reported in benchmarks/fuzz.md.
+    "tied": lambda draw, shape, depth: Tied(shape[-1], draw(st.booleans())),
+    "shared": lambda draw, shape, depth: Shared(_block(draw, shape, depth)),
 }
 
 
@@ -243,16 +268,18 @@ def test_random_models_convert_check_and_reconvert(case, style):
 
 
 #: what a functional file cannot say (README, Limits, "Functional input")
-_BLOCKS = (ListChain, DictChain, Residual, Gate, nn.Sequential)
+_BLOCKS = (ListChain, DictChain, Residual, Gate, Shared, nn.Sequential)
 
 
 def _functional_form_loses(model: nn.Module) -> bool:
-    """A block or container without weights, or trailing ``nn.Identity()`` members.
+    """A block or container without weights, trailing ``nn.Identity()`` members, or a tied tensor.
 
     A block's slice of the weights is empty, so its function reads as a
     helper and its calls come back in the caller; functional style drops a
     Sequential's trailing identities.
     """
+    if ties(model):
+        return True  # a tied weight is read under one key (README, Limits)
     for module in model.modules():
         if isinstance(module, _BLOCKS) and not module.state_dict():
             return True

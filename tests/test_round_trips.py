@@ -54,13 +54,19 @@ LOSSY = {
 #: an nn.Sequential as a function of its own and unrolls a loop over an
 #: nn.ModuleList in the caller, so passes/lift.py tells the two apart; but
 #: functional input does not read back the module-level third-party layers
-#: (leaves) functional style writes.
+#: (leaves) functional style writes, and a tied weight is read under one key
+#: (README, Limits, "Tied weights").
 LEAVES_NOT_READ_BACK = (
     "functional input does not read back module-level third-party layers "
     "(rearrange_layer = Rearrange(...)): fx finds no submodule for them"
 )
 LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
     "vit_einops": (tuple(Style), LEAVES_NOT_READ_BACK),
+    "tied_lm": (
+        tuple(STYLES),
+        "the function reads the tied weight as transformer.wte.weight only, so "
+        "no call shows that lm_head is an nn.Linear",
+    ),
 }
 
 

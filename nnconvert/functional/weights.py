@@ -12,7 +12,8 @@ Which tensors are parameters (:func:`parameter_names`):
 
 Every tensor is registered at its dotted key, in plain ``nn.Module`` hosts
 (``conv1.weight`` is parameter ``weight`` of host ``conv1``), so that the
-wrapper's ``state_dict()`` has exactly the dict's keys.
+wrapper's ``state_dict()`` has exactly the dict's keys. One tensor under
+several keys (tied weights, as ``init_params()`` writes them) stays one.
 """
 
 from __future__ import annotations
@@ -58,7 +59,11 @@ def copy_weights(
                 "not a tensor"
             )
     names = parameter_names(params)
-    return {key: _copy(tensor, key in names) for key, tensor in params.items()}
+    copies: dict[int, torch.Tensor] = {}  # one copy per tensor: ties stay ties
+    return {
+        key: copies.setdefault(id(tensor), _copy(tensor, key in names))
+        for key, tensor in params.items()
+    }
 
 
 def _copy(tensor: torch.Tensor, parameter: bool) -> torch.Tensor:

@@ -43,8 +43,10 @@ def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
     for node in list(graph.nodes):
         _flatten_reshape(node)
     original = module.meta.get("original", module)
-    state = {name for name, _ in original.named_parameters()}
-    inline_constants(module, state | {name for name, _ in original.named_buffers()})
+    # every name of a tied tensor is state (``lm_head.weight`` tied to ``wte.weight``)
+    state = {name for name, _ in original.named_parameters(remove_duplicate=False)}
+    buffers = original.named_buffers(remove_duplicate=False)
+    inline_constants(module, state | {name for name, _ in buffers})
     remove_dead_code(graph)
     graph.lint()
     module.recompile()

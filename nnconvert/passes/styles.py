@@ -22,6 +22,7 @@ from collections import Counter
 from typing import Any
 
 from torch import fx, nn
+from torch.fx.graph_module import _copy_attr
 
 from ..errors import ConversionError
 from ..leaves import is_leaf
@@ -30,6 +31,7 @@ from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module
 from ..opspecs.spec import Computed, identity
 from ..naming import first_free
 from ..options import Style
+from ..ties import canonical_keys
 from .canonicalize import inline_constants
 from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
 from .lift import lift_layers
@@ -71,7 +73,35 @@ def to_functional(module: fx.GraphModule) -> None:
         if node.op == "call_module" and not _is_block(module, node):
             _layer_to_call(module, node, _require_spec(module, node))
     original = module.meta.get("original", module)
+    read_tied_once(module, original)
     inline_constants(module, set(original.state_dict()))  # non-persistent buffers
+
+
+def read_tied_once(module: fx.GraphModule, original: nn.Module) -> None:
+    """A tied tensor is read under its first ``state_dict()`` key, wherever it is used.
+
+    ``F.linear(x, params["lm_head.weight"])`` after ``self.wte.weight =
+    self.lm_head.weight`` reads ``params["wte.weight"]``: one key per tensor,
+    as ``named_parameters()`` names it, so that a ``torch.func`` transform
+    over the weight dict sees one leaf and sums the gradient of every use.
+    """
+    canonical = canonical_keys(original)
+    for node in module.graph.nodes:
+        key = canonical.get(str(node.target)) if node.op == "get_attr" else None
+        if key is not None and key != node.target:
+            if not _has_attribute(module, key):
+                _copy_attr(original, module, key)
+            node.target = key
+
+
+def _has_attribute(module: nn.Module, path: str) -> bool:
+    """``module`` holds ``path`` (a graph module copies only what its graph reads)."""
+    value: Any = module
+    for part in path.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            return False
+    return True
 
 
 def to_mixed(module: fx.GraphModule) -> None:

@@ -13,7 +13,7 @@ from ..naming import is_plain_identifier
 from ..options import Style
 from .body import print_body
 from .class_plan import ClassPlan
-from .constructors import Assign, Ctor, render_value
+from .constructors import Assign, Ctor, Tied, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
 from .values import literal
@@ -43,11 +43,13 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             + "".join(f"        {line}\n" for line in body.lines)
         )
     if plan.template.sequential:
-        (assign,) = plan.init
+        assign, *tied = plan.init  # super().__init__(...), then any ties
+        lines = [render_value(assign.value, printer)]
+        lines += [_statement(a, printer, False) for a in tied]
         text = (
             f"class {plan.name}(nn.Sequential):\n"
             + head
-            + f"        {render_value(assign.value, printer)}\n"
+            + "".join(f"        {line}\n" for line in lines)
         )
         return Printed(text + ("\n" + forward if forward else ""), printer.imports)
     keyed = isinstance(plan.template.instance.module, nn.ModuleDict)
@@ -72,6 +74,8 @@ def _statement(assign: Assign, printer: ExpressionPrinter, keyed: bool) -> str:
     ``state_dict()`` keys stay the original's.
     """
     value = render_value(assign.value, printer)
+    if isinstance(assign.value, Tied):  # self.wte.weight = self.lm_head.weight
+        return f"{assign.value.target} = {value}"
     name = literal(assign.attribute)
     if assign.buffer:
         flag = "" if assign.persistent else ", persistent=False"

@@ -21,8 +21,9 @@ from ..leaves import Leaf, leaf_of
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
 from ..options import Style
+from ..ties import own_ties, tie_text
 from ..passes.canonicalize import MAX_INLINE_CONSTANT, inferred_dtype
-from .constructors import POSITIONAL, Assign, Ctor, empty_tensor, render_value
+from .constructors import POSITIONAL, Assign, Ctor, Tied, empty_tensor, render_value
 from .expressions import ExpressionPrinter
 
 
@@ -58,6 +59,7 @@ class ConstructorDescriber:
             children = list(module.named_children())
             values = _sequential_arguments(children, self.describe_module)
             init = [Assign("", Ctor("super().__init__", values, len(values)))]
+            init += _tie_assignments(module, graph_module)
             return Described(instance, True, init, not is_sequential_class(module))
         init = [
             self._assignment(name, value, module)
@@ -65,6 +67,7 @@ class ConstructorDescriber:
                 graph_module, module, instance.built_attributes
             )
         ]
+        init += _tie_assignments(module, graph_module)
         return Described(instance, False, init, True)
 
     def _assignment(self, name: str, value: Any, owner: nn.Module) -> Assign:
@@ -142,6 +145,20 @@ class ConstructorDescriber:
 def leaf_constructor(leaf: Leaf) -> Ctor:
     """``Rearrange("b c h w -> b (h w) c")``: a third-party layer, built as it was."""
     return Ctor(leaf.name, leaf.arguments, leaf.positional, leaf.import_line)
+
+
+def _tie_assignments(module: nn.Module, graph_module: fx.GraphModule) -> list[Assign]:
+    """The ties ``module``'s ``__init__`` writes, after its layers are built.
+
+    ``self.b = self.a`` for a layer registered twice,
+    ``self.wte.weight = self.lm_head.weight`` for a shared tensor; a tie
+    inside a block with a class of its own is that class's.
+    """
+    printer = ExpressionPrinter(Style.MODULE, owners=(module, graph_module))
+    return [
+        Assign(tie.target, Tied(*tie_text(module, tie, printer.attribute_path)))
+        for tie in own_ties(module, is_defined_class)
+    ]
 
 
 def _tensor_literal(name: str, tensor: torch.Tensor) -> Ctor:

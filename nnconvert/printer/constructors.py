@@ -53,6 +53,19 @@ class Assign:
     persistent: bool = True
 
 
+@dataclass(frozen=True)
+class Tied:
+    """The value of a tie statement, ``target = source`` (both written from ``self``).
+
+    Written after the layers are built, as the user wrote it; no literal in it
+    becomes a constructor parameter, and two classes tie alike only when
+    both texts are equal (:func:`structure`).
+    """
+
+    target: str
+    source: str
+
+
 def empty_tensor(tensor: torch.Tensor) -> Ctor:
     """``torch.empty(3, 4)``: shapes only; weights come from the original state dict."""
     values: tuple = tuple((POSITIONAL, d) for d in tensor.shape) or ((POSITIONAL, ()),)
@@ -63,6 +76,8 @@ def empty_tensor(tensor: torch.Tensor) -> Ctor:
 
 def leaves(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Param | None, Any]]:
     """``(path, parameter, literal)`` for every literal in a constructor tree."""
+    if isinstance(value, Tied):
+        return
     if isinstance(value, Ctor):
         for i, (param, item) in enumerate(value.values):
             if isinstance(item, (Ctor, list, dict)):
@@ -85,6 +100,8 @@ def structure(value: Any) -> Any:
     Literals of any type may differ between instances of one class: inception's
     ``BasicConv2d`` takes ``kernel_size=3`` in one place and ``(1, 7)`` in another.
     """
+    if isinstance(value, Tied):
+        return ("tied", value.target, value.source)
     if isinstance(value, Ctor):
         return (
             value.callee,
@@ -204,6 +221,8 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
     """
     if isinstance(value, Hole):
         return value.name
+    if isinstance(value, Tied):
+        return value.source
     if isinstance(value, Ctor):
         prefix = value.callee.split(".")[0]
         if prefix in ("nn", "torch"):

@@ -55,6 +55,7 @@ from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
+from ..ties import ties
 from .imports import Imports, Printed
 from .values import literal
 
@@ -125,20 +126,24 @@ def init_params_function(
     lines = ["params: dict[str, Tensor] = {}"]
     first_key: dict[int, str] = {}  # id(tensor) -> the key it was first written under
     inits: dict[str, dict[str, TensorInit]] = {}
+    tied = _TensorTies(model)
     unknown: set[str] = set()  # keys of tensors no row explains
     for key in construction_order(model, list(state)):
         tensor, target = state[key], f"params[{literal(key)}]"
-        if id(tensor) in first_key:
-            lines.append(f"{target} = params[{literal(first_key[id(tensor)])}]")
-            if first_key[id(tensor)] in unknown:
-                unknown.add(key)
-            continue
-        first_key[id(tensor)] = key
         prefix, attribute = _layer_of(model, key)
         owner = _submodule(model, prefix)
         if prefix not in inits:
             inits[prefix] = _layer_inits(owner)
         init = inits[prefix].get(attribute)
+        alias = tied.alias(key, tensor, init is not None, first_key)
+        if alias is not None:  # written under another key: here, or after the ties
+            if alias:
+                lines.append(f"{target} = params[{literal(alias)}]")
+                if alias in unknown:
+                    unknown.add(key)
+            continue
+        first_key.setdefault(id(tensor), key)
+        tied.written.add(key)
         if init is None:
             unknown.add(key)
             lines += _unknown(key, tensor, owner, target, imports)
@@ -148,6 +153,7 @@ def init_params_function(
         for statement in init.then:
             _use_modules(statement, imports)
             lines.append(statement.format(target))
+    lines += tied.statements()
     lines.append("return params")
     unknown_count = len(set(first_key.values()) & unknown)
     differ, compared = None, [k for k in state if k not in unknown]
@@ -166,6 +172,60 @@ def init_params_function(
         + "".join(f"    {line}\n" for line in lines)
     )
     return Printed(text, imports)
+
+
+class _TensorTies:
+    """Tensors shared by distinct layers (``self.wte.weight = self.lm_head.weight``).
+
+    Both layers were built, each drawing its own values, before the tie
+    replaced one: so each key a table row creates is drawn in its place,
+    and the tie is a statement after every draw, from the key the user's
+    code names as the source. A layer registered twice was built once: its
+    second name is the same tensor, in place, with no draw; so is a key no
+    row creates (a plain host's, as a functional input holds them).
+    """
+
+    def __init__(self, model: nn.Module):
+        self.ties = [t for t in ties(model) if not t.layer]
+        self.sources = {t.target: t.source for t in self.ties}
+        state = model.state_dict(keep_vars=True)
+        self.tensors = {id(state[t.source]): t.source for t in self.ties}
+        self.written: set[str] = set()
+        self.later: list[tuple[str, str]] = []
+
+    def alias(
+        self, key: str, tensor, drawn: bool, first_key: dict[int, str]
+    ) -> str | None:
+        """The key ``key`` is written from in place; "" after the ties; None: draw it."""
+        source = self.sources.get(key)
+        if source is not None and not drawn:
+            return self._from(key, source)
+        if source is not None or key in self.tensors.values():
+            return None
+        if id(tensor) not in first_key:
+            return None
+        if id(tensor) in self.tensors:  # a shared layer's name for a tied tensor
+            return self._from(key, self.tensors[id(tensor)])
+        return first_key[id(tensor)]
+
+    def _from(self, key: str, source: str) -> str:
+        """``source`` when it is written already; else "": ``key`` follows the ties."""
+        if source in self.written:
+            return source
+        self.later.append((key, source))
+        return ""
+
+    def statements(self) -> list[str]:
+        """``params["wte.weight"] = params["lm_head.weight"]``: one tensor under both keys."""
+        pairs = [
+            (t.target, t.source) for t in self.ties if t.target in self.written
+        ] + self.later
+        if not pairs:
+            return []
+        return ["# tied weights: one tensor under both keys, as in the original"] + [
+            f"params[{literal(target)}] = params[{literal(source)}]"
+            for target, source in pairs
+        ]
 
 
 def construction_order(model: nn.Module, keys: list[str]) -> list[str]:

@@ -1,0 +1,69 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def mlp(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    x = F.linear(x, params["c_fc.weight"], params["c_fc.bias"])
+    x = F.gelu(x)
+    x = F.linear(x, params["c_proj.weight"], params["c_proj.bias"])
+    return x
+
+
+def tied_lm(params: dict[str, Tensor], idx: Tensor) -> Tensor:
+    out = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
+    idx = F.embedding(idx, params["transformer.wte.weight"])
+    out = F.embedding(out, params["transformer.wpe.weight"])
+    idx = idx + out
+    out = F.layer_norm(
+        idx, (16,), params["transformer.ln.weight"], params["transformer.ln.bias"]
+    )
+    out = mlp(sub_params(params, "transformer.mlp."), out)
+    idx = idx + out
+    idx = F.layer_norm(
+        idx, (16,), params["transformer.ln_f.weight"], params["transformer.ln_f.bias"]
+    )
+    idx = F.linear(idx, params["transformer.wte.weight"])
+    return idx
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `tied_lm`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors equal those of a newly built
+    `TiedLM`, bit for bit.
+    """
+    params: dict[str, Tensor] = {}
+    params["transformer.wte.weight"] = nn.init.normal_(torch.empty(50, 16))
+    params["transformer.wpe.weight"] = nn.init.normal_(torch.empty(8, 16))
+    params["transformer.ln.weight"] = torch.ones(16)
+    params["transformer.ln.bias"] = torch.zeros(16)
+    params["transformer.mlp.c_fc.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 16), a=math.sqrt(5)
+    )
+    params["transformer.mlp.c_fc.bias"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["transformer.mlp.c_proj.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(16, 64), a=math.sqrt(5)
+    )
+    params["transformer.mlp.c_proj.bias"] = nn.init.uniform_(
+        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    params["transformer.ln_f.weight"] = torch.ones(16)
+    params["transformer.ln_f.bias"] = torch.zeros(16)
+    params["lm_head.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(50, 16), a=math.sqrt(5)
+    )
+    # tied weights: one tensor under both keys, as in the original
+    params["transformer.wte.weight"] = params["lm_head.weight"]
+    return params

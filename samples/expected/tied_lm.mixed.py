@@ -1,0 +1,41 @@
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c_fc = nn.Linear(16, 64)
+        self.c_proj = nn.Linear(64, 16)
+
+    def forward(self, x):
+        x = F.gelu(self.c_fc(x))
+        x = self.c_proj(x)
+        return x
+
+
+class TiedLM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.transformer = nn.ModuleDict(
+            {
+                "wte": nn.Embedding(50, 16),
+                "wpe": nn.Embedding(8, 16),
+                "ln": nn.LayerNorm(16),
+                "mlp": MLP(),
+                "ln_f": nn.LayerNorm(16),
+            }
+        )
+        self.lm_head = nn.Linear(16, 50, bias=False)
+        self.transformer.wte.weight = self.lm_head.weight
+
+    def forward(self, idx):
+        out = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
+        idx = self.transformer.wte(idx) + self.transformer.wpe(out)
+        out = self.transformer.ln(idx)
+        out = self.transformer.mlp(out)
+        idx = idx + out
+        idx = self.transformer.ln_f(idx)
+        idx = self.lm_head(idx)
+        return idx
