@@ -61,7 +61,7 @@ class Stage(nn.Module):
     def __init__(self, dim=16, depth=2, drop_path_rate=0.2, num_classes=10):
         super().__init__()
         self.stem = nn.Conv2d(3, dim, kernel_size=4, stride=4)
-        rates = [x.item() for x in torch.linspace(0, drop_path_rate, depth)]
+        rates = [drop_path_rate] * depth  # one rate for every block (ConvNeXt grows it with depth)
         self.blocks = nn.Sequential(*[Block(dim, drop_path=rates[i], layer_scale_init_value=0.5) for i in range(depth)])
         self.head = nn.Linear(dim, num_classes)
 

@@ -60,12 +60,24 @@ LEAVES_NOT_READ_BACK = (
     "functional input does not read back module-level third-party layers "
     "(rearrange_layer = Rearrange(...)): fx finds no submodule for them"
 )
+#: Lossy samples whose functional form still reads back as a model the check passes.
+CHECKED_THOUGH_LOSSY = frozenset({"droppath", "tied_lm"})
 LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
     "vit_einops": (tuple(Style), LEAVES_NOT_READ_BACK),
     "tied_lm": (
         tuple(STYLES),
         "the function reads the tied weight as transformer.wte.weight only, so "
         "no call shows that lm_head is an nn.Linear",
+    ),
+    "gpt": (
+        tuple(STYLES),
+        "the function reads the tied weight as wte.weight only, so no call shows "
+        "that lm_head is an nn.Linear",
+    ),
+    "droppath": (
+        tuple(STYLES),
+        "DropPath has no weights: its function is read back as a helper of its "
+        "caller (README, Limits, Functional input)",
     ),
 }
 
@@ -154,7 +166,7 @@ def test_round_trip(case, via, to, request):
 @pytest.mark.parametrize("case", SAMPLE_CASES)
 def test_functional_input_is_checked_against_the_rewrite(case, request):
     """A functional input is the original of the check: same weights, every style."""
-    if case[1].stem in LOSSY_SAMPLES:
+    if case[1].stem in LOSSY_SAMPLES and case[1].stem not in CHECKED_THOUGH_LOSSY:
         reason = LOSSY_SAMPLES[case[1].stem][1]
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     model, inputs = original(case)
@@ -172,7 +184,9 @@ def test_functional_input_is_checked_against_the_rewrite(case, request):
     [
         c
         for c in SAMPLE_CASES
-        if not c.marks and lost_class_name(original(c.values[0])[0])
+        if not c.marks
+        and c.values[0][1].stem not in LOSSY_SAMPLES
+        and lost_class_name(original(c.values[0])[0])
     ],
 )
 def test_a_class_name_snake_case_loses_changes_only_the_name(case):

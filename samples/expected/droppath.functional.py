@@ -11,35 +11,18 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
-def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    out = F.conv2d(
-        x, params["dwconv.weight"], params["dwconv.bias"], padding=3, groups=16
-    )
-    out = out.permute(0, 2, 3, 1)
-    out = F.layer_norm(
-        out, (16,), params["norm.weight"], params["norm.bias"], eps=1e-06
-    )
-    out = F.linear(out, params["pwconv1.weight"], params["pwconv1.bias"])
-    out = F.gelu(out)
-    out = F.linear(out, params["pwconv2.weight"], params["pwconv2.bias"])
-    out = params["gamma"] * out
-    out = out.permute(0, 3, 1, 2)
-    x = x + out
-    return x
-
-
 def drop_path(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
     if training:
         out = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
-        out = out.bernoulli_(0.7999999970197678)
-        out.div_(0.7999999970197678)
+        out = out.bernoulli_(0.8)
+        out.div_(0.8)
         x = x * out
     return x
 
 
-def block_2(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
     out = F.conv2d(
         x, params["dwconv.weight"], params["dwconv.bias"], padding=3, groups=16
     )
@@ -58,8 +41,8 @@ def block_2(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> 
 
 
 def blocks(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = block(sub_params(params, "0."), x)
-    x = block_2(sub_params(params, "1."), x, training=training)
+    x = block(sub_params(params, "0."), x, training=training)
+    x = block(sub_params(params, "1."), x, training=training)
     return x
 
 
