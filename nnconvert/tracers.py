@@ -205,8 +205,20 @@ class ConcreteTracer(ModelTracer):
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
         self._shadow = copy.deepcopy(root)
-        with torch.no_grad():
+        with torch.no_grad(), _len_in(_user_globals(root), self._traced_len):
             return super().trace(root, concrete_args)
+
+    def _traced_len(self, obj: Any) -> Any:
+        """``len(src)`` of a traced tensor stays a graph value: sized from the input.
+
+        word_language_model builds its mask with ``torch.ones(len(src),
+        len(src))``; a plain int would freeze the mask to the traced length.
+        ``len`` of anything else (a list, a traced ``x.size()``) is Python's.
+        """
+        if isinstance(obj, fx.Proxy) and obj.tracer is self:
+            if isinstance(self.value_of(obj), torch.Tensor):
+                return self.create_proxy("call_function", len, (obj,), {})
+        return len(obj)
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
         return _ConcreteProxy(node, self)
@@ -278,6 +290,33 @@ class ConcreteTracer(ModelTracer):
         if isinstance(value, fx.Proxy):
             return self._values[value.node]
         return value
+
+
+def _user_globals(root: Any) -> list[dict[str, Any]]:
+    """The module globals of every user-defined class ``forward`` runs in."""
+    if not isinstance(root, nn.Module):
+        return []
+    found: dict[int, dict[str, Any]] = {}
+    for module in root.modules():
+        if type(module).__module__.startswith("torch."):
+            continue
+        function = getattr(type(module).forward, "__globals__", None)
+        if isinstance(function, dict):
+            found[id(function)] = function
+    return list(found.values())
+
+
+@contextmanager
+def _len_in(namespaces: list[dict[str, Any]], replacement: Callable):
+    """``len`` in those globals is ``replacement`` while tracing (one that defines its own keeps it)."""
+    patched = [g for g in namespaces if "len" not in g]
+    for namespace in patched:
+        namespace["len"] = replacement
+    try:
+        yield
+    finally:
+        for namespace in patched:
+            namespace.pop("len", None)
 
 
 def _functions_fx_wraps() -> list[Callable]:

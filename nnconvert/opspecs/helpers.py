@@ -39,6 +39,7 @@ from typing import Callable, Mapping
 import torch
 from torch import Tensor
 
+from ..tensor_values import unpack_tensor
 from . import recurrent
 from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
 
@@ -255,11 +256,20 @@ RECURRENT = tuple(
     for function in recurrent.FUNCTIONS
 )
 
+#: A tensor no state_dict restores, too large for a literal: its bytes
+#: (:mod:`nnconvert.tensor_values`).
+UNPACK_TENSOR = Helper(
+    unpack_tensor,
+    definition=inspect.getsource(unpack_tensor),
+    imports=("base64", "torch", "Tensor", "zlib"),
+)
+
 HELPERS: tuple[Helper, ...] = (
     COUNT_BATCH,
     CUMULATIVE_MOMENTUM,
     SUB_PARAMS,
     *RECURRENT,
+    UNPACK_TENSOR,
 )
 
 _BY_FUNCTION = {helper.function: helper for helper in HELPERS}

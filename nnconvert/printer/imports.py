@@ -7,7 +7,9 @@ from typing import Iterable
 
 #: Import lines of the names the generated code may use, as isort orders them.
 _STANDARD_LIBRARY = (
+    ("base64", "import base64"),
     ("math", "import math"),
+    ("zlib", "import zlib"),
     ("OrderedDict", "from collections import OrderedDict"),
 )
 _TORCH = (
