@@ -12,6 +12,7 @@ iteration) from the real values.
 from __future__ import annotations
 
 import copy
+import inspect
 import traceback
 from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
@@ -293,17 +294,30 @@ class ConcreteTracer(ModelTracer):
 
 
 def _user_globals(root: Any) -> list[dict[str, Any]]:
-    """The module globals of every user-defined class ``forward`` runs in."""
+    """The module globals the user's code runs in while ``root`` is traced.
+
+    Those of every module's ``forward`` and of the functions modules hold (a
+    functional-style file's function, run by its wrapper); never torch's or
+    nnconvert's own.
+    """
     if not isinstance(root, nn.Module):
         return []
-    found: dict[int, dict[str, Any]] = {}
+    functions = []
     for module in root.modules():
-        if type(module).__module__.startswith("torch."):
-            continue
-        function = getattr(type(module).forward, "__globals__", None)
-        if isinstance(function, dict):
-            found[id(function)] = function
+        functions.append(type(module).forward)
+        functions += [v for v in vars(module).values() if inspect.isfunction(v)]
+    found: dict[int, dict[str, Any]] = {}
+    for function in functions:
+        namespace = getattr(function, "__globals__", None)
+        if isinstance(namespace, dict) and not _is_library(namespace):
+            found[id(namespace)] = namespace
     return list(found.values())
+
+
+def _is_library(namespace: dict[str, Any]) -> bool:
+    """Globals of torch or of nnconvert itself (generated code is the user's)."""
+    package = str(namespace.get("__name__", "")).split(".")[0]
+    return package in ("torch", "nnconvert")
 
 
 @contextmanager

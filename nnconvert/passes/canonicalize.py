@@ -177,6 +177,8 @@ def _is_batch_size_of(value: Any, source: fx.Node) -> bool:
     """``value`` is ``source.size(0)``, ``source.shape[0]`` or ``len(source)``."""
     if not isinstance(value, fx.Node):
         return False
+    if value.op == "call_function" and value.target is len:
+        return tuple(value.args) == (source,)
     if value.op == "call_method" and value.target == "size":
         return value.args[0] is source and tuple(value.args[1:]) == (0,)
     if value.op == "call_function" and value.target is operator.getitem:
