@@ -142,6 +142,14 @@ def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
     none is a ``state_dict`` entry, so none may be read from the weights. The
     call is :func:`~nnconvert.tensor_values.tensor_call`'s: a literal for a
     small tensor, its bytes otherwise, checked to rebuild the value bit for bit.
+
+    The call stays where the tensor is read, so in functional style the
+    function that reads it builds it, on every call, rather than a
+    module-level constant: the function depends on nothing but its weight
+    dict and inputs (no shared tensor an in-place op could change between
+    calls), and two blocks share one function only when their tensors are
+    equal too, since the value is part of the function's code. The price is
+    rebuilding it per call (about 2 ms for a (196, 196) int64 table).
     """
     for node in list(module.graph.nodes):
         if node.op != "get_attr" or node.target in state:
