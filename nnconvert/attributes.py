@@ -6,7 +6,10 @@ passes (which read the constants a graph holds), below both.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from torch import nn
 
 _MISSING: Any = object()
 
@@ -25,3 +28,22 @@ def attribute_at(root: object, target: str, default: Any = _MISSING) -> Any:
             raise
         return default
     return value
+
+
+@contextmanager
+def attributes_restored(model: nn.Module) -> Iterator[None]:
+    """Every module's attributes as they were before the block ran.
+
+    ``forward`` may store on ``self`` (word_language_model's ``self.src_mask
+    = mask``, a cache filled the first time it runs): what is rebound or
+    added is undone, so that tracing afterwards sees the model as it was
+    given and records the code that fills the cache. In-place changes to
+    tensors (BatchNorm statistics) are not undone.
+    """
+    saved = [(module, dict(vars(module))) for module in model.modules()]
+    try:
+        yield
+    finally:
+        for module, attributes in saved:
+            vars(module).clear()
+            vars(module).update(attributes)

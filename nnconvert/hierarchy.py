@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from torch import fx, nn
 
+from .attributes import attributes_restored
 from .branches import expect_none
 from .errors import ConversionError
 from .example_values import clone_inputs
@@ -253,7 +254,8 @@ def capture_inputs(
     """The positional inputs each module receives first, by running the model once.
 
     ``modules`` are the ones to watch (default: the model, its user-defined
-    blocks and its ``nn.Sequential`` containers).
+    blocks and its ``nn.Sequential`` containers). The model's attributes are
+    left as they were (:func:`~.attributes.attributes_restored`).
     """
     captured: dict[int, tuple[Any, ...]] = {}
 
@@ -268,8 +270,8 @@ def capture_inputs(
             if m is model or is_defined_class(m) or type(m) is nn.Sequential
         ]
     handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in modules]
-    try:
-        with torch.no_grad():
+    try:  # what forward caches on self is undone: tracing records how it is made
+        with torch.no_grad(), attributes_restored(model):
             model(*clone_inputs(example_inputs))
     except Exception as error:
         raise ConversionError(

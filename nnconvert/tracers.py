@@ -12,6 +12,7 @@ iteration) from the real values.
 from __future__ import annotations
 
 import copy
+import inspect
 import operator
 import traceback
 from collections import OrderedDict
@@ -236,8 +237,20 @@ class ConcreteTracer(ModelTracer):
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
         self._shadow = copy.deepcopy(root)
-        with torch.no_grad():
+        with torch.no_grad(), _len_in(_user_globals(root), self._traced_len):
             return super().trace(root, concrete_args)
+
+    def _traced_len(self, obj: Any) -> Any:
+        """``len(src)`` of a traced tensor stays a graph value: sized from the input.
+
+        word_language_model builds its mask with ``torch.ones(len(src),
+        len(src))``; a plain int would freeze the mask to the traced length.
+        ``len`` of anything else (a list, a traced ``x.size()``) is Python's.
+        """
+        if isinstance(obj, fx.Proxy) and obj.tracer is self:
+            if isinstance(self.value_of(obj), torch.Tensor):
+                return self.create_proxy("call_function", len, (obj,), {})
+        return len(obj)
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
         return _ConcreteProxy(node, self)
@@ -365,6 +378,46 @@ def _reads_training_flag(node: fx.Node) -> bool:
                 seen.add(argument)
                 stack.append(argument)
     return False
+
+
+def _user_globals(root: Any) -> list[dict[str, Any]]:
+    """The module globals the user's code runs in while ``root`` is traced.
+
+    Those of every module's ``forward`` and of the functions modules hold (a
+    functional-style file's function, run by its wrapper); never torch's or
+    nnconvert's own.
+    """
+    if not isinstance(root, nn.Module):
+        return []
+    functions = []
+    for module in root.modules():
+        functions.append(type(module).forward)
+        functions += [v for v in vars(module).values() if inspect.isfunction(v)]
+    found: dict[int, dict[str, Any]] = {}
+    for function in functions:
+        namespace = getattr(function, "__globals__", None)
+        if isinstance(namespace, dict) and not _is_library(namespace):
+            found[id(namespace)] = namespace
+    return list(found.values())
+
+
+def _is_library(namespace: dict[str, Any]) -> bool:
+    """Globals of torch or of nnconvert itself (generated code is the user's)."""
+    package = str(namespace.get("__name__", "")).split(".")[0]
+    return package in ("torch", "nnconvert")
+
+
+@contextmanager
+def _len_in(namespaces: list[dict[str, Any]], replacement: Callable):
+    """``len`` in those globals is ``replacement`` while tracing (one that defines its own keeps it)."""
+    patched = [g for g in namespaces if "len" not in g]
+    for namespace in patched:
+        namespace["len"] = replacement
+    try:
+        yield
+    finally:
+        for namespace in patched:
+            namespace.pop("len", None)
 
 
 def _functions_fx_wraps() -> list[Callable]:

@@ -124,11 +124,23 @@ def test_views_that_do_not_keep_the_batch_size_stay():
         """)
 
 
-def test_a_batch_size_frozen_by_the_concrete_tracer_is_not_flattened():
-    """``len(x)`` makes the concrete tracer write ``2``: true for this batch only."""
+def test_a_batch_size_read_with_len_stays_symbolic_and_flattens():
+    """``len(x)`` is recorded by the concrete tracer, not frozen to this batch's ``2``."""
 
     def forward(self, x):
         return torch.reshape(x, (len(x), -1))
+
+    assert canonicalized(forward, torch.randn(2, 3, 4)) == code("""
+        reshape = torch.flatten(x, start_dim=1)
+        return reshape
+        """)
+
+
+def test_a_number_the_example_fixes_is_not_flattened():
+    """``x.view(2, -1)``: true for this batch only, so it is kept as written."""
+
+    def forward(self, x):
+        return torch.reshape(x, (2, -1))
 
     assert canonicalized(forward, torch.randn(2, 3, 4)) == code("""
         reshape = torch.reshape(x, (2, -1))

@@ -102,13 +102,16 @@ def test_layer_init_params_are_the_layers_construction(spec, example):
 
 #: Samples whose init_params() lists keys in another order than state_dict(),
 #: because construction does: a ResNet block's ``downsample`` is built (and
-#: draws) before the block's own layers, but is registered after them; vit's
-#: attention builds ``out_proj`` first (``REORDERED_ROWS``).
-REORDERED = {"resnet", "vit"}
+#: draws) before the block's own layers, but is registered after them; the
+#: attention of vit and cached_mask builds ``out_proj`` first (``REORDERED_ROWS``).
+REORDERED = {"resnet", "vit", "cached_mask"}
 
 #: What the model's own code may draw random numbers with (vit:
 #: ``nn.Parameter(torch.randn(...) * 0.02)``).
 OWN_DRAWS = ("rand", "randn", "randint", "randperm", "normal")
+#: The ``nn.init`` functions the model's own code may re-initialise its raw
+#: tensors with (window_attention: Swin's ``trunc_normal_`` of its bias table).
+OWN_INITS = ("trunc_normal_",)
 
 
 def _without_own_draws(build, monkeypatch):
@@ -127,6 +130,11 @@ def _without_own_draws(build, monkeypatch):
                 function = getattr(torch, name)
                 private = functools.partial(function, generator=generator)
                 patch.setattr(torch, name, private)
+            for name in OWN_INITS:
+                function = getattr(nn.init, name)
+                patch.setattr(
+                    nn.init, name, functools.partial(function, generator=generator)
+                )
             return build()
 
     return built

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from .. import branches
+from ..tensor_values import unpack_tensor
 from . import recurrent
 from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
 
@@ -266,6 +267,13 @@ EXPECT_NONE = Helper(
     form="if {value} is not None:\n    raise ValueError({message})",
     impure=True,
 )
+#: A tensor no state_dict restores, too large for a literal: its bytes
+#: (:mod:`nnconvert.tensor_values`).
+UNPACK_TENSOR = Helper(
+    unpack_tensor,
+    definition=inspect.getsource(unpack_tensor),
+    imports=("base64", "torch", "Tensor", "zlib"),
+)
 
 HELPERS: tuple[Helper, ...] = (
     COUNT_BATCH,
@@ -274,6 +282,7 @@ HELPERS: tuple[Helper, ...] = (
     CHOOSE,
     EXPECT_NONE,
     *RECURRENT,
+    UNPACK_TENSOR,
 )
 
 _BY_FUNCTION = {helper.function: helper for helper in HELPERS}

@@ -25,10 +25,10 @@ import operator
 from typing import Any
 
 import torch
-from torch import fx
+from torch import fx, nn
 
-from ..errors import ConversionError
 from ..attributes import attribute_at
+from ..tensor_values import tensor_call
 from ..opspecs import Param, aliases_for, specs_for_function
 from ..opspecs.spec import bind, parse_signature, same_value
 from .graph_utils import TRAINING_ATTRIBUTE, is_impure, remove_dead_code
@@ -43,10 +43,7 @@ def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
     for node in list(graph.nodes):
         _flatten_reshape(node)
     original = module.meta.get("original", module)
-    # every name of a tied tensor is state (``lm_head.weight`` tied to ``wte.weight``)
-    state = {name for name, _ in original.named_parameters(remove_duplicate=False)}
-    buffers = original.named_buffers(remove_duplicate=False)
-    inline_constants(module, state | {name for name, _ in buffers})
+    inline_constants(module, own_tensor_attributes(module, original))
     remove_dead_code(graph)
     graph.lint()
     module.recompile()
@@ -137,16 +134,22 @@ def _flatten_reshape(node: fx.Node) -> None:
     node.kwargs = flatten.drop_defaults({"start_dim": 1})
 
 
-#: Tensor constants with at most this many elements are written as ``torch.tensor([...])``.
-MAX_INLINE_CONSTANT = 16
-
-
 def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
-    """Tensors read by ``get_attr`` that are not in ``state`` -> ``torch.tensor([...])``.
+    """Tensors read by ``get_attr`` that are not in ``state`` -> the call that rebuilds them.
 
     Those are tensors ``forward`` created (fx's ``_tensor_constant0``), or, for
-    the functional style, non-persistent buffers: neither is a ``state_dict``
-    entry, so neither may be read from the weights.
+    the functional style, non-persistent buffers and plain tensor attributes:
+    none is a ``state_dict`` entry, so none may be read from the weights. The
+    call is :func:`~nnconvert.tensor_values.tensor_call`'s: a literal for a
+    small tensor, its bytes otherwise, checked to rebuild the value bit for bit.
+
+    The call stays where the tensor is read, so in functional style the
+    function that reads it builds it, on every call, rather than a
+    module-level constant: the function depends on nothing but its weight
+    dict and inputs (no shared tensor an in-place op could change between
+    calls), and two blocks share one function only when their tensors are
+    equal too, since the value is part of the function's code. The price is
+    rebuilding it per call (about 2 ms for a (196, 196) int64 table).
     """
     for node in list(module.graph.nodes):
         if node.op != "get_attr" or node.target in state:
@@ -156,32 +159,34 @@ def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
         value = attribute_at(module, str(node.target), None)
         if not isinstance(value, torch.Tensor):
             continue
-        if value.numel() > MAX_INLINE_CONSTANT or value.requires_grad:
-            raise ConversionError(
-                f"{node.target!r} is a tensor of shape {tuple(value.shape)} that is not "
-                "in the state_dict (a constant forward creates, or a non-persistent "
-                f"buffer); nnconvert writes such tensors of at most {MAX_INLINE_CONSTANT} "
-                "elements"
-            )
-        kwargs = {} if value.dtype == inferred_dtype(value) else {"dtype": value.dtype}
+        function, args, kwargs = tensor_call(value, str(node.target))
         with module.graph.inserting_before(node):
-            constant = module.graph.call_function(
-                torch.tensor, (value.tolist(),), kwargs
-            )
+            constant = module.graph.call_function(function, args, kwargs)
         constant.meta = dict(node.meta)
         node.replace_all_uses_with(constant)
         module.graph.erase_node(node)
 
 
-def inferred_dtype(value: torch.Tensor) -> torch.dtype:
-    """The dtype ``torch.tensor(value.tolist())`` would pick."""
-    return torch.tensor(value.flatten()[:1].tolist() or [0.0]).dtype
+def own_tensor_attributes(module: fx.GraphModule, original: nn.Module) -> set[str]:
+    """The ``get_attr`` targets that are the original's own tensors (attributes, buffers).
+
+    Class styles keep them as attributes, as the original has them; what fx
+    parked on the module while tracing (``_tensor_constant0``) is not among them.
+    """
+    return {
+        str(node.target)
+        for node in module.graph.nodes
+        if node.op == "get_attr"
+        and isinstance(attribute_at(original, str(node.target), None), torch.Tensor)
+    }
 
 
 def _is_batch_size_of(value: Any, source: fx.Node) -> bool:
     """``value`` is ``source.size(0)``, ``source.shape[0]`` or ``len(source)``."""
     if not isinstance(value, fx.Node):
         return False
+    if value.op == "call_function" and value.target is len:
+        return tuple(value.args) == (source,)
     if value.op == "call_method" and value.target == "size":
         return value.args[0] is source and tuple(value.args[1:]) == (0,)
     if value.op == "call_function" and value.target is operator.getitem:

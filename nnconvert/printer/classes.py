@@ -21,8 +21,10 @@ from ..leaves import Leaf, leaf_of
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
 from ..options import Style
+from ..opspecs.helpers import HELPERS, Helper, helper_for
+from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
-from ..passes.canonicalize import MAX_INLINE_CONSTANT, inferred_dtype
+from ..torch_names import qualified_name
 from .constructors import POSITIONAL, Assign, Ctor, Tied, empty_tensor, render_value
 from .expressions import ExpressionPrinter
 
@@ -72,9 +74,13 @@ class ConstructorDescriber:
 
     def _assignment(self, name: str, value: Any, owner: nn.Module) -> Assign:
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+            if (
+                name not in owner._buffers
+            ):  # a plain attribute: ``self.pos = posemb(...)``
+                return Assign(name, tensor_value(name, value))
             persistent = name not in owner._non_persistent_buffers_set
             # a non-persistent buffer is not in the state_dict: write its value
-            made = empty_tensor(value) if persistent else _tensor_literal(name, value)
+            made = empty_tensor(value) if persistent else tensor_value(name, value)
             return Assign(name, made, buffer=True, persistent=persistent)
         return Assign(name, self.describe_value(name, value))
 
@@ -161,17 +167,60 @@ def _tie_assignments(module: nn.Module, graph_module: fx.GraphModule) -> list[As
     ]
 
 
-def _tensor_literal(name: str, tensor: torch.Tensor) -> Ctor:
-    """``torch.tensor([...])`` for a small tensor that no state_dict restores."""
-    if tensor.numel() > MAX_INLINE_CONSTANT:
-        raise ConversionError(
-            f"non-persistent buffer {name!r} has {tensor.numel()} elements; nnconvert "
-            f"writes such values of at most {MAX_INLINE_CONSTANT} elements"
-        )
-    values: tuple = ((POSITIONAL, tensor.tolist()),)
-    if tensor.dtype != inferred_dtype(tensor):
-        values += ((Param("dtype", None), tensor.dtype),)
-    return Ctor("torch.tensor", values, 1)
+def tensor_value(name: str, tensor: torch.Tensor) -> Ctor:
+    """The call that rebuilds a tensor no state_dict restores, bit for bit.
+
+    ``torch.tensor([...])`` when small, else ``unpack_tensor(data, dtype,
+    shape)`` (:func:`~nnconvert.tensor_values.tensor_call` chooses and checks).
+    """
+    function, args, kwargs = tensor_call(tensor, name)
+    helper = helper_for(function)
+    callee = helper.name if helper is not None else qualified_name(function)[0]
+    names = [p.name for p in (PACKED if helper is not None else ())]
+    values = tuple(
+        (Param(names[i]) if i < len(names) else POSITIONAL, a)
+        for i, a in enumerate(args)
+    )
+    values += tuple((Param(k, None), v) for k, v in kwargs.items())
+    return Ctor(callee, values, len(args))
+
+
+#: ``unpack_tensor``'s parameters: a class whose instances hold different
+#: tensors takes these as constructor arguments, named so.
+PACKED = (Param("data"), Param("dtype"), Param("shape"))
+
+
+def used_helpers(instances: list[Instance], inits: list[list[Assign]]) -> list[Helper]:
+    """The helper rows with a definition that forwards or ``__init__``s call, in table order.
+
+    Class styles define them once, before the classes (``unpack_tensor``).
+    """
+    called = {
+        id(node.target)
+        for instance in instances
+        for node in instance.graph.graph.nodes
+        if node.op == "call_function"
+    }
+    built = {ctor.callee for init in inits for a in init for ctor in _ctors(a.value)}
+    return [
+        h
+        for h in HELPERS
+        if h.definition is not None and (id(h.function) in called or h.name in built)
+    ]
+
+
+def _ctors(value: Any) -> Iterator[Ctor]:
+    """Every constructor call in a constructor tree."""
+    if isinstance(value, Ctor):
+        yield value
+        for _, item in value.values:
+            yield from _ctors(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _ctors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _ctors(item)
 
 
 def _attributes(
@@ -245,4 +294,10 @@ def constructor_text(layer: nn.Module, name: str = "layer") -> str:
     return render_value(value, ExpressionPrinter(Style.MODULE))
 
 
-__all__ = ["ConstructorDescriber", "Described", "constructor_text"]
+__all__ = [
+    "ConstructorDescriber",
+    "Described",
+    "constructor_text",
+    "tensor_value",
+    "used_helpers",
+]

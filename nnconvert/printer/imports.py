@@ -7,7 +7,9 @@ from typing import Iterable
 
 #: Import lines of the names the generated code may use, as isort orders them.
 _STANDARD_LIBRARY = (
+    ("base64", "import base64"),
     ("math", "import math"),
+    ("zlib", "import zlib"),
     ("OrderedDict", "from collections import OrderedDict"),
 )
 _TORCH = (
@@ -21,7 +23,7 @@ _TORCH = (
 class Imports:
     """What one body (or one class, or the whole file) needs imported.
 
-    Names are ``torch``, ``nn``, ``F``, ``Tensor``, ``math``, ``OrderedDict``,
+    Names are ``torch``, ``nn``, ``F``, ``Tensor``, ``math``, ``base64``, ``zlib``, ``OrderedDict``,
     or a whole import line of another library (``from torchvision.ops import
     stochastic_depth``). Every printer fills its own and the program merges
     them, so no printing has a side effect on another.

@@ -21,6 +21,7 @@ from ..options import Style
 from ..torch_names import qualified_name
 from .class_plan import plan_classes
 from .class_text import class_text
+from .classes import used_helpers
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
@@ -46,7 +47,9 @@ def print_program(
         definitions.append(init_params_function(root.module, name, init_claim))
     else:
         plans = plan_classes(instances, style, name, imported)
-        definitions = [class_text(plan, style) for plan in plans]
+        helpers = used_helpers(instances, [plan.init for plan in plans])
+        definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
+        definitions += [class_text(plan, style) for plan in plans]
     imports = Imports()
     for definition in definitions:
         imports.merge(definition.imports)

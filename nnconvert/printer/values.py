@@ -8,10 +8,13 @@ from typing import Any
 import torch
 
 from ..errors import ConversionError
+from ..tensor_values import Base64Text
 
 
 def literal(value: Any) -> str:
     """Source text that evaluates to ``value``; raises for values it cannot spell."""
+    if isinstance(value, Base64Text):  # adjacent literals, one line each after black
+        return " ".join(f'"{chunk}"' for chunk in value.chunks())
     if isinstance(value, str):
         return _string(value)
     if value is None or isinstance(value, (bool, int)):

@@ -1,0 +1,79 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def causal_block(
+    params: dict[str, Tensor], src: Tensor, *, training: bool = False
+) -> Tensor:
+    len_ = len(src)
+    len_ = torch.ones(len_, len_)
+    len_ = torch.tril(len_)
+    len_ = torch.log(len_)
+    len_ = len_.to(src.device)
+    src = src * 5.656854249492381
+    len_ = F.multi_head_attention_forward(
+        src,
+        src,
+        src,
+        32,
+        4,
+        params["self_attn.in_proj_weight"],
+        params["self_attn.in_proj_bias"],
+        None,
+        None,
+        False,
+        0.0,
+        params["self_attn.out_proj.weight"],
+        params["self_attn.out_proj.bias"],
+        need_weights=False,
+        attn_mask=len_,
+    )[0]
+    src = src + len_
+    src = F.layer_norm(src, (32,), params["norm1.weight"], params["norm1.bias"])
+    out = F.linear(src, params["linear1.weight"], params["linear1.bias"])
+    out = F.relu(out)
+    out = F.dropout(out, p=0.1, training=training)
+    out = F.linear(out, params["linear2.weight"], params["linear2.bias"])
+    src = src + out
+    src = F.layer_norm(src, (32,), params["norm2.weight"], params["norm2.bias"])
+    return src
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `causal_block`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
+    after the same `torch.manual_seed` the tensors equal those of a newly built
+    `CausalBlock`, bit for bit.
+    """
+    params: dict[str, Tensor] = {}
+    params["self_attn.out_proj.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 32), a=math.sqrt(5)
+    )
+    params["self_attn.out_proj.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    nn.init.constant_(params["self_attn.out_proj.bias"], 0.0)
+    params["self_attn.in_proj_weight"] = nn.init.xavier_uniform_(torch.empty(96, 32))
+    params["self_attn.in_proj_bias"] = torch.zeros(96)
+    params["norm1.weight"] = torch.ones(32)
+    params["norm1.bias"] = torch.zeros(32)
+    params["linear1.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(64, 32), a=math.sqrt(5)
+    )
+    params["linear1.bias"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["linear2.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(32, 64), a=math.sqrt(5)
+    )
+    params["linear2.bias"] = nn.init.uniform_(
+        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
+    )
+    params["norm2.weight"] = torch.ones(32)
+    params["norm2.bias"] = torch.zeros(32)
+    return params

@@ -1,0 +1,32 @@
+import torch
+import torch.nn as nn
+
+
+class CausalBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(32, 4)
+        self.norm1 = nn.LayerNorm(32)
+        self.linear1 = nn.Linear(32, 64)
+        self.relu = nn.ReLU()
+        self.dropout = nn.Dropout(0.1)
+        self.linear2 = nn.Linear(64, 32)
+        self.norm2 = nn.LayerNorm(32)
+
+    def forward(self, src):
+        len_ = len(src)
+        len_ = torch.ones(len_, len_)
+        len_ = torch.tril(len_)
+        len_ = torch.log(len_)
+        len_ = len_.to(src.device)
+        src = src * 5.656854249492381
+        len_ = self.self_attn(src, src, src, attn_mask=len_, need_weights=False)[0]
+        src = src + len_
+        src = self.norm1(src)
+        out = self.linear1(src)
+        out = self.relu(out)
+        out = self.dropout(out)
+        out = self.linear2(out)
+        src = src + out
+        src = self.norm2(src)
+        return src
