@@ -215,13 +215,17 @@ class _ConcreteProxy(fx.Proxy):
         return length
 
     def __int__(self) -> int:
-        return int(self.tracer.concrete_scalar(self))
+        value = self.tracer.concrete_scalar(self)
+        self.tracer.guard(self, value)
+        return int(value)
 
-    def __index__(self) -> int:
+    def __index__(self) -> int:  # no guard: see ConcreteTracer._guarded_range
         return int(self.tracer.concrete_scalar(self))
 
     def __float__(self) -> float:
-        return float(self.tracer.concrete_scalar(self))
+        value = self.tracer.concrete_scalar(self)
+        self.tracer.guard(self, value)
+        return float(value)
 
 
 class ConcreteTracer(ModelTracer):
@@ -237,8 +241,29 @@ class ConcreteTracer(ModelTracer):
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
         self._shadow = copy.deepcopy(root)
-        with torch.no_grad(), _len_in(_user_globals(root), self._traced_len):
+        namespaces = _user_globals(root)
+        with (
+            torch.no_grad(),
+            _builtin_in(namespaces, "len", self._traced_len),
+            _builtin_in(namespaces, "range", self._guarded_range),
+        ):
             return super().trace(root, concrete_args)
+
+    def _guarded_range(self, *bounds: Any) -> range:
+        """``range(x.size(1))``: the loop runs the traced count, and the output checks it.
+
+        ``__index__`` itself records no guard: torch's argument parsing calls
+        it on ``torch.reshape(x, (x.size(0), -1))`` before the call is
+        recorded with the size still symbolic.
+        """
+        numbers = []
+        for bound in bounds:
+            if isinstance(bound, fx.Proxy) and bound.tracer is self:
+                value = self.concrete_scalar(bound)
+                self.guard(bound, value)
+                bound = value
+            numbers.append(bound)
+        return range(*numbers)
 
     def _traced_len(self, obj: Any) -> Any:
         """``len(src)`` of a traced tensor stays a graph value: sized from the input.
@@ -274,7 +299,6 @@ class ConcreteTracer(ModelTracer):
                 f"{_user_location()}the model turns tensor data into a Python "
                 "number; nnconvert cannot trace data-dependent code"
             )
-        self.guard(proxy, value)
         return value
 
     def guard(self, proxy: fx.Proxy, answer: Any) -> None:
@@ -408,16 +432,19 @@ def _is_library(namespace: dict[str, Any]) -> bool:
 
 
 @contextmanager
-def _len_in(namespaces: list[dict[str, Any]], replacement: Callable):
-    """``len`` in those globals is ``replacement`` while tracing (one that defines its own keeps it)."""
-    patched = [g for g in namespaces if "len" not in g]
+def _builtin_in(namespaces: list[dict[str, Any]], name: str, replacement: Callable):
+    """The builtin ``name`` in those globals is ``replacement`` while tracing.
+
+    A namespace that defines its own ``name`` keeps it.
+    """
+    patched = [g for g in namespaces if name not in g]
     for namespace in patched:
-        namespace["len"] = replacement
+        namespace[name] = replacement
     try:
         yield
     finally:
         for namespace in patched:
-            namespace.pop("len", None)
+            namespace.pop(name, None)
 
 
 def _functions_fx_wraps() -> list[Callable]:

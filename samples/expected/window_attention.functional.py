@@ -170,14 +170,12 @@ def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `window_attention`, with the original `state_dict()` keys.
 
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it, so
-    after the same `torch.manual_seed` the tensors of its `nn` layers equal those of a
-    newly built `WindowAttention`, bit for bit.
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
+    those of a newly built `WindowAttention`, bit for bit (nnconvert compared them).
 
     Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
-    reproduce it and leaves it uninitialised (`torch.empty`): set it before use. If that
-    code draws random numbers, the layers' tensors drawn after it differ from the
-    original's too.
+    reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
     """
     params: dict[str, Tensor] = {}
     # WindowAttention's own tensor: set it before use
