@@ -149,7 +149,14 @@ def trace_instances(
                     "is never called by forward on the example inputs"
                 )
             continue
-        graphs, merged = traced(module, inputs[id(module)], keep)
+        try:
+            graphs, merged = traced(module, inputs[id(module)], keep)
+        except ConversionError as error:  # say which block, as well as where
+            if not path:
+                raise
+            raise ConversionError(
+                f"block {path!r} ({type(module).__qualname__}): {error}"
+            ) from error
         for graph in {id(g): g for g in [*graphs.values(), merged]}.values():
             graph.meta["original"] = module
             if path and type(module) is nn.Sequential:
