@@ -87,25 +87,46 @@ def test_arguments_that_restate_defaults_are_dropped():
 
 
 def test_a_view_keeping_the_batch_size_becomes_flatten():
-    """``x.size(0)`` / ``x.shape[0]`` then ``-1`` or the rest: the shape reads go too."""
+    """``x.size(0)`` then ``-1``: the shape read goes too. A constant rest stays."""
 
     def forward(self, x):
         return x.view(x.size(0), -1), x.reshape(x.shape[0], 48)
 
     assert canonicalized(forward, torch.randn(2, 3, 4, 4)) == code("""
         view = torch.flatten(x, start_dim=1)
-        reshape = torch.flatten(x, start_dim=1)
+        getattr_1 = x.shape
+        getitem = getattr_1[0]
+        reshape = x.reshape(getitem, 48)
         return (view, reshape)
         """)
 
 
-def test_a_view_of_minus_one_and_the_other_dimensions_becomes_flatten():
-    """``x.view(-1, C*H*W)``, as the PyTorch tutorial's LeNet writes it."""
+def test_a_constant_rest_is_no_flatten_for_other_sizes():
+    """``x.view(-1, 48)`` of a 3x8x8 input is four rows per sample, not ``flatten``."""
 
     def forward(self, x):
         return x.view(-1, 3 * 4 * 4)
 
     assert canonicalized(forward, torch.randn(2, 3, 4, 4)) == code("""
+        view = x.view(-1, 48)
+        return view
+        """)
+
+
+def test_a_view_of_minus_one_and_guarded_sizes_becomes_flatten():
+    """The tutorial LeNet's ``num_flat_features`` loop: its sizes are guarded."""
+
+    def forward(self, x):
+        features = 1
+        for size in x.size()[1:]:
+            features *= size
+        return x.view(-1, features)
+
+    assert canonicalized(forward, torch.randn(2, 3, 4, 4)) == code("""
+        size = x.size()
+        getitem = size[1:]
+        eq = operator.eq(getitem, (3, 4, 4))
+        expect = expect(eq, 'input shape differs from the traced one; convert again with this shape')
         view = torch.flatten(x, start_dim=1)
         return view
         """)

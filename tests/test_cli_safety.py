@@ -47,7 +47,8 @@ def example_inputs():
 
 
 def exiting_model(where: str, code: str = "0") -> str:
-    """A small model that calls ``sys.exit(code)`` at import, in __init__ or in forward."""
+    """A small model that calls ``sys.exit(code)`` at import, in __init__, in forward,
+    or (``check``) only on a batch size tracing never runs."""
     return f"""
 import sys
 import torch
@@ -64,7 +65,7 @@ class Net(nn.Module):
 
     def forward(self, x):
         {"sys.exit(" + code + ")" if where == "forward" else "pass"}
-        {"if self.training: sys.exit(" + code + ")" if where == "train" else ""}
+        {"if x.shape[0] != 2: sys.exit(" + code + ")" if where == "check" else ""}
         return self.fc(x)
 
 
@@ -153,7 +154,7 @@ def test_sys_exit_at_import_is_an_error(tmp_path, code):
     [
         ("init", "while the model is built"),
         ("forward", "while the model is traced"),
-        ("train", "while the model is checked"),
+        ("check", "while the model is checked"),
     ],
 )
 def test_sys_exit_while_building_or_running_is_an_error(tmp_path, where, doing):
@@ -180,7 +181,7 @@ def test_check_reports_sys_exit_in_either_file(tmp_path):
 
 
 def test_check_reports_sys_exit_while_the_files_run(tmp_path):
-    exiting = write(tmp_path, "exiting.py", exiting_model("train", "4"))
+    exiting = write(tmp_path, "exiting.py", exiting_model("check", "4"))
     result = run("check", exiting, exiting)
     assert result.exit_code == 2, result.output
     line = one_error_line(result)

@@ -28,6 +28,7 @@ import torch
 from torch import fx, nn
 
 from ..attributes import attribute_at
+from ..branches import is_expect
 from ..tensor_values import tensor_call
 from ..opspecs import Param, aliases_for, specs_for_function
 from ..opspecs.spec import bind, parse_signature, same_value
@@ -102,7 +103,12 @@ def _flatten_reshape(node: fx.Node) -> None:
     """``x.view(-1, C*H*W)`` and ``x.view(x.size(0), -1)`` -> ``torch.flatten(x, 1)``.
 
     Only when the example shapes prove that the result keeps dimension 0 and
-    merges all the others, so the rewrite holds for every batch size.
+    merges all the others, so the rewrite holds for every batch size. A
+    constant ``C*H*W`` proves it only for inputs whose other sizes are the
+    traced ones: the rewrite needs the graph to guard them (LeNet's
+    ``num_flat_features`` loop gives ``x.size()[1:] == (16, 5, 5)``);
+    the VAE's ``x.view(-1, 784)`` of a 56x56 image is a batch of four rows
+    per image, not ``flatten``.
     """
     is_view = node.op == "call_method" and node.target in ("view", "reshape")
     if not is_view and not (
@@ -120,10 +126,15 @@ def _flatten_reshape(node: fx.Node) -> None:
     if tuple(after) != (before[0], rest):
         return
     first, second = shape
+    pinned = _other_sizes_guarded(source, tuple(before[1:]))
     keeps_batch = (
         first == -1
         and second == rest
-        or (_is_batch_size_of(first, source) and second in (-1, rest))
+        and pinned
+        or (
+            _is_batch_size_of(first, source)
+            and (second == -1 or (second == rest and pinned))
+        )
     )
     if not keeps_batch:
         return
@@ -179,6 +190,37 @@ def own_tensor_attributes(module: fx.GraphModule, original: nn.Module) -> set[st
         if node.op == "get_attr"
         and isinstance(attribute_at(original, str(node.target), None), torch.Tensor)
     }
+
+
+def _other_sizes_guarded(source: fx.Node, sizes: tuple[int, ...]) -> bool:
+    """The graph refuses inputs whose ``source`` has other sizes after dimension 0.
+
+    A shape guard (:func:`~nnconvert.branches.expect`) of
+    ``source.size()[1:] == sizes`` (or ``source.shape[1:]``).
+    """
+    for user in source.users:
+        shape = None
+        if user.op == "call_method" and user.target == "size" and len(user.args) == 1:
+            shape = user
+        elif user.op == "call_function" and user.target is getattr:
+            shape = user if user.args[1] == "shape" else None
+        for rest in shape.users if shape is not None else ():
+            if not (
+                rest.op == "call_function"
+                and rest.target is operator.getitem
+                and rest.args[1] == slice(1, None, None)
+            ):
+                continue
+            for comparison in rest.users:
+                if (
+                    comparison.op == "call_function"
+                    and comparison.target is operator.eq
+                    and isinstance(comparison.args[1], (tuple, list))
+                    and tuple(comparison.args[1]) == sizes
+                    and any(is_expect(u) for u in comparison.users)
+                ):
+                    return True
+    return False
 
 
 def _is_batch_size_of(value: Any, source: fx.Node) -> bool:
