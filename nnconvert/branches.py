@@ -106,7 +106,8 @@ def guards(graph: fx.Graph) -> dict[fx.Node, Guard]:
     Found from the users, last node first: a node runs where any of its users
     runs, and a ``choose`` runs its sides only under its condition. A node
     read under both answers of a condition runs before the branch, so the
-    guard of a node read in several places is the longest guard they share.
+    guard of a node read in several places is the conditions their guards
+    share.
     A side effect nothing reads is marked by :func:`only_when`.
     """
     found: dict[fx.Node, Guard] = {}
@@ -125,7 +126,7 @@ def guards(graph: fx.Graph) -> dict[fx.Node, Guard]:
                 if len(sides) == 1:
                     guard = guard + ((user.args[0], sides[0]),)
             needs.append(guard)
-        found[node] = _shared_prefix(needs) if needs else ()
+        found[node] = _shared_conditions(needs) if needs else ()
     return found
 
 
@@ -135,17 +136,18 @@ def _reads(value: Any, node: fx.Node) -> bool:
     return bool(hits)
 
 
-def _shared_prefix(guards_: list[Guard]) -> Guard:
+def _shared_conditions(guards_: list[Guard]) -> Guard:
+    """The conditions every guard has: a node read under ``a and m`` and under
+    ``not a and m`` runs under ``m``.
+
+    Running a node under fewer conditions than each of its readers only runs
+    it where it may be unused (its inputs' guards are weaker still), never
+    where it is needed and missing. Kept in the first guard's order.
+    """
     shared = guards_[0]
     for guard in guards_[1:]:
-        length = 0
-        while (
-            length < min(len(shared), len(guard))
-            and shared[length][0] is guard[length][0]
-            and shared[length][1] == guard[length][1]
-        ):
-            length += 1
-        shared = shared[:length]
+        literals = {(id(condition), answer) for condition, answer in guard}
+        shared = tuple((c, a) for c, a in shared if (id(c), a) in literals)
     return shared
 
 

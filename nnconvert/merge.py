@@ -22,13 +22,16 @@ carried over with the guard of their side.
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
 import torch
 from torch import fx
 
+from .attributes import attribute_at
 from .branches import choose, only_when
 from .errors import ConversionError
 from .passes.graph_utils import TRAINING_ATTRIBUTE, is_impure
@@ -65,17 +68,10 @@ def merge_traces(
     for module in (when_true, when_false):
         for node in module.graph.nodes:
             if node.op in ("get_attr", "call_module") and node.target not in roots:
-                roots[node.target] = _attribute(module, str(node.target))
+                roots[node.target] = attribute_at(module, str(node.target))
     merged = fx.GraphModule(roots, graph, class_name=type(when_false).__name__)
     merged.meta.update((when_true if primary else when_false).meta)
     return merged
-
-
-def _attribute(module: fx.GraphModule, target: str) -> Any:
-    value: Any = module
-    for part in target.split("."):
-        value = getattr(value, part)
-    return value
 
 
 class _Merger:
@@ -213,22 +209,22 @@ class _Merger:
     def _order_keys(self) -> dict[fx.Node, float]:
         """Sort keys: true-side positions, false-only nodes after their false-side predecessor."""
         keys: dict[fx.Node, float] = {}
-        anchors = sorted(
+        anchors = sorted(  # (false-side position, true-side position) of nodes in both
             (o.in_false, o.in_true)
             for o in self.origin.values()
             if o.in_false is not None and o.in_true is not None
         )
+        positions = [f for f, _ in anchors]
+        latest = list(itertools.accumulate((t for _, t in anchors), max))
         for node, origin in self.origin.items():
             if origin.in_true is not None:
                 keys[node] = origin.in_true
-            elif origin.in_false is None:  # a choice between constants: placed below
-                continue
-            else:
-                before = [t for f, t in anchors if f < origin.in_false]
-                anchor = max(before) if before else -1.0
+            elif origin.in_false is not None:
+                before = bisect.bisect_left(positions, origin.in_false)
+                anchor = latest[before - 1] if before else -1.0
                 keys[node] = anchor + 0.5 + origin.in_false * 1e-9
         for node, origin in self.origin.items():
-            if node not in keys:  # just before its first reader
+            if node not in keys:  # a choice between constants: just before its reader
                 keys[node] = min((keys.get(u, 0.0) for u in node.users), default=0.0)
                 keys[node] -= 1e-6
         return keys

@@ -131,6 +131,24 @@ class MaskedModel(nn.Module):
         return self.block(x, mask)
 
 
+class TrainingAndMask(nn.Module):
+    """Both kinds of branch in one forward: four traces, merged one difference at a time."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x, mask=None):
+        x = self.fc(x)
+        if mask is not None:
+            x = x.masked_fill(mask, 0.0)
+            if self.training:
+                x = x * 2
+        if self.training:
+            x = F.dropout(x, 0.5)
+        return x
+
+
 def _tokens():
     return torch.randint(0, 20, (2, 5)), torch.randint(0, 20, (2, 5))
 
@@ -148,7 +166,19 @@ CASES = {
         MaskedModel,
         lambda: (torch.randn(2, 6), torch.rand(2, 6) > 0.5),
     ),
+    "training_and_mask": (
+        TrainingAndMask,
+        lambda: (torch.randn(2, 6), torch.rand(2, 6) > 0.5),
+    ),
 }
+
+
+def test_four_traces_make_nested_branches():
+    build, inputs = CASES["training_and_mask"]
+    conversion = nnconvert.convert(build(), Style.MODULE, inputs())
+    body = conversion.source[conversion.source.index("def forward") :]
+    assert "if mask is not None:" in body and "if self.training:" in body
+    assert "        if self.training:\n" in body  # nested inside the mask branch
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
