@@ -169,6 +169,22 @@ class Gate(nn.Module):
         return self.left(x) * torch.sigmoid(self.right(x))
 
 
+class StochasticDepth(nn.Module):
+    """A residual branch dropped per sample in train mode only: ``if self.training:``."""
+
+    def __init__(self, body: nn.Module, drop_prob: float):
+        super().__init__()
+        self.body = body
+        self.drop_prob = drop_prob
+
+    def forward(self, x):
+        out = self.body(x)
+        if self.training:
+            keep = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1)) >= self.drop_prob
+            out = out * keep.to(out.dtype) / (1 - self.drop_prob)
+        return x + out
+
+
 class Tied(nn.Module):
     """An encoder and a decoder that share one weight."""
 
@@ -235,6 +251,9 @@ _STRUCTURES: dict[str, Callable[..., nn.Module]] = {
         )
     ),
     "residual": lambda draw, shape, depth: Residual(_block(draw, shape, depth)),
+    "stochastic_depth": lambda draw, shape, depth: StochasticDepth(
+        _block(draw, shape, depth), draw(st.sampled_from([0.1, 0.5]))
+    ),
     "gate": lambda draw, shape, depth: Gate(
         _block(draw, shape, depth), _block(draw, shape, depth)
     ),
@@ -268,7 +287,15 @@ def test_random_models_convert_check_and_reconvert(case, style):
 
 
 #: what a functional file cannot say (README, Limits, "Functional input")
-_BLOCKS = (ListChain, DictChain, Residual, Gate, Shared, nn.Sequential)
+_BLOCKS = (
+    ListChain,
+    DictChain,
+    Residual,
+    StochasticDepth,
+    Gate,
+    Shared,
+    nn.Sequential,
+)
 
 
 def _functional_form_loses(model: nn.Module) -> bool:
