@@ -30,6 +30,8 @@ from .errors import ConversionError
 from .example_values import clone_inputs, mutable
 from .leaves import package_of, third_party_functions
 from .modes import modes_kept
+from .opspecs import helpers
+from .tensor_values import Base64Text, unpack_tensor
 from .naming import is_plain_identifier
 
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
@@ -94,6 +96,7 @@ class ModelTracer(fx.Tracer):
         for name, factory in originals.items():
             always = name in _TENSOR_BUILDERS
             setattr(torch, name, self._record_on_proxies(factory, always))
+        helpers.unpack_tensor = self._record_packed
         # every module's flag becomes a graph value while tracing, then its own again
         flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
         try:
@@ -104,6 +107,7 @@ class ModelTracer(fx.Tracer):
         finally:
             for name, factory in originals.items():
                 setattr(torch, name, factory)
+            helpers.unpack_tensor = unpack_tensor
 
     def _keep_third_party_calls(self, root: Any) -> None:
         """Calls of installed third-party functions stay one opaque node each.
@@ -141,6 +145,18 @@ class ModelTracer(fx.Tracer):
             return factory(*args, **kwargs)
 
         return factory_call
+
+    def _record_packed(self, data: str, dtype: torch.dtype, shape: Any) -> Any:
+        """A functional file's ``unpack_tensor(...)`` call stays that call.
+
+        The source reader sends calls of the file's own ``unpack_tensor``
+        here (the helper row is recognised by its definition); recorded, the
+        tensor and what the file does with it (``.view(-1)``) print as written.
+        """
+        if self._untraced_depth > 0:
+            return unpack_tensor(data, dtype, shape)
+        arguments = (Base64Text(data), dtype, tuple(shape))
+        return self.create_proxy("call_function", unpack_tensor, arguments, {})
 
     def create_arg(self, a: Any) -> Any:
         """An ``OrderedDict`` stays one: a recorded ``OrderedDict(...)`` call.

@@ -54,14 +54,16 @@ LOSSY = {
 #: an nn.Sequential as a function of its own and unrolls a loop over an
 #: nn.ModuleList in the caller, so passes/lift.py tells the two apart; but
 #: functional input does not read back the module-level third-party layers
-#: (leaves) functional style writes, and a tied weight is read under one key
-#: (README, Limits, "Tied weights").
+#: (leaves) functional style writes, a tied weight is read under one key
+#: (README, Limits, "Tied weights"), and a non-persistent buffer is a tensor
+#: the function builds, and read back it is one that forward builds (the same
+#: values).
 LEAVES_NOT_READ_BACK = (
     "functional input does not read back module-level third-party layers "
     "(rearrange_layer = Rearrange(...)): fx finds no submodule for them"
 )
 #: Lossy samples whose functional form still reads back as a model the check passes.
-CHECKED_THOUGH_LOSSY = frozenset({"droppath", "tied_lm"})
+CHECKED_THOUGH_LOSSY = frozenset({"droppath", "tied_lm", "window_attention"})
 LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
     "vit_einops": (tuple(Style), LEAVES_NOT_READ_BACK),
     "tied_lm": (
@@ -78,6 +80,10 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
         tuple(STYLES),
         "DropPath has no weights: its function is read back as a helper of its "
         "caller (README, Limits, Functional input)",
+    ),
+    "window_attention": (
+        CLASS_STYLES,
+        "a non-persistent buffer comes back as a tensor forward builds",
     ),
 }
 

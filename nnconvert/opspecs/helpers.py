@@ -273,6 +273,7 @@ UNPACK_TENSOR = Helper(
     unpack_tensor,
     definition=inspect.getsource(unpack_tensor),
     imports=("base64", "torch", "Tensor", "zlib"),
+    recognised_by_definition=True,
 )
 
 HELPERS: tuple[Helper, ...] = (

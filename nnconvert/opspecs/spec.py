@@ -472,8 +472,11 @@ class OpSpec:
         if len(inputs) != self.inputs:
             raise TypeError(f"{self.inputs} inputs expected")
         defaults = self.passed_by_caller
+        # in forward's order, whatever order the caller wrote: one spelling,
+        # the same as the lifting pass gives the functional call's arguments
+        ordered = [p.name for p in params if p.name in bound]
         return inputs, {
-            k: v for k, v in bound.items() if not same_value(v, defaults[k])
+            k: bound[k] for k in ordered if not same_value(bound[k], defaults[k])
         }
 
     def prologue_calls(self, module: nn.Module) -> list[tuple[Prologue, Arguments]]:

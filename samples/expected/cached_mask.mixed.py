@@ -19,7 +19,7 @@ class CausalBlock(nn.Module):
         len_ = torch.log(len_)
         len_ = len_.to(src.device)
         src = src * 5.656854249492381
-        src = src + self.self_attn(src, src, src, attn_mask=len_, need_weights=False)[0]
+        src = src + self.self_attn(src, src, src, need_weights=False, attn_mask=len_)[0]
         src = self.norm1(src)
         out = F.dropout(F.relu(self.linear1(src)), p=0.1, training=self.training)
         src = src + self.linear2(out)

@@ -20,7 +20,7 @@ class CausalBlock(nn.Module):
         len_ = torch.log(len_)
         len_ = len_.to(src.device)
         src = src * 5.656854249492381
-        len_ = self.self_attn(src, src, src, attn_mask=len_, need_weights=False)[0]
+        len_ = self.self_attn(src, src, src, need_weights=False, attn_mask=len_)[0]
         src = src + len_
         src = self.norm1(src)
         out = self.linear1(src)
