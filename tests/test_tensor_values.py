@@ -243,7 +243,8 @@ def test_a_large_constant_forward_makes_is_written_exactly(style):
 @pytest.mark.parametrize("ran_before", [None, 5], ids=["fresh", "ran-at-5"])
 def test_a_mask_cached_on_self_is_built_from_the_input(style, ran_before):
     """No frozen mask: the check's second size (8 tokens, not 7) needs an 8x8 one."""
-    model, inputs = load_sample(SAMPLES / "cached_mask.py")
+    loaded, inputs = load_sample(SAMPLES / "cached_mask.py")
+    model = loaded.module
     if ran_before is not None:
         model(torch.randn(ran_before, 2, 32))
     cached = model.src_mask
@@ -257,7 +258,8 @@ def test_a_mask_cached_on_self_is_built_from_the_input(style, ran_before):
 
 
 def test_len_is_only_patched_while_tracing():
-    model, inputs = load_sample(SAMPLES / "cached_mask.py")
+    loaded, inputs = load_sample(SAMPLES / "cached_mask.py")
+    model = loaded.module
     namespace = sys.modules[type(model).__module__].__dict__
     nnconvert.convert(model, Style.MODULE, inputs)
     assert "len" not in namespace
