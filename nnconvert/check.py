@@ -37,6 +37,7 @@ from torch.utils._pytree import tree_flatten, tree_structure
 from .branches import SHAPE_GUARD_MESSAGE
 from .errors import CheckError
 from .reporting import one_line
+from .trace import given_optional_inputs
 from .options import Tolerances
 from .ties import canonical_keys
 from .example_values import clone_inputs
@@ -282,21 +283,10 @@ def without_optional_inputs(
     The rewrite has both paths (``if targets is not None:``); the example
     inputs run one, these the other.
     """
-    try:
-        parameters = list(inspect.signature(model.forward).parameters.values())
-    except (TypeError, ValueError):
-        return []
-    variants = []
-    for index, (parameter, value) in enumerate(zip(parameters, inputs)):
-        if parameter.kind in (
-            inspect.Parameter.VAR_POSITIONAL,
-            inspect.Parameter.VAR_KEYWORD,
-        ):
-            break
-        if parameter.default is None and value is not None:
-            without = tuple(inputs[:index]) + (None,) + tuple(inputs[index + 1 :])
-            variants.append((parameter.name, without))
-    return variants
+    return [
+        (name, tuple(inputs[:index]) + (None,) + tuple(inputs[index + 1 :]))
+        for index, name in given_optional_inputs(model, inputs)
+    ]
 
 
 def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckResult:

@@ -49,7 +49,7 @@ from .module_kinds import (
 from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
-from .trace import BRANCHES_ON_TRAINING, forward_parameters, trace
+from .trace import BRANCHES_ON_TRAINING, given_optional_inputs, trace
 
 
 @dataclass(frozen=True)
@@ -180,13 +180,8 @@ def traced(
     (:func:`~nnconvert.merge.merge_traces`) joins them one difference at a
     time: ``if self.training:`` inside ``if targets is not None:``.
     """
-    parameters = forward_parameters(module) or []
-    optional = [
-        index
-        for index, (parameter, value) in enumerate(zip(parameters, inputs))
-        if parameter.default is None and value is not None
-    ]
-    given = frozenset(parameters[i].name for i in optional)
+    optional = given_optional_inputs(module, inputs)
+    given = frozenset(name for _, name in optional)
     graphs: dict[TraceVariant, fx.GraphModule] = {}
 
     def in_both_modes(inputs: tuple[Any, ...], given: frozenset[str]):
@@ -201,8 +196,7 @@ def traced(
         return merge_traces(train_graph, eval_graph, _training_flag, primary=False)
 
     merged = in_both_modes(inputs, given)
-    for index in optional:
-        name = parameters[index].name
+    for index, name in optional:
         without = inputs[:index] + (None,) + inputs[index + 1 :]
         other = _expecting_any(in_both_modes(without, given - {name}), name)
         merged = merge_traces(merged, other, _given(name), primary=True)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import copy
 import inspect
+import itertools
 import textwrap
 from typing import Any, Iterable, Sequence
 
@@ -72,20 +73,39 @@ def trace(
     return module
 
 
-def forward_parameters(model: nn.Module) -> list[inspect.Parameter] | None:
-    """``forward``'s parameters in order, or None when it takes ``*args``/``**kwargs``."""
-    parameters = list(inspect.signature(model.forward).parameters.values())
+def forward_parameters(model: nn.Module) -> list[inspect.Parameter]:
+    """``forward``'s parameters that positional example inputs fill, in order.
+
+    Those before a ``*args`` or ``**kwargs``; none if the signature cannot be read.
+    """
+    try:
+        parameters = inspect.signature(model.forward).parameters.values()
+    except (TypeError, ValueError):
+        return []
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    if any(p.kind in variadic for p in parameters):
-        return None
-    return parameters
+    return list(itertools.takewhile(lambda p: p.kind not in variadic, parameters))
+
+
+def given_optional_inputs(
+    model: nn.Module, example_inputs: Sequence[Any]
+) -> list[tuple[int, str]]:
+    """``(position, name)`` of each optional input (default None) the example gives.
+
+    The conversion traces such a module with and without it; the check runs
+    both.
+    """
+    return [
+        (index, parameter.name)
+        for index, (parameter, value) in enumerate(
+            zip(forward_parameters(model), example_inputs)
+        )
+        if parameter.default is None and value is not None
+    ]
 
 
 def absent_inputs(model: nn.Module, example_inputs: Sequence[Any]) -> dict[str, None]:
     """The inputs whose example value is None, as fx ``concrete_args``."""
     parameters = forward_parameters(model)
-    if parameters is None:
-        return {}
     return {
         parameter.name: None
         for parameter, value in zip(parameters, example_inputs)
