@@ -65,8 +65,12 @@ def assert_runs_as_weights(model, function, init_params, inputs, unknown=()):
 
 #: Rows whose constructor draws in another order than ``state_dict()`` lists:
 #: ``nn.MultiheadAttention`` builds ``out_proj`` (an ``nn.Linear``, which
-#: draws) before it initialises its own tensors.
-REORDERED_ROWS = {nn.MultiheadAttention}
+#: draws) before it initialises its own tensors; the transformer layers hold one.
+REORDERED_ROWS = {
+    nn.MultiheadAttention,
+    nn.TransformerEncoderLayer,
+    nn.TransformerEncoder,
+}
 
 
 def test_every_row_with_tensors_explains_every_tensor_in_order():

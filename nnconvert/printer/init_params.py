@@ -130,6 +130,12 @@ def init_params_function(
     unknown: set[str] = set()  # keys of tensors no row explains
     for key in construction_order(model, list(state)):
         tensor, target = state[key], f"params[{literal(key)}]"
+        source = _copy_source(model, key)
+        if source is not None:  # a deep copy, as its layer's constructor made it
+            lines.append(f"{target} = params[{literal(source)}].clone()")
+            first_key.setdefault(id(tensor), key)
+            tied.written.add(key)
+            continue
         prefix, attribute = _layer_of(model, key)
         owner = _submodule(model, prefix)
         if prefix not in inits:
@@ -352,6 +358,21 @@ def _submodule(model: nn.Module, prefix: str) -> nn.Module | None:
         return model.get_submodule(prefix)
     except AttributeError:
         return None
+
+
+def _copy_source(model: nn.Module, key: str) -> str | None:
+    """The key ``key``'s tensor starts as a copy of, when an enclosing row says so (:attr:`TensorInit.copy_of`).
+
+    The outermost row decides: it built the copies (``nn.TransformerEncoder``'s
+    layers are deep copies of one), whatever rows its parts have.
+    """
+    parts = key.split(".")
+    for cut in range(len(parts)):
+        prefix, attribute = ".".join(parts[:cut]), ".".join(parts[cut:])
+        init = _layer_inits(_submodule(model, prefix)).get(attribute)
+        if init is not None and init.copy_of is not None:
+            return f"{prefix}.{init.copy_of}" if prefix else init.copy_of
+    return None
 
 
 def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
