@@ -28,6 +28,7 @@ printed verbatim into the generated file.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import torch
@@ -81,11 +82,26 @@ def transformer_encoder_layer(
     def self_attention(x: Tensor) -> Tensor:
         if transpose:
             x = x.transpose(1, 0)
-        x = F.multi_head_attention_forward(
-            x, x, x, d_model, nhead, in_w, in_b, None, None, False, dropout,
-            out_w, out_b, training=training, key_padding_mask=src_key_padding_mask,
-            need_weights=False, attn_mask=src_mask, is_causal=is_causal,
-        )[0]  # fmt: skip
+        x, _ = F.multi_head_attention_forward(
+            x,
+            x,
+            x,
+            d_model,
+            nhead,
+            in_w,
+            in_b,
+            None,
+            None,
+            False,
+            dropout,
+            out_w,
+            out_b,
+            training=training,
+            key_padding_mask=src_key_padding_mask,
+            need_weights=False,
+            attn_mask=src_mask,
+            is_causal=is_causal,
+        )
         if transpose:
             x = x.transpose(1, 0)
         return F.dropout(x, dropout, training)
@@ -120,6 +136,7 @@ def transformer_encoder(
     dropout: float = 0.1,
     training: bool = False,
     norm_eps: float | None = None,
+    nested: bool = False,
     mask: Tensor | None = None,
     src_key_padding_mask: Tensor | None = None,
     is_causal: bool | None = None,
@@ -127,9 +144,28 @@ def transformer_encoder(
     """``nn.TransformerEncoder``: ``num_layers`` encoder layers, then a final layer norm (with ``norm_eps``).
 
     ``weights``: each layer's, as :func:`transformer_encoder_layer` takes
-    them, then the final norm's weight (and bias).
+    them, then the final norm's weight (and bias). ``nested``: the layer's
+    eval fast path may run on a nested tensor (``enable_nested_tensor`` and
+    a layer that allows it); it then returns zeros at padded positions, and
+    so does this function, under the same conditions.
     """
     per_layer = 12 if bias else 6
+    keep = None if src_key_padding_mask is None else src_key_padding_mask.logical_not()
+    if (
+        nested
+        and not training
+        and src.dim() == 3
+        and keep is not None
+        and mask is None
+        and bool((keep.int().cummin(-1).values == keep.int()).all())  # left-aligned
+        and not (
+            torch.is_grad_enabled()
+            and any(t.requires_grad for t in [src, *weights[:per_layer]])
+        )
+    ):
+        zero_padded = keep.unsqueeze(-1)
+    else:
+        zero_padded = None
     for k in range(num_layers):
         src = transformer_encoder_layer(
             src,
@@ -146,6 +182,8 @@ def transformer_encoder(
             src_key_padding_mask,
             bool(is_causal),
         )
+    if zero_padded is not None:
+        src = src.where(zero_padded, 0.0)
     if norm_eps is not None:
         weight, *bias = weights[num_layers * per_layer :]
         src = F.layer_norm(src, src.shape[-1:], weight, *bias, eps=norm_eps)
@@ -224,8 +262,8 @@ def _first_layer_setting(name: str) -> Callable[[nn.Module], object]:
 
 
 def _canonical(arguments: Arguments) -> Arguments:
-    """``training`` only where it changes something: with dropout."""
-    if arguments.get("dropout", 0.1) == 0:
+    """``training`` only where it changes something: with dropout, or an eval-only fast path."""
+    if arguments.get("dropout", 0.1) == 0 and not arguments.get("nested"):
         arguments["training"] = False
     return arguments
 
@@ -294,7 +332,33 @@ def _encoder_from_weights(
         if not rest:
             return None
         ctor["norm"] = nn.LayerNorm(rest[0][0], eps=eps, bias=len(rest) > 1)
+    if not arguments.get("nested", False):  # False unless the layer allows it
+        ctor["enable_nested_tensor"] = False
+        if _allows_nested(layer):
+            return ctor
+        del ctor["enable_nested_tensor"]
     return ctor
+
+
+def _allows_nested(layer: nn.Module) -> bool:
+    """Whether ``nn.TransformerEncoder`` would run this layer on nested tensors (its ``__init__``'s test)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nn.TransformerEncoder(layer, 1).use_nested_tensor
+
+
+def _nested(module: nn.Module) -> bool:
+    """``use_nested_tensor``: ``enable_nested_tensor`` and a layer that allows it.
+
+    Only with ``mask_check``: without it the fast path also takes padding
+    that is not left-aligned, which the function does not mirror.
+    """
+    if module.use_nested_tensor and not module.mask_check:
+        raise ConversionError(
+            "nn.TransformerEncoder with mask_check=False and nested tensors: "
+            "no functional form here (pass enable_nested_tensor=False)"
+        )
+    return module.use_nested_tensor
 
 
 def _prefixed(prefix: str, inits: list[TensorInit]) -> list[TensorInit]:
@@ -423,6 +487,7 @@ SPECS = (
             "weights": _state_weights,
             "num_layers": lambda m: len(m.layers),
             "norm_eps": _encoder_norm,
+            "nested": _nested,
             **{
                 name: _first_layer_setting(name)
                 for name in (
