@@ -8,7 +8,7 @@ path", ``torch._transformer_encoder_layer_fwd``: eval mode, no grad,
 calls out instead: :func:`transformer_encoder_layer` and
 :func:`transformer_encoder` below are helper rows (:mod:`.helpers`) whose
 source a functional file defines once and calls as
-``transformer_encoder(x, [params["encoder.layers.0.self_attn.in_proj_weight"], ...], 2, 4)``.
+``transformer_encoder(x, [params["encoder.layers.0.self_attn.in_proj_weight"], ...], num_layers=2, nhead=4)``.
 They make the calls of the layers' own slow path, in the same order, so
 train-mode dropout draws line up with the module's; where the module takes
 the fused kernel the results agree to rounding.
@@ -414,7 +414,7 @@ SPECS = (
         nn.TransformerEncoderLayer,
         transformer_encoder_layer,
         name="encoder_layer",
-        call_positional=3,
+        call_positional=2,
         ctor_positional=2,
         weights=("weights",),
         training="training",
@@ -479,8 +479,8 @@ SPECS = (
         nn.TransformerEncoder,
         transformer_encoder,
         name="encoder",
-        call_positional=4,
-        ctor_positional=2,
+        call_positional=2,
+        ctor_positional=1,
         weights=("weights",),
         training="training",
         attributes={
@@ -510,18 +510,19 @@ SPECS = (
         init=_encoder_init,
         examples=(
             Example(
-                "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, dim_feedforward=32), 2)",
+                "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, dim_feedforward=32), num_layers=2)",
                 ((_L, _N, _D),),
             ),
             Example(
                 "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, "
-                'activation="gelu", batch_first=True, norm_first=True), 2, '
+                'activation="gelu", batch_first=True, norm_first=True), num_layers=2, '
                 "norm=nn.LayerNorm(16), enable_nested_tensor=False)",
                 ((_N, _L, _D),),
             ),
             Example(
                 "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, "
-                "dropout=0.0, bias=False), 3, norm=nn.LayerNorm(16, bias=False))",
+                "dropout=0.0, bias=False), num_layers=3, "
+                "norm=nn.LayerNorm(16, bias=False))",
                 ((_L, _N, _D),),
                 keywords=(("src_key_padding_mask", (_N, _L)),),
             ),
