@@ -70,6 +70,8 @@ REORDERED_ROWS = {
     nn.MultiheadAttention,
     nn.TransformerEncoderLayer,
     nn.TransformerEncoder,
+    nn.TransformerDecoderLayer,
+    nn.TransformerDecoder,
 }
 
 

@@ -44,6 +44,8 @@ from ..tensor_values import unpack_tensor
 from . import recurrent, transformer
 from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
 from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
+    transformer_decoder,
+    transformer_decoder_layer,
     transformer_encoder,
     transformer_encoder_layer,
 )

@@ -190,11 +190,181 @@ def transformer_encoder(
     return src
 
 
+def transformer_decoder_layer(
+    tgt: Tensor,
+    memory: Tensor,
+    weights: list[Tensor],
+    nhead: int,
+    activation: str | Callable[[Tensor], Tensor] = "relu",
+    layer_norm_eps: float = 1e-05,
+    batch_first: bool = False,
+    norm_first: bool = False,
+    bias: bool = True,
+    dropout: float = 0.1,
+    training: bool = False,
+    tgt_mask: Tensor | None = None,
+    memory_mask: Tensor | None = None,
+    tgt_key_padding_mask: Tensor | None = None,
+    memory_key_padding_mask: Tensor | None = None,
+    tgt_is_causal: bool = False,
+    memory_is_causal: bool = False,
+) -> Tensor:
+    """``nn.TransformerDecoderLayer``: self-attention, attention over ``memory``, feed-forward; each with a residual sum and a layer norm.
+
+    ``weights``: ``self_attn`` and ``multihead_attn`` (``in_proj_weight``,
+    ``in_proj_bias``, ``out_proj.weight``, ``out_proj.bias`` each), ``linear1``,
+    ``linear2``, ``norm1``, ``norm2``, ``norm3`` (weight, bias each); no
+    biases without ``bias``.
+    """
+    if bias:
+        sa_w, sa_b, sa_out_w, sa_out_b, ca_w, ca_b, ca_out_w, ca_out_b = weights[:8]
+        w1, b1, w2, b2, n1_w, n1_b, n2_w, n2_b, n3_w, n3_b = weights[8:]
+    else:
+        sa_w, sa_out_w, ca_w, ca_out_w, w1, w2, n1_w, n2_w, n3_w = weights
+        sa_b = sa_out_b = ca_b = ca_out_b = b1 = b2 = n1_b = n2_b = n3_b = None
+    if isinstance(activation, str):  # "relu" or "gelu"
+        activation = getattr(F, activation)
+    d_model = sa_w.shape[1]
+    transpose = batch_first and tgt.dim() == 3  # attention runs sequence first
+
+    def attention(x, kv, in_w, in_b, out_w, out_b, mask, padding, causal):
+        if transpose:
+            x, kv = x.transpose(1, 0), (x if kv is x else kv).transpose(1, 0)
+        x, _ = F.multi_head_attention_forward(
+            x,
+            kv,
+            kv,
+            d_model,
+            nhead,
+            in_w,
+            in_b,
+            None,
+            None,
+            False,
+            dropout,
+            out_w,
+            out_b,
+            training=training,
+            key_padding_mask=padding,
+            need_weights=False,
+            attn_mask=mask,
+            is_causal=causal,
+        )
+        if transpose:
+            x = x.transpose(1, 0)
+        return F.dropout(x, dropout, training)
+
+    def self_attention(x: Tensor) -> Tensor:
+        return attention(
+            x,
+            x,
+            sa_w,
+            sa_b,
+            sa_out_w,
+            sa_out_b,
+            tgt_mask,
+            tgt_key_padding_mask,
+            tgt_is_causal,
+        )
+
+    def memory_attention(x: Tensor) -> Tensor:
+        return attention(
+            x,
+            memory,
+            ca_w,
+            ca_b,
+            ca_out_w,
+            ca_out_b,
+            memory_mask,
+            memory_key_padding_mask,
+            memory_is_causal,
+        )
+
+    def feed_forward(x: Tensor) -> Tensor:
+        x = F.dropout(activation(F.linear(x, w1, b1)), dropout, training)
+        return F.dropout(F.linear(x, w2, b2), dropout, training)
+
+    def norm(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        return F.layer_norm(x, (d_model,), weight, bias, layer_norm_eps)
+
+    x = tgt
+    if norm_first:
+        x = x + self_attention(norm(x, n1_w, n1_b))
+        x = x + memory_attention(norm(x, n2_w, n2_b))
+        x = x + feed_forward(norm(x, n3_w, n3_b))
+    else:
+        x = norm(x + self_attention(x), n1_w, n1_b)
+        x = norm(x + memory_attention(x), n2_w, n2_b)
+        x = norm(x + feed_forward(x), n3_w, n3_b)
+    return x
+
+
+def transformer_decoder(
+    tgt: Tensor,
+    memory: Tensor,
+    weights: list[Tensor],
+    num_layers: int,
+    nhead: int,
+    activation: str | Callable[[Tensor], Tensor] = "relu",
+    layer_norm_eps: float = 1e-05,
+    batch_first: bool = False,
+    norm_first: bool = False,
+    bias: bool = True,
+    dropout: float = 0.1,
+    training: bool = False,
+    norm_eps: float | None = None,
+    tgt_mask: Tensor | None = None,
+    memory_mask: Tensor | None = None,
+    tgt_key_padding_mask: Tensor | None = None,
+    memory_key_padding_mask: Tensor | None = None,
+    tgt_is_causal: bool | None = None,
+    memory_is_causal: bool = False,
+) -> Tensor:
+    """``nn.TransformerDecoder``: ``num_layers`` decoder layers, then a final layer norm (with ``norm_eps``).
+
+    ``weights``: each layer's, as :func:`transformer_decoder_layer` takes
+    them, then the final norm's weight (and bias).
+    """
+    per_layer = 18 if bias else 9
+    for k in range(num_layers):
+        tgt = transformer_decoder_layer(
+            tgt,
+            memory,
+            weights[k * per_layer : (k + 1) * per_layer],
+            nhead,
+            activation,
+            layer_norm_eps,
+            batch_first,
+            norm_first,
+            bias,
+            dropout,
+            training,
+            tgt_mask,
+            memory_mask,
+            tgt_key_padding_mask,
+            memory_key_padding_mask,
+            bool(tgt_is_causal),
+            memory_is_causal,
+        )
+    if norm_eps is not None:
+        weight, *bias = weights[num_layers * per_layer :]
+        tgt = F.layer_norm(tgt, tgt.shape[-1:], weight, *bias, eps=norm_eps)
+    return tgt
+
+
 #: The transformer functions, for :mod:`.helpers` (their definitions are
 #: printed, each after the ones it calls).
-FUNCTIONS = (transformer_encoder_layer, transformer_encoder)
+FUNCTIONS = (
+    transformer_encoder_layer,
+    transformer_encoder,
+    transformer_decoder_layer,
+    transformer_decoder,
+)
 #: Function -> the functions of this module it calls.
-NEEDS = {transformer_encoder: (transformer_encoder_layer,)}
+NEEDS = {
+    transformer_encoder: (transformer_encoder_layer,),
+    transformer_decoder: (transformer_decoder_layer,),
+}
 
 
 # -- the rows -------------------------------------------------------------------
@@ -268,17 +438,22 @@ def _canonical(arguments: Arguments) -> Arguments:
     return arguments
 
 
-def _layer_from_weights(
-    arguments: Arguments, shapes: Shapes, prologue: list
-) -> Arguments | None:
-    """``d_model`` and ``dim_feedforward`` from ``in_proj_weight`` and ``linear1.weight``."""
-    found = shapes.get("weights")
-    if prologue or not found:
-        return None
-    linear1 = 4 if arguments.get("bias", True) else 2
-    if len(found) <= linear1 or any(s is None for s in found):
-        return None
-    return {"d_model": found[0][1], "dim_feedforward": found[linear1][0]}
+def _layer_hook(linear1: int) -> Callable:
+    """``ctor_from_weights`` of a layer whose ``linear1.weight`` is tensor ``linear1`` (half that without biases)."""
+
+    def hook(arguments: Arguments, shapes: Shapes, prologue: list) -> Arguments | None:
+        """``d_model`` and ``dim_feedforward`` from ``self_attn.in_proj_weight`` and ``linear1.weight``."""
+        found = shapes.get("weights")
+        at = linear1 if arguments.get("bias", True) else linear1 // 2
+        if prologue or not found or len(found) <= at or None in found:
+            return None
+        return {"d_model": found[0][1], "dim_feedforward": found[at][0]}
+
+    return hook
+
+
+_encoder_layer_from_weights = _layer_hook(4)
+_decoder_layer_from_weights = _layer_hook(8)
 
 
 def _encoder_norm(module: nn.Module) -> float | None:
@@ -288,12 +463,12 @@ def _encoder_norm(module: nn.Module) -> float | None:
         return None
     if type(norm) is not nn.LayerNorm or len(norm.normalized_shape) != 1:
         raise ConversionError(
-            f"nn.TransformerEncoder with norm={norm!r}: only an nn.LayerNorm "
+            f"nn.{type(module).__name__} with norm={norm!r}: only an nn.LayerNorm "
             "over the last dimension has a functional form here"
         )
     if not norm.elementwise_affine:
         raise ConversionError(
-            "nn.TransformerEncoder with a norm without elementwise_affine: "
+            f"nn.{type(module).__name__} with a norm without elementwise_affine: "
             "no functional form here"
         )
     return norm.eps
@@ -321,7 +496,9 @@ def _encoder_from_weights(
         )
         if k in arguments
     }
-    layer_ctor = _layer_from_weights(arguments, {"weights": found[:per_layer]}, [])
+    layer_ctor = _encoder_layer_from_weights(
+        arguments, {"weights": found[:per_layer]}, []
+    )
     if layer_ctor is None:
         return None
     layer = nn.TransformerEncoderLayer(**layer_ctor, **settings)
@@ -337,6 +514,32 @@ def _encoder_from_weights(
         if _allows_nested(layer):
             return ctor
         del ctor["enable_nested_tensor"]
+    return ctor
+
+
+def _decoder_from_weights(
+    arguments: Arguments, shapes: Shapes, prologue: list
+) -> Arguments | None:
+    """The layer (built from the first layer's weights and the call's settings), ``norm`` from what follows."""
+    found = shapes.get("weights")
+    per_layer = 18 if arguments.get("bias", True) else 9
+    layers = arguments.get("num_layers")
+    if prologue or not found or not isinstance(layers, int) or layers < 1:
+        return None
+    settings = {k: arguments[k] for k in _SETTINGS if k in arguments}
+    layer_ctor = _decoder_layer_from_weights(
+        arguments, {"weights": found[:per_layer]}, []
+    )
+    if layer_ctor is None:
+        return None
+    layer = nn.TransformerDecoderLayer(**layer_ctor, **settings)
+    ctor: Arguments = {"decoder_layer": layer, "num_layers": layers}
+    rest = found[layers * per_layer :]
+    eps = arguments.get("norm_eps")
+    if eps is not None:
+        if not rest:
+            return None
+        ctor["norm"] = nn.LayerNorm(rest[0][0], eps=eps, bias=len(rest) > 1)
     return ctor
 
 
@@ -369,17 +572,19 @@ def _prefixed(prefix: str, inits: list[TensorInit]) -> list[TensorInit]:
 
 
 def _layer_init(module: nn.Module) -> list[TensorInit]:
-    """As ``__init__`` builds them: ``self_attn`` (its own order), ``linear1``, ``linear2``, ``norm1``, ``norm2``."""
-    return (
-        _prefixed("self_attn.", attention_init(module.self_attn))
-        + _prefixed("linear1.", kaiming_uniform_and_bias(module.linear1))
-        + _prefixed("linear2.", kaiming_uniform_and_bias(module.linear2))
-        + _prefixed("norm1.", affine_ones_zeros(module.norm1))
-        + _prefixed("norm2.", affine_ones_zeros(module.norm2))
-    )
+    """As ``__init__`` builds them: ``self_attn`` (its own order), a decoder's ``multihead_attn``, ``linear1``, ``linear2``, the norms."""
+    inits = _prefixed("self_attn.", attention_init(module.self_attn))
+    if hasattr(module, "multihead_attn"):  # a decoder layer's attention over memory
+        inits += _prefixed("multihead_attn.", attention_init(module.multihead_attn))
+    inits += _prefixed("linear1.", kaiming_uniform_and_bias(module.linear1))
+    inits += _prefixed("linear2.", kaiming_uniform_and_bias(module.linear2))
+    for norm in ("norm1", "norm2", "norm3"):
+        if hasattr(module, norm):
+            inits += _prefixed(f"{norm}.", affine_ones_zeros(getattr(module, norm)))
+    return inits
 
 
-def _encoder_init(module: nn.Module) -> list[TensorInit]:
+def _stack_init(module: nn.Module) -> list[TensorInit]:
     """The layer given to the constructor, drawn once; every layer a copy of it; then ``norm``."""
     inits = _prefixed("layers.0.", _layer_init(module.layers[0]))
     for i in range(1, len(module.layers)):
@@ -391,6 +596,17 @@ def _encoder_init(module: nn.Module) -> list[TensorInit]:
         inits += _prefixed("norm.", affine_ones_zeros(module.norm))
     return inits
 
+
+#: What a transformer layer's call passes besides weights, inputs and masks.
+_SETTINGS = (
+    "nhead",
+    "activation",
+    "layer_norm_eps",
+    "batch_first",
+    "norm_first",
+    "bias",
+    "dropout",
+)
 
 _D, _L, _N = 16, 5, 2  # d_model, sequence length, batch of the examples
 
@@ -450,7 +666,7 @@ SPECS = (
             },
         },
         canonical=_canonical,
-        ctor_from_weights=_layer_from_weights,
+        ctor_from_weights=_encoder_layer_from_weights,
         init=_layer_init,
         examples=_layer_examples(
             "dim_feedforward=32",
@@ -507,7 +723,7 @@ SPECS = (
         },
         canonical=_canonical,
         ctor_from_weights=_encoder_from_weights,
-        init=_encoder_init,
+        init=_stack_init,
         examples=(
             Example(
                 "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, dim_feedforward=32), num_layers=2)",
@@ -528,6 +744,91 @@ SPECS = (
             ),
         ),
         forward_signature="src, mask=None, src_key_padding_mask=None, is_causal=None",
+        first_weight="layers.0.self_attn.in_proj_weight",
+    ),
+    OpSpec(
+        nn.TransformerDecoderLayer,
+        transformer_decoder_layer,
+        name="decoder_layer",
+        inputs=2,
+        call_positional=3,
+        ctor_positional=2,
+        weights=("weights",),
+        training="training",
+        attributes={
+            "weights": _state_weights,
+            **{name: _setting(name) for name in _SETTINGS},
+        },
+        ctor_attributes={
+            "d_model": lambda m: m.self_attn.embed_dim,
+            "dim_feedforward": lambda m: m.linear1.out_features,
+            "activation": _ctor_activation,
+            **{name: _setting(name) for name in _SETTINGS if name != "activation"},
+        },
+        canonical=_canonical,
+        ctor_from_weights=_decoder_layer_from_weights,
+        init=_layer_init,
+        examples=(
+            Example(
+                "nn.TransformerDecoderLayer(16, 4, dim_feedforward=32)",
+                ((_L, _N, _D), (7, _N, _D)),
+            ),
+            Example(
+                "nn.TransformerDecoderLayer(16, 2, dim_feedforward=24, dropout=0.0, "
+                'activation="gelu", batch_first=True, norm_first=True)',
+                ((_N, _L, _D), (_N, 7, _D)),
+            ),
+            Example(
+                "nn.TransformerDecoderLayer(16, 4, dim_feedforward=32, "
+                "layer_norm_eps=0.001, bias=False)",
+                ((_L, _N, _D), (7, _N, _D)),
+                keywords=(("tgt_mask", (_L, _L)), ("memory_key_padding_mask", (_N, 7))),
+            ),
+        ),
+        forward_signature=(
+            "tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None, "
+            "memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False"
+        ),
+        first_weight="self_attn.in_proj_weight",
+    ),
+    OpSpec(
+        nn.TransformerDecoder,
+        transformer_decoder,
+        name="decoder",
+        inputs=2,
+        call_positional=3,
+        ctor_positional=1,
+        weights=("weights",),
+        training="training",
+        attributes={
+            "weights": _state_weights,
+            "num_layers": lambda m: len(m.layers),
+            "norm_eps": _encoder_norm,
+            **{name: _first_layer_setting(name) for name in _SETTINGS},
+        },
+        ctor_attributes={
+            "decoder_layer": lambda m: m.layers[0],
+            "num_layers": lambda m: len(m.layers),
+        },
+        canonical=_canonical,
+        ctor_from_weights=_decoder_from_weights,
+        init=_stack_init,
+        examples=(
+            Example(
+                "nn.TransformerDecoder(nn.TransformerDecoderLayer(16, 4, dim_feedforward=32), num_layers=2)",
+                ((_L, _N, _D), (7, _N, _D)),
+            ),
+            Example(
+                "nn.TransformerDecoder(nn.TransformerDecoderLayer(16, 2, dim_feedforward=32, "
+                "batch_first=True, bias=False), num_layers=2, norm=nn.LayerNorm(16, bias=False))",
+                ((_N, _L, _D), (_N, 7, _D)),
+                keywords=(("memory_mask", (_L, 7)),),
+            ),
+        ),
+        forward_signature=(
+            "tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None, "
+            "memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False"
+        ),
         first_weight="layers.0.self_attn.in_proj_weight",
     ),
 )
