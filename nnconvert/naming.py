@@ -22,7 +22,7 @@ MODULE_NAMES = frozenset(
     {"math", "torch", "nn", "F", "Tensor", "sub_params", "init_params"}
     | {"lstm", "gru", "rnn", "unpack_tensor", "base64", "zlib"}
     | {"transformer_encoder_layer", "transformer_encoder"}
-    | {"transformer_decoder_layer", "transformer_decoder"}
+    | {"transformer_decoder_layer", "transformer_decoder", "transformer"}
 )
 
 

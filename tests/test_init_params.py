@@ -72,6 +72,7 @@ REORDERED_ROWS = {
     nn.TransformerEncoder,
     nn.TransformerDecoderLayer,
     nn.TransformerDecoder,
+    nn.Transformer,
 }
 
 

@@ -41,9 +41,11 @@ from torch import Tensor
 
 from .. import branches
 from ..tensor_values import unpack_tensor
-from . import recurrent, transformer
+from . import recurrent
+from . import transformer as transformers
 from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
 from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
+    transformer,
     transformer_decoder,
     transformer_decoder_layer,
     transformer_encoder,
@@ -263,9 +265,9 @@ RECURRENT = tuple(
         definition=inspect.getsource(function),
         imports=("torch", "F", "Tensor"),
         recognised_by_definition=True,
-        needs=transformer.NEEDS.get(function, ()),
+        needs=transformers.NEEDS.get(function, ()),
     )
-    for function in recurrent.FUNCTIONS + transformer.FUNCTIONS
+    for function in recurrent.FUNCTIONS + transformers.FUNCTIONS
 )
 
 #: Where two traces join (:mod:`nnconvert.branches`): an expression where

@@ -280,6 +280,9 @@ class TensorInit:
     #: unused): a submodule the constructor deep-copies, as
     #: ``nn.TransformerEncoder`` copies its layer.
     copy_of: str | None = None
+    #: Statements before it: draws the constructor made for tensors it then
+    #: drew anew (``nn.Transformer``'s ``_reset_parameters``), values unused.
+    before: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from ..errors import ConversionError
 from .attention import _init as attention_init
-from .inits import affine_ones_zeros, kaiming_uniform_and_bias
+from .inits import affine_ones_zeros, empty, kaiming_uniform_and_bias
 from .spec import (
     Arguments,
     Example,
@@ -352,6 +352,69 @@ def transformer_decoder(
     return tgt
 
 
+def transformer(
+    src: Tensor,
+    tgt: Tensor,
+    weights: list[Tensor],
+    num_encoder_layers: int,
+    num_decoder_layers: int,
+    nhead: int,
+    activation: str | Callable[[Tensor], Tensor] = "relu",
+    layer_norm_eps: float = 1e-05,
+    batch_first: bool = False,
+    norm_first: bool = False,
+    bias: bool = True,
+    dropout: float = 0.1,
+    training: bool = False,
+    nested: bool = False,
+    src_mask: Tensor | None = None,
+    tgt_mask: Tensor | None = None,
+    memory_mask: Tensor | None = None,
+    src_key_padding_mask: Tensor | None = None,
+    tgt_key_padding_mask: Tensor | None = None,
+    memory_key_padding_mask: Tensor | None = None,
+    src_is_causal: bool | None = None,
+    tgt_is_causal: bool | None = None,
+    memory_is_causal: bool = False,
+) -> Tensor:
+    """``nn.Transformer``: the encoder over ``src``, then the decoder over ``tgt`` and the encoder's output.
+
+    ``weights``: the encoder's, as :func:`transformer_encoder` takes them
+    (its final norm included), then the decoder's.
+    """
+    settings = (nhead, activation, layer_norm_eps, batch_first, norm_first, bias)
+    encoder_weights = num_encoder_layers * (12 if bias else 6) + (2 if bias else 1)
+    memory = transformer_encoder(
+        src,
+        weights[:encoder_weights],
+        num_encoder_layers,
+        *settings,
+        dropout,
+        training,
+        layer_norm_eps,
+        nested,
+        src_mask,
+        src_key_padding_mask,
+        src_is_causal,
+    )
+    return transformer_decoder(
+        tgt,
+        memory,
+        weights[encoder_weights:],
+        num_decoder_layers,
+        *settings,
+        dropout,
+        training,
+        layer_norm_eps,
+        tgt_mask,
+        memory_mask,
+        tgt_key_padding_mask,
+        memory_key_padding_mask,
+        tgt_is_causal,
+        memory_is_causal,
+    )
+
+
 #: The transformer functions, for :mod:`.helpers` (their definitions are
 #: printed, each after the ones it calls).
 FUNCTIONS = (
@@ -359,11 +422,13 @@ FUNCTIONS = (
     transformer_encoder,
     transformer_decoder_layer,
     transformer_decoder,
+    transformer,
 )
 #: Function -> the functions of this module it calls.
 NEEDS = {
     transformer_encoder: (transformer_encoder_layer,),
     transformer_decoder: (transformer_decoder_layer,),
+    transformer: (transformer_encoder, transformer_decoder),
 }
 
 
@@ -567,7 +632,14 @@ def _nested(module: nn.Module) -> bool:
 def _prefixed(prefix: str, inits: list[TensorInit]) -> list[TensorInit]:
     """A submodule's inits as its parent's: attributes under ``prefix``."""
     return [
-        TensorInit(prefix + i.attribute, i.expression, i.then, i.copy_of) for i in inits
+        TensorInit(
+            prefix + i.attribute,
+            i.expression,
+            i.then,
+            None if i.copy_of is None else prefix + i.copy_of,
+            i.before,
+        )
+        for i in inits
     ]
 
 
@@ -595,6 +667,77 @@ def _stack_init(module: nn.Module) -> list[TensorInit]:
     if module.norm is not None:
         inits += _prefixed("norm.", affine_ones_zeros(module.norm))
     return inits
+
+
+def _transformer_init(module: nn.Module) -> list[TensorInit]:
+    """The encoder's and the decoder's draws, then ``xavier_uniform_`` of every matrix, in ``parameters()`` order.
+
+    That is ``nn.Transformer``'s ``__init__``: its layers draw as they are
+    built, then ``_reset_parameters`` draws every parameter with more than
+    one dimension anew (the layers' copies too). The first draws of those
+    matrices still happen: they are written as statements whose value is
+    unused, before the next tensor that keeps its first draw.
+    """
+    built = _prefixed("encoder.", _stack_init(module.encoder))
+    built += _prefixed("decoder.", _stack_init(module.decoder))
+    matrices = [name for name, p in module.named_parameters() if p.dim() > 1]
+    inits: list[TensorInit] = []
+    pending: list[str] = []
+    for init in built:
+        if init.attribute in matrices:
+            if init.copy_of is None:  # drawn, then replaced
+                pending.append(init.expression)
+            continue
+        inits.append(_after(init, pending))
+        pending = []
+    for name in matrices:
+        tensor = module.get_parameter(name)
+        xavier = TensorInit(name, f"nn.init.xavier_uniform_({empty(tensor)})")
+        inits.append(_after(xavier, pending))
+        pending = []
+    return inits
+
+
+def _after(init: TensorInit, draws: list[str]) -> TensorInit:
+    """``init`` preceded by draws whose values are unused (see :func:`_transformer_init`)."""
+    if not draws:
+        return init
+    comment = "# drawn by the constructor, then replaced by xavier_uniform_ below"
+    before = (*init.before, comment, *draws)
+    return TensorInit(init.attribute, init.expression, init.then, init.copy_of, before)
+
+
+def _transformer_from_weights(
+    arguments: Arguments, shapes: Shapes, prologue: list
+) -> Arguments | None:
+    """``d_model`` and ``dim_feedforward`` from the first encoder layer's tensors; the rest is the call's."""
+    return _encoder_layer_from_weights(arguments, shapes, prologue)
+
+
+def _transformer_setting(name: str) -> Callable[[nn.Module], object]:
+    """One setting of every layer of the encoder and the decoder, which must agree."""
+    read = _first_layer_setting(name)
+
+    def both(module: nn.Module) -> object:
+        value = read(module.encoder)
+        if read(module.decoder) != value:
+            raise ConversionError(
+                f"nn.Transformer: its encoder and decoder differ in {name!r}"
+            )
+        return value
+
+    return both
+
+
+def _standard_norms(module: nn.Module) -> bool:
+    """``nested``, after checking the final norms are the ones the constructor builds."""
+    for part in (module.encoder, module.decoder):
+        if _encoder_norm(part) != part.layers[0].norm1.eps:
+            raise ConversionError(
+                "nn.Transformer whose final norms differ from its layers' eps: "
+                "no functional form here"
+            )
+    return _nested(module.encoder)
 
 
 #: What a transformer layer's call passes besides weights, inputs and masks.
@@ -830,5 +973,65 @@ SPECS = (
             "memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False"
         ),
         first_weight="layers.0.self_attn.in_proj_weight",
+    ),
+    OpSpec(
+        nn.Transformer,
+        transformer,
+        name="transformer",
+        inputs=2,
+        call_positional=3,
+        ctor_positional=2,
+        weights=("weights",),
+        training="training",
+        attributes={
+            "weights": _state_weights,
+            "num_encoder_layers": lambda m: len(m.encoder.layers),
+            "num_decoder_layers": lambda m: len(m.decoder.layers),
+            "nested": _standard_norms,
+            **{name: _transformer_setting(name) for name in _SETTINGS},
+        },
+        ctor_attributes={
+            "d_model": lambda m: m.d_model,
+            "num_encoder_layers": lambda m: len(m.encoder.layers),
+            "num_decoder_layers": lambda m: len(m.decoder.layers),
+            "dim_feedforward": lambda m: m.encoder.layers[0].linear1.out_features,
+            "activation": lambda m: _ctor_activation(m.encoder.layers[0]),
+            "custom_encoder": lambda m: None,
+            "custom_decoder": lambda m: None,
+            **{
+                name: _transformer_setting(name)
+                for name in _SETTINGS
+                if name != "activation"
+            },
+        },
+        canonical=_canonical,
+        ctor_from_weights=_transformer_from_weights,
+        init=_transformer_init,
+        examples=(
+            Example(
+                "nn.Transformer(16, 4, num_encoder_layers=2, num_decoder_layers=1, "
+                "dim_feedforward=32)",
+                ((_L, _N, _D), (7, _N, _D)),
+            ),
+            Example(
+                "nn.Transformer(16, 2, num_encoder_layers=1, num_decoder_layers=2, "
+                'dim_feedforward=24, activation="gelu", batch_first=True, norm_first=True)',
+                ((_N, _L, _D), (_N, 7, _D)),
+                keywords=(("tgt_mask", (7, 7)),),
+            ),
+            Example(
+                "nn.Transformer(16, 4, num_encoder_layers=1, num_decoder_layers=1, "
+                "dim_feedforward=32, dropout=0.0, layer_norm_eps=0.001, bias=False)",
+                ((_L, _N, _D), (7, _N, _D)),
+                keywords=(("src_key_padding_mask", (_N, _L)),),
+            ),
+        ),
+        forward_signature=(
+            "src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, "
+            "src_key_padding_mask=None, tgt_key_padding_mask=None, "
+            "memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None, "
+            "memory_is_causal=False"
+        ),
+        first_weight="encoder.layers.0.self_attn.in_proj_weight",
     ),
 )
