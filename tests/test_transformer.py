@@ -157,3 +157,58 @@ def test_other_activation_is_refused_in_one_line():
 
     with pytest.raises(nnconvert.ConversionError, match='only "relu" and "gelu"'):
         nnconvert.convert(Model(), Style.FUNCTIONAL, (torch.randn(5, 2, 16),))
+
+
+class Seq2Seq(nn.Module):
+    """``nn.Transformer`` with a causal target mask and ``tgt_is_causal``, batch first."""
+
+    def __init__(self):
+        super().__init__()
+        self.transformer = nn.Transformer(
+            16,
+            2,
+            num_encoder_layers=1,
+            num_decoder_layers=2,
+            dim_feedforward=32,
+            batch_first=True,
+        )
+
+    def forward(self, src, tgt, tgt_mask, src_padding):
+        return self.transformer(
+            src,
+            tgt,
+            tgt_mask=tgt_mask,
+            src_key_padding_mask=src_padding,
+            memory_key_padding_mask=src_padding,
+            tgt_is_causal=True,
+        )
+
+
+def _seq2seq_inputs() -> tuple:
+    mask = nn.Transformer.generate_square_subsequent_mask(4)
+    return (torch.randn(2, 5, 16), torch.randn(2, 4, 16), mask, _padding())
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_transformer_with_masks_in_every_style(style):
+    conversion = nnconvert.convert(Seq2Seq(), style, _seq2seq_inputs())
+    if style is Style.FUNCTIONAL:
+        names = defined_names(conversion.source)
+        assert names[:5] == [
+            "transformer_encoder_layer",
+            "transformer_encoder",
+            "transformer_decoder_layer",
+            "transformer_decoder",
+            "transformer",
+        ]
+        assert "tgt_is_causal=True" in conversion.source
+    else:
+        assert "nn.Transformer(" in conversion.source
+    conversion.check(train=True)
+
+
+def test_transformer_init_params_replays_reset_parameters():
+    """Construction draws, then ``xavier_uniform_`` of every matrix: bit-identical."""
+    namespace = functional(Seq2Seq(), _seq2seq_inputs())
+    assert "nn.init.xavier_uniform_" in namespace["__source__"]
+    assert_same_construction(Seq2Seq, namespace["init_params"], reordered=True)
