@@ -212,3 +212,26 @@ def test_transformer_init_params_replays_reset_parameters():
     namespace = functional(Seq2Seq(), _seq2seq_inputs())
     assert "nn.init.xavier_uniform_" in namespace["__source__"]
     assert_same_construction(Seq2Seq, namespace["init_params"], reordered=True)
+
+
+class Passthrough(nn.Module):
+    """A custom encoder: what ``nn.Transformer`` calls it with, and the input back."""
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        return src
+
+
+def test_custom_encoder_is_refused_in_one_line():
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.transformer = nn.Transformer(
+                16, 2, dim_feedforward=32, custom_encoder=Passthrough()
+            )
+
+        def forward(self, src, tgt):
+            return self.transformer(src, tgt)
+
+    inputs = (torch.randn(5, 2, 16), torch.randn(4, 2, 16))
+    with pytest.raises(nnconvert.ConversionError, match="custom encoder"):
+        nnconvert.convert(Custom(), Style.FUNCTIONAL, inputs)

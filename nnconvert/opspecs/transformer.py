@@ -714,12 +714,25 @@ def _transformer_from_weights(
     return _encoder_layer_from_weights(arguments, shapes, prologue)
 
 
+def _standard(module: nn.Module) -> nn.Module:
+    """``module``, if its encoder and decoder are the ones its constructor builds (no custom ones)."""
+    if (type(module.encoder), type(module.decoder)) != (
+        nn.TransformerEncoder,
+        nn.TransformerDecoder,
+    ):
+        raise ConversionError(
+            "nn.Transformer with a custom encoder or decoder: no op spec "
+            "for it (write the encoder and decoder as submodules of your own)"
+        )
+    return module
+
+
 def _transformer_setting(name: str) -> Callable[[nn.Module], object]:
     """One setting of every layer of the encoder and the decoder, which must agree."""
     read = _first_layer_setting(name)
 
     def both(module: nn.Module) -> object:
-        value = read(module.encoder)
+        value = read(_standard(module).encoder)
         if read(module.decoder) != value:
             raise ConversionError(
                 f"nn.Transformer: its encoder and decoder differ in {name!r}"
@@ -731,7 +744,7 @@ def _transformer_setting(name: str) -> Callable[[nn.Module], object]:
 
 def _standard_norms(module: nn.Module) -> bool:
     """``nested``, after checking the final norms are the ones the constructor builds."""
-    for part in (module.encoder, module.decoder):
+    for part in (_standard(module).encoder, module.decoder):
         if _encoder_norm(part) != part.layers[0].norm1.eps:
             raise ConversionError(
                 "nn.Transformer whose final norms differ from its layers' eps: "
@@ -985,17 +998,19 @@ SPECS = (
         training="training",
         attributes={
             "weights": _state_weights,
-            "num_encoder_layers": lambda m: len(m.encoder.layers),
-            "num_decoder_layers": lambda m: len(m.decoder.layers),
+            "num_encoder_layers": lambda m: len(_standard(m).encoder.layers),
+            "num_decoder_layers": lambda m: len(_standard(m).decoder.layers),
             "nested": _standard_norms,
             **{name: _transformer_setting(name) for name in _SETTINGS},
         },
         ctor_attributes={
             "d_model": lambda m: m.d_model,
-            "num_encoder_layers": lambda m: len(m.encoder.layers),
-            "num_decoder_layers": lambda m: len(m.decoder.layers),
-            "dim_feedforward": lambda m: m.encoder.layers[0].linear1.out_features,
-            "activation": lambda m: _ctor_activation(m.encoder.layers[0]),
+            "num_encoder_layers": lambda m: len(_standard(m).encoder.layers),
+            "num_decoder_layers": lambda m: len(_standard(m).decoder.layers),
+            "dim_feedforward": lambda m: (
+                _standard(m).encoder.layers[0].linear1.out_features
+            ),
+            "activation": lambda m: _ctor_activation(_standard(m).encoder.layers[0]),
             "custom_encoder": lambda m: None,
             "custom_decoder": lambda m: None,
             **{
