@@ -21,6 +21,8 @@ from typing import Container
 MODULE_NAMES = frozenset(
     {"math", "torch", "nn", "F", "Tensor", "sub_params", "init_params"}
     | {"lstm", "gru", "rnn", "unpack_tensor", "base64", "zlib"}
+    | {"transformer_encoder_layer", "transformer_encoder"}
+    | {"transformer_decoder_layer", "transformer_decoder", "transformer"}
 )
 
 

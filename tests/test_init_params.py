@@ -65,8 +65,15 @@ def assert_runs_as_weights(model, function, init_params, inputs, unknown=()):
 
 #: Rows whose constructor draws in another order than ``state_dict()`` lists:
 #: ``nn.MultiheadAttention`` builds ``out_proj`` (an ``nn.Linear``, which
-#: draws) before it initialises its own tensors.
-REORDERED_ROWS = {nn.MultiheadAttention}
+#: draws) before it initialises its own tensors; the transformer layers hold one.
+REORDERED_ROWS = {
+    nn.MultiheadAttention,
+    nn.TransformerEncoderLayer,
+    nn.TransformerEncoder,
+    nn.TransformerDecoderLayer,
+    nn.TransformerDecoder,
+    nn.Transformer,
+}
 
 
 def test_every_row_with_tensors_explains_every_tensor_in_order():
@@ -103,8 +110,9 @@ def test_layer_init_params_are_the_layers_construction(spec, example):
 #: Samples whose init_params() lists keys in another order than state_dict(),
 #: because construction does: a ResNet block's ``downsample`` is built (and
 #: draws) before the block's own layers, but is registered after them; the
-#: attention of vit and cached_mask builds ``out_proj`` first (``REORDERED_ROWS``).
-REORDERED = {"resnet", "vit", "cached_mask"}
+#: attention of vit, cached_mask and bert_encoder builds ``out_proj`` first
+#: (``REORDERED_ROWS``).
+REORDERED = {"resnet", "vit", "cached_mask", "bert_encoder"}
 
 #: What the model's own code may draw random numbers with (vit:
 #: ``nn.Parameter(torch.randn(...) * 0.02)``).

@@ -47,6 +47,14 @@ LOSSY = {
         CLASS_STYLES,
         'padding="same" is written padding=1',
     ),
+    # enable_nested_tensor only chooses PyTorch's eval fast path (no functional
+    # call of its own): the layer read back from the call has the default.
+    "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, dim_feedforward=32, "
+    'activation="gelu", batch_first=True, norm_first=True), num_layers=2, '
+    "norm=nn.LayerNorm(16), enable_nested_tensor=False)": (
+        CLASS_STYLES,
+        "enable_nested_tensor=False is not in the functional call",
+    ),
 }
 
 #: Samples whose functional form does not show everything their module form

@@ -21,6 +21,7 @@ from . import (
     pooling,
     recurrent,
     reshape,
+    transformer,
 )
 from .spec import (
     TRAINING,
@@ -45,6 +46,7 @@ SPECS: tuple[OpSpec, ...] = (
     + distance.SPECS
     + attention.SPECS
     + recurrent.SPECS
+    + transformer.SPECS
 )
 
 _BY_MODULE: dict[type[nn.Module], OpSpec] = {spec.module: spec for spec in SPECS}

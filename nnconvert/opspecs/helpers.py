@@ -42,7 +42,15 @@ from torch import Tensor
 from .. import branches
 from ..tensor_values import unpack_tensor
 from . import recurrent
+from . import transformer as transformers
 from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
+from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
+    transformer,
+    transformer_decoder,
+    transformer_decoder_layer,
+    transformer_encoder,
+    transformer_encoder_layer,
+)
 
 #: A slot's predicate: does this source expression fit, in a function whose
 #: weight dict is called by the given name?
@@ -79,6 +87,8 @@ class Helper:
     #: defining it exactly so calls the row's function, which fx records as
     #: one call (``lstm``; the layer-lifting pass rebuilds ``nn.LSTM`` from it).
     recognised_by_definition: bool = False
+    #: Functions of other rows the definition calls: defined too, before it.
+    needs: tuple[Callable, ...] = ()
 
     @property
     def name(self) -> str:
@@ -245,16 +255,19 @@ SUB_PARAMS = Helper(
     sub_params, definition=inspect.getsource(sub_params), imports=("Tensor",)
 )
 
-#: ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` in functional style: plain calls of
-#: functions the file defines (their op-spec rows are in :mod:`.recurrent`).
+#: ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` and the ``nn.Transformer*`` layers in
+#: functional style: plain calls of functions the file defines (their op-spec
+#: rows are in :mod:`.recurrent` and :mod:`.transformer`; table order puts a
+#: function after the ones it calls).
 RECURRENT = tuple(
     Helper(
         function,
         definition=inspect.getsource(function),
         imports=("torch", "F", "Tensor"),
         recognised_by_definition=True,
+        needs=transformers.NEEDS.get(function, ()),
     )
-    for function in recurrent.FUNCTIONS
+    for function in recurrent.FUNCTIONS + transformers.FUNCTIONS
 )
 
 #: Where two traces join (:mod:`nnconvert.branches`): an expression where

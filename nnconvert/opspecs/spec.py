@@ -143,6 +143,8 @@ def same_value(a: Any, b: Any) -> bool:
     """Equality that never asks a tensor for its truth value; recurses into containers."""
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, nn.Module) and isinstance(b, nn.Module):
+        return _same_layer(a, b)
     if type(a) is not type(b) and not (
         isinstance(a, (int, float)) and isinstance(b, (int, float))
     ):
@@ -157,6 +159,18 @@ def same_value(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:
         return a is b
+
+
+def _same_layer(a: nn.Module, b: nn.Module) -> bool:
+    """Two table layers built alike (a constructor argument that is a layer: ``nn.TransformerEncoder``'s)."""
+    from . import spec_for_module  # the table imports this module
+
+    spec = spec_for_module(a)
+    if a is b or spec is None or type(a) is not type(b):
+        return a is b
+    return same_value(spec.behaviour(a), spec.behaviour(b)) and same_value(
+        spec.constructor_arguments(a), spec.constructor_arguments(b)
+    )
 
 
 def identity(input: torch.Tensor) -> torch.Tensor:
@@ -262,6 +276,13 @@ class TensorInit:
     attribute: str
     expression: str
     then: tuple[str, ...] = ()
+    #: The layer's attribute this tensor starts as a copy of (``expression``
+    #: unused): a submodule the constructor deep-copies, as
+    #: ``nn.TransformerEncoder`` copies its layer.
+    copy_of: str | None = None
+    #: Statements before it: draws the constructor made for tensors it then
+    #: drew anew (``nn.Transformer``'s ``_reset_parameters``), values unused.
+    before: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -385,6 +406,10 @@ class OpSpec:
         ``need_weights``, ``attn_mask`` …): what a caller passes for them goes
         to the function's parameter of the same name (``need_weights=False``);
         the function's default stands for an argument not passed.
+    first_weight
+        The key, in the layer, of the first tensor of a list of weights whose
+        keys run through submodules (``self_attn.in_proj_weight``: the
+        transformer layers): the lifting pass finds the layer's host by it.
     """
 
     module: type[nn.Module]
@@ -412,6 +437,7 @@ class OpSpec:
     examples: tuple[Example, ...] = ()
     ctor_signature: str | None = None
     forward_signature: str | None = None
+    first_weight: str | None = None
 
     # -- signatures ---------------------------------------------------------
 

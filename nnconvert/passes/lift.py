@@ -170,13 +170,44 @@ def _owner(node: fx.Node) -> str | None:
     owners = set()
     for name in specs[0].weights:
         values = node.kwargs.get(name)
+        if isinstance(values, list) and values:  # keys of submodules too
+            owners.add(_list_owner(values, specs[0].first_weight))
+            continue
         for value in values if isinstance(values, list) else [values]:
             owner = _weight_owner(value, specs[0].attributes.get(name))
             if owner is False:
                 return None
             if owner is not None:
                 owners.add(owner)
+    if False in owners:
+        return None
     return owners.pop() if len(owners) == 1 else None
+
+
+def _list_owner(values: list, first: str | None) -> str | None | bool:
+    """The host of a list of tensors (a recurrent or transformer layer's).
+
+    Their keys' common prefix; or, where the row names its first key
+    (``OpSpec.first_weight``: ``layers.0.self_attn.in_proj_weight``, keys
+    that run through submodules), the first key without it.
+    """
+    owners = [_weight_owner(value, None) for value in values]
+    if any(o is False for o in owners) or None in owners:
+        return False
+    if first is not None:
+        target = str(values[0].target)
+        if not target.endswith("." + first):
+            return False
+        owner = target[: -len(first) - 1]
+        inside = all(str(v.target).startswith(owner + ".") for v in values)
+        return owner if inside else False
+    parts = [str(o).split(".") for o in owners]
+    common = []
+    for column in zip(*parts):
+        if any(c != column[0] for c in column):
+            break
+        common.append(column[0])
+    return ".".join(common) or False
 
 
 def _weight_owner(value: Any, attribute: Any) -> str | None | bool:

@@ -135,7 +135,10 @@ class ConstructorDescriber:
                 "which has no op spec: nnconvert cannot write its constructor"
             )
         spec.rebuild(module)
-        values = spec.constructor_values(module)
+        values = [  # a layer as an argument (nn.TransformerEncoder's): its constructor
+            (p, self.describe_module(f"{name}.{p.name}", v) if _is_layer(v) else v)
+            for p, v in spec.constructor_values(module)
+        ]
         dtypes = {
             t.dtype for t in module.state_dict().values() if t.is_floating_point()
         }
@@ -146,6 +149,10 @@ class ConstructorDescriber:
                 )
             values = values + [(Param("dtype", None), dtypes.pop())]
         return Ctor(f"nn.{type(module).__name__}", tuple(values), spec.ctor_positional)
+
+
+def _is_layer(value: Any) -> bool:
+    return isinstance(value, nn.Module)
 
 
 def leaf_constructor(leaf: Leaf) -> Ctor:

@@ -75,6 +75,8 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
             helper = helper_for(node.target) if node.op == "call_function" else None
             if helper is not None and helper.definition is not None:
                 used.append(helper)
+    for helper in used:  # grows while it is read: what the helpers call
+        used += [h for h in map(helper_for, helper.needs) if h not in used]
     return [helper for helper in HELPERS if any(helper is u for u in used)]
 
 

@@ -130,6 +130,12 @@ def init_params_function(
     unknown: set[str] = set()  # keys of tensors no row explains
     for key in construction_order(model, list(state)):
         tensor, target = state[key], f"params[{literal(key)}]"
+        source = _copy_source(model, key)
+        if source is not None:  # a deep copy, as its layer's constructor made it
+            lines.append(f"{target} = params[{literal(source)}].clone()")
+            first_key.setdefault(id(tensor), key)
+            tied.written.add(key)
+            continue
         prefix, attribute = _layer_of(model, key)
         owner = _submodule(model, prefix)
         if prefix not in inits:
@@ -148,6 +154,9 @@ def init_params_function(
             unknown.add(key)
             lines += _unknown(key, tensor, owner, target, imports)
             continue
+        for statement in init.before:
+            _use_modules(statement, imports)
+            lines.append(statement)
         _use_modules(init.expression, imports)
         lines.append(f"{target} = {init.expression}")
         for statement in init.then:
@@ -290,17 +299,16 @@ def _layer_of(model: nn.Module, key: str) -> tuple[str, str]:
 
     Usually the tensor's own module (``conv1``, ``weight``); a table layer's
     submodule without a row of its own is the layer's (``attn``,
-    ``out_proj.weight``). The tensor's own module when no row lists it.
+    ``out_proj.weight``). The outermost row that lists it decides: it built
+    its parts, and may have drawn them anew (``nn.Transformer``'s
+    ``xavier_uniform_`` over its layers' matrices). The tensor's own module
+    when no row lists it.
     """
     parts = key.split(".")
-    for cut in range(len(parts) - 1, -1, -1):
+    for cut in range(len(parts)):
         prefix, attribute = ".".join(parts[:cut]), ".".join(parts[cut:])
-        layer = _submodule(model, prefix)
-        spec = None if layer is None else spec_for_module(layer)
-        if spec is not None and spec.init is not None:
-            if attribute in _layer_inits(layer):
-                return prefix, attribute
-            break
+        if attribute in _layer_inits(_submodule(model, prefix)):
+            return prefix, attribute
     prefix, _, attribute = key.rpartition(".")
     return prefix, attribute
 
@@ -352,6 +360,23 @@ def _submodule(model: nn.Module, prefix: str) -> nn.Module | None:
         return model.get_submodule(prefix)
     except AttributeError:
         return None
+
+
+def _copy_source(model: nn.Module, key: str) -> str | None:
+    """The key ``key``'s tensor starts as a copy of, when an enclosing row says so (:attr:`TensorInit.copy_of`).
+
+    The outermost row decides: it built the copies (``nn.TransformerEncoder``'s
+    layers are deep copies of one), whatever rows its parts have.
+    """
+    parts = key.split(".")
+    for cut in range(len(parts)):
+        prefix, attribute = ".".join(parts[:cut]), ".".join(parts[cut:])
+        init = _layer_inits(_submodule(model, prefix)).get(attribute)
+        if init is not None and init.copy_of is None:
+            return None
+        if init is not None:
+            return f"{prefix}.{init.copy_of}" if prefix else init.copy_of
+    return None
 
 
 def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:

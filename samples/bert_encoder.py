@@ -1,0 +1,57 @@
+"""A BERT-style encoder built from ``nn.TransformerEncoder``, as people write it with plain PyTorch.
+
+Token and position embeddings, a stack of post-norm encoder layers (GELU,
+batch first), and a pooler over the first token feeding a classifier. The
+attention mask (1 for tokens, 0 for padding) becomes the layers' key padding
+mask.
+"""
+
+import torch
+import torch.nn as nn
+
+
+class BertEncoder(nn.Module):
+    def __init__(
+        self,
+        vocab_size=100,
+        hidden=32,
+        heads=4,
+        layers=2,
+        intermediate=64,
+        max_len=16,
+        classes=3,
+        dropout=0.1,
+    ):
+        super().__init__()
+        self.token_embeddings = nn.Embedding(vocab_size, hidden)
+        self.position_embeddings = nn.Embedding(max_len, hidden)
+        self.embedding_norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.embedding_dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(
+            hidden,
+            heads,
+            dim_feedforward=intermediate,
+            dropout=dropout,
+            activation="gelu",
+            layer_norm_eps=1e-12,
+            batch_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(layer, num_layers=layers)
+        # the pooler: the first ([CLS]) token through a dense layer and tanh
+        self.pooler = nn.Linear(hidden, hidden)
+        self.classifier = nn.Linear(hidden, classes)
+
+    def forward(self, input_ids, attention_mask):
+        positions = torch.arange(input_ids.size(1), device=input_ids.device)
+        x = self.token_embeddings(input_ids) + self.position_embeddings(positions)
+        x = self.embedding_dropout(self.embedding_norm(x))
+        x = self.encoder(x, src_key_padding_mask=attention_mask == 0)
+        pooled = torch.tanh(self.pooler(x[:, 0]))
+        return self.classifier(pooled)
+
+
+def example_inputs():
+    input_ids = torch.randint(0, 100, (2, 10))
+    attention_mask = torch.ones(2, 10, dtype=torch.long)
+    attention_mask[1, 7:] = 0  # the second sequence is padded
+    return (input_ids, attention_mask)

@@ -1,0 +1,40 @@
+import torch
+import torch.nn as nn
+
+
+class BertEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.token_embeddings = nn.Embedding(100, 32)
+        self.position_embeddings = nn.Embedding(16, 32)
+        self.embedding_norm = nn.LayerNorm(32, eps=1e-12)
+        self.dropout = nn.Dropout(0.1)
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(
+                32,
+                4,
+                dim_feedforward=64,
+                activation="gelu",
+                layer_norm_eps=1e-12,
+                batch_first=True,
+            ),
+            num_layers=2,
+        )
+        self.pooler = nn.Linear(32, 32)
+        self.tanh = nn.Tanh()
+        self.classifier = nn.Linear(32, 3)
+
+    def forward(self, input_ids, attention_mask):
+        out = torch.arange(input_ids.size(1), device=input_ids.device)
+        input_ids = self.token_embeddings(input_ids)
+        out = self.position_embeddings(out)
+        input_ids = input_ids + out
+        input_ids = self.embedding_norm(input_ids)
+        input_ids = self.dropout(input_ids)
+        attention_mask = attention_mask == 0
+        input_ids = self.encoder(input_ids, src_key_padding_mask=attention_mask)
+        input_ids = input_ids[:, 0]
+        input_ids = self.pooler(input_ids)
+        input_ids = self.tanh(input_ids)
+        input_ids = self.classifier(input_ids)
+        return input_ids
