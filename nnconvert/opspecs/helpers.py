@@ -42,7 +42,14 @@ from torch import Tensor
 from .. import branches
 from ..tensor_values import unpack_tensor
 from . import recurrent
-from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
+from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
+    gru,
+    gru_cell,
+    lstm,
+    lstm_cell,
+    rnn,
+    rnn_cell,
+)
 
 #: A slot's predicate: does this source expression fit, in a function whose
 #: weight dict is called by the given name?
