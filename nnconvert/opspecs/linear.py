@@ -111,6 +111,21 @@ SPECS = (
             Example("nn.Embedding(10, 4)", ((2, 5),), high=10),
             Example("nn.Embedding(10, 4, padding_idx=0)", ((2, 5),), high=10),
             Example("nn.Embedding(10, 4, max_norm=1.0)", ((2, 5),), high=10),
+            Example(
+                "nn.Embedding(10, 4, max_norm=1.5, norm_type=1.0)", ((2, 5),), high=10
+            ),
+            Example("nn.Embedding(10, 4, scale_grad_by_freq=True)", ((2, 5),), high=10),
+            Example("nn.Embedding(10, 4, sparse=True)", ((2, 5),), high=10),
+            Example(
+                "nn.Embedding(10, 4, padding_idx=3, max_norm=0.5, scale_grad_by_freq=True)",
+                ((7,),),
+                high=10,
+            ),
+            Example(
+                "nn.Embedding(10, 4, padding_idx=3, max_norm=2.0, sparse=True)",
+                ((2, 5),),
+                high=10,
+            ),
         ),
     ),
 )
