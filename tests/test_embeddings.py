@@ -84,3 +84,72 @@ def test_sparse_gradients_are_compared(style):
     report = conversion.check(train=True)
     gradients = [r for r in report.results if "gradients" in r.label]
     assert gradients and gradients[0].max_abs == 0.0
+
+
+class Bags(nn.Module):
+    """Bags given by offsets into one flat input, weighted per sample, as ``torchtext``'s classifiers do."""
+
+    def __init__(self, include_last_offset=False, padding_idx=None):
+        super().__init__()
+        self.weighted = nn.EmbeddingBag(
+            20,
+            6,
+            mode="sum",
+            include_last_offset=include_last_offset,
+            padding_idx=padding_idx,
+        )
+        self.pooled = nn.EmbeddingBag(
+            20, 6, mode="max", include_last_offset=include_last_offset
+        )
+        self.fc = nn.Linear(12, 3)
+
+    def forward(self, text, offsets, weights):
+        a = self.weighted(text, offsets, per_sample_weights=weights)
+        b = self.pooled(text, offsets)
+        return self.fc(torch.cat([a, b], 1))
+
+
+def _bag_inputs(include_last_offset: bool) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(0)
+    text = torch.randint(0, 20, (9,))
+    offsets = torch.tensor([0, 2, 6] + ([9] if include_last_offset else []))
+    return text, offsets, torch.rand(9)
+
+
+BAG_CASES = [
+    pytest.param({}, id="offsets"),
+    pytest.param({"include_last_offset": True}, id="include_last_offset"),
+    pytest.param({"padding_idx": 0}, id="padding_idx"),
+]
+
+
+@pytest.mark.parametrize("options", BAG_CASES)
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_embedding_bag_with_offsets_and_weights(style, options):
+    torch.manual_seed(0)
+    model = Bags(**options)
+    inputs = _bag_inputs(options.get("include_last_offset", False))
+    if "padding_idx" in options:
+        inputs = (inputs[0].masked_fill(inputs[0] < 4, 0), *inputs[1:])
+    conversion = nnconvert.convert(model, style, inputs)
+    conversion.check(train=True)
+    if style is Style.FUNCTIONAL:
+        assert "F.embedding_bag(" in conversion.source
+        assert "per_sample_weights=weights" in conversion.source
+    else:
+        assert 'nn.EmbeddingBag(20, 6, mode="max"' in conversion.source
+
+
+@pytest.mark.parametrize("options", BAG_CASES)
+@pytest.mark.parametrize("to", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_embedding_bag_lifts_back(to, options):
+    """``F.embedding_bag`` over a functional file's weights becomes the layer again."""
+    from .helpers import load_output
+
+    torch.manual_seed(0)
+    model = Bags(**options)
+    inputs = _bag_inputs(options.get("include_last_offset", False))
+    functional = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(load_output(functional), to, inputs)
+    again.check(train=True)
+    assert again.source == nnconvert.convert(model, to, inputs).source
