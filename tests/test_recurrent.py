@@ -6,7 +6,10 @@ first, projections, no bias, dropout between layers, unbatched input, a given
 GRU state). Here: an LSTM's ``(h0, c0)`` given by the caller, two layers
 sharing one printed definition, the names the definitions take, and that the
 loops agree with the fused kernel to rounding -- with dropout in train mode
-too, whose draws line up under one seed.
+too, whose draws line up under one seed. For the cells (``nn.LSTMCell``,
+``nn.GRUCell``, ``nn.RNNCell``, whose examples the table runs too): a state
+given by the caller in every style, the functional call lifted back to the
+cell, and each step function equal to the cell's kernel, batched or not.
 """
 
 from __future__ import annotations
