@@ -1,4 +1,4 @@
-"""Recurrent layers (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``) and the functions functional style writes for them.
+"""Recurrent layers (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``, and their cells) and the functions functional style writes for them.
 
 A recurrent layer's ``forward`` is a loop over layers, directions and time
 steps that PyTorch runs in one fused kernel (``_VF.lstm``). Functional style
@@ -16,6 +16,11 @@ to rounding: same equations, summed in another order. Between layers, train
 mode applies ``F.dropout`` to each layer's output, as the kernel does on CPU
 (``at::dropout``, the same draws in the same order), so outputs under one seed
 line up with the module's.
+
+The cells (``nn.LSTMCell``, ``nn.GRUCell``, ``nn.RNNCell``) are one time
+step: :func:`lstm_cell`, :func:`gru_cell`, :func:`rnn_cell` write the same
+gate equations over the cell's four tensors, passed one by one
+(``lstm_cell(x, params["cell.weight_ih"], ..., hx=(h, c))``).
 
 Each function is self-contained (only ``torch``, ``F`` and ``Tensor``): its
 source is printed verbatim into the generated file.
@@ -429,6 +434,7 @@ SPECS = (
 
 
 def _has_bias(module: nn.Module) -> bool:
+    """A cell's ``bias`` is not an attribute: ``bias_ih`` is None without one."""
     return module.bias_ih is not None
 
 
