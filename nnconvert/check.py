@@ -15,7 +15,8 @@ Checks, in this order, each a :class:`CheckResult` in the report:
 * eval mode without each optional input the example gives (``targets``,
   default None), so that both sides of ``if targets is not None:`` run;
 * train mode, when asked: outputs under the same RNG seed, every buffer after
-  the step (BatchNorm statistics, ``num_batches_tracked``) and the gradient of
+  the step (BatchNorm statistics, ``num_batches_tracked``), every parameter
+  after it (``nn.Embedding(max_norm=...)`` renormalises its weight) and the gradient of
   a scalar loss with respect to every parameter.
 
 Comparisons use ``torch.testing.assert_close``; the report keeps the largest
@@ -333,6 +334,7 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
         "train buffers",
     )
     results.append(CheckResult("train, buffers after the step", buffers))
+    results.append(_parameters_after_the_step(reference, candidate, tolerances))
     expected_loss, actual_loss = _scalar_loss(expected), _scalar_loss(actual)
     if expected_loss.requires_grad:
         expected_loss.backward()
@@ -355,6 +357,20 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
             CheckResult("train, gradients of every parameter and input", grads)
         )
     return results
+
+
+def _parameters_after_the_step(reference, candidate, tolerances) -> CheckResult:
+    """Parameter values after the forward: a layer may change its own in place.
+
+    ``nn.Embedding(max_norm=...)`` renormalises the rows it looks up; the
+    rewrite must leave the same values (functional style: in its weight dict).
+    """
+    expected = {k: p.detach() for k, p in reference.named_parameters()}
+    found = candidate.parameters()
+    actual = {k: found[k].detach() for k in expected if k in found}
+    expected = {k: expected[k] for k in actual}
+    differences = compare(expected, actual, tolerances, "train parameters")
+    return CheckResult("train, parameters after the step", differences)
 
 
 def _tie_hint(model: nn.Module) -> str:
@@ -455,12 +471,17 @@ def _structure_difference(expected: Any, actual: Any) -> str:
 def _difference(path: str, expected: Any, actual: Any) -> Difference:
     if not isinstance(expected, torch.Tensor) or expected.numel() == 0:
         return Difference(path, 0.0, 0.0)
-    a, b = expected.detach().double(), actual.detach().double()
+    a, b = (_dense(t.detach()).double() for t in (expected, actual))
     if a.is_complex():
         a, b = a.abs(), b.abs()
     error = (a - b).abs().nan_to_num(0.0)
     relative = error / a.abs().clamp_min(torch.finfo(torch.float64).tiny)
     return Difference(path, float(error.max()), float(relative.nan_to_num(0.0).max()))
+
+
+def _dense(tensor: torch.Tensor) -> torch.Tensor:
+    """A sparse tensor (``nn.Embedding(sparse=True)``'s gradient) as a dense one, for its error."""
+    return tensor.to_dense() if tensor.layout is not torch.strided else tensor
 
 
 def _leaf_paths(value: Any, prefix: str = "output") -> list[str]:

@@ -6,7 +6,10 @@ first, projections, no bias, dropout between layers, unbatched input, a given
 GRU state). Here: an LSTM's ``(h0, c0)`` given by the caller, two layers
 sharing one printed definition, the names the definitions take, and that the
 loops agree with the fused kernel to rounding -- with dropout in train mode
-too, whose draws line up under one seed.
+too, whose draws line up under one seed. For the cells (``nn.LSTMCell``,
+``nn.GRUCell``, ``nn.RNNCell``, whose examples the table runs too): a state
+given by the caller in every style, the functional call lifted back to the
+cell, and each step function equal to the cell's kernel, batched or not.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch import nn
 import nnconvert
 from nnconvert.naming import MODULE_NAMES
 from nnconvert.opspecs.helpers import HELPERS
-from nnconvert.opspecs.recurrent import gru, lstm, rnn
+from nnconvert.opspecs.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from nnconvert.options import Style
 
 from .helpers import load_output
@@ -128,3 +131,77 @@ def test_the_loop_is_the_kernel_with_dropout_in_train_mode(
 
 def _states(state) -> tuple[torch.Tensor, ...]:
     return state if isinstance(state, tuple) else (state,)
+
+
+class CellLoop(nn.Module):
+    """Cells stepped by hand, as a decoder does: an LSTMCell given ``(h, c)``, a GRUCell after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(4, 8)
+        self.head = nn.GRUCell(8, 6, bias=False)
+
+    def forward(self, x, h, c):
+        h, c = self.cell(x, (h, c))
+        return self.head(h), c
+
+
+def cell_inputs():
+    torch.manual_seed(0)
+    return torch.randn(3, 4), torch.randn(3, 8), torch.randn(3, 8)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_cells_with_a_given_state(style):
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(CellLoop(), style, cell_inputs())
+    conversion.check(train=True)
+    if style is Style.FUNCTIONAL:
+        assert conversion.source.count("def lstm_cell(") == 1
+        assert "hx=(h, c)" in conversion.source
+        assert "def gru_cell(" in conversion.source
+
+
+@pytest.mark.parametrize("to", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_cells_lift_back(to):
+    torch.manual_seed(0)
+    model, inputs = CellLoop(), cell_inputs()
+    functional = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(load_output(functional), to, inputs)
+    again.check(train=True)
+    assert again.source == nnconvert.convert(model, to, inputs).source
+    assert "nn.GRUCell(8, 6, bias=False)" in again.source
+
+
+CELLS = [
+    (nn.LSTMCell, lstm_cell, {}, True),
+    (nn.LSTMCell, lstm_cell, {}, False),
+    (nn.GRUCell, gru_cell, {}, True),
+    (nn.RNNCell, rnn_cell, {"nonlinearity": "relu"}, True),
+    (nn.RNNCell, rnn_cell, {}, False),
+]
+
+
+@pytest.mark.parametrize(
+    "layer_class, function, options, bias",
+    CELLS,
+    ids=[f"{c.__name__}-{o}-{b}" for c, _, o, b in CELLS],
+)
+@pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
+def test_the_cell_is_the_kernel(layer_class, function, options, bias, batched):
+    """Outputs and gradients equal the cell's fused kernel, with a given state and without."""
+    torch.manual_seed(0)
+    layer = layer_class(4, 8, bias=bias, **options)
+    shape = (3,) if batched else ()
+    x = torch.randn(*shape, 4, requires_grad=True)
+    h = torch.randn(*shape, 8)
+    hx = (h, torch.randn(*shape, 8)) if layer_class is nn.LSTMCell else h
+    weights = [layer.weight_ih, layer.weight_hh, layer.bias_ih, layer.bias_hh]
+    for state in (None, hx):
+        expected = layer(x, state)
+        got = function(x, *weights, hx=state, **options)
+        torch.testing.assert_close(got, expected)
+        present = [x, *(w for w in weights if w is not None)]
+        wanted = torch.autograd.grad(sum(s.sum() for s in _states(expected)), present)
+        found = torch.autograd.grad(sum(s.sum() for s in _states(got)), present)
+        torch.testing.assert_close(found, wanted)

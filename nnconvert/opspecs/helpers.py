@@ -43,7 +43,14 @@ from .. import branches
 from ..tensor_values import unpack_tensor
 from . import recurrent
 from . import transformer as transformers
-from .recurrent import gru, lstm, rnn  # noqa: F401 (fx.wrap patches these globals)
+from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
+    gru,
+    gru_cell,
+    lstm,
+    lstm_cell,
+    rnn,
+    rnn_cell,
+)
 from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
     transformer,
     transformer_decoder,

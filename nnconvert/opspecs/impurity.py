@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 
 import torch
+import torch.nn.functional as F
 
 from .. import branches
 from .helpers import HELPERS
@@ -60,6 +61,25 @@ IMPURE_FUNCTIONS = (
     | {branches.only_when}  # keeps a side effect of one branch, and its condition
     | {branches.expect}  # a shape guard raises
 )
+
+#: Lookups that renormalise their weight in place when given ``max_norm``
+#: (``torch.embedding_renorm_``), by the position of ``max_norm`` in their
+#: signature: ``nn.Embedding(10, 4, max_norm=1.0)`` changes its weight on every
+#: call, so the call runs where the original ran it.
+RENORMALISING = {F.embedding: 3, F.embedding_bag: 3}
+
+
+def renormalises(function: object, args: tuple, kwargs: dict) -> bool:
+    """A call of :data:`RENORMALISING` that passes a ``max_norm``."""
+    try:
+        position = RENORMALISING.get(function)  # type: ignore[call-overload]
+    except TypeError:  # unhashable target
+        return False
+    if position is None:
+        return False
+    max_norm = args[position] if len(args) > position else kwargs.get("max_norm")
+    return max_norm is not None
+
 
 #: Methods that change a Python list or dict in place (FPN's ``results.extend``).
 CONTAINER_MUTATORS = frozenset(

@@ -1,4 +1,4 @@
-"""Affine layers and lookups: Linear, Bilinear, Identity, Embedding."""
+"""Affine layers and lookups: Linear, Bilinear, Identity, Embedding, EmbeddingBag."""
 
 from __future__ import annotations
 
@@ -111,6 +111,51 @@ SPECS = (
             Example("nn.Embedding(10, 4)", ((2, 5),), high=10),
             Example("nn.Embedding(10, 4, padding_idx=0)", ((2, 5),), high=10),
             Example("nn.Embedding(10, 4, max_norm=1.0)", ((2, 5),), high=10),
+            Example(
+                "nn.Embedding(10, 4, max_norm=1.5, norm_type=1.0)", ((2, 5),), high=10
+            ),
+            Example("nn.Embedding(10, 4, scale_grad_by_freq=True)", ((2, 5),), high=10),
+            Example("nn.Embedding(10, 4, sparse=True)", ((2, 5),), high=10),
+            Example(
+                "nn.Embedding(10, 4, padding_idx=3, max_norm=0.5, scale_grad_by_freq=True)",
+                ((7,),),
+                high=10,
+            ),
+            Example(
+                "nn.Embedding(10, 4, padding_idx=3, max_norm=2.0, sparse=True)",
+                ((2, 5),),
+                high=10,
+            ),
+        ),
+    ),
+    OpSpec(
+        nn.EmbeddingBag,
+        F.embedding_bag,
+        name="embedding_bag",
+        call_positional=2,
+        ctor_positional=2,
+        weights=("weight",),
+        ctor_from_weights=_embedding_from_weights,
+        init=_embedding_init,
+        forward_signature="input, offsets=None, per_sample_weights=None",
+        examples=(
+            Example("nn.EmbeddingBag(10, 4)", ((2, 5),), high=10),
+            Example('nn.EmbeddingBag(10, 4, mode="sum")', ((2, 5),), high=10),
+            Example('nn.EmbeddingBag(10, 4, mode="max")', ((2, 5),), high=10),
+            Example("nn.EmbeddingBag(10, 4, padding_idx=0)", ((3, 6),), high=10),
+            Example(
+                'nn.EmbeddingBag(10, 4, max_norm=1.0, norm_type=1.0, mode="sum")',
+                ((2, 5),),
+                high=10,
+            ),
+            Example(
+                "nn.EmbeddingBag(10, 4, scale_grad_by_freq=True, padding_idx=2)",
+                ((2, 5),),
+                high=10,
+            ),
+            Example(
+                'nn.EmbeddingBag(10, 4, mode="sum", sparse=True)', ((2, 5),), high=10
+            ),
         ),
     ),
 )

@@ -1,4 +1,4 @@
-"""Recurrent layers (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``) and the functions functional style writes for them.
+"""Recurrent layers (``nn.LSTM``, ``nn.GRU``, ``nn.RNN``, and their cells) and the functions functional style writes for them.
 
 A recurrent layer's ``forward`` is a loop over layers, directions and time
 steps that PyTorch runs in one fused kernel (``_VF.lstm``). Functional style
@@ -16,6 +16,11 @@ to rounding: same equations, summed in another order. Between layers, train
 mode applies ``F.dropout`` to each layer's output, as the kernel does on CPU
 (``at::dropout``, the same draws in the same order), so outputs under one seed
 line up with the module's.
+
+The cells (``nn.LSTMCell``, ``nn.GRUCell``, ``nn.RNNCell``) are one time
+step: :func:`lstm_cell`, :func:`gru_cell`, :func:`rnn_cell` write the same
+gate equations over the cell's four tensors, passed one by one
+(``lstm_cell(x, params["cell.weight_ih"], ..., hx=(h, c))``).
 
 Each function is self-contained (only ``torch``, ``F`` and ``Tensor``): its
 source is printed verbatim into the generated file.
@@ -213,8 +218,81 @@ def rnn(
     return (input.transpose(0, 1) if batch_first else input), h_n
 
 
+def lstm_cell(
+    input: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    hx: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``nn.LSTMCell``: one time step of the LSTM gate equations."""
+    batched = input.dim() == 2
+    if not batched:  # one sample: a batch of one
+        input = input.unsqueeze(0)
+        hx = None if hx is None else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+    if hx is None:
+        zeros = input.new_zeros(input.shape[0], weight_hh.shape[1])
+        hx = (zeros, zeros)
+    h, c = hx
+    gates = F.linear(input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
+    i, f, g, o = gates.chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    if not batched:
+        return h.squeeze(0), c.squeeze(0)
+    return h, c
+
+
+def gru_cell(
+    input: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    hx: Tensor | None = None,
+) -> Tensor:
+    """``nn.GRUCell``: one time step of the GRU gate equations."""
+    batched = input.dim() == 2
+    if not batched:  # one sample: a batch of one
+        input = input.unsqueeze(0)
+        hx = None if hx is None else hx.unsqueeze(0)
+    if hx is None:
+        hx = input.new_zeros(input.shape[0], weight_hh.shape[1])
+    r_x, z_x, n_x = F.linear(input, weight_ih, bias_ih).chunk(3, -1)
+    r_h, z_h, n_h = F.linear(hx, weight_hh, bias_hh).chunk(3, -1)
+    r = torch.sigmoid(r_x + r_h)
+    z = torch.sigmoid(z_x + z_h)
+    n = torch.tanh(n_x + r * n_h)
+    h = (1 - z) * n + z * hx
+    return h if batched else h.squeeze(0)
+
+
+def rnn_cell(
+    input: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    hx: Tensor | None = None,
+    nonlinearity: str = "tanh",
+) -> Tensor:
+    """``nn.RNNCell``: ``h = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu), one time step."""
+    batched = input.dim() == 2
+    if not batched:  # one sample: a batch of one
+        input = input.unsqueeze(0)
+        hx = None if hx is None else hx.unsqueeze(0)
+    if hx is None:
+        hx = input.new_zeros(input.shape[0], weight_hh.shape[1])
+    activation = torch.tanh if nonlinearity == "tanh" else torch.relu
+    h = activation(
+        F.linear(input, weight_ih, bias_ih) + F.linear(hx, weight_hh, bias_hh)
+    )
+    return h if batched else h.squeeze(0)
+
+
 #: The recurrent functions, for :mod:`.helpers` (their definitions are printed).
-FUNCTIONS = (lstm, gru, rnn)
+FUNCTIONS = (lstm, gru, rnn, lstm_cell, gru_cell, rnn_cell)
 
 
 # -- the rows -------------------------------------------------------------------
@@ -350,3 +428,83 @@ SPECS = (
         _CTOR.replace("num_layers=1,", "num_layers=1, nonlinearity='tanh',"),
     ),
 )
+
+
+# -- the cells --------------------------------------------------------------------
+
+
+def _has_bias(module: nn.Module) -> bool:
+    """A cell's ``bias`` is not an attribute: ``bias_ih`` is None without one."""
+    return module.bias_ih is not None
+
+
+def _cell_from_weights(
+    call: Arguments, shapes: Shapes, prologue: list
+) -> Arguments | None:
+    """``weight_ih`` is ``(gates * hidden_size, input_size)``, ``weight_hh`` ``(gates * hidden_size, hidden_size)``."""
+    if prologue or shapes.get("weight_ih") is None or shapes.get("weight_hh") is None:
+        return None
+    return {
+        "input_size": shapes["weight_ih"][1],
+        "hidden_size": shapes["weight_hh"][1],
+        "bias": shapes.get("bias_ih") is not None,
+    }
+
+
+def _cell_row(
+    module: type[nn.Module],
+    function: Callable,
+    examples: tuple[Example, ...],
+    ctor_signature: str = "input_size, hidden_size, bias=True",
+) -> OpSpec:
+    """One cell row: four tensors by name, the state passed by the caller."""
+    return OpSpec(
+        module,
+        function,
+        name=function.__name__,
+        call_positional=5,
+        ctor_positional=2,
+        weights=("weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+        ctor_attributes={"bias": _has_bias},
+        ctor_from_weights=_cell_from_weights,
+        init=_uniform_init,
+        examples=examples,
+        ctor_signature=ctor_signature,
+        forward_signature="input, hx=None",
+    )
+
+
+def _cell_examples(layer: str, *configurations: str) -> tuple[Example, ...]:
+    """``nn.<layer>(4, 8, <configuration>)`` on a ``(2, 4)`` input, and one unbatched ``(4,)``."""
+    examples = [
+        Example(f"nn.{layer}(4, 8{', ' if c else ''}{c})", ((_B, _H),))
+        for c in ("", "bias=False", *configurations)
+    ]
+    examples.append(Example(f"nn.{layer}(4, 8)", ((_H,),)))
+    return tuple(examples)
+
+
+CELL_SPECS = (
+    _cell_row(
+        nn.LSTMCell,
+        lstm_cell,
+        _cell_examples("LSTMCell"),
+    ),
+    _cell_row(
+        nn.GRUCell,
+        gru_cell,
+        _cell_examples("GRUCell")
+        + (Example("nn.GRUCell(4, 8)", ((_B, _H),), keywords=(("hx", (_B, 8)),)),),
+    ),
+    _cell_row(
+        nn.RNNCell,
+        rnn_cell,
+        _cell_examples(
+            "RNNCell", 'nonlinearity="relu"', 'bias=False, nonlinearity="relu"'
+        )
+        + (Example("nn.RNNCell(4, 8)", ((_H,),), keywords=(("hx", (8,)),)),),
+        "input_size, hidden_size, bias=True, nonlinearity='tanh'",
+    ),
+)
+
+SPECS = SPECS + CELL_SPECS

@@ -6,12 +6,13 @@ from typing import Any
 
 from torch import fx, nn
 
-from ..opspecs import TRAINING, OpSpec, specs_for_function
+from ..opspecs import TRAINING, OpSpec, spec_for_module, specs_for_function
 from ..opspecs.impurity import (
     CONTAINER_MUTATORS,
     IMPURE_FUNCTIONS,
     is_inplace_name,
     is_library,
+    renormalises,
 )
 
 #: The ``get_attr`` target the tracers give ``self.training``.
@@ -33,11 +34,18 @@ def is_impure(node: fx.Node) -> bool:
     if node.op == "call_function":
         if node.target in IMPURE_FUNCTIONS or not is_library(node.target):
             return True
+        if renormalises(node.target, node.args, node.kwargs):
+            return True
         return is_inplace_name(getattr(node.target, "__name__", ""))
     if node.op == "call_module":
         module = node.graph.owning_module.get_submodule(node.target)
         if not is_library(type(module)):
             return True
+        spec = spec_for_module(module)
+        if spec is not None and renormalises(
+            spec.function, (), spec.call_arguments(module)
+        ):
+            return True  # nn.Embedding(max_norm=...) renormalises its weight
         return getattr(module, "inplace", False) is True
     return False
 

@@ -1,0 +1,36 @@
+"""A character-level LSTM language model, as in the char-rnn tutorials.
+
+Characters are embedded, run through a two-layer ``nn.LSTM`` with dropout
+between the layers, and decoded into logits over the next character. The
+hidden state is returned so that generation can carry it from one call to the
+next.
+"""
+
+import torch
+import torch.nn as nn
+
+
+class CharLSTM(nn.Module):
+    def __init__(self, vocab_size=40, embed_size=16, hidden_size=32, num_layers=2):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.drop = nn.Dropout(0.2)
+        self.lstm = nn.LSTM(
+            embed_size, hidden_size, num_layers, dropout=0.2, batch_first=True
+        )
+        self.decoder = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x, hidden=None):
+        # x: (batch, seq_len) character indices
+        emb = self.drop(self.embed(x))
+        output, hidden = self.lstm(emb, hidden)
+        output = self.drop(output)
+        # logits for the next character at every position
+        logits = self.decoder(output)
+        return logits, hidden
+
+
+def example_inputs():
+    x = torch.randint(0, 40, (2, 12))
+    hidden = (torch.zeros(2, 2, 32), torch.zeros(2, 2, 32))
+    return x, hidden

@@ -1,0 +1,20 @@
+import torch.nn as nn
+
+
+class CharLSTM(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(40, 16)
+        self.dropout1 = nn.Dropout(0.2)
+        self.lstm = nn.LSTM(16, 32, num_layers=2, batch_first=True, dropout=0.2)
+        self.dropout2 = nn.Dropout(0.2)
+        self.decoder = nn.Linear(32, 40)
+
+    def forward(self, x, hidden=None):
+        outs = hidden if hidden is not None else None
+        x = self.embed(x)
+        x = self.dropout1(x)
+        x, outs = self.lstm(x, hx=outs)
+        x = self.dropout2(x)
+        x = self.decoder(x)
+        return (x, outs)
