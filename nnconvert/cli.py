@@ -192,7 +192,7 @@ def main() -> None:
 @click.option(
     "--in-place",
     is_flag=True,
-    help="Rewrite each input file itself, atomically and only after its check passed.",
+    help="Rewrite each input file itself, atomically and only after its check passed; the file then holds the converted model only (its example_inputs() and other top-level code are not kept).",
 )
 @click.option(
     "--name",
@@ -239,7 +239,10 @@ def convert(
     )
     outcomes = []
     with click.progressbar(
-        jobs, label=f"converting to {style}", file=sys.stderr
+        jobs,
+        label=f"converting to {style}",
+        file=sys.stderr,
+        item_show_func=lambda job: None if job is None else str(job.source),
     ) as bar:
         for job in bar:
             outcome = batch.run_job(
