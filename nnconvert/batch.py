@@ -96,7 +96,22 @@ def collect(paths: Sequence[Path], output_dir: Path | None) -> list[Job]:
     if output_dir is None:
         return [Job(s, s) for s in unique]
     common = Path(os.path.commonpath([str(b) for b in bases]))
-    return [Job(s, output_dir / _absolute(s).relative_to(common)) for s in unique]
+    jobs = [Job(s, output_dir / _absolute(s).relative_to(common)) for s in unique]
+    refuse_overwriting_inputs(jobs, output_dir)
+    return jobs
+
+
+def refuse_overwriting_inputs(jobs: Sequence[Job], output_dir: Path) -> None:
+    """An ``-o DIR`` that maps a file onto itself would rewrite inputs nobody asked to.
+
+    (``convert models -o models``): only ``--in-place`` rewrites an input.
+    """
+    for job in jobs:
+        if os.path.realpath(job.target) == os.path.realpath(job.source):
+            raise InputError(
+                f"{output_dir}: -o DIR would overwrite the input {job.source}; "
+                "choose another folder, or --in-place"
+            )
 
 
 def check_output_folder(output_dir: Path) -> None:
@@ -113,6 +128,7 @@ def run_job(
     convert: Callable[[Path], str],
     prepare: Callable[[Path, Path], None],
     write: Callable[[Path, str], None],
+    in_place: bool = False,
 ) -> Outcome:
     """Convert one file and write it; any failure becomes the file's one-line reason.
 
@@ -121,7 +137,7 @@ def run_job(
     writes nothing. A file that defines no model is skipped, not failed.
     """
     try:
-        if job.target != job.source:
+        if not in_place:
             prepare(job.target, job.source)
         text = convert(job.source)
         write(job.target, text)

@@ -246,7 +246,7 @@ def convert(
     ) as bar:
         for job in bar:
             outcome = batch.run_job(
-                job, convert_file, check_output_target, write_atomically
+                job, convert_file, check_output_target, write_atomically, in_place
             )
             outcomes.append(outcome)
     click.echo(batch.summary(outcomes), nl=False)

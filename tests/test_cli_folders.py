@@ -214,6 +214,8 @@ def test_one_file_in_place(tmp_path):
         (["-o", "OUT", "--name", "Net"], "--name takes one FILE"),
         (["-o", "FILE"], "not a folder; with several inputs or a folder"),
         (["-o", "OUT", "MISSING"], "missing.py: no such file or folder"),
+        (["-o", "ROOT"], "-o DIR would overwrite the input"),
+        (["-o", "ROOT/sub/.."], "-o DIR would overwrite the input"),
     ],
 )
 def test_bad_folder_usage_is_one_line_exit_2_and_writes_nothing(
@@ -226,6 +228,8 @@ def test_bad_folder_usage_is_one_line_exit_2_and_writes_nothing(
         "OUT": tmp_path / "out",
         "FILE": a_file,
         "MISSING": tmp_path / "missing.py",
+        "ROOT": root,
+        "ROOT/sub/..": root / "sub" / "..",
     }
     args = [str(names.get(flag, flag)) for flag in flags]
     result = run("convert", root, "--to", "mixed", *args)
