@@ -383,3 +383,46 @@ def test_pre_commit_hook_runs_the_readme_configuration(tmp_path, monkeypatch):
     stale = run(*command[1:], *entry["args"])
     assert stale.exit_code == 1, stale.output
     assert stale.stdout.startswith(f"--- {twin}")
+
+
+def test_output_dir_without_the_check_writes_what_converts(tmp_path):
+    """--no-check with -o DIR: the model that fails the check is written, as for one FILE."""
+    root = project(tmp_path)
+    out = tmp_path / "out"
+    result = run("convert", root, "--to", "functional", "-o", out, "--no-check")
+    assert result.exit_code == 1, result.output
+    assert rows(result.stdout)["total"] == "5 files: 3 converted, 1 failed, 1 skipped"
+    assert sorted(p.name for p in out.rglob("*.py")) == [
+        "frozen.py",
+        "lenet.py",
+        "lenet2.py",
+    ]
+
+
+UNSUPPORTED = """
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lrn = nn.CrossMapLRN2d(3)
+
+    def forward(self, x):
+        return self.lrn(x)
+
+def example_inputs():
+    return (torch.randn(2, 4, 5, 5),)
+"""
+
+
+def test_stale_check_of_a_source_that_no_longer_converts_exits_1(tmp_path):
+    source, twin = twin_of(tmp_path)
+    committed = twin.read_text()
+    source.write_text(UNSUPPORTED)
+    result = run("check", "--source", source, "--to", "functional", twin)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "has no op spec" in line
+    assert twin.read_text() == committed
