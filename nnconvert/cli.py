@@ -233,6 +233,7 @@ def convert(
         _convert_one_file(paths[0], style, output, name, check, diff, model_options)
         return
     _check_batch_flags(paths, output, in_place, name, check, diff)
+    _check_model_flags(model_options)
     jobs = batch.collect(paths, output)
     convert_file = functools.partial(
         _converted_source, style=style, check=check, model_options=model_options
@@ -481,13 +482,7 @@ def _load_model(
     atol: float | None,
     train: bool,
 ) -> tuple[ModelInput, tuple, Tolerances, bool]:
-    if (rtol is None) != (atol is None):
-        raise InputError("give both --rtol and --atol, or neither")
-    for flag, tolerance in (("--rtol", rtol), ("--atol", atol)):
-        if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
-            raise InputError(f"{flag} {tolerance}: must be a number >= 0")
-    if input_high <= 0:
-        raise InputError(f"--input-high {input_high}: must be > 0")
+    _check_tolerances(rtol, atol, input_high)
     loaded = loading.load_file(
         path,
         class_name=class_name,
@@ -498,6 +493,29 @@ def _load_model(
         input_high=input_high,
     )
     return loaded.model, loaded.example_inputs, Tolerances(rtol=rtol, atol=atol), train
+
+
+def _check_tolerances(rtol: float | None, atol: float | None, input_high: int) -> None:
+    """Flag values no model can make right: exit 2 before any file is imported."""
+    if (rtol is None) != (atol is None):
+        raise InputError("give both --rtol and --atol, or neither")
+    for flag, tolerance in (("--rtol", rtol), ("--atol", atol)):
+        if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+            raise InputError(f"{flag} {tolerance}: must be a number >= 0")
+    if input_high <= 0:
+        raise InputError(f"--input-high {input_high}: must be > 0")
+
+
+def _check_model_flags(model_options: dict[str, Any]) -> None:
+    """All model flags, checked once for a folder run: a bad one is exit 2, not N failures."""
+    _check_tolerances(
+        model_options["rtol"], model_options["atol"], model_options["input_high"]
+    )
+    loading.parse_init_args(model_options["init_args"])
+    shapes = [loading.parse_shape(s) for s in model_options["input_shapes"]]
+    loading.make_inputs(
+        shapes, model_options["input_dtypes"], model_options["input_high"]
+    )
 
 
 def check_output_target(output: Path, file: Path) -> None:

@@ -215,6 +215,9 @@ def test_one_file_in_place(tmp_path):
         (["-o", "FILE"], "not a folder; with several inputs or a folder"),
         (["-o", "OUT", "MISSING"], "missing.py: no such file or folder"),
         (["-o", "ROOT"], "-o DIR would overwrite the input"),
+        (["-o", "OUT", "--rtol", "nan", "--atol", "0"], "--rtol nan: must be"),
+        (["-o", "OUT", "--input-shape", "0,4"], "0,4"),
+        (["-o", "OUT", "--init-arg", "a=1", "--init-arg", "a=2"], "a"),
         (["-o", "ROOT/sub/.."], "-o DIR would overwrite the input"),
     ],
 )
