@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import click
 
-from . import loading
+from . import batch, loading
 from .api import convert as convert_model
 from .api import instantiate
 from .check import (
@@ -143,7 +143,9 @@ def _reporting_errors(command: Callable) -> Callable:
 MAIN_EXAMPLES = """\b
 Examples:
   nnconvert convert model.py --to functional -o model_functional.py
+  nnconvert convert models/ --to mixed -o models_mixed/
   nnconvert check model.py model_functional.py
+  nnconvert check --source model.py --to functional model_functional.py
   nnconvert convert --help
 """
 
@@ -152,12 +154,15 @@ Examples:
   nnconvert convert model.py --to functional -o model_functional.py
   nnconvert convert model.py --to mixed --input-shape 2,3,32,32 > mixed.py
   nnconvert convert model.py --to module --diff
+  nnconvert convert models/ extra.py --to functional -o functional/
+  nnconvert convert models/ --to mixed --in-place
 """
 
 CHECK_EXAMPLES = """\b
 Examples:
   nnconvert check model.py model_functional.py
   nnconvert check model.py rewrite.py --input-shape 4,32 --no-train
+  nnconvert check --source model.py --to functional model_functional.py
 """
 
 
@@ -170,7 +175,7 @@ def main() -> None:
 
 
 @main.command(epilog=CONVERT_EXAMPLES)
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--to",
     "style",
@@ -182,7 +187,12 @@ def main() -> None:
     "-o",
     "--output",
     type=click.Path(path_type=Path),  # a folder is refused in one line, below
-    help="Write here (atomically, after the check) instead of stdout.",
+    help="Write here (atomically, after the check) instead of stdout; with several inputs or a folder, the folder the input tree is mirrored into.",
+)
+@click.option(
+    "--in-place",
+    is_flag=True,
+    help="Rewrite each input file itself, atomically and only after its check passed; the file then holds the converted model only (its example_inputs() and other top-level code are not kept).",
 )
 @click.option(
     "--name",
@@ -202,18 +212,103 @@ def main() -> None:
 @_model_options
 @_reporting_errors
 def convert(
+    paths: tuple[Path, ...],
+    style: str,
+    output: Path | None,
+    in_place: bool,
+    name: str | None,
+    check: bool,
+    diff: bool,
+    **model_options: Any,
+) -> None:
+    """Convert the model in each PATH (a file, or every *.py file of a folder) to another style.
+
+    One FILE: the code goes to stdout (or -o PATH), everything else to
+    stderr. Several paths, a folder or --in-place: each model file is
+    written under -o DIR (mirroring the tree) or over itself, a progress
+    bar runs on stderr, and a table of converted, failed and skipped files
+    (those that define no model) ends the run; exit 1 if any file failed.
+    """
+    if len(paths) == 1 and not paths[0].is_dir() and not in_place:
+        _convert_one_file(paths[0], style, output, name, check, diff, model_options)
+        return
+    _check_batch_flags(paths, output, in_place, name, check, diff)
+    _check_model_flags(model_options)
+    jobs = batch.collect(paths, output)
+    convert_file = functools.partial(
+        _converted_source, style=style, check=check, model_options=model_options
+    )
+    outcomes = []
+    with click.progressbar(
+        jobs,
+        label=f"converting to {style}",
+        file=sys.stderr,
+        item_show_func=lambda job: None if job is None else str(job.source),
+    ) as bar:
+        for job in bar:
+            outcome = batch.run_job(
+                job, convert_file, check_output_target, write_atomically, in_place
+            )
+            outcomes.append(outcome)
+    click.echo(batch.summary(outcomes), nl=False)
+    batch.raise_if_failed(outcomes)
+
+
+def _check_batch_flags(
+    paths: tuple[Path, ...],
+    output: Path | None,
+    in_place: bool,
+    name: str | None,
+    check: bool,
+    diff: bool,
+) -> None:
+    """Refuse flag combinations that make no sense for many files, before any work."""
+    if in_place and output is not None:
+        raise InputError("give either -o DIR or --in-place, not both")
+    if in_place and not check:
+        raise InputError(
+            "--in-place rewrites a file only after its check: drop --no-check"
+        )
+    if not in_place and output is None:
+        shown = " ".join(str(p) for p in paths)
+        raise InputError(
+            f"{shown}: several inputs or a folder need -o DIR (mirrors the tree) "
+            "or --in-place"
+        )
+    if diff:
+        raise InputError("--diff takes one FILE, not several inputs or a folder")
+    if name is not None:
+        raise InputError("--name takes one FILE, not several inputs or a folder")
+    if output is not None:
+        batch.check_output_folder(output)
+
+
+def _converted_source(
+    file: Path, style: str, check: bool, model_options: dict[str, Any]
+) -> str:
+    """The converted code of one file of a folder run, checked unless --no-check.
+
+    User code's prints go to stderr; the per-file report is not printed (the
+    table at the end says what happened), so the progress bar stays readable.
+    """
+    with user_prints_to_stderr():
+        model, inputs, tolerances, train = _load_model(file, **model_options)
+        conversion = convert_model(model, style, inputs, tolerances=tolerances)
+        if check:
+            conversion.check(train=train)
+    return conversion.source
+
+
+def _convert_one_file(
     file: Path,
     style: str,
     output: Path | None,
     name: str | None,
     check: bool,
     diff: bool,
-    **model_options: Any,
+    model_options: dict[str, Any],
 ) -> None:
-    """Convert the model in FILE to another style.
-
-    The code goes to stdout (or -o PATH), everything else to stderr.
-    """
+    """``convert FILE``: the code to stdout or -o PATH, the report to stderr."""
     if output is not None:
         check_output_target(output, file)
     with user_prints_to_stderr():
@@ -245,21 +340,109 @@ def convert(
         write_atomically(output, conversion.source)
 
 
+class StaleError(NnconvertError):
+    """A committed converted file differs from what converting its source gives today."""
+
+
 @main.command("check", epilog=CHECK_EXAMPLES)
-@click.argument("original", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("rewrite", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument(
+    "files",
+    nargs=-1,
+    metavar="ORIGINAL REWRITE | --source FILE --to STYLE TWIN",
+    type=click.Path(dir_okay=False, path_type=Path),
+)
+@click.option(
+    "--source",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Stale check: convert FILE today (with --to, --name and the model options) and compare the text with TWIN, the committed conversion; exit 1 and a unified diff on stdout when they differ.",
+)
+@click.option(
+    "--to",
+    "style",
+    type=click.Choice([s.value for s in Style]),
+    help="Stale check: the style TWIN was converted to (with --source).",
+)
+@click.option(
+    "--name",
+    help="Stale check: the --name TWIN was converted with, if any.",
+)
 @_model_options
 @_reporting_errors
-def check_files(original: Path, rewrite: Path, **model_options: Any) -> None:
+def check_files(
+    files: tuple[Path, ...],
+    source: Path | None,
+    style: str | None,
+    name: str | None,
+    **model_options: Any,
+) -> None:
     """Check that REWRITE computes what ORIGINAL computes, with ORIGINAL's weights.
 
     REWRITE may be in any style: a class whose instance loads ORIGINAL's
     state_dict strictly, or a function taking the state_dict first.
+
+    With --source FILE --to STYLE TWIN: check that TWIN, a committed
+    conversion of FILE, is still exactly what converting FILE gives today
+    (exit 0), else print the unified diff and exit 1 (for CI and pre-commit).
     """
+    if source is not None or style is not None or name is not None:
+        _check_stale(files, source, style, name, model_options)
+        return
+    if len(files) != 2:
+        raise InputError(
+            "check takes ORIGINAL REWRITE, or --source FILE --to STYLE TWIN"
+        )
+    original, rewrite = files
     with user_prints_to_stderr():
         report, what, model_name = _check_files(original, rewrite, model_options)
     click.echo(
         f"{rewrite}:{what} computes what {original}:{model_name} computes\n{report}"
+    )
+
+
+def _check_stale(
+    files: tuple[Path, ...],
+    source: Path | None,
+    style: str | None,
+    name: str | None,
+    model_options: dict[str, Any],
+) -> None:
+    """``check --source FILE --to STYLE TWIN``: is the committed TWIN today's conversion?
+
+    Compares text, byte for byte: TWIN was checked when it was written, so
+    the same text computes the same; a different text is a TWIN to refresh.
+    """
+    if source is None or style is None or len(files) != 1:
+        raise InputError("the stale check takes --source FILE --to STYLE TWIN")
+    (twin,) = files
+    if not twin.is_file():
+        raise InputError(f"{twin}: no such file")
+    committed = loading.read_source(twin)
+    with user_prints_to_stderr():
+        model, inputs, tolerances, _ = _load_model(source, **model_options)
+        today = convert_model(
+            model, style, inputs, name=name, tolerances=tolerances
+        ).source
+    command = f"nnconvert convert {source} --to {style}"
+    if name is not None:
+        command += f" --name {name}"
+    if today == committed:
+        click.echo(f"{twin}: up to date with `{command}`", err=True)
+        return
+    click.echo(
+        "".join(
+            difflib.unified_diff(
+                committed.splitlines(keepends=True),
+                today.splitlines(keepends=True),
+                fromfile=str(twin),
+                tofile=f"{twin} ({command})",
+            )
+        ),
+        nl=False,
+    )
+    raise StaleError(
+        f"{twin} is stale: it is not what `{command}` gives today; "
+        f"refresh it with `{command} -o {twin}`"
     )
 
 
@@ -299,13 +482,7 @@ def _load_model(
     atol: float | None,
     train: bool,
 ) -> tuple[ModelInput, tuple, Tolerances, bool]:
-    if (rtol is None) != (atol is None):
-        raise InputError("give both --rtol and --atol, or neither")
-    for flag, tolerance in (("--rtol", rtol), ("--atol", atol)):
-        if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
-            raise InputError(f"{flag} {tolerance}: must be a number >= 0")
-    if input_high <= 0:
-        raise InputError(f"--input-high {input_high}: must be > 0")
+    _check_tolerances(rtol, atol, input_high)
     loaded = loading.load_file(
         path,
         class_name=class_name,
@@ -316,6 +493,29 @@ def _load_model(
         input_high=input_high,
     )
     return loaded.model, loaded.example_inputs, Tolerances(rtol=rtol, atol=atol), train
+
+
+def _check_tolerances(rtol: float | None, atol: float | None, input_high: int) -> None:
+    """Flag values no model can make right: exit 2 before any file is imported."""
+    if (rtol is None) != (atol is None):
+        raise InputError("give both --rtol and --atol, or neither")
+    for flag, tolerance in (("--rtol", rtol), ("--atol", atol)):
+        if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+            raise InputError(f"{flag} {tolerance}: must be a number >= 0")
+    if input_high <= 0:
+        raise InputError(f"--input-high {input_high}: must be > 0")
+
+
+def _check_model_flags(model_options: dict[str, Any]) -> None:
+    """All model flags, checked once for a folder run: a bad one is exit 2, not N failures."""
+    _check_tolerances(
+        model_options["rtol"], model_options["atol"], model_options["input_high"]
+    )
+    loading.parse_init_args(model_options["init_args"])
+    shapes = [loading.parse_shape(s) for s in model_options["input_shapes"]]
+    loading.make_inputs(
+        shapes, model_options["input_dtypes"], model_options["input_high"]
+    )
 
 
 def check_output_target(output: Path, file: Path) -> None:

@@ -74,6 +74,10 @@ DTYPES = {
 }
 
 
+class NoModelError(InputError):
+    """The file defines no model at all: a folder conversion skips it rather than fails."""
+
+
 def import_file(path: str | Path) -> types.ModuleType:
     """Import a Python file as a fresh module; errors name the file and line."""
     path = Path(path)
@@ -176,7 +180,7 @@ def pick_model(
         raise InputError(_no_single_root(module, path, classes, roots))
     if functions:
         return functions[-1]
-    raise InputError(
+    raise NoModelError(
         f"{path}: the file defines no nn.Module subclass and no function taking "
         "params first"
     )
