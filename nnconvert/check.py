@@ -183,10 +183,11 @@ def _check_equivalent(
         else:
             eval_inputs.append((f"eval, batch {batch + 1}", other))
     shapes = other_shapes(original, example_inputs)
-    if shapes is None:
+    if not shapes:
         skipped.append(
             "other input shape: the original accepts none of the tried ones "
-            "(last two dimensions doubled, last doubled, last halved)"
+            "(last two dimensions doubled, last doubled, last halved, a size "
+            "shared by several inputs doubled)"
         )
     for name, inputs in without_optional_inputs(original, example_inputs):
         reference = _try_run(original, inputs)
@@ -198,8 +199,7 @@ def _check_equivalent(
             eval_inputs.append((f"eval, without {name}", inputs))
     for label, inputs in eval_inputs:
         results.append(_check_eval(label, original, make_candidate, inputs, tolerances))
-    if shapes is not None:
-        label, inputs = shapes
+    for label, inputs in shapes:
         try:
             results.append(
                 _check_eval(label, original, make_candidate, inputs, tolerances)
@@ -215,18 +215,21 @@ def _check_equivalent(
 
 def other_shapes(
     model: nn.Module, inputs: Sequence[Any]
-) -> tuple[str, tuple[Any, ...]] | None:
-    """The example inputs with other non-batch sizes, the first that ``model`` accepts.
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The example inputs with other non-batch sizes that ``model`` accepts.
 
     A shape frozen into the rewrite (``x.view(-1, 400)`` computed from a
     traced size) shows here, unless a guard refuses the input explicitly.
     Tried: the last two dimensions doubled (an image's height and width),
-    the last one doubled (a sequence), the last one halved. None if the
-    model accepts none of them, or the inputs have nothing to resize.
+    the last one doubled (a sequence), the last one halved; the first of
+    these the model accepts is kept. Then each size that several inputs
+    share, doubled wherever it appears (:func:`_shared_sizes`: a
+    sequence-first model's source and target lengths), each kept when the
+    model accepts it. Empty if the inputs have nothing to resize.
     """
     ranks = [v.dim() for v in inputs if isinstance(v, torch.Tensor)]
     if not ranks or max(ranks) < 2:
-        return None
+        return []
     tries = [
         (
             "last two dimensions doubled",
@@ -244,23 +247,80 @@ def other_shapes(
             2,
         ),
     ]
-    for label, resize, least_rank in tries:
-        resized = tuple(
-            (
-                _resized(v, resize)
-                if isinstance(v, torch.Tensor) and v.dim() >= least_rank
-                else v
-            )
-            for v in inputs
+    last_dimensions = [
+        (
+            label,
+            tuple(
+                (
+                    _resized(v, resize)
+                    if isinstance(v, torch.Tensor) and v.dim() >= least_rank
+                    else v
+                )
+                for v in inputs
+            ),
         )
-        if all(
-            not isinstance(a, torch.Tensor) or a.shape == b.shape
-            for a, b in zip(resized, inputs)
+        for label, resize, least_rank in tries
+    ]
+    shared = [
+        (f"every size {size} doubled", _with_size_doubled(inputs, size))
+        for size in _shared_sizes(inputs)
+    ]
+    accepted = [c for c in last_dimensions if _accepts(model, inputs, c[1])][:1]
+    for label, resized in shared:
+        if _shapes(resized) not in [_shapes(a) for _, a in accepted] and _accepts(
+            model, inputs, resized
         ):
-            continue
-        if not isinstance(_try_run(model, resized), Exception):
-            return f"eval, other input shape ({label})", resized
-    return None
+            accepted.append((label, resized))
+    return [(f"eval, other input shape ({label})", v) for label, v in accepted]
+
+
+def _shapes(inputs: Sequence[Any]) -> list[Any]:
+    return [v.shape if isinstance(v, torch.Tensor) else None for v in inputs]
+
+
+def _accepts(model: nn.Module, inputs: Sequence[Any], resized: Sequence[Any]) -> bool:
+    """Whether ``resized`` changes a shape of ``inputs`` and ``model`` runs on it."""
+    if all(
+        not isinstance(a, torch.Tensor) or a.shape == b.shape
+        for a, b in zip(resized, inputs)
+    ):
+        return False
+    return not isinstance(_try_run(model, resized), Exception)
+
+
+def _shared_sizes(inputs: Sequence[Any], most: int = 3) -> list[int]:
+    """Sizes (above 1) that several inputs have, in order of first appearance.
+
+    A sequence-first model (``(seq, batch)`` tokens beside ``(batch, seq)``
+    padding masks) accepts no change of the last dimensions, but it accepts
+    one length changed wherever it appears: that is the second sequence
+    length the check should run.
+    """
+    shapes = [tuple(v.shape) for v in inputs if isinstance(v, torch.Tensor)]
+    seen: list[int] = []
+    for shape in shapes:
+        for size in shape:
+            if size > 1 and size not in seen:
+                seen.append(size)
+    return [
+        size
+        for size in seen
+        if sum(size in shape for shape in shapes) >= 2
+        # a size only ever first is a batch: the batch check varies that
+        and any(size in shape[1:] for shape in shapes)
+    ][:most]
+
+
+def _with_size_doubled(inputs: Sequence[Any], size: int) -> tuple[Any, ...]:
+    """``inputs`` with every dimension of ``size`` doubled, drawn from their own entries."""
+    return tuple(
+        (
+            _drawn(v, [s * 2 if s == size else s for s in v.shape])
+            if isinstance(v, torch.Tensor) and size in v.shape
+            else v
+        )
+        for v in inputs
+    )
 
 
 def _resized(value: torch.Tensor, resize) -> torch.Tensor:
@@ -268,6 +328,11 @@ def _resized(value: torch.Tensor, resize) -> torch.Tensor:
     shape = [value.shape[0]] + [
         resize(size, d, value.dim()) for d, size in enumerate(value.shape) if d > 0
     ]
+    return _drawn(value, shape)
+
+
+def _drawn(value: torch.Tensor, shape: list[int]) -> torch.Tensor:
+    """A tensor of ``shape`` whose entries are drawn from ``value``'s (valid indices stay valid)."""
     generator = torch.Generator().manual_seed(SEED)
     flat = value.reshape(-1)
     if flat.numel() == 0:

@@ -1,0 +1,59 @@
+import torch
+import torch.nn as nn
+
+
+class TokenEmbedding(nn.Module):
+    def __init__(self, num_embeddings):
+        super().__init__()
+        self.embedding = nn.Embedding(num_embeddings, 32)
+
+    def forward(self, tokens):
+        tokens = tokens.long()
+        tokens = self.embedding(tokens)
+        tokens = tokens * 5.656854249492381
+        return tokens
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("pos_embedding", torch.empty(64, 1, 32))
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, token_embedding):
+        out = self.pos_embedding[: token_embedding.size(0), :]
+        token_embedding = token_embedding + out
+        token_embedding = self.dropout(token_embedding)
+        return token_embedding
+
+
+class Seq2SeqTransformer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.transformer = nn.Transformer(
+            32, 4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64
+        )
+        self.generator = nn.Linear(32, 50)
+        self.src_tok_emb = TokenEmbedding(60)
+        self.tgt_tok_emb = TokenEmbedding(50)
+        self.positional_encoding = PositionalEncoding()
+
+    def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):
+        out = torch.full(
+            (tgt.size(0), tgt.size(0)), -float("inf"), dtype=None, device=None
+        )
+        out = torch.triu(out, diagonal=1)
+        src = self.src_tok_emb(src)
+        src = self.positional_encoding(src)
+        tgt = self.tgt_tok_emb(tgt)
+        tgt = self.positional_encoding(tgt)
+        src = self.transformer(
+            src,
+            tgt,
+            tgt_mask=out,
+            src_key_padding_mask=src_padding_mask,
+            tgt_key_padding_mask=tgt_padding_mask,
+            memory_key_padding_mask=src_padding_mask,
+        )
+        src = self.generator(src)
+        return src

@@ -1,0 +1,38 @@
+"""A text classifier over a bidirectional GRU, as in the sentiment tutorials.
+
+Token ids (0 is padding) are embedded, run through a two-layer bidirectional
+``nn.GRU`` (batch first, dropout between layers), and the last layer's final
+forward and backward states are concatenated and classified.
+"""
+
+import torch
+import torch.nn as nn
+
+
+class GRUClassifier(nn.Module):
+    def __init__(self, vocab_size=50, embed_dim=16, hidden_dim=24, num_classes=4):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.gru = nn.GRU(
+            embed_dim,
+            hidden_dim,
+            num_layers=2,
+            batch_first=True,
+            bidirectional=True,
+            dropout=0.1,
+        )
+        self.dropout = nn.Dropout(0.3)
+        self.fc = nn.Linear(2 * hidden_dim, num_classes)
+
+    def forward(self, tokens):
+        embedded = self.dropout(self.embedding(tokens))
+        _, hidden = self.gru(embedded)
+        # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
+        hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
+        return self.fc(self.dropout(hidden))
+
+
+def example_inputs():
+    tokens = torch.randint(1, 50, (3, 11))
+    tokens[2, 8:] = 0  # padding at the end of the third text
+    return (tokens,)
