@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any, Callable
 
 import torch
@@ -81,6 +81,43 @@ def tokens_and_targets(vocabulary: int, *shape: int) -> Callable[[], tuple[Any, 
 def nanogpt(m: ModuleType) -> torch.nn.Module:
     config = m.GPTConfig(
         block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=16, dropout=0.1
+    )
+    return m.GPT(config)
+
+
+def translation_inputs() -> tuple[Any, ...]:
+    """What language_translation/main.py passes: sequence-first tokens and masks."""
+    src = torch.randint(0, 60, (9, 2))
+    tgt = torch.randint(0, 50, (7, 2))
+    src_mask = torch.zeros(9, 9)
+    tgt_mask = torch.nn.Transformer.generate_square_subsequent_mask(7)
+    src_padding_mask = torch.zeros(2, 9, dtype=torch.bool)
+    src_padding_mask[1, 6:] = True
+    tgt_padding_mask = torch.zeros(2, 7, dtype=torch.bool)
+    tgt_padding_mask[1, 5:] = True
+    return (
+        src,
+        tgt,
+        src_mask,
+        tgt_mask,
+        src_padding_mask,
+        tgt_padding_mask,
+        src_padding_mask.clone(),
+    )
+
+
+def mingpt(m: ModuleType) -> torch.nn.Module:
+    """minGPT's GPT, configured the way its CfgNode would be (a small custom size)."""
+    config = SimpleNamespace(
+        model_type=None,
+        n_layer=2,
+        n_head=2,
+        n_embd=16,
+        vocab_size=50,
+        block_size=16,
+        embd_pdrop=0.1,
+        resid_pdrop=0.1,
+        attn_pdrop=0.1,
     )
     return m.GPT(config)
 
@@ -186,7 +223,26 @@ ENTRIES = [
         lambda m: m.TransformerNet(),
         images(2, 3, 32, 32),
     ),
+    Entry(
+        "examples_translation",
+        "examples_translation.py",
+        lambda m: m.Translator(2, 2, 32, 4, 60, 50, 64, 0.1),
+        translation_inputs,
+    ),
+    Entry(
+        "examples_mnist_rnn",
+        "examples_mnist_rnn.py",
+        lambda m: m.Net(),
+        images(2, 1, 28, 28),
+    ),
+    Entry(
+        "examples_time_sequence",
+        "examples_time_sequence.py",
+        lambda m: m.Sequence().double(),
+        lambda: (torch.randn(3, 20, dtype=torch.double),),
+    ),
     Entry("nanogpt", "nanogpt.py", nanogpt, tokens_and_targets(50, 2, 8)),
+    Entry("mingpt", "mingpt.py", mingpt, tokens_and_targets(50, 2, 8)),
     Entry(
         "vit_pytorch",
         "vit_pytorch.py",

@@ -9,7 +9,6 @@ makes no difference here.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import linecache
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
+from .copying import copy_model
 from .errors import CheckError, ConversionError, InputError, NnconvertError
 from .frontend import ModelInput, model_input
 from .hierarchy import trace_instances
@@ -211,7 +211,7 @@ def copied_input(read: ModelInput) -> ModelInput:
     paths) hold for the copy, which has the same submodule tree.
     """
     try:
-        module = copy.deepcopy(read.module)
+        module = copy_model(read.module)
     except Exception as error:
         raise InputError(
             f"the model cannot be copied (copy.deepcopy: {one_line(error)}); "

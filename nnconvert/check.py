@@ -25,7 +25,6 @@ absolute and relative error of every compared tensor.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from torch import nn
 from torch.utils._pytree import tree_flatten, tree_structure
 
 from .branches import SHAPE_GUARD_MESSAGE
+from .copying import copy_model
 from .errors import CheckError
 from .reporting import one_line
 from .trace import given_optional_inputs
@@ -356,7 +356,7 @@ def without_optional_inputs(
 
 
 def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckResult:
-    reference = copy.deepcopy(original).eval()
+    reference = copy_model(original).eval()
     candidate = make_candidate(reference)
     with torch.no_grad():  # same seed: a forward that draws noise draws the same
         torch.manual_seed(SEED)
@@ -367,7 +367,7 @@ def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckRes
 
 
 def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResult]:
-    reference = copy.deepcopy(original).train()
+    reference = copy_model(original).train()
     candidate = make_candidate(reference)
     candidate_params = candidate.parameters()
     for p in candidate_params.values():
@@ -600,6 +600,6 @@ def resize_batch(inputs: Sequence[Any], size: int) -> tuple[Any, ...]:
 def _try_run(model: nn.Module, inputs: Sequence[Any]) -> Any:
     try:
         with torch.no_grad():
-            return copy.deepcopy(model).eval()(*clone_inputs(inputs))
+            return copy_model(model).eval()(*clone_inputs(inputs))
     except Exception as error:
         return error

@@ -28,7 +28,6 @@ hierarchy keeps user-defined blocks as calls); the rest is traced through.
 from __future__ import annotations
 
 import ast
-import copy
 import inspect
 import itertools
 import textwrap
@@ -40,6 +39,7 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _assert_is_none
 
 from .branches import expect_none
+from .copying import copy_model
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable, to_meta
 from .tracers import ConcreteTracer, KeepPredicate, ModelTracer
@@ -200,7 +200,7 @@ def annotate(module: fx.GraphModule, example_inputs: Sequence[Any]) -> None:
     Runs a copy, so that BatchNorm statistics and in-place ops of the user's
     model are left alone.
     """
-    shadow = copy.deepcopy(module)
+    shadow = copy_model(module)
     recorder = _ValueRecorder(shadow)
     with torch.no_grad():
         try:

@@ -11,7 +11,6 @@ iteration) from the real values.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import operator
 import traceback
@@ -26,6 +25,7 @@ from torch.fx._symbolic_trace import _orig_module_call
 
 from .attributes import attribute_at
 from .branches import OPPOSITES, SHAPE_GUARD_MESSAGE, expect
+from .copying import copy_model
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable
 from .leaves import package_of, third_party_functions
@@ -256,7 +256,7 @@ class ConcreteTracer(ModelTracer):
         self._shadow: nn.Module | None = None
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
-        self._shadow = copy.deepcopy(root)
+        self._shadow = copy_model(root)
         namespaces = _user_globals(root)
         with (
             torch.no_grad(),

@@ -1,0 +1,57 @@
+"""Deep copies of a model that keep its functions pointing into the copy.
+
+``copy.deepcopy`` copies modules, tensors and containers but shares
+functions, closures included. minGPT keeps its MLP as
+``self.mlpf = lambda x: m.dropout(m.c_proj(m.act(m.c_fc(x))))`` over a
+``ModuleDict`` ``m``: in a plain deep copy that lambda still calls the
+original's layers, so tracing the copy meets modules that are not its
+submodules, and a train step on the copy computes gradients of the
+original's weights. :func:`copy_model` rebuilds every such function with
+closure cells holding what the copy made of their contents.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+from typing import Any, TypeVar
+
+from torch import nn
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def copy_model(model: M) -> M:
+    """``copy.deepcopy(model)``, with the functions stored on its modules rebound to the copy."""
+    memo: dict[int, Any] = {}
+    copied = copy.deepcopy(model, memo)
+    for module in copied.modules():
+        for name, value in list(vars(module).items()):
+            if isinstance(value, types.FunctionType) and value.__closure__:
+                setattr(module, name, _rebound(value, memo))
+    return copied
+
+
+def _rebound(function: types.FunctionType, memo: dict[int, Any]) -> types.FunctionType:
+    """``function`` with each closure cell holding the copy of its contents, if one was made."""
+    cells = tuple(
+        types.CellType(_copy_of(cell, memo)) for cell in function.__closure__ or ()
+    )
+    rebound = types.FunctionType(
+        function.__code__,
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        cells,
+    )
+    rebound.__kwdefaults__ = function.__kwdefaults__
+    rebound.__dict__.update(function.__dict__)
+    return rebound
+
+
+def _copy_of(cell: types.CellType, memo: dict[int, Any]) -> Any:
+    try:
+        contents = cell.cell_contents
+    except ValueError:  # an empty cell: a name the function assigns later
+        return None
+    return memo.get(id(contents), contents)
