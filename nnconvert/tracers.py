@@ -375,6 +375,8 @@ class ConcreteTracer(ModelTracer):
                 "nnconvert cannot trace data-dependent loops"
             )
         if any(isinstance(v, torch.Tensor) for v in value):
+            # as many steps as the example has (``for x_t in x.split(1, 1)``)
+            self.guard(self.create_proxy("call_function", len, (obj,), {}), len(value))
             return iter([obj[i] for i in range(len(value))])
         self.guard(obj, value)
         return iter(value)
