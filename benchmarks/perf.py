@@ -20,13 +20,19 @@ thread: the graphs' tensors are tiny and idle OpenMP threads only add noise.
    what ``--no-check`` and ``--no-train`` save;
 4. the generated code's forward time vs the original at batch 1 and 32;
 5. black: the full ``format_str`` vs the alternatives measured for
-   ``printer.program.format_source``.
+   ``printer.program.format_source``;
+6. with ``--compile [MODEL ...]``: ``torch.compile`` of the original and of
+   each style's output, compile time and steady-state forward time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from contextlib import contextmanager
@@ -239,11 +245,12 @@ def check_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
     for name, (model, inputs) in cases.items():
         conversion = nnconvert.convert(model, style, inputs)
         convert_s = best(lambda: nnconvert.convert(model, style, inputs), repeats)
-        eval_s = best(conversion.check, repeats)
-        full_s = best(lambda: conversion.check(train=True), repeats)
+        conversion.check(train=True)  # warm-up: the first run loads the code
+        eval_s = best(lambda: conversion.check(train=False), repeats)
+        full_s = max(best(lambda: conversion.check(train=True), repeats), eval_s)
         eval_count, full_count = _PassCounter(), _PassCounter()
         with eval_count.watching(model):
-            conversion.check()
+            conversion.check(train=False)
         with full_count.watching(model):
             conversion.check(train=True)
         everything = convert_s + full_s
@@ -288,6 +295,74 @@ def runtime_table(cases: dict[str, Case], repeats: int) -> list[str]:
                 + " |",
             )
     return lines
+
+
+def compile_table(names: list[str], repeats: int) -> list[str]:
+    """``torch.compile`` of the original and of each style's output: compile and steady time.
+
+    Each compile runs in a fresh process with an empty inductor cache
+    directory, so none reuses kernels an earlier one built (the styles
+    compile to the same kernels as the original); see :func:`compile_one`.
+    """
+    lines = [
+        "| model | runs | original | functional | module | mixed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        first, steady = {}, {}
+        for style in ("original", "functional", "module", "mixed"):
+            with tempfile.TemporaryDirectory() as cache:
+                result = subprocess.run(
+                    [sys.executable, __file__, "--compile-one", name, style],
+                    env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+            first[style], steady[style] = json.loads(result.stdout.splitlines()[-1])
+        for label, times in (("compile (s)", first), ("steady (ms)", steady)):
+            scale = 1.0 if label.startswith("compile") else 1e3
+            base = times["original"]
+            _row(
+                lines,
+                f"| {name} | {label} | {base * scale:.2f} | "
+                + " | ".join(
+                    f"{times[s] * scale:.2f} ({times[s] / base:.2f}×)"
+                    for s in ("functional", "module", "mixed")
+                )
+                + " |",
+            )
+    return lines
+
+
+def compile_one(name: str, style: str, repeats: int = 20) -> tuple[float, float]:
+    """Seconds of the first call of ``torch.compile``'d ``style`` of ``name``, and of the fastest later one.
+
+    The first call traces with dynamo and generates code with inductor
+    (eval mode, example batch, one thread, no grad).
+    """
+    torch.manual_seed(0)
+    model, inputs = MODELS[name]()
+    model.eval()
+    if style == "original":
+        run = model
+    elif style == "functional":
+        function = nnconvert.convert(model, "functional", inputs).load()
+        params = dict(model.state_dict())
+        run = _with_params(function, params)
+    else:
+        run = nnconvert.convert(model, style, inputs).load().eval()
+    compiled = torch.compile(run)
+    with torch.no_grad():
+        started = time.perf_counter()
+        compiled(*inputs)
+        first = time.perf_counter() - started
+        steady = best(lambda: compiled(*inputs), repeats)
+    return first, steady
+
+
+def _with_params(function: Callable[..., Any], params: dict) -> Callable[..., Any]:
+    return lambda *inputs: function(params, *inputs)
 
 
 def _batch(tensor: torch.Tensor, size: int) -> torch.Tensor:
@@ -371,7 +446,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--style", default="mixed")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "perf.md")
+    parser.add_argument(
+        "--compile",
+        nargs="*",
+        default=None,
+        metavar="MODEL",
+        help="also time torch.compile on these models (default: LeNet)",
+    )
+    parser.add_argument("--compile-one", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compile_one:
+        torch.set_num_threads(1)
+        print(json.dumps(compile_one(*args.compile_one)))
+        return
     if args.quick:
         args.repeats = 1
     torch.set_num_threads(1)
@@ -405,6 +492,15 @@ def main() -> None:
         ),
         ("black", black_table({**real, **chains}, args.style, args.repeats)),
     ]
+    if args.compile is not None:
+        chosen = args.compile or ["LeNet"]
+        sections.append(
+            (
+                "torch.compile: compile time and steady-state forward, each style "
+                "vs the original (eval, example batch, one thread)",
+                compile_table(chosen, max(args.repeats, 5)),
+            )
+        )
     lines = [
         "# nnconvert performance (issue 12)",
         "",

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import linecache
+import sys
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -55,16 +57,24 @@ class Conversion:
     #: which layer, which class, why (:mod:`nnconvert.leaves`)
     leaves: tuple[str, ...] = ()
 
-    def namespace(self) -> dict[str, Any]:
-        """Execute ``source`` in a fresh namespace (its lines show in tracebacks)."""
-        return execute(self.source, f"<nnconvert {self.style.value}: {self.name}>")
+    def namespace(self, *, importable: bool = False) -> dict[str, Any]:
+        """Execute ``source`` in a fresh module (its lines show in tracebacks).
+
+        ``importable``: registered in ``sys.modules``, as ``torch.compile``
+        needs (:func:`execute`).
+        """
+        return execute(
+            self.source,
+            f"<nnconvert {self.style.value}: {self.name}>",
+            importable=importable,
+        )
 
     def load(self) -> nn.Module | Callable:
         """The new module holding the original weights (``strict=True``), or the function.
 
         A functional result is called as ``fn(dict(model.state_dict()), *inputs)``.
         """
-        defined = self.namespace()[self.name]
+        defined = self.namespace(importable=True)[self.name]
         if self.style is Style.FUNCTIONAL:
             return defined
         return instantiate(defined, self.model)
@@ -250,14 +260,23 @@ def default_name(class_name: str, style: Style) -> str:
     return class_name if style is not Style.FUNCTIONAL else snake_case(class_name)
 
 
-def execute(source: str, filename: str) -> dict[str, Any]:
-    """Execute generated source as its own module; register it for tracebacks."""
-    filename = f"{filename} #{next(_counter)}"
+def execute(source: str, filename: str, *, importable: bool = False) -> dict[str, Any]:
+    """Execute generated source as its own module; register it for tracebacks.
+
+    ``importable`` also puts the module in ``sys.modules`` under its unique
+    name: ``torch.compile`` (dynamo) imports the module of every function it
+    inlines by that name, so a loaded function called from the user's code
+    must be importable. The check's many executions are not registered.
+    """
+    number = next(_counter)
+    filename = f"{filename} #{number}"
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
-    namespace: dict[str, Any] = {"__name__": "nnconvert_generated"}
-    exec(compile(source, filename, "exec"), namespace)
-    return namespace
+    module = types.ModuleType(f"nnconvert_generated_{number}")
+    exec(compile(source, filename, "exec"), module.__dict__)
+    if importable:
+        sys.modules[module.__name__] = module
+    return module.__dict__
 
 
 def instantiate(cls: type, model: nn.Module) -> nn.Module:

@@ -21,7 +21,7 @@ def _section(title: str) -> str:
 
 def test_every_torch_func_recipe_runs_and_matches_the_module():
     blocks = re.findall(r"```python\n(.*?)```", _section("torch.func recipes"), re.S)
-    assert len(blocks) >= 6, "set-up, grad, per-sample, ensemble, MAML, train mode"
+    assert len(blocks) >= 7, "set-up, grad, per-sample, ensemble, MAML, train, compile"
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, "README.md (torch.func recipes)", "exec"), namespace)
