@@ -562,3 +562,33 @@ def test_weights_flag_still_loads_a_real_state_dict(tmp_path):
     torch.save({f"fc.{k}": v for k, v in layer.state_dict().items()}, weights)
     result = run("convert", model, "--to", "mixed", "--weights", weights)
     assert result.exit_code == 0, result.output
+
+
+# -- 9. no third-party warning noise --------------------------------------------
+
+
+def test_a_plain_run_prints_no_warning_of_a_library(tmp_path):
+    """stderr holds the check's report only, even with every warning shown once."""
+    out = tmp_path / "out.py"
+    completed = subprocess.run(
+        [sys.executable, "-m", "nnconvert", "convert", str(LENET), "--to", "functional"]
+        + ["-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "default"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stderr.splitlines()
+    assert lines[0] == "checked net against Net:", completed.stderr
+    assert all(line.startswith(("ok ", "skip ")) for line in lines[1:]), lines
+    assert "Warning" not in completed.stderr
+
+
+def test_numpy_is_a_dependency_since_torch_warns_without_it():
+    """torch's wheel does not require numpy, but warns on every run without it."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [d.split(">")[0].split("=")[0].strip() for d in project["dependencies"]]
+    assert "numpy" in names
