@@ -22,15 +22,10 @@ import click
 
 from . import batch, loading
 from .api import convert as convert_model
-from .api import instantiate
-from .check import (
-    CheckReport,
-    check_equivalent,
-    function_candidate,
-    module_candidate,
-)
+from .check import CheckReport, check_equivalent
 from .errors import InputError, NnconvertError
 from .frontend import ModelInput
+from .isolation import IsolatedRewrite
 from .options import Style, Tolerances
 from .reporting import exit_message, one_line, user_prints_to_stderr
 
@@ -449,25 +444,22 @@ def _check_stale(
 def _check_files(
     original: Path, rewrite: Path, model_options: dict[str, Any]
 ) -> tuple[CheckReport, str, str]:
-    """Load both files and compare them: (the report, REWRITE's model, ORIGINAL's)."""
+    """Load both files and compare them: (the report, REWRITE's model, ORIGINAL's).
+
+    REWRITE runs in a child process (:mod:`.isolation`): the file being
+    checked cannot reach the checker's code.
+    """
     model, inputs, tolerances, train = _load_model(original, **model_options)
-    module = loading.import_file(rewrite)
-    classes = loading.model_classes(module)
-    if classes:
-        same_name = [c for c in classes if c.__name__ == type(model.module).__name__]
-        cls = (same_name or classes)[-1]
-        make = lambda m: module_candidate(instantiate(cls, m))  # noqa: E731
-        what = cls.__name__
-    else:
-        functions = loading.functional_models(module)
-        if not functions:
-            raise InputError(
-                f"{rewrite}: defines no nn.Module class and no function taking params"
-            )
-        make = lambda m: function_candidate(functions[-1], m)  # noqa: E731
-        what = functions[-1].__name__
-    report = check_equivalent(model.module, make, inputs, tolerances, train=train)
-    return report, what, model.name
+    if not rewrite.is_file():
+        raise InputError(f"{rewrite}: no such file")
+    isolated = IsolatedRewrite(rewrite, type(model.module).__name__)
+    try:
+        report = check_equivalent(
+            model.module, isolated.candidate, inputs, tolerances, train=train
+        )
+    finally:
+        isolated.close()
+    return report, isolated.name, model.name
 
 
 def _load_model(
