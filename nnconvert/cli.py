@@ -449,17 +449,15 @@ def _check_files(
     REWRITE runs in a child process (:mod:`.isolation`): the file being
     checked cannot reach the checker's code.
     """
-    model, inputs, tolerances, train = _load_model(original, **model_options)
     if not rewrite.is_file():
         raise InputError(f"{rewrite}: no such file")
-    isolated = IsolatedRewrite(rewrite, type(model.module).__name__)
-    try:
+    with IsolatedRewrite(rewrite) as isolated:  # starts while ORIGINAL loads
+        model, inputs, tolerances, train = _load_model(original, **model_options)
+        name = isolated.pick(type(model.module).__name__)
         report = check_equivalent(
             model.module, isolated.candidate, inputs, tolerances, train=train
         )
-    finally:
-        isolated.close()
-    return report, isolated.name, model.name
+    return report, name, model.name
 
 
 def _load_model(

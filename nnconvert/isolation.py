@@ -10,8 +10,12 @@ parent compares. What comes back is read with ``torch.load(weights_only=True)``
 -- tensors and plain containers, never an object whose loading runs code --
 so nothing the child does reaches the verdict except the numbers it returns.
 
-The cost is one fork (the child shares the parent's imported torch; no
-second start-up), measured in ``benchmarks/fuzz.md``.
+The cost is the child's start-up, a second import of torch, which runs
+while the parent loads ORIGINAL: on LeNet, 7.5 s -> 10.1 s of CPU and
+15-19 s -> 24-26 s wall on a 2-core machine at load 7 (an idle machine pays
+about the import, 1-2 s). A forked child would share the parent's imports,
+but a fork of a process that ran torch ops can hang on a lock its other
+threads held: it did here, in a benchmark that checked twice.
 """
 
 from __future__ import annotations
@@ -48,22 +52,36 @@ _PLAIN = (torch.Tensor, torch.Size, int, float, bool, complex, str, type(None))
 class IsolatedRewrite:
     """The REWRITE file, loaded and run in a child process; :meth:`candidate` per check.
 
-    ``name`` is the class or function of the file that is checked: the one
-    named like the original's class, else the last one.
+    The child starts at once (its start-up overlaps the loading of ORIGINAL);
+    :meth:`pick` then names what is checked: the class or function of the
+    file named like the original's class, else the last one.
     """
 
-    def __init__(self, rewrite: Path, original_class: str):
+    def __init__(self, rewrite: Path):
         self.rewrite = rewrite
-        context = multiprocessing.get_context("fork")
+        self.name = ""
+        # spawn, not fork: a fork of a process that ran torch can hang in a lock
+        context = multiprocessing.get_context("spawn")
         self._connection, child_end = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child_end, rewrite, original_class), daemon=True
+            target=_serve, args=(child_end, rewrite), daemon=True
         )
         sys.stdout.flush()
         sys.stderr.flush()
         self._process.start()
         child_end.close()
-        self.name: str = self._receive("loading the file")["name"]
+
+    def pick(self, original_class: str) -> str:
+        """Import REWRITE in the child and choose its model; its name."""
+        self._send(("pick", original_class))
+        self.name = str(self._receive("loading the file")["name"])
+        return self.name
+
+    def __enter__(self) -> "IsolatedRewrite":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def candidate(self, model: nn.Module) -> Candidate:
         """A fresh rewrite in the child holding ``model``'s weights, in its mode."""
@@ -177,30 +195,32 @@ def _tensors(value: Any) -> dict[str, Any]:
 # -- the child ---------------------------------------------------------------------
 
 
-def _serve(connection: Any, rewrite: Path, original_class: str) -> None:
-    """The child: load REWRITE, then answer the parent's requests until "stop".
+def _serve(connection: Any, rewrite: Path) -> None:
+    """The child: on "pick" load REWRITE, then answer the parent's requests until "stop".
 
     The user's prints go to stderr (stdout is the parent's verdict).
     """
     sys.stdout.flush()
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    make = None
-    try:
-        make, name = _load(rewrite, original_class)
-        _answer(connection, {"name": name})
-    except BaseException as error:  # noqa: B902 -- everything goes to the parent
-        _answer(connection, _error(error, "at import"))
-        return
     candidate: Candidate | None = None
+    make = None
     while True:
-        request = torch.load(io.BytesIO(connection.recv_bytes()), weights_only=False)
+        try:
+            data = connection.recv_bytes()
+        except (EOFError, OSError):
+            return
+        request = torch.load(io.BytesIO(data), weights_only=False)
         if request[0] == "stop":
             return
         try:
-            if request[0] == "make":
+            if request[0] == "pick":
+                make, name = _load(rewrite, request[1])
+                answer: dict[str, Any] = {"name": name}
+            elif request[0] == "make":
+                assert make is not None
                 candidate = make(_Weights(*request[1:]))
-                answer: dict[str, Any] = {}
+                answer = {}
             elif request[0] == "run":
                 assert candidate is not None
                 torch.manual_seed(SEED)
@@ -215,7 +235,8 @@ def _serve(connection: Any, rewrite: Path, original_class: str) -> None:
                     "gradients": _detached(step.gradients),
                 }
         except BaseException as error:  # noqa: B902 -- everything goes to the parent
-            answer = _error(error, "while it runs")
+            doing = "at import" if request[0] == "pick" else "while it runs"
+            answer = _error(error, doing)
         _answer(connection, answer)
 
 
