@@ -473,12 +473,14 @@ def _load_model(
     train: bool,
 ) -> tuple[ModelInput, tuple, Tolerances, bool]:
     _check_tolerances(rtol, atol, input_high)
+    shapes = [loading.parse_shape(s) for s in input_shapes]
+    loading.input_dtypes(shapes, input_dtypes, input_high)  # before the file runs
     loaded = loading.load_file(
         path,
         class_name=class_name,
         init_args=loading.parse_init_args(init_args),
         weights=weights,
-        input_shapes=[loading.parse_shape(s) for s in input_shapes],
+        input_shapes=shapes,
         input_dtypes=input_dtypes,
         input_high=input_high,
     )
@@ -503,7 +505,7 @@ def _check_model_flags(model_options: dict[str, Any]) -> None:
     )
     loading.parse_init_args(model_options["init_args"])
     shapes = [loading.parse_shape(s) for s in model_options["input_shapes"]]
-    loading.make_inputs(
+    loading.input_dtypes(
         shapes, model_options["input_dtypes"], model_options["input_high"]
     )
 

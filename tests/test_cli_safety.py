@@ -364,6 +364,21 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
             ["--init-arg", "hidden=4", "--init-arg", "hidden=8"],
             "--init-arg hidden was given twice",
         ),
+        (
+            ["--input-shape", "2,4", "--input-dtype", "int8", "--input-high", "1000"],
+            "--input-high 1000: int8 holds integers up to 127; pass --input-high "
+            "128 or less, or a wider --input-dtype",
+        ),
+        (
+            ["--input-shape", "2,4", "--input-dtype", "banana"],
+            "unknown dtype 'banana'; choose one of float16, bfloat16, float32, "
+            "float64, half, float, double, int8, int16, int32, int64, uint8, long, "
+            "int, bool",
+        ),
+        (
+            ["--input-shape", "2,4", "--input-dtype", "int64", "--input-dtype", "int8"],
+            "give one --input-dtype, or one per --input-shape (1)",
+        ),
     ],
 )
 def test_bad_flags_are_usage_errors(tmp_path, flags, message):
