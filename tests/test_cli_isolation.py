@@ -254,3 +254,27 @@ def test_prints_of_the_rewrite_go_to_stderr_through_a_real_pipe(tmp_path):
     assert completed.stdout.startswith(f"{rewrite}:Net computes what {original}:Net")
     assert "hello" not in completed.stdout and "hi\n" not in completed.stdout
     assert "hello at import" in completed.stderr and "hi\n" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("x = 1\n", "{path}: defines no nn.Module class and no function taking params"),
+        (
+            "import torch\nraise ValueError('boom')\n",
+            "{path}:2: cannot import the file: ValueError: boom",
+        ),
+        ("def f(:\n", "{path}:1: syntax error: invalid syntax"),
+    ],
+    ids=["no-model", "raises", "syntax"],
+)
+def test_a_rewrite_that_does_not_load_is_one_line_from_the_child(
+    tmp_path, text, message
+):
+    original = write(tmp_path, "original.py", ORIGINAL)
+    rewrite = tmp_path / "rewrite.py"
+    rewrite.write_text(text)
+    result = run("check", original, rewrite)
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"nnconvert: error: {message.format(path=rewrite)}\n"
+    assert result.stdout == ""
