@@ -36,12 +36,13 @@ from torch import nn
 from torch.utils._pytree import tree_flatten, tree_structure, tree_unflatten
 
 from .branches import SHAPE_GUARD_MESSAGE
-from .errors import CheckError, InputError
+from .errors import CheckError
 from .reporting import one_line
 from .trace import given_optional_inputs
 from .options import Tolerances
 from .ties import canonical_keys
 from .example_values import clone_inputs
+from .errors import InputError
 
 SEED = 0
 

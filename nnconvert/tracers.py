@@ -474,7 +474,11 @@ def _fx_wraps_under_every_name(namespaces: list[dict[str, Any]]):
     registers its own, and unregistered after.
     """
     registry = fx._symbolic_trace._wrapped_fns_to_patch
-    wrapped = set(map(id, _functions_fx_wraps()))
+    wrapped = {  # nnconvert's own helpers (lstm, transformer_encoder) as before
+        id(f)
+        for f in _functions_fx_wraps()
+        if not str(getattr(f, "__module__", "")).startswith("nnconvert")
+    }
     added = [
         (id(namespace), name, namespace)
         for namespace in namespaces
