@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
-from torch.utils._pytree import tree_flatten, tree_structure
+from torch.utils._pytree import tree_flatten, tree_structure, tree_unflatten
 
 from .branches import SHAPE_GUARD_MESSAGE
 from .copying import copy_model
@@ -42,6 +42,7 @@ from .trace import given_optional_inputs
 from .options import Tolerances
 from .ties import canonical_keys
 from .example_values import clone_inputs
+from .errors import InputError
 
 SEED = 0
 
@@ -102,6 +103,43 @@ class Candidate:
     run: Callable[[Sequence[Any], bool], Any]
     buffers: Callable[[], dict[str, torch.Tensor]]
     parameters: Callable[[], dict[str, torch.Tensor]] = field(default=lambda: {})
+    #: the whole train step at once, for a rewrite that runs in another process
+    #: (:mod:`nnconvert.isolation`); None: :func:`train_step` drives the above
+    train_step: Callable[[Sequence[Any]], "TrainStep"] | None = None
+
+
+@dataclass(frozen=True)
+class TrainStep:
+    """What one train-mode step of the rewrite gives, for the comparison with the original.
+
+    ``gradients`` holds every parameter's (by ``state_dict`` key) and every
+    floating input's (``"input 0"``), after ``backward`` of :func:`_scalar_loss`.
+    """
+
+    outputs: Any
+    buffers: dict[str, torch.Tensor]
+    parameters: dict[str, torch.Tensor]
+    gradients: dict[str, Any]
+
+
+class RewriteFailed(Exception):
+    """The rewrite raised where it ran (another process): its exception's type name and text."""
+
+    def __init__(self, type_name: str, message: str):
+        super().__init__(message)
+        self.type_name = type_name
+
+
+@dataclass(frozen=True)
+class FlatOutput:
+    """An output that came back from another process as leaves and the text of its structure.
+
+    A structure of the rewrite's own classes cannot be rebuilt safely in the
+    checker's process; :func:`compare` compares its text with the original's.
+    """
+
+    leaves: list[Any]
+    structure: str
 
 
 def module_candidate(module: nn.Module) -> Candidate:
@@ -366,28 +404,42 @@ def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckRes
     return CheckResult(label, compare(expected, actual, tolerances, label))
 
 
+def train_step(candidate: Candidate, inputs: Sequence[Any]) -> TrainStep:
+    """One train-mode step of the rewrite under the check's seed, and its gradients."""
+    if candidate.train_step is not None:
+        return candidate.train_step(inputs)
+    parameters = candidate.parameters()
+    for p in parameters.values():
+        p.requires_grad_(True)
+    actual_inputs = _differentiable(inputs)
+    torch.manual_seed(SEED)
+    actual = _run_rewrite(candidate, clone_inputs(actual_inputs), True, "train")
+    buffers = candidate.buffers()
+    after = {k: p.detach() for k, p in candidate.parameters().items()}
+    loss = _scalar_loss(actual)
+    if loss.requires_grad:
+        loss.backward()
+    gradients = {k: p.grad for k, p in parameters.items()}
+    gradients.update(_input_grads(actual_inputs))
+    return TrainStep(actual, buffers, after, gradients)
+
+
 def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResult]:
     reference = copy_model(original).train()
     candidate = make_candidate(reference)
-    candidate_params = candidate.parameters()
-    for p in candidate_params.values():
-        p.requires_grad_(True)
-    expected_inputs, actual_inputs = _differentiable(inputs), _differentiable(inputs)
+    expected_inputs = _differentiable(inputs)
     torch.manual_seed(SEED)
     expected = reference(*clone_inputs(expected_inputs))
-    torch.manual_seed(SEED)
-    actual = _run_rewrite(candidate, clone_inputs(actual_inputs), True, "train")
+    step = train_step(candidate, inputs)
     results = [
         CheckResult(
-            "train, outputs", compare(expected, actual, tolerances, "train outputs")
+            "train, outputs",
+            compare(expected, step.outputs, tolerances, "train outputs"),
         )
     ]
     # Every persistent buffer; non-persistent ones where the rewrite keeps them
     # (the functional style has only the state_dict).
-    reference_buffers, rewrite_buffers = (
-        dict(reference.named_buffers()),
-        candidate.buffers(),
-    )
+    reference_buffers, rewrite_buffers = dict(reference.named_buffers()), step.buffers
     persistent = set(reference.state_dict())
     keys = sorted(
         k for k in reference_buffers if k in persistent or k in rewrite_buffers
@@ -399,16 +451,13 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
         "train buffers",
     )
     results.append(CheckResult("train, buffers after the step", buffers))
-    results.append(_parameters_after_the_step(reference, candidate, tolerances))
-    expected_loss, actual_loss = _scalar_loss(expected), _scalar_loss(actual)
+    results.append(_parameters_after_the_step(reference, step, tolerances))
+    expected_loss = _scalar_loss(expected)
     if expected_loss.requires_grad:
         expected_loss.backward()
-        if actual_loss.requires_grad:
-            actual_loss.backward()
         expected_grads = {k: p.grad for k, p in reference.named_parameters()}
         expected_grads.update(_input_grads(expected_inputs))
-        actual_grads = {k: p.grad for k, p in candidate_params.items()}
-        actual_grads.update(_input_grads(actual_inputs))
+        actual_grads = step.gradients
         try:
             grads = compare(
                 dict(sorted(expected_grads.items())),
@@ -424,14 +473,14 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
     return results
 
 
-def _parameters_after_the_step(reference, candidate, tolerances) -> CheckResult:
+def _parameters_after_the_step(reference, step: TrainStep, tolerances) -> CheckResult:
     """Parameter values after the forward: a layer may change its own in place.
 
     ``nn.Embedding(max_norm=...)`` renormalises the rows it looks up; the
     rewrite must leave the same values (functional style: in its weight dict).
     """
     expected = {k: p.detach() for k, p in reference.named_parameters()}
-    found = candidate.parameters()
+    found = step.parameters
     actual = {k: found[k].detach() for k in expected if k in found}
     expected = {k: expected[k] for k in actual}
     differences = compare(expected, actual, tolerances, "train parameters")
@@ -467,11 +516,12 @@ def _run_rewrite(
     """Run the rewrite; its own exceptions are check failures, not crashes."""
     try:
         return candidate.run(inputs, training)
+    except InputError:  # the rewrite's code exited, in its own process
+        raise
     except Exception as error:
         message = " ".join(str(error).split())
-        raise CheckError(
-            f"{label}: the rewrite fails: {type(error).__name__}: {message}"
-        ) from error
+        kind = getattr(error, "type_name", type(error).__name__)
+        raise CheckError(f"{label}: the rewrite fails: {kind}: {message}") from error
 
 
 def _differentiable(inputs: Sequence[Any]) -> tuple[Any, ...]:
@@ -502,6 +552,14 @@ def compare(
 ) -> tuple[Difference, ...]:
     """``assert_close`` on every leaf; the differences, or CheckError naming the leaf."""
     expected_leaves, expected_spec = tree_flatten(expected)
+    if isinstance(actual, FlatOutput):
+        if actual.structure != str(expected_spec):
+            raise CheckError(
+                f"{label}: output structure differs: expected "
+                f"{' '.join(str(expected_spec).split())}, got "
+                f"{' '.join(actual.structure.split())}"
+            )
+        actual = tree_unflatten(actual.leaves, expected_spec)
     actual_leaves, actual_spec = tree_flatten(actual)
     if expected_spec != actual_spec:
         raise CheckError(f"{label}: {_structure_difference(expected, actual)}")

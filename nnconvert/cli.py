@@ -22,15 +22,10 @@ import click
 
 from . import batch, loading
 from .api import convert as convert_model
-from .api import instantiate
-from .check import (
-    CheckReport,
-    check_equivalent,
-    function_candidate,
-    module_candidate,
-)
+from .check import CheckReport, check_equivalent
 from .errors import InputError, NnconvertError
 from .frontend import ModelInput
+from .isolation import IsolatedRewrite
 from .options import Style, Tolerances
 from .reporting import exit_message, one_line, user_prints_to_stderr
 
@@ -449,25 +444,20 @@ def _check_stale(
 def _check_files(
     original: Path, rewrite: Path, model_options: dict[str, Any]
 ) -> tuple[CheckReport, str, str]:
-    """Load both files and compare them: (the report, REWRITE's model, ORIGINAL's)."""
-    model, inputs, tolerances, train = _load_model(original, **model_options)
-    module = loading.import_file(rewrite)
-    classes = loading.model_classes(module)
-    if classes:
-        same_name = [c for c in classes if c.__name__ == type(model.module).__name__]
-        cls = (same_name or classes)[-1]
-        make = lambda m: module_candidate(instantiate(cls, m))  # noqa: E731
-        what = cls.__name__
-    else:
-        functions = loading.functional_models(module)
-        if not functions:
-            raise InputError(
-                f"{rewrite}: defines no nn.Module class and no function taking params"
-            )
-        make = lambda m: function_candidate(functions[-1], m)  # noqa: E731
-        what = functions[-1].__name__
-    report = check_equivalent(model.module, make, inputs, tolerances, train=train)
-    return report, what, model.name
+    """Load both files and compare them: (the report, REWRITE's model, ORIGINAL's).
+
+    REWRITE runs in a child process (:mod:`.isolation`): the file being
+    checked cannot reach the checker's code.
+    """
+    if not rewrite.is_file():
+        raise InputError(f"{rewrite}: no such file")
+    with IsolatedRewrite(rewrite) as isolated:  # starts while ORIGINAL loads
+        model, inputs, tolerances, train = _load_model(original, **model_options)
+        name = isolated.pick(type(model.module).__name__)
+        report = check_equivalent(
+            model.module, isolated.candidate, inputs, tolerances, train=train
+        )
+    return report, name, model.name
 
 
 def _load_model(
@@ -483,12 +473,14 @@ def _load_model(
     train: bool,
 ) -> tuple[ModelInput, tuple, Tolerances, bool]:
     _check_tolerances(rtol, atol, input_high)
+    shapes = [loading.parse_shape(s) for s in input_shapes]
+    loading.input_dtypes(shapes, input_dtypes, input_high)  # before the file runs
     loaded = loading.load_file(
         path,
         class_name=class_name,
         init_args=loading.parse_init_args(init_args),
         weights=weights,
-        input_shapes=[loading.parse_shape(s) for s in input_shapes],
+        input_shapes=shapes,
         input_dtypes=input_dtypes,
         input_high=input_high,
     )
@@ -513,7 +505,7 @@ def _check_model_flags(model_options: dict[str, Any]) -> None:
     )
     loading.parse_init_args(model_options["init_args"])
     shapes = [loading.parse_shape(s) for s in model_options["input_shapes"]]
-    loading.make_inputs(
+    loading.input_dtypes(
         shapes, model_options["input_dtypes"], model_options["input_high"]
     )
 

@@ -443,19 +443,9 @@ def make_inputs(
     shapes: Sequence[tuple[int, ...]], dtypes: Sequence[str], high: int, seed: int = 0
 ) -> tuple[torch.Tensor, ...]:
     """Random tensors: ``randn`` for floating dtypes, integers in ``[0, high)`` otherwise."""
-    if len(dtypes) not in (0, 1, len(shapes)):
-        raise InputError(
-            f"give one --input-dtype, or one per --input-shape ({len(shapes)})"
-        )
-    names = (
-        list(dtypes) * len(shapes)
-        if len(dtypes) == 1
-        else list(dtypes) or ["float32"] * len(shapes)
-    )
     generator = torch.Generator().manual_seed(seed)
     inputs = []
-    for shape, name in zip(shapes, names):
-        dtype = parse_dtype(name)
+    for shape, dtype in zip(shapes, input_dtypes(shapes, dtypes, high)):
         if dtype.is_floating_point:
             inputs.append(torch.randn(shape, generator=generator, dtype=dtype))
         elif dtype is torch.bool:
@@ -465,6 +455,37 @@ def make_inputs(
                 torch.randint(0, high, shape, generator=generator, dtype=dtype)
             )
     return tuple(inputs)
+
+
+def input_dtypes(
+    shapes: Sequence[tuple[int, ...]], dtypes: Sequence[str], high: int
+) -> list[torch.dtype]:
+    """The dtype of each ``--input-shape``, checked before any file runs or tensor is made."""
+    if len(dtypes) not in (0, 1, len(shapes)):
+        raise InputError(
+            f"give one --input-dtype, or one per --input-shape ({len(shapes)})"
+        )
+    names = (
+        list(dtypes) * len(shapes)
+        if len(dtypes) == 1
+        else list(dtypes) or ["float32"] * len(shapes)
+    )
+    found = [parse_dtype(name) for name in names]
+    for dtype in found:
+        if not dtype.is_floating_point and dtype is not torch.bool:
+            _check_high_fits(high, dtype)
+    return found
+
+
+def _check_high_fits(high: int, dtype: torch.dtype) -> None:
+    """``--input-high`` that the integer dtype can hold: torch's own error is an internal one."""
+    largest = torch.iinfo(dtype).max
+    if high - 1 > largest:
+        raise InputError(
+            f"--input-high {high}: {str(dtype).removeprefix('torch.')} holds "
+            f"integers up to {largest}; pass --input-high {largest + 1} or less, "
+            "or a wider --input-dtype"
+        )
 
 
 def parse_dtype(name: str) -> torch.dtype:

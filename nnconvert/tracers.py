@@ -100,7 +100,7 @@ class ModelTracer(fx.Tracer):
         # every module's flag becomes a graph value while tracing, then its own again
         flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
         try:
-            with flags:
+            with flags, _fx_wraps_under_every_name(_user_globals(root)):
                 graph = super().trace(root, concrete_args)
             graph.set_codegen(EscapingCodeGen())
             return graph
@@ -463,6 +463,37 @@ def _builtin_in(namespaces: list[dict[str, Any]], name: str, replacement: Callab
     finally:
         for namespace in patched:
             namespace.pop(name, None)
+
+
+@contextmanager
+def _fx_wraps_under_every_name(namespaces: list[dict[str, Any]]):
+    """A ``torch.fx.wrap`` function stays opaque under whatever name the user's code calls it.
+
+    fx's autowrap skips names starting with ``_``: torchvision's swin calls
+    ``_get_relative_position_bias`` from the module that wrapped it, but the
+    converted file imports it under that name, and converting that file again
+    would inline it. While tracing, each such name is registered as fx.wrap
+    registers its own, and unregistered after.
+    """
+    registry = fx._symbolic_trace._wrapped_fns_to_patch
+    wrapped = {  # nnconvert's own helpers (lstm, transformer_encoder) as before
+        id(f)
+        for f in _functions_fx_wraps()
+        if not str(getattr(f, "__module__", "")).startswith("nnconvert")
+    }
+    added = [
+        (id(namespace), name, namespace)
+        for namespace in namespaces
+        for name, value in list(namespace.items())
+        if id(value) in wrapped and (id(namespace), name) not in registry
+    ]
+    for key, name, namespace in added:
+        registry[(key, name)] = namespace
+    try:
+        yield
+    finally:
+        for key, name, _ in added:
+            registry.pop((key, name), None)
 
 
 def _functions_fx_wraps() -> list[Callable]:

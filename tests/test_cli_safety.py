@@ -364,6 +364,21 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
             ["--init-arg", "hidden=4", "--init-arg", "hidden=8"],
             "--init-arg hidden was given twice",
         ),
+        (
+            ["--input-shape", "2,4", "--input-dtype", "int8", "--input-high", "1000"],
+            "--input-high 1000: int8 holds integers up to 127; pass --input-high "
+            "128 or less, or a wider --input-dtype",
+        ),
+        (
+            ["--input-shape", "2,4", "--input-dtype", "banana"],
+            "unknown dtype 'banana'; choose one of float16, bfloat16, float32, "
+            "float64, half, float, double, int8, int16, int32, int64, uint8, long, "
+            "int, bool",
+        ),
+        (
+            ["--input-shape", "2,4", "--input-dtype", "int64", "--input-dtype", "int8"],
+            "give one --input-dtype, or one per --input-shape (1)",
+        ),
     ],
 )
 def test_bad_flags_are_usage_errors(tmp_path, flags, message):
@@ -562,3 +577,163 @@ def test_weights_flag_still_loads_a_real_state_dict(tmp_path):
     torch.save({f"fc.{k}": v for k, v in layer.state_dict().items()}, weights)
     result = run("convert", model, "--to", "mixed", "--weights", weights)
     assert result.exit_code == 0, result.output
+
+
+# -- 9. no third-party warning noise --------------------------------------------
+
+
+def test_a_plain_run_prints_no_warning_of_a_library(tmp_path):
+    """stderr holds the check's report only, even with every warning shown once."""
+    out = tmp_path / "out.py"
+    completed = subprocess.run(
+        [sys.executable, "-m", "nnconvert", "convert", str(LENET), "--to", "functional"]
+        + ["-o", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "default"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stderr.splitlines()
+    assert lines[0] == "checked net against Net:", completed.stderr
+    assert all(line.startswith(("ok ", "skip ")) for line in lines[1:]), lines
+    assert "Warning" not in completed.stderr
+
+
+def test_numpy_is_a_dependency_since_torch_warns_without_it():
+    """torch's wheel does not require numpy, but warns on every run without it."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [d.split(">")[0].split("=")[0].strip() for d in project["dependencies"]]
+    assert "numpy" in names
+
+
+# -- 10. names from a file are data; device nodes; odd keys in --weights -------
+
+EVIL_CLASS_FILE = """
+import torch
+from torch import nn
+
+
+def _forward(self, x):
+    return torch.relu(self.fc(x))
+
+
+def _init(self):
+    nn.Module.__init__(self)
+    self.fc = nn.Linear(4, 3)
+
+
+Evil = type(
+    'Evil(nn.Module):\\n    pass\\n\\nimport os\\nos.system("touch PWNED")\\n\\nclass Evil',
+    (nn.Module,),
+    {"__init__": _init, "forward": _forward},
+)
+
+
+def build():
+    return Evil()
+
+
+def example_inputs():
+    return (torch.randn(2, 4),)
+"""
+
+
+@pytest.mark.parametrize("style", ["module", "functional", "mixed"])
+def test_a_class_name_that_is_code_in_a_file_is_not_run(tmp_path, monkeypatch, style):
+    """The file builds a class named with code (by a factory): written; nothing ran."""
+    monkeypatch.chdir(tmp_path)
+    model = write(tmp_path, "m.py", EVIL_CLASS_FILE)
+    out = tmp_path / "out.py"
+    result = run("convert", model, "--to", style, "--class", "build", "-o", out)
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert "os.system" not in text and "import os" not in text
+    ast.parse(text)
+    assert run("check", model, out, "--class", "build").exit_code == 0
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_the_cli_refuses_a_name_that_is_code_in_one_line(tmp_path):
+    out = tmp_path / "out.py"
+    result = run("convert", LENET, "--to", "module", "--name", "Evil(nn.Module)")
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        "nnconvert: error: name 'Evil(nn.Module)' is not a Python identifier"
+    )
+    assert result.stdout == "" and not out.exists()
+
+
+def test_output_to_a_device_node_is_refused_and_the_node_stays(tmp_path):
+    """``-o /dev/null``: a real character device, as a copy of ``/dev/full`` would be."""
+    device = Path("/dev/null")
+    before = os.stat(device)
+    model = write(tmp_path, "m.py", PRINTING_MODEL)
+    result = run("convert", model, "--to", "mixed", "-o", device)
+    assert result.exit_code == 2
+    assert one_error_line(result) == (
+        "nnconvert: error: /dev/null: not a regular file; --output must be a file"
+    )
+    assert "hello" not in result.output  # refused before the model ran
+    after = os.stat(device)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+ODD_KEYS_MODEL = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.heads = nn.ModuleDict({"class": nn.Linear(4, 4), "1": nn.Linear(4, 4)})
+        self.scales = nn.ParameterDict({'q"t': nn.Parameter(torch.rand(4))})
+        self.register_parameter("x y", nn.Parameter(torch.randn(4)))
+
+    def forward(self, x):
+        x = self.heads["class"](x) + self.heads["1"](x)
+        return x * self.scales['q"t'] + getattr(self, "x y")
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_functional_file_reads_odd_keys_from_weights(tmp_path):
+    """``--weights`` of a functional file whose keys are keywords, numbers, quotes, spaces.
+
+    (A parameter, not a buffer, under ``"x y"``: a functional file cannot tell
+    a bare tensor's kind; README, Limits, *Functional input*.)
+    """
+    model = write(tmp_path, "m.py", ODD_KEYS_MODEL)
+    functional, back = tmp_path / "functional.py", tmp_path / "back.py"
+    assert run("convert", model, "--to", "functional", "-o", functional).exit_code == 0
+    from nnconvert import loading
+
+    torch.manual_seed(3)
+    original = loading.load_file(model).model.module
+    weights = tmp_path / "w.pt"
+    torch.save(original.state_dict(), weights)
+    result = run(
+        "convert",
+        functional,
+        "--to",
+        "module",
+        "-o",
+        back,
+        "--weights",
+        weights,
+        "--input-shape",
+        "3,4",
+    )
+    assert result.exit_code == 0, result.output
+    rebuilt = loading.import_file(back).Net()
+    rebuilt.load_state_dict(torch.load(weights), strict=True)
+    assert list(rebuilt.state_dict()) == list(original.state_dict())
+    x = torch.randn(3, 4)
+    torch.testing.assert_close(rebuilt(x), original(x))
+    assert run("check", model, back, "--weights", weights).exit_code == 0

@@ -6,8 +6,9 @@ layers that keep that shape: every example of the op-spec table that does
 (:data:`PARAMETRIC`). It nests them in chains (``nn.Sequential``, loops over
 an ``nn.ModuleList`` / over an ``nn.ModuleDict`` with odd keys), residual
 adds, two-branch products, tied weights (``self.decode.weight =
-self.encode.weight``), one block registered under two names, and user blocks
-inside user blocks; the output may concatenate two branches. Dtype float32 or
+self.encode.weight``), one block registered under two names, an
+``nn.ParameterDict`` and a buffer under odd names, and user blocks inside
+user blocks; the output may concatenate two branches. Dtype float32 or
 float64.
 
 Every model converts in every style with ``Conversion.check(train=True)``
@@ -198,6 +199,21 @@ class Tied(nn.Module):
         return self.decode(torch.tanh(self.encode(x)))
 
 
+class OddNames(nn.Module):
+    """A scale in an ``nn.ParameterDict`` and a shift buffer, under drawn odd names."""
+
+    def __init__(self, body: nn.Module, key: str, features: int):
+        super().__init__()
+        self.body = body
+        self.scales = nn.ParameterDict({key: nn.Parameter(torch.rand(features) + 0.5)})
+        self.register_buffer(key + "_shift", torch.randn(features))
+        self.key = key
+
+    def forward(self, x):
+        x = self.body(x) * self.scales[self.key]
+        return x + getattr(self, self.key + "_shift")
+
+
 class Shared(nn.Module):
     """One block under two names, each called once."""
 
@@ -259,6 +275,9 @@ _STRUCTURES: dict[str, Callable[..., nn.Module]] = {
     ),
     "tied": lambda draw, shape, depth: Tied(shape[-1], draw(st.booleans())),
     "shared": lambda draw, shape, depth: Shared(_block(draw, shape, depth)),
+    "odd_names": lambda draw, shape, depth: OddNames(
+        _block(draw, shape, depth), draw(KEYS), shape[-1]
+    ),
 }
 
 

@@ -551,7 +551,8 @@ def _containers(module: fx.GraphModule, original: nn.Module) -> None:
     number is missing: a member without weights left no key, and indices
     and ``state_dict`` keys must stay) or, for parameters that
     no layer holds, an ``nn.ParameterList``; names become an
-    ``nn.ModuleDict`` or ``nn.ParameterDict``. A host mixing layers and
+    ``nn.ModuleDict`` or ``nn.ParameterDict`` (any other keys too: ``"class"``,
+    ``"1"`` next to ``"head"``). A host mixing layers and
     tensors, or holding buffers, has no such spelling: refuse, naming it.
     """
 
@@ -578,12 +579,8 @@ def _containers(module: fx.GraphModule, original: nn.Module) -> None:
                 )
             if len(tensors) == size:
                 return nn.ParameterList(tensors[str(i)] for i in range(size))
-        elif not any(n.isdigit() for n in members):
-            return nn.ModuleDict(children) if children else nn.ParameterDict(tensors)
-        raise ConversionError(
-            f"weights under {path!r} have keys {sorted(members)}: neither a list "
-            "(0, 1, …) nor names, so module and mixed style cannot hold them"
-        )
+        # any other keys ("class", "1" next to "head"): a dict holds them as they are
+        return nn.ModuleDict(children) if children else nn.ParameterDict(tensors)
 
     for name, child in list(module.named_children()):
         if (
