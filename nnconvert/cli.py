@@ -94,7 +94,11 @@ def _model_options(command: Callable) -> Callable:
             "train",
             default=True,
             show_default=True,
-            help="Also check train mode: outputs, buffers and gradients after one step.",
+            help=(
+                "Also check train mode: outputs, buffers and gradients after one "
+                "step (one more forward and one backward of each model; about "
+                "half the check's time on a ResNet-50, benchmarks/perf.md)."
+            ),
         ),
     ]
     for option in reversed(options):
@@ -197,7 +201,13 @@ def main() -> None:
     "--check/--no-check",
     default=True,
     show_default=True,
-    help="Run original and output side by side before writing.",
+    help=(
+        "Run original and output side by side before writing: in eval mode "
+        "the original about 3 times and the output twice (example batch, "
+        "batch + 1), plus a probe and a run per other input shape and per "
+        "optional input; the check is about three quarters of a ResNet-50's "
+        "conversion + check (benchmarks/perf.md), --no-check saves that."
+    ),
 )
 @click.option(
     "--diff",
