@@ -82,7 +82,7 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
 
 def function_text(plan: FunctionPlan) -> Printed:
     """``def name(params, ...)`` for ``plan``, and the imports it uses."""
-    graph = plan.instance.graph.graph
+    graph = plan.body_graph
     body = print_body(
         graph,
         Style.FUNCTIONAL,
@@ -92,8 +92,11 @@ def function_text(plan: FunctionPlan) -> Printed:
     )
     body.imports.use("Tensor")
     signature = ["params: dict[str, Tensor]", *body.parameters]
+    keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     if plan.training:
-        signature += ["*", "training: bool = False"]
+        keywords.append("training: bool = False")
+    if keywords:
+        signature += ["*", *keywords]
     output = next(n for n in graph.nodes if n.op == "output")
     returns = _return_hint(output.args[0])
     arrow = f" -> {returns}" if returns else ""
