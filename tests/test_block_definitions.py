@@ -137,6 +137,57 @@ class Tower(nn.Module):
         return self.head(x)
 
 
+class LayerNorm(nn.Module):
+    """A hand-written LayerNorm whose width is a literal of ``forward`` once traced."""
+
+    def __init__(self, dim, eps=1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.eps = eps
+        self.dim = dim
+
+    def forward(self, x):
+        return F.layer_norm(x, (self.dim,), self.weight, self.bias, self.eps)
+
+
+class DropPath(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1 - self.p
+        mask = x.new_empty(x.shape[0], 1).bernoulli_(keep)
+        return x * mask / keep
+
+
+class NormBlock(nn.Module):
+    def __init__(self, dim, out, p):
+        super().__init__()
+        self.norm = LayerNorm(dim)
+        self.fc = nn.Linear(dim, out)
+        self.drop_path = DropPath(p)
+
+    def forward(self, x):
+        return self.drop_path(self.fc(self.norm(x)))
+
+
+class NormNet(nn.Module):
+    """Blocks whose LayerNorm widths and drop rates differ: literals of ``forward``."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            NormBlock(8, 16, 0.0), NormBlock(16, 16, 0.0), NormBlock(16, 32, 0.0)
+        )
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
 def image():
     return (torch.randn(2, 3, 16, 16),)
 
@@ -221,3 +272,34 @@ def test_blocks_of_a_module_list_share_one_function_with_their_rate():
 def test_class_styles_still_check(style):
     for model, inputs in [(MobileNet(), image()), (StagedResNet(), image())]:
         assert_own_style_round_trip(converted(model.eval(), inputs, style))
+
+
+def classes(source: str) -> list[str]:
+    return [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_classes_that_differ_in_forward_literals_are_one_class(style):
+    model = NormNet().eval()
+    for block, p in zip(model.blocks, (0.1, 0.2, 0.3)):
+        block.drop_path.p = p  # rates differ; train-mode draws are not compared
+    conversion = nnconvert.convert(model, style, (torch.randn(2, 8),))
+    conversion.check()
+    assert classes(conversion.source) == [
+        "LayerNorm",
+        "DropPath",
+        "NormBlock",
+        "NormNet",
+    ]
+    assert "self.normalized_shape = normalized_shape" in conversion.source
+    assert "F.layer_norm(x, self.normalized_shape" in conversion.source
+    assert "(8,)" in conversion.source and "(16,)" in conversion.source
+    assert_own_style_round_trip(conversion)
+
+
+def test_forward_literals_are_keywords_in_functional_style():
+    conversion = converted(NormNet().eval(), (torch.randn(2, 8),), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert keywords(defined["layer_norm"]) == ["normalized_shape"]
+    assert [n for n in defined if n.startswith("norm_block")] == ["norm_block"]
+    assert_own_style_round_trip(conversion)

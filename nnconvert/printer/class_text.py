@@ -32,7 +32,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
     if plan.statements is not None:
         module = plan.template.instance.module
         body = print_body(
-            plan.template.graph,
+            plan.graph if plan.graph is not None else plan.template.graph,
             style,
             plan.statements,
             owners=(module, plan.template.instance.graph),

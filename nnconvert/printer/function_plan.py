@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import builtins
 import re
-import keyword
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +33,16 @@ from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from .expressions import _Raw
-from .literal_holes import Slot, Slots, can_share, holes, literal_slots, value_of
+from .literal_holes import (
+    Named,
+    Slots,
+    can_share,
+    copy_graph,
+    filled,
+    literal_slots,
+    named_holes,
+    value_of,
+)
 from .names import RESERVED
 from .signature import graph_signature
 from .statements import StatementPlan, plan_statements
@@ -103,7 +111,7 @@ class _Group:
     """Instances that share one function; ``holes`` become its keyword parameters."""
 
     members: list[_Member]
-    holes: list[tuple[str, list[Slot]]] = field(default_factory=list)
+    holes: Named = field(default_factory=list)
     plan: FunctionPlan | None = None
 
 
@@ -226,15 +234,8 @@ def _split_unshareable(members: list[_Member]) -> list[list[_Member]]:
     return list(exact.values())
 
 
-def _named_holes(
-    members: list[_Member], names: "_FunctionNames"
-) -> list[tuple[str, list[Slot]]]:
-    """Each keyword parameter and the slots it fills; one name for slots that always agree.
-
-    Named after the keyword it sets (``groups``, ``stride``), ``value`` for a
-    positional literal; never a name the body or the file uses.
-    """
-    slots = [m.slots for m in members]
+def _named_holes(members: list[_Member], names: "_FunctionNames") -> Named:
+    """The keyword parameters of the members' function: never a name the body or file uses."""
     template = members[0].graph
     taken = (
         set(RESERVED)
@@ -242,21 +243,7 @@ def _named_holes(
         | names.blocks
         | {str(n.target) for n in template.nodes if n.op == "placeholder"}
     )
-    named: list[tuple[str, list[Slot]]] = []
-    by_values: dict[tuple[str, tuple], int] = {}
-    for slot in holes(slots):
-        stem = identifier(str(slot[2])) if slot[1] == "kw" else "value"
-        values = tuple(repr(value_of(s, slot)) for s in slots)
-        if (stem, values) in by_values:
-            named[by_values[(stem, values)]][1].append(slot)
-            continue
-        name = _free_of_builtins(stem)
-        if keyword.iskeyword(name):
-            name += "_"
-        name = first_free(name, taken | {n for n, _ in named}, "_")
-        by_values[(stem, values)] = len(named)
-        named.append((name, [slot]))
-    return named
+    return named_holes([m.slots for m in members], taken)
 
 
 def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> FunctionPlan:
@@ -264,7 +251,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     first = group.members[0]
     reserved = frozenset(names.used | {n for n, _ in group.holes})
     name = names.claim(first.instance, [m.instance for m in group.members[1:]])
-    graph = _with_keywords(first.graph, group.holes)
+    graph = filled(first.graph, group.holes, _Raw)
     statements = plan_statements(graph, Style.FUNCTIONAL, reserved)
     callees = {}
     for node in graph.nodes:
@@ -287,24 +274,6 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         keywords,
     )
     return group.plan
-
-
-def _with_keywords(graph: fx.Graph, named: list[tuple[str, list[Slot]]]) -> fx.Graph:
-    """A copy of ``graph`` that reads each hole's keyword where its literal was."""
-    if not named:
-        return graph
-    copied = _copy(graph)
-    nodes = list(copied.nodes)
-    for name, slots in named:
-        for position, kind, key in slots:
-            node = nodes[position]
-            if kind == "kw":
-                node.kwargs = {**node.kwargs, key: _Raw(name)}
-            else:
-                args = list(node.args)
-                args[key] = _Raw(name)
-                node.args = tuple(args)
-    return copied
 
 
 def _hint(values: list[Any]) -> str | None:
@@ -345,7 +314,7 @@ def _prepared_graph(
     modules = {str(n.target): _submodule(instance, n) for n in calls}
     if not any(id(m) in passthrough or settings.get(id(m)) for m in modules.values()):
         return original
-    graph = _copy(original)
+    graph = copy_graph(original)
     for node in [n for n in graph.nodes if n.op == "call_module"]:
         module = modules[str(node.target)]
         if id(module) in passthrough:
@@ -386,15 +355,6 @@ def _callee_modules(instance: Instance) -> list[nn.Module]:
             if leaf_of(module) is None:
                 found.append(module)
     return found
-
-
-def _copy(graph: fx.Graph) -> fx.Graph:
-    """A copy of ``graph`` with every node's meta; nodes keep their positions."""
-    copied = fx.Graph(owning_module=graph.owning_module)
-    value = copied.graph_copy(graph, {})
-    output = next(n for n in graph.nodes if n.op == "output")
-    copied.output(value).meta = dict(output.meta)
-    return copied
 
 
 class _FunctionNames:

@@ -17,15 +17,18 @@ arguments of branch marks.
 
 from __future__ import annotations
 
+import builtins
+import keyword
 import operator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from torch import fx
 
 from ..branches import is_choose, is_condition, is_expect, is_only_when
 from ..opspecs import specs_for_function
 from ..opspecs.spec import REQUIRED
+from ..naming import first_free, identifier
 from .signature import graph_signature
 
 #: A slot: (node position, "kw" or "arg", keyword name or argument position).
@@ -100,6 +103,61 @@ def value_of(member: Slots, slot: Slot) -> Any:
     if slot in member.values:
         return member.values[slot]
     return member.defaults[slot]
+
+
+#: Each parameter of a shared definition and the slots it fills.
+Named = list[tuple[str, list[Slot]]]
+
+
+def named_holes(members: list[Slots], taken: set[str]) -> Named:
+    """Each parameter and the slots it fills; one name for slots that always agree.
+
+    Named after the keyword the literal sets (``groups``, ``stride``),
+    ``value`` for a positional literal; never a name in ``taken``, a
+    builtin or a keyword.
+    """
+    named: Named = []
+    by_values: dict[tuple[str, tuple], int] = {}
+    for slot in holes(members):
+        stem = identifier(str(slot[2])) if slot[1] == "kw" else "value"
+        values = tuple(_repr(value_of(m, slot)) for m in members)
+        if (stem, values) in by_values:
+            named[by_values[(stem, values)]][1].append(slot)
+            continue
+        name = stem
+        if hasattr(builtins, name) or keyword.iskeyword(name):
+            name += "_"
+        name = first_free(name, taken | {n for n, _ in named}, "_")
+        by_values[(stem, values)] = len(named)
+        named.append((name, [slot]))
+    return named
+
+
+def filled(graph: fx.Graph, named: Named, text: Callable[[str], Any]) -> fx.Graph:
+    """A copy of ``graph`` that reads ``text(name)`` where each hole's literal was."""
+    if not named:
+        return graph
+    copied = copy_graph(graph)
+    nodes = list(copied.nodes)
+    for name, slots in named:
+        for position, kind, key in slots:
+            node = nodes[position]
+            if kind == "kw":
+                node.kwargs = {**node.kwargs, key: text(name)}
+            else:
+                args = list(node.args)
+                args[key] = text(name)
+                node.args = tuple(args)
+    return copied
+
+
+def copy_graph(graph: fx.Graph) -> fx.Graph:
+    """A copy of ``graph`` with every node's meta; nodes keep their positions."""
+    copied = fx.Graph(owning_module=graph.owning_module)
+    value = copied.graph_copy(graph, {})
+    output = next(n for n in graph.nodes if n.op == "output")
+    copied.output(value).meta = dict(output.meta)
+    return copied
 
 
 def _order(slot: Slot) -> tuple:
