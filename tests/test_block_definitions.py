@@ -303,3 +303,46 @@ def test_forward_literals_are_keywords_in_functional_style():
     assert keywords(defined["layer_norm"]) == ["normalized_shape"]
     assert [n for n in defined if n.startswith("norm_block")] == ["norm_block"]
     assert_own_style_round_trip(conversion)
+
+
+class Stack(nn.Module):
+    """``for block in self.blocks: x = block(x)`` over a ModuleList of one class."""
+
+    def __init__(self, dim=8, depth=3):
+        super().__init__()
+        self.blocks = nn.ModuleList(Mlp(dim, 2 * dim, 0.0) for _ in range(depth))
+        self.head = nn.Linear(dim, 2)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_calls_through_a_module_list_print_as_a_loop(style):
+    conversion = converted(Stack().eval(), tokens(), style)
+    assert "for block in self.blocks:\n            x = block(x)\n" in conversion.source
+    assert "self.blocks[0]" not in conversion.source
+    assert_own_style_round_trip(conversion)
+
+
+def test_calls_through_a_module_list_loop_over_their_weights_in_functional_style():
+    conversion = converted(Stack().eval(), tokens(), Style.FUNCTIONAL)
+    assert (
+        '    for i in range(3):\n        x = mlp(sub_params(params, f"blocks.{i}."), x'
+        in conversion.source
+    )
+    assert_own_style_round_trip(conversion)
+
+
+def test_a_sequential_of_one_block_loops_in_its_function():
+    conversion = converted(StagedResNet().eval(), image(), Style.FUNCTIONAL)
+    layer1 = ast.unparse(functions(conversion.source)["layer1"])
+    assert "for i in range(2):" in layer1 and "f'{i}.'" in layer1
+
+
+def test_blocks_called_with_different_literals_are_no_loop():
+    conversion = converted(Tower().eval(), tokens(), Style.FUNCTIONAL)
+    assert "for i in" not in conversion.source  # each call passes its own rate
+    assert "p=0.1" in conversion.source and "p=0.2" in conversion.source

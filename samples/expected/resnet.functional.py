@@ -43,8 +43,8 @@ def basic_block(
 
 
 def layer1(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = basic_block(sub_params(params, "0."), x, training=training)
-    x = basic_block(sub_params(params, "1."), x, training=training)
+    for i in range(2):
+        x = basic_block(sub_params(params, f"{i}."), x, training=training)
     return x
 
 
