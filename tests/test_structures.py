@@ -431,7 +431,8 @@ def test_literals_of_different_types_share_one_class(style):
 def test_functional_blocks_are_functions_over_their_own_weights():
     source = nnconvert.convert(Nested(), Style.FUNCTIONAL, INPUTS[Nested]).source
     assert source.count("def inner(") == 1
-    assert 'inner(sub_params(params, "layers.0."), x)' in source
+    # the ModuleList's blocks, called in a chain: a loop over their weights
+    assert 'inner(sub_params(params, f"layers.{i}."), x)' in source
     assert 'params["up.weight"]' in source
 
 

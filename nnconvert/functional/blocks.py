@@ -24,24 +24,39 @@ from .wrapper import FunctionalModel
 
 @dataclass
 class BlockCalls:
-    """What one run saw: key prefix -> the function called over it (None: two functions)."""
+    """What one run saw: key prefix -> the function called over it (None: two functions).
+
+    ``settings``: the literal keywords each prefix's call passed
+    (``block(sub_params(params, "layers.0."), x, groups=8)``: the block's
+    function is shared by instances built with other numbers, as
+    ``--to functional`` writes one function per block class).
+    """
 
     by_prefix: dict[str, Callable | None] = field(default_factory=dict)
+    settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def record(self, prefix: str, function: Callable) -> None:
+    def record(
+        self, prefix: str, function: Callable, settings: dict[str, Any] | None = None
+    ) -> None:
         """``function`` was called with exactly the weights under ``prefix``."""
-        if self.by_prefix.setdefault(prefix, function) is not function:
+        settings = settings or {}
+        known = self.settings.setdefault(prefix, settings)
+        if self.by_prefix.setdefault(prefix, function) is not function or (
+            repr(known) != repr(settings)
+        ):
             self.by_prefix[prefix] = None
 
     def blocks(self) -> dict[str, Callable]:
         """Prefix -> function, for the prefixes only one function was called over."""
         return {p: f for p, f in self.by_prefix.items() if f is not None}
 
+    def block_settings(self) -> dict[str, dict[str, Any]]:
+        """Prefix -> the literal keywords its block's function is called with."""
+        return {p: self.settings[p] for p in self.blocks() if self.settings.get(p)}
 
-def find_blocks(
-    model: FunctionalModel, example_inputs: Sequence[Any]
-) -> dict[str, Callable]:
-    """Prefix -> sub-function, for every call of a sub-function over a submodule's weights.
+
+def find_blocks(model: FunctionalModel, example_inputs: Sequence[Any]) -> BlockCalls:
+    """Every call of a sub-function over a submodule's weights (:meth:`BlockCalls.blocks`).
 
     Runs the model once on the example inputs (in eval mode, without grad).
     A function that fails on them has no blocks: the conversion reports why.
@@ -53,8 +68,8 @@ def find_blocks(
             bound.apply_defaults()
             model._run(*bound.args, recorder=calls)
     except Exception:
-        return {}
-    return calls.blocks()
+        return BlockCalls()
+    return calls
 
 
 __all__ = ["BlockCalls", "find_blocks"]

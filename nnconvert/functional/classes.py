@@ -18,15 +18,21 @@ from typing import Any, Callable
 from ..errors import ConversionError
 
 
-def wrapper_class(base: type, function: Callable, name: str | None = None) -> type:
-    """A subclass of ``base`` for ``function``: ``forward`` takes the function's inputs."""
+def wrapper_class(
+    base: type, function: Callable, name: str | None = None, *, block: bool = False
+) -> type:
+    """A subclass of ``base`` for ``function``: ``forward`` takes the function's inputs.
+
+    A ``block``'s function may take keyword-only settings without a default
+    (``*, groups: int``): its caller passes them, the wrapper holds them.
+    """
     parameters = list(inspect.signature(function).parameters.values())
     if not parameters:
         raise ConversionError(
             f"{function.__name__}() takes no parameters; a functional model takes "
             "the weight dict first"
         )
-    forward = _forward(_inputs(function, parameters[1:]))
+    forward = _forward(_inputs(function, parameters[1:], block))
     return type(
         name or class_name_for(function.__name__),
         (base,),
@@ -62,16 +68,17 @@ def shape_of(function: Callable) -> Callable | None:
         return None
 
     def signature(f: Callable) -> list[tuple]:
-        return [
+        return [  # a block's settings aside (``*, stride: int``)
             (p.name, p.kind, p.default)
             for p in inspect.signature(f).parameters.values()
+            if not (p.kind is p.KEYWORD_ONLY and p.default is p.empty)
         ]
 
     return base if signature(base) == signature(function) else None
 
 
 def _inputs(
-    function: Callable, parameters: list[inspect.Parameter]
+    function: Callable, parameters: list[inspect.Parameter], block: bool = False
 ) -> list[inspect.Parameter]:
     """The parameters ``forward`` takes: all but ``training`` and keyword-only ones."""
     inputs = []
@@ -84,7 +91,7 @@ def _inputs(
                 "named inputs"
             )
         if parameter.kind is parameter.KEYWORD_ONLY:
-            if parameter.default is parameter.empty:
+            if parameter.default is parameter.empty and not block:
                 raise ConversionError(
                     f"{function.__name__}() takes the keyword-only input "
                     f"{parameter.name!r} without a default; make it positional"

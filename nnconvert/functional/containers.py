@@ -95,9 +95,18 @@ def _sequential_for(
 
 
 def _named_as_sequential(function_name: str, attribute: str) -> bool:
-    """``features`` at ``features``, ``double_conv2`` at ``double_conv``, ``sequential`` at ``0``."""
+    """``features`` at ``features``, ``double_conv2`` at ``double_conv``, ``sequential`` at ``0``.
+
+    Also ``layer`` at ``layer2``: numbered attributes with one body share a
+    function named by their stem.
+    """
     base = "sequential" if attribute.isdigit() else re.sub(r"\W", "_", attribute)
-    return re.fullmatch(rf"{re.escape(base)}_?\d*", function_name) is not None
+    stem = re.sub(r"_?\d+$", "", base)
+    return any(
+        re.fullmatch(rf"{re.escape(b)}_?\d*", function_name) is not None
+        for b in {base, stem}
+        if b
+    )
 
 
 __all__ = ["rebuild_sequentials"]

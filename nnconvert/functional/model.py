@@ -60,9 +60,12 @@ def functional_model(
     model = build_wrapper(function, tensors, {}, classes)
     built: frozenset[str] = frozenset()
     if example_inputs is not None:
-        blocks = find_blocks(model, example_inputs)
+        calls = find_blocks(model, example_inputs)
+        blocks = calls.blocks()
         if blocks:
-            model = build_wrapper(function, tensors, blocks, classes)
+            model = build_wrapper(
+                function, tensors, blocks, classes, settings=calls.block_settings()
+            )
         adopt_layers(model, example_inputs, initial)
         if blocks:
             built = rebuild_sequentials(model, example_inputs)

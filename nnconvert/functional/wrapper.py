@@ -45,12 +45,14 @@ class FunctionalModel(nn.Module):
     _takes_training: bool
     _blocks: dict[str, Callable]  # path -> the function of the block there
     _callees: dict[str, Callable]  # global name -> functional-style function
+    _settings: dict[str, Any]  # the literal keywords its caller passes
 
     def __init__(
         self,
         function: Callable,
         keys: tuple[str, ...],
         blocks: dict[str, Callable],
+        settings: dict[str, Any] | None = None,
     ):
         super().__init__()
         self._function = function
@@ -58,6 +60,7 @@ class FunctionalModel(nn.Module):
         self._takes_training = "training" in inspect.signature(function).parameters
         self._blocks = blocks
         self._callees = _callees(function)
+        self._settings = dict(settings or {})
 
     @property
     def function(self) -> Callable:
@@ -67,7 +70,9 @@ class FunctionalModel(nn.Module):
     def _run(self, *inputs: Any, recorder: BlockCalls | None = None) -> Any:
         """Call the function on ``inputs``; ``recorder`` collects sub-function calls."""
         params = self._weights(inputs)
-        kwargs = {"training": self.training} if self._takes_training else {}
+        kwargs = dict(self._settings)
+        if self._takes_training:
+            kwargs["training"] = self.training
         function = _Run(self, recorder).bind(self._function)
         return function(params, *inputs, **kwargs)
 
@@ -90,25 +95,32 @@ def build_wrapper(
     blocks: dict[str, Callable],
     classes: dict[Callable, type],
     root: Callable | None = None,
+    settings: dict[str, dict[str, Any]] | None = None,
+    own_settings: dict[str, Any] | None = None,
 ) -> FunctionalModel:
     """A wrapper of ``function`` over ``tensors``, with a wrapper per block inside.
 
     ``blocks`` maps key prefixes (``"layer1.0."``) to the function of the
     block there; ``classes`` the functions to their wrapper classes (the
-    root's is made first, with the name the caller chose) and is filled in.
+    root's is made first, with the name the caller chose) and is filled in;
+    ``settings`` the literal keywords each prefix's function is called with
+    (``own_settings``: this wrapper's own).
     """
     root = root or function
+    settings = settings or {}
     if function not in classes:  # a block's (the root's is made first)
         base = shape_of(function)
         base = None if base is root else base  # a block class named like the root
         if base is not None and base not in classes:
-            classes[base] = wrapper_class(FunctionalModel, base)
+            classes[base] = wrapper_class(FunctionalModel, base, block=True)
         classes[function] = (
-            classes[base] if base else wrapper_class(FunctionalModel, function)
+            classes[base]
+            if base
+            else wrapper_class(FunctionalModel, function, block=True)
         )
     outer = [p for p in blocks if not any(p != q and p.startswith(q) for q in blocks)]
     model = classes[function](
-        function, tuple(tensors), {p[:-1]: blocks[p] for p in outer}
+        function, tuple(tensors), {p[:-1]: blocks[p] for p in outer}, own_settings
     )
     placed: set[str] = set()
     for key, tensor in tensors.items():
@@ -125,7 +137,20 @@ def build_wrapper(
                 for q, f in blocks.items()
                 if q.startswith(prefix) and q != prefix
             }
-            block = build_wrapper(blocks[prefix], inner, nested, classes, root)
+            inner_settings = {
+                q[len(prefix) :]: v
+                for q, v in settings.items()
+                if q.startswith(prefix) and q != prefix
+            }
+            block = build_wrapper(
+                blocks[prefix],
+                inner,
+                nested,
+                classes,
+                root,
+                inner_settings,
+                settings.get(prefix),
+            )
             register(model, prefix[:-1], block)
     return model
 
@@ -190,15 +215,29 @@ class _Dispatcher:
             path = prefix[:-1]
             wrapper = self.run.wrapper
             if wrapper._blocks.get(path) is self.function:
+                block = wrapper.get_submodule(path)
                 kwargs.pop("training", None)  # the block passes its own flag
-                return wrapper.get_submodule(path)(*args, **kwargs)
+                for name in getattr(block, "_settings", {}):  # and its own keywords
+                    kwargs.pop(name, None)
+                return block(*args, **kwargs)
             takes_tensors = any(
                 isinstance(v, torch.Tensor) for v in (*args, *kwargs.values())
             )
             if self.run.recorder is not None and takes_tensors:
                 # not a helper like sub_params
-                self.run.recorder.record(prefix, self.function)
+                self.run.recorder.record(prefix, self.function, _literals(kwargs))
         return self.bound(params, *args, **kwargs)
+
+
+def _literals(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of a block call that set a literal (``groups=8``), not ``training``."""
+    return {
+        k: v
+        for k, v in kwargs.items()
+        if k != "training"
+        and not isinstance(v, (torch.Tensor, fx.Proxy))
+        and not callable(v)
+    }
 
 
 def _with_globals(function: Callable, namespace: dict[str, Any]) -> Callable:

@@ -8,6 +8,7 @@ expression printer of the body's own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import fx, nn
@@ -17,6 +18,7 @@ from ..opspecs.helpers import helper_for
 from ..options import Style
 from .expressions import BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
+from .loops import Loop
 from .statements import StatementPlan, Unpacks, is_read
 from .values import literal
 
@@ -38,13 +40,15 @@ def print_body(
     callees: dict[str, tuple[str, bool]] | None = None,
     owners: tuple[nn.Module, ...] = (),
     leaves: dict | None = None,
+    loops: Sequence[Loop] = (),
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
     ``callees`` (functional style): each block call's function and whether it
     takes ``training``; ``owners`` (class styles): the module whose body it is,
     so that attribute paths are written as its containers index them;
-    ``leaves`` (functional style): each third-party layer call's module-level layer.
+    ``leaves`` (functional style): each third-party layer call's module-level layer;
+    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`).
     """
     printer = ExpressionPrinter(
         style,
@@ -63,6 +67,8 @@ def print_body(
         plan.optional,
         plan.guards,
         plan.branch_ends,
+        {loop.calls[0]: loop.lines(printer, plan) for loop in loops},
+        {call for loop in loops for call in loop.calls[1:]},
     )
     return Body(parameters, lines, printer.imports)
 
@@ -78,8 +84,15 @@ def body_lines(
     optional: frozenset[fx.Node] = frozenset(),
     guarded: dict[fx.Node, Guard] | None = None,
     branch_ends: frozenset[fx.Node] = frozenset(),
+    loops: dict[fx.Node, list[str]] | None = None,
+    looped: set[fx.Node] = frozenset(),
 ) -> list[str]:
-    """Every statement of ``graph``, each inside the ``if`` of its guard."""
+    """Every statement of ``graph``, each inside the ``if`` of its guard.
+
+    ``loops``: the lines of a loop at its first call; the other calls of a
+    loop (``looped``) print nothing of their own.
+    """
+    loops = loops or {}
     unpacks = unpacks or {}
     guarded = guarded or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
@@ -90,7 +103,11 @@ def body_lines(
             or node.op == "placeholder"
             or node in elements
             or is_only_when(node)  # a mark: its effect is printed in the branch
+            or node in looped
         ):
+            continue
+        if node in loops:
+            entries.append((guarded.get(node, ()), loops[node]))
             continue
         guard = guarded.get(node, ())
         if node in branch_ends:

@@ -14,7 +14,10 @@ class; the literals that differ become constructor parameters
 submodules called on one value merge into one class with ``name=None``
 parameters, as torchvision writes ResNet's ``downsample``
 (:func:`optional_calls`); other shapes get a class each, named by what they
-add (``BasicBlockWithProj``) or numbered.
+add (``BasicBlockWithProj``) or numbered. Literals of ``forward`` that differ
+between instances (a ``LayerNorm`` class's width, a ``DropPath``'s rate)
+become constructor parameters too, kept on ``self``
+(:mod:`.literal_holes`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,19 @@ from torch import fx, nn
 
 from ..hierarchy import Instance, is_defined_class
 from ..naming import camel_case, first_free, identifier
-from ..opspecs.spec import Param
+from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
 from .classes import ConstructorDescriber, Described
 from .constructors import Assign, Ctor, Hole, assign_holes, structure
+from .expressions import _Raw
+from .literal_holes import (
+    Named,
+    can_share,
+    filled,
+    literal_slots,
+    named_holes,
+    value_of,
+)
 from .signature import graph_signature
 from .statements import StatementPlan, plan_statements
 
@@ -51,6 +63,9 @@ class ClassPlan:
     optional: list[str]
     statements: StatementPlan | None
     members: list[Described]
+    #: forward as printed: the template's graph, reading ``self.<name>`` for
+    #: literals that differ between members (None: the template's own)
+    graph: fx.Graph | None = None
 
 
 def plan_classes(
@@ -90,9 +105,8 @@ class _ClassPlanner:
             for instance in levels[level]:
                 described = self.describer.describe(instance)
                 groups.setdefault(_class_key(described), []).append(described)
-            for members, optional, calls in _merge_optional_blocks(
-                list(groups.values()), self.style
-            ):
+            shared = [g for group in groups.values() for g in _shareable(group)]
+            for members, optional, calls in _merge_optional_blocks(shared, self.style):
                 plans.append(self._plan_group(members, optional, calls))
         return plans
 
@@ -109,8 +123,18 @@ class _ClassPlanner:
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
         signature = holes.parameters()
+        kept = _forward_holes(members, optional, {p.name for p, _ in signature})
+        values_per_instance = holes.values_per_instance
+        if kept:  # required, after the init's required parameters
+            at = sum(1 for _, is_positional in signature if is_positional)
+            signature[at:at] = [(Param(name, REQUIRED), True) for name, _ in kept]
+            slots = [literal_slots(m.graph) for m in members]
+            values_per_instance = [
+                values[:at] + [value_of(s, hole[0]) for _, hole in kept] + values[at:]
+                for values, s in zip(values_per_instance, slots)
+            ]
         positional = sum(1 for _, is_positional in signature if is_positional)
-        for member, values in zip(members, holes.values_per_instance):
+        for member, values in zip(members, values_per_instance):
             given = {a.attribute: a.value for a in member.init}
             arguments = tuple((p, v) for (p, _), v in zip(signature, values))
             arguments += tuple((Param(o, None), given.get(o)) for o in optional)
@@ -127,10 +151,14 @@ class _ClassPlanner:
             )
             for a in widest.init
         ]
+        init += [Assign(name, Hole(name)) for name, _ in kept]
+        graph = filled(widest.graph, kept, lambda n: _Raw(f"self.{n}"))
         statements = None
         if widest.has_forward:
-            statements = plan_statements(widest.graph, self.style, reserved, calls)
-        return ClassPlan(name, widest, init, signature, optional, statements, members)
+            statements = plan_statements(graph, self.style, reserved, calls)
+        return ClassPlan(
+            name, widest, init, signature, optional, statements, members, graph
+        )
 
     def _class_name(self, cls: type, members: list[Described]) -> str:
         """The class's name; a second shape of it is named by what it adds.
@@ -151,13 +179,44 @@ class _ClassPlanner:
 
 
 def _class_key(described: Described) -> tuple:
-    """Instances with equal keys share a class: same type, graph and constructor shape."""
+    """Instances with equal keys share a class: same type, graph and constructor shape.
+
+    Literals aside: those that differ become constructor parameters.
+    """
     return (
         type(described.instance.module),
         described.sequential,
         tuple(_built(a) for a in described.init),
-        graph_signature(described.graph) if described.has_forward else None,
+        literal_slots(described.graph).shape if described.has_forward else None,
     )
+
+
+def _shareable(group: list[Described]) -> list[list[Described]]:
+    """``group`` as classes: one, unless a literal some call leaves out has no known default."""
+    if len(group) == 1 or not group[0].has_forward:
+        return [group]
+    if can_share([literal_slots(m.graph) for m in group]):
+        return [group]
+    exact: dict[tuple, list[Described]] = {}
+    for member in group:
+        exact.setdefault(graph_signature(member.graph), []).append(member)
+    return list(exact.values())
+
+
+def _forward_holes(
+    members: list[Described], optional: list[str], taken: set[str]
+) -> Named:
+    """The literals of ``forward`` that differ between ``members``: attributes of ``self``.
+
+    Only for members of one shape (no optional submodules); each is a
+    constructor parameter kept as ``self.<name>``, never an attribute the
+    class has or ``nn.Module`` defines.
+    """
+    if optional or len(members) < 2 or not members[0].has_forward:
+        return []
+    attributes = {a.attribute for m in members for a in m.init}
+    taken = taken | attributes | set(dir(nn.Module)) | {"self"}
+    return named_holes([literal_slots(m.graph) for m in members], taken)
 
 
 def _built(assign: Assign) -> tuple:

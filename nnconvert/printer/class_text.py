@@ -16,6 +16,7 @@ from .class_plan import ClassPlan
 from .constructors import Assign, Ctor, Tied, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
+from .loops import find_loops
 from .values import literal
 
 
@@ -31,11 +32,13 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
     forward = ""
     if plan.statements is not None:
         module = plan.template.instance.module
+        graph = plan.graph if plan.graph is not None else plan.template.graph
         body = print_body(
-            plan.template.graph,
+            graph,
             style,
             plan.statements,
             owners=(module, plan.template.instance.graph),
+            loops=find_loops(graph, plan.statements, style, module),
         )
         printer.imports.merge(body.imports)
         forward = (

@@ -1,17 +1,29 @@
 """Functional style: which instances share a function, and what each function is called.
 
-Instances whose graphs have the same signature (:func:`.signature.graph_signature`)
-and call the same functions share one function (the root always has its own).
+One function per block class: instances of a class whose graphs are the same
+once their literals are set aside (:mod:`.literal_holes`) share one
+function, and the literals that differ between them become keyword
+parameters (``def block(params, x, *, groups: int)``, called with
+``groups=144``), as module style makes them constructor parameters.
+Sequentials whose bodies are the same share one function too, whatever
+their attribute. A block that returns its input unchanged (an empty
+``nn.Sequential()`` shortcut) gets no function: its callers read the input.
+The root always has its own function.
+
 A block's function keeps its class's name in snake_case (``basic_block``,
 ``basic_block_2`` for a second shape); a Sequential's function is named after
 its attribute (``features``) and yields its name to block functions
-(``double_conv2``). Decided on graphs, before any function is printed.
+(``double_conv2``). Decided on graphs, before any function is printed:
+children first, since a parent's calls pass what its children's functions
+take.
 """
 
 from __future__ import annotations
 
 import builtins
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import fx, nn
 
@@ -20,6 +32,17 @@ from ..leaves import Leaf, leaf_of
 from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
+from .expressions import _Raw
+from .literal_holes import (
+    Named,
+    Slots,
+    can_share,
+    copy_graph,
+    filled,
+    literal_slots,
+    named_holes,
+    value_of,
+)
 from .names import RESERVED
 from .signature import graph_signature
 from .statements import StatementPlan, plan_statements
@@ -31,7 +54,10 @@ class FunctionPlan:
 
     ``callees``: each block call's target -> (its function, whether that
     takes ``training``); ``training``: the function takes ``training``
-    itself, because it or a function it calls reads it.
+    itself, because it or a function it calls reads it. ``graph`` is the
+    body printed: the first member's graph with its calls of pass-through
+    blocks removed and the literals that differ between members replaced by
+    the ``keywords`` (name, type hint) the function takes.
     """
 
     name: str
@@ -41,6 +67,13 @@ class FunctionPlan:
     training: bool
     #: each leaf call's target -> the module-level layer it calls
     leaves: dict[str, "LeafCall"] = field(default_factory=dict)
+    graph: fx.Graph | None = None
+    keywords: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def body_graph(self) -> fx.Graph:
+        """The graph the function's body is printed from."""
+        return self.graph if self.graph is not None else self.instance.graph.graph
 
 
 @dataclass(frozen=True)
@@ -62,56 +95,266 @@ class LeafCall:
 FUNCTIONAL_NAMES = frozenset({"sub_params", "init_params", "math"})
 
 
+@dataclass
+class _Member:
+    """One instance, its graph as its function is called, and that graph's literal slots."""
+
+    instance: Instance
+    graph: fx.Graph
+    slots: Slots
+    leaves: dict[str, LeafCall]
+    training: bool
+
+
+@dataclass
+class _Group:
+    """Instances that share one function; ``holes`` become its keyword parameters."""
+
+    members: list[_Member]
+    holes: Named = field(default_factory=list)
+    plan: FunctionPlan | None = None
+
+
 def plan_functions(
     instances: list[Instance], top_name: str, taken: set[str]
 ) -> list[FunctionPlan]:
     """Every function of the file, callees first; the root's (``top_name``) last.
 
-    Instances whose graphs have the same signature and call the same
-    functions share one function (the root always has its own). ``taken``
-    are names the file imports: no function takes them.
+    Instances whose graphs have the same shape and call the same functions
+    share one function (the root always has its own). ``taken`` are names
+    the file imports: no function takes them.
     """
     names = _FunctionNames(instances, top_name, taken)
-    by_key: dict[tuple, FunctionPlan] = {}
-    function_of: dict[int, FunctionPlan] = {}  # id(module) -> its function
-    plans: list[FunctionPlan] = []
-    for instance in instances:  # children before parents
-        graph = instance.graph.graph
+    grouping = _Grouping(names)
+    grouping.run(instances)
+    order = {id(i.module): k for k, i in enumerate(instances)}
+    groups = sorted(
+        grouping.groups, key=lambda g: order[id(g.members[0].instance.module)]
+    )
+    return [_plan(group, grouping, names) for group in groups]
+
+
+class _Grouping:
+    """Groups instances level by level: a parent's calls depend on its children's groups.
+
+    ``settings``: the keywords each instance's call passes (its group's
+    holes); ``passthrough``: the instances that return their input as it is.
+    """
+
+    def __init__(self, names: "_FunctionNames"):
+        self.names = names
+        self.groups: list[_Group] = []
+        self.group_of: dict[int, _Group] = {}
+        self.settings: dict[int, dict[str, Any]] = {}
+        self.passthrough: set[int] = set()
+
+    def run(self, instances: list[Instance]) -> None:
+        pending = list(instances)
+        while pending:
+            ready = [i for i in pending if self._resolved(i)]
+            if not ready:
+                raise AssertionError("a block calls a block that is never traced")
+            pending = [i for i in pending if not any(i is r for r in ready)]
+            members = [m for m in map(self._member, ready) if m is not None]
+            by_key: dict[tuple, list[_Member]] = {}
+            for member in members:
+                by_key.setdefault(self._key(member), []).append(member)
+            for group in by_key.values():
+                for shared in _split_unshareable(group):
+                    self._add(shared)
+
+    def _resolved(self, instance: Instance) -> bool:
+        return all(
+            id(child) in self.group_of or id(child) in self.passthrough
+            for child in _callee_modules(instance)
+        )
+
+    def _member(self, instance: Instance) -> _Member | None:
+        """``instance`` with its graph as its function runs it; None for a pass-through."""
+        graph = _prepared_graph(instance, self.passthrough, self.settings)
+        if instance.path and _returns_its_input(graph, instance.module):
+            self.passthrough.add(id(instance.module))
+            return None
         calls = [n for n in graph.nodes if n.op == "call_module"]
         leaves = {
-            str(node.target): names.claim_leaf(leaf)
+            str(node.target): self.names.claim_leaf(leaf)
             for node in calls
             for leaf in [leaf_of(_submodule(instance, node))]
             if leaf is not None
         }
-        callees = {
-            str(node.target): (callee.name, callee.training)
-            for node in calls
-            if str(node.target) not in leaves
-            for callee in [function_of[id(_submodule(instance, node))]]
-        }
         training = (
             any(is_training_flag(n) for n in graph.nodes)
-            or any(t for _, t in callees.values())
+            or any(
+                self._takes_training(_submodule(instance, n))
+                for n in calls
+                if str(n.target) not in leaves
+            )
             or any(call.leaf.reads_mode for call in leaves.values())
         )
-        key = (
-            _kind(instance),
-            graph_signature(graph),
-            tuple(callees.items()),
-            tuple((t, call.variable) for t, call in leaves.items()),
-            training,
+        return _Member(instance, graph, literal_slots(graph), leaves, training)
+
+    def _takes_training(self, module: nn.Module) -> bool:
+        return self.group_of[id(module)].members[0].training
+
+    def _key(self, member: _Member) -> tuple:
+        """Members with equal keys share a function (literals aside, for block classes)."""
+        instance = member.instance
+        callees = tuple(
+            (str(n.target), id(self.group_of[id(_submodule(instance, n))]))
+            for n in member.graph.nodes
+            if n.op == "call_module" and str(n.target) not in member.leaves
         )
-        if key not in by_key or not instance.path:
-            reserved = frozenset(names.used)  # the body's names: not its own name
-            name = names.claim(instance)
-            statements = plan_statements(graph, Style.FUNCTIONAL, reserved)
-            by_key[key] = FunctionPlan(
-                name, instance, statements, callees, training, leaves
-            )
-            plans.append(by_key[key])
-        function_of[id(instance.module)] = by_key[key]
-    return plans
+        leaves = tuple((t, call.variable) for t, call in member.leaves.items())
+        common = (callees, leaves, member.training)
+        if not instance.path:
+            return ("root", *common)
+        if _is_sequential(instance):  # no class: only the same body is one function
+            return ("sequential", graph_signature(member.graph), *common)
+        return (type(instance.module), member.slots.shape, *common)
+
+    def _add(self, members: list[_Member]) -> None:
+        group = _Group(members)
+        if len(members) > 1:
+            group.holes = _named_holes(members, self.names)
+        for member in members:
+            self.group_of[id(member.instance.module)] = group
+            self.settings[id(member.instance.module)] = {
+                name: value_of(member.slots, slots[0]) for name, slots in group.holes
+            }
+        self.groups.append(group)
+
+
+def _split_unshareable(members: list[_Member]) -> list[list[_Member]]:
+    """``members`` as groups that can share a body: by exact graph where a slot has no default."""
+    if len(members) == 1 or can_share([m.slots for m in members]):
+        return [members]
+    exact: dict[tuple, list[_Member]] = {}
+    for member in members:
+        exact.setdefault(graph_signature(member.graph), []).append(member)
+    return list(exact.values())
+
+
+def _named_holes(members: list[_Member], names: "_FunctionNames") -> Named:
+    """The keyword parameters of the members' function: never a name the body or file uses."""
+    template = members[0].graph
+    taken = (
+        set(RESERVED)
+        | names.used
+        | names.blocks
+        | {str(n.target) for n in template.nodes if n.op == "placeholder"}
+    )
+    return named_holes([m.slots for m in members], taken)
+
+
+def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> FunctionPlan:
+    """The function of ``group``: its name, its body with the holes filled by its keywords."""
+    first = group.members[0]
+    reserved = frozenset(names.used | {n for n, _ in group.holes})
+    name = names.claim(first.instance, [m.instance for m in group.members[1:]])
+    graph = filled(first.graph, group.holes, _Raw)
+    statements = plan_statements(graph, Style.FUNCTIONAL, reserved)
+    callees = {}
+    for node in graph.nodes:
+        target = str(node.target)
+        if node.op == "call_module" and target not in first.leaves:
+            callee = grouping.group_of[id(_submodule(first.instance, node))]
+            callees[target] = (callee.plan.name, callee.members[0].training)
+    keywords = tuple(
+        (hole, _hint([value_of(m.slots, slots[0]) for m in group.members]))
+        for hole, slots in group.holes
+    )
+    group.plan = FunctionPlan(
+        name,
+        first.instance,
+        statements,
+        callees,
+        first.training,
+        first.leaves,
+        graph,
+        keywords,
+    )
+    return group.plan
+
+
+def _hint(values: list[Any]) -> str | None:
+    """``int``, ``float``, ``bool``, ``tuple[int, ...]``, ``... | None``: what the values are."""
+    kinds = set()
+    for value in values:
+        if value is None:
+            kinds.add("None")
+        elif isinstance(value, bool):
+            kinds.add("bool")
+        elif isinstance(value, int):
+            kinds.add("int")
+        elif isinstance(value, float):
+            kinds.add("float")
+        elif isinstance(value, tuple) and all(type(v) is int for v in value):
+            kinds.add("tuple[int, ...]")
+        else:
+            return None
+    if kinds == {"int", "float"}:
+        kinds = {"float"}
+    optional = "None" in kinds
+    kinds.discard("None")
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    return f"{kind} | None" if optional else kind
+
+
+# -- graphs as their functions run them -----------------------------------------
+
+
+def _prepared_graph(
+    instance: Instance, passthrough: set[int], settings: dict[int, dict[str, Any]]
+) -> fx.Graph:
+    """``instance``'s graph with pass-through calls removed and its calls' keywords added."""
+    original = instance.graph.graph
+    calls = [n for n in original.nodes if n.op == "call_module"]
+    modules = {str(n.target): _submodule(instance, n) for n in calls}
+    if not any(id(m) in passthrough or settings.get(id(m)) for m in modules.values()):
+        return original
+    graph = copy_graph(original)
+    for node in [n for n in graph.nodes if n.op == "call_module"]:
+        module = modules[str(node.target)]
+        if id(module) in passthrough:
+            value = node.args[0] if node.args else next(iter(node.kwargs.values()))
+            for user in list(node.users):
+                user.args = fx.node.map_arg(
+                    user.args, lambda n: value if n is node else n
+                )
+                user.kwargs = fx.node.map_arg(
+                    user.kwargs, lambda n: value if n is node else n
+                )
+            graph.erase_node(node)
+        elif settings.get(id(module)):
+            node.kwargs = {**node.kwargs, **settings[id(module)]}
+    return graph
+
+
+def _returns_its_input(graph: fx.Graph, module: nn.Module) -> bool:
+    """A block that does nothing: one input, returned as it is, and no weights."""
+    nodes = list(graph.nodes)
+    inputs = [n for n in nodes if n.op == "placeholder"]
+    return (
+        len(nodes) == 2
+        and len(inputs) == 1
+        and not inputs[0].args
+        and nodes[1].op == "output"
+        and nodes[1].args[0] is inputs[0]
+        and not any(True for _ in module.state_dict())
+    )
+
+
+def _callee_modules(instance: Instance) -> list[nn.Module]:
+    """The blocks ``instance`` calls (third-party layers aside)."""
+    found = []
+    for node in instance.graph.graph.nodes:
+        if node.op == "call_module":
+            module = _submodule(instance, node)
+            if leaf_of(module) is None:
+                found.append(module)
+    return found
 
 
 class _FunctionNames:
@@ -139,11 +382,17 @@ class _FunctionNames:
             self.leaves[key] = LeafCall(self._claim(base, set(), "_"), leaf)
         return self.leaves[key]
 
-    def claim(self, instance: Instance) -> str:
+    def claim(self, instance: Instance, others: list[Instance] = ()) -> str:
+        """``instance``'s function name; ``others`` share it (``layer`` for ``layer2``, ``layer3``)."""
         if not instance.path:
             return self.top_name
         if _is_sequential(instance):
-            return self._claim(_sequential_base(instance.path), self.blocks, "")
+            bases = {_sequential_base(i.path) for i in [instance, *others]}
+            base = _sequential_base(instance.path)
+            stems = {re.sub(r"_?\d+$", "", b) for b in bases}
+            if len(bases) > 1 and len(stems) == 1 and next(iter(stems)).isidentifier():
+                (base,) = stems
+            return self._claim(base, self.blocks, "")
         return self._claim(snake_case(type(instance.module).__name__), set(), "_")
 
     def _claim(self, base: str, also_taken: set[str], separator: str) -> str:
@@ -153,15 +402,6 @@ class _FunctionNames:
         name = first_free(base, self.used | also_taken, separator)
         self.used.add(name)
         return name
-
-
-def _kind(instance: Instance) -> object:
-    """What a shared function must agree on besides its graph: its class or attribute."""
-    return (
-        _sequential_base(instance.path)
-        if _is_sequential(instance)
-        else type(instance.module)
-    )
 
 
 def _submodule(instance: Instance, node: fx.Node) -> nn.Module:

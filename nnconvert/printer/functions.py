@@ -31,6 +31,7 @@ from .constructors import render_value
 from .expressions import ExpressionPrinter
 from .imports import Imports, Printed
 from .function_plan import FunctionPlan
+from .loops import find_loops
 
 
 def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
@@ -82,18 +83,25 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
 
 def function_text(plan: FunctionPlan) -> Printed:
     """``def name(params, ...)`` for ``plan``, and the imports it uses."""
-    graph = plan.instance.graph.graph
+    graph = plan.body_graph
+    loops = find_loops(
+        graph, plan.statements, Style.FUNCTIONAL, plan.instance.module, plan.callees
+    )
     body = print_body(
         graph,
         Style.FUNCTIONAL,
         plan.statements,
         callees=plan.callees,
         leaves=plan.leaves,
+        loops=loops,
     )
     body.imports.use("Tensor")
     signature = ["params: dict[str, Tensor]", *body.parameters]
+    keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     if plan.training:
-        signature += ["*", "training: bool = False"]
+        keywords.append("training: bool = False")
+    if keywords:
+        signature += ["*", *keywords]
     output = next(n for n in graph.nodes if n.op == "output")
     returns = _return_hint(output.args[0])
     arrow = f" -> {returns}" if returns else ""

@@ -9,14 +9,19 @@ from torch import fx
 
 
 def graph_signature(
-    graph: fx.Graph, skipped: frozenset[fx.Node] = frozenset()
+    graph: fx.Graph,
+    skipped: frozenset[fx.Node] = frozenset(),
+    abstract: dict[fx.Node, tuple] | None = None,
 ) -> tuple:
     """``graph`` as comparable data: equal signatures print the same body.
 
     Each node is its op, target, arguments (other nodes by position) and the
     kind of value it makes (a tensor is inlined differently from a shape, a
     tuple is unpacked). A skipped node stands for its (only) input.
+    ``abstract`` gives some nodes arguments to compare instead of their own
+    (:mod:`.literal_holes` sets their literals aside).
     """
+    abstract = abstract or {}
     index: dict[fx.Node, Any] = {}
 
     def ref(value: Any) -> Any:
@@ -39,7 +44,8 @@ def graph_signature(
             node.target if isinstance(node.target, str) else _callable_key(node.target)
         )
         kind = _value_kind(node.meta.get("value"))
-        entries.append((node.op, target, ref(node.args), ref(node.kwargs), kind))
+        args, kwargs = abstract.get(node, (node.args, node.kwargs))
+        entries.append((node.op, target, ref(args), ref(kwargs), kind))
         index[node] = len(entries) - 1
     return tuple(entries)
 

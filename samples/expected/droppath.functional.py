@@ -41,8 +41,8 @@ def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
 
 
 def blocks(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = block(sub_params(params, "0."), x, training=training)
-    x = block(sub_params(params, "1."), x, training=training)
+    for i in range(2):
+        x = block(sub_params(params, f"{i}."), x, training=training)
     return x
 
 

@@ -62,7 +62,7 @@ def gpt(
     idx: Tensor,
     targets: Tensor | None = None,
     *,
-    training: bool = False
+    training: bool = False,
 ) -> tuple[Tensor, Tensor]:
     if idx.size()[1] > 16:
         raise ValueError(
@@ -73,8 +73,8 @@ def gpt(
     out = F.embedding(out, params["wpe.weight"])
     idx = idx + out
     idx = F.dropout(idx, p=0.1, training=training)
-    idx = block(sub_params(params, "h.0."), idx, training=training)
-    idx = block(sub_params(params, "h.1."), idx, training=training)
+    for i in range(2):
+        idx = block(sub_params(params, f"h.{i}."), idx, training=training)
     idx = F.layer_norm(idx, (16,), params["ln_f.weight"], params["ln_f.bias"])
     if targets is None:
         idx = idx[:, [-1], :]

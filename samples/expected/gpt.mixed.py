@@ -72,8 +72,8 @@ class GPT(nn.Module):
             )
         out = torch.arange(0, idx.size()[1], dtype=torch.int64, device=idx.device)
         idx = F.dropout(self.wte(idx) + self.wpe(out), p=0.1, training=self.training)
-        idx = self.h[0](idx)
-        idx = self.h[1](idx)
+        for block in self.h:
+            idx = block(idx)
         idx = self.ln_f(idx)
         if targets is None:
             idx = idx[:, [-1], :]

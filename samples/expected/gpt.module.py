@@ -82,8 +82,8 @@ class GPT(nn.Module):
         out = self.wpe(out)
         idx = idx + out
         idx = self.dropout(idx)
-        idx = self.h[0](idx)
-        idx = self.h[1](idx)
+        for block in self.h:
+            idx = block(idx)
         idx = self.ln_f(idx)
         if targets is None:
             idx = idx[:, [-1], :]

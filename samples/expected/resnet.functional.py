@@ -43,8 +43,8 @@ def basic_block(
 
 
 def layer1(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = basic_block(sub_params(params, "0."), x, training=training)
-    x = basic_block(sub_params(params, "1."), x, training=training)
+    for i in range(2):
+        x = basic_block(sub_params(params, f"{i}."), x, training=training)
     return x
 
 
@@ -97,13 +97,7 @@ def basic_block_2(
     return out
 
 
-def layer2(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = basic_block_2(sub_params(params, "0."), x, training=training)
-    x = basic_block(sub_params(params, "1."), x, training=training)
-    return x
-
-
-def layer3(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+def layer(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
     x = basic_block_2(sub_params(params, "0."), x, training=training)
     x = basic_block(sub_params(params, "1."), x, training=training)
     return x
@@ -123,8 +117,8 @@ def res_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> 
     )
     x = F.relu(x, inplace=True)
     x = layer1(sub_params(params, "layer1."), x, training=training)
-    x = layer2(sub_params(params, "layer2."), x, training=training)
-    x = layer3(sub_params(params, "layer3."), x, training=training)
+    x = layer(sub_params(params, "layer2."), x, training=training)
+    x = layer(sub_params(params, "layer3."), x, training=training)
     x = F.adaptive_avg_pool2d(x, 1)
     x = torch.flatten(x, 1)
     x = F.linear(x, params["fc.weight"], params["fc.bias"])

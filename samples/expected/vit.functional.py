@@ -52,8 +52,8 @@ def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
     out = params["cls_token"].expand(x.shape[0], -1, -1)
     out = torch.cat((out, x), dim=1)
     out = out + params["pos_embed"]
-    out = block(sub_params(params, "blocks.0."), out)
-    out = block(sub_params(params, "blocks.1."), out)
+    for i in range(2):
+        out = block(sub_params(params, f"blocks.{i}."), out)
     out = F.layer_norm(out, (32,), params["norm.weight"], params["norm.bias"])
     out = out[:, 0]
     out = F.linear(out, params["head.weight"], params["head.bias"])

@@ -52,8 +52,8 @@ class TinyViT(nn.Module):
         out = self.cls_token.expand(x.shape[0], -1, -1)
         out = torch.cat((out, x), dim=1)
         out = out + self.pos_embed
-        out = self.blocks[0](out)
-        out = self.blocks[1](out)
+        for block in self.blocks:
+            out = block(out)
         out = self.norm(out)
         out = out[:, 0]
         out = self.head(out)

@@ -1,0 +1,220 @@
+"""The literals of a graph as slots: what lets one definition serve every instance of a block.
+
+A MobileNetV2 writes one ``Block`` class whose instances differ only in the
+numbers they were built with (``groups=144``, ``stride=2``). Their graphs are
+the same once those literals are set aside: :func:`literal_slots` splits a
+graph into that abstract shape (comparable data) and the literal in each
+slot; :func:`holes` finds the slots whose literal differs between members of
+a group, which become parameters of the one shared definition
+(``def block(params, x, *, groups: int, stride: int)``).
+
+A keyword a spec'd call leaves out holds the spec's default, so an instance
+with ``stride=1`` (omitted) and one with ``stride=2`` still share a body.
+Literals that the printer reads as structure are never slots: a
+``getitem`` index (an unpacked tuple), a ``getattr`` name, strings, and the
+arguments of branch marks.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import fx
+
+from ..branches import is_choose, is_condition, is_expect, is_only_when
+from ..opspecs import specs_for_function
+from ..opspecs.spec import REQUIRED
+from ..naming import first_free, identifier
+from .signature import graph_signature
+
+#: A slot: (node position, "kw" or "arg", keyword name or argument position).
+Slot = tuple[int, str, Any]
+
+
+class _Hole:
+    """Stands for a literal in the abstract shape."""
+
+    def __repr__(self) -> str:
+        return "<hole>"
+
+
+_HOLE = _Hole()
+
+
+@dataclass(frozen=True)
+class Slots:
+    """A graph's abstract shape, its literal per slot and each keyword slot's default."""
+
+    shape: tuple
+    values: dict[Slot, Any]
+    defaults: dict[Slot, Any]
+
+
+def literal_slots(graph: fx.Graph) -> Slots:
+    """``graph`` with its free literals set aside: the shape, and the literal in each slot.
+
+    A spec'd call's literal keywords leave the shape entirely (an omitted one
+    is its default); other calls keep their keyword names in the shape.
+    """
+    values: dict[Slot, Any] = {}
+    defaults: dict[Slot, Any] = {}
+    for position, node in enumerate(graph.nodes):
+        if not _may_hold_holes(node):
+            continue
+        for i, value in enumerate(node.args):
+            if _is_free_literal(value):
+                values[(position, "arg", i)] = value
+        for name, value in node.kwargs.items():
+            if _is_free_literal(value):
+                values[(position, "kw", name)] = value
+        for name, default in (_keyword_defaults(node) or {}).items():
+            defaults[(position, "kw", name)] = default
+    shape = graph_signature(graph, abstract=_abstract_of(graph))
+    return Slots(shape, values, defaults)
+
+
+def holes(members: list[Slots]) -> list[Slot]:
+    """The slots whose literal differs between ``members`` (of one abstract shape), in order.
+
+    A keyword slot some member leaves out holds its default there; a slot
+    left out by a call with no known default cannot be a hole, so the
+    members then do not share a body (:func:`can_share`).
+    """
+    slots = sorted({s for m in members for s in m.values}, key=_order)
+    return [
+        slot for slot in slots if len({_repr(value_of(m, slot)) for m in members}) > 1
+    ]
+
+
+def can_share(members: list[Slots]) -> bool:
+    """Every member has a value for every slot (given, or a known default)."""
+    slots = {s for m in members for s in m.values}
+    return all(
+        slot in m.values or slot in m.defaults for m in members for slot in slots
+    )
+
+
+def value_of(member: Slots, slot: Slot) -> Any:
+    """The literal ``member`` has in ``slot`` (its default where it leaves it out)."""
+    if slot in member.values:
+        return member.values[slot]
+    return member.defaults[slot]
+
+
+#: Each parameter of a shared definition and the slots it fills.
+Named = list[tuple[str, list[Slot]]]
+
+
+def named_holes(members: list[Slots], taken: set[str]) -> Named:
+    """Each parameter and the slots it fills; one name for slots that always agree.
+
+    Named after the keyword the literal sets (``groups``, ``stride``),
+    ``value`` for a positional literal; never a name in ``taken``, a
+    builtin or a keyword.
+    """
+    named: Named = []
+    by_values: dict[tuple[str, tuple], int] = {}
+    for slot in holes(members):
+        stem = identifier(str(slot[2])) if slot[1] == "kw" else "value"
+        values = tuple(_repr(value_of(m, slot)) for m in members)
+        if (stem, values) in by_values:
+            named[by_values[(stem, values)]][1].append(slot)
+            continue
+        name = stem
+        if hasattr(builtins, name) or keyword.iskeyword(name):
+            name += "_"
+        name = first_free(name, taken | {n for n, _ in named}, "_")
+        by_values[(stem, values)] = len(named)
+        named.append((name, [slot]))
+    return named
+
+
+def filled(graph: fx.Graph, named: Named, text: Callable[[str], Any]) -> fx.Graph:
+    """A copy of ``graph`` that reads ``text(name)`` where each hole's literal was."""
+    if not named:
+        return graph
+    copied = copy_graph(graph)
+    nodes = list(copied.nodes)
+    for name, slots in named:
+        for position, kind, key in slots:
+            node = nodes[position]
+            if kind == "kw":
+                node.kwargs = {**node.kwargs, key: text(name)}
+            else:
+                args = list(node.args)
+                args[key] = text(name)
+                node.args = tuple(args)
+    return copied
+
+
+def copy_graph(graph: fx.Graph) -> fx.Graph:
+    """A copy of ``graph`` with every node's meta; nodes keep their positions."""
+    copied = fx.Graph(owning_module=graph.owning_module)
+    value = copied.graph_copy(graph, {})
+    output = next(n for n in graph.nodes if n.op == "output")
+    copied.output(value).meta = dict(output.meta)
+    return copied
+
+
+def _order(slot: Slot) -> tuple:
+    return (slot[0], slot[1], str(slot[2]))
+
+
+def _repr(value: Any) -> str:
+    return f"{type(value).__name__}:{value!r}"
+
+
+def _abstract_of(graph: fx.Graph) -> dict[fx.Node, Any]:
+    """Per node, the argument and keyword values the shape compares instead of its own."""
+    found = {}
+    for node in graph.nodes:
+        if not _may_hold_holes(node):
+            continue
+        args = tuple(_HOLE if _is_free_literal(a) else a for a in node.args)
+        kwargs = {
+            k: _HOLE if _is_free_literal(v) else v for k, v in node.kwargs.items()
+        }
+        if _keyword_defaults(node) is not None:
+            kwargs = {k: v for k, v in kwargs.items() if v is not _HOLE}
+        found[node] = (args, kwargs)
+    return found
+
+
+def _may_hold_holes(node: fx.Node) -> bool:
+    """A call whose literal arguments may differ between instances of one body."""
+    if node.op not in ("call_function", "call_method", "call_module"):
+        return False
+    if node.target in (operator.getitem, getattr):
+        return False
+    return not (
+        is_choose(node) or is_condition(node) or is_expect(node) or is_only_when(node)
+    )
+
+
+def _keyword_defaults(node: fx.Node) -> dict[str, Any] | None:
+    """Each keyword's default for a spec'd function call (None: no spec, keywords are shape)."""
+    if node.op != "call_function":
+        return None
+    specs = specs_for_function(node.target)
+    if not specs:
+        return None
+    return {
+        p.name: p.default
+        for p in specs[0].argument_parameters
+        if p.default is not REQUIRED
+    }
+
+
+def _is_free_literal(value: Any) -> bool:
+    """A number, bool, None or tuple of numbers: a literal an instance may set."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    return (
+        isinstance(value, (tuple, list))
+        and bool(value)
+        and all(isinstance(v, (bool, int, float)) for v in value)
+    )

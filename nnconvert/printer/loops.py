@@ -1,0 +1,182 @@
+"""Loops: consecutive calls through every member of a container, chained, as one ``for``.
+
+``for block in self.blocks: x = block(x)`` traces into one call per member
+(``blocks.0``, ``blocks.1``, …), each taking the one before's result. Such a
+run prints as the loop the user wrote: in class styles over the container,
+in functional style over ``range(n)`` with each member's slice of the
+weights (``sub_params(params, f"blocks.{i}.")``).
+
+A run is a loop only when it reads as one without changing what runs: the
+calls are consecutive statements, cover the container's members in order,
+pass exactly the previous result (so every result has the one variable the
+loop assigns), run unconditionally, and call the same code: members of one
+class (class styles), one function with the same keywords (functional).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import fx, nn
+
+from ..naming import first_free
+from ..opspecs.helpers import SUB_PARAMS
+from ..options import Style
+from .expressions import ExpressionPrinter
+from .names import RESERVED
+from .statements import StatementPlan
+
+#: fewest calls printed as a loop
+MIN_LOOP = 2
+
+
+@dataclass(frozen=True)
+class Loop:
+    """A run of chained calls printed as a ``for``: its calls and container prefix."""
+
+    calls: tuple[fx.Node, ...]
+    container: str  # "blocks" (the container's path), "" for the body's own members
+
+    def lines(self, printer: ExpressionPrinter, plan: StatementPlan) -> list[str]:
+        """``for block in self.blocks:`` / ``for i in range(n):`` and its one statement."""
+        first = self.calls[0]
+        variable = plan.names[first]
+        taken = set(plan.names.values()) | RESERVED
+        if printer.style is Style.FUNCTIONAL:
+            index = first_free("i", taken, "_")
+            prefix = f"{self.container}." if self.container else ""
+            function, training = printer.callees[str(first.target)]
+            (weights,) = SUB_PARAMS.print(["params", f'f"{prefix}{{{index}}}."'])
+            arguments = [weights, variable]
+            arguments += [f"{k}={printer.argument(v)}" for k, v in first.kwargs.items()]
+            if training:
+                arguments.append("training=training")
+            call = f"{function}({', '.join(arguments)})"
+            return [
+                f"for {index} in range({len(self.calls)}):",
+                f"    {variable} = {call}",
+            ]
+        member = first_free(_singular(self.container), taken, "_")
+        return [
+            f"for {member} in {printer.attribute_path(self.container)}:",
+            f"    {variable} = {member}({variable})",
+        ]
+
+
+def find_loops(
+    graph: fx.Graph,
+    plan: StatementPlan,
+    style: Style,
+    owner: nn.Module,
+    callees: dict[str, tuple[str, bool]] | None = None,
+) -> list[Loop]:
+    """The runs of ``graph`` that print as loops (module docstring).
+
+    ``owner`` holds the containers; ``callees`` (functional style) are each
+    block call's function: a loop's calls all call one.
+    """
+    statements = [
+        n
+        for n in graph.nodes
+        if n not in plan.inlined and n.op not in ("placeholder", "output")
+    ]
+    loops = []
+    index = 0
+    while index < len(statements):
+        run = _run_from(statements, index, plan)
+        loop = _as_loop(run, plan, style, owner, callees or {})
+        if loop is not None:
+            loops.append(loop)
+            index += len(run)
+        else:
+            index += 1
+    return loops
+
+
+def _run_from(
+    statements: list[fx.Node], index: int, plan: StatementPlan
+) -> list[fx.Node]:
+    """The chain of calls starting at ``statements[index]``, each taking the one before."""
+    first = statements[index]
+    if not _is_member_call(first, plan) or not isinstance(first.args[0], fx.Node):
+        return []
+    run = [first]
+    for node in statements[index + 1 :]:
+        previous = run[-1]
+        if not (
+            _is_member_call(node, plan)
+            and node.args[0] is previous
+            and len(previous.users) == 1
+            and node.kwargs == first.kwargs
+        ):
+            break
+        run.append(node)
+    return run
+
+
+def _is_member_call(node: fx.Node, plan: StatementPlan) -> bool:
+    """A plain call of a numbered member on one value: ``self.blocks[3](x)``."""
+    return (
+        node.op == "call_module"
+        and len(node.args) == 1
+        and str(node.target).rpartition(".")[2].isdigit()
+        and not plan.guards.get(node)
+        and node not in plan.optional
+        and node not in plan.unpacks
+    )
+
+
+def _as_loop(
+    run: list[fx.Node],
+    plan: StatementPlan,
+    style: Style,
+    owner: nn.Module,
+    callees: dict[str, tuple[str, bool]],
+) -> Loop | None:
+    """``run`` as a loop, if it covers its container in order and calls one body."""
+    if len(run) < MIN_LOOP:
+        return None
+    container = str(run[0].target).rpartition(".")[0]
+    functional = style is Style.FUNCTIONAL
+    if not container and not functional:
+        return None  # a Sequential subclass's own members: its forward is Sequential's
+    if functional and (
+        any(str(n.target) not in callees for n in run)
+        or len({callees[str(n.target)] for n in run}) != 1
+    ):
+        return None
+    prefix = f"{container}." if container else ""
+    if [str(n.target) for n in run] != [f"{prefix}{i}" for i in range(len(run))]:
+        return None
+    try:
+        holder = owner.get_submodule(container)
+    except AttributeError:
+        return None
+    if not _is_list_of(holder, len(run)):
+        return None
+    variable = plan.names.get(run[0].args[0])
+    if variable is None or any(plan.names.get(n) != variable for n in run):
+        return None
+    if not functional and len({type(m) for m in holder.children()}) != 1:
+        return None
+    return Loop(tuple(run), container)
+
+
+def _is_list_of(holder: nn.Module, count: int) -> bool:
+    """A ModuleList or Sequential of ``count`` members (or the plain host that stands for one).
+
+    Functional input read back holds a block list in a plain ``nn.Module``
+    with members ``0`` … ``n-1``; class styles print it as an ``nn.ModuleList``.
+    """
+    keys = [str(i) for i in range(count)]
+    if isinstance(holder, (nn.ModuleList, nn.Sequential)):
+        return len(holder) == count
+    return type(holder) is nn.Module and list(holder._modules) == keys
+
+
+def _singular(container: str) -> str:
+    """``blocks`` -> ``block``: the loop variable over a container."""
+    name = container.rpartition(".")[2]
+    if len(name) > 1 and name.endswith("s") and not name.endswith("ss"):
+        return name[:-1]
+    return "block"

@@ -1,0 +1,348 @@
+"""One definition per block class, in every style, and the output still computes the same.
+
+Small hand-written models with the shapes real networks have: MobileNetV2's
+inverted residuals (one class, many widths), a ResNet with several stages
+(identical stage bodies), an identity shortcut (``nn.Sequential()``), and a
+ModuleList of blocks. Each test asserts what the text shows (one function or
+class, its keyword parameters) and that the equivalence check passes, in eval
+and in train mode; converting the output again gives the same text.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: expand, depthwise (``groups=planes``), project."""
+
+    def __init__(self, in_planes, out_planes, expansion, stride):
+        super().__init__()
+        self.stride = stride
+        planes = expansion * in_planes
+        self.conv1 = nn.Conv2d(in_planes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(
+            planes, planes, 3, stride=stride, padding=1, groups=planes, bias=False
+        )
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out_planes, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_planes)
+        self.shortcut = nn.Sequential()
+        if stride == 1 and in_planes != out_planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, out_planes, 1, bias=False),
+                nn.BatchNorm2d(out_planes),
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return out + self.shortcut(x) if self.stride == 1 else out
+
+
+class MobileNet(nn.Module):
+    cfg = [(1, 8, 1, 1), (2, 12, 2, 2), (2, 16, 2, 1)]
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        layers, in_planes = [], 8
+        for expansion, out_planes, num_blocks, stride in self.cfg:
+            for s in [stride] + [1] * (num_blocks - 1):
+                layers.append(InvertedResidual(in_planes, out_planes, expansion, s))
+                in_planes = out_planes
+        self.layers = nn.Sequential(*layers)
+        self.linear = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layers(out)
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+class Basic(nn.Module):
+    def __init__(self, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(planes // stride, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(planes // stride, planes, 1, stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + self.shortcut(x))
+
+
+class StagedResNet(nn.Module):
+    """Three stages of two blocks; the second and third stages run the same code."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.layer1 = nn.Sequential(Basic(8), Basic(8))
+        self.layer2 = nn.Sequential(Basic(16, 2), Basic(16))
+        self.layer3 = nn.Sequential(Basic(32, 2), Basic(32))
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim, hidden, p):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.drop = nn.Dropout(p)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return x + self.fc2(self.drop(F.gelu(self.fc1(self.norm(x)))))
+
+
+class Tower(nn.Module):
+    """A ModuleList of blocks built with different dropout rates."""
+
+    def __init__(self, dim=8, depth=3):
+        super().__init__()
+        self.blocks = nn.ModuleList(Mlp(dim, 2 * dim, 0.1 * i) for i in range(depth))
+        self.head = nn.Linear(dim, 2)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+class LayerNorm(nn.Module):
+    """A hand-written LayerNorm whose width is a literal of ``forward`` once traced."""
+
+    def __init__(self, dim, eps=1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.eps = eps
+        self.dim = dim
+
+    def forward(self, x):
+        return F.layer_norm(x, (self.dim,), self.weight, self.bias, self.eps)
+
+
+class DropPath(nn.Module):
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1 - self.p
+        mask = x.new_empty(x.shape[0], 1).bernoulli_(keep)
+        return x * mask / keep
+
+
+class NormBlock(nn.Module):
+    def __init__(self, dim, out, p):
+        super().__init__()
+        self.norm = LayerNorm(dim)
+        self.fc = nn.Linear(dim, out)
+        self.drop_path = DropPath(p)
+
+    def forward(self, x):
+        return self.drop_path(self.fc(self.norm(x)))
+
+
+class NormNet(nn.Module):
+    """Blocks whose LayerNorm widths and drop rates differ: literals of ``forward``."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            NormBlock(8, 16, 0.0), NormBlock(16, 16, 0.0), NormBlock(16, 32, 0.0)
+        )
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+def image():
+    return (torch.randn(2, 3, 16, 16),)
+
+
+def tokens():
+    return (torch.randn(2, 5, 8),)
+
+
+def converted(model: nn.Module, inputs: tuple, style: Style) -> nnconvert.Conversion:
+    """``model`` in ``style``, checked in eval and train mode against the original."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(model, style, inputs)
+    conversion.check()
+    conversion.check(train=True)
+    return conversion
+
+
+def functions(source: str) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(source)
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def keywords(function: ast.FunctionDef) -> list[str]:
+    return [a.arg for a in function.args.kwonlyargs]
+
+
+def assert_own_style_round_trip(conversion: nnconvert.Conversion) -> None:
+    """Converting the output to its own style gives the same text."""
+    again = nnconvert.convert(
+        load_output(conversion), conversion.style, conversion.example_inputs
+    )
+    assert again.source == conversion.source
+
+
+def test_inverted_residuals_of_different_widths_share_one_function():
+    conversion = converted(MobileNet().eval(), image(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    # the stride-1 identity-shortcut blocks: one function, the width a keyword
+    assert keywords(defined["inverted_residual"]) == ["groups", "training"]
+    assert "groups=groups" in ast.unparse(defined["inverted_residual"])
+    calls = ast.unparse(defined["layers"])
+    for width in (8, 24, 32):
+        assert f"groups={width}" in calls
+    assert len([n for n in defined if n.startswith("inverted_residual")]) == 3
+    assert_own_style_round_trip(conversion)
+
+
+def test_identity_shortcut_is_no_function():
+    conversion = converted(MobileNet().eval(), image(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    # no function for the empty Sequential: no function returns its input
+    for function in defined.values():
+        assert not isinstance(function.body[0], ast.Return), function.name
+    body = ast.unparse(defined["inverted_residual"])
+    assert "shortcut" not in body and "out = out + x" in body
+    # the shortcut with weights is a function, called where it is used
+    assert "shortcut" in defined
+    assert "shortcut(sub_params(params, 'shortcut.'), x" in conversion.source.replace(
+        '"', "'"
+    )
+
+
+def test_stages_with_the_same_body_are_one_function():
+    conversion = converted(StagedResNet().eval(), image(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert "layer" in defined and "layer2" not in defined and "layer3" not in defined
+    root = ast.unparse(defined["staged_res_net"])
+    assert "layer(sub_params(params, 'layer2.'), x" in root
+    assert "layer(sub_params(params, 'layer3.'), x" in root
+    assert_own_style_round_trip(conversion)
+
+
+def test_blocks_of_a_module_list_share_one_function_with_their_rate():
+    conversion = converted(Tower().eval(), tokens(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert [n for n in defined if n.startswith("mlp")] == ["mlp"]
+    assert keywords(defined["mlp"]) == ["p", "training"]
+    assert_own_style_round_trip(conversion)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_class_styles_still_check(style):
+    for model, inputs in [(MobileNet(), image()), (StagedResNet(), image())]:
+        assert_own_style_round_trip(converted(model.eval(), inputs, style))
+
+
+def classes(source: str) -> list[str]:
+    return [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_classes_that_differ_in_forward_literals_are_one_class(style):
+    model = NormNet().eval()
+    for block, p in zip(model.blocks, (0.1, 0.2, 0.3)):
+        block.drop_path.p = p  # rates differ; train-mode draws are not compared
+    conversion = nnconvert.convert(model, style, (torch.randn(2, 8),))
+    conversion.check()
+    assert classes(conversion.source) == [
+        "LayerNorm",
+        "DropPath",
+        "NormBlock",
+        "NormNet",
+    ]
+    assert "self.normalized_shape = normalized_shape" in conversion.source
+    assert "F.layer_norm(x, self.normalized_shape" in conversion.source
+    assert "(8,)" in conversion.source and "(16,)" in conversion.source
+    assert_own_style_round_trip(conversion)
+
+
+def test_forward_literals_are_keywords_in_functional_style():
+    conversion = converted(NormNet().eval(), (torch.randn(2, 8),), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert keywords(defined["layer_norm"]) == ["normalized_shape"]
+    assert [n for n in defined if n.startswith("norm_block")] == ["norm_block"]
+    assert_own_style_round_trip(conversion)
+
+
+class Stack(nn.Module):
+    """``for block in self.blocks: x = block(x)`` over a ModuleList of one class."""
+
+    def __init__(self, dim=8, depth=3):
+        super().__init__()
+        self.blocks = nn.ModuleList(Mlp(dim, 2 * dim, 0.0) for _ in range(depth))
+        self.head = nn.Linear(dim, 2)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_calls_through_a_module_list_print_as_a_loop(style):
+    conversion = converted(Stack().eval(), tokens(), style)
+    assert "for block in self.blocks:\n            x = block(x)\n" in conversion.source
+    assert "self.blocks[0]" not in conversion.source
+    assert_own_style_round_trip(conversion)
+
+
+def test_calls_through_a_module_list_loop_over_their_weights_in_functional_style():
+    conversion = converted(Stack().eval(), tokens(), Style.FUNCTIONAL)
+    assert (
+        '    for i in range(3):\n        x = mlp(sub_params(params, f"blocks.{i}."), x'
+        in conversion.source
+    )
+    assert_own_style_round_trip(conversion)
+
+
+def test_a_sequential_of_one_block_loops_in_its_function():
+    conversion = converted(StagedResNet().eval(), image(), Style.FUNCTIONAL)
+    layer1 = ast.unparse(functions(conversion.source)["layer1"])
+    assert "for i in range(2):" in layer1 and "f'{i}.'" in layer1
+
+
+def test_blocks_called_with_different_literals_are_no_loop():
+    conversion = converted(Tower().eval(), tokens(), Style.FUNCTIONAL)
+    assert "for i in" not in conversion.source  # each call passes its own rate
+    assert "p=0.1" in conversion.source and "p=0.2" in conversion.source
