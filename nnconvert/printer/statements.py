@@ -35,7 +35,8 @@ from torch import fx
 from ..branches import Guard, guards, is_choose, is_condition, is_only_when
 from ..options import Style
 from ..passes.graph_utils import is_impure, uses
-from .names import RESERVED, Namespace
+from ..source_map import user_name
+from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
 MIXED_NESTING = 3
@@ -123,10 +124,12 @@ def inlined_nodes(
     ends the side (``x = x.div(keep) * mask``).
     """
     guarded = guarded or {}
+    named = _named_shapes(graph)
     pure = {
         n
         for n in graph.nodes
-        if _is_shape_of_input(n) or (is_condition(n) and not is_impure(n))
+        if (_is_shape_of_input(n) and n not in named)
+        or (is_condition(n) and not is_impure(n))
     }
     inlined = set(pure)
     depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
@@ -202,6 +205,25 @@ def _inlined_into(node: fx.Node, user: fx.Node, inlined: set[fx.Node]) -> bool:
         if node is user:
             return True
     return False
+
+
+def _named_shapes(graph: fx.Graph) -> set[fx.Node]:
+    """Shape reads the user named (``B, T, C = x.size()``): statements, not inlined.
+
+    A named element is read by its name wherever it is used; the shape itself
+    is a statement too when every reader is such an element, so that it is
+    unpacked as the user wrote it.
+    """
+    named = {n for n in graph.nodes if _is_shape_of_input(n) and user_name(n)}
+    for node in graph.nodes:
+        if (
+            _is_shape_of_input(node)
+            and isinstance(node.meta.get("value"), tuple)
+            and node.users
+            and all(user in named for user in node.users)
+        ):
+            named.add(node)
+    return named
 
 
 def _is_shape_of_input(node: fx.Node) -> bool:
@@ -325,23 +347,40 @@ def name_statements(
         ]
         for variable in dying[1:]:
             namespace.release(names[variable])
+        handed = (
+            [names[dying[0]]] if dying else []
+        )  # a name the statement may take over
         if node in unpacks:
             for element in (t for t in unpacks[node] if t is not None):
-                if dying:  # the first element takes the dying input's name
-                    names[element] = namespace.take_over(names[dying.pop(0)])
-                    dying = []
-                else:
-                    names[element] = namespace.claim(_stem(element))
+                names[element] = _variable_name(element, namespace, handed)
             continue
         if not is_read(node):
-            if dying:
-                namespace.release(names[dying[0]])
+            for name in handed:
+                namespace.release(name)
             continue
-        if dying:
-            names[node] = namespace.take_over(names[dying[0]])
-        else:
-            names[node] = namespace.claim(_stem(node))
+        names[node] = _variable_name(node, namespace, handed)
     return names
+
+
+def _variable_name(node: fx.Node, namespace: Namespace, handed: list[str]) -> str:
+    """The user's name for ``node`` where it is free, else the dying input's, else a stem.
+
+    ``handed`` holds the name of the input that dies at this statement (still
+    claimed); it is used up (taken over or released) by the first call.
+    The user's name is kept only as written (``mu``, never ``mu2``): when it
+    is taken by a value still alive, the chain's own name is used instead.
+    """
+    wanted = user_name(node)
+    if wanted is not None and handed and cleaned(wanted) == handed[0]:
+        return namespace.take_over(handed.pop())
+    if wanted is not None and namespace.free(wanted) is not None:
+        for name in handed:
+            namespace.release(name)
+        handed.clear()
+        return namespace.claim(wanted)
+    if handed:
+        return namespace.take_over(handed.pop())
+    return namespace.claim(_stem(node))
 
 
 def is_read(node: fx.Node) -> bool:
