@@ -15,6 +15,7 @@ from torch import fx, nn
 from ..branches import Guard, is_expect, is_only_when, negated
 from ..opspecs.helpers import helper_for
 from ..options import Style
+from ..source_text import CommentFeed
 from .expressions import BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .statements import StatementPlan, Unpacks, is_read
@@ -84,6 +85,7 @@ def body_lines(
     guarded = guarded or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
     entries: list[tuple[Guard, list[str]]] = []
+    comments = CommentFeed()
     for node in graph.nodes:
         if (
             node in inlined
@@ -101,8 +103,22 @@ def body_lines(
                 lines = [] if text == name else [f"{name} = {text}"]
                 entries.append((guard + ((condition, polarity),), lines))
             continue
-        entries.append((guard, _statement(node, printer, unpacks, optional)))
+        lines = _statement(node, printer, unpacks, optional)
+        entries.append((guard, _commented(lines, node, comments)))
     return _nested(entries, printer, 0)
+
+
+def _commented(lines: list[str], node: fx.Node, comments: CommentFeed) -> list[str]:
+    """The user's comments on ``node``'s line before its statement (the rest before ``return``).
+
+    Never on a statement that prints nothing: a comment alone cannot be a block.
+    """
+    if not lines:
+        return lines
+    above = comments.before(node)
+    if node.op == "output":
+        above += comments.rest()
+    return above + lines
 
 
 def _statement(

@@ -1,0 +1,350 @@
+"""The user's source text around a traced node: comments, statement extents, docstrings.
+
+The output keeps the comments and docstrings of its source (SPEC invariant
+8). The tracer records where each node was made (:mod:`.source_map`); this
+module reads those files once each (``ast`` for statements and docstrings,
+``tokenize`` for comments) and answers the printer's questions:
+
+- which comments of a function belong before a statement made from a line
+  (:class:`CommentFeed`: every comment up to the end of that line's
+  statement, each printed once, the rest before ``return``);
+- which comment lines of ``__init__`` stand before ``self.<name> = ...``
+  (:func:`init_comments`);
+- the docstring of a class, of its ``forward``, or of a functional-style
+  function, as text to print (:func:`docstrings`).
+
+A file that cannot be read or parsed gives nothing: the output is then what
+it was before there was a source map.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import io
+import os
+import re
+import textwrap
+import tokenize
+from dataclasses import dataclass, field
+from typing import Any
+
+import black
+from torch import fx, nn
+
+from .source_map import Frame, node_frames, _is_user_code
+
+#: Comments that steer tools, not readers; ``# fmt: off`` would steer black in the output.
+_PRAGMA = re.compile(r"#\s*(fmt|yapf)\s*:", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One parsed file: its tree, its lines and its comments by line."""
+
+    tree: ast.Module
+    text: str
+    comments: dict[int, str]
+
+
+@dataclass(frozen=True)
+class FunctionText:
+    """One function of the user's: its comments in order, and where each statement ends."""
+
+    comments: tuple[tuple[int, str], ...]
+    #: (first line, last line) of each statement head: a compound statement's header only
+    heads: tuple[tuple[int, int], ...]
+
+    def statement_end(self, line: int) -> int:
+        """The last line of the innermost statement (head) holding ``line``."""
+        holding = [(s, e) for s, e in self.heads if s <= line <= e]
+        if not holding:
+            return line
+        return min(holding, key=lambda span: span[1] - span[0])[1]
+
+
+def read_file(path: str) -> SourceFile | None:
+    """``path`` parsed, or None when it cannot be read or parsed (cached while unchanged)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return _read(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read(path: str, _mtime: int, _size: int) -> SourceFile | None:
+    try:
+        with tokenize.open(path) as handle:
+            text = handle.read()
+        tree = ast.parse(text)
+        comments = {
+            token.start[0]: _normalized(token.string)
+            for token in tokenize.generate_tokens(io.StringIO(text).readline)
+            if token.type == tokenize.COMMENT and not _PRAGMA.match(token.string)
+        }
+    except (OSError, SyntaxError, ValueError, tokenize.TokenError):
+        return None
+    return SourceFile(tree, text, comments)
+
+
+def _normalized(comment: str) -> str:
+    """A comment as black writes it (``#x`` -> ``# x``), so the output stays black-stable."""
+    comment = comment.rstrip()
+    if len(comment) > 1 and comment[1] not in " !:#'":
+        comment = "# " + comment[1:]
+    return comment
+
+
+def _definition_at(tree: ast.AST, first_line: int, kinds: tuple[type, ...]) -> Any:
+    """The function or class whose code starts at ``first_line`` (decorators included)."""
+    for node in ast.walk(tree):
+        if isinstance(node, kinds):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            if first_line in (start, node.lineno):
+                return node
+    return None
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+@functools.lru_cache(maxsize=256)
+def _function_text(path: str, first_line: int, _mtime: int) -> FunctionText | None:
+    source = read_file(path)
+    if source is None:
+        return None
+    function = _definition_at(source.tree, first_line, _FUNCTIONS)
+    if function is None:
+        return None
+    body_start = function.body[0].lineno
+    docstring = _docstring_node(function)
+    skip = set(range(docstring.lineno, docstring.end_lineno + 1)) if docstring else ()
+    comments = tuple(
+        (line, text)
+        for line, text in sorted(source.comments.items())
+        if function.lineno <= line <= function.end_lineno and line not in skip
+    )
+    heads = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.stmt) and node is not function:
+            inner = [
+                getattr(node, part)[0].lineno
+                for part in ("body", "handlers", "orelse", "finalbody")
+                if getattr(node, part, None)
+            ]
+            end = min(inner) - 1 if inner else node.end_lineno
+            heads.append((node.lineno, max(node.lineno, end)))
+    heads.append(
+        (function.lineno, body_start - 1)
+    )  # the signature: the first statement's
+    return FunctionText(comments, tuple(heads))
+
+
+def function_text(frame: Frame) -> FunctionText | None:
+    """The comments and statements of the function ``frame`` runs (None: no source)."""
+    try:
+        mtime = os.stat(frame.file).st_mtime_ns
+    except OSError:
+        return None
+    return _function_text(frame.file, frame.first_line, mtime)
+
+
+@dataclass
+class CommentFeed:
+    """Hands out each comment of the functions a body came from once, before its statement.
+
+    A statement made from line L of a function gets every comment of that
+    function not yet printed up to the end of L's statement: the comment
+    lines above it and the one trailing it. Comments after the last such
+    statement come before ``return`` (:meth:`rest`).
+    """
+
+    printed: dict[tuple[str, int], int] = field(default_factory=dict)
+    functions: dict[tuple[str, int], FunctionText] = field(default_factory=dict)
+
+    def before(self, node: fx.Node) -> list[str]:
+        """The comment lines to print before the statement made from ``node``."""
+        lines = []
+        for frame in node_frames(node):
+            key = (frame.file, frame.first_line)
+            if key not in self.functions:
+                text = function_text(frame)
+                if text is None:
+                    continue
+                self.functions[key] = text
+                self.printed[key] = 0
+            text = self.functions[key]
+            end = text.statement_end(frame.line)
+            lines += self._take(key, lambda line: line <= end)
+        return lines
+
+    def rest(self) -> list[str]:
+        """Every comment not printed yet (before ``return``)."""
+        lines = []
+        for key in self.functions:
+            lines += self._take(key, lambda line: True)
+        return lines
+
+    def _take(self, key: tuple[str, int], wanted) -> list[str]:
+        comments = self.functions[key].comments
+        index = self.printed[key]
+        taken = []
+        while index < len(comments) and wanted(comments[index][0]):
+            taken.append(comments[index][1])
+            index += 1
+        self.printed[key] = index
+        return taken
+
+
+# -- __init__ comments --------------------------------------------------------
+
+
+def init_comments(cls: type) -> list[tuple[str, list[str]]]:
+    """The comments of ``cls.__init__``, each with the attribute it stands before.
+
+    In source order: ``(name, comments)`` for each ``self.<name> = ...``
+    holding the comment lines above it and the one trailing it; comments
+    after the last assignment are listed under ``""``.
+    """
+    init = vars(cls).get("__init__")
+    code = getattr(init, "__code__", None)
+    if code is None or not _is_user_code(code.co_filename):
+        return []
+    source = read_file(code.co_filename)
+    function = source and _definition_at(source.tree, code.co_firstlineno, _FUNCTIONS)
+    if function is None:
+        return []
+    assigned = sorted(
+        (node.end_lineno, target.attr)
+        for node in ast.walk(function)
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+    )
+    found: list[tuple[str, list[str]]] = [(name, []) for _, name in assigned]
+    found.append(("", []))
+    ends = [end for end, _ in assigned]
+    for line, text in sorted(source.comments.items()):
+        if function.lineno <= line <= function.end_lineno:
+            index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
+            found[index][1].append(text)
+    return [(name, comments) for name, comments in found if comments]
+
+
+def comments_per_attribute(
+    cls: type, printed: list[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """``init_comments`` placed on the attributes that are ``printed``, and the rest.
+
+    A comment above an attribute the output does not assign (``self.n_head =
+    n_head``) goes before the next one it does; those after the last printed
+    one are returned apart, to follow it.
+    """
+    placed: dict[str, list[str]] = {}
+    pending: list[str] = []
+    shown = set(printed)
+    for name, comments in init_comments(cls):
+        pending += comments
+        if name in shown and name not in placed:
+            placed[name], pending = pending, []
+    return placed, pending
+
+
+# -- docstrings ----------------------------------------------------------------
+
+
+def _docstring_node(definition: Any) -> ast.Expr | None:
+    """The docstring statement of a class or function, if it has one."""
+    first = definition.body[0] if definition.body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None
+
+
+def _docstring_of(obj: Any, kinds: tuple[type, ...]) -> str | None:
+    """The docstring literal of ``obj`` (a class or function of the user's) as written."""
+    try:
+        path = inspect.getsourcefile(obj)
+        _, first_line = inspect.getsourcelines(obj)
+    except (OSError, TypeError):
+        return None
+    if path is None or not _is_user_code(path):
+        return None
+    source = read_file(path)
+    definition = source and _definition_at(source.tree, first_line, kinds)
+    docstring = definition and _docstring_node(definition)
+    if not docstring:
+        return None
+    segment = ast.get_source_segment(source.text, docstring, padded=True)
+    return textwrap.dedent(segment) if segment else None
+
+
+@dataclass(frozen=True)
+class Docstrings:
+    """The docstrings a converted definition carries: its class's and its ``forward``'s."""
+
+    of_class: str | None = None
+    of_forward: str | None = None
+
+    def for_function(self) -> str | None:
+        """Functional style: one function stands for the class and its ``forward``."""
+        if self.of_class and self.of_forward:
+            joined = _joined(self.of_class, self.of_forward)
+            return joined or self.of_class
+        return self.of_class or self.of_forward
+
+
+def docstrings(module: nn.Module) -> Docstrings:
+    """The docstrings of ``module``'s class and ``forward`` in the user's source.
+
+    A functional-style input (the front end's wrapper) has its function's
+    docstring as the class's: its class is that function.
+    """
+    function = getattr(module, "function", None)
+    if inspect.isfunction(function) and not _is_user_code(
+        inspect.getsourcefile(type(module)) or ""
+    ):
+        return Docstrings(_docstring_of(function, _FUNCTIONS), None)
+    cls = type(module)
+    forward = vars(cls).get("forward")
+    return Docstrings(
+        _docstring_of(cls, (ast.ClassDef,)),
+        _docstring_of(forward, _FUNCTIONS) if inspect.isfunction(forward) else None,
+    )
+
+
+def _joined(first: str, second: str) -> str | None:
+    """Two plain docstrings as one: paragraphs of the first, then the second's."""
+    try:
+        texts = [ast.literal_eval(s) for s in (first, second)]
+    except (ValueError, SyntaxError):
+        return None
+    if any("\\" in s or '"""' in s for s in (first, second)):
+        return None
+    body = "\n\n".join(inspect.cleandoc(t) for t in texts)
+    return f'"""{body}\n"""' if "\n" in body else f'"""{body}"""'
+
+
+def docstring_lines(literal: str, indent: str) -> list[str]:
+    """``literal`` as black writes a docstring at ``indent``, one entry per line."""
+    source = f"def _():\n    {_continued(literal, '    ')}\n"
+    try:
+        formatted = black.format_str(source, mode=black.Mode())
+    except black.InvalidInput:
+        return []
+    lines = formatted.rstrip("\n").split("\n")[1:]
+    return [indent + line[4:] if line else line for line in lines]
+
+
+def _continued(literal: str, indent: str) -> str:
+    """The literal's continuation lines indented under ``indent``."""
+    first, *rest = literal.split("\n")
+    return "\n".join([first, *(indent + line if line else line for line in rest)])
