@@ -20,6 +20,7 @@ as before.
 from __future__ import annotations
 
 import functools
+import linecache
 import sys
 import sysconfig
 import types
@@ -82,13 +83,13 @@ class SourceRecorder:
             self._snapshot(
                 frame
             )  # bindings made after the last node, e.g. by ``return``
-        for node in reversed(graph.nodes):
+        for node in graph.nodes:
             stack = self._stacks.get(node)
             if not stack:
                 continue
             node.meta[SOURCE] = tuple(frame for _, frame in stack)
-            node.meta[NAMES] = _completed(
-                tuple(self._bound.get(key, {}).get(node) for key, _ in stack), node
+            node.meta[NAMES] = tuple(
+                self._bound.get(key, {}).get(node) for key, _ in stack
             )
         self._frames.clear()
         self._stacks.clear()
@@ -121,27 +122,6 @@ class SourceRecorder:
                 bound.setdefault(node, name)
 
 
-def _completed(names: tuple[str | None, ...], node: fx.Node) -> tuple[str | None, ...]:
-    """A part of a statement is named after what the statement assigns.
-
-    In ``z = mu * torch.exp(logvar) + c`` only the sum is bound to ``z``; its
-    parts (made on the same line of the same frames, each read only by the
-    next) are ``z`` too, so the statement split into steps reads
-    ``z = torch.exp(logvar); z = mu * z; z = z + c``. ``node``'s users come
-    later in the graph, so they are completed first.
-    """
-    if len(node.users) != 1:
-        return names
-    (user,) = node.users
-    if user.meta.get(SOURCE) != node.meta.get(SOURCE):
-        return names
-    given = user.meta.get(NAMES, ())
-    return tuple(
-        name if name is not None or i >= len(given) else given[i]
-        for i, name in enumerate(names)
-    )
-
-
 def _node_of(value: Any, tracer: fx.Tracer) -> fx.Node | None:
     if isinstance(value, fx.Proxy) and value.tracer is tracer:
         return value.node
@@ -154,11 +134,15 @@ def _frame(frame: types.FrameType) -> Frame:
     return Frame(code.co_filename, frame.f_lineno, function, code.co_firstlineno)
 
 
-@functools.lru_cache(maxsize=None)
 def _is_user_code(filename: str) -> bool:
     """A file of the user's (or a model library's), not torch's, nnconvert's or Python's."""
-    if filename.startswith("<"):
-        return False
+    if filename.startswith("<"):  # code nnconvert generated and ran is read back
+        return filename.startswith("<nnconvert") and filename in linecache.cache
+    return _is_user_file(filename)
+
+
+@functools.lru_cache(maxsize=None)
+def _is_user_file(filename: str) -> bool:
     path = Path(filename)
     if any(path.is_relative_to(d) for d in _LIBRARY_DIRS) or not path.exists():
         return False
@@ -176,12 +160,24 @@ def user_name(node: fx.Node) -> str | None:
     """The name the user's code bound ``node``'s value to, the outermost frame's first.
 
     ``mu`` for the first value of ``mu, logvar = self.encode(x)`` (bound in
-    ``forward``) rather than ``encode``'s own name for it.
+    ``forward``) rather than ``encode``'s own name for it. A part of a
+    statement is named after what the statement assigns: in ``z = mu *
+    torch.exp(logvar) + c`` only the sum is bound to ``z``, but its parts
+    (made on the same line of the same frames, each read only by the next)
+    are ``z`` too, so the statement split into steps reads ``z =
+    torch.exp(logvar); z = mu * z; z = z + c``. Read on the graph as the
+    passes left it.
     """
-    for name in node.meta.get(NAMES, ()):
-        if name:
-            return name
-    return None
+    while True:
+        for name in node.meta.get(NAMES, ()):
+            if name:
+                return name
+        if len(node.users) != 1:
+            return None
+        (user,) = node.users
+        if not node_frames(node) or node_frames(user) != node_frames(node):
+            return None
+        node = user
 
 
 def statement_line(node: fx.Node) -> Frame | None:

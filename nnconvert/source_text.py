@@ -23,7 +23,7 @@ import ast
 import functools
 import inspect
 import io
-import os
+import linecache
 import re
 import textwrap
 import tokenize
@@ -39,7 +39,7 @@ from .source_map import Frame, node_frames, _is_user_code
 _PRAGMA = re.compile(r"#\s*(fmt|yapf)\s*:", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SourceFile:
     """One parsed file: its tree, its lines and its comments by line."""
 
@@ -65,26 +65,27 @@ class FunctionText:
 
 
 def read_file(path: str) -> SourceFile | None:
-    """``path`` parsed, or None when it cannot be read or parsed (cached while unchanged)."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return _read(path, stat.st_mtime_ns, stat.st_size)
+    """``path`` parsed, or None when it cannot be read or parsed (cached while unchanged).
+
+    Read through ``linecache``, which also holds the code nnconvert generated
+    and executed (``Conversion.load()``): converting an output again keeps
+    its comments.
+    """
+    linecache.checkcache(path)
+    text = "".join(linecache.getlines(path))
+    return _read(text) if text else None
 
 
 @functools.lru_cache(maxsize=64)
-def _read(path: str, _mtime: int, _size: int) -> SourceFile | None:
+def _read(text: str) -> SourceFile | None:
     try:
-        with tokenize.open(path) as handle:
-            text = handle.read()
         tree = ast.parse(text)
         comments = {
             token.start[0]: _normalized(token.string)
             for token in tokenize.generate_tokens(io.StringIO(text).readline)
             if token.type == tokenize.COMMENT and not _PRAGMA.match(token.string)
         }
-    except (OSError, SyntaxError, ValueError, tokenize.TokenError):
+    except (SyntaxError, ValueError, tokenize.TokenError):
         return None
     return SourceFile(tree, text, comments)
 
@@ -111,20 +112,18 @@ _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 @functools.lru_cache(maxsize=256)
-def _function_text(path: str, first_line: int, _mtime: int) -> FunctionText | None:
-    source = read_file(path)
-    if source is None:
-        return None
+def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     function = _definition_at(source.tree, first_line, _FUNCTIONS)
     if function is None:
         return None
     body_start = function.body[0].lineno
     docstring = _docstring_node(function)
     skip = set(range(docstring.lineno, docstring.end_lineno + 1)) if docstring else ()
+    last = _end_with_comments(source, function)
     comments = tuple(
         (line, text)
         for line, text in sorted(source.comments.items())
-        if function.lineno <= line <= function.end_lineno and line not in skip
+        if function.lineno <= line <= last and line not in skip
     )
     heads = []
     for node in ast.walk(function):
@@ -144,11 +143,8 @@ def _function_text(path: str, first_line: int, _mtime: int) -> FunctionText | No
 
 def function_text(frame: Frame) -> FunctionText | None:
     """The comments and statements of the function ``frame`` runs (None: no source)."""
-    try:
-        mtime = os.stat(frame.file).st_mtime_ns
-    except OSError:
-        return None
-    return _function_text(frame.file, frame.first_line, mtime)
+    source = read_file(frame.file)
+    return _function_text(source, frame.first_line) if source else None
 
 
 @dataclass
@@ -217,22 +213,76 @@ def init_comments(cls: type) -> list[tuple[str, list[str]]]:
     if function is None:
         return []
     assigned = sorted(
-        (node.end_lineno, target.attr)
+        (node.end_lineno, name)
         for node in ast.walk(function)
-        if isinstance(node, (ast.Assign, ast.AnnAssign))
-        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
-        if isinstance(target, ast.Attribute)
-        and isinstance(target.value, ast.Name)
-        and target.value.id == "self"
+        if isinstance(node, ast.stmt)
+        for name in _attributes_set(node)
     )
     found: list[tuple[str, list[str]]] = [(name, []) for _, name in assigned]
     found.append(("", []))
     ends = [end for end, _ in assigned]
     for line, text in sorted(source.comments.items()):
-        if function.lineno <= line <= function.end_lineno:
+        if function.lineno <= line <= _end_with_comments(source, function):
             index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
             found[index][1].append(text)
     return [(name, comments) for name, comments in found if comments]
+
+
+#: ``self.<method>("name", ...)`` registers attribute ``name``.
+_REGISTERS = ("register_buffer", "register_parameter", "add_module", "register_module")
+
+
+def _attributes_set(statement: ast.stmt) -> list[str]:
+    """The attribute paths a statement of ``__init__`` sets: ``self.fc = ...`` -> ``fc``.
+
+    ``self.wte.weight = ...`` -> ``wte.weight``; ``self.register_buffer("bias", ...)``
+    -> ``bias``.
+    """
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, ast.AnnAssign):
+        targets = [statement.target]
+    elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        call = statement.value
+        if (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr in _REGISTERS
+            and _self_path(call.func.value) == ""
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, str)
+        ):
+            return [call.args[0].value]
+        return []
+    else:
+        return []
+    return [p for p in map(_self_path, targets) if p]
+
+
+def _self_path(node: ast.AST) -> str | None:
+    """``self`` -> ``""``, ``self.a.b`` -> ``"a.b"``; None for anything else."""
+    if isinstance(node, ast.Name):
+        return "" if node.id == "self" else None
+    if isinstance(node, ast.Attribute):
+        base = _self_path(node.value)
+        if base is not None:
+            return f"{base}.{node.attr}" if base else node.attr
+    return None
+
+
+def _end_with_comments(source: SourceFile, function: Any) -> int:
+    """The function's last line, with the comment lines indented under it that follow."""
+    lines = source.text.splitlines()
+    end = function.end_lineno
+    while end < len(lines):
+        text = lines[end]
+        stripped = text.lstrip()
+        if stripped and not (
+            stripped.startswith("#") and len(text) - len(stripped) > function.col_offset
+        ):
+            break
+        end += 1
+    return end
 
 
 def comments_per_attribute(
@@ -269,19 +319,44 @@ def _docstring_node(definition: Any) -> ast.Expr | None:
     return None
 
 
-def _docstring_of(obj: Any, kinds: tuple[type, ...]) -> str | None:
-    """The docstring literal of ``obj`` (a class or function of the user's) as written."""
-    try:
-        path = inspect.getsourcefile(obj)
-        _, first_line = inspect.getsourcelines(obj)
-    except (OSError, TypeError):
+def _function_definition(function: Any) -> tuple[SourceFile, Any] | None:
+    """The parsed file and ``def`` of a user's function (None: no source)."""
+    code = getattr(function, "__code__", None)
+    if code is None or not _is_user_code(code.co_filename):
         return None
-    if path is None or not _is_user_code(path):
+    source = read_file(code.co_filename)
+    definition = source and _definition_at(source.tree, code.co_firstlineno, _FUNCTIONS)
+    return (source, definition) if definition else None
+
+
+def _class_definition(cls: type) -> tuple[SourceFile, Any] | None:
+    """The parsed file and ``class`` statement of a user's class, found through its methods.
+
+    ``inspect`` finds a class through ``sys.modules``, which code nnconvert
+    generated and ran is not in; its methods' code objects know their file.
+    """
+    for value in vars(cls).values():
+        found = _function_definition(value) if inspect.isfunction(value) else None
+        if found is None:
+            continue
+        source, method = found
+        for node in ast.walk(source.tree):
+            if (
+                isinstance(node, ast.ClassDef)
+                and node.name == cls.__name__
+                and node.lineno < method.lineno <= node.end_lineno
+            ):
+                return source, node
+    return None
+
+
+def _docstring_text(found: tuple[SourceFile, Any] | None) -> str | None:
+    """The docstring literal of a found definition, as written (dedented)."""
+    if found is None:
         return None
-    source = read_file(path)
-    definition = source and _definition_at(source.tree, first_line, kinds)
-    docstring = definition and _docstring_node(definition)
-    if not docstring:
+    source, definition = found
+    docstring = _docstring_node(definition)
+    if docstring is None:
         return None
     segment = ast.get_source_segment(source.text, docstring, padded=True)
     return textwrap.dedent(segment) if segment else None
@@ -309,15 +384,13 @@ def docstrings(module: nn.Module) -> Docstrings:
     docstring as the class's: its class is that function.
     """
     function = getattr(module, "function", None)
-    if inspect.isfunction(function) and not _is_user_code(
-        inspect.getsourcefile(type(module)) or ""
-    ):
-        return Docstrings(_docstring_of(function, _FUNCTIONS), None)
     cls = type(module)
+    if inspect.isfunction(function) and _class_definition(cls) is None:
+        return Docstrings(_docstring_text(_function_definition(function)), None)
     forward = vars(cls).get("forward")
     return Docstrings(
-        _docstring_of(cls, (ast.ClassDef,)),
-        _docstring_of(forward, _FUNCTIONS) if inspect.isfunction(forward) else None,
+        _docstring_text(_class_definition(cls)),
+        _docstring_text(_function_definition(forward)),
     )
 
 

@@ -35,7 +35,7 @@ from torch import fx
 from ..branches import Guard, guards, is_choose, is_condition, is_only_when
 from ..options import Style
 from ..passes.graph_utils import is_impure, uses
-from ..source_map import user_name
+from ..source_map import statement_line, user_name
 from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
@@ -150,7 +150,8 @@ def inlined_nodes(
             and node not in optional
             and (
                 next(iter(node.users)) in ends
-                or _reads_best_inline(
+                or not _crosses_statements(node)
+                and _reads_best_inline(
                     node, next(iter(node.users)), style, depth, rooted
                 )
             )
@@ -163,6 +164,18 @@ def inlined_nodes(
         ):
             pure.add(node)  # parameters and constants: evaluated anywhere alike
     return _keep_evaluation_order(graph, inlined, pure, guarded)
+
+
+def _crosses_statements(node: fx.Node) -> bool:
+    """The user's source computes ``node`` in one statement and reads it in another.
+
+    Then the source held it in a variable, and so does the output: inlining
+    it would lose the user's name and statement (and converting the output
+    again would see other statements).
+    """
+    (user,) = node.users
+    here, there = statement_line(node), statement_line(user)
+    return here is not None and there is not None and here != there
 
 
 def _keep_evaluation_order(

@@ -18,16 +18,20 @@ def unpack_tensor(data: str, dtype: torch.dtype, shape: tuple[int, ...]) -> Tens
 
 
 def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    out = F.linear(x, params["qkv.weight"], params["qkv.bias"])
-    out = out.reshape(x.shape[0], x.shape[1], 3, 2, x.shape[2] // 2)
-    out = out.permute(2, 0, 3, 1, 4)
-    out2 = out[0]
-    out3 = out[1]
-    out = out[2]
-    out2 = out2 * 0.25
-    out3 = out3.transpose(-2, -1)
-    out2 = out2 @ out3
-    out3 = unpack_tensor(
+    """Window based multi-head self attention (W-MSA) with relative position bias."""
+    B_, N, C = x.shape
+    qkv = F.linear(x, params["qkv.weight"], params["qkv.bias"])
+    qkv = qkv.reshape(B_, N, 3, 2, C // 2)
+    qkv = qkv.permute(2, 0, 3, 1, 4)
+    # make torchscript happy (cannot use tensor as tuple)
+    q = qkv[0]
+    k = qkv[1]
+    v = qkv[2]
+    q = q * 0.25
+    attn = k.transpose(-2, -1)
+    attn = q @ attn
+    # Wh*Ww,Wh*Ww,nH
+    relative_position_bias = unpack_tensor(
         "eNrt3FXQr2WhhnHeBynpElFSUZAQlRApBVRURBERpQQLkRBBuhUUEGkUUEBKQGxJ"
         "AykBEyQE7O7edjuz1r33zDra38E198m63pN7vu/4ff+/Z+aZufad5pn17JPdO/uG"
         "7F7Z12f3zL4u+9rsa7Kvzr4qu0d29+xLsttlX5x9UXbb7Auz22RfkH1+9nnZrbPP"
@@ -153,18 +157,21 @@ def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
         torch.int64,
         (196, 196),
     ).view(-1)
-    out3 = params["relative_position_bias_table"][out3]
-    out3 = out3.view(196, 196, -1)
-    out3 = out3.permute(2, 0, 1)
-    out3 = out3.contiguous()
-    out3 = out3.unsqueeze(0)
-    out2 = out2 + out3
-    out2 = F.softmax(out2, dim=-1)
-    out2 = out2 @ out
-    out2 = out2.transpose(1, 2)
-    out2 = out2.reshape(x.shape[0], x.shape[1], x.shape[2])
-    out2 = F.linear(out2, params["proj.weight"], params["proj.bias"])
-    return out2
+    relative_position_bias = params["relative_position_bias_table"][
+        relative_position_bias
+    ]
+    relative_position_bias = relative_position_bias.view(196, 196, -1)
+    # nH, Wh*Ww, Wh*Ww
+    relative_position_bias = relative_position_bias.permute(2, 0, 1)
+    relative_position_bias = relative_position_bias.contiguous()
+    relative_position_bias = relative_position_bias.unsqueeze(0)
+    attn = attn + relative_position_bias
+    attn = F.softmax(attn, dim=-1)
+    x = attn @ v
+    x = x.transpose(1, 2)
+    x = x.reshape(B_, N, C)
+    x = F.linear(x, params["proj.weight"], params["proj.bias"])
+    return x
 
 
 def init_params() -> dict[str, Tensor]:
