@@ -73,7 +73,7 @@ def plan_statements(
     unpacks = unpacked(graph, inlined, optional)
     for targets in unpacks.values():
         inlined.difference_update(targets)
-    names = name_statements(graph, inlined, reserved, unpacks)
+    names = name_statements(graph, inlined, reserved, unpacks, optional)
     return StatementPlan(
         frozenset(inlined), unpacks, names, frozenset(optional), guarded, ends
     )
@@ -329,11 +329,14 @@ def name_statements(
     inlined: set[fx.Node],
     reserved: frozenset[str] = frozenset(),
     unpacks: Unpacks | None = None,
+    optional: frozenset[fx.Node] = frozenset(),
 ) -> dict[fx.Node, str]:
     """A variable name for every placeholder and statement node.
 
     ``reserved`` are names taken by the file itself (its functions and classes).
     An unpacked tuple has no name; its elements are named where it is made.
+    An ``optional`` call keeps its input's variable (skipped, the variable
+    still holds what follows reads), whatever the user called its result.
     """
     unpacks = unpacks or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
@@ -371,11 +374,13 @@ def name_statements(
             for name in handed:
                 namespace.release(name)
             continue
-        names[node] = _variable_name(node, namespace, handed)
+        names[node] = _variable_name(node, namespace, handed, node not in optional)
     return names
 
 
-def _variable_name(node: fx.Node, namespace: Namespace, handed: list[str]) -> str:
+def _variable_name(
+    node: fx.Node, namespace: Namespace, handed: list[str], as_user: bool = True
+) -> str:
     """The user's name for ``node`` where it is free, else the dying input's, else a stem.
 
     ``handed`` holds the name of the input that dies at this statement (still
@@ -383,7 +388,7 @@ def _variable_name(node: fx.Node, namespace: Namespace, handed: list[str]) -> st
     The user's name is kept only as written (``mu``, never ``mu2``): when it
     is taken by a value still alive, the chain's own name is used instead.
     """
-    wanted = user_name(node)
+    wanted = user_name(node) if as_user else None
     if wanted is not None and handed and cleaned(wanted) == handed[0]:
         return namespace.take_over(handed.pop())
     if wanted is not None and namespace.free(wanted) is not None:

@@ -287,6 +287,7 @@ def init_params() -> dict[str, Tensor]:
     params["encoder.layers.1.norm2.bias"] = params[
         "encoder.layers.0.norm2.bias"
     ].clone()
+    # the pooler: the first ([CLS]) token through a dense layer and tanh
     params["pooler.weight"] = nn.init.kaiming_uniform_(
         torch.empty(32, 32), a=math.sqrt(5)
     )

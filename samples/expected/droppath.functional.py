@@ -75,6 +75,7 @@ def init_params() -> dict[str, Tensor]:
     params["stem.bias"] = nn.init.uniform_(
         torch.empty(16), -1 / math.sqrt(48), 1 / math.sqrt(48)
     )
+    # one rate for every block (ConvNeXt grows it with depth)
     # Block's own tensor: set it before use
     params["blocks.0.gamma"] = torch.empty(16)
     params["blocks.0.dwconv.weight"] = nn.init.kaiming_uniform_(

@@ -181,4 +181,5 @@ def init_params() -> dict[str, Tensor]:
     )
     # tied weights: one tensor under both keys, as in the original
     params["wte.weight"] = params["lm_head.weight"]
+    # https://paperswithcode.com/method/weight-tying
     return params

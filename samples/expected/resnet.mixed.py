@@ -4,37 +4,15 @@ import torch.nn.functional as F
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, in_channels):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, in_channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.conv2 = nn.Conv2d(in_channels, in_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(in_channels)
-
-    def forward(self, x):
-        out = self.conv1(x)
-        out = self.bn1(out)
-        out = F.relu(out, inplace=True)
-        out = self.conv2(out)
-        out = self.bn2(out)
-        out = out + x
-        out = F.relu(out, inplace=True)
-        return out
-
-
-class BasicBlockWithDownsample(nn.Module):
-    def __init__(self, in_channels, out_channels):
+    def __init__(self, in_channels, out_channels, stride=1, downsample=None):
         super().__init__()
         self.conv1 = nn.Conv2d(
-            in_channels, out_channels, 3, stride=2, padding=1, bias=False
+            in_channels, out_channels, 3, stride=stride, padding=1, bias=False
         )
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False),
-            nn.BatchNorm2d(out_channels),
-        )
+        self.downsample = downsample
 
     def forward(self, x):
         out = self.conv1(x)
@@ -42,8 +20,9 @@ class BasicBlockWithDownsample(nn.Module):
         out = F.relu(out, inplace=True)
         out = self.conv2(out)
         out = self.bn2(out)
-        identity = self.downsample(x)
-        out = out + identity
+        if self.downsample is not None:
+            x = self.downsample(x)
+        out = out + x
         out = F.relu(out, inplace=True)
         return out
 
@@ -53,9 +32,29 @@ class ResNet(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
-        self.layer1 = nn.Sequential(BasicBlock(16), BasicBlock(16))
-        self.layer2 = nn.Sequential(BasicBlockWithDownsample(16, 32), BasicBlock(32))
-        self.layer3 = nn.Sequential(BasicBlockWithDownsample(32, 64), BasicBlock(64))
+        self.layer1 = nn.Sequential(BasicBlock(16, 16), BasicBlock(16, 16))
+        self.layer2 = nn.Sequential(
+            BasicBlock(
+                16,
+                32,
+                stride=2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(16, 32, 1, stride=2, bias=False), nn.BatchNorm2d(32)
+                ),
+            ),
+            BasicBlock(32, 32),
+        )
+        self.layer3 = nn.Sequential(
+            BasicBlock(
+                32,
+                64,
+                stride=2,
+                downsample=nn.Sequential(
+                    nn.Conv2d(32, 64, 1, stride=2, bias=False), nn.BatchNorm2d(64)
+                ),
+            ),
+            BasicBlock(64, 64),
+        )
         self.fc = nn.Linear(64, 10)
 
     def forward(self, x):

@@ -66,4 +66,5 @@ def init_params() -> dict[str, Tensor]:
     )
     # tied weights: one tensor under both keys, as in the original
     params["transformer.wte.weight"] = params["lm_head.weight"]
+    # weight tying
     return params

@@ -185,6 +185,9 @@ def init_params() -> dict[str, Tensor]:
     reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
     """
     params: dict[str, Tensor] = {}
+    # Wh, Ww
+    # define a parameter table of relative position bias
+    # 2*Wh-1 * 2*Ww-1, nH
     # WindowAttention's own tensor: set it before use
     params["relative_position_bias_table"] = torch.empty(729, 2)
     params["qkv.weight"] = nn.init.kaiming_uniform_(torch.empty(96, 32), a=math.sqrt(5))
@@ -197,4 +200,11 @@ def init_params() -> dict[str, Tensor]:
     params["proj.bias"] = nn.init.uniform_(
         torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
     )
+    # get pair-wise relative position index for each token inside the window
+    # 2, Wh, Ww
+    # 2, Wh*Ww
+    # 2, Wh*Ww, Wh*Ww
+    # Wh*Ww, Wh*Ww, 2
+    # shift to start from 0
+    # Wh*Ww, Wh*Ww
     return params
