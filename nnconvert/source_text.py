@@ -201,8 +201,8 @@ def init_comments(cls: type) -> list[tuple[str, list[str]]]:
     """The comments of ``cls.__init__``, each with the attribute it stands before.
 
     In source order: ``(name, comments)`` for each ``self.<name> = ...``
-    holding the comment lines above it and the one trailing it; comments
-    after the last assignment are listed under ``""``.
+    holding the comment lines above it and the one trailing it (maybe
+    none); comments after the last assignment are listed under ``""``.
     """
     init = vars(cls).get("__init__")
     code = getattr(init, "__code__", None)
@@ -225,7 +225,7 @@ def init_comments(cls: type) -> list[tuple[str, list[str]]]:
         if function.lineno <= line <= _end_with_comments(source, function):
             index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
             found[index][1].append(text)
-    return [(name, comments) for name, comments in found if comments]
+    return found if any(comments for _, comments in found) else []
 
 
 #: ``self.<method>("name", ...)`` registers attribute ``name``.
@@ -400,8 +400,8 @@ def _joined(first: str, second: str) -> str | None:
         texts = [ast.literal_eval(s) for s in (first, second)]
     except (ValueError, SyntaxError):
         return None
-    if any("\\" in s or '"""' in s for s in (first, second)):
-        return None
+    if any("\\" in s for s in (first, second)) or any('"' in t for t in texts):
+        return None  # escapes and quotes are kept only as the user wrote them
     body = "\n\n".join(inspect.cleandoc(t) for t in texts)
     return f'"""{body}\n"""' if "\n" in body else f'"""{body}"""'
 
