@@ -123,9 +123,16 @@ class SourceRecorder:
 
 
 def _node_of(value: Any, tracer: fx.Tracer) -> fx.Node | None:
-    if isinstance(value, fx.Proxy) and value.tracer is tracer:
-        return value.node
-    return None
+    """The node a local holds, never making one.
+
+    An attribute proxy (``device = idx.device``) makes its ``getattr`` node
+    only when first used; reading ``.node`` would add it to the graph.
+    """
+    if not isinstance(value, fx.Proxy) or value.tracer is not tracer:
+        return None
+    if isinstance(value, fx.proxy.Attribute):
+        return value._node
+    return value.node
 
 
 def _frame(frame: types.FrameType) -> Frame:
