@@ -171,9 +171,7 @@ def user_name(node: fx.Node) -> str | None:
     statement is named after what the statement assigns: in ``z = mu *
     torch.exp(logvar) + c`` only the sum is bound to ``z``, but its parts
     (made on the same line of the same frames, each read only by the next)
-    are ``z`` too, so the statement split into steps reads ``z =
-    torch.exp(logvar); z = mu * z; z = z + c``. Read on the graph as the
-    passes left it.
+    are ``z`` too. Read on the graph as the passes left it.
     """
     while True:
         for name in node.meta.get(NAMES, ()):

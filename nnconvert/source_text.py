@@ -158,29 +158,49 @@ class CommentFeed:
     """
 
     printed: dict[tuple[str, int], int] = field(default_factory=dict)
-    functions: dict[tuple[str, int], FunctionText] = field(default_factory=dict)
+    functions: dict[tuple[str, int], FunctionText | None] = field(default_factory=dict)
+    #: (function, statement end) -> the last printed node made from that statement
+    last: dict[tuple[tuple[str, int], int], fx.Node] = field(default_factory=dict)
+
+    def prepare(self, nodes: list[fx.Node]) -> None:
+        """The statements the body prints, in order: each line's comments go before its last.
+
+        A source statement printed as several (``x = F.relu(self.conv1(x))``
+        in module style) has its comment above the step that completes it;
+        so the comment stays with the same step whichever style the source
+        was written in.
+        """
+        for node in nodes:
+            for key, end in self._statements(node):
+                self.last[key, end] = node
 
     def before(self, node: fx.Node) -> list[str]:
         """The comment lines to print before the statement made from ``node``."""
         lines = []
+        for key, end in self._statements(node):
+            if self.last.get((key, end)) is node:
+                lines += self._take(key, lambda line: line <= end)
+        return lines
+
+    def _statements(self, node: fx.Node) -> list[tuple[tuple[str, int], int]]:
+        """Per frame of ``node`` with source: (its function, the end of its statement)."""
+        found = []
         for frame in node_frames(node):
             key = (frame.file, frame.first_line)
             if key not in self.functions:
-                text = function_text(frame)
-                if text is None:
-                    continue
-                self.functions[key] = text
+                self.functions[key] = function_text(frame)
                 self.printed[key] = 0
             text = self.functions[key]
-            end = text.statement_end(frame.line)
-            lines += self._take(key, lambda line: line <= end)
-        return lines
+            if text is not None:
+                found.append((key, text.statement_end(frame.line)))
+        return found
 
     def rest(self) -> list[str]:
         """Every comment not printed yet (before ``return``)."""
         lines = []
-        for key in self.functions:
-            lines += self._take(key, lambda line: True)
+        for key, text in self.functions.items():
+            if text is not None:
+                lines += self._take(key, lambda line: True)
         return lines
 
     def _take(self, key: tuple[str, int], wanted) -> list[str]:

@@ -84,7 +84,7 @@ def body_lines(
     unpacks = unpacks or {}
     guarded = guarded or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
-    entries: list[tuple[Guard, list[str]]] = []
+    statements: list[tuple[Guard, fx.Node | None, list[str]]] = []
     comments = CommentFeed()
     for node in graph.nodes:
         if (
@@ -101,10 +101,14 @@ def body_lines(
             for polarity, value in ((True, if_true), (False, if_false)):
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
-                entries.append((guard + ((condition, polarity),), lines))
+                statements.append((guard + ((condition, polarity),), None, lines))
             continue
-        lines = _statement(node, printer, unpacks, optional)
-        entries.append((guard, _commented(lines, node, comments)))
+        statements.append((guard, node, _statement(node, printer, unpacks, optional)))
+    comments.prepare([node for _, node, lines in statements if lines and node])
+    entries = [
+        (guard, _commented(lines, node, comments) if node else lines)
+        for guard, node, lines in statements
+    ]
     return _nested(entries, printer, 0)
 
 

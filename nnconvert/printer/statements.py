@@ -35,7 +35,7 @@ from torch import fx
 from ..branches import Guard, guards, is_choose, is_condition, is_only_when
 from ..options import Style
 from ..passes.graph_utils import is_impure, uses
-from ..source_map import statement_line, user_name
+from ..source_map import user_name
 from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
@@ -69,7 +69,10 @@ def plan_statements(
     """The statement plan of ``graph``; ``reserved`` names are taken by the file itself."""
     guarded = guards(graph)
     ends = branch_ends(graph, guarded)
-    inlined = inlined_nodes(graph, style, optional, guarded, ends)
+    chains = None
+    if style is Style.MIXED:  # the names every value has when each is a statement
+        chains = plan_statements(graph, Style.MODULE, reserved, optional).names
+    inlined = inlined_nodes(graph, style, optional, guarded, ends, chains)
     unpacks = unpacked(graph, inlined, optional)
     for targets in unpacks.values():
         inlined.difference_update(targets)
@@ -105,6 +108,7 @@ def inlined_nodes(
     optional: frozenset[fx.Node] = frozenset(),
     guarded: dict[fx.Node, Guard] | None = None,
     ends: frozenset[fx.Node] = frozenset(),
+    chains: dict[fx.Node, str] | None = None,
 ) -> set[fx.Node]:
     """The nodes printed inside their user's expression instead of on a line of their own.
 
@@ -122,6 +126,13 @@ def inlined_nodes(
     runs together with the node. A branch's condition is printed in its
     ``if`` (never a statement); a side's last value into the assignment that
     ends the side (``x = x.div(keep) * mask``).
+
+    ``chains`` (mixed style) are the names of the values when every one is a
+    statement (module style's): a layer call is inlined only into a user of
+    the same name, a step of one variable's chain. A value the source named
+    otherwise (``h = self.fc1(x)``, read as ``y = F.relu(h)``) stays a
+    statement, and so does one whose name the module style's output shows:
+    converting that output to mixed style then gives the same text.
     """
     guarded = guarded or {}
     named = _named_shapes(graph)
@@ -150,9 +161,8 @@ def inlined_nodes(
             and node not in optional
             and (
                 next(iter(node.users)) in ends
-                or not _crosses_statements(node)
-                and _reads_best_inline(
-                    node, next(iter(node.users)), style, depth, rooted
+                or _reads_best_inline(
+                    node, next(iter(node.users)), style, depth, rooted, chains
                 )
             )
         ):
@@ -164,18 +174,6 @@ def inlined_nodes(
         ):
             pure.add(node)  # parameters and constants: evaluated anywhere alike
     return _keep_evaluation_order(graph, inlined, pure, guarded)
-
-
-def _crosses_statements(node: fx.Node) -> bool:
-    """The user's source computes ``node`` in one statement and reads it in another.
-
-    Then the source held it in a variable, and so does the output: inlining
-    it would lose the user's name and statement (and converting the output
-    again would see other statements).
-    """
-    (user,) = node.users
-    here, there = statement_line(node), statement_line(user)
-    return here is not None and there is not None and here != there
 
 
 def _keep_evaluation_order(
@@ -256,7 +254,7 @@ def _is_shape_of_input(node: fx.Node) -> bool:
 
 
 def _reads_best_inline(
-    node: fx.Node, user: fx.Node, style: Style, depth, rooted
+    node: fx.Node, user: fx.Node, style: Style, depth, rooted, chains=None
 ) -> bool:
     if user.op == "output":
         return False
@@ -269,6 +267,7 @@ def _reads_best_inline(
         and user.op in ("call_function", "call_method")
         and node in rooted
         and depth[node] + 1 <= MIXED_NESTING
+        and (chains is None or chains.get(node) == chains.get(user))
     )
 
 
