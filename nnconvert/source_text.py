@@ -217,6 +217,41 @@ class CommentFeed:
 # -- __init__ comments --------------------------------------------------------
 
 
+#: The comments ``init_params()`` writes itself: not the user's, never read back.
+_OWN_INIT_COMMENTS = re.compile(
+    r"# (tied weights: one tensor under both keys|(\w+'s )?own tensor: set it before use)"
+)
+
+
+def module_init_comments(module: nn.Module) -> list[tuple[str, list[str]]]:
+    """:func:`init_comments` of ``module``'s class; for a functional input, of its ``init_params()``.
+
+    Functional style writes the root's ``__init__`` comments above the keys
+    of the attribute in ``init_params()``; read back from there, converting
+    that output to a class style puts them above the attribute again.
+    """
+    function = getattr(module, "function", None)
+    if not inspect.isfunction(function) or _class_definition(type(module)):
+        return init_comments(type(module))
+    init = function.__globals__.get("init_params")
+    found = _function_definition(init) if inspect.isfunction(init) else None
+    if found is None:
+        return []
+    source, definition = found
+    keys = sorted(
+        (node.end_lineno, target.slice.value.split(".")[0])
+        for node in ast.walk(definition)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Subscript)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "params"
+        and isinstance(target.slice, ast.Constant)
+        and isinstance(target.slice.value, str)
+    )
+    return _placed_comments(source, definition, keys, _OWN_INIT_COMMENTS)
+
+
 def init_comments(cls: type) -> list[tuple[str, list[str]]]:
     """The comments of ``cls.__init__``, each with the attribute it stands before.
 
@@ -238,10 +273,25 @@ def init_comments(cls: type) -> list[tuple[str, list[str]]]:
         if isinstance(node, ast.stmt)
         for name in _attributes_set(node)
     )
+    return _placed_comments(source, function, assigned)
+
+
+def _placed_comments(
+    source: SourceFile,
+    function: Any,
+    assigned: list[tuple[int, str]],
+    skip: re.Pattern | None = None,
+) -> list[tuple[str, list[str]]]:
+    """Each comment of ``function`` with the first of ``assigned`` (end line, name) at or after it."""
     found: list[tuple[str, list[str]]] = [(name, []) for _, name in assigned]
     found.append(("", []))
     ends = [end for end, _ in assigned]
+    docstring = _docstring_node(function)
     for line, text in sorted(source.comments.items()):
+        if skip is not None and skip.match(text):
+            continue
+        if docstring and docstring.lineno <= line <= docstring.end_lineno:
+            continue
         if function.lineno <= line <= _end_with_comments(source, function):
             index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
             found[index][1].append(text)
@@ -306,7 +356,7 @@ def _end_with_comments(source: SourceFile, function: Any) -> int:
 
 
 def comments_per_attribute(
-    cls: type, printed: list[str]
+    module: nn.Module, printed: list[str]
 ) -> tuple[dict[str, list[str]], list[str]]:
     """``init_comments`` placed on the attributes that are ``printed``, and the rest.
 
@@ -317,7 +367,7 @@ def comments_per_attribute(
     placed: dict[str, list[str]] = {}
     pending: list[str] = []
     shown = set(printed)
-    for name, comments in init_comments(cls):
+    for name, comments in module_init_comments(module):
         pending += comments
         if name in shown and name not in placed:
             placed[name], pending = pending, []

@@ -86,9 +86,7 @@ def _commented_init(
 ) -> list[str]:
     """``__init__``'s assignments, each after the comments that stood above it in the source."""
     module = plan.template.instance.module
-    placed, rest = comments_per_attribute(
-        type(module), [a.attribute for a in plan.init]
-    )
+    placed, rest = comments_per_attribute(module, [a.attribute for a in plan.init])
     lines = []
     for assign in plan.init:
         lines += placed.pop(assign.attribute, [])

@@ -130,9 +130,7 @@ def init_params_function(
     tied = _TensorTies(model)
     unknown: set[str] = set()  # keys of tensors no row explains
     order = construction_order(model, list(state))
-    comments, rest = comments_per_attribute(
-        type(model), [key.split(".")[0] for key in order]
-    )
+    comments, rest = comments_per_attribute(model, [key.split(".")[0] for key in order])
     for key in order:
         lines += comments.pop(key.split(".")[0], [])  # the root __init__'s, above it
         tensor, target = state[key], f"params[{literal(key)}]"

@@ -9,11 +9,11 @@ from torch import Tensor
 def causal_block(
     params: dict[str, Tensor], src: Tensor, *, training: bool = False
 ) -> Tensor:
-    # src: [sequence length, batch size, d_model]
     len_ = len(src)
     len_ = torch.ones(len_, len_)
     len_ = torch.tril(len_)
     len_ = torch.log(len_)
+    # src: [sequence length, batch size, d_model]
     mask = len_.to(src.device)
     x = src * 5.656854249492381
     attended = F.multi_head_attention_forward(

@@ -13,17 +13,18 @@ class CausalBlock(nn.Module):
         self.norm2 = nn.LayerNorm(32)
 
     def forward(self, src):
-        # src: [sequence length, batch size, d_model]
         len_ = len(src)
         len_ = torch.ones(len_, len_)
         len_ = torch.tril(len_)
         len_ = torch.log(len_)
+        # src: [sequence length, batch size, d_model]
         mask = len_.to(src.device)
         x = src * 5.656854249492381
         attended = self.self_attn(x, x, x, need_weights=False, attn_mask=mask)[0]
         x = x + attended
         x = self.norm1(x)
         out = F.dropout(F.relu(self.linear1(x)), p=0.1, training=self.training)
-        x = x + self.linear2(out)
+        out = self.linear2(out)
+        x = x + out
         x = self.norm2(x)
         return x

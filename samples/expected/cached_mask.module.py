@@ -14,11 +14,11 @@ class CausalBlock(nn.Module):
         self.norm2 = nn.LayerNorm(32)
 
     def forward(self, src):
-        # src: [sequence length, batch size, d_model]
         len_ = len(src)
         len_ = torch.ones(len_, len_)
         len_ = torch.tril(len_)
         len_ = torch.log(len_)
+        # src: [sequence length, batch size, d_model]
         mask = len_.to(src.device)
         x = src * 5.656854249492381
         attended = self.self_attn(x, x, x, need_weights=False, attn_mask=mask)[0]

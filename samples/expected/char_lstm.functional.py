@@ -73,8 +73,8 @@ def char_lstm(
     params: dict[str, Tensor], x: Tensor, hidden=None, *, training: bool = False
 ):
     outs = hidden if hidden is not None else None
-    # x: (batch, seq_len) character indices
     emb = F.embedding(x, params["embed.weight"])
+    # x: (batch, seq_len) character indices
     emb = F.dropout(emb, p=0.2, training=training)
     output, outs = lstm(
         emb,

@@ -12,8 +12,8 @@ class CharLSTM(nn.Module):
 
     def forward(self, x, hidden=None):
         outs = hidden if hidden is not None else None
-        # x: (batch, seq_len) character indices
         emb = self.embed(x)
+        # x: (batch, seq_len) character indices
         emb = self.dropout1(emb)
         output, outs = self.lstm(emb, hx=outs)
         output = self.dropout2(output)

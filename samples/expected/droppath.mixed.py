@@ -11,8 +11,8 @@ class DropPath(nn.Module):
 
     def forward(self, x):
         if self.training:
-            # work with diff dim tensors, not just 2D ConvNets
             random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
+            # work with diff dim tensors, not just 2D ConvNets
             random_tensor = random_tensor.bernoulli_(0.8)
             random_tensor.div_(0.8)
             x = x * random_tensor
@@ -30,16 +30,12 @@ class Block(nn.Module):
         self.drop_path = DropPath()
 
     def forward(self, x):
-        out = self.dwconv(x)
         # (N, C, H, W) -> (N, H, W, C)
-        out = out.permute(0, 2, 3, 1)
+        out = self.dwconv(x).permute(0, 2, 3, 1)
         out = self.norm(out)
-        out = self.pwconv1(out)
-        out = F.gelu(out)
-        out = self.pwconv2(out)
-        out = self.gamma * out
+        out = F.gelu(self.pwconv1(out))
         # (N, H, W, C) -> (N, C, H, W)
-        out = out.permute(0, 3, 1, 2)
+        out = (self.gamma * self.pwconv2(out)).permute(0, 3, 1, 2)
         out = self.drop_path(out)
         x = x + out
         return x
@@ -55,7 +51,6 @@ class Stage(nn.Module):
 
     def forward(self, x):
         x = self.stem(x)
-        x = self.blocks(x)
-        x = x.mean([-2, -1])
+        x = self.blocks(x).mean([-2, -1])
         x = self.head(x)
         return x

@@ -18,18 +18,18 @@ def causal_self_attention(
     B, T, C = x.size()
     x = F.linear(x, params["c_attn.weight"], params["c_attn.bias"])
     q, k, v = x.split(16, dim=2)
-    # (B, nh, T, hs)
     k = k.view(B, T, 2, C // 2)
+    # (B, nh, T, hs)
     k = k.transpose(1, 2)
-    # (B, nh, T, hs)
     q = q.view(B, T, 2, C // 2)
-    q = q.transpose(1, 2)
     # (B, nh, T, hs)
+    q = q.transpose(1, 2)
     v = v.view(B, T, 2, C // 2)
+    # (B, nh, T, hs)
     v = v.transpose(1, 2)
-    # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
     att = k.transpose(-2, -1)
     att = q @ att
+    # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
     att = att * (1.0 / math.sqrt(k.size(-1)))
     out = params["bias"][:, :, :T, :T]
     out = out == 0
@@ -38,9 +38,9 @@ def causal_self_attention(
     att = F.dropout(att, p=0.1, training=training)
     # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
     y = att @ v
-    # re-assemble all head outputs side by side
     y = y.transpose(1, 2)
     y = y.contiguous()
+    # re-assemble all head outputs side by side
     y = y.view(B, T, C)
     y = F.linear(y, params["c_proj.weight"], params["c_proj.bias"])
     y = F.dropout(y, p=0.1, training=training)

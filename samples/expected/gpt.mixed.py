@@ -18,19 +18,20 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(16, dim=2)
-        # (B, nh, T, hs)
+        x = self.c_attn(x)
+        q, k, v = x.split(16, dim=2)
         k = k.view(B, T, 2, C // 2)
+        # (B, nh, T, hs)
         k = k.transpose(1, 2)
-        # (B, nh, T, hs)
         q = q.view(B, T, 2, C // 2)
-        q = q.transpose(1, 2)
         # (B, nh, T, hs)
+        q = q.transpose(1, 2)
         v = v.view(B, T, 2, C // 2)
+        # (B, nh, T, hs)
         v = v.transpose(1, 2)
-        # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
         att = k.transpose(-2, -1)
         att = q @ att
+        # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
         att = att * (1.0 / math.sqrt(k.size(-1)))
         out = self.bias[:, :, :T, :T]
         out = out == 0
@@ -39,9 +40,9 @@ class CausalSelfAttention(nn.Module):
         att = F.dropout(att, p=0.1, training=self.training)
         # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
         y = att @ v
-        # re-assemble all head outputs side by side
         y = y.transpose(1, 2)
         y = y.contiguous()
+        # re-assemble all head outputs side by side
         y = y.view(B, T, C)
         y = F.dropout(self.c_proj(y), p=0.1, training=self.training)
         return y
@@ -62,7 +63,8 @@ class Block(nn.Module):
         out = self.attn(out)
         x = x + out
         out = self.ln_2(x)
-        x = x + self.mlp(out)
+        out = self.mlp(out)
+        x = x + out
         return x
 
 
@@ -85,7 +87,9 @@ class GPT(nn.Module):
             )
         # shape (t)
         pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
-        x = F.dropout(self.wte(idx) + self.wpe(pos), p=0.1, training=self.training)
+        x = self.wte(idx)
+        pos = self.wpe(pos)
+        x = F.dropout(x + pos, p=0.1, training=self.training)
         x = self.h[0](x)
         x = self.h[1](x)
         x = self.ln_f(x)

@@ -23,18 +23,18 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.size()
         x = self.c_attn(x)
         q, k, v = x.split(16, dim=2)
-        # (B, nh, T, hs)
         k = k.view(B, T, 2, C // 2)
+        # (B, nh, T, hs)
         k = k.transpose(1, 2)
-        # (B, nh, T, hs)
         q = q.view(B, T, 2, C // 2)
-        q = q.transpose(1, 2)
         # (B, nh, T, hs)
+        q = q.transpose(1, 2)
         v = v.view(B, T, 2, C // 2)
+        # (B, nh, T, hs)
         v = v.transpose(1, 2)
-        # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
         att = k.transpose(-2, -1)
         att = q @ att
+        # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
         att = att * (1.0 / math.sqrt(k.size(-1)))
         out = self.bias[:, :, :T, :T]
         out = out == 0
@@ -43,9 +43,9 @@ class CausalSelfAttention(nn.Module):
         att = self.dropout1(att)
         # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
         y = att @ v
-        # re-assemble all head outputs side by side
         y = y.transpose(1, 2)
         y = y.contiguous()
+        # re-assemble all head outputs side by side
         y = y.view(B, T, C)
         y = self.c_proj(y)
         y = self.dropout2(y)

@@ -7,13 +7,13 @@ from torch import Tensor
 
 
 def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    # Max pooling over a (2, 2) window
     x = F.conv2d(x, params["conv1.weight"], params["conv1.bias"])
     x = F.relu(x)
+    # Max pooling over a (2, 2) window
     x = F.max_pool2d(x, 2)
-    # If the size is a square you can only specify a single number
     x = F.conv2d(x, params["conv2.weight"], params["conv2.bias"])
     x = F.relu(x)
+    # If the size is a square you can only specify a single number
     x = F.max_pool2d(x, 2)
     # all dimensions except the batch dimension
     if x.size()[1:] != (16, 5, 5):

@@ -21,13 +21,13 @@ class Net(nn.Module):
         self.fc3 = nn.Linear(84, 10)
 
     def forward(self, x):
-        # Max pooling over a (2, 2) window
         x = self.conv1(x)
         x = self.relu1(x)
+        # Max pooling over a (2, 2) window
         x = self.pool1(x)
-        # If the size is a square you can only specify a single number
         x = self.conv2(x)
         x = self.relu2(x)
+        # If the size is a square you can only specify a single number
         x = self.pool2(x)
         # all dimensions except the batch dimension
         if x.size()[1:] != (16, 5, 5):

@@ -33,7 +33,9 @@ class TiedLM(nn.Module):
 
     def forward(self, idx):
         pos = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
+        x = self.transformer.wte(idx)
+        pos = self.transformer.wpe(pos)
+        x = x + pos
         out = self.transformer.ln(x)
         out = self.transformer.mlp(out)
         x = x + out

@@ -9,9 +9,7 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(3, 32, 4, stride=4)
 
     def forward(self, x):
-        x = self.proj(x)
-        x = torch.flatten(x, 2)
-        x = x.transpose(1, 2)
+        x = torch.flatten(self.proj(x), 2).transpose(1, 2)
         return x
 
 
@@ -26,10 +24,12 @@ class Block(nn.Module):
 
     def forward(self, x):
         h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
+        h = self.attn(h, h, h, need_weights=False)[0]
+        x = x + h
         out = self.norm2(x)
         out = F.gelu(self.fc1(out))
-        x = x + self.fc2(out)
+        out = self.fc2(out)
+        x = x + out
         return x
 
 
@@ -50,7 +50,6 @@ class TinyViT(nn.Module):
         x = x + self.pos_embed
         x = self.blocks[0](x)
         x = self.blocks[1](x)
-        x = self.norm(x)
-        x = x[:, 0]
+        x = self.norm(x)[:, 0]
         x = self.head(x)
         return x

@@ -14,7 +14,8 @@ class Attention(nn.Module):
 
     def forward(self, x):
         x = self.norm(x)
-        q, k, v = self.to_qkv(x).chunk(3, dim=-1)
+        x = self.to_qkv(x)
+        q, k, v = x.chunk(3, dim=-1)
         q = rearrange(q, "b n (h d) -> b h n d", h=2)
         k = rearrange(k, "b n (h d) -> b h n d", h=2)
         v = rearrange(v, "b n (h d) -> b h n d", h=2)

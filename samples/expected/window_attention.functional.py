@@ -23,14 +23,13 @@ def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
     qkv = F.linear(x, params["qkv.weight"], params["qkv.bias"])
     qkv = qkv.reshape(B_, N, 3, 2, C // 2)
     qkv = qkv.permute(2, 0, 3, 1, 4)
-    # make torchscript happy (cannot use tensor as tuple)
     q = qkv[0]
     k = qkv[1]
+    # make torchscript happy (cannot use tensor as tuple)
     v = qkv[2]
     q = q * 0.25
     attn = k.transpose(-2, -1)
     attn = q @ attn
-    # Wh*Ww,Wh*Ww,nH
     relative_position_bias = unpack_tensor(
         "eNrt3FXQr2WhhnHeBynpElFSUZAQlRApBVRURBERpQQLkRBBuhUUEGkUUEBKQGxJ"
         "AykBEyQE7O7edjuz1r33zDra38E198m63pN7vu/4ff+/Z+aZufad5pn17JPdO/uG"
@@ -160,9 +159,10 @@ def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
     relative_position_bias = params["relative_position_bias_table"][
         relative_position_bias
     ]
+    # Wh*Ww,Wh*Ww,nH
     relative_position_bias = relative_position_bias.view(196, 196, -1)
-    # nH, Wh*Ww, Wh*Ww
     relative_position_bias = relative_position_bias.permute(2, 0, 1)
+    # nH, Wh*Ww, Wh*Ww
     relative_position_bias = relative_position_bias.contiguous()
     relative_position_bias = relative_position_bias.unsqueeze(0)
     attn = attn + relative_position_bias
@@ -190,6 +190,13 @@ def init_params() -> dict[str, Tensor]:
     # 2*Wh-1 * 2*Ww-1, nH
     # WindowAttention's own tensor: set it before use
     params["relative_position_bias_table"] = torch.empty(729, 2)
+    # get pair-wise relative position index for each token inside the window
+    # 2, Wh, Ww
+    # 2, Wh*Ww
+    # 2, Wh*Ww, Wh*Ww
+    # Wh*Ww, Wh*Ww, 2
+    # shift to start from 0
+    # Wh*Ww, Wh*Ww
     params["qkv.weight"] = nn.init.kaiming_uniform_(torch.empty(96, 32), a=math.sqrt(5))
     params["qkv.bias"] = nn.init.uniform_(
         torch.empty(96), -1 / math.sqrt(32), 1 / math.sqrt(32)
@@ -200,11 +207,4 @@ def init_params() -> dict[str, Tensor]:
     params["proj.bias"] = nn.init.uniform_(
         torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
     )
-    # get pair-wise relative position index for each token inside the window
-    # 2, Wh, Ww
-    # 2, Wh*Ww
-    # 2, Wh*Ww, Wh*Ww
-    # Wh*Ww, Wh*Ww, 2
-    # shift to start from 0
-    # Wh*Ww, Wh*Ww
     return params
