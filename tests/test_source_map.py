@@ -18,6 +18,8 @@ from nnconvert.api import execute
 from nnconvert.hierarchy import trace_instances
 from nnconvert.options import Style
 
+from .helpers import load_output
+
 STYLES = list(Style)
 
 
@@ -102,7 +104,8 @@ def test_shapes_the_user_unpacked_are_unpacked_and_reused(style):
     assert "x.size()[" not in text
     assert "k.view(B, T, 2, C // 2)" in text
     assert_before(text, "# batch, time, channels", "B, T, C = x.size()")
-    assert_before(text, "# (B, nh, T, hs)", "k.view(")
+    # a statement printed as steps has its comment above the step completing it
+    assert_before(text, "# (B, nh, T, hs)", "transpose(1, 2)")
 
 
 class Double(nn.Module):
@@ -191,7 +194,7 @@ class Commented(nn.Module):
 def test_comments_stand_before_the_statements_they_annotate(style):
     source = converted(Commented(), style, torch.randn(3, 4))
     text = forward_text(source)
-    assert_before(text, "# first layer", "fc1")
+    assert_before(text, "# first layer", "relu(")
     assert_before(text, "# no space after the hash", "fc2")
     assert_before(text, "# the logits", "fc2")
     assert_before(text, "# before return", "return x")
@@ -268,3 +271,51 @@ def test_a_model_without_source_prints_as_before():
     assert "hidden" not in source and "#" not in source
     (instance,) = trace_instances(model, (torch.randn(2, 4),), Style.MODULE)
     assert instance.source_map == {}
+
+
+class Hidden(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x):
+        features = self.fc1(x)
+        x = F.relu(self.fc2(F.relu(features)))
+        return x
+
+
+def test_mixed_style_keeps_a_value_the_source_named_a_statement():
+    text = forward_text(converted(Hidden(), Style.MIXED, torch.randn(3, 4)))
+    assert "features = self.fc1(x)" in text
+    assert "F.relu(features)" in text
+
+
+@pytest.mark.parametrize("via", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)
+def test_names_and_comments_survive_round_trips(via, to):
+    """original -> via -> to gives original -> to, byte for byte."""
+    inputs = (torch.randn(3, 4),)
+    for model in (Hidden(), Commented()):
+        if via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
+            if isinstance(model, Commented):
+                continue  # class and forward docstrings are one in functional style
+        direct = nnconvert.convert(model, to, inputs).source
+        first = nnconvert.convert(model, via, inputs)
+        loaded = (
+            first.load()
+            if via is not Style.FUNCTIONAL
+            else load_output(first, type(model).__name__)
+        )
+        assert nnconvert.convert(loaded, to, inputs).source == direct
+
+
+def test_a_functional_docstring_joining_two_becomes_the_class_docstring():
+    inputs = (torch.randn(3, 4),)
+    first = nnconvert.convert(Commented(), Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(load_output(first, "Commented"), Style.MODULE, inputs)
+    assert (
+        '    """A model with comments.\n\n    Its second paragraph.\n\n'
+        '    Two layers.\n    """\n\n    def __init__' in again.source
+    )
+    again.check(train=True)
