@@ -219,7 +219,8 @@ class CommentFeed:
 
 #: The comments ``init_params()`` writes itself: not the user's, never read back.
 _OWN_INIT_COMMENTS = re.compile(
-    r"# (tied weights: one tensor under both keys|(\w+'s )?own tensor: set it before use)"
+    r"# (tied weights: one tensor under both keys|(\w+'s )?own tensor: set it before use"
+    r"|drawn by the constructor, then replaced by)"
 )
 
 
