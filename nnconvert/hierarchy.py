@@ -49,6 +49,7 @@ from .module_kinds import (
 from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
+from .source_map import statement_line
 from .trace import BRANCHES_ON_TRAINING, given_optional_inputs, trace
 
 
@@ -88,8 +89,9 @@ class Instance:
     one the passes and the printer use: the traces merged, with their
     differences as branches (the :data:`EVAL_TRACE` itself when it is the
     only one).
-    ``source_map`` maps node names of ``graph`` to where they come from
-    (empty while no tracer records it). ``built_attributes`` are the
+    ``source_map`` maps node names of ``graph`` to the line of the user's
+    source they come from (empty for a model without source; the nodes'
+    own record, with names, is in ``node.meta``: :mod:`.source_map`). ``built_attributes`` are the
     attributes a front end built rather than found declared
     (``ModelInput.built_paths`` relative to this instance): class styles
     place them where first used.
@@ -163,8 +165,9 @@ def trace_instances(
                 _name_input(graph.graph, "x")  # Sequential.forward's is ``input``
         built = _attributes_under(read.built_paths, path)
         single = len(graphs) == 1
+        located = _source_locations(merged)
         instances.append(
-            Instance(path, module, graphs, {}, built, None if single else merged)
+            Instance(path, module, graphs, located, built, None if single else merged)
         )
     return instances
 
@@ -238,6 +241,16 @@ def _given(name: str):
         return graph.call_function(operator.is_not, (inputs[name], None))
 
     return condition
+
+
+def _source_locations(graph: fx.GraphModule) -> dict[str, SourceLocation]:
+    """Node name -> the line of the module's own function it was made on (the tracer's record)."""
+    located = {}
+    for node in graph.graph.nodes:
+        frame = statement_line(node)
+        if frame is not None:
+            located[node.name] = SourceLocation(frame.file, frame.line, frame.function)
+    return located
 
 
 def _attributes_under(paths: frozenset[str], path: str) -> frozenset[str]:

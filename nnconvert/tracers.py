@@ -33,6 +33,7 @@ from .modes import modes_kept
 from .opspecs import helpers
 from .tensor_values import Base64Text, unpack_tensor
 from .naming import is_plain_identifier
+from .source_map import SourceRecorder
 
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 
@@ -81,6 +82,7 @@ class ModelTracer(fx.Tracer):
         self._untraced_depth = 0  # > 0 while a leaf layer runs for real
         #: Python branched on a module's ``training`` flag (only a concrete trace can)
         self.branched_on_training = False
+        self._source = SourceRecorder(self)  # node.meta: the user's lines and names
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self._keep is not None and self._keep(m):
@@ -100,8 +102,10 @@ class ModelTracer(fx.Tracer):
         # every module's flag becomes a graph value while tracing, then its own again
         flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
         try:
+            self._source.start()
             with flags, _fx_wraps_under_every_name(_user_globals(root)):
                 graph = super().trace(root, concrete_args)
+            self._source.finish(graph)
             graph.set_codegen(EscapingCodeGen())
             return graph
         finally:
@@ -157,6 +161,11 @@ class ModelTracer(fx.Tracer):
             return unpack_tensor(data, dtype, shape)
         arguments = (Base64Text(data), dtype, tuple(shape))
         return self.create_proxy("call_function", unpack_tensor, arguments, {})
+
+    def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
+        node = super().create_node(*args, **kwargs)
+        self._source.record(node)
+        return node
 
     def create_arg(self, a: Any) -> Any:
         """An ``OrderedDict`` stays one: a recorded ``OrderedDict(...)`` call.

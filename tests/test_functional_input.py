@@ -490,7 +490,7 @@ def _weights(*indices: int) -> dict[str, torch.Tensor]:
             residual_member,
             (0, 1),
             "nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])",
-            "out = self.seq[1](x)",
+            "out = self.seq[1](y)",
         ),
     ],
     ids=lambda v: v.__name__ if callable(v) else "",

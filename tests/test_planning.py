@@ -254,6 +254,8 @@ def test_each_body_collects_its_own_imports():
 def test_an_optional_submodule_merges_a_resnet_like_pair():
     assert _converted(ResNetLike(), IMAGE, Style.MIXED) == _code("""
         class Block(nn.Module):
+            \"\"\"ResNet's BasicBlock in small: ``downsample`` only where the shape changes.\"\"\"
+
             def __init__(self, out_channels, downsample=None):
                 super().__init__()
                 self.conv = nn.Conv2d(4, out_channels, 3, padding=1)
@@ -320,6 +322,8 @@ def test_instances_with_different_literals_share_one_class_with_parameters():
 
 
         class Sized(nn.Module):
+            \"\"\"Three instances of one block, two sizes.\"\"\"
+
             def __init__(self):
                 super().__init__()
                 self.first = Residual(4)
@@ -352,6 +356,8 @@ def test_instances_whose_graphs_differ_do_not_share_a_class(style):
 def test_instances_constructed_alike_but_running_different_code_get_two_classes():
     assert _converted(TwoShapes(), VECTOR, Style.MIXED) == _code("""
         class Gated(nn.Module):
+            \"\"\"Constructed alike, but ``gate`` changes the code ``forward`` runs.\"\"\"
+
             def __init__(self):
                 super().__init__()
                 self.fc = nn.Linear(4, 4)
@@ -362,6 +368,8 @@ def test_instances_constructed_alike_but_running_different_code_get_two_classes(
 
 
         class Gated2(nn.Module):
+            \"\"\"Constructed alike, but ``gate`` changes the code ``forward`` runs.\"\"\"
+
             def __init__(self):
                 super().__init__()
                 self.fc = nn.Linear(4, 4)
@@ -369,8 +377,8 @@ def test_instances_constructed_alike_but_running_different_code_get_two_classes(
             def forward(self, x):
                 x = self.fc(x)
                 out = torch.sigmoid(x)
-                out = out * x
-                return out
+                x = out * x
+                return x
 
 
         class TwoShapes(nn.Module):
@@ -410,6 +418,7 @@ def test_identical_functions_in_functional_style_are_one():
 
 
         def sized(params: dict[str, Tensor], x: Tensor) -> Tensor:
+            \"\"\"Three instances of one block, two sizes.\"\"\"
             x = residual(sub_params(params, "first."), x)
             x = residual(sub_params(params, "second."), x)
             x = F.linear(x, params["proj.weight"], params["proj.bias"])

@@ -16,6 +16,7 @@ from torch import fx, nn
 from ..branches import Guard, is_expect, is_only_when, negated
 from ..opspecs.helpers import helper_for
 from ..options import Style
+from ..source_text import CommentFeed
 from .expressions import BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .loops import Loop
@@ -96,7 +97,8 @@ def body_lines(
     unpacks = unpacks or {}
     guarded = guarded or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
-    entries: list[tuple[Guard, list[str]]] = []
+    statements: list[tuple[Guard, fx.Node | None, list[str]]] = []
+    comments = CommentFeed()
     for node in graph.nodes:
         if (
             node in inlined
@@ -116,10 +118,28 @@ def body_lines(
             for polarity, value in ((True, if_true), (False, if_false)):
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
-                entries.append((guard + ((condition, polarity),), lines))
+                statements.append((guard + ((condition, polarity),), None, lines))
             continue
-        entries.append((guard, _statement(node, printer, unpacks, optional)))
+        statements.append((guard, node, _statement(node, printer, unpacks, optional)))
+    comments.prepare([node for _, node, lines in statements if lines and node])
+    entries = [
+        (guard, _commented(lines, node, comments) if node else lines)
+        for guard, node, lines in statements
+    ]
     return _nested(entries, printer, 0)
+
+
+def _commented(lines: list[str], node: fx.Node, comments: CommentFeed) -> list[str]:
+    """The user's comments on ``node``'s line before its statement (the rest before ``return``).
+
+    Never on a statement that prints nothing: a comment alone cannot be a block.
+    """
+    if not lines:
+        return lines
+    above = comments.before(node)
+    if node.op == "output":
+        above += comments.rest()
+    return above + lines
 
 
 def _statement(

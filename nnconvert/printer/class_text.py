@@ -11,6 +11,7 @@ from torch import nn
 
 from ..naming import is_plain_identifier
 from ..options import Style
+from ..source_text import comments_per_attribute, docstring_lines, docstrings
 from .body import print_body
 from .class_plan import ClassPlan
 from .constructors import Assign, Ctor, Tied, render_value
@@ -29,6 +30,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         for p, is_positional in plan.signature
     ] + [f"{o}=None" for o in plan.optional]
     head = f"    def __init__({', '.join(['self', *parameters])}):\n"
+    docs = docstrings(plan.template.instance.module)
     forward = ""
     if plan.statements is not None:
         module = plan.template.instance.module
@@ -43,6 +45,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         printer.imports.merge(body.imports)
         forward = (
             f"    def forward({', '.join(['self', *body.parameters])}):\n"
+            + "".join(f"{line}\n" for line in _docstring(docs.of_forward, 8))
             + "".join(f"        {line}\n" for line in body.lines)
         )
     if plan.template.sequential:
@@ -51,22 +54,47 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         lines += [_statement(a, printer, False) for a in tied]
         text = (
             f"class {plan.name}(nn.Sequential):\n"
+            + _class_docstring(docs.of_class)
             + head
             + "".join(f"        {line}\n" for line in lines)
         )
         return Printed(text + ("\n" + forward if forward else ""), printer.imports)
     keyed = isinstance(plan.template.instance.module, nn.ModuleDict)
-    init = ["super().__init__()"] + [_statement(a, printer, keyed) for a in plan.init]
+    init = ["super().__init__()"] + _commented_init(plan, printer, keyed)
     # a ModuleDict subclass stays one: its keys may be "0", "1", ...
     base = "ModuleDict" if keyed else "Module"
     text = (
         f"class {plan.name}(nn.{base}):\n"
+        + _class_docstring(docs.of_class)
         + head
         + "".join(f"        {line}\n" for line in init)
         + "\n"
         + forward
     )
     return Printed(text, printer.imports)
+
+
+def _class_docstring(literal: str | None) -> str:
+    """The class's docstring, then the blank line black puts before its first method."""
+    lines = _docstring(literal, 4)
+    return "".join(f"{line}\n" for line in lines) + ("\n" if lines else "")
+
+
+def _docstring(literal: str | None, depth: int) -> list[str]:
+    return docstring_lines(literal, " " * depth) if literal else []
+
+
+def _commented_init(
+    plan: ClassPlan, printer: ExpressionPrinter, keyed: bool
+) -> list[str]:
+    """``__init__``'s assignments, each after the comments that stood above it in the source."""
+    module = plan.template.instance.module
+    placed, rest = comments_per_attribute(module, [a.attribute for a in plan.init])
+    lines = []
+    for assign in plan.init:
+        lines += placed.pop(assign.attribute, [])
+        lines.append(_statement(assign, printer, keyed))
+    return lines + rest
 
 
 def _statement(assign: Assign, printer: ExpressionPrinter, keyed: bool) -> str:

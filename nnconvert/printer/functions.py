@@ -25,6 +25,7 @@ from torch import fx
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
+from ..source_text import docstring_lines, docstrings
 from .body import print_body
 from .classes import leaf_constructor
 from .constructors import render_value
@@ -105,7 +106,10 @@ def function_text(plan: FunctionPlan) -> Printed:
     output = next(n for n in graph.nodes if n.op == "output")
     returns = _return_hint(output.args[0])
     arrow = f" -> {returns}" if returns else ""
-    lines = "".join(f"    {line}\n" for line in body.lines)
+    literal = docstrings(plan.instance.module).for_function()
+    doc = docstring_lines(literal, "    ") if literal else []
+    lines = "".join(f"{line}\n" for line in doc)
+    lines += "".join(f"    {line}\n" for line in body.lines)
     text = f"def {plan.name}({', '.join(signature)}){arrow}:\n{lines}"
     return Printed(text, body.imports)
 

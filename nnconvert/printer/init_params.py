@@ -55,6 +55,7 @@ from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
+from ..source_text import comments_per_attribute
 from ..ties import ties
 from .imports import Imports, Printed
 from .values import literal
@@ -128,7 +129,10 @@ def init_params_function(
     inits: dict[str, dict[str, TensorInit]] = {}
     tied = _TensorTies(model)
     unknown: set[str] = set()  # keys of tensors no row explains
-    for key in construction_order(model, list(state)):
+    order = construction_order(model, list(state))
+    comments, rest = comments_per_attribute(model, [key.split(".")[0] for key in order])
+    for key in order:
+        lines += comments.pop(key.split(".")[0], [])  # the root __init__'s, above it
         tensor, target = state[key], f"params[{literal(key)}]"
         source = _copy_source(model, key)
         if source is not None:  # a deep copy, as its layer's constructor made it
@@ -162,7 +166,7 @@ def init_params_function(
         for statement in init.then:
             _use_modules(statement, imports)
             lines.append(statement.format(target))
-    lines += tied.statements()
+    lines += tied.statements() + rest
     lines.append("return params")
     unknown_count = len(set(first_key.values()) & unknown)
     differ, compared = None, [k for k in state if k not in unknown]

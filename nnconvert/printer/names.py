@@ -27,13 +27,19 @@ class Namespace:
         self._live: set[str] = set()
 
     def claim(self, stem: str, *, allow_builtin: bool = False) -> str:
-        base = identifier(stem)
-        if not allow_builtin and hasattr(builtins, base):
-            base = f"{base}_"
+        base = identifier(stem) if allow_builtin else cleaned(stem)
         separator = "_" if base[-1].isdigit() else ""
         name = first_free(base, self._live | self._reserved, separator)
         self._live.add(name)
         return name
+
+    def free(self, stem: str) -> str | None:
+        """``stem`` as :meth:`claim` cleans it, if that name is free as it is (no numbering).
+
+        A name the user chose is worth keeping only as written: ``mu``, not ``mu2``.
+        """
+        base = cleaned(stem)
+        return None if base in self._live or base in self._reserved else base
 
     def take_over(self, name: str) -> str:
         """A live name handed on to a new value (``x = f(x)``)."""
@@ -42,3 +48,9 @@ class Namespace:
 
     def release(self, name: str) -> None:
         self._live.discard(name)
+
+
+def cleaned(stem: str) -> str:
+    """``stem`` as a variable name: a valid identifier that hides no builtin."""
+    base = identifier(stem)
+    return f"{base}_" if hasattr(builtins, base) else base

@@ -143,6 +143,10 @@ def _opens_statement(line: str) -> bool:
 
 def _needs_black(line: str) -> bool:
     """Too long, or holding what black may respace (a header's defaults: ``x=1``, ``x: T = 1``)."""
+    if line.lstrip().startswith("#"):
+        return (
+            len(line) > _BLACK_LINE_LENGTH
+        )  # a comment line is written as black writes it
     header_default = "=" in line and bool(_HEADER.match(line.strip()))
     return (
         len(line) > _BLACK_LINE_LENGTH

@@ -35,7 +35,8 @@ from torch import fx
 from ..branches import Guard, guards, is_choose, is_condition, is_only_when
 from ..options import Style
 from ..passes.graph_utils import is_impure, uses
-from .names import RESERVED, Namespace
+from ..source_map import user_name
+from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
 MIXED_NESTING = 3
@@ -68,11 +69,14 @@ def plan_statements(
     """The statement plan of ``graph``; ``reserved`` names are taken by the file itself."""
     guarded = guards(graph)
     ends = branch_ends(graph, guarded)
-    inlined = inlined_nodes(graph, style, optional, guarded, ends)
+    chains = None
+    if style is Style.MIXED:  # the names every value has when each is a statement
+        chains = plan_statements(graph, Style.MODULE, reserved, optional).names
+    inlined = inlined_nodes(graph, style, optional, guarded, ends, chains)
     unpacks = unpacked(graph, inlined, optional)
     for targets in unpacks.values():
         inlined.difference_update(targets)
-    names = name_statements(graph, inlined, reserved, unpacks)
+    names = name_statements(graph, inlined, reserved, unpacks, optional)
     return StatementPlan(
         frozenset(inlined), unpacks, names, frozenset(optional), guarded, ends
     )
@@ -104,6 +108,7 @@ def inlined_nodes(
     optional: frozenset[fx.Node] = frozenset(),
     guarded: dict[fx.Node, Guard] | None = None,
     ends: frozenset[fx.Node] = frozenset(),
+    chains: dict[fx.Node, str] | None = None,
 ) -> set[fx.Node]:
     """The nodes printed inside their user's expression instead of on a line of their own.
 
@@ -121,12 +126,21 @@ def inlined_nodes(
     runs together with the node. A branch's condition is printed in its
     ``if`` (never a statement); a side's last value into the assignment that
     ends the side (``x = x.div(keep) * mask``).
+
+    ``chains`` (mixed style) are the names of the values when every one is a
+    statement (module style's): a layer call is inlined only into a user of
+    the same name, a step of one variable's chain. A value the source named
+    otherwise (``h = self.fc1(x)``, read as ``y = F.relu(h)``) stays a
+    statement, and so does one whose name the module style's output shows:
+    converting that output to mixed style then gives the same text.
     """
     guarded = guarded or {}
+    named = _named_shapes(graph)
     pure = {
         n
         for n in graph.nodes
-        if _is_shape_of_input(n) or (is_condition(n) and not is_impure(n))
+        if (_is_shape_of_input(n) and n not in named)
+        or (is_condition(n) and not is_impure(n))
     }
     inlined = set(pure)
     depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
@@ -148,7 +162,7 @@ def inlined_nodes(
             and (
                 next(iter(node.users)) in ends
                 or _reads_best_inline(
-                    node, next(iter(node.users)), style, depth, rooted
+                    node, next(iter(node.users)), style, depth, rooted, chains
                 )
             )
         ):
@@ -204,6 +218,25 @@ def _inlined_into(node: fx.Node, user: fx.Node, inlined: set[fx.Node]) -> bool:
     return False
 
 
+def _named_shapes(graph: fx.Graph) -> set[fx.Node]:
+    """Shape reads the user named (``B, T, C = x.size()``): statements, not inlined.
+
+    A named element is read by its name wherever it is used; the shape itself
+    is a statement too when every reader is such an element, so that it is
+    unpacked as the user wrote it.
+    """
+    named = {n for n in graph.nodes if _is_shape_of_input(n) and user_name(n)}
+    for node in graph.nodes:
+        if (
+            _is_shape_of_input(node)
+            and isinstance(node.meta.get("value"), tuple)
+            and node.users
+            and all(user in named for user in node.users)
+        ):
+            named.add(node)
+    return named
+
+
 def _is_shape_of_input(node: fx.Node) -> bool:
     """``x.shape``, ``x.size(0)``, ``x.shape[1]``, ``x.dim()``: cheap, pure reads of a shape.
 
@@ -221,7 +254,7 @@ def _is_shape_of_input(node: fx.Node) -> bool:
 
 
 def _reads_best_inline(
-    node: fx.Node, user: fx.Node, style: Style, depth, rooted
+    node: fx.Node, user: fx.Node, style: Style, depth, rooted, chains=None
 ) -> bool:
     if user.op == "output":
         return False
@@ -234,6 +267,7 @@ def _reads_best_inline(
         and user.op in ("call_function", "call_method")
         and node in rooted
         and depth[node] + 1 <= MIXED_NESTING
+        and (chains is None or chains.get(node) == chains.get(user))
     )
 
 
@@ -294,11 +328,14 @@ def name_statements(
     inlined: set[fx.Node],
     reserved: frozenset[str] = frozenset(),
     unpacks: Unpacks | None = None,
+    optional: frozenset[fx.Node] = frozenset(),
 ) -> dict[fx.Node, str]:
     """A variable name for every placeholder and statement node.
 
     ``reserved`` are names taken by the file itself (its functions and classes).
     An unpacked tuple has no name; its elements are named where it is made.
+    An ``optional`` call keeps its input's variable (skipped, the variable
+    still holds what follows reads), whatever the user called its result.
     """
     unpacks = unpacks or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
@@ -325,23 +362,42 @@ def name_statements(
         ]
         for variable in dying[1:]:
             namespace.release(names[variable])
+        handed = (
+            [names[dying[0]]] if dying else []
+        )  # a name the statement may take over
         if node in unpacks:
             for element in (t for t in unpacks[node] if t is not None):
-                if dying:  # the first element takes the dying input's name
-                    names[element] = namespace.take_over(names[dying.pop(0)])
-                    dying = []
-                else:
-                    names[element] = namespace.claim(_stem(element))
+                names[element] = _variable_name(element, namespace, handed)
             continue
         if not is_read(node):
-            if dying:
-                namespace.release(names[dying[0]])
+            for name in handed:
+                namespace.release(name)
             continue
-        if dying:
-            names[node] = namespace.take_over(names[dying[0]])
-        else:
-            names[node] = namespace.claim(_stem(node))
+        names[node] = _variable_name(node, namespace, handed, node not in optional)
     return names
+
+
+def _variable_name(
+    node: fx.Node, namespace: Namespace, handed: list[str], as_user: bool = True
+) -> str:
+    """The user's name for ``node`` where it is free, else the dying input's, else a stem.
+
+    ``handed`` holds the name of the input that dies at this statement (still
+    claimed); it is used up (taken over or released) by the first call.
+    The user's name is kept only as written (``mu``, never ``mu2``): when it
+    is taken by a value still alive, the chain's own name is used instead.
+    """
+    wanted = user_name(node) if as_user else None
+    if wanted is not None and handed and cleaned(wanted) == handed[0]:
+        return namespace.take_over(handed.pop())
+    if wanted is not None and namespace.free(wanted) is not None:
+        for name in handed:
+            namespace.release(name)
+        handed.clear()
+        return namespace.claim(wanted)
+    if handed:
+        return namespace.take_over(handed.pop())
+    return namespace.claim(_stem(node))
 
 
 def is_read(node: fx.Node) -> bool:

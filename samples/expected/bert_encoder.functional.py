@@ -155,21 +155,21 @@ def bert_encoder(
     *,
     training: bool = False
 ) -> Tensor:
-    out = torch.arange(input_ids.size(1), device=input_ids.device)
-    input_ids = F.embedding(input_ids, params["token_embeddings.weight"])
-    out = F.embedding(out, params["position_embeddings.weight"])
-    input_ids = input_ids + out
-    input_ids = F.layer_norm(
-        input_ids,
+    positions = torch.arange(input_ids.size(1), device=input_ids.device)
+    x = F.embedding(input_ids, params["token_embeddings.weight"])
+    positions = F.embedding(positions, params["position_embeddings.weight"])
+    x = x + positions
+    x = F.layer_norm(
+        x,
         (32,),
         params["embedding_norm.weight"],
         params["embedding_norm.bias"],
         eps=1e-12,
     )
-    input_ids = F.dropout(input_ids, p=0.1, training=training)
+    x = F.dropout(x, p=0.1, training=training)
     attention_mask = attention_mask == 0
-    input_ids = transformer_encoder(
-        input_ids,
+    x = transformer_encoder(
+        x,
         [
             params["encoder.layers.0.self_attn.in_proj_weight"],
             params["encoder.layers.0.self_attn.in_proj_bias"],
@@ -205,13 +205,11 @@ def bert_encoder(
         nested=True,
         src_key_padding_mask=attention_mask,
     )
-    input_ids = input_ids[:, 0]
-    input_ids = F.linear(input_ids, params["pooler.weight"], params["pooler.bias"])
-    input_ids = torch.tanh(input_ids)
-    input_ids = F.linear(
-        input_ids, params["classifier.weight"], params["classifier.bias"]
-    )
-    return input_ids
+    pooled = x[:, 0]
+    pooled = F.linear(pooled, params["pooler.weight"], params["pooler.bias"])
+    pooled = torch.tanh(pooled)
+    pooled = F.linear(pooled, params["classifier.weight"], params["classifier.bias"])
+    return pooled
 
 
 def init_params() -> dict[str, Tensor]:
@@ -289,6 +287,7 @@ def init_params() -> dict[str, Tensor]:
     params["encoder.layers.1.norm2.bias"] = params[
         "encoder.layers.0.norm2.bias"
     ].clone()
+    # the pooler: the first ([CLS]) token through a dense layer and tanh
     params["pooler.weight"] = nn.init.kaiming_uniform_(
         torch.empty(32, 32), a=math.sqrt(5)
     )

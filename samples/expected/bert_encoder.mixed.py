@@ -20,17 +20,19 @@ class BertEncoder(nn.Module):
             ),
             num_layers=2,
         )
+        # the pooler: the first ([CLS]) token through a dense layer and tanh
         self.pooler = nn.Linear(32, 32)
         self.classifier = nn.Linear(32, 3)
 
     def forward(self, input_ids, attention_mask):
-        out = torch.arange(input_ids.size(1), device=input_ids.device)
-        input_ids = self.token_embeddings(input_ids) + self.position_embeddings(out)
-        input_ids = F.dropout(
-            self.embedding_norm(input_ids), p=0.1, training=self.training
-        )
+        positions = torch.arange(input_ids.size(1), device=input_ids.device)
+        x = self.token_embeddings(input_ids)
+        positions = self.position_embeddings(positions)
+        x = x + positions
+        x = F.dropout(self.embedding_norm(x), p=0.1, training=self.training)
         attention_mask = attention_mask == 0
-        input_ids = self.encoder(input_ids, src_key_padding_mask=attention_mask)[:, 0]
-        input_ids = torch.tanh(self.pooler(input_ids))
-        input_ids = self.classifier(input_ids)
-        return input_ids
+        x = self.encoder(x, src_key_padding_mask=attention_mask)
+        pooled = x[:, 0]
+        pooled = torch.tanh(self.pooler(pooled))
+        pooled = self.classifier(pooled)
+        return pooled

@@ -20,21 +20,22 @@ class BertEncoder(nn.Module):
             ),
             num_layers=2,
         )
+        # the pooler: the first ([CLS]) token through a dense layer and tanh
         self.pooler = nn.Linear(32, 32)
         self.tanh = nn.Tanh()
         self.classifier = nn.Linear(32, 3)
 
     def forward(self, input_ids, attention_mask):
-        out = torch.arange(input_ids.size(1), device=input_ids.device)
-        input_ids = self.token_embeddings(input_ids)
-        out = self.position_embeddings(out)
-        input_ids = input_ids + out
-        input_ids = self.embedding_norm(input_ids)
-        input_ids = self.dropout(input_ids)
+        positions = torch.arange(input_ids.size(1), device=input_ids.device)
+        x = self.token_embeddings(input_ids)
+        positions = self.position_embeddings(positions)
+        x = x + positions
+        x = self.embedding_norm(x)
+        x = self.dropout(x)
         attention_mask = attention_mask == 0
-        input_ids = self.encoder(input_ids, src_key_padding_mask=attention_mask)
-        input_ids = input_ids[:, 0]
-        input_ids = self.pooler(input_ids)
-        input_ids = self.tanh(input_ids)
-        input_ids = self.classifier(input_ids)
-        return input_ids
+        x = self.encoder(x, src_key_padding_mask=attention_mask)
+        pooled = x[:, 0]
+        pooled = self.pooler(pooled)
+        pooled = self.tanh(pooled)
+        pooled = self.classifier(pooled)
+        return pooled

@@ -13,12 +13,13 @@ def causal_block(
     len_ = torch.ones(len_, len_)
     len_ = torch.tril(len_)
     len_ = torch.log(len_)
-    len_ = len_.to(src.device)
-    src = src * 5.656854249492381
-    len_ = F.multi_head_attention_forward(
-        src,
-        src,
-        src,
+    # src: [sequence length, batch size, d_model]
+    mask = len_.to(src.device)
+    x = src * 5.656854249492381
+    attended = F.multi_head_attention_forward(
+        x,
+        x,
+        x,
         32,
         4,
         params["self_attn.in_proj_weight"],
@@ -30,17 +31,17 @@ def causal_block(
         params["self_attn.out_proj.weight"],
         params["self_attn.out_proj.bias"],
         need_weights=False,
-        attn_mask=len_,
+        attn_mask=mask,
     )[0]
-    src = src + len_
-    src = F.layer_norm(src, (32,), params["norm1.weight"], params["norm1.bias"])
-    out = F.linear(src, params["linear1.weight"], params["linear1.bias"])
+    x = x + attended
+    x = F.layer_norm(x, (32,), params["norm1.weight"], params["norm1.bias"])
+    out = F.linear(x, params["linear1.weight"], params["linear1.bias"])
     out = F.relu(out)
     out = F.dropout(out, p=0.1, training=training)
     out = F.linear(out, params["linear2.weight"], params["linear2.bias"])
-    src = src + out
-    src = F.layer_norm(src, (32,), params["norm2.weight"], params["norm2.bias"])
-    return src
+    x = x + out
+    x = F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"])
+    return x
 
 
 def init_params() -> dict[str, Tensor]:

@@ -17,11 +17,14 @@ class CausalBlock(nn.Module):
         len_ = torch.ones(len_, len_)
         len_ = torch.tril(len_)
         len_ = torch.log(len_)
-        len_ = len_.to(src.device)
-        src = src * 5.656854249492381
-        src = src + self.self_attn(src, src, src, need_weights=False, attn_mask=len_)[0]
-        src = self.norm1(src)
-        out = F.dropout(F.relu(self.linear1(src)), p=0.1, training=self.training)
-        src = src + self.linear2(out)
-        src = self.norm2(src)
-        return src
+        # src: [sequence length, batch size, d_model]
+        mask = len_.to(src.device)
+        x = src * 5.656854249492381
+        attended = self.self_attn(x, x, x, need_weights=False, attn_mask=mask)[0]
+        x = x + attended
+        x = self.norm1(x)
+        out = F.dropout(F.relu(self.linear1(x)), p=0.1, training=self.training)
+        out = self.linear2(out)
+        x = x + out
+        x = self.norm2(x)
+        return x

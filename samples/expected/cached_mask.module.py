@@ -18,15 +18,16 @@ class CausalBlock(nn.Module):
         len_ = torch.ones(len_, len_)
         len_ = torch.tril(len_)
         len_ = torch.log(len_)
-        len_ = len_.to(src.device)
-        src = src * 5.656854249492381
-        len_ = self.self_attn(src, src, src, need_weights=False, attn_mask=len_)[0]
-        src = src + len_
-        src = self.norm1(src)
-        out = self.linear1(src)
+        # src: [sequence length, batch size, d_model]
+        mask = len_.to(src.device)
+        x = src * 5.656854249492381
+        attended = self.self_attn(x, x, x, need_weights=False, attn_mask=mask)[0]
+        x = x + attended
+        x = self.norm1(x)
+        out = self.linear1(x)
         out = self.relu(out)
         out = self.dropout(out)
         out = self.linear2(out)
-        src = src + out
-        src = self.norm2(src)
-        return src
+        x = x + out
+        x = self.norm2(x)
+        return x

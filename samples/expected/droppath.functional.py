@@ -14,11 +14,13 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 def drop_path(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
+    """Drop paths (Stochastic Depth) per sample  (when applied in main path of residual blocks)."""
     if training:
-        out = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
-        out = out.bernoulli_(0.8)
-        out.div_(0.8)
-        x = x * out
+        random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
+        # work with diff dim tensors, not just 2D ConvNets
+        random_tensor = random_tensor.bernoulli_(0.8)
+        random_tensor.div_(0.8)
+        x = x * random_tensor
     return x
 
 
@@ -26,6 +28,7 @@ def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
     out = F.conv2d(
         x, params["dwconv.weight"], params["dwconv.bias"], padding=3, groups=16
     )
+    # (N, C, H, W) -> (N, H, W, C)
     out = out.permute(0, 2, 3, 1)
     out = F.layer_norm(
         out, (16,), params["norm.weight"], params["norm.bias"], eps=1e-06
@@ -34,6 +37,7 @@ def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
     out = F.gelu(out)
     out = F.linear(out, params["pwconv2.weight"], params["pwconv2.bias"])
     out = params["gamma"] * out
+    # (N, H, W, C) -> (N, C, H, W)
     out = out.permute(0, 3, 1, 2)
     out = drop_path(sub_params(params, "drop_path."), out, training=training)
     x = x + out
@@ -71,6 +75,7 @@ def init_params() -> dict[str, Tensor]:
     params["stem.bias"] = nn.init.uniform_(
         torch.empty(16), -1 / math.sqrt(48), 1 / math.sqrt(48)
     )
+    # one rate for every block (ConvNeXt grows it with depth)
     # Block's own tensor: set it before use
     params["blocks.0.gamma"] = torch.empty(16)
     params["blocks.0.dwconv.weight"] = nn.init.kaiming_uniform_(

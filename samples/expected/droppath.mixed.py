@@ -4,15 +4,18 @@ import torch.nn.functional as F
 
 
 class DropPath(nn.Module):
+    """Drop paths (Stochastic Depth) per sample  (when applied in main path of residual blocks)."""
+
     def __init__(self):
         super().__init__()
 
     def forward(self, x):
         if self.training:
-            out = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
-            out = out.bernoulli_(0.8)
-            out.div_(0.8)
-            x = x * out
+            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
+            # work with diff dim tensors, not just 2D ConvNets
+            random_tensor = random_tensor.bernoulli_(0.8)
+            random_tensor.div_(0.8)
+            x = x * random_tensor
         return x
 
 
@@ -27,9 +30,11 @@ class Block(nn.Module):
         self.drop_path = DropPath()
 
     def forward(self, x):
+        # (N, C, H, W) -> (N, H, W, C)
         out = self.dwconv(x).permute(0, 2, 3, 1)
         out = self.norm(out)
         out = F.gelu(self.pwconv1(out))
+        # (N, H, W, C) -> (N, C, H, W)
         out = (self.gamma * self.pwconv2(out)).permute(0, 3, 1, 2)
         out = self.drop_path(out)
         x = x + out
@@ -40,6 +45,7 @@ class Stage(nn.Module):
     def __init__(self):
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 4, stride=4)
+        # one rate for every block (ConvNeXt grows it with depth)
         self.blocks = nn.Sequential(Block(), Block())
         self.head = nn.Linear(16, 10)
 

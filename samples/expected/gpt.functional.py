@@ -14,29 +14,37 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 def causal_self_attention(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
-    out = F.linear(x, params["c_attn.weight"], params["c_attn.bias"])
-    out, out2, out3 = out.split(16, dim=2)
-    out2 = out2.view(x.size()[0], x.size()[1], 2, x.size()[2] // 2)
-    out2 = out2.transpose(1, 2)
-    out = out.view(x.size()[0], x.size()[1], 2, x.size()[2] // 2)
-    out = out.transpose(1, 2)
-    out3 = out3.view(x.size()[0], x.size()[1], 2, x.size()[2] // 2)
-    out3 = out3.transpose(1, 2)
-    out4 = out2.transpose(-2, -1)
-    out = out @ out4
-    out = out * (1.0 / math.sqrt(out2.size(-1)))
-    out2 = params["bias"][:, :, : x.size()[1], : x.size()[1]]
-    out2 = out2 == 0
-    out = out.masked_fill(out2, -float("inf"))
-    out = F.softmax(out, dim=-1)
-    out = F.dropout(out, p=0.1, training=training)
-    out = out @ out3
-    out = out.transpose(1, 2)
-    out = out.contiguous()
-    out = out.view(x.size()[0], x.size()[1], x.size()[2])
-    out = F.linear(out, params["c_proj.weight"], params["c_proj.bias"])
-    out = F.dropout(out, p=0.1, training=training)
-    return out
+    # batch size, sequence length, embedding dimensionality (n_embd)
+    B, T, C = x.size()
+    x = F.linear(x, params["c_attn.weight"], params["c_attn.bias"])
+    q, k, v = x.split(16, dim=2)
+    k = k.view(B, T, 2, C // 2)
+    # (B, nh, T, hs)
+    k = k.transpose(1, 2)
+    q = q.view(B, T, 2, C // 2)
+    # (B, nh, T, hs)
+    q = q.transpose(1, 2)
+    v = v.view(B, T, 2, C // 2)
+    # (B, nh, T, hs)
+    v = v.transpose(1, 2)
+    att = k.transpose(-2, -1)
+    att = q @ att
+    # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
+    att = att * (1.0 / math.sqrt(k.size(-1)))
+    out = params["bias"][:, :, :T, :T]
+    out = out == 0
+    att = att.masked_fill(out, -float("inf"))
+    att = F.softmax(att, dim=-1)
+    att = F.dropout(att, p=0.1, training=training)
+    # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
+    y = att @ v
+    y = y.transpose(1, 2)
+    y = y.contiguous()
+    # re-assemble all head outputs side by side
+    y = y.view(B, T, C)
+    y = F.linear(y, params["c_proj.weight"], params["c_proj.bias"])
+    y = F.dropout(y, p=0.1, training=training)
+    return y
 
 
 def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
@@ -62,30 +70,35 @@ def gpt(
     idx: Tensor,
     targets: Tensor | None = None,
     *,
-    training: bool = False,
+    training: bool = False
 ) -> tuple[Tensor, Tensor]:
-    if idx.size()[1] > 16:
+    t = idx.size()[1]
+    if t > 16:
         raise ValueError(
             "input shape differs from the traced one; convert again with this shape"
         )
-    out = torch.arange(0, idx.size()[1], dtype=torch.int64, device=idx.device)
-    idx = F.embedding(idx, params["wte.weight"])
-    out = F.embedding(out, params["wpe.weight"])
-    idx = idx + out
-    idx = F.dropout(idx, p=0.1, training=training)
-    for i in range(2):
-        idx = block(sub_params(params, f"h.{i}."), idx, training=training)
-    idx = F.layer_norm(idx, (16,), params["ln_f.weight"], params["ln_f.bias"])
+    # shape (t)
+    pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
+    x = F.embedding(idx, params["wte.weight"])
+    pos = F.embedding(pos, params["wpe.weight"])
+    x = x + pos
+    x = F.dropout(x, p=0.1, training=training)
+    x = block(sub_params(params, "h.0."), x, training=training)
+    x = block(sub_params(params, "h.1."), x, training=training)
+    x = F.layer_norm(x, (16,), params["ln_f.weight"], params["ln_f.bias"])
     if targets is None:
-        idx = idx[:, [-1], :]
-    idx = F.linear(idx, params["wte.weight"])
+        x = x[:, [-1], :]
+    # if we are given some desired targets also calculate the loss
+    logits = F.linear(x, params["wte.weight"])
     if targets is not None:
-        out = idx.view(-1, idx.size(-1))
-        out2 = targets.view(-1)
-        out = F.cross_entropy(out, out2, ignore_index=-1)
+        loss = logits.view(-1, logits.size(-1))
+        out = targets.view(-1)
+        loss = F.cross_entropy(loss, out, ignore_index=-1)
     else:
-        out = None
-    return (idx, out)
+        loss = None
+    # inference-time mini-optimization: only forward the lm_head on the very last position
+    # note: using list [-1] to preserve the time dim
+    return (logits, loss)
 
 
 def init_params() -> dict[str, Tensor]:
@@ -168,4 +181,5 @@ def init_params() -> dict[str, Tensor]:
     )
     # tied weights: one tensor under both keys, as in the original
     params["wte.weight"] = params["lm_head.weight"]
+    # https://paperswithcode.com/method/weight-tying
     return params

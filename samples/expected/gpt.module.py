@@ -8,37 +8,48 @@ import torch.nn.functional as F
 class CausalSelfAttention(nn.Module):
     def __init__(self):
         super().__init__()
+        # causal mask to ensure that attention is only applied to the left in the input sequence
         self.register_buffer("bias", torch.empty(1, 1, 16, 16))
+        # key, query, value projections for all heads, but in a batch
         self.c_attn = nn.Linear(16, 48)
         self.softmax = nn.Softmax(dim=-1)
         self.dropout1 = nn.Dropout(0.1)
+        # output projection
         self.c_proj = nn.Linear(16, 16)
         self.dropout2 = nn.Dropout(0.1)
 
     def forward(self, x):
-        out = self.c_attn(x)
-        out, out2, out3 = out.split(16, dim=2)
-        out2 = out2.view(x.size()[0], x.size()[1], 2, x.size()[2] // 2)
-        out2 = out2.transpose(1, 2)
-        out = out.view(x.size()[0], x.size()[1], 2, x.size()[2] // 2)
-        out = out.transpose(1, 2)
-        out3 = out3.view(x.size()[0], x.size()[1], 2, x.size()[2] // 2)
-        out3 = out3.transpose(1, 2)
-        out4 = out2.transpose(-2, -1)
-        out = out @ out4
-        out = out * (1.0 / math.sqrt(out2.size(-1)))
-        out2 = self.bias[:, :, : x.size()[1], : x.size()[1]]
-        out2 = out2 == 0
-        out = out.masked_fill(out2, -float("inf"))
-        out = self.softmax(out)
-        out = self.dropout1(out)
-        out = out @ out3
-        out = out.transpose(1, 2)
-        out = out.contiguous()
-        out = out.view(x.size()[0], x.size()[1], x.size()[2])
-        out = self.c_proj(out)
-        out = self.dropout2(out)
-        return out
+        # batch size, sequence length, embedding dimensionality (n_embd)
+        B, T, C = x.size()
+        x = self.c_attn(x)
+        q, k, v = x.split(16, dim=2)
+        k = k.view(B, T, 2, C // 2)
+        # (B, nh, T, hs)
+        k = k.transpose(1, 2)
+        q = q.view(B, T, 2, C // 2)
+        # (B, nh, T, hs)
+        q = q.transpose(1, 2)
+        v = v.view(B, T, 2, C // 2)
+        # (B, nh, T, hs)
+        v = v.transpose(1, 2)
+        att = k.transpose(-2, -1)
+        att = q @ att
+        # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
+        att = att * (1.0 / math.sqrt(k.size(-1)))
+        out = self.bias[:, :, :T, :T]
+        out = out == 0
+        att = att.masked_fill(out, -float("inf"))
+        att = self.softmax(att)
+        att = self.dropout1(att)
+        # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
+        y = att @ v
+        y = y.transpose(1, 2)
+        y = y.contiguous()
+        # re-assemble all head outputs side by side
+        y = y.view(B, T, C)
+        y = self.c_proj(y)
+        y = self.dropout2(y)
+        return y
 
 
 class Block(nn.Module):
@@ -70,28 +81,34 @@ class GPT(nn.Module):
         self.h = nn.ModuleList([Block(), Block()])
         self.ln_f = nn.LayerNorm(16)
         self.lm_head = nn.Linear(16, 64, bias=False)
+        # https://paperswithcode.com/method/weight-tying
         self.wte.weight = self.lm_head.weight
 
     def forward(self, idx, targets=None):
-        if idx.size()[1] > 16:
+        t = idx.size()[1]
+        if t > 16:
             raise ValueError(
                 "input shape differs from the traced one; convert again with this shape"
             )
-        out = torch.arange(0, idx.size()[1], dtype=torch.int64, device=idx.device)
-        idx = self.wte(idx)
-        out = self.wpe(out)
-        idx = idx + out
-        idx = self.dropout(idx)
-        for block in self.h:
-            idx = block(idx)
-        idx = self.ln_f(idx)
+        # shape (t)
+        pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
+        x = self.wte(idx)
+        pos = self.wpe(pos)
+        x = x + pos
+        x = self.dropout(x)
+        x = self.h[0](x)
+        x = self.h[1](x)
+        x = self.ln_f(x)
         if targets is None:
-            idx = idx[:, [-1], :]
-        idx = self.lm_head(idx)
+            x = x[:, [-1], :]
+        # if we are given some desired targets also calculate the loss
+        logits = self.lm_head(x)
         if targets is not None:
-            out = idx.view(-1, idx.size(-1))
-            out2 = targets.view(-1)
-            out = F.cross_entropy(out, out2, ignore_index=-1)
+            loss = logits.view(-1, logits.size(-1))
+            out = targets.view(-1)
+            loss = F.cross_entropy(loss, out, ignore_index=-1)
         else:
-            out = None
-        return (idx, out)
+            loss = None
+        # inference-time mini-optimization: only forward the lm_head on the very last position
+        # note: using list [-1] to preserve the time dim
+        return (logits, loss)

@@ -9,10 +9,13 @@ from torch import Tensor
 def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.conv2d(x, params["conv1.weight"], params["conv1.bias"])
     x = F.relu(x)
+    # Max pooling over a (2, 2) window
     x = F.max_pool2d(x, 2)
     x = F.conv2d(x, params["conv2.weight"], params["conv2.bias"])
     x = F.relu(x)
+    # If the size is a square you can only specify a single number
     x = F.max_pool2d(x, 2)
+    # all dimensions except the batch dimension
     if x.size()[1:] != (16, 5, 5):
         raise ValueError(
             "input shape differs from the traced one; convert again with this shape"
@@ -34,6 +37,8 @@ def init_params() -> dict[str, Tensor]:
     built `Net`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
+    # 1 input image channel, 6 output channels, 5x5 square convolution
+    # kernel
     params["conv1.weight"] = nn.init.kaiming_uniform_(
         torch.empty(6, 1, 5, 5), a=math.sqrt(5)
     )
@@ -46,6 +51,7 @@ def init_params() -> dict[str, Tensor]:
     params["conv2.bias"] = nn.init.uniform_(
         torch.empty(16), -1 / math.sqrt(150), 1 / math.sqrt(150)
     )
+    # an affine operation: y = Wx + b
     params["fc1.weight"] = nn.init.kaiming_uniform_(
         torch.empty(120, 400), a=math.sqrt(5)
     )

@@ -4,6 +4,8 @@ import torch.nn as nn
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
+        # 1 input image channel, 6 output channels, 5x5 square convolution
+        # kernel
         self.conv1 = nn.Conv2d(1, 6, 5)
         self.relu1 = nn.ReLU()
         self.pool1 = nn.MaxPool2d(2)
@@ -11,6 +13,7 @@ class Net(nn.Module):
         self.relu2 = nn.ReLU()
         self.pool2 = nn.MaxPool2d(2)
         self.flatten = nn.Flatten()
+        # an affine operation: y = Wx + b
         self.fc1 = nn.Linear(400, 120)
         self.relu3 = nn.ReLU()
         self.fc2 = nn.Linear(120, 84)
@@ -20,10 +23,13 @@ class Net(nn.Module):
     def forward(self, x):
         x = self.conv1(x)
         x = self.relu1(x)
+        # Max pooling over a (2, 2) window
         x = self.pool1(x)
         x = self.conv2(x)
         x = self.relu2(x)
+        # If the size is a square you can only specify a single number
         x = self.pool2(x)
+        # all dimensions except the batch dimension
         if x.size()[1:] != (16, 5, 5):
             raise ValueError(
                 "input shape differs from the traced one; convert again with this shape"

@@ -7,12 +7,12 @@ from torch import Tensor
 
 
 def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    out = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
-    out = F.linear(out, params["fc1.weight"], params["fc1.bias"])
-    out = F.gelu(out, approximate="tanh")
-    out = F.dropout(out, p=0.1, training=training)
-    out = F.linear(out, params["fc2.weight"], params["fc2.bias"])
-    x = x + out
+    h = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
+    h = F.linear(h, params["fc1.weight"], params["fc1.bias"])
+    h = F.gelu(h, approximate="tanh")
+    h = F.dropout(h, p=0.1, training=training)
+    h = F.linear(h, params["fc2.weight"], params["fc2.bias"])
+    x = x + h
     x = torch.tanh(x)
     x = F.linear(x, params["head.weight"], params["head.bias"])
     x = F.softmax(x, dim=-1)

@@ -12,10 +12,12 @@ class MLP(nn.Module):
         self.head = nn.Linear(32, 5)
 
     def forward(self, x):
-        out = self.norm(x)
-        out = F.dropout(
-            F.gelu(self.fc1(out), approximate="tanh"), p=0.1, training=self.training
+        h = self.norm(x)
+        h = F.dropout(
+            F.gelu(self.fc1(h), approximate="tanh"), p=0.1, training=self.training
         )
-        x = torch.tanh(x + self.fc2(out))
+        h = self.fc2(h)
+        x = x + h
+        x = torch.tanh(x)
         x = F.softmax(self.head(x), dim=-1)
         return x

@@ -14,12 +14,12 @@ class MLP(nn.Module):
         self.softmax = nn.Softmax(dim=-1)
 
     def forward(self, x):
-        out = self.norm(x)
-        out = self.fc1(out)
-        out = self.gelu(out)
-        out = self.dropout(out)
-        out = self.fc2(out)
-        x = x + out
+        h = self.norm(x)
+        h = self.fc1(h)
+        h = self.gelu(h)
+        h = self.dropout(h)
+        h = self.fc2(h)
+        x = x + h
         x = self.tanh(x)
         x = self.head(x)
         x = self.softmax(x)

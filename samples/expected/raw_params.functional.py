@@ -4,11 +4,11 @@ from torch import Tensor
 
 
 def scorer(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    x = F.linear(x, params["weight"], params["bias"])
-    x = F.leaky_relu(x, 0.1)
-    x = x * params["scale"]
-    x = F.log_softmax(x, dim=1)
-    return x
+    y = F.linear(x, params["weight"], params["bias"])
+    y = F.leaky_relu(y, 0.1)
+    y = y * params["scale"]
+    y = F.log_softmax(y, dim=1)
+    return y
 
 
 def init_params() -> dict[str, Tensor]:

@@ -11,8 +11,8 @@ class Scorer(nn.Module):
         self.register_buffer("scale", torch.empty(16))
 
     def forward(self, x):
-        x = F.linear(x, self.weight, self.bias)
-        x = F.leaky_relu(x, 0.1)
-        x = x * self.scale
-        x = F.log_softmax(x, dim=1)
-        return x
+        y = F.linear(x, self.weight, self.bias)
+        y = F.leaky_relu(y, 0.1)
+        y = y * self.scale
+        y = F.log_softmax(y, dim=1)
+        return y

@@ -13,8 +13,8 @@ class Scorer(nn.Module):
         self.log_softmax = nn.LogSoftmax(dim=1)
 
     def forward(self, x):
-        x = F.linear(x, self.weight, self.bias)
-        x = self.act(x)
-        x = x * self.scale
-        x = self.log_softmax(x)
-        return x
+        y = F.linear(x, self.weight, self.bias)
+        y = self.act(y)
+        y = y * self.scale
+        y = self.log_softmax(y)
+        return y

@@ -91,8 +91,8 @@ def basic_block_2(
         params["bn2.bias"],
         training=training,
     )
-    x = downsample(sub_params(params, "downsample."), x, training=training)
-    out = out + x
+    identity = downsample(sub_params(params, "downsample."), x, training=training)
+    out = out + identity
     out = F.relu(out, inplace=True)
     return out
 

@@ -19,20 +19,20 @@ def mlp(params: dict[str, Tensor], x: Tensor) -> Tensor:
 
 
 def tied_lm(params: dict[str, Tensor], idx: Tensor) -> Tensor:
-    out = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
-    idx = F.embedding(idx, params["transformer.wte.weight"])
-    out = F.embedding(out, params["transformer.wpe.weight"])
-    idx = idx + out
+    pos = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
+    x = F.embedding(idx, params["transformer.wte.weight"])
+    pos = F.embedding(pos, params["transformer.wpe.weight"])
+    x = x + pos
     out = F.layer_norm(
-        idx, (16,), params["transformer.ln.weight"], params["transformer.ln.bias"]
+        x, (16,), params["transformer.ln.weight"], params["transformer.ln.bias"]
     )
     out = mlp(sub_params(params, "transformer.mlp."), out)
-    idx = idx + out
-    idx = F.layer_norm(
-        idx, (16,), params["transformer.ln_f.weight"], params["transformer.ln_f.bias"]
+    x = x + out
+    x = F.layer_norm(
+        x, (16,), params["transformer.ln_f.weight"], params["transformer.ln_f.bias"]
     )
-    idx = F.linear(idx, params["transformer.wte.weight"])
-    return idx
+    x = F.linear(x, params["transformer.wte.weight"])
+    return x
 
 
 def init_params() -> dict[str, Tensor]:
@@ -66,4 +66,5 @@ def init_params() -> dict[str, Tensor]:
     )
     # tied weights: one tensor under both keys, as in the original
     params["transformer.wte.weight"] = params["lm_head.weight"]
+    # weight tying
     return params

@@ -28,14 +28,17 @@ class TiedLM(nn.Module):
             }
         )
         self.lm_head = nn.Linear(16, 50, bias=False)
+        # weight tying
         self.transformer.wte.weight = self.lm_head.weight
 
     def forward(self, idx):
-        out = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
-        idx = self.transformer.wte(idx) + self.transformer.wpe(out)
-        out = self.transformer.ln(idx)
+        pos = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
+        x = self.transformer.wte(idx)
+        pos = self.transformer.wpe(pos)
+        x = x + pos
+        out = self.transformer.ln(x)
         out = self.transformer.mlp(out)
-        idx = idx + out
-        idx = self.transformer.ln_f(idx)
-        idx = self.lm_head(idx)
-        return idx
+        x = x + out
+        x = self.transformer.ln_f(x)
+        x = self.lm_head(x)
+        return x

@@ -44,6 +44,7 @@ def double_conv2(
 def double_conv(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
+    """(conv => BN => ReLU) * 2"""
     x = double_conv2(sub_params(params, "double_conv."), x, training=training)
     return x
 
@@ -58,19 +59,19 @@ def up(
     params: dict[str, Tensor], x1: Tensor, x2: Tensor, *, training: bool = False
 ) -> Tensor:
     x1 = F.conv_transpose2d(x1, params["up.weight"], params["up.bias"], stride=2)
-    x2 = torch.cat([x2, x1], dim=1)
-    x2 = double_conv(sub_params(params, "conv."), x2, training=training)
-    return x2
+    x = torch.cat([x2, x1], dim=1)
+    x = double_conv(sub_params(params, "conv."), x, training=training)
+    return x
 
 
 def u_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = double_conv(sub_params(params, "inc."), x, training=training)
-    out = down(sub_params(params, "down1."), x, training=training)
-    out2 = down(sub_params(params, "down2."), out, training=training)
-    out2 = up(sub_params(params, "up1."), out2, out, training=training)
-    out2 = up(sub_params(params, "up2."), out2, x, training=training)
-    out2 = F.conv2d(out2, params["outc.weight"], params["outc.bias"])
-    return out2
+    x1 = double_conv(sub_params(params, "inc."), x, training=training)
+    x2 = down(sub_params(params, "down1."), x1, training=training)
+    x3 = down(sub_params(params, "down2."), x2, training=training)
+    x = up(sub_params(params, "up1."), x3, x2, training=training)
+    x = up(sub_params(params, "up2."), x, x1, training=training)
+    x = F.conv2d(x, params["outc.weight"], params["outc.bias"])
+    return x
 
 
 def init_params() -> dict[str, Tensor]:

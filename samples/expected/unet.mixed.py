@@ -4,6 +4,8 @@ import torch.nn.functional as F
 
 
 class DoubleConv(nn.Module):
+    """(conv => BN => ReLU) * 2"""
+
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.double_conv = nn.Sequential(
@@ -38,9 +40,10 @@ class Up(nn.Module):
         self.conv = DoubleConv(in_channels, out_channels)
 
     def forward(self, x1, x2):
-        x2 = torch.cat([x2, self.up(x1)], dim=1)
-        x2 = self.conv(x2)
-        return x2
+        x1 = self.up(x1)
+        x = torch.cat([x2, x1], dim=1)
+        x = self.conv(x)
+        return x
 
 
 class UNet(nn.Module):
@@ -54,10 +57,10 @@ class UNet(nn.Module):
         self.outc = nn.Conv2d(8, 2, 1)
 
     def forward(self, x):
-        x = self.inc(x)
-        out = self.down1(x)
-        out2 = self.down2(out)
-        out2 = self.up1(out2, out)
-        out2 = self.up2(out2, x)
-        out2 = self.outc(out2)
-        return out2
+        x1 = self.inc(x)
+        x2 = self.down1(x1)
+        x3 = self.down2(x2)
+        x = self.up1(x3, x2)
+        x = self.up2(x, x1)
+        x = self.outc(x)
+        return x

@@ -19,12 +19,12 @@ def patch_embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
 
 
 def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    out = F.layer_norm(x, (32,), params["norm1.weight"], params["norm1.bias"])
-    out = out.transpose(1, 0)
-    out = F.multi_head_attention_forward(
-        out,
-        out,
-        out,
+    h = F.layer_norm(x, (32,), params["norm1.weight"], params["norm1.bias"])
+    h = h.transpose(1, 0)
+    h = F.multi_head_attention_forward(
+        h,
+        h,
+        h,
         32,
         4,
         params["attn.in_proj_weight"],
@@ -37,8 +37,8 @@ def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
         params["attn.out_proj.bias"],
         need_weights=False,
     )[0]
-    out = out.transpose(1, 0)
-    x = x + out
+    h = h.transpose(1, 0)
+    x = x + h
     out = F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"])
     out = F.linear(out, params["fc1.weight"], params["fc1.bias"])
     out = F.gelu(out)
@@ -49,15 +49,15 @@ def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
 
 def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = patch_embed(sub_params(params, "patch_embed."), x)
-    out = params["cls_token"].expand(x.shape[0], -1, -1)
-    out = torch.cat((out, x), dim=1)
-    out = out + params["pos_embed"]
-    for i in range(2):
-        out = block(sub_params(params, f"blocks.{i}."), out)
-    out = F.layer_norm(out, (32,), params["norm.weight"], params["norm.bias"])
-    out = out[:, 0]
-    out = F.linear(out, params["head.weight"], params["head.bias"])
-    return out
+    cls_token = params["cls_token"].expand(x.shape[0], -1, -1)
+    x = torch.cat((cls_token, x), dim=1)
+    x = x + params["pos_embed"]
+    x = block(sub_params(params, "blocks.0."), x)
+    x = block(sub_params(params, "blocks.1."), x)
+    x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
+    x = x[:, 0]
+    x = F.linear(x, params["head.weight"], params["head.bias"])
+    return x
 
 
 def init_params() -> dict[str, Tensor]:

@@ -23,11 +23,13 @@ class Block(nn.Module):
         self.fc2 = nn.Linear(64, 32)
 
     def forward(self, x):
-        out = self.norm1(x)
-        x = x + self.attn(out, out, out, need_weights=False)[0]
+        h = self.norm1(x)
+        h = self.attn(h, h, h, need_weights=False)[0]
+        x = x + h
         out = self.norm2(x)
         out = F.gelu(self.fc1(out))
-        x = x + self.fc2(out)
+        out = self.fc2(out)
+        x = x + out
         return x
 
 
@@ -43,11 +45,11 @@ class TinyViT(nn.Module):
 
     def forward(self, x):
         x = self.patch_embed(x)
-        out = self.cls_token.expand(x.shape[0], -1, -1)
-        out = torch.cat((out, x), dim=1)
-        out = out + self.pos_embed
-        for block in self.blocks:
-            out = block(out)
-        out = self.norm(out)[:, 0]
-        out = self.head(out)
-        return out
+        cls_token = self.cls_token.expand(x.shape[0], -1, -1)
+        x = torch.cat((cls_token, x), dim=1)
+        x = x + self.pos_embed
+        x = self.blocks[0](x)
+        x = self.blocks[1](x)
+        x = self.norm(x)[:, 0]
+        x = self.head(x)
+        return x

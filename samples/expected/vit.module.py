@@ -26,9 +26,9 @@ class Block(nn.Module):
         self.fc2 = nn.Linear(64, 32)
 
     def forward(self, x):
-        out = self.norm1(x)
-        out = self.attn(out, out, out, need_weights=False)[0]
-        x = x + out
+        h = self.norm1(x)
+        h = self.attn(h, h, h, need_weights=False)[0]
+        x = x + h
         out = self.norm2(x)
         out = self.fc1(out)
         out = self.gelu(out)
@@ -49,12 +49,12 @@ class TinyViT(nn.Module):
 
     def forward(self, x):
         x = self.patch_embed(x)
-        out = self.cls_token.expand(x.shape[0], -1, -1)
-        out = torch.cat((out, x), dim=1)
-        out = out + self.pos_embed
-        for block in self.blocks:
-            out = block(out)
-        out = self.norm(out)
-        out = out[:, 0]
-        out = self.head(out)
-        return out
+        cls_token = self.cls_token.expand(x.shape[0], -1, -1)
+        x = torch.cat((cls_token, x), dim=1)
+        x = x + self.pos_embed
+        x = self.blocks[0](x)
+        x = self.blocks[1](x)
+        x = self.norm(x)
+        x = x[:, 0]
+        x = self.head(x)
+        return x

@@ -27,31 +27,31 @@ def to_patch_embedding(params: dict[str, Tensor], x: Tensor) -> Tensor:
 def attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
     x = F.linear(x, params["to_qkv.weight"])
-    x, out, out2 = x.chunk(3, dim=-1)
-    x = rearrange(x, "b n (h d) -> b h n d", h=2)
-    out = rearrange(out, "b n (h d) -> b h n d", h=2)
-    out2 = rearrange(out2, "b n (h d) -> b h n d", h=2)
-    out = out.transpose(-1, -2)
-    x = torch.matmul(x, out)
-    x = x * 0.3535533905932738
-    x = F.softmax(x, dim=-1)
-    x = torch.matmul(x, out2)
-    x = rearrange(x, "b h n d -> b n (h d)")
-    x = F.linear(x, params["to_out.weight"], params["to_out.bias"])
-    return x
+    q, k, v = x.chunk(3, dim=-1)
+    q = rearrange(q, "b n (h d) -> b h n d", h=2)
+    k = rearrange(k, "b n (h d) -> b h n d", h=2)
+    v = rearrange(v, "b n (h d) -> b h n d", h=2)
+    attn = k.transpose(-1, -2)
+    attn = torch.matmul(q, attn)
+    attn = attn * 0.3535533905932738
+    out = F.softmax(attn, dim=-1)
+    out = torch.matmul(out, v)
+    out = rearrange(out, "b h n d -> b n (h d)")
+    out = F.linear(out, params["to_out.weight"], params["to_out.bias"])
+    return out
 
 
 def vi_t(params: dict[str, Tensor], img: Tensor, *, training: bool = False) -> Tensor:
-    img = to_patch_embedding(sub_params(params, "to_patch_embedding."), img)
-    out = repeat(params["cls_token"], "1 1 d -> b 1 d", b=img.shape[0])
-    out = torch.cat((out, img), dim=1)
-    out = out + params["pos_embedding"]
-    out = F.dropout(out, p=0.1, training=training)
-    out2 = attention(sub_params(params, "attn."), out)
-    out = out + out2
-    out = reduce_layer(out)
-    out = F.linear(out, params["head.weight"], params["head.bias"])
-    return out
+    x = to_patch_embedding(sub_params(params, "to_patch_embedding."), img)
+    cls_tokens = repeat(params["cls_token"], "1 1 d -> b 1 d", b=x.shape[0])
+    x = torch.cat((cls_tokens, x), dim=1)
+    x = x + params["pos_embedding"]
+    x = F.dropout(x, p=0.1, training=training)
+    out = attention(sub_params(params, "attn."), x)
+    x = x + out
+    x = reduce_layer(x)
+    x = F.linear(x, params["head.weight"], params["head.bias"])
+    return x
 
 
 def init_params() -> dict[str, Tensor]:

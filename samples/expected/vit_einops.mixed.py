@@ -14,18 +14,19 @@ class Attention(nn.Module):
 
     def forward(self, x):
         x = self.norm(x)
-        x, out, out2 = self.to_qkv(x).chunk(3, dim=-1)
-        x = rearrange(x, "b n (h d) -> b h n d", h=2)
-        out = rearrange(out, "b n (h d) -> b h n d", h=2)
-        out2 = rearrange(out2, "b n (h d) -> b h n d", h=2)
-        out = out.transpose(-1, -2)
-        x = torch.matmul(x, out)
-        x = x * 0.3535533905932738
-        x = F.softmax(x, dim=-1)
-        x = torch.matmul(x, out2)
-        x = rearrange(x, "b h n d -> b n (h d)")
-        x = self.to_out(x)
-        return x
+        x = self.to_qkv(x)
+        q, k, v = x.chunk(3, dim=-1)
+        q = rearrange(q, "b n (h d) -> b h n d", h=2)
+        k = rearrange(k, "b n (h d) -> b h n d", h=2)
+        v = rearrange(v, "b n (h d) -> b h n d", h=2)
+        attn = k.transpose(-1, -2)
+        attn = torch.matmul(q, attn)
+        attn = attn * 0.3535533905932738
+        out = F.softmax(attn, dim=-1)
+        out = torch.matmul(out, v)
+        out = rearrange(out, "b h n d -> b n (h d)")
+        out = self.to_out(out)
+        return out
 
 
 class ViT(nn.Module):
@@ -43,13 +44,13 @@ class ViT(nn.Module):
         self.head = nn.Linear(32, 10)
 
     def forward(self, img):
-        img = self.to_patch_embedding(img)
-        out = repeat(self.cls_token, "1 1 d -> b 1 d", b=img.shape[0])
-        out = torch.cat((out, img), dim=1)
-        out = out + self.pos_embedding
-        out = F.dropout(out, p=0.1, training=self.training)
-        out2 = self.attn(out)
-        out = out + out2
-        out = self.pool(out)
-        out = self.head(out)
-        return out
+        x = self.to_patch_embedding(img)
+        cls_tokens = repeat(self.cls_token, "1 1 d -> b 1 d", b=x.shape[0])
+        x = torch.cat((cls_tokens, x), dim=1)
+        x = x + self.pos_embedding
+        x = F.dropout(x, p=0.1, training=self.training)
+        out = self.attn(x)
+        x = x + out
+        x = self.pool(x)
+        x = self.head(x)
+        return x

@@ -18,16 +18,19 @@ def unpack_tensor(data: str, dtype: torch.dtype, shape: tuple[int, ...]) -> Tens
 
 
 def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    out = F.linear(x, params["qkv.weight"], params["qkv.bias"])
-    out = out.reshape(x.shape[0], x.shape[1], 3, 2, x.shape[2] // 2)
-    out = out.permute(2, 0, 3, 1, 4)
-    out2 = out[0]
-    out3 = out[1]
-    out = out[2]
-    out2 = out2 * 0.25
-    out3 = out3.transpose(-2, -1)
-    out2 = out2 @ out3
-    out3 = unpack_tensor(
+    """Window based multi-head self attention (W-MSA) with relative position bias."""
+    B_, N, C = x.shape
+    qkv = F.linear(x, params["qkv.weight"], params["qkv.bias"])
+    qkv = qkv.reshape(B_, N, 3, 2, C // 2)
+    qkv = qkv.permute(2, 0, 3, 1, 4)
+    q = qkv[0]
+    k = qkv[1]
+    # make torchscript happy (cannot use tensor as tuple)
+    v = qkv[2]
+    q = q * 0.25
+    attn = k.transpose(-2, -1)
+    attn = q @ attn
+    relative_position_bias = unpack_tensor(
         "eNrt3FXQr2WhhnHeBynpElFSUZAQlRApBVRURBERpQQLkRBBuhUUEGkUUEBKQGxJ"
         "AykBEyQE7O7edjuz1r33zDra38E198m63pN7vu/4ff+/Z+aZufad5pn17JPdO/uG"
         "7F7Z12f3zL4u+9rsa7Kvzr4qu0d29+xLsttlX5x9UXbb7Auz22RfkH1+9nnZrbPP"
@@ -153,18 +156,22 @@ def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
         torch.int64,
         (196, 196),
     ).view(-1)
-    out3 = params["relative_position_bias_table"][out3]
-    out3 = out3.view(196, 196, -1)
-    out3 = out3.permute(2, 0, 1)
-    out3 = out3.contiguous()
-    out3 = out3.unsqueeze(0)
-    out2 = out2 + out3
-    out2 = F.softmax(out2, dim=-1)
-    out2 = out2 @ out
-    out2 = out2.transpose(1, 2)
-    out2 = out2.reshape(x.shape[0], x.shape[1], x.shape[2])
-    out2 = F.linear(out2, params["proj.weight"], params["proj.bias"])
-    return out2
+    relative_position_bias = params["relative_position_bias_table"][
+        relative_position_bias
+    ]
+    # Wh*Ww,Wh*Ww,nH
+    relative_position_bias = relative_position_bias.view(196, 196, -1)
+    relative_position_bias = relative_position_bias.permute(2, 0, 1)
+    # nH, Wh*Ww, Wh*Ww
+    relative_position_bias = relative_position_bias.contiguous()
+    relative_position_bias = relative_position_bias.unsqueeze(0)
+    attn = attn + relative_position_bias
+    attn = F.softmax(attn, dim=-1)
+    x = attn @ v
+    x = x.transpose(1, 2)
+    x = x.reshape(B_, N, C)
+    x = F.linear(x, params["proj.weight"], params["proj.bias"])
+    return x
 
 
 def init_params() -> dict[str, Tensor]:
@@ -178,8 +185,18 @@ def init_params() -> dict[str, Tensor]:
     reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
     """
     params: dict[str, Tensor] = {}
+    # Wh, Ww
+    # define a parameter table of relative position bias
+    # 2*Wh-1 * 2*Ww-1, nH
     # WindowAttention's own tensor: set it before use
     params["relative_position_bias_table"] = torch.empty(729, 2)
+    # get pair-wise relative position index for each token inside the window
+    # 2, Wh, Ww
+    # 2, Wh*Ww
+    # 2, Wh*Ww, Wh*Ww
+    # Wh*Ww, Wh*Ww, 2
+    # shift to start from 0
+    # Wh*Ww, Wh*Ww
     params["qkv.weight"] = nn.init.kaiming_uniform_(torch.empty(96, 32), a=math.sqrt(5))
     params["qkv.bias"] = nn.init.uniform_(
         torch.empty(96), -1 / math.sqrt(32), 1 / math.sqrt(32)

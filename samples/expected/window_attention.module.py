@@ -16,9 +16,21 @@ def unpack_tensor(data: str, dtype: torch.dtype, shape: tuple[int, ...]) -> Tens
 
 
 class WindowAttention(nn.Module):
+    """Window based multi-head self attention (W-MSA) with relative position bias."""
+
     def __init__(self):
         super().__init__()
+        # Wh, Ww
+        # define a parameter table of relative position bias
+        # 2*Wh-1 * 2*Ww-1, nH
         self.relative_position_bias_table = nn.Parameter(torch.empty(729, 2))
+        # get pair-wise relative position index for each token inside the window
+        # 2, Wh, Ww
+        # 2, Wh*Ww
+        # 2, Wh*Ww, Wh*Ww
+        # Wh*Ww, Wh*Ww, 2
+        # shift to start from 0
+        # Wh*Ww, Wh*Ww
         self.register_buffer(
             "relative_position_index",
             unpack_tensor(
@@ -154,25 +166,31 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(32, 32)
 
     def forward(self, x):
-        out = self.qkv(x)
-        out = out.reshape(x.shape[0], x.shape[1], 3, 2, x.shape[2] // 2)
-        out = out.permute(2, 0, 3, 1, 4)
-        out2 = out[0]
-        out3 = out[1]
-        out = out[2]
-        out2 = out2 * 0.25
-        out3 = out3.transpose(-2, -1)
-        out2 = out2 @ out3
-        out3 = self.relative_position_index.view(-1)
-        out3 = self.relative_position_bias_table[out3]
-        out3 = out3.view(196, 196, -1)
-        out3 = out3.permute(2, 0, 1)
-        out3 = out3.contiguous()
-        out3 = out3.unsqueeze(0)
-        out2 = out2 + out3
-        out2 = self.softmax(out2)
-        out2 = out2 @ out
-        out2 = out2.transpose(1, 2)
-        out2 = out2.reshape(x.shape[0], x.shape[1], x.shape[2])
-        out2 = self.proj(out2)
-        return out2
+        B_, N, C = x.shape
+        qkv = self.qkv(x)
+        qkv = qkv.reshape(B_, N, 3, 2, C // 2)
+        qkv = qkv.permute(2, 0, 3, 1, 4)
+        q = qkv[0]
+        k = qkv[1]
+        # make torchscript happy (cannot use tensor as tuple)
+        v = qkv[2]
+        q = q * 0.25
+        attn = k.transpose(-2, -1)
+        attn = q @ attn
+        relative_position_bias = self.relative_position_index.view(-1)
+        relative_position_bias = self.relative_position_bias_table[
+            relative_position_bias
+        ]
+        # Wh*Ww,Wh*Ww,nH
+        relative_position_bias = relative_position_bias.view(196, 196, -1)
+        relative_position_bias = relative_position_bias.permute(2, 0, 1)
+        # nH, Wh*Ww, Wh*Ww
+        relative_position_bias = relative_position_bias.contiguous()
+        relative_position_bias = relative_position_bias.unsqueeze(0)
+        attn = attn + relative_position_bias
+        attn = self.softmax(attn)
+        x = attn @ v
+        x = x.transpose(1, 2)
+        x = x.reshape(B_, N, C)
+        x = self.proj(x)
+        return x

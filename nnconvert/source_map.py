@@ -1,0 +1,191 @@
+"""Where each graph node comes from in the user's source, and what the user called it.
+
+The output should read like the code it came from (SPEC invariant 8), so
+while a tracer records a node, :class:`SourceRecorder` notes the user's
+frames on the stack (outermost first: ``forward``, then any helper method
+it called) and, for each of those frames, the local variable the user
+bound the node's value to (``mu, logvar = self.encode(x)`` binds two).
+Both are read from the running frames, not guessed from the text: a
+frame's locals are looked at whenever a node is made and once more when
+tracing ends, so every binding of a traced value is seen.
+
+What is recorded is plain data in ``node.meta`` (:data:`SOURCE`,
+:data:`NAMES`), so it survives the passes that copy a node's meta. The
+printer reads it through :func:`user_name`, :func:`statement_line` and
+:mod:`.source_text` (comments, docstrings). A model without source
+(built in a REPL, code objects without a file) records nothing and prints
+as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import linecache
+import sys
+import sysconfig
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import fx
+
+#: ``node.meta`` key: the user's frames the node was made in, outermost first.
+SOURCE = "source"
+#: ``node.meta`` key: per frame of :data:`SOURCE`, the name the user bound the value to.
+NAMES = "source_names"
+
+_LIBRARY_DIRS = (
+    Path(fx.__file__).parent.parent,  # torch
+    Path(__file__).parent,  # nnconvert
+)
+#: Python's own library; installed packages under it (a model library) are code too.
+_STDLIB = Path(sysconfig.get_paths()["stdlib"])
+_INSTALLED = tuple(Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib"))
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One user frame a node was made in: ``file:line`` inside the function at ``first_line``."""
+
+    file: str
+    line: int
+    function: str
+    first_line: int
+
+
+class SourceRecorder:
+    """Notes, for every node a tracer makes, the user's frames and the names bound to it."""
+
+    def __init__(self, tracer: fx.Tracer):
+        self._tracer = tracer
+        self._start: types.FrameType | None = None
+        self._frames: dict[int, types.FrameType] = {}  # kept alive: ids stay unique
+        self._stacks: dict[fx.Node, tuple[tuple[int, Frame], ...]] = {}
+        self._bound: dict[int, dict[fx.Node, str]] = {}
+
+    def start(self) -> None:
+        """Tracing starts here: frames outside this call are not the model's."""
+        self._start = sys._getframe(1)
+
+    def record(self, node: fx.Node) -> None:
+        """Note where ``node`` is made, and the names bound so far in those frames."""
+        if self._start is None:
+            return
+        stack = self._user_frames()
+        for frame in stack:
+            self._snapshot(frame)
+        self._stacks[node] = tuple((id(f), _frame(f)) for f in stack)
+
+    def finish(self, graph: fx.Graph) -> None:
+        """Write what was noted into ``node.meta`` of ``graph``'s nodes, then forget it."""
+        for frame in self._frames.values():
+            self._snapshot(
+                frame
+            )  # bindings made after the last node, e.g. by ``return``
+        for node in graph.nodes:
+            stack = self._stacks.get(node)
+            if not stack:
+                continue
+            node.meta[SOURCE] = tuple(frame for _, frame in stack)
+            node.meta[NAMES] = tuple(
+                self._bound.get(key, {}).get(node) for key, _ in stack
+            )
+        self._frames.clear()
+        self._stacks.clear()
+        self._bound.clear()
+        self._start = None
+
+    def _user_frames(self) -> list[types.FrameType]:
+        """The frames of user code between the tracer's entry and here, outermost first."""
+        frames = []
+        frame = sys._getframe(2)
+        while frame is not None and frame is not self._start:
+            if _is_user_code(frame.f_code.co_filename):
+                frames.append(frame)
+            frame = frame.f_back
+        if frame is None:  # not inside this tracer's call
+            return []
+        return frames[::-1]
+
+    def _snapshot(self, frame: types.FrameType) -> None:
+        """Each traced value a local of ``frame`` holds is named by its first local."""
+        self._frames[id(frame)] = frame
+        bound = self._bound.setdefault(id(frame), {})
+        try:
+            local_items = list(frame.f_locals.items())
+        except Exception:  # a frame whose locals cannot be read names nothing
+            return
+        for name, value in local_items:
+            node = _node_of(value, self._tracer)
+            if node is not None and name.isidentifier() and name != "self":
+                bound.setdefault(node, name)
+
+
+def _node_of(value: Any, tracer: fx.Tracer) -> fx.Node | None:
+    """The node a local holds, never making one.
+
+    An attribute proxy (``device = idx.device``) makes its ``getattr`` node
+    only when first used; reading ``.node`` would add it to the graph.
+    """
+    if not isinstance(value, fx.Proxy) or value.tracer is not tracer:
+        return None
+    if isinstance(value, fx.proxy.Attribute):
+        return value._node
+    return value.node
+
+
+def _frame(frame: types.FrameType) -> Frame:
+    code = frame.f_code
+    function = getattr(code, "co_qualname", code.co_name)
+    return Frame(code.co_filename, frame.f_lineno, function, code.co_firstlineno)
+
+
+def _is_user_code(filename: str) -> bool:
+    """A file of the user's (or a model library's), not torch's, nnconvert's or Python's."""
+    if filename.startswith("<"):  # code nnconvert generated and ran is read back
+        return filename.startswith("<nnconvert") and filename in linecache.cache
+    return _is_user_file(filename)
+
+
+@functools.lru_cache(maxsize=None)
+def _is_user_file(filename: str) -> bool:
+    path = Path(filename)
+    if any(path.is_relative_to(d) for d in _LIBRARY_DIRS) or not path.exists():
+        return False
+    return not path.is_relative_to(_STDLIB) or any(
+        path.is_relative_to(d) for d in _INSTALLED
+    )
+
+
+def node_frames(node: fx.Node) -> tuple[Frame, ...]:
+    """The user's frames ``node`` was made in, outermost first (none: no source)."""
+    return node.meta.get(SOURCE, ())
+
+
+def user_name(node: fx.Node) -> str | None:
+    """The name the user's code bound ``node``'s value to, the outermost frame's first.
+
+    ``mu`` for the first value of ``mu, logvar = self.encode(x)`` (bound in
+    ``forward``) rather than ``encode``'s own name for it. A part of a
+    statement is named after what the statement assigns: in ``z = mu *
+    torch.exp(logvar) + c`` only the sum is bound to ``z``, but its parts
+    (made on the same line of the same frames, each read only by the next)
+    are ``z`` too. Read on the graph as the passes left it.
+    """
+    while True:
+        for name in node.meta.get(NAMES, ()):
+            if name:
+                return name
+        if len(node.users) != 1:
+            return None
+        (user,) = node.users
+        if not node_frames(node) or node_frames(user) != node_frames(node):
+            return None
+        node = user
+
+
+def statement_line(node: fx.Node) -> Frame | None:
+    """The outermost user frame of ``node``: the line of the converted function it came from."""
+    frames = node_frames(node)
+    return frames[0] if frames else None

@@ -1,0 +1,494 @@
+"""The user's source text around a traced node: comments, statement extents, docstrings.
+
+The output keeps the comments and docstrings of its source (SPEC invariant
+8). The tracer records where each node was made (:mod:`.source_map`); this
+module reads those files once each (``ast`` for statements and docstrings,
+``tokenize`` for comments) and answers the printer's questions:
+
+- which comments of a function belong before a statement made from a line
+  (:class:`CommentFeed`: every comment up to the end of that line's
+  statement, each printed once, the rest before ``return``);
+- which comment lines of ``__init__`` stand before ``self.<name> = ...``
+  (:func:`init_comments`);
+- the docstring of a class, of its ``forward``, or of a functional-style
+  function, as text to print (:func:`docstrings`).
+
+A file that cannot be read or parsed gives nothing: the output is then what
+it was before there was a source map.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import io
+import linecache
+import re
+import textwrap
+import tokenize
+from dataclasses import dataclass, field
+from typing import Any
+
+import black
+from torch import fx, nn
+
+from .source_map import Frame, node_frames, _is_user_code
+
+#: Comments that steer tools, not readers; ``# fmt: off`` would steer black in the output.
+_PRAGMA = re.compile(r"#\s*(fmt|yapf)\s*:", re.IGNORECASE)
+
+
+@dataclass(frozen=True, eq=False)
+class SourceFile:
+    """One parsed file: its tree, its lines and its comments by line."""
+
+    tree: ast.Module
+    text: str
+    comments: dict[int, str]
+
+
+@dataclass(frozen=True)
+class FunctionText:
+    """One function of the user's: its comments in order, and where each statement ends."""
+
+    comments: tuple[tuple[int, str], ...]
+    #: (first line, last line) of each statement head: a compound statement's header only
+    heads: tuple[tuple[int, int], ...]
+
+    def statement_end(self, line: int) -> int:
+        """The last line of the innermost statement (head) holding ``line``."""
+        holding = [(s, e) for s, e in self.heads if s <= line <= e]
+        if not holding:
+            return line
+        return min(holding, key=lambda span: span[1] - span[0])[1]
+
+
+def read_file(path: str) -> SourceFile | None:
+    """``path`` parsed, or None when it cannot be read or parsed (cached while unchanged).
+
+    Read through ``linecache``, which also holds the code nnconvert generated
+    and executed (``Conversion.load()``): converting an output again keeps
+    its comments.
+    """
+    linecache.checkcache(path)
+    text = "".join(linecache.getlines(path))
+    return _read(text) if text else None
+
+
+@functools.lru_cache(maxsize=64)
+def _read(text: str) -> SourceFile | None:
+    try:
+        tree = ast.parse(text)
+        comments = {
+            token.start[0]: _normalized(token.string)
+            for token in tokenize.generate_tokens(io.StringIO(text).readline)
+            if token.type == tokenize.COMMENT and not _PRAGMA.match(token.string)
+        }
+    except (SyntaxError, ValueError, tokenize.TokenError):
+        return None
+    return SourceFile(tree, text, comments)
+
+
+def _normalized(comment: str) -> str:
+    """A comment as black writes it (``#x`` -> ``# x``), so the output stays black-stable."""
+    comment = comment.rstrip()
+    if len(comment) > 1 and comment[1] not in " !:#'":
+        comment = "# " + comment[1:]
+    return comment
+
+
+def _definition_at(tree: ast.AST, first_line: int, kinds: tuple[type, ...]) -> Any:
+    """The function or class whose code starts at ``first_line`` (decorators included)."""
+    for node in ast.walk(tree):
+        if isinstance(node, kinds):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            if first_line in (start, node.lineno):
+                return node
+    return None
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+@functools.lru_cache(maxsize=256)
+def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
+    function = _definition_at(source.tree, first_line, _FUNCTIONS)
+    if function is None:
+        return None
+    body_start = function.body[0].lineno
+    docstring = _docstring_node(function)
+    skip = set(range(docstring.lineno, docstring.end_lineno + 1)) if docstring else ()
+    last = _end_with_comments(source, function)
+    comments = tuple(
+        (line, text)
+        for line, text in sorted(source.comments.items())
+        if function.lineno <= line <= last and line not in skip
+    )
+    heads = []
+    for node in ast.walk(function):
+        if isinstance(node, ast.stmt) and node is not function:
+            inner = [
+                getattr(node, part)[0].lineno
+                for part in ("body", "handlers", "orelse", "finalbody")
+                if getattr(node, part, None)
+            ]
+            end = min(inner) - 1 if inner else node.end_lineno
+            heads.append((node.lineno, max(node.lineno, end)))
+    heads.append(
+        (function.lineno, body_start - 1)
+    )  # the signature: the first statement's
+    return FunctionText(comments, tuple(heads))
+
+
+def function_text(frame: Frame) -> FunctionText | None:
+    """The comments and statements of the function ``frame`` runs (None: no source)."""
+    source = read_file(frame.file)
+    return _function_text(source, frame.first_line) if source else None
+
+
+@dataclass
+class CommentFeed:
+    """Hands out each comment of the functions a body came from once, before its statement.
+
+    A statement made from line L of a function gets every comment of that
+    function not yet printed up to the end of L's statement: the comment
+    lines above it and the one trailing it. Comments after the last such
+    statement come before ``return`` (:meth:`rest`).
+    """
+
+    printed: dict[tuple[str, int], int] = field(default_factory=dict)
+    functions: dict[tuple[str, int], FunctionText | None] = field(default_factory=dict)
+    #: (function, statement end) -> the last printed node made from that statement
+    last: dict[tuple[tuple[str, int], int], fx.Node] = field(default_factory=dict)
+
+    def prepare(self, nodes: list[fx.Node]) -> None:
+        """The statements the body prints, in order: each line's comments go before its last.
+
+        A source statement printed as several (``x = F.relu(self.conv1(x))``
+        in module style) has its comment above the step that completes it;
+        so the comment stays with the same step whichever style the source
+        was written in.
+        """
+        for node in nodes:
+            for key, end in self._statements(node):
+                self.last[key, end] = node
+
+    def before(self, node: fx.Node) -> list[str]:
+        """The comment lines to print before the statement made from ``node``."""
+        lines = []
+        for key, end in self._statements(node):
+            if self.last.get((key, end)) is node:
+                lines += self._take(key, lambda line: line <= end)
+        return lines
+
+    def _statements(self, node: fx.Node) -> list[tuple[tuple[str, int], int]]:
+        """Per frame of ``node`` with source: (its function, the end of its statement)."""
+        found = []
+        for frame in node_frames(node):
+            key = (frame.file, frame.first_line)
+            if key not in self.functions:
+                self.functions[key] = function_text(frame)
+                self.printed[key] = 0
+            text = self.functions[key]
+            if text is not None:
+                found.append((key, text.statement_end(frame.line)))
+        return found
+
+    def rest(self) -> list[str]:
+        """Every comment not printed yet (before ``return``)."""
+        lines = []
+        for key, text in self.functions.items():
+            if text is not None:
+                lines += self._take(key, lambda line: True)
+        return lines
+
+    def _take(self, key: tuple[str, int], wanted) -> list[str]:
+        comments = self.functions[key].comments
+        index = self.printed[key]
+        taken = []
+        while index < len(comments) and wanted(comments[index][0]):
+            taken.append(comments[index][1])
+            index += 1
+        self.printed[key] = index
+        return taken
+
+
+# -- __init__ comments --------------------------------------------------------
+
+
+#: The comments ``init_params()`` writes itself: not the user's, never read back.
+_OWN_INIT_COMMENTS = re.compile(
+    r"# (tied weights: one tensor under both keys|(\w+'s )?own tensor: set it before use"
+    r"|drawn by the constructor, then replaced by)"
+)
+
+
+def module_init_comments(module: nn.Module) -> list[tuple[str, list[str]]]:
+    """:func:`init_comments` of ``module``'s class; for a functional input, of its ``init_params()``.
+
+    Functional style writes the root's ``__init__`` comments above the keys
+    of the attribute in ``init_params()``; read back from there, converting
+    that output to a class style puts them above the attribute again.
+    """
+    function = getattr(module, "function", None)
+    if not inspect.isfunction(function) or _class_definition(type(module)):
+        return init_comments(type(module))
+    init = function.__globals__.get("init_params")
+    found = _function_definition(init) if inspect.isfunction(init) else None
+    if found is None:
+        return []
+    source, definition = found
+    keys = sorted(
+        (node.end_lineno, target.slice.value.split(".")[0])
+        for node in ast.walk(definition)
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Subscript)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "params"
+        and isinstance(target.slice, ast.Constant)
+        and isinstance(target.slice.value, str)
+    )
+    return _placed_comments(source, definition, keys, _OWN_INIT_COMMENTS)
+
+
+def init_comments(cls: type) -> list[tuple[str, list[str]]]:
+    """The comments of ``cls.__init__``, each with the attribute it stands before.
+
+    In source order: ``(name, comments)`` for each ``self.<name> = ...``
+    holding the comment lines above it and the one trailing it (maybe
+    none); comments after the last assignment are listed under ``""``.
+    """
+    init = vars(cls).get("__init__")
+    code = getattr(init, "__code__", None)
+    if code is None or not _is_user_code(code.co_filename):
+        return []
+    source = read_file(code.co_filename)
+    function = source and _definition_at(source.tree, code.co_firstlineno, _FUNCTIONS)
+    if function is None:
+        return []
+    assigned = sorted(
+        (node.end_lineno, name)
+        for node in ast.walk(function)
+        if isinstance(node, ast.stmt)
+        for name in _attributes_set(node)
+    )
+    return _placed_comments(source, function, assigned)
+
+
+def _placed_comments(
+    source: SourceFile,
+    function: Any,
+    assigned: list[tuple[int, str]],
+    skip: re.Pattern | None = None,
+) -> list[tuple[str, list[str]]]:
+    """Each comment of ``function`` with the first of ``assigned`` (end line, name) at or after it."""
+    found: list[tuple[str, list[str]]] = [(name, []) for _, name in assigned]
+    found.append(("", []))
+    ends = [end for end, _ in assigned]
+    docstring = _docstring_node(function)
+    for line, text in sorted(source.comments.items()):
+        if skip is not None and skip.match(text):
+            continue
+        if docstring and docstring.lineno <= line <= docstring.end_lineno:
+            continue
+        if function.lineno <= line <= _end_with_comments(source, function):
+            index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
+            found[index][1].append(text)
+    return found if any(comments for _, comments in found) else []
+
+
+#: ``self.<method>("name", ...)`` registers attribute ``name``.
+_REGISTERS = ("register_buffer", "register_parameter", "add_module", "register_module")
+
+
+def _attributes_set(statement: ast.stmt) -> list[str]:
+    """The attribute paths a statement of ``__init__`` sets: ``self.fc = ...`` -> ``fc``.
+
+    ``self.wte.weight = ...`` -> ``wte.weight``; ``self.register_buffer("bias", ...)``
+    -> ``bias``.
+    """
+    if isinstance(statement, ast.Assign):
+        targets = statement.targets
+    elif isinstance(statement, ast.AnnAssign):
+        targets = [statement.target]
+    elif isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        call = statement.value
+        if (
+            isinstance(call.func, ast.Attribute)
+            and call.func.attr in _REGISTERS
+            and _self_path(call.func.value) == ""
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, str)
+        ):
+            return [call.args[0].value]
+        return []
+    else:
+        return []
+    return [p for p in map(_self_path, targets) if p]
+
+
+def _self_path(node: ast.AST) -> str | None:
+    """``self`` -> ``""``, ``self.a.b`` -> ``"a.b"``; None for anything else."""
+    if isinstance(node, ast.Name):
+        return "" if node.id == "self" else None
+    if isinstance(node, ast.Attribute):
+        base = _self_path(node.value)
+        if base is not None:
+            return f"{base}.{node.attr}" if base else node.attr
+    return None
+
+
+def _end_with_comments(source: SourceFile, function: Any) -> int:
+    """The function's last line, with the comment lines indented under it that follow."""
+    lines = source.text.splitlines()
+    end = function.end_lineno
+    while end < len(lines):
+        text = lines[end]
+        stripped = text.lstrip()
+        if stripped and not (
+            stripped.startswith("#") and len(text) - len(stripped) > function.col_offset
+        ):
+            break
+        end += 1
+    return end
+
+
+def comments_per_attribute(
+    module: nn.Module, printed: list[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """``init_comments`` placed on the attributes that are ``printed``, and the rest.
+
+    A comment above an attribute the output does not assign (``self.n_head =
+    n_head``) goes before the next one it does; those after the last printed
+    one are returned apart, to follow it.
+    """
+    placed: dict[str, list[str]] = {}
+    pending: list[str] = []
+    shown = set(printed)
+    for name, comments in module_init_comments(module):
+        pending += comments
+        if name in shown and name not in placed:
+            placed[name], pending = pending, []
+    return placed, pending
+
+
+# -- docstrings ----------------------------------------------------------------
+
+
+def _docstring_node(definition: Any) -> ast.Expr | None:
+    """The docstring statement of a class or function, if it has one."""
+    first = definition.body[0] if definition.body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first
+    return None
+
+
+def _function_definition(function: Any) -> tuple[SourceFile, Any] | None:
+    """The parsed file and ``def`` of a user's function (None: no source)."""
+    code = getattr(function, "__code__", None)
+    if code is None or not _is_user_code(code.co_filename):
+        return None
+    source = read_file(code.co_filename)
+    definition = source and _definition_at(source.tree, code.co_firstlineno, _FUNCTIONS)
+    return (source, definition) if definition else None
+
+
+def _class_definition(cls: type) -> tuple[SourceFile, Any] | None:
+    """The parsed file and ``class`` statement of a user's class, found through its methods.
+
+    ``inspect`` finds a class through ``sys.modules``, which code nnconvert
+    generated and ran is not in; its methods' code objects know their file.
+    """
+    for value in vars(cls).values():
+        found = _function_definition(value) if inspect.isfunction(value) else None
+        if found is None:
+            continue
+        source, method = found
+        for node in ast.walk(source.tree):
+            if (
+                isinstance(node, ast.ClassDef)
+                and node.name == cls.__name__
+                and node.lineno < method.lineno <= node.end_lineno
+            ):
+                return source, node
+    return None
+
+
+def _docstring_text(found: tuple[SourceFile, Any] | None) -> str | None:
+    """The docstring literal of a found definition, as written (dedented)."""
+    if found is None:
+        return None
+    source, definition = found
+    docstring = _docstring_node(definition)
+    if docstring is None:
+        return None
+    segment = ast.get_source_segment(source.text, docstring, padded=True)
+    return textwrap.dedent(segment) if segment else None
+
+
+@dataclass(frozen=True)
+class Docstrings:
+    """The docstrings a converted definition carries: its class's and its ``forward``'s."""
+
+    of_class: str | None = None
+    of_forward: str | None = None
+
+    def for_function(self) -> str | None:
+        """Functional style: one function stands for the class and its ``forward``."""
+        if self.of_class and self.of_forward:
+            joined = _joined(self.of_class, self.of_forward)
+            return joined or self.of_class
+        return self.of_class or self.of_forward
+
+
+def docstrings(module: nn.Module) -> Docstrings:
+    """The docstrings of ``module``'s class and ``forward`` in the user's source.
+
+    A functional-style input (the front end's wrapper) has its function's
+    docstring as the class's: its class is that function.
+    """
+    function = getattr(module, "function", None)
+    cls = type(module)
+    if inspect.isfunction(function) and _class_definition(cls) is None:
+        return Docstrings(_docstring_text(_function_definition(function)), None)
+    forward = vars(cls).get("forward")
+    return Docstrings(
+        _docstring_text(_class_definition(cls)),
+        _docstring_text(_function_definition(forward)),
+    )
+
+
+def _joined(first: str, second: str) -> str | None:
+    """Two plain docstrings as one: paragraphs of the first, then the second's."""
+    try:
+        texts = [ast.literal_eval(s) for s in (first, second)]
+    except (ValueError, SyntaxError):
+        return None
+    if any("\\" in s for s in (first, second)) or any('"' in t for t in texts):
+        return None  # escapes and quotes are kept only as the user wrote them
+    body = "\n\n".join(inspect.cleandoc(t) for t in texts)
+    return f'"""{body}\n"""' if "\n" in body else f'"""{body}"""'
+
+
+def docstring_lines(literal: str, indent: str) -> list[str]:
+    """``literal`` as black writes a docstring at ``indent``, one entry per line."""
+    source = f"def _():\n    {_continued(literal, '    ')}\n"
+    try:
+        formatted = black.format_str(source, mode=black.Mode())
+    except black.InvalidInput:
+        return []
+    lines = formatted.rstrip("\n").split("\n")[1:]
+    return [indent + line[4:] if line else line for line in lines]
+
+
+def _continued(literal: str, indent: str) -> str:
+    """The literal's continuation lines indented under ``indent``."""
+    first, *rest = literal.split("\n")
+    return "\n".join([first, *(indent + line if line else line for line in rest)])

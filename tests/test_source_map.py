@@ -1,0 +1,321 @@
+"""The source map: the output keeps the names, comments and docstrings of its source.
+
+Each model here is written in this file, so its source is available; every
+conversion is also checked side by side (eval and train), since a name kept
+wrongly would compute something else.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import pytest
+
+import nnconvert
+from nnconvert.api import execute
+from nnconvert.hierarchy import trace_instances
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+STYLES = list(Style)
+
+
+def converted(model: nn.Module, style: Style, *inputs: torch.Tensor) -> str:
+    """The output's text, after the equivalence check passed in eval and train mode."""
+    conversion = nnconvert.convert(model, style, inputs)
+    conversion.check(train=True)
+    return conversion.source
+
+
+def forward_text(source: str) -> str:
+    """The root's ``forward`` (class styles) or function (functional): the last one."""
+    code = source.split("def init_params")[0]
+    start = (
+        code.rfind("def forward(") if "def forward(" in code else code.rfind("\ndef ")
+    )
+    return code[start:]
+
+
+def assert_before(text: str, first: str, then: str) -> None:
+    """``first`` is printed on a line before the line holding ``then``."""
+    lines = text.splitlines()
+    a = next(i for i, line in enumerate(lines) if first in line)
+    b = next(i for i, line in enumerate(lines) if then in line)
+    assert a < b, f"{first!r} is not before {then!r}"
+
+
+class VAE(nn.Module):
+    """A small variational autoencoder."""
+
+    def __init__(self):
+        super().__init__()
+        # the encoder
+        self.fc1 = nn.Linear(12, 8)
+        self.fc21 = nn.Linear(8, 2)
+        self.fc22 = nn.Linear(8, 2)
+        # the decoder
+        self.fc3 = nn.Linear(2, 12)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def forward(self, x):
+        """Encode, then decode the mean."""
+        mu, logvar = self.encode(x.view(-1, 12))
+        z = mu + 0 * torch.exp(0.5 * logvar)  # no sampling: deterministic
+        return torch.sigmoid(self.fc3(z)), mu, logvar
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_tuple_assignments_keep_the_users_names(style):
+    text = forward_text(converted(VAE(), style, torch.randn(3, 12)))
+    for name in ("mu = ", "logvar = ", "h1 = ", "z = "):
+        assert name in text
+    assert "out" not in text
+
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c_attn = nn.Linear(8, 24)
+        self.n_head = 2
+
+    def forward(self, x):
+        B, T, C = x.size()  # batch, time, channels
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        att = F.softmax(q @ k.transpose(-2, -1), dim=-1)
+        y = att @ v
+        return y.transpose(1, 2).reshape(B, T, C)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_shapes_the_user_unpacked_are_unpacked_and_reused(style):
+    text = forward_text(converted(Attention(), style, torch.randn(2, 5, 8)))
+    assert "B, T, C = x.size()" in text
+    assert "q, k, v = " in text
+    assert "x.size()[" not in text
+    assert "k.view(B, T, 2, C // 2)" in text
+    assert_before(text, "# batch, time, channels", "B, T, C = x.size()")
+    # a statement printed as steps has its comment above the step completing it
+    assert_before(text, "# (B, nh, T, hs)", "transpose(1, 2)")
+
+
+class Double(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(self.conv(x))
+
+
+class SkipNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inc = Double(3)
+        self.down1 = Double(3)
+        self.down2 = Double(3)
+        self.out = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        x1 = self.inc(x)
+        x2 = self.down1(x1)
+        x3 = self.down2(x2)
+        x = x3 + x2
+        x = x + x1
+        return self.out(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_skip_tensors_keep_their_names(style):
+    text = forward_text(converted(SkipNet(), style, torch.randn(2, 3, 6, 6)))
+    for line in ("x1 = ", "x2 = ", "x3 = ", "x = x3 + x2", "x = x + x1"):
+        assert line in text
+
+
+class Shadowing(nn.Module):
+    """The same names bound in a helper and in ``forward`` to different values."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 4)
+        self.fc2 = nn.Linear(4, 4)
+
+    def helper(self, x):
+        h = torch.relu(x)
+        out = h * 2
+        return out - x
+
+    def forward(self, x):
+        h = self.fc1(x)
+        out = self.helper(h)
+        a, b = self.fc2(out), h
+        a, b = b, a  # swapped: each name now holds the other value
+        return out + h * a - b
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_names_bound_more_than_once_still_compute_the_same(style):
+    converted(Shadowing(), style, torch.randn(3, 4))  # the check is the judge
+
+
+class Commented(nn.Module):
+    """A model with comments.
+
+    Its second paragraph.
+    """
+
+    def __init__(self):
+        super().__init__()
+        # 4 features in, 8 out
+        self.fc1 = nn.Linear(4, 8)
+        self.width = 8  # not a layer: its comment goes with the next one
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x):
+        """Two layers."""
+        # first layer
+        x = F.relu(self.fc1(x))
+        # no space after the hash
+        x = self.fc2(x)  # the logits
+        # before return
+        return x
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_comments_stand_before_the_statements_they_annotate(style):
+    source = converted(Commented(), style, torch.randn(3, 4))
+    text = forward_text(source)
+    assert_before(text, "# first layer", "relu(")
+    assert_before(text, "# no space after the hash", "fc2")
+    assert_before(text, "# the logits", "fc2")
+    assert_before(text, "# before return", "return x")
+    # __init__'s, before the layer they describe (functional: in init_params)
+    assert_before(
+        source,
+        "# 4 features in, 8 out",
+        'fc1.weight"] = ' if style is Style.FUNCTIONAL else "self.fc1 = ",
+    )
+    assert_before(
+        source,
+        "# not a layer",
+        'fc2.weight"] = ' if style is Style.FUNCTIONAL else "self.fc2 = ",
+    )
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_docstrings_stay_on_their_class_function_and_method(style):
+    source = converted(Commented(), style, torch.randn(3, 4))
+    if style is Style.FUNCTIONAL:
+        assert (
+            'def commented(params: dict[str, Tensor], x: Tensor) -> Tensor:\n    """A model with comments.'
+            in source
+        )
+        assert "Two layers." in source  # forward's, as the function's last paragraph
+    else:
+        assert (
+            'class Commented(nn.Module):\n    """A model with comments.\n\n    Its second paragraph.\n    """\n'
+            in source
+        )
+        assert '    def forward(self, x):\n        """Two layers."""\n' in source
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_converting_an_output_again_keeps_its_comments_and_names(style):
+    first = nnconvert.convert(Commented(), style, (torch.randn(3, 4),))
+    again = nnconvert.convert(first.load(), style, (torch.randn(3, 4),))
+    assert again.source == first.source
+    vae = nnconvert.convert(VAE(), style, (torch.randn(3, 12),))
+    assert (
+        nnconvert.convert(vae.load(), style, (torch.randn(3, 12),)).source == vae.source
+    )
+
+
+def test_instances_map_nodes_to_the_lines_they_come_from():
+    (instance,) = trace_instances(VAE(), (torch.randn(3, 12),), Style.MODULE)
+    locations = instance.source_map
+    assert {location.file for location in locations.values()} == {__file__}
+    assert {location.function for location in locations.values()} == {"VAE.forward"}
+    lines = {location.line for location in locations.values()}
+    assert len(lines) == 3  # encode's call, z, the return
+
+
+def test_a_model_without_source_prints_as_before():
+    namespace = execute(
+        "import torch\n"
+        "from torch import nn\n"
+        "class NoSource(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(4, 4)\n"
+        "    def forward(self, x):\n"
+        "        # a comment nobody can read back\n"
+        "        hidden = self.fc(x)\n"
+        "        return hidden * 2\n",
+        "<nnconvert test>",
+    )
+    model = namespace["NoSource"]()
+    import linecache
+
+    for name in [n for n in linecache.cache if n.startswith("<nnconvert test>")]:
+        del linecache.cache[name]  # as if the text were gone
+    source = converted(model, Style.MODULE, torch.randn(2, 4))
+    assert "hidden" not in source and "#" not in source
+    (instance,) = trace_instances(model, (torch.randn(2, 4),), Style.MODULE)
+    assert instance.source_map == {}
+
+
+class Hidden(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x):
+        features = self.fc1(x)
+        x = F.relu(self.fc2(F.relu(features)))
+        return x
+
+
+def test_mixed_style_keeps_a_value_the_source_named_a_statement():
+    text = forward_text(converted(Hidden(), Style.MIXED, torch.randn(3, 4)))
+    assert "features = self.fc1(x)" in text
+    assert "F.relu(features)" in text
+
+
+@pytest.mark.parametrize("via", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)
+def test_names_and_comments_survive_round_trips(via, to):
+    """original -> via -> to gives original -> to, byte for byte."""
+    inputs = (torch.randn(3, 4),)
+    for model in (Hidden(), Commented()):
+        if via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
+            if isinstance(model, Commented):
+                continue  # class and forward docstrings are one in functional style
+        direct = nnconvert.convert(model, to, inputs).source
+        first = nnconvert.convert(model, via, inputs)
+        loaded = (
+            first.load()
+            if via is not Style.FUNCTIONAL
+            else load_output(first, type(model).__name__)
+        )
+        assert nnconvert.convert(loaded, to, inputs).source == direct
+
+
+def test_a_functional_docstring_joining_two_becomes_the_class_docstring():
+    inputs = (torch.randn(3, 4),)
+    first = nnconvert.convert(Commented(), Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(load_output(first, "Commented"), Style.MODULE, inputs)
+    assert (
+        '    """A model with comments.\n\n    Its second paragraph.\n\n'
+        '    Two layers.\n    """\n\n    def __init__' in again.source
+    )
+    again.check(train=True)
