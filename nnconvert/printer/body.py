@@ -109,7 +109,7 @@ def body_lines(
         ):
             continue
         if node in loops:
-            entries.append((guarded.get(node, ()), loops[node]))
+            statements.append((guarded.get(node, ()), None, loops[node]))
             continue
         guard = guarded.get(node, ())
         if node in branch_ends:

@@ -70,7 +70,7 @@ def gpt(
     idx: Tensor,
     targets: Tensor | None = None,
     *,
-    training: bool = False
+    training: bool = False,
 ) -> tuple[Tensor, Tensor]:
     t = idx.size()[1]
     if t > 16:
@@ -83,8 +83,8 @@ def gpt(
     pos = F.embedding(pos, params["wpe.weight"])
     x = x + pos
     x = F.dropout(x, p=0.1, training=training)
-    x = block(sub_params(params, "h.0."), x, training=training)
-    x = block(sub_params(params, "h.1."), x, training=training)
+    for i in range(2):
+        x = block(sub_params(params, f"h.{i}."), x, training=training)
     x = F.layer_norm(x, (16,), params["ln_f.weight"], params["ln_f.bias"])
     if targets is None:
         x = x[:, [-1], :]

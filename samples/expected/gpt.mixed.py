@@ -90,8 +90,8 @@ class GPT(nn.Module):
         x = self.wte(idx)
         pos = self.wpe(pos)
         x = F.dropout(x + pos, p=0.1, training=self.training)
-        x = self.h[0](x)
-        x = self.h[1](x)
+        for block in self.h:
+            x = block(x)
         x = self.ln_f(x)
         if targets is None:
             x = x[:, [-1], :]

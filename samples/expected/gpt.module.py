@@ -96,8 +96,8 @@ class GPT(nn.Module):
         pos = self.wpe(pos)
         x = x + pos
         x = self.dropout(x)
-        x = self.h[0](x)
-        x = self.h[1](x)
+        for block in self.h:
+            x = block(x)
         x = self.ln_f(x)
         if targets is None:
             x = x[:, [-1], :]

@@ -65,10 +65,10 @@ def gru(
 def gru_classifier(
     params: dict[str, Tensor], tokens: Tensor, *, training: bool = False
 ) -> Tensor:
-    tokens = F.embedding(tokens, params["embedding.weight"], padding_idx=0)
-    tokens = F.dropout(tokens, p=0.3, training=training)
-    tokens = gru(
-        tokens,
+    embedded = F.embedding(tokens, params["embedding.weight"], padding_idx=0)
+    embedded = F.dropout(embedded, p=0.3, training=training)
+    hidden = gru(
+        embedded,
         [
             params["gru.weight_ih_l0"],
             params["gru.weight_hh_l0"],
@@ -93,12 +93,13 @@ def gru_classifier(
         training=training,
         bidirectional=True,
     )[1]
-    out = tokens[-2]
-    tokens = tokens[-1]
-    out = torch.cat((out, tokens), dim=1)
-    out = F.dropout(out, p=0.3, training=training)
-    out = F.linear(out, params["fc.weight"], params["fc.bias"])
-    return out
+    out = hidden[-2]
+    hidden = hidden[-1]
+    # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
+    hidden = torch.cat((out, hidden), dim=1)
+    hidden = F.dropout(hidden, p=0.3, training=training)
+    hidden = F.linear(hidden, params["fc.weight"], params["fc.bias"])
+    return hidden
 
 
 def init_params() -> dict[str, Tensor]:

@@ -13,11 +13,12 @@ class GRUClassifier(nn.Module):
         self.fc = nn.Linear(48, 4)
 
     def forward(self, tokens):
-        tokens = F.dropout(self.embedding(tokens), p=0.3, training=self.training)
-        tokens = self.gru(tokens)[1]
-        out = tokens[-2]
-        tokens = tokens[-1]
-        out = torch.cat((out, tokens), dim=1)
-        out = F.dropout(out, p=0.3, training=self.training)
-        out = self.fc(out)
-        return out
+        embedded = F.dropout(self.embedding(tokens), p=0.3, training=self.training)
+        hidden = self.gru(embedded)[1]
+        out = hidden[-2]
+        hidden = hidden[-1]
+        # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
+        hidden = torch.cat((out, hidden), dim=1)
+        hidden = F.dropout(hidden, p=0.3, training=self.training)
+        hidden = self.fc(hidden)
+        return hidden

@@ -14,12 +14,13 @@ class GRUClassifier(nn.Module):
         self.fc = nn.Linear(48, 4)
 
     def forward(self, tokens):
-        tokens = self.embedding(tokens)
-        tokens = self.dropout1(tokens)
-        tokens = self.gru(tokens)[1]
-        out = tokens[-2]
-        tokens = tokens[-1]
-        out = torch.cat((out, tokens), dim=1)
-        out = self.dropout2(out)
-        out = self.fc(out)
-        return out
+        embedded = self.embedding(tokens)
+        embedded = self.dropout1(embedded)
+        hidden = self.gru(embedded)[1]
+        out = hidden[-2]
+        hidden = hidden[-1]
+        # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
+        hidden = torch.cat((out, hidden), dim=1)
+        hidden = self.dropout2(hidden)
+        hidden = self.fc(hidden)
+        return hidden

@@ -390,6 +390,7 @@ def positional_encoding(
 ) -> Tensor:
     out = params["pos_embedding"][: token_embedding2.size(0), :]
     token_embedding2 = token_embedding2 + out
+    # (seq_len, batch, emb_size) plus the encoding of each position
     token_embedding2 = F.dropout(token_embedding2, p=0.1, training=training)
     return token_embedding2
 
@@ -403,19 +404,21 @@ def seq2_seq_transformer(
     *,
     training: bool = False
 ) -> Tensor:
-    out = torch.full((tgt.size(0), tgt.size(0)), -float("inf"), dtype=None, device=None)
-    out = torch.triu(out, diagonal=1)
-    src = token_embedding(sub_params(params, "src_tok_emb."), src)
-    src = positional_encoding(
-        sub_params(params, "positional_encoding."), src, training=training
+    tgt_mask = tgt.size(0)
+    tgt_mask = torch.full((tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None)
+    # the decoder may not look ahead: -inf above the diagonal
+    tgt_mask = torch.triu(tgt_mask, diagonal=1)
+    src_emb = token_embedding(sub_params(params, "src_tok_emb."), src)
+    src_emb = positional_encoding(
+        sub_params(params, "positional_encoding."), src_emb, training=training
     )
-    tgt = token_embedding(sub_params(params, "tgt_tok_emb."), tgt)
-    tgt = positional_encoding(
-        sub_params(params, "positional_encoding."), tgt, training=training
+    tgt_emb = token_embedding(sub_params(params, "tgt_tok_emb."), tgt)
+    tgt_emb = positional_encoding(
+        sub_params(params, "positional_encoding."), tgt_emb, training=training
     )
-    src = transformer(
-        src,
-        tgt,
+    outs = transformer(
+        src_emb,
+        tgt_emb,
         [
             params["transformer.encoder.layers.0.self_attn.in_proj_weight"],
             params["transformer.encoder.layers.0.self_attn.in_proj_bias"],
@@ -486,13 +489,13 @@ def seq2_seq_transformer(
         num_decoder_layers=2,
         nhead=4,
         training=training,
-        tgt_mask=out,
+        tgt_mask=tgt_mask,
         src_key_padding_mask=src_padding_mask,
         tgt_key_padding_mask=tgt_padding_mask,
         memory_key_padding_mask=src_padding_mask,
     )
-    src = F.linear(src, params["generator.weight"], params["generator.bias"])
-    return src
+    outs = F.linear(outs, params["generator.weight"], params["generator.bias"])
+    return outs
 
 
 def init_params() -> dict[str, Tensor]:

@@ -23,6 +23,7 @@ class PositionalEncoding(nn.Module):
     def forward(self, token_embedding):
         out = self.pos_embedding[: token_embedding.size(0), :]
         token_embedding = token_embedding + out
+        # (seq_len, batch, emb_size) plus the encoding of each position
         token_embedding = self.dropout(token_embedding)
         return token_embedding
 
@@ -39,21 +40,23 @@ class Seq2SeqTransformer(nn.Module):
         self.positional_encoding = PositionalEncoding()
 
     def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):
-        out = torch.full(
-            (tgt.size(0), tgt.size(0)), -float("inf"), dtype=None, device=None
+        tgt_mask = tgt.size(0)
+        tgt_mask = torch.full(
+            (tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None
         )
-        out = torch.triu(out, diagonal=1)
-        src = self.src_tok_emb(src)
-        src = self.positional_encoding(src)
-        tgt = self.tgt_tok_emb(tgt)
-        tgt = self.positional_encoding(tgt)
-        src = self.transformer(
-            src,
-            tgt,
-            tgt_mask=out,
+        # the decoder may not look ahead: -inf above the diagonal
+        tgt_mask = torch.triu(tgt_mask, diagonal=1)
+        src_emb = self.src_tok_emb(src)
+        src_emb = self.positional_encoding(src_emb)
+        tgt_emb = self.tgt_tok_emb(tgt)
+        tgt_emb = self.positional_encoding(tgt_emb)
+        outs = self.transformer(
+            src_emb,
+            tgt_emb,
+            tgt_mask=tgt_mask,
             src_key_padding_mask=src_padding_mask,
             tgt_key_padding_mask=tgt_padding_mask,
             memory_key_padding_mask=src_padding_mask,
         )
-        src = self.generator(src)
-        return src
+        outs = self.generator(outs)
+        return outs

@@ -52,8 +52,8 @@ def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
     cls_token = params["cls_token"].expand(x.shape[0], -1, -1)
     x = torch.cat((cls_token, x), dim=1)
     x = x + params["pos_embed"]
-    x = block(sub_params(params, "blocks.0."), x)
-    x = block(sub_params(params, "blocks.1."), x)
+    for i in range(2):
+        x = block(sub_params(params, f"blocks.{i}."), x)
     x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
     x = x[:, 0]
     x = F.linear(x, params["head.weight"], params["head.bias"])

@@ -52,8 +52,8 @@ class TinyViT(nn.Module):
         cls_token = self.cls_token.expand(x.shape[0], -1, -1)
         x = torch.cat((cls_token, x), dim=1)
         x = x + self.pos_embed
-        x = self.blocks[0](x)
-        x = self.blocks[1](x)
+        for block in self.blocks:
+            x = block(x)
         x = self.norm(x)
         x = x[:, 0]
         x = self.head(x)
