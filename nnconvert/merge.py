@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
@@ -166,10 +167,11 @@ class _Merger:
                 return self.take(0, a)
             key = (a, b)
             if key not in self.unified:
-                self.unified[key] = (
-                    self._same_call(a, b) if _unifiable(a, b) else self._choose(a, b)
-                )
+                same = _unifiable(a, b) or self._same_but_tested(a, b)
+                self.unified[key] = self._same_call(a, b) if same else self._choose(a, b)
             return self.unified[key]
+        if isinstance(a, fx.Node) and b is None and self._tested(a):
+            return self.take(0, a)  # ``mask if mask is not None else None`` is ``mask``
         if isinstance(a, fx.Node) or isinstance(b, fx.Node):
             return self._choose(a, b)
         if type(a) is type(b) and isinstance(a, (tuple, list)) and len(a) == len(b):
@@ -179,6 +181,38 @@ class _Merger:
         if type(a) is type(b) and _equal(a, b):
             return a
         return self._choose(a, b)
+
+    def _tested(self, a: fx.Node) -> bool:
+        """The condition is ``a is not None``: passing ``a`` on is right on both sides."""
+        condition = self.condition
+        return (
+            condition is not None
+            and condition.op == "call_function"
+            and condition.target is operator.is_not
+            and condition.args[1:] == (None,)
+            and condition.args[0] is self.take(0, a)
+        )
+
+    def _same_but_tested(self, a: fx.Node, b: fx.Node) -> bool:
+        """One call on both sides: ``block(x, mask=mask)`` and ``block(x, mask=None)``.
+
+        Where the condition is ``mask is not None`` the two are the same call
+        (even of a block that draws random numbers): it runs once either way.
+        """
+        if a.op != b.op or a.target != b.target or a.op not in _CALLS:
+            return False
+        if len(a.args) != len(b.args) or list(a.kwargs) != list(b.kwargs):
+            return False
+        pairs = [*zip(a.args, b.args), *zip(a.kwargs.values(), b.kwargs.values())]
+        return all(self._alike(x, y) for x, y in pairs)
+
+    def _alike(self, x: Any, y: Any) -> bool:
+        """``x`` (true side) and ``y`` (false side) are one value where the condition holds."""
+        if isinstance(x, fx.Node) and isinstance(y, fx.Node):
+            return self.numbers[0][x] == self.numbers[1][y]
+        if isinstance(x, fx.Node):
+            return y is None and self._tested(x)
+        return not isinstance(y, fx.Node) and type(x) is type(y) and _equal(x, y)
 
     def _same_call(self, a: fx.Node, b: fx.Node) -> fx.Node:
         args = self.unify(a.args, b.args)
@@ -273,6 +307,9 @@ def _frozen(value: Any, numbers: dict[fx.Node, Hashable]) -> Hashable:
     except TypeError:
         return ("repr", type(value).__name__, repr(value))
     return (type(value).__name__, id(value) if callable(value) else value)
+
+
+_CALLS = ("call_module", "call_function", "call_method")
 
 
 def _unifiable(a: fx.Node, b: fx.Node) -> bool:

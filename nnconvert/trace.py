@@ -48,21 +48,57 @@ from .tracers import ConcreteTracer, KeepPredicate, ModelTracer
 BRANCHES_ON_TRAINING = "branches_on_training"
 
 
+class CallInputs(tuple):
+    """The inputs of one call: ``forward``'s named parameters, then those passed by keyword.
+
+    ``keywords`` names the last ``len(keywords)`` values: what the call
+    passed into ``**kwargs`` (or to keyword-only parameters). The traced
+    block takes them as inputs of those names.
+    """
+
+    keywords: tuple[str, ...]
+
+    def __new__(cls, values: Sequence[Any], keywords: Sequence[str]) -> "CallInputs":
+        inputs = super().__new__(cls, values)
+        inputs.keywords = tuple(keywords)
+        return inputs
+
+
+def keywords_of(inputs: Sequence[Any]) -> tuple[str, ...]:
+    """The names of the keyword-passed inputs at the end of ``inputs`` (none for a plain tuple)."""
+    return getattr(inputs, "keywords", ())
+
+
+def call_with(module: nn.Module, inputs: Sequence[Any], keywords: Sequence[str]) -> Any:
+    """``module(*named, **by_keyword)``: the call ``inputs`` were captured from."""
+    split = len(inputs) - len(keywords)
+    return module(*inputs[:split], **dict(zip(keywords, inputs[split:])))
+
+
 def trace(
-    model: nn.Module, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
+    model: nn.Module,
+    example_inputs: Sequence[Any],
+    keep: KeepPredicate | None = None,
+    keywords: Sequence[str] = (),
 ) -> fx.GraphModule:
     """Trace ``model`` and attach ``node.meta["value"]`` computed on ``example_inputs``.
 
-    Submodules for which ``keep`` holds stay ``call_module`` nodes.
+    Submodules for which ``keep`` holds stay ``call_module`` nodes. The last
+    ``len(keywords)`` example inputs are passed by those keywords
+    (:class:`CallInputs`).
     """
     # Tracing runs forward on proxies: what forward stores on a module (RAFT's
     # ``self.corr_pyramid = ...``) and the constants fx parks on the root must
     # not stay in the user's model.
     attributes = [(m, dict(vars(m))) for m in model.modules()]
-    absent = absent_inputs(model, example_inputs)
+    keywords = tuple(keywords)
+    absent = absent_inputs(model, example_inputs, keywords)
     try:
-        graph, branches_on_training = _trace_graph(model, example_inputs, keep, absent)
-        _restore_input_names(graph, absent, unread_inputs(model, absent))
+        graph, branches_on_training = _trace_graph(
+            model, example_inputs, keep, absent, keywords
+        )
+        unread = unread_inputs(model, [n for n in absent if n not in keywords])
+        _restore_input_names(graph, absent, unread)
         module = fx.GraphModule(model, graph, class_name=type(model).__name__)
     finally:
         for submodule, saved in attributes:
@@ -103,14 +139,17 @@ def given_optional_inputs(
     ]
 
 
-def absent_inputs(model: nn.Module, example_inputs: Sequence[Any]) -> dict[str, None]:
-    """The inputs whose example value is None, as fx ``concrete_args``."""
-    parameters = forward_parameters(model)
-    return {
-        parameter.name: None
-        for parameter, value in zip(parameters, example_inputs)
-        if value is None
-    }
+def absent_inputs(
+    model: nn.Module, example_inputs: Sequence[Any], keywords: Sequence[str] = ()
+) -> dict[str, None]:
+    """The inputs whose example value is None, as fx ``concrete_args``.
+
+    Keyword-passed ones (``keywords``, the last inputs) included.
+    """
+    split = len(example_inputs) - len(keywords)
+    named = [p.name for p in forward_parameters(model)]
+    pairs = [*zip(named, example_inputs[:split]), *zip(keywords, example_inputs[split:])]
+    return {name: None for name, value in pairs if value is None}
 
 
 def _restore_input_names(
@@ -176,14 +215,15 @@ def _trace_graph(
     example_inputs: Sequence[Any],
     keep: KeepPredicate | None,
     absent: dict[str, None],
+    keywords: tuple[str, ...],
 ) -> tuple[fx.Graph, bool]:
     concrete_args = absent or None
     try:
-        tracer = ModelTracer(keep)
+        tracer = ModelTracer(keep, keywords)
         return tracer.trace(model, concrete_args), tracer.branched_on_training
     except Exception as symbolic_error:
         try:
-            tracer = ConcreteTracer(example_inputs, keep)
+            tracer = ConcreteTracer(example_inputs, keep, keywords)
             return tracer.trace(model, concrete_args), tracer.branched_on_training
         except ConversionError:
             raise

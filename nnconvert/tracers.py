@@ -75,9 +75,13 @@ class ModelTracer(fx.Tracer):
     #: Buffers read in forward (``x - self.mean``) stay state, never baked-in constants.
     proxy_buffer_attributes = True
 
-    def __init__(self, keep: KeepPredicate | None = None):
+    def __init__(
+        self, keep: KeepPredicate | None = None, keywords: Sequence[str] = ()
+    ):
         super().__init__()
         self._keep = keep
+        #: inputs the traced call passes by keyword (into ``**kwargs``), in order
+        self._keywords = tuple(keywords)
         self._untraced_depth = 0  # > 0 while a leaf layer runs for real
         #: Python branched on a module's ``training`` flag (only a concrete trace can)
         self.branched_on_training = False
@@ -173,12 +177,86 @@ class ModelTracer(fx.Tracer):
         return super().create_arg(a)
 
     def create_args_for_root(self, root_fn, is_module, concrete_args=None):
-        result = super().create_args_for_root(root_fn, is_module, concrete_args)
+        if is_module and _needs_own_root(root_fn, self._keywords):
+            result = self._keyword_root(root_fn, concrete_args)
+        else:
+            result = super().create_args_for_root(root_fn, is_module, concrete_args)
         if is_module:
             flag = self.create_proxy("get_attr", "training", (), {})
             for module in self.root.modules():
                 module.training = flag
         return result
+
+
+    def _keyword_root(
+        self, forward: Callable, concrete_args: dict[str, Any] | None
+    ) -> tuple[Callable, list[Any]]:
+        """Inputs for a ``forward`` fx cannot call by itself: decorated, or taking ``**kwargs``.
+
+        fx reads the parameters from the innermost function but calls the
+        decorator's wrapper, and rewrites a ``**kwargs`` function's code
+        object (``co_varnames is too small`` on Hugging Face's
+        ``@deprecate_kwarg``). Here each named parameter and each keyword the
+        call passed (``self._keywords``) is one placeholder, and ``forward``
+        -- wrapper and all -- is called as the model calls it:
+        ``forward(self, hidden_states, position_ids=...)``.
+        """
+        innermost = inspect.unwrap(forward)
+        signature = inspect.signature(innermost)
+        named = _named_parameters(signature)
+        concrete = dict(concrete_args or {})
+        args: list[Any] = [self.root]
+        args += [
+            self._proxy_placeholder(name, concrete, signature, innermost)
+            for name in named
+        ]
+        keyword_signature = inspect.Signature(
+            [
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+                for name in self._keywords
+            ]
+        )
+        args += [
+            self._proxy_placeholder(name, concrete, keyword_signature, innermost)
+            for name in self._keywords
+        ]
+        positional = 1 + _positional_only(signature)
+        names = named[positional - 1 :] + list(self._keywords)
+
+        def call(*values: Any) -> Any:
+            # by keyword, as models call them: HF's ``@merge_with_config_defaults``
+            # adds ``use_cache=`` as a keyword and clashes with a positional one
+            by_keyword = dict(zip(names, values[positional:]))
+            return forward(*values[:positional], **by_keyword)
+
+        call.__annotations__ = dict(getattr(innermost, "__annotations__", {}))
+        return call, args
+
+
+def _named_parameters(signature: inspect.Signature) -> list[str]:
+    """The parameters after ``self`` that a call may fill by position."""
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = []
+    for parameter in list(signature.parameters.values())[1:]:
+        if parameter.kind not in kinds:
+            break
+        names.append(parameter.name)
+    return names
+
+
+def _positional_only(signature: inspect.Signature) -> int:
+    """How many parameters after ``self`` can only be passed by position."""
+    kinds = [p.kind for p in list(signature.parameters.values())[1:]]
+    return sum(1 for kind in kinds if kind is inspect.Parameter.POSITIONAL_ONLY)
+
+
+def _needs_own_root(forward: Callable, keywords: Sequence[str]) -> bool:
+    """fx's own handling of ``forward``'s signature would fail or lose inputs.
+
+    A decorated ``forward`` (fx analyses one function and calls another) or
+    a call that passed keywords into ``**kwargs``.
+    """
+    return bool(keywords) or inspect.unwrap(forward) is not forward
 
 
 class EscapingCodeGen(fx.graph.CodeGen):
@@ -248,9 +326,12 @@ class ConcreteTracer(ModelTracer):
     """Symbolic tracing that also runs every recorded op on the example inputs."""
 
     def __init__(
-        self, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
+        self,
+        example_inputs: Sequence[Any],
+        keep: KeepPredicate | None = None,
+        keywords: Sequence[str] = (),
     ):
-        super().__init__(keep)
+        super().__init__(keep, keywords)
         self._inputs = list(clone_inputs(example_inputs))
         self._values: dict[fx.Node, Any] = {}
         self._shadow: nn.Module | None = None
@@ -376,6 +457,12 @@ class ConcreteTracer(ModelTracer):
             )
         if any(isinstance(v, torch.Tensor) for v in value):
             return iter([obj[i] for i in range(len(value))])
+        if isinstance(value, torch.Size) and _sizes_from_start(obj.node):
+            # ``batch, length = x.shape[:-1]``: each size stays a graph value,
+            # only the rank is checked again
+            rank = self.create_proxy("call_function", len, (obj,), {})
+            self.guard(rank, len(value))
+            return iter([obj[i] for i in range(len(value))])
         self.guard(obj, value)
         return iter(value)
 
@@ -403,6 +490,30 @@ class ConcreteTracer(ModelTracer):
         if isinstance(value, fx.Proxy):
             return self._values[value.node]
         return value
+
+
+def _sizes_from_start(node: fx.Node) -> bool:
+    """``node`` is a tensor's sizes from the first (batch) dimension on.
+
+    ``x.shape``, ``x.size()``, ``x.shape[:-1]``: unpacked, their sizes stay
+    symbolic, since the check runs other batch sizes and sequence lengths.
+    ``x.size()[1:]`` (LeNet's ``num_flat_features``) is answered from the
+    example with a guard, as before: the sizes after the batch are the
+    layer sizes the model was built for.
+    """
+    if node.op == "call_function" and node.target is getattr:
+        return node.args[1:] == ("shape",)
+    if node.op == "call_method" and node.target == "size":
+        return len(node.args) == 1 and not node.kwargs
+    if node.op == "call_function" and node.target is operator.getitem:
+        base, index = node.args
+        return (
+            isinstance(base, fx.Node)
+            and isinstance(index, slice)
+            and index.start in (None, 0)
+            and _sizes_from_start(base)
+        )
+    return False
 
 
 def _reads_training_flag(node: fx.Node) -> bool:
