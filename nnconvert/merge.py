@@ -95,6 +95,7 @@ class _Merger:
         self.copied: tuple[dict[fx.Node, fx.Node], dict[fx.Node, fx.Node]] = ({}, {})
         self.unified: dict[tuple[fx.Node, fx.Node], fx.Node] = {}
         self.condition: fx.Node | None = None
+        self.alike: dict[tuple[fx.Node, fx.Node], bool] = {}
 
     # -- the merge -------------------------------------------------------------
 
@@ -199,17 +200,24 @@ class _Merger:
         Where the condition is ``mask is not None`` the two are the same call
         (even of a block that draws random numbers): it runs once either way.
         """
-        if a.op != b.op or a.target != b.target or a.op not in _CALLS:
-            return False
-        if len(a.args) != len(b.args) or list(a.kwargs) != list(b.kwargs):
-            return False
-        pairs = [*zip(a.args, b.args), *zip(a.kwargs.values(), b.kwargs.values())]
-        return all(self._alike(x, y) for x, y in pairs)
+        if (a, b) not in self.alike:
+            self.alike[(a, b)] = False  # a cycle cannot make it true
+            same = (
+                a.op == b.op
+                and a.target == b.target
+                and a.op in _CALLS
+                and len(a.args) == len(b.args)
+                and list(a.kwargs) == list(b.kwargs)
+            )
+            pairs = [*zip(a.args, b.args), *zip(a.kwargs.values(), b.kwargs.values())]
+            self.alike[(a, b)] = same and all(self._alike(x, y) for x, y in pairs)
+        return self.alike[(a, b)]
 
     def _alike(self, x: Any, y: Any) -> bool:
         """``x`` (true side) and ``y`` (false side) are one value where the condition holds."""
         if isinstance(x, fx.Node) and isinstance(y, fx.Node):
-            return self.numbers[0][x] == self.numbers[1][y]
+            same = self.numbers[0][x] == self.numbers[1][y]
+            return same or self._same_but_tested(x, y)
         if isinstance(x, fx.Node):
             return y is None and self._tested(x)
         return not isinstance(y, fx.Node) and type(x) is type(y) and _equal(x, y)

@@ -70,9 +70,20 @@ def keywords_of(inputs: Sequence[Any]) -> tuple[str, ...]:
 
 
 def call_with(module: nn.Module, inputs: Sequence[Any], keywords: Sequence[str]) -> Any:
-    """``module(*named, **by_keyword)``: the call ``inputs`` were captured from."""
+    """Call ``module`` on captured ``inputs`` by keyword, as models call their blocks.
+
+    Positional-only parameters by position; the last ``len(keywords)``
+    inputs by ``keywords``. By keyword because Hugging Face's decorators
+    (``@merge_with_config_defaults``) add keywords of their own and clash
+    with the same argument given by position.
+    """
     split = len(inputs) - len(keywords)
-    return module(*inputs[:split], **dict(zip(keywords, inputs[split:])))
+    parameters = forward_parameters(module)[:split]
+    only = inspect.Parameter.POSITIONAL_ONLY
+    first = sum(1 for p in parameters if p.kind is only)
+    named = {p.name: v for p, v in zip(parameters[first:], inputs[first:split])}
+    named.update(zip(keywords, inputs[split:]))
+    return module(*inputs[:first], *inputs[len(parameters) : split], **named)
 
 
 def trace(

@@ -12,6 +12,7 @@ iteration) from the real values.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import operator
 import traceback
@@ -169,6 +170,9 @@ class ModelTracer(fx.Tracer):
         models (``result = OrderedDict(); result["out"] = x``) would return a
         different type after conversion.
         """
+        if _is_output_dataclass(a):  # Hugging Face's ``ModelOutput``: the same class
+            fields = {k: self.create_arg(v) for k, v in a.items()}
+            return self.create_node("call_function", type(a), (), fields)
         if type(a) is OrderedDict:
             items = [(key, self.create_arg(value)) for key, value in a.items()]
             if all(isinstance(key, str) and key.isidentifier() for key, _ in items):
@@ -257,6 +261,15 @@ def _needs_own_root(forward: Callable, keywords: Sequence[str]) -> bool:
     a call that passed keywords into ``**kwargs``.
     """
     return bool(keywords) or inspect.unwrap(forward) is not forward
+
+
+def _is_output_dataclass(value: Any) -> bool:
+    """A dataclass that is also an ``OrderedDict`` (``transformers``' ``ModelOutput``).
+
+    fx would return a plain ``dict``; callers read ``out.last_hidden_state``.
+    Its items are its fields that are set, so the call rebuilds it.
+    """
+    return isinstance(value, OrderedDict) and dataclasses.is_dataclass(value)
 
 
 class EscapingCodeGen(fx.graph.CodeGen):
@@ -457,7 +470,8 @@ class ConcreteTracer(ModelTracer):
             )
         if any(isinstance(v, torch.Tensor) for v in value):
             return iter([obj[i] for i in range(len(value))])
-        if isinstance(value, torch.Size) and _sizes_from_start(obj.node):
+        sizes = isinstance(value, tuple) and all(type(v) is int for v in value)
+        if sizes and _sizes_from_start(obj.node):
             # ``batch, length = x.shape[:-1]``: each size stays a graph value,
             # only the rank is checked again
             rank = self.create_proxy("call_function", len, (obj,), {})
