@@ -49,6 +49,7 @@ from .module_kinds import (
 from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
+from .tracers import unwritable_message
 from .trace import (
     BRANCHES_ON_TRAINING,
     CallInputs,
@@ -299,7 +300,7 @@ def capture_inputs(
     handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in modules]
     try:  # what forward caches on self is undone: tracing records how it is made
         with torch.no_grad(), attributes_restored(model):
-            model(*clone_inputs(example_inputs))
+            output = model(*clone_inputs(example_inputs))
     except Exception as error:
         raise ConversionError(
             f"{type(model).__name__} fails on the example inputs: "
@@ -308,7 +309,22 @@ def capture_inputs(
     finally:
         for handle in handles:
             handle.remove()
+    unwritable = _unwritable_part(output)
+    if unwritable is not None:  # say so now, not deep inside a block's trace
+        raise ConversionError(unwritable_message(unwritable))
     return captured
+
+
+def _unwritable_part(output: Any) -> Any:
+    """A part of the model's output that generated code cannot build (a cache object), or None."""
+    if isinstance(output, (dict, tuple, list)):
+        for value in output.values() if isinstance(output, dict) else output:
+            found = _unwritable_part(value)
+            if found is not None:
+                return found
+        return None
+    plain = (torch.Tensor, bool, int, float, complex, str, torch.dtype, torch.device)
+    return None if output is None or isinstance(output, plain) else output
 
 
 def _positional(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, ...]:

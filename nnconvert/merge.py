@@ -169,7 +169,9 @@ class _Merger:
             key = (a, b)
             if key not in self.unified:
                 same = _unifiable(a, b) or self._same_but_tested(a, b)
-                self.unified[key] = self._same_call(a, b) if same else self._choose(a, b)
+                self.unified[key] = (
+                    self._same_call(a, b) if same else self._choose(a, b)
+                )
             return self.unified[key]
         if isinstance(a, fx.Node) and b is None and self._tested(a):
             return self.take(0, a)  # ``mask if mask is not None else None`` is ``mask``

@@ -39,10 +39,10 @@ from torch import fx, nn
 
 from torch.fx._symbolic_trace import _assert_is_none
 
-from .branches import expect_none
+from .branches import expect, expect_none
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable, to_meta
-from .tracers import ConcreteTracer, KeepPredicate, ModelTracer
+from .tracers import ConcreteTracer, KeepPredicate, ModelTracer, needs_own_root
 
 #: ``GraphModule.meta`` key: the trace answered ``if self.training:`` (or the like).
 BRANCHES_ON_TRAINING = "branches_on_training"
@@ -104,12 +104,14 @@ def trace(
     attributes = [(m, dict(vars(m))) for m in model.modules()]
     keywords = tuple(keywords)
     absent = absent_inputs(model, example_inputs, keywords)
+    constants = constant_inputs(model, example_inputs, keywords)
     try:
         graph, branches_on_training = _trace_graph(
-            model, example_inputs, keep, absent, keywords
+            model, example_inputs, keep, {**absent, **constants}, keywords
         )
         unread = unread_inputs(model, [n for n in absent if n not in keywords])
         _restore_input_names(graph, absent, unread)
+        _restore_constant_inputs(graph, constants)
         module = fx.GraphModule(model, graph, class_name=type(model).__name__)
     finally:
         for submodule, saved in attributes:
@@ -159,8 +161,50 @@ def absent_inputs(
     """
     split = len(example_inputs) - len(keywords)
     named = [p.name for p in forward_parameters(model)]
-    pairs = [*zip(named, example_inputs[:split]), *zip(keywords, example_inputs[split:])]
+    pairs = [
+        *zip(named, example_inputs[:split]),
+        *zip(keywords, example_inputs[split:]),
+    ]
     return {name: None for name, value in pairs if value is None}
+
+
+def constant_inputs(
+    model: nn.Module, example_inputs: Sequence[Any], keywords: Sequence[str]
+) -> dict[str, Any]:
+    """Plain-number and flag inputs of a Hugging Face style ``forward``, as fx ``concrete_args``.
+
+    Only for a ``forward`` traced through its own root (decorated, or taking
+    ``**kwargs``): there ``logits_to_keep=0`` is tested with
+    ``isinstance(logits_to_keep, int)``, which a proxy answers wrongly. The
+    value the example gives is traced, and the output refuses another.
+    """
+    if not needs_own_root(type(model).forward, keywords):
+        return {}
+    split = len(example_inputs) - len(keywords)
+    named = [p.name for p in forward_parameters(model)]
+    pairs = [
+        *zip(named, example_inputs[:split]),
+        *zip(keywords, example_inputs[split:]),
+    ]
+    plain = (bool, int, float, str)
+    return {name: value for name, value in pairs if type(value) in plain}
+
+
+def _restore_constant_inputs(graph: fx.Graph, constants: dict[str, Any]) -> None:
+    """Inputs traced as their example value keep their names, and refuse another value.
+
+    fx names such an input ``logits_to_keep_1`` and checks it with
+    ``torch._assert``; the output checks it with :func:`expect`.
+    """
+    if not constants:
+        return
+    _restore_input_names(graph, dict.fromkeys(constants), frozenset())
+    for node in graph.nodes:
+        if node.op == "call_function" and node.target is torch._assert:
+            condition, _ = node.args
+            name = str(getattr(condition, "args", ("",))[0])
+            node.target = expect
+            node.args = (condition, f"traced with {name}={constants.get(name)!r}")
 
 
 def _restore_input_names(

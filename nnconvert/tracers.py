@@ -76,9 +76,7 @@ class ModelTracer(fx.Tracer):
     #: Buffers read in forward (``x - self.mean``) stay state, never baked-in constants.
     proxy_buffer_attributes = True
 
-    def __init__(
-        self, keep: KeepPredicate | None = None, keywords: Sequence[str] = ()
-    ):
+    def __init__(self, keep: KeepPredicate | None = None, keywords: Sequence[str] = ()):
         super().__init__()
         self._keep = keep
         #: inputs the traced call passes by keyword (into ``**kwargs``), in order
@@ -178,10 +176,25 @@ class ModelTracer(fx.Tracer):
             if all(isinstance(key, str) and key.isidentifier() for key, _ in items):
                 return self.create_node("call_function", OrderedDict, (), dict(items))
             return self.create_node("call_function", OrderedDict, (items,), {})
-        return super().create_arg(a)
+        try:
+            return super().create_arg(a)
+        except NotImplementedError:
+            raise ConversionError(unwritable_message(a)) from None
+
+    def call_module(self, m, forward, args, kwargs):  # type: ignore[override]
+        """A module built inside ``forward`` (``CrossEntropyLoss()(logits, labels)``) is traced through.
+
+        It is no attribute of the model, so no ``call_module`` node can name
+        it; what its ``forward`` calls (``F.cross_entropy``) is recorded.
+        """
+        try:
+            self.path_of_module(m)
+        except NameError:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
 
     def create_args_for_root(self, root_fn, is_module, concrete_args=None):
-        if is_module and _needs_own_root(root_fn, self._keywords):
+        if is_module and needs_own_root(root_fn, self._keywords):
             result = self._keyword_root(root_fn, concrete_args)
         else:
             result = super().create_args_for_root(root_fn, is_module, concrete_args)
@@ -190,7 +203,6 @@ class ModelTracer(fx.Tracer):
             for module in self.root.modules():
                 module.training = flag
         return result
-
 
     def _keyword_root(
         self, forward: Callable, concrete_args: dict[str, Any] | None
@@ -254,13 +266,25 @@ def _positional_only(signature: inspect.Signature) -> int:
     return sum(1 for kind in kinds if kind is inspect.Parameter.POSITIONAL_ONLY)
 
 
-def _needs_own_root(forward: Callable, keywords: Sequence[str]) -> bool:
+def needs_own_root(forward: Callable, keywords: Sequence[str]) -> bool:
     """fx's own handling of ``forward``'s signature would fail or lose inputs.
 
     A decorated ``forward`` (fx analyses one function and calls another) or
     a call that passed keywords into ``**kwargs``.
     """
     return bool(keywords) or inspect.unwrap(forward) is not forward
+
+
+def unwritable_message(value: Any) -> str:
+    """Why a value the model passes on or returns cannot be written as code."""
+    name = type(value).__name__
+    message = (
+        f"the model passes on or returns a {type(value).__module__}.{name} object, "
+        "which nnconvert cannot write as code"
+    )
+    if name.endswith("Cache"):  # transformers' DynamicCache: the key/value cache
+        message += "; build the model with use_cache=False (or pass use_cache=False)"
+    return message
 
 
 def _is_output_dataclass(value: Any) -> bool:

@@ -72,7 +72,6 @@ def lstm(
 def char_lstm(
     params: dict[str, Tensor], x: Tensor, hidden=None, *, training: bool = False
 ):
-    outs = hidden if hidden is not None else None
     x = F.embedding(x, params["embed.weight"])
     x = F.dropout(x, p=0.2, training=training)
     x, outs = lstm(
@@ -87,7 +86,7 @@ def char_lstm(
             params["lstm.bias_ih_l1"],
             params["lstm.bias_hh_l1"],
         ],
-        hx=outs,
+        hx=hidden,
         num_layers=2,
         batch_first=True,
         dropout=0.2,

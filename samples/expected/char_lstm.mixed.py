@@ -10,9 +10,8 @@ class CharLSTM(nn.Module):
         self.decoder = nn.Linear(32, 40)
 
     def forward(self, x, hidden=None):
-        outs = hidden if hidden is not None else None
         x = F.dropout(self.embed(x), p=0.2, training=self.training)
-        x, outs = self.lstm(x, hx=outs)
+        x, outs = self.lstm(x, hx=hidden)
         x = F.dropout(x, p=0.2, training=self.training)
         x = self.decoder(x)
         return (x, outs)

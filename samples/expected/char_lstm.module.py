@@ -11,10 +11,9 @@ class CharLSTM(nn.Module):
         self.decoder = nn.Linear(32, 40)
 
     def forward(self, x, hidden=None):
-        outs = hidden if hidden is not None else None
         x = self.embed(x)
         x = self.dropout1(x)
-        x, outs = self.lstm(x, hx=outs)
+        x, outs = self.lstm(x, hx=hidden)
         x = self.dropout2(x)
         x = self.decoder(x)
         return (x, outs)
