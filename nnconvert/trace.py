@@ -81,7 +81,11 @@ def call_with(module: nn.Module, inputs: Sequence[Any], keywords: Sequence[str])
     parameters = forward_parameters(module)[:split]
     only = inspect.Parameter.POSITIONAL_ONLY
     first = sum(1 for p in parameters if p.kind is only)
-    named = {p.name: v for p, v in zip(parameters[first:], inputs[first:split])}
+    named = {
+        p.name: v
+        for p, v in zip(parameters[first:], inputs[first:split])
+        if not (v is None and p.default is None)  # left out, as callers do
+    }
     named.update(zip(keywords, inputs[split:]))
     return module(*inputs[:first], *inputs[len(parameters) : split], **named)
 

@@ -238,11 +238,22 @@ class ModelTracer(fx.Tracer):
         ]
         positional = 1 + _positional_only(signature)
         names = named[positional - 1 :] + list(self._keywords)
+        # an input left at its default None is not passed, as callers leave it
+        # out: a decorator may fill it in (``kwargs.setdefault(...)``)
+        unset = {
+            name
+            for name in named
+            if signature.parameters[name].default is None and name in concrete
+        }
 
         def call(*values: Any) -> Any:
             # by keyword, as models call them: HF's ``@merge_with_config_defaults``
             # adds ``use_cache=`` as a keyword and clashes with a positional one
-            by_keyword = dict(zip(names, values[positional:]))
+            by_keyword = {
+                name: value
+                for name, value in zip(names, values[positional:])
+                if not (value is None and name in unset)
+            }
             return forward(*values[:positional], **by_keyword)
 
         call.__annotations__ = dict(getattr(innermost, "__annotations__", {}))
@@ -269,10 +280,16 @@ def _positional_only(signature: inspect.Signature) -> int:
 def needs_own_root(forward: Callable, keywords: Sequence[str]) -> bool:
     """fx's own handling of ``forward``'s signature would fail or lose inputs.
 
-    A decorated ``forward`` (fx analyses one function and calls another) or
-    a call that passed keywords into ``**kwargs``.
+    A decorated ``forward`` (fx analyses one function and calls another), a
+    call that passed keywords into ``**kwargs``, or a signature with
+    ``*args``, ``**kwargs`` or keyword-only parameters (fx rewrites the code
+    object for those and fails with ``co_varnames is too small``).
     """
-    return bool(keywords) or inspect.unwrap(forward) is not forward
+    if keywords or inspect.unwrap(forward) is not forward:
+        return True
+    code = getattr(forward, "__code__", None)
+    variadic = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+    return code is not None and bool(code.co_flags & variadic or code.co_kwonlyargcount)
 
 
 def unwritable_message(value: Any) -> str:
