@@ -388,6 +388,7 @@ class ConcreteTracer(ModelTracer):
         super().__init__(keep, keywords)
         self._inputs = list(clone_inputs(example_inputs))
         self._values: dict[fx.Node, Any] = {}
+        self._ranked: set[fx.Node] = set()  # sizes whose rank is guarded already
         self._shadow: nn.Module | None = None
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
@@ -513,11 +514,14 @@ class ConcreteTracer(ModelTracer):
             return iter([obj[i] for i in range(len(value))])
         sizes = isinstance(value, tuple) and all(type(v) is int for v in value)
         if sizes and _sizes_from_start(obj.node):
-            # ``batch, length = x.shape[:-1]``: each size stays a graph value,
-            # only the rank is checked again
-            rank = self.create_proxy("call_function", len, (obj,), {})
-            self.guard(rank, len(value))
-            return iter([obj[i] for i in range(len(value))])
+            # ``batch, length = x.shape[:-1]``: each size stays a graph value
+            # (``x.shape[0]``), only the rank is checked again, once
+            if obj.node not in self._ranked:
+                self._ranked.add(obj.node)
+                rank = self.create_proxy("call_function", len, (obj,), {})
+                self.guard(rank, len(value))
+            whole = _whole_shape(obj)
+            return iter([whole[i] for i in range(len(value))])
         self.guard(obj, value)
         return iter(value)
 
@@ -545,6 +549,14 @@ class ConcreteTracer(ModelTracer):
         if isinstance(value, fx.Proxy):
             return self._values[value.node]
         return value
+
+
+def _whole_shape(sizes: fx.Proxy) -> fx.Proxy:
+    """``x.shape`` for ``x.shape[:-1]``: its first sizes are the same, and read plainer."""
+    node = sizes.node
+    if node.op == "call_function" and node.target is operator.getitem:
+        return sizes.tracer.proxy(node.args[0])
+    return sizes
 
 
 def _sizes_from_start(node: fx.Node) -> bool:
