@@ -398,8 +398,33 @@ class ConcreteTracer(ModelTracer):
             torch.no_grad(),
             _builtin_in(namespaces, "len", self._traced_len),
             _builtin_in(namespaces, "range", self._guarded_range),
+            self._type_info_answered(),
         ):
             return super().trace(root, concrete_args)
+
+    @contextmanager
+    def _type_info_answered(self):
+        """``torch.finfo(scores.dtype).min`` is answered from the example: a number.
+
+        T5's attention masks with the smallest float of its scores' dtype;
+        ``torch.finfo`` takes no proxy. The dtype comes from the weights, not
+        from the input's shape, so the number is the same for every input.
+        """
+        originals = {name: getattr(torch, name) for name in ("finfo", "iinfo")}
+
+        def answered(info: Callable) -> Callable:
+            def call(*args: Any) -> Any:
+                return info(*fx.node.map_aggregate(args, self._unwrap))
+
+            return call
+
+        for name, info in originals.items():
+            setattr(torch, name, answered(info))
+        try:
+            yield
+        finally:
+            for name, info in originals.items():
+                setattr(torch, name, info)
 
     def _guarded_range(self, *bounds: Any) -> range:
         """``range(x.size(1))``: the loop runs the traced count, and the output checks it.
