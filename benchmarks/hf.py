@@ -181,6 +181,10 @@ ENTRIES = [
             num_mel_bins=16,
             max_source_positions=32,
             vocab_size=100,
+            pad_token_id=1,
+            bos_token_id=2,
+            eos_token_id=2,
+            decoder_start_token_id=3,
             use_cache=False,
         ),
         lambda: {
@@ -254,24 +258,36 @@ def convert_and_check(model: torch.nn.Module, inputs: tuple, style: str) -> None
     nnconvert.convert(model, style, inputs).check(train=True)
 
 
-def run(entries: list[Entry]) -> list[str]:
+def run(entries: list[Entry], write: Callable[[list[str]], None]) -> list[str]:
+    """One table row per entry; ``write`` gets the rows so far after each one."""
     import transformers
     from transformers.utils import logging
 
     logging.set_verbosity_error()
     rows = []
     for entry in entries:
-        model, inputs = build(entry, transformers)
-        cells = [entry.name, entry.cls]
-        for tracer in (fx_trace, export_trace):
-            outcome, seconds = timed(lambda: tracer(copy.deepcopy(model), inputs))
-            cells.append(_cell(outcome, seconds))
-        for style in STYLES:
-            outcome, seconds = timed(lambda: convert_and_check(model, inputs, style))
-            cells.append(_cell(outcome, seconds))
-            print(entry.name, style, outcome[:120], f"{seconds:.1f}s", flush=True)
-        rows.append("| " + " | ".join(cells) + " |")
+        rows.append("| " + " | ".join(row(entry, transformers)) + " |")
+        write(rows)
     return rows
+
+
+def row(entry: Entry, transformers: Any) -> list[str]:
+    """The cells of one model: both tracers, then each style."""
+    cells = [entry.name, entry.cls]
+    built: list[Any] = []
+    outcome, seconds = timed(lambda: built.extend(build(entry, transformers)))
+    if outcome != "ok":
+        return cells + [_cell(f"the model does not build: {outcome}", seconds)] * 5
+    model, inputs = built
+    for tracer in (fx_trace, export_trace):
+        outcome, seconds = timed(lambda: tracer(copy.deepcopy(model), inputs))
+        cells.append(_cell(outcome, seconds))
+        print(entry.name, tracer.__name__, outcome[:120], f"{seconds:.1f}s", flush=True)
+    for style in STYLES:
+        outcome, seconds = timed(lambda: convert_and_check(model, inputs, style))
+        cells.append(_cell(outcome, seconds))
+        print(entry.name, style, outcome[:120], f"{seconds:.1f}s", flush=True)
+    return cells
 
 
 def _cell(outcome: str, seconds: float) -> str:
@@ -324,11 +340,10 @@ def main() -> None:
     parser.add_argument("--output", default=str(HERE / "hf.md"))
     options = parser.parse_args()
     entries = [e for e in ENTRIES if not options.models or e.name in options.models]
-    text = report(run(entries))
     if options.output == "-":
-        sys.stdout.write(text)
-    else:
-        Path(options.output).write_text(text)
+        sys.stdout.write(report(run(entries, lambda rows: None)))
+    else:  # written after each model: a partial table survives an interruption
+        run(entries, lambda rows: Path(options.output).write_text(report(rows)))
 
 
 if __name__ == "__main__":
