@@ -35,6 +35,7 @@ from torch import fx, nn
 
 from .attributes import attributes_restored
 from .branches import expect_none
+from .copying import copy_model
 from .errors import ConversionError
 from .example_values import clone_inputs
 from .frontend import ModelInput, model_input
@@ -50,7 +51,15 @@ from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
 from .source_map import statement_line
-from .trace import BRANCHES_ON_TRAINING, given_optional_inputs, trace
+from .tracers import unwritable_message
+from .trace import (
+    BRANCHES_ON_TRAINING,
+    CallInputs,
+    call_with,
+    given_optional_inputs,
+    keywords_of,
+    trace,
+)
 
 
 @dataclass(frozen=True)
@@ -183,30 +192,49 @@ def traced(
     (:func:`~nnconvert.merge.merge_traces`) joins them one difference at a
     time: ``if self.training:`` inside ``if targets is not None:``.
     """
+    keywords = keywords_of(inputs)
     optional = given_optional_inputs(module, inputs)
     given = frozenset(name for _, name in optional)
     graphs: dict[TraceVariant, fx.GraphModule] = {}
 
     def in_both_modes(inputs: tuple[Any, ...], given: frozenset[str]):
-        eval_graph = trace(module, inputs, keep)
+        eval_graph = trace(module, inputs, keep, keywords)
         graphs[TraceVariant(False, given)] = eval_graph
         if not eval_graph.meta[BRANCHES_ON_TRAINING]:
             return eval_graph
         with modes_kept(module):
             module.train()
-            train_graph = trace(module, inputs, keep)
+            train_graph = trace(module, inputs, keep, keywords)
         graphs[TraceVariant(True, given)] = train_graph
         return merge_traces(train_graph, eval_graph, _training_flag, primary=False)
 
     merged = in_both_modes(inputs, given)
     for index, name in optional:
         without = inputs[:index] + (None,) + inputs[index + 1 :]
+        if not _runs(module, without, keywords):
+            continue  # ``input_ids`` or ``inputs_embeds``: the block needs one of them
         other = _expecting_any(in_both_modes(without, given - {name}), name)
         merged = merge_traces(merged, other, _given(name), primary=True)
     graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
     if len(graphs) == 2:  # the eval trace under both keys: one trace
         graphs = {EVAL_TRACE: graphs[EVAL_TRACE]}
     return graphs, merged
+
+
+def _runs(module: nn.Module, inputs: tuple[Any, ...], keywords: Sequence[str]) -> bool:
+    """``module`` (a copy, in eval mode) accepts ``inputs``.
+
+    An optional input the block cannot do without on this call (Hugging
+    Face's ``input_ids=None`` with no ``inputs_embeds`` either) has no
+    second path to trace: the output keeps the one the example takes, and
+    fails without the input as the original does.
+    """
+    try:
+        with torch.no_grad(), attributes_restored(module):
+            call_with(copy_model(module).eval(), clone_inputs(inputs), keywords)
+    except Exception:
+        return False
+    return True
 
 
 def _expecting_any(module: fx.GraphModule, name: str) -> fx.GraphModule:
@@ -286,7 +314,7 @@ def capture_inputs(
     handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in modules]
     try:  # what forward caches on self is undone: tracing records how it is made
         with torch.no_grad(), attributes_restored(model):
-            model(*clone_inputs(example_inputs))
+            output = model(*clone_inputs(example_inputs))
     except Exception as error:
         raise ConversionError(
             f"{type(model).__name__} fails on the example inputs: "
@@ -295,21 +323,53 @@ def capture_inputs(
     finally:
         for handle in handles:
             handle.remove()
+    unwritable = _unwritable_part(output)
+    if unwritable is not None:  # say so now, not deep inside a block's trace
+        raise ConversionError(unwritable_message(unwritable))
     return captured
 
 
+def _unwritable_part(output: Any) -> Any:
+    """A part of the model's output that generated code cannot build (a cache object), or None."""
+    if isinstance(output, (dict, tuple, list)):
+        for value in output.values() if isinstance(output, dict) else output:
+            found = _unwritable_part(value)
+            if found is not None:
+                return found
+        return None
+    plain = (torch.Tensor, bool, int, float, complex, str, torch.dtype, torch.device)
+    return None if output is None or isinstance(output, plain) else output
+
+
 def _positional(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, ...]:
-    """Arguments in ``forward``'s parameter order, defaults filled in, tensors copied."""
+    """Arguments in ``forward``'s parameter order, defaults filled in, tensors copied.
+
+    What a call passes by keyword into ``**kwargs`` (or to keyword-only
+    parameters) follows, as :class:`~nnconvert.trace.CallInputs` that name
+    them: Hugging Face blocks hand ``position_ids=...`` on that way, and
+    dropping it would trace a different call than the one the model makes.
+    """
     signature = inspect.signature(module.forward)
-    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    if any(p.kind in variadic for p in signature.parameters.values()):
-        return clone_inputs(args)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError:
         return clone_inputs(args)
     bound.apply_defaults()
-    return clone_inputs(tuple(bound.arguments.values()))
+    named: list[Any] = []
+    keywords: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            if value:
+                return clone_inputs(args)  # a ``*args`` call: positional, as made
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            keywords.update(value)
+        elif kind is inspect.Parameter.KEYWORD_ONLY:
+            keywords[name] = value
+        else:
+            named.append(value)
+    values = clone_inputs(tuple(named) + tuple(keywords.values()))
+    return CallInputs(values, tuple(keywords)) if keywords else values
 
 
 def _name_input(graph: fx.Graph, name: str) -> None:

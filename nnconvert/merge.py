@@ -25,6 +25,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
@@ -94,6 +95,7 @@ class _Merger:
         self.copied: tuple[dict[fx.Node, fx.Node], dict[fx.Node, fx.Node]] = ({}, {})
         self.unified: dict[tuple[fx.Node, fx.Node], fx.Node] = {}
         self.condition: fx.Node | None = None
+        self.alike: dict[tuple[fx.Node, fx.Node], bool] = {}
 
     # -- the merge -------------------------------------------------------------
 
@@ -166,10 +168,13 @@ class _Merger:
                 return self.take(0, a)
             key = (a, b)
             if key not in self.unified:
+                same = _unifiable(a, b) or self._same_but_tested(a, b)
                 self.unified[key] = (
-                    self._same_call(a, b) if _unifiable(a, b) else self._choose(a, b)
+                    self._same_call(a, b) if same else self._choose(a, b)
                 )
             return self.unified[key]
+        if isinstance(a, fx.Node) and b is None and self._tested(a):
+            return self.take(0, a)  # ``mask if mask is not None else None`` is ``mask``
         if isinstance(a, fx.Node) or isinstance(b, fx.Node):
             return self._choose(a, b)
         if type(a) is type(b) and isinstance(a, (tuple, list)) and len(a) == len(b):
@@ -179,6 +184,45 @@ class _Merger:
         if type(a) is type(b) and _equal(a, b):
             return a
         return self._choose(a, b)
+
+    def _tested(self, a: fx.Node) -> bool:
+        """The condition is ``a is not None``: passing ``a`` on is right on both sides."""
+        condition = self.condition
+        return (
+            condition is not None
+            and condition.op == "call_function"
+            and condition.target is operator.is_not
+            and condition.args[1:] == (None,)
+            and condition.args[0] is self.take(0, a)
+        )
+
+    def _same_but_tested(self, a: fx.Node, b: fx.Node) -> bool:
+        """One call on both sides: ``block(x, mask=mask)`` and ``block(x, mask=None)``.
+
+        Where the condition is ``mask is not None`` the two are the same call
+        (even of a block that draws random numbers): it runs once either way.
+        """
+        if (a, b) not in self.alike:
+            self.alike[(a, b)] = False  # a cycle cannot make it true
+            same = (
+                a.op == b.op
+                and a.target == b.target
+                and a.op in _CALLS
+                and len(a.args) == len(b.args)
+                and list(a.kwargs) == list(b.kwargs)
+            )
+            pairs = [*zip(a.args, b.args), *zip(a.kwargs.values(), b.kwargs.values())]
+            self.alike[(a, b)] = same and all(self._alike(x, y) for x, y in pairs)
+        return self.alike[(a, b)]
+
+    def _alike(self, x: Any, y: Any) -> bool:
+        """``x`` (true side) and ``y`` (false side) are one value where the condition holds."""
+        if isinstance(x, fx.Node) and isinstance(y, fx.Node):
+            same = self.numbers[0][x] == self.numbers[1][y]
+            return same or self._same_but_tested(x, y)
+        if isinstance(x, fx.Node):
+            return y is None and self._tested(x)
+        return not isinstance(y, fx.Node) and type(x) is type(y) and _equal(x, y)
 
     def _same_call(self, a: fx.Node, b: fx.Node) -> fx.Node:
         args = self.unify(a.args, b.args)
@@ -273,6 +317,9 @@ def _frozen(value: Any, numbers: dict[fx.Node, Hashable]) -> Hashable:
     except TypeError:
         return ("repr", type(value).__name__, repr(value))
     return (type(value).__name__, id(value) if callable(value) else value)
+
+
+_CALLS = ("call_module", "call_function", "call_method")
 
 
 def _unifiable(a: fx.Node, b: fx.Node) -> bool:

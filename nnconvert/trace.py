@@ -38,31 +38,84 @@ from torch import fx, nn
 
 from torch.fx._symbolic_trace import _assert_is_none
 
-from .branches import expect_none
+from .branches import expect, expect_none
 from .copying import copy_model
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable, to_meta
-from .tracers import ConcreteTracer, KeepPredicate, ModelTracer
+from .tracers import ConcreteTracer, KeepPredicate, ModelTracer, needs_own_root
 
 #: ``GraphModule.meta`` key: the trace answered ``if self.training:`` (or the like).
 BRANCHES_ON_TRAINING = "branches_on_training"
 
 
+class CallInputs(tuple):
+    """The inputs of one call: ``forward``'s named parameters, then those passed by keyword.
+
+    ``keywords`` names the last ``len(keywords)`` values: what the call
+    passed into ``**kwargs`` (or to keyword-only parameters). The traced
+    block takes them as inputs of those names.
+    """
+
+    keywords: tuple[str, ...]
+
+    def __new__(cls, values: Sequence[Any], keywords: Sequence[str]) -> "CallInputs":
+        inputs = super().__new__(cls, values)
+        inputs.keywords = tuple(keywords)
+        return inputs
+
+
+def keywords_of(inputs: Sequence[Any]) -> tuple[str, ...]:
+    """The names of the keyword-passed inputs at the end of ``inputs`` (none for a plain tuple)."""
+    return getattr(inputs, "keywords", ())
+
+
+def call_with(module: nn.Module, inputs: Sequence[Any], keywords: Sequence[str]) -> Any:
+    """Call ``module`` on captured ``inputs`` by keyword, as models call their blocks.
+
+    Positional-only parameters by position; the last ``len(keywords)``
+    inputs by ``keywords``. By keyword because Hugging Face's decorators
+    (``@merge_with_config_defaults``) add keywords of their own and clash
+    with the same argument given by position.
+    """
+    split = len(inputs) - len(keywords)
+    parameters = forward_parameters(module)[:split]
+    only = inspect.Parameter.POSITIONAL_ONLY
+    first = sum(1 for p in parameters if p.kind is only)
+    named = {
+        p.name: v
+        for p, v in zip(parameters[first:], inputs[first:split])
+        if not (v is None and p.default is None)  # left out, as callers do
+    }
+    named.update(zip(keywords, inputs[split:]))
+    return module(*inputs[:first], *inputs[len(parameters) : split], **named)
+
+
 def trace(
-    model: nn.Module, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
+    model: nn.Module,
+    example_inputs: Sequence[Any],
+    keep: KeepPredicate | None = None,
+    keywords: Sequence[str] = (),
 ) -> fx.GraphModule:
     """Trace ``model`` and attach ``node.meta["value"]`` computed on ``example_inputs``.
 
-    Submodules for which ``keep`` holds stay ``call_module`` nodes.
+    Submodules for which ``keep`` holds stay ``call_module`` nodes. The last
+    ``len(keywords)`` example inputs are passed by those keywords
+    (:class:`CallInputs`).
     """
     # Tracing runs forward on proxies: what forward stores on a module (RAFT's
     # ``self.corr_pyramid = ...``) and the constants fx parks on the root must
     # not stay in the user's model.
     attributes = [(m, dict(vars(m))) for m in model.modules()]
-    absent = absent_inputs(model, example_inputs)
+    keywords = tuple(keywords)
+    absent = absent_inputs(model, example_inputs, keywords)
+    constants = constant_inputs(model, example_inputs, keywords)
     try:
-        graph, branches_on_training = _trace_graph(model, example_inputs, keep, absent)
-        _restore_input_names(graph, absent, unread_inputs(model, absent))
+        graph, branches_on_training = _trace_graph(
+            model, example_inputs, keep, {**absent, **constants}, keywords
+        )
+        unread = unread_inputs(model, [n for n in absent if n not in keywords])
+        _restore_input_names(graph, absent, unread)
+        _restore_constant_inputs(graph, constants)
         module = fx.GraphModule(model, graph, class_name=type(model).__name__)
     finally:
         for submodule, saved in attributes:
@@ -103,14 +156,59 @@ def given_optional_inputs(
     ]
 
 
-def absent_inputs(model: nn.Module, example_inputs: Sequence[Any]) -> dict[str, None]:
-    """The inputs whose example value is None, as fx ``concrete_args``."""
-    parameters = forward_parameters(model)
-    return {
-        parameter.name: None
-        for parameter, value in zip(parameters, example_inputs)
-        if value is None
-    }
+def absent_inputs(
+    model: nn.Module, example_inputs: Sequence[Any], keywords: Sequence[str] = ()
+) -> dict[str, None]:
+    """The inputs whose example value is None, as fx ``concrete_args``.
+
+    Keyword-passed ones (``keywords``, the last inputs) included.
+    """
+    split = len(example_inputs) - len(keywords)
+    named = [p.name for p in forward_parameters(model)]
+    pairs = [
+        *zip(named, example_inputs[:split]),
+        *zip(keywords, example_inputs[split:]),
+    ]
+    return {name: None for name, value in pairs if value is None}
+
+
+def constant_inputs(
+    model: nn.Module, example_inputs: Sequence[Any], keywords: Sequence[str]
+) -> dict[str, Any]:
+    """Plain-number and flag inputs of a Hugging Face style ``forward``, as fx ``concrete_args``.
+
+    Only for a ``forward`` traced through its own root (decorated, or taking
+    ``**kwargs``): there ``logits_to_keep=0`` is tested with
+    ``isinstance(logits_to_keep, int)``, which a proxy answers wrongly. The
+    value the example gives is traced, and the output refuses another.
+    """
+    if not needs_own_root(type(model).forward, keywords):
+        return {}
+    split = len(example_inputs) - len(keywords)
+    named = [p.name for p in forward_parameters(model)]
+    pairs = [
+        *zip(named, example_inputs[:split]),
+        *zip(keywords, example_inputs[split:]),
+    ]
+    plain = (bool, int, float, str)
+    return {name: value for name, value in pairs if type(value) in plain}
+
+
+def _restore_constant_inputs(graph: fx.Graph, constants: dict[str, Any]) -> None:
+    """Inputs traced as their example value keep their names, and refuse another value.
+
+    fx names such an input ``logits_to_keep_1`` and checks it with
+    ``torch._assert``; the output checks it with :func:`expect`.
+    """
+    if not constants:
+        return
+    _restore_input_names(graph, dict.fromkeys(constants), frozenset())
+    for node in graph.nodes:
+        if node.op == "call_function" and node.target is torch._assert:
+            condition, _ = node.args
+            name = str(getattr(condition, "args", ("",))[0])
+            node.target = expect
+            node.args = (condition, f"traced with {name}={constants.get(name)!r}")
 
 
 def _restore_input_names(
@@ -176,14 +274,15 @@ def _trace_graph(
     example_inputs: Sequence[Any],
     keep: KeepPredicate | None,
     absent: dict[str, None],
+    keywords: tuple[str, ...],
 ) -> tuple[fx.Graph, bool]:
     concrete_args = absent or None
     try:
-        tracer = ModelTracer(keep)
+        tracer = ModelTracer(keep, keywords)
         return tracer.trace(model, concrete_args), tracer.branched_on_training
     except Exception as symbolic_error:
         try:
-            tracer = ConcreteTracer(example_inputs, keep)
+            tracer = ConcreteTracer(example_inputs, keep, keywords)
             return tracer.trace(model, concrete_args), tracer.branched_on_training
         except ConversionError:
             raise

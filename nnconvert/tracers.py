@@ -11,6 +11,7 @@ iteration) from the real values.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import operator
 import traceback
@@ -76,9 +77,11 @@ class ModelTracer(fx.Tracer):
     #: Buffers read in forward (``x - self.mean``) stay state, never baked-in constants.
     proxy_buffer_attributes = True
 
-    def __init__(self, keep: KeepPredicate | None = None):
+    def __init__(self, keep: KeepPredicate | None = None, keywords: Sequence[str] = ()):
         super().__init__()
         self._keep = keep
+        #: inputs the traced call passes by keyword (into ``**kwargs``), in order
+        self._keywords = tuple(keywords)
         self._untraced_depth = 0  # > 0 while a leaf layer runs for real
         #: Python branched on a module's ``training`` flag (only a concrete trace can)
         self.branched_on_training = False
@@ -174,20 +177,149 @@ class ModelTracer(fx.Tracer):
         models (``result = OrderedDict(); result["out"] = x``) would return a
         different type after conversion.
         """
+        if _is_output_dataclass(a):  # Hugging Face's ``ModelOutput``: the same class
+            fields = {k: self.create_arg(v) for k, v in a.items()}
+            return self.create_node("call_function", type(a), (), fields)
         if type(a) is OrderedDict:
             items = [(key, self.create_arg(value)) for key, value in a.items()]
             if all(isinstance(key, str) and key.isidentifier() for key, _ in items):
                 return self.create_node("call_function", OrderedDict, (), dict(items))
             return self.create_node("call_function", OrderedDict, (items,), {})
-        return super().create_arg(a)
+        try:
+            return super().create_arg(a)
+        except NotImplementedError:
+            raise ConversionError(unwritable_message(a)) from None
+
+    def call_module(self, m, forward, args, kwargs):  # type: ignore[override]
+        """A module built inside ``forward`` (``CrossEntropyLoss()(logits, labels)``) is traced through.
+
+        It is no attribute of the model, so no ``call_module`` node can name
+        it; what its ``forward`` calls (``F.cross_entropy``) is recorded.
+        """
+        try:
+            self.path_of_module(m)
+        except NameError:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
 
     def create_args_for_root(self, root_fn, is_module, concrete_args=None):
-        result = super().create_args_for_root(root_fn, is_module, concrete_args)
+        if is_module and needs_own_root(root_fn, self._keywords):
+            result = self._keyword_root(root_fn, concrete_args)
+        else:
+            result = super().create_args_for_root(root_fn, is_module, concrete_args)
         if is_module:
             flag = self.create_proxy("get_attr", "training", (), {})
             for module in self.root.modules():
                 module.training = flag
         return result
+
+    def _keyword_root(
+        self, forward: Callable, concrete_args: dict[str, Any] | None
+    ) -> tuple[Callable, list[Any]]:
+        """Inputs for a ``forward`` fx cannot call by itself: decorated, or taking ``**kwargs``.
+
+        fx reads the parameters from the innermost function but calls the
+        decorator's wrapper, and rewrites a ``**kwargs`` function's code
+        object (``co_varnames is too small`` on Hugging Face's
+        ``@deprecate_kwarg``). Here each named parameter and each keyword the
+        call passed (``self._keywords``) is one placeholder, and ``forward``
+        -- wrapper and all -- is called as the model calls it:
+        ``forward(self, hidden_states, position_ids=...)``.
+        """
+        innermost = inspect.unwrap(forward)
+        signature = inspect.signature(innermost)
+        named = _named_parameters(signature)
+        concrete = dict(concrete_args or {})
+        args: list[Any] = [self.root]
+        args += [
+            self._proxy_placeholder(name, concrete, signature, innermost)
+            for name in named
+        ]
+        keyword_signature = inspect.Signature(
+            [
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+                for name in self._keywords
+            ]
+        )
+        args += [
+            self._proxy_placeholder(name, concrete, keyword_signature, innermost)
+            for name in self._keywords
+        ]
+        positional = 1 + _positional_only(signature)
+        names = named[positional - 1 :] + list(self._keywords)
+        # an input left at its default None is not passed, as callers leave it
+        # out: a decorator may fill it in (``kwargs.setdefault(...)``)
+        unset = {
+            name
+            for name in named
+            if signature.parameters[name].default is None and name in concrete
+        }
+
+        def call(*values: Any) -> Any:
+            # by keyword, as models call them: HF's ``@merge_with_config_defaults``
+            # adds ``use_cache=`` as a keyword and clashes with a positional one
+            by_keyword = {
+                name: value
+                for name, value in zip(names, values[positional:])
+                if not (value is None and name in unset)
+            }
+            return forward(*values[:positional], **by_keyword)
+
+        call.__annotations__ = dict(getattr(innermost, "__annotations__", {}))
+        return call, args
+
+
+def _named_parameters(signature: inspect.Signature) -> list[str]:
+    """The parameters after ``self`` that a call may fill by position."""
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    names = []
+    for parameter in list(signature.parameters.values())[1:]:
+        if parameter.kind not in kinds:
+            break
+        names.append(parameter.name)
+    return names
+
+
+def _positional_only(signature: inspect.Signature) -> int:
+    """How many parameters after ``self`` can only be passed by position."""
+    kinds = [p.kind for p in list(signature.parameters.values())[1:]]
+    return sum(1 for kind in kinds if kind is inspect.Parameter.POSITIONAL_ONLY)
+
+
+def needs_own_root(forward: Callable, keywords: Sequence[str]) -> bool:
+    """fx's own handling of ``forward``'s signature would fail or lose inputs.
+
+    A decorated ``forward`` (fx analyses one function and calls another), a
+    call that passed keywords into ``**kwargs``, or a signature with
+    ``*args``, ``**kwargs`` or keyword-only parameters (fx rewrites the code
+    object for those and fails with ``co_varnames is too small``).
+    """
+    if keywords or inspect.unwrap(forward) is not forward:
+        return True
+    code = getattr(forward, "__code__", None)
+    variadic = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+    return code is not None and bool(code.co_flags & variadic or code.co_kwonlyargcount)
+
+
+def unwritable_message(value: Any) -> str:
+    """Why a value the model passes on or returns cannot be written as code."""
+    name = type(value).__name__
+    message = (
+        f"the model passes on or returns a {type(value).__module__}.{name} object, "
+        "which nnconvert cannot write as code"
+    )
+    if name.endswith("Cache"):  # transformers' DynamicCache: the key/value cache
+        message += "; build the model with use_cache=False (or pass use_cache=False)"
+    return message
+
+
+def _is_output_dataclass(value: Any) -> bool:
+    """A dataclass that is also an ``OrderedDict`` (``transformers``' ``ModelOutput``).
+
+    fx would return a plain ``dict``; callers read ``out.last_hidden_state``.
+    Its items are its fields that are set, so the call rebuilds it.
+    """
+    return isinstance(value, OrderedDict) and dataclasses.is_dataclass(value)
 
 
 class EscapingCodeGen(fx.graph.CodeGen):
@@ -257,11 +389,15 @@ class ConcreteTracer(ModelTracer):
     """Symbolic tracing that also runs every recorded op on the example inputs."""
 
     def __init__(
-        self, example_inputs: Sequence[Any], keep: KeepPredicate | None = None
+        self,
+        example_inputs: Sequence[Any],
+        keep: KeepPredicate | None = None,
+        keywords: Sequence[str] = (),
     ):
-        super().__init__(keep)
+        super().__init__(keep, keywords)
         self._inputs = list(clone_inputs(example_inputs))
         self._values: dict[fx.Node, Any] = {}
+        self._ranked: set[fx.Node] = set()  # sizes whose rank is guarded already
         self._shadow: nn.Module | None = None
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
@@ -271,8 +407,33 @@ class ConcreteTracer(ModelTracer):
             torch.no_grad(),
             _builtin_in(namespaces, "len", self._traced_len),
             _builtin_in(namespaces, "range", self._guarded_range),
+            self._type_info_answered(),
         ):
             return super().trace(root, concrete_args)
+
+    @contextmanager
+    def _type_info_answered(self):
+        """``torch.finfo(scores.dtype).min`` is answered from the example: a number.
+
+        T5's attention masks with the smallest float of its scores' dtype;
+        ``torch.finfo`` takes no proxy. The dtype comes from the weights, not
+        from the input's shape, so the number is the same for every input.
+        """
+        originals = {name: getattr(torch, name) for name in ("finfo", "iinfo")}
+
+        def answered(info: Callable) -> Callable:
+            def call(*args: Any) -> Any:
+                return info(*fx.node.map_aggregate(args, self._unwrap))
+
+            return call
+
+        for name, info in originals.items():
+            setattr(torch, name, answered(info))
+        try:
+            yield
+        finally:
+            for name, info in originals.items():
+                setattr(torch, name, info)
 
     def _guarded_range(self, *bounds: Any) -> range:
         """``range(x.size(1))``: the loop runs the traced count, and the output checks it.
@@ -387,6 +548,16 @@ class ConcreteTracer(ModelTracer):
             # as many steps as the example has (``for x_t in x.split(1, 1)``)
             self.guard(self.create_proxy("call_function", len, (obj,), {}), len(value))
             return iter([obj[i] for i in range(len(value))])
+        sizes = isinstance(value, tuple) and all(type(v) is int for v in value)
+        if sizes and _sizes_from_start(obj.node):
+            # ``batch, length = x.shape[:-1]``: each size stays a graph value
+            # (``x.shape[0]``), only the rank is checked again, once
+            if obj.node not in self._ranked:
+                self._ranked.add(obj.node)
+                rank = self.create_proxy("call_function", len, (obj,), {})
+                self.guard(rank, len(value))
+            whole = _whole_shape(obj)
+            return iter([whole[i] for i in range(len(value))])
         self.guard(obj, value)
         return iter(value)
 
@@ -414,6 +585,38 @@ class ConcreteTracer(ModelTracer):
         if isinstance(value, fx.Proxy):
             return self._values[value.node]
         return value
+
+
+def _whole_shape(sizes: fx.Proxy) -> fx.Proxy:
+    """``x.shape`` for ``x.shape[:-1]``: its first sizes are the same, and read plainer."""
+    node = sizes.node
+    if node.op == "call_function" and node.target is operator.getitem:
+        return sizes.tracer.proxy(node.args[0])
+    return sizes
+
+
+def _sizes_from_start(node: fx.Node) -> bool:
+    """``node`` is a tensor's sizes from the first (batch) dimension on.
+
+    ``x.shape``, ``x.size()``, ``x.shape[:-1]``: unpacked, their sizes stay
+    symbolic, since the check runs other batch sizes and sequence lengths.
+    ``x.size()[1:]`` (LeNet's ``num_flat_features``) is answered from the
+    example with a guard, as before: the sizes after the batch are the
+    layer sizes the model was built for.
+    """
+    if node.op == "call_function" and node.target is getattr:
+        return node.args[1:] == ("shape",)
+    if node.op == "call_method" and node.target == "size":
+        return len(node.args) == 1 and not node.kwargs
+    if node.op == "call_function" and node.target is operator.getitem:
+        base, index = node.args
+        return (
+            isinstance(base, fx.Node)
+            and isinstance(index, slice)
+            and index.start in (None, 0)
+            and _sizes_from_start(base)
+        )
+    return False
 
 
 def _reads_training_flag(node: fx.Node) -> bool:

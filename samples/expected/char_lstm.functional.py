@@ -72,12 +72,10 @@ def lstm(
 def char_lstm(
     params: dict[str, Tensor], x: Tensor, hidden=None, *, training: bool = False
 ):
-    outs = hidden if hidden is not None else None
-    emb = F.embedding(x, params["embed.weight"])
-    # x: (batch, seq_len) character indices
-    emb = F.dropout(emb, p=0.2, training=training)
-    output, outs = lstm(
-        emb,
+    x = F.embedding(x, params["embed.weight"])
+    x = F.dropout(x, p=0.2, training=training)
+    x, outs = lstm(
+        x,
         [
             params["lstm.weight_ih_l0"],
             params["lstm.weight_hh_l0"],
@@ -88,16 +86,15 @@ def char_lstm(
             params["lstm.bias_ih_l1"],
             params["lstm.bias_hh_l1"],
         ],
-        hx=outs,
+        hx=hidden,
         num_layers=2,
         batch_first=True,
         dropout=0.2,
         training=training,
     )
-    output = F.dropout(output, p=0.2, training=training)
-    # logits for the next character at every position
-    logits = F.linear(output, params["decoder.weight"], params["decoder.bias"])
-    return (logits, outs)
+    x = F.dropout(x, p=0.2, training=training)
+    x = F.linear(x, params["decoder.weight"], params["decoder.bias"])
+    return (x, outs)
 
 
 def init_params() -> dict[str, Tensor]:

@@ -1,0 +1,118 @@
+"""Hugging Face ``transformers`` models: small random configurations, every style, checked.
+
+Each model is built from a small configuration (hidden size 32, two layers,
+random weights: nothing is downloaded), called as users call it
+(``input_ids``, ``attention_mask``, ``labels`` for the heads that take them,
+positionally with None for the inputs in between), converted to every style
+and run side by side with the original: eval on the example, on another
+batch size, on a doubled sequence length and without the attention mask;
+train-mode outputs and gradients (:meth:`Conversion.check`).
+
+Skipped when ``transformers`` is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+import nnconvert
+from nnconvert.errors import ConversionError
+from nnconvert.options import Style
+from nnconvert.printer.functions import snake_case
+
+transformers = pytest.importorskip("transformers")
+
+SMALL = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    vocab_size=100,
+)
+GPT2 = dict(n_embd=32, n_layer=2, n_head=2, vocab_size=100)
+
+#: name -> (model type, configuration, class, inputs: i ids, m mask, _ None, l labels, t targets)
+MODELS = {
+    "bert": ("bert", SMALL, "BertModel", "im"),
+    "bert-classifier": ("bert", SMALL, "BertForSequenceClassification", "im___l"),
+    "gpt2": ("gpt2", dict(GPT2, use_cache=False), "GPT2Model", "i_m"),
+    "gpt2-lm": ("gpt2", dict(GPT2, use_cache=False), "GPT2LMHeadModel", "i_m_____t"),
+    "llama": (
+        "llama",
+        dict(SMALL, num_key_value_heads=1, use_cache=False),
+        "LlamaModel",
+        "im",
+    ),
+    "llama-lm": (
+        "llama",
+        dict(SMALL, num_key_value_heads=1, use_cache=False),
+        "LlamaForCausalLM",
+        "im___t",
+    ),
+}
+
+
+def build(name: str, **overrides) -> tuple[torch.nn.Module, tuple]:
+    """The model (eval mode, seeded random weights) and its positional example inputs."""
+    model_type, options, cls, call = MODELS[name]
+    config = transformers.CONFIG_MAPPING[model_type](**{**options, **overrides})
+    torch.manual_seed(0)
+    model = getattr(transformers, cls)(config).eval()
+    ids = torch.randint(0, 100, (2, 7))
+    mask = torch.ones(2, 7, dtype=torch.long)
+    mask[1, 5:] = 0  # the second sequence is padded
+    values = {"i": ids, "m": mask, "_": None, "l": torch.tensor([0, 1]), "t": ids}
+    return model, tuple(values[c] for c in call)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_converts_and_checks(name: str, style: Style) -> None:
+    model, inputs = build(name)
+    conversion = nnconvert.convert(model, style, inputs)
+    report = conversion.check(train=True)
+    labels = [result.label for result in report.results]
+    assert "eval, batch 3" in labels
+    assert any("other input shape" in label for label in labels)  # sequence length
+    assert "eval, without attention_mask" in labels
+    assert "train, gradients of every parameter and input" in labels
+    # the output is plain torch: transformers only for the output class it returns
+    imports = re.findall(r"^from (transformers\S*) import", conversion.source, re.M)
+    assert set(imports) <= {"transformers.modeling_outputs"}
+    assert "import transformers" not in conversion.source
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.FUNCTIONAL])
+def test_one_definition_per_block_class(style: Style) -> None:
+    """``LlamaDecoderLayer`` is defined once for both layers, under its own name."""
+    model, inputs = build("llama")
+    source = nnconvert.convert(model, style, inputs).source
+    names = ["LlamaAttention", "LlamaMLP", "LlamaDecoderLayer", "LlamaRMSNorm"]
+    for name in names:
+        if style is Style.MODULE:
+            assert source.count(f"class {name}(nn.Module):") == 1, name
+        else:
+            snake = snake_case(name)
+            assert len(re.findall(rf"^def {snake}\(", source, re.M)) == 1, snake
+
+
+def test_causal_mask_follows_the_sequence_length() -> None:
+    """GPT-2's causal mask is built from the input: a longer sequence gives the original's result."""
+    model, inputs = build("gpt2")
+    new = nnconvert.convert(model, "module", inputs).load()
+    longer = torch.randint(0, 100, (2, 11))
+    mask = torch.ones(2, 11, dtype=torch.long)
+    with torch.no_grad():
+        expected = model(longer, None, mask).last_hidden_state
+        actual = new(longer, None, mask).last_hidden_state
+    torch.testing.assert_close(actual, expected)
+
+
+def test_a_returned_cache_fails_loudly() -> None:
+    """``use_cache=True`` returns a ``DynamicCache``: refused with what to do, never dropped."""
+    model, inputs = build("llama", use_cache=True)
+    with pytest.raises(ConversionError, match="use_cache=False"):
+        nnconvert.convert(model, "module", inputs)

@@ -1,0 +1,111 @@
+"""What Hugging Face's code needs of the tracer, on plain models (no ``transformers``).
+
+* a decorated ``forward`` (``functools.wraps``) and one taking ``**kwargs``:
+  blocks called with keywords that land in ``**kwargs`` keep receiving them;
+* sizes unpacked from the first dimension on (``batch, length =
+  x.shape[:-1]``) stay symbolic: other batch sizes and lengths run;
+* a module built inside ``forward`` (``nn.CrossEntropyLoss()(logits, y)``)
+  is traced through;
+* an output dataclass that is also an ``OrderedDict`` keeps its class.
+
+Every case converts in every style and passes the check side by side.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+
+def logged(function):
+    """A decorator as libraries write them: ``(*args, **kwargs)`` around ``forward``."""
+
+    @functools.wraps(function)
+    def wrapper(self, *args, **kwargs):
+        kwargs.setdefault("scale", 1.0)  # adds a keyword, as HF's config defaults do
+        return function(self, *args, **kwargs)
+
+    return wrapper
+
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    @logged
+    def forward(self, x, mask=None, scale=None, **kwargs):
+        batch, length = x.shape[:-1]
+        q, k, v = self.qkv(x).view(batch, length, 3, 8).unbind(2)
+        scores = q @ k.transpose(1, 2) * scale
+        if mask is not None:
+            scores = scores + mask[:, None, :]
+        if kwargs["bias"] is not None:
+            scores = scores + kwargs["bias"]
+        return F.dropout(scores.softmax(-1), 0.1, self.training) @ v
+
+
+@dataclass
+class Output(OrderedDict):
+    """``transformers.ModelOutput`` in miniature: a dataclass and an ``OrderedDict``."""
+
+    hidden: torch.Tensor | None = None
+    loss: torch.Tensor | None = None
+
+    def __post_init__(self):
+        for name in ("hidden", "loss"):
+            if getattr(self, name) is not None:
+                self[name] = getattr(self, name)
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attention = Attention()
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x, mask=None, labels=None):
+        hidden = self.attention(x, mask=mask, bias=x.new_zeros(()))
+        logits = self.head(hidden).mean(1)
+        loss = None
+        if labels is not None:
+            loss = nn.CrossEntropyLoss()(logits, labels)
+        return Output(hidden=hidden, loss=loss)
+
+
+def _inputs() -> tuple:
+    torch.manual_seed(0)
+    mask = torch.zeros(2, 5)
+    mask[1, 3:] = float("-inf")
+    return torch.randn(2, 5, 8), mask, torch.tensor([0, 2])
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_keyword_inputs_decorators_and_output_classes(style: Style) -> None:
+    model = Model().eval()
+    conversion = nnconvert.convert(model, style, _inputs())
+    report = conversion.check(train=True)
+    labels = [r.label for r in report.results]
+    assert "eval, batch 3" in labels
+    assert "eval, without mask" in labels and "eval, without labels" in labels
+    assert "F.cross_entropy(" in conversion.source
+    assert "Output(" in conversion.source
+
+
+def test_sizes_from_the_first_dimension_stay_symbolic() -> None:
+    """``batch, length = x.shape[:-1]`` is no guard: a longer input runs."""
+    model = Model().eval()
+    new = nnconvert.convert(model, "module", _inputs()).load()
+    x = torch.randn(4, 9, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x).hidden, model(x).hidden)
+    assert "view(2, 5" not in nnconvert.convert(model, "module", _inputs()).source
