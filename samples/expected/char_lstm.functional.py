@@ -72,10 +72,11 @@ def lstm(
 def char_lstm(
     params: dict[str, Tensor], x: Tensor, hidden=None, *, training: bool = False
 ):
-    x = F.embedding(x, params["embed.weight"])
-    x = F.dropout(x, p=0.2, training=training)
-    x, outs = lstm(
-        x,
+    emb = F.embedding(x, params["embed.weight"])
+    # x: (batch, seq_len) character indices
+    emb = F.dropout(emb, p=0.2, training=training)
+    output, outs = lstm(
+        emb,
         [
             params["lstm.weight_ih_l0"],
             params["lstm.weight_hh_l0"],
@@ -92,9 +93,10 @@ def char_lstm(
         dropout=0.2,
         training=training,
     )
-    x = F.dropout(x, p=0.2, training=training)
-    x = F.linear(x, params["decoder.weight"], params["decoder.bias"])
-    return (x, outs)
+    output = F.dropout(output, p=0.2, training=training)
+    # logits for the next character at every position
+    logits = F.linear(output, params["decoder.weight"], params["decoder.bias"])
+    return (logits, outs)
 
 
 def init_params() -> dict[str, Tensor]:

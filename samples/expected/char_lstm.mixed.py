@@ -10,8 +10,10 @@ class CharLSTM(nn.Module):
         self.decoder = nn.Linear(32, 40)
 
     def forward(self, x, hidden=None):
-        x = F.dropout(self.embed(x), p=0.2, training=self.training)
-        x, outs = self.lstm(x, hx=hidden)
-        x = F.dropout(x, p=0.2, training=self.training)
-        x = self.decoder(x)
-        return (x, outs)
+        # x: (batch, seq_len) character indices
+        emb = F.dropout(self.embed(x), p=0.2, training=self.training)
+        output, outs = self.lstm(emb, hx=hidden)
+        output = F.dropout(output, p=0.2, training=self.training)
+        # logits for the next character at every position
+        logits = self.decoder(output)
+        return (logits, outs)

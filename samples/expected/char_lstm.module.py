@@ -11,9 +11,11 @@ class CharLSTM(nn.Module):
         self.decoder = nn.Linear(32, 40)
 
     def forward(self, x, hidden=None):
-        x = self.embed(x)
-        x = self.dropout1(x)
-        x, outs = self.lstm(x, hx=hidden)
-        x = self.dropout2(x)
-        x = self.decoder(x)
-        return (x, outs)
+        emb = self.embed(x)
+        # x: (batch, seq_len) character indices
+        emb = self.dropout1(emb)
+        output, outs = self.lstm(emb, hx=hidden)
+        output = self.dropout2(output)
+        # logits for the next character at every position
+        logits = self.decoder(output)
+        return (logits, outs)
