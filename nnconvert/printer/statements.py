@@ -388,7 +388,9 @@ def _variable_name(
     is taken by a value still alive, the chain's own name is used instead.
     """
     wanted = user_name(node) if as_user else None
-    if wanted is not None and handed and cleaned(wanted) == handed[0]:
+    # ``input = block(input)``: the parameter keeps its name even where it
+    # hides a builtin, so the user's own name is compared as written too
+    if wanted is not None and handed and handed[0] in (wanted, cleaned(wanted)):
         return namespace.take_over(handed.pop())
     if wanted is not None and namespace.free(wanted) is not None:
         for name in handed:
