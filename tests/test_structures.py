@@ -334,7 +334,6 @@ def test_converts_checks_and_is_stable(model_class, style):
 FUNCTIONAL_UNSTABLE = {
     TokenMixer: "self.mask[None, :, None] comes back folded into one constant",
     Pyramid: "a block that extends the lists it is given is inlined",
-    PooledAttention: "the fx-wrapped add_shortcut comes back as out.add_(x)",
 }
 
 
@@ -375,7 +374,8 @@ def test_tuples_read_by_index_are_unpacked(style):
     assert any(
         re.fullmatch(r"\w+, _, \w+ = .*split\(\[2, 3, 3\], dim=1\)", l) for l in lines
     )
-    assert not any(re.search(r"\[[0-3]\]", l) for l in lines if "params[" not in l)
+    code = [l for l in lines if "params[" not in l and not l.startswith("#")]
+    assert not any(re.search(r"\[[0-3]\]", l) for l in code)
 
 
 @pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
@@ -491,7 +491,7 @@ def test_functional_sequentials_are_functions_named_after_their_attribute():
     assert 'x = input_(sub_params(params, "input."), x)' in source
     # and back: the same containers, the loop over the ModuleList unrolled
     module = nnconvert.convert(Containers(), Style.MODULE, inputs).source
-    namespace = nnconvert.api.execute(source, "containers")
+    namespace = conversion.namespace()  # as load() runs it: its docstrings read back
     weights = dict(Containers().state_dict())
     model = nnconvert.functional_model(
         namespace["containers"], weights, inputs, initial=namespace["init_params"]()
