@@ -545,9 +545,9 @@ class ConcreteTracer(ModelTracer):
                 "nnconvert cannot trace data-dependent loops"
             )
         if any(isinstance(v, torch.Tensor) for v in value):
-            # as many steps as the example has (``for x_t in x.split(1, 1)``)
-            self.guard(self.create_proxy("call_function", len, (obj,), {}), len(value))
-            return iter([obj[i] for i in range(len(value))])
+            # as many steps as the example has (``for x_t in x.split(1, 1)``):
+            # ``len`` of the proxy guards it
+            return iter([obj[i] for i in range(len(obj))])
         sizes = isinstance(value, tuple) and all(type(v) is int for v in value)
         if sizes and _sizes_from_start(obj.node):
             # ``batch, length = x.shape[:-1]``: each size stays a graph value

@@ -128,3 +128,35 @@ def test_a_frozen_shape_without_a_guard_fails_the_other_shape_check():
 
 def test_the_guard_message_is_one_line_of_code():
     assert len(f'                "{SHAPE_GUARD_MESSAGE}"') <= 88
+
+
+class StepsOverTime(nn.Module):
+    """pytorch/examples' time_sequence_prediction: a cell in a Python loop over steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(1, 8)
+
+    def forward(self, x):
+        h = torch.zeros(x.size(0), 8)
+        c = torch.zeros(x.size(0), 8)
+        for x_t in x.split(1, dim=1):
+            h, c = self.cell(x_t, (h, c))
+        return h
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_loop_over_tensor_pieces_is_guarded_by_its_length(style):
+    """The unrolled loop holds for the example's 6 steps only: other lengths are refused."""
+    conversion = nnconvert.convert(StepsOverTime(), style, (torch.randn(2, 6),))
+    report = conversion.check(train=True)
+    assert any("refuses" in reason for reason in report.skipped)
+    rewrite = conversion.load()
+    model = conversion.model
+    longer = torch.randn(2, 12)
+    model(longer)  # the original takes it
+    with pytest.raises(ValueError, match=SHAPE_GUARD_MESSAGE):
+        if style is Style.FUNCTIONAL:
+            rewrite(dict(model.state_dict()), longer)
+        else:
+            rewrite(longer)
