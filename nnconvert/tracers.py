@@ -371,6 +371,17 @@ class _ConcreteProxy(fx.Proxy):
         )
         return length
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """``attn[:, :, n:, n:] = ...``: an ``operator.setitem`` call, run on the example too.
+
+        ``fx.Proxy`` has no ``__setitem__``, so plain fx cannot trace it; the
+        call is in-place (:data:`opspecs.impurity.INPLACE_OPERATORS`), so it
+        stays where the model made it.
+        """
+        self.tracer.create_proxy(
+            "call_function", operator.setitem, (self, key, value), {}
+        )
+
     def __int__(self) -> int:
         value = self.tracer.concrete_scalar(self)
         self.tracer.guard(self, value)

@@ -280,6 +280,29 @@ class Upsampler(nn.Module):
         return F.interpolate(y, size=(h * 2, w * 2), mode="bilinear")
 
 
+class AssignsIntoSlices(nn.Module):
+    """``x[...] = v`` (timm's MViTv2 adds its relative positions this way).
+
+    Reads before the assignment must stay before it: ``y`` and ``z`` see the
+    values the assignment then overwrites.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        attn = self.fc(x)
+        y = attn.sum(-1)
+        z = attn[:, :2] * 1
+        n = x.shape[-1] // 2
+        attn[:, n:] = attn[:, n:] * 2
+        attn[:, 0] = 0.0
+        mask = torch.zeros(x.shape[0], 8)
+        mask[:, 1:] = 1.0
+        return attn.softmax(-1) + y[:, None] + z.sum() + mask
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -294,6 +317,7 @@ MODELS = [
     Noisy,
     BackboneSegmenter,
     Upsampler,
+    AssignsIntoSlices,
 ]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
@@ -309,6 +333,7 @@ INPUTS = {
     Noisy: (torch.randn(2, 4),),
     BackboneSegmenter: (torch.randn(2, 3, 8, 8),),
     Upsampler: (torch.randn(2, 3, 4, 4),),
+    AssignsIntoSlices: (torch.randn(3, 8),),
 }
 
 

@@ -7,6 +7,8 @@ expression printer of the body's own.
 
 from __future__ import annotations
 
+import operator
+
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -176,6 +178,9 @@ def _statement(
         if is_read(node) and printer.names[node] != printer.argument(target):
             lines.append(f"{printer.names[node]} = {printer.argument(target)}")
         return lines
+    if node.op == "call_function" and node.target is operator.setitem:
+        container, index, value = node.args  # returns None: nothing reads it
+        return [f"{printer.subscript(container, index)} = {printer.argument(value)}"]
     expression = printer.definition(node)
     return [f"{printer.names[node]} = {expression}"] if is_read(node) else [expression]
 

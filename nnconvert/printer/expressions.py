@@ -210,8 +210,7 @@ class ExpressionPrinter:
             precedence = CONDITIONAL if helper.form_kind is ast.IfExp else ATOM
             return Expression(text, precedence)
         if target is operator.getitem:
-            container, index = node.args
-            return Expression(f"{self.operand(container, ATOM)}[{self._index(index)}]")
+            return Expression(self.subscript(*node.args))
         if (
             target is getattr
             and len(node.args) == 2
@@ -269,6 +268,10 @@ class ExpressionPrinter:
         parts = [self.argument(a) for a in args]
         parts += [f"{k}={self.argument(v)}" for k, v in kwargs.items()]
         return f"{callee}({', '.join(parts)})"
+
+    def subscript(self, container: Any, index: Any) -> str:
+        """``x[:, 1:n]``: the text of an indexing, read (``getitem``) or assigned (``setitem``)."""
+        return f"{self.operand(container, ATOM)}[{self._index(index)}]"
 
     def _index(self, index: Any) -> str:
         if isinstance(index, tuple) and index:
