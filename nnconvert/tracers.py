@@ -106,7 +106,11 @@ class ModelTracer(fx.Tracer):
         flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
         try:
             self._source.start()
-            with flags, _fx_wraps_under_every_name(_user_globals(root)):
+            with (
+                flags,
+                _fx_wraps_under_every_name(_user_globals(root)),
+                _autocast_refused(),
+            ):
                 graph = super().trace(root, concrete_args)
             self._source.finish(graph)
             graph.set_codegen(EscapingCodeGen())
@@ -670,6 +674,31 @@ def _is_library(namespace: dict[str, Any]) -> bool:
     """Globals of torch or of nnconvert itself (generated code is the user's)."""
     package = str(namespace.get("__name__", "")).split(".")[0]
     return package in ("torch", "nnconvert")
+
+
+@contextmanager
+def _autocast_refused():
+    """``with torch.autocast(...):`` in traced code fails with a message that names it.
+
+    fx records calls, not ``with`` blocks: the rewrite would lose the block
+    and run its body in the caller's precision (timm's EfficientViT turns
+    autocast off around its attention, ``device_type=v.device.type``).
+    """
+    autocast = torch.amp.autocast_mode.autocast
+    original = autocast.__init__
+
+    def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise ConversionError(
+            f"{_user_location()}the model enters torch.autocast; nnconvert "
+            "cannot write a `with` block, and dropping it would change the "
+            "precision of what runs inside"
+        )
+
+    autocast.__init__ = refuse
+    try:
+        yield
+    finally:
+        autocast.__init__ = original
 
 
 @contextmanager

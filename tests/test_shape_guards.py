@@ -16,6 +16,7 @@ from torch import nn
 
 import nnconvert
 from nnconvert.branches import SHAPE_GUARD_MESSAGE
+from nnconvert.errors import ConversionError
 from nnconvert.check import other_shapes
 from nnconvert.options import Style
 
@@ -160,3 +161,25 @@ def test_a_loop_over_tensor_pieces_is_guarded_by_its_length(style):
             rewrite(dict(model.state_dict()), longer)
         else:
             rewrite(longer)
+
+
+class TurnsAutocastOff(nn.Module):
+    """timm's EfficientViT: attention in float32 whatever the caller's autocast."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        x = self.fc(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.softmax(-1)
+        return x
+
+
+def test_an_autocast_block_is_refused_by_name_not_dropped():
+    """fx records calls, not ``with`` blocks: the rewrite would run the body in another precision."""
+    with pytest.raises(ConversionError, match="enters torch.autocast"):
+        nnconvert.convert(TurnsAutocastOff(), Style.MIXED, (torch.randn(3, 8),))
+    with torch.autocast("cpu", enabled=False):  # autocast works again after the trace
+        pass
