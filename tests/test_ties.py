@@ -331,3 +331,46 @@ def _shared_keys(model: nn.Module) -> list[set[str]]:
     for key, tensor in model.state_dict(keep_vars=True).items():
         groups.setdefault(id(tensor), set()).add(key)
     return sorted((g for g in groups.values() if len(g) > 1), key=sorted)
+
+
+class StageWithSharedLayer(nn.Module):
+    """timm's CoaT: one layer built by the model and handed to every block of a stage.
+
+    ``forward`` never calls ``self.cpe1`` itself; the blocks do.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.cpe1 = nn.Linear(4, 4)
+        self.blocks = nn.ModuleList([_UsesShared(self.cpe1) for _ in range(2)])
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+class _UsesShared(nn.Module):
+    def __init__(self, shared: nn.Module):
+        super().__init__()
+        self.cpe = shared
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(self.cpe(x) + x)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_layer_only_blocks_call_is_registered_before_them(style):
+    """Else ``named_parameters()`` names the shared tensors after a block, and the
+    train check finds ``cpe1.weight``'s gradient missing."""
+    torch.manual_seed(0)
+    model = StageWithSharedLayer()
+    conversion = nnconvert.convert(model, style, _vectors())
+    conversion.check(train=True)
+    rewrite = conversion.load()
+    assert list(rewrite.state_dict()) == list(model.state_dict())
+    assert [k for k, _ in rewrite.named_parameters()] == [
+        k for k, _ in model.named_parameters()
+    ]

@@ -237,7 +237,10 @@ def _attributes(
 
     The original's attributes keep their declaration order (so the state_dict
     order is the original's); layers the conversion adds go where they are
-    first used; unused attributes that own state come last.
+    first used. Attributes that own state but that ``forward`` does not use
+    go where they were declared too: a layer the blocks share (CoaT's
+    ``self.cpe1``, given to every block of its stage) must be registered
+    before them, or ``named_parameters()`` names its tensors after a block.
     """
     declared = _declaration_order(original)
     used: list[str] = []
@@ -254,7 +257,14 @@ def _attributes(
     existing = iter(sorted(kept, key=declared.index))
     order = [next(existing) if name in kept else name for name in used]
     state = {key.split(".")[0] for key in original.state_dict()}
-    order += [name for name in declared if name not in order and name in state]
+    position = {name: i for i, name in enumerate(declared)}
+    for name in [n for n in declared if n not in order and n in state]:
+        later = (
+            i
+            for i, other in enumerate(order)
+            if position.get(other, -1) > position[name]
+        )
+        order.insert(next(later, len(order)), name)
     for name in order:
         value = getattr(graph_module, name, None)
         if value is None or type(value) is nn.Module:  # fx's stand-in for a container
