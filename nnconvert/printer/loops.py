@@ -42,13 +42,14 @@ class Loop:
         first = self.calls[0]
         variable = plan.names[first]
         taken = set(plan.names.values()) | RESERVED
+        # every call of the run passes these (``blk(x, size=(H, W))``)
+        keywords = [f"{k}={printer.argument(v)}" for k, v in first.kwargs.items()]
         if printer.style is Style.FUNCTIONAL:
             index = first_free("i", taken, "_")
             prefix = f"{self.container}." if self.container else ""
             function, training = printer.callees[str(first.target)]
             (weights,) = SUB_PARAMS.print(["params", f'f"{prefix}{{{index}}}."'])
-            arguments = [weights, variable]
-            arguments += [f"{k}={printer.argument(v)}" for k, v in first.kwargs.items()]
+            arguments = [weights, variable, *keywords]
             if training:
                 arguments.append("training=training")
             call = f"{function}({', '.join(arguments)})"
@@ -59,7 +60,7 @@ class Loop:
         member = first_free(_singular(self.container), taken, "_")
         return [
             f"for {member} in {printer.attribute_path(self.container)}:",
-            f"    {variable} = {member}({variable})",
+            f"    {variable} = {member}({', '.join([variable, *keywords])})",
         ]
 
 
