@@ -122,6 +122,63 @@ def mingpt(m: ModuleType) -> torch.nn.Module:
     return m.GPT(config)
 
 
+def clip(vision_layers: Any, vision_width: int, resolution: int, patch: Any):
+    """OpenAI's CLIP as ``build_model`` sizes it from a checkpoint, made small."""
+    return lambda m: m.CLIP(
+        embed_dim=16,
+        image_resolution=resolution,
+        vision_layers=vision_layers,
+        vision_width=vision_width,
+        vision_patch_size=patch,
+        context_length=8,
+        vocab_size=50,
+        transformer_width=16,
+        transformer_heads=2,
+        transformer_layers=2,
+    )
+
+
+def clip_inputs(resolution: int) -> Callable[[], tuple[Any, ...]]:
+    """Images and tokenized text as ``clip.tokenize`` pads it: the end token (the
+    vocabulary's largest id, which ``text.argmax(-1)`` finds) then zeros."""
+
+    def make() -> tuple[Any, ...]:
+        text = torch.randint(1, 49, (2, 8))
+        text[0, 5], text[0, 6:] = 49, 0
+        text[1, 7] = 49
+        return (torch.randn(2, 3, resolution, resolution), text)
+
+    return make
+
+
+def attention_is_all_you_need(m: ModuleType) -> torch.nn.Module:
+    """train.py's Transformer (one vocabulary, both weight sharings on), made small."""
+    return m.Transformer(
+        40,
+        40,
+        src_pad_idx=0,
+        trg_pad_idx=0,
+        d_word_vec=16,
+        d_model=16,
+        d_inner=32,
+        n_layers=2,
+        n_head=2,
+        d_k=8,
+        d_v=8,
+        dropout=0.1,
+        n_position=20,
+    )
+
+
+def padded_source_and_target() -> tuple[Any, ...]:
+    """``model(src_seq, trg_seq)`` as train.py calls it: batch first, 0 pads."""
+    source = torch.randint(1, 40, (2, 9))
+    source[1, 6:] = 0
+    target = torch.randint(1, 40, (2, 7))
+    target[1, 5:] = 0
+    return (source, target)
+
+
 ENTRIES = [
     Entry("cifar_lenet", "cifar_lenet.py", lambda m: m.LeNet(), images(2, 3, 32, 32)),
     Entry("cifar_vgg", "cifar_vgg.py", lambda m: m.VGG("VGG11"), images(2, 3, 32, 32)),
@@ -256,6 +313,24 @@ ENTRIES = [
             mlp_dim=64,
         ),
         images(2, 3, 32, 32),
+    ),
+    Entry(
+        "clip_vit",
+        "openai_clip.py",
+        clip(vision_layers=2, vision_width=64, resolution=32, patch=8),
+        clip_inputs(32),
+    ),
+    Entry(
+        "clip_resnet",
+        "openai_clip.py",
+        clip(vision_layers=(1, 1, 1, 1), vision_width=8, resolution=64, patch=None),
+        clip_inputs(64),
+    ),
+    Entry(
+        "attention_is_all_you_need",
+        "attention_is_all_you_need.py",
+        attention_is_all_you_need,
+        padded_source_and_target,
     ),
 ]
 

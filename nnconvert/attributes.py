@@ -9,7 +9,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from torch import nn
+from torch import fx, nn
 
 _MISSING: Any = object()
 
@@ -47,3 +47,27 @@ def attributes_restored(model: nn.Module) -> Iterator[None]:
         for module, attributes in saved:
             vars(module).clear()
             vars(module).update(attributes)
+
+
+@contextmanager
+def traced_values_undone(model: nn.Module) -> Iterator[None]:
+    """Attributes that tracing left holding a proxy get their values back.
+
+    ``self.attn_mask = self.attn_mask.to(dtype=x.dtype)`` in ``forward``
+    (OpenAI's CLIP) stores a proxy on the module while it is traced; the graph
+    reads the attribute afterwards, and must find the tensor. What fx itself
+    adds while tracing (``_tensor_constant0``) stays.
+    """
+    saved = [(module, dict(vars(module))) for module in model.modules()]
+    try:
+        yield
+    finally:
+        for module, before in saved:
+            attributes = vars(module)
+            for name, value in list(attributes.items()):
+                if not isinstance(value, fx.Proxy):
+                    continue
+                if name in before:
+                    attributes[name] = before[name]
+                else:
+                    del attributes[name]

@@ -39,6 +39,7 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _assert_is_none
 
 from .branches import expect, expect_none
+from .attributes import traced_values_undone
 from .copying import copy_model
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable, to_meta
@@ -277,13 +278,19 @@ def _trace_graph(
     keywords: tuple[str, ...],
 ) -> tuple[fx.Graph, bool]:
     concrete_args = absent or None
+    # ``self.attn_mask = self.attn_mask.to(x.dtype)`` in forward (OpenAI's
+    # CLIP) leaves a proxy on the module: undone, the graph reads the tensor
     try:
         tracer = ModelTracer(keep, keywords)
-        return tracer.trace(model, concrete_args), tracer.branched_on_training
+        with traced_values_undone(model):
+            graph = tracer.trace(model, concrete_args)
+        return graph, tracer.branched_on_training
     except Exception as symbolic_error:
         try:
             tracer = ConcreteTracer(example_inputs, keep, keywords)
-            return tracer.trace(model, concrete_args), tracer.branched_on_training
+            with traced_values_undone(model):
+                graph = tracer.trace(model, concrete_args)
+            return graph, tracer.branched_on_training
         except ConversionError:
             raise
         except Exception as error:

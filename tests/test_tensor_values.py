@@ -263,3 +263,40 @@ def test_len_is_only_patched_while_tracing():
     namespace = sys.modules[type(model).__module__].__dict__
     nnconvert.convert(model, Style.MODULE, inputs)
     assert "len" not in namespace
+
+
+class RecastsItsMask(nn.Module):
+    """OpenAI CLIP's ``ResidualAttentionBlock``: ``forward`` rebinds the mask on ``self``.
+
+    ``self.attn_mask = self.attn_mask.to(dtype=x.dtype, device=x.device)``
+    stores a traced value on the module while it is traced; the attribute
+    must be the tensor again for the graph that reads it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2)
+        self.attn_mask = torch.full((4, 4), float("-inf")).triu_(1)
+
+    def forward(self, x):
+        self.attn_mask = self.attn_mask.to(dtype=x.dtype, device=x.device)
+        return self.attn(x, x, x, need_weights=False, attn_mask=self.attn_mask)[0]
+
+
+class RecastingStack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(RecastsItsMask(), RecastsItsMask())
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_tensor_forward_rebinds_on_self_is_read_back_as_the_tensor(style):
+    torch.manual_seed(0)
+    model = RecastingStack()
+    mask = model.blocks[0].attn_mask
+    conversion = nnconvert.convert(model, style, (torch.randn(4, 2, 8),))
+    conversion.check(train=True)
+    assert model.blocks[0].attn_mask is mask  # the user's model is left as it was
