@@ -179,6 +179,13 @@ def padded_source_and_target() -> tuple[Any, ...]:
     return (source, target)
 
 
+def graph_inputs() -> tuple[Any, ...]:
+    """Node features and an adjacency matrix with self-loops, as gat/main.py's Cora."""
+    adjacency = (torch.rand(10, 10) < 0.3).float()
+    adjacency = ((adjacency + adjacency.T + torch.eye(10)) > 0).float()
+    return (torch.randn(10, 12), adjacency)
+
+
 ENTRIES = [
     Entry("cifar_lenet", "cifar_lenet.py", lambda m: m.LeNet(), images(2, 3, 32, 32)),
     Entry("cifar_vgg", "cifar_vgg.py", lambda m: m.VGG("VGG11"), images(2, 3, 32, 32)),
@@ -331,6 +338,12 @@ ENTRIES = [
         "attention_is_all_you_need.py",
         attention_is_all_you_need,
         padded_source_and_target,
+    ),
+    Entry(
+        "examples_gat",
+        "examples_gat.py",
+        lambda m: m.GAT(in_features=12, n_hidden=8, n_heads=2, num_classes=3),
+        graph_inputs,
     ),
 ]
 
