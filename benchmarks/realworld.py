@@ -186,6 +186,22 @@ def graph_inputs() -> tuple[Any, ...]:
     return (torch.randn(10, 12), adjacency)
 
 
+def dino_vit(m: ModuleType) -> torch.nn.Module:
+    """DINO's ``vit_tiny`` recipe (qkv bias, LayerNorm eps 1e-6), made small, with
+    the stochastic depth its training uses."""
+    return m.VisionTransformer(
+        img_size=[32],
+        patch_size=8,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        mlp_ratio=4,
+        qkv_bias=True,
+        norm_layer=m.partial(torch.nn.LayerNorm, eps=1e-6),
+        drop_path_rate=0.1,
+    )
+
+
 ENTRIES = [
     Entry("cifar_lenet", "cifar_lenet.py", lambda m: m.LeNet(), images(2, 3, 32, 32)),
     Entry("cifar_vgg", "cifar_vgg.py", lambda m: m.VGG("VGG11"), images(2, 3, 32, 32)),
@@ -345,6 +361,7 @@ ENTRIES = [
         lambda m: m.GAT(in_features=12, n_hidden=8, n_heads=2, num_classes=3),
         graph_inputs,
     ),
+    Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
 ]
 
 
