@@ -202,6 +202,29 @@ def dino_vit(m: ModuleType) -> torch.nn.Module:
     )
 
 
+def whisper(m: ModuleType) -> torch.nn.Module:
+    """``Whisper(ModelDimensions(...))`` as ``whisper.load_model`` builds it, made small."""
+    return m.Whisper(
+        m.ModelDimensions(
+            n_mels=8,
+            n_audio_ctx=6,
+            n_audio_state=16,
+            n_audio_head=2,
+            n_audio_layer=2,
+            n_vocab=50,
+            n_text_ctx=8,
+            n_text_state=16,
+            n_text_head=2,
+            n_text_layer=2,
+        )
+    )
+
+
+def mel_and_tokens() -> tuple[Any, ...]:
+    """``model(mel, tokens)``: a log-mel spectrogram (twice the audio context) and tokens."""
+    return (torch.randn(2, 8, 12), torch.randint(0, 50, (2, 5)))
+
+
 ENTRIES = [
     Entry("cifar_lenet", "cifar_lenet.py", lambda m: m.LeNet(), images(2, 3, 32, 32)),
     Entry("cifar_vgg", "cifar_vgg.py", lambda m: m.VGG("VGG11"), images(2, 3, 32, 32)),
@@ -362,6 +385,7 @@ ENTRIES = [
         graph_inputs,
     ),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
+    Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
 ]
 
 
