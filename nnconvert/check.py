@@ -242,8 +242,8 @@ def _check_equivalent(
     if not shapes:
         skipped.append(
             "other input shape: the original accepts none of the tried ones "
-            "(last two dimensions doubled, last doubled, last halved, a size "
-            "shared by several inputs doubled)"
+            "(last two dimensions doubled, last doubled, last halved, of every "
+            "input or of one; a size shared by several inputs doubled)"
         )
     for name, inputs in without_optional_inputs(original, example_inputs):
         reference = _try_run(original, inputs)
@@ -277,8 +277,9 @@ def other_shapes(
     A shape frozen into the rewrite (``x.view(-1, 400)`` computed from a
     traced size) shows here, unless a guard refuses the input explicitly.
     Tried: the last two dimensions doubled (an image's height and width),
-    the last one doubled (a sequence), the last one halved; the first of
-    these the model accepts is kept. Then each size that several inputs
+    the last one doubled (a sequence), the last one halved, of every input
+    at once, then of each input alone; the first of these the model
+    accepts is kept. Then each size that several inputs
     share, doubled wherever it appears (:func:`_shared_sizes`: a
     sequence-first model's source and target lengths), each kept when the
     model accepts it. Empty if the inputs have nothing to resize.
@@ -303,25 +304,30 @@ def other_shapes(
             2,
         ),
     ]
-    last_dimensions = [
+    tensors = [i for i, v in enumerate(inputs) if isinstance(v, torch.Tensor)]
+    # every input resized at once; then, for a model whose inputs must keep
+    # their sizes but one (Whisper: a fixed-length spectrogram, tokens of
+    # any length), each input alone
+    groups = [(tuple(tensors), "")] + [
+        ((index,), f", input {index} only") for index in tensors if len(tensors) > 1
+    ]
+    last_dimensions = (
         (
-            label,
+            label + suffix,
             tuple(
-                (
-                    _resized(v, resize)
-                    if isinstance(v, torch.Tensor) and v.dim() >= least_rank
-                    else v
-                )
-                for v in inputs
+                (_resized(v, resize) if i in chosen and v.dim() >= least_rank else v)
+                for i, v in enumerate(inputs)
             ),
         )
+        for chosen, suffix in groups
         for label, resize, least_rank in tries
-    ]
+    )
     shared = [
         (f"every size {size} doubled", _with_size_doubled(inputs, size))
         for size in _shared_sizes(inputs)
     ]
-    accepted = [c for c in last_dimensions if _accepts(model, inputs, c[1])][:1]
+    first = next((c for c in last_dimensions if _accepts(model, inputs, c[1])), None)
+    accepted = [first] if first is not None else []
     for label, resized in shared:
         if _shapes(resized) not in [_shapes(a) for _, a in accepted] and _accepts(
             model, inputs, resized

@@ -183,3 +183,25 @@ def test_an_autocast_block_is_refused_by_name_not_dropped():
         nnconvert.convert(TurnsAutocastOff(), Style.MIXED, (torch.randn(3, 8),))
     with torch.autocast("cpu", enabled=False):  # autocast works again after the trace
         pass
+
+
+class FixedSpectrogramAnyTokens(nn.Module):
+    """Whisper: the audio must keep its length, the tokens need not."""
+
+    def __init__(self):
+        super().__init__()
+        self.audio = nn.Linear(12, 8)
+        self.embedding = nn.Embedding(20, 8)
+
+    def forward(self, mel, tokens):
+        if mel.shape[-1] != 12:
+            raise ValueError("the spectrogram has a fixed length")
+        return self.embedding(tokens) + self.audio(mel).mean(1, keepdim=True)
+
+
+def test_another_shape_is_tried_on_each_input_alone():
+    model = FixedSpectrogramAnyTokens()
+    inputs = (torch.randn(2, 3, 12), torch.randint(0, 20, (2, 5)))
+    ((label, resized),) = other_shapes(model, inputs)
+    assert "input 1 only" in label
+    assert resized[0].shape == (2, 3, 12) and resized[1].shape != (2, 5)
