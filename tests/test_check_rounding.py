@@ -115,3 +115,15 @@ def test_within_rounding_compares_errors_against_the_exact_values():
     infinite = reordered.clone()
     infinite[0] = float("inf")
     assert not within_rounding(original, infinite, exact)
+
+
+@pytest.mark.filterwarnings("ignore:dropout2d")
+def test_tolerances_the_caller_chose_are_not_appealed_against():
+    net = _mnist_rnn()
+    x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    tight = nnconvert.Tolerances(rtol=1.3e-6, atol=1e-5)  # the float32 defaults
+    conversion = nnconvert.convert(
+        net, to="functional", example_inputs=(x,), tolerances=tight
+    )
+    with pytest.raises(CheckError, match="rnn"):
+        conversion.check(train=True)
