@@ -365,11 +365,18 @@ def comments_per_attribute(
     n_head``) goes before the next one it does; those after the last printed
     one are returned apart, to follow it.
     """
+    return placed_on(module_init_comments(module), printed)
+
+
+def placed_on(
+    comments: list[tuple[str, list[str]]], printed: list[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """:func:`comments_per_attribute` for ``comments`` already read (:func:`init_comments`)."""
     placed: dict[str, list[str]] = {}
     pending: list[str] = []
     shown = set(printed)
-    for name, comments in module_init_comments(module):
-        pending += comments
+    for name, lines in comments:
+        pending += lines
         if name in shown and name not in placed:
             placed[name], pending = pending, []
     return placed, pending

@@ -211,6 +211,45 @@ def test_comments_stand_before_the_statements_they_annotate(style):
     )
 
 
+class Branches(nn.Module):
+    """A block whose ``__init__`` says what each branch is (GoogLeNet's Inception)."""
+
+    def __init__(self):
+        super().__init__()
+        # 1x1 conv branch
+        self.b1 = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU())
+        self.width = 4  # not a layer: goes with the next one
+        # 3x3 conv branch
+        self.b2 = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return torch.cat([self.b2(x), self.b1(x)], 1)
+
+
+class WithBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Branches()
+
+    def forward(self, x):
+        return self.block(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_blocks_init_comments_are_kept_in_every_style(style):
+    """Functional: in the block's function, before the first statement that reads the layer."""
+    source = converted(WithBranches(), style, torch.randn(2, 3, 5, 5))
+    if style is Style.FUNCTIONAL:
+        block = source.split("def branches(")[1].split("\ndef ")[0]
+        assert_before(block, "# 3x3 conv branch", 'params["b2.weight"]')
+        assert_before(block, "# 1x1 conv branch", 'sub_params(params, "b1.")')
+        assert_before(block, "# not a layer", 'params["b2.weight"]')
+        assert source.count("# 1x1 conv branch") == 1
+    else:
+        assert_before(source, "# 1x1 conv branch", "self.b1 = ")
+        assert_before(source, "# 3x3 conv branch", "self.b2 = ")
+
+
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_docstrings_stay_on_their_class_function_and_method(style):
     source = converted(Commented(), style, torch.randn(3, 4))

@@ -25,7 +25,7 @@ from torch import fx
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
-from ..source_text import docstring_lines, docstrings
+from ..source_text import docstring_lines, docstrings, module_init_comments
 from .body import print_body
 from .classes import leaf_constructor
 from .constructors import render_value
@@ -95,6 +95,7 @@ def function_text(plan: FunctionPlan) -> Printed:
         callees=plan.callees,
         leaves=plan.leaves,
         loops=loops,
+        init_comments=_block_init_comments(plan),
     )
     body.imports.use("Tensor")
     signature = ["params: dict[str, Tensor]", *body.parameters]
@@ -112,6 +113,17 @@ def function_text(plan: FunctionPlan) -> Printed:
     lines += "".join(f"    {line}\n" for line in body.lines)
     text = f"def {plan.name}({', '.join(signature)}){arrow}:\n{lines}"
     return Printed(text, body.imports)
+
+
+def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
+    """A block's ``__init__`` comments, said in its function's body (:mod:`.body`).
+
+    Not the root's: ``init_params()`` says those above the root's keys, where
+    a functional input reads them back.
+    """
+    if not plan.instance.path:
+        return []
+    return module_init_comments(plan.instance.module)
 
 
 def _return_hint(value) -> str | None:
