@@ -54,7 +54,15 @@ from torch import nn
 
 import nnconvert
 from nnconvert import loading
-from realworld import ENTRIES, STYLES, SUITE, commit, import_model_file, one_line
+from realworld import (
+    ENTRIES,
+    STYLES,
+    SUITE,
+    commit,
+    import_model_file,
+    one_line,
+    write_report,
+)
 
 HERE = Path(__file__).parent
 SAMPLES = HERE.parent / "samples"
@@ -443,11 +451,7 @@ def main() -> None:
             )
     command = "PYTHONPATH=. python benchmarks/readability.py " + " ".join(sys.argv[1:])
     text = report(results, command.strip())
-    if arguments.output == "-":
-        print(text)
-    else:
-        Path(arguments.output).write_text(text)
-        print(f"wrote {arguments.output}", file=sys.stderr)
+    write_report(text, arguments.output)
 
 
 if __name__ == "__main__":

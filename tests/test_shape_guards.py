@@ -63,14 +63,20 @@ CASES = {
 }
 
 
+def checked(build, shape: tuple[int, ...], style: Style):
+    """A new model and its conversion, checked in eval and train mode."""
+    torch.manual_seed(0)
+    model = build()
+    conversion = nnconvert.convert(model, style, (torch.randn(shape),))
+    conversion.check(train=True)
+    return model, conversion
+
+
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 @pytest.mark.parametrize("case", CASES)
 def test_an_input_the_trace_did_not_cover_is_refused(case, style):
     build, traced_shape, other_shape = CASES[case]
-    torch.manual_seed(0)
-    model = build()
-    conversion = nnconvert.convert(model, style, (torch.randn(traced_shape),))
-    conversion.check(train=True)
+    model, conversion = checked(build, traced_shape, style)
     assert "raise ValueError" in conversion.source
     rewrite = conversion.load()
     other = torch.randn(other_shape)
@@ -115,10 +121,7 @@ INT_CASES = {
 def test_int_of_sizes_stays_computed_from_the_input(case, style):
     """``int(x.size(1) * ratio)`` is written as such: no guard, other widths work."""
     build, traced_shape, other_shape = INT_CASES[case]
-    torch.manual_seed(0)
-    model = build()
-    conversion = nnconvert.convert(model, style, (torch.randn(traced_shape),))
-    conversion.check(train=True)
+    model, conversion = checked(build, traced_shape, style)
     assert "raise ValueError" not in conversion.source
     assert "int(x.size(1)" in conversion.source
     rewrite = conversion.load()
