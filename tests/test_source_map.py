@@ -221,9 +221,11 @@ class Branches(nn.Module):
         self.width = 4  # not a layer: goes with the next one
         # 3x3 conv branch
         self.b2 = nn.Conv2d(3, 4, 3, padding=1)
+        # regularization
+        self.drop = nn.Dropout(0.1)
 
     def forward(self, x):
-        return torch.cat([self.b2(x), self.b1(x)], 1)
+        return self.drop(torch.cat([self.b2(x), self.b1(x)], 1))
 
 
 class WithBranches(nn.Module):
@@ -244,6 +246,7 @@ def test_a_blocks_init_comments_are_kept_in_every_style(style):
         assert_before(block, "# 3x3 conv branch", 'params["b2.weight"]')
         assert_before(block, "# 1x1 conv branch", 'sub_params(params, "b1.")')
         assert_before(block, "# not a layer", 'params["b2.weight"]')
+        assert_before(block, "# regularization", "F.dropout(")  # no weights
         assert source.count("# 1x1 conv branch") == 1
     else:
         assert_before(source, "# 1x1 conv branch", "self.b1 = ")

@@ -155,29 +155,42 @@ def _init_commented(
     user wrote about ``self.b1`` there ("1x1 conv branch") is said where the
     function first reads ``b1``'s weights or calls it. A comment above an
     attribute no statement reads goes with the next one that is read, as in
-    a class's ``__init__`` (:func:`~nnconvert.source_text.placed_on`).
+    a class's ``__init__`` (:func:`~nnconvert.source_text.placed_on`); those
+    after the last one read go before ``return``, as forward's own do.
     """
     reads = [
         _attributes_read(node, inlined) if node is not None and lines else []
         for node, lines in zip(readers, statements)
     ]
     order = list(dict.fromkeys(name for names in reads for name in names))
-    placed, _ = placed_on(list(init_comments), order)
+    placed, rest = placed_on(list(init_comments), order)
     above: dict[int, list[str]] = {}
     for index, names in enumerate(reads):
         for name in names:
             above.setdefault(index, []).extend(placed.pop(name, []))
+    ends = [
+        i for i, node in enumerate(readers) if node is not None and node.op == "output"
+    ]
+    if ends:  # about nothing the function reads (``self.flash = ...``): before return
+        above.setdefault(ends[-1], []).extend(rest)
     return lambda index: above.get(index, [])
 
 
 def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
-    """The attributes (first path part) a statement reads: its node and what it inlines."""
+    """The attributes (first path part) a statement reads: its node and what it inlines.
+
+    A layer call made a function call (``self.drop(x)`` -> ``F.dropout``)
+    still reads its layer: fx noted the module it came from.
+    """
     found: list[str] = []
     stack = [node]
     while stack:
         current = stack.pop()
         if current.op in ("get_attr", "call_module"):
             found.append(str(current.target).split(".")[0])
+        layers = current.meta.get("nn_module_stack")
+        if layers:
+            found.append(str(next(iter(layers))).split(".")[0])
         stack += [n for n in current.all_input_nodes if n in inlined]
     return found
 
