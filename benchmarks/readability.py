@@ -16,7 +16,7 @@ loaded as the CLI loads it), and for each style, the output of
   factory functions, no training script. The output is counted whole
   (including a functional output's ``init_params()``) except its imports.
 * **comments**: the comments on those lines whose text (without ``#``
-  and surrounding blanks) appears anywhere in the output.
+  and surrounding blanks) appears in a comment of the output.
 * **docstrings**: the docstrings of those classes and of those methods whose
   first line appears in the output.
 * **definitions**: the output's top-level classes and functions (including
@@ -270,11 +270,18 @@ def literal_pairs(output: str) -> tuple[tuple[str, str], ...]:
     )
 
 
+def lost(comments: tuple[str, ...], output: str) -> tuple[str, ...]:
+    """The comments whose text is in no comment of the output (code does not count)."""
+    rows = set(range(1, output.count("\n") + 2))
+    kept = comment_texts(output, rows)
+    return tuple(c for c in comments if not any(c in k for k in kept))
+
+
 def measure(source: Source, output: str) -> Measure:
     return Measure(
         source,
         lines=code_lines(output),
-        lost_comments=tuple(c for c in source.comments if c not in output),
+        lost_comments=lost(source.comments, output),
         lost_docstrings=tuple(d for d in source.docstrings if d not in output),
         definitions=len(definitions(output)),
         literal_pairs=literal_pairs(output),
