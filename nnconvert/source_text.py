@@ -428,6 +428,33 @@ def _class_definition(cls: type) -> tuple[SourceFile, Any] | None:
     return None
 
 
+def class_comments(module: nn.Module) -> list[str]:
+    """The comments of ``module``'s class body outside its methods, in order.
+
+    kuangliu's MobileNetV2 explains its ``cfg`` table there
+    (``# (expansion, out_planes, num_blocks, stride)``). The table itself is
+    gone from the output (its layers are built out), so its comments stay
+    at the top of the class (module, mixed) or of the function (functional).
+    """
+    found = _class_definition(type(module))
+    if found is None:
+        return []
+    source, definition = found
+    inside: set[int] = set()
+    for node in definition.body:
+        if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            inside.update(range(start, _end_with_comments(source, node) + 1))
+    docstring = _docstring_node(definition)
+    if docstring is not None:
+        inside.update(range(docstring.lineno, docstring.end_lineno + 1))
+    return [
+        text
+        for line, text in sorted(source.comments.items())
+        if definition.lineno < line <= definition.end_lineno and line not in inside
+    ]
+
+
 def _docstring_text(found: tuple[SourceFile, Any] | None) -> str | None:
     """The docstring literal of a found definition, as written (dedented)."""
     if found is None:

@@ -253,6 +253,38 @@ def test_a_blocks_init_comments_are_kept_in_every_style(style):
         assert_before(source, "# 3x3 conv branch", "self.b2 = ")
 
 
+class Table(nn.Module):
+    """Built from a class-level table, as kuangliu's MobileNetV2 is."""
+
+    # (in, out) of each layer
+    cfg = [(4, 8), (8, 2)]  # the last one is the head
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(*[nn.Linear(a, b) for a, b in self.cfg])
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_class_body_comments_stay_at_the_top_of_the_class(style):
+    """The table is built out; what it says stays with the class or its function."""
+    source = converted(Table(), style, torch.randn(3, 4))
+    head = "def table(" if style is Style.FUNCTIONAL else "class Table("
+    assert_before(source, head, "# (in, out) of each layer")
+    assert_before(source, "# (in, out) of each layer", "# the last one is the head")
+    first = "x = layers(" if style is Style.FUNCTIONAL else "def __init__"
+    assert_before(source, "# the last one is the head", first)
+    if style is not Style.FUNCTIONAL:
+        again = nnconvert.convert(
+            load_output(nnconvert.convert(Table(), style, (torch.randn(3, 4),))),
+            style,
+            (torch.randn(3, 4),),
+        )
+        assert again.source == source
+
+
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_docstrings_stay_on_their_class_function_and_method(style):
     source = converted(Commented(), style, torch.randn(3, 4))

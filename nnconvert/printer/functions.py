@@ -25,7 +25,12 @@ from torch import fx
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
-from ..source_text import docstring_lines, docstrings, module_init_comments
+from ..source_text import (
+    class_comments,
+    docstring_lines,
+    docstrings,
+    module_init_comments,
+)
 from .body import print_body
 from .classes import leaf_constructor
 from .constructors import render_value
@@ -110,7 +115,8 @@ def function_text(plan: FunctionPlan) -> Printed:
     literal = docstrings(plan.instance.module).for_function()
     doc = docstring_lines(literal, "    ") if literal else []
     lines = "".join(f"{line}\n" for line in doc)
-    lines += "".join(f"    {line}\n" for line in body.lines)
+    comments = class_comments(plan.instance.module)
+    lines += "".join(f"    {line}\n" for line in comments + body.lines)
     text = f"def {plan.name}({', '.join(signature)}){arrow}:\n{lines}"
     return Printed(text, body.imports)
 
