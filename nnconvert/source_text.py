@@ -500,15 +500,25 @@ def docstrings(module: nn.Module) -> Docstrings:
 
 
 def _joined(first: str, second: str) -> str | None:
-    """Two plain docstrings as one: paragraphs of the first, then the second's."""
+    """Two plain docstrings as one: paragraphs of the first, then the second's.
+
+    Raw docstrings join too (pytorch/examples' PositionalEncoding has LaTeX
+    in both of its own): their backslashes are text, and the joined
+    docstring is raw where one is there.
+    """
+    literals = (first, second)
     try:
-        texts = [ast.literal_eval(s) for s in (first, second)]
+        texts = [ast.literal_eval(s) for s in literals]
     except (ValueError, SyntaxError):
         return None
-    if any("\\" in s for s in (first, second)) or any('"' in t for t in texts):
+    escaped = any("\\" in s and s[:1] not in "rR" for s in literals)
+    if escaped or any('"' in t for t in texts):
         return None  # escapes and quotes are kept only as the user wrote them
     body = "\n\n".join(inspect.cleandoc(t) for t in texts)
-    return f'"""{body}\n"""' if "\n" in body else f'"""{body}"""'
+    if body.endswith("\\"):
+        return None
+    prefix = "r" if "\\" in body else ""
+    return f'{prefix}"""{body}\n"""' if "\n" in body else f'{prefix}"""{body}"""'
 
 
 def docstring_lines(literal: str, indent: str) -> list[str]:

@@ -384,6 +384,22 @@ def test_names_and_comments_survive_round_trips(via, to):
         assert nnconvert.convert(loaded, to, inputs).source == direct
 
 
+class RawDocstrings(nn.Module):
+    r"""Adds the encoding :math:`\text{PE}(pos)`."""
+
+    def forward(self, x):
+        r"""Inputs: :math:`x \in \mathbb{R}^n`."""
+        return x * 2
+
+
+def test_raw_docstrings_of_a_class_and_its_forward_join_in_functional_style():
+    source = converted(RawDocstrings(), Style.FUNCTIONAL, torch.randn(3, 4))
+    assert (
+        'r"""Adds the encoding :math:`\\text{PE}(pos)`.\n\n'
+        '    Inputs: :math:`x \\in \\mathbb{R}^n`.\n    """' in source
+    )
+
+
 def test_a_functional_docstring_joining_two_becomes_the_class_docstring():
     inputs = (torch.randn(3, 4),)
     first = nnconvert.convert(Commented(), Style.FUNCTIONAL, inputs)
