@@ -321,6 +321,9 @@ def test_an_empty_sequential_is_an_absent_optional_submodule(style, first):
     assert "class IdentityShortcut2" not in conversion.source
     assert ", shortcut=None):\n" in conversion.source
     assert "if self.shortcut is not None:" in conversion.source
+    # read back, the identity instances hold None: still one class, same text
+    again = nnconvert.convert(conversion.load(), style, IMAGE)
+    assert again.source == conversion.source
 
 
 def test_the_optional_call_is_planned_on_the_graph():

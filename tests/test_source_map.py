@@ -231,6 +231,7 @@ class Branches(nn.Module):
 class WithBranches(nn.Module):
     def __init__(self):
         super().__init__()
+        # the root's: in init_params() only
         self.block = Branches()
 
     def forward(self, x):
@@ -248,6 +249,10 @@ def test_a_blocks_init_comments_are_kept_in_every_style(style):
         assert_before(block, "# not a layer", 'params["b2.weight"]')
         assert_before(block, "# regularization", "F.dropout(")  # no weights
         assert source.count("# 1x1 conv branch") == 1
+        assert "# the root's" not in block
+        inputs = (torch.randn(2, 3, 5, 5),)
+        first = nnconvert.convert(WithBranches(), style, inputs)
+        assert nnconvert.convert(load_output(first), style, inputs).source == source
     else:
         assert_before(source, "# 1x1 conv branch", "self.b1 = ")
         assert_before(source, "# 3x3 conv branch", "self.b2 = ")

@@ -280,7 +280,7 @@ def _merge_optional_blocks(
             ):
                 continue
             found = optional_calls(base[0], other, style)
-            if found is None and _identities(other[0]):  # the identity came second
+            if found is None:  # the shape without the submodule came second
                 found = optional_calls(other[0], base, style)
             if found is not None:
                 (optional, calls), members = found, members + other

@@ -29,7 +29,7 @@ from ..source_text import (
     class_comments,
     docstring_lines,
     docstrings,
-    module_init_comments,
+    init_comments,
 )
 from .body import print_body
 from .classes import leaf_constructor
@@ -125,11 +125,12 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
     """A block's ``__init__`` comments, said in its function's body (:mod:`.body`).
 
     Not the root's: ``init_params()`` says those above the root's keys, where
-    a functional input reads them back.
+    a functional input reads them back (for the root only: a block of a
+    functional input has no ``__init__`` of the user's).
     """
     if not plan.instance.path:
         return []
-    return module_init_comments(plan.instance.module)
+    return init_comments(type(plan.instance.module))  # a functional input's: none
 
 
 def _return_hint(value) -> str | None:
