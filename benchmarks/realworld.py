@@ -491,11 +491,16 @@ def main() -> None:
         "reason it failed. The files and their origins are in "
         "`benchmarks/realworld/`.\n\n" + table(results) + "\n"
     )
-    if arguments.output == "-":
+    write_report(text, arguments.output)
+
+
+def write_report(text: str, output: str) -> None:
+    """``text`` to stdout (``--output -``) or to the file ``output``."""
+    if output == "-":
         print(text)
     else:
-        Path(arguments.output).write_text(text)
-        print(f"wrote {arguments.output}", file=sys.stderr)
+        Path(output).write_text(text)
+        print(f"wrote {output}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -365,11 +365,18 @@ def comments_per_attribute(
     n_head``) goes before the next one it does; those after the last printed
     one are returned apart, to follow it.
     """
+    return placed_on(module_init_comments(module), printed)
+
+
+def placed_on(
+    comments: list[tuple[str, list[str]]], printed: list[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """:func:`comments_per_attribute` for ``comments`` already read (:func:`init_comments`)."""
     placed: dict[str, list[str]] = {}
     pending: list[str] = []
     shown = set(printed)
-    for name, comments in module_init_comments(module):
-        pending += comments
+    for name, lines in comments:
+        pending += lines
         if name in shown and name not in placed:
             placed[name], pending = pending, []
     return placed, pending
@@ -421,6 +428,33 @@ def _class_definition(cls: type) -> tuple[SourceFile, Any] | None:
     return None
 
 
+def class_comments(module: nn.Module) -> list[str]:
+    """The comments of ``module``'s class body outside its methods, in order.
+
+    kuangliu's MobileNetV2 explains its ``cfg`` table there
+    (``# (expansion, out_planes, num_blocks, stride)``). The table itself is
+    gone from the output (its layers are built out), so its comments stay
+    at the top of the class (module, mixed) or of the function (functional).
+    """
+    found = _class_definition(type(module))
+    if found is None:
+        return []
+    source, definition = found
+    inside: set[int] = set()
+    for node in definition.body:
+        if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            inside.update(range(start, _end_with_comments(source, node) + 1))
+    docstring = _docstring_node(definition)
+    if docstring is not None:
+        inside.update(range(docstring.lineno, docstring.end_lineno + 1))
+    return [
+        text
+        for line, text in sorted(source.comments.items())
+        if definition.lineno < line <= definition.end_lineno and line not in inside
+    ]
+
+
 def _docstring_text(found: tuple[SourceFile, Any] | None) -> str | None:
     """The docstring literal of a found definition, as written (dedented)."""
     if found is None:
@@ -466,15 +500,25 @@ def docstrings(module: nn.Module) -> Docstrings:
 
 
 def _joined(first: str, second: str) -> str | None:
-    """Two plain docstrings as one: paragraphs of the first, then the second's."""
+    """Two plain docstrings as one: paragraphs of the first, then the second's.
+
+    Raw docstrings join too (pytorch/examples' PositionalEncoding has LaTeX
+    in both of its own): their backslashes are text, and the joined
+    docstring is raw where one is there.
+    """
+    literals = (first, second)
     try:
-        texts = [ast.literal_eval(s) for s in (first, second)]
+        texts = [ast.literal_eval(s) for s in literals]
     except (ValueError, SyntaxError):
         return None
-    if any("\\" in s for s in (first, second)) or any('"' in t for t in texts):
+    escaped = any("\\" in s and s[:1] not in "rR" for s in literals)
+    if escaped or any('"' in t for t in texts):
         return None  # escapes and quotes are kept only as the user wrote them
     body = "\n\n".join(inspect.cleandoc(t) for t in texts)
-    return f'"""{body}\n"""' if "\n" in body else f'"""{body}"""'
+    if body.endswith("\\"):
+        return None
+    prefix = "r" if "\\" in body else ""
+    return f'{prefix}"""{body}\n"""' if "\n" in body else f'{prefix}"""{body}"""'
 
 
 def docstring_lines(literal: str, indent: str) -> list[str]:

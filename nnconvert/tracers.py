@@ -422,6 +422,7 @@ class ConcreteTracer(ModelTracer):
             torch.no_grad(),
             _builtin_in(namespaces, "len", self._traced_len),
             _builtin_in(namespaces, "range", self._guarded_range),
+            _builtin_in(namespaces, "int", self._traced_int),
             self._type_info_answered(),
         ):
             return super().trace(root, concrete_args)
@@ -477,6 +478,21 @@ class ConcreteTracer(ModelTracer):
             if isinstance(self.value_of(obj), torch.Tensor):
                 return self.create_proxy("call_function", len, (obj,), {})
         return len(obj)
+
+    def _traced_int(self, value: Any = 0, *base: Any) -> Any:
+        """``int(x.size(1) * self.ratio)`` stays a graph value: sized from the input.
+
+        ShuffleNet's ``SplitBlock`` splits its input at that channel; a plain
+        int would freeze the split at the traced width (behind a guard), and
+        every instance would need its own class. Only a number computed from
+        traced sizes stays symbolic; ``int`` of anything else is Python's, and
+        ``int`` of tensor data still refuses (:meth:`concrete_scalar`).
+        """
+        if not base and isinstance(value, fx.Proxy) and value.tracer is self:
+            number = self.value_of(value)
+            if isinstance(number, (int, float)) and not isinstance(number, bool):
+                return self.create_proxy("call_function", int, (value,), {})
+        return int(value, *base)
 
     def proxy(self, node: fx.Node) -> fx.Proxy:
         return _ConcreteProxy(node, self)

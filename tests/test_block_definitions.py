@@ -261,6 +261,29 @@ def test_stages_with_the_same_body_are_one_function():
     assert_own_style_round_trip(conversion)
 
 
+class GroupedStages(nn.Module):
+    """RegNet's stages in small: one block each, built with its own group count."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer1 = nn.Sequential(Mlp(8, 16, 0.1))
+        self.layer2 = nn.Sequential(Mlp(8, 16, 0.2))
+
+    def forward(self, x):
+        return self.layer2(self.layer1(x))
+
+
+def test_stages_that_differ_only_in_literals_are_one_function_with_a_keyword():
+    conversion = converted(GroupedStages().eval(), tokens(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert "layer" in defined and "layer1" not in defined and "layer2" not in defined
+    assert keywords(defined["layer"]) == ["p", "training"]
+    root = ast.unparse(defined["grouped_stages"])
+    assert "layer(sub_params(params, 'layer1.'), x, p=0.1" in root
+    assert "layer(sub_params(params, 'layer2.'), x, p=0.2" in root
+    assert_own_style_round_trip(conversion)
+
+
 def test_blocks_of_a_module_list_share_one_function_with_their_rate():
     conversion = converted(Tower().eval(), tokens(), Style.FUNCTIONAL)
     defined = functions(conversion.source)

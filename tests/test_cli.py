@@ -199,6 +199,8 @@ def test_frozen_batch_size_is_caught_by_the_check(tmp_path):
         tmp_path,
         "frozen.py",
         """
+        import operator
+
         import torch
         import torch.nn as nn
 
@@ -208,7 +210,7 @@ def test_frozen_batch_size_is_caught_by_the_check(tmp_path):
                 self.fc = nn.Linear(12, 2)
 
             def forward(self, x):
-                n = int(x.numel())  # a Python number: the trace keeps 24
+                n = operator.index(x.numel())  # unguarded: the trace keeps 24
                 return self.fc(x.reshape(n // 12, 12))
 
         def example_inputs():

@@ -285,6 +285,47 @@ def test_an_optional_submodule_merges_a_resnet_like_pair():
         """)
 
 
+class IdentityShortcut(nn.Module):
+    """kuangliu's CIFAR BasicBlock in small: an empty ``nn.Sequential()`` shortcut."""
+
+    def __init__(self, in_planes, planes):
+        super().__init__()
+        self.conv = nn.Conv2d(in_planes, planes, 3, padding=1)
+        self.shortcut = nn.Sequential()
+        if in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1))
+
+    def forward(self, x):
+        out = self.conv(x)
+        out += self.shortcut(x)
+        return out
+
+
+class IdentityShortcuts(nn.Module):
+    def __init__(self, first=4):
+        super().__init__()
+        self.layer1 = IdentityShortcut(4, first)
+        self.layer2 = IdentityShortcut(first, 8)
+
+    def forward(self, x):
+        return self.layer2(self.layer1(x))
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+@pytest.mark.parametrize("first", [4, 8], ids=["identity_first", "projection_first"])
+def test_an_empty_sequential_is_an_absent_optional_submodule(style, first):
+    """One class, ``shortcut=None`` where the source built ``nn.Sequential()``."""
+    conversion = nnconvert.convert(IdentityShortcuts(first), style, IMAGE)
+    conversion.check(train=True)
+    assert "class IdentityShortcut(nn.Module):" in conversion.source
+    assert "class IdentityShortcut2" not in conversion.source
+    assert ", shortcut=None):\n" in conversion.source
+    assert "if self.shortcut is not None:" in conversion.source
+    # read back, the identity instances hold None: still one class, same text
+    again = nnconvert.convert(conversion.load(), style, IMAGE)
+    assert again.source == conversion.source
+
+
 def test_the_optional_call_is_planned_on_the_graph():
     plans = plan_classes(
         _instances(ResNetLike(), IMAGE, Style.MODULE), Style.MODULE, "Net", set()

@@ -48,6 +48,47 @@ class SingleSampleSpecialCase(nn.Module):
         return self.fc(x)
 
 
+class FloatOfASize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(x) / float(x.size(1))
+
+
+CASES = {
+    "comparison": (PoolsLargeInputs, (2, 3, 16, 16), (2, 3, 8, 8)),
+    "batch_of_one": (SingleSampleSpecialCase, (3, 5), (1, 5)),
+    "float": (FloatOfASize, (2, 5, 4), (2, 6, 4)),
+}
+
+
+def checked(build, shape: tuple[int, ...], style: Style):
+    """A new model and its conversion, checked in eval and train mode."""
+    torch.manual_seed(0)
+    model = build()
+    conversion = nnconvert.convert(model, style, (torch.randn(shape),))
+    conversion.check(train=True)
+    return model, conversion
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("case", CASES)
+def test_an_input_the_trace_did_not_cover_is_refused(case, style):
+    build, traced_shape, other_shape = CASES[case]
+    model, conversion = checked(build, traced_shape, style)
+    assert "raise ValueError" in conversion.source
+    rewrite = conversion.load()
+    other = torch.randn(other_shape)
+    model(other)  # the original takes it, on its other path
+    with pytest.raises(ValueError, match="input shape differs from the traced one"):
+        if style is Style.FUNCTIONAL:
+            rewrite(dict(model.state_dict()), other)
+        else:
+            rewrite(other)
+
+
 class IntOfASize(nn.Module):
     def __init__(self):
         super().__init__()
@@ -58,30 +99,37 @@ class IntOfASize(nn.Module):
         return self.fc(x.reshape(-1, features))
 
 
-CASES = {
-    "comparison": (PoolsLargeInputs, (2, 3, 16, 16), (2, 3, 8, 8)),
-    "batch_of_one": (SingleSampleSpecialCase, (3, 5), (1, 5)),
-    "int": (IntOfASize, (2, 3, 4), (2, 4, 3)),
+class SplitsAtAFraction(nn.Module):
+    """ShuffleNet's SplitBlock: the split point is computed from the width."""
+
+    def __init__(self, ratio=0.5):
+        super().__init__()
+        self.ratio = ratio
+
+    def forward(self, x):
+        c = int(x.size(1) * self.ratio)
+        return x[:, :c, :, :] * 2, x[:, c:, :, :]
+
+
+INT_CASES = {
+    "reshape": (IntOfASize, (2, 3, 4), (2, 4, 3)),
+    "split": (SplitsAtAFraction, (2, 4, 3, 3), (2, 6, 3, 3)),
 }
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-@pytest.mark.parametrize("case", CASES)
-def test_an_input_the_trace_did_not_cover_is_refused(case, style):
-    build, traced_shape, other_shape = CASES[case]
-    torch.manual_seed(0)
-    model = build()
-    conversion = nnconvert.convert(model, style, (torch.randn(traced_shape),))
-    conversion.check(train=True)
-    assert "raise ValueError" in conversion.source
+@pytest.mark.parametrize("case", INT_CASES)
+def test_int_of_sizes_stays_computed_from_the_input(case, style):
+    """``int(x.size(1) * ratio)`` is written as such: no guard, other widths work."""
+    build, traced_shape, other_shape = INT_CASES[case]
+    model, conversion = checked(build, traced_shape, style)
+    assert "raise ValueError" not in conversion.source
+    assert "int(x.size(1)" in conversion.source
     rewrite = conversion.load()
     other = torch.randn(other_shape)
-    model(other)  # the original takes it, on its other path
-    with pytest.raises(ValueError, match="input shape differs from the traced one"):
-        if style is Style.FUNCTIONAL:
-            rewrite(dict(model.state_dict()), other)
-        else:
-            rewrite(other)
+    params = dict(model.state_dict())
+    got = rewrite(params, other) if style is Style.FUNCTIONAL else rewrite(other)
+    torch.testing.assert_close(got, model(other))
 
 
 def test_the_guard_is_the_opposite_of_the_traced_answer():

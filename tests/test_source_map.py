@@ -211,6 +211,85 @@ def test_comments_stand_before_the_statements_they_annotate(style):
     )
 
 
+class Branches(nn.Module):
+    """A block whose ``__init__`` says what each branch is (GoogLeNet's Inception)."""
+
+    def __init__(self):
+        super().__init__()
+        # 1x1 conv branch
+        self.b1 = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU())
+        self.width = 4  # not a layer: goes with the next one
+        # 3x3 conv branch
+        self.b2 = nn.Conv2d(3, 4, 3, padding=1)
+        # regularization
+        self.drop = nn.Dropout(0.1)
+
+    def forward(self, x):
+        return self.drop(torch.cat([self.b2(x), self.b1(x)], 1))
+
+
+class WithBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # the root's: in init_params() only
+        self.block = Branches()
+
+    def forward(self, x):
+        return self.block(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_blocks_init_comments_are_kept_in_every_style(style):
+    """Functional: in the block's function, before the first statement that reads the layer."""
+    source = converted(WithBranches(), style, torch.randn(2, 3, 5, 5))
+    if style is Style.FUNCTIONAL:
+        block = source.split("def branches(")[1].split("\ndef ")[0]
+        assert_before(block, "# 3x3 conv branch", 'params["b2.weight"]')
+        assert_before(block, "# 1x1 conv branch", 'sub_params(params, "b1.")')
+        assert_before(block, "# not a layer", 'params["b2.weight"]')
+        assert_before(block, "# regularization", "F.dropout(")  # no weights
+        assert source.count("# 1x1 conv branch") == 1
+        assert "# the root's" not in block
+        inputs = (torch.randn(2, 3, 5, 5),)
+        first = nnconvert.convert(WithBranches(), style, inputs)
+        assert nnconvert.convert(load_output(first), style, inputs).source == source
+    else:
+        assert_before(source, "# 1x1 conv branch", "self.b1 = ")
+        assert_before(source, "# 3x3 conv branch", "self.b2 = ")
+
+
+class Table(nn.Module):
+    """Built from a class-level table, as kuangliu's MobileNetV2 is."""
+
+    # (in, out) of each layer
+    cfg = [(4, 8), (8, 2)]  # the last one is the head
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(*[nn.Linear(a, b) for a, b in self.cfg])
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_class_body_comments_stay_at_the_top_of_the_class(style):
+    """The table is built out; what it says stays with the class or its function."""
+    source = converted(Table(), style, torch.randn(3, 4))
+    head = "def table(" if style is Style.FUNCTIONAL else "class Table("
+    assert_before(source, head, "# (in, out) of each layer")
+    assert_before(source, "# (in, out) of each layer", "# the last one is the head")
+    first = "x = layers(" if style is Style.FUNCTIONAL else "def __init__"
+    assert_before(source, "# the last one is the head", first)
+    if style is not Style.FUNCTIONAL:
+        again = nnconvert.convert(
+            load_output(nnconvert.convert(Table(), style, (torch.randn(3, 4),))),
+            style,
+            (torch.randn(3, 4),),
+        )
+        assert again.source == source
+
+
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_docstrings_stay_on_their_class_function_and_method(style):
     source = converted(Commented(), style, torch.randn(3, 4))
@@ -308,6 +387,22 @@ def test_names_and_comments_survive_round_trips(via, to):
             else load_output(first, type(model).__name__)
         )
         assert nnconvert.convert(loaded, to, inputs).source == direct
+
+
+class RawDocstrings(nn.Module):
+    r"""Adds the encoding :math:`\text{PE}(pos)`."""
+
+    def forward(self, x):
+        r"""Inputs: :math:`x \in \mathbb{R}^n`."""
+        return x * 2
+
+
+def test_raw_docstrings_of_a_class_and_its_forward_join_in_functional_style():
+    source = converted(RawDocstrings(), Style.FUNCTIONAL, torch.randn(3, 4))
+    assert (
+        'r"""Adds the encoding :math:`\\text{PE}(pos)`.\n\n'
+        '    Inputs: :math:`x \\in \\mathbb{R}^n`.\n    """' in source
+    )
 
 
 def test_a_functional_docstring_joining_two_becomes_the_class_docstring():

@@ -20,6 +20,7 @@ as any layer the conversion adds (``ModelInput.built_paths``).
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, Sequence
 
@@ -59,7 +60,7 @@ def rebuild_sequentials(
     subclasses: dict[type, type] = {}  # wrapper class -> its Sequential subclass
     built: set[str] = set()
     for path, block in reversed(blocks):  # inner blocks first
-        if id(block) not in inputs:
+        if id(block) not in inputs or _takes_settings(block):
             continue
         sequential = _sequential_for(block, inputs[id(block)])
         if sequential is None:
@@ -92,6 +93,20 @@ def _sequential_for(
             return sequential_of(graph_module)
     except ConversionError:
         return None
+
+
+def _takes_settings(block: FunctionalModel) -> bool:
+    """The function takes keywords besides ``training``: its callers pass settings.
+
+    ``def layer(params, x, *, groups)``, called ``groups=3`` for ``layer1``
+    and ``groups=7`` for ``layer2``: an ``nn.Sequential`` takes no keyword,
+    so the block stays one of its own class.
+    """
+    parameters = inspect.signature(block.function).parameters.values()
+    return any(
+        p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "training"
+        for p in parameters
+    )
 
 
 def _named_as_sequential(function_name: str, attribute: str) -> bool:

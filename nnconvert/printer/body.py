@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import fx, nn
@@ -18,7 +18,7 @@ from torch import fx, nn
 from ..branches import Guard, is_expect, is_only_when, negated
 from ..opspecs.helpers import helper_for
 from ..options import Style
-from ..source_text import CommentFeed
+from ..source_text import CommentFeed, placed_on
 from .expressions import BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .loops import Loop
@@ -44,6 +44,7 @@ def print_body(
     owners: tuple[nn.Module, ...] = (),
     leaves: dict | None = None,
     loops: Sequence[Loop] = (),
+    init_comments: Sequence[tuple[str, list[str]]] = (),
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
@@ -51,7 +52,10 @@ def print_body(
     takes ``training``; ``owners`` (class styles): the module whose body it is,
     so that attribute paths are written as its containers index them;
     ``leaves`` (functional style): each third-party layer call's module-level layer;
-    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`).
+    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`);
+    ``init_comments`` (functional style, a block's function): its class's
+    ``__init__`` comments per attribute, placed before the first statement
+    that reads the attribute (:func:`_init_commented`).
     """
     printer = ExpressionPrinter(
         style,
@@ -72,6 +76,7 @@ def print_body(
         plan.branch_ends,
         {loop.calls[0]: loop.lines(printer, plan) for loop in loops},
         {call for loop in loops for call in loop.calls[1:]},
+        init_comments,
     )
     return Body(parameters, lines, printer.imports)
 
@@ -89,17 +94,20 @@ def body_lines(
     branch_ends: frozenset[fx.Node] = frozenset(),
     loops: dict[fx.Node, list[str]] | None = None,
     looped: set[fx.Node] = frozenset(),
+    init_comments: Sequence[tuple[str, list[str]]] = (),
 ) -> list[str]:
     """Every statement of ``graph``, each inside the ``if`` of its guard.
 
     ``loops``: the lines of a loop at its first call; the other calls of a
-    loop (``looped``) print nothing of their own.
+    loop (``looped``) print nothing of their own. ``init_comments``: see
+    :func:`print_body`.
     """
     loops = loops or {}
     unpacks = unpacks or {}
     guarded = guarded or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
     statements: list[tuple[Guard, fx.Node | None, list[str]]] = []
+    readers: list[fx.Node | None] = []  # the node whose reads each statement makes
     comments = CommentFeed()
     for node in graph.nodes:
         if (
@@ -112,6 +120,7 @@ def body_lines(
             continue
         if node in loops:
             statements.append((guarded.get(node, ()), None, loops[node]))
+            readers.append(node)
             continue
         guard = guarded.get(node, ())
         if node in branch_ends:
@@ -121,14 +130,71 @@ def body_lines(
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
                 statements.append((guard + ((condition, polarity),), None, lines))
+                readers.append(None)
             continue
         statements.append((guard, node, _statement(node, printer, unpacks, optional)))
+        readers.append(node)
     comments.prepare([node for _, node, lines in statements if lines and node])
+    above = _init_commented(
+        readers, [lines for _, _, lines in statements], inlined, init_comments
+    )
     entries = [
-        (guard, _commented(lines, node, comments) if node else lines)
-        for guard, node, lines in statements
+        (guard, above(i) + (_commented(lines, node, comments) if node else lines))
+        for i, (guard, node, lines) in enumerate(statements)
     ]
     return _nested(entries, printer, 0)
+
+
+def _init_commented(
+    readers: list[fx.Node | None],
+    statements: list[list[str]],
+    inlined: frozenset[fx.Node],
+    init_comments: Sequence[tuple[str, list[str]]],
+) -> Callable[[int], list[str]]:
+    """The ``__init__`` comments to print above each statement (by its index).
+
+    A block's function in functional style has no ``__init__``: what the
+    user wrote about ``self.b1`` there ("1x1 conv branch") is said where the
+    function first reads ``b1``'s weights or calls it. A comment above an
+    attribute no statement reads goes with the next one that is read, as in
+    a class's ``__init__`` (:func:`~nnconvert.source_text.placed_on`); those
+    after the last one read go before ``return``, as forward's own do.
+    """
+    reads = [
+        _attributes_read(node, inlined) if node is not None and lines else []
+        for node, lines in zip(readers, statements)
+    ]
+    order = list(dict.fromkeys(name for names in reads for name in names))
+    placed, rest = placed_on(list(init_comments), order)
+    above: dict[int, list[str]] = {}
+    for index, names in enumerate(reads):
+        for name in names:
+            above.setdefault(index, []).extend(placed.pop(name, []))
+    ends = [
+        i for i, node in enumerate(readers) if node is not None and node.op == "output"
+    ]
+    if ends:  # about nothing the function reads (``self.flash = ...``): before return
+        above.setdefault(ends[-1], []).extend(rest)
+    return lambda index: above.get(index, [])
+
+
+def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
+    """The attributes (first path part) a statement reads: its node and what it inlines.
+
+    A layer call made a function call (``self.drop(x)`` -> ``F.dropout``)
+    still reads its layer: fx noted the module it came from.
+    """
+    found: list[str] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if current.op in ("get_attr", "call_module"):
+            found.append(str(current.target).split(".")[0])
+        layers = current.meta.get("nn_module_stack")
+        if layers:
+            found.append(str(next(iter(layers))).split(".")[0])
+        stack += [n for n in current.all_input_nodes if n in inlined]
+    return found
 
 
 def _commented(lines: list[str], node: fx.Node, comments: CommentFeed) -> list[str]:

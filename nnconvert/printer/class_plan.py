@@ -135,13 +135,18 @@ class _ClassPlanner:
             ]
         positional = sum(1 for _, is_positional in signature if is_positional)
         for member, values in zip(members, values_per_instance):
-            given = {a.attribute: a.value for a in member.init}
+            identities = _identities(member)
+            given = {
+                a.attribute: a.value
+                for a in member.init
+                if a.attribute not in identities
+            }
             arguments = tuple((p, v) for (p, _), v in zip(signature, values))
             arguments += tuple((Param(o, None), given.get(o)) for o in optional)
             self.describer.calls[id(member.instance.module)] = Ctor(
                 name, arguments, positional
             )
-        widest = max(members, key=lambda m: len(m.init))  # has every optional attribute
+        widest = _widest(members, calls)
         template = iter(holes.template)
         init = [
             (
@@ -176,6 +181,31 @@ class _ClassPlanner:
         name = base if is_root else first_free(base, self.used_names)
         self.used_names.add(name)
         return name
+
+
+def _widest(members: list[Described], calls: frozenset[fx.Node]) -> Described:
+    """The member with every optional attribute: the one whose graph makes the optional calls."""
+    if calls:
+        graph = next(iter(calls)).graph
+        return next(m for m in members if m.graph is graph)
+    return max(members, key=lambda m: len(m.init))
+
+
+def _identities(described: Described) -> set[str]:
+    """Attributes holding an empty ``nn.Sequential()``: a layer that does nothing.
+
+    kuangliu's CIFAR ResNets write ``self.shortcut = nn.Sequential()`` and
+    replace it with a projection where the shape changes; such an attribute
+    counts as absent, so the block is one class with ``shortcut=None``
+    (:func:`optional_calls`), as torchvision writes ``downsample``.
+    """
+    children = described.instance.module._modules
+    return {
+        a.attribute
+        for a in described.init
+        if type(children.get(a.attribute)) is nn.Sequential
+        and not len(children[a.attribute])
+    }
 
 
 def _class_key(described: Described) -> tuple:
@@ -250,6 +280,8 @@ def _merge_optional_blocks(
             ):
                 continue
             found = optional_calls(base[0], other, style)
+            if found is None:  # the shape without the submodule came second
+                found = optional_calls(other[0], base, style)
             if found is not None:
                 (optional, calls), members = found, members + other
                 merged.add(j)
@@ -271,12 +303,16 @@ def optional_calls(
     """
     if base.sequential or others[0].sequential:
         return None
-    base_attributes = [a.attribute for a in base.init]
+    identities = _identities(base)  # absent: its calls are skipped like the extra ones
+    base_attributes = [a.attribute for a in base.init if a.attribute not in identities]
     extra = [a.attribute for a in others[0].init if a.attribute not in base_attributes]
     common = [a.attribute for a in others[0].init if a.attribute not in extra]
-    if not extra or common != base_attributes:
+    if not extra or common != base_attributes or identities - set(extra):
         return None
-    built = {a.attribute: _built(a) for a in base.init}
+    skipped = _calls_of(base.graph, sorted(identities)) if identities else frozenset()
+    if skipped is None or not _passes_value_through(base.graph, skipped, style):
+        return None
+    built = {a.attribute: _built(a) for a in base.init if a.attribute not in identities}
     if any(  # the common attributes are built alike (mc3_18's convs are not)
         _built(a) != built[a.attribute]
         for member in others
@@ -284,7 +320,7 @@ def optional_calls(
         if a.attribute in built
     ):
         return None
-    expected = graph_signature(base.graph)
+    expected = graph_signature(base.graph, skipped)
     found = []
     for member in others:
         calls = _calls_of(member.graph, extra)

@@ -11,7 +11,12 @@ from torch import nn
 
 from ..naming import is_plain_identifier
 from ..options import Style
-from ..source_text import comments_per_attribute, docstring_lines, docstrings
+from ..source_text import (
+    class_comments,
+    comments_per_attribute,
+    docstring_lines,
+    docstrings,
+)
 from .body import print_body
 from .class_plan import ClassPlan
 from .constructors import Assign, Ctor, Tied, render_value
@@ -59,13 +64,15 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             + "".join(f"        {line}\n" for line in lines)
         )
         return Printed(text + ("\n" + forward if forward else ""), printer.imports)
-    keyed = isinstance(plan.template.instance.module, nn.ModuleDict)
+    module = plan.template.instance.module
+    keyed = isinstance(module, nn.ModuleDict)
     init = ["super().__init__()"] + _commented_init(plan, printer, keyed)
     # a ModuleDict subclass stays one: its keys may be "0", "1", ...
     base = "ModuleDict" if keyed else "Module"
     text = (
         f"class {plan.name}(nn.{base}):\n"
         + _class_docstring(docs.of_class)
+        + "".join(f"    {line}\n" for line in class_comments(module))
         + head
         + "".join(f"        {line}\n" for line in init)
         + "\n"

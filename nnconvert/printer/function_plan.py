@@ -5,8 +5,9 @@ once their literals are set aside (:mod:`.literal_holes`) share one
 function, and the literals that differ between them become keyword
 parameters (``def block(params, x, *, groups: int)``, called with
 ``groups=144``), as module style makes them constructor parameters.
-Sequentials whose bodies are the same share one function too, whatever
-their attribute. A block that returns its input unchanged (an empty
+Sequentials whose bodies are the same, literals aside, share one function
+too, whatever their attribute (RegNet's ``layer1`` and ``layer2`` call their
+block with ``groups=3`` and ``groups=7``: ``layer(..., groups=3)``). A block that returns its input unchanged (an empty
 ``nn.Sequential()`` shortcut) gets no function: its callers read the input.
 The root always has its own function.
 
@@ -208,8 +209,8 @@ class _Grouping:
         common = (callees, leaves, member.training)
         if not instance.path:
             return ("root", *common)
-        if _is_sequential(instance):  # no class: only the same body is one function
-            return ("sequential", graph_signature(member.graph), *common)
+        if _is_sequential(instance):  # no class: the same body, literals aside
+            return ("sequential", member.slots.shape, *common)
         return (type(instance.module), member.slots.shape, *common)
 
     def _add(self, members: list[_Member]) -> None:

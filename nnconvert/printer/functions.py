@@ -25,7 +25,12 @@ from torch import fx
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
-from ..source_text import docstring_lines, docstrings
+from ..source_text import (
+    class_comments,
+    docstring_lines,
+    docstrings,
+    init_comments,
+)
 from .body import print_body
 from .classes import leaf_constructor
 from .constructors import render_value
@@ -95,6 +100,7 @@ def function_text(plan: FunctionPlan) -> Printed:
         callees=plan.callees,
         leaves=plan.leaves,
         loops=loops,
+        init_comments=_block_init_comments(plan),
     )
     body.imports.use("Tensor")
     signature = ["params: dict[str, Tensor]", *body.parameters]
@@ -109,9 +115,22 @@ def function_text(plan: FunctionPlan) -> Printed:
     literal = docstrings(plan.instance.module).for_function()
     doc = docstring_lines(literal, "    ") if literal else []
     lines = "".join(f"{line}\n" for line in doc)
-    lines += "".join(f"    {line}\n" for line in body.lines)
+    comments = class_comments(plan.instance.module)
+    lines += "".join(f"    {line}\n" for line in comments + body.lines)
     text = f"def {plan.name}({', '.join(signature)}){arrow}:\n{lines}"
     return Printed(text, body.imports)
+
+
+def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
+    """A block's ``__init__`` comments, said in its function's body (:mod:`.body`).
+
+    Not the root's: ``init_params()`` says those above the root's keys, where
+    a functional input reads them back (for the root only: a block of a
+    functional input has no ``__init__`` of the user's).
+    """
+    if not plan.instance.path:
+        return []
+    return init_comments(type(plan.instance.module))  # a functional input's: none
 
 
 def _return_hint(value) -> str | None:

@@ -16,6 +16,7 @@ def causal_self_attention(
 ) -> Tensor:
     # batch size, sequence length, embedding dimensionality (n_embd)
     B, T, C = x.size()
+    # key, query, value projections for all heads, but in a batch
     x = F.linear(x, params["c_attn.weight"], params["c_attn.bias"])
     q, k, v = x.split(16, dim=2)
     k = k.view(B, T, 2, C // 2)
@@ -31,6 +32,7 @@ def causal_self_attention(
     att = q @ att
     # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
     att = att * (1.0 / math.sqrt(k.size(-1)))
+    # causal mask to ensure that attention is only applied to the left in the input sequence
     out = params["bias"][:, :, :T, :T]
     out = out == 0
     att = att.masked_fill(out, -float("inf"))
@@ -42,6 +44,7 @@ def causal_self_attention(
     y = y.contiguous()
     # re-assemble all head outputs side by side
     y = y.view(B, T, C)
+    # output projection
     y = F.linear(y, params["c_proj.weight"], params["c_proj.bias"])
     y = F.dropout(y, p=0.1, training=training)
     return y

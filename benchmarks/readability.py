@@ -1,0 +1,465 @@
+"""Readability: how close each output stays to the shape of its source (issue 11).
+
+For every model of the real-world suite (``benchmarks/realworld/``, built as
+``benchmarks/realworld.py`` builds it) and every sample (``samples/*.py``,
+loaded as the CLI loads it), and for each style, the output of
+``nnconvert.convert`` is measured against the source it came from:
+
+* **lines**: the output's non-blank lines, import statements left out, over
+  the source's non-blank lines. The source is the text of the classes of the
+  model's file that the built model instantiates (the root and every
+  submodule whose class the file defines, each class from its ``class`` line
+  or first decorator to its last line) without the methods the model never
+  runs (:func:`model_methods`: only ``__init__``, ``forward`` and the methods
+  they name through ``self.`` count, so nanoGPT's ``generate`` or
+  ``configure_optimizers`` do not): no imports, no module docstring, no
+  factory functions, no training script. The output is counted whole
+  (including a functional output's ``init_params()``) except its imports.
+* **comments**: the comments on those lines whose text (without ``#``
+  and surrounding blanks) appears in a comment of the output.
+* **docstrings**: the docstrings of those classes and of those methods whose
+  first line appears in the output.
+* **definitions**: the output's top-level classes and functions (including
+  ``init_params()``) over the source classes.
+* **literal-only pairs**: pairs of the output's top-level definitions that
+  are the same once every number and string literal and their own names are
+  blanked out -- definitions a person would have written once.
+
+Targets (issue 11): mixed at most 1.2 times the source's lines, functional at
+most 2 times, every comment and docstring kept, no literal-only pairs. A miss
+is marked ``✗``. Only conversions run (no equivalence check: that is
+``realworld.py``'s and the golden tests' job); a few minutes on 2 cores.
+
+Run::
+
+    PYTHONPATH=. python benchmarks/readability.py             # -> benchmarks/readability.md
+    PYTHONPATH=. python benchmarks/readability.py --models cifar_resnet lenet --output -
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import io
+import itertools
+import sys
+import tokenize
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert import loading
+from realworld import (
+    ENTRIES,
+    STYLES,
+    SUITE,
+    commit,
+    import_model_file,
+    one_line,
+    write_report,
+)
+
+HERE = Path(__file__).parent
+SAMPLES = HERE.parent / "samples"
+#: The most output lines per source line each style may take (issue 11).
+LINE_TARGETS = {"mixed": 1.2, "functional": 2.0}
+MISS = " ✗"
+
+
+@dataclass(frozen=True)
+class Case:
+    """A model to measure: its source file and how to build it with its inputs."""
+
+    name: str
+    file: Path
+    load: Callable[[], tuple[Any, tuple[Any, ...], nn.Module]]
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the model's source holds: lines, comments, docstrings, classes."""
+
+    lines: int
+    comments: tuple[str, ...]
+    docstrings: tuple[str, ...]
+    classes: int
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One output measured against its source (``error`` when it did not convert)."""
+
+    source: Source
+    lines: int = 0
+    lost_comments: tuple[str, ...] = ()
+    lost_docstrings: tuple[str, ...] = ()
+    definitions: int = 0
+    literal_pairs: tuple[tuple[str, str], ...] = ()
+    error: str = ""
+
+
+def realworld_case(entry: Any) -> Case:
+    def load() -> tuple[Any, tuple[Any, ...], nn.Module]:
+        module = import_model_file(SUITE / entry.file)
+        torch.manual_seed(0)
+        model = entry.build(module)
+        return model, entry.inputs(), model
+
+    return Case(entry.name, SUITE / entry.file, load)
+
+
+def sample_case(path: Path) -> Case:
+    def load() -> tuple[Any, tuple[Any, ...], nn.Module]:
+        torch.manual_seed(0)
+        loaded = loading.load_file(path)
+        return loaded.model, loaded.example_inputs, loaded.model.module
+
+    return Case(path.stem, path, load)
+
+
+def model_classes(text: str, model: nn.Module) -> list[ast.ClassDef]:
+    """The top-level classes of the file that ``model`` or a submodule is an instance of."""
+    module_name = type(model).__module__
+    used = {
+        type(m).__name__ for m in model.modules() if type(m).__module__ == module_name
+    }
+    return [
+        node
+        for node in ast.parse(text).body
+        if isinstance(node, ast.ClassDef) and node.name in used
+    ]
+
+
+def model_methods(cls: ast.ClassDef) -> set[str]:
+    """The methods the model runs: ``__init__``, ``forward`` and what they reach.
+
+    A method is reached when a reached method names it as ``self.<name>``
+    or ``cls.<name>`` (``self.encode(x)``, ``self.apply(self._init_weights)``).
+    Others -- ``generate``, ``configure_optimizers``, ``from_pretrained`` --
+    are the training script's tools, not the model a conversion rewrites.
+    """
+    methods = {
+        node.name: node
+        for node in cls.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    reached: set[str] = set()
+    todo = [name for name in ("__init__", "forward") if name in methods]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        for node in ast.walk(methods[name]):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("self", "cls")
+                and node.attr in methods
+            ):
+                todo.append(node.attr)
+    return reached
+
+
+def first_line(node: ast.AST) -> int:
+    """Where a definition starts: its first decorator, else its ``def``/``class`` line."""
+    return min([node.lineno] + [d.lineno for d in node.decorator_list])
+
+
+def source_rows(cls: ast.ClassDef) -> set[int]:
+    """The class's lines, without those of the methods the model does not run."""
+    rows = set(range(first_line(cls), cls.end_lineno + 1))
+    kept = model_methods(cls)
+    for node in cls.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if node.name not in kept:
+                rows -= set(range(first_line(node), node.end_lineno + 1))
+    return rows
+
+
+def comment_texts(text: str, rows: set[int]) -> list[str]:
+    """The comments on ``rows``, without ``#`` and blanks."""
+    texts = []
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        body = token.string.lstrip("#").strip()
+        if token.type == tokenize.COMMENT and body and token.start[0] in rows:
+            texts.append(body)
+    return texts
+
+
+def docstring_lines(classes: list[ast.ClassDef]) -> list[str]:
+    """The first line of the docstring of each class and of each method the model runs."""
+    lines = []
+    for cls in classes:
+        kept = model_methods(cls)
+        for node in [cls, *cls.body]:
+            if isinstance(node, ast.FunctionDef) and node.name not in kept:
+                continue
+            if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc and doc.strip():
+                    lines.append(doc.strip().splitlines()[0].strip())
+    return lines
+
+
+def read_source(file: Path, model: nn.Module) -> Source:
+    text = file.read_text()
+    classes = model_classes(text, model)
+    rows = set().union(*(source_rows(c) for c in classes))
+    lines = sum(
+        1
+        for row, line in enumerate(text.splitlines(), 1)
+        if row in rows and line.strip()
+    )
+    return Source(
+        lines,
+        tuple(comment_texts(text, rows)),
+        tuple(docstring_lines(classes)),
+        len(classes),
+    )
+
+
+def code_lines(output: str) -> int:
+    """The output's non-blank lines outside its import statements."""
+    imports = {
+        row
+        for node in ast.parse(output).body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for row in range(node.lineno, node.end_lineno + 1)
+    }
+    return sum(
+        1
+        for row, line in enumerate(output.splitlines(), 1)
+        if line.strip() and row not in imports
+    )
+
+
+class _BlankLiterals(ast.NodeTransformer):
+    """Replaces every number and string literal by one placeholder."""
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, (int, float, complex, str, bytes)) and not isinstance(
+            node.value, bool
+        ):
+            return ast.copy_location(ast.Constant("literal"), node)
+        return node
+
+
+def shape_of(definition: ast.ClassDef | ast.FunctionDef) -> str:
+    """The definition's text with its own name and every literal blanked out."""
+    blanked = _BlankLiterals().visit(ast.parse(ast.unparse(definition)).body[0])
+    blanked.name = "_"
+    return ast.dump(blanked)
+
+
+def definitions(output: str) -> list[ast.ClassDef | ast.FunctionDef]:
+    kinds = (ast.ClassDef, ast.FunctionDef)
+    return [node for node in ast.parse(output).body if isinstance(node, kinds)]
+
+
+def literal_pairs(output: str) -> tuple[tuple[str, str], ...]:
+    """The names of the pairs of top-level definitions that differ only in literals."""
+    shaped = [(d.name, shape_of(d)) for d in definitions(output)]
+    return tuple(
+        (a, b) for (a, sa), (b, sb) in itertools.combinations(shaped, 2) if sa == sb
+    )
+
+
+def lost(comments: tuple[str, ...], output: str) -> tuple[str, ...]:
+    """The comments whose text is in no comment of the output (code does not count)."""
+    rows = set(range(1, output.count("\n") + 2))
+    kept = comment_texts(output, rows)
+    return tuple(c for c in comments if not any(c in k for k in kept))
+
+
+def measure(source: Source, output: str) -> Measure:
+    return Measure(
+        source,
+        lines=code_lines(output),
+        lost_comments=lost(source.comments, output),
+        lost_docstrings=tuple(d for d in source.docstrings if d not in output),
+        definitions=len(definitions(output)),
+        literal_pairs=literal_pairs(output),
+    )
+
+
+def run_case(case: Case, style: str) -> Measure:
+    try:
+        model, inputs, module = case.load()
+        source = read_source(case.file, module)
+    except Exception as error:  # a missing third-party package
+        return Measure(Source(0, (), (), 0), error=f"does not load: {one_line(error)}")
+    try:
+        output = nnconvert.convert(model, to=style, example_inputs=inputs).source
+    except Exception as error:
+        return Measure(source, error=one_line(error))
+    return measure(source, output)
+
+
+def ratio_cell(lines: int, source_lines: int, style: str) -> str:
+    if not source_lines:
+        return "-"
+    ratio = lines / source_lines
+    target = LINE_TARGETS.get(style)
+    return f"{ratio:.2f}" + (MISS if target is not None and ratio > target else "")
+
+
+def fraction_cell(kept: int, total: int) -> str:
+    return f"{kept}/{total}" + (MISS if kept < total else "")
+
+
+def pairs_cell(pairs: int) -> str:
+    return str(pairs) + (MISS if pairs else "")
+
+
+def row(name: str, m: Measure, style: str) -> str:
+    if m.error:
+        error = m.error.replace("|", "\\|")
+        return f"| {name} | {m.source.lines} | {error} | | | | | |"
+    s = m.source
+    cells = [
+        name,
+        str(s.lines),
+        str(m.lines),
+        ratio_cell(m.lines, s.lines, style),
+        fraction_cell(len(s.comments) - len(m.lost_comments), len(s.comments)),
+        fraction_cell(len(s.docstrings) - len(m.lost_docstrings), len(s.docstrings)),
+        f"{m.definitions}/{s.classes}",
+        pairs_cell(len(m.literal_pairs)),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+HEADER = (
+    "| model | source lines | output lines | ratio | comments kept | docstrings kept "
+    "| definitions / source classes | literal-only pairs |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def totals(measures: list[Measure], style: str) -> dict[str, str]:
+    """The style's summary: sums over the models that converted."""
+    done = [m for m in measures if not m.error]
+    source_lines = sum(m.source.lines for m in done)
+    lines = sum(m.lines for m in done)
+    target = LINE_TARGETS.get(style)
+    over = (
+        sum(m.lines > target * m.source.lines for m in done)
+        if target is not None
+        else None
+    )
+    return {
+        "converted": f"{len(done)}/{len(measures)}",
+        "ratio": ratio_cell(lines, source_lines, style),
+        "over": "-" if over is None else f"{over}" + (MISS if over else ""),
+        "comments": fraction_cell(
+            sum(len(m.source.comments) - len(m.lost_comments) for m in done),
+            sum(len(m.source.comments) for m in done),
+        ),
+        "docstrings": fraction_cell(
+            sum(len(m.source.docstrings) - len(m.lost_docstrings) for m in done),
+            sum(len(m.source.docstrings) for m in done),
+        ),
+        "definitions": f"{sum(m.definitions for m in done)}/"
+        f"{sum(m.source.classes for m in done)}",
+        "pairs": pairs_cell(sum(len(m.literal_pairs) for m in done)),
+    }
+
+
+def summary(results: dict[str, dict[str, Measure]]) -> str:
+    rows = [
+        "| style | converted | lines, all models | models over the line target "
+        "| comments kept | docstrings kept | definitions / source classes "
+        "| literal-only pairs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for style in STYLES:
+        t = totals([by_style[style] for by_style in results.values()], style)
+        rows.append(
+            f"| {style} | {t['converted']} | {t['ratio']} | {t['over']} "
+            f"| {t['comments']} | {t['docstrings']} | {t['definitions']} "
+            f"| {t['pairs']} |"
+        )
+    return "\n".join(rows)
+
+
+def style_table(results: dict[str, dict[str, Measure]], style: str) -> str:
+    target = LINE_TARGETS.get(style)
+    title = f"## {style}" + (
+        f" (line target: at most {target}× the source)" if target else ""
+    )
+    rows = [row(name, by_style[style], style) for name, by_style in results.items()]
+    pairs = [
+        f"{name}: " + ", ".join(f"`{a}` = `{b}`" for a, b in m.literal_pairs)
+        for name, by_style in results.items()
+        if (m := by_style[style]).literal_pairs
+    ]
+    lost = [
+        f"{name}: " + ", ".join(f"`{short(text)}`" for text in texts)
+        for name, by_style in results.items()
+        if (texts := by_style[style].lost_comments + by_style[style].lost_docstrings)
+    ]
+    listed = ["", "Literal-only pairs: " + "; ".join(pairs) + "."] if pairs else []
+    listed += (
+        ["", "Lost comments and docstrings: " + "; ".join(lost) + "."] if lost else []
+    )
+    return "\n".join([title, "", HEADER, *rows, *listed])
+
+
+def short(text: str) -> str:
+    """A comment as the report quotes it: at most 50 characters, no backticks."""
+    text = text.replace("`", "'")
+    return text if len(text) <= 50 else text[:47] + "..."
+
+
+def cases() -> list[Case]:
+    return [realworld_case(e) for e in ENTRIES] + [
+        sample_case(p) for p in sorted(SAMPLES.glob("*.py"))
+    ]
+
+
+def report(results: dict[str, dict[str, Measure]], command: str) -> str:
+    doc = __doc__.split("Run::")[0].split("\n", 2)[2].strip()
+    parts = [
+        "# Readability: outputs against their sources",
+        f"Command: `{command}` (nnconvert commit {commit()}, torch "
+        f"{torch.__version__}).",
+        doc,
+        "## Summary (real-world suite and samples together)",
+        summary(results),
+        *(style_table(results, style) for style in STYLES),
+    ]
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", help="names of models or samples")
+    parser.add_argument("--output", default=str(HERE / "readability.md"))
+    arguments = parser.parse_args()
+    selected = [
+        c for c in cases() if not arguments.models or c.name in arguments.models
+    ]
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")  # the models' own deprecation warnings
+    results: dict[str, dict[str, Measure]] = {}
+    for case in selected:
+        results[case.name] = {}
+        for style in STYLES:
+            m = run_case(case, style)
+            results[case.name][style] = m
+            print(
+                f"{case.name:45} {style:10} {row(case.name, m, style)}", file=sys.stderr
+            )
+    command = "PYTHONPATH=. python benchmarks/readability.py " + " ".join(sys.argv[1:])
+    text = report(results, command.strip())
+    write_report(text, arguments.output)
+
+
+if __name__ == "__main__":
+    main()
