@@ -465,6 +465,11 @@ def docstrings(module: nn.Module) -> Docstrings:
     )
 
 
+def method_docstring(module: nn.Module, name: str) -> str | None:
+    """The docstring of the helper method ``name`` of ``module``'s class, as written."""
+    return _docstring_text(_function_definition(getattr(type(module), name, None)))
+
+
 def _joined(first: str, second: str) -> str | None:
     """Two plain docstrings as one: paragraphs of the first, then the second's."""
     try:

@@ -1,0 +1,208 @@
+"""Which nodes a call of one of the user's helper methods made, recorded while tracing.
+
+A VAE's ``forward`` calls ``self.encode(x)``, ``self.reparameterize(mu,
+logvar)`` and ``self.decode(z)``; traced, their ops land in ``forward``'s
+graph and the methods would be gone from the output, though the user calls
+``model.decode(z)`` on its own (SPEC invariant 8). So while a module is
+traced, each helper method of its class (:func:`helper_methods`) is wrapped
+on the instance: a call notes, on the nodes it makes, which call they belong
+to (:data:`SCOPE`); on the nodes it was given, which parameters they are
+(:data:`ARGUMENTS`); and on the nodes it returned, where in the result they
+stand (:data:`RETURNS`). The pass :mod:`.passes.methods` turns each such
+call back into one call node and a body of its own.
+
+All of it is plain data in ``node.meta``, keyed by ``"encode#0"`` (the
+method and how many calls of it came before in the trace), so a graph
+merged from two traces, or rebuilt by a pass that copies ``meta``, still
+says which call each node belongs to. A call made with anything but traced
+values, or returning anything else, is recorded as a :class:`Scope` with
+``plain=False``: its nodes are then inlined, as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import linecache
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import sysconfig
+from torch import fx, nn
+
+#: ``node.meta`` key: the :class:`Scope` of the helper call that made the node.
+SCOPE = "method_scope"
+#: ``node.meta`` key: call key -> the parameters the node was passed as.
+ARGUMENTS = "method_arguments"
+#: ``node.meta`` key: call key -> the positions of the node in the call's result.
+RETURNS = "method_returns"
+
+#: Python's own files and installed libraries' are not the user's (a model
+#: library's helpers, Hugging Face's ``get_extended_attention_mask``, stay inlined).
+_LIBRARY_DIRS = tuple(
+    Path(sysconfig.get_paths()[key]) for key in ("stdlib", "purelib", "platlib")
+) + (Path(fx.__file__).parent.parent, Path(__file__).parent)
+
+
+@dataclass
+class Scope:
+    """One call of a helper method: ``key`` ``"encode#0"``, its parameters and result form.
+
+    ``returns`` is ``"one"`` (a single value), ``"tuple"`` or ``"list"``;
+    ``plain`` is False when the call cannot be a call in the output (a
+    literal argument, a result that is no traced value). Both are known when
+    the call returns; the nodes it made share this one object, so they are
+    set then, on all of them at once.
+    """
+
+    key: str
+    name: str
+    qualname: str
+    parameters: tuple[str, ...]
+    returns: str
+    plain: bool = True
+
+
+def helper_methods(module: nn.Module) -> dict[str, Callable]:
+    """The methods of ``module``'s class that the user wrote, other than ``forward``.
+
+    Plain functions defined in the user's own classes (never ``nn.Module``'s,
+    a library's, properties, static or class methods, or dunder methods),
+    not shadowed by an attribute of the instance.
+    """
+    found: dict[str, Callable] = {}
+    seen: set[str] = set()
+    for cls in type(module).__mro__:
+        if cls is nn.Module or not issubclass(cls, nn.Module):
+            break
+        for name, value in vars(cls).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            if (
+                inspect.isfunction(value)
+                and name != "forward"
+                and not name.startswith("__")
+                and name not in vars(module)
+                and _is_users(value)
+            ):
+                found[name] = value
+    return found
+
+
+def _is_users(function: Callable) -> bool:
+    filename = function.__code__.co_filename
+    if filename.startswith("<"):  # code nnconvert wrote and ran: a converted output
+        return filename.startswith("<nnconvert") and filename in linecache.cache
+    return _is_user_file(filename)
+
+
+@functools.lru_cache(maxsize=None)
+def _is_user_file(filename: str) -> bool:
+    path = Path(filename)
+    return path.exists() and not any(path.is_relative_to(d) for d in _LIBRARY_DIRS)
+
+
+class MethodRecorder:
+    """Wraps a traced module's helper methods and notes what each call made."""
+
+    def __init__(self, tracer: fx.Tracer):
+        self._tracer = tracer
+        self._counts: dict[str, int] = {}
+        self._active: Scope | None = None  # calls inside a helper are part of it
+
+    def record(self, node: fx.Node) -> None:
+        """``node`` was just made: it belongs to the helper call running, if any."""
+        if self._active is not None:
+            node.meta[SCOPE] = self._active
+
+    @contextmanager
+    def wrapped(self, root: Any) -> Iterator[None]:
+        """``root``'s helper methods record their calls while the block runs."""
+        methods = helper_methods(root) if isinstance(root, nn.Module) else {}
+        for name, function in methods.items():
+            object.__setattr__(root, name, self._wrapper(root, name, function))
+        try:
+            yield
+        finally:
+            for name in methods:
+                root.__dict__.pop(name, None)
+            self._counts.clear()
+            self._active = None
+
+    def _wrapper(self, root: nn.Module, name: str, function: Callable) -> Callable:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._active is not None:
+                return function(root, *args, **kwargs)
+            index = self._counts.get(name, 0)
+            self._counts[name] = index + 1
+            key = f"{name}#{index}"
+            arguments = _arguments(signature, root, args, kwargs)
+            plain = arguments is not None and all(
+                self._node(v) is not None for v in arguments.values()
+            )
+            parameters = tuple(arguments or ())
+            self._active = scope = Scope(
+                key, name, function.__qualname__, parameters, "one", plain
+            )
+            try:
+                result = function(root, *args, **kwargs)
+            finally:
+                self._active = None
+            returned = self._returned(result)
+            if not plain or returned is None:
+                scope.plain = False
+                return result
+            scope.returns, nodes = returned
+            for parameter, value in arguments.items():
+                marks = self._node(value).meta.setdefault(ARGUMENTS, {})
+                marks[key] = marks.get(key, ()) + (parameter,)
+            for position, node in enumerate(nodes):
+                marks = node.meta.setdefault(RETURNS, {})
+                marks[key] = marks.get(key, ()) + (position,)
+            return result
+
+        return call
+
+    def _node(self, value: Any) -> fx.Node | None:
+        """The node of a traced value of this tracer (never a lazy attribute's)."""
+        if (
+            isinstance(value, fx.Proxy)
+            and value.tracer is self._tracer
+            and not isinstance(value, fx.proxy.Attribute)
+        ):
+            return value.node
+        return None
+
+    def _returned(self, result: Any) -> tuple[str, list[fx.Node]] | None:
+        """The result's form and nodes: one traced value, or a tuple or list of them."""
+        if self._node(result) is not None:
+            return "one", [result.node]
+        if type(result) in (tuple, list) and result:
+            nodes = [self._node(v) for v in result]
+            if all(n is not None for n in nodes):
+                return type(result).__name__, nodes
+        return None
+
+
+def _arguments(
+    signature: inspect.Signature, root: Any, args: tuple, kwargs: dict
+) -> dict[str, Any] | None:
+    """Parameter name -> value of one call, defaults filled in (None: ``*args``-style)."""
+    try:
+        bound = signature.bind(root, *args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    parameters = list(signature.parameters.values())[1:]
+    if any(p.kind not in _NAMED for p in parameters):
+        return None
+    return {p.name: bound.arguments[p.name] for p in parameters}
+
+
+_NAMED = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

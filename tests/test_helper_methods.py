@@ -1,0 +1,159 @@
+"""A helper method of the user's class that ``forward`` calls stays a method (issue 11).
+
+``self.encode(x)`` keeps its name and parameters: a method of the class in
+module and mixed style, a function over ``params`` in functional style,
+called from ``forward``. Where that cannot be proved to compute the same,
+the method is inlined as before (a literal argument, two calls with
+different bodies).
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+
+class TinyVAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(12, 8)
+        self.fc21 = nn.Linear(8, 3)
+        self.fc22 = nn.Linear(8, 3)
+        self.fc3 = nn.Linear(3, 8)
+        self.fc4 = nn.Linear(8, 12)
+
+    def encode(self, x):
+        """The mean and log-variance of q(z | x)."""
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        # a fixed draw, so that the check compares like with like
+        eps = torch.ones_like(std) * 0.1
+        return mu + eps * std
+
+    def decode(self, z):
+        h3 = F.relu(self.fc3(z))
+        return torch.sigmoid(self.fc4(h3))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 12))
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+class Twice(nn.Module):
+    """One helper called twice on values of the same shape: one method."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def step(self, h):
+        return torch.tanh(self.fc(h))
+
+    def forward(self, x):
+        return self.step(self.step(x))
+
+
+class Scaled(nn.Module):
+    """A helper given a literal: inlined, its body would hide the number."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def scaled(self, h, factor):
+        return self.fc(h) * factor
+
+    def forward(self, x):
+        return self.scaled(x, 2.0)
+
+
+def _converted(model: nn.Module, style: Style, *inputs) -> nnconvert.Conversion:
+    torch.manual_seed(0)
+    return nnconvert.convert(model, to=style, example_inputs=inputs)
+
+
+def _definitions(source: str, style: Style) -> set[str]:
+    """The methods of the top class, or the top-level functions of a functional file."""
+    tree = ast.parse(source)
+    if style is Style.FUNCTIONAL:
+        return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    return {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_vae_keeps_its_methods(style):
+    torch.manual_seed(0)
+    model = TinyVAE()
+    conversion = _converted(model, style, torch.randn(4, 12))
+    conversion.check(train=True)
+    source = conversion.source
+    assert {"encode", "reparameterize", "decode"} <= _definitions(source, style)
+    if style is Style.FUNCTIONAL:
+        assert "mu, logvar = encode(params, x)" in source
+        assert "def decode(params: dict[str, Tensor], z: Tensor) -> Tensor:" in source
+        assert "z = reparameterize(params, mu, logvar)" in source
+    else:
+        assert "mu, logvar = self.encode(x)" in source
+        assert "def decode(self, z):" in source
+        assert "z = self.reparameterize(mu, logvar)" in source
+    # the docstring and the comment stand in their method
+    assert '"""The mean and log-variance of q(z | x)."""' in source
+    assert "# a fixed draw, so that the check compares like with like" in source
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_kept_method_can_be_called_on_its_own(style):
+    torch.manual_seed(0)
+    model = TinyVAE().eval()
+    conversion = _converted(model, style, torch.randn(4, 12))
+    z = torch.randn(5, 3)
+    expected = model.decode(z)
+    loaded = conversion.load()
+    if style is Style.FUNCTIONAL:
+        namespace = conversion.namespace()
+        got = namespace["decode"](dict(model.state_dict()), z)
+    else:
+        got = loaded.eval().decode(z)
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_method_called_twice_is_written_once(style):
+    torch.manual_seed(0)
+    conversion = _converted(Twice(), style, torch.randn(2, 6))
+    conversion.check(train=True)
+    source = conversion.source
+    assert source.count("def step(") == 1
+    call = "step(params, " if style is Style.FUNCTIONAL else "self.step("
+    assert source.count(call) == 2
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_method_given_a_literal_is_inlined(style):
+    conversion = _converted(Scaled(), style, torch.randn(2, 6))
+    conversion.check(train=True)
+    assert "scaled" not in _definitions(conversion.source, style)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_own_style_round_trip_keeps_the_methods(style):
+    torch.manual_seed(0)
+    model = TinyVAE()
+    inputs = (torch.randn(4, 12),)
+    first = _converted(model, style, *inputs)
+    again = nnconvert.convert(load_output(first), to=style, example_inputs=inputs)
+    assert again.source == first.source
