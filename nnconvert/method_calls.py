@@ -62,6 +62,7 @@ class Scope:
     qualname: str
     parameters: tuple[str, ...]
     returns: str
+    function: Callable
     plain: bool = True
 
 
@@ -105,6 +106,29 @@ def _is_user_file(filename: str) -> bool:
     return path.exists() and not any(path.is_relative_to(d) for d in _LIBRARY_DIRS)
 
 
+def recorded_call(
+    function: Callable, arguments: dict[str, Any] | None, call: Callable[[], Any]
+) -> Any:
+    """``call()``, recorded as a helper call when an argument is traced.
+
+    For a functional file's helper (``encode(params, x)``, called with the
+    function's own ``params``): it is the method ``encode`` of the model the
+    front end reads, so converting the output again keeps it.
+    """
+    tracers = [v.tracer for v in (arguments or {}).values() if isinstance(v, fx.Proxy)]
+    recorder = getattr(tracers[0], "helper_calls", None) if tracers else None
+    if not isinstance(recorder, MethodRecorder):
+        return call()
+    return recorder.run(function.__name__, function, arguments, call)
+
+
+def arguments_of(
+    function: Callable, args: tuple, kwargs: dict
+) -> dict[str, Any] | None:
+    """``function``'s parameters after the first, as a call fills them (see :func:`_arguments`)."""
+    return _arguments(inspect.signature(function), args, kwargs)
+
+
 class MethodRecorder:
     """Wraps a traced module's helper methods and notes what each call made."""
 
@@ -137,37 +161,54 @@ class MethodRecorder:
 
         @functools.wraps(function)
         def call(*args: Any, **kwargs: Any) -> Any:
-            if self._active is not None:
-                return function(root, *args, **kwargs)
-            index = self._counts.get(name, 0)
-            self._counts[name] = index + 1
-            key = f"{name}#{index}"
-            arguments = _arguments(signature, root, args, kwargs)
-            plain = arguments is not None and all(
-                self._node(v) is not None for v in arguments.values()
+            arguments = _arguments(signature, (root, *args), kwargs)
+            return self.run(
+                name, function, arguments, lambda: function(root, *args, **kwargs)
             )
-            parameters = tuple(arguments or ())
-            self._active = scope = Scope(
-                key, name, function.__qualname__, parameters, "one", plain
-            )
-            try:
-                result = function(root, *args, **kwargs)
-            finally:
-                self._active = None
-            returned = self._returned(result)
-            if not plain or returned is None:
-                scope.plain = False
-                return result
-            scope.returns, nodes = returned
-            for parameter, value in arguments.items():
-                marks = self._node(value).meta.setdefault(ARGUMENTS, {})
-                marks[key] = marks.get(key, ()) + (parameter,)
-            for position, node in enumerate(nodes):
-                marks = node.meta.setdefault(RETURNS, {})
-                marks[key] = marks.get(key, ()) + (position,)
-            return result
 
         return call
+
+    def run(
+        self,
+        name: str,
+        function: Callable,
+        arguments: dict[str, Any] | None,
+        call: Callable[[], Any],
+    ) -> Any:
+        """``call()``, a call of the helper ``function`` given ``arguments``, recorded.
+
+        ``arguments`` are its parameters after the first (``self``, or a
+        functional file's ``params``) by name; None when they cannot be
+        named. A call inside a helper's call is part of that call.
+        """
+        if self._active is not None:
+            return call()
+        index = self._counts.get(name, 0)
+        self._counts[name] = index + 1
+        key = f"{name}#{index}"
+        plain = arguments is not None and all(
+            self._node(v) is not None for v in arguments.values()
+        )
+        parameters = tuple(arguments or ())
+        self._active = scope = Scope(
+            key, name, function.__qualname__, parameters, "one", function, plain
+        )
+        try:
+            result = call()
+        finally:
+            self._active = None
+        returned = self._returned(result)
+        if not plain or returned is None:
+            scope.plain = False
+            return result
+        scope.returns, nodes = returned
+        for parameter, value in arguments.items():
+            marks = self._node(value).meta.setdefault(ARGUMENTS, {})
+            marks[key] = marks.get(key, ()) + (parameter,)
+        for position, node in enumerate(nodes):
+            marks = node.meta.setdefault(RETURNS, {})
+            marks[key] = marks.get(key, ()) + (position,)
+        return result
 
     def _node(self, value: Any) -> fx.Node | None:
         """The node of a traced value of this tracer (never a lazy attribute's)."""
@@ -191,11 +232,15 @@ class MethodRecorder:
 
 
 def _arguments(
-    signature: inspect.Signature, root: Any, args: tuple, kwargs: dict
+    signature: inspect.Signature, args: tuple, kwargs: dict
 ) -> dict[str, Any] | None:
-    """Parameter name -> value of one call, defaults filled in (None: ``*args``-style)."""
+    """Parameter name -> value of one call after the first, defaults filled in.
+
+    None where a parameter has no name a call could fill (``*args``,
+    keyword-only ones).
+    """
     try:
-        bound = signature.bind(root, *args, **kwargs)
+        bound = signature.bind(*args, **kwargs)
     except TypeError:
         return None
     bound.apply_defaults()

@@ -465,9 +465,9 @@ def docstrings(module: nn.Module) -> Docstrings:
     )
 
 
-def method_docstring(module: nn.Module, name: str) -> str | None:
-    """The docstring of the helper method ``name`` of ``module``'s class, as written."""
-    return _docstring_text(_function_definition(getattr(type(module), name, None)))
+def function_docstring(function: Any) -> str | None:
+    """The docstring of a user's function or method (a helper ``forward`` calls), as written."""
+    return _docstring_text(_function_definition(function))
 
 
 def _joined(first: str, second: str) -> str | None:

@@ -87,7 +87,9 @@ class ModelTracer(fx.Tracer):
         #: Python branched on a module's ``training`` flag (only a concrete trace can)
         self.branched_on_training = False
         self._source = SourceRecorder(self)  # node.meta: the user's lines and names
-        self._methods = MethodRecorder(self)  # node.meta: the helper calls made them
+        self.helper_calls = MethodRecorder(
+            self
+        )  # node.meta: the helper calls made them
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self._keep is not None and self._keep(m):
@@ -111,7 +113,7 @@ class ModelTracer(fx.Tracer):
             with (
                 flags,
                 _fx_wraps_under_every_name(_user_globals(root)),
-                self._methods.wrapped(root),
+                self.helper_calls.wrapped(root),
             ):
                 graph = super().trace(root, concrete_args)
             self._source.finish(graph)
@@ -174,7 +176,7 @@ class ModelTracer(fx.Tracer):
     def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
         node = super().create_node(*args, **kwargs)
         self._source.record(node)
-        self._methods.record(node)
+        self.helper_calls.record(node)
         return node
 
     def create_arg(self, a: Any) -> Any:

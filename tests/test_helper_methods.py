@@ -66,7 +66,7 @@ class Twice(nn.Module):
         return self.step(self.step(x))
 
 
-class Scaled(nn.Module):
+class Scaler(nn.Module):
     """A helper given a literal: inlined, its body would hide the number."""
 
     def __init__(self):
@@ -144,16 +144,22 @@ def test_a_method_called_twice_is_written_once(style):
 
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
 def test_a_method_given_a_literal_is_inlined(style):
-    conversion = _converted(Scaled(), style, torch.randn(2, 6))
+    conversion = _converted(Scaler(), style, torch.randn(2, 6))
     conversion.check(train=True)
     assert "scaled" not in _definitions(conversion.source, style)
 
 
-@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
-def test_own_style_round_trip_keeps_the_methods(style):
+@pytest.mark.parametrize("to", list(Style), ids=lambda s: s.value)
+@pytest.mark.parametrize("via", list(Style), ids=lambda s: s.value)
+def test_round_trips_keep_the_methods(via, to):
+    """original -> via -> to is original -> to, byte for byte: the methods come back."""
     torch.manual_seed(0)
     model = TinyVAE()
     inputs = (torch.randn(4, 12),)
-    first = _converted(model, style, *inputs)
-    again = nnconvert.convert(load_output(first), to=style, example_inputs=inputs)
-    assert again.source == first.source
+    direct = _converted(model, to, *inputs)
+    again = nnconvert.convert(
+        load_output(_converted(model, via, *inputs), "TinyVAE"),
+        to=to,
+        example_inputs=inputs,
+    )
+    assert again.source == direct.source

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import fx, nn
 
+from ..method_calls import arguments_of, recorded_call
 from .classes import shape_of, wrapper_class
 from .weights import register, tensor_at
 
@@ -73,7 +74,7 @@ class FunctionalModel(nn.Module):
         kwargs = dict(self._settings)
         if self._takes_training:
             kwargs["training"] = self.training
-        function = _Run(self, recorder).bind(self._function)
+        function = _Run(self, recorder, params).bind(self._function)
         return function(params, *inputs, **kwargs)
 
     def _weights(self, inputs: tuple[Any, ...]) -> dict[str, Any]:
@@ -158,9 +159,12 @@ def build_wrapper(
 class _Run:
     """One run of a wrapper's function: the wrapper, its tensors by identity, the recorder."""
 
-    def __init__(self, wrapper: FunctionalModel, recorder: BlockCalls | None):
+    def __init__(
+        self, wrapper: FunctionalModel, recorder: BlockCalls | None, params: Any = None
+    ):
         self.wrapper = wrapper
         self.recorder = recorder
+        self.params = params  # the dict the function is given: its helpers get it too
         self.keys_by_id = {
             id(t): k for k, t in wrapper.state_dict(keep_vars=True).items()
         }
@@ -226,6 +230,11 @@ class _Dispatcher:
             if self.run.recorder is not None and takes_tensors:
                 # not a helper like sub_params
                 self.run.recorder.record(prefix, self.function, _literals(kwargs))
+        if params is self.run.params:  # a helper over the same weights: a method
+            arguments = arguments_of(self.function, (params, *args), kwargs)
+            return recorded_call(
+                self.function, arguments, lambda: self.bound(params, *args, **kwargs)
+            )
         return self.bound(params, *args, **kwargs)
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from torch import fx
 
@@ -50,6 +50,8 @@ class MethodCall:
     name: str
     module: fx.GraphModule = field(repr=False)
     key: str = ""
+    #: the user's method (or a functional file's helper): its docstring
+    function: Callable | None = field(default=None, repr=False)
 
     @property
     def body(self) -> fx.Graph:
@@ -89,8 +91,6 @@ def with_method_bodies(graph: fx.Graph) -> Iterator[fx.Node]:
 
 def outline_methods(module: fx.GraphModule, style: Style) -> fx.GraphModule:
     """Every helper call of ``module``'s graph that can be one, made a call node."""
-    if style is Style.FUNCTIONAL:
-        return module  # not yet: functional style inlines them
     graph = module.graph
     calls: dict[str, list[fx.Node]] = {}
     scopes: dict[str, Scope] = {}
@@ -113,7 +113,8 @@ def outline_methods(module: fx.GraphModule, style: Style) -> fx.GraphModule:
         keys = {_body_key(o.body) for o in outlines}
         if name in refused or len(keys) != 1:
             continue  # one method, one body: else inlined everywhere
-        target = MethodCall(name, outlines[0].body, keys.pop())
+        scope = outlines[0].scope
+        target = MethodCall(name, outlines[0].body, keys.pop(), scope.function)
         for outline in outlines:
             _replace(graph, outline, target, replaced)
     graph.lint()

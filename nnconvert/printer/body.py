@@ -42,6 +42,7 @@ def print_body(
     owners: tuple[nn.Module, ...] = (),
     leaves: dict | None = None,
     loops: Sequence[Loop] = (),
+    methods: dict[str, str] | None = None,
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
@@ -49,7 +50,8 @@ def print_body(
     takes ``training``; ``owners`` (class styles): the module whose body it is,
     so that attribute paths are written as its containers index them;
     ``leaves`` (functional style): each third-party layer call's module-level layer;
-    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`).
+    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`);
+    ``methods`` (functional style): each helper method's function name.
     """
     printer = ExpressionPrinter(
         style,
@@ -57,6 +59,7 @@ def print_body(
         callees=dict(callees or {}),
         owners=owners,
         leaves=dict(leaves or {}),
+        methods=dict(methods or {}),
     )
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)

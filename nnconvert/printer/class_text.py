@@ -53,7 +53,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         for method in plan.methods:
             written = method_body(method, style, owners)
             printer.imports.merge(written.imports)
-            forward += "\n" + method_text(method, style, module, written)
+            forward += "\n" + method_text(method, written)
     if plan.template.sequential:
         assign, *tied = plan.init  # super().__init__(...), then any ties
         lines = [render_value(assign.value, printer)]

@@ -25,14 +25,15 @@ from torch import fx
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
-from ..source_text import docstring_lines, docstrings
-from .body import print_body
+from ..source_text import docstring_lines, docstrings, function_docstring
+from .body import Body, print_body
 from .classes import leaf_constructor
 from .constructors import render_value
 from .expressions import ExpressionPrinter
 from .imports import Imports, Printed
 from .function_plan import FunctionPlan
 from .loops import find_loops
+from .methods import method_body
 
 
 def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
@@ -41,7 +42,10 @@ def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
         Printed(helper.definition, Imports(helper.imports))
         for helper in used_helpers(plans)
     ]
-    return helpers + leaf_layers(plans) + [function_text(plan) for plan in plans]
+    texts = [
+        t for plan in plans for t in [*method_functions(plan), function_text(plan)]
+    ]
+    return helpers + leaf_layers(plans) + texts
 
 
 def leaf_layers(plans: list[FunctionPlan]) -> list[Printed]:
@@ -95,22 +99,58 @@ def function_text(plan: FunctionPlan) -> Printed:
         callees=plan.callees,
         leaves=plan.leaves,
         loops=loops,
+        methods={m.call.name: n for n, m in plan.methods},
     )
-    body.imports.use("Tensor")
-    signature = ["params: dict[str, Tensor]", *body.parameters]
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     if plan.training:
         keywords.append("training: bool = False")
+    literal = docstrings(plan.instance.module).for_function()
+    return _function(plan.name, body, graph, literal, keywords)
+
+
+def method_functions(plan: FunctionPlan) -> list[Printed]:
+    """``def encode(params, x)``: each helper method the function calls, before it.
+
+    Over the same weight dict as its caller (a method reads its own
+    module's weights), with the user's parameter names.
+    """
+    printed = []
+    for name, method in plan.methods:
+        body = method_body(
+            method,
+            Style.FUNCTIONAL,
+            (),
+            callees=plan.callees,
+            leaves=plan.leaves,
+            methods={m.call.name: n for n, m in plan.methods},
+        )
+        printed.append(
+            _function(
+                name, body, method.call.body, function_docstring(method.call.function)
+            )
+        )
+    return printed
+
+
+def _function(
+    name: str,
+    body: Body,
+    graph: fx.Graph,
+    literal: str | None,
+    keywords: list[str] = (),
+) -> Printed:
+    """``def name(params: dict[str, Tensor], ...) -> ...:`` and ``body``'s lines."""
+    body.imports.use("Tensor")
+    signature = ["params: dict[str, Tensor]", *body.parameters]
     if keywords:
         signature += ["*", *keywords]
     output = next(n for n in graph.nodes if n.op == "output")
     returns = _return_hint(output.args[0])
     arrow = f" -> {returns}" if returns else ""
-    literal = docstrings(plan.instance.module).for_function()
     doc = docstring_lines(literal, "    ") if literal else []
     lines = "".join(f"{line}\n" for line in doc)
     lines += "".join(f"    {line}\n" for line in body.lines)
-    text = f"def {plan.name}({', '.join(signature)}){arrow}:\n{lines}"
+    text = f"def {name}({', '.join(signature)}){arrow}:\n{lines}"
     return Printed(text, body.imports)
 
 

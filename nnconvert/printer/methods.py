@@ -14,7 +14,7 @@ from torch import fx, nn
 
 from ..options import Style
 from ..passes.methods import MethodCall, is_method_call
-from ..source_text import docstring_lines, method_docstring
+from ..source_text import docstring_lines, function_docstring
 from .body import Body, print_body
 from .statements import StatementPlan, plan_statements
 
@@ -53,10 +53,10 @@ def method_body(
     return print_body(plan.call.body, style, plan.statements, owners=owners, **options)
 
 
-def method_text(plan: MethodPlan, style: Style, module: nn.Module, body: Body) -> str:
+def method_text(plan: MethodPlan, body: Body) -> str:
     """``    def name(self, ...):`` and its lines, at class depth."""
     parameters = ", ".join(["self", *body.parameters])
-    docstring = method_docstring(module, plan.call.name)
+    docstring = function_docstring(plan.call.function)
     lines = docstring_lines(docstring, " " * 8) if docstring else []
     return (
         f"    def {plan.call.name}({parameters}):\n"
