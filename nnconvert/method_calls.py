@@ -46,6 +46,18 @@ _LIBRARY_DIRS = tuple(
 ) + (Path(fx.__file__).parent.parent, Path(__file__).parent)
 
 
+def returned_number(value: Any) -> Any:
+    """A helper's result that is a plain number (LeNet's ``num_flat_features``), as a value.
+
+    The concrete tracer answers the helper's questions about shapes with
+    guards and the helper returns ``400``; recorded as this call, the number
+    stays the helper's result (``x.view(-1, self.num_flat_features(x))``)
+    instead of a literal that no call explains. :mod:`.passes.methods`
+    writes it back as the literal wherever the call is not kept.
+    """
+    return value
+
+
 @dataclass
 class Scope:
     """One call of a helper method: ``key`` ``"encode#0"``, its parameters and result form.
@@ -64,6 +76,7 @@ class Scope:
     returns: str
     function: Callable
     plain: bool = True
+    made_nodes: bool = False
 
 
 def helper_methods(module: nn.Module) -> dict[str, Callable]:
@@ -141,6 +154,7 @@ class MethodRecorder:
         """``node`` was just made: it belongs to the helper call running, if any."""
         if self._active is not None:
             node.meta[SCOPE] = self._active
+            self._active.made_nodes = True
 
     @contextmanager
     def wrapped(self, root: Any) -> Iterator[None]:
@@ -195,6 +209,10 @@ class MethodRecorder:
         )
         try:
             result = call()
+            if plain and self._is_guarded_number(result, scope):
+                result = self._tracer.create_proxy(
+                    "call_function", returned_number, (result,), {}
+                )
         finally:
             self._active = None
         returned = self._returned(result)
@@ -209,6 +227,19 @@ class MethodRecorder:
             marks = node.meta.setdefault(RETURNS, {})
             marks[key] = marks.get(key, ()) + (position,)
         return result
+
+    def _is_guarded_number(self, result: Any, scope: Scope) -> bool:
+        """A number the concrete tracer's answers made, within a call that made nodes.
+
+        Only the concrete tracer: there a value stands for a number in every
+        question Python asks of it (each answer guarded); a symbolic trace
+        would fail where it did not before.
+        """
+        return (
+            type(result) in (int, float)
+            and hasattr(self._tracer, "value_of")
+            and scope.made_nodes
+        )
 
     def _node(self, value: Any) -> fx.Node | None:
         """The node of a traced value of this tracer (never a lazy attribute's)."""

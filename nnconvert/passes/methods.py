@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterator
 from torch import fx
 
 from ..branches import is_choose, is_only_when
-from ..method_calls import ARGUMENTS, RETURNS, SCOPE, Scope
+from ..method_calls import ARGUMENTS, RETURNS, SCOPE, Scope, returned_number
 from ..options import Style
 from ..source_map import NAMES, SOURCE
 from .graph_utils import is_training_flag
@@ -117,6 +117,7 @@ def outline_methods(module: fx.GraphModule, style: Style) -> fx.GraphModule:
         target = MethodCall(name, outlines[0].body, keys.pop(), scope.function)
         for outline in outlines:
             _replace(graph, outline, target, replaced)
+    _numbers_as_literals(graph)
     graph.lint()
     module.recompile()
     return module
@@ -175,6 +176,22 @@ def _outline(
     return _Outline(scope, nodes, arguments, returned, body)
 
 
+def _is_number(node: fx.Node) -> bool:
+    return node.op == "call_function" and node.target is returned_number
+
+
+def _numbers_as_literals(graph: fx.Graph) -> None:
+    """A helper's number, where its call was not kept, is the literal it was."""
+    for node in [n for n in graph.nodes if _is_number(n)]:
+        (number,) = node.args
+        for user in list(node.users):
+            user.args = fx.node.map_arg(user.args, lambda n: number if n is node else n)
+            user.kwargs = fx.node.map_arg(
+                user.kwargs, lambda n: number if n is node else n
+            )
+        graph.erase_node(node)
+
+
 def _marked(
     graph: fx.Graph, meta: str, key: str, names: tuple[str, ...] | None
 ) -> list[fx.Node] | None:
@@ -216,6 +233,9 @@ def _body(
         return attributes[target]
 
     for node in nodes:
+        if _is_number(node):  # the helper returns the number itself
+            env[node] = node.args[0]
+            continue
         copy = body.node_copy(node, mapped)
         copy.meta = _own_frames(node.meta, scope)
         env[node] = copy

@@ -160,6 +160,8 @@ def _return_hint(value) -> str | None:
     )
     if isinstance(value, torch.Tensor):
         return "Tensor"
+    if type(value) in (int, float, bool):  # a helper's number (num_flat_features)
+        return type(value).__name__
     if (
         isinstance(value, tuple)
         and value
