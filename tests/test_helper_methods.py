@@ -163,3 +163,36 @@ def test_round_trips_keep_the_methods(via, to):
         example_inputs=inputs,
     )
     assert again.source == direct.source
+
+
+class Noisy(nn.Module):
+    """Helpers that depend on the mode: one called only in training, one branching inside."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def jitter(self, h):
+        return h * 0.5 + 1.0
+
+    def head(self, h):
+        if self.training:
+            return torch.relu(self.fc(h))
+        return torch.tanh(self.fc(h))
+
+    def forward(self, x):
+        if self.training:
+            x = self.jitter(x) * 2.0
+        return self.head(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_methods_that_depend_on_the_mode_compute_the_same(style):
+    torch.manual_seed(0)
+    model = Noisy()
+    conversion = _converted(model, style, torch.randn(2, 6))
+    conversion.check(train=True)
+    again = nnconvert.convert(
+        load_output(conversion), to=style, example_inputs=(torch.randn(2, 6),)
+    )
+    assert again.source == conversion.source
