@@ -85,6 +85,13 @@ def _converted(model: nn.Module, style: Style, *inputs) -> nnconvert.Conversion:
     return nnconvert.convert(model, to=style, example_inputs=inputs)
 
 
+def _checked(model: nn.Module, style: Style, *inputs) -> nnconvert.Conversion:
+    """``model`` converted to ``style``, its output checked in eval and train mode."""
+    conversion = _converted(model, style, *inputs)
+    conversion.check(train=True)
+    return conversion
+
+
 def _definitions(source: str, style: Style) -> set[str]:
     """The methods of the top class, or the top-level functions of a functional file."""
     tree = ast.parse(source)
@@ -97,10 +104,7 @@ def _definitions(source: str, style: Style) -> set[str]:
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
 def test_vae_keeps_its_methods(style):
     torch.manual_seed(0)
-    model = TinyVAE()
-    conversion = _converted(model, style, torch.randn(4, 12))
-    conversion.check(train=True)
-    source = conversion.source
+    source = _checked(TinyVAE(), style, torch.randn(4, 12)).source
     assert {"encode", "reparameterize", "decode"} <= _definitions(source, style)
     if style is Style.FUNCTIONAL:
         assert "mu, logvar = encode(params, x)" in source
@@ -134,9 +138,7 @@ def test_a_kept_method_can_be_called_on_its_own(style):
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
 def test_a_method_called_twice_is_written_once(style):
     torch.manual_seed(0)
-    conversion = _converted(Twice(), style, torch.randn(2, 6))
-    conversion.check(train=True)
-    source = conversion.source
+    source = _checked(Twice(), style, torch.randn(2, 6)).source
     assert source.count("def step(") == 1
     call = "step(params, " if style is Style.FUNCTIONAL else "self.step("
     assert source.count(call) == 2
@@ -144,9 +146,8 @@ def test_a_method_called_twice_is_written_once(style):
 
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
 def test_a_method_given_a_literal_is_inlined(style):
-    conversion = _converted(Scaler(), style, torch.randn(2, 6))
-    conversion.check(train=True)
-    assert "scaled" not in _definitions(conversion.source, style)
+    source = _checked(Scaler(), style, torch.randn(2, 6)).source
+    assert "scaled" not in _definitions(source, style)
 
 
 @pytest.mark.parametrize("to", list(Style), ids=lambda s: s.value)
@@ -189,9 +190,7 @@ class Noisy(nn.Module):
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
 def test_methods_that_depend_on_the_mode_compute_the_same(style):
     torch.manual_seed(0)
-    model = Noisy()
-    conversion = _converted(model, style, torch.randn(2, 6))
-    conversion.check(train=True)
+    conversion = _checked(Noisy(), style, torch.randn(2, 6))
     again = nnconvert.convert(
         load_output(conversion), to=style, example_inputs=(torch.randn(2, 6),)
     )
