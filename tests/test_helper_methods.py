@@ -195,3 +195,24 @@ def test_methods_that_depend_on_the_mode_compute_the_same(style):
         load_output(conversion), to=style, example_inputs=(torch.randn(2, 6),)
     )
     assert again.source == conversion.source
+
+
+class Flattening(nn.Module):
+    """A helper named like the layer module style adds for what it does."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(12, 2)
+
+    def flatten(self, x):
+        return torch.flatten(x, 1)
+
+    def forward(self, x):
+        return self.fc(self.flatten(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_layer_module_style_adds_never_hides_a_method(style):
+    source = _checked(Flattening(), style, torch.randn(2, 3, 4)).source
+    assert "flatten" in _definitions(source, style)
+    assert "self.flatten =" not in source
