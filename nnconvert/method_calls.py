@@ -15,8 +15,12 @@ All of it is plain data in ``node.meta``, keyed by ``"encode#0"`` (the
 method and how many calls of it came before in the trace), so a graph
 merged from two traces, or rebuilt by a pass that copies ``meta``, still
 says which call each node belongs to. A call made with anything but traced
-values, or returning anything else, is recorded as a :class:`Scope` with
-``plain=False``: its nodes are then inlined, as before.
+values (a literal, None), or returning anything else, is recorded as a
+:class:`Scope` with ``plain=False``: its nodes are then inlined, as before;
+a number the concrete tracer's guarded answers made (LeNet's
+``num_flat_features``) is returned as a value (:func:`returned_number`).
+A functional file's helpers (``encode(params, x)``) are recorded through
+:func:`recorded_call`, so that they come back as methods.
 """
 
 from __future__ import annotations
@@ -24,12 +28,12 @@ from __future__ import annotations
 import functools
 import inspect
 import linecache
+import sysconfig
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-import sysconfig
 from torch import fx, nn
 
 #: ``node.meta`` key: the :class:`Scope` of the helper call that made the node.

@@ -99,6 +99,8 @@ def outline_methods(module: fx.GraphModule, style: Style) -> fx.GraphModule:
         if scope is not None and node.op != "get_attr":
             calls.setdefault(scope.key, []).append(node)
             scopes[scope.key] = scope
+    if not calls:
+        return module  # no helper was called: nothing to change
     planned: dict[str, list[_Outline]] = {}
     refused: set[str] = set()
     replaced: dict[fx.Node, fx.Node] = {}  # a returned value -> what now reads as it
