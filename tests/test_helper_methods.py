@@ -216,3 +216,23 @@ def test_a_layer_module_style_adds_never_hides_a_method(style):
     source = _checked(Flattening(), style, torch.randn(2, 3, 4)).source
     assert "flatten" in _definitions(source, style)
     assert "self.flatten =" not in source
+
+
+class TwoShapes(nn.Module):
+    """One helper whose shape guards differ between its two calls."""
+
+    def flat(self, h):
+        features = 1
+        for size in h.size()[1:]:
+            features *= size
+        return h.view(-1, features)
+
+    def forward(self, x, y):
+        return torch.cat([self.flat(x), self.flat(y)], 1)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_calls_that_trace_to_different_bodies_are_inlined(style):
+    inputs = (torch.randn(2, 3, 4), torch.randn(2, 5))
+    source = _checked(TwoShapes(), style, *inputs).source
+    assert "flat" not in _definitions(source, style)
