@@ -161,7 +161,7 @@ def _convert(
     for instance in instances:
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
-        outline_methods(instance.graph, style)
+        outline_methods(instance.graph)
     name = input_name(read, style) if name is None else name
     claim = None
     if style is Style.FUNCTIONAL:  # what init_params() may claim, checked

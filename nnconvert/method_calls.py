@@ -279,7 +279,11 @@ def _arguments(
     except TypeError:
         return None
     bound.apply_defaults()
-    parameters = list(signature.parameters.values())[1:]
+    parameters = [
+        p
+        for p in list(signature.parameters.values())[1:]
+        if not (p.name == "training" and p.kind is inspect.Parameter.KEYWORD_ONLY)
+    ]  # functional style's mode: the traced body reads the flag itself
     if any(p.kind not in _NAMED for p in parameters):
         return None
     return {p.name: bound.arguments[p.name] for p in parameters}

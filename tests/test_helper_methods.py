@@ -236,3 +236,34 @@ def test_calls_that_trace_to_different_bodies_are_inlined(style):
     inputs = (torch.randn(2, 3, 4), torch.randn(2, 5))
     source = _checked(TwoShapes(), style, *inputs).source
     assert "flat" not in _definitions(source, style)
+
+
+class Dropping(nn.Module):
+    """A helper that follows the mode (dropout) and one that calls a block."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.encoder = nn.Sequential(nn.Linear(6, 6), nn.ReLU())
+
+    def hidden(self, h):
+        return F.dropout(self.fc(h), 0.0, self.training)
+
+    def encode(self, h):
+        return self.encoder(h)
+
+    def forward(self, x):
+        return self.encode(self.hidden(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_helper_reading_the_mode_is_kept_and_one_calling_a_block_inlined(style):
+    conversion = _checked(Dropping(), style, torch.randn(2, 6))
+    definitions = _definitions(conversion.source, style)
+    assert "hidden" in definitions and "encode" not in definitions
+    if style is Style.FUNCTIONAL:
+        assert "hidden(params, x, training=training)" in conversion.source
+    again = nnconvert.convert(
+        load_output(conversion), to=style, example_inputs=(torch.randn(2, 6),)
+    )
+    assert again.source == conversion.source

@@ -29,11 +29,11 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from torch import fx
+from torch import fx, nn
 
 from ..branches import is_choose, is_only_when
+from ..module_kinds import is_user_module
 from ..method_calls import ARGUMENTS, RETURNS, SCOPE, Scope, returned_number
-from ..options import Style
 from ..source_map import NAMES, SOURCE
 from .graph_utils import is_training_flag
 
@@ -52,6 +52,11 @@ class MethodCall:
     key: str = ""
     #: the user's method (or a functional file's helper): its docstring
     function: Callable | None = field(default=None, repr=False)
+
+    @property
+    def reads_training(self) -> bool:
+        """The body reads ``self.training``: in functional style it takes ``training``."""
+        return any(is_training_flag(node) for node in self.body.nodes)
 
     @property
     def body(self) -> fx.Graph:
@@ -89,8 +94,12 @@ def with_method_bodies(graph: fx.Graph) -> Iterator[fx.Node]:
         yield node
 
 
-def outline_methods(module: fx.GraphModule, style: Style) -> fx.GraphModule:
-    """Every helper call of ``module``'s graph that can be one, made a call node."""
+def outline_methods(module: fx.GraphModule) -> fx.GraphModule:
+    """Every helper call of ``module``'s graph that can be one, made a call node.
+
+    Decided alike in every style, so that converting an output to another
+    style keeps the same helpers.
+    """
     graph = module.graph
     calls: dict[str, list[fx.Node]] = {}
     scopes: dict[str, Scope] = {}
@@ -106,7 +115,7 @@ def outline_methods(module: fx.GraphModule, style: Style) -> fx.GraphModule:
     replaced: dict[fx.Node, fx.Node] = {}  # a returned value -> what now reads as it
     for key, nodes in calls.items():
         scope = scopes[key]
-        outline = _outline(graph, scope, nodes, style)
+        outline = _outline(graph, scope, nodes)
         if outline is None:
             refused.add(scope.name)
         else:
@@ -136,9 +145,7 @@ class _Outline:
     body: fx.GraphModule  # owns the layers and weights the method reads
 
 
-def _outline(
-    graph: fx.Graph, scope: Scope, nodes: list[fx.Node], style: Style
-) -> _Outline | None:
+def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | None:
     """The outline of one call, or None where it would not compute the same."""
     if not scope.plain:
         return None
@@ -163,19 +170,31 @@ def _outline(
             or node.op in ("placeholder", "output")
         ):
             return None
+        if node.op == "call_module" and _is_block(graph.owning_module, node):
+            return None  # see _is_block
         for read in node.all_input_nodes:
             if read in inside or read in arguments:
                 continue
-            if read.op != "get_attr" or (
-                style is Style.FUNCTIONAL and is_training_flag(read)
-            ):
-                return None  # a value from elsewhere, or ``training`` in a function
+            if read.op != "get_attr":
+                return None  # a value from elsewhere
         if node not in returned and any(u not in inside for u in node.users):
             return None
         if any(is_only_when(u) or is_choose(u) for u in node.users):
             return None
     body = fx.GraphModule(graph.owning_module, _body(scope, nodes, arguments, returned))
     return _Outline(scope, nodes, arguments, returned, body)
+
+
+def _is_block(owner: nn.Module, node: fx.Node) -> bool:
+    """A call of a block or ``nn.Sequential``: the helper stays inlined, in every style.
+
+    Functional style calls those through their own functions, with the
+    keywords and pass-throughs its plan decides per caller; a helper's body
+    is no caller there. Refused in every style alike, so that every style
+    keeps the same helpers and round trips through any of them hold.
+    """
+    layer = owner.get_submodule(str(node.target))
+    return is_user_module(layer) or isinstance(layer, nn.Sequential)
 
 
 def _is_number(node: fx.Node) -> bool:

@@ -208,9 +208,11 @@ class ExpressionPrinter:
         if isinstance(target, MethodCall):  # self.encode(x); encode(params, x)
             if self.style is Style.FUNCTIONAL:
                 function = self.methods.get(target.name, target.name)
-                return Expression(
-                    self._call(function, (_Raw("params"), *node.args), {})
+                training = (
+                    {"training": _Raw("training")} if target.reads_training else {}
                 )
+                arguments = (_Raw("params"), *node.args)
+                return Expression(self._call(function, arguments, training))
             return Expression(self._call(f"self.{target.name}", node.args, {}))
         helper = helper_for(target)
         if (

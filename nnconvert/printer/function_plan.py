@@ -32,6 +32,7 @@ from ..leaves import Leaf, leaf_of
 from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
+from ..passes.methods import with_method_bodies
 from .expressions import _Raw
 from .literal_holes import (
     Named,
@@ -186,7 +187,7 @@ class _Grouping:
             if leaf is not None
         }
         training = (
-            any(is_training_flag(n) for n in graph.nodes)
+            any(is_training_flag(n) for n in with_method_bodies(graph))
             or any(
                 self._takes_training(_submodule(instance, n))
                 for n in calls

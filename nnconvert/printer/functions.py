@@ -112,23 +112,15 @@ def method_functions(plan: FunctionPlan) -> list[Printed]:
     """``def encode(params, x)``: each helper method the function calls, before it.
 
     Over the same weight dict as its caller (a method reads its own
-    module's weights), with the user's parameter names.
+    module's weights), with the user's parameter names; ``training`` when
+    the body reads it, as the caller passes it on.
     """
     printed = []
     for name, method in plan.methods:
-        body = method_body(
-            method,
-            Style.FUNCTIONAL,
-            (),
-            callees=plan.callees,
-            leaves=plan.leaves,
-            methods={m.call.name: n for n, m in plan.methods},
-        )
-        printed.append(
-            _function(
-                name, body, method.call.body, function_docstring(method.call.function)
-            )
-        )
+        body = method_body(method, Style.FUNCTIONAL, ())  # no block calls: see passes
+        keywords = ["training: bool = False"] if method.call.reads_training else []
+        literal = function_docstring(method.call.function)
+        printed.append(_function(name, body, method.call.body, literal, keywords))
     return printed
 
 
