@@ -268,3 +268,42 @@ def test_a_helper_reading_the_mode_is_kept_and_one_calling_a_block_inlined(style
     if style is Style.FUNCTIONAL:
         assert "hidden(params, x, training=training)" in conversion.source
     assert _converted_again(conversion, torch.randn(2, 6)) == conversion.source
+
+
+class Head(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.proj = nn.Linear(width, width)
+
+    def split(self, h):
+        """Two halves of the last dimension."""
+        return h.chunk(2, dim=-1)
+
+    def forward(self, x):
+        a, b = self.split(self.proj(x))
+        return a * torch.sigmoid(b)
+
+
+class TwoHeads(nn.Module):
+    """Blocks of one class with a helper: one class (or function), one helper."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = Head(8)
+        self.second = Head(4)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_blocks_helper_is_written_once_for_its_class(style):
+    conversion = _checked(TwoHeads(), style, torch.randn(2, 8))
+    source = conversion.source
+    assert source.count("def split(") == 1
+    call = (
+        "a, b = split(params, " if style is Style.FUNCTIONAL else "a, b = self.split("
+    )
+    assert call in source
+    assert '"""Two halves of the last dimension."""' in source
+    assert _converted_again(conversion, torch.randn(2, 8)) == source

@@ -165,6 +165,7 @@ class _Run:
         self.wrapper = wrapper
         self.recorder = recorder
         self.params = params  # the dict the function is given: its helpers get it too
+        self.prefixes: list[str] = []  # the block calls running, innermost last
         self.keys_by_id = {
             id(t): k for k, t in wrapper.state_dict(keep_vars=True).items()
         }
@@ -227,9 +228,20 @@ class _Dispatcher:
             takes_tensors = any(
                 isinstance(v, torch.Tensor) for v in (*args, *kwargs.values())
             )
-            if self.run.recorder is not None and takes_tensors:
+            # over the weights its caller runs over: a helper of that block
+            helper = self.run.prefixes[-1:] == [prefix]
+            if self.run.recorder is not None and takes_tensors and not helper:
                 # not a helper like sub_params
                 self.run.recorder.record(prefix, self.function, _literals(kwargs))
+            self.run.prefixes.append(prefix)
+            try:
+                return self._call(params, *args, **kwargs)
+            finally:
+                self.run.prefixes.pop()
+        return self._call(params, *args, **kwargs)
+
+    def _call(self, params: Any, *args: Any, **kwargs: Any) -> Any:
+        """The function itself; recorded as a helper call over its caller's weights."""
         if params is self.run.params:  # a helper over the same weights: a method
             arguments = arguments_of(self.function, (params, *args), kwargs)
             return recorded_call(
