@@ -30,7 +30,7 @@ from .leaves import leaf_of
 from .modes import eval_mode
 from .naming import MODULE_NAMES, definition_name, is_plain_identifier
 from .options import Style, Tolerances
-from .passes import apply_style, canonicalize
+from .passes import apply_style, canonicalize, outline_methods
 from .printer import print_program
 from .printer.functions import snake_case
 from .reporting import exit_message, one_line
@@ -161,6 +161,7 @@ def _convert(
     for instance in instances:
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
+        outline_methods(instance.graph)
     name = input_name(read, style) if name is None else name
     claim = None
     if style is Style.FUNCTIONAL:  # what init_params() may claim, checked

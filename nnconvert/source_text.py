@@ -499,6 +499,11 @@ def docstrings(module: nn.Module) -> Docstrings:
     )
 
 
+def function_docstring(function: Any) -> str | None:
+    """The docstring of a user's function or method (a helper ``forward`` calls), as written."""
+    return _docstring_text(_function_definition(function))
+
+
 def _joined(first: str, second: str) -> str | None:
     """Two plain docstrings as one: paragraphs of the first, then the second's.
 

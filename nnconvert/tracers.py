@@ -34,6 +34,7 @@ from .modes import modes_kept
 from .opspecs import helpers
 from .tensor_values import Base64Text, unpack_tensor
 from .naming import is_plain_identifier
+from .method_calls import MethodRecorder
 from .source_map import SourceRecorder
 
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
@@ -86,6 +87,9 @@ class ModelTracer(fx.Tracer):
         #: Python branched on a module's ``training`` flag (only a concrete trace can)
         self.branched_on_training = False
         self._source = SourceRecorder(self)  # node.meta: the user's lines and names
+        self.helper_calls = MethodRecorder(
+            self
+        )  # node.meta: the helper calls made them
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self._keep is not None and self._keep(m):
@@ -110,6 +114,7 @@ class ModelTracer(fx.Tracer):
                 flags,
                 _fx_wraps_under_every_name(_user_globals(root)),
                 _autocast_refused(),
+                self.helper_calls.wrapped(root),
             ):
                 graph = super().trace(root, concrete_args)
             self._source.finish(graph)
@@ -172,6 +177,7 @@ class ModelTracer(fx.Tracer):
     def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
         node = super().create_node(*args, **kwargs)
         self._source.record(node)
+        self.helper_calls.record(node)
         return node
 
     def create_arg(self, a: Any) -> Any:

@@ -43,7 +43,7 @@ def test_diff_shows_the_change():
     result = run("convert", LENET, "--to", "mixed", "--diff", "--no-check")
     assert result.exit_code == 0
     assert result.stdout.startswith(f"--- {LENET}")
-    assert "+        x = torch.flatten(x, 1)" in result.stdout
+    assert "+        return 400" in result.stdout  # num_flat_features, traced
     assert "checked" not in result.stderr
 
 

@@ -72,7 +72,9 @@ class VAE(nn.Module):
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_tuple_assignments_keep_the_users_names(style):
-    text = forward_text(converted(VAE(), style, torch.randn(3, 12)))
+    # encode stays a method (a function in functional style): its names are in it
+    text = converted(VAE(), style, torch.randn(3, 12)).split("def init_params")[0]
+    assert "mu, logvar = " in forward_text(text)
     for name in ("mu = ", "logvar = ", "h1 = ", "z = "):
         assert name in text
     assert "out" not in text

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import fx, nn
 
+from ..method_calls import arguments_of, recorded_call
 from .classes import shape_of, wrapper_class
 from .weights import register, tensor_at
 
@@ -73,7 +74,7 @@ class FunctionalModel(nn.Module):
         kwargs = dict(self._settings)
         if self._takes_training:
             kwargs["training"] = self.training
-        function = _Run(self, recorder).bind(self._function)
+        function = _Run(self, recorder, params).bind(self._function)
         return function(params, *inputs, **kwargs)
 
     def _weights(self, inputs: tuple[Any, ...]) -> dict[str, Any]:
@@ -158,9 +159,13 @@ def build_wrapper(
 class _Run:
     """One run of a wrapper's function: the wrapper, its tensors by identity, the recorder."""
 
-    def __init__(self, wrapper: FunctionalModel, recorder: BlockCalls | None):
+    def __init__(
+        self, wrapper: FunctionalModel, recorder: BlockCalls | None, params: Any = None
+    ):
         self.wrapper = wrapper
         self.recorder = recorder
+        self.params = params  # the dict the function is given: its helpers get it too
+        self.prefixes: list[str] = []  # the block calls running, innermost last
         self.keys_by_id = {
             id(t): k for k, t in wrapper.state_dict(keep_vars=True).items()
         }
@@ -223,9 +228,25 @@ class _Dispatcher:
             takes_tensors = any(
                 isinstance(v, torch.Tensor) for v in (*args, *kwargs.values())
             )
-            if self.run.recorder is not None and takes_tensors:
+            # over the weights its caller runs over: a helper of that block
+            helper = self.run.prefixes[-1:] == [prefix]
+            if self.run.recorder is not None and takes_tensors and not helper:
                 # not a helper like sub_params
                 self.run.recorder.record(prefix, self.function, _literals(kwargs))
+            self.run.prefixes.append(prefix)
+            try:
+                return self._call(params, *args, **kwargs)
+            finally:
+                self.run.prefixes.pop()
+        return self._call(params, *args, **kwargs)
+
+    def _call(self, params: Any, *args: Any, **kwargs: Any) -> Any:
+        """The function itself; recorded as a helper call over its caller's weights."""
+        if params is self.run.params:  # a helper over the same weights: a method
+            arguments = arguments_of(self.function, (params, *args), kwargs)
+            return recorded_call(
+                self.function, arguments, lambda: self.bound(params, *args, **kwargs)
+            )
         return self.bound(params, *args, **kwargs)
 
 

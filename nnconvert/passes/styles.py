@@ -30,6 +30,7 @@ from ..module_kinds import CONTAINERS, is_defined_class
 from ..opspecs import TRAINING, OpSpec, WeightRef, spec_for_module
 from ..opspecs.spec import Computed, identity
 from ..naming import first_free
+from ..method_calls import helper_methods
 from ..options import Style
 from ..ties import canonical_keys
 from .canonicalize import inline_constants
@@ -250,6 +251,7 @@ def _new_attribute_names(module: fx.GraphModule, stems: list[str]) -> list[str]:
     taken = set(dir(nn.Module)) | set(dict(module.named_children()))
     original = module.meta.get("original", module)
     taken |= {key.split(".")[0] for key in original.state_dict()}
+    taken |= set(helper_methods(original))  # ``def flatten(self, x)`` stays callable
     counts = Counter(stems)
     names = []
     for stem in stems:

@@ -45,6 +45,7 @@ def print_body(
     leaves: dict | None = None,
     loops: Sequence[Loop] = (),
     init_comments: Sequence[tuple[str, list[str]]] = (),
+    methods: dict[str, str] | None = None,
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
@@ -56,6 +57,7 @@ def print_body(
     ``init_comments`` (functional style, a block's function): its class's
     ``__init__`` comments per attribute, placed before the first statement
     that reads the attribute (:func:`_init_commented`).
+    ``methods`` (functional style): each helper method's function name.
     """
     printer = ExpressionPrinter(
         style,
@@ -63,6 +65,7 @@ def print_body(
         callees=dict(callees or {}),
         owners=owners,
         leaves=dict(leaves or {}),
+        methods=dict(methods or {}),
     )
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)

@@ -42,6 +42,7 @@ from .literal_holes import (
     value_of,
 )
 from .signature import graph_signature
+from .methods import MethodPlan, plan_methods
 from .statements import StatementPlan, plan_statements
 
 
@@ -66,6 +67,8 @@ class ClassPlan:
     #: forward as printed: the template's graph, reading ``self.<name>`` for
     #: literals that differ between members (None: the template's own)
     graph: fx.Graph | None = None
+    #: the helper methods forward calls (``self.encode(x)``), each written once
+    methods: tuple[MethodPlan, ...] = ()
 
 
 def plan_classes(
@@ -159,10 +162,12 @@ class _ClassPlanner:
         init += [Assign(name, Hole(name)) for name, _ in kept]
         graph = filled(widest.graph, kept, lambda n: _Raw(f"self.{n}"))
         statements = None
+        methods: tuple[MethodPlan, ...] = ()
         if widest.has_forward:
             statements = plan_statements(graph, self.style, reserved, calls)
+            methods = tuple(plan_methods(graph, self.style, reserved))
         return ClassPlan(
-            name, widest, init, signature, optional, statements, members, graph
+            name, widest, init, signature, optional, statements, members, graph, methods
         )
 
     def _class_name(self, cls: type, members: list[Described]) -> str:

@@ -23,6 +23,7 @@ from .constructors import Assign, Ctor, Tied, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
 from .loops import find_loops
+from .methods import method_body, method_text
 from .values import literal
 
 
@@ -53,6 +54,11 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             + "".join(f"{line}\n" for line in _docstring(docs.of_forward, 8))
             + "".join(f"        {line}\n" for line in body.lines)
         )
+        owners = (module, plan.template.instance.graph)
+        for method in plan.methods:
+            written = method_body(method, style, owners)
+            printer.imports.merge(written.imports)
+            forward += "\n" + method_text(method, written)
     if plan.template.sequential:
         assign, *tied = plan.init  # super().__init__(...), then any ties
         lines = [render_value(assign.value, printer)]

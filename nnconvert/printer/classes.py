@@ -21,6 +21,7 @@ from ..leaves import Leaf, leaf_of
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
 from ..options import Style
+from ..passes.methods import with_method_bodies
 from ..opspecs.helpers import HELPERS, Helper, helper_for
 from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
@@ -205,7 +206,7 @@ def used_helpers(instances: list[Instance], inits: list[list[Assign]]) -> list[H
     called = {
         id(node.target)
         for instance in instances
-        for node in instance.graph.graph.nodes
+        for node in with_method_bodies(instance.graph.graph)
         if node.op == "call_function"
     }
     built = {ctor.callee for init in inits for a in init for ctor in _ctors(a.value)}
@@ -244,7 +245,7 @@ def _attributes(
     """
     declared = _declaration_order(original)
     used: list[str] = []
-    for node in graph_module.graph.nodes:
+    for node in with_method_bodies(graph_module.graph):
         if node.op in ("call_module", "get_attr") and node.target != "training":
             top = str(node.target).split(".")[0]
             if top not in used:

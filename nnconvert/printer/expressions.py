@@ -21,6 +21,7 @@ from ..opspecs import layout_call, specs_for_function
 from ..opspecs.helpers import SUB_PARAMS, helper_for
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
+from ..passes.methods import MethodCall
 from ..torch_names import qualified_name
 from .imports import Imports
 from .values import literal, slice_literal
@@ -99,6 +100,8 @@ class ExpressionPrinter:
     #: functional style: call_module target -> the module-level third-party
     #: layer it calls (a :class:`~.function_plan.LeafCall`)
     leaves: dict[str, Any] = field(default_factory=dict)
+    #: functional style: helper method -> the function it is written as
+    methods: dict[str, str] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 
@@ -202,6 +205,15 @@ class ExpressionPrinter:
             return Expression(
                 f"{symbol}{self.operand(node.args[0], precedence)}", precedence
             )
+        if isinstance(target, MethodCall):  # self.encode(x); encode(params, x)
+            if self.style is Style.FUNCTIONAL:
+                function = self.methods.get(target.name, target.name)
+                training = (
+                    {"training": _Raw("training")} if target.reads_training else {}
+                )
+                arguments = (_Raw("params"), *node.args)
+                return Expression(self._call(function, arguments, training))
+            return Expression(self._call(f"self.{target.name}", node.args, {}))
         helper = helper_for(target)
         if (
             helper is not None and helper.form is not None and not helper.is_statement

@@ -33,6 +33,7 @@ from ..leaves import Leaf, leaf_of
 from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
+from ..passes.methods import with_method_bodies
 from .expressions import _Raw
 from .literal_holes import (
     Named,
@@ -46,6 +47,7 @@ from .literal_holes import (
 )
 from .names import RESERVED
 from .signature import graph_signature
+from .methods import MethodPlan, methods_of, plan_methods
 from .statements import StatementPlan, plan_statements
 
 
@@ -70,6 +72,8 @@ class FunctionPlan:
     leaves: dict[str, "LeafCall"] = field(default_factory=dict)
     graph: fx.Graph | None = None
     keywords: tuple[tuple[str, str | None], ...] = ()
+    #: the helper methods the body calls, each as (its function's name, plan)
+    methods: tuple[tuple[str, MethodPlan], ...] = ()
 
     @property
     def body_graph(self) -> fx.Graph:
@@ -184,7 +188,7 @@ class _Grouping:
             if leaf is not None
         }
         training = (
-            any(is_training_flag(n) for n in graph.nodes)
+            any(is_training_flag(n) for n in with_method_bodies(graph))
             or any(
                 self._takes_training(_submodule(instance, n))
                 for n in calls
@@ -250,10 +254,12 @@ def _named_holes(members: list[_Member], names: "_FunctionNames") -> Named:
 def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> FunctionPlan:
     """The function of ``group``: its name, its body with the holes filled by its keywords."""
     first = group.members[0]
-    reserved = frozenset(names.used | {n for n, _ in group.holes})
     name = names.claim(first.instance, [m.instance for m in group.members[1:]])
     graph = filled(first.graph, group.holes, _Raw)
+    helpers = [names.claim_method(call.name) for call in methods_of(graph)]
+    reserved = frozenset(names.used | {n for n, _ in group.holes})
     statements = plan_statements(graph, Style.FUNCTIONAL, reserved)
+    methods = tuple(zip(helpers, plan_methods(graph, Style.FUNCTIONAL, reserved)))
     callees = {}
     for node in graph.nodes:
         target = str(node.target)
@@ -273,6 +279,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         first.leaves,
         graph,
         keywords,
+        methods,
     )
     return group.plan
 
@@ -382,6 +389,10 @@ class _FunctionNames:
             base = snake_case(leaf.name) + "_layer"
             self.leaves[key] = LeafCall(self._claim(base, set(), "_"), leaf)
         return self.leaves[key]
+
+    def claim_method(self, name: str) -> str:
+        """The function of a helper method: its own name, where no block's function has it."""
+        return self._claim(name, self.blocks, "_")
 
     def claim(self, instance: Instance, others: list[Instance] = ()) -> str:
         """``instance``'s function name; ``others`` share it (``layer`` for ``layer2``, ``layer3``)."""

@@ -18,6 +18,7 @@ Which instances share a function and what each is called is decided in
 
 from __future__ import annotations
 
+from typing import Sequence
 
 import torch
 from torch import fx
@@ -29,15 +30,17 @@ from ..source_text import (
     class_comments,
     docstring_lines,
     docstrings,
+    function_docstring,
     init_comments,
 )
-from .body import print_body
+from .body import Body, print_body
 from .classes import leaf_constructor
 from .constructors import render_value
 from .expressions import ExpressionPrinter
 from .imports import Imports, Printed
 from .function_plan import FunctionPlan
 from .loops import find_loops
+from .methods import method_body
 
 
 def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
@@ -46,7 +49,10 @@ def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
         Printed(helper.definition, Imports(helper.imports))
         for helper in used_helpers(plans)
     ]
-    return helpers + leaf_layers(plans) + [function_text(plan) for plan in plans]
+    texts = [
+        t for plan in plans for t in [*method_functions(plan), function_text(plan)]
+    ]
+    return helpers + leaf_layers(plans) + texts
 
 
 def leaf_layers(plans: list[FunctionPlan]) -> list[Printed]:
@@ -101,23 +107,55 @@ def function_text(plan: FunctionPlan) -> Printed:
         leaves=plan.leaves,
         loops=loops,
         init_comments=_block_init_comments(plan),
+        methods={m.call.name: n for n, m in plan.methods},
     )
-    body.imports.use("Tensor")
-    signature = ["params: dict[str, Tensor]", *body.parameters]
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     if plan.training:
         keywords.append("training: bool = False")
+    literal = docstrings(plan.instance.module).for_function()
+    comments = class_comments(plan.instance.module)
+    return _function(plan.name, body, graph, literal, keywords, comments)
+
+
+def method_functions(plan: FunctionPlan) -> list[Printed]:
+    """``def encode(params, x)``: each helper method the function calls, before it.
+
+    Over the same weight dict as its caller (a method reads its own
+    module's weights), with the user's parameter names; ``training`` when
+    the body reads it, as the caller passes it on.
+    """
+    printed = []
+    for name, method in plan.methods:
+        body = method_body(method, Style.FUNCTIONAL, ())  # no block calls: see passes
+        keywords = ["training: bool = False"] if method.call.reads_training else []
+        literal = function_docstring(method.call.function)
+        printed.append(_function(name, body, method.call.body, literal, keywords))
+    return printed
+
+
+def _function(
+    name: str,
+    body: Body,
+    graph: fx.Graph,
+    literal: str | None,
+    keywords: list[str] = (),
+    comments: Sequence[str] = (),
+) -> Printed:
+    """``def name(params: dict[str, Tensor], ...) -> ...:`` and ``body``'s lines.
+
+    ``comments``: the class body's own, outside its methods (before the body).
+    """
+    body.imports.use("Tensor")
+    signature = ["params: dict[str, Tensor]", *body.parameters]
     if keywords:
         signature += ["*", *keywords]
     output = next(n for n in graph.nodes if n.op == "output")
     returns = _return_hint(output.args[0])
     arrow = f" -> {returns}" if returns else ""
-    literal = docstrings(plan.instance.module).for_function()
     doc = docstring_lines(literal, "    ") if literal else []
     lines = "".join(f"{line}\n" for line in doc)
-    comments = class_comments(plan.instance.module)
-    lines += "".join(f"    {line}\n" for line in comments + body.lines)
-    text = f"def {plan.name}({', '.join(signature)}){arrow}:\n{lines}"
+    lines += "".join(f"    {line}\n" for line in [*comments, *body.lines])
+    text = f"def {name}({', '.join(signature)}){arrow}:\n{lines}"
     return Printed(text, body.imports)
 
 
@@ -139,6 +177,8 @@ def _return_hint(value) -> str | None:
     )
     if isinstance(value, torch.Tensor):
         return "Tensor"
+    if type(value) in (int, float, bool):  # a helper's number (num_flat_features)
+        return type(value).__name__
     if (
         isinstance(value, tuple)
         and value

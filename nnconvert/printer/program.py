@@ -18,6 +18,7 @@ from ..hierarchy import Instance
 from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
 from ..options import Style
+from ..passes.methods import with_method_bodies
 from ..torch_names import qualified_name
 from .class_plan import plan_classes
 from .class_text import class_text
@@ -65,7 +66,7 @@ def _imported_names(instances: list[Instance]) -> set[str]:
             leaf = leaf_of(module)
             if leaf is not None:  # a third-party layer's class, imported by name
                 names.add(leaf.name)
-        for node in instance.graph.graph.nodes:
+        for node in with_method_bodies(instance.graph.graph):
             if node.op == "call_function":
                 found = qualified_name(node.target)
                 if found and found[1].startswith("from "):

@@ -35,6 +35,7 @@ from torch import fx
 from ..branches import Guard, guards, is_choose, is_condition, is_only_when
 from ..options import Style
 from ..passes.graph_utils import is_impure, uses
+from ..passes.methods import is_method_call
 from ..source_map import user_name
 from .names import RESERVED, Namespace, cleaned
 
@@ -156,7 +157,7 @@ def inlined_nodes(
             continue
         if node.op == "get_attr" or (
             uses(node) == 1
-            and not is_impure(node)
+            and (not is_impure(node) or _is_number_call(node))
             and node.op not in ("placeholder", "output")
             and node not in optional
             and (
@@ -174,6 +175,17 @@ def inlined_nodes(
         ):
             pure.add(node)  # parameters and constants: evaluated anywhere alike
     return _keep_evaluation_order(graph, inlined, pure, guarded)
+
+
+def _is_number_call(node: fx.Node) -> bool:
+    """``self.num_flat_features(x)``: a helper call whose result is a number.
+
+    Read inside its user (``x.view(-1, self.num_flat_features(x))``), as
+    written; it still runs where it stood (:func:`_keep_evaluation_order`).
+    """
+    return is_method_call(node) and not isinstance(
+        node.meta.get("value"), (torch.Tensor, tuple, list)
+    )
 
 
 def _keep_evaluation_order(

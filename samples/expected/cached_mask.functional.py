@@ -6,15 +6,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def _generate_square_subsequent_mask(params: dict[str, Tensor], sz) -> Tensor:
+    sz = torch.ones(sz, sz)
+    sz = torch.tril(sz)
+    sz = torch.log(sz)
+    return sz
+
+
 def causal_block(
     params: dict[str, Tensor], src: Tensor, *, training: bool = False
 ) -> Tensor:
-    len_ = len(src)
-    len_ = torch.ones(len_, len_)
-    len_ = torch.tril(len_)
-    len_ = torch.log(len_)
+    mask = _generate_square_subsequent_mask(params, len(src))
     # src: [sequence length, batch size, d_model]
-    mask = len_.to(src.device)
+    mask = mask.to(src.device)
     x = src * 5.656854249492381
     attended = F.multi_head_attention_forward(
         x,

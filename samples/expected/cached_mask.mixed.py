@@ -13,12 +13,9 @@ class CausalBlock(nn.Module):
         self.norm2 = nn.LayerNorm(32)
 
     def forward(self, src):
-        len_ = len(src)
-        len_ = torch.ones(len_, len_)
-        len_ = torch.tril(len_)
-        len_ = torch.log(len_)
+        mask = self._generate_square_subsequent_mask(len(src))
         # src: [sequence length, batch size, d_model]
-        mask = len_.to(src.device)
+        mask = mask.to(src.device)
         x = src * 5.656854249492381
         attended = self.self_attn(x, x, x, need_weights=False, attn_mask=mask)[0]
         x = x + attended
@@ -28,3 +25,9 @@ class CausalBlock(nn.Module):
         x = x + out
         x = self.norm2(x)
         return x
+
+    def _generate_square_subsequent_mask(self, sz):
+        sz = torch.ones(sz, sz)
+        sz = torch.tril(sz)
+        sz = torch.log(sz)
+        return sz

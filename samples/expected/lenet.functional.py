@@ -6,6 +6,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def num_flat_features(params: dict[str, Tensor], x: Tensor) -> int:
+    # all dimensions except the batch dimension
+    if x.size()[1:] != (16, 5, 5):
+        raise ValueError(
+            "input shape differs from the traced one; convert again with this shape"
+        )
+    return 400
+
+
 def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.conv2d(x, params["conv1.weight"], params["conv1.bias"])
     x = F.relu(x)
@@ -15,12 +24,7 @@ def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.relu(x)
     # If the size is a square you can only specify a single number
     x = F.max_pool2d(x, 2)
-    # all dimensions except the batch dimension
-    if x.size()[1:] != (16, 5, 5):
-        raise ValueError(
-            "input shape differs from the traced one; convert again with this shape"
-        )
-    x = torch.flatten(x, 1)
+    x = x.view(-1, num_flat_features(params, x))
     x = F.linear(x, params["fc1.weight"], params["fc1.bias"])
     x = F.relu(x)
     x = F.linear(x, params["fc2.weight"], params["fc2.bias"])

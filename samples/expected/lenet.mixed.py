@@ -1,4 +1,3 @@
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -20,13 +19,16 @@ class Net(nn.Module):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         # If the size is a square you can only specify a single number
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = x.view(-1, self.num_flat_features(x))
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = self.fc3(x)
+        return x
+
+    def num_flat_features(self, x):
         # all dimensions except the batch dimension
         if x.size()[1:] != (16, 5, 5):
             raise ValueError(
                 "input shape differs from the traced one; convert again with this shape"
             )
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        x = self.fc3(x)
-        return x
+        return 400

@@ -12,7 +12,6 @@ class Net(nn.Module):
         self.conv2 = nn.Conv2d(6, 16, 5)
         self.relu2 = nn.ReLU()
         self.pool2 = nn.MaxPool2d(2)
-        self.flatten = nn.Flatten()
         # an affine operation: y = Wx + b
         self.fc1 = nn.Linear(400, 120)
         self.relu3 = nn.ReLU()
@@ -29,15 +28,18 @@ class Net(nn.Module):
         x = self.relu2(x)
         # If the size is a square you can only specify a single number
         x = self.pool2(x)
-        # all dimensions except the batch dimension
-        if x.size()[1:] != (16, 5, 5):
-            raise ValueError(
-                "input shape differs from the traced one; convert again with this shape"
-            )
-        x = self.flatten(x)
+        x = x.view(-1, self.num_flat_features(x))
         x = self.fc1(x)
         x = self.relu3(x)
         x = self.fc2(x)
         x = self.relu4(x)
         x = self.fc3(x)
         return x
+
+    def num_flat_features(self, x):
+        # all dimensions except the batch dimension
+        if x.size()[1:] != (16, 5, 5):
+            raise ValueError(
+                "input shape differs from the traced one; convert again with this shape"
+            )
+        return 400

@@ -1,0 +1,292 @@
+"""Which nodes a call of one of the user's helper methods made, recorded while tracing.
+
+A VAE's ``forward`` calls ``self.encode(x)``, ``self.reparameterize(mu,
+logvar)`` and ``self.decode(z)``; traced, their ops land in ``forward``'s
+graph and the methods would be gone from the output, though the user calls
+``model.decode(z)`` on its own (SPEC invariant 8). So while a module is
+traced, each helper method of its class (:func:`helper_methods`) is wrapped
+on the instance: a call notes, on the nodes it makes, which call they belong
+to (:data:`SCOPE`); on the nodes it was given, which parameters they are
+(:data:`ARGUMENTS`); and on the nodes it returned, where in the result they
+stand (:data:`RETURNS`). The pass :mod:`.passes.methods` turns each such
+call back into one call node and a body of its own.
+
+All of it is plain data in ``node.meta``, keyed by ``"encode#0"`` (the
+method and how many calls of it came before in the trace), so a graph
+merged from two traces, or rebuilt by a pass that copies ``meta``, still
+says which call each node belongs to. A call made with anything but traced
+values (a literal, None), or returning anything else, is recorded as a
+:class:`Scope` with ``plain=False``: its nodes are then inlined, as before;
+a number the concrete tracer's guarded answers made (LeNet's
+``num_flat_features``) is returned as a value (:func:`returned_number`).
+A functional file's helpers (``encode(params, x)``) are recorded through
+:func:`recorded_call`, so that they come back as methods.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import linecache
+import sysconfig
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from torch import fx, nn
+
+#: ``node.meta`` key: the :class:`Scope` of the helper call that made the node.
+SCOPE = "method_scope"
+#: ``node.meta`` key: call key -> the parameters the node was passed as.
+ARGUMENTS = "method_arguments"
+#: ``node.meta`` key: call key -> the positions of the node in the call's result.
+RETURNS = "method_returns"
+
+#: Python's own files and installed libraries' are not the user's (a model
+#: library's helpers, Hugging Face's ``get_extended_attention_mask``, stay inlined).
+_LIBRARY_DIRS = tuple(
+    Path(sysconfig.get_paths()[key]) for key in ("stdlib", "purelib", "platlib")
+) + (Path(fx.__file__).parent.parent, Path(__file__).parent)
+
+
+def returned_number(value: Any) -> Any:
+    """A helper's result that is a plain number (LeNet's ``num_flat_features``), as a value.
+
+    The concrete tracer answers the helper's questions about shapes with
+    guards and the helper returns ``400``; recorded as this call, the number
+    stays the helper's result (``x.view(-1, self.num_flat_features(x))``)
+    instead of a literal that no call explains. :mod:`.passes.methods`
+    writes it back as the literal wherever the call is not kept.
+    """
+    return value
+
+
+@dataclass
+class Scope:
+    """One call of a helper method: ``key`` ``"encode#0"``, its parameters and result form.
+
+    ``returns`` is ``"one"`` (a single value), ``"tuple"`` or ``"list"``;
+    ``plain`` is False when the call cannot be a call in the output (a
+    literal argument, a result that is no traced value). Both are known when
+    the call returns; the nodes it made share this one object, so they are
+    set then, on all of them at once.
+    """
+
+    key: str
+    name: str
+    qualname: str
+    parameters: tuple[str, ...]
+    returns: str
+    function: Callable
+    plain: bool = True
+    made_nodes: bool = False
+
+
+def helper_methods(module: nn.Module) -> dict[str, Callable]:
+    """The methods of ``module``'s class that the user wrote, other than ``forward``.
+
+    Plain functions defined in the user's own classes (never ``nn.Module``'s,
+    a library's, properties, static or class methods, or dunder methods),
+    not shadowed by an attribute of the instance.
+    """
+    found: dict[str, Callable] = {}
+    seen: set[str] = set()
+    for cls in type(module).__mro__:
+        if cls is nn.Module or not issubclass(cls, nn.Module):
+            break
+        for name, value in vars(cls).items():
+            if name in seen:
+                continue
+            seen.add(name)
+            if (
+                inspect.isfunction(value)
+                and name != "forward"
+                and not name.startswith("__")
+                and name not in vars(module)
+                and _is_users(value)
+            ):
+                found[name] = value
+    return found
+
+
+def _is_users(function: Callable) -> bool:
+    filename = function.__code__.co_filename
+    if filename.startswith("<"):  # code nnconvert wrote and ran: a converted output
+        return filename.startswith("<nnconvert") and filename in linecache.cache
+    return _is_user_file(filename)
+
+
+@functools.lru_cache(maxsize=None)
+def _is_user_file(filename: str) -> bool:
+    path = Path(filename)
+    return path.exists() and not any(path.is_relative_to(d) for d in _LIBRARY_DIRS)
+
+
+def recorded_call(
+    function: Callable, arguments: dict[str, Any] | None, call: Callable[[], Any]
+) -> Any:
+    """``call()``, recorded as a helper call when an argument is traced.
+
+    For a functional file's helper (``encode(params, x)``, called with the
+    function's own ``params``): it is the method ``encode`` of the model the
+    front end reads, so converting the output again keeps it.
+    """
+    tracers = [v.tracer for v in (arguments or {}).values() if isinstance(v, fx.Proxy)]
+    recorder = getattr(tracers[0], "helper_calls", None) if tracers else None
+    if not isinstance(recorder, MethodRecorder):
+        return call()
+    return recorder.run(function.__name__, function, arguments, call)
+
+
+def arguments_of(
+    function: Callable, args: tuple, kwargs: dict
+) -> dict[str, Any] | None:
+    """``function``'s parameters after the first, as a call fills them (see :func:`_arguments`)."""
+    return _arguments(inspect.signature(function), args, kwargs)
+
+
+class MethodRecorder:
+    """Wraps a traced module's helper methods and notes what each call made."""
+
+    def __init__(self, tracer: fx.Tracer):
+        self._tracer = tracer
+        self._counts: dict[str, int] = {}
+        self._active: Scope | None = None  # calls inside a helper are part of it
+
+    def record(self, node: fx.Node) -> None:
+        """``node`` was just made: it belongs to the helper call running, if any."""
+        if self._active is not None:
+            node.meta[SCOPE] = self._active
+            self._active.made_nodes = True
+
+    @contextmanager
+    def wrapped(self, root: Any) -> Iterator[None]:
+        """``root``'s helper methods record their calls while the block runs."""
+        methods = helper_methods(root) if isinstance(root, nn.Module) else {}
+        for name, function in methods.items():
+            object.__setattr__(root, name, self._wrapper(root, name, function))
+        try:
+            yield
+        finally:
+            for name in methods:
+                root.__dict__.pop(name, None)
+            self._counts.clear()
+            self._active = None
+
+    def _wrapper(self, root: nn.Module, name: str, function: Callable) -> Callable:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            arguments = _arguments(signature, (root, *args), kwargs)
+            return self.run(
+                name, function, arguments, lambda: function(root, *args, **kwargs)
+            )
+
+        return call
+
+    def run(
+        self,
+        name: str,
+        function: Callable,
+        arguments: dict[str, Any] | None,
+        call: Callable[[], Any],
+    ) -> Any:
+        """``call()``, a call of the helper ``function`` given ``arguments``, recorded.
+
+        ``arguments`` are its parameters after the first (``self``, or a
+        functional file's ``params``) by name; None when they cannot be
+        named. A call inside a helper's call is part of that call.
+        """
+        if self._active is not None:
+            return call()
+        index = self._counts.get(name, 0)
+        self._counts[name] = index + 1
+        key = f"{name}#{index}"
+        plain = arguments is not None and all(
+            self._node(v) is not None for v in arguments.values()
+        )
+        parameters = tuple(arguments or ())
+        self._active = scope = Scope(
+            key, name, function.__qualname__, parameters, "one", function, plain
+        )
+        try:
+            result = call()
+            if plain and self._is_guarded_number(result, scope):
+                result = self._tracer.create_proxy(
+                    "call_function", returned_number, (result,), {}
+                )
+        finally:
+            self._active = None
+        returned = self._returned(result)
+        if not plain or returned is None:
+            scope.plain = False
+            return result
+        scope.returns, nodes = returned
+        for parameter, value in arguments.items():
+            marks = self._node(value).meta.setdefault(ARGUMENTS, {})
+            marks[key] = marks.get(key, ()) + (parameter,)
+        for position, node in enumerate(nodes):
+            marks = node.meta.setdefault(RETURNS, {})
+            marks[key] = marks.get(key, ()) + (position,)
+        return result
+
+    def _is_guarded_number(self, result: Any, scope: Scope) -> bool:
+        """A number the concrete tracer's answers made, within a call that made nodes.
+
+        Only the concrete tracer: there a value stands for a number in every
+        question Python asks of it (each answer guarded); a symbolic trace
+        would fail where it did not before.
+        """
+        return (
+            type(result) in (int, float)
+            and hasattr(self._tracer, "value_of")
+            and scope.made_nodes
+        )
+
+    def _node(self, value: Any) -> fx.Node | None:
+        """The node of a traced value of this tracer (never a lazy attribute's)."""
+        if (
+            isinstance(value, fx.Proxy)
+            and value.tracer is self._tracer
+            and not isinstance(value, fx.proxy.Attribute)
+        ):
+            return value.node
+        return None
+
+    def _returned(self, result: Any) -> tuple[str, list[fx.Node]] | None:
+        """The result's form and nodes: one traced value, or a tuple or list of them."""
+        if self._node(result) is not None:
+            return "one", [result.node]
+        if type(result) in (tuple, list) and result:
+            nodes = [self._node(v) for v in result]
+            if all(n is not None for n in nodes):
+                return type(result).__name__, nodes
+        return None
+
+
+def _arguments(
+    signature: inspect.Signature, args: tuple, kwargs: dict
+) -> dict[str, Any] | None:
+    """Parameter name -> value of one call after the first, defaults filled in.
+
+    None where a parameter has no name a call could fill (``*args``,
+    keyword-only ones).
+    """
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return None
+    bound.apply_defaults()
+    parameters = [
+        p
+        for p in list(signature.parameters.values())[1:]
+        if not (p.name == "training" and p.kind is inspect.Parameter.KEYWORD_ONLY)
+    ]  # functional style's mode: the traced body reads the flag itself
+    if any(p.kind not in _NAMED for p in parameters):
+        return None
+    return {p.name: bound.arguments[p.name] for p in parameters}
+
+
+_NAMED = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)

@@ -1,0 +1,368 @@
+"""Each recorded call of a user's helper method becomes one call node, its nodes a body.
+
+Before (``forward``'s graph, ``self.encode(x)`` traced through)::
+
+    h1 = fc1(x); relu = relu(h1); fc21 = fc21(relu); fc22 = fc22(relu)
+    ... uses fc21, fc22
+
+After::
+
+    encode = MethodCall(encode)(x); getitem = encode[0]; getitem_1 = encode[1]
+    ... uses getitem, getitem_1
+
+with ``MethodCall.body`` the graph ``encode(x) -> (fc21, fc22)``, which the
+printer writes as ``def encode(self, x)`` (``def encode(params, x)`` in
+functional style) and the call as ``mu, logvar = self.encode(x)``.
+
+A call is outlined only where that provably computes the same: its nodes
+(recorded by :mod:`nnconvert.method_calls`) are one run of the graph in
+order, they read nothing from outside but the arguments and attributes,
+nothing outside reads them but the returned values, and no branch of a
+merged graph runs through them. All calls of one method in a graph must
+give the same body (the same method, traced once per call); otherwise the
+method stays inlined everywhere, as it is for any call not outlined.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from torch import fx, nn
+
+from ..branches import is_choose, is_only_when
+from ..module_kinds import is_user_module
+from ..method_calls import ARGUMENTS, RETURNS, SCOPE, Scope, returned_number
+from ..source_map import NAMES, SOURCE
+from .graph_utils import is_training_flag
+
+
+@dataclass(eq=False)
+class MethodCall:
+    """The target of a call node that calls a helper method: ``self.encode(x)``.
+
+    ``body`` is the method's graph (placeholders named as the user's
+    parameters); ``key`` is what tells two bodies apart, so that blocks
+    whose helper bodies differ never share a class or function.
+    """
+
+    name: str
+    module: fx.GraphModule = field(repr=False)
+    key: str = ""
+    #: the user's method (or a functional file's helper): its docstring
+    function: Callable | None = field(default=None, repr=False)
+
+    @property
+    def reads_training(self) -> bool:
+        """The body reads ``self.training``: in functional style it takes ``training``."""
+        return any(is_training_flag(node) for node in self.body.nodes)
+
+    @property
+    def body(self) -> fx.Graph:
+        return self.module.graph
+
+    def __post_init__(self) -> None:
+        # what graph signatures compare a call target by (its module and name)
+        self.__module__ = "nnconvert.method"
+        self.__qualname__ = f"{self.name} {self.key}"
+        self.__name__ = self.name
+
+    def __call__(self, *args: Any) -> Any:
+        raise TypeError(f"{self.name} is printed as a method call, never run")
+
+
+def is_method_call(node: Any) -> bool:
+    """``node`` calls a helper method (:class:`MethodCall`)."""
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and isinstance(node.target, MethodCall)
+    )
+
+
+def with_method_bodies(graph: fx.Graph) -> Iterator[fx.Node]:
+    """``graph``'s nodes, each helper call preceded by its method's body.
+
+    For what reads a class's whole code (the attributes ``__init__`` must
+    build, the names it imports): a layer only a helper method calls is
+    still the class's.
+    """
+    for node in graph.nodes:
+        if is_method_call(node):
+            yield from node.target.body.nodes
+        yield node
+
+
+def outline_methods(module: fx.GraphModule) -> fx.GraphModule:
+    """Every helper call of ``module``'s graph that can be one, made a call node.
+
+    Decided alike in every style, so that converting an output to another
+    style keeps the same helpers.
+    """
+    graph = module.graph
+    calls: dict[str, list[fx.Node]] = {}
+    scopes: dict[str, Scope] = {}
+    for node in graph.nodes:
+        scope = node.meta.get(SCOPE)
+        if scope is not None and node.op != "get_attr":
+            calls.setdefault(scope.key, []).append(node)
+            scopes[scope.key] = scope
+    if not calls:
+        return module  # no helper was called: nothing to change
+    planned: dict[str, list[_Outline]] = {}
+    refused: set[str] = set()
+    replaced: dict[fx.Node, fx.Node] = {}  # a returned value -> what now reads as it
+    for key, nodes in calls.items():
+        scope = scopes[key]
+        outline = _outline(graph, scope, nodes)
+        if outline is None:
+            refused.add(scope.name)
+        else:
+            planned.setdefault(scope.name, []).append(outline)
+    for name, outlines in planned.items():
+        keys = {_body_key(o.body) for o in outlines}
+        if name in refused or len(keys) != 1:
+            continue  # one method, one body: else inlined everywhere
+        scope = outlines[0].scope
+        target = MethodCall(name, outlines[0].body, keys.pop(), scope.function)
+        for outline in outlines:
+            _replace(graph, outline, target, replaced)
+    _numbers_as_literals(graph)
+    graph.lint()
+    module.recompile()
+    return module
+
+
+@dataclass
+class _Outline:
+    """One call that can be outlined: its nodes, arguments, results and body."""
+
+    scope: Scope
+    nodes: list[fx.Node]
+    arguments: list[fx.Node]
+    returned: list[fx.Node]
+    body: fx.GraphModule  # owns the layers and weights the method reads
+
+
+def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | None:
+    """The outline of one call, or None where it would not compute the same."""
+    if not scope.plain:
+        return None
+    inside = set(nodes)
+    order = {n: i for i, n in enumerate(graph.nodes)}
+    first, last = order[nodes[0]], order[nodes[-1]]
+    between = list(graph.nodes)[first : last + 1]
+    if any(n not in inside and n.op != "get_attr" for n in between):
+        return None  # not one run: something else happens in the middle
+    arguments = _marked(graph, ARGUMENTS, scope.key, scope.parameters)
+    returned = _marked(graph, RETURNS, scope.key, None)
+    if arguments is None or returned is None:
+        return None
+    if any(n not in inside for n in returned) or len(set(returned)) != len(returned):
+        return None
+    if len(set(arguments)) != len(arguments):
+        return None  # ``f(x, x)``: one node cannot be two parameters
+    for node in nodes:
+        if (
+            is_choose(node)
+            or is_only_when(node)
+            or node.op in ("placeholder", "output")
+        ):
+            return None
+        if node.op == "call_module" and _is_block(graph.owning_module, node):
+            return None  # see _is_block
+        for read in node.all_input_nodes:
+            if read in inside or read in arguments:
+                continue
+            if read.op != "get_attr":
+                return None  # a value from elsewhere
+        if node not in returned and any(u not in inside for u in node.users):
+            return None
+        if any(is_only_when(u) or is_choose(u) for u in node.users):
+            return None
+    body = fx.GraphModule(graph.owning_module, _body(scope, nodes, arguments, returned))
+    return _Outline(scope, nodes, arguments, returned, body)
+
+
+def _is_block(owner: nn.Module, node: fx.Node) -> bool:
+    """A call of a block or ``nn.Sequential``: the helper stays inlined, in every style.
+
+    Functional style calls those through their own functions, with the
+    keywords and pass-throughs its plan decides per caller; a helper's body
+    is no caller there. Refused in every style alike, so that every style
+    keeps the same helpers and round trips through any of them hold.
+    """
+    layer = owner.get_submodule(str(node.target))
+    return is_user_module(layer) or isinstance(layer, nn.Sequential)
+
+
+def _is_number(node: fx.Node) -> bool:
+    return node.op == "call_function" and node.target is returned_number
+
+
+def _numbers_as_literals(graph: fx.Graph) -> None:
+    """A helper's number, where its call was not kept, is the literal it was."""
+    for node in [n for n in graph.nodes if _is_number(n)]:
+        (number,) = node.args
+        for user in list(node.users):
+            user.args = fx.node.map_arg(user.args, lambda n: number if n is node else n)
+            user.kwargs = fx.node.map_arg(
+                user.kwargs, lambda n: number if n is node else n
+            )
+        graph.erase_node(node)
+
+
+def _marked(
+    graph: fx.Graph, meta: str, key: str, names: tuple[str, ...] | None
+) -> list[fx.Node] | None:
+    """The nodes marked for ``key``: one per parameter in ``names``' order, or by position."""
+    found: dict[Any, fx.Node] = {}
+    for node in graph.nodes:
+        for mark in node.meta.get(meta, {}).get(key, ()):
+            if mark in found:
+                return None
+            found[mark] = node
+    order = list(names) if names is not None else list(range(len(found)))
+    if sorted(found, key=str) != sorted(order, key=str):
+        return None
+    return [found[mark] for mark in order]
+
+
+def _body(
+    scope: Scope,
+    nodes: list[fx.Node],
+    arguments: list[fx.Node],
+    returned: list[fx.Node],
+) -> fx.Graph:
+    """The method's own graph: its parameters, the call's nodes, its result."""
+    body = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    for name, argument in zip(scope.parameters, arguments):
+        placeholder = body.placeholder(name)
+        placeholder.meta["value"] = argument.meta.get("value")
+        env[argument] = placeholder
+    attributes: dict[str, fx.Node] = {}
+
+    def mapped(node: fx.Node) -> fx.Node:
+        if node in env:
+            return env[node]
+        target = str(node.target)  # a get_attr: read again inside the method
+        if target not in attributes:
+            attributes[target] = body.get_attr(target)
+            attributes[target].meta = dict(node.meta)
+        return attributes[target]
+
+    for node in nodes:
+        if _is_number(node):  # the helper returns the number itself
+            env[node] = node.args[0]
+            continue
+        copy = body.node_copy(node, mapped)
+        copy.meta = _own_frames(node.meta, scope)
+        env[node] = copy
+    values = [env[n] for n in returned]
+    result: Any = values[0] if scope.returns == "one" else tuple(values)
+    if scope.returns == "list":
+        result = list(values)
+    output = body.output(result)
+    output.meta["value"] = _value_of(scope, returned)
+    return body
+
+
+def _own_frames(meta: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    """``meta`` with the method's frames first: its lines, and its names.
+
+    A value the method never names (``return self.fc21(h1), ...``) keeps
+    the name the caller gave it (``mu``), after the method's own; the
+    frames outside the method are dropped, so comments and lines are the
+    method's.
+    """
+    meta = dict(meta)
+    frames = meta.get(SOURCE, ())
+    at = _method_frame(frames, scope)
+    if at < len(frames):
+        names = meta.get(NAMES, ())
+        meta[SOURCE] = frames[at:]
+        meta[NAMES] = tuple(names[at:]) + tuple(names[:at])
+    return meta
+
+
+def _caller_frames(meta: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    """The frames outside the method: where the call stands, what the caller named it."""
+    frames = meta.get(SOURCE, ())
+    at = _method_frame(frames, scope)
+    return {SOURCE: frames[:at], NAMES: meta.get(NAMES, ())[:at]}
+
+
+def _method_frame(frames: tuple, scope: Scope) -> int:
+    """The position of the method's own frame among a node's frames (their end: none)."""
+    return next(
+        (i for i, f in enumerate(frames) if f.function == scope.qualname), len(frames)
+    )
+
+
+def _value_of(scope: Scope, returned: list[fx.Node]) -> Any:
+    values = [n.meta.get("value") for n in returned]
+    if scope.returns == "one":
+        return values[0]
+    return tuple(values) if scope.returns == "tuple" else list(values)
+
+
+def _body_key(body: fx.GraphModule) -> str:
+    """What tells two bodies apart: their ops, targets and arguments, literals and all.
+
+    A layer without state is told by what it is, not by its attribute: module
+    style gives each call of ``F.tanh`` its own ``nn.Tanh`` (``tanh1``,
+    ``tanh2``), and a method called twice is still one method.
+    """
+    index = {node: i for i, node in enumerate(body.graph.nodes)}
+    entries = []
+    for node in body.graph.nodes:
+        target = node.target
+        if node.op == "call_module":
+            layer = body.get_submodule(str(target))
+            if not any(True for _ in layer.state_dict()):
+                target = f"{type(layer).__module__}.{layer!r}"
+        elif not isinstance(target, str):
+            module = getattr(target, "__module__", "")
+            target = f"{module}.{getattr(target, '__qualname__', repr(target))}"
+        arguments = fx.node.map_arg((node.args, node.kwargs), lambda a: index[a])
+        entries.append((node.op, target, arguments))
+    return repr(entries)
+
+
+def _replace(
+    graph: fx.Graph,
+    outline: _Outline,
+    target: MethodCall,
+    replaced: dict[fx.Node, fx.Node],
+) -> None:
+    """Put one call node where the call's nodes were; readers read its result.
+
+    ``replaced`` maps the values earlier calls returned to the nodes that
+    now stand for them (an argument may be one); this call's are added.
+    """
+    inside = set(outline.nodes)
+    scope = outline.scope
+    arguments = tuple(replaced.get(a, a) for a in outline.arguments)
+    with graph.inserting_before(outline.nodes[0]):
+        call = graph.call_function(target, arguments)
+    call.meta.update(_caller_frames(outline.nodes[0].meta, scope))
+    call.meta["value"] = _value_of(scope, outline.returned)
+    if scope.returns == "one":
+        (node,) = outline.returned
+        call.meta.update(_caller_frames(node.meta, scope))
+        node.replace_all_uses_with(call, delete_user_cb=lambda u: u not in inside)
+        replaced[node] = call
+    else:
+        previous = call
+        for position, node in enumerate(outline.returned):
+            with graph.inserting_after(previous):
+                item = graph.call_function(operator.getitem, (call, position))
+            item.meta.update(_caller_frames(node.meta, scope))
+            item.meta["value"] = node.meta.get("value")
+            node.replace_all_uses_with(item, delete_user_cb=lambda u: u not in inside)
+            replaced[node] = item
+            previous = item
+    for node in reversed(outline.nodes):
+        graph.erase_node(node)

@@ -1,0 +1,309 @@
+"""A helper method of the user's class that ``forward`` calls stays a method (issue 11).
+
+``self.encode(x)`` keeps its name and parameters: a method of the class in
+module and mixed style, a function over ``params`` in functional style,
+called from ``forward``. Where that cannot be proved to compute the same,
+the method is inlined as before (a literal argument, two calls with
+different bodies).
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+
+class TinyVAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(12, 8)
+        self.fc21 = nn.Linear(8, 3)
+        self.fc22 = nn.Linear(8, 3)
+        self.fc3 = nn.Linear(3, 8)
+        self.fc4 = nn.Linear(8, 12)
+
+    def encode(self, x):
+        """The mean and log-variance of q(z | x)."""
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def reparameterize(self, mu, logvar):
+        std = torch.exp(0.5 * logvar)
+        # a fixed draw, so that the check compares like with like
+        eps = torch.ones_like(std) * 0.1
+        return mu + eps * std
+
+    def decode(self, z):
+        h3 = F.relu(self.fc3(z))
+        return torch.sigmoid(self.fc4(h3))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x.view(-1, 12))
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+
+class Twice(nn.Module):
+    """One helper called twice on values of the same shape: one method."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def step(self, h):
+        return torch.tanh(self.fc(h))
+
+    def forward(self, x):
+        return self.step(self.step(x))
+
+
+class Scaler(nn.Module):
+    """A helper given a literal: inlined, its body would hide the number."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def scaled(self, h, factor):
+        return self.fc(h) * factor
+
+    def forward(self, x):
+        return self.scaled(x, 2.0)
+
+
+def _converted(model: nn.Module, style: Style, *inputs) -> nnconvert.Conversion:
+    torch.manual_seed(0)
+    return nnconvert.convert(model, to=style, example_inputs=inputs)
+
+
+def _checked(model: nn.Module, style: Style, *inputs) -> nnconvert.Conversion:
+    """``model`` converted to ``style``, its output checked in eval and train mode."""
+    conversion = _converted(model, style, *inputs)
+    conversion.check(train=True)
+    return conversion
+
+
+def _converted_again(conversion: nnconvert.Conversion, *inputs) -> str:
+    """The output loaded back and converted to its own style: the round trip's text."""
+    name = type(conversion.model).__name__
+    again = load_output(conversion, name)
+    return nnconvert.convert(again, to=conversion.style, example_inputs=inputs).source
+
+
+def _definitions(source: str, style: Style) -> set[str]:
+    """The methods of the top class, or the top-level functions of a functional file."""
+    tree = ast.parse(source)
+    if style is Style.FUNCTIONAL:
+        return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    return {n.name for n in cls.body if isinstance(n, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_vae_keeps_its_methods(style):
+    torch.manual_seed(0)
+    source = _checked(TinyVAE(), style, torch.randn(4, 12)).source
+    assert {"encode", "reparameterize", "decode"} <= _definitions(source, style)
+    if style is Style.FUNCTIONAL:
+        assert "mu, logvar = encode(params, x)" in source
+        assert "def decode(params: dict[str, Tensor], z: Tensor) -> Tensor:" in source
+        assert "z = reparameterize(params, mu, logvar)" in source
+    else:
+        assert "mu, logvar = self.encode(x)" in source
+        assert "def decode(self, z):" in source
+        assert "z = self.reparameterize(mu, logvar)" in source
+    # the docstring and the comment stand in their method
+    assert '"""The mean and log-variance of q(z | x)."""' in source
+    assert "# a fixed draw, so that the check compares like with like" in source
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_kept_method_can_be_called_on_its_own(style):
+    torch.manual_seed(0)
+    model = TinyVAE().eval()
+    conversion = _converted(model, style, torch.randn(4, 12))
+    z = torch.randn(5, 3)
+    expected = model.decode(z)
+    loaded = conversion.load()
+    if style is Style.FUNCTIONAL:
+        namespace = conversion.namespace()
+        got = namespace["decode"](dict(model.state_dict()), z)
+    else:
+        got = loaded.eval().decode(z)
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_method_called_twice_is_written_once(style):
+    torch.manual_seed(0)
+    source = _checked(Twice(), style, torch.randn(2, 6)).source
+    assert source.count("def step(") == 1
+    call = "step(params, " if style is Style.FUNCTIONAL else "self.step("
+    assert source.count(call) == 2
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_method_given_a_literal_is_inlined(style):
+    source = _checked(Scaler(), style, torch.randn(2, 6)).source
+    assert "scaled" not in _definitions(source, style)
+
+
+@pytest.mark.parametrize("to", list(Style), ids=lambda s: s.value)
+@pytest.mark.parametrize("via", list(Style), ids=lambda s: s.value)
+def test_round_trips_keep_the_methods(via, to):
+    """original -> via -> to is original -> to, byte for byte: the methods come back."""
+    torch.manual_seed(0)
+    model = TinyVAE()
+    inputs = (torch.randn(4, 12),)
+    direct = _converted(model, to, *inputs)
+    again = nnconvert.convert(
+        load_output(_converted(model, via, *inputs), "TinyVAE"),
+        to=to,
+        example_inputs=inputs,
+    )
+    assert again.source == direct.source
+
+
+class Noisy(nn.Module):
+    """Helpers that depend on the mode: one called only in training, one branching inside."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def jitter(self, h):
+        return h * 0.5 + 1.0
+
+    def head(self, h):
+        if self.training:
+            return torch.relu(self.fc(h))
+        return torch.tanh(self.fc(h))
+
+    def forward(self, x):
+        if self.training:
+            x = self.jitter(x) * 2.0
+        return self.head(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_methods_that_depend_on_the_mode_compute_the_same(style):
+    torch.manual_seed(0)
+    conversion = _checked(Noisy(), style, torch.randn(2, 6))
+    assert _converted_again(conversion, torch.randn(2, 6)) == conversion.source
+
+
+class Flattening(nn.Module):
+    """A helper named like the layer module style adds for what it does."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(12, 2)
+
+    def flatten(self, x):
+        return torch.flatten(x, 1)
+
+    def forward(self, x):
+        return self.fc(self.flatten(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_layer_module_style_adds_never_hides_a_method(style):
+    source = _checked(Flattening(), style, torch.randn(2, 3, 4)).source
+    assert "flatten" in _definitions(source, style)
+    assert "self.flatten =" not in source
+
+
+class TwoShapes(nn.Module):
+    """One helper whose shape guards differ between its two calls."""
+
+    def flat(self, h):
+        features = 1
+        for size in h.size()[1:]:
+            features *= size
+        return h.view(-1, features)
+
+    def forward(self, x, y):
+        return torch.cat([self.flat(x), self.flat(y)], 1)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_calls_that_trace_to_different_bodies_are_inlined(style):
+    inputs = (torch.randn(2, 3, 4), torch.randn(2, 5))
+    source = _checked(TwoShapes(), style, *inputs).source
+    assert "flat" not in _definitions(source, style)
+
+
+class Dropping(nn.Module):
+    """A helper that follows the mode (dropout) and one that calls a block."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.encoder = nn.Sequential(nn.Linear(6, 6), nn.ReLU())
+
+    def hidden(self, h):
+        return F.dropout(self.fc(h), 0.0, self.training)
+
+    def encode(self, h):
+        return self.encoder(h)
+
+    def forward(self, x):
+        return self.encode(self.hidden(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_helper_reading_the_mode_is_kept_and_one_calling_a_block_inlined(style):
+    conversion = _checked(Dropping(), style, torch.randn(2, 6))
+    definitions = _definitions(conversion.source, style)
+    assert "hidden" in definitions and "encode" not in definitions
+    if style is Style.FUNCTIONAL:
+        assert "hidden(params, x, training=training)" in conversion.source
+    assert _converted_again(conversion, torch.randn(2, 6)) == conversion.source
+
+
+class Head(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.proj = nn.Linear(width, width)
+
+    def split(self, h):
+        """Two halves of the last dimension."""
+        return h.chunk(2, dim=-1)
+
+    def forward(self, x):
+        a, b = self.split(self.proj(x))
+        return a * torch.sigmoid(b)
+
+
+class TwoHeads(nn.Module):
+    """Blocks of one class with a helper: one class (or function), one helper."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = Head(8)
+        self.second = Head(4)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_blocks_helper_is_written_once_for_its_class(style):
+    conversion = _checked(TwoHeads(), style, torch.randn(2, 8))
+    source = conversion.source
+    assert source.count("def split(") == 1
+    call = (
+        "a, b = split(params, " if style is Style.FUNCTIONAL else "a, b = self.split("
+    )
+    assert call in source
+    assert '"""Two halves of the last dimension."""' in source
+    assert _converted_again(conversion, torch.randn(2, 8)) == source
