@@ -16,6 +16,7 @@ import copy
 import types
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 M = TypeVar("M", bound=nn.Module)
@@ -23,13 +24,46 @@ M = TypeVar("M", bound=nn.Module)
 
 def copy_model(model: M) -> M:
     """``copy.deepcopy(model)``, with the functions stored on its modules rebound to the copy."""
+    return _rebound_copy(model, {})
+
+
+def meta_copy(model: M) -> M:
+    """:func:`copy_model` with every tensor the modules hold on the ``meta`` device.
+
+    For running a model only to learn its values' shapes and dtypes: a meta
+    tensor has no data, so neither the copy nor the run costs what the real
+    weights would (a ResNet-50's 100 MB cloned per traced block). Parameters
+    stay parameters (same ``requires_grad``); tied tensors stay tied.
+    """
     memo: dict[int, Any] = {}
+    for module in model.modules():
+        for value in vars(module).values():
+            if isinstance(value, dict):  # _parameters, _buffers
+                tensors = [v for v in value.values() if isinstance(v, torch.Tensor)]
+            else:
+                tensors = [value] if isinstance(value, torch.Tensor) else []
+            for tensor in tensors:
+                if id(tensor) not in memo:
+                    memo[id(tensor)] = _on_meta(tensor)
+    return _rebound_copy(model, memo)
+
+
+def _rebound_copy(model: M, memo: dict[int, Any]) -> M:
+    """``copy.deepcopy(model, memo)``, its modules' closures rebound to the copy."""
     copied = copy.deepcopy(model, memo)
     for module in copied.modules():
         for name, value in list(vars(module).items()):
             if isinstance(value, types.FunctionType) and value.__closure__:
                 setattr(module, name, _rebound(value, memo))
     return copied
+
+
+def _on_meta(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor``'s shape, strides and dtype without data; a parameter stays one."""
+    twin = tensor.detach().to("meta")
+    if isinstance(tensor, nn.Parameter):
+        return nn.Parameter(twin, requires_grad=tensor.requires_grad)
+    return twin
 
 
 def _rebound(function: types.FunctionType, memo: dict[int, Any]) -> types.FunctionType:

@@ -119,6 +119,7 @@ def bind(params: tuple[Param, ...], args: tuple, kwargs: Mapping) -> dict[str, A
     return bound
 
 
+@functools.lru_cache(maxsize=None)  # asked per call and per layer: inspect is slow
 def signature_of(function: Callable) -> tuple[Param, ...]:
     """The parameters of a Python function, for rows that do not spell them out."""
     try:
@@ -129,6 +130,20 @@ def signature_of(function: Callable) -> tuple[Param, ...]:
     if any(p.kind in kinds for p in parameters):
         raise ValueError(f"{function!r} takes *args/**kwargs; give its signature")
     return tuple(Param(p.name, p.default) for p in parameters)
+
+
+@functools.lru_cache(maxsize=None)  # asked per layer instance: inspect is slow
+def _constructor_parameters(cls: type) -> tuple[Param, ...]:
+    """``cls.__init__``'s parameters a person sets (no device/dtype/private ones)."""
+    signature = inspect.signature(cls.__init__)
+    skip = {"self", "device", "dtype"}
+    return tuple(
+        Param(p.name, p.default)
+        for p in signature.parameters.values()
+        if p.name not in skip
+        and not p.name.startswith("_")
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
 
 
 def collapse(value: Any) -> Any:
@@ -462,15 +477,7 @@ class OpSpec:
         """Constructor parameters a person sets (no device/dtype/private ones)."""
         if self.ctor_signature is not None:
             return parse_signature(self.ctor_signature)
-        signature = inspect.signature(self.module.__init__)
-        skip = {"self", "device", "dtype"}
-        return tuple(
-            Param(p.name, p.default)
-            for p in signature.parameters.values()
-            if p.name not in skip
-            and not p.name.startswith("_")
-            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        )
+        return _constructor_parameters(self.module)
 
     @property
     def has_weights(self) -> bool:
@@ -592,10 +599,22 @@ class OpSpec:
     def rebuild(self, module: nn.Module) -> nn.Module:
         """A fresh instance from :meth:`constructor_arguments`, checked against ``module``.
 
+        The instance is on the ``meta`` device when the layer builds there.
+
         Raises ConversionError when the row cannot reproduce the instance, so
         that a gap in the table shows up as an error, never as wrong code.
         """
         positional, keywords = self.constructor_arguments(module)
+        # on the meta device first: no weights allocated and initialised (most
+        # of a ResNet's conversion time went there); a layer that cannot be
+        # built or compared there is built for real, as it always was
+        try:
+            with torch.device("meta"):
+                rebuilt = self.module(*positional, **keywords)
+            if self._rebuilds(module, rebuilt, positional, keywords):
+                return rebuilt
+        except Exception:
+            pass
         try:
             rebuilt = self.module(*positional, **keywords)
         except Exception as error:
@@ -603,14 +622,24 @@ class OpSpec:
                 f"op spec for nn.{self.module.__name__}: constructor arguments "
                 f"{positional} {keywords} do not build the layer: {error}"
             ) from None
-        same_call = same_value(self.behaviour(rebuilt), self.behaviour(module))
-        stable = same_value(self.constructor_arguments(rebuilt), (positional, keywords))
-        if not same_call or not stable:
+        if not self._rebuilds(module, rebuilt, positional, keywords):
             raise ConversionError(
                 f"op spec for nn.{self.module.__name__}: rebuilt layer "
                 f"{rebuilt!r} differs from the original {module!r}"
             )
         return rebuilt
+
+    def _rebuilds(
+        self,
+        module: nn.Module,
+        rebuilt: nn.Module,
+        positional: list,
+        keywords: Arguments,
+    ) -> bool:
+        """``rebuilt`` calls what ``module`` calls and gives back the same arguments."""
+        same_call = same_value(self.behaviour(rebuilt), self.behaviour(module))
+        stable = same_value(self.constructor_arguments(rebuilt), (positional, keywords))
+        return same_call and stable
 
     def behaviour(self, module: nn.Module) -> tuple:
         """What ``forward`` does, as data: the calls it makes and the tensors it owns.
