@@ -52,6 +52,7 @@ from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
 from .source_map import statement_line
 from .tracers import unwritable_message
+from .trace_sharing import TraceKeys, retargeted, shareable
 from .trace import (
     BRANCHES_ON_TRAINING,
     CallInputs,
@@ -149,6 +150,8 @@ def trace_instances(
     def defined(module: nn.Module) -> bool:
         return is_defined_class(module) or (functional and id(module) in called)
 
+    keys = TraceKeys(keep)
+    first_traced: dict[tuple, Instance] = {}  # by key: the instance traced for it
     instances = []
     for path, module in _post_order(model):
         if path and not defined(module):
@@ -160,8 +163,11 @@ def trace_instances(
                     "is never called by forward on the example inputs"
                 )
             continue
+        key = keys.key(module, inputs[id(module)])
+        twin = first_traced.get(key)
+        shared = _shared_graphs(twin, module) if twin is not None else None
         try:
-            graphs, merged = traced(module, inputs[id(module)], keep)
+            graphs, merged = shared or traced(module, inputs[id(module)], keep)
         except ConversionError as error:  # say which block, as well as where
             if not path:
                 raise
@@ -178,7 +184,28 @@ def trace_instances(
         instances.append(
             Instance(path, module, graphs, located, built, None if single else merged)
         )
+        if twin is None and all(shareable(g) for g in [*graphs.values(), merged]):
+            first_traced[key] = instances[-1]
     return instances
+
+
+def _shared_graphs(
+    twin: Instance, module: nn.Module
+) -> tuple[dict[TraceVariant, fx.GraphModule], fx.GraphModule] | None:
+    """What :func:`traced` gives ``module``, copied from ``twin``'s (same :class:`TraceKeys` key).
+
+    None when a copy cannot stand in (a constant fx parked on the traced
+    instance, which ``module`` does not hold): then ``module`` is traced.
+    """
+    copies: dict[int, fx.GraphModule] = {}
+    try:
+        for graph in [*twin.graphs.values(), twin.graph]:
+            if id(graph) not in copies:
+                copies[id(graph)] = retargeted(graph, module)
+    except AttributeError:
+        return None
+    graphs = {variant: copies[id(g)] for variant, g in twin.graphs.items()}
+    return graphs, copies[id(twin.graph)]
 
 
 def traced(

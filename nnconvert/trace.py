@@ -39,7 +39,7 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _assert_is_none
 
 from .branches import expect, expect_none
-from .copying import copy_model
+from .copying import copy_sharing_parameters
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable, to_meta
 from .tracers import ConcreteTracer, KeepPredicate, ModelTracer, needs_own_root
@@ -296,12 +296,13 @@ def _trace_graph(
 def annotate(module: fx.GraphModule, example_inputs: Sequence[Any]) -> None:
     """Store each node's example value (tensors as ``meta`` tensors) in ``node.meta["value"]``.
 
-    Runs a copy, so that BatchNorm statistics and in-place ops of the user's
-    model are left alone. (Running on ``meta`` tensors instead was measured
-    and rejected: most meta kernels are Python decompositions, 10x slower
-    than the real op on the small tensors of a trace.)
+    Runs a copy, so that BatchNorm statistics, in-place ops on buffers and
+    what ``forward`` stores on ``self`` are left alone; the parameters are
+    shared (:func:`~.copying.copy_sharing_parameters`). Running on ``meta``
+    tensors instead was measured and rejected: most meta kernels are Python
+    decompositions, 10x slower than the real op on a trace's small tensors.
     """
-    shadow = copy_model(module)
+    shadow = copy_sharing_parameters(module)
     recorder = _ValueRecorder(shadow)
     with torch.no_grad():
         try:
