@@ -12,6 +12,7 @@ closure cells holding what the copy made of their contents.
 
 from __future__ import annotations
 
+import collections
 import copy
 import types
 from typing import Any, TypeVar
@@ -19,6 +20,9 @@ from typing import Any, TypeVar
 from torch import nn
 
 M = TypeVar("M", bound=nn.Module)
+
+#: Container types whose empty instances :func:`_rebound_copy` makes itself.
+_EMPTY_COPIED = (collections.OrderedDict, set)
 
 
 def copy_model(model: M) -> M:
@@ -40,7 +44,17 @@ def copy_sharing_parameters(model: M) -> M:
 
 
 def _rebound_copy(model: M, memo: dict[int, Any]) -> M:
-    """``copy.deepcopy(model, memo)``, its modules' closures rebound to the copy."""
+    """``copy.deepcopy(model, memo)``, its modules' closures rebound to the copy.
+
+    Every module holds a dozen empty hook containers (``OrderedDict``,
+    ``set``), which ``deepcopy`` copies the slow way (``__reduce_ex__``):
+    they are given fresh empty ones of the same type up front, what
+    ``deepcopy`` would make of them, at a fraction of the cost.
+    """
+    for module in model.modules():
+        for value in vars(module).values():
+            if type(value) in _EMPTY_COPIED and not value:
+                memo.setdefault(id(value), type(value)())
     copied = copy.deepcopy(model, memo)
     for module in copied.modules():
         for name, value in list(vars(module).items()):

@@ -163,8 +163,8 @@ def trace_instances(
                     "is never called by forward on the example inputs"
                 )
             continue
-        key = keys.key(module, inputs[id(module)])
-        twin = first_traced.get(key)
+        key = keys.key(module, inputs[id(module)]) if path else None  # root: one
+        twin = first_traced.get(key) if path else None
         shared = _shared_graphs(twin, module) if twin is not None else None
         try:
             graphs, merged = shared or traced(module, inputs[id(module)], keep)
@@ -184,7 +184,7 @@ def trace_instances(
         instances.append(
             Instance(path, module, graphs, located, built, None if single else merged)
         )
-        if twin is None and all(shareable(g) for g in [*graphs.values(), merged]):
+        if path and twin is None and all(map(shareable, [*graphs.values(), merged])):
             first_traced[key] = instances[-1]
     return instances
 

@@ -54,6 +54,7 @@ class TraceKeys:
         """Equal for two instances that trace to the same graphs on their inputs."""
         return (
             self._module_key(module),
+            _ties(module),
             type(inputs),
             _key(tuple(inputs), by_layout=True),
             _key(getattr(inputs, "keywords", ()), by_layout=True),
@@ -72,9 +73,8 @@ class TraceKeys:
                 for name, value in vars(module).items()
                 if name not in state
             ),
-            # named once each: a tie shows as a missing name
-            tuple((n, _layout(t)) for n, t in module.named_parameters()),
-            tuple((n, _layout(t)) for n, t in module.named_buffers()),
+            tuple((n, _layout(t)) for n, t in module.named_parameters(recurse=False)),
+            tuple((n, _layout(t)) for n, t in module.named_buffers(recurse=False)),
             tuple(
                 (name, child if child is None else self._module_key(child))
                 for name, child in module._modules.items()
@@ -82,6 +82,20 @@ class TraceKeys:
         )
         self._modules[id(module)] = key
         return key
+
+
+def _ties(module: nn.Module) -> tuple[int, ...]:
+    """Which of the module's parameters and buffers are one tensor: each name's first.
+
+    fx names a tied tensor by its first name, so tied and untied blocks
+    trace differently.
+    """
+    first: dict[int, int] = {}
+    named = [
+        *module.named_parameters(remove_duplicate=False),
+        *module.named_buffers(remove_duplicate=False),
+    ]
+    return tuple(first.setdefault(id(t), i) for i, (_, t) in enumerate(named))
 
 
 def _layout(tensor: torch.Tensor) -> tuple:

@@ -132,6 +132,19 @@ def signature_of(function: Callable) -> tuple[Param, ...]:
     return tuple(Param(p.name, p.default) for p in parameters)
 
 
+def _plain_key(value: Any) -> Any:
+    """``value`` as a hashable key when it is plain data (numbers, strings, tuples), else None."""
+    if type(value) in (type(None), bool, int, float, str):
+        return (type(value), value)
+    if type(value) in (tuple, list):
+        items = tuple(_plain_key(v) for v in value)
+        return None if None in items else (type(value), items)
+    if type(value) is dict:
+        items = tuple((k, _plain_key(v)) for k, v in value.items())
+        return None if any(v is None for _, v in items) else (dict, items)
+    return None
+
+
 @functools.lru_cache(maxsize=None)  # asked per layer instance: inspect is slow
 def _constructor_parameters(cls: type) -> tuple[Param, ...]:
     """``cls.__init__``'s parameters a person sets (no device/dtype/private ones)."""
@@ -453,6 +466,8 @@ class OpSpec:
     ctor_signature: str | None = None
     forward_signature: str | None = None
     first_weight: str | None = None
+    #: meta layers :meth:`rebuild` built, by their plain constructor arguments
+    _built: dict = field(default_factory=dict, init=False, repr=False)
 
     # -- signatures ---------------------------------------------------------
 
@@ -599,7 +614,8 @@ class OpSpec:
     def rebuild(self, module: nn.Module) -> nn.Module:
         """A fresh instance from :meth:`constructor_arguments`, checked against ``module``.
 
-        The instance is on the ``meta`` device when the layer builds there.
+        The instance is on the ``meta`` device when the layer builds there,
+        and then shared by every call with the same arguments: read it only.
 
         Raises ConversionError when the row cannot reproduce the instance, so
         that a gap in the table shows up as an error, never as wrong code.
@@ -610,7 +626,7 @@ class OpSpec:
         # built or compared there is built for real, as it always was
         try:
             with torch.device("meta"):
-                rebuilt = self.module(*positional, **keywords)
+                rebuilt = self._meta_layer(positional, keywords)
             if self._rebuilds(module, rebuilt, positional, keywords):
                 return rebuilt
         except Exception:
@@ -628,6 +644,21 @@ class OpSpec:
                 f"{rebuilt!r} differs from the original {module!r}"
             )
         return rebuilt
+
+    def _meta_layer(self, positional: list, keywords: Arguments) -> nn.Module:
+        """The layer these arguments build (on the current device), built once per arguments.
+
+        A 10,000-layer chain has a few distinct configurations; building
+        each layer again was a millisecond apiece. Arguments that are not
+        plain data are never looked up (built every time).
+        """
+        key = _plain_key((positional, keywords))
+        if key is None:
+            return self.module(*positional, **keywords)
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = self.module(*positional, **keywords)
+        return built
 
     def _rebuilds(
         self,
