@@ -3,7 +3,7 @@
 Run from the repository root (a few minutes on 2 cores)::
 
     python benchmarks/perf.py                 # writes benchmarks/perf.md
-    python benchmarks/perf.py --quick --sizes 100 1000 3000   # what perf.md holds
+    python benchmarks/perf.py --quick --sizes 100 1000 10000   # what perf.md holds
 
 Every figure is a ratio of times measured in the same run, each time the
 minimum of ``--repeats`` runs (the machine is shared and noisy: the minimum is
@@ -21,7 +21,10 @@ thread: the graphs' tensors are tiny and idle OpenMP threads only add noise.
 4. the generated code's forward time vs the original at batch 1 and 32;
 5. black: the full ``format_str`` vs the alternatives measured for
    ``printer.program.format_source``;
-6. with ``--compile [MODEL ...]``: ``torch.compile`` of the original and of
+6. a 1.2 B-parameter transformer built on the ``meta`` device: conversion
+   time and peak memory in a fresh process (its check runs on a smaller
+   copy with real weights);
+7. with ``--compile [MODEL ...]``: ``torch.compile`` of the original and of
    each style's output, compile time and steady-state forward time.
 """
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,7 +58,14 @@ from nnconvert.modes import eval_mode  # noqa: E402
 from nnconvert.passes import apply_style, canonicalize  # noqa: E402
 from nnconvert.printer import program  # noqa: E402
 from nnconvert.tracers import ConcreteTracer  # noqa: E402
-from perf_models import MODELS, SYNTHETIC, Case, synthetic  # noqa: E402
+from perf_models import (  # noqa: E402
+    MODELS,
+    SYNTHETIC,
+    Case,
+    large_check_copy,
+    large_transformer,
+    synthetic,
+)
 
 STAGES = ("trace", "annotate", "canonicalize", "style", "plan+print", "black")
 
@@ -365,6 +376,78 @@ def _with_params(function: Callable[..., Any], params: dict) -> Callable[..., An
     return lambda *inputs: function(params, *inputs)
 
 
+def large_table(style: str) -> list[str]:
+    """The 1.2 B-parameter transformer on the meta device: time and peak memory, in a fresh process.
+
+    Peak memory is the process's peak resident set (``VmHWM``), before and
+    after converting: what the conversion adds on top of torch itself.
+    (``ru_maxrss`` would not do: Linux carries it over from the parent,
+    which has run everything else.)
+    The check runs on a smaller copy with real weights (meta tensors have
+    no values to compare).
+    """
+    lines = [
+        "| model | parameters | style | conversion (s) | peak RSS before → after (MiB) "
+        "| output lines | check |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    result = subprocess.run(
+        [sys.executable, __file__, "--large-one", style],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(result.stdout.splitlines()[-1])
+    _row(
+        lines,
+        f"| transformer, 24 blocks × 2048 wide, meta device | "
+        f"{data['parameters'] / 1e9:.2f} B | {style} | {data['seconds']:.2f} | "
+        f"{data['rss_before']:.0f} → {data['rss_after']:.0f} | {data['lines']} | "
+        f"skipped (no values); on a 2-block, 256-wide copy with real weights: "
+        f"{data['check']} ({data['check_seconds']:.1f} s, eval and train) |",
+    )
+    return lines
+
+
+def large_one(style: str) -> dict[str, Any]:
+    """Convert :func:`perf_models.large_transformer` (then check the small copy); figures as data."""
+    torch.set_num_threads(1)
+    model, inputs = large_transformer()
+    before = _peak_rss_mib()
+    started = time.perf_counter()
+    conversion = nnconvert.convert(model, style, inputs)
+    seconds = time.perf_counter() - started
+    after = _peak_rss_mib()
+    small_model, small_inputs = large_check_copy()
+    small = nnconvert.convert(small_model, style, small_inputs)
+    started = time.perf_counter()
+    try:
+        small.check(train=True)
+        check = "passed"
+    except nnconvert.CheckError as error:
+        check = f"FAILED: {error}"
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "seconds": seconds,
+        "rss_before": before,
+        "rss_after": after,
+        "lines": conversion.source.count("\n"),
+        "check": check,
+        "check_seconds": time.perf_counter() - started,
+    }
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set so far, in MiB (Linux's ``VmHWM``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _batch(tensor: torch.Tensor, size: int) -> torch.Tensor:
     """``tensor``'s first row repeated ``size`` times."""
     return tensor[:1].expand(size, *tensor.shape[1:]).contiguous()
@@ -454,10 +537,14 @@ def main() -> None:
         help="also time torch.compile on these models (default: LeNet)",
     )
     parser.add_argument("--compile-one", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--large-one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.compile_one:
         torch.set_num_threads(1)
         print(json.dumps(compile_one(*args.compile_one)))
+        return
+    if args.large_one:
+        print(json.dumps(large_one(args.large_one)))
         return
     if args.quick:
         args.repeats = 1
@@ -491,6 +578,11 @@ def main() -> None:
             runtime_table(real, 5 if args.quick else 20),
         ),
         ("black", black_table({**real, **chains}, args.style, args.repeats)),
+        (
+            "A 1B-parameter-class transformer (meta device; conversion without "
+            "the check, in a fresh process)",
+            large_table(args.style),
+        ),
     ]
     if args.compile is not None:
         chosen = args.compile or ["LeNet"]

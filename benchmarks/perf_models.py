@@ -144,6 +144,24 @@ def transformer() -> Case:
     return Transformer(), (torch.randn(2, 16, 384),)
 
 
+def large_transformer() -> Case:
+    """The same transformer at 1.2 B parameters (24 blocks, 2048 wide), on the ``meta`` device.
+
+    Meta tensors have shapes and no data: the model is built in a moment
+    and takes no memory, and conversion (which needs shapes only) runs as on
+    real weights. Its check cannot run (no values): :func:`large_check_copy`
+    is the same class at a size that can.
+    """
+    with torch.device("meta"):
+        model = Transformer(depth=24, dim=2048, heads=16)
+    return model, (torch.randn(1, 16, 2048, device="meta"),)
+
+
+def large_check_copy() -> Case:
+    """A smaller copy of :func:`large_transformer` with real weights, for its check."""
+    return Transformer(depth=2, dim=256, heads=4), (torch.randn(2, 16, 256),)
+
+
 class Chain(nn.Module):
     """``depth`` blocks of Linear -> LayerNorm -> GELU in one forward: a long graph."""
 

@@ -205,7 +205,7 @@ def main() -> None:
         "Run original and output side by side before writing: in eval mode "
         "the original about 3 times and the output twice (example batch, "
         "batch + 1), plus a probe and a run per other input shape and per "
-        "optional input; the check is about three quarters of a ResNet-50's "
+        "optional input; the check is about nine tenths of a ResNet-50's "
         "conversion + check (benchmarks/perf.md), --no-check saves that."
     ),
 )

@@ -52,9 +52,11 @@ from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
 from .source_map import statement_line
 from .tracers import unwritable_message
+from .trace_sharing import TraceKeys, retargeted, shareable
 from .trace import (
     BRANCHES_ON_TRAINING,
     CallInputs,
+    KnownOutputs,
     call_with,
     given_optional_inputs,
     keywords_of,
@@ -127,7 +129,8 @@ def trace_instances(
     model = read.module
     # third-party layers stay calls (leaves), run in both modes on what they receive
     mark_leaves(model, lambda leaves: capture_inputs(model, example_inputs, leaves))
-    inputs = capture_inputs(model, example_inputs)
+    outputs: KnownOutputs = {}  # blocks' outputs: the parents' annotation reuses them
+    inputs = capture_inputs(model, example_inputs, outputs=outputs)
     functional = style is Style.FUNCTIONAL
     # the Sequentials called as a whole: functions of their own in functional style
     called = {
@@ -149,6 +152,8 @@ def trace_instances(
     def defined(module: nn.Module) -> bool:
         return is_defined_class(module) or (functional and id(module) in called)
 
+    keys = TraceKeys(keep)
+    first_traced: dict[tuple, Instance] = {}  # by key: the instance traced for it
     instances = []
     for path, module in _post_order(model):
         if path and not defined(module):
@@ -160,8 +165,11 @@ def trace_instances(
                     "is never called by forward on the example inputs"
                 )
             continue
+        key = keys.key(module, inputs[id(module)]) if path else None  # root: one
+        twin = first_traced.get(key) if path else None
+        shared = _shared_graphs(twin, module) if twin is not None else None
         try:
-            graphs, merged = traced(module, inputs[id(module)], keep)
+            graphs, merged = shared or traced(module, inputs[id(module)], keep, outputs)
         except ConversionError as error:  # say which block, as well as where
             if not path:
                 raise
@@ -178,11 +186,35 @@ def trace_instances(
         instances.append(
             Instance(path, module, graphs, located, built, None if single else merged)
         )
+        if path and twin is None and all(map(shareable, [*graphs.values(), merged])):
+            first_traced[key] = instances[-1]
     return instances
 
 
+def _shared_graphs(
+    twin: Instance, module: nn.Module
+) -> tuple[dict[TraceVariant, fx.GraphModule], fx.GraphModule] | None:
+    """What :func:`traced` gives ``module``, copied from ``twin``'s (same :class:`TraceKeys` key).
+
+    None when a copy cannot stand in (a constant fx parked on the traced
+    instance, which ``module`` does not hold): then ``module`` is traced.
+    """
+    copies: dict[int, fx.GraphModule] = {}
+    try:
+        for graph in [*twin.graphs.values(), twin.graph]:
+            if id(graph) not in copies:
+                copies[id(graph)] = retargeted(graph, module)
+    except AttributeError:
+        return None
+    graphs = {variant: copies[id(g)] for variant, g in twin.graphs.items()}
+    return graphs, copies[id(twin.graph)]
+
+
 def traced(
-    module: nn.Module, inputs: tuple[Any, ...], keep: Any
+    module: nn.Module,
+    inputs: tuple[Any, ...],
+    keep: Any,
+    outputs: KnownOutputs | None = None,
 ) -> tuple[dict[TraceVariant, fx.GraphModule], fx.GraphModule]:
     """Every trace ``module`` needs, and their merge.
 
@@ -191,14 +223,19 @@ def traced(
     (default None) the example gives, the same again without it. The merge
     (:func:`~nnconvert.merge.merge_traces`) joins them one difference at a
     time: ``if self.training:`` inside ``if targets is not None:``.
+    ``outputs``: what the model's run gave for its blocks (``capture_inputs``),
+    valid for the eval trace on these inputs only: that trace's annotation
+    takes its kept blocks' results from there instead of running them again.
     """
     keywords = keywords_of(inputs)
     optional = given_optional_inputs(module, inputs)
     given = frozenset(name for _, name in optional)
     graphs: dict[TraceVariant, fx.GraphModule] = {}
 
-    def in_both_modes(inputs: tuple[Any, ...], given: frozenset[str]):
-        eval_graph = trace(module, inputs, keep, keywords)
+    def in_both_modes(
+        inputs: tuple[Any, ...], given: frozenset[str], known: KnownOutputs | None
+    ):
+        eval_graph = trace(module, inputs, keep, keywords, known)
         graphs[TraceVariant(False, given)] = eval_graph
         if not eval_graph.meta[BRANCHES_ON_TRAINING]:
             return eval_graph
@@ -208,12 +245,12 @@ def traced(
         graphs[TraceVariant(True, given)] = train_graph
         return merge_traces(train_graph, eval_graph, _training_flag, primary=False)
 
-    merged = in_both_modes(inputs, given)
+    merged = in_both_modes(inputs, given, outputs)
     for index, name in optional:
         without = inputs[:index] + (None,) + inputs[index + 1 :]
         if not _runs(module, without, keywords):
             continue  # ``input_ids`` or ``inputs_embeds``: the block needs one of them
-        other = _expecting_any(in_both_modes(without, given - {name}), name)
+        other = _expecting_any(in_both_modes(without, given - {name}, None), name)
         merged = merge_traces(merged, other, _given(name), primary=True)
     graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
     if len(graphs) == 2:  # the eval trace under both keys: one trace
@@ -292,18 +329,27 @@ def capture_inputs(
     model: nn.Module,
     example_inputs: Sequence[Any],
     modules: Iterable[nn.Module] | None = None,
+    outputs: dict[int, Any] | None = None,
 ) -> dict[int, tuple[Any, ...]]:
     """The positional inputs each module receives first, by running the model once.
 
     ``modules`` are the ones to watch (default: the model, its user-defined
     blocks and its ``nn.Sequential`` containers). The model's attributes are
     left as they were (:func:`~.attributes.attributes_restored`).
+    ``outputs``, if given, receives the output of each watched module that
+    was called exactly once (:data:`~.trace.KnownOutputs`).
     """
     captured: dict[int, tuple[Any, ...]] = {}
+    calls: dict[int, int] = {}
+    returned: dict[int, Any] = {}
 
     def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
+        calls[id(module)] = calls.get(id(module), 0) + 1
         if id(module) not in captured:
             captured[id(module)] = _positional(module, args, kwargs)
+
+    def output_hook(module: nn.Module, args: tuple, output: Any) -> None:
+        returned.setdefault(id(module), output)
 
     if modules is None:
         modules = [
@@ -311,7 +357,10 @@ def capture_inputs(
             for m in model.modules()
             if m is model or is_defined_class(m) or type(m) is nn.Sequential
         ]
+    modules = list(modules)
     handles = [m.register_forward_pre_hook(hook, with_kwargs=True) for m in modules]
+    if outputs is not None:
+        handles += [m.register_forward_hook(output_hook) for m in modules]
     try:  # what forward caches on self is undone: tracing records how it is made
         with torch.no_grad(), attributes_restored(model):
             output = model(*clone_inputs(example_inputs))
@@ -326,6 +375,8 @@ def capture_inputs(
     unwritable = _unwritable_part(output)
     if unwritable is not None:  # say so now, not deep inside a block's trace
         raise ConversionError(unwritable_message(unwritable))
+    if outputs is not None:
+        outputs.update((k, v) for k, v in returned.items() if calls.get(k) == 1)
     return captured
 
 

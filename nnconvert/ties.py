@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import inspect
 import textwrap
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -148,13 +149,24 @@ def written_ties(module: nn.Module) -> dict[str, str]:
     found: dict[str, str] = {}
     for path, sub in module.named_modules():
         prefix = f"{path}." if path else ""
-        for target, source in _assignments(type(sub)).items():
+        for target, source in _assignments(type(sub)):
             found.setdefault(prefix + target, prefix + source)
     return found
 
 
-def _assignments(cls: type) -> dict[str, str]:
-    """``{X: Y}`` for each ``self.X = self.Y`` in ``cls.__init__`` (and its bases')."""
+#: class -> its :func:`_assignments`: every instance of a class asks again, and
+#: reading the source is slow; weak, so that classes made on the fly can go
+_ASSIGNMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _assignments(cls: type) -> tuple[tuple[str, str], ...]:
+    """``(X, Y)`` for each ``self.X = self.Y`` in ``cls.__init__`` (and its bases'), X once."""
+    if cls not in _ASSIGNMENTS:
+        _ASSIGNMENTS[cls] = _read_assignments(cls)
+    return _ASSIGNMENTS[cls]
+
+
+def _read_assignments(cls: type) -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     for base in cls.__mro__:
         init = vars(base).get("__init__")
@@ -169,7 +181,7 @@ def _assignments(cls: type) -> dict[str, str]:
                 target, value = _self_path(node.targets[0]), _self_path(node.value)
                 if target and value:
                     found.setdefault(target, value)
-    return found
+    return tuple(found.items())
 
 
 def _self_path(node: ast.AST) -> str | None:

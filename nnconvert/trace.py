@@ -40,13 +40,17 @@ from torch.fx._symbolic_trace import _assert_is_none
 
 from .branches import expect, expect_none
 from .attributes import traced_values_undone
-from .copying import copy_model
+from .copying import copy_sharing_parameters
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable, to_meta
 from .tracers import ConcreteTracer, KeepPredicate, ModelTracer, needs_own_root
 
 #: ``GraphModule.meta`` key: the trace answered ``if self.training:`` (or the like).
 BRANCHES_ON_TRAINING = "branches_on_training"
+
+#: ``id(module)`` -> what the module returned when the model ran on the example
+#: inputs, for modules called exactly once then (``hierarchy.capture_inputs``).
+KnownOutputs = dict[int, Any]
 
 
 class CallInputs(tuple):
@@ -96,12 +100,14 @@ def trace(
     example_inputs: Sequence[Any],
     keep: KeepPredicate | None = None,
     keywords: Sequence[str] = (),
+    known: KnownOutputs | None = None,
 ) -> fx.GraphModule:
     """Trace ``model`` and attach ``node.meta["value"]`` computed on ``example_inputs``.
 
     Submodules for which ``keep`` holds stay ``call_module`` nodes. The last
     ``len(keywords)`` example inputs are passed by those keywords
-    (:class:`CallInputs`).
+    (:class:`CallInputs`). ``known``: kept submodules' outputs on these
+    inputs, in this mode (see :func:`annotate`).
     """
     # Tracing runs forward on proxies: what forward stores on a module (RAFT's
     # ``self.corr_pyramid = ...``) and the constants fx parks on the root must
@@ -123,7 +129,7 @@ def trace(
             vars(submodule).clear()
             vars(submodule).update(saved)
     module.meta[BRANCHES_ON_TRAINING] = branches_on_training
-    annotate(module, example_inputs)
+    annotate(module, example_inputs, known)
     return module
 
 
@@ -300,14 +306,29 @@ def _trace_graph(
             ) from error
 
 
-def annotate(module: fx.GraphModule, example_inputs: Sequence[Any]) -> None:
+def annotate(
+    module: fx.GraphModule,
+    example_inputs: Sequence[Any],
+    known: KnownOutputs | None = None,
+) -> None:
     """Store each node's example value (tensors as ``meta`` tensors) in ``node.meta["value"]``.
 
-    Runs a copy, so that BatchNorm statistics and in-place ops of the user's
-    model are left alone.
+    ``known`` holds what some submodules returned when the model ran on the
+    inputs that gave ``example_inputs``, in the same mode: a ``call_module``
+    node of one (the only node calling it) takes that result instead of
+    running the block again -- a ResNet's root graph would otherwise run the
+    whole network once more. Only shapes and dtypes are kept, and those are
+    the same however often the block runs.
+
+    Runs a copy, so that BatchNorm statistics, in-place ops on buffers and
+    what ``forward`` stores on ``self`` are left alone; the parameters are
+    shared (:func:`~.copying.copy_sharing_parameters`). Running on ``meta``
+    tensors instead was measured and rejected: most meta kernels are Python
+    decompositions, 10x slower than the real op on a trace's small tensors.
     """
-    shadow = copy_model(module)
-    recorder = _ValueRecorder(shadow)
+    results = _known_results(module, known or {})
+    shadow = copy_sharing_parameters(module)
+    recorder = _ValueRecorder(shadow, results)
     with torch.no_grad():
         try:
             recorder.run(*clone_inputs(example_inputs))
@@ -322,10 +343,30 @@ def annotate(module: fx.GraphModule, example_inputs: Sequence[Any]) -> None:
             node.meta["value"] = values[node.name]
 
 
+def _known_results(module: fx.GraphModule, known: KnownOutputs) -> dict[str, Any]:
+    """``call_module`` target -> the known output of the one node that calls it."""
+    calls: dict[str, int] = {}
+    for node in module.graph.nodes:
+        if node.op == "call_module":
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
+    results = {}
+    for target, count in calls.items():
+        submodule = id(module.get_submodule(target))
+        if count == 1 and submodule in known:
+            results[target] = known[submodule]
+    return results
+
+
 class _ValueRecorder(fx.Interpreter):
-    def __init__(self, module: fx.GraphModule):
+    def __init__(self, module: fx.GraphModule, results: dict[str, Any] | None = None):
         super().__init__(module)
         self.values: dict[fx.Node, Any] = {}
+        self.results = results or {}
+
+    def call_module(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        if target in self.results:
+            return self.results[target]
+        return super().call_module(target, args, kwargs)
 
     def fetch_args_kwargs_from_env(self, n: fx.Node) -> tuple[tuple, dict]:
         args, kwargs = super().fetch_args_kwargs_from_env(n)

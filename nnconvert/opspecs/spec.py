@@ -119,6 +119,7 @@ def bind(params: tuple[Param, ...], args: tuple, kwargs: Mapping) -> dict[str, A
     return bound
 
 
+@functools.lru_cache(maxsize=None)  # asked per call and per layer: inspect is slow
 def signature_of(function: Callable) -> tuple[Param, ...]:
     """The parameters of a Python function, for rows that do not spell them out."""
     try:
@@ -129,6 +130,33 @@ def signature_of(function: Callable) -> tuple[Param, ...]:
     if any(p.kind in kinds for p in parameters):
         raise ValueError(f"{function!r} takes *args/**kwargs; give its signature")
     return tuple(Param(p.name, p.default) for p in parameters)
+
+
+def _plain_key(value: Any) -> Any:
+    """``value`` as a hashable key when it is plain data (numbers, strings, tuples), else None."""
+    if type(value) in (type(None), bool, int, float, str):
+        return (type(value), value)
+    if type(value) in (tuple, list):
+        items = tuple(_plain_key(v) for v in value)
+        return None if None in items else (type(value), items)
+    if type(value) is dict:
+        items = tuple((k, _plain_key(v)) for k, v in value.items())
+        return None if any(v is None for _, v in items) else (dict, items)
+    return None
+
+
+@functools.lru_cache(maxsize=None)  # asked per layer instance: inspect is slow
+def _constructor_parameters(cls: type) -> tuple[Param, ...]:
+    """``cls.__init__``'s parameters a person sets (no device/dtype/private ones)."""
+    signature = inspect.signature(cls.__init__)
+    skip = {"self", "device", "dtype"}
+    return tuple(
+        Param(p.name, p.default)
+        for p in signature.parameters.values()
+        if p.name not in skip
+        and not p.name.startswith("_")
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    )
 
 
 def collapse(value: Any) -> Any:
@@ -438,6 +466,8 @@ class OpSpec:
     ctor_signature: str | None = None
     forward_signature: str | None = None
     first_weight: str | None = None
+    #: meta layers :meth:`rebuild` built, by their plain constructor arguments
+    _built: dict = field(default_factory=dict, init=False, repr=False)
 
     # -- signatures ---------------------------------------------------------
 
@@ -462,15 +492,7 @@ class OpSpec:
         """Constructor parameters a person sets (no device/dtype/private ones)."""
         if self.ctor_signature is not None:
             return parse_signature(self.ctor_signature)
-        signature = inspect.signature(self.module.__init__)
-        skip = {"self", "device", "dtype"}
-        return tuple(
-            Param(p.name, p.default)
-            for p in signature.parameters.values()
-            if p.name not in skip
-            and not p.name.startswith("_")
-            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        )
+        return _constructor_parameters(self.module)
 
     @property
     def has_weights(self) -> bool:
@@ -592,10 +614,23 @@ class OpSpec:
     def rebuild(self, module: nn.Module) -> nn.Module:
         """A fresh instance from :meth:`constructor_arguments`, checked against ``module``.
 
+        The instance is on the ``meta`` device when the layer builds there,
+        and then shared by every call with the same arguments: read it only.
+
         Raises ConversionError when the row cannot reproduce the instance, so
         that a gap in the table shows up as an error, never as wrong code.
         """
         positional, keywords = self.constructor_arguments(module)
+        # on the meta device first: no weights allocated and initialised (most
+        # of a ResNet's conversion time went there); a layer that cannot be
+        # built or compared there is built for real, as it always was
+        try:
+            with torch.device("meta"):
+                rebuilt = self._meta_layer(positional, keywords)
+            if self._rebuilds(module, rebuilt, positional, keywords):
+                return rebuilt
+        except Exception:
+            pass
         try:
             rebuilt = self.module(*positional, **keywords)
         except Exception as error:
@@ -603,14 +638,39 @@ class OpSpec:
                 f"op spec for nn.{self.module.__name__}: constructor arguments "
                 f"{positional} {keywords} do not build the layer: {error}"
             ) from None
-        same_call = same_value(self.behaviour(rebuilt), self.behaviour(module))
-        stable = same_value(self.constructor_arguments(rebuilt), (positional, keywords))
-        if not same_call or not stable:
+        if not self._rebuilds(module, rebuilt, positional, keywords):
             raise ConversionError(
                 f"op spec for nn.{self.module.__name__}: rebuilt layer "
                 f"{rebuilt!r} differs from the original {module!r}"
             )
         return rebuilt
+
+    def _meta_layer(self, positional: list, keywords: Arguments) -> nn.Module:
+        """The layer these arguments build (on the current device), built once per arguments.
+
+        A 10,000-layer chain has a few distinct configurations; building
+        each layer again was a millisecond apiece. Arguments that are not
+        plain data are never looked up (built every time).
+        """
+        key = _plain_key((positional, keywords))
+        if key is None:
+            return self.module(*positional, **keywords)
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = self.module(*positional, **keywords)
+        return built
+
+    def _rebuilds(
+        self,
+        module: nn.Module,
+        rebuilt: nn.Module,
+        positional: list,
+        keywords: Arguments,
+    ) -> bool:
+        """``rebuilt`` calls what ``module`` calls and gives back the same arguments."""
+        same_call = same_value(self.behaviour(rebuilt), self.behaviour(module))
+        stable = same_value(self.constructor_arguments(rebuilt), (positional, keywords))
+        return same_call and stable
 
     def behaviour(self, module: nn.Module) -> tuple:
         """What ``forward`` does, as data: the calls it makes and the tensors it owns.

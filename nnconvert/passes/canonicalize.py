@@ -19,10 +19,11 @@ After::
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import operator
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import fx, nn
@@ -82,9 +83,8 @@ def _rewrite(node: fx.Node, spec, params: tuple[Param, ...], fixed) -> None:
 
 def _drop_default_kwargs(node: fx.Node) -> None:
     """Drop keyword arguments that only restate a Python function's defaults."""
-    try:
-        parameters = inspect.signature(node.target).parameters
-    except (TypeError, ValueError):
+    parameters = _parameters_of(node.target)
+    if parameters is None:
         return
     kwargs = {
         k: v
@@ -97,6 +97,28 @@ def _drop_default_kwargs(node: fx.Node) -> None:
         )
     }
     node.kwargs = kwargs
+
+
+def _parameters_of(function: Any) -> Mapping[str, inspect.Parameter] | None:
+    """``inspect.signature(function).parameters``, None without one; once per function.
+
+    Reading a builtin's signature parses its text: a millisecond per node.
+    """
+    try:
+        hash(function)
+    except TypeError:  # unhashable: read every time
+        return _read_parameters(function)
+    return _cached_parameters(function)
+
+
+def _read_parameters(function: Any) -> Mapping[str, inspect.Parameter] | None:
+    try:
+        return inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return None
+
+
+_cached_parameters = functools.lru_cache(maxsize=None)(_read_parameters)
 
 
 def _flatten_reshape(node: fx.Node) -> None:

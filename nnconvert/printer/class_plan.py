@@ -272,17 +272,18 @@ def _merge_optional_blocks(
     """
     merged: set[int] = set()
     result = []
+    of_type: dict[type, list[int]] = {}  # a shape merges with its own class's only
+    for i, group in enumerate(groups):
+        of_type.setdefault(type(group[0].instance.module), []).append(i)
     for i, base in enumerate(groups):
         if i in merged:
             continue
         optional: list[str] = []
         calls: frozenset[fx.Node] = frozenset()
         members = list(base)
-        for j in range(i + 1, len(groups)):
+        for j in of_type[type(base[0].instance.module)]:
             other = groups[j]
-            if j in merged or type(other[0].instance.module) is not type(
-                base[0].instance.module
-            ):
+            if j <= i or j in merged:
                 continue
             found = optional_calls(base[0], other, style)
             if found is None:  # the shape without the submodule came second

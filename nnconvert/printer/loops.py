@@ -85,12 +85,17 @@ def find_loops(
     index = 0
     while index < len(statements):
         run = _run_from(statements, index, plan)
-        loop = _as_loop(run, plan, style, owner, callees or {})
-        if loop is not None:
-            loops.append(loop)
-            index += len(run)
-        else:
-            index += 1
+        # the run from each later member is the rest of this one (the members
+        # share the first's keywords), and a loop starts at member 0: so each
+        # start is tried once, and a chain of n distinct blocks costs n, not n²
+        for start in range(len(run)):
+            if start and not str(run[start].target).endswith(("0", ".0")):
+                continue
+            loop = _as_loop(run[start:], plan, style, owner, callees or {})
+            if loop is not None:
+                loops.append(loop)
+                break
+        index += max(len(run), 1)
     return loops
 
 
