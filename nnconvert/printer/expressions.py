@@ -301,6 +301,9 @@ class ExpressionPrinter:
             return Expression(
                 "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
             )
+        if isinstance(value, slice) and _contains_node(value):  # outside brackets
+            parts = [value.start, value.stop] + ([value.step] if value.step else [])
+            return Expression(f"slice({', '.join(map(self.argument, parts))})")
         if isinstance(value, dict) and any(_contains_node(v) for v in value.values()):
             items = [f"{literal(k)}: {self.argument(v)}" for k, v in value.items()]
             return Expression("{" + ", ".join(items) + "}")
