@@ -236,8 +236,11 @@ def _attributes(
     """Top-level attributes ``__init__`` must create, in the original's order.
 
     The original's attributes keep their declaration order (so the state_dict
-    order is the original's); layers the conversion adds go where they are
-    first used; unused attributes that own state come last.
+    order is the original's), unused ones that own state too; layers the
+    conversion adds go where they are first used. T5's ``shared`` embedding
+    is only reached through the stacks' tied ``embed_tokens``: declared
+    first, it stays first, so ``named_parameters()`` names the tied tensor
+    ``shared.weight`` as the original does.
     """
     declared = _declaration_order(original)
     used: list[str] = []
@@ -251,10 +254,13 @@ def _attributes(
         for n in used
         if n in declared and _is_original(n, graph_module, original, built)
     ]
-    existing = iter(sorted(kept, key=declared.index))
-    order = [next(existing) if name in kept else name for name in used]
     state = {key.split(".")[0] for key in original.state_dict()}
-    order += [name for name in declared if name not in order and name in state]
+    unused = [name for name in declared if name not in used and name in state]
+    existing = iter(sorted(kept + unused, key=declared.index))
+    slots = [name not in kept for name in used] + [False] * len(unused)
+    order = [
+        name if added else next(existing) for name, added in zip(used + unused, slots)
+    ]
     for name in order:
         value = getattr(graph_module, name, None)
         if value is None or type(value) is nn.Module:  # fx's stand-in for a container
