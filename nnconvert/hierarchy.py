@@ -51,6 +51,7 @@ from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
 from .source_map import statement_line
+from .traced_inputs import inputs_from_parent
 from .tracers import unwritable_message
 from .trace import (
     BRANCHES_ON_TRAINING,
@@ -149,17 +150,7 @@ def trace_instances(
     def defined(module: nn.Module) -> bool:
         return is_defined_class(module) or (functional and id(module) in called)
 
-    instances = []
-    for path, module in _post_order(model):
-        if path and not defined(module):
-            continue
-        if id(module) not in inputs:
-            if any(True for _ in module.state_dict()):
-                raise ConversionError(
-                    f"submodule {path!r} ({type(module).__qualname__}) owns weights but "
-                    "is never called by forward on the example inputs"
-                )
-            continue
+    def instance(path: str, module: nn.Module) -> Instance:
         try:
             graphs, merged = traced(module, inputs[id(module)], keep)
         except ConversionError as error:  # say which block, as well as where
@@ -175,9 +166,35 @@ def trace_instances(
         built = _attributes_under(read.built_paths, path)
         single = len(graphs) == 1
         located = _source_locations(merged)
-        instances.append(
-            Instance(path, module, graphs, located, built, None if single else merged)
+        return Instance(
+            path, module, graphs, located, built, None if single else merged
         )
+
+    instances = []
+    for path, module in _post_order(model):
+        if path and not defined(module):
+            continue
+        if id(module) not in inputs:
+            if any(True for _ in module.state_dict()):
+                raise ConversionError(
+                    f"submodule {path!r} ({type(module).__qualname__}) owns weights but "
+                    "is never called by forward on the example inputs"
+                )
+            continue
+        instances.append(instance(path, module))
+    # parents first: a block the traced parent hands more than the model did
+    # is traced again with it (:mod:`.traced_inputs`), then its own blocks
+    blocks = {id(i.module): i.module for i in instances if i.path}
+    where = {id(i.module): index for index, i in enumerate(instances)}
+    for index in reversed(range(len(instances))):
+        parent = instances[index]
+        graph, given = parent.graphs[EVAL_TRACE], inputs[id(parent.module)]
+        for key, more in inputs_from_parent(
+            graph, given, inputs, blocks, _positional
+        ).items():
+            inputs[key] = more
+            child = instances[where[key]]
+            instances[where[key]] = instance(child.path, child.module)
     return instances
 
 

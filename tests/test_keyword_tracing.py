@@ -166,3 +166,64 @@ def test_an_attribute_assigned_on_a_block_output_is_kept(style: Style) -> None:
     # without the assignment the check fails: the returned outputs' pooled is 8 wide
     report = conversion.check(train=True)
     assert "eval, without mask" in [r.label for r in report.results]
+
+
+def causal_mask(x: torch.Tensor) -> torch.Tensor | None:
+    """Hugging Face's mask builders: skipped (None) when run, built while traced.
+
+    ``is_tracing(x)`` holds for an ``fx.Proxy``; the mask then stays in the
+    graph (``torch.compile`` cannot skip on values), where the plain run
+    lets attention use ``is_causal=True`` instead.
+    """
+    if not isinstance(x, torch.fx.Proxy):
+        return None
+    length = x.shape[1]
+    return torch.ones(length, length, dtype=torch.bool).tril()
+
+
+class CausalAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x, mask=None):
+        q, k, v = self.qkv(x).chunk(3, -1)
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+class CausalLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attention = CausalAttention()
+
+    def forward(self, x, mask=None):
+        return x + self.attention(x, mask=mask)
+
+
+class CausalDecoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([CausalLayer(), CausalLayer()])
+
+    def forward(self, x):
+        mask = causal_mask(x)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_blocks_take_what_the_traced_parent_hands_them(style: Style) -> None:
+    """The traced decoder passes a mask its layers never got in the model's run.
+
+    Each layer (and, through it, its attention) is traced again with the
+    mask the parent's graph passes, and without it: the output runs.
+    """
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(
+        CausalDecoder().eval(), style, (torch.randn(2, 5, 8),)
+    )
+    conversion.check(train=True)
+    assert "attn_mask=mask" in conversion.source
