@@ -85,6 +85,37 @@ def test_converts_and_checks(name: str, style: Style) -> None:
     assert "import transformers" not in conversion.source
 
 
+def clip() -> tuple[torch.nn.Module, tuple]:
+    """A small ``CLIPModel`` and its inputs: ``input_ids``, ``pixel_values``, a padded mask."""
+    common = dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
+    config = transformers.CLIPConfig(
+        text_config=dict(common, vocab_size=100, max_position_embeddings=32),
+        vision_config=dict(common, image_size=32, patch_size=8),
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    model = transformers.CLIPModel(config).eval()
+    _, (ids, mask) = build("bert")
+    return model, (ids, torch.randn(2, 3, 32, 32), mask)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_clip_converts_and_checks(style: Style) -> None:
+    """The dual encoder: ``get_text_features`` projects the ``pooler_output`` of
+    the text model's output object in place (``text_outputs.pooler_output =
+    ...``), which the output returns: the assignment is kept, once.
+    """
+    model, inputs = clip()
+    conversion = nnconvert.convert(model, style, inputs)
+    report = conversion.check(train=True)
+    labels = [result.label for result in report.results]
+    assert "eval, without attention_mask" in labels
+    assert "train, gradients of every parameter and input" in labels
+    assert conversion.source.count("text_outputs.pooler_output = ") == 1
+
+
 @pytest.mark.parametrize("style", [Style.MODULE, Style.FUNCTIONAL])
 def test_one_definition_per_block_class(style: Style) -> None:
     """``LlamaDecoderLayer`` is defined once for both layers, under its own name."""
