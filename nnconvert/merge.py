@@ -137,12 +137,12 @@ class _Merger:
             for node in self.sides[side].nodes:
                 if node.op == "output" or not is_impure(node) or self.has(side, node):
                     continue
-                if side == 1:
+                if side == 1 and not _marked(node):
                     ones = [e for s, e in alone if s == 0 and e not in twins]
                     twin = self._twin(node, ones, last)
                     if twin is not None:
                         self.copied[1][node] = twin
-                        last = self.origin[twin].in_true or last
+                        last = _true_position(self.origin[twin])
                         self.origin[twin] = _Origin(last, self.positions[1][node])
                         twins.add(twin)
                         continue
@@ -167,7 +167,7 @@ class _Merger:
             if (
                 candidate.op == node.op
                 and candidate.target == node.target
-                and (self.origin[candidate].in_true or -1.0) > after
+                and _true_position(self.origin[candidate]) > after
                 and _identical((candidate.args, dict(candidate.kwargs)), arguments)
             ):
                 return candidate
@@ -427,6 +427,10 @@ def _identical(a: Any, b: Any) -> bool:
     if isinstance(a, slice):
         return _identical((a.start, a.stop, a.step), (b.start, b.stop, b.step))
     return _equal(a, b)
+
+
+def _true_position(origin: _Origin) -> float:
+    return -1.0 if origin.in_true is None else origin.in_true
 
 
 def _marked(node: fx.Node) -> bool:
