@@ -61,9 +61,10 @@ class Loop:
                 f"    {variable} = {call}",
             ]
         member = first_free(_singular(self.container), taken, "_")
+        keywords = [f"{k}={printer.argument(v)}" for k, v in first.kwargs.items()]
         return [
             f"for {member} in {printer.attribute_path(self.container)}:",
-            f"    {variable} = {member}({variable})",
+            f"    {variable} = {member}({', '.join([variable, *keywords])})",
         ]
 
 
