@@ -23,6 +23,7 @@ import argparse
 import copy
 import inspect
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -315,7 +316,8 @@ def report(rows: list[str]) -> str:
             "/tmp/hfvenv/bin/python benchmarks/hf.py",
             "```",
             "",
-            f"torch {torch.__version__}, transformers {transformers.__version__}. "
+            f"torch {torch.__version__}, transformers {transformers.__version__}, "
+            f"nnconvert at commit {_commit()}. "
             "Small random configurations (hidden size 32, two layers), called "
             "with `input_ids` and an `attention_mask` that pads one sequence "
             "(`pixel_values`, `input_features`, `decoder_input_ids`, `labels` "
@@ -332,6 +334,13 @@ def report(rows: list[str]) -> str:
             "",
         ]
     )
+
+
+def _commit() -> str:
+    """The checkout's short commit hash: which code made the table."""
+    git = ["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"]
+    found = subprocess.run(git, capture_output=True, text=True, check=False)
+    return found.stdout.strip() or "unknown"
 
 
 def main() -> None:

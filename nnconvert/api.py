@@ -34,7 +34,6 @@ from .passes import apply_style, canonicalize, outline_methods
 from .printer import print_program
 from .printer.functions import snake_case
 from .reporting import exit_message, one_line
-from .ties import check_ties_within_blocks
 
 _counter = itertools.count()
 
@@ -156,8 +155,6 @@ def _convert(
     # code that branches on self.training is converted as in eval mode
     with eval_mode(working.module):
         instances = trace_instances(working, example_inputs, style)
-    if style is Style.FUNCTIONAL:
-        check_ties_within_blocks([(i.path, i.module) for i in instances])
     for instance in instances:
         canonicalize(instance.graph)
         apply_style(instance.graph, style)

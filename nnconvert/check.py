@@ -520,7 +520,14 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
 
 
 def _original_train_step(reference: nn.Module, inputs: Sequence[Any]) -> TrainStep:
-    """One train-mode step of the original under the check's seed (no gradients if no loss)."""
+    """One train-mode step of the original under the check's seed (no gradients if no loss).
+
+    Every parameter gets a gradient, as the rewrite's do (:func:`train_step`):
+    a frozen one (Whisper's sinusoidal positions) is compared too, rather
+    than expected to have none.
+    """
+    for parameter in reference.parameters():
+        parameter.requires_grad_(True)
     differentiable = _differentiable(inputs)
     torch.manual_seed(SEED)
     outputs = reference(*clone_inputs(differentiable))

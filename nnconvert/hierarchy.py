@@ -51,6 +51,7 @@ from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
 from .source_map import statement_line
+from .traced_inputs import inputs_from_parent
 from .tracers import unwritable_message
 from .trace_sharing import TraceKeys, retargeted, shareable
 from .trace import (
@@ -154,17 +155,8 @@ def trace_instances(
 
     keys = TraceKeys(keep)
     first_traced: dict[tuple, Instance] = {}  # by key: the instance traced for it
-    instances = []
-    for path, module in _post_order(model):
-        if path and not defined(module):
-            continue
-        if id(module) not in inputs:
-            if any(True for _ in module.state_dict()):
-                raise ConversionError(
-                    f"submodule {path!r} ({type(module).__qualname__}) owns weights but "
-                    "is never called by forward on the example inputs"
-                )
-            continue
+
+    def instance(path: str, module: nn.Module) -> Instance:
         key = keys.key(module, inputs[id(module)]) if path else None  # root: one
         twin = first_traced.get(key) if path else None
         shared = _shared_graphs(twin, module) if twin is not None else None
@@ -183,11 +175,38 @@ def trace_instances(
         built = _attributes_under(read.built_paths, path)
         single = len(graphs) == 1
         located = _source_locations(merged)
-        instances.append(
-            Instance(path, module, graphs, located, built, None if single else merged)
+        made = Instance(
+            path, module, graphs, located, built, None if single else merged
         )
         if path and twin is None and all(map(shareable, [*graphs.values(), merged])):
-            first_traced[key] = instances[-1]
+            first_traced[key] = made
+        return made
+
+    instances = []
+    for path, module in _post_order(model):
+        if path and not defined(module):
+            continue
+        if id(module) not in inputs:
+            if any(True for _ in module.state_dict()):
+                raise ConversionError(
+                    f"submodule {path!r} ({type(module).__qualname__}) owns weights but "
+                    "is never called by forward on the example inputs"
+                )
+            continue
+        instances.append(instance(path, module))
+    # parents first: a block the traced parent hands more than the model did
+    # is traced again with it (:mod:`.traced_inputs`), then its own blocks
+    blocks = {id(i.module): i.module for i in instances if i.path}
+    where = {id(i.module): index for index, i in enumerate(instances)}
+    for index in reversed(range(len(instances))):
+        parent = instances[index]
+        graph, given = parent.graphs[EVAL_TRACE], inputs[id(parent.module)]
+        for key, more in inputs_from_parent(
+            graph, given, inputs, blocks, _positional
+        ).items():
+            inputs[key] = more
+            child = instances[where[key]]
+            instances[where[key]] = instance(child.path, child.module)
     return instances
 
 

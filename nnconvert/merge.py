@@ -112,20 +112,66 @@ class _Merger:
         true_output = _output(self.sides[0]).args[0]
         false_output = _output(self.sides[1]).args[0]
         result = self.unify(true_output, false_output)
-        for side in (0, 1):  # side effects nothing reads
-            for node in self.sides[side].nodes:
-                if node.op != "output" and is_impure(node) and not self.has(side, node):
-                    effect = self.take(side, node)
-                    if self.numbers[side][node] not in self.common:  # one side's only
-                        marker = self.graph.call_function(
-                            only_when, (self.condition, side == 0, effect)
-                        )
-                        self.origin[marker] = self.origin[effect]
+        self._side_effects()
         output = self.graph.output(result)
         self.origin[output] = _Origin(float("inf"), float("inf"))
         _reorder(self.graph, self._order_keys())
         self.graph.lint()
         return self.graph
+
+    def _side_effects(self) -> None:
+        """Side effects nothing reads, each under the answer whose trace ran it.
+
+        An effect both sides run on the same merged values (``outputs.pooled
+        = projected`` after a block called with and without ``mask``) is one
+        effect, run under either answer: written once, not once in each
+        branch. Twins are paired in the order of both traces, so random
+        draws keep their order. An effect its own trace already marks as one
+        answer's (an inner branch's ``only_when``) is left to that mark:
+        marked here as well, it would run wherever the outer answer holds.
+        """
+        alone: list[tuple[int, fx.Node]] = []  # (side, effect) of one side only
+        twins: set[fx.Node] = set()
+        last = -1.0  # true-side position of the last pair
+        for side in (0, 1):
+            for node in self.sides[side].nodes:
+                if node.op == "output" or not is_impure(node) or self.has(side, node):
+                    continue
+                if side == 1 and not _marked(node):
+                    ones = [e for s, e in alone if s == 0 and e not in twins]
+                    twin = self._twin(node, ones, last)
+                    if twin is not None:
+                        self.copied[1][node] = twin
+                        last = _true_position(self.origin[twin])
+                        self.origin[twin] = _Origin(last, self.positions[1][node])
+                        twins.add(twin)
+                        continue
+                effect = self.take(side, node)
+                if self.numbers[side][node] not in self.common and not _marked(node):
+                    alone.append((side, effect))
+        for side, effect in alone:
+            if effect not in twins:
+                marker = self.graph.call_function(
+                    only_when, (self.condition, side == 0, effect)
+                )
+                self.origin[marker] = self.origin[effect]
+
+    def _twin(
+        self, node: fx.Node, candidates: list[fx.Node], after: float
+    ) -> fx.Node | None:
+        """The true side's effect that does what false-side ``node`` does, on the same values."""
+        arguments = fx.node.map_arg(
+            (node.args, dict(node.kwargs)), lambda n: self.take(1, n)
+        )
+        for candidate in candidates:
+            if (
+                candidate.op == node.op
+                and candidate.target == node.target
+                and _true_position(self.origin[candidate]) > after
+                and _identical((candidate.args, dict(candidate.kwargs)), arguments)
+            ):
+                return candidate
+        return None
 
     def has(self, side: int, node: fx.Node) -> bool:
         number = self.numbers[side][node]
@@ -338,10 +384,18 @@ def _unifiable(a: fx.Node, b: fx.Node) -> bool:
 
 
 def _same_kind(a: Any, b: Any) -> bool:
+    """Arguments one call can take on either side, a node on one and a constant on the other.
+
+    A structure is no such constant: ``weight[position_ids]`` against
+    ``weight[start : start + length]`` (Whisper's positions) stay two
+    lookups under the ``if``, rather than one over a chosen index.
+    """
     return isinstance(a, fx.Node) == isinstance(b, fx.Node) or (
-        not isinstance(a, (tuple, list, dict))
-        and not isinstance(b, (tuple, list, dict))
+        not isinstance(a, _STRUCTURES) and not isinstance(b, _STRUCTURES)
     )
+
+
+_STRUCTURES = (tuple, list, dict, slice)
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -349,6 +403,42 @@ def _equal(a: Any, b: Any) -> bool:
         return bool(a == b) and hash(a) == hash(b)
     except Exception:
         return a is b
+
+
+def _identical(a: Any, b: Any) -> bool:
+    """The same arguments: the same nodes, in the same structure, around equal constants."""
+    if isinstance(a, fx.Node) or isinstance(b, fx.Node):
+        return a is b
+    if isinstance(a, (tuple, list)):  # fx's immutable_list is a list
+        return (
+            isinstance(b, (tuple, list))
+            and isinstance(a, tuple) == isinstance(b, tuple)
+            and len(a) == len(b)
+            and all(map(_identical, a, b))
+        )
+    if isinstance(a, dict):
+        return (
+            isinstance(b, dict)
+            and list(a) == list(b)
+            and all(_identical(a[k], b[k]) for k in a)
+        )
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, slice):
+        return _identical((a.start, a.stop, a.step), (b.start, b.stop, b.step))
+    return _equal(a, b)
+
+
+def _true_position(origin: _Origin) -> float:
+    return -1.0 if origin.in_true is None else origin.in_true
+
+
+def _marked(node: fx.Node) -> bool:
+    """An effect that an ``only_when`` of its own graph puts under one answer."""
+    return any(
+        user.op == "call_function" and user.target is only_when and user.args[2] is node
+        for user in node.users
+    )
 
 
 def _output(graph: fx.Graph) -> fx.Node:

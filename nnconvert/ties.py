@@ -103,27 +103,22 @@ def canonical_keys(module: nn.Module) -> dict[str, str]:
     return canonical
 
 
-def check_ties_within_blocks(paths_and_modules: list[tuple[str, nn.Module]]) -> None:
-    """Functional style: a block's function may read a tied tensor only under the model's key.
+def tied_outside(module: nn.Module, path: str) -> dict[str, str]:
+    """Keys of block ``path`` whose tensor ``module`` first names outside it: {its key: that key}.
 
-    A block receives ``sub_params(params, "blk.")``; a tensor it shares with a
-    layer outside the block (first named there) would be read under a second
-    key, a second tensor for ``torch.func``. ConversionError names the tie.
+    Functional style hands a block ``sub_params(params, "encoder.")``; T5's
+    ``encoder.embed_tokens.weight`` is ``shared.weight``, which the caller
+    reads under that key. The call passes it on under the block's own key
+    (``{**sub_params(params, "encoder."), "embed_tokens.weight":
+    params["shared.weight"]}``), so that the block reads the one tensor
+    ``torch.func`` sees, and its gradient sums every use.
     """
-    root = next(m for p, m in paths_and_modules if not p)
-    canonical = canonical_keys(root)
-    for path, module in paths_and_modules:
-        if not path:
-            continue
-        for key in module.state_dict(keep_vars=True):
-            full = f"{path}.{key}"
-            if full in canonical and not canonical[full].startswith(f"{path}."):
-                raise ConversionError(
-                    f"tied weights {canonical[full]!r} and {full!r}: the block "
-                    f"{path!r} ({type(module).__qualname__}) shares a tensor with "
-                    "a layer outside it, which functional style cannot pass it "
-                    "under one key; convert to module or mixed style"
-                )
+    prefix = f"{path}."
+    return {
+        key[len(prefix) :]: first
+        for key, first in canonical_keys(module).items()
+        if key.startswith(prefix) and not first.startswith(prefix)
+    }
 
 
 def tie_text(
@@ -249,9 +244,9 @@ def _inside_class(
 __all__ = [
     "Tie",
     "canonical_keys",
-    "check_ties_within_blocks",
     "own_ties",
     "tie_text",
+    "tied_outside",
     "ties",
     "written_ties",
 ]

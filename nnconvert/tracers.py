@@ -91,6 +91,9 @@ class ModelTracer(fx.Tracer):
             self
         )  # node.meta: the helper calls made them
 
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _Proxy(node, self)
+
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if self._keep is not None and self._keep(m):
             return True
@@ -368,7 +371,27 @@ def _escaped_target(base: str, target: str) -> str:
     return text
 
 
-class _ConcreteProxy(fx.Proxy):
+#: What ``fx.Proxy`` itself stores on a proxy: set as plain attributes.
+_PROXY_OWN = frozenset({"node", "tracer"})
+
+
+class _Proxy(fx.Proxy):
+    """A proxy on which ``value.name = x`` is recorded as a ``setattr`` call.
+
+    Plain fx stores the assignment on the proxy object: later reads while
+    tracing see ``x``, but the graph never learns of it, so whoever receives
+    the value afterwards gets the old attribute. CLIP's ``get_text_features``
+    projects ``text_outputs.pooler_output = self.text_projection(...)`` on the
+    ``ModelOutput`` a block returned, and returns that object.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _PROXY_OWN and not name.startswith("_"):
+            self.tracer.create_proxy("call_function", setattr, (self, name, value), {})
+        object.__setattr__(self, name, value)  # later reads while tracing see it
+
+
+class _ConcreteProxy(_Proxy):
     """A proxy that answers ``len``/``int``/``range`` from its example value.
 
     Each answer is also recorded as a guard (:meth:`ConcreteTracer.guard`).

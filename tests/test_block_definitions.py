@@ -351,6 +351,32 @@ def test_calls_through_a_module_list_print_as_a_loop(style):
     assert_own_style_round_trip(conversion)
 
 
+class SizedMlp(Mlp):
+    def forward(self, x, size=None):
+        return super().forward(x) * size[0]
+
+
+class SizedStack(Stack):
+    """CoaT's serial blocks: ``x = block(x, size=[H, W])`` for each block."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList(SizedMlp(8, 16, 0.0) for _ in range(3))
+
+    def forward(self, x):
+        size = [3, 2]  # CoaT's patch grid: numbers of its own
+        for block in self.blocks:
+            x = block(x, size=size)
+        return self.head(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_loop_passes_the_keywords_of_its_calls(style):
+    conversion = converted(SizedStack().eval(), tokens(), style)
+    conversion.check(train=True)
+    assert "size=[3, 2]" in conversion.source
+
+
 def test_calls_through_a_module_list_loop_over_their_weights_in_functional_style():
     conversion = converted(Stack().eval(), tokens(), Style.FUNCTIONAL)
     assert (

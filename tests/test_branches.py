@@ -323,3 +323,143 @@ def test_the_choice_sits_where_the_traces_differ():
     (scaled,) = [n for n in calls if n.target is operator.mul]
     assert found[scaled] == ((joined.args[0], True),)
     assert found[joined] == ()
+
+
+class FeedForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return x + F.dropout(self.fc(x), 0.1, self.training)
+
+
+class CrossAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(8, 8)
+
+    def forward(self, x, memory, mask=None):
+        scores = self.q(x) @ memory.transpose(1, 2)
+        if mask is not None:
+            scores = scores + mask[:, None, :]
+        attended = F.dropout(scores.softmax(-1) @ memory, 0.1, self.training)
+        return x + attended, scores
+
+
+class DecoderBlock(nn.Module):
+    """T5's ``T5Block``: cross-attention only given ``memory``, a dtype check after each layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.ModuleList([FeedForward(), CrossAttention(), FeedForward()])
+
+    def forward(self, x, memory=None, memory_mask=None):
+        x = self.layer[0](x)
+        if x.dtype == torch.float16:
+            x = x.clamp(-1000, 1000)
+        if memory is not None:
+            x, _ = self.layer[1](x, memory, memory_mask)
+            if x.dtype == torch.float16:
+                x = x.clamp(-1000, 1000)
+        x = self.layer[-1](x)
+        if x.dtype == torch.float16:
+            x = x.clamp(-1000, 1000)
+        return x
+
+
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = DecoderBlock()
+
+    def forward(self, x, memory=None, memory_mask=None):
+        return self.block(x, memory, memory_mask)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_layer_runs_once_on_each_path_of_nested_branches(style):
+    """Three traces of ``DecoderBlock`` (all inputs, no ``memory``, no
+    ``memory_mask``): the check after the last layer is one answer's in the
+    inner merge and must stay so in the outer one; run on both inner answers,
+    it called the last layer on both paths (an extra dropout draw in train
+    mode) and the cross-attention without ``memory``.
+    """
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 5, 8), torch.randn(2, 3, 8), torch.zeros(2, 3))
+    conversion = nnconvert.convert(Decoder(), style, inputs)
+    report = conversion.check(train=True)
+    labels = [result.label for result in report.results]
+    assert "eval, without memory" in labels and "train, outputs" in "".join(labels)
+
+
+class Positions(nn.Embedding):
+    """Whisper's positions: a slice of the table, or a lookup of given positions."""
+
+    def forward(self, ids, start=0, position_ids=None):
+        if position_ids is None:
+            return self.weight[start : start + ids.shape[1]]
+        return self.weight[position_ids]
+
+
+class Embedder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tokens = nn.Embedding(10, 8)
+        self.positions = Positions(16, 8)
+
+    def forward(self, ids):
+        position_ids = torch.arange(ids.shape[1]).unsqueeze(0).repeat(ids.shape[0], 1)
+        return self.tokens(ids) + self.positions(ids, 0, position_ids)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_slice_by_an_input_against_an_index_stays_two_lookups(style):
+    """``weight[start : start + n]`` against ``weight[position_ids]``: one lookup
+    under each answer, not one over a chosen slice object (which no literal writes).
+    """
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(Embedder(), style, (torch.randint(0, 10, (2, 5)),))
+    conversion.check(train=True)
+    assert "[start : start + " in conversion.source
+
+
+class SelfAndCrossLayer(nn.Module):
+    """Whisper's decoder layer: each attention returns ``(output, weights)``, unpacked."""
+
+    def __init__(self):
+        super().__init__()
+        self.self_attention = CrossAttention()
+        self.cross_attention = CrossAttention()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x, memory=None):
+        residual = x
+        x, _ = self.self_attention(x, x)
+        x = residual + F.dropout(x, 0.1, self.training)
+        if memory is not None:
+            residual = x
+            x, _ = self.cross_attention(x, memory)
+            x = residual + F.dropout(x, 0.1, self.training)
+        return x + self.fc(x)
+
+
+class SelfAndCross(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = SelfAndCrossLayer()
+
+    def forward(self, x, memory=None):
+        return self.layer(x, memory)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_chosen_tuple_read_by_one_element_is_unpacked_in_each_branch(style):
+    """The merge joins the two residual steps, ``choose(cross_attention(...),
+    self_attention(...))[0]``: the ``if`` assigns ``out, _ = ...`` on each side.
+    """
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 5, 8), torch.randn(2, 3, 8))
+    conversion = nnconvert.convert(SelfAndCross(), style, inputs)
+    report = conversion.check(train=True)
+    assert "eval, without memory" in [result.label for result in report.results]

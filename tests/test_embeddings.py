@@ -153,3 +153,27 @@ def test_embedding_bag_lifts_back(to, options):
     again = nnconvert.convert(load_output(functional), to, inputs)
     again.check(train=True)
     assert again.source == nnconvert.convert(model, to, inputs).source
+
+
+class FrozenPositions(nn.Module):
+    """Whisper's encoder: a position table built frozen (``requires_grad_(False)``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.positions = nn.Embedding(5, 4)
+        self.positions.requires_grad_(False)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x + self.positions(torch.arange(x.shape[1])))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_frozen_parameter_has_its_gradient_compared(style):
+    """The check asks every parameter of both sides for a gradient, a frozen one too."""
+    model = FrozenPositions()
+    report = nnconvert.convert(model, style, (torch.randn(2, 5, 4),)).check(train=True)
+    gradients = report.results[-1]
+    assert gradients.label == "train, gradients of every parameter and input"
+    assert "output['positions.weight']" in [d.what for d in gradients.differences]
+    assert not model.positions.weight.requires_grad  # the model itself is left alone

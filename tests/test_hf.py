@@ -85,6 +85,92 @@ def test_converts_and_checks(name: str, style: Style) -> None:
     assert "import transformers" not in conversion.source
 
 
+def clip() -> tuple[torch.nn.Module, tuple]:
+    """A small ``CLIPModel`` and its inputs: ``input_ids``, ``pixel_values``, a padded mask."""
+    common = dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
+    config = transformers.CLIPConfig(
+        text_config=dict(common, vocab_size=100, max_position_embeddings=32),
+        vision_config=dict(common, image_size=32, patch_size=8),
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    model = transformers.CLIPModel(config).eval()
+    _, (ids, mask) = build("bert")
+    return model, (ids, torch.randn(2, 3, 32, 32), mask)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_clip_converts_and_checks(style: Style) -> None:
+    """The dual encoder: ``get_text_features`` projects the ``pooler_output`` of
+    the text model's output object in place (``text_outputs.pooler_output =
+    ...``), which the output returns: the assignment is kept, once.
+    """
+    model, inputs = clip()
+    conversion = nnconvert.convert(model, style, inputs)
+    report = conversion.check(train=True)
+    labels = [result.label for result in report.results]
+    assert "eval, without attention_mask" in labels
+    assert "train, gradients of every parameter and input" in labels
+    assert conversion.source.count("text_outputs.pooler_output = ") == 1
+
+
+def t5() -> tuple[torch.nn.Module, tuple]:
+    """A small ``T5Model``: ``input_ids``, a padded mask, ``decoder_input_ids``."""
+    config = transformers.T5Config(
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        vocab_size=100,
+        use_cache=False,
+    )
+    torch.manual_seed(0)
+    model = transformers.T5Model(config).eval()
+    _, (ids, mask) = build("bert")
+    return model, (ids, mask, torch.randint(0, 100, (2, 5)))
+
+
+def whisper() -> tuple[torch.nn.Module, tuple]:
+    """A small ``WhisperModel``: 16 mel bins of 64 frames, ``decoder_input_ids``."""
+    config = transformers.WhisperConfig(
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        num_mel_bins=16,
+        max_source_positions=32,
+        vocab_size=100,
+        pad_token_id=1,
+        bos_token_id=2,
+        eos_token_id=2,
+        decoder_start_token_id=3,
+        use_cache=False,
+    )
+    torch.manual_seed(0)
+    model = transformers.WhisperModel(config).eval()
+    return model, (torch.randn(2, 16, 64), None, torch.randint(2, 100, (2, 5)))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+@pytest.mark.parametrize("make", [t5, whisper], ids=lambda f: f.__name__)
+def test_encoder_decoders_convert_and_check(make, style: Style) -> None:
+    """T5 (tied ``shared`` embedding, cross-attention only in the decoder's
+    blocks) and Whisper (a causal mask its decoder builds only when traced):
+    train outputs and every gradient agree.
+    """
+    model, inputs = make()
+    report = nnconvert.convert(model, style, inputs).check(train=True)
+    labels = [result.label for result in report.results]
+    assert "eval, batch 3" in labels
+    assert "train, gradients of every parameter and input" in labels
+
+
 @pytest.mark.parametrize("style", [Style.MODULE, Style.FUNCTIONAL])
 def test_one_definition_per_block_class(style: Style) -> None:
     """``LlamaDecoderLayer`` is defined once for both layers, under its own name."""

@@ -109,3 +109,121 @@ def test_sizes_from_the_first_dimension_stay_symbolic() -> None:
     with torch.no_grad():
         torch.testing.assert_close(new(x).hidden, model(x).hidden)
     assert "view(2, 5" not in nnconvert.convert(model, "module", _inputs()).source
+
+
+@dataclass
+class Pooled(OrderedDict):
+    """An output whose attributes are its items, as ``ModelOutput``'s are."""
+
+    hidden: torch.Tensor | None = None
+    pooled: torch.Tensor | None = None
+
+    def __post_init__(self):
+        for name in ("hidden", "pooled"):
+            if getattr(self, name) is not None:
+                self[name] = getattr(self, name)
+
+    def __setattr__(self, name, value):
+        if name in self.keys() and value is not None:
+            self[name] = value
+        super().__setattr__(name, value)
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(8, 8)
+
+    def forward(self, x, mask=None):
+        hidden = self.layer(x)
+        if mask is not None:
+            hidden = hidden * mask[..., None]
+        return Pooled(hidden=hidden, pooled=hidden.mean(1))
+
+
+class Projected(nn.Module):
+    """CLIP's ``get_text_features``: a block's output object, changed and returned."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.projection = nn.Linear(8, 4)
+
+    def forward(self, x, mask=None):
+        outputs = self.encoder(x, mask)
+        outputs.pooled = self.projection(outputs.pooled)
+        return outputs.pooled * 2, outputs
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_an_attribute_assigned_on_a_block_output_is_kept(style: Style) -> None:
+    """``outputs.pooled = ...`` reaches whoever gets ``outputs``: written as that assignment."""
+    model = Projected().eval()
+    inputs = (torch.randn(2, 5, 8), torch.ones(2, 5))
+    conversion = nnconvert.convert(model, style, inputs)
+    # once, before the mask's branch: both traces assign the same value
+    assert conversion.source.count("outputs.pooled = ") == 1
+    # without the assignment the check fails: the returned outputs' pooled is 8 wide
+    report = conversion.check(train=True)
+    assert "eval, without mask" in [r.label for r in report.results]
+
+
+def causal_mask(x: torch.Tensor) -> torch.Tensor | None:
+    """Hugging Face's mask builders: skipped (None) when run, built while traced.
+
+    ``is_tracing(x)`` holds for an ``fx.Proxy``; the mask then stays in the
+    graph (``torch.compile`` cannot skip on values), where the plain run
+    lets attention use ``is_causal=True`` instead.
+    """
+    if not isinstance(x, torch.fx.Proxy):
+        return None
+    length = x.shape[1]
+    return torch.ones(length, length, dtype=torch.bool).tril()
+
+
+class CausalAttention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x, mask=None):
+        q, k, v = self.qkv(x).chunk(3, -1)
+        if mask is None:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+class CausalLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attention = CausalAttention()
+
+    def forward(self, x, mask=None):
+        return x + self.attention(x, mask=mask)
+
+
+class CausalDecoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([CausalLayer(), CausalLayer()])
+
+    def forward(self, x):
+        mask = causal_mask(x)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_blocks_take_what_the_traced_parent_hands_them(style: Style) -> None:
+    """The traced decoder passes a mask its layers never got in the model's run.
+
+    Each layer (and, through it, its attention) is traced again with the
+    mask the parent's graph passes, and without it: the output runs.
+    """
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(
+        CausalDecoder().eval(), style, (torch.randn(2, 5, 8),)
+    )
+    conversion.check(train=True)
+    assert "attn_mask=mask" in conversion.source

@@ -118,6 +118,31 @@ class TiedAcrossABlock(nn.Module):
         return self.blk(self.emb(x))
 
 
+class Stack(nn.Module):
+    def __init__(self, vocab=11, dim=6):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(vocab, dim)
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, idx):
+        return self.fc(self.embed_tokens(idx))
+
+
+class SharedThroughTheStacks(nn.Module):
+    """T5's way: ``shared`` declared first, reached only through the stacks' ties."""
+
+    def __init__(self):
+        super().__init__()
+        self.shared = nn.Embedding(11, 6)
+        self.encoder = Stack()
+        self.decoder = Stack()
+        self.encoder.embed_tokens.weight = self.shared.weight
+        self.decoder.embed_tokens.weight = self.shared.weight
+
+    def forward(self, idx, decoder_idx):
+        return self.decoder(decoder_idx) + self.encoder(idx).mean(1, keepdim=True)
+
+
 def _tokens():
     return (torch.randint(0, 11, (2, 5)),)
 
@@ -133,6 +158,10 @@ CASES = {
     "called_twice": (CalledTwice, _vectors),
     "reads_the_second_name": (ReadsTheSecondName, _tokens),
     "shared_blocks": (SharedBlocks, _vectors),
+    "shared_through_the_stacks": (
+        SharedThroughTheStacks,
+        lambda: _tokens() + (torch.randint(0, 11, (2, 3)),),
+    ),
 }
 STYLES = list(Style)
 CLASS_STYLES = [Style.MODULE, Style.MIXED]
@@ -292,16 +321,53 @@ def test_a_layer_built_twice_instead_of_shared_fails_the_check():
         untied.check(train=True)
 
 
-def test_functional_refuses_a_block_sharing_a_tensor_with_the_outside():
+def test_functional_hands_a_block_the_tensor_it_shares_with_the_outside():
+    """The block reads the caller's key under its own: one leaf, every use in its gradient."""
     model = TiedAcrossABlock()
-    with pytest.raises(
-        ConversionError, match=r"tied weights 'emb.weight' and 'blk.fc.weight'"
-    ):
-        nnconvert.convert(model, Style.FUNCTIONAL, _vectors())
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, _vectors())
+    call = 'block({**sub_params(params, "blk."), "fc.weight": params["emb.weight"]}, x)'
+    assert call in conversion.source
+    conversion.check(train=True)
     for style in CLASS_STYLES:  # class styles write it in the root
         conversion = nnconvert.convert(model, style, _vectors())
         assert "        self.blk.fc.weight = self.emb.weight\n" in conversion.source
         conversion.check(train=True)
+
+
+def test_class_styles_declare_an_unused_tied_layer_where_the_original_does():
+    """``shared`` first: ``named_parameters()`` names the tied tensor ``shared.weight``."""
+    model, inputs = _case("shared_through_the_stacks")
+    for style in CLASS_STYLES:
+        conversion = nnconvert.convert(model, style, inputs)
+        conversion.check(train=True)
+        names = [name for name, _ in conversion.load().named_parameters()]
+        assert names == [name for name, _ in model.named_parameters()]
+
+
+class LoopedBlocks(nn.Module):
+    def __init__(self, tied=(0, 1, 2)):
+        super().__init__()
+        self.emb = nn.Linear(4, 4)
+        self.blocks = nn.ModuleList([Block() for _ in range(3)])
+        for index in tied:
+            self.blocks[index].fc.weight = self.emb.weight
+
+    def forward(self, x):
+        x = self.emb(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_functional_hands_looped_blocks_the_tensor_they_share_with_the_outside():
+    conversion = nnconvert.convert(LoopedBlocks(), Style.FUNCTIONAL, _vectors())
+    assert "for i in range(3):" in conversion.source
+    assert '"fc.weight": params["emb.weight"]}' in conversion.source
+    conversion.check(train=True)
+    # one block tied, the others not: no loop, each call hands its own
+    conversion = nnconvert.convert(LoopedBlocks([1]), Style.FUNCTIONAL, _vectors())
+    assert conversion.source.count('"fc.weight": params["emb.weight"]}') == 1
+    conversion.check(train=True)
 
 
 @pytest.mark.parametrize("name", ["shared_layer", "called_twice"])

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from .. import branches
 from .helpers import HELPERS
 
-#: Python's augmented assignments and ``x[i] = v``: they change their first operand.
+#: Python's augmented assignments, ``x[i] = v`` and ``x.name = v``: they change
+#: their first operand.
 INPLACE_OPERATORS = frozenset(
     {
         operator.iadd,
@@ -33,6 +34,7 @@ INPLACE_OPERATORS = frozenset(
         operator.ilshift,
         operator.irshift,
         operator.setitem,
+        setattr,
     }
 )
 

@@ -18,8 +18,9 @@ from torch import fx, nn
 from ..branches import Guard, is_expect, is_only_when, negated
 from ..opspecs.helpers import helper_for
 from ..options import Style
+from ..naming import is_plain_identifier
 from ..source_text import CommentFeed, placed_on
-from .expressions import BINARY, INPLACE, ExpressionPrinter
+from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .loops import Loop
 from .statements import StatementPlan, Unpacks, is_read
@@ -128,7 +129,10 @@ def body_lines(
         guard = guarded.get(node, ())
         if node in branch_ends:
             condition, if_true, if_false = node.args
-            name = printer.names[node]
+            if node in unpacks:  # ``out, _ = self.encoder_attn(...)`` on one side
+                name = _unpack_target(unpacks[node], printer)
+            else:
+                name = printer.names[node]
             for polarity, value in ((True, if_true), (False, if_false)):
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
@@ -239,6 +243,9 @@ def _statement(
         layer = printer.attribute_path(str(node.target))
         assignment = f"{printer.names[node]} = {printer.definition(node)}"
         return [f"if {layer} is not None:", f"    {assignment}"]
+    if _is_attribute_assignment(node):
+        target, name, value = node.args
+        return [f"{printer.operand(target, ATOM)}.{name} = {printer.argument(value)}"]
     if node.op == "call_function" and node.target in INPLACE:
         target, value = node.args
         lines = [
@@ -313,6 +320,16 @@ def condition_text(condition: fx.Node, answer: bool, printer: ExpressionPrinter)
 
 def _indented(lines: list[str]) -> list[str]:
     return ["    " + line if line else line for line in lines]
+
+
+def _is_attribute_assignment(node: fx.Node) -> bool:
+    """``setattr(o, "name", v)`` recorded by the tracer: written ``o.name = v``."""
+    return (
+        node.op == "call_function"
+        and node.target is setattr
+        and len(node.args) == 3
+        and is_plain_identifier(str(node.args[1]))
+    )
 
 
 def _is_statement_helper(node: fx.Node) -> bool:

@@ -237,11 +237,12 @@ def _attributes(
     """Top-level attributes ``__init__`` must create, in the original's order.
 
     The original's attributes keep their declaration order (so the state_dict
-    order is the original's); layers the conversion adds go where they are
-    first used. Attributes that own state but that ``forward`` does not use
-    go where they were declared too: a layer the blocks share (CoaT's
-    ``self.cpe1``, given to every block of its stage) must be registered
-    before them, or ``named_parameters()`` names its tensors after a block.
+    order is the original's), unused ones that own state too; layers the
+    conversion adds go where they are first used. A layer only the blocks
+    call (T5's ``shared`` embedding, reached through the stacks' tied
+    ``embed_tokens``; CoaT's ``self.cpe1``, handed to every block of its
+    stage) is declared first and stays first, so ``named_parameters()``
+    names its tensors as the original does, not after a block.
     """
     declared = _declaration_order(original)
     used: list[str] = []
@@ -255,17 +256,13 @@ def _attributes(
         for n in used
         if n in declared and _is_original(n, graph_module, original, built)
     ]
-    existing = iter(sorted(kept, key=declared.index))
-    order = [next(existing) if name in kept else name for name in used]
     state = {key.split(".")[0] for key in original.state_dict()}
-    position = {name: i for i, name in enumerate(declared)}
-    for name in [n for n in declared if n not in order and n in state]:
-        later = (
-            i
-            for i, other in enumerate(order)
-            if position.get(other, -1) > position[name]
-        )
-        order.insert(next(later, len(order)), name)
+    unused = [name for name in declared if name not in used and name in state]
+    existing = iter(sorted(kept + unused, key=declared.index))
+    slots = [name not in kept for name in used] + [False] * len(unused)
+    order = [
+        name if added else next(existing) for name, added in zip(used + unused, slots)
+    ]
     for name in order:
         value = getattr(graph_module, name, None)
         if value is None or type(value) is nn.Module:  # fx's stand-in for a container

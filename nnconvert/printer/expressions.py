@@ -19,6 +19,7 @@ from ..errors import ConversionError
 from ..naming import is_plain_identifier
 from ..opspecs import layout_call, specs_for_function
 from ..opspecs.helpers import SUB_PARAMS, helper_for
+from ..ties import tied_outside
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from ..passes.methods import MethodCall
@@ -150,8 +151,7 @@ class ExpressionPrinter:
             return Expression(self._leaf_call(node))
         if self.style is Style.FUNCTIONAL:
             function, training = self.callees[str(node.target)]
-            prefix = literal(str(node.target) + ".")
-            (weights,) = SUB_PARAMS.print(["params", prefix])
+            weights = self._block_weights(node)
             kwargs = {
                 **node.kwargs,
                 **({"training": _Raw("training")} if training else {}),
@@ -159,6 +159,18 @@ class ExpressionPrinter:
             return Expression(self._call(function, (_Raw(weights), *node.args), kwargs))
         return Expression(
             self._call(self.attribute_path(str(node.target)), node.args, node.kwargs)
+        )
+
+    def _block_weights(self, node: fx.Node) -> str:
+        """``sub_params(params, "encoder.")``, with the tensors tied outside the block passed in.
+
+        See :func:`~nnconvert.ties.tied_outside`.
+        """
+        target = str(node.target)
+        (weights,) = SUB_PARAMS.print(["params", literal(target + ".")])
+        module = node.graph.owning_module
+        return with_tied(
+            weights, tied_outside(module.meta.get("original", module), target)
         )
 
     def _leaf_call(self, node: fx.Node) -> str:
@@ -316,6 +328,9 @@ class ExpressionPrinter:
             return Expression(
                 "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
             )
+        if isinstance(value, slice) and _contains_node(value):  # outside brackets
+            parts = [value.start, value.stop] + ([value.step] if value.step else [])
+            return Expression(f"slice({', '.join(map(self.argument, parts))})")
         if isinstance(value, dict) and any(_contains_node(v) for v in value.values()):
             items = [f"{literal(k)}: {self.argument(v)}" for k, v in value.items()]
             return Expression("{" + ", ".join(items) + "}")
@@ -372,6 +387,18 @@ class _Raw:
     """Source text passed through as an argument."""
 
     text: str
+
+
+def with_tied(weights: str, tied: dict[str, str]) -> str:
+    """A block's weights with the tensors it shares with the outside under its own keys.
+
+    ``{**sub_params(params, "blk."), "fc.weight": params["emb.weight"]}``;
+    ``weights`` alone when ``tied`` is empty.
+    """
+    if not tied:
+        return weights
+    items = [f"{literal(k)}: params[{literal(v)}]" for k, v in tied.items()]
+    return "{**" + weights + ", " + ", ".join(items) + "}"
 
 
 def _contains_node(value: Any) -> bool:

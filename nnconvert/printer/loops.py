@@ -16,13 +16,16 @@ class (class styles), one function with the same keywords (functional).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from torch import fx, nn
 
+from ..errors import ConversionError
 from ..naming import first_free
 from ..opspecs.helpers import SUB_PARAMS
 from ..options import Style
-from .expressions import ExpressionPrinter
+from ..ties import tied_outside
+from .expressions import ExpressionPrinter, with_tied
 from .names import RESERVED
 from .statements import StatementPlan
 
@@ -49,6 +52,7 @@ class Loop:
             prefix = f"{self.container}." if self.container else ""
             function, training = printer.callees[str(first.target)]
             (weights,) = SUB_PARAMS.print(["params", f'f"{prefix}{{{index}}}."'])
+            weights = with_tied(weights, _tied_in_every_call(self.calls))
             arguments = [weights, variable, *keywords]
             if training:
                 arguments.append("training=training")
@@ -62,6 +66,29 @@ class Loop:
             f"for {member} in {printer.attribute_path(self.container)}:",
             f"    {variable} = {member}({', '.join([variable, *keywords])})",
         ]
+
+
+def _tied_in_every_call(calls: Sequence[fx.Node]) -> dict[str, str]:
+    """What every looped block shares with a layer outside it (:func:`~nnconvert.ties.tied_outside`).
+
+    The loop hands each block the same tensors; blocks that share different
+    ones cannot be written as one call, and say so.
+    """
+    found = [tied_outside(_original(call), str(call.target)) for call in calls]
+    for call, tied in zip(calls, found):
+        if tied != found[0]:
+            key, first = next(iter((tied or found[0]).items()))
+            raise ConversionError(
+                f"tied weights {first!r} and '{call.target}.{key}': the blocks of "
+                "one loop share different tensors with layers outside them, which "
+                "functional style cannot pass them in one call; convert to module "
+                "or mixed style"
+            )
+    return found[0]
+
+
+def _original(node: fx.Node) -> nn.Module:
+    return node.graph.owning_module.meta.get("original", node.graph.owning_module)
 
 
 def find_loops(
