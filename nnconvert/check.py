@@ -322,6 +322,9 @@ def other_shapes(
         for chosen, suffix in groups
         for label, resize, least_rank in tries
     )
+    # one input resized alone must not part sizes it shares with another
+    # (CLIP's attention_mask and input_ids lengths): that input is no use
+    last_dimensions = (c for c in last_dimensions if _keeps_shared_sizes(inputs, c[1]))
     shared = [
         (f"every size {size} doubled", _with_size_doubled(inputs, size))
         for size in _shared_sizes(inputs)
@@ -334,6 +337,23 @@ def other_shapes(
         ):
             accepted.append((label, resized))
     return [(f"eval, other input shape ({label})", v) for label, v in accepted]
+
+
+def _keeps_shared_sizes(inputs: Sequence[Any], resized: Sequence[Any]) -> bool:
+    """No size that several inputs share (:func:`_shared_sizes`) changed in some only."""
+    shared = set(_shared_sizes(inputs, most=None))
+    changed = [
+        (a.shape, b.shape)
+        for a, b in zip(inputs, resized)
+        if isinstance(a, torch.Tensor) and a.shape != b.shape
+    ]
+    if len(changed) == len([v for v in inputs if isinstance(v, torch.Tensor)]):
+        return True  # every input changed alike
+    return not any(
+        old != new and old in shared
+        for before, after in changed
+        for old, new in zip(before, after)
+    )
 
 
 def _shapes(inputs: Sequence[Any]) -> list[Any]:
@@ -350,7 +370,7 @@ def _accepts(model: nn.Module, inputs: Sequence[Any], resized: Sequence[Any]) ->
     return not isinstance(_try_run(model, resized), Exception)
 
 
-def _shared_sizes(inputs: Sequence[Any], most: int = 3) -> list[int]:
+def _shared_sizes(inputs: Sequence[Any], most: int | None = 3) -> list[int]:
     """Sizes (above 1) that several inputs have, in order of first appearance.
 
     A sequence-first model (``(seq, batch)`` tokens beside ``(batch, seq)``

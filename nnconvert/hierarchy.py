@@ -368,7 +368,8 @@ def capture_inputs(
             captured[id(module)] = _positional(module, args, kwargs)
 
     def output_hook(module: nn.Module, args: tuple, output: Any) -> None:
-        returned.setdefault(id(module), output)
+        if id(module) not in returned:  # as returned: the caller may change it after
+            returned[id(module)] = _snapshot(output)
 
     if modules is None:
         modules = [
@@ -463,3 +464,25 @@ def _post_order(model: nn.Module, path: str = "") -> Iterator[tuple[str, nn.Modu
         yield prefix, module
 
     yield from visit(model, path)
+
+
+def _snapshot(value: Any) -> Any:
+    """``value`` as a block returned it, safe from what its caller does next.
+
+    A parent may change a block's output in place (``out += identity``) or
+    rebind its fields (CLIP's ``text_outputs.pooler_output = projection``):
+    the copy keeps tensors' values and containers' classes (a ``ModelOutput``
+    stays one).
+    """
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+        return type(value)(*(_snapshot(v) for v in value))
+    if type(value) in (tuple, list):
+        return type(value)(_snapshot(v) for v in value)
+    if isinstance(value, dict):
+        copied = copy.copy(value)
+        for key, item in value.items():
+            copied[key] = _snapshot(item)
+        return copied
+    return copy.copy(value) if hasattr(value, "__dict__") else value

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import inspect
 import linecache
+import sys
 import sysconfig
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,7 +92,14 @@ def helper_methods(module: nn.Module) -> dict[str, Callable]:
     not shadowed by an attribute of the instance.
     """
     found: dict[str, Callable] = {}
-    seen: set[str] = set()
+    # an override of a library method (Whisper's ``Conv1d._conv_forward``)
+    # is called by the library's code, not the user's: it is no helper
+    seen: set[str] = {
+        name
+        for cls in type(module).__mro__
+        if _is_library_class(cls)
+        for name in vars(cls)
+    }
     for cls in type(module).__mro__:
         if cls is nn.Module or not issubclass(cls, nn.Module):
             break
@@ -108,6 +116,12 @@ def helper_methods(module: nn.Module) -> dict[str, Callable]:
             ):
                 found[name] = value
     return found
+
+
+def _is_library_class(cls: type) -> bool:
+    """A class from an installed library (``nn.Conv1d``), not from the user's files."""
+    file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    return file is not None and not file.startswith("<") and not _is_user_file(file)
 
 
 def _is_users(function: Callable) -> bool:

@@ -11,7 +11,6 @@ and in train mode; converting the output again gives the same text.
 from __future__ import annotations
 
 import ast
-import re
 
 import pytest
 import torch
@@ -396,36 +395,3 @@ def test_blocks_called_with_different_literals_are_no_loop():
     conversion = converted(Tower().eval(), tokens(), Style.FUNCTIONAL)
     assert "for i in" not in conversion.source  # each call passes its own rate
     assert "p=0.1" in conversion.source and "p=0.2" in conversion.source
-
-
-class SizedBlock(nn.Module):
-    """timm's CoaT: each block takes the token grid's size by keyword."""
-
-    def __init__(self, dim=8):
-        super().__init__()
-        self.fc = nn.Linear(dim, dim)
-
-    def forward(self, x, size):
-        height, width = size
-        return x + self.fc(x) * (height * width)
-
-
-class SizedStack(nn.Module):
-    def __init__(self, depth=3):
-        super().__init__()
-        self.blocks = nn.ModuleList(SizedBlock() for _ in range(depth))
-        self.grid = (2, 3)
-
-    def forward(self, x):
-        height, width = self.grid
-        for block in self.blocks:
-            x = block(x, size=(height, width))
-        return x
-
-
-@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
-def test_a_loop_passes_the_keywords_every_call_passes(style):
-    conversion = converted(SizedStack().eval(), tokens(), style)
-    conversion.check(train=True)
-    loop = r"\n\s+for \w+ in [^\n]+:\n\s+x = [^\n]*\bx, size=\(2, 3\)\)\n"
-    assert re.search(loop, conversion.source), conversion.source

@@ -307,3 +307,29 @@ def test_a_blocks_helper_is_written_once_for_its_class(style):
     assert call in source
     assert '"""Two halves of the last dimension."""' in source
     assert _converted_again(conversion, torch.randn(2, 8)) == source
+
+
+class CastingConv1d(nn.Conv1d):
+    """Whisper's ``Conv1d``: overrides the library's ``_conv_forward``, which
+    ``nn.Conv1d.forward`` calls; it is no helper of the user's ``forward``."""
+
+    def _conv_forward(self, x, weight, bias):
+        return super()._conv_forward(
+            x, weight.to(x.dtype), None if bias is None else bias.to(x.dtype)
+        )
+
+
+class AudioStem(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = CastingConv1d(4, 8, 3, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_an_override_the_library_calls_is_no_helper(style):
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(AudioStem(), style, (torch.randn(2, 4, 6),))
+    conversion.check(train=True)
