@@ -333,3 +333,28 @@ def test_an_override_the_library_calls_is_no_helper(style):
     torch.manual_seed(0)
     conversion = nnconvert.convert(AudioStem(), style, (torch.randn(2, 4, 6),))
     conversion.check(train=True)
+
+
+class MaskedBlock(nn.Module):
+    """OpenAI CLIP's ``ResidualAttentionBlock``: a helper method reads a mask kept
+    on ``self`` outside the state_dict, which the output rebuilds from bytes."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2)
+        self.attn_mask = torch.full((6, 6), float("-inf")).triu_(1)
+        self.attn_mask[0, 0] = 0.123456789  # no short literal says it exactly
+
+    def attention(self, x):
+        return self.attn(x, x, x, need_weights=False, attn_mask=self.attn_mask)[0]
+
+    def forward(self, x):
+        return x + self.attention(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_helper_method_s_constants_get_their_helpers(style):
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(MaskedBlock(), style, (torch.randn(6, 2, 8),))
+    conversion.check(train=True)
+    assert "def attention(" in conversion.source

@@ -26,6 +26,7 @@ from torch import fx
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
+from ..passes.methods import with_method_bodies
 from ..source_text import (
     class_comments,
     docstring_lines,
@@ -75,16 +76,17 @@ def leaf_layers(plans: list[FunctionPlan]) -> list[Printed]:
 def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
     """The helper rows with a definition that the planned functions call, in table order.
 
-    Read from the graphs: a block call reads ``sub_params``; a call node of a
-    helper's function (``lstm``) calls that helper.
+    Read from the graphs and their helper methods' bodies: a block call reads
+    ``sub_params``; a call node of a helper's function (``lstm``) calls that
+    helper.
     """
     weighted = any(  # block calls, and third-party layers called with weights
         plan.callees or any(c.leaf.has_state for c in plan.leaves.values())
         for plan in plans
     )
     used = [SUB_PARAMS] if weighted else []
-    for plan in plans:
-        for node in plan.instance.graph.graph.nodes:
+    for plan in plans:  # the helper methods' bodies too (CLIP's ``attention``)
+        for node in with_method_bodies(plan.instance.graph.graph):
             helper = helper_for(node.target) if node.op == "call_function" else None
             if helper is not None and helper.definition is not None:
                 used.append(helper)
