@@ -55,7 +55,7 @@ import nnconvert  # noqa: E402
 from nnconvert import trace as trace_module  # noqa: E402
 from nnconvert.hierarchy import trace_instances  # noqa: E402
 from nnconvert.modes import eval_mode  # noqa: E402
-from nnconvert.passes import apply_style, canonicalize  # noqa: E402
+from nnconvert.passes import apply_style, canonicalize, outline_methods  # noqa: E402
 from nnconvert.printer import program  # noqa: E402
 from nnconvert.tracers import ConcreteTracer  # noqa: E402
 from perf_models import (  # noqa: E402
@@ -113,6 +113,12 @@ def _annotate_timer(seconds: dict[str, float]) -> Iterator[None]:
         trace_module.annotate = original
 
 
+def _style_pass(graph: Any, style: nnconvert.Style) -> None:
+    """The style pass and the helper-method outlining after it, as ``convert`` runs them."""
+    apply_style(graph, style)
+    outline_methods(graph)
+
+
 def stages(model: nn.Module, inputs: tuple[Any, ...], style: str) -> dict[str, float]:
     """Seconds per stage of one conversion, as ``nnconvert.convert`` runs them."""
     parsed = nnconvert.Style.parse(style)
@@ -121,7 +127,7 @@ def stages(model: nn.Module, inputs: tuple[Any, ...], style: str) -> dict[str, f
     with _annotate_timer(seconds), eval_mode(model):
         instances = trace_instances(model, inputs, parsed)
     seconds["trace"] = time.perf_counter() - start - seconds["annotate"]
-    for stage, run in (("canonicalize", canonicalize), ("style", apply_style)):
+    for stage, run in (("canonicalize", canonicalize), ("style", _style_pass)):
         start = time.perf_counter()
         for instance in instances:
             run(instance.graph) if run is canonicalize else run(instance.graph, parsed)
