@@ -324,7 +324,10 @@ def other_shapes(
     )
     # one input resized alone must not part sizes it shares with another
     # (CLIP's attention_mask and input_ids lengths): that input is no use
-    last_dimensions = (c for c in last_dimensions if _keeps_shared_sizes(inputs, c[1]))
+    shared_sizes = set(_shared_sizes(inputs, most=None))
+    last_dimensions = (
+        c for c in last_dimensions if _keeps_shared_sizes(inputs, c[1], shared_sizes)
+    )
     shared = [
         (f"every size {size} doubled", _with_size_doubled(inputs, size))
         for size in _shared_sizes(inputs)
@@ -339,9 +342,10 @@ def other_shapes(
     return [(f"eval, other input shape ({label})", v) for label, v in accepted]
 
 
-def _keeps_shared_sizes(inputs: Sequence[Any], resized: Sequence[Any]) -> bool:
-    """No size that several inputs share (:func:`_shared_sizes`) changed in some only."""
-    shared = set(_shared_sizes(inputs, most=None))
+def _keeps_shared_sizes(
+    inputs: Sequence[Any], resized: Sequence[Any], shared: set[int]
+) -> bool:
+    """No size of ``shared`` (:func:`_shared_sizes` of ``inputs``) changed in some inputs only."""
     changed = [
         (a.shape, b.shape)
         for a, b in zip(inputs, resized)
