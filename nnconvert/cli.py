@@ -96,8 +96,9 @@ def _model_options(command: Callable) -> Callable:
             show_default=True,
             help=(
                 "Also check train mode: outputs, buffers and gradients after one "
-                "step (one more forward and one backward of each model; about "
-                "half the check's time on a ResNet-50, benchmarks/perf.md)."
+                "step (one more forward and one backward of each model; a "
+                "quarter of the check's time on a ResNet-50, two thirds on a "
+                "12-layer transformer: benchmarks/perf.md)."
             ),
         ),
     ]
@@ -205,7 +206,7 @@ def main() -> None:
         "Run original and output side by side before writing: in eval mode "
         "the original about 3 times and the output twice (example batch, "
         "batch + 1), plus a probe and a run per other input shape and per "
-        "optional input; the check is about nine tenths of a ResNet-50's "
+        "optional input; the check is 85% of a ResNet-50's "
         "conversion + check (benchmarks/perf.md), --no-check saves that."
     ),
 )
