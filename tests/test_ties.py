@@ -370,6 +370,35 @@ def test_functional_hands_looped_blocks_the_tensor_they_share_with_the_outside()
     conversion.check(train=True)
 
 
+HANDED_IN = {
+    "across_a_block": (TiedAcrossABlock, _vectors),
+    "into_looped_blocks": (LoopedBlocks, _vectors),
+}
+
+
+@pytest.mark.parametrize("name", list(HANDED_IN))
+def test_a_tensor_handed_into_a_block_reads_back_as_the_block(name):
+    """``{**sub_params(params, "blk."), "fc.weight": params["emb.weight"]}`` is ``blk``'s weights.
+
+    Read back, the call is the block again (not inlined layers over a
+    ``ParameterDict``): the functional text is a fixed point, and the class
+    styles made from it are those made from the original.
+    """
+    cls, inputs = HANDED_IN[name]
+    torch.manual_seed(0)
+    model = cls()
+    first = nnconvert.convert(model, Style.FUNCTIONAL, inputs())
+    assert "{**sub_params(params, " in first.source
+    read_back = load_output(first)
+    again = nnconvert.convert(read_back, Style.FUNCTIONAL, inputs())
+    assert again.source == first.source
+    again.check(train=True)
+    for style in CLASS_STYLES:
+        via_functional = nnconvert.convert(read_back, style, inputs())
+        assert via_functional.source == nnconvert.convert(model, style, inputs()).source
+        via_functional.check(train=True)
+
+
 @pytest.mark.parametrize("name", ["shared_layer", "called_twice"])
 def test_functional_output_reconverts_to_itself(name):
     """A shared layer's second name is the same tensor in place: the functional text holds it."""

@@ -166,8 +166,17 @@ class _Run:
         self.recorder = recorder
         self.params = params  # the dict the function is given: its helpers get it too
         self.prefixes: list[str] = []  # the block calls running, innermost last
-        self.keys_by_id = {
-            id(t): k for k, t in wrapper.state_dict(keep_vars=True).items()
+        state = wrapper.state_dict(keep_vars=True)
+        self.keys_by_id = {id(t): k for k, t in state.items()}
+        # every key of a tensor held under several keys (tied weights) -> all of them
+        keys_of_tensor: dict[int, list[str]] = {}
+        for key, tensor in state.items():
+            keys_of_tensor.setdefault(id(tensor), []).append(key)
+        self.tied_keys = {
+            key: frozenset(keys)
+            for keys in keys_of_tensor.values()
+            if len(keys) > 1
+            for key in keys
         }
 
     def bind(self, function: Callable) -> Callable:
@@ -180,18 +189,33 @@ class _Run:
         return _with_globals(function, namespace)
 
     def prefix_of(self, params: Any) -> str | None:
-        """``"layer1.0."`` when ``params`` is exactly ``sub_params(own weights, that prefix)``."""
+        """``"layer1.0."`` when ``params`` is exactly ``sub_params(own weights, that prefix)``.
+
+        A tensor the block shares with the outside may be handed in under the
+        caller's key, as ``--to functional`` writes it: ``{**sub_params(params,
+        "blk."), "fc.weight": params["emb.weight"]}`` is ``blk``'s weights when
+        ``blk.fc.weight`` and ``emb.weight`` are one tensor.
+        """
         if not isinstance(params, dict) or not params:
             return None
         keys = {name: self.key_of(value) for name, value in params.items()}
-        name, key = next(iter(keys.items()))
-        if key is None or not key.endswith("." + name):
+        if None in keys.values():
             return None
-        prefix = key[: len(key) - len(name)]
-        inside = {k[len(prefix) :] for k in self.wrapper._keys if k.startswith(prefix)}
-        if set(params) != inside or any(keys[n] != prefix + n for n in params):
-            return None
-        return prefix
+        for name, key in keys.items():
+            if not key.endswith("." + name):
+                continue  # a tied tensor under its caller's key says nothing
+            prefix = key[: len(key) - len(name)]
+            inside = {
+                k[len(prefix) :] for k in self.wrapper._keys if k.startswith(prefix)
+            }
+            if set(params) == inside and all(
+                self._same_tensor(keys[n], prefix + n) for n in params
+            ):
+                return prefix
+        return None
+
+    def _same_tensor(self, key: str, other: str) -> bool:
+        return key == other or other in self.tied_keys.get(key, ())
 
     def key_of(self, value: Any) -> str | None:
         """The key (relative to the wrapper) a weight-dict value was read from."""
