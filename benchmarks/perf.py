@@ -31,6 +31,7 @@ thread: the graphs' tensors are tiny and idle OpenMP threads only add noise.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -282,10 +283,15 @@ def check_table(cases: dict[str, Case], style: str, repeats: int) -> list[str]:
 
 
 def runtime_table(cases: dict[str, Case], repeats: int) -> list[str]:
-    """Forward time of each style's output vs the original, batch 1 and 32, one thread."""
+    """Forward time of each style's output vs the original, batch 1 and 32, one thread.
+
+    Eval mode, under ``torch.no_grad()`` (inference) and with autograd on (as
+    a training step runs it): ``nn.MultiheadAttention`` and the
+    ``nn.Transformer*`` layers take a fused fast path only in the first.
+    """
     lines = [
-        "| model | batch | original (ms) | functional | module | mixed |",
-        "|---|---|---|---|---|---|",
+        "| model | batch | autograd | original (ms) | functional | module | mixed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, (model, inputs) in cases.items():
         model.eval()
@@ -293,7 +299,7 @@ def runtime_table(cases: dict[str, Case], repeats: int) -> list[str]:
         functional = nnconvert.convert(model, "functional", inputs).load()
         module = nnconvert.convert(model, "module", inputs).load().eval()
         mixed = nnconvert.convert(model, "mixed", inputs).load().eval()
-        for batch in (1, 32):
+        for batch, grad in itertools.product((1, 32), (False, True)):
             x = tuple(_batch(t, batch) for t in inputs)
             runners = {
                 "original": lambda: model(*x),
@@ -301,11 +307,12 @@ def runtime_table(cases: dict[str, Case], repeats: int) -> list[str]:
                 "module": lambda: module(*x),
                 "mixed": lambda: mixed(*x),
             }
-            times = _interleaved(runners, repeats)
+            times = _interleaved(runners, repeats, grad)
             base = times["original"]
             _row(
                 lines,
-                f"| {name} | {batch} | {base * 1e3:.2f} | "
+                f"| {name} | {batch} | {'on' if grad else 'off (no_grad)'} | "
+                f"{base * 1e3:.2f} | "
                 + " | ".join(
                     f"{times[s] / base:.3f}×" for s in ("functional", "module", "mixed")
                 )
@@ -460,11 +467,11 @@ def _batch(tensor: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def _interleaved(
-    runners: dict[str, Callable[[], Any]], repeats: int
+    runners: dict[str, Callable[[], Any]], repeats: int, grad: bool = False
 ) -> dict[str, float]:
     """Minimum seconds per call of each runner, runs interleaved so noise hits all alike."""
     samples: dict[str, list[float]] = {name: [] for name in runners}
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         for run in runners.values():
             run()  # warm up
         for _ in range(repeats):
