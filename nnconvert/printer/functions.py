@@ -129,7 +129,12 @@ def method_functions(plan: FunctionPlan) -> list[Printed]:
     printed = []
     for name, method in plan.methods:
         body = method_body(method, Style.FUNCTIONAL, ())  # no block calls: see passes
-        keywords = ["training: bool = False"] if method.call.reads_training else []
+        hints = dict(plan.keywords)  # literals its caller takes, passed on
+        keywords = [
+            f"{k}: {hints[k]}" if hints.get(k) else k for k in method.call.keywords
+        ]
+        if method.call.reads_training:
+            keywords.append("training: bool = False")
         literal = function_docstring(method.call.function)
         printed.append(_function(name, body, method.call.body, literal, keywords))
     return printed

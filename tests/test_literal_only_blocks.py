@@ -1,0 +1,138 @@
+"""Blocks of one class that differ only in literals are one definition (issue 11).
+
+Small models reproducing what split real networks' classes: a literal inside a
+helper method (GAT's ``self.a[:, : self.n_hidden, :]`` in
+``_get_attention_scores``) and slice bounds that differ between instances
+(ShuffleNet's channel split). Each test asserts that the output defines one
+class or function for the block, that the checker passes in eval and train
+mode, and that converting the output again gives the same text.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+STYLES = [Style.MODULE, Style.FUNCTIONAL, Style.MIXED]
+
+
+class Attention(nn.Module):
+    """GAT's layer in small: the head width is read in a helper method's slices."""
+
+    def __init__(self, features: int, hidden: int):
+        super().__init__()
+        self.hidden = hidden
+        self.W = nn.Parameter(torch.randn(features, hidden))
+        self.a = nn.Parameter(torch.randn(2 * hidden, 1))
+
+    def scores(self, h):
+        source = self.a[: self.hidden, :]
+        target = self.a[self.hidden :, :]
+        return h @ source + (h @ target).mT
+
+    def forward(self, x):
+        h = x @ self.W
+        return torch.softmax(self.scores(h), dim=-1) @ h
+
+
+class TwoAttentions(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Attention(6, 8)
+        self.second = Attention(8, 3)
+
+    def forward(self, x):
+        return self.second(torch.relu(self.first(x)))
+
+
+class Split(nn.Module):
+    """ShuffleNet's split in small: the bound is a number fixed when traced.
+
+    With a weight: a functional file's block without weights reads back inlined.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+        self.scale = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return x[:, : self.channels] * self.scale, x[:, self.channels :]
+
+
+class TwoSplits(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.split1 = Split(2)
+        self.split2 = Split(3)
+
+    def forward(self, x):
+        a, b = self.split1(x)
+        c, d = self.split2(torch.cat([b, a], 1))
+        return torch.cat([d, c], 1)
+
+
+def converted(model: nn.Module, inputs: tuple, style: Style) -> nnconvert.Conversion:
+    """``model`` in ``style``, checked in eval and train mode against the original."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(model.eval(), style, inputs)
+    conversion.check()
+    conversion.check(train=True)
+    again = nnconvert.convert(load_output(conversion), style, inputs)
+    assert again.source == conversion.source  # stable in its own style
+    return conversion
+
+
+def definitions(source: str) -> list[str]:
+    return [
+        n.name
+        for n in ast.parse(source).body
+        if isinstance(n, (ast.ClassDef, ast.FunctionDef))
+    ]
+
+
+def block_definitions(source: str, stem: str) -> list[str]:
+    """The definitions written for the block whose class is named ``stem``."""
+    return [n for n in definitions(source) if n.lower().startswith(stem)]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_literals_of_a_helper_method_do_not_split_its_class(style):
+    conversion = converted(TwoAttentions(), (torch.randn(5, 6),), style)
+    assert block_definitions(conversion.source, "attention") == [
+        "Attention" if style is not Style.FUNCTIONAL else "attention"
+    ]
+    # the helper method reads the width the block was built with
+    scores = next(
+        n
+        for n in ast.walk(ast.parse(conversion.source))
+        if isinstance(n, ast.FunctionDef) and n.name == "scores"
+    )
+    assert "8" not in ast.unparse(scores) and "3" not in ast.unparse(scores)
+
+
+def test_a_helper_method_takes_its_literals_as_keywords_in_functional_style():
+    conversion = converted(TwoAttentions(), (torch.randn(5, 6),), Style.FUNCTIONAL)
+    tree = {
+        n.name: n
+        for n in ast.parse(conversion.source).body
+        if isinstance(n, ast.FunctionDef)
+    }
+    (keyword,) = [a.arg for a in tree["scores"].args.kwonlyargs]
+    assert keyword in [a.arg for a in tree["attention"].args.kwonlyargs]
+    assert f"{keyword}={keyword}" in ast.unparse(tree["attention"])
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_slice_bounds_that_differ_do_not_split_a_class(style):
+    conversion = converted(TwoSplits(), (torch.randn(2, 5, 4),), style)
+    expected = "split" if style is Style.FUNCTIONAL else "Split"
+    assert block_definitions(conversion.source, "split") == [expected]
