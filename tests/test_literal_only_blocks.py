@@ -136,3 +136,52 @@ def test_slice_bounds_that_differ_do_not_split_a_class(style):
     conversion = converted(TwoSplits(), (torch.randn(2, 5, 4),), style)
     expected = "split" if style is Style.FUNCTIONAL else "Split"
     assert block_definitions(conversion.source, "split") == [expected]
+
+
+class DropPath(nn.Module):
+    """Stochastic depth as DINO and timm write it."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        keep = torch.rand(x.shape[0], 1, device=x.device) >= self.p
+        return x * keep / (1 - self.p)
+
+
+class Residual(nn.Module):
+    """DINO's ``Block``: ``DropPath(rate)`` where the rate is set, else ``nn.Identity()``."""
+
+    def __init__(self, dim: int, rate: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, dim)
+        self.fc2 = nn.Linear(dim, dim)
+        self.drop_path = DropPath(rate) if rate > 0 else nn.Identity()
+
+    def forward(self, x):
+        x = x + self.drop_path(self.fc1(self.norm(x)))
+        x = x + self.drop_path(self.fc2(x))
+        return x
+
+
+class Depth(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList(Residual(8, rate) for rate in (0.0, 0.1, 0.2))
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_an_identity_called_twice_is_an_optional_submodule(style):
+    conversion = converted(Depth(), (torch.randn(2, 8),), style)
+    assert block_definitions(conversion.source, "residual") == ["Residual"]
+    assert "drop_path=None" in conversion.source
+    assert conversion.source.count("if self.drop_path is not None:") == 2
