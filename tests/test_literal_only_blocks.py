@@ -185,3 +185,51 @@ def test_an_identity_called_twice_is_an_optional_submodule(style):
     assert block_definitions(conversion.source, "residual") == ["Residual"]
     assert "drop_path=None" in conversion.source
     assert conversion.source.count("if self.drop_path is not None:") == 2
+
+
+class Layer(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x)) + x
+
+
+class Dense(nn.Module):
+    """DenseNet's stages in small: Sequentials of one block, each of its own length."""
+
+    def __init__(self):
+        super().__init__()
+        self.stage1 = nn.Sequential(*(Layer(8) for _ in range(2)))
+        self.stage2 = nn.Sequential(*(Layer(8) for _ in range(3)))
+        self.stage3 = nn.Sequential(*(Layer(8) for _ in range(5)))
+
+    def forward(self, x):
+        return self.stage3(self.stage2(self.stage1(x)))
+
+
+def test_sequentials_of_one_block_and_different_lengths_are_one_function():
+    conversion = converted(Dense(), (torch.randn(2, 8),), Style.FUNCTIONAL)
+    defined = {
+        n.name: n
+        for n in ast.parse(conversion.source).body
+        if isinstance(n, ast.FunctionDef)
+    }
+    assert "stage" in defined and not {"stage1", "stage2", "stage3"} & set(defined)
+    assert [a.arg for a in defined["stage"].args.kwonlyargs] == ["num_blocks"]
+    assert "range(num_blocks)" in ast.unparse(defined["stage"])
+    root = ast.unparse(defined["dense"])
+    for stage, length in (("stage1", 2), ("stage2", 3), ("stage3", 5)):
+        assert f"'{stage}.'), x, num_blocks={length})" in root.replace('"', "'")
+
+
+def test_a_stage_function_with_its_length_reads_back_as_sequentials():
+    """module -> functional -> module gives the text module -> module gives."""
+    model, inputs = Dense().eval(), (torch.randn(2, 8),)
+    functional = converted(model, inputs, Style.FUNCTIONAL)
+    direct = nnconvert.convert(model, Style.MODULE, inputs)
+    back = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
+    back.check()
+    assert back.source == direct.source
+    assert "nn.Sequential(Layer(), Layer(), Layer())" in back.source

@@ -7,7 +7,10 @@ parameters (``def block(params, x, *, groups: int)``, called with
 ``groups=144``), as module style makes them constructor parameters.
 Sequentials whose bodies are the same, literals aside, share one function
 too, whatever their attribute (RegNet's ``layer1`` and ``layer2`` call their
-block with ``groups=3`` and ``groups=7``: ``layer(..., groups=3)``). A block that returns its input unchanged (an empty
+block with ``groups=3`` and ``groups=7``: ``layer(..., groups=3)``), and so do
+Sequentials that only chain one function through all their members, whatever
+their length: the length is a keyword (DenseNet's ``dense1`` … ``dense4``:
+``for i in range(num_blocks)``, called with ``num_blocks=6``). A block that returns its input unchanged (an empty
 ``nn.Sequential()`` shortcut) gets no function: its callers read the input.
 The root always has its own function.
 
@@ -45,6 +48,7 @@ from .literal_holes import (
     named_holes,
     value_of,
 )
+from .loops import MIN_LOOP
 from .names import RESERVED
 from .signature import graph_signature
 from .methods import MethodPlan, methods_of, plan_methods
@@ -74,6 +78,9 @@ class FunctionPlan:
     keywords: tuple[tuple[str, str | None], ...] = ()
     #: the helper methods the body calls, each as (its function's name, plan)
     methods: tuple[tuple[str, MethodPlan], ...] = ()
+    #: the keyword that sets how many members the body's one loop runs over
+    #: (Sequentials of one chained block and different lengths share it)
+    count: str | None = None
 
     @property
     def body_graph(self) -> fx.Graph:
@@ -109,6 +116,8 @@ class _Member:
     slots: Slots
     leaves: dict[str, LeafCall]
     training: bool
+    #: a Sequential that only chains its members, all of one function: their calls
+    chain: tuple[fx.Node, ...] = ()
 
 
 @dataclass
@@ -118,6 +127,7 @@ class _Group:
     members: list[_Member]
     holes: Named = field(default_factory=list)
     plan: FunctionPlan | None = None
+    count: str | None = None  # the keyword for the chain's length, where lengths differ
 
 
 def plan_functions(
@@ -165,6 +175,9 @@ class _Grouping:
             for member in members:
                 by_key.setdefault(self._key(member), []).append(member)
             for group in by_key.values():
+                if len({len(m.chain) for m in group}) > 1:
+                    self._add_chains(group)
+                    continue
                 for shared in _split_unshareable(group):
                     self._add(shared)
 
@@ -196,7 +209,40 @@ class _Grouping:
             )
             or any(call.leaf.reads_mode for call in leaves.values())
         )
-        return _Member(instance, graph, literal_slots(graph), leaves, training)
+        member = _Member(instance, graph, literal_slots(graph), leaves, training)
+        if _is_sequential(instance):
+            member.chain = self._chain(member)
+        return member
+
+    def _chain(self, member: _Member) -> tuple[fx.Node, ...]:
+        """The calls of a Sequential that prints as one loop over all its members.
+
+        Each member called in order on the one before's result, with the
+        same keywords, all sharing one function: then the body is
+        ``for i in range(n)`` whatever ``n`` is. Empty where it is not.
+        """
+        nodes = list(member.graph.nodes)
+        calls = nodes[1:-1]
+        if len(calls) < MIN_LOOP or nodes[0].op != "placeholder" or len(nodes) < 4:
+            return ()
+        module = member.instance.module
+        if len(module) != len(calls) or member.leaves:
+            return ()
+        previous = nodes[0]
+        for i, call in enumerate(calls):
+            if (
+                call.op != "call_module"
+                or str(call.target) != str(i)
+                or call.args != (previous,)
+                or call.kwargs != calls[0].kwargs
+                or len(call.users) != 1
+            ):
+                return ()
+            previous = call
+        if nodes[-1].args[0] is not previous or len(nodes[0].users) != 1:
+            return ()
+        groups = {id(self.group_of[id(module[i])]) for i in range(len(calls))}
+        return tuple(calls) if len(groups) == 1 else ()
 
     def _takes_training(self, module: nn.Module) -> bool:
         return self.group_of[id(module)].members[0].training
@@ -213,9 +259,29 @@ class _Grouping:
         common = (callees, leaves, member.training)
         if not instance.path:
             return ("root", *common)
+        if member.chain:  # one loop over one function: its length aside
+            first = member.chain[0]
+            called = id(self.group_of[id(_submodule(instance, first))])
+            return ("chain", called, repr(first.kwargs), member.training)
         if _is_sequential(instance):  # no class: the same body, literals aside
             return ("sequential", member.slots.shape, *common)
         return (type(instance.module), member.slots.shape, *common)
+
+    def _add_chains(self, members: list[_Member]) -> None:
+        """Sequentials of one chained function and different lengths: one function.
+
+        Its one keyword is the length (their calls' own keywords are equal).
+        """
+        group = _Group(members)
+        inputs = {
+            str(n.target) for n in members[0].graph.nodes if n.op == "placeholder"
+        }
+        taken = set(RESERVED) | self.names.used | self.names.blocks | inputs
+        group.count = first_free("num_blocks", taken, "_")
+        for member in members:
+            self.group_of[id(member.instance.module)] = group
+            self.settings[id(member.instance.module)] = {group.count: len(member.chain)}
+        self.groups.append(group)
 
     def _add(self, members: list[_Member]) -> None:
         group = _Group(members)
@@ -270,6 +336,8 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         (hole, _hint([value_of(m.slots, slots[0]) for m in group.members]))
         for hole, slots in group.holes
     )
+    if group.count is not None:
+        keywords += ((group.count, "int"),)
     group.plan = FunctionPlan(
         name,
         first.instance,
@@ -280,6 +348,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         graph,
         keywords,
         methods,
+        group.count,
     )
     return group.plan
 

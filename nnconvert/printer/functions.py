@@ -18,6 +18,8 @@ Which instances share a function and what each is called is decided in
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Sequence
 
 import torch
@@ -101,6 +103,11 @@ def function_text(plan: FunctionPlan) -> Printed:
     loops = find_loops(
         graph, plan.statements, Style.FUNCTIONAL, plan.instance.module, plan.callees
     )
+    if plan.count is not None:  # one loop over every member, its length a keyword
+        calls = [n for n in graph.nodes if n.op == "call_module"]
+        if len(loops) != 1 or list(loops[0].calls) != calls:
+            raise AssertionError(f"{plan.name}: a chained Sequential that is no loop")
+        loops = [dataclasses.replace(loops[0], count=plan.count)]
     body = print_body(
         graph,
         Style.FUNCTIONAL,
