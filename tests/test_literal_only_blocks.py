@@ -233,3 +233,76 @@ def test_a_stage_function_with_its_length_reads_back_as_sequentials():
     back.check()
     assert back.source == direct.source
     assert "nn.Sequential(Layer(), Layer(), Layer())" in back.source
+
+
+class Basic(nn.Module):
+    """kuangliu's CIFAR ``BasicBlock``: an empty ``nn.Sequential()`` shortcut or a projection."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)) + self.shortcut(x))
+
+
+class Shortcuts(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer1 = nn.Sequential(Basic(3, 4, 1), Basic(4, 4, 1))
+        self.layer2 = nn.Sequential(Basic(4, 8, 1), Basic(8, 8, 1))
+        self.layer3 = nn.Sequential(Basic(8, 8, 2), Basic(8, 8, 1))
+
+    def forward(self, x):
+        return self.layer3(self.layer2(self.layer1(x)))
+
+
+def image() -> tuple[torch.Tensor]:
+    return (torch.randn(2, 3, 8, 8),)
+
+
+def test_an_empty_sequential_shortcut_is_an_optional_call_in_functional_style():
+    conversion = converted(Shortcuts(), image(), Style.FUNCTIONAL)
+    defined = {
+        n.name: n
+        for n in ast.parse(conversion.source).body
+        if isinstance(n, ast.FunctionDef)
+    }
+    assert block_definitions(conversion.source, "basic") == ["basic"]
+    assert [a.arg for a in defined["basic"].args.kwonlyargs] == [
+        "stride",
+        "has_shortcut",
+        "training",
+    ]
+    assert "if has_shortcut:" in ast.unparse(defined["basic"])
+    text = conversion.source.replace('"', "'")
+    assert "has_shortcut=True" in text and "has_shortcut=False" in text
+
+
+class Projections(nn.Module):
+    """Stages that pass no setting on (a stage that does reads back as a class)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer1 = nn.Sequential(Basic(3, 4, 1), Basic(4, 4, 1))
+        self.layer2 = nn.Sequential(Basic(4, 8, 1), Basic(8, 8, 1))
+
+    def forward(self, x):
+        return self.layer2(self.layer1(x))
+
+
+def test_a_block_with_an_optional_call_reads_back_as_the_module_style_gives_it():
+    """module -> functional -> module gives the text module -> module gives."""
+    model, inputs = Projections().eval(), image()
+    functional = converted(model, inputs, Style.FUNCTIONAL)
+    direct = nnconvert.convert(model, Style.MODULE, inputs)
+    back = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
+    back.check()
+    assert back.source == direct.source

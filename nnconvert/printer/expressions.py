@@ -103,6 +103,8 @@ class ExpressionPrinter:
     leaves: dict[str, Any] = field(default_factory=dict)
     #: functional style: helper method -> the function it is written as
     methods: dict[str, str] = field(default_factory=dict)
+    #: functional style: an optional block call's target -> the keyword saying it runs
+    flags: dict[str, str] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 

@@ -117,6 +117,7 @@ def function_text(plan: FunctionPlan) -> Printed:
         loops=loops,
         init_comments=_block_init_comments(plan),
         methods={m.call.name: n for n, m in plan.methods},
+        flags=plan.flags,
     )
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     if plan.training:

@@ -61,11 +61,12 @@ class Slots:
     defaults: dict[Slot, Any]
 
 
-def literal_slots(graph: fx.Graph) -> Slots:
+def literal_slots(graph: fx.Graph, skipped: frozenset[fx.Node] = frozenset()) -> Slots:
     """``graph`` with its free literals set aside: the shape, and the literal in each slot.
 
     A spec'd call's literal keywords leave the shape entirely (an omitted one
     is its default); other calls keep their keyword names in the shape.
+    ``skipped`` nodes stand for their input in the shape (optional calls).
     """
     values: dict[Slot, Any] = {}
     defaults: dict[Slot, Any] = {}
@@ -90,8 +91,27 @@ def literal_slots(graph: fx.Graph) -> Slots:
                 values[(position, "kw", name)] = value
         for name, default in (_keyword_defaults(node) or {}).items():
             defaults[(position, "kw", name)] = default
-    shape = graph_signature(graph, abstract=_abstract_of(graph), targets=targets)
+    shape = graph_signature(
+        graph, skipped, abstract=_abstract_of(graph), targets=targets
+    )
     return Slots(shape, values, defaults)
+
+
+def moved(slots: Slots, positions: dict[int, int]) -> Slots:
+    """``slots`` with each node position moved to ``positions[position]``.
+
+    For a block without an optional call, read in the coordinates of the
+    graph that makes it (its nodes are that graph's, the calls aside).
+    """
+
+    def at(slot: Slot) -> Slot:
+        return (positions[slot[0]], *slot[1:])
+
+    return Slots(
+        slots.shape,
+        {at(slot): value for slot, value in slots.values.items()},
+        {at(slot): value for slot, value in slots.defaults.items()},
+    )
 
 
 def holes(members: list[Slots]) -> list[Slot]:
