@@ -10,7 +10,10 @@ too, whatever their attribute (RegNet's ``layer1`` and ``layer2`` call their
 block with ``groups=3`` and ``groups=7``: ``layer(..., groups=3)``), and so do
 Sequentials that only chain one function through all their members, whatever
 their length: the length is a keyword (DenseNet's ``dense1`` … ``dense4``:
-``for i in range(num_blocks)``, called with ``num_blocks=6``). A block that returns its input unchanged (an empty
+``for i in range(num_blocks)``, called with ``num_blocks=6``). Shapes of a
+block that differ only by extra block calls on one value share one function,
+the calls under a ``bool`` keyword (``if has_shortcut:``), as class styles
+make such submodules ``shortcut=None``. A block that returns its input unchanged (an empty
 ``nn.Sequential()`` shortcut) gets no function: its callers read the input.
 The root always has its own function.
 
@@ -27,7 +30,7 @@ from __future__ import annotations
 import builtins
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from torch import fx, nn
 
@@ -443,7 +446,9 @@ class _Grouping:
 
 
 def _with_their_class(
-    ready: list[Instance], pending: list[Instance], resolved: Any
+    ready: list[Instance],
+    pending: list[Instance],
+    resolved: Callable[[Instance], bool],
 ) -> list[Instance]:
     """The ready blocks whose class has no block still waiting: grouped with all of it.
 
