@@ -286,7 +286,10 @@ def _arguments(
     """Parameter name -> value of one call after the first, defaults filled in.
 
     None where a parameter has no name a call could fill (``*args``,
-    keyword-only ones).
+    keyword-only ones). A keyword-only number is a setting the traced body
+    holds as a literal (a functional helper's ``*, value: int``, which the
+    printer made of a literal of a block's helper method): left out, as
+    ``training`` is.
     """
     try:
         bound = signature.bind(*args, **kwargs)
@@ -297,6 +300,7 @@ def _arguments(
         p
         for p in list(signature.parameters.values())[1:]
         if not (p.name == "training" and p.kind is inspect.Parameter.KEYWORD_ONLY)
+        and not _is_literal_setting(p, bound.arguments.get(p.name))
     ]  # functional style's mode: the traced body reads the flag itself
     if any(p.kind not in _NAMED for p in parameters):
         return None
@@ -304,3 +308,16 @@ def _arguments(
 
 
 _NAMED = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _is_literal_setting(parameter: inspect.Parameter, value: Any) -> bool:
+    """A keyword-only parameter given a plain number (or a tuple of them)."""
+    if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+        return False
+    if isinstance(value, (tuple, list)):
+        return bool(value) and all(_is_number(v) for v in value)
+    return _is_number(value)
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float, bool)

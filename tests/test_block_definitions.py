@@ -225,13 +225,19 @@ def assert_own_style_round_trip(conversion: nnconvert.Conversion) -> None:
 def test_inverted_residuals_of_different_widths_share_one_function():
     conversion = converted(MobileNet().eval(), image(), Style.FUNCTIONAL)
     defined = functions(conversion.source)
-    # the stride-1 identity-shortcut blocks: one function, the width a keyword
-    assert keywords(defined["inverted_residual"]) == ["groups", "training"]
+    # the stride-1 blocks, with an identity or a projection shortcut: one
+    # function, the width and the shortcut keywords (the stride-2 block, which
+    # adds no shortcut, runs other code: a function of its own)
+    assert keywords(defined["inverted_residual"]) == [
+        "groups",
+        "has_shortcut",
+        "training",
+    ]
     assert "groups=groups" in ast.unparse(defined["inverted_residual"])
     calls = ast.unparse(defined["layers"])
     for width in (8, 24, 32):
         assert f"groups={width}" in calls
-    assert len([n for n in defined if n.startswith("inverted_residual")]) == 3
+    assert len([n for n in defined if n.startswith("inverted_residual")]) == 2
     assert_own_style_round_trip(conversion)
 
 
@@ -242,11 +248,12 @@ def test_identity_shortcut_is_no_function():
     for function in defined.values():
         assert not isinstance(function.body[0], ast.Return), function.name
     body = ast.unparse(defined["inverted_residual"])
-    assert "shortcut" not in body and "out = out + x" in body
-    # the shortcut with weights is a function, called where it is used
+    assert "out = out + x" in body
+    # the shortcut with weights is a function, called where the block has one
     assert "shortcut" in defined
-    assert "shortcut(sub_params(params, 'shortcut.'), x" in conversion.source.replace(
-        '"', "'"
+    assert (
+        "if has_shortcut:\n        x = shortcut(sub_params(params, 'shortcut.'), x"
+        in (body)
     )
 
 

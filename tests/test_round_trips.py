@@ -105,16 +105,10 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
 
 #: Samples whose class-style output names a value otherwise than the source
 #: does, so that functional style read from it differs in that name
-#: (sample stem -> (via styles, target styles, why)).
-RENAMED_SAMPLES: dict[str, tuple[tuple[Style, ...], tuple[Style, ...], str]] = {
-    "resnet": (
-        CLASS_STYLES,
-        (Style.FUNCTIONAL,),
-        "an optional submodule's call keeps its input's variable in class styles "
-        "(x = self.downsample(x) under `if self.downsample is not None:`); "
-        "functional style, where the call always runs, keeps the user's `identity`",
-    ),
-}
+#: (sample stem -> (via styles, target styles, why)). None today: the ResNet's
+#: optional ``downsample`` is an optional call in functional style too
+#: (``if has_downsample: x = downsample(...)``), named as class styles name it.
+RENAMED_SAMPLES: dict[str, tuple[tuple[Style, ...], tuple[Style, ...], str]] = {}
 
 
 def _sample_cases():

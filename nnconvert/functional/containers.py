@@ -20,8 +20,10 @@ as any layer the conversion adds (``ModelInput.built_paths``).
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import textwrap
 from typing import Any, Sequence
 
 from torch import nn
@@ -32,7 +34,7 @@ from ..modes import eval_mode
 from ..passes.canonicalize import canonicalize
 from ..passes.lift import holds_only_numbered_modules, sequential_of
 from ..trace import trace
-from .wrapper import FunctionalModel
+from .wrapper import FunctionalModel, keyword_only_parameters
 
 
 def rebuild_sequentials(
@@ -100,13 +102,40 @@ def _takes_settings(block: FunctionalModel) -> bool:
 
     ``def layer(params, x, *, groups)``, called ``groups=3`` for ``layer1``
     and ``groups=7`` for ``layer2``: an ``nn.Sequential`` takes no keyword,
-    so the block stays one of its own class.
+    so the block stays one of its own class. A keyword that only sets how
+    many members a loop runs over (``for i in range(num_blocks)``, which
+    ``--to functional`` writes for DenseNet's stages of different lengths) is
+    no setting: the trace at the caller's value spells out the Sequential.
     """
-    parameters = inspect.signature(block.function).parameters.values()
-    return any(
-        p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "training"
-        for p in parameters
-    )
+    keywords = keyword_only_parameters(block.function)
+    if not keywords:
+        return False
+    counts = _loop_counts(block.function)
+    return any(name not in counts for name in keywords)
+
+
+def _loop_counts(function: Any) -> set[str]:
+    """The names ``function``'s source reads only as ``range(name)``."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return set()
+    in_range: set[int] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "range"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Name)
+            and not node.keywords
+        ):
+            in_range.add(id(node.args[0]))
+    reads: dict[str, bool] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            reads[node.id] = reads.get(node.id, True) and id(node) in in_range
+    return {name for name, only_range in reads.items() if only_range}
 
 
 def _named_as_sequential(function_name: str, attribute: str) -> bool:

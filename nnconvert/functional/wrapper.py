@@ -246,7 +246,7 @@ class _Dispatcher:
             if wrapper._blocks.get(path) is self.function:
                 block = wrapper.get_submodule(path)
                 kwargs.pop("training", None)  # the block passes its own flag
-                for name in getattr(block, "_settings", {}):  # and its own keywords
+                for name in self._settings_of(block):  # and its own keywords
                     kwargs.pop(name, None)
                 return block(*args, **kwargs)
             takes_tensors = any(
@@ -263,6 +263,17 @@ class _Dispatcher:
             finally:
                 self.run.prefixes.pop()
         return self._call(params, *args, **kwargs)
+
+    def _settings_of(self, block: nn.Module) -> Any:
+        """The keywords the block passes itself; a rebuilt Sequential's, its function's.
+
+        :mod:`.containers` rebuilds a block whose function only loops over its
+        members ``num_blocks`` times as an ``nn.Sequential`` of that many.
+        """
+        settings = getattr(block, "_settings", None)
+        if settings is not None:
+            return settings
+        return keyword_only_parameters(self.function)
 
     def _call(self, params: Any, *args: Any, **kwargs: Any) -> Any:
         """The function itself; recorded as a helper call over its caller's weights."""
@@ -337,3 +348,12 @@ def _callees(function: Callable) -> dict[str, Callable]:
 
 
 __all__ = ["FunctionalModel", "build_wrapper"]
+
+
+def keyword_only_parameters(function: Callable) -> list[str]:
+    """``function``'s keyword-only parameters other than ``training``."""
+    return [
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "training"
+    ]

@@ -52,6 +52,11 @@ class MethodCall:
     key: str = ""
     #: the user's method (or a functional file's helper): its docstring
     function: Callable | None = field(default=None, repr=False)
+    #: the body as printed, where the printer made some of its literals read
+    #: a block's parameters (GAT's ``self.a[:, : self.value, :]``); None: as traced
+    filled: fx.Graph | None = field(default=None, repr=False)
+    #: those parameters, which a functional caller passes on by keyword
+    keywords: tuple[str, ...] = ()
 
     @property
     def reads_training(self) -> bool:
@@ -60,7 +65,7 @@ class MethodCall:
 
     @property
     def body(self) -> fx.Graph:
-        return self.module.graph
+        return self.filled if self.filled is not None else self.module.graph
 
     def __post_init__(self) -> None:
         # what graph signatures compare a call target by (its module and name)

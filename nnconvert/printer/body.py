@@ -47,8 +47,12 @@ def print_body(
     loops: Sequence[Loop] = (),
     init_comments: Sequence[tuple[str, list[str]]] = (),
     methods: dict[str, str] | None = None,
+    flags: dict[str, str] | None = None,
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
+
+    ``flags`` (functional style): the keyword that says whether each
+    optional block call (``plan.optional``) runs.
 
     ``callees`` (functional style): each block call's function and whether it
     takes ``training``; ``owners`` (class styles): the module whose body it is,
@@ -67,6 +71,7 @@ def print_body(
         owners=owners,
         leaves=dict(leaves or {}),
         methods=dict(methods or {}),
+        flags=dict(flags or {}),
     )
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)
@@ -240,9 +245,10 @@ def _statement(
         arguments = [printer.argument(a) for a in node.args]
         return helper_for(node.target).print(arguments)  # if training: ...
     if node in optional:
-        layer = printer.attribute_path(str(node.target))
+        flag = printer.flags.get(str(node.target))  # functional: a keyword
+        condition = flag or f"{printer.attribute_path(str(node.target))} is not None"
         assignment = f"{printer.names[node]} = {printer.definition(node)}"
-        return [f"if {layer} is not None:", f"    {assignment}"]
+        return [f"if {condition}:", f"    {assignment}"]
     if _is_attribute_assignment(node):
         target, name, value = node.args
         return [f"{printer.operand(target, ATOM)}.{name} = {printer.argument(value)}"]

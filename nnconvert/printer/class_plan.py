@@ -301,8 +301,8 @@ def optional_calls(
 ) -> tuple[list[str], frozenset[fx.Node]] | None:
     """The extra attributes of ``others`` if they can be optional in ``base``'s class.
 
-    They can when each is built the same in every member, called once on one
-    value, removing those calls (their result is then their input) leaves
+    They can when each is built the same in every member, called on one
+    value each time, removing those calls (their result is then their input) leaves
     ``base``'s graph exactly, and the call's input is not read after it (so
     ``x = self.downsample(x)`` is the whole difference). Returns the
     attributes and the calls in ``others[0]``'s graph, or None.
@@ -339,13 +339,17 @@ def optional_calls(
 
 
 def _calls_of(graph: fx.Graph, attributes: list[str]) -> frozenset[fx.Node] | None:
-    """The one call of each attribute, if each is called once with one value."""
+    """The calls of each attribute, if each is called, every time with one value.
+
+    DINO's ``Block`` calls its ``drop_path`` twice (after attention and
+    after the MLP); each call is then skipped alike where it is absent.
+    """
     calls = [
         n
         for n in graph.nodes
         if n.op == "call_module" and str(n.target).split(".")[0] in attributes
     ]
-    if sorted(str(n.target) for n in calls) != sorted(attributes) or any(
+    if sorted({str(n.target) for n in calls}) != sorted(attributes) or any(
         n.kwargs or len(n.args) != 1 or not isinstance(n.args[0], fx.Node)
         for n in calls
     ):
@@ -368,19 +372,47 @@ def _passes_value_through(
 
 
 def _heights(instances: list[Instance]) -> dict[int, int]:
-    """0 for blocks without blocks inside, else one more than the highest block inside."""
-    heights: dict[int, int] = {}
+    """Each instance's level: above every block inside it, and with its class's others.
 
-    def height(module: nn.Module) -> int:
-        if id(module) not in heights:
-            inner = [
-                height(m)
-                for m in module.modules()
-                if m is not module and is_defined_class(m)
+    0 for blocks without blocks inside, else one more than the highest block
+    inside. Instances of one class share a level (the highest any of them
+    needs), so that shapes of the class meet in one level and can merge
+    (:func:`_merge_optional_blocks`): DINO's first ``Block`` holds an
+    ``nn.Identity()`` where the others hold a ``DropPath``, a block of its own.
+    A class that holds an instance of itself (DLA's ``Tree``) keeps each
+    instance's own level.
+    """
+    inner: dict[int, list[nn.Module]] = {}
+    modules: dict[int, nn.Module] = {}
+
+    def blocks_in(module: nn.Module) -> list[nn.Module]:
+        if id(module) not in inner:
+            modules[id(module)] = module
+            inner[id(module)] = [
+                m for m in module.modules() if m is not module and is_defined_class(m)
             ]
-            heights[id(module)] = 1 + max(inner) if inner else 0
-        return heights[id(module)]
+            for m in inner[id(module)]:
+                blocks_in(m)
+        return inner[id(module)]
 
     for instance in instances:
-        height(instance.module)
+        blocks_in(instance.module)
+    recursive = {
+        type(module)
+        for key, module in modules.items()
+        if any(type(m) is type(module) for m in inner[key])
+    }
+    heights = dict.fromkeys(modules, 0)
+    changed = True
+    while changed:  # levels only rise, and never past the number of blocks
+        changed = False
+        of_class: dict[type, int] = {}
+        for key, module in modules.items():
+            needed = max((1 + heights[id(m)] for m in inner[key]), default=0)
+            if needed > heights[key]:
+                heights[key], changed = needed, True
+            of_class[type(module)] = max(of_class.get(type(module), 0), heights[key])
+        for key, module in modules.items():
+            if type(module) not in recursive and of_class[type(module)] > heights[key]:
+                heights[key], changed = of_class[type(module)], True
     return heights

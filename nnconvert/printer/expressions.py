@@ -103,6 +103,8 @@ class ExpressionPrinter:
     leaves: dict[str, Any] = field(default_factory=dict)
     #: functional style: helper method -> the function it is written as
     methods: dict[str, str] = field(default_factory=dict)
+    #: functional style: an optional block call's target -> the keyword saying it runs
+    flags: dict[str, str] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 
@@ -220,11 +222,11 @@ class ExpressionPrinter:
         if isinstance(target, MethodCall):  # self.encode(x); encode(params, x)
             if self.style is Style.FUNCTIONAL:
                 function = self.methods.get(target.name, target.name)
-                training = (
-                    {"training": _Raw("training")} if target.reads_training else {}
-                )
+                keywords = {k: _Raw(k) for k in target.keywords}  # the caller's own
+                if target.reads_training:
+                    keywords["training"] = _Raw("training")
                 arguments = (_Raw("params"), *node.args)
-                return Expression(self._call(function, arguments, training))
+                return Expression(self._call(function, arguments, keywords))
             return Expression(self._call(f"self.{target.name}", node.args, {}))
         helper = helper_for(target)
         if (
@@ -303,7 +305,8 @@ class ExpressionPrinter:
             return ", ".join(items) + ("," if len(items) == 1 else "")
         if isinstance(index, slice):
             if any(
-                isinstance(v, fx.Node) for v in (index.start, index.stop, index.step)
+                isinstance(v, (fx.Node, _Raw))
+                for v in (index.start, index.stop, index.step)
             ):
                 parts = [
                     "" if v is None else self.argument(v)

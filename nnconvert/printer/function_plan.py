@@ -7,7 +7,13 @@ parameters (``def block(params, x, *, groups: int)``, called with
 ``groups=144``), as module style makes them constructor parameters.
 Sequentials whose bodies are the same, literals aside, share one function
 too, whatever their attribute (RegNet's ``layer1`` and ``layer2`` call their
-block with ``groups=3`` and ``groups=7``: ``layer(..., groups=3)``). A block that returns its input unchanged (an empty
+block with ``groups=3`` and ``groups=7``: ``layer(..., groups=3)``), and so do
+Sequentials that only chain one function through all their members, whatever
+their length: the length is a keyword (DenseNet's ``dense1`` … ``dense4``:
+``for i in range(num_blocks)``, called with ``num_blocks=6``). Shapes of a
+block that differ only by extra block calls on one value share one function,
+the calls under a ``bool`` keyword (``if has_shortcut:``), as class styles
+make such submodules ``shortcut=None``. A block that returns its input unchanged (an empty
 ``nn.Sequential()`` shortcut) gets no function: its callers read the input.
 The root always has its own function.
 
@@ -24,7 +30,7 @@ from __future__ import annotations
 import builtins
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from torch import fx, nn
 
@@ -42,9 +48,11 @@ from .literal_holes import (
     copy_graph,
     filled,
     literal_slots,
+    moved,
     named_holes,
     value_of,
 )
+from .loops import MIN_LOOP
 from .names import RESERVED
 from .signature import graph_signature
 from .methods import MethodPlan, methods_of, plan_methods
@@ -74,6 +82,11 @@ class FunctionPlan:
     keywords: tuple[tuple[str, str | None], ...] = ()
     #: the helper methods the body calls, each as (its function's name, plan)
     methods: tuple[tuple[str, MethodPlan], ...] = ()
+    #: the keyword that sets how many members the body's one loop runs over
+    #: (Sequentials of one chained block and different lengths share it)
+    count: str | None = None
+    #: each optional block call's target -> the ``bool`` keyword that says it runs
+    flags: dict[str, str] = field(default_factory=dict)
 
     @property
     def body_graph(self) -> fx.Graph:
@@ -109,6 +122,8 @@ class _Member:
     slots: Slots
     leaves: dict[str, LeafCall]
     training: bool
+    #: a Sequential that only chains its members, all of one function: their calls
+    chain: tuple[fx.Node, ...] = ()
 
 
 @dataclass
@@ -118,6 +133,9 @@ class _Group:
     members: list[_Member]
     holes: Named = field(default_factory=list)
     plan: FunctionPlan | None = None
+    count: str | None = None  # the keyword for the chain's length, where lengths differ
+    #: each optional call's target -> the ``bool`` keyword that says it runs
+    flags: dict[str, str] = field(default_factory=dict)
 
 
 def plan_functions(
@@ -132,11 +150,38 @@ def plan_functions(
     names = _FunctionNames(instances, top_name, taken)
     grouping = _Grouping(names)
     grouping.run(instances)
+    return [
+        _plan(group, grouping, names) for group in _callees_first(grouping, instances)
+    ]
+
+
+def _callees_first(grouping: "_Grouping", instances: list[Instance]) -> list["_Group"]:
+    """The groups in the order of their first instance, each after the groups it calls.
+
+    A group joined from two shapes (:meth:`_Grouping._merge_optional_calls`)
+    has its first instance before the block only its other shape calls.
+    """
     order = {id(i.module): k for k, i in enumerate(instances)}
-    groups = sorted(
-        grouping.groups, key=lambda g: order[id(g.members[0].instance.module)]
+    ranked = sorted(
+        grouping.groups,
+        key=lambda g: min(order[id(m.instance.module)] for m in g.members),
     )
-    return [_plan(group, grouping, names) for group in groups]
+    placed: list[_Group] = []
+    seen: set[int] = set()
+
+    def place(group: _Group) -> None:
+        if id(group) in seen:
+            return
+        seen.add(id(group))
+        for member in group.members:
+            for child in _callee_modules(member.instance):
+                if id(child) in grouping.group_of:
+                    place(grouping.group_of[id(child)])
+        placed.append(group)
+
+    for group in ranked:
+        place(group)
+    return placed
 
 
 class _Grouping:
@@ -159,14 +204,20 @@ class _Grouping:
             ready = [i for i in pending if self._resolved(i)]
             if not ready:
                 raise AssertionError("a block calls a block that is never traced")
+            ready = _with_their_class(ready, pending, self._resolved)
             pending = [i for i in pending if not any(i is r for r in ready)]
             members = [m for m in map(self._member, ready) if m is not None]
             by_key: dict[tuple, list[_Member]] = {}
             for member in members:
                 by_key.setdefault(self._key(member), []).append(member)
+            shared: list[list[_Member]] = []
             for group in by_key.values():
-                for shared in _split_unshareable(group):
-                    self._add(shared)
+                if len({len(m.chain) for m in group}) > 1:
+                    self._add_chains(group)
+                    continue
+                shared += _split_unshareable(group)
+            for members, flags in self._merge_optional_calls(shared):
+                self._add(members, flags)
 
     def _resolved(self, instance: Instance) -> bool:
         return all(
@@ -196,7 +247,40 @@ class _Grouping:
             )
             or any(call.leaf.reads_mode for call in leaves.values())
         )
-        return _Member(instance, graph, literal_slots(graph), leaves, training)
+        member = _Member(instance, graph, literal_slots(graph), leaves, training)
+        if _is_sequential(instance):
+            member.chain = self._chain(member)
+        return member
+
+    def _chain(self, member: _Member) -> tuple[fx.Node, ...]:
+        """The calls of a Sequential that prints as one loop over all its members.
+
+        Each member called in order on the one before's result, with the
+        same keywords, all sharing one function: then the body is
+        ``for i in range(n)`` whatever ``n`` is. Empty where it is not.
+        """
+        nodes = list(member.graph.nodes)
+        calls = nodes[1:-1]
+        if len(calls) < MIN_LOOP or nodes[0].op != "placeholder" or len(nodes) < 4:
+            return ()
+        module = member.instance.module
+        if len(module) != len(calls) or member.leaves:
+            return ()
+        previous = nodes[0]
+        for i, call in enumerate(calls):
+            if (
+                call.op != "call_module"
+                or str(call.target) != str(i)
+                or call.args != (previous,)
+                or call.kwargs != calls[0].kwargs
+                or len(call.users) != 1
+            ):
+                return ()
+            previous = call
+        if nodes[-1].args[0] is not previous or len(nodes[0].users) != 1:
+            return ()
+        groups = {id(self.group_of[id(module[i])]) for i in range(len(calls))}
+        return tuple(calls) if len(groups) == 1 else ()
 
     def _takes_training(self, module: nn.Module) -> bool:
         return self.group_of[id(module)].members[0].training
@@ -213,20 +297,205 @@ class _Grouping:
         common = (callees, leaves, member.training)
         if not instance.path:
             return ("root", *common)
+        if member.chain:  # one loop over one function: its length aside
+            first = member.chain[0]
+            called = id(self.group_of[id(_submodule(instance, first))])
+            return ("chain", called, repr(first.kwargs), member.training)
         if _is_sequential(instance):  # no class: the same body, literals aside
             return ("sequential", member.slots.shape, *common)
         return (type(instance.module), member.slots.shape, *common)
 
-    def _add(self, members: list[_Member]) -> None:
+    def _add_chains(self, members: list[_Member]) -> None:
+        """Sequentials of one chained function and different lengths: one function.
+
+        Its one keyword is the length (their calls' own keywords are equal).
+        """
         group = _Group(members)
-        if len(members) > 1:
-            group.holes = _named_holes(members, self.names)
+        inputs = {
+            str(n.target) for n in members[0].graph.nodes if n.op == "placeholder"
+        }
+        taken = set(RESERVED) | self.names.used | self.names.blocks | inputs
+        group.count = first_free("num_blocks", taken, "_")
         for member in members:
             self.group_of[id(member.instance.module)] = group
-            self.settings[id(member.instance.module)] = {
+            self.settings[id(member.instance.module)] = {group.count: len(member.chain)}
+        self.groups.append(group)
+
+    def _add(self, members: list[_Member], flags: dict[str, str] | None = None) -> None:
+        """One function for ``members``; ``flags``: each optional call's keyword."""
+        group = _Group(members, flags=dict(flags or {}))
+        if len(members) > 1:
+            group.holes = _named_holes(members, self.names, set(group.flags.values()))
+        for member in members:
+            self.group_of[id(member.instance.module)] = group
+            settings = {
                 name: value_of(member.slots, slots[0]) for name, slots in group.holes
             }
+            for target, flag in group.flags.items():
+                settings[flag] = any(
+                    str(n.target) == target
+                    for n in member.graph.nodes
+                    if n.op == "call_module"
+                )
+            self.settings[id(member.instance.module)] = settings
         self.groups.append(group)
+
+    def _merge_optional_calls(
+        self, groups: list[list[_Member]]
+    ) -> list[tuple[list[_Member], dict[str, str]]]:
+        """Join a block's shapes that differ only by extra block calls on one value.
+
+        Functional style's counterpart of the classes' ``name=None``
+        submodules (kuangliu's ``BasicBlock`` with and without its
+        ``shortcut``): one function, the call inside ``if has_shortcut:``,
+        a ``bool`` keyword its callers pass. The members with the calls come
+        first (their graph is the function's body); a shape joins one other.
+        """
+        merged: set[int] = set()
+        result = []
+        for i, base in enumerate(groups):
+            if i in merged:
+                continue
+            found = None
+            for j in range(i + 1, len(groups)):
+                if j in merged:
+                    continue
+                found = self._with_optional(base, groups[j]) or self._with_optional(
+                    groups[j], base
+                )
+                if found is not None:
+                    merged.add(j)
+                    break
+            result.append(found or (base, {}))
+        return result
+
+    def _with_optional(
+        self, base: list[_Member], wider: list[_Member]
+    ) -> tuple[list[_Member], dict[str, str]] | None:
+        """``wider`` and ``base`` as one group, if ``wider`` only adds block calls."""
+        first, other = wider[0], base[0]
+        instance = first.instance
+        if (
+            type(instance.module) is not type(other.instance.module)
+            or not instance.path
+            or _is_sequential(instance)
+            or first.leaves != other.leaves
+            or (other.training and not first.training)
+        ):
+            return None
+        own = {str(n.target) for n in other.graph.nodes if n.op == "call_module"}
+        calls = [
+            n
+            for n in first.graph.nodes
+            if n.op == "call_module" and str(n.target) not in own
+        ]
+        targets = list(dict.fromkeys(str(n.target) for n in calls))  # DINO: twice
+        if not calls:
+            return None
+        if any(
+            len(n.args) != 1
+            or not isinstance(n.args[0], fx.Node)
+            or str(n.target) in first.leaves
+            for n in calls
+        ):
+            return None
+        skipped = frozenset(calls)
+        positions = [
+            k for k, n in enumerate(first.graph.nodes) if n not in skipped
+        ]  # base's node k is wider's node positions[k]
+        if len(positions) != len(other.graph.nodes):
+            return None
+        # each group's members share one shape (their key): the firsts stand for all
+        if literal_slots(first.graph, skipped).shape != other.slots.shape:
+            return None
+        callees = [
+            (str(n.target), id(self.group_of[id(_submodule(instance, n))]))
+            for n in first.graph.nodes
+            if n.op == "call_module" and n not in skipped
+        ]
+        own_callees = [
+            (str(n.target), id(self.group_of[id(_submodule(other.instance, n))]))
+            for n in other.graph.nodes
+            if n.op == "call_module"
+        ]
+        if callees != own_callees:
+            return None
+        names = plan_statements(first.graph, Style.FUNCTIONAL, optional=skipped).names
+        if any(names.get(n.args[0]) != names.get(n) or n not in names for n in calls):
+            return None  # the call's result does not take its input's variable
+        mapping = dict(enumerate(positions))
+        inside = {k for k, n in enumerate(first.graph.nodes) if n in skipped}
+        moved_base = [
+            _Member(
+                m.instance,
+                m.graph,
+                _with_skipped_slots(moved(m.slots, mapping), wider, inside),
+                m.leaves,
+                m.training,
+                m.chain,
+            )
+            for m in base
+        ]
+        taken = set(RESERVED) | self.names.used | self.names.blocks
+        flags: dict[str, str] = {}
+        for target in targets:
+            flag = first_free(f"has_{identifier(target)}", taken, "_")
+            taken.add(flag)
+            flags[target] = flag
+        return [*wider, *moved_base], flags
+
+
+def _with_their_class(
+    ready: list[Instance],
+    pending: list[Instance],
+    resolved: Callable[[Instance], bool],
+) -> list[Instance]:
+    """The ready blocks whose class has no block still waiting: grouped with all of it.
+
+    A block's shapes can merge (:meth:`_Grouping._merge_optional_calls`) only
+    when grouped together; one without its ``shortcut`` is ready a round
+    before one with it. All of ``ready`` where holding back would leave none
+    (a class that holds an instance of itself, as DLA's ``Tree``).
+    """
+    waiting = {
+        type(i.module)
+        for i in pending
+        if i.path and not _is_sequential(i) and not resolved(i)
+    }
+    kept = [i for i in ready if type(i.module) not in waiting]
+    return kept or ready
+
+
+def _with_skipped_slots(slots: Slots, wider: list[_Member], inside: set[int]) -> Slots:
+    """``slots`` of a member without the optional calls, given values for their slots.
+
+    The calls never run for it, so any value does; it takes the value of a
+    slot of its own that always agrees with the call's in the members that
+    make it (the block's ``stride`` passed on to its ``shortcut``), so that
+    the two stay one keyword, else the first such member's.
+    """
+    values = dict(slots.values)
+    own = [s for s in wider[0].slots.values if s[0] not in inside]
+    for slot in [s for s in wider[0].slots.values if s[0] in inside]:
+        column = [_repr_of(m.slots, slot) for m in wider]
+        twin = next(
+            (t for t in own if [_repr_of(m.slots, t) for m in wider] == column),
+            None,
+        )
+        if twin is not None and twin in slots.values:
+            values[slot] = slots.values[twin]
+        else:
+            values[slot] = value_of(wider[0].slots, slot)
+    return Slots(slots.shape, values, slots.defaults)
+
+
+def _repr_of(slots: Slots, slot: Any) -> str:
+    value = (
+        value_of(slots, slot)
+        if slot in slots.values or slot in slots.defaults
+        else None
+    )
+    return f"{type(value).__name__}:{value!r}"
 
 
 def _split_unshareable(members: list[_Member]) -> list[list[_Member]]:
@@ -239,13 +508,16 @@ def _split_unshareable(members: list[_Member]) -> list[list[_Member]]:
     return list(exact.values())
 
 
-def _named_holes(members: list[_Member], names: "_FunctionNames") -> Named:
+def _named_holes(
+    members: list[_Member], names: "_FunctionNames", flags: set[str] = frozenset()
+) -> Named:
     """The keyword parameters of the members' function: never a name the body or file uses."""
     template = members[0].graph
     taken = (
         set(RESERVED)
         | names.used
         | names.blocks
+        | set(flags)
         | {str(n.target) for n in template.nodes if n.op == "placeholder"}
     )
     return named_holes([m.slots for m in members], taken)
@@ -257,8 +529,13 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     name = names.claim(first.instance, [m.instance for m in group.members[1:]])
     graph = filled(first.graph, group.holes, _Raw)
     helpers = [names.claim_method(call.name) for call in methods_of(graph)]
-    reserved = frozenset(names.used | {n for n, _ in group.holes})
-    statements = plan_statements(graph, Style.FUNCTIONAL, reserved)
+    reserved = frozenset(
+        names.used | {n for n, _ in group.holes} | set(group.flags.values())
+    )
+    optional = frozenset(
+        n for n in graph.nodes if n.op == "call_module" and str(n.target) in group.flags
+    )
+    statements = plan_statements(graph, Style.FUNCTIONAL, reserved, optional)
     methods = tuple(zip(helpers, plan_methods(graph, Style.FUNCTIONAL, reserved)))
     callees = {}
     for node in graph.nodes:
@@ -270,6 +547,9 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         (hole, _hint([value_of(m.slots, slots[0]) for m in group.members]))
         for hole, slots in group.holes
     )
+    if group.count is not None:
+        keywords += ((group.count, "int"),)
+    keywords += tuple((flag, "bool") for flag in group.flags.values())
     group.plan = FunctionPlan(
         name,
         first.instance,
@@ -280,6 +560,8 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         graph,
         keywords,
         methods,
+        group.count,
+        dict(group.flags),
     )
     return group.plan
 

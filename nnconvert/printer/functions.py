@@ -18,6 +18,8 @@ Which instances share a function and what each is called is decided in
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Sequence
 
 import torch
@@ -101,6 +103,11 @@ def function_text(plan: FunctionPlan) -> Printed:
     loops = find_loops(
         graph, plan.statements, Style.FUNCTIONAL, plan.instance.module, plan.callees
     )
+    if plan.count is not None:  # one loop over every member, its length a keyword
+        calls = [n for n in graph.nodes if n.op == "call_module"]
+        if len(loops) != 1 or list(loops[0].calls) != calls:
+            raise AssertionError(f"{plan.name}: a chained Sequential that is no loop")
+        loops = [dataclasses.replace(loops[0], count=plan.count)]
     body = print_body(
         graph,
         Style.FUNCTIONAL,
@@ -110,6 +117,7 @@ def function_text(plan: FunctionPlan) -> Printed:
         loops=loops,
         init_comments=_block_init_comments(plan),
         methods={m.call.name: n for n, m in plan.methods},
+        flags=plan.flags,
     )
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     if plan.training:
@@ -129,7 +137,12 @@ def method_functions(plan: FunctionPlan) -> list[Printed]:
     printed = []
     for name, method in plan.methods:
         body = method_body(method, Style.FUNCTIONAL, ())  # no block calls: see passes
-        keywords = ["training: bool = False"] if method.call.reads_training else []
+        hints = dict(plan.keywords)  # literals its caller takes, passed on
+        keywords = [
+            f"{k}: {hints[k]}" if hints.get(k) else k for k in method.call.keywords
+        ]
+        if method.call.reads_training:
+            keywords.append("training: bool = False")
         literal = function_docstring(method.call.function)
         printed.append(_function(name, body, method.call.body, literal, keywords))
     return printed

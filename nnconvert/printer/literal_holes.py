@@ -12,12 +12,15 @@ A keyword a spec'd call leaves out holds the spec's default, so an instance
 with ``stride=1`` (omitted) and one with ``stride=2`` still share a body.
 Literals that the printer reads as structure are never slots: a
 ``getitem`` index (an unpacked tuple), a ``getattr`` name, strings, and the
-arguments of branch marks.
+arguments of branch marks. The bounds of a slice are slots, though: GAT's
+``self.a[:, :self.n_hidden, :]`` and ShuffleNet's ``x[:, :c]`` are one body
+whatever width each instance was built with.
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import keyword
 import operator
 from dataclasses import dataclass
@@ -27,11 +30,15 @@ from torch import fx
 
 from ..branches import is_choose, is_condition, is_expect, is_only_when
 from ..opspecs import specs_for_function
+from ..passes.methods import is_method_call
 from ..opspecs.spec import REQUIRED
 from ..naming import first_free, identifier
 from .signature import graph_signature
 
-#: A slot: (node position, "kw" or "arg", keyword name or argument position).
+#: A slot: (node position, "kw" or "arg", keyword name or argument position),
+#: (node position, "slice", (index item or None, "start"/"stop"/"step")) for
+#: a bound of a ``getitem``'s slice, or (node position, "method", slot) for a
+#: slot of the body of the helper method the node calls.
 Slot = tuple[int, str, Any]
 
 
@@ -54,15 +61,26 @@ class Slots:
     defaults: dict[Slot, Any]
 
 
-def literal_slots(graph: fx.Graph) -> Slots:
+def literal_slots(graph: fx.Graph, skipped: frozenset[fx.Node] = frozenset()) -> Slots:
     """``graph`` with its free literals set aside: the shape, and the literal in each slot.
 
     A spec'd call's literal keywords leave the shape entirely (an omitted one
     is its default); other calls keep their keyword names in the shape.
+    ``skipped`` nodes stand for their input in the shape (optional calls).
     """
     values: dict[Slot, Any] = {}
     defaults: dict[Slot, Any] = {}
+    targets: dict[fx.Node, Any] = {}
     for position, node in enumerate(graph.nodes):
+        if is_method_call(node):  # its body's literals are the block's too
+            inner = literal_slots(node.target.body)
+            values.update({(position, "method", s): v for s, v in inner.values.items()})
+            defaults.update(
+                {(position, "method", s): v for s, v in inner.defaults.items()}
+            )
+            targets[node] = ("method", node.target.name, inner.shape)
+        for key, value in _slice_bounds(node).items():
+            values[(position, "slice", key)] = value
         if not _may_hold_holes(node):
             continue
         for i, value in enumerate(node.args):
@@ -73,8 +91,27 @@ def literal_slots(graph: fx.Graph) -> Slots:
                 values[(position, "kw", name)] = value
         for name, default in (_keyword_defaults(node) or {}).items():
             defaults[(position, "kw", name)] = default
-    shape = graph_signature(graph, abstract=_abstract_of(graph))
+    shape = graph_signature(
+        graph, skipped, abstract=_abstract_of(graph), targets=targets
+    )
     return Slots(shape, values, defaults)
+
+
+def moved(slots: Slots, positions: dict[int, int]) -> Slots:
+    """``slots`` with each node position moved to ``positions[position]``.
+
+    For a block without an optional call, read in the coordinates of the
+    graph that makes it (its nodes are that graph's, the calls aside).
+    """
+
+    def at(slot: Slot) -> Slot:
+        return (positions[slot[0]], *slot[1:])
+
+    return Slots(
+        slots.shape,
+        {at(slot): value for slot, value in slots.values.items()},
+        {at(slot): value for slot, value in slots.defaults.items()},
+    )
 
 
 def holes(members: list[Slots]) -> list[Slot]:
@@ -119,7 +156,7 @@ def named_holes(members: list[Slots], taken: set[str]) -> Named:
     named: Named = []
     by_values: dict[tuple[str, tuple], int] = {}
     for slot in holes(members):
-        stem = identifier(str(slot[2])) if slot[1] == "kw" else "value"
+        stem = _stem(slot)
         values = tuple(_repr(value_of(m, slot)) for m in members)
         if (stem, values) in by_values:
             named[by_values[(stem, values)]][1].append(slot)
@@ -133,21 +170,44 @@ def named_holes(members: list[Slots], taken: set[str]) -> Named:
     return named
 
 
+def _stem(slot: Slot) -> str:
+    """What a parameter filling ``slot`` is named after: its keyword, else ``value``."""
+    if slot[1] == "method":
+        return _stem(slot[2])
+    return identifier(str(slot[2])) if slot[1] == "kw" else "value"
+
+
 def filled(graph: fx.Graph, named: Named, text: Callable[[str], Any]) -> fx.Graph:
-    """A copy of ``graph`` that reads ``text(name)`` where each hole's literal was."""
+    """A copy of ``graph`` that reads ``text(name)`` where each hole's literal was.
+
+    A helper method's body reads them too: its call's target becomes a
+    :class:`~nnconvert.passes.methods.MethodCall` over a filled copy of the
+    body, naming the parameters it reads (``keywords``).
+    """
     if not named:
         return graph
     copied = copy_graph(graph)
     nodes = list(copied.nodes)
+    in_methods: dict[int, dict[str, list[Slot]]] = {}
     for name, slots in named:
         for position, kind, key in slots:
             node = nodes[position]
-            if kind == "kw":
+            if kind == "method":
+                in_methods.setdefault(position, {}).setdefault(name, []).append(key)
+            elif kind == "slice":
+                node.args = (node.args[0], _with_bound(node.args[1], key, text(name)))
+            elif kind == "kw":
                 node.kwargs = {**node.kwargs, key: text(name)}
             else:
                 args = list(node.args)
                 args[key] = text(name)
                 node.args = tuple(args)
+    for position, inner in in_methods.items():
+        node = nodes[position]
+        call = node.target
+        body = filled(call.body, list(inner.items()), text)
+        keywords = tuple(dict.fromkeys((*call.keywords, *inner)))
+        node.target = dataclasses.replace(call, filled=body, keywords=keywords)
     return copied
 
 
@@ -172,6 +232,12 @@ def _abstract_of(graph: fx.Graph) -> dict[fx.Node, Any]:
     """Per node, the argument and keyword values the shape compares instead of its own."""
     found = {}
     for node in graph.nodes:
+        bounds = _slice_bounds(node)
+        if bounds:
+            index = node.args[1]
+            for key in bounds:
+                index = _with_bound(index, key, _HOLE)
+            found[node] = ((node.args[0], index), node.kwargs)
         if not _may_hold_holes(node):
             continue
         args = tuple(_HOLE if _is_free_literal(a) else a for a in node.args)
@@ -193,6 +259,40 @@ def _may_hold_holes(node: fx.Node) -> bool:
     return not (
         is_choose(node) or is_condition(node) or is_expect(node) or is_only_when(node)
     )
+
+
+def _slice_bounds(node: fx.Node) -> dict[tuple[int | None, str], int]:
+    """The integer bounds of the slices a ``getitem`` indexes with, by place.
+
+    The key is the slice's position in a tuple index (None: the index is the
+    slice) and which bound it is. ``None`` bounds (``x[:, :n]``'s start) are
+    how the slice is written, not literals, and stay structure.
+    """
+    if node.op != "call_function" or node.target is not operator.getitem:
+        return {}
+    if len(node.args) != 2 or node.kwargs:
+        return {}
+    index = node.args[1]
+    items = enumerate(index) if isinstance(index, tuple) else [(None, index)]
+    return {
+        (at, bound): getattr(item, bound)
+        for at, item in items
+        if isinstance(item, slice)
+        for bound in ("start", "stop", "step")
+        if type(getattr(item, bound)) is int
+    }
+
+
+def _with_bound(index: Any, key: tuple[int | None, str], value: Any) -> Any:
+    """``index`` with the slice bound at ``key`` replaced by ``value``."""
+    at, bound = key
+    item = index if at is None else index[at]
+    parts = {b: getattr(item, b) for b in ("start", "stop", "step")}
+    parts[bound] = value
+    changed = slice(parts["start"], parts["stop"], parts["step"])
+    if at is None:
+        return changed
+    return index[:at] + (changed,) + index[at + 1 :]
 
 
 def _keyword_defaults(node: fx.Node) -> dict[str, Any] | None:

@@ -39,6 +39,9 @@ class Loop:
 
     calls: tuple[fx.Node, ...]
     container: str  # "blocks" (the container's path), "" for the body's own members
+    #: functional style: the keyword holding the number of members, where
+    #: one function serves Sequentials of different lengths ("": the number)
+    count: str = ""
 
     def lines(self, printer: ExpressionPrinter, plan: StatementPlan) -> list[str]:
         """``for block in self.blocks:`` / ``for i in range(n):`` and its one statement."""
@@ -58,7 +61,7 @@ class Loop:
                 arguments.append("training=training")
             call = f"{function}({', '.join(arguments)})"
             return [
-                f"for {index} in range({len(self.calls)}):",
+                f"for {index} in range({self.count or len(self.calls)}):",
                 f"    {variable} = {call}",
             ]
         member = first_free(_singular(self.container), taken, "_")

@@ -12,6 +12,7 @@ def graph_signature(
     graph: fx.Graph,
     skipped: frozenset[fx.Node] = frozenset(),
     abstract: dict[fx.Node, tuple] | None = None,
+    targets: dict[fx.Node, Any] | None = None,
 ) -> tuple:
     """``graph`` as comparable data: equal signatures print the same body.
 
@@ -19,9 +20,12 @@ def graph_signature(
     kind of value it makes (a tensor is inlined differently from a shape, a
     tuple is unpacked). A skipped node stands for its (only) input.
     ``abstract`` gives some nodes arguments to compare instead of their own
-    (:mod:`.literal_holes` sets their literals aside).
+    (:mod:`.literal_holes` sets their literals aside), and ``targets`` some
+    call targets to compare instead of their own (a helper method's body,
+    its literals aside).
     """
     abstract = abstract or {}
+    targets = targets or {}
     index: dict[fx.Node, Any] = {}
 
     def ref(value: Any) -> Any:
@@ -40,9 +44,12 @@ def graph_signature(
         if node in skipped:
             index[node] = index[node.args[0]]
             continue
-        target = (
-            node.target if isinstance(node.target, str) else _callable_key(node.target)
-        )
+        if node in targets:
+            target = targets[node]
+        elif isinstance(node.target, str):
+            target = node.target
+        else:
+            target = _callable_key(node.target)
         kind = _value_kind(node.meta.get("value"))
         args, kwargs = abstract.get(node, (node.args, node.kwargs))
         entries.append((node.op, target, ref(args), ref(kwargs), kind))

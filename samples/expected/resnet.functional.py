@@ -11,43 +11,6 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
-def basic_block(
-    params: dict[str, Tensor], x: Tensor, *, training: bool = False
-) -> Tensor:
-    out = F.conv2d(x, params["conv1.weight"], padding=1)
-    if training:
-        params["bn1.num_batches_tracked"] += 1
-    out = F.batch_norm(
-        out,
-        params["bn1.running_mean"],
-        params["bn1.running_var"],
-        params["bn1.weight"],
-        params["bn1.bias"],
-        training=training,
-    )
-    out = F.relu(out, inplace=True)
-    out = F.conv2d(out, params["conv2.weight"], padding=1)
-    if training:
-        params["bn2.num_batches_tracked"] += 1
-    out = F.batch_norm(
-        out,
-        params["bn2.running_mean"],
-        params["bn2.running_var"],
-        params["bn2.weight"],
-        params["bn2.bias"],
-        training=training,
-    )
-    out = out + x
-    out = F.relu(out, inplace=True)
-    return out
-
-
-def layer1(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    for i in range(2):
-        x = basic_block(sub_params(params, f"{i}."), x, training=training)
-    return x
-
-
 def downsample(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
@@ -65,10 +28,15 @@ def downsample(
     return x
 
 
-def basic_block_2(
-    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+def basic_block(
+    params: dict[str, Tensor],
+    x: Tensor,
+    *,
+    stride: int,
+    has_downsample: bool,
+    training: bool = False,
 ) -> Tensor:
-    out = F.conv2d(x, params["conv1.weight"], stride=2, padding=1)
+    out = F.conv2d(x, params["conv1.weight"], stride=stride, padding=1)
     if training:
         params["bn1.num_batches_tracked"] += 1
     out = F.batch_norm(
@@ -91,15 +59,32 @@ def basic_block_2(
         params["bn2.bias"],
         training=training,
     )
-    identity = downsample(sub_params(params, "downsample."), x, training=training)
-    out = out + identity
+    if has_downsample:
+        x = downsample(sub_params(params, "downsample."), x, training=training)
+    out = out + x
     out = F.relu(out, inplace=True)
     return out
 
 
+def layer1(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    for i in range(2):
+        x = basic_block(
+            sub_params(params, f"{i}."),
+            x,
+            stride=1,
+            has_downsample=False,
+            training=training,
+        )
+    return x
+
+
 def layer(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = basic_block_2(sub_params(params, "0."), x, training=training)
-    x = basic_block(sub_params(params, "1."), x, training=training)
+    x = basic_block(
+        sub_params(params, "0."), x, stride=2, has_downsample=True, training=training
+    )
+    x = basic_block(
+        sub_params(params, "1."), x, stride=1, has_downsample=False, training=training
+    )
     return x
 
 
