@@ -22,7 +22,7 @@ from torch import nn
 import nnconvert
 from nnconvert.init_arguments import init_arguments
 from nnconvert.options import Style
-from nnconvert.printer.init_names import init_names
+from nnconvert.printer.init_names import init_names, init_order
 
 from .helpers import SAMPLES, load_output, load_sample
 
@@ -118,6 +118,30 @@ class SquareStack(nn.Module):
 
     def forward(self, x):
         return self.b(self.narrow(self.a(self.widen(x))))
+
+
+class Pair(nn.Module):
+    """Like DLA's ``Tree``: one width (``2 * out_channels``) is no argument of its own."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.merge = nn.Conv2d(2 * out_channels, out_channels, 1)
+        self.first = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.second = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+
+    def forward(self, x):
+        a = self.first(x)
+        return self.merge(torch.cat([a, self.second(a)], 1))
+
+
+class Pairs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Pair(3, 4)
+        self.b = Pair(4, 8)
+
+    def forward(self, x):
+        return self.b(self.a(x))
 
 
 def init_signature(source: str, class_name: str) -> list[str]:
@@ -246,6 +270,26 @@ def test_equal_columns_take_the_name_they_had_if_it_is_one_of_them():
     # 4 == 4 and 6 == 6: in_planes and planes both match; neither is today's
     # in_channels, so the first in the signature
     assert init_signature(conversion.source, "Square") == ["in_planes"]
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_width_no_parameter_holds_is_named_where_it_goes_not_like_a_parameter(style):
+    conversion = converted(Pairs, (torch.randn(2, 3, 8, 8),), style)
+    # today: Pair(in_channels, out_channels, in_channels_2), the first being
+    # 2 * out_channels; the user's parameters come first, in their order
+    assert init_signature(conversion.source, "Pair") == [
+        "in_channels",
+        "out_channels",
+        "merge_in_channels",
+    ]
+    assert "nn.Conv2d(merge_in_channels, out_channels, 1)" in conversion.source
+    assert "Pair(3, 4, 8)" in conversion.source
+
+
+def test_names_follow_the_init_signature():
+    with nnconvert.record_constructors():
+        a, b = Expand(8, 16), Expand(12, 24)
+    assert init_order([a, b], ["x", "hidden", "width"]) == ["width", "hidden", "x"]
 
 
 # -- round trips -----------------------------------------------------------------

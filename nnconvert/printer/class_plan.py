@@ -31,8 +31,8 @@ from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
 from .classes import ConstructorDescriber, Described
-from .constructors import Assign, Ctor, Hole, Holes, assign_holes, structure
-from .init_names import init_names
+from .constructors import Assign, Ctor, Hole, Holes, assign_holes, leaves, structure
+from .init_names import init_names, init_order
 from .expressions import _Raw
 from .literal_holes import (
     Named,
@@ -270,7 +270,12 @@ def _user_names(
         (name, [values[i] for values in holes.values_per_instance])
         for i, name in enumerate(holes.names)
     ]
-    renamed = init_names(modules, columns, frozenset(optional) | {"self"})
+    places = {}
+    for assign in holes.template:
+        for _, _, value in leaves(assign.value):
+            if isinstance(value, Hole):
+                places.setdefault(value.name, assign.attribute)
+    renamed = init_names(modules, columns, frozenset(optional) | {"self"}, places)
     attributes = {a.attribute for m in members for a in m.init}
     not_attributes = frozenset(attributes | set(dir(nn.Module)) | set(renamed.values()))
     forward_columns = [
@@ -278,7 +283,8 @@ def _user_names(
     ]
     forward_renamed = init_names(modules, forward_columns, not_attributes)
     kept = [(forward_renamed[name], found) for name, found in kept]
-    return holes.renamed(renamed), kept
+    holes = holes.renamed(renamed)
+    return holes.reordered(init_order(modules, holes.names)), kept
 
 
 def _built(assign: Assign) -> tuple:

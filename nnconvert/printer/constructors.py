@@ -144,6 +144,16 @@ class Holes:
             {names.get(n, n): v for n, v in self.defaults.items()},
         )
 
+    def reordered(self, order: list[str]) -> Holes:
+        """The same parameters in ``order`` (a permutation of :attr:`names`).
+
+        Required ones stay before those with defaults, whatever ``order`` says.
+        """
+        names = sorted(order, key=lambda n: n in self.defaults)
+        at = [self.names.index(n) for n in names]
+        values = [[row[i] for i in at] for row in self.values_per_instance]
+        return Holes(names, values, self.template, self.defaults)
+
     def parameters(self) -> list[tuple[Param, bool]]:
         """``(parameter, positional)`` in signature order."""
         return [

@@ -23,24 +23,30 @@ before, and the round trip through functional style names them so
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import inspect
+import re
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
 from ..init_arguments import init_arguments
-from ..naming import first_free
+from ..naming import first_free, identifier
 
 
 def init_names(
     modules: Sequence[nn.Module],
     columns: Sequence[tuple[str, Sequence[Any]]],
     taken: frozenset[str] = frozenset(),
+    places: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Each column's name (``{today's name: new name}``), ``modules`` its instances in order.
 
     ``columns`` are ``(name, value per module)``. A new name is never in
-    ``taken``; a column no parameter matches keeps its name unless a
-    matched one takes it, then it is numbered.
+    ``taken``. A column no parameter matches keeps its name, unless that
+    name reads as one of the ``__init__`` parameters (``in_channels_2`` in
+    a class taking ``in_channels``) though it holds something else: then it
+    is named after the attribute it fills first (``places``:
+    ``root_in_channels``). Either is numbered if a matched column took it.
     """
     arguments = [init_arguments(m) for m in modules]
     names = [name for name, _ in columns]
@@ -58,14 +64,35 @@ def init_names(
         ]
         if matches:
             chosen[name] = name if name in matches else matches[0]
+    parameters = set(parameter_names(modules[0]))
     renamed: dict[str, str] = {}
     for name in names:
         if name in chosen:
             renamed[name] = chosen[name]
-        else:
-            used = set(chosen.values()) | set(renamed.values()) | set(taken)
-            renamed[name] = first_free(name, used, "_")
+            continue
+        base = re.sub(r"_\d+$", "", name)
+        if base in parameters and places and name in places:
+            base = identifier(f"{places[name]}_{base}")
+        used = set(chosen.values()) | set(renamed.values()) | set(taken)
+        renamed[name] = first_free(base, used, "_")
     return renamed
+
+
+def init_order(modules: Sequence[nn.Module], names: Sequence[str]) -> list[str]:
+    """``names`` with the ``__init__`` parameters among them in the signature's order.
+
+    The others keep their places after them.
+    """
+    order = {p: i for i, p in enumerate(parameter_names(modules[0]))} if modules else {}
+    return sorted(names, key=lambda n: order.get(n, len(order)))
+
+
+def parameter_names(module: nn.Module) -> list[str]:
+    """The parameters of ``module``'s ``__init__`` after ``self`` (none if unreadable)."""
+    try:
+        return list(inspect.signature(type(module).__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        return []
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -77,4 +104,4 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-__all__ = ["init_names"]
+__all__ = ["init_names", "init_order", "parameter_names"]
