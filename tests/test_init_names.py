@@ -323,3 +323,33 @@ def test_the_resnet_sample_names_its_block_as_the_source_does():
         "stride",
         "downsample",
     ]
+
+
+class Shadowing(nn.Module):
+    """Parameters named like what the output imports."""
+
+    def __init__(self, torch, F):
+        super().__init__()
+        self.linear = nn.Linear(torch, F)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class TwoShadowing(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Shadowing(4, 8)
+        self.b = Shadowing(8, 4)
+
+    def forward(self, x):
+        return torch.relu(self.b(self.a(x)))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_name_the_file_imports_is_never_a_parameter(style):
+    conversion = converted(TwoShadowing, (torch.randn(2, 4),), style)
+    assert init_signature(conversion.source, "Shadowing") == [
+        "in_features",
+        "out_features",
+    ]

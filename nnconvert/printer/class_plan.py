@@ -127,7 +127,7 @@ class _ClassPlanner:
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
         kept = _forward_holes(members, optional, set(holes.names))
-        holes, kept = _user_names(members, holes, kept, optional)
+        holes, kept = _user_names(members, holes, kept, optional, reserved)
         signature = holes.parameters()
         values_per_instance = holes.values_per_instance
         if kept:  # required, after the init's required parameters
@@ -257,11 +257,17 @@ def _forward_holes(
 
 
 def _user_names(
-    members: list[Described], holes: Holes, kept: Named, optional: list[str]
+    members: list[Described],
+    holes: Holes,
+    kept: Named,
+    optional: list[str],
+    reserved: frozenset[str],
 ) -> tuple[Holes, Named]:
     """``holes`` and ``kept`` named as the user's ``__init__`` names them, where it does.
 
-    A forward hole becomes ``self.<name>``: never an attribute the class has
+    A parameter never takes a name the file defines elsewhere (``reserved``:
+    ``nn``, ``torch``, the classes), which ``__init__``'s body may read. A
+    forward hole becomes ``self.<name>``: never an attribute the class has
     or ``nn.Module`` defines (:func:`_forward_holes`).
     """
     modules = [m.instance.module for m in members]
@@ -275,7 +281,8 @@ def _user_names(
         for _, _, value in leaves(assign.value):
             if isinstance(value, Hole):
                 places.setdefault(value.name, assign.attribute)
-    renamed = init_names(modules, columns, frozenset(optional) | {"self"}, places)
+    taken = reserved | frozenset(optional) | {"self"}
+    renamed = init_names(modules, columns, taken, places)
     attributes = {a.attribute for m in members for a in m.init}
     not_attributes = frozenset(attributes | set(dir(nn.Module)) | set(renamed.values()))
     forward_columns = [

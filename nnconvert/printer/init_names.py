@@ -13,12 +13,42 @@ instance has ``in_planes == planes``), the values cannot tell which one the
 literal came from; the name the column has today wins if it is one of
 them, else the first in the signature.
 
-Where the names survive: module and mixed outputs are built again with
-recorded arguments (``Conversion.load``, ``nnconvert convert FILE``), so
-their parameters keep these names, converted again. A functional output
-has no constructors: read back, its classes take the layers' names as
-before, and the round trip through functional style names them so
-(``tests/test_round_trips.py`` lists the samples this renames).
+A column no parameter matches keeps the name of the layer argument it
+fills, unless that name reads as a parameter it is not (``Tree``'s
+``2 * out_channels`` was ``in_channels_2`` beside the real
+``in_channels``): then it is named after the attribute it fills first,
+``root_in_channels``. Matched parameters come first, in the
+``__init__``'s order.
+
+Where the names travel (the round-trip invariants):
+
+* module/mixed -> module/mixed: an output is built again under
+  :func:`nnconvert.init_arguments.recording` (``Conversion.load``,
+  ``nnconvert convert FILE``), so each generated class's instances record
+  the generated parameters, which match themselves: the names are a fixed
+  point, byte for byte.
+* -> functional: unchanged. A functional block function takes weights, not
+  sizes, so a size has no parameter there to carry a name; its keyword
+  parameters (literals of ``forward``) keep their own naming.
+* functional -> module/mixed: the classes read back from a functional file
+  (:mod:`nnconvert.functional`) have no recorded arguments and no literal
+  attributes, so every column keeps today's name, consistently. That is a
+  loss against module -> module wherever a name differs, and
+  ``tests/test_round_trips.py`` lists each such sample as a strict xfail
+  (``INIT_NAMES_NOT_CARRIED``).
+
+Not done here: the root class's own parameters (``UNet(n_channels=3,
+n_classes=2)`` written ``UNet()`` with its literals inlined). Keeping them
+in class styles alone would break functional -> class for nearly every
+sample. The route that keeps the invariant: functional style writes them
+on ``init_params(n_channels: int = 3, n_classes: int = 2)`` and in the
+shapes they flow to (``torch.empty(8, n_channels, 3, 3)``), where the
+loader already calls ``init_params(**init_args)``; reading back, the key
+and dimension of each such shape say which layer argument the parameter
+fills; in class styles, the source line (``self.inc = DoubleConv(n_channels,
+8)``, :mod:`nnconvert.source_text`) says the same through each block's
+matched parameter. Both must land on the same leaf arguments before either
+is emitted.
 """
 
 from __future__ import annotations
