@@ -353,3 +353,59 @@ def test_a_name_the_file_imports_is_never_a_parameter(style):
         "in_features",
         "out_features",
     ]
+
+
+class DoubleConv(nn.Module):
+    """milesial's UNet block: ``mid_channels=None`` means ``out_channels``."""
+
+    def __init__(self, in_channels, out_channels, mid_channels=None):
+        super().__init__()
+        if not mid_channels:
+            mid_channels = out_channels
+        self.double_conv = nn.Sequential(
+            nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        return self.double_conv(x)
+
+
+def double_convs(*arguments):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.Sequential(*(DoubleConv(*a) for a in arguments))
+
+        def forward(self, x):
+            return self.blocks(x)
+
+    return Net
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_middle_width_given_in_every_instance_takes_its_name(style):
+    net = double_convs((3, 8, 6), (8, 4, 10))
+    conversion = converted(net, (torch.randn(2, 3, 8, 8),), style)
+    assert init_signature(conversion.source, "DoubleConv") == [
+        "in_channels",
+        "out_channels",
+        "mid_channels",
+    ]
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_middle_width_left_to_its_default_is_not_named_like_another_parameter(style):
+    # mid_channels is None in the first instance: the middle widths (8, 10)
+    # are no argument's; today they were out_channels, the real ones out_channels_2
+    net = double_convs((3, 8), (8, 4, 10))
+    conversion = converted(net, (torch.randn(2, 3, 8, 8),), style)
+    assert init_signature(conversion.source, "DoubleConv") == [
+        "in_channels",
+        "out_channels",
+        "double_conv_out_channels",
+    ]
