@@ -24,7 +24,7 @@ from nnconvert.init_arguments import init_arguments
 from nnconvert.options import Style
 from nnconvert.printer.init_names import init_names, init_order
 
-from .helpers import SAMPLES, load_output, load_sample
+from .helpers import SAMPLES, load_output, load_sample, run
 
 CLASS_STYLES = (Style.MODULE, Style.MIXED)
 
@@ -409,3 +409,17 @@ def test_a_middle_width_left_to_its_default_is_not_named_like_another_parameter(
         "out_channels",
         "double_conv_out_channels",
     ]
+
+
+def test_a_class_style_file_converted_again_on_the_command_line_keeps_the_names(
+    tmp_path,
+):
+    """``nnconvert convert FILE`` builds the model under a record."""
+    mixed = run("convert", SAMPLES / "resnet.py", "--to", "mixed", "--no-check")
+    assert mixed.exit_code == 0, mixed.output
+    path = tmp_path / "resnet_mixed.py"
+    path.write_text(mixed.stdout)
+    again = run("convert", path, "--to", "module", "--input-shape", "2,3,32,32")
+    assert again.exit_code == 0, again.output
+    assert again.stdout == (SAMPLES / "expected" / "resnet.module.py").read_text()
+    assert "def __init__(self, inplanes, planes, stride=1" in again.stdout
