@@ -413,7 +413,8 @@ def convert_and_check(entry: Entry, style: str) -> tuple[str, float]:
     except Exception as error:  # a missing third-party package
         return f"does not import: {one_line(error)}", 0.0
     torch.manual_seed(0)
-    model = entry.build(module)
+    with nnconvert.record_constructors():  # as `nnconvert convert FILE` builds it
+        model = entry.build(module)
     inputs = entry.inputs()
     started = time.perf_counter()
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from . import init_arguments
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
 from .copying import copy_model
 from .errors import CheckError, ConversionError, InputError, NnconvertError
@@ -280,7 +281,8 @@ def execute(source: str, filename: str, *, importable: bool = False) -> dict[str
 def instantiate(cls: type, model: nn.Module) -> nn.Module:
     """A new instance of ``cls`` holding ``model``'s weights, in ``model``'s mode."""
     try:
-        instance = cls()
+        with init_arguments.recording():  # converted again, it keeps its names
+            instance = cls()
     except Exception as error:
         raise CheckError(
             f"the generated class {cls.__name__} does not build: {error}"

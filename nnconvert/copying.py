@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from . import init_arguments
+
 M = TypeVar("M", bound=nn.Module)
 
 #: Container types whose empty instances :func:`_rebound_copy` makes itself.
@@ -56,6 +58,7 @@ def _rebound_copy(model: M, memo: dict[int, Any]) -> M:
             if type(value) in _EMPTY_COPIED and not value:
                 memo.setdefault(id(value), type(value)())
     copied = copy.deepcopy(model, memo)
+    init_arguments.carry(model.modules(), memo)
     for module in copied.modules():
         for name, value in list(vars(module).items()):
             if isinstance(value, types.FunctionType) and value.__closure__:

@@ -39,7 +39,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from . import model_choice
+from . import init_arguments, model_choice
 from .errors import InputError
 from .frontend import ModelInput
 from .functional import exec_source, load_functional
@@ -383,7 +383,8 @@ def build_model(
             "another model with --class NAME"
         )
     try:
-        model = make(**init_args)
+        with init_arguments.recording():  # the printer names parameters after them
+            model = make(**init_args)
     except Exception as error:
         raise InputError(
             f"{error_location(error, path)}cannot build {called}: {one_line(error)}"

@@ -70,9 +70,15 @@ LEAVES_NOT_READ_BACK = (
     "functional input does not read back module-level third-party layers "
     "(rearrange_layer = Rearrange(...)): fx finds no submodule for them"
 )
+INIT_NAMES_NOT_CARRIED = (
+    "class styles name a shared block's constructor parameters after the "
+    "user's __init__ (BasicBlock(inplanes, planes, ...)); a functional file has "
+    "no constructors to carry them, so read back they take the layers' argument "
+    "names (in_channels, out_channels): printer/init_names.py"
+)
 #: Lossy samples whose functional form still reads back as a model the check passes.
 CHECKED_THOUGH_LOSSY = frozenset(
-    {"droppath", "tied_lm", "window_attention", "seq2seq_transformer"}
+    {"droppath", "tied_lm", "window_attention", "seq2seq_transformer", "resnet"}
 )
 LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
     "vit_einops": (tuple(Style), LEAVES_NOT_READ_BACK),
@@ -91,6 +97,7 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
         "DropPath has no weights: its function is read back as a helper of its "
         "caller (README, Limits, Functional input)",
     ),
+    "resnet": (CLASS_STYLES, INIT_NAMES_NOT_CARRIED),
     "window_attention": (
         CLASS_STYLES,
         "a non-persistent buffer comes back as a tensor forward builds",
@@ -98,7 +105,8 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
     "seq2seq_transformer": (
         CLASS_STYLES,
         "PositionalEncoding's input token_embedding is named like the function "
-        "of TokenEmbedding, so the functional file calls it token_embedding2",
+        "of TokenEmbedding, so the functional file calls it token_embedding2; "
+        "and " + INIT_NAMES_NOT_CARRIED,
     ),
 }
 

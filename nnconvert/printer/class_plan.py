@@ -31,7 +31,8 @@ from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
 from .classes import ConstructorDescriber, Described
-from .constructors import Assign, Ctor, Hole, assign_holes, structure
+from .constructors import Assign, Ctor, Hole, Holes, assign_holes, leaves, structure
+from .init_names import init_names, init_order
 from .expressions import _Raw
 from .literal_holes import (
     Named,
@@ -125,8 +126,9 @@ class _ClassPlanner:
         holes = assign_holes(
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
+        kept = _forward_holes(members, optional, set(holes.names))
+        holes, kept = _user_names(members, holes, kept, optional, reserved)
         signature = holes.parameters()
-        kept = _forward_holes(members, optional, {p.name for p, _ in signature})
         values_per_instance = holes.values_per_instance
         if kept:  # required, after the init's required parameters
             at = sum(1 for _, is_positional in signature if is_positional)
@@ -252,6 +254,44 @@ def _forward_holes(
     attributes = {a.attribute for m in members for a in m.init}
     taken = taken | attributes | set(dir(nn.Module)) | {"self"}
     return named_holes([literal_slots(m.graph) for m in members], taken)
+
+
+def _user_names(
+    members: list[Described],
+    holes: Holes,
+    kept: Named,
+    optional: list[str],
+    reserved: frozenset[str],
+) -> tuple[Holes, Named]:
+    """``holes`` and ``kept`` named as the user's ``__init__`` names them, where it does.
+
+    A parameter never takes a name the file defines elsewhere (``reserved``:
+    ``nn``, ``torch``, the classes), which ``__init__``'s body may read. A
+    forward hole becomes ``self.<name>``: never an attribute the class has
+    or ``nn.Module`` defines (:func:`_forward_holes`).
+    """
+    modules = [m.instance.module for m in members]
+    slots = [literal_slots(m.graph) for m in members] if kept else []
+    columns = [
+        (name, [values[i] for values in holes.values_per_instance])
+        for i, name in enumerate(holes.names)
+    ]
+    places = {}
+    for assign in holes.template:
+        for _, _, value in leaves(assign.value):
+            if isinstance(value, Hole):
+                places.setdefault(value.name, assign.attribute)
+    taken = reserved | frozenset(optional) | {"self"}
+    renamed = init_names(modules, columns, taken, places)
+    attributes = {a.attribute for m in members for a in m.init}
+    not_attributes = frozenset(attributes | set(dir(nn.Module)) | set(renamed.values()))
+    forward_columns = [
+        (name, [value_of(s, found[0]) for s in slots]) for name, found in kept
+    ]
+    forward_renamed = init_names(modules, forward_columns, not_attributes)
+    kept = [(forward_renamed[name], found) for name, found in kept]
+    holes = holes.renamed(renamed)
+    return holes.reordered(init_order(modules, holes.names)), kept
 
 
 def _built(assign: Assign) -> tuple:

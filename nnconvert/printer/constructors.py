@@ -132,6 +132,28 @@ class Holes:
     template: list[Assign]
     defaults: dict[str, Any] = field(default_factory=dict)
 
+    def renamed(self, names: dict[str, str]) -> Holes:
+        """The same parameters under new ``names`` (``{old: new}``; absent: kept)."""
+        return Holes(
+            [names.get(n, n) for n in self.names],
+            self.values_per_instance,
+            [
+                Assign(a.attribute, _renamed(a.value, names), a.buffer, a.persistent)
+                for a in self.template
+            ],
+            {names.get(n, n): v for n, v in self.defaults.items()},
+        )
+
+    def reordered(self, order: list[str]) -> Holes:
+        """The same parameters in ``order`` (a permutation of :attr:`names`).
+
+        Required ones stay before those with defaults, whatever ``order`` says.
+        """
+        names = sorted(order, key=lambda n: n in self.defaults)
+        at = [self.names.index(n) for n in names]
+        values = [[row[i] for i in at] for row in self.values_per_instance]
+        return Holes(names, values, self.template, self.defaults)
+
     def parameters(self) -> list[tuple[Param, bool]]:
         """``(parameter, positional)`` in signature order."""
         return [
@@ -200,6 +222,19 @@ def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
         items = ((k, _substitute(v, holes_at, path + (k,))) for k, v in value.items())
         return type(value)(items)
     return holes_at.get(path, value)
+
+
+def _renamed(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, Hole):
+        return Hole(names.get(value.name, value.name))
+    if isinstance(value, Ctor):
+        items = tuple((param, _renamed(item, names)) for param, item in value.values)
+        return Ctor(value.callee, items, value.positional, value.imported)
+    if isinstance(value, list):
+        return [_renamed(v, names) for v in value]
+    if isinstance(value, dict):
+        return type(value)((k, _renamed(v, names)) for k, v in value.items())
+    return value
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -3,9 +3,9 @@ import torch.nn as nn
 
 
 class TokenEmbedding(nn.Module):
-    def __init__(self, num_embeddings):
+    def __init__(self, vocab_size):
         super().__init__()
-        self.embedding = nn.Embedding(num_embeddings, 32)
+        self.embedding = nn.Embedding(vocab_size, 32)
 
     def forward(self, tokens):
         tokens = tokens.long()

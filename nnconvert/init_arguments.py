@@ -1,0 +1,126 @@
+"""What each block was built with: the arguments of its ``__init__``, by parameter name.
+
+A class emitted for a block whose instances differ in literals takes those
+literals as constructor parameters. The user's own names for them
+(``BasicBlock(in_planes, planes, stride)``) are only known from how each
+instance was built, so the model is built while :func:`recording` watches:
+every ``nn.Module`` created meanwhile keeps the arguments it was called
+with, and :func:`init_arguments` binds them to its ``__init__`` signature.
+
+Why a profile hook: the arguments a block's own ``__init__`` was called
+with are its frame's locals on entry, already bound to its parameters
+(defaults included), and ``sys.setprofile`` sees that frame without
+touching any class (``super().__init__()`` passes nothing, and a
+temporary ``nn.Module.__new__`` cannot be removed cleanly). The hook is
+set only while the model is built, and only when no other profiler runs.
+
+A model built elsewhere (``nnconvert.convert(model)`` on an object) has no
+record; then the literals stored on the instance under a parameter's name
+(``self.in_channels = in_channels``) stand in (:func:`init_arguments`), and
+otherwise the printer keeps the names it takes from the layers' arguments.
+
+Only literal values count (numbers, booleans, strings, ``None`` and tuples
+of them): a config object or a layer passed in is not a value a hole can
+match. Records live beside the module (a weak map), not on it, so that
+nothing the tracer or the trace sharing compares changes; :func:`carry`
+hands them to a deep copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import sys
+import types
+import weakref
+from typing import Any, Iterable, Iterator, Mapping
+
+from torch import nn
+
+_RECORDED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[None]:
+    """Every ``nn.Module`` built inside keeps its constructor arguments (module docstring).
+
+    Re-entrant, and a no-op under another profiler (which it would displace).
+    """
+    if sys.getprofile() is not None:
+        yield
+        return
+    sys.setprofile(_record_init_call)
+    try:
+        yield
+    finally:
+        sys.setprofile(None)
+
+
+def _record_init_call(frame: types.FrameType, event: str, _: Any) -> None:
+    """On entry to a module's own ``__init__`` (not an inherited one it calls): keep its locals."""
+    code = frame.f_code
+    if event != "call" or code.co_name != "__init__" or not code.co_argcount:
+        return
+    arguments = frame.f_locals
+    module = arguments.get(code.co_varnames[0])
+    if not isinstance(module, nn.Module) or module in _RECORDED:
+        return
+    if getattr(type(module).__init__, "__code__", None) is code:
+        _RECORDED[module] = {  # literals only: holds no config object alive
+            k: v
+            for k, v in arguments.items()
+            if k != code.co_varnames[0] and is_literal(v)
+        }
+
+
+def init_arguments(module: nn.Module) -> dict[str, Any]:
+    """``module``'s literal ``__init__`` arguments by parameter name (defaults included).
+
+    From the record when it was built under :func:`recording`; else the
+    literal attributes named like a parameter of its ``__init__``. Empty
+    when neither says anything.
+    """
+    try:
+        signature = inspect.signature(type(module).__init__)
+    except (TypeError, ValueError):
+        return {}
+    recorded = _RECORDED.get(module)
+    if recorded is not None:
+        found = recorded
+    else:
+        attributes = vars(module)
+        found = {
+            name: attributes[name]
+            for name in list(signature.parameters)[1:]
+            if name in attributes
+        }
+    kinds = signature.parameters
+    return {
+        name: value
+        for name, value in found.items()
+        if name in kinds
+        and kinds[name].kind
+        in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and is_literal(value)
+    }
+
+
+def is_literal(value: Any) -> bool:
+    """A number, boolean, string, ``None`` or tuple of them: a value a hole may hold."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    return isinstance(value, tuple) and all(is_literal(v) for v in value)
+
+
+def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
+    """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
+    for module in originals:
+        recorded = _RECORDED.get(module)
+        copied = copies.get(id(module))
+        if recorded is not None and isinstance(copied, nn.Module):
+            _RECORDED[copied] = recorded
+
+
+__all__ = ["carry", "init_arguments", "is_literal", "recording"]

@@ -1,0 +1,137 @@
+"""The user's names for a shared class's constructor parameters.
+
+A class emitted for instances that differ in literals takes one parameter
+per column of differing values (:func:`~.constructors.assign_holes`,
+:func:`~.literal_holes.named_holes`), named after the layer argument it
+fills first: ``out_channels_2`` where the user wrote ``mid_channels``. The
+user's ``__init__`` says better: a parameter whose argument, in every
+instance, is exactly the column's value (:mod:`nnconvert.init_arguments`)
+gives the column its name.
+
+Ambiguity: when several ``__init__`` parameters match one column (every
+instance has ``in_planes == planes``), the values cannot tell which one the
+literal came from; the name the column has today wins if it is one of
+them, else the first in the signature.
+
+A column no parameter matches keeps the name of the layer argument it
+fills, unless that name reads as a parameter it is not (``Tree``'s
+``2 * out_channels`` was ``in_channels_2`` beside the real
+``in_channels``): then it is named after the attribute it fills first,
+``root_in_channels``. Matched parameters come first, in the
+``__init__``'s order.
+
+Where the names travel (the round-trip invariants):
+
+* module/mixed -> module/mixed: an output is built again under
+  :func:`nnconvert.init_arguments.recording` (``Conversion.load``,
+  ``nnconvert convert FILE``), so each generated class's instances record
+  the generated parameters, which match themselves: the names are a fixed
+  point, byte for byte.
+* -> functional: unchanged. A functional block function takes weights, not
+  sizes, so a size has no parameter there to carry a name; its keyword
+  parameters (literals of ``forward``) keep their own naming.
+* functional -> module/mixed: the classes read back from a functional file
+  (:mod:`nnconvert.functional`) have no recorded arguments and no literal
+  attributes, so every column keeps today's name, consistently. That is a
+  loss against module -> module wherever a name differs, and
+  ``tests/test_round_trips.py`` lists each such sample as a strict xfail
+  (``INIT_NAMES_NOT_CARRIED``).
+
+Not done here: the root class's own parameters (``UNet(n_channels=3,
+n_classes=2)`` written ``UNet()`` with its literals inlined). Keeping them
+in class styles alone would break functional -> class for nearly every
+sample. The route that keeps the invariant: functional style writes them
+on ``init_params(n_channels: int = 3, n_classes: int = 2)`` and in the
+shapes they flow to (``torch.empty(8, n_channels, 3, 3)``), where the
+loader already calls ``init_params(**init_args)``; reading back, the key
+and dimension of each such shape say which layer argument the parameter
+fills; in class styles, the source line (``self.inc = DoubleConv(n_channels,
+8)``, :mod:`nnconvert.source_text`) says the same through each block's
+matched parameter. Both must land on the same leaf arguments before either
+is emitted.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any, Mapping, Sequence
+
+from torch import nn
+
+from ..init_arguments import init_arguments
+from ..naming import first_free, identifier
+
+
+def init_names(
+    modules: Sequence[nn.Module],
+    columns: Sequence[tuple[str, Sequence[Any]]],
+    taken: frozenset[str] = frozenset(),
+    places: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Each column's name (``{today's name: new name}``), ``modules`` its instances in order.
+
+    ``columns`` are ``(name, value per module)``. A new name is never in
+    ``taken``. A column no parameter matches keeps its name, unless that
+    name reads as one of the ``__init__`` parameters (``in_channels_2`` in
+    a class taking ``in_channels``) though it holds something else: then it
+    is named after the attribute it fills first (``places``:
+    ``root_in_channels``). Either is numbered if a matched column took it.
+    """
+    arguments = [init_arguments(m) for m in modules]
+    names = [name for name, _ in columns]
+    if not columns or not all(arguments):
+        return {name: name for name in names}
+    shared = [p for p in arguments[0] if all(p in a for a in arguments[1:])]
+    chosen: dict[str, str] = {}
+    for name, values in columns:
+        matches = [
+            p
+            for p in shared
+            if p not in taken
+            and p not in chosen.values()
+            and all(_same(a[p], v) for a, v in zip(arguments, values))
+        ]
+        if matches:
+            chosen[name] = name if name in matches else matches[0]
+    parameters = set(parameter_names(modules[0]))
+    renamed: dict[str, str] = {}
+    for name in names:
+        if name in chosen:
+            renamed[name] = chosen[name]
+            continue
+        base = re.sub(r"_\d+$", "", name)
+        if base in parameters and places and name in places:
+            base = identifier(f"{places[name]}_{base}")
+        used = set(chosen.values()) | set(renamed.values()) | set(taken)
+        renamed[name] = first_free(base, used, "_")
+    return renamed
+
+
+def init_order(modules: Sequence[nn.Module], names: Sequence[str]) -> list[str]:
+    """``names`` with the ``__init__`` parameters among them in the signature's order.
+
+    The others keep their places after them.
+    """
+    order = {p: i for i, p in enumerate(parameter_names(modules[0]))} if modules else {}
+    return sorted(names, key=lambda n: order.get(n, len(order)))
+
+
+def parameter_names(module: nn.Module) -> list[str]:
+    """The parameters of ``module``'s ``__init__`` after ``self`` (none if unreadable)."""
+    try:
+        return list(inspect.signature(type(module).__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        return []
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of one type all the way down (``1 != 1.0 != True`` here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+__all__ = ["init_names", "init_order", "parameter_names"]

@@ -1,0 +1,425 @@
+"""A shared class's constructor parameters take the names of the user's ``__init__``.
+
+Blocks built under :func:`nnconvert.record_constructors` (as ``nnconvert
+convert FILE`` builds a model) keep their arguments; a class emitted for
+several instances names each parameter after the ``__init__`` parameter
+whose argument is that literal in every instance. Without a record, literal
+attributes named like a parameter stand in; otherwise the names stay those
+of the layers' arguments. Every output still passes the equivalence check,
+and converting a class-style output again keeps the names.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.init_arguments import init_arguments
+from nnconvert.options import Style
+from nnconvert.printer.init_names import init_names, init_order
+
+from .helpers import SAMPLES, load_output, load_sample, run
+
+CLASS_STYLES = (Style.MODULE, Style.MIXED)
+
+
+class Expand(nn.Module):
+    """Two linears; the literals that differ are ``width`` and ``hidden``."""
+
+    def __init__(self, width, hidden):
+        super().__init__()
+        self.up = nn.Linear(width, hidden)
+        self.down = nn.Linear(hidden, width)
+
+    def forward(self, x):
+        return self.down(F.relu(self.up(x)))
+
+
+class Tower(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Expand(8, 16)
+        self.second = Expand(8, 32)
+        self.project = nn.Linear(8, 12)
+        self.third = Expand(12, 24)
+
+    def forward(self, x):
+        return self.third(self.project(self.second(self.first(x))))
+
+
+class Leaky(nn.Module):
+    """A literal that is a layer's argument in module style (``nn.LeakyReLU(slope)``)."""
+
+    def __init__(self, slope):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.slope = slope
+
+    def forward(self, x):
+        return F.leaky_relu(self.linear(x), self.slope)
+
+
+class TwoLeaky(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Leaky(0.1)
+        self.b = Leaky(0.2)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+class Scaled(nn.Module):
+    """A literal of forward that differs between instances: kept on ``self``."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.factor = factor
+
+    def forward(self, x):
+        return self.linear(x) * self.factor
+
+
+class TwoScaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Scaled(0.5)
+        self.b = Scaled(2.0)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+class Square(nn.Module):
+    """``in_planes == planes`` in every instance: the values cannot tell them apart."""
+
+    def __init__(self, in_planes, planes):
+        super().__init__()
+        self.conv = nn.Conv2d(in_planes, planes, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class SquareStack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.widen = nn.Conv2d(3, 4, 1)
+        self.a = Square(4, 4)
+        self.narrow = nn.Conv2d(4, 6, 1)
+        self.b = Square(6, 6)
+
+    def forward(self, x):
+        return self.b(self.narrow(self.a(self.widen(x))))
+
+
+class Pair(nn.Module):
+    """Like DLA's ``Tree``: one width (``2 * out_channels``) is no argument of its own."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.merge = nn.Conv2d(2 * out_channels, out_channels, 1)
+        self.first = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.second = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+
+    def forward(self, x):
+        a = self.first(x)
+        return self.merge(torch.cat([a, self.second(a)], 1))
+
+
+class Pairs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Pair(3, 4)
+        self.b = Pair(4, 8)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def init_signature(source: str, class_name: str) -> list[str]:
+    """The parameters of ``class_name.__init__`` in ``source``, ``self`` left out."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            init = next(f for f in node.body if getattr(f, "name", "") == "__init__")
+            return [a.arg for a in init.args.args[1:] + init.args.kwonlyargs]
+    raise AssertionError(f"no class {class_name} in:\n{source}")
+
+
+def converted(build, inputs, style: Style) -> nnconvert.Conversion:
+    with nnconvert.record_constructors():
+        model = build()
+    conversion = nnconvert.convert(model, style, inputs)
+    conversion.check(train=True)
+    return conversion
+
+
+# -- recording -------------------------------------------------------------------
+
+
+def test_recorded_arguments_are_bound_to_the_signature_with_defaults():
+    class Block(nn.Module):
+        def __init__(self, width, scale=2.0, *, name="b", config=None):
+            super().__init__()
+            self.linear = nn.Linear(width, width)
+
+    with nnconvert.record_constructors():
+        with nnconvert.record_constructors():  # re-entrant
+            block = Block(4, config=object())
+        other = Block(5, scale=3.0)
+    assert sys.getprofile() is None
+    # the config object is not a literal: no hole can match it
+    assert init_arguments(block) == {"width": 4, "scale": 2.0, "name": "b"}
+    assert init_arguments(other) == {
+        "width": 5,
+        "scale": 3.0,
+        "name": "b",
+        "config": None,
+    }
+    assert init_arguments(block.linear)["in_features"] == 4
+    assert init_arguments(Block(6)) == {}  # built without a record, nothing stored
+
+
+def test_a_copy_keeps_the_record():
+    from nnconvert.copying import copy_model
+
+    with nnconvert.record_constructors():
+        model = Tower()
+    assert init_arguments(copy_model(model).second) == {"width": 8, "hidden": 32}
+
+
+def test_without_a_record_literal_attributes_named_like_parameters_stand_in():
+    assert init_arguments(Leaky(0.3)) == {"slope": 0.3}
+    assert init_arguments(Expand(3, 4)) == {}
+
+
+# -- naming ----------------------------------------------------------------------
+
+
+def test_a_column_takes_the_parameter_its_values_equal_in_every_instance():
+    with nnconvert.record_constructors():
+        a, b = Expand(8, 16), Expand(12, 16)
+    columns = [("in_features", [8, 12]), ("out_features", [16, 16]), ("p", [1, 2])]
+    assert init_names([a, b], columns) == {
+        "in_features": "width",
+        "out_features": "hidden",
+        "p": "p",  # no parameter is 1 in one and 2 in the other
+    }
+
+
+def test_values_of_another_type_do_not_match():
+    with nnconvert.record_constructors():
+        a, b = Expand(8, 16), Expand(12, 24)
+    columns = [("value", [8.0, 12.0]), ("other", [True, True])]
+    assert init_names([a, b], columns) == {"value": "value", "other": "other"}
+
+
+def test_a_name_taken_elsewhere_is_not_given_and_a_kept_name_is_numbered():
+    with nnconvert.record_constructors():
+        a, b = Expand(8, 16), Expand(12, 24)
+    columns = [("hidden", [1, 2]), ("x", [16, 24])]
+    assert init_names([a, b], columns) == {"hidden": "hidden_2", "x": "hidden"}
+    assert init_names([a, b], [("x", [16, 24])], frozenset({"hidden"})) == {"x": "x"}
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_block_parameters_take_the_init_names(style):
+    conversion = converted(Tower, (torch.randn(2, 8),), style)
+    assert init_signature(conversion.source, "Expand") == ["width", "hidden"]
+    assert "Expand(8, 16)" in conversion.source
+    assert "nn.Linear(width, hidden)" in conversion.source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_literal_of_a_layer_in_one_style_and_of_forward_in_the_other(style):
+    conversion = converted(TwoLeaky, (torch.randn(2, 4),), style)
+    assert init_signature(conversion.source, "Leaky") == ["slope"]
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_forward_literal_takes_the_init_name(style):
+    conversion = converted(TwoScaled, (torch.randn(2, 4),), style)
+    assert init_signature(conversion.source, "Scaled") == ["factor"]
+    assert "self.factor = factor" in conversion.source
+    assert "* self.factor" in conversion.source
+
+
+def test_an_object_built_without_a_record_uses_its_attributes():
+    conversion = nnconvert.convert(TwoLeaky(), Style.MODULE, (torch.randn(2, 4),))
+    conversion.check(train=True)
+    assert init_signature(conversion.source, "Leaky") == ["slope"]
+
+
+def test_without_any_record_the_layer_names_stay():
+    conversion = nnconvert.convert(Tower(), Style.MODULE, (torch.randn(2, 8),))
+    assert init_signature(conversion.source, "Expand") == [
+        "in_features",
+        "out_features",
+    ]
+
+
+def test_equal_columns_take_the_name_they_had_if_it_is_one_of_them():
+    conversion = converted(SquareStack, (torch.randn(2, 3, 8, 8),), Style.MODULE)
+    # 4 == 4 and 6 == 6: in_planes and planes both match; neither is today's
+    # in_channels, so the first in the signature
+    assert init_signature(conversion.source, "Square") == ["in_planes"]
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_width_no_parameter_holds_is_named_where_it_goes_not_like_a_parameter(style):
+    conversion = converted(Pairs, (torch.randn(2, 3, 8, 8),), style)
+    # today: Pair(in_channels, out_channels, in_channels_2), the first being
+    # 2 * out_channels; the user's parameters come first, in their order
+    assert init_signature(conversion.source, "Pair") == [
+        "in_channels",
+        "out_channels",
+        "merge_in_channels",
+    ]
+    assert "nn.Conv2d(merge_in_channels, out_channels, 1)" in conversion.source
+    assert "Pair(3, 4, 8)" in conversion.source
+
+
+def test_names_follow_the_init_signature():
+    with nnconvert.record_constructors():
+        a, b = Expand(8, 16), Expand(12, 24)
+    assert init_order([a, b], ["x", "hidden", "width"]) == ["width", "hidden", "x"]
+
+
+# -- round trips -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("via", CLASS_STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("to", CLASS_STYLES, ids=lambda s: s.value)
+def test_class_styles_keep_the_names_converted_again(via, to):
+    inputs = (torch.randn(2, 8),)
+    first = converted(Tower, inputs, via)
+    again = nnconvert.convert(load_output(first), to, inputs)
+    assert again.source == converted(Tower, inputs, to).source
+    assert init_signature(again.source, "Expand") == ["width", "hidden"]
+
+
+def test_read_back_from_functional_style_the_layer_names_come_back():
+    """A functional file has no constructors: the names it cannot carry are today's."""
+    inputs = (torch.randn(2, 8),)
+    functional = converted(Tower, inputs, Style.FUNCTIONAL)
+    again = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
+    without_record = nnconvert.convert(Tower(), Style.MODULE, inputs)
+    assert again.source == without_record.source
+
+
+def test_the_resnet_sample_names_its_block_as_the_source_does():
+    model, inputs = load_sample(SAMPLES / "resnet.py")
+    conversion = nnconvert.convert(model, Style.MODULE, inputs)
+    assert init_signature(conversion.source, "BasicBlock") == [
+        "inplanes",
+        "planes",
+        "stride",
+        "downsample",
+    ]
+
+
+class Shadowing(nn.Module):
+    """Parameters named like what the output imports."""
+
+    def __init__(self, torch, F):
+        super().__init__()
+        self.linear = nn.Linear(torch, F)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class TwoShadowing(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Shadowing(4, 8)
+        self.b = Shadowing(8, 4)
+
+    def forward(self, x):
+        return torch.relu(self.b(self.a(x)))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_name_the_file_imports_is_never_a_parameter(style):
+    conversion = converted(TwoShadowing, (torch.randn(2, 4),), style)
+    assert init_signature(conversion.source, "Shadowing") == [
+        "in_features",
+        "out_features",
+    ]
+
+
+class DoubleConv(nn.Module):
+    """milesial's UNet block: ``mid_channels=None`` means ``out_channels``."""
+
+    def __init__(self, in_channels, out_channels, mid_channels=None):
+        super().__init__()
+        if not mid_channels:
+            mid_channels = out_channels
+        self.double_conv = nn.Sequential(
+            nn.Conv2d(in_channels, mid_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(mid_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        return self.double_conv(x)
+
+
+def double_convs(*arguments):
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.Sequential(*(DoubleConv(*a) for a in arguments))
+
+        def forward(self, x):
+            return self.blocks(x)
+
+    return Net
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_middle_width_given_in_every_instance_takes_its_name(style):
+    net = double_convs((3, 8, 6), (8, 4, 10))
+    conversion = converted(net, (torch.randn(2, 3, 8, 8),), style)
+    assert init_signature(conversion.source, "DoubleConv") == [
+        "in_channels",
+        "out_channels",
+        "mid_channels",
+    ]
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_middle_width_left_to_its_default_is_not_named_like_another_parameter(style):
+    # mid_channels is None in the first instance: the middle widths (8, 10)
+    # are no argument's; today they were out_channels, the real ones out_channels_2
+    net = double_convs((3, 8), (8, 4, 10))
+    conversion = converted(net, (torch.randn(2, 3, 8, 8),), style)
+    assert init_signature(conversion.source, "DoubleConv") == [
+        "in_channels",
+        "out_channels",
+        "double_conv_out_channels",
+    ]
+
+
+def test_a_class_style_file_converted_again_on_the_command_line_keeps_the_names(
+    tmp_path,
+):
+    """``nnconvert convert FILE`` builds the model under a record."""
+    mixed = run("convert", SAMPLES / "resnet.py", "--to", "mixed", "--no-check")
+    assert mixed.exit_code == 0, mixed.output
+    path = tmp_path / "resnet_mixed.py"
+    path.write_text(mixed.stdout)
+    again = run("convert", path, "--to", "module", "--input-shape", "2,3,32,32")
+    assert again.exit_code == 0, again.output
+    assert again.stdout == (SAMPLES / "expected" / "resnet.module.py").read_text()
+    assert "def __init__(self, inplanes, planes, stride=1" in again.stdout
