@@ -7,6 +7,7 @@ expression printer of the body's own.
 
 from __future__ import annotations
 
+import functools
 import operator
 
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..naming import is_plain_identifier
 from ..source_text import CommentFeed, placed_on
 from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
+from .data_loops import find_data_loops
 from .loops import Loop
 from .statements import StatementPlan, Unpacks, is_read
 from .values import literal
@@ -54,7 +56,8 @@ def print_body(
     takes ``training``; ``owners`` (class styles): the module whose body it is,
     so that attribute paths are written as its containers index them;
     ``leaves`` (functional style): each third-party layer call's module-level layer;
-    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`);
+    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`); loops
+    over data the trace unrolled are found here (:mod:`.data_loops`);
     ``init_comments`` (functional style, a block's function): its class's
     ``__init__`` comments per attribute, placed before the first statement
     that reads the attribute (:func:`_init_commented`).
@@ -70,6 +73,12 @@ def print_body(
     )
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)
+    data_loops = find_data_loops(graph, plan)
+    for data_loop in data_loops:
+        data_loop.rename(printer)
+    statement = functools.partial(
+        _statement, printer=printer, unpacks=plan.unpacks, optional=plan.optional
+    )
     lines = body_lines(
         graph,
         plan.inlined,
@@ -78,8 +87,10 @@ def print_body(
         plan.optional,
         plan.guards,
         plan.branch_ends,
-        {loop.calls[0]: loop.lines(printer, plan) for loop in loops},
-        {call for loop in loops for call in loop.calls[1:]},
+        {loop.calls[0]: loop.lines(printer, plan) for loop in loops}
+        | {loop.first: loop.lines(printer, statement) for loop in data_loops},
+        {call for loop in loops for call in loop.calls[1:]}
+        | {node for loop in data_loops for node in loop.hidden()},
         init_comments,
     )
     return Body(parameters, lines, printer.imports)

@@ -103,6 +103,8 @@ class ExpressionPrinter:
     leaves: dict[str, Any] = field(default_factory=dict)
     #: functional style: helper method -> the function it is written as
     methods: dict[str, str] = field(default_factory=dict)
+    #: lists a data loop collected (its values, in order) -> the list's variable
+    lists: dict[tuple[fx.Node, ...], str] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 
@@ -321,6 +323,8 @@ class ExpressionPrinter:
             return Expression(value.text)
         if isinstance(value, fx.Node):
             return self.expression(value)
+        if isinstance(value, list) and self._collected(value) is not None:
+            return Expression(self._collected(value))
         if isinstance(value, (tuple, list)) and any(_contains_node(v) for v in value):
             items = [self.argument(v) for v in value]
             if isinstance(value, list):
@@ -345,6 +349,12 @@ class ExpressionPrinter:
         ):
             return Expression(literal(value), 14)
         return Expression(literal(value))
+
+    def _collected(self, value: list) -> str | None:
+        """The variable of the list a data loop collected ``value``'s items into."""
+        if not self.lists or not all(isinstance(v, fx.Node) for v in value):
+            return None
+        return self.lists.get(tuple(value))
 
 
 #: container kinds -> how a part under them is written

@@ -1,0 +1,348 @@
+"""Loops over data, written again: an unrolled body printed once, as the user's ``for``.
+
+The trace of ``for input_t in input.split(1, dim=1): ...`` holds one copy
+of the body per element (:mod:`nnconvert.passes.unrolled` finds them). The
+loop is printed from copy 0's statements, under variables that make it run
+for any length:
+
+- the element is the loop variable (``input_t``, as the user called it);
+- a carried value (``h_t``) is assigned to the variable that held its
+  initial value, so the next step reads it there;
+- a value collected into a list (``outputs += [output]``) is appended to
+  a list made before the loop, and the reader after the loop reads that list
+  (``torch.cat(outputs, dim=1)``).
+
+Names come from the source where it can be read (the ``for`` line's
+target, the list's name and how it grows), otherwise from the plan. The
+printed variables are then played through once (:func:`_binds_safely`): a
+loop whose variables would hide a value something still reads stays
+unrolled, as it was.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import fx
+
+from ..naming import first_free
+from ..passes.unrolled import Collected, Unrolled, find_unrolled
+from ..source_map import statement_line
+from ..source_text import read_file
+from .expressions import ExpressionPrinter
+from .names import RESERVED
+from .statements import StatementPlan, _variables_read
+
+#: prints one statement node of the body (:func:`nnconvert.printer.body._statement`)
+StatementPrinter = Callable[[fx.Node], list[str]]
+
+
+@dataclass(frozen=True)
+class DataLoop:
+    """An unrolled loop as it prints: its variables and where its lines go."""
+
+    unrolled: Unrolled
+    element: str  # the loop variable
+    names: dict[int, str]  # body position -> its variable (statements only)
+    lists: dict[Collected, str]  # each collected list's variable
+    appends: str  # "append" (``outputs.append(x)``) or "extend" (``outputs += [x]``)
+    #: the sequence is written in the ``for`` line, not as a statement of its own
+    sequence_in_header: bool
+    statements: tuple[fx.Node, ...]  # copy 0's, in order
+    #: each list grows after the statement that assigns its value
+    grows_after: dict[Collected, fx.Node]
+
+    @property
+    def first(self) -> fx.Node:
+        """The statement the loop's lines stand in for."""
+        return self.statements[0]
+
+    def hidden(self) -> set[fx.Node]:
+        """The nodes that print nothing of their own: the loop prints them."""
+        found = self.unrolled.nodes()
+        if self.sequence_in_header:
+            found.add(self.unrolled.sequence)
+        return found - {self.first}
+
+    def rename(self, printer: ExpressionPrinter) -> None:
+        """Every copy's values under the loop's variables; the lists by their names."""
+        for copy in self.unrolled.copies:
+            for position, node in enumerate(copy):
+                if node is not None and position in self.names:
+                    printer.names[node] = self.names[position]
+        for element in self.unrolled.elements:
+            printer.names[element] = self.element
+        for collected, name in self.lists.items():
+            printer.lists[collected.items] = name
+
+    def lines(
+        self, printer: ExpressionPrinter, statement: StatementPrinter
+    ) -> list[str]:
+        """``outputs = []``, ``for input_t in ...:`` and the body once."""
+        sequence = self.unrolled.sequence
+        source = (
+            printer.definition(sequence)
+            if self.sequence_in_header
+            else printer.names[sequence]
+        )
+        lines = [f"{name} = []" for name in self.lists.values()]
+        lines.append(f"for {self.element} in {source}:")
+        body = self.unrolled.body
+        for node in self.statements:
+            lines += ["    " + line for line in statement(node)]
+            for collected, name in self.lists.items():
+                if self.grows_after[collected] is node:
+                    value = printer.argument(body[collected.position])
+                    grow = (
+                        f"{name}.append({value})"
+                        if self.appends == "append"
+                        else f"{name} += [{value}]"
+                    )
+                    lines.append("    " + grow)
+        return lines
+
+
+def find_data_loops(graph: fx.Graph, plan: StatementPlan) -> list[DataLoop]:
+    """The unrolled loops of ``graph`` that print as loops under ``plan``'s names."""
+    found = []
+    taken: set[fx.Node] = set()
+    for unrolled in find_unrolled(graph):
+        if taken & unrolled.nodes():
+            continue
+        loop = _as_data_loop(graph, unrolled, plan)
+        if loop is not None:
+            found.append(loop)
+            taken |= unrolled.nodes()
+    return found
+
+
+def _as_data_loop(
+    graph: fx.Graph, unrolled: Unrolled, plan: StatementPlan
+) -> DataLoop | None:
+    """``unrolled`` with its variables, or ``None`` when it cannot print as a loop."""
+    body = unrolled.body
+    everything = unrolled.nodes()
+    if any(
+        plan.guards.get(n) or n in plan.branch_ends or n in plan.optional
+        for n in everything | {unrolled.sequence}
+    ):
+        return None  # a loop inside an ``if`` of a merged trace: left as it is
+    if any(plan.names.get(unrolled.carried[p]) is None for p in unrolled.carried):
+        return None
+    if any(plan.names.get(body[p]) is None for p in unrolled.carried):
+        return None
+    names = {p: plan.names[n] for p, n in enumerate(body) if n in plan.names}
+    for position, initial in unrolled.carried.items():
+        names[position] = plan.names[initial]
+    source = _source_loop(unrolled)
+    element = (source.element if source else None) or plan.names.get(
+        unrolled.elements[0]
+    )
+    if element is None:
+        element = first_free("item", set(plan.names.values()) | RESERVED, "_")
+    lists = _list_names(unrolled, plan, source, {*names.values(), element})
+    if element in {names[p] for p in unrolled.carried}:
+        return None
+    statements = tuple(
+        n for n in body if n not in plan.inlined and n not in plan.unpacked_elements()
+    )
+    grows_after = {
+        c: _assigning_statement(body[c.position], plan) for c in unrolled.collected
+    }
+    if not statements or None in grows_after.values():
+        return None
+    order = [n for n in graph.nodes]
+    start = order.index(body[0])
+    between = [
+        n
+        for n in order[order.index(unrolled.sequence) + 1 : start]
+        if n not in plan.inlined and n not in everything
+    ]
+    loop = DataLoop(
+        unrolled,
+        element,
+        names,
+        lists,
+        source.appends if source else "append",
+        not between,
+        statements,
+        grows_after,
+    )
+    if not _binds_safely(loop, plan, order):
+        return None
+    return loop
+
+
+@dataclass(frozen=True)
+class _SourceLoop:
+    """What the user's ``for`` statement says: its variable, its lists and how they grow."""
+
+    element: str | None
+    lists: dict[str, str]  # appended variable -> list variable
+    appends: str
+
+
+def _source_loop(unrolled: Unrolled) -> _SourceLoop | None:
+    """The ``for`` on the sequence's line of the user's source, if it can be read."""
+    frame = statement_line(unrolled.sequence)
+    parsed = read_file(frame.file) if frame else None
+    if parsed is None:
+        return None
+    loop = next(
+        (
+            n
+            for n in ast.walk(parsed.tree)
+            if isinstance(n, ast.For) and n.lineno == frame.line
+        ),
+        None,
+    )
+    if loop is None:
+        return None
+    element = loop.target.id if isinstance(loop.target, ast.Name) else None
+    lists: dict[str, str] = {}
+    appends = "append"
+    for statement in ast.walk(loop):
+        grown = _grown_list(statement)
+        if grown is not None:
+            (target, value), appends = grown
+            lists[value] = target
+    return _SourceLoop(element, lists, appends)
+
+
+def _grown_list(statement: ast.AST) -> tuple[tuple[str, str], str] | None:
+    """``outputs += [output]`` / ``outputs.append(output)``: ((list, value), form)."""
+    if (
+        isinstance(statement, ast.AugAssign)
+        and isinstance(statement.op, ast.Add)
+        and isinstance(statement.target, ast.Name)
+        and isinstance(statement.value, ast.List)
+        and len(statement.value.elts) == 1
+        and isinstance(statement.value.elts[0], ast.Name)
+    ):
+        return (statement.target.id, statement.value.elts[0].id), "extend"
+    if (
+        isinstance(statement, ast.Call)
+        and isinstance(statement.func, ast.Attribute)
+        and statement.func.attr == "append"
+        and isinstance(statement.func.value, ast.Name)
+        and len(statement.args) == 1
+        and isinstance(statement.args[0], ast.Name)
+    ):
+        return (statement.func.value.id, statement.args[0].id), "append"
+    return None
+
+
+def _list_names(
+    unrolled: Unrolled,
+    plan: StatementPlan,
+    source: _SourceLoop | None,
+    loop_names: set[str],
+) -> dict[Collected, str]:
+    """A variable per collected list: the source's, else the value's plural (``outputs``)."""
+    found: dict[Collected, str] = {}
+    for collected in unrolled.collected:
+        value = plan.names.get(unrolled.body[collected.position], "output")
+        name = (source.lists.get(value) if source else None) or f"{value}s"
+        taken = loop_names | set(found.values()) | RESERVED
+        # the reader may rebind the list's own name (``outputs = torch.cat(outputs)``)
+        taken |= {v for n, v in plan.names.items() if n is not collected.reader}
+        found[collected] = first_free(name, taken, "_")
+    return found
+
+
+def _assigning_statement(node: fx.Node, plan: StatementPlan) -> fx.Node | None:
+    """The statement that assigns ``node``'s variable: itself, or the tuple it is unpacked from."""
+    if node in plan.inlined:
+        return None
+    for statement, targets in plan.unpacks.items():
+        if node in targets:
+            return statement
+    return node if node in plan.names else None
+
+
+def _binds_safely(loop: DataLoop, plan: StatementPlan, order: list[fx.Node]) -> bool:
+    """Every read of the printed program finds the value it wants in its variable.
+
+    Played through once: the loop's body (a read of a carried value finds the
+    previous step's, which the body must leave in the variable its initial
+    value had), then every statement after the loop (a value of the last step,
+    or a list, is read from the loop's variables). A value from before the
+    loop must not be read from a variable the loop assigns.
+    """
+    unrolled = loop.unrolled
+    body = unrolled.body
+    position = {n: p for p, n in enumerate(body)}
+    carried = {n: p for p, n in unrolled.carried.items()}
+    names = dict(plan.names)
+    for copy in unrolled.copies:
+        for p, node in enumerate(copy):
+            if node is not None and p in loop.names:
+                names[node] = loop.names[p]
+    for element in unrolled.elements:
+        names[element] = loop.element
+    # variable -> what it holds: a node, ("carried", p) at a step's start
+    held: dict[str, object] = {loop.element: unrolled.elements[0]}
+    for node, p in carried.items():
+        held[names[node]] = ("carried", p)
+    assigned = {loop.element, *loop.lists.values()}  # by the loop, at any step
+    for statement in loop.statements:
+        assigned.update(names[t] for t in _assigned(statement, plan))
+
+    def wanted(node: fx.Node) -> object:
+        if node in carried:
+            return ("carried", carried[node])
+        return node
+
+    for statement in loop.statements:
+        for read in _variables_read(statement, plan.inlined):
+            name = names.get(read)
+            if name is None:
+                return False
+            if read in position or read is unrolled.elements[0] or read in carried:
+                if held.get(name) != wanted(read):
+                    return False
+            elif name in assigned or name in held:
+                return False  # a value from before, hidden by the loop
+        for target in _assigned(statement, plan):
+            held[names[target]] = target
+    for node, p in carried.items():
+        if held.get(names[node]) is not body[p]:
+            return False
+    # after the loop: the last step's values, and the lists
+    last = {n: body[p] for p, n in enumerate(unrolled.copies[-1]) if n is not None}
+    listed = {item for c in unrolled.collected for item in c.items}
+    for name in loop.lists.values():
+        held[name] = ("list", name)
+    end = max(order.index(n) for n in unrolled.copies[-1] if n is not None)
+    for statement in order[end + 1 :]:
+        if statement in plan.inlined or statement in plan.unpacked_elements():
+            continue
+        readers = {c.reader for c in unrolled.collected}
+        for read in _variables_read(statement, plan.inlined):
+            if statement in readers and read in listed:
+                continue
+            name = names.get(read)
+            if name is None:
+                return False
+            if read in last:
+                if held.get(name) is not last[read]:
+                    return False
+            elif read in unrolled.nodes():
+                return False
+            elif name in held and held[name] is not read:
+                return False
+        for collected, name in loop.lists.items():
+            if statement is collected.reader and held.get(name) != ("list", name):
+                return False
+        for target in _assigned(statement, plan):
+            held[names[target]] = target
+    return True
+
+
+def _assigned(statement: fx.Node, plan: StatementPlan) -> list[fx.Node]:
+    """The nodes whose variables ``statement`` assigns (an unpacked tuple: its elements)."""
+    if statement in plan.unpacks:
+        return [t for t in plan.unpacks[statement] if t is not None]
+    return [statement] if statement in plan.names else []
