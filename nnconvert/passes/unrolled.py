@@ -110,7 +110,7 @@ def _unrolled_over(
     for offset in range(size):  # the body may start before it reads its element
         begin = starts[0] - offset
         last = begin + size * (len(elements) - 1)
-        if begin <= prefix_end or last + size > len(order):
+        if begin <= prefix_end:
             break
         copies = tuple(
             tuple(order[begin + i * size : begin + (i + 1) * size])
@@ -219,7 +219,7 @@ def _as_loop(
     """``copies`` as one loop's body, if they are the same computation (module docstring)."""
     body = copies[0]
     begin = index[body[0]]
-    if any(n.op in ("placeholder", "output", "get_attr") for n in body):
+    if any(n.op in ("placeholder", "output") for n in body):
         return None
     if not all(set(e.users) <= set(copy) for e, copy in zip(elements, copies)):
         return None
@@ -237,8 +237,12 @@ def _as_loop(
             if node_frames(first) and _lines(node) != _lines(first):
                 return None
     initial = list(carried.values())
-    # one variable per carried value, which no copy reads as a constant
+    # one variable per carried value, which no copy reads as a constant; a
+    # weight is never a step's state (a body cut in the wrong place reads
+    # the next step's weights from the step before)
     if len(set(initial)) != len(initial) or invariants & set(initial):
+        return None
+    if any(n.op == "get_attr" for n in initial):
         return None
     end = max(index[n] for n in copies[-1] if n is not None)
     collected = _collected(copies, end, index)
