@@ -22,7 +22,7 @@ unrolled, as it was.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from torch import fx
@@ -53,6 +53,8 @@ class DataLoop:
     statements: tuple[fx.Node, ...]  # copy 0's, in order
     #: each list grows after the statement that assigns its value
     grows_after: dict[Collected, fx.Node]
+    #: statements after the loop that need another variable than planned
+    renamed: dict[fx.Node, str] = field(default_factory=dict)
 
     @property
     def first(self) -> fx.Node:
@@ -76,6 +78,7 @@ class DataLoop:
             printer.names[element] = self.element
         for collected, name in self.lists.items():
             printer.lists[collected.items] = name
+        printer.names.update(self.renamed)
 
     def lines(
         self, printer: ExpressionPrinter, statement: StatementPrinter
@@ -170,9 +173,10 @@ def _as_data_loop(
         statements,
         grows_after,
     )
-    if not _binds_safely(loop, plan, order):
+    renamed = _binds_safely(loop, plan, order)
+    if renamed is None:
         return None
-    return loop
+    return replace(loop, renamed=renamed)
 
 
 @dataclass(frozen=True)
@@ -262,14 +266,18 @@ def _assigning_statement(node: fx.Node, plan: StatementPlan) -> fx.Node | None:
     return node if node in plan.names else None
 
 
-def _binds_safely(loop: DataLoop, plan: StatementPlan, order: list[fx.Node]) -> bool:
+def _binds_safely(
+    loop: DataLoop, plan: StatementPlan, order: list[fx.Node]
+) -> dict[fx.Node, str] | None:
     """Every read of the printed program finds the value it wants in its variable.
 
     Played through once: the loop's body (a read of a carried value finds the
     previous step's, which the body must leave in the variable its initial
     value had), then every statement after the loop (a value of the last step,
     or a list, is read from the loop's variables). A value from before the
-    loop must not be read from a variable the loop assigns.
+    loop must not be read from a variable the loop assigns. Returns the new
+    names of statements after the loop (:func:`_after_the_loop`), ``None``
+    when the loop cannot keep every value.
     """
     unrolled = loop.unrolled
     body = unrolled.body
@@ -299,46 +307,82 @@ def _binds_safely(loop: DataLoop, plan: StatementPlan, order: list[fx.Node]) -> 
         for read in _variables_read(statement, plan.inlined):
             name = names.get(read)
             if name is None:
-                return False
+                return None
             if read in position or read is unrolled.elements[0] or read in carried:
                 if held.get(name) != wanted(read):
-                    return False
+                    return None
             elif name in assigned or name in held:
-                return False  # a value from before, hidden by the loop
+                return None  # a value from before, hidden by the loop
         for target in _assigned(statement, plan):
             held[names[target]] = target
     for node, p in carried.items():
         if held.get(names[node]) is not body[p]:
-            return False
-    # after the loop: the last step's values, and the lists
+            return None
+    return _after_the_loop(loop, plan, order, names, held)
+
+
+def _after_the_loop(
+    loop: DataLoop,
+    plan: StatementPlan,
+    order: list[fx.Node],
+    names: dict[fx.Node, str],
+    held: dict[str, object],
+) -> dict[fx.Node, str] | None:
+    """The statements after the loop, played on from ``held``: new names where needed.
+
+    A value of the last step is read from the loop's variable, which the
+    unrolled text had not reserved for it: a statement after the loop that
+    would overwrite it while it is still to be read gets a name of its own
+    (``h_2 = torch.stack(states, dim=1)`` before ``h * 2``).
+    """
+    unrolled = loop.unrolled
+    body = unrolled.body
     last = {n: body[p] for p, n in enumerate(unrolled.copies[-1]) if n is not None}
     listed = {item for c in unrolled.collected for item in c.items}
     for name in loop.lists.values():
         held[name] = ("list", name)
     end = max(order.index(n) for n in unrolled.copies[-1] if n is not None)
-    for statement in order[end + 1 :]:
-        if statement in plan.inlined or statement in plan.unpacked_elements():
-            continue
-        readers = {c.reader for c in unrolled.collected}
+    statements = [
+        s
+        for s in order[end + 1 :]
+        if s not in plan.inlined and s not in plan.unpacked_elements()
+    ]
+
+    def reads(statement: fx.Node) -> list[tuple[fx.Node | None, object]]:
+        """(node read, the value its variable must hold) of one statement."""
+        found: list[tuple[fx.Node | None, object]] = [
+            (None, ("list", name))
+            for collected, name in loop.lists.items()
+            if statement is collected.reader
+        ]
         for read in _variables_read(statement, plan.inlined):
-            if statement in readers and read in listed:
+            if read in listed and any(
+                c.reader is statement for c in unrolled.collected
+            ):
                 continue
-            name = names.get(read)
+            found.append((read, last.get(read, read)))
+        return found
+
+    pending = [reads(s) for s in statements]
+    renamed: dict[fx.Node, str] = {}
+    for index, statement in enumerate(statements):
+        for read, value in pending[index]:
+            if read is not None and read in unrolled.nodes() and read not in last:
+                return None
+            name = value[1] if read is None else names.get(read)
             if name is None:
-                return False
-            if read in last:
-                if held.get(name) is not last[read]:
-                    return False
-            elif read in unrolled.nodes():
-                return False
-            elif name in held and held[name] is not read:
-                return False
-        for collected, name in loop.lists.items():
-            if statement is collected.reader and held.get(name) != ("list", name):
-                return False
+                return None
+            if name in held and held[name] != value:
+                return None
+        later = [value for rest in pending[index + 1 :] for _, value in rest]
         for target in _assigned(statement, plan):
-            held[names[target]] = target
-    return True
+            name = names[target]
+            if name in held and any(held[name] == v for v in later):
+                taken = set(names.values()) | set(held) | RESERVED
+                name = first_free(name, taken, "_")
+                names[target] = renamed[target] = name
+            held[name] = target
+    return renamed
 
 
 def _assigned(statement: fx.Node, plan: StatementPlan) -> list[fx.Node]:

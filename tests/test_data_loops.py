@@ -1,0 +1,227 @@
+"""Loops over data: a body the trace unrolled per element prints as the user's ``for`` again.
+
+Each model steps a cell over a sequence it splits (``split``, ``unbind``),
+carries state from step to step and collects per-step outputs; its output,
+in every style, is one loop (a single call of the cell), runs at the traced
+length and at another one, and equals the original at both. A model whose
+steps differ, or whose user wrote every step out, keeps its steps.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import fx, nn
+
+import nnconvert
+from nnconvert.options import Style
+from nnconvert.passes.unrolled import find_unrolled
+
+from .helpers import load_output
+
+STYLES = list(Style)
+
+
+class SplitLSTM(nn.Module):
+    """pytorch/examples' time-sequence model, shrunk: two carried states, ``+=`` to a list."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(1, 6)
+        self.head = nn.Linear(6, 1)
+
+    def forward(self, x):
+        outputs = []
+        h_t = torch.zeros(x.size(0), 6)
+        c_t = torch.zeros(x.size(0), 6)
+        for x_t in x.split(1, dim=1):
+            h_t, c_t = self.cell(x_t, (h_t, c_t))
+            output = self.head(h_t)
+            outputs += [output]
+        return torch.cat(outputs, dim=1)
+
+
+class UnbindGRU(nn.Module):
+    """The carried state is what is collected; the last state is read after the loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(3, 5)
+
+    def forward(self, x, h):
+        states = []
+        for step in x.unbind(1):
+            h = self.cell(torch.relu(step), h)
+            states.append(h)
+        return torch.stack(states, dim=1), h * 2
+
+
+class Elman(nn.Module):
+    """Functional steps: weights read in the body, a tanh of two projections."""
+
+    def __init__(self):
+        super().__init__()
+        self.ih = nn.Linear(3, 4)
+        self.hh = nn.Linear(4, 4, bias=False)
+
+    def forward(self, x):
+        h = torch.zeros(x.size(0), 4)
+        hidden = []
+        for x_t in torch.unbind(x, dim=1):
+            h = torch.tanh(self.ih(x_t) + self.hh(h))
+            hidden.append(h)
+        return torch.stack(hidden, dim=1)
+
+
+class PerStepCells(nn.Module):
+    """Each step has its own cell: the steps differ and must stay written out."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells = nn.ModuleList(nn.GRUCell(3, 5) for _ in range(4))
+
+    def forward(self, x, h):
+        states = []
+        for cell, step in zip(self.cells, x.unbind(1)):
+            h = cell(step, h)
+            states.append(h)
+        return torch.stack(states, dim=1)
+
+
+class WrittenOut(nn.Module):
+    """The user wrote each step: the output keeps them (the source's own shape)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(3, 5)
+
+    def forward(self, x, h):
+        a, b, c = x.unbind(1)
+        h1 = self.cell(a, h)
+        h2 = self.cell(b, h1)
+        h3 = self.cell(c, h2)
+        return torch.stack([h1, h2, h3], dim=1)
+
+
+def _inputs(*shapes: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(0)
+    return tuple(torch.randn(*shape) for shape in shapes)
+
+
+ROLLED = [
+    (SplitLSTM, ((2, 7),), "for x_t in x.split(1, dim=1):", (2, 11)),
+    (UnbindGRU, ((2, 5, 3), (2, 5)), "for step in x.unbind(1):", (2, 9, 3)),
+    (Elman, ((3, 6, 3),), "for x_t in torch.unbind(x, dim=1):", (3, 2, 3)),
+]
+
+
+def _run(conversion: nnconvert.Conversion, inputs) -> object:
+    loaded = load_output(conversion).module.eval()
+    with torch.no_grad():
+        return loaded(*inputs)
+
+
+def _forward(conversion: nnconvert.Conversion) -> str:
+    """The text of the converted ``forward`` (or the model's function)."""
+    head = (
+        f"def {conversion.name}("
+        if conversion.style is Style.FUNCTIONAL
+        else "    def forward("
+    )
+    text = conversion.source.split(head, 1)[1]
+    return head + text.split("\ndef ", 1)[0].split("\n    def ", 1)[0]
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize(
+    "cls, shapes, header, other", ROLLED, ids=lambda v: getattr(v, "__name__", "")
+)
+def test_an_unrolled_loop_prints_as_the_users_loop(cls, shapes, header, other, style):
+    torch.manual_seed(0)
+    model = cls().eval()
+    inputs = _inputs(*shapes)
+    conversion = nnconvert.convert(model, style, inputs)
+    forward = _forward(conversion)
+    assert forward.count(header) == 1
+    # one step written once, whatever the traced length; no length guard
+    assert "[1]" not in forward and "raise ValueError" not in forward
+    assert len(forward.splitlines()) < 30
+    conversion.check(train=True)
+    # another length than the traced one: the loop runs it, and agrees
+    longer = (_inputs(other)[0], *inputs[1:])
+    with torch.no_grad():
+        expected = model(*longer)
+    torch.testing.assert_close(_run(conversion, longer), expected)
+
+
+def test_the_list_grows_as_the_source_grows_it():
+    """``outputs += [output]`` stays; ``states.append(h)`` stays."""
+    torch.manual_seed(0)
+    split = nnconvert.convert(SplitLSTM(), Style.MIXED, _inputs((2, 7)))
+    assert "outputs = []" in split.source and "outputs += [output]" in split.source
+    assert "torch.cat(outputs, dim=1)" in split.source
+    unbind = nnconvert.convert(UnbindGRU(), Style.MODULE, _inputs((2, 5, 3), (2, 5)))
+    assert "states.append(h)" in unbind.source
+    assert "torch.stack(states, dim=1)" in unbind.source and "h * 2" in unbind.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_functional_loop_reads_the_same_weights_each_step(style):
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(SplitLSTM(), style, _inputs((2, 7)))
+    expected = 'params["cell.weight_ih"]' if style is Style.FUNCTIONAL else "self.cell("
+    assert _forward(conversion).count(expected) == 1
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("cls", [PerStepCells, WrittenOut], ids=lambda c: c.__name__)
+def test_steps_that_differ_or_were_written_out_stay(cls, style):
+    torch.manual_seed(0)
+    steps = 4 if cls is PerStepCells else 3
+    inputs = _inputs((2, steps, 3), (2, 5))
+    conversion = nnconvert.convert(cls().eval(), style, inputs)
+    forward = _forward(conversion)
+    assert "for " not in forward
+    assert forward.count("cell") >= steps  # every step written out
+    conversion.check(train=True)
+
+
+def test_the_finder_refuses_copies_that_read_different_constants():
+    """Same ops, same module, one constant differs: not one body."""
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRUCell(3, 5)
+
+        def forward(self, x, h):
+            outs = []
+            for i, step in enumerate(x.unbind(1)):
+                h = self.cell(step * (i + 1), h)
+                outs.append(h)
+            return torch.stack(outs, dim=1)
+
+    torch.manual_seed(0)
+    inputs = _inputs((2, 3, 3), (2, 5))
+    graph = fx.Tracer().trace(_Unrolled(Scaled(), 3))
+    assert find_unrolled(graph) == []
+    conversion = nnconvert.convert(Scaled().eval(), Style.MIXED, inputs)
+    assert "for " not in _forward(conversion)
+    conversion.check(train=True)
+
+
+class _Unrolled(nn.Module):
+    """``model`` with its loop written out for plain fx (which cannot iterate a proxy)."""
+
+    def __init__(self, model: nn.Module, steps: int):
+        super().__init__()
+        self.model = model
+        self.steps = steps
+
+    def forward(self, x, h):
+        parts = x.unbind(1)
+        outs = []
+        for i in range(self.steps):
+            h = self.model.cell(parts[i] * (i + 1), h)
+            outs.append(h)
+        return torch.stack(outs, dim=1)
