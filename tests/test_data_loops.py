@@ -225,3 +225,21 @@ class _Unrolled(nn.Module):
             h = self.model.cell(parts[i] * (i + 1), h)
             outs.append(h)
         return torch.stack(outs, dim=1)
+
+
+@pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("via", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize(
+    "cls, shapes",
+    [(c, s) for c, s, _, _ in ROLLED],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_the_loop_survives_round_trips(cls, shapes, via, to):
+    """original -> via -> to is original -> to, byte for byte: the loop is traced and re-rolled again."""
+    torch.manual_seed(0)
+    model, inputs = cls().eval(), _inputs(*shapes)
+    direct = nnconvert.convert(model, to, inputs)
+    through = nnconvert.convert(model, via, inputs)
+    name = type(model).__name__ if via is Style.FUNCTIONAL else None
+    again = nnconvert.convert(load_output(through, name), to, inputs)
+    assert again.source == direct.source
