@@ -73,6 +73,38 @@ class Elman(nn.Module):
         return torch.stack(hidden, dim=1)
 
 
+class RangeRNN(nn.Module):
+    """Steps over indices: ``x[:, t]`` for ``t in range(x.size(1))``."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.RNNCell(3, 4)
+
+    def forward(self, x):
+        h = torch.zeros(x.size(0), 4)
+        outs = []
+        for t in range(x.size(1)):
+            h = self.cell(x[:, t], h)
+            outs.append(h)
+        return torch.stack(outs, dim=1)
+
+
+class FirstSteps(nn.Module):
+    """A fixed number of steps, whatever the length: ``range(3)`` stays ``range(3)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(3, 4)
+
+    def forward(self, x):
+        h = x.new_zeros(x.size(1), 4)
+        outs = []
+        for t in range(3):
+            h = self.cell(x[t], h)
+            outs.append(h)
+        return torch.cat(outs, dim=1)
+
+
 class PerStepCells(nn.Module):
     """Each step has its own cell: the steps differ and must stay written out."""
 
@@ -112,6 +144,8 @@ ROLLED = [
     (SplitLSTM, ((2, 7),), "for x_t in x.split(1, dim=1):", (2, 11)),
     (UnbindGRU, ((2, 5, 3), (2, 5)), "for step in x.unbind(1):", (2, 9, 3)),
     (Elman, ((3, 6, 3),), "for x_t in torch.unbind(x, dim=1):", (3, 2, 3)),
+    (RangeRNN, ((2, 5, 3),), "for t in range(x.size(1)):", (2, 8, 3)),
+    (FirstSteps, ((5, 2, 3),), "for t in range(3):", (7, 2, 3)),
 ]
 
 

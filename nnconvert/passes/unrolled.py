@@ -29,8 +29,8 @@ read anywhere else makes the run stay unrolled.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Iterator
 
 import torch
 from torch import fx
@@ -65,6 +65,13 @@ class Unrolled:
     collected: tuple[Collected, ...]
     #: ``len(sequence)``, its comparison and the guard: gone with the loop
     length_guard: tuple[fx.Node, ...]
+    #: a loop over indices (``x[:, t]`` for ``t in range(...)``): where in the
+    #: index the step stands (-1: the whole index, ``x[t]``); ``None`` for a
+    #: loop over a sequence's elements
+    stepped: int | None = None
+    #: a loop over indices: the guards that may be its ``range``'s length
+    #: (``x.size(1) == 5``; the printer keeps the one on the ``for`` line)
+    counts: tuple[tuple[fx.Node, ...], ...] = ()
 
     @property
     def body(self) -> tuple[fx.Node, ...]:
@@ -87,6 +94,10 @@ def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
         loop = _unrolled_over(node, order, index)
         if loop is not None:
             found.append(loop)
+    for elements, stepped in _stepped_slices(order):
+        loop = _unrolled_steps(elements, stepped, order, index)
+        if loop is not None:
+            found.append(loop)
     return found
 
 
@@ -103,24 +114,129 @@ def _unrolled_over(
     if any(not e.users for e in elements):
         return None
     starts = [min(index[u] for u in e.users) for e in elements]
-    size = starts[1] - starts[0]
-    if size <= 0 or any(s != starts[0] + i * size for i, s in enumerate(starts)):
-        return None
     prefix_end = max(index[n] for n in (*elements, *guard))
-    for offset in range(size):  # the body may start before it reads its element
-        begin = starts[0] - offset
-        last = begin + size * (len(elements) - 1)
-        if begin <= prefix_end:
-            break
-        copies = tuple(
-            tuple(order[begin + i * size : begin + (i + 1) * size])
-            for i in range(len(elements) - 1)
-        )
-        copies += (_last_copy(order[last : last + size], copies[0]),)
-        loop = _as_loop(sequence, elements, copies, guard, index)
+    for copies in _cuts(starts, prefix_end, order):
+        loop = _as_loop(Unrolled(sequence, elements, copies, {}, (), guard), index)
         if loop is not None:
             return loop
     return None
+
+
+def _cuts(
+    starts: list[int], prefix_end: int, order: list[fx.Node]
+) -> Iterator[tuple[tuple[fx.Node | None, ...], ...]]:
+    """The ways to cut the graph into copies, step *i* reading its element at ``starts[i]``.
+
+    The steps are evenly spaced; the body may start before it reads its
+    element, so each offset is tried, nearest first.
+    """
+    size = starts[1] - starts[0]
+    if size <= 0 or any(s != starts[0] + i * size for i, s in enumerate(starts)):
+        return
+    for offset in range(size):
+        begin = starts[0] - offset
+        last = begin + size * (len(starts) - 1)
+        if begin <= prefix_end:
+            return
+        copies = tuple(
+            tuple(order[begin + i * size : begin + (i + 1) * size])
+            for i in range(len(starts) - 1)
+        )
+        yield copies + (_last_copy(order[last : last + size], copies[0]),)
+
+
+def _stepped_slices(order: list[fx.Node]) -> list[tuple[tuple[fx.Node, ...], int]]:
+    """Runs of ``x[:, 0]``, ``x[:, 1]``, … ``x[:, n - 1]``: one tensor indexed by each step.
+
+    Each indexing has one integer in its index, at one place, the rest whole
+    slices; the runs are the indexings that differ only in that integer,
+    which counts 0, 1, … in graph order. Returns each run and where the
+    integer stands (-1: the index is the integer, ``x[t]``).
+    """
+    runs: dict[tuple, list[fx.Node]] = {}
+    for node in order:
+        found = _step_index(node)
+        if found is not None:
+            key, step = found
+            run = runs.setdefault(key, [])
+            if step != len(run):
+                runs[key] = [node] if step == 0 else []  # not a run from 0: start again
+                continue
+            run.append(node)
+    return [(tuple(run), key[1]) for key, run in runs.items() if len(run) >= MIN_COPIES]
+
+
+#: ``x[:, t]``: the whole of a dimension
+_WHOLE = slice(None, None, None)
+
+
+def _step_index(node: fx.Node) -> tuple[tuple, int] | None:
+    """``((x, place, index without its integer), integer)`` for ``x[:, 3]``; else None."""
+    if not (
+        node.op == "call_function"
+        and node.target is operator.getitem
+        and len(node.args) == 2
+        and isinstance(node.args[0], fx.Node)
+        and not _is_sequence(node.args[0])
+    ):
+        return None
+    source, index = node.args
+    if type(index) is int:
+        return (source, -1, ()), index
+    if not isinstance(index, tuple):
+        return None
+    places = [i for i, part in enumerate(index) if type(part) is int]
+    if len(places) != 1 or any(
+        part != _WHOLE for i, part in enumerate(index) if i != places[0]
+    ):
+        return None
+    place = places[0]
+    return (source, place, (len(index),)), index[place]
+
+
+def _unrolled_steps(
+    elements: tuple[fx.Node, ...],
+    stepped: int,
+    order: list[fx.Node],
+    index: dict[fx.Node, int],
+) -> Unrolled | None:
+    """The loop over ``range(n)`` whose step *i* reads ``elements[i]`` (``x[:, i]``)."""
+    source = elements[0].args[0]
+    counts = tuple(
+        guard
+        for guard in map(_count_guard, order[: index[elements[0]]])
+        if guard is not None and guard[1].args[1] == len(elements)
+    )
+    starts = [index[e] for e in elements]
+    for copies in _cuts(starts, index[source], order):
+        loop = _as_loop(
+            Unrolled(source, elements, copies, {}, (), (), stepped, counts), index
+        )
+        if loop is not None:
+            return loop
+    return None
+
+
+def _count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
+    """``(x.size(1), == n, expect)``: a guard on a length that nothing else reads."""
+    if not is_expect(node):
+        return None
+    comparison = node.args[0]
+    if not (
+        isinstance(comparison, fx.Node)
+        and comparison.op == "call_function"
+        and comparison.target is operator.eq
+        and len(comparison.users) == 1
+        and isinstance(comparison.args[0], fx.Node)
+        and type(comparison.args[1]) is int
+    ):
+        return None
+    length = comparison.args[0]
+    is_size = length.op == "call_method" and length.target == "size"
+    is_len = length.op == "call_function" and length.target is len
+    if not (is_size or is_len) or len(length.users) != 1:
+        return None
+    return (length, comparison, node)
 
 
 def _last_copy(
@@ -209,19 +325,23 @@ def _length_guard(sequence: fx.Node, count: int) -> tuple[fx.Node, ...] | None:
     return tuple(found)
 
 
-def _as_loop(
-    sequence: fx.Node,
-    elements: tuple[fx.Node, ...],
-    copies: tuple[tuple[fx.Node, ...], ...],
-    guard: tuple[fx.Node, ...],
-    index: dict[fx.Node, int],
-) -> Unrolled | None:
-    """``copies`` as one loop's body, if they are the same computation (module docstring)."""
+def _as_loop(draft: Unrolled, index: dict[fx.Node, int]) -> Unrolled | None:
+    """``draft``'s copies as one loop's body, if they are the same computation.
+
+    ``draft`` has the copies as cut; what flows between them is found here
+    (module docstring).
+    """
+    elements, copies = draft.elements, draft.copies
     body = copies[0]
     begin = index[body[0]]
     if any(n.op in ("placeholder", "output") for n in body):
         return None
     if not all(set(e.users) <= set(copy) for e, copy in zip(elements, copies)):
+        return None
+    if draft.stepped is not None and (
+        index[draft.sequence] >= begin
+        or any(e not in copy for e, copy in zip(elements, copies))
+    ):
         return None
     carried: dict[int, fx.Node] = {}
     invariants: set[fx.Node] = set()
@@ -248,7 +368,7 @@ def _as_loop(
     collected = _collected(copies, end, index)
     if collected is None:
         return None
-    return Unrolled(sequence, elements, copies, carried, collected, guard)
+    return replace(draft, carried=carried, collected=collected)
 
 
 def _lines(node: fx.Node) -> tuple[tuple[str, int], ...]:
@@ -269,6 +389,9 @@ class _CopyMatcher:
     def same_node(self, node: fx.Node, first: fx.Node) -> bool:
         if (node.op, node.target) != (first.op, first.target):
             return False
+        if node is self.elements[self.number] and node is not first:
+            # ``x[:, i]`` against ``x[:, 0]``: one run, so one tensor and index
+            return first is self.elements[0]
         return self.same(node.args, first.args) and self.same(node.kwargs, first.kwargs)
 
     def same(self, value: Any, first: Any) -> bool:

@@ -55,6 +55,9 @@ class DataLoop:
     grows_after: dict[Collected, fx.Node]
     #: statements after the loop that need another variable than planned
     renamed: dict[fx.Node, str] = field(default_factory=dict)
+    #: a loop over indices: ``range``'s length (``x.size(1)``) and its guard,
+    #: gone with the loop; none: the traced count (``range(5)``)
+    count: tuple[fx.Node, ...] = ()
 
     @property
     def first(self) -> fx.Node:
@@ -63,7 +66,7 @@ class DataLoop:
 
     def hidden(self) -> set[fx.Node]:
         """The nodes that print nothing of their own: the loop prints them."""
-        found = self.unrolled.nodes()
+        found = self.unrolled.nodes() | set(self.count)
         if self.sequence_in_header:
             found.add(self.unrolled.sequence)
         return found - {self.first}
@@ -74,8 +77,14 @@ class DataLoop:
             for position, node in enumerate(copy):
                 if node is not None and position in self.names:
                     printer.names[node] = self.names[position]
-        for element in self.unrolled.elements:
-            printer.names[element] = self.element
+        if self.unrolled.stepped is None:
+            for element in self.unrolled.elements:
+                printer.names[element] = self.element
+        else:  # ``x[:, t]``
+            printer.stepped[self.unrolled.elements[0]] = (
+                self.unrolled.stepped,
+                self.element,
+            )
         for collected, name in self.lists.items():
             printer.lists[collected.items] = name
         printer.names.update(self.renamed)
@@ -84,14 +93,8 @@ class DataLoop:
         self, printer: ExpressionPrinter, statement: StatementPrinter
     ) -> list[str]:
         """``outputs = []``, ``for input_t in ...:`` and the body once."""
-        sequence = self.unrolled.sequence
-        source = (
-            printer.definition(sequence)
-            if self.sequence_in_header
-            else printer.names[sequence]
-        )
         lines = [f"{name} = []" for name in self.lists.values()]
-        lines.append(f"for {self.element} in {source}:")
+        lines.append(f"for {self.element} in {self._iterated(printer)}:")
         body = self.unrolled.body
         for node in self.statements:
             lines += ["    " + line for line in statement(node)]
@@ -105,6 +108,20 @@ class DataLoop:
                     )
                     lines.append("    " + grow)
         return lines
+
+    def _iterated(self, printer: ExpressionPrinter) -> str:
+        """``input.split(1, dim=1)``, ``range(x.size(1))``: what the ``for`` runs over."""
+        sequence = self.unrolled.sequence
+        if self.unrolled.stepped is not None:
+            length = (
+                printer.argument(self.count[0])
+                if self.count
+                else str(len(self.unrolled.elements))
+            )
+            return f"range({length})"
+        if self.sequence_in_header:
+            return printer.definition(sequence)
+        return printer.names[sequence]
 
 
 def find_data_loops(graph: fx.Graph, plan: StatementPlan) -> list[DataLoop]:
@@ -139,13 +156,14 @@ def _as_data_loop(
     names = {p: plan.names[n] for p, n in enumerate(body) if n in plan.names}
     for position, initial in unrolled.carried.items():
         names[position] = plan.names[initial]
-    source = _source_loop(unrolled)
-    element = (source.element if source else None) or plan.names.get(
-        unrolled.elements[0]
-    )
+    count, source = _count_and_source(unrolled)
+    element = source.element if source else None
+    if element is None and unrolled.stepped is None:
+        element = plan.names.get(unrolled.elements[0])
     if element is None:
-        element = first_free("item", set(plan.names.values()) | RESERVED, "_")
-    lists = _list_names(unrolled, plan, source, {*names.values(), element})
+        stem = "item" if unrolled.stepped is None else "i"
+        element = first_free(stem, set(plan.names.values()) | RESERVED, "_")
+    lists = _list_names(unrolled, names, source, plan, element)
     if element in {names[p] for p in unrolled.carried}:
         return None
     statements = tuple(
@@ -161,7 +179,7 @@ def _as_data_loop(
     between = [
         n
         for n in order[order.index(unrolled.sequence) + 1 : start]
-        if n not in plan.inlined and n not in everything
+        if n not in plan.inlined and n not in everything and n not in count
     ]
     loop = DataLoop(
         unrolled,
@@ -169,9 +187,10 @@ def _as_data_loop(
         names,
         lists,
         source.appends if source else "append",
-        not between,
+        not between and unrolled.stepped is None,
         statements,
         grows_after,
+        count=count,
     )
     renamed = _binds_safely(loop, plan, order)
     if renamed is None:
@@ -188,22 +207,46 @@ class _SourceLoop:
     appends: str
 
 
-def _source_loop(unrolled: Unrolled) -> _SourceLoop | None:
-    """The ``for`` on the sequence's line of the user's source, if it can be read."""
-    frame = statement_line(unrolled.sequence)
+def _count_and_source(
+    unrolled: Unrolled,
+) -> tuple[tuple[fx.Node, ...], _SourceLoop | None]:
+    """The user's ``for`` statement, and for a loop over indices the guard of its length.
+
+    A sequence's ``for`` is on the line that made the sequence. A loop over
+    ``range(x.size(1))`` is the ``for ... in range(...)`` around its first
+    step; it made its guard (``x.size(1) == 5``) on its own line, so the
+    guard on that line is its length. Without such a guard (``range(3)``),
+    or without the source, the loop runs the traced count.
+    """
+    if unrolled.stepped is None:
+        loop = _loop_at(unrolled.sequence, around=False)
+        return (), _source_loop(loop) if loop is not None else None
+    loop = _loop_at(unrolled.elements[0], around=True)
+    if loop is None or not _is_range_of_one(loop.iter):
+        return (), None
+    step = statement_line(unrolled.elements[0])
+    for guard in unrolled.counts:
+        frame = statement_line(guard[-1])
+        if frame is not None and (frame.file, frame.line) == (step.file, loop.lineno):
+            return guard, _source_loop(loop)
+    return (), _source_loop(loop)
+
+
+def _loop_at(node: fx.Node, around: bool) -> ast.For | None:
+    """The user's ``for`` on ``node``'s line, or (``around``) the innermost one around it."""
+    frame = statement_line(node)
     parsed = read_file(frame.file) if frame else None
     if parsed is None:
         return None
-    loop = next(
-        (
-            n
-            for n in ast.walk(parsed.tree)
-            if isinstance(n, ast.For) and n.lineno == frame.line
-        ),
-        None,
-    )
-    if loop is None:
-        return None
+    loops = [n for n in ast.walk(parsed.tree) if isinstance(n, ast.For)]
+    if not around:
+        return next((n for n in loops if n.lineno == frame.line), None)
+    holding = [n for n in loops if n.body[0].lineno <= frame.line <= n.end_lineno]
+    return max(holding, key=lambda n: n.lineno, default=None)
+
+
+def _source_loop(loop: ast.For) -> _SourceLoop:
+    """What the user's ``for`` says: its variable, its lists and how they grow."""
     element = loop.target.id if isinstance(loop.target, ast.Name) else None
     lists: dict[str, str] = {}
     appends = "append"
@@ -213,6 +256,17 @@ def _source_loop(unrolled: Unrolled) -> _SourceLoop | None:
             (target, value), appends = grown
             lists[value] = target
     return _SourceLoop(element, lists, appends)
+
+
+def _is_range_of_one(iterated: ast.expr) -> bool:
+    """``range(n)``: a call of ``range`` with one argument."""
+    return (
+        isinstance(iterated, ast.Call)
+        and isinstance(iterated.func, ast.Name)
+        and iterated.func.id == "range"
+        and len(iterated.args) == 1
+        and not iterated.keywords
+    )
 
 
 def _grown_list(statement: ast.AST) -> tuple[tuple[str, str], str] | None:
@@ -240,16 +294,17 @@ def _grown_list(statement: ast.AST) -> tuple[tuple[str, str], str] | None:
 
 def _list_names(
     unrolled: Unrolled,
-    plan: StatementPlan,
+    names: dict[int, str],
     source: _SourceLoop | None,
-    loop_names: set[str],
+    plan: StatementPlan,
+    element: str,
 ) -> dict[Collected, str]:
     """A variable per collected list: the source's, else the value's plural (``outputs``)."""
     found: dict[Collected, str] = {}
     for collected in unrolled.collected:
-        value = plan.names.get(unrolled.body[collected.position], "output")
+        value = names.get(collected.position, "output")
         name = (source.lists.get(value) if source else None) or f"{value}s"
-        taken = loop_names | set(found.values()) | RESERVED
+        taken = {*names.values(), element} | set(found.values()) | RESERVED
         # the reader may rebind the list's own name (``outputs = torch.cat(outputs)``)
         taken |= {v for n, v in plan.names.items() if n is not collected.reader}
         found[collected] = first_free(name, taken, "_")
@@ -288,10 +343,13 @@ def _binds_safely(
         for p, node in enumerate(copy):
             if node is not None and p in loop.names:
                 names[node] = loop.names[p]
-    for element in unrolled.elements:
-        names[element] = loop.element
+    first_element = unrolled.elements[0]
+    stepped = unrolled.stepped is not None
+    if not stepped:
+        for element in unrolled.elements:
+            names[element] = loop.element
     # variable -> what it holds: a node, ("carried", p) at a step's start
-    held: dict[str, object] = {loop.element: unrolled.elements[0]}
+    held: dict[str, object] = {loop.element: ("step",) if stepped else first_element}
     for node, p in carried.items():
         held[names[node]] = ("carried", p)
     assigned = {loop.element, *loop.lists.values()}  # by the loop, at any step
@@ -304,11 +362,14 @@ def _binds_safely(
         return node
 
     for statement in loop.statements:
+        if stepped and _reads_through(statement, first_element, plan):
+            if held.get(loop.element) != ("step",):
+                return None  # ``x[:, t]`` after ``t`` was assigned
         for read in _variables_read(statement, plan.inlined):
             name = names.get(read)
             if name is None:
                 return None
-            if read in position or read is unrolled.elements[0] or read in carried:
+            if read in position or read is first_element or read in carried:
                 if held.get(name) != wanted(read):
                     return None
             elif name in assigned or name in held:
@@ -383,6 +444,17 @@ def _after_the_loop(
                 names[target] = renamed[target] = name
             held[name] = target
     return renamed
+
+
+def _reads_through(statement: fx.Node, node: fx.Node, plan: StatementPlan) -> bool:
+    """``statement`` is ``node`` or prints it inline."""
+    if statement is node:
+        return True
+    return any(
+        _reads_through(n, node, plan)
+        for n in statement.all_input_nodes
+        if n in plan.inlined
+    )
 
 
 def _assigned(statement: fx.Node, plan: StatementPlan) -> list[fx.Node]:

@@ -105,6 +105,9 @@ class ExpressionPrinter:
     methods: dict[str, str] = field(default_factory=dict)
     #: lists a data loop collected (its values, in order) -> the list's variable
     lists: dict[tuple[fx.Node, ...], str] = field(default_factory=dict)
+    #: a loop's ``x[:, 0]`` -> (where its step stands in the index, -1: the
+    #: whole index; the loop variable): printed ``x[:, t]``
+    stepped: dict[fx.Node, tuple[int, str]] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 
@@ -236,7 +239,10 @@ class ExpressionPrinter:
             precedence = CONDITIONAL if helper.form_kind is ast.IfExp else ATOM
             return Expression(text, precedence)
         if target is operator.getitem:
-            return Expression(self.subscript(*node.args))
+            container, index = node.args
+            if node in self.stepped:
+                index = _stepped(index, *self.stepped[node])
+            return Expression(self.subscript(container, index))
         if (
             target is getattr
             and len(node.args) == 2
@@ -355,6 +361,13 @@ class ExpressionPrinter:
         if not self.lists or not all(isinstance(v, fx.Node) for v in value):
             return None
         return self.lists.get(tuple(value))
+
+
+def _stepped(index: Any, place: int, variable: str) -> Any:
+    """``(slice(None), 0)`` -> ``(slice(None), t)``: a loop's index with its variable."""
+    if place < 0:
+        return _Raw(variable)
+    return tuple(_Raw(variable) if i == place else part for i, part in enumerate(index))
 
 
 #: container kinds -> how a part under them is written
