@@ -68,6 +68,7 @@ class Elman(nn.Module):
         h = torch.zeros(x.size(0), 4)
         hidden = []
         for x_t in torch.unbind(x, dim=1):
+            # one step of the recurrence
             h = torch.tanh(self.ih(x_t) + self.hh(h))
             hidden.append(h)
         return torch.stack(hidden, dim=1)
@@ -277,3 +278,20 @@ def test_the_loop_survives_round_trips(cls, shapes, via, to):
     name = type(model).__name__ if via is Style.FUNCTIONAL else None
     again = nnconvert.convert(load_output(through, name), to, inputs)
     assert again.source == direct.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_comment_in_the_loop_stays_in_the_loop(style):
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(Elman(), style, _inputs((3, 6, 3)))
+    lines = _forward(conversion).splitlines()
+    head = next(i for i, line in enumerate(lines) if line.lstrip().startswith("for "))
+    comment = lines.index(
+        " " * (_indent(lines[head]) + 4) + "# one step of the recurrence"
+    )
+    append = next(i for i, line in enumerate(lines) if "hidden.append(h)" in line)
+    assert head < comment < append
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
