@@ -14,6 +14,7 @@ import torch
 from torch import fx, nn
 
 import nnconvert
+from nnconvert.check import other_shapes
 from nnconvert.options import Style
 from nnconvert.passes.unrolled import find_unrolled
 
@@ -295,3 +296,15 @@ def test_a_comment_in_the_loop_stays_in_the_loop(style):
 
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_the_check_runs_a_batch_first_sequence_at_another_length(style):
+    """``(batch, length, features)`` takes no other feature size: the length is doubled."""
+    torch.manual_seed(0)
+    inputs = _inputs((2, 5, 3), (2, 5))
+    assert [label for label, _ in other_shapes(UnbindGRU(), inputs)] == [
+        "eval, other input shape (dimension 1 doubled)"
+    ]
+    report = str(nnconvert.convert(UnbindGRU(), style, inputs).check())
+    assert "ok    eval, other input shape (dimension 1 doubled)" in report
