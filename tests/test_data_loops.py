@@ -122,6 +122,21 @@ class PerStepCells(nn.Module):
         return torch.stack(states, dim=1)
 
 
+class Averaged(nn.Module):
+    """Divides by how many steps ran: a number the trace froze, so the steps stay."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(3, 5)
+
+    def forward(self, x, h):
+        states = []
+        for step in x.unbind(1):
+            h = self.cell(step, h)
+            states.append(h)
+        return torch.stack(states, dim=1).sum(1) / len(states)
+
+
 class WrittenOut(nn.Module):
     """The user wrote each step: the output keeps them (the source's own shape)."""
 
@@ -210,10 +225,12 @@ def test_functional_loop_reads_the_same_weights_each_step(style):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-@pytest.mark.parametrize("cls", [PerStepCells, WrittenOut], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [PerStepCells, WrittenOut, Averaged], ids=lambda c: c.__name__
+)
 def test_steps_that_differ_or_were_written_out_stay(cls, style):
     torch.manual_seed(0)
-    steps = 4 if cls is PerStepCells else 3
+    steps = 3 if cls is WrittenOut else 4
     inputs = _inputs((2, steps, 3), (2, 5))
     conversion = nnconvert.convert(cls().eval(), style, inputs)
     forward = _forward(conversion)

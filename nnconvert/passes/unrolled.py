@@ -24,6 +24,11 @@ tells the copies apart but their place in the sequence:
 The sequence's length guard (``len(seq) == 20``, from the tracer asking
 how often to loop) goes with the loop, which runs for any length; a length
 read anywhere else makes the run stay unrolled.
+
+A loop over indices (``for t in range(x.size(1)): ... x[:, t]``) has no
+sequence node: its elements are indexings of one tensor, ``x[:, 0]`` …
+``x[:, n - 1]``, each inside its copy, alike but for the step. Which guard
+is its ``range``'s length is read from the source by the printer.
 """
 
 from __future__ import annotations

@@ -157,6 +157,8 @@ def _as_data_loop(
     for position, initial in unrolled.carried.items():
         names[position] = plan.names[initial]
     count, source = _count_and_source(unrolled)
+    if source is not None and source.counted:
+        return None
     element = source.element if source else None
     if element is None and unrolled.stepped is None:
         element = plan.names.get(unrolled.elements[0])
@@ -205,6 +207,10 @@ class _SourceLoop:
     element: str | None
     lists: dict[str, str]  # appended variable -> list variable
     appends: str
+    #: the function reads how many steps ran (``len(outputs)``, the loop's
+    #: variable after it): the trace made that a constant, so the loop must
+    #: stay unrolled, its length guarded
+    counted: bool = False
 
 
 def _count_and_source(
@@ -221,32 +227,49 @@ def _count_and_source(
     if unrolled.stepped is None:
         loop = _loop_at(unrolled.sequence, around=False)
         return (), _source_loop(loop) if loop is not None else None
-    loop = _loop_at(unrolled.elements[0], around=True)
-    if loop is None or not _is_range_of_one(loop.iter):
+    found = _loop_at(unrolled.elements[0], around=True)
+    if found is None or not _is_range_of_one(found[0].iter):
         return (), None
     step = statement_line(unrolled.elements[0])
     for guard in unrolled.counts:
         frame = statement_line(guard[-1])
-        if frame is not None and (frame.file, frame.line) == (step.file, loop.lineno):
-            return guard, _source_loop(loop)
-    return (), _source_loop(loop)
+        if frame is not None and (frame.file, frame.line) == (
+            step.file,
+            found[0].lineno,
+        ):
+            return guard, _source_loop(found)
+    return (), _source_loop(found)
 
 
-def _loop_at(node: fx.Node, around: bool) -> ast.For | None:
-    """The user's ``for`` on ``node``'s line, or (``around``) the innermost one around it."""
+def _loop_at(node: fx.Node, around: bool) -> tuple[ast.For, ast.AST] | None:
+    """The user's ``for`` on ``node``'s line, or (``around``) the innermost one around it.
+
+    With the function it is in (the module, outside any).
+    """
     frame = statement_line(node)
     parsed = read_file(frame.file) if frame else None
     if parsed is None:
         return None
     loops = [n for n in ast.walk(parsed.tree) if isinstance(n, ast.For)]
     if not around:
-        return next((n for n in loops if n.lineno == frame.line), None)
-    holding = [n for n in loops if n.body[0].lineno <= frame.line <= n.end_lineno]
-    return max(holding, key=lambda n: n.lineno, default=None)
+        loop = next((n for n in loops if n.lineno == frame.line), None)
+    else:
+        holding = [n for n in loops if n.body[0].lineno <= frame.line <= n.end_lineno]
+        loop = max(holding, key=lambda n: n.lineno, default=None)
+    if loop is None:
+        return None
+    functions = [
+        n
+        for n in ast.walk(parsed.tree)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.lineno <= loop.lineno <= n.end_lineno
+    ]
+    return loop, max(functions, key=lambda n: n.lineno, default=parsed.tree)
 
 
-def _source_loop(loop: ast.For) -> _SourceLoop:
+def _source_loop(found: tuple[ast.For, ast.AST]) -> _SourceLoop:
     """What the user's ``for`` says: its variable, its lists and how they grow."""
+    loop, function = found
     element = loop.target.id if isinstance(loop.target, ast.Name) else None
     lists: dict[str, str] = {}
     appends = "append"
@@ -255,7 +278,35 @@ def _source_loop(loop: ast.For) -> _SourceLoop:
         if grown is not None:
             (target, value), appends = grown
             lists[value] = target
-    return _SourceLoop(element, lists, appends)
+    counted = _counts_steps(loop, function, set(lists.values()))
+    return _SourceLoop(element, lists, appends, counted)
+
+
+def _counts_steps(loop: ast.For, function: ast.AST, lists: set[str]) -> bool:
+    """``function`` reads the loop's variable after it, or the length of a list it grows.
+
+    Either is a number the trace saw as a constant (``torch.cat(outputs) /
+    len(outputs)`` divides by 20): true for the traced length only.
+    """
+    targets = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id in targets
+            and node.lineno > loop.end_lineno
+        ):
+            return True
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "len"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id in lists
+        ):
+            return True
+    return False
 
 
 def _is_range_of_one(iterated: ast.expr) -> bool:
