@@ -137,6 +137,20 @@ class Averaged(nn.Module):
         return torch.stack(states, dim=1).sum(1) / len(states)
 
 
+class OneLine(nn.Module):
+    """Both halves on one line, by hand: the same line, but no ``for`` in the source."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(3, 5)
+
+    def forward(self, x, h):
+        a, b, c, d = x.unbind(1)
+        return torch.stack(
+            [self.cell(a, h), self.cell(b, h), self.cell(c, h), self.cell(d, h)], 1
+        )
+
+
 class WrittenOut(nn.Module):
     """The user wrote each step: the output keeps them (the source's own shape)."""
 
@@ -226,7 +240,7 @@ def test_functional_loop_reads_the_same_weights_each_step(style):
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 @pytest.mark.parametrize(
-    "cls", [PerStepCells, WrittenOut, Averaged], ids=lambda c: c.__name__
+    "cls", [PerStepCells, WrittenOut, Averaged, OneLine], ids=lambda c: c.__name__
 )
 def test_steps_that_differ_or_were_written_out_stay(cls, style):
     torch.manual_seed(0)

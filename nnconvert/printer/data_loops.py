@@ -28,6 +28,7 @@ from torch import fx
 
 from ..naming import first_free
 from ..passes.unrolled import Collected, Unrolled, find_unrolled
+from ..source_map import statement_line
 from .expressions import ExpressionPrinter
 from .names import RESERVED
 from .source_loops import SourceLoop, count_and_source
@@ -155,6 +156,8 @@ def _as_data_loop(
     for position, initial in unrolled.carried.items():
         names[position] = plan.names[initial]
     count, source = count_and_source(unrolled)
+    if source is None and statement_line(unrolled.elements[0]) is not None:
+        return None  # steps the user wrote out (``a, b = f(a), f(b)``): kept so
     if source is not None and source.counted:
         return None
     element = source.element if source else None
