@@ -107,6 +107,24 @@ class FirstSteps(nn.Module):
         return torch.cat(outs, dim=1)
 
 
+class AppendsAnExpression(nn.Module):
+    """The list grows by an expression: its value is named after the list."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(1, 8)
+        self.out = nn.Linear(8, 1)
+
+    def forward(self, x):
+        outputs = []
+        h = torch.zeros(x.size(0), 8)
+        c = torch.zeros(x.size(0), 8)
+        for x_t in x.split(1, dim=1):
+            h, c = self.cell(x_t, (h, c))
+            outputs += [self.out(h)]
+        return torch.cat(outputs, dim=1)
+
+
 class PerStepCells(nn.Module):
     """Each step has its own cell: the steps differ and must stay written out."""
 
@@ -227,6 +245,10 @@ def test_the_list_grows_as_the_source_grows_it():
     assert "torch.cat(outputs, dim=1)" in split.source
     unbind = nnconvert.convert(UnbindGRU(), Style.MODULE, _inputs((2, 5, 3), (2, 5)))
     assert "states.append(h)" in unbind.source
+    appended = nnconvert.convert(AppendsAnExpression(), Style.MIXED, _inputs((2, 9)))
+    assert "output = self.out(h)\n            outputs += [output]" in appended.source
+    assert "torch.cat(outputs, dim=1)" in appended.source
+    appended.check(train=True)
     assert "torch.stack(states, dim=1)" in unbind.source and "h * 2" in unbind.source
 
 

@@ -28,7 +28,7 @@ from torch import fx
 
 from ..naming import first_free
 from ..passes.unrolled import Collected, Unrolled, find_unrolled
-from ..source_map import statement_line
+from ..source_map import statement_line, user_name
 from .expressions import ExpressionPrinter
 from .names import RESERVED
 from .source_loops import SourceLoop, count_and_source
@@ -208,11 +208,24 @@ def _list_names(
     plan: StatementPlan,
     element: str,
 ) -> dict[Collected, str]:
-    """A variable per collected list: the source's, else the value's plural (``outputs``)."""
+    """A variable per collected list: the source's, else the value's plural (``outputs``).
+
+    The source's list of an expression (``outputs += [self.out(h)]``) is the
+    one collected list; its value, named by no one, is named after it
+    (``output``), in ``names``.
+    """
     found: dict[Collected, str] = {}
+    lists = source.lists if source else {}
     for collected in unrolled.collected:
         value = names.get(collected.position, "output")
-        name = (source.lists.get(value) if source else None) or f"{value}s"
+        name = lists.get(value)
+        unnamed = user_name(unrolled.body[collected.position]) is None
+        if name is None and unnamed and len(unrolled.collected) == 1 and None in lists:
+            name = lists[None]
+            singular = name[:-1] if len(name) > 1 and name.endswith("s") else "item"
+            taken = set(plan.names.values()) | set(names.values()) | {element}
+            value = names[collected.position] = first_free(singular, taken | RESERVED)
+        name = name or f"{value}s"
         taken = {*names.values(), element} | set(found.values()) | RESERVED
         # the reader may rebind the list's own name (``outputs = torch.cat(outputs)``)
         taken |= {v for n, v in plan.names.items() if n is not collected.reader}

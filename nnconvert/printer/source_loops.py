@@ -26,7 +26,8 @@ class SourceLoop:
     """What the user's ``for`` statement says: its variable, its lists and how they grow."""
 
     element: str | None
-    lists: dict[str, str]  # appended variable -> list variable
+    #: appended variable -> list variable (``None``: an expression is appended)
+    lists: dict[str | None, str]
     appends: str
     #: the function reads how many steps ran (``len(outputs)``, the loop's
     #: variable after it): the trace made that a constant, so the loop must
@@ -92,7 +93,7 @@ def _source_loop(found: tuple[ast.For, ast.AST]) -> SourceLoop:
     """What the user's ``for`` says: its variable, its lists and how they grow."""
     loop, function = found
     element = loop.target.id if isinstance(loop.target, ast.Name) else None
-    lists: dict[str, str] = {}
+    lists: dict[str | None, str] = {}
     appends = "append"
     for statement in ast.walk(loop):
         grown = _grown_list(statement)
@@ -141,24 +142,29 @@ def _is_range_of_one(iterated: ast.expr) -> bool:
     )
 
 
-def _grown_list(statement: ast.AST) -> tuple[tuple[str, str], str] | None:
-    """``outputs += [output]`` / ``outputs.append(output)``: ((list, value), form)."""
+def _grown_list(statement: ast.AST) -> tuple[tuple[str, str | None], str] | None:
+    """``outputs += [output]`` / ``outputs.append(output)``: ((list, value), form).
+
+    The value is ``None`` when it is no plain name (``outputs += [self.out(h)]``).
+    """
     if (
         isinstance(statement, ast.AugAssign)
         and isinstance(statement.op, ast.Add)
         and isinstance(statement.target, ast.Name)
         and isinstance(statement.value, ast.List)
         and len(statement.value.elts) == 1
-        and isinstance(statement.value.elts[0], ast.Name)
     ):
-        return (statement.target.id, statement.value.elts[0].id), "extend"
+        return (statement.target.id, _name(statement.value.elts[0])), "extend"
     if (
         isinstance(statement, ast.Call)
         and isinstance(statement.func, ast.Attribute)
         and statement.func.attr == "append"
         and isinstance(statement.func.value, ast.Name)
         and len(statement.args) == 1
-        and isinstance(statement.args[0], ast.Name)
     ):
-        return (statement.func.value.id, statement.args[0].id), "append"
+        return (statement.func.value.id, _name(statement.args[0])), "append"
     return None
+
+
+def _name(expression: ast.expr) -> str | None:
+    return expression.id if isinstance(expression, ast.Name) else None
