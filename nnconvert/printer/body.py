@@ -164,7 +164,7 @@ def body_lines(
 
     written = [
         (
-            lines.lines(printer, commented)
+            lines.lines(printer, commented, comments.above)
             if isinstance(lines, DataLoop)
             else _commented(lines, node, comments) if node else lines
         )

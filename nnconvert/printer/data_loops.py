@@ -88,11 +88,29 @@ class DataLoop:
             printer.lists[collected.items] = name
         printer.names.update(self.renamed)
 
+    @property
+    def head(self) -> fx.Node | None:
+        """The node made on the ``for`` line that the loop prints in its head.
+
+        The user's comments above that line stand above the loop.
+        """
+        if self.sequence_in_header:
+            return self.unrolled.sequence
+        return self.count[-1] if self.count else None
+
     def lines(
-        self, printer: ExpressionPrinter, statement: StatementPrinter
+        self,
+        printer: ExpressionPrinter,
+        statement: StatementPrinter,
+        comments: StatementPrinter = lambda node: [],
     ) -> list[str]:
-        """``outputs = []``, ``for input_t in ...:`` and the body once."""
+        """``outputs = []``, ``for input_t in ...:`` and the body once.
+
+        ``statement`` prints a statement of the body (with the comments on
+        it); ``comments`` says the comments above the :attr:`head`'s line.
+        """
         lines = [f"{name} = []" for name in self.lists.values()]
+        lines += comments(self.head) if self.head is not None else []
         lines.append(f"for {self.element} in {self._iterated(printer)}:")
         body = self.unrolled.body
         for node in self.statements:
