@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 
 import nnconvert
@@ -73,6 +74,24 @@ class Elman(nn.Module):
             h = torch.tanh(self.ih(x_t) + self.hh(h))
             hidden.append(h)
         return torch.stack(hidden, dim=1)
+
+
+class DropSteps(nn.Module):
+    """Traced in train and eval mode (it branches on ``self.training``); dropout in the body."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.GRUCell(3, 5)
+        self.drop = nn.Dropout(0.3)
+
+    def forward(self, x, h):
+        if self.training:
+            x = x * 2
+        outs = []
+        for step in x.unbind(1):
+            h = self.cell(self.drop(step), h)
+            outs.append(F.dropout(h, 0.1, self.training))
+        return torch.stack(outs, 1)
 
 
 class RangeRNN(nn.Module):
@@ -194,6 +213,7 @@ ROLLED = [
     (UnbindGRU, ((2, 5, 3), (2, 5)), "for step in x.unbind(1):", (2, 9, 3)),
     (Elman, ((3, 6, 3),), "for x_t in torch.unbind(x, dim=1):", (3, 2, 3)),
     (RangeRNN, ((2, 5, 3),), "for t in range(x.size(1)):", (2, 8, 3)),
+    (DropSteps, ((2, 5, 3), (2, 5)), "for step in x.unbind(1):", (2, 9, 3)),
     (FirstSteps, ((5, 2, 3),), "for t in range(3):", (7, 2, 3)),
 ]
 

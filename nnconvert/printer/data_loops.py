@@ -26,6 +26,7 @@ from typing import Callable
 
 from torch import fx
 
+from ..branches import is_only_when
 from ..naming import first_free
 from ..passes.unrolled import Collected, Unrolled, find_unrolled
 from ..source_map import statement_line, user_name
@@ -161,9 +162,11 @@ def _as_data_loop(
     """``unrolled`` with its variables, or ``None`` when it cannot print as a loop."""
     body = unrolled.body
     everything = unrolled.nodes()
+    # the length guard goes with the loop, under whichever answers it was made
+    # (train and eval traces each ask the length)
+    steps = (everything - set(unrolled.length_guard)) | {unrolled.sequence}
     if any(
-        plan.guards.get(n) or n in plan.branch_ends or n in plan.optional
-        for n in everything | {unrolled.sequence}
+        plan.guards.get(n) or n in plan.branch_ends or n in plan.optional for n in steps
     ):
         return None  # a loop inside an ``if`` of a merged trace: left as it is
     if any(plan.names.get(unrolled.carried[p]) is None for p in unrolled.carried):
@@ -200,7 +203,10 @@ def _as_data_loop(
     between = [
         n
         for n in order[order.index(unrolled.sequence) + 1 : start]
-        if n not in plan.inlined and n not in everything and n not in count
+        if n not in plan.inlined
+        and n not in everything
+        and n not in count
+        and not is_only_when(n)  # a mark, printed as nothing
     ]
     loop = DataLoop(
         unrolled,
