@@ -94,6 +94,24 @@ class DropSteps(nn.Module):
         return torch.stack(outs, 1)
 
 
+class PiecesFirst(nn.Module):
+    """The sequence is made before the state: the loop runs over its variable."""
+
+    def __init__(self):
+        super().__init__()
+        self.init = nn.Linear(3, 5)
+        self.cell = nn.GRUCell(3, 5)
+
+    def forward(self, x):
+        pieces = x.unbind(1)
+        h = torch.tanh(self.init(x.mean(1)))
+        outs = []
+        for piece in pieces:
+            h = self.cell(piece, h)
+            outs.append(h)
+        return torch.stack(outs, 1)
+
+
 class RangeRNN(nn.Module):
     """Steps over indices: ``x[:, t]`` for ``t in range(x.size(1))``."""
 
@@ -214,6 +232,7 @@ ROLLED = [
     (Elman, ((3, 6, 3),), "for x_t in torch.unbind(x, dim=1):", (3, 2, 3)),
     (RangeRNN, ((2, 5, 3),), "for t in range(x.size(1)):", (2, 8, 3)),
     (DropSteps, ((2, 5, 3), (2, 5)), "for step in x.unbind(1):", (2, 9, 3)),
+    (PiecesFirst, ((2, 4, 3),), "for piece in pieces:", (2, 7, 3)),
     (FirstSteps, ((5, 2, 3),), "for t in range(3):", (7, 2, 3)),
 ]
 

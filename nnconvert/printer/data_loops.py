@@ -208,13 +208,19 @@ def _as_data_loop(
         and n not in count
         and not is_only_when(n)  # a mark, printed as nothing
     ]
+    in_header = not between and unrolled.stepped is None
+    if not in_header and unrolled.stepped is None:  # ``for x_t in pieces:``
+        held = plan.names.get(unrolled.sequence)
+        assigned = {plan.names[t] for n in between for t in _assigned(n, plan)}
+        if held is None or held in assigned:
+            return None
     loop = DataLoop(
         unrolled,
         element,
         names,
         lists,
         source.appends if source else "append",
-        not between and unrolled.stepped is None,
+        in_header,
         statements,
         grows_after,
         count=count,
