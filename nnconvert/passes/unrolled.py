@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import fx
@@ -388,7 +388,7 @@ class _CopyMatcher:
     number: int
     elements: tuple[fx.Node, ...]
     carried: dict[int, fx.Node]
-    before: Any  # node -> made before the run
+    before: Callable[[fx.Node], bool]  # made before the run
     invariants: set[fx.Node]
 
     def same_node(self, node: fx.Node, first: fx.Node) -> bool:

@@ -33,7 +33,7 @@ from ..source_map import statement_line, user_name
 from .expressions import ExpressionPrinter
 from .names import RESERVED
 from .source_loops import SourceLoop, count_and_source
-from .statements import StatementPlan, _variables_read
+from .statements import StatementPlan, variables_read
 
 #: prints one statement node of the body (:func:`nnconvert.printer.body._statement`)
 StatementPrinter = Callable[[fx.Node], list[str]]
@@ -317,7 +317,7 @@ def _binds_safely(
         if stepped and _reads_through(statement, first_element, plan):
             if held.get(loop.element) != ("step",):
                 return None  # ``x[:, t]`` after ``t`` was assigned
-        for read in _variables_read(statement, plan.inlined):
+        for read in variables_read(statement, plan.inlined):
             name = names.get(read)
             if name is None:
                 return None
@@ -368,7 +368,7 @@ def _after_the_loop(
             for collected, name in loop.lists.items()
             if statement is collected.reader
         ]
-        for read in _variables_read(statement, plan.inlined):
+        for read in variables_read(statement, plan.inlined):
             if read in listed and any(
                 c.reader is statement for c in unrolled.collected
             ):
