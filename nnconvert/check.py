@@ -31,7 +31,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -243,7 +243,8 @@ def _check_equivalent(
         skipped.append(
             "other input shape: the original accepts none of the tried ones "
             "(last two dimensions doubled, last doubled, last halved, of every "
-            "input or of one; a size shared by several inputs doubled)"
+            "input or of one; a middle dimension doubled; a size shared by "
+            "several inputs doubled)"
         )
     for name, inputs in without_optional_inputs(original, example_inputs):
         reference = _try_run(original, inputs)
@@ -333,6 +334,11 @@ def other_shapes(
         for size in _shared_sizes(inputs)
     ]
     first = next((c for c in last_dimensions if _accepts(model, inputs, c[1])), None)
+    if first is None:  # (batch, length, features): the length is in the middle
+        first = next(
+            (c for c in _middle_dimensions(inputs) if _accepts(model, inputs, c[1])),
+            None,
+        )
     accepted = [first] if first is not None else []
     for label, resized in shared:
         if _shapes(resized) not in [_shapes(a) for _, a in accepted] and _accepts(
@@ -340,6 +346,28 @@ def other_shapes(
         ):
             accepted.append((label, resized))
     return [(f"eval, other input shape ({label})", v) for label, v in accepted]
+
+
+def _middle_dimensions(
+    inputs: Sequence[Any],
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Each dimension between the batch and the last doubled, in every input that has one there.
+
+    A batch-first sequence ``(batch, length, features)`` accepts no other
+    feature size, but any length: a loop over its steps must be checked at
+    another length than the traced one.
+    """
+    ranks = [v.dim() for v in inputs if isinstance(v, torch.Tensor)]
+    for dim in range(1, max(ranks, default=0) - 1):
+        resized = tuple(
+            (
+                _drawn(v, [s * 2 if d == dim else s for d, s in enumerate(v.shape)])
+                if isinstance(v, torch.Tensor) and v.dim() > dim + 1
+                else v
+            )
+            for v in inputs
+        )
+        yield f"dimension {dim} doubled", resized
 
 
 def _keeps_shared_sizes(

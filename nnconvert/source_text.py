@@ -182,6 +182,20 @@ class CommentFeed:
                 lines += self._take(key, lambda line: line <= end)
         return lines
 
+    def above(self, node: fx.Node) -> list[str]:
+        """The comment lines above ``node``'s own line, not yet printed.
+
+        For a compound statement's head (a loop's ``for``), whose statement
+        would also hold the comments between it and its body.
+        """
+        self._statements(node)  # reads the functions it comes from
+        lines = []
+        for frame in node_frames(node):
+            key = (frame.file, frame.first_line)
+            if self.functions.get(key) is not None:
+                lines += self._take(key, lambda line: line < frame.line)
+        return lines
+
     def _statements(self, node: fx.Node) -> list[tuple[tuple[str, int], int]]:
         """Per frame of ``node`` with source: (its function, the end of its statement)."""
         found = []

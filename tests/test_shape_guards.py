@@ -195,9 +195,34 @@ class StepsOverTime(nn.Module):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_loop_over_tensor_pieces_runs_any_length(style):
+    """The unrolled loop is one body again (:mod:`nnconvert.printer.data_loops`): no guard."""
+    conversion = nnconvert.convert(StepsOverTime(), style, (torch.randn(2, 6),))
+    report = conversion.check(train=True)
+    assert not any("refuses" in reason for reason in report.skipped)
+    assert "for x_t in x.split(1, dim=1):" in conversion.source
+    rewrite = conversion.load()
+    model = conversion.model
+    longer = torch.randn(2, 12)
+    weights = (dict(model.state_dict()),) if style is Style.FUNCTIONAL else ()
+    torch.testing.assert_close(rewrite(*weights, longer), model(longer))
+
+
+class ScaledSteps(StepsOverTime):
+    """Each step scaled by its number: the steps differ, so they stay unrolled."""
+
+    def forward(self, x):
+        h = torch.zeros(x.size(0), 8)
+        c = torch.zeros(x.size(0), 8)
+        for i, x_t in enumerate(x.split(1, dim=1)):
+            h, c = self.cell(x_t * (i + 1), (h, c))
+        return h
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_a_loop_over_tensor_pieces_is_guarded_by_its_length(style):
     """The unrolled loop holds for the example's 6 steps only: other lengths are refused."""
-    conversion = nnconvert.convert(StepsOverTime(), style, (torch.randn(2, 6),))
+    conversion = nnconvert.convert(ScaledSteps(), style, (torch.randn(2, 6),))
     report = conversion.check(train=True)
     assert any("refuses" in reason for reason in report.skipped)
     rewrite = conversion.load()

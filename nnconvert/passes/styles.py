@@ -37,6 +37,7 @@ from .canonicalize import inline_constants
 from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
 from .lift import lift_layers
 from .prologues import prologue_of, spell_output, spell_prologue
+from .unrolled import find_unrolled
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
@@ -129,20 +130,42 @@ def to_module(module: fx.GraphModule) -> None:
     """Every call an ``nn`` layer makes exactly -> a submodule (via the mixed form)."""
     to_mixed(module)
     replacements: list[tuple[fx.Node, OpSpec, nn.Module]] = []
+    first_of = _first_step_of(module.graph)
     for node in module.graph.nodes:
-        if node.op != "call_function":
+        if node.op != "call_function" or node in first_of:
             continue
         found = layer_for_call(node)
         if found is not None:
             replacements.append((node, *found))
     names = _new_attribute_names(module, [spec.stem for _, spec, _ in replacements])
+    attribute = {
+        node: (name, spec) for (node, spec, _), name in zip(replacements, names)
+    }
     for (node, spec, layer), name in zip(replacements, names):
         module.add_submodule(name, layer)
+    for node in list(module.graph.nodes):
+        if node not in attribute and first_of.get(node) not in attribute:
+            continue
+        name, spec = attribute.get(node) or attribute[first_of[node]]
         with module.graph.inserting_before(node):
             call = module.graph.call_module(name, node.args[: spec.inputs])
         call.meta = dict(node.meta)
         node.replace_all_uses_with(call)
         module.graph.erase_node(node)
+
+
+def _first_step_of(graph: fx.Graph) -> dict[fx.Node, fx.Node]:
+    """Each later step's node of a loop over data -> the first step's at its place.
+
+    The steps of ``for x_t in x.unbind(1): h = torch.tanh(...)`` are one
+    body (:mod:`.unrolled`): they call one ``self.tanh``, as the loop the
+    printer writes does, not one submodule per step.
+    """
+    found: dict[fx.Node, fx.Node] = {}
+    for loop in find_unrolled(graph):
+        for copy in loop.copies[1:]:
+            found.update((n, first) for n, first in zip(copy, loop.body) if n)
+    return found
 
 
 def _spell_forward_arguments(node: fx.Node, spec: OpSpec | None) -> None:

@@ -22,6 +22,7 @@ from ..naming import is_plain_identifier
 from ..source_text import CommentFeed, placed_on
 from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
+from .data_loops import DataLoop, find_data_loops
 from .loops import Loop
 from .statements import StatementPlan, Unpacks, is_read
 from .values import literal
@@ -58,7 +59,8 @@ def print_body(
     takes ``training``; ``owners`` (class styles): the module whose body it is,
     so that attribute paths are written as its containers index them;
     ``leaves`` (functional style): each third-party layer call's module-level layer;
-    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`);
+    ``loops``: runs of calls printed as one ``for`` (:mod:`.loops`); loops
+    over data the trace unrolled are found here (:mod:`.data_loops`);
     ``init_comments`` (functional style, a block's function): its class's
     ``__init__`` comments per attribute, placed before the first statement
     that reads the attribute (:func:`_init_commented`).
@@ -75,6 +77,9 @@ def print_body(
     )
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)
+    data_loops = find_data_loops(graph, plan)
+    for data_loop in data_loops:
+        data_loop.rename(printer)
     lines = body_lines(
         graph,
         plan.inlined,
@@ -83,8 +88,10 @@ def print_body(
         plan.optional,
         plan.guards,
         plan.branch_ends,
-        {loop.calls[0]: loop.lines(printer, plan) for loop in loops},
-        {call for loop in loops for call in loop.calls[1:]},
+        {loop.calls[0]: loop.lines(printer, plan) for loop in loops}
+        | {loop.first: loop for loop in data_loops},
+        {call for loop in loops for call in loop.calls[1:]}
+        | {node for loop in data_loops for node in loop.hidden()},
         init_comments,
     )
     return Body(parameters, lines, printer.imports)
@@ -101,14 +108,16 @@ def body_lines(
     optional: frozenset[fx.Node] = frozenset(),
     guarded: dict[fx.Node, Guard] | None = None,
     branch_ends: frozenset[fx.Node] = frozenset(),
-    loops: dict[fx.Node, list[str]] | None = None,
+    loops: dict[fx.Node, list[str] | DataLoop] | None = None,
     looped: set[fx.Node] = frozenset(),
     init_comments: Sequence[tuple[str, list[str]]] = (),
 ) -> list[str]:
     """Every statement of ``graph``, each inside the ``if`` of its guard.
 
-    ``loops``: the lines of a loop at its first call; the other calls of a
-    loop (``looped``) print nothing of their own. ``init_comments``: see
+    ``loops``: the lines of a loop at its first call (a loop over data:
+    printed here, its statements after the user's comments on them, as any
+    other); the other calls of a loop (``looped``) print nothing of their
+    own. ``init_comments``: see
     :func:`print_body`.
     """
     loops = loops or {}
@@ -146,13 +155,30 @@ def body_lines(
             continue
         statements.append((guard, node, _statement(node, printer, unpacks, optional)))
         readers.append(node)
-    comments.prepare([node for _, node, lines in statements if lines and node])
-    above = _init_commented(
-        readers, [lines for _, _, lines in statements], inlined, init_comments
+    comments.prepare(
+        [
+            node
+            for _, node, lines in statements
+            for node in (lines.statements if isinstance(lines, DataLoop) else [node])
+            if lines and node
+        ]
     )
+
+    def commented(node: fx.Node) -> list[str]:  # a loop's statement
+        return _commented(_statement(node, printer, unpacks, optional), node, comments)
+
+    written = [
+        (
+            lines.lines(printer, commented, comments.above)
+            if isinstance(lines, DataLoop)
+            else _commented(lines, node, comments) if node else lines
+        )
+        for _, node, lines in statements
+    ]
+    above = _init_commented(readers, written, inlined, init_comments)
     entries = [
-        (guard, above(i) + (_commented(lines, node, comments) if node else lines))
-        for i, (guard, node, lines) in enumerate(statements)
+        (guard, above(i) + lines)
+        for i, ((guard, _, _), lines) in enumerate(zip(statements, written))
     ]
     return _nested(entries, printer, 0)
 

@@ -103,6 +103,11 @@ class ExpressionPrinter:
     leaves: dict[str, Any] = field(default_factory=dict)
     #: functional style: helper method -> the function it is written as
     methods: dict[str, str] = field(default_factory=dict)
+    #: lists a data loop collected (its values, in order) -> the list's variable
+    lists: dict[tuple[fx.Node, ...], str] = field(default_factory=dict)
+    #: a loop's ``x[:, 0]`` -> (where its step stands in the index, -1: the
+    #: whole index; the loop variable): printed ``x[:, t]``
+    stepped: dict[fx.Node, tuple[int, str]] = field(default_factory=dict)
     #: functional style: an optional block call's target -> the keyword saying it runs
     flags: dict[str, str] = field(default_factory=dict)
 
@@ -236,7 +241,10 @@ class ExpressionPrinter:
             precedence = CONDITIONAL if helper.form_kind is ast.IfExp else ATOM
             return Expression(text, precedence)
         if target is operator.getitem:
-            return Expression(self.subscript(*node.args))
+            container, index = node.args
+            if node in self.stepped:
+                index = _stepped(index, *self.stepped[node])
+            return Expression(self.subscript(container, index))
         if (
             target is getattr
             and len(node.args) == 2
@@ -324,6 +332,8 @@ class ExpressionPrinter:
             return Expression(value.text)
         if isinstance(value, fx.Node):
             return self.expression(value)
+        if isinstance(value, list) and self._collected(value) is not None:
+            return Expression(self._collected(value))
         if isinstance(value, (tuple, list)) and any(_contains_node(v) for v in value):
             items = [self.argument(v) for v in value]
             if isinstance(value, list):
@@ -348,6 +358,19 @@ class ExpressionPrinter:
         ):
             return Expression(literal(value), 14)
         return Expression(literal(value))
+
+    def _collected(self, value: list) -> str | None:
+        """The variable of the list a data loop collected ``value``'s items into."""
+        if not self.lists or not all(isinstance(v, fx.Node) for v in value):
+            return None
+        return self.lists.get(tuple(value))
+
+
+def _stepped(index: Any, place: int, variable: str) -> Any:
+    """``(slice(None), 0)`` -> ``(slice(None), t)``: a loop's index with its variable."""
+    if place < 0:
+        return _Raw(variable)
+    return tuple(_Raw(variable) if i == place else part for i, part in enumerate(index))
 
 
 #: container kinds -> how a part under them is written

@@ -352,7 +352,7 @@ def name_statements(
     unpacks = unpacks or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
     statements = [n for n in graph.nodes if n not in inlined]
-    reads = {node: _variables_read(node, inlined) for node in statements}
+    reads = {node: variables_read(node, inlined) for node in statements}
     last_read: dict[fx.Node, fx.Node] = {}
     for node in statements:
         for variable in reads[node]:
@@ -424,12 +424,12 @@ def _is_optional_input(node: fx.Node) -> bool:
     return node.op == "placeholder" and bool(node.args)
 
 
-def _variables_read(node: fx.Node, inlined: set[fx.Node]) -> list[fx.Node]:
+def variables_read(node: fx.Node, inlined: set[fx.Node]) -> list[fx.Node]:
     """Statement nodes whose variables ``node``'s line reads, in argument order."""
     found: list[fx.Node] = []
     for argument in node.all_input_nodes:
         if argument in inlined:
-            found += [v for v in _variables_read(argument, inlined) if v not in found]
+            found += [v for v in variables_read(argument, inlined) if v not in found]
         elif argument not in found:
             found.append(argument)
     return found

@@ -1,0 +1,498 @@
+"""Loops over data that the trace unrolled: found on the graph, as data for the printer.
+
+``for input_t in input.split(1, dim=1): h, c = self.cell(input_t, (h, c));
+outputs += [self.linear(h)]`` traces into one copy of the body per element
+of the sequence. This module finds such runs (:func:`find_unrolled`); the
+printer writes them as the loop again (:mod:`nnconvert.printer.data_loops`).
+
+A run is a loop only when every copy is the same computation and nothing
+tells the copies apart but their place in the sequence:
+
+- the sequence is one node's tuple (``split``, ``chunk``, ``unbind``), and
+  copy *i* is the only reader of element *i*;
+- the copies are consecutive blocks of the graph, node for node the same
+  op, the same module or function, the same constants; an argument of copy
+  *i* is a node of copy *i* (the same position as in copy 0), its element,
+  a value made before the run (the same one in every copy), or a value of
+  copy *i - 1* (carried: ``h``), where copy 0 reads a value made before
+  (its initial value, the same one for every carried position);
+- a value of copy *i < n - 1* is read after the run only as one place of a
+  list of that position's value in every copy (``torch.cat(outputs)``);
+- where the source is known, each position of every copy comes from the
+  same line as in copy 0 (a body the user wrote out by hand stays so).
+
+The sequence's length guard (``len(seq) == 20``, from the tracer asking
+how often to loop) goes with the loop, which runs for any length; a length
+read anywhere else makes the run stay unrolled.
+
+A loop over indices (``for t in range(x.size(1)): ... x[:, t]``) has no
+sequence node: its elements are indexings of one tensor, ``x[:, 0]`` …
+``x[:, n - 1]``, each inside its copy, alike but for the step. Which guard
+is its ``range``'s length is read from the source by the printer.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator
+
+import torch
+from torch import fx
+
+from ..branches import is_expect
+from ..source_map import node_frames
+from .graph_utils import is_impure
+
+#: fewest copies written as a loop
+MIN_COPIES = 2
+
+
+@dataclass(frozen=True)
+class Collected:
+    """A list of one body position's value in every copy, read after the loop."""
+
+    position: int
+    reader: fx.Node  # the node that reads the list (``torch.cat(outputs, dim=1)``)
+    items: tuple[fx.Node, ...]  # the list's nodes, copy 0 first
+
+
+@dataclass(frozen=True)
+class Unrolled:
+    """One unrolled loop: its sequence, its copies and what flows between them."""
+
+    sequence: fx.Node  # ``input.split(1, dim=1)``
+    elements: tuple[fx.Node, ...]  # ``sequence[i]``, in order
+    #: copy i: its nodes in graph order (the last one's unread values: ``None``)
+    copies: tuple[tuple[fx.Node | None, ...], ...]
+    #: position in a copy -> the value copy 0 reads in its place (its initial value)
+    carried: dict[int, fx.Node]
+    collected: tuple[Collected, ...]
+    #: ``len(sequence)``, its comparison and the guard: gone with the loop
+    length_guard: tuple[fx.Node, ...]
+    #: a loop over indices (``x[:, t]`` for ``t in range(...)``): where in the
+    #: index the step stands (-1: the whole index, ``x[t]``); ``None`` for a
+    #: loop over a sequence's elements
+    stepped: int | None = None
+    #: a loop over indices: the guards that may be its ``range``'s length
+    #: (``x.size(1) == 5``; the printer keeps the one on the ``for`` line)
+    counts: tuple[tuple[fx.Node, ...], ...] = ()
+
+    @property
+    def body(self) -> tuple[fx.Node, ...]:
+        return self.copies[0]
+
+    def nodes(self) -> set[fx.Node]:
+        """Every node the loop stands for (its sequence is not one: see the printer)."""
+        found = set(self.elements) | set(self.length_guard)
+        for copy in self.copies:
+            found.update(n for n in copy if n is not None)
+        return found
+
+
+def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
+    """The unrolled loops of ``graph``, in graph order (module docstring)."""
+    order = list(graph.nodes)
+    index = {node: i for i, node in enumerate(order)}
+    found = []
+    for node in order:
+        loop = _unrolled_over(node, order, index)
+        if loop is not None:
+            found.append(loop)
+    for elements, stepped in _stepped_slices(order):
+        loop = _unrolled_steps(elements, stepped, order, index)
+        if loop is not None:
+            found.append(loop)
+    return found
+
+
+def _unrolled_over(
+    sequence: fx.Node, order: list[fx.Node], index: dict[fx.Node, int]
+) -> Unrolled | None:
+    """The loop over ``sequence``'s elements, if its copies are one body."""
+    elements = _elements(sequence)
+    if elements is None:
+        return None
+    guard = _length_guard(sequence, len(elements))
+    if guard is None:
+        return None
+    if any(not e.users for e in elements):
+        return None
+    starts = [min(index[u] for u in e.users) for e in elements]
+    prefix_end = max(index[n] for n in (*elements, *guard))
+    for copies in _cuts(starts, prefix_end, order):
+        loop = _as_loop(Unrolled(sequence, elements, copies, {}, (), guard), index)
+        if loop is not None:
+            return loop
+    return None
+
+
+def _cuts(
+    starts: list[int], prefix_end: int, order: list[fx.Node]
+) -> Iterator[tuple[tuple[fx.Node | None, ...], ...]]:
+    """The ways to cut the graph into copies, step *i* reading its element at ``starts[i]``.
+
+    The steps are evenly spaced; the body may start before it reads its
+    element, so each offset is tried, nearest first.
+    """
+    size = starts[1] - starts[0]
+    if size <= 0 or any(s != starts[0] + i * size for i, s in enumerate(starts)):
+        return
+    for offset in range(size):
+        begin = starts[0] - offset
+        last = begin + size * (len(starts) - 1)
+        if begin <= prefix_end:
+            return
+        copies = tuple(
+            tuple(order[begin + i * size : begin + (i + 1) * size])
+            for i in range(len(starts) - 1)
+        )
+        yield copies + (_last_copy(order[last : last + size], copies[0]),)
+
+
+def _stepped_slices(order: list[fx.Node]) -> list[tuple[tuple[fx.Node, ...], int]]:
+    """Runs of ``x[:, 0]``, ``x[:, 1]``, … ``x[:, n - 1]``: one tensor indexed by each step.
+
+    Each indexing has one integer in its index, at one place, the rest whole
+    slices; the runs are the indexings that differ only in that integer,
+    which counts 0, 1, … in graph order. Returns each run and where the
+    integer stands (-1: the index is the integer, ``x[t]``).
+    """
+    runs: dict[tuple, list[fx.Node]] = {}
+    for node in order:
+        found = _step_index(node)
+        if found is not None:
+            key, step = found
+            run = runs.setdefault(key, [])
+            if step != len(run):
+                runs[key] = [node] if step == 0 else []  # not a run from 0: start again
+                continue
+            run.append(node)
+    return [(tuple(run), key[1]) for key, run in runs.items() if len(run) >= MIN_COPIES]
+
+
+#: ``x[:, t]``: the whole of a dimension
+_WHOLE = slice(None, None, None)
+
+
+def _step_index(node: fx.Node) -> tuple[tuple, int] | None:
+    """``((x, place, index without its integer), integer)`` for ``x[:, 3]``; else None."""
+    if not (
+        node.op == "call_function"
+        and node.target is operator.getitem
+        and len(node.args) == 2
+        and isinstance(node.args[0], fx.Node)
+        and not _is_sequence(node.args[0])
+    ):
+        return None
+    source, index = node.args
+    if type(index) is int:
+        return (source, -1, ()), index
+    if not isinstance(index, tuple):
+        return None
+    places = [i for i, part in enumerate(index) if type(part) is int]
+    if len(places) != 1 or any(
+        part != _WHOLE for i, part in enumerate(index) if i != places[0]
+    ):
+        return None
+    place = places[0]
+    return (source, place, (len(index),)), index[place]
+
+
+def _unrolled_steps(
+    elements: tuple[fx.Node, ...],
+    stepped: int,
+    order: list[fx.Node],
+    index: dict[fx.Node, int],
+) -> Unrolled | None:
+    """The loop over ``range(n)`` whose step *i* reads ``elements[i]`` (``x[:, i]``)."""
+    source = elements[0].args[0]
+    counts = tuple(
+        guard
+        for guard in map(_count_guard, order[: index[elements[0]]])
+        if guard is not None and guard[1].args[1] == len(elements)
+    )
+    starts = [index[e] for e in elements]
+    for copies in _cuts(starts, index[source], order):
+        loop = _as_loop(
+            Unrolled(source, elements, copies, {}, (), (), stepped, counts), index
+        )
+        if loop is not None:
+            return loop
+    return None
+
+
+def _count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
+    """``(x.size(1), == n, expect)``: a guard on a length that nothing else reads."""
+    if not is_expect(node):
+        return None
+    comparison = node.args[0]
+    if not (
+        isinstance(comparison, fx.Node)
+        and comparison.op == "call_function"
+        and comparison.target is operator.eq
+        and len(comparison.users) == 1
+        and isinstance(comparison.args[0], fx.Node)
+        and type(comparison.args[1]) is int
+    ):
+        return None
+    length = comparison.args[0]
+    is_size = length.op == "call_method" and length.target == "size"
+    is_len = length.op == "call_function" and length.target is len
+    if not (is_size or is_len) or len(length.users) != 1:
+        return None
+    return (length, comparison, node)
+
+
+def _last_copy(
+    following: list[fx.Node], body: tuple[fx.Node, ...]
+) -> tuple[fx.Node | None, ...]:
+    """The last copy, ``None`` where the trace dropped a value nothing read.
+
+    The last step's ``c_t`` feeds no next step: dead-code removal took its
+    ``getitem`` away. Only pure positions may be missing; computing them in
+    the loop is harmless.
+    """
+    found: list[fx.Node | None] = []
+    rest = iter(following)
+    candidate = next(rest, None)
+    for first in body:
+        if candidate is not None and (candidate.op, candidate.target) == (
+            first.op,
+            first.target,
+        ):
+            found.append(candidate)
+            candidate = next(rest, None)
+        elif is_impure(first):
+            found.append(candidate)  # not the same op: the comparison refuses it
+        else:
+            found.append(None)
+    return tuple(found)
+
+
+def _elements(sequence: fx.Node) -> tuple[fx.Node, ...] | None:
+    """``sequence[0]`` … ``sequence[n - 1]``, one node each, if that is all that indexes it."""
+    if not _is_sequence(sequence):
+        return None
+    by_position: dict[int, fx.Node] = {}
+    for user in sequence.users:
+        if user.op == "call_function" and user.target is len:
+            continue
+        if not (
+            user.op == "call_function"
+            and user.target is operator.getitem
+            and len(user.args) == 2
+            and user.args[0] is sequence
+            and type(user.args[1]) is int
+            and user.args[1] not in by_position
+        ):
+            return None
+        by_position[user.args[1]] = user
+    count = len(by_position)
+    if count < MIN_COPIES or sorted(by_position) != list(range(count)):
+        return None
+    return tuple(by_position[i] for i in range(count))
+
+
+#: what makes a tuple of a tensor's parts, as method and as ``torch`` function
+_SEQUENCES = ("split", "chunk", "unbind", "tensor_split")
+
+
+def _is_sequence(node: fx.Node) -> bool:
+    """``x.split(1, dim=1)``, ``torch.unbind(x, 1)``, …: a tensor's parts, in order."""
+    if node.op == "call_method":
+        return node.target in _SEQUENCES
+    return node.op == "call_function" and any(
+        node.target is getattr(torch, name) for name in _SEQUENCES
+    )
+
+
+def _length_guard(sequence: fx.Node, count: int) -> tuple[fx.Node, ...] | None:
+    """The nodes of ``expect(len(sequence) == count)``, if the length is read nowhere else.
+
+    ``()`` when nothing asks the length (``x.chunk(4)`` always has four).
+    """
+    lengths = [u for u in sequence.users if u.target is len]
+    found: list[fx.Node] = []
+    for length in lengths:
+        if len(length.users) != 1:
+            return None
+        (comparison,) = length.users
+        if not (
+            comparison.op == "call_function"
+            and comparison.target is operator.eq
+            and comparison.args == (length, count)
+            and len(comparison.users) == 1
+            and is_expect(next(iter(comparison.users)))
+        ):
+            return None
+        found += [length, comparison, next(iter(comparison.users))]
+    return tuple(found)
+
+
+def _as_loop(draft: Unrolled, index: dict[fx.Node, int]) -> Unrolled | None:
+    """``draft``'s copies as one loop's body, if they are the same computation.
+
+    ``draft`` has the copies as cut; what flows between them is found here
+    (module docstring).
+    """
+    elements, copies = draft.elements, draft.copies
+    body = copies[0]
+    begin = index[body[0]]
+    if any(n.op in ("placeholder", "output") for n in body):
+        return None
+    if not all(set(e.users) <= set(copy) for e, copy in zip(elements, copies)):
+        return None
+    if draft.stepped is not None and (
+        index[draft.sequence] >= begin
+        or any(e not in copy for e, copy in zip(elements, copies))
+    ):
+        return None
+    carried: dict[int, fx.Node] = {}
+    invariants: set[fx.Node] = set()
+    for number, copy in enumerate(copies):
+        matcher = _CopyMatcher(
+            copies, number, elements, carried, lambda n: index[n] < begin, invariants
+        )
+        for node, first in zip(copy, body):
+            if node is None:
+                continue
+            if not matcher.same_node(node, first):
+                return None
+            if node_frames(first) and _lines(node) != _lines(first):
+                return None
+    initial = list(carried.values())
+    # one variable per carried value, which no copy reads as a constant; a
+    # weight is never a step's state (a body cut in the wrong place reads
+    # the next step's weights from the step before)
+    if len(set(initial)) != len(initial) or invariants & set(initial):
+        return None
+    if any(n.op == "get_attr" for n in initial):
+        return None
+    end = max(index[n] for n in copies[-1] if n is not None)
+    collected = _collected(copies, end, index)
+    if collected is None:
+        return None
+    return replace(draft, carried=carried, collected=collected)
+
+
+def _lines(node: fx.Node) -> tuple[tuple[str, int], ...]:
+    return tuple((f.file, f.line) for f in node_frames(node))
+
+
+@dataclass
+class _CopyMatcher:
+    """Compares copy ``number`` with copy 0, argument by argument; notes carried values."""
+
+    copies: tuple[tuple[fx.Node, ...], ...]
+    number: int
+    elements: tuple[fx.Node, ...]
+    carried: dict[int, fx.Node]
+    before: Callable[[fx.Node], bool]  # made before the run
+    invariants: set[fx.Node]
+
+    def same_node(self, node: fx.Node, first: fx.Node) -> bool:
+        if (node.op, node.target) != (first.op, first.target):
+            return False
+        if node is self.elements[self.number] and node is not first:
+            # ``x[:, i]`` against ``x[:, 0]``: one run, so one tensor and index
+            return first is self.elements[0]
+        return self.same(node.args, first.args) and self.same(node.kwargs, first.kwargs)
+
+    def same(self, value: Any, first: Any) -> bool:
+        if isinstance(value, fx.Node) or isinstance(first, fx.Node):
+            return (
+                isinstance(value, fx.Node)
+                and isinstance(first, fx.Node)
+                and self._same_input(value, first)
+            )
+        if type(value) is not type(first):
+            return False
+        if isinstance(value, (tuple, list)):
+            return len(value) == len(first) and all(
+                self.same(v, f) for v, f in zip(value, first)
+            )
+        if isinstance(value, dict):
+            return list(value) == list(first) and all(
+                self.same(value[k], first[k]) for k in value
+            )
+        if isinstance(value, slice):
+            return self.same(
+                (value.start, value.stop, value.step),
+                (first.start, first.stop, first.step),
+            )
+        try:
+            return bool(value == first)
+        except Exception:  # a value without a plain equality is not a constant we know
+            return False
+
+    def _same_input(self, value: fx.Node, first: fx.Node) -> bool:
+        """``value`` (read by copy ``number``) stands where copy 0 reads ``first``."""
+        copy = self.copies[self.number]
+        body = self.copies[0]
+        if value in copy:
+            return first is body[copy.index(value)]
+        if value is self.elements[self.number]:
+            return first is self.elements[0]
+        if value in self.elements:
+            return False
+        if self.number and value in self.copies[self.number - 1]:
+            position = self.copies[self.number - 1].index(value)
+            initial = self.carried.setdefault(position, first)
+            return (
+                initial is first and self.before(first) and first not in self.elements
+            )
+        if self.number:  # copy 0's reads from before are carried or constant
+            self.invariants.add(value)
+        return value is first and self.before(value)
+
+
+def _collected(
+    copies: tuple[tuple[fx.Node, ...], ...], end: int, index: dict[fx.Node, int]
+) -> tuple[Collected, ...] | None:
+    """The lists that read a position of every copy after the run (``None``: a copy is read otherwise).
+
+    Values of the last copy may be read after the run as they are: the loop
+    leaves them in its variables.
+    """
+    found: dict[tuple[int, fx.Node], Collected] = {}
+    for number, copy in enumerate(copies[:-1]):
+        for position, node in enumerate(copy):
+            for user in node.users:
+                if user in copy or user in copies[number + 1]:
+                    continue
+                if index[user] <= end:
+                    return None
+                items = tuple(c[position] for c in copies)
+                if not _reads_only_as_list(user, node, items):
+                    return None
+                found[(position, user)] = Collected(position, user, items)
+    return tuple(found.values())
+
+
+def _reads_only_as_list(
+    user: fx.Node, node: fx.Node, items: tuple[fx.Node, ...]
+) -> bool:
+    """``user`` reads ``node`` only inside lists that are exactly ``items``."""
+    lists = 0
+    stray = False
+
+    def visit(value: Any) -> None:
+        nonlocal lists, stray
+        if (
+            isinstance(value, list)
+            and len(value) == len(items)
+            and all(v is i for v, i in zip(value, items))
+        ):
+            lists += 1
+        elif isinstance(value, (tuple, list)):
+            for v in value:
+                visit(v)
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+        elif value is node:
+            stray = True
+
+    visit((user.args, user.kwargs))
+    return lists > 0 and not stray

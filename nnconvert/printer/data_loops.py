@@ -1,0 +1,274 @@
+"""Loops over data, written again: an unrolled body printed once, as the user's ``for``.
+
+The trace of ``for input_t in input.split(1, dim=1): ...`` holds one copy
+of the body per element (:mod:`nnconvert.passes.unrolled` finds them). The
+loop is printed from copy 0's statements, under variables that make it run
+for any length:
+
+- the element is the loop variable (``input_t``, as the user called it);
+- a carried value (``h_t``) is assigned to the variable that held its
+  initial value, so the next step reads it there;
+- a value collected into a list (``outputs += [output]``) is appended to
+  a list made before the loop, and the reader after the loop reads that list
+  (``torch.cat(outputs, dim=1)``).
+
+Names come from the source where it can be read (the ``for`` line's
+target, the list's name and how it grows), otherwise from the plan. The
+printed variables are then played through once (:mod:`.loop_bindings`): a
+loop whose variables would hide a value something still reads stays
+unrolled, as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from torch import fx
+
+from ..branches import is_only_when
+from ..naming import first_free
+from ..passes.unrolled import Collected, Unrolled, find_unrolled
+from ..source_map import statement_line, user_name
+from .expressions import ExpressionPrinter
+from .loop_bindings import assigned_by, binds_safely
+from .names import RESERVED
+from .source_loops import SourceLoop, count_and_source
+from .statements import StatementPlan
+
+#: prints one statement node of the body (:func:`nnconvert.printer.body._statement`)
+StatementPrinter = Callable[[fx.Node], list[str]]
+
+
+@dataclass(frozen=True)
+class DataLoop:
+    """An unrolled loop as it prints: its variables and where its lines go."""
+
+    unrolled: Unrolled
+    element: str  # the loop variable
+    names: dict[int, str]  # body position -> its variable (statements only)
+    lists: dict[Collected, str]  # each collected list's variable
+    appends: str  # "append" (``outputs.append(x)``) or "extend" (``outputs += [x]``)
+    #: the sequence is written in the ``for`` line, not as a statement of its own
+    sequence_in_header: bool
+    statements: tuple[fx.Node, ...]  # copy 0's, in order
+    #: each list grows after the statement that assigns its value
+    grows_after: dict[Collected, fx.Node]
+    #: statements after the loop that need another variable than planned
+    renamed: dict[fx.Node, str] = field(default_factory=dict)
+    #: a loop over indices: ``range``'s length (``x.size(1)``) and its guard,
+    #: gone with the loop; none: the traced count (``range(5)``)
+    count: tuple[fx.Node, ...] = ()
+
+    @property
+    def first(self) -> fx.Node:
+        """The statement the loop's lines stand in for."""
+        return self.statements[0]
+
+    def hidden(self) -> set[fx.Node]:
+        """The nodes that print nothing of their own: the loop prints them."""
+        found = self.unrolled.nodes() | set(self.count)
+        if self.sequence_in_header:
+            found.add(self.unrolled.sequence)
+        return found - {self.first}
+
+    def rename(self, printer: ExpressionPrinter) -> None:
+        """Every copy's values under the loop's variables; the lists by their names."""
+        for copy in self.unrolled.copies:
+            for position, node in enumerate(copy):
+                if node is not None and position in self.names:
+                    printer.names[node] = self.names[position]
+        if self.unrolled.stepped is None:
+            for element in self.unrolled.elements:
+                printer.names[element] = self.element
+        else:  # ``x[:, t]``
+            printer.stepped[self.unrolled.elements[0]] = (
+                self.unrolled.stepped,
+                self.element,
+            )
+        for collected, name in self.lists.items():
+            printer.lists[collected.items] = name
+        printer.names.update(self.renamed)
+
+    @property
+    def head(self) -> fx.Node | None:
+        """The node made on the ``for`` line that the loop prints in its head.
+
+        The user's comments above that line stand above the loop.
+        """
+        if self.sequence_in_header:
+            return self.unrolled.sequence
+        return self.count[-1] if self.count else None
+
+    def lines(
+        self,
+        printer: ExpressionPrinter,
+        statement: StatementPrinter,
+        comments: StatementPrinter = lambda node: [],
+    ) -> list[str]:
+        """``outputs = []``, ``for input_t in ...:`` and the body once.
+
+        ``statement`` prints a statement of the body (with the comments on
+        it); ``comments`` says the comments above the :attr:`head`'s line.
+        """
+        lines = [f"{name} = []" for name in self.lists.values()]
+        lines += comments(self.head) if self.head is not None else []
+        lines.append(f"for {self.element} in {self._iterated(printer)}:")
+        body = self.unrolled.body
+        for node in self.statements:
+            lines += ["    " + line for line in statement(node)]
+            for collected, name in self.lists.items():
+                if self.grows_after[collected] is node:
+                    value = printer.argument(body[collected.position])
+                    grow = (
+                        f"{name}.append({value})"
+                        if self.appends == "append"
+                        else f"{name} += [{value}]"
+                    )
+                    lines.append("    " + grow)
+        return lines
+
+    def _iterated(self, printer: ExpressionPrinter) -> str:
+        """``input.split(1, dim=1)``, ``range(x.size(1))``: what the ``for`` runs over."""
+        sequence = self.unrolled.sequence
+        if self.unrolled.stepped is not None:
+            length = (
+                printer.argument(self.count[0])
+                if self.count
+                else str(len(self.unrolled.elements))
+            )
+            return f"range({length})"
+        if self.sequence_in_header:
+            return printer.definition(sequence)
+        return printer.names[sequence]
+
+
+def find_data_loops(graph: fx.Graph, plan: StatementPlan) -> list[DataLoop]:
+    """The unrolled loops of ``graph`` that print as loops under ``plan``'s names."""
+    found = []
+    taken: set[fx.Node] = set()
+    for unrolled in find_unrolled(graph):
+        if taken & unrolled.nodes():
+            continue
+        loop = _as_data_loop(graph, unrolled, plan)
+        if loop is not None:
+            found.append(loop)
+            taken |= unrolled.nodes()
+    return found
+
+
+def _as_data_loop(
+    graph: fx.Graph, unrolled: Unrolled, plan: StatementPlan
+) -> DataLoop | None:
+    """``unrolled`` with its variables, or ``None`` when it cannot print as a loop."""
+    body = unrolled.body
+    everything = unrolled.nodes()
+    # the length guard goes with the loop, under whichever answers it was made
+    # (train and eval traces each ask the length)
+    steps = (everything - set(unrolled.length_guard)) | {unrolled.sequence}
+    if any(
+        plan.guards.get(n) or n in plan.branch_ends or n in plan.optional for n in steps
+    ):
+        return None  # a loop inside an ``if`` of a merged trace: left as it is
+    if any(plan.names.get(unrolled.carried[p]) is None for p in unrolled.carried):
+        return None
+    if any(plan.names.get(body[p]) is None for p in unrolled.carried):
+        return None
+    names = {p: plan.names[n] for p, n in enumerate(body) if n in plan.names}
+    for position, initial in unrolled.carried.items():
+        names[position] = plan.names[initial]
+    count, source = count_and_source(unrolled)
+    if source is None and statement_line(unrolled.elements[0]) is not None:
+        return None  # steps the user wrote out (``a, b = f(a), f(b)``): kept so
+    if source is not None and source.counted:
+        return None
+    element = source.element if source else None
+    if element is None and unrolled.stepped is None:
+        element = plan.names.get(unrolled.elements[0])
+    if element is None:
+        stem = "item" if unrolled.stepped is None else "i"
+        element = first_free(stem, set(plan.names.values()) | RESERVED, "_")
+    lists = _list_names(unrolled, names, source, plan, element)
+    if element in {names[p] for p in unrolled.carried}:
+        return None
+    statements = tuple(
+        n for n in body if n not in plan.inlined and n not in plan.unpacked_elements()
+    )
+    grows_after = {
+        c: _assigning_statement(body[c.position], plan) for c in unrolled.collected
+    }
+    if not statements or None in grows_after.values():
+        return None
+    order = [n for n in graph.nodes]
+    start = order.index(body[0])
+    between = [
+        n
+        for n in order[order.index(unrolled.sequence) + 1 : start]
+        if n not in plan.inlined
+        and n not in everything
+        and n not in count
+        and not is_only_when(n)  # a mark, printed as nothing
+    ]
+    in_header = not between and unrolled.stepped is None
+    if not in_header and unrolled.stepped is None:  # ``for x_t in pieces:``
+        held = plan.names.get(unrolled.sequence)
+        assigned = {plan.names[t] for n in between for t in assigned_by(n, plan)}
+        if held is None or held in assigned:
+            return None
+    loop = DataLoop(
+        unrolled,
+        element,
+        names,
+        lists,
+        source.appends if source else "append",
+        in_header,
+        statements,
+        grows_after,
+        count=count,
+    )
+    renamed = binds_safely(loop, plan, order)
+    if renamed is None:
+        return None
+    return replace(loop, renamed=renamed)
+
+
+def _list_names(
+    unrolled: Unrolled,
+    names: dict[int, str],
+    source: SourceLoop | None,
+    plan: StatementPlan,
+    element: str,
+) -> dict[Collected, str]:
+    """A variable per collected list: the source's, else the value's plural (``outputs``).
+
+    The source's list of an expression (``outputs += [self.out(h)]``) is the
+    one collected list; its value, named by no one, is named after it
+    (``output``), in ``names``.
+    """
+    found: dict[Collected, str] = {}
+    lists = source.lists if source else {}
+    for collected in unrolled.collected:
+        value = names.get(collected.position, "output")
+        name = lists.get(value)
+        unnamed = user_name(unrolled.body[collected.position]) is None
+        if name is None and unnamed and len(unrolled.collected) == 1 and None in lists:
+            name = lists[None]
+            singular = name[:-1] if len(name) > 1 and name.endswith("s") else "item"
+            taken = set(plan.names.values()) | set(names.values()) | {element}
+            value = names[collected.position] = first_free(singular, taken | RESERVED)
+        name = name or f"{value}s"
+        taken = {*names.values(), element} | set(found.values()) | RESERVED
+        # the reader may rebind the list's own name (``outputs = torch.cat(outputs)``)
+        taken |= {v for n, v in plan.names.items() if n is not collected.reader}
+        found[collected] = first_free(name, taken, "_")
+    return found
+
+
+def _assigning_statement(node: fx.Node, plan: StatementPlan) -> fx.Node | None:
+    """The statement that assigns ``node``'s variable: itself, or the tuple it is unpacked from."""
+    if node in plan.inlined:
+        return None
+    for statement, targets in plan.unpacks.items():
+        if node in targets:
+            return statement
+    return node if node in plan.names else None

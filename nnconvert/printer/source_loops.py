@@ -1,0 +1,174 @@
+"""The user's own ``for`` statement behind an unrolled loop, read from the source.
+
+An unrolled loop (:mod:`nnconvert.passes.unrolled`) prints best as the user
+wrote it: under the ``for``'s variable, with the lists it grows by their
+names and the way they grow (``outputs += [output]``). The source also says
+what the graph cannot: which guard is a ``range``'s length, and whether the
+function reads how many steps ran (then the loop must stay unrolled).
+Nothing here is needed: a model without source prints its loops with
+names from the plan.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from torch import fx
+
+from ..passes.unrolled import Unrolled
+from ..source_map import statement_line
+from ..source_text import read_file
+
+
+@dataclass(frozen=True)
+class SourceLoop:
+    """What the user's ``for`` statement says: its variable, its lists and how they grow."""
+
+    element: str | None
+    #: appended variable -> list variable (``None``: an expression is appended)
+    lists: dict[str | None, str]
+    appends: str
+    #: the function reads how many steps ran (``len(outputs)``, the loop's
+    #: variable after it): the trace made that a constant, so the loop must
+    #: stay unrolled, its length guarded
+    counted: bool = False
+
+
+def count_and_source(
+    unrolled: Unrolled,
+) -> tuple[tuple[fx.Node, ...], SourceLoop | None]:
+    """The user's ``for`` statement, and for a loop over indices the guard of its length.
+
+    A sequence's ``for`` is on the line that made the sequence, or that asked
+    its length (a sequence made before, ``for piece in pieces:``). A loop over
+    ``range(x.size(1))`` is the ``for ... in range(...)`` around its first
+    step; it made its guard (``x.size(1) == 5``) on its own line, so the
+    guard on that line is its length. Without such a guard (``range(3)``),
+    or without the source, the loop runs the traced count.
+    """
+    if unrolled.stepped is None:
+        loop = _loop_at(unrolled.sequence, around=False)
+        if loop is None and unrolled.length_guard:  # ``for piece in pieces:``
+            # iterating asked the length on the ``for`` line
+            loop = _loop_at(unrolled.length_guard[0], around=False)
+        return (), _source_loop(loop) if loop is not None else None
+    found = _loop_at(unrolled.elements[0], around=True)
+    if found is None or not _is_range_of_one(found[0].iter):
+        return (), None
+    step = statement_line(unrolled.elements[0])
+    for guard in unrolled.counts:
+        frame = statement_line(guard[-1])
+        if frame is not None and (frame.file, frame.line) == (
+            step.file,
+            found[0].lineno,
+        ):
+            return guard, _source_loop(found)
+    return (), _source_loop(found)
+
+
+def _loop_at(node: fx.Node, around: bool) -> tuple[ast.For, ast.AST] | None:
+    """The user's ``for`` on ``node``'s line, or (``around``) the innermost one around it.
+
+    With the function it is in (the module, outside any).
+    """
+    frame = statement_line(node)
+    parsed = read_file(frame.file) if frame else None
+    if parsed is None:
+        return None
+    loops = [n for n in ast.walk(parsed.tree) if isinstance(n, ast.For)]
+    if not around:
+        loop = next((n for n in loops if n.lineno == frame.line), None)
+    else:
+        holding = [n for n in loops if n.body[0].lineno <= frame.line <= n.end_lineno]
+        loop = max(holding, key=lambda n: n.lineno, default=None)
+    if loop is None:
+        return None
+    functions = [
+        n
+        for n in ast.walk(parsed.tree)
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.lineno <= loop.lineno <= n.end_lineno
+    ]
+    return loop, max(functions, key=lambda n: n.lineno, default=parsed.tree)
+
+
+def _source_loop(found: tuple[ast.For, ast.AST]) -> SourceLoop:
+    """What the user's ``for`` says: its variable, its lists and how they grow."""
+    loop, function = found
+    element = loop.target.id if isinstance(loop.target, ast.Name) else None
+    lists: dict[str | None, str] = {}
+    appends = "append"
+    for statement in ast.walk(loop):
+        grown = _grown_list(statement)
+        if grown is not None:
+            (target, value), appends = grown
+            lists[value] = target
+    counted = _counts_steps(loop, function, set(lists.values()))
+    return SourceLoop(element, lists, appends, counted)
+
+
+def _counts_steps(loop: ast.For, function: ast.AST, lists: set[str]) -> bool:
+    """``function`` reads the loop's variable after it, or the length of a list it grows.
+
+    Either is a number the trace saw as a constant (``torch.cat(outputs) /
+    len(outputs)`` divides by 20): true for the traced length only.
+    """
+    targets = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Name)
+            and isinstance(node.ctx, ast.Load)
+            and node.id in targets
+            and node.lineno > loop.end_lineno
+        ):
+            return True
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "len"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Name)
+            and node.args[0].id in lists
+        ):
+            return True
+    return False
+
+
+def _is_range_of_one(iterated: ast.expr) -> bool:
+    """``range(n)``: a call of ``range`` with one argument."""
+    return (
+        isinstance(iterated, ast.Call)
+        and isinstance(iterated.func, ast.Name)
+        and iterated.func.id == "range"
+        and len(iterated.args) == 1
+        and not iterated.keywords
+    )
+
+
+def _grown_list(statement: ast.AST) -> tuple[tuple[str, str | None], str] | None:
+    """``outputs += [output]`` / ``outputs.append(output)``: ((list, value), form).
+
+    The value is ``None`` when it is no plain name (``outputs += [self.out(h)]``).
+    """
+    if (
+        isinstance(statement, ast.AugAssign)
+        and isinstance(statement.op, ast.Add)
+        and isinstance(statement.target, ast.Name)
+        and isinstance(statement.value, ast.List)
+        and len(statement.value.elts) == 1
+    ):
+        return (statement.target.id, _name(statement.value.elts[0])), "extend"
+    if (
+        isinstance(statement, ast.Call)
+        and isinstance(statement.func, ast.Attribute)
+        and statement.func.attr == "append"
+        and isinstance(statement.func.value, ast.Name)
+        and len(statement.args) == 1
+    ):
+        return (statement.func.value.id, _name(statement.args[0])), "append"
+    return None
+
+
+def _name(expression: ast.expr) -> str | None:
+    return expression.id if isinstance(expression, ast.Name) else None

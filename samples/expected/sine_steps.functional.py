@@ -1,0 +1,104 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def lstm_cell(
+    input: Tensor,
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None = None,
+    bias_hh: Tensor | None = None,
+    hx: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``nn.LSTMCell``: one time step of the LSTM gate equations."""
+    batched = input.dim() == 2
+    if not batched:  # one sample: a batch of one
+        input = input.unsqueeze(0)
+        hx = None if hx is None else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+    if hx is None:
+        zeros = input.new_zeros(input.shape[0], weight_hh.shape[1])
+        hx = (zeros, zeros)
+    h, c = hx
+    gates = F.linear(input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
+    i, f, g, o = gates.chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    if not batched:
+        return h.squeeze(0), c.squeeze(0)
+    return h, c
+
+
+def sine_steps(params: dict[str, Tensor], input: Tensor) -> Tensor:
+    h_t = torch.zeros(input.size(0), 16)
+    c_t = torch.zeros(input.size(0), 16)
+    h_t2 = torch.zeros(input.size(0), 16)
+    c_t2 = torch.zeros(input.size(0), 16)
+    outputs = []
+    # one time step at a time: (batch, 1) each
+    for input_t in input.split(1, dim=1):
+        h_t, c_t = lstm_cell(
+            input_t,
+            params["lstm1.weight_ih"],
+            params["lstm1.weight_hh"],
+            params["lstm1.bias_ih"],
+            params["lstm1.bias_hh"],
+            hx=(h_t, c_t),
+        )
+        h_t2, c_t2 = lstm_cell(
+            h_t,
+            params["lstm2.weight_ih"],
+            params["lstm2.weight_hh"],
+            params["lstm2.bias_ih"],
+            params["lstm2.bias_hh"],
+            hx=(h_t2, c_t2),
+        )
+        # the prediction for the next value
+        output = F.linear(h_t2, params["linear.weight"], params["linear.bias"])
+        outputs += [output]
+    output = torch.cat(outputs, dim=1)
+    return output
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `sine_steps`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `SineSteps`, bit for bit (nnconvert compared them).
+    """
+    params: dict[str, Tensor] = {}
+    params["lstm1.weight_ih"] = nn.init.uniform_(
+        torch.empty(64, 1), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["lstm1.weight_hh"] = nn.init.uniform_(
+        torch.empty(64, 16), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["lstm1.bias_ih"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["lstm1.bias_hh"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["lstm2.weight_ih"] = nn.init.uniform_(
+        torch.empty(64, 16), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["lstm2.weight_hh"] = nn.init.uniform_(
+        torch.empty(64, 16), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["lstm2.bias_ih"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["lstm2.bias_hh"] = nn.init.uniform_(
+        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    params["linear.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(1, 16), a=math.sqrt(5)
+    )
+    params["linear.bias"] = nn.init.uniform_(
+        torch.empty(1), -1 / math.sqrt(16), 1 / math.sqrt(16)
+    )
+    return params
