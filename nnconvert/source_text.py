@@ -28,7 +28,7 @@ import re
 import textwrap
 import tokenize
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import black
 from torch import fx, nn
@@ -224,7 +224,9 @@ _OWN_INIT_COMMENTS = re.compile(
 )
 
 
-def module_init_comments(module: nn.Module) -> list[tuple[str, list[str]]]:
+def module_init_comments(
+    module: nn.Module, made_by: Mapping[str, list[str]] | None = None
+) -> list[tuple[str, list[str]]]:
     """:func:`init_comments` of ``module``'s class; for a functional input, of its ``init_params()``.
 
     Functional style writes the root's ``__init__`` comments above the keys
@@ -233,7 +235,7 @@ def module_init_comments(module: nn.Module) -> list[tuple[str, list[str]]]:
     """
     function = getattr(module, "function", None)
     if not inspect.isfunction(function) or _class_definition(type(module)):
-        return init_comments(type(module))
+        return init_comments(type(module), made_by)
     init = function.__globals__.get("init_params")
     found = _function_definition(init) if inspect.isfunction(init) else None
     if found is None:
@@ -253,12 +255,16 @@ def module_init_comments(module: nn.Module) -> list[tuple[str, list[str]]]:
     return _placed_comments(source, definition, keys, _OWN_INIT_COMMENTS)
 
 
-def init_comments(cls: type) -> list[tuple[str, list[str]]]:
+def init_comments(
+    cls: type, made_by: Mapping[str, list[str]] | None = None
+) -> list[tuple[str, list[str]]]:
     """The comments of ``cls.__init__``, each with the attribute it stands before.
 
     In source order: ``(name, comments)`` for each ``self.<name> = ...``
     holding the comment lines above it and the one trailing it (maybe
     none); comments after the last assignment are listed under ``""``.
+    ``made_by``: more lines per attribute, after its own (what the helper
+    method that computed it says: :mod:`.helper_origins`).
     """
     init = vars(cls).get("__init__")
     code = getattr(init, "__code__", None)
@@ -274,7 +280,7 @@ def init_comments(cls: type) -> list[tuple[str, list[str]]]:
         if isinstance(node, ast.stmt)
         for name in _attributes_set(node)
     )
-    return _placed_comments(source, function, assigned)
+    return _placed_comments(source, function, assigned, made_by=made_by)
 
 
 def _placed_comments(
@@ -282,8 +288,12 @@ def _placed_comments(
     function: Any,
     assigned: list[tuple[int, str]],
     skip: re.Pattern | None = None,
+    made_by: Mapping[str, list[str]] | None = None,
 ) -> list[tuple[str, list[str]]]:
-    """Each comment of ``function`` with the first of ``assigned`` (end line, name) at or after it."""
+    """Each comment of ``function`` with the first of ``assigned`` (end line, name) at or after it.
+
+    ``made_by`` lines follow the comments of the first entry of their name.
+    """
     found: list[tuple[str, list[str]]] = [(name, []) for _, name in assigned]
     found.append(("", []))
     ends = [end for end, _ in assigned]
@@ -296,6 +306,10 @@ def _placed_comments(
         if function.lineno <= line <= _end_with_comments(source, function):
             index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
             found[index][1].append(text)
+    for name, lines in (made_by or {}).items():
+        index = next((i for i, (n, _) in enumerate(found) if n == name), None)
+        if index is not None:
+            found[index][1].extend(lines)
     return found if any(comments for _, comments in found) else []
 
 
@@ -357,7 +371,9 @@ def _end_with_comments(source: SourceFile, function: Any) -> int:
 
 
 def comments_per_attribute(
-    module: nn.Module, printed: list[str]
+    module: nn.Module,
+    printed: list[str],
+    made_by: Mapping[str, list[str]] | None = None,
 ) -> tuple[dict[str, list[str]], list[str]]:
     """``init_comments`` placed on the attributes that are ``printed``, and the rest.
 
@@ -365,7 +381,7 @@ def comments_per_attribute(
     n_head``) goes before the next one it does; those after the last printed
     one are returned apart, to follow it.
     """
-    return placed_on(module_init_comments(module), printed)
+    return placed_on(module_init_comments(module, made_by), printed)
 
 
 def placed_on(

@@ -17,6 +17,7 @@ from torch import fx, nn
 
 from ..branches import Guard, is_expect, is_only_when, negated
 from ..opspecs.helpers import helper_for
+from ..passes.canonicalize import INLINED_ATTRIBUTE
 from ..options import Style
 from ..naming import is_plain_identifier
 from ..source_text import CommentFeed, placed_on
@@ -47,6 +48,7 @@ def print_body(
     loops: Sequence[Loop] = (),
     init_comments: Sequence[tuple[str, list[str]]] = (),
     methods: dict[str, str] | None = None,
+    read_comments: dict[str, list[str]] | None = None,
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
@@ -59,6 +61,9 @@ def print_body(
     ``__init__`` comments per attribute, placed before the first statement
     that reads the attribute (:func:`_init_commented`).
     ``methods`` (functional style): each helper method's function name.
+    ``read_comments`` (functional style): lines per attribute said before the
+    first statement that reads it, and taken out of the dict (a block's
+    function and its methods' share one: said once); never elsewhere.
     """
     printer = ExpressionPrinter(
         style,
@@ -81,6 +86,7 @@ def print_body(
         {loop.calls[0]: loop.lines(printer, plan) for loop in loops},
         {call for loop in loops for call in loop.calls[1:]},
         init_comments,
+        read_comments,
     )
     return Body(parameters, lines, printer.imports)
 
@@ -99,12 +105,13 @@ def body_lines(
     loops: dict[fx.Node, list[str]] | None = None,
     looped: set[fx.Node] = frozenset(),
     init_comments: Sequence[tuple[str, list[str]]] = (),
+    read_comments: dict[str, list[str]] | None = None,
 ) -> list[str]:
     """Every statement of ``graph``, each inside the ``if`` of its guard.
 
     ``loops``: the lines of a loop at its first call; the other calls of a
-    loop (``looped``) print nothing of their own. ``init_comments``: see
-    :func:`print_body`.
+    loop (``looped``) print nothing of their own. ``init_comments``,
+    ``read_comments``: see :func:`print_body`.
     """
     loops = loops or {}
     unpacks = unpacks or {}
@@ -143,7 +150,11 @@ def body_lines(
         readers.append(node)
     comments.prepare([node for _, node, lines in statements if lines and node])
     above = _init_commented(
-        readers, [lines for _, _, lines in statements], inlined, init_comments
+        readers,
+        [lines for _, _, lines in statements],
+        inlined,
+        init_comments,
+        read_comments if read_comments is not None else {},
     )
     entries = [
         (guard, above(i) + (_commented(lines, node, comments) if node else lines))
@@ -157,6 +168,7 @@ def _init_commented(
     statements: list[list[str]],
     inlined: frozenset[fx.Node],
     init_comments: Sequence[tuple[str, list[str]]],
+    read_comments: dict[str, list[str]],
 ) -> Callable[[int], list[str]]:
     """The ``__init__`` comments to print above each statement (by its index).
 
@@ -166,6 +178,8 @@ def _init_commented(
     attribute no statement reads goes with the next one that is read, as in
     a class's ``__init__`` (:func:`~nnconvert.source_text.placed_on`); those
     after the last one read go before ``return``, as forward's own do.
+    ``read_comments`` follow, above the first statement reading their
+    attribute only (taken out of the dict as they are placed).
     """
     reads = [
         _attributes_read(node, inlined) if node is not None and lines else []
@@ -177,6 +191,7 @@ def _init_commented(
     for index, names in enumerate(reads):
         for name in names:
             above.setdefault(index, []).extend(placed.pop(name, []))
+            above[index].extend(read_comments.pop(name, []))
     ends = [
         i for i, node in enumerate(readers) if node is not None and node.op == "output"
     ]
@@ -197,6 +212,8 @@ def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
         current = stack.pop()
         if current.op in ("get_attr", "call_module"):
             found.append(str(current.target).split(".")[0])
+        if INLINED_ATTRIBUTE in current.meta:  # a tensor attribute, rebuilt here
+            found.append(current.meta[INLINED_ATTRIBUTE].split(".")[0])
         layers = current.meta.get("nn_module_stack")
         if layers:
             found.append(str(next(iter(layers))).split(".")[0])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..helper_origins import helper_comments
 from ..naming import is_plain_identifier
 from ..options import Style
 from ..source_text import (
@@ -101,8 +102,12 @@ def _commented_init(
     plan: ClassPlan, printer: ExpressionPrinter, keyed: bool
 ) -> list[str]:
     """``__init__``'s assignments, each after the comments that stood above it in the source."""
-    module = plan.template.instance.module
-    placed, rest = comments_per_attribute(module, [a.attribute for a in plan.init])
+    instance = plan.template.instance
+    placed, rest = comments_per_attribute(
+        instance.module,
+        [a.attribute for a in plan.init],
+        helper_comments(instance.ancestry),
+    )
     lines = []
     for assign in plan.init:
         lines += placed.pop(assign.attribute, [])

@@ -55,6 +55,7 @@ from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
+from ..helper_origins import ancestry, helper_comments
 from ..source_text import comments_per_attribute
 from ..ties import ties
 from .imports import Imports, Printed
@@ -109,6 +110,26 @@ def inherited_claim(doc: str) -> str | None:
     return claim
 
 
+def _helper_comments(model: nn.Module, keys: list[str]) -> dict[str, list[str]]:
+    """Per key, what the helper method that computed its tensor says (:mod:`..helper_origins`).
+
+    Said above the key: ``init_params()`` is where functional style defines
+    a saved tensor.
+    """
+    by_prefix: dict[str, dict[str, list[str]]] = {}
+    found = {}
+    for key in keys:
+        prefix, _, attribute = key.rpartition(".")
+        if prefix not in by_prefix:
+            try:
+                by_prefix[prefix] = helper_comments(ancestry(model, prefix))
+            except KeyError:  # a key that is not a module path (a tied alias)
+                by_prefix[prefix] = {}
+        if attribute in by_prefix[prefix]:
+            found[key] = by_prefix[prefix][attribute]
+    return found
+
+
 def function_name(function: str) -> str:
     """The name of the generated ``init_params`` next to the model's function ``function``."""
     return FUNCTION if function != FUNCTION else FUNCTION + "_"
@@ -131,8 +152,10 @@ def init_params_function(
     unknown: set[str] = set()  # keys of tensors no row explains
     order = construction_order(model, list(state))
     comments, rest = comments_per_attribute(model, [key.split(".")[0] for key in order])
+    made_by = _helper_comments(model, order)
     for key in order:
         lines += comments.pop(key.split(".")[0], [])  # the root __init__'s, above it
+        lines += made_by.get(key, [])
         tensor, target = state[key], f"params[{literal(key)}]"
         source = _copy_source(model, key)
         if source is not None:  # a deep copy, as its layer's constructor made it
