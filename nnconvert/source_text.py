@@ -485,10 +485,11 @@ def _docstring_text(found: tuple[SourceFile, Any] | None) -> str | None:
 
 @dataclass(frozen=True)
 class Docstrings:
-    """The docstrings a converted definition carries: its class's and its ``forward``'s."""
+    """The docstrings a converted definition carries: its class's, ``forward``'s, ``__init__``'s."""
 
     of_class: str | None = None
     of_forward: str | None = None
+    of_init: str | None = None
 
     def for_function(self) -> str | None:
         """Functional style: one function stands for the class and its ``forward``."""
@@ -507,12 +508,58 @@ def docstrings(module: nn.Module) -> Docstrings:
     function = getattr(module, "function", None)
     cls = type(module)
     if inspect.isfunction(function) and _class_definition(cls) is None:
-        return Docstrings(_docstring_text(_function_definition(function)), None)
+        init = function.__globals__.get("init_params")
+        said = _init_summary_said(inspect.getdoc(init) if init else None)
+        return Docstrings(
+            _docstring_text(_function_definition(function)),
+            None,
+            f'"""{said}"""' if said else None,
+        )
     forward = vars(cls).get("forward")
     return Docstrings(
         _docstring_text(_class_definition(cls)),
         _docstring_text(_function_definition(forward)),
+        _docstring_text(_function_definition(vars(cls).get("__init__"))),
     )
+
+
+#: How ``init_params()``'s docstring quotes the summary of the class's ``__init__``
+INIT_SUMMARY = "The original `__init__`: {}"
+_INIT_SUMMARY = re.compile(r"The original `__init__`: (.+)", re.DOTALL)
+
+
+def docstring_summary(literal: str) -> str | None:
+    """The first paragraph of a docstring, as one line of plain text.
+
+    ``Initializes the GAT model.`` of a docstring that goes on with ``Args:``
+    about parameters the output's ``__init__`` does not take. None for a
+    docstring whose text has quotes or backslashes (kept only as written).
+    """
+    try:
+        text = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return None
+    if not isinstance(text, str) or "\\" in literal or '"' in text or "\\" in text:
+        return None
+    summary = " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
+    return summary or None
+
+
+def init_parameters(cls: type) -> list[str]:
+    """The names ``cls.__init__`` takes, ``self`` aside (none: no signature to read)."""
+    try:
+        signature = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return []
+    return list(signature.parameters)[1:]
+
+
+def _init_summary_said(doc: str | None) -> str | None:
+    """The ``__init__`` summary an ``init_params()`` docstring quotes (its last paragraph)."""
+    if not doc:
+        return None
+    found = _INIT_SUMMARY.fullmatch(doc.split("\n\n")[-1])
+    return " ".join(found.group(1).split()) if found else None
 
 
 def function_docstring(function: Any) -> str | None:

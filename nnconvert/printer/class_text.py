@@ -16,7 +16,9 @@ from ..source_text import (
     class_comments,
     comments_per_attribute,
     docstring_lines,
+    docstring_summary,
     docstrings,
+    init_parameters,
 )
 from .body import print_body
 from .class_plan import ClassPlan
@@ -36,8 +38,10 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         p.name if is_positional else f"{p.name}={render_value(p.default, printer)}"
         for p, is_positional in plan.signature
     ] + [f"{o}=None" for o in plan.optional]
-    head = f"    def __init__({', '.join(['self', *parameters])}):\n"
     docs = docstrings(plan.template.instance.module)
+    head = f"    def __init__({', '.join(['self', *parameters])}):\n" + "".join(
+        f"{line}\n" for line in _docstring(_init_docstring(docs.of_init, plan), 8)
+    )
     forward = ""
     if plan.statements is not None:
         module = plan.template.instance.module
@@ -92,6 +96,22 @@ def _class_docstring(literal: str | None) -> str:
     """The class's docstring, then the blank line black puts before its first method."""
     lines = _docstring(literal, 4)
     return "".join(f"{line}\n" for line in lines) + ("\n" if lines else "")
+
+
+def _init_docstring(literal: str | None, plan: ClassPlan) -> str | None:
+    """The source ``__init__``'s docstring for the emitted one.
+
+    Whole when the emitted ``__init__`` takes every parameter the source's
+    took; else its summary only: the rest (``Args:``) would describe
+    parameters it no longer has (the output is built for one configuration).
+    """
+    if literal is None:
+        return None
+    kept = {p.name for p, _ in plan.signature} | set(plan.optional)
+    if set(init_parameters(type(plan.template.instance.module))) <= kept:
+        return literal
+    summary = docstring_summary(literal)
+    return f'"""{summary}"""' if summary else None
 
 
 def _docstring(literal: str | None, depth: int) -> list[str]:

@@ -56,7 +56,12 @@ from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
 from ..helper_origins import ancestry, helper_comments
-from ..source_text import comments_per_attribute
+from ..source_text import (
+    INIT_SUMMARY,
+    comments_per_attribute,
+    docstring_summary,
+    docstrings,
+)
 from ..ties import ties
 from .imports import Imports, Printed
 from .values import literal
@@ -128,6 +133,20 @@ def _helper_comments(model: nn.Module, keys: list[str]) -> dict[str, list[str]]:
         if attribute in by_prefix[prefix]:
             found[key] = by_prefix[prefix][attribute]
     return found
+
+
+def _init_summary(model: nn.Module) -> str | None:
+    """The summary of the docstring of the model's ``__init__``, quoted for ``init_params()``.
+
+    ``init_params()`` is what functional style has for the constructor: the
+    first paragraph of its docstring ("Initializes the GAT model.") is said
+    there, and read back from there (:func:`~nnconvert.source_text.docstrings`).
+    """
+    literal = docstrings(model).of_init
+    summary = docstring_summary(literal) if literal else None
+    if summary is None:
+        return None
+    return INIT_SUMMARY.format(summary)
 
 
 def function_name(function: str) -> str:
@@ -204,6 +223,7 @@ def init_params_function(
             differ,
             len(compared),
             None if claim is None or differ else claim.wording,
+            _init_summary(model),
         )
         + "".join(f"    {line}\n" for line in lines)
     )
@@ -456,12 +476,14 @@ def _docstring(
     differ: list[str] | None,
     compared: int = 0,
     wording: str | None = None,
+    init_summary: str | None = None,
 ) -> str:
     """What ``init_params()`` gives, claiming equality with the original only where checked.
 
     ``differ``: the keys a comparison found different (empty: all equal),
     None when no comparison ran; ``compared``: how many keys it compared;
     ``wording``: an inherited claim (:class:`InitClaim`), which replaces them.
+    ``init_summary``: the last paragraph, what the model's ``__init__`` said of itself.
     """
     model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
     layers = "of its `nn` layers " if unknown else ""
@@ -478,6 +500,8 @@ def _docstring(
             f"set {them} before use."
         )
         paragraphs.append(warning)
+    if init_summary:
+        paragraphs.append(init_summary)
     first, *rest = paragraphs
     text = textwrap.fill(first, 88, initial_indent='    """', subsequent_indent="    ")
     for paragraph in rest:
