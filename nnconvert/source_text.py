@@ -28,7 +28,7 @@ import re
 import textwrap
 import tokenize
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import black
 from torch import fx, nn
@@ -49,19 +49,60 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """The statement a comment annotates, and where it stands in its block.
+
+    ``later``: the (first, last) lines of that statement and of the
+    statements after it in the same block; ``earlier``: of those before it.
+    """
+
+    returns: bool
+    later: tuple[tuple[int, int], ...]
+    earlier: tuple[tuple[int, int], ...]
+
+    def ran(self, lines: set[int]) -> bool:
+        """Whether the trace ran the statement, judged by the lines it made nodes from.
+
+        A statement ran when it or one after it in its block made a node
+        (one that made none, ``keep_prob = 1 - drop_prob``, ran if the next
+        did); a ``return`` ran when the statements before it did. Not so a
+        statement of a branch the trace did not take, or one after the
+        ``return`` it took (DINO's ``interpolate_pos_encoding``).
+        """
+        spans = self.later + (self.earlier if self.returns else ())
+        return any(first <= line <= last for first, last in spans for line in lines)
+
+
+@dataclass(frozen=True)
 class FunctionText:
     """One function of the user's: its comments in order, and where each statement ends."""
 
     comments: tuple[tuple[int, str], ...]
     #: (first line, last line) of each statement head: a compound statement's header only
     heads: tuple[tuple[int, int], ...]
+    #: per comment line, the statement it annotates (none: after the last one)
+    owners: dict[int, Owner] = field(default_factory=dict)
 
     def statement_end(self, line: int) -> int:
         """The last line of the innermost statement (head) holding ``line``."""
+        return self.statement_span(line)[1]
+
+    def statement_span(self, line: int) -> tuple[int, int]:
+        """The (first, last) line of the innermost statement (head) holding ``line``."""
         holding = [(s, e) for s, e in self.heads if s <= line <= e]
         if not holding:
-            return line
-        return min(holding, key=lambda span: span[1] - span[0])[1]
+            return line, line
+        return min(holding, key=lambda span: span[1] - span[0])
+
+    def annotates_before(self, line: int, start: int) -> bool:
+        """Whether the comment on ``line`` annotates a statement that starts before ``start``."""
+        owner = self.owners.get(line)
+        return owner is not None and owner.later[0][0] < start
+
+    def annotates_code_that_ran(self, line: int, ran: set[int]) -> bool:
+        """Whether the comment on ``line`` annotates a statement the trace ran."""
+        owner = self.owners.get(line)
+        return owner is None or owner.ran(ran)
 
 
 def read_file(path: str) -> SourceFile | None:
@@ -138,7 +179,42 @@ def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     heads.append(
         (function.lineno, body_start - 1)
     )  # the signature: the first statement's
-    return FunctionText(comments, tuple(heads))
+    owners = _owners(source, function, [line for line, _ in comments])
+    return FunctionText(comments, tuple(heads), owners)
+
+
+def _owners(source: SourceFile, function: Any, lines: list[int]) -> dict[int, Owner]:
+    """The :class:`Owner` of each comment line: the statement it stands above or trails.
+
+    A comment alone on its line annotates the next statement; one after
+    code, the innermost statement holding its line.
+    """
+    blocks: list[list[ast.stmt]] = []
+    for node in ast.walk(function):
+        for part in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(node, part, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                blocks.append(block)
+    where = {id(s): (block, i) for block in blocks for i, s in enumerate(block)}
+    statements = [s for block in blocks for s in block if s is not function]
+    text = source.text.splitlines()
+    owners = {}
+    for line in lines:
+        alone = text[line - 1].lstrip().startswith("#")
+        if alone:
+            after = [s for s in statements if s.lineno > line]
+            owner = min(after, key=lambda s: s.lineno, default=None)
+        else:
+            holding = [s for s in statements if s.lineno <= line <= s.end_lineno]
+            owner = min(holding, key=lambda s: s.end_lineno - s.lineno, default=None)
+        if owner is None or id(owner) not in where:
+            continue
+        block, index = where[id(owner)]
+        spans = [(s.lineno, s.end_lineno) for s in block]
+        owners[line] = Owner(
+            isinstance(owner, ast.Return), tuple(spans[index:]), tuple(spans[:index])
+        )
+    return owners
 
 
 def function_text(frame: Frame) -> FunctionText | None:
@@ -161,29 +237,53 @@ class CommentFeed:
     functions: dict[tuple[str, int], FunctionText | None] = field(default_factory=dict)
     #: (function, statement end) -> the last printed node made from that statement
     last: dict[tuple[tuple[str, int], int], fx.Node] = field(default_factory=dict)
+    #: per function, the lines the output's nodes were made from (what the trace ran)
+    ran: dict[tuple[str, int], set[int]] = field(default_factory=dict)
 
-    def prepare(self, nodes: list[fx.Node]) -> None:
+    def prepare(self, nodes: list[fx.Node], every: Iterable[fx.Node] = ()) -> None:
         """The statements the body prints, in order: each line's comments go before its last.
 
         A source statement printed as several (``x = F.relu(self.conv1(x))``
         in module style) has its comment above the step that completes it;
         so the comment stays with the same step whichever style the source
-        was written in.
+        was written in. ``every``: all nodes the output holds, printed or
+        inlined; a comment on code none of them came from is not printed
+        (:meth:`FunctionText.annotates_code_that_ran`).
         """
         for node in nodes:
             for key, end in self._statements(node):
                 self.last[key, end] = node
+        for node in [*nodes, *every]:
+            for frame in node_frames(node):
+                self.ran.setdefault((frame.file, frame.first_line), set()).add(
+                    frame.line
+                )
 
     def before(self, node: fx.Node) -> list[str]:
-        """The comment lines to print before the statement made from ``node``."""
+        """The comment lines to print before the statement made from ``node``.
+
+        The first step of a statement printed as several also gets the
+        comments on the statements before it that it holds (DINO's ``shape
+        = ...  # work with diff dim tensors``, inlined into the next line's
+        ``torch.rand(shape, ...)``): they are about its code, not the last step's.
+        """
         lines = []
-        for key, end in self._statements(node):
+        for key, start, end in self._spans(node):
+            text = self.functions[key]
             if self.last.get((key, end)) is node:
                 lines += self._take(key, lambda line: line <= end)
+            else:
+                lines += self._take(
+                    key, lambda line: text.annotates_before(line, start)
+                )
         return lines
 
     def _statements(self, node: fx.Node) -> list[tuple[tuple[str, int], int]]:
         """Per frame of ``node`` with source: (its function, the end of its statement)."""
+        return [(key, end) for key, _, end in self._spans(node)]
+
+    def _spans(self, node: fx.Node) -> list[tuple[tuple[str, int], int, int]]:
+        """Per frame of ``node`` with source: (its function, its statement's first and last line)."""
         found = []
         for frame in node_frames(node):
             key = (frame.file, frame.first_line)
@@ -192,7 +292,7 @@ class CommentFeed:
                 self.printed[key] = 0
             text = self.functions[key]
             if text is not None:
-                found.append((key, text.statement_end(frame.line)))
+                found.append((key, *text.statement_span(frame.line)))
         return found
 
     def rest(self) -> list[str]:
@@ -204,11 +304,15 @@ class CommentFeed:
         return lines
 
     def _take(self, key: tuple[str, int], wanted) -> list[str]:
-        comments = self.functions[key].comments
+        text = self.functions[key]
+        comments = text.comments
+        ran = self.ran.get(key, set())
         index = self.printed[key]
         taken = []
         while index < len(comments) and wanted(comments[index][0]):
-            taken.append(comments[index][1])
+            line, comment = comments[index]
+            if text.annotates_code_that_ran(line, ran):
+                taken.append(comment)
             index += 1
         self.printed[key] = index
         return taken

@@ -148,7 +148,9 @@ def body_lines(
             continue
         statements.append((guard, node, _statement(node, printer, unpacks, optional)))
         readers.append(node)
-    comments.prepare([node for _, node, lines in statements if lines and node])
+    comments.prepare(
+        [node for _, node, lines in statements if lines and node], graph.nodes
+    )
     above = _init_commented(
         readers,
         [lines for _, _, lines in statements],
