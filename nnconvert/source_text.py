@@ -684,8 +684,8 @@ def _joined(first: str, second: str) -> str | None:
     except (ValueError, SyntaxError):
         return None
     escaped = any("\\" in s and s[:1] not in "rR" for s in literals)
-    if escaped or any('"' in t for t in texts):
-        return None  # escapes and quotes are kept only as the user wrote them
+    if escaped or any('"""' in t for t in texts):
+        return None  # escapes and triple quotes are kept only as the user wrote them
     body = "\n\n".join(inspect.cleandoc(t) for t in texts)
     if body.endswith("\\"):
         return None
