@@ -138,8 +138,13 @@ def method_functions(
     """
     printed = []
     for name, method in plan.methods:
-        body = method_body(  # no block calls: see passes
-            method, Style.FUNCTIONAL, (), read_comments=read_comments
+        body = method_body(
+            method,
+            Style.FUNCTIONAL,
+            (),
+            callees=plan.callees,
+            leaves=plan.leaves,
+            read_comments=read_comments,
         )
         keywords = ["training: bool = False"] if method.call.reads_training else []
         literal = function_docstring(method.call.function)
