@@ -150,6 +150,27 @@ def test_the_method_is_followed_through_parameters_locals_and_sequentials():
     assert helper_comments(ancestry(model, "")) == {}  # the Stacks are modules
 
 
+class Local(nn.Module):
+    def __init__(self):
+        super().__init__()
+        table = self.make()
+        self.register_buffer("table", table, persistent=False)
+        self.twice = self.make() + self.make()  # two calls: whose words are they?
+
+    def make(self):
+        """Ones."""
+        return torch.ones(3)
+
+    def forward(self, x):
+        return x + self.table + self.twice
+
+
+def test_the_method_is_followed_through_a_local_of_init():
+    assert helper_comments(ancestry(Local(), "")) == {
+        "table": ["# Made by make(): Ones."]
+    }
+
+
 class Given(nn.Module):
     """A tensor from outside the model: no method of the user's made it."""
 
