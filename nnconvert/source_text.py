@@ -649,15 +649,6 @@ def docstring_summary(literal: str) -> str | None:
     return summary or None
 
 
-def init_parameters(cls: type) -> list[str]:
-    """The names ``cls.__init__`` takes, ``self`` aside (none: no signature to read)."""
-    try:
-        signature = inspect.signature(cls.__init__)
-    except (TypeError, ValueError):
-        return []
-    return list(signature.parameters)[1:]
-
-
 def _init_summary_said(doc: str | None) -> str | None:
     """The ``__init__`` summary an ``init_params()`` docstring quotes (its last paragraph)."""
     if not doc:

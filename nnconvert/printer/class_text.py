@@ -18,7 +18,6 @@ from ..source_text import (
     docstring_lines,
     docstring_summary,
     docstrings,
-    init_parameters,
 )
 from .body import print_body
 from .class_plan import ClassPlan
@@ -40,7 +39,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
     ] + [f"{o}=None" for o in plan.optional]
     docs = docstrings(plan.template.instance.module)
     head = f"    def __init__({', '.join(['self', *parameters])}):\n" + "".join(
-        f"{line}\n" for line in _docstring(_init_docstring(docs.of_init, plan), 8)
+        f"{line}\n" for line in _docstring(_init_docstring(docs.of_init), 8)
     )
     forward = ""
     if plan.statements is not None:
@@ -98,19 +97,16 @@ def _class_docstring(literal: str | None) -> str:
     return "".join(f"{line}\n" for line in lines) + ("\n" if lines else "")
 
 
-def _init_docstring(literal: str | None, plan: ClassPlan) -> str | None:
-    """The source ``__init__``'s docstring for the emitted one.
+def _init_docstring(literal: str | None) -> str | None:
+    """The summary (first paragraph) of the source ``__init__``'s docstring, for the emitted one.
 
-    Whole when the emitted ``__init__`` takes every parameter the source's
-    took; else its summary only: the rest (``Args:``) would describe
-    parameters it no longer has (the output is built for one configuration).
+    Only the summary: the rest (``Args:``) describes the constructor's
+    parameters, which the output, built for one configuration, mostly no
+    longer takes; and functional style, which has no ``__init__``, can
+    carry the summary in ``init_params()`` and give it back, so that round
+    trips through it keep the same text.
     """
-    if literal is None:
-        return None
-    kept = {p.name for p, _ in plan.signature} | set(plan.optional)
-    if set(init_parameters(type(plan.template.instance.module))) <= kept:
-        return literal
-    summary = docstring_summary(literal)
+    summary = docstring_summary(literal) if literal else None
     return f'"""{summary}"""' if summary else None
 
 
