@@ -68,13 +68,20 @@ def helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
         if not isinstance(statement, ast.stmt):
             continue
         for name in _attributes_set(statement):
-            if not isinstance(getattr(module, name, None), torch.Tensor):
+            if not _holds_tensor(module, name):
                 continue
             value = _assigned_value(statement, name)
             origin = _origin(ancestry, len(ancestry) - 1, value, statement.lineno)
             if origin is not None:
                 comments[name] = _method_comments(*origin)
     return comments
+
+
+def _holds_tensor(module: nn.Module, name: str) -> bool:
+    try:
+        return isinstance(getattr(module, name, None), torch.Tensor)
+    except Exception:  # a property that fails: not a tensor attribute of ours
+        return False
 
 
 def unsaved_helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
