@@ -84,20 +84,23 @@ def _holds_tensor(module: nn.Module, name: str) -> bool:
         return False
 
 
-def unsaved_helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
-    """:func:`helper_comments` of the tensors outside the ``state_dict``.
+def read_helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
+    """:func:`helper_comments` that functional style says where the tensor is read.
 
-    Functional style writes such a tensor where it is read (the saved ones
-    are written by ``init_params()``, which says their comments there).
+    A block's function says them before it first reads the tensor, as it
+    says its ``__init__``'s comments (:mod:`.printer.body`); so does the
+    root's function for a tensor outside the ``state_dict``, which it
+    rebuilds where it reads it. The root's saved tensors are defined by
+    ``init_params()``, which says them above their keys, where a
+    functional input reads the root's ``__init__`` comments back.
     """
     if not ancestry:
         return {}
+    comments = helper_comments(ancestry)
+    if len(ancestry) > 1:
+        return comments
     saved = ancestry[-1][1].state_dict(keep_vars=True)
-    return {
-        name: lines
-        for name, lines in helper_comments(ancestry).items()
-        if name not in saved
-    }
+    return {name: lines for name, lines in comments.items() if name not in saved}
 
 
 def _init_of(module: nn.Module) -> tuple[SourceFile, ast.FunctionDef] | None:

@@ -14,12 +14,15 @@ import pytest
 import torch
 from torch import nn
 
+import nnconvert
 from nnconvert.helper_origins import ancestry, helper_comments
 from nnconvert.options import Style
 
+from .helpers import load_output
 from .test_source_map import converted
 
 STYLES = list(Style)
+CLASS_STYLES = [Style.MODULE, Style.MIXED]
 
 
 class Table(nn.Module):
@@ -111,12 +114,29 @@ TABLE_COMMENTS = [
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_a_buffer_keeps_the_docstring_and_comments_of_the_method_that_made_it(style):
     text = converted(WithTable(), style, torch.randn(2, 6, 4))
+    assert text.count("# TODO: a closed form") == 1
+    if style is Style.FUNCTIONAL:  # a block's: in its function, as its __init__'s
+        function = text[text.index("def table(") : text.index("def with_table(")]
+        assert _lines_before(function, 'params["table"]', 4) == [
+            "# not a parameter",
+            *TABLE_COMMENTS,
+        ]
+    else:
+        assert (
+            _lines_before(text, 'self.register_buffer("table", ', 3) == TABLE_COMMENTS
+        )
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_the_roots_buffer_keeps_them_too(style):
+    """Functional style: above its key in ``init_params()``, read back from there."""
+    text = converted(Table(6, 4), style, torch.randn(2, 6, 4))
     definition = (
-        'params["table.table"] = '
+        'params["table"] = '
         if style is Style.FUNCTIONAL
         else 'self.register_buffer("table", '
     )
-    assert _lines_before(text, definition, 3) == TABLE_COMMENTS
+    assert _lines_before(text, definition, 4) == ["# not a parameter", *TABLE_COMMENTS]
     assert text.count("# TODO: a closed form") == 1
 
 
@@ -209,3 +229,18 @@ def test_only_a_tensor_a_method_computed_is_commented(style):
     text = converted(Reset(), style, torch.randn(2, 3))
     assert "Made by" not in text
     assert "Reinitialize" not in text and "A number" not in text
+
+
+@pytest.mark.parametrize("to", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_roots_buffer_comments_survive_a_round_trip_through_functional(to):
+    inputs = (torch.randn(2, 6, 4),)
+    first = nnconvert.convert(Table(6, 4), Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(load_output(first, "Table"), to, inputs).source
+    # (read back as a parameter by this loader: the comments are the point here)
+    definition = next(
+        line for line in again.splitlines() if "(1, 6, 4)" in line
+    ).strip()
+    assert _lines_before(again, definition, 4) == [
+        "# not a parameter",
+        *TABLE_COMMENTS,
+    ]

@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 from torch import fx
 
-from ..helper_origins import unsaved_helper_comments
+from ..helper_origins import read_helper_comments
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
@@ -53,7 +53,7 @@ def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
     ]
     texts = []
     for plan in plans:
-        said = unsaved_helper_comments(plan.instance.ancestry)  # where first read
+        said = read_helper_comments(plan.instance.ancestry)  # where first read
         texts += [*method_functions(plan, said), function_text(plan, said)]
     return helpers + leaf_layers(plans) + texts
 

@@ -116,23 +116,14 @@ def inherited_claim(doc: str) -> str | None:
 
 
 def _helper_comments(model: nn.Module, keys: list[str]) -> dict[str, list[str]]:
-    """Per key, what the helper method that computed its tensor says (:mod:`..helper_origins`).
+    """Per root key, what the helper method that computed its tensor says (:mod:`..helper_origins`).
 
     Said above the key: ``init_params()`` is where functional style defines
-    a saved tensor.
+    the root's saved tensors (a block's are said in its function, as its
+    ``__init__``'s comments are).
     """
-    by_prefix: dict[str, dict[str, list[str]]] = {}
-    found = {}
-    for key in keys:
-        prefix, _, attribute = key.rpartition(".")
-        if prefix not in by_prefix:
-            try:
-                by_prefix[prefix] = helper_comments(ancestry(model, prefix))
-            except KeyError:  # a key that is not a module path (a tied alias)
-                by_prefix[prefix] = {}
-        if attribute in by_prefix[prefix]:
-            found[key] = by_prefix[prefix][attribute]
-    return found
+    made_by = helper_comments(ancestry(model, ""))
+    return {key: made_by[key] for key in keys if key in made_by}
 
 
 def _init_summary(model: nn.Module) -> str | None:
