@@ -134,7 +134,10 @@ def method_functions(
 
     Over the same weight dict as its caller (a method reads its own
     module's weights), with the user's parameter names; ``training`` when
-    the body reads it, as the caller passes it on.
+    the body reads it or calls a block that takes it, as the caller passes
+    it on. A block it calls is called as its caller would call it
+    (``patch_embed(sub_params(params, "patch_embed."), x)``).
+    ``read_comments``: see :func:`~.body.print_body`.
     """
     printed = []
     for name, method in plan.methods:
