@@ -39,6 +39,7 @@ from .copying import copy_model
 from .errors import ConversionError
 from .example_values import clone_inputs
 from .frontend import ModelInput, model_input
+from .helper_origins import ancestry
 from .leaves import is_leaf, mark_leaves
 from .merge import merge_traces
 from .module_kinds import (
@@ -106,7 +107,9 @@ class Instance:
     own record, with names, is in ``node.meta``: :mod:`.source_map`). ``built_attributes`` are the
     attributes a front end built rather than found declared
     (``ModelInput.built_paths`` relative to this instance): class styles
-    place them where first used.
+    place them where first used. ``ancestry``: (path, module) from the root
+    down to this one, for what the parents' ``__init__`` say about what they
+    handed it (:mod:`.helper_origins`).
     """
 
     path: str  # "" for the root, "layer1.0" for a block inside it
@@ -115,6 +118,7 @@ class Instance:
     source_map: dict[str, SourceLocation] = field(default_factory=dict)
     built_attributes: frozenset[str] = frozenset()
     merged: fx.GraphModule | None = None
+    ancestry: tuple[tuple[str, nn.Module], ...] = ()
 
     @property
     def graph(self) -> fx.GraphModule:
@@ -176,7 +180,13 @@ def trace_instances(
         single = len(graphs) == 1
         located = _source_locations(merged)
         made = Instance(
-            path, module, graphs, located, built, None if single else merged
+            path,
+            module,
+            graphs,
+            located,
+            built,
+            None if single else merged,
+            ancestry(model, path),
         )
         if path and twin is None and all(map(shareable, [*graphs.values(), merged])):
             first_traced[key] = made

@@ -28,7 +28,7 @@ import re
 import textwrap
 import tokenize
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import black
 from torch import fx, nn
@@ -49,19 +49,60 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """The statement a comment annotates, and where it stands in its block.
+
+    ``later``: the (first, last) lines of that statement and of the
+    statements after it in the same block; ``earlier``: of those before it.
+    """
+
+    returns: bool
+    later: tuple[tuple[int, int], ...]
+    earlier: tuple[tuple[int, int], ...]
+
+    def ran(self, lines: set[int]) -> bool:
+        """Whether the trace ran the statement, judged by the lines it made nodes from.
+
+        A statement ran when it or one after it in its block made a node
+        (one that made none, ``keep_prob = 1 - drop_prob``, ran if the next
+        did); a ``return`` ran when the statements before it did. Not so a
+        statement of a branch the trace did not take, or one after the
+        ``return`` it took (DINO's ``interpolate_pos_encoding``).
+        """
+        spans = self.later + (self.earlier if self.returns else ())
+        return any(first <= line <= last for first, last in spans for line in lines)
+
+
+@dataclass(frozen=True)
 class FunctionText:
     """One function of the user's: its comments in order, and where each statement ends."""
 
     comments: tuple[tuple[int, str], ...]
     #: (first line, last line) of each statement head: a compound statement's header only
     heads: tuple[tuple[int, int], ...]
+    #: per comment line, the statement it annotates (none: after the last one)
+    owners: dict[int, Owner] = field(default_factory=dict)
 
     def statement_end(self, line: int) -> int:
         """The last line of the innermost statement (head) holding ``line``."""
+        return self.statement_span(line)[1]
+
+    def statement_span(self, line: int) -> tuple[int, int]:
+        """The (first, last) line of the innermost statement (head) holding ``line``."""
         holding = [(s, e) for s, e in self.heads if s <= line <= e]
         if not holding:
-            return line
-        return min(holding, key=lambda span: span[1] - span[0])[1]
+            return line, line
+        return min(holding, key=lambda span: span[1] - span[0])
+
+    def annotates_before(self, line: int, start: int) -> bool:
+        """Whether the comment on ``line`` annotates a statement that starts before ``start``."""
+        owner = self.owners.get(line)
+        return owner is not None and owner.later[0][0] < start
+
+    def annotates_code_that_ran(self, line: int, ran: set[int]) -> bool:
+        """Whether the comment on ``line`` annotates a statement the trace ran."""
+        owner = self.owners.get(line)
+        return owner is None or owner.ran(ran)
 
 
 def read_file(path: str) -> SourceFile | None:
@@ -138,7 +179,42 @@ def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     heads.append(
         (function.lineno, body_start - 1)
     )  # the signature: the first statement's
-    return FunctionText(comments, tuple(heads))
+    owners = _owners(source, function, [line for line, _ in comments])
+    return FunctionText(comments, tuple(heads), owners)
+
+
+def _owners(source: SourceFile, function: Any, lines: list[int]) -> dict[int, Owner]:
+    """The :class:`Owner` of each comment line: the statement it stands above or trails.
+
+    A comment alone on its line annotates the next statement; one after
+    code, the innermost statement holding its line.
+    """
+    blocks: list[list[ast.stmt]] = []
+    for node in ast.walk(function):
+        for part in ("body", "orelse", "finalbody", "handlers"):
+            block = getattr(node, part, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                blocks.append(block)
+    where = {id(s): (block, i) for block in blocks for i, s in enumerate(block)}
+    statements = [s for block in blocks for s in block if s is not function]
+    text = source.text.splitlines()
+    owners = {}
+    for line in lines:
+        alone = text[line - 1].lstrip().startswith("#")
+        if alone:
+            after = [s for s in statements if s.lineno > line]
+            owner = min(after, key=lambda s: s.lineno, default=None)
+        else:
+            holding = [s for s in statements if s.lineno <= line <= s.end_lineno]
+            owner = min(holding, key=lambda s: s.end_lineno - s.lineno, default=None)
+        if owner is None or id(owner) not in where:
+            continue
+        block, index = where[id(owner)]
+        spans = [(s.lineno, s.end_lineno) for s in block]
+        owners[line] = Owner(
+            isinstance(owner, ast.Return), tuple(spans[index:]), tuple(spans[:index])
+        )
+    return owners
 
 
 def function_text(frame: Frame) -> FunctionText | None:
@@ -161,25 +237,45 @@ class CommentFeed:
     functions: dict[tuple[str, int], FunctionText | None] = field(default_factory=dict)
     #: (function, statement end) -> the last printed node made from that statement
     last: dict[tuple[tuple[str, int], int], fx.Node] = field(default_factory=dict)
+    #: per function, the lines the output's nodes were made from (what the trace ran)
+    ran: dict[tuple[str, int], set[int]] = field(default_factory=dict)
 
-    def prepare(self, nodes: list[fx.Node]) -> None:
+    def prepare(self, nodes: list[fx.Node], every: Iterable[fx.Node] = ()) -> None:
         """The statements the body prints, in order: each line's comments go before its last.
 
         A source statement printed as several (``x = F.relu(self.conv1(x))``
         in module style) has its comment above the step that completes it;
         so the comment stays with the same step whichever style the source
-        was written in.
+        was written in. ``every``: all nodes the output holds, printed or
+        inlined; a comment on code none of them came from is not printed
+        (:meth:`FunctionText.annotates_code_that_ran`).
         """
         for node in nodes:
             for key, end in self._statements(node):
                 self.last[key, end] = node
+        for node in [*nodes, *every]:
+            for frame in node_frames(node):
+                self.ran.setdefault((frame.file, frame.first_line), set()).add(
+                    frame.line
+                )
 
     def before(self, node: fx.Node) -> list[str]:
-        """The comment lines to print before the statement made from ``node``."""
+        """The comment lines to print before the statement made from ``node``.
+
+        The first step of a statement printed as several also gets the
+        comments on the statements before it that it holds (DINO's ``shape
+        = ...  # work with diff dim tensors``, inlined into the next line's
+        ``torch.rand(shape, ...)``): they are about its code, not the last step's.
+        """
         lines = []
-        for key, end in self._statements(node):
+        for key, start, end in self._spans(node):
+            text = self.functions[key]
             if self.last.get((key, end)) is node:
                 lines += self._take(key, lambda line: line <= end)
+            else:
+                lines += self._take(
+                    key, lambda line: text.annotates_before(line, start)
+                )
         return lines
 
     def above(self, node: fx.Node) -> list[str]:
@@ -198,6 +294,10 @@ class CommentFeed:
 
     def _statements(self, node: fx.Node) -> list[tuple[tuple[str, int], int]]:
         """Per frame of ``node`` with source: (its function, the end of its statement)."""
+        return [(key, end) for key, _, end in self._spans(node)]
+
+    def _spans(self, node: fx.Node) -> list[tuple[tuple[str, int], int, int]]:
+        """Per frame of ``node`` with source: (its function, its statement's first and last line)."""
         found = []
         for frame in node_frames(node):
             key = (frame.file, frame.first_line)
@@ -206,7 +306,7 @@ class CommentFeed:
                 self.printed[key] = 0
             text = self.functions[key]
             if text is not None:
-                found.append((key, text.statement_end(frame.line)))
+                found.append((key, *text.statement_span(frame.line)))
         return found
 
     def rest(self) -> list[str]:
@@ -218,11 +318,15 @@ class CommentFeed:
         return lines
 
     def _take(self, key: tuple[str, int], wanted) -> list[str]:
-        comments = self.functions[key].comments
+        text = self.functions[key]
+        comments = text.comments
+        ran = self.ran.get(key, set())
         index = self.printed[key]
         taken = []
         while index < len(comments) and wanted(comments[index][0]):
-            taken.append(comments[index][1])
+            line, comment = comments[index]
+            if text.annotates_code_that_ran(line, ran):
+                taken.append(comment)
             index += 1
         self.printed[key] = index
         return taken
@@ -238,7 +342,9 @@ _OWN_INIT_COMMENTS = re.compile(
 )
 
 
-def module_init_comments(module: nn.Module) -> list[tuple[str, list[str]]]:
+def module_init_comments(
+    module: nn.Module, made_by: Mapping[str, list[str]] | None = None
+) -> list[tuple[str, list[str]]]:
     """:func:`init_comments` of ``module``'s class; for a functional input, of its ``init_params()``.
 
     Functional style writes the root's ``__init__`` comments above the keys
@@ -247,7 +353,7 @@ def module_init_comments(module: nn.Module) -> list[tuple[str, list[str]]]:
     """
     function = getattr(module, "function", None)
     if not inspect.isfunction(function) or _class_definition(type(module)):
-        return init_comments(type(module))
+        return init_comments(type(module), made_by)
     init = function.__globals__.get("init_params")
     found = _function_definition(init) if inspect.isfunction(init) else None
     if found is None:
@@ -267,12 +373,16 @@ def module_init_comments(module: nn.Module) -> list[tuple[str, list[str]]]:
     return _placed_comments(source, definition, keys, _OWN_INIT_COMMENTS)
 
 
-def init_comments(cls: type) -> list[tuple[str, list[str]]]:
+def init_comments(
+    cls: type, made_by: Mapping[str, list[str]] | None = None
+) -> list[tuple[str, list[str]]]:
     """The comments of ``cls.__init__``, each with the attribute it stands before.
 
     In source order: ``(name, comments)`` for each ``self.<name> = ...``
     holding the comment lines above it and the one trailing it (maybe
     none); comments after the last assignment are listed under ``""``.
+    ``made_by``: more lines per attribute, after its own (what the helper
+    method that computed it says: :mod:`.helper_origins`).
     """
     init = vars(cls).get("__init__")
     code = getattr(init, "__code__", None)
@@ -288,7 +398,7 @@ def init_comments(cls: type) -> list[tuple[str, list[str]]]:
         if isinstance(node, ast.stmt)
         for name in _attributes_set(node)
     )
-    return _placed_comments(source, function, assigned)
+    return _placed_comments(source, function, assigned, made_by=made_by)
 
 
 def _placed_comments(
@@ -296,8 +406,12 @@ def _placed_comments(
     function: Any,
     assigned: list[tuple[int, str]],
     skip: re.Pattern | None = None,
+    made_by: Mapping[str, list[str]] | None = None,
 ) -> list[tuple[str, list[str]]]:
-    """Each comment of ``function`` with the first of ``assigned`` (end line, name) at or after it."""
+    """Each comment of ``function`` with the first of ``assigned`` (end line, name) at or after it.
+
+    ``made_by`` lines follow the comments of the first entry of their name.
+    """
     found: list[tuple[str, list[str]]] = [(name, []) for _, name in assigned]
     found.append(("", []))
     ends = [end for end, _ in assigned]
@@ -310,6 +424,10 @@ def _placed_comments(
         if function.lineno <= line <= _end_with_comments(source, function):
             index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
             found[index][1].append(text)
+    for name, lines in (made_by or {}).items():
+        index = next((i for i, (n, _) in enumerate(found) if n == name), None)
+        if index is not None:
+            found[index][1].extend(lines)
     return found if any(comments for _, comments in found) else []
 
 
@@ -371,7 +489,9 @@ def _end_with_comments(source: SourceFile, function: Any) -> int:
 
 
 def comments_per_attribute(
-    module: nn.Module, printed: list[str]
+    module: nn.Module,
+    printed: list[str],
+    made_by: Mapping[str, list[str]] | None = None,
 ) -> tuple[dict[str, list[str]], list[str]]:
     """``init_comments`` placed on the attributes that are ``printed``, and the rest.
 
@@ -379,7 +499,7 @@ def comments_per_attribute(
     n_head``) goes before the next one it does; those after the last printed
     one are returned apart, to follow it.
     """
-    return placed_on(module_init_comments(module), printed)
+    return placed_on(module_init_comments(module, made_by), printed)
 
 
 def placed_on(
@@ -483,10 +603,11 @@ def _docstring_text(found: tuple[SourceFile, Any] | None) -> str | None:
 
 @dataclass(frozen=True)
 class Docstrings:
-    """The docstrings a converted definition carries: its class's and its ``forward``'s."""
+    """The docstrings a converted definition carries: its class's, ``forward``'s, ``__init__``'s."""
 
     of_class: str | None = None
     of_forward: str | None = None
+    of_init: str | None = None
 
     def for_function(self) -> str | None:
         """Functional style: one function stands for the class and its ``forward``."""
@@ -505,12 +626,49 @@ def docstrings(module: nn.Module) -> Docstrings:
     function = getattr(module, "function", None)
     cls = type(module)
     if inspect.isfunction(function) and _class_definition(cls) is None:
-        return Docstrings(_docstring_text(_function_definition(function)), None)
+        init = function.__globals__.get("init_params")
+        said = _init_summary_said(inspect.getdoc(init) if init else None)
+        return Docstrings(
+            _docstring_text(_function_definition(function)),
+            None,
+            f'"""{said}"""' if said else None,
+        )
     forward = vars(cls).get("forward")
     return Docstrings(
         _docstring_text(_class_definition(cls)),
         _docstring_text(_function_definition(forward)),
+        _docstring_text(_function_definition(vars(cls).get("__init__"))),
     )
+
+
+#: How ``init_params()``'s docstring quotes the summary of the class's ``__init__``
+INIT_SUMMARY = "The original `__init__`: {}"
+_INIT_SUMMARY = re.compile(r"The original `__init__`: (.+)", re.DOTALL)
+
+
+def docstring_summary(literal: str) -> str | None:
+    """The first paragraph of a docstring, as one line of plain text.
+
+    ``Initializes the GAT model.`` of a docstring that goes on with ``Args:``
+    about parameters the output's ``__init__`` does not take. None for a
+    docstring whose text has quotes or backslashes (kept only as written).
+    """
+    try:
+        text = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return None
+    if not isinstance(text, str) or "\\" in literal or '"' in text or "\\" in text:
+        return None
+    summary = " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
+    return summary or None
+
+
+def _init_summary_said(doc: str | None) -> str | None:
+    """The ``__init__`` summary an ``init_params()`` docstring quotes (its last paragraph)."""
+    if not doc:
+        return None
+    found = _INIT_SUMMARY.fullmatch(doc.split("\n\n")[-1])
+    return " ".join(found.group(1).split()) if found else None
 
 
 def function_docstring(function: Any) -> str | None:
@@ -531,8 +689,8 @@ def _joined(first: str, second: str) -> str | None:
     except (ValueError, SyntaxError):
         return None
     escaped = any("\\" in s and s[:1] not in "rR" for s in literals)
-    if escaped or any('"' in t for t in texts):
-        return None  # escapes and quotes are kept only as the user wrote them
+    if escaped or any('"""' in t for t in texts):
+        return None  # escapes and triple quotes are kept only as the user wrote them
     body = "\n\n".join(inspect.cleandoc(t) for t in texts)
     if body.endswith("\\"):
         return None

@@ -261,13 +261,113 @@ class Dropping(nn.Module):
 
 
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
-def test_a_helper_reading_the_mode_is_kept_and_one_calling_a_block_inlined(style):
+def test_a_helper_reading_the_mode_and_one_calling_a_block_are_kept(style):
     conversion = _checked(Dropping(), style, torch.randn(2, 6))
     definitions = _definitions(conversion.source, style)
-    assert "hidden" in definitions and "encode" not in definitions
+    assert {"hidden", "encode"} <= definitions
     if style is Style.FUNCTIONAL:
         assert "hidden(params, x, training=training)" in conversion.source
+        assert 'h = encoder(sub_params(params, "encoder."), h)' in conversion.source
+    else:
+        assert "        h = self.encoder(h)\n        return h\n" in conversion.source
     assert _converted_again(conversion, torch.randn(2, 6)) == conversion.source
+
+
+class NoisyBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x):
+        return F.dropout(self.fc(x), 0.0, self.training)
+
+
+class Scaled(nn.Module):
+    def __init__(self, scale):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.scale = scale
+
+    def forward(self, x):
+        return self.fc(x) * self.scale
+
+
+class Nothing(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class ThroughBlocks(nn.Module):
+    """DINO's ``prepare_tokens``, CLIP's ``encode_image``: a helper that calls blocks.
+
+    One block follows the mode, two share a function that takes their
+    scale, one does nothing (functional style calls no function for it).
+    (A functional file's blocks are told by their weights: these have some.)
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.noisy = NoisyBlock()
+        self.first = Scaled(2.0)
+        self.second = Scaled(3.0)
+        self.skip = Nothing()
+
+    def encode(self, h):
+        """Through the blocks."""
+        h = self.noisy(self.fc(h))
+        return self.skip(self.second(self.first(h)))
+
+    def forward(self, x):
+        return self.encode(x) + self.encode(x * 2)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_helper_calling_blocks_is_kept_with_its_name_and_parameters(style):
+    conversion = _checked(ThroughBlocks(), style, torch.randn(2, 6))
+    source = conversion.source
+    assert source.count('"""Through the blocks."""') == 1
+    if style is Style.FUNCTIONAL:
+        assert (
+            "def encode(params: dict[str, Tensor], h: Tensor, *, training: bool = False)"
+            in source
+        )
+        assert source.count("encode(params, x, training=training)") == 2
+        assert 'scaled(sub_params(params, "first."), h, value=2.0)' in source
+        assert "skip" not in source  # a block that does nothing is no call
+    else:
+        assert "    def encode(self, h):" in source
+        assert source.count("self.encode(") == 2
+        assert "self.second(" in source
+    assert _converted_again(conversion, torch.randn(2, 6)) == source
+
+
+class Stacked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.noisy = NoisyBlock()
+        self.first = Scaled(2.0)
+        self.second = Scaled(3.0)
+
+    def encode(self, h):
+        return self.second(self.first(self.noisy(h)))
+
+    def forward(self, x):
+        return torch.tanh(self.encode(x))
+
+
+@pytest.mark.parametrize("to", list(Style), ids=lambda s: s.value)
+@pytest.mark.parametrize("via", list(Style), ids=lambda s: s.value)
+def test_round_trips_keep_a_helper_that_calls_blocks(via, to):
+    """original -> via -> to is original -> to: the helper and its block calls come back."""
+    inputs = (torch.randn(4, 6),)
+    direct = _converted(Stacked(), to, *inputs)
+    assert "encode" in direct.source
+    first = _converted(Stacked(), via, *inputs)
+    again = nnconvert.convert(
+        load_output(first, "Stacked"), to=to, example_inputs=inputs
+    )
+    assert again.source == direct.source
 
 
 class Head(nn.Module):

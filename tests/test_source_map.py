@@ -416,3 +416,20 @@ def test_a_functional_docstring_joining_two_becomes_the_class_docstring():
         '    Two layers.\n    """\n\n    def __init__' in again.source
     )
     again.check(train=True)
+
+
+class QuotedDocstring(nn.Module):
+    """As in `"Graph Attention Networks" <https://arxiv.org/abs/1710.10903>`."""
+
+    def forward(self, x):
+        """Performs a forward pass through the network."""
+        return x * 2
+
+
+def test_docstrings_with_quotes_join_in_functional_style():
+    """pytorch/examples' GAT quotes its paper's title in its class docstring."""
+    source = converted(QuotedDocstring(), Style.FUNCTIONAL, torch.randn(3, 4))
+    assert (
+        '    """As in `"Graph Attention Networks" <https://arxiv.org/abs/1710.10903>`.\n\n'
+        '    Performs a forward pass through the network.\n    """' in source
+    )

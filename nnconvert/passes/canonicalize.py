@@ -167,6 +167,11 @@ def _flatten_reshape(node: fx.Node) -> None:
     node.kwargs = flatten.drop_defaults({"start_dim": 1})
 
 
+#: ``node.meta`` key of an inlined tensor's call: the attribute it stands for
+#: (what the user said about the attribute is said where it is read)
+INLINED_ATTRIBUTE = "inlined_attribute"
+
+
 def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
     """Tensors read by ``get_attr`` that are not in ``state`` -> the call that rebuilds them.
 
@@ -195,7 +200,7 @@ def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
         function, args, kwargs = tensor_call(value, str(node.target))
         with module.graph.inserting_before(node):
             constant = module.graph.call_function(function, args, kwargs)
-        constant.meta = dict(node.meta)
+        constant.meta = {**node.meta, INLINED_ATTRIBUTE: str(node.target)}
         node.replace_all_uses_with(constant)
         module.graph.erase_node(node)
 

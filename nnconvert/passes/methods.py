@@ -29,10 +29,9 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from torch import fx, nn
+from torch import fx
 
 from ..branches import is_choose, is_only_when
-from ..module_kinds import is_user_module
 from ..method_calls import ARGUMENTS, RETURNS, SCOPE, Scope, returned_number
 from ..source_map import NAMES, SOURCE
 from .graph_utils import is_training_flag
@@ -52,6 +51,8 @@ class MethodCall:
     key: str = ""
     #: the user's method (or a functional file's helper): its docstring
     function: Callable | None = field(default=None, repr=False)
+    #: functional style: the body calls a block whose function takes ``training``
+    passes_training: bool = False
     #: the body as printed, where the printer made some of its literals read
     #: a block's parameters (GAT's ``self.a[:, : self.value, :]``); None: as traced
     filled: fx.Graph | None = field(default=None, repr=False)
@@ -60,8 +61,11 @@ class MethodCall:
 
     @property
     def reads_training(self) -> bool:
-        """The body reads ``self.training``: in functional style it takes ``training``."""
-        return any(is_training_flag(node) for node in self.body.nodes)
+        """In functional style it takes ``training``: the body reads ``self.training``,
+        or hands it to a block it calls."""
+        return self.passes_training or any(
+            is_training_flag(node) for node in self.body.nodes
+        )
 
     @property
     def body(self) -> fx.Graph:
@@ -175,8 +179,6 @@ def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | 
             or node.op in ("placeholder", "output")
         ):
             return None
-        if node.op == "call_module" and _is_block(graph.owning_module, node):
-            return None  # see _is_block
         for read in node.all_input_nodes:
             if read in inside or read in arguments:
                 continue
@@ -188,18 +190,6 @@ def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | 
             return None
     body = fx.GraphModule(graph.owning_module, _body(scope, nodes, arguments, returned))
     return _Outline(scope, nodes, arguments, returned, body)
-
-
-def _is_block(owner: nn.Module, node: fx.Node) -> bool:
-    """A call of a block or ``nn.Sequential``: the helper stays inlined, in every style.
-
-    Functional style calls those through their own functions, with the
-    keywords and pass-throughs its plan decides per caller; a helper's body
-    is no caller there. Refused in every style alike, so that every style
-    keeps the same helpers and round trips through any of them hold.
-    """
-    layer = owner.get_submodule(str(node.target))
-    return is_user_module(layer) or isinstance(layer, nn.Sequential)
 
 
 def _is_number(node: fx.Node) -> bool:

@@ -17,6 +17,7 @@ from torch import fx, nn
 
 from ..branches import Guard, is_expect, is_only_when, negated
 from ..opspecs.helpers import helper_for
+from ..passes.canonicalize import INLINED_ATTRIBUTE
 from ..options import Style
 from ..naming import is_plain_identifier
 from ..source_text import CommentFeed, placed_on
@@ -49,6 +50,7 @@ def print_body(
     init_comments: Sequence[tuple[str, list[str]]] = (),
     methods: dict[str, str] | None = None,
     flags: dict[str, str] | None = None,
+    read_comments: dict[str, list[str]] | None = None,
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
@@ -65,6 +67,9 @@ def print_body(
     ``__init__`` comments per attribute, placed before the first statement
     that reads the attribute (:func:`_init_commented`).
     ``methods`` (functional style): each helper method's function name.
+    ``read_comments`` (functional style): lines per attribute said before the
+    first statement that reads it, and taken out of the dict (a block's
+    function and its methods' share one: said once); never elsewhere.
     """
     printer = ExpressionPrinter(
         style,
@@ -93,6 +98,7 @@ def print_body(
         {call for loop in loops for call in loop.calls[1:]}
         | {node for loop in data_loops for node in loop.hidden()},
         init_comments,
+        read_comments,
     )
     return Body(parameters, lines, printer.imports)
 
@@ -111,14 +117,14 @@ def body_lines(
     loops: dict[fx.Node, list[str] | DataLoop] | None = None,
     looped: set[fx.Node] = frozenset(),
     init_comments: Sequence[tuple[str, list[str]]] = (),
+    read_comments: dict[str, list[str]] | None = None,
 ) -> list[str]:
     """Every statement of ``graph``, each inside the ``if`` of its guard.
 
     ``loops``: the lines of a loop at its first call (a loop over data:
     printed here, its statements after the user's comments on them, as any
     other); the other calls of a loop (``looped``) print nothing of their
-    own. ``init_comments``: see
-    :func:`print_body`.
+    own. ``init_comments``, ``read_comments``: see :func:`print_body`.
     """
     loops = loops or {}
     unpacks = unpacks or {}
@@ -161,7 +167,8 @@ def body_lines(
             for _, node, lines in statements
             for node in (lines.statements if isinstance(lines, DataLoop) else [node])
             if lines and node
-        ]
+        ],
+        graph.nodes,
     )
 
     def commented(node: fx.Node) -> list[str]:  # a loop's statement
@@ -175,7 +182,13 @@ def body_lines(
         )
         for _, node, lines in statements
     ]
-    above = _init_commented(readers, written, inlined, init_comments)
+    above = _init_commented(
+        readers,
+        written,
+        inlined,
+        init_comments,
+        read_comments if read_comments is not None else {},
+    )
     entries = [
         (guard, above(i) + lines)
         for i, ((guard, _, _), lines) in enumerate(zip(statements, written))
@@ -188,6 +201,7 @@ def _init_commented(
     statements: list[list[str]],
     inlined: frozenset[fx.Node],
     init_comments: Sequence[tuple[str, list[str]]],
+    read_comments: dict[str, list[str]],
 ) -> Callable[[int], list[str]]:
     """The ``__init__`` comments to print above each statement (by its index).
 
@@ -197,6 +211,8 @@ def _init_commented(
     attribute no statement reads goes with the next one that is read, as in
     a class's ``__init__`` (:func:`~nnconvert.source_text.placed_on`); those
     after the last one read go before ``return``, as forward's own do.
+    ``read_comments`` follow, above the first statement reading their
+    attribute only (taken out of the dict as they are placed).
     """
     reads = [
         _attributes_read(node, inlined) if node is not None and lines else []
@@ -208,6 +224,7 @@ def _init_commented(
     for index, names in enumerate(reads):
         for name in names:
             above.setdefault(index, []).extend(placed.pop(name, []))
+            above[index].extend(read_comments.pop(name, []))
     ends = [
         i for i, node in enumerate(readers) if node is not None and node.op == "output"
     ]
@@ -228,6 +245,8 @@ def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
         current = stack.pop()
         if current.op in ("get_attr", "call_module"):
             found.append(str(current.target).split(".")[0])
+        if INLINED_ATTRIBUTE in current.meta:  # a tensor attribute, rebuilt here
+            found.append(current.meta[INLINED_ATTRIBUTE].split(".")[0])
         layers = current.meta.get("nn_module_stack")
         if layers:
             found.append(str(next(iter(layers))).split(".")[0])

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..helper_origins import helper_comments
 from ..naming import is_plain_identifier
 from ..options import Style
 from ..source_text import (
     class_comments,
     comments_per_attribute,
     docstring_lines,
+    docstring_summary,
     docstrings,
 )
 from .body import print_body
@@ -35,8 +37,10 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         p.name if is_positional else f"{p.name}={render_value(p.default, printer)}"
         for p, is_positional in plan.signature
     ] + [f"{o}=None" for o in plan.optional]
-    head = f"    def __init__({', '.join(['self', *parameters])}):\n"
     docs = docstrings(plan.template.instance.module)
+    head = f"    def __init__({', '.join(['self', *parameters])}):\n" + "".join(
+        f"{line}\n" for line in _docstring(_init_docstring(docs.of_init), 8)
+    )
     forward = ""
     if plan.statements is not None:
         module = plan.template.instance.module
@@ -93,6 +97,19 @@ def _class_docstring(literal: str | None) -> str:
     return "".join(f"{line}\n" for line in lines) + ("\n" if lines else "")
 
 
+def _init_docstring(literal: str | None) -> str | None:
+    """The summary (first paragraph) of the source ``__init__``'s docstring, for the emitted one.
+
+    Only the summary: the rest (``Args:``) describes the constructor's
+    parameters, which the output, built for one configuration, mostly no
+    longer takes; and functional style, which has no ``__init__``, can
+    carry the summary in ``init_params()`` and give it back, so that round
+    trips through it keep the same text.
+    """
+    summary = docstring_summary(literal) if literal else None
+    return f'"""{summary}"""' if summary else None
+
+
 def _docstring(literal: str | None, depth: int) -> list[str]:
     return docstring_lines(literal, " " * depth) if literal else []
 
@@ -101,8 +118,12 @@ def _commented_init(
     plan: ClassPlan, printer: ExpressionPrinter, keyed: bool
 ) -> list[str]:
     """``__init__``'s assignments, each after the comments that stood above it in the source."""
-    module = plan.template.instance.module
-    placed, rest = comments_per_attribute(module, [a.attribute for a in plan.init])
+    instance = plan.template.instance
+    placed, rest = comments_per_attribute(
+        instance.module,
+        [a.attribute for a in plan.init],
+        helper_comments(instance.ancestry),
+    )
     lines = []
     for assign in plan.init:
         lines += placed.pop(assign.attribute, [])

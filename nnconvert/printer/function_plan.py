@@ -28,6 +28,7 @@ take.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -39,7 +40,7 @@ from ..leaves import Leaf, leaf_of
 from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
-from ..passes.methods import with_method_bodies
+from ..passes.methods import is_method_call, with_method_bodies
 from .expressions import _Raw
 from .literal_holes import (
     Named,
@@ -231,7 +232,7 @@ class _Grouping:
         if instance.path and _returns_its_input(graph, instance.module):
             self.passthrough.add(id(instance.module))
             return None
-        calls = [n for n in graph.nodes if n.op == "call_module"]
+        calls = [n for n in with_method_bodies(graph) if n.op == "call_module"]
         leaves = {
             str(node.target): self.names.claim_leaf(leaf)
             for node in calls
@@ -290,7 +291,7 @@ class _Grouping:
         instance = member.instance
         callees = tuple(
             (str(n.target), id(self.group_of[id(_submodule(instance, n))]))
-            for n in member.graph.nodes
+            for n in with_method_bodies(member.graph)
             if n.op == "call_module" and str(n.target) not in member.leaves
         )
         leaves = tuple((t, call.variable) for t, call in member.leaves.items())
@@ -538,11 +539,19 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     statements = plan_statements(graph, Style.FUNCTIONAL, reserved, optional)
     methods = tuple(zip(helpers, plan_methods(graph, Style.FUNCTIONAL, reserved)))
     callees = {}
-    for node in graph.nodes:
+    for node in with_method_bodies(graph):
         target = str(node.target)
         if node.op == "call_module" and target not in first.leaves:
             callee = grouping.group_of[id(_submodule(first.instance, node))]
             callees[target] = (callee.plan.name, callee.members[0].training)
+    for call in {
+        id(n.target): n.target for n in graph.nodes if is_method_call(n)
+    }.values():
+        # a helper calling a block that takes the mode takes it too
+        call.passes_training = any(
+            node.op == "call_module" and callees.get(str(node.target), ("", False))[1]
+            for node in call.body.nodes
+        )
     keywords = tuple(
         (hole, _hint([value_of(m.slots, slots[0]) for m in group.members]))
         for hole, slots in group.holes
@@ -598,13 +607,38 @@ def _hint(values: list[Any]) -> str | None:
 def _prepared_graph(
     instance: Instance, passthrough: set[int], settings: dict[int, dict[str, Any]]
 ) -> fx.Graph:
-    """``instance``'s graph with pass-through calls removed and its calls' keywords added."""
+    """``instance``'s graph with pass-through calls removed and its calls' keywords added.
+
+    In the bodies of its helper methods too (DINO's ``prepare_tokens`` calls
+    its ``patch_embed`` block): each such method gets a body of its own.
+    """
     original = instance.graph.graph
-    calls = [n for n in original.nodes if n.op == "call_module"]
+    calls = [n for n in with_method_bodies(original) if n.op == "call_module"]
     modules = {str(n.target): _submodule(instance, n) for n in calls}
     if not any(id(m) in passthrough or settings.get(id(m)) for m in modules.values()):
         return original
     graph = copy_graph(original)
+    _prepare_calls(graph, modules, passthrough, settings)
+    prepared: dict[int, Any] = {}  # one method, one body: however often it is called
+    for node in graph.nodes:
+        if is_method_call(node):
+            if id(node.target) not in prepared:
+                body = copy_graph(node.target.body)
+                _prepare_calls(body, modules, passthrough, settings)
+                prepared[id(node.target)] = dataclasses.replace(
+                    node.target, module=fx.GraphModule(node.target.module, body)
+                )
+            node.target = prepared[id(node.target)]
+    return graph
+
+
+def _prepare_calls(
+    graph: fx.Graph,
+    modules: dict[str, nn.Module],
+    passthrough: set[int],
+    settings: dict[int, dict[str, Any]],
+) -> None:
+    """Remove ``graph``'s calls of pass-through blocks; add their keywords to the others."""
     for node in [n for n in graph.nodes if n.op == "call_module"]:
         module = modules[str(node.target)]
         if id(module) in passthrough:
@@ -619,7 +653,6 @@ def _prepared_graph(
             graph.erase_node(node)
         elif settings.get(id(module)):
             node.kwargs = {**node.kwargs, **settings[id(module)]}
-    return graph
 
 
 def _returns_its_input(graph: fx.Graph, module: nn.Module) -> bool:
@@ -639,7 +672,7 @@ def _returns_its_input(graph: fx.Graph, module: nn.Module) -> bool:
 def _callee_modules(instance: Instance) -> list[nn.Module]:
     """The blocks ``instance`` calls (third-party layers aside)."""
     found = []
-    for node in instance.graph.graph.nodes:
+    for node in with_method_bodies(instance.graph.graph):
         if node.op == "call_module":
             module = _submodule(instance, node)
             if leaf_of(module) is None:

@@ -25,6 +25,7 @@ from typing import Sequence
 import torch
 from torch import fx
 
+from ..helper_origins import read_helper_comments
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
@@ -52,9 +53,10 @@ def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
         Printed(helper.definition, Imports(helper.imports))
         for helper in used_helpers(plans)
     ]
-    texts = [
-        t for plan in plans for t in [*method_functions(plan), function_text(plan)]
-    ]
+    texts = []
+    for plan in plans:
+        said = read_helper_comments(plan.instance.ancestry)  # where first read
+        texts += [*method_functions(plan, said), function_text(plan, said)]
     return helpers + leaf_layers(plans) + texts
 
 
@@ -97,8 +99,13 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
     return [helper for helper in HELPERS if any(helper is u for u in used)]
 
 
-def function_text(plan: FunctionPlan) -> Printed:
-    """``def name(params, ...)`` for ``plan``, and the imports it uses."""
+def function_text(
+    plan: FunctionPlan, read_comments: dict[str, list[str]] | None = None
+) -> Printed:
+    """``def name(params, ...)`` for ``plan``, and the imports it uses.
+
+    ``read_comments``: see :func:`~.body.print_body`.
+    """
     graph = plan.body_graph
     loops = find_loops(
         graph, plan.statements, Style.FUNCTIONAL, plan.instance.module, plan.callees
@@ -117,6 +124,7 @@ def function_text(plan: FunctionPlan) -> Printed:
         loops=loops,
         init_comments=_block_init_comments(plan),
         methods={m.call.name: n for n, m in plan.methods},
+        read_comments=read_comments,
         flags=plan.flags,
     )
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
@@ -127,16 +135,28 @@ def function_text(plan: FunctionPlan) -> Printed:
     return _function(plan.name, body, graph, literal, keywords, comments)
 
 
-def method_functions(plan: FunctionPlan) -> list[Printed]:
+def method_functions(
+    plan: FunctionPlan, read_comments: dict[str, list[str]] | None = None
+) -> list[Printed]:
     """``def encode(params, x)``: each helper method the function calls, before it.
 
     Over the same weight dict as its caller (a method reads its own
     module's weights), with the user's parameter names; ``training`` when
-    the body reads it, as the caller passes it on.
+    the body reads it or calls a block that takes it, as the caller passes
+    it on. A block it calls is called as its caller would call it
+    (``patch_embed(sub_params(params, "patch_embed."), x)``).
+    ``read_comments``: see :func:`~.body.print_body`.
     """
     printed = []
     for name, method in plan.methods:
-        body = method_body(method, Style.FUNCTIONAL, ())  # no block calls: see passes
+        body = method_body(
+            method,
+            Style.FUNCTIONAL,
+            (),
+            callees=plan.callees,
+            leaves=plan.leaves,
+            read_comments=read_comments,
+        )
         hints = dict(plan.keywords)  # literals its caller takes, passed on
         keywords = [
             f"{k}: {hints[k]}" if hints.get(k) else k for k in method.call.keywords

@@ -55,7 +55,13 @@ from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.spec import TensorInit
-from ..source_text import comments_per_attribute
+from ..helper_origins import ancestry, helper_comments
+from ..source_text import (
+    INIT_SUMMARY,
+    comments_per_attribute,
+    docstring_summary,
+    docstrings,
+)
 from ..ties import ties
 from .imports import Imports, Printed
 from .values import literal
@@ -109,6 +115,31 @@ def inherited_claim(doc: str) -> str | None:
     return claim
 
 
+def _helper_comments(model: nn.Module, keys: list[str]) -> dict[str, list[str]]:
+    """Per root key, what the helper method that computed its tensor says (:mod:`..helper_origins`).
+
+    Said above the key: ``init_params()`` is where functional style defines
+    the root's saved tensors (a block's are said in its function, as its
+    ``__init__``'s comments are).
+    """
+    made_by = helper_comments(ancestry(model, ""))
+    return {key: made_by[key] for key in keys if key in made_by}
+
+
+def _init_summary(model: nn.Module) -> str | None:
+    """The summary of the docstring of the model's ``__init__``, quoted for ``init_params()``.
+
+    ``init_params()`` is what functional style has for the constructor: the
+    first paragraph of its docstring ("Initializes the GAT model.") is said
+    there, and read back from there (:func:`~nnconvert.source_text.docstrings`).
+    """
+    literal = docstrings(model).of_init
+    summary = docstring_summary(literal) if literal else None
+    if summary is None:
+        return None
+    return INIT_SUMMARY.format(summary)
+
+
 def function_name(function: str) -> str:
     """The name of the generated ``init_params`` next to the model's function ``function``."""
     return FUNCTION if function != FUNCTION else FUNCTION + "_"
@@ -131,8 +162,10 @@ def init_params_function(
     unknown: set[str] = set()  # keys of tensors no row explains
     order = construction_order(model, list(state))
     comments, rest = comments_per_attribute(model, [key.split(".")[0] for key in order])
+    made_by = _helper_comments(model, order)
     for key in order:
         lines += comments.pop(key.split(".")[0], [])  # the root __init__'s, above it
+        lines += made_by.get(key, [])
         tensor, target = state[key], f"params[{literal(key)}]"
         source = _copy_source(model, key)
         if source is not None:  # a deep copy, as its layer's constructor made it
@@ -181,6 +214,7 @@ def init_params_function(
             differ,
             len(compared),
             None if claim is None or differ else claim.wording,
+            _init_summary(model),
         )
         + "".join(f"    {line}\n" for line in lines)
     )
@@ -433,12 +467,14 @@ def _docstring(
     differ: list[str] | None,
     compared: int = 0,
     wording: str | None = None,
+    init_summary: str | None = None,
 ) -> str:
     """What ``init_params()`` gives, claiming equality with the original only where checked.
 
     ``differ``: the keys a comparison found different (empty: all equal),
     None when no comparison ran; ``compared``: how many keys it compared;
     ``wording``: an inherited claim (:class:`InitClaim`), which replaces them.
+    ``init_summary``: the last paragraph, what the model's ``__init__`` said of itself.
     """
     model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
     layers = "of its `nn` layers " if unknown else ""
@@ -455,6 +491,8 @@ def _docstring(
             f"set {them} before use."
         )
         paragraphs.append(warning)
+    if init_summary:
+        paragraphs.append(init_summary)
     first, *rest = paragraphs
     text = textwrap.fill(first, 88, initial_indent='    """', subsequent_indent="    ")
     for paragraph in rest:

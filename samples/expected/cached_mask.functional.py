@@ -16,8 +16,8 @@ def _generate_square_subsequent_mask(params: dict[str, Tensor], sz) -> Tensor:
 def causal_block(
     params: dict[str, Tensor], src: Tensor, *, training: bool = False
 ) -> Tensor:
-    mask = _generate_square_subsequent_mask(params, len(src))
     # src: [sequence length, batch size, d_model]
+    mask = _generate_square_subsequent_mask(params, len(src))
     mask = mask.to(src.device)
     x = src * 5.656854249492381
     attended = F.multi_head_attention_forward(

@@ -14,8 +14,8 @@ class CausalBlock(nn.Module):
         self.norm2 = nn.LayerNorm(32)
 
     def forward(self, src):
-        mask = self._generate_square_subsequent_mask(len(src))
         # src: [sequence length, batch size, d_model]
+        mask = self._generate_square_subsequent_mask(len(src))
         mask = mask.to(src.device)
         x = src * 5.656854249492381
         attended = self.self_attn(x, x, x, need_weights=False, attn_mask=mask)[0]

@@ -10,8 +10,8 @@ class DropPath(nn.Module):
 
     def forward(self, x):
         if self.training:
-            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
             # work with diff dim tensors, not just 2D ConvNets
+            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
             random_tensor = random_tensor.bernoulli_(0.8)
             random_tensor.div_(0.8)
             x = x * random_tensor
