@@ -358,8 +358,17 @@ class Stacked(nn.Module):
 
 @pytest.mark.parametrize("to", list(Style), ids=lambda s: s.value)
 @pytest.mark.parametrize("via", list(Style), ids=lambda s: s.value)
-def test_round_trips_keep_a_helper_that_calls_blocks(via, to):
+def test_round_trips_keep_a_helper_that_calls_blocks(via, to, request):
     """original -> via -> to is original -> to: the helper and its block calls come back."""
+    if via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="Scaled's parameter is named scale after its __init__ in class "
+                "styles; a functional file carries no constructor names "
+                "(printer/init_names.py), so read back it is value",
+            )
+        )
     inputs = (torch.randn(4, 6),)
     direct = _converted(Stacked(), to, *inputs)
     assert "encode" in direct.source
