@@ -165,7 +165,9 @@ def _read_assignments(cls: type) -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     for base in cls.__mro__:
         init = vars(base).get("__init__")
-        if init is None or getattr(init, "__module__", "").startswith("torch"):
+        if init is None or (getattr(init, "__module__", None) or "").startswith(
+            "torch"
+        ):
             continue
         try:
             tree = ast.parse(textwrap.dedent(inspect.getsource(init)))

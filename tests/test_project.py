@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import click
@@ -42,14 +43,16 @@ def test_readme_documents_every_cli_option():
                     assert f"{flag}" in README, f"{command.name} {flag} undocumented"
 
 
-def test_readme_python_example_runs():
+def test_readme_python_examples_run():
     api = README.split("## Python API", 1)[1].split("\n## ", 1)[0]
-    (example,) = [
-        block
+    examples = [
+        textwrap.dedent(block)
         for block in re.findall(r"```python\n(.*?)```", api, flags=re.S)
         if "nnconvert.convert(" in block
     ]
-    exec(compile(example, "README.md", "exec"), {})
+    assert len(examples) >= 2  # convert and check; record_constructors
+    for example in examples:
+        exec(compile(example, "README.md", "exec"), {})
 
 
 def test_project_code_is_black_formatted():

@@ -358,7 +358,7 @@ def _assigned_from_arguments(cls: type) -> frozenset[str]:
     function never rebinds. Empty when the source is not available.
     """
     init = cls.__init__
-    if getattr(init, "__module__", "").startswith("torch"):
+    if (getattr(init, "__module__", None) or "").startswith("torch"):
         return frozenset()
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
