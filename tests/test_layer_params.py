@@ -184,3 +184,54 @@ def test_blocks_that_differ_or_save_nothing_stay_as_they_are():
 def test_a_statement_naming_keys_outside_its_block_ends_no_loop():
     tie = Statement(("params[", "] = params[", "]"), ("h.0.w", "emb.weight"))
     assert fold_loops([tie, tie]) == ['params["h.0.w"] = params["emb.weight"]'] * 2
+
+
+def _growing(prefix: str, width: int) -> Statement:
+    return Statement(("params |= f(", ", ", ")"), (prefix, width))
+
+
+def test_numbers_that_grow_by_a_constant_are_written_in_terms_of_the_index():
+    assert fold_loops([_growing(f"d.{n}.bn", 24 + 12 * n) for n in range(4)]) == [
+        "for i in range(4):",
+        '    params |= f(f"d.{i}.bn", 24 + 12 * i)',
+    ]
+    assert fold_loops([_growing(f"d.{n}.bn", 10 - n) for n in (1, 2, 3)]) == [
+        "for i in range(1, 4):",
+        '    params |= f(f"d.{i}.bn", 10 - i)',
+    ]
+
+
+def test_numbers_that_do_not_grow_by_a_constant_end_the_loop():
+    widths = [16, 32, 64]
+    lines = fold_loops([_growing(f"d.{n}.bn", w) for n, w in enumerate(widths)])
+    assert lines == [f'params |= f("d.{n}.bn", {w})' for n, w in enumerate(widths)]
+
+
+def test_a_loop_over_blocks_whose_width_grows_draws_in_the_same_order():
+    class Dense(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(width)
+            self.fc = nn.Linear(width, 4)
+
+        def forward(self, x):
+            return torch.cat([x, self.fc(self.bn(x))], 1)
+
+    class Growing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.Sequential(*[Dense(8 + 4 * n) for n in range(4)])
+
+        def forward(self, x):
+            return self.layers(x)
+
+    namespace = functional(Growing(), (torch.randn(3, 8),))
+    source = namespace["__source__"]
+    assert 'params |= batch_norm_params(f"layers.{i}.bn", 8 + 4 * i)' in source
+    assert 'params |= kaiming_params(f"layers.{i}.fc", 4, 8 + 4 * i)' in source
+    assert_same_construction(Growing, namespace["init_params"])
+
+
+def test_two_blocks_with_different_numbers_are_no_progression():
+    lines = fold_loops([_growing(f"d.{n}.bn", w) for n, w in enumerate([16, 32])])
+    assert lines == ['params |= f("d.0.bn", 16)', 'params |= f("d.1.bn", 32)']

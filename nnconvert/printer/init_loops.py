@@ -35,26 +35,47 @@ _VARIABLE = "i"
 class Statement:
     """Source lines with the ``state_dict()`` keys (or key prefixes) they name kept apart.
 
-    ``pieces`` surround the keys: ``pieces[0] + literal(keys[0]) + pieces[1]
-    + ...``; a statement with no keys (a comment of the user's) is one piece.
+    ``pieces`` surround the slots: ``pieces[0] + literal(slots[0]) +
+    pieces[1] + ...``. A string slot is a key; an integer slot is a number
+    a loop may write in terms of its index (a layer function's argument:
+    DenseNet's ``batch_norm_params(f"dense1.{i}.bn1", 24 + 12 * i)``), when
+    three blocks or more step it by the same amount. A
+    statement with no slots (a comment of the user's) is one piece.
     """
 
     pieces: tuple[str, ...]
-    keys: tuple[str, ...] = ()
+    keys: tuple[str | int, ...] = ()
 
     @classmethod
     def text(cls, text: str) -> "Statement":
         return cls((text,))
 
-    def render(self, spell=literal) -> list[str]:
+    def render(self, slots: list[str] | None = None) -> list[str]:
+        """The lines, the slots written as ``slots`` says (default: as literals)."""
+        written = slots if slots is not None else [literal(k) for k in self.keys]
         text = self.pieces[0]
-        for key, piece in zip(self.keys, self.pieces[1:]):
-            text += spell(key) + piece
+        for slot, piece in zip(written, self.pieces[1:]):
+            text += slot + piece
         return text.split("\n")
+
+    @property
+    def names(self) -> list[str]:
+        """The keys among the slots."""
+        return [k for k in self.keys if isinstance(k, str)]
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """``for i in range(start, start + count)`` over ``length`` statements per block."""
+
+    prefix: str
+    start: int
+    count: int
+    length: int
 
 
 def fold_loops(statements: list[Statement]) -> list[str]:
-    """The statements' lines, each run of identical consecutive blocks written as one loop."""
+    """The statements' lines, each run of consecutive like blocks written as one loop."""
     lines: list[str] = []
     position = 0
     while position < len(statements):
@@ -63,38 +84,57 @@ def fold_loops(statements: list[Statement]) -> list[str]:
             lines += statements[position].render()
             position += 1
             continue
-        prefix, start, count, length = loop
-        block = statements[position : position + length]
-        numbers = f"{start + count}" if start == 0 else f"{start}, {start + count}"
-        lines.append(f"for {_VARIABLE} in range({numbers}):")
-        head = f"{prefix}.{start}" if prefix else f"{start}"
-
-        def spell(key: str) -> str:
-            rest = key[len(head) :]
-            return (
-                f'f"{prefix}.{{{_VARIABLE}}}{rest}"'
-                if prefix
-                else (f'f"{{{_VARIABLE}}}{rest}"')
-            )
-
-        for statement in block:
-            lines += [f"    {line}" for line in statement.render(spell)]
-        position += length * count
+        lines += _loop_lines(statements, position, loop)
+        position += loop.length * loop.count
     return lines
 
 
-def _best_loop(
-    statements: list[Statement], position: int
-) -> tuple[str, int, int, int] | None:
-    """``(prefix, first index, blocks, statements per block)`` of the loop saving most lines.
+def _loop_lines(statements: list[Statement], position: int, loop: _Loop) -> list[str]:
+    """``for i in range(...):`` and the first block's statements, each slot in terms of ``i``."""
+    start, count = loop.start, loop.count
+    numbers = f"{start + count}" if start == 0 else f"{start}, {start + count}"
+    lines = [f"for {_VARIABLE} in range({numbers}):"]
+    head = _head(loop.prefix, start)
+    blocks = [
+        statements[position + loop.length * n : position + loop.length * (n + 1)]
+        for n in range(2)
+    ]
+    for first, second in zip(*blocks):
+        slots = []
+        for key, following in zip(first.keys, second.keys):
+            if isinstance(key, str):
+                rest = key[len(head) :]
+                dotted = f"{loop.prefix}." if loop.prefix else ""
+                slots.append(f'f"{dotted}{{{_VARIABLE}}}{rest}"')
+            else:
+                slots.append(_linear(key - (following - key) * start, following - key))
+        lines += [f"    {line}" for line in first.render(slots)]
+    return lines
 
-    None when no loop starting at ``position`` is shorter than its statements.
-    """
+
+def _linear(constant: int, step: int) -> str:
+    """``constant + step * i`` as a person writes it: ``24 + 12 * i``, ``2 * i``, ``i - 1``."""
+    if step == 0:
+        return str(constant)
+    term = _VARIABLE if step == 1 else f"{step} * {_VARIABLE}"
+    if step == -1:
+        term = f"-{_VARIABLE}"
+    elif step < 0:
+        term = f"-{-step} * {_VARIABLE}"
+    if constant == 0:
+        return term
+    if step < 0:
+        return f"{constant} - {term[1:]}"
+    return f"{constant} + {term}" if constant > 0 else f"{term} - {-constant}"
+
+
+def _best_loop(statements: list[Statement], position: int) -> _Loop | None:
+    """The loop starting at ``position`` that saves most lines; None when none saves any."""
     first = statements[position]
-    if not first.keys or not _PLAIN_KEY.fullmatch(first.keys[0]):
+    if not first.names or not _PLAIN_KEY.fullmatch(first.names[0]):
         return None
     best, saved_most = None, 0
-    parts = first.keys[0].split(".")
+    parts = first.names[0].split(".")
     for cut, part in enumerate(parts):
         if not _INDEX.fullmatch(part):
             continue
@@ -102,25 +142,44 @@ def _best_loop(
         length = _block_length(statements, position, prefix, start)
         if length == 0:  # a statement that also names keys outside the block
             continue
-        signature = _signature(statements[position : position + length], prefix, start)
-        count = 1
+        block = statements[position : position + length]
+        signature = _signature(block, prefix, start)
+        numbers = [_numbers(block)]
         while True:
-            at = position + length * count
+            at = position + length * len(numbers)
             following = statements[at : at + length]
+            index = start + len(numbers)
             if (
                 len(following) < length
-                or _signature(following, prefix, start + count) != signature
-                or (_block_length(statements, at, prefix, start + count) != length)
+                or _signature(following, prefix, index) != signature
+                or _block_length(statements, at, prefix, index) != length
+                or not _arithmetic(numbers + [_numbers(following)])
             ):
                 break
-            count += 1
-        block_lines = sum(
-            len(s.render()) for s in statements[position : position + length]
-        )
+            numbers.append(_numbers(following))
+        count = len(numbers)
+        if count == 2 and numbers[0] != numbers[1]:  # any two points fit a line
+            continue
+        block_lines = sum(len(s.render()) for s in block)
         saved = (count - 1) * block_lines - 1
         if count > 1 and saved > saved_most:
-            best, saved_most = (prefix, start, count, length), saved
+            best, saved_most = _Loop(prefix, start, count, length), saved
     return best
+
+
+def _numbers(block: list[Statement]) -> list[int]:
+    return [k for statement in block for k in statement.keys if isinstance(k, int)]
+
+
+def _arithmetic(rows: list[list[int]]) -> bool:
+    """Each column of ``rows`` steps by a constant from row to row."""
+    if len(rows) < 3:
+        return True
+    return all(
+        column[n + 1] - column[n] == column[1] - column[0]
+        for column in zip(*rows)
+        for n in range(len(column) - 1)
+    )
 
 
 def _under(key: str, head: str) -> bool:
@@ -133,6 +192,11 @@ def _head(prefix: str, index: int) -> str:
     return f"{prefix}.{index}" if prefix else str(index)
 
 
+def _in_block(statement: Statement, head: str) -> bool:
+    names = statement.names
+    return bool(names) and all(_under(k, head) for k in names)
+
+
 def _block_length(
     statements: list[Statement], position: int, prefix: str, index: int
 ) -> int:
@@ -140,22 +204,22 @@ def _block_length(
     head = _head(prefix, index)
     length = 0
     for statement in statements[position:]:
-        if not statement.keys or not all(_under(k, head) for k in statement.keys):
+        if not _in_block(statement, head):
             break
         length += 1
     return length
 
 
-def _signature(
-    block: list[Statement], prefix: str, index: int
-) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] | None:
-    """The block's statements with ``prefix.index`` taken out of their keys."""
+def _signature(block: list[Statement], prefix: str, index: int) -> tuple | None:
+    """The block's statements with ``prefix.index`` taken out of their keys, numbers left out."""
     head = _head(prefix, index)
     signature = []
     for statement in block:
-        if not statement.keys or not all(_under(k, head) for k in statement.keys):
+        if not _in_block(statement, head):
             return None
-        relative = tuple(key[len(head) :] for key in statement.keys)
+        relative = tuple(
+            key[len(head) :] if isinstance(key, str) else int for key in statement.keys
+        )
         signature.append((statement.pieces, relative))
     return tuple(signature)
 

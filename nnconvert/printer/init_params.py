@@ -363,12 +363,17 @@ class _LayerCalls:
             return None
         self.used.setdefault(name, DEFINITIONS[name])
         self.done.update(keys)
-        arguments = [literal(a) for a in call.arguments]
-        arguments += [f"{k}={literal(v)}" for k, v in call.keywords]
-        return Statement(
-            (f"params |= {name}(", "".join(f", {a}" for a in arguments) + ")"),
-            (prefix,),
-        )
+        # integer arguments are slots: a loop may write them as ``24 + 12 * i``
+        pieces, slots = [f"params |= {name}(", ", "], [prefix]
+        for argument in call.arguments:
+            if type(argument) is int:
+                slots.append(argument)
+                pieces.append(", ")
+            else:
+                pieces[-1] += f"{literal(argument)}, "
+        pieces[-1] = pieces[-1][: -len(", ")]
+        pieces[-1] += "".join(f", {k}={literal(v)}" for k, v in call.keywords) + ")"
+        return Statement(tuple(pieces), tuple(slots))
 
     def definitions(self) -> list[str]:
         """The functions the calls use, in the order first used."""
