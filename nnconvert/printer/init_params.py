@@ -171,16 +171,30 @@ class _Model:
         roots = [key.split(".")[0] for key in self.order]
         return comments_per_attribute(self.module, roots)
 
+    @functools.cached_property
+    def layers(self) -> dict[str, tuple[str, str]]:
+        """Each key's :func:`_layer_of`: every body asks it for every key."""
+        return {key: _layer_of(self.module, key) for key in self.order}
+
+    @functools.cached_property
+    def copies(self) -> dict[str, str | None]:
+        """Each key's :func:`_copy_source`."""
+        return {key: _copy_source(self.module, key) for key in self.order}
+
 
 @dataclass
 class _Body:
     """One way to write ``init_params()``'s statements, and what it needs."""
 
     lines: list[str]
-    definitions: list[str]
+    functions: list[str]  # the layer functions it calls, in the order first called
     imports: Imports
     first_key: dict[int, str]  # id(tensor) -> the key it was first written under
     unknown: set[str]  # keys of tensors no row explains
+
+    @property
+    def definitions(self) -> list[str]:
+        return [DEFINITIONS[name].rstrip("\n") for name in self.functions]
 
     @property
     def cost(self) -> int:
@@ -204,18 +218,14 @@ def _shortest_body(model: _Model) -> _Body:
     its layers can use, drop the one whose absence saves most, while one does.
     """
     body = _body(model, allowed=None)
-    while body.definitions:
-        used = set(_defined_names(body))
-        trials = [_body(model, allowed=frozenset(used - {name})) for name in used]
+    while body.functions:
+        used = body.functions
+        trials = [_body(model, frozenset(used) - {name}) for name in used]
         best = min(trials, key=lambda trial: trial.cost)
         if best.cost >= body.cost:
             break
         body = best
     return body
-
-
-def _defined_names(body: _Body) -> list[str]:
-    return [text.split("(")[0][len("def ") :] for text in body.definitions]
 
 
 def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
@@ -227,7 +237,7 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
     inits: dict[str, dict[str, TensorInit]] = {}
     tied = _TensorTies(model.module, model.ties)
     unknown: set[str] = set()
-    layer_calls = _LayerCalls(model.module, state, order, tied, allowed)
+    layer_calls = _LayerCalls(model, tied, allowed)
     unknown_comments = _UnknownComments()
     comments = {
         attribute: list(lines) for attribute, lines in model.comments[0].items()
@@ -238,7 +248,7 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
         if key in layer_calls.done:
             continue
         tensor = state[key]
-        source = _copy_source(model.module, key)
+        source = model.copies[key]
         if source is not None:  # a deep copy, as its layer's constructor made it
             statements.append(
                 Statement(("params[", "] = params[", "].clone()"), (key, source))
@@ -246,7 +256,7 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
             first_key.setdefault(id(tensor), key)
             tied.written.add(key)
             continue
-        prefix, attribute = _layer_of(model.module, key)
+        prefix, attribute = model.layers[key]
         owner = _submodule(model.module, prefix)
         if prefix not in inits:
             inits[prefix] = _layer_inits(owner)
@@ -286,10 +296,9 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
         Statement.text(line) for line in model.comments[1]
     ]
     lines = ["params: dict[str, Tensor] = {}", *fold_loops(statements), "return params"]
-    definitions = layer_calls.definitions()
-    for definition in definitions:
-        _use_modules(definition, imports)
-    return _Body(lines, definitions, imports, first_key, unknown)
+    for name in layer_calls.used:
+        _use_modules(DEFINITIONS[name], imports)
+    return _Body(lines, list(layer_calls.used), imports, first_key, unknown)
 
 
 class _LayerCalls:
@@ -304,22 +313,17 @@ class _LayerCalls:
     """
 
     def __init__(
-        self,
-        model: nn.Module,
-        state: dict,
-        order: list[str],
-        tied: "_TensorTies",
-        allowed: frozenset[str] | None,
+        self, model: _Model, tied: "_TensorTies", allowed: frozenset[str] | None
     ):
         self.model = model
         self.allowed = allowed
-        self.state = state
-        self.order = order
+        self.state = model.state
+        self.order = model.order
         #: keys drawn in place even when their tensor is shared: the ties'
         #: (the tie statements follow every draw)
         self.tie_keys = set(tied.sources) | set(tied.sources.values())
         self.done: set[str] = set()
-        self.used: dict[str, str] = {}  # function name -> its definition
+        self.used: dict[str, None] = {}  # the functions called, in order
 
     def at(
         self,
@@ -351,9 +355,9 @@ class _LayerCalls:
         if any(i.then or i.before or i.copy_of for i in inits.values()):
             return None
         for key, attribute in zip(keys, inits):
-            if _layer_of(self.model, key) != (prefix, attribute):
+            if self.model.layers[key] != (prefix, attribute):
                 return None
-            if _copy_source(self.model, key) is not None:
+            if self.model.copies[key] is not None:
                 return None
         call = spec.init_call(layer)
         if call is None:
@@ -361,7 +365,7 @@ class _LayerCalls:
         name = call.function.__name__
         if self.allowed is not None and name not in self.allowed:
             return None
-        self.used.setdefault(name, DEFINITIONS[name])
+        self.used.setdefault(name)
         self.done.update(keys)
         # integer arguments are slots: a loop may write them as ``24 + 12 * i``
         pieces, slots = [f"params |= {name}(", ", "], [prefix]
@@ -374,10 +378,6 @@ class _LayerCalls:
         pieces[-1] = pieces[-1][: -len(", ")]
         pieces[-1] += "".join(f", {k}={literal(v)}" for k, v in call.keywords) + ")"
         return Statement(tuple(pieces), tuple(slots))
-
-    def definitions(self) -> list[str]:
-        """The functions the calls use, in the order first used."""
-        return [text.rstrip("\n") for text in self.used.values()]
 
 
 def _with_target(template: str, key: str) -> Statement:
