@@ -381,13 +381,15 @@ class _LayerCalls:
 
 
 def _with_target(template: str, key: str) -> Statement:
-    """A ``then`` statement (``"{}[0] = 0"``) on ``params[key]``."""
-    parts = template.replace("{{", "{").replace("}}", "}").split("{}")
-    if "{{" in template or "}}" in template:
+    """A ``then`` statement (``"{}[0] = 0"``) on ``params[key]``, the key a slot a loop may rewrite."""
+    if (
+        "{{" in template or "}}" in template
+    ):  # escaped braces: written as format writes it
         return Statement.text(template.format(f"params[{literal(key)}]"))
-    pieces = [parts[0] + "params["] + [f"]{part}" for part in parts[1:]]
-    for i in range(1, len(pieces) - 1):
-        pieces[i] += "params["
+    parts = template.split("{}")
+    pieces = [parts[0] + "params["]
+    pieces += [f"]{part}params[" for part in parts[1:-1]]
+    pieces.append(f"]{parts[-1]}")
     return Statement(tuple(pieces), (key,) * (len(parts) - 1))
 
 
