@@ -16,14 +16,16 @@ from typing import Container
 #: function named after the model must not take one, or it would hide the
 #: module the code calls (a function ``math`` breaks ``math.sqrt`` in
 #: ``init_params()``; a class ``F`` breaks every ``F.relu``).
-#: (The helpers are the rows of ``opspecs.helpers`` with a definition;
-#: ``tests/test_recurrent.py`` checks that every one is listed.)
+#: (The helpers are the rows of ``opspecs.helpers`` with a definition and
+#: the functions of ``opspecs.layer_params``; ``tests/test_recurrent.py`` and
+#: ``tests/test_layer_params.py`` check that every one is listed.)
 MODULE_NAMES = frozenset(
     {"math", "torch", "nn", "F", "Tensor", "sub_params", "init_params"}
     | {"lstm", "gru", "rnn", "lstm_cell", "gru_cell", "rnn_cell"}
     | {"unpack_tensor", "base64", "zlib"}
     | {"transformer_encoder_layer", "transformer_encoder"}
     | {"transformer_decoder_layer", "transformer_decoder", "transformer"}
+    | {"kaiming_params", "norm_params", "batch_norm_params"}
 )
 
 

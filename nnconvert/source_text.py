@@ -337,7 +337,8 @@ class CommentFeed:
 
 #: The comments ``init_params()`` writes itself: not the user's, never read back.
 _OWN_INIT_COMMENTS = re.compile(
-    r"# (tied weights: one tensor under both keys|(\w+'s )?own tensor: set it before use"
+    r"# (tied weights: one tensor under both keys"
+    r"|(\w+'s )?own tensors?: set (it|them) before use"
     r"|drawn by the constructor, then replaced by)"
 )
 
@@ -360,17 +361,50 @@ def module_init_comments(
         return []
     source, definition = found
     keys = sorted(
-        (node.end_lineno, target.slice.value.split(".")[0])
+        (node.end_lineno, key.split(".")[0])
         for node in ast.walk(definition)
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Subscript)
-        and isinstance(target.value, ast.Name)
-        and target.value.id == "params"
-        and isinstance(target.slice, ast.Constant)
-        and isinstance(target.slice.value, str)
+        if isinstance(node, ast.stmt)
+        for key in [_written_key(node)]
+        if key is not None
     )
     return _placed_comments(source, definition, keys, _OWN_INIT_COMMENTS)
+
+
+def _written_key(statement: ast.stmt) -> str | None:
+    """The key (or its start) an ``init_params()`` statement writes, as far as it is constant.
+
+    ``params["conv1.weight"] = ...`` and ``params |= kaiming_params("conv1",
+    ...)`` write under ``conv1``; in a loop, ``f"blocks.{i}.fc"`` under
+    ``blocks.``.
+    """
+    if isinstance(statement, ast.Assign):
+        target = statement.targets[0]
+        if (
+            isinstance(target, ast.Subscript)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "params"
+        ):
+            return _constant_start(target.slice)
+    if (
+        isinstance(statement, ast.AugAssign)
+        and isinstance(statement.target, ast.Name)
+        and statement.target.id == "params"
+        and isinstance(statement.value, ast.Call)
+        and statement.value.args
+    ):
+        return _constant_start(statement.value.args[0])
+    return None
+
+
+def _constant_start(node: ast.expr) -> str | None:
+    """A string constant, or the constant text an f-string starts with."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr) and node.values:
+        first = node.values[0]
+        if isinstance(first, ast.Constant) and isinstance(first.value, str):
+            return first.value
+    return None
 
 
 def init_comments(

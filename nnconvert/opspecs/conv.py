@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .inits import kaiming_uniform_and_bias
+from .layer_params import kaiming_call
 from .spec import Arguments, Example, OpSpec, Prologue, collapse
 
 _TUPLES = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding"})
@@ -76,6 +77,7 @@ def _conv(module: type[nn.Module], function, examples) -> OpSpec:
         ctor_from_weights=_conv_from_weights,
         prologues=(PADDING_MODE,),
         init=kaiming_uniform_and_bias,
+        init_call=kaiming_call,
         examples=examples,
     )
 

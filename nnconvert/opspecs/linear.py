@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .inits import empty, kaiming_uniform_and_bias, uniform_fan_in
+from .layer_params import kaiming_call
 from .spec import Example, OpSpec, TensorInit, identity
 
 
@@ -69,6 +70,7 @@ SPECS = (
         ctor_from_weights=_linear_from_weights,
         ctor_attributes={"bias": _has_bias},
         init=kaiming_uniform_and_bias,
+        init_call=kaiming_call,
         examples=(
             Example("nn.Linear(8, 4)", ((2, 8),)),
             Example("nn.Linear(8, 4, bias=False)", ((2, 5, 8),)),

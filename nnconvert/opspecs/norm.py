@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from .helpers import count_batch, cumulative_momentum
 from .inits import affine_ones_zeros, ones, zeros
+from .layer_params import batch_norm_call, norm_call
 from .spec import (
     TRAINING,
     Alias,
@@ -137,6 +138,7 @@ def _batch_norm(module, examples) -> OpSpec:
         ctor_attributes={"bias": _has_bias_if_affine},
         updates=_count_batches,
         init=_norm_base_init,
+        init_call=batch_norm_call,
         examples=examples,
     )
 
@@ -154,6 +156,7 @@ def _instance_norm(module, examples) -> OpSpec:
         },
         ctor_attributes={"bias": _has_bias_if_affine},
         init=_norm_base_init,
+        init_call=norm_call,
         examples=examples,
     )
 
@@ -237,6 +240,7 @@ SPECS = (
             "bias": _has_bias_if_elementwise_affine,
         },
         init=affine_ones_zeros,
+        init_call=norm_call,
         aliases=(
             Alias(
                 torch.layer_norm,
@@ -261,6 +265,7 @@ SPECS = (
         ctor_from_weights=_group_norm_from_weights,
         ctor_attributes={"bias": _has_bias_if_affine},
         init=affine_ones_zeros,
+        init_call=norm_call,
         aliases=(
             Alias(
                 torch.group_norm,
@@ -284,6 +289,7 @@ SPECS = (
         ctor_from_weights=_rms_norm_from_weights,
         ctor_attributes={"normalized_shape": _normalized_shape},
         init=affine_ones_zeros,
+        init_call=norm_call,
         aliases=(
             Alias(torch.rms_norm, "input, normalized_shape, weight=None, eps=None"),
         ),

@@ -314,6 +314,22 @@ class TensorInit:
 
 
 @dataclass(frozen=True)
+class LayerInit:
+    """All of a layer's tensors from one call: ``conv_params("conv1", 6, 1, 5, 5)``.
+
+    ``function`` (one of :mod:`.layer_params`, whose source the output
+    defines) takes the layer's key prefix, then ``arguments`` and
+    ``keywords`` (plain constants), and returns the tensors its row's
+    ``init`` lists, in that order, drawn the same way; a row's
+    ``init_call`` gives one for the configurations the function covers.
+    """
+
+    function: Callable[..., dict]
+    arguments: tuple[Any, ...]
+    keywords: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class Example:
     """A layer configuration the tests convert in every style.
 
@@ -423,6 +439,11 @@ class OpSpec:
         :mod:`.inits`). Every row that owns tensors has one; under the same
         ``torch.manual_seed`` the expressions equal a freshly built layer's
         tensors bit for bit (``tests/test_init_params.py``).
+    init_call
+        The same tensors as ``init`` from one call of a function the output
+        defines (:class:`LayerInit`, :mod:`.layer_params`), so that
+        ``init_params()`` spends one line on the layer; None for a
+        configuration that function does not cover.
     examples
         Configurations the tests convert in every style; every row has some.
     ctor_signature
@@ -462,6 +483,7 @@ class OpSpec:
     updates: Callable[[nn.Module], list[tuple[Callable, tuple]]] | None = None
     aliases: tuple[Alias, ...] = ()
     init: Callable[[nn.Module], list[TensorInit]] | None = None
+    init_call: Callable[[nn.Module], LayerInit | None] | None = None
     examples: tuple[Example, ...] = ()
     ctor_signature: str | None = None
     forward_signature: str | None = None

@@ -3,16 +3,20 @@
 For every ``state_dict()`` entry of the original model, in the order
 constructing the model creates it, the op-spec row of the layer that owns it
 says how the layer's constructor creates it
-(:class:`~nnconvert.opspecs.spec.TensorInit`)::
+(:class:`~nnconvert.opspecs.spec.TensorInit`), or, for the common layers,
+which function creates all of the layer's tensors in one call
+(:class:`~nnconvert.opspecs.spec.LayerInit`, defined above
+``init_params()`` when its calls save lines); consecutive identical blocks
+are one loop (:mod:`.init_loops`)::
 
     def init_params() -> dict[str, Tensor]:
         params: dict[str, Tensor] = {}
-        params["conv1.weight"] = nn.init.kaiming_uniform_(
-            torch.empty(6, 1, 5, 5), a=math.sqrt(5)
-        )
-        params["conv1.bias"] = nn.init.uniform_(
-            torch.empty(6), -1 / math.sqrt(25), 1 / math.sqrt(25)
-        )
+        params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
+        params |= batch_norm_params("bn1", 16)
+        for i in range(2):
+            params |= kaiming_params(f"layer1.{i}.conv1", 16, 16, 3, 3, bias=False)
+            ...
+        params["emb.weight"] = nn.init.normal_(torch.empty(50, 16))
         ...
         return params
 
@@ -42,6 +46,7 @@ equality.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 import textwrap
@@ -54,6 +59,7 @@ from ..errors import ConversionError
 from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
+from ..opspecs.layer_params import DEFINITIONS
 from ..opspecs.spec import TensorInit
 from ..helper_origins import ancestry, helper_comments
 from ..source_text import (
@@ -64,6 +70,7 @@ from ..source_text import (
 )
 from ..ties import ties
 from .imports import Imports, Printed
+from .init_loops import Statement, fold_loops
 from .values import literal
 
 #: Name of the generated function (``init_params_`` if the model's function has it).
@@ -151,58 +158,16 @@ def init_params_function(
     """``def init_params()`` for ``model``, whose functional form is ``function``.
 
     ``claim`` is what a comparison with a newly built original showed; None
-    when there was none, and then the docstring claims no equality.
+    when there was none, and then the docstring claims no equality. A layer
+    its row can create in one call (:attr:`OpSpec.init_call`) is one line,
+    calling a function defined above ``init_params()`` -- where the calls
+    save more lines than the definition costs (:func:`_shortest_body`); runs
+    of identical blocks are one loop (:mod:`.init_loops`).
     """
-    imports = Imports({"Tensor"})
     state = model.state_dict(keep_vars=True)
-    lines = ["params: dict[str, Tensor] = {}"]
-    first_key: dict[int, str] = {}  # id(tensor) -> the key it was first written under
-    inits: dict[str, dict[str, TensorInit]] = {}
-    tied = _TensorTies(model)
-    unknown: set[str] = set()  # keys of tensors no row explains
-    order = construction_order(model, list(state))
-    comments, rest = comments_per_attribute(model, [key.split(".")[0] for key in order])
-    made_by = _helper_comments(model, order)
-    for key in order:
-        lines += comments.pop(key.split(".")[0], [])  # the root __init__'s, above it
-        lines += made_by.get(key, [])
-        tensor, target = state[key], f"params[{literal(key)}]"
-        source = _copy_source(model, key)
-        if source is not None:  # a deep copy, as its layer's constructor made it
-            lines.append(f"{target} = params[{literal(source)}].clone()")
-            first_key.setdefault(id(tensor), key)
-            tied.written.add(key)
-            continue
-        prefix, attribute = _layer_of(model, key)
-        owner = _submodule(model, prefix)
-        if prefix not in inits:
-            inits[prefix] = _layer_inits(owner)
-        init = inits[prefix].get(attribute)
-        alias = tied.alias(key, tensor, init is not None, first_key)
-        if alias is not None:  # written under another key: here, or after the ties
-            if alias:
-                lines.append(f"{target} = params[{literal(alias)}]")
-                if alias in unknown:
-                    unknown.add(key)
-            continue
-        first_key.setdefault(id(tensor), key)
-        tied.written.add(key)
-        if init is None:
-            unknown.add(key)
-            lines += _unknown(key, tensor, owner, target, imports)
-            continue
-        for statement in init.before:
-            _use_modules(statement, imports)
-            lines.append(statement)
-        _use_modules(init.expression, imports)
-        lines.append(f"{target} = {init.expression}")
-        for statement in init.then:
-            _use_modules(statement, imports)
-            lines.append(statement.format(target))
-    lines += tied.statements() + rest
-    lines.append("return params")
-    unknown_count = len(set(first_key.values()) & unknown)
-    differ, compared = None, [k for k in state if k not in unknown]
+    body = _shortest_body(_Model(model, state, construction_order(model, list(state))))
+    unknown_count = len(set(body.first_key.values()) & body.unknown)
+    differ, compared = None, [k for k in state if k not in body.unknown]
     if claim is not None:
         differ = [k for k in compared if k not in claim.equal]
     text = (
@@ -216,9 +181,294 @@ def init_params_function(
             None if claim is None or differ else claim.wording,
             _init_summary(model),
         )
-        + "".join(f"    {line}\n" for line in lines)
+        + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
     )
-    return Printed(text, imports)
+    return Printed("\n\n".join([*body.definitions, text]), body.imports)
+
+
+@dataclass
+class _Model:
+    """What every candidate body of ``init_params()`` reads, computed once."""
+
+    module: nn.Module
+    state: dict
+    order: list[str]
+
+    @functools.cached_property
+    def ties(self) -> list:
+        return [t for t in ties(self.module) if not t.layer]
+
+    @functools.cached_property
+    def comments(self) -> tuple[dict[str, list[str]], list[str]]:
+        roots = [key.split(".")[0] for key in self.order]
+        return comments_per_attribute(self.module, roots)
+
+    @functools.cached_property
+    def made_by(self) -> dict[str, list[str]]:
+        """Per root key, what the helper method that computed its tensor says."""
+        return _helper_comments(self.module, self.order)
+
+    @functools.cached_property
+    def layers(self) -> dict[str, tuple[str, str]]:
+        """Each key's :func:`_layer_of`: every body asks it for every key."""
+        return {key: _layer_of(self.module, key) for key in self.order}
+
+    @functools.cached_property
+    def copies(self) -> dict[str, str | None]:
+        """Each key's :func:`_copy_source`."""
+        return {key: _copy_source(self.module, key) for key in self.order}
+
+
+@dataclass
+class _Body:
+    """One way to write ``init_params()``'s statements, and what it needs."""
+
+    lines: list[str]
+    functions: list[str]  # the layer functions it calls, in the order first called
+    imports: Imports
+    first_key: dict[int, str]  # id(tensor) -> the key it was first written under
+    unknown: set[str]  # keys of tensors no row explains
+
+    @property
+    def definitions(self) -> list[str]:
+        return [DEFINITIONS[name].rstrip("\n") for name in self.functions]
+
+    @property
+    def cost(self) -> int:
+        """About how many lines the body and its definitions take after black."""
+        written = self.lines + [
+            line for d in self.definitions for line in d.split("\n")
+        ]
+        long = sum(len(line) > _BLACK_LINE_LENGTH - 4 for line in written)
+        return len(written) + 2 * long + 2 * len(self.definitions)
+
+
+#: black's line length; a longer statement takes about three lines.
+_BLACK_LINE_LENGTH = 88
+
+
+def _shortest_body(model: _Model) -> _Body:
+    """The body with the layer functions that save lines, and without those that do not.
+
+    A function's definition costs about ten lines: a model with two linear
+    layers is shorter written tensor by tensor. Starting from every function
+    its layers can use, drop the one whose absence saves most, while one does.
+    """
+    body = _body(model, allowed=None)
+    while body.functions:
+        used = body.functions
+        trials = [_body(model, frozenset(used) - {name}) for name in used]
+        best = min(trials, key=lambda trial: trial.cost)
+        if best.cost >= body.cost:
+            break
+        body = best
+    return body
+
+
+def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
+    """``init_params()``'s statements, calling the layer functions ``allowed`` (None: all)."""
+    state, order = model.state, model.order
+    imports = Imports({"Tensor"})
+    statements: list[Statement] = []
+    first_key: dict[int, str] = {}
+    inits: dict[str, dict[str, TensorInit]] = {}
+    tied = _TensorTies(model.module, model.ties)
+    unknown: set[str] = set()
+    layer_calls = _LayerCalls(model, tied, allowed)
+    unknown_comments = _UnknownComments()
+    comments = {
+        attribute: list(lines) for attribute, lines in model.comments[0].items()
+    }
+    for index, key in enumerate(order):
+        # the root __init__'s, above it
+        statements += map(Statement.text, comments.pop(key.split(".")[0], []))
+        statements += map(Statement.text, model.made_by.get(key, []))
+        if key in layer_calls.done:
+            continue
+        tensor = state[key]
+        source = model.copies[key]
+        if source is not None:  # a deep copy, as its layer's constructor made it
+            statements.append(
+                Statement(("params[", "] = params[", "].clone()"), (key, source))
+            )
+            first_key.setdefault(id(tensor), key)
+            tied.written.add(key)
+            continue
+        prefix, attribute = model.layers[key]
+        owner = _submodule(model.module, prefix)
+        if prefix not in inits:
+            inits[prefix] = _layer_inits(owner)
+        call = layer_calls.at(index, prefix, owner, inits[prefix], first_key)
+        if call is not None:
+            statements.append(call)
+            for attribute_key in (f"{prefix}.{a}" for a in inits[prefix]):
+                first_key.setdefault(id(state[attribute_key]), attribute_key)
+                tied.written.add(attribute_key)
+            continue
+        init = inits[prefix].get(attribute)
+        alias = tied.alias(key, tensor, init is not None, first_key)
+        if alias is not None:  # written under another key: here, or after the ties
+            if alias:
+                statements.append(
+                    Statement(("params[", "] = params[", "]"), (key, alias))
+                )
+                if alias in unknown:
+                    unknown.add(key)
+            continue
+        first_key.setdefault(id(tensor), key)
+        tied.written.add(key)
+        if init is None:
+            unknown.add(key)
+            unknown_comments.add(statements, key, tensor, owner)
+            imports.use("torch")
+            continue
+        for statement in init.before:
+            _use_modules(statement, imports)
+            statements.append(Statement.text(statement))
+        _use_modules(init.expression, imports)
+        statements.append(Statement(("params[", f"] = {init.expression}"), (key,)))
+        for statement in init.then:
+            _use_modules(statement, imports)
+            statements.append(_with_target(statement, key))
+    statements += tied.statements() + [
+        Statement.text(line) for line in model.comments[1]
+    ]
+    lines = ["params: dict[str, Tensor] = {}", *fold_loops(statements), "return params"]
+    for name in layer_calls.used:
+        _use_modules(DEFINITIONS[name], imports)
+    return _Body(lines, list(layer_calls.used), imports, first_key, unknown)
+
+
+class _LayerCalls:
+    """Layers written as one call of a :mod:`~nnconvert.opspecs.layer_params` function.
+
+    A layer qualifies when its row gives a call (:attr:`OpSpec.init_call`),
+    its keys are exactly its row's, in the row's order, next to each other in
+    construction order, and each of them would be drawn in place (not a
+    copy, not a second name of a tensor written already; a tie's keys are
+    drawn, and tied after every draw): the call then makes the draws its
+    per-tensor statements would, in the same place.
+    """
+
+    def __init__(
+        self, model: _Model, tied: "_TensorTies", allowed: frozenset[str] | None
+    ):
+        self.model = model
+        self.allowed = allowed
+        self.state = model.state
+        self.order = model.order
+        #: keys drawn in place even when their tensor is shared: the ties'
+        #: (the tie statements follow every draw)
+        self.tie_keys = set(tied.sources) | set(tied.sources.values())
+        self.done: set[str] = set()
+        self.used: dict[str, None] = {}  # the functions called, in order
+
+    def at(
+        self,
+        index: int,
+        prefix: str,
+        layer: nn.Module | None,
+        inits: dict[str, TensorInit],
+        first_key: dict[int, str],
+    ) -> Statement | None:
+        """The call creating the layer at ``prefix``, whose first key is ``order[index]``; else None.
+
+        ``first_key`` holds the tensors written so far: a layer registered
+        twice is written as the first one's tensors under its second name.
+        """
+        spec = None if layer is None or not prefix else spec_for_module(layer)
+        if spec is None or spec.init_call is None:
+            return None
+        keys = [f"{prefix}.{attribute}" for attribute in inits]
+        if self.order[index : index + len(keys)] != keys:
+            return None
+        if set(layer.state_dict()) != set(inits):
+            return None
+        tensors = {id(self.state[key]) for key in keys}
+        if len(tensors) < len(keys) or any(
+            id(self.state[key]) in first_key and key not in self.tie_keys
+            for key in keys
+        ):
+            return None
+        if any(i.then or i.before or i.copy_of for i in inits.values()):
+            return None
+        for key, attribute in zip(keys, inits):
+            if self.model.layers[key] != (prefix, attribute):
+                return None
+            if self.model.copies[key] is not None:
+                return None
+        call = spec.init_call(layer)
+        if call is None:
+            return None
+        name = call.function.__name__
+        if self.allowed is not None and name not in self.allowed:
+            return None
+        self.used.setdefault(name)
+        self.done.update(keys)
+        # integer arguments are slots: a loop may write them as ``24 + 12 * i``
+        pieces, slots = [f"params |= {name}(", ", "], [prefix]
+        for argument in call.arguments:
+            if type(argument) is int:
+                slots.append(argument)
+                pieces.append(", ")
+            else:
+                pieces[-1] += f"{literal(argument)}, "
+        pieces[-1] = pieces[-1][: -len(", ")]
+        pieces[-1] += "".join(f", {k}={literal(v)}" for k, v in call.keywords) + ")"
+        return Statement(tuple(pieces), tuple(slots))
+
+
+def _with_target(template: str, key: str) -> Statement:
+    """A ``then`` statement (``"{}[0] = 0"``) on ``params[key]``, the key a slot a loop may rewrite."""
+    if (
+        "{{" in template or "}}" in template
+    ):  # escaped braces: written as format writes it
+        return Statement.text(template.format(f"params[{literal(key)}]"))
+    parts = template.split("{}")
+    pieces = [parts[0] + "params["]
+    pieces += [f"]{part}params[" for part in parts[1:-1]]
+    pieces.append(f"]{parts[-1]}")
+    return Statement(tuple(pieces), (key,) * (len(parts) - 1))
+
+
+class _UnknownComments:
+    """Tensors no row explains: ``torch.empty``, under a comment saying so.
+
+    Consecutive such tensors of one owner share the comment
+    (``# LayerNorm's own tensors: set them before use``), which stays with
+    the first of them, so a loop over blocks keeps it in its body.
+    """
+
+    def __init__(self) -> None:
+        self.head = -1  # index of the statement holding the current comment
+        self.end = -1  # length of the statement list after the run's last tensor
+        self.whose = ""
+
+    def add(self, statements: list[Statement], key: str, tensor, owner) -> None:
+        if not isinstance(tensor, torch.Tensor):
+            raise ConversionError(
+                f"state_dict entry {key!r} is a {type(tensor).__name__}, not a tensor"
+            )
+        name = _owner_name(owner)
+        whose = f"{name}'s own tensor" if is_plain_identifier(name) else "own tensor"
+        statement = Statement(("params[", f"] = {empty(tensor)}"), (key,))
+        if len(statements) == self.end and whose == self.whose:
+            head = statements[self.head]
+            comment = f"# {whose}s: set them before use\n"
+            statements[self.head] = Statement(
+                (comment + head.pieces[0].split("\n", 1)[1], *head.pieces[1:]),
+                head.keys,
+            )
+            statements.append(statement)
+        else:
+            comment = f"# {whose}: set it before use\n"
+            self.head, self.whose = len(statements), whose
+            statements.append(
+                Statement(
+                    (comment + statement.pieces[0], *statement.pieces[1:]), (key,)
+                )
+            )
+        self.end = len(statements)
 
 
 class _TensorTies:
@@ -232,8 +482,8 @@ class _TensorTies:
     row creates (a plain host's, as a functional input holds them).
     """
 
-    def __init__(self, model: nn.Module):
-        self.ties = [t for t in ties(model) if not t.layer]
+    def __init__(self, model: nn.Module, found: list):
+        self.ties = found  # ties(model), the layers' own left out
         self.sources = {t.target: t.source for t in self.ties}
         state = model.state_dict(keep_vars=True)
         self.tensors = {id(state[t.source]): t.source for t in self.ties}
@@ -262,15 +512,16 @@ class _TensorTies:
         self.later.append((key, source))
         return ""
 
-    def statements(self) -> list[str]:
+    def statements(self) -> list[Statement]:
         """``params["wte.weight"] = params["lm_head.weight"]``: one tensor under both keys."""
         pairs = [
             (t.target, t.source) for t in self.ties if t.target in self.written
         ] + self.later
         if not pairs:
             return []
-        return ["# tied weights: one tensor under both keys, as in the original"] + [
-            f"params[{literal(target)}] = params[{literal(source)}]"
+        comment = "# tied weights: one tensor under both keys, as in the original"
+        return [Statement.text(comment)] + [
+            Statement(("params[", "] = params[", "]"), (target, source))
             for target, source in pairs
         ]
 
@@ -422,24 +673,6 @@ def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
     if spec is None or spec.init is None:
         return {}
     return {init.attribute: init for init in spec.init(layer)}
-
-
-def _unknown(
-    key: str,
-    tensor,
-    owner: nn.Module | None,
-    target: str,
-    imports: Imports,
-) -> list[str]:
-    """A tensor no row explains: ``torch.empty``, under a comment saying so."""
-    if not isinstance(tensor, torch.Tensor):
-        raise ConversionError(
-            f"state_dict entry {key!r} is a {type(tensor).__name__}, not a tensor"
-        )
-    imports.use("torch")
-    name = _owner_name(owner)
-    whose = f"{name}'s own tensor" if is_plain_identifier(name) else "own tensor"
-    return [f"# {whose}: set it before use", f"{target} = {empty(tensor)}"]
 
 
 #: owners named by no class of the model's: torch's containers, and the plain

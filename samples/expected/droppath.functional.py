@@ -58,6 +58,18 @@ def stage(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
     return x
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `stage`, with the original `state_dict()` keys.
 
@@ -69,61 +81,15 @@ def init_params() -> dict[str, Tensor]:
     reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
     """
     params: dict[str, Tensor] = {}
-    params["stem.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 3, 4, 4), a=math.sqrt(5)
-    )
-    params["stem.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(48), 1 / math.sqrt(48)
-    )
+    params |= kaiming_params("stem", 16, 3, 4, 4)
     # one rate for every block (ConvNeXt grows it with depth)
-    # Block's own tensor: set it before use
-    params["blocks.0.gamma"] = torch.empty(16)
-    params["blocks.0.dwconv.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 1, 7, 7), a=math.sqrt(5)
-    )
-    params["blocks.0.dwconv.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(49), 1 / math.sqrt(49)
-    )
-    params["blocks.0.norm.weight"] = torch.ones(16)
-    params["blocks.0.norm.bias"] = torch.zeros(16)
-    params["blocks.0.pwconv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 16), a=math.sqrt(5)
-    )
-    params["blocks.0.pwconv1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["blocks.0.pwconv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 64), a=math.sqrt(5)
-    )
-    params["blocks.0.pwconv2.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
-    # Block's own tensor: set it before use
-    params["blocks.1.gamma"] = torch.empty(16)
-    params["blocks.1.dwconv.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 1, 7, 7), a=math.sqrt(5)
-    )
-    params["blocks.1.dwconv.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(49), 1 / math.sqrt(49)
-    )
-    params["blocks.1.norm.weight"] = torch.ones(16)
-    params["blocks.1.norm.bias"] = torch.zeros(16)
-    params["blocks.1.pwconv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 16), a=math.sqrt(5)
-    )
-    params["blocks.1.pwconv1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["blocks.1.pwconv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 64), a=math.sqrt(5)
-    )
-    params["blocks.1.pwconv2.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
-    params["head.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(10, 16), a=math.sqrt(5)
-    )
-    params["head.bias"] = nn.init.uniform_(
-        torch.empty(10), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
+    for i in range(2):
+        # Block's own tensor: set it before use
+        params[f"blocks.{i}.gamma"] = torch.empty(16)
+        params |= kaiming_params(f"blocks.{i}.dwconv", 16, 1, 7, 7)
+        params[f"blocks.{i}.norm.weight"] = torch.ones(16)
+        params[f"blocks.{i}.norm.bias"] = torch.zeros(16)
+        params |= kaiming_params(f"blocks.{i}.pwconv1", 64, 16)
+        params |= kaiming_params(f"blocks.{i}.pwconv2", 16, 64)
+    params |= kaiming_params("head", 10, 16)
     return params

@@ -104,6 +104,18 @@ def gpt(
     return (logits, loss)
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `gpt`, with the original `state_dict()` keys.
 
@@ -117,71 +129,20 @@ def init_params() -> dict[str, Tensor]:
     params: dict[str, Tensor] = {}
     params["wte.weight"] = nn.init.normal_(torch.empty(64, 16))
     params["wpe.weight"] = nn.init.normal_(torch.empty(16, 16))
-    params["h.0.ln_1.weight"] = torch.ones(16)
-    params["h.0.ln_1.bias"] = torch.zeros(16)
-    # CausalSelfAttention's own tensor: set it before use
-    params["h.0.attn.bias"] = torch.empty(1, 1, 16, 16)
-    params["h.0.attn.c_attn.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(48, 16), a=math.sqrt(5)
-    )
-    params["h.0.attn.c_attn.bias"] = nn.init.uniform_(
-        torch.empty(48), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["h.0.attn.c_proj.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 16), a=math.sqrt(5)
-    )
-    params["h.0.attn.c_proj.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["h.0.ln_2.weight"] = torch.ones(16)
-    params["h.0.ln_2.bias"] = torch.zeros(16)
-    params["h.0.mlp.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 16), a=math.sqrt(5)
-    )
-    params["h.0.mlp.0.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["h.0.mlp.2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 64), a=math.sqrt(5)
-    )
-    params["h.0.mlp.2.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
-    params["h.1.ln_1.weight"] = torch.ones(16)
-    params["h.1.ln_1.bias"] = torch.zeros(16)
-    # CausalSelfAttention's own tensor: set it before use
-    params["h.1.attn.bias"] = torch.empty(1, 1, 16, 16)
-    params["h.1.attn.c_attn.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(48, 16), a=math.sqrt(5)
-    )
-    params["h.1.attn.c_attn.bias"] = nn.init.uniform_(
-        torch.empty(48), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["h.1.attn.c_proj.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 16), a=math.sqrt(5)
-    )
-    params["h.1.attn.c_proj.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["h.1.ln_2.weight"] = torch.ones(16)
-    params["h.1.ln_2.bias"] = torch.zeros(16)
-    params["h.1.mlp.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 16), a=math.sqrt(5)
-    )
-    params["h.1.mlp.0.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["h.1.mlp.2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 64), a=math.sqrt(5)
-    )
-    params["h.1.mlp.2.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
+    for i in range(2):
+        params[f"h.{i}.ln_1.weight"] = torch.ones(16)
+        params[f"h.{i}.ln_1.bias"] = torch.zeros(16)
+        # CausalSelfAttention's own tensor: set it before use
+        params[f"h.{i}.attn.bias"] = torch.empty(1, 1, 16, 16)
+        params |= kaiming_params(f"h.{i}.attn.c_attn", 48, 16)
+        params |= kaiming_params(f"h.{i}.attn.c_proj", 16, 16)
+        params[f"h.{i}.ln_2.weight"] = torch.ones(16)
+        params[f"h.{i}.ln_2.bias"] = torch.zeros(16)
+        params |= kaiming_params(f"h.{i}.mlp.0", 64, 16)
+        params |= kaiming_params(f"h.{i}.mlp.2", 16, 64)
     params["ln_f.weight"] = torch.ones(16)
     params["ln_f.bias"] = torch.zeros(16)
-    params["lm_head.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 16), a=math.sqrt(5)
-    )
+    params |= kaiming_params("lm_head", 64, 16, bias=False)
     # tied weights: one tensor under both keys, as in the original
     params["wte.weight"] = params["lm_head.weight"]
     # https://paperswithcode.com/method/weight-tying

@@ -33,6 +33,18 @@ def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
     return x
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `net`, with the original `state_dict()` keys.
 
@@ -43,33 +55,10 @@ def init_params() -> dict[str, Tensor]:
     params: dict[str, Tensor] = {}
     # 1 input image channel, 6 output channels, 5x5 square convolution
     # kernel
-    params["conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(6, 1, 5, 5), a=math.sqrt(5)
-    )
-    params["conv1.bias"] = nn.init.uniform_(
-        torch.empty(6), -1 / math.sqrt(25), 1 / math.sqrt(25)
-    )
-    params["conv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 6, 5, 5), a=math.sqrt(5)
-    )
-    params["conv2.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(150), 1 / math.sqrt(150)
-    )
+    params |= kaiming_params("conv1", 6, 1, 5, 5)
+    params |= kaiming_params("conv2", 16, 6, 5, 5)
     # an affine operation: y = Wx + b
-    params["fc1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(120, 400), a=math.sqrt(5)
-    )
-    params["fc1.bias"] = nn.init.uniform_(
-        torch.empty(120), -1 / math.sqrt(400), 1 / math.sqrt(400)
-    )
-    params["fc2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(84, 120), a=math.sqrt(5)
-    )
-    params["fc2.bias"] = nn.init.uniform_(
-        torch.empty(84), -1 / math.sqrt(120), 1 / math.sqrt(120)
-    )
-    params["fc3.weight"] = nn.init.kaiming_uniform_(torch.empty(10, 84), a=math.sqrt(5))
-    params["fc3.bias"] = nn.init.uniform_(
-        torch.empty(10), -1 / math.sqrt(84), 1 / math.sqrt(84)
-    )
+    params |= kaiming_params("fc1", 120, 400)
+    params |= kaiming_params("fc2", 84, 120)
+    params |= kaiming_params("fc3", 10, 84)
     return params

@@ -22,10 +22,8 @@ def init_params() -> dict[str, Tensor]:
     reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
     """
     params: dict[str, Tensor] = {}
-    # Scorer's own tensor: set it before use
+    # Scorer's own tensors: set them before use
     params["weight"] = torch.empty(16, 16)
-    # Scorer's own tensor: set it before use
     params["bias"] = torch.empty(16)
-    # Scorer's own tensor: set it before use
     params["scale"] = torch.empty(16)
     return params

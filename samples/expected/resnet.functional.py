@@ -110,6 +110,29 @@ def res_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> 
     return x
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
+    """An `nn.BatchNorm*d`: affine weight and bias, then its running statistics."""
+    return {
+        f"{prefix}.weight": torch.ones(num_features),
+        f"{prefix}.bias": torch.zeros(num_features),
+        f"{prefix}.running_mean": torch.zeros(num_features),
+        f"{prefix}.running_var": torch.ones(num_features),
+        f"{prefix}.num_batches_tracked": torch.tensor(0),
+    }
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `res_net`, with the original `state_dict()` keys.
 
@@ -118,128 +141,32 @@ def init_params() -> dict[str, Tensor]:
     built `ResNet`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 3, 3, 3), a=math.sqrt(5)
-    )
-    params["bn1.weight"] = torch.ones(16)
-    params["bn1.bias"] = torch.zeros(16)
-    params["bn1.running_mean"] = torch.zeros(16)
-    params["bn1.running_var"] = torch.ones(16)
-    params["bn1.num_batches_tracked"] = torch.tensor(0)
-    params["layer1.0.conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["layer1.0.bn1.weight"] = torch.ones(16)
-    params["layer1.0.bn1.bias"] = torch.zeros(16)
-    params["layer1.0.bn1.running_mean"] = torch.zeros(16)
-    params["layer1.0.bn1.running_var"] = torch.ones(16)
-    params["layer1.0.bn1.num_batches_tracked"] = torch.tensor(0)
-    params["layer1.0.conv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["layer1.0.bn2.weight"] = torch.ones(16)
-    params["layer1.0.bn2.bias"] = torch.zeros(16)
-    params["layer1.0.bn2.running_mean"] = torch.zeros(16)
-    params["layer1.0.bn2.running_var"] = torch.ones(16)
-    params["layer1.0.bn2.num_batches_tracked"] = torch.tensor(0)
-    params["layer1.1.conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["layer1.1.bn1.weight"] = torch.ones(16)
-    params["layer1.1.bn1.bias"] = torch.zeros(16)
-    params["layer1.1.bn1.running_mean"] = torch.zeros(16)
-    params["layer1.1.bn1.running_var"] = torch.ones(16)
-    params["layer1.1.bn1.num_batches_tracked"] = torch.tensor(0)
-    params["layer1.1.conv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["layer1.1.bn2.weight"] = torch.ones(16)
-    params["layer1.1.bn2.bias"] = torch.zeros(16)
-    params["layer1.1.bn2.running_mean"] = torch.zeros(16)
-    params["layer1.1.bn2.running_var"] = torch.ones(16)
-    params["layer1.1.bn2.num_batches_tracked"] = torch.tensor(0)
-    params["layer2.0.downsample.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 16, 1, 1), a=math.sqrt(5)
-    )
-    params["layer2.0.downsample.1.weight"] = torch.ones(32)
-    params["layer2.0.downsample.1.bias"] = torch.zeros(32)
-    params["layer2.0.downsample.1.running_mean"] = torch.zeros(32)
-    params["layer2.0.downsample.1.running_var"] = torch.ones(32)
-    params["layer2.0.downsample.1.num_batches_tracked"] = torch.tensor(0)
-    params["layer2.0.conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["layer2.0.bn1.weight"] = torch.ones(32)
-    params["layer2.0.bn1.bias"] = torch.zeros(32)
-    params["layer2.0.bn1.running_mean"] = torch.zeros(32)
-    params["layer2.0.bn1.running_var"] = torch.ones(32)
-    params["layer2.0.bn1.num_batches_tracked"] = torch.tensor(0)
-    params["layer2.0.conv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32, 3, 3), a=math.sqrt(5)
-    )
-    params["layer2.0.bn2.weight"] = torch.ones(32)
-    params["layer2.0.bn2.bias"] = torch.zeros(32)
-    params["layer2.0.bn2.running_mean"] = torch.zeros(32)
-    params["layer2.0.bn2.running_var"] = torch.ones(32)
-    params["layer2.0.bn2.num_batches_tracked"] = torch.tensor(0)
-    params["layer2.1.conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32, 3, 3), a=math.sqrt(5)
-    )
-    params["layer2.1.bn1.weight"] = torch.ones(32)
-    params["layer2.1.bn1.bias"] = torch.zeros(32)
-    params["layer2.1.bn1.running_mean"] = torch.zeros(32)
-    params["layer2.1.bn1.running_var"] = torch.ones(32)
-    params["layer2.1.bn1.num_batches_tracked"] = torch.tensor(0)
-    params["layer2.1.conv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32, 3, 3), a=math.sqrt(5)
-    )
-    params["layer2.1.bn2.weight"] = torch.ones(32)
-    params["layer2.1.bn2.bias"] = torch.zeros(32)
-    params["layer2.1.bn2.running_mean"] = torch.zeros(32)
-    params["layer2.1.bn2.running_var"] = torch.ones(32)
-    params["layer2.1.bn2.num_batches_tracked"] = torch.tensor(0)
-    params["layer3.0.downsample.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 32, 1, 1), a=math.sqrt(5)
-    )
-    params["layer3.0.downsample.1.weight"] = torch.ones(64)
-    params["layer3.0.downsample.1.bias"] = torch.zeros(64)
-    params["layer3.0.downsample.1.running_mean"] = torch.zeros(64)
-    params["layer3.0.downsample.1.running_var"] = torch.ones(64)
-    params["layer3.0.downsample.1.num_batches_tracked"] = torch.tensor(0)
-    params["layer3.0.conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 32, 3, 3), a=math.sqrt(5)
-    )
-    params["layer3.0.bn1.weight"] = torch.ones(64)
-    params["layer3.0.bn1.bias"] = torch.zeros(64)
-    params["layer3.0.bn1.running_mean"] = torch.zeros(64)
-    params["layer3.0.bn1.running_var"] = torch.ones(64)
-    params["layer3.0.bn1.num_batches_tracked"] = torch.tensor(0)
-    params["layer3.0.conv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 64, 3, 3), a=math.sqrt(5)
-    )
-    params["layer3.0.bn2.weight"] = torch.ones(64)
-    params["layer3.0.bn2.bias"] = torch.zeros(64)
-    params["layer3.0.bn2.running_mean"] = torch.zeros(64)
-    params["layer3.0.bn2.running_var"] = torch.ones(64)
-    params["layer3.0.bn2.num_batches_tracked"] = torch.tensor(0)
-    params["layer3.1.conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 64, 3, 3), a=math.sqrt(5)
-    )
-    params["layer3.1.bn1.weight"] = torch.ones(64)
-    params["layer3.1.bn1.bias"] = torch.zeros(64)
-    params["layer3.1.bn1.running_mean"] = torch.zeros(64)
-    params["layer3.1.bn1.running_var"] = torch.ones(64)
-    params["layer3.1.bn1.num_batches_tracked"] = torch.tensor(0)
-    params["layer3.1.conv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 64, 3, 3), a=math.sqrt(5)
-    )
-    params["layer3.1.bn2.weight"] = torch.ones(64)
-    params["layer3.1.bn2.bias"] = torch.zeros(64)
-    params["layer3.1.bn2.running_mean"] = torch.zeros(64)
-    params["layer3.1.bn2.running_var"] = torch.ones(64)
-    params["layer3.1.bn2.num_batches_tracked"] = torch.tensor(0)
-    params["fc.weight"] = nn.init.kaiming_uniform_(torch.empty(10, 64), a=math.sqrt(5))
-    params["fc.bias"] = nn.init.uniform_(
-        torch.empty(10), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
+    params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
+    params |= batch_norm_params("bn1", 16)
+    for i in range(2):
+        params |= kaiming_params(f"layer1.{i}.conv1", 16, 16, 3, 3, bias=False)
+        params |= batch_norm_params(f"layer1.{i}.bn1", 16)
+        params |= kaiming_params(f"layer1.{i}.conv2", 16, 16, 3, 3, bias=False)
+        params |= batch_norm_params(f"layer1.{i}.bn2", 16)
+    params |= kaiming_params("layer2.0.downsample.0", 32, 16, 1, 1, bias=False)
+    params |= batch_norm_params("layer2.0.downsample.1", 32)
+    params |= kaiming_params("layer2.0.conv1", 32, 16, 3, 3, bias=False)
+    params |= batch_norm_params("layer2.0.bn1", 32)
+    params |= kaiming_params("layer2.0.conv2", 32, 32, 3, 3, bias=False)
+    params |= batch_norm_params("layer2.0.bn2", 32)
+    params |= kaiming_params("layer2.1.conv1", 32, 32, 3, 3, bias=False)
+    params |= batch_norm_params("layer2.1.bn1", 32)
+    params |= kaiming_params("layer2.1.conv2", 32, 32, 3, 3, bias=False)
+    params |= batch_norm_params("layer2.1.bn2", 32)
+    params |= kaiming_params("layer3.0.downsample.0", 64, 32, 1, 1, bias=False)
+    params |= batch_norm_params("layer3.0.downsample.1", 64)
+    params |= kaiming_params("layer3.0.conv1", 64, 32, 3, 3, bias=False)
+    params |= batch_norm_params("layer3.0.bn1", 64)
+    params |= kaiming_params("layer3.0.conv2", 64, 64, 3, 3, bias=False)
+    params |= batch_norm_params("layer3.0.bn2", 64)
+    params |= kaiming_params("layer3.1.conv1", 64, 64, 3, 3, bias=False)
+    params |= batch_norm_params("layer3.1.bn1", 64)
+    params |= kaiming_params("layer3.1.conv2", 64, 64, 3, 3, bias=False)
+    params |= batch_norm_params("layer3.1.bn2", 64)
+    params |= kaiming_params("fc", 10, 64)
     return params

@@ -402,7 +402,7 @@ def seq2_seq_transformer(
     src_padding_mask: Tensor,
     tgt_padding_mask: Tensor,
     *,
-    training: bool = False
+    training: bool = False,
 ) -> Tensor:
     tgt_mask = tgt.size(0)
     tgt_mask = torch.full((tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None)
@@ -636,66 +636,38 @@ def init_params() -> dict[str, Tensor]:
     ].clone()
     params["transformer.decoder.norm.weight"] = torch.ones(32)
     params["transformer.decoder.norm.bias"] = torch.zeros(32)
-    params["transformer.encoder.layers.0.self_attn.in_proj_weight"] = (
-        nn.init.xavier_uniform_(torch.empty(96, 32))
-    )
-    params["transformer.encoder.layers.0.self_attn.out_proj.weight"] = (
-        nn.init.xavier_uniform_(torch.empty(32, 32))
-    )
-    params["transformer.encoder.layers.0.linear1.weight"] = nn.init.xavier_uniform_(
-        torch.empty(64, 32)
-    )
-    params["transformer.encoder.layers.0.linear2.weight"] = nn.init.xavier_uniform_(
-        torch.empty(32, 64)
-    )
-    params["transformer.encoder.layers.1.self_attn.in_proj_weight"] = (
-        nn.init.xavier_uniform_(torch.empty(96, 32))
-    )
-    params["transformer.encoder.layers.1.self_attn.out_proj.weight"] = (
-        nn.init.xavier_uniform_(torch.empty(32, 32))
-    )
-    params["transformer.encoder.layers.1.linear1.weight"] = nn.init.xavier_uniform_(
-        torch.empty(64, 32)
-    )
-    params["transformer.encoder.layers.1.linear2.weight"] = nn.init.xavier_uniform_(
-        torch.empty(32, 64)
-    )
-    params["transformer.decoder.layers.0.self_attn.in_proj_weight"] = (
-        nn.init.xavier_uniform_(torch.empty(96, 32))
-    )
-    params["transformer.decoder.layers.0.self_attn.out_proj.weight"] = (
-        nn.init.xavier_uniform_(torch.empty(32, 32))
-    )
-    params["transformer.decoder.layers.0.multihead_attn.in_proj_weight"] = (
-        nn.init.xavier_uniform_(torch.empty(96, 32))
-    )
-    params["transformer.decoder.layers.0.multihead_attn.out_proj.weight"] = (
-        nn.init.xavier_uniform_(torch.empty(32, 32))
-    )
-    params["transformer.decoder.layers.0.linear1.weight"] = nn.init.xavier_uniform_(
-        torch.empty(64, 32)
-    )
-    params["transformer.decoder.layers.0.linear2.weight"] = nn.init.xavier_uniform_(
-        torch.empty(32, 64)
-    )
-    params["transformer.decoder.layers.1.self_attn.in_proj_weight"] = (
-        nn.init.xavier_uniform_(torch.empty(96, 32))
-    )
-    params["transformer.decoder.layers.1.self_attn.out_proj.weight"] = (
-        nn.init.xavier_uniform_(torch.empty(32, 32))
-    )
-    params["transformer.decoder.layers.1.multihead_attn.in_proj_weight"] = (
-        nn.init.xavier_uniform_(torch.empty(96, 32))
-    )
-    params["transformer.decoder.layers.1.multihead_attn.out_proj.weight"] = (
-        nn.init.xavier_uniform_(torch.empty(32, 32))
-    )
-    params["transformer.decoder.layers.1.linear1.weight"] = nn.init.xavier_uniform_(
-        torch.empty(64, 32)
-    )
-    params["transformer.decoder.layers.1.linear2.weight"] = nn.init.xavier_uniform_(
-        torch.empty(32, 64)
-    )
+    for i in range(2):
+        params[f"transformer.encoder.layers.{i}.self_attn.in_proj_weight"] = (
+            nn.init.xavier_uniform_(torch.empty(96, 32))
+        )
+        params[f"transformer.encoder.layers.{i}.self_attn.out_proj.weight"] = (
+            nn.init.xavier_uniform_(torch.empty(32, 32))
+        )
+        params[f"transformer.encoder.layers.{i}.linear1.weight"] = (
+            nn.init.xavier_uniform_(torch.empty(64, 32))
+        )
+        params[f"transformer.encoder.layers.{i}.linear2.weight"] = (
+            nn.init.xavier_uniform_(torch.empty(32, 64))
+        )
+    for i in range(2):
+        params[f"transformer.decoder.layers.{i}.self_attn.in_proj_weight"] = (
+            nn.init.xavier_uniform_(torch.empty(96, 32))
+        )
+        params[f"transformer.decoder.layers.{i}.self_attn.out_proj.weight"] = (
+            nn.init.xavier_uniform_(torch.empty(32, 32))
+        )
+        params[f"transformer.decoder.layers.{i}.multihead_attn.in_proj_weight"] = (
+            nn.init.xavier_uniform_(torch.empty(96, 32))
+        )
+        params[f"transformer.decoder.layers.{i}.multihead_attn.out_proj.weight"] = (
+            nn.init.xavier_uniform_(torch.empty(32, 32))
+        )
+        params[f"transformer.decoder.layers.{i}.linear1.weight"] = (
+            nn.init.xavier_uniform_(torch.empty(64, 32))
+        )
+        params[f"transformer.decoder.layers.{i}.linear2.weight"] = (
+            nn.init.xavier_uniform_(torch.empty(32, 64))
+        )
     params["generator.weight"] = nn.init.kaiming_uniform_(
         torch.empty(50, 32), a=math.sqrt(5)
     )

@@ -74,6 +74,29 @@ def u_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
     return x
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
+    """An `nn.BatchNorm*d`: affine weight and bias, then its running statistics."""
+    return {
+        f"{prefix}.weight": torch.ones(num_features),
+        f"{prefix}.bias": torch.zeros(num_features),
+        f"{prefix}.running_mean": torch.zeros(num_features),
+        f"{prefix}.running_var": torch.ones(num_features),
+        f"{prefix}.num_batches_tracked": torch.tensor(0),
+    }
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `u_net`, with the original `state_dict()` keys.
 
@@ -82,102 +105,37 @@ def init_params() -> dict[str, Tensor]:
     built `UNet`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["inc.double_conv.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(8, 3, 3, 3), a=math.sqrt(5)
-    )
-    params["inc.double_conv.1.weight"] = torch.ones(8)
-    params["inc.double_conv.1.bias"] = torch.zeros(8)
-    params["inc.double_conv.1.running_mean"] = torch.zeros(8)
-    params["inc.double_conv.1.running_var"] = torch.ones(8)
-    params["inc.double_conv.1.num_batches_tracked"] = torch.tensor(0)
-    params["inc.double_conv.3.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(8, 8, 3, 3), a=math.sqrt(5)
-    )
-    params["inc.double_conv.4.weight"] = torch.ones(8)
-    params["inc.double_conv.4.bias"] = torch.zeros(8)
-    params["inc.double_conv.4.running_mean"] = torch.zeros(8)
-    params["inc.double_conv.4.running_var"] = torch.ones(8)
-    params["inc.double_conv.4.num_batches_tracked"] = torch.tensor(0)
-    params["down1.conv.double_conv.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 8, 3, 3), a=math.sqrt(5)
-    )
-    params["down1.conv.double_conv.1.weight"] = torch.ones(16)
-    params["down1.conv.double_conv.1.bias"] = torch.zeros(16)
-    params["down1.conv.double_conv.1.running_mean"] = torch.zeros(16)
-    params["down1.conv.double_conv.1.running_var"] = torch.ones(16)
-    params["down1.conv.double_conv.1.num_batches_tracked"] = torch.tensor(0)
-    params["down1.conv.double_conv.3.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["down1.conv.double_conv.4.weight"] = torch.ones(16)
-    params["down1.conv.double_conv.4.bias"] = torch.zeros(16)
-    params["down1.conv.double_conv.4.running_mean"] = torch.zeros(16)
-    params["down1.conv.double_conv.4.running_var"] = torch.ones(16)
-    params["down1.conv.double_conv.4.num_batches_tracked"] = torch.tensor(0)
-    params["down2.conv.double_conv.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["down2.conv.double_conv.1.weight"] = torch.ones(32)
-    params["down2.conv.double_conv.1.bias"] = torch.zeros(32)
-    params["down2.conv.double_conv.1.running_mean"] = torch.zeros(32)
-    params["down2.conv.double_conv.1.running_var"] = torch.ones(32)
-    params["down2.conv.double_conv.1.num_batches_tracked"] = torch.tensor(0)
-    params["down2.conv.double_conv.3.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32, 3, 3), a=math.sqrt(5)
-    )
-    params["down2.conv.double_conv.4.weight"] = torch.ones(32)
-    params["down2.conv.double_conv.4.bias"] = torch.zeros(32)
-    params["down2.conv.double_conv.4.running_mean"] = torch.zeros(32)
-    params["down2.conv.double_conv.4.running_var"] = torch.ones(32)
-    params["down2.conv.double_conv.4.num_batches_tracked"] = torch.tensor(0)
+    params |= kaiming_params("inc.double_conv.0", 8, 3, 3, 3, bias=False)
+    params |= batch_norm_params("inc.double_conv.1", 8)
+    params |= kaiming_params("inc.double_conv.3", 8, 8, 3, 3, bias=False)
+    params |= batch_norm_params("inc.double_conv.4", 8)
+    params |= kaiming_params("down1.conv.double_conv.0", 16, 8, 3, 3, bias=False)
+    params |= batch_norm_params("down1.conv.double_conv.1", 16)
+    params |= kaiming_params("down1.conv.double_conv.3", 16, 16, 3, 3, bias=False)
+    params |= batch_norm_params("down1.conv.double_conv.4", 16)
+    params |= kaiming_params("down2.conv.double_conv.0", 32, 16, 3, 3, bias=False)
+    params |= batch_norm_params("down2.conv.double_conv.1", 32)
+    params |= kaiming_params("down2.conv.double_conv.3", 32, 32, 3, 3, bias=False)
+    params |= batch_norm_params("down2.conv.double_conv.4", 32)
     params["up1.up.weight"] = nn.init.kaiming_uniform_(
         torch.empty(32, 16, 2, 2), a=math.sqrt(5)
     )
     params["up1.up.bias"] = nn.init.uniform_(
         torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
     )
-    params["up1.conv.double_conv.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 32, 3, 3), a=math.sqrt(5)
-    )
-    params["up1.conv.double_conv.1.weight"] = torch.ones(16)
-    params["up1.conv.double_conv.1.bias"] = torch.zeros(16)
-    params["up1.conv.double_conv.1.running_mean"] = torch.zeros(16)
-    params["up1.conv.double_conv.1.running_var"] = torch.ones(16)
-    params["up1.conv.double_conv.1.num_batches_tracked"] = torch.tensor(0)
-    params["up1.conv.double_conv.3.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["up1.conv.double_conv.4.weight"] = torch.ones(16)
-    params["up1.conv.double_conv.4.bias"] = torch.zeros(16)
-    params["up1.conv.double_conv.4.running_mean"] = torch.zeros(16)
-    params["up1.conv.double_conv.4.running_var"] = torch.ones(16)
-    params["up1.conv.double_conv.4.num_batches_tracked"] = torch.tensor(0)
+    params |= kaiming_params("up1.conv.double_conv.0", 16, 32, 3, 3, bias=False)
+    params |= batch_norm_params("up1.conv.double_conv.1", 16)
+    params |= kaiming_params("up1.conv.double_conv.3", 16, 16, 3, 3, bias=False)
+    params |= batch_norm_params("up1.conv.double_conv.4", 16)
     params["up2.up.weight"] = nn.init.kaiming_uniform_(
         torch.empty(16, 8, 2, 2), a=math.sqrt(5)
     )
     params["up2.up.bias"] = nn.init.uniform_(
         torch.empty(8), -1 / math.sqrt(32), 1 / math.sqrt(32)
     )
-    params["up2.conv.double_conv.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(8, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["up2.conv.double_conv.1.weight"] = torch.ones(8)
-    params["up2.conv.double_conv.1.bias"] = torch.zeros(8)
-    params["up2.conv.double_conv.1.running_mean"] = torch.zeros(8)
-    params["up2.conv.double_conv.1.running_var"] = torch.ones(8)
-    params["up2.conv.double_conv.1.num_batches_tracked"] = torch.tensor(0)
-    params["up2.conv.double_conv.3.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(8, 8, 3, 3), a=math.sqrt(5)
-    )
-    params["up2.conv.double_conv.4.weight"] = torch.ones(8)
-    params["up2.conv.double_conv.4.bias"] = torch.zeros(8)
-    params["up2.conv.double_conv.4.running_mean"] = torch.zeros(8)
-    params["up2.conv.double_conv.4.running_var"] = torch.ones(8)
-    params["up2.conv.double_conv.4.num_batches_tracked"] = torch.tensor(0)
-    params["outc.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(2, 8, 1, 1), a=math.sqrt(5)
-    )
-    params["outc.bias"] = nn.init.uniform_(
-        torch.empty(2), -1 / math.sqrt(8), 1 / math.sqrt(8)
-    )
+    params |= kaiming_params("up2.conv.double_conv.0", 8, 16, 3, 3, bias=False)
+    params |= batch_norm_params("up2.conv.double_conv.1", 8)
+    params |= kaiming_params("up2.conv.double_conv.3", 8, 8, 3, 3, bias=False)
+    params |= batch_norm_params("up2.conv.double_conv.4", 8)
+    params |= kaiming_params("outc", 2, 8, 1, 1)
     return params

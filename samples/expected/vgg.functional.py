@@ -49,6 +49,18 @@ def vgg(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tens
     return x
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `vgg`, with the original `state_dict()` keys.
 
@@ -57,33 +69,13 @@ def init_params() -> dict[str, Tensor]:
     built `VGG`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["features.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 3, 3, 3), a=math.sqrt(5)
-    )
-    params["features.0.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(27), 1 / math.sqrt(27)
-    )
-    params["features.3.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 16, 3, 3), a=math.sqrt(5)
-    )
-    params["features.3.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(144), 1 / math.sqrt(144)
-    )
+    params |= kaiming_params("features.0", 16, 3, 3, 3)
+    params |= kaiming_params("features.3", 32, 16, 3, 3)
     params["features.4.weight"] = torch.ones(32)
     params["features.4.bias"] = torch.zeros(32)
     params["features.4.running_mean"] = torch.zeros(32)
     params["features.4.running_var"] = torch.ones(32)
     params["features.4.num_batches_tracked"] = torch.tensor(0)
-    params["classifier.0.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 128), a=math.sqrt(5)
-    )
-    params["classifier.0.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(128), 1 / math.sqrt(128)
-    )
-    params["classifier.3.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(10, 64), a=math.sqrt(5)
-    )
-    params["classifier.3.bias"] = nn.init.uniform_(
-        torch.empty(10), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
+    params |= kaiming_params("classifier.0", 64, 128)
+    params |= kaiming_params("classifier.3", 10, 64)
     return params

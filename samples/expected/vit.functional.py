@@ -60,6 +60,18 @@ def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
     return x
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `tiny_vi_t`, with the original `state_dict()` keys.
 
@@ -76,76 +88,29 @@ def init_params() -> dict[str, Tensor]:
     reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
     """
     params: dict[str, Tensor] = {}
-    # TinyViT's own tensor: set it before use
+    # TinyViT's own tensors: set them before use
     params["cls_token"] = torch.empty(1, 1, 32)
-    # TinyViT's own tensor: set it before use
     params["pos_embed"] = torch.empty(1, 17, 32)
-    params["patch_embed.proj.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 3, 4, 4), a=math.sqrt(5)
-    )
-    params["patch_embed.proj.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(48), 1 / math.sqrt(48)
-    )
-    params["blocks.0.norm1.weight"] = torch.ones(32)
-    params["blocks.0.norm1.bias"] = torch.zeros(32)
-    params["blocks.0.attn.out_proj.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32), a=math.sqrt(5)
-    )
-    params["blocks.0.attn.out_proj.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    nn.init.constant_(params["blocks.0.attn.out_proj.bias"], 0.0)
-    params["blocks.0.attn.in_proj_weight"] = nn.init.xavier_uniform_(
-        torch.empty(96, 32)
-    )
-    params["blocks.0.attn.in_proj_bias"] = torch.zeros(96)
-    params["blocks.0.norm2.weight"] = torch.ones(32)
-    params["blocks.0.norm2.bias"] = torch.zeros(32)
-    params["blocks.0.fc1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 32), a=math.sqrt(5)
-    )
-    params["blocks.0.fc1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["blocks.0.fc2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 64), a=math.sqrt(5)
-    )
-    params["blocks.0.fc2.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
-    params["blocks.1.norm1.weight"] = torch.ones(32)
-    params["blocks.1.norm1.bias"] = torch.zeros(32)
-    params["blocks.1.attn.out_proj.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32), a=math.sqrt(5)
-    )
-    params["blocks.1.attn.out_proj.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    nn.init.constant_(params["blocks.1.attn.out_proj.bias"], 0.0)
-    params["blocks.1.attn.in_proj_weight"] = nn.init.xavier_uniform_(
-        torch.empty(96, 32)
-    )
-    params["blocks.1.attn.in_proj_bias"] = torch.zeros(96)
-    params["blocks.1.norm2.weight"] = torch.ones(32)
-    params["blocks.1.norm2.bias"] = torch.zeros(32)
-    params["blocks.1.fc1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 32), a=math.sqrt(5)
-    )
-    params["blocks.1.fc1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["blocks.1.fc2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 64), a=math.sqrt(5)
-    )
-    params["blocks.1.fc2.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
+    params |= kaiming_params("patch_embed.proj", 32, 3, 4, 4)
+    for i in range(2):
+        params[f"blocks.{i}.norm1.weight"] = torch.ones(32)
+        params[f"blocks.{i}.norm1.bias"] = torch.zeros(32)
+        params[f"blocks.{i}.attn.out_proj.weight"] = nn.init.kaiming_uniform_(
+            torch.empty(32, 32), a=math.sqrt(5)
+        )
+        params[f"blocks.{i}.attn.out_proj.bias"] = nn.init.uniform_(
+            torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
+        )
+        nn.init.constant_(params[f"blocks.{i}.attn.out_proj.bias"], 0.0)
+        params[f"blocks.{i}.attn.in_proj_weight"] = nn.init.xavier_uniform_(
+            torch.empty(96, 32)
+        )
+        params[f"blocks.{i}.attn.in_proj_bias"] = torch.zeros(96)
+        params[f"blocks.{i}.norm2.weight"] = torch.ones(32)
+        params[f"blocks.{i}.norm2.bias"] = torch.zeros(32)
+        params |= kaiming_params(f"blocks.{i}.fc1", 64, 32)
+        params |= kaiming_params(f"blocks.{i}.fc2", 32, 64)
     params["norm.weight"] = torch.ones(32)
     params["norm.bias"] = torch.zeros(32)
-    params["head.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(10, 32), a=math.sqrt(5)
-    )
-    params["head.bias"] = nn.init.uniform_(
-        torch.empty(10), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= kaiming_params("head", 10, 32)
     return params

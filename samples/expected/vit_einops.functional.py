@@ -54,6 +54,18 @@ def vi_t(params: dict[str, Tensor], img: Tensor, *, training: bool = False) -> T
     return x
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `vi_t`, with the original `state_dict()` keys.
 
@@ -67,33 +79,15 @@ def init_params() -> dict[str, Tensor]:
     reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
     """
     params: dict[str, Tensor] = {}
-    # ViT's own tensor: set it before use
+    # ViT's own tensors: set them before use
     params["cls_token"] = torch.empty(1, 1, 32)
-    # ViT's own tensor: set it before use
     params["pos_embedding"] = torch.empty(1, 17, 32)
     params["to_patch_embedding.1.weight"] = torch.ones(48)
     params["to_patch_embedding.1.bias"] = torch.zeros(48)
-    params["to_patch_embedding.2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 48), a=math.sqrt(5)
-    )
-    params["to_patch_embedding.2.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(48), 1 / math.sqrt(48)
-    )
+    params |= kaiming_params("to_patch_embedding.2", 32, 48)
     params["attn.norm.weight"] = torch.ones(32)
     params["attn.norm.bias"] = torch.zeros(32)
-    params["attn.to_qkv.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(48, 32), a=math.sqrt(5)
-    )
-    params["attn.to_out.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 16), a=math.sqrt(5)
-    )
-    params["attn.to_out.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["head.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(10, 32), a=math.sqrt(5)
-    )
-    params["head.bias"] = nn.init.uniform_(
-        torch.empty(10), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= kaiming_params("attn.to_qkv", 48, 32, bias=False)
+    params |= kaiming_params("attn.to_out", 32, 16)
+    params |= kaiming_params("head", 10, 32)
     return params
