@@ -21,7 +21,7 @@ from ..source_text import (
 )
 from .body import print_body
 from .class_plan import ClassPlan
-from .constructors import Assign, Ctor, Tied, render_value
+from .constructors import Assign, Ctor, Recovered, Tied, recovered_lines, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
 from .loops import find_loops
@@ -126,9 +126,21 @@ def _commented_init(
     )
     lines = []
     for assign in plan.init:
-        lines += placed.pop(assign.attribute, [])
+        above = placed.pop(assign.attribute, [])
+        if isinstance(assign.value, Recovered):  # its statements carry their comments
+            above = _without(above, assign.value.code.carried_comments())
+        lines += above + recovered_lines(assign.value, printer)
         lines.append(_statement(assign, printer, keyed))
     return lines + rest
+
+
+def _without(comments: list[str], taken: list[str]) -> list[str]:
+    """``comments`` less one occurrence of each of ``taken``."""
+    left = list(comments)
+    for comment in taken:
+        if comment in left:
+            left.remove(comment)
+    return left
 
 
 def _statement(assign: Assign, printer: ExpressionPrinter, keyed: bool) -> str:

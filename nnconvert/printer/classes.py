@@ -26,7 +26,16 @@ from ..opspecs.helpers import HELPERS, Helper, helper_for
 from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
 from ..torch_names import qualified_name
-from .constructors import POSITIONAL, Assign, Ctor, Tied, empty_tensor, render_value
+from ..init_slices import recover_tensor
+from .constructors import (
+    POSITIONAL,
+    Assign,
+    Ctor,
+    Recovered,
+    Tied,
+    empty_tensor,
+    render_value,
+)
 from .expressions import ExpressionPrinter
 
 
@@ -78,10 +87,10 @@ class ConstructorDescriber:
             if (
                 name not in owner._buffers
             ):  # a plain attribute: ``self.pos = posemb(...)``
-                return Assign(name, tensor_value(name, value))
+                return Assign(name, _rebuilt(owner, name, value))
             persistent = name not in owner._non_persistent_buffers_set
             # a non-persistent buffer is not in the state_dict: write its value
-            made = empty_tensor(value) if persistent else tensor_value(name, value)
+            made = empty_tensor(value) if persistent else _rebuilt(owner, name, value)
             return Assign(name, made, buffer=True, persistent=persistent)
         return Assign(name, self.describe_value(name, value))
 
@@ -173,6 +182,16 @@ def _tie_assignments(module: nn.Module, graph_module: fx.GraphModule) -> list[As
         Assign(tie.target, Tied(*tie_text(module, tie, printer.attribute_path)))
         for tie in own_ties(module, is_defined_class)
     ]
+
+
+def _rebuilt(owner: nn.Module, name: str, tensor: torch.Tensor) -> Recovered | Ctor:
+    """A tensor outside the state_dict: the user's ``__init__`` code when it is recovered.
+
+    Else (no source, code the slice refuses or that does not reproduce the
+    tensor bit for bit) its value as :func:`tensor_value` writes it.
+    """
+    code = recover_tensor(owner, name)
+    return Recovered.of(code) if code is not None else tensor_value(name, tensor)
 
 
 def tensor_value(name: str, tensor: torch.Tensor) -> Ctor:
