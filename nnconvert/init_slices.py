@@ -200,7 +200,7 @@ class _Slicer:
         }
         if arguments.vararg or arguments.kwarg:
             self.parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
-        self.arguments = init_arguments(module)
+        self.arguments = {**_literal_defaults(type(module)), **init_arguments(module)}
         self.sources: list[str] = []
         self.values: list[Any] = []
 
@@ -433,6 +433,24 @@ _ALLOWED_NODES = (
     ast.cmpop,
     ast.boolop,
 )
+
+
+def _literal_defaults(cls: type) -> dict[str, Any]:
+    """The literal defaults of ``cls.__init__``'s parameters.
+
+    They stand in for the arguments of an instance built without a record
+    (:func:`~nnconvert.init_arguments.init_arguments`): a guess, which
+    :func:`_reproduces` confirms or rejects, bit for bit.
+    """
+    try:
+        parameters = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {
+        name: p.default
+        for name, p in parameters.items()
+        if p.default is not p.empty and is_literal(p.default)
+    }
 
 
 def _is_register(call: ast.Call) -> bool:
