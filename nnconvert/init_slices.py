@@ -72,6 +72,10 @@ _REFUSED_ATTRIBUTES = frozenset(
         "poisson",
         "dropout",
         "requires_grad_",
+        "save",
+        "cuda",
+        "share_memory_",
+        "pin_memory",
     }
 )
 #: the name a placeholder for an outside literal has in a template
@@ -271,7 +275,7 @@ class _Slicer:
             if not (
                 isinstance(call, ast.Call)
                 and (
-                    _is_register(call)
+                    (setter and _is_register(call))
                     or (
                         isinstance(call.func, ast.Attribute)
                         and isinstance(call.func.value, ast.Name)
@@ -289,7 +293,7 @@ class _Slicer:
             for target in targets:
                 self._check_target(target, locals_, setter)
         for node in ast.walk(statement):
-            self._check_node(node, locals_)
+            self._check_node(node, locals_, setter)
 
     def _check_target(self, target: ast.expr, locals_: set[str], setter: bool) -> None:
         if isinstance(target, ast.Name):
@@ -304,7 +308,7 @@ class _Slicer:
             return  # the setter itself: self.<name> = value
         raise _Refused
 
-    def _check_node(self, node: ast.AST, locals_: set[str]) -> None:
+    def _check_node(self, node: ast.AST, locals_: set[str], setter: bool) -> None:
         if isinstance(node, _ALLOWED_NODES):
             pass
         else:
@@ -326,7 +330,7 @@ class _Slicer:
         if isinstance(node, ast.Call):
             function = node.func
             if _self_path(function) is not None:
-                if not _is_register(node):
+                if not (setter and _is_register(node)):
                     raise _Refused  # a method of the module
             if isinstance(function, ast.Name) and function.id not in _PURE_BUILTINS:
                 raise _Refused

@@ -25,7 +25,7 @@ from nnconvert.options import Style
 from nnconvert.tensor_values import same_bits
 
 from .helpers import run, write
-from .test_source_map import converted
+from .test_source_map import assert_before, converted
 
 CLASS_STYLES = [Style.MODULE, Style.MIXED]
 
@@ -219,3 +219,60 @@ def test_converting_the_output_again_recovers_the_same_statements(tmp_path, styl
     again = run("convert", path, "--to", style, "--input-shape", "2,12,8")
     assert again.exit_code == 0, again.output
     assert again.stdout == source
+
+
+class Bumped(nn.Module):
+    """Only some instances change the tensor after the recovered statements."""
+
+    def __init__(self, rows, bump):
+        super().__init__()
+        self.rows = rows  # a literal attribute: the argument of an unrecorded build
+        ramp = torch.arange(rows * 4.0).view(rows, 4)
+        ramp = ramp * 2
+        self.register_buffer("ramp", ramp, persistent=False)
+        if bump:
+            self.ramp.add_(1)
+
+    def forward(self, x):
+        return x + self.ramp
+
+
+class TwoBumps(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.plain = Bumped(5, False)
+        self.bumped = Bumped(5, True)
+
+    def forward(self, x):
+        return self.bumped(self.plain(x))
+
+
+def test_a_class_some_of_whose_instances_are_not_recovered_writes_every_value():
+    model = TwoBumps().eval()
+    assert recover_tensor(model.plain, "ramp") is not None
+    assert recover_tensor(model.bumped, "ramp") is None
+    source = converted(model, Style.MIXED, torch.randn(2, 5, 4))
+    assert source.count("class Bumped") == 1
+    assert "torch.arange" not in source
+
+
+class CommentAboveAnotherLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # a ramp
+        ramp = torch.arange(20.0).view(5, 4)
+        # the layer
+        self.fc = nn.Linear(4, 4)
+        ramp = ramp * 2
+        self.register_buffer("ramp", ramp, persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) + self.ramp
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=str)
+def test_a_recovered_statement_keeps_its_comment_once(style):
+    source = converted(CommentAboveAnotherLayer().eval(), style, torch.randn(2, 5, 4))
+    assert source.count("# a ramp") == 1 and source.count("# the layer") == 1
+    assert_before(source, "# a ramp", "ramp = torch.arange(20.0)")
+    assert_before(source, "# the layer", "self.fc = nn.Linear")

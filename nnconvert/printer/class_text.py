@@ -124,23 +124,40 @@ def _commented_init(
         [a.attribute for a in plan.init],
         helper_comments(instance.ancestry),
     )
+    rest = _without_carried(plan.init, placed, rest)
     lines = []
     for assign in plan.init:
-        above = placed.pop(assign.attribute, [])
-        if isinstance(assign.value, Recovered):  # its statements carry their comments
-            above = _without(above, assign.value.code.carried_comments())
-        lines += above + recovered_lines(assign.value, printer)
+        lines += placed.pop(assign.attribute, []) + recovered_lines(
+            assign.value, printer
+        )
         lines.append(_statement(assign, printer, keyed))
     return lines + rest
 
 
-def _without(comments: list[str], taken: list[str]) -> list[str]:
-    """``comments`` less one occurrence of each of ``taken``."""
-    left = list(comments)
-    for comment in taken:
-        if comment in left:
-            left.remove(comment)
-    return left
+def _without_carried(
+    init: list[Assign], placed: dict[str, list[str]], rest: list[str]
+) -> list[str]:
+    """Take the comments recovered statements carry out of ``placed`` (in place) and ``rest``.
+
+    Recovered code (:class:`Recovered`) writes its statements' comments
+    itself. Each is taken from its own attribute's comments first, else from
+    the others' (a statement of the slice above an earlier attribute), once.
+    """
+    left_over: list[str] = []
+    for assign in init:
+        if isinstance(assign.value, Recovered):
+            own = placed.get(assign.attribute, [])
+            for comment in assign.value.code.carried_comments():
+                if comment in own:
+                    own.remove(comment)
+                else:
+                    left_over.append(comment)
+    for comments in [*placed.values(), rest]:
+        for comment in list(left_over):
+            if comment in comments:
+                comments.remove(comment)
+                left_over.remove(comment)
+    return rest
 
 
 def _statement(assign: Assign, printer: ExpressionPrinter, keyed: bool) -> str:

@@ -9,7 +9,7 @@ the descriptions into classes; :mod:`.class_text` writes them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 import torch
@@ -35,6 +35,7 @@ from .constructors import (
     Tied,
     empty_tensor,
     render_value,
+    structure,
 )
 from .expressions import ExpressionPrinter
 
@@ -191,7 +192,46 @@ def _rebuilt(owner: nn.Module, name: str, tensor: torch.Tensor) -> Recovered | C
     tensor bit for bit) its value as :func:`tensor_value` writes it.
     """
     code = recover_tensor(owner, name)
-    return Recovered.of(code) if code is not None else tensor_value(name, tensor)
+    value = tensor_value(name, tensor)
+    return Recovered.of(code, value) if code is not None else value
+
+
+def consistent_recoveries(described: list[Described]) -> list[Described]:
+    """Instances of one class write a tensor from recovered code all alike, or none does.
+
+    Instances whose recovered code differs (or is missing for some) would
+    otherwise look like different classes; then each writes the tensor's
+    value instead (:attr:`Recovered.fallback`), and literals that differ
+    become constructor parameters as usual.
+    """
+    kinds: dict[tuple[type, str], set[Any]] = {}
+    for member in described:
+        for assign in member.init:
+            key = (type(member.instance.module), assign.attribute)
+            kinds.setdefault(key, set()).add(_recovery_kind(assign.value))
+    mixed = {key for key, found in kinds.items() if len(found) > 1}
+    if not mixed:
+        return described
+    return [
+        replace(
+            member,
+            init=[
+                (
+                    replace(a, value=a.value.fallback)
+                    if isinstance(a.value, Recovered)
+                    and (type(member.instance.module), a.attribute) in mixed
+                    else a
+                )
+                for a in member.init
+            ],
+        )
+        for member in described
+    ]
+
+
+def _recovery_kind(value: Any) -> Any:
+    """The recovered code's shape (literals aside), or None for any other value."""
+    return structure(value) if isinstance(value, Recovered) else None
 
 
 def tensor_value(name: str, tensor: torch.Tensor) -> Ctor:
@@ -331,6 +371,7 @@ def constructor_text(layer: nn.Module, name: str = "layer") -> str:
 __all__ = [
     "ConstructorDescriber",
     "Described",
+    "consistent_recoveries",
     "constructor_text",
     "tensor_value",
     "used_helpers",

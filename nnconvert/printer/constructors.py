@@ -79,15 +79,17 @@ class Recovered:
 
     code: RecoveredCode
     values: tuple[tuple[Param, Any], ...]
+    #: the tensor's value as :func:`~.classes.tensor_value` writes it, for a
+    #: class some of whose instances' code is not recovered
+    fallback: Any = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, code: RecoveredCode) -> Recovered:
-        return cls(
-            code, tuple((Param(s), v) for s, v in zip(code.sources, code.values))
-        )
+    def of(cls, code: RecoveredCode, fallback: Any) -> Recovered:
+        values = tuple((Param(s), v) for s, v in zip(code.sources, code.values))
+        return cls(code, values, fallback)
 
     def with_values(self, values: tuple[tuple[Param, Any], ...]) -> Recovered:
-        return Recovered(self.code, values)
+        return Recovered(self.code, values, self.fallback)
 
 
 def recovered_lines(value: Any, printer: ExpressionPrinter) -> list[str]:
