@@ -248,8 +248,8 @@ class _Slicer:
             )
         self._check(body[index], assigned, setter=True)
         value_code = ast.unparse(self._templated(value, assigned))
-        if not statements:
-            return None  # one expression: the literal or the bytes read as well
+        if not statements and not any(isinstance(n, ast.Call) for n in ast.walk(value)):
+            return None  # a name or a literal alone computes nothing
         own = self._comments_above(body, index)
         trailing = self._trailing(body[index])
         own += [trailing] if trailing else []

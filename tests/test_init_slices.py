@@ -276,3 +276,27 @@ def test_a_recovered_statement_keeps_its_comment_once(style):
     assert source.count("# a ramp") == 1 and source.count("# the layer") == 1
     assert_before(source, "# a ramp", "ramp = torch.arange(20.0)")
     assert_before(source, "# the layer", "self.fc = nn.Linear")
+
+
+class CausalMask(nn.Module):
+    def __init__(self, block_size=8):
+        super().__init__()
+        # causal mask: attend to the left only
+        self.register_buffer(
+            "mask",
+            torch.tril(torch.ones(block_size, block_size)).view(
+                1, block_size, block_size
+            ),
+            persistent=False,
+        )
+
+    def forward(self, x):
+        return x.masked_fill(self.mask == 0, 0.0)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=str)
+def test_a_tensor_built_in_the_registering_call_itself_is_recovered(style):
+    source = converted(CausalMask().eval(), style, torch.randn(2, 8, 8))
+    assert "unpack_tensor" not in source
+    assert "torch.tril(torch.ones(8, 8)).view(1, 8, 8)" in source
+    assert_before(source, "# causal mask: attend to the left only", "torch.tril")
