@@ -130,35 +130,77 @@ class RecoveredCode:
 
 
 def filled(template: str, replacements: Sequence[str]) -> str:
-    """``template`` with each placeholder replaced, and ``(14, 14)[0]`` folded to ``14``."""
+    """``template`` with each placeholder replaced, and ``(14, 14)[0]`` folded to ``14``.
+
+    The rest of the text stays as written (``1e4``, ``x**-0.5``): the
+    replacements are spliced in at the placeholders' positions.
+    """
     tree = ast.parse(template)
-    expressions = [ast.parse(text, mode="eval").body for text in replacements]
-    tree = _Filler(expressions).visit(tree)
-    return ast.unparse(ast.fix_missing_locations(tree))
-
-
-class _Filler(ast.NodeTransformer):
-    def __init__(self, expressions: list[ast.expr]) -> None:
-        self.expressions = expressions
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        for index, expression in enumerate(self.expressions):
-            if node.id == _PLACEHOLDER.format(index):
-                return expression
-        return node
-
-    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
-        self.generic_visit(node)
-        if isinstance(node.value, (ast.Tuple, ast.Constant)) and isinstance(
-            node.slice, ast.Constant
-        ):
+    parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    spans: list[tuple[ast.expr, str]] = []
+    folded: set[int] = set()
+    for node in ast.walk(tree):
+        index = (
+            _placeholder_index(node.value) if isinstance(node, ast.Subscript) else None
+        )
+        if index is not None and isinstance(node.slice, ast.Constant):
+            value = _literal(replacements[index])
             try:
-                folded = ast.literal_eval(node.value)[node.slice.value]
-            except Exception:  # not a literal, or out of range: keep as written
-                return node
-            if is_literal(folded):
-                return ast.parse(repr(folded), mode="eval").body
-        return node
+                item = value[node.slice.value] if value is not None else None
+            except Exception:  # out of range or not indexable: keep as written
+                item = None
+            if item is not None and is_literal(item):
+                spans.append((node, _operand(repr(item), node, parents.get(id(node)))))
+                folded.add(id(node.value))
+    for node in ast.walk(tree):
+        index = _placeholder_index(node)
+        if index is not None and id(node) not in folded:
+            spans.append(
+                (node, _operand(replacements[index], node, parents.get(id(node))))
+            )
+    return _spliced(template, spans)
+
+
+def _placeholder_index(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Name) and node.id.startswith("__nnconvert_literal_"):
+        return int(node.id[len("__nnconvert_literal_") : -2])
+    return None
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None  # a parameter's name, not a literal
+
+
+def _operand(text: str, node: ast.expr, parent: ast.AST | None) -> str:
+    """``text`` for ``node``, in parentheses where it would bind otherwise.
+
+    ``-1 ** 2`` is not ``(-1) ** 2``, and ``5.real`` does not parse.
+    """
+    value_of = isinstance(parent, (ast.Attribute, ast.Subscript)) and (
+        parent.value is node
+    )
+    if text.startswith("-") and (
+        value_of or isinstance(parent, (ast.BinOp, ast.UnaryOp))
+    ):
+        return f"({text})"
+    if value_of and isinstance(_literal(text), (int, float)):
+        return f"({text})"
+    return text
+
+
+def _spliced(text: str, spans: list[tuple[ast.expr, str]]) -> str:
+    """``text`` with each node's source span replaced by its new text (AST offsets are bytes)."""
+    lines = [line.encode() for line in text.split("\n")]
+    ordered = sorted(spans, key=lambda s: (s[0].lineno, s[0].col_offset), reverse=True)
+    for node, new in ordered:
+        first, last = node.lineno - 1, node.end_lineno - 1
+        head = lines[first][: node.col_offset]
+        tail = lines[last][node.end_col_offset :]
+        lines[first : last + 1] = [head + new.encode() + tail]
+    return "\n".join(line.decode() for line in lines)
 
 
 def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
@@ -242,6 +284,7 @@ class _Slicer:
             statement = body[position]
             self._check(statement, assigned, setter=False)
             code = ast.unparse(self._templated(statement, assigned))
+            code = self._source_template(statement, assigned) or code
             above = tuple(self._comments_above(body, position))
             statements.append(
                 RecoveredStatement(above, code, self._trailing(statement))
@@ -375,6 +418,37 @@ class _Slicer:
         if isinstance(copied, ast.Expr) and not isinstance(node, ast.stmt):
             copied = copied.value
         return Templater().visit(copied)
+
+    def _source_template(self, statement: ast.stmt, locals_: set[str]) -> str | None:
+        """The statement as the user wrote it, placeholders spliced in (None: not so simple).
+
+        Not for a statement continued with a backslash or holding a comment
+        before its last line: :func:`ast.unparse`'s text is written instead.
+        """
+        segment = ast.get_source_segment(self.source.text, statement)
+        inner = range(statement.lineno, statement.end_lineno)
+        if segment is None or "\\\n" in segment:
+            return None
+        if any(line in self.source.comments for line in inner):
+            return None
+        try:
+            tree = ast.parse(segment)
+        except SyntaxError:
+            return None
+        spans = []
+        for node in ast.walk(tree):
+            path = _self_path(node) if isinstance(node, ast.Attribute) else None
+            if path:
+                value = getattr(self.module, path)
+                spans.append((node, self._placeholder(path, value).id))
+            elif (
+                isinstance(node, ast.Name)
+                and node.id not in locals_
+                and self._literal_parameter(node.id)
+            ):
+                value = self.arguments[node.id]
+                spans.append((node, self._placeholder(node.id, value).id))
+        return _spliced(segment, spans)
 
     def _placeholder(self, source: str, value: Any) -> ast.Name:
         for index, (known, held) in enumerate(zip(self.sources, self.values)):

@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from nnconvert.init_slices import recover_tensor
+from nnconvert.init_slices import filled, recover_tensor
 from nnconvert.options import Style
 from nnconvert.tensor_values import same_bits
 
@@ -188,7 +188,7 @@ def test_a_sinusoid_table_built_with_torch_is_recovered(style):
     source = converted(model.eval(), style, torch.randn(2, 12, 6))
     assert "unpack_tensor" not in source
     assert "table[:, 0::2] = torch.sin(position * scale)  # even channels" in source
-    assert "math.log(10000.0)" in source and "import math" in source
+    assert "math.log(1e4)" in source and "import math" in source  # as written
     assert "self.table = table" in source
 
 
@@ -300,3 +300,27 @@ def test_a_tensor_built_in_the_registering_call_itself_is_recovered(style):
     assert "unpack_tensor" not in source
     assert "torch.tril(torch.ones(8, 8)).view(1, 8, 8)" in source
     assert_before(source, "# causal mask: attend to the left only", "torch.tril")
+
+
+@pytest.mark.parametrize(
+    "template, replacements, expected",
+    [
+        (
+            "a = torch.arange(__nnconvert_literal_0__[1])",
+            ["(3, 4)"],
+            "a = torch.arange(4)",
+        ),
+        (
+            "a = torch.arange(__nnconvert_literal_0__[1])",
+            ["size"],
+            "a = torch.arange(size[1])",
+        ),
+        ("a = __nnconvert_literal_0__ ** 2", ["-1"], "a = (-1) ** 2"),
+        ("a = x**-0.5 * __nnconvert_literal_0__", ["2"], "a = x**-0.5 * 2"),
+        ("a = torch.zeros(__nnconvert_literal_0__)", ["-1"], "a = torch.zeros(-1)"),
+    ],
+)
+def test_placeholders_are_spliced_into_the_text_as_written(
+    template, replacements, expected
+):
+    assert filled(template, replacements) == expected
