@@ -108,15 +108,22 @@ class RecoveredCode:
     values: tuple[Any, ...]
     comments: tuple[str, ...]
 
-    def lines(self, replacements: Sequence[str]) -> list[str]:
-        """The statements as source lines, placeholder ``i`` written as ``replacements[i]``."""
+    def lines(self, replacements: Sequence[str], width: int = 80) -> list[str]:
+        """The statements as source lines, placeholder ``i`` written as ``replacements[i]``.
+
+        A trailing comment that would push a one-line statement past
+        ``width`` (black's 88 less ``__init__``'s indent) goes above it,
+        rather than black splitting the statement around it.
+        """
         lines: list[str] = []
         for statement in self.statements:
             lines += statement.above
             code = filled(statement.code, replacements)
-            lines.append(
-                f"{code}  {statement.trailing}" if statement.trailing else code
-            )
+            trailing = statement.trailing
+            if trailing and "\n" not in code and len(code) + 2 + len(trailing) > width:
+                lines += [trailing, code]
+            else:
+                lines.append(f"{code}  {trailing}" if trailing else code)
         return lines
 
     def carried_comments(self) -> list[str]:

@@ -324,3 +324,13 @@ def test_placeholders_are_spliced_into_the_text_as_written(
     template, replacements, expected
 ):
     assert filled(template, replacements) == expected
+
+
+def test_a_trailing_comment_too_long_for_the_line_goes_above_its_statement():
+    code = recover_tensor(SwinLike(), "index")
+    assert "coords_flatten = torch.flatten(coords, 1)  # 2, Wh*Ww" in code.lines(
+        ["(3, 4)"]
+    )
+    narrow = code.lines(["(3, 4)"], width=40)
+    at = narrow.index("coords_flatten = torch.flatten(coords, 1)")
+    assert narrow[at - 1] == "# 2, Wh*Ww"

@@ -14,16 +14,13 @@ class WindowAttention(nn.Module):
         # get pair-wise relative position index for each token inside the window
         coords_h = torch.arange(14)
         coords_w = torch.arange(14)
-        coords = torch.stack(
-            torch.meshgrid([coords_h, coords_w], indexing="ij")
-        )  # 2, Wh, Ww
+        # 2, Wh, Ww
+        coords = torch.stack(torch.meshgrid([coords_h, coords_w], indexing="ij"))
         coords_flatten = torch.flatten(coords, 1)  # 2, Wh*Ww
-        relative_coords = (
-            coords_flatten[:, :, None] - coords_flatten[:, None, :]
-        )  # 2, Wh*Ww, Wh*Ww
-        relative_coords = relative_coords.permute(
-            1, 2, 0
-        ).contiguous()  # Wh*Ww, Wh*Ww, 2
+        # 2, Wh*Ww, Wh*Ww
+        relative_coords = coords_flatten[:, :, None] - coords_flatten[:, None, :]
+        # Wh*Ww, Wh*Ww, 2
+        relative_coords = relative_coords.permute(1, 2, 0).contiguous()
         relative_coords[:, :, 0] += 14 - 1  # shift to start from 0
         relative_coords[:, :, 1] += 14 - 1
         relative_coords[:, :, 0] *= 2 * 14 - 1
