@@ -334,3 +334,9 @@ def test_a_trailing_comment_too_long_for_the_line_goes_above_its_statement():
     narrow = code.lines(["(3, 4)"], width=40)
     at = narrow.index("coords_flatten = torch.flatten(coords, 1)")
     assert narrow[at - 1] == "# 2, Wh*Ww"
+
+
+def test_functional_style_still_writes_the_value_where_it_is_read():
+    """Functional style has no ``__init__``: the tensor stays its bytes (issue 11 left open)."""
+    source = converted(SwinLike().eval(), Style.FUNCTIONAL, torch.randn(2, 12, 8))
+    assert "unpack_tensor(" in source and "coords_h" not in source
