@@ -30,7 +30,7 @@ from ..hierarchy import Instance, is_defined_class
 from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
-from .classes import ConstructorDescriber, Described
+from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import Assign, Ctor, Hole, Holes, assign_holes, leaves, structure
 from .init_names import init_names, init_order
 from .expressions import _Raw
@@ -106,9 +106,9 @@ class _ClassPlanner:
         plans = []
         for level in sorted(levels):
             groups: dict[tuple, list[Described]] = {}
-            for instance in levels[level]:
-                described = self.describer.describe(instance)
-                groups.setdefault(_class_key(described), []).append(described)
+            described = [self.describer.describe(i) for i in levels[level]]
+            for member in consistent_recoveries(described):
+                groups.setdefault(_class_key(member), []).append(member)
             shared = [g for group in groups.values() for g in _shareable(group)]
             for members, optional, calls in _merge_optional_blocks(shared, self.style):
                 plans.append(self._plan_group(members, optional, calls))

@@ -21,7 +21,7 @@ from ..source_text import (
 )
 from .body import print_body
 from .class_plan import ClassPlan
-from .constructors import Assign, Ctor, Tied, render_value
+from .constructors import Assign, Ctor, Recovered, Tied, recovered_lines, render_value
 from .expressions import ExpressionPrinter
 from .imports import Printed
 from .loops import find_loops
@@ -124,11 +124,40 @@ def _commented_init(
         [a.attribute for a in plan.init],
         helper_comments(instance.ancestry),
     )
+    rest = _without_carried(plan.init, placed, rest)
     lines = []
     for assign in plan.init:
-        lines += placed.pop(assign.attribute, [])
+        lines += placed.pop(assign.attribute, []) + recovered_lines(
+            assign.value, printer
+        )
         lines.append(_statement(assign, printer, keyed))
     return lines + rest
+
+
+def _without_carried(
+    init: list[Assign], placed: dict[str, list[str]], rest: list[str]
+) -> list[str]:
+    """Take the comments recovered statements carry out of ``placed`` (in place) and ``rest``.
+
+    Recovered code (:class:`Recovered`) writes its statements' comments
+    itself. Each is taken from its own attribute's comments first, else from
+    the others' (a statement of the slice above an earlier attribute), once.
+    """
+    left_over: list[str] = []
+    for assign in init:
+        if isinstance(assign.value, Recovered):
+            own = placed.get(assign.attribute, [])
+            for comment in assign.value.code.carried_comments():
+                if comment in own:
+                    own.remove(comment)
+                else:
+                    left_over.append(comment)
+    for comments in [*placed.values(), rest]:
+        for comment in list(left_over):
+            if comment in comments:
+                comments.remove(comment)
+                left_over.remove(comment)
+    return rest
 
 
 def _statement(assign: Assign, printer: ExpressionPrinter, keyed: bool) -> str:

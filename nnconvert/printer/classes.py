@@ -9,7 +9,7 @@ the descriptions into classes; :mod:`.class_text` writes them.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 import torch
@@ -26,7 +26,17 @@ from ..opspecs.helpers import HELPERS, Helper, helper_for
 from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
 from ..torch_names import qualified_name
-from .constructors import POSITIONAL, Assign, Ctor, Tied, empty_tensor, render_value
+from ..init_slices import recover_tensor
+from .constructors import (
+    POSITIONAL,
+    Assign,
+    Ctor,
+    Recovered,
+    Tied,
+    empty_tensor,
+    render_value,
+    structure,
+)
 from .expressions import ExpressionPrinter
 
 
@@ -78,10 +88,10 @@ class ConstructorDescriber:
             if (
                 name not in owner._buffers
             ):  # a plain attribute: ``self.pos = posemb(...)``
-                return Assign(name, tensor_value(name, value))
+                return Assign(name, _rebuilt(owner, name, value))
             persistent = name not in owner._non_persistent_buffers_set
             # a non-persistent buffer is not in the state_dict: write its value
-            made = empty_tensor(value) if persistent else tensor_value(name, value)
+            made = empty_tensor(value) if persistent else _rebuilt(owner, name, value)
             return Assign(name, made, buffer=True, persistent=persistent)
         return Assign(name, self.describe_value(name, value))
 
@@ -173,6 +183,55 @@ def _tie_assignments(module: nn.Module, graph_module: fx.GraphModule) -> list[As
         Assign(tie.target, Tied(*tie_text(module, tie, printer.attribute_path)))
         for tie in own_ties(module, is_defined_class)
     ]
+
+
+def _rebuilt(owner: nn.Module, name: str, tensor: torch.Tensor) -> Recovered | Ctor:
+    """A tensor outside the state_dict: the user's ``__init__`` code when it is recovered.
+
+    Else (no source, code the slice refuses or that does not reproduce the
+    tensor bit for bit) its value as :func:`tensor_value` writes it.
+    """
+    code = recover_tensor(owner, name)
+    value = tensor_value(name, tensor)
+    return Recovered.of(code, value) if code is not None else value
+
+
+def consistent_recoveries(described: list[Described]) -> list[Described]:
+    """Instances of one class write a tensor from recovered code all alike, or none does.
+
+    Instances whose recovered code differs (or is missing for some) would
+    otherwise look like different classes; then each writes the tensor's
+    value instead (:attr:`Recovered.fallback`), and literals that differ
+    become constructor parameters as usual.
+    """
+    kinds: dict[tuple[type, str], set[Any]] = {}
+    for member in described:
+        for assign in member.init:
+            key = (type(member.instance.module), assign.attribute)
+            kinds.setdefault(key, set()).add(_recovery_kind(assign.value))
+    mixed = {key for key, found in kinds.items() if len(found) > 1}
+    if not mixed:
+        return described
+    return [
+        replace(
+            member,
+            init=[
+                (
+                    replace(a, value=a.value.fallback)
+                    if isinstance(a.value, Recovered)
+                    and (type(member.instance.module), a.attribute) in mixed
+                    else a
+                )
+                for a in member.init
+            ],
+        )
+        for member in described
+    ]
+
+
+def _recovery_kind(value: Any) -> Any:
+    """The recovered code's shape (literals aside), or None for any other value."""
+    return structure(value) if isinstance(value, Recovered) else None
 
 
 def tensor_value(name: str, tensor: torch.Tensor) -> Ctor:
@@ -312,6 +371,7 @@ def constructor_text(layer: nn.Module, name: str = "layer") -> str:
 __all__ = [
     "ConstructorDescriber",
     "Described",
+    "consistent_recoveries",
     "constructor_text",
     "tensor_value",
     "used_helpers",

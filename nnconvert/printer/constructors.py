@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import torch
 
+from ..init_slices import RecoveredCode
 from ..naming import first_free, identifier
 from ..opspecs.spec import REQUIRED, Param, layout
 from .expressions import ExpressionPrinter
@@ -66,6 +67,54 @@ class Tied:
     source: str
 
 
+@dataclass(frozen=True)
+class Recovered:
+    """A tensor built by the user's own ``__init__`` statements (:mod:`~nnconvert.init_slices`).
+
+    ``values`` fill the code's placeholders, one per outside literal the
+    user's code read (``self.window_size``), each named after it: like a
+    constructor's arguments, those that differ between instances of a class
+    become its parameters (:func:`assign_holes`), and the code reads them.
+    """
+
+    code: RecoveredCode
+    values: tuple[tuple[Param, Any], ...]
+    #: the tensor's value as :func:`~.classes.tensor_value` writes it, for a
+    #: class some of whose instances' code is not recovered
+    fallback: Any = field(default=None, compare=False)
+
+    @classmethod
+    def of(cls, code: RecoveredCode, fallback: Any) -> Recovered:
+        values = tuple((Param(s), v) for s, v in zip(code.sources, code.values))
+        return cls(code, values, fallback)
+
+    def with_values(self, values: tuple[tuple[Param, Any], ...]) -> Recovered:
+        return Recovered(self.code, values, self.fallback)
+
+
+def recovered_lines(value: Any, printer: ExpressionPrinter) -> list[str]:
+    """The statements that come before ``value``'s assignment (none unless recovered)."""
+    if not isinstance(value, Recovered):
+        return []
+    lines = value.code.lines(_replacements(value, printer))
+    _use_modules(lines + [render_value(value, printer)], printer)
+    return lines + list(value.code.comments)
+
+
+def _replacements(value: Recovered, printer: ExpressionPrinter) -> list[str]:
+    return [
+        v.name if isinstance(v, Hole) else repr(v) for _, v in value.values
+    ]  # a literal as Python writes it back (is_literal values only)
+
+
+def _use_modules(lines: list[str], printer: ExpressionPrinter) -> None:
+    """Import ``torch`` and ``math`` when the recovered code names them."""
+    text = "\n".join(lines)
+    for module in ("torch", "math"):
+        if f"{module}." in text:
+            printer.use(module)
+
+
 def empty_tensor(tensor: torch.Tensor) -> Ctor:
     """``torch.empty(3, 4)``: shapes only; weights come from the original state dict."""
     values: tuple = tuple((POSITIONAL, d) for d in tensor.shape) or ((POSITIONAL, ()),)
@@ -77,6 +126,10 @@ def empty_tensor(tensor: torch.Tensor) -> Ctor:
 def leaves(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Param | None, Any]]:
     """``(path, parameter, literal)`` for every literal in a constructor tree."""
     if isinstance(value, Tied):
+        return
+    if isinstance(value, Recovered):
+        for i, (param, item) in enumerate(value.values):
+            yield path + (i,), param, item
         return
     if isinstance(value, Ctor):
         for i, (param, item) in enumerate(value.values):
@@ -102,6 +155,10 @@ def structure(value: Any) -> Any:
     """
     if isinstance(value, Tied):
         return ("tied", value.target, value.source)
+    if isinstance(value, Recovered):
+        code = value.code
+        names = tuple(p for p, _ in value.values)
+        return ("recovered", code.statements, code.value, code.comments, names)
     if isinstance(value, Ctor):
         return (
             value.callee,
@@ -210,6 +267,13 @@ def assign_holes(inits: list[list[Assign]]) -> Holes:
 
 
 def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
+    if isinstance(value, Recovered):
+        return value.with_values(
+            tuple(
+                (param, holes_at.get(path + (i,), item))
+                for i, (param, item) in enumerate(value.values)
+            )
+        )
     if isinstance(value, Ctor):
         items = tuple(
             (param, _substitute(item, holes_at, path + (i,)))
@@ -225,6 +289,10 @@ def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
 
 
 def _renamed(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, Recovered):
+        return value.with_values(
+            tuple((param, _renamed(item, names)) for param, item in value.values)
+        )
     if isinstance(value, Hole):
         return Hole(names.get(value.name, value.name))
     if isinstance(value, Ctor):
@@ -258,6 +326,8 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
         return value.name
     if isinstance(value, Tied):
         return value.source
+    if isinstance(value, Recovered):
+        return value.code.value_text(_replacements(value, printer))
     if isinstance(value, Ctor):
         prefix = value.callee.split(".")[0]
         if prefix in ("nn", "torch"):

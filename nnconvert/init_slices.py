@@ -1,0 +1,592 @@
+"""The statements of ``__init__`` that compute a tensor outside the ``state_dict``.
+
+A Swin block computes its ``relative_position_index`` in a few lines of
+``__init__`` (``torch.arange``, ``meshgrid``, in-place index adds) and
+registers it with ``persistent=False``; no weights restore it, so the
+output must build it. Written as its bytes (:mod:`.tensor_values`) it is
+a screen of base64; written as the user wrote it, it is those few lines
+(SPEC invariant 8). :func:`recover_tensor` finds them: a backward slice
+over the top-level statements of ``__init__``, from the statement that sets
+the attribute, through the locals it reads.
+
+Only code whose value the literals fix is taken: literals, ``torch`` and
+``math`` calls (nothing random, no ``nn`` layer), methods, indexing and
+in-place operators on the slice's own locals, a few pure builtins, and
+reads of constructor parameters or ``self.<attr>`` that hold plain
+literals. Those reads become placeholders the printer fills (with the
+instance's literal, or with a constructor parameter of the emitted class
+when instances differ). Anything else (another method, a module, numpy, a
+global, a loop) gives None, and the printer keeps the bytes.
+
+Safety: the recovered code is run in a fresh namespace with the instance's
+values and its result compared with the instance's tensor bit for bit
+(:func:`~.tensor_values.same_bits`); a difference or an error gives None.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .init_arguments import init_arguments, is_literal
+from .source_text import SourceFile, _attributes_set, _function_definition, _self_path
+from .tensor_values import same_bits
+
+#: builtins whose result the arguments fix
+_PURE_BUILTINS = frozenset(
+    {"range", "len", "int", "float", "bool", "min", "max", "abs", "tuple", "list"}
+)
+#: global modules the recovered code may use
+_MODULES = {"torch": torch, "math": math}
+#: attribute names that draw random numbers, load data or build layers
+_REFUSED_ATTRIBUTES = frozenset(
+    {
+        "nn",
+        "hub",
+        "load",
+        "from_numpy",
+        "numpy",
+        "manual_seed",
+        "seed",
+        "Generator",
+        "set_default_dtype",
+        "set_default_device",
+        "normal_",
+        "uniform_",
+        "bernoulli",
+        "bernoulli_",
+        "exponential_",
+        "geometric_",
+        "cauchy_",
+        "log_normal_",
+        "random_",
+        "multinomial",
+        "normal",
+        "poisson",
+        "dropout",
+        "requires_grad_",
+        "save",
+        "cuda",
+        "share_memory_",
+        "pin_memory",
+    }
+)
+#: the name a placeholder for an outside literal has in a template
+_PLACEHOLDER = "__nnconvert_literal_{}__"
+
+
+@dataclass(frozen=True)
+class RecoveredStatement:
+    """One recovered statement: the comments above it, its code, its trailing comment."""
+
+    above: tuple[str, ...]
+    code: str  # with placeholders for outside literals
+    trailing: str | None
+
+
+@dataclass(frozen=True)
+class RecoveredCode:
+    """The statements that compute a tensor, and the expression that is its value.
+
+    ``sources[i]`` is what placeholder ``i`` stood for in the user's code
+    (``"window_size"`` for ``self.window_size`` or the parameter
+    ``window_size``); ``values[i]`` is this instance's literal for it.
+    ``comments`` are those that stood above the setting statement (or
+    trailed it): the printer writes them above the attribute, as today.
+    """
+
+    statements: tuple[RecoveredStatement, ...]
+    value: str
+    sources: tuple[str, ...]
+    values: tuple[Any, ...]
+    comments: tuple[str, ...]
+
+    def lines(self, replacements: Sequence[str], width: int = 80) -> list[str]:
+        """The statements as source lines, placeholder ``i`` written as ``replacements[i]``.
+
+        A trailing comment that would push a one-line statement past
+        ``width`` (black's 88 less ``__init__``'s indent) goes above it,
+        rather than black splitting the statement around it.
+        """
+        lines: list[str] = []
+        for statement in self.statements:
+            lines += statement.above
+            code = filled(statement.code, replacements)
+            trailing = statement.trailing
+            if trailing and "\n" not in code and len(code) + 2 + len(trailing) > width:
+                lines += [trailing, code]
+            else:
+                lines.append(f"{code}  {trailing}" if trailing else code)
+        return lines
+
+    def carried_comments(self) -> list[str]:
+        """Every source comment :meth:`lines` and :attr:`comments` write."""
+        found = [c for s in self.statements for c in s.above]
+        found += [s.trailing for s in self.statements if s.trailing]
+        return found + list(self.comments)
+
+    def value_text(self, replacements: Sequence[str]) -> str:
+        return filled(self.value, replacements)
+
+
+def filled(template: str, replacements: Sequence[str]) -> str:
+    """``template`` with each placeholder replaced, and ``(14, 14)[0]`` folded to ``14``.
+
+    The rest of the text stays as written (``1e4``, ``x**-0.5``): the
+    replacements are spliced in at the placeholders' positions.
+    """
+    tree = ast.parse(template)
+    parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
+    spans: list[tuple[ast.expr, str]] = []
+    folded: set[int] = set()
+    for node in ast.walk(tree):
+        index = (
+            _placeholder_index(node.value) if isinstance(node, ast.Subscript) else None
+        )
+        if index is not None and isinstance(node.slice, ast.Constant):
+            value = _literal(replacements[index])
+            try:
+                item = value[node.slice.value] if value is not None else None
+            except Exception:  # out of range or not indexable: keep as written
+                item = None
+            if item is not None and is_literal(item):
+                spans.append((node, _operand(repr(item), node, parents.get(id(node)))))
+                folded.add(id(node.value))
+    for node in ast.walk(tree):
+        index = _placeholder_index(node)
+        if index is not None and id(node) not in folded:
+            spans.append(
+                (node, _operand(replacements[index], node, parents.get(id(node))))
+            )
+    return _spliced(template, spans)
+
+
+def _placeholder_index(node: ast.AST) -> int | None:
+    if isinstance(node, ast.Name) and node.id.startswith("__nnconvert_literal_"):
+        return int(node.id[len("__nnconvert_literal_") : -2])
+    return None
+
+
+def _literal(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return None  # a parameter's name, not a literal
+
+
+def _operand(text: str, node: ast.expr, parent: ast.AST | None) -> str:
+    """``text`` for ``node``, in parentheses where it would bind otherwise.
+
+    ``-1 ** 2`` is not ``(-1) ** 2``, and ``5.real`` does not parse.
+    """
+    value_of = isinstance(parent, (ast.Attribute, ast.Subscript)) and (
+        parent.value is node
+    )
+    if text.startswith("-") and (
+        value_of or isinstance(parent, (ast.BinOp, ast.UnaryOp))
+    ):
+        return f"({text})"
+    if value_of and isinstance(_literal(text), (int, float)):
+        return f"({text})"
+    return text
+
+
+def _spliced(text: str, spans: list[tuple[ast.expr, str]]) -> str:
+    """``text`` with each node's source span replaced by its new text (AST offsets are bytes)."""
+    lines = [line.encode() for line in text.split("\n")]
+    ordered = sorted(spans, key=lambda s: (s[0].lineno, s[0].col_offset), reverse=True)
+    for node, new in ordered:
+        first, last = node.lineno - 1, node.end_lineno - 1
+        head = lines[first][: node.col_offset]
+        tail = lines[last][node.end_col_offset :]
+        lines[first : last + 1] = [head + new.encode() + tail]
+    return "\n".join(line.decode() for line in lines)
+
+
+def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
+    """The code of ``module``'s ``__init__`` that computes its tensor ``name``, verified.
+
+    None when the source is not available, the code reads anything the
+    module docstring does not allow, or running it does not give the
+    instance's tensor bit for bit.
+    """
+    tensor = getattr(module, name, None)
+    if not isinstance(tensor, torch.Tensor) or isinstance(tensor, nn.Parameter):
+        return None
+    init = inspect.getattr_static(type(module), "__init__", None)
+    found = _function_definition(init) if inspect.isfunction(init) else None
+    if found is None:
+        return None
+    try:
+        recovered = _Slicer(module, *found).slice(name)
+    except _Refused:
+        return None
+    if recovered is None or not _reproduces(recovered, tensor):
+        return None
+    return recovered
+
+
+class _Refused(Exception):
+    """The slice reads something whose value the literals do not fix."""
+
+
+class _Slicer:
+    """A backward slice over the top-level statements of one ``__init__``."""
+
+    def __init__(
+        self, module: nn.Module, source: SourceFile, function: ast.FunctionDef
+    ) -> None:
+        self.module = module
+        self.source = source
+        self.function = function
+        arguments = function.args
+        self.parameters = {
+            a.arg
+            for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+        }
+        if arguments.vararg or arguments.kwarg:
+            self.parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
+        self.arguments = {**_literal_defaults(type(module)), **init_arguments(module)}
+        self.sources: list[str] = []
+        self.values: list[Any] = []
+
+    def slice(self, name: str) -> RecoveredCode | None:
+        body = self.function.body
+        setters = [
+            i for i, s in enumerate(body) if _attributes_set(s) == [name]
+        ]  # one top-level statement sets it
+        if len(setters) != 1 or any(
+            name in _attributes_set(s)
+            for s in ast.walk(self.function)
+            if isinstance(s, ast.stmt) and s not in body
+        ):
+            return None
+        index = setters[0]
+        value = _assigned_value(body[index], name)
+        if value is None:
+            return None
+        needed = self._locals_read(value)
+        chosen: list[int] = []
+        for position in range(index - 1, -1, -1):
+            statement = body[position]
+            if not (self._locals_read(statement) & needed):
+                continue
+            if not isinstance(statement, (ast.Assign, ast.AugAssign, ast.Expr)):
+                raise _Refused
+            chosen.append(position)
+            needed |= self._locals_read(statement)
+        chosen.reverse()
+        assigned = {n for p in chosen for n in _stored_names(body[p])}  # the locals
+        if _stored_names(self.function) & self.parameters:
+            raise _Refused  # a parameter reassigned: which value does a read see?
+        statements = []
+        for position in chosen:
+            statement = body[position]
+            self._check(statement, assigned, setter=False)
+            code = ast.unparse(self._templated(statement, assigned))
+            code = self._source_template(statement, assigned) or code
+            above = tuple(self._comments_above(body, position))
+            statements.append(
+                RecoveredStatement(above, code, self._trailing(statement))
+            )
+        self._check(body[index], assigned, setter=True)
+        value_code = ast.unparse(self._templated(value, assigned))
+        if not statements and not any(isinstance(n, ast.Call) for n in ast.walk(value)):
+            return None  # a name or a literal alone computes nothing
+        own = self._comments_above(body, index)
+        trailing = self._trailing(body[index])
+        own += [trailing] if trailing else []
+        return RecoveredCode(
+            tuple(statements),
+            value_code,
+            tuple(self.sources),
+            tuple(self.values),
+            tuple(own),
+        )
+
+    def _locals_read(self, node: ast.AST) -> set[str]:
+        """The names ``node`` uses that may be locals of ``__init__``."""
+        outside = {"self", *self.parameters, *_MODULES, *_PURE_BUILTINS}
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - outside
+
+    # -- checks ----------------------------------------------------------------
+
+    def _check(self, statement: ast.stmt, locals_: set[str], setter: bool) -> None:
+        """Raise :class:`_Refused` unless every node of ``statement`` is allowed."""
+        if isinstance(statement, ast.Expr):
+            call = statement.value
+            if not (
+                isinstance(call, ast.Call)
+                and (
+                    (setter and _is_register(call))
+                    or (
+                        isinstance(call.func, ast.Attribute)
+                        and isinstance(call.func.value, ast.Name)
+                        and call.func.value.id in locals_
+                    )
+                )
+            ):
+                raise _Refused  # an expression statement: only a local's method
+        if isinstance(statement, (ast.Assign, ast.AugAssign)):
+            targets = (
+                statement.targets
+                if isinstance(statement, ast.Assign)
+                else [statement.target]
+            )
+            for target in targets:
+                self._check_target(target, locals_, setter)
+        for node in ast.walk(statement):
+            self._check_node(node, locals_, setter)
+
+    def _check_target(self, target: ast.expr, locals_: set[str], setter: bool) -> None:
+        if isinstance(target, ast.Name):
+            return
+        if isinstance(target, (ast.Tuple, ast.List)):
+            for item in target.elts:
+                self._check_target(item, locals_, setter)
+            return
+        if isinstance(target, ast.Subscript) and _root_name(target) in locals_:
+            return
+        if setter and _self_path(target):
+            return  # the setter itself: self.<name> = value
+        raise _Refused
+
+    def _check_node(self, node: ast.AST, locals_: set[str], setter: bool) -> None:
+        if isinstance(node, _ALLOWED_NODES):
+            pass
+        else:
+            raise _Refused
+        if isinstance(node, ast.Attribute):
+            if node.attr in _REFUSED_ATTRIBUTES or "rand" in node.attr:
+                raise _Refused
+            if node.attr.startswith("_"):
+                raise _Refused
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            known = (
+                node.id in locals_
+                or node.id in _MODULES
+                or node.id in _PURE_BUILTINS
+                or node.id == "self"
+            )
+            if not known and not self._literal_parameter(node.id):
+                raise _Refused
+        if isinstance(node, ast.Call):
+            function = node.func
+            if _self_path(function) is not None:
+                if not (setter and _is_register(node)):
+                    raise _Refused  # a method of the module
+            if isinstance(function, ast.Name) and function.id not in _PURE_BUILTINS:
+                raise _Refused
+
+    def _literal_parameter(self, name: str) -> bool:
+        return name in self.parameters and name in self.arguments
+
+    # -- templates ---------------------------------------------------------------
+
+    def _templated(self, node: ast.AST, locals_: set[str]) -> ast.AST:
+        """``node`` with constructor parameters and literal ``self.<attr>`` as placeholders."""
+        slicer = self
+
+        class Templater(ast.NodeTransformer):
+            def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
+                path = _self_path(attribute)
+                if path is None:
+                    self.generic_visit(attribute)
+                    return attribute
+                if "." in path or not path:
+                    raise _Refused
+                try:
+                    value = getattr(slicer.module, path)
+                except Exception:
+                    raise _Refused from None
+                if not is_literal(value):
+                    raise _Refused
+                return slicer._placeholder(path, value)
+
+            def visit_Name(self, name: ast.Name) -> ast.AST:
+                if name.id == "self":
+                    raise _Refused  # self on its own: handed to something
+                if name.id in locals_ or name.id in _MODULES:
+                    return name
+                if name.id in _PURE_BUILTINS:
+                    return name
+                if slicer._literal_parameter(name.id):
+                    return slicer._placeholder(name.id, slicer.arguments[name.id])
+                raise _Refused
+
+        copied = ast.parse(ast.unparse(node)).body[0]
+        if isinstance(copied, ast.Expr) and not isinstance(node, ast.stmt):
+            copied = copied.value
+        return Templater().visit(copied)
+
+    def _source_template(self, statement: ast.stmt, locals_: set[str]) -> str | None:
+        """The statement as the user wrote it, placeholders spliced in (None: not so simple).
+
+        Not for a statement continued with a backslash or holding a comment
+        before its last line: :func:`ast.unparse`'s text is written instead.
+        """
+        segment = ast.get_source_segment(self.source.text, statement)
+        inner = range(statement.lineno, statement.end_lineno)
+        if segment is None or "\\\n" in segment:
+            return None
+        if any(line in self.source.comments for line in inner):
+            return None
+        try:
+            tree = ast.parse(segment)
+        except SyntaxError:
+            return None
+        spans = []
+        for node in ast.walk(tree):
+            path = _self_path(node) if isinstance(node, ast.Attribute) else None
+            if path:
+                value = getattr(self.module, path)
+                spans.append((node, self._placeholder(path, value).id))
+            elif (
+                isinstance(node, ast.Name)
+                and node.id not in locals_
+                and self._literal_parameter(node.id)
+            ):
+                value = self.arguments[node.id]
+                spans.append((node, self._placeholder(node.id, value).id))
+        return _spliced(segment, spans)
+
+    def _placeholder(self, source: str, value: Any) -> ast.Name:
+        for index, (known, held) in enumerate(zip(self.sources, self.values)):
+            if known == source and type(held) is type(value) and held == value:
+                return ast.Name(_PLACEHOLDER.format(index), ast.Load())
+        self.sources.append(source)
+        self.values.append(value)
+        return ast.Name(_PLACEHOLDER.format(len(self.sources) - 1), ast.Load())
+
+    # -- comments ----------------------------------------------------------------
+
+    def _comments_above(self, body: list[ast.stmt], position: int) -> list[str]:
+        """The comment lines between the previous statement and ``body[position]``."""
+        start = body[position - 1].end_lineno + 1 if position else self._first_line()
+        lines = self.source.text.splitlines()
+        return [
+            text
+            for line, text in sorted(self.source.comments.items())
+            if start <= line < body[position].lineno
+            and lines[line - 1].lstrip().startswith("#")
+        ]
+
+    def _first_line(self) -> int:
+        return self.function.body[0].lineno
+
+    def _trailing(self, statement: ast.stmt) -> str | None:
+        """The comment at the end of one of the statement's lines (the last one)."""
+        found = [
+            text
+            for line, text in sorted(self.source.comments.items())
+            if statement.lineno <= line <= statement.end_lineno
+        ]
+        if len(found) > 1:
+            raise _Refused  # comments inside a statement: where would they go?
+        return found[0] if found else None
+
+
+_ALLOWED_NODES = (
+    ast.Assign,
+    ast.AugAssign,
+    ast.Expr,
+    ast.Constant,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Attribute,
+    ast.Call,
+    ast.keyword,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Compare,
+    ast.BoolOp,
+    ast.IfExp,
+    ast.Subscript,
+    ast.Slice,
+    ast.Tuple,
+    ast.List,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+    ast.boolop,
+)
+
+
+def _literal_defaults(cls: type) -> dict[str, Any]:
+    """The literal defaults of ``cls.__init__``'s parameters.
+
+    They stand in for the arguments of an instance built without a record
+    (:func:`~nnconvert.init_arguments.init_arguments`): a guess, which
+    :func:`_reproduces` confirms or rejects, bit for bit.
+    """
+    try:
+        parameters = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {
+        name: p.default
+        for name, p in parameters.items()
+        if p.default is not p.empty and is_literal(p.default)
+    }
+
+
+def _is_register(call: ast.Call) -> bool:
+    return (
+        isinstance(call.func, ast.Attribute)
+        and call.func.attr == "register_buffer"
+        and _self_path(call.func.value) == ""
+    )
+
+
+def _assigned_value(statement: ast.stmt, name: str) -> ast.expr | None:
+    """The value a top-level statement sets attribute ``name`` to."""
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        return statement.value
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        call = statement.value
+        if not _is_register(call) or any(k.arg is None for k in call.keywords):
+            return None
+        if len(call.args) > 1:
+            return call.args[1]
+        return next((k.value for k in call.keywords if k.arg == "tensor"), None)
+    return None
+
+
+def _root_name(node: ast.expr) -> str | None:
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _stored_names(statement: ast.stmt) -> set[str]:
+    return {
+        n.id
+        for n in ast.walk(statement)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+
+
+def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor) -> bool:
+    """Running the code with the instance's literals gives ``tensor``, bit for bit."""
+    replacements = [repr(v) for v in recovered.values]
+    code = "\n".join(recovered.lines(replacements))
+    code += f"\n__result__ = {recovered.value_text(replacements)}\n"
+    allowed = {n: getattr(builtins, n) for n in _PURE_BUILTINS}
+    namespace: dict[str, Any] = {"__builtins__": allowed, **_MODULES}
+    try:
+        exec(compile(code, "<recovered __init__>", "exec"), namespace)
+    except Exception:
+        return False
+    result = namespace.get("__result__")
+    return isinstance(result, torch.Tensor) and same_bits(result, tensor)
+
+
+__all__ = ["RecoveredCode", "RecoveredStatement", "filled", "recover_tensor"]
