@@ -97,8 +97,8 @@ def _model_options(command: Callable) -> Callable:
             help=(
                 "Also check train mode: outputs, buffers and gradients after one "
                 "step (one more forward and one backward of each model; a "
-                "quarter of the check's time on a ResNet-50, two thirds on a "
-                "12-layer transformer: benchmarks/perf.md)."
+                "quarter to two thirds of the check's time on a ResNet-50 and "
+                "a 12-layer transformer: benchmarks/perf.md)."
             ),
         ),
     ]
@@ -206,7 +206,7 @@ def main() -> None:
         "Run original and output side by side before writing: in eval mode "
         "the original about 3 times and the output twice (example batch, "
         "batch + 1), plus a probe and a run per other input shape and per "
-        "optional input; the check is 85% of a ResNet-50's "
+        "optional input; the check is about 90% of a ResNet-50's "
         "conversion + check (benchmarks/perf.md), --no-check saves that."
     ),
 )
