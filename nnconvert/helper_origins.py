@@ -30,10 +30,10 @@ from torch import nn
 
 from .source_text import (
     SourceFile,
-    _attributes_set,
-    _docstring_node,
-    _function_definition,
-    _self_path,
+    attributes_set,
+    docstring_node,
+    function_definition,
+    self_path,
 )
 
 #: (path from the root, module) for the root, each module on the way, and the module
@@ -67,7 +67,7 @@ def helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
     for statement in ast.walk(found[1]):
         if not isinstance(statement, ast.stmt):
             continue
-        for name in _attributes_set(statement):
+        for name in attributes_set(statement):
             if not _holds_tensor(module, name):
                 continue
             value = _assigned_value(statement, name)
@@ -106,7 +106,7 @@ def read_helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
 def _init_of(module: nn.Module) -> tuple[SourceFile, ast.FunctionDef] | None:
     """The parsed ``__init__`` of ``module``'s class, when it is the user's."""
     init = inspect.getattr_static(type(module), "__init__", None)
-    return _function_definition(init) if inspect.isfunction(init) else None
+    return function_definition(init) if inspect.isfunction(init) else None
 
 
 def _assigned_value(statement: ast.stmt, name: str) -> ast.expr | None:
@@ -157,10 +157,10 @@ def _method_called(value: ast.expr, cls: type) -> tuple[SourceFile, Any] | None:
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
-            and _self_path(node.func.value) == ""
+            and self_path(node.func.value) == ""
         ):
             method = inspect.getattr_static(cls, node.func.attr, None)
-            found = _function_definition(method) if inspect.isfunction(method) else None
+            found = function_definition(method) if inspect.isfunction(method) else None
             if found is not None:
                 methods.append(found)
     return methods[0] if len(methods) == 1 else None  # two: whose value is it?
@@ -218,7 +218,7 @@ def _class_calls(init: ast.FunctionDef, attribute: str, cls: type) -> list[ast.C
     """The calls of ``cls`` in the statements of ``init`` that set ``attribute``."""
     calls = []
     for statement in ast.walk(init):
-        if isinstance(statement, ast.stmt) and attribute in _attributes_set(statement):
+        if isinstance(statement, ast.stmt) and attribute in attributes_set(statement):
             calls += [
                 node
                 for node in ast.walk(statement)
@@ -264,7 +264,7 @@ def _method_comments(source: SourceFile, method: Any) -> list[str]:
     (``# mask.triu_(1)  # zero out the lower diagonal``): the output does not
     have the code it annotated.
     """
-    docstring = _docstring_node(method)
+    docstring = docstring_node(method)
     summary: list[str] = []
     skip: set[int] = set()
     if docstring is not None:

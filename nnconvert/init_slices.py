@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .init_arguments import init_arguments, is_literal
-from .source_text import SourceFile, _attributes_set, _function_definition, _self_path
+from .source_text import SourceFile, attributes_set, function_definition, self_path
 from .tensor_values import same_bits
 
 #: builtins whose result the arguments fix
@@ -221,7 +221,7 @@ def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
     if not isinstance(tensor, torch.Tensor) or isinstance(tensor, nn.Parameter):
         return None
     init = inspect.getattr_static(type(module), "__init__", None)
-    found = _function_definition(init) if inspect.isfunction(init) else None
+    found = function_definition(init) if inspect.isfunction(init) else None
     if found is None:
         return None
     try:
@@ -260,10 +260,10 @@ class _Slicer:
     def slice(self, name: str) -> RecoveredCode | None:
         body = self.function.body
         setters = [
-            i for i, s in enumerate(body) if _attributes_set(s) == [name]
+            i for i, s in enumerate(body) if attributes_set(s) == [name]
         ]  # one top-level statement sets it
         if len(setters) != 1 or any(
-            name in _attributes_set(s)
+            name in attributes_set(s)
             for s in ast.walk(self.function)
             if isinstance(s, ast.stmt) and s not in body
         ):
@@ -354,7 +354,7 @@ class _Slicer:
             return
         if isinstance(target, ast.Subscript) and _root_name(target) in locals_:
             return
-        if setter and _self_path(target):
+        if setter and self_path(target):
             return  # the setter itself: self.<name> = value
         raise _Refused
 
@@ -379,7 +379,7 @@ class _Slicer:
                 raise _Refused
         if isinstance(node, ast.Call):
             function = node.func
-            if _self_path(function) is not None:
+            if self_path(function) is not None:
                 if not (setter and _is_register(node)):
                     raise _Refused  # a method of the module
             if isinstance(function, ast.Name) and function.id not in _PURE_BUILTINS:
@@ -396,7 +396,7 @@ class _Slicer:
 
         class Templater(ast.NodeTransformer):
             def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
-                path = _self_path(attribute)
+                path = self_path(attribute)
                 if path is None:
                     self.generic_visit(attribute)
                     return attribute
@@ -444,7 +444,7 @@ class _Slicer:
             return None
         spans = []
         for node in ast.walk(tree):
-            path = _self_path(node) if isinstance(node, ast.Attribute) else None
+            path = self_path(node) if isinstance(node, ast.Attribute) else None
             if path:
                 value = getattr(self.module, path)
                 spans.append((node, self._placeholder(path, value).id))
@@ -542,7 +542,7 @@ def _is_register(call: ast.Call) -> bool:
     return (
         isinstance(call.func, ast.Attribute)
         and call.func.attr == "register_buffer"
-        and _self_path(call.func.value) == ""
+        and self_path(call.func.value) == ""
     )
 
 

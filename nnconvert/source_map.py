@@ -101,7 +101,7 @@ class SourceRecorder:
         frames = []
         frame = sys._getframe(2)
         while frame is not None and frame is not self._start:
-            if _is_user_code(frame.f_code.co_filename):
+            if is_user_code(frame.f_code.co_filename):
                 frames.append(frame)
             frame = frame.f_back
         if frame is None:  # not inside this tracer's call
@@ -141,7 +141,7 @@ def _frame(frame: types.FrameType) -> Frame:
     return Frame(code.co_filename, frame.f_lineno, function, code.co_firstlineno)
 
 
-def _is_user_code(filename: str) -> bool:
+def is_user_code(filename: str) -> bool:
     """A file of the user's (or a model library's), not torch's, nnconvert's or Python's."""
     if filename.startswith("<"):  # code nnconvert generated and ran is read back
         return filename.startswith("<nnconvert") and filename in linecache.cache

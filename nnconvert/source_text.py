@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping
 import black
 from torch import fx, nn
 
-from .source_map import Frame, node_frames, _is_user_code
+from .source_map import Frame, node_frames, is_user_code
 
 #: Comments that steer tools, not readers; ``# fmt: off`` would steer black in the output.
 _PRAGMA = re.compile(r"#\s*(fmt|yapf)\s*:", re.IGNORECASE)
@@ -158,7 +158,7 @@ def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     if function is None:
         return None
     body_start = function.body[0].lineno
-    docstring = _docstring_node(function)
+    docstring = docstring_node(function)
     skip = set(range(docstring.lineno, docstring.end_lineno + 1)) if docstring else ()
     last = _end_with_comments(source, function)
     comments = tuple(
@@ -356,7 +356,7 @@ def module_init_comments(
     if not inspect.isfunction(function) or _class_definition(type(module)):
         return init_comments(type(module), made_by)
     init = function.__globals__.get("init_params")
-    found = _function_definition(init) if inspect.isfunction(init) else None
+    found = function_definition(init) if inspect.isfunction(init) else None
     if found is None:
         return []
     source, definition = found
@@ -420,7 +420,7 @@ def init_comments(
     """
     init = vars(cls).get("__init__")
     code = getattr(init, "__code__", None)
-    if code is None or not _is_user_code(code.co_filename):
+    if code is None or not is_user_code(code.co_filename):
         return []
     source = read_file(code.co_filename)
     function = source and _definition_at(source.tree, code.co_firstlineno, _FUNCTIONS)
@@ -430,7 +430,7 @@ def init_comments(
         (node.end_lineno, name)
         for node in ast.walk(function)
         if isinstance(node, ast.stmt)
-        for name in _attributes_set(node)
+        for name in attributes_set(node)
     )
     return _placed_comments(source, function, assigned, made_by=made_by)
 
@@ -449,7 +449,7 @@ def _placed_comments(
     found: list[tuple[str, list[str]]] = [(name, []) for _, name in assigned]
     found.append(("", []))
     ends = [end for end, _ in assigned]
-    docstring = _docstring_node(function)
+    docstring = docstring_node(function)
     for line, text in sorted(source.comments.items()):
         if skip is not None and skip.match(text):
             continue
@@ -469,7 +469,7 @@ def _placed_comments(
 _REGISTERS = ("register_buffer", "register_parameter", "add_module", "register_module")
 
 
-def _attributes_set(statement: ast.stmt) -> list[str]:
+def attributes_set(statement: ast.stmt) -> list[str]:
     """The attribute paths a statement of ``__init__`` sets: ``self.fc = ...`` -> ``fc``.
 
     ``self.wte.weight = ...`` -> ``wte.weight``; ``self.register_buffer("bias", ...)``
@@ -484,7 +484,7 @@ def _attributes_set(statement: ast.stmt) -> list[str]:
         if (
             isinstance(call.func, ast.Attribute)
             and call.func.attr in _REGISTERS
-            and _self_path(call.func.value) == ""
+            and self_path(call.func.value) == ""
             and call.args
             and isinstance(call.args[0], ast.Constant)
             and isinstance(call.args[0].value, str)
@@ -493,15 +493,15 @@ def _attributes_set(statement: ast.stmt) -> list[str]:
         return []
     else:
         return []
-    return [p for p in map(_self_path, targets) if p]
+    return [p for p in map(self_path, targets) if p]
 
 
-def _self_path(node: ast.AST) -> str | None:
+def self_path(node: ast.AST) -> str | None:
     """``self`` -> ``""``, ``self.a.b`` -> ``"a.b"``; None for anything else."""
     if isinstance(node, ast.Name):
         return "" if node.id == "self" else None
     if isinstance(node, ast.Attribute):
-        base = _self_path(node.value)
+        base = self_path(node.value)
         if base is not None:
             return f"{base}.{node.attr}" if base else node.attr
     return None
@@ -553,7 +553,7 @@ def placed_on(
 # -- docstrings ----------------------------------------------------------------
 
 
-def _docstring_node(definition: Any) -> ast.Expr | None:
+def docstring_node(definition: Any) -> ast.Expr | None:
     """The docstring statement of a class or function, if it has one."""
     first = definition.body[0] if definition.body else None
     if (
@@ -565,10 +565,10 @@ def _docstring_node(definition: Any) -> ast.Expr | None:
     return None
 
 
-def _function_definition(function: Any) -> tuple[SourceFile, Any] | None:
+def function_definition(function: Any) -> tuple[SourceFile, Any] | None:
     """The parsed file and ``def`` of a user's function (None: no source)."""
     code = getattr(function, "__code__", None)
-    if code is None or not _is_user_code(code.co_filename):
+    if code is None or not is_user_code(code.co_filename):
         return None
     source = read_file(code.co_filename)
     definition = source and _definition_at(source.tree, code.co_firstlineno, _FUNCTIONS)
@@ -582,7 +582,7 @@ def _class_definition(cls: type) -> tuple[SourceFile, Any] | None:
     generated and ran is not in; its methods' code objects know their file.
     """
     for value in vars(cls).values():
-        found = _function_definition(value) if inspect.isfunction(value) else None
+        found = function_definition(value) if inspect.isfunction(value) else None
         if found is None:
             continue
         source, method = found
@@ -613,7 +613,7 @@ def class_comments(module: nn.Module) -> list[str]:
         if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
             start = min([node.lineno] + [d.lineno for d in node.decorator_list])
             inside.update(range(start, _end_with_comments(source, node) + 1))
-    docstring = _docstring_node(definition)
+    docstring = docstring_node(definition)
     if docstring is not None:
         inside.update(range(docstring.lineno, docstring.end_lineno + 1))
     return [
@@ -628,7 +628,7 @@ def _docstring_text(found: tuple[SourceFile, Any] | None) -> str | None:
     if found is None:
         return None
     source, definition = found
-    docstring = _docstring_node(definition)
+    docstring = docstring_node(definition)
     if docstring is None:
         return None
     segment = ast.get_source_segment(source.text, docstring, padded=True)
@@ -663,15 +663,15 @@ def docstrings(module: nn.Module) -> Docstrings:
         init = function.__globals__.get("init_params")
         said = _init_summary_said(inspect.getdoc(init) if init else None)
         return Docstrings(
-            _docstring_text(_function_definition(function)),
+            _docstring_text(function_definition(function)),
             None,
             f'"""{said}"""' if said else None,
         )
     forward = vars(cls).get("forward")
     return Docstrings(
         _docstring_text(_class_definition(cls)),
-        _docstring_text(_function_definition(forward)),
-        _docstring_text(_function_definition(vars(cls).get("__init__"))),
+        _docstring_text(function_definition(forward)),
+        _docstring_text(function_definition(vars(cls).get("__init__"))),
     )
 
 
@@ -707,7 +707,7 @@ def _init_summary_said(doc: str | None) -> str | None:
 
 def function_docstring(function: Any) -> str | None:
     """The docstring of a user's function or method (a helper ``forward`` calls), as written."""
-    return _docstring_text(_function_definition(function))
+    return _docstring_text(function_definition(function))
 
 
 def _joined(first: str, second: str) -> str | None:

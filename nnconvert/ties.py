@@ -175,13 +175,13 @@ def _read_assignments(cls: type) -> tuple[tuple[str, str], ...]:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target, value = _self_path(node.targets[0]), _self_path(node.value)
+                target, value = self_path(node.targets[0]), self_path(node.value)
                 if target and value:
                     found.setdefault(target, value)
     return tuple(found.items())
 
 
-def _self_path(node: ast.AST) -> str | None:
+def self_path(node: ast.AST) -> str | None:
     """``self.a.b`` -> ``"a.b"``; None for anything else."""
     parts = []
     while isinstance(node, ast.Attribute):
