@@ -14,6 +14,7 @@ from torch import nn
 import pytest
 
 import nnconvert
+from nnconvert.opspecs.layer_params import DEFINITIONS
 from nnconvert.api import execute
 from nnconvert.hierarchy import trace_instances
 from nnconvert.options import Style
@@ -31,8 +32,14 @@ def converted(model: nn.Module, style: Style, *inputs: torch.Tensor) -> str:
 
 
 def forward_text(source: str) -> str:
-    """The root's ``forward`` (class styles) or function (functional): the last one."""
+    """The root's ``forward`` (class styles) or function (functional): the last one.
+
+    In functional style, the last before ``init_params()`` and the layer
+    functions it calls (``kaiming_params``), which stand just above it.
+    """
     code = source.split("def init_params")[0]
+    for name in DEFINITIONS:
+        code = code.split(f"\ndef {name}(")[0]
     start = (
         code.rfind("def forward(") if "def forward(" in code else code.rfind("\ndef ")
     )
