@@ -400,5 +400,6 @@ def test_a_sequential_of_one_block_loops_in_its_function():
 
 def test_blocks_called_with_different_literals_are_no_loop():
     conversion = converted(Tower().eval(), tokens(), Style.FUNCTIONAL)
-    assert "for i in" not in conversion.source  # each call passes its own rate
+    # each call passes its own rate (init_params() may loop over the blocks)
+    assert "for i in" not in conversion.source.split("\ndef init_params(")[0]
     assert "p=0.1" in conversion.source and "p=0.2" in conversion.source

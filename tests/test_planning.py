@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 import nnconvert
+from nnconvert.opspecs.layer_params import DEFINITIONS
 from nnconvert.hierarchy import Instance, trace_instances
 from nnconvert.naming import camel_case, first_free, identifier, snake_case
 from nnconvert.options import Style
@@ -156,10 +157,13 @@ def _instances(model: nn.Module, inputs: tuple, style: Style) -> list[Instance]:
 
 
 def _converted(model: nn.Module, inputs: tuple, style: Style) -> str:
-    """The definitions of the output (functional: without ``init_params``)."""
+    """The definitions of the output (functional: without ``init_params`` and
+    the layer functions it calls, which stand just above it)."""
     source = nnconvert.convert(model, style, inputs).source
     definitions = source.split("\n\n\n", 1)[1]  # after the import block
-    return definitions.split("\n\n\ndef init_params(")[0].rstrip() + "\n"
+    for name in ("init_params", *DEFINITIONS):
+        definitions = definitions.split(f"\n\n\ndef {name}(")[0]
+    return definitions.rstrip() + "\n"
 
 
 def _code(text: str) -> str:

@@ -507,6 +507,7 @@ def test_functional_sequentials_are_functions_named_after_their_attribute():
         "sequential3",  # input.1
         "input_",  # not the builtin
         "containers",
+        "kaiming_params",  # what init_params() calls for each nn.Linear
         "init_params",
     ]
     assert 'x = features2(sub_params(params, "features."), x)' in source
@@ -598,6 +599,7 @@ def test_container_subclasses_with_a_forward_are_classes(style):
             "dense_block",
             "dense_block_2",
             "dense_net",
+            "batch_norm_params",
             "init_params",
         ]
         assert "x = dense_block(" in source and "x = dense_block_2(" in source
