@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import torch
 from torch import fx, nn
 
+from ..init_arguments import declare
 from ..method_calls import arguments_of, recorded_call
 from .classes import shape_of, wrapper_class
 from .weights import register, tensor_at
@@ -62,6 +63,7 @@ class FunctionalModel(nn.Module):
         self._blocks = blocks
         self._callees = _callees(function)
         self._settings = dict(settings or {})
+        declare(self, _in_signature_order(function, self._settings))
 
     @property
     def function(self) -> Callable:
@@ -88,6 +90,19 @@ class FunctionalModel(nn.Module):
                 for key in self._keys
             }
         return {key: tensor_at(self, key) for key in self._keys}
+
+
+def _in_signature_order(function: Callable, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` in the order ``function`` takes them: the constructor they stand for.
+
+    Functional style names a block's keywords after its ``__init__`` and
+    writes them in its order (:mod:`nnconvert.printer.init_names`); read
+    back, they are the block's constructor arguments, in that order.
+    """
+    order = {name: i for i, name in enumerate(inspect.signature(function).parameters)}
+    return dict(
+        sorted(settings.items(), key=lambda item: order.get(item[0], len(order)))
+    )
 
 
 def build_wrapper(

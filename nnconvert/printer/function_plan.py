@@ -42,6 +42,7 @@ from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call, with_method_bodies
 from .expressions import _Raw
+from .init_names import init_names, init_order
 from .literal_holes import (
     Named,
     Slots,
@@ -521,7 +522,28 @@ def _named_holes(
         | set(flags)
         | {str(n.target) for n in template.nodes if n.op == "placeholder"}
     )
-    return named_holes([m.slots for m in members], taken)
+    named = named_holes([m.slots for m in members], taken)
+    # the body may call any builtin (``range``, ``len``): no keyword hides one
+    return _user_names(members, named, frozenset(taken | set(dir(builtins))))
+
+
+def _user_names(members: list[_Member], named: Named, taken: frozenset[str]) -> Named:
+    """``named`` as the user's ``__init__`` names them, in its order: as class styles do.
+
+    A keyword whose value is, in every member, the same ``__init__``
+    argument takes that parameter's name (``scale``, not ``value``), the
+    rule and order of a class's constructor parameters
+    (:mod:`.init_names`); read back from the file, the keywords are the
+    blocks' constructor arguments again (:mod:`nnconvert.functional`), so
+    functional -> module names a class as module -> module does.
+    """
+    modules = [m.instance.module for m in members]
+    columns = [
+        (name, [value_of(m.slots, slots[0]) for m in members]) for name, slots in named
+    ]
+    renamed = init_names(modules, columns, taken)
+    by_name = {renamed[name]: slots for name, slots in named}
+    return [(name, by_name[name]) for name in init_order(modules, list(by_name))]
 
 
 def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> FunctionPlan:

@@ -53,13 +53,12 @@ is emitted.
 
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Any, Mapping, Sequence
 
 from torch import nn
 
-from ..init_arguments import init_arguments
+from ..init_arguments import init_arguments, init_parameters
 from ..naming import first_free, identifier
 
 
@@ -118,11 +117,12 @@ def init_order(modules: Sequence[nn.Module], names: Sequence[str]) -> list[str]:
 
 
 def parameter_names(module: nn.Module) -> list[str]:
-    """The parameters of ``module``'s ``__init__`` after ``self`` (none if unreadable)."""
-    try:
-        return list(inspect.signature(type(module).__init__).parameters)[1:]
-    except (TypeError, ValueError):
-        return []
+    """The parameters of ``module``'s ``__init__`` after ``self`` (none if unreadable).
+
+    A functional file's block declares its keywords instead
+    (:func:`nnconvert.init_arguments.declare`).
+    """
+    return init_parameters(module)
 
 
 def _same(a: Any, b: Any) -> bool:
