@@ -4,7 +4,9 @@ One function per block class: instances of a class whose graphs are the same
 once their literals are set aside (:mod:`.literal_holes`) share one
 function, and the literals that differ between them become keyword
 parameters (``def block(params, x, *, groups: int)``, called with
-``groups=144``), as module style makes them constructor parameters.
+``groups=144``), as module style makes them constructor parameters, and
+named as those are: after the user's ``__init__`` where its arguments say
+(``scale``, not ``value``; :mod:`.init_names`).
 Sequentials whose bodies are the same, literals aside, share one function
 too, whatever their attribute (RegNet's ``layer1`` and ``layer2`` call their
 block with ``groups=3`` and ``groups=7``: ``layer(..., groups=3)``), and so do

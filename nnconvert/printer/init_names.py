@@ -27,15 +27,24 @@ Where the names travel (the round-trip invariants):
   ``nnconvert convert FILE``), so each generated class's instances record
   the generated parameters, which match themselves: the names are a fixed
   point, byte for byte.
-* -> functional: unchanged. A functional block function takes weights, not
-  sizes, so a size has no parameter there to carry a name; its keyword
-  parameters (literals of ``forward``) keep their own naming.
-* functional -> module/mixed: the classes read back from a functional file
-  (:mod:`nnconvert.functional`) have no recorded arguments and no literal
-  attributes, so every column keeps today's name, consistently. That is a
-  loss against module -> module wherever a name differs, and
-  ``tests/test_round_trips.py`` lists each such sample as a strict xfail
-  (``INIT_NAMES_NOT_CARRIED``).
+* -> functional: a block function's keyword parameters (the literals of
+  ``forward`` and of its layers that differ between instances) take
+  names by the same rule, over the same instances and values, and come
+  in the ``__init__``'s order (:mod:`.function_plan`): ``def scaled(params,
+  x, *, scale: float)`` where class styles write ``Scaled(scale)``. A
+  size has no parameter there (a block function takes weights, not
+  sizes), so it carries no name.
+* functional -> module/mixed: each block read back from a functional file
+  (:mod:`nnconvert.functional`) declares the keywords its caller passes
+  as its constructor arguments
+  (:func:`nnconvert.init_arguments.declare`), in the function's order;
+  a column matches them as it matches the user's ``__init__``, so the
+  class is named as module -> module names it (``tests/test_init_names.py``).
+  Sizes stay a loss wherever module -> module names them after the user
+  (resnet's ``inplanes``): ``tests/test_round_trips.py`` lists each such
+  sample as a strict xfail (``INIT_NAMES_NOT_CARRIED``).
+* functional -> functional: the declared keywords match themselves, so
+  the names are a fixed point.
 
 Not done here: the root class's own parameters (``UNet(n_channels=3,
 n_classes=2)`` written ``UNet()`` with its literals inlined). Keeping them
