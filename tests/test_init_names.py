@@ -541,3 +541,32 @@ def test_a_declared_module_has_exactly_its_declared_arguments():
     assert init_parameters(model.a) == ["rate", "factor"]
     assert init_parameters(model.b) == ["factor"]  # its __init__'s
     assert init_arguments(copy_model(model).a) == {"rate": 0.5, "factor": 0.5}
+
+
+class Stage(nn.Module):
+    """``layers`` is the literal of forward and the attribute of a Sequential."""
+
+    def __init__(self, width, layers):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(width, width), nn.ReLU())
+        self.repeat = layers
+
+    def forward(self, x):
+        return self.layers(x) * self.repeat
+
+
+class TwoStages(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Stage(4, 2)
+        self.b = Stage(4, 3)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def test_a_functional_keyword_never_hides_a_function_the_body_calls():
+    """The Sequential's function is ``layers``: the keyword keeps its own name."""
+    conversion = converted(TwoStages, (torch.randn(2, 4),), Style.FUNCTIONAL)
+    assert 'x = layers(sub_params(params, "layers."), x)' in conversion.source
+    assert "*, value: int" in conversion.source

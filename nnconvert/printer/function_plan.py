@@ -525,8 +525,25 @@ def _named_holes(
         | {str(n.target) for n in template.nodes if n.op == "placeholder"}
     )
     named = named_holes([m.slots for m in members], taken)
-    # the body may call any builtin (``range``, ``len``): no keyword hides one
-    return _user_names(members, named, frozenset(taken | set(dir(builtins))))
+    # the body may call any builtin (``range``, ``len``) or function named later
+    called = set(dir(builtins)) | _names_of_callees(members)
+    return _user_names(members, named, frozenset(taken | called))
+
+
+def _names_of_callees(members: list[_Member]) -> set[str]:
+    """Names the functions the members' body calls may take, though not yet claimed.
+
+    A Sequential's function is named after its attribute (``layers``, or
+    ``layer`` for ``layer1``), a helper method's after itself: a keyword of
+    that name would hide the function in the body.
+    """
+    names = {"sequential"}
+    for member in members:
+        for attribute, _ in member.instance.module.named_children():
+            base = identifier(attribute)
+            names |= {base, re.sub(r"_?\d+$", "", base)}
+        names |= {call.name for call in methods_of(member.graph)}
+    return names
 
 
 def _user_names(members: list[_Member], named: Named, taken: frozenset[str]) -> Named:
