@@ -6,7 +6,9 @@ several instances names each parameter after the ``__init__`` parameter
 whose argument is that literal in every instance. Without a record, literal
 attributes named like a parameter stand in; otherwise the names stay those
 of the layers' arguments. Every output still passes the equivalence check,
-and converting a class-style output again keeps the names.
+and converting a class-style output again keeps the names. Functional
+style names a block function's keywords by the same rule; read back, they
+name the classes as module -> module does.
 """
 
 from __future__ import annotations
