@@ -572,3 +572,38 @@ def test_a_functional_keyword_never_hides_a_function_the_body_calls():
     conversion = converted(TwoStages, (torch.randn(2, 4),), Style.FUNCTIONAL)
     assert 'x = layers(sub_params(params, "layers."), x)' in conversion.source
     assert "*, value: int" in conversion.source
+
+
+class Depthwise(nn.Module):
+    """MobileNetV2's block: the middle width is ``groups`` in functional style."""
+
+    def __init__(self, in_planes, expansion):
+        super().__init__()
+        planes = in_planes * expansion
+        self.expand = nn.Conv2d(in_planes, planes, 1)
+        self.depthwise = nn.Conv2d(planes, planes, 3, padding=1, groups=planes)
+
+    def forward(self, x):
+        return self.depthwise(F.relu(self.expand(x)))
+
+
+class TwoDepthwise(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Depthwise(4, 2)
+        self.narrow = nn.Conv2d(8, 4, 1)
+        self.b = Depthwise(4, 3)
+
+    def forward(self, x):
+        return self.b(self.narrow(self.a(x)))
+
+
+@pytest.mark.parametrize("to", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_keyword_named_after_its_call_names_no_class_parameter(to):
+    """``groups=groups`` says nothing of the user: read back, the width keeps its name."""
+    inputs = (torch.randn(2, 4, 6, 6),)
+    functional = converted(TwoDepthwise, inputs, Style.FUNCTIONAL)
+    assert "groups=groups" in functional.source
+    again = nnconvert.convert(load_output(functional), to, inputs)
+    assert again.source == converted(TwoDepthwise, inputs, to).source
+    assert "groups" not in init_signature(again.source, "Depthwise")
