@@ -37,7 +37,9 @@ Where the names travel (the round-trip invariants):
 * functional -> module/mixed: each block read back from a functional file
   (:mod:`nnconvert.functional`) declares the keywords its caller passes
   as its constructor arguments
-  (:func:`nnconvert.init_arguments.declare`), in the function's order;
+  (:func:`nnconvert.init_arguments.declare`), in the function's order,
+  except those named as functional style names them when no argument
+  does (``groups=groups``, ``value``, ``has_shortcut``);
   a column matches them as it matches the user's ``__init__``, so the
   class is named as module -> module names it (``tests/test_init_names.py``).
   Sizes stay a loss wherever module -> module names them after the user
