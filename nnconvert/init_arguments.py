@@ -24,6 +24,14 @@ of them): a config object or a layer passed in is not a value a hole can
 match. Records live beside the module (a weak map), not on it, so that
 nothing the tracer or the trace sharing compares changes; :func:`carry`
 hands them to a deep copy.
+
+A module nnconvert builds itself, not from the user's constructor (the
+wrapper of a functional file's block function, :mod:`nnconvert.functional`),
+has no ``__init__`` of the user's to read. It :func:`declare` s what stands
+for one instead: the literal keywords its caller passes
+(``scaled(..., scale=2.0)``), which functional style names after the
+user's ``__init__`` (:mod:`nnconvert.printer.init_names`). Read back, they
+give the class styles the names module -> module gives.
 """
 
 from __future__ import annotations
@@ -40,6 +48,34 @@ from torch import nn
 _RECORDED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
     weakref.WeakKeyDictionary()
 )
+#: Modules built by nnconvert: their declared arguments, in their parameters' order.
+_DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def declare(module: nn.Module, arguments: Mapping[str, Any]) -> None:
+    """``module``'s constructor arguments are ``arguments``, whatever its ``__init__`` takes.
+
+    For a module nnconvert built itself (module docstring): its own
+    ``__init__``'s parameters are never read as the user's. Only the
+    literal values count, in the order given.
+    """
+    _DECLARED[module] = {k: v for k, v in arguments.items() if is_literal(v)}
+
+
+def init_parameters(module: nn.Module) -> list[str]:
+    """The parameters of ``module``'s constructor after ``self`` (none if unreadable).
+
+    Its declared arguments' names where it has some (:func:`declare`).
+    """
+    declared = _DECLARED.get(module)
+    if declared is not None:
+        return list(declared)
+    try:
+        return list(inspect.signature(type(module).__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        return []
 
 
 @contextlib.contextmanager
@@ -80,8 +116,12 @@ def init_arguments(module: nn.Module) -> dict[str, Any]:
 
     From the record when it was built under :func:`recording`; else the
     literal attributes named like a parameter of its ``__init__``. Empty
-    when neither says anything.
+    when neither says anything. A module nnconvert built itself has
+    exactly what it declared (:func:`declare`).
     """
+    declared = _DECLARED.get(module)
+    if declared is not None:
+        return dict(declared)
     try:
         signature = inspect.signature(type(module).__init__)
     except (TypeError, ValueError):
@@ -117,10 +157,19 @@ def is_literal(value: Any) -> bool:
 def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
     """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
     for module in originals:
-        recorded = _RECORDED.get(module)
         copied = copies.get(id(module))
-        if recorded is not None and isinstance(copied, nn.Module):
-            _RECORDED[copied] = recorded
+        if not isinstance(copied, nn.Module):
+            continue
+        for records in (_RECORDED, _DECLARED):
+            if module in records:
+                records[copied] = records[module]
 
 
-__all__ = ["carry", "init_arguments", "is_literal", "recording"]
+__all__ = [
+    "carry",
+    "declare",
+    "init_arguments",
+    "init_parameters",
+    "is_literal",
+    "recording",
+]

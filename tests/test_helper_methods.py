@@ -333,7 +333,7 @@ def test_a_helper_calling_blocks_is_kept_with_its_name_and_parameters(style):
             in source
         )
         assert source.count("encode(params, x, training=training)") == 2
-        assert 'scaled(sub_params(params, "first."), h, value=2.0)' in source
+        assert 'scaled(sub_params(params, "first."), h, scale=2.0)' in source
         assert "skip" not in source  # a block that does nothing is no call
     else:
         assert "    def encode(self, h):" in source
@@ -358,17 +358,12 @@ class Stacked(nn.Module):
 
 @pytest.mark.parametrize("to", list(Style), ids=lambda s: s.value)
 @pytest.mark.parametrize("via", list(Style), ids=lambda s: s.value)
-def test_round_trips_keep_a_helper_that_calls_blocks(via, to, request):
-    """original -> via -> to is original -> to: the helper and its block calls come back."""
-    if via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="Scaled's parameter is named scale after its __init__ in class "
-                "styles; a functional file carries no constructor names "
-                "(printer/init_names.py), so read back it is value",
-            )
-        )
+def test_round_trips_keep_a_helper_that_calls_blocks(via, to):
+    """original -> via -> to is original -> to: the helper and its block calls come back.
+
+    Through functional style too: ``Scaled``'s keyword is ``scale``, after its
+    ``__init__``, and read back it names the class's parameter again.
+    """
     inputs = (torch.randn(4, 6),)
     direct = _converted(Stacked(), to, *inputs)
     assert "encode" in direct.source

@@ -6,7 +6,9 @@ several instances names each parameter after the ``__init__`` parameter
 whose argument is that literal in every instance. Without a record, literal
 attributes named like a parameter stand in; otherwise the names stay those
 of the layers' arguments. Every output still passes the equivalence check,
-and converting a class-style output again keeps the names.
+and converting a class-style output again keeps the names. Functional
+style names a block function's keywords by the same rule; read back, they
+name the classes as module -> module does.
 """
 
 from __future__ import annotations
@@ -423,3 +425,185 @@ def test_a_class_style_file_converted_again_on_the_command_line_keeps_the_names(
     assert again.exit_code == 0, again.output
     assert again.stdout == (SAMPLES / "expected" / "resnet.module.py").read_text()
     assert "def __init__(self, inplanes, planes, stride=1" in again.stdout
+
+
+# -- functional style ------------------------------------------------------------
+
+
+class Drop(nn.Module):
+    """Two forward literals, used in the other order than ``__init__`` takes them."""
+
+    def __init__(self, width, rate, scale):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.rate = rate
+        self.scale = scale
+
+    def forward(self, x):
+        return F.dropout(self.fc(x) * self.scale, self.rate, self.training)
+
+
+class TwoDrops(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Drop(4, 0.1, 2.0)
+        self.b = Drop(4, 0.25, 0.5)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+class Unnamed(nn.Module):
+    """``s`` is stored as ``factor``: only a record says which argument it is."""
+
+    def __init__(self, s):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.factor = s
+
+    def forward(self, x):
+        return self.fc(x) * self.factor
+
+
+class TwoUnnamed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Unnamed(2.0)
+        self.b = Unnamed(3.0)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def test_a_functional_keyword_takes_the_init_name():
+    conversion = converted(TwoScaled, (torch.randn(2, 4),), Style.FUNCTIONAL)
+    source = conversion.source
+    assert (
+        "def scaled(params: dict[str, Tensor], x: Tensor, *, factor: float)" in source
+    )
+    assert "x = x * factor" in source
+    assert 'scaled(sub_params(params, "a."), x, factor=0.5)' in source
+
+
+def test_functional_keywords_follow_the_init_signature():
+    conversion = converted(TwoDrops, (torch.randn(2, 4),), Style.FUNCTIONAL)
+    source = conversion.source
+    drop = next(f for f in ast.parse(source).body if getattr(f, "name", "") == "drop")
+    assert [a.arg for a in drop.args.kwonlyargs] == ["rate", "scale", "training"]
+    assert "x = F.dropout(x, p=rate, training=training)" in source
+    assert "rate=0.1, scale=2.0, training=training" in source
+
+
+def test_a_functional_keyword_no_argument_matches_keeps_its_name():
+    """Built without a record, no attribute is named like ``s``: no name to take."""
+    inputs = (torch.randn(2, 4),)
+    conversion = nnconvert.convert(TwoUnnamed(), Style.FUNCTIONAL, inputs)
+    assert "*, value: float" in conversion.source
+    assert "value=2.0" in conversion.source
+    recorded = converted(TwoUnnamed, inputs, Style.FUNCTIONAL)
+    assert "*, s: float" in recorded.source
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["recorded", "attributes"])
+@pytest.mark.parametrize("to", CLASS_STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("build", [TwoScaled, TwoDrops], ids=lambda b: b.__name__)
+def test_functional_round_trips_keep_the_init_names(build, to, record):
+    """module -> functional -> ``to`` is module -> ``to``, byte for byte."""
+    inputs = (torch.randn(2, 4),)
+    if record:
+        functional = converted(build, inputs, Style.FUNCTIONAL)
+        direct = converted(build, inputs, to)
+    else:
+        functional = nnconvert.convert(build(), Style.FUNCTIONAL, inputs)
+        direct = nnconvert.convert(build(), to, inputs)
+    again = nnconvert.convert(load_output(functional), to, inputs)
+    again.check(train=True)
+    assert again.source == direct.source
+    assert (
+        "self.scale = scale" in again.source or "self.factor = factor" in again.source
+    )
+
+
+@pytest.mark.parametrize("build", [TwoScaled, TwoDrops], ids=lambda b: b.__name__)
+def test_functional_style_converted_again_keeps_its_keywords(build):
+    inputs = (torch.randn(2, 4),)
+    functional = converted(build, inputs, Style.FUNCTIONAL)
+    again = nnconvert.convert(load_output(functional), Style.FUNCTIONAL, inputs)
+    assert again.source == functional.source
+
+
+def test_a_declared_module_has_exactly_its_declared_arguments():
+    from nnconvert.copying import copy_model
+    from nnconvert.init_arguments import declare, init_parameters
+
+    with nnconvert.record_constructors():
+        model = TwoScaled()
+    declare(model.a, {"rate": 0.5, "factor": 0.5, "config": object()})
+    assert init_arguments(model.a) == {"rate": 0.5, "factor": 0.5}
+    assert init_parameters(model.a) == ["rate", "factor"]
+    assert init_parameters(model.b) == ["factor"]  # its __init__'s
+    assert init_arguments(copy_model(model).a) == {"rate": 0.5, "factor": 0.5}
+
+
+class Stage(nn.Module):
+    """``layers`` is the literal of forward and the attribute of a Sequential."""
+
+    def __init__(self, width, layers):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(width, width), nn.ReLU())
+        self.repeat = layers
+
+    def forward(self, x):
+        return self.layers(x) * self.repeat
+
+
+class TwoStages(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Stage(4, 2)
+        self.b = Stage(4, 3)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def test_a_functional_keyword_never_hides_a_function_the_body_calls():
+    """The Sequential's function is ``layers``: the keyword keeps its own name."""
+    conversion = converted(TwoStages, (torch.randn(2, 4),), Style.FUNCTIONAL)
+    assert 'x = layers(sub_params(params, "layers."), x)' in conversion.source
+    assert "*, value: int" in conversion.source
+
+
+class Depthwise(nn.Module):
+    """MobileNetV2's block: the middle width is ``groups`` in functional style."""
+
+    def __init__(self, in_planes, expansion):
+        super().__init__()
+        planes = in_planes * expansion
+        self.expand = nn.Conv2d(in_planes, planes, 1)
+        self.depthwise = nn.Conv2d(planes, planes, 3, padding=1, groups=planes)
+
+    def forward(self, x):
+        return self.depthwise(F.relu(self.expand(x)))
+
+
+class TwoDepthwise(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Depthwise(4, 2)
+        self.narrow = nn.Conv2d(8, 4, 1)
+        self.b = Depthwise(4, 3)
+
+    def forward(self, x):
+        return self.b(self.narrow(self.a(x)))
+
+
+@pytest.mark.parametrize("to", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_keyword_named_after_its_call_names_no_class_parameter(to):
+    """``groups=groups`` says nothing of the user: read back, the width keeps its name."""
+    inputs = (torch.randn(2, 4, 6, 6),)
+    functional = converted(TwoDepthwise, inputs, Style.FUNCTIONAL)
+    assert "groups=groups" in functional.source
+    again = nnconvert.convert(load_output(functional), to, inputs)
+    assert again.source == converted(TwoDepthwise, inputs, to).source
+    assert "groups" not in init_signature(again.source, "Depthwise")

@@ -72,9 +72,10 @@ LEAVES_NOT_READ_BACK = (
 )
 INIT_NAMES_NOT_CARRIED = (
     "class styles name a shared block's constructor parameters after the "
-    "user's __init__ (BasicBlock(inplanes, planes, ...)); a functional file has "
-    "no constructors to carry them, so read back they take the layers' argument "
-    "names (in_channels, out_channels): printer/init_names.py"
+    "user's __init__ (BasicBlock(inplanes, planes, ...)); a functional block "
+    "takes weights, not sizes, so no keyword carries those names and read back "
+    "they take the layers' argument names (in_channels, out_channels): "
+    "printer/init_names.py"
 )
 #: Lossy samples whose functional form still reads back as a model the check passes.
 CHECKED_THOUGH_LOSSY = frozenset(

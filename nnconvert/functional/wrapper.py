@@ -18,12 +18,14 @@ are never changed.
 from __future__ import annotations
 
 import inspect
+import re
 import types
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import torch
 from torch import fx, nn
 
+from ..init_arguments import declare
 from ..method_calls import arguments_of, recorded_call
 from .classes import shape_of, wrapper_class
 from .weights import register, tensor_at
@@ -62,6 +64,12 @@ class FunctionalModel(nn.Module):
         self._blocks = blocks
         self._callees = _callees(function)
         self._settings = dict(settings or {})
+        declare(
+            self,
+            _in_signature_order(
+                function, _named_by_user(function, settings, self._callees.values())
+            ),
+        )
 
     @property
     def function(self) -> Callable:
@@ -88,6 +96,58 @@ class FunctionalModel(nn.Module):
                 for key in self._keys
             }
         return {key: tensor_at(self, key) for key in self._keys}
+
+
+def _in_signature_order(function: Callable, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` in the order ``function`` takes them: the constructor they stand for.
+
+    Functional style names a block's keywords after its ``__init__`` and
+    writes them in its order (:mod:`nnconvert.printer.init_names`); read
+    back, they are the block's constructor arguments, in that order.
+    """
+    order = {name: i for i, name in enumerate(inspect.signature(function).parameters)}
+    return dict(
+        sorted(settings.items(), key=lambda item: order.get(item[0], len(order)))
+    )
+
+
+def _named_by_user(
+    function: Callable, settings: dict[str, Any] | None, callees: Iterable[Callable]
+) -> dict[str, Any]:
+    """The ``settings`` whose names may be the user's ``__init__``'s, not functional style's own.
+
+    Functional style names a keyword after the user where it can; else
+    after the keyword of the call it fills (``F.conv2d(..., groups=groups)``),
+    ``value`` (``x * value``) or the optional call it decides
+    (``has_shortcut``). Those say nothing of the user, and declared they
+    would name a class's width after ``groups`` where module -> module
+    keeps ``out_channels``: left out. A user's name equal to such a name
+    (``stride``) is the name the class gets anyway. A keyword passed on
+    to a function of the file (``scores(..., hidden=hidden)``, the
+    ``callees``) is the same keyword there, not a layer's.
+    """
+    called_with = set()
+    codes = [function.__code__] if hasattr(function, "__code__") else []
+    while codes:
+        code = codes.pop()
+        for constant in code.co_consts:
+            if isinstance(constant, types.CodeType):
+                codes.append(constant)
+            elif isinstance(constant, tuple):  # the keyword names of a call
+                called_with |= {c for c in constant if isinstance(c, str)}
+    for callee in callees:
+        called_with -= {
+            p.name
+            for p in inspect.signature(callee).parameters.values()
+            if p.kind is p.KEYWORD_ONLY
+        }
+    return {
+        name: value
+        for name, value in (settings or {}).items()
+        if re.sub(r"_\d+$", "", name) not in called_with
+        and not re.fullmatch(r"value(_\d+)?", name)
+        and not (name.startswith("has_") and isinstance(value, bool))
+    }
 
 
 def build_wrapper(

@@ -4,7 +4,9 @@ One function per block class: instances of a class whose graphs are the same
 once their literals are set aside (:mod:`.literal_holes`) share one
 function, and the literals that differ between them become keyword
 parameters (``def block(params, x, *, groups: int)``, called with
-``groups=144``), as module style makes them constructor parameters.
+``groups=144``), as module style makes them constructor parameters, and
+named as those are: after the user's ``__init__`` where its arguments say
+(``scale``, not ``value``; :mod:`.init_names`).
 Sequentials whose bodies are the same, literals aside, share one function
 too, whatever their attribute (RegNet's ``layer1`` and ``layer2`` call their
 block with ``groups=3`` and ``groups=7``: ``layer(..., groups=3)``), and so do
@@ -42,6 +44,7 @@ from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call, with_method_bodies
 from .expressions import _Raw
+from .init_names import init_names, init_order
 from .literal_holes import (
     Named,
     Slots,
@@ -521,7 +524,45 @@ def _named_holes(
         | set(flags)
         | {str(n.target) for n in template.nodes if n.op == "placeholder"}
     )
-    return named_holes([m.slots for m in members], taken)
+    named = named_holes([m.slots for m in members], taken)
+    # the body may call any builtin (``range``, ``len``) or function named later
+    called = set(dir(builtins)) | _names_of_callees(members)
+    return _user_names(members, named, frozenset(taken | called))
+
+
+def _names_of_callees(members: list[_Member]) -> set[str]:
+    """Names the functions the members' body calls may take, though not yet claimed.
+
+    A Sequential's function is named after its attribute (``layers``, or
+    ``layer`` for ``layer1``), a helper method's after itself: a keyword of
+    that name would hide the function in the body.
+    """
+    names = {"sequential"}
+    for member in members:
+        for attribute, _ in member.instance.module.named_children():
+            base = identifier(attribute)
+            names |= {base, re.sub(r"_?\d+$", "", base)}
+        names |= {call.name for call in methods_of(member.graph)}
+    return names
+
+
+def _user_names(members: list[_Member], named: Named, taken: frozenset[str]) -> Named:
+    """``named`` as the user's ``__init__`` names them, in its order: as class styles do.
+
+    A keyword whose value is, in every member, the same ``__init__``
+    argument takes that parameter's name (``scale``, not ``value``), the
+    rule and order of a class's constructor parameters
+    (:mod:`.init_names`); read back from the file, the keywords are the
+    blocks' constructor arguments again (:mod:`nnconvert.functional`), so
+    functional -> module names a class as module -> module does.
+    """
+    modules = [m.instance.module for m in members]
+    columns = [
+        (name, [value_of(m.slots, slots[0]) for m in members]) for name, slots in named
+    ]
+    renamed = init_names(modules, columns, taken)
+    by_name = {renamed[name]: slots for name, slots in named}
+    return [(name, by_name[name]) for name in init_order(modules, list(by_name))]
 
 
 def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> FunctionPlan:

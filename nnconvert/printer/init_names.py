@@ -27,15 +27,26 @@ Where the names travel (the round-trip invariants):
   ``nnconvert convert FILE``), so each generated class's instances record
   the generated parameters, which match themselves: the names are a fixed
   point, byte for byte.
-* -> functional: unchanged. A functional block function takes weights, not
-  sizes, so a size has no parameter there to carry a name; its keyword
-  parameters (literals of ``forward``) keep their own naming.
-* functional -> module/mixed: the classes read back from a functional file
-  (:mod:`nnconvert.functional`) have no recorded arguments and no literal
-  attributes, so every column keeps today's name, consistently. That is a
-  loss against module -> module wherever a name differs, and
-  ``tests/test_round_trips.py`` lists each such sample as a strict xfail
-  (``INIT_NAMES_NOT_CARRIED``).
+* -> functional: a block function's keyword parameters (the literals of
+  ``forward`` and of its layers that differ between instances) take
+  names by the same rule, over the same instances and values, and come
+  in the ``__init__``'s order (:mod:`.function_plan`): ``def scaled(params,
+  x, *, scale: float)`` where class styles write ``Scaled(scale)``. A
+  size has no parameter there (a block function takes weights, not
+  sizes), so it carries no name.
+* functional -> module/mixed: each block read back from a functional file
+  (:mod:`nnconvert.functional`) declares the keywords its caller passes
+  as its constructor arguments
+  (:func:`nnconvert.init_arguments.declare`), in the function's order,
+  except those named as functional style names them when no argument
+  does (``groups=groups``, ``value``, ``has_shortcut``);
+  a column matches them as it matches the user's ``__init__``, so the
+  class is named as module -> module names it (``tests/test_init_names.py``).
+  Sizes stay a loss wherever module -> module names them after the user
+  (resnet's ``inplanes``): ``tests/test_round_trips.py`` lists each such
+  sample as a strict xfail (``INIT_NAMES_NOT_CARRIED``).
+* functional -> functional: the declared keywords match themselves, so
+  the names are a fixed point.
 
 Not done here: the root class's own parameters (``UNet(n_channels=3,
 n_classes=2)`` written ``UNet()`` with its literals inlined). Keeping them
@@ -53,13 +64,12 @@ is emitted.
 
 from __future__ import annotations
 
-import inspect
 import re
 from typing import Any, Mapping, Sequence
 
 from torch import nn
 
-from ..init_arguments import init_arguments
+from ..init_arguments import init_arguments, init_parameters
 from ..naming import first_free, identifier
 
 
@@ -118,11 +128,12 @@ def init_order(modules: Sequence[nn.Module], names: Sequence[str]) -> list[str]:
 
 
 def parameter_names(module: nn.Module) -> list[str]:
-    """The parameters of ``module``'s ``__init__`` after ``self`` (none if unreadable)."""
-    try:
-        return list(inspect.signature(type(module).__init__).parameters)[1:]
-    except (TypeError, ValueError):
-        return []
+    """The parameters of ``module``'s ``__init__`` after ``self`` (none if unreadable).
+
+    A functional file's block declares its keywords instead
+    (:func:`nnconvert.init_arguments.declare`).
+    """
+    return init_parameters(module)
 
 
 def _same(a: Any, b: Any) -> bool:
