@@ -261,10 +261,12 @@ class _Run:
         keys = {name: self.key_of(value) for name, value in params.items()}
         if None in keys.values():
             return None
-        for name, key in keys.items():
-            if not key.endswith("." + name):
-                continue  # a tied tensor under its caller's key says nothing
-            prefix = key[: len(key) - len(name)]
+        prefixes = dict.fromkeys(  # a tied tensor under its caller's key says nothing
+            key[: len(key) - len(name)]
+            for name, key in keys.items()
+            if key.endswith("." + name)
+        )
+        for prefix in prefixes:  # each tried once: one, as a rule
             inside = {
                 k[len(prefix) :] for k in self.wrapper._keys if k.startswith(prefix)
             }
