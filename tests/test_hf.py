@@ -13,7 +13,11 @@ Skipped when ``transformers`` is not installed.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,18 +89,27 @@ def test_converts_and_checks(name: str, style: Style) -> None:
     assert "import transformers" not in conversion.source
 
 
+@functools.cache
+def hf_benchmark():
+    """``benchmarks/hf.py``, loaded once (its dataclasses need it in ``sys.modules``)."""
+    path = Path(__file__).parent.parent / "benchmarks" / "hf.py"
+    spec = importlib.util.spec_from_file_location("hf_benchmark", path)
+    benchmark = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = benchmark
+    spec.loader.exec_module(benchmark)
+    return benchmark
+
+
+def benchmark_config(name: str):
+    """The configuration ``benchmarks/hf.py`` builds ``name`` from: one place for both."""
+    (entry,) = [e for e in hf_benchmark().ENTRIES if e.name == name]
+    return entry.config(transformers)
+
+
 def clip() -> tuple[torch.nn.Module, tuple]:
     """A small ``CLIPModel`` and its inputs: ``input_ids``, ``pixel_values``, a padded mask."""
-    common = dict(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
-    )
-    config = transformers.CLIPConfig(
-        text_config=dict(common, vocab_size=100, max_position_embeddings=32),
-        vision_config=dict(common, image_size=32, patch_size=8),
-        projection_dim=16,
-    )
     torch.manual_seed(0)
-    model = transformers.CLIPModel(config).eval()
+    model = transformers.CLIPModel(benchmark_config("clip")).eval()
     _, (ids, mask) = build("bert")
     return model, (ids, torch.randn(2, 3, 32, 32), mask)
 
@@ -118,42 +131,16 @@ def test_clip_converts_and_checks(style: Style) -> None:
 
 def t5() -> tuple[torch.nn.Module, tuple]:
     """A small ``T5Model``: ``input_ids``, a padded mask, ``decoder_input_ids``."""
-    config = transformers.T5Config(
-        d_model=32,
-        d_kv=16,
-        d_ff=64,
-        num_layers=2,
-        num_heads=2,
-        vocab_size=100,
-        use_cache=False,
-    )
     torch.manual_seed(0)
-    model = transformers.T5Model(config).eval()
+    model = transformers.T5Model(benchmark_config("t5")).eval()
     _, (ids, mask) = build("bert")
     return model, (ids, mask, torch.randint(0, 100, (2, 5)))
 
 
 def whisper() -> tuple[torch.nn.Module, tuple]:
     """A small ``WhisperModel``: 16 mel bins of 64 frames, ``decoder_input_ids``."""
-    config = transformers.WhisperConfig(
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=64,
-        decoder_ffn_dim=64,
-        num_mel_bins=16,
-        max_source_positions=32,
-        vocab_size=100,
-        pad_token_id=1,
-        bos_token_id=2,
-        eos_token_id=2,
-        decoder_start_token_id=3,
-        use_cache=False,
-    )
     torch.manual_seed(0)
-    model = transformers.WhisperModel(config).eval()
+    model = transformers.WhisperModel(benchmark_config("whisper")).eval()
     return model, (torch.randn(2, 16, 64), None, torch.randint(2, 100, (2, 5)))
 
 
