@@ -226,12 +226,11 @@ class _Run:
         self.recorder = recorder
         self.params = params  # the dict the function is given: its helpers get it too
         self.prefixes: list[str] = []  # the block calls running, innermost last
-        state = wrapper.state_dict(keep_vars=True)
-        self.keys_by_id = {id(t): k for k, t in state.items()}
-        # every key of a tensor held under several keys (tied weights) -> all of them
         keys_of_tensor: dict[int, list[str]] = {}
-        for key, tensor in state.items():
+        for key, tensor in wrapper.state_dict(keep_vars=True).items():
             keys_of_tensor.setdefault(id(tensor), []).append(key)
+        self.keys_by_id = {i: keys[-1] for i, keys in keys_of_tensor.items()}
+        # every key of a tensor held under several keys (tied weights) -> all of them
         self.tied_keys = {
             key: frozenset(keys)
             for keys in keys_of_tensor.values()
