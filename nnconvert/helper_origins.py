@@ -33,6 +33,7 @@ from .source_text import (
     attributes_set,
     docstring_node,
     function_definition,
+    init_definition,
     self_path,
 )
 
@@ -59,7 +60,7 @@ def helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
     """
     if not ancestry:
         return {}
-    found = _init_of(ancestry[-1][1])
+    found = init_definition(ancestry[-1][1])
     if found is None:
         return {}
     module = ancestry[-1][1]
@@ -71,7 +72,9 @@ def helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
             if not _holds_tensor(module, name):
                 continue
             value = _assigned_value(statement, name)
-            origin = _origin(ancestry, len(ancestry) - 1, value, statement.lineno)
+            origin = _origin(
+                ancestry, len(ancestry) - 1, found[1], value, statement.lineno
+            )
             if origin is not None:
                 comments[name] = _method_comments(*origin)
     return comments
@@ -103,12 +106,6 @@ def read_helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
     return {name: lines for name, lines in comments.items() if name not in saved}
 
 
-def _init_of(module: nn.Module) -> tuple[SourceFile, ast.FunctionDef] | None:
-    """The parsed ``__init__`` of ``module``'s class, when it is the user's."""
-    init = inspect.getattr_static(type(module), "__init__", None)
-    return function_definition(init) if inspect.isfunction(init) else None
-
-
 def _assigned_value(statement: ast.stmt, name: str) -> ast.expr | None:
     """The expression ``statement`` stores into attribute ``name``."""
     if isinstance(statement, (ast.Assign, ast.AnnAssign)):
@@ -127,9 +124,13 @@ _VALUE_KEYWORDS = ("tensor", "param", "module")
 
 
 def _origin(
-    ancestry: Ancestry, index: int, value: ast.expr | None, before: int
+    ancestry: Ancestry,
+    index: int,
+    init: ast.FunctionDef,
+    value: ast.expr | None,
+    before: int,
 ) -> tuple[SourceFile, ast.FunctionDef] | None:
-    """The user's method whose result ``value`` (in ``ancestry[index]``'s ``__init__``) is."""
+    """The user's method whose result ``value`` (in ``init``, ``ancestry[index]``'s ``__init__``) is."""
     if value is None:
         return None
     module = ancestry[index][1]
@@ -138,13 +139,9 @@ def _origin(
         return method
     if not isinstance(value, ast.Name):
         return None
-    found = _init_of(module)
-    if found is None:
-        return None
-    init = found[1]
     local = _last_assignment(init, value.id, before)
     if local is not None:
-        return _origin(ancestry, index, local.value, local.lineno)
+        return _origin(ancestry, index, init, local.value, local.lineno)
     if value.id not in _parameters(init):
         return None
     return _argument_origin(ancestry, index, value.id)
@@ -201,7 +198,7 @@ def _argument_origin(
     path, module = ancestry[index]
     for above in range(index - 1, -1, -1):
         parent_path, parent = ancestry[above]
-        found = _init_of(parent)
+        found = init_definition(parent)
         if found is None:
             continue
         relative = path[len(parent_path) + 1 :] if parent_path else path
@@ -210,7 +207,7 @@ def _argument_origin(
         if len(calls) != 1:
             return None  # not built here, or built by calls that may differ
         argument = _argument(calls[0], type(module), parameter)
-        return _origin(ancestry, above, argument, calls[0].lineno)
+        return _origin(ancestry, above, found[1], argument, calls[0].lineno)
     return None
 
 

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .init_arguments import init_arguments, is_literal
-from .source_text import SourceFile, attributes_set, function_definition, self_path
+from .source_text import SourceFile, attributes_set, init_definition, self_path
 from .tensor_values import same_bits
 
 #: builtins whose result the arguments fix
@@ -220,8 +220,7 @@ def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
     tensor = getattr(module, name, None)
     if not isinstance(tensor, torch.Tensor) or isinstance(tensor, nn.Parameter):
         return None
-    init = inspect.getattr_static(type(module), "__init__", None)
-    found = function_definition(init) if inspect.isfunction(init) else None
+    found = init_definition(module)
     if found is None:
         return None
     try:

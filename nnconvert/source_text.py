@@ -575,6 +575,12 @@ def function_definition(function: Any) -> tuple[SourceFile, Any] | None:
     return (source, definition) if definition else None
 
 
+def init_definition(module: Any) -> tuple[SourceFile, Any] | None:
+    """The parsed file and ``def __init__`` of ``module``'s class, when it is the user's."""
+    init = inspect.getattr_static(type(module), "__init__", None)
+    return function_definition(init) if inspect.isfunction(init) else None
+
+
 def _class_definition(cls: type) -> tuple[SourceFile, Any] | None:
     """The parsed file and ``class`` statement of a user's class, found through its methods.
 
