@@ -83,10 +83,6 @@ class FunctionText:
     #: per comment line, the statement it annotates (none: after the last one)
     owners: dict[int, Owner] = field(default_factory=dict)
 
-    def statement_end(self, line: int) -> int:
-        """The last line of the innermost statement (head) holding ``line``."""
-        return self.statement_span(line)[1]
-
     def statement_span(self, line: int) -> tuple[int, int]:
         """The (first, last) line of the innermost statement (head) holding ``line``."""
         holding = [(s, e) for s, e in self.heads if s <= line <= e]
@@ -251,7 +247,7 @@ class CommentFeed:
         (:meth:`FunctionText.annotates_code_that_ran`).
         """
         for node in nodes:
-            for key, end in self._statements(node):
+            for key, _, end in self._spans(node):
                 self.last[key, end] = node
         for node in [*nodes, *every]:
             for frame in node_frames(node):
@@ -284,17 +280,13 @@ class CommentFeed:
         For a compound statement's head (a loop's ``for``), whose statement
         would also hold the comments between it and its body.
         """
-        self._statements(node)  # reads the functions it comes from
+        self._spans(node)  # reads the functions it comes from
         lines = []
         for frame in node_frames(node):
             key = (frame.file, frame.first_line)
             if self.functions.get(key) is not None:
                 lines += self._take(key, lambda line: line < frame.line)
         return lines
-
-    def _statements(self, node: fx.Node) -> list[tuple[tuple[str, int], int]]:
-        """Per frame of ``node`` with source: (its function, the end of its statement)."""
-        return [(key, end) for key, _, end in self._spans(node)]
 
     def _spans(self, node: fx.Node) -> list[tuple[tuple[str, int], int, int]]:
         """Per frame of ``node`` with source: (its function, its statement's first and last line)."""

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from .errors import ConversionError
+from .source_text import self_path
 
 
 @dataclass(frozen=True)
@@ -179,17 +180,6 @@ def _read_assignments(cls: type) -> tuple[tuple[str, str], ...]:
                 if target and value:
                     found.setdefault(target, value)
     return tuple(found.items())
-
-
-def self_path(node: ast.AST) -> str | None:
-    """``self.a.b`` -> ``"a.b"``; None for anything else."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name) and node.id == "self" and parts:
-        return ".".join(reversed(parts))
-    return None
 
 
 def _layer_ties(module: nn.Module, keys: set[str]) -> list[Tie]:

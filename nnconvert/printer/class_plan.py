@@ -44,7 +44,7 @@ from .literal_holes import (
 )
 from .signature import graph_signature
 from .methods import MethodPlan, plan_methods
-from .statements import StatementPlan, plan_statements
+from .statements import StatementPlan, passes_value_through, plan_statements
 
 
 @dataclass(frozen=True)
@@ -356,7 +356,7 @@ def optional_calls(
     if not extra or common != base_attributes or identities - set(extra):
         return None
     skipped = _calls_of(base.graph, sorted(identities)) if identities else frozenset()
-    if skipped is None or not _passes_value_through(base.graph, skipped, style):
+    if skipped is None or not passes_value_through(base.graph, skipped, style):
         return None
     built = {a.attribute: _built(a) for a in base.init if a.attribute not in identities}
     if any(  # the common attributes are built alike (mc3_18's convs are not)
@@ -372,7 +372,7 @@ def optional_calls(
         calls = _calls_of(member.graph, extra)
         if calls is None or graph_signature(member.graph, calls) != expected:
             return None
-        if not _passes_value_through(member.graph, calls, style):
+        if not passes_value_through(member.graph, calls, style):
             return None
         found.append(calls)
     return extra, found[0]
@@ -395,20 +395,6 @@ def _calls_of(graph: fx.Graph, attributes: list[str]) -> frozenset[fx.Node] | No
     ):
         return None
     return frozenset(calls)
-
-
-def _passes_value_through(
-    graph: fx.Graph, calls: frozenset[fx.Node], style: Style
-) -> bool:
-    """Each call's result takes its input's variable: the input is dead after it.
-
-    Then skipping the call (``if self.<a> is not None:`` false) leaves the
-    input's value in that variable, which is what the base graph reads.
-    """
-    names = plan_statements(graph, style, optional=calls).names
-    return all(
-        call in names and names.get(call.args[0]) == names[call] for call in calls
-    )
 
 
 def _heights(instances: list[Instance]) -> dict[int, int]:

@@ -60,7 +60,7 @@ from .loops import MIN_LOOP
 from .names import RESERVED
 from .signature import graph_signature
 from .methods import MethodPlan, methods_of, plan_methods
-from .statements import StatementPlan, plan_statements
+from .statements import StatementPlan, passes_value_through, plan_statements
 
 
 @dataclass(frozen=True)
@@ -265,7 +265,7 @@ class _Grouping:
         """
         nodes = list(member.graph.nodes)
         calls = nodes[1:-1]
-        if len(calls) < MIN_LOOP or nodes[0].op != "placeholder" or len(nodes) < 4:
+        if len(calls) < MIN_LOOP or nodes[0].op != "placeholder":
             return ()
         module = member.instance.module
         if len(module) != len(calls) or member.leaves:
@@ -424,8 +424,7 @@ class _Grouping:
         ]
         if callees != own_callees:
             return None
-        names = plan_statements(first.graph, Style.FUNCTIONAL, optional=skipped).names
-        if any(names.get(n.args[0]) != names.get(n) or n not in names for n in calls):
+        if not passes_value_through(first.graph, skipped, Style.FUNCTIONAL):
             return None  # the call's result does not take its input's variable
         mapping = dict(enumerate(positions))
         inside = {k for k, n in enumerate(first.graph.nodes) if n in skipped}

@@ -104,7 +104,7 @@ def init_names(
         ]
         if matches:
             chosen[name] = name if name in matches else matches[0]
-    parameters = set(parameter_names(modules[0]))
+    parameters = set(init_parameters(modules[0]))
     renamed: dict[str, str] = {}
     for name in names:
         if name in chosen:
@@ -123,17 +123,8 @@ def init_order(modules: Sequence[nn.Module], names: Sequence[str]) -> list[str]:
 
     The others keep their places after them.
     """
-    order = {p: i for i, p in enumerate(parameter_names(modules[0]))} if modules else {}
+    order = {p: i for i, p in enumerate(init_parameters(modules[0]))} if modules else {}
     return sorted(names, key=lambda n: order.get(n, len(order)))
-
-
-def parameter_names(module: nn.Module) -> list[str]:
-    """The parameters of ``module``'s ``__init__`` after ``self`` (none if unreadable).
-
-    A functional file's block declares its keywords instead
-    (:func:`nnconvert.init_arguments.declare`).
-    """
-    return init_parameters(module)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -145,4 +136,4 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-__all__ = ["init_names", "init_order", "parameter_names"]
+__all__ = ["init_names", "init_order"]

@@ -394,9 +394,7 @@ class _LayerCalls:
             return None
         for key, attribute in zip(keys, inits):
             if self.model.layers[key] != (prefix, attribute):
-                return None
-            if self.model.copies[key] is not None:
-                return None
+                return None  # (its row has no copy_of, so neither has the key)
         call = spec.init_call(layer)
         if call is None:
             return None

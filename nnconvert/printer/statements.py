@@ -103,6 +103,21 @@ def branch_ends(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> frozenset[fx.
 # -- 1, 2. what is a statement, what is unpacked -------------------------------
 
 
+def passes_value_through(
+    graph: fx.Graph, calls: frozenset[fx.Node], style: Style
+) -> bool:
+    """Each call's result takes its input's variable: the input is dead after it.
+
+    Then skipping the call (``if self.<a> is not None:`` false, or a
+    function's ``has_<a>`` keyword) leaves the input's value in that
+    variable, which is what the graph without the calls reads.
+    """
+    names = plan_statements(graph, style, optional=calls).names
+    return all(
+        call in names and names.get(call.args[0]) == names[call] for call in calls
+    )
+
+
 def inlined_nodes(
     graph: fx.Graph,
     style: Style,
