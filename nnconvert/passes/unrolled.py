@@ -99,8 +99,9 @@ def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
         loop = _unrolled_over(node, order, index)
         if loop is not None:
             found.append(loop)
+    count_guards = [g for g in map(_count_guard, order) if g is not None]
     for elements, stepped in _stepped_slices(order):
-        loop = _unrolled_steps(elements, stepped, order, index)
+        loop = _unrolled_steps(elements, stepped, order, index, count_guards)
         if loop is not None:
             found.append(loop)
     return found
@@ -204,13 +205,18 @@ def _unrolled_steps(
     stepped: int,
     order: list[fx.Node],
     index: dict[fx.Node, int],
+    count_guards: list[tuple[fx.Node, ...]],
 ) -> Unrolled | None:
-    """The loop over ``range(n)`` whose step *i* reads ``elements[i]`` (``x[:, i]``)."""
+    """The loop over ``range(n)`` whose step *i* reads ``elements[i]`` (``x[:, i]``).
+
+    ``count_guards``: every :func:`_count_guard` of the graph, in order
+    (found once for all the slices).
+    """
     source = elements[0].args[0]
     counts = tuple(
         guard
-        for guard in map(_count_guard, order[: index[elements[0]]])
-        if guard is not None and guard[1].args[1] == len(elements)
+        for guard in count_guards
+        if index[guard[2]] < index[elements[0]] and guard[1].args[1] == len(elements)
     )
     starts = [index[e] for e in elements]
     for copies in _cuts(starts, index[source], order):

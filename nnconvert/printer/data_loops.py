@@ -191,9 +191,8 @@ def _as_data_loop(
     lists = _list_names(unrolled, names, source, plan, element)
     if element in {names[p] for p in unrolled.carried}:
         return None
-    statements = tuple(
-        n for n in body if n not in plan.inlined and n not in plan.unpacked_elements()
-    )
+    unpacked = plan.unpacked_elements()
+    statements = tuple(n for n in body if n not in plan.inlined and n not in unpacked)
     grows_after = {
         c: _assigning_statement(body[c.position], plan) for c in unrolled.collected
     }

@@ -104,11 +104,11 @@ def _after_the_loop(
     listed = {item for c in unrolled.collected for item in c.items}
     for name in loop.lists.values():
         held[name] = ("list", name)
-    end = max(order.index(n) for n in unrolled.copies[-1] if n is not None)
+    position = {n: i for i, n in enumerate(order)}
+    end = max(position[n] for n in unrolled.copies[-1] if n is not None)
+    unpacked = plan.unpacked_elements()
     statements = [
-        s
-        for s in order[end + 1 :]
-        if s not in plan.inlined and s not in plan.unpacked_elements()
+        s for s in order[end + 1 :] if s not in plan.inlined and s not in unpacked
     ]
 
     def reads(statement: fx.Node) -> list[tuple[fx.Node | None, object]]:
@@ -128,19 +128,21 @@ def _after_the_loop(
 
     pending = [reads(s) for s in statements]
     renamed: dict[fx.Node, str] = {}
+    in_the_loop = unrolled.nodes()
     for index, statement in enumerate(statements):
         for read, value in pending[index]:
-            if read is not None and read in unrolled.nodes() and read not in last:
+            if read is not None and read in in_the_loop and read not in last:
                 return None
             name = value[1] if read is None else names.get(read)
             if name is None:
                 return None
             if name in held and held[name] != value:
                 return None
-        later = [value for rest in pending[index + 1 :] for _, value in rest]
         for target in assigned_by(statement, plan):
             name = names[target]
-            if name in held and any(held[name] == v for v in later):
+            if name in held and any(
+                held[name] == v for rest in pending[index + 1 :] for _, v in rest
+            ):
                 taken = set(names.values()) | set(held) | RESERVED
                 name = first_free(name, taken, "_")
                 names[target] = renamed[target] = name
