@@ -478,7 +478,15 @@ class _Slicer:
         ]
 
     def _first_line(self) -> int:
-        return self.function.body[0].lineno
+        """The line after the ``def`` header: a comment from there on is the body's.
+
+        Not the first statement's line: a comment above the first statement of
+        ``__init__`` belongs to it.
+        """
+        header = [n for n in ast.walk(self.function.args) if hasattr(n, "end_lineno")]
+        if self.function.returns is not None:
+            header.append(self.function.returns)
+        return max([self.function.lineno, *(n.end_lineno for n in header)]) + 1
 
     def _trailing(self, statement: ast.stmt) -> str | None:
         """The comment at the end of one of the statement's lines (the last one)."""

@@ -278,6 +278,26 @@ def test_a_recovered_statement_keeps_its_comment_once(style):
     assert_before(source, "# the layer", "self.fc = nn.Linear")
 
 
+class CommentOnTheFirstStatement(nn.Module):
+    def __init__(self, width=4):
+        # a ramp, computed before the module is set up
+        ramp = torch.arange(5.0 * width).view(5, width)
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.register_buffer("ramp", ramp, persistent=False)
+
+    def forward(self, x):
+        return self.fc(x) + self.ramp
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=str)
+def test_a_comment_above_the_first_statement_of_init_is_kept(style):
+    model = CommentOnTheFirstStatement().eval()
+    source = converted(model, style, torch.randn(2, 5, 4))
+    assert source.count("# a ramp, computed before the module is set up") == 1
+    assert_before(source, "# a ramp, computed", "ramp = torch.arange(")
+
+
 class CausalMask(nn.Module):
     def __init__(self, block_size=8):
         super().__init__()
