@@ -30,6 +30,7 @@ from torch import nn
 
 from .source_text import (
     SourceFile,
+    assigned_value,
     attributes_set,
     docstring_node,
     function_definition,
@@ -71,7 +72,7 @@ def helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
         for name in attributes_set(statement):
             if not _holds_tensor(module, name):
                 continue
-            value = _assigned_value(statement, name)
+            value = assigned_value(statement)
             origin = _origin(
                 ancestry, len(ancestry) - 1, found[1], value, statement.lineno
             )
@@ -104,23 +105,6 @@ def read_helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
         return comments
     saved = ancestry[-1][1].state_dict(keep_vars=True)
     return {name: lines for name, lines in comments.items() if name not in saved}
-
-
-def _assigned_value(statement: ast.stmt, name: str) -> ast.expr | None:
-    """The expression ``statement`` stores into attribute ``name``."""
-    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
-        return statement.value
-    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
-        call = statement.value  # self.register_buffer("name", value, ...)
-        if len(call.args) > 1:
-            return call.args[1]
-        value = next((k.value for k in call.keywords if k.arg in _VALUE_KEYWORDS), None)
-        return value
-    return None
-
-
-#: the keyword a registering call takes its value by
-_VALUE_KEYWORDS = ("tensor", "param", "module")
 
 
 def _origin(

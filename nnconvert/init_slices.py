@@ -36,7 +36,13 @@ import torch
 from torch import nn
 
 from .init_arguments import init_arguments, is_literal
-from .source_text import SourceFile, attributes_set, init_definition, self_path
+from .source_text import (
+    SourceFile,
+    assigned_value,
+    attributes_set,
+    init_definition,
+    self_path,
+)
 from .tensor_values import same_bits
 
 #: builtins whose result the arguments fix
@@ -268,7 +274,7 @@ class _Slicer:
         ):
             return None
         index = setters[0]
-        value = _assigned_value(body[index], name)
+        value = _assigned_value(body[index])
         if value is None:
             return None
         needed = self._locals_read(value)
@@ -553,18 +559,21 @@ def _is_register(call: ast.Call) -> bool:
     )
 
 
-def _assigned_value(statement: ast.stmt, name: str) -> ast.expr | None:
-    """The value a top-level statement sets attribute ``name`` to."""
-    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-        return statement.value
-    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+def _assigned_value(statement: ast.stmt) -> ast.expr | None:
+    """The value a top-level statement sets its attribute to, if the slice can rewrite it.
+
+    Only a one-target assignment or a ``register_buffer`` call without
+    ``**kwargs``: the slice's template rewrites nothing else.
+    """
+    if isinstance(statement, ast.Expr):
         call = statement.value
-        if not _is_register(call) or any(k.arg is None for k in call.keywords):
+        if not (isinstance(call, ast.Call) and _is_register(call)) or any(
+            k.arg is None for k in call.keywords
+        ):
             return None
-        if len(call.args) > 1:
-            return call.args[1]
-        return next((k.value for k in call.keywords if k.arg == "tensor"), None)
-    return None
+    elif not (isinstance(statement, ast.Assign) and len(statement.targets) == 1):
+        return None
+    return assigned_value(statement)
 
 
 def _root_name(node: ast.expr) -> str | None:

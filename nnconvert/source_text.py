@@ -488,6 +488,33 @@ def attributes_set(statement: ast.stmt) -> list[str]:
     return [p for p in map(self_path, targets) if p]
 
 
+#: the keyword each registering method takes its value by
+_VALUE_KEYWORDS = {
+    "register_buffer": "tensor",
+    "register_parameter": "param",
+    "add_module": "module",
+    "register_module": "module",
+}
+
+
+def assigned_value(statement: ast.stmt) -> ast.expr | None:
+    """The value a statement :func:`attributes_set` reads stores into its attribute.
+
+    The right side of ``self.x = value``, or the value argument of
+    ``self.register_buffer("x", value)`` (by position or keyword).
+    """
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        return statement.value
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        call = statement.value
+        if len(call.args) > 1:
+            return call.args[1]
+        if isinstance(call.func, ast.Attribute):
+            keyword = _VALUE_KEYWORDS.get(call.func.attr)
+            return next((k.value for k in call.keywords if k.arg == keyword), None)
+    return None
+
+
 def self_path(node: ast.AST) -> str | None:
     """``self`` -> ``""``, ``self.a.b`` -> ``"a.b"``; None for anything else."""
     if isinstance(node, ast.Name):
