@@ -260,12 +260,10 @@ def _method_comments(source: SourceFile, method: Any) -> list[str]:
         for node in ast.walk(method)
         if isinstance(node, ast.stmt) and node.lineno == node.end_lineno
     }
-    text_lines = source.text.splitlines()
     for line, comment in sorted(source.comments.items()):
         if not method.lineno <= line <= method.end_lineno or line in skip:
             continue
-        code = text_lines[line - 1].lstrip()
-        if not code.startswith("#") and one_line.get(line):
+        if not source.comment_alone(line) and one_line.get(line):
             lines.append(f"# {one_line[line]}  {comment}")
         else:
             lines.append(comment)

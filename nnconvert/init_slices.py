@@ -475,12 +475,10 @@ class _Slicer:
     def _comments_above(self, body: list[ast.stmt], position: int) -> list[str]:
         """The comment lines between the previous statement and ``body[position]``."""
         start = body[position - 1].end_lineno + 1 if position else self._first_line()
-        lines = self.source.text.splitlines()
         return [
             text
             for line, text in sorted(self.source.comments.items())
-            if start <= line < body[position].lineno
-            and lines[line - 1].lstrip().startswith("#")
+            if start <= line < body[position].lineno and self.source.comment_alone(line)
         ]
 
     def _first_line(self) -> int:

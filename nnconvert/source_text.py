@@ -46,6 +46,12 @@ class SourceFile:
     tree: ast.Module
     text: str
     comments: dict[int, str]
+    #: the text split into lines once (``lines[n - 1]`` is line ``n``)
+    lines: tuple[str, ...]
+
+    def comment_alone(self, line: int) -> bool:
+        """Whether line ``line`` holds a comment and nothing else."""
+        return self.lines[line - 1].lstrip().startswith("#")
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,7 @@ def _read(text: str) -> SourceFile | None:
         }
     except (SyntaxError, ValueError, tokenize.TokenError):
         return None
-    return SourceFile(tree, text, comments)
+    return SourceFile(tree, text, comments, tuple(text.splitlines()))
 
 
 def _normalized(comment: str) -> str:
@@ -193,10 +199,9 @@ def _owners(source: SourceFile, function: Any, lines: list[int]) -> dict[int, Ow
                 blocks.append(block)
     where = {id(s): (block, i) for block in blocks for i, s in enumerate(block)}
     statements = [s for block in blocks for s in block if s is not function]
-    text = source.text.splitlines()
     owners = {}
     for line in lines:
-        alone = text[line - 1].lstrip().startswith("#")
+        alone = source.comment_alone(line)
         if alone:
             after = [s for s in statements if s.lineno > line]
             owner = min(after, key=lambda s: s.lineno, default=None)
@@ -528,7 +533,7 @@ def self_path(node: ast.AST) -> str | None:
 
 def _end_with_comments(source: SourceFile, function: Any) -> int:
     """The function's last line, with the comment lines indented under it that follow."""
-    lines = source.text.splitlines()
+    lines = source.lines
     end = function.end_lineno
     while end < len(lines):
         text = lines[end]
