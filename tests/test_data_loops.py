@@ -226,6 +226,34 @@ def _inputs(*shapes: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
     return tuple(torch.randn(*shape) for shape in shapes)
 
 
+class Residual(nn.Module):
+    """One layer of a deep recurrent stack."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, h):
+        return h + torch.tanh(self.fc(h))
+
+
+class DeepSteps(nn.Module):
+    """A loop over blocks inside the loop over steps: both stay loops."""
+
+    def __init__(self, width=3, depth=3):
+        super().__init__()
+        self.blocks = nn.ModuleList([Residual(width) for _ in range(depth)])
+
+    def forward(self, x):
+        outputs = []
+        for t in range(x.size(1)):
+            h = x[:, t]
+            for block in self.blocks:
+                h = block(h)
+            outputs.append(h)
+        return torch.stack(outputs, 1)
+
+
 ROLLED = [
     (SplitLSTM, ((2, 7),), "for x_t in x.split(1, dim=1):", (2, 11)),
     (UnbindGRU, ((2, 5, 3), (2, 5)), "for step in x.unbind(1):", (2, 9, 3)),
@@ -234,6 +262,7 @@ ROLLED = [
     (DropSteps, ((2, 5, 3), (2, 5)), "for step in x.unbind(1):", (2, 9, 3)),
     (PiecesFirst, ((2, 4, 3),), "for piece in pieces:", (2, 7, 3)),
     (FirstSteps, ((5, 2, 3),), "for t in range(3):", (7, 2, 3)),
+    (DeepSteps, ((2, 5, 3),), "for t in range(x.size(1)):", (2, 8, 3)),
 ]
 
 
@@ -244,13 +273,16 @@ def _run(conversion: nnconvert.Conversion, inputs) -> object:
 
 
 def _forward(conversion: nnconvert.Conversion) -> str:
-    """The text of the converted ``forward`` (or the model's function)."""
+    """The text of the model's own ``forward`` (or the model's function)."""
     head = (
         f"def {conversion.name}("
         if conversion.style is Style.FUNCTIONAL
         else "    def forward("
     )
-    text = conversion.source.split(head, 1)[1]
+    text = conversion.source
+    if conversion.style is not Style.FUNCTIONAL:  # the root class is written last
+        text = text.rsplit(f"\nclass {conversion.name}(", 1)[1]
+    text = text.split(head, 1)[1]
     return head + text.split("\ndef ", 1)[0].split("\n    def ", 1)[0]
 
 
@@ -274,6 +306,22 @@ def test_an_unrolled_loop_prints_as_the_users_loop(cls, shapes, header, other, s
     with torch.no_grad():
         expected = model(*longer)
     torch.testing.assert_close(_run(conversion, longer), expected)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_loop_over_blocks_inside_a_loop_over_steps_stays_a_loop(style):
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(DeepSteps().eval(), style, _inputs((2, 5, 3)))
+    lines = _forward(conversion).splitlines()
+    inner = (
+        "for i in range(3):"
+        if style is Style.FUNCTIONAL
+        else "for block in self.blocks:"
+    )
+    outer = next(i for i, line in enumerate(lines) if "for t in range" in line)
+    (nested,) = [i for i, line in enumerate(lines) if line.strip() == inner]
+    assert _indent(lines[nested]) == _indent(lines[outer]) + 4
+    assert "blocks.1" not in "\n".join(lines) and "blocks[1]" not in "\n".join(lines)
 
 
 def test_the_list_grows_as_the_source_grows_it():

@@ -94,6 +94,7 @@ def print_body(
         plan.guards,
         plan.branch_ends,
         {loop.calls[0]: loop.lines(printer, plan) for loop in loops}
+        | {call: [] for loop in loops for call in loop.calls[1:]}
         | {loop.first: loop for loop in data_loops},
         {call for loop in loops for call in loop.calls[1:]}
         | {node for loop in data_loops for node in loop.hidden()},
@@ -121,10 +122,11 @@ def body_lines(
 ) -> list[str]:
     """Every statement of ``graph``, each inside the ``if`` of its guard.
 
-    ``loops``: the lines of a loop at its first call (a loop over data:
-    printed here, its statements after the user's comments on them, as any
-    other); the other calls of a loop (``looped``) print nothing of their
-    own. ``init_comments``, ``read_comments``: see :func:`print_body`.
+    ``loops``: the lines of a loop at its first call and none at its others
+    (a loop over data: printed here, its statements after the user's
+    comments on them, as any other, and a loop over blocks among them as
+    at the top); the other calls of a loop (``looped``) print nothing of
+    their own. ``init_comments``, ``read_comments``: see :func:`print_body`.
     """
     loops = loops or {}
     unpacks = unpacks or {}
@@ -171,8 +173,13 @@ def body_lines(
         graph.nodes,
     )
 
-    def commented(node: fx.Node) -> list[str]:  # a loop's statement
-        return _commented(_statement(node, printer, unpacks, optional), node, comments)
+    def commented(node: fx.Node) -> list[str]:  # a statement of a loop over data
+        lines = loops.get(node)  # a loop over blocks inside it: all at its first call
+        if not isinstance(lines, list):
+            lines = _statement(node, printer, unpacks, optional)
+        elif not lines:
+            return []
+        return _commented(lines, node, comments)
 
     written = [
         (
