@@ -383,6 +383,36 @@ def test_a_loop_passes_the_keywords_of_its_calls(style):
     assert "size=[3, 2]" in conversion.source
 
 
+class CrossMlp(Mlp):
+    def forward(self, x, memory):
+        return super().forward(x) + memory.mean(1, keepdim=True)
+
+
+class CrossStack(Stack):
+    """Whisper's decoder: ``x = block(x, xa, mask=self.mask)`` for each block."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList(CrossMlp(8, 16, 0.0) for _ in range(3))
+
+    def forward(self, x, memory):
+        for block in self.blocks:
+            x = block(x, memory)
+        return self.head(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_loop_passes_the_other_arguments_of_its_calls(style):
+    inputs = (torch.randn(2, 5, 8), torch.randn(2, 4, 8))
+    conversion = converted(CrossStack().eval(), inputs, style)
+    expected = {
+        Style.FUNCTIONAL: 'cross_mlp(sub_params(params, f"blocks.{i}."), x, memory, t',
+    }.get(style, "x = block(x, memory)")
+    assert expected in conversion.source
+    assert "blocks.1" not in conversion.source and "blocks[1]" not in conversion.source
+    assert_own_style_round_trip(conversion)
+
+
 def test_calls_through_a_module_list_loop_over_their_weights_in_functional_style():
     conversion = converted(Stack().eval(), tokens(), Style.FUNCTIONAL)
     assert (

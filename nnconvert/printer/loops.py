@@ -8,9 +8,10 @@ weights (``sub_params(params, f"blocks.{i}.")``).
 
 A run is a loop only when it reads as one without changing what runs: the
 calls are consecutive statements, cover the container's members in order,
-pass exactly the previous result (so every result has the one variable the
-loop assigns), run unconditionally, and call the same code: members of one
-class (class styles), one function with the same keywords (functional).
+pass the previous result first (so every result has the one variable the
+loop assigns) and the same other arguments (Whisper's ``block(x, xa,
+mask=self.mask)``), run unconditionally, and call the same code: members of
+one class (class styles), one function (functional).
 """
 
 from __future__ import annotations
@@ -48,15 +49,16 @@ class Loop:
         first = self.calls[0]
         variable = plan.names[first]
         taken = set(plan.names.values()) | RESERVED
-        # every call of the run passes these (``blk(x, size=(H, W))``)
-        keywords = [f"{k}={printer.argument(v)}" for k, v in first.kwargs.items()]
+        # every call of the run passes these (``blk(x, xa, size=(H, W))``)
+        others = [printer.argument(a) for a in first.args[1:]]
+        others += [f"{k}={printer.argument(v)}" for k, v in first.kwargs.items()]
         if printer.style is Style.FUNCTIONAL:
             index = first_free("i", taken, "_")
             prefix = f"{self.container}." if self.container else ""
             function, training = printer.callees[str(first.target)]
             (weights,) = SUB_PARAMS.print(["params", f'f"{prefix}{{{index}}}."'])
             weights = with_tied(weights, _tied_in_every_call(self.calls))
-            arguments = [weights, variable, *keywords]
+            arguments = [weights, variable, *others]
             if training:
                 arguments.append("training=training")
             call = f"{function}({', '.join(arguments)})"
@@ -67,7 +69,7 @@ class Loop:
         member = first_free(_singular(self.container), taken, "_")
         return [
             f"for {member} in {printer.attribute_path(self.container)}:",
-            f"    {variable} = {member}({', '.join([variable, *keywords])})",
+            f"    {variable} = {member}({', '.join([variable, *others])})",
         ]
 
 
@@ -132,7 +134,11 @@ def find_loops(
 def _run_from(
     statements: list[fx.Node], index: int, plan: StatementPlan
 ) -> list[fx.Node]:
-    """The chain of calls starting at ``statements[index]``, each taking the one before."""
+    """The chain of calls starting at ``statements[index]``, each taking the one before.
+
+    Each passes the one before's result first, and what the first passes
+    after it.
+    """
     first = statements[index]
     if not _is_member_call(first, plan) or not isinstance(first.args[0], fx.Node):
         return []
@@ -143,6 +149,7 @@ def _run_from(
             _is_member_call(node, plan)
             and node.args[0] is previous
             and len(previous.users) == 1
+            and node.args[1:] == first.args[1:]
             and node.kwargs == first.kwargs
         ):
             break
@@ -151,10 +158,10 @@ def _run_from(
 
 
 def _is_member_call(node: fx.Node, plan: StatementPlan) -> bool:
-    """A plain call of a numbered member on one value: ``self.blocks[3](x)``."""
+    """A plain call of a numbered member: ``self.blocks[3](x)``, ``self.blocks[3](x, xa)``."""
     return (
         node.op == "call_module"
-        and len(node.args) == 1
+        and len(node.args) >= 1
         and str(node.target).rpartition(".")[2].isdigit()
         and not plan.guards.get(node)
         and node not in plan.optional
