@@ -357,6 +357,16 @@ def test_calls_through_a_module_list_print_as_a_loop(style):
     assert_own_style_round_trip(conversion)
 
 
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_a_module_list_of_alike_members_is_built_by_a_comprehension(style):
+    """As the user built it; members that differ are listed one by one."""
+    conversion = converted(Stack().eval(), tokens(), style)
+    assert "nn.ModuleList([Mlp() for _ in range(3)])" in conversion.source
+    conversion = converted(Tower().eval(), tokens(), style)
+    assert "for _ in range" not in conversion.source
+    assert_own_style_round_trip(conversion)
+
+
 class SizedMlp(Mlp):
     def forward(self, x, size=None):
         return super().forward(x) * size[0]

@@ -501,7 +501,7 @@ def _weights(*indices: int) -> dict[str, torch.Tensor]:
         (
             residual_member,
             (0, 1),
-            "nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])",
+            "nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])",
             "out = self.seq[1](y)",
         ),
     ],

@@ -317,6 +317,15 @@ def _hashable(value: Any) -> Any:
     return (type(value).__name__, repr(value))
 
 
+def _all_constructors(values: list[Any]) -> bool:
+    """Whether every item is a constructor call: each evaluation builds a new object.
+
+    ``[Block() for _ in range(3)]`` then builds what ``[Block(), Block(),
+    Block()]`` does, in the same order.
+    """
+    return all(isinstance(v, Ctor) for v in values)
+
+
 def render_value(value: Any, printer: ExpressionPrinter) -> str:
     """Source text of a constructor tree; holes print as their parameter names.
 
@@ -345,7 +354,11 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
         )
         return f"OrderedDict([{items}])"
     if isinstance(value, list):
-        return "[" + ", ".join(render_value(v, printer) for v in value) + "]"
+        items = [render_value(v, printer) for v in value]
+        if len(items) >= 2 and _all_constructors(value) and len(set(items)) == 1:
+            # an nn.ModuleList of n alike members, as people build one
+            return f"[{items[0]} for _ in range({len(items)})]"
+        return "[" + ", ".join(items) + "]"
     if isinstance(value, dict):
         items = ", ".join(
             f"{literal(k)}: {render_value(v, printer)}" for k, v in value.items()

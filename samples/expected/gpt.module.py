@@ -78,7 +78,7 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(64, 16)
         self.wpe = nn.Embedding(16, 16)
         self.dropout = nn.Dropout(0.1)
-        self.h = nn.ModuleList([Block(), Block()])
+        self.h = nn.ModuleList([Block() for _ in range(2)])
         self.ln_f = nn.LayerNorm(16)
         self.lm_head = nn.Linear(16, 64, bias=False)
         # https://paperswithcode.com/method/weight-tying

@@ -39,7 +39,7 @@ class TinyViT(nn.Module):
         self.cls_token = nn.Parameter(torch.empty(1, 1, 32))
         self.pos_embed = nn.Parameter(torch.empty(1, 17, 32))
         self.patch_embed = PatchEmbed()
-        self.blocks = nn.ModuleList([Block(), Block()])
+        self.blocks = nn.ModuleList([Block() for _ in range(2)])
         self.norm = nn.LayerNorm(32)
         self.head = nn.Linear(32, 10)
 
