@@ -29,6 +29,12 @@ A loop over indices (``for t in range(x.size(1)): ... x[:, t]``) has no
 sequence node: its elements are indexings of one tensor, ``x[:, 0]`` …
 ``x[:, n - 1]``, each inside its copy, alike but for the step. Which guard
 is its ``range``'s length is read from the source by the printer.
+
+A loop over the members of a container (``for attn, ff in self.layers: x =
+attn(x) + x; x = ff(x) + x``) has neither: copy *i* is what the trace made
+of member *i*, and the copies are alike but for the member they read
+(``layers.0.0`` against ``layers.1.0``): :func:`find_member_loops`. A
+single call per member is :mod:`nnconvert.printer.loops`' simpler case.
 """
 
 from __future__ import annotations
@@ -77,6 +83,9 @@ class Unrolled:
     #: a loop over indices: the guards that may be its ``range``'s length
     #: (``x.size(1) == 5``; the printer keeps the one on the ``for`` line)
     counts: tuple[tuple[fx.Node, ...], ...] = ()
+    #: a loop over a container's members: its path (``"layers"``); copy *i*
+    #: reads member *i* where copy 0 reads member 0, and there is no sequence
+    members: str | None = None
 
     @property
     def body(self) -> tuple[fx.Node, ...]:
@@ -107,6 +116,61 @@ def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
     return found
 
 
+def find_member_loops(graph: fx.Graph, containers: dict[str, int]) -> list[Unrolled]:
+    """The loops over the members of ``containers`` (path -> number of members).
+
+    Every node that calls a member (a ``call_module`` under ``layers.i``) must
+    fall into copy *i*, and every tensor of a member (``get_attr``, which the
+    graph may hold anywhere before) must be read by copy *i* alone: a member
+    used anywhere else (after the loop, by hand) leaves the calls as they are.
+    """
+    order = list(graph.nodes)
+    index = {node: i for i, node in enumerate(order)}
+    found = []
+    for container, count in containers.items():
+        readers: list[list[fx.Node]] = [[] for _ in range(count)]
+        for node in order:
+            member = _member_of(node, container)
+            if member is not None and member < count:
+                readers[member].append(node)
+        calls = [[n for n in r if n.op != "get_attr"] for r in readers]
+        if count < MIN_COPIES or not all(calls):
+            continue
+        starts = [index[c[0]] for c in calls]
+        for copies in _cuts(starts, -1, order, container):
+            if not all(
+                set(c) <= set(copy) and all(set(n.users) <= set(copy) for n in r)
+                for c, r, copy in zip(calls, readers, copies)
+            ):
+                continue
+            draft = Unrolled(None, (), copies, {}, (), (), members=container)  # type: ignore[arg-type]
+            loop = _as_loop(draft, index)
+            if loop is not None:
+                found.append(loop)
+                break
+    return found
+
+
+def _member_of(node: fx.Node, container: str) -> int | None:
+    """The member of ``container`` that ``node`` calls or reads (``layers.3.0`` -> 3)."""
+    if node.op not in ("call_module", "get_attr"):
+        return None
+    prefix = f"{container}."
+    target = str(node.target)
+    if not target.startswith(prefix):
+        return None
+    member = target[len(prefix) :].partition(".")[0]
+    return int(member) if member.isdigit() else None
+
+
+def member_target(target: str, container: str, member: int) -> str:
+    """``target`` of member ``member`` read as member 0's (``layers.3.0`` -> ``layers.0.0``)."""
+    prefix = f"{container}.{member}"
+    if target == prefix or target.startswith(f"{prefix}."):
+        return f"{container}.0{target[len(prefix):]}"
+    return target
+
+
 def _unrolled_over(
     sequence: fx.Node, order: list[fx.Node], index: dict[fx.Node, int]
 ) -> Unrolled | None:
@@ -129,12 +193,16 @@ def _unrolled_over(
 
 
 def _cuts(
-    starts: list[int], prefix_end: int, order: list[fx.Node]
+    starts: list[int],
+    prefix_end: int,
+    order: list[fx.Node],
+    members: str | None = None,
 ) -> Iterator[tuple[tuple[fx.Node | None, ...], ...]]:
     """The ways to cut the graph into copies, step *i* reading its element at ``starts[i]``.
 
     The steps are evenly spaced; the body may start before it reads its
-    element, so each offset is tried, nearest first.
+    element, so each offset is tried, nearest first. ``members``: the
+    container of a loop over members (:func:`find_member_loops`).
     """
     size = starts[1] - starts[0]
     if size <= 0 or any(s != starts[0] + i * size for i, s in enumerate(starts)):
@@ -148,7 +216,8 @@ def _cuts(
             tuple(order[begin + i * size : begin + (i + 1) * size])
             for i in range(len(starts) - 1)
         )
-        yield copies + (_last_copy(order[last : last + size], copies[0]),)
+        final = _last_copy(order[last : last + size], copies[0], members, len(starts))
+        yield copies + (final,)
 
 
 def _stepped_slices(order: list[fx.Node]) -> list[tuple[tuple[fx.Node, ...], int]]:
@@ -251,19 +320,29 @@ def _count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
 
 
 def _last_copy(
-    following: list[fx.Node], body: tuple[fx.Node, ...]
+    following: list[fx.Node],
+    body: tuple[fx.Node, ...],
+    members: str | None = None,
+    count: int = 0,
 ) -> tuple[fx.Node | None, ...]:
     """The last copy, ``None`` where the trace dropped a value nothing read.
 
     The last step's ``c_t`` feeds no next step: dead-code removal took its
     ``getitem`` away. Only pure positions may be missing; computing them in
-    the loop is harmless.
+    the loop is harmless. ``members``: the container whose member
+    ``count - 1`` the last copy reads where the first reads member 0.
     """
+
+    def target(node: fx.Node) -> object:
+        if members is None or node.op not in ("call_module", "get_attr"):
+            return node.target
+        return member_target(str(node.target), members, count - 1)
+
     found: list[fx.Node | None] = []
     rest = iter(following)
     candidate = next(rest, None)
     for first in body:
-        if candidate is not None and (candidate.op, candidate.target) == (
+        if candidate is not None and (candidate.op, target(candidate)) == (
             first.op,
             first.target,
         ):
@@ -358,7 +437,13 @@ def _as_loop(draft: Unrolled, index: dict[fx.Node, int]) -> Unrolled | None:
     invariants: set[fx.Node] = set()
     for number, copy in enumerate(copies):
         matcher = _CopyMatcher(
-            copies, number, elements, carried, lambda n: index[n] < begin, invariants
+            copies,
+            number,
+            elements,
+            carried,
+            lambda n: index[n] < begin,
+            invariants,
+            draft.members,
         )
         for node, first in zip(copy, body):
             if node is None:
@@ -396,11 +481,15 @@ class _CopyMatcher:
     carried: dict[int, fx.Node]
     before: Callable[[fx.Node], bool]  # made before the run
     invariants: set[fx.Node]
+    members: str | None = None  # a loop over this container's members
 
     def same_node(self, node: fx.Node, first: fx.Node) -> bool:
-        if (node.op, node.target) != (first.op, first.target):
+        target = node.target
+        if self.members is not None and node.op in ("call_module", "get_attr"):
+            target = member_target(str(target), self.members, self.number)
+        if (node.op, target) != (first.op, first.target):
             return False
-        if node is self.elements[self.number] and node is not first:
+        if self.elements and node is self.elements[self.number] and node is not first:
             # ``x[:, i]`` against ``x[:, 0]``: one run, so one tensor and index
             return first is self.elements[0]
         return self.same(node.args, first.args) and self.same(node.kwargs, first.kwargs)
@@ -438,7 +527,7 @@ class _CopyMatcher:
         body = self.copies[0]
         if value in copy:
             return first is body[copy.index(value)]
-        if value is self.elements[self.number]:
+        if self.elements and value is self.elements[self.number]:
             return first is self.elements[0]
         if value in self.elements:
             return False
@@ -450,6 +539,10 @@ class _CopyMatcher:
             )
         if self.number:  # copy 0's reads from before are carried or constant
             self.invariants.add(value)
+        if self.members is not None and value.op == first.op == "get_attr":
+            # a tensor of member *i* where copy 0 reads member 0's
+            target = member_target(str(value.target), self.members, self.number)
+            return target == first.target and self.before(value)
         return value is first and self.before(value)
 
 

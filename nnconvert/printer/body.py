@@ -23,7 +23,7 @@ from ..naming import is_plain_identifier
 from ..source_text import CommentFeed, placed_on
 from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
-from .data_loops import DataLoop, find_data_loops
+from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
 from .statements import StatementPlan, Unpacks, is_read
 from .values import literal
@@ -51,6 +51,7 @@ def print_body(
     methods: dict[str, str] | None = None,
     flags: dict[str, str] | None = None,
     read_comments: dict[str, list[str]] | None = None,
+    holder: nn.Module | None = None,
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
@@ -70,6 +71,8 @@ def print_body(
     ``read_comments`` (functional style): lines per attribute said before the
     first statement that reads it, and taken out of the dict (a block's
     function and its methods' share one: said once); never elsewhere.
+    ``holder``: the module whose containers a loop over members may iterate
+    (``for layer in self.layers:``, :func:`.data_loops.find_member_loops_to_print`).
     """
     printer = ExpressionPrinter(
         style,
@@ -83,6 +86,12 @@ def print_body(
     hint = style is Style.FUNCTIONAL
     parameters = signature_parameters(graph, printer, hint)
     data_loops = find_data_loops(graph, plan)
+    if holder is not None:
+        taken = {n for loop in loops for n in loop.calls}
+        taken |= {n for loop in data_loops for n in loop.unrolled.nodes()}
+        data_loops += find_member_loops_to_print(
+            graph, plan, style, holder, printer.callees, printer.leaves, taken
+        )
     for data_loop in data_loops:
         data_loop.rename(printer)
     lines = body_lines(

@@ -51,6 +51,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             plan.statements,
             owners=(module, plan.template.instance.graph),
             loops=find_loops(graph, plan.statements, style, module),
+            holder=module,
         )
         printer.imports.merge(body.imports)
         forward = (

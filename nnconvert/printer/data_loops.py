@@ -24,14 +24,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from torch import fx
+from torch import fx, nn
 
 from ..branches import is_only_when
 from ..naming import first_free
-from ..passes.unrolled import Collected, Unrolled, find_unrolled
+from ..options import Style
+from ..passes.unrolled import Collected, Unrolled, find_member_loops, find_unrolled
 from ..source_map import statement_line, user_name
 from .expressions import ExpressionPrinter
 from .loop_bindings import assigned_by, binds_safely
+from .loops import is_list_of, singular
 from .names import RESERVED
 from .source_loops import SourceLoop, count_and_source
 from .statements import StatementPlan
@@ -78,7 +80,14 @@ class DataLoop:
             for position, node in enumerate(copy):
                 if node is not None and position in self.names:
                     printer.names[node] = self.names[position]
-        if self.unrolled.stepped is None:
+        if (
+            self.unrolled.members is not None
+        ):  # ``layer[0](x)`` for ``self.layers[0][0]``
+            printer.members[f"{self.unrolled.members}.0"] = (
+                self.unrolled.members,
+                self.element,
+            )
+        elif self.unrolled.stepped is None:
             for element in self.unrolled.elements:
                 printer.names[element] = self.element
         else:  # ``x[:, t]``
@@ -131,6 +140,10 @@ class DataLoop:
     def _iterated(self, printer: ExpressionPrinter) -> str:
         """``input.split(1, dim=1)``, ``range(x.size(1))``: what the ``for`` runs over."""
         sequence = self.unrolled.sequence
+        if self.unrolled.members is not None:
+            if printer.style is Style.FUNCTIONAL:
+                return f"range({len(self.unrolled.copies)})"
+            return printer.attribute_path(self.unrolled.members)
         if self.unrolled.stepped is not None:
             length = (
                 printer.argument(self.count[0])
@@ -155,6 +168,125 @@ def find_data_loops(graph: fx.Graph, plan: StatementPlan) -> list[DataLoop]:
             found.append(loop)
             taken |= unrolled.nodes()
     return found
+
+
+def find_member_loops_to_print(
+    graph: fx.Graph,
+    plan: StatementPlan,
+    style: Style,
+    owner: nn.Module,
+    callees: dict[str, tuple[str, bool]],
+    leaves: dict[str, object],
+    taken: set[fx.Node],
+) -> list[DataLoop]:
+    """The loops over a container's members (``for attn, ff in self.layers:``) that print.
+
+    ``owner`` holds the containers. In functional style each member's calls
+    must call the function member 0's do (the loop prints member 0's), and
+    no third-party layer (each member's is a variable of its own).
+    """
+    found = []
+    for unrolled in find_member_loops(graph, _containers(owner)):
+        if taken & unrolled.nodes():
+            continue
+        if style is Style.FUNCTIONAL and not _one_function_per_place(
+            unrolled, callees, leaves
+        ):
+            continue
+        loop = _as_member_loop(graph, unrolled, plan, style)
+        if loop is not None:
+            found.append(loop)
+            taken |= unrolled.nodes()
+    return found
+
+
+def _containers(owner: nn.Module) -> dict[str, int]:
+    """Each container of members ``0`` … ``n-1`` under ``owner`` (path -> members).
+
+    An ``nn.ModuleList``/``nn.Sequential``, or the plain host that stands
+    for one in functional input read back (:func:`.loops.is_list_of`).
+    """
+    found = {}
+    for path, module in owner.named_modules():
+        names = list(module._modules)
+        if path and len(names) > 1 and names == [str(i) for i in range(len(names))]:
+            if is_list_of(module, len(names)):
+                found[path] = len(names)
+    return found
+
+
+def _one_function_per_place(
+    unrolled: Unrolled, callees: dict[str, tuple[str, bool]], leaves: dict[str, object]
+) -> bool:
+    """Functional style: every copy calls, at each place, the function copy 0 calls."""
+    for position, first in enumerate(unrolled.body):
+        if first.op != "call_module":
+            continue
+        for copy in unrolled.copies:
+            target = str(copy[position].target) if copy[position] is not None else None
+            if target is None or target in leaves:
+                return False
+            if callees.get(target) != callees.get(str(first.target)):
+                return False
+    return True
+
+
+def _as_member_loop(
+    graph: fx.Graph, unrolled: Unrolled, plan: StatementPlan, style: Style
+) -> DataLoop | None:
+    """``unrolled`` (over members) with its variables, or ``None`` when it cannot print.
+
+    Its variable is the container's singular in class styles (``for layer in
+    self.layers:``), an index in functional style (``for i in
+    range(2):``): the user's own (``for attn, ff in ...``) would not survive
+    a functional file, which iterates over indices (SPEC invariant 5).
+    """
+    body = unrolled.body
+    everything = unrolled.nodes()
+    if any(
+        plan.guards.get(n) or n in plan.branch_ends or n in plan.optional
+        for n in everything
+    ):
+        return None
+    if any(plan.names.get(unrolled.carried[p]) is None for p in unrolled.carried):
+        return None
+    if any(plan.names.get(body[p]) is None for p in unrolled.carried):
+        return None
+    # a member's tensor read before the loop prints where it is read, in the
+    # loop, through the loop's variable: never as a statement of its own
+    outside = {
+        a
+        for n in body
+        for a in n.all_input_nodes
+        if a.op == "get_attr" and a not in everything
+    }
+    if any(a not in plan.inlined for a in outside if _reads_a_member(a, unrolled)):
+        return None
+    names = {p: plan.names[n] for p, n in enumerate(body) if n in plan.names}
+    for position, initial in unrolled.carried.items():
+        names[position] = plan.names[initial]
+    stem = "i" if style is Style.FUNCTIONAL else singular(unrolled.members or "")
+    taken = set(plan.names.values()) | set(names.values()) | RESERVED
+    element = first_free(stem, taken, "_")
+    lists = _list_names(unrolled, names, None, plan, element)
+    unpacked = plan.unpacked_elements()
+    statements = tuple(n for n in body if n not in plan.inlined and n not in unpacked)
+    grows_after = {
+        c: _assigning_statement(body[c.position], plan) for c in unrolled.collected
+    }
+    if not statements or None in grows_after.values():
+        return None
+    loop = DataLoop(
+        unrolled, element, names, lists, "append", False, statements, grows_after
+    )
+    renamed = binds_safely(loop, plan, list(graph.nodes))
+    if renamed is None:
+        return None
+    return replace(loop, renamed=renamed)
+
+
+def _reads_a_member(node: fx.Node, unrolled: Unrolled) -> bool:
+    return str(node.target).startswith(f"{unrolled.members}.")
 
 
 def _as_data_loop(

@@ -110,6 +110,10 @@ class ExpressionPrinter:
     stepped: dict[fx.Node, tuple[int, str]] = field(default_factory=dict)
     #: functional style: an optional block call's target -> the keyword saying it runs
     flags: dict[str, str] = field(default_factory=dict)
+    #: a loop over a container's members: member 0's path -> (the container's
+    #: path, the loop variable); member 0's calls print through the variable
+    #: (``layer[0](x)``; functional: ``params[f"layers.{i}.0.weight"]``)
+    members: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 
@@ -150,7 +154,7 @@ class ExpressionPrinter:
         if self.style is Style.FUNCTIONAL:
             if target == TRAINING_ATTRIBUTE:
                 return Expression("training")
-            return Expression(f"params[{literal(target)}]")
+            return Expression(f"params[{self.key(target)}]")
         return Expression(self.attribute_path(target))
 
     def _call_module(self, node: fx.Node) -> Expression:
@@ -174,7 +178,7 @@ class ExpressionPrinter:
         See :func:`~nnconvert.ties.tied_outside`.
         """
         target = str(node.target)
-        (weights,) = SUB_PARAMS.print(["params", literal(target + ".")])
+        (weights,) = SUB_PARAMS.print(["params", self.key(target + ".")])
         module = node.graph.owning_module
         return with_tied(
             weights, tied_outside(module.meta.get("original", module), target)
@@ -194,7 +198,7 @@ class ExpressionPrinter:
         if not call.leaf.has_state:
             return self._call(layer, node.args, node.kwargs)
         self.use("torch")
-        prefix = literal(str(node.target) + ".")
+        prefix = self.key(str(node.target) + ".")
         (weights,) = SUB_PARAMS.print(["params", prefix])
         arguments = [_Raw(layer), _Raw(weights), tuple(node.args)]
         if node.kwargs:
@@ -261,6 +265,18 @@ class ExpressionPrinter:
 
     # -- pieces --------------------------------------------------------------
 
+    def key(self, key: str) -> str:
+        """A ``state_dict`` key as a string literal; in a loop over members, an f-string.
+
+        ``"layers.0.1.weight"`` is ``f"layers.{i}.1.weight"`` inside ``for i in
+        range(n)`` over ``layers``' members.
+        """
+        for member, (container, variable) in self.members.items():
+            if key.startswith(f"{member}."):
+                rest = key[len(member) :]
+                return f'f"{container}.{{{variable}}}{rest}"'
+        return literal(key)
+
     def attribute_path(self, target: str) -> str:
         """``"features.0.weight"`` -> ``self.features[0].weight`` (names escaped, never code).
 
@@ -276,10 +292,14 @@ class ExpressionPrinter:
         if target == TRAINING_ATTRIBUTE:
             return "self.training"
         text, owners = "self", self.owners
-        for part in target.split("."):
+        parts = target.split(".")
+        for number, part in enumerate(parts):
             text = _attribute_part(_telling(owners), text, part)
             found = (o._modules.get(part) for o in owners)
             owners = tuple(child for child in found if child is not None)
+            member = self.members.get(".".join(parts[: number + 1]))
+            if member is not None:  # a loop over members: the loop's variable
+                text = member[1]
         return text
 
     def function_name(self, function: Any) -> str:

@@ -126,6 +126,7 @@ def function_text(
         methods={m.call.name: n for n, m in plan.methods},
         read_comments=read_comments,
         flags=plan.flags,
+        holder=plan.instance.module,
     )
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     if plan.training:

@@ -45,13 +45,16 @@ def binds_safely(
         for p, node in enumerate(copy):
             if node is not None and p in loop.names:
                 names[node] = loop.names[p]
-    first_element = unrolled.elements[0]
+    # a loop over members has no element node: its variable holds the member
+    first_element = unrolled.elements[0] if unrolled.elements else None
     stepped = unrolled.stepped is not None
     if not stepped:
         for element in unrolled.elements:
             names[element] = loop.element
     # variable -> what it holds: a node, ("carried", p) at a step's start
-    held: dict[str, object] = {loop.element: ("step",) if stepped else first_element}
+    held: dict[str, object] = {
+        loop.element: ("step",) if stepped or first_element is None else first_element
+    }
     for node, p in carried.items():
         held[names[node]] = ("carried", p)
     assigned = {loop.element, *loop.lists.values()}  # by the loop, at any step

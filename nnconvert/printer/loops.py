@@ -66,7 +66,7 @@ class Loop:
                 f"for {index} in range({self.count or len(self.calls)}):",
                 f"    {variable} = {call}",
             ]
-        member = first_free(_singular(self.container), taken, "_")
+        member = first_free(singular(self.container), taken, "_")
         return [
             f"for {member} in {printer.attribute_path(self.container)}:",
             f"    {variable} = {member}({', '.join([variable, *others])})",
@@ -195,7 +195,7 @@ def _as_loop(
         holder = owner.get_submodule(container)
     except AttributeError:
         return None
-    if not _is_list_of(holder, len(run)):
+    if not is_list_of(holder, len(run)):
         return None
     variable = plan.names.get(run[0].args[0])
     if variable is None or any(plan.names.get(n) != variable for n in run):
@@ -205,7 +205,7 @@ def _as_loop(
     return Loop(tuple(run), container)
 
 
-def _is_list_of(holder: nn.Module, count: int) -> bool:
+def is_list_of(holder: nn.Module, count: int) -> bool:
     """A ModuleList or Sequential of ``count`` members (or the plain host that stands for one).
 
     Functional input read back holds a block list in a plain ``nn.Module``
@@ -217,7 +217,7 @@ def _is_list_of(holder: nn.Module, count: int) -> bool:
     return type(holder) is nn.Module and list(holder._modules) == keys
 
 
-def _singular(container: str) -> str:
+def singular(container: str) -> str:
     """``blocks`` -> ``block``: the loop variable over a container."""
     name = container.rpartition(".")[2]
     if len(name) > 1 and name.endswith("s") and not name.endswith("ss"):
