@@ -24,6 +24,12 @@ loaded as the CLI loads it), and for each style, the output of
 * **literal-only pairs**: pairs of the output's top-level definitions that
   are the same once every number and string literal and their own names are
   blanked out -- definitions a person would have written once.
+* **loops**: the output's ``for`` statements over the source's, counting in
+  the source those of ``forward`` and the methods it reaches (``__init__``'s
+  builders are construction, not computation) and in the output every one
+  but those of ``init_params()`` and of the functions nnconvert writes for
+  layers (``lstm``, ``kaiming_params``). A count, not a match: an output with
+  fewer ``for`` statements than its source unrolled one (``✗``).
 
 Targets (issue 11): mixed at most 1.2 times the source's lines, functional at
 most 2 times, every comment and docstring kept, no literal-only pairs. A miss
@@ -40,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import io
 import itertools
 import sys
@@ -54,6 +61,8 @@ from torch import nn
 
 import nnconvert
 from nnconvert import loading
+from nnconvert.opspecs import layer_params
+from nnconvert.opspecs.helpers import HELPERS
 from realworld import (
     ENTRIES,
     STYLES,
@@ -88,6 +97,7 @@ class Source:
     comments: tuple[str, ...]
     docstrings: tuple[str, ...]
     classes: int
+    loops: int = 0
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,7 @@ class Measure:
     lost_docstrings: tuple[str, ...] = ()
     definitions: int = 0
     literal_pairs: tuple[tuple[str, str], ...] = ()
+    loops: int = 0
     error: str = ""
 
 
@@ -135,7 +146,9 @@ def model_classes(text: str, model: nn.Module) -> list[ast.ClassDef]:
     ]
 
 
-def model_methods(cls: ast.ClassDef) -> set[str]:
+def model_methods(
+    cls: ast.ClassDef, roots: tuple[str, ...] = ("__init__", "forward")
+) -> set[str]:
     """The methods the model runs: ``__init__``, ``forward`` and what they reach.
 
     A method is reached when a reached method names it as ``self.<name>``
@@ -149,7 +162,7 @@ def model_methods(cls: ast.ClassDef) -> set[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
     reached: set[str] = set()
-    todo = [name for name in ("__init__", "forward") if name in methods]
+    todo = [name for name in roots if name in methods]
     while todo:
         name = todo.pop()
         if name in reached:
@@ -207,6 +220,35 @@ def docstring_lines(classes: list[ast.ClassDef]) -> list[str]:
     return lines
 
 
+def source_loops(classes: list[ast.ClassDef]) -> int:
+    """The ``for`` statements of ``forward`` and the methods it reaches."""
+    found = 0
+    for cls in classes:
+        run = model_methods(cls, ("forward",))
+        for node in cls.body:
+            if isinstance(node, ast.FunctionDef) and node.name in run:
+                found += sum(isinstance(n, ast.For) for n in ast.walk(node))
+    return found
+
+
+#: functions an output defines for layers, not from the user's code
+WRITTEN_FOR_LAYERS = frozenset(
+    {"init_params"}
+    | {h.name for h in HELPERS if h.definition is not None}
+    | {name for name, f in vars(layer_params).items() if inspect.isfunction(f)}
+)
+
+
+def output_loops(output: str) -> int:
+    """The output's ``for`` statements outside the functions written for layers."""
+    return sum(
+        isinstance(n, ast.For)
+        for d in definitions(output)
+        if d.name not in WRITTEN_FOR_LAYERS
+        for n in ast.walk(d)
+    )
+
+
 def read_source(file: Path, model: nn.Module) -> Source:
     text = file.read_text()
     classes = model_classes(text, model)
@@ -221,6 +263,7 @@ def read_source(file: Path, model: nn.Module) -> Source:
         tuple(comment_texts(text, rows)),
         tuple(docstring_lines(classes)),
         len(classes),
+        source_loops(classes),
     )
 
 
@@ -285,6 +328,7 @@ def measure(source: Source, output: str) -> Measure:
         lost_docstrings=tuple(d for d in source.docstrings if d not in output),
         definitions=len(definitions(output)),
         literal_pairs=literal_pairs(output),
+        loops=output_loops(output),
     )
 
 
@@ -317,10 +361,14 @@ def pairs_cell(pairs: int) -> str:
     return str(pairs) + (MISS if pairs else "")
 
 
+def loops_cell(loops: int, source_loops: int) -> str:
+    return f"{loops}/{source_loops}" + (MISS if loops < source_loops else "")
+
+
 def row(name: str, m: Measure, style: str) -> str:
     if m.error:
         error = m.error.replace("|", "\\|")
-        return f"| {name} | {m.source.lines} | {error} | | | | | |"
+        return f"| {name} | {m.source.lines} | {error} | | | | | | |"
     s = m.source
     cells = [
         name,
@@ -331,14 +379,15 @@ def row(name: str, m: Measure, style: str) -> str:
         fraction_cell(len(s.docstrings) - len(m.lost_docstrings), len(s.docstrings)),
         f"{m.definitions}/{s.classes}",
         pairs_cell(len(m.literal_pairs)),
+        loops_cell(m.loops, s.loops),
     ]
     return "| " + " | ".join(cells) + " |"
 
 
 HEADER = (
     "| model | source lines | output lines | ratio | comments kept | docstrings kept "
-    "| definitions / source classes | literal-only pairs |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|"
+    "| definitions / source classes | literal-only pairs | loops |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -368,6 +417,11 @@ def totals(measures: list[Measure], style: str) -> dict[str, str]:
         "definitions": f"{sum(m.definitions for m in done)}/"
         f"{sum(m.source.classes for m in done)}",
         "pairs": pairs_cell(sum(len(m.literal_pairs) for m in done)),
+        "loops": loops_cell(
+            sum(min(m.loops, m.source.loops) for m in done),
+            sum(m.source.loops for m in done),
+        ),
+        "short": str(sum(m.loops < m.source.loops for m in done)),
     }
 
 
@@ -375,15 +429,15 @@ def summary(results: dict[str, dict[str, Measure]]) -> str:
     rows = [
         "| style | converted | lines, all models | models over the line target "
         "| comments kept | docstrings kept | definitions / source classes "
-        "| literal-only pairs |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| literal-only pairs | loops kept | models with fewer loops |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for style in STYLES:
         t = totals([by_style[style] for by_style in results.values()], style)
         rows.append(
             f"| {style} | {t['converted']} | {t['ratio']} | {t['over']} "
             f"| {t['comments']} | {t['docstrings']} | {t['definitions']} "
-            f"| {t['pairs']} |"
+            f"| {t['pairs']} | {t['loops']} | {t['short']} |"
         )
     return "\n".join(rows)
 
