@@ -67,7 +67,8 @@ class Collected:
 class Unrolled:
     """One unrolled loop: its sequence, its copies and what flows between them."""
 
-    sequence: fx.Node  # ``input.split(1, dim=1)``
+    #: ``input.split(1, dim=1)``; a loop over members has none
+    sequence: fx.Node | None
     elements: tuple[fx.Node, ...]  # ``sequence[i]``, in order
     #: copy i: its nodes in graph order (the last one's unread values: ``None``)
     copies: tuple[tuple[fx.Node | None, ...], ...]
@@ -143,7 +144,7 @@ def find_member_loops(graph: fx.Graph, containers: dict[str, int]) -> list[Unrol
                 for c, r, copy in zip(calls, readers, copies)
             ):
                 continue
-            draft = Unrolled(None, (), copies, {}, (), (), members=container)  # type: ignore[arg-type]
+            draft = Unrolled(None, (), copies, {}, (), (), members=container)
             loop = _as_loop(draft, index)
             if loop is not None:
                 found.append(loop)

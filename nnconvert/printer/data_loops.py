@@ -186,6 +186,7 @@ def find_member_loops_to_print(
     no third-party layer (each member's is a variable of its own).
     """
     found = []
+    taken = set(taken)
     for unrolled in find_member_loops(graph, _containers(owner)):
         if taken & unrolled.nodes():
             continue
