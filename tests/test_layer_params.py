@@ -18,7 +18,7 @@ from torch import nn
 import nnconvert
 from nnconvert.naming import MODULE_NAMES
 from nnconvert.opspecs import SPECS
-from nnconvert.opspecs.layer_params import DEFINITIONS
+from nnconvert.opspecs.layer_params import DEFINITIONS, clone_params
 from nnconvert.printer.init_loops import Statement, fold_loops
 
 from .helpers import assert_same_construction, build_layer, functional, load_output
@@ -33,19 +33,47 @@ CALL_CASES = [
 ]
 
 
+def _created_by_calls(spec, layer: nn.Module, prefix: str) -> dict | None:
+    """The layer's tensors as ``init_params()`` writes them: its calls, its copies cloned.
+
+    In the row's ``init`` order, as the printer goes: a part's call at its
+    first key, ``clone_params`` at the first key of a copied layer. None
+    when the row gives no call for this configuration.
+    """
+    calls = spec.init_call(layer)
+    if calls is None:
+        return None
+    calls = calls if isinstance(calls, tuple) else (calls,)
+    by_part = {call.part: call for call in calls}
+    params: dict = {}
+    for init in spec.init(layer):
+        if f"{prefix}.{init.attribute}" in params:
+            continue
+        if init.copy_of is not None:
+            source, target = init.copy_of.split("."), init.attribute.split(".")
+            common = next(n for n in range(1, len(source)) if source[-n] != target[-n])
+            source_layer = ".".join([prefix, *source[: 1 - common]])
+            target_layer = ".".join([prefix, *target[: 1 - common]])
+            params |= clone_params(params, source_layer, target_layer)
+            continue
+        part = next(p for p in by_part if not p or init.attribute.startswith(p + "."))
+        call = by_part.pop(part)
+        where = f"{prefix}.{part}" if part else prefix
+        params |= call.function(where, *call.arguments, **dict(call.keywords))
+    return params
+
+
 @pytest.mark.parametrize("spec, example", CALL_CASES)
 def test_a_layer_call_is_the_layers_construction(spec, example):
     layer = build_layer(example)
-    call = spec.init_call(layer)
-    if call is None:  # a configuration the function does not cover
-        return
-    keywords = dict(call.keywords)
+    if _created_by_calls(spec, layer, "block.layer") is None:
+        return  # a configuration the functions do not cover
     for seed in SEEDS:
         torch.manual_seed(seed)
         expected = build_layer(example).state_dict()
         after_build = torch.get_rng_state()
         torch.manual_seed(seed)
-        params = call.function("block.layer", *call.arguments, **keywords)
+        params = _created_by_calls(spec, layer, "block.layer")
         assert torch.equal(torch.get_rng_state(), after_build), "different draws"
         assert list(params) == [f"block.layer.{key}" for key in expected]
         for key, tensor in expected.items():
