@@ -183,10 +183,8 @@ def transformer_params(
     in `parameters()` order (the order of the keys here).
     """
     params = {}
-    for stack, count in ("encoder", num_encoder_layers), (
-        "decoder",
-        num_decoder_layers,
-    ):
+    stacks = {"encoder": num_encoder_layers, "decoder": num_decoder_layers}
+    for stack, count in stacks.items():
         first = f"{prefix}.{stack}.layers.0"
         attentions = ["self_attn", "multihead_attn"][: 1 + (stack == "decoder")]
         for name in attentions:
