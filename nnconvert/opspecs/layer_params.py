@@ -83,7 +83,7 @@ def recurrent_params(
     *,
     gates: int,
 ) -> dict[str, Tensor]:
-    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1), as `reset_parameters` draws it."""
+    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`."""
     bound, width = 1 / math.sqrt(hidden_size), proj_size or hidden_size
     directions = ["", "_reverse"] if bidirectional else [""]
     shapes = {}
