@@ -18,8 +18,8 @@ from torch import nn
 import nnconvert
 from nnconvert.naming import MODULE_NAMES
 from nnconvert.opspecs import SPECS
-from nnconvert.opspecs.spec import Example
 from nnconvert.opspecs.layer_params import DEFINITIONS, clone_params
+from nnconvert.opspecs.spec import Example
 from nnconvert.printer.init_loops import Statement, fold_loops
 
 from .helpers import assert_same_construction, build_layer, functional, load_output
