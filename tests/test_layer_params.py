@@ -155,7 +155,7 @@ def test_recurrent_layers_are_one_call_each():
     namespace = functional(Recurrent(), (torch.randn(5, 2, 4),))
     source = namespace["__source__"]
     calls = [
-        'params |= recurrent_params("lstm", 4, 8, num_layers=2, bidirectional=True, gates=4)',
+        'params |= general_recurrent_params(\n        "lstm", 4, 8, num_layers=2, bidirectional=True, gates=4\n    )',
         'params |= recurrent_params("gru", 16, 8, num_layers=2, gates=3)',
     ]
     for call in calls:
@@ -216,7 +216,12 @@ class Attentions(nn.Module):
 def test_a_function_that_calls_another_comes_with_its_definition():
     namespace = functional(Attentions(), (torch.randn(5, 2, 16),))
     source = namespace["__source__"]
-    assert 'params |= attention_params("attentions.5", 16, kdim=9, vdim=9)' in source
+    assert (
+        'params |= general_attention_params("attentions.5", 16, kdim=9, vdim=9)'
+        in source
+    )
     assert "kaiming_params(" not in source.split("def init_params")[1]
-    assert source.index("def kaiming_params(") < source.index("def attention_params(")
+    assert source.index("def kaiming_params(") < source.index(
+        "def general_attention_params("
+    )
     assert_same_construction(Attentions, namespace["init_params"], reordered=True)

@@ -73,6 +73,25 @@ def embedding_params(
 
 
 def recurrent_params(
+    prefix: str, input_size: int, hidden_size: int, num_layers: int = 1, *, gates: int
+) -> dict[str, Tensor]:
+    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`."""
+    bound = 1 / math.sqrt(hidden_size)
+    params = {}
+    for layer in range(num_layers):
+        shapes = {
+            "weight_ih": (gates * hidden_size, hidden_size if layer else input_size),
+            "weight_hh": (gates * hidden_size, hidden_size),
+            "bias_ih": (gates * hidden_size,),
+            "bias_hh": (gates * hidden_size,),
+        }
+        for name, shape in shapes.items():
+            weight = nn.init.uniform_(torch.empty(shape), -bound, bound)
+            params[f"{prefix}.{name}_l{layer}"] = weight
+    return params
+
+
+def general_recurrent_params(
     prefix: str,
     input_size: int,
     hidden_size: int,
@@ -83,7 +102,7 @@ def recurrent_params(
     *,
     gates: int,
 ) -> dict[str, Tensor]:
-    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`."""
+    """`recurrent_params` with every option: no biases, both directions, a projection."""
     bound, width = 1 / math.sqrt(hidden_size), proj_size or hidden_size
     directions = ["", "_reverse"] if bidirectional else [""]
     shapes = {}
@@ -122,6 +141,19 @@ def cell_params(
 
 
 def attention_params(
+    prefix: str, embed_dim: int, bias: bool = True
+) -> dict[str, Tensor]:
+    """An `nn.MultiheadAttention`: `out_proj` draws as it is built, then `_reset_parameters`."""
+    out_proj = kaiming_params(f"{prefix}.out_proj", embed_dim, embed_dim, bias=bias)
+    weight = nn.init.xavier_uniform_(torch.empty(3 * embed_dim, embed_dim))
+    params = {f"{prefix}.in_proj_weight": weight}
+    if bias:
+        params[f"{prefix}.in_proj_bias"] = torch.zeros(3 * embed_dim)
+        out_proj[f"{prefix}.out_proj.bias"] = torch.zeros(embed_dim)
+    return params | out_proj
+
+
+def general_attention_params(
     prefix: str,
     embed_dim: int,
     kdim: int | None = None,
@@ -129,7 +161,7 @@ def attention_params(
     bias: bool = True,
     add_bias_kv: bool = False,
 ) -> dict[str, Tensor]:
-    """An `nn.MultiheadAttention`: `out_proj` draws as it is built, then `_reset_parameters`."""
+    """`attention_params` with every option: keys or values of other widths, `bias_k`, `bias_v`."""
     out_proj = kaiming_params(f"{prefix}.out_proj", embed_dim, embed_dim, bias=bias)
     if kdim is None and vdim is None:
         shapes = {"in_proj_weight": (3 * embed_dim, embed_dim)}
@@ -215,8 +247,10 @@ DEFINITIONS: dict[str, str] = {
         batch_norm_params,
         embedding_params,
         recurrent_params,
+        general_recurrent_params,
         cell_params,
         attention_params,
+        general_attention_params,
         clone_params,
         transformer_params,
     )
@@ -225,6 +259,7 @@ DEFINITIONS: dict[str, str] = {
 #: The functions each one calls, defined with it.
 NEEDS: dict[str, tuple[str, ...]] = {
     "attention_params": ("kaiming_params",),
+    "general_attention_params": ("kaiming_params",),
     "transformer_params": (
         "attention_params",
         "kaiming_params",
@@ -326,7 +361,10 @@ def recurrent_call(module: nn.Module) -> LayerInit | None:
         for name, default in _RECURRENT_OPTIONS
         if getattr(module, name) != default
     )
-    return LayerInit(recurrent_params, sizes, (*keywords, ("gates", gates)))
+    function = recurrent_params
+    if any(name != "num_layers" for name, _ in keywords):
+        function = general_recurrent_params
+    return LayerInit(function, sizes, (*keywords, ("gates", gates)))
 
 
 def attention_call(module: nn.Module) -> LayerInit | None:
@@ -340,6 +378,8 @@ def attention_call(module: nn.Module) -> LayerInit | None:
         keywords.append(("bias", False))
     if module.bias_k is not None:
         keywords.append(("add_bias_kv", True))
+    if keywords and keywords != [("bias", False)]:
+        return LayerInit(general_attention_params, (module.embed_dim,), tuple(keywords))
     return LayerInit(attention_params, (module.embed_dim,), tuple(keywords))
 
 
@@ -417,6 +457,8 @@ __all__ = [
     "clone_params",
     "embedding_call",
     "embedding_params",
+    "general_attention_params",
+    "general_recurrent_params",
     "recurrent_call",
     "recurrent_params",
     "transformer_call",

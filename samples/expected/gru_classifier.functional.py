@@ -102,7 +102,7 @@ def gru_classifier(
     return hidden
 
 
-def recurrent_params(
+def general_recurrent_params(
     prefix: str,
     input_size: int,
     hidden_size: int,
@@ -113,7 +113,7 @@ def recurrent_params(
     *,
     gates: int,
 ) -> dict[str, Tensor]:
-    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`."""
+    """`recurrent_params` with every option: no biases, both directions, a projection."""
     bound, width = 1 / math.sqrt(hidden_size), proj_size or hidden_size
     directions = ["", "_reverse"] if bidirectional else [""]
     shapes = {}
@@ -143,7 +143,9 @@ def init_params() -> dict[str, Tensor]:
     params: dict[str, Tensor] = {}
     params["embedding.weight"] = nn.init.normal_(torch.empty(50, 16))
     params["embedding.weight"][0] = 0
-    params |= recurrent_params("gru", 16, 24, num_layers=2, bidirectional=True, gates=3)
+    params |= general_recurrent_params(
+        "gru", 16, 24, num_layers=2, bidirectional=True, gates=3
+    )
     params["fc.weight"] = nn.init.kaiming_uniform_(torch.empty(4, 48), a=math.sqrt(5))
     params["fc.bias"] = nn.init.uniform_(
         torch.empty(4), -1 / math.sqrt(48), 1 / math.sqrt(48)

@@ -511,35 +511,15 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def attention_params(
-    prefix: str,
-    embed_dim: int,
-    kdim: int | None = None,
-    vdim: int | None = None,
-    bias: bool = True,
-    add_bias_kv: bool = False,
+    prefix: str, embed_dim: int, bias: bool = True
 ) -> dict[str, Tensor]:
     """An `nn.MultiheadAttention`: `out_proj` draws as it is built, then `_reset_parameters`."""
     out_proj = kaiming_params(f"{prefix}.out_proj", embed_dim, embed_dim, bias=bias)
-    if kdim is None and vdim is None:
-        shapes = {"in_proj_weight": (3 * embed_dim, embed_dim)}
-    else:  # keys or values of another width: three projections
-        shapes = {
-            "q_proj_weight": (embed_dim, embed_dim),
-            "k_proj_weight": (embed_dim, kdim),
-            "v_proj_weight": (embed_dim, vdim),
-        }
-    params = {
-        f"{prefix}.{name}": nn.init.xavier_uniform_(torch.empty(shape))
-        for name, shape in shapes.items()
-    }
+    weight = nn.init.xavier_uniform_(torch.empty(3 * embed_dim, embed_dim))
+    params = {f"{prefix}.in_proj_weight": weight}
     if bias:
         params[f"{prefix}.in_proj_bias"] = torch.zeros(3 * embed_dim)
         out_proj[f"{prefix}.out_proj.bias"] = torch.zeros(embed_dim)
-    if add_bias_kv:
-        for name in ("bias_k", "bias_v"):
-            params[f"{prefix}.{name}"] = nn.init.xavier_normal_(
-                torch.empty(1, 1, embed_dim)
-            )
     return params | out_proj
 
 
