@@ -17,6 +17,18 @@ does not cover, which is then written tensor by tensor
 (:class:`~nnconvert.opspecs.spec.TensorInit`). ``tests/test_layer_params.py``
 checks, for every example of every row, that the call gives the keys, the
 order and the values bit for bit of a freshly built layer.
+
+A layer made of layers is its parts' calls (a transformer layer:
+``attention_params``, ``kaiming_params``, ``norm_params``, each with its
+:attr:`~nnconvert.opspecs.spec.LayerInit.part`); a layer that is a deep
+copy of another (``nn.TransformerEncoder`` copies the layer it is given) is
+``clone_params``, which the printer writes where the copy comes. Where a
+layer's options make a function long (a bidirectional LSTM, attention over
+keys of another width), the common configuration has a short function and
+the ``general_`` one takes every option: the output defines the one it calls,
+and only when its calls save more lines than the definition costs.
+:data:`NEEDS` lists the functions a function calls, which the output then
+defines too.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ are one loop (:mod:`.init_loops`)::
         params: dict[str, Tensor] = {}
         params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
         params |= batch_norm_params("bn1", 16)
+        params |= attention_params("encoder.layers.0.self_attn", 32)
+        ...
+        params |= clone_params(params, "encoder.layers.0", "encoder.layers.1")
         for i in range(2):
             params |= kaiming_params(f"layer1.{i}.conv1", 16, 16, 3, 3, bias=False)
             ...
