@@ -472,7 +472,7 @@ class _LayerCalls:
     def clone(
         self, index: int, source: str | None, first_key: dict[int, str], unknown: set
     ) -> tuple[Statement, list[str]] | None:
-        """``params |= clone_params(params, "enc.layers.0", "enc.layers.1")`` for a copied layer.
+        """``clone_params(params, "enc.layers.0", "enc.layers.1")``: a copied layer.
 
         ``order[index]`` is a copy of ``source`` (:attr:`TensorInit.copy_of`).
         The call stands for the copies when they are the layer's every key,
@@ -497,7 +497,7 @@ class _LayerCalls:
         keys = [k for k in self.state if k.startswith(target_layer + ".")]
         sources = [k for k in self.state if k.startswith(source_layer + ".")]
         rest = [k[len(target_layer) :] for k in keys]
-        if self.order[index : index + len(keys)] != keys:
+        if set(self.order[index : index + len(keys)]) != set(keys):
             return None
         if sorted(rest) != sorted(k[len(source_layer) :] for k in sources):
             return None
