@@ -77,7 +77,7 @@ def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
 def embedding_params(
     prefix: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
 ) -> dict[str, Tensor]:
-    """An `nn.Embedding`: standard normal rows, the `padding_idx` row zeroed."""
+    """An `nn.Embedding` or `nn.EmbeddingBag`: normal rows, the `padding_idx` row zeroed."""
     weight = nn.init.normal_(torch.empty(num_embeddings, embedding_dim))
     if padding_idx is not None:
         weight[padding_idx] = 0
@@ -333,7 +333,7 @@ def batch_norm_call(module: nn.Module) -> LayerInit | None:
 
 
 def embedding_call(module: nn.Module) -> LayerInit | None:
-    """``nn.Embedding`` (``normal_``, the padding row zeroed)."""
+    """``nn.Embedding`` and ``nn.EmbeddingBag`` (``normal_``, the padding row zeroed)."""
     if not _default_dtype(module):
         return None
     padding = module.padding_idx

@@ -140,6 +140,7 @@ SPECS = (
         weights=("weight",),
         ctor_from_weights=_embedding_from_weights,
         init=_embedding_init,
+        init_call=embedding_call,
         forward_signature="input, offsets=None, per_sample_weights=None",
         examples=(
             Example("nn.EmbeddingBag(10, 4)", ((2, 5),), high=10),
