@@ -197,6 +197,31 @@ def test_the_copies_of_a_layer_are_one_clone_each_in_a_loop():
     assert torch.equal(first, last) and first is not last
 
 
+class TiedCopies(nn.Module):
+    """Copies of one layer, two of which then share a weight."""
+
+    def __init__(self):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0)
+        self.encoder = nn.TransformerEncoder(layer, 4, enable_nested_tensor=False)
+        self.encoder.layers[3].linear1.weight = self.encoder.layers[1].linear1.weight
+
+    def forward(self, x):
+        return self.encoder(x)
+
+
+def test_a_copy_with_a_tied_tensor_is_written_tensor_by_tensor():
+    """``clone_params`` would give layer 3 a tensor of its own: its copies stay apart."""
+    namespace = functional(TiedCopies(), (torch.randn(5, 2, 8),))
+    init = namespace["__source__"].split("def init_params")[1]
+    assert 'clone_params(params, "encoder.layers.0", "encoder.layers.2")' in init
+    assert init.count("clone_params(") == 1
+    assert_same_construction(TiedCopies, namespace["init_params"], reordered=True)
+    params = namespace["init_params"]()
+    weight = params["encoder.layers.1.linear1.weight"]
+    assert params["encoder.layers.3.linear1.weight"] is weight
+
+
 class Attentions(nn.Module):
     """Attention layers over keys of different widths: their function calls ``kaiming_params``."""
 
