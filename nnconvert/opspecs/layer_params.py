@@ -114,7 +114,10 @@ def general_recurrent_params(
     *,
     gates: int,
 ) -> dict[str, Tensor]:
-    """`recurrent_params` with every option: no biases, both directions, a projection."""
+    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`.
+
+    With every option: no biases, both directions, a projection (`proj_size`).
+    """
     bound, width = 1 / math.sqrt(hidden_size), proj_size or hidden_size
     directions = ["", "_reverse"] if bidirectional else [""]
     shapes = {}
@@ -173,7 +176,11 @@ def general_attention_params(
     bias: bool = True,
     add_bias_kv: bool = False,
 ) -> dict[str, Tensor]:
-    """`attention_params` with every option: keys or values of other widths, `bias_k`, `bias_v`."""
+    """An `nn.MultiheadAttention`: `out_proj` draws as it is built, then `_reset_parameters`.
+
+    With every option: keys or values of other widths (three projections),
+    `bias_k` and `bias_v`.
+    """
     out_proj = kaiming_params(f"{prefix}.out_proj", embed_dim, embed_dim, bias=bias)
     if kdim is None and vdim is None:
         shapes = {"in_proj_weight": (3 * embed_dim, embed_dim)}
@@ -409,6 +416,8 @@ def transformer_stack_call(module: nn.Module) -> tuple[LayerInit, ...] | None:
     The other layers are copies of the first (``clone_params``, written by
     ``init_params()``'s printer where the copies come).
     """
+    if not len(module.layers):
+        return None
     first = transformer_layer_call(module.layers[0])
     if first is None:
         return None
@@ -429,9 +438,9 @@ def transformer_call(module: nn.Module) -> LayerInit | None:
     if encoder.norm is None or decoder.norm is None or not _default_dtype(module):
         return None
     layers = [*encoder.layers, *decoder.layers]
-    first = encoder.layers[0] if len(encoder.layers) else None
-    if first is None or not len(decoder.layers):
+    if not len(encoder.layers) or not len(decoder.layers):
         return None
+    first = encoder.layers[0]
     shape = first.linear1.weight.shape
     if any(layer.linear1.weight.shape != shape for layer in layers):
         return None

@@ -113,7 +113,10 @@ def general_recurrent_params(
     *,
     gates: int,
 ) -> dict[str, Tensor]:
-    """`recurrent_params` with every option: no biases, both directions, a projection."""
+    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`.
+
+    With every option: no biases, both directions, a projection (`proj_size`).
+    """
     bound, width = 1 / math.sqrt(hidden_size), proj_size or hidden_size
     directions = ["", "_reverse"] if bidirectional else [""]
     shapes = {}
