@@ -10,6 +10,8 @@ blocks, with raw parameters and ties inside them.
 
 from __future__ import annotations
 
+import re
+
 import black
 import pytest
 import torch
@@ -18,7 +20,7 @@ from torch import nn
 import nnconvert
 from nnconvert.naming import MODULE_NAMES
 from nnconvert.opspecs import SPECS
-from nnconvert.opspecs.layer_params import DEFINITIONS, clone_params
+from nnconvert.opspecs.layer_params import DEFINITIONS, NEEDS, clone_params
 from nnconvert.opspecs.spec import Example
 from nnconvert.printer.init_loops import Statement, fold_loops
 
@@ -252,3 +254,188 @@ def test_a_function_that_calls_another_comes_with_its_definition():
         "def general_attention_params("
     )
     assert_same_construction(Attentions, namespace["init_params"], reordered=True)
+
+
+def test_layers_built_in_another_dtype_are_written_tensor_by_tensor():
+    layer = nn.Linear(4, 2, dtype=torch.float64)
+    spec = next(s for s in SPECS if s.module is nn.Linear)
+    assert spec.init_call(layer) is None
+
+
+def test_every_function_another_calls_is_defined_with_it():
+    """The output defines a function and what it calls (``NEEDS``), nothing less."""
+    for name, definition in DEFINITIONS.items():
+        called = {
+            other
+            for other in DEFINITIONS
+            if other != name and re.search(rf"\b{other}\(", definition)
+        }
+        assert called == set(NEEDS.get(name, ())), name
+
+
+def test_every_function_is_a_reserved_black_formatted_name():
+    for name, definition in DEFINITIONS.items():
+        assert name in MODULE_NAMES
+        assert black.format_str(definition, mode=black.Mode()) == definition
+
+
+class Block(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, width)
+        self.scale = nn.Parameter(torch.ones(width))  # no row explains it
+        self.again = nn.Linear(width, width)
+        self.again.weight = self.fc.weight  # a tie inside the block
+
+    def forward(self, x):
+        return self.again(self.fc(self.norm(x))) * self.scale
+
+
+class Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv1d(3, 8, 1)
+        self.blocks = nn.ModuleList([Block(8) for _ in range(4)])
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        x = self.stem(x).transpose(1, 2)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x)
+
+
+def test_repeated_blocks_are_one_loop_that_draws_in_the_same_order():
+    model = Stack()
+    namespace = functional(model, (torch.randn(2, 3, 5),))
+    source = namespace["__source__"]
+    assert "for i in range(4):" in source
+    assert 'params |= kaiming_params(f"blocks.{i}.fc", 8, 8)' in source
+    assert source.count("kaiming_params(f") == 2  # fc and again, once each
+    unknown = {f"blocks.{i}.scale" for i in range(4)}
+    assert_same_construction(Stack, namespace["init_params"], unknown)
+    params = namespace["init_params"]()
+    for i in range(4):
+        assert params[f"blocks.{i}.again.weight"] is params[f"blocks.{i}.fc.weight"]
+    assert "creates the 4 tensors marked below" in source
+
+
+class Scaled(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, width)
+        self.scale = nn.Parameter(torch.ones(width))
+
+    def forward(self, x):
+        return self.fc(self.norm(x)) * self.scale
+
+
+class ScaledStack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(*[Scaled(8) for _ in range(3)])
+        self.norm = nn.BatchNorm1d(8)
+
+    def forward(self, x):
+        return self.norm(self.blocks(x))
+
+
+def test_the_compact_form_is_a_fixed_point():
+    """A functional file is also an input: converting it to its own style changes nothing."""
+    inputs = (torch.randn(4, 8),)
+    conversion = nnconvert.convert(ScaledStack(), "functional", inputs)
+    assert "for i in range(3):" in conversion.source
+    again = nnconvert.convert(
+        load_output(conversion, "ScaledStack"), "functional", inputs
+    )
+    assert again.source == conversion.source
+
+
+def _calls(*prefixes: str) -> list[Statement]:
+    return [Statement(("params |= f(", ", 4)"), (p,)) for p in prefixes]
+
+
+def test_consecutive_identical_blocks_fold_into_a_loop():
+    assert fold_loops(_calls("a", "h.1.x", "h.1.y", "h.2.x", "h.2.y", "b")) == [
+        'params |= f("a", 4)',
+        "for i in range(1, 3):",
+        '    params |= f(f"h.{i}.x", 4)',
+        '    params |= f(f"h.{i}.y", 4)',
+        'params |= f("b", 4)',
+    ]
+
+
+def test_blocks_that_differ_or_save_nothing_stay_as_they_are():
+    different = _calls("h.0.x") + [Statement(("params |= f(", ", 5)"), ("h.1.x",))]
+    assert fold_loops(different) == [
+        'params |= f("h.0.x", 4)',
+        'params |= f("h.1.x", 5)',
+    ]
+    assert fold_loops(_calls("h.0", "h.1")) == [
+        'params |= f("h.0", 4)',
+        'params |= f("h.1", 4)',
+    ]
+    # a key an f-string would have to escape is written as it is
+    odd = _calls("h.0.{x}", "h.1.{x}", "h.2.{x}")
+    assert fold_loops(odd) == [
+        f"params |= f({k!r}, 4)".replace("'", '"')
+        for k in ("h.0.{x}", "h.1.{x}", "h.2.{x}")
+    ]
+
+
+def test_a_statement_naming_keys_outside_its_block_ends_no_loop():
+    tie = Statement(("params[", "] = params[", "]"), ("h.0.w", "emb.weight"))
+    assert fold_loops([tie, tie]) == ['params["h.0.w"] = params["emb.weight"]'] * 2
+
+
+def _growing(prefix: str, width: int) -> Statement:
+    return Statement(("params |= f(", ", ", ")"), (prefix, width))
+
+
+def test_numbers_that_grow_by_a_constant_are_written_in_terms_of_the_index():
+    assert fold_loops([_growing(f"d.{n}.bn", 24 + 12 * n) for n in range(4)]) == [
+        "for i in range(4):",
+        '    params |= f(f"d.{i}.bn", 24 + 12 * i)',
+    ]
+    assert fold_loops([_growing(f"d.{n}.bn", 10 - n) for n in (1, 2, 3)]) == [
+        "for i in range(1, 4):",
+        '    params |= f(f"d.{i}.bn", 10 - i)',
+    ]
+
+
+def test_numbers_that_do_not_grow_by_a_constant_end_the_loop():
+    widths = [16, 32, 64]
+    lines = fold_loops([_growing(f"d.{n}.bn", w) for n, w in enumerate(widths)])
+    assert lines == [f'params |= f("d.{n}.bn", {w})' for n, w in enumerate(widths)]
+
+
+def test_a_loop_over_blocks_whose_width_grows_draws_in_the_same_order():
+    class Dense(nn.Module):
+        def __init__(self, width):
+            super().__init__()
+            self.bn = nn.BatchNorm1d(width)
+            self.fc = nn.Linear(width, 4)
+
+        def forward(self, x):
+            return torch.cat([x, self.fc(self.bn(x))], 1)
+
+    class Growing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.Sequential(*[Dense(8 + 4 * n) for n in range(4)])
+
+        def forward(self, x):
+            return self.layers(x)
+
+    namespace = functional(Growing(), (torch.randn(3, 8),))
+    source = namespace["__source__"]
+    assert 'params |= batch_norm_params(f"layers.{i}.bn", 8 + 4 * i)' in source
+    assert 'params |= kaiming_params(f"layers.{i}.fc", 4, 8 + 4 * i)' in source
+    assert_same_construction(Growing, namespace["init_params"])
+
+
+def test_two_blocks_with_different_numbers_are_no_progression():
+    lines = fold_loops([_growing(f"d.{n}.bn", w) for n, w in enumerate([16, 32])])
+    assert lines == ['params |= f("d.0.bn", 16)', 'params |= f("d.1.bn", 32)']
