@@ -25,7 +25,9 @@ MODULE_NAMES = frozenset(
     | {"unpack_tensor", "base64", "zlib"}
     | {"transformer_encoder_layer", "transformer_encoder"}
     | {"transformer_decoder_layer", "transformer_decoder", "transformer"}
-    | {"kaiming_params", "norm_params", "batch_norm_params"}
+    | {"kaiming_params", "norm_params", "batch_norm_params", "embedding_params"}
+    | {"recurrent_params", "cell_params", "attention_params", "clone_params"}
+    | {"transformer_params", "general_recurrent_params", "general_attention_params"}
 )
 
 

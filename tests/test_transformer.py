@@ -138,9 +138,9 @@ def test_init_params_copies_the_deep_copied_layer():
     inputs = (torch.randn(2, 5, 16), _padding())
     namespace = functional(Encoder(), inputs)
     assert (
-        'params["encoder.layers.1.linear1.weight"]=params['
-        '"encoder.layers.0.linear1.weight"].clone()'
-    ) in "".join(namespace["__source__"].split())
+        'params|=clone_params(params,"encoder.layers.0","encoder.layers.1")'
+        in "".join(namespace["__source__"].split())
+    )
     assert_same_construction(Encoder, namespace["init_params"], reordered=True)
 
 

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .inits import empty, kaiming_uniform_and_bias, zeros
+from .layer_params import attention_call
 from .spec import BATCH_FIRST, TRAINING, Example, OpSpec, TensorInit
 
 
@@ -136,6 +137,7 @@ SPECS = (
         },
         ctor_from_weights=_from_weights,
         init=_init,
+        init_call=attention_call,
         forward_signature=(
             "query, key, value, key_padding_mask=None, need_weights=True, "
             "attn_mask=None, average_attn_weights=True, is_causal=False"

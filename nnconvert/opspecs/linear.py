@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .inits import empty, kaiming_uniform_and_bias, uniform_fan_in
-from .layer_params import kaiming_call
+from .layer_params import embedding_call, kaiming_call
 from .spec import Example, OpSpec, TensorInit, identity
 
 
@@ -109,6 +109,7 @@ SPECS = (
         weights=("weight",),
         ctor_from_weights=_embedding_from_weights,
         init=_embedding_init,
+        init_call=embedding_call,
         examples=(
             Example("nn.Embedding(10, 4)", ((2, 5),), high=10),
             Example("nn.Embedding(10, 4, padding_idx=0)", ((2, 5),), high=10),
@@ -139,6 +140,7 @@ SPECS = (
         weights=("weight",),
         ctor_from_weights=_embedding_from_weights,
         init=_embedding_init,
+        init_call=embedding_call,
         forward_signature="input, offsets=None, per_sample_weights=None",
         examples=(
             Example("nn.EmbeddingBag(10, 4)", ((2, 5),), high=10),

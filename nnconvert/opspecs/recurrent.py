@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .inits import uniform_fan_in
+from .layer_params import recurrent_call
 from .spec import (
     Arguments,
     Example,
@@ -371,6 +372,7 @@ def _row(
         canonical=_canonical,
         ctor_from_weights=_ctor_from_weights(gates),
         init=_uniform_init,
+        init_call=recurrent_call,
         examples=examples,
         ctor_signature=ctor_signature,
         forward_signature="input, hx=None",
@@ -468,6 +470,7 @@ def _cell_row(
         ctor_attributes={"bias": _has_bias},
         ctor_from_weights=_cell_from_weights,
         init=_uniform_init,
+        init_call=recurrent_call,
         examples=examples,
         ctor_signature=ctor_signature,
         forward_signature="input, hx=None",

@@ -327,6 +327,10 @@ class LayerInit:
     function: Callable[..., dict]
     arguments: tuple[Any, ...]
     keywords: tuple[tuple[str, Any], ...] = ()
+    #: The submodule the call creates, for a layer written as its parts (a
+    #: transformer layer: ``self_attn``, ``linear1`` ...): its row's ``init``
+    #: attributes under ``part``; "" for the whole layer.
+    part: str = ""
 
 
 @dataclass(frozen=True)
@@ -442,8 +446,10 @@ class OpSpec:
     init_call
         The same tensors as ``init`` from one call of a function the output
         defines (:class:`LayerInit`, :mod:`.layer_params`), so that
-        ``init_params()`` spends one line on the layer; None for a
-        configuration that function does not cover.
+        ``init_params()`` spends one line on the layer, or one call per
+        part for a layer made of parts (a transformer layer; each
+        :attr:`LayerInit.part`); None for a configuration the functions do
+        not cover.
     examples
         Configurations the tests convert in every style; every row has some.
     ctor_signature
@@ -483,7 +489,9 @@ class OpSpec:
     updates: Callable[[nn.Module], list[tuple[Callable, tuple]]] | None = None
     aliases: tuple[Alias, ...] = ()
     init: Callable[[nn.Module], list[TensorInit]] | None = None
-    init_call: Callable[[nn.Module], LayerInit | None] | None = None
+    init_call: (
+        Callable[[nn.Module], LayerInit | tuple[LayerInit, ...] | None] | None
+    ) = None
     examples: tuple[Example, ...] = ()
     ctor_signature: str | None = None
     forward_signature: str | None = None

@@ -38,6 +38,11 @@ from torch import Tensor, nn
 from ..errors import ConversionError
 from .attention import _init as attention_init
 from .inits import affine_ones_zeros, empty, kaiming_uniform_and_bias
+from .layer_params import (
+    transformer_call,
+    transformer_layer_call,
+    transformer_stack_call,
+)
 from .spec import (
     Arguments,
     Example,
@@ -824,6 +829,7 @@ SPECS = (
         canonical=_canonical,
         ctor_from_weights=_encoder_layer_from_weights,
         init=_layer_init,
+        init_call=transformer_layer_call,
         examples=_layer_examples(
             "dim_feedforward=32",
             "dim_feedforward=32, dropout=0.0, batch_first=True",
@@ -880,6 +886,7 @@ SPECS = (
         canonical=_canonical,
         ctor_from_weights=_encoder_from_weights,
         init=_stack_init,
+        init_call=transformer_stack_call,
         examples=(
             Example(
                 "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 4, dim_feedforward=32), num_layers=2)",
@@ -924,6 +931,7 @@ SPECS = (
         canonical=_canonical,
         ctor_from_weights=_decoder_layer_from_weights,
         init=_layer_init,
+        init_call=transformer_layer_call,
         examples=(
             Example(
                 "nn.TransformerDecoderLayer(16, 4, dim_feedforward=32)",
@@ -969,6 +977,7 @@ SPECS = (
         canonical=_canonical,
         ctor_from_weights=_decoder_from_weights,
         init=_stack_init,
+        init_call=transformer_stack_call,
         examples=(
             Example(
                 "nn.TransformerDecoder(nn.TransformerDecoderLayer(16, 4, dim_feedforward=32), num_layers=2)",
@@ -1022,6 +1031,7 @@ SPECS = (
         canonical=_canonical,
         ctor_from_weights=_transformer_from_weights,
         init=_transformer_init,
+        init_call=transformer_call,
         examples=(
             Example(
                 "nn.Transformer(16, 4, num_encoder_layers=2, num_decoder_layers=1, "

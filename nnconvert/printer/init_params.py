@@ -13,6 +13,9 @@ are one loop (:mod:`.init_loops`)::
         params: dict[str, Tensor] = {}
         params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
         params |= batch_norm_params("bn1", 16)
+        params |= attention_params("encoder.layers.0.self_attn", 32)
+        ...
+        params |= clone_params(params, "encoder.layers.0", "encoder.layers.1")
         for i in range(2):
             params |= kaiming_params(f"layer1.{i}.conv1", 16, 16, 3, 3, bias=False)
             ...
@@ -59,8 +62,8 @@ from ..errors import ConversionError
 from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
-from ..opspecs.layer_params import DEFINITIONS
-from ..opspecs.spec import TensorInit
+from ..opspecs.layer_params import DEFINITIONS, NEEDS
+from ..opspecs.spec import LayerInit, TensorInit
 from ..helper_origins import ancestry, helper_comments
 from ..source_text import (
     INIT_SUMMARY,
@@ -231,16 +234,27 @@ class _Body:
 
     @property
     def definitions(self) -> list[str]:
-        return [DEFINITIONS[name].rstrip("\n") for name in self.functions]
+        return [DEFINITIONS[name].rstrip("\n") for name in _with_needs(self.functions)]
 
     @property
     def cost(self) -> int:
-        """About how many lines the body and its definitions take after black."""
-        written = self.lines + [
-            line for d in self.definitions for line in d.split("\n")
-        ]
-        long = sum(len(line) > _BLACK_LINE_LENGTH - 4 for line in written)
-        return len(written) + 2 * long + 2 * len(self.definitions)
+        """About how many lines the body and its definitions take after black.
+
+        The body's lines are indented, and black splits the long ones; the
+        definitions are black's already (a docstring line may stay long).
+        """
+        defined = [line for d in self.definitions for line in d.split("\n")]
+        long = sum(len(line) > _BLACK_LINE_LENGTH - 4 for line in self.lines)
+        return len(self.lines) + 2 * long + len(defined) + 2 * len(self.definitions)
+
+
+def _with_needs(functions: list[str]) -> list[str]:
+    """``functions`` and the functions they call (:data:`NEEDS`), each of those first."""
+    ordered: dict[str, None] = {}
+    for name in functions:
+        ordered.update(dict.fromkeys(_with_needs(list(NEEDS.get(name, ())))))
+        ordered.setdefault(name)
+    return list(ordered)
 
 
 #: black's line length; a longer statement takes about three lines.
@@ -287,6 +301,14 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
             continue
         tensor = state[key]
         source = model.copies[key]
+        clone = layer_calls.clone(index, source, first_key, unknown)
+        if clone is not None:  # a deep copy of a whole layer, in one call
+            statement, keys = clone
+            statements.append(statement)
+            for clone_key in keys:
+                first_key.setdefault(id(state[clone_key]), clone_key)
+                tied.written.add(clone_key)
+            continue
         if source is not None:  # a deep copy, as its layer's constructor made it
             statements.append(
                 Statement(("params[", "] = params[", "].clone()"), (key, source))
@@ -300,10 +322,11 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
             inits[prefix] = _layer_inits(owner)
         call = layer_calls.at(index, prefix, owner, inits[prefix], first_key)
         if call is not None:
-            statements.append(call)
-            for attribute_key in (f"{prefix}.{a}" for a in inits[prefix]):
-                first_key.setdefault(id(state[attribute_key]), attribute_key)
-                tied.written.add(attribute_key)
+            statement, keys = call
+            statements.append(statement)
+            for call_key in keys:
+                first_key.setdefault(id(state[call_key]), call_key)
+                tied.written.add(call_key)
             continue
         init = inits[prefix].get(attribute)
         alias = tied.alias(key, tensor, init is not None, first_key)
@@ -334,7 +357,7 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
         Statement.text(line) for line in model.comments[1]
     ]
     lines = ["params: dict[str, Tensor] = {}", *fold_loops(statements), "return params"]
-    for name in layer_calls.used:
+    for name in _with_needs(list(layer_calls.used)):
         _use_modules(DEFINITIONS[name], imports)
     return _Body(lines, list(layer_calls.used), imports, first_key, unknown)
 
@@ -342,12 +365,16 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
 class _LayerCalls:
     """Layers written as one call of a :mod:`~nnconvert.opspecs.layer_params` function.
 
-    A layer qualifies when its row gives a call (:attr:`OpSpec.init_call`),
-    its keys are exactly its row's, in the row's order, next to each other in
-    construction order, and each of them would be drawn in place (not a
-    copy, not a second name of a tensor written already; a tie's keys are
-    drawn, and tied after every draw): the call then makes the draws its
-    per-tensor statements would, in the same place.
+    A layer qualifies when its row gives a call (:attr:`OpSpec.init_call`)
+    and its keys are exactly its row's. Each call (the whole layer's, or one
+    per part of a layer made of parts) then stands for the row's keys it
+    covers, when they are next to each other in construction order, in the
+    row's order, and each of them would be drawn in place (not a copy, not
+    a second name of a tensor written already; a tie's keys are drawn, and
+    tied after every draw): the call makes the draws its per-tensor
+    statements would, in the same place. A layer that is a deep copy of
+    another (``nn.TransformerEncoder``'s) is one ``clone_params`` call
+    (:meth:`clone`).
     """
 
     def __init__(
@@ -362,6 +389,8 @@ class _LayerCalls:
         self.tie_keys = set(tied.sources) | set(tied.sources.values())
         self.done: set[str] = set()
         self.used: dict[str, None] = {}  # the functions called, in order
+        #: per layer prefix: its calls by the first key each covers
+        self.parts: dict[str, dict[str, tuple[LayerInit, list[str]]]] = {}
 
     def at(
         self,
@@ -370,19 +399,19 @@ class _LayerCalls:
         layer: nn.Module | None,
         inits: dict[str, TensorInit],
         first_key: dict[int, str],
-    ) -> Statement | None:
-        """The call creating the layer at ``prefix``, whose first key is ``order[index]``; else None.
+    ) -> tuple[Statement, list[str]] | None:
+        """The call creating the keys from ``order[index]`` on, and those keys; else None.
 
         ``first_key`` holds the tensors written so far: a layer registered
         twice is written as the first one's tensors under its second name.
         """
-        spec = None if layer is None or not prefix else spec_for_module(layer)
-        if spec is None or spec.init_call is None:
+        if prefix not in self.parts:
+            self.parts[prefix] = self._calls(prefix, layer, inits)
+        found = self.parts[prefix].get(self.order[index])
+        if found is None:
             return None
-        keys = [f"{prefix}.{attribute}" for attribute in inits]
+        call, keys = found
         if self.order[index : index + len(keys)] != keys:
-            return None
-        if set(layer.state_dict()) != set(inits):
             return None
         tensors = {id(self.state[key]) for key in keys}
         if len(tensors) < len(keys) or any(
@@ -390,21 +419,14 @@ class _LayerCalls:
             for key in keys
         ):
             return None
-        if any(i.then or i.before or i.copy_of for i in inits.values()):
-            return None
-        for key, attribute in zip(keys, inits):
-            if self.model.layers[key] != (prefix, attribute):
-                return None  # (its row has no copy_of, so neither has the key)
-        call = spec.init_call(layer)
-        if call is None:
-            return None
         name = call.function.__name__
-        if self.allowed is not None and name not in self.allowed:
+        if not self._allows(name):
             return None
         self.used.setdefault(name)
         self.done.update(keys)
         # integer arguments are slots: a loop may write them as ``24 + 12 * i``
-        pieces, slots = [f"params |= {name}(", ", "], [prefix]
+        part = f"{prefix}.{call.part}" if call.part else prefix
+        pieces, slots = [f"params |= {name}(", ", "], [part]
         for argument in call.arguments:
             if type(argument) is int:
                 slots.append(argument)
@@ -413,7 +435,85 @@ class _LayerCalls:
                 pieces[-1] += f"{literal(argument)}, "
         pieces[-1] = pieces[-1][: -len(", ")]
         pieces[-1] += "".join(f", {k}={literal(v)}" for k, v in call.keywords) + ")"
-        return Statement(tuple(pieces), tuple(slots))
+        return Statement(tuple(pieces), tuple(slots)), keys
+
+    def _calls(
+        self, prefix: str, layer: nn.Module | None, inits: dict[str, TensorInit]
+    ) -> dict[str, tuple[LayerInit, list[str]]]:
+        """The layer's calls, each with the keys it creates, by the first of them."""
+        spec = None if layer is None or not prefix else spec_for_module(layer)
+        if spec is None or spec.init_call is None:
+            return {}
+        if set(layer.state_dict()) != set(inits):
+            return {}
+        calls = spec.init_call(layer)
+        if calls is None:
+            return {}
+        found = {}
+        for call in calls if isinstance(calls, tuple) else (calls,):
+            dot = f"{call.part}." if call.part else ""
+            attributes = [a for a in inits if a.startswith(dot)]
+            # a part's draws are its own; a whole layer's call makes all of them
+            if not attributes or any(
+                call.part and (inits[a].before or inits[a].copy_of) for a in attributes
+            ):
+                continue
+            keys = [f"{prefix}.{a}" for a in attributes]
+            if any(
+                self.model.layers[k] != (prefix, a) for k, a in zip(keys, attributes)
+            ):
+                continue
+            found[keys[0]] = (call, keys)
+        return found
+
+    def _allows(self, name: str) -> bool:
+        return self.allowed is None or name in self.allowed
+
+    def clone(
+        self, index: int, source: str | None, first_key: dict[int, str], unknown: set
+    ) -> tuple[Statement, list[str]] | None:
+        """``clone_params(params, "enc.layers.0", "enc.layers.1")``: a copied layer.
+
+        ``order[index]`` is a copy of ``source`` (:attr:`TensorInit.copy_of`).
+        The call stands for the copies when they are the layer's every key,
+        next to each other, each a copy of the same key of the source layer,
+        whose keys are all written (none unknown, none tied): the dict then
+        holds exactly the source layer's tensors under its prefix.
+        """
+        key = self.order[index]
+        if source is None or not self._allows("clone_params"):
+            return None
+        target_parts, source_parts = key.split("."), source.split(".")
+        common = 0
+        while (
+            common < min(len(target_parts), len(source_parts)) - 1
+            and target_parts[-1 - common] == source_parts[-1 - common]
+        ):
+            common += 1
+        if common == 0:
+            return None
+        target_layer = ".".join(target_parts[:-common])
+        source_layer = ".".join(source_parts[:-common])
+        keys = [k for k in self.state if k.startswith(target_layer + ".")]
+        sources = [k for k in self.state if k.startswith(source_layer + ".")]
+        rest = [k[len(target_layer) :] for k in keys]
+        if set(self.order[index : index + len(keys)]) != set(keys):
+            return None
+        if sorted(rest) != sorted(k[len(source_layer) :] for k in sources):
+            return None
+        if any(self.model.copies[k] != source_layer + r for k, r in zip(keys, rest)):
+            return None
+        tensors = [id(self.state[k]) for k in keys + sources]
+        if len(set(tensors)) < len(tensors) or any(
+            k in self.tie_keys or k in unknown for k in keys + sources
+        ):
+            return None
+        if any(first_key.get(id(self.state[k])) != k for k in sources):
+            return None  # not all written yet
+        self.used.setdefault("clone_params")
+        self.done.update(keys)
+        pieces = (f"params |= clone_params(params, {literal(source_layer)}, ", ")")
+        return Statement(pieces, (target_layer,)), keys
 
 
 def _with_target(template: str, key: str) -> Statement:

@@ -153,7 +153,7 @@ def bert_encoder(
     input_ids: Tensor,
     attention_mask: Tensor,
     *,
-    training: bool = False
+    training: bool = False,
 ) -> Tensor:
     positions = torch.arange(input_ids.size(1), device=input_ids.device)
     x = F.embedding(input_ids, params["token_embeddings.weight"])
@@ -212,6 +212,33 @@ def bert_encoder(
     return pooled
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def clone_params(
+    params: dict[str, Tensor], source: str, target: str
+) -> dict[str, Tensor]:
+    """The layer at `source` again at `target`, as `copy.deepcopy` copies a layer.
+
+    `nn.TransformerEncoder` and `nn.TransformerDecoder` build their layers
+    as copies of the one they are given: equal tensors, no draws.
+    """
+    return {
+        target + key[len(source) :]: tensor.clone()
+        for key, tensor in params.items()
+        if key.startswith(source + ".")
+    }
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `bert_encoder`, with the original `state_dict()` keys.
 
@@ -235,69 +262,14 @@ def init_params() -> dict[str, Tensor]:
         torch.empty(96, 32)
     )
     params["encoder.layers.0.self_attn.in_proj_bias"] = torch.zeros(96)
-    params["encoder.layers.0.linear1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 32), a=math.sqrt(5)
-    )
-    params["encoder.layers.0.linear1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["encoder.layers.0.linear2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 64), a=math.sqrt(5)
-    )
-    params["encoder.layers.0.linear2.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
+    params |= kaiming_params("encoder.layers.0.linear1", 64, 32)
+    params |= kaiming_params("encoder.layers.0.linear2", 32, 64)
     params["encoder.layers.0.norm1.weight"] = torch.ones(32)
     params["encoder.layers.0.norm1.bias"] = torch.zeros(32)
     params["encoder.layers.0.norm2.weight"] = torch.ones(32)
     params["encoder.layers.0.norm2.bias"] = torch.zeros(32)
-    params["encoder.layers.1.self_attn.in_proj_weight"] = params[
-        "encoder.layers.0.self_attn.in_proj_weight"
-    ].clone()
-    params["encoder.layers.1.self_attn.in_proj_bias"] = params[
-        "encoder.layers.0.self_attn.in_proj_bias"
-    ].clone()
-    params["encoder.layers.1.self_attn.out_proj.weight"] = params[
-        "encoder.layers.0.self_attn.out_proj.weight"
-    ].clone()
-    params["encoder.layers.1.self_attn.out_proj.bias"] = params[
-        "encoder.layers.0.self_attn.out_proj.bias"
-    ].clone()
-    params["encoder.layers.1.linear1.weight"] = params[
-        "encoder.layers.0.linear1.weight"
-    ].clone()
-    params["encoder.layers.1.linear1.bias"] = params[
-        "encoder.layers.0.linear1.bias"
-    ].clone()
-    params["encoder.layers.1.linear2.weight"] = params[
-        "encoder.layers.0.linear2.weight"
-    ].clone()
-    params["encoder.layers.1.linear2.bias"] = params[
-        "encoder.layers.0.linear2.bias"
-    ].clone()
-    params["encoder.layers.1.norm1.weight"] = params[
-        "encoder.layers.0.norm1.weight"
-    ].clone()
-    params["encoder.layers.1.norm1.bias"] = params[
-        "encoder.layers.0.norm1.bias"
-    ].clone()
-    params["encoder.layers.1.norm2.weight"] = params[
-        "encoder.layers.0.norm2.weight"
-    ].clone()
-    params["encoder.layers.1.norm2.bias"] = params[
-        "encoder.layers.0.norm2.bias"
-    ].clone()
+    params |= clone_params(params, "encoder.layers.0", "encoder.layers.1")
     # the pooler: the first ([CLS]) token through a dense layer and tanh
-    params["pooler.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32), a=math.sqrt(5)
-    )
-    params["pooler.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["classifier.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(3, 32), a=math.sqrt(5)
-    )
-    params["classifier.bias"] = nn.init.uniform_(
-        torch.empty(3), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= kaiming_params("pooler", 32, 32)
+    params |= kaiming_params("classifier", 3, 32)
     return params

@@ -99,6 +99,25 @@ def char_lstm(
     return (logits, outs)
 
 
+def recurrent_params(
+    prefix: str, input_size: int, hidden_size: int, num_layers: int = 1, *, gates: int
+) -> dict[str, Tensor]:
+    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`."""
+    bound = 1 / math.sqrt(hidden_size)
+    params = {}
+    for layer in range(num_layers):
+        shapes = {
+            "weight_ih": (gates * hidden_size, hidden_size if layer else input_size),
+            "weight_hh": (gates * hidden_size, hidden_size),
+            "bias_ih": (gates * hidden_size,),
+            "bias_hh": (gates * hidden_size,),
+        }
+        for name, shape in shapes.items():
+            weight = nn.init.uniform_(torch.empty(shape), -bound, bound)
+            params[f"{prefix}.{name}_l{layer}"] = weight
+    return params
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `char_lstm`, with the original `state_dict()` keys.
 
@@ -108,30 +127,7 @@ def init_params() -> dict[str, Tensor]:
     """
     params: dict[str, Tensor] = {}
     params["embed.weight"] = nn.init.normal_(torch.empty(40, 16))
-    params["lstm.weight_ih_l0"] = nn.init.uniform_(
-        torch.empty(128, 16), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.weight_hh_l0"] = nn.init.uniform_(
-        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.bias_ih_l0"] = nn.init.uniform_(
-        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.bias_hh_l0"] = nn.init.uniform_(
-        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.weight_ih_l1"] = nn.init.uniform_(
-        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.weight_hh_l1"] = nn.init.uniform_(
-        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.bias_ih_l1"] = nn.init.uniform_(
-        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.bias_hh_l1"] = nn.init.uniform_(
-        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= recurrent_params("lstm", 16, 32, num_layers=2, gates=4)
     params["decoder.weight"] = nn.init.kaiming_uniform_(
         torch.empty(40, 32), a=math.sqrt(5)
     )

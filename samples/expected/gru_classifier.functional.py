@@ -102,6 +102,40 @@ def gru_classifier(
     return hidden
 
 
+def general_recurrent_params(
+    prefix: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bias: bool = True,
+    bidirectional: bool = False,
+    proj_size: int = 0,
+    *,
+    gates: int,
+) -> dict[str, Tensor]:
+    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`.
+
+    With every option: no biases, both directions, a projection (`proj_size`).
+    """
+    bound, width = 1 / math.sqrt(hidden_size), proj_size or hidden_size
+    directions = ["", "_reverse"] if bidirectional else [""]
+    shapes = {}
+    for layer in range(num_layers):
+        inputs = width * len(directions) if layer else input_size
+        for suffix in directions:
+            shapes[f"weight_ih_l{layer}{suffix}"] = (gates * hidden_size, inputs)
+            shapes[f"weight_hh_l{layer}{suffix}"] = (gates * hidden_size, width)
+            if bias:
+                shapes[f"bias_ih_l{layer}{suffix}"] = (gates * hidden_size,)
+                shapes[f"bias_hh_l{layer}{suffix}"] = (gates * hidden_size,)
+            if proj_size:
+                shapes[f"weight_hr_l{layer}{suffix}"] = (proj_size, hidden_size)
+    return {
+        f"{prefix}.{name}": nn.init.uniform_(torch.empty(shape), -bound, bound)
+        for name, shape in shapes.items()
+    }
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `gru_classifier`, with the original `state_dict()` keys.
 
@@ -112,53 +146,8 @@ def init_params() -> dict[str, Tensor]:
     params: dict[str, Tensor] = {}
     params["embedding.weight"] = nn.init.normal_(torch.empty(50, 16))
     params["embedding.weight"][0] = 0
-    params["gru.weight_ih_l0"] = nn.init.uniform_(
-        torch.empty(72, 16), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.weight_hh_l0"] = nn.init.uniform_(
-        torch.empty(72, 24), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.bias_ih_l0"] = nn.init.uniform_(
-        torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.bias_hh_l0"] = nn.init.uniform_(
-        torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.weight_ih_l0_reverse"] = nn.init.uniform_(
-        torch.empty(72, 16), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.weight_hh_l0_reverse"] = nn.init.uniform_(
-        torch.empty(72, 24), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.bias_ih_l0_reverse"] = nn.init.uniform_(
-        torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.bias_hh_l0_reverse"] = nn.init.uniform_(
-        torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.weight_ih_l1"] = nn.init.uniform_(
-        torch.empty(72, 48), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.weight_hh_l1"] = nn.init.uniform_(
-        torch.empty(72, 24), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.bias_ih_l1"] = nn.init.uniform_(
-        torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.bias_hh_l1"] = nn.init.uniform_(
-        torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.weight_ih_l1_reverse"] = nn.init.uniform_(
-        torch.empty(72, 48), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.weight_hh_l1_reverse"] = nn.init.uniform_(
-        torch.empty(72, 24), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.bias_ih_l1_reverse"] = nn.init.uniform_(
-        torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
-    )
-    params["gru.bias_hh_l1_reverse"] = nn.init.uniform_(
-        torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
+    params |= general_recurrent_params(
+        "gru", 16, 24, num_layers=2, bidirectional=True, gates=3
     )
     params["fc.weight"] = nn.init.kaiming_uniform_(torch.empty(4, 48), a=math.sqrt(5))
     params["fc.bias"] = nn.init.uniform_(

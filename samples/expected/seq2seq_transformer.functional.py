@@ -498,6 +498,91 @@ def seq2_seq_transformer(
     return outs
 
 
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def attention_params(
+    prefix: str, embed_dim: int, bias: bool = True
+) -> dict[str, Tensor]:
+    """An `nn.MultiheadAttention`: `out_proj` draws as it is built, then `_reset_parameters`."""
+    out_proj = kaiming_params(f"{prefix}.out_proj", embed_dim, embed_dim, bias=bias)
+    weight = nn.init.xavier_uniform_(torch.empty(3 * embed_dim, embed_dim))
+    params = {f"{prefix}.in_proj_weight": weight}
+    if bias:
+        params[f"{prefix}.in_proj_bias"] = torch.zeros(3 * embed_dim)
+        out_proj[f"{prefix}.out_proj.bias"] = torch.zeros(embed_dim)
+    return params | out_proj
+
+
+def norm_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """A normalisation layer's affine weight (ones) and bias (zeros) of `shape`."""
+    params = {f"{prefix}.weight": torch.ones(shape)}
+    if bias:
+        params[f"{prefix}.bias"] = torch.zeros(shape)
+    return params
+
+
+def clone_params(
+    params: dict[str, Tensor], source: str, target: str
+) -> dict[str, Tensor]:
+    """The layer at `source` again at `target`, as `copy.deepcopy` copies a layer.
+
+    `nn.TransformerEncoder` and `nn.TransformerDecoder` build their layers
+    as copies of the one they are given: equal tensors, no draws.
+    """
+    return {
+        target + key[len(source) :]: tensor.clone()
+        for key, tensor in params.items()
+        if key.startswith(source + ".")
+    }
+
+
+def transformer_params(
+    prefix: str,
+    d_model: int,
+    num_encoder_layers: int,
+    num_decoder_layers: int,
+    dim_feedforward: int,
+    bias: bool = True,
+) -> dict[str, Tensor]:
+    """An `nn.Transformer`: per stack, its first layer as built, the others copies of it.
+
+    Then `_reset_parameters` draws every matrix anew with `xavier_uniform_`,
+    in `parameters()` order (the order of the keys here).
+    """
+    params = {}
+    stacks = {"encoder": num_encoder_layers, "decoder": num_decoder_layers}
+    for stack, count in stacks.items():
+        first = f"{prefix}.{stack}.layers.0"
+        attentions = ["self_attn", "multihead_attn"][: 1 + (stack == "decoder")]
+        for name in attentions:
+            params |= attention_params(f"{first}.{name}", d_model, bias=bias)
+        params |= kaiming_params(
+            f"{first}.linear1", dim_feedforward, d_model, bias=bias
+        )
+        params |= kaiming_params(
+            f"{first}.linear2", d_model, dim_feedforward, bias=bias
+        )
+        for norm in range(1, len(attentions) + 2):
+            params |= norm_params(f"{first}.norm{norm}", d_model, bias=bias)
+        for layer in range(1, count):
+            params |= clone_params(params, first, f"{prefix}.{stack}.layers.{layer}")
+        params |= norm_params(f"{prefix}.{stack}.norm", d_model, bias=bias)
+    for tensor in params.values():
+        if tensor.dim() > 1:
+            nn.init.xavier_uniform_(tensor)
+    return params
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `seq2_seq_transformer`, with the original `state_dict()` keys.
 
@@ -509,171 +594,8 @@ def init_params() -> dict[str, Tensor]:
     reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
     """
     params: dict[str, Tensor] = {}
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.kaiming_uniform_(torch.empty(32, 32), a=math.sqrt(5))
-    params["transformer.encoder.layers.0.self_attn.out_proj.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    nn.init.constant_(
-        params["transformer.encoder.layers.0.self_attn.out_proj.bias"], 0.0
-    )
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.xavier_uniform_(torch.empty(96, 32))
-    params["transformer.encoder.layers.0.self_attn.in_proj_bias"] = torch.zeros(96)
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.kaiming_uniform_(torch.empty(64, 32), a=math.sqrt(5))
-    params["transformer.encoder.layers.0.linear1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.kaiming_uniform_(torch.empty(32, 64), a=math.sqrt(5))
-    params["transformer.encoder.layers.0.linear2.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
-    params["transformer.encoder.layers.0.norm1.weight"] = torch.ones(32)
-    params["transformer.encoder.layers.0.norm1.bias"] = torch.zeros(32)
-    params["transformer.encoder.layers.0.norm2.weight"] = torch.ones(32)
-    params["transformer.encoder.layers.0.norm2.bias"] = torch.zeros(32)
-    params["transformer.encoder.layers.1.self_attn.in_proj_bias"] = params[
-        "transformer.encoder.layers.0.self_attn.in_proj_bias"
-    ].clone()
-    params["transformer.encoder.layers.1.self_attn.out_proj.bias"] = params[
-        "transformer.encoder.layers.0.self_attn.out_proj.bias"
-    ].clone()
-    params["transformer.encoder.layers.1.linear1.bias"] = params[
-        "transformer.encoder.layers.0.linear1.bias"
-    ].clone()
-    params["transformer.encoder.layers.1.linear2.bias"] = params[
-        "transformer.encoder.layers.0.linear2.bias"
-    ].clone()
-    params["transformer.encoder.layers.1.norm1.weight"] = params[
-        "transformer.encoder.layers.0.norm1.weight"
-    ].clone()
-    params["transformer.encoder.layers.1.norm1.bias"] = params[
-        "transformer.encoder.layers.0.norm1.bias"
-    ].clone()
-    params["transformer.encoder.layers.1.norm2.weight"] = params[
-        "transformer.encoder.layers.0.norm2.weight"
-    ].clone()
-    params["transformer.encoder.layers.1.norm2.bias"] = params[
-        "transformer.encoder.layers.0.norm2.bias"
-    ].clone()
-    params["transformer.encoder.norm.weight"] = torch.ones(32)
-    params["transformer.encoder.norm.bias"] = torch.zeros(32)
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.kaiming_uniform_(torch.empty(32, 32), a=math.sqrt(5))
-    params["transformer.decoder.layers.0.self_attn.out_proj.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    nn.init.constant_(
-        params["transformer.decoder.layers.0.self_attn.out_proj.bias"], 0.0
-    )
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.xavier_uniform_(torch.empty(96, 32))
-    params["transformer.decoder.layers.0.self_attn.in_proj_bias"] = torch.zeros(96)
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.kaiming_uniform_(torch.empty(32, 32), a=math.sqrt(5))
-    params["transformer.decoder.layers.0.multihead_attn.out_proj.bias"] = (
-        nn.init.uniform_(torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32))
-    )
-    nn.init.constant_(
-        params["transformer.decoder.layers.0.multihead_attn.out_proj.bias"], 0.0
-    )
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.xavier_uniform_(torch.empty(96, 32))
-    params["transformer.decoder.layers.0.multihead_attn.in_proj_bias"] = torch.zeros(96)
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.kaiming_uniform_(torch.empty(64, 32), a=math.sqrt(5))
-    params["transformer.decoder.layers.0.linear1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    # drawn by the constructor, then replaced by xavier_uniform_ below
-    nn.init.kaiming_uniform_(torch.empty(32, 64), a=math.sqrt(5))
-    params["transformer.decoder.layers.0.linear2.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
-    params["transformer.decoder.layers.0.norm1.weight"] = torch.ones(32)
-    params["transformer.decoder.layers.0.norm1.bias"] = torch.zeros(32)
-    params["transformer.decoder.layers.0.norm2.weight"] = torch.ones(32)
-    params["transformer.decoder.layers.0.norm2.bias"] = torch.zeros(32)
-    params["transformer.decoder.layers.0.norm3.weight"] = torch.ones(32)
-    params["transformer.decoder.layers.0.norm3.bias"] = torch.zeros(32)
-    params["transformer.decoder.layers.1.self_attn.in_proj_bias"] = params[
-        "transformer.decoder.layers.0.self_attn.in_proj_bias"
-    ].clone()
-    params["transformer.decoder.layers.1.self_attn.out_proj.bias"] = params[
-        "transformer.decoder.layers.0.self_attn.out_proj.bias"
-    ].clone()
-    params["transformer.decoder.layers.1.multihead_attn.in_proj_bias"] = params[
-        "transformer.decoder.layers.0.multihead_attn.in_proj_bias"
-    ].clone()
-    params["transformer.decoder.layers.1.multihead_attn.out_proj.bias"] = params[
-        "transformer.decoder.layers.0.multihead_attn.out_proj.bias"
-    ].clone()
-    params["transformer.decoder.layers.1.linear1.bias"] = params[
-        "transformer.decoder.layers.0.linear1.bias"
-    ].clone()
-    params["transformer.decoder.layers.1.linear2.bias"] = params[
-        "transformer.decoder.layers.0.linear2.bias"
-    ].clone()
-    params["transformer.decoder.layers.1.norm1.weight"] = params[
-        "transformer.decoder.layers.0.norm1.weight"
-    ].clone()
-    params["transformer.decoder.layers.1.norm1.bias"] = params[
-        "transformer.decoder.layers.0.norm1.bias"
-    ].clone()
-    params["transformer.decoder.layers.1.norm2.weight"] = params[
-        "transformer.decoder.layers.0.norm2.weight"
-    ].clone()
-    params["transformer.decoder.layers.1.norm2.bias"] = params[
-        "transformer.decoder.layers.0.norm2.bias"
-    ].clone()
-    params["transformer.decoder.layers.1.norm3.weight"] = params[
-        "transformer.decoder.layers.0.norm3.weight"
-    ].clone()
-    params["transformer.decoder.layers.1.norm3.bias"] = params[
-        "transformer.decoder.layers.0.norm3.bias"
-    ].clone()
-    params["transformer.decoder.norm.weight"] = torch.ones(32)
-    params["transformer.decoder.norm.bias"] = torch.zeros(32)
-    for i in range(2):
-        params[f"transformer.encoder.layers.{i}.self_attn.in_proj_weight"] = (
-            nn.init.xavier_uniform_(torch.empty(96, 32))
-        )
-        params[f"transformer.encoder.layers.{i}.self_attn.out_proj.weight"] = (
-            nn.init.xavier_uniform_(torch.empty(32, 32))
-        )
-        params[f"transformer.encoder.layers.{i}.linear1.weight"] = (
-            nn.init.xavier_uniform_(torch.empty(64, 32))
-        )
-        params[f"transformer.encoder.layers.{i}.linear2.weight"] = (
-            nn.init.xavier_uniform_(torch.empty(32, 64))
-        )
-    for i in range(2):
-        params[f"transformer.decoder.layers.{i}.self_attn.in_proj_weight"] = (
-            nn.init.xavier_uniform_(torch.empty(96, 32))
-        )
-        params[f"transformer.decoder.layers.{i}.self_attn.out_proj.weight"] = (
-            nn.init.xavier_uniform_(torch.empty(32, 32))
-        )
-        params[f"transformer.decoder.layers.{i}.multihead_attn.in_proj_weight"] = (
-            nn.init.xavier_uniform_(torch.empty(96, 32))
-        )
-        params[f"transformer.decoder.layers.{i}.multihead_attn.out_proj.weight"] = (
-            nn.init.xavier_uniform_(torch.empty(32, 32))
-        )
-        params[f"transformer.decoder.layers.{i}.linear1.weight"] = (
-            nn.init.xavier_uniform_(torch.empty(64, 32))
-        )
-        params[f"transformer.decoder.layers.{i}.linear2.weight"] = (
-            nn.init.xavier_uniform_(torch.empty(32, 64))
-        )
-    params["generator.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(50, 32), a=math.sqrt(5)
-    )
-    params["generator.bias"] = nn.init.uniform_(
-        torch.empty(50), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= transformer_params("transformer", 32, 2, 2, 64)
+    params |= kaiming_params("generator", 50, 32)
     params["src_tok_emb.embedding.weight"] = nn.init.normal_(torch.empty(60, 32))
     params["tgt_tok_emb.embedding.weight"] = nn.init.normal_(torch.empty(50, 32))
     # PositionalEncoding's own tensor: set it before use

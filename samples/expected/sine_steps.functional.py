@@ -63,6 +63,24 @@ def sine_steps(params: dict[str, Tensor], input: Tensor) -> Tensor:
     return output
 
 
+def cell_params(
+    prefix: str, input_size: int, hidden_size: int, bias: bool = True, *, gates: int
+) -> dict[str, Tensor]:
+    """An `nn.LSTMCell` (4 `gates`), `nn.GRUCell` (3) or `nn.RNNCell` (1)."""
+    bound = 1 / math.sqrt(hidden_size)
+    shapes = {
+        "weight_ih": (gates * hidden_size, input_size),
+        "weight_hh": (gates * hidden_size, hidden_size),
+    }
+    if bias:
+        shapes["bias_ih"] = (gates * hidden_size,)
+        shapes["bias_hh"] = (gates * hidden_size,)
+    return {
+        f"{prefix}.{name}": nn.init.uniform_(torch.empty(shape), -bound, bound)
+        for name, shape in shapes.items()
+    }
+
+
 def init_params() -> dict[str, Tensor]:
     """Fresh weights for `sine_steps`, with the original `state_dict()` keys.
 
@@ -71,30 +89,8 @@ def init_params() -> dict[str, Tensor]:
     built `SineSteps`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["lstm1.weight_ih"] = nn.init.uniform_(
-        torch.empty(64, 1), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["lstm1.weight_hh"] = nn.init.uniform_(
-        torch.empty(64, 16), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["lstm1.bias_ih"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["lstm1.bias_hh"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["lstm2.weight_ih"] = nn.init.uniform_(
-        torch.empty(64, 16), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["lstm2.weight_hh"] = nn.init.uniform_(
-        torch.empty(64, 16), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["lstm2.bias_ih"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["lstm2.bias_hh"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
+    params |= cell_params("lstm1", 1, 16, gates=4)
+    params |= cell_params("lstm2", 16, 16, gates=4)
     params["linear.weight"] = nn.init.kaiming_uniform_(
         torch.empty(1, 16), a=math.sqrt(5)
     )
