@@ -25,7 +25,8 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _orig_module_call
 
 from .attributes import attribute_at
-from .branches import OPPOSITES, SHAPE_GUARD_MESSAGE, expect
+from .branches import OPPOSITES, expect
+from .guard_messages import guard_message
 from .copying import copy_model
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable
@@ -557,7 +558,7 @@ class ConcreteTracer(ModelTracer):
         (``expect(proxy)`` / ``expect(not proxy)`` for a truth value), which
         the output prints as ``if ...: raise ValueError(...)``. Answers
         about the training flag are not guards: the model is traced in both
-        modes instead.
+        modes instead. The message names what differs (:func:`guard_message`).
         """
         node = proxy.node
         if _reads_training_flag(node):
@@ -580,7 +581,8 @@ class ConcreteTracer(ModelTracer):
             condition = self.create_proxy(
                 "call_function", operator.eq, (proxy, answer), {}
             )
-        self.create_proxy("call_function", expect, (condition, SHAPE_GUARD_MESSAGE), {})
+        message = guard_message(node, self._values.get)
+        self.create_proxy("call_function", expect, (condition, message), {})
 
     # Python asks these questions of proxies; answer from the example values.
 
