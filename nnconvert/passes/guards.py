@@ -38,12 +38,17 @@ from .graph_utils import is_impure
 def drop_implied_guards(graph: fx.Graph) -> bool:
     """Erase each guard an earlier, dominating guard already implies. True if any went.
 
-    The conditions the erased guards computed are left for dead-code removal.
+    The values the erased guard checked are read from the kept guard's
+    (the first of each pair in graph order): ``q.shape`` read for the kept
+    guard and again for the call after it is one value, so the call's sizes
+    still read the value the guard checked. The conditions left unread go
+    with dead-code removal.
     """
     branch_guards = guards(graph)
     numbers = _ValueNumbers()
-    kept: dict[Hashable, list[frozenset[tuple[int, bool]]]] = {}
-    implied: list[fx.Node] = []
+    order = {node: index for index, node in enumerate(graph.nodes)}
+    kept: dict[Hashable, list[tuple[frozenset[tuple[int, bool]], fx.Node]]] = {}
+    implied: list[tuple[fx.Node, fx.Node]] = []  # (guard, the kept guard)
     for node in graph.nodes:
         if not is_expect(node):
             continue
@@ -51,13 +56,25 @@ def drop_implied_guards(graph: fx.Graph) -> bool:
         runs_under = frozenset(
             (id(test), answer) for test, answer in branch_guards.get(node, ())
         )
-        if any(earlier <= runs_under for earlier in kept.get(condition, ())):
-            implied.append(node)
+        earlier = [g for under, g in kept.get(condition, ()) if under <= runs_under]
+        if earlier:
+            implied.append((node, earlier[0]))
         else:
-            kept.setdefault(condition, []).append(runs_under)
-    for node in implied:
+            kept.setdefault(condition, []).append((runs_under, node))
+    for node, kept_guard in implied:
+        _share_values(node.args[0], kept_guard.args[0], order)
         _erase_with_markers(node)
     return bool(implied)
+
+
+def _share_values(one: Any, other: Any, order: dict[fx.Node, int]) -> None:
+    """Make equal-numbered ``one`` and ``other`` one node: the earlier in ``order``."""
+    if not isinstance(one, fx.Node) or not isinstance(other, fx.Node) or one is other:
+        return
+    first, later = sorted((one, other), key=order.__getitem__)
+    later.replace_all_uses_with(first)
+    for a, b in zip(first.all_input_nodes, later.all_input_nodes):
+        _share_values(a, b, order)
 
 
 def _erase_with_markers(node: fx.Node) -> None:

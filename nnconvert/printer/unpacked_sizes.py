@@ -63,24 +63,37 @@ def _size_source(
         and value.target is operator.getitem
         and value.args[1] == position
         and isinstance(value.args[0], fx.Node)
+        and _is_sizes(value.args[0])
     ):
         return None
-    sizes = value.args[0]
-    is_shape = sizes.op == "call_function" and sizes.target is getattr
-    is_shape = is_shape and sizes.args[1:] == ("shape",)
-    is_size = sizes.op == "call_method" and sizes.target == "size"
-    is_size = is_size and len(sizes.args) == 1 and not sizes.kwargs
-    return sizes if is_shape or is_size else None
+    return value.args[0]
+
+
+def _is_sizes(node: fx.Node) -> bool:
+    """``x.shape`` or ``x.size()``."""
+    if node.op == "call_function" and node.target is getattr:
+        return node.args[1:] == ("shape",)
+    if node.op == "call_method" and node.target == "size":
+        return len(node.args) == 1 and not node.kwargs
+    return False
 
 
 def _length_guarded(sizes: fx.Node, count: int) -> bool:
-    """A guard in the graph refuses ``sizes`` whose first ``count`` are fewer than ``count``."""
-    for head in sizes.users:
-        if not (
-            head.target is operator.getitem
-            and head.args[1] in (slice(None, count, None), slice(0, count, None))
-        ):
-            continue
+    """A guard refuses a tensor whose first ``count`` sizes are fewer than ``count``.
+
+    The guard may read another ``x.shape`` node of the same tensor: the
+    tracer makes one per question the source asks.
+    """
+    tensor = sizes.args[0]
+    heads = (
+        head
+        for shape in tensor.users
+        if _is_sizes(shape)
+        for head in shape.users
+        if head.target is operator.getitem
+        and head.args[1] in (slice(None, count, None), slice(0, count, None))
+    )
+    for head in heads:
         for length in head.users:
             if length.target is not len:
                 continue
