@@ -84,7 +84,7 @@ def run(conversion: nnconvert.Conversion, *args, **kwargs):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-def test_a_guard_asked_twice_is_written_once(style):
+def test_a_guard_asked_twice_is_written_once_and_still_refuses(style):
     torch.manual_seed(0)
     conversion = converted(HeadsAttention(), style, (torch.randn(2, 5, 16),))
     source = conversion.source
@@ -92,13 +92,7 @@ def test_a_guard_asked_twice_is_written_once(style):
     assert source.count("if len(k.shape[:2]) != 2:") == 1  # another value: its own
     assert "q.view(*q.shape[:2], 2, -1)" in source
     assert "getitem" not in source
-
-
-@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-def test_the_guard_written_once_still_refuses(style):
-    """A 1-d input has fewer than two sizes to unpack: refused with the shape message."""
-    torch.manual_seed(0)
-    conversion = converted(HeadsAttention(), style, (torch.randn(2, 5, 16),))
+    # a 1-d input has fewer than two sizes to unpack: the one guard refuses it
     with pytest.raises(ValueError, match="input shape differs from the traced one"):
         run(conversion, torch.randn(16))
 
@@ -124,13 +118,21 @@ def test_a_constant_argument_says_how_to_convert_again(style):
 
 @pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)
 @pytest.mark.parametrize("via", STYLES, ids=lambda s: s.value)
-@pytest.mark.parametrize("build", [HeadsAttention, PredictsTheFuture])
-def test_guards_read_back_as_written(build, via, to):
+@pytest.mark.parametrize(
+    "build, shape, written",
+    [
+        (HeadsAttention, (2, 5, 16), "*q.shape[:2]"),
+        (PredictsTheFuture, (2, 4), "traced with future=0"),
+    ],
+    ids=["unpacked_sizes", "argument_message"],
+)
+def test_guards_read_back_as_written(build, shape, written, via, to):
     """original -> via -> to is original -> to, byte for byte (functional in too)."""
     torch.manual_seed(0)
     model = build()
-    inputs = (torch.randn(2, 5, 16) if build is HeadsAttention else torch.randn(2, 4),)
+    inputs = (torch.randn(shape),)
     first = nnconvert.convert(model, via, inputs)
+    assert written in first.source
     again = nnconvert.convert(load_output(first), to, inputs)
     assert again.source == nnconvert.convert(model, to, inputs).source
 
