@@ -56,6 +56,20 @@ class PredictsTheFuture(nn.Module):
         return x
 
 
+class MayReturnScores(nn.Module):
+    """DINO's ``if return_attention: return attn``, traced without it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, return_attention=False):
+        scores = self.fc(x)
+        if return_attention:
+            return scores
+        return scores.softmax(-1)
+
+
 class ScalesBy(nn.Module):
     """An int argument given with the example inputs (traced as a constant)."""
 
@@ -108,6 +122,16 @@ def test_a_guard_on_a_plain_argument_names_it(style):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_on_a_flag_reads_as_the_source_asked_it(style):
+    conversion = converted(MayReturnScores(), style, (torch.randn(2, 4),))
+    assert "if return_attention:" in conversion.source  # not ``if not not_2:``
+    assert "not_" not in conversion.source
+    message = "traced with return_attention=False; convert again with this"
+    with pytest.raises(ValueError, match=message):
+        run(conversion, torch.randn(2, 4), return_attention=True)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_a_constant_argument_says_how_to_convert_again(style):
     conversion = converted(ScalesBy(), style, (torch.randn(2, 4), 2))
     message = "traced with repeats=2; convert again with this repeats"
@@ -123,8 +147,9 @@ def test_a_constant_argument_says_how_to_convert_again(style):
     [
         (HeadsAttention, (2, 5, 16), "*q.shape[:2]"),
         (PredictsTheFuture, (2, 4), "traced with future=0"),
+        (MayReturnScores, (2, 4), "if return_attention:"),
     ],
-    ids=["unpacked_sizes", "argument_message"],
+    ids=["unpacked_sizes", "argument_message", "flag"],
 )
 def test_guards_read_back_as_written(build, shape, written, via, to):
     """original -> via -> to is original -> to, byte for byte (functional in too)."""
