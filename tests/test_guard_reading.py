@@ -57,7 +57,7 @@ class PredictsTheFuture(nn.Module):
 
 
 class MayReturnScores(nn.Module):
-    """DINO's ``if return_attention: return attn``, traced without it."""
+    """DINO's block returns its attention scores on request; traced without."""
 
     def __init__(self):
         super().__init__()
