@@ -10,10 +10,19 @@ names which, so that the user knows what to convert again with::
         raise ValueError("input shape differs from the traced one; ...")
     if future != 0:
         raise ValueError("traced with future=0; convert again with this future")
+
+Where the question was the source's own check, the guard says what the
+source says (:func:`message_in_source`): an ``assert`` that converting again
+would not get past, or the message of the ``raise`` under the ``if`` (which
+is also how a guard of a converted file reads back with its message).
 """
 
 from __future__ import annotations
 
+import ast
+import dis
+import linecache
+from types import FrameType
 from typing import Any, Callable
 
 import torch
@@ -61,3 +70,50 @@ def guard_message(node: fx.Node, value_of: Callable[[fx.Node], Any]) -> str:
         return argument_message(name, value)
     traced = ", ".join(f"{name}={value!r}" for name, value in sorted(arguments.items()))
     return f"traced with {traced}; convert again with these values"
+
+
+#: Instructions between a branch and the ``raise`` under it that do not matter here.
+_QUIET = frozenset({"PRECALL", "PUSH_NULL", "NOP", "CACHE", "KW_NAMES", "TO_BOOL"})
+
+
+def message_in_source(frame: FrameType) -> str | None:
+    """The message the source gives where ``frame`` asks a truth value, if it gives one.
+
+    ``assert t <= self.config.block_size`` (nanoGPT): the model itself
+    refuses the input, so the message quotes the assertion instead of
+    suggesting a conversion with that shape. ``if ...: raise
+    ValueError("...")``: that message. Read from the frame's bytecode: the
+    instruction asking is a conditional jump, and what follows it is the
+    body that runs when it does not jump.
+    """
+    instructions = [
+        i for i in dis.get_instructions(frame.f_code) if i.opname not in _QUIET
+    ]
+    asking = next(
+        (n for n, i in enumerate(instructions) if i.offset >= frame.f_lasti), None
+    )
+    if asking is None or "JUMP" not in instructions[asking].opname:
+        return None
+    body = instructions[asking + 1 : asking + 5]
+    if body and body[0].opname == "LOAD_ASSERTION_ERROR":
+        return _assert_message(frame)
+    names = [i.opname for i in body]
+    if (
+        names == ["LOAD_GLOBAL", "LOAD_CONST", "CALL", "RAISE_VARARGS"]
+        and body[0].argval == "ValueError"
+        and isinstance(body[1].argval, str)
+    ):
+        return body[1].argval
+    return None
+
+
+def _assert_message(frame: FrameType) -> str:
+    """``the model asserts t <= self.config.block_size; this input fails it``."""
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    try:
+        statement = ast.parse(line).body[0]
+    except (SyntaxError, IndexError):  # an assert over several lines
+        statement = None
+    if not isinstance(statement, ast.Assert):
+        return "the model's assert refuses this input"
+    return f"the model asserts {ast.unparse(statement.test)}; this input fails it"

@@ -20,6 +20,7 @@ from nnconvert.branches import SHAPE_GUARD_MESSAGE, expect, only_when
 from nnconvert.options import Style
 from nnconvert.passes.guards import drop_implied_guards
 
+from .asserting_model import AssertsALength
 from .helpers import load_output
 
 STYLES = list(Style)
@@ -68,6 +69,19 @@ class MayReturnScores(nn.Module):
         if return_attention:
             return scores
         return scores.softmax(-1)
+
+
+class ChecksItsInput(nn.Module):
+    """A model that refuses a width itself, with its own message."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.shape[-1] != 4:
+            raise ValueError("expected 4 features")
+        return self.fc(x)
 
 
 class ScalesBy(nn.Module):
@@ -132,6 +146,25 @@ def test_a_guard_on_a_flag_reads_as_the_source_asked_it(style):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_from_an_assert_quotes_it(style):
+    """Converting again with a longer input would not help: the model refuses it."""
+    conversion = converted(AssertsALength(), style, (torch.randn(2, 6, 4),))
+    message = "the model asserts t <= self.block_size; this input fails it"
+    assert message in conversion.source
+    assert SHAPE_GUARD_MESSAGE not in conversion.source
+    with pytest.raises(ValueError, match=message):
+        run(conversion, torch.randn(2, 9, 4))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_from_the_models_own_check_keeps_its_message(style):
+    conversion = converted(ChecksItsInput(), style, (torch.randn(2, 4),))
+    assert 'raise ValueError("expected 4 features")' in conversion.source
+    with pytest.raises(ValueError, match="expected 4 features"):
+        run(conversion, torch.randn(2, 5))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_a_constant_argument_says_how_to_convert_again(style):
     conversion = converted(ScalesBy(), style, (torch.randn(2, 4), 2))
     message = "traced with repeats=2; convert again with this repeats"
@@ -148,8 +181,10 @@ def test_a_constant_argument_says_how_to_convert_again(style):
         (HeadsAttention, (2, 5, 16), "*q.shape[:2]"),
         (PredictsTheFuture, (2, 4), "traced with future=0"),
         (MayReturnScores, (2, 4), "if return_attention:"),
+        (AssertsALength, (2, 6, 4), "the model asserts t <= self.block_size"),
+        (ChecksItsInput, (2, 4), "expected 4 features"),
     ],
-    ids=["unpacked_sizes", "argument_message", "flag"],
+    ids=["unpacked_sizes", "argument_message", "flag", "assert", "own_check"],
 )
 def test_guards_read_back_as_written(build, shape, written, via, to):
     """original -> via -> to is original -> to, byte for byte (functional in too)."""
