@@ -39,6 +39,7 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _assert_is_none
 
 from .branches import expect, expect_none
+from .guard_messages import argument_message
 from .attributes import traced_values_undone
 from .copying import copy_sharing_parameters
 from .errors import ConversionError
@@ -215,7 +216,7 @@ def _restore_constant_inputs(graph: fx.Graph, constants: dict[str, Any]) -> None
             condition, _ = node.args
             name = str(getattr(condition, "args", ("",))[0])
             node.target = expect
-            node.args = (condition, f"traced with {name}={constants.get(name)!r}")
+            node.args = (condition, argument_message(name, constants.get(name)))
 
 
 def _restore_input_names(

@@ -18,6 +18,7 @@ import traceback
 from collections import OrderedDict
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from types import FrameType
 from typing import Any, Callable, Sequence
 
 import torch
@@ -25,7 +26,8 @@ from torch import fx, nn
 from torch.fx._symbolic_trace import _orig_module_call
 
 from .attributes import attribute_at
-from .branches import OPPOSITES, SHAPE_GUARD_MESSAGE, expect
+from .branches import OPPOSITES, expect
+from .guard_messages import guard_message, message_in_source
 from .copying import copy_model
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable
@@ -547,7 +549,9 @@ class ConcreteTracer(ModelTracer):
             )
         return value
 
-    def guard(self, proxy: fx.Proxy, answer: Any) -> None:
+    def guard(
+        self, proxy: fx.Proxy, answer: Any, asking: FrameType | None = None
+    ) -> None:
         """Record that ``proxy`` had the value ``answer``: the output checks it again.
 
         Python asked a question of a traced value (``int(x.size(1))``,
@@ -557,7 +561,9 @@ class ConcreteTracer(ModelTracer):
         (``expect(proxy)`` / ``expect(not proxy)`` for a truth value), which
         the output prints as ``if ...: raise ValueError(...)``. Answers
         about the training flag are not guards: the model is traced in both
-        modes instead.
+        modes instead. The message names what differs (:func:`guard_message`),
+        or is the source's own where the user's frame ``asking`` the question
+        checks the answer itself (:func:`message_in_source`).
         """
         node = proxy.node
         if _reads_training_flag(node):
@@ -580,7 +586,9 @@ class ConcreteTracer(ModelTracer):
             condition = self.create_proxy(
                 "call_function", operator.eq, (proxy, answer), {}
             )
-        self.create_proxy("call_function", expect, (condition, SHAPE_GUARD_MESSAGE), {})
+        message = asking and message_in_source(asking)
+        message = message or guard_message(node, self._values.get)
+        self.create_proxy("call_function", expect, (condition, message), {})
 
     # Python asks these questions of proxies; answer from the example values.
 
@@ -594,7 +602,7 @@ class ConcreteTracer(ModelTracer):
                 "nnconvert can only trace code whose branches depend on shapes"
             )
         answer = bool(value)
-        self.guard(obj, answer)
+        self.guard(obj, answer, _asking_frame())
         return answer
 
     def iter(self, obj: fx.Proxy):
@@ -812,6 +820,17 @@ def _run_untraced(module: nn.Module, args: tuple, kwargs: dict) -> Any:
         return module(*args, **kwargs)
     finally:
         nn.Module.__call__ = patched
+
+
+def _asking_frame() -> FrameType | None:
+    """The innermost frame of user code (or of a converted file) on the stack."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        if not any(path.is_relative_to(d) for d in _LIBRARY_DIRS):
+            return frame
+        frame = frame.f_back
+    return None
 
 
 def _user_location() -> str:

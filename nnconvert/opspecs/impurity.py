@@ -107,6 +107,11 @@ PURE_LIBRARIES = frozenset(
 )
 
 
+#: Pure functions whose trailing underscore only steps around a keyword
+#: (``not x`` is ``operator.not_(x)``): :func:`is_inplace_name` does not apply.
+KEYWORD_NAMED = frozenset({operator.not_, operator.and_, operator.or_})
+
+
 def is_inplace_name(name: str) -> bool:
     """``add_``, ``relu_``: PyTorch's spelling of an in-place op (``__add__`` is not one)."""
     return name.endswith("_") and not name.endswith("__")

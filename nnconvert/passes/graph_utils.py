@@ -10,6 +10,7 @@ from ..opspecs import TRAINING, OpSpec, spec_for_module, specs_for_function
 from ..opspecs.impurity import (
     CONTAINER_MUTATORS,
     IMPURE_FUNCTIONS,
+    KEYWORD_NAMED,
     is_inplace_name,
     is_library,
     renormalises,
@@ -36,6 +37,8 @@ def is_impure(node: fx.Node) -> bool:
             return True
         if renormalises(node.target, node.args, node.kwargs):
             return True
+        if node.target in KEYWORD_NAMED:
+            return False
         return is_inplace_name(getattr(node.target, "__name__", ""))
     if node.op == "call_module":
         module = node.graph.owning_module.get_submodule(node.target)

@@ -374,6 +374,8 @@ def condition_text(condition: fx.Node, answer: bool, printer: ExpressionPrinter)
     """``self.training``, ``mask is None``: the condition, or its opposite."""
     if answer:
         return printer.argument(condition)
+    if condition.op == "call_function" and condition.target is operator.not_:
+        return printer.argument(condition.args[0])  # not (not x): x
     opposite = negated(condition)
     if opposite is not None:
         comparison, (left, right) = opposite

@@ -25,6 +25,7 @@ from ..passes import TRAINING_ATTRIBUTE
 from ..passes.methods import MethodCall
 from ..torch_names import qualified_name
 from .imports import Imports
+from .unpacked_sizes import UnpackedSizes, with_unpacked_sizes
 from .values import literal, slice_literal
 
 ATOM = 100  # calls, attributes, subscripts, names
@@ -319,7 +320,7 @@ class ExpressionPrinter:
         return text
 
     def _call(self, callee: str, args: Any, kwargs: dict) -> str:
-        parts = [self.argument(a) for a in args]
+        parts = [self.argument(a) for a in with_unpacked_sizes(args, self.names)]
         parts += [f"{k}={self.argument(v)}" for k, v in kwargs.items()]
         return f"{callee}({', '.join(parts)})"
 
@@ -350,6 +351,10 @@ class ExpressionPrinter:
     def _value(self, value: Any) -> Expression:
         if isinstance(value, _Raw):
             return Expression(value.text)
+        if isinstance(value, UnpackedSizes):  # ``*q.shape[:2]``
+            return Expression(
+                f"*{self.subscript(value.sizes, slice(None, value.count))}"
+            )
         if isinstance(value, fx.Node):
             return self.expression(value)
         if isinstance(value, list) and self._collected(value) is not None:

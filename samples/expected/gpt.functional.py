@@ -77,9 +77,7 @@ def gpt(
 ) -> tuple[Tensor, Tensor]:
     t = idx.size()[1]
     if t > 16:
-        raise ValueError(
-            "input shape differs from the traced one; convert again with this shape"
-        )
+        raise ValueError("the model asserts t <= self.block_size; this input fails it")
     # shape (t)
     pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
     x = F.embedding(idx, params["wte.weight"])

@@ -88,7 +88,7 @@ class GPT(nn.Module):
         t = idx.size()[1]
         if t > 16:
             raise ValueError(
-                "input shape differs from the traced one; convert again with this shape"
+                "the model asserts t <= self.block_size; this input fails it"
             )
         # shape (t)
         pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)

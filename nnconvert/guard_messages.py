@@ -1,0 +1,119 @@
+"""What a guard says when it refuses an input: the thing that differs from the trace.
+
+A guard (:func:`~nnconvert.branches.expect`) checks again an answer the
+tracer took from the example. The answer came either from a tensor's shape
+(``if x.shape[-1] > 8:``) or from a plain argument the model was called with
+or defaulted (``for i in range(future):`` with ``future=0``); the message
+names which, so that the user knows what to convert again with::
+
+    if x.shape[-1] <= 8:
+        raise ValueError("input shape differs from the traced one; ...")
+    if future != 0:
+        raise ValueError("traced with future=0; convert again with this future")
+
+Where the question was the source's own check, the guard says what the
+source says (:func:`message_in_source`): an ``assert`` that converting again
+would not get past, or the message of the ``raise`` under the ``if`` (which
+is also how a guard of a converted file reads back with its message).
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import linecache
+from types import FrameType
+from typing import Any, Callable
+
+import torch
+from torch import fx
+
+from .branches import SHAPE_GUARD_MESSAGE
+
+#: Argument values a guard can name in its message.
+PLAIN = (bool, int, float, str, type(None))
+
+
+def argument_message(name: str, value: Any) -> str:
+    """The message of a guard on the plain argument ``name``, traced as ``value``."""
+    return f"traced with {name}={value!r}; convert again with this {name}"
+
+
+def guard_message(node: fx.Node, value_of: Callable[[fx.Node], Any]) -> str:
+    """The message of a guard on ``node``, whose traced values ``value_of`` gives.
+
+    A value computed from any tensor (its shape) gets the shape message; one
+    computed from plain arguments only names them and their traced values.
+    """
+    arguments: dict[str, Any] = {}
+    seen: set[fx.Node] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        value = value_of(current)
+        if isinstance(value, torch.Tensor):
+            return SHAPE_GUARD_MESSAGE
+        if current.op == "placeholder":
+            if not isinstance(value, PLAIN):
+                return SHAPE_GUARD_MESSAGE  # a tuple of tensors: its length
+            arguments[str(current.target)] = value
+        elif current.op != "call_function" and current.op != "call_method":
+            return SHAPE_GUARD_MESSAGE
+        for argument in current.all_input_nodes:
+            if argument not in seen:
+                seen.add(argument)
+                stack.append(argument)
+    if not arguments:
+        return SHAPE_GUARD_MESSAGE
+    if len(arguments) == 1:
+        [(name, value)] = arguments.items()
+        return argument_message(name, value)
+    traced = ", ".join(f"{name}={value!r}" for name, value in sorted(arguments.items()))
+    return f"traced with {traced}; convert again with these values"
+
+
+#: Instructions between a branch and the ``raise`` under it that do not matter here.
+_QUIET = frozenset({"PRECALL", "PUSH_NULL", "NOP", "CACHE", "KW_NAMES", "TO_BOOL"})
+
+
+def message_in_source(frame: FrameType) -> str | None:
+    """The message the source gives where ``frame`` asks a truth value, if it gives one.
+
+    ``assert t <= self.config.block_size`` (nanoGPT): the model itself
+    refuses the input, so the message quotes the assertion instead of
+    suggesting a conversion with that shape. ``if ...: raise
+    ValueError("...")``: that message. Read from the frame's bytecode: the
+    instruction asking is a conditional jump, and what follows it is the
+    body that runs when it does not jump.
+    """
+    instructions = [
+        i for i in dis.get_instructions(frame.f_code) if i.opname not in _QUIET
+    ]
+    asking = next(
+        (n for n, i in enumerate(instructions) if i.offset >= frame.f_lasti), None
+    )
+    if asking is None or "JUMP" not in instructions[asking].opname:
+        return None
+    body = instructions[asking + 1 : asking + 5]
+    if body and body[0].opname == "LOAD_ASSERTION_ERROR":
+        return _assert_message(frame)
+    names = [i.opname for i in body]
+    if (
+        names == ["LOAD_GLOBAL", "LOAD_CONST", "CALL", "RAISE_VARARGS"]
+        and body[0].argval == "ValueError"
+        and isinstance(body[1].argval, str)
+    ):
+        return body[1].argval
+    return None
+
+
+def _assert_message(frame: FrameType) -> str:
+    """``the model asserts t <= self.config.block_size; this input fails it``."""
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+    try:
+        statement = ast.parse(line).body[0]
+    except (SyntaxError, IndexError):  # an assert over several lines
+        statement = None
+    if not isinstance(statement, ast.Assert):
+        return "the model's assert refuses this input"
+    return f"the model asserts {ast.unparse(statement.test)}; this input fails it"

@@ -1,0 +1,124 @@
+"""Shape guards that an earlier guard already implies are dropped.
+
+The concrete tracer records a guard each time Python asks a traced value a
+question, and Python sometimes asks one question twice: ``q.view(*q.shape[:2],
+h, -1)`` iterates ``q.shape[:2]`` (one guard on its length) and then asks its
+length again as a size hint for the argument tuple (a second, identical
+guard). Before::
+
+    if len(q.shape[:2]) != 2:
+        raise ValueError(...)
+    if len(q.shape[:2]) != 2:
+        raise ValueError(...)
+    q = q.view(*q.shape[:2], 2, -1)
+
+After::
+
+    if len(q.shape[:2]) != 2:
+        raise ValueError(...)
+    q = q.view(*q.shape[:2], 2, -1)
+
+A guard goes only when an earlier guard checks the same condition on the
+same values (equal by value numbering, never by printed text) and runs
+wherever the later one runs: its branch conditions are a subset of the
+later guard's. Guards in two exclusive branches both stay, so no input that
+a guard refused before gets through (SPEC invariant 7).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Hashable
+
+from torch import fx
+
+from ..branches import guards, is_expect, is_only_when
+from .graph_utils import is_impure
+
+
+def drop_implied_guards(graph: fx.Graph) -> bool:
+    """Erase each guard an earlier, dominating guard already implies. True if any went.
+
+    The values the erased guard checked are read from the kept guard's
+    (the first of each pair in graph order): ``q.shape`` read for the kept
+    guard and again for the call after it is one value, so the call's sizes
+    still read the value the guard checked. The conditions left unread go
+    with dead-code removal.
+    """
+    branch_guards = guards(graph)
+    numbers = _ValueNumbers()
+    order = {node: index for index, node in enumerate(graph.nodes)}
+    kept: dict[Hashable, list[tuple[frozenset[tuple[int, bool]], fx.Node]]] = {}
+    implied: list[tuple[fx.Node, fx.Node]] = []  # (guard, the kept guard)
+    for node in graph.nodes:
+        if not is_expect(node):
+            continue
+        condition = numbers.of(node.args[0])
+        runs_under = frozenset(
+            (id(test), answer) for test, answer in branch_guards.get(node, ())
+        )
+        earlier = [g for under, g in kept.get(condition, ()) if under <= runs_under]
+        if earlier:
+            implied.append((node, earlier[0]))
+        else:
+            kept.setdefault(condition, []).append((runs_under, node))
+    for node, kept_guard in implied:
+        _share_values(node.args[0], kept_guard.args[0], order)
+        _erase_with_markers(node)
+    return bool(implied)
+
+
+def _share_values(one: Any, other: Any, order: dict[fx.Node, int]) -> None:
+    """Make equal-numbered ``one`` and ``other`` one node: the earlier in ``order``."""
+    if not isinstance(one, fx.Node) or not isinstance(other, fx.Node) or one is other:
+        return
+    first, later = sorted((one, other), key=order.__getitem__)
+    later.replace_all_uses_with(first)
+    for a, b in zip(first.all_input_nodes, later.all_input_nodes):
+        _share_values(a, b, order)
+
+
+def _erase_with_markers(node: fx.Node) -> None:
+    """Erase ``node`` and the ``only_when`` markers that put it under a branch."""
+    for user in list(node.users):
+        if is_only_when(user):
+            _erase_with_markers(user)
+    node.graph.erase_node(node)
+
+
+class _ValueNumbers:
+    """A key per value: equal keys compute the same thing from the same inputs.
+
+    Pure calls are keyed by their op, target and their arguments' keys;
+    inputs, attributes and impure calls (random draws, in-place ops) by
+    the node itself, so two draws never compare equal.
+    """
+
+    def __init__(self) -> None:
+        self._numbers: dict[fx.Node, Hashable] = {}
+
+    def of(self, value: Any) -> Hashable:
+        if isinstance(value, fx.Node):
+            if value not in self._numbers:
+                self._numbers[value] = self._number(value)
+            return self._numbers[value]
+        if isinstance(value, (tuple, list)):
+            return (type(value).__name__, tuple(self.of(v) for v in value))
+        if isinstance(value, dict):
+            return ("dict", tuple((k, self.of(v)) for k, v in value.items()))
+        if isinstance(value, slice):
+            return (
+                "slice",
+                self.of(value.start),
+                self.of(value.stop),
+                self.of(value.step),
+            )
+        try:
+            hash(value)
+        except TypeError:
+            return ("object", id(value))
+        return (type(value).__name__, value)
+
+    def _number(self, node: fx.Node) -> Hashable:
+        if node.op not in ("call_function", "call_method") or is_impure(node):
+            return ("node", id(node))
+        return (node.op, node.target, self.of(node.args), self.of(dict(node.kwargs)))

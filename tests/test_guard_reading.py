@@ -1,0 +1,250 @@
+"""Shape guards read like the source: each written once, unpacked sizes as written, clear messages.
+
+``q.view(*q.shape[:2], self.n_head, -1)`` (Whisper's attention) asks the
+length of ``q.shape[:2]`` twice while tracing; the output checks it once and
+writes the call as the source did. A guard on a plain argument (``for i in
+range(future):``) says which argument differs, not that a shape does. Every
+guard kept still refuses what it refused before.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import pytest
+import torch
+from torch import fx, nn
+
+import nnconvert
+from nnconvert.branches import SHAPE_GUARD_MESSAGE, expect, only_when
+from nnconvert.options import Style
+from nnconvert.passes.guards import drop_implied_guards
+
+from .asserting_model import AssertsALength
+from .helpers import load_output
+
+STYLES = list(Style)
+
+
+class HeadsAttention(nn.Module):
+    """Whisper's ``qkv_attention``: heads split off with ``*x.shape[:2]``."""
+
+    def __init__(self, n_state: int = 16, n_head: int = 2):
+        super().__init__()
+        self.n_head = n_head
+        self.query = nn.Linear(n_state, n_state)
+        self.key = nn.Linear(n_state, n_state)
+
+    def forward(self, x):
+        q = self.query(x)
+        k = self.key(x)
+        q = q.view(*q.shape[:2], self.n_head, -1).permute(0, 2, 1, 3)
+        k = k.view(*k.shape[:2], self.n_head, -1).permute(0, 2, 1, 3)
+        return (q @ k.transpose(-1, -2)).flatten(1)
+
+
+class PredictsTheFuture(nn.Module):
+    """pytorch/examples' time_sequence_prediction: ``range(future)`` on a plain argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, future=0):
+        x = self.fc(x)
+        for _ in range(future):
+            x = self.fc(x)
+        return x
+
+
+class MayReturnScores(nn.Module):
+    """DINO's block returns its attention scores on request; traced without."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, return_attention=False):
+        scores = self.fc(x)
+        if return_attention:
+            return scores
+        return scores.softmax(-1)
+
+
+class ChecksItsInput(nn.Module):
+    """A model that refuses a width itself, with its own message."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.shape[-1] != 4:
+            raise ValueError("expected 4 features")
+        return self.fc(x)
+
+
+class ScalesBy(nn.Module):
+    """An int argument given with the example inputs (traced as a constant)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, repeats):
+        for _ in range(repeats):
+            x = self.fc(x)
+        return x
+
+
+def converted(model: nn.Module, style: Style, inputs: tuple) -> nnconvert.Conversion:
+    conversion = nnconvert.convert(model, style, inputs)
+    conversion.check(train=True)
+    return conversion
+
+
+def run(conversion: nnconvert.Conversion, *args, **kwargs):
+    """Call the output as a user would: the module, or the function with the weights."""
+    loaded = conversion.load()
+    if conversion.style is Style.FUNCTIONAL:
+        return loaded(dict(conversion.model.state_dict()), *args, **kwargs)
+    return loaded(*args, **kwargs)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_asked_twice_is_written_once_and_still_refuses(style):
+    torch.manual_seed(0)
+    conversion = converted(HeadsAttention(), style, (torch.randn(2, 5, 16),))
+    source = conversion.source
+    assert source.count("if len(q.shape[:2]) != 2:") == 1
+    assert source.count("if len(k.shape[:2]) != 2:") == 1  # another value: its own
+    assert "q.view(*q.shape[:2], 2, -1)" in source
+    assert "getitem" not in source
+    # a 1-d input has fewer than two sizes to unpack: the one guard refuses it
+    with pytest.raises(ValueError, match="input shape differs from the traced one"):
+        run(conversion, torch.randn(16))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_on_a_plain_argument_names_it(style):
+    conversion = converted(PredictsTheFuture(), style, (torch.randn(2, 4),))
+    message = "traced with future=0; convert again with this future"
+    assert f'raise ValueError("{message}")' in conversion.source
+    assert SHAPE_GUARD_MESSAGE not in conversion.source
+    with pytest.raises(ValueError, match=message):
+        run(conversion, torch.randn(2, 4), future=2)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_on_a_flag_reads_as_the_source_asked_it(style):
+    conversion = converted(MayReturnScores(), style, (torch.randn(2, 4),))
+    assert "if return_attention:" in conversion.source  # not ``if not not_2:``
+    assert "not_" not in conversion.source
+    message = "traced with return_attention=False; convert again with this"
+    with pytest.raises(ValueError, match=message):
+        run(conversion, torch.randn(2, 4), return_attention=True)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_from_an_assert_quotes_it(style):
+    """Converting again with a longer input would not help: the model refuses it."""
+    conversion = converted(AssertsALength(), style, (torch.randn(2, 6, 4),))
+    message = "the model asserts t <= self.block_size; this input fails it"
+    assert message in conversion.source
+    assert SHAPE_GUARD_MESSAGE not in conversion.source
+    with pytest.raises(ValueError, match=message):
+        run(conversion, torch.randn(2, 9, 4))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_from_the_models_own_check_keeps_its_message(style):
+    conversion = converted(ChecksItsInput(), style, (torch.randn(2, 4),))
+    assert 'raise ValueError("expected 4 features")' in conversion.source
+    with pytest.raises(ValueError, match="expected 4 features"):
+        run(conversion, torch.randn(2, 5))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_constant_argument_says_how_to_convert_again(style):
+    conversion = converted(ScalesBy(), style, (torch.randn(2, 4), 2))
+    message = "traced with repeats=2; convert again with this repeats"
+    assert message in conversion.source
+    with pytest.raises(ValueError, match=message):
+        run(conversion, torch.randn(2, 4), 3)
+
+
+@pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("via", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize(
+    "build, shape, written",
+    [
+        (HeadsAttention, (2, 5, 16), "*q.shape[:2]"),
+        (PredictsTheFuture, (2, 4), "traced with future=0"),
+        (MayReturnScores, (2, 4), "if return_attention:"),
+        (AssertsALength, (2, 6, 4), "the model asserts t <= self.block_size"),
+        (ChecksItsInput, (2, 4), "expected 4 features"),
+    ],
+    ids=["unpacked_sizes", "argument_message", "flag", "assert", "own_check"],
+)
+def test_guards_read_back_as_written(build, shape, written, via, to):
+    """original -> via -> to is original -> to, byte for byte (functional in too)."""
+    torch.manual_seed(0)
+    model = build()
+    inputs = (torch.randn(shape),)
+    first = nnconvert.convert(model, via, inputs)
+    assert written in first.source
+    again = nnconvert.convert(load_output(first), to, inputs)
+    assert again.source == nnconvert.convert(model, to, inputs).source
+
+
+# -- the pass on graphs: which guard implies which ------------------------------
+
+
+def guarded_graph(first: bool | None, second: bool | None) -> fx.Graph:
+    """Two guards ``len(x.shape[:2]) == 2``, each always or under ``flag == first``."""
+    graph = fx.Graph()
+    x = graph.placeholder("x")
+    flag = graph.placeholder("flag")
+    for answer in (first, second):
+        shape = graph.call_function(getattr, (x, "shape"))
+        head = graph.call_function(operator.getitem, (shape, slice(None, 2, None)))
+        length = graph.call_function(len, (head,))
+        condition = graph.call_function(operator.eq, (length, 2))
+        guard = graph.call_function(expect, (condition, SHAPE_GUARD_MESSAGE))
+        if answer is not None:
+            graph.call_function(only_when, (flag, answer, guard))
+    graph.output(x)
+    return graph
+
+
+def guard_count(graph: fx.Graph) -> int:
+    return sum(1 for n in graph.nodes if n.op == "call_function" and n.target is expect)
+
+
+@pytest.mark.parametrize(
+    "first, second, kept",
+    [
+        (None, None, 1),  # the same check twice on one path
+        (None, True, 1),  # the first runs wherever the second does
+        (True, True, 1),
+        (True, None, 2),  # the first runs only under flag: the second is needed
+        (True, False, 2),  # exclusive branches: each needs its own
+    ],
+)
+def test_a_guard_goes_only_where_an_earlier_one_runs_too(first, second, kept):
+    graph = guarded_graph(first, second)
+    drop_implied_guards(graph)
+    graph.lint()
+    assert guard_count(graph) == kept
+
+
+def test_a_guard_on_another_value_stays():
+    graph = fx.Graph()
+    for name in ("q", "k"):
+        shape = graph.call_function(getattr, (graph.placeholder(name), "shape"))
+        length = graph.call_function(len, (shape,))
+        condition = graph.call_function(operator.eq, (length, 3))
+        graph.call_function(expect, (condition, SHAPE_GUARD_MESSAGE))
+    graph.output(None)
+    assert not drop_implied_guards(graph)
+    assert guard_count(graph) == 2
