@@ -19,6 +19,7 @@ import torch
 
 from ..example_values import clone_inputs
 from ..modes import eval_mode
+from .leaf_layers import LeafCalls
 from .wrapper import FunctionalModel
 
 
@@ -29,11 +30,13 @@ class BlockCalls:
     ``settings``: the literal keywords each prefix's call passed
     (``block(sub_params(params, "layers.0."), x, groups=8)``: the block's
     function is shared by instances built with other numbers, as
-    ``--to functional`` writes one function per block class).
+    ``--to functional`` writes one function per block class). ``leaves``:
+    the calls of module-level third-party layers (:mod:`.leaf_layers`).
     """
 
     by_prefix: dict[str, Callable | None] = field(default_factory=dict)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    leaves: LeafCalls = field(default_factory=LeafCalls)
 
     def record(
         self, prefix: str, function: Callable, settings: dict[str, Any] | None = None
