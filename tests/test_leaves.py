@@ -249,3 +249,55 @@ def test_a_root_leaf_without_weights_is_named_after_its_variable():
     wrapper = load_output(functional, "PatchMixer").module
     assert type(wrapper.rearrange) is Rearrange
     assert type(wrapper.reduce) is Reduce
+
+
+def test_leaves_called_in_the_functions_mode_read_back(monkeypatch):
+    """``layer.train(training)(x)``, as written for a leaf that reads its mode."""
+    monkeypatch.setattr(nnconvert.leaves, "_reads_mode", lambda layer, inputs: True)
+    torch.manual_seed(0)
+    functional = nnconvert.convert(PatchEmbedding().eval(), Style.FUNCTIONAL, inputs())
+    assert "x = rearrange_layer.train(training)(x)" in functional.source
+    assert "ein_mix_layer.train(training)," in functional.source
+    again = nnconvert.convert(
+        load_output(functional, "PatchEmbedding"), Style.FUNCTIONAL, inputs()
+    )
+    again.check(train=True)
+    assert again.source == functional.source
+
+
+HANDWRITTEN = """
+    import torch
+    import torch.nn.functional as F
+    from torch import Tensor
+    from einops.layers.torch import Rearrange
+
+    to_tokens = Rearrange("b c h w -> b (h w) c")
+
+
+    def net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+        x = to_tokens.train(MODE)(x)
+        return F.linear(x, params["fc.weight"], params["fc.bias"])
+
+
+    def init_params() -> dict[str, Tensor]:
+        return {"fc.weight": torch.randn(2, 3), "fc.bias": torch.zeros(2)}
+
+
+    def example_inputs():
+        return (torch.randn(2, 3, 2, 2),)
+    """
+
+
+def test_a_handwritten_functional_file_keeps_its_leaf_under_its_name(tmp_path):
+    path = write(tmp_path, "f.py", HANDWRITTEN.replace("MODE", "training"))
+    result = run("convert", path, "--to", "module")
+    assert result.exit_code == 0, result.output
+    assert 'self.to_tokens = Rearrange("b c h w -> b (h w) c")' in result.stdout
+    assert "x = self.to_tokens(x)" in result.stdout
+
+
+def test_a_leaf_set_to_a_fixed_mode_is_refused_by_name(tmp_path):
+    path = write(tmp_path, "f.py", HANDWRITTEN.replace("MODE", "True"))
+    result = run("convert", path, "--to", "module")
+    assert result.exit_code != 0
+    assert "to_tokens.train(True) sets another mode" in result.stderr
