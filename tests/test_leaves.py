@@ -197,9 +197,32 @@ class PatchEmbedding(nn.Module):
         return self.head(self.mix(x).mean(dim=1))
 
 
-#: The leaves' calls carry the paths of leaves with weights (their prefix) and
-#: of leaves in a Sequential (its free numbers); a stateless leaf the root
-#: calls is named after its variable.
+class LeavesAmongLayers(nn.Module):
+    """Leaves between and after parameter-free members: numbered by call order."""
+
+    def __init__(self):
+        super().__init__()
+        self.tokens = nn.Sequential(
+            Rearrange("b c h w -> b (h w) c"),
+            nn.Linear(3, 4),
+            nn.GELU(),
+            nn.Linear(4, 4),
+            Reduce("b n d -> b d", "max"),
+        )
+        self.head = nn.Sequential(
+            nn.Linear(4, 4),
+            nn.ReLU(),
+            nn.Linear(4, 4),
+            Rearrange("b (g d) -> b g d", g=2),
+        )
+
+    def forward(self, x):
+        return self.head(self.tokens(x))
+
+
+#: Where a leaf goes shows in its call: at its weights' prefix, or at the
+#: number its call takes in a Sequential's function; a leaf without weights
+#: called elsewhere is named after its variable.
 ROOT_LEAVES_NAMED_BY_VARIABLE = (
     "PatchMixer's root calls Rearrange and Reduce as rearrange_layer(x) and "
     "reduce_layer(x): no attribute name travels, so they read back as "
@@ -208,7 +231,7 @@ ROOT_LEAVES_NAMED_BY_VARIABLE = (
 
 
 @pytest.mark.parametrize("to", list(Style), ids=lambda s: s.value)
-@pytest.mark.parametrize("model_class", [PatchMixer, PatchEmbedding])
+@pytest.mark.parametrize("model_class", [PatchMixer, PatchEmbedding, LeavesAmongLayers])
 def test_functional_output_with_leaves_converts_again(model_class, to, request):
     """module -> functional -> ``to`` gives module -> ``to``, and passes the check."""
     torch.manual_seed(0)

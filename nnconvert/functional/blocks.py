@@ -19,7 +19,7 @@ import torch
 
 from ..example_values import clone_inputs
 from ..modes import eval_mode
-from .leaf_layers import LeafCalls
+from .leaf_layers import LeafCalls, recording_steps
 from .wrapper import FunctionalModel
 
 
@@ -69,7 +69,8 @@ def find_blocks(model: FunctionalModel, example_inputs: Sequence[Any]) -> BlockC
         with torch.no_grad(), eval_mode(model):
             bound = inspect.signature(model.forward).bind(*clone_inputs(example_inputs))
             bound.apply_defaults()
-            model._run(*bound.args, recorder=calls)
+            with recording_steps(calls.leaves, model.function.__globals__):
+                model._run(*bound.args, recorder=calls)
     except Exception:
         return BlockCalls()
     return calls

@@ -28,11 +28,13 @@ from __future__ import annotations
 import copy
 import re
 import types
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import torch
 from torch import fx, nn
+from torch.overrides import TorchFunctionMode
 
 from ..errors import ConversionError
 from ..leaves import is_third_party_layer, mark_leaves, package_of
@@ -45,17 +47,72 @@ if TYPE_CHECKING:
 CallSite = tuple[tuple[str, ...], str, int]
 
 
+#: One step of a function's run, for placing leaves in a Sequential's function:
+#: the number of the member whose weights a call reads, a leaf's call site, or
+#: None for a call that reads no weights (a parameter-free member).
+Step = int | CallSite | None
+
+
 @dataclass
 class LeafCalls:
     """What the discovery run saw of the module-level leaves, in call order.
 
     ``over_weights``: path (from the root) -> the global name of the layer
     called over that path's weights; ``without_weights``: the call sites of
-    layers called directly.
+    layers called directly; ``steps``: each running function's calls
+    (by the prefixes running, as in a :data:`CallSite`), when the file has
+    leaves (:func:`recording_steps`).
     """
 
     over_weights: dict[str, str] = field(default_factory=dict)
     without_weights: list[CallSite] = field(default_factory=list)
+    steps: dict[tuple[str, ...], list[Step]] = field(default_factory=dict)
+    run: _Run | None = None  # the discovery run (set by it)
+    in_leaf: bool = False  # a leaf runs: its own calls are not steps
+
+    def step(self, step: Step, keys: Iterable[str] = ()) -> None:
+        """Record ``step`` for the innermost running function (a member number from ``keys``)."""
+        if self.run is None or self.in_leaf:
+            return
+        prefixes = tuple(self.run.prefixes)
+        inner = prefixes[-1] if prefixes else ""
+        numbers = {k[len(inner) :].split(".")[0] for k in keys if k.startswith(inner)}
+        if keys:
+            if len(numbers) != 1 or not next(iter(numbers)).isdigit():
+                step = None
+            else:
+                step = int(next(iter(numbers)))
+        self.steps.setdefault(prefixes, []).append(step)
+
+
+class _StepRecorder(TorchFunctionMode):
+    """Records each torch call of the discovery run as a step (:meth:`LeafCalls.step`)."""
+
+    def __init__(self, calls: LeafCalls):
+        super().__init__()
+        self.calls = calls
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") != "__get__":  # not x.shape and the like
+            run = self.calls.run
+            tensors = [
+                v for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor)
+            ]
+            known = run.keys_by_id if run is not None else {}
+            keys = [known[id(t)] for t in tensors if id(t) in known]
+            self.calls.step(None, keys)
+        return func(*args, **kwargs)
+
+
+@contextmanager
+def recording_steps(calls: LeafCalls, namespace: Mapping[str, Any]) -> Iterator[None]:
+    """Record the steps of the run inside, when the file has module-level leaves."""
+    if not module_leaves(namespace):
+        yield
+        return
+    with _StepRecorder(calls):
+        yield
 
 
 def module_leaves(namespace: Mapping[str, Any]) -> dict[str, nn.Module]:
@@ -118,11 +175,18 @@ class _LeafCall:
         counts = run.leaf_counts
         number = counts[prefixes, self.name] = counts.get((prefixes, self.name), -1) + 1
         site = (prefixes, self.name, number)
-        if run.recorder is not None:
-            run.recorder.leaves.without_weights.append(site)
         path = run.wrapper._leaf_paths.get(site)
         target = run.wrapper.get_submodule(path) if path is not None else self.layer
-        return target(*args, **kwargs)
+        if run.recorder is None:
+            return target(*args, **kwargs)
+        leaves = run.recorder.leaves
+        leaves.without_weights.append(site)
+        leaves.step(site)
+        leaves.in_leaf = True
+        try:
+            return target(*args, **kwargs)
+        finally:
+            leaves.in_leaf = False
 
 
 def _functional_call(run: _Run) -> Callable:
@@ -147,14 +211,23 @@ def _functional_call(run: _Run) -> Callable:
                 "(sub_params(params, PREFIX)); nnconvert cannot place it"
             )
         path = prefix[:-1]
-        if run.recorder is not None:
-            run.recorder.leaves.over_weights.setdefault(path, module.name)
         target = run.wrapper.get_submodule(path)
-        if type(target) is not type(module.layer):  # before the leaf is placed
+        if type(target) is type(module.layer):  # placed
+            return target(*args, **(kwargs or {}))
+        if run.recorder is None:
             return torch.func.functional_call(
                 module.layer, parameter_and_buffer_dicts, args, kwargs, **options
             )
-        return target(*args, **(kwargs or {}))
+        leaves = run.recorder.leaves
+        leaves.over_weights.setdefault(path, module.name)
+        leaves.step(None, [prefix + key for key in parameter_and_buffer_dicts])
+        leaves.in_leaf = True
+        try:
+            return torch.func.functional_call(
+                module.layer, parameter_and_buffer_dicts, args, kwargs, **options
+            )
+        finally:
+            leaves.in_leaf = False
 
     return functional_call
 
@@ -199,15 +272,17 @@ def place_leaves(
     for path, name in calls.over_weights.items():
         _adopt_weights(model, path, layers[name])
     placed: set[str] = set()
-    by_block: dict[str, list[tuple[CallSite, nn.Module]]] = {}
+    # block prefix -> (the call site from the block, from the root) in call order
+    by_block: dict[str, list[tuple[CallSite, CallSite]]] = {}
     for site in dict.fromkeys(calls.without_weights):
         block, relative = _innermost_block(model, site[0])
-        by_block.setdefault(block, []).append(((relative, *site[1:]), layers[site[1]]))
+        by_block.setdefault(block, []).append(((relative, *site[1:]), site))
     for block, sites in by_block.items():
         wrapper = model.get_submodule(block[:-1]) if block else model
-        names = _names(wrapper, [s for s, _ in sites])
-        for (site, layer), name in zip(sites, names):
-            wrapper.add_module(name, copy.deepcopy(layer).train(model.training))
+        names = _names(wrapper, sites, calls.steps)
+        for (site, absolute), name in zip(sites, names):
+            layer = copy.deepcopy(layers[site[1]]).train(model.training)
+            wrapper.add_module(name, layer)
             wrapper._leaf_paths[site] = name
             placed.add(block + name)
     if calls.over_weights or placed:
@@ -250,24 +325,28 @@ def _innermost_block(model: nn.Module, prefixes: tuple[str, ...]) -> tuple[str, 
     return "", prefixes
 
 
-def _names(wrapper: FunctionalModel, sites: list[CallSite]) -> list[str]:
-    """Names for the leaves called at ``sites`` in ``wrapper``'s function, in call order.
+def _names(
+    wrapper: FunctionalModel,
+    sites: list[tuple[CallSite, CallSite]],
+    steps: Mapping[tuple[str, ...], list[Step]],
+) -> list[str]:
+    """Names for the leaves called in ``wrapper``'s function, in call order.
 
-    The numbers a Sequential's keys leave free when there are exactly as
-    many as leaves (or none free: the next ones), else names from the
-    variables.
+    ``sites``: each call's site from the wrapper and from the root. In a
+    function over numbered keys only (a Sequential's), the numbers its
+    steps give them (:func:`_numbers`); else names from the variables.
     """
     heads = {key.split(".")[0] for key in wrapper._keys}
     if heads and all(h.isdigit() for h in heads):
-        used = {int(h) for h in heads}
-        free = [i for i in range(max(used) + 1) if i not in used]
-        if not free:
-            free = list(range(max(used) + 1, max(used) + 1 + len(sites)))
-        if len(free) == len(sites):
-            return [str(i) for i in free]
+        stacks = {absolute[0] for site, absolute in sites if not site[0]}
+        if len(stacks) == 1 and all(not site[0] for site, _ in sites):
+            numbers = _numbers(steps.get(stacks.pop(), []))
+            found = [numbers.get(absolute) for _, absolute in sites]
+            if None not in found and not {str(n) for n in found} & heads:
+                return [str(n) for n in found]
     taken = heads | set(wrapper._modules)
     names = []
-    for _, variable, _ in sites:
+    for (_, variable, _), _ in sites:
         base = re.sub(r"(_layer)?(_\d+)?$", "", variable) or "layer"
         name, number = base, 1
         while name in taken:
@@ -278,4 +357,37 @@ def _names(wrapper: FunctionalModel, sites: list[CallSite]) -> list[str]:
     return names
 
 
-__all__ = ["LeafCalls", "leaf_stand_ins", "module_leaves", "place_leaves"]
+def _numbers(steps: list[Step]) -> dict[CallSite, int]:
+    """The member number each leaf's call takes in a Sequential's function, or {} if unsure.
+
+    Members run in number order: before the member with weights numbered
+    ``j``, since the one numbered ``i``, come exactly ``j - i - 1`` calls
+    without weights (the members between, leaves among them); the calls
+    after the last one are the last members. A member's several calls
+    (one per tensor op it runs) count once.
+    """
+    numbers: dict[CallSite, int] = {}
+    last = -1
+    pending: list[Step] = []
+    for step in steps:
+        if isinstance(step, int):
+            if step == last and not pending:
+                continue
+            if step <= last or len(pending) != step - last - 1:
+                return {}
+        else:
+            pending.append(step)
+            continue
+        numbers.update({p: last + 1 + k for k, p in enumerate(pending) if p})
+        last, pending = step, []
+    numbers.update({p: last + 1 + k for k, p in enumerate(pending) if p})
+    return numbers
+
+
+__all__ = [
+    "LeafCalls",
+    "leaf_stand_ins",
+    "module_leaves",
+    "place_leaves",
+    "recording_steps",
+]

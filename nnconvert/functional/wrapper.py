@@ -230,6 +230,8 @@ class _Run:
         self.params = params  # the dict the function is given: its helpers get it too
         self.prefixes: list[str] = []  # the block calls running, innermost last
         self.leaf_counts: dict[tuple[tuple[str, ...], str], int] = {}  # calls so far
+        if recorder is not None:
+            recorder.leaves.run = self  # the run that orders the leaves' calls
         keys_of_tensor: dict[int, list[str]] = {}
         for key, tensor in wrapper.state_dict(keep_vars=True).items():
             keys_of_tensor.setdefault(id(tensor), []).append(key)
