@@ -10,9 +10,10 @@ copy of the module-level layer that stays a leaf:
 * a layer called over a slice of the weights sits at that slice's prefix
   (``mix``) and holds those very tensors;
 * a layer without tensors sits where its call stands: in a block whose keys
-  are all numbered (a Sequential's function), at the numbers they leave
-  free (``to_patch_embedding.0`` when the function reads ``1.``, ``2.``,
-  ``3.``); otherwise under a name from its variable (``rearrange_layer`` ->
+  are all numbered (a Sequential's function), at the number its call's
+  place among the members gives (``to_patch_embedding.0`` when it runs
+  before the calls over ``1.``, ``2.``, ``3.``: :func:`_numbers`);
+  otherwise under a name from its variable (``rearrange_layer`` ->
   ``rearrange``).
 
 One discovery run (:func:`~.blocks.find_blocks`) records the calls
@@ -70,19 +71,27 @@ class LeafCalls:
     run: _Run | None = None  # the discovery run (set by it)
     in_leaf: bool = False  # a leaf runs: its own calls are not steps
 
-    def step(self, step: Step, keys: Iterable[str] = ()) -> None:
-        """Record ``step`` for the innermost running function (a member number from ``keys``)."""
+    def step(self, site: CallSite | None = None, keys: Iterable[str] = ()) -> None:
+        """Record a call of the innermost running function: a leaf's, or one reading ``keys``."""
         if self.run is None or self.in_leaf:
             return
         prefixes = tuple(self.run.prefixes)
-        inner = prefixes[-1] if prefixes else ""
-        numbers = {k[len(inner) :].split(".")[0] for k in keys if k.startswith(inner)}
-        if keys:
-            if len(numbers) != 1 or not next(iter(numbers)).isdigit():
-                step = None
-            else:
-                step = int(next(iter(numbers)))
+        step: Step = site
+        if site is None:
+            inner = prefixes[-1] if prefixes else ""
+            heads = {k[len(inner) :].split(".")[0] for k in keys if k.startswith(inner)}
+            number = heads.pop() if len(heads) == 1 else ""
+            step = int(number) if number.isdigit() else None
         self.steps.setdefault(prefixes, []).append(step)
+
+    @contextmanager
+    def inside_leaf(self) -> Iterator[None]:
+        """A leaf runs: the calls it makes are its own, not steps of the function."""
+        self.in_leaf = True
+        try:
+            yield
+        finally:
+            self.in_leaf = False
 
 
 class _StepRecorder(TorchFunctionMode):
@@ -92,7 +101,7 @@ class _StepRecorder(TorchFunctionMode):
         super().__init__()
         self.calls = calls
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func, types_, args=(), kwargs=None):
         kwargs = kwargs or {}
         if getattr(func, "__name__", "") != "__get__":  # not x.shape and the like
             run = self.calls.run
@@ -101,7 +110,7 @@ class _StepRecorder(TorchFunctionMode):
             ]
             known = run.keys_by_id if run is not None else {}
             keys = [known[id(t)] for t in tensors if id(t) in known]
-            self.calls.step(None, keys)
+            self.calls.step(keys=keys)
         return func(*args, **kwargs)
 
 
@@ -182,11 +191,8 @@ class _LeafCall:
         leaves = run.recorder.leaves
         leaves.without_weights.append(site)
         leaves.step(site)
-        leaves.in_leaf = True
-        try:
+        with leaves.inside_leaf():
             return target(*args, **kwargs)
-        finally:
-            leaves.in_leaf = False
 
 
 def _functional_call(run: _Run) -> Callable:
@@ -220,14 +226,11 @@ def _functional_call(run: _Run) -> Callable:
             )
         leaves = run.recorder.leaves
         leaves.over_weights.setdefault(path, module.name)
-        leaves.step(None, [prefix + key for key in parameter_and_buffer_dicts])
-        leaves.in_leaf = True
-        try:
+        leaves.step(keys=[prefix + key for key in parameter_and_buffer_dicts])
+        with leaves.inside_leaf():
             return torch.func.functional_call(
                 module.layer, parameter_and_buffer_dicts, args, kwargs, **options
             )
-        finally:
-            leaves.in_leaf = False
 
     return functional_call
 
@@ -280,7 +283,7 @@ def place_leaves(
     for block, sites in by_block.items():
         wrapper = model.get_submodule(block[:-1]) if block else model
         names = _names(wrapper, sites, calls.steps)
-        for (site, absolute), name in zip(sites, names):
+        for (site, _), name in zip(sites, names):
             layer = copy.deepcopy(layers[site[1]]).train(model.training)
             wrapper.add_module(name, layer)
             wrapper._leaf_paths[site] = name
@@ -297,9 +300,7 @@ def _adopt_weights(model: nn.Module, path: str, layer: nn.Module) -> None:
     held = host.state_dict(keep_vars=True)
     leaf = copy.deepcopy(layer).train(model.training)
     expected = leaf.state_dict(keep_vars=True)
-    if {k: v.shape for k, v in held.items()} != {
-        k: v.shape for k, v in expected.items()
-    }:
+    if _shapes(held) != _shapes(expected):
         raise ConversionError(
             f"{path!r} is called through {type(layer).__name__}, whose tensors "
             f"{sorted(expected)} differ from the weights under {path + '.'!r}: "
@@ -313,7 +314,13 @@ def _adopt_weights(model: nn.Module, path: str, layer: nn.Module) -> None:
     setattr(model.get_submodule(parent), name, leaf)
 
 
-def _innermost_block(model: nn.Module, prefixes: tuple[str, ...]) -> tuple[str, Any]:
+def _shapes(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Size]:
+    return {key: tensor.shape for key, tensor in tensors.items()}
+
+
+def _innermost_block(
+    model: nn.Module, prefixes: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]]:
     """The innermost running prefix that is a wrapper of its own, and the prefixes inside it."""
     from .wrapper import FunctionalModel
 
