@@ -355,12 +355,23 @@ HANDWRITTEN = """
     """
 
 
-def test_a_handwritten_functional_file_keeps_its_leaf_under_its_name(tmp_path):
-    path = write(tmp_path, "f.py", HANDWRITTEN.replace("MODE", "training"))
-    result = run("convert", path, "--to", "module")
+@pytest.mark.parametrize(
+    "variable, attribute",
+    [
+        ("to_tokens", "to_tokens"),
+        ("tokens_layer", "tokens"),
+        ("to_layer", "to_layer"),  # not nn.Module.to
+        ("lambda_layer", "lambda_layer"),  # not a keyword
+    ],
+)
+def test_a_handwritten_functional_file_keeps_its_leaf_under_its_name(
+    tmp_path, variable, attribute
+):
+    text = HANDWRITTEN.replace("MODE", "training").replace("to_tokens", variable)
+    result = run("convert", write(tmp_path, "f.py", text), "--to", "module")
     assert result.exit_code == 0, result.output
-    assert 'self.to_tokens = Rearrange("b c h w -> b (h w) c")' in result.stdout
-    assert "x = self.to_tokens(x)" in result.stdout
+    assert f'self.{attribute} = Rearrange("b c h w -> b (h w) c")' in result.stdout
+    assert f"x = self.{attribute}(x)" in result.stdout
 
 
 def test_a_leaf_set_to_a_fixed_mode_is_refused_by_name(tmp_path):

@@ -27,10 +27,12 @@ shape and fails on proxies).
 from __future__ import annotations
 
 import copy
+import keyword
 import re
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain, count
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import torch
@@ -352,13 +354,15 @@ def _names(
             if None not in found and not {str(n) for n in found} & heads:
                 return [str(n) for n in found]
     taken = heads | set(wrapper._modules)
+
+    def free(name: str) -> bool:  # not a key, a submodule, a keyword or nn.Module's
+        return not (name in taken or keyword.iskeyword(name) or hasattr(wrapper, name))
+
     names = []
     for (_, variable, _), _ in sites:
-        base = re.sub(r"(_layer)?(_\d+)?$", "", variable) or "layer"
-        name, number = base, 1
-        while name in taken:
-            number += 1
-            name = f"{base}_{number}"
+        base = re.sub(r"(_layer)?(_\d+)?$", "", variable) or variable
+        candidates = chain([base, variable], (f"{base}_{n}" for n in count(2)))
+        name = next(c for c in candidates if free(c))
         taken.add(name)
         names.append(name)
     return names
