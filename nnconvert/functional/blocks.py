@@ -19,6 +19,7 @@ import torch
 
 from ..example_values import clone_inputs
 from ..modes import eval_mode
+from .leaf_layers import LeafCalls, recording_steps
 from .wrapper import FunctionalModel
 
 
@@ -29,11 +30,13 @@ class BlockCalls:
     ``settings``: the literal keywords each prefix's call passed
     (``block(sub_params(params, "layers.0."), x, groups=8)``: the block's
     function is shared by instances built with other numbers, as
-    ``--to functional`` writes one function per block class).
+    ``--to functional`` writes one function per block class). ``leaves``:
+    the calls of module-level third-party layers (:mod:`.leaf_layers`).
     """
 
     by_prefix: dict[str, Callable | None] = field(default_factory=dict)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    leaves: LeafCalls = field(default_factory=LeafCalls)
 
     def record(
         self, prefix: str, function: Callable, settings: dict[str, Any] | None = None
@@ -66,7 +69,8 @@ def find_blocks(model: FunctionalModel, example_inputs: Sequence[Any]) -> BlockC
         with torch.no_grad(), eval_mode(model):
             bound = inspect.signature(model.forward).bind(*clone_inputs(example_inputs))
             bound.apply_defaults()
-            model._run(*bound.args, recorder=calls)
+            with recording_steps(calls.leaves, model.function.__globals__):
+                model._run(*bound.args, recorder=calls)
     except Exception:
         return BlockCalls()
     return calls

@@ -30,6 +30,7 @@ from torch import nn
 
 from ..errors import ConversionError
 from ..hierarchy import capture_inputs
+from ..leaves import is_leaf
 from ..modes import eval_mode
 from ..passes.canonicalize import canonicalize
 from ..passes.lift import holds_only_numbered_modules, sequential_of
@@ -85,7 +86,7 @@ def _sequential_for(
     """The ``nn.Sequential`` the block's function spells out, traced on its inputs, or None."""
 
     def keep(module: nn.Module) -> bool:
-        return isinstance(module, (FunctionalModel, nn.Sequential))
+        return isinstance(module, (FunctionalModel, nn.Sequential)) or is_leaf(module)
 
     try:
         with eval_mode(block):

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ConversionError
+from ..leaves import is_leaf
 from ..modes import eval_mode
 from ..passes.canonicalize import canonicalize
 from ..passes.lift import find_layers
@@ -38,7 +39,7 @@ def adopt_layers(
     training = model.training
     try:
         with eval_mode(model):
-            graph_module = trace(model, example_inputs)
+            graph_module = trace(model, example_inputs, is_leaf)
             graph_module.meta["original"] = model
             canonicalize(graph_module)
     except ConversionError:

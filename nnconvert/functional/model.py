@@ -12,12 +12,14 @@ computes:
    (:mod:`.blocks`);
 2. hosts whose tensors only feed one layer's functional call become that
    layer (:mod:`.layers`);
-3. blocks whose function is exactly a chain through their numbered members
+3. module-level third-party layers the functions call become submodules
+   again, kept as leaves (:mod:`.leaf_layers`);
+4. blocks whose function is exactly a chain through their numbered members
    become ``nn.Sequential`` s (:mod:`.containers`).
 
 What the module does not show travels beside it in the
 :class:`~nnconvert.frontend.ModelInput`: the function's name and the paths
-built in step 3.
+built in steps 3 and 4.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .blocks import find_blocks
 from .classes import wrapper_class
 from .containers import rebuild_sequentials
 from .layers import adopt_layers
+from .leaf_layers import place_leaves
 from .weights import copy_weights
 from .wrapper import FunctionalModel, build_wrapper
 
@@ -66,9 +69,11 @@ def functional_model(
             model = build_wrapper(
                 function, tensors, blocks, classes, settings=calls.block_settings()
             )
+        placed = place_leaves(model, calls.leaves, function.__globals__)
         adopt_layers(model, example_inputs, initial)
         if blocks:
             built = rebuild_sequentials(model, example_inputs)
+        built |= {p for p in placed if not any(p.startswith(b + ".") for b in built)}
     return ModelInput(model, function_name=function.__name__, built_paths=built)
 
 

@@ -28,6 +28,7 @@ from torch import fx, nn
 from ..init_arguments import declare
 from ..method_calls import arguments_of, recorded_call
 from .classes import shape_of, wrapper_class
+from .leaf_layers import CallSite, leaf_stand_ins
 from .weights import register, tensor_at
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class FunctionalModel(nn.Module):
     _blocks: dict[str, Callable]  # path -> the function of the block there
     _callees: dict[str, Callable]  # global name -> functional-style function
     _settings: dict[str, Any]  # the literal keywords its caller passes
+    _leaf_paths: dict[CallSite, str]  # a module-level leaf's call -> its submodule
 
     def __init__(
         self,
@@ -64,6 +66,7 @@ class FunctionalModel(nn.Module):
         self._blocks = blocks
         self._callees = _callees(function)
         self._settings = dict(settings or {})
+        self._leaf_paths = {}  # filled by place_leaves
         declare(
             self,
             _in_signature_order(
@@ -226,6 +229,9 @@ class _Run:
         self.recorder = recorder
         self.params = params  # the dict the function is given: its helpers get it too
         self.prefixes: list[str] = []  # the block calls running, innermost last
+        self.leaf_counts: dict[tuple[tuple[str, ...], str], int] = {}  # calls so far
+        if recorder is not None:
+            recorder.leaves.run = self  # the run that orders the leaves' calls
         keys_of_tensor: dict[int, list[str]] = {}
         for key, tensor in wrapper.state_dict(keep_vars=True).items():
             keys_of_tensor.setdefault(id(tensor), []).append(key)
@@ -245,6 +251,7 @@ class _Run:
             if namespace.get(name) is callee:
                 copy = _with_globals(callee, namespace)
                 namespace[name] = _Dispatcher(callee, copy, self)
+        namespace.update(leaf_stand_ins(namespace, self))
         return _with_globals(function, namespace)
 
     def prefix_of(self, params: Any) -> str | None:
