@@ -20,7 +20,11 @@ that meets one reads the row instead of naming the function:
   turns a match into a call of the function, which fx records as one node;
 * **whether lift may read it back** -- :attr:`Helper.lift`: a state update
   the layer makes before its call (:attr:`LiftAs.UPDATE`, ``OpSpec.updates``)
-  or an argument it computes (:attr:`LiftAs.ARGUMENT`, ``spec.Computed``).
+  or an argument it computes (:attr:`LiftAs.ARGUMENT`, ``spec.Computed``);
+* **whether it takes a layer's weights as one dict** --
+  :attr:`Helper.weight_dict`: the layer's functional form of an op-spec row
+  with a ``spec.DictForm`` (``batch_norm(sub_params(params, "bn1."), x,
+  training=training)``), its first argument printed as the layer's slice.
 
 One spelling serves printing and recognising, so what ``--to functional``
 writes is exactly what functional input reads back.
@@ -37,6 +41,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import branches
@@ -96,6 +101,10 @@ class Helper:
     recognised_by_definition: bool = False
     #: Functions of other rows the definition calls: defined too, before it.
     needs: tuple[Callable, ...] = ()
+    #: Its first parameter is one layer's weights as a dict keyed as in the
+    #: layer's own state_dict (``spec.DictForm``): printed as that layer's
+    #: slice of the weight dict, ``sub_params(params, "bn1.")``.
+    weight_dict: bool = False
 
     @property
     def name(self) -> str:
@@ -241,6 +250,27 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
+def batch_norm(
+    weights: dict[str, Tensor],
+    input: Tensor,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-05,
+) -> Tensor:
+    """``nn.BatchNorm1d/2d/3d`` over its weights, keyed as in its state_dict.
+
+    Train mode counts the batch first; ``momentum=None`` then averages the
+    running statistics over every batch counted so far.
+    """
+    if training and "num_batches_tracked" in weights:
+        weights["num_batches_tracked"] += 1
+    if momentum is None:
+        momentum = 1.0 / float(weights["num_batches_tracked"]) if training else 0.0
+    stats = weights.get("running_mean"), weights.get("running_var")
+    affine = weights.get("weight"), weights.get("bias")
+    return F.batch_norm(input, *stats, *affine, training, momentum, eps)
+
+
 # -- the rows -------------------------------------------------------------------
 
 COUNT_BATCH = Helper(
@@ -260,6 +290,17 @@ CUMULATIVE_MOMENTUM = Helper(
 #: (``FunctionalModel._prefix_of``), not by source: no slots.
 SUB_PARAMS = Helper(
     sub_params, definition=inspect.getsource(sub_params), imports=("Tensor",)
+)
+#: BatchNorm's functional form over its weights as one dict (``norm.py``'s
+#: rows' ``DictForm``): one line a call instead of the counting ``if`` and a
+#: call over four keys; functional input recognises it by its definition.
+BATCH_NORM = Helper(
+    batch_norm,
+    impure=True,
+    definition=inspect.getsource(batch_norm),
+    imports=("F", "Tensor"),
+    recognised_by_definition=True,
+    weight_dict=True,
 )
 
 #: ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` and the ``nn.Transformer*`` layers in
@@ -300,6 +341,7 @@ HELPERS: tuple[Helper, ...] = (
     COUNT_BATCH,
     CUMULATIVE_MOMENTUM,
     SUB_PARAMS,
+    BATCH_NORM,
     CHOOSE,
     EXPECT_NONE,
     *RECURRENT,

@@ -38,6 +38,7 @@ from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
 from .lift import lift_layers
 from .prologues import prologue_of, spell_output, spell_prologue
 from .unrolled import find_unrolled
+from .weight_dicts import dict_call, graphs_with_methods, spell_out_dict_calls
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
@@ -58,6 +59,8 @@ def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
     if style is Style.FUNCTIONAL:
         to_functional(module)
     elif not positional:
+        for graph in graphs_with_methods(module):  # a functional input's helpers
+            spell_out_dict_calls(graph)
         lift_layers(module)  # functional calls over one layer's own tensors
         {Style.MODULE: to_module, Style.MIXED: to_mixed}[style](module)
     remove_dead_code(module.graph)
@@ -233,6 +236,20 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
         node.replace_all_uses_with(inputs[0])
         graph.erase_node(node)
         return
+    dict_arguments = spec.dict_call_arguments(layer)
+    with graph.inserting_before(node):
+        if dict_arguments is not None:  # batch_norm(sub_params(params, "bn1."), x)
+            inputs = spell_prologue(graph, prologue, inputs)
+            arguments = {
+                k: _argument_node(graph, node.target, v)
+                for k, v in dict_arguments.items()
+            }
+            call = dict_call(
+                graph, node.target, spec, layer, inputs, {**arguments, **passed}
+            )
+    if dict_arguments is not None:
+        _replace_call(graph, node, call, prologue)
+        return
     with graph.inserting_before(node):
         if spec.updates is not None:
             for function, arguments in spec.updates(layer):
@@ -248,6 +265,11 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
         call = graph.call_function(
             spec.function, tuple(inputs), {**arguments, **passed}
         )
+    _replace_call(graph, node, call, prologue)
+
+
+def _replace_call(graph: fx.Graph, node: fx.Node, call: fx.Node, prologue) -> None:
+    """``call`` (and the prologue's output half) stands for the layer call ``node``."""
     call.meta = dict(node.meta)
     spell_output(graph, node, call, prologue)
     node.replace_all_uses_with(call)

@@ -1,0 +1,153 @@
+"""A layer's call over its weights as one dict (``OpSpec.dict_form``), and back.
+
+Functional style may write a layer whose row has a dict form as one call of
+the row's helper over the layer's slice of the weight dict. Before::
+
+    count_batch(bn1.num_batches_tracked, training)
+    x = F.batch_norm(x, bn1.running_mean, bn1.running_var, bn1.weight, bn1.bias,
+                     training=training)
+
+After (the dict holds one ``get_attr`` node per key of the layer's
+``state_dict()``, which the printer writes as ``sub_params(params, "bn1.")``)::
+
+    x = batch_norm({"weight": bn1.weight, ...}, x, training=training)
+
+:func:`dict_call` writes it, from what the row says the instance does;
+:func:`spell_out_dict_calls` reads it back into the canonical call and its
+state updates, for the lifting pass of the class styles and for a
+functional file that is shorter without the helper. Both read only the
+row's :class:`~nnconvert.opspecs.spec.DictForm`, never a layer's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from torch import fx, nn
+
+from ..opspecs import SPECS, OpSpec, WeightRef
+from ..opspecs.spec import TRAINING
+from .methods import is_method_call
+
+#: The helper of each row's dict form -> the first row with it (BatchNorm1d/2d/3d
+#: share one; their canonical calls are the same).
+_ROWS: dict[Any, OpSpec] = {}
+for _spec in SPECS:
+    if _spec.dict_form is not None:
+        _ROWS.setdefault(_spec.dict_form.function, _spec)
+
+
+def dict_call(
+    graph: fx.Graph,
+    owner: str,
+    spec: OpSpec,
+    layer: nn.Module,
+    inputs: list[Any],
+    arguments: dict[str, Any],
+) -> fx.Node:
+    """The call ``spec.dict_form.function(weights, *inputs, **arguments)`` over ``layer`` at ``owner``.
+
+    ``arguments`` are ``spec.dict_call_arguments(layer)`` as graph values.
+    """
+    weights = {key: graph.get_attr(f"{owner}.{key}") for key in layer.state_dict()}
+    return graph.call_function(
+        spec.dict_form.function, (weights, *inputs), dict(arguments)
+    )
+
+
+def is_dict_call(node: fx.Node) -> bool:
+    """A call of a row's dict-form helper whose weights are a dict of graph values."""
+    return (
+        node.op == "call_function"
+        and _row_of(node.target) is not None
+        and bool(node.args)
+        and isinstance(node.args[0], dict)
+        and all(isinstance(v, fx.Node) for v in node.args[0].values())
+    )
+
+
+def _row_of(target: Any) -> OpSpec | None:
+    try:
+        return _ROWS.get(target)
+    except TypeError:  # unhashable target
+        return None
+
+
+def graphs_with_methods(module: fx.GraphModule) -> Iterator[fx.Graph]:
+    """``module``'s graph and the bodies of the helper methods it calls."""
+    yield module.graph
+    for node in module.graph.nodes:
+        if is_method_call(node):
+            yield node.target.body
+
+
+def spell_out_dict_calls(graph: fx.Graph) -> bool:
+    """Every dict-form call -> the row's state updates and canonical call; True if any.
+
+    The inverse of :func:`dict_call`: ``batch_norm(weights, x, training=t,
+    momentum=None)`` is ``count_batch(weights["num_batches_tracked"], t)``
+    then ``F.batch_norm(x, ..., momentum=cumulative_momentum(...))``, each
+    update and computed argument where the dict holds its tensor.
+    """
+    changed = False
+    for node in list(graph.nodes):
+        if not is_dict_call(node):
+            continue
+        spec = _row_of(node.target)
+        weights, *inputs = node.args
+        with graph.inserting_before(node):
+            call = _canonical_call(graph, spec, weights, inputs, dict(node.kwargs))
+        if call is None:
+            continue
+        call.meta = dict(node.meta)
+        node.replace_all_uses_with(call)
+        graph.erase_node(node)
+        changed = True
+    return changed
+
+
+def _canonical_call(
+    graph: fx.Graph,
+    spec: OpSpec,
+    weights: dict[str, fx.Node],
+    inputs: list[Any],
+    kwargs: dict[str, Any],
+) -> fx.Node | None:
+    """The updates and the canonical call (inserted at the graph's cursor), or None.
+
+    None, and nothing inserted, when a computed argument needs a tensor the
+    dict does not hold: the helper call then stays as it is.
+    """
+    form = spec.dict_form
+    flag = kwargs.get(form.flag, False)
+
+    def value_of(argument: Any) -> Any:
+        if isinstance(argument, WeightRef):
+            return weights[argument.attribute]
+        return flag if argument is TRAINING else argument
+
+    for name, computed in form.computed.items():
+        if kwargs.get(name, 0) is None and any(
+            isinstance(a, WeightRef) and a.attribute not in weights
+            for a in computed.arguments
+        ):
+            return None
+    for function, attribute in form.updates:
+        if attribute in weights:
+            graph.call_function(function, (weights[attribute], flag))
+    arguments: dict[str, Any] = {}
+    for param in spec.argument_parameters:
+        name = param.name
+        if name in spec.weights:
+            attribute = spec.attributes.get(name, name)
+            arguments[name] = weights.get(attribute)
+        elif name in form.computed and name in kwargs and kwargs[name] is None:
+            computed = form.computed[name]
+            arguments[name] = graph.call_function(
+                computed.function, tuple(map(value_of, computed.arguments))
+            )
+        elif name in kwargs:
+            arguments[name] = kwargs[name]
+    arguments = spec.drop_defaults(arguments)
+    passed = {k: v for k, v in kwargs.items() if k in spec.passed_by_caller}
+    return graph.call_function(spec.function, tuple(inputs), {**arguments, **passed})
