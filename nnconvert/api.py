@@ -181,9 +181,7 @@ def _convert(
     )
 
 
-def _without_longer_helpers(
-    source: str, instances: list, name: str, claim: Any
-) -> str:
+def _without_longer_helpers(source: str, instances: list, name: str, claim: Any) -> str:
     """``source``, or the same functions without dict-form helpers when that is no longer.
 
     A ``batch_norm`` helper saves lines at each call and costs its own

@@ -18,6 +18,7 @@ from ..errors import ConversionError
 from ..modes import eval_mode
 from ..passes.canonicalize import canonicalize
 from ..passes.lift import find_layers
+from ..passes.weight_dicts import spell_out_dict_calls
 from ..trace import trace
 
 
@@ -41,6 +42,9 @@ def adopt_layers(
             graph_module = trace(model, example_inputs)
             graph_module.meta["original"] = model
             canonicalize(graph_module)
+            spell_out_dict_calls(
+                graph_module.graph
+            )  # batch_norm(...): the canonical call
     except ConversionError:
         return
     for owner, lift in find_layers(graph_module, initial).items():
