@@ -46,7 +46,7 @@ from torch import Tensor
 
 from .. import branches
 from ..tensor_values import unpack_tensor
-from . import recurrent
+from . import recurrent, recurrent_dict
 from . import transformer as transformers
 from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
     gru,
@@ -56,6 +56,9 @@ from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
     rnn,
     rnn_cell,
 )
+from .recurrent_dict import gru as dict_gru  # noqa: F401 (fx.wrap patches these)
+from .recurrent_dict import lstm as dict_lstm  # noqa: F401
+from .recurrent_dict import rnn as dict_rnn  # noqa: F401
 from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
     transformer,
     transformer_decoder,
@@ -101,14 +104,24 @@ class Helper:
     recognised_by_definition: bool = False
     #: Functions of other rows the definition calls: defined too, before it.
     needs: tuple[Callable, ...] = ()
-    #: Its first parameter is one layer's weights as a dict keyed as in the
-    #: layer's own state_dict (``spec.DictForm``): printed as that layer's
+    #: Its parameter ``weights`` is one layer's weights as a dict keyed as in
+    #: the layer's own state_dict (``spec.DictForm``): printed as that layer's
     #: slice of the weight dict, ``sub_params(params, "bn1.")``.
     weight_dict: bool = False
+    #: The name this module holds the function by, where two rows print
+    #: under one name (``lstm`` over a list of weights, and ``dict_lstm``
+    #: over a dict); None: its own name.
+    attribute: str | None = None
 
     @property
     def name(self) -> str:
+        """The name the output defines and calls it by."""
         return self.function.__name__
+
+    @property
+    def global_name(self) -> str:
+        """The name this module holds it by: what rewritten functional input calls."""
+        return self.attribute or self.name
 
     @functools.cached_property
     def parameters(self) -> tuple[str, ...]:
@@ -318,6 +331,20 @@ RECURRENT = tuple(
     for function in recurrent.FUNCTIONS + transformers.FUNCTIONS
 )
 
+#: The recurrent layers' functions over their weights as one dict (their
+#: rows' ``DictForm``): printed as ``lstm``, held here as ``dict_lstm``.
+RECURRENT_DICTS = tuple(
+    Helper(
+        function,
+        definition=inspect.getsource(function),
+        imports=("torch", "F", "Tensor"),
+        recognised_by_definition=True,
+        weight_dict=True,
+        attribute=f"dict_{function.__name__}",
+    )
+    for function in recurrent_dict.FUNCTIONS
+)
+
 #: Where two traces join (:mod:`nnconvert.branches`): an expression where
 #: neither side computes anything of its own (``0.1 if self.training else 0.0``);
 #: otherwise the printer writes the ``if``/``else`` around each side's lines.
@@ -345,6 +372,7 @@ HELPERS: tuple[Helper, ...] = (
     CHOOSE,
     EXPECT_NONE,
     *RECURRENT,
+    *RECURRENT_DICTS,
     UNPACK_TENSOR,
 )
 
@@ -368,4 +396,4 @@ def lifted_as(kind: LiftAs) -> frozenset[Callable]:
 # each call one node instead of tracing into it.
 for _helper in HELPERS:
     if _helper.slots is not None or _helper.recognised_by_definition:
-        torch.fx.wrap(_helper.name)
+        torch.fx.wrap(_helper.global_name)

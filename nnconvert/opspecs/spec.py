@@ -312,12 +312,18 @@ class DictForm:
         call passes None (``momentum=None``: the cumulative average).
     flag
         The call's argument that is the training flag those use.
+    list_order
+        For a row whose call takes its weights as one list (the recurrent
+        layers' ``weights``): the sort key that puts the dict's keys in the
+        list's order (``weight_ih_l0``, ``weight_hh_l0``, ... as
+        ``_flat_weights_names``).
     """
 
     function: Callable
     updates: tuple[tuple[Callable, str], ...] = ()
     computed: Mapping[str, Computed] = field(default_factory=dict)
     flag: str = "training"
+    list_order: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -668,8 +674,7 @@ class OpSpec:
         found: Arguments = {}
         for name, value in arguments.items():
             if name in self.weights:
-                attribute = self.attributes.get(name, name)
-                if value is not None and value != WeightRef(attribute):
+                if not self._read_back_from_dict(name, value, list(keys)):
                     return None
                 continue
             if isinstance(value, Computed):
@@ -680,6 +685,19 @@ class OpSpec:
                 return None  # None would read back as the computed value
             found[name] = value
         return found
+
+    def _read_back_from_dict(self, name: str, value: Any, keys: list[str]) -> bool:
+        """The call's weights argument ``name`` is what a dict with ``keys`` gives back.
+
+        A tensor: the attribute of its name, or None. A list: every key, in
+        the row's :attr:`DictForm.list_order`.
+        """
+        if isinstance(value, list):
+            order = self.dict_form.list_order
+            wanted = sorted(keys, key=order) if order is not None else None
+            return wanted == [getattr(v, "attribute", None) for v in value]
+        attribute = self.attributes.get(name, name)
+        return value is None or value == WeightRef(attribute)
 
     def _dict_computed(self, name: str, arguments: Arguments) -> Computed | None:
         """The :class:`Computed` a dict-form call's ``None`` for ``name`` stands for."""

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 from torch import fx, nn
 
 from ..opspecs import SPECS, OpSpec, WeightRef
-from ..opspecs.spec import TRAINING
+from ..opspecs.spec import TRAINING, signature_of
 from .methods import is_method_call
 
 #: The helper of each row's dict form -> the first row with it (BatchNorm1d/2d/3d
@@ -43,26 +43,45 @@ def dict_call(
     spec: OpSpec,
     layer: nn.Module,
     inputs: list[Any],
-    arguments: dict[str, Any],
+    arguments_by_name: dict[str, Any],
 ) -> fx.Node:
-    """The call ``spec.dict_form.function(weights, *inputs, **arguments)`` over ``layer`` at ``owner``.
+    """The call of ``spec.dict_form.function`` over ``layer`` at ``owner``.
 
-    ``arguments`` are ``spec.dict_call_arguments(layer)`` as graph values.
+    Its weights (a dict of ``get_attr`` nodes) go where the helper takes
+    them (:func:`weights_index`); ``arguments_by_name`` are
+    ``spec.dict_call_arguments(layer)`` as graph values, and what the
+    caller passes.
     """
     weights = {key: graph.get_attr(f"{owner}.{key}") for key in layer.state_dict()}
-    return graph.call_function(
-        spec.dict_form.function, (weights, *inputs), dict(arguments)
-    )
+    function = spec.dict_form.function
+    arguments = list(inputs)
+    arguments.insert(weights_index(function), weights)
+    keywords = {  # in the helper's order, as a call of the list form prints them
+        p.name: arguments_by_name[p.name]
+        for p in signature_of(function)
+        if p.name in arguments_by_name
+    }
+    return graph.call_function(function, tuple(arguments), keywords)
+
+
+def weights_index(function: Any) -> int:
+    """Where a dict-form helper takes the weights: its parameter ``weights``.
+
+    ``batch_norm(weights, input)``, as ``F.batch_norm`` leads with tensors;
+    ``lstm(input, weights)``, as the list form it stands for.
+    """
+    return [p.name for p in signature_of(function)].index("weights")
 
 
 def is_dict_call(node: fx.Node) -> bool:
     """A call of a row's dict-form helper whose weights are a dict of graph values."""
+    if node.op != "call_function" or _row_of(node.target) is None:
+        return False
+    index = weights_index(node.target)
     return (
-        node.op == "call_function"
-        and _row_of(node.target) is not None
-        and bool(node.args)
-        and isinstance(node.args[0], dict)
-        and all(isinstance(v, fx.Node) for v in node.args[0].values())
+        len(node.args) > index
+        and isinstance(node.args[index], dict)
+        and all(isinstance(v, fx.Node) for v in node.args[index].values())
     )
 
 
@@ -94,7 +113,8 @@ def spell_out_dict_calls(graph: fx.Graph) -> bool:
         if not is_dict_call(node):
             continue
         spec = _row_of(node.target)
-        weights, *inputs = node.args
+        inputs = list(node.args)
+        weights = inputs.pop(weights_index(node.target))
         with graph.inserting_before(node):
             call = _canonical_call(graph, spec, weights, inputs, dict(node.kwargs))
         if call is None:
@@ -132,6 +152,10 @@ def _canonical_call(
             for a in computed.arguments
         ):
             return None
+    try:  # pure: nothing inserted yet
+        tensors = {n: _weights_argument(spec, n, weights) for n in spec.weights}
+    except (KeyError, ValueError):  # keys that are no list of the layer's
+        return None
     for function, attribute in form.updates:
         if attribute in weights:
             graph.call_function(function, (weights[attribute], flag))
@@ -139,8 +163,7 @@ def _canonical_call(
     for param in spec.argument_parameters:
         name = param.name
         if name in spec.weights:
-            attribute = spec.attributes.get(name, name)
-            arguments[name] = weights.get(attribute)
+            arguments[name] = tensors[name]
         elif name in form.computed and name in kwargs and kwargs[name] is None:
             computed = form.computed[name]
             arguments[name] = graph.call_function(
@@ -151,3 +174,17 @@ def _canonical_call(
     arguments = spec.drop_defaults(arguments)
     passed = {k: v for k, v in kwargs.items() if k in spec.passed_by_caller}
     return graph.call_function(spec.function, tuple(inputs), {**arguments, **passed})
+
+
+def _weights_argument(spec: OpSpec, name: str, weights: dict[str, fx.Node]) -> Any:
+    """The canonical call's weights argument ``name``: one tensor (or None), or the list.
+
+    A row whose call takes a list (``OpSpec.attributes`` computes it, as
+    the recurrent layers' ``_flat_weights``) gets every tensor of the dict,
+    in its ``DictForm.list_order``.
+    """
+    attribute = spec.attributes.get(name, name)
+    if callable(attribute):
+        order = spec.dict_form.list_order
+        return [weights[key] for key in sorted(weights, key=order)]
+    return weights.get(attribute)

@@ -268,10 +268,14 @@ class ExpressionPrinter:
             (text,) = helper.print([self.argument(a) for a in node.args])
             precedence = CONDITIONAL if helper.form_kind is ast.IfExp else ATOM
             return Expression(text, precedence)
-        if helper is not None and helper.weight_dict and isinstance(node.args[0], dict):
-            weights, *rest = node.args  # batch_norm(sub_params(params, "bn1."), x)
-            arguments = (_Raw(self.weight_slice(node, weights)), *rest)
-            return Expression(self._call(helper.name, arguments, node.kwargs))
+        if helper is not None and helper.weight_dict:
+            index = helper.parameters.index("weights")
+            arguments = list(node.args)
+            if len(arguments) > index and isinstance(arguments[index], dict):
+                # batch_norm(sub_params(params, "bn1."), x)
+                weights = self.weight_slice(node, arguments[index])
+                arguments[index] = _Raw(weights)
+                return Expression(self._call(helper.name, arguments, node.kwargs))
         if target is operator.getitem:
             container, index = node.args
             if node in self.stepped:
