@@ -32,11 +32,6 @@ from .modes import eval_mode
 from .naming import MODULE_NAMES, definition_name, is_plain_identifier
 from .options import Style, Tolerances
 from .passes import apply_style, canonicalize, outline_methods
-from .passes.weight_dicts import (
-    graphs_with_methods,
-    is_dict_call,
-    spell_out_dict_calls,
-)
 from .printer import print_program
 from .printer.functions import snake_case
 from .reporting import exit_message, one_line
@@ -171,36 +166,12 @@ def _convert(
         root = next(i for i in instances if not i.path).module
         claim = check_init_params(root, name, read.fresh_state, read.init_params_doc)
     source = print_program(instances, style, name, init_claim=claim)
-    if style is Style.FUNCTIONAL:
-        source = _without_longer_helpers(source, instances, name, claim)
     leaves = tuple(
         leaf.describe() for m in working.module.modules() if (leaf := leaf_of(m))
     )
     return Conversion(
         source, name, style, read.module, example_inputs, tolerances, leaves
     )
-
-
-def _without_longer_helpers(source: str, instances: list, name: str, claim: Any) -> str:
-    """``source``, or the same functions without dict-form helpers when that is no longer.
-
-    A ``batch_norm`` helper saves lines at each call and costs its own
-    definition: a file with one BatchNorm is shorter with the layer's
-    calls written out. Both are printed and the shorter kept (the one
-    without the helper on a tie), so no output grows and the choice is
-    the same every time the file is converted.
-    """
-    graphs = [g for i in instances for g in graphs_with_methods(i.graph)]
-    if not any(is_dict_call(n) for g in graphs for n in g.nodes):
-        return source
-    for graph in graphs:
-        spell_out_dict_calls(graph)
-    plain = print_program(instances, Style.FUNCTIONAL, name, init_claim=claim)
-    return source if _lines(source) < _lines(plain) else plain
-
-
-def _lines(source: str) -> int:
-    return sum(1 for line in source.splitlines() if line.strip())
 
 
 def parse_style(to: Any) -> Style:
