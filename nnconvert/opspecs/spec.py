@@ -294,14 +294,15 @@ class Computed:
 class DictForm:
     """A layer's functional form over its weights as one dict, keyed as in its state_dict.
 
-    ``function(weights, *inputs, **arguments)`` -- a helper row the output
-    defines (``helpers.batch_norm``) -- does what the row's call does
-    together with its state updates: ``batch_norm(sub_params(params,
-    "bn1."), x, training=training)`` for ``count_batch`` and ``F.batch_norm``
-    over four keys. It takes the canonical call's configuring arguments
-    other than the weights, with the same names and defaults; the dict is
-    the layer's ``state_dict()``. The same data reads a call back into the
-    row's canonical form (``passes.weight_dicts``).
+    ``function`` -- a helper row the output defines (``helpers.batch_norm``)
+    -- does what the row's call does together with its state updates:
+    ``batch_norm(sub_params(params, "bn1."), x, training=training)`` for
+    ``count_batch`` and ``F.batch_norm`` over four keys. It takes the
+    layer's ``state_dict()`` as its parameter ``weights`` (first, or where
+    the row's call takes its list of weights: ``lstm(x, weights)``), the
+    inputs, and the canonical call's other configuring arguments, with the
+    same names and defaults. The same data reads a call back into the row's
+    canonical form (``passes.weight_dicts``).
 
     updates
         ``(function, attribute)``: the helper calls ``function(weights[attribute],

@@ -72,6 +72,8 @@ def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
 def to_functional(module: fx.GraphModule) -> None:
     """Every layer call -> its functional form (the weight dict style).
 
+    A row with a dict form is called over the layer's weights as one dict
+    (:mod:`.weight_dicts`; the printer keeps it where the file is shorter).
     Calls of user-defined blocks stay: they become calls of their own functions.
     """
     for node in list(module.graph.nodes):
@@ -237,43 +239,43 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
         graph.erase_node(node)
         return
     dict_arguments = spec.dict_call_arguments(layer)
+    owner = node.target
     with graph.inserting_before(node):
-        if dict_arguments is not None:  # batch_norm(sub_params(params, "bn1."), x)
+        if dict_arguments is None:
+            call = _canonical_call(graph, owner, spec, layer, prologue, inputs, passed)
+        else:  # batch_norm(sub_params(params, "bn1."), x): its row's dict form
             inputs = spell_prologue(graph, prologue, inputs)
             arguments = {
-                k: _argument_node(graph, node.target, v)
-                for k, v in dict_arguments.items()
+                k: _argument_node(graph, owner, v) for k, v in dict_arguments.items()
             }
-            call = dict_call(
-                graph, node.target, spec, layer, inputs, {**arguments, **passed}
-            )
-    if dict_arguments is not None:
-        _replace_call(graph, node, call, prologue)
-        return
-    with graph.inserting_before(node):
-        if spec.updates is not None:
-            for function, arguments in spec.updates(layer):
-                graph.call_function(
-                    function,
-                    tuple(_argument_node(graph, node.target, a) for a in arguments),
-                )
-        inputs = spell_prologue(graph, prologue, inputs)
-        arguments = {
-            k: _argument_node(graph, node.target, v)
-            for k, v in spec.explicit_call_arguments(layer).items()
-        }
-        call = graph.call_function(
-            spec.function, tuple(inputs), {**arguments, **passed}
-        )
-    _replace_call(graph, node, call, prologue)
-
-
-def _replace_call(graph: fx.Graph, node: fx.Node, call: fx.Node, prologue) -> None:
-    """``call`` (and the prologue's output half) stands for the layer call ``node``."""
+            call = dict_call(graph, owner, spec, layer, inputs, {**arguments, **passed})
     call.meta = dict(node.meta)
     spell_output(graph, node, call, prologue)
     node.replace_all_uses_with(call)
     graph.erase_node(node)
+
+
+def _canonical_call(
+    graph: fx.Graph,
+    owner: str,
+    spec: OpSpec,
+    layer: nn.Module,
+    prologue: Any,
+    inputs: list[Any],
+    passed: dict[str, Any],
+) -> fx.Node:
+    """The row's state updates, prologue and call, at the graph's cursor; the call."""
+    if spec.updates is not None:
+        for function, arguments in spec.updates(layer):
+            graph.call_function(
+                function, tuple(_argument_node(graph, owner, a) for a in arguments)
+            )
+    inputs = spell_prologue(graph, prologue, inputs)
+    arguments = {
+        k: _argument_node(graph, owner, v)
+        for k, v in spec.explicit_call_arguments(layer).items()
+    }
+    return graph.call_function(spec.function, tuple(inputs), {**arguments, **passed})
 
 
 def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:

@@ -14,9 +14,11 @@ After (the dict holds one ``get_attr`` node per key of the layer's
 
 :func:`dict_call` writes it, from what the row says the instance does;
 :func:`spell_out_dict_calls` reads it back into the canonical call and its
-state updates, for the lifting pass of the class styles and for a
-functional file that is shorter without the helper. Both read only the
-row's :class:`~nnconvert.opspecs.spec.DictForm`, never a layer's name.
+state updates: for the lifting pass of the class styles (a functional
+file's ``batch_norm(...)`` becomes ``self.bn1(x)``), and for the printer
+where the file is shorter without the helper (``printer/program.py``).
+Both read only the row's :class:`~nnconvert.opspecs.spec.DictForm`, never
+a layer's name.
 """
 
 from __future__ import annotations
