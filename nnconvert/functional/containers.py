@@ -34,6 +34,7 @@ from ..leaves import is_leaf
 from ..modes import eval_mode
 from ..passes.canonicalize import canonicalize
 from ..passes.lift import holds_only_numbered_modules, sequential_of
+from ..passes.weight_dicts import spell_out_dict_calls
 from ..trace import trace
 from .wrapper import FunctionalModel, keyword_only_parameters
 
@@ -93,6 +94,9 @@ def _sequential_for(
             graph_module = trace(block, inputs, keep)
             graph_module.meta["original"] = block
             canonicalize(graph_module)
+            spell_out_dict_calls(
+                graph_module.graph
+            )  # batch_norm(...): the canonical call
             return sequential_of(graph_module)
     except ConversionError:
         return None

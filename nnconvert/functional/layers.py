@@ -19,6 +19,7 @@ from ..leaves import is_leaf
 from ..modes import eval_mode
 from ..passes.canonicalize import canonicalize
 from ..passes.lift import find_layers
+from ..passes.weight_dicts import spell_out_dict_calls
 from ..trace import trace
 
 
@@ -42,6 +43,9 @@ def adopt_layers(
             graph_module = trace(model, example_inputs, is_leaf)
             graph_module.meta["original"] = model
             canonicalize(graph_module)
+            spell_out_dict_calls(
+                graph_module.graph
+            )  # batch_norm(...): the canonical call
     except ConversionError:
         return
     for owner, lift in find_layers(graph_module, initial).items():

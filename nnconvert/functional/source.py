@@ -40,14 +40,19 @@ def rewrite_source(source: str | bytes, filename: str) -> tuple[ast.Module, bool
     return tree, rewriter.changed
 
 
-def _defined_helpers(tree: ast.Module) -> frozenset[str]:
-    """Helpers the file defines exactly as their row does (``def lstm``): calls go to the row's."""
-    return frozenset(
-        node.name
+def _defined_helpers(tree: ast.Module) -> dict[str, str]:
+    """Helpers the file defines exactly as a row does (``def lstm``): calls go to the row's.
+
+    By the name the file calls it -> the name the helper-row module holds
+    it by: one name may be defined as either of two rows (``lstm`` over a
+    list of weights, as files were written before, or over a dict).
+    """
+    return {
+        node.name: _DEFINITIONS[dump]
         for node in tree.body
         if isinstance(node, ast.FunctionDef)
-        and ast.dump(node) == _DEFINITIONS.get(node.name)
-    )
+        and (dump := ast.dump(node)) in _DEFINITIONS
+    }
 
 
 def exec_source(source: str | bytes, filename: str, namespace: dict[str, Any]) -> None:
@@ -81,17 +86,19 @@ class _HelperRewriter(ast.NodeTransformer):
     ``1``) -> ``count_batch(params[K], training)``.
     """
 
-    def __init__(self, defined: frozenset[str] = frozenset()) -> None:
+    def __init__(self, defined: dict[str, str] | None = None) -> None:
         self.changed = False
         self._params: list[str | None] = []
-        self._defined = defined
+        self._defined = defined or {}
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         """A call of a helper the file defines as its row does (``lstm(x, ...)``): the row's."""
         if node.id not in self._defined or not isinstance(node.ctx, ast.Load):
             return node
         self.changed = True
-        helper = ast.Attribute(ast.Name(HELPER, ast.Load()), node.id, ast.Load())
+        helper = ast.Attribute(
+            ast.Name(HELPER, ast.Load()), self._defined[node.id], ast.Load()
+        )
         return ast.copy_location(helper, node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
@@ -115,7 +122,7 @@ class _HelperRewriter(ast.NodeTransformer):
                 continue
             self.changed = True
             callee = ast.Attribute(
-                ast.Name(HELPER, ast.Load()), helper.name, ast.Load()
+                ast.Name(HELPER, ast.Load()), helper.global_name, ast.Load()
             )
             call: ast.AST = ast.Call(callee, arguments, [])
             if helper.is_statement:
@@ -126,9 +133,10 @@ class _HelperRewriter(ast.NodeTransformer):
 
 #: The rows functional input recognises in source.
 _RECOGNISED = tuple(helper for helper in helpers.HELPERS if helper.slots is not None)
-#: Helper name -> its definition's AST dump, for rows recognised by their definition.
+#: A definition's AST dump -> the name the helper-row module holds its
+#: function by, for rows recognised by their definition.
 _DEFINITIONS = {
-    helper.name: ast.dump(ast.parse(helper.definition).body[0])
+    ast.dump(ast.parse(helper.definition).body[0]): helper.global_name
     for helper in helpers.HELPERS
     if helper.recognised_by_definition
 }

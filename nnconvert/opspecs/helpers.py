@@ -20,7 +20,11 @@ that meets one reads the row instead of naming the function:
   turns a match into a call of the function, which fx records as one node;
 * **whether lift may read it back** -- :attr:`Helper.lift`: a state update
   the layer makes before its call (:attr:`LiftAs.UPDATE`, ``OpSpec.updates``)
-  or an argument it computes (:attr:`LiftAs.ARGUMENT`, ``spec.Computed``).
+  or an argument it computes (:attr:`LiftAs.ARGUMENT`, ``spec.Computed``);
+* **whether it takes a layer's weights as one dict** --
+  :attr:`Helper.weight_dict`: the layer's functional form of an op-spec row
+  with a ``spec.DictForm`` (``batch_norm(sub_params(params, "bn1."), x,
+  training=training)``), its first argument printed as the layer's slice.
 
 One spelling serves printing and recognising, so what ``--to functional``
 writes is exactly what functional input reads back.
@@ -37,11 +41,12 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .. import branches
 from ..tensor_values import unpack_tensor
-from . import recurrent
+from . import recurrent, recurrent_dict
 from . import transformer as transformers
 from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
     gru,
@@ -51,6 +56,9 @@ from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
     rnn,
     rnn_cell,
 )
+from .recurrent_dict import gru as dict_gru  # noqa: F401 (fx.wrap patches these)
+from .recurrent_dict import lstm as dict_lstm  # noqa: F401
+from .recurrent_dict import rnn as dict_rnn  # noqa: F401
 from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
     transformer,
     transformer_decoder,
@@ -96,10 +104,24 @@ class Helper:
     recognised_by_definition: bool = False
     #: Functions of other rows the definition calls: defined too, before it.
     needs: tuple[Callable, ...] = ()
+    #: Its parameter ``weights`` is one layer's weights as a dict keyed as in
+    #: the layer's own state_dict (``spec.DictForm``): printed as that layer's
+    #: slice of the weight dict, ``sub_params(params, "bn1.")``.
+    weight_dict: bool = False
+    #: The name this module holds the function by, where two rows print
+    #: under one name (``lstm`` over a list of weights, and ``dict_lstm``
+    #: over a dict); None: its own name.
+    attribute: str | None = None
 
     @property
     def name(self) -> str:
+        """The name the output defines and calls it by."""
         return self.function.__name__
+
+    @property
+    def global_name(self) -> str:
+        """The name this module holds it by: what rewritten functional input calls."""
+        return self.attribute or self.name
 
     @functools.cached_property
     def parameters(self) -> tuple[str, ...]:
@@ -241,6 +263,27 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
+def batch_norm(
+    weights: dict[str, Tensor],
+    input: Tensor,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-05,
+) -> Tensor:
+    """``nn.BatchNorm1d/2d/3d`` over its weights, keyed as in its state_dict.
+
+    Train mode counts the batch first; ``momentum=None`` then averages the
+    running statistics over every batch counted so far.
+    """
+    if training and "num_batches_tracked" in weights:
+        weights["num_batches_tracked"] += 1
+    if momentum is None:
+        momentum = 1.0 / float(weights["num_batches_tracked"]) if training else 0.0
+    stats = weights.get("running_mean"), weights.get("running_var")
+    affine = weights.get("weight"), weights.get("bias")
+    return F.batch_norm(input, *stats, *affine, training, momentum, eps)
+
+
 # -- the rows -------------------------------------------------------------------
 
 COUNT_BATCH = Helper(
@@ -261,6 +304,17 @@ CUMULATIVE_MOMENTUM = Helper(
 SUB_PARAMS = Helper(
     sub_params, definition=inspect.getsource(sub_params), imports=("Tensor",)
 )
+#: BatchNorm's functional form over its weights as one dict (``norm.py``'s
+#: rows' ``DictForm``): one line a call instead of the counting ``if`` and a
+#: call over four keys; functional input recognises it by its definition.
+BATCH_NORM = Helper(
+    batch_norm,
+    impure=True,
+    definition=inspect.getsource(batch_norm),
+    imports=("F", "Tensor"),
+    recognised_by_definition=True,
+    weight_dict=True,
+)
 
 #: ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` and the ``nn.Transformer*`` layers in
 #: functional style: plain calls of functions the file defines (their op-spec
@@ -275,6 +329,20 @@ RECURRENT = tuple(
         needs=transformers.NEEDS.get(function, ()),
     )
     for function in recurrent.FUNCTIONS + transformers.FUNCTIONS
+)
+
+#: The recurrent layers' functions over their weights as one dict (their
+#: rows' ``DictForm``): printed as ``lstm``, held here as ``dict_lstm``.
+RECURRENT_DICTS = tuple(
+    Helper(
+        function,
+        definition=inspect.getsource(function),
+        imports=("torch", "F", "Tensor"),
+        recognised_by_definition=True,
+        weight_dict=True,
+        attribute=f"dict_{function.__name__}",
+    )
+    for function in recurrent_dict.FUNCTIONS
 )
 
 #: Where two traces join (:mod:`nnconvert.branches`): an expression where
@@ -300,9 +368,11 @@ HELPERS: tuple[Helper, ...] = (
     COUNT_BATCH,
     CUMULATIVE_MOMENTUM,
     SUB_PARAMS,
+    BATCH_NORM,
     CHOOSE,
     EXPECT_NONE,
     *RECURRENT,
+    *RECURRENT_DICTS,
     UNPACK_TENSOR,
 )
 
@@ -326,4 +396,4 @@ def lifted_as(kind: LiftAs) -> frozenset[Callable]:
 # each call one node instead of tracing into it.
 for _helper in HELPERS:
     if _helper.slots is not None or _helper.recognised_by_definition:
-        torch.fx.wrap(_helper.name)
+        torch.fx.wrap(_helper.global_name)

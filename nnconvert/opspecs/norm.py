@@ -6,13 +6,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .helpers import count_batch, cumulative_momentum
+from .helpers import batch_norm, count_batch, cumulative_momentum
 from .inits import affine_ones_zeros, ones, zeros
 from .layer_params import batch_norm_call, norm_call
 from .spec import (
     TRAINING,
     Alias,
     Computed,
+    DictForm,
     Example,
     OpSpec,
     TensorInit,
@@ -126,6 +127,15 @@ def _group_norm_from_weights(call, shapes, prologue) -> dict:
     }
 
 
+#: ``batch_norm(sub_params(params, "bn1."), x, training=training)``: the
+#: helper counts the batch and computes the cumulative momentum itself.
+BATCH_NORM_DICT = DictForm(
+    batch_norm,
+    updates=((count_batch, "num_batches_tracked"),),
+    computed={"momentum": CUMULATIVE_MOMENTUM},
+)
+
+
 def _batch_norm(module, examples) -> OpSpec:
     return OpSpec(
         module,
@@ -140,6 +150,7 @@ def _batch_norm(module, examples) -> OpSpec:
         init=_norm_base_init,
         init_call=batch_norm_call,
         examples=examples,
+        dict_form=BATCH_NORM_DICT,
     )
 
 

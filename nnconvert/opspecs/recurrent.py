@@ -34,10 +34,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import recurrent_dict
 from .inits import uniform_fan_in
 from .layer_params import recurrent_call
 from .spec import (
     Arguments,
+    DictForm,
     Example,
     OpSpec,
     Shapes,
@@ -352,6 +354,22 @@ _CTOR = (
 )
 
 
+#: A layer's tensors for one layer and direction, in ``_flat_weights_names`` order.
+_TENSORS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")
+
+
+def _flat_order(key: str) -> tuple[int, bool, int]:
+    """``weight_hh_l1_reverse`` -> ``(1, True, 1)``: sorts keys as ``_flat_weights_names``.
+
+    Raises ValueError for a key no recurrent layer has.
+    """
+    name, _, rest = key.rpartition("_l")
+    layer, _, reverse = rest.partition("_")
+    if reverse not in ("", "reverse"):
+        raise ValueError(key)
+    return int(layer), bool(reverse), _TENSORS.index(name)
+
+
 def _row(
     module: type[nn.Module],
     function: Callable,
@@ -359,7 +377,12 @@ def _row(
     examples: tuple[Example, ...],
     ctor_signature: str = _CTOR,
 ) -> OpSpec:
-    """One recurrent row: the layer, its function, how many gates its weights stack."""
+    """One recurrent row: the layer, its function, how many gates its weights stack.
+
+    Functional style calls the function of the same name in
+    :mod:`.recurrent_dict`, over the layer's weights as one dict.
+    """
+    dict_function = getattr(recurrent_dict, function.__name__)
     return OpSpec(
         module,
         function,
@@ -376,6 +399,7 @@ def _row(
         examples=examples,
         ctor_signature=ctor_signature,
         forward_signature="input, hx=None",
+        dict_form=DictForm(dict_function, list_order=_flat_order),
     )
 
 

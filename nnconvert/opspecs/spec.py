@@ -291,6 +291,43 @@ class Computed:
 
 
 @dataclass(frozen=True)
+class DictForm:
+    """A layer's functional form over its weights as one dict, keyed as in its state_dict.
+
+    ``function`` -- a helper row the output defines (``helpers.batch_norm``)
+    -- does what the row's call does together with its state updates:
+    ``batch_norm(sub_params(params, "bn1."), x, training=training)`` for
+    ``count_batch`` and ``F.batch_norm`` over four keys. It takes the
+    layer's ``state_dict()`` as its parameter ``weights`` (first, or where
+    the row's call takes its list of weights: ``lstm(x, weights)``), the
+    inputs, and the canonical call's other configuring arguments, with the
+    same names and defaults. The same data reads a call back into the row's
+    canonical form (``passes.weight_dicts``).
+
+    updates
+        ``(function, attribute)``: the helper calls ``function(weights[attribute],
+        training)`` itself when the dict holds ``attribute`` (BatchNorm's
+        ``count_batch`` of ``num_batches_tracked``), as the row's ``updates`` do.
+    computed
+        Argument -> the :class:`Computed` the helper computes itself when the
+        call passes None (``momentum=None``: the cumulative average).
+    flag
+        The call's argument that is the training flag those use.
+    list_order
+        For a row whose call takes its weights as one list (the recurrent
+        layers' ``weights``): the sort key that puts the dict's keys in the
+        list's order (``weight_ih_l0``, ``weight_hh_l0``, ... as
+        ``_flat_weights_names``).
+    """
+
+    function: Callable
+    updates: tuple[tuple[Callable, str], ...] = ()
+    computed: Mapping[str, Computed] = field(default_factory=dict)
+    flag: str = "training"
+    list_order: Callable[[str], Any] | None = None
+
+
+@dataclass(frozen=True)
 class TensorInit:
     """How a layer's constructor creates one of its tensors, as source text.
 
@@ -465,6 +502,10 @@ class OpSpec:
         The key, in the layer, of the first tensor of a list of weights whose
         keys run through submodules (``self_attn.in_proj_weight``: the
         transformer layers): the lifting pass finds the layer's host by it.
+    dict_form
+        The call over the layer's weights as one dict (:class:`DictForm`),
+        which functional style writes where it makes the file shorter
+        (:meth:`dict_call_arguments` says for which instances it can).
     """
 
     module: type[nn.Module]
@@ -496,6 +537,7 @@ class OpSpec:
     ctor_signature: str | None = None
     forward_signature: str | None = None
     first_weight: str | None = None
+    dict_form: DictForm | None = None
     #: meta layers :meth:`rebuild` built, by their plain constructor arguments
     _built: dict = field(default_factory=dict, init=False, repr=False)
 
@@ -615,6 +657,67 @@ class OpSpec:
     def explicit_call_arguments(self, module: nn.Module) -> Arguments:
         """The call ``module`` makes, with defaults dropped."""
         return self.drop_defaults(self.call_arguments(module))
+
+    def dict_call_arguments(self, module: nn.Module) -> Arguments | None:
+        """The arguments of ``module``'s :attr:`dict_form` call after the weights dict, or None.
+
+        None when the row has no dict form or the instance's call and state
+        updates are not exactly what the helper does over its
+        ``state_dict()``: then the layer keeps its canonical call.
+        """
+        form = self.dict_form
+        if form is None:
+            return None
+        keys = set(module.state_dict())
+        if not keys:  # no slice to pass (``affine=False`` without statistics)
+            return None
+        arguments = self.explicit_call_arguments(module)
+        expected = [
+            (function, (WeightRef(attribute), arguments.get(form.flag)))
+            for function, attribute in form.updates
+            if attribute in keys
+        ]
+        updates = list(self.updates(module)) if self.updates else []
+        if not same_value(updates, expected):
+            return None
+        found: Arguments = {}
+        for name, value in arguments.items():
+            if name in self.weights:
+                if not self._read_back_from_dict(name, value, list(keys)):
+                    return None
+                continue
+            if isinstance(value, Computed):
+                if value != self._dict_computed(name, arguments):
+                    return None
+                value = None
+            elif value is None and name in form.computed:
+                return None  # None would read back as the computed value
+            found[name] = value
+        return found
+
+    def _read_back_from_dict(self, name: str, value: Any, keys: list[str]) -> bool:
+        """The call's weights argument ``name`` is what a dict with ``keys`` gives back.
+
+        A tensor: the attribute of its name, or None. A list: every key, in
+        the row's :attr:`DictForm.list_order`.
+        """
+        if isinstance(value, list):
+            order = self.dict_form.list_order
+            wanted = sorted(keys, key=order) if order is not None else None
+            return wanted == [getattr(v, "attribute", None) for v in value]
+        attribute = self.attributes.get(name, name)
+        return value is None or value == WeightRef(attribute)
+
+    def _dict_computed(self, name: str, arguments: Arguments) -> Computed | None:
+        """The :class:`Computed` a dict-form call's ``None`` for ``name`` stands for."""
+        computed = self.dict_form.computed.get(name) if self.dict_form else None
+        if computed is None:
+            return None
+        flag = arguments.get(self.dict_form.flag)
+        return Computed(
+            computed.function,
+            tuple(flag if a is TRAINING else a for a in computed.arguments),
+        )
 
     # -- module -> constructor ----------------------------------------------
 

@@ -38,6 +38,7 @@ from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
 from .lift import lift_layers
 from .prologues import prologue_of, spell_output, spell_prologue
 from .unrolled import find_unrolled
+from .weight_dicts import dict_call, graphs_with_methods, spell_out_dict_calls
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
@@ -58,6 +59,8 @@ def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
     if style is Style.FUNCTIONAL:
         to_functional(module)
     elif not positional:
+        for graph in graphs_with_methods(module):  # a functional input's helpers
+            spell_out_dict_calls(graph)
         lift_layers(module)  # functional calls over one layer's own tensors
         {Style.MODULE: to_module, Style.MIXED: to_mixed}[style](module)
     remove_dead_code(module.graph)
@@ -69,6 +72,8 @@ def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
 def to_functional(module: fx.GraphModule) -> None:
     """Every layer call -> its functional form (the weight dict style).
 
+    A row with a dict form is called over the layer's weights as one dict
+    (:mod:`.weight_dicts`; the printer keeps it where the file is shorter).
     Calls of user-defined blocks stay: they become calls of their own functions.
     """
     for node in list(module.graph.nodes):
@@ -233,25 +238,44 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
         node.replace_all_uses_with(inputs[0])
         graph.erase_node(node)
         return
+    dict_arguments = spec.dict_call_arguments(layer)
+    owner = node.target
     with graph.inserting_before(node):
-        if spec.updates is not None:
-            for function, arguments in spec.updates(layer):
-                graph.call_function(
-                    function,
-                    tuple(_argument_node(graph, node.target, a) for a in arguments),
-                )
-        inputs = spell_prologue(graph, prologue, inputs)
-        arguments = {
-            k: _argument_node(graph, node.target, v)
-            for k, v in spec.explicit_call_arguments(layer).items()
-        }
-        call = graph.call_function(
-            spec.function, tuple(inputs), {**arguments, **passed}
-        )
+        if dict_arguments is None:
+            call = _canonical_call(graph, owner, spec, layer, prologue, inputs, passed)
+        else:  # batch_norm(sub_params(params, "bn1."), x): its row's dict form
+            inputs = spell_prologue(graph, prologue, inputs)
+            arguments = {
+                k: _argument_node(graph, owner, v) for k, v in dict_arguments.items()
+            }
+            call = dict_call(graph, owner, spec, layer, inputs, {**arguments, **passed})
     call.meta = dict(node.meta)
     spell_output(graph, node, call, prologue)
     node.replace_all_uses_with(call)
     graph.erase_node(node)
+
+
+def _canonical_call(
+    graph: fx.Graph,
+    owner: str,
+    spec: OpSpec,
+    layer: nn.Module,
+    prologue: Any,
+    inputs: list[Any],
+    passed: dict[str, Any],
+) -> fx.Node:
+    """The row's state updates, prologue and call, at the graph's cursor; the call."""
+    if spec.updates is not None:
+        for function, arguments in spec.updates(layer):
+            graph.call_function(
+                function, tuple(_argument_node(graph, owner, a) for a in arguments)
+            )
+    inputs = spell_prologue(graph, prologue, inputs)
+    arguments = {
+        k: _argument_node(graph, owner, v)
+        for k, v in spec.explicit_call_arguments(layer).items()
+    }
+    return graph.call_function(spec.function, tuple(inputs), {**arguments, **passed})
 
 
 def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:

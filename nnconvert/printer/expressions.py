@@ -185,6 +185,34 @@ class ExpressionPrinter:
             weights, tied_outside(module.meta.get("original", module), target)
         )
 
+    def weight_slice(self, node: fx.Node, weights: dict[str, Any]) -> str:
+        """One layer's weights, keyed as in its state_dict: ``sub_params(params, "bn1.")``.
+
+        The slice of the dict under the layer's key, where the graph reads
+        every one of its tensors there (a tensor tied elsewhere is passed in
+        under its key: :func:`with_tied`); else, in class styles, or when the
+        tensors are no one layer's, the dict written out.
+        """
+        targets = {
+            key: str(value.target)
+            for key, value in weights.items()
+            if isinstance(value, fx.Node) and value.op == "get_attr"
+        }
+        prefix = _common_prefix(targets)
+        module = node.graph.owning_module
+        original = module.meta.get("original", module) if module else None
+        if self.style is not Style.FUNCTIONAL or prefix is None or original is None:
+            return self.argument(weights)
+        try:
+            keys = set(original.get_submodule(prefix[:-1]).state_dict())
+        except AttributeError:
+            return self.argument(weights)
+        if len(targets) != len(weights) or keys != set(weights):
+            return self.argument(weights)
+        (text,) = SUB_PARAMS.print(["params", literal(prefix)])
+        tied = {k: t for k, t in targets.items() if t != prefix + k}
+        return with_tied(text, tied)
+
     def _leaf_call(self, node: fx.Node) -> str:
         """A third-party layer called in functional style, over its slice of the weights.
 
@@ -245,6 +273,14 @@ class ExpressionPrinter:
             (text,) = helper.print([self.argument(a) for a in node.args])
             precedence = CONDITIONAL if helper.form_kind is ast.IfExp else ATOM
             return Expression(text, precedence)
+        if helper is not None and helper.weight_dict:
+            index = helper.parameters.index("weights")
+            arguments = list(node.args)
+            if len(arguments) > index and isinstance(arguments[index], dict):
+                # batch_norm(sub_params(params, "bn1."), x)
+                weights = self.weight_slice(node, arguments[index])
+                arguments[index] = _Raw(weights)
+                return Expression(self._call(helper.name, arguments, node.kwargs))
         if target is operator.getitem:
             container, index = node.args
             if node in self.stepped:
@@ -389,6 +425,15 @@ class ExpressionPrinter:
         if not self.lists or not all(isinstance(v, fx.Node) for v in value):
             return None
         return self.lists.get(tuple(value))
+
+
+def _common_prefix(targets: dict[str, str]) -> str | None:
+    """``"bn1."`` when most keys are read at that prefix (the rest: tied tensors)."""
+    found = [t[: -len(k)] for k, t in targets.items() if t.endswith("." + k)]
+    if not found:
+        return None
+    prefix = max(dict.fromkeys(found), key=found.count)
+    return prefix if prefix.endswith(".") else None
 
 
 def _stepped(index: Any, place: int, variable: str) -> Any:

@@ -81,8 +81,9 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
     """The helper rows with a definition that the planned functions call, in table order.
 
     Read from the graphs and their helper methods' bodies: a block call reads
-    ``sub_params``; a call node of a helper's function (``lstm``) calls that
-    helper.
+    ``sub_params``, and so does a call of a helper over a layer's weights
+    (``batch_norm(sub_params(params, "bn1."), x)``); a call node of a
+    helper's function (``lstm``) calls that helper.
     """
     weighted = any(  # block calls, and third-party layers called with weights
         plan.callees or any(c.leaf.has_state for c in plan.leaves.values())
@@ -94,6 +95,8 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
             helper = helper_for(node.target) if node.op == "call_function" else None
             if helper is not None and helper.definition is not None:
                 used.append(helper)
+            if helper is not None and helper.weight_dict:  # its call passes a slice
+                used.append(SUB_PARAMS)
     for helper in used:  # grows while it is read: what the helpers call
         used += [h for h in map(helper_for, helper.needs) if h not in used]
     return [helper for helper in HELPERS if any(helper is u for u in used)]

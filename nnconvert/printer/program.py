@@ -19,6 +19,11 @@ from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
 from ..options import Style
 from ..passes.methods import with_method_bodies
+from ..passes.weight_dicts import (
+    graphs_with_methods,
+    is_dict_call,
+    spell_out_dict_calls,
+)
 from ..torch_names import qualified_name
 from .class_plan import plan_classes
 from .class_text import class_text
@@ -40,6 +45,45 @@ def print_program(
     ``init_claim``: what comparing functional style's ``init_params()`` with
     a newly built original showed (None: not compared, nothing claimed).
     """
+    text = _program_text(instances, style, name, init_claim)
+    if style is Style.FUNCTIONAL:
+        text = _without_longer_dict_forms(text, instances, name, init_claim)
+    return format_source(text)
+
+
+def _without_longer_dict_forms(
+    text: str, instances: list[Instance], name: str, init_claim: InitClaim | None
+) -> str:
+    """``text``, or the program without dict-form calls when that is no longer.
+
+    A dict form (``OpSpec.dict_form``: ``batch_norm(sub_params(params,
+    "bn1."), x)``) saves lines at each call, and its helper costs a
+    definition: a file with one BatchNorm is shorter with its calls written
+    out. Both are printed and the one with fewer lines as black lays them
+    out is kept (the one without dict forms on a tie), so no output grows,
+    and the choice is the same every time the file is converted.
+    """
+    graphs = [g for i in instances for g in graphs_with_methods(i.graph)]
+    if not any(is_dict_call(node) for graph in graphs for node in graph.nodes):
+        return text
+    for graph in graphs:
+        spell_out_dict_calls(graph)
+    plain = _program_text(instances, Style.FUNCTIONAL, name, init_claim)
+    return text if _length(text) < _length(plain) else plain
+
+
+def _length(text: str) -> int:
+    """Non-blank lines of ``text`` as black lays it out."""
+    return sum(1 for line in _formatted(text).splitlines() if line.strip())
+
+
+def _program_text(
+    instances: list[Instance],
+    style: Style,
+    name: str,
+    init_claim: InitClaim | None,
+) -> str:
+    """The program as the printer writes it, before black lays it out."""
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
     if style is Style.FUNCTIONAL:
@@ -55,7 +99,7 @@ def print_program(
     for definition in definitions:
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)
-    return format_source(imports.render() + "\n\n" + text)
+    return imports.render() + "\n\n" + text
 
 
 def _imported_names(instances: list[Instance]) -> set[str]:
@@ -97,6 +141,11 @@ def format_source(text: str) -> str:
     per line goes to black whole. ``tests/test_black_stable.py`` asserts the
     result equals black's on every sample and structure-test output.
     """
+    return _formatted(text)
+
+
+def _formatted(text: str) -> str:
+    """:func:`format_source`'s work (which tests may replace: choices read this)."""
     lines = text.splitlines()
     strings = _in_docstrings(lines)
     code = [line for line, string in zip(lines, strings) if not string]

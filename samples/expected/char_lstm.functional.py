@@ -6,9 +6,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
 def lstm(
     input: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     hx: tuple[Tensor, Tensor] | None = None,
     num_layers: int = 1,
     bias: bool = True,
@@ -20,8 +25,9 @@ def lstm(
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """``nn.LSTM``: the gate equations, one time step at a time.
 
-    ``weights`` per layer and direction: ``weight_ih``, ``weight_hh``, then
-    ``bias_ih``, ``bias_hh`` (with ``bias``) and ``weight_hr`` (with ``proj_size``).
+    ``weights`` is the layer's state_dict: ``weight_ih_l0``, ``weight_hh_l0``,
+    ``bias_ih_l0`` (none without ``bias``) … per layer, ``_reverse`` for the
+    second direction.
     """
     batched = input.dim() == 3
     if not batched:  # one sequence: a batch of one
@@ -30,14 +36,13 @@ def lstm(
     elif batch_first:
         input = input.transpose(0, 1)
     directions = 2 if bidirectional else 1
-    hidden_size = weights[0].shape[0] // 4
+    hidden_size = weights["weight_ih_l0"].shape[0] // 4
     if hx is None:
         shape = (num_layers * directions, input.shape[1])
         hx = (
             input.new_zeros(*shape, proj_size or hidden_size),
             input.new_zeros(*shape, hidden_size),
         )
-    per_direction = len(weights) // (num_layers * directions)
     h_n, c_n = [], []
     for layer in range(num_layers):
         if layer > 0:
@@ -45,9 +50,10 @@ def lstm(
         outputs = []
         for direction in range(directions):
             k = layer * directions + direction
-            w_ih, w_hh, *rest = weights[k * per_direction : (k + 1) * per_direction]
-            b_ih, b_hh = rest[:2] if bias else (None, None)
-            w_hr = rest[-1] if proj_size > 0 else None
+            key = f"l{layer}_reverse" if direction == 1 else f"l{layer}"
+            w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
+            b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
+            w_hr = weights.get(f"weight_hr_{key}")
             h, c = hx[0][k], hx[1][k]
             steps = range(input.shape[0])
             output = [None] * len(steps)
@@ -77,16 +83,7 @@ def char_lstm(
     emb = F.dropout(emb, p=0.2, training=training)
     output, outs = lstm(
         emb,
-        [
-            params["lstm.weight_ih_l0"],
-            params["lstm.weight_hh_l0"],
-            params["lstm.bias_ih_l0"],
-            params["lstm.bias_hh_l0"],
-            params["lstm.weight_ih_l1"],
-            params["lstm.weight_hh_l1"],
-            params["lstm.bias_ih_l1"],
-            params["lstm.bias_hh_l1"],
-        ],
+        sub_params(params, "lstm."),
         hx=hidden,
         num_layers=2,
         batch_first=True,

@@ -6,9 +6,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
 def gru(
     input: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     hx: Tensor | None = None,
     num_layers: int = 1,
     bias: bool = True,
@@ -19,8 +24,9 @@ def gru(
 ) -> tuple[Tensor, Tensor]:
     """``nn.GRU``: the gate equations, one time step at a time.
 
-    ``weights`` per layer and direction: ``weight_ih``, ``weight_hh``, then
-    ``bias_ih``, ``bias_hh`` (with ``bias``).
+    ``weights`` is the layer's state_dict: ``weight_ih_l0``, ``weight_hh_l0``,
+    ``bias_ih_l0`` (none without ``bias``) … per layer, ``_reverse`` for the
+    second direction.
     """
     batched = input.dim() == 3
     if not batched:  # one sequence: a batch of one
@@ -30,9 +36,8 @@ def gru(
         input = input.transpose(0, 1)
     directions = 2 if bidirectional else 1
     if hx is None:
-        hidden_size = weights[0].shape[0] // 3
+        hidden_size = weights["weight_ih_l0"].shape[0] // 3
         hx = input.new_zeros(num_layers * directions, input.shape[1], hidden_size)
-    per_direction = len(weights) // (num_layers * directions)
     h_n = []
     for layer in range(num_layers):
         if layer > 0:
@@ -40,8 +45,9 @@ def gru(
         outputs = []
         for direction in range(directions):
             k = layer * directions + direction
-            w_ih, w_hh, *rest = weights[k * per_direction : (k + 1) * per_direction]
-            b_ih, b_hh = rest[:2] if bias else (None, None)
+            key = f"l{layer}_reverse" if direction == 1 else f"l{layer}"
+            w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
+            b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
             h = hx[k]
             steps = range(input.shape[0])
             output = [None] * len(steps)
@@ -69,24 +75,7 @@ def gru_classifier(
     embedded = F.dropout(embedded, p=0.3, training=training)
     hidden = gru(
         embedded,
-        [
-            params["gru.weight_ih_l0"],
-            params["gru.weight_hh_l0"],
-            params["gru.bias_ih_l0"],
-            params["gru.bias_hh_l0"],
-            params["gru.weight_ih_l0_reverse"],
-            params["gru.weight_hh_l0_reverse"],
-            params["gru.bias_ih_l0_reverse"],
-            params["gru.bias_hh_l0_reverse"],
-            params["gru.weight_ih_l1"],
-            params["gru.weight_hh_l1"],
-            params["gru.bias_ih_l1"],
-            params["gru.bias_hh_l1"],
-            params["gru.weight_ih_l1_reverse"],
-            params["gru.weight_hh_l1_reverse"],
-            params["gru.bias_ih_l1_reverse"],
-            params["gru.bias_hh_l1_reverse"],
-        ],
+        sub_params(params, "gru."),
         num_layers=2,
         batch_first=True,
         dropout=0.1,

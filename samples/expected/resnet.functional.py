@@ -11,20 +11,32 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
+def batch_norm(
+    weights: dict[str, Tensor],
+    input: Tensor,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-05,
+) -> Tensor:
+    """``nn.BatchNorm1d/2d/3d`` over its weights, keyed as in its state_dict.
+
+    Train mode counts the batch first; ``momentum=None`` then averages the
+    running statistics over every batch counted so far.
+    """
+    if training and "num_batches_tracked" in weights:
+        weights["num_batches_tracked"] += 1
+    if momentum is None:
+        momentum = 1.0 / float(weights["num_batches_tracked"]) if training else 0.0
+    stats = weights.get("running_mean"), weights.get("running_var")
+    affine = weights.get("weight"), weights.get("bias")
+    return F.batch_norm(input, *stats, *affine, training, momentum, eps)
+
+
 def downsample(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
     x = F.conv2d(x, params["0.weight"], stride=2)
-    if training:
-        params["1.num_batches_tracked"] += 1
-    x = F.batch_norm(
-        x,
-        params["1.running_mean"],
-        params["1.running_var"],
-        params["1.weight"],
-        params["1.bias"],
-        training=training,
-    )
+    x = batch_norm(sub_params(params, "1."), x, training=training)
     return x
 
 
@@ -37,28 +49,10 @@ def basic_block(
     training: bool = False,
 ) -> Tensor:
     out = F.conv2d(x, params["conv1.weight"], stride=stride, padding=1)
-    if training:
-        params["bn1.num_batches_tracked"] += 1
-    out = F.batch_norm(
-        out,
-        params["bn1.running_mean"],
-        params["bn1.running_var"],
-        params["bn1.weight"],
-        params["bn1.bias"],
-        training=training,
-    )
+    out = batch_norm(sub_params(params, "bn1."), out, training=training)
     out = F.relu(out, inplace=True)
     out = F.conv2d(out, params["conv2.weight"], padding=1)
-    if training:
-        params["bn2.num_batches_tracked"] += 1
-    out = F.batch_norm(
-        out,
-        params["bn2.running_mean"],
-        params["bn2.running_var"],
-        params["bn2.weight"],
-        params["bn2.bias"],
-        training=training,
-    )
+    out = batch_norm(sub_params(params, "bn2."), out, training=training)
     if has_downsample:
         x = downsample(sub_params(params, "downsample."), x, training=training)
     out = out + x
@@ -90,16 +84,7 @@ def layer(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
 
 def res_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
     x = F.conv2d(x, params["conv1.weight"], padding=1)
-    if training:
-        params["bn1.num_batches_tracked"] += 1
-    x = F.batch_norm(
-        x,
-        params["bn1.running_mean"],
-        params["bn1.running_var"],
-        params["bn1.weight"],
-        params["bn1.bias"],
-        training=training,
-    )
+    x = batch_norm(sub_params(params, "bn1."), x, training=training)
     x = F.relu(x, inplace=True)
     x = layer1(sub_params(params, "layer1."), x, training=training)
     x = layer(sub_params(params, "layer2."), x, training=training)

@@ -1,0 +1,141 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def lstm(
+    input: Tensor,
+    weights: list[Tensor],
+    hx: tuple[Tensor, Tensor] | None = None,
+    num_layers: int = 1,
+    bias: bool = True,
+    batch_first: bool = False,
+    dropout: float = 0.0,
+    training: bool = False,
+    bidirectional: bool = False,
+    proj_size: int = 0,
+) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    """``nn.LSTM``: the gate equations, one time step at a time.
+
+    ``weights`` per layer and direction: ``weight_ih``, ``weight_hh``, then
+    ``bias_ih``, ``bias_hh`` (with ``bias``) and ``weight_hr`` (with ``proj_size``).
+    """
+    batched = input.dim() == 3
+    if not batched:  # one sequence: a batch of one
+        input = input.unsqueeze(1)
+        hx = None if hx is None else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
+    elif batch_first:
+        input = input.transpose(0, 1)
+    directions = 2 if bidirectional else 1
+    hidden_size = weights[0].shape[0] // 4
+    if hx is None:
+        shape = (num_layers * directions, input.shape[1])
+        hx = (
+            input.new_zeros(*shape, proj_size or hidden_size),
+            input.new_zeros(*shape, hidden_size),
+        )
+    per_direction = len(weights) // (num_layers * directions)
+    h_n, c_n = [], []
+    for layer in range(num_layers):
+        if layer > 0:
+            input = F.dropout(input, dropout, training)
+        outputs = []
+        for direction in range(directions):
+            k = layer * directions + direction
+            w_ih, w_hh, *rest = weights[k * per_direction : (k + 1) * per_direction]
+            b_ih, b_hh = rest[:2] if bias else (None, None)
+            w_hr = rest[-1] if proj_size > 0 else None
+            h, c = hx[0][k], hx[1][k]
+            steps = range(input.shape[0])
+            output = [None] * len(steps)
+            for t in reversed(steps) if direction == 1 else steps:
+                gates = F.linear(input[t], w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+                i, f, g, o = gates.chunk(4, -1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                if w_hr is not None:
+                    h = F.linear(h, w_hr)
+                output[t] = h
+            outputs.append(torch.stack(output))
+            h_n.append(h)
+            c_n.append(c)
+        input = torch.cat(outputs, -1)
+    h_n, c_n = torch.stack(h_n), torch.stack(c_n)
+    if not batched:
+        return input.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
+    return (input.transpose(0, 1) if batch_first else input), (h_n, c_n)
+
+
+def char_lstm(
+    params: dict[str, Tensor], x: Tensor, hidden=None, *, training: bool = False
+):
+    emb = F.embedding(x, params["embed.weight"])
+    # x: (batch, seq_len) character indices
+    emb = F.dropout(emb, p=0.2, training=training)
+    output, outs = lstm(
+        emb,
+        [
+            params["lstm.weight_ih_l0"],
+            params["lstm.weight_hh_l0"],
+            params["lstm.bias_ih_l0"],
+            params["lstm.bias_hh_l0"],
+            params["lstm.weight_ih_l1"],
+            params["lstm.weight_hh_l1"],
+            params["lstm.bias_ih_l1"],
+            params["lstm.bias_hh_l1"],
+        ],
+        hx=hidden,
+        num_layers=2,
+        batch_first=True,
+        dropout=0.2,
+        training=training,
+    )
+    output = F.dropout(output, p=0.2, training=training)
+    # logits for the next character at every position
+    logits = F.linear(output, params["decoder.weight"], params["decoder.bias"])
+    return (logits, outs)
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `char_lstm`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `CharLSTM`, bit for bit (nnconvert compared them).
+    """
+    params: dict[str, Tensor] = {}
+    params["embed.weight"] = nn.init.normal_(torch.empty(40, 16))
+    params["lstm.weight_ih_l0"] = nn.init.uniform_(
+        torch.empty(128, 16), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["lstm.weight_hh_l0"] = nn.init.uniform_(
+        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["lstm.bias_ih_l0"] = nn.init.uniform_(
+        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["lstm.bias_hh_l0"] = nn.init.uniform_(
+        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["lstm.weight_ih_l1"] = nn.init.uniform_(
+        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["lstm.weight_hh_l1"] = nn.init.uniform_(
+        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["lstm.bias_ih_l1"] = nn.init.uniform_(
+        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["lstm.bias_hh_l1"] = nn.init.uniform_(
+        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    params["decoder.weight"] = nn.init.kaiming_uniform_(
+        torch.empty(40, 32), a=math.sqrt(5)
+    )
+    params["decoder.bias"] = nn.init.uniform_(
+        torch.empty(40), -1 / math.sqrt(32), 1 / math.sqrt(32)
+    )
+    return params

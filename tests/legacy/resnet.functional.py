@@ -1,0 +1,172 @@
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def downsample(
+    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+) -> Tensor:
+    x = F.conv2d(x, params["0.weight"], stride=2)
+    if training:
+        params["1.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["1.running_mean"],
+        params["1.running_var"],
+        params["1.weight"],
+        params["1.bias"],
+        training=training,
+    )
+    return x
+
+
+def basic_block(
+    params: dict[str, Tensor],
+    x: Tensor,
+    *,
+    stride: int,
+    has_downsample: bool,
+    training: bool = False,
+) -> Tensor:
+    out = F.conv2d(x, params["conv1.weight"], stride=stride, padding=1)
+    if training:
+        params["bn1.num_batches_tracked"] += 1
+    out = F.batch_norm(
+        out,
+        params["bn1.running_mean"],
+        params["bn1.running_var"],
+        params["bn1.weight"],
+        params["bn1.bias"],
+        training=training,
+    )
+    out = F.relu(out, inplace=True)
+    out = F.conv2d(out, params["conv2.weight"], padding=1)
+    if training:
+        params["bn2.num_batches_tracked"] += 1
+    out = F.batch_norm(
+        out,
+        params["bn2.running_mean"],
+        params["bn2.running_var"],
+        params["bn2.weight"],
+        params["bn2.bias"],
+        training=training,
+    )
+    if has_downsample:
+        x = downsample(sub_params(params, "downsample."), x, training=training)
+    out = out + x
+    out = F.relu(out, inplace=True)
+    return out
+
+
+def layer1(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    for i in range(2):
+        x = basic_block(
+            sub_params(params, f"{i}."),
+            x,
+            stride=1,
+            has_downsample=False,
+            training=training,
+        )
+    return x
+
+
+def layer(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = basic_block(
+        sub_params(params, "0."), x, stride=2, has_downsample=True, training=training
+    )
+    x = basic_block(
+        sub_params(params, "1."), x, stride=1, has_downsample=False, training=training
+    )
+    return x
+
+
+def res_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
+    x = F.conv2d(x, params["conv1.weight"], padding=1)
+    if training:
+        params["bn1.num_batches_tracked"] += 1
+    x = F.batch_norm(
+        x,
+        params["bn1.running_mean"],
+        params["bn1.running_var"],
+        params["bn1.weight"],
+        params["bn1.bias"],
+        training=training,
+    )
+    x = F.relu(x, inplace=True)
+    x = layer1(sub_params(params, "layer1."), x, training=training)
+    x = layer(sub_params(params, "layer2."), x, training=training)
+    x = layer(sub_params(params, "layer3."), x, training=training)
+    x = F.adaptive_avg_pool2d(x, 1)
+    x = torch.flatten(x, 1)
+    x = F.linear(x, params["fc.weight"], params["fc.bias"])
+    return x
+
+
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
+    """An `nn.BatchNorm*d`: affine weight and bias, then its running statistics."""
+    return {
+        f"{prefix}.weight": torch.ones(num_features),
+        f"{prefix}.bias": torch.zeros(num_features),
+        f"{prefix}.running_mean": torch.zeros(num_features),
+        f"{prefix}.running_var": torch.ones(num_features),
+        f"{prefix}.num_batches_tracked": torch.tensor(0),
+    }
+
+
+def init_params() -> dict[str, Tensor]:
+    """Fresh weights for `res_net`, with the original `state_dict()` keys.
+
+    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `ResNet`, bit for bit (nnconvert compared them).
+    """
+    params: dict[str, Tensor] = {}
+    params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
+    params |= batch_norm_params("bn1", 16)
+    for i in range(2):
+        params |= kaiming_params(f"layer1.{i}.conv1", 16, 16, 3, 3, bias=False)
+        params |= batch_norm_params(f"layer1.{i}.bn1", 16)
+        params |= kaiming_params(f"layer1.{i}.conv2", 16, 16, 3, 3, bias=False)
+        params |= batch_norm_params(f"layer1.{i}.bn2", 16)
+    params |= kaiming_params("layer2.0.downsample.0", 32, 16, 1, 1, bias=False)
+    params |= batch_norm_params("layer2.0.downsample.1", 32)
+    params |= kaiming_params("layer2.0.conv1", 32, 16, 3, 3, bias=False)
+    params |= batch_norm_params("layer2.0.bn1", 32)
+    params |= kaiming_params("layer2.0.conv2", 32, 32, 3, 3, bias=False)
+    params |= batch_norm_params("layer2.0.bn2", 32)
+    params |= kaiming_params("layer2.1.conv1", 32, 32, 3, 3, bias=False)
+    params |= batch_norm_params("layer2.1.bn1", 32)
+    params |= kaiming_params("layer2.1.conv2", 32, 32, 3, 3, bias=False)
+    params |= batch_norm_params("layer2.1.bn2", 32)
+    params |= kaiming_params("layer3.0.downsample.0", 64, 32, 1, 1, bias=False)
+    params |= batch_norm_params("layer3.0.downsample.1", 64)
+    params |= kaiming_params("layer3.0.conv1", 64, 32, 3, 3, bias=False)
+    params |= batch_norm_params("layer3.0.bn1", 64)
+    params |= kaiming_params("layer3.0.conv2", 64, 64, 3, 3, bias=False)
+    params |= batch_norm_params("layer3.0.bn2", 64)
+    params |= kaiming_params("layer3.1.conv1", 64, 64, 3, 3, bias=False)
+    params |= batch_norm_params("layer3.1.bn1", 64)
+    params |= kaiming_params("layer3.1.conv2", 64, 64, 3, 3, bias=False)
+    params |= batch_norm_params("layer3.1.bn2", 64)
+    params |= kaiming_params("fc", 10, 64)
+    return params
