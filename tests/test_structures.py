@@ -389,6 +389,43 @@ class Unpacking(nn.Module):
         return a * b, first + third.sum()
 
 
+class Triple(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y, y.sum(), y.mean()
+
+
+class FirstOfTriples(nn.Module):
+    """The Transformer decoder's ``dec_output, dec_slf_attn, dec_enc_attn = layer(...)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = Triple()
+        self.second = Triple()
+
+    def forward(self, x):
+        x, attention, _ = self.first(x)
+        x, _, _ = self.second(x)
+        return x * 2
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_blocks_unread_elements_are_each_an_underscore(style):
+    """``x, _, _ = block(x)``: converting it again unpacks by count, without a guard."""
+    inputs = (torch.randn(3, 8),)
+    conversion = nnconvert.convert(FirstOfTriples().eval(), style, inputs)
+    conversion.check(train=True)
+    assert "*_" not in conversion.source
+    assert re.search(r"\bx, _, _ = ", conversion.source)
+    name = "FirstOfTriples" if style is Style.FUNCTIONAL else None
+    again = nnconvert.convert(load_output(conversion, name), style, inputs)
+    assert again.source == conversion.source
+
+
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
 def test_tuples_read_by_index_are_unpacked(style):
     inputs = (torch.randn(3, 8),)
@@ -600,6 +637,7 @@ def test_container_subclasses_with_a_forward_are_classes(style):
             "dense_block_2",
             "dense_net",
             "batch_norm_params",
+            "kaiming_params",
             "init_params",
         ]
         assert "x = dense_block(" in source and "x = dense_block_2(" in source
@@ -753,6 +791,7 @@ def test_blocks_built_from_different_classes_are_not_merged(style):
             "pointwise",
             "builder_block_2",
             "builder_net",
+            "kaiming_params",
             "init_params",
         ]
         return

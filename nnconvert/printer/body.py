@@ -161,7 +161,7 @@ def body_lines(
         if node in branch_ends:
             condition, if_true, if_false = node.args
             if node in unpacks:  # ``out, _ = self.encoder_attn(...)`` on one side
-                name = _unpack_target(unpacks[node], printer)
+                name = _unpack_target(node, unpacks[node], printer)
             else:
                 name = printer.names[node]
             for polarity, value in ((True, if_true), (False, if_false)):
@@ -292,7 +292,7 @@ def _statement(
     """The lines of one statement node."""
     if node in unpacks:
         return [
-            f"{_unpack_target(unpacks[node], printer)} = {printer.definition(node)}"
+            f"{_unpack_target(node, unpacks[node], printer)} = {printer.definition(node)}"
         ]
     if node.op == "output":
         return [f"return {printer.argument(node.args[0])}"]
@@ -407,9 +407,20 @@ def _is_statement_helper(node: fx.Node) -> bool:
     return helper is not None and helper.is_statement
 
 
-def _unpack_target(targets: list[fx.Node | None], printer: ExpressionPrinter) -> str:
-    """``a, _, c`` (``a, *_`` when the rest is unread)."""
+def _unpack_target(
+    node: fx.Node, targets: list[fx.Node | None], printer: ExpressionPrinter
+) -> str:
+    """``a, _, c``; ``a, *_`` when the rest of a ``chunk``/``split`` is unread.
+
+    A tuple whose length the input decides (``x.chunk(4)`` may give three)
+    takes ``*_``, which accepts any length, as the user's ``parts[0],
+    parts[1]`` did. A block's tuple has the length its ``forward`` returns:
+    each element gets its ``_``, which fx unpacks by count where ``*_``
+    would make the next trace ask the length and guard it.
+    """
     names = [printer.names[t] if t is not None else "_" for t in targets]
+    if node.op == "call_module":
+        return ", ".join(names)
     while len(names) > 1 and names[-1] == "_" and names[-2] == "_":
         names.pop()
     if names[-1] == "_" and len(names) < len(targets):
