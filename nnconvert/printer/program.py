@@ -13,20 +13,30 @@ from __future__ import annotations
 import re
 
 import black
+from torch import nn
 
 from ..hierarchy import Instance
 from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
+from ..opspecs.layer_params import DEFINITIONS
 from ..options import Style
+from ..root_sizes import RootSize, root_sizes
 from ..passes.methods import with_method_bodies
 from ..torch_names import qualified_name
-from .class_plan import plan_classes
+from .class_plan import ClassPlan, plan_classes
 from .class_text import class_text
 from .classes import used_helpers
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
-from .init_params import InitClaim, init_params_function
+from .init_params import InitClaim, init_params_function, size_arguments
+from .root_arguments import (
+    ClassLiteral,
+    RootArguments,
+    class_literals,
+    root_arguments,
+    with_root_arguments,
+)
 
 
 def print_program(
@@ -42,12 +52,24 @@ def print_program(
     """
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
+    root = next(i for i in instances if not i.path)
+    sizes = root_sizes(root.module)
     if style is Style.FUNCTIONAL:
         definitions = print_functions(plan_functions(instances, name, imported))
-        root = next(i for i in instances if not i.path)
-        definitions.append(init_params_function(root.module, name, init_claim))
+        arguments = None
+        if sizes:  # the classes' arguments decide too (root_arguments)
+            plans = plan_classes(instances, Style.MODULE, name, imported)
+            arguments, _ = _root_arguments(sizes, plans, root.module, imported)
+        definitions.append(
+            init_params_function(root.module, name, init_claim, arguments)
+        )
     else:
         plans = plan_classes(instances, style, name, imported)
+        if sizes:
+            arguments, literals = _root_arguments(
+                sizes, plans, root.module, imported
+            )
+            plans[-1] = with_root_arguments(plans[-1], arguments, literals)
         helpers = used_helpers(instances, [plan.init for plan in plans])
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
         definitions += [class_text(plan, style) for plan in plans]
@@ -56,6 +78,29 @@ def print_program(
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)
     return format_source(imports.render() + "\n\n" + text)
+
+
+#: Names ``__init__`` or ``init_params()`` may read besides imports, classes and layer functions.
+_READ_NAMES = frozenset({"self", "params", "OrderedDict", "math", "Tensor"})
+
+
+def _root_arguments(
+    sizes: list[RootSize],
+    plans: list[ClassPlan],
+    root: nn.Module,
+    imported: set[str],
+) -> tuple[RootArguments, list[ClassLiteral]]:
+    """The root's parameters both styles keep, and the root's literals (:mod:`.root_arguments`).
+
+    None takes a name the code of either style reads: an import, a class,
+    a helper or layer function, ``params``.
+    """
+    literals = class_literals(plans)
+    reserved = frozenset(
+        imported | {p.name for p in plans} | set(DEFINITIONS) | _READ_NAMES
+    )
+    calls = size_arguments(root)
+    return root_arguments(sizes, literals, calls, reserved), literals
 
 
 def _imported_names(instances: list[Instance]) -> set[str]:
