@@ -179,8 +179,12 @@ def init_params_function(
     body = _shortest_body(data)
     signature = ""
     if arguments is not None and arguments.parameters:
-        names = arguments.function_names(body.sizes)
-        body = _body(data, frozenset(body.functions), names)
+        # every layer function it can call was what the arguments were chosen over
+        # (size_arguments); those with an argument to name are called
+        names = arguments.function_names(_body(data, allowed=None).sizes)
+        needed = {function for *_, function in names}
+        named = {(prefix, index): name for prefix, index, name, _ in names}
+        body = _body(data, frozenset(body.functions) | needed, named)
         signature = ", ".join(
             f"{p.name}: int = {p.value}" for p in arguments.parameters
         )
@@ -460,11 +464,14 @@ class _LayerCalls:
 
 
 def size_arguments(model: nn.Module) -> list[SizeArgument]:
-    """The integer arguments of the layer calls ``init_params()`` makes for ``model``."""
+    """The integer arguments of the layer calls ``init_params()`` can make for ``model``.
+
+    With every layer function allowed: one that saves no lines is still
+    called where it writes a root parameter.
+    """
     state = model.state_dict(keep_vars=True)
-    return _shortest_body(
-        _Model(model, state, construction_order(model, list(state)))
-    ).sizes
+    data = _Model(model, state, construction_order(model, list(state)))
+    return _body(data, allowed=None).sizes
 
 
 def _with_target(template: str, key: str) -> Statement:

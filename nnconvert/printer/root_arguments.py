@@ -91,13 +91,17 @@ class RootArguments:
 
     def function_names(
         self, sizes: Iterable[SizeArgument]
-    ) -> dict[tuple[str, int], str]:
-        """Layer call arguments of ``init_params()`` written as a parameter."""
-        names = {}
+    ) -> list[tuple[str, int, str, str]]:
+        """Layer call arguments of ``init_params()`` written as a parameter.
+
+        ``(key prefix, argument index, parameter, layer function)`` each.
+        """
+        names = []
         for size in sizes:
             name = self.owner(size.value, size.reach)
             if name is not None:
-                names[(size.prefix, size.index)] = name
+                function = size.call.function.__name__
+                names.append((size.prefix, size.index, name, function))
         return names
 
 
@@ -119,7 +123,7 @@ def root_arguments(
             if in_calls == positions:
                 break
             positions = in_calls
-        if positions:
+        if positions == size.positions:  # it sizes nothing it is not written in
             kept.append(RootParameter(size.name, size.value, positions))
     return RootArguments(tuple(kept))
 

@@ -153,7 +153,7 @@ def bert_encoder(
     input_ids: Tensor,
     attention_mask: Tensor,
     *,
-    training: bool = False
+    training: bool = False,
 ) -> Tensor:
     positions = torch.arange(input_ids.size(1), device=input_ids.device)
     x = F.embedding(input_ids, params["token_embeddings.weight"])
@@ -212,7 +212,19 @@ def bert_encoder(
     return pooled
 
 
-def init_params() -> dict[str, Tensor]:
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(classes: int = 3) -> dict[str, Tensor]:
     """Fresh weights for `bert_encoder`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -288,16 +300,6 @@ def init_params() -> dict[str, Tensor]:
         "encoder.layers.0.norm2.bias"
     ].clone()
     # the pooler: the first ([CLS]) token through a dense layer and tanh
-    params["pooler.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32), a=math.sqrt(5)
-    )
-    params["pooler.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["classifier.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(3, 32), a=math.sqrt(5)
-    )
-    params["classifier.bias"] = nn.init.uniform_(
-        torch.empty(3), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= kaiming_params("pooler", 32, 32)
+    params |= kaiming_params("classifier", classes, 32)
     return params

@@ -102,7 +102,19 @@ def gru_classifier(
     return hidden
 
 
-def init_params() -> dict[str, Tensor]:
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(num_classes: int = 4) -> dict[str, Tensor]:
     """Fresh weights for `gru_classifier`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -160,8 +172,5 @@ def init_params() -> dict[str, Tensor]:
     params["gru.bias_hh_l1_reverse"] = nn.init.uniform_(
         torch.empty(72), -1 / math.sqrt(24), 1 / math.sqrt(24)
     )
-    params["fc.weight"] = nn.init.kaiming_uniform_(torch.empty(4, 48), a=math.sqrt(5))
-    params["fc.bias"] = nn.init.uniform_(
-        torch.empty(4), -1 / math.sqrt(48), 1 / math.sqrt(48)
-    )
+    params |= kaiming_params("fc", num_classes, 48)
     return params

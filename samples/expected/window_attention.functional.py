@@ -174,7 +174,19 @@ def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
     return x
 
 
-def init_params() -> dict[str, Tensor]:
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(dim: int = 32) -> dict[str, Tensor]:
     """Fresh weights for `window_attention`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -197,14 +209,6 @@ def init_params() -> dict[str, Tensor]:
     # Wh*Ww, Wh*Ww, 2
     # shift to start from 0
     # Wh*Ww, Wh*Ww
-    params["qkv.weight"] = nn.init.kaiming_uniform_(torch.empty(96, 32), a=math.sqrt(5))
-    params["qkv.bias"] = nn.init.uniform_(
-        torch.empty(96), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["proj.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 32), a=math.sqrt(5)
-    )
-    params["proj.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= kaiming_params("qkv", 96, dim)
+    params |= kaiming_params("proj", dim, dim)
     return params

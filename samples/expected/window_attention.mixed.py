@@ -6,7 +6,7 @@ import torch.nn.functional as F
 class WindowAttention(nn.Module):
     """Window based multi-head self attention (W-MSA) with relative position bias."""
 
-    def __init__(self):
+    def __init__(self, dim=32):
         super().__init__()
         # Wh, Ww
         # define a parameter table of relative position bias
@@ -29,8 +29,8 @@ class WindowAttention(nn.Module):
         self.register_buffer(
             "relative_position_index", relative_position_index, persistent=False
         )
-        self.qkv = nn.Linear(32, 96)
-        self.proj = nn.Linear(32, 32)
+        self.qkv = nn.Linear(dim, 96)
+        self.proj = nn.Linear(dim, dim)
 
     def forward(self, x):
         B_, N, C = x.shape
