@@ -11,6 +11,7 @@ the only place it runs.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import black
 from torch import nn
@@ -44,11 +45,16 @@ def print_program(
     style: Style,
     name: str,
     init_claim: InitClaim | None = None,
+    class_instances: Callable[[], list[Instance]] | None = None,
 ) -> str:
     """The source of the whole model in ``style``; the root's definition is ``name``.
 
     ``init_claim``: what comparing functional style's ``init_params()`` with
     a newly built original showed (None: not compared, nothing claimed).
+    ``class_instances``: the model traced for module style, which functional
+    style plans the classes of when the root has parameters to keep
+    (:mod:`.root_arguments`: the classes' arguments decide too); without
+    it, functional style keeps none.
     """
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
@@ -57,8 +63,8 @@ def print_program(
     if style is Style.FUNCTIONAL:
         definitions = print_functions(plan_functions(instances, name, imported))
         arguments = None
-        if sizes:  # the classes' arguments decide too (root_arguments)
-            plans = plan_classes(instances, Style.MODULE, name, imported)
+        if sizes and class_instances is not None:
+            plans = plan_classes(class_instances(), Style.MODULE, name, imported)
             arguments, _ = _root_arguments(sizes, plans, root.module, imported)
         definitions.append(
             init_params_function(root.module, name, init_claim, arguments)
@@ -97,7 +103,7 @@ def _root_arguments(
     """
     literals = class_literals(plans)
     reserved = frozenset(
-        imported | {p.name for p in plans} | set(DEFINITIONS) | _READ_NAMES
+        imported | {p.name for p in plans[:-1]} | set(DEFINITIONS) | _READ_NAMES
     )
     calls = size_arguments(root)
     return root_arguments(sizes, literals, calls, reserved), literals
