@@ -107,7 +107,9 @@ def root_sizes(model: nn.Module) -> list[RootSize]:
     return sizes
 
 
-def sized_by(build: Callable[[int], Mapping[str, torch.Tensor]], value: int) -> frozenset[Position]:
+def sized_by(
+    build: Callable[[int], Mapping[str, torch.Tensor]], value: int
+) -> frozenset[Position]:
     """The dimensions of ``build(value)``'s tensors that are ``value`` (module docstring).
 
     Those equal to ``value`` that become ``2 * value`` when ``build`` is
@@ -160,9 +162,7 @@ def _shapes(build: Callable[[], Mapping[str, torch.Tensor]]) -> dict | None:
             return None
     if not isinstance(made, Mapping):
         return None
-    return {
-        k: tuple(v.shape) for k, v in made.items() if isinstance(v, torch.Tensor)
-    }
+    return {k: tuple(v.shape) for k, v in made.items() if isinstance(v, torch.Tensor)}
 
 
 __all__ = [

@@ -72,9 +72,7 @@ def print_program(
     else:
         plans = plan_classes(instances, style, name, imported)
         if sizes:
-            arguments, literals = _root_arguments(
-                sizes, plans, root.module, imported
-            )
+            arguments, literals = _root_arguments(sizes, plans, root.module, imported)
             plans[-1] = with_root_arguments(plans[-1], arguments, literals)
         helpers = used_helpers(instances, [plan.init for plan in plans])
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
