@@ -15,9 +15,10 @@ after (:class:`RootSize`). A dimension that only depends on the parameter
 Two builders, one answer:
 
 * a model built from the user's class: the class itself, with the literal
-  arguments it was built with (:func:`nnconvert.init_arguments.init_arguments`);
-  a constructor that needs an argument that is not a literal (a config
-  object) cannot be built again, and the model has no root sizes;
+  arguments it was built with (:func:`nnconvert.init_arguments.init_arguments`),
+  defaults standing for those not recorded; a constructor that needs an
+  argument that is not a literal (a config object) cannot be built again,
+  and the model has no root sizes;
 * a functional file's model (:mod:`nnconvert.functional`): its
   ``init_params()``, whose parameters and defaults are the root's
   (:func:`declare_builder`). Functional style writes the parameter into
@@ -34,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 import torch
 from torch import nn
 
-from .init_arguments import init_arguments
+from .init_arguments import init_arguments, is_literal
 
 #: A dimension of a ``state_dict()`` entry: ``("outc.weight", 0)``.
 Position = tuple[str, int]
@@ -138,12 +139,19 @@ def _builder(model: nn.Module) -> tuple[Builder | None, dict[str, Any]]:
         parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
     except (TypeError, ValueError):
         return None, {}
-    arguments = init_arguments(model)
-    for p in parameters:
+    # a default stands for an argument not recorded: a size that was otherwise
+    # gives other shapes, which root_sizes rejects
+    recorded = init_arguments(model)
+    arguments = {}
+    for p in parameters:  # in the signature's order
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
-        if p.name not in arguments and p.default is inspect.Parameter.empty:
+        if p.name in recorded:
+            arguments[p.name] = recorded[p.name]
+        elif p.default is inspect.Parameter.empty:
             return None, {}  # needs what was not recorded (not a literal)
+        elif is_literal(p.default):
+            arguments[p.name] = p.default
     if any(p.kind is p.POSITIONAL_ONLY for p in parameters):
         return None, {}
 
