@@ -27,7 +27,10 @@ Two builders, one answer:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
@@ -162,10 +165,17 @@ def _builder(model: nn.Module) -> tuple[Builder | None, dict[str, Any]]:
 
 
 def _shapes(build: Callable[[], Mapping[str, torch.Tensor]]) -> dict | None:
-    """The shapes of the tensors ``build()`` makes, on the meta device; None if it fails."""
-    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+    """The shapes of the tensors ``build()`` makes, on the meta device; None if it fails.
+
+    What the user's constructor prints or warns is not the conversion's
+    output (the CLI writes the code to stdout).
+    """
+    quiet = contextlib.redirect_stdout(io.StringIO())
+    with torch.random.fork_rng(devices=[]), torch.device("meta"), quiet:
         try:
-            made = build()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                made = build()
         except Exception:
             return None
     if not isinstance(made, Mapping):

@@ -159,3 +159,24 @@ def test_the_sizes_are_the_dimensions_that_follow_the_parameter():
         ),
         "classes": (2, {("fc.weight", 0), ("fc.bias", 0)}),
     }
+
+
+class Loud(nn.Module):
+    """Prints while it is built: building it again to find its sizes stays quiet."""
+
+    def __init__(self, width=4, classes=2):
+        super().__init__()
+        print("building Loud")
+        self.fc1 = nn.Linear(3, width)
+        self.fc2 = nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x))
+
+
+def test_building_the_root_again_prints_nothing(capsys):
+    model = Loud()
+    capsys.readouterr()
+    source = nnconvert.convert(model, Style.MODULE, (torch.randn(2, 3),)).source
+    assert "def __init__(self, width=4, classes=2):" in source
+    assert capsys.readouterr().out == ""
