@@ -49,7 +49,7 @@ Where the names travel (the round-trip invariants):
   the names are a fixed point.
 
 The root class's own parameters (``UNet(n_channels=3, n_classes=2)``)
-are :mod:`.root_arguments`': functional style writes them on
+are kept by :mod:`.root_arguments`: functional style writes them on
 ``init_params(n_channels: int = 3, n_classes: int = 2)`` and in the layer
 calls they size, where the loader already calls ``init_params(**init_args)``;
 read back, building ``init_params()`` with one doubled says which
