@@ -75,6 +75,15 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
             _BUILDERS[copied] = _BUILDERS[module]
 
 
+def first_keys_of(model: nn.Module) -> dict[str, str]:
+    """Each ``state_dict()`` key of ``model`` -> the first key its tensor has (ties)."""
+    first: dict[int, str] = {}
+    return {
+        key: first.setdefault(id(tensor), key)
+        for key, tensor in model.state_dict(keep_vars=True).items()
+    }
+
+
 def function_defaults(function: Callable) -> dict[str, Any]:
     """The keyword parameters of ``function`` that have defaults, with them."""
     try:
@@ -188,6 +197,7 @@ __all__ = [
     "carry",
     "RootSize",
     "declare_builder",
+    "first_keys_of",
     "function_defaults",
     "root_sizes",
     "sized_by",

@@ -21,7 +21,7 @@ from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
 from ..opspecs.layer_params import DEFINITIONS
 from ..options import Style
-from ..root_sizes import RootSize, root_sizes
+from ..root_sizes import RootSize, first_keys_of, root_sizes
 from ..passes.methods import with_method_bodies
 from ..torch_names import qualified_name
 from .class_plan import ClassPlan, plan_classes
@@ -104,7 +104,8 @@ def _root_arguments(
         imported | {p.name for p in plans[:-1]} | set(DEFINITIONS) | _READ_NAMES
     )
     calls = size_arguments(root)
-    return root_arguments(sizes, literals, calls, reserved), literals
+    keys = first_keys_of(root)
+    return root_arguments(sizes, literals, calls, reserved, keys), literals
 
 
 def _imported_names(instances: list[Instance]) -> set[str]:

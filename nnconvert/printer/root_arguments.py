@@ -23,14 +23,15 @@ sizes (:func:`nnconvert.root_sizes.root_sizes`). ``Up(32, 16)``'s
 Round trips: a functional file carries the parameter only in the layer
 calls of ``init_params()``, a class only in the constructor arguments it
 writes; reading either back, the parameter sizes exactly what was written.
-So both styles write it over one set of dimensions, the largest that each
-of them can write exactly (:func:`root_arguments`): starting from what the
-parameter sizes, keep what the class's arguments cover, then what the layer
-calls cover, until neither drops anything. Each style then writes the
-parameter wherever its reach lies in that set, and reading either output
-back finds the same set. A parameter that sizes nothing both can write is
-not kept (``layers=(2, 2, 2)``, ``n_head``, a ``dropout`` rate: as before,
-their values are inlined), nor is one named like a name the code reads.
+So a parameter is kept only when each style can write it in every
+dimension it sizes (:func:`root_arguments`); reading either output back
+then finds the same dimensions. The others are not kept, their values
+inlined as before: one that sizes nothing (``layers=(2, 2, 2)``,
+``n_head``, a ``dropout`` rate), one that also sizes what a style cannot
+write (a raw ``nn.Parameter``; a layer ``init_params()`` draws tensor by
+tensor; a block written without parameters, ``Block()``), one named like a
+name the code reads. Kept only in part, a parameter would promise what
+changing it does not do.
 """
 
 from __future__ import annotations
@@ -76,14 +77,20 @@ class ClassLiteral:
 
 @dataclass(frozen=True)
 class RootArguments:
-    """The kept parameters, in the root's signature order."""
+    """The kept parameters, in the root's signature order.
+
+    ``keys``: each ``state_dict()`` key -> the first key of its tensor, so
+    that a tied weight is sized where either of its layers is written.
+    """
 
     parameters: tuple[RootParameter, ...]
+    keys: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def owner(self, value: Any, reach: frozenset[Position]) -> str | None:
         """The parameter a literal ``value`` sizing ``reach`` is, if any."""
         if type(value) is not int or not reach:
             return None
+        reach = first_keys(reach, self.keys)
         for parameter in self.parameters:
             if parameter.value == value and reach <= parameter.positions:
                 return parameter.name
@@ -110,33 +117,41 @@ def root_arguments(
     literals: list[ClassLiteral],
     calls: list[SizeArgument],
     reserved: frozenset[str],
+    keys: Mapping[str, str],
 ) -> RootArguments:
-    """The parameters both styles keep, each over the dimensions both write (module docstring)."""
+    """The parameters both styles keep: those each style writes in all they size.
+
+    ``keys`` as :class:`RootArguments` takes them.
+    """
     kept = []
     for size in sizes:
+        positions = first_keys(size.positions, keys)
         if size.name in reserved:
             continue
-        positions = size.positions
-        while True:
-            in_class = _covered(literals, size.value, positions)
-            in_calls = _covered(calls, size.value, in_class)
-            if in_calls == positions:
-                break
-            positions = in_calls
-        if positions == size.positions:  # it sizes nothing it is not written in
+        in_class = _covered(literals, size.value, positions, keys)
+        in_calls = _covered(calls, size.value, positions, keys)
+        if in_class == positions == in_calls:
             kept.append(RootParameter(size.name, size.value, positions))
-    return RootArguments(tuple(kept))
+    return RootArguments(tuple(kept), keys)
+
+
+def first_keys(
+    positions: Iterable[Position], keys: Mapping[str, str]
+) -> frozenset[Position]:
+    """``positions`` with each key the first key of its tensor."""
+    return frozenset((keys.get(key, key), dim) for key, dim in positions)
 
 
 def _covered(
     literals: Iterable[ClassLiteral | SizeArgument],
     value: int,
     positions: frozenset[Position],
+    keys: Mapping[str, str],
 ) -> frozenset[Position]:
     """What the literals equal to ``value`` whose reach lies in ``positions`` size."""
     covered: set[Position] = set()
     for literal in literals:
-        reach = literal.reach
+        reach = first_keys(literal.reach, keys)
         if type(literal.value) is int and literal.value == value and reach:
             if reach <= positions:
                 covered |= reach
@@ -284,6 +299,7 @@ __all__ = [
     "RootArguments",
     "RootParameter",
     "class_literals",
+    "first_keys",
     "root_arguments",
     "with_root_arguments",
 ]

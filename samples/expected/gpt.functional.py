@@ -116,7 +116,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(vocab_size: int = 64) -> dict[str, Tensor]:
     """Fresh weights for `gpt`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -142,7 +142,7 @@ def init_params() -> dict[str, Tensor]:
         params |= kaiming_params(f"h.{i}.mlp.2", 16, 64)
     params["ln_f.weight"] = torch.ones(16)
     params["ln_f.bias"] = torch.zeros(16)
-    params |= kaiming_params("lm_head", 64, 16, bias=False)
+    params |= kaiming_params("lm_head", vocab_size, 16, bias=False)
     # tied weights: one tensor under both keys, as in the original
     params["wte.weight"] = params["lm_head.weight"]
     # https://paperswithcode.com/method/weight-tying

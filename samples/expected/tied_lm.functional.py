@@ -35,7 +35,19 @@ def tied_lm(params: dict[str, Tensor], idx: Tensor) -> Tensor:
     return x
 
 
-def init_params() -> dict[str, Tensor]:
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(vocab_size: int = 50) -> dict[str, Tensor]:
     """Fresh weights for `tied_lm`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -47,23 +59,11 @@ def init_params() -> dict[str, Tensor]:
     params["transformer.wpe.weight"] = nn.init.normal_(torch.empty(8, 16))
     params["transformer.ln.weight"] = torch.ones(16)
     params["transformer.ln.bias"] = torch.zeros(16)
-    params["transformer.mlp.c_fc.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 16), a=math.sqrt(5)
-    )
-    params["transformer.mlp.c_fc.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(16), 1 / math.sqrt(16)
-    )
-    params["transformer.mlp.c_proj.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 64), a=math.sqrt(5)
-    )
-    params["transformer.mlp.c_proj.bias"] = nn.init.uniform_(
-        torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
+    params |= kaiming_params("transformer.mlp.c_fc", 64, 16)
+    params |= kaiming_params("transformer.mlp.c_proj", 16, 64)
     params["transformer.ln_f.weight"] = torch.ones(16)
     params["transformer.ln_f.bias"] = torch.zeros(16)
-    params["lm_head.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(50, 16), a=math.sqrt(5)
-    )
+    params |= kaiming_params("lm_head", vocab_size, 16, bias=False)
     # tied weights: one tensor under both keys, as in the original
     params["transformer.wte.weight"] = params["lm_head.weight"]
     # weight tying
