@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -159,7 +158,11 @@ def _covered(
 
 
 def class_literals(plans: list[ClassPlan]) -> list[ClassLiteral]:
-    """Every integer of the root's ``__init__`` (``plans[-1]``), with its reach."""
+    """Every integer of the root's ``__init__`` (``plans[-1]``), with its reach.
+
+    The root is one instance: its plan's ``init`` is its own, without holes,
+    so ``at`` places each literal there too (:func:`with_root_arguments`).
+    """
     root = plans[-1]
     blocks = {id(m.instance.module): (p, m) for p in plans for m in p.members}
     module = root.template.instance.module
