@@ -25,7 +25,7 @@ from .check import CheckReport, check_equivalent, function_candidate, module_can
 from .copying import copy_model
 from .errors import CheckError, ConversionError, InputError, NnconvertError
 from .frontend import ModelInput, model_input
-from .hierarchy import trace_instances
+from .hierarchy import Instance, trace_instances
 from .init_check import check_init_params
 from .leaves import leaf_of
 from .modes import eval_mode
@@ -152,6 +152,30 @@ def _convert(
     tolerances: Tolerances,
 ) -> Conversion:
     """The pipeline, on a copy of the model: trace, canonicalize, style pass, print."""
+    instances = _instances(read, example_inputs, style)
+    name = input_name(read, style) if name is None else name
+    claim = None
+    if style is Style.FUNCTIONAL:  # what init_params() may claim, checked
+        root = next(i for i in instances if not i.path).module
+        claim = check_init_params(root, name, read.fresh_state, read.init_params_doc)
+    source = print_program(
+        instances,
+        style,
+        name,
+        init_claim=claim,
+        class_instances=lambda: _instances(read, example_inputs, Style.MODULE),
+    )
+    working = next(i for i in instances if not i.path).module
+    leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
+    return Conversion(
+        source, name, style, read.module, example_inputs, tolerances, leaves
+    )
+
+
+def _instances(
+    read: ModelInput, example_inputs: tuple[Any, ...], style: Style
+) -> list[Instance]:
+    """A copy of the model traced, canonicalized and rewritten for ``style``."""
     working = copied_input(read)
     # code that branches on self.training is converted as in eval mode
     with eval_mode(working.module):
@@ -160,18 +184,7 @@ def _convert(
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
         outline_methods(instance.graph)
-    name = input_name(read, style) if name is None else name
-    claim = None
-    if style is Style.FUNCTIONAL:  # what init_params() may claim, checked
-        root = next(i for i in instances if not i.path).module
-        claim = check_init_params(root, name, read.fresh_state, read.init_params_doc)
-    source = print_program(instances, style, name, init_claim=claim)
-    leaves = tuple(
-        leaf.describe() for m in working.module.modules() if (leaf := leaf_of(m))
-    )
-    return Conversion(
-        source, name, style, read.module, example_inputs, tolerances, leaves
-    )
+    return instances
 
 
 def parse_style(to: Any) -> Style:

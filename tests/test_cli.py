@@ -75,7 +75,9 @@ def test_input_shape_and_init_arg_options(tmp_path):
         "4,6",
     )
     assert result.exit_code == 0, result.output
-    assert "self.fc = nn.Linear(6, 3)" in result.stdout
+    # the root's arguments, given or default, are its parameters' defaults
+    assert "def __init__(self, features=6, classes=3):" in result.stdout
+    assert "self.fc = nn.Linear(features, classes)" in result.stdout
     assert "self.relu = nn.ReLU()" in result.stdout
 
 

@@ -57,9 +57,10 @@ class Plain(nn.Module):
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_an_init_docstring_stays_on_the_emitted_init(style):
     text = converted(Configured(), style, torch.randn(3, 4))
-    # the output is built for one configuration: no Args it does not take
+    # the output keeps the width (it sizes the layers), not the depth: the
+    # Args section, which would describe both, is left out
     assert (
-        '    def __init__(self):\n        """Initializes the stack of layers."""\n'
+        '    def __init__(self, width=4):\n        """Initializes the stack of layers."""\n'
         in text
     )
     assert "Args:" not in text

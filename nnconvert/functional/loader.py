@@ -22,6 +22,7 @@ import torch
 from ..errors import ConversionError, InputError
 from ..frontend import ModelInput
 from ..reporting import error_location, one_line
+from ..root_sizes import declare_builder, function_defaults
 from .model import functional_model
 from .source import load_source
 
@@ -73,11 +74,16 @@ def load_functional(
             raise InputError(f"{where}init_params() must return a dict of tensors")
         initial = params
     try:
-        return functional_model(
+        read = functional_model(
             function, params, example_inputs, class_name=class_name, initial=initial
         )
     except ConversionError as error:
         raise InputError(f"{where}{error}") from None
+    init = namespace.get("init_params")
+    if callable(init):  # its parameters are the root's (nnconvert.root_sizes)
+        arguments = {**function_defaults(init), **(init_args or {})}
+        declare_builder(read.module, init, arguments)
+    return read
 
 
 def load_functional_source(

@@ -266,6 +266,11 @@ def assign_holes(inits: list[list[Assign]]) -> Holes:
     return Holes(names, values, template, defaults)
 
 
+def substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
+    """``value`` (the tree at ``path``) with the literal at each path of ``holes_at`` a hole."""
+    return _substitute(value, holes_at, path)
+
+
 def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
     if isinstance(value, Recovered):
         return value.with_values(

@@ -48,18 +48,15 @@ Where the names travel (the round-trip invariants):
 * functional -> functional: the declared keywords match themselves, so
   the names are a fixed point.
 
-Not done here: the root class's own parameters (``UNet(n_channels=3,
-n_classes=2)`` written ``UNet()`` with its literals inlined). Keeping them
-in class styles alone would break functional -> class for nearly every
-sample. The route that keeps the invariant: functional style writes them
-on ``init_params(n_channels: int = 3, n_classes: int = 2)`` and in the
-shapes they flow to (``torch.empty(8, n_channels, 3, 3)``), where the
-loader already calls ``init_params(**init_args)``; reading back, the key
-and dimension of each such shape say which layer argument the parameter
-fills; in class styles, the source line (``self.inc = DoubleConv(n_channels,
-8)``, :mod:`nnconvert.source_text`) says the same through each block's
-matched parameter. Both must land on the same leaf arguments before either
-is emitted.
+The root class's own parameters (``UNet(n_channels=3, n_classes=2)``)
+are kept by :mod:`.root_arguments`: functional style writes them on
+``init_params(n_channels: int = 3, n_classes: int = 2)`` and in the layer
+calls they size, where the loader already calls ``init_params(**init_args)``;
+read back, building ``init_params()`` with one doubled says which
+dimensions it sizes (:mod:`nnconvert.root_sizes`); class styles write them
+where their constructor arguments size exactly those dimensions. Both
+land on the same dimensions before either is emitted, so the round trips
+keep them.
 """
 
 from __future__ import annotations

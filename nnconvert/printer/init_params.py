@@ -54,6 +54,7 @@ import inspect
 import re
 import textwrap
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping
 
 import torch
 from torch import nn
@@ -74,6 +75,10 @@ from ..source_text import (
 from ..ties import ties
 from .imports import Imports, Printed
 from .init_loops import Statement, fold_loops
+from .size_arguments import SizeArgument
+
+if TYPE_CHECKING:  # root_arguments reads this module's calls
+    from .root_arguments import RootArguments
 from .values import literal
 
 #: Name of the generated function (``init_params_`` if the model's function has it).
@@ -156,7 +161,10 @@ def function_name(function: str) -> str:
 
 
 def init_params_function(
-    model: nn.Module, function: str, claim: InitClaim | None = None
+    model: nn.Module,
+    function: str,
+    claim: InitClaim | None = None,
+    arguments: RootArguments | None = None,
 ) -> Printed:
     """``def init_params()`` for ``model``, whose functional form is ``function``.
 
@@ -165,16 +173,30 @@ def init_params_function(
     its row can create in one call (:attr:`OpSpec.init_call`) is one line,
     calling a function defined above ``init_params()`` -- where the calls
     save more lines than the definition costs (:func:`_shortest_body`); runs
-    of identical blocks are one loop (:mod:`.init_loops`).
+    of identical blocks are one loop (:mod:`.init_loops`). ``arguments``:
+    the root's constructor parameters, which it takes with their values as
+    defaults and writes in the layer calls they size.
     """
     state = model.state_dict(keep_vars=True)
-    body = _shortest_body(_Model(model, state, construction_order(model, list(state))))
+    data = _Model(model, state, construction_order(model, list(state)))
+    body = _shortest_body(data)
+    signature = ""
+    if arguments is not None and arguments.parameters:
+        # every layer function it can call was what the arguments were chosen over
+        # (size_arguments); those with an argument to name are called
+        names = arguments.function_names(_body(data, allowed=None).sizes)
+        needed = {function for *_, function in names}
+        named = {(prefix, index): name for prefix, index, name, _ in names}
+        body = _body(data, frozenset(body.functions) | needed, named)
+        signature = ", ".join(
+            f"{p.name}: int = {p.value}" for p in arguments.parameters
+        )
     unknown_count = len(set(body.first_key.values()) & body.unknown)
     differ, compared = None, [k for k in state if k not in body.unknown]
     if claim is not None:
         differ = [k for k in compared if k not in claim.equal]
     text = (
-        f"def {function_name(function)}() -> dict[str, Tensor]:\n"
+        f"def {function_name(function)}({signature}) -> dict[str, Tensor]:\n"
         + _docstring(
             function,
             type(model).__name__,
@@ -231,6 +253,7 @@ class _Body:
     imports: Imports
     first_key: dict[int, str]  # id(tensor) -> the key it was first written under
     unknown: set[str]  # keys of tensors no row explains
+    sizes: list[SizeArgument]  # the integer arguments of its layer calls
 
     @property
     def definitions(self) -> list[str]:
@@ -279,8 +302,16 @@ def _shortest_body(model: _Model) -> _Body:
     return body
 
 
-def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
-    """``init_params()``'s statements, calling the layer functions ``allowed`` (None: all)."""
+def _body(
+    model: _Model,
+    allowed: frozenset[str] | None,
+    names: Mapping[tuple[str, int], str] | None = None,
+) -> _Body:
+    """``init_params()``'s statements, calling the layer functions ``allowed`` (None: all).
+
+    ``names``: layer function arguments written as a root parameter's name,
+    by ``(key prefix, argument index)``.
+    """
     state, order = model.state, model.order
     imports = Imports({"Tensor"})
     statements: list[Statement] = []
@@ -288,7 +319,7 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
     inits: dict[str, dict[str, TensorInit]] = {}
     tied = _TensorTies(model.module, model.ties)
     unknown: set[str] = set()
-    layer_calls = _LayerCalls(model, tied, allowed)
+    layer_calls = _LayerCalls(model, tied, allowed, names or {})
     unknown_comments = _UnknownComments()
     comments = {
         attribute: list(lines) for attribute, lines in model.comments[0].items()
@@ -359,7 +390,9 @@ def _body(model: _Model, allowed: frozenset[str] | None) -> _Body:
     lines = ["params: dict[str, Tensor] = {}", *fold_loops(statements), "return params"]
     for name in _with_needs(list(layer_calls.used)):
         _use_modules(DEFINITIONS[name], imports)
-    return _Body(lines, list(layer_calls.used), imports, first_key, unknown)
+    return _Body(
+        lines, list(layer_calls.used), imports, first_key, unknown, layer_calls.sizes
+    )
 
 
 class _LayerCalls:
@@ -378,10 +411,18 @@ class _LayerCalls:
     """
 
     def __init__(
-        self, model: _Model, tied: "_TensorTies", allowed: frozenset[str] | None
+        self,
+        model: _Model,
+        tied: "_TensorTies",
+        allowed: frozenset[str] | None,
+        names: Mapping[tuple[str, int], str],
     ):
         self.model = model
         self.allowed = allowed
+        #: ``(prefix, argument index) -> name``: arguments a root parameter fills
+        self.names = names
+        #: every integer argument of the calls, in order (:func:`size_arguments`)
+        self.sizes: list[SizeArgument] = []
         self.state = model.state
         self.order = model.order
         #: keys drawn in place even when their tensor is shared: the ties'
@@ -424,11 +465,17 @@ class _LayerCalls:
             return None
         self.used.setdefault(name)
         self.done.update(keys)
-        # integer arguments are slots: a loop may write them as ``24 + 12 * i``
+        # integer arguments are slots: a loop may write them as ``24 + 12 * i``;
+        # one a root parameter sizes is its name (:mod:`.root_arguments`)
         part = f"{prefix}.{call.part}" if call.part else prefix
         pieces, slots = [f"params |= {name}(", ", "], [part]
-        for argument in call.arguments:
+        for index, argument in enumerate(call.arguments):
+            named = self.names.get((part, index))
             if type(argument) is int:
+                self.sizes.append(SizeArgument(part, index, argument, call))
+            if named is not None:
+                pieces[-1] += f"{named}, "
+            elif type(argument) is int:
                 slots.append(argument)
                 pieces.append(", ")
             else:
@@ -514,6 +561,17 @@ class _LayerCalls:
         self.done.update(keys)
         pieces = (f"params |= clone_params(params, {literal(source_layer)}, ", ")")
         return Statement(pieces, (target_layer,)), keys
+
+
+def size_arguments(model: nn.Module) -> list[SizeArgument]:
+    """The integer arguments of the layer calls ``init_params()`` can make for ``model``.
+
+    With every layer function allowed: one that saves no lines is still
+    called where it writes a root parameter.
+    """
+    state = model.state_dict(keep_vars=True)
+    data = _Model(model, state, construction_order(model, list(state)))
+    return _body(data, allowed=None).sizes
 
 
 def _with_target(template: str, key: str) -> Statement:

@@ -11,13 +11,17 @@ the only place it runs.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 import black
+from torch import nn
 
 from ..hierarchy import Instance
 from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
+from ..opspecs.layer_params import DEFINITIONS
 from ..options import Style
+from ..root_sizes import RootSize, first_keys_of, root_sizes
 from ..passes.methods import with_method_bodies
 from ..passes.weight_dicts import (
     graphs_with_methods,
@@ -25,13 +29,20 @@ from ..passes.weight_dicts import (
     spell_out_dict_calls,
 )
 from ..torch_names import qualified_name
-from .class_plan import plan_classes
+from .class_plan import ClassPlan, plan_classes
 from .class_text import class_text
 from .classes import used_helpers
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
-from .init_params import InitClaim, init_params_function
+from .init_params import InitClaim, init_params_function, size_arguments
+from .root_arguments import (
+    ClassLiteral,
+    RootArguments,
+    class_literals,
+    root_arguments,
+    with_root_arguments,
+)
 
 
 def print_program(
@@ -39,20 +50,52 @@ def print_program(
     style: Style,
     name: str,
     init_claim: InitClaim | None = None,
+    class_instances: Callable[[], list[Instance]] | None = None,
 ) -> str:
     """The source of the whole model in ``style``; the root's definition is ``name``.
 
     ``init_claim``: what comparing functional style's ``init_params()`` with
     a newly built original showed (None: not compared, nothing claimed).
+    ``class_instances``: the model traced for module style, which functional
+    style plans the classes of when the root has parameters to keep
+    (:mod:`.root_arguments`: the classes' arguments decide too); without
+    it, functional style keeps none.
     """
-    text = _program_text(instances, style, name, init_claim)
+    arguments = None
+    if style is Style.FUNCTIONAL and class_instances is not None:
+        arguments = _functional_root_arguments(instances, name, class_instances)
+    text = _program_text(instances, style, name, init_claim, arguments)
     if style is Style.FUNCTIONAL:
-        text = _without_longer_dict_forms(text, instances, name, init_claim)
+        text = _without_longer_dict_forms(text, instances, name, init_claim, arguments)
     return format_source(text)
 
 
+def _functional_root_arguments(
+    instances: list[Instance],
+    name: str,
+    class_instances: Callable[[], list[Instance]],
+) -> RootArguments | None:
+    """The root's parameters functional style keeps: those module style keeps.
+
+    Planned once over the module-style trace (functional traces do not
+    plan as classes), only when the root has sizes to keep.
+    """
+    root = next(i for i in instances if not i.path)
+    sizes = root_sizes(root.module)
+    if not sizes:
+        return None
+    imported = _imported_names(instances) | MODULE_NAMES
+    plans = plan_classes(class_instances(), Style.MODULE, name, imported)
+    arguments, _ = _root_arguments(sizes, plans, root.module, imported)
+    return arguments
+
+
 def _without_longer_dict_forms(
-    text: str, instances: list[Instance], name: str, init_claim: InitClaim | None
+    text: str,
+    instances: list[Instance],
+    name: str,
+    init_claim: InitClaim | None,
+    arguments: RootArguments | None,
 ) -> str:
     """``text``, or the program without dict-form calls when that is no longer.
 
@@ -68,7 +111,7 @@ def _without_longer_dict_forms(
         return text
     for graph in graphs:
         spell_out_dict_calls(graph)
-    plain = _program_text(instances, Style.FUNCTIONAL, name, init_claim)
+    plain = _program_text(instances, Style.FUNCTIONAL, name, init_claim, arguments)
     return text if _length(text) < _length(plain) else plain
 
 
@@ -82,16 +125,27 @@ def _program_text(
     style: Style,
     name: str,
     init_claim: InitClaim | None,
+    arguments: RootArguments | None = None,
 ) -> str:
-    """The program as the printer writes it, before black lays it out."""
+    """The program as the printer writes it, before black lays it out.
+
+    ``arguments``: functional style's root parameters
+    (:func:`_functional_root_arguments`); class styles find their own.
+    """
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
+    root = next(i for i in instances if not i.path)
     if style is Style.FUNCTIONAL:
         definitions = print_functions(plan_functions(instances, name, imported))
-        root = next(i for i in instances if not i.path)
-        definitions.append(init_params_function(root.module, name, init_claim))
+        definitions.append(
+            init_params_function(root.module, name, init_claim, arguments)
+        )
     else:
         plans = plan_classes(instances, style, name, imported)
+        sizes = root_sizes(root.module)
+        if sizes:
+            arguments, literals = _root_arguments(sizes, plans, root.module, imported)
+            plans[-1] = with_root_arguments(plans[-1], arguments, literals)
         helpers = used_helpers(instances, [plan.init for plan in plans])
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
         definitions += [class_text(plan, style) for plan in plans]
@@ -100,6 +154,30 @@ def _program_text(
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)
     return imports.render() + "\n\n" + text
+
+
+#: Names ``__init__`` or ``init_params()`` may read besides imports, classes and layer functions.
+_READ_NAMES = frozenset({"self", "params", "OrderedDict", "math", "Tensor"})
+
+
+def _root_arguments(
+    sizes: list[RootSize],
+    plans: list[ClassPlan],
+    root: nn.Module,
+    imported: set[str],
+) -> tuple[RootArguments, list[ClassLiteral]]:
+    """The root's parameters both styles keep, and the root's literals (:mod:`.root_arguments`).
+
+    None takes a name the code of either style reads: an import, a class,
+    a helper or layer function, ``params``.
+    """
+    literals = class_literals(plans)
+    reserved = frozenset(
+        imported | {p.name for p in plans[:-1]} | set(DEFINITIONS) | _READ_NAMES
+    )
+    calls = size_arguments(root)
+    keys = first_keys_of(root)
+    return root_arguments(sizes, literals, calls, reserved, keys), literals
 
 
 def _imported_names(instances: list[Instance]) -> set[str]:

@@ -212,6 +212,16 @@ def bert_encoder(
     return pooled
 
 
+def embedding_params(
+    prefix: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
+) -> dict[str, Tensor]:
+    """An `nn.Embedding` or `nn.EmbeddingBag`: normal rows, the `padding_idx` row zeroed."""
+    weight = nn.init.normal_(torch.empty(num_embeddings, embedding_dim))
+    if padding_idx is not None:
+        weight[padding_idx] = 0
+    return {f"{prefix}.weight": weight}
+
+
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
     """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
     weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
@@ -239,7 +249,9 @@ def clone_params(
     }
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(
+    vocab_size: int = 100, max_len: int = 16, classes: int = 3
+) -> dict[str, Tensor]:
     """Fresh weights for `bert_encoder`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -247,8 +259,8 @@ def init_params() -> dict[str, Tensor]:
     built `BertEncoder`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["token_embeddings.weight"] = nn.init.normal_(torch.empty(100, 32))
-    params["position_embeddings.weight"] = nn.init.normal_(torch.empty(16, 32))
+    params |= embedding_params("token_embeddings", vocab_size, 32)
+    params |= embedding_params("position_embeddings", max_len, 32)
     params["embedding_norm.weight"] = torch.ones(32)
     params["embedding_norm.bias"] = torch.zeros(32)
     params["encoder.layers.0.self_attn.out_proj.weight"] = nn.init.kaiming_uniform_(
@@ -271,5 +283,5 @@ def init_params() -> dict[str, Tensor]:
     params |= clone_params(params, "encoder.layers.0", "encoder.layers.1")
     # the pooler: the first ([CLS]) token through a dense layer and tanh
     params |= kaiming_params("pooler", 32, 32)
-    params |= kaiming_params("classifier", 3, 32)
+    params |= kaiming_params("classifier", classes, 32)
     return params

@@ -4,10 +4,10 @@ import torch.nn.functional as F
 
 
 class BertEncoder(nn.Module):
-    def __init__(self):
+    def __init__(self, vocab_size=100, max_len=16, classes=3):
         super().__init__()
-        self.token_embeddings = nn.Embedding(100, 32)
-        self.position_embeddings = nn.Embedding(16, 32)
+        self.token_embeddings = nn.Embedding(vocab_size, 32)
+        self.position_embeddings = nn.Embedding(max_len, 32)
         self.embedding_norm = nn.LayerNorm(32, eps=1e-12)
         self.encoder = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(
@@ -22,7 +22,7 @@ class BertEncoder(nn.Module):
         )
         # the pooler: the first ([CLS]) token through a dense layer and tanh
         self.pooler = nn.Linear(32, 32)
-        self.classifier = nn.Linear(32, 3)
+        self.classifier = nn.Linear(32, classes)
 
     def forward(self, input_ids, attention_mask):
         positions = torch.arange(input_ids.size(1), device=input_ids.device)

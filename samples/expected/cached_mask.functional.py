@@ -48,7 +48,19 @@ def causal_block(
     return x
 
 
-def init_params() -> dict[str, Tensor]:
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(dim_feedforward: int = 64) -> dict[str, Tensor]:
     """Fresh weights for `causal_block`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -67,18 +79,8 @@ def init_params() -> dict[str, Tensor]:
     params["self_attn.in_proj_bias"] = torch.zeros(96)
     params["norm1.weight"] = torch.ones(32)
     params["norm1.bias"] = torch.zeros(32)
-    params["linear1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(64, 32), a=math.sqrt(5)
-    )
-    params["linear1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["linear2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 64), a=math.sqrt(5)
-    )
-    params["linear2.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
+    params |= kaiming_params("linear1", dim_feedforward, 32)
+    params |= kaiming_params("linear2", 32, dim_feedforward)
     params["norm2.weight"] = torch.ones(32)
     params["norm2.bias"] = torch.zeros(32)
     return params

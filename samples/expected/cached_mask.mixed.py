@@ -4,12 +4,12 @@ import torch.nn.functional as F
 
 
 class CausalBlock(nn.Module):
-    def __init__(self):
+    def __init__(self, dim_feedforward=64):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(32, 4)
         self.norm1 = nn.LayerNorm(32)
-        self.linear1 = nn.Linear(32, 64)
-        self.linear2 = nn.Linear(64, 32)
+        self.linear1 = nn.Linear(32, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, 32)
         self.norm2 = nn.LayerNorm(32)
 
     def forward(self, src):

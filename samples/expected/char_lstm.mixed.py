@@ -3,11 +3,11 @@ import torch.nn.functional as F
 
 
 class CharLSTM(nn.Module):
-    def __init__(self):
+    def __init__(self, vocab_size=40, embed_size=16):
         super().__init__()
-        self.embed = nn.Embedding(40, 16)
-        self.lstm = nn.LSTM(16, 32, num_layers=2, batch_first=True, dropout=0.2)
-        self.decoder = nn.Linear(32, 40)
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.lstm = nn.LSTM(embed_size, 32, num_layers=2, batch_first=True, dropout=0.2)
+        self.decoder = nn.Linear(32, vocab_size)
 
     def forward(self, x, hidden=None):
         # x: (batch, seq_len) character indices

@@ -2,13 +2,13 @@ import torch.nn as nn
 
 
 class CharLSTM(nn.Module):
-    def __init__(self):
+    def __init__(self, vocab_size=40, embed_size=16):
         super().__init__()
-        self.embed = nn.Embedding(40, 16)
+        self.embed = nn.Embedding(vocab_size, embed_size)
         self.dropout1 = nn.Dropout(0.2)
-        self.lstm = nn.LSTM(16, 32, num_layers=2, batch_first=True, dropout=0.2)
+        self.lstm = nn.LSTM(embed_size, 32, num_layers=2, batch_first=True, dropout=0.2)
         self.dropout2 = nn.Dropout(0.2)
-        self.decoder = nn.Linear(32, 40)
+        self.decoder = nn.Linear(32, vocab_size)
 
     def forward(self, x, hidden=None):
         emb = self.embed(x)

@@ -38,7 +38,19 @@ def conv_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) ->
     return x
 
 
-def init_params() -> dict[str, Tensor]:
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `conv_net`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -46,24 +58,17 @@ def init_params() -> dict[str, Tensor]:
     built `ConvNet`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["conv1.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(16, 3, 3, 3), a=math.sqrt(5)
-    )
+    params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
     params["bn1.weight"] = torch.ones(16)
     params["bn1.bias"] = torch.zeros(16)
     params["bn1.running_mean"] = torch.zeros(16)
     params["bn1.running_var"] = torch.ones(16)
     params["bn1.num_batches_tracked"] = torch.tensor(0)
-    params["conv2.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(32, 16, 3, 3), a=math.sqrt(5)
-    )
+    params |= kaiming_params("conv2", 32, 16, 3, 3, bias=False)
     params["bn2.weight"] = torch.ones(32)
     params["bn2.bias"] = torch.zeros(32)
     params["bn2.running_mean"] = torch.zeros(32)
     params["bn2.running_var"] = torch.ones(32)
     params["bn2.num_batches_tracked"] = torch.tensor(0)
-    params["fc.weight"] = nn.init.kaiming_uniform_(torch.empty(10, 32), a=math.sqrt(5))
-    params["fc.bias"] = nn.init.uniform_(
-        torch.empty(10), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= kaiming_params("fc", num_classes, 32)
     return params

@@ -2,7 +2,7 @@ import torch.nn as nn
 
 
 class ConvNet(nn.Module):
-    def __init__(self):
+    def __init__(self, num_classes=10):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
@@ -13,7 +13,7 @@ class ConvNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.dropout = nn.Dropout(0.2)
-        self.fc = nn.Linear(32, 10)
+        self.fc = nn.Linear(32, num_classes)
 
     def forward(self, x):
         x = self.conv1(x)

@@ -70,7 +70,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `stage`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -91,5 +91,5 @@ def init_params() -> dict[str, Tensor]:
         params[f"blocks.{i}.norm.bias"] = torch.zeros(16)
         params |= kaiming_params(f"blocks.{i}.pwconv1", 64, 16)
         params |= kaiming_params(f"blocks.{i}.pwconv2", 16, 64)
-    params |= kaiming_params("head", 10, 16)
+    params |= kaiming_params("head", num_classes, 16)
     return params

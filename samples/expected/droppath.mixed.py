@@ -42,12 +42,12 @@ class Block(nn.Module):
 
 
 class Stage(nn.Module):
-    def __init__(self):
+    def __init__(self, num_classes=10):
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 4, stride=4)
         # one rate for every block (ConvNeXt grows it with depth)
         self.blocks = nn.Sequential(Block(), Block())
-        self.head = nn.Linear(16, 10)
+        self.head = nn.Linear(16, num_classes)
 
     def forward(self, x):
         x = self.stem(x)

@@ -102,6 +102,16 @@ def gpt(
     return (logits, loss)
 
 
+def embedding_params(
+    prefix: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
+) -> dict[str, Tensor]:
+    """An `nn.Embedding` or `nn.EmbeddingBag`: normal rows, the `padding_idx` row zeroed."""
+    weight = nn.init.normal_(torch.empty(num_embeddings, embedding_dim))
+    if padding_idx is not None:
+        weight[padding_idx] = 0
+    return {f"{prefix}.weight": weight}
+
+
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
     """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
     weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
@@ -114,7 +124,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(vocab_size: int = 64) -> dict[str, Tensor]:
     """Fresh weights for `gpt`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -125,8 +135,8 @@ def init_params() -> dict[str, Tensor]:
     reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
     """
     params: dict[str, Tensor] = {}
-    params["wte.weight"] = nn.init.normal_(torch.empty(64, 16))
-    params["wpe.weight"] = nn.init.normal_(torch.empty(16, 16))
+    params |= embedding_params("wte", vocab_size, 16)
+    params |= embedding_params("wpe", 16, 16)
     for i in range(2):
         params[f"h.{i}.ln_1.weight"] = torch.ones(16)
         params[f"h.{i}.ln_1.bias"] = torch.zeros(16)
@@ -140,7 +150,7 @@ def init_params() -> dict[str, Tensor]:
         params |= kaiming_params(f"h.{i}.mlp.2", 16, 64)
     params["ln_f.weight"] = torch.ones(16)
     params["ln_f.bias"] = torch.zeros(16)
-    params |= kaiming_params("lm_head", 64, 16, bias=False)
+    params |= kaiming_params("lm_head", vocab_size, 16, bias=False)
     # tied weights: one tensor under both keys, as in the original
     params["wte.weight"] = params["lm_head.weight"]
     # https://paperswithcode.com/method/weight-tying

@@ -73,14 +73,14 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self):
+    def __init__(self, vocab_size=64):
         super().__init__()
-        self.wte = nn.Embedding(64, 16)
+        self.wte = nn.Embedding(vocab_size, 16)
         self.wpe = nn.Embedding(16, 16)
         self.dropout = nn.Dropout(0.1)
         self.h = nn.ModuleList([Block() for _ in range(2)])
         self.ln_f = nn.LayerNorm(16)
-        self.lm_head = nn.Linear(16, 64, bias=False)
+        self.lm_head = nn.Linear(16, vocab_size, bias=False)
         # https://paperswithcode.com/method/weight-tying
         self.wte.weight = self.lm_head.weight
 

@@ -91,6 +91,16 @@ def gru_classifier(
     return hidden
 
 
+def embedding_params(
+    prefix: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
+) -> dict[str, Tensor]:
+    """An `nn.Embedding` or `nn.EmbeddingBag`: normal rows, the `padding_idx` row zeroed."""
+    weight = nn.init.normal_(torch.empty(num_embeddings, embedding_dim))
+    if padding_idx is not None:
+        weight[padding_idx] = 0
+    return {f"{prefix}.weight": weight}
+
+
 def general_recurrent_params(
     prefix: str,
     input_size: int,
@@ -125,7 +135,21 @@ def general_recurrent_params(
     }
 
 
-def init_params() -> dict[str, Tensor]:
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(
+    vocab_size: int = 50, embed_dim: int = 16, num_classes: int = 4
+) -> dict[str, Tensor]:
     """Fresh weights for `gru_classifier`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -133,13 +157,9 @@ def init_params() -> dict[str, Tensor]:
     built `GRUClassifier`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["embedding.weight"] = nn.init.normal_(torch.empty(50, 16))
-    params["embedding.weight"][0] = 0
+    params |= embedding_params("embedding", vocab_size, embed_dim, padding_idx=0)
     params |= general_recurrent_params(
-        "gru", 16, 24, num_layers=2, bidirectional=True, gates=3
+        "gru", embed_dim, 24, num_layers=2, bidirectional=True, gates=3
     )
-    params["fc.weight"] = nn.init.kaiming_uniform_(torch.empty(4, 48), a=math.sqrt(5))
-    params["fc.bias"] = nn.init.uniform_(
-        torch.empty(4), -1 / math.sqrt(48), 1 / math.sqrt(48)
-    )
+    params |= kaiming_params("fc", num_classes, 48)
     return params

@@ -19,7 +19,27 @@ def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tens
     return x
 
 
-def init_params() -> dict[str, Tensor]:
+def norm_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """A normalisation layer's affine weight (ones) and bias (zeros) of `shape`."""
+    params = {f"{prefix}.weight": torch.ones(shape)}
+    if bias:
+        params[f"{prefix}.bias"] = torch.zeros(shape)
+    return params
+
+
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(dim: int = 32, hidden: int = 64, classes: int = 5) -> dict[str, Tensor]:
     """Fresh weights for `mlp`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -27,18 +47,8 @@ def init_params() -> dict[str, Tensor]:
     built `MLP`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["norm.weight"] = torch.ones(32)
-    params["norm.bias"] = torch.zeros(32)
-    params["fc1.weight"] = nn.init.kaiming_uniform_(torch.empty(64, 32), a=math.sqrt(5))
-    params["fc1.bias"] = nn.init.uniform_(
-        torch.empty(64), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["fc2.weight"] = nn.init.kaiming_uniform_(torch.empty(32, 64), a=math.sqrt(5))
-    params["fc2.bias"] = nn.init.uniform_(
-        torch.empty(32), -1 / math.sqrt(64), 1 / math.sqrt(64)
-    )
-    params["head.weight"] = nn.init.kaiming_uniform_(torch.empty(5, 32), a=math.sqrt(5))
-    params["head.bias"] = nn.init.uniform_(
-        torch.empty(5), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= norm_params("norm", dim)
+    params |= kaiming_params("fc1", hidden, dim)
+    params |= kaiming_params("fc2", dim, hidden)
+    params |= kaiming_params("head", classes, dim)
     return params

@@ -2,15 +2,15 @@ import torch.nn as nn
 
 
 class MLP(nn.Module):
-    def __init__(self):
+    def __init__(self, dim=32, hidden=64, classes=5):
         super().__init__()
-        self.norm = nn.LayerNorm(32)
-        self.fc1 = nn.Linear(32, 64)
+        self.norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
         self.gelu = nn.GELU(approximate="tanh")
         self.dropout = nn.Dropout(0.1)
-        self.fc2 = nn.Linear(64, 32)
+        self.fc2 = nn.Linear(hidden, dim)
         self.tanh = nn.Tanh()
-        self.head = nn.Linear(32, 5)
+        self.head = nn.Linear(dim, classes)
         self.softmax = nn.Softmax(dim=-1)
 
     def forward(self, x):

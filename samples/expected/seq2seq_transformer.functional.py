@@ -583,7 +583,19 @@ def transformer_params(
     return params
 
 
-def init_params() -> dict[str, Tensor]:
+def embedding_params(
+    prefix: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
+) -> dict[str, Tensor]:
+    """An `nn.Embedding` or `nn.EmbeddingBag`: normal rows, the `padding_idx` row zeroed."""
+    weight = nn.init.normal_(torch.empty(num_embeddings, embedding_dim))
+    if padding_idx is not None:
+        weight[padding_idx] = 0
+    return {f"{prefix}.weight": weight}
+
+
+def init_params(
+    src_vocab_size: int = 60, tgt_vocab_size: int = 50
+) -> dict[str, Tensor]:
     """Fresh weights for `seq2_seq_transformer`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -595,9 +607,9 @@ def init_params() -> dict[str, Tensor]:
     """
     params: dict[str, Tensor] = {}
     params |= transformer_params("transformer", 32, 2, 2, 64)
-    params |= kaiming_params("generator", 50, 32)
-    params["src_tok_emb.embedding.weight"] = nn.init.normal_(torch.empty(60, 32))
-    params["tgt_tok_emb.embedding.weight"] = nn.init.normal_(torch.empty(50, 32))
+    params |= kaiming_params("generator", tgt_vocab_size, 32)
+    params |= embedding_params("src_tok_emb.embedding", src_vocab_size, 32)
+    params |= embedding_params("tgt_tok_emb.embedding", tgt_vocab_size, 32)
     # PositionalEncoding's own tensor: set it before use
     params["positional_encoding.pos_embedding"] = torch.empty(64, 1, 32)
     return params

@@ -29,14 +29,14 @@ class PositionalEncoding(nn.Module):
 
 
 class Seq2SeqTransformer(nn.Module):
-    def __init__(self):
+    def __init__(self, src_vocab_size=60, tgt_vocab_size=50):
         super().__init__()
         self.transformer = nn.Transformer(
             32, 4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64
         )
-        self.generator = nn.Linear(32, 50)
-        self.src_tok_emb = TokenEmbedding(60)
-        self.tgt_tok_emb = TokenEmbedding(50)
+        self.generator = nn.Linear(32, tgt_vocab_size)
+        self.src_tok_emb = TokenEmbedding(src_vocab_size)
+        self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size)
         self.positional_encoding = PositionalEncoding()
 
     def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):

@@ -35,6 +35,16 @@ def tied_lm(params: dict[str, Tensor], idx: Tensor) -> Tensor:
     return x
 
 
+def embedding_params(
+    prefix: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
+) -> dict[str, Tensor]:
+    """An `nn.Embedding` or `nn.EmbeddingBag`: normal rows, the `padding_idx` row zeroed."""
+    weight = nn.init.normal_(torch.empty(num_embeddings, embedding_dim))
+    if padding_idx is not None:
+        weight[padding_idx] = 0
+    return {f"{prefix}.weight": weight}
+
+
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
     """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
     weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
@@ -47,7 +57,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(vocab_size: int = 50, block_size: int = 8) -> dict[str, Tensor]:
     """Fresh weights for `tied_lm`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -55,15 +65,15 @@ def init_params() -> dict[str, Tensor]:
     built `TiedLM`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["transformer.wte.weight"] = nn.init.normal_(torch.empty(50, 16))
-    params["transformer.wpe.weight"] = nn.init.normal_(torch.empty(8, 16))
+    params |= embedding_params("transformer.wte", vocab_size, 16)
+    params |= embedding_params("transformer.wpe", block_size, 16)
     params["transformer.ln.weight"] = torch.ones(16)
     params["transformer.ln.bias"] = torch.zeros(16)
     params |= kaiming_params("transformer.mlp.c_fc", 64, 16)
     params |= kaiming_params("transformer.mlp.c_proj", 16, 64)
     params["transformer.ln_f.weight"] = torch.ones(16)
     params["transformer.ln_f.bias"] = torch.zeros(16)
-    params |= kaiming_params("lm_head", 50, 16, bias=False)
+    params |= kaiming_params("lm_head", vocab_size, 16, bias=False)
     # tied weights: one tensor under both keys, as in the original
     params["transformer.wte.weight"] = params["lm_head.weight"]
     # weight tying

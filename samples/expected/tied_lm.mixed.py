@@ -16,18 +16,18 @@ class MLP(nn.Module):
 
 
 class TiedLM(nn.Module):
-    def __init__(self):
+    def __init__(self, vocab_size=50, block_size=8):
         super().__init__()
         self.transformer = nn.ModuleDict(
             {
-                "wte": nn.Embedding(50, 16),
-                "wpe": nn.Embedding(8, 16),
+                "wte": nn.Embedding(vocab_size, 16),
+                "wpe": nn.Embedding(block_size, 16),
                 "ln": nn.LayerNorm(16),
                 "mlp": MLP(),
                 "ln_f": nn.LayerNorm(16),
             }
         )
-        self.lm_head = nn.Linear(16, 50, bias=False)
+        self.lm_head = nn.Linear(16, vocab_size, bias=False)
         # weight tying
         self.transformer.wte.weight = self.lm_head.weight
 

@@ -97,7 +97,7 @@ def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
     }
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(n_channels: int = 3, n_classes: int = 2) -> dict[str, Tensor]:
     """Fresh weights for `u_net`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -105,7 +105,7 @@ def init_params() -> dict[str, Tensor]:
     built `UNet`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params |= kaiming_params("inc.double_conv.0", 8, 3, 3, 3, bias=False)
+    params |= kaiming_params("inc.double_conv.0", 8, n_channels, 3, 3, bias=False)
     params |= batch_norm_params("inc.double_conv.1", 8)
     params |= kaiming_params("inc.double_conv.3", 8, 8, 3, 3, bias=False)
     params |= batch_norm_params("inc.double_conv.4", 8)
@@ -137,5 +137,5 @@ def init_params() -> dict[str, Tensor]:
     params |= batch_norm_params("up2.conv.double_conv.1", 8)
     params |= kaiming_params("up2.conv.double_conv.3", 8, 8, 3, 3, bias=False)
     params |= batch_norm_params("up2.conv.double_conv.4", 8)
-    params |= kaiming_params("outc", 2, 8, 1, 1)
+    params |= kaiming_params("outc", n_classes, 8, 1, 1)
     return params

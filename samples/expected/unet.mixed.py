@@ -47,14 +47,14 @@ class Up(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self):
+    def __init__(self, n_channels=3, n_classes=2):
         super().__init__()
-        self.inc = DoubleConv(3, 8)
+        self.inc = DoubleConv(n_channels, 8)
         self.down1 = Down(8, 16)
         self.down2 = Down(16, 32)
         self.up1 = Up(32, 16)
         self.up2 = Up(16, 8)
-        self.outc = nn.Conv2d(8, 2, 1)
+        self.outc = nn.Conv2d(8, n_classes, 1)
 
     def forward(self, x):
         x1 = self.inc(x)

@@ -61,7 +61,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `vgg`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -77,5 +77,5 @@ def init_params() -> dict[str, Tensor]:
     params["features.4.running_var"] = torch.ones(32)
     params["features.4.num_batches_tracked"] = torch.tensor(0)
     params |= kaiming_params("classifier.0", 64, 128)
-    params |= kaiming_params("classifier.3", 10, 64)
+    params |= kaiming_params("classifier.3", num_classes, 64)
     return params

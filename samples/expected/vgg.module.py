@@ -2,7 +2,7 @@ import torch.nn as nn
 
 
 class VGG(nn.Module):
-    def __init__(self):
+    def __init__(self, num_classes=10):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 16, 3, padding=1),
@@ -16,7 +16,10 @@ class VGG(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(2)
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
-            nn.Linear(128, 64), nn.ReLU(inplace=True), nn.Dropout(), nn.Linear(64, 10)
+            nn.Linear(128, 64),
+            nn.ReLU(inplace=True),
+            nn.Dropout(),
+            nn.Linear(64, num_classes),
         )
 
     def forward(self, x):

@@ -72,7 +72,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `tiny_vi_t`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -112,5 +112,5 @@ def init_params() -> dict[str, Tensor]:
         params |= kaiming_params(f"blocks.{i}.fc2", 32, 64)
     params["norm.weight"] = torch.ones(32)
     params["norm.bias"] = torch.zeros(32)
-    params |= kaiming_params("head", 10, 32)
+    params |= kaiming_params("head", num_classes, 32)
     return params

@@ -66,7 +66,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `vi_t`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -89,5 +89,5 @@ def init_params() -> dict[str, Tensor]:
     params["attn.norm.bias"] = torch.zeros(32)
     params |= kaiming_params("attn.to_qkv", 48, 32, bias=False)
     params |= kaiming_params("attn.to_out", 32, 16)
-    params |= kaiming_params("head", 10, 32)
+    params |= kaiming_params("head", num_classes, 32)
     return params

@@ -30,7 +30,7 @@ class Attention(nn.Module):
 
 
 class ViT(nn.Module):
-    def __init__(self):
+    def __init__(self, num_classes=10):
         super().__init__()
         self.cls_token = nn.Parameter(torch.empty(1, 1, 32))
         self.pos_embedding = nn.Parameter(torch.empty(1, 17, 32))
@@ -41,7 +41,7 @@ class ViT(nn.Module):
         )
         self.attn = Attention()
         self.pool = Reduce("b n d -> b d", "mean")
-        self.head = nn.Linear(32, 10)
+        self.head = nn.Linear(32, num_classes)
 
     def forward(self, img):
         x = self.to_patch_embedding(img)

@@ -1,0 +1,207 @@
+"""The root class keeps the constructor parameters that size its tensors, in every style.
+
+Class styles write them in ``__init__``'s signature (their values as
+defaults) and in the arguments that are them; functional style on
+``init_params()`` and in its layer calls. A literal that only equals a
+parameter stays a literal, and a parameter that also sizes what one style
+cannot write (a raw ``nn.Parameter``) is not kept at all. Every output
+passes the equivalence check (``nnconvert.convert`` runs it), and reading
+an output back keeps the parameters byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+INPUTS = (torch.randn(2, 3, 8, 8),)
+#: How each style keeps :class:`Coincidence`'s parameters.
+KEPT = {
+    Style.MODULE: "def __init__(self, width=4, classes=2):",
+    Style.MIXED: "def __init__(self, width=4, classes=2):",
+    Style.FUNCTIONAL: "def init_params(width: int = 4, classes: int = 2)",
+}
+
+
+class Coincidence(nn.Module):
+    """Two classes beside a kernel size, a stride and a width that are 2 too."""
+
+    def __init__(self, width=4, classes=2):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 2, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(width, classes)
+        self.out = nn.Linear(2, 4)  # 2 and 4: literals the user wrote
+
+    def forward(self, x):
+        x = self.flatten(self.pool(self.conv(x)))
+        return self.out(self.fc(x))
+
+
+class Positional(nn.Module):
+    """The first also sizes a raw parameter, which no constructor call writes."""
+
+    def __init__(self, width=4, classes=2):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 2, stride=2)
+        self.scale = nn.Parameter(torch.ones(1, width, 1, 1))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(width, classes)
+
+    def forward(self, x):
+        x = self.conv(x) * self.scale
+        return self.fc(self.flatten(self.pool(x)))
+
+
+@dataclass
+class Config:
+    width: int = 4
+    classes: int = 2
+
+
+class Configured(nn.Module):
+    """Built from an object that is not a literal: nothing to keep."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.conv = nn.Conv2d(3, config.width, 2, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(config.width, config.classes)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.pool(self.conv(x))))
+
+
+def _convert(build, style: Style) -> nnconvert.Conversion:
+    with nnconvert.record_constructors():
+        model = build()
+    return nnconvert.convert(model, style, INPUTS)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_class_styles_keep_the_parameters_where_they_size_tensors(style):
+    source = _convert(Coincidence, style).source
+    assert "def __init__(self, width=4, classes=2):" in source
+    assert "nn.Conv2d(3, width, 2, stride=2)" in source
+    assert "nn.Linear(width, classes)" in source
+    assert "nn.Linear(2, 4)" in source  # equal values, not the parameters
+
+
+def test_functional_style_keeps_them_on_init_params():
+    conversion = _convert(Coincidence, Style.FUNCTIONAL)
+    source = conversion.source
+    assert "def init_params(width: int = 4, classes: int = 2)" in source
+    assert 'kaiming_params("conv", width, 3, 2, 2)' in source
+    assert 'kaiming_params("fc", classes, width)' in source
+    assert 'kaiming_params("out", 4, 2)' in source
+    init_params = conversion.namespace()["init_params"]
+    shapes = {k: tuple(v.shape) for k, v in init_params(width=6).items()}
+    assert shapes["conv.weight"] == (6, 3, 2, 2)
+    assert shapes["fc.weight"] == (2, 6)
+
+
+@pytest.mark.parametrize("style", list(Style))
+def test_a_parameter_that_sizes_what_a_call_cannot_write_is_not_kept(style):
+    source = _convert(Positional, style).source
+    assert "width" not in source
+    assert (
+        "nn.Linear(4, classes)" in source
+        or 'kaiming_params("fc", classes, 4)' in source
+    )
+    if style is Style.FUNCTIONAL:
+        assert "def init_params(classes: int = 2)" in source
+    else:
+        assert "def __init__(self, classes=2):" in source
+
+
+class Tripled(nn.Module):
+    """``width`` also sizes ``3 * width``, which the output writes as a literal."""
+
+    def __init__(self, width=4, classes=2):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3 * width, 2, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(3 * width, width)
+        self.out = nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.out(self.fc(self.flatten(self.pool(self.conv(x)))))
+
+
+@pytest.mark.parametrize("style", list(Style))
+def test_a_parameter_that_also_sizes_a_multiple_of_itself_is_not_kept(style):
+    """``Tripled(width=8)`` must build what the source builds, or not take ``width``."""
+    source = _convert(Tripled, style).source
+    if style is Style.FUNCTIONAL:
+        assert "def init_params(classes: int = 2)" in source
+    else:
+        assert "def __init__(self, classes=2):" in source
+
+
+@pytest.mark.parametrize("style", list(Style))
+def test_only_a_root_built_from_literals_keeps_them(style):
+    """A config object cannot be passed again: that root is written as before."""
+    source = _convert(lambda: Configured(Config()), style).source
+    assert "config." not in source and "classes" not in source
+    assert "def init_params() ->" in source or "def __init__(self):" in source
+    kept = _convert(Coincidence, style).source
+    assert KEPT[style] in kept
+
+
+@pytest.mark.parametrize("via", list(Style))
+@pytest.mark.parametrize("to", list(Style))
+def test_read_back_the_parameters_stay(via, to):
+    """original -> via -> to gives what original -> to gives, byte for byte."""
+    first = _convert(Coincidence, via)
+    with nnconvert.record_constructors():
+        again = nnconvert.convert(load_output(first), to, INPUTS)
+    assert again.source == _convert(Coincidence, to).source
+    assert KEPT[to] in again.source
+
+
+def test_the_sizes_are_the_dimensions_that_follow_the_parameter():
+    from nnconvert.root_sizes import root_sizes
+
+    with nnconvert.record_constructors():
+        model = Coincidence()
+    sizes = {s.name: (s.value, s.positions) for s in root_sizes(model)}
+    assert sizes == {
+        "width": (
+            4,
+            {("conv.weight", 0), ("conv.bias", 0), ("fc.weight", 1)},
+        ),
+        "classes": (2, {("fc.weight", 0), ("fc.bias", 0)}),
+    }
+
+
+class Loud(nn.Module):
+    """Prints while it is built: building it again to find its sizes stays quiet."""
+
+    def __init__(self, width=4, classes=2):
+        super().__init__()
+        print("building Loud")
+        self.fc1 = nn.Linear(3, width)
+        self.fc2 = nn.Linear(width, classes)
+
+    def forward(self, x):
+        return self.fc2(self.fc1(x))
+
+
+def test_building_the_root_again_prints_nothing(capsys):
+    model = Loud()
+    capsys.readouterr()
+    source = nnconvert.convert(model, Style.MODULE, (torch.randn(2, 3),)).source
+    assert "def __init__(self, width=4, classes=2):" in source
+    assert capsys.readouterr().out == ""
