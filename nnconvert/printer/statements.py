@@ -34,9 +34,12 @@ from torch import fx
 
 from ..branches import Guard, guards, is_choose, is_condition, is_only_when
 from ..options import Style
+from ..opspecs.helpers import helper_for
+from ..opspecs.impurity import CONTAINER_MUTATORS, IMPURE_FUNCTIONS, is_inplace_name
 from ..passes.graph_utils import is_impure, uses
 from ..passes.methods import is_method_call
 from ..source_map import user_name
+from .grouping import source_statement, written_inside
 from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
@@ -181,7 +184,7 @@ def inlined_nodes(
                     node, next(iter(node.users)), style, depth, rooted, chains
                 )
             )
-        ):
+        ) or _grouped(node, optional, guarded):
             inlined.add(node)
         if node.op == "get_attr" or (
             node.op == "call_function"
@@ -190,6 +193,55 @@ def inlined_nodes(
         ):
             pure.add(node)  # parameters and constants: evaluated anywhere alike
     return _keep_evaluation_order(graph, inlined, pure, guarded)
+
+
+def _grouped(
+    node: fx.Node, optional: frozenset[fx.Node], guarded: dict[fx.Node, Guard]
+) -> bool:
+    """The source wrote ``node`` inside its single user: nested there again.
+
+    ``out = F.relu(self.bn1(self.conv1(x)))`` stays one statement in every
+    style. Not when the user is printed as a statement of its own kind that
+    would run ``node`` less often (an optional call's ``if``), when the two
+    run under different conditions, or when ``node`` is a tuple its element
+    read unpacks (``out, _ = self.lstm(x)``). Where it would be computed
+    after a statement that follows it, :func:`_keep_evaluation_order` keeps
+    it a statement.
+    """
+    if uses(node) != 1 or node.op in ("placeholder", "output") or node in optional:
+        return False
+    (user,) = node.users
+    if user.op == "output" or user in optional or not _nestable(node):
+        return False
+    if guarded.get(node, ()) != guarded.get(user, ()):
+        return False
+    if isinstance(node.meta.get("value"), (tuple, list)) and (
+        user.op == "call_function" and user.target is operator.getitem
+    ):
+        return False
+    return written_inside(node, user)
+
+
+def _nestable(node: fx.Node) -> bool:
+    """A node that may be read inside another expression at all.
+
+    In-place operators, item and attribute assignments, random draws,
+    in-place methods and the helpers printed as statements of their own
+    keep a line of their own (:mod:`nnconvert.opspecs.impurity`); any other
+    call, a user's block or an in-place layer too, reads the same nested as
+    long as the order in which calls run is kept.
+    """
+    if node.op == "call_function":
+        helper = helper_for(node.target)
+        return not (
+            node.target in IMPURE_FUNCTIONS
+            or is_inplace_name(getattr(node.target, "__name__", ""))
+            or (helper is not None and helper.is_statement)
+        )
+    if node.op == "call_method":
+        name = str(node.target)
+        return name not in CONTAINER_MUTATORS and not is_inplace_name(name)
+    return node.op == "call_module"
 
 
 def _is_number_call(node: fx.Node) -> bool:
@@ -227,7 +279,41 @@ def _keep_evaluation_order(
             ):
                 inlined.discard(node)
                 changed = True
+        for node in nodes:
+            if node not in inlined:
+                late = _run_out_of_order(node, inlined, pure, position)
+                if late is not None:
+                    inlined.discard(late)
+                    changed = True
     return inlined
+
+
+def _run_out_of_order(
+    statement: fx.Node,
+    inlined: set[fx.Node],
+    pure: set[fx.Node],
+    position: dict[fx.Node, int],
+) -> fx.Node | None:
+    """A call nested in ``statement`` that Python would run before one the graph runs first.
+
+    Python evaluates a nested expression's arguments left to right, each
+    before its caller; the graph's order is the one the source ran (a
+    random draw, a layer updating its statistics). None: the orders agree.
+    """
+    order: list[fx.Node] = []
+
+    def visit(node: fx.Node) -> None:
+        for argument in node.all_input_nodes:
+            if argument in inlined:
+                visit(argument)
+                if argument not in pure:
+                    order.append(argument)
+
+    visit(statement)
+    for earlier, later in zip(order, order[1:]):
+        if position[later] < position[earlier]:
+            return later
+    return None
 
 
 def _exclusive(one: Guard, other: Guard) -> bool:
@@ -292,6 +378,7 @@ def _reads_best_inline(
     return (
         style is Style.MIXED
         and user.op in ("call_function", "call_method")
+        and source_statement(node) is None  # else the source's grouping: _grouped
         and node in rooted
         and depth[node] + 1 <= MIXED_NESTING
         and (chains is None or chains.get(node) == chains.get(user))

@@ -50,8 +50,7 @@ def double_conv(
 
 
 def down(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = F.max_pool2d(x, 2)
-    x = double_conv(sub_params(params, "conv."), x, training=training)
+    x = double_conv(sub_params(params, "conv."), F.max_pool2d(x, 2), training=training)
     return x
 
 

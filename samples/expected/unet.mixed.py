@@ -28,8 +28,7 @@ class Down(nn.Module):
         self.conv = DoubleConv(in_channels, out_channels)
 
     def forward(self, x):
-        x = F.max_pool2d(x, 2)
-        x = self.conv(x)
+        x = self.conv(F.max_pool2d(x, 2))
         return x
 
 

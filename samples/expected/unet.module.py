@@ -28,8 +28,7 @@ class Down(nn.Module):
         self.conv = DoubleConv(in_channels, out_channels)
 
     def forward(self, x):
-        x = self.pool(x)
-        x = self.conv(x)
+        x = self.conv(self.pool(x))
         return x
 
 

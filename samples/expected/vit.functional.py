@@ -13,8 +13,7 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 def patch_embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.conv2d(x, params["proj.weight"], params["proj.bias"], stride=4)
-    x = torch.flatten(x, 2)
-    x = x.transpose(1, 2)
+    x = torch.flatten(x, 2).transpose(1, 2)
     return x
 
 
@@ -39,11 +38,17 @@ def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
     )[0]
     h = h.transpose(1, 0)
     x = x + h
-    out = F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"])
-    out = F.linear(out, params["fc1.weight"], params["fc1.bias"])
-    out = F.gelu(out)
-    out = F.linear(out, params["fc2.weight"], params["fc2.bias"])
-    x = x + out
+    x = x + F.linear(
+        F.gelu(
+            F.linear(
+                F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"]),
+                params["fc1.weight"],
+                params["fc1.bias"],
+            )
+        ),
+        params["fc2.weight"],
+        params["fc2.bias"],
+    )
     return x
 
 
@@ -55,8 +60,7 @@ def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
     for i in range(2):
         x = block(sub_params(params, f"blocks.{i}."), x)
     x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
-    x = x[:, 0]
-    x = F.linear(x, params["head.weight"], params["head.bias"])
+    x = F.linear(x[:, 0], params["head.weight"], params["head.bias"])
     return x
 
 
