@@ -232,11 +232,10 @@ def _nestable(node: fx.Node) -> bool:
     long as the order in which calls run is kept.
     """
     if node.op == "call_function":
-        helper = helper_for(node.target)
         return not (
             node.target in IMPURE_FUNCTIONS
             or is_inplace_name(getattr(node.target, "__name__", ""))
-            or (helper is not None and helper.is_statement)
+            or _is_statement_helper(node)
         )
     if node.op == "call_method":
         name = str(node.target)
@@ -275,6 +274,7 @@ def _keep_evaluation_order(
                 m in pure
                 or _inlined_into(m, user, inlined)
                 or _exclusive(guard, guarded.get(m, ()))
+                or _state_update_crossed(m, between)
                 for m in between
             ):
                 inlined.discard(node)
@@ -286,6 +286,30 @@ def _keep_evaluation_order(
                     inlined.discard(late)
                     changed = True
     return inlined
+
+
+def _state_update_crossed(update: fx.Node, between: list[fx.Node]) -> bool:
+    """A state update (BatchNorm's ``count_batch``) that may run before the calls it separates.
+
+    The update is printed where it stands, before the statement its layer
+    call ends, so the calls nested into that statement run after it rather
+    than before: the same, since none of them reads the state it updates.
+    """
+    if update.op != "call_function" or not _is_statement_helper(update):
+        return False
+    if not all(n.op in ("get_attr", "placeholder") for n in update.all_input_nodes):
+        return False
+    state = update.args[0]  # the tensor updated; the rest says when (``training``)
+    return isinstance(state, fx.Node) and not any(
+        n.op == "get_attr" and n.target == state.target and n is not state
+        for n in between
+    )
+
+
+def _is_statement_helper(node: fx.Node) -> bool:
+    """A helper row printed as statements of its own (``count_batch``'s ``if``)."""
+    helper = helper_for(node.target)
+    return helper is not None and helper.is_statement
 
 
 def _run_out_of_order(

@@ -7,12 +7,11 @@ from torch import Tensor
 
 
 def conv_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = F.conv2d(x, params["conv1.weight"], padding=1)
     if training:
         params["bn1.num_batches_tracked"] += 1
     x = F.relu(
         F.batch_norm(
-            x,
+            F.conv2d(x, params["conv1.weight"], padding=1),
             params["bn1.running_mean"],
             params["bn1.running_var"],
             params["bn1.weight"],
@@ -21,12 +20,11 @@ def conv_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) ->
         ),
         inplace=True,
     )
-    x = F.conv2d(x, params["conv2.weight"], stride=2, padding=1)
     if training:
         params["bn2.num_batches_tracked"] += 1
     x = F.relu(
         F.batch_norm(
-            x,
+            F.conv2d(x, params["conv2.weight"], stride=2, padding=1),
             params["bn2.running_mean"],
             params["bn2.running_var"],
             params["bn2.weight"],
