@@ -20,7 +20,7 @@ def patch_embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
 def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
     h = F.layer_norm(x, (32,), params["norm1.weight"], params["norm1.bias"])
     h = h.transpose(1, 0)
-    h = F.multi_head_attention_forward(
+    x = x + F.multi_head_attention_forward(
         h,
         h,
         h,
@@ -35,9 +35,7 @@ def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
         params["attn.out_proj.weight"],
         params["attn.out_proj.bias"],
         need_weights=False,
-    )[0]
-    h = h.transpose(1, 0)
-    x = x + h
+    )[0].transpose(1, 0)
     x = x + F.linear(
         F.gelu(
             F.linear(
