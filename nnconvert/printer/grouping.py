@@ -15,10 +15,15 @@ same text (SPEC invariant 5).
 
 from __future__ import annotations
 
+import linecache
+import re
+
 from torch import fx
 
 from ..source_map import NAMES, node_frames
 from ..source_text import function_text
+
+_RETURN = re.compile(r"\s*return\b")
 
 #: One statement of the user's: per frame, (file, function's first line, statement span).
 StatementKey = tuple[tuple[str, int, int, int], ...]
@@ -50,3 +55,19 @@ def written_inside(node: fx.Node, user: fx.Node) -> bool:
         return False
     key = source_statement(node)
     return key is not None and key == source_statement(user)
+
+
+def written_returned(node: fx.Node) -> bool:
+    """The source returned ``node``'s value as it made it: ``return self.fc(x)``.
+
+    In every frame (a helper method inlined into ``forward`` included) the
+    statement is a ``return``, and no name was bound to the value: the
+    output says ``return <expression>`` too, not ``x = ...; return x``.
+    """
+    if any(node.meta.get(NAMES, ())) or source_statement(node) is None:
+        return False
+    for frame in node_frames(node):
+        start, _ = function_text(frame).statement_span(frame.line)
+        if not _RETURN.match(linecache.getline(frame.file, start)):
+            return False
+    return True

@@ -4,8 +4,10 @@ Three decisions, each a small function:
 
 1. :func:`inlined_nodes` decides which nodes become statements and which are
    inlined into their single user (parameters always; shape arithmetic
-   always; in mixed style, parameter-free calls wrapped around a layer call,
-   as in ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``);
+   always; in every style, what the source wrote inside its user's
+   statement, as in ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``
+   (:mod:`.grouping`); in mixed style, for code without source,
+   parameter-free calls wrapped around a layer call);
 2. :func:`unpacked` picks the tuples unpacked where they are made:
    ``q, k, v = x.chunk(3, dim=-1)``, ``out, _ = self.attn(x, x, x)``;
 3. :func:`name_statements` gives each statement a variable, reusing the name
@@ -38,8 +40,9 @@ from ..opspecs.helpers import helper_for
 from ..opspecs.impurity import CONTAINER_MUTATORS, IMPURE_FUNCTIONS, is_inplace_name
 from ..passes.graph_utils import is_impure, uses
 from ..passes.methods import is_method_call
+from ..passes.unrolled import find_unrolled
 from ..source_map import user_name
-from .grouping import source_statement, written_inside
+from .grouping import source_statement, written_inside, written_returned
 from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
@@ -132,7 +135,9 @@ def inlined_nodes(
     """The nodes printed inside their user's expression instead of on a line of their own.
 
     Always inlined (when used once): parameters, shape arithmetic and other
-    non-tensor values, constants. In mixed style also a layer call and the
+    non-tensor values, constants; in every style, a value the source wrote
+    inside its user's statement (:func:`_grouped`). In mixed style, where
+    the source says nothing (no source map), also a layer call and the
     parameter-free calls wrapped around it, up to :data:`MIXED_NESTING` calls:
     ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``; chains of parameter-free
     calls alone stay one per line.
@@ -162,6 +167,7 @@ def inlined_nodes(
         or (is_condition(n) and not is_impure(n))
     }
     inlined = set(pure)
+    readers = _loop_readers(graph)
     depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
     rooted: set[fx.Node] = set()  # expressions with a layer call at their core
     for node in graph.nodes:
@@ -173,18 +179,22 @@ def inlined_nodes(
             rooted.add(node)
         if node in ends:
             continue
-        if node.op == "get_attr" or (
-            uses(node) == 1
-            and (not is_impure(node) or _is_number_call(node))
-            and node.op not in ("placeholder", "output")
-            and node not in optional
-            and (
-                next(iter(node.users)) in ends
-                or _reads_best_inline(
-                    node, next(iter(node.users)), style, depth, rooted, chains
+        if (
+            node.op == "get_attr"
+            or (
+                uses(node) == 1
+                and (not is_impure(node) or _is_number_call(node))
+                and node.op not in ("placeholder", "output")
+                and node not in optional
+                and (
+                    next(iter(node.users)) in ends
+                    or _reads_best_inline(
+                        node, next(iter(node.users)), style, depth, rooted, chains
+                    )
                 )
             )
-        ) or _grouped(node, optional, guarded):
+            or (node not in readers and _grouped(node, optional, guarded))
+        ):
             inlined.add(node)
         if node.op == "get_attr" or (
             node.op == "call_function"
@@ -211,8 +221,10 @@ def _grouped(
     if uses(node) != 1 or node.op in ("placeholder", "output") or node in optional:
         return False
     (user,) = node.users
-    if user.op == "output" or user in optional or not _nestable(node):
+    if user in optional or not _nestable(node):
         return False
+    if user.op == "output":
+        return written_returned(node)
     if guarded.get(node, ()) != guarded.get(user, ()):
         return False
     if isinstance(node.meta.get("value"), (tuple, list)) and (
@@ -220,6 +232,16 @@ def _grouped(
     ):
         return False
     return written_inside(node, user)
+
+
+def _loop_readers(graph: fx.Graph) -> set[fx.Node]:
+    """The reads of a list an unrolled loop fills (``torch.cat(outputs, dim=1)``).
+
+    Statements of their own, where :mod:`.data_loops` finds them when it
+    writes the loop again, even when the source wrote them into another
+    statement (``return torch.cat(outputs, dim=1)``).
+    """
+    return {c.reader for loop in find_unrolled(graph) for c in loop.collected}
 
 
 def _nestable(node: fx.Node) -> bool:

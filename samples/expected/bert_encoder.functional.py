@@ -210,8 +210,7 @@ def bert_encoder(
     pooled = torch.tanh(
         F.linear(x[:, 0], params["pooler.weight"], params["pooler.bias"])
     )
-    pooled = F.linear(pooled, params["classifier.weight"], params["classifier.bias"])
-    return pooled
+    return F.linear(pooled, params["classifier.weight"], params["classifier.bias"])
 
 
 def init_params() -> dict[str, Tensor]:

@@ -30,5 +30,4 @@ class BertEncoder(nn.Module):
         x = F.dropout(self.embedding_norm(x), p=0.1, training=self.training)
         x = self.encoder(x, src_key_padding_mask=attention_mask == 0)
         pooled = torch.tanh(self.pooler(x[:, 0]))
-        pooled = self.classifier(pooled)
-        return pooled
+        return self.classifier(pooled)

@@ -31,5 +31,4 @@ class BertEncoder(nn.Module):
         x = self.dropout(self.embedding_norm(x))
         x = self.encoder(x, src_key_padding_mask=attention_mask == 0)
         pooled = self.tanh(self.pooler(x[:, 0]))
-        pooled = self.classifier(pooled)
-        return pooled
+        return self.classifier(pooled)

@@ -7,8 +7,7 @@ from torch import Tensor
 
 
 def _generate_square_subsequent_mask(params: dict[str, Tensor], sz) -> Tensor:
-    sz = torch.log(torch.tril(torch.ones(sz, sz)))
-    return sz
+    return torch.log(torch.tril(torch.ones(sz, sz)))
 
 
 def causal_block(

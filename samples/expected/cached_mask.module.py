@@ -23,5 +23,4 @@ class CausalBlock(nn.Module):
         return x
 
     def _generate_square_subsequent_mask(self, sz):
-        sz = torch.log(torch.tril(torch.ones(sz, sz)))
-        return sz
+        return torch.log(torch.tril(torch.ones(sz, sz)))

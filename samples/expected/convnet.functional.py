@@ -36,8 +36,7 @@ def conv_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) ->
     x = F.adaptive_avg_pool2d(x, 1)
     x = torch.flatten(x, 1)
     x = F.dropout(x, p=0.2, training=training)
-    x = F.linear(x, params["fc.weight"], params["fc.bias"])
-    return x
+    return F.linear(x, params["fc.weight"], params["fc.bias"])
 
 
 def init_params() -> dict[str, Tensor]:

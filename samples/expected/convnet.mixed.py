@@ -18,5 +18,4 @@ class ConvNet(nn.Module):
         x = F.adaptive_avg_pool2d(x, 1)
         x = torch.flatten(x, 1)
         x = F.dropout(x, p=0.2, training=self.training)
-        x = self.fc(x)
-        return x
+        return self.fc(x)

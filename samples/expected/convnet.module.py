@@ -21,5 +21,4 @@ class ConvNet(nn.Module):
         x = self.avgpool(x)
         x = self.flatten(x)
         x = self.dropout(x)
-        x = self.fc(x)
-        return x
+        return self.fc(x)

@@ -38,8 +38,7 @@ def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
     out = params["gamma"] * out
     # (N, H, W, C) -> (N, C, H, W)
     out = out.permute(0, 3, 1, 2)
-    x = x + drop_path(sub_params(params, "drop_path."), out, training=training)
-    return x
+    return x + drop_path(sub_params(params, "drop_path."), out, training=training)
 
 
 def blocks(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
@@ -54,8 +53,7 @@ def stage(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
         F.conv2d(x, params["stem.weight"], params["stem.bias"], stride=4),
         training=training,
     )
-    x = F.linear(x.mean([-2, -1]), params["head.weight"], params["head.bias"])
-    return x
+    return F.linear(x.mean([-2, -1]), params["head.weight"], params["head.bias"])
 
 
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

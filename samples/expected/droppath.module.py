@@ -41,8 +41,7 @@ class Block(nn.Module):
         out = self.gamma * out
         # (N, H, W, C) -> (N, C, H, W)
         out = out.permute(0, 3, 1, 2)
-        x = x + self.drop_path(out)
-        return x
+        return x + self.drop_path(out)
 
 
 class Stage(nn.Module):
@@ -55,5 +54,4 @@ class Stage(nn.Module):
 
     def forward(self, x):
         x = self.blocks(self.stem(x))
-        x = self.head(x.mean([-2, -1]))
-        return x
+        return self.head(x.mean([-2, -1]))

@@ -37,12 +37,11 @@ def causal_self_attention(
     # re-assemble all head outputs side by side
     y = y.transpose(1, 2).contiguous().view(B, T, C)
     # output projection
-    y = F.dropout(
+    return F.dropout(
         F.linear(y, params["c_proj.weight"], params["c_proj.bias"]),
         p=0.1,
         training=training,
     )
-    return y
 
 
 def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:

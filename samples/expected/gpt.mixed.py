@@ -34,8 +34,7 @@ class CausalSelfAttention(nn.Module):
         y = att @ v
         # re-assemble all head outputs side by side
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        y = F.dropout(self.c_proj(y), p=0.1, training=self.training)
-        return y
+        return F.dropout(self.c_proj(y), p=0.1, training=self.training)
 
 
 class Block(nn.Module):

@@ -37,8 +37,7 @@ class CausalSelfAttention(nn.Module):
         y = att @ v
         # re-assemble all head outputs side by side
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        y = self.dropout2(self.c_proj(y))
-        return y
+        return self.dropout2(self.c_proj(y))
 
 
 class Block(nn.Module):

@@ -98,12 +98,11 @@ def gru_classifier(
     )[1]
     # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
     hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
-    hidden = F.linear(
+    return F.linear(
         F.dropout(hidden, p=0.3, training=training),
         params["fc.weight"],
         params["fc.bias"],
     )
-    return hidden
 
 
 def init_params() -> dict[str, Tensor]:

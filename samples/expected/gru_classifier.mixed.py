@@ -17,5 +17,4 @@ class GRUClassifier(nn.Module):
         hidden = self.gru(embedded)[1]
         # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
         hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
-        hidden = self.fc(F.dropout(hidden, p=0.3, training=self.training))
-        return hidden
+        return self.fc(F.dropout(hidden, p=0.3, training=self.training))

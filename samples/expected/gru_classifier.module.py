@@ -18,5 +18,4 @@ class GRUClassifier(nn.Module):
         hidden = self.gru(embedded)[1]
         # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
         hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
-        hidden = self.fc(self.dropout2(hidden))
-        return hidden
+        return self.fc(self.dropout2(hidden))

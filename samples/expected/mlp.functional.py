@@ -14,8 +14,7 @@ def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tens
     h = F.dropout(h, p=0.1, training=training)
     x = x + F.linear(h, params["fc2.weight"], params["fc2.bias"])
     x = torch.tanh(x)
-    x = F.softmax(F.linear(x, params["head.weight"], params["head.bias"]), dim=-1)
-    return x
+    return F.softmax(F.linear(x, params["head.weight"], params["head.bias"]), dim=-1)
 
 
 def init_params() -> dict[str, Tensor]:

@@ -17,5 +17,4 @@ class MLP(nn.Module):
         h = F.dropout(h, p=0.1, training=self.training)
         x = x + self.fc2(h)
         x = torch.tanh(x)
-        x = F.softmax(self.head(x), dim=-1)
-        return x
+        return F.softmax(self.head(x), dim=-1)

@@ -19,5 +19,4 @@ class MLP(nn.Module):
         h = self.dropout(h)
         x = x + self.fc2(h)
         x = self.tanh(x)
-        x = self.softmax(self.head(x))
-        return x
+        return self.softmax(self.head(x))

@@ -6,8 +6,7 @@ from torch import Tensor
 def scorer(params: dict[str, Tensor], x: Tensor) -> Tensor:
     y = F.linear(x, params["weight"], params["bias"])
     y = F.leaky_relu(y, 0.1) * params["scale"]
-    y = F.log_softmax(y, dim=1)
-    return y
+    return F.log_softmax(y, dim=1)
 
 
 def init_params() -> dict[str, Tensor]:

@@ -15,5 +15,4 @@ class Scorer(nn.Module):
     def forward(self, x):
         y = F.linear(x, self.weight, self.bias)
         y = self.act(y) * self.scale
-        y = self.log_softmax(y)
-        return y
+        return self.log_softmax(y)

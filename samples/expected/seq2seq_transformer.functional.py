@@ -379,20 +379,18 @@ def transformer(
 
 
 def token_embedding(params: dict[str, Tensor], tokens: Tensor) -> Tensor:
-    tokens = F.embedding(tokens.long(), params["embedding.weight"]) * 5.656854249492381
-    return tokens
+    return F.embedding(tokens.long(), params["embedding.weight"]) * 5.656854249492381
 
 
 def positional_encoding(
     params: dict[str, Tensor], token_embedding2: Tensor, *, training: bool = False
 ) -> Tensor:
     # (seq_len, batch, emb_size) plus the encoding of each position
-    token_embedding2 = F.dropout(
+    return F.dropout(
         token_embedding2 + params["pos_embedding"][: token_embedding2.size(0), :],
         p=0.1,
         training=training,
     )
-    return token_embedding2
 
 
 def seq2_seq_transformer(
@@ -498,8 +496,7 @@ def seq2_seq_transformer(
         tgt_key_padding_mask=tgt_padding_mask,
         memory_key_padding_mask=src_padding_mask,
     )
-    outs = F.linear(outs, params["generator.weight"], params["generator.bias"])
-    return outs
+    return F.linear(outs, params["generator.weight"], params["generator.bias"])
 
 
 def init_params() -> dict[str, Tensor]:

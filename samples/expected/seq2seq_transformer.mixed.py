@@ -9,8 +9,7 @@ class TokenEmbedding(nn.Module):
         self.embedding = nn.Embedding(vocab_size, 32)
 
     def forward(self, tokens):
-        tokens = self.embedding(tokens.long()) * 5.656854249492381
-        return tokens
+        return self.embedding(tokens.long()) * 5.656854249492381
 
 
 class PositionalEncoding(nn.Module):
@@ -20,12 +19,11 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, token_embedding):
         # (seq_len, batch, emb_size) plus the encoding of each position
-        token_embedding = F.dropout(
+        return F.dropout(
             token_embedding + self.pos_embedding[: token_embedding.size(0), :],
             p=0.1,
             training=self.training,
         )
-        return token_embedding
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -56,5 +54,4 @@ class Seq2SeqTransformer(nn.Module):
             tgt_key_padding_mask=tgt_padding_mask,
             memory_key_padding_mask=src_padding_mask,
         )
-        outs = self.generator(outs)
-        return outs
+        return self.generator(outs)

@@ -8,8 +8,7 @@ class TokenEmbedding(nn.Module):
         self.embedding = nn.Embedding(vocab_size, 32)
 
     def forward(self, tokens):
-        tokens = self.embedding(tokens.long()) * 5.656854249492381
-        return tokens
+        return self.embedding(tokens.long()) * 5.656854249492381
 
 
 class PositionalEncoding(nn.Module):
@@ -20,10 +19,9 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, token_embedding):
         # (seq_len, batch, emb_size) plus the encoding of each position
-        token_embedding = self.dropout(
+        return self.dropout(
             token_embedding + self.pos_embedding[: token_embedding.size(0), :]
         )
-        return token_embedding
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -54,5 +52,4 @@ class Seq2SeqTransformer(nn.Module):
             tgt_key_padding_mask=tgt_padding_mask,
             memory_key_padding_mask=src_padding_mask,
         )
-        outs = self.generator(outs)
-        return outs
+        return self.generator(outs)

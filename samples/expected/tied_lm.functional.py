@@ -12,12 +12,11 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 
 def mlp(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    x = F.linear(
+    return F.linear(
         F.gelu(F.linear(x, params["c_fc.weight"], params["c_fc.bias"])),
         params["c_proj.weight"],
         params["c_proj.bias"],
     )
-    return x
 
 
 def tied_lm(params: dict[str, Tensor], idx: Tensor) -> Tensor:
@@ -34,8 +33,7 @@ def tied_lm(params: dict[str, Tensor], idx: Tensor) -> Tensor:
     x = F.layer_norm(
         x, (16,), params["transformer.ln_f.weight"], params["transformer.ln_f.bias"]
     )
-    x = F.linear(x, params["transformer.wte.weight"])
-    return x
+    return F.linear(x, params["transformer.wte.weight"])
 
 
 def init_params() -> dict[str, Tensor]:

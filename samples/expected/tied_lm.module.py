@@ -10,8 +10,7 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(64, 16)
 
     def forward(self, x):
-        x = self.c_proj(self.gelu(self.c_fc(x)))
-        return x
+        return self.c_proj(self.gelu(self.c_fc(x)))
 
 
 class TiedLM(nn.Module):
@@ -35,5 +34,4 @@ class TiedLM(nn.Module):
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)
         x = x + self.transformer.mlp(self.transformer.ln(x))
         x = self.transformer.ln_f(x)
-        x = self.lm_head(x)
-        return x
+        return self.lm_head(x)

@@ -13,8 +13,7 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 def patch_embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.conv2d(x, params["proj.weight"], params["proj.bias"], stride=4)
-    x = torch.flatten(x, 2).transpose(1, 2)
-    return x
+    return torch.flatten(x, 2).transpose(1, 2)
 
 
 def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -36,7 +35,7 @@ def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
         params["attn.out_proj.bias"],
         need_weights=False,
     )[0].transpose(1, 0)
-    x = x + F.linear(
+    return x + F.linear(
         F.gelu(
             F.linear(
                 F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"]),
@@ -47,7 +46,6 @@ def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
         params["fc2.weight"],
         params["fc2.bias"],
     )
-    return x
 
 
 def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -58,8 +56,7 @@ def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
     for i in range(2):
         x = block(sub_params(params, f"blocks.{i}."), x)
     x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
-    x = F.linear(x[:, 0], params["head.weight"], params["head.bias"])
-    return x
+    return F.linear(x[:, 0], params["head.weight"], params["head.bias"])
 
 
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

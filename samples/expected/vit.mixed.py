@@ -10,8 +10,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x):
         x = self.proj(x)
-        x = torch.flatten(x, 2).transpose(1, 2)
-        return x
+        return torch.flatten(x, 2).transpose(1, 2)
 
 
 class Block(nn.Module):
@@ -26,8 +25,7 @@ class Block(nn.Module):
     def forward(self, x):
         h = self.norm1(x)
         x = x + self.attn(h, h, h, need_weights=False)[0]
-        x = x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
-        return x
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 
 
 class TinyViT(nn.Module):
@@ -48,5 +46,4 @@ class TinyViT(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
-        x = self.head(x[:, 0])
-        return x
+        return self.head(x[:, 0])

@@ -33,8 +33,7 @@ def attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
     attn = torch.matmul(q, k.transpose(-1, -2)) * 0.3535533905932738
     out = torch.matmul(F.softmax(attn, dim=-1), v)
     out = rearrange(out, "b h n d -> b n (h d)")
-    out = F.linear(out, params["to_out.weight"], params["to_out.bias"])
-    return out
+    return F.linear(out, params["to_out.weight"], params["to_out.bias"])
 
 
 def vi_t(params: dict[str, Tensor], img: Tensor, *, training: bool = False) -> Tensor:
@@ -43,8 +42,7 @@ def vi_t(params: dict[str, Tensor], img: Tensor, *, training: bool = False) -> T
     x = torch.cat((cls_tokens, x), dim=1)
     x = F.dropout(x + params["pos_embedding"], p=0.1, training=training)
     x = x + attention(sub_params(params, "attn."), x)
-    x = F.linear(reduce_layer(x), params["head.weight"], params["head.bias"])
-    return x
+    return F.linear(reduce_layer(x), params["head.weight"], params["head.bias"])
 
 
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

@@ -21,8 +21,7 @@ class Attention(nn.Module):
         attn = torch.matmul(q, k.transpose(-1, -2)) * 0.3535533905932738
         out = torch.matmul(self.softmax(attn), v)
         out = rearrange(out, "b h n d -> b n (h d)")
-        out = self.to_out(out)
-        return out
+        return self.to_out(out)
 
 
 class ViT(nn.Module):
@@ -46,5 +45,4 @@ class ViT(nn.Module):
         x = torch.cat((cls_tokens, x), dim=1)
         x = self.dropout(x + self.pos_embedding)
         x = x + self.attn(x)
-        x = self.head(self.pool(x))
-        return x
+        return self.head(self.pool(x))

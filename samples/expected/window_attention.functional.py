@@ -25,10 +25,8 @@ def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
         .reshape(B_, N, 3, 2, C // 2)
         .permute(2, 0, 3, 1, 4)
     )
-    q = qkv[0]
-    k = qkv[1]
     # make torchscript happy (cannot use tensor as tuple)
-    v = qkv[2]
+    q, k, v = qkv[0], qkv[1], qkv[2]
     q = q * 0.25
     attn = q @ k.transpose(-2, -1)
     # Wh*Ww,Wh*Ww,nH

@@ -35,10 +35,8 @@ class WindowAttention(nn.Module):
     def forward(self, x):
         B_, N, C = x.shape
         qkv = self.qkv(x).reshape(B_, N, 3, 2, C // 2).permute(2, 0, 3, 1, 4)
-        q = qkv[0]
-        k = qkv[1]
         # make torchscript happy (cannot use tensor as tuple)
-        v = qkv[2]
+        q, k, v = qkv[0], qkv[1], qkv[2]
         q = q * 0.25
         attn = q @ k.transpose(-2, -1)
         # Wh*Ww,Wh*Ww,nH
