@@ -213,8 +213,10 @@ def _grouped(
     ``out = F.relu(self.bn1(self.conv1(x)))`` stays one statement in every
     style. Not when the user is printed as a statement of its own kind that
     would run ``node`` less often (an optional call's ``if``), when the two
-    run under different conditions, or when ``node`` is a tuple its element
-    read unpacks (``out, _ = self.lstm(x)``). Where it would be computed
+    run under different conditions, or when ``node`` is a tuple or list:
+    its elements are read (``out, _ = self.lstm(x)``; a layer returning a
+    tuple may print as several calls in functional style, which cannot
+    carry a ``return self.attn(x, x, x)``). Where it would be computed
     after a statement that follows it, :func:`_keep_evaluation_order` keeps
     it a statement.
     """
@@ -223,14 +225,12 @@ def _grouped(
     (user,) = node.users
     if user in optional or not _nestable(node):
         return False
-    if user.op == "output":
-        return written_returned(node)
     if guarded.get(node, ()) != guarded.get(user, ()):
         return False
-    if isinstance(node.meta.get("value"), (tuple, list)) and (
-        user.op == "call_function" and user.target is operator.getitem
-    ):
-        return False
+    if isinstance(node.meta.get("value"), (tuple, list)):
+        return False  # read by its elements (unpacked or indexed), never grouped
+    if user.op == "output":
+        return written_returned(node)
     return written_inside(node, user)
 
 
