@@ -229,8 +229,8 @@ def _grouped(
         return False
     if isinstance(node.meta.get("value"), (tuple, list)):
         return False  # read by its elements (unpacked or indexed), never grouped
-    if user.op == "output":
-        return written_returned(node)
+    if user.op == "output":  # one value returned, not an element of a tuple
+        return user.args[0] is node and written_returned(node)
     return written_inside(node, user)
 
 
