@@ -51,7 +51,7 @@ def written_inside(node: fx.Node, user: fx.Node) -> bool:
     (``x = block(x)`` in a loop body, made by that same line on the next
     pass) was a statement's result, not a part of the next one.
     """
-    if any(node.meta.get(NAMES, ())):
+    if _bound(node):
         return False
     key = source_statement(node)
     return key is not None and key == source_statement(user)
@@ -60,14 +60,27 @@ def written_inside(node: fx.Node, user: fx.Node) -> bool:
 def written_returned(node: fx.Node) -> bool:
     """The source returned ``node``'s value as it made it: ``return self.fc(x)``.
 
-    In every frame (a helper method inlined into ``forward`` included) the
-    statement is a ``return``, and no name was bound to the value: the
-    output says ``return <expression>`` too, not ``x = ...; return x``.
+    The function that made it (its innermost frame) returns it as made and
+    bound no name to it: the output says ``return <expression>`` too, not
+    ``x = ...; return x``. Its callers do not count: a helper method's body
+    reads the same whether ``forward`` returns its value or binds it, and a
+    helper inlined into ``forward`` whose value ``forward`` returns is
+    returned as the helper wrote it.
     """
-    if any(node.meta.get(NAMES, ())) or source_statement(node) is None:
+    if _bound(node) or source_statement(node) is None:
         return False
-    for frame in node_frames(node):
-        start, _ = function_text(frame).statement_span(frame.line)
-        if not _RETURN.match(linecache.getline(frame.file, start)):
-            return False
-    return True
+    frame = node_frames(node)[-1]
+    start, _ = function_text(frame).statement_span(frame.line)
+    return bool(_RETURN.match(linecache.getline(frame.file, start)))
+
+
+def _bound(node: fx.Node) -> bool:
+    """The function that made ``node`` (its innermost frame) bound a name to it.
+
+    Not its callers: a helper method's ``return torch.sigmoid(...)`` is the
+    same statement whether ``forward`` returns it or binds it (``z =
+    self.decode(h)``), as it is once read back from an output that binds it.
+    """
+    names = node.meta.get(NAMES, ())  # per frame of SOURCE; a method's then its callers'
+    innermost = len(node_frames(node)) - 1
+    return 0 <= innermost < len(names) and bool(names[innermost])

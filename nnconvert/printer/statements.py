@@ -303,7 +303,7 @@ def _keep_evaluation_order(
                 changed = True
         for node in nodes:
             if node not in inlined:
-                late = _run_out_of_order(node, inlined, pure, position)
+                late = _run_out_of_order(node, inlined, pure, position, guarded)
                 if late is not None:
                     inlined.discard(late)
                     changed = True
@@ -339,12 +339,14 @@ def _run_out_of_order(
     inlined: set[fx.Node],
     pure: set[fx.Node],
     position: dict[fx.Node, int],
+    guarded: dict[fx.Node, Guard],
 ) -> fx.Node | None:
     """A call nested in ``statement`` that Python would run before one the graph runs first.
 
     Python evaluates a nested expression's arguments left to right, each
     before its caller; the graph's order is the one the source ran (a
-    random draw, a layer updating its statistics). None: the orders agree.
+    random draw, a layer updating its statistics). Two sides of a branch
+    never run together (``choose``). None: the orders agree.
     """
     order: list[fx.Node] = []
 
@@ -356,9 +358,12 @@ def _run_out_of_order(
                     order.append(argument)
 
     visit(statement)
-    for earlier, later in zip(order, order[1:]):
-        if position[later] < position[earlier]:
-            return later
+    for i, earlier in enumerate(order):
+        for later in order[i + 1 :]:
+            if position[later] < position[earlier] and not _exclusive(
+                guarded.get(earlier, ()), guarded.get(later, ())
+            ):
+                return later
     return None
 
 
