@@ -81,6 +81,8 @@ def _bound(node: fx.Node) -> bool:
     same statement whether ``forward`` returns it or binds it (``z =
     self.decode(h)``), as it is once read back from an output that binds it.
     """
-    names = node.meta.get(NAMES, ())  # per frame of SOURCE; a method's then its callers'
+    names = node.meta.get(
+        NAMES, ()
+    )  # per frame of SOURCE; a method's then its callers'
     innermost = len(node_frames(node)) - 1
     return 0 <= innermost < len(names) and bool(names[innermost])
