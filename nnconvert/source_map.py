@@ -189,3 +189,17 @@ def statement_line(node: fx.Node) -> Frame | None:
     """The outermost user frame of ``node``: the line of the converted function it came from."""
     frames = node_frames(node)
     return frames[0] if frames else None
+
+
+def carry_frames(origin: fx.Node, made: list[fx.Node]) -> None:
+    """Nodes a pass made to spell ``origin`` (a layer's prologue) come from its line too.
+
+    Only the frames: the names the user bound are ``origin``'s own. So the
+    printer nests them in the statement the user wrote (``x + self.attn(h,
+    h, h)[0]`` stays one statement with its ``transpose``).
+    """
+    frames = origin.meta.get(SOURCE)
+    if not frames:
+        return
+    for node in made:
+        node.meta.setdefault(SOURCE, frames)

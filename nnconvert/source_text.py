@@ -255,6 +255,7 @@ class CommentFeed:
             for key, _, end in self._spans(node):
                 self.last[key, end] = node
         for node in [*nodes, *every]:
+            self._spans(node)  # ``return self.fc(x)``: its function's comments too
             for frame in node_frames(node):
                 self.ran.setdefault((frame.file, frame.first_line), set()).add(
                     frame.line

@@ -306,13 +306,12 @@ def test_padding_mode_before_and_after():
         if e.layer == 'nn.Conv2d(3, 6, 3, padding=1, padding_mode="replicate")'
     ]
     module = _functional(example)
-    assert _lines(module, Style.FUNCTIONAL) == [
-        'x = F.pad(x, (1, 1, 1, 1), mode="replicate")',
-        'x = F.conv2d(x, params["layer.weight"], params["layer.bias"])',
-        "return x",
+    assert _lines(module, Style.FUNCTIONAL) == [  # ``return self.layer(x)``
+        'return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), '
+        'params["layer.weight"], params["layer.bias"])'
     ]
     lift_calls(module)
-    assert _lines(module, Style.MODULE) == ["x = self.layer(x)", "return x"]
+    assert _lines(module, Style.MODULE) == ["return self.layer(x)"]
 
 
 def _lines(module: fx.GraphModule, style: Style) -> list[str]:
@@ -327,12 +326,10 @@ def test_batch_first_before_and_after():
     ]
     module = _functional(example)
     assert _lines(module, Style.FUNCTIONAL) == [
-        "x = x.transpose(1, 0)",
-        "y = y.transpose(1, 0)",
-        "z = z.transpose(1, 0)",
-        "x, out = F.multi_head_attention_forward(x, y, z, 8, 2, "
-        'params["layer.in_proj_weight"], params["layer.in_proj_bias"], None, None, '
-        'False, 0.0, params["layer.out_proj.weight"], params["layer.out_proj.bias"])',
+        "x, out = F.multi_head_attention_forward(x.transpose(1, 0), y.transpose(1, 0), "
+        'z.transpose(1, 0), 8, 2, params["layer.in_proj_weight"], '
+        'params["layer.in_proj_bias"], None, None, False, 0.0, '
+        'params["layer.out_proj.weight"], params["layer.out_proj.bias"])',
         "x = x.transpose(1, 0)",
         "return (x, out)",
     ]

@@ -481,7 +481,7 @@ def test_a_functional_keyword_takes_the_init_name():
     assert (
         "def scaled(params: dict[str, Tensor], x: Tensor, *, factor: float)" in source
     )
-    assert "x = x * factor" in source
+    assert ") * factor" in source
     assert 'scaled(sub_params(params, "a."), x, factor=0.5)' in source
 
 
@@ -490,7 +490,7 @@ def test_functional_keywords_follow_the_init_signature():
     source = conversion.source
     drop = next(f for f in ast.parse(source).body if getattr(f, "name", "") == "drop")
     assert [a.arg for a in drop.args.kwonlyargs] == ["rate", "scale", "training"]
-    assert "x = F.dropout(x, p=rate, training=training)" in source
+    assert "p=rate,training=training," in "".join(source.split())
     assert "rate=0.1, scale=2.0, training=training" in source
 
 
@@ -570,7 +570,7 @@ class TwoStages(nn.Module):
 def test_a_functional_keyword_never_hides_a_function_the_body_calls():
     """The Sequential's function is ``layers``: the keyword keeps its own name."""
     conversion = converted(TwoStages, (torch.randn(2, 4),), Style.FUNCTIONAL)
-    assert 'x = layers(sub_params(params, "layers."), x)' in conversion.source
+    assert 'layers(sub_params(params, "layers."), x)' in conversion.source
     assert "*, value: int" in conversion.source
 
 

@@ -547,11 +547,11 @@ def test_functional_sequentials_are_functions_named_after_their_attribute():
         "kaiming_params",  # what init_params() calls for each nn.Linear
         "init_params",
     ]
-    assert 'x = features2(sub_params(params, "features."), x)' in source
+    assert 'return features2(sub_params(params, "features."), x)' in source
     assert 'x = sequential(sub_params(params, "stages.0."), x)' in source
     assert 'x = sequential(sub_params(params, "stages.2."), x)' in source
-    assert 'x = sequential3(sub_params(params, "1."), x)' in source
-    assert 'x = input_(sub_params(params, "input."), x)' in source
+    assert 'sequential3(sub_params(params, "1."), ' in source
+    assert 'return input_(sub_params(params, "input."), x)' in source
     # and back: the same containers, the loop over the ModuleList unrolled
     module = nnconvert.convert(Containers(), Style.MODULE, inputs).source
     namespace = conversion.namespace()  # as load() runs it: its docstrings read back
@@ -640,7 +640,7 @@ def test_container_subclasses_with_a_forward_are_classes(style):
             "kaiming_params",
             "init_params",
         ]
-        assert "x = dense_block(" in source and "x = dense_block_2(" in source
+        assert "dense_block(" in source and "dense_block_2(" in source
     else:  # the deeper block adds a layer: a class of its own, still a ModuleDict
         assert defined_names(source) == [
             "DenseLayer",

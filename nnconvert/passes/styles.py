@@ -32,6 +32,7 @@ from ..opspecs.spec import Computed, identity
 from ..naming import first_free
 from ..method_calls import helper_methods
 from ..options import Style
+from ..source_map import carry_frames
 from ..ties import canonical_keys
 from .canonicalize import inline_constants
 from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
@@ -240,6 +241,7 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
         return
     dict_arguments = spec.dict_call_arguments(layer)
     owner = node.target
+    first_before = node.prev
     with graph.inserting_before(node):
         if dict_arguments is None:
             call = _canonical_call(graph, owner, spec, layer, prologue, inputs, passed)
@@ -251,6 +253,7 @@ def _layer_to_call(module: fx.GraphModule, node: fx.Node, spec: OpSpec) -> None:
             call = dict_call(graph, owner, spec, layer, inputs, {**arguments, **passed})
     call.meta = dict(node.meta)
     spell_output(graph, node, call, prologue)
+    carry_frames(node, _between(first_before, node))
     node.replace_all_uses_with(call)
     graph.erase_node(node)
 
@@ -276,6 +279,16 @@ def _canonical_call(
         for k, v in spec.explicit_call_arguments(layer).items()
     }
     return graph.call_function(spec.function, tuple(inputs), {**arguments, **passed})
+
+
+def _between(first: fx.Node, last: fx.Node) -> list[fx.Node]:
+    """The nodes after ``first`` and before ``last``."""
+    found = []
+    node = first.next
+    while node is not last:
+        found.append(node)
+        node = node.next
+    return found
 
 
 def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:

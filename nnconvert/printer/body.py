@@ -7,6 +7,7 @@ expression printer of the body's own.
 
 from __future__ import annotations
 
+import ast
 import operator
 
 from dataclasses import dataclass
@@ -25,7 +26,9 @@ from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
-from .statements import StatementPlan, Unpacks, is_read
+from ..source_map import NAMES
+from .grouping import source_statement
+from .statements import StatementPlan, Unpacks, is_read, variables_read
 from .values import literal
 
 
@@ -209,7 +212,77 @@ def body_lines(
         (guard, above(i) + lines)
         for i, ((guard, _, _), lines) in enumerate(zip(statements, written))
     ]
-    return _nested(entries, printer, 0)
+    nodes = [node for _, node, _ in statements]
+    return _nested(_tuple_assignments(entries, nodes, inlined, printer), printer, 0)
+
+
+def _tuple_assignments(
+    entries: list[tuple[Guard, list[str]]],
+    nodes: list[fx.Node | None],
+    inlined: frozenset[fx.Node],
+    printer: ExpressionPrinter,
+) -> list[tuple[Guard, list[str]]]:
+    """Consecutive assignments one source statement made, as it wrote them.
+
+    ``q, k, v = qkv[0], qkv[1], qkv[2]`` makes three nodes, each bound to a
+    name of its own: printed one statement again (in every style, so that
+    an output read back groups them the same), when none of them reads a
+    value another of them assigns (Python evaluates every right-hand side
+    before it assigns any name).
+    """
+    merged: list[tuple[Guard, list[str]]] = []
+    group: list[tuple[fx.Node, str]] = []  # the group being built: node, value text
+    comments: list[str] = []
+    start = 0
+    for index, ((guard, lines), node) in enumerate(zip(entries, nodes)):
+        value = _assigned_value(node, lines[-1] if lines else "", printer)
+        if (
+            group
+            and value is not None
+            and guard == entries[start][0]
+            and source_statement(node) == source_statement(group[0][0])
+            and not set(variables_read(node, inlined)) & {n for n, _ in group}
+        ):
+            group.append((node, value))
+            comments += lines[:-1]
+            continue
+        merged += _assignment(entries[start:index], group, comments, printer)
+        group, comments, start = [], [], index
+        if value is not None and source_statement(node) is not None:
+            group, comments = [(node, value)], lines[:-1]
+    merged += _assignment(entries[start:], group, comments, printer)
+    return merged
+
+
+def _assigned_value(
+    node: fx.Node | None, line: str, printer: ExpressionPrinter
+) -> str | None:
+    """The value text of ``name = value``, a plain assignment to a name the user bound."""
+    if node is None or not any(node.meta.get(NAMES, ())) or node not in printer.names:
+        return None
+    prefix = f"{printer.names[node]} = "
+    if not line.startswith(prefix):
+        return None
+    value = line[len(prefix) :]
+    try:
+        expression = ast.parse(value, mode="eval").body
+    except SyntaxError:
+        return None
+    return None if isinstance(expression, (ast.Tuple, ast.Starred)) else value
+
+
+def _assignment(
+    entries: list[tuple[Guard, list[str]]],
+    group: list[tuple[fx.Node, str]],
+    comments: list[str],
+    printer: ExpressionPrinter,
+) -> list[tuple[Guard, list[str]]]:
+    """``entries`` as they are, or the ``group`` they hold as one tuple assignment."""
+    if len(group) < 2:
+        return entries
+    targets = ", ".join(printer.names[node] for node, _ in group)
+    values = ", ".join(value for _, value in group)
+    return [(entries[0][0], comments + [f"{targets} = {values}"])]
 
 
 def _init_commented(

@@ -4,8 +4,10 @@ Three decisions, each a small function:
 
 1. :func:`inlined_nodes` decides which nodes become statements and which are
    inlined into their single user (parameters always; shape arithmetic
-   always; in mixed style, parameter-free calls wrapped around a layer call,
-   as in ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``);
+   always; in every style, what the source wrote inside its user's
+   statement, as in ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``
+   (:mod:`.grouping`); in mixed style, for code without source,
+   parameter-free calls wrapped around a layer call);
 2. :func:`unpacked` picks the tuples unpacked where they are made:
    ``q, k, v = x.chunk(3, dim=-1)``, ``out, _ = self.attn(x, x, x)``;
 3. :func:`name_statements` gives each statement a variable, reusing the name
@@ -34,9 +36,13 @@ from torch import fx
 
 from ..branches import Guard, guards, is_choose, is_condition, is_only_when
 from ..options import Style
+from ..opspecs.helpers import helper_for
+from ..opspecs.impurity import CONTAINER_MUTATORS, IMPURE_FUNCTIONS, is_inplace_name
 from ..passes.graph_utils import is_impure, uses
 from ..passes.methods import is_method_call
+from ..passes.unrolled import find_unrolled
 from ..source_map import user_name
+from .grouping import source_statement, written_inside, written_returned
 from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
@@ -129,7 +135,9 @@ def inlined_nodes(
     """The nodes printed inside their user's expression instead of on a line of their own.
 
     Always inlined (when used once): parameters, shape arithmetic and other
-    non-tensor values, constants. In mixed style also a layer call and the
+    non-tensor values, constants; in every style, a value the source wrote
+    inside its user's statement (:func:`_grouped`). In mixed style, where
+    the source says nothing (no source map), also a layer call and the
     parameter-free calls wrapped around it, up to :data:`MIXED_NESTING` calls:
     ``x = F.max_pool2d(F.relu(self.conv1(x)), 2)``; chains of parameter-free
     calls alone stay one per line.
@@ -159,6 +167,7 @@ def inlined_nodes(
         or (is_condition(n) and not is_impure(n))
     }
     inlined = set(pure)
+    readers = _loop_readers(graph)
     depth: dict[fx.Node, int] = {}  # calls in the node's printed expression
     rooted: set[fx.Node] = set()  # expressions with a layer call at their core
     for node in graph.nodes:
@@ -170,17 +179,21 @@ def inlined_nodes(
             rooted.add(node)
         if node in ends:
             continue
-        if node.op == "get_attr" or (
-            uses(node) == 1
-            and (not is_impure(node) or _is_number_call(node))
-            and node.op not in ("placeholder", "output")
-            and node not in optional
-            and (
-                next(iter(node.users)) in ends
-                or _reads_best_inline(
-                    node, next(iter(node.users)), style, depth, rooted, chains
+        if (
+            node.op == "get_attr"
+            or (
+                uses(node) == 1
+                and (not is_impure(node) or _is_number_call(node))
+                and node.op not in ("placeholder", "output")
+                and node not in optional
+                and (
+                    next(iter(node.users)) in ends
+                    or _reads_best_inline(
+                        node, next(iter(node.users)), style, depth, rooted, chains
+                    )
                 )
             )
+            or (node not in readers and _grouped(node, optional, guarded))
         ):
             inlined.add(node)
         if node.op == "get_attr" or (
@@ -190,6 +203,66 @@ def inlined_nodes(
         ):
             pure.add(node)  # parameters and constants: evaluated anywhere alike
     return _keep_evaluation_order(graph, inlined, pure, guarded)
+
+
+def _grouped(
+    node: fx.Node, optional: frozenset[fx.Node], guarded: dict[fx.Node, Guard]
+) -> bool:
+    """The source wrote ``node`` inside its single user: nested there again.
+
+    ``out = F.relu(self.bn1(self.conv1(x)))`` stays one statement in every
+    style. Not when the user is printed as a statement of its own kind that
+    would run ``node`` less often (an optional call's ``if``), when the two
+    run under different conditions, or when ``node`` is a tuple or list:
+    its elements are read (``out, _ = self.lstm(x)``; a layer returning a
+    tuple may print as several calls in functional style, which cannot
+    carry a ``return self.attn(x, x, x)``). Where it would be computed
+    after a statement that follows it, :func:`_keep_evaluation_order` keeps
+    it a statement.
+    """
+    if uses(node) != 1 or node.op in ("placeholder", "output") or node in optional:
+        return False
+    (user,) = node.users
+    if user in optional or not _nestable(node):
+        return False
+    if guarded.get(node, ()) != guarded.get(user, ()):
+        return False
+    if isinstance(node.meta.get("value"), (tuple, list)):
+        return False  # read by its elements (unpacked or indexed), never grouped
+    if user.op == "output":  # one value returned, not an element of a tuple
+        return user.args[0] is node and written_returned(node)
+    return written_inside(node, user)
+
+
+def _loop_readers(graph: fx.Graph) -> set[fx.Node]:
+    """The reads of a list an unrolled loop fills (``torch.cat(outputs, dim=1)``).
+
+    Statements of their own, where :mod:`.data_loops` finds them when it
+    writes the loop again, even when the source wrote them into another
+    statement (``return torch.cat(outputs, dim=1)``).
+    """
+    return {c.reader for loop in find_unrolled(graph) for c in loop.collected}
+
+
+def _nestable(node: fx.Node) -> bool:
+    """A node that may be read inside another expression at all.
+
+    In-place operators, item and attribute assignments, random draws,
+    in-place methods and the helpers printed as statements of their own
+    keep a line of their own (:mod:`nnconvert.opspecs.impurity`); any other
+    call, a user's block or an in-place layer too, reads the same nested as
+    long as the order in which calls run is kept.
+    """
+    if node.op == "call_function":
+        return not (
+            node.target in IMPURE_FUNCTIONS
+            or is_inplace_name(getattr(node.target, "__name__", ""))
+            or _is_statement_helper(node)
+        )
+    if node.op == "call_method":
+        name = str(node.target)
+        return name not in CONTAINER_MUTATORS and not is_inplace_name(name)
+    return node.op == "call_module"
 
 
 def _is_number_call(node: fx.Node) -> bool:
@@ -223,11 +296,75 @@ def _keep_evaluation_order(
                 m in pure
                 or _inlined_into(m, user, inlined)
                 or _exclusive(guard, guarded.get(m, ()))
+                or _state_update_crossed(m, between)
                 for m in between
             ):
                 inlined.discard(node)
                 changed = True
+        for node in nodes:
+            if node not in inlined:
+                late = _run_out_of_order(node, inlined, pure, position, guarded)
+                if late is not None:
+                    inlined.discard(late)
+                    changed = True
     return inlined
+
+
+def _state_update_crossed(update: fx.Node, between: list[fx.Node]) -> bool:
+    """A state update (BatchNorm's ``count_batch``) that may run before the calls it separates.
+
+    The update is printed where it stands, before the statement its layer
+    call ends, so the calls nested into that statement run after it rather
+    than before: the same, since none of them reads the state it updates.
+    """
+    if update.op != "call_function" or not _is_statement_helper(update):
+        return False
+    if not all(n.op in ("get_attr", "placeholder") for n in update.all_input_nodes):
+        return False
+    state = update.args[0]  # the tensor updated; the rest says when (``training``)
+    return isinstance(state, fx.Node) and not any(
+        n.op == "get_attr" and n.target == state.target and n is not state
+        for n in between
+    )
+
+
+def _is_statement_helper(node: fx.Node) -> bool:
+    """A helper row printed as statements of its own (``count_batch``'s ``if``)."""
+    helper = helper_for(node.target)
+    return helper is not None and helper.is_statement
+
+
+def _run_out_of_order(
+    statement: fx.Node,
+    inlined: set[fx.Node],
+    pure: set[fx.Node],
+    position: dict[fx.Node, int],
+    guarded: dict[fx.Node, Guard],
+) -> fx.Node | None:
+    """A call nested in ``statement`` that Python would run before one the graph runs first.
+
+    Python evaluates a nested expression's arguments left to right, each
+    before its caller; the graph's order is the one the source ran (a
+    random draw, a layer updating its statistics). Two sides of a branch
+    never run together (``choose``). None: the orders agree.
+    """
+    order: list[fx.Node] = []
+
+    def visit(node: fx.Node) -> None:
+        for argument in node.all_input_nodes:
+            if argument in inlined:
+                visit(argument)
+                if argument not in pure:
+                    order.append(argument)
+
+    visit(statement)
+    for i, earlier in enumerate(order):
+        for later in order[i + 1 :]:
+            if position[later] < position[earlier] and not _exclusive(
+                guarded.get(earlier, ()), guarded.get(later, ())
+            ):
+                return later
+    return None
 
 
 def _exclusive(one: Guard, other: Guard) -> bool:
@@ -292,6 +429,7 @@ def _reads_best_inline(
     return (
         style is Style.MIXED
         and user.op in ("call_function", "call_method")
+        and source_statement(node) is None  # else the source's grouping: _grouped
         and node in rooted
         and depth[node] + 1 <= MIXED_NESTING
         and (chains is None or chains.get(node) == chains.get(user))

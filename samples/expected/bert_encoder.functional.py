@@ -156,18 +156,20 @@ def bert_encoder(
     training: bool = False,
 ) -> Tensor:
     positions = torch.arange(input_ids.size(1), device=input_ids.device)
-    x = F.embedding(input_ids, params["token_embeddings.weight"])
-    positions = F.embedding(positions, params["position_embeddings.weight"])
-    x = x + positions
-    x = F.layer_norm(
-        x,
-        (32,),
-        params["embedding_norm.weight"],
-        params["embedding_norm.bias"],
-        eps=1e-12,
+    x = F.embedding(input_ids, params["token_embeddings.weight"]) + F.embedding(
+        positions, params["position_embeddings.weight"]
     )
-    x = F.dropout(x, p=0.1, training=training)
-    attention_mask = attention_mask == 0
+    x = F.dropout(
+        F.layer_norm(
+            x,
+            (32,),
+            params["embedding_norm.weight"],
+            params["embedding_norm.bias"],
+            eps=1e-12,
+        ),
+        p=0.1,
+        training=training,
+    )
     x = transformer_encoder(
         x,
         [
@@ -203,13 +205,12 @@ def bert_encoder(
         batch_first=True,
         training=training,
         nested=True,
-        src_key_padding_mask=attention_mask,
+        src_key_padding_mask=attention_mask == 0,
     )
-    pooled = x[:, 0]
-    pooled = F.linear(pooled, params["pooler.weight"], params["pooler.bias"])
-    pooled = torch.tanh(pooled)
-    pooled = F.linear(pooled, params["classifier.weight"], params["classifier.bias"])
-    return pooled
+    pooled = torch.tanh(
+        F.linear(x[:, 0], params["pooler.weight"], params["pooler.bias"])
+    )
+    return F.linear(pooled, params["classifier.weight"], params["classifier.bias"])
 
 
 def embedding_params(

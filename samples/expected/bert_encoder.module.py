@@ -27,15 +27,8 @@ class BertEncoder(nn.Module):
 
     def forward(self, input_ids, attention_mask):
         positions = torch.arange(input_ids.size(1), device=input_ids.device)
-        x = self.token_embeddings(input_ids)
-        positions = self.position_embeddings(positions)
-        x = x + positions
-        x = self.embedding_norm(x)
-        x = self.dropout(x)
-        attention_mask = attention_mask == 0
-        x = self.encoder(x, src_key_padding_mask=attention_mask)
-        pooled = x[:, 0]
-        pooled = self.pooler(pooled)
-        pooled = self.tanh(pooled)
-        pooled = self.classifier(pooled)
-        return pooled
+        x = self.token_embeddings(input_ids) + self.position_embeddings(positions)
+        x = self.dropout(self.embedding_norm(x))
+        x = self.encoder(x, src_key_padding_mask=attention_mask == 0)
+        pooled = self.tanh(self.pooler(x[:, 0]))
+        return self.classifier(pooled)

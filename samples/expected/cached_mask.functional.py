@@ -7,18 +7,14 @@ from torch import Tensor
 
 
 def _generate_square_subsequent_mask(params: dict[str, Tensor], sz) -> Tensor:
-    sz = torch.ones(sz, sz)
-    sz = torch.tril(sz)
-    sz = torch.log(sz)
-    return sz
+    return torch.log(torch.tril(torch.ones(sz, sz)))
 
 
 def causal_block(
     params: dict[str, Tensor], src: Tensor, *, training: bool = False
 ) -> Tensor:
     # src: [sequence length, batch size, d_model]
-    mask = _generate_square_subsequent_mask(params, len(src))
-    mask = mask.to(src.device)
+    mask = _generate_square_subsequent_mask(params, len(src)).to(src.device)
     x = src * 5.656854249492381
     attended = F.multi_head_attention_forward(
         x,
@@ -37,14 +33,22 @@ def causal_block(
         need_weights=False,
         attn_mask=mask,
     )[0]
-    x = x + attended
-    x = F.layer_norm(x, (32,), params["norm1.weight"], params["norm1.bias"])
-    out = F.linear(x, params["linear1.weight"], params["linear1.bias"])
-    out = F.relu(out)
-    out = F.dropout(out, p=0.1, training=training)
-    out = F.linear(out, params["linear2.weight"], params["linear2.bias"])
-    x = x + out
-    x = F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"])
+    x = F.layer_norm(x + attended, (32,), params["norm1.weight"], params["norm1.bias"])
+    x = F.layer_norm(
+        x
+        + F.linear(
+            F.dropout(
+                F.relu(F.linear(x, params["linear1.weight"], params["linear1.bias"])),
+                p=0.1,
+                training=training,
+            ),
+            params["linear2.weight"],
+            params["linear2.bias"],
+        ),
+        (32,),
+        params["norm2.weight"],
+        params["norm2.bias"],
+    )
     return x
 
 

@@ -14,20 +14,17 @@ class CausalBlock(nn.Module):
 
     def forward(self, src):
         # src: [sequence length, batch size, d_model]
-        mask = self._generate_square_subsequent_mask(len(src))
-        mask = mask.to(src.device)
+        mask = self._generate_square_subsequent_mask(len(src)).to(src.device)
         x = src * 5.656854249492381
         attended = self.self_attn(x, x, x, need_weights=False, attn_mask=mask)[0]
-        x = x + attended
-        x = self.norm1(x)
-        out = F.dropout(F.relu(self.linear1(x)), p=0.1, training=self.training)
-        out = self.linear2(out)
-        x = x + out
-        x = self.norm2(x)
+        x = self.norm1(x + attended)
+        x = self.norm2(
+            x
+            + self.linear2(
+                F.dropout(F.relu(self.linear1(x)), p=0.1, training=self.training)
+            )
+        )
         return x
 
     def _generate_square_subsequent_mask(self, sz):
-        sz = torch.ones(sz, sz)
-        sz = torch.tril(sz)
-        sz = torch.log(sz)
-        return sz
+        return torch.log(torch.tril(torch.ones(sz, sz)))

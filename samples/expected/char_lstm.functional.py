@@ -78,9 +78,8 @@ def lstm(
 def char_lstm(
     params: dict[str, Tensor], x: Tensor, hidden=None, *, training: bool = False
 ):
-    emb = F.embedding(x, params["embed.weight"])
     # x: (batch, seq_len) character indices
-    emb = F.dropout(emb, p=0.2, training=training)
+    emb = F.dropout(F.embedding(x, params["embed.weight"]), p=0.2, training=training)
     output, outs = lstm(
         emb,
         sub_params(params, "lstm."),

@@ -11,9 +11,8 @@ class CharLSTM(nn.Module):
         self.decoder = nn.Linear(32, vocab_size)
 
     def forward(self, x, hidden=None):
-        emb = self.embed(x)
         # x: (batch, seq_len) character indices
-        emb = self.dropout1(emb)
+        emb = self.dropout1(self.embed(x))
         output, outs = self.lstm(emb, hx=hidden)
         output = self.dropout2(output)
         # logits for the next character at every position

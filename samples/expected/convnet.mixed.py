@@ -13,12 +13,9 @@ class ConvNet(nn.Module):
         self.fc = nn.Linear(32, num_classes)
 
     def forward(self, x):
-        x = self.conv1(x)
-        x = F.relu(self.bn1(x), inplace=True)
-        x = self.conv2(x)
-        x = F.relu(self.bn2(x), inplace=True)
+        x = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        x = F.relu(self.bn2(self.conv2(x)), inplace=True)
         x = F.adaptive_avg_pool2d(x, 1)
         x = torch.flatten(x, 1)
         x = F.dropout(x, p=0.2, training=self.training)
-        x = self.fc(x)
-        return x
+        return self.fc(x)

@@ -16,14 +16,9 @@ class ConvNet(nn.Module):
         self.fc = nn.Linear(32, num_classes)
 
     def forward(self, x):
-        x = self.conv1(x)
-        x = self.bn1(x)
-        x = self.relu1(x)
-        x = self.conv2(x)
-        x = self.bn2(x)
-        x = self.relu2(x)
+        x = self.relu1(self.bn1(self.conv1(x)))
+        x = self.relu2(self.bn2(self.conv2(x)))
         x = self.avgpool(x)
         x = self.flatten(x)
         x = self.dropout(x)
-        x = self.fc(x)
-        return x
+        return self.fc(x)

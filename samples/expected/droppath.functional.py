@@ -17,8 +17,7 @@ def drop_path(
     """Drop paths (Stochastic Depth) per sample  (when applied in main path of residual blocks)."""
     if training:
         # work with diff dim tensors, not just 2D ConvNets
-        random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
-        random_tensor = random_tensor.bernoulli_(0.8)
+        random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(0.8)
         random_tensor.div_(0.8)
         x = x * random_tensor
     return x
@@ -39,9 +38,7 @@ def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
     out = params["gamma"] * out
     # (N, H, W, C) -> (N, C, H, W)
     out = out.permute(0, 3, 1, 2)
-    out = drop_path(sub_params(params, "drop_path."), out, training=training)
-    x = x + out
-    return x
+    return x + drop_path(sub_params(params, "drop_path."), out, training=training)
 
 
 def blocks(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
@@ -51,11 +48,12 @@ def blocks(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> T
 
 
 def stage(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = F.conv2d(x, params["stem.weight"], params["stem.bias"], stride=4)
-    x = blocks(sub_params(params, "blocks."), x, training=training)
-    x = x.mean([-2, -1])
-    x = F.linear(x, params["head.weight"], params["head.bias"])
-    return x
+    x = blocks(
+        sub_params(params, "blocks."),
+        F.conv2d(x, params["stem.weight"], params["stem.bias"], stride=4),
+        training=training,
+    )
+    return F.linear(x.mean([-2, -1]), params["head.weight"], params["head.bias"])
 
 
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

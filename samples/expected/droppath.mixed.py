@@ -12,8 +12,9 @@ class DropPath(nn.Module):
     def forward(self, x):
         if self.training:
             # work with diff dim tensors, not just 2D ConvNets
-            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
-            random_tensor = random_tensor.bernoulli_(0.8)
+            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(
+                0.8
+            )
             random_tensor.div_(0.8)
             x = x * random_tensor
         return x
@@ -30,15 +31,17 @@ class Block(nn.Module):
         self.drop_path = DropPath()
 
     def forward(self, x):
+        out = self.dwconv(x)
         # (N, C, H, W) -> (N, H, W, C)
-        out = self.dwconv(x).permute(0, 2, 3, 1)
+        out = out.permute(0, 2, 3, 1)
         out = self.norm(out)
-        out = F.gelu(self.pwconv1(out))
+        out = self.pwconv1(out)
+        out = F.gelu(out)
+        out = self.pwconv2(out)
+        out = self.gamma * out
         # (N, H, W, C) -> (N, C, H, W)
-        out = (self.gamma * self.pwconv2(out)).permute(0, 3, 1, 2)
-        out = self.drop_path(out)
-        x = x + out
-        return x
+        out = out.permute(0, 3, 1, 2)
+        return x + self.drop_path(out)
 
 
 class Stage(nn.Module):
@@ -50,7 +53,5 @@ class Stage(nn.Module):
         self.head = nn.Linear(16, num_classes)
 
     def forward(self, x):
-        x = self.stem(x)
-        x = self.blocks(x).mean([-2, -1])
-        x = self.head(x)
-        return x
+        x = self.blocks(self.stem(x))
+        return self.head(x.mean([-2, -1]))

@@ -11,8 +11,9 @@ class DropPath(nn.Module):
     def forward(self, x):
         if self.training:
             # work with diff dim tensors, not just 2D ConvNets
-            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1))
-            random_tensor = random_tensor.bernoulli_(0.8)
+            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(
+                0.8
+            )
             random_tensor.div_(0.8)
             x = x * random_tensor
         return x
@@ -40,9 +41,7 @@ class Block(nn.Module):
         out = self.gamma * out
         # (N, H, W, C) -> (N, C, H, W)
         out = out.permute(0, 3, 1, 2)
-        out = self.drop_path(out)
-        x = x + out
-        return x
+        return x + self.drop_path(out)
 
 
 class Stage(nn.Module):
@@ -54,8 +53,5 @@ class Stage(nn.Module):
         self.head = nn.Linear(16, num_classes)
 
     def forward(self, x):
-        x = self.stem(x)
-        x = self.blocks(x)
-        x = x.mean([-2, -1])
-        x = self.head(x)
-        return x
+        x = self.blocks(self.stem(x))
+        return self.head(x.mean([-2, -1]))

@@ -17,37 +17,31 @@ def causal_self_attention(
     # batch size, sequence length, embedding dimensionality (n_embd)
     B, T, C = x.size()
     # key, query, value projections for all heads, but in a batch
-    x = F.linear(x, params["c_attn.weight"], params["c_attn.bias"])
-    q, k, v = x.split(16, dim=2)
-    k = k.view(B, T, 2, C // 2)
+    q, k, v = F.linear(x, params["c_attn.weight"], params["c_attn.bias"]).split(
+        16, dim=2
+    )
     # (B, nh, T, hs)
-    k = k.transpose(1, 2)
-    q = q.view(B, T, 2, C // 2)
+    k = k.view(B, T, 2, C // 2).transpose(1, 2)
     # (B, nh, T, hs)
-    q = q.transpose(1, 2)
-    v = v.view(B, T, 2, C // 2)
+    q = q.view(B, T, 2, C // 2).transpose(1, 2)
     # (B, nh, T, hs)
-    v = v.transpose(1, 2)
-    att = k.transpose(-2, -1)
-    att = q @ att
+    v = v.view(B, T, 2, C // 2).transpose(1, 2)
     # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
-    att = att * (1.0 / math.sqrt(k.size(-1)))
+    att = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(k.size(-1)))
     # causal mask to ensure that attention is only applied to the left in the input sequence
-    out = params["bias"][:, :, :T, :T]
-    out = out == 0
-    att = att.masked_fill(out, -float("inf"))
+    att = att.masked_fill(params["bias"][:, :, :T, :T] == 0, -float("inf"))
     att = F.softmax(att, dim=-1)
     att = F.dropout(att, p=0.1, training=training)
     # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
     y = att @ v
-    y = y.transpose(1, 2)
-    y = y.contiguous()
     # re-assemble all head outputs side by side
-    y = y.view(B, T, C)
+    y = y.transpose(1, 2).contiguous().view(B, T, C)
     # output projection
-    y = F.linear(y, params["c_proj.weight"], params["c_proj.bias"])
-    y = F.dropout(y, p=0.1, training=training)
-    return y
+    return F.dropout(
+        F.linear(y, params["c_proj.weight"], params["c_proj.bias"]),
+        p=0.1,
+        training=training,
+    )
 
 
 def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
@@ -59,12 +53,16 @@ def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tens
 
 
 def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    out = F.layer_norm(x, (16,), params["ln_1.weight"], params["ln_1.bias"])
-    out = causal_self_attention(sub_params(params, "attn."), out, training=training)
-    x = x + out
-    out = F.layer_norm(x, (16,), params["ln_2.weight"], params["ln_2.bias"])
-    out = mlp(sub_params(params, "mlp."), out, training=training)
-    x = x + out
+    x = x + causal_self_attention(
+        sub_params(params, "attn."),
+        F.layer_norm(x, (16,), params["ln_1.weight"], params["ln_1.bias"]),
+        training=training,
+    )
+    x = x + mlp(
+        sub_params(params, "mlp."),
+        F.layer_norm(x, (16,), params["ln_2.weight"], params["ln_2.bias"]),
+        training=training,
+    )
     return x
 
 
@@ -80,10 +78,11 @@ def gpt(
         raise ValueError("the model asserts t <= self.block_size; this input fails it")
     # shape (t)
     pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
-    x = F.embedding(idx, params["wte.weight"])
-    pos = F.embedding(pos, params["wpe.weight"])
-    x = x + pos
-    x = F.dropout(x, p=0.1, training=training)
+    x = F.dropout(
+        F.embedding(idx, params["wte.weight"]) + F.embedding(pos, params["wpe.weight"]),
+        p=0.1,
+        training=training,
+    )
     for i in range(2):
         x = block(sub_params(params, f"h.{i}."), x, training=training)
     x = F.layer_norm(x, (16,), params["ln_f.weight"], params["ln_f.bias"])
@@ -92,9 +91,9 @@ def gpt(
     # if we are given some desired targets also calculate the loss
     logits = F.linear(x, params["wte.weight"])
     if targets is not None:
-        loss = logits.view(-1, logits.size(-1))
-        out = targets.view(-1)
-        loss = F.cross_entropy(loss, out, ignore_index=-1)
+        loss = F.cross_entropy(
+            logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1
+        )
     else:
         loss = None
     # inference-time mini-optimization: only forward the lm_head on the very last position

@@ -18,34 +18,23 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)
         B, T, C = x.size()
-        x = self.c_attn(x)
-        q, k, v = x.split(16, dim=2)
-        k = k.view(B, T, 2, C // 2)
+        q, k, v = self.c_attn(x).split(16, dim=2)
         # (B, nh, T, hs)
-        k = k.transpose(1, 2)
-        q = q.view(B, T, 2, C // 2)
+        k = k.view(B, T, 2, C // 2).transpose(1, 2)
         # (B, nh, T, hs)
-        q = q.transpose(1, 2)
-        v = v.view(B, T, 2, C // 2)
+        q = q.view(B, T, 2, C // 2).transpose(1, 2)
         # (B, nh, T, hs)
-        v = v.transpose(1, 2)
-        att = k.transpose(-2, -1)
-        att = q @ att
+        v = v.view(B, T, 2, C // 2).transpose(1, 2)
         # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
-        att = att * (1.0 / math.sqrt(k.size(-1)))
-        out = self.bias[:, :, :T, :T]
-        out = out == 0
-        att = att.masked_fill(out, -float("inf"))
+        att = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, -float("inf"))
         att = F.softmax(att, dim=-1)
         att = F.dropout(att, p=0.1, training=self.training)
         # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
         y = att @ v
-        y = y.transpose(1, 2)
-        y = y.contiguous()
         # re-assemble all head outputs side by side
-        y = y.view(B, T, C)
-        y = F.dropout(self.c_proj(y), p=0.1, training=self.training)
-        return y
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return F.dropout(self.c_proj(y), p=0.1, training=self.training)
 
 
 class Block(nn.Module):
@@ -59,12 +48,8 @@ class Block(nn.Module):
         )
 
     def forward(self, x):
-        out = self.ln_1(x)
-        out = self.attn(out)
-        x = x + out
-        out = self.ln_2(x)
-        out = self.mlp(out)
-        x = x + out
+        x = x + self.attn(self.ln_1(x))
+        x = x + self.mlp(self.ln_2(x))
         return x
 
 
@@ -87,9 +72,7 @@ class GPT(nn.Module):
             )
         # shape (t)
         pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
-        x = self.wte(idx)
-        pos = self.wpe(pos)
-        x = F.dropout(x + pos, p=0.1, training=self.training)
+        x = F.dropout(self.wte(idx) + self.wpe(pos), p=0.1, training=self.training)
         for block in self.h:
             x = block(x)
         x = self.ln_f(x)
@@ -98,9 +81,9 @@ class GPT(nn.Module):
         # if we are given some desired targets also calculate the loss
         logits = self.lm_head(x)
         if targets is not None:
-            loss = logits.view(-1, logits.size(-1))
-            out = targets.view(-1)
-            loss = F.cross_entropy(loss, out, ignore_index=-1)
+            loss = F.cross_entropy(
+                logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1
+            )
         else:
             loss = None
         # inference-time mini-optimization: only forward the lm_head on the very last position

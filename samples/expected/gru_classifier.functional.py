@@ -71,8 +71,11 @@ def gru(
 def gru_classifier(
     params: dict[str, Tensor], tokens: Tensor, *, training: bool = False
 ) -> Tensor:
-    embedded = F.embedding(tokens, params["embedding.weight"], padding_idx=0)
-    embedded = F.dropout(embedded, p=0.3, training=training)
+    embedded = F.dropout(
+        F.embedding(tokens, params["embedding.weight"], padding_idx=0),
+        p=0.3,
+        training=training,
+    )
     hidden = gru(
         embedded,
         sub_params(params, "gru."),
@@ -82,13 +85,13 @@ def gru_classifier(
         training=training,
         bidirectional=True,
     )[1]
-    out = hidden[-2]
-    hidden = hidden[-1]
     # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
-    hidden = torch.cat((out, hidden), dim=1)
-    hidden = F.dropout(hidden, p=0.3, training=training)
-    hidden = F.linear(hidden, params["fc.weight"], params["fc.bias"])
-    return hidden
+    hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
+    return F.linear(
+        F.dropout(hidden, p=0.3, training=training),
+        params["fc.weight"],
+        params["fc.bias"],
+    )
 
 
 def embedding_params(

@@ -20,10 +20,6 @@ class GRUClassifier(nn.Module):
     def forward(self, tokens):
         embedded = F.dropout(self.embedding(tokens), p=0.3, training=self.training)
         hidden = self.gru(embedded)[1]
-        out = hidden[-2]
-        hidden = hidden[-1]
         # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
-        hidden = torch.cat((out, hidden), dim=1)
-        hidden = F.dropout(hidden, p=0.3, training=self.training)
-        hidden = self.fc(hidden)
-        return hidden
+        hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
+        return self.fc(F.dropout(hidden, p=0.3, training=self.training))

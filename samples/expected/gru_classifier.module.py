@@ -19,13 +19,8 @@ class GRUClassifier(nn.Module):
         self.fc = nn.Linear(48, num_classes)
 
     def forward(self, tokens):
-        embedded = self.embedding(tokens)
-        embedded = self.dropout1(embedded)
+        embedded = self.dropout1(self.embedding(tokens))
         hidden = self.gru(embedded)[1]
-        out = hidden[-2]
-        hidden = hidden[-1]
         # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
-        hidden = torch.cat((out, hidden), dim=1)
-        hidden = self.dropout2(hidden)
-        hidden = self.fc(hidden)
-        return hidden
+        hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
+        return self.fc(self.dropout2(hidden))

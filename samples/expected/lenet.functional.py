@@ -16,19 +16,17 @@ def num_flat_features(params: dict[str, Tensor], x: Tensor) -> int:
 
 
 def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    x = F.conv2d(x, params["conv1.weight"], params["conv1.bias"])
-    x = F.relu(x)
     # Max pooling over a (2, 2) window
-    x = F.max_pool2d(x, 2)
-    x = F.conv2d(x, params["conv2.weight"], params["conv2.bias"])
-    x = F.relu(x)
+    x = F.max_pool2d(
+        F.relu(F.conv2d(x, params["conv1.weight"], params["conv1.bias"])), 2
+    )
     # If the size is a square you can only specify a single number
-    x = F.max_pool2d(x, 2)
+    x = F.max_pool2d(
+        F.relu(F.conv2d(x, params["conv2.weight"], params["conv2.bias"])), 2
+    )
     x = x.view(-1, num_flat_features(params, x))
-    x = F.linear(x, params["fc1.weight"], params["fc1.bias"])
-    x = F.relu(x)
-    x = F.linear(x, params["fc2.weight"], params["fc2.bias"])
-    x = F.relu(x)
+    x = F.relu(F.linear(x, params["fc1.weight"], params["fc1.bias"]))
+    x = F.relu(F.linear(x, params["fc2.weight"], params["fc2.bias"]))
     x = F.linear(x, params["fc3.weight"], params["fc3.bias"])
     return x
 

@@ -20,19 +20,13 @@ class Net(nn.Module):
         self.fc3 = nn.Linear(84, 10)
 
     def forward(self, x):
-        x = self.conv1(x)
-        x = self.relu1(x)
         # Max pooling over a (2, 2) window
-        x = self.pool1(x)
-        x = self.conv2(x)
-        x = self.relu2(x)
+        x = self.pool1(self.relu1(self.conv1(x)))
         # If the size is a square you can only specify a single number
-        x = self.pool2(x)
+        x = self.pool2(self.relu2(self.conv2(x)))
         x = x.view(-1, self.num_flat_features(x))
-        x = self.fc1(x)
-        x = self.relu3(x)
-        x = self.fc2(x)
-        x = self.relu4(x)
+        x = self.relu3(self.fc1(x))
+        x = self.relu4(self.fc2(x))
         x = self.fc3(x)
         return x
 

@@ -8,15 +8,13 @@ from torch import Tensor
 
 def mlp(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
     h = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
-    h = F.linear(h, params["fc1.weight"], params["fc1.bias"])
-    h = F.gelu(h, approximate="tanh")
+    h = F.gelu(
+        F.linear(h, params["fc1.weight"], params["fc1.bias"]), approximate="tanh"
+    )
     h = F.dropout(h, p=0.1, training=training)
-    h = F.linear(h, params["fc2.weight"], params["fc2.bias"])
-    x = x + h
+    x = x + F.linear(h, params["fc2.weight"], params["fc2.bias"])
     x = torch.tanh(x)
-    x = F.linear(x, params["head.weight"], params["head.bias"])
-    x = F.softmax(x, dim=-1)
-    return x
+    return F.softmax(F.linear(x, params["head.weight"], params["head.bias"]), dim=-1)
 
 
 def norm_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

@@ -13,11 +13,8 @@ class MLP(nn.Module):
 
     def forward(self, x):
         h = self.norm(x)
-        h = F.dropout(
-            F.gelu(self.fc1(h), approximate="tanh"), p=0.1, training=self.training
-        )
-        h = self.fc2(h)
-        x = x + h
+        h = F.gelu(self.fc1(h), approximate="tanh")
+        h = F.dropout(h, p=0.1, training=self.training)
+        x = x + self.fc2(h)
         x = torch.tanh(x)
-        x = F.softmax(self.head(x), dim=-1)
-        return x
+        return F.softmax(self.head(x), dim=-1)

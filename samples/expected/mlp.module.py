@@ -15,12 +15,8 @@ class MLP(nn.Module):
 
     def forward(self, x):
         h = self.norm(x)
-        h = self.fc1(h)
-        h = self.gelu(h)
+        h = self.gelu(self.fc1(h))
         h = self.dropout(h)
-        h = self.fc2(h)
-        x = x + h
+        x = x + self.fc2(h)
         x = self.tanh(x)
-        x = self.head(x)
-        x = self.softmax(x)
-        return x
+        return self.softmax(self.head(x))

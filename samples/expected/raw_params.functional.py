@@ -5,10 +5,8 @@ from torch import Tensor
 
 def scorer(params: dict[str, Tensor], x: Tensor) -> Tensor:
     y = F.linear(x, params["weight"], params["bias"])
-    y = F.leaky_relu(y, 0.1)
-    y = y * params["scale"]
-    y = F.log_softmax(y, dim=1)
-    return y
+    y = F.leaky_relu(y, 0.1) * params["scale"]
+    return F.log_softmax(y, dim=1)
 
 
 def init_params() -> dict[str, Tensor]:

@@ -12,7 +12,5 @@ class Scorer(nn.Module):
 
     def forward(self, x):
         y = F.linear(x, self.weight, self.bias)
-        y = F.leaky_relu(y, 0.1)
-        y = y * self.scale
-        y = F.log_softmax(y, dim=1)
-        return y
+        y = F.leaky_relu(y, 0.1) * self.scale
+        return F.log_softmax(y, dim=1)

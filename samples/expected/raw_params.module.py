@@ -14,7 +14,5 @@ class Scorer(nn.Module):
 
     def forward(self, x):
         y = F.linear(x, self.weight, self.bias)
-        y = self.act(y)
-        y = y * self.scale
-        y = self.log_softmax(y)
-        return y
+        y = self.act(y) * self.scale
+        return self.log_softmax(y)

@@ -16,12 +16,14 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         out = self.conv1(x)
-        out = F.relu(self.bn1(out), inplace=True)
+        out = self.bn1(out)
+        out = F.relu(out, inplace=True)
         out = self.conv2(out)
         out = self.bn2(out)
         if self.downsample is not None:
             x = self.downsample(x)
-        out = F.relu(out + x, inplace=True)
+        out = out + x
+        out = F.relu(out, inplace=True)
         return out
 
 
@@ -57,9 +59,12 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         x = self.conv1(x)
-        x = F.relu(self.bn1(x), inplace=True)
+        x = self.bn1(x)
+        x = F.relu(x, inplace=True)
         x = self.layer1(x)
         x = self.layer2(x)
-        x = torch.flatten(F.adaptive_avg_pool2d(self.layer3(x), 1), 1)
+        x = self.layer3(x)
+        x = F.adaptive_avg_pool2d(x, 1)
+        x = torch.flatten(x, 1)
         x = self.fc(x)
         return x

@@ -379,20 +379,18 @@ def transformer(
 
 
 def token_embedding(params: dict[str, Tensor], tokens: Tensor) -> Tensor:
-    tokens = tokens.long()
-    tokens = F.embedding(tokens, params["embedding.weight"])
-    tokens = tokens * 5.656854249492381
-    return tokens
+    return F.embedding(tokens.long(), params["embedding.weight"]) * 5.656854249492381
 
 
 def positional_encoding(
     params: dict[str, Tensor], token_embedding2: Tensor, *, training: bool = False
 ) -> Tensor:
-    out = params["pos_embedding"][: token_embedding2.size(0), :]
-    token_embedding2 = token_embedding2 + out
     # (seq_len, batch, emb_size) plus the encoding of each position
-    token_embedding2 = F.dropout(token_embedding2, p=0.1, training=training)
-    return token_embedding2
+    return F.dropout(
+        token_embedding2 + params["pos_embedding"][: token_embedding2.size(0), :],
+        p=0.1,
+        training=training,
+    )
 
 
 def seq2_seq_transformer(
@@ -405,16 +403,20 @@ def seq2_seq_transformer(
     training: bool = False,
 ) -> Tensor:
     tgt_mask = tgt.size(0)
-    tgt_mask = torch.full((tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None)
     # the decoder may not look ahead: -inf above the diagonal
-    tgt_mask = torch.triu(tgt_mask, diagonal=1)
-    src_emb = token_embedding(sub_params(params, "src_tok_emb."), src)
-    src_emb = positional_encoding(
-        sub_params(params, "positional_encoding."), src_emb, training=training
+    tgt_mask = torch.triu(
+        torch.full((tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None),
+        diagonal=1,
     )
-    tgt_emb = token_embedding(sub_params(params, "tgt_tok_emb."), tgt)
+    src_emb = positional_encoding(
+        sub_params(params, "positional_encoding."),
+        token_embedding(sub_params(params, "src_tok_emb."), src),
+        training=training,
+    )
     tgt_emb = positional_encoding(
-        sub_params(params, "positional_encoding."), tgt_emb, training=training
+        sub_params(params, "positional_encoding."),
+        token_embedding(sub_params(params, "tgt_tok_emb."), tgt),
+        training=training,
     )
     outs = transformer(
         src_emb,
@@ -494,8 +496,7 @@ def seq2_seq_transformer(
         tgt_key_padding_mask=tgt_padding_mask,
         memory_key_padding_mask=src_padding_mask,
     )
-    outs = F.linear(outs, params["generator.weight"], params["generator.bias"])
-    return outs
+    return F.linear(outs, params["generator.weight"], params["generator.bias"])
 
 
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

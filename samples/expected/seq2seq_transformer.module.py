@@ -8,10 +8,7 @@ class TokenEmbedding(nn.Module):
         self.embedding = nn.Embedding(vocab_size, 32)
 
     def forward(self, tokens):
-        tokens = tokens.long()
-        tokens = self.embedding(tokens)
-        tokens = tokens * 5.656854249492381
-        return tokens
+        return self.embedding(tokens.long()) * 5.656854249492381
 
 
 class PositionalEncoding(nn.Module):
@@ -21,11 +18,10 @@ class PositionalEncoding(nn.Module):
         self.dropout = nn.Dropout(0.1)
 
     def forward(self, token_embedding):
-        out = self.pos_embedding[: token_embedding.size(0), :]
-        token_embedding = token_embedding + out
         # (seq_len, batch, emb_size) plus the encoding of each position
-        token_embedding = self.dropout(token_embedding)
-        return token_embedding
+        return self.dropout(
+            token_embedding + self.pos_embedding[: token_embedding.size(0), :]
+        )
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -41,15 +37,13 @@ class Seq2SeqTransformer(nn.Module):
 
     def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):
         tgt_mask = tgt.size(0)
-        tgt_mask = torch.full(
-            (tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None
-        )
         # the decoder may not look ahead: -inf above the diagonal
-        tgt_mask = torch.triu(tgt_mask, diagonal=1)
-        src_emb = self.src_tok_emb(src)
-        src_emb = self.positional_encoding(src_emb)
-        tgt_emb = self.tgt_tok_emb(tgt)
-        tgt_emb = self.positional_encoding(tgt_emb)
+        tgt_mask = torch.triu(
+            torch.full((tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None),
+            diagonal=1,
+        )
+        src_emb = self.positional_encoding(self.src_tok_emb(src))
+        tgt_emb = self.positional_encoding(self.tgt_tok_emb(tgt))
         outs = self.transformer(
             src_emb,
             tgt_emb,
@@ -58,5 +52,4 @@ class Seq2SeqTransformer(nn.Module):
             tgt_key_padding_mask=tgt_padding_mask,
             memory_key_padding_mask=src_padding_mask,
         )
-        outs = self.generator(outs)
-        return outs
+        return self.generator(outs)

@@ -12,27 +12,28 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 
 def mlp(params: dict[str, Tensor], x: Tensor) -> Tensor:
-    x = F.linear(x, params["c_fc.weight"], params["c_fc.bias"])
-    x = F.gelu(x)
-    x = F.linear(x, params["c_proj.weight"], params["c_proj.bias"])
-    return x
+    return F.linear(
+        F.gelu(F.linear(x, params["c_fc.weight"], params["c_fc.bias"])),
+        params["c_proj.weight"],
+        params["c_proj.bias"],
+    )
 
 
 def tied_lm(params: dict[str, Tensor], idx: Tensor) -> Tensor:
     pos = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
-    x = F.embedding(idx, params["transformer.wte.weight"])
-    pos = F.embedding(pos, params["transformer.wpe.weight"])
-    x = x + pos
-    out = F.layer_norm(
-        x, (16,), params["transformer.ln.weight"], params["transformer.ln.bias"]
+    x = F.embedding(idx, params["transformer.wte.weight"]) + F.embedding(
+        pos, params["transformer.wpe.weight"]
     )
-    out = mlp(sub_params(params, "transformer.mlp."), out)
-    x = x + out
+    x = x + mlp(
+        sub_params(params, "transformer.mlp."),
+        F.layer_norm(
+            x, (16,), params["transformer.ln.weight"], params["transformer.ln.bias"]
+        ),
+    )
     x = F.layer_norm(
         x, (16,), params["transformer.ln_f.weight"], params["transformer.ln_f.bias"]
     )
-    x = F.linear(x, params["transformer.wte.weight"])
-    return x
+    return F.linear(x, params["transformer.wte.weight"])
 
 
 def embedding_params(

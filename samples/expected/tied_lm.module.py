@@ -10,10 +10,7 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(64, 16)
 
     def forward(self, x):
-        x = self.c_fc(x)
-        x = self.gelu(x)
-        x = self.c_proj(x)
-        return x
+        return self.c_proj(self.gelu(self.c_fc(x)))
 
 
 class TiedLM(nn.Module):
@@ -34,12 +31,7 @@ class TiedLM(nn.Module):
 
     def forward(self, idx):
         pos = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
-        x = self.transformer.wte(idx)
-        pos = self.transformer.wpe(pos)
-        x = x + pos
-        out = self.transformer.ln(x)
-        out = self.transformer.mlp(out)
-        x = x + out
+        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
+        x = x + self.transformer.mlp(self.transformer.ln(x))
         x = self.transformer.ln_f(x)
-        x = self.lm_head(x)
-        return x
+        return self.lm_head(x)

@@ -45,14 +45,13 @@ def double_conv(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
     """(conv => BN => ReLU) * 2"""
-    x = double_conv2(sub_params(params, "double_conv."), x, training=training)
-    return x
+    return double_conv2(sub_params(params, "double_conv."), x, training=training)
 
 
 def down(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = F.max_pool2d(x, 2)
-    x = double_conv(sub_params(params, "conv."), x, training=training)
-    return x
+    return double_conv(
+        sub_params(params, "conv."), F.max_pool2d(x, 2), training=training
+    )
 
 
 def up(
@@ -60,8 +59,7 @@ def up(
 ) -> Tensor:
     x1 = F.conv_transpose2d(x1, params["up.weight"], params["up.bias"], stride=2)
     x = torch.cat([x2, x1], dim=1)
-    x = double_conv(sub_params(params, "conv."), x, training=training)
-    return x
+    return double_conv(sub_params(params, "conv."), x, training=training)
 
 
 def u_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
@@ -70,8 +68,7 @@ def u_net(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
     x3 = down(sub_params(params, "down2."), x2, training=training)
     x = up(sub_params(params, "up1."), x3, x2, training=training)
     x = up(sub_params(params, "up2."), x, x1, training=training)
-    x = F.conv2d(x, params["outc.weight"], params["outc.bias"])
-    return x
+    return F.conv2d(x, params["outc.weight"], params["outc.bias"])
 
 
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

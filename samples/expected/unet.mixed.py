@@ -18,8 +18,7 @@ class DoubleConv(nn.Module):
         )
 
     def forward(self, x):
-        x = self.double_conv(x)
-        return x
+        return self.double_conv(x)
 
 
 class Down(nn.Module):
@@ -28,9 +27,7 @@ class Down(nn.Module):
         self.conv = DoubleConv(in_channels, out_channels)
 
     def forward(self, x):
-        x = F.max_pool2d(x, 2)
-        x = self.conv(x)
-        return x
+        return self.conv(F.max_pool2d(x, 2))
 
 
 class Up(nn.Module):
@@ -42,8 +39,7 @@ class Up(nn.Module):
     def forward(self, x1, x2):
         x1 = self.up(x1)
         x = torch.cat([x2, x1], dim=1)
-        x = self.conv(x)
-        return x
+        return self.conv(x)
 
 
 class UNet(nn.Module):
@@ -62,5 +58,4 @@ class UNet(nn.Module):
         x3 = self.down2(x2)
         x = self.up1(x3, x2)
         x = self.up2(x, x1)
-        x = self.outc(x)
-        return x
+        return self.outc(x)

@@ -23,6 +23,8 @@ class VGG(nn.Module):
         )
 
     def forward(self, x):
-        x = torch.flatten(F.adaptive_avg_pool2d(self.features(x), 2), 1)
+        x = self.features(x)
+        x = F.adaptive_avg_pool2d(x, 2)
+        x = torch.flatten(x, 1)
         x = self.classifier(x)
         return x

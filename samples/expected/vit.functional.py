@@ -13,15 +13,13 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 def patch_embed(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.conv2d(x, params["proj.weight"], params["proj.bias"], stride=4)
-    x = torch.flatten(x, 2)
-    x = x.transpose(1, 2)
-    return x
+    return torch.flatten(x, 2).transpose(1, 2)
 
 
 def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
     h = F.layer_norm(x, (32,), params["norm1.weight"], params["norm1.bias"])
     h = h.transpose(1, 0)
-    h = F.multi_head_attention_forward(
+    x = x + F.multi_head_attention_forward(
         h,
         h,
         h,
@@ -36,15 +34,18 @@ def block(params: dict[str, Tensor], x: Tensor) -> Tensor:
         params["attn.out_proj.weight"],
         params["attn.out_proj.bias"],
         need_weights=False,
-    )[0]
-    h = h.transpose(1, 0)
-    x = x + h
-    out = F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"])
-    out = F.linear(out, params["fc1.weight"], params["fc1.bias"])
-    out = F.gelu(out)
-    out = F.linear(out, params["fc2.weight"], params["fc2.bias"])
-    x = x + out
-    return x
+    )[0].transpose(1, 0)
+    return x + F.linear(
+        F.gelu(
+            F.linear(
+                F.layer_norm(x, (32,), params["norm2.weight"], params["norm2.bias"]),
+                params["fc1.weight"],
+                params["fc1.bias"],
+            )
+        ),
+        params["fc2.weight"],
+        params["fc2.bias"],
+    )
 
 
 def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -55,9 +56,7 @@ def tiny_vi_t(params: dict[str, Tensor], x: Tensor) -> Tensor:
     for i in range(2):
         x = block(sub_params(params, f"blocks.{i}."), x)
     x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
-    x = x[:, 0]
-    x = F.linear(x, params["head.weight"], params["head.bias"])
-    return x
+    return F.linear(x[:, 0], params["head.weight"], params["head.bias"])
 
 
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

@@ -9,8 +9,8 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(3, 32, 4, stride=4)
 
     def forward(self, x):
-        x = torch.flatten(self.proj(x), 2).transpose(1, 2)
-        return x
+        x = self.proj(x)
+        return torch.flatten(x, 2).transpose(1, 2)
 
 
 class Block(nn.Module):
@@ -24,13 +24,8 @@ class Block(nn.Module):
 
     def forward(self, x):
         h = self.norm1(x)
-        h = self.attn(h, h, h, need_weights=False)[0]
-        x = x + h
-        out = self.norm2(x)
-        out = F.gelu(self.fc1(out))
-        out = self.fc2(out)
-        x = x + out
-        return x
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
 
 
 class TinyViT(nn.Module):
@@ -50,6 +45,5 @@ class TinyViT(nn.Module):
         x = x + self.pos_embed
         for block in self.blocks:
             x = block(x)
-        x = self.norm(x)[:, 0]
-        x = self.head(x)
-        return x
+        x = self.norm(x)
+        return self.head(x[:, 0])

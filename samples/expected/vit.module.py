@@ -10,9 +10,7 @@ class PatchEmbed(nn.Module):
 
     def forward(self, x):
         x = self.proj(x)
-        x = self.flatten(x)
-        x = x.transpose(1, 2)
-        return x
+        return self.flatten(x).transpose(1, 2)
 
 
 class Block(nn.Module):
@@ -27,14 +25,8 @@ class Block(nn.Module):
 
     def forward(self, x):
         h = self.norm1(x)
-        h = self.attn(h, h, h, need_weights=False)[0]
-        x = x + h
-        out = self.norm2(x)
-        out = self.fc1(out)
-        out = self.gelu(out)
-        out = self.fc2(out)
-        x = x + out
-        return x
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.fc2(self.gelu(self.fc1(self.norm2(x))))
 
 
 class TinyViT(nn.Module):
@@ -55,6 +47,4 @@ class TinyViT(nn.Module):
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
-        x = x[:, 0]
-        x = self.head(x)
-        return x
+        return self.head(x[:, 0])

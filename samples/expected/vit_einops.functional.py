@@ -26,32 +26,23 @@ def to_patch_embedding(params: dict[str, Tensor], x: Tensor) -> Tensor:
 
 def attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
     x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
-    x = F.linear(x, params["to_qkv.weight"])
-    q, k, v = x.chunk(3, dim=-1)
+    q, k, v = F.linear(x, params["to_qkv.weight"]).chunk(3, dim=-1)
     q = rearrange(q, "b n (h d) -> b h n d", h=2)
     k = rearrange(k, "b n (h d) -> b h n d", h=2)
     v = rearrange(v, "b n (h d) -> b h n d", h=2)
-    attn = k.transpose(-1, -2)
-    attn = torch.matmul(q, attn)
-    attn = attn * 0.3535533905932738
-    out = F.softmax(attn, dim=-1)
-    out = torch.matmul(out, v)
+    attn = torch.matmul(q, k.transpose(-1, -2)) * 0.3535533905932738
+    out = torch.matmul(F.softmax(attn, dim=-1), v)
     out = rearrange(out, "b h n d -> b n (h d)")
-    out = F.linear(out, params["to_out.weight"], params["to_out.bias"])
-    return out
+    return F.linear(out, params["to_out.weight"], params["to_out.bias"])
 
 
 def vi_t(params: dict[str, Tensor], img: Tensor, *, training: bool = False) -> Tensor:
     x = to_patch_embedding(sub_params(params, "to_patch_embedding."), img)
     cls_tokens = repeat(params["cls_token"], "1 1 d -> b 1 d", b=x.shape[0])
     x = torch.cat((cls_tokens, x), dim=1)
-    x = x + params["pos_embedding"]
-    x = F.dropout(x, p=0.1, training=training)
-    out = attention(sub_params(params, "attn."), x)
-    x = x + out
-    x = reduce_layer(x)
-    x = F.linear(x, params["head.weight"], params["head.bias"])
-    return x
+    x = F.dropout(x + params["pos_embedding"], p=0.1, training=training)
+    x = x + attention(sub_params(params, "attn."), x)
+    return F.linear(reduce_layer(x), params["head.weight"], params["head.bias"])
 
 
 def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:

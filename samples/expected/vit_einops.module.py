@@ -14,19 +14,14 @@ class Attention(nn.Module):
 
     def forward(self, x):
         x = self.norm(x)
-        x = self.to_qkv(x)
-        q, k, v = x.chunk(3, dim=-1)
+        q, k, v = self.to_qkv(x).chunk(3, dim=-1)
         q = rearrange(q, "b n (h d) -> b h n d", h=2)
         k = rearrange(k, "b n (h d) -> b h n d", h=2)
         v = rearrange(v, "b n (h d) -> b h n d", h=2)
-        attn = k.transpose(-1, -2)
-        attn = torch.matmul(q, attn)
-        attn = attn * 0.3535533905932738
-        out = self.softmax(attn)
-        out = torch.matmul(out, v)
+        attn = torch.matmul(q, k.transpose(-1, -2)) * 0.3535533905932738
+        out = torch.matmul(self.softmax(attn), v)
         out = rearrange(out, "b h n d -> b n (h d)")
-        out = self.to_out(out)
-        return out
+        return self.to_out(out)
 
 
 class ViT(nn.Module):
@@ -48,10 +43,6 @@ class ViT(nn.Module):
         x = self.to_patch_embedding(img)
         cls_tokens = repeat(self.cls_token, "1 1 d -> b 1 d", b=x.shape[0])
         x = torch.cat((cls_tokens, x), dim=1)
-        x = x + self.pos_embedding
-        x = self.dropout(x)
-        out = self.attn(x)
-        x = x + out
-        x = self.pool(x)
-        x = self.head(x)
-        return x
+        x = self.dropout(x + self.pos_embedding)
+        x = x + self.attn(x)
+        return self.head(self.pool(x))

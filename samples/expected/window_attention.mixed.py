@@ -35,27 +35,18 @@ class WindowAttention(nn.Module):
     def forward(self, x):
         B_, N, C = x.shape
         qkv = self.qkv(x).reshape(B_, N, 3, 2, C // 2).permute(2, 0, 3, 1, 4)
-        q = qkv[0]
-        k = qkv[1]
         # make torchscript happy (cannot use tensor as tuple)
-        v = qkv[2]
+        q, k, v = qkv[0], qkv[1], qkv[2]
         q = q * 0.25
-        attn = k.transpose(-2, -1)
-        attn = q @ attn
-        relative_position_bias = self.relative_position_index.view(-1)
-        relative_position_bias = self.relative_position_bias_table[
-            relative_position_bias
-        ]
+        attn = q @ k.transpose(-2, -1)
         # Wh*Ww,Wh*Ww,nH
-        relative_position_bias = relative_position_bias.view(196, 196, -1)
-        relative_position_bias = relative_position_bias.permute(2, 0, 1)
+        relative_position_bias = self.relative_position_bias_table[
+            self.relative_position_index.view(-1)
+        ].view(196, 196, -1)
         # nH, Wh*Ww, Wh*Ww
-        relative_position_bias = relative_position_bias.contiguous()
-        relative_position_bias = relative_position_bias.unsqueeze(0)
-        attn = attn + relative_position_bias
+        relative_position_bias = relative_position_bias.permute(2, 0, 1).contiguous()
+        attn = attn + relative_position_bias.unsqueeze(0)
         attn = F.softmax(attn, dim=-1)
-        x = attn @ v
-        x = x.transpose(1, 2)
-        x = x.reshape(B_, N, C)
+        x = (attn @ v).transpose(1, 2).reshape(B_, N, C)
         x = self.proj(x)
         return x
