@@ -318,6 +318,12 @@ class DictForm:
         layers' ``weights``): the sort key that puts the dict's keys in the
         list's order (``weight_ih_l0``, ``weight_hh_l0``, ... as
         ``_flat_weights_names``).
+    fewest_calls
+        A file writes the dict form when it makes at least this many calls
+        of ``function``: below, the helper's definition costs more lines than
+        the calls save (one BatchNorm). A count, not a comparison of the two
+        printed files: reading an output back makes as many calls, so it
+        chooses the same form again (SPEC invariant 5).
     """
 
     function: Callable
@@ -325,6 +331,7 @@ class DictForm:
     computed: Mapping[str, Computed] = field(default_factory=dict)
     flag: str = "training"
     list_order: Callable[[str], Any] | None = None
+    fewest_calls: int = 1
 
 
 @dataclass(frozen=True)

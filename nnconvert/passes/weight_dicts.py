@@ -23,7 +23,8 @@ a layer's name.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections import Counter
+from typing import Any, Container, Iterable, Iterator
 
 from torch import fx, nn
 
@@ -102,8 +103,20 @@ def graphs_with_methods(module: fx.GraphModule) -> Iterator[fx.Graph]:
             yield node.target.body
 
 
-def spell_out_dict_calls(graph: fx.Graph) -> bool:
+def unpaid_dict_functions(graphs: Iterable[fx.Graph]) -> set[Any]:
+    """The dict-form helpers ``graphs`` call fewer times than their rows' ``fewest_calls``."""
+    counts = Counter(n.target for g in graphs for n in g.nodes if is_dict_call(n))
+    return {
+        function
+        for function, count in counts.items()
+        if count < _row_of(function).dict_form.fewest_calls
+    }
+
+
+def spell_out_dict_calls(graph: fx.Graph, only: Container[Any] | None = None) -> bool:
     """Every dict-form call -> the row's state updates and canonical call; True if any.
+
+    ``only``: the helpers whose calls to spell out (all when None).
 
     The inverse of :func:`dict_call`: ``batch_norm(weights, x, training=t,
     momentum=None)`` is ``count_batch(weights["num_batches_tracked"], t)``
@@ -112,7 +125,7 @@ def spell_out_dict_calls(graph: fx.Graph) -> bool:
     """
     changed = False
     for node in list(graph.nodes):
-        if not is_dict_call(node):
+        if not is_dict_call(node) or (only is not None and node.target not in only):
             continue
         spec = _row_of(node.target)
         inputs = list(node.args)

@@ -25,8 +25,8 @@ from ..root_sizes import RootSize, first_keys_of, root_sizes
 from ..passes.methods import with_method_bodies
 from ..passes.weight_dicts import (
     graphs_with_methods,
-    is_dict_call,
     spell_out_dict_calls,
+    unpaid_dict_functions,
 )
 from ..torch_names import qualified_name
 from .class_plan import ClassPlan, plan_classes
@@ -64,10 +64,9 @@ def print_program(
     arguments = None
     if style is Style.FUNCTIONAL and class_instances is not None:
         arguments = _functional_root_arguments(instances, name, class_instances)
-    text = _program_text(instances, style, name, init_claim, arguments)
     if style is Style.FUNCTIONAL:
-        text = _without_longer_dict_forms(text, instances, name, init_claim, arguments)
-    return format_source(text)
+        _without_unpaid_dict_forms(instances)
+    return format_source(_program_text(instances, style, name, init_claim, arguments))
 
 
 def _functional_root_arguments(
@@ -90,34 +89,20 @@ def _functional_root_arguments(
     return arguments
 
 
-def _without_longer_dict_forms(
-    text: str,
-    instances: list[Instance],
-    name: str,
-    init_claim: InitClaim | None,
-    arguments: RootArguments | None,
-) -> str:
-    """``text``, or the program without dict-form calls when that is no longer.
+def _without_unpaid_dict_forms(instances: list[Instance]) -> None:
+    """Dict-form calls (``OpSpec.dict_form``) spelled out where too few pay for their helper.
 
-    A dict form (``OpSpec.dict_form``: ``batch_norm(sub_params(params,
-    "bn1."), x)``) saves lines at each call, and its helper costs a
-    definition: a file with one BatchNorm is shorter with its calls written
-    out. Both are printed and the one with fewer lines as black lays them
-    out is kept (the one without dict forms on a tie), so no output grows,
-    and the choice is the same every time the file is converted.
+    ``batch_norm(sub_params(params, "bn1."), x)`` saves lines at each call
+    and its helper costs a definition: a file with one BatchNorm is shorter
+    with its calls written out. The row says from how many calls on the
+    helper pays (``DictForm.fewest_calls``); a count the file read back
+    makes again, so its second conversion chooses as the first did.
     """
     graphs = [g for i in instances for g in graphs_with_methods(i.graph)]
-    if not any(is_dict_call(node) for graph in graphs for node in graph.nodes):
-        return text
-    for graph in graphs:
-        spell_out_dict_calls(graph)
-    plain = _program_text(instances, Style.FUNCTIONAL, name, init_claim, arguments)
-    return text if _length(text) < _length(plain) else plain
-
-
-def _length(text: str) -> int:
-    """Non-blank lines of ``text`` as black lays it out."""
-    return sum(1 for line in _formatted(text).splitlines() if line.strip())
+    unpaid = unpaid_dict_functions(graphs)
+    if unpaid:
+        for graph in graphs:
+            spell_out_dict_calls(graph, only=unpaid)
 
 
 def _program_text(

@@ -11,32 +11,35 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
+def batch_norm(
+    weights: dict[str, Tensor],
+    input: Tensor,
+    training: bool = False,
+    momentum: float | None = 0.1,
+    eps: float = 1e-05,
+) -> Tensor:
+    """``nn.BatchNorm1d/2d/3d`` over its weights, keyed as in its state_dict.
+
+    Train mode counts the batch first; ``momentum=None`` then averages the
+    running statistics over every batch counted so far.
+    """
+    if training and "num_batches_tracked" in weights:
+        weights["num_batches_tracked"] += 1
+    if momentum is None:
+        momentum = 1.0 / float(weights["num_batches_tracked"]) if training else 0.0
+    stats = weights.get("running_mean"), weights.get("running_var")
+    affine = weights.get("weight"), weights.get("bias")
+    return F.batch_norm(input, *stats, *affine, training, momentum, eps)
+
+
 def double_conv2(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
     x = F.conv2d(x, params["0.weight"], padding=1)
-    if training:
-        params["1.num_batches_tracked"] += 1
-    x = F.batch_norm(
-        x,
-        params["1.running_mean"],
-        params["1.running_var"],
-        params["1.weight"],
-        params["1.bias"],
-        training=training,
-    )
+    x = batch_norm(sub_params(params, "1."), x, training=training)
     x = F.relu(x, inplace=True)
     x = F.conv2d(x, params["3.weight"], padding=1)
-    if training:
-        params["4.num_batches_tracked"] += 1
-    x = F.batch_norm(
-        x,
-        params["4.running_mean"],
-        params["4.running_var"],
-        params["4.weight"],
-        params["4.bias"],
-        training=training,
-    )
+    x = batch_norm(sub_params(params, "4."), x, training=training)
     x = F.relu(x, inplace=True)
     return x
 

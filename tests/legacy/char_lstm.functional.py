@@ -72,9 +72,8 @@ def lstm(
 def char_lstm(
     params: dict[str, Tensor], x: Tensor, hidden=None, *, training: bool = False
 ):
-    emb = F.embedding(x, params["embed.weight"])
     # x: (batch, seq_len) character indices
-    emb = F.dropout(emb, p=0.2, training=training)
+    emb = F.dropout(F.embedding(x, params["embed.weight"]), p=0.2, training=training)
     output, outs = lstm(
         emb,
         [
@@ -99,7 +98,48 @@ def char_lstm(
     return (logits, outs)
 
 
-def init_params() -> dict[str, Tensor]:
+def embedding_params(
+    prefix: str, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None
+) -> dict[str, Tensor]:
+    """An `nn.Embedding` or `nn.EmbeddingBag`: normal rows, the `padding_idx` row zeroed."""
+    weight = nn.init.normal_(torch.empty(num_embeddings, embedding_dim))
+    if padding_idx is not None:
+        weight[padding_idx] = 0
+    return {f"{prefix}.weight": weight}
+
+
+def recurrent_params(
+    prefix: str, input_size: int, hidden_size: int, num_layers: int = 1, *, gates: int
+) -> dict[str, Tensor]:
+    """An `nn.LSTM` (4 `gates`), `nn.GRU` (3) or `nn.RNN` (1): its `reset_parameters`."""
+    bound = 1 / math.sqrt(hidden_size)
+    params = {}
+    for layer in range(num_layers):
+        shapes = {
+            "weight_ih": (gates * hidden_size, hidden_size if layer else input_size),
+            "weight_hh": (gates * hidden_size, hidden_size),
+            "bias_ih": (gates * hidden_size,),
+            "bias_hh": (gates * hidden_size,),
+        }
+        for name, shape in shapes.items():
+            weight = nn.init.uniform_(torch.empty(shape), -bound, bound)
+            params[f"{prefix}.{name}_l{layer}"] = weight
+    return params
+
+
+def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Tensor]:
+    """An `nn.Linear` or `nn.Conv*d` whose weight has `shape`, drawn as they draw it."""
+    weight = nn.init.kaiming_uniform_(torch.empty(shape), a=math.sqrt(5))
+    params = {f"{prefix}.weight": weight}
+    if bias:
+        bound = 1 / math.sqrt(math.prod(shape[1:]))
+        params[f"{prefix}.bias"] = nn.init.uniform_(
+            torch.empty(shape[0]), -bound, bound
+        )
+    return params
+
+
+def init_params(vocab_size: int = 40, embed_size: int = 16) -> dict[str, Tensor]:
     """Fresh weights for `char_lstm`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -107,35 +147,7 @@ def init_params() -> dict[str, Tensor]:
     built `CharLSTM`, bit for bit (nnconvert compared them).
     """
     params: dict[str, Tensor] = {}
-    params["embed.weight"] = nn.init.normal_(torch.empty(40, 16))
-    params["lstm.weight_ih_l0"] = nn.init.uniform_(
-        torch.empty(128, 16), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.weight_hh_l0"] = nn.init.uniform_(
-        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.bias_ih_l0"] = nn.init.uniform_(
-        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.bias_hh_l0"] = nn.init.uniform_(
-        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.weight_ih_l1"] = nn.init.uniform_(
-        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.weight_hh_l1"] = nn.init.uniform_(
-        torch.empty(128, 32), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.bias_ih_l1"] = nn.init.uniform_(
-        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["lstm.bias_hh_l1"] = nn.init.uniform_(
-        torch.empty(128), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
-    params["decoder.weight"] = nn.init.kaiming_uniform_(
-        torch.empty(40, 32), a=math.sqrt(5)
-    )
-    params["decoder.bias"] = nn.init.uniform_(
-        torch.empty(40), -1 / math.sqrt(32), 1 / math.sqrt(32)
-    )
+    params |= embedding_params("embed", vocab_size, embed_size)
+    params |= recurrent_params("lstm", embed_size, 32, num_layers=2, gates=4)
+    params |= kaiming_params("decoder", vocab_size, 32)
     return params

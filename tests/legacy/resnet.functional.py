@@ -133,7 +133,7 @@ def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
     }
 
 
-def init_params() -> dict[str, Tensor]:
+def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `res_net`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
@@ -168,5 +168,5 @@ def init_params() -> dict[str, Tensor]:
     params |= batch_norm_params("layer3.1.bn1", 64)
     params |= kaiming_params("layer3.1.conv2", 64, 64, 3, 3, bias=False)
     params |= batch_norm_params("layer3.1.bn2", 64)
-    params |= kaiming_params("fc", 10, 64)
+    params |= kaiming_params("fc", num_classes, 64)
     return params
