@@ -98,16 +98,28 @@ def _converted(cls: type[nn.Module], style: Style) -> nnconvert.Conversion:
 
 LOOPS = {
     Pairs: {
-        Style.MODULE: "for layer in self.layers:\n            out = layer[0](x)",
-        Style.MIXED: "for layer in self.layers:\n            out = layer[0](x)",
+        Style.MODULE: (
+            "for layer in self.layers:\n"
+            "            x = layer[0](x) + x\n"
+            "            x = layer[1](x) + x\n"
+        ),
+        Style.MIXED: (
+            "for layer in self.layers:\n"
+            "            x = layer[0](x) + x\n"
+            "            x = layer[1](x) + x\n"
+        ),
         Style.FUNCTIONAL: (
-            'for i in range(3):\n        out = attention(sub_params(params, f"layers.{i}.0."), x)'
+            "for i in range(3):\n"
+            '        x = attention(sub_params(params, f"layers.{i}.0."), x) + x\n'
         ),
     },
     Residuals: {
-        Style.MODULE: "for block in self.blocks:\n",
-        Style.MIXED: "for block in self.blocks:\n",
-        Style.FUNCTIONAL: 'for i in range(3):\n        out = attention(sub_params(params, f"blocks.{i}."), x)',
+        Style.MODULE: "for block in self.blocks:\n            x = x + 0.5 * block(x)\n",
+        Style.MIXED: "for block in self.blocks:\n            x = x + 0.5 * block(x)\n",
+        Style.FUNCTIONAL: (
+            "for i in range(3):\n"
+            '        x = x + 0.5 * attention(sub_params(params, f"blocks.{i}."), x)\n'
+        ),
     },
 }
 

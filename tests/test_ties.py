@@ -272,8 +272,8 @@ def test_init_params_draws_both_layers_then_ties():
     model, inputs = _case("tied_embeddings")
     source = functional(model, inputs)["__source__"]
     init = source.split("def init_params")[1]
-    assert 'params["wte.weight"] = nn.init.normal_(' in init
-    # in a layer call: it writes the root's parameters (printer/root_arguments.py)
+    # in layer calls: they write the root's parameters (printer/root_arguments.py)
+    assert 'params |= embedding_params("wte", vocab, dim)' in init
     assert 'params |= kaiming_params("lm_head", vocab, dim, bias=False)' in init
     assert init.rstrip().endswith(
         'params["wte.weight"] = params["lm_head.weight"]\n    return params'
