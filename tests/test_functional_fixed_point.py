@@ -54,3 +54,32 @@ class ShuffleNet(nn.Module):
 def test_a_block_without_weights_stays_a_block():
     """``shuffle(sub_params(params, "shuffle."), x)`` is read back as the block, not inlined."""
     assert_functional_fixed_point(ShuffleNet(), (torch.randn(2, 3, 5, 5),))
+
+
+class PaddedConv(nn.Module):
+    """``stride`` is the user's; the padding, computed, is a keyword named after ``F.pad``."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int
+    ):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel_size // 2)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x):
+        return self.conv(self.pad(x))
+
+
+class PaddedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = PaddedConv(3, 4, 3, 1)
+        self.conv2 = PaddedConv(4, 4, 5, 2)
+
+    def forward(self, x):
+        return self.conv2(torch.relu(self.conv1(x)))
+
+
+def test_a_block_keeps_the_order_of_its_keywords():
+    """``*, stride, pad``: the user's name first, as written, though only ``pad`` is declared."""
+    assert_functional_fixed_point(PaddedNet(), (torch.randn(2, 3, 9, 9),))

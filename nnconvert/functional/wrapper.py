@@ -72,6 +72,11 @@ class FunctionalModel(nn.Module):
             _in_signature_order(
                 function, _named_by_user(function, settings, self._callees.values())
             ),
+            keywords=[
+                name
+                for name in inspect.signature(function).parameters
+                if name in (settings or {})
+            ],
         )
 
     @property
