@@ -83,3 +83,54 @@ class PaddedNet(nn.Module):
 def test_a_block_keeps_the_order_of_its_keywords():
     """``*, stride, pad``: the user's name first, as written, though only ``pad`` is declared."""
     assert_functional_fixed_point(PaddedNet(), (torch.randn(2, 3, 9, 9),))
+
+
+class Root(nn.Module):
+    """A block whose input is a list of tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 4, 1)
+
+    def forward(self, xs):
+        return self.conv(torch.cat(xs, 1))
+
+
+class TwoBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.left = nn.Conv2d(3, 4, 1)
+        self.right = nn.Conv2d(3, 4, 1)
+        self.root = Root()
+
+    def forward(self, x):
+        return self.root([self.left(x), self.right(x)])
+
+
+def test_a_block_taking_a_list_of_tensors_stays_a_block():
+    """``root(sub_params(params, "root."), [a, b])`` is a block though no argument is a tensor."""
+    assert_functional_fixed_point(TwoBranches(), (torch.randn(2, 3, 5, 5),))
+
+
+def _stage(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    )
+
+
+class Stages(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.base = _stage(3, 4)
+        self.layer1 = _stage(4, 4)
+        self.layer2 = _stage(4, 8)
+
+    def forward(self, x):
+        return self.layer2(self.layer1(self.base(x)))
+
+
+def test_sequentials_sharing_a_function_are_all_plain_sequentials():
+    """One function ``base`` for ``base``, ``layer1``, ``layer2``: no ``Base`` subclass at layer1."""
+    assert_functional_fixed_point(Stages(), (torch.randn(2, 3, 5, 5),))

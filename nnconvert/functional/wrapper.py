@@ -386,9 +386,7 @@ class _Dispatcher:
                 for name in self._settings_of(block):  # and its own keywords
                     kwargs.pop(name, None)
                 return block(*args, **kwargs)
-            takes_tensors = any(
-                isinstance(v, torch.Tensor) for v in (*args, *kwargs.values())
-            )
+            takes_tensors = _holds_tensors((*args, *kwargs.values()))
             # over the weights its caller runs over: a helper of that block
             helper = self.run.prefixes[-1:] == [prefix]
             if self.run.recorder is not None and takes_tensors and not helper:
@@ -420,6 +418,17 @@ class _Dispatcher:
                 self.function, arguments, lambda: self.bound(params, *args, **kwargs)
             )
         return self.bound(params, *args, **kwargs)
+
+
+def _holds_tensors(values: Any) -> bool:
+    """A tensor among ``values``, also inside a list, tuple or dict (``root(..., [x1, x2])``)."""
+    if isinstance(values, torch.Tensor):
+        return True
+    if isinstance(values, dict):
+        values = values.values()
+    elif not isinstance(values, (list, tuple)):
+        return False
+    return any(_holds_tensors(v) for v in values)
 
 
 def _literals(kwargs: dict[str, Any]) -> dict[str, Any]:
