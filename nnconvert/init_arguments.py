@@ -54,14 +54,37 @@ _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
 )
 
 
-def declare(module: nn.Module, arguments: Mapping[str, Any]) -> None:
+#: Blocks read back from a functional file: every keyword their function takes, in order.
+_KEYWORD_ORDER: "weakref.WeakKeyDictionary[nn.Module, list[str]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def declare(
+    module: nn.Module, arguments: Mapping[str, Any], keywords: Iterable[str] = ()
+) -> None:
     """``module``'s constructor arguments are ``arguments``, whatever its ``__init__`` takes.
 
     For a module nnconvert built itself (module docstring): its own
     ``__init__``'s parameters are never read as the user's. Only the
-    literal values count, in the order given.
+    literal values count, in the order given. ``keywords``: the order of
+    every keyword its function was written with, declared or not
+    (:func:`keyword_order`).
     """
     _DECLARED[module] = {k: v for k, v in arguments.items() if is_literal(v)}
+    if keywords:
+        _KEYWORD_ORDER[module] = list(keywords)
+
+
+def keyword_order(module: nn.Module) -> list[str]:
+    """The keywords a read-back block's function takes, in the order its file wrote them.
+
+    Functional style writes the user's names first, then the layers' own
+    (``stride, groups, padding``); read back, only some are declared
+    (:func:`declare`), and the order of the rest is only here. Empty for
+    any other module.
+    """
+    return list(_KEYWORD_ORDER.get(module, ()))
 
 
 def init_parameters(module: nn.Module) -> list[str]:
@@ -160,7 +183,7 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
         copied = copies.get(id(module))
         if not isinstance(copied, nn.Module):
             continue
-        for records in (_RECORDED, _DECLARED):
+        for records in (_RECORDED, _DECLARED, _KEYWORD_ORDER):
             if module in records:
                 records[copied] = records[module]
 
@@ -170,6 +193,7 @@ __all__ = [
     "declare",
     "init_arguments",
     "init_parameters",
+    "keyword_order",
     "is_literal",
     "recording",
 ]

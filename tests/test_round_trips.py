@@ -103,9 +103,9 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
         "that lm_head is an nn.Linear",
     ),
     "droppath": (
-        tuple(STYLES),
-        "DropPath has no weights: its function is read back as a helper of its "
-        "caller (README, Limits, Functional input)",
+        CLASS_STYLES,
+        "init_params()'s comment over the blocks' loop (one rate for every "
+        "block) comes back in DropPath's and Block's __init__",
     ),
     "resnet": (CLASS_STYLES, INIT_NAMES_NOT_CARRIED),
     "window_attention": (

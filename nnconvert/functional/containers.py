@@ -9,6 +9,8 @@ becomes, at that attribute,
 * an ``nn.Sequential`` of its layers and blocks when the function is named
   like the attribute (maybe numbered: ``double_conv2`` at ``double_conv``;
   ``sequential`` at a number);
+  or when another block of the same function is (one function written for
+  ``base``, ``layer1`` and ``layer2`` is named ``base``);
 * else an ``nn.Sequential`` subclass named like the function's class
   (``stack`` -> ``Stack``), as ``--to functional`` writes one (a subclass's
   function is named after its class).
@@ -62,6 +64,7 @@ def rebuild_sequentials(
     except ConversionError:
         return frozenset()  # the conversion reports why
     subclasses: dict[type, type] = {}  # wrapper class -> its Sequential subclass
+    plain = _plain_functions(blocks)
     built: set[str] = set()
     for path, block in reversed(blocks):  # inner blocks first
         if id(block) not in inputs or _takes_settings(block):
@@ -70,7 +73,7 @@ def rebuild_sequentials(
         if sequential is None:
             continue
         parent, _, name = path.rpartition(".")
-        if not _named_as_sequential(block.function.__name__, name):
+        if block.function not in plain:
             cls = type(block)
             if cls not in subclasses:
                 namespace = {"__module__": cls.__module__}
@@ -79,6 +82,20 @@ def rebuild_sequentials(
         setattr(model.get_submodule(parent), name, sequential.train(block.training))
         built.add(path)
     return frozenset(built)
+
+
+def _plain_functions(blocks: Sequence[tuple[str, FunctionalModel]]) -> set[Any]:
+    """The functions of plain ``nn.Sequential`` s: named like an attribute holding one.
+
+    ``--to functional`` writes one function for several Sequentials of one
+    body, named after the first one's attribute (``base`` for ``base``,
+    ``layer1`` and ``layer2``): all of them are plain Sequentials again.
+    """
+    return {
+        block.function
+        for path, block in blocks
+        if _named_as_sequential(block.function.__name__, path.rpartition(".")[2])
+    }
 
 
 def _sequential_for(

@@ -72,6 +72,11 @@ class FunctionalModel(nn.Module):
             _in_signature_order(
                 function, _named_by_user(function, settings, self._callees.values())
             ),
+            keywords=[
+                name
+                for name in inspect.signature(function).parameters
+                if name in (settings or {})
+            ],
         )
 
     @property
@@ -216,6 +221,26 @@ def build_wrapper(
                 settings.get(prefix),
             )
             register(model, prefix[:-1], block)
+    for prefix in outer:  # a block without weights (a channel shuffle)
+        if prefix not in placed:
+            block = build_wrapper(
+                blocks[prefix],
+                {},
+                {
+                    q[len(prefix) :]: f
+                    for q, f in blocks.items()
+                    if q != prefix and q.startswith(prefix)
+                },
+                classes,
+                root,
+                {
+                    q[len(prefix) :]: v
+                    for q, v in settings.items()
+                    if q != prefix and q.startswith(prefix)
+                },
+                settings.get(prefix),
+            )
+            register(model, prefix[:-1], block)
     return model
 
 
@@ -247,12 +272,37 @@ class _Run:
     def bind(self, function: Callable) -> Callable:
         """``function`` calling the wrapper's sub-functions through dispatchers of this run."""
         namespace = dict(function.__globals__)
+        slicer = namespace.get("sub_params")
+        if inspect.isfunction(slicer):
+            namespace["sub_params"] = self._slicing(slicer)
         for name, callee in self.wrapper._callees.items():
             if namespace.get(name) is callee:
                 copy = _with_globals(callee, namespace)
                 namespace[name] = _Dispatcher(callee, copy, self)
         namespace.update(leaf_stand_ins(namespace, self))
         return _with_globals(function, namespace)
+
+    def _slicing(self, slicer: Callable) -> Callable:
+        """``sub_params`` whose slices remember their prefix (:class:`_Slice`).
+
+        A block without weights is handed an empty slice
+        (``shuffle_block(sub_params(params, "shuffle."), x)``): no tensor in
+        it says where it was cut, the slice itself does.
+        """
+
+        def sub_params(params: Any, prefix: Any, *args: Any, **kwargs: Any) -> Any:
+            result = slicer(params, prefix, *args, **kwargs)
+            if isinstance(params, _Slice):
+                base = params.prefix
+            elif params is self.params:
+                base = ""
+            else:
+                return result
+            if not isinstance(result, dict) or not isinstance(prefix, str):
+                return result
+            return _Slice(result, base + prefix)
+
+        return sub_params
 
     def prefix_of(self, params: Any) -> str | None:
         """``"layer1.0."`` when ``params`` is exactly ``sub_params(own weights, that prefix)``.
@@ -262,6 +312,8 @@ class _Run:
         "blk."), "fc.weight": params["emb.weight"]}`` is ``blk``'s weights when
         ``blk.fc.weight`` and ``emb.weight`` are one tensor.
         """
+        if isinstance(params, _Slice) and not params:
+            return params.prefix if self._holds_no_keys(params.prefix) else None
         if not isinstance(params, dict) or not params:
             return None
         keys = {name: self.key_of(value) for name, value in params.items()}
@@ -282,6 +334,15 @@ class _Run:
                 return prefix
         return None
 
+    def _holds_no_keys(self, prefix: str) -> bool:
+        """``prefix`` is a submodule's path (``"shuffle."``) under which no weight is kept."""
+        path = prefix[:-1]
+        return (
+            prefix.endswith(".")
+            and all(part.isidentifier() or part.isdigit() for part in path.split("."))
+            and not any(k.startswith(prefix) or k == path for k in self.wrapper._keys)
+        )
+
     def _same_tensor(self, key: str, other: str) -> bool:
         return key == other or other in self.tied_keys.get(key, ())
 
@@ -296,6 +357,14 @@ class _Run:
         if isinstance(value, torch.Tensor):
             return self.keys_by_id.get(id(value))
         return None
+
+
+class _Slice(dict):
+    """A slice of a run's weight dict that knows its key ``prefix`` (relative to the wrapper)."""
+
+    def __init__(self, weights: dict, prefix: str):
+        super().__init__(weights)
+        self.prefix = prefix
 
 
 class _Dispatcher:
@@ -317,9 +386,7 @@ class _Dispatcher:
                 for name in self._settings_of(block):  # and its own keywords
                     kwargs.pop(name, None)
                 return block(*args, **kwargs)
-            takes_tensors = any(
-                isinstance(v, torch.Tensor) for v in (*args, *kwargs.values())
-            )
+            takes_tensors = _holds_tensors((*args, *kwargs.values()))
             # over the weights its caller runs over: a helper of that block
             helper = self.run.prefixes[-1:] == [prefix]
             if self.run.recorder is not None and takes_tensors and not helper:
@@ -351,6 +418,17 @@ class _Dispatcher:
                 self.function, arguments, lambda: self.bound(params, *args, **kwargs)
             )
         return self.bound(params, *args, **kwargs)
+
+
+def _holds_tensors(values: Any) -> bool:
+    """A tensor among ``values``, also inside a list, tuple or dict (``root(..., [x1, x2])``)."""
+    if isinstance(values, torch.Tensor):
+        return True
+    if isinstance(values, dict):
+        values = values.values()
+    elif not isinstance(values, (list, tuple)):
+        return False
+    return any(_holds_tensors(v) for v in values)
 
 
 def _literals(kwargs: dict[str, Any]) -> dict[str, Any]:

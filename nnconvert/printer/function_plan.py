@@ -38,6 +38,7 @@ from typing import Any, Callable
 from torch import fx, nn
 
 from ..hierarchy import Instance
+from ..init_arguments import keyword_order
 from ..leaves import Leaf, leaf_of
 from ..naming import first_free, identifier, snake_case
 from ..options import Style
@@ -561,7 +562,13 @@ def _user_names(members: list[_Member], named: Named, taken: frozenset[str]) -> 
     ]
     renamed = init_names(modules, columns, taken)
     by_name = {renamed[name]: slots for name, slots in named}
-    return [(name, by_name[name]) for name in init_order(modules, list(by_name))]
+    order = init_order(modules, list(by_name))
+    written = {
+        name: i for i, name in enumerate(keyword_order(modules[0]) if modules else [])
+    }
+    if written:  # read back from a functional file: the order it was written in
+        order.sort(key=lambda name: written.get(name, len(written)))
+    return [(name, by_name[name]) for name in order]
 
 
 def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> FunctionPlan:
