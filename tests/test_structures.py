@@ -632,6 +632,7 @@ def test_container_subclasses_with_a_forward_are_classes(style):
     if style is Style.FUNCTIONAL:  # one function per shape of the block
         assert defined_names(source) == [
             "sub_params",
+            "batch_norm",
             "dense_layer",
             "dense_block",
             "dense_block_2",
