@@ -358,7 +358,6 @@ def test_converts_checks_and_is_stable(model_class, style):
 #: convert to the same text (model -> why).
 FUNCTIONAL_UNSTABLE = {
     TokenMixer: "self.mask[None, :, None] comes back folded into one constant",
-    Pyramid: "a block that extends the lists it is given is inlined",
 }
 
 
