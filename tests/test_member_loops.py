@@ -83,6 +83,35 @@ class WrittenOut(Residuals):
         return x
 
 
+class Scored(nn.Module):
+    """A layer that returns its output and its attention, as the Transformer's do."""
+
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        scores = torch.softmax(self.fc(x), dim=-1)
+        return x + scores, scores
+
+
+class Encoder(nn.Module):
+    """attention-is-all-you-need's encoder loop: unpacked results, a flag per step."""
+
+    def __init__(self, depth=3):
+        super().__init__()
+        self.layer_stack = nn.ModuleList([Scored() for _ in range(depth)])
+
+    def forward(self, x, return_attns=False):
+        attentions = []
+        for layer in self.layer_stack:
+            x, attention = layer(x)
+            attentions += [attention] if return_attns else []
+        if return_attns:
+            return x, attentions
+        return (x,)
+
+
 def _inputs():
     torch.manual_seed(0)
     return (torch.randn(2, 5, 8),)
@@ -141,6 +170,21 @@ def test_members_read_elsewhere_or_written_out_stay(cls, style):
         "for block in" not in source
         and "for i in range" not in source.split("def init_params(")[0]
     )
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_guard_on_a_flag_asks_first_and_the_steps_loop(style):
+    """The flag's guard moves to the top (``passes/guards.py``), so every step is alike."""
+    conversion = _converted(Encoder, style)
+    source = conversion.source
+    assert source.count("raise ValueError") == 1
+    loop = "for i in range(3):" if style is Style.FUNCTIONAL else "for block in"
+    assert loop in source
+    assert source.index("if return_attns:") < source.index(loop)
+    model = load_output(conversion).module if style is not Style.FUNCTIONAL else None
+    if model is not None:
+        with pytest.raises(ValueError, match="return_attns"):
+            model(*_inputs(), return_attns=True)
 
 
 @pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)

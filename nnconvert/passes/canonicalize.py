@@ -34,7 +34,7 @@ from ..tensor_values import tensor_call
 from ..opspecs import Param, aliases_for, specs_for_function
 from ..opspecs.spec import bind, parse_signature, same_value
 from .graph_utils import TRAINING_ATTRIBUTE, is_impure, remove_dead_code
-from .guards import drop_implied_guards
+from .guards import drop_implied_guards, hoist_argument_guards
 
 
 def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
@@ -48,6 +48,7 @@ def canonicalize(module: fx.GraphModule) -> fx.GraphModule:
     original = module.meta.get("original", module)
     inline_constants(module, own_tensor_attributes(module, original))
     drop_implied_guards(graph)
+    hoist_argument_guards(graph)
     remove_dead_code(graph)
     graph.lint()
     module.recompile()

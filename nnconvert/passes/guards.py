@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Any, Hashable
 
+import torch
 from torch import fx
 
 from ..branches import guards, is_expect, is_only_when
@@ -65,6 +66,58 @@ def drop_implied_guards(graph: fx.Graph) -> bool:
         _share_values(node.args[0], kept_guard.args[0], order)
         _erase_with_markers(node)
     return bool(implied)
+
+
+def hoist_argument_guards(graph: fx.Graph) -> bool:
+    """Move each guard on plain arguments alone to the top of the body. True if any moved.
+
+    ``if return_attns: raise ...`` (the trace took ``return_attns=False``)
+    asks nothing the body computes, so it can ask first: the input is
+    refused before any work, and a loop whose first step alone kept the
+    guard (:func:`drop_implied_guards` took the others) has alike steps
+    again, which print as one ``for`` (the Transformer encoder's layers).
+    Only a guard that runs unconditionally, whose condition is operators
+    (``not``, ``==``, ``and``) over arguments that are not tensors.
+    """
+    placeholders = [n for n in graph.nodes if n.op == "placeholder"]
+    if not placeholders:
+        return False
+    anchor = placeholders[-1]
+    branch_guards = guards(graph)
+    moved = False
+    for node in list(graph.nodes):
+        if not is_expect(node) or node.users or branch_guards.get(node):
+            continue
+        chain = _on_arguments_alone(node.args[0])
+        if chain is None:
+            continue
+        for step in [*chain, node]:
+            if step is not anchor.next:
+                anchor.append(step)
+            anchor = step
+        moved = True
+    return moved
+
+
+def _on_arguments_alone(value: Any) -> list[fx.Node] | None:
+    """The operator nodes computing ``value`` from non-tensor arguments, in order; else None."""
+    found: list[fx.Node] = []
+
+    def visit(node: Any) -> bool:
+        if not isinstance(node, fx.Node) or node in found:
+            return True
+        if node.op == "placeholder":
+            return not isinstance(node.meta.get("value"), torch.Tensor)
+        if node.op != "call_function" or getattr(node.target, "__module__", None) != (
+            "_operator"
+        ):
+            return False
+        if not all(visit(a) for a in node.all_input_nodes):
+            return False
+        found.append(node)
+        return True
+
+    return found if visit(value) else None
 
 
 def _share_values(one: Any, other: Any, order: dict[fx.Node, int]) -> None:
