@@ -254,8 +254,17 @@ class CommentFeed:
         for node in nodes:
             for key, _, end in self._spans(node):
                 self.last[key, end] = node
+        # ``return self.fc(x)`` prints no statement of its own: the body's own
+        # function still gives its comments. Its own: the outermost frame of
+        # the shallowest nodes; a deeper frame is a kept method's (CLIP's
+        # ``encode_text`` reads ``self.dtype`` through a property) or, from a
+        # method's body, an outer one its caller's.
+        framed = [frames for frames in map(node_frames, every) if frames]
+        depth = min(map(len, framed), default=0)
+        for frames in framed:
+            if len(frames) == depth:
+                self._spans_of(frames[:1])
         for node in [*nodes, *every]:
-            self._spans(node)  # ``return self.fc(x)``: its function's comments too
             for frame in node_frames(node):
                 self.ran.setdefault((frame.file, frame.first_line), set()).add(
                     frame.line
@@ -296,8 +305,11 @@ class CommentFeed:
 
     def _spans(self, node: fx.Node) -> list[tuple[tuple[str, int], int, int]]:
         """Per frame of ``node`` with source: (its function, its statement's first and last line)."""
+        return self._spans_of(node_frames(node))
+
+    def _spans_of(self, frames: list[Frame]) -> list[tuple[tuple[str, int], int, int]]:
         found = []
-        for frame in node_frames(node):
+        for frame in frames:
             key = (frame.file, frame.first_line)
             if key not in self.functions:
                 self.functions[key] = function_text(frame)

@@ -68,3 +68,43 @@ def test_a_comment_on_a_folded_statement_goes_before_its_first_step(style):
     lines = [line.strip() for line in text.splitlines()]
     index = lines.index("# one value per sample")
     assert "torch.ones(" in lines[index + 1]
+
+
+class Towers(nn.Module):
+    """CLIP's shape: methods kept as methods, reading a weight's dtype through a property."""
+
+    def __init__(self):
+        super().__init__()
+        self.image = nn.Linear(4, 4)
+        self.text = nn.Linear(4, 4)
+
+    @property
+    def dtype(self):
+        return self.image.weight.dtype
+
+    def encode_image(self, x):
+        return self.image(x.type(self.dtype))
+
+    def encode_text(self, x):
+        x = self.text(x.type(self.dtype))  # [batch, width]
+        # the text tower's last step
+        return x * 2
+
+    def forward(self, image, text):
+        image_features = self.encode_image(image)
+        text_features = self.encode_text(text)
+
+        # shape = [batch, batch]
+        return image_features @ text_features.t()
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_each_function_says_its_own_comments_once(style):
+    """Neither a kept method's comments in ``forward`` nor ``forward``'s in a method."""
+    inputs = (torch.randn(3, 4), torch.randn(3, 4))
+    source = converted(Towers().eval(), style, *inputs)
+    for comment in ("# [batch, width]", "# the text tower's last step", "# shape ="):
+        assert source.count(comment) == 1, comment
+    forward = source.split("def forward(")[1].split("\n    def ")[0]
+    assert "# shape = [batch, batch]" in forward
+    assert "tower" not in forward and "[batch, width]" not in forward
