@@ -249,10 +249,6 @@ def _as_member_loop(
         for n in everything
     ):
         return None
-    if any(plan.names.get(unrolled.carried[p]) is None for p in unrolled.carried):
-        return None
-    if any(plan.names.get(body[p]) is None for p in unrolled.carried):
-        return None
     # a member's tensor read before the loop prints where it is read, in the
     # loop, through the loop's variable: never as a statement of its own
     outside = {
@@ -263,20 +259,17 @@ def _as_member_loop(
     }
     if any(a not in plan.inlined for a in outside if _reads_a_member(a, unrolled)):
         return None
-    names = {p: plan.names[n] for p, n in enumerate(body) if n in plan.names}
-    for position, initial in unrolled.carried.items():
-        names[position] = plan.names[initial]
+    names = _position_names(unrolled, plan)
+    if names is None:
+        return None
     stem = "i" if style is Style.FUNCTIONAL else singular(unrolled.members or "")
     taken = set(plan.names.values()) | set(names.values()) | RESERVED
     element = first_free(stem, taken, "_")
     lists = _list_names(unrolled, names, None, plan, element)
-    unpacked = plan.unpacked_elements()
-    statements = tuple(n for n in body if n not in plan.inlined and n not in unpacked)
-    grows_after = {
-        c: _assigning_statement(body[c.position], plan) for c in unrolled.collected
-    }
-    if not statements or None in grows_after.values():
+    printed = _printed_statements(unrolled, plan)
+    if printed is None:
         return None
+    statements, grows_after = printed
     loop = DataLoop(
         unrolled, element, names, lists, "append", False, statements, grows_after
     )
@@ -284,6 +277,38 @@ def _as_member_loop(
     if renamed is None:
         return None
     return replace(loop, renamed=renamed)
+
+
+def _position_names(unrolled: Unrolled, plan: StatementPlan) -> dict[int, str] | None:
+    """Each body position's variable; a carried one takes its initial value's.
+
+    None when a carried value or its initial value has no variable of its own.
+    """
+    body, carried = unrolled.body, unrolled.carried
+    if any(
+        plan.names.get(carried[p]) is None or plan.names.get(body[p]) is None
+        for p in carried
+    ):
+        return None
+    names = {p: plan.names[n] for p, n in enumerate(body) if n in plan.names}
+    for position, initial in carried.items():
+        names[position] = plan.names[initial]
+    return names
+
+
+def _printed_statements(
+    unrolled: Unrolled, plan: StatementPlan
+) -> tuple[tuple[fx.Node, ...], dict[Collected, fx.Node]] | None:
+    """The body's statements, and the one after which each list grows; None if none."""
+    body = unrolled.body
+    unpacked = plan.unpacked_elements()
+    statements = tuple(n for n in body if n not in plan.inlined and n not in unpacked)
+    grows_after = {
+        c: _assigning_statement(body[c.position], plan) for c in unrolled.collected
+    }
+    if not statements or None in grows_after.values():
+        return None
+    return statements, grows_after
 
 
 def _reads_a_member(node: fx.Node, unrolled: Unrolled) -> bool:
@@ -303,13 +328,9 @@ def _as_data_loop(
         plan.guards.get(n) or n in plan.branch_ends or n in plan.optional for n in steps
     ):
         return None  # a loop inside an ``if`` of a merged trace: left as it is
-    if any(plan.names.get(unrolled.carried[p]) is None for p in unrolled.carried):
+    names = _position_names(unrolled, plan)
+    if names is None:
         return None
-    if any(plan.names.get(body[p]) is None for p in unrolled.carried):
-        return None
-    names = {p: plan.names[n] for p, n in enumerate(body) if n in plan.names}
-    for position, initial in unrolled.carried.items():
-        names[position] = plan.names[initial]
     count, source = count_and_source(unrolled)
     if source is None and statement_line(unrolled.elements[0]) is not None:
         return None  # steps the user wrote out (``a, b = f(a), f(b)``): kept so
@@ -324,13 +345,10 @@ def _as_data_loop(
     lists = _list_names(unrolled, names, source, plan, element)
     if element in {names[p] for p in unrolled.carried}:
         return None
-    unpacked = plan.unpacked_elements()
-    statements = tuple(n for n in body if n not in plan.inlined and n not in unpacked)
-    grows_after = {
-        c: _assigning_statement(body[c.position], plan) for c in unrolled.collected
-    }
-    if not statements or None in grows_after.values():
+    printed = _printed_statements(unrolled, plan)
+    if printed is None:
         return None
+    statements, grows_after = printed
     order = [n for n in graph.nodes]
     start = order.index(body[0])
     between = [
