@@ -197,3 +197,26 @@ def test_the_loop_survives_round_trips(cls, via, to):
     name = cls.__name__ if via is Style.FUNCTIONAL else None
     again = nnconvert.convert(load_output(through, name), to, _inputs())
     assert again.source == direct.source
+
+
+class NormedPairs(nn.Module):
+    """Members with a BatchNorm each, which functional style calls over its weight dict."""
+
+    def __init__(self, depth=3):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [nn.ModuleList([Attention(8), nn.BatchNorm1d(5)]) for _ in range(depth)]
+        )
+
+    def forward(self, x):
+        for attn, bn in self.layers:
+            x = attn(x) + x
+            x = bn(x) + x
+        return x
+
+
+def test_a_layer_over_its_weight_dict_reads_each_members_weights():
+    """``batch_norm(sub_params(params, f"layers.{i}.1."), ...)``, not member 0's every time."""
+    source = _converted(NormedPairs, Style.FUNCTIONAL).source
+    assert 'batch_norm(sub_params(params, f"layers.{i}.1."), ' in source
+    assert '"layers.0.1."' not in source

@@ -209,7 +209,7 @@ class ExpressionPrinter:
             return self.argument(weights)
         if len(targets) != len(weights) or keys != set(weights):
             return self.argument(weights)
-        (text,) = SUB_PARAMS.print(["params", literal(prefix)])
+        (text,) = SUB_PARAMS.print(["params", self.key(prefix)])
         tied = {k: t for k, t in targets.items() if t != prefix + k}
         return with_tied(text, tied)
 
