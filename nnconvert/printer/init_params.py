@@ -332,13 +332,21 @@ def _body(
             continue
         tensor = state[key]
         source = model.copies[key]
-        clone = layer_calls.clone(index, source, first_key, unknown)
-        if clone is not None:  # a deep copy of a whole layer, in one call
-            statement, keys = clone
+        # one call for the keys from here on: a deep copy of a whole layer
+        # (``clone_params``), or a layer function (``kaiming_params``)
+        call = layer_calls.clone(index, source, first_key, unknown)
+        if call is None and source is None:
+            prefix, attribute = model.layers[key]
+            owner = _submodule(model.module, prefix)
+            if prefix not in inits:
+                inits[prefix] = _layer_inits(owner)
+            call = layer_calls.at(index, prefix, owner, inits[prefix], first_key)
+        if call is not None:
+            statement, keys = call
             statements.append(statement)
-            for clone_key in keys:
-                first_key.setdefault(id(state[clone_key]), clone_key)
-                tied.written.add(clone_key)
+            for call_key in keys:
+                first_key.setdefault(id(state[call_key]), call_key)
+                tied.written.add(call_key)
             continue
         if source is not None:  # a deep copy, as its layer's constructor made it
             statements.append(
@@ -346,18 +354,6 @@ def _body(
             )
             first_key.setdefault(id(tensor), key)
             tied.written.add(key)
-            continue
-        prefix, attribute = model.layers[key]
-        owner = _submodule(model.module, prefix)
-        if prefix not in inits:
-            inits[prefix] = _layer_inits(owner)
-        call = layer_calls.at(index, prefix, owner, inits[prefix], first_key)
-        if call is not None:
-            statement, keys = call
-            statements.append(statement)
-            for call_key in keys:
-                first_key.setdefault(id(state[call_key]), call_key)
-                tied.written.add(call_key)
             continue
         init = inits[prefix].get(attribute)
         alias = tied.alias(key, tensor, init is not None, first_key)
