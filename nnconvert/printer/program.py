@@ -61,31 +61,28 @@ def print_program(
     (:mod:`.root_arguments`: the classes' arguments decide too); without
     it, functional style keeps none.
     """
-    arguments = None
-    if style is Style.FUNCTIONAL and class_instances is not None:
-        arguments = _functional_root_arguments(instances, name, class_instances)
     if style is Style.FUNCTIONAL:
         _without_unpaid_dict_forms(instances)
-    return format_source(_program_text(instances, style, name, init_claim, arguments))
+    text = _program_text(instances, style, name, init_claim, class_instances)
+    return format_source(text)
 
 
 def _functional_root_arguments(
-    instances: list[Instance],
+    root: nn.Module,
     name: str,
     class_instances: Callable[[], list[Instance]],
+    imported: set[str],
 ) -> RootArguments | None:
     """The root's parameters functional style keeps: those module style keeps.
 
-    Planned once over the module-style trace (functional traces do not
-    plan as classes), only when the root has sizes to keep.
+    Planned over the module-style trace (functional traces do not plan as
+    classes), only when the root has sizes to keep.
     """
-    root = next(i for i in instances if not i.path)
-    sizes = root_sizes(root.module)
+    sizes = root_sizes(root)
     if not sizes:
         return None
-    imported = _imported_names(instances) | MODULE_NAMES
     plans = plan_classes(class_instances(), Style.MODULE, name, imported)
-    arguments, _ = _root_arguments(sizes, plans, root.module, imported)
+    arguments, _ = _root_arguments(sizes, plans, root, imported)
     return arguments
 
 
@@ -110,18 +107,19 @@ def _program_text(
     style: Style,
     name: str,
     init_claim: InitClaim | None,
-    arguments: RootArguments | None = None,
+    class_instances: Callable[[], list[Instance]] | None,
 ) -> str:
-    """The program as the printer writes it, before black lays it out.
-
-    ``arguments``: functional style's root parameters
-    (:func:`_functional_root_arguments`); class styles find their own.
-    """
+    """The program as the printer writes it, before black lays it out."""
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
     root = next(i for i in instances if not i.path)
     if style is Style.FUNCTIONAL:
         definitions = print_functions(plan_functions(instances, name, imported))
+        arguments = None
+        if class_instances is not None:
+            arguments = _functional_root_arguments(
+                root.module, name, class_instances, imported
+            )
         definitions.append(
             init_params_function(root.module, name, init_claim, arguments)
         )
