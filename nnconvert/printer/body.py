@@ -26,6 +26,7 @@ from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
+from .unpacked_sizes import unpacking_guards
 from ..source_map import NAMES
 from .grouping import source_statement
 from .statements import StatementPlan, Unpacks, is_read, variables_read
@@ -109,7 +110,8 @@ def print_body(
         | {call: [] for loop in loops for call in loop.calls[1:]}
         | {loop.first: loop for loop in data_loops},
         {call for loop in loops for call in loop.calls[1:]}
-        | {node for loop in data_loops for node in loop.hidden()},
+        | {node for loop in data_loops for node in loop.hidden()}
+        | unpacking_guards(graph, printer.names),
         init_comments,
         read_comments,
     )
@@ -137,8 +139,8 @@ def body_lines(
     ``loops``: the lines of a loop at its first call and none at its others
     (a loop over data: printed here, its statements after the user's
     comments on them, as any other, and a loop over blocks among them as
-    at the top); the other calls of a loop (``looped``) print nothing of
-    their own. ``init_comments``, ``read_comments``: see :func:`print_body`.
+    at the top); the other calls of a loop and the guards an unpacking made
+    redundant (``looped``) print nothing of their own. ``init_comments``, ``read_comments``: see :func:`print_body`.
     """
     loops = loops or {}
     unpacks = unpacks or {}

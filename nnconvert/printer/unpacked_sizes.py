@@ -5,6 +5,12 @@ call reads ``q.view(q.shape[0], q.shape[1], 2, -1)``. Where the graph also
 holds the guard the unpacking left (``len(q.shape[:2]) == 2``, which refuses
 an input with fewer dimensions before the call), the two spellings compute
 the same thing, and the printer writes the source's.
+
+Written as the source wrote it, the unpacking needs its guard no more: the
+call then does for every input what the source's call does, and the guard
+would only refuse inputs the source accepts (:func:`unpacking_guards`).
+Whisper's attention printed four lines of guard before each of its three
+``view`` calls.
 """
 
 from __future__ import annotations
@@ -52,6 +58,23 @@ def with_unpacked_sizes(args: Sequence[Any], named: Container[fx.Node]) -> list[
     return result
 
 
+def unpacking_guards(graph: fx.Graph, named: Container[fx.Node]) -> set[fx.Node]:
+    """The length guards of the unpackings that print as ``*sizes[:n]``: they go unprinted.
+
+    Only a guard that a printed unpacking found (:func:`with_unpacked_sizes`
+    on a call's arguments, as :meth:`ExpressionPrinter._call` prints them)
+    goes; a guard on sizes printed one by one, or unpacked into names, stays.
+    """
+    found: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op not in ("call_function", "call_method", "call_module"):
+            continue
+        for value in with_unpacked_sizes(node.args, named):
+            if isinstance(value, UnpackedSizes):
+                found.update(_length_guards(value.sizes, value.count))
+    return found
+
+
 def _size_source(
     value: Any, position: int, named: Container[fx.Node]
 ) -> fx.Node | None:
@@ -79,9 +102,14 @@ def _is_sizes(node: fx.Node) -> bool:
 
 
 def _length_guarded(sizes: fx.Node, count: int) -> bool:
-    """A guard refuses a tensor whose first ``count`` sizes are fewer than ``count``.
+    """A guard refuses a tensor whose first ``count`` sizes are fewer than ``count``."""
+    return bool(_length_guards(sizes, count))
 
-    The guard may read another ``x.shape`` node of the same tensor: the
+
+def _length_guards(sizes: fx.Node, count: int) -> list[fx.Node]:
+    """The guards that refuse a tensor whose first ``count`` sizes are fewer than ``count``.
+
+    A guard may read another ``x.shape`` node of the same tensor: the
     tracer makes one per question the source asks.
     """
     tensor = sizes.args[0]
@@ -93,15 +121,13 @@ def _length_guarded(sizes: fx.Node, count: int) -> bool:
         if head.target is operator.getitem
         and head.args[1] in (slice(None, count, None), slice(0, count, None))
     )
-    for head in heads:
-        for length in head.users:
-            if length.target is not len:
-                continue
-            for comparison in length.users:
-                if (
-                    comparison.target is operator.eq
-                    and comparison.args == (length, count)
-                    and any(is_expect(user) for user in comparison.users)
-                ):
-                    return True
-    return False
+    return [
+        guard
+        for head in heads
+        for length in head.users
+        if length.target is len
+        for comparison in length.users
+        if comparison.target is operator.eq and comparison.args == (length, count)
+        for guard in comparison.users
+        if is_expect(guard)
+    ]
