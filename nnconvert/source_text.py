@@ -218,6 +218,31 @@ def _owners(source: SourceFile, function: Any, lines: list[int]) -> dict[int, Ow
     return owners
 
 
+def unpacks_into(frame: Frame, count: int) -> bool:
+    """Whether the statement at ``frame`` assigns to ``count`` names unpacked (``q, k, v = ...``).
+
+    Python refuses such an assignment of another number of values itself:
+    the statement checks its own length (a loop over the values does not).
+    """
+    source = read_file(frame.file)
+    if source is None:
+        return False
+    assignments = [
+        node
+        for node in ast.walk(source.tree)
+        if isinstance(node, ast.Assign)
+        and node.lineno <= frame.line <= (node.end_lineno or node.lineno)
+    ]
+    if not assignments:
+        return False
+    innermost = max(assignments, key=lambda node: node.lineno)
+    return len(innermost.targets) == 1 and (
+        isinstance(target := innermost.targets[0], (ast.Tuple, ast.List))
+        and len(target.elts) == count
+        and not any(isinstance(element, ast.Starred) for element in target.elts)
+    )
+
+
 def function_text(frame: Frame) -> FunctionText | None:
     """The comments and statements of the function ``frame`` runs (None: no source)."""
     source = read_file(frame.file)

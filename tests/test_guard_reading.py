@@ -43,6 +43,29 @@ class HeadsAttention(nn.Module):
         return (q @ k.transpose(-1, -2)).flatten(1)
 
 
+class MapsOverHeads(nn.Module):
+    """vit-pytorch's attention: ``q, k, v = map(lambda t: ..., qkv)`` over a chunked tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.to_qkv = nn.Linear(16, 48)
+
+    def forward(self, x):
+        qkv = self.to_qkv(x).chunk(3, dim=-1)
+        q, k, v = map(lambda t: t.reshape(t.shape[0], -1, 2, 8).transpose(1, 2), qkv)
+        return (q @ k.transpose(-1, -2)).softmax(-1) @ v
+
+
+class LoopsOverChunks(nn.Module):
+    """The same chunks summed in a loop: a loop runs for any count, so the guard stays."""
+
+    def forward(self, x):
+        total = 0
+        for part in x.chunk(3, dim=-1):
+            total = total + part.exp()
+        return total
+
+
 class PredictsTheFuture(nn.Module):
     """pytorch/examples' time_sequence_prediction: ``range(future)`` on a plain argument."""
 
@@ -128,6 +151,30 @@ def test_sizes_unpacked_as_the_source_did_need_no_guard(style):
     assert "len(" not in source and "getitem" not in source
     four_d = torch.randn(2, 3, 5, 16)  # q.shape[:2] is (2, 3): heads of the rest
     torch.testing.assert_close(run(conversion, four_d), model(four_d))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_tuple_the_source_unpacks_is_unpacked_without_a_guard(style):
+    """Iterating ``qkv`` asked its length; ``q, k, v = ...`` checks that itself.
+
+    Unpacked where it is made, each element takes the name the source gave
+    what its statement made of it (``q``, ``k``, ``v``, not ``out2``).
+    """
+    torch.manual_seed(0)
+    model, inputs = MapsOverHeads(), (torch.randn(2, 5, 16),)
+    conversion = converted(model, style, inputs)
+    assert "q, k, v = " in conversion.source
+    assert "len(" not in conversion.source
+    assert "out2" not in conversion.source
+    for via in STYLES:  # read back from any style, the same text
+        reloaded = load_output(nnconvert.convert(model, via, inputs))
+        assert nnconvert.convert(reloaded, style, inputs).source == conversion.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_tuple_a_loop_runs_over_keeps_its_length_guard(style):
+    conversion = converted(LoopsOverChunks(), style, (torch.randn(2, 6),))
+    assert "if len(" in conversion.source
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)

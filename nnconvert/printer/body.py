@@ -111,7 +111,8 @@ def print_body(
         | {loop.first: loop for loop in data_loops},
         {call for loop in loops for call in loop.calls[1:]}
         | {node for loop in data_loops for node in loop.hidden()}
-        | unpacking_guards(graph, printer.names),
+        | unpacking_guards(graph, printer.names)
+        | plan.unpack_checks,
         init_comments,
         read_comments,
     )
@@ -139,8 +140,8 @@ def body_lines(
     ``loops``: the lines of a loop at its first call and none at its others
     (a loop over data: printed here, its statements after the user's
     comments on them, as any other, and a loop over blocks among them as
-    at the top); the other calls of a loop and the guards an unpacking made
-    redundant (``looped``) print nothing of their own. ``init_comments``, ``read_comments``: see :func:`print_body`.
+    at the top); the other calls of a loop and the guards an unpacking
+    checks itself (``looped``) print nothing of their own. ``init_comments``, ``read_comments``: see :func:`print_body`.
     """
     loops = loops or {}
     unpacks = unpacks or {}

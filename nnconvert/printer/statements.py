@@ -34,14 +34,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import fx
 
-from ..branches import Guard, guards, is_choose, is_condition, is_only_when
+from ..branches import Guard, guards, is_choose, is_condition, is_expect, is_only_when
 from ..options import Style
 from ..opspecs.helpers import helper_for
 from ..opspecs.impurity import CONTAINER_MUTATORS, IMPURE_FUNCTIONS, is_inplace_name
 from ..passes.graph_utils import is_impure, uses
 from ..passes.methods import is_method_call
 from ..passes.unrolled import find_unrolled
-from ..source_map import user_name
+from ..source_map import statement_line, user_name
+from ..source_text import unpacks_into
 from .grouping import source_statement, written_inside, written_returned
 from .names import RESERVED, Namespace, cleaned
 
@@ -61,6 +62,9 @@ class StatementPlan:
     guards: dict[fx.Node, Guard] = field(default_factory=dict)
     #: ``choose`` nodes written as the last assignment of each side of an ``if``
     branch_ends: frozenset[fx.Node] = frozenset()
+    #: guards on a tuple's length that its unpacking checks itself, with the
+    #: ``len`` and comparison they read: unprinted
+    unpack_checks: frozenset[fx.Node] = frozenset()
 
     def unpacked_elements(self) -> set[fx.Node]:
         """The ``t[i]`` nodes named where their tuple is unpacked."""
@@ -84,8 +88,20 @@ def plan_statements(
     for targets in unpacks.values():
         inlined.difference_update(targets)
     names = name_statements(graph, inlined, reserved, unpacks, optional)
+    unpack_checks = frozenset(
+        checking
+        for node, targets in unpacks.items()
+        for guard in _length_guards(node, len(targets)) or ()
+        for checking in (guard, *guard.all_input_nodes, guard.args[0].args[0])
+    )
     return StatementPlan(
-        frozenset(inlined), unpacks, names, frozenset(optional), guarded, ends
+        frozenset(inlined),
+        unpacks,
+        names,
+        frozenset(optional),
+        guarded,
+        ends,
+        unpack_checks,
     )
 
 
@@ -453,6 +469,9 @@ def unpacked(
     Unpacking reads the elements where the tuple is made instead of where they
     are indexed; a tuple's elements are the same objects either way, so the
     program computes the same (lists are left alone: code may change them).
+    A guard on the tuple's length may read it too (iterating a traced tuple,
+    ``q, k, v = map(f, qkv)``, asks its length): ``q, k, v = ...`` refuses
+    another length itself, so the guard goes unprinted (:func:`_length_guards`).
     """
     found: Unpacks = {}
     for node in graph.nodes:
@@ -467,7 +486,10 @@ def unpacked(
         ):
             continue
         targets: list[fx.Node | None] = [None] * len(value)
+        counted = _length_guards(node, len(value))
         for user in node.users:
+            if counted is not None and user.target is len:
+                continue
             index = user.args[1] if len(user.args) == 2 else None
             if not (
                 user.op == "call_function"
@@ -483,6 +505,35 @@ def unpacked(
         else:
             found[node] = targets
     return found
+
+
+def _length_guards(node: fx.Node, length: int) -> list[fx.Node] | None:
+    """The guards ``len(node) == length`` that are all its ``len`` readers do, if any.
+
+    Only where the source itself unpacked the tuple into ``length`` names on
+    the guard's line (:func:`~nnconvert.source_text.unpacks_into`): a loop
+    over the tuple runs for any length, and there the guard is what refuses
+    another one. ``None`` when a ``len(node)`` serves anything else (a size
+    the code computes with): the tuple then stays a value of its own.
+    """
+    found: list[fx.Node] = []
+    for counting in (user for user in node.users if user.target is len):
+        for comparison in counting.users:
+            if not (
+                comparison.target is operator.eq
+                and comparison.args == (counting, length)
+                and comparison.users
+                and all(is_expect(user) for user in comparison.users)
+            ):
+                return None
+            found += comparison.users
+        if not counting.users:
+            return None
+    for guard in found:
+        frame = statement_line(guard)
+        if frame is None or not unpacks_into(frame, length):
+            return None
+    return found or None
 
 
 # -- 3. variable names --------------------------------------------------------
@@ -532,18 +583,45 @@ def name_statements(
         )  # a name the statement may take over
         if node in unpacks:
             for element in (t for t in unpacks[node] if t is not None):
-                names[element] = _variable_name(element, namespace, handed)
+                wanted = user_name(element) or _heir_name(element)
+                names[element] = _variable_name(element, namespace, handed, wanted)
             continue
         if not is_read(node):
             for name in handed:
                 namespace.release(name)
             continue
-        names[node] = _variable_name(node, namespace, handed, node not in optional)
+        wanted = user_name(node) if node not in optional else None
+        names[node] = _variable_name(node, namespace, handed, wanted)
     return names
 
 
+def _heir_name(element: fx.Node) -> str | None:
+    """The user's name for what the source's own statement makes of ``element``.
+
+    ``q, k, v = map(lambda t: rearrange(t, ...), qkv)`` names the
+    rearranged tensors; the elements it unpacks have no name of their own,
+    and each is best called by its heir's (``q, k, v = ...; q = rearrange(q,
+    ...)``), as a chain reuses one name. The heir is the end of the chain of
+    single tensor readers on the same source line (``t.shape`` reads a size).
+    """
+    line = statement_line(element)
+    node = element
+    while line is not None:
+        readers = [
+            u for u in node.users if isinstance(u.meta.get("value"), torch.Tensor)
+        ]
+        if len(readers) != 1:
+            return None
+        (node,) = readers
+        if statement_line(node) != line:
+            return None
+        if user_name(node) is not None:
+            return user_name(node)
+    return None
+
+
 def _variable_name(
-    node: fx.Node, namespace: Namespace, handed: list[str], as_user: bool = True
+    node: fx.Node, namespace: Namespace, handed: list[str], wanted: str | None
 ) -> str:
     """The user's name for ``node`` where it is free, else the dying input's, else a stem.
 
@@ -551,8 +629,8 @@ def _variable_name(
     claimed); it is used up (taken over or released) by the first call.
     The user's name is kept only as written (``mu``, never ``mu2``): when it
     is taken by a value still alive, the chain's own name is used instead.
+    ``wanted``: the user's name (``None``: the user gave none to keep).
     """
-    wanted = user_name(node) if as_user else None
     # ``input = block(input)``: the parameter keeps its name even where it
     # hides a builtin, so the user's own name is compared as written too
     if wanted is not None and handed and handed[0] in (wanted, cleaned(wanted)):
