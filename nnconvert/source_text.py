@@ -219,14 +219,28 @@ def _owners(source: SourceFile, function: Any, lines: list[int]) -> dict[int, Ow
 
 
 def unpacks_into(frame: Frame, count: int) -> bool:
-    """Whether the statement at ``frame`` assigns to ``count`` names unpacked (``q, k, v = ...``).
+    """Whether the statement at ``frame`` unpacks ``count`` values into names.
 
-    Python refuses such an assignment of another number of values itself:
-    the statement checks its own length (a loop over the values does not).
+    ``q, k, v = ...`` for three values, ``out, *_ = ...`` for one or more:
+    Python refuses an assignment of another number of values itself, so the
+    statement checks its own length (a loop over the values does not).
+    """
+    found = unpacked_names(frame)
+    if found is None:
+        return False
+    names, starred = found
+    return names <= count if starred else names == count
+
+
+def unpacked_names(frame: Frame) -> tuple[int, bool] | None:
+    """``(2, False)`` for ``q, k = ...`` at ``frame``, ``(1, True)`` for ``out, *_ = ...``.
+
+    ``None`` where the statement is no assignment to one tuple of names (a
+    starred name only last).
     """
     source = read_file(frame.file)
     if source is None:
-        return False
+        return None
     assignments = [
         node
         for node in ast.walk(source.tree)
@@ -234,13 +248,16 @@ def unpacks_into(frame: Frame, count: int) -> bool:
         and node.lineno <= frame.line <= (node.end_lineno or node.lineno)
     ]
     if not assignments:
-        return False
+        return None
     innermost = max(assignments, key=lambda node: node.lineno)
-    return len(innermost.targets) == 1 and (
-        isinstance(target := innermost.targets[0], (ast.Tuple, ast.List))
-        and len(target.elts) == count
-        and not any(isinstance(element, ast.Starred) for element in target.elts)
-    )
+    if len(innermost.targets) != 1 or not isinstance(
+        target := innermost.targets[0], (ast.Tuple, ast.List)
+    ):
+        return None
+    starred = [isinstance(element, ast.Starred) for element in target.elts]
+    if any(starred[:-1]):
+        return None
+    return len(starred) - starred[-1], bool(starred[-1])
 
 
 def function_text(frame: Frame) -> FunctionText | None:

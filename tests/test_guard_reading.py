@@ -56,6 +56,27 @@ class MapsOverHeads(nn.Module):
         return (q @ k.transpose(-1, -2)).softmax(-1) @ v
 
 
+class ReturnsAOneTuple(nn.Module):
+    """attention-is-all-you-need's encoder: ``return enc_output,`` unless asked for more."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return (self.fc(x),)
+
+
+class UnpacksWithAStar(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = ReturnsAOneTuple()
+
+    def forward(self, x):
+        enc_output, *_ = self.encoder(x)
+        return enc_output.relu()
+
+
 class LoopsOverChunks(nn.Module):
     """The same chunks summed in a loop: a loop runs for any count, so the guard stays."""
 
@@ -164,9 +185,21 @@ def test_a_tuple_the_source_unpacks_is_unpacked_without_a_guard(style):
     model, inputs = MapsOverHeads(), (torch.randn(2, 5, 16),)
     conversion = converted(model, style, inputs)
     assert "q, k, v = " in conversion.source
-    assert "len(" not in conversion.source
+    assert "if len(" not in conversion.source
     assert "out2" not in conversion.source
     for via in STYLES:  # read back from any style, the same text
+        reloaded = load_output(nnconvert.convert(model, via, inputs))
+        assert nnconvert.convert(reloaded, style, inputs).source == conversion.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_tuple_of_one_unpacked_with_a_star_stays_so(style):
+    """``enc_output, *_ = self.encoder(x)``, not ``x = ...; if len(x) != 1: ...; x[0]``."""
+    model, inputs = UnpacksWithAStar(), (torch.randn(3, 4),)
+    conversion = converted(model, style, inputs)
+    assert "enc_output, *_ = " in conversion.source
+    assert "if len(" not in conversion.source
+    for via in STYLES:
         reloaded = load_output(nnconvert.convert(model, via, inputs))
         assert nnconvert.convert(reloaded, style, inputs).source == conversion.source
 

@@ -29,7 +29,13 @@ from .loops import Loop
 from .unpacked_sizes import unpacking_guards
 from ..source_map import NAMES
 from .grouping import source_statement
-from .statements import StatementPlan, Unpacks, is_read, variables_read
+from .statements import (
+    StatementPlan,
+    Unpacks,
+    is_read,
+    starred_in_source,
+    variables_read,
+)
 from .values import literal
 
 
@@ -492,9 +498,12 @@ def _unpack_target(
     takes ``*_``, which accepts any length, as the user's ``parts[0],
     parts[1]`` did. A block's tuple has the length its ``forward`` returns:
     each element gets its ``_``, which fx unpacks by count where ``*_``
-    would make the next trace ask the length and guard it.
+    would make the next trace ask the length and guard it. A tuple of one
+    is unpacked as the source did (:func:`.statements.unpacked`).
     """
     names = [printer.names[t] if t is not None else "_" for t in targets]
+    if len(names) == 1:  # the source unpacked it: ``enc_output, *_ = ...``
+        return f"{names[0]}, *_" if starred_in_source(node) else f"{names[0]},"
     if node.op == "call_module":
         return ", ".join(names)
     while len(names) > 1 and names[-1] == "_" and names[-2] == "_":

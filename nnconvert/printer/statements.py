@@ -42,7 +42,7 @@ from ..passes.graph_utils import is_impure, uses
 from ..passes.methods import is_method_call
 from ..passes.unrolled import find_unrolled
 from ..source_map import statement_line, user_name
-from ..source_text import unpacks_into
+from ..source_text import unpacked_names, unpacks_into
 from .grouping import source_statement, written_inside, written_returned
 from .names import RESERVED, Namespace, cleaned
 
@@ -466,6 +466,8 @@ def unpacked(
 ) -> Unpacks:
     """Tuple statements whose every reader takes one constant element, once each.
 
+    A tuple of one only where the source unpacked it (``enc_output, *_ =
+    self.encoder(...)``): ``out = t[0]`` reads best otherwise.
     Unpacking reads the elements where the tuple is made instead of where they
     are indexed; a tuple's elements are the same objects either way, so the
     program computes the same (lists are left alone: code may change them).
@@ -481,7 +483,8 @@ def unpacked(
             or node.op in ("placeholder", "output")
             or node in optional
             or type(value) is not tuple
-            or not 1 < len(value) <= MAX_UNPACK
+            or not 0 < len(value) <= MAX_UNPACK
+            or (len(value) == 1 and _length_guards(node, 1) is None)
             or not node.users
         ):
             continue
@@ -505,6 +508,16 @@ def unpacked(
         else:
             found[node] = targets
     return found
+
+
+def starred_in_source(node: fx.Node) -> bool:
+    """Whether the source unpacked tuple ``node`` with a starred name (``out, *_ = ...``)."""
+    return any(
+        (frame := statement_line(guard)) is not None
+        and (found := unpacked_names(frame)) is not None
+        and found[1]
+        for guard in _length_guards(node, len(node.meta["value"])) or ()
+    )
 
 
 def _length_guards(node: fx.Node, length: int) -> list[fx.Node] | None:
