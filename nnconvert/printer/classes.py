@@ -297,7 +297,10 @@ def _attributes(
 
     The original's attributes keep their declaration order (so the state_dict
     order is the original's), unused ones that own state too; layers the
-    conversion adds go where they are first used. A layer only the blocks
+    conversion adds go where they are first used: after the attribute used
+    just before (``relu2`` after ``bn2`` where a ``shortcut`` declared last
+    is called first), so that two shapes of a block declare their common
+    attributes in one order. A layer only the blocks
     call (T5's ``shared`` embedding, reached through the stacks' tied
     ``embed_tokens``; CoaT's ``self.cpe1``, handed to every block of its
     stage) is declared first and stays first, so ``named_parameters()``
@@ -317,11 +320,12 @@ def _attributes(
     ]
     state = {key.split(".")[0] for key in original.state_dict()}
     unused = [name for name in declared if name not in used and name in state]
-    existing = iter(sorted(kept + unused, key=declared.index))
-    slots = [name not in kept for name in used] + [False] * len(unused)
-    order = [
-        name if added else next(existing) for name, added in zip(used + unused, slots)
-    ]
+    order = sorted(kept + unused, key=declared.index)
+    previous = None  # the name used just before: an added layer goes after it
+    for name in used:
+        if name not in kept:
+            order.insert(order.index(previous) + 1 if previous else 0, name)
+        previous = name
     for name in order:
         value = getattr(graph_module, name, None)
         if value is None or type(value) is nn.Module:  # fx's stand-in for a container
