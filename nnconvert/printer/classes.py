@@ -297,10 +297,7 @@ def _attributes(
 
     The original's attributes keep their declaration order (so the state_dict
     order is the original's), unused ones that own state too; layers the
-    conversion adds go where they are first used: after the attribute used
-    just before (``relu2`` after ``bn2`` where a ``shortcut`` declared last
-    is called first), so that two shapes of a block declare their common
-    attributes in one order. A layer only the blocks
+    conversion adds go where they are first used (:func:`_added_place`). A layer only the blocks
     call (T5's ``shared`` embedding, reached through the stacks' tied
     ``embed_tokens``; CoaT's ``self.cpe1``, handed to every block of its
     stage) is declared first and stays first, so ``named_parameters()``
@@ -321,16 +318,32 @@ def _attributes(
     state = {key.split(".")[0] for key in original.state_dict()}
     unused = [name for name in declared if name not in used and name in state]
     order = sorted(kept + unused, key=declared.index)
-    previous = None  # the name used just before: an added layer goes after it
-    for name in used:
+    for i, name in enumerate(used):
         if name not in kept:
-            order.insert(order.index(previous) + 1 if previous else 0, name)
-        previous = name
+            order.insert(_added_place(used[:i], used[i + 1 :], kept, order), name)
     for name in order:
         value = getattr(graph_module, name, None)
         if value is None or type(value) is nn.Module:  # fx's stand-in for a container
             value = getattr(original, name)
         yield name, value
+
+
+def _added_place(
+    before: list[str], after: list[str], kept: list[str], order: list[str]
+) -> int:
+    """Where in ``order`` a layer the conversion adds goes: before the attributes used after it.
+
+    Before the first (in ``order``) of the original's attributes used after
+    it, else after the last attribute used before it: ``relu2`` stays
+    between ``bn2`` and ``conv2`` where a ``shortcut`` declared last is
+    called first, so that the shapes of a block with and without it declare
+    their common attributes in one order (:func:`.class_plan.optional_calls`).
+    """
+    later = [order.index(n) for n in after if n in kept]
+    if later:
+        return min(later)
+    placed = [order.index(n) for n in before if n in order]
+    return max(placed) + 1 if placed else 0
 
 
 def _declaration_order(module: nn.Module) -> list[str]:
