@@ -346,7 +346,8 @@ def _in_declared_order(kept: list[str], declared: list[str]) -> set[str]:
             if ranks[j] < rank and longest[j] + 1 > longest[i]:
                 longest[i], previous[i] = longest[j] + 1, j
     found: set[str] = set()
-    at = max(range(len(ranks)), key=longest.__getitem__, default=-1)
+    # of two runs as long, the one reaching the attribute used last
+    at = max(reversed(range(len(ranks))), key=longest.__getitem__, default=-1)
     while at >= 0:
         found.add(kept[at])
         at = previous[at]
