@@ -13,7 +13,9 @@ class; the literals that differ become constructor parameters
 (:func:`~.constructors.assign_holes`). Shapes that differ only by extra
 submodules called on one value merge into one class with ``name=None``
 parameters, as torchvision writes ResNet's ``downsample``
-(:func:`optional_calls`); other shapes get a class each, named by what they
+(:func:`optional_calls`), and so do shapes whose extra submodule, absent,
+leaves another value (``shortcut = self.shortcut(out) if ... else x``:
+:mod:`.optional_values`); other shapes get a class each, named by what they
 add (``BasicBlockWithProj``) or numbered. Literals of ``forward`` that differ
 between instances (a ``LayerNorm`` class's width, a ``DropPath``'s rate)
 become constructor parameters too, kept on ``self``
