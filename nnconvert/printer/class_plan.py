@@ -406,7 +406,7 @@ def optional_calls(
         if not stand_ins and not passes_value_through(graph, calls, style):
             stand_ins = {call: call.args[0] for call in calls}
         found.append((calls, stand_ins))
-    positions = [_positions(graph_of, s) for (_, s), graph_of in zip(found, others)]
+    positions = [_positions(member, s) for member, (_, s) in zip(others, found)]
     if any(p != positions[0] for p in positions):
         return None  # the members would need different branches
     return extra, *found[0]
