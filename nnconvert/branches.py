@@ -51,6 +51,20 @@ def only_when(condition: Any, answer: bool, effect: Any) -> None:
     """
 
 
+def submodule_given(path: str) -> bool:
+    """Whether the block was built with its optional submodule ``path``.
+
+    The condition of a merged block class whose instances differ by a
+    submodule and by the value they use without it (``shortcut =
+    self.shortcut(out) if hasattr(self, "shortcut") else x``): a ``choose``
+    between the call and that value branches on it. Only the printer reads
+    it, as ``self.shortcut is not None`` in class styles and as the
+    function's ``has_shortcut`` keyword in functional style; a graph holding
+    it is printed, never run.
+    """
+    raise TypeError(f"submodule_given({path!r}) is printed, never run")
+
+
 #: What a shape guard says when it refuses an input.
 SHAPE_GUARD_MESSAGE = (
     "input shape differs from the traced one; convert again with this shape"
@@ -73,6 +87,14 @@ def is_expect(node: Any) -> bool:
         isinstance(node, fx.Node)
         and node.op == "call_function"
         and node.target is expect
+    )
+
+
+def is_submodule_given(node: Any) -> bool:
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and node.target is submodule_given
     )
 
 

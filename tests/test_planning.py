@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 import nnconvert
+from nnconvert.branches import choose, submodule_given
 from nnconvert.opspecs.layer_params import DEFINITIONS
 from nnconvert.hierarchy import Instance, trace_instances
 from nnconvert.naming import camel_case, first_free, identifier, snake_case
@@ -368,15 +369,19 @@ def test_the_optional_call_is_planned_on_the_graph():
     assert block.template.instance.path == "layer2"
 
 
-def test_a_submodule_whose_input_is_read_after_it_is_not_optional():
+def test_a_submodule_whose_input_is_read_after_it_is_optional_with_an_else():
+    """Not skipped in place (``x`` is read after it): the call and ``x`` are chosen."""
     instances = _instances(ReusedInputs(), IMAGE, Style.MODULE)
     plans = plan_classes(instances, Style.MODULE, "Net", set())
-    assert [p.name for p in plans] == [
-        "ReusedInput",
-        "ReusedInputWithDownsample",
-        "Net",
-    ]
-    assert all(not p.optional and not p.statements.optional for p in plans)
+    assert [p.name for p in plans] == ["ReusedInput", "Net"]
+    block = plans[0]
+    assert block.optional == ["downsample"]
+    assert not block.statements.optional  # no ``x = self.downsample(x)``
+    (joined,) = [n for n in block.graph.nodes if n.target is choose]
+    condition, call, stand_in = joined.args
+    assert condition.target is submodule_given and condition.args == ("downsample",)
+    assert (call.op, call.target) == ("call_module", "downsample")
+    assert (stand_in.op, stand_in.target) == ("placeholder", "x")
 
 
 def test_instances_with_different_literals_share_one_class_with_parameters():

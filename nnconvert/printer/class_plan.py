@@ -13,7 +13,9 @@ class; the literals that differ become constructor parameters
 (:func:`~.constructors.assign_holes`). Shapes that differ only by extra
 submodules called on one value merge into one class with ``name=None``
 parameters, as torchvision writes ResNet's ``downsample``
-(:func:`optional_calls`); other shapes get a class each, named by what they
+(:func:`optional_calls`), and so do shapes whose extra submodule, absent,
+leaves another value (``shortcut = self.shortcut(out) if ... else x``:
+:mod:`.optional_values`); other shapes get a class each, named by what they
 add (``BasicBlockWithProj``) or numbered. Literals of ``forward`` that differ
 between instances (a ``LayerNorm`` class's width, a ``DropPath``'s rate)
 become constructor parameters too, kept on ``self``
@@ -44,6 +46,7 @@ from .literal_holes import (
 )
 from .signature import graph_signature
 from .methods import MethodPlan, plan_methods
+from .optional_values import StandIns, find_stand_ins, with_choices
 from .statements import StatementPlan, passes_value_through, plan_statements
 
 
@@ -110,8 +113,8 @@ class _ClassPlanner:
             for member in consistent_recoveries(described):
                 groups.setdefault(_class_key(member), []).append(member)
             shared = [g for group in groups.values() for g in _shareable(group)]
-            for members, optional, calls in _merge_optional_blocks(shared, self.style):
-                plans.append(self._plan_group(members, optional, calls))
+            for merged in _merge_optional_blocks(shared, self.style):
+                plans.append(self._plan_group(*merged))
         return plans
 
     def _plan_group(
@@ -119,8 +122,14 @@ class _ClassPlanner:
         members: list[Described],
         optional: list[str],
         calls: frozenset[fx.Node],
+        stand_ins: StandIns,
     ) -> ClassPlan:
-        """One class for ``members``; ``optional`` attributes are ``name=None`` parameters."""
+        """One class for ``members``; ``optional`` attributes are ``name=None`` parameters.
+
+        ``stand_ins``: the optional calls whose absence leaves another value,
+        each with that value (:mod:`.optional_values`); the others, skipped,
+        leave their input.
+        """
         reserved = frozenset(self.used_names)  # its body's names: not the class's own
         name = self._class_name(type(members[0].instance.module), members)
         holes = assign_holes(
@@ -163,6 +172,13 @@ class _ClassPlanner:
         ]
         init += [Assign(name, Hole(name)) for name, _ in kept]
         graph = filled(widest.graph, kept, lambda n: _Raw(f"self.{n}"))
+        if stand_ins:  # the same positions in the filled copy
+            where = {n: i for i, n in enumerate(widest.graph.nodes)}
+            nodes = list(graph.nodes)
+            graph, copies = with_choices(
+                graph, {nodes[where[c]]: nodes[where[v]] for c, v in stand_ins.items()}
+            )
+            calls = frozenset(copies[nodes[where[c]]] for c in calls - set(stand_ins))
         statements = None
         methods: tuple[MethodPlan, ...] = ()
         if widest.has_forward:
@@ -301,14 +317,16 @@ def _built(assign: Assign) -> tuple:
 
 def _merge_optional_blocks(
     groups: list[list[Described]], style: Style
-) -> list[tuple[list[Described], list[str], frozenset[fx.Node]]]:
+) -> list[tuple[list[Described], list[str], frozenset[fx.Node], StandIns]]:
     """Join a block's shapes that differ only by extra submodules called on one value.
 
     A ResNet block with a ``downsample`` branch and one without are one
     class, as in torchvision: ``downsample=None`` in the constructor and
     ``if self.downsample is not None: x = self.downsample(x)`` in forward.
-    Each result is the members, the optional attributes and the optional
-    calls in the widest member's graph. A base shape takes one other shape.
+    Each result is the members, the optional attributes, the optional calls
+    in the widest member's graph and the value each of them leaves where it
+    is absent, when that is not its input (:func:`optional_calls`). A base
+    shape takes one other shape.
     """
     merged: set[int] = set()
     result = []
@@ -320,6 +338,7 @@ def _merge_optional_blocks(
             continue
         optional: list[str] = []
         calls: frozenset[fx.Node] = frozenset()
+        stand_ins: StandIns = {}
         members = list(base)
         for j in of_type[type(base[0].instance.module)]:
             other = groups[j]
@@ -329,23 +348,27 @@ def _merge_optional_blocks(
             if found is None:  # the shape without the submodule came second
                 found = optional_calls(other[0], base, style)
             if found is not None:
-                (optional, calls), members = found, members + other
+                (optional, calls, stand_ins), members = found, members + other
                 merged.add(j)
                 break
-        result.append((members, optional, calls))
+        result.append((members, optional, calls, stand_ins))
     return result
 
 
 def optional_calls(
     base: Described, others: list[Described], style: Style
-) -> tuple[list[str], frozenset[fx.Node]] | None:
+) -> tuple[list[str], frozenset[fx.Node], StandIns] | None:
     """The extra attributes of ``others`` if they can be optional in ``base``'s class.
 
     They can when each is built the same in every member, called on one
-    value each time, removing those calls (their result is then their input) leaves
-    ``base``'s graph exactly, and the call's input is not read after it (so
-    ``x = self.downsample(x)`` is the whole difference). Returns the
-    attributes and the calls in ``others[0]``'s graph, or None.
+    value each time, and removing those calls leaves ``base``'s graph
+    exactly: their result is then their input (``x = self.downsample(x)``
+    is the whole difference), or, for one call, another value the graph
+    has (``shortcut = self.shortcut(out) if ... else x``: its *stand-in*,
+    :mod:`.optional_values`). A call whose input is read after it stands
+    for that input too, written as a branch of its own. Returns the
+    attributes, the calls in ``others[0]``'s graph and their stand-ins
+    there (none for calls that leave their input in its variable), or None.
     """
     if base.sequential or others[0].sequential:
         return None
@@ -367,15 +390,32 @@ def optional_calls(
     ):
         return None
     expected = graph_signature(base.graph, skipped)
-    found = []
+    found: list[tuple[frozenset[fx.Node], StandIns]] = []
     for member in others:
-        calls = _calls_of(member.graph, extra)
-        if calls is None or graph_signature(member.graph, calls) != expected:
+        graph = member.graph
+        calls = _calls_of(graph, extra)
+        if calls is None:
             return None
-        if not passes_value_through(member.graph, calls, style):
+        stand_ins = find_stand_ins(
+            graph,
+            calls,
+            lambda s: graph_signature(graph, calls, stand_ins=s) == expected,
+        )
+        if stand_ins is None:
             return None
-        found.append(calls)
-    return extra, found[0]
+        if not stand_ins and not passes_value_through(graph, calls, style):
+            stand_ins = {call: call.args[0] for call in calls}
+        found.append((calls, stand_ins))
+    positions = [_positions(member, s) for member, (_, s) in zip(others, found)]
+    if any(p != positions[0] for p in positions):
+        return None  # the members would need different branches
+    return extra, *found[0]
+
+
+def _positions(member: Described, stand_ins: StandIns) -> list[tuple[int, int]]:
+    """``stand_ins`` as node positions, comparable between members' graphs."""
+    where = {n: i for i, n in enumerate(member.graph.nodes)}
+    return sorted((where[c], where[v]) for c, v in stand_ins.items())
 
 
 def _calls_of(graph: fx.Graph, attributes: list[str]) -> frozenset[fx.Node] | None:

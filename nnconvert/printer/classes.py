@@ -297,7 +297,7 @@ def _attributes(
 
     The original's attributes keep their declaration order (so the state_dict
     order is the original's), unused ones that own state too; layers the
-    conversion adds go where they are first used. A layer only the blocks
+    conversion adds go where they are first used (:func:`_added_place`). A layer only the blocks
     call (T5's ``shared`` embedding, reached through the stacks' tied
     ``embed_tokens``; CoaT's ``self.cpe1``, handed to every block of its
     stage) is declared first and stays first, so ``named_parameters()``
@@ -317,16 +317,64 @@ def _attributes(
     ]
     state = {key.split(".")[0] for key in original.state_dict()}
     unused = [name for name in declared if name not in used and name in state]
-    existing = iter(sorted(kept + unused, key=declared.index))
-    slots = [name not in kept for name in used] + [False] * len(unused)
-    order = [
-        name if added else next(existing) for name, added in zip(used + unused, slots)
-    ]
+    order = sorted(kept + unused, key=declared.index)
+    steady = _in_declared_order(kept, declared)
+    for i, name in enumerate(used):
+        if name not in kept:
+            place = _added_place(used[:i], used[i + 1 :], kept, steady, order)
+            order.insert(place, name)
     for name in order:
         value = getattr(graph_module, name, None)
         if value is None or type(value) is nn.Module:  # fx's stand-in for a container
             value = getattr(original, name)
         yield name, value
+
+
+def _in_declared_order(kept: list[str], declared: list[str]) -> set[str]:
+    """The most attributes of ``kept`` (in the order they are used) declared in that order too.
+
+    Those place the layers the conversion adds (:func:`_added_place`); the
+    others are used out of their declared order (a ``shortcut`` declared
+    last and called first, a buffer declared with the tensors and read
+    after a layer) and say nothing about where a layer between them goes.
+    """
+    ranks = [declared.index(name) for name in kept]
+    longest = [1] * len(ranks)  # the longest increasing run ending at each
+    previous = [-1] * len(ranks)
+    for i, rank in enumerate(ranks):
+        for j in range(i):
+            if ranks[j] < rank and longest[j] + 1 > longest[i]:
+                longest[i], previous[i] = longest[j] + 1, j
+    found: set[str] = set()
+    # of two runs as long, the one reaching the attribute used last
+    at = max(reversed(range(len(ranks))), key=longest.__getitem__, default=-1)
+    while at >= 0:
+        found.add(kept[at])
+        at = previous[at]
+    return found
+
+
+def _added_place(
+    before: list[str],
+    after: list[str],
+    kept: list[str],
+    steady: set[str],
+    order: list[str],
+) -> int:
+    """Where in ``order`` a layer the conversion adds goes: where it is first used.
+
+    Just before the next attribute used after it that is used in its
+    declared order (``steady``), else just after the last one used before
+    it (or a layer added before it): ``relu2`` stays between ``bn2`` and
+    ``conv2`` where a ``shortcut`` declared last is called first, so that
+    the shapes of a block with and without it declare their common
+    attributes in one order (:func:`.class_plan.optional_calls`).
+    """
+    following = next((n for n in after if n in steady), None)
+    if following is not None:
+        return order.index(following)
+    preceding = [n for n in before if n in steady or n not in kept]
+    return order.index(preceding[-1]) + 1 if preceding else 0
 
 
 def _declaration_order(module: nn.Module) -> list[str]:

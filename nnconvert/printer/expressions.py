@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import fx, nn
 
+from ..branches import submodule_given
 from ..errors import ConversionError
 from ..naming import is_plain_identifier
 from ..opspecs import layout_call, specs_for_function
@@ -257,6 +258,12 @@ class ExpressionPrinter:
             return Expression(
                 f"{symbol}{self.operand(node.args[0], precedence)}", precedence
             )
+        if target is submodule_given:  # a merged block's optional submodule
+            (path,) = node.args
+            if self.style is Style.FUNCTIONAL:
+                return Expression(self.flags[path])
+            _, precedence = BINARY[operator.is_not]
+            return Expression(f"{self.attribute_path(path)} is not None", precedence)
         if isinstance(target, MethodCall):  # self.encode(x); encode(params, x)
             if self.style is Style.FUNCTIONAL:
                 function = self.methods.get(target.name, target.name)

@@ -61,6 +61,7 @@ from .loops import MIN_LOOP
 from .names import RESERVED
 from .signature import graph_signature
 from .methods import MethodPlan, methods_of, plan_methods
+from .optional_values import find_stand_ins, with_choices
 from .statements import StatementPlan, passes_value_through, plan_statements
 
 
@@ -141,6 +142,9 @@ class _Group:
     count: str | None = None  # the keyword for the chain's length, where lengths differ
     #: each optional call's target -> the ``bool`` keyword that says it runs
     flags: dict[str, str] = field(default_factory=dict)
+    #: positions in the first member's graph: each optional call whose
+    #: absence leaves another value -> that value's (:mod:`.optional_values`)
+    stand_ins: dict[int, int] = field(default_factory=dict)
 
 
 def plan_functions(
@@ -221,8 +225,8 @@ class _Grouping:
                     self._add_chains(group)
                     continue
                 shared += _split_unshareable(group)
-            for members, flags in self._merge_optional_calls(shared):
-                self._add(members, flags)
+            for members, flags, stand_ins in self._merge_optional_calls(shared):
+                self._add(members, flags, stand_ins)
 
     def _resolved(self, instance: Instance) -> bool:
         return all(
@@ -326,9 +330,17 @@ class _Grouping:
             self.settings[id(member.instance.module)] = {group.count: len(member.chain)}
         self.groups.append(group)
 
-    def _add(self, members: list[_Member], flags: dict[str, str] | None = None) -> None:
-        """One function for ``members``; ``flags``: each optional call's keyword."""
-        group = _Group(members, flags=dict(flags or {}))
+    def _add(
+        self,
+        members: list[_Member],
+        flags: dict[str, str] | None = None,
+        stand_ins: dict[int, int] | None = None,
+    ) -> None:
+        """One function for ``members``; ``flags``: each optional call's keyword.
+
+        ``stand_ins``: see :attr:`_Group.stand_ins`.
+        """
+        group = _Group(members, flags=dict(flags or {}), stand_ins=stand_ins or {})
         if len(members) > 1:
             group.holes = _named_holes(members, self.names, set(group.flags.values()))
         for member in members:
@@ -347,14 +359,17 @@ class _Grouping:
 
     def _merge_optional_calls(
         self, groups: list[list[_Member]]
-    ) -> list[tuple[list[_Member], dict[str, str]]]:
+    ) -> list[tuple[list[_Member], dict[str, str], dict[int, int]]]:
         """Join a block's shapes that differ only by extra block calls on one value.
 
         Functional style's counterpart of the classes' ``name=None``
         submodules (kuangliu's ``BasicBlock`` with and without its
         ``shortcut``): one function, the call inside ``if has_shortcut:``,
-        a ``bool`` keyword its callers pass. The members with the calls come
-        first (their graph is the function's body); a shape joins one other.
+        a ``bool`` keyword its callers pass; a call whose absence leaves
+        another value than its input is the user's ``if has_shortcut: ...
+        else: ...`` (:mod:`.optional_values`). The members with the calls
+        come first (their graph is the function's body); a shape joins one
+        other.
         """
         merged: set[int] = set()
         result = []
@@ -371,13 +386,17 @@ class _Grouping:
                 if found is not None:
                     merged.add(j)
                     break
-            result.append(found or (base, {}))
+            result.append(found or (base, {}, {}))
         return result
 
     def _with_optional(
         self, base: list[_Member], wider: list[_Member]
-    ) -> tuple[list[_Member], dict[str, str]] | None:
-        """``wider`` and ``base`` as one group, if ``wider`` only adds block calls."""
+    ) -> tuple[list[_Member], dict[str, str], dict[int, int]] | None:
+        """``wider`` and ``base`` as one group, if ``wider`` only adds block calls.
+
+        Also returns the stand-ins (:attr:`_Group.stand_ins`) of the calls
+        whose absence leaves another value than their input.
+        """
         first, other = wider[0], base[0]
         instance = first.instance
         if (
@@ -411,7 +430,12 @@ class _Grouping:
         if len(positions) != len(other.graph.nodes):
             return None
         # each group's members share one shape (their key): the firsts stand for all
-        if literal_slots(first.graph, skipped).shape != other.slots.shape:
+        stand_ins = find_stand_ins(
+            first.graph,
+            skipped,
+            lambda s: literal_slots(first.graph, skipped, s).shape == other.slots.shape,
+        )
+        if stand_ins is None:
             return None
         callees = [
             (str(n.target), id(self.group_of[id(_submodule(instance, n))]))
@@ -425,8 +449,10 @@ class _Grouping:
         ]
         if callees != own_callees:
             return None
-        if not passes_value_through(first.graph, skipped, Style.FUNCTIONAL):
-            return None  # the call's result does not take its input's variable
+        if not stand_ins and not passes_value_through(
+            first.graph, skipped, Style.FUNCTIONAL
+        ):  # the call's input is read after it: it stands for it in an ``else``
+            stand_ins = {call: call.args[0] for call in skipped}
         mapping = dict(enumerate(positions))
         inside = {k for k, n in enumerate(first.graph.nodes) if n in skipped}
         moved_base = [
@@ -446,7 +472,9 @@ class _Grouping:
             flag = first_free(f"has_{identifier(target)}", taken, "_")
             taken.add(flag)
             flags[target] = flag
-        return [*wider, *moved_base], flags
+        where = {n: k for k, n in enumerate(first.graph.nodes)}
+        at = {where[c]: where[v] for c, v in stand_ins.items()}
+        return [*wider, *moved_base], flags, at
 
 
 def _with_their_class(
@@ -580,8 +608,18 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     reserved = frozenset(
         names.used | {n for n, _ in group.holes} | set(group.flags.values())
     )
+    if group.stand_ins:  # ``filled`` keeps the positions
+        nodes = list(graph.nodes)
+        graph, copies = with_choices(
+            graph, {nodes[c]: nodes[v] for c, v in group.stand_ins.items()}
+        )
+        chosen = {copies[nodes[c]] for c in group.stand_ins}
     optional = frozenset(
-        n for n in graph.nodes if n.op == "call_module" and str(n.target) in group.flags
+        n
+        for n in graph.nodes
+        if n.op == "call_module"
+        and str(n.target) in group.flags
+        and not (group.stand_ins and n in chosen)
     )
     statements = plan_statements(graph, Style.FUNCTIONAL, reserved, optional)
     methods = tuple(zip(helpers, plan_methods(graph, Style.FUNCTIONAL, reserved)))

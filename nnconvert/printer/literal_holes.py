@@ -61,12 +61,17 @@ class Slots:
     defaults: dict[Slot, Any]
 
 
-def literal_slots(graph: fx.Graph, skipped: frozenset[fx.Node] = frozenset()) -> Slots:
+def literal_slots(
+    graph: fx.Graph,
+    skipped: frozenset[fx.Node] = frozenset(),
+    stand_ins: dict[fx.Node, fx.Node] | None = None,
+) -> Slots:
     """``graph`` with its free literals set aside: the shape, and the literal in each slot.
 
     A spec'd call's literal keywords leave the shape entirely (an omitted one
     is its default); other calls keep their keyword names in the shape.
-    ``skipped`` nodes stand for their input in the shape (optional calls).
+    ``skipped`` nodes stand for their input in the shape (optional calls),
+    or for their value in ``stand_ins``.
     """
     values: dict[Slot, Any] = {}
     defaults: dict[Slot, Any] = {}
@@ -92,7 +97,11 @@ def literal_slots(graph: fx.Graph, skipped: frozenset[fx.Node] = frozenset()) ->
         for name, default in (_keyword_defaults(node) or {}).items():
             defaults[(position, "kw", name)] = default
     shape = graph_signature(
-        graph, skipped, abstract=_abstract_of(graph), targets=targets
+        graph,
+        skipped,
+        abstract=_abstract_of(graph),
+        targets=targets,
+        stand_ins=stand_ins,
     )
     return Slots(shape, values, defaults)
 

@@ -13,12 +13,15 @@ def graph_signature(
     skipped: frozenset[fx.Node] = frozenset(),
     abstract: dict[fx.Node, tuple] | None = None,
     targets: dict[fx.Node, Any] | None = None,
+    stand_ins: dict[fx.Node, fx.Node] | None = None,
 ) -> tuple:
     """``graph`` as comparable data: equal signatures print the same body.
 
     Each node is its op, target, arguments (other nodes by position) and the
     kind of value it makes (a tensor is inlined differently from a shape, a
-    tuple is unpacked). A skipped node stands for its (only) input.
+    tuple is unpacked). A skipped node stands for its (only) input, or for
+    its value in ``stand_ins`` (an optional call whose absence leaves
+    another value: ``self.shortcut(out) if ... else x``).
     ``abstract`` gives some nodes arguments to compare instead of their own
     (:mod:`.literal_holes` sets their literals aside), and ``targets`` some
     call targets to compare instead of their own (a helper method's body,
@@ -26,6 +29,7 @@ def graph_signature(
     """
     abstract = abstract or {}
     targets = targets or {}
+    stand_ins = stand_ins or {}
     index: dict[fx.Node, Any] = {}
 
     def ref(value: Any) -> Any:
@@ -42,7 +46,7 @@ def graph_signature(
     entries = []
     for node in graph.nodes:
         if node in skipped:
-            index[node] = index[node.args[0]]
+            index[node] = index[stand_ins.get(node, node.args[0])]
             continue
         if node in targets:
             target = targets[node]

@@ -25,8 +25,8 @@ class Block(nn.Module):
         self.gamma = nn.Parameter(torch.empty(16))
         self.dwconv = nn.Conv2d(16, 16, 7, padding=3, groups=16)
         self.norm = nn.LayerNorm(16, eps=1e-06)
-        self.gelu = nn.GELU()
         self.pwconv1 = nn.Linear(16, 64)
+        self.gelu = nn.GELU()
         self.pwconv2 = nn.Linear(64, 16)
         self.drop_path = DropPath()
 

@@ -1,0 +1,98 @@
+"""A block whose optional submodule, when absent, leaves another value: one definition.
+
+kuangliu's pre-activation ResNet block writes ``shortcut = self.shortcut(out)
+if hasattr(self, "shortcut") else x``: instances with a ``shortcut`` and
+without one trace to graphs that differ by more than the call (without it,
+``out += shortcut`` reads ``x``, not ``out``). They are still one class (one
+function in functional style), with the user's ``if``/``else``; the output
+computes the same in eval and train mode and converts to itself unchanged.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.api import Conversion
+from nnconvert.options import Style
+
+from .helpers import defined_names, load_output
+
+IMAGE = (torch.randn(2, 4, 8, 8),)
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation block: the shortcut, where there is one, reads ``out``."""
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride, bias=False)
+            )
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        out += shortcut
+        return out
+
+
+class PreActNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer1 = PreActBlock(4, 4)
+        self.layer2 = PreActBlock(4, 8, stride=2)
+        self.layer3 = PreActBlock(8, 8)
+
+    def forward(self, x):
+        return self.layer3(self.layer2(self.layer1(x)))
+
+
+def _converted(style: Style) -> Conversion:
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(PreActNet(), style, IMAGE)
+    conversion.check(train=True)
+    return conversion
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_one_class_with_the_users_branch(style):
+    source = _converted(style).source
+    assert source.count("class PreActBlock") == 1  # no PreActBlockWithShortcut
+    assert ", stride=1, shortcut=None):\n" in source
+    assert (
+        "        if self.shortcut is not None:\n"
+        "            shortcut = self.shortcut(out)\n"
+        "        else:\n"
+        "            shortcut = x\n"
+    ) in source
+
+
+def test_one_function_with_a_flag():
+    source = _converted(Style.FUNCTIONAL).source
+    assert "def pre_act_block(" in source
+    assert "def pre_act_block_2(" not in source
+    assert "    if has_shortcut:\n" in source
+    assert source.count("has_shortcut=True") == 1
+    assert source.count("has_shortcut=False") == 2
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_the_output_converts_to_itself_unchanged(style):
+    """The ``if``/``else`` reads back as the two shapes, merged again alike."""
+    first = _converted(style)
+    blocks = [d for d in defined_names(first.source) if "block" in d.lower()]
+    assert blocks == ["pre_act_block" if style is Style.FUNCTIONAL else "PreActBlock"]
+    again = nnconvert.convert(load_output(first), style, IMAGE)
+    again.check(train=True)
+    assert again.source == first.source
