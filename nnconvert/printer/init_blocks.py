@@ -239,10 +239,10 @@ class _Layout:
         """Per size of ``body`` (position, ordinal): the parameter column it is; None: a literal.
 
         A size that differs between instances is its values, one per
-        instance. An optional statement's size is a literal when the
-        instances that have it agree, else the column of a size of the
-        block's own that equals it wherever it is; else there is none
-        (None is returned).
+        instance. An optional statement's size is the column of the first
+        size of the block's own that equals it wherever it is (a
+        projection shortcut's ``out_planes``), else a literal when the
+        instances that have it agree; else there is none (None is returned).
         """
         found: dict[tuple[int, int], tuple[int, ...] | None] = {}
         partial: dict[tuple[int, int], tuple[int | None, ...]] = {}
@@ -252,11 +252,10 @@ class _Layout:
                     _sizes(p[position])[ordinal] if position in p else None
                     for p in self.positions
                 )
-                known = {v for v in values if v is not None}
-                if len(known) == 1:
-                    found[position, ordinal] = None
-                elif None in values:
+                if None in values:
                     partial[position, ordinal] = values
+                elif len(set(values)) == 1:
+                    found[position, ordinal] = None
                 else:
                     found[position, ordinal] = values
         complete = [c for c in found.values() if c is not None]
@@ -266,9 +265,12 @@ class _Layout:
                 for c in complete
                 if all(v is None or v == w for v, w in zip(values, c))
             ]
-            if not equal:
+            if equal:
+                found[at] = equal[0]
+            elif len({v for v in values if v is not None}) == 1:
+                found[at] = None
+            else:
                 return None
-            found[at] = equal[0]
         return found
 
     def flags(

@@ -1,0 +1,132 @@
+"""``init_params()`` writes one init function per block, called once per instance.
+
+A ResNet-like model whose blocks differ in width, some with a projection
+shortcut: functional style defines ``block_params(prefix, in_planes,
+planes, has_shortcut=False)`` once, named after the block's ``__init__``,
+and ``init_params()`` calls it per block. The draws are the ones the layers
+make, in their order: ``init_params()`` still equals a newly built model's
+``state_dict()``, bit for bit. Read back, the calls say what each block
+was built with, so functional -> functional prints the same names.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.functional.source import load_source
+from nnconvert.printer.init_loops import Statement, fold_loops
+
+from .helpers import load_output
+
+
+class Block(nn.Module):
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.layers = nn.Sequential(
+            Block(8, 8), Block(8, 16, 2), Block(16, 16), Block(16, 32, 2), Block(32, 32)
+        )
+        self.linear = nn.Linear(32, 10)
+
+    def forward(self, x):
+        out = self.layers(self.conv1(x))
+        return self.linear(out.mean((2, 3)))
+
+
+def image():
+    return (torch.randn(2, 3, 8, 8),)
+
+
+def built() -> Net:
+    """A fresh ``Net`` whose blocks remember their constructor arguments."""
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        return Net().eval()
+
+
+def functional() -> nnconvert.Conversion:
+    conversion = nnconvert.convert(built(), "functional", image())
+    conversion.check(train=True)
+    return conversion
+
+
+def definitions(source: str) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(source)
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def test_blocks_of_different_widths_share_one_init_function():
+    source = functional().source
+    defined = definitions(source)
+    init = defined["block_params"]
+    assert [a.arg for a in init.args.args] == [
+        "prefix",
+        "in_planes",
+        "planes",
+        "has_shortcut",
+    ]
+    body = ast.unparse(init)
+    # a size equal to another in every block is that parameter; a size
+    # every block shares (the kernel) stays a literal
+    assert "kaiming_params(f'{prefix}.conv2', planes, planes, 3, 3, bias=False)" in body
+    assert "if has_shortcut:" in body
+    calls = ast.unparse(defined["init_params"])
+    assert calls.count("block_params(") == 5
+    assert "block_params('layers.1', 8, 16, has_shortcut=True)" in calls
+    assert "block_params('layers.2', 16, 16)" in calls
+    assert "'layers." not in calls.replace("block_params('layers.", "")
+
+
+def test_init_params_with_block_functions_equals_a_fresh_model():
+    init_params = load_source(functional().source)["init_params"]
+    torch.manual_seed(0)
+    expected = Net().state_dict()
+    torch.manual_seed(0)
+    made = init_params()
+    assert list(made) == list(expected)
+    for key, tensor in expected.items():
+        assert made[key].dtype == tensor.dtype
+        assert torch.equal(made[key], tensor), key
+
+
+def test_block_sizes_keep_their_names_read_back():
+    conversion = functional()
+    again = nnconvert.convert(load_output(conversion), "functional", image())
+    assert again.source == conversion.source
+    module = nnconvert.convert(load_output(conversion), "module", image())
+    assert "def __init__(self, in_planes, planes" in module.source
+
+
+def test_a_loop_inside_an_init_function_keeps_its_prefix():
+    statements = [
+        Statement(("params |= norm_params(", ", ", ")"), (f"{n}.norm", 8))
+        for n in range(3)
+    ]
+    assert fold_loops(statements, within="prefix") == [
+        "for i in range(3):",
+        '    params |= norm_params(f"{prefix}.{i}.norm", 8)',
+    ]
