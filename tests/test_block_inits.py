@@ -102,7 +102,9 @@ def test_blocks_of_different_widths_share_one_init_function():
 
 
 def test_init_params_with_block_functions_equals_a_fresh_model():
-    init_params = load_source(functional().source)["init_params"]
+    source = functional().source
+    assert "params |= block_params(" in source  # what is checked: the calls
+    init_params = load_source(source)["init_params"]
     torch.manual_seed(0)
     expected = Net().state_dict()
     torch.manual_seed(0)
