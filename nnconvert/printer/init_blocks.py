@@ -56,6 +56,9 @@ PREFIX = "prefix"
 #: Keys an init function may spell in an f-string: nothing to escape.
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 
+#: black's line length: a longer statement takes about three lines.
+_LINE_LENGTH = 88
+
 #: Names an init function's size parameters never take.
 _OWN_NAMES = frozenset({PREFIX, "params", "i"})
 
@@ -122,6 +125,9 @@ def _block_function(
     runs = [_run(statements, path) for path in block.paths]
     if len(runs) < 2 or None in runs or not all(map(_PLAIN_KEY.fullmatch, block.paths)):
         return None
+    ordered = sorted(runs)
+    if any(later[0] < earlier[1] for earlier, later in zip(ordered, ordered[1:])):
+        return None  # a block inside another of its class (a tree of blocks)
     blocks = [statements[start:end] for start, end in runs]
     if any(s.names[0] in fixed for run in blocks for s in run):
         return None
@@ -171,7 +177,9 @@ def _block_function(
         result += statements[position:start] + [call]
         position = end
     result += statements[position:]
-    if len(fold_loops(result)) + len(lines) + 2 >= len(fold_loops(statements)):
+    before = _lines_after_black(fold_loops(statements), 4)
+    after = _lines_after_black(fold_loops(result), 4) + _lines_after_black(lines, 0)
+    if after >= before:
         return None  # the definition costs more lines than its calls save
     return result, function, lines
 
@@ -291,6 +299,11 @@ def _sizes(statement: Statement) -> list[int]:
 
 def _size_count(statement: Statement) -> int:
     return len(statement.keys) - len(statement.names)
+
+
+def _lines_after_black(lines: list[str], indent: int) -> int:
+    """About how many lines ``lines``, indented by ``indent``, take once black lays them out."""
+    return sum(3 if indent + len(line) > _LINE_LENGTH else 1 for line in lines)
 
 
 def _run(statements: list[Statement], path: str) -> tuple[int, int] | None:

@@ -6,8 +6,9 @@ says how the layer's constructor creates it
 (:class:`~nnconvert.opspecs.spec.TensorInit`), or, for the common layers,
 which function creates all of the layer's tensors in one call
 (:class:`~nnconvert.opspecs.spec.LayerInit`, defined above
-``init_params()`` when its calls save lines); consecutive identical blocks
-are one loop (:mod:`.init_loops`)::
+``init_params()`` when its calls save lines); a block with several
+instances is one init function called per instance (:mod:`.init_blocks`),
+and consecutive identical blocks are one loop (:mod:`.init_loops`)::
 
     def init_params() -> dict[str, Tensor]:
         params: dict[str, Tensor] = {}
