@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from torch import nn
 
-from ..init_arguments import declare, init_arguments, keyword_order
+from ..init_arguments import declare, declare_sizes, init_arguments, keyword_order
 
 #: The annotations of an init function's parameters after ``prefix``.
 _SIZE_TYPES = (int, bool, "int", "bool")
@@ -55,15 +55,17 @@ def recorded_block_inits(
 
 
 def declare_block_sizes(model: nn.Module, calls: dict[str, dict[str, int]]) -> None:
-    """Each read-back block of ``model`` that ``calls`` has sizes for declares them too.
+    """Each read-back block of ``model`` that ``calls`` has sizes for declares them.
 
     Only blocks (wrappers of the file's functions) declare: a layer's own
-    ``__init__`` says what it takes. A keyword the block's function takes
-    keeps its value. Only the user's names count: a size named after the
-    layer argument it fills (``out_channels``, ``conv3_in_channels_2``) is
-    how the printer names a size the user's ``__init__`` did not give,
-    which declared would rename the block's other keywords
-    (``groups=out_channels``).
+    ``__init__`` says what it takes. All of them name the block's init
+    function again (:func:`~nnconvert.init_arguments.declare_sizes`). As
+    constructor arguments, which name class styles' parameters and the
+    block function's keywords, only those that may be the user's count: a
+    size named after the layer argument it fills (``out_channels``,
+    ``conv3_in_channels_2``) may be nnconvert's own name, which would
+    rename the block's other keywords (``groups=out_channels``). A keyword
+    the block's function takes keeps its value.
     """
     from .wrapper import FunctionalModel  # the wrapper imports the layer tables
 
@@ -74,6 +76,7 @@ def declare_block_sizes(model: nn.Module, calls: dict[str, dict[str, int]]) -> N
             continue
         if not isinstance(block, FunctionalModel) or not sizes:
             continue
+        declare_sizes(block, sizes)
         declared = init_arguments(block)
         layer_names = _layer_argument_names(block)
         users = {

@@ -46,9 +46,10 @@ from typing import Sequence
 
 from torch import nn
 
+from ..init_arguments import init_arguments, init_sizes
 from ..naming import first_free, identifier
 from .init_loops import Statement, fold_loops
-from .init_names import init_names, init_order
+from .init_names import init_names
 
 #: The key prefix parameter of every init function.
 PREFIX = "prefix"
@@ -141,14 +142,17 @@ def _block_function(
     modules = [model.get_submodule(path) for path in block.paths]
     full = layout.full
     named = _parameter_names(layout.body, block.paths[full], columns, model, written)
+    # a block read back from a functional file: its sizes as its init function named them
+    arguments = [{**init_sizes(m), **init_arguments(m)} for m in modules]
     renamed = init_names(
         modules,
         [(named[c][0], list(c)) for c in varying],
         frozenset(taken),
         {named[c][0]: named[c][1] for c in varying},
+        arguments,
     )
     name_of = {c: renamed[named[c][0]] for c in varying}
-    order = init_order(modules, [name_of[c] for c in varying])
+    order = _parameter_order(list(arguments[0]), [name_of[c] for c in varying])
     flags = layout.flags(block.flags, taken | set(order))
     function = _Function(
         first_free(f"{block.function}_params", taken, "_"), tuple(order), flags
@@ -299,6 +303,17 @@ def _sizes(statement: Statement) -> list[int]:
 
 def _size_count(statement: Statement) -> int:
     return len(statement.keys) - len(statement.names)
+
+
+def _parameter_order(parameters: list[str], names: list[str]) -> list[str]:
+    """The size parameters: those the block was built with in that order, then the others.
+
+    ``parameters``: the block's ``__init__`` arguments (a block read back
+    from a functional file: its init function's sizes first, in their
+    order); ``names`` in the order the sizes first appear.
+    """
+    own = sorted((n for n in names if n in parameters), key=parameters.index)
+    return own + [name for name in names if name not in own]
 
 
 def _lines_after_black(lines: list[str], indent: int) -> int:

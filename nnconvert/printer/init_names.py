@@ -81,6 +81,7 @@ def init_names(
     columns: Sequence[tuple[str, Sequence[Any]]],
     taken: frozenset[str] = frozenset(),
     places: Mapping[str, str] | None = None,
+    arguments: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Each column's name (``{today's name: new name}``), ``modules`` its instances in order.
 
@@ -90,8 +91,12 @@ def init_names(
     a class taking ``in_channels``) though it holds something else: then it
     is named after the attribute it fills first (``places``:
     ``root_in_channels``). Either is numbered if a matched column took it.
+    ``arguments``: what each module was built with, when not
+    :func:`~nnconvert.init_arguments.init_arguments` (a block's init
+    function reads its sizes too: :mod:`.init_blocks`).
     """
-    arguments = [init_arguments(m) for m in modules]
+    if arguments is None:
+        arguments = [init_arguments(m) for m in modules]
     names = [name for name, _ in columns]
     if not columns or not all(arguments):
         return {name: name for name in names}
@@ -107,7 +112,7 @@ def init_names(
         ]
         if matches:
             chosen[name] = name if name in matches else matches[0]
-    parameters = set(init_parameters(modules[0]))
+    parameters = set(init_parameters(modules[0])) | set(arguments[0])
     renamed: dict[str, str] = {}
     for name in names:
         if name in chosen:
