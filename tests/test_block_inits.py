@@ -132,3 +132,49 @@ def test_a_loop_inside_an_init_function_keeps_its_prefix():
         "for i in range(3):",
         '    params |= norm_params(f"{prefix}.{i}.norm", 8)',
     ]
+
+
+class ConvBlock(nn.Module):
+    """Its ``__init__`` names its sizes like a layer's arguments, in an order of its own."""
+
+    def __init__(self, kernel_size, in_channels, out_channels):
+        super().__init__()
+        padding = kernel_size // 2
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size, 1, padding)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size, 1, padding)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        return self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+
+
+class ConvStack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            ConvBlock(3, 3, 8),
+            ConvBlock(5, 8, 16),
+            ConvBlock(3, 16, 16),
+            ConvBlock(5, 16, 32),
+            ConvBlock(3, 32, 32),
+        )
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+def test_sizes_named_like_layer_arguments_keep_the_users_order_read_back():
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = ConvStack().eval()
+    first = nnconvert.convert(model, "functional", image())
+    init = definitions(first.source)["conv_block_params"]
+    assert [a.arg for a in init.args.args] == [
+        "prefix",
+        "kernel_size",
+        "in_channels",
+        "out_channels",
+    ]
+    again = nnconvert.convert(load_output(first), "functional", image())
+    assert again.source == first.source
