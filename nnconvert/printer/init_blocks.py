@@ -123,47 +123,26 @@ def _block_function(
     written: dict[str, _Function],
 ) -> tuple[list[Statement], _Function, list[str]] | None:
     """The statements with ``block``'s instances as calls, its function and its lines."""
-    runs = [_run(statements, path) for path in block.paths]
-    if len(runs) < 2 or None in runs or not all(map(_PLAIN_KEY.fullmatch, block.paths)):
+    runs = _runs(statements, block.paths)
+    if runs is None:
         return None
-    ordered = sorted(runs)
-    if any(later[0] < earlier[1] for earlier, later in zip(ordered, ordered[1:])):
-        return None  # a block inside another of its class (a tree of blocks)
     blocks = [statements[start:end] for start, end in runs]
     if any(s.names[0] in fixed for run in blocks for s in run):
         return None
     layout = _Layout.of(blocks, block.paths)
-    if layout is None:
+    columns = None if layout is None else layout.columns()
+    if layout is None or columns is None:
         return None
-    columns = layout.columns()
-    if columns is None:
-        return None
-    varying = list(dict.fromkeys(c for c in columns.values() if c is not None))
-    modules = [model.get_submodule(path) for path in block.paths]
-    full = layout.full
-    named = _parameter_names(layout.body, block.paths[full], columns, model, written)
-    # a block read back from a functional file: its sizes as its init function named them
-    arguments = [{**init_sizes(m), **init_arguments(m)} for m in modules]
-    renamed = init_names(
-        modules,
-        [(named[c][0], list(c)) for c in varying],
-        frozenset(taken),
-        {named[c][0]: named[c][1] for c in varying},
-        arguments,
-    )
-    name_of = {c: renamed[named[c][0]] for c in varying}
-    order = _parameter_order(list(arguments[0]), [name_of[c] for c in varying])
+    path = block.paths[layout.full]
+    name_of, order = _sizes_named(layout, path, columns, model, taken, written)
     flags = layout.flags(block.flags, taken | set(order))
-    function = _Function(
-        first_free(f"{block.function}_params", taken, "_"), tuple(order), flags
-    )
+    name = first_free(f"{block.function}_params", taken, "_")
+    function = _Function(name, tuple(order), flags)
     body = []
     for position, statement in enumerate(layout.body):
-        sizes = [
-            columns[position, ordinal] for ordinal in range(_size_count(statement))
-        ]
+        sizes = [columns[position, n] for n in range(_size_count(statement))]
         names = [name_of[c] if c is not None else None for c in sizes]
-        body.append(_relative(statement, block.paths[full], names))
+        body.append(_relative(statement, path, names))
     lines = _definition(function, body, layout.targets)
     by_name = {name: c for c, name in name_of.items()}
     calls = [
@@ -175,17 +154,67 @@ def _block_function(
         )
         for n, path in enumerate(block.paths)
     ]
-    result: list[Statement] = []
-    position = 0
-    for (start, end), call in sorted(zip(runs, calls), key=lambda item: item[0]):
-        result += statements[position:start] + [call]
-        position = end
-    result += statements[position:]
+    result = _replaced(statements, runs, calls)
     before = _lines_after_black(fold_loops(statements), 4)
     after = _lines_after_black(fold_loops(result), 4) + _lines_after_black(lines, 0)
     if after >= before:
         return None  # the definition costs more lines than its calls save
     return result, function, lines
+
+
+def _runs(
+    statements: list[Statement], paths: Sequence[str]
+) -> list[tuple[int, int]] | None:
+    """Each instance's run of statements (:func:`_run`), when there are two or more, apart."""
+    runs = [_run(statements, path) for path in paths]
+    if len(runs) < 2 or None in runs or not all(map(_PLAIN_KEY.fullmatch, paths)):
+        return None
+    ordered = sorted(runs)
+    if any(later[0] < earlier[1] for earlier, later in zip(ordered, ordered[1:])):
+        return None  # a block inside another of its class (a tree of blocks)
+    return runs
+
+
+def _sizes_named(
+    layout: "_Layout",
+    path: str,
+    columns: dict[tuple[int, int], tuple[int, ...] | None],
+    model: nn.Module,
+    taken: set[str],
+    written: dict[str, _Function],
+) -> tuple[dict[tuple[int, ...], str], list[str]]:
+    """Each parameter column's name, and the names in the function's order.
+
+    Named as class styles name constructor parameters
+    (:func:`~.init_names.init_names`), from what each instance was built
+    with: its ``__init__``'s arguments, or, for a block read back from a
+    functional file, the sizes its init function was called with first.
+    """
+    varying = list(dict.fromkeys(c for c in columns.values() if c is not None))
+    modules = [model.get_submodule(p) for p in layout.paths]
+    named = _parameter_names(layout.body, path, columns, model, written)
+    arguments = [{**init_sizes(m), **init_arguments(m)} for m in modules]
+    renamed = init_names(
+        modules,
+        [(named[c][0], list(c)) for c in varying],
+        frozenset(taken),
+        {named[c][0]: named[c][1] for c in varying},
+        arguments,
+    )
+    name_of = {c: renamed[named[c][0]] for c in varying}
+    return name_of, _parameter_order(list(arguments[0]), list(name_of.values()))
+
+
+def _replaced(
+    statements: list[Statement], runs: list[tuple[int, int]], calls: list[Statement]
+) -> list[Statement]:
+    """``statements`` with each run replaced by its call."""
+    result: list[Statement] = []
+    position = 0
+    for (start, end), call in sorted(zip(runs, calls), key=lambda item: item[0]):
+        result += statements[position:start] + [call]
+        position = end
+    return result + statements[position:]
 
 
 @dataclass
@@ -195,7 +224,8 @@ class _Layout:
     A submodule with weights in some instances only (a projection
     ``shortcut``) is optional: its statements are one stretch of the
     instances that have it, in the same place, and the function writes
-    them under ``if has_shortcut:``. ``full`` is an instance that has
+    them under ``if has_shortcut:``. ``blocks``: each instance's
+    statements, ``paths`` their paths; ``full`` is an instance that has
     every optional submodule; ``body`` its statements; ``targets`` the
     optional submodule each of them belongs to ("" for the block's own);
     ``present`` the optional submodules of each instance; ``positions``
@@ -203,6 +233,7 @@ class _Layout:
     """
 
     blocks: list[list[Statement]]
+    paths: Sequence[str]
     full: int
     targets: list[str]
     present: list[frozenset[str]]
@@ -245,7 +276,7 @@ class _Layout:
             if [items[full][n] for n in kept] != item:
                 return None
             positions.append(dict(zip(kept, run)))
-        return cls(blocks, full, targets, present, positions)
+        return cls(blocks, paths, full, targets, present, positions)
 
     def columns(self) -> dict[tuple[int, int], tuple[int, ...] | None] | None:
         """Per size of ``body`` (position, ordinal): the parameter column it is; None: a literal.
