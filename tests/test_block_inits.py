@@ -178,3 +178,52 @@ def test_sizes_named_like_layer_arguments_keep_the_users_order_read_back():
     ]
     again = nnconvert.convert(load_output(first), "functional", image())
     assert again.source == first.source
+
+
+class Projection(nn.Module):
+    def __init__(self, in_planes, planes):
+        super().__init__()
+        self.conv = nn.Conv2d(in_planes, planes, 1, bias=False)
+        self.bn = nn.BatchNorm2d(planes)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
+class Unit(nn.Module):
+    """A block whose optional shortcut is a block of its own."""
+
+    def __init__(self, in_planes, planes):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if in_planes != planes:
+            self.shortcut = Projection(in_planes, planes)
+
+    def forward(self, x):
+        return torch.relu(self.bn1(self.conv1(x))) + self.shortcut(x)
+
+
+class Units(nn.Module):
+    def __init__(self):
+        super().__init__()
+        widths = [3, 8, 8, 16, 16, 32, 32, 64]
+        self.a_rather_long_stage_name = nn.Sequential(
+            *(Unit(a, b) for a, b in zip(widths, widths[1:]))
+        )
+
+    def forward(self, x):
+        return self.a_rather_long_stage_name(x)
+
+
+def test_an_init_function_called_from_one_place_only_is_written_there():
+    """``projection_params`` paid for itself until ``unit_params`` took its calls in."""
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = Units().eval()
+    conversion = nnconvert.convert(model, "functional", image())
+    conversion.check(train=True)
+    defined = definitions(conversion.source)
+    assert "projection_params" not in defined
+    assert "f'{prefix}.shortcut.conv'" in ast.unparse(defined["unit_params"])

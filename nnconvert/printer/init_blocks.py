@@ -76,7 +76,7 @@ class BlockUse:
 
 @dataclass(frozen=True)
 class _Function:
-    """An init function written: its name, its size parameters and its flags.
+    """An init function written: its name, its size parameters, its flags and its block.
 
     ``flags``: each optional submodule and the ``bool`` parameter that says
     the instance has it.
@@ -85,6 +85,7 @@ class _Function:
     name: str
     parameters: tuple[str, ...]
     flags: tuple[tuple[str, str], ...] = ()
+    block: str = ""  # the block function it is for
 
 
 def with_block_functions(
@@ -99,9 +100,42 @@ def with_block_functions(
     ``blocks`` come callees first. ``taken``: names no function or
     parameter may take. ``fixed``: key prefixes of layer calls that write a
     root parameter's name; a block holding one keeps its statements.
+
+    A function that saved lines when written may end up called from one
+    place only, inside its parent block's function (a ``shortcut`` inside
+    every ``basic_block`` that has one): then it is left out, its
+    statements written where it was called.
     """
-    definitions: list[str] = []
+    left_out: set[str] = set()
+    while True:
+        result, written = _written(
+            statements,
+            [b for b in blocks if b.function not in left_out],
+            model,
+            taken,
+            fixed,
+        )
+        text = "\n".join(fold_loops(result) + [lines for _, lines in written])
+        once = [
+            function.block
+            for function, lines in written
+            if len(re.findall(rf"\b{function.name}\(", text)) < 3  # def and one call
+        ]
+        if not once:
+            return result, [lines for _, lines in written]
+        left_out.update(once)
+
+
+def _written(
+    statements: list[Statement],
+    blocks: Sequence[BlockUse],
+    model: nn.Module,
+    taken: frozenset[str],
+    fixed: frozenset[str],
+) -> tuple[list[Statement], list[tuple[_Function, str]]]:
+    """The statements with the blocks' calls, and each function written with its text."""
     written: dict[str, _Function] = {}
+    definitions: list[tuple[_Function, str]] = []
     names = set(taken) | _OWN_NAMES
     for block in blocks:
         found = _block_function(statements, block, model, names, fixed, written)
@@ -110,7 +144,7 @@ def with_block_functions(
         statements, function, lines = found
         written[function.name] = function
         names.add(function.name)
-        definitions.append("\n".join(lines))
+        definitions.append((function, "\n".join(lines)))
     return statements, definitions
 
 
@@ -137,7 +171,7 @@ def _block_function(
     name_of, order = _sizes_named(layout, path, columns, model, taken, written)
     flags = layout.flags(block.flags, taken | set(order))
     name = first_free(f"{block.function}_params", taken, "_")
-    function = _Function(name, tuple(order), flags)
+    function = _Function(name, tuple(order), flags, block.function)
     body = []
     for position, statement in enumerate(layout.body):
         sizes = [columns[position, n] for n in range(_size_count(statement))]
