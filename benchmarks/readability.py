@@ -27,8 +27,9 @@ loaded as the CLI loads it), and for each style, the output of
 * **loops**: the output's ``for`` statements over the source's, counting in
   the source those of ``forward`` and the methods it reaches (``__init__``'s
   builders are construction, not computation) and in the output every one
-  but those of ``init_params()`` and of the functions nnconvert writes for
-  layers (``lstm``, ``kaiming_params``). A count, not a match: an output with
+  but those of ``init_params()``, of its block init functions
+  (``block_params``) and of the functions nnconvert writes for layers
+  (``lstm``, ``kaiming_params``). A count, not a match: an output with
   fewer ``for`` statements than its source unrolled one (``✗``).
 
 Targets (issue 11): mixed at most 1.2 times the source's lines, functional at
@@ -240,13 +241,26 @@ WRITTEN_FOR_LAYERS = frozenset(
 
 
 def output_loops(output: str) -> int:
-    """The output's ``for`` statements outside the functions written for layers."""
+    """The output's ``for`` statements outside the functions written for layers.
+
+    Nor in ``init_params()``'s block init functions (``block_params(prefix,
+    ...)``, the functions whose first parameter is ``prefix``): construction,
+    as the source's ``__init__`` loops are.
+    """
     return sum(
         isinstance(n, ast.For)
         for d in definitions(output)
-        if d.name not in WRITTEN_FOR_LAYERS
+        if d.name not in WRITTEN_FOR_LAYERS and not _is_block_init(d)
         for n in ast.walk(d)
     )
+
+
+def _is_block_init(definition: ast.AST) -> bool:
+    """A function of ``init_params()`` for one block: its first parameter is ``prefix``."""
+    if not isinstance(definition, ast.FunctionDef):
+        return False
+    arguments = definition.args.posonlyargs + definition.args.args
+    return bool(arguments) and arguments[0].arg == "prefix"
 
 
 def read_source(file: Path, model: nn.Module) -> Source:

@@ -54,6 +54,12 @@ _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
 )
 
 
+#: Blocks read back from a functional file: the sizes their init function was called with.
+_SIZES: "weakref.WeakKeyDictionary[nn.Module, dict[str, int]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 #: Blocks read back from a functional file: every keyword their function takes, in order.
 _KEYWORD_ORDER: "weakref.WeakKeyDictionary[nn.Module, list[str]]" = (
     weakref.WeakKeyDictionary()
@@ -74,6 +80,23 @@ def declare(
     _DECLARED[module] = {k: v for k, v in arguments.items() if is_literal(v)}
     if keywords:
         _KEYWORD_ORDER[module] = list(keywords)
+
+
+def declare_sizes(module: nn.Module, sizes: Mapping[str, int]) -> None:
+    """A read-back block's sizes, as its init function in the file names them.
+
+    Kept apart from :func:`declare`: a size named after a layer argument
+    (``out_channels``) is nnconvert's name, not the user's, and read as
+    a constructor argument it would rename the block's keywords
+    (``groups``). Only a block's init function is named from them
+    (:func:`init_sizes`), so that it prints as it was read.
+    """
+    _SIZES[module] = dict(sizes)
+
+
+def init_sizes(module: nn.Module) -> dict[str, int]:
+    """The sizes ``module`` declared (:func:`declare_sizes`), in order; empty for others."""
+    return dict(_SIZES.get(module, {}))
 
 
 def keyword_order(module: nn.Module) -> list[str]:
@@ -183,7 +206,7 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
         copied = copies.get(id(module))
         if not isinstance(copied, nn.Module):
             continue
-        for records in (_RECORDED, _DECLARED, _KEYWORD_ORDER):
+        for records in (_RECORDED, _DECLARED, _KEYWORD_ORDER, _SIZES):
             if module in records:
                 records[copied] = records[module]
 
@@ -191,8 +214,10 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
 __all__ = [
     "carry",
     "declare",
+    "declare_sizes",
     "init_arguments",
     "init_parameters",
+    "init_sizes",
     "keyword_order",
     "is_literal",
     "recording",

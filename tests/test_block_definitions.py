@@ -237,7 +237,13 @@ def test_inverted_residuals_of_different_widths_share_one_function():
     calls = ast.unparse(defined["layers"])
     for width in (8, 24, 32):
         assert f"groups={width}" in calls
-    assert len([n for n in defined if n.startswith("inverted_residual")]) == 2
+    forwards = [n for n in defined if n.startswith("inverted_residual")]
+    # (and one init function for both shapes: ``inverted_residual_params``)
+    assert forwards == [
+        "inverted_residual",
+        "inverted_residual_2",
+        "inverted_residual_params",
+    ]
     assert_own_style_round_trip(conversion)
 
 

@@ -41,22 +41,10 @@ SHAPES = {
 }
 
 
-#: Samples whose class-style goldens name a block's constructor parameters
-#: after the user's __init__, which a functional file cannot carry
-#: (nnconvert/printer/init_names.py): read back, they take the layers' names.
-INIT_NAMES_NOT_CARRIED = {
-    "resnet": "BasicBlock(inplanes, planes, ...) reads back as "
-    "BasicBlock(in_channels, out_channels, ...)",
-}
-
-
 @pytest.mark.parametrize("style", ["module", "mixed", "functional"])
 @pytest.mark.parametrize("sample", ["lenet", "convnet", "resnet", "unet", "vit"])
-def test_a_functional_golden_converts_back_to_every_golden(sample, style, request):
+def test_a_functional_golden_converts_back_to_every_golden(sample, style):
     """The weights come from the file's init_params(); nothing else is given."""
-    if style != "functional" and sample in INIT_NAMES_NOT_CARRIED:
-        reason = INIT_NAMES_NOT_CARRIED[sample]
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     functional = EXPECTED / f"{sample}.functional.py"
     result = run("convert", functional, "--to", style, "--input-shape", SHAPES[sample])
     assert result.exit_code == 0, result.output

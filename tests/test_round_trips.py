@@ -72,12 +72,14 @@ LEAF_NAMED_BY_VARIABLE = (
     "rebuilt to_patch_embedding Sequential is placed where first used, before "
     "cls_token, as for any Sequential rebuilt next to the root's own parameters"
 )
+#: (A block with two instances or more carries them: its init function's
+#: parameters, read back as its sizes, functional/block_inits.py.)
 INIT_NAMES_NOT_CARRIED = (
     "class styles name a shared block's constructor parameters after the "
-    "user's __init__ (BasicBlock(inplanes, planes, ...)); a functional block "
-    "takes weights, not sizes, so no keyword carries those names and read back "
-    "they take the layers' argument names (in_channels, out_channels): "
-    "printer/init_names.py"
+    "user's __init__; a functional block takes weights, not sizes, and a block "
+    "used once has no init function of its own, so no keyword carries those "
+    "names and read back they take the layers' argument names (in_channels, "
+    "out_channels): printer/init_names.py"
 )
 #: Lossy samples whose functional form still reads back as a model the check passes.
 CHECKED_THOUGH_LOSSY = frozenset(
@@ -86,7 +88,6 @@ CHECKED_THOUGH_LOSSY = frozenset(
         "tied_lm",
         "window_attention",
         "seq2seq_transformer",
-        "resnet",
         "vit_einops",
     }
 )
@@ -107,7 +108,6 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
         "init_params()'s comment over the blocks' loop (one rate for every "
         "block) comes back in DropPath's and Block's __init__",
     ),
-    "resnet": (CLASS_STYLES, INIT_NAMES_NOT_CARRIED),
     "window_attention": (
         CLASS_STYLES,
         "a non-persistent buffer comes back as a tensor forward builds",

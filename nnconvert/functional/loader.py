@@ -23,6 +23,7 @@ from ..errors import ConversionError, InputError
 from ..frontend import ModelInput
 from ..reporting import error_location, one_line
 from ..root_sizes import declare_builder, function_defaults
+from .block_inits import declare_block_sizes, recorded_block_inits
 from .model import functional_model
 from .source import load_source
 
@@ -49,12 +50,13 @@ def load_functional(
     code = function.__code__
     path = Path(code.co_filename) if path is None else path
     where = f"{path}:{code.co_firstlineno}: "
+    sizes: dict[str, dict[str, int]] = {}  # each block init call's, by prefix
     if weights is not None:
         if init_args:
             raise InputError(
                 "--init-arg goes to init_params(), which --weights replaces"
             )
-        initial = initial_weights(namespace)
+        initial = initial_weights(namespace, sizes)
         params = _in_order_of(weights, initial)
     else:
         init = namespace.get("init_params")
@@ -65,7 +67,8 @@ def load_functional(
             )
         torch.manual_seed(0)
         try:
-            params = init(**(init_args or {}))
+            with recorded_block_inits(init) as sizes:
+                params = init(**(init_args or {}))
         except Exception as error:
             raise InputError(
                 f"{error_location(error, path)}init_params() fails: {one_line(error)}"
@@ -79,6 +82,7 @@ def load_functional(
         )
     except ConversionError as error:
         raise InputError(f"{where}{error}") from None
+    declare_block_sizes(read.module, sizes)
     init = namespace.get("init_params")
     if callable(init):  # its parameters are the root's (nnconvert.root_sizes)
         arguments = {**function_defaults(init), **(init_args or {})}
@@ -108,12 +112,15 @@ def load_functional_source(
     )
 
 
-def initial_weights(namespace: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
+def initial_weights(
+    namespace: Mapping[str, Any], sizes: dict[str, dict[str, int]] | None = None
+) -> dict[str, torch.Tensor] | None:
     """The file's ``init_params()`` (after ``manual_seed(0)``, the global RNG left as it was).
 
     None when there is none or it fails: then only the given weights are
     known, and constructor arguments that only set initial values keep their
-    defaults.
+    defaults. ``sizes`` receives the sizes its block init functions were
+    called with (:mod:`.block_inits`).
     """
     init = namespace.get("init_params")
     if not callable(init):
@@ -121,9 +128,12 @@ def initial_weights(namespace: Mapping[str, Any]) -> dict[str, torch.Tensor] | N
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         try:
-            params = init()
+            with recorded_block_inits(init) as recorded:
+                params = init()
         except Exception:
             return None
+    if sizes is not None:
+        sizes.update(recorded)
     return dict(params) if is_state_dict(params) else None
 
 

@@ -93,6 +93,9 @@ class FunctionPlan:
     count: str | None = None
     #: each optional block call's target -> the ``bool`` keyword that says it runs
     flags: dict[str, str] = field(default_factory=dict)
+    #: the paths of every instance the function is called for, in order
+    #: (``init_params()`` writes one init function for them: :mod:`.init_blocks`)
+    paths: tuple[str, ...] = ()
 
     @property
     def body_graph(self) -> fx.Graph:
@@ -656,6 +659,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         methods,
         group.count,
         dict(group.flags),
+        tuple(m.instance.path for m in group.members),
     )
     return group.plan
 

@@ -74,22 +74,39 @@ class _Loop:
     length: int
 
 
-def fold_loops(statements: list[Statement]) -> list[str]:
-    """The statements' lines, each run of consecutive like blocks written as one loop."""
+def fold_loops(statements: list[Statement], within: str | None = None) -> list[str]:
+    """The statements' lines, each run of consecutive like blocks written as one loop.
+
+    ``within``: the name of a key prefix the keys are relative to (a
+    block's init function, :mod:`.init_blocks`): ``f"{prefix}.conv1"``.
+    """
     lines: list[str] = []
     position = 0
     while position < len(statements):
         loop = _best_loop(statements, position)
         if loop is None:
-            lines += statements[position].render()
+            statement = statements[position]
+            lines += statement.render(_plain_slots(statement, within))
             position += 1
             continue
-        lines += _loop_lines(statements, position, loop)
+        lines += _loop_lines(statements, position, loop, within)
         position += loop.length * loop.count
     return lines
 
 
-def _loop_lines(statements: list[Statement], position: int, loop: _Loop) -> list[str]:
+def _plain_slots(statement: Statement, within: str | None) -> list[str] | None:
+    """The slots as literals; keys under ``within`` when given (None: the default)."""
+    if within is None:
+        return None
+    return [
+        f'f"{{{within}}}.{key}"' if isinstance(key, str) else literal(key)
+        for key in statement.keys
+    ]
+
+
+def _loop_lines(
+    statements: list[Statement], position: int, loop: _Loop, within: str | None
+) -> list[str]:
     """``for i in range(...):`` and the first block's statements, each slot in terms of ``i``."""
     start, count = loop.start, loop.count
     numbers = f"{start + count}" if start == 0 else f"{start}, {start + count}"
@@ -99,13 +116,14 @@ def _loop_lines(statements: list[Statement], position: int, loop: _Loop) -> list
         statements[position + loop.length * n : position + loop.length * (n + 1)]
         for n in range(2)
     ]
+    outer = f"{{{within}}}." if within is not None else ""
     for first, second in zip(*blocks):
         slots = []
         for key, following in zip(first.keys, second.keys):
             if isinstance(key, str):
                 rest = key[len(head) :]
                 dotted = f"{loop.prefix}." if loop.prefix else ""
-                slots.append(f'f"{dotted}{{{_VARIABLE}}}{rest}"')
+                slots.append(f'f"{outer}{dotted}{{{_VARIABLE}}}{rest}"')
             else:
                 slots.append(_linear(key - (following - key) * start, following - key))
         lines += [f"    {line}" for line in first.render(slots)]

@@ -33,7 +33,9 @@ Where the names travel (the round-trip invariants):
   in the ``__init__``'s order (:mod:`.function_plan`): ``def scaled(params,
   x, *, scale: float)`` where class styles write ``Scaled(scale)``. A
   size has no parameter there (a block function takes weights, not
-  sizes), so it carries no name.
+  sizes); it has one in the block's init function, where a block has two
+  instances or more (``block_params(prefix, in_planes, planes)``,
+  :mod:`.init_blocks`), named by the same rule.
 * functional -> module/mixed: each block read back from a functional file
   (:mod:`nnconvert.functional`) declares the keywords its caller passes
   as its constructor arguments
@@ -42,11 +44,15 @@ Where the names travel (the round-trip invariants):
   does (``groups=groups``, ``value``, ``has_shortcut``);
   a column matches them as it matches the user's ``__init__``, so the
   class is named as module -> module names it (``tests/test_init_names.py``).
-  Sizes stay a loss wherever module -> module names them after the user
-  (resnet's ``inplanes``): ``tests/test_round_trips.py`` lists each such
-  sample as a strict xfail (``INIT_NAMES_NOT_CARRIED``).
-* functional -> functional: the declared keywords match themselves, so
-  the names are a fixed point.
+  The sizes a block's init function is called with are declared too, under
+  their names, unless named after a layer's argument
+  (:mod:`nnconvert.functional.block_inits`): resnet's ``inplanes`` comes
+  back. Sizes of a block used once (no init function of its own) stay a
+  loss wherever module -> module names them after the user:
+  ``tests/test_round_trips.py`` lists each such sample as a strict xfail
+  (``INIT_NAMES_NOT_CARRIED``).
+* functional -> functional: the declared keywords and sizes match
+  themselves, so the names are a fixed point.
 
 The root class's own parameters (``UNet(n_channels=3, n_classes=2)``)
 are kept by :mod:`.root_arguments`: functional style writes them on
@@ -75,6 +81,7 @@ def init_names(
     columns: Sequence[tuple[str, Sequence[Any]]],
     taken: frozenset[str] = frozenset(),
     places: Mapping[str, str] | None = None,
+    arguments: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, str]:
     """Each column's name (``{today's name: new name}``), ``modules`` its instances in order.
 
@@ -84,8 +91,12 @@ def init_names(
     a class taking ``in_channels``) though it holds something else: then it
     is named after the attribute it fills first (``places``:
     ``root_in_channels``). Either is numbered if a matched column took it.
+    ``arguments``: what each module was built with, when not
+    :func:`~nnconvert.init_arguments.init_arguments` (a block's init
+    function reads its sizes too: :mod:`.init_blocks`).
     """
-    arguments = [init_arguments(m) for m in modules]
+    if arguments is None:
+        arguments = [init_arguments(m) for m in modules]
     names = [name for name, _ in columns]
     if not columns or not all(arguments):
         return {name: name for name in names}
@@ -101,7 +112,7 @@ def init_names(
         ]
         if matches:
             chosen[name] = name if name in matches else matches[0]
-    parameters = set(init_parameters(modules[0]))
+    parameters = set(init_parameters(modules[0])) | set(arguments[0])
     renamed: dict[str, str] = {}
     for name in names:
         if name in chosen:

@@ -6,8 +6,9 @@ says how the layer's constructor creates it
 (:class:`~nnconvert.opspecs.spec.TensorInit`), or, for the common layers,
 which function creates all of the layer's tensors in one call
 (:class:`~nnconvert.opspecs.spec.LayerInit`, defined above
-``init_params()`` when its calls save lines); consecutive identical blocks
-are one loop (:mod:`.init_loops`)::
+``init_params()`` when its calls save lines); a block with several
+instances is one init function called per instance (:mod:`.init_blocks`),
+and consecutive identical blocks are one loop (:mod:`.init_loops`)::
 
     def init_params() -> dict[str, Tensor]:
         params: dict[str, Tensor] = {}
@@ -54,7 +55,7 @@ import inspect
 import re
 import textwrap
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -74,6 +75,7 @@ from ..source_text import (
 )
 from ..ties import ties
 from .imports import Imports, Printed
+from .init_blocks import BlockUse, with_block_functions
 from .init_loops import Statement, fold_loops
 from .size_arguments import SizeArgument
 
@@ -165,6 +167,8 @@ def init_params_function(
     function: str,
     claim: InitClaim | None = None,
     arguments: RootArguments | None = None,
+    blocks: Sequence[BlockUse] = (),
+    taken: frozenset[str] = frozenset(),
 ) -> Printed:
     """``def init_params()`` for ``model``, whose functional form is ``function``.
 
@@ -175,10 +179,15 @@ def init_params_function(
     save more lines than the definition costs (:func:`_shortest_body`); runs
     of identical blocks are one loop (:mod:`.init_loops`). ``arguments``:
     the root's constructor parameters, which it takes with their values as
-    defaults and writes in the layer calls they size.
+    defaults and writes in the layer calls they size. ``blocks``: the
+    output's block functions and their instances, callees first, each
+    written as one init function where that saves lines (:mod:`.init_blocks`);
+    ``taken``: names the file defines or imports, which those never take.
     """
     state = model.state_dict(keep_vars=True)
-    data = _Model(model, state, construction_order(model, list(state)))
+    order = construction_order(model, list(state))
+    parameters = frozenset(p.name for p in arguments.parameters) if arguments else ()
+    data = _Model(model, state, order, tuple(blocks), taken | frozenset(parameters))
     body = _shortest_body(data)
     signature = ""
     if arguments is not None and arguments.parameters:
@@ -218,6 +227,8 @@ class _Model:
     module: nn.Module
     state: dict
     order: list[str]
+    blocks: tuple[BlockUse, ...] = ()
+    taken: frozenset[str] = frozenset()
 
     @functools.cached_property
     def ties(self) -> list:
@@ -254,10 +265,12 @@ class _Body:
     first_key: dict[int, str]  # id(tensor) -> the key it was first written under
     unknown: set[str]  # keys of tensors no row explains
     sizes: list[SizeArgument]  # the integer arguments of its layer calls
+    blocks: list[str]  # its blocks' init functions (:mod:`.init_blocks`)
 
     @property
     def definitions(self) -> list[str]:
-        return [DEFINITIONS[name].rstrip("\n") for name in _with_needs(self.functions)]
+        functions = _with_needs(self.functions)
+        return [DEFINITIONS[name].rstrip("\n") for name in functions] + self.blocks
 
     @property
     def cost(self) -> int:
@@ -383,11 +396,24 @@ def _body(
     statements += tied.statements() + [
         Statement.text(line) for line in model.comments[1]
     ]
+    statements, blocks = with_block_functions(
+        statements,
+        model.blocks,
+        model.module,
+        model.taken | set(DEFINITIONS) | {FUNCTION},
+        frozenset(prefix for prefix, _ in layer_calls.names),
+    )
     lines = ["params: dict[str, Tensor] = {}", *fold_loops(statements), "return params"]
     for name in _with_needs(list(layer_calls.used)):
         _use_modules(DEFINITIONS[name], imports)
     return _Body(
-        lines, list(layer_calls.used), imports, first_key, unknown, layer_calls.sizes
+        lines,
+        list(layer_calls.used),
+        imports,
+        first_key,
+        unknown,
+        layer_calls.sizes,
+        blocks,
     )
 
 

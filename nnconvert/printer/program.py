@@ -35,6 +35,7 @@ from .classes import used_helpers
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
+from .init_blocks import BlockUse
 from .init_params import InitClaim, init_params_function, size_arguments
 from .root_arguments import (
     ClassLiteral,
@@ -114,14 +115,23 @@ def _program_text(
     definitions: list[Printed]
     root = next(i for i in instances if not i.path)
     if style is Style.FUNCTIONAL:
-        definitions = print_functions(plan_functions(instances, name, imported))
+        functions = plan_functions(instances, name, imported)
+        definitions = print_functions(functions)
         arguments = None
         if class_instances is not None:
             arguments = _functional_root_arguments(
                 root.module, name, class_instances, imported
             )
+        blocks = [
+            BlockUse(f.name, f.paths, tuple(f.flags.items()))
+            for f in functions
+            if len(f.paths) > 1
+        ]
+        taken = imported | {f.name for f in functions} | _READ_NAMES
         definitions.append(
-            init_params_function(root.module, name, init_claim, arguments)
+            init_params_function(
+                root.module, name, init_claim, arguments, blocks, frozenset(taken)
+            )
         )
     else:
         plans = plan_classes(instances, style, name, imported)

@@ -1,0 +1,145 @@
+"""A functional file's block init functions, read back as its blocks' constructor arguments.
+
+``--to functional`` writes a block's sizes as the parameters of one init
+function per block (``block_params(prefix, in_planes, out_planes, ...)``),
+named after the user's ``__init__`` (:mod:`nnconvert.printer.init_blocks`).
+Read back, the sizes each instance's call passes are that block's
+constructor arguments (:func:`nnconvert.init_arguments.declare`), beside
+the keywords its function takes: converted again, the file names them as
+before (SPEC invariant 5), and class styles name the constructor
+parameters after them as module style names them after the user.
+
+An init function is one whose first parameter is ``prefix`` and whose
+others are ``int`` or ``bool``; only its calls for a block's path count
+(a layer function such as ``batch_norm_params`` is called for a layer).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import re
+from typing import Any, Callable, Iterator
+
+from torch import nn
+
+from ..init_arguments import declare, declare_sizes, init_arguments, keyword_order
+
+#: The annotations of an init function's parameters after ``prefix``.
+_SIZE_TYPES = (int, bool, "int", "bool")
+
+
+@contextlib.contextmanager
+def recorded_block_inits(
+    init: Callable,
+) -> Iterator[dict[str, dict[str, int]]]:
+    """While ``init`` (a file's ``init_params``) runs: the sizes of each init call, by prefix.
+
+    The file's init functions are wrapped in ``init``'s globals for the
+    while, and put back after.
+    """
+    calls: dict[str, dict[str, int]] = {}
+    namespace = getattr(init, "__globals__", None)
+    originals = {}
+    if isinstance(namespace, dict):
+        for name, value in list(namespace.items()):
+            if _is_init_function(value, namespace):
+                originals[name] = value
+                namespace[name] = _recording(value, calls)
+    try:
+        yield calls
+    finally:
+        if isinstance(namespace, dict):
+            namespace.update(originals)
+
+
+def declare_block_sizes(model: nn.Module, calls: dict[str, dict[str, int]]) -> None:
+    """Each read-back block of ``model`` that ``calls`` has sizes for declares them.
+
+    Only blocks (wrappers of the file's functions) declare: a layer's own
+    ``__init__`` says what it takes. All of them name the block's init
+    function again (:func:`~nnconvert.init_arguments.declare_sizes`). As
+    constructor arguments, which name class styles' parameters and the
+    block function's keywords, only those that may be the user's count: a
+    size named after the layer argument it fills (``out_channels``,
+    ``conv3_in_channels_2``) may be nnconvert's own name, which would
+    rename the block's other keywords (``groups=out_channels``). A keyword
+    the block's function takes keeps its value.
+    """
+    from .wrapper import FunctionalModel  # the wrapper imports the layer tables
+
+    for path, sizes in calls.items():
+        try:
+            block = model.get_submodule(path)
+        except AttributeError:
+            continue
+        if not isinstance(block, FunctionalModel) or not sizes:
+            continue
+        declare_sizes(block, sizes)
+        declared = init_arguments(block)
+        layer_names = _layer_argument_names(block)
+        users = {
+            name: value
+            for name, value in sizes.items()
+            if name not in declared and not _names_a_layer_argument(name, layer_names)
+        }
+        if users:
+            declare(block, {**declared, **users}, keyword_order(block))
+
+
+def _layer_argument_names(block: nn.Module) -> set[str]:
+    """The constructor parameters of the ``torch`` layers inside ``block``."""
+    names = {"size"}  # what a size no layer argument equals is called
+    for module in block.modules():
+        if type(module).__module__.startswith("torch."):
+            try:
+                names |= set(inspect.signature(type(module).__init__).parameters)
+            except (TypeError, ValueError):
+                continue
+    return names
+
+
+def _names_a_layer_argument(name: str, layer_names: set[str]) -> bool:
+    """``out_channels``, ``out_channels_2``, ``conv3_in_channels``: a layer's argument."""
+    stem = re.sub(r"_\d+$", "", name)
+    return any(stem == n or stem.endswith(f"_{n}") for n in layer_names)
+
+
+def _is_init_function(value: Any, namespace: dict) -> bool:
+    """A function of the file taking ``prefix`` and then sizes and flags only."""
+    if not inspect.isfunction(value) or value.__globals__ is not namespace:
+        return False
+    parameters = list(inspect.signature(value).parameters.values())
+    if not parameters or parameters[0].name != "prefix" or len(parameters) < 2:
+        return False
+    return all(
+        p.kind is p.POSITIONAL_OR_KEYWORD and p.annotation in _SIZE_TYPES
+        for p in parameters[1:]
+    )
+
+
+def _recording(function: Callable, calls: dict[str, dict[str, int]]) -> Callable:
+    """``function``, keeping the integer arguments of each call by its prefix."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError:
+            return function(*args, **kwargs)
+        bound.apply_defaults()
+        prefix, *_ = bound.arguments.values()
+        if isinstance(prefix, str):
+            calls[prefix] = {
+                name: value
+                for name, value in list(bound.arguments.items())[1:]
+                if type(value) is int
+            }
+        return function(*args, **kwargs)
+
+    return recorded
+
+
+__all__ = ["declare_block_sizes", "recorded_block_inits"]
