@@ -1,0 +1,63 @@
+"""Small models with the shapes on which the real-world suite's round trips broke.
+
+Each reproduces one failure ``benchmarks/round_trips.md`` reported, with the
+real model it comes from named in its docstring; ``tests/test_round_trips.py``
+trips each through the styles it broke in. They live outside the test files
+so that their source (which the output follows, SPEC invariant 8) is plain
+Python that pytest does not rewrite.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MaskedProjection(nn.Module):
+    """Whisper's ``MultiHeadAttention``: an optional ``mask`` input, passed by name."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, x, mask=None):
+        x = self.proj(x)
+        if mask is not None:
+            x = x + mask
+        return x
+
+
+class MaskedBlock(nn.Module):
+    """Whisper's ``ResidualAttentionBlock``: hands its own ``mask`` on by name."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = MaskedProjection()
+
+    def forward(self, x, mask=None):
+        return x + self.attn(x, mask=mask)
+
+
+class UnmaskedEncoder(nn.Module):
+    """Whisper's ``AudioEncoder``: calls its blocks with ``mask=None`` spelled out.
+
+    Functional style writes ``masked_block(sub_params(params, "block."), x,
+    mask=None)``: a literal passed by name to an input, not a block setting.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.block = MaskedBlock()
+
+    def forward(self, x):
+        return self.block(x, mask=None)
+
+
+#: name -> (the model, its example inputs, the (via, to) trips that broke)
+MODELS = {
+    "literal_keyword_input": (
+        UnmaskedEncoder,
+        lambda: (torch.randn(2, 4),),
+        [("functional", "functional"), ("functional", "module")],
+    ),
+}
