@@ -53,11 +53,49 @@ class UnmaskedEncoder(nn.Module):
         return self.block(x, mask=None)
 
 
+class HeadsSplit(nn.Module):
+    """Whisper's ``qkv_attention``: ``n_ctx`` read from ``q.shape``, used only with a mask.
+
+    Class styles write ``if mask is not None: n_ctx = q.shape[1]`` above the
+    guard that ``q.view(*q.shape[:2], ...)`` needs; traced again, the trace
+    with a mask reads ``q.shape`` once more than the one without.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.query = nn.Linear(4, 4)
+
+    def forward(self, x, mask=None):
+        q = self.query(x)
+        n_batch, n_ctx, n_state = q.shape
+        q = q.view(*q.shape[:2], 2, -1)
+        if mask is not None:
+            q = q * n_ctx
+        return q.flatten(2)
+
+
+class MaskedAndNot(nn.Module):
+    """Whisper's decoder block: one attention given the mask, one without."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = HeadsSplit()
+        self.cross = HeadsSplit()
+
+    def forward(self, x, mask):
+        return self.attn(x, mask=mask) + self.cross(x)
+
+
 #: name -> (the model, its example inputs, the (via, to) trips that broke)
 MODELS = {
     "literal_keyword_input": (
         UnmaskedEncoder,
         lambda: (torch.randn(2, 4),),
         [("functional", "functional"), ("functional", "module")],
+    ),
+    "pure_read_under_a_branch": (
+        MaskedAndNot,
+        lambda: (torch.randn(2, 3, 4), torch.randn(3, 3)),
+        [("module", "module"), ("mixed", "mixed")],
     ),
 }
