@@ -86,6 +86,23 @@ class MaskedAndNot(nn.Module):
         return self.attn(x, mask=mask) + self.cross(x)
 
 
+class CastsToItsWeight(nn.Module):
+    """CLIP's ``ModifiedResNet``: the input cast to the first convolution's dtype.
+
+    Functional style reads ``params["conv1.weight"].dtype``; read back, that
+    read of the tensor is no second use that keeps ``conv1`` from being
+    an ``nn.Conv2d`` again.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 4, 3, bias=False)
+
+    def forward(self, x):
+        x = x.type(self.conv1.weight.dtype)
+        return self.conv1(x)
+
+
 #: name -> (the model, its example inputs, the (via, to) trips that broke)
 MODELS = {
     "literal_keyword_input": (
@@ -97,5 +114,10 @@ MODELS = {
         MaskedAndNot,
         lambda: (torch.randn(2, 3, 4), torch.randn(3, 3)),
         [("module", "module"), ("mixed", "mixed")],
+    ),
+    "weight_dtype_read": (
+        CastsToItsWeight,
+        lambda: (torch.randn(2, 3, 8, 8),),
+        [("functional", "functional"), ("functional", "module")],
     ),
 }
