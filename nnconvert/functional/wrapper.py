@@ -287,7 +287,10 @@ class _Run:
 
         A block without weights is handed an empty slice
         (``shuffle_block(sub_params(params, "shuffle."), x)``): no tensor in
-        it says where it was cut, the slice itself does.
+        it says where it was cut, the slice itself does. A dict the caller
+        built (a block's slice with a tied tensor under its own key, the
+        Transformer's ``decoder``) says where it was cut by its tensors
+        (:meth:`prefix_of`), so the slices cut from it know theirs too.
         """
 
         def sub_params(params: Any, prefix: Any, *args: Any, **kwargs: Any) -> Any:
@@ -297,7 +300,9 @@ class _Run:
             elif params is self.params:
                 base = ""
             else:
-                return result
+                base = self.prefix_of(params)
+                if base is None:
+                    return result
             if not isinstance(result, dict) or not isinstance(prefix, str):
                 return result
             return _Slice(result, base + prefix)
