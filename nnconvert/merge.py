@@ -79,7 +79,11 @@ class _Merger:
     def __init__(self, true_graph: fx.Graph, false_graph: fx.Graph, primary: bool):
         self.sides = (true_graph, false_graph)
         self.primary = primary
-        self.numbers = (value_numbers(true_graph), value_numbers(false_graph))
+        ranks = paired_ranks(true_graph, false_graph)
+        self.numbers = (
+            value_numbers(true_graph, ranks[0]),
+            value_numbers(false_graph, ranks[1]),
+        )
         self.positions = tuple(
             {node: float(i) for i, node in enumerate(g.nodes)} for g in self.sides
         )
@@ -320,28 +324,116 @@ class _Merger:
         return keys
 
 
-def value_numbers(graph: fx.Graph) -> dict[fx.Node, Hashable]:
+def value_numbers(
+    graph: fx.Graph, ranks: dict[fx.Node, Hashable] | None = None
+) -> dict[fx.Node, Hashable]:
     """A number per node that two graphs give alike when the node computes the same.
 
     What a node computes is its op, target and arguments (argument nodes by
     their own numbers); the k-th of several identical calls (two draws
-    ``torch.rand(3)``) is told apart by k.
+    ``torch.rand(3)``) is told apart by k, unless ``ranks`` tells it apart
+    (:func:`paired_ranks`).
+    """
+    numbers: dict[fx.Node, Hashable] = {}
+    seen: dict[Hashable, int] = {}
+    ranks = ranks or {}
+    for node in graph.nodes:
+        base = _base(node, numbers)
+        seen[base] = seen.get(base, 0) + 1
+        numbers[node] = (base, ranks.get(node, seen[base]))
+    return numbers
+
+
+def paired_ranks(
+    true_graph: fx.Graph, false_graph: fx.Graph
+) -> tuple[dict[fx.Node, Hashable], dict[fx.Node, Hashable]]:
+    """Ranks for pure calls one trace makes more often than the other, paired by use.
+
+    Whisper's attention, read back from module style, reads ``q.shape``
+    once more where a mask is given (``if mask is not None: n_ctx =
+    q.shape[1]``) than where it is not. Told apart by k, the one read of
+    the trace without a mask would be the other's first, ``n_ctx``'s; the
+    guard and the ``view`` that read it would then differ on both sides
+    and be written twice, once under each answer. Pure calls compute the
+    same however often they run, so such reads are paired by what reads
+    them instead (their users' kinds, in order, the longest common
+    sequence); a read without a twin ranks alone. Calls made as often on
+    both sides keep k (and impure calls always do: each draw is its own).
+    """
+    interned: dict[Hashable, int] = {}  # one numbering for both graphs
+    classes = (_classes(true_graph, interned), _classes(false_graph, interned))
+    groups: dict[Hashable, tuple[list[fx.Node], list[fx.Node]]] = {}
+    for side in (0, 1):
+        for node, number in classes[side].items():
+            if not is_impure(node):
+                groups.setdefault(number, ([], []))[side].append(node)
+    ranks: tuple[dict[fx.Node, Hashable], dict[fx.Node, Hashable]] = ({}, {})
+    for true_nodes, false_nodes in groups.values():
+        if len(true_nodes) == len(false_nodes):
+            continue
+
+        def uses(node: fx.Node, side: int) -> tuple:
+            return tuple(sorted(classes[side][u] for u in node.users))
+
+        pairs = _common_sequence(
+            [uses(n, 0) for n in true_nodes], [uses(n, 1) for n in false_nodes]
+        )
+        for pair, (i, j) in enumerate(pairs):
+            ranks[0][true_nodes[i]] = ranks[1][false_nodes[j]] = ("paired", pair)
+        for side, nodes in ((0, true_nodes), (1, false_nodes)):
+            for i, node in enumerate(nodes):
+                ranks[side].setdefault(node, ("alone", side, i))
+    return ranks
+
+
+def _classes(graph: fx.Graph, interned: dict[Hashable, int]) -> dict[fx.Node, int]:
+    """A number per node by what it computes, alike for repeated pure calls.
+
+    ``interned``: structure -> number, shared by the graphs compared.
     """
     numbers: dict[fx.Node, Hashable] = {}
     seen: dict[Hashable, int] = {}
     for node in graph.nodes:
-        if node.op == "placeholder":
-            base: Hashable = ("placeholder", str(node.target))
-        else:
-            base = (
-                node.op,
-                _frozen(node.target, numbers),
-                _frozen(node.args, numbers),
-                _frozen(dict(node.kwargs), numbers),
-            )
-        seen[base] = seen.get(base, 0) + 1
-        numbers[node] = (base, seen[base])
+        key: Hashable = _base(node, numbers)
+        if is_impure(node):  # each its own: the k-th, as value_numbers tells them
+            seen[key] = seen.get(key, 0) + 1
+            key = (key, seen[key])
+        numbers[node] = interned.setdefault(key, len(interned))
     return numbers
+
+
+def _common_sequence(a: list, b: list) -> list[tuple[int, int]]:
+    """Index pairs of a longest common subsequence of ``a`` and ``b``."""
+    lengths = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in reversed(range(len(a))):
+        for j in reversed(range(len(b))):
+            lengths[i][j] = (
+                lengths[i + 1][j + 1] + 1
+                if a[i] == b[j]
+                else max(lengths[i + 1][j], lengths[i][j + 1])
+            )
+    pairs, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            pairs.append((i, j))
+            i, j = i + 1, j + 1
+        elif lengths[i + 1][j] >= lengths[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def _base(node: fx.Node, numbers: dict[fx.Node, Hashable]) -> Hashable:
+    """What ``node`` computes: its op, target and arguments by their ``numbers``."""
+    if node.op == "placeholder":
+        return ("placeholder", str(node.target))
+    return (
+        node.op,
+        _frozen(node.target, numbers),
+        _frozen(node.args, numbers),
+        _frozen(dict(node.kwargs), numbers),
+    )
 
 
 def _frozen(value: Any, numbers: dict[fx.Node, Hashable]) -> Hashable:

@@ -95,6 +95,22 @@ def own_ties(module: nn.Module, has_class: Callable[[nn.Module], bool]) -> list[
     return [t for t in ties(module) if not _inside_class(module, t, has_class)]
 
 
+def replaced_keys(module: nn.Module) -> frozenset[str]:
+    """The ``state_dict()`` keys whose tensor a tie replaces: each tie's target side.
+
+    ``self.trg_word_prj.weight = self.decoder.trg_word_emb.weight``: the
+    layer ``trg_word_prj`` is built with a weight of its own, which the tie
+    then throws away; what its constructor arguments sized is gone.
+    """
+    keys = list(module.state_dict(keep_vars=True))
+    return frozenset(
+        key
+        for tie in ties(module)
+        for key in keys
+        if key == tie.target or key.startswith(f"{tie.target}.")
+    )
+
+
 def canonical_keys(module: nn.Module) -> dict[str, str]:
     """``state_dict()`` key -> the first key of the same tensor (itself when not tied)."""
     first: dict[int, str] = {}

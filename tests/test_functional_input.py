@@ -645,3 +645,44 @@ def test_a_function_that_is_not_exactly_a_chain_stays_a_block(body, indices):
     conversion = nnconvert.convert(read, "functional", (x,))
     assert 'x = seq(sub_params(params, "seq."), x)' in conversion.source
     conversion.check(train=True)
+
+
+TIED_INTO_A_BLOCK = """
+import torch.nn.functional as F
+
+
+def sub_params(params, prefix):
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def doubled(params, x):
+    return x * 2
+
+
+def decoder(params, tokens):
+    return doubled(sub_params(params, "twice."), F.embedding(tokens, params["emb.weight"]))
+
+
+def net(params, tokens):
+    shared = {**sub_params(params, "decoder."), "emb.weight": params["emb.weight"]}
+    return decoder(shared, tokens) + F.embedding(tokens, params["emb.weight"])
+"""
+
+
+def test_a_block_without_weights_inside_a_block_handed_a_tied_tensor():
+    """The Transformer's decoder gets its slice with the encoder's embedding in it.
+
+    A slice cut from that dict (``sub_params(params, "twice.")``, empty: the
+    block has no weights) still knows where it was cut, so ``doubled`` is a
+    block, as it is where the slice comes from ``params`` itself.
+    """
+    net = load_source(TIED_INTO_A_BLOCK, "net")["net"]
+    weight = torch.randn(10, 4)
+    weights = {"emb.weight": weight, "decoder.emb.weight": weight}
+    tokens = torch.tensor([[1, 2, 3]])
+    read = functional_model(net, weights, (tokens,))
+    assert isinstance(read.module.decoder, FunctionalModel)
+    assert isinstance(read.module.decoder.twice, FunctionalModel)
+    conversion = nnconvert.convert(read, "functional", (tokens,))
+    assert "def doubled(params: dict[str, Tensor], x: Tensor)" in conversion.source
+    conversion.check(train=True)

@@ -10,6 +10,7 @@ guard kept still refuses what it refused before.
 from __future__ import annotations
 
 import operator
+import time
 
 import pytest
 import torch
@@ -321,6 +322,27 @@ def test_a_guard_goes_only_where_an_earlier_one_runs_too(first, second, kept):
     drop_implied_guards(graph)
     graph.lint()
     assert guard_count(graph) == kept
+
+
+def test_guards_below_a_deep_graph_are_compared_in_linear_time():
+    """A value computed through many shared steps (Whisper read back as functional).
+
+    ``x = x + x`` thirty times is 2**30 paths from the guard to ``x``: a key
+    that spelled them all out took minutes to hash; each value's key is a
+    number, so the pass takes milliseconds.
+    """
+    graph = fx.Graph()
+    value = graph.placeholder("x")
+    for _ in range(30):
+        value = graph.call_function(operator.add, (value, value))
+    for _ in range(2):
+        condition = graph.call_function(operator.gt, (value, 0))
+        graph.call_function(expect, (condition, SHAPE_GUARD_MESSAGE))
+    graph.output(value)
+    start = time.perf_counter()
+    assert drop_implied_guards(graph)
+    assert time.perf_counter() - start < 5
+    assert guard_count(graph) == 1
 
 
 def test_a_guard_on_another_value_stays():

@@ -205,3 +205,47 @@ def test_building_the_root_again_prints_nothing(capsys):
     source = nnconvert.convert(model, Style.MODULE, (torch.randn(2, 3),)).source
     assert "def __init__(self, width=4, classes=2):" in source
     assert capsys.readouterr().out == ""
+
+
+class TokenDecoder(nn.Module):
+    """The Transformer's ``Decoder``: sizes its embedding with its own literal."""
+
+    def __init__(self, vocab=10):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, 4)
+
+    def forward(self, tokens):
+        return self.emb(tokens)
+
+
+class TiedProjection(nn.Module):
+    """attention-is-all-you-need's ``Transformer``: the projection's weight is the decoder's.
+
+    ``vocab`` sizes the decoder's embedding, which ``TokenDecoder()`` is
+    written without; the root's ``nn.Linear(4, vocab)`` builds a weight that
+    the tie replaces, so it sizes nothing either.
+    """
+
+    def __init__(self, vocab=10):
+        super().__init__()
+        self.decoder = TokenDecoder(vocab)
+        self.proj = nn.Linear(4, vocab, bias=False)
+        self.proj.weight = self.decoder.emb.weight
+
+    def forward(self, tokens):
+        return self.proj(self.decoder(tokens))
+
+
+@pytest.mark.parametrize("style", list(Style))
+def test_a_literal_whose_tensor_a_tie_replaces_keeps_no_parameter(style):
+    """Kept there only, ``vocab`` would not resize the model; read back it is lost."""
+    inputs = (torch.tensor([[1, 2, 3]]),)
+    with nnconvert.record_constructors():
+        model = TiedProjection()
+    first = nnconvert.convert(model, style, inputs)
+    assert "vocab=10" not in first.source and "vocab: int" not in first.source
+    if style is Style.FUNCTIONAL:
+        return  # read back, a tensor two layer calls read is no layer yet
+    with nnconvert.record_constructors():
+        again = nnconvert.convert(load_output(first), style, inputs)
+    assert again.source == first.source

@@ -33,6 +33,7 @@ from nnconvert.opspecs import SPECS
 from nnconvert.options import Style
 
 from .helpers import build_inputs, layer_model, load_output, missing_imports
+from .round_trip_models import MODELS as ROUND_TRIP_MODELS
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 STYLES = list(Style)
@@ -294,3 +295,23 @@ def test_the_op_spec_table_inverts_its_own_calls():
             assert same or example.layer in LOSSY, example.layer
             rebuilt, lossy = rebuilt + same, lossy + (not same)
     assert rebuilt > 40 and lossy == len(LOSSY)
+
+
+def _real_world_trips():
+    for name, (_, _, trips) in ROUND_TRIP_MODELS.items():
+        for via, to in trips:
+            yield pytest.param(name, Style(via), Style(to), id=f"{name}-{via}-{to}")
+
+
+@pytest.mark.parametrize("name, via, to", list(_real_world_trips()))
+def test_real_world_shapes_round_trip(name, via, to):
+    """The shapes that broke round trips on the real-world suite trip (round_trip_models)."""
+    build, inputs, _ = ROUND_TRIP_MODELS[name]
+    torch.manual_seed(0)
+    model, example_inputs = build().eval(), inputs()
+    through = nnconvert.convert(model, via, example_inputs)
+    again = nnconvert.convert(
+        load_output(through, lost_class_name(model)), to, example_inputs
+    )
+    assert again.source == nnconvert.convert(model, to, example_inputs).source
+    again.check(train=True)

@@ -287,7 +287,10 @@ class _Run:
 
         A block without weights is handed an empty slice
         (``shuffle_block(sub_params(params, "shuffle."), x)``): no tensor in
-        it says where it was cut, the slice itself does.
+        it says where it was cut, the slice itself does. A dict the caller
+        built (a block's slice with a tied tensor under its own key, the
+        Transformer's ``decoder``) says where it was cut by its tensors
+        (:meth:`prefix_of`), so the slices cut from it know theirs too.
         """
 
         def sub_params(params: Any, prefix: Any, *args: Any, **kwargs: Any) -> Any:
@@ -297,7 +300,9 @@ class _Run:
             elif params is self.params:
                 base = ""
             else:
-                return result
+                base = self.prefix_of(params)
+                if base is None:
+                    return result
             if not isinstance(result, dict) or not isinstance(prefix, str):
                 return result
             return _Slice(result, base + prefix)
@@ -391,7 +396,9 @@ class _Dispatcher:
             helper = self.run.prefixes[-1:] == [prefix]
             if self.run.recorder is not None and takes_tensors and not helper:
                 # not a helper like sub_params
-                self.run.recorder.record(prefix, self.function, _literals(kwargs))
+                self.run.recorder.record(
+                    prefix, self.function, _literals(self.function, kwargs)
+                )
             self.run.prefixes.append(prefix)
             try:
                 return self._call(params, *args, **kwargs)
@@ -431,12 +438,21 @@ def _holds_tensors(values: Any) -> bool:
     return any(_holds_tensors(v) for v in values)
 
 
-def _literals(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The keywords of a block call that set a literal (``groups=8``), not ``training``."""
+def _literals(function: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of a block call that set a literal (``groups=8``), not ``training``.
+
+    Only ``function``'s keyword-only parameters (``*, groups: int``) are
+    settings: functional style writes a block's settings there, and the
+    block's ``forward`` takes every other parameter as an input. A literal
+    passed by name to an input (``attention(..., x, mask=None)``) is that
+    input's value in this call; held as a setting too, the block would
+    pass it twice.
+    """
+    settings = keyword_only_parameters(function)
     return {
         k: v
         for k, v in kwargs.items()
-        if k != "training"
+        if k in settings
         and not isinstance(v, (torch.Tensor, fx.Proxy))
         and not callable(v)
     }

@@ -143,11 +143,16 @@ class _ValueNumbers:
 
     Pure calls are keyed by their op, target and their arguments' keys;
     inputs, attributes and impure calls (random draws, in-place ops) by
-    the node itself, so two draws never compare equal.
+    the node itself, so two draws never compare equal. A node's key is a
+    number standing for that structure (one per distinct structure): a
+    structure that held its arguments' structures in turn would grow with
+    the whole graph above it, and hashing it (once per guard) would walk
+    every path through the graph.
     """
 
     def __init__(self) -> None:
         self._numbers: dict[fx.Node, Hashable] = {}
+        self._by_structure: dict[Hashable, int] = {}
 
     def of(self, value: Any) -> Hashable:
         if isinstance(value, fx.Node):
@@ -173,5 +178,12 @@ class _ValueNumbers:
 
     def _number(self, node: fx.Node) -> Hashable:
         if node.op not in ("call_function", "call_method") or is_impure(node):
-            return ("node", id(node))
-        return (node.op, node.target, self.of(node.args), self.of(dict(node.kwargs)))
+            structure: Hashable = ("node", id(node))
+        else:
+            structure = (
+                node.op,
+                node.target,
+                self.of(node.args),
+                self.of(dict(node.kwargs)),
+            )
+        return self._by_structure.setdefault(structure, len(self._by_structure))

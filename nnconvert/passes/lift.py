@@ -340,6 +340,8 @@ def _state_updates(
                     updates.add(user)
                 elif _is_computed(user) and set(user.users) <= lifted:
                     continue  # an argument of the calls (BatchNorm's momentum)
+                elif _reads_metadata(user):
+                    continue  # the layer holds the tensor at the same key
                 elif user not in lifted:
                     return None
     pending: fx.Node | None = None
@@ -352,6 +354,21 @@ def _state_updates(
         elif node in lifted:
             found[node], pending = pending, None
     return found if pending is None else None
+
+
+#: What a model may read of a layer's tensor besides calling the layer (CLIP's
+#: ``x.type(self.conv1.weight.dtype)``): the tensor itself stays at its key.
+_METADATA = frozenset({"dtype", "device"})
+
+
+def _reads_metadata(node: fx.Node) -> bool:
+    """``weight.dtype``: a read of what the tensor is, not of its values."""
+    return (
+        node.op == "call_function"
+        and node.target is getattr
+        and len(node.args) == 2
+        and node.args[1] in _METADATA
+    )
 
 
 def _is_update(node: fx.Node) -> bool:

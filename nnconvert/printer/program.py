@@ -28,6 +28,7 @@ from ..passes.weight_dicts import (
     spell_out_dict_calls,
     unpaid_dict_functions,
 )
+from ..ties import replaced_keys
 from ..torch_names import qualified_name
 from .class_plan import ClassPlan, plan_classes
 from .class_text import class_text
@@ -170,7 +171,8 @@ def _root_arguments(
     )
     calls = size_arguments(root)
     keys = first_keys_of(root)
-    return root_arguments(sizes, literals, calls, reserved, keys), literals
+    replaced = replaced_keys(root)
+    return root_arguments(sizes, literals, calls, reserved, keys, replaced), literals
 
 
 def _imported_names(instances: list[Instance]) -> set[str]:

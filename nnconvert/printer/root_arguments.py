@@ -117,17 +117,32 @@ def root_arguments(
     calls: list[SizeArgument],
     reserved: frozenset[str],
     keys: Mapping[str, str],
+    replaced: frozenset[str] = frozenset(),
 ) -> RootArguments:
     """The parameters both styles keep: those each style writes in all they size.
 
-    ``keys`` as :class:`RootArguments` takes them.
+    ``keys`` as :class:`RootArguments` takes them. ``replaced``: the keys
+    whose tensor a tie replaces (:func:`nnconvert.ties.replaced_keys`). A
+    literal of the class sizes nothing there: in the Transformer's
+    ``nn.Linear(16, n_trg_vocab)`` whose weight the decoder's embedding
+    replaces, ``n_trg_vocab`` would size nothing, and read back the class
+    would not keep it. Such a literal still takes the parameter's name
+    where the parameter is kept (``lm_head`` and ``wte`` of nanoGPT, the
+    tensor sized at its source too).
     """
+    sizing = [
+        dataclasses.replace(
+            literal,
+            reach=frozenset(p for p in literal.reach if p[0] not in replaced),
+        )
+        for literal in literals
+    ]
     kept = []
     for size in sizes:
         positions = first_keys(size.positions, keys)
         if size.name in reserved:
             continue
-        in_class = _covered(literals, size.value, positions, keys)
+        in_class = _covered(sizing, size.value, positions, keys)
         in_calls = _covered(calls, size.value, positions, keys)
         if in_class == positions == in_calls:
             kept.append(RootParameter(size.name, size.value, positions))
