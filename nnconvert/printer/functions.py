@@ -19,6 +19,7 @@ Which instances share a function and what each is called is decided in
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 from typing import Sequence
 
@@ -50,7 +51,10 @@ from .methods import method_body
 def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
     """Function texts, callees first, after the definitions of the helpers they call."""
     helpers = [
-        Printed(helper.definition, Imports(helper.imports))
+        Printed(
+            helper.definition_for(passed_parameters(plans, helper)),
+            Imports(helper.imports),
+        )
         for helper in used_helpers(plans)
     ]
     texts = []
@@ -100,6 +104,22 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
     for helper in used:  # grows while it is read: what the helpers call
         used += [h for h in map(helper_for, helper.needs) if h not in used]
     return [helper for helper in HELPERS if any(helper is u for u in used)]
+
+
+def passed_parameters(plans: list[FunctionPlan], helper: Helper) -> set[str]:
+    """The parameters of ``helper`` that some call of it in the planned functions passes.
+
+    A trimmed definition (``Helper.trimmed``) keeps exactly these options:
+    the calls print their arguments as the graph holds them, positional
+    ones first, so each names a parameter of the definition.
+    """
+    names = list(inspect.signature(helper.function).parameters)
+    passed: set[str] = set()
+    for plan in plans:
+        for node in with_method_bodies(plan.instance.graph.graph):
+            if node.op == "call_function" and node.target is helper.function:
+                passed |= {*names[: len(node.args)], *node.kwargs}
+    return passed
 
 
 def function_text(
@@ -227,4 +247,10 @@ def _return_hint(value) -> str | None:
     return None
 
 
-__all__ = ["function_text", "print_functions", "snake_case", "used_helpers"]
+__all__ = [
+    "function_text",
+    "passed_parameters",
+    "print_functions",
+    "snake_case",
+    "used_helpers",
+]

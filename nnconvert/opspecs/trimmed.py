@@ -1,0 +1,314 @@
+"""A helper's definition trimmed to the options a file's calls pass.
+
+A layer function that a functional file defines (``lstm``) is written once,
+for every option of its layer. A file whose calls leave an option at its
+default does not need the option's code: :func:`trimmed_source` drops the
+option from the signature and folds what reads it, as its default would::
+
+    if batch_first:               # batch_first left at False: gone
+        input = input.movedim(-2, 0)
+    shape = (num_layers * (2 if bidirectional else 1), ...)
+                                  # -> (num_layers, ...)
+    if hx is None:                # hx never passed: its body, unconditionally
+        hx = ...
+
+The folding is small and exact: a dropped option becomes its default
+value, and what only constants decide is decided (``not``, ``and``/``or``,
+comparisons, ``x if c else y``, ``if``/``else`` statements, ``x * 1``,
+``x + 0``). Statements it leaves alone keep their text and comments. An
+option whose value would still be read after folding (the source reads it
+outside a test) raises ValueError: the source must test it.
+
+Reading back is the same function: a definition whose parameters are a
+subset of the full one's is recognised when trimming to those parameters
+gives it (:func:`trimmed_source` of its parameter names).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import inspect
+import operator
+import textwrap
+from typing import Any, Callable, Iterable
+
+#: The operators folded between constants.
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+}
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
+
+
+class _Default(ast.Constant):
+    """A dropped option's default, put where the option was read.
+
+    Folding turns it into plain constants or removes it; one still in the
+    tree afterwards is an option read outside a test.
+    """
+
+
+def trimmed_source(
+    function: Callable, passed: Iterable[str], kept: Iterable[str] = ()
+) -> str:
+    """``function``'s source with the options not in ``passed`` (nor ``kept``) folded away.
+
+    Parameters without a default are always kept. ``passed`` may name
+    parameters the function does not have: they are ignored.
+    """
+    signature = inspect.signature(function)
+    keep = set(passed) | set(kept)
+    dropped = tuple(
+        (name, p.default)
+        for name, p in signature.parameters.items()
+        if p.default is not inspect.Parameter.empty and name not in keep
+    )
+    return _trimmed(function, dropped)
+
+
+@functools.lru_cache(maxsize=None)
+def _trimmed(function: Callable, dropped: tuple[tuple[str, Any], ...]) -> str:
+    source = textwrap.dedent(inspect.getsource(function))
+    definition = ast.parse(source).body[0]
+    assert isinstance(definition, ast.FunctionDef)
+    lines = source.splitlines()
+    names = {name for name, _ in dropped}
+    header = _signature(source, definition, names)
+    body = _Block(lines, dict(dropped)).statements(definition.body, 4)
+    return header + "\n" + "\n".join(body) + "\n"
+
+
+def _signature(source: str, definition: ast.FunctionDef, dropped: set[str]) -> str:
+    """``def name(a: A, b: B = 1) -> R:`` with the dropped parameters left out (black lays it out)."""
+    arguments = definition.args
+    if arguments.posonlyargs or arguments.kwonlyargs or arguments.vararg:
+        raise ValueError(f"{definition.name}: only plain parameters can be trimmed")
+    defaults = [None] * (len(arguments.args) - len(arguments.defaults))
+    parts = []
+    for argument, default in zip(arguments.args, defaults + arguments.defaults):
+        if argument.arg in dropped:
+            continue
+        text = argument.arg
+        if argument.annotation is not None:
+            text += f": {ast.get_source_segment(source, argument.annotation)}"
+        if default is not None:
+            text += f" = {ast.get_source_segment(source, default)}"
+        parts.append(text)
+    returns = ""
+    if definition.returns is not None:
+        returns = f" -> {ast.get_source_segment(source, definition.returns)}"
+    return f"def {definition.name}({', '.join(parts)}){returns}:"
+
+
+class _Block:
+    """Statements of the function, folded one after the other, as indented text lines."""
+
+    def __init__(self, lines: list[str], known: dict[str, Any]) -> None:
+        self.lines = lines
+        self.known = known  # option -> default, until the code assigns the name
+
+    def statements(self, body: list[ast.stmt], indent: int) -> list[str]:
+        out: list[str] = []
+        for statement in body:
+            out += self.statement(statement, indent)
+        return out
+
+    def statement(self, statement: ast.stmt, indent: int) -> list[str]:
+        if isinstance(statement, ast.If):
+            test = self.fold(statement.test)
+            if isinstance(test, ast.Constant):
+                branch = statement.body if test.value else statement.orelse
+                return self.statements(branch, indent)
+            if test is statement.test:
+                header = self._header(statement, indent)
+            else:
+                comment = self._comment(statement.test)
+                header = [" " * indent + f"if {ast.unparse(test)}:" + comment]
+            text = self._leading(statement, indent) + header
+            text += self.statements(statement.body, indent + 4)
+            if statement.orelse:  # an ``elif`` reads as ``else: if``: black keeps it
+                text += [" " * indent + "else:"]
+                text += self.statements(statement.orelse, indent + 4)
+            return text
+        if isinstance(statement, (ast.For, ast.FunctionDef)):
+            if isinstance(statement, ast.For) and statement.orelse:
+                raise ValueError("a for loop with else is not trimmed")
+            self._assigned(statement)
+            header = self._header(statement, indent)
+            if isinstance(statement, ast.For):
+                folded = self.fold(statement.iter)
+                if folded is not statement.iter:
+                    target = ast.unparse(statement.target)
+                    header = [f"{' ' * indent}for {target} in {ast.unparse(folded)}:"]
+            text = self._leading(statement, indent) + header
+            return text + self.statements(statement.body, indent + 4)
+        if isinstance(statement, (ast.With, ast.While, ast.Try)):
+            raise ValueError(f"{type(statement).__name__} is not trimmed")
+        folded = self.fold(statement)
+        if folded is statement:
+            text = self.lines[statement.lineno - 1 : statement.end_lineno]
+            text = self._shifted(text, statement, indent)
+        else:
+            text = [" " * indent + ast.unparse(folded) + self._comment(statement)]
+        self._assigned(statement)
+        return self._leading(statement, indent) + text
+
+    def fold(self, node: ast.AST) -> Any:
+        """``node`` with known options replaced and what constants decide decided.
+
+        Returns ``node`` itself when nothing changed. Raises ValueError for an
+        option read where no constant decides it.
+        """
+        folded = _Folder(self.known).visit(_copy(node))
+        if isinstance(folded, ast.Constant):  # a test decided (``if proj_size:``)
+            folded = ast.Constant(folded.value)
+        if ast.dump(folded) == ast.dump(node) and not _has_default(folded):
+            return node
+        if _has_default(folded):
+            names = sorted(self.known)
+            raise ValueError(f"an option of {names} is read outside a test: fold it")
+        return folded
+
+    def _header(self, statement: ast.stmt, indent: int) -> list[str]:
+        """The lines of a compound statement before its body (``for x in y:``), moved to ``indent``."""
+        end = _first_line(statement.body[0]) - 1
+        while (
+            self.lines[end - 1].strip().startswith("#")
+            or not self.lines[end - 1].strip()
+        ):
+            end -= 1
+        return self._shifted(self.lines[statement.lineno - 1 : end], statement, indent)
+
+    def _assigned(self, statement: ast.stmt) -> None:
+        """Names the statement assigns are no longer their option's default."""
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                self.known.pop(node.id, None)
+
+    def _leading(self, statement: ast.stmt, indent: int) -> list[str]:
+        """The comment lines and blank line right above ``statement``, moved to ``indent``."""
+        start = statement.lineno - 1
+        found = []
+        while start > 0 and self.lines[start - 1].strip().startswith("#"):
+            start -= 1
+            found.insert(0, " " * indent + self.lines[start].strip())
+        if start > 0 and not self.lines[start - 1].strip():
+            found.insert(0, "")
+        return found
+
+    def _comment(self, node: ast.AST) -> str:
+        """The comment after ``node`` on its last line, if any (``  # why``)."""
+        rest = self.lines[node.end_lineno - 1][node.end_col_offset :]
+        at = rest.find("#")
+        return "  " + rest[at:] if at >= 0 else ""
+
+    def _shifted(self, text: list[str], node: ast.stmt, indent: int) -> list[str]:
+        """Source lines of ``node`` moved from its own indentation to ``indent``."""
+        shift = indent - node.col_offset
+        if shift >= 0:
+            return [" " * shift + line if line else line for line in text]
+        return [line[-shift:] if line[:-shift].isspace() else line for line in text]
+
+
+def _first_line(statement: ast.stmt) -> int:
+    """The first line of ``statement``, decorators included."""
+    decorators = getattr(statement, "decorator_list", [])
+    return min([statement.lineno] + [d.lineno for d in decorators])
+
+
+def _copy(node: ast.AST) -> ast.AST:
+    return copy.deepcopy(node)
+
+
+def _has_default(node: ast.AST) -> bool:
+    return any(isinstance(n, _Default) for n in ast.walk(node))
+
+
+class _Folder(ast.NodeTransformer):
+    """Known options as their defaults; what constants alone decide, decided."""
+
+    def __init__(self, known: dict[str, Any]) -> None:
+        self.known = known
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and node.id in self.known:
+            return _Default(self.known[node.id])
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Not) and isinstance(node.operand, ast.Constant):
+            return ast.Constant(not node.operand.value)
+        return node
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        """``a and b`` as Python evaluates it: a constant that decides ends it; one that does not is skipped."""
+        self.generic_visit(node)
+        deciding = bool if isinstance(node.op, ast.Or) else (lambda v: not v)
+        values: list[ast.expr] = []
+        for position, value in enumerate(node.values):
+            last = position == len(node.values) - 1
+            if isinstance(value, ast.Constant) and not last:
+                if deciding(value.value):
+                    values.append(ast.Constant(value.value))
+                    break
+                continue  # skipped: the next operand decides
+            values.append(value)
+            if isinstance(value, ast.Constant):
+                break
+        if len(values) == 1:
+            value = values[0]
+            return (
+                ast.Constant(value.value) if isinstance(value, ast.Constant) else value
+            )
+        if any(isinstance(v, ast.Constant) for v in values[:-1]):
+            return node  # a constant before others that does not decide: unchanged
+        return ast.BoolOp(node.op, values)
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        operands = [node.left, *node.comparators]
+        if len(node.ops) != 1 or not all(isinstance(o, ast.Constant) for o in operands):
+            return node
+        compare = _COMPARE.get(type(node.ops[0]))
+        if compare is None:
+            return node
+        return ast.Constant(bool(compare(operands[0].value, operands[1].value)))
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.test, ast.Constant):
+            chosen = node.body if node.test.value else node.orelse
+            return (
+                ast.Constant(chosen.value)
+                if isinstance(chosen, ast.Constant)
+                else chosen
+            )
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        left, right = node.left, node.right
+        constant = isinstance(left, ast.Constant), isinstance(right, ast.Constant)
+        if all(constant) and type(node.op) in _BINARY:
+            return ast.Constant(_BINARY[type(node.op)](left.value, right.value))
+        if isinstance(node.op, ast.Mult):
+            if constant[1] and _is(right, 1):
+                return left
+            if constant[0] and _is(left, 1):
+                return right
+        if isinstance(node.op, (ast.Add, ast.Sub)) and constant[1] and _is(right, 0):
+            return left
+        return node
+
+
+def _is(node: ast.Constant, number: int) -> bool:
+    return type(node.value) is int and node.value == number
