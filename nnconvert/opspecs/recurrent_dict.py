@@ -72,7 +72,7 @@ def lstm(
     initial = zip(hx[0], hx[1])  # (h, c) of each layer and direction, in order
     h_n, c_n = [], []
     for layer in range(num_layers):
-        if training and layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
         output, h, c = run(input, f"l{layer}", *next(initial))
         h_n.append(h)
@@ -129,7 +129,7 @@ def gru(
     initial = iter(hx)  # the state of each layer and direction, in order
     h_n = []
     for layer in range(num_layers):
-        if training and layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
         output, h = run(input, f"l{layer}", next(initial))
         h_n.append(h)
@@ -181,7 +181,7 @@ def rnn(
     initial = iter(hx)  # the state of each layer and direction, in order
     h_n = []
     for layer in range(num_layers):
-        if training and layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
         output, h = run(input, f"l{layer}", next(initial))
         h_n.append(h)

@@ -123,7 +123,7 @@ class _Block:
 
     def statement(self, statement: ast.stmt, indent: int) -> list[str]:
         if isinstance(statement, ast.If):
-            test = self.fold(statement.test)
+            test = _truth(self.fold(statement.test))
             if isinstance(test, ast.Constant):
                 branch = statement.body if test.value else statement.orelse
                 return self.statements(branch, indent)
@@ -216,6 +216,20 @@ class _Block:
         if shift >= 0:
             return [" " * shift + line if line else line for line in text]
         return [line[-shift:] if line[:-shift].isspace() else line for line in text]
+
+
+def _truth(test: ast.expr) -> ast.expr:
+    """A test as an ``if`` reads it: ``x and False`` is false, ``x or True`` true.
+
+    Only the truth of the value counts there, and the operands before the
+    constant are names and comparisons the sources test, without effects.
+    """
+    if isinstance(test, ast.BoolOp):
+        deciding = bool if isinstance(test.op, ast.Or) else (lambda v: not v)
+        for value in test.values:
+            if isinstance(value, ast.Constant) and deciding(value.value):
+                return ast.Constant(bool(value.value))
+    return test
 
 
 def _first_line(statement: ast.stmt) -> int:

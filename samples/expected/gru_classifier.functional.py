@@ -49,7 +49,7 @@ def gru(
     initial = iter(hx)  # the state of each layer and direction, in order
     h_n = []
     for layer in range(num_layers):
-        if training and layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
         output, h = run(input, f"l{layer}", next(initial))
         h_n.append(h)

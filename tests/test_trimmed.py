@@ -1,0 +1,229 @@
+"""Layer functions defined with only the options a file's calls pass (``opspecs/trimmed.py``).
+
+Generated from the table: every example of the recurrent rows converts to
+a functional file whose ``lstm``/``gru``/``rnn`` takes exactly the
+parameters its call passes, reads no option it dropped, and passes the
+eval and train checks. Every trimming of each function (each subset of its
+options) computes what the layer computes and reads back as its row; files
+written with the whole definitions still read back. The folding itself is
+checked on before/after pairs.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import itertools
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.functional.source import rewrite_source
+from nnconvert.opspecs import SPECS, recurrent_dict
+from nnconvert.opspecs.trimmed import trimmed_source
+
+from .helpers import build_inputs, layer_model, run
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+LEGACY = Path(__file__).resolve().parent / "legacy"
+
+CASES = [
+    pytest.param(spec, example, id=example.layer)
+    for spec in SPECS
+    if spec.dict_form is not None
+    and spec.dict_form.function in recurrent_dict.FUNCTIONS
+    for example in spec.examples
+]
+
+
+def _parameters(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def _options(function) -> list[str]:
+    """The parameters a trimming may drop."""
+    return [
+        name
+        for name, p in inspect.signature(function).parameters.items()
+        if p.default is not inspect.Parameter.empty and name not in recurrent_dict.KEPT
+    ]
+
+
+def _read_names(definition: ast.FunctionDef) -> set[str]:
+    """Names the definition reads and never assigns: its parameters and globals."""
+    names = [n for n in ast.walk(definition) if isinstance(n, ast.Name)]
+    stored = {n.id for n in names if isinstance(n.ctx, ast.Store)}
+    return {n.id for n in names if isinstance(n.ctx, ast.Load)} - stored
+
+
+def test_the_table_has_recurrent_cases():
+    assert len(CASES) >= 3 * 6
+
+
+@pytest.mark.parametrize("spec, example", CASES)
+def test_the_definition_takes_what_its_call_passes(spec, example):
+    function = spec.dict_form.function
+    conversion = nnconvert.convert(
+        layer_model(example), "functional", build_inputs(example)
+    )
+    tree = ast.parse(conversion.source)
+    (definition,) = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == function.__name__
+    ]
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == function.__name__
+    ]
+    assert calls
+    names = _parameters(function)
+    passed = {"input", "weights", *recurrent_dict.KEPT}
+    for call in calls:
+        passed |= {*names[: len(call.args)], *(k.arg for k in call.keywords)}
+    assert [a.arg for a in definition.args.args] == [n for n in names if n in passed]
+    dropped = set(names) - passed
+    assert not dropped & _read_names(definition)
+    conversion.check(train=True)
+
+
+def _configuration(cls: type[nn.Module], options: tuple[str, ...]) -> dict:
+    """Constructor keywords that set each option of ``options`` off its default (not ``bias``: the call passes it as well)."""
+    values = {
+        "batch_first": True,
+        "bidirectional": True,
+        "proj_size": 3,
+        "nonlinearity": "relu",
+        "dropout": 0.5,
+    }
+    return {k: v for k, v in values.items() if k in options}
+
+
+MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+@pytest.mark.parametrize("function", recurrent_dict.FUNCTIONS, ids=lambda f: f.__name__)
+def test_every_trimming_computes_the_layer_and_reads_back(function):
+    """Each subset of options: the trimmed function equals the layer, and is recognised."""
+    cls = MODULES[function.__name__]
+    options = _options(function)
+    subsets = itertools.chain.from_iterable(
+        itertools.combinations(options, n) for n in range(len(options) + 1)
+    )
+    for subset in subsets:
+        text = trimmed_source(function, subset, recurrent_dict.KEPT)
+        definition = ast.parse(text).body[0]
+        assert [a.arg for a in definition.args.args] == [
+            n for n in _parameters(function) if n not in options or n in subset
+        ]
+        assert not (set(options) - set(subset)) & _read_names(definition)
+        call = f"\n\nresult = {function.__name__}(x, weights)\n"
+        tree, _ = rewrite_source(text + call, "<trimmed>")
+        called = ast.unparse(tree.body[-1])
+        assert called.endswith(f".dict_{function.__name__}(x, weights)"), subset
+        namespace = {"torch": torch, "F": torch.nn.functional, "Tensor": torch.Tensor}
+        exec(compile(text, "<trimmed>", "exec"), namespace)
+        torch.manual_seed(0)
+        bias = "bias" not in subset
+        layer = cls(4, 8, num_layers=2, bias=bias, **_configuration(cls, subset))
+        layer.eval()
+        batch_first = "batch_first" in subset
+        x = torch.randn((3, 5, 4) if batch_first else (5, 3, 4))
+        keywords = {"num_layers": 2, **_configuration(cls, subset)}
+        if "training" in subset:
+            keywords["training"] = False
+        hx = None
+        if "hx" in subset:
+            layers = 2 * (2 if "bidirectional" in subset else 1)
+            c = torch.randn(layers, 3, 8)
+            hx = (torch.randn(layers, 3, keywords.get("proj_size", 8)), c)
+            keywords["hx"] = hx if cls is nn.LSTM else c
+        if "bias" in subset:
+            keywords["bias"] = False
+        got = namespace[function.__name__](x, dict(layer.state_dict()), **keywords)
+        torch.testing.assert_close(got, layer(x, keywords.get("hx")))
+
+
+def test_the_folding_before_and_after():
+    def sample(x, flag: bool = False, size: int = 0, mode: str = "a"):
+        if flag:  # only with flag
+            x = x + 1
+        else:
+            x = x - 1
+        y = x * (2 if flag else 1) + size
+        z = size or y.shape[0]
+        if mode == "a" and x.dim() > 1:
+            y = y.flatten()
+        return y if not flag else -y, z
+
+    assert trimmed_source(sample, ["mode"]) == (
+        'def sample(x, mode: str = "a"):\n'
+        "    x = x - 1\n"
+        "    y = x\n"
+        "    z = y.shape[0]\n"
+        '    if mode == "a" and x.dim() > 1:\n'
+        "        y = y.flatten()\n"
+        "    return (y, z)\n"
+    )
+    assert trimmed_source(sample, []).splitlines()[4:6] == [
+        "    if x.dim() > 1:",
+        "        y = y.flatten()",
+    ]
+    whole = trimmed_source(sample, ["flag", "size", "mode"])
+    assert ast.dump(ast.parse(whole)) == ast.dump(
+        ast.parse(textwrap.dedent(inspect.getsource(sample)))
+    )
+
+
+def test_an_option_read_outside_a_test_is_refused():
+    def leaky(x, p: float = 0.0):
+        return torch.nn.functional.dropout(x, p)
+
+    with pytest.raises(ValueError, match="outside a test"):
+        trimmed_source(leaky, [])
+
+
+#: Functional goldens as written with the whole definitions (before trimming).
+UNTRIMMED = {
+    "char_lstm": (
+        "--input-shape",
+        "2,12",
+        "--input-dtype",
+        "int64",
+        "--input-high",
+        "40",
+    ),
+    "gru_classifier": (
+        "--input-shape",
+        "3,11",
+        "--input-dtype",
+        "int64",
+        "--input-high",
+        "50",
+    ),
+}
+
+
+@pytest.mark.parametrize("style", ["module", "mixed"])
+@pytest.mark.parametrize("sample", list(UNTRIMMED))
+def test_the_whole_definitions_still_read_back(sample, style):
+    """A functional file whose ``lstm`` has every option reads back as today's does."""
+    earlier = LEGACY / f"{sample}.untrimmed.functional.py"
+    today = SAMPLES / "expected" / f"{sample}.functional.py"
+    assert "batched = input.dim() == 3" in earlier.read_text()
+    assert "batched = input.dim() == 3" not in today.read_text()
+    results = [
+        run("convert", path, "--to", style, *UNTRIMMED[sample])
+        for path in (earlier, today)
+    ]
+    for result in results:
+        assert result.exit_code == 0, result.output
+        assert "ok    train, gradients" in result.stderr
+    assert results[0].stdout == results[1].stdout
