@@ -101,8 +101,9 @@ class Helper:
     #: Names the definition reads from the file's imports (``torch``, ``F``, ``Tensor``).
     imports: tuple[str, ...] = ()
     #: Functional input recognises the function by its definition: a file
-    #: defining it exactly so calls the row's function, which fx records as
-    #: one call (``lstm``; the layer-lifting pass rebuilds ``nn.LSTM`` from it).
+    #: defining it exactly so (or trimmed so, see :attr:`trimmed`) calls the
+    #: row's function, which fx records as one call (``lstm``; the
+    #: layer-lifting pass rebuilds ``nn.LSTM`` from it).
     recognised_by_definition: bool = False
     #: Functions of other rows the definition calls: defined too, before it.
     needs: tuple[Callable, ...] = ()
