@@ -227,3 +227,27 @@ def test_the_whole_definitions_still_read_back(sample, style):
         assert result.exit_code == 0, result.output
         assert "ok    train, gradients" in result.stderr
     assert results[0].stdout == results[1].stdout
+
+
+def test_an_option_assigned_where_a_loop_or_closure_reads_it_is_refused():
+    """Such a read sees the default on one run and the new value on another."""
+
+    def closure(x, flag: bool = False):
+        def step(y):
+            return y + 1 if flag else y
+
+        out = step(x)
+        flag = True
+        return out, step(x)
+
+    def loop(x, flag: bool = False):
+        for _ in range(2):
+            x = x + 1 if flag else x
+            flag = True
+        return x
+
+    for function in (closure, loop):
+        assert function(0) == ((0, 1) if function is closure else 1)
+        with pytest.raises(ValueError, match="assigned and read"):
+            trimmed_source(function, [])
+        trimmed_source(function, ["flag"])  # kept: nothing to fold

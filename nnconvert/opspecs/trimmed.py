@@ -82,7 +82,8 @@ def _trimmed(function: Callable, dropped: tuple[tuple[str, Any], ...]) -> str:
     lines = source.splitlines()
     names = {name for name, _ in dropped}
     header = _signature(source, definition, names)
-    body = _Block(lines, dict(dropped)).statements(definition.body, 4)
+    block = _Block(lines, dict(dropped), _stored(definition))
+    body = block.statements(definition.body, 4)
     return header + "\n" + "\n".join(body) + "\n"
 
 
@@ -111,9 +112,12 @@ def _signature(source: str, definition: ast.FunctionDef, dropped: set[str]) -> s
 class _Block:
     """Statements of the function, folded one after the other, as indented text lines."""
 
-    def __init__(self, lines: list[str], known: dict[str, Any]) -> None:
+    def __init__(
+        self, lines: list[str], known: dict[str, Any], reassigned: set[str]
+    ) -> None:
         self.lines = lines
         self.known = known  # option -> default, until the code assigns the name
+        self.reassigned = reassigned  # the names the function assigns anywhere
 
     def statements(self, body: list[ast.stmt], indent: int) -> list[str]:
         out: list[str] = []
@@ -138,18 +142,29 @@ class _Block:
                 text += [" " * indent + "else:"]
                 text += self.statements(statement.orelse, indent + 4)
             return text
-        if isinstance(statement, (ast.For, ast.FunctionDef)):
-            if isinstance(statement, ast.For) and statement.orelse:
+        if isinstance(statement, ast.For):
+            if statement.orelse:
                 raise ValueError("a for loop with else is not trimmed")
-            self._assigned(statement)
             header = self._header(statement, indent)
-            if isinstance(statement, ast.For):
-                folded = self.fold(statement.iter)
-                if folded is not statement.iter:
-                    target = ast.unparse(statement.target)
-                    header = [f"{' ' * indent}for {target} in {ast.unparse(folded)}:"]
+            folded = self.fold(statement.iter)  # read once, before the body runs
+            if folded is not statement.iter:
+                target = ast.unparse(statement.target)
+                header = [f"{' ' * indent}for {target} in {ast.unparse(folded)}:"]
+            self._refuse_reads(statement, _stored(statement))
+            self._assigned(statement)  # a later pass reads what an earlier one assigned
             text = self._leading(statement, indent) + header
             return text + self.statements(statement.body, indent + 4)
+        if isinstance(statement, ast.FunctionDef):
+            # a closure reads the outer names when it is called: only the
+            # options the outer function never assigns are their defaults there
+            self._refuse_reads(statement, self.reassigned)
+            outer = self.known
+            self.known = {k: v for k, v in outer.items() if k not in self.reassigned}
+            text = self._leading(statement, indent) + self._header(statement, indent)
+            text += self.statements(statement.body, indent + 4)
+            self.known = outer
+            self._assigned(statement)
+            return text
         if isinstance(statement, (ast.With, ast.While, ast.Try)):
             raise ValueError(f"{type(statement).__name__} is not trimmed")
         folded = self.fold(statement)
@@ -189,9 +204,25 @@ class _Block:
 
     def _assigned(self, statement: ast.stmt) -> None:
         """Names the statement assigns are no longer their option's default."""
-        for node in ast.walk(statement):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                self.known.pop(node.id, None)
+        for name in _stored(statement):
+            self.known.pop(name, None)
+
+    def _refuse_reads(self, statement: ast.stmt, assigned: set[str]) -> None:
+        """Raise ValueError if ``statement`` reads a dropped option that ``assigned`` holds.
+
+        In a loop body or a closure such a read may see the default or the
+        assigned value, depending on when it runs: no text stands for both.
+        """
+        read = {
+            n.id
+            for n in ast.walk(statement)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+        }
+        both = sorted(read & assigned & set(self.known))
+        if both:
+            raise ValueError(
+                f"options {both} are assigned and read where they may be either"
+            )
 
     def _leading(self, statement: ast.stmt, indent: int) -> list[str]:
         """The comment lines and blank line right above ``statement``, moved to ``indent``."""
@@ -216,6 +247,15 @@ class _Block:
         if shift >= 0:
             return [" " * shift + line if line else line for line in text]
         return [line[-shift:] if line[:-shift].isspace() else line for line in text]
+
+
+def _stored(node: ast.AST) -> set[str]:
+    """The names ``node`` assigns anywhere inside it."""
+    return {
+        n.id
+        for n in ast.walk(node)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
 
 
 def _truth(test: ast.expr) -> ast.expr:
