@@ -45,7 +45,9 @@ def _defined_helpers(tree: ast.Module) -> dict[str, str]:
 
     By the name the file calls it -> the name the helper-row module holds
     it by: one name may be defined as either of two rows (``lstm`` over a
-    list of weights, as files were written before, or over a dict).
+    list of weights, as files were written before, or over a dict). A row
+    defines it whole, trimmed to the options the file's calls pass
+    (``Helper.trimmed``), or as an earlier version printed it.
     """
     defined = {}
     for node in tree.body:
@@ -66,7 +68,10 @@ def _trimmed_helper(node: ast.FunctionDef) -> str | None:
     for helper in _TRIMMED.get(node.name, ()):
         if not set(parameters) <= set(helper.parameters):
             continue
-        text = helper.definition_for(parameters)
+        try:
+            text = helper.definition_for(parameters)
+        except ValueError:  # no trimming keeps exactly these parameters
+            continue
         if ast.dump(ast.parse(text).body[0]) == ast.dump(node):
             return helper.global_name
     return None
