@@ -3,10 +3,12 @@
 Generated from the table: every example of the recurrent rows converts to
 a functional file whose ``lstm``/``gru``/``rnn`` takes exactly the
 parameters its call passes, reads no option it dropped, and passes the
-eval and train checks. Every trimming of each function (each subset of its
-options) computes what the layer computes and reads back as its row; files
-written with the whole definitions still read back. The folding itself is
-checked on before/after pairs.
+eval and train checks. Every trimming of each recurrent function (each
+subset of its options) computes what the layer computes and reads back as
+its row; the transformer functions' trimmings (many subsets) compile and
+read back, and the table's transformer examples (``tests/test_layers.py``)
+check what they compute. Files written with the whole definitions still
+read back. The folding itself is checked on before/after pairs.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ import torch
 from torch import nn
 
 import nnconvert
+from nnconvert.functional import functional_model, load_source
 from nnconvert.functional.source import rewrite_source
-from nnconvert.opspecs import SPECS, recurrent_dict
+from nnconvert.opspecs import SPECS, recurrent_dict, transformer
 from nnconvert.opspecs.trimmed import trimmed_source
 
-from .helpers import build_inputs, layer_model, run
+from .helpers import build_inputs, layer_model, load_sample, run
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 LEGACY = Path(__file__).resolve().parent / "legacy"
@@ -182,12 +185,15 @@ def test_the_folding_before_and_after():
     )
 
 
-def test_an_option_read_outside_a_test_is_refused():
-    def leaky(x, p: float = 0.0):
-        return torch.nn.functional.dropout(x, p)
+def test_an_option_nothing_decides_reads_as_its_literal():
+    def literal(x, p: float = 0.1, eps: float = 1e-05, flag: bool | None = None):
+        x = torch.nn.functional.layer_norm(x, (3,), eps=eps)
+        return torch.nn.functional.dropout(x, p, training=bool(flag))
 
-    with pytest.raises(ValueError, match="outside a test"):
-        trimmed_source(leaky, [])
+    assert trimmed_source(literal, []).splitlines()[1:] == [
+        "    x = torch.nn.functional.layer_norm(x, (3,))",
+        "    return torch.nn.functional.dropout(x, 0.1, training=False)",
+    ]
 
 
 #: Functional goldens as written with the whole definitions (before trimming).
@@ -251,3 +257,54 @@ def test_an_option_assigned_where_a_loop_or_closure_reads_it_is_refused():
         with pytest.raises(ValueError, match="assigned and read"):
             trimmed_source(function, [])
         trimmed_source(function, ["flag"])  # kept: nothing to fold
+
+
+@pytest.mark.parametrize(
+    "sample, function",
+    [("bert_encoder", "bert_encoder"), ("seq2seq_transformer", "seq2_seq_transformer")],
+)
+def test_the_whole_transformer_definitions_still_read_back(sample, function):
+    """A file whose ``transformer_encoder`` has every option lifts back as today's does."""
+    model, inputs = load_sample(SAMPLES / f"{sample}.py")
+    params = dict(model.module.state_dict())
+    texts = [
+        (LEGACY / f"{sample}.untrimmed.functional.py").read_text(),
+        (SAMPLES / "expected" / f"{sample}.functional.py").read_text(),
+    ]
+    assert "    norm_first: bool = False,\n" in texts[0]
+    assert "    norm_first: bool = False,\n" not in texts[1]
+    lifted = []
+    for text in texts:
+        namespace = load_source(text)
+        wrapper = functional_model(namespace[function], params, inputs)
+        conversion = nnconvert.convert(wrapper, "module", inputs)
+        conversion.check(train=True)
+        lifted.append(conversion.source)
+    assert lifted[0] == lifted[1]
+    assert "nn.Transformer" in lifted[0]
+
+
+def _some_subsets(options: list[str]) -> list[tuple[str, ...]]:
+    """Every subset of at most two options, and every one missing at most one."""
+    small = [c for n in range(3) for c in itertools.combinations(options, n)]
+    large = [tuple(o for o in options if o != left) for left in options]
+    return small + large + [tuple(options)]
+
+
+@pytest.mark.parametrize("function", transformer.FUNCTIONS, ids=lambda f: f.__name__)
+def test_transformer_trimmings_compile_and_read_back(function):
+    """The layer examples check what trimmed definitions compute; here, that each reads back."""
+    options = [
+        name
+        for name, p in inspect.signature(function).parameters.items()
+        if p.default is not inspect.Parameter.empty and name not in transformer.KEPT
+    ]
+    for subset in _some_subsets(options):
+        text = trimmed_source(function, subset, transformer.KEPT)
+        compile(text, "<trimmed>", "exec")
+        definition = ast.parse(text).body[0]
+        assert not (set(options) - set(subset)) & _read_names(definition), subset
+        call = f"\n\nresult = {function.__name__}(x, weights)\n"
+        tree, _ = rewrite_source(text + call, "<trimmed>")
+        called = ast.unparse(tree.body[-1])
+        assert called.endswith(f".{function.__name__}(x, weights)"), subset

@@ -169,12 +169,8 @@ _DEFINITIONS = {
     if helper.recognised_by_definition
 }
 #: Definitions earlier versions printed, read as today's functions of the
-#: same rows (:mod:`nnconvert.opspecs.earlier_recurrent_dict`).
-_DEFINITIONS |= {
-    ast.dump(node): f"dict_{node.name}"
-    for node in ast.parse(helpers.earlier_recurrent_dict_source()).body
-    if isinstance(node, ast.FunctionDef)
-}
+#: same rows (:func:`nnconvert.opspecs.helpers.earlier_definitions`).
+_DEFINITIONS |= helpers.earlier_definitions()
 
 
 __all__ = ["HELPER", "exec_source", "load_source", "rewrite_source"]

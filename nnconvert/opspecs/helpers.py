@@ -339,6 +339,7 @@ RECURRENT = tuple(
         imports=("torch", "F", "Tensor"),
         recognised_by_definition=True,
         needs=transformers.NEEDS.get(function, ()),
+        trimmed=transformers.KEPT if function in transformers.FUNCTIONS else None,
     )
     for function in recurrent.FUNCTIONS + transformers.FUNCTIONS
 )
@@ -393,9 +394,20 @@ HELPERS: tuple[Helper, ...] = (
 _BY_FUNCTION = {helper.function: helper for helper in HELPERS}
 
 
-def earlier_recurrent_dict_source() -> str:
-    """The text of :mod:`.earlier_recurrent_dict`: definitions earlier versions printed (never imported)."""
-    return Path(__file__).with_name("earlier_recurrent_dict.py").read_text()
+def earlier_definitions() -> dict[str, str]:
+    """Definitions earlier versions printed (never imported): their text -> the name this module holds the function by.
+
+    :mod:`.earlier_recurrent_dict` (the dict forms, held as ``dict_lstm``
+    ...) and :mod:`.earlier_transformer` (held by their own names).
+    """
+    records = {"earlier_recurrent_dict.py": "dict_{}", "earlier_transformer.py": "{}"}
+    found = {}
+    for record, held_as in records.items():
+        tree = ast.parse(Path(__file__).with_name(record).read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                found[ast.dump(node)] = held_as.format(node.name)
+    return found
 
 
 def helper_for(target: object) -> Helper | None:

@@ -15,9 +15,14 @@ option from the signature and folds what reads it, as its default would::
 The folding is small and exact: a dropped option becomes its default
 value, and what only constants decide is decided (``not``, ``and``/``or``,
 comparisons, ``x if c else y``, ``if``/``else`` statements, ``x * 1``,
-``x + 0``). Statements it leaves alone keep their text and comments. An
-option whose value would still be read after folding (the source reads it
-outside a test) raises ValueError: the source must test it.
+``x + 0``, ``bool(None)``), a keyword argument that comes out as the
+callee's own default is left out (``F.layer_norm(..., eps=layer_norm_eps)``
+with the default eps: ``F.layer_norm(...)``; only for a callee the
+function's module names, whose signature says so), and an option read
+where nothing decides it reads as its default's literal
+(``F.dropout(x, 0.1, training)``). Statements it leaves alone keep their
+text and comments. An option that the function assigns where a loop or a
+closure reads it raises ValueError: no one text holds for both values.
 
 Reading back is the same function: a definition whose parameters are a
 subset of the full one's is recognised when trimming to those parameters
@@ -52,7 +57,7 @@ class _Default(ast.Constant):
     """A dropped option's default, put where the option was read.
 
     Folding turns it into plain constants or removes it; one still in the
-    tree afterwards is an option read outside a test.
+    tree afterwards is read as its literal.
     """
 
 
@@ -82,7 +87,7 @@ def _trimmed(function: Callable, dropped: tuple[tuple[str, Any], ...]) -> str:
     lines = source.splitlines()
     names = {name for name, _ in dropped}
     header = _signature(source, definition, names)
-    block = _Block(lines, dict(dropped), _stored(definition))
+    block = _Block(lines, dict(dropped), _stored(definition), function.__globals__)
     body = block.statements(definition.body, 4)
     return header + "\n" + "\n".join(body) + "\n"
 
@@ -113,8 +118,13 @@ class _Block:
     """Statements of the function, folded one after the other, as indented text lines."""
 
     def __init__(
-        self, lines: list[str], known: dict[str, Any], reassigned: set[str]
+        self,
+        lines: list[str],
+        known: dict[str, Any],
+        reassigned: set[str],
+        namespace: dict[str, Any],
     ) -> None:
+        self.globals = namespace  # the function's globals: what its calls call
         self.lines = lines
         self.known = known  # option -> default, until the code assigns the name
         self.reassigned = reassigned  # the names the function assigns anywhere
@@ -159,7 +169,10 @@ class _Block:
             # options the outer function never assigns are their defaults there
             self._refuse_reads(statement, self.reassigned)
             outer = self.known
-            self.known = {k: v for k, v in outer.items() if k not in self.reassigned}
+            own = {a.arg for a in statement.args.args}  # its parameters hide options
+            self.known = {
+                k: v for k, v in outer.items() if k not in self.reassigned | own
+            }
             text = self._leading(statement, indent) + self._header(statement, indent)
             text += self.statements(statement.body, indent + 4)
             self.known = outer
@@ -179,18 +192,14 @@ class _Block:
     def fold(self, node: ast.AST) -> Any:
         """``node`` with known options replaced and what constants decide decided.
 
-        Returns ``node`` itself when nothing changed. Raises ValueError for an
-        option read where no constant decides it.
+        Returns ``node`` itself when nothing changed.
         """
-        folded = _Folder(self.known).visit(_copy(node))
+        folded = _Folder(self.known, self.globals).visit(_copy(node))
         if isinstance(folded, ast.Constant):  # a test decided (``if proj_size:``)
             folded = ast.Constant(folded.value)
         if ast.dump(folded) == ast.dump(node) and not _has_default(folded):
             return node
-        if _has_default(folded):
-            names = sorted(self.known)
-            raise ValueError(f"an option of {names} is read outside a test: fold it")
-        return folded
+        return _Literals().visit(folded)
 
     def _header(self, statement: ast.stmt, indent: int) -> list[str]:
         """The lines of a compound statement before its body (``for x in y:``), moved to ``indent``."""
@@ -286,11 +295,48 @@ def _has_default(node: ast.AST) -> bool:
     return any(isinstance(n, _Default) for n in ast.walk(node))
 
 
+class _Literals(ast.NodeTransformer):
+    """An option no constant decides is read as its default: ``F.dropout(x, 0.1, training)``."""
+
+    def visit__Default(self, node: _Default) -> ast.AST:  # by class name
+        return ast.Constant(node.value)
+
+
 class _Folder(ast.NodeTransformer):
     """Known options as their defaults; what constants alone decide, decided."""
 
-    def __init__(self, known: dict[str, Any]) -> None:
+    def __init__(self, known: dict[str, Any], namespace: dict[str, Any]) -> None:
         self.known = known
+        self.globals = namespace
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        """A keyword argument that folds to the callee's own default is left out.
+
+        ``F.layer_norm(x, shape, eps=layer_norm_eps)`` with ``layer_norm_eps``
+        dropped at ``1e-05`` is ``F.layer_norm(x, shape)``: only where the
+        callee is a function of the module's globals whose signature says so.
+        """
+        read = {id(k) for k in node.keywords if not isinstance(k.value, ast.Constant)}
+        self.generic_visit(node)
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "bool"
+            and len(node.args) == 1
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            return ast.Constant(bool(node.args[0].value))
+        defaults = _defaults(_resolve(node.func, self.globals))
+        node.keywords = [
+            k
+            for k in node.keywords
+            if not (
+                id(k) in read
+                and isinstance(k.value, ast.Constant)
+                and k.arg in defaults
+                and _same(defaults[k.arg], k.value.value)
+            )
+        ]
+        return node
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
         if isinstance(node.ctx, ast.Load) and node.id in self.known:
@@ -362,6 +408,33 @@ class _Folder(ast.NodeTransformer):
         if isinstance(node.op, (ast.Add, ast.Sub)) and constant[1] and _is(right, 0):
             return left
         return node
+
+
+def _resolve(node: ast.expr, namespace: dict[str, Any]) -> Any:
+    """The object a callee expression names in ``namespace`` (``F.layer_norm``), or None."""
+    if isinstance(node, ast.Name):
+        return namespace.get(node.id)
+    if isinstance(node, ast.Attribute):
+        owner = _resolve(node.value, namespace)
+        return None if owner is None else getattr(owner, node.attr, None)
+    return None
+
+
+def _defaults(function: Any) -> dict[str, Any]:
+    """Parameter -> default of ``function``'s signature (empty where there is none)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {
+        name: p.default
+        for name, p in parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def _same(default: Any, value: Any) -> bool:
+    return type(default) is type(value) and default == value
 
 
 def _is(node: ast.Constant, number: int) -> bool:
