@@ -160,13 +160,12 @@ def transformer_encoder(
     per_layer = 12 if bias else 6
     if nested:
         keep = None
-        if src_key_padding_mask is not None:
+        if src_key_padding_mask is not None and mask is None:
             keep = src_key_padding_mask.logical_not()
         if (
             not training
             and src.dim() == 3
             and keep is not None
-            and mask is None
             and bool((keep.int().cummin(-1).values == keep.int()).all())  # left-aligned
             and not (
                 torch.is_grad_enabled()

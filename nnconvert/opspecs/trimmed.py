@@ -268,17 +268,26 @@ def _stored(node: ast.AST) -> set[str]:
 
 
 def _truth(test: ast.expr) -> ast.expr:
-    """A test as an ``if`` reads it: ``x and False`` is false, ``x or True`` true.
+    """A test as an ``if`` reads it: ``x and False`` is false, ``x or True`` true, ``x and True`` is ``x``.
 
     Only the truth of the value counts there, and the operands before the
     constant are names and comparisons the sources test, without effects.
     """
-    if isinstance(test, ast.BoolOp):
-        deciding = bool if isinstance(test.op, ast.Or) else (lambda v: not v)
-        for value in test.values:
-            if isinstance(value, ast.Constant) and deciding(value.value):
+    if not isinstance(test, ast.BoolOp):
+        return test
+    deciding = bool if isinstance(test.op, ast.Or) else (lambda v: not v)
+    values = []
+    for value in test.values:
+        if isinstance(value, ast.Constant):
+            if deciding(value.value):
                 return ast.Constant(bool(value.value))
-    return test
+            continue  # ``x and True`` is as true as ``x``
+        values.append(value)
+    if len(values) == len(test.values):
+        return test
+    if not values:  # every operand a constant that does not decide
+        return ast.Constant(isinstance(test.op, ast.And))
+    return values[0] if len(values) == 1 else ast.BoolOp(test.op, values)
 
 
 def _first_line(statement: ast.stmt) -> int:

@@ -95,13 +95,11 @@ def transformer_encoder(
         if (
             not training
             and src.dim() == 3
-            and (keep is not None)
-            and bool((keep.int().cummin(-1).values == keep.int()).all())
-            and (
-                not (
-                    torch.is_grad_enabled()
-                    and any((t.requires_grad for t in [src, *weights[:per_layer]]))
-                )
+            and keep is not None
+            and bool((keep.int().cummin(-1).values == keep.int()).all())  # left-aligned
+            and not (
+                torch.is_grad_enabled()
+                and any(t.requires_grad for t in [src, *weights[:per_layer]])
             )
         ):
             zero_padded = keep.unsqueeze(-1)
