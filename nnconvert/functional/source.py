@@ -45,14 +45,36 @@ def _defined_helpers(tree: ast.Module) -> dict[str, str]:
 
     By the name the file calls it -> the name the helper-row module holds
     it by: one name may be defined as either of two rows (``lstm`` over a
-    list of weights, as files were written before, or over a dict).
+    list of weights, as files were written before, or over a dict). A row
+    defines it whole, trimmed to the options the file's calls pass
+    (``Helper.trimmed``), or as an earlier version printed it.
     """
-    return {
-        node.name: _DEFINITIONS[dump]
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef)
-        and (dump := ast.dump(node)) in _DEFINITIONS
-    }
+    defined = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            found = _DEFINITIONS.get(ast.dump(node)) or _trimmed_helper(node)
+            if found is not None:
+                defined[node.name] = found
+    return defined
+
+
+def _trimmed_helper(node: ast.FunctionDef) -> str | None:
+    """The row whose definition trimmed to ``node``'s parameters is ``node`` (``Helper.trimmed``).
+
+    Trimming drops parameters, so the parameters a definition keeps say
+    which trimming wrote it: that one is printed again and compared.
+    """
+    parameters = [a.arg for a in node.args.args]
+    for helper in _TRIMMED.get(node.name, ()):
+        if not set(parameters) <= set(helper.parameters):
+            continue
+        try:
+            text = helper.definition_for(parameters)
+        except ValueError:  # no trimming keeps exactly these parameters
+            continue
+        if ast.dump(ast.parse(text).body[0]) == ast.dump(node):
+            return helper.global_name
+    return None
 
 
 def exec_source(source: str | bytes, filename: str, namespace: dict[str, Any]) -> None:
@@ -131,6 +153,12 @@ class _HelperRewriter(ast.NodeTransformer):
         return node
 
 
+#: Printed name -> the rows whose definition a file may hold trimmed.
+_TRIMMED: dict[str, list[helpers.Helper]] = {}
+for _helper in helpers.HELPERS:
+    if _helper.trimmed is not None and _helper.recognised_by_definition:
+        _TRIMMED.setdefault(_helper.name, []).append(_helper)
+
 #: The rows functional input recognises in source.
 _RECOGNISED = tuple(helper for helper in helpers.HELPERS if helper.slots is not None)
 #: A definition's AST dump -> the name the helper-row module holds its
@@ -140,6 +168,9 @@ _DEFINITIONS = {
     for helper in helpers.HELPERS
     if helper.recognised_by_definition
 }
+#: Definitions earlier versions printed, read as today's functions of the
+#: same rows (:func:`nnconvert.opspecs.helpers.earlier_definitions`).
+_DEFINITIONS |= helpers.earlier_definitions()
 
 
 __all__ = ["HELPER", "exec_source", "load_source", "rewrite_source"]

@@ -38,7 +38,8 @@ import enum
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +60,7 @@ from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
 from .recurrent_dict import gru as dict_gru  # noqa: F401 (fx.wrap patches these)
 from .recurrent_dict import lstm as dict_lstm  # noqa: F401
 from .recurrent_dict import rnn as dict_rnn  # noqa: F401
+from .trimmed import trimmed_source
 from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
     transformer,
     transformer_decoder,
@@ -99,8 +101,9 @@ class Helper:
     #: Names the definition reads from the file's imports (``torch``, ``F``, ``Tensor``).
     imports: tuple[str, ...] = ()
     #: Functional input recognises the function by its definition: a file
-    #: defining it exactly so calls the row's function, which fx records as
-    #: one call (``lstm``; the layer-lifting pass rebuilds ``nn.LSTM`` from it).
+    #: defining it exactly so (or trimmed so, see :attr:`trimmed`) calls the
+    #: row's function, which fx records as one call (``lstm``; the
+    #: layer-lifting pass rebuilds ``nn.LSTM`` from it).
     recognised_by_definition: bool = False
     #: Functions of other rows the definition calls: defined too, before it.
     needs: tuple[Callable, ...] = ()
@@ -112,6 +115,9 @@ class Helper:
     #: under one name (``lstm`` over a list of weights, and ``dict_lstm``
     #: over a dict); None: its own name.
     attribute: str | None = None
+    #: The definition is trimmed to the options a file's calls pass
+    #: (:mod:`.trimmed`), always keeping these parameters; None: printed whole.
+    trimmed: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -126,6 +132,12 @@ class Helper:
     @functools.cached_property
     def parameters(self) -> tuple[str, ...]:
         return tuple(inspect.signature(self.function).parameters)
+
+    def definition_for(self, passed: Iterable[str]) -> str | None:
+        """The definition a file prints whose calls pass the parameters ``passed``."""
+        if self.trimmed is None or self.definition is None:
+            return self.definition
+        return trimmed_source(self.function, passed, self.trimmed)
 
     @property
     def _text(self) -> str:
@@ -327,12 +339,14 @@ RECURRENT = tuple(
         imports=("torch", "F", "Tensor"),
         recognised_by_definition=True,
         needs=transformers.NEEDS.get(function, ()),
+        trimmed=transformers.KEPT if function in transformers.FUNCTIONS else None,
     )
     for function in recurrent.FUNCTIONS + transformers.FUNCTIONS
 )
 
 #: The recurrent layers' functions over their weights as one dict (their
-#: rows' ``DictForm``): printed as ``lstm``, held here as ``dict_lstm``.
+#: rows' ``DictForm``): printed as ``lstm``, held here as ``dict_lstm``, each
+#: file's definition trimmed to the options its calls pass.
 RECURRENT_DICTS = tuple(
     Helper(
         function,
@@ -341,6 +355,7 @@ RECURRENT_DICTS = tuple(
         recognised_by_definition=True,
         weight_dict=True,
         attribute=f"dict_{function.__name__}",
+        trimmed=recurrent_dict.KEPT,
     )
     for function in recurrent_dict.FUNCTIONS
 )
@@ -377,6 +392,22 @@ HELPERS: tuple[Helper, ...] = (
 )
 
 _BY_FUNCTION = {helper.function: helper for helper in HELPERS}
+
+
+def earlier_definitions() -> dict[str, str]:
+    """Definitions earlier versions printed (never imported): their text -> the name this module holds the function by.
+
+    :mod:`.earlier_recurrent_dict` (the dict forms, held as ``dict_lstm``
+    ...) and :mod:`.earlier_transformer` (held by their own names).
+    """
+    records = {"earlier_recurrent_dict.py": "dict_{}", "earlier_transformer.py": "{}"}
+    found = {}
+    for record, held_as in records.items():
+        tree = ast.parse(Path(__file__).with_name(record).read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                found[ast.dump(node)] = held_as.format(node.name)
+    return found
 
 
 def helper_for(target: object) -> Helper | None:

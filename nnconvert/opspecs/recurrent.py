@@ -436,7 +436,11 @@ SPECS = (
             "proj_size=3",
             "num_layers=2, bidirectional=True, proj_size=3",
         )
-        + (Example("nn.LSTM(4, 8)", ((_L, _H),)),),  # one sequence, unbatched
+        + (
+            Example("nn.LSTM(4, 8)", ((_L, _H),)),  # one sequence, unbatched
+            # batch_first moves no dimension of one sequence
+            Example("nn.LSTM(4, 8, batch_first=True, bidirectional=True)", ((_L, _H),)),
+        ),
         _CTOR + ", proj_size=0",
     ),
     _row(
@@ -444,13 +448,17 @@ SPECS = (
         gru,
         3,
         _examples("GRU", *_COMMON)
-        + (Example("nn.GRU(4, 8)", ((_L, _B, _H),), keywords=(("hx", (1, _B, 8)),)),),
+        + (
+            Example("nn.GRU(4, 8)", ((_L, _B, _H),), keywords=(("hx", (1, _B, 8)),)),
+            Example("nn.GRU(4, 8, batch_first=True)", ((_L, _H),)),  # unbatched
+        ),
     ),
     _row(
         nn.RNN,
         rnn,
         1,
-        _examples("RNN", *_COMMON, 'nonlinearity="relu"'),
+        _examples("RNN", *_COMMON, 'nonlinearity="relu"')
+        + (Example("nn.RNN(4, 8, bidirectional=True)", ((_L, _H),)),),  # unbatched
         _CTOR.replace("num_layers=1,", "num_layers=1, nonlinearity='tanh',"),
     ),
 )

@@ -9,9 +9,15 @@ its tensors by the names ``nn.LSTM`` gives them (``weight_ih_l1_reverse``),
 so a call passes the layer's slice of the weight dict instead of a list of
 keys. The rows' ``DictForm`` names these functions.
 
-Each function is self-contained (only ``torch``, ``F`` and ``Tensor``): its
-source is printed verbatim into the generated file, under the same name as
-the list form (a file defines one of them).
+Each function is self-contained (only ``torch``, ``F`` and ``Tensor``) and
+is the source a functional file defines it from, trimmed to the options
+the file's calls pass (:mod:`.trimmed`): the code for an option stands
+under a test of it (``if bidirectional:``, ``... if batch_first else ...``,
+``proj_size or hidden_size``), which is folded away where every call leaves
+the option at its default. Input without a batch dimension (one sequence,
+``(time, feature)``) needs no code of its own: the steps run on whatever
+stands before the feature dimension, and ``batch_first`` moves dimension
+-2, which is the batch only when there is one.
 """
 
 from __future__ import annotations
@@ -36,53 +42,50 @@ def lstm(
     """``nn.LSTM``: the gate equations, one time step at a time.
 
     ``weights`` is the layer's state_dict: ``weight_ih_l0``, ``weight_hh_l0``,
-    ``bias_ih_l0`` (none without ``bias``) … per layer, ``_reverse`` for the
-    second direction.
+    ``bias_ih_l0``, ``bias_hh_l0`` … per layer (``_reverse`` for a second
+    direction).
     """
-    batched = input.dim() == 3
-    if not batched:  # one sequence: a batch of one
-        input = input.unsqueeze(1)
-        hx = None if hx is None else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
-    elif batch_first:
-        input = input.transpose(0, 1)
-    directions = 2 if bidirectional else 1
-    hidden_size = weights["weight_ih_l0"].shape[0] // 4
+
+    def run(x: Tensor, key: str, h: Tensor, c: Tensor) -> tuple[Tensor, ...]:
+        w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
+        b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
+        output = []
+        for x_t in x:
+            gates = F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+            i, f, g, o = gates.chunk(4, -1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            if proj_size:
+                h = F.linear(h, weights[f"weight_hr_{key}"])
+            output.append(h)
+        return torch.stack(output), h, c
+
+    if batch_first:  # (batch, time, feature) -> (time, batch, feature)
+        input = input.movedim(-2, 0)
     if hx is None:
-        shape = (num_layers * directions, input.shape[1])
+        hidden_size = weights["weight_ih_l0"].shape[0] // 4
+        shape = (num_layers * (2 if bidirectional else 1), *input.shape[1:-1])
         hx = (
             input.new_zeros(*shape, proj_size or hidden_size),
             input.new_zeros(*shape, hidden_size),
         )
+    initial = zip(hx[0], hx[1])  # (h, c) of each layer and direction, in order
     h_n, c_n = [], []
     for layer in range(num_layers):
-        if layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
-        outputs = []
-        for direction in range(directions):
-            k = layer * directions + direction
-            key = f"l{layer}_reverse" if direction == 1 else f"l{layer}"
-            w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
-            b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
-            w_hr = weights.get(f"weight_hr_{key}")
-            h, c = hx[0][k], hx[1][k]
-            steps = range(input.shape[0])
-            output = [None] * len(steps)
-            for t in reversed(steps) if direction == 1 else steps:
-                gates = F.linear(input[t], w_ih, b_ih) + F.linear(h, w_hh, b_hh)
-                i, f, g, o = gates.chunk(4, -1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                if w_hr is not None:
-                    h = F.linear(h, w_hr)
-                output[t] = h
-            outputs.append(torch.stack(output))
+        output, h, c = run(input, f"l{layer}", *next(initial))
+        h_n.append(h)
+        c_n.append(c)
+        if bidirectional:  # the second direction reads the sequence backwards
+            back, h, c = run(input.flip(0), f"l{layer}_reverse", *next(initial))
+            output = torch.cat([output, back.flip(0)], -1)
             h_n.append(h)
             c_n.append(c)
-        input = torch.cat(outputs, -1)
-    h_n, c_n = torch.stack(h_n), torch.stack(c_n)
-    if not batched:
-        return input.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
-    return (input.transpose(0, 1) if batch_first else input), (h_n, c_n)
+        input = output
+    if batch_first:
+        input = input.movedim(0, -2)
+    return input, (torch.stack(h_n), torch.stack(c_n))
 
 
 def gru(
@@ -99,47 +102,45 @@ def gru(
     """``nn.GRU``: the gate equations, one time step at a time.
 
     ``weights`` is the layer's state_dict: ``weight_ih_l0``, ``weight_hh_l0``,
-    ``bias_ih_l0`` (none without ``bias``) … per layer, ``_reverse`` for the
-    second direction.
+    ``bias_ih_l0``, ``bias_hh_l0`` … per layer (``_reverse`` for a second
+    direction).
     """
-    batched = input.dim() == 3
-    if not batched:  # one sequence: a batch of one
-        input = input.unsqueeze(1)
-        hx = None if hx is None else hx.unsqueeze(1)
-    elif batch_first:
-        input = input.transpose(0, 1)
-    directions = 2 if bidirectional else 1
+
+    def run(x: Tensor, key: str, h: Tensor) -> tuple[Tensor, Tensor]:
+        w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
+        b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
+        output = []
+        for x_t in x:
+            r_x, z_x, n_x = F.linear(x_t, w_ih, b_ih).chunk(3, -1)
+            r_h, z_h, n_h = F.linear(h, w_hh, b_hh).chunk(3, -1)
+            r = torch.sigmoid(r_x + r_h)
+            z = torch.sigmoid(z_x + z_h)
+            n = torch.tanh(n_x + r * n_h)
+            h = (1 - z) * n + z * h
+            output.append(h)
+        return torch.stack(output), h
+
+    if batch_first:  # (batch, time, feature) -> (time, batch, feature)
+        input = input.movedim(-2, 0)
     if hx is None:
-        hidden_size = weights["weight_ih_l0"].shape[0] // 3
-        hx = input.new_zeros(num_layers * directions, input.shape[1], hidden_size)
+        hidden_size = weights["weight_hh_l0"].shape[1]
+        shape = (num_layers * (2 if bidirectional else 1), *input.shape[1:-1])
+        hx = input.new_zeros(*shape, hidden_size)
+    initial = iter(hx)  # the state of each layer and direction, in order
     h_n = []
     for layer in range(num_layers):
-        if layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
-        outputs = []
-        for direction in range(directions):
-            k = layer * directions + direction
-            key = f"l{layer}_reverse" if direction == 1 else f"l{layer}"
-            w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
-            b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
-            h = hx[k]
-            steps = range(input.shape[0])
-            output = [None] * len(steps)
-            for t in reversed(steps) if direction == 1 else steps:
-                r_x, z_x, n_x = F.linear(input[t], w_ih, b_ih).chunk(3, -1)
-                r_h, z_h, n_h = F.linear(h, w_hh, b_hh).chunk(3, -1)
-                r = torch.sigmoid(r_x + r_h)
-                z = torch.sigmoid(z_x + z_h)
-                n = torch.tanh(n_x + r * n_h)
-                h = (1 - z) * n + z * h
-                output[t] = h
-            outputs.append(torch.stack(output))
+        output, h = run(input, f"l{layer}", next(initial))
+        h_n.append(h)
+        if bidirectional:  # the second direction reads the sequence backwards
+            back, h = run(input.flip(0), f"l{layer}_reverse", next(initial))
+            output = torch.cat([output, back.flip(0)], -1)
             h_n.append(h)
-        input = torch.cat(outputs, -1)
-    h_n = torch.stack(h_n)
-    if not batched:
-        return input.squeeze(1), h_n.squeeze(1)
-    return (input.transpose(0, 1) if batch_first else input), h_n
+        input = output
+    if batch_first:
+        input = input.movedim(0, -2)
+    return input, torch.stack(h_n)
 
 
 def rnn(
@@ -157,44 +158,45 @@ def rnn(
     """``nn.RNN``: ``h = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu), one time step at a time.
 
     ``weights`` is the layer's state_dict: ``weight_ih_l0``, ``weight_hh_l0``,
-    ``bias_ih_l0`` (none without ``bias``) … per layer, ``_reverse`` for the
-    second direction.
+    ``bias_ih_l0``, ``bias_hh_l0`` … per layer (``_reverse`` for a second
+    direction).
     """
-    batched = input.dim() == 3
-    if not batched:  # one sequence: a batch of one
-        input = input.unsqueeze(1)
-        hx = None if hx is None else hx.unsqueeze(1)
-    elif batch_first:
-        input = input.transpose(0, 1)
-    directions = 2 if bidirectional else 1
+
+    def run(x: Tensor, key: str, h: Tensor) -> tuple[Tensor, Tensor]:
+        w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
+        b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
+        output = []
+        for x_t in x:
+            h = F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+            h = torch.tanh(h) if nonlinearity == "tanh" else torch.relu(h)
+            output.append(h)
+        return torch.stack(output), h
+
+    if batch_first:  # (batch, time, feature) -> (time, batch, feature)
+        input = input.movedim(-2, 0)
     if hx is None:
-        hidden_size = weights["weight_ih_l0"].shape[0]
-        hx = input.new_zeros(num_layers * directions, input.shape[1], hidden_size)
-    activation = torch.tanh if nonlinearity == "tanh" else torch.relu
+        hidden_size = weights["weight_hh_l0"].shape[1]
+        shape = (num_layers * (2 if bidirectional else 1), *input.shape[1:-1])
+        hx = input.new_zeros(*shape, hidden_size)
+    initial = iter(hx)  # the state of each layer and direction, in order
     h_n = []
     for layer in range(num_layers):
-        if layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
-        outputs = []
-        for direction in range(directions):
-            k = layer * directions + direction
-            key = f"l{layer}_reverse" if direction == 1 else f"l{layer}"
-            w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
-            b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
-            h = hx[k]
-            steps = range(input.shape[0])
-            output = [None] * len(steps)
-            for t in reversed(steps) if direction == 1 else steps:
-                h = activation(F.linear(input[t], w_ih, b_ih) + F.linear(h, w_hh, b_hh))
-                output[t] = h
-            outputs.append(torch.stack(output))
+        output, h = run(input, f"l{layer}", next(initial))
+        h_n.append(h)
+        if bidirectional:  # the second direction reads the sequence backwards
+            back, h = run(input.flip(0), f"l{layer}_reverse", next(initial))
+            output = torch.cat([output, back.flip(0)], -1)
             h_n.append(h)
-        input = torch.cat(outputs, -1)
-    h_n = torch.stack(h_n)
-    if not batched:
-        return input.squeeze(1), h_n.squeeze(1)
-    return (input.transpose(0, 1) if batch_first else input), h_n
+        input = output
+    if batch_first:
+        input = input.movedim(0, -2)
+    return input, torch.stack(h_n)
 
 
 #: The functions, in the order of :data:`.recurrent.FUNCTIONS`' first three.
 FUNCTIONS = (lstm, gru, rnn)
+#: Parameters every definition keeps, whatever its calls pass: ``num_layers``
+#: sizes the loop over layers (a loop of one is still the loop).
+KEPT = ("num_layers",)

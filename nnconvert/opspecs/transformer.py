@@ -23,7 +23,11 @@ then its final ``norm``'s weight (and bias).
 
 Each function is self-contained (only ``torch``, ``F`` and ``Tensor``; the
 encoder calls the layer's function, printed before it): its source is
-printed verbatim into the generated file.
+printed into the generated file trimmed to the options the file's calls
+pass (:mod:`.trimmed`; a call of another of these functions passes each
+option by keyword, so a trimmed caller passes only what it kept). Earlier
+versions printed them whole: :mod:`.earlier_transformer` keeps that text
+for reading such files back.
 """
 
 from __future__ import annotations
@@ -82,10 +86,9 @@ def transformer_encoder_layer(
     if isinstance(activation, str):  # "relu" or "gelu"
         activation = getattr(F, activation)
     d_model = in_w.shape[1]
-    transpose = batch_first and src.dim() == 3  # attention runs sequence first
 
     def self_attention(x: Tensor) -> Tensor:
-        if transpose:
+        if batch_first and x.dim() == 3:  # attention runs sequence first
             x = x.transpose(1, 0)
         x, _ = F.multi_head_attention_forward(
             x,
@@ -107,7 +110,7 @@ def transformer_encoder_layer(
             attn_mask=src_mask,
             is_causal=is_causal,
         )
-        if transpose:
+        if batch_first and x.dim() == 3:
             x = x.transpose(1, 0)
         return F.dropout(x, dropout, training)
 
@@ -115,8 +118,8 @@ def transformer_encoder_layer(
         x = F.dropout(activation(F.linear(x, w1, b1)), dropout, training)
         return F.dropout(F.linear(x, w2, b2), dropout, training)
 
-    def norm(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        return F.layer_norm(x, (d_model,), weight, bias, layer_norm_eps)
+    def norm(x: Tensor, weight: Tensor, shift: Tensor | None) -> Tensor:
+        return F.layer_norm(x, (d_model,), weight, shift, eps=layer_norm_eps)
 
     x = src
     if norm_first:
@@ -155,43 +158,44 @@ def transformer_encoder(
     so does this function, under the same conditions.
     """
     per_layer = 12 if bias else 6
-    keep = None if src_key_padding_mask is None else src_key_padding_mask.logical_not()
-    if (
-        nested
-        and not training
-        and src.dim() == 3
-        and keep is not None
-        and mask is None
-        and bool((keep.int().cummin(-1).values == keep.int()).all())  # left-aligned
-        and not (
-            torch.is_grad_enabled()
-            and any(t.requires_grad for t in [src, *weights[:per_layer]])
-        )
-    ):
-        zero_padded = keep.unsqueeze(-1)
-    else:
-        zero_padded = None
+    if nested:
+        keep = None
+        if src_key_padding_mask is not None and mask is None:
+            keep = src_key_padding_mask.logical_not()
+        if (
+            not training
+            and src.dim() == 3
+            and keep is not None
+            and bool((keep.int().cummin(-1).values == keep.int()).all())  # left-aligned
+            and not (
+                torch.is_grad_enabled()
+                and any(t.requires_grad for t in [src, *weights[:per_layer]])
+            )
+        ):
+            zero_padded = keep.unsqueeze(-1)
+        else:
+            zero_padded = None
     for k in range(num_layers):
         src = transformer_encoder_layer(
             src,
             weights[k * per_layer : (k + 1) * per_layer],
             nhead,
-            activation,
-            layer_norm_eps,
-            batch_first,
-            norm_first,
-            bias,
-            dropout,
-            training,
-            mask,
-            src_key_padding_mask,
-            bool(is_causal),
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            batch_first=batch_first,
+            norm_first=norm_first,
+            bias=bias,
+            dropout=dropout,
+            training=training,
+            src_mask=mask,
+            src_key_padding_mask=src_key_padding_mask,
+            is_causal=bool(is_causal),
         )
-    if zero_padded is not None:
+    if nested and zero_padded is not None:
         src = src.where(zero_padded, 0.0)
     if norm_eps is not None:
-        weight, *bias = weights[num_layers * per_layer :]
-        src = F.layer_norm(src, src.shape[-1:], weight, *bias, eps=norm_eps)
+        norm_weight, *norm_bias = weights[num_layers * per_layer :]
+        src = F.layer_norm(src, src.shape[-1:], norm_weight, *norm_bias, eps=norm_eps)
     return src
 
 
@@ -230,10 +234,9 @@ def transformer_decoder_layer(
     if isinstance(activation, str):  # "relu" or "gelu"
         activation = getattr(F, activation)
     d_model = sa_w.shape[1]
-    transpose = batch_first and tgt.dim() == 3  # attention runs sequence first
 
     def attention(x, kv, in_w, in_b, out_w, out_b, mask, padding, causal):
-        if transpose:
+        if batch_first and x.dim() == 3:  # attention runs sequence first
             x, kv = x.transpose(1, 0), (x if kv is x else kv).transpose(1, 0)
         x, _ = F.multi_head_attention_forward(
             x,
@@ -255,7 +258,7 @@ def transformer_decoder_layer(
             attn_mask=mask,
             is_causal=causal,
         )
-        if transpose:
+        if batch_first and x.dim() == 3:
             x = x.transpose(1, 0)
         return F.dropout(x, dropout, training)
 
@@ -289,8 +292,8 @@ def transformer_decoder_layer(
         x = F.dropout(activation(F.linear(x, w1, b1)), dropout, training)
         return F.dropout(F.linear(x, w2, b2), dropout, training)
 
-    def norm(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        return F.layer_norm(x, (d_model,), weight, bias, layer_norm_eps)
+    def norm(x: Tensor, weight: Tensor, shift: Tensor | None) -> Tensor:
+        return F.layer_norm(x, (d_model,), weight, shift, eps=layer_norm_eps)
 
     x = tgt
     if norm_first:
@@ -337,23 +340,23 @@ def transformer_decoder(
             memory,
             weights[k * per_layer : (k + 1) * per_layer],
             nhead,
-            activation,
-            layer_norm_eps,
-            batch_first,
-            norm_first,
-            bias,
-            dropout,
-            training,
-            tgt_mask,
-            memory_mask,
-            tgt_key_padding_mask,
-            memory_key_padding_mask,
-            bool(tgt_is_causal),
-            memory_is_causal,
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            batch_first=batch_first,
+            norm_first=norm_first,
+            bias=bias,
+            dropout=dropout,
+            training=training,
+            tgt_mask=tgt_mask,
+            memory_mask=memory_mask,
+            tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask,
+            tgt_is_causal=bool(tgt_is_causal),
+            memory_is_causal=memory_is_causal,
         )
     if norm_eps is not None:
-        weight, *bias = weights[num_layers * per_layer :]
-        tgt = F.layer_norm(tgt, tgt.shape[-1:], weight, *bias, eps=norm_eps)
+        norm_weight, *norm_bias = weights[num_layers * per_layer :]
+        tgt = F.layer_norm(tgt, tgt.shape[-1:], norm_weight, *norm_bias, eps=norm_eps)
     return tgt
 
 
@@ -387,36 +390,45 @@ def transformer(
     ``weights``: the encoder's, as :func:`transformer_encoder` takes them
     (its final norm included), then the decoder's.
     """
-    settings = (nhead, activation, layer_norm_eps, batch_first, norm_first, bias)
     encoder_weights = num_encoder_layers * (12 if bias else 6) + (2 if bias else 1)
     memory = transformer_encoder(
         src,
         weights[:encoder_weights],
         num_encoder_layers,
-        *settings,
-        dropout,
-        training,
-        layer_norm_eps,
-        nested,
-        src_mask,
-        src_key_padding_mask,
-        src_is_causal,
+        nhead,
+        activation=activation,
+        layer_norm_eps=layer_norm_eps,
+        batch_first=batch_first,
+        norm_first=norm_first,
+        bias=bias,
+        dropout=dropout,
+        training=training,
+        norm_eps=layer_norm_eps,
+        nested=nested,
+        mask=src_mask,
+        src_key_padding_mask=src_key_padding_mask,
+        is_causal=src_is_causal,
     )
     return transformer_decoder(
         tgt,
         memory,
         weights[encoder_weights:],
         num_decoder_layers,
-        *settings,
-        dropout,
-        training,
-        layer_norm_eps,
-        tgt_mask,
-        memory_mask,
-        tgt_key_padding_mask,
-        memory_key_padding_mask,
-        tgt_is_causal,
-        memory_is_causal,
+        nhead,
+        activation=activation,
+        layer_norm_eps=layer_norm_eps,
+        batch_first=batch_first,
+        norm_first=norm_first,
+        bias=bias,
+        dropout=dropout,
+        training=training,
+        norm_eps=layer_norm_eps,
+        tgt_mask=tgt_mask,
+        memory_mask=memory_mask,
+        tgt_key_padding_mask=tgt_key_padding_mask,
+        memory_key_padding_mask=memory_key_padding_mask,
+        tgt_is_causal=tgt_is_causal,
+        memory_is_causal=memory_is_causal,
     )
 
 
@@ -429,6 +441,10 @@ FUNCTIONS = (
     transformer_decoder,
     transformer,
 )
+#: Parameters every definition keeps, whatever its calls pass: the
+#: activation (a closure calls it after the function replaces a name by
+#: its function) and the dropout probability and flag the sublayers read.
+KEPT = ("activation", "dropout", "training")
 #: Function -> the functions of this module it calls.
 NEEDS = {
     transformer_encoder: (transformer_encoder_layer,),

@@ -18,7 +18,9 @@ Which instances share a function and what each is called is decided in
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 
 from typing import Sequence
 
@@ -50,8 +52,8 @@ from .methods import method_body
 def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
     """Function texts, callees first, after the definitions of the helpers they call."""
     helpers = [
-        Printed(helper.definition, Imports(helper.imports))
-        for helper in used_helpers(plans)
+        Printed(text, Imports(helper.imports))
+        for helper, text in helper_definitions(plans)
     ]
     texts = []
     for plan in plans:
@@ -100,6 +102,53 @@ def used_helpers(plans: list[FunctionPlan]) -> list[Helper]:
     for helper in used:  # grows while it is read: what the helpers call
         used += [h for h in map(helper_for, helper.needs) if h not in used]
     return [helper for helper in HELPERS if any(helper is u for u in used)]
+
+
+def helper_definitions(plans: list[FunctionPlan]) -> list[tuple[Helper, str]]:
+    """The helpers the plans call and their definitions, in table order, each trimmed to what its calls pass.
+
+    A helper another helper calls (``transformer_encoder_layer`` in
+    ``transformer_encoder``) also keeps what that caller's printed text
+    passes it: callers come later in the table, so they are printed first.
+    """
+    texts: list[tuple[Helper, str]] = []
+    for helper in reversed(used_helpers(plans)):
+        passed = passed_parameters(plans, helper)
+        for caller, text in texts:
+            if helper.function in caller.needs:
+                passed |= _passed_in_text(text, helper)
+        texts.append((helper, helper.definition_for(passed)))
+    return texts[::-1]
+
+
+def _passed_in_text(text: str, helper: Helper) -> set[str]:
+    """The parameters of ``helper`` that calls of it in the source ``text`` pass."""
+    names = list(inspect.signature(helper.function).parameters)
+    passed: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == helper.name
+        ):
+            passed |= {*names[: len(node.args)], *(k.arg for k in node.keywords)}
+    return passed
+
+
+def passed_parameters(plans: list[FunctionPlan], helper: Helper) -> set[str]:
+    """The parameters of ``helper`` that some call of it in the planned functions passes.
+
+    A trimmed definition (``Helper.trimmed``) keeps exactly these options:
+    the calls print their arguments as the graph holds them, positional
+    ones first, so each names a parameter of the definition.
+    """
+    names = list(inspect.signature(helper.function).parameters)
+    passed: set[str] = set()
+    for plan in plans:
+        for node in with_method_bodies(plan.instance.graph.graph):
+            if node.op == "call_function" and node.target is helper.function:
+                passed |= {*names[: len(node.args)], *node.kwargs}
+    return passed
 
 
 def function_text(
@@ -227,4 +276,10 @@ def _return_hint(value) -> str | None:
     return None
 
 
-__all__ = ["function_text", "print_functions", "snake_case", "used_helpers"]
+__all__ = [
+    "function_text",
+    "passed_parameters",
+    "print_functions",
+    "snake_case",
+    "used_helpers",
+]

@@ -13,13 +13,9 @@ def transformer_encoder_layer(
     activation: str | Callable[[Tensor], Tensor] = "relu",
     layer_norm_eps: float = 1e-05,
     batch_first: bool = False,
-    norm_first: bool = False,
-    bias: bool = True,
     dropout: float = 0.1,
     training: bool = False,
-    src_mask: Tensor | None = None,
     src_key_padding_mask: Tensor | None = None,
-    is_causal: bool = False,
 ) -> Tensor:
     """``nn.TransformerEncoderLayer``: self-attention, then feed-forward, each with a residual sum and a layer norm.
 
@@ -27,18 +23,13 @@ def transformer_encoder_layer(
     ``self_attn.out_proj.weight``, ``self_attn.out_proj.bias``, ``linear1``,
     ``linear2``, ``norm1``, ``norm2`` (weight, bias each); no biases without ``bias``.
     """
-    if bias:
-        in_w, in_b, out_w, out_b, w1, b1, w2, b2, n1_w, n1_b, n2_w, n2_b = weights
-    else:
-        in_w, out_w, w1, w2, n1_w, n2_w = weights
-        in_b = out_b = b1 = b2 = n1_b = n2_b = None
+    in_w, in_b, out_w, out_b, w1, b1, w2, b2, n1_w, n1_b, n2_w, n2_b = weights
     if isinstance(activation, str):  # "relu" or "gelu"
         activation = getattr(F, activation)
     d_model = in_w.shape[1]
-    transpose = batch_first and src.dim() == 3  # attention runs sequence first
 
     def self_attention(x: Tensor) -> Tensor:
-        if transpose:
+        if batch_first and x.dim() == 3:  # attention runs sequence first
             x = x.transpose(1, 0)
         x, _ = F.multi_head_attention_forward(
             x,
@@ -57,10 +48,8 @@ def transformer_encoder_layer(
             training=training,
             key_padding_mask=src_key_padding_mask,
             need_weights=False,
-            attn_mask=src_mask,
-            is_causal=is_causal,
         )
-        if transpose:
+        if batch_first and x.dim() == 3:
             x = x.transpose(1, 0)
         return F.dropout(x, dropout, training)
 
@@ -68,16 +57,12 @@ def transformer_encoder_layer(
         x = F.dropout(activation(F.linear(x, w1, b1)), dropout, training)
         return F.dropout(F.linear(x, w2, b2), dropout, training)
 
-    def norm(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        return F.layer_norm(x, (d_model,), weight, bias, layer_norm_eps)
+    def norm(x: Tensor, weight: Tensor, shift: Tensor | None) -> Tensor:
+        return F.layer_norm(x, (d_model,), weight, shift, eps=layer_norm_eps)
 
     x = src
-    if norm_first:
-        x = x + self_attention(norm(x, n1_w, n1_b))
-        x = x + feed_forward(norm(x, n2_w, n2_b))
-    else:
-        x = norm(x + self_attention(x), n1_w, n1_b)
-        x = norm(x + feed_forward(x), n2_w, n2_b)
+    x = norm(x + self_attention(x), n1_w, n1_b)
+    x = norm(x + feed_forward(x), n2_w, n2_b)
     return x
 
 
@@ -89,15 +74,10 @@ def transformer_encoder(
     activation: str | Callable[[Tensor], Tensor] = "relu",
     layer_norm_eps: float = 1e-05,
     batch_first: bool = False,
-    norm_first: bool = False,
-    bias: bool = True,
     dropout: float = 0.1,
     training: bool = False,
-    norm_eps: float | None = None,
     nested: bool = False,
-    mask: Tensor | None = None,
     src_key_padding_mask: Tensor | None = None,
-    is_causal: bool | None = None,
 ) -> Tensor:
     """``nn.TransformerEncoder``: ``num_layers`` encoder layers, then a final layer norm (with ``norm_eps``).
 
@@ -107,44 +87,38 @@ def transformer_encoder(
     a layer that allows it); it then returns zeros at padded positions, and
     so does this function, under the same conditions.
     """
-    per_layer = 12 if bias else 6
-    keep = None if src_key_padding_mask is None else src_key_padding_mask.logical_not()
-    if (
-        nested
-        and not training
-        and src.dim() == 3
-        and keep is not None
-        and mask is None
-        and bool((keep.int().cummin(-1).values == keep.int()).all())  # left-aligned
-        and not (
-            torch.is_grad_enabled()
-            and any(t.requires_grad for t in [src, *weights[:per_layer]])
-        )
-    ):
-        zero_padded = keep.unsqueeze(-1)
-    else:
-        zero_padded = None
+    per_layer = 12
+    if nested:
+        keep = None
+        if src_key_padding_mask is not None:
+            keep = src_key_padding_mask.logical_not()
+        if (
+            not training
+            and src.dim() == 3
+            and keep is not None
+            and bool((keep.int().cummin(-1).values == keep.int()).all())  # left-aligned
+            and not (
+                torch.is_grad_enabled()
+                and any(t.requires_grad for t in [src, *weights[:per_layer]])
+            )
+        ):
+            zero_padded = keep.unsqueeze(-1)
+        else:
+            zero_padded = None
     for k in range(num_layers):
         src = transformer_encoder_layer(
             src,
             weights[k * per_layer : (k + 1) * per_layer],
             nhead,
-            activation,
-            layer_norm_eps,
-            batch_first,
-            norm_first,
-            bias,
-            dropout,
-            training,
-            mask,
-            src_key_padding_mask,
-            bool(is_causal),
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            batch_first=batch_first,
+            dropout=dropout,
+            training=training,
+            src_key_padding_mask=src_key_padding_mask,
         )
-    if zero_padded is not None:
+    if nested and zero_padded is not None:
         src = src.where(zero_padded, 0.0)
-    if norm_eps is not None:
-        weight, *bias = weights[num_layers * per_layer :]
-        src = F.layer_norm(src, src.shape[-1:], weight, *bias, eps=norm_eps)
     return src
 
 

@@ -16,63 +16,50 @@ def lstm(
     weights: dict[str, Tensor],
     hx: tuple[Tensor, Tensor] | None = None,
     num_layers: int = 1,
-    bias: bool = True,
     batch_first: bool = False,
     dropout: float = 0.0,
     training: bool = False,
-    bidirectional: bool = False,
-    proj_size: int = 0,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """``nn.LSTM``: the gate equations, one time step at a time.
 
     ``weights`` is the layer's state_dict: ``weight_ih_l0``, ``weight_hh_l0``,
-    ``bias_ih_l0`` (none without ``bias``) … per layer, ``_reverse`` for the
-    second direction.
+    ``bias_ih_l0``, ``bias_hh_l0`` … per layer (``_reverse`` for a second
+    direction).
     """
-    batched = input.dim() == 3
-    if not batched:  # one sequence: a batch of one
-        input = input.unsqueeze(1)
-        hx = None if hx is None else (hx[0].unsqueeze(1), hx[1].unsqueeze(1))
-    elif batch_first:
-        input = input.transpose(0, 1)
-    directions = 2 if bidirectional else 1
-    hidden_size = weights["weight_ih_l0"].shape[0] // 4
+
+    def run(x: Tensor, key: str, h: Tensor, c: Tensor) -> tuple[Tensor, ...]:
+        w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
+        b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
+        output = []
+        for x_t in x:
+            gates = F.linear(x_t, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+            i, f, g, o = gates.chunk(4, -1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            output.append(h)
+        return torch.stack(output), h, c
+
+    if batch_first:  # (batch, time, feature) -> (time, batch, feature)
+        input = input.movedim(-2, 0)
     if hx is None:
-        shape = (num_layers * directions, input.shape[1])
+        hidden_size = weights["weight_ih_l0"].shape[0] // 4
+        shape = (num_layers, *input.shape[1:-1])
         hx = (
-            input.new_zeros(*shape, proj_size or hidden_size),
+            input.new_zeros(*shape, hidden_size),
             input.new_zeros(*shape, hidden_size),
         )
+    initial = zip(hx[0], hx[1])  # (h, c) of each layer and direction, in order
     h_n, c_n = [], []
     for layer in range(num_layers):
-        if layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
-        outputs = []
-        for direction in range(directions):
-            k = layer * directions + direction
-            key = f"l{layer}_reverse" if direction == 1 else f"l{layer}"
-            w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
-            b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
-            w_hr = weights.get(f"weight_hr_{key}")
-            h, c = hx[0][k], hx[1][k]
-            steps = range(input.shape[0])
-            output = [None] * len(steps)
-            for t in reversed(steps) if direction == 1 else steps:
-                gates = F.linear(input[t], w_ih, b_ih) + F.linear(h, w_hh, b_hh)
-                i, f, g, o = gates.chunk(4, -1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                if w_hr is not None:
-                    h = F.linear(h, w_hr)
-                output[t] = h
-            outputs.append(torch.stack(output))
-            h_n.append(h)
-            c_n.append(c)
-        input = torch.cat(outputs, -1)
-    h_n, c_n = torch.stack(h_n), torch.stack(c_n)
-    if not batched:
-        return input.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
-    return (input.transpose(0, 1) if batch_first else input), (h_n, c_n)
+        output, h, c = run(input, f"l{layer}", *next(initial))
+        h_n.append(h)
+        c_n.append(c)
+        input = output
+    if batch_first:
+        input = input.movedim(0, -2)
+    return input, (torch.stack(h_n), torch.stack(c_n))
 
 
 def char_lstm(

@@ -14,9 +14,7 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 def gru(
     input: Tensor,
     weights: dict[str, Tensor],
-    hx: Tensor | None = None,
     num_layers: int = 1,
-    bias: bool = True,
     batch_first: bool = False,
     dropout: float = 0.0,
     training: bool = False,
@@ -25,47 +23,44 @@ def gru(
     """``nn.GRU``: the gate equations, one time step at a time.
 
     ``weights`` is the layer's state_dict: ``weight_ih_l0``, ``weight_hh_l0``,
-    ``bias_ih_l0`` (none without ``bias``) … per layer, ``_reverse`` for the
-    second direction.
+    ``bias_ih_l0``, ``bias_hh_l0`` … per layer (``_reverse`` for a second
+    direction).
     """
-    batched = input.dim() == 3
-    if not batched:  # one sequence: a batch of one
-        input = input.unsqueeze(1)
-        hx = None if hx is None else hx.unsqueeze(1)
-    elif batch_first:
-        input = input.transpose(0, 1)
-    directions = 2 if bidirectional else 1
-    if hx is None:
-        hidden_size = weights["weight_ih_l0"].shape[0] // 3
-        hx = input.new_zeros(num_layers * directions, input.shape[1], hidden_size)
+
+    def run(x: Tensor, key: str, h: Tensor) -> tuple[Tensor, Tensor]:
+        w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
+        b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
+        output = []
+        for x_t in x:
+            r_x, z_x, n_x = F.linear(x_t, w_ih, b_ih).chunk(3, -1)
+            r_h, z_h, n_h = F.linear(h, w_hh, b_hh).chunk(3, -1)
+            r = torch.sigmoid(r_x + r_h)
+            z = torch.sigmoid(z_x + z_h)
+            n = torch.tanh(n_x + r * n_h)
+            h = (1 - z) * n + z * h
+            output.append(h)
+        return torch.stack(output), h
+
+    if batch_first:  # (batch, time, feature) -> (time, batch, feature)
+        input = input.movedim(-2, 0)
+    hidden_size = weights["weight_hh_l0"].shape[1]
+    shape = (num_layers * (2 if bidirectional else 1), *input.shape[1:-1])
+    hx = input.new_zeros(*shape, hidden_size)
+    initial = iter(hx)  # the state of each layer and direction, in order
     h_n = []
     for layer in range(num_layers):
-        if layer > 0:
+        if training and dropout and layer > 0:
             input = F.dropout(input, dropout, training)
-        outputs = []
-        for direction in range(directions):
-            k = layer * directions + direction
-            key = f"l{layer}_reverse" if direction == 1 else f"l{layer}"
-            w_ih, w_hh = weights[f"weight_ih_{key}"], weights[f"weight_hh_{key}"]
-            b_ih, b_hh = weights.get(f"bias_ih_{key}"), weights.get(f"bias_hh_{key}")
-            h = hx[k]
-            steps = range(input.shape[0])
-            output = [None] * len(steps)
-            for t in reversed(steps) if direction == 1 else steps:
-                r_x, z_x, n_x = F.linear(input[t], w_ih, b_ih).chunk(3, -1)
-                r_h, z_h, n_h = F.linear(h, w_hh, b_hh).chunk(3, -1)
-                r = torch.sigmoid(r_x + r_h)
-                z = torch.sigmoid(z_x + z_h)
-                n = torch.tanh(n_x + r * n_h)
-                h = (1 - z) * n + z * h
-                output[t] = h
-            outputs.append(torch.stack(output))
+        output, h = run(input, f"l{layer}", next(initial))
+        h_n.append(h)
+        if bidirectional:  # the second direction reads the sequence backwards
+            back, h = run(input.flip(0), f"l{layer}_reverse", next(initial))
+            output = torch.cat([output, back.flip(0)], -1)
             h_n.append(h)
-        input = torch.cat(outputs, -1)
-    h_n = torch.stack(h_n)
-    if not batched:
-        return input.squeeze(1), h_n.squeeze(1)
-    return (input.transpose(0, 1) if batch_first else input), h_n
+        input = output
+    if batch_first:
+        input = input.movedim(0, -2)
+    return input, torch.stack(h_n)
 
 
 def gru_classifier(
