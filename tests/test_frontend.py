@@ -131,9 +131,10 @@ def test_the_facts_place_rebuilt_sequentials_where_first_used():
         EXPECTED / "resnet.functional.py", input_shapes=[(2, 3, 32, 32)]
     )
     inputs = loaded.example_inputs
-    # the golden's structure; its block's parameters named as a functional file
-    # can name them: after the layers (the original built without a record)
-    original = loading.import_file(ROOT / "samples" / "resnet.py").ResNet()
+    # the golden's structure, its block's parameters named as the golden's
+    # basic_block_params names them: the original built as the CLI builds it
+    with nnconvert.record_constructors():
+        original = loading.import_file(ROOT / "samples" / "resnet.py").ResNet()
     expected = nnconvert.convert(original, "module", inputs).source
     assert nnconvert.convert(loaded.model, "module", inputs).source == expected
     without = nnconvert.convert(loaded.model.module, "module", inputs).source

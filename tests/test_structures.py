@@ -638,6 +638,7 @@ def test_container_subclasses_with_a_forward_are_classes(style):
             "dense_net",
             "batch_norm_params",
             "kaiming_params",
+            "dense_layer_params",
             "init_params",
         ]
         assert "dense_block(" in source and "dense_block_2(" in source

@@ -133,6 +133,22 @@ def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
     }
 
 
+def basic_block_params(
+    prefix: str, inplanes: int, planes: int, has_downsample: bool = False
+) -> dict[str, Tensor]:
+    params: dict[str, Tensor] = {}
+    if has_downsample:
+        params |= kaiming_params(
+            f"{prefix}.downsample.0", planes, inplanes, 1, 1, bias=False
+        )
+        params |= batch_norm_params(f"{prefix}.downsample.1", planes)
+    params |= kaiming_params(f"{prefix}.conv1", planes, inplanes, 3, 3, bias=False)
+    params |= batch_norm_params(f"{prefix}.bn1", planes)
+    params |= kaiming_params(f"{prefix}.conv2", planes, planes, 3, 3, bias=False)
+    params |= batch_norm_params(f"{prefix}.bn2", planes)
+    return params
+
+
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `res_net`, with the original `state_dict()` keys.
 
@@ -143,30 +159,11 @@ def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     params: dict[str, Tensor] = {}
     params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
     params |= batch_norm_params("bn1", 16)
-    for i in range(2):
-        params |= kaiming_params(f"layer1.{i}.conv1", 16, 16, 3, 3, bias=False)
-        params |= batch_norm_params(f"layer1.{i}.bn1", 16)
-        params |= kaiming_params(f"layer1.{i}.conv2", 16, 16, 3, 3, bias=False)
-        params |= batch_norm_params(f"layer1.{i}.bn2", 16)
-    params |= kaiming_params("layer2.0.downsample.0", 32, 16, 1, 1, bias=False)
-    params |= batch_norm_params("layer2.0.downsample.1", 32)
-    params |= kaiming_params("layer2.0.conv1", 32, 16, 3, 3, bias=False)
-    params |= batch_norm_params("layer2.0.bn1", 32)
-    params |= kaiming_params("layer2.0.conv2", 32, 32, 3, 3, bias=False)
-    params |= batch_norm_params("layer2.0.bn2", 32)
-    params |= kaiming_params("layer2.1.conv1", 32, 32, 3, 3, bias=False)
-    params |= batch_norm_params("layer2.1.bn1", 32)
-    params |= kaiming_params("layer2.1.conv2", 32, 32, 3, 3, bias=False)
-    params |= batch_norm_params("layer2.1.bn2", 32)
-    params |= kaiming_params("layer3.0.downsample.0", 64, 32, 1, 1, bias=False)
-    params |= batch_norm_params("layer3.0.downsample.1", 64)
-    params |= kaiming_params("layer3.0.conv1", 64, 32, 3, 3, bias=False)
-    params |= batch_norm_params("layer3.0.bn1", 64)
-    params |= kaiming_params("layer3.0.conv2", 64, 64, 3, 3, bias=False)
-    params |= batch_norm_params("layer3.0.bn2", 64)
-    params |= kaiming_params("layer3.1.conv1", 64, 64, 3, 3, bias=False)
-    params |= batch_norm_params("layer3.1.bn1", 64)
-    params |= kaiming_params("layer3.1.conv2", 64, 64, 3, 3, bias=False)
-    params |= batch_norm_params("layer3.1.bn2", 64)
+    params |= basic_block_params("layer1.0", 16, 16)
+    params |= basic_block_params("layer1.1", 16, 16)
+    params |= basic_block_params("layer2.0", 16, 32, has_downsample=True)
+    params |= basic_block_params("layer2.1", 32, 32)
+    params |= basic_block_params("layer3.0", 32, 64, has_downsample=True)
+    params |= basic_block_params("layer3.1", 64, 64)
     params |= kaiming_params("fc", num_classes, 64)
     return params
