@@ -34,6 +34,7 @@ import torch
 from torch import fx, nn
 
 from .attributes import attributes_restored
+from .block_purity import BlockFacts, computes_only_its_result, pure_calls
 from .branches import expect_none
 from .copying import copy_model
 from .errors import ConversionError
@@ -159,13 +160,19 @@ def trace_instances(
 
     keys = TraceKeys(keep)
     first_traced: dict[tuple, Instance] = {}  # by key: the instance traced for it
+    pure: set[int] = set()  # the blocks traced so far that compute only their result
+
+    def known_pure(module: nn.Module) -> bool:
+        return id(module) in pure
 
     def instance(path: str, module: nn.Module) -> Instance:
         key = keys.key(module, inputs[id(module)]) if path else None  # root: one
         twin = first_traced.get(key) if path else None
         shared = _shared_graphs(twin, module) if twin is not None else None
         try:
-            graphs, merged = shared or traced(module, inputs[id(module)], keep, outputs)
+            graphs, merged = shared or traced(
+                module, inputs[id(module)], keep, outputs, known_pure
+            )
         except ConversionError as error:  # say which block, as well as where
             if not path:
                 raise
@@ -176,6 +183,10 @@ def trace_instances(
             graph.meta["original"] = module
             if path and type(module) is nn.Sequential:
                 _name_input(graph.graph, "x")  # Sequential.forward's is ``input``
+        if computes_only_its_result([*graphs.values(), merged], known_pure):
+            pure.add(id(module))
+        else:
+            pure.discard(id(module))
         built = _attributes_under(read.built_paths, path)
         single = len(graphs) == 1
         located = _source_locations(merged)
@@ -244,6 +255,7 @@ def traced(
     inputs: tuple[Any, ...],
     keep: Any,
     outputs: KnownOutputs | None = None,
+    pure_block: BlockFacts = lambda module: False,
 ) -> tuple[dict[TraceVariant, fx.GraphModule], fx.GraphModule]:
     """Every trace ``module`` needs, and their merge.
 
@@ -255,6 +267,8 @@ def traced(
     ``outputs``: what the model's run gave for its blocks (``capture_inputs``),
     valid for the eval trace on these inputs only: that trace's annotation
     takes its kept blocks' results from there instead of running them again.
+    ``pure_block`` says which of the blocks it calls compute only their
+    result (:mod:`.block_purity`): the merge may join their calls.
     """
     keywords = keywords_of(inputs)
     optional = given_optional_inputs(module, inputs)
@@ -272,7 +286,13 @@ def traced(
             module.train()
             train_graph = trace(module, inputs, keep, keywords)
         graphs[TraceVariant(True, given)] = train_graph
-        return merge_traces(train_graph, eval_graph, _training_flag, primary=False)
+        return merge_traces(
+            train_graph,
+            eval_graph,
+            _training_flag,
+            primary=False,
+            pure_blocks=pure_calls([train_graph, eval_graph], pure_block),
+        )
 
     merged = in_both_modes(inputs, given, outputs)
     for index, name in optional:
@@ -280,7 +300,13 @@ def traced(
         if not _runs(module, without, keywords):
             continue  # ``input_ids`` or ``inputs_embeds``: the block needs one of them
         other = _expecting_any(in_both_modes(without, given - {name}, None), name)
-        merged = merge_traces(merged, other, _given(name), primary=True)
+        merged = merge_traces(
+            merged,
+            other,
+            _given(name),
+            primary=True,
+            pure_blocks=pure_calls([merged, other], pure_block),
+        )
     graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
     if len(graphs) == 2:  # the eval trace under both keys: one trace
         graphs = {EVAL_TRACE: graphs[EVAL_TRACE]}
