@@ -123,6 +123,14 @@ def test_a_pure_block_under_a_branch_is_called_once(style):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_flag_only_one_side_computes_is_a_conditional_argument(style):
+    """``choose(mask is not None, T > 1, False)`` reads as one argument, no ``if``."""
+    source = _convert(Attention, style).source
+    assert "is_causal=x.shape[1] > 1 if mask is not None else False" in source
+    assert "else:" not in source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 @pytest.mark.parametrize("model_class", [NoisyAttention, FunctionalNoiseAttention])
 def test_a_block_that_draws_stays_on_its_own_side(model_class, style):
     """Each side draws its dropout mask once, where its trace drew it: two calls."""

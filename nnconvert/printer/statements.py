@@ -113,13 +113,45 @@ def branch_ends(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> frozenset[fx.
     """
     ends = set()
     for node in graph.nodes:
-        if is_choose(node) and any(
-            len(guarded.get(n, ())) > len(guarded.get(node, ()))
+        if not is_choose(node):
+            continue
+        own = [  # what a side computes for this choice alone
+            n
             for n in node.all_input_nodes
             if n is not node.args[0]
-        ):
+            and len(guarded.get(n, ())) > len(guarded.get(node, ()))
+        ]
+        if own and not all(_scalar_test(n, node) for n in own):
             ends.add(node)
     return frozenset(ends)
+
+
+def _scalar_test(node: fx.Node, choice: fx.Node) -> bool:
+    """A side's number or flag computed for ``choice`` alone, written inside it.
+
+    Whisper's ``is_causal=mask is not None and n_ctx > 1``, traced with and
+    without ``mask``, is ``choose(mask is not None, n_ctx > 1, False)``: a
+    conditional expression (``n_ctx > 1 if mask is not None else False``)
+    evaluates its side only under its condition, as the ``if`` would, and
+    reads as the source's one argument rather than an ``if``/``else`` that
+    assigns a flag.
+    """
+    return (
+        node.op == "call_function"
+        and node.target in _SCALAR_TESTS
+        and list(node.users) == [choice]
+        and uses(node) == 1
+        and isinstance(node.meta.get("value"), (bool, int, float))
+        and not any(
+            isinstance(n.meta.get("value"), torch.Tensor) for n in node.all_input_nodes
+        )
+    )
+
+
+#: Comparisons of numbers (shapes, flags) that a conditional expression may hold.
+_SCALAR_TESTS = frozenset(
+    {operator.gt, operator.ge, operator.lt, operator.le, operator.eq, operator.ne}
+)
 
 
 # -- 1, 2. what is a statement, what is unpacked -------------------------------
