@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 
 from torch import fx, nn
 
+from . import branches
 from .module_kinds import is_user_module
 from .opspecs import spec_for_module
 from .opspecs.impurity import (
@@ -69,6 +70,8 @@ def _pure_node(node: fx.Node, owner: fx.GraphModule, pure_block: BlockFacts) -> 
         if is_user_module(module):
             return pure_block(module)
         return not is_impure(node) and _pure_layer(module, pure_block)
+    if node.op == "call_function" and node.target in _CHECKS:
+        return True
     if is_impure(node):
         return False
     if node.op == "call_method":
@@ -76,6 +79,12 @@ def _pure_node(node: fx.Node, owner: fx.GraphModule, pure_block: BlockFacts) -> 
     if node.op == "call_function":
         return not _draws_or_updates(node.target)
     return True
+
+
+#: Checks of a block's inputs (a shape the trace relied on, an optional input it
+#: was traced without): they raise or do nothing. A joined call checks on each
+#: side what that side's own call checked, so they keep a block pure.
+_CHECKS = frozenset({branches.expect, branches.expect_none})
 
 
 def _pure_layer(module: nn.Module, pure_block: BlockFacts) -> bool:

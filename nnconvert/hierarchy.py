@@ -165,9 +165,9 @@ def trace_instances(
     def known_pure(module: nn.Module) -> bool:
         return id(module) in pure
 
-    def instance(path: str, module: nn.Module) -> Instance:
+    def instance(path: str, module: nn.Module, share: bool = True) -> Instance:
         key = keys.key(module, inputs[id(module)]) if path else None  # root: one
-        twin = first_traced.get(key) if path else None
+        twin = first_traced.get(key) if path and share else None
         shared = _shared_graphs(twin, module) if twin is not None else None
         try:
             graphs, merged = shared or traced(
@@ -219,6 +219,7 @@ def trace_instances(
     # is traced again with it (:mod:`.traced_inputs`), then its own blocks
     blocks = {id(i.module): i.module for i in instances if i.path}
     where = {id(i.module): index for index, i in enumerate(instances)}
+    impure_now: set[int] = set()  # blocks pure when their callers merged, no longer
     for index in reversed(range(len(instances))):
         parent = instances[index]
         graph, given = parent.graphs[EVAL_TRACE], inputs[id(parent.module)]
@@ -227,8 +228,28 @@ def trace_instances(
         ).items():
             inputs[key] = more
             child = instances[where[key]]
+            was_pure = key in pure
             instances[where[key]] = instance(child.path, child.module)
+            if was_pure and key not in pure:
+                impure_now.add(key)
+    # a caller's merge may have joined calls of such a block: traced again
+    for index, made in enumerate(instances):  # children first
+        if impure_now and _calls_any(made, impure_now):
+            was_pure = id(made.module) in pure
+            instances[index] = instance(made.path, made.module, share=False)
+            if was_pure and id(made.module) not in pure:
+                impure_now.add(id(made.module))
     return instances
+
+
+def _calls_any(made: Instance, modules: set[int]) -> bool:
+    """One of ``made``'s graphs calls a block of ``modules`` (by ``id``)."""
+    return any(
+        node.op == "call_module"
+        and id(graph.get_submodule(str(node.target))) in modules
+        for graph in [*made.graphs.values(), made.graph]
+        for node in graph.graph.nodes
+    )
 
 
 def _shared_graphs(

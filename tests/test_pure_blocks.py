@@ -184,3 +184,57 @@ def test_a_block_is_pure_when_the_blocks_it_calls_are():
 )
 def test_a_block_that_draws_or_updates_buffers_is_not_pure(block):
     assert not _pure(block(), known=(Projection,))
+
+
+def causal_mask(x: torch.Tensor) -> torch.Tensor | None:
+    """Hugging Face's mask builders: None when run, built while traced (an ``fx.Proxy``)."""
+    if not isinstance(x, torch.fx.Proxy):
+        return None
+    length = x.shape[1]
+    return torch.ones(length, length).tril()
+
+
+class MaskedNoise(nn.Module):
+    """Pure without a mask; with one, it draws random numbers too."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = Projection(8, 8)
+
+    def forward(self, x, mask=None):
+        x = self.proj(x)
+        if mask is not None:
+            # a draw that leaves the value as it is (the model's run, without
+            # a mask, makes none): only the order of draws can tell
+            x = x + 0 * torch.rand_like(x) * mask[:, :1]
+        return x
+
+
+class ScaledDecoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = MaskedNoise()
+
+    def forward(self, x, scale=None):
+        mask = causal_mask(x)
+        if scale is None:
+            return self.layer(x * 2, mask)
+        return self.layer(x * scale, mask)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_block_traced_again_with_what_draws_is_no_longer_joined(style):
+    """The model's run gives ``layer`` no mask (pure); the traced parent hands it one.
+
+    Traced again with it, ``layer`` draws: the parent's merge, made when it
+    looked pure, is made again, and its two calls stay on their own sides.
+    """
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 5, 8), torch.tensor(3.0))
+    conversion = nnconvert.convert(ScaledDecoder(), style, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    root = source[
+        source.index("ScaledDecoder" if "class " in source else "scaled_decoder(") :
+    ]
+    assert root.count("self.layer(") + root.count('"layer."') == 2
