@@ -238,3 +238,32 @@ def test_a_block_traced_again_with_what_draws_is_no_longer_joined(style):
         source.index("ScaledDecoder" if "class " in source else "scaled_decoder(") :
     ]
     assert root.count("self.layer(") + root.count('"layer."') == 2
+
+
+class ScaledNoise(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = NoisyHead()
+
+    def forward(self, x, scale=None):
+        if scale is None:
+            return self.layer(x * 2)
+        return self.layer(x * scale)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_each_side_of_an_if_assigns_the_name_after_it(style):
+    """Not ``out = self.layer(x * 2); x = out`` on the side traced first.
+
+    Both sides read ``x``; on each side's own path it dies there, so each
+    side's call takes it over, as a chain does.
+    """
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 5, 8), torch.tensor(3.0))
+    conversion = nnconvert.convert(ScaledNoise(), style, inputs)
+    conversion.check(train=True)
+    lines = [line.strip() for line in conversion.source.splitlines()]
+    assert "x = out" not in lines
+    assert sum(line.startswith("x = ") and "x * " in line for line in lines) == 2
+    again = nnconvert.convert(load_output(conversion), style, inputs)
+    assert again.source == conversion.source
