@@ -34,6 +34,7 @@ import torch
 from torch import fx, nn
 
 from .attributes import attributes_restored
+from .block_purity import BlockFacts, computes_only_its_result, pure_calls
 from .branches import expect_none
 from .copying import copy_model
 from .errors import ConversionError
@@ -159,13 +160,19 @@ def trace_instances(
 
     keys = TraceKeys(keep)
     first_traced: dict[tuple, Instance] = {}  # by key: the instance traced for it
+    pure: set[int] = set()  # the blocks traced so far that compute only their result
 
-    def instance(path: str, module: nn.Module) -> Instance:
+    def known_pure(module: nn.Module) -> bool:
+        return id(module) in pure
+
+    def instance(path: str, module: nn.Module, share: bool = True) -> Instance:
         key = keys.key(module, inputs[id(module)]) if path else None  # root: one
-        twin = first_traced.get(key) if path else None
+        twin = first_traced.get(key) if path and share else None
         shared = _shared_graphs(twin, module) if twin is not None else None
         try:
-            graphs, merged = shared or traced(module, inputs[id(module)], keep, outputs)
+            graphs, merged = shared or traced(
+                module, inputs[id(module)], keep, outputs, known_pure
+            )
         except ConversionError as error:  # say which block, as well as where
             if not path:
                 raise
@@ -176,6 +183,10 @@ def trace_instances(
             graph.meta["original"] = module
             if path and type(module) is nn.Sequential:
                 _name_input(graph.graph, "x")  # Sequential.forward's is ``input``
+        if computes_only_its_result([*graphs.values(), merged], known_pure):
+            pure.add(id(module))
+        else:
+            pure.discard(id(module))
         built = _attributes_under(read.built_paths, path)
         single = len(graphs) == 1
         located = _source_locations(merged)
@@ -208,6 +219,7 @@ def trace_instances(
     # is traced again with it (:mod:`.traced_inputs`), then its own blocks
     blocks = {id(i.module): i.module for i in instances if i.path}
     where = {id(i.module): index for index, i in enumerate(instances)}
+    impure_now: set[int] = set()  # blocks pure when their callers merged, no longer
     for index in reversed(range(len(instances))):
         parent = instances[index]
         graph, given = parent.graphs[EVAL_TRACE], inputs[id(parent.module)]
@@ -216,8 +228,28 @@ def trace_instances(
         ).items():
             inputs[key] = more
             child = instances[where[key]]
+            was_pure = key in pure
             instances[where[key]] = instance(child.path, child.module)
+            if was_pure and key not in pure:
+                impure_now.add(key)
+    # a caller's merge may have joined calls of such a block: traced again
+    for index, made in enumerate(instances):  # children first
+        if impure_now and _calls_any(made, impure_now):
+            was_pure = id(made.module) in pure
+            instances[index] = instance(made.path, made.module, share=False)
+            if was_pure and id(made.module) not in pure:
+                impure_now.add(id(made.module))
     return instances
+
+
+def _calls_any(made: Instance, modules: set[int]) -> bool:
+    """One of ``made``'s graphs calls a block of ``modules`` (by ``id``)."""
+    return any(
+        node.op == "call_module"
+        and id(graph.get_submodule(str(node.target))) in modules
+        for graph in [*made.graphs.values(), made.graph]
+        for node in graph.graph.nodes
+    )
 
 
 def _shared_graphs(
@@ -244,6 +276,7 @@ def traced(
     inputs: tuple[Any, ...],
     keep: Any,
     outputs: KnownOutputs | None = None,
+    pure_block: BlockFacts = lambda module: False,
 ) -> tuple[dict[TraceVariant, fx.GraphModule], fx.GraphModule]:
     """Every trace ``module`` needs, and their merge.
 
@@ -255,6 +288,8 @@ def traced(
     ``outputs``: what the model's run gave for its blocks (``capture_inputs``),
     valid for the eval trace on these inputs only: that trace's annotation
     takes its kept blocks' results from there instead of running them again.
+    ``pure_block`` says which of the blocks it calls compute only their
+    result (:mod:`.block_purity`): the merge may join their calls.
     """
     keywords = keywords_of(inputs)
     optional = given_optional_inputs(module, inputs)
@@ -272,7 +307,13 @@ def traced(
             module.train()
             train_graph = trace(module, inputs, keep, keywords)
         graphs[TraceVariant(True, given)] = train_graph
-        return merge_traces(train_graph, eval_graph, _training_flag, primary=False)
+        return merge_traces(
+            train_graph,
+            eval_graph,
+            _training_flag,
+            primary=False,
+            pure_blocks=pure_calls([train_graph, eval_graph], pure_block),
+        )
 
     merged = in_both_modes(inputs, given, outputs)
     for index, name in optional:
@@ -280,7 +321,13 @@ def traced(
         if not _runs(module, without, keywords):
             continue  # ``input_ids`` or ``inputs_embeds``: the block needs one of them
         other = _expecting_any(in_both_modes(without, given - {name}, None), name)
-        merged = merge_traces(merged, other, _given(name), primary=True)
+        merged = merge_traces(
+            merged,
+            other,
+            _given(name),
+            primary=True,
+            pure_blocks=pure_calls([merged, other], pure_block),
+        )
     graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
     if len(graphs) == 2:  # the eval trace under both keys: one trace
         graphs = {EVAL_TRACE: graphs[EVAL_TRACE]}

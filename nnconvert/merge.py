@@ -27,7 +27,7 @@ import heapq
 import itertools
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Collection, Hashable
 
 import torch
 from torch import fx
@@ -56,13 +56,19 @@ def merge_traces(
     condition: ConditionMaker,
     *,
     primary: bool,
+    pure_blocks: Collection[str] = frozenset(),
 ) -> fx.GraphModule:
     """One graph that computes ``when_true``'s result where ``condition`` holds, else ``when_false``'s.
 
     ``primary`` says which trace's example values (``node.meta``) the merged
     nodes keep where the two disagree: the answer the example inputs give.
+    ``pure_blocks``: the ``call_module`` targets of the user's blocks that
+    compute nothing but their result (:mod:`nnconvert.block_purity`). Two
+    calls of one of them on different arguments become one call over
+    chosen arguments, as calls of a library layer do; any other block's
+    calls stay on their own sides.
     """
-    merger = _Merger(when_true.graph, when_false.graph, primary)
+    merger = _Merger(when_true.graph, when_false.graph, primary, pure_blocks)
     graph = merger.merge(condition)
     graph.set_codegen(when_false.graph._codegen)
     roots = {}
@@ -76,9 +82,16 @@ def merge_traces(
 
 
 class _Merger:
-    def __init__(self, true_graph: fx.Graph, false_graph: fx.Graph, primary: bool):
+    def __init__(
+        self,
+        true_graph: fx.Graph,
+        false_graph: fx.Graph,
+        primary: bool,
+        pure_blocks: Collection[str] = frozenset(),
+    ):
         self.sides = (true_graph, false_graph)
         self.primary = primary
+        self.pure_blocks = pure_blocks
         ranks = paired_ranks(true_graph, false_graph)
         self.numbers = (
             value_numbers(true_graph, ranks[0]),
@@ -218,7 +231,7 @@ class _Merger:
                 return self.take(0, a)
             key = (a, b)
             if key not in self.unified:
-                same = _unifiable(a, b) or self._same_but_tested(a, b)
+                same = self._unifiable(a, b) or self._same_but_tested(a, b)
                 self.unified[key] = (
                     self._same_call(a, b) if same else self._choose(a, b)
                 )
@@ -234,6 +247,26 @@ class _Merger:
         if type(a) is type(b) and _equal(a, b):
             return a
         return self._choose(a, b)
+
+    def _unifiable(self, a: fx.Node, b: fx.Node) -> bool:
+        """The same call with other arguments: merged into one call over chosen arguments."""
+        if a.op != b.op or a.op in ("placeholder", "output", "get_attr"):
+            return False
+        if a.target is not b.target and a.target != b.target:
+            return False
+        if self._impure(a) or self._impure(b):
+            return False  # each draw or in-place op runs on its own side, once
+        return (
+            len(a.args) == len(b.args)
+            and list(a.kwargs) == list(b.kwargs)
+            and all(_same_kind(x, y) for x, y in zip(a.args, b.args))
+        )
+
+    def _impure(self, node: fx.Node) -> bool:
+        """:func:`is_impure`, but a call of a block known to be pure is pure."""
+        if node.op == "call_module" and str(node.target) in self.pure_blocks:
+            return False
+        return is_impure(node)
 
     def _tested(self, a: fx.Node) -> bool:
         """The condition is ``a is not None``: passing ``a`` on is right on both sides."""
@@ -458,21 +491,6 @@ def _frozen(value: Any, numbers: dict[fx.Node, Hashable]) -> Hashable:
 
 
 _CALLS = ("call_module", "call_function", "call_method")
-
-
-def _unifiable(a: fx.Node, b: fx.Node) -> bool:
-    """The same call with other arguments: merged into one call over chosen arguments."""
-    if a.op != b.op or a.op in ("placeholder", "output", "get_attr"):
-        return False
-    if a.target is not b.target and a.target != b.target:
-        return False
-    if is_impure(a) or is_impure(b):
-        return False  # each draw or in-place op runs on its own side, once
-    return (
-        len(a.args) == len(b.args)
-        and list(a.kwargs) == list(b.kwargs)
-        and all(_same_kind(x, y) for x, y in zip(a.args, b.args))
-    )
 
 
 def _same_kind(a: Any, b: Any) -> bool:

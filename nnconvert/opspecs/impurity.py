@@ -55,6 +55,33 @@ RANDOM_FACTORIES = frozenset(
     }
 )
 
+#: Library calls that draw random numbers in train mode (dropout and its kin): a
+#: block that makes one is not side-effect free, whatever its value numbering
+#: says (see :mod:`nnconvert.block_purity`).
+RANDOM_FUNCTIONS = RANDOM_FACTORIES | frozenset(
+    {
+        F.dropout,
+        F.dropout1d,
+        F.dropout2d,
+        F.dropout3d,
+        F.alpha_dropout,
+        F.feature_alpha_dropout,
+        F.rrelu,
+        F.gumbel_softmax,
+        torch.dropout,
+        torch.alpha_dropout,
+        torch.feature_dropout,
+        torch.feature_alpha_dropout,
+    }
+)
+
+#: Tensor methods that draw random numbers without a trailing ``_`` (the
+#: in-place ones, ``bernoulli_``, are impure by their name already).
+RANDOM_METHODS = frozenset({"bernoulli", "multinomial"})
+
+#: Library calls that update the running statistics they are handed in train mode.
+BUFFER_UPDATING_FUNCTIONS = frozenset({F.batch_norm, F.instance_norm})
+
 #: Functions that are impure whatever their name says.
 IMPURE_FUNCTIONS = (
     INPLACE_OPERATORS

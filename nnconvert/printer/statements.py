@@ -88,6 +88,7 @@ def plan_statements(
     for targets in unpacks.values():
         inlined.difference_update(targets)
     names = name_statements(graph, inlined, reserved, unpacks, optional)
+    _name_sides_as_their_end(graph, names, inlined, guarded, ends, unpacks)
     unpack_checks = frozenset(
         checking
         for node, targets in unpacks.items()
@@ -113,13 +114,45 @@ def branch_ends(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> frozenset[fx.
     """
     ends = set()
     for node in graph.nodes:
-        if is_choose(node) and any(
-            len(guarded.get(n, ())) > len(guarded.get(node, ()))
+        if not is_choose(node):
+            continue
+        own = [  # what a side computes for this choice alone
+            n
             for n in node.all_input_nodes
             if n is not node.args[0]
-        ):
+            and len(guarded.get(n, ())) > len(guarded.get(node, ()))
+        ]
+        if own and not all(_scalar_test(n, node) for n in own):
             ends.add(node)
     return frozenset(ends)
+
+
+def _scalar_test(node: fx.Node, choice: fx.Node) -> bool:
+    """A side's number or flag computed for ``choice`` alone, written inside it.
+
+    Whisper's ``is_causal=mask is not None and n_ctx > 1``, traced with and
+    without ``mask``, is ``choose(mask is not None, n_ctx > 1, False)``: a
+    conditional expression (``n_ctx > 1 if mask is not None else False``)
+    evaluates its side only under its condition, as the ``if`` would, and
+    reads as the source's one argument rather than an ``if``/``else`` that
+    assigns a flag.
+    """
+    return (
+        node.op == "call_function"
+        and node.target in _SCALAR_TESTS
+        and list(node.users) == [choice]
+        and uses(node) == 1
+        and isinstance(node.meta.get("value"), (bool, int, float))
+        and not any(
+            isinstance(n.meta.get("value"), torch.Tensor) for n in node.all_input_nodes
+        )
+    )
+
+
+#: Comparisons of numbers (shapes, flags) that a conditional expression may hold.
+_SCALAR_TESTS = frozenset(
+    {operator.gt, operator.ge, operator.lt, operator.le, operator.eq, operator.ne}
+)
 
 
 # -- 1, 2. what is a statement, what is unpacked -------------------------------
@@ -606,6 +639,60 @@ def name_statements(
         wanted = user_name(node) if node not in optional else None
         names[node] = _variable_name(node, namespace, handed, wanted)
     return names
+
+
+def _name_sides_as_their_end(
+    graph: fx.Graph,
+    names: dict[fx.Node, str],
+    inlined: set[fx.Node],
+    guarded: dict[fx.Node, Guard],
+    ends: frozenset[fx.Node],
+    unpacks: "Unpacks",
+) -> None:
+    """A side's last value takes the name its ``if``/``else`` assigns, where that is free.
+
+    Named in graph order, the side traced first sees the input both sides
+    read still alive (the other side reads it later) and takes a new name:
+    ``out = self.layer(x * 2); x = out`` under ``else:`` against ``x =
+    self.layer(x * scale)`` under ``if``. The other side never runs with
+    it, so on its own path the input dies there too: the value is named as
+    the branch's end (``x = self.layer(x * 2)``) when nothing that runs on
+    its path between it and the end reads or assigns a value of that name.
+    A name the user gave the value is kept.
+    """
+    nodes = list(graph.nodes)
+    position = {node: i for i, node in enumerate(nodes)}
+    elements = {t for targets in unpacks.values() for t in targets if t is not None}
+    for end in ends:
+        name = names.get(end)
+        if name is None or end in unpacks:
+            continue
+        for side in end.args[1:]:
+            if (
+                not isinstance(side, fx.Node)
+                or side not in names
+                or names[side] == name
+                or side in unpacks
+                or side in elements
+                or list(side.users) != [end]
+                or user_name(side) not in (None, name)  # the user's own name stays
+            ):
+                continue
+            guard = guarded.get(side, ())
+            on_its_path = [
+                node
+                for node in nodes[position[side] + 1 : position[end]]
+                if node not in inlined and not _exclusive(guard, guarded.get(node, ()))
+            ]
+            clobbers = any(
+                names.get(node) == name
+                or any(
+                    names.get(read) == name for read in variables_read(node, inlined)
+                )
+                for node in on_its_path
+            )
+            if not clobbers:
+                names[side] = name
 
 
 def _heir_name(element: fx.Node) -> str | None:
