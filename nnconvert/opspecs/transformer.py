@@ -41,6 +41,7 @@ from torch import Tensor, nn
 
 from ..errors import ConversionError
 from .attention import _init as attention_init
+from . import transformer_dict
 from .inits import affine_ones_zeros, empty, kaiming_uniform_and_bias
 from .layer_params import (
     transformer_call,
@@ -49,6 +50,7 @@ from .layer_params import (
 )
 from .spec import (
     Arguments,
+    DictForm,
     Example,
     OpSpec,
     Shapes,
@@ -798,6 +800,11 @@ def _layer_examples(*configurations: str) -> tuple[Example, ...]:
     return tuple(examples)
 
 
+def _dict_form(function: Callable) -> DictForm:
+    """The row's call over its weights as one dict: ``function`` of :mod:`.transformer_dict`."""
+    return DictForm(function, list_order=transformer_dict.state_order)
+
+
 _ENCODER_LAYER_FORWARD = (
     "src, src_mask=None, src_key_padding_mask=None, is_causal=False"
 )
@@ -868,6 +875,7 @@ SPECS = (
         ),
         forward_signature=_ENCODER_LAYER_FORWARD,
         first_weight="self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer_encoder_layer),
     ),
     OpSpec(
         nn.TransformerEncoder,
@@ -924,6 +932,7 @@ SPECS = (
         ),
         forward_signature="src, mask=None, src_key_padding_mask=None, is_causal=None",
         first_weight="layers.0.self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer_encoder),
     ),
     OpSpec(
         nn.TransformerDecoderLayer,
@@ -970,6 +979,7 @@ SPECS = (
             "memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False"
         ),
         first_weight="self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer_decoder_layer),
     ),
     OpSpec(
         nn.TransformerDecoder,
@@ -1011,6 +1021,7 @@ SPECS = (
             "memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False"
         ),
         first_weight="layers.0.self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer_decoder),
     ),
     OpSpec(
         nn.Transformer,
@@ -1074,5 +1085,6 @@ SPECS = (
             "memory_is_causal=False"
         ),
         first_weight="encoder.layers.0.self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer),
     ),
 )
