@@ -194,7 +194,8 @@ def test_transformer_with_masks_in_every_style(style):
     conversion = nnconvert.convert(Seq2Seq(), style, _seq2seq_inputs())
     if style is Style.FUNCTIONAL:
         names = defined_names(conversion.source)
-        assert names[:5] == [
+        assert names[:6] == [
+            "sub_params",  # each function hands its parts their slice
             "transformer_encoder_layer",
             "transformer_encoder",
             "transformer_decoder_layer",
