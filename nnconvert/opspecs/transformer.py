@@ -6,12 +6,15 @@ dropout, a residual sum and a layer norm, then the feed-forward block alike
 path", ``torch._transformer_encoder_layer_fwd``: eval mode, no grad,
 ``batch_first`` and a few more conditions). Functional style writes the
 calls out instead: :func:`transformer_encoder_layer` and
-:func:`transformer_encoder` below are helper rows (:mod:`.helpers`) whose
-source a functional file defines once and calls as
-``transformer_encoder(x, [params["encoder.layers.0.self_attn.in_proj_weight"], ...], num_layers=2, nhead=4)``.
-They make the calls of the layers' own slow path, in the same order, so
-train-mode dropout draws line up with the module's; where the module takes
-the fused kernel the results agree to rounding.
+:func:`transformer_encoder` below are the rows' canonical functions, which
+take the weights as one list; functional style calls their dict forms
+(:mod:`.transformer_dict`, the rows' ``DictForm``) over the layer's slice
+of the weight dict, ``transformer_encoder(x, sub_params(params,
+"encoder."), num_layers=2, nhead=4)``, and files written with these
+(``transformer_encoder(x, [params["encoder.layers.0.self_attn.in_proj_weight"], ...], ...)``)
+still read back. Both make the calls of the layers' own slow path, in
+the same order, so train-mode dropout draws line up with the module's;
+where the module takes the fused kernel the results agree to rounding.
 
 The weights are the layer's ``state_dict()`` in order, so the keys stay the
 module's: per layer ``self_attn.in_proj_weight``, ``self_attn.in_proj_bias``,
