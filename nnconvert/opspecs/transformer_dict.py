@@ -13,7 +13,10 @@ instead of a list of every key. The rows' ``DictForm`` names these
 functions.
 
 A layer built with ``bias=False`` has no bias keys: ``weights.get`` gives
-None for them, as the list form's unpacking did. Each function is
+None for them, as the list form's unpacking did. ``bias`` stays a
+parameter all the same: a call says how its layer was built, and reading
+it back into the list form (``passes/weight_dicts.py``) and the layer
+needs that. Each function is
 self-contained (``torch``, ``F``, ``Tensor`` and ``sub_params``, which a
 file calling any of them defines) and is the source a functional file
 defines it from, trimmed to the options the file's calls pass
