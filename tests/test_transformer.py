@@ -194,7 +194,8 @@ def test_transformer_with_masks_in_every_style(style):
     conversion = nnconvert.convert(Seq2Seq(), style, _seq2seq_inputs())
     if style is Style.FUNCTIONAL:
         names = defined_names(conversion.source)
-        assert names[:5] == [
+        assert names[:6] == [
+            "sub_params",  # each function hands its parts their slice
             "transformer_encoder_layer",
             "transformer_encoder",
             "transformer_decoder_layer",
@@ -235,3 +236,20 @@ def test_custom_encoder_is_refused_in_one_line():
     inputs = (torch.randn(5, 2, 16), torch.randn(4, 2, 16))
     with pytest.raises(nnconvert.ConversionError, match="custom encoder"):
         nnconvert.convert(Custom(), Style.FUNCTIONAL, inputs)
+
+
+def test_the_functional_file_runs_on_its_own():
+    """It imports what its definitions' annotations name (``Callable``).
+
+    Python 3.11 evaluates a parameter's annotation when it defines the
+    function: without the import the file raised NameError when run.
+    """
+    conversion = nnconvert.convert(
+        Encoder(), "functional", (torch.randn(2, 5, 16), _padding())
+    )
+    assert "activation: str | Callable[[Tensor], Tensor]" in conversion.source
+    namespace: dict = {"__name__": "encoder_functional"}
+    # dont_inherit: not under this file's ``from __future__ import annotations``
+    code = compile(conversion.source, "encoder.py", "exec", dont_inherit=True)
+    exec(code, namespace)
+    assert callable(namespace[conversion.name])

@@ -26,7 +26,7 @@ from torch import nn
 import nnconvert
 from nnconvert.functional import functional_model, load_source
 from nnconvert.functional.source import rewrite_source
-from nnconvert.opspecs import SPECS, recurrent_dict, transformer
+from nnconvert.opspecs import SPECS, recurrent_dict, transformer, transformer_dict
 from nnconvert.opspecs.trimmed import trimmed_source
 
 from .helpers import build_inputs, layer_model, load_sample, run
@@ -291,9 +291,23 @@ def _some_subsets(options: list[str]) -> list[tuple[str, ...]]:
     return small + large + [tuple(options)]
 
 
-@pytest.mark.parametrize("function", transformer.FUNCTIONS, ids=lambda f: f.__name__)
-def test_transformer_trimmings_compile_and_read_back(function):
-    """The layer examples check what trimmed definitions compute; here, that each reads back."""
+#: Each transformer function and the name the helper rows hold it by: the
+#: list form under its own, the dict form as ``dict_transformer_encoder``.
+TRANSFORMER_FUNCTIONS = [
+    pytest.param(f, f.__name__, id=f"list-{f.__name__}") for f in transformer.FUNCTIONS
+] + [
+    pytest.param(f, f"dict_{f.__name__}", id=f"dict-{f.__name__}")
+    for f in transformer_dict.FUNCTIONS
+]
+
+
+@pytest.mark.parametrize("function, held_as", TRANSFORMER_FUNCTIONS)
+def test_transformer_trimmings_compile_and_read_back(function, held_as):
+    """The layer examples check what trimmed definitions compute; here, that each reads back.
+
+    As the row it was trimmed from: the list form or the dict form, which
+    share a name and parameters.
+    """
     options = [
         name
         for name, p in inspect.signature(function).parameters.items()
@@ -307,4 +321,4 @@ def test_transformer_trimmings_compile_and_read_back(function):
         call = f"\n\nresult = {function.__name__}(x, weights)\n"
         tree, _ = rewrite_source(text + call, "<trimmed>")
         called = ast.unparse(tree.body[-1])
-        assert called.endswith(f".{function.__name__}(x, weights)"), subset
+        assert called.endswith(f".{held_as}(x, weights)"), subset

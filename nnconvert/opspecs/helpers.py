@@ -47,7 +47,7 @@ from torch import Tensor
 
 from .. import branches
 from ..tensor_values import unpack_tensor
-from . import recurrent, recurrent_dict
+from . import recurrent, recurrent_dict, transformer_dict
 from . import transformer as transformers
 from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
     gru,
@@ -60,6 +60,7 @@ from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
 from .recurrent_dict import gru as dict_gru  # noqa: F401 (fx.wrap patches these)
 from .recurrent_dict import lstm as dict_lstm  # noqa: F401
 from .recurrent_dict import rnn as dict_rnn  # noqa: F401
+from .slices import sub_params
 from .trimmed import trimmed_source
 from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
     transformer,
@@ -67,6 +68,13 @@ from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
     transformer_decoder_layer,
     transformer_encoder,
     transformer_encoder_layer,
+)
+from .transformer_dict import (  # noqa: F401 (fx.wrap patches these)
+    transformer as dict_transformer,
+    transformer_decoder as dict_transformer_decoder,
+    transformer_decoder_layer as dict_transformer_decoder_layer,
+    transformer_encoder as dict_transformer_encoder,
+    transformer_encoder_layer as dict_transformer_encoder_layer,
 )
 
 #: A slot's predicate: does this source expression fit, in a function whose
@@ -270,11 +278,6 @@ def cumulative_momentum(counter: Tensor, training: bool) -> float:
     return 1.0 / float(counter) if training else 0.0
 
 
-def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    """The weights of one submodule, keyed as in its own state_dict."""
-    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
-
-
 def batch_norm(
     weights: dict[str, Tensor],
     input: Tensor,
@@ -328,6 +331,18 @@ BATCH_NORM = Helper(
     weight_dict=True,
 )
 
+
+def _imports(function: Callable) -> tuple[str, ...]:
+    """What a layer function's definition reads from the file's imports.
+
+    The transformer functions' ``activation`` is annotated with ``Callable``,
+    which Python evaluates when the file defines them.
+    """
+    if function in transformers.FUNCTIONS:
+        return ("torch", "F", "Tensor", "Callable")
+    return ("torch", "F", "Tensor")
+
+
 #: ``nn.LSTM``, ``nn.GRU``, ``nn.RNN`` and the ``nn.Transformer*`` layers in
 #: functional style: plain calls of functions the file defines (their op-spec
 #: rows are in :mod:`.recurrent` and :mod:`.transformer`; table order puts a
@@ -336,7 +351,7 @@ RECURRENT = tuple(
     Helper(
         function,
         definition=inspect.getsource(function),
-        imports=("torch", "F", "Tensor"),
+        imports=_imports(function),
         recognised_by_definition=True,
         needs=transformers.NEEDS.get(function, ()),
         trimmed=transformers.KEPT if function in transformers.FUNCTIONS else None,
@@ -358,6 +373,24 @@ RECURRENT_DICTS = tuple(
         trimmed=recurrent_dict.KEPT,
     )
     for function in recurrent_dict.FUNCTIONS
+)
+
+#: The transformer layers' functions over their weights as one dict (their
+#: rows' ``DictForm``): printed as ``transformer_encoder``, held here as
+#: ``dict_transformer_encoder``, each file's definition trimmed to the
+#: options its calls pass, as the list forms' are.
+TRANSFORMER_DICTS = tuple(
+    Helper(
+        function,
+        definition=inspect.getsource(function),
+        imports=("torch", "F", "Tensor", "Callable"),
+        recognised_by_definition=True,
+        needs=transformer_dict.NEEDS.get(function, ()) + (sub_params,),
+        weight_dict=True,
+        attribute=f"dict_{function.__name__}",
+        trimmed=transformers.KEPT,
+    )
+    for function in transformer_dict.FUNCTIONS
 )
 
 #: Where two traces join (:mod:`nnconvert.branches`): an expression where
@@ -388,6 +421,7 @@ HELPERS: tuple[Helper, ...] = (
     EXPECT_NONE,
     *RECURRENT,
     *RECURRENT_DICTS,
+    *TRANSFORMER_DICTS,
     UNPACK_TENSOR,
 )
 

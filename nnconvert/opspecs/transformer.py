@@ -6,12 +6,15 @@ dropout, a residual sum and a layer norm, then the feed-forward block alike
 path", ``torch._transformer_encoder_layer_fwd``: eval mode, no grad,
 ``batch_first`` and a few more conditions). Functional style writes the
 calls out instead: :func:`transformer_encoder_layer` and
-:func:`transformer_encoder` below are helper rows (:mod:`.helpers`) whose
-source a functional file defines once and calls as
-``transformer_encoder(x, [params["encoder.layers.0.self_attn.in_proj_weight"], ...], num_layers=2, nhead=4)``.
-They make the calls of the layers' own slow path, in the same order, so
-train-mode dropout draws line up with the module's; where the module takes
-the fused kernel the results agree to rounding.
+:func:`transformer_encoder` below are the rows' canonical functions, which
+take the weights as one list; functional style calls their dict forms
+(:mod:`.transformer_dict`, the rows' ``DictForm``) over the layer's slice
+of the weight dict, ``transformer_encoder(x, sub_params(params,
+"encoder."), num_layers=2, nhead=4)``, and files written with these
+(``transformer_encoder(x, [params["encoder.layers.0.self_attn.in_proj_weight"], ...], ...)``)
+still read back. Both make the calls of the layers' own slow path, in
+the same order, so train-mode dropout draws line up with the module's;
+where the module takes the fused kernel the results agree to rounding.
 
 The weights are the layer's ``state_dict()`` in order, so the keys stay the
 module's: per layer ``self_attn.in_proj_weight``, ``self_attn.in_proj_bias``,
@@ -41,6 +44,7 @@ from torch import Tensor, nn
 
 from ..errors import ConversionError
 from .attention import _init as attention_init
+from . import transformer_dict
 from .inits import affine_ones_zeros, empty, kaiming_uniform_and_bias
 from .layer_params import (
     transformer_call,
@@ -49,6 +53,7 @@ from .layer_params import (
 )
 from .spec import (
     Arguments,
+    DictForm,
     Example,
     OpSpec,
     Shapes,
@@ -798,6 +803,11 @@ def _layer_examples(*configurations: str) -> tuple[Example, ...]:
     return tuple(examples)
 
 
+def _dict_form(function: Callable) -> DictForm:
+    """The row's call over its weights as one dict: ``function`` of :mod:`.transformer_dict`."""
+    return DictForm(function, list_order=transformer_dict.state_order)
+
+
 _ENCODER_LAYER_FORWARD = (
     "src, src_mask=None, src_key_padding_mask=None, is_causal=False"
 )
@@ -868,6 +878,7 @@ SPECS = (
         ),
         forward_signature=_ENCODER_LAYER_FORWARD,
         first_weight="self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer_encoder_layer),
     ),
     OpSpec(
         nn.TransformerEncoder,
@@ -924,6 +935,7 @@ SPECS = (
         ),
         forward_signature="src, mask=None, src_key_padding_mask=None, is_causal=None",
         first_weight="layers.0.self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer_encoder),
     ),
     OpSpec(
         nn.TransformerDecoderLayer,
@@ -970,6 +982,7 @@ SPECS = (
             "memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False"
         ),
         first_weight="self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer_decoder_layer),
     ),
     OpSpec(
         nn.TransformerDecoder,
@@ -1011,6 +1024,7 @@ SPECS = (
             "memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False"
         ),
         first_weight="layers.0.self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer_decoder),
     ),
     OpSpec(
         nn.Transformer,
@@ -1074,5 +1088,6 @@ SPECS = (
             "memory_is_causal=False"
         ),
         first_weight="encoder.layers.0.self_attn.in_proj_weight",
+        dict_form=_dict_form(transformer_dict.transformer),
     ),
 )

@@ -11,6 +11,7 @@ _STANDARD_LIBRARY = (
     ("math", "import math"),
     ("zlib", "import zlib"),
     ("OrderedDict", "from collections import OrderedDict"),
+    ("Callable", "from typing import Callable"),
 )
 _TORCH = (
     ("torch", "import torch"),
@@ -23,7 +24,7 @@ _TORCH = (
 class Imports:
     """What one body (or one class, or the whole file) needs imported.
 
-    Names are ``torch``, ``nn``, ``F``, ``Tensor``, ``math``, ``base64``, ``zlib``, ``OrderedDict``,
+    Names are ``torch``, ``nn``, ``F``, ``Tensor``, ``math``, ``base64``, ``zlib``, ``OrderedDict``, ``Callable``,
     or a whole import line of another library (``from torchvision.ops import
     stochastic_depth``). Every printer fills its own and the program merges
     them, so no printing has a side effect on another.

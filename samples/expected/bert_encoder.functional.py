@@ -1,4 +1,5 @@
 import math
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -6,9 +7,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
 def transformer_encoder_layer(
     src: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     nhead: int,
     activation: str | Callable[[Tensor], Tensor] = "relu",
     layer_norm_eps: float = 1e-05,
@@ -19,14 +25,14 @@ def transformer_encoder_layer(
 ) -> Tensor:
     """``nn.TransformerEncoderLayer``: self-attention, then feed-forward, each with a residual sum and a layer norm.
 
-    ``weights``: ``self_attn.in_proj_weight``, ``self_attn.in_proj_bias``,
-    ``self_attn.out_proj.weight``, ``self_attn.out_proj.bias``, ``linear1``,
-    ``linear2``, ``norm1``, ``norm2`` (weight, bias each); no biases without ``bias``.
+    ``weights`` is the layer's state_dict: ``self_attn.in_proj_weight``,
+    ``self_attn.in_proj_bias``, ``self_attn.out_proj.weight`` and ``.bias``,
+    then ``linear1``, ``linear2``, ``norm1``, ``norm2`` (``.weight``,
+    ``.bias`` each); no biases without ``bias``.
     """
-    in_w, in_b, out_w, out_b, w1, b1, w2, b2, n1_w, n1_b, n2_w, n2_b = weights
     if isinstance(activation, str):  # "relu" or "gelu"
         activation = getattr(F, activation)
-    d_model = in_w.shape[1]
+    d_model = weights["self_attn.in_proj_weight"].shape[1]
 
     def self_attention(x: Tensor) -> Tensor:
         if batch_first and x.dim() == 3:  # attention runs sequence first
@@ -37,14 +43,14 @@ def transformer_encoder_layer(
             x,
             d_model,
             nhead,
-            in_w,
-            in_b,
+            weights["self_attn.in_proj_weight"],
+            weights.get("self_attn.in_proj_bias"),
             None,
             None,
             False,
             dropout,
-            out_w,
-            out_b,
+            weights["self_attn.out_proj.weight"],
+            weights.get("self_attn.out_proj.bias"),
             training=training,
             key_padding_mask=src_key_padding_mask,
             need_weights=False,
@@ -53,22 +59,26 @@ def transformer_encoder_layer(
             x = x.transpose(1, 0)
         return F.dropout(x, dropout, training)
 
-    def feed_forward(x: Tensor) -> Tensor:
-        x = F.dropout(activation(F.linear(x, w1, b1)), dropout, training)
-        return F.dropout(F.linear(x, w2, b2), dropout, training)
+    def linear(x: Tensor, name: str) -> Tensor:
+        return F.linear(x, weights[f"{name}.weight"], weights.get(f"{name}.bias"))
 
-    def norm(x: Tensor, weight: Tensor, shift: Tensor | None) -> Tensor:
+    def feed_forward(x: Tensor) -> Tensor:
+        x = F.dropout(activation(linear(x, "linear1")), dropout, training)
+        return F.dropout(linear(x, "linear2"), dropout, training)
+
+    def norm(x: Tensor, name: str) -> Tensor:
+        weight, shift = weights[f"{name}.weight"], weights.get(f"{name}.bias")
         return F.layer_norm(x, (d_model,), weight, shift, eps=layer_norm_eps)
 
     x = src
-    x = norm(x + self_attention(x), n1_w, n1_b)
-    x = norm(x + feed_forward(x), n2_w, n2_b)
+    x = norm(x + self_attention(x), "norm1")
+    x = norm(x + feed_forward(x), "norm2")
     return x
 
 
 def transformer_encoder(
     src: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     num_layers: int,
     nhead: int,
     activation: str | Callable[[Tensor], Tensor] = "relu",
@@ -81,17 +91,19 @@ def transformer_encoder(
 ) -> Tensor:
     """``nn.TransformerEncoder``: ``num_layers`` encoder layers, then a final layer norm (with ``norm_eps``).
 
-    ``weights``: each layer's, as :func:`transformer_encoder_layer` takes
-    them, then the final norm's weight (and bias). ``nested``: the layer's
-    eval fast path may run on a nested tensor (``enable_nested_tensor`` and
-    a layer that allows it); it then returns zeros at padded positions, and
-    so does this function, under the same conditions.
+    ``weights`` is the encoder's state_dict: each layer's under
+    ``layers.0.``, ``layers.1.`` …, as :func:`transformer_encoder_layer`
+    takes them, then ``norm.weight`` (and ``norm.bias``). ``nested``: the
+    layer's eval fast path may run on a nested tensor
+    (``enable_nested_tensor`` and a layer that allows it); it then returns
+    zeros at padded positions, and so does this function, under the same
+    conditions.
     """
-    per_layer = 12
     if nested:
         keep = None
         if src_key_padding_mask is not None:
             keep = src_key_padding_mask.logical_not()
+        first_layer = sub_params(weights, "layers.0.").values()
         if (
             not training
             and src.dim() == 3
@@ -99,16 +111,16 @@ def transformer_encoder(
             and bool((keep.int().cummin(-1).values == keep.int()).all())  # left-aligned
             and not (
                 torch.is_grad_enabled()
-                and any(t.requires_grad for t in [src, *weights[:per_layer]])
+                and any(t.requires_grad for t in [src, *first_layer])
             )
         ):
             zero_padded = keep.unsqueeze(-1)
         else:
             zero_padded = None
-    for k in range(num_layers):
+    for i in range(num_layers):
         src = transformer_encoder_layer(
             src,
-            weights[k * per_layer : (k + 1) * per_layer],
+            sub_params(weights, f"layers.{i}."),
             nhead,
             activation=activation,
             layer_norm_eps=layer_norm_eps,
@@ -146,32 +158,7 @@ def bert_encoder(
     )
     x = transformer_encoder(
         x,
-        [
-            params["encoder.layers.0.self_attn.in_proj_weight"],
-            params["encoder.layers.0.self_attn.in_proj_bias"],
-            params["encoder.layers.0.self_attn.out_proj.weight"],
-            params["encoder.layers.0.self_attn.out_proj.bias"],
-            params["encoder.layers.0.linear1.weight"],
-            params["encoder.layers.0.linear1.bias"],
-            params["encoder.layers.0.linear2.weight"],
-            params["encoder.layers.0.linear2.bias"],
-            params["encoder.layers.0.norm1.weight"],
-            params["encoder.layers.0.norm1.bias"],
-            params["encoder.layers.0.norm2.weight"],
-            params["encoder.layers.0.norm2.bias"],
-            params["encoder.layers.1.self_attn.in_proj_weight"],
-            params["encoder.layers.1.self_attn.in_proj_bias"],
-            params["encoder.layers.1.self_attn.out_proj.weight"],
-            params["encoder.layers.1.self_attn.out_proj.bias"],
-            params["encoder.layers.1.linear1.weight"],
-            params["encoder.layers.1.linear1.bias"],
-            params["encoder.layers.1.linear2.weight"],
-            params["encoder.layers.1.linear2.bias"],
-            params["encoder.layers.1.norm1.weight"],
-            params["encoder.layers.1.norm1.bias"],
-            params["encoder.layers.1.norm2.weight"],
-            params["encoder.layers.1.norm2.bias"],
-        ],
+        sub_params(params, "encoder."),
         num_layers=2,
         nhead=4,
         activation="gelu",

@@ -1,4 +1,5 @@
 import math
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -13,7 +14,7 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 def transformer_encoder_layer(
     src: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     nhead: int,
     activation: str | Callable[[Tensor], Tensor] = "relu",
     dropout: float = 0.1,
@@ -22,14 +23,14 @@ def transformer_encoder_layer(
 ) -> Tensor:
     """``nn.TransformerEncoderLayer``: self-attention, then feed-forward, each with a residual sum and a layer norm.
 
-    ``weights``: ``self_attn.in_proj_weight``, ``self_attn.in_proj_bias``,
-    ``self_attn.out_proj.weight``, ``self_attn.out_proj.bias``, ``linear1``,
-    ``linear2``, ``norm1``, ``norm2`` (weight, bias each); no biases without ``bias``.
+    ``weights`` is the layer's state_dict: ``self_attn.in_proj_weight``,
+    ``self_attn.in_proj_bias``, ``self_attn.out_proj.weight`` and ``.bias``,
+    then ``linear1``, ``linear2``, ``norm1``, ``norm2`` (``.weight``,
+    ``.bias`` each); no biases without ``bias``.
     """
-    in_w, in_b, out_w, out_b, w1, b1, w2, b2, n1_w, n1_b, n2_w, n2_b = weights
     if isinstance(activation, str):  # "relu" or "gelu"
         activation = getattr(F, activation)
-    d_model = in_w.shape[1]
+    d_model = weights["self_attn.in_proj_weight"].shape[1]
 
     def self_attention(x: Tensor) -> Tensor:
         x, _ = F.multi_head_attention_forward(
@@ -38,36 +39,40 @@ def transformer_encoder_layer(
             x,
             d_model,
             nhead,
-            in_w,
-            in_b,
+            weights["self_attn.in_proj_weight"],
+            weights.get("self_attn.in_proj_bias"),
             None,
             None,
             False,
             dropout,
-            out_w,
-            out_b,
+            weights["self_attn.out_proj.weight"],
+            weights.get("self_attn.out_proj.bias"),
             training=training,
             key_padding_mask=src_key_padding_mask,
             need_weights=False,
         )
         return F.dropout(x, dropout, training)
 
-    def feed_forward(x: Tensor) -> Tensor:
-        x = F.dropout(activation(F.linear(x, w1, b1)), dropout, training)
-        return F.dropout(F.linear(x, w2, b2), dropout, training)
+    def linear(x: Tensor, name: str) -> Tensor:
+        return F.linear(x, weights[f"{name}.weight"], weights.get(f"{name}.bias"))
 
-    def norm(x: Tensor, weight: Tensor, shift: Tensor | None) -> Tensor:
+    def feed_forward(x: Tensor) -> Tensor:
+        x = F.dropout(activation(linear(x, "linear1")), dropout, training)
+        return F.dropout(linear(x, "linear2"), dropout, training)
+
+    def norm(x: Tensor, name: str) -> Tensor:
+        weight, shift = weights[f"{name}.weight"], weights.get(f"{name}.bias")
         return F.layer_norm(x, (d_model,), weight, shift)
 
     x = src
-    x = norm(x + self_attention(x), n1_w, n1_b)
-    x = norm(x + feed_forward(x), n2_w, n2_b)
+    x = norm(x + self_attention(x), "norm1")
+    x = norm(x + feed_forward(x), "norm2")
     return x
 
 
 def transformer_encoder(
     src: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     num_layers: int,
     nhead: int,
     activation: str | Callable[[Tensor], Tensor] = "relu",
@@ -78,17 +83,18 @@ def transformer_encoder(
 ) -> Tensor:
     """``nn.TransformerEncoder``: ``num_layers`` encoder layers, then a final layer norm (with ``norm_eps``).
 
-    ``weights``: each layer's, as :func:`transformer_encoder_layer` takes
-    them, then the final norm's weight (and bias). ``nested``: the layer's
-    eval fast path may run on a nested tensor (``enable_nested_tensor`` and
-    a layer that allows it); it then returns zeros at padded positions, and
-    so does this function, under the same conditions.
+    ``weights`` is the encoder's state_dict: each layer's under
+    ``layers.0.``, ``layers.1.`` …, as :func:`transformer_encoder_layer`
+    takes them, then ``norm.weight`` (and ``norm.bias``). ``nested``: the
+    layer's eval fast path may run on a nested tensor
+    (``enable_nested_tensor`` and a layer that allows it); it then returns
+    zeros at padded positions, and so does this function, under the same
+    conditions.
     """
-    per_layer = 12
-    for k in range(num_layers):
+    for i in range(num_layers):
         src = transformer_encoder_layer(
             src,
-            weights[k * per_layer : (k + 1) * per_layer],
+            sub_params(weights, f"layers.{i}."),
             nhead,
             activation=activation,
             dropout=dropout,
@@ -96,15 +102,15 @@ def transformer_encoder(
             src_key_padding_mask=src_key_padding_mask,
         )
     if norm_eps is not None:
-        norm_weight, *norm_bias = weights[num_layers * per_layer :]
-        src = F.layer_norm(src, src.shape[-1:], norm_weight, *norm_bias, eps=norm_eps)
+        weight, shift = weights["norm.weight"], weights.get("norm.bias")
+        src = F.layer_norm(src, src.shape[-1:], weight, shift, eps=norm_eps)
     return src
 
 
 def transformer_decoder_layer(
     tgt: Tensor,
     memory: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     nhead: int,
     activation: str | Callable[[Tensor], Tensor] = "relu",
     dropout: float = 0.1,
@@ -115,32 +121,31 @@ def transformer_decoder_layer(
 ) -> Tensor:
     """``nn.TransformerDecoderLayer``: self-attention, attention over ``memory``, feed-forward; each with a residual sum and a layer norm.
 
-    ``weights``: ``self_attn`` and ``multihead_attn`` (``in_proj_weight``,
-    ``in_proj_bias``, ``out_proj.weight``, ``out_proj.bias`` each), ``linear1``,
-    ``linear2``, ``norm1``, ``norm2``, ``norm3`` (weight, bias each); no
-    biases without ``bias``.
+    ``weights`` is the layer's state_dict: ``self_attn.`` and
+    ``multihead_attn.`` (``in_proj_weight``, ``in_proj_bias``,
+    ``out_proj.weight``, ``out_proj.bias`` each), then ``linear1``,
+    ``linear2``, ``norm1``, ``norm2``, ``norm3`` (``.weight``, ``.bias``
+    each); no biases without ``bias``.
     """
-    sa_w, sa_b, sa_out_w, sa_out_b, ca_w, ca_b, ca_out_w, ca_out_b = weights[:8]
-    w1, b1, w2, b2, n1_w, n1_b, n2_w, n2_b, n3_w, n3_b = weights[8:]
     if isinstance(activation, str):  # "relu" or "gelu"
         activation = getattr(F, activation)
-    d_model = sa_w.shape[1]
+    d_model = weights["self_attn.in_proj_weight"].shape[1]
 
-    def attention(x, kv, in_w, in_b, out_w, out_b, mask, padding, causal):
+    def attention(x, kv, name, mask, padding, causal):
         x, _ = F.multi_head_attention_forward(
             x,
             kv,
             kv,
             d_model,
             nhead,
-            in_w,
-            in_b,
+            weights[f"{name}.in_proj_weight"],
+            weights.get(f"{name}.in_proj_bias"),
             None,
             None,
             False,
             dropout,
-            out_w,
-            out_b,
+            weights[f"{name}.out_proj.weight"],
+            weights.get(f"{name}.out_proj.bias"),
             training=training,
             key_padding_mask=padding,
             need_weights=False,
@@ -150,41 +155,35 @@ def transformer_decoder_layer(
         return F.dropout(x, dropout, training)
 
     def self_attention(x: Tensor) -> Tensor:
-        return attention(
-            x, x, sa_w, sa_b, sa_out_w, sa_out_b, tgt_mask, tgt_key_padding_mask, False
-        )
+        return attention(x, x, "self_attn", tgt_mask, tgt_key_padding_mask, False)
 
     def memory_attention(x: Tensor) -> Tensor:
         return attention(
-            x,
-            memory,
-            ca_w,
-            ca_b,
-            ca_out_w,
-            ca_out_b,
-            None,
-            memory_key_padding_mask,
-            False,
+            x, memory, "multihead_attn", None, memory_key_padding_mask, False
         )
 
-    def feed_forward(x: Tensor) -> Tensor:
-        x = F.dropout(activation(F.linear(x, w1, b1)), dropout, training)
-        return F.dropout(F.linear(x, w2, b2), dropout, training)
+    def linear(x: Tensor, name: str) -> Tensor:
+        return F.linear(x, weights[f"{name}.weight"], weights.get(f"{name}.bias"))
 
-    def norm(x: Tensor, weight: Tensor, shift: Tensor | None) -> Tensor:
+    def feed_forward(x: Tensor) -> Tensor:
+        x = F.dropout(activation(linear(x, "linear1")), dropout, training)
+        return F.dropout(linear(x, "linear2"), dropout, training)
+
+    def norm(x: Tensor, name: str) -> Tensor:
+        weight, shift = weights[f"{name}.weight"], weights.get(f"{name}.bias")
         return F.layer_norm(x, (d_model,), weight, shift)
 
     x = tgt
-    x = norm(x + self_attention(x), n1_w, n1_b)
-    x = norm(x + memory_attention(x), n2_w, n2_b)
-    x = norm(x + feed_forward(x), n3_w, n3_b)
+    x = norm(x + self_attention(x), "norm1")
+    x = norm(x + memory_attention(x), "norm2")
+    x = norm(x + feed_forward(x), "norm3")
     return x
 
 
 def transformer_decoder(
     tgt: Tensor,
     memory: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     num_layers: int,
     nhead: int,
     activation: str | Callable[[Tensor], Tensor] = "relu",
@@ -197,15 +196,15 @@ def transformer_decoder(
 ) -> Tensor:
     """``nn.TransformerDecoder``: ``num_layers`` decoder layers, then a final layer norm (with ``norm_eps``).
 
-    ``weights``: each layer's, as :func:`transformer_decoder_layer` takes
-    them, then the final norm's weight (and bias).
+    ``weights`` is the decoder's state_dict: each layer's under
+    ``layers.0.``, ``layers.1.`` …, as :func:`transformer_decoder_layer`
+    takes them, then ``norm.weight`` (and ``norm.bias``).
     """
-    per_layer = 18
-    for k in range(num_layers):
+    for i in range(num_layers):
         tgt = transformer_decoder_layer(
             tgt,
             memory,
-            weights[k * per_layer : (k + 1) * per_layer],
+            sub_params(weights, f"layers.{i}."),
             nhead,
             activation=activation,
             dropout=dropout,
@@ -215,15 +214,15 @@ def transformer_decoder(
             memory_key_padding_mask=memory_key_padding_mask,
         )
     if norm_eps is not None:
-        norm_weight, *norm_bias = weights[num_layers * per_layer :]
-        tgt = F.layer_norm(tgt, tgt.shape[-1:], norm_weight, *norm_bias, eps=norm_eps)
+        weight, shift = weights["norm.weight"], weights.get("norm.bias")
+        tgt = F.layer_norm(tgt, tgt.shape[-1:], weight, shift, eps=norm_eps)
     return tgt
 
 
 def transformer(
     src: Tensor,
     tgt: Tensor,
-    weights: list[Tensor],
+    weights: dict[str, Tensor],
     num_encoder_layers: int,
     num_decoder_layers: int,
     nhead: int,
@@ -237,13 +236,13 @@ def transformer(
 ) -> Tensor:
     """``nn.Transformer``: the encoder over ``src``, then the decoder over ``tgt`` and the encoder's output.
 
-    ``weights``: the encoder's, as :func:`transformer_encoder` takes them
-    (its final norm included), then the decoder's.
+    ``weights`` is the model's state_dict: the encoder's under ``encoder.``,
+    as :func:`transformer_encoder` takes them (its final norm included),
+    the decoder's under ``decoder.``.
     """
-    encoder_weights = num_encoder_layers * 12 + 2
     memory = transformer_encoder(
         src,
-        weights[:encoder_weights],
+        sub_params(weights, "encoder."),
         num_encoder_layers,
         nhead,
         activation=activation,
@@ -255,7 +254,7 @@ def transformer(
     return transformer_decoder(
         tgt,
         memory,
-        weights[encoder_weights:],
+        sub_params(weights, "decoder."),
         num_decoder_layers,
         nhead,
         activation=activation,
@@ -311,72 +310,7 @@ def seq2_seq_transformer(
     outs = transformer(
         src_emb,
         tgt_emb,
-        [
-            params["transformer.encoder.layers.0.self_attn.in_proj_weight"],
-            params["transformer.encoder.layers.0.self_attn.in_proj_bias"],
-            params["transformer.encoder.layers.0.self_attn.out_proj.weight"],
-            params["transformer.encoder.layers.0.self_attn.out_proj.bias"],
-            params["transformer.encoder.layers.0.linear1.weight"],
-            params["transformer.encoder.layers.0.linear1.bias"],
-            params["transformer.encoder.layers.0.linear2.weight"],
-            params["transformer.encoder.layers.0.linear2.bias"],
-            params["transformer.encoder.layers.0.norm1.weight"],
-            params["transformer.encoder.layers.0.norm1.bias"],
-            params["transformer.encoder.layers.0.norm2.weight"],
-            params["transformer.encoder.layers.0.norm2.bias"],
-            params["transformer.encoder.layers.1.self_attn.in_proj_weight"],
-            params["transformer.encoder.layers.1.self_attn.in_proj_bias"],
-            params["transformer.encoder.layers.1.self_attn.out_proj.weight"],
-            params["transformer.encoder.layers.1.self_attn.out_proj.bias"],
-            params["transformer.encoder.layers.1.linear1.weight"],
-            params["transformer.encoder.layers.1.linear1.bias"],
-            params["transformer.encoder.layers.1.linear2.weight"],
-            params["transformer.encoder.layers.1.linear2.bias"],
-            params["transformer.encoder.layers.1.norm1.weight"],
-            params["transformer.encoder.layers.1.norm1.bias"],
-            params["transformer.encoder.layers.1.norm2.weight"],
-            params["transformer.encoder.layers.1.norm2.bias"],
-            params["transformer.encoder.norm.weight"],
-            params["transformer.encoder.norm.bias"],
-            params["transformer.decoder.layers.0.self_attn.in_proj_weight"],
-            params["transformer.decoder.layers.0.self_attn.in_proj_bias"],
-            params["transformer.decoder.layers.0.self_attn.out_proj.weight"],
-            params["transformer.decoder.layers.0.self_attn.out_proj.bias"],
-            params["transformer.decoder.layers.0.multihead_attn.in_proj_weight"],
-            params["transformer.decoder.layers.0.multihead_attn.in_proj_bias"],
-            params["transformer.decoder.layers.0.multihead_attn.out_proj.weight"],
-            params["transformer.decoder.layers.0.multihead_attn.out_proj.bias"],
-            params["transformer.decoder.layers.0.linear1.weight"],
-            params["transformer.decoder.layers.0.linear1.bias"],
-            params["transformer.decoder.layers.0.linear2.weight"],
-            params["transformer.decoder.layers.0.linear2.bias"],
-            params["transformer.decoder.layers.0.norm1.weight"],
-            params["transformer.decoder.layers.0.norm1.bias"],
-            params["transformer.decoder.layers.0.norm2.weight"],
-            params["transformer.decoder.layers.0.norm2.bias"],
-            params["transformer.decoder.layers.0.norm3.weight"],
-            params["transformer.decoder.layers.0.norm3.bias"],
-            params["transformer.decoder.layers.1.self_attn.in_proj_weight"],
-            params["transformer.decoder.layers.1.self_attn.in_proj_bias"],
-            params["transformer.decoder.layers.1.self_attn.out_proj.weight"],
-            params["transformer.decoder.layers.1.self_attn.out_proj.bias"],
-            params["transformer.decoder.layers.1.multihead_attn.in_proj_weight"],
-            params["transformer.decoder.layers.1.multihead_attn.in_proj_bias"],
-            params["transformer.decoder.layers.1.multihead_attn.out_proj.weight"],
-            params["transformer.decoder.layers.1.multihead_attn.out_proj.bias"],
-            params["transformer.decoder.layers.1.linear1.weight"],
-            params["transformer.decoder.layers.1.linear1.bias"],
-            params["transformer.decoder.layers.1.linear2.weight"],
-            params["transformer.decoder.layers.1.linear2.bias"],
-            params["transformer.decoder.layers.1.norm1.weight"],
-            params["transformer.decoder.layers.1.norm1.bias"],
-            params["transformer.decoder.layers.1.norm2.weight"],
-            params["transformer.decoder.layers.1.norm2.bias"],
-            params["transformer.decoder.layers.1.norm3.weight"],
-            params["transformer.decoder.layers.1.norm3.bias"],
-            params["transformer.decoder.norm.weight"],
-            params["transformer.decoder.norm.bias"],
-        ],
+        sub_params(params, "transformer."),
         num_encoder_layers=2,
         num_decoder_layers=2,
         nhead=4,
