@@ -285,7 +285,7 @@ def execute(source: str, filename: str, *, importable: bool = False) -> dict[str
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
     module = types.ModuleType(f"nnconvert_generated_{number}")
-    exec(compile(source, filename, "exec"), module.__dict__)
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     if importable:
         sys.modules[module.__name__] = module
     return module.__dict__

@@ -97,7 +97,7 @@ def _run(source: str, function: str) -> Callable[[], Mapping[str, Tensor]]:
         filename,
     )
     namespace: dict = {"__name__": "nnconvert_init_check"}
-    exec(compile(source, filename, "exec"), namespace)
+    exec(compile(source, filename, "exec", dont_inherit=True), namespace)
     return namespace[function_name(function)]
 
 

@@ -266,3 +266,16 @@ def test_a_functional_input_keeps_its_facts_on_the_copy(monkeypatch):
     monkeypatch.setattr(api, "copied_input", lambda read: read)
     uncopied = nnconvert.convert(read, to="mixed", example_inputs=(X,))
     assert result.source == uncopied.source
+
+
+def test_outputs_run_as_a_file_runs_them_annotations_evaluated():
+    """The check executes an output as its own file, not under nnconvert's ``__future__``.
+
+    nnconvert's modules have ``from __future__ import annotations``; code
+    compiled from them inherits it unless told not to, so an annotation that
+    names something the output never imports (``Callable``) passed the check
+    and failed with NameError when the file was run.
+    """
+    source = "def f(x: Undefined) -> int:\n    return 1\n"
+    with pytest.raises(NameError, match="Undefined"):
+        api.execute(source, "<nnconvert test>")
