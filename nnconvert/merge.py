@@ -93,9 +93,10 @@ class _Merger:
         self.primary = primary
         self.pure_blocks = pure_blocks
         ranks = paired_ranks(true_graph, false_graph)
+        interned: dict[Hashable, int] = {}  # one numbering for both graphs
         self.numbers = (
-            value_numbers(true_graph, ranks[0]),
-            value_numbers(false_graph, ranks[1]),
+            value_numbers(true_graph, ranks[0], interned),
+            value_numbers(false_graph, ranks[1], interned),
         )
         self.positions = tuple(
             {node: float(i) for i, node in enumerate(g.nodes)} for g in self.sides
@@ -358,22 +359,30 @@ class _Merger:
 
 
 def value_numbers(
-    graph: fx.Graph, ranks: dict[fx.Node, Hashable] | None = None
-) -> dict[fx.Node, Hashable]:
+    graph: fx.Graph,
+    ranks: dict[fx.Node, Hashable] | None = None,
+    interned: dict[Hashable, int] | None = None,
+) -> dict[fx.Node, int]:
     """A number per node that two graphs give alike when the node computes the same.
 
     What a node computes is its op, target and arguments (argument nodes by
     their own numbers); the k-th of several identical calls (two draws
     ``torch.rand(3)``) is told apart by k, unless ``ranks`` tells it apart
-    (:func:`paired_ranks`).
+    (:func:`paired_ranks`). ``interned`` (structure -> number) is shared by
+    the graphs compared. A number stands for its structure, so a key stays
+    as small however deep the graph: a key holding its arguments' keys in
+    turn would spell out every path through shared values, and hashing it
+    would take time exponential in the depth (:mod:`.passes.guards` met it).
     """
-    numbers: dict[fx.Node, Hashable] = {}
+    numbers: dict[fx.Node, int] = {}
     seen: dict[Hashable, int] = {}
     ranks = ranks or {}
+    interned = {} if interned is None else interned
     for node in graph.nodes:
         base = _base(node, numbers)
         seen[base] = seen.get(base, 0) + 1
-        numbers[node] = (base, ranks.get(node, seen[base]))
+        key = (base, ranks.get(node, seen[base]))
+        numbers[node] = interned.setdefault(key, len(interned))
     return numbers
 
 
@@ -457,7 +466,7 @@ def _common_sequence(a: list, b: list) -> list[tuple[int, int]]:
     return pairs
 
 
-def _base(node: fx.Node, numbers: dict[fx.Node, Hashable]) -> Hashable:
+def _base(node: fx.Node, numbers: dict[fx.Node, int]) -> Hashable:
     """What ``node`` computes: its op, target and arguments by their ``numbers``."""
     if node.op == "placeholder":
         return ("placeholder", str(node.target))

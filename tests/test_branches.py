@@ -295,11 +295,28 @@ def test_identical_traces_merge_without_a_choice():
         return torch.relu(x) + 1
 
     true, false = _graphs(forward, forward, (torch.randn(3),))
-    assert set(value_numbers(true.graph).values()) == set(
-        value_numbers(false.graph).values()
+    interned: dict = {}  # one numbering for both graphs
+    assert set(value_numbers(true.graph, None, interned).values()) == set(
+        value_numbers(false.graph, None, interned).values()
     )
     merged = merge_traces(true, false, _training, primary=False)
     assert not [n for n in merged.graph.nodes if n.target is choose]
+
+
+def test_values_of_a_deep_shared_graph_are_numbered_by_small_keys():
+    """``x = x + x`` n times is 2**n paths: a key spelling them out hashes in 2**n steps.
+
+    A number per structure keeps every key one number (checked on 12
+    doublings, which the spelled-out keys still hash in a moment).
+    """
+    graph = fx.Graph()
+    value = graph.placeholder("x")
+    for _ in range(12):
+        value = graph.call_function(operator.add, (value, value))
+    graph.output(value)
+    numbers = value_numbers(graph)
+    assert isinstance(numbers[value], int)
+    assert len(set(numbers.values())) == len(graph.nodes)
 
 
 def test_the_choice_sits_where_the_traces_differ():
