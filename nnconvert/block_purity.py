@@ -93,9 +93,10 @@ def _pure_layer(module: nn.Module, pure_block: BlockFacts) -> bool:
     Blocks of the user's inside it (an ``nn.Sequential`` of them) answer
     for themselves (``pure_block``).
 
-    Dropout layers draw, and so do layers with a ``dropout`` probability of
-    their own (``nn.MultiheadAttention``, ``nn.LSTM``); a layer with buffers
-    (``nn.BatchNorm2d``) may update them.
+    Layers whose op-spec function draws (dropout layers, ``nn.RReLU``: the
+    table in :mod:`nnconvert.opspecs.impurity`) draw, and so do layers with a
+    ``dropout`` probability of their own (``nn.MultiheadAttention``,
+    ``nn.LSTM``); a layer with buffers (``nn.BatchNorm2d``) may update them.
     """
     for layer in module.modules():
         if is_user_module(layer):  # a block inside ``nn.Sequential``
@@ -105,7 +106,7 @@ def _pure_layer(module: nn.Module, pure_block: BlockFacts) -> bool:
         spec = spec_for_module(layer)
         if spec is not None and _draws_or_updates(spec.function):
             return False
-        if isinstance(layer, nn.RReLU) or getattr(layer, "dropout", 0) not in (0, 0.0):
+        if getattr(layer, "dropout", 0) not in (0, 0.0):
             return False
         if next(layer.buffers(recurse=False), None) is not None:
             return False

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 import nnconvert
-from nnconvert.block_purity import computes_only_its_result
+from nnconvert.block_purity import _pure_layer, computes_only_its_result
 from nnconvert.options import Style
 from nnconvert.trace import trace
 
@@ -267,3 +267,19 @@ def test_each_side_of_an_if_assigns_the_name_after_it(style):
     assert sum(line.startswith("x = ") and "x * " in line for line in lines) == 2
     again = nnconvert.convert(load_output(conversion), style, inputs)
     assert again.source == conversion.source
+
+
+@pytest.mark.parametrize(
+    "layer, pure",
+    [
+        (nn.ReLU(), True),
+        (nn.Linear(4, 4), True),
+        (nn.RReLU(), False),  # its op-spec function draws (the impurity table)
+        (nn.Dropout(0.1), False),
+        (nn.LSTM(4, 4, num_layers=2, dropout=0.1), False),
+        (nn.BatchNorm1d(4), False),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, nn.Module) else "",
+)
+def test_a_library_layer_is_pure_unless_it_draws_or_keeps_statistics(layer, pure):
+    assert _pure_layer(layer, lambda block: False) is pure
