@@ -77,6 +77,19 @@ class UnpacksWithAStar(nn.Module):
         return enc_output.relu()
 
 
+class CountsPositions(nn.Module):
+    """nanoGPT's ``b, t = idx.size()`` with only ``t`` read, once."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(10, 4)
+
+    def forward(self, idx):
+        b, t = idx.size()
+        pos = torch.arange(0, t, dtype=torch.long)
+        return self.emb(idx) + pos[None, :, None]
+
+
 class LoopsOverChunks(nn.Module):
     """The same chunks summed in a loop: a loop runs for any count, so the guard stays."""
 
@@ -202,6 +215,17 @@ def test_a_tuple_of_one_unpacked_with_a_star_stays_so(style):
     for via in STYLES:
         reloaded = load_output(nnconvert.convert(model, via, inputs))
         assert nnconvert.convert(reloaded, style, inputs).source == conversion.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_one_size_read_inline_is_asked_for_by_its_dimension(style):
+    """``idx.size(1)``, not the trace's ``idx.size()[1]``."""
+    model, inputs = CountsPositions(), (torch.randint(0, 10, (2, 5)),)
+    conversion = converted(model, style, inputs)
+    assert "torch.arange(0, idx.size(1), dtype=torch.int64)" in conversion.source
+    assert "size()[" not in conversion.source
+    reloaded = load_output(conversion)
+    assert nnconvert.convert(reloaded, style, inputs).source == conversion.source
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)

@@ -292,6 +292,11 @@ class ExpressionPrinter:
             container, index = node.args
             if node in self.stepped:
                 index = _stepped(index, *self.stepped[node])
+            if self._whole_size_read_inline(container, index):
+                # ``b, t = idx.size()`` with ``t`` read once: ``idx.size(1)``,
+                # not the trace's ``idx.size()[1]``
+                tensor = self.operand(container.args[0], ATOM)
+                return Expression(f"{tensor}.size({index})")
             return Expression(self.subscript(container, index))
         if (
             target is getattr
@@ -366,6 +371,18 @@ class ExpressionPrinter:
         parts = [self.argument(a) for a in with_unpacked_sizes(args, self.names)]
         parts += [f"{k}={self.argument(v)}" for k, v in kwargs.items()]
         return f"{callee}({', '.join(parts)})"
+
+    def _whole_size_read_inline(self, container: Any, index: Any) -> bool:
+        """``container`` is an inlined ``x.size()`` read at one constant dimension."""
+        return (
+            type(index) is int
+            and isinstance(container, fx.Node)
+            and container not in self.names
+            and container.op == "call_method"
+            and container.target == "size"
+            and len(container.args) == 1
+            and not container.kwargs
+        )
 
     def subscript(self, container: Any, index: Any) -> str:
         """``x[:, 1:n]``: the text of an indexing, read (``getitem``) or assigned (``setitem``)."""

@@ -73,7 +73,7 @@ def gpt(
     *,
     training: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    t = idx.size()[1]
+    t = idx.size(1)
     if t > 16:
         raise ValueError("the model asserts t <= self.block_size; this input fails it")
     # shape (t)

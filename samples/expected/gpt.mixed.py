@@ -65,7 +65,7 @@ class GPT(nn.Module):
         self.wte.weight = self.lm_head.weight
 
     def forward(self, idx, targets=None):
-        t = idx.size()[1]
+        t = idx.size(1)
         if t > 16:
             raise ValueError(
                 "the model asserts t <= self.block_size; this input fails it"
