@@ -84,15 +84,14 @@ def plan_statements(
     if style is Style.MIXED:  # the names every value has when each is a statement
         chains = plan_statements(graph, Style.MODULE, reserved, optional).names
     inlined = inlined_nodes(graph, style, optional, guarded, ends, chains)
-    unpacks = unpacked(graph, inlined, optional)
+    unpacks, length_guards = unpacked(graph, inlined, optional)
     for targets in unpacks.values():
         inlined.difference_update(targets)
     names = name_statements(graph, inlined, reserved, unpacks, optional)
     _name_sides_as_their_end(graph, names, inlined, guarded, ends, unpacks)
     unpack_checks = frozenset(
         checking
-        for node, targets in unpacks.items()
-        for guard in _length_guards(node, len(targets)) or ()
+        for guard in length_guards
         for checking in (guard, *guard.all_input_nodes, guard.args[0].args[0])
     )
     return StatementPlan(
@@ -496,19 +495,22 @@ def unpacked(
     graph: fx.Graph,
     inlined: set[fx.Node],
     optional: frozenset[fx.Node] = frozenset(),
-) -> Unpacks:
+) -> tuple[Unpacks, list[fx.Node]]:
     """Tuple statements whose every reader takes one constant element, once each.
 
-    A tuple of one only where the source unpacked it (``enc_output, *_ =
-    self.encoder(...)``): ``out = t[0]`` reads best otherwise.
     Unpacking reads the elements where the tuple is made instead of where they
     are indexed; a tuple's elements are the same objects either way, so the
     program computes the same (lists are left alone: code may change them).
+    A tuple of one only where the source unpacked it (``enc_output, *_ =
+    self.encoder(...)``): ``out = t[0]`` reads best otherwise.
+
     A guard on the tuple's length may read it too (iterating a traced tuple,
     ``q, k, v = map(f, qkv)``, asks its length): ``q, k, v = ...`` refuses
-    another length itself, so the guard goes unprinted (:func:`_length_guards`).
+    another length itself, so the guard goes unprinted. Returned second: the
+    guards of the tuples unpacked (:func:`_length_guards`).
     """
     found: Unpacks = {}
+    checked: list[fx.Node] = []
     for node in graph.nodes:
         value = node.meta.get("value")
         if (
@@ -517,12 +519,13 @@ def unpacked(
             or node in optional
             or type(value) is not tuple
             or not 0 < len(value) <= MAX_UNPACK
-            or (len(value) == 1 and _length_guards(node, 1) is None)
             or not node.users
         ):
             continue
-        targets: list[fx.Node | None] = [None] * len(value)
         counted = _length_guards(node, len(value))
+        if len(value) == 1 and counted is None:
+            continue
+        targets: list[fx.Node | None] = [None] * len(value)
         for user in node.users:
             if counted is not None and user.target is len:
                 continue
@@ -540,7 +543,8 @@ def unpacked(
             targets[index] = user
         else:
             found[node] = targets
-    return found
+            checked += counted or ()
+    return found, checked
 
 
 def starred_in_source(node: fx.Node) -> bool:
