@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from . import init_arguments
+from .as_written import as_written
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
 from .copying import copy_model
 from .errors import CheckError, ConversionError, InputError, NnconvertError
@@ -165,11 +166,24 @@ def _convert(
         init_claim=claim,
         class_instances=lambda: _instances(read, example_inputs, Style.MODULE),
     )
+    if style is Style.MIXED:
+        source = (
+            as_written(read.module, name, source, _builder(read.module, name)) or source
+        )
     working = next(i for i in instances if not i.path).module
     leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
     return Conversion(
         source, name, style, read.module, example_inputs, tolerances, leaves
     )
+
+
+def _builder(model: nn.Module, name: str) -> Callable[[str], nn.Module]:
+    """Runs a source as a file and builds its class ``name`` with ``model``'s weights."""
+
+    def build(source: str) -> nn.Module:
+        return instantiate(execute(source, f"<nnconvert mixed: {name}>")[name], model)
+
+    return build
 
 
 def _instances(

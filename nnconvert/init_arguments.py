@@ -54,6 +54,14 @@ _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
 )
 
 
+#: Every argument of each recorded module's ``__init__`` (containers of literals copied),
+#: for a source written as it is (:mod:`nnconvert.as_written`): its root is built again
+#: from its own class, so a class or a list passed in counts as much as a number.
+_ALL_RECORDED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 #: Blocks read back from a functional file: the sizes their init function was called with.
 _SIZES: "weakref.WeakKeyDictionary[nn.Module, dict[str, int]]" = (
     weakref.WeakKeyDictionary()
@@ -155,6 +163,27 @@ def _record_init_call(frame: types.FrameType, event: str, _: Any) -> None:
             for k, v in arguments.items()
             if k != code.co_varnames[0] and is_literal(v)
         }
+        _ALL_RECORDED[module] = {
+            k: _snapshot(v) for k, v in arguments.items() if k != code.co_varnames[0]
+        }
+
+
+def _snapshot(value: Any) -> Any:
+    """``value`` as it is now: a list or dict of literals is copied, since ``__init__`` may change it."""
+    if type(value) in (list, tuple):
+        return type(value)(_snapshot(v) for v in value)
+    if type(value) is dict:
+        return {k: _snapshot(v) for k, v in value.items()}
+    return value
+
+
+def recorded_call(module: nn.Module) -> dict[str, Any] | None:
+    """Every argument ``module``'s own ``__init__`` was called with, by name (None: not recorded).
+
+    Defaults included; ``*args`` and ``**kwargs`` under their own names.
+    """
+    found = _ALL_RECORDED.get(module)
+    return None if found is None else dict(found)
 
 
 def init_arguments(module: nn.Module) -> dict[str, Any]:
@@ -206,7 +235,7 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
         copied = copies.get(id(module))
         if not isinstance(copied, nn.Module):
             continue
-        for records in (_RECORDED, _DECLARED, _KEYWORD_ORDER, _SIZES):
+        for records in (_RECORDED, _ALL_RECORDED, _DECLARED, _KEYWORD_ORDER, _SIZES):
             if module in records:
                 records[copied] = records[module]
 
@@ -220,5 +249,6 @@ __all__ = [
     "init_sizes",
     "keyword_order",
     "is_literal",
+    "recorded_call",
     "recording",
 ]

@@ -405,7 +405,7 @@ def module_init_comments(
     that output to a class style puts them above the attribute again.
     """
     function = getattr(module, "function", None)
-    if not inspect.isfunction(function) or _class_definition(type(module)):
+    if not inspect.isfunction(function) or class_definition(type(module)):
         return init_comments(type(module), made_by)
     init = function.__globals__.get("init_params")
     found = function_definition(init) if inspect.isfunction(init) else None
@@ -660,7 +660,7 @@ def init_definition(module: Any) -> tuple[SourceFile, Any] | None:
     return function_definition(init) if inspect.isfunction(init) else None
 
 
-def _class_definition(cls: type) -> tuple[SourceFile, Any] | None:
+def class_definition(cls: type) -> tuple[SourceFile, Any] | None:
     """The parsed file and ``class`` statement of a user's class, found through its methods.
 
     ``inspect`` finds a class through ``sys.modules``, which code nnconvert
@@ -689,7 +689,7 @@ def class_comments(module: nn.Module) -> list[str]:
     gone from the output (its layers are built out), so its comments stay
     at the top of the class (module, mixed) or of the function (functional).
     """
-    found = _class_definition(type(module))
+    found = class_definition(type(module))
     if found is None:
         return []
     source, definition = found
@@ -744,7 +744,7 @@ def docstrings(module: nn.Module) -> Docstrings:
     """
     function = getattr(module, "function", None)
     cls = type(module)
-    if inspect.isfunction(function) and _class_definition(cls) is None:
+    if inspect.isfunction(function) and class_definition(cls) is None:
         init = function.__globals__.get("init_params")
         said = _init_summary_said(inspect.getdoc(init) if init else None)
         return Docstrings(
@@ -754,7 +754,7 @@ def docstrings(module: nn.Module) -> Docstrings:
         )
     forward = vars(cls).get("forward")
     return Docstrings(
-        _docstring_text(_class_definition(cls)),
+        _docstring_text(class_definition(cls)),
         _docstring_text(function_definition(forward)),
         _docstring_text(function_definition(vars(cls).get("__init__"))),
     )

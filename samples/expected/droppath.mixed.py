@@ -3,54 +3,69 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def drop_path(
+    x, drop_prob: float = 0.0, training: bool = False, scale_by_keep: bool = True
+):
+    """Drop paths (Stochastic Depth) per sample (when applied in main path of residual blocks)."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    # work with diff dim tensors, not just 2D ConvNets
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    random_tensor = x.new_empty(shape).bernoulli_(keep_prob)
+    if keep_prob > 0.0 and scale_by_keep:
+        random_tensor.div_(keep_prob)
+    return x * random_tensor
+
+
 class DropPath(nn.Module):
     """Drop paths (Stochastic Depth) per sample  (when applied in main path of residual blocks)."""
 
-    def __init__(self):
+    def __init__(self, drop_prob: float = 0.0, scale_by_keep: bool = True):
         super().__init__()
+        self.drop_prob = drop_prob
+        self.scale_by_keep = scale_by_keep
 
     def forward(self, x):
-        if self.training:
-            # work with diff dim tensors, not just 2D ConvNets
-            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(
-                0.8
-            )
-            random_tensor.div_(0.8)
-            x = x * random_tensor
-        return x
+        return drop_path(x, self.drop_prob, self.training, self.scale_by_keep)
 
 
 class Block(nn.Module):
-    def __init__(self):
+    def __init__(self, dim, drop_path=0.0, layer_scale_init_value=1e-6):
         super().__init__()
-        self.gamma = nn.Parameter(torch.empty(16))
-        self.dwconv = nn.Conv2d(16, 16, 7, padding=3, groups=16)
-        self.norm = nn.LayerNorm(16, eps=1e-06)
-        self.pwconv1 = nn.Linear(16, 64)
-        self.pwconv2 = nn.Linear(64, 16)
-        self.drop_path = DropPath()
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
+        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x):
-        out = self.dwconv(x)
-        # (N, C, H, W) -> (N, H, W, C)
-        out = out.permute(0, 2, 3, 1)
-        out = self.norm(out)
-        out = self.pwconv1(out)
-        out = F.gelu(out)
-        out = self.pwconv2(out)
-        out = self.gamma * out
-        # (N, H, W, C) -> (N, C, H, W)
-        out = out.permute(0, 3, 1, 2)
-        return x + self.drop_path(out)
+        shortcut = x
+        x = self.dwconv(x)
+        x = x.permute(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+        x = self.norm(x)
+        x = self.pwconv1(x)
+        x = F.gelu(x)
+        x = self.pwconv2(x)
+        x = self.gamma * x
+        x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+        return shortcut + self.drop_path(x)
 
 
 class Stage(nn.Module):
-    def __init__(self, num_classes=10):
+    def __init__(self, dim=16, depth=2, drop_path_rate=0.2, num_classes=10):
         super().__init__()
-        self.stem = nn.Conv2d(3, 16, 4, stride=4)
+        self.stem = nn.Conv2d(3, dim, kernel_size=4, stride=4)
         # one rate for every block (ConvNeXt grows it with depth)
-        self.blocks = nn.Sequential(Block(), Block())
-        self.head = nn.Linear(16, num_classes)
+        rates = [drop_path_rate] * depth
+        self.blocks = nn.Sequential(
+            *[
+                Block(dim, drop_path=rates[i], layer_scale_init_value=0.5)
+                for i in range(depth)
+            ]
+        )
+        self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x):
         x = self.blocks(self.stem(x))

@@ -17,4 +17,4 @@ class MLP(nn.Module):
         h = F.dropout(h, p=0.1, training=self.training)
         x = x + self.fc2(h)
         x = torch.tanh(x)
-        return F.softmax(self.head(x), dim=-1)
+        return self.head(x).softmax(dim=-1)

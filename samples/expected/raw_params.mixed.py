@@ -4,11 +4,11 @@ import torch.nn.functional as F
 
 
 class Scorer(nn.Module):
-    def __init__(self):
+    def __init__(self, dim=16):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(16, 16))
-        self.bias = nn.Parameter(torch.empty(16))
-        self.register_buffer("scale", torch.empty(16))
+        self.weight = nn.Parameter(torch.randn(dim, dim) / dim**0.5)
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("scale", torch.full((dim,), 0.5))
 
     def forward(self, x):
         y = F.linear(x, self.weight, self.bias)

@@ -4,23 +4,25 @@ import torch.nn.functional as F
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self):
+    def __init__(self, patch_size=4, in_chans=3, embed_dim=32):
         super().__init__()
-        self.proj = nn.Conv2d(3, 32, 4, stride=4)
+        self.proj = nn.Conv2d(
+            in_chans, embed_dim, kernel_size=patch_size, stride=patch_size
+        )
 
     def forward(self, x):
         x = self.proj(x)
-        return torch.flatten(x, 2).transpose(1, 2)
+        return x.flatten(2).transpose(1, 2)
 
 
 class Block(nn.Module):
-    def __init__(self):
+    def __init__(self, dim, heads, hidden):
         super().__init__()
-        self.norm1 = nn.LayerNorm(32)
-        self.attn = nn.MultiheadAttention(32, 4, batch_first=True)
-        self.norm2 = nn.LayerNorm(32)
-        self.fc1 = nn.Linear(32, 64)
-        self.fc2 = nn.Linear(64, 32)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x):
         h = self.norm1(x)
@@ -29,14 +31,17 @@ class Block(nn.Module):
 
 
 class TinyViT(nn.Module):
-    def __init__(self, num_classes=10):
+    def __init__(
+        self, image_size=16, patch_size=4, dim=32, depth=2, heads=4, num_classes=10
+    ):
         super().__init__()
-        self.cls_token = nn.Parameter(torch.empty(1, 1, 32))
-        self.pos_embed = nn.Parameter(torch.empty(1, 17, 32))
-        self.patch_embed = PatchEmbed()
-        self.blocks = nn.ModuleList([Block() for _ in range(2)])
-        self.norm = nn.LayerNorm(32)
-        self.head = nn.Linear(32, num_classes)
+        self.patch_embed = PatchEmbed(patch_size, 3, dim)
+        num_patches = (image_size // patch_size) ** 2
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, dim) * 0.02)
+        self.blocks = nn.ModuleList([Block(dim, heads, dim * 2) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x):
         x = self.patch_embed(x)
