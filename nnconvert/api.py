@@ -109,6 +109,7 @@ def convert(
     *,
     name: str | None = None,
     tolerances: Tolerances = Tolerances(),
+    keep_source: bool = True,
 ) -> Conversion:
     """Rewrite ``model`` in the style ``to`` ("module", "functional" or "mixed").
 
@@ -123,6 +124,12 @@ def convert(
     unknown style, a model that is no ``nn.Module``, a ``name`` that cannot
     name the definition, code that calls ``sys.exit``); nothing else escapes.
 
+    ``keep_source`` (mixed style): a model whose source already is in mixed
+    style comes out as written -- its classes with their builder methods,
+    the tables and imports they read -- when that source builds the same
+    model (:mod:`.as_written`); False prints it from the trace, as other
+    styles are.
+
     ``model`` is left exactly as it was, whether the conversion succeeds or
     fails: tracing runs a deep copy (``forward`` may count calls on ``self``,
     and a failed trace could leave fx proxies behind), while
@@ -133,7 +140,7 @@ def convert(
     example_inputs = checked_example_inputs(example_inputs)
     name = None if name is None else checked_name(name)
     try:
-        return _convert(read, style, example_inputs, name, tolerances)
+        return _convert(read, style, example_inputs, name, tolerances, keep_source)
     except NnconvertError:
         raise
     except SystemExit as error:
@@ -151,8 +158,13 @@ def _convert(
     example_inputs: tuple[Any, ...],
     name: str | None,
     tolerances: Tolerances,
+    keep_source: bool,
 ) -> Conversion:
-    """The pipeline, on a copy of the model: trace, canonicalize, style pass, print."""
+    """The pipeline, on a copy of the model: trace, canonicalize, style pass, print.
+
+    Mixed style, ``keep_source``: a model whose source already is in mixed
+    style is its own output (:mod:`.as_written`).
+    """
     instances = _instances(read, example_inputs, style)
     name = input_name(read, style) if name is None else name
     claim = None
@@ -166,10 +178,9 @@ def _convert(
         init_claim=claim,
         class_instances=lambda: _instances(read, example_inputs, Style.MODULE),
     )
-    if style is Style.MIXED:
-        source = (
-            as_written(read.module, name, source, _builder(read.module, name)) or source
-        )
+    if style is Style.MIXED and keep_source:
+        build = _builder(read.module, name)
+        source = as_written(read.module, name, source, build) or source
     working = next(i for i in instances if not i.path).module
     leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
     return Conversion(

@@ -215,6 +215,17 @@ def main() -> None:
     is_flag=True,
     help="Print a unified diff from FILE to the converted code instead of the code.",
 )
+@click.option(
+    "--keep-source/--no-keep-source",
+    default=True,
+    show_default=True,
+    help=(
+        "--to mixed: a model whose source already is in mixed style comes out "
+        "as written (its classes, builder methods and tables, and the imports "
+        "and module-level code they read), when that source builds the same "
+        "model; --no-keep-source prints it from the trace, as any other."
+    ),
+)
 @_model_options
 @_reporting_errors
 def convert(
@@ -225,6 +236,7 @@ def convert(
     name: str | None,
     check: bool,
     diff: bool,
+    keep_source: bool,
     **model_options: Any,
 ) -> None:
     """Convert the model in each PATH (a file, or every *.py file of a folder) to another style.
@@ -236,13 +248,19 @@ def convert(
     (those that define no model) ends the run; exit 1 if any file failed.
     """
     if len(paths) == 1 and not paths[0].is_dir() and not in_place:
-        _convert_one_file(paths[0], style, output, name, check, diff, model_options)
+        _convert_one_file(
+            paths[0], style, output, name, check, diff, keep_source, model_options
+        )
         return
     _check_batch_flags(paths, output, in_place, name, check, diff)
     _check_model_flags(model_options)
     jobs = batch.collect(paths, output)
     convert_file = functools.partial(
-        _converted_source, style=style, check=check, model_options=model_options
+        _converted_source,
+        style=style,
+        check=check,
+        keep_source=keep_source,
+        model_options=model_options,
     )
     outcomes = []
     with click.progressbar(
@@ -290,7 +308,11 @@ def _check_batch_flags(
 
 
 def _converted_source(
-    file: Path, style: str, check: bool, model_options: dict[str, Any]
+    file: Path,
+    style: str,
+    check: bool,
+    keep_source: bool,
+    model_options: dict[str, Any],
 ) -> str:
     """The converted code of one file of a folder run, checked unless --no-check.
 
@@ -299,7 +321,9 @@ def _converted_source(
     """
     with user_prints_to_stderr():
         model, inputs, tolerances, train = _load_model(file, **model_options)
-        conversion = convert_model(model, style, inputs, tolerances=tolerances)
+        conversion = convert_model(
+            model, style, inputs, tolerances=tolerances, keep_source=keep_source
+        )
         if check:
             conversion.check(train=train)
     return conversion.source
@@ -312,6 +336,7 @@ def _convert_one_file(
     name: str | None,
     check: bool,
     diff: bool,
+    keep_source: bool,
     model_options: dict[str, Any],
 ) -> None:
     """``convert FILE``: the code to stdout or -o PATH, the report to stderr."""
@@ -320,7 +345,12 @@ def _convert_one_file(
     with user_prints_to_stderr():
         model, inputs, tolerances, train = _load_model(file, **model_options)
         conversion = convert_model(
-            model, style, inputs, name=name, tolerances=tolerances
+            model,
+            style,
+            inputs,
+            name=name,
+            tolerances=tolerances,
+            keep_source=keep_source,
         )
         for leaf in conversion.leaves:
             click.echo(f"leaf: {leaf}", err=True)

@@ -1,5 +1,11 @@
 """Shared pytest set-up: the ``--update-goldens`` flag that refreshes samples/expected/.
 
+Tests of how the printer writes mixed style mark themselves
+``printed_from_trace``: their models are classes of the test file, written
+in mixed style, which ``convert`` would otherwise return as written
+(:mod:`nnconvert.as_written`, ``keep_source``); the mark has every
+conversion of the test print from the trace, the CLI's too.
+
 The tests run thousands of tiny models; torch's intra-op threads only cost
 there (3x slower on a busy 2-core machine), so they run on one thread.
 """
@@ -8,6 +14,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+
+import nnconvert.api
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,3 +33,15 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)
+    config.addinivalue_line(
+        "markers",
+        "printed_from_trace: mixed style prints from the trace, never keeps the source",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _printed_from_trace(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("printed_from_trace") is not None:
+        monkeypatch.setattr(nnconvert.api, "as_written", lambda *_: None)

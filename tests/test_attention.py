@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import torch
 from torch import nn
 
@@ -18,6 +19,9 @@ import nnconvert
 from nnconvert.options import Style
 
 from .helpers import assert_same_construction, functional, load_output
+
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
 
 CALL = "F.multi_head_attention_forward("
 

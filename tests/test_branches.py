@@ -24,6 +24,9 @@ from nnconvert.trace import trace
 
 from .helpers import load_output
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 STYLES = list(Style)
 
 

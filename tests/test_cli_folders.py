@@ -146,7 +146,7 @@ def test_in_place_rewrites_only_files_whose_check_passed(tmp_path):
     root = project(tmp_path)
     (root / "lenet.py").chmod(0o640)
     before = snapshot(root)
-    result = run("convert", root, "--to", "mixed", "--in-place")
+    result = run("convert", root, "--to", "module", "--in-place")
     assert result.exit_code == 1, result.output
     table = rows(result.stdout)
     for key, row in expected_table(root, None).items():
@@ -155,7 +155,7 @@ def test_in_place_rewrites_only_files_whose_check_passed(tmp_path):
     changed = sorted(name for name in before if after[name] != before[name])
     assert changed == ["lenet.py", "sub/lenet2.py"]
     assert sorted(after) == sorted(before), "no temporary or extra file is left"
-    assert (root / "lenet.py").read_text() == golden("mixed")
+    assert (root / "lenet.py").read_text() == golden("module")
     assert stat.S_IMODE((root / "lenet.py").stat().st_mode) == 0o640
     checked = run("check", LENET, root / "sub" / "lenet2.py")
     assert checked.exit_code == 0, checked.output

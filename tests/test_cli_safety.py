@@ -91,6 +91,7 @@ def line_of(path: Path, text: str) -> int:
 # -- 1. stdout holds only the code ------------------------------------------------
 
 
+@pytest.mark.printed_from_trace  # its model, in mixed style, would come back as written
 def test_prints_of_the_model_go_to_stderr(tmp_path):
     model = write(tmp_path, "m.py", PRINTING_MODEL)
     result = run("convert", model, "--to", "mixed")
@@ -416,6 +417,7 @@ def test_an_unknown_declared_encoding_is_a_usage_error(tmp_path):
     assert "klingon" in one_error_line(result)
 
 
+@pytest.mark.printed_from_trace  # its model, in mixed style, would come back as written
 def test_diff_of_a_latin1_file_that_says_so(tmp_path):
     source = PRINTING_MODEL.replace("import torch\n", "import torch\n# café\n", 1)
     model = tmp_path / "m.py"

@@ -18,6 +18,9 @@ from nnconvert.options import Style
 
 from .test_source_map import converted
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 STYLES = list(Style)
 
 

@@ -17,6 +17,9 @@ import nnconvert
 from nnconvert.copying import copy_model
 from nnconvert.options import Style
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 
 class ClosureMLP(nn.Module):
     """minGPT's Block MLP, as published: a lambda over a ModuleDict, kept on ``self``."""

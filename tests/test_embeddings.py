@@ -21,6 +21,9 @@ from nnconvert.check import check_equivalent, function_candidate
 from nnconvert.errors import CheckError
 from nnconvert.options import Style
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 
 class RenormOrder(nn.Module):
     """Reads the weight before and after lookups that renormalise it."""

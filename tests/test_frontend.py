@@ -25,6 +25,9 @@ from nnconvert.hierarchy import EVAL_TRACE, TraceVariant, trace_instances
 from nnconvert.modes import eval_mode, modes_kept
 from nnconvert.options import Style
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 ROOT = Path(__file__).resolve().parent.parent
 EXPECTED = ROOT / "samples" / "expected"
 

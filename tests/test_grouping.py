@@ -19,6 +19,9 @@ from nnconvert.printer.statements import _keep_evaluation_order
 
 from .helpers import load_output
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 
 class Grouped(nn.Module):
     def __init__(self):

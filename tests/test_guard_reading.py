@@ -23,6 +23,9 @@ from nnconvert.passes.guards import _ValueNumbers, drop_implied_guards
 from .asserting_model import AssertsALength
 from .helpers import load_output
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 STYLES = list(Style)
 
 

@@ -28,6 +28,9 @@ from nnconvert.printer.init_names import init_names, init_order
 
 from .helpers import SAMPLES, load_output, load_sample, run
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 CLASS_STYLES = (Style.MODULE, Style.MIXED)
 
 

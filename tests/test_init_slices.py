@@ -27,6 +27,9 @@ from nnconvert.tensor_values import same_bits
 from .helpers import run, write
 from .test_source_map import assert_before, converted
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 CLASS_STYLES = [Style.MODULE, Style.MIXED]
 
 

@@ -25,6 +25,9 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 
 def logged(function):
     """A decorator as libraries write them: ``(*args, **kwargs)`` around ``forward``."""

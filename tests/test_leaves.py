@@ -17,6 +17,9 @@ from nnconvert.torch_names import public_import
 
 from .helpers import load_output, run, write
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 einops = pytest.importorskip("einops")
 from einops.layers.torch import EinMix, Rearrange, Reduce  # noqa: E402
 

@@ -14,6 +14,9 @@ from nnconvert import loading
 
 from .helpers import run, write
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 #: kuangliu/pytorch-cifar's layout, shrunk: blocks, a model taking its block
 #: class, and factory functions that name the configurations.
 RESNET = """

@@ -30,6 +30,9 @@ from nnconvert.printer.class_plan import plan_classes
 from nnconvert.printer.signature import graph_signature
 from nnconvert.printer.statements import plan_statements
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 # -- models ------------------------------------------------------------------
 
 

@@ -28,6 +28,9 @@ from nnconvert.options import Style
 
 from .helpers import load_output
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 
 def test_every_defined_helper_is_a_reserved_name():
     """A model called ``LSTM`` must not become a function ``lstm`` hiding the helper."""

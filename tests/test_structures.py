@@ -20,6 +20,9 @@ from nnconvert.options import Style
 
 from .helpers import defined_names, load_output
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 
 class Chunks(nn.Module):
     """chunk / split / stack, a tuple unpacked, several outputs."""

@@ -28,6 +28,9 @@ from nnconvert.tensor_values import MAX_LITERAL, same_bits, tensor_call, unpack_
 
 from .helpers import load_sample, SAMPLES
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 DTYPES = [
     torch.float32,
     torch.float64,

@@ -22,6 +22,9 @@ from nnconvert.options import Style
 
 from .helpers import assert_same_construction, functional, load_output
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 
 class TiedEmbeddings(nn.Module):
     """GPT-style: the token embedding and the output layer share one weight (nanoGPT's way)."""

@@ -19,6 +19,9 @@ from nnconvert.options import Style
 
 from .helpers import assert_same_construction, defined_names, functional
 
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
 
 class Encoder(nn.Module):
     """An encoder called with a padding mask, as BERT-style models call it."""

@@ -1,0 +1,189 @@
+"""Mixed style keeps a source that already is in mixed style as it is (:mod:`nnconvert.as_written`).
+
+Each model here is a file of its own, as a user's is: the output is that
+file's text (the classes, what they read), or, where the source is not in
+mixed style or does not build the model that was given, the output printed
+from the trace. Every output passes the equivalence check either way.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.loading import import_file
+
+from .helpers import write
+
+#: kuangliu's CIFAR ResNet, shortened: builder method, class passed in, list of counts.
+RESNET = """
+import os
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1):
+        super(BasicBlock, self).__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != self.expansion * planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, self.expansion * planes, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(self.expansion * planes),
+            )
+
+    def forward(self, x):
+        out = self.bn1(self.conv1(x))
+        out += self.shortcut(x)  # the residual
+        return F.relu(out)
+
+
+class ResNet(nn.Module):
+    def __init__(self, block, num_blocks, num_classes=10):
+        super(ResNet, self).__init__()
+        self.in_planes = 8
+        self.conv1 = nn.Conv2d(3, 8, kernel_size=3, stride=1, padding=1, bias=False)
+        self.layer1 = self._make_layer(block, 8, num_blocks[0], stride=1)
+        self.layer2 = self._make_layer(block, 16, num_blocks[1], stride=2)
+        self.linear = nn.Linear(16 * block.expansion, num_classes)
+
+    def _make_layer(self, block, planes, num_blocks, stride):
+        strides = [stride] + [1] * (num_blocks - 1)
+        layers = []
+        for stride in strides:
+            layers.append(block(self.in_planes, planes, stride))
+            self.in_planes = planes * block.expansion
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = F.relu(self.conv1(x))
+        out = self.layer2(self.layer1(out))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)  # a comment that makes this line longer than black allows
+        return self.linear(out)
+
+
+def ResNet10():
+    return ResNet(BasicBlock, [2, 2])
+
+
+def test():
+    print(ResNet10()(torch.randn(1, 3, 8, 8)).shape)
+"""
+
+INPUTS = (torch.randn(2, 3, 8, 8),)
+
+
+def _built(tmp_path, text: str, build: str, record: bool = True) -> nn.Module:
+    module = import_file(write(tmp_path, "model.py", textwrap.dedent(text)))
+    torch.manual_seed(0)
+    if not record:
+        return eval(build, vars(module))
+    with nnconvert.record_constructors():
+        return eval(build, vars(module))
+
+
+def test_a_mixed_source_is_its_own_mixed_output(tmp_path):
+    model = _built(tmp_path, RESNET, "ResNet10()")
+    result = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    result.check(train=True)
+    source = result.source
+    assert "def _make_layer(self, block, planes, num_blocks, stride):" in source
+    assert "self.shortcut = nn.Sequential()" in source
+    assert "expansion = 1" in source
+    # the root builds the model given: its arguments are the defaults
+    assert (
+        "def __init__(self, block=BasicBlock, num_blocks=[2, 2], num_classes=10):"
+        in source
+    )
+    # only what the classes read: no factory, no script, no unused import
+    assert "def ResNet10" not in source and "def test" not in source
+    assert "import os" not in source and "import torch\n" not in source
+    # a trailing comment too long for its line goes above the statement
+    assert (
+        "        # a comment that makes this line longer than black allows\n"
+        "        out = F.adaptive_avg_pool2d(out, 1).flatten(1)\n"
+    ) in source
+    assert "out += self.shortcut(x)  # the residual" in source
+
+
+def test_the_kept_source_converts_to_itself(tmp_path):
+    model = _built(tmp_path, RESNET, "ResNet10()")
+    first = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    again = nnconvert.convert(first.load(), to="mixed", example_inputs=INPUTS)
+    assert again.source == first.source
+
+
+def test_a_source_in_module_style_is_printed_from_the_trace(tmp_path):
+    text = RESNET.replace(
+        "out = F.relu(self.conv1(x))", "out = self.relu(self.conv1(x))"
+    ).replace(
+        "self.conv1 = nn.Conv2d(3, 8,",
+        "self.relu = nn.ReLU()\n        self.conv1 = nn.Conv2d(3, 8,",
+    )
+    model = _built(tmp_path, text, "ResNet10()")
+    result = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    result.check(train=True)
+    assert "_make_layer" not in result.source and "self.relu" not in result.source
+
+
+def test_a_model_changed_after_it_was_built_is_printed_from_the_trace(tmp_path):
+    model = _built(tmp_path, RESNET, "ResNet10()")
+    model.linear = nn.Linear(16, 3)  # not what ResNet's __init__ builds
+    result = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    result.check(train=True)
+    assert "_make_layer" not in result.source
+    assert "nn.Linear(16, 3)" in result.source
+
+
+def test_a_plain_attribute_changed_after_it_was_built_is_printed_from_the_trace(
+    tmp_path,
+):
+    text = RESNET.replace(
+        "return self.linear(out)", "return self.linear(out) * self.scale"
+    ).replace("self.in_planes = 8", "self.in_planes = 8\n        self.scale = 1.0")
+    model = _built(tmp_path, text, "ResNet10()")
+    model.scale = 2.0
+    result = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    result.check(train=True)
+    assert "_make_layer" not in result.source
+
+
+def test_arguments_no_default_can_hold_are_printed_from_the_trace(tmp_path):
+    text = (
+        RESNET.replace(
+            "def ResNet10():", "class Config:\n    blocks = [2, 2]\n\n\ndef ResNet10():"
+        )
+        .replace(
+            "def __init__(self, block, num_blocks, num_classes=10):",
+            "def __init__(self, block, config, num_classes=10):\n        num_blocks = config.blocks",
+        )
+        .replace("ResNet(BasicBlock, [2, 2])", "ResNet(BasicBlock, Config())")
+    )
+    model = _built(tmp_path, text, "ResNet10()")
+    result = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    result.check(train=True)
+    assert "_make_layer" not in result.source
+
+
+def test_without_a_record_the_source_is_kept_only_if_its_defaults_build_the_model(
+    tmp_path,
+):
+    text = RESNET.replace(
+        "def __init__(self, block, num_blocks, num_classes=10):",
+        "def __init__(self, block=BasicBlock, num_blocks=(2, 2), num_classes=10):",
+    )
+    model = _built(tmp_path, text, "ResNet()", record=False)
+    kept = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    assert "def _make_layer" in kept.source
+    other = _built(tmp_path, text, "ResNet(num_classes=4)", record=False)
+    printed = nnconvert.convert(other, to="mixed", example_inputs=INPUTS)
+    printed.check(train=True)
+    assert "def _make_layer" not in printed.source
