@@ -57,6 +57,8 @@ class Conversion:
     #: the layers kept as opaque calls (third-party, no op spec), one line each:
     #: which layer, which class, why (:mod:`nnconvert.leaves`)
     leaves: tuple[str, ...] = ()
+    #: mixed style: ``source`` is the model's own source, as written (:mod:`.as_written`)
+    as_written: bool = False
 
     def namespace(self, *, importable: bool = False) -> dict[str, Any]:
         """Execute ``source`` in a fresh module (its lines show in tracebacks).
@@ -178,13 +180,20 @@ def _convert(
         init_claim=claim,
         class_instances=lambda: _instances(read, example_inputs, Style.MODULE),
     )
+    kept = None
     if style is Style.MIXED and keep_source:
-        build = _builder(read.module, name)
-        source = as_written(read.module, name, source, build) or source
+        kept = as_written(read.module, name, source, _builder(read.module, name))
     working = next(i for i in instances if not i.path).module
     leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
     return Conversion(
-        source, name, style, read.module, example_inputs, tolerances, leaves
+        kept or source,
+        name,
+        style,
+        read.module,
+        example_inputs,
+        tolerances,
+        leaves,
+        as_written=kept is not None,
     )
 
 

@@ -374,6 +374,12 @@ def _convert_one_file(
         click.echo(text, nl=False)
     if output is not None:
         write_atomically(output, conversion.source)
+    if conversion.as_written:  # said once the output stands: an error is one line
+        click.echo(
+            "kept as written: the source already is in mixed style "
+            "(--no-keep-source prints it from the trace)",
+            err=True,
+        )
 
 
 class StaleError(NnconvertError):
