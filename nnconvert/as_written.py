@@ -26,7 +26,8 @@ runs on it as on any output. In every other case, the printed output stands.
 from __future__ import annotations
 
 import ast
-import copy
+import dataclasses
+import inspect
 import io
 import itertools
 import math
@@ -120,10 +121,11 @@ def _program(model: nn.Module) -> str | None:
     root = classes.get(type(model))
     if root is None:
         return None
-    header = _root_header(source, root, model, {c: c.__name__ for c in classes})
-    if header is None:
+    names = Names(_globals_of(type(model)))
+    root_lines = _root_lines(source, root, model, names)
+    if root_lines is None:
         return None
-    chosen = _statements_read(source.tree, set(classes.values()))
+    chosen = statements_read(source.tree, set(classes.values()), names.written)
     if chosen is None:
         return None
     text = ""
@@ -132,11 +134,10 @@ def _program(model: nn.Module) -> str | None:
         first, last = _extent(source, statement)
         if names is not None and len(names) < len(statement.names):
             lines = [_import_text(statement, names)]  # only the names read
+        elif statement is root:
+            lines = root_lines
         else:
             lines = list(source.lines[first - 1 : last])
-        if statement is root and header[0]:
-            (start, end), line = header
-            lines[start - first : end - first + 1] = [line]
         text += _gap(source, previous, statement) + "\n".join(lines)
         previous = statement
     try:
@@ -203,6 +204,14 @@ def _gap(source: SourceFile, previous: ast.stmt | None, statement: ast.stmt) -> 
     )
 
 
+def _globals_of(cls: type) -> dict[str, Any]:
+    """The module-level names of the file a class was defined in, through its methods."""
+    for value in vars(cls).values():
+        if inspect.isfunction(value):
+            return value.__globals__
+    return {}
+
+
 def _file_of(cls: type) -> str | None:
     """The file a class's methods were compiled from (None: no method of its own)."""
     for value in vars(cls).values():
@@ -212,12 +221,13 @@ def _file_of(cls: type) -> str | None:
     return None
 
 
-def _statements_read(
-    tree: ast.Module, classes: set[ast.ClassDef]
+def statements_read(
+    tree: ast.Module, classes: set[ast.ClassDef], names: set[str]
 ) -> list[tuple[ast.stmt, set[str] | None]] | None:
     """The top-level statements the output keeps, in the file's order.
 
-    The ``classes``, and every statement binding a name that a kept one reads,
+    The ``classes``, the statements binding ``names`` (those the root's
+    defaults write), and every statement binding a name that a kept one reads,
     again and again; an import keeps only the names read (its second
     element). None when the kept code imports relatively: the output is a
     file of its own.
@@ -230,6 +240,8 @@ def _statements_read(
     kept: dict[int, set[str] | None] = {
         i: None for i, s in enumerate(body) if s in classes or _is_future(s)
     }
+    for name in names:
+        kept.update({i: None for i in binders.get(name, ())})
     queue = list(kept)
     while queue:
         for used in _names_read(body[queue.pop()]):
@@ -318,18 +330,19 @@ def _extent(source: SourceFile, statement: ast.stmt) -> tuple[int, int]:
 # --- the root's __init__: the arguments the model was built with, as defaults ---
 
 
-def _root_header(
-    source: SourceFile,
-    root: ast.ClassDef,
-    model: nn.Module,
-    classes: dict[type, str],
-) -> tuple[tuple[int, int] | None, str] | None:
-    """The root's ``def __init__`` header with the model's arguments as its defaults.
+def _root_lines(
+    source: SourceFile, root: ast.ClassDef, model: nn.Module, names: Names
+) -> list[str] | None:
+    """The root class's lines, its ``__init__`` taking the model's arguments as defaults.
 
-    ``((first, last) line, text)`` to put in, ``(None, "")`` when the header
-    stands as it is, None when the arguments cannot be written as defaults
-    (a config object, a function) or do not say how the model was built.
+    Each default is put in where the parameter ends (or over the default it
+    had), so that the rest of the signature stays as written, comments
+    included. None when an argument cannot be written as a default (a
+    config object, a function) or no record says how the model was built
+    while ``__init__`` takes no default for it.
     """
+    first, last = _extent(source, root)
+    lines = list(source.lines[first - 1 : last])
     recorded = recorded_call(model)
     init = next(
         (
@@ -340,103 +353,115 @@ def _root_header(
         None,
     )
     if recorded is None or init is None:  # not recorded: the check of the build decides
-        return None if recorded else (None, "")
+        return None if recorded else lines
     arguments = init.args
     written = arguments.posonlyargs + arguments.args
-    positional_defaults: list[ast.expr] = []
-    changed = False
-    for index, parameter in enumerate(written[1:], start=1):
-        default_index = index - (len(written) - len(arguments.defaults))
-        old = arguments.defaults[default_index] if default_index >= 0 else None
-        new = _default(old, recorded.get(parameter.arg, _MISSING), classes)
-        if new is None:
+    padding = [None] * (len(written) - len(arguments.defaults))
+    parameters = list(zip(written, padding + arguments.defaults))[1:]
+    parameters += zip(arguments.kwonlyargs, arguments.kw_defaults)
+    edits = []
+    for parameter, old in parameters:
+        text = _default(old, recorded.get(parameter.arg, _MISSING), names)
+        if text is None:
             return None
-        changed |= new is not old
-        positional_defaults.append(new)
-    keyword_defaults: list[ast.expr | None] = []
-    for parameter, old in zip(arguments.kwonlyargs, arguments.kw_defaults):
-        new = _default(old, recorded.get(parameter.arg, _MISSING), classes)
-        if new is None:
-            return None
-        changed |= new is not old
-        keyword_defaults.append(new)
+        if old is not None and text:
+            edits.append((_position(old), _position(old, end=True), text))
+        elif old is None:
+            spaced = " = " if parameter.annotation is not None else "="
+            at = _position(parameter, end=True)
+            edits.append((at, at, spaced + text))
     for rest in (arguments.vararg, arguments.kwarg):
         if rest is not None and recorded.get(rest.arg):
             return None  # built with extra arguments that no default can hold
-    if not changed:
-        return None, ""
-    header = copy.copy(init)  # its name, returns, type parameters and position
-    header.args = ast.arguments(
-        posonlyargs=arguments.posonlyargs,
-        args=arguments.args,
-        vararg=arguments.vararg,
-        kwonlyargs=arguments.kwonlyargs,
-        kw_defaults=keyword_defaults,
-        kwarg=arguments.kwarg,
-        defaults=positional_defaults,
-    )
-    header.body, header.decorator_list = [ast.Pass()], []
-    text = ast.unparse(header).splitlines()[0]
-    last = _header_end(source, init)
-    if last is None:
-        return None
-    indent = source.lines[init.lineno - 1][: init.col_offset]
-    return (init.lineno, last), indent + text
+    for (row, column), (end_row, end_column), text in sorted(edits, reverse=True):
+        head = lines[row - first].encode()[:column]  # ast columns count utf-8 bytes
+        tail = lines[end_row - first].encode()[end_column:]
+        lines[row - first : end_row - first + 1] = [
+            (head + text.encode() + tail).decode()
+        ]
+    return lines
+
+
+def _position(node: ast.AST, *, end: bool = False) -> tuple[int, int]:
+    if end:
+        return node.end_lineno, node.end_col_offset  # type: ignore[attr-defined]
+    return node.lineno, node.col_offset  # type: ignore[attr-defined]
 
 
 _MISSING = object()
 
 
-def _default(
-    old: ast.expr | None, value: Any, classes: dict[type, str]
-) -> ast.expr | None:
-    """The default a parameter gets: ``old`` if it equals ``value``, else ``value`` written."""
+def _default(old: ast.expr | None, value: Any, names: Names) -> str | None:
+    """The default a parameter gets, as text: "" when ``old`` already says ``value``.
+
+    None when ``value`` is unknown or cannot be written.
+    """
     if value is _MISSING:
         return None
     if old is not None:
-        if isinstance(old, ast.Name) and classes.get(value) == old.id:
-            return old
+        if isinstance(old, ast.Name) and isinstance(value, type):
+            if names.write(value) == old.id:
+                return ""
         try:
             written = ast.literal_eval(old)
         except Exception:  # not a literal: a name, a call
             written = _MISSING
         if type(written) is type(value) and _equal(written, value):
-            return old
-    text = _written(value, classes)
-    return None if text is None else ast.parse(text, mode="eval").body
+            return ""
+    return _written(value, names)
 
 
-def _written(value: Any, classes: dict[type, str]) -> str | None:
-    """``value`` as Python source, if it is a literal or one of the output's classes."""
+def _written(value: Any, names: Names) -> str | None:
+    """``value`` as Python source: a literal, or built from the file's own names.
+
+    ``names`` are the file's module-level classes by identity (a ``block``
+    class passed in, a config dataclass); each one written is noted in it.
+    """
     if value is None or isinstance(value, (bool, int, str)):
         return repr(value)
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else None
     if type(value) in (list, tuple):
-        items = [_written(v, classes) for v in value]
+        items = [_written(v, names) for v in value]
         if any(i is None for i in items):
             return None
         if type(value) is tuple:
             return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
         return f"[{', '.join(items)}]"
     if type(value) is dict:
-        pairs = [(_written(k, classes), _written(v, classes)) for k, v in value.items()]
+        pairs = [(_written(k, names), _written(v, names)) for k, v in value.items()]
         if any(k is None or v is None for k, v in pairs):
             return None
         return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
     if isinstance(value, type):
-        return classes.get(value)
+        return names.write(value)
+    if dataclasses.is_dataclass(value):  # a config: its class called with its fields
+        fields = [f for f in dataclasses.fields(value) if f.init]
+        written = [_written(getattr(value, f.name), names) for f in fields]
+        called = names.write(type(value))
+        if called is None or any(w is None for w in written):
+            return None
+        keywords = ", ".join(f"{f.name}={w}" for f, w in zip(fields, written))
+        return f"{called}({keywords})"
     return None
 
 
-def _header_end(source: SourceFile, function: ast.FunctionDef) -> int | None:
-    """The line of the ``:`` that ends a function's header (None: the body shares it)."""
-    line = function.body[0].lineno - 1
-    while line > function.lineno and (
-        not source.lines[line - 1].strip() or source.comment_alone(line)
-    ):
-        line -= 1
-    return line if line >= function.lineno else None
+class Names:
+    """The classes the file binds at module level, and which of them a default wrote."""
+
+    def __init__(self, module_globals: dict[str, Any]):
+        self._by_identity = {
+            id(value): name
+            for name, value in module_globals.items()
+            if isinstance(value, type) and getattr(value, "__name__", None) == name
+        }
+        self.written: set[str] = set()
+
+    def write(self, cls: type) -> str | None:
+        name = self._by_identity.get(id(cls))
+        if name is not None:
+            self.written.add(name)
+        return name
 
 
 # --- the check: the source builds the model that was given ---
@@ -496,12 +521,8 @@ def _plain_attributes(module: nn.Module) -> dict[str, Any]:
 def _equal(value: Any, other: Any) -> bool:
     """Equal values: tensors element for element, others by ``==``, objects by class."""
     if isinstance(value, torch.Tensor) or isinstance(other, torch.Tensor):
-        return (
-            isinstance(value, torch.Tensor)
-            and isinstance(other, torch.Tensor)
-            and _same_kind(value, other)
-            and torch.equal(value, other)
-        )
+        both = isinstance(value, torch.Tensor) and isinstance(other, torch.Tensor)
+        return both and _same_tensor(value, other)
     if type(value) in (list, tuple) and type(other) is type(value):
         return len(value) == len(other) and all(map(_equal, value, other))
     if value is None or isinstance(value, (bool, int, float, str, torch.dtype)):
@@ -509,6 +530,18 @@ def _equal(value: Any, other: Any) -> bool:
             value == other or value != value and other != other  # nan
         )
     return type(value).__qualname__ == type(other).__qualname__
+
+
+def _same_tensor(tensor: torch.Tensor, other: torch.Tensor) -> bool:
+    """Equal element for element; a sparse one (Whisper's ``alignment_heads``) made dense."""
+    if not _same_kind(tensor, other) or tensor.layout != other.layout:
+        return False
+    try:
+        if tensor.layout != torch.strided:
+            tensor, other = tensor.to_dense(), other.to_dense()
+        return torch.equal(tensor, other)
+    except RuntimeError:  # a layout that cannot be compared: not known to be equal
+        return False
 
 
 def _same_kind(tensor: torch.Tensor, other: torch.Tensor) -> bool:
@@ -526,4 +559,4 @@ def _ties(model: nn.Module) -> list[list[str]]:
     return sorted(names for names in held.values() if len(names) > 1)
 
 
-__all__ = ["as_written"]
+__all__ = ["as_written", "statements_read"]
