@@ -303,9 +303,56 @@ def _outside_definitions(node: ast.AST) -> Iterator[ast.AST]:
             yield from _outside_definitions(child)
 
 
-def _names_read(statement: ast.stmt) -> set[str]:
-    """Every name a statement mentions; a local one that shadows a global keeps it too."""
-    return {n.id for n in ast.walk(statement) if isinstance(n, ast.Name)}
+def _names_read(node: ast.AST) -> set[str]:
+    """The names a statement reads from the module: those no function in it binds.
+
+    A method's ``x = ...`` is its own; a table ``x`` of the file is not
+    what it reads. Class bodies are not scopes of their own here: a name
+    both a class body and the module bind counts as read (kept rather than
+    lost).
+    """
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        arguments = node.args
+        every = [
+            *arguments.posonlyargs,
+            *arguments.args,
+            *arguments.kwonlyargs,
+            *(a for a in (arguments.vararg, arguments.kwarg) if a is not None),
+        ]
+        body = node.body if isinstance(node.body, list) else [node.body]
+        local = {a.arg for a in every} | _names_bound_inside(body)
+        read = set().union(*(_names_read(child) for child in body)) - local
+        outside = [*arguments.defaults, *(d for d in arguments.kw_defaults if d)]
+        outside += [a.annotation for a in every if a.annotation is not None]
+        outside += getattr(node, "decorator_list", [])
+        if getattr(node, "returns", None) is not None:
+            outside.append(node.returns)
+        return read.union(*(_names_read(n) for n in outside))
+    read = {node.id} if isinstance(node, ast.Name) else set()
+    return read.union(*(_names_read(child) for child in ast.iter_child_nodes(node)))
+
+
+def _names_bound_inside(body: list[ast.stmt]) -> set[str]:
+    """The names a function body binds (its locals), nested functions' own aside."""
+    bound = set()
+    for statement in body:
+        for node in _outside_definitions(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                bound.add(node.id)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound.update(_names_bound(node))
+            elif isinstance(
+                node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            ):
+                bound.add(node.name)
+    global_names = {
+        name
+        for statement in body
+        for node in _outside_definitions(statement)
+        if isinstance(node, (ast.Global, ast.Nonlocal))
+        for name in node.names
+    }
+    return bound - global_names
 
 
 def _import_text(statement: ast.Import | ast.ImportFrom, names: set[str]) -> str:

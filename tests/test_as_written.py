@@ -76,6 +76,9 @@ def ResNet10():
 
 def test():
     print(ResNet10()(torch.randn(1, 3, 8, 8)).shape)
+
+
+x = torch.randn(1, 3, 8, 8)  # a script at the file's top level: the methods' x is theirs
 """
 
 INPUTS = (torch.randn(2, 3, 8, 8),)
@@ -106,6 +109,7 @@ def test_a_mixed_source_is_its_own_mixed_output(tmp_path):
     # only what the classes read: no factory, no script, no unused import
     assert "def ResNet10" not in source and "def test" not in source
     assert "import os" not in source and "import torch\n" not in source
+    assert "x = torch.randn" not in source
     # a trailing comment too long for its line goes above the statement
     assert (
         "        # a comment that makes this line longer than black allows\n"
