@@ -21,6 +21,7 @@ from ..passes.canonicalize import canonicalize
 from ..passes.lift import find_layers
 from ..passes.weight_dicts import spell_out_dict_calls
 from ..trace import trace
+from .tied_reads import move_tied_reads
 
 
 def adopt_layers(
@@ -48,6 +49,7 @@ def adopt_layers(
             )  # batch_norm(...): the canonical call
     except ConversionError:
         return
+    move_tied_reads(graph_module.graph, model)
     for owner, lift in find_layers(graph_module, initial).items():
         parent, _, name = owner.rpartition(".")
         setattr(model.get_submodule(parent), name, lift.layer.train(training))

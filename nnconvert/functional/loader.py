@@ -23,7 +23,9 @@ from ..errors import ConversionError, InputError
 from ..frontend import ModelInput
 from ..reporting import error_location, one_line
 from ..root_sizes import declare_builder, function_defaults
+from ..ties import declare_written
 from .block_inits import declare_block_sizes, recorded_block_inits
+from .init_ties import init_ties
 from .model import functional_model
 from .source import load_source
 
@@ -87,6 +89,7 @@ def load_functional(
     if callable(init):  # its parameters are the root's (nnconvert.root_sizes)
         arguments = {**function_defaults(init), **(init_args or {})}
         declare_builder(read.module, init, arguments)
+        declare_written(read.module, init_ties(init))
     return read
 
 
