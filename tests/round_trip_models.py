@@ -103,6 +103,22 @@ class CastsToItsWeight(nn.Module):
         return self.conv1(x)
 
 
+class ReadsItsEmbedding(nn.Module):
+    """Whisper's ``TextDecoder``: the logits read the token embedding's weight as a tensor.
+
+    Read back, that read beside the ``F.embedding`` call is no second use
+    that keeps ``token_embedding`` from being an ``nn.Embedding`` again.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.token_embedding = nn.Embedding(10, 4)
+
+    def forward(self, x):
+        x = self.token_embedding(x)
+        return x @ torch.transpose(self.token_embedding.weight, 0, 1)
+
+
 #: name -> (the model, its example inputs, the (via, to) trips that broke)
 MODELS = {
     "literal_keyword_input": (
@@ -119,5 +135,10 @@ MODELS = {
         CastsToItsWeight,
         lambda: (torch.randn(2, 3, 8, 8),),
         [("functional", "functional"), ("functional", "module")],
+    ),
+    "embedding_read_as_a_tensor": (
+        ReadsItsEmbedding,
+        lambda: (torch.randint(0, 10, (2, 5)),),
+        [("functional", "functional")],
     ),
 }
