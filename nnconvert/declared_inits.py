@@ -1,0 +1,61 @@
+"""Layer calls a functional file's ``init_params()`` made for tensors no layer holds again.
+
+``--to functional`` writes a layer's tensors as one call
+(``params |= kaiming_params("layers.0.conv1", 32, 32, 1, 1, bias=False)``)
+also when the forward never calls the layer: EfficientNet's first block
+skips its expansion convolution, CLIP's attention pool hands its
+projections' weights to ``F.multi_head_attention_forward``. Read back, no
+call says which layer those tensors were, and the reader does not invent
+one (a convolution's stride or groups are not in its weight); they stay a
+plain host. What the file did say is how they were made: the reader
+declares that call on the host (:mod:`nnconvert.functional.layer_calls`),
+and ``init_params()`` writes it again (SPEC invariant 5), where it would
+otherwise leave the tensors ``torch.empty``.
+
+Records live beside the module (a weak map), as
+:mod:`nnconvert.init_arguments`'s do; :func:`carry` hands them to a deep copy.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from torch import nn
+
+from .opspecs.spec import LayerInit
+
+
+@dataclass(frozen=True)
+class DeclaredInit:
+    """The call that made a host's tensors, and their names in the order it made them."""
+
+    call: LayerInit
+    attributes: tuple[str, ...]
+
+
+_DECLARED: "weakref.WeakKeyDictionary[nn.Module, DeclaredInit]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def declare_init(host: nn.Module, declared: DeclaredInit) -> None:
+    """``host``'s tensors were made by ``declared.call``."""
+    _DECLARED[host] = declared
+
+
+def declared_init(host: nn.Module | None) -> DeclaredInit | None:
+    """The call declared for ``host``, if any."""
+    return None if host is None else _DECLARED.get(host)
+
+
+def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
+    """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
+    for module in originals:
+        copied = copies.get(id(module))
+        if isinstance(copied, nn.Module) and module in _DECLARED:
+            _DECLARED[copied] = _DECLARED[module]
+
+
+__all__ = ["DeclaredInit", "carry", "declare_init", "declared_init"]
