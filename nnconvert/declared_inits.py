@@ -10,7 +10,11 @@ one (a convolution's stride or groups are not in its weight); they stay a
 plain host. What the file did say is how they were made: the reader
 declares that call on the host (:mod:`nnconvert.functional.layer_calls`),
 and ``init_params()`` writes it again (SPEC invariant 5), where it would
-otherwise leave the tensors ``torch.empty``.
+otherwise leave the tensors ``torch.empty``. Where the file wrote the
+tensors one by one (``params["conv1.weight"] = nn.init.kaiming_uniform_(
+...)``, as it does when a layer function saves no lines), those statements
+are declared instead (:mod:`nnconvert.functional.tensor_inits`), as the
+:class:`~nnconvert.opspecs.spec.TensorInit` s a row would give.
 
 Records live beside the module (a weak map), as
 :mod:`nnconvert.init_arguments`'s do; :func:`carry` hands them to a deep copy.
@@ -24,7 +28,7 @@ from typing import Any, Iterable, Mapping
 
 from torch import nn
 
-from .opspecs.spec import LayerInit
+from .opspecs.spec import LayerInit, TensorInit
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,9 @@ class DeclaredInit:
 
 
 _DECLARED: "weakref.WeakKeyDictionary[nn.Module, DeclaredInit]" = (
+    weakref.WeakKeyDictionary()
+)
+_TENSORS: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorInit]]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -50,12 +57,32 @@ def declared_init(host: nn.Module | None) -> DeclaredInit | None:
     return None if host is None else _DECLARED.get(host)
 
 
+def declare_tensor_inits(host: nn.Module, inits: Mapping[str, TensorInit]) -> None:
+    """``host``'s tensors (by attribute) were made by these statements."""
+    _TENSORS[host] = dict(inits)
+
+
+def declared_tensor_inits(host: nn.Module | None) -> dict[str, TensorInit]:
+    """The statements declared for ``host``'s tensors, by attribute (empty: none)."""
+    return {} if host is None else _TENSORS.get(host, {})
+
+
 def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
     """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
     for module in originals:
         copied = copies.get(id(module))
-        if isinstance(copied, nn.Module) and module in _DECLARED:
-            _DECLARED[copied] = _DECLARED[module]
+        if not isinstance(copied, nn.Module):
+            continue
+        for records in (_DECLARED, _TENSORS):
+            if module in records:
+                records[copied] = records[module]
 
 
-__all__ = ["DeclaredInit", "carry", "declare_init", "declared_init"]
+__all__ = [
+    "DeclaredInit",
+    "carry",
+    "declare_init",
+    "declare_tensor_inits",
+    "declared_init",
+    "declared_tensor_inits",
+]

@@ -125,17 +125,19 @@ class SkipsItsExpansion(nn.Module):
 
     Read back, no call says which layers their tensors were; the
     ``kaiming_params`` and ``batch_norm_params`` calls that made them are
-    written again, not ``torch.empty``.
+    written again, not ``torch.empty``. Without biases, ``kaiming_params``
+    saves no lines: the weights are written one statement each, and those
+    statements are written again.
     """
 
-    def __init__(self, expand_ratio=1):
+    def __init__(self, expand_ratio=1, bias=True):
         super().__init__()
         self.expand_ratio = expand_ratio
-        self.conv1 = nn.Conv2d(4, 4, 1)
+        self.conv1 = nn.Conv2d(4, 4, 1, bias=bias)
         self.bn1 = nn.BatchNorm2d(4)
-        self.conv2 = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1, groups=4, bias=bias)
         self.bn2 = nn.BatchNorm2d(4)
-        self.conv3 = nn.Conv2d(4, 8, 1)
+        self.conv3 = nn.Conv2d(4, 8, 1, bias=bias)
         self.bn3 = nn.BatchNorm2d(8)
 
     def forward(self, x):
@@ -211,6 +213,11 @@ MODELS = {
     ),
     "unused_layers": (
         SkipsItsExpansion,
+        lambda: (torch.randn(2, 4, 6, 6),),
+        [("functional", "functional")],
+    ),
+    "unused_layers_written_tensor_by_tensor": (
+        lambda: SkipsItsExpansion(bias=False),
         lambda: (torch.randn(2, 4, 6, 6),),
         [("functional", "functional")],
     ),

@@ -454,6 +454,7 @@ READ_BACK = {
         "tied_embeddings",
         "tied_the_other_way",
         "reads_the_second_name",
+        "shared_through_the_stacks",
         *READ_BACK,
     ],
 )

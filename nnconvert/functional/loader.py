@@ -28,6 +28,7 @@ from ..ties import declare_written
 from .block_inits import declare_block_sizes, recorded_block_inits
 from .init_ties import init_ties
 from .layer_calls import declare_layer_calls, recorded_layer_calls
+from .tensor_inits import declare_tensor_statements, tensor_statements
 from .model import functional_model
 from .source import load_source
 
@@ -97,6 +98,7 @@ def load_functional(
         arguments = {**function_defaults(init), **(init_args or {})}
         declare_builder(read.module, init, arguments)
         declare_written(read.module, init_ties(init))
+        declare_tensor_statements(read.module, tensor_statements(init))
     return read
 
 

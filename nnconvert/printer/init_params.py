@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..declared_inits import DeclaredInit, declared_init
+from ..declared_inits import DeclaredInit, declared_init, declared_tensor_inits
 from ..errors import ConversionError
 from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
@@ -868,8 +868,11 @@ def _copy_source(model: nn.Module, key: str) -> str | None:
 
 
 def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
+    """How the layer's row creates its tensors; a plain host's, as a functional input did."""
     spec = None if layer is None else spec_for_module(layer)
-    if spec is None or spec.init is None:
+    if spec is None:
+        return declared_tensor_inits(layer)
+    if spec.init is None:
         return {}
     return {init.attribute: init for init in spec.init(layer)}
 
