@@ -18,10 +18,14 @@ is (the function still reads the one key; nothing it computes changes):
 1. a call whose other tensors belong to another host holding the same
    tensor under the same name (``F.linear(x, wte.weight, lm_head.bias)``)
    reads that host's key;
-2. calls of several functions over one host's tied tensor: the function
-   called first stays with the host, each other one goes to a host holding
-   the same tensors that nothing else reads, in ``state_dict()`` order --
-   the order functional style writes the layers in, as the user built them.
+2. layer calls of several functions over one host's tied tensor: the
+   function called first stays with the host, each other one goes to a
+   host holding the same tensors that nothing else reads, in
+   ``state_dict()`` order -- the order functional style writes the layers
+   in, as the user built them. Which layer a call was is not written in
+   the file; this order is nanoGPT's and the Transformer's (embedding
+   first, output layer last), and a file that tied them the other way
+   still computes the same, only its ``init_params()`` draws differ.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from __future__ import annotations
 from typing import Any
 
 from torch import fx, nn
+
+from ..opspecs import specs_for_function
 
 
 def move_tied_reads(graph: fx.Graph, model: nn.Module) -> None:
@@ -47,7 +53,7 @@ def move_tied_reads(graph: fx.Graph, model: nn.Module) -> None:
 def _by_other_tensors(graph: fx.Graph, twins: dict[str, list[str]]) -> None:
     """Rule 1: the call's other tensors name the host."""
     for node in list(graph.nodes):
-        if _read_key(node) not in twins:
+        if node.op != "get_attr" or str(node.target) not in twins:
             continue
         key = str(node.target)
         host, _, name = key.rpartition(".")
@@ -77,8 +83,8 @@ def _by_function(
     read_hosts = {_host(key) for key in read}
     calls: dict[str, dict[Any, list[tuple[fx.Node, fx.Node]]]] = {}
     for node in graph.nodes:
-        if node.op != "call_function":
-            continue
+        if not _makes_a_layer(node):
+            continue  # a tensor read as it is (x @ weight.T) says no layer
         for read_node in _reads_of(node):
             key = str(read_node.target)
             if key in twins:
@@ -114,8 +120,11 @@ def _same_names(host: str, other: str, order: list[str]) -> bool:
     return names(host) == names(other)
 
 
-def _read_key(node: fx.Node) -> str | None:
-    return str(node.target) if node.op == "get_attr" else None
+def _makes_a_layer(node: fx.Node) -> bool:
+    """A call an op-spec row rebuilds a layer from (``F.linear``, ``F.embedding``)."""
+    return node.op == "call_function" and any(
+        spec.ctor_from_weights for spec in specs_for_function(node.target)
+    )
 
 
 def _host(key: str) -> str:

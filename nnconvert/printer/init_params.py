@@ -544,16 +544,19 @@ class _LayerCalls:
     def _declared(
         self, prefix: str, declared: DeclaredInit | None
     ) -> dict[str, tuple[LayerInit, list[str]]]:
-        """A plain host's call as a functional input made its tensors (:mod:`nnconvert.declared_inits`)."""
+        """A plain host's call, as a functional input made its tensors with it.
+
+        (:mod:`nnconvert.declared_inits`.)
+        """
         if declared is None:
             return {}
-        self.declared.add(prefix)
         keys = [f"{prefix}.{a}" for a in declared.attributes]
         if any(
             self.model.layers.get(k) != (prefix, a)
             for k, a in zip(keys, declared.attributes)
         ):
             return {}
+        self.declared.add(prefix)
         return {keys[0]: (declared.call, keys)}
 
     def _allows(self, name: str) -> bool:
