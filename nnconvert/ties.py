@@ -17,7 +17,10 @@ trains a different model, so the conversion keeps each tie:
 
 Which side of a tie is the original is not recorded on the tensors; where
 the model's ``__init__`` source says it (``self.X = self.Y``), ``Y`` is the
-source, else the first name in ``state_dict()`` order is.
+source, else the first name in ``state_dict()`` order is. A model read from
+a functional file has no such ``__init__``: its ``init_params()`` says it
+(``params["X"] = params["Y"]``), which the reader declares
+(:func:`declare_written`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import inspect
 import textwrap
 import weakref
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -161,9 +164,35 @@ def written_ties(module: nn.Module) -> dict[str, str]:
     found: dict[str, str] = {}
     for path, sub in module.named_modules():
         prefix = f"{path}." if path else ""
-        for target, source in _assignments(type(sub)):
+        declared = tuple(_DECLARED.get(sub, {}).items())
+        for target, source in _assignments(type(sub)) + declared:
             found.setdefault(prefix + target, prefix + source)
     return found
+
+
+#: module -> the ties declared for it (:func:`declare_written`), as {X: Y}
+_DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, str]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def declare_written(module: nn.Module, written: Mapping[str, str]) -> None:
+    """``module`` ties key ``X`` to key ``Y`` (``{X: Y}``), as if its ``__init__`` wrote it.
+
+    For a model without such source: a functional file's, whose
+    ``init_params()`` writes ``params["X"] = params["Y"]`` (read by
+    :mod:`nnconvert.functional.init_ties`). Converted again, the output
+    ties the same way round.
+    """
+    _DECLARED[module] = dict(written)
+
+
+def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
+    """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's declared ties."""
+    for module in originals:
+        copied = copies.get(id(module))
+        if isinstance(copied, nn.Module) and module in _DECLARED:
+            _DECLARED[copied] = _DECLARED[module]
 
 
 #: class -> its :func:`_assignments`: every instance of a class asks again, and
@@ -252,6 +281,8 @@ def _inside_class(
 __all__ = [
     "Tie",
     "canonical_keys",
+    "carry",
+    "declare_written",
     "own_ties",
     "tie_text",
     "tied_outside",

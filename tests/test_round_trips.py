@@ -86,6 +86,7 @@ INIT_NAMES_NOT_CARRIED = (
 CHECKED_THOUGH_LOSSY = frozenset(
     {
         "droppath",
+        "gpt",
         "tied_lm",
         "window_attention",
         "seq2seq_transformer",
@@ -95,14 +96,18 @@ CHECKED_THOUGH_LOSSY = frozenset(
 LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
     "vit_einops": (CLASS_STYLES, LEAF_NAMED_BY_VARIABLE),
     "tied_lm": (
-        tuple(STYLES),
-        "the function reads the tied weight as transformer.wte.weight only, so "
-        "no call shows that lm_head is an nn.Linear",
+        CLASS_STYLES,
+        "the function reads the tied weight as transformer.wte.weight only: "
+        "functional style reads each call back as its own layer's "
+        "(functional/tied_reads.py), class styles keep both calls spelled out "
+        "over that key (F.embedding, F.linear)",
     ),
     "gpt": (
-        tuple(STYLES),
-        "the function reads the tied weight as wte.weight only, so no call shows "
-        "that lm_head is an nn.Linear",
+        CLASS_STYLES,
+        "the function reads the tied weight as wte.weight only: functional "
+        "style reads each call back as its own layer's "
+        "(functional/tied_reads.py), class styles keep both calls spelled out "
+        "over that key (F.embedding, F.linear)",
     ),
     "droppath": (
         CLASS_STYLES,

@@ -406,10 +406,75 @@ def test_a_tensor_handed_into_a_block_reads_back_as_the_block(name):
         via_functional.check(train=True)
 
 
-@pytest.mark.parametrize("name", ["shared_layer", "called_twice"])
+class Coder(nn.Module):
+    def __init__(self, vocab=11, dim=6):
+        super().__init__()
+        self.word_emb = nn.Embedding(vocab, dim, padding_idx=0)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, idx):
+        return self.norm(self.word_emb(idx))
+
+
+class TiedAcrossBlocks(nn.Module):
+    """attention-is-all-you-need's way: two blocks' embeddings and the projection, one tensor."""
+
+    def __init__(self, vocab=11, dim=6):
+        super().__init__()
+        self.encoder = Coder(vocab, dim)
+        self.decoder = Coder(vocab, dim)
+        self.prj = nn.Linear(dim, vocab, bias=False)
+        self.encoder.word_emb.weight = self.decoder.word_emb.weight
+        self.prj.weight = self.decoder.word_emb.weight
+
+    def forward(self, idx, trg):
+        return self.prj(self.decoder(trg) + self.encoder(idx).mean(1, keepdim=True))
+
+
+class TiedWithABias(TiedEmbeddings):
+    """The output layer keeps a bias of its own beside the tied weight."""
+
+    def __init__(self, vocab=11, dim=6):
+        super().__init__(vocab, dim)
+        self.lm_head = nn.Linear(dim, vocab)
+        self.wte.weight = self.lm_head.weight
+
+
+READ_BACK = {
+    "tied_across_blocks": (
+        TiedAcrossBlocks,
+        lambda: _tokens() + (torch.randint(0, 11, (2, 3)),),
+    ),
+    "tied_with_a_bias": (TiedWithABias, _tokens),
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "shared_layer",
+        "called_twice",
+        "tied_embeddings",
+        "tied_the_other_way",
+        "reads_the_second_name",
+        "shared_through_the_stacks",
+        *READ_BACK,
+    ],
+)
 def test_functional_output_reconverts_to_itself(name):
-    """A shared layer's second name is the same tensor in place: the functional text holds it."""
-    model, inputs = _case(name)
+    """A shared layer's second name is the same tensor in place: the functional text holds it.
+
+    A tensor tied between layers is read under one key, by every layer's
+    call: read back, each call is its own layer's again, and the tie goes
+    the way ``init_params()`` writes it, so the layers' draws and the tie
+    are written as before.
+    """
+    if name in READ_BACK:
+        cls, inputs = READ_BACK[name]
+        torch.manual_seed(0)
+        model, inputs = cls(), inputs()
+    else:
+        model, inputs = _case(name)
     first = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
     again = nnconvert.convert(load_output(first), Style.FUNCTIONAL, inputs)
     assert again.source == first.source

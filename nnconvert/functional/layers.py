@@ -1,10 +1,14 @@
-"""Adopting layers: a host whose tensors only feed one layer's functional call becomes that layer.
+"""Adopting layers: a host whose tensors feed one layer's functional calls becomes that layer.
 
 ``F.conv2d(x, params["conv1.weight"], params["conv1.bias"], stride=2)`` makes
 host ``conv1`` an ``nn.Conv2d(3, 16, 3, stride=2)`` holding the same tensors
 (found by :func:`nnconvert.passes.lift.find_layers`), so that
 ``init_params()`` and the module style see ``nn.Conv2d``, not a host. The
-function still only reads the tensors, so the wrapper computes what it did.
+function still only reads the tensors, so the wrapper computes what it did;
+it may read them as tensors elsewhere too (Whisper's logits read the token
+embedding's weight), as a module's code reads its layer's. A tensor tied
+between hosts is read under one key: each call's read is first moved to its
+own host's (:mod:`.tied_reads`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ..passes.canonicalize import canonicalize
 from ..passes.lift import find_layers
 from ..passes.weight_dicts import spell_out_dict_calls
 from ..trace import trace
+from .tied_reads import move_tied_reads
 
 
 def adopt_layers(
@@ -48,7 +53,10 @@ def adopt_layers(
             )  # batch_norm(...): the canonical call
     except ConversionError:
         return
-    for owner, lift in find_layers(graph_module, initial).items():
+    move_tied_reads(graph_module.graph, model)
+    # the function reads tensors as it likes; a host is the layer its calls make
+    found = find_layers(graph_module, initial, read_as_tensors=True)
+    for owner, lift in found.items():
         parent, _, name = owner.rpartition(".")
         setattr(model.get_submodule(parent), name, lift.layer.train(training))
 

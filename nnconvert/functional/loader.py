@@ -19,11 +19,16 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from ..declared_inits import DeclaredInit
 from ..errors import ConversionError, InputError
 from ..frontend import ModelInput
 from ..reporting import error_location, one_line
 from ..root_sizes import declare_builder, function_defaults
+from ..ties import declare_written
 from .block_inits import declare_block_sizes, recorded_block_inits
+from .init_ties import init_ties
+from .layer_calls import declare_layer_calls, recorded_layer_calls
+from .tensor_inits import declare_tensor_statements, tensor_statements
 from .model import functional_model
 from .source import load_source
 
@@ -51,12 +56,13 @@ def load_functional(
     path = Path(code.co_filename) if path is None else path
     where = f"{path}:{code.co_firstlineno}: "
     sizes: dict[str, dict[str, int]] = {}  # each block init call's, by prefix
+    layers: dict[str, DeclaredInit] = {}  # each layer function call's, by prefix
     if weights is not None:
         if init_args:
             raise InputError(
                 "--init-arg goes to init_params(), which --weights replaces"
             )
-        initial = initial_weights(namespace, sizes)
+        initial = initial_weights(namespace, sizes, layers)
         params = _in_order_of(weights, initial)
     else:
         init = namespace.get("init_params")
@@ -67,7 +73,10 @@ def load_functional(
             )
         torch.manual_seed(0)
         try:
-            with recorded_block_inits(init) as sizes:
+            with (
+                recorded_block_inits(init) as sizes,
+                recorded_layer_calls(init) as layers,
+            ):
                 params = init(**(init_args or {}))
         except Exception as error:
             raise InputError(
@@ -83,10 +92,13 @@ def load_functional(
     except ConversionError as error:
         raise InputError(f"{where}{error}") from None
     declare_block_sizes(read.module, sizes)
+    declare_layer_calls(read.module, layers)
     init = namespace.get("init_params")
     if callable(init):  # its parameters are the root's (nnconvert.root_sizes)
         arguments = {**function_defaults(init), **(init_args or {})}
         declare_builder(read.module, init, arguments)
+        declare_written(read.module, init_ties(init))
+        declare_tensor_statements(read.module, tensor_statements(init))
     return read
 
 
@@ -113,14 +125,17 @@ def load_functional_source(
 
 
 def initial_weights(
-    namespace: Mapping[str, Any], sizes: dict[str, dict[str, int]] | None = None
+    namespace: Mapping[str, Any],
+    sizes: dict[str, dict[str, int]] | None = None,
+    layers: dict[str, DeclaredInit] | None = None,
 ) -> dict[str, torch.Tensor] | None:
     """The file's ``init_params()`` (after ``manual_seed(0)``, the global RNG left as it was).
 
     None when there is none or it fails: then only the given weights are
     known, and constructor arguments that only set initial values keep their
     defaults. ``sizes`` receives the sizes its block init functions were
-    called with (:mod:`.block_inits`).
+    called with (:mod:`.block_inits`), ``layers`` its layer function calls
+    (:mod:`.layer_calls`).
     """
     init = namespace.get("init_params")
     if not callable(init):
@@ -128,12 +143,17 @@ def initial_weights(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         try:
-            with recorded_block_inits(init) as recorded:
+            with (
+                recorded_block_inits(init) as recorded,
+                recorded_layer_calls(init) as calls,
+            ):
                 params = init()
         except Exception:
             return None
     if sizes is not None:
         sizes.update(recorded)
+    if layers is not None:
+        layers.update(calls)
     return dict(params) if is_state_dict(params) else None
 
 

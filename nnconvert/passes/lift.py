@@ -136,7 +136,10 @@ def _read_where_used(graph: fx.Graph) -> None:
 
 
 def find_layers(
-    module: fx.GraphModule, initial: Mapping[str, torch.Tensor] | None = None
+    module: fx.GraphModule,
+    initial: Mapping[str, torch.Tensor] | None = None,
+    *,
+    read_as_tensors: bool = False,
 ) -> dict[str, Lift]:
     """Owner -> the layer its calls lift into (see the module docstring); nothing changes.
 
@@ -145,6 +148,11 @@ def find_layers(
     out what it does). ``initial`` are the model's tensors, by ``state_dict()``
     key, as its ``init_params()`` creates them: a new layer takes the
     constructor arguments they show (:func:`layer_with_initial`).
+    ``read_as_tensors``: the owner's tensors may also be read as they are
+    elsewhere (Whisper's logits ``x @ token_embedding.weight.T``), which
+    the layer, holding them at the same keys, leaves as they are; for a
+    functional input, whose hosts only say which layer they are, while a
+    rewrite keeps such a layer's calls spelled out.
     """
     original: nn.Module = module.meta.get("original", module)
     by_owner: dict[str, list[fx.Node]] = {}
@@ -154,7 +162,9 @@ def find_layers(
             by_owner.setdefault(owner, []).append(node)
     found = {}
     for owner, calls in by_owner.items():
-        lift = _lift_owner(module.graph, original, owner, calls, initial)
+        lift = _lift_owner(
+            module.graph, original, owner, calls, initial, read_as_tensors
+        )
         if lift is not None:
             found[owner] = lift
     return found
@@ -230,6 +240,7 @@ def _lift_owner(
     owner: str,
     calls: list[fx.Node],
     initial: Mapping[str, torch.Tensor] | None = None,
+    read_as_tensors: bool = False,
 ) -> Lift | None:
     try:
         host = original.get_submodule(owner)
@@ -242,7 +253,7 @@ def _lift_owner(
         return None
     if plain and not all(p.requires_grad for p in host.parameters()):
         return None  # a new layer would unfreeze them: they stay spelled out
-    updates = _state_updates(graph, owner, calls)
+    updates = _state_updates(graph, owner, calls, read_as_tensors)
     if updates is None:
         return None
     tensors = dict(host.state_dict(keep_vars=True))
@@ -323,12 +334,13 @@ def _initial_of(
 
 
 def _state_updates(
-    graph: fx.Graph, owner: str, calls: list[fx.Node]
+    graph: fx.Graph, owner: str, calls: list[fx.Node], read_as_tensors: bool = False
 ) -> dict[fx.Node, fx.Node | None] | None:
     """Each call's state update of the owner's tensor (``count_batch``), right before it.
 
-    None when the owner's tensors are used by anything else, or when an
-    update is not followed by a call of the owner before the next update.
+    None when the owner's tensors are used by anything else (unless
+    ``read_as_tensors``), or when an update is not followed by a call of
+    the owner before the next update.
     """
     prefix = owner + "."
     lifted = set(calls)
@@ -342,7 +354,7 @@ def _state_updates(
                     continue  # an argument of the calls (BatchNorm's momentum)
                 elif _reads_metadata(user):
                     continue  # the layer holds the tensor at the same key
-                elif user not in lifted:
+                elif user not in lifted and not read_as_tensors:
                     return None
     pending: fx.Node | None = None
     found: dict[fx.Node, fx.Node | None] = {}

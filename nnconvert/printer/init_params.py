@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..declared_inits import DeclaredInit, declared_init, declared_tensor_inits
 from ..errors import ConversionError
 from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
@@ -454,6 +455,9 @@ class _LayerCalls:
         self.used: dict[str, None] = {}  # the functions called, in order
         #: per layer prefix: its calls by the first key each covers
         self.parts: dict[str, dict[str, tuple[LayerInit, list[str]]]] = {}
+        #: plain hosts written by the call a functional input made them with,
+        #: whatever functions are allowed: no row could write them otherwise
+        self.declared: set[str] = set()
 
     def at(
         self,
@@ -483,7 +487,7 @@ class _LayerCalls:
         ):
             return None
         name = call.function.__name__
-        if not self._allows(name):
+        if not self._allows(name) and prefix not in self.declared:
             return None
         self.used.setdefault(name)
         self.done.update(keys)
@@ -511,6 +515,8 @@ class _LayerCalls:
     ) -> dict[str, tuple[LayerInit, list[str]]]:
         """The layer's calls, each with the keys it creates, by the first of them."""
         spec = None if layer is None or not prefix else spec_for_module(layer)
+        if spec is None and prefix:
+            return self._declared(prefix, declared_init(layer))
         if spec is None or spec.init_call is None:
             return {}
         if set(layer.state_dict()) != set(inits):
@@ -534,6 +540,24 @@ class _LayerCalls:
                 continue
             found[keys[0]] = (call, keys)
         return found
+
+    def _declared(
+        self, prefix: str, declared: DeclaredInit | None
+    ) -> dict[str, tuple[LayerInit, list[str]]]:
+        """A plain host's call, as a functional input made its tensors with it.
+
+        (:mod:`nnconvert.declared_inits`.)
+        """
+        if declared is None:
+            return {}
+        keys = [f"{prefix}.{a}" for a in declared.attributes]
+        if any(
+            self.model.layers.get(k) != (prefix, a)
+            for k, a in zip(keys, declared.attributes)
+        ):
+            return {}
+        self.declared.add(prefix)
+        return {keys[0]: (declared.call, keys)}
 
     def _allows(self, name: str) -> bool:
         return self.allowed is None or name in self.allowed
@@ -847,8 +871,11 @@ def _copy_source(model: nn.Module, key: str) -> str | None:
 
 
 def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
+    """How the layer's row creates its tensors; a plain host's, as a functional input did."""
     spec = None if layer is None else spec_for_module(layer)
-    if spec is None or spec.init is None:
+    if spec is None:
+        return declared_tensor_inits(layer)
+    if spec.init is None:
         return {}
     return {init.attribute: init for init in spec.init(layer)}
 
