@@ -244,7 +244,7 @@ def statements_read(
         kept.update({i: None for i in binders.get(name, ())})
     queue = list(kept)
     while queue:
-        for used in _names_read(body[queue.pop()]):
+        for used in names_read(body[queue.pop()]):
             for index in binders.get(used, ()):
                 statement = body[index]
                 if isinstance(statement, (ast.Import, ast.ImportFrom)):
@@ -303,7 +303,7 @@ def _outside_definitions(node: ast.AST) -> Iterator[ast.AST]:
             yield from _outside_definitions(child)
 
 
-def _names_read(node: ast.AST) -> set[str]:
+def names_read(node: ast.AST) -> set[str]:
     """The names a statement reads from the module: those no function in it binds.
 
     A method's ``x = ...`` is its own; a table ``x`` of the file is not
@@ -321,15 +321,15 @@ def _names_read(node: ast.AST) -> set[str]:
         ]
         body = node.body if isinstance(node.body, list) else [node.body]
         local = {a.arg for a in every} | _names_bound_inside(body)
-        read = set().union(*(_names_read(child) for child in body)) - local
+        read = set().union(*(names_read(child) for child in body)) - local
         outside = [*arguments.defaults, *(d for d in arguments.kw_defaults if d)]
         outside += [a.annotation for a in every if a.annotation is not None]
         outside += getattr(node, "decorator_list", [])
         if getattr(node, "returns", None) is not None:
             outside.append(node.returns)
-        return read.union(*(_names_read(n) for n in outside))
+        return read.union(*(names_read(n) for n in outside))
     read = {node.id} if isinstance(node, ast.Name) else set()
-    return read.union(*(_names_read(child) for child in ast.iter_child_nodes(node)))
+    return read.union(*(names_read(child) for child in ast.iter_child_nodes(node)))
 
 
 def _names_bound_inside(body: list[ast.stmt]) -> set[str]:
@@ -606,4 +606,4 @@ def _ties(model: nn.Module) -> list[list[str]]:
     return sorted(names for names in held.values() if len(names) > 1)
 
 
-__all__ = ["as_written", "statements_read"]
+__all__ = ["as_written", "names_read", "statements_read"]

@@ -17,6 +17,7 @@ from ..passes.methods import MethodCall, is_method_call
 from ..source_text import docstring_lines, function_docstring
 from .body import Body, print_body
 from .statements import StatementPlan, plan_statements
+from .written_helpers import written_body
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,14 @@ def plan_methods(
 def method_body(
     plan: MethodPlan, style: Style, owners: tuple[nn.Module, ...], **options
 ) -> Body:
-    """The method's body printed, as :func:`~.body.print_body` prints ``forward``'s."""
-    return print_body(plan.call.body, style, plan.statements, owners=owners, **options)
+    """The method's body printed, as :func:`~.body.print_body` prints ``forward``'s.
+
+    A method that never reads ``self`` keeps its own lines instead
+    (:mod:`.written_helpers`).
+    """
+    call = plan.call
+    printed = print_body(call.body, style, plan.statements, owners=owners, **options)
+    return written_body(call.function, call.body, printed) or printed
 
 
 def method_text(plan: MethodPlan, body: Body) -> str:

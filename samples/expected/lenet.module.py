@@ -31,9 +31,8 @@ class Net(nn.Module):
         return x
 
     def num_flat_features(self, x):
-        # all dimensions except the batch dimension
-        if x.size()[1:] != (16, 5, 5):
-            raise ValueError(
-                "input shape differs from the traced one; convert again with this shape"
-            )
-        return 400
+        size = x.size()[1:]  # all dimensions except the batch dimension
+        num_features = 1
+        for s in size:
+            num_features *= s
+        return num_features
