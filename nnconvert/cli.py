@@ -409,6 +409,12 @@ class StaleError(NnconvertError):
     "--name",
     help="Stale check: the --name TWIN was converted with, if any.",
 )
+@click.option(
+    "--keep-source/--no-keep-source",
+    default=True,
+    show_default=True,
+    help="Stale check: as TWIN was converted (convert's --keep-source).",
+)
 @_model_options
 @_reporting_errors
 def check_files(
@@ -416,6 +422,7 @@ def check_files(
     source: Path | None,
     style: str | None,
     name: str | None,
+    keep_source: bool,
     **model_options: Any,
 ) -> None:
     """Check that REWRITE computes what ORIGINAL computes, with ORIGINAL's weights.
@@ -428,7 +435,7 @@ def check_files(
     (exit 0), else print the unified diff and exit 1 (for CI and pre-commit).
     """
     if source is not None or style is not None or name is not None:
-        _check_stale(files, source, style, name, model_options)
+        _check_stale(files, source, style, name, keep_source, model_options)
         return
     if len(files) != 2:
         raise InputError(
@@ -447,6 +454,7 @@ def _check_stale(
     source: Path | None,
     style: str | None,
     name: str | None,
+    keep_source: bool,
     model_options: dict[str, Any],
 ) -> None:
     """``check --source FILE --to STYLE TWIN``: is the committed TWIN today's conversion?
@@ -463,11 +471,18 @@ def _check_stale(
     with user_prints_to_stderr():
         model, inputs, tolerances, _ = _load_model(source, **model_options)
         today = convert_model(
-            model, style, inputs, name=name, tolerances=tolerances
+            model,
+            style,
+            inputs,
+            name=name,
+            tolerances=tolerances,
+            keep_source=keep_source,
         ).source
     command = f"nnconvert convert {source} --to {style}"
     if name is not None:
         command += f" --name {name}"
+    if not keep_source:
+        command += " --no-keep-source"
     if today == committed:
         click.echo(f"{twin}: up to date with `{command}`", err=True)
         return
