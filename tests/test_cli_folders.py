@@ -315,6 +315,19 @@ def test_twin_in_another_style_or_name_is_stale(tmp_path):
     assert "+class LeNet(nn.Module):" in named.stdout
 
 
+def test_a_twin_printed_from_the_trace_is_checked_as_it_was_written(tmp_path):
+    source = write(tmp_path, "net.py", LENET.read_text())
+    twin = tmp_path / "net_mixed.py"
+    written = run("convert", source, "--to", "mixed", "--no-keep-source", "-o", twin)
+    assert written.exit_code == 0, written.output
+    same = run("check", "--source", source, "--to", "mixed", "--no-keep-source", twin)
+    assert same.exit_code == 0, same.output
+    kept = run("check", "--source", source, "--to", "mixed", twin)
+    assert kept.exit_code == 1  # LeNet kept as written is another text
+    assert "--to mixed --no-keep-source -o" not in kept.stderr
+    assert "+        super(Net, self).__init__()" in kept.stdout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
