@@ -191,3 +191,50 @@ def test_without_a_record_the_source_is_kept_only_if_its_defaults_build_the_mode
     printed = nnconvert.convert(other, to="mixed", example_inputs=INPUTS)
     printed.check(train=True)
     assert "def _make_layer" not in printed.source
+
+
+CONFIGURED = """
+from dataclasses import dataclass
+
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class Dims:
+    width: int
+    classes: int = 3
+
+
+class Net(nn.Module):
+    def __init__(
+        self,
+        dims: Dims,
+        # how much the output is scaled
+        scale: float,
+    ):
+        super().__init__()
+        self.fc = nn.Linear(dims.width, dims.classes)
+        self.scale = scale
+
+    def forward(self, x):
+        return F.relu(self.fc(x)) * self.scale
+"""
+
+
+def test_a_config_dataclass_is_written_as_its_call_and_the_signature_keeps_its_comments(
+    tmp_path,
+):
+    """As Whisper is built: ``Whisper(ModelDimensions(n_mels=80, ...))``."""
+    model = _built(tmp_path, CONFIGURED, "Net(Dims(4), 0.5)")
+    inputs = (torch.randn(2, 4),)
+    result = nnconvert.convert(model, to="mixed", example_inputs=inputs)
+    result.check(train=True)
+    source = result.source
+    assert result.as_written
+    assert "        dims: Dims = Dims(width=4, classes=3),\n" in source
+    assert "        # how much the output is scaled\n" in source
+    assert "        scale: float = 0.5,\n" in source
+    assert "@dataclass\nclass Dims:" in source
+    again = nnconvert.convert(result.load(), to="mixed", example_inputs=inputs)
+    assert again.source == source
