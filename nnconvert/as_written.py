@@ -39,11 +39,10 @@ import torch
 from torch import nn
 
 from .init_arguments import recorded_call
-from .leaves import leaf_of
 from .module_kinds import is_defined_class
 from .source_text import SourceFile, class_definition, read_file
 
-#: Builds the class of a source: (source, its class name) -> the built model.
+#: Runs a source as a file and builds its root class, holding the model's weights.
 Builder = Callable[[str], nn.Module]
 
 
@@ -88,15 +87,14 @@ def _layer_tree(model: nn.Module, *, original: bool = False) -> list[tuple[str, 
         if original and _is_empty_container(module):
             continue
         kind = type(module)
-        defined = is_defined_class(module) and leaf_of(module) is None
-        tree.append((path, "" if defined else f"{kind.__module__}.{kind.__qualname__}"))
+        library = f"{kind.__module__}.{kind.__qualname__}"
+        tree.append((path, "" if is_defined_class(module) else library))
     return tree
 
 
 def _is_empty_container(module: nn.Module) -> bool:
-    return (
-        type(module) in (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-        and not module._modules
+    return type(module) in (nn.Sequential, nn.ModuleList, nn.ModuleDict) and not len(
+        module
     )
 
 
@@ -130,21 +128,20 @@ def _program(model: nn.Module) -> str | None:
         return None
     text = ""
     previous: ast.stmt | None = None
-    for statement, names in chosen:
+    for statement, imported in chosen:
         first, last = _extent(source, statement)
-        if names is not None and len(names) < len(statement.names):
-            lines = [_import_text(statement, names)]  # only the names read
+        if imported is not None and len(imported) < len(statement.names):
+            lines = [_import_text(statement, imported)]  # only the names read
         elif statement is root:
             lines = root_lines
         else:
             lines = list(source.lines[first - 1 : last])
         text += _gap(source, previous, statement) + "\n".join(lines)
         previous = statement
+    # black reads no Python 2, and a file may use syntax newer than it parses
     try:
         return black.format_str(_comments_above_long_lines(text) + "\n", mode=_BLACK)
-    except (
-        Exception
-    ):  # black reads no Python 2, and a file may use what it cannot parse
+    except Exception:
         return None
 
 
