@@ -182,7 +182,7 @@ def _convert(
     )
     kept = None
     if style is Style.MIXED and keep_source:
-        kept = as_written(read.module, name, source, _builder(read.module, name))
+        kept = as_written(read.module, name, source, _runner(name))
     working = next(i for i in instances if not i.path).module
     leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
     return Conversion(
@@ -197,13 +197,9 @@ def _convert(
     )
 
 
-def _builder(model: nn.Module, name: str) -> Callable[[str], nn.Module]:
-    """Runs a source as a file and builds its class ``name`` with ``model``'s weights."""
-
-    def build(source: str) -> nn.Module:
-        return instantiate(execute(source, f"<nnconvert mixed: {name}>")[name], model)
-
-    return build
+def _runner(name: str) -> Callable[[str], type]:
+    """Runs a source as a file of its own and returns its class ``name``."""
+    return lambda source: execute(source, f"<nnconvert mixed: {name}>")[name]
 
 
 def _instances(

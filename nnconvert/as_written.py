@@ -42,33 +42,46 @@ from .init_arguments import recorded_call
 from .module_kinds import is_defined_class
 from .source_text import SourceFile, class_definition, read_file
 
-#: Runs a source as a file and builds its root class, holding the model's weights.
-Builder = Callable[[str], nn.Module]
+#: Runs a source as a file of its own and returns its root class.
+Runner = Callable[[str], type]
 
 
-def as_written(model: nn.Module, name: str, printed: str, build: Builder) -> str | None:
+def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | None:
     """``model``'s own source as its mixed output, or None when it is not one.
 
-    ``printed`` is the mixed output printed from the trace; ``build`` runs a
-    source as a file and builds its class ``name`` holding ``model``'s
-    weights.
+    ``printed`` is the mixed output printed from the trace; ``run`` runs a
+    source as a file and returns its class ``name``.
     """
     if type(model).__name__ != name or _has_instance_overrides(model):
         return None
     with torch.random.fork_rng(devices=[]):  # building draws; the caller's draws stay
         try:
-            if _layer_tree(build(printed)) != _layer_tree(model, original=True):
-                return None
+            printed_tree = _layer_tree(_built_lightly(run(printed)))
         except Exception:
+            return None
+        if printed_tree != _layer_tree(model, original=True):
             return None
         program = _program(model)
         if program is None:
             return None
         try:
-            rebuilt = build(program)
+            rebuilt = run(program)()
         except (Exception, SystemExit):
             return None
     return program if _same_model(model, rebuilt) else None
+
+
+def _built_lightly(cls: type) -> nn.Module:
+    """``cls()``, on the meta device where it builds there: its layers, no weights drawn.
+
+    A tensor built from bytes (``torch.frombuffer``) has no meta form; then
+    on the CPU.
+    """
+    try:
+        with torch.device("meta"):
+            return cls()
+    except Exception:
+        return cls()
 
 
 def _has_instance_overrides(model: nn.Module) -> bool:
