@@ -197,8 +197,8 @@ def _gap(source: SourceFile, previous: ast.stmt | None, statement: ast.stmt) -> 
     """What goes between two kept statements: the file's blank lines where they were neighbours.
 
     So that a file that is all kept (an output converted again) comes back
-    byte for byte; else imports follow each other and other statements
-    stand apart, as black leaves them.
+    byte for byte; else imports and plain statements follow each other, and
+    definitions stand apart, as black lays them out.
     """
     if previous is None:
         return ""
@@ -207,11 +207,12 @@ def _gap(source: SourceFile, previous: ast.stmt | None, statement: ast.stmt) -> 
         first, _ = _extent(source, statement)
         return "\n" * (first - (previous.end_lineno or previous.lineno))
     imports = (ast.Import, ast.ImportFrom)
-    return (
-        "\n"
-        if isinstance(previous, imports) and isinstance(statement, imports)
-        else "\n\n\n"
-    )
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if isinstance(previous, imports) != isinstance(statement, imports):
+        return "\n\n"  # the imports, then the code
+    if isinstance(previous, definitions) or isinstance(statement, definitions):
+        return "\n\n\n"
+    return "\n"  # imports, or settings (``nz = 100``), one after the other
 
 
 def _globals_of(cls: type) -> dict[str, Any]:
