@@ -25,6 +25,7 @@ import math
 import textwrap
 from typing import Any, Callable
 
+import black
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
@@ -129,8 +130,22 @@ def _body_lines(
         start += 1
     if start > definition.end_lineno:
         return None  # a docstring only
-    text = "\n".join(lines[start - 1 : definition.end_lineno])
-    return textwrap.dedent(text).splitlines()
+    text = textwrap.dedent("\n".join(lines[start - 1 : definition.end_lineno]))
+    return _black_lines(text)
+
+
+def _black_lines(body: str) -> list[str] | None:
+    """``body`` as black lays it out (the printer formats only lines it did not write so).
+
+    Formatted inside a function, so that it is laid out at the depth it
+    goes to; None if black cannot read it.
+    """
+    wrapped = "def _():\n" + textwrap.indent(body, "    ") + "\n"
+    try:
+        formatted = black.format_str(wrapped, mode=black.Mode())
+    except Exception:
+        return None
+    return textwrap.dedent(formatted.split("\n", 1)[1]).rstrip("\n").splitlines()
 
 
 __all__ = ["written_body"]
