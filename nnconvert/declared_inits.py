@@ -47,6 +47,21 @@ _TENSORS: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorInit]]" = (
 )
 
 
+def plain_host(model: nn.Module, prefix: str) -> nn.Module | None:
+    """The submodule at ``prefix`` when it is a plain ``nn.Module`` holding tensors only.
+
+    The hosts a functional file's reader makes for tensors no layer claimed:
+    only they can declare how ``init_params()`` made them.
+    """
+    try:
+        host = model.get_submodule(prefix)
+    except AttributeError:
+        return None
+    if type(host) is not nn.Module or any(True for _ in host.children()):
+        return None
+    return host
+
+
 def declare_init(host: nn.Module, declared: DeclaredInit) -> None:
     """``host``'s tensors were made by ``declared.call``."""
     _DECLARED[host] = declared

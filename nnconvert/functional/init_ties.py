@@ -24,20 +24,27 @@ def init_ties(init: Callable) -> dict[str, str]:
     Keys spelled as plain strings only (a loop's f-string key names no one
     tie). Empty when the source cannot be read.
     """
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-    except (OSError, TypeError, SyntaxError):
+    tree = init_tree(init)
+    if tree is None:
         return {}
     found: dict[str, str] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, source = _key(node.targets[0]), _key(node.value)
+            target, source = params_key(node.targets[0]), params_key(node.value)
             if target is not None and source is not None and target != source:
                 found.setdefault(target, source)
     return found
 
 
-def _key(node: ast.AST) -> str | None:
+def init_tree(init: Callable) -> ast.Module | None:
+    """The parsed source of a functional file's ``init_params`` (None: unreadable)."""
+    try:
+        return ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+
+
+def params_key(node: ast.AST) -> str | None:
     """``params["X"]`` -> ``"X"``; None for anything else."""
     if (
         isinstance(node, ast.Subscript)

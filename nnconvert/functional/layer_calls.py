@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from ..declared_inits import DeclaredInit, declare_init
+from ..declared_inits import DeclaredInit, declare_init, plain_host
 from ..opspecs import layer_params
 from ..opspecs.layer_params import DEFINITIONS
 from ..opspecs.spec import LayerInit
@@ -51,11 +51,8 @@ def recorded_layer_calls(init: Callable) -> Iterator[dict[str, DeclaredInit]]:
 def declare_layer_calls(model: nn.Module, calls: dict[str, DeclaredInit]) -> None:
     """Each plain host of ``model`` holding exactly what its recorded call made declares it."""
     for prefix, declared in calls.items():
-        try:
-            host = model.get_submodule(prefix)
-        except AttributeError:
-            continue
-        if type(host) is not nn.Module or any(True for _ in host.children()):
+        host = plain_host(model, prefix)
+        if host is None:
             continue
         if tuple(host.state_dict(keep_vars=True)) == declared.attributes:
             declare_init(host, declared)

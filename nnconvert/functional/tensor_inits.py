@@ -22,13 +22,12 @@ another key (a tie, a copy).
 from __future__ import annotations
 
 import ast
-import inspect
-import textwrap
 from typing import Callable
 
 from torch import nn
 
-from ..declared_inits import declare_tensor_inits
+from ..declared_inits import declare_tensor_inits, plain_host
+from .init_ties import init_tree, params_key
 from ..opspecs.spec import TensorInit
 
 
@@ -38,9 +37,8 @@ def tensor_statements(init: Callable) -> dict[str, TensorInit]:
     The ``TensorInit`` s' attributes are the whole keys. Empty when the
     source cannot be read.
     """
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-    except (OSError, TypeError, SyntaxError):
+    tree = init_tree(init)
+    if tree is None:
         return {}
     drawn: dict[str, str] = {}
     then: dict[str, list[str]] = {}
@@ -48,13 +46,13 @@ def tensor_statements(init: Callable) -> dict[str, TensorInit]:
         if not isinstance(node, ast.Assign) or len(node.targets) != 1:
             continue
         target = node.targets[0]
-        key = _key(target)
+        key = params_key(target)
         if key is not None:
             if _draws(node.value):
                 drawn.setdefault(key, ast.unparse(node.value))
             continue
         inner = target.value if isinstance(target, ast.Subscript) else None
-        key = _key(inner) if inner is not None else None
+        key = params_key(inner) if inner is not None else None
         if key in drawn:  # params["emb.weight"][0] = 0
             then.setdefault(key, []).append(_template(node, key))
     return {
@@ -74,29 +72,13 @@ def declare_tensor_statements(model: nn.Module, found: dict[str, TensorInit]) ->
                 attribute, init.expression, init.then
             )
     for prefix, inits in by_host.items():
-        try:
-            host = model.get_submodule(prefix)
-        except AttributeError:
-            continue
-        if type(host) is not nn.Module or any(True for _ in host.children()):
+        host = plain_host(model, prefix)
+        if host is None:
             continue
         own = set(host.state_dict(keep_vars=True))
         inits = {a: i for a, i in inits.items() if a in own}
         if inits:
             declare_tensor_inits(host, inits)
-
-
-def _key(node: ast.AST) -> str | None:
-    """``params["X"]`` -> ``"X"``; None for anything else."""
-    if (
-        isinstance(node, ast.Subscript)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "params"
-        and isinstance(node.slice, ast.Constant)
-        and isinstance(node.slice.value, str)
-    ):
-        return node.slice.value
-    return None
 
 
 def _draws(value: ast.AST) -> bool:
