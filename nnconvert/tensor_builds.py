@@ -46,7 +46,18 @@ from .tensor_values import same_bits
 #: what a function body may read besides its parameters and locals
 _GLOBALS = {"torch": torch, "math": math}
 #: builtins a recovered statement may call (:mod:`.init_slices` allows no others)
-_BUILTINS = ("range", "len", "int", "float", "bool", "min", "max", "abs", "tuple", "list")
+_BUILTINS = (
+    "range",
+    "len",
+    "int",
+    "float",
+    "bool",
+    "min",
+    "max",
+    "abs",
+    "tuple",
+    "list",
+)
 #: black's line length less a function body's indent: longer statements
 #: get their trailing comment above them (:meth:`RecoveredCode.lines`)
 _WIDTH = 84
@@ -302,7 +313,9 @@ def _constant_call(
     return statement.targets[0].id, function, tuple(arguments)
 
 
-def _literal_parameters(function: ast.FunctionDef) -> tuple[tuple[str, Any], ...] | None:
+def _literal_parameters(
+    function: ast.FunctionDef,
+) -> tuple[tuple[str, Any], ...] | None:
     """``(name, default)`` per parameter, when every one is a keyword with a literal default."""
     arguments = function.args
     if arguments.posonlyargs or arguments.kwonlyargs or arguments.vararg:

@@ -25,7 +25,7 @@ from nnconvert.options import Style
 from nnconvert.tensor_values import same_bits
 
 from .helpers import run, write
-from .test_source_map import assert_before, converted
+from .test_source_map import assert_before, converted, forward_text
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -202,8 +202,9 @@ def test_code_the_literals_do_not_fix_keeps_the_bytes(cls):
     torch.manual_seed(0)
     model = cls()
     assert recover_tensor(model, "noise") is None
-    source = converted(model.eval(), Style.MIXED, torch.randn(2, 5, 4))
-    assert "unpack_tensor(" in source
+    for style in (Style.MIXED, Style.FUNCTIONAL):
+        source = converted(model.eval(), style, torch.randn(2, 5, 4))
+        assert "unpack_tensor(" in source and "NOISE" not in source
 
 
 def test_instances_with_other_window_sizes_share_a_class_with_a_parameter():
@@ -359,7 +360,63 @@ def test_a_trailing_comment_too_long_for_the_line_goes_above_its_statement():
     assert narrow[at - 1] == "# 2, Wh*Ww"
 
 
-def test_functional_style_still_writes_the_value_where_it_is_read():
-    """Functional style has no ``__init__``: the tensor stays its bytes (issue 11 left open)."""
+def test_functional_style_writes_the_swin_statements_as_a_function():
+    """A module-level function named after the tensor, its literals as parameters, and a constant."""
     source = converted(SwinLike().eval(), Style.FUNCTIONAL, torch.randn(2, 12, 8))
-    assert "unpack_tensor(" in source and "coords_h" not in source
+    assert "unpack_tensor" not in source and "base64" not in source
+    assert "def index(window_size=(3, 4)) -> Tensor:" in source
+    assert "    coords_h = torch.arange(window_size[0])" in source
+    assert (
+        "    relative[:, :, 0] += window_size[0] - 1  # shift to start from 0" in source
+    )
+    assert "    return index\n\n\nINDEX = index()\n" in source
+    assert "INDEX.view(-1)" in forward_text(source)
+    # said once, in the function that builds the tensor, not again in init_params()
+    assert source.count("# shift to start from 0") == 1
+    assert source.count("# get pair-wise relative position index") == 1
+
+
+def test_functional_style_writes_the_sinusoid_table_as_written():
+    source = converted(Sinusoids().eval(), Style.FUNCTIONAL, torch.randn(2, 12, 6))
+    assert "unpack_tensor" not in source
+    assert "def table(length=12, channels=6) -> Tensor:" in source
+    assert "    table[:, 0::2] = torch.sin(position * scale)  # even channels" in source
+    assert "math.log(1e4)" in source and "TABLE = table()" in source
+    assert "x + TABLE" in forward_text(source)
+
+
+def test_functional_style_calls_one_function_for_two_window_sizes():
+    source = converted(TwoWindows().eval(), Style.FUNCTIONAL, torch.randn(2, 16, 8))
+    assert source.count("def index(") == 1
+    assert "INDEX = index()" in source
+    assert "INDEX_2 = index(window_size=(2, 2))" in source
+
+
+@pytest.mark.parametrize(
+    "model, shape, constant",
+    [
+        (SwinLike(), "2,12,8", "INDEX = index()"),
+        (Sinusoids(), "2,12,6", "TABLE = table()"),
+        (TwoWindows(), "2,16,8", "INDEX_2 = index(window_size=(2, 2))"),
+    ],
+    ids=["swin", "sinusoids", "two_windows"],
+)
+def test_converting_the_functional_output_again_gives_it_byte_for_byte(
+    tmp_path, model, shape, constant
+):
+    """SPEC 5: the file's function and constant are read back as the tensor's build.
+
+    Read into a class style, the constant is written as class styles
+    always write a tensor read from a functional file: its value, where read.
+    """
+    inputs = torch.randn(*map(int, shape.split(",")))
+    source = converted(model.eval(), Style.FUNCTIONAL, inputs)
+    assert constant in source
+    path = write(tmp_path, "out.py", source)
+    again = run("convert", path, "--to", "functional", "--input-shape", shape)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == source
+    for style in ("module", "mixed"):
+        other = run("convert", path, "--to", style, "--input-shape", shape)
+        assert other.exit_code == 0, other.output
+        assert "unpack_tensor(" in other.stdout and constant not in other.stdout

@@ -110,7 +110,9 @@ class _HelperRewriter(ast.NodeTransformer):
     """
 
     def __init__(
-        self, defined: dict[str, str] | None = None, constants: frozenset[str] = frozenset()
+        self,
+        defined: dict[str, str] | None = None,
+        constants: frozenset[str] = frozenset(),
     ) -> None:
         self.changed = False
         self._params: list[str | None] = []

@@ -412,6 +412,7 @@ UNPACK_TENSOR = Helper(
     recognised_by_definition=True,
 )
 
+
 def built_constant(value: Tensor) -> Tensor:
     """A functional file's module-level constant, read by its model's function.
 

@@ -260,7 +260,9 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
     if not plan.instance.path:
         return []
     module = plan.instance.module
-    return without_built_comments(module, init_comments(type(module)))  # functional input's: none
+    return without_built_comments(
+        module, init_comments(type(module))
+    )  # functional input's: none
 
 
 def _return_hint(value) -> str | None:
