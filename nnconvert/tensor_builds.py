@@ -58,9 +58,6 @@ _BUILTINS = (
     "tuple",
     "list",
 )
-#: black's line length less a function body's indent: longer statements
-#: get their trailing comment above them (:meth:`RecoveredCode.lines`)
-_WIDTH = 84
 #: the attribute a tensor read from a functional file carries its build on
 _MARK = "_nnconvert_tensor_build"
 
@@ -82,6 +79,10 @@ class TensorBuild:
     arguments: tuple[tuple[str, Any], ...] = ()
     constant: str = ""
     value: Tensor | None = field(default=None, compare=False, hash=False, repr=False)
+    #: the recovered code it was made from (None: read from a functional file)
+    code: RecoveredCode | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
 
     # fx names a call of it by ``__name__``; graphs compare it by its repr
     @property
@@ -96,7 +97,27 @@ class TensorBuild:
 
     def function(self) -> "TensorBuild":
         """The build without its call's arguments: what one function definition serves."""
-        return replace(self, arguments=(), constant="", value=None)
+        return replace(self, arguments=(), constant="", value=None, code=None)
+
+    def values(self) -> dict[str, Any]:
+        """Each parameter's value in this build's call."""
+        return {**dict(self.parameters), **dict(self.arguments)}
+
+    def with_literals(self, kept: set[str]) -> "TensorBuild":
+        """Every parameter not in ``kept`` written in place as its literal.
+
+        What class styles write for one instance (``torch.arange(14)``), so
+        that module -> functional gives what the module gives. Only a build
+        made from recovered code can: one read from a file is as written.
+        """
+        if self.code is None or kept >= set(self.values()):
+            return self
+        values = self.values()
+        parameters = tuple((n, v) for n, v in self.parameters if n in kept)
+        replacements = [n if n in kept else repr(values[n]) for n, _ in self.parameters]
+        body = _body(self.code, replacements)
+        arguments = tuple((n, v) for n, v in self.arguments if n in kept)
+        return replace(self, parameters=parameters, body=body, arguments=arguments)
 
     def definition(self) -> str:
         """``def name(parameters) -> Tensor:`` and its body."""
@@ -129,11 +150,22 @@ def from_recovered(
     if not _free_names([n for n, _ in parameters], code, name):
         parameters = ()
     replacements = [n for n, _ in parameters] or [repr(v) for v in code.values]
-    body = code.lines(replacements, _WIDTH)
+    body = _body(code, replacements)
+    build = TensorBuild(name, parameters, body, value=value, code=code)
+    return build if _rebuilds(build, value) else None
+
+
+def _body(code: RecoveredCode, replacements: list[str]) -> tuple[str, ...]:
+    """The function's lines: the statements, the setter's comments, ``return``.
+
+    Laid out as class styles lay them out in ``__init__``
+    (:meth:`RecoveredCode.lines`' width), so that functional style read
+    from a class-style output writes the same lines.
+    """
+    body = code.lines(replacements)
     body += list(code.comments)
     body.append(f"return {code.value_text(replacements)}")
-    build = TensorBuild(name, parameters, tuple(body), value=value)
-    return build if _rebuilds(build, value) else None
+    return tuple(body)
 
 
 def own_builds(module: nn.Module) -> dict[str, TensorBuild]:

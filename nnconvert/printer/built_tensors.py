@@ -34,10 +34,12 @@ from .imports import Imports, Printed
 def name_builds(instances: list[Instance], taken: set[str]) -> set[str]:
     """Give every build node of ``instances`` its function's and constant's names.
 
-    Builds with the same body and parameters are one function (the
-    parameters' defaults are the first one's; the others pass what
-    differs); builds of one function with the same values are one constant.
-    The names avoid ``taken``; returns the names given.
+    Builds with the same body and parameters are one function. A parameter
+    whose value is the same in every build of the function is written in
+    place, as class styles write it for one instance (``torch.arange(14)``);
+    the others stay parameters, their defaults the first build's, and each
+    call passes what differs. Builds of one function with the same values
+    are one constant. The names avoid ``taken``; returns the names given.
     """
     nodes = [
         node
@@ -45,36 +47,48 @@ def name_builds(instances: list[Instance], taken: set[str]) -> set[str]:
         for node in with_method_bodies(instance.graph.graph)
         if node.op == "call_function" and isinstance(node.target, TensorBuild)
     ]
-    used = set(taken) | set(dir(builtins))  # a module-level name hides a builtin
-    functions: dict[tuple, TensorBuild] = {}  # (body, parameter names) -> named
-    constants: dict[tuple, str] = {}  # (function, values) -> constant name
+    groups: dict[tuple, list[TensorBuild]] = {}
     for node in nodes:
-        build: TensorBuild = node.target
-        names = tuple(name for name, _ in build.parameters)
-        key = (build.body, names)
+        groups.setdefault(_function_key(node.target), []).append(node.target)
+    used = set(taken) | set(dir(builtins))  # a module-level name hides a builtin
+    functions: dict[tuple, TensorBuild] = {}  # function key -> named, literals in place
+    constants: dict[tuple, str] = {}  # (function key, arguments) -> constant name
+    for node in nodes:
+        key = _function_key(node.target)
+        group = groups[key]
+        kept = {
+            name
+            for name, _ in group[0].parameters
+            if len({repr(b.values()[name]) for b in group}) > 1
+        }
+        build = node.target.with_literals(kept)
         if key not in functions:
             name = first_free(build.name, used, "_")
             used.add(name)
-            functions[key] = replace(build.function(), name=name)
+            functions[key] = replace(group[0].with_literals(kept).function(), name=name)
         function = functions[key]
-        values = {**dict(build.parameters), **dict(build.arguments)}
+        values = build.values()
         arguments = tuple(
             (name, values[name])
             for name, default in function.parameters
             if repr(values[name]) != repr(default)
         )
-        constant_key = (key, repr(arguments))
-        if constant_key not in constants:
+        if (key, repr(arguments)) not in constants:
             constant = first_free(function.name.upper(), used, "_")
             used.add(constant)
-            constants[constant_key] = constant
+            constants[(key, repr(arguments))] = constant
         node.target = replace(
             function,
             arguments=arguments,
-            constant=constants[constant_key],
+            constant=constants[(key, repr(arguments))],
             value=build.value,
         )
     return used - set(taken) - set(dir(builtins))
+
+
+def _function_key(build: TensorBuild) -> tuple:
+    """What one function definition serves: the same body over the same parameters."""
+    return (build.body, tuple(name for name, _ in build.parameters))
 
 
 def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:

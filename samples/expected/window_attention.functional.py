@@ -6,19 +6,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def relative_position_index(window_size=(14, 14)) -> Tensor:
+def relative_position_index() -> Tensor:
     # get pair-wise relative position index for each token inside the window
-    coords_h = torch.arange(window_size[0])
-    coords_w = torch.arange(window_size[1])
+    coords_h = torch.arange(14)
+    coords_w = torch.arange(14)
     # 2, Wh, Ww
     coords = torch.stack(torch.meshgrid([coords_h, coords_w], indexing="ij"))
     coords_flatten = torch.flatten(coords, 1)  # 2, Wh*Ww
     # 2, Wh*Ww, Wh*Ww
     relative_coords = coords_flatten[:, :, None] - coords_flatten[:, None, :]
-    relative_coords = relative_coords.permute(1, 2, 0).contiguous()  # Wh*Ww, Wh*Ww, 2
-    relative_coords[:, :, 0] += window_size[0] - 1  # shift to start from 0
-    relative_coords[:, :, 1] += window_size[1] - 1
-    relative_coords[:, :, 0] *= 2 * window_size[1] - 1
+    # Wh*Ww, Wh*Ww, 2
+    relative_coords = relative_coords.permute(1, 2, 0).contiguous()
+    relative_coords[:, :, 0] += 14 - 1  # shift to start from 0
+    relative_coords[:, :, 1] += 14 - 1
+    relative_coords[:, :, 0] *= 2 * 14 - 1
     relative_position_index = relative_coords.sum(-1)  # Wh*Ww, Wh*Ww
     return relative_position_index
 
