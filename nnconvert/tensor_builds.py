@@ -6,19 +6,21 @@ checks them bit for bit). Functional style writes those lines as a
 module-level function named after the tensor, and the tensor as a constant
 computed once at import, which the model's function reads::
 
-    def relative_position_index(window_size=(14, 14)) -> Tensor:
-        coords_h = torch.arange(window_size[0])
+    def relative_position_index() -> Tensor:
+        coords_h = torch.arange(14)
         ...
         return relative_position_index
 
 
     RELATIVE_POSITION_INDEX = relative_position_index()
 
-rather than a screen of base64 (:mod:`.tensor_values`). The literals the
-user's code read (``self.window_size``, a constructor parameter) become the
-function's parameters, with this instance's values as defaults; another
-instance with other values calls it with those
-(``relative_position_index(window_size=(7, 7))``).
+rather than a screen of base64 (:mod:`.tensor_values`). The literals are
+written in place, as class styles write them for one instance; a literal
+that differs between instances of one class (``self.window_size``, a
+constructor parameter) is the function's parameter, named as the user's
+code names it, and each constant passes its own
+(``relative_position_index(window_size=(7, 7))``): see
+:mod:`nnconvert.printer.built_tensors`.
 
 In a graph, such a tensor is one ``call_function`` node whose target is its
 :class:`TensorBuild` (no arguments; calling it returns the value). A
@@ -32,7 +34,6 @@ from __future__ import annotations
 import ast
 import builtins
 import keyword
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -40,24 +41,16 @@ import torch
 from torch import Tensor, nn
 
 from .init_arguments import is_literal
-from .init_slices import RecoveredCode, recover_tensor
+from .init_slices import (
+    PURE_BUILTINS,
+    RECOVERED_MODULES,
+    RecoveredCode,
+    recover_tensor,
+)
 from .tensor_values import same_bits
 
 #: what a function body may read besides its parameters and locals
-_GLOBALS = {"torch": torch, "math": math}
-#: builtins a recovered statement may call (:mod:`.init_slices` allows no others)
-_BUILTINS = (
-    "range",
-    "len",
-    "int",
-    "float",
-    "bool",
-    "min",
-    "max",
-    "abs",
-    "tuple",
-    "list",
-)
+_GLOBALS = {"Tensor": Tensor, **RECOVERED_MODULES}
 #: the attribute a tensor read from a functional file carries its build on
 _MARK = "_nnconvert_tensor_build"
 
@@ -86,7 +79,7 @@ class TensorBuild:
 
     # fx names a call of it by ``__name__``; graphs compare it by its repr
     @property
-    def __name__(self) -> str:  # noqa: A003 (fx reads it)
+    def __name__(self) -> str:
         return self.name
 
     def __hash__(self) -> int:  # defaults may be lists: hash their text
@@ -231,7 +224,7 @@ def _free_names(names: list[str], code: RecoveredCode, function: str) -> bool:
         return False
     text = "\n".join(s.code for s in code.statements) + "\n" + code.value
     used = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
-    reserved = used | set(_GLOBALS) | set(_BUILTINS) | {function, "Tensor"}
+    reserved = used | set(_GLOBALS) | set(PURE_BUILTINS) | {function}
     return all(
         n.isidentifier() and not keyword.iskeyword(n) and n not in reserved
         for n in names
@@ -241,8 +234,7 @@ def _free_names(names: list[str], code: RecoveredCode, function: str) -> bool:
 def _rebuilds(build: TensorBuild, value: Tensor) -> bool:
     """The printed function, run in a fresh namespace, returns ``value`` bit for bit."""
     namespace: dict[str, Any] = {
-        "__builtins__": {n: getattr(builtins, n) for n in _BUILTINS},
-        "Tensor": Tensor,
+        "__builtins__": {n: getattr(builtins, n) for n in PURE_BUILTINS},
         **_GLOBALS,
     }
     try:
@@ -265,7 +257,9 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
     literal defaults, called with literal keywords only, whose value in
     ``namespace`` is a tensor: what :meth:`TensorBuild.definition` prints.
     The body is kept as the file's lines (comments included), so printing
-    it again gives the same text. Returns how many were marked.
+    it again gives the same text; it must rebuild the constant bit for bit
+    on its own, with nothing but ``torch``, ``math`` and a few builtins
+    (else the constant stays a value). Returns how many were marked.
     """
     try:
         tree = ast.parse(source)
@@ -291,6 +285,8 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
         build = TensorBuild(
             function.name, parameters, body, arguments, constant, value=value
         )
+        if not _rebuilds(build, value):
+            continue  # reads another global, or is not what the file ran: its value
         try:
             setattr(value, _MARK, build)
         except (AttributeError, RuntimeError):

@@ -426,3 +426,47 @@ def test_converting_the_functional_output_again_gives_it_byte_for_byte(
         other = run("convert", path, "--to", style, "--input-shape", shape)
         assert other.exit_code == 0, other.output
         assert "unpack_tensor(" in other.stdout and constant not in other.stdout
+
+
+HAND_WRITTEN = """
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SCALE = 2
+
+
+def ramp(n=6) -> Tensor:
+    return torch.arange(n * 5.0).view(5, n) * SCALE
+
+
+def own(n=6) -> Tensor:
+    # a plain ramp
+    return torch.arange(n * 5.0).view(5, n)
+
+
+RAMP = ramp()
+OWN = own(n=6)
+
+
+def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    return F.linear(x, params["fc.weight"], params["fc.bias"]) + RAMP + OWN
+
+
+def init_params() -> dict[str, Tensor]:
+    return {"fc.weight": torch.randn(6, 6), "fc.bias": torch.zeros(6)}
+"""
+
+
+def test_a_hand_written_functional_files_own_constant_is_kept_as_its_function(
+    tmp_path,
+):
+    """``OWN = own(n=6)`` stays the file's function and constant; ``ramp`` reads
+    another global (``SCALE``), so it cannot stand alone: ``RAMP`` is its value."""
+    path = write(tmp_path, "hand.py", HAND_WRITTEN)
+    result = run("convert", path, "--to", "functional", "--input-shape", "2,5,6")
+    assert result.exit_code == 0, result.output
+    source = result.stdout
+    assert "def own(n=6) -> Tensor:\n    # a plain ramp\n" in source
+    assert "OWN = own()" in source and "+ OWN" in source
+    assert "RAMP" not in source and "SCALE" not in source
