@@ -396,6 +396,8 @@ def test_functional_style_calls_one_function_for_two_window_sizes():
     assert "    coords_h = torch.arange(window_size[0])" in source
     assert "INDEX = index()" in source
     assert "INDEX_2 = index(window_size=(2, 2))" in source
+    # the block's __init__ comments on those statements: in the function only
+    assert source.count("# shift to start from 0") == 1
 
 
 @pytest.mark.parametrize(

@@ -259,10 +259,9 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
     """
     if not plan.instance.path:
         return []
-    module = plan.instance.module
-    return without_built_comments(
-        module, init_comments(type(module))
-    )  # functional input's: none
+    module = plan.instance.module  # a functional input's block: no comments
+    # those of the statements a built tensor's function writes are said there
+    return without_built_comments(module, init_comments(type(module)))
 
 
 def _return_hint(value) -> str | None:
