@@ -71,6 +71,8 @@ class TensorBuild:
     body: tuple[str, ...]
     arguments: tuple[tuple[str, Any], ...] = ()
     constant: str = ""
+    #: written as the constant's own statement (``MASK = torch.ones(6)``), no function
+    inline: bool = False
     value: Tensor | None = field(default=None, compare=False, hash=False, repr=False)
     #: the recovered code it was made from (None: read from a functional file)
     code: RecoveredCode | None = field(
@@ -110,7 +112,13 @@ class TensorBuild:
         replacements = [n if n in kept else repr(values[n]) for n, _ in self.parameters]
         body = _body(self.code, replacements)
         arguments = tuple((n, v) for n, v in self.arguments if n in kept)
-        return replace(self, parameters=parameters, body=body, arguments=arguments)
+        return replace(
+            self,
+            parameters=parameters,
+            body=body,
+            arguments=arguments,
+            inline=_inline(parameters, body),
+        )
 
     def definition(self) -> str:
         """``def name(parameters) -> Tensor:`` and its body."""
@@ -124,7 +132,11 @@ class TensorBuild:
         return f"{self.name}({passed})"
 
     def assignment(self) -> str:
-        return f"{self.constant} = {self.call()}"
+        """``CONSTANT = name(...)``; inline, the body's comments and ``CONSTANT = value``."""
+        if not self.inline:
+            return f"{self.constant} = {self.call()}"
+        *comments, returned = self.body
+        return "\n".join([*comments, f"{self.constant} = {returned[len('return '):]}"])
 
 
 def from_recovered(
@@ -144,8 +156,19 @@ def from_recovered(
         parameters = ()
     replacements = [n for n, _ in parameters] or [repr(v) for v in code.values]
     body = _body(code, replacements)
-    build = TensorBuild(name, parameters, body, value=value, code=code)
+    inline = _inline(parameters, body)
+    build = TensorBuild(name, parameters, body, value=value, code=code, inline=inline)
     return build if _rebuilds(build, value) else None
+
+
+def _inline(parameters: tuple, body: tuple[str, ...]) -> bool:
+    """A body of comments and ``return`` alone, over no parameters, needs no function."""
+    *comments, returned = body
+    return (
+        not parameters
+        and all(line.startswith("#") for line in comments)
+        and returned.startswith("return ")
+    )
 
 
 def _body(code: RecoveredCode, replacements: list[str]) -> tuple[str, ...]:
@@ -251,15 +274,17 @@ def build_of(value: Any) -> TensorBuild | None:
 
 
 def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
-    """Mark each ``NAME = function(...)`` constant of a functional file with its build.
+    """Mark each tensor constant a functional file builds from literals with its build.
 
-    Only a module-level function of the file whose parameters all have
-    literal defaults, called with literal keywords only, whose value in
-    ``namespace`` is a tensor: what :meth:`TensorBuild.definition` prints.
-    The body is kept as the file's lines (comments included), so printing
-    it again gives the same text; it must rebuild the constant bit for bit
-    on its own, with nothing but ``torch``, ``math`` and a few builtins
-    (else the constant stays a value). Returns how many were marked.
+    Two forms, as :class:`TensorBuild` prints them: ``NAME = function(...)``
+    with ``function`` a module-level function of the file whose parameters
+    all have literal defaults, called with literal keywords only; and
+    ``NAME = <expression>`` of ``torch``/``math`` calls and literals, the
+    comments right above it its own. The text is kept as the file's lines
+    (comments included), so printing it again gives the same text; it must
+    rebuild the constant's value in ``namespace`` bit for bit on its own,
+    with nothing but ``torch``, ``math`` and a few builtins (else the
+    constant stays a value). Returns how many were marked.
     """
     try:
         tree = ast.parse(source)
@@ -269,22 +294,13 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
     functions = _functions(tree)
     marked = 0
     for statement in tree.body:
-        found = _constant_call(statement, functions)
-        if found is None:
+        build = _function_build(statement, functions, lines)
+        if build is None:
+            build = _expression_build(statement, functions, source, lines)
+        value = namespace.get(build.constant) if build is not None else None
+        if not isinstance(value, Tensor):
             continue
-        constant, function, arguments = found
-        value = namespace.get(constant)
-        parameters = _literal_parameters(function)
-        if not isinstance(value, Tensor) or parameters is None:
-            continue
-        start = function.body[0].lineno - 1
-        # comments above the first statement are the body's too
-        while start > function.lineno and lines[start - 1].strip().startswith("#"):
-            start -= 1
-        body = tuple(_dedented(line) for line in lines[start : function.end_lineno])
-        build = TensorBuild(
-            function.name, parameters, body, arguments, constant, value=value
-        )
+        build = replace(build, value=value)
         if not _rebuilds(build, value):
             continue  # reads another global, or is not what the file ran: its value
         try:
@@ -296,14 +312,76 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
 
 
 def constant_names(tree: ast.Module) -> frozenset[str]:
-    """The names of a file's ``NAME = function(...)`` constants :func:`read_builds` may mark."""
+    """The names of a file's constants :func:`read_builds` may mark (before running it)."""
     functions = _functions(tree)
+    lines: list[str] = []
     return frozenset(
-        found[0]
+        statement.targets[0].id
         for statement in tree.body
-        for found in [_constant_call(statement, functions)]
-        if found is not None and _literal_parameters(found[1]) is not None
+        if _function_build(statement, functions, None) is not None
+        or _expression_build(statement, functions, None, lines) is not None
     )
+
+
+def _function_build(
+    statement: ast.stmt,
+    functions: dict[str, ast.FunctionDef],
+    lines: list[str] | None,
+) -> TensorBuild | None:
+    """``NAME = function(k=literal, ...)``'s build, its body the file's ``lines``.
+
+    Without ``lines``: whether the statement has this form (its body empty).
+    """
+    found = _constant_call(statement, functions)
+    if found is None:
+        return None
+    constant, function, arguments = found
+    parameters = _literal_parameters(function)
+    if parameters is None:
+        return None
+    body: tuple[str, ...] = ()
+    if lines is not None:
+        start = function.body[0].lineno - 1
+        # comments above the first statement are the body's too
+        while start > function.lineno and lines[start - 1].strip().startswith("#"):
+            start -= 1
+        body = tuple(_dedented(line) for line in lines[start : function.end_lineno])
+    return TensorBuild(function.name, parameters, body, arguments, constant)
+
+
+def _expression_build(
+    statement: ast.stmt,
+    functions: dict[str, ast.FunctionDef],
+    source: str | None,
+    lines: list[str],
+) -> TensorBuild | None:
+    """``NAME = <torch and math calls over literals>``'s build, with the comments above it.
+
+    Without ``source``: whether the statement has this form (its body empty).
+    """
+    if not (
+        isinstance(statement, ast.Assign)
+        and len(statement.targets) == 1
+        and isinstance(statement.targets[0], ast.Name)
+        and _constant_call(statement, functions) is None
+    ):
+        return None
+    constant = statement.targets[0].id
+    value = statement.value
+    names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+    calls = any(isinstance(n, ast.Call) for n in ast.walk(value))
+    name = constant.lower()
+    if not calls or not names <= {*_GLOBALS, *PURE_BUILTINS} or keyword.iskeyword(name):
+        return None
+    body: tuple[str, ...] = ()
+    if source is not None:
+        start = statement.lineno - 1
+        while start > 0 and lines[start - 1].strip().startswith("#"):
+            start -= 1
+        comments = [line.strip() for line in lines[start : statement.lineno - 1]]
+        segment = ast.get_source_segment(source, value)
+        body = (*comments, f"return {segment}")
+    return TensorBuild(name, (), body, (), constant, inline=True)
 
 
 def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:

@@ -400,14 +400,25 @@ def test_functional_style_calls_one_function_for_two_window_sizes():
     assert source.count("# shift to start from 0") == 1
 
 
+def test_a_tensor_one_expression_builds_is_a_constant_of_its_own_in_functional_style():
+    """No function for one expression: the constant, under the comments said on it."""
+    source = converted(CausalMask().eval(), Style.FUNCTIONAL, torch.randn(2, 8, 8))
+    assert (
+        "# causal mask: attend to the left only\n"
+        "MASK = torch.tril(torch.ones(8, 8)).view(1, 8, 8)\n"
+    ) in source
+    assert "def mask(" not in source and "MASK == 0" in forward_text(source)
+
+
 @pytest.mark.parametrize(
     "model, shape, constant",
     [
         (SwinLike(), "2,12,8", "INDEX = index()"),
         (Sinusoids(), "2,12,6", "TABLE = table()"),
         (TwoWindows(), "2,16,8", "INDEX_2 = index(window_size=(2, 2))"),
+        (CausalMask(), "2,8,8", "MASK = torch.tril("),
     ],
-    ids=["swin", "sinusoids", "two_windows"],
+    ids=["swin", "sinusoids", "two_windows", "causal_mask"],
 )
 def test_converting_the_functional_output_again_gives_it_byte_for_byte(
     tmp_path, model, shape, constant

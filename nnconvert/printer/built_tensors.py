@@ -100,13 +100,15 @@ def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
             assignments = functions.setdefault(build.function(), [])
             if build.assignment() not in assignments:
                 assignments.append(build.assignment())
-    return [
-        Printed(
-            function.definition() + "\n\n" + "\n".join(assignments) + "\n",
-            Imports(("Tensor", *_modules_read(function))),
-        )
-        for function, assignments in functions.items()
-    ]
+    printed = []
+    for function, assignments in functions.items():
+        modules = _modules_read(function)
+        if function.inline:  # MASK = torch.ones(6): no function of its own
+            printed.append(Printed("\n".join(assignments) + "\n", Imports(modules)))
+            continue
+        text = function.definition() + "\n\n" + "\n".join(assignments) + "\n"
+        printed.append(Printed(text, Imports(("Tensor", *modules))))
+    return printed
 
 
 def _modules_read(function: TensorBuild) -> list[str]:
