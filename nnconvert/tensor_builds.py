@@ -20,7 +20,9 @@ that differs between instances of one class (``self.window_size``, a
 constructor parameter) is the function's parameter, named as the user's
 code names it, and each constant passes its own
 (``relative_position_index(window_size=(7, 7))``): see
-:mod:`nnconvert.printer.built_tensors`.
+:mod:`nnconvert.printer.built_tensors`. A tensor one expression builds
+needs no function: it is a constant of its own, under the comments said on
+it (``MASK = torch.tril(torch.ones(8, 8)).view(1, 8, 8)``).
 
 In a graph, such a tensor is one ``call_function`` node whose target is its
 :class:`TensorBuild` (no arguments; calling it returns the value). A
@@ -62,8 +64,9 @@ class TensorBuild:
     ``body`` are the function's lines (no indent), ending in ``return``;
     ``parameters`` its keyword parameters and their defaults; ``arguments``
     the keywords this constant's call passes. ``name`` and ``constant`` are
-    the names the printer gives them (:func:`named`). Calling the build
-    returns ``value``, the tensor it was checked to build bit for bit.
+    the names the printer gives them
+    (:func:`~nnconvert.printer.built_tensors.name_builds`). Calling the
+    build returns ``value``, the tensor it was checked to build bit for bit.
     """
 
     name: str
@@ -224,16 +227,14 @@ def without_built_comments(
     builds = own_builds(module)
     if not builds:
         return comments
-    carried = [line for b in builds.values() for line in b.body if "#" in line]
-    said = [line.split("#", 1)[1] for line in carried]
+    said = [line for b in builds.values() for line in b.code.carried_comments()]
     kept = []
     for name, lines in comments:
         if name in builds:
             left = []
             for line in lines:
-                text = line.split("#", 1)[1] if "#" in line else None
-                if text in said:
-                    said.remove(text)
+                if line in said:
+                    said.remove(line)
                 else:
                     left.append(line)
             lines = left
