@@ -46,11 +46,11 @@ from .source_text import (
 from .tensor_values import same_bits
 
 #: builtins whose result the arguments fix
-_PURE_BUILTINS = frozenset(
+PURE_BUILTINS = frozenset(
     {"range", "len", "int", "float", "bool", "min", "max", "abs", "tuple", "list"}
 )
 #: global modules the recovered code may use
-_MODULES = {"torch": torch, "math": math}
+RECOVERED_MODULES = {"torch": torch, "math": math}
 #: attribute names that draw random numbers, load data or build layers
 _REFUSED_ATTRIBUTES = frozenset(
     {
@@ -318,7 +318,7 @@ class _Slicer:
 
     def _locals_read(self, node: ast.AST) -> set[str]:
         """The names ``node`` uses that may be locals of ``__init__``."""
-        outside = {"self", *self.parameters, *_MODULES, *_PURE_BUILTINS}
+        outside = {"self", *self.parameters, *RECOVERED_MODULES, *PURE_BUILTINS}
         return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - outside
 
     # -- checks ----------------------------------------------------------------
@@ -376,8 +376,8 @@ class _Slicer:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             known = (
                 node.id in locals_
-                or node.id in _MODULES
-                or node.id in _PURE_BUILTINS
+                or node.id in RECOVERED_MODULES
+                or node.id in PURE_BUILTINS
                 or node.id == "self"
             )
             if not known and not self._literal_parameter(node.id):
@@ -387,7 +387,7 @@ class _Slicer:
             if self_path(function) is not None:
                 if not (setter and _is_register(node)):
                     raise _Refused  # a method of the module
-            if isinstance(function, ast.Name) and function.id not in _PURE_BUILTINS:
+            if isinstance(function, ast.Name) and function.id not in PURE_BUILTINS:
                 raise _Refused
 
     def _literal_parameter(self, name: str) -> bool:
@@ -418,9 +418,9 @@ class _Slicer:
             def visit_Name(self, name: ast.Name) -> ast.AST:
                 if name.id == "self":
                     raise _Refused  # self on its own: handed to something
-                if name.id in locals_ or name.id in _MODULES:
+                if name.id in locals_ or name.id in RECOVERED_MODULES:
                     return name
-                if name.id in _PURE_BUILTINS:
+                if name.id in PURE_BUILTINS:
                     return name
                 if slicer._literal_parameter(name.id):
                     return slicer._placeholder(name.id, slicer.arguments[name.id])
@@ -593,8 +593,8 @@ def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor) -> bool:
     replacements = [repr(v) for v in recovered.values]
     code = "\n".join(recovered.lines(replacements))
     code += f"\n__result__ = {recovered.value_text(replacements)}\n"
-    allowed = {n: getattr(builtins, n) for n in _PURE_BUILTINS}
-    namespace: dict[str, Any] = {"__builtins__": allowed, **_MODULES}
+    allowed = {n: getattr(builtins, n) for n in PURE_BUILTINS}
+    namespace: dict[str, Any] = {"__builtins__": allowed, **RECOVERED_MODULES}
     try:
         exec(compile(code, "<recovered __init__>", "exec"), namespace)
     except Exception:
@@ -603,4 +603,11 @@ def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor) -> bool:
     return isinstance(result, torch.Tensor) and same_bits(result, tensor)
 
 
-__all__ = ["RecoveredCode", "RecoveredStatement", "filled", "recover_tensor"]
+__all__ = [
+    "PURE_BUILTINS",
+    "RECOVERED_MODULES",
+    "RecoveredCode",
+    "RecoveredStatement",
+    "filled",
+    "recover_tensor",
+]

@@ -34,6 +34,8 @@ from .example_values import clone_inputs, mutable
 from .leaves import package_of, third_party_functions
 from .modes import modes_kept
 from .opspecs import helpers
+from .opspecs.helpers import built_constant
+from .tensor_builds import build_of
 from .tensor_values import Base64Text, unpack_tensor
 from .naming import is_plain_identifier
 from .method_calls import MethodRecorder
@@ -111,6 +113,7 @@ class ModelTracer(fx.Tracer):
             always = name in _TENSOR_BUILDERS
             setattr(torch, name, self._record_on_proxies(factory, always))
         helpers.unpack_tensor = self._record_packed
+        helpers.built_constant = self._record_built
         # every module's flag becomes a graph value while tracing, then its own again
         flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
         try:
@@ -129,6 +132,7 @@ class ModelTracer(fx.Tracer):
             for name, factory in originals.items():
                 setattr(torch, name, factory)
             helpers.unpack_tensor = unpack_tensor
+            helpers.built_constant = built_constant
 
     def _keep_third_party_calls(self, root: Any) -> None:
         """Calls of installed third-party functions stay one opaque node each.
@@ -178,6 +182,18 @@ class ModelTracer(fx.Tracer):
             return unpack_tensor(data, dtype, shape)
         arguments = (Base64Text(data), dtype, tuple(shape))
         return self.create_proxy("call_function", unpack_tensor, arguments, {})
+
+    def _record_built(self, value: Any) -> Any:
+        """A functional file's built constant (``RELATIVE_POSITION_INDEX``) stays that constant.
+
+        Recorded as one node whose target is its build
+        (:mod:`nnconvert.tensor_builds`), not as a tensor fx folds what
+        ``forward`` does with it into (``.view(-1)``).
+        """
+        build = build_of(value)
+        if self._untraced_depth > 0 or build is None:
+            return value
+        return self.create_proxy("call_function", build, (), {})
 
     def create_node(self, *args: Any, **kwargs: Any) -> fx.Node:
         node = super().create_node(*args, **kwargs)

@@ -25,7 +25,7 @@ from nnconvert.options import Style
 from nnconvert.tensor_values import same_bits
 
 from .helpers import run, write
-from .test_source_map import assert_before, converted
+from .test_source_map import assert_before, converted, forward_text
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -202,8 +202,9 @@ def test_code_the_literals_do_not_fix_keeps_the_bytes(cls):
     torch.manual_seed(0)
     model = cls()
     assert recover_tensor(model, "noise") is None
-    source = converted(model.eval(), Style.MIXED, torch.randn(2, 5, 4))
-    assert "unpack_tensor(" in source
+    for style in (Style.MIXED, Style.FUNCTIONAL):
+        source = converted(model.eval(), style, torch.randn(2, 5, 4))
+        assert "unpack_tensor(" in source and "NOISE" not in source
 
 
 def test_instances_with_other_window_sizes_share_a_class_with_a_parameter():
@@ -359,7 +360,126 @@ def test_a_trailing_comment_too_long_for_the_line_goes_above_its_statement():
     assert narrow[at - 1] == "# 2, Wh*Ww"
 
 
-def test_functional_style_still_writes_the_value_where_it_is_read():
-    """Functional style has no ``__init__``: the tensor stays its bytes (issue 11 left open)."""
+def test_functional_style_writes_the_swin_statements_as_a_function():
+    """A module-level function named after the tensor, and a constant computed at import.
+
+    One instance: its literals in place, as class styles write them, so
+    that module -> functional gives what the original -> functional gives.
+    """
     source = converted(SwinLike().eval(), Style.FUNCTIONAL, torch.randn(2, 12, 8))
-    assert "unpack_tensor(" in source and "coords_h" not in source
+    assert "unpack_tensor" not in source and "base64" not in source
+    assert "def index() -> Tensor:" in source
+    assert "    coords_h = torch.arange(3)" in source
+    assert "    relative[:, :, 0] += 3 - 1  # shift to start from 0" in source
+    assert "    return index\n\n\nINDEX = index()\n" in source
+    assert "INDEX.view(-1)" in forward_text(source)
+    # said once, in the function that builds the tensor, not again in init_params()
+    assert source.count("# shift to start from 0") == 1
+    assert source.count("# get pair-wise relative position index") == 1
+
+
+def test_functional_style_writes_the_sinusoid_table_as_written():
+    source = converted(Sinusoids().eval(), Style.FUNCTIONAL, torch.randn(2, 12, 6))
+    assert "unpack_tensor" not in source
+    assert "def table() -> Tensor:" in source
+    assert "    table = torch.zeros(12, 6)" in source
+    assert "    table[:, 0::2] = torch.sin(position * scale)  # even channels" in source
+    assert "math.log(1e4)" in source and "TABLE = table()" in source
+    assert "x + TABLE" in forward_text(source)
+
+
+def test_functional_style_calls_one_function_for_two_window_sizes():
+    """The literal that differs between the instances is the function's parameter."""
+    source = converted(TwoWindows().eval(), Style.FUNCTIONAL, torch.randn(2, 16, 8))
+    assert source.count("def index(") == 1
+    assert "def index(window_size=(4, 4)) -> Tensor:" in source
+    assert "    coords_h = torch.arange(window_size[0])" in source
+    assert "INDEX = index()" in source
+    assert "INDEX_2 = index(window_size=(2, 2))" in source
+    # the block's __init__ comments on those statements: in the function only
+    assert source.count("# shift to start from 0") == 1
+
+
+def test_a_tensor_one_expression_builds_is_a_constant_of_its_own_in_functional_style():
+    """No function for one expression: the constant, under the comments said on it."""
+    source = converted(CausalMask().eval(), Style.FUNCTIONAL, torch.randn(2, 8, 8))
+    assert (
+        "# causal mask: attend to the left only\n"
+        "MASK = torch.tril(torch.ones(8, 8)).view(1, 8, 8)\n"
+    ) in source
+    assert "def mask(" not in source and "MASK == 0" in forward_text(source)
+
+
+@pytest.mark.parametrize(
+    "model, shape, constant",
+    [
+        (SwinLike(), "2,12,8", "INDEX = index()"),
+        (Sinusoids(), "2,12,6", "TABLE = table()"),
+        (TwoWindows(), "2,16,8", "INDEX_2 = index(window_size=(2, 2))"),
+        (CausalMask(), "2,8,8", "MASK = torch.tril("),
+    ],
+    ids=["swin", "sinusoids", "two_windows", "causal_mask"],
+)
+def test_converting_the_functional_output_again_gives_it_byte_for_byte(
+    tmp_path, model, shape, constant
+):
+    """SPEC 5: the file's function and constant are read back as the tensor's build.
+
+    Read into a class style, the constant is written as class styles
+    always write a tensor read from a functional file: its value, where read.
+    """
+    inputs = torch.randn(*map(int, shape.split(",")))
+    source = converted(model.eval(), Style.FUNCTIONAL, inputs)
+    assert constant in source
+    path = write(tmp_path, "out.py", source)
+    again = run("convert", path, "--to", "functional", "--input-shape", shape)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == source
+    for style in ("module", "mixed"):
+        other = run("convert", path, "--to", style, "--input-shape", shape)
+        assert other.exit_code == 0, other.output
+        assert "unpack_tensor(" in other.stdout and constant not in other.stdout
+
+
+HAND_WRITTEN = """
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+SCALE = 2
+
+
+def ramp(n=6) -> Tensor:
+    return torch.arange(n * 5.0).view(5, n) * SCALE
+
+
+def own(n=6) -> Tensor:
+    # a plain ramp
+    return torch.arange(n * 5.0).view(5, n)
+
+
+RAMP = ramp()
+OWN = own(n=6)
+
+
+def net(params: dict[str, Tensor], x: Tensor) -> Tensor:
+    return F.linear(x, params["fc.weight"], params["fc.bias"]) + RAMP + OWN
+
+
+def init_params() -> dict[str, Tensor]:
+    return {"fc.weight": torch.randn(6, 6), "fc.bias": torch.zeros(6)}
+"""
+
+
+def test_a_hand_written_functional_files_own_constant_is_kept_as_its_function(
+    tmp_path,
+):
+    """``OWN = own(n=6)`` stays the file's function and constant; ``ramp`` reads
+    another global (``SCALE``), so it cannot stand alone: ``RAMP`` is its value."""
+    path = write(tmp_path, "hand.py", HAND_WRITTEN)
+    result = run("convert", path, "--to", "functional", "--input-shape", "2,5,6")
+    assert result.exit_code == 0, result.output
+    source = result.stdout
+    assert "def own(n=6) -> Tensor:\n    # a plain ramp\n" in source
+    assert "OWN = own()" in source and "+ OWN" in source
+    assert "RAMP" not in source and "SCALE" not in source

@@ -14,6 +14,7 @@ functional models here.
 
 from __future__ import annotations
 
+import linecache
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -24,6 +25,7 @@ from ..errors import ConversionError, InputError
 from ..frontend import ModelInput
 from ..reporting import error_location, one_line
 from ..root_sizes import declare_builder, function_defaults
+from ..tensor_builds import read_builds
 from ..ties import declare_written
 from .block_inits import declare_block_sizes, recorded_block_inits
 from .init_ties import init_ties
@@ -54,6 +56,8 @@ def load_functional(
     """
     code = function.__code__
     path = Path(code.co_filename) if path is None else path
+    # constants the file builds (RELATIVE_POSITION_INDEX = relative_position_index())
+    read_builds("".join(linecache.getlines(code.co_filename)), namespace)
     where = f"{path}:{code.co_firstlineno}: "
     sizes: dict[str, dict[str, int]] = {}  # each block init call's, by prefix
     layers: dict[str, DeclaredInit] = {}  # each layer function call's, by prefix

@@ -22,6 +22,7 @@ import re
 from typing import Any
 
 from ..opspecs import helpers
+from ..tensor_builds import constant_names
 
 #: The name rewritten code reaches the helper-row module by.
 HELPER = "__nnconvert_functional__"
@@ -35,7 +36,7 @@ def rewrite_source(source: str | bytes, filename: str) -> tuple[ast.Module, bool
     Returns the tree and whether anything was rewritten. Raises SyntaxError.
     """
     tree = ast.parse(source, filename)
-    rewriter = _HelperRewriter(_defined_helpers(tree))
+    rewriter = _HelperRewriter(_defined_helpers(tree), constant_names(tree))
     tree = ast.fix_missing_locations(rewriter.visit(tree))
     return tree, rewriter.changed
 
@@ -108,14 +109,32 @@ class _HelperRewriter(ast.NodeTransformer):
     ``1``) -> ``count_batch(params[K], training)``.
     """
 
-    def __init__(self, defined: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        defined: dict[str, str] | None = None,
+        constants: frozenset[str] = frozenset(),
+    ) -> None:
         self.changed = False
         self._params: list[str | None] = []
         self._defined = defined or {}
+        self._constants = constants
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        """A call of a helper the file defines as its row does (``lstm(x, ...)``): the row's."""
-        if node.id not in self._defined or not isinstance(node.ctx, ast.Load):
+        """A call of a helper the file defines as its row does (``lstm(x, ...)``): the row's.
+
+        A built constant read in a function over ``params``
+        (``RELATIVE_POSITION_INDEX``): ``built_constant(RELATIVE_POSITION_INDEX)``,
+        which the tracer records as the constant's build.
+        """
+        if not isinstance(node.ctx, ast.Load):
+            return node
+        if node.id in self._constants and self._params and self._params[-1]:
+            self.changed = True
+            callee = ast.Attribute(
+                ast.Name(HELPER, ast.Load()), "built_constant", ast.Load()
+            )
+            return ast.copy_location(ast.Call(callee, [node], []), node)
+        if node.id not in self._defined:
             return node
         self.changed = True
         helper = ast.Attribute(

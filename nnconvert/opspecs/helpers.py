@@ -412,6 +412,18 @@ UNPACK_TENSOR = Helper(
     recognised_by_definition=True,
 )
 
+
+def built_constant(value: Tensor) -> Tensor:
+    """A functional file's module-level constant, read by its model's function.
+
+    The source reader sends each read of a ``NAME = function(...)``
+    constant here (:mod:`nnconvert.tensor_builds`); while tracing, the
+    tracer records it as one node, the constant's build, so the file's
+    function and constant print again as written. Otherwise ``value``.
+    """
+    return value
+
+
 HELPERS: tuple[Helper, ...] = (
     COUNT_BATCH,
     CUMULATIVE_MOMENTUM,

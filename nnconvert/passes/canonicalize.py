@@ -30,6 +30,8 @@ from torch import fx, nn
 
 from ..attributes import attribute_at
 from ..branches import is_expect
+from ..init_slices import recover_tensor
+from ..tensor_builds import TensorBuild, build_of, from_recovered
 from ..tensor_values import tensor_call
 from ..opspecs import Param, aliases_for, specs_for_function
 from ..opspecs.spec import bind, parse_signature, same_value
@@ -175,7 +177,9 @@ def _flatten_reshape(node: fx.Node) -> None:
 INLINED_ATTRIBUTE = "inlined_attribute"
 
 
-def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
+def inline_constants(
+    module: fx.GraphModule, state: set[str], original: nn.Module | None = None
+) -> None:
     """Tensors read by ``get_attr`` that are not in ``state`` -> the call that rebuilds them.
 
     Those are tensors ``forward`` created (fx's ``_tensor_constant0``), or, for
@@ -191,6 +195,11 @@ def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
     calls), and two blocks share one function only when their tensors are
     equal too, since the value is part of the function's code. The price is
     rebuilding it per call (about 2 ms for a (196, 196) int64 table).
+
+    Except where the tensor has a :class:`~nnconvert.tensor_builds.TensorBuild`
+    (:func:`tensor_build`): the code that computed it, which functional style
+    writes as a module-level function and constant (class styles turn it
+    back into the call above: :func:`unbuild_constants`).
     """
     for node in list(module.graph.nodes):
         if node.op != "get_attr" or node.target in state:
@@ -200,12 +209,49 @@ def inline_constants(module: fx.GraphModule, state: set[str]) -> None:
         value = attribute_at(module, str(node.target), None)
         if not isinstance(value, torch.Tensor):
             continue
-        function, args, kwargs = tensor_call(value, str(node.target))
+        build = tensor_build(original, str(node.target), value)
+        if build is not None:
+            function, args, kwargs = build, (), {}
+        else:
+            function, args, kwargs = tensor_call(value, str(node.target))
         with module.graph.inserting_before(node):
             constant = module.graph.call_function(function, args, kwargs)
         constant.meta = {**node.meta, INLINED_ATTRIBUTE: str(node.target)}
         node.replace_all_uses_with(constant)
         module.graph.erase_node(node)
+
+
+def tensor_build(
+    original: nn.Module | None, target: str, value: torch.Tensor
+) -> TensorBuild | None:
+    """The code that builds ``original``'s tensor ``target``, checked bit for bit; or None.
+
+    A constant read from a functional file carries the build it was read
+    with; a tensor the user's ``__init__`` computed is rebuilt from those
+    statements (:func:`~nnconvert.init_slices.recover_tensor`).
+    """
+    found = build_of(value)
+    if found is not None or original is None:
+        return found
+    owner_path, _, name = target.rpartition(".")
+    try:
+        owner = original.get_submodule(owner_path)
+    except AttributeError:
+        return None
+    code = recover_tensor(owner, name)
+    return from_recovered(code, name, value) if code is not None else None
+
+
+def unbuild_constants(graph: fx.Graph) -> None:
+    """Each :class:`~nnconvert.tensor_builds.TensorBuild` call -> :func:`tensor_call`'s.
+
+    Class styles write a tensor read from a functional file's constant as
+    they always have: where it is read, as its value.
+    """
+    for node in graph.nodes:
+        if node.op == "call_function" and isinstance(node.target, TensorBuild):
+            function, args, kwargs = tensor_call(node.target.value, node.target.name)
+            node.target, node.args, node.kwargs = function, args, kwargs
 
 
 def own_tensor_attributes(module: fx.GraphModule, original: nn.Module) -> set[str]:

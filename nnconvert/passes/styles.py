@@ -34,7 +34,7 @@ from ..method_calls import helper_methods
 from ..options import Style
 from ..source_map import carry_frames
 from ..ties import canonical_keys
-from .canonicalize import inline_constants
+from .canonicalize import inline_constants, unbuild_constants
 from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
 from .lift import lift_layers
 from .prologues import prologue_of, spell_output, spell_prologue
@@ -57,6 +57,9 @@ def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
     can be replaced or added.
     """
     positional = isinstance(module.meta.get("original"), nn.Sequential)
+    if style is not Style.FUNCTIONAL:
+        for graph in graphs_with_methods(module):  # a functional file's constants
+            unbuild_constants(graph)
     if style is Style.FUNCTIONAL:
         to_functional(module)
     elif not positional:
@@ -82,7 +85,8 @@ def to_functional(module: fx.GraphModule) -> None:
             _layer_to_call(module, node, _require_spec(module, node))
     original = module.meta.get("original", module)
     read_tied_once(module, original)
-    inline_constants(module, set(original.state_dict()))  # non-persistent buffers
+    # non-persistent buffers: the user's code that computes them, else their values
+    inline_constants(module, set(original.state_dict()), original)
 
 
 def read_tied_once(module: fx.GraphModule, original: nn.Module) -> None:

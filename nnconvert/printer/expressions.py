@@ -24,6 +24,7 @@ from ..ties import tied_outside
 from ..options import Style
 from ..passes import TRAINING_ATTRIBUTE
 from ..passes.methods import MethodCall
+from ..tensor_builds import TensorBuild
 from ..torch_names import qualified_name
 from .imports import Imports
 from .unpacked_sizes import UnpackedSizes, with_unpacked_sizes
@@ -264,6 +265,8 @@ class ExpressionPrinter:
                 return Expression(self.flags[path])
             _, precedence = BINARY[operator.is_not]
             return Expression(f"{self.attribute_path(path)} is not None", precedence)
+        if isinstance(target, TensorBuild):  # a module-level constant (.built_tensors)
+            return Expression(target.constant)
         if isinstance(target, MethodCall):  # self.encode(x); encode(params, x)
             if self.style is Style.FUNCTIONAL:
                 function = self.methods.get(target.name, target.name)

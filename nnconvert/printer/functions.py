@@ -32,6 +32,7 @@ from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
 from ..passes.methods import with_method_bodies
+from ..tensor_builds import without_built_comments
 from ..source_text import (
     class_comments,
     docstring_lines,
@@ -40,6 +41,7 @@ from ..source_text import (
     init_comments,
 )
 from .body import Body, print_body
+from .built_tensors import build_definitions
 from .classes import leaf_constructor
 from .constructors import render_value
 from .expressions import ExpressionPrinter
@@ -59,7 +61,8 @@ def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
     for plan in plans:
         said = read_helper_comments(plan.instance.ancestry)  # where first read
         texts += [*method_functions(plan, said), function_text(plan, said)]
-    return helpers + leaf_layers(plans) + texts
+    nodes = [n for plan in plans for n in with_method_bodies(plan.instance.graph.graph)]
+    return helpers + build_definitions(nodes) + leaf_layers(plans) + texts
 
 
 def leaf_layers(plans: list[FunctionPlan]) -> list[Printed]:
@@ -256,7 +259,9 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
     """
     if not plan.instance.path:
         return []
-    return init_comments(type(plan.instance.module))  # a functional input's: none
+    module = plan.instance.module  # a functional input's block: no comments
+    # those of the statements a built tensor's function writes are said there
+    return without_built_comments(module, init_comments(type(module)))
 
 
 def _return_hint(value) -> str | None:

@@ -70,10 +70,12 @@ from ..opspecs.spec import LayerInit, TensorInit
 from ..helper_origins import ancestry, helper_comments
 from ..source_text import (
     INIT_SUMMARY,
-    comments_per_attribute,
     docstring_summary,
     docstrings,
+    module_init_comments,
+    placed_on,
 )
+from ..tensor_builds import without_built_comments
 from ..ties import ties
 from .imports import Imports, Printed
 from .init_blocks import BlockUse, with_block_functions
@@ -238,7 +240,8 @@ class _Model:
     @functools.cached_property
     def comments(self) -> tuple[dict[str, list[str]], list[str]]:
         roots = [key.split(".")[0] for key in self.order]
-        return comments_per_attribute(self.module, roots)
+        found = without_built_comments(self.module, module_init_comments(self.module))
+        return placed_on(found, roots)
 
     @functools.cached_property
     def made_by(self) -> dict[str, list[str]]:

@@ -31,6 +31,7 @@ from ..passes.weight_dicts import (
 from ..ties import replaced_keys
 from ..torch_names import qualified_name
 from .class_plan import ClassPlan, plan_classes
+from .built_tensors import name_builds
 from .class_text import class_text
 from .classes import used_helpers
 from .function_plan import plan_functions
@@ -116,6 +117,7 @@ def _program_text(
     definitions: list[Printed]
     root = next(i for i in instances if not i.path)
     if style is Style.FUNCTIONAL:
+        imported |= name_builds(instances, imported | {name})
         functions = plan_functions(instances, name, imported)
         definitions = print_functions(functions)
         arguments = None

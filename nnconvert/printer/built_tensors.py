@@ -1,0 +1,121 @@
+"""Functional style's built tensors: one module-level function per code, one constant per value.
+
+A :class:`~nnconvert.tensor_builds.TensorBuild` node reads a constant the
+file defines before its functions::
+
+    def relative_position_index(window_size=(14, 14)) -> Tensor:
+        ...
+
+
+    RELATIVE_POSITION_INDEX = relative_position_index()
+
+:func:`name_builds` names them, once for the whole file, before the
+functions are planned (so that blocks holding the same tensor share a
+function, and no other definition takes these names);
+:func:`build_definitions` writes them.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import replace
+from typing import Iterable
+
+from torch import fx
+
+from ..hierarchy import Instance
+from ..naming import first_free
+from ..passes.methods import with_method_bodies
+from ..tensor_builds import TensorBuild
+from .imports import Imports, Printed
+
+
+def name_builds(instances: list[Instance], taken: set[str]) -> set[str]:
+    """Give every build node of ``instances`` its function's and constant's names.
+
+    Builds with the same body and parameters are one function. A parameter
+    whose value is the same in every build of the function is written in
+    place, as class styles write it for one instance (``torch.arange(14)``);
+    the others stay parameters, their defaults the first build's, and each
+    call passes what differs. Builds of one function with the same values
+    are one constant. The names avoid ``taken``; returns the names given.
+    """
+    nodes = [
+        node
+        for instance in instances
+        for node in with_method_bodies(instance.graph.graph)
+        if node.op == "call_function" and isinstance(node.target, TensorBuild)
+    ]
+    groups: dict[tuple, list[TensorBuild]] = {}
+    for node in nodes:
+        groups.setdefault(_function_key(node.target), []).append(node.target)
+    used = set(taken) | set(dir(builtins))  # a module-level name hides a builtin
+    functions: dict[tuple, TensorBuild] = {}  # function key -> named, literals in place
+    constants: dict[tuple, str] = {}  # (function key, arguments) -> constant name
+    for node in nodes:
+        key = _function_key(node.target)
+        group = groups[key]
+        kept = {
+            name
+            for name, _ in group[0].parameters
+            if len({repr(b.values()[name]) for b in group}) > 1
+        }
+        build = node.target.with_literals(kept)
+        if key not in functions:
+            name = first_free(build.name, used, "_")
+            used.add(name)
+            functions[key] = replace(group[0].with_literals(kept).function(), name=name)
+        function = functions[key]
+        values = build.values()
+        arguments = tuple(
+            (name, values[name])
+            for name, default in function.parameters
+            if repr(values[name]) != repr(default)
+        )
+        if (key, repr(arguments)) not in constants:
+            constant = first_free(function.name.upper(), used, "_")
+            used.add(constant)
+            constants[(key, repr(arguments))] = constant
+        node.target = replace(
+            function,
+            arguments=arguments,
+            constant=constants[(key, repr(arguments))],
+            value=build.value,
+        )
+    return used - set(taken) - set(dir(builtins))
+
+
+def _function_key(build: TensorBuild) -> tuple:
+    """What one function definition serves: the same body over the same parameters."""
+    return (build.body, tuple(name for name, _ in build.parameters))
+
+
+def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
+    """Each function the named build nodes call, then its constants, in order of use."""
+    functions: dict[TensorBuild, list[str]] = {}
+    for node in nodes:
+        if node.op == "call_function" and isinstance(node.target, TensorBuild):
+            build: TensorBuild = node.target
+            assignments = functions.setdefault(build.function(), [])
+            if build.assignment() not in assignments:
+                assignments.append(build.assignment())
+    printed = []
+    for function, assignments in functions.items():
+        modules = _modules_read(function)
+        if function.inline:  # MASK = torch.ones(6): no function of its own
+            printed.append(Printed("\n".join(assignments) + "\n", Imports(modules)))
+            continue
+        text = function.definition() + "\n\n" + "\n".join(assignments) + "\n"
+        printed.append(Printed(text, Imports(("Tensor", *modules))))
+    return printed
+
+
+def _modules_read(function: TensorBuild) -> list[str]:
+    """``torch`` and ``math``, where the body reads them."""
+    tree = ast.parse(function.definition())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    return [module for module in ("torch", "math") if module in names]
+
+
+__all__ = ["build_definitions", "name_builds"]

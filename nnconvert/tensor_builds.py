@@ -1,0 +1,453 @@
+"""A tensor outside the ``state_dict`` written, in functional style, as the code that builds it.
+
+A Swin block computes its ``relative_position_index`` in a few lines of
+``__init__`` (:func:`~nnconvert.init_slices.recover_tensor` finds them and
+checks them bit for bit). Functional style writes those lines as a
+module-level function named after the tensor, and the tensor as a constant
+computed once at import, which the model's function reads::
+
+    def relative_position_index() -> Tensor:
+        coords_h = torch.arange(14)
+        ...
+        return relative_position_index
+
+
+    RELATIVE_POSITION_INDEX = relative_position_index()
+
+rather than a screen of base64 (:mod:`.tensor_values`). The literals are
+written in place, as class styles write them for one instance; a literal
+that differs between instances of one class (``self.window_size``, a
+constructor parameter) is the function's parameter, named as the user's
+code names it, and each constant passes its own
+(``relative_position_index(window_size=(7, 7))``): see
+:mod:`nnconvert.printer.built_tensors`. A tensor one expression builds
+needs no function: it is a constant of its own, under the comments said on
+it (``MASK = torch.tril(torch.ones(8, 8)).view(1, 8, 8)``).
+
+In a graph, such a tensor is one ``call_function`` node whose target is its
+:class:`TensorBuild` (no arguments; calling it returns the value). A
+functional file read back (:func:`read_builds`) marks each such constant
+with its build, so converting it again writes the same function and
+constant, byte for byte (SPEC invariant 5).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import keyword
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .init_arguments import is_literal
+from .init_slices import (
+    PURE_BUILTINS,
+    RECOVERED_MODULES,
+    RecoveredCode,
+    recover_tensor,
+)
+from .tensor_values import same_bits
+
+#: what a function body may read besides its parameters and locals
+_GLOBALS = {"Tensor": Tensor, **RECOVERED_MODULES}
+#: the attribute a tensor read from a functional file carries its build on
+_MARK = "_nnconvert_tensor_build"
+
+
+@dataclass(frozen=True)
+class TensorBuild:
+    """A module-level function that builds a tensor, and the constant it is called into.
+
+    ``body`` are the function's lines (no indent), ending in ``return``;
+    ``parameters`` its keyword parameters and their defaults; ``arguments``
+    the keywords this constant's call passes. ``name`` and ``constant`` are
+    the names the printer gives them
+    (:func:`~nnconvert.printer.built_tensors.name_builds`). Calling the
+    build returns ``value``, the tensor it was checked to build bit for bit.
+    """
+
+    name: str
+    parameters: tuple[tuple[str, Any], ...]
+    body: tuple[str, ...]
+    arguments: tuple[tuple[str, Any], ...] = ()
+    constant: str = ""
+    #: written as the constant's own statement (``MASK = torch.ones(6)``), no function
+    inline: bool = False
+    value: Tensor | None = field(default=None, compare=False, hash=False, repr=False)
+    #: the recovered code it was made from (None: read from a functional file)
+    code: RecoveredCode | None = field(
+        default=None, compare=False, hash=False, repr=False
+    )
+
+    # fx names a call of it by ``__name__``; graphs compare it by its repr
+    @property
+    def __name__(self) -> str:
+        return self.name
+
+    def __hash__(self) -> int:  # defaults may be lists: hash their text
+        return hash(repr(self))
+
+    def __call__(self) -> Tensor:
+        return self.value
+
+    def function(self) -> "TensorBuild":
+        """The build without its call's arguments: what one function definition serves."""
+        return replace(self, arguments=(), constant="", value=None, code=None)
+
+    def values(self) -> dict[str, Any]:
+        """Each parameter's value in this build's call."""
+        return {**dict(self.parameters), **dict(self.arguments)}
+
+    def with_literals(self, kept: set[str]) -> "TensorBuild":
+        """Every parameter not in ``kept`` written in place as its literal.
+
+        What class styles write for one instance (``torch.arange(14)``), so
+        that module -> functional gives what the module gives. Only a build
+        made from recovered code can: one read from a file is as written.
+        """
+        if self.code is None or kept >= set(self.values()):
+            return self
+        values = self.values()
+        parameters = tuple((n, v) for n, v in self.parameters if n in kept)
+        replacements = [n if n in kept else repr(values[n]) for n, _ in self.parameters]
+        body = _body(self.code, replacements)
+        arguments = tuple((n, v) for n, v in self.arguments if n in kept)
+        return replace(
+            self,
+            parameters=parameters,
+            body=body,
+            arguments=arguments,
+            inline=_inline(parameters, body),
+        )
+
+    def definition(self) -> str:
+        """``def name(parameters) -> Tensor:`` and its body."""
+        parameters = ", ".join(f"{n}={v!r}" for n, v in self.parameters)
+        lines = "".join(f"    {line}\n" if line else "\n" for line in self.body)
+        return f"def {self.name}({parameters}) -> Tensor:\n{lines}"
+
+    def call(self) -> str:
+        """``name(keyword=value, ...)``: the constant's value."""
+        passed = ", ".join(f"{n}={v!r}" for n, v in self.arguments)
+        return f"{self.name}({passed})"
+
+    def assignment(self) -> str:
+        """``CONSTANT = name(...)``; inline, the body's comments and ``CONSTANT = value``."""
+        if not self.inline:
+            return f"{self.constant} = {self.call()}"
+        *comments, returned = self.body
+        return "\n".join([*comments, f"{self.constant} = {returned[len('return '):]}"])
+
+
+def from_recovered(
+    code: RecoveredCode, attribute: str, value: Tensor
+) -> TensorBuild | None:
+    """The function ``code`` becomes, named after ``attribute``; None unless it rebuilds ``value``.
+
+    The literals the code read become parameters named as the code named
+    them (``window_size``); where a name is not free for that (a local of
+    the code, two values under one name), every literal is written in place.
+    """
+    name = attribute.split(".")[-1]
+    if not name.isidentifier() or keyword.iskeyword(name):
+        return None
+    parameters = tuple(zip(code.sources, code.values))
+    if not _free_names([n for n, _ in parameters], code, name):
+        parameters = ()
+    replacements = [n for n, _ in parameters] or [repr(v) for v in code.values]
+    body = _body(code, replacements)
+    inline = _inline(parameters, body)
+    build = TensorBuild(name, parameters, body, value=value, code=code, inline=inline)
+    return build if _rebuilds(build, value) else None
+
+
+def _inline(parameters: tuple, body: tuple[str, ...]) -> bool:
+    """A body of comments and ``return`` alone, over no parameters, needs no function."""
+    *comments, returned = body
+    return (
+        not parameters
+        and all(line.startswith("#") for line in comments)
+        and returned.startswith("return ")
+    )
+
+
+def _body(code: RecoveredCode, replacements: list[str]) -> tuple[str, ...]:
+    """The function's lines: the statements, the setter's comments, ``return``.
+
+    Laid out as class styles lay them out in ``__init__``
+    (:meth:`RecoveredCode.lines`' width), so that functional style read
+    from a class-style output writes the same lines.
+    """
+    body = code.lines(replacements)
+    body += list(code.comments)
+    body.append(f"return {code.value_text(replacements)}")
+    return tuple(body)
+
+
+def own_builds(module: nn.Module) -> dict[str, TensorBuild]:
+    """``module``'s own tensors outside its ``state_dict`` that functional style builds.
+
+    By attribute: non-persistent buffers and plain tensor attributes whose
+    ``__init__`` code :func:`~nnconvert.init_slices.recover_tensor` recovers.
+    """
+    state = set(module.state_dict(keep_vars=True))
+    found = {}
+    for name, value in vars(module).items():
+        if name.startswith("_") or not isinstance(value, Tensor):
+            continue
+        if isinstance(value, torch.nn.Parameter) or name in state:
+            continue
+        found[name] = value
+    found.update(
+        (name, buffer)
+        for name, buffer in module._buffers.items()
+        if buffer is not None and name not in state
+    )
+    builds = {}
+    for name, value in found.items():
+        code = recover_tensor(module, name)
+        build = from_recovered(code, name, value) if code is not None else None
+        if build is not None:
+            builds[name] = build
+    return builds
+
+
+def without_built_comments(
+    module: nn.Module, comments: list[tuple[str, list[str]]]
+) -> list[tuple[str, list[str]]]:
+    """``__init__``'s comments (:func:`~nnconvert.source_text.init_comments`) less those a build says.
+
+    The function that builds a tensor carries the comments of its
+    statements; said again in ``init_params()`` or a block's body, they
+    would stand twice, and away from the code they describe.
+    """
+    builds = own_builds(module)
+    if not builds:
+        return comments
+    said = [line for b in builds.values() for line in b.code.carried_comments()]
+    kept = []
+    for name, lines in comments:
+        if name in builds:
+            left = []
+            for line in lines:
+                if line in said:
+                    said.remove(line)
+                else:
+                    left.append(line)
+            lines = left
+        kept.append((name, lines))
+    return kept
+
+
+def _free_names(names: list[str], code: RecoveredCode, function: str) -> bool:
+    """``names`` can be parameters: identifiers, distinct, none read or set otherwise."""
+    if len(set(names)) != len(names):
+        return False
+    text = "\n".join(s.code for s in code.statements) + "\n" + code.value
+    used = {n.id for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Name)}
+    reserved = used | set(_GLOBALS) | set(PURE_BUILTINS) | {function}
+    return all(
+        n.isidentifier() and not keyword.iskeyword(n) and n not in reserved
+        for n in names
+    )
+
+
+def _rebuilds(build: TensorBuild, value: Tensor) -> bool:
+    """The printed function, run in a fresh namespace, returns ``value`` bit for bit."""
+    namespace: dict[str, Any] = {
+        "__builtins__": {n: getattr(builtins, n) for n in PURE_BUILTINS},
+        **_GLOBALS,
+    }
+    try:
+        exec(compile(build.definition(), "<tensor build>", "exec"), namespace)
+        result = eval(build.call(), namespace)
+    except Exception:
+        return False
+    return isinstance(result, Tensor) and same_bits(result, value)
+
+
+def build_of(value: Any) -> TensorBuild | None:
+    """The build a functional file's constant was read with (:func:`read_builds`), if any."""
+    return getattr(value, _MARK, None) if isinstance(value, Tensor) else None
+
+
+def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
+    """Mark each tensor constant a functional file builds from literals with its build.
+
+    Two forms, as :class:`TensorBuild` prints them: ``NAME = function(...)``
+    with ``function`` a module-level function of the file whose parameters
+    all have literal defaults, called with literal keywords only; and
+    ``NAME = <expression>`` of ``torch``/``math`` calls and literals, the
+    comments right above it its own. The text is kept as the file's lines
+    (comments included), so printing it again gives the same text; it must
+    rebuild the constant's value in ``namespace`` bit for bit on its own,
+    with nothing but ``torch``, ``math`` and a few builtins (else the
+    constant stays a value). Returns how many were marked.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return 0
+    lines = source.split("\n")
+    functions = _functions(tree)
+    marked = 0
+    for statement in tree.body:
+        build = _function_build(statement, functions, lines)
+        if build is None:
+            build = _expression_build(statement, functions, source, lines)
+        value = namespace.get(build.constant) if build is not None else None
+        if not isinstance(value, Tensor):
+            continue
+        build = replace(build, value=value)
+        if not _rebuilds(build, value):
+            continue  # reads another global, or is not what the file ran: its value
+        try:
+            setattr(value, _MARK, build)
+        except (AttributeError, RuntimeError):
+            continue
+        marked += 1
+    return marked
+
+
+def constant_names(tree: ast.Module) -> frozenset[str]:
+    """The names of a file's constants :func:`read_builds` may mark (before running it)."""
+    functions = _functions(tree)
+    lines: list[str] = []
+    return frozenset(
+        statement.targets[0].id
+        for statement in tree.body
+        if _function_build(statement, functions, None) is not None
+        or _expression_build(statement, functions, None, lines) is not None
+    )
+
+
+def _function_build(
+    statement: ast.stmt,
+    functions: dict[str, ast.FunctionDef],
+    lines: list[str] | None,
+) -> TensorBuild | None:
+    """``NAME = function(k=literal, ...)``'s build, its body the file's ``lines``.
+
+    Without ``lines``: whether the statement has this form (its body empty).
+    """
+    found = _constant_call(statement, functions)
+    if found is None:
+        return None
+    constant, function, arguments = found
+    parameters = _literal_parameters(function)
+    if parameters is None:
+        return None
+    body: tuple[str, ...] = ()
+    if lines is not None:
+        start = function.body[0].lineno - 1
+        # comments above the first statement are the body's too
+        while start > function.lineno and lines[start - 1].strip().startswith("#"):
+            start -= 1
+        body = tuple(_dedented(line) for line in lines[start : function.end_lineno])
+    return TensorBuild(function.name, parameters, body, arguments, constant)
+
+
+def _expression_build(
+    statement: ast.stmt,
+    functions: dict[str, ast.FunctionDef],
+    source: str | None,
+    lines: list[str],
+) -> TensorBuild | None:
+    """``NAME = <torch and math calls over literals>``'s build, with the comments above it.
+
+    Without ``source``: whether the statement has this form (its body empty).
+    """
+    if not (
+        isinstance(statement, ast.Assign)
+        and len(statement.targets) == 1
+        and isinstance(statement.targets[0], ast.Name)
+        and _constant_call(statement, functions) is None
+    ):
+        return None
+    constant = statement.targets[0].id
+    value = statement.value
+    names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+    calls = any(isinstance(n, ast.Call) for n in ast.walk(value))
+    name = constant.lower()
+    if not calls or not names <= {*_GLOBALS, *PURE_BUILTINS} or keyword.iskeyword(name):
+        return None
+    body: tuple[str, ...] = ()
+    if source is not None:
+        start = statement.lineno - 1
+        while start > 0 and lines[start - 1].strip().startswith("#"):
+            start -= 1
+        comments = [line.strip() for line in lines[start : statement.lineno - 1]]
+        segment = ast.get_source_segment(source, value)
+        body = (*comments, f"return {segment}")
+    return TensorBuild(name, (), body, (), constant, inline=True)
+
+
+def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    return {
+        n.name: n
+        for n in tree.body
+        if isinstance(n, ast.FunctionDef) and not n.decorator_list
+    }
+
+
+def _constant_call(
+    statement: ast.stmt, functions: dict[str, ast.FunctionDef]
+) -> tuple[str, ast.FunctionDef, tuple[tuple[str, Any], ...]] | None:
+    """``NAME = f(k=literal, ...)`` with ``f`` one of ``functions``: its parts."""
+    if not (
+        isinstance(statement, ast.Assign)
+        and len(statement.targets) == 1
+        and isinstance(statement.targets[0], ast.Name)
+        and isinstance(statement.value, ast.Call)
+        and isinstance(statement.value.func, ast.Name)
+        and statement.value.func.id in functions
+        and not statement.value.args
+    ):
+        return None
+    arguments = []
+    for passed in statement.value.keywords:
+        try:
+            value = ast.literal_eval(passed.value)
+        except ValueError:
+            return None
+        if passed.arg is None or not is_literal(value):
+            return None
+        arguments.append((passed.arg, value))
+    function = functions[statement.value.func.id]
+    return statement.targets[0].id, function, tuple(arguments)
+
+
+def _literal_parameters(
+    function: ast.FunctionDef,
+) -> tuple[tuple[str, Any], ...] | None:
+    """``(name, default)`` per parameter, when every one is a keyword with a literal default."""
+    arguments = function.args
+    if arguments.posonlyargs or arguments.kwonlyargs or arguments.vararg:
+        return None
+    if arguments.kwarg or len(arguments.defaults) != len(arguments.args):
+        return None
+    found = []
+    for parameter, default in zip(arguments.args, arguments.defaults):
+        try:
+            found.append((parameter.arg, ast.literal_eval(default)))
+        except ValueError:
+            return None
+    return tuple(found)
+
+
+def _dedented(line: str) -> str:
+    return line[4:] if line.startswith("    ") else line.strip()
+
+
+__all__ = [
+    "TensorBuild",
+    "build_of",
+    "constant_names",
+    "from_recovered",
+    "own_builds",
+    "read_builds",
+    "without_built_comments",
+]
