@@ -259,9 +259,9 @@ def statements_read(
             for index in binders.get(used, ()):
                 statement = body[index]
                 if isinstance(statement, (ast.Import, ast.ImportFrom)):
-                    names = kept.setdefault(index, set())
-                    if names is not None:
-                        names.add(used)
+                    imported = kept.setdefault(index, set())
+                    if imported is not None:  # None: kept whole
+                        imported.add(used)
                 elif index not in kept:
                     kept[index] = None
                     queue.append(index)
