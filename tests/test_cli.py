@@ -44,7 +44,9 @@ def test_diff_shows_the_change():
     result = run("convert", LENET, "--to", "mixed", "--diff", "--no-check")
     assert result.exit_code == 0
     assert result.stdout.startswith(f"--- {LENET}")
-    assert "+        return 400" in result.stdout  # num_flat_features, traced
+    assert (
+        "+        self.fc1 = nn.Linear(400, 120)" in result.stdout
+    )  # 16 * 5 * 5, traced
     assert "checked" not in result.stderr
 
 
