@@ -21,6 +21,18 @@ def test_convert_prints_the_golden_output(style):
     assert "ok    eval, batch 3" in result.stderr
 
 
+def test_mixed_keeps_a_mixed_source_as_written_and_says_so():
+    kept = run("convert", LENET, "--to", "mixed")
+    assert kept.exit_code == 0, kept.output
+    assert "        super(Net, self).__init__()\n" in kept.stdout  # as written
+    assert "kept as written" in kept.stderr
+    printed = run("convert", LENET, "--to", "mixed", "--no-keep-source")
+    assert printed.exit_code == 0, printed.output
+    assert "        super().__init__()\n" in printed.stdout  # from the trace
+    assert "kept as written" not in printed.stderr
+    assert "ok    eval, batch 3" in printed.stderr
+
+
 def test_output_file_is_written_and_input_untouched(tmp_path):
     before = LENET.read_text()
     out = tmp_path / "deep" / "net.py"
