@@ -68,6 +68,16 @@ class FlaggedScaled(nn.Module):
         return x
 
 
+class Shadowed(Flagged):
+    """The caller has a variable of the keyword's name, read after the loop."""
+
+    def forward(self, x):
+        has_halve = x * 2
+        for block in self.blocks:
+            x = block(x)
+        return x + has_halve
+
+
 LOOPS = {
     Flagged: (
         "    for i, has_halve in enumerate((False, True, True)):\n"
@@ -124,3 +134,18 @@ def test_class_styles_read_back_give_the_same_loop(via):
     )
     assert LOOPS[Flagged] in again.source
     assert again.source == direct.source
+
+
+def test_a_keyword_named_as_a_variable_of_the_caller_loops_under_another_name():
+    """The loop may not overwrite ``has_halve``, which the caller reads after it."""
+    conversion = _converted(Shadowed, Style.FUNCTIONAL)
+    assert (
+        "    has_halve = x * 2\n"
+        "    for i, has_halve_2 in enumerate((False, True, True)):\n"
+        '        x = block(sub_params(params, f"blocks.{i}."), x, has_halve=has_halve_2)\n'
+        "    return x + has_halve\n"
+    ) in conversion.source
+    again = nnconvert.convert(
+        load_output(conversion, "Shadowed"), Style.FUNCTIONAL, _inputs()
+    )
+    assert again.source == conversion.source
