@@ -78,6 +78,30 @@ class Shadowed(Flagged):
         return x + has_halve
 
 
+class Stage(nn.Module):
+    """Blocks, then its own optional step: its function takes ``has_halve`` too."""
+
+    def __init__(self, dim, halve):
+        super().__init__()
+        self.blocks = nn.ModuleList([Block(dim, halve=i > 0) for i in range(2)])
+        self.halve = Halve() if halve else nn.Identity()
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.halve(x)
+
+
+class Stages(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.stage1 = Stage(dim, False)
+        self.stage2 = Stage(dim, True)
+
+    def forward(self, x):
+        return self.stage2(self.stage1(x))
+
+
 LOOPS = {
     Flagged: (
         "    for i, has_halve in enumerate((False, True, True)):\n"
@@ -147,5 +171,19 @@ def test_a_keyword_named_as_a_variable_of_the_caller_loops_under_another_name():
     ) in conversion.source
     again = nnconvert.convert(
         load_output(conversion, "Shadowed"), Style.FUNCTIONAL, _inputs()
+    )
+    assert again.source == conversion.source
+
+
+def test_a_keyword_named_as_the_callers_own_keyword_loops_under_another_name():
+    """The loop may not overwrite the stage's ``has_halve``, which it reads after it."""
+    conversion = _converted(Stages, Style.FUNCTIONAL)
+    assert (
+        "    for i, has_halve_2 in enumerate((False, True)):\n"
+        '        x = block(sub_params(params, f"blocks.{i}."), x, has_halve=has_halve_2)\n'
+        "    if has_halve:\n"
+    ) in conversion.source
+    again = nnconvert.convert(
+        load_output(conversion, "Stages"), Style.FUNCTIONAL, _inputs()
     )
     assert again.source == conversion.source
