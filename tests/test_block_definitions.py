@@ -447,8 +447,12 @@ def test_a_sequential_of_one_block_loops_in_its_function():
     assert "for i in range(2):" in layer1 and "f'{i}.'" in layer1
 
 
-def test_blocks_called_with_different_literals_are_no_loop():
+def test_blocks_called_with_different_literals_loop_over_them():
+    """Each call's own rate is the loop's: ``for i, p in enumerate((0.0, 0.1, 0.2))``."""
     conversion = converted(Tower().eval(), tokens(), Style.FUNCTIONAL)
-    # each call passes its own rate (init_params() may loop over the blocks)
-    assert "for i in" not in conversion.source.split("\ndef init_params(")[0]
-    assert "p=0.1" in conversion.source and "p=0.2" in conversion.source
+    assert (
+        "    for i, p in enumerate((0.0, 0.1, 0.2)):\n"
+        '        x = mlp(sub_params(params, f"blocks.{i}."), x, p=p, training=training)\n'
+    ) in conversion.source
+    assert '"blocks.1."' not in conversion.source
+    assert_own_style_round_trip(conversion)

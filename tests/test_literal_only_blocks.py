@@ -200,7 +200,9 @@ def test_an_identity_called_twice_is_an_optional_call_in_functional_style():
     conversion = converted(Depth(), (torch.randn(2, 8),), Style.FUNCTIONAL, False)
     assert block_definitions(conversion.source, "residual") == ["residual"]
     assert conversion.source.count("if has_drop_path:") == 2
-    assert "has_drop_path=False" in conversion.source
+    # the first block, without one, is called with False: the loop's first value
+    assert "(False, True, True)" in conversion.source
+    assert "has_drop_path=has_drop_path" in conversion.source
 
 
 class Layer(nn.Module):

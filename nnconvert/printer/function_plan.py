@@ -96,6 +96,9 @@ class FunctionPlan:
     #: the paths of every instance the function is called for, in order
     #: (``init_params()`` writes one init function for them: :mod:`.init_blocks`)
     paths: tuple[str, ...] = ()
+    #: names the body's variables may not take: the file's functions and
+    #: this function's keywords
+    reserved: frozenset[str] = frozenset()
 
     @property
     def body_graph(self) -> fx.Graph:
@@ -660,6 +663,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         group.count,
         dict(group.flags),
         tuple(m.instance.path for m in group.members),
+        reserved,
     )
     return group.plan
 

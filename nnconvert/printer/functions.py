@@ -163,7 +163,12 @@ def function_text(
     """
     graph = plan.body_graph
     loops = find_loops(
-        graph, plan.statements, Style.FUNCTIONAL, plan.instance.module, plan.callees
+        graph,
+        plan.statements,
+        Style.FUNCTIONAL,
+        plan.instance.module,
+        plan.callees,
+        plan.reserved,
     )
     if plan.count is not None:  # one loop over every member, its length a keyword
         calls = [n for n in graph.nodes if n.op == "call_module"]

@@ -12,12 +12,21 @@ pass the previous result first (so every result has the one variable the
 loop assigns) and the same other arguments (Whisper's ``block(x, xa,
 mask=self.mask)``), run unconditionally, and call the same code: members of
 one class (class styles), one function (functional).
+
+In functional style the calls may also differ in the values of literal
+keywords (DINO's first block has no drop path: ``has_drop_path=False``,
+then ``True``): the loop runs over those values beside the index,
+``for i, has_drop_path in enumerate((False, True)):``, or over their
+``zip`` where several differ; keywords equal in every call stay literal.
+Class styles keep such calls written out: there the values are the
+members' own, and a member's call takes no keyword its siblings' do not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from torch import fx, nn
 
@@ -43,16 +52,26 @@ class Loop:
     #: functional style: the keyword holding the number of members, where
     #: one function serves Sequentials of different lengths ("": the number)
     count: str = ""
+    #: names the loop's variables may not take (the function's keywords and
+    #: the names its body's variables avoid)
+    reserved: frozenset[str] = frozenset()
 
     def lines(self, printer: ExpressionPrinter, plan: StatementPlan) -> list[str]:
         """``for block in self.blocks:`` / ``for i in range(n):`` and its one statement."""
         first = self.calls[0]
         variable = plan.names[first]
-        taken = set(plan.names.values()) | RESERVED
+        taken = set(plan.names.values()) | RESERVED | self.reserved
+        functional = printer.style is Style.FUNCTIONAL
+        varying = varying_keywords(self.calls) if functional else {}
+        values = {k: first_free(k, taken, "_") for k in varying}
+        taken |= set(values.values())
         # every call of the run passes these (``blk(x, xa, size=(H, W))``)
         others = [printer.argument(a) for a in first.args[1:]]
-        others += [f"{k}={printer.argument(v)}" for k, v in first.kwargs.items()]
-        if printer.style is Style.FUNCTIONAL:
+        others += [
+            f"{k}={values[k] if k in values else printer.argument(v)}"
+            for k, v in first.kwargs.items()
+        ]
+        if functional:
             index = first_free("i", taken, "_")
             prefix = f"{self.container}." if self.container else ""
             function, training = printer.callees[str(first.target)]
@@ -63,7 +82,7 @@ class Loop:
                 arguments.append("training=training")
             call = f"{function}({', '.join(arguments)})"
             return [
-                f"for {index} in range({self.count or len(self.calls)}):",
+                f"for {self._over(index, varying, values, printer)}:",
                 f"    {variable} = {call}",
             ]
         member = first_free(singular(self.container), taken, "_")
@@ -71,6 +90,72 @@ class Loop:
             f"for {member} in {printer.attribute_path(self.container)}:",
             f"    {variable} = {member}({', '.join([variable, *others])})",
         ]
+
+    def _over(
+        self,
+        index: str,
+        varying: dict[str, list[Any]],
+        values: dict[str, str],
+        printer: ExpressionPrinter,
+    ) -> str:
+        """``i in range(n)``, or with the keywords' values: ``i, flag in enumerate((...))``."""
+        if not varying:
+            return f"{index} in range({self.count or len(self.calls)})"
+        columns = [_tuple_text(column, printer) for column in varying.values()]
+        if len(columns) == 1:
+            return f"{index}, {values[next(iter(varying))]} in enumerate({columns[0]})"
+        names = ", ".join(values[k] for k in varying)
+        return f"{index}, ({names}) in enumerate(zip({', '.join(columns)}))"
+
+
+def _tuple_text(column: list[Any], printer: ExpressionPrinter) -> str:
+    """``(False, True)``: one keyword's values, a call's each."""
+    return "(" + ", ".join(printer.argument(v) for v in column) + ")"
+
+
+def varying_keywords(calls: Sequence[fx.Node]) -> dict[str, list[Any]]:
+    """The keywords whose literal values differ between ``calls``, each with its values in order.
+
+    In the order the first call passes them; empty where every call passes
+    the same.
+    """
+    first = calls[0]
+    return {
+        key: [call.kwargs[key] for call in calls]
+        for key, value in first.kwargs.items()
+        if any(not _same_value(call.kwargs[key], value) for call in calls[1:])
+    }
+
+
+def _is_literal(value: Any) -> bool:
+    """A value a keyword may loop over: ``bool``, ``int``, ``float``, ``str``, ``None``, tuples of them."""
+    if isinstance(value, tuple):
+        return all(_is_literal(v) for v in value)
+    return value is None or type(value) in (bool, int, float, str)
+
+
+def _same_keywords(node: fx.Node, first: fx.Node, style: Style) -> bool:
+    """``node`` passes ``first``'s keywords: the same, or in functional style other literals.
+
+    Functional style loops over a keyword's values (:meth:`Loop._over`);
+    only keywords that are literals in both calls may differ.
+    """
+    if node.kwargs == first.kwargs:
+        return True
+    if style is not Style.FUNCTIONAL or list(node.kwargs) != list(first.kwargs):
+        return False
+    return all(
+        _same_value(value, first.kwargs[key])
+        or (_is_literal(value) and _is_literal(first.kwargs[key]))
+        for key, value in node.kwargs.items()
+    )
+
+
+def _same_value(value: Any, other: Any) -> bool:
+    """Equal and of one type, element by element: ``1`` is not ``1.0`` nor ``True``."""
+    if isinstance(value, tuple) and isinstance(other, tuple):
+        return len(value) == len(other) and all(map(_same_value, value, other))
+    return type(value) is type(other) and value == other
 
 
 def _tied_in_every_call(calls: Sequence[fx.Node]) -> dict[str, str]:
@@ -102,11 +187,13 @@ def find_loops(
     style: Style,
     owner: nn.Module,
     callees: dict[str, tuple[str, bool]] | None = None,
+    reserved: frozenset[str] = frozenset(),
 ) -> list[Loop]:
     """The runs of ``graph`` that print as loops (module docstring).
 
     ``owner`` holds the containers; ``callees`` (functional style) are each
-    block call's function: a loop's calls all call one.
+    block call's function: a loop's calls all call one. ``reserved``: names
+    a loop's variables may not take (:attr:`Loop.reserved`).
     """
     statements = [
         n
@@ -116,28 +203,29 @@ def find_loops(
     loops = []
     index = 0
     while index < len(statements):
-        run = _run_from(statements, index, plan)
+        run = _run_from(statements, index, plan, style)
         # the run from each later member is the rest of this one (the members
-        # share the first's keywords), and a loop starts at member 0: so each
+        # pass the first's keywords), and a loop starts at member 0: so each
         # start is tried once, and a chain of n distinct blocks costs n, not n²
         for start in range(len(run)):
             if start and not str(run[start].target).endswith(("0", ".0")):
                 continue
             loop = _as_loop(run[start:], plan, style, owner, callees or {})
             if loop is not None:
-                loops.append(loop)
+                loops.append(dataclasses.replace(loop, reserved=reserved))
                 break
         index += max(len(run), 1)
     return loops
 
 
 def _run_from(
-    statements: list[fx.Node], index: int, plan: StatementPlan
+    statements: list[fx.Node], index: int, plan: StatementPlan, style: Style
 ) -> list[fx.Node]:
     """The chain of calls starting at ``statements[index]``, each taking the one before.
 
     Each passes the one before's result first, and what the first passes
-    after it.
+    after it (in functional style, literal keywords may differ:
+    :func:`_same_keywords`).
     """
     first = statements[index]
     if not _is_member_call(first, plan) or not isinstance(first.args[0], fx.Node):
@@ -150,7 +238,7 @@ def _run_from(
             and node.args[0] is previous
             and len(previous.users) == 1
             and node.args[1:] == first.args[1:]
-            and node.kwargs == first.kwargs
+            and _same_keywords(node, first, style)
         ):
             break
         run.append(node)

@@ -73,12 +73,14 @@ def layer1(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> T
 
 
 def layer(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    x = basic_block(
-        sub_params(params, "0."), x, stride=2, has_downsample=True, training=training
-    )
-    x = basic_block(
-        sub_params(params, "1."), x, stride=1, has_downsample=False, training=training
-    )
+    for i, (stride, has_downsample) in enumerate(zip((2, 1), (True, False))):
+        x = basic_block(
+            sub_params(params, f"{i}."),
+            x,
+            stride=stride,
+            has_downsample=has_downsample,
+            training=training,
+        )
     return x
 
 
