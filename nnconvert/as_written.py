@@ -4,8 +4,8 @@ Mixed style keeps as modules the layers that own state and calls the rest
 (``F.relu(self.bn1(self.conv1(x)))``); the tutorial's LeNet, kuangliu's CIFAR
 models and Whisper are written that way. Printed from a trace, such a model
 can only lose what one trace does not see: ``_make_layer`` and its ``cfg``
-table become a spelled-out tree of layers, ``for s in size`` a constant
-behind a shape guard. So when the model already is in mixed style, its
+table become a spelled-out tree of layers, the methods the example does
+not reach and the branches it does not take are gone. So when the model already is in mixed style, its
 mixed output is its own source: the classes it is built from and the
 module-level names they read (imports, tables, helper functions), in the
 file's order, laid out by black. Nothing in it is rewritten but the
