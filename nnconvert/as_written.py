@@ -61,14 +61,24 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
             return None
         if printed_tree != _layer_tree(model, original=True):
             return None
-        program = _program(model)
-        if program is None:
-            return None
-        try:
-            rebuilt = run(program)()
-        except (Exception, SystemExit):
-            return None
-    return program if _same_model(model, rebuilt) else None
+        for lists_as_tuples in (True, False):
+            program, tupled = _program(model, lists_as_tuples)
+            if program is not None and _builds(model, program, run):
+                return program
+            if (
+                not tupled
+            ):  # no list was written otherwise: trying again changes nothing
+                return None
+    return None
+
+
+def _builds(model: nn.Module, program: str, run: Runner) -> bool:
+    """Whether ``program``'s root class, built with its defaults, is ``model`` again."""
+    try:
+        rebuilt = run(program)()
+    except (Exception, SystemExit):
+        return False
+    return _same_model(model, rebuilt)
 
 
 def _built_lightly(cls: type) -> nn.Module:
@@ -114,12 +124,18 @@ def _is_empty_container(module: nn.Module) -> bool:
 # --- the program: the classes, and the module-level statements they read ---
 
 
-def _program(model: nn.Module) -> str | None:
-    """The classes of ``model``'s file it is built from, with what they read, formatted."""
+def _program(model: nn.Module, lists_as_tuples: bool) -> tuple[str | None, bool]:
+    """The classes of ``model``'s file it is built from, with what they read, formatted.
+
+    And whether a list argument was written as a tuple default
+    (``lists_as_tuples``: ``num_blocks=(2, 2, 2, 2)``, not the mutable
+    ``[2, 2, 2, 2]`` every call would share; the caller tries the list
+    where the tuple does not build the same model).
+    """
     root_file = _file_of(type(model))
     source = read_file(root_file) if root_file else None
     if source is None:
-        return None
+        return None, False
     classes: dict[type, ast.ClassDef] = {}
     for module in model.modules():
         cls = type(module)
@@ -127,18 +143,19 @@ def _program(model: nn.Module) -> str | None:
             continue
         found = class_definition(cls)
         if found is None or found[1] not in source.tree.body:
-            return None  # a class inside a function, or not found: no text to copy
+            # a class inside a function, or not found: no text to copy
+            return None, False
         classes[cls] = found[1]
     root = classes.get(type(model))
     if root is None:
-        return None
-    names = Names(_globals_of(type(model)))
+        return None, False
+    names = Names(_globals_of(type(model)), lists_as_tuples)
     root_lines = _root_lines(source, root, model, names)
     if root_lines is None:
-        return None
+        return None, False
     chosen = statements_read(source.tree, set(classes.values()), names.written)
     if chosen is None:
-        return None
+        return None, False
     text = ""
     previous: ast.stmt | None = None
     for statement, imported in chosen:
@@ -153,9 +170,12 @@ def _program(model: nn.Module) -> str | None:
         previous = statement
     # black reads no Python 2, and a file may use syntax newer than it parses
     try:
-        return black.format_str(_comments_above_long_lines(text) + "\n", mode=_BLACK)
+        formatted = black.format_str(
+            _comments_above_long_lines(text) + "\n", mode=_BLACK
+        )
     except Exception:
-        return None
+        return None, False
+    return formatted, names.tupled
 
 
 _BLACK = black.Mode()
@@ -483,7 +503,8 @@ def _written(value: Any, names: Names) -> str | None:
         items = [_written(v, names) for v in value]
         if any(i is None for i in items):
             return None
-        if type(value) is tuple:
+        if type(value) is tuple or names.lists_as_tuples:
+            names.tupled |= type(value) is list
             return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
         return f"[{', '.join(items)}]"
     if type(value) is dict:
@@ -505,15 +526,21 @@ def _written(value: Any, names: Names) -> str | None:
 
 
 class Names:
-    """The classes the file binds at module level, and which of them a default wrote."""
+    """How the root's defaults are written: the file's classes by name, lists as tuples.
 
-    def __init__(self, module_globals: dict[str, Any]):
+    Notes which classes a default wrote (their statements are kept) and
+    whether a list became a tuple.
+    """
+
+    def __init__(self, module_globals: dict[str, Any], lists_as_tuples: bool = False):
         self._by_identity = {
             id(value): name
             for name, value in module_globals.items()
             if isinstance(value, type) and getattr(value, "__name__", None) == name
         }
+        self.lists_as_tuples = lists_as_tuples
         self.written: set[str] = set()
+        self.tupled = False
 
     def write(self, cls: type) -> str | None:
         name = self._by_identity.get(id(cls))

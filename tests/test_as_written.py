@@ -102,8 +102,9 @@ def test_a_mixed_source_is_its_own_mixed_output(tmp_path):
     assert "self.shortcut = nn.Sequential()" in source
     assert "expansion = 1" in source
     # the root builds the model given: its arguments are the defaults
+    # a list argument as a tuple: a default every call shares is not mutable
     assert (
-        "def __init__(self, block=BasicBlock, num_blocks=[2, 2], num_classes=10):"
+        "def __init__(self, block=BasicBlock, num_blocks=(2, 2), num_classes=10):"
         in source
     )
     # only what the classes read: no factory, no script, no unused import
@@ -238,3 +239,29 @@ def test_a_config_dataclass_is_written_as_its_call_and_the_signature_keeps_its_c
     assert "@dataclass\nclass Dims:" in source
     again = nnconvert.convert(result.load(), to="mixed", example_inputs=inputs)
     assert again.source == source
+
+
+LISTED = """
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, widths):
+        super().__init__()
+        widths = widths + [3]  # a list the code extends: a tuple would not do
+        self.fc1 = nn.Linear(4, widths[0])
+        self.fc2 = nn.Linear(widths[0], widths[1])
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+"""
+
+
+def test_a_list_argument_stays_a_list_where_a_tuple_does_not_build_the_model(tmp_path):
+    model = _built(tmp_path, LISTED, "Net([8])")
+    inputs = (torch.randn(2, 4),)
+    result = nnconvert.convert(model, to="mixed", example_inputs=inputs)
+    result.check(train=True)
+    assert result.as_written
+    assert "    def __init__(self, widths=[8]):\n" in result.source
