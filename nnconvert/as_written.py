@@ -235,21 +235,21 @@ def _gap(source: SourceFile, previous: ast.stmt | None, statement: ast.stmt) -> 
     return "\n"  # imports, or settings (``nz = 100``), one after the other
 
 
+def _own_function(cls: type) -> Callable | None:
+    """A function the class itself defines: it knows the class's file and globals."""
+    return next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
+
+
 def _globals_of(cls: type) -> dict[str, Any]:
     """The module-level names of the file a class was defined in, through its methods."""
-    for value in vars(cls).values():
-        if inspect.isfunction(value):
-            return value.__globals__
-    return {}
+    function = _own_function(cls)
+    return function.__globals__ if function is not None else {}
 
 
 def _file_of(cls: type) -> str | None:
     """The file a class's methods were compiled from (None: no method of its own)."""
-    for value in vars(cls).values():
-        code = getattr(value, "__code__", None)
-        if code is not None:
-            return code.co_filename
-    return None
+    function = _own_function(cls)
+    return function.__code__.co_filename if function is not None else None
 
 
 def statements_read(
@@ -561,17 +561,13 @@ def _same_model(original: nn.Module, rebuilt: nn.Module) -> bool:
         _same_kind(state[k], rebuilt_state[k]) for k in state
     ):
         return False
-    pairs = zip(
-        original.named_modules(remove_duplicate=False),
-        rebuilt.named_modules(remove_duplicate=False),
-        strict=False,
-    )
-    count = sum(1 for _ in original.named_modules(remove_duplicate=False))
-    if count != sum(1 for _ in rebuilt.named_modules(remove_duplicate=False)):
-        return False
-    return all(
+    modules = list(original.named_modules(remove_duplicate=False))
+    rebuilt_modules = list(rebuilt.named_modules(remove_duplicate=False))
+    return len(modules) == len(rebuilt_modules) and all(
         path == rebuilt_path and _same_module(module, rebuilt_module)
-        for (path, module), (rebuilt_path, rebuilt_module) in pairs
+        for (path, module), (rebuilt_path, rebuilt_module) in zip(
+            modules, rebuilt_modules
+        )
     )
 
 

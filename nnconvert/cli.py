@@ -21,7 +21,7 @@ from typing import Any, Callable
 import click
 
 from . import batch, loading
-from .api import convert as convert_model
+from .api import Conversion, convert as convert_model
 from .check import CheckReport, check_equivalent
 from .errors import InputError, NnconvertError
 from .frontend import ModelInput
@@ -320,13 +320,36 @@ def _converted_source(
     table at the end says what happened), so the progress bar stays readable.
     """
     with user_prints_to_stderr():
-        model, inputs, tolerances, train = _load_model(file, **model_options)
-        conversion = convert_model(
-            model, style, inputs, tolerances=tolerances, keep_source=keep_source
+        _, conversion, train = _loaded_conversion(
+            file, style, None, keep_source, model_options
         )
         if check:
             conversion.check(train=train)
     return conversion.source
+
+
+def _loaded_conversion(
+    file: Path,
+    style: str,
+    name: str | None,
+    keep_source: bool,
+    model_options: dict[str, Any],
+) -> tuple[ModelInput, Conversion, bool]:
+    """The model of FILE as the options build it, converted to ``style``.
+
+    With whether its check includes train mode (``--train/--no-train``).
+    The caller decides where the model's prints go.
+    """
+    model, inputs, tolerances, train = _load_model(file, **model_options)
+    conversion = convert_model(
+        model,
+        style,
+        inputs,
+        name=name,
+        tolerances=tolerances,
+        keep_source=keep_source,
+    )
+    return model, conversion, train
 
 
 def _convert_one_file(
@@ -343,14 +366,8 @@ def _convert_one_file(
     if output is not None:
         check_output_target(output, file)
     with user_prints_to_stderr():
-        model, inputs, tolerances, train = _load_model(file, **model_options)
-        conversion = convert_model(
-            model,
-            style,
-            inputs,
-            name=name,
-            tolerances=tolerances,
-            keep_source=keep_source,
+        model, conversion, train = _loaded_conversion(
+            file, style, name, keep_source, model_options
         )
         for leaf in conversion.leaves:
             click.echo(f"leaf: {leaf}", err=True)
@@ -469,15 +486,10 @@ def _check_stale(
         raise InputError(f"{twin}: no such file")
     committed = loading.read_source(twin)
     with user_prints_to_stderr():
-        model, inputs, tolerances, _ = _load_model(source, **model_options)
-        today = convert_model(
-            model,
-            style,
-            inputs,
-            name=name,
-            tolerances=tolerances,
-            keep_source=keep_source,
-        ).source
+        _, conversion, _ = _loaded_conversion(
+            source, style, name, keep_source, model_options
+        )
+        today = conversion.source
     command = f"nnconvert convert {source} --to {style}"
     if name is not None:
         command += f" --name {name}"
