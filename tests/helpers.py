@@ -281,6 +281,17 @@ def assert_same_construction(
                 assert torch.equal(got, tensor), f"{key} differs at seed {seed}"
 
 
+def checked_conversion(
+    model_class: type[nn.Module], style: Style, inputs: tuple
+) -> nnconvert.Conversion:
+    """``model_class()`` (seed 0, eval mode) converted to ``style`` and checked in eval and train."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(model_class().eval(), style, inputs)
+    conversion.check()
+    conversion.check(train=True)
+    return conversion
+
+
 def load_output(
     conversion: nnconvert.Conversion, class_name: str | None = None
 ) -> ModelInput:

@@ -19,7 +19,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import load_output
+from .helpers import checked_conversion, load_output
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -121,11 +121,7 @@ def _inputs():
 
 
 def _converted(cls: type[nn.Module], style: Style) -> nnconvert.Conversion:
-    torch.manual_seed(0)
-    conversion = nnconvert.convert(cls().eval(), style, _inputs())
-    conversion.check()
-    conversion.check(train=True)
-    return conversion
+    return checked_conversion(cls, style, _inputs())
 
 
 LOOPS = {
