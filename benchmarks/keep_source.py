@@ -29,17 +29,21 @@ from pathlib import Path
 import torch
 
 import nnconvert
-from realworld import ENTRIES, SUITE, commit, import_model_file, write_report
+from realworld import (
+    ENTRIES,
+    SUITE,
+    build_model,
+    commit,
+    import_model_file,
+    write_report,
+)
 
 HERE = Path(__file__).parent
 
 
 def measure(entry, repeats: int) -> tuple[bool, float, float, float]:
     """(kept as written, keep_source time, from-the-trace time, check time)."""
-    module = import_model_file(SUITE / entry.file)
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = entry.build(module)
+    model = build_model(entry, import_model_file(SUITE / entry.file))
     inputs = entry.inputs()
     times: dict[bool, float] = {True: float("inf"), False: float("inf")}
     for _ in range(repeats):  # alternating, so that the machine's load hits both

@@ -78,6 +78,7 @@ from realworld import (
     ENTRIES,
     STYLES,
     SUITE,
+    build_model,
     commit,
     import_model_file,
     one_line,
@@ -133,10 +134,7 @@ class Measure:
 
 def realworld_case(entry: Any) -> Case:
     def load() -> tuple[Any, tuple[Any, ...], nn.Module]:
-        module = import_model_file(SUITE / entry.file)
-        torch.manual_seed(0)
-        with nnconvert.record_constructors():  # as `nnconvert convert FILE` builds it
-            model = entry.build(module)
+        model = build_model(entry, import_model_file(SUITE / entry.file))
         return model, entry.inputs(), model
 
     return Case(entry.name, SUITE / entry.file, load)

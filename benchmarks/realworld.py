@@ -400,6 +400,13 @@ def import_model_file(path: Path) -> ModuleType:
     return module
 
 
+def build_model(entry: "Entry", module: ModuleType) -> torch.nn.Module:
+    """``entry``'s model as ``nnconvert convert FILE`` builds it: seed 0, constructors recorded."""
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        return entry.build(module)
+
+
 def one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     text = f"{type(error).__name__}: {text}"
@@ -412,9 +419,7 @@ def convert_and_check(entry: Entry, style: str) -> tuple[str, float]:
         module = import_model_file(SUITE / entry.file)
     except Exception as error:  # a missing third-party package
         return f"does not import: {one_line(error)}", 0.0
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():  # as `nnconvert convert FILE` builds it
-        model = entry.build(module)
+    model = build_model(entry, module)
     inputs = entry.inputs()
     started = time.perf_counter()
 

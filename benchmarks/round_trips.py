@@ -40,6 +40,7 @@ from realworld import (
     HERE,
     SUITE,
     Entry,
+    build_model,
     commit,
     import_model_file,
     one_line,
@@ -84,9 +85,7 @@ def trips(entry: Entry) -> dict[tuple[str, str], str]:
         module = import_model_file(SUITE / entry.file)
     except Exception as error:  # a missing third-party package
         return {trip: f"does not import: {one_line(error)}" for trip in TRIPS}
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():  # as `nnconvert convert FILE` builds it
-        model = entry.build(module).eval()
+    model = build_model(entry, module).eval()
     inputs = entry.inputs()
     direct: dict[str, nnconvert.Conversion | str] = {}
     for style in {s for trip in TRIPS for s in trip}:
