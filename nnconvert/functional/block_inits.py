@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 from torch import nn
 
 from ..init_arguments import declare, declare_sizes, init_arguments, keyword_order
+from .init_recording import globals_wrapped
 
 #: The annotations of an init function's parameters after ``prefix``.
 _SIZE_TYPES = (int, bool, "int", "bool")
@@ -40,18 +41,13 @@ def recorded_block_inits(
     while, and put back after.
     """
     calls: dict[str, dict[str, int]] = {}
-    namespace = getattr(init, "__globals__", None)
-    originals = {}
-    if isinstance(namespace, dict):
-        for name, value in list(namespace.items()):
-            if _is_init_function(value, namespace):
-                originals[name] = value
-                namespace[name] = _recording(value, calls)
-    try:
+    namespace = getattr(init, "__globals__", {})
+
+    def wrapper(name: str, value: Any) -> Any:
+        return _recording(value, calls) if _is_init_function(value, namespace) else None
+
+    with globals_wrapped(init, wrapper):
         yield calls
-    finally:
-        if isinstance(namespace, dict):
-            namespace.update(originals)
 
 
 def declare_block_sizes(model: nn.Module, calls: dict[str, dict[str, int]]) -> None:

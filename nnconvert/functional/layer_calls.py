@@ -24,6 +24,7 @@ from ..declared_inits import DeclaredInit, declare_init, plain_host
 from ..opspecs import layer_params
 from ..opspecs.layer_params import DEFINITIONS
 from ..opspecs.spec import LayerInit
+from .init_recording import globals_wrapped
 
 
 @contextlib.contextmanager
@@ -34,18 +35,14 @@ def recorded_layer_calls(init: Callable) -> Iterator[dict[str, DeclaredInit]]:
     while, and put back after.
     """
     calls: dict[str, DeclaredInit] = {}
-    namespace = getattr(init, "__globals__", None)
-    originals = {}
-    if isinstance(namespace, dict):
-        for name, value in list(namespace.items()):
-            if _is_layer_function(name, value):
-                originals[name] = value
-                namespace[name] = _recording(name, value, calls)
-    try:
+
+    def wrapper(name: str, value: Any) -> Any:
+        if not _is_layer_function(name, value):
+            return None
+        return _recording(name, value, calls)
+
+    with globals_wrapped(init, wrapper):
         yield calls
-    finally:
-        if isinstance(namespace, dict):
-            namespace.update(originals)
 
 
 def declare_layer_calls(model: nn.Module, calls: dict[str, DeclaredInit]) -> None:
