@@ -14,8 +14,10 @@ loaded as the CLI loads it), and for each style, the output of
   they name through ``self.`` count, so nanoGPT's ``generate`` or
   ``configure_optimizers`` do not), and the module-level code those classes
   read (:func:`module_level_rows`: tables such as kuangliu's ``cfg``, helper
-  functions such as ``drop_path``, base classes): no imports, no module
-  docstring, no factory functions, no training script. The output is counted whole
+  functions such as ``drop_path``, base classes; not a layer class the model
+  does not build, such as the ``ModifiedResNet`` of a CLIP built with a
+  vision transformer): no imports, no module docstring, no factory
+  functions, no training script. The output is counted whole
   (including a functional output's ``init_params()``) except its imports.
 * **comments**: the comments on those lines whose text (without ``#``
   and surrounding blanks) appears in a comment of the output.
@@ -162,22 +164,44 @@ def model_classes(tree: ast.Module, model: nn.Module) -> list[ast.ClassDef]:
     ]
 
 
-def module_level_rows(tree: ast.Module, classes: list[ast.ClassDef]) -> set[int]:
+def module_level_rows(
+    tree: ast.Module, classes: list[ast.ClassDef], model: nn.Module
+) -> set[int]:
     """The lines of the file's module-level code the classes read, imports aside.
 
     Tables (kuangliu's ``cfg``), helper functions (``drop_path``, ``conv3x3``),
     base classes, a config dataclass: code of the model's as much as its
     classes, found as ``--to mixed`` finds what a source kept as written
-    reads (:func:`nnconvert.as_written.statements_read`).
+    reads (:func:`nnconvert.as_written.statements_read`). A layer class the
+    model does not build is not its code, though a constructor names it:
+    CLIP's ``__init__`` builds a ``ModifiedResNet`` or a ``VisionTransformer``,
+    never both (:func:`unbuilt_layer_classes`).
     """
     chosen = statements_read(tree, set(classes), set()) or []
-    imports = (ast.Import, ast.ImportFrom)
+    skipped = (ast.Import, ast.ImportFrom)
+    unbuilt = unbuilt_layer_classes(tree, model)
     return {
         row
         for statement, _ in chosen
-        if statement not in classes and not isinstance(statement, imports)
+        if statement not in classes
+        and not isinstance(statement, skipped)
+        and statement not in unbuilt
         for row in range(first_line(statement), statement.end_lineno + 1)
     }
+
+
+def unbuilt_layer_classes(tree: ast.Module, model: nn.Module) -> list[ast.ClassDef]:
+    """The file's ``nn.Module`` classes that no submodule of ``model`` is or derives from."""
+    built = {c for m in model.modules() for c in type(m).__mro__}
+    namespace = getattr(type(model).__init__, "__globals__", {})
+    return [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and isinstance(namespace.get(node.name), type)
+        and issubclass(namespace[node.name], nn.Module)
+        and namespace[node.name] not in built
+    ]
 
 
 def model_methods(
@@ -301,7 +325,7 @@ def read_source(file: Path, model: nn.Module) -> Source:
     tree = ast.parse(text)
     classes = model_classes(tree, model)
     rows = set().union(*(source_rows(c) for c in classes))
-    rows |= module_level_rows(tree, classes)
+    rows |= module_level_rows(tree, classes, model)
     lines = sum(
         1
         for row, line in enumerate(text.splitlines(), 1)
