@@ -256,6 +256,40 @@ def test_a_forward_literal_takes_the_init_name(style):
     assert "* self.factor" in conversion.source
 
 
+class Heads(nn.Module):
+    """``n_heads`` both sizes a weight and is read by ``forward``, as GAT's layer does."""
+
+    def __init__(self, width, n_heads):
+        super().__init__()
+        self.n_heads = n_heads
+        self.proj = nn.Linear(width, width * n_heads)
+        self.gain = nn.Parameter(torch.ones(n_heads, 1))
+
+    def forward(self, x):
+        b, _ = x.shape
+        heads = self.proj(x).view(b, self.n_heads, -1) * self.gain
+        return heads.sum(1)
+
+
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Heads(4, 2)
+        self.second = Heads(4, 3)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_forward_literal_that_a_sizing_parameter_gives_reads_that_parameter(style):
+    conversion = converted(TwoHeads, (torch.randn(2, 4),), style)
+    assert init_signature(conversion.source, "Heads") == ["n_heads", "out_features"]
+    assert "self.n_heads = n_heads" in conversion.source
+    assert "view(b, self.n_heads, -1)" in conversion.source
+    assert "Heads(2, 8)" in conversion.source
+
+
 def test_an_object_built_without_a_record_uses_its_attributes():
     conversion = nnconvert.convert(TwoLeaky(), Style.MODULE, (torch.randn(2, 4),))
     conversion.check(train=True)

@@ -25,6 +25,7 @@ become constructor parameters too, kept on ``self``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import fx, nn
 
@@ -137,6 +138,7 @@ class _ClassPlanner:
         )
         kept = _forward_holes(members, optional, set(holes.names))
         holes, kept = _user_names(members, holes, kept, optional, reserved)
+        kept, shared = _read_from_parameters(members, holes, kept)
         signature = holes.parameters()
         values_per_instance = holes.values_per_instance
         if kept:  # required, after the init's required parameters
@@ -170,8 +172,8 @@ class _ClassPlanner:
             )
             for a in widest.init
         ]
-        init += [Assign(name, Hole(name)) for name, _ in kept]
-        graph = filled(widest.graph, kept, lambda n: _Raw(f"self.{n}"))
+        init += [Assign(name, Hole(name)) for name, _ in [*kept, *shared]]
+        graph = filled(widest.graph, kept + shared, lambda n: _Raw(f"self.{n}"))
         if stand_ins:  # the same positions in the filled copy
             where = {n: i for i, n in enumerate(widest.graph.nodes)}
             nodes = list(graph.nodes)
@@ -270,6 +272,50 @@ def _forward_holes(
     attributes = {a.attribute for m in members for a in m.init}
     taken = taken | attributes | set(dir(nn.Module)) | {"self"}
     return named_holes([literal_slots(m.graph) for m in members], taken)
+
+
+def _read_from_parameters(
+    members: list[Described], holes: Holes, kept: Named
+) -> tuple[Named, Named]:
+    """``kept`` split: forward holes of their own, and those an ``__init__`` parameter fills.
+
+    A literal of ``forward`` that equals one constructor parameter in every
+    instance is that parameter, kept on ``self`` under its name: GAT's
+    ``view(n_nodes, self.n_heads, self.n_hidden)`` reads ``self.n_heads``,
+    set from the ``n_heads`` that also sizes ``self.a``, where it read
+    ``self.value``, a second parameter always given the same value. Only a
+    parameter that is not an attribute already, and only one parameter per
+    forward hole: where several match, the values cannot say which.
+    """
+    if not kept:
+        return kept, []
+    attributes = {a.attribute for m in members for a in m.init}
+    slots = [literal_slots(m.graph) for m in members]
+    own: Named = []
+    shared: Named = []
+    for name, found in kept:
+        values = [value_of(s, found[0]) for s in slots]
+        matches = [
+            parameter
+            for i, parameter in enumerate(holes.names)
+            if parameter not in holes.defaults
+            and parameter not in attributes
+            and all(
+                _same_literal(row[i], v)
+                for row, v in zip(holes.values_per_instance, values)
+            )
+        ]
+        taken = {n for n, _ in shared}
+        if len(matches) == 1 and matches[0] not in taken:
+            shared.append((matches[0], found))
+        else:
+            own.append((name, found))
+    return own, shared
+
+
+def _same_literal(a: Any, b: Any) -> bool:
+    """Equal and of one type (``1 != 1.0 != True`` here)."""
+    return type(a) is type(b) and a == b
 
 
 def _user_names(
