@@ -18,7 +18,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import defined_names, load_output
+from .helpers import checked_conversion, defined_names, load_output
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -812,3 +812,37 @@ def test_blocks_built_from_different_classes_are_not_merged(style):
     assert "self.plain = BuilderBlock()" in source
     assert "self.wide = BuilderBlockWithDownsample()" in source
     assert "downsample=None" not in source and "is not None" not in source
+
+
+class DictWithDropout(nn.Module):
+    """nanoGPT's ``transformer = nn.ModuleDict(dict(wte=..., drop=nn.Dropout(...), ...))``."""
+
+    def __init__(self):
+        super().__init__()
+        self.transformer = nn.ModuleDict(
+            {
+                "wte": nn.Embedding(10, 8),
+                "drop": nn.Dropout(0.1),
+                "mlp": nn.ModuleDict({"fc": nn.Linear(8, 8), "act": nn.GELU()}),
+                "ln_f": nn.LayerNorm(8),
+            }
+        )
+
+    def forward(self, idx):
+        x = self.transformer.drop(self.transformer.wte(idx))
+        x = self.transformer.mlp.act(self.transformer.mlp.fc(x))
+        return self.transformer.ln_f(x)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_a_dicts_parameter_free_layers_made_calls_leave_the_dict(style):
+    """No ``"drop": nn.Dropout(0.1)`` in the dict beside the call that does its work."""
+    conversion = checked_conversion(
+        DictWithDropout, style, (torch.randint(0, 10, (2, 5)),)
+    )
+    assert '"drop"' not in conversion.source and '"act"' not in conversion.source
+    assert '"wte": nn.Embedding(10, 8)' in conversion.source
+    assert '"fc": nn.Linear(8, 8)' in conversion.source
+    assert conversion.source.count("nn.Dropout(0.1)") == (style is Style.MODULE)
+    again = nnconvert.convert(load_output(conversion), style, conversion.example_inputs)
+    assert again.source == conversion.source

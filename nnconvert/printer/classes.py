@@ -18,6 +18,7 @@ from torch import fx, nn
 from ..errors import ConversionError
 from ..hierarchy import Instance, is_defined_class, is_sequential_class
 from ..leaves import Leaf, leaf_of
+from ..module_kinds import CONTAINERS
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
 from ..options import Style
@@ -305,8 +306,10 @@ def _attributes(
     """
     declared = _declaration_order(original)
     used: list[str] = []
+    targets: set[str] = set()
     for node in with_method_bodies(graph_module.graph):
         if node.op in ("call_module", "get_attr") and node.target != "training":
+            targets.add(str(node.target))
             top = str(node.target).split(".")[0]
             if top not in used:
                 used.append(top)
@@ -327,7 +330,43 @@ def _attributes(
         value = getattr(graph_module, name, None)
         if value is None or type(value) is nn.Module:  # fx's stand-in for a container
             value = getattr(original, name)
+        if type(value) is nn.ModuleDict:
+            value = _without_unread_layers(value, name, targets)
         yield name, value
+
+
+def _without_unread_layers(
+    container: nn.ModuleDict, path: str, targets: set[str]
+) -> nn.ModuleDict:
+    """``container`` (at ``path``) without the parameter-free layers no call reads.
+
+    The style passes made their calls functional (``self.transformer.drop(x)``
+    -> ``F.dropout``, or module style's own ``self.dropout``); written into
+    the dict, a ``"drop": nn.Dropout(0.1)`` that nothing calls would stand
+    beside the call that does its work. Entries that own tensors stay
+    (``state_dict`` keys), and so do blocks, containers and every entry
+    when the graph reads the dict itself. Nested dicts are pruned alike.
+    """
+    if path in targets:
+        return container
+    kept = {}
+    for key, entry in container.items():
+        where = f"{path}.{key}"
+        if type(entry) is nn.ModuleDict:
+            kept[key] = _without_unread_layers(entry, where, targets)
+        elif (
+            any(t == where or t.startswith(f"{where}.") for t in targets)
+            or is_defined_class(entry)
+            or isinstance(entry, CONTAINERS)
+            or any(True for _ in entry.parameters())
+            or any(True for _ in entry.buffers())
+        ):
+            kept[key] = entry
+    if len(kept) == len(container) and all(
+        kept[k] is container[k] for k in container.keys()
+    ):
+        return container
+    return nn.ModuleDict(kept)
 
 
 def _in_declared_order(kept: list[str], declared: list[str]) -> set[str]:
