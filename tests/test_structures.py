@@ -846,3 +846,36 @@ def test_a_dicts_parameter_free_layers_made_calls_leave_the_dict(style):
     assert conversion.source.count("nn.Dropout(0.1)") == (style is Style.MODULE)
     again = nnconvert.convert(load_output(conversion), style, conversion.example_inputs)
     assert again.source == conversion.source
+
+
+class Expanding(nn.Module):
+    """EfficientNet's block: an expansion with its activation only where the ratio is not 1."""
+
+    def __init__(self, channels, expand):
+        super().__init__()
+        self.expand = expand
+        self.conv1 = nn.Conv2d(channels, channels, 1)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        out = torch.sigmoid(self.conv1(x)) if self.expand else x
+        return self.conv2(out)
+
+
+class TwoExpanding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.plain = Expanding(4, False)
+        self.expanded = Expanding(4, True)
+
+    def forward(self, x):
+        return self.expanded(self.plain(x))
+
+
+def test_a_second_shape_is_not_named_after_a_layer_module_style_adds():
+    """``Expanding2``, not ``ExpandingWithSigmoid``: the user never wrote a ``sigmoid``."""
+    conversion = checked_conversion(
+        TwoExpanding, Style.MODULE, (torch.randn(2, 4, 6, 6),)
+    )
+    assert "class Expanding2(nn.Module):" in conversion.source
+    assert "self.expanded = Expanding2()" in conversion.source

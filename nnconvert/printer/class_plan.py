@@ -193,19 +193,39 @@ class _ClassPlanner:
     def _class_name(self, cls: type, members: list[Described]) -> str:
         """The class's name; a second shape of it is named by what it adds.
 
-        ``BasicBlockWithDownsample`` when it has attributes the first shape
-        lacks, else ``BasicBlock2``.
+        ``BasicBlockWithDownsample`` when it has attributes of the user's the
+        first shape lacks, else ``BasicBlock2``. A layer module style adds
+        (EfficientNet's swish as ``self.sigmoid1``) names nothing: it is not
+        what tells the user's blocks apart.
         """
         is_root = any(not m.instance.path for m in members)
         base = self.top_name if is_root else identifier(cls.__name__)
         attributes = {a.attribute for a in members[0].init}
         first = self.first_shape.setdefault(cls, attributes)
-        extra = [a.attribute for a in members[0].init if a.attribute not in first]
+        original = members[0].instance.module
+        extra = [
+            a.attribute
+            for a in members[0].init
+            if a.attribute not in first and _is_users_attribute(original, a.attribute)
+        ]
         if extra and not is_root:
             base += "With" + "".join(camel_case(a) for a in extra)
         name = base if is_root else first_free(base, self.used_names)
         self.used_names.add(name)
         return name
+
+
+def _is_users_attribute(module: nn.Module, name: str) -> bool:
+    """Whether ``module``, as the user built it, has the attribute ``name``."""
+    return any(
+        name in table
+        for table in (
+            module._modules,
+            module._parameters,
+            module._buffers,
+            vars(module),
+        )
+    )
 
 
 def _widest(members: list[Described], calls: frozenset[fx.Node]) -> Described:
