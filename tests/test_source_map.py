@@ -92,6 +92,25 @@ def test_tuple_assignments_keep_the_users_names(style):
     assert "out" not in text
 
 
+class CarriedState(nn.Module):
+    """char-rnn's ``output, hidden = self.lstm(emb, hidden)``: the input's name taken over."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = nn.GRU(4, 6, batch_first=True)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x, hidden=None):
+        output, hidden = self.gru(x, hidden)
+        return self.head(output), hidden
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_an_optional_input_no_branch_asks_about_hands_its_name_on(style):
+    text = forward_text(converted(CarriedState(), style, torch.randn(2, 5, 4)))
+    assert re.search(r"output, hidden = .*gru", text)
+
+
 class Attention(nn.Module):
     def __init__(self):
         super().__init__()

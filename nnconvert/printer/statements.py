@@ -755,8 +755,21 @@ def is_read(node: fx.Node) -> bool:
 
 
 def _is_optional_input(node: fx.Node) -> bool:
-    """``targets=None``: its name keeps meaning the input (``if targets is not None:``)."""
-    return node.op == "placeholder" and bool(node.args)
+    """``targets=None`` that a branch asks about: its name keeps meaning the input.
+
+    ``if targets is not None:`` is printed where the branch goes, which may be
+    after the input's last read in graph order. An optional input no branch
+    asks about (``hx=hidden``, ``None`` or a tensor alike) is a variable like
+    any other: ``output, hidden = self.lstm(emb, hidden)`` takes its name over.
+    """
+    return (
+        node.op == "placeholder"
+        and bool(node.args)
+        and any(
+            is_condition(user) or user.target in (operator.is_, operator.is_not)
+            for user in node.users
+        )
+    )
 
 
 def variables_read(node: fx.Node, inlined: set[fx.Node]) -> list[fx.Node]:

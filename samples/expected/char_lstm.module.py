@@ -13,8 +13,8 @@ class CharLSTM(nn.Module):
     def forward(self, x, hidden=None):
         # x: (batch, seq_len) character indices
         emb = self.dropout1(self.embed(x))
-        output, outs = self.lstm(emb, hx=hidden)
+        output, hidden = self.lstm(emb, hx=hidden)
         output = self.dropout2(output)
         # logits for the next character at every position
         logits = self.decoder(output)
-        return (logits, outs)
+        return (logits, hidden)
