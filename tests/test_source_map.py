@@ -109,6 +109,7 @@ class CarriedState(nn.Module):
 def test_an_optional_input_no_branch_asks_about_hands_its_name_on(style):
     text = forward_text(converted(CarriedState(), style, torch.randn(2, 5, 4)))
     assert re.search(r"output, hidden = .*gru", text)
+    assert re.search(r"^ +return [^(].*, hidden$", text, re.M)  # no parentheses
 
 
 class Attention(nn.Module):

@@ -11,7 +11,7 @@ import ast
 import operator
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import fx, nn
@@ -365,6 +365,13 @@ def _commented(lines: list[str], node: fx.Node, comments: CommentFeed) -> list[s
     return above + lines
 
 
+def _returned(value: Any, printer: ExpressionPrinter) -> str:
+    """What ``return`` writes: ``logits, loss`` for a tuple of two or more, as people write it."""
+    if isinstance(value, tuple) and len(value) > 1:
+        return ", ".join(printer.argument(item) for item in value)
+    return printer.argument(value)
+
+
 def _statement(
     node: fx.Node,
     printer: ExpressionPrinter,
@@ -377,7 +384,7 @@ def _statement(
             f"{_unpack_target(node, unpacks[node], printer)} = {printer.definition(node)}"
         ]
     if node.op == "output":
-        return [f"return {printer.argument(node.args[0])}"]
+        return [f"return {_returned(node.args[0], printer)}"]
     if is_expect(node):  # a shape guard
         condition, message = node.args
         return [

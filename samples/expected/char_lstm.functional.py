@@ -79,7 +79,7 @@ def char_lstm(
     output = F.dropout(output, p=0.2, training=training)
     # logits for the next character at every position
     logits = F.linear(output, params["decoder.weight"], params["decoder.bias"])
-    return (logits, hidden)
+    return logits, hidden
 
 
 def embedding_params(

@@ -16,4 +16,4 @@ class CharLSTM(nn.Module):
         output = F.dropout(output, p=0.2, training=self.training)
         # logits for the next character at every position
         logits = self.decoder(output)
-        return (logits, hidden)
+        return logits, hidden

@@ -17,4 +17,4 @@ class CharLSTM(nn.Module):
         output = self.dropout2(output)
         # logits for the next character at every position
         logits = self.decoder(output)
-        return (logits, hidden)
+        return logits, hidden

@@ -98,7 +98,7 @@ def gpt(
         loss = None
     # inference-time mini-optimization: only forward the lm_head on the very last position
     # note: using list [-1] to preserve the time dim
-    return (logits, loss)
+    return logits, loss
 
 
 def embedding_params(

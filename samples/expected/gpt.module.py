@@ -92,4 +92,4 @@ class GPT(nn.Module):
             loss = None
         # inference-time mini-optimization: only forward the lm_head on the very last position
         # note: using list [-1] to preserve the time dim
-        return (logits, loss)
+        return logits, loss
