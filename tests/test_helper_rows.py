@@ -331,7 +331,7 @@ def test_batch_first_before_and_after():
         'params["layer.in_proj_bias"], None, None, False, 0.0, '
         'params["layer.out_proj.weight"], params["layer.out_proj.bias"])',
         "x = x.transpose(1, 0)",
-        "return (x, out)",
+        "return x, out",
     ]
     lift_calls(module)
     assert _lines(module, Style.MODULE) == ["x = self.layer(x, y, z)", "return x"]
