@@ -52,6 +52,8 @@ from .module_kinds import (
 from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
+from .passes.unrolled import counted_loop_over
+from .range_counts import STEPS, few_steps_counted, with_argument
 from .source_map import statement_line
 from .traced_inputs import inputs_from_parent
 from .tracers import unwritable_message
@@ -281,7 +283,10 @@ def traced(
     """Every trace ``module`` needs, and their merge.
 
     One trace in eval mode with the inputs as given; where it branched on
-    ``self.training``, one in train mode too; for each optional input
+    ``self.training``, one in train mode too; where a ``for`` counted to a
+    plain int argument that ran it less than twice, the same with
+    :data:`~nnconvert.range_counts.STEPS` steps instead, if they print as a
+    loop (:mod:`.range_counts`); for each optional input
     (default None) the example gives, the same again without it. The merge
     (:func:`~nnconvert.merge.merge_traces`) joins them one difference at a
     time: ``if self.training:`` inside ``if targets is not None:``.
@@ -316,6 +321,18 @@ def traced(
         )
 
     merged = in_both_modes(inputs, given, outputs)
+    # ``for i in range(future):`` traced with ``future=0``: again with steps to see
+    for counter in few_steps_counted(graphs[TraceVariant(False, given)].graph):
+        more = with_argument(module, inputs, counter, STEPS)
+        if more is None or not _runs(module, more, keywords):
+            continue
+        before = dict(graphs)
+        stepped = in_both_modes(more, given, None)
+        if counted_loop_over(stepped.graph, counter):
+            inputs, merged = more, stepped
+        else:  # copies not alike: the first trace and its guard stay
+            graphs.clear()
+            graphs.update(before)
     for index, name in optional:
         without = inputs[:index] + (None,) + inputs[index + 1 :]
         if not _runs(module, without, keywords):
