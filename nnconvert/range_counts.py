@@ -16,6 +16,7 @@ first one already.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import operator
 from typing import Any, Sequence
@@ -25,11 +26,63 @@ from torch import fx, nn
 from .branches import is_expect
 from .source_map import statement_line
 from .source_text import range_loop_lines
-from .trace import CallInputs, forward_parameters, keywords_of
+from .trace import CallInputs, forward_definition, forward_parameters, keywords_of
 
 #: the steps a loop over a plain int argument is traced with, when the
 #: example's value runs fewer than two
 STEPS = 3
+
+#: the counts the check runs such a loop with, besides the example's and
+#: the default: none, the traced steps and another
+CHECKED_COUNTS = (0, STEPS, 5)
+
+
+def counting_arguments(model: nn.Module) -> list[str]:
+    """``forward``'s parameters that a ``for ... in range(name):`` of its source counts to.
+
+    Read from the source (none without it); only parameters without a
+    default or with a plain int one.
+    """
+    function = forward_definition(model)
+    if function is None:
+        return []
+    parameters = {p.name: p for p in forward_parameters(model)}
+    found = []
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.For) and isinstance(node.iter, ast.Call)):
+            continue
+        counted = node.iter
+        if not (
+            isinstance(counted.func, ast.Name)
+            and counted.func.id == "range"
+            and len(counted.args) == 1
+            and isinstance(counted.args[0], ast.Name)
+        ):
+            continue
+        parameter = parameters.get(counted.args[0].id)
+        if (
+            parameter is not None
+            and (
+                parameter.default is inspect.Parameter.empty
+                or type(parameter.default) is int
+            )
+            and parameter.name not in found
+        ):
+            found.append(parameter.name)
+    return found
+
+
+def argument_value(module: nn.Module, inputs: Sequence[Any], name: str) -> Any:
+    """The value ``inputs`` give ``forward``'s argument ``name``, else its default."""
+    keywords = keywords_of(inputs)
+    split = len(inputs) - len(keywords)
+    parameters = forward_parameters(module)
+    names = [p.name for p in parameters]
+    if name in keywords:
+        return inputs[split + keywords.index(name)]
+    if name in names[:split]:
+        return inputs[names.index(name)]
+    return parameters[names.index(name)].default if name in names else None
 
 
 def few_steps_counted(graph: fx.Graph) -> list[str]:
