@@ -21,12 +21,21 @@ import inspect
 import operator
 from typing import Any, Sequence
 
+import torch
 from torch import fx, nn
 
 from .branches import is_expect
+from .example_values import clone_inputs
+from .modes import eval_mode
 from .source_map import statement_line
 from .source_text import range_loop_lines
-from .trace import CallInputs, forward_definition, forward_parameters, keywords_of
+from .trace import (
+    CallInputs,
+    call_with,
+    forward_definition,
+    forward_parameters,
+    keywords_of,
+)
 
 #: the steps a loop over a plain int argument is traced with, when the
 #: example's value runs fewer than two
@@ -139,3 +148,25 @@ def with_argument(
     else:
         return None
     return CallInputs(values, keywords) if keywords else tuple(values)
+
+
+def with_loop_steps(module: nn.Module, inputs: Sequence[Any]) -> Sequence[Any]:
+    """``inputs`` with :data:`STEPS` for each count a ``for`` of ``forward`` runs less than twice.
+
+    For runs that discover what a model calls (a functional file read back:
+    its layers and blocks), which must see the loop's body run. ``inputs``
+    as they are where ``module`` refuses those counts.
+    """
+    stepped = inputs
+    for name in counting_arguments(module):
+        value = argument_value(module, stepped, name)
+        if type(value) is int and value < 2:
+            stepped = with_argument(module, stepped, name, STEPS) or stepped
+    if stepped is inputs:
+        return inputs
+    try:
+        with torch.no_grad(), eval_mode(module):
+            call_with(module, clone_inputs(stepped), keywords_of(stepped))
+    except Exception:  # the body fails at those counts: discovered as traced
+        return inputs
+    return stepped
