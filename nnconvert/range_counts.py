@@ -41,6 +41,10 @@ from .trace import (
 #: example's value runs fewer than two
 STEPS = 3
 
+#: ``GraphModule.meta`` key: the arguments a module was traced with
+#: :data:`STEPS` for (:func:`nnconvert.hierarchy.traced`)
+STEPPED_COUNTS = "stepped_counts"
+
 #: the counts the check runs such a loop with, besides the example's and
 #: the default: none, the traced steps and another
 CHECKED_COUNTS = (0, STEPS, 5)

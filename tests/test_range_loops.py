@@ -115,6 +115,20 @@ class Scaled(nn.Module):
         return x
 
 
+class CountsAfter(nn.Module):
+    """Reads the loop's variable after it: a number the trace fixed, so no loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, steps=0):
+        i = 0
+        for i in range(steps):
+            x = x + self.fc(x)
+        return x * (i + 1)
+
+
 #: (model, example inputs, the ``for`` line, the argument, counts to run it at)
 LOOPS = [
     (TimeSequence, lambda: (torch.randn(2, 5),), "for i in range(future):", "future"),
@@ -194,6 +208,16 @@ def test_steps_that_differ_keep_the_guard(style):
         torch.testing.assert_close(loaded(*inputs), conversion.model(*inputs))
         with pytest.raises(ValueError, match="traced with steps=0"):
             loaded(inputs[0], 3)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_loop_that_cannot_print_keeps_the_default_trace(style):
+    """Traced with steps, the loop stays unrolled: converted as the example runs it instead."""
+    inputs = (torch.randn(2, 4),)
+    conversion = _converted(CountsAfter, style, inputs)
+    assert "for i in range" not in conversion.source
+    assert "traced with steps=0; convert again with this steps" in conversion.source
+    conversion.check(train=True)
 
 
 def test_the_check_runs_the_counts_a_for_counts_to():
