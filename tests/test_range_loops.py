@@ -129,6 +129,21 @@ class CountsAfter(nn.Module):
         return x * (i + 1)
 
 
+class TwoLoops(nn.Module):
+    """Two loops count to one argument: one guard asks for both, so neither is a loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, steps=0):
+        for _ in range(steps):
+            x = x + self.fc(x)
+        for _ in range(steps):
+            x = torch.tanh(x)
+        return x
+
+
 #: (model, example inputs, the ``for`` line, the argument, counts to run it at)
 LOOPS = [
     (TimeSequence, lambda: (torch.randn(2, 5),), "for i in range(future):", "future"),
@@ -211,10 +226,11 @@ def test_steps_that_differ_keep_the_guard(style):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-def test_a_loop_that_cannot_print_keeps_the_default_trace(style):
+@pytest.mark.parametrize("cls", [CountsAfter, TwoLoops], ids=lambda c: c.__name__)
+def test_a_loop_that_cannot_print_keeps_the_default_trace(cls, style):
     """Traced with steps, the loop stays unrolled: converted as the example runs it instead."""
     inputs = (torch.randn(2, 4),)
-    conversion = _converted(CountsAfter, style, inputs)
+    conversion = _converted(cls, style, inputs)
     assert "for i in range" not in conversion.source
     assert "traced with steps=0; convert again with this steps" in conversion.source
     conversion.check(train=True)

@@ -58,6 +58,7 @@ from ..branches import is_expect
 from ..source_map import node_frames, statement_line
 from ..source_text import range_loop_lines
 from .graph_utils import is_impure
+from .guards import IMPLIED_GUARDS
 
 #: fewest copies written as a loop
 MIN_COPIES = 2
@@ -354,9 +355,11 @@ def _unrolled_steps(
 def _argument_count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
     """``(future, future == 3, expect)``: a guard that a plain int argument is ``n >= 2``.
 
-    The tracer makes it where ``range(future)`` asked the argument's value.
+    The tracer makes it where ``range(future)`` asked the argument's value;
+    one that also stands for other questions of the same value (a second
+    ``range(future)``, :data:`~.guards.IMPLIED_GUARDS`) is no loop's alone.
     """
-    if not is_expect(node):
+    if not is_expect(node) or node.meta.get(IMPLIED_GUARDS):
         return None
     comparison = node.args[0]
     if not (
