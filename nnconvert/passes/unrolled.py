@@ -32,11 +32,12 @@ is its ``range``'s length is read from the source by the printer.
 
 A loop over a plain int argument (``for i in range(future):``, ``future``
 traced as 3 by :mod:`nnconvert.range_counts`) has neither a sequence nor
-indexings: its copies are the nodes the body's lines made, after the
-guard ``future == 3`` that the tracer recorded at the ``for`` line
-(:func:`_unrolled_counted`). They must be all of what those lines made,
-so a body written out by hand twice is never taken for two steps. The
-guard goes with the loop, which runs ``range(future)`` for any ``future``.
+indexings: the tracer's guard ``future == 3`` was made on the ``for``
+line, and the copies are the nodes made on the lines of that ``for``'s
+body, read from the source (:func:`_unrolled_counted`). They must be all
+of what those lines made, so a body written out by hand twice is never
+taken for two steps. The guard goes with the loop, which runs
+``range(future)`` for any ``future``.
 
 A loop over the members of a container (``for attn, ff in self.layers: x =
 attn(x) + x; x = ff(x) + x``) has neither: copy *i* is what the trace made
