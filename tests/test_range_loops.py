@@ -150,6 +150,8 @@ LOOPS = [
     (Refine, lambda: (torch.randn(2, 4),), "for _ in range(steps):", "steps"),
     (Decode, lambda: (torch.randn(2, 3),), "for _ in range(max_steps):", "max_steps"),
     (CountGiven, lambda: (torch.randn(2, 4), 2), "for _ in range(n):", "n"),
+    # given as 1: traced again with 3 steps, the given count replaced
+    (CountGiven, lambda: (torch.randn(2, 4), 1), "for _ in range(n):", "n"),
 ]
 COUNTS = (0, 1, 2, 3, 5, 7)
 
