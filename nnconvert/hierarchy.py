@@ -53,7 +53,13 @@ from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
 from .passes.unrolled import counted_loop_over
-from .range_counts import STEPPED_COUNTS, STEPS, few_steps_counted, with_argument
+from .range_counts import (
+    STEPPED_COUNTS,
+    STEPS,
+    few_steps_counted,
+    with_argument,
+    with_loop_steps,
+)
 from .source_map import statement_line
 from .traced_inputs import inputs_from_parent
 from .tracers import unwritable_message
@@ -138,7 +144,8 @@ def trace_instances(
     """The root and every user-defined submodule, traced; children before parents.
 
     ``step_counts``: a loop over a plain int argument that ran less than
-    twice is traced again with steps (:func:`traced`).
+    twice is traced again with steps (:func:`traced`); a block only its
+    steps call is traced with what a run with those steps gives it.
     """
     read = model_input(model)
     model = read.module
@@ -146,6 +153,10 @@ def trace_instances(
     mark_leaves(model, lambda leaves: capture_inputs(model, example_inputs, leaves))
     outputs: KnownOutputs = {}  # blocks' outputs: the parents' annotation reuses them
     inputs = capture_inputs(model, example_inputs, outputs=outputs)
+    stepped = with_loop_steps(model, example_inputs) if step_counts else example_inputs
+    if stepped is not example_inputs:  # blocks that only a loop's steps call
+        for key, more in capture_inputs(model, stepped).items():
+            inputs.setdefault(key, more)
     functional = style is Style.FUNCTIONAL
     # the Sequentials called as a whole: functions of their own in functional style
     called = {

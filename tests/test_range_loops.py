@@ -69,6 +69,30 @@ class Refine(nn.Module):
         return x
 
 
+class Residual(nn.Module):
+    """A block of the user's own, kept as a class (a function in functional style)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return x + torch.tanh(self.fc(x))
+
+
+class RefineBlocks(nn.Module):
+    """The loop calls a block of its own, which the example (no steps) never calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = Residual()
+
+    def forward(self, x, steps=0):
+        for _ in range(steps):
+            x = self.block(x)
+        return x
+
+
 class Decode(nn.Module):
     """A ``generate``-like decode: two carried values, an encoder before, none of it listed."""
 
@@ -149,6 +173,7 @@ LOOPS = [
     (TimeSequence, lambda: (torch.randn(2, 5),), "for i in range(future):", "future"),
     (Refine, lambda: (torch.randn(2, 4),), "for _ in range(steps):", "steps"),
     (Decode, lambda: (torch.randn(2, 3),), "for _ in range(max_steps):", "max_steps"),
+    (RefineBlocks, lambda: (torch.randn(2, 4),), "for _ in range(steps):", "steps"),
     (CountGiven, lambda: (torch.randn(2, 4), 2), "for _ in range(n):", "n"),
     # given as 1: traced again with 3 steps, the given count replaced
     (CountGiven, lambda: (torch.randn(2, 4), 1), "for _ in range(n):", "n"),
@@ -252,7 +277,11 @@ def test_the_check_runs_the_counts_a_for_counts_to():
 @pytest.mark.parametrize("via", STYLES, ids=lambda s: s.value)
 @pytest.mark.parametrize(
     "cls, make_inputs, header",
-    [(TimeSequence, *LOOPS[0][1:3]), (Decode, *LOOPS[2][1:3])],
+    [
+        (TimeSequence, *LOOPS[0][1:3]),
+        (Decode, *LOOPS[2][1:3]),
+        (RefineBlocks, *LOOPS[3][1:3]),
+    ],
     ids=lambda v: getattr(v, "__name__", ""),
 )
 def test_the_loop_survives_round_trips(cls, make_inputs, header, via, to):
