@@ -8,10 +8,13 @@ holds nothing of its body: the output could only refuse another
 that trace holds three copies of the body, which the printer writes as
 ``for i in range(future):`` for any ``future``
 (:mod:`nnconvert.passes.unrolled`). When its copies are not alike, the first
-trace stays, with its guard (:mod:`nnconvert.hierarchy`).
+trace stays, with its guard (:mod:`nnconvert.hierarchy`); so it does when
+the printer keeps them unrolled after all (``nnconvert.api``: the guard
+``future == 3`` would refuse the default).
 
 A count of two steps or more needs no second trace: its copies are in the
-first one already.
+first one already. The check runs such an argument at other counts
+(:data:`CHECKED_COUNTS`, :func:`nnconvert.check.other_counts`).
 """
 
 from __future__ import annotations
