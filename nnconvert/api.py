@@ -26,6 +26,7 @@ from .check import CheckReport, check_equivalent, function_candidate, module_can
 from .copying import copy_model
 from .errors import CheckError, ConversionError, InputError, NnconvertError
 from .frontend import ModelInput, model_input
+from .guard_messages import argument_message
 from .hierarchy import Instance, trace_instances
 from .init_check import check_init_params
 from .leaves import leaf_of
@@ -35,6 +36,7 @@ from .options import Style, Tolerances
 from .passes import apply_style, canonicalize, outline_methods
 from .printer import print_program
 from .printer.functions import snake_case
+from .range_counts import STEPPED_COUNTS, STEPS
 from .reporting import exit_message, one_line
 
 _counter = itertools.count()
@@ -167,19 +169,10 @@ def _convert(
     Mixed style, ``keep_source``: a model whose source already is in mixed
     style is its own output (:mod:`.as_written`).
     """
-    instances = _instances(read, example_inputs, style)
     name = input_name(read, style) if name is None else name
-    claim = None
-    if style is Style.FUNCTIONAL:  # what init_params() may claim, checked
-        root = next(i for i in instances if not i.path).module
-        claim = check_init_params(root, name, read.fresh_state, read.init_params_doc)
-    source = print_program(
-        instances,
-        style,
-        name,
-        init_claim=claim,
-        class_instances=lambda: _instances(read, example_inputs, Style.MODULE),
-    )
+    instances, source = _printed(read, style, example_inputs, name, True)
+    if _steps_left_guarded(instances, source):
+        instances, source = _printed(read, style, example_inputs, name, False)
     kept = None
     if style is Style.MIXED and keep_source:
         kept = as_written(read.module, name, source, _runner(name))
@@ -202,14 +195,57 @@ def _runner(name: str) -> Callable[[str], type]:
     return lambda source: execute(source, f"<nnconvert mixed: {name}>")[name]
 
 
+def _printed(
+    read: ModelInput,
+    style: Style,
+    example_inputs: tuple[Any, ...],
+    name: str,
+    step_counts: bool,
+) -> tuple[list[Instance], str]:
+    """The model traced (``step_counts``: :func:`.hierarchy.traced`) and printed."""
+    instances = _instances(read, example_inputs, style, step_counts)
+    claim = None
+    if style is Style.FUNCTIONAL:  # what init_params() may claim, checked
+        root = next(i for i in instances if not i.path).module
+        claim = check_init_params(root, name, read.fresh_state, read.init_params_doc)
+    source = print_program(
+        instances,
+        style,
+        name,
+        init_claim=claim,
+        class_instances=lambda: _instances(
+            read, example_inputs, Style.MODULE, step_counts
+        ),
+    )
+    return instances, source
+
+
+def _steps_left_guarded(instances: list[Instance], source: str) -> bool:
+    """A loop traced with steps did not print as a loop: its guard refuses the default.
+
+    ``for i in range(future):`` traced with ``future=3`` prints as a loop
+    almost always; where the printer keeps it unrolled (a name it cannot
+    bind), the output would refuse every ``future`` but 3: the trace with
+    the example's own value is better.
+    """
+    return any(
+        argument_message(counter, STEPS) in source
+        for instance in instances
+        for counter in instance.graph.meta.get(STEPPED_COUNTS, ())
+    )
+
+
 def _instances(
-    read: ModelInput, example_inputs: tuple[Any, ...], style: Style
+    read: ModelInput,
+    example_inputs: tuple[Any, ...],
+    style: Style,
+    step_counts: bool = True,
 ) -> list[Instance]:
     """A copy of the model traced, canonicalized and rewritten for ``style``."""
     working = copied_input(read)
     # code that branches on self.training is converted as in eval mode
     with eval_mode(working.module):
-        instances = trace_instances(working, example_inputs, style)
+        instances = trace_instances(working, example_inputs, style, step_counts)
     for instance in instances:
         canonicalize(instance.graph)
         apply_style(instance.graph, style)

@@ -17,7 +17,11 @@ Checks, in this order, each a :class:`CheckResult` in the report:
 * train mode, when asked: outputs under the same RNG seed, every buffer after
   the step (BatchNorm statistics, ``num_batches_tracked``), every parameter
   after it (``nn.Embedding(max_norm=...)`` renormalises its weight) and the gradient of
-  a scalar loss with respect to every parameter.
+  a scalar loss with respect to every parameter;
+* eval and (when asked) train mode with each plain int argument that a
+  ``for ... in range(argument):`` counts to at other counts (its default,
+  0, the traced steps, 5: :func:`other_counts`), when the original accepts
+  them -- skipped where the rewrite's guard refuses the count, which it says.
 
 Comparisons use ``torch.testing.assert_close``; the report keeps the largest
 absolute and relative error of every compared tensor. A float32 tensor that
@@ -42,6 +46,12 @@ from .copying import copy_model
 from .errors import CheckError
 from .reporting import one_line
 from .trace import given_optional_inputs
+from .range_counts import (
+    CHECKED_COUNTS,
+    argument_value,
+    counting_arguments,
+    with_argument,
+)
 from .options import Tolerances
 from .ties import canonical_keys
 from .example_values import clone_inputs
@@ -267,7 +277,57 @@ def _check_equivalent(
             skipped.append(f"{label}: the rewrite's shape guard refuses it")
     if train:
         results += _check_train(original, make_candidate, example_inputs, tolerances)
+    for name, label, inputs in other_counts(original, example_inputs):
+        reference = _try_run(original, inputs)
+        if isinstance(reference, Exception):
+            skipped.append(f"{label}: the original rejects it ({one_line(reference)})")
+            continue
+        try:
+            results.append(
+                _check_eval(
+                    f"eval, {label}", original, make_candidate, inputs, tolerances
+                )
+            )
+            if train:
+                results += _check_train(
+                    original, make_candidate, inputs, tolerances, f" ({label})"
+                )
+        except CheckError as error:
+            if not _refused_argument(str(error), name):
+                raise
+            skipped.append(f"{label}: the rewrite's guard refuses it")
     return CheckReport(tuple(results), tuple(skipped))
+
+
+def other_counts(
+    model: nn.Module, inputs: Sequence[Any]
+) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """``(argument, "future=5", inputs)``: the counts a loop over a plain int argument is checked at.
+
+    For each argument a ``for ... in range(argument):`` of ``forward``
+    counts to (:func:`~nnconvert.range_counts.counting_arguments`): its
+    default and :data:`~nnconvert.range_counts.CHECKED_COUNTS`, but the
+    example's own.
+    """
+    found = []
+    for name in counting_arguments(model):
+        given = argument_value(model, inputs, name)
+        default = argument_value(model, (), name)
+        counts = (c for c in (default, *CHECKED_COUNTS) if type(c) is int)
+        for count in dict.fromkeys(c for c in counts if c != given):
+            changed = with_argument(model, inputs, name, count)
+            if changed is not None:
+                found.append((name, f"{name}={count}", tuple(changed)))
+    return found
+
+
+def _refused_argument(message: str, name: str) -> bool:
+    """The rewrite's guard on the plain argument ``name`` refused its value (:mod:`.guard_messages`)."""
+    return (
+        "traced with " in message
+        and f"{name}=" in message
+        and ("convert again with" in message)
+    )
 
 
 def other_shapes(
@@ -506,7 +566,10 @@ def train_step(candidate: Candidate, inputs: Sequence[Any]) -> TrainStep:
     return TrainStep(actual, buffers, after, gradients)
 
 
-def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResult]:
+def _check_train(
+    original, make_candidate, inputs, tolerances, given: str = ""
+) -> list[CheckResult]:
+    """The train-mode checks; ``given`` says which inputs in their labels (`` (future=5)``)."""
     reference = copy_model(original).train()
     candidate = make_candidate(reference)
     expected = _original_train_step(reference, inputs)
@@ -516,7 +579,7 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
     )
     results = [
         CheckResult(
-            "train, outputs",
+            f"train{given}, outputs",
             compare(
                 expected.outputs,
                 step.outputs,
@@ -540,7 +603,7 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
         "train buffers",
         lambda: {k: exact().buffers[k] for k in keys},
     )
-    results.append(CheckResult("train, buffers after the step", buffers))
+    results.append(CheckResult(f"train{given}, buffers after the step", buffers))
     found = step.parameters
     after = [k for k in expected.parameters if k in found]
     differences = compare(
@@ -552,7 +615,7 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
     )
     # nn.Embedding(max_norm=...) renormalises the rows it looks up: the rewrite
     # must leave the same parameter values (functional style: in its weight dict).
-    results.append(CheckResult("train, parameters after the step", differences))
+    results.append(CheckResult(f"train{given}, parameters after the step", differences))
     if expected.gradients:
         names = sorted(expected.gradients)
         try:
@@ -566,7 +629,7 @@ def _check_train(original, make_candidate, inputs, tolerances) -> list[CheckResu
         except CheckError as error:
             raise CheckError(f"{error}{_tie_hint(reference)}") from None
         results.append(
-            CheckResult("train, gradients of every parameter and input", grads)
+            CheckResult(f"train{given}, gradients of every parameter and input", grads)
         )
     return results
 

@@ -52,6 +52,14 @@ from .module_kinds import (
 from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE
+from .passes.unrolled import counted_loop_over
+from .range_counts import (
+    STEPPED_COUNTS,
+    STEPS,
+    few_steps_counted,
+    with_argument,
+    with_loop_steps,
+)
 from .source_map import statement_line
 from .traced_inputs import inputs_from_parent
 from .tracers import unwritable_message
@@ -128,15 +136,27 @@ class Instance:
 
 
 def trace_instances(
-    model: nn.Module | ModelInput, example_inputs: Sequence[Any], style: Style
+    model: nn.Module | ModelInput,
+    example_inputs: Sequence[Any],
+    style: Style,
+    step_counts: bool = True,
 ) -> list[Instance]:
-    """The root and every user-defined submodule, traced; children before parents."""
+    """The root and every user-defined submodule, traced; children before parents.
+
+    ``step_counts``: a loop over a plain int argument that ran less than
+    twice is traced again with steps (:func:`traced`); a block only its
+    steps call is traced with what a run with those steps gives it.
+    """
     read = model_input(model)
     model = read.module
     # third-party layers stay calls (leaves), run in both modes on what they receive
     mark_leaves(model, lambda leaves: capture_inputs(model, example_inputs, leaves))
     outputs: KnownOutputs = {}  # blocks' outputs: the parents' annotation reuses them
     inputs = capture_inputs(model, example_inputs, outputs=outputs)
+    stepped = with_loop_steps(model, example_inputs) if step_counts else example_inputs
+    if stepped is not example_inputs:  # blocks that only a loop's steps call
+        for key, more in capture_inputs(model, stepped).items():
+            inputs.setdefault(key, more)
     functional = style is Style.FUNCTIONAL
     # the Sequentials called as a whole: functions of their own in functional style
     called = {
@@ -171,7 +191,7 @@ def trace_instances(
         shared = _shared_graphs(twin, module) if twin is not None else None
         try:
             graphs, merged = shared or traced(
-                module, inputs[id(module)], keep, outputs, known_pure
+                module, inputs[id(module)], keep, outputs, known_pure, step_counts
             )
         except ConversionError as error:  # say which block, as well as where
             if not path:
@@ -277,11 +297,16 @@ def traced(
     keep: Any,
     outputs: KnownOutputs | None = None,
     pure_block: BlockFacts = lambda module: False,
+    step_counts: bool = True,
 ) -> tuple[dict[TraceVariant, fx.GraphModule], fx.GraphModule]:
     """Every trace ``module`` needs, and their merge.
 
     One trace in eval mode with the inputs as given; where it branched on
-    ``self.training``, one in train mode too; for each optional input
+    ``self.training``, one in train mode too; where a ``for`` counted to a
+    plain int argument that ran it less than twice (and ``step_counts``),
+    the same with :data:`~nnconvert.range_counts.STEPS` steps instead, if
+    they make a loop (:mod:`.range_counts`; the merged graph's
+    ``meta[STEPPED_COUNTS]`` names those arguments); for each optional input
     (default None) the example gives, the same again without it. The merge
     (:func:`~nnconvert.merge.merge_traces`) joins them one difference at a
     time: ``if self.training:`` inside ``if targets is not None:``.
@@ -316,6 +341,21 @@ def traced(
         )
 
     merged = in_both_modes(inputs, given, outputs)
+    stepped: list[str] = []
+    # ``for i in range(future):`` traced with ``future=0``: again with steps to see
+    counters = few_steps_counted(graphs[TraceVariant(False, given)].graph)
+    for counter in counters if step_counts else ():
+        more = with_argument(module, inputs, counter, STEPS)
+        if more is None or not _runs(module, more, keywords):
+            continue
+        before = dict(graphs)
+        trial = in_both_modes(more, given, None)
+        if counted_loop_over(trial.graph, counter):
+            inputs, merged = more, trial
+            stepped.append(counter)
+        else:  # copies not alike: the first trace and its guard stay
+            graphs.clear()
+            graphs.update(before)
     for index, name in optional:
         without = inputs[:index] + (None,) + inputs[index + 1 :]
         if not _runs(module, without, keywords):
@@ -331,6 +371,7 @@ def traced(
     graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
     if len(graphs) == 2:  # the eval trace under both keys: one trace
         graphs = {EVAL_TRACE: graphs[EVAL_TRACE]}
+    merged.meta[STEPPED_COUNTS] = tuple(stepped)
     return graphs, merged
 
 

@@ -260,6 +260,34 @@ def unpacked_names(frame: Frame) -> tuple[int, bool] | None:
     return len(starred) - starred[-1], bool(starred[-1])
 
 
+def range_loop_lines(frame: Frame, argument: str) -> range | None:
+    """The lines of the body of ``for ... in range(argument):`` on ``frame``'s line.
+
+    ``None`` when that line holds no such ``for`` (``range(n + 1)``, a
+    ``while``, no source): the loop over ``argument`` cannot be told apart
+    from the code around it.
+    """
+    source = read_file(frame.file)
+    if source is None:
+        return None
+    for node in ast.walk(source.tree):
+        if not (isinstance(node, ast.For) and node.lineno == frame.line):
+            continue
+        counted = node.iter
+        if (
+            isinstance(counted, ast.Call)
+            and isinstance(counted.func, ast.Name)
+            and counted.func.id == "range"
+            and len(counted.args) == 1
+            and not counted.keywords
+            and isinstance(counted.args[0], ast.Name)
+            and counted.args[0].id == argument
+            and not node.orelse
+        ):
+            return range(node.body[0].lineno, node.end_lineno + 1)
+    return None
+
+
 def function_text(frame: Frame) -> FunctionText | None:
     """The comments and statements of the function ``frame`` runs (None: no source)."""
     source = read_file(frame.file)
@@ -332,17 +360,19 @@ class CommentFeed:
         return lines
 
     def above(self, node: fx.Node) -> list[str]:
-        """The comment lines above ``node``'s own line, not yet printed.
+        """The comment lines above ``node``'s own line and trailing it, not yet printed.
 
         For a compound statement's head (a loop's ``for``), whose statement
-        would also hold the comments between it and its body.
+        would also hold the comments between it and its body: the one on the
+        ``for`` line (``for i in range(future):  # if we should predict the
+        future``) is about the loop, and stands above it.
         """
         self._spans(node)  # reads the functions it comes from
         lines = []
         for frame in node_frames(node):
             key = (frame.file, frame.first_line)
             if self.functions.get(key) is not None:
-                lines += self._take(key, lambda line: line < frame.line)
+                lines += self._take(key, lambda line: line <= frame.line)
         return lines
 
     def _spans(self, node: fx.Node) -> list[tuple[tuple[str, int], int, int]]:

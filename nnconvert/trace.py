@@ -251,12 +251,13 @@ def _untraced_message(name: str) -> str:
     return f"traced with {name}=None; convert again with an example {name}"
 
 
-def unread_inputs(model: nn.Module, names: Iterable[str]) -> frozenset[str]:
-    """Those of ``names`` that ``forward``'s source never mentions in its body.
+def forward_definition(
+    model: nn.Module,
+) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """``forward``'s definition, parsed from its source (None without one).
 
     A module that runs a function of the user's (the functional front end's
-    wrapper: its ``function``) is read from that function. Without the
-    source nothing is known to be unread.
+    wrapper: its ``function``) is that function's.
     """
     code = getattr(model, "function", None)
     if not inspect.isfunction(code):
@@ -265,8 +266,21 @@ def unread_inputs(model: nn.Module, names: Iterable[str]) -> frozenset[str]:
         source = textwrap.dedent(inspect.getsource(code))
         (function,) = ast.parse(source).body
     except (OSError, TypeError, SyntaxError, ValueError):
-        return frozenset()
+        return None
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return None
+    return function
+
+
+def unread_inputs(model: nn.Module, names: Iterable[str]) -> frozenset[str]:
+    """Those of ``names`` that ``forward``'s source never mentions in its body.
+
+    A module that runs a function of the user's (the functional front end's
+    wrapper: its ``function``) is read from that function. Without the
+    source nothing is known to be unread.
+    """
+    function = forward_definition(model)
+    if function is None:
         return frozenset()
     read = {
         node.id

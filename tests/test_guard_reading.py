@@ -104,7 +104,10 @@ class LoopsOverChunks(nn.Module):
 
 
 class PredictsTheFuture(nn.Module):
-    """pytorch/examples' time_sequence_prediction: ``range(future)`` on a plain argument."""
+    """``range(future)`` on a plain argument, whose steps differ: no loop, a guard.
+
+    (Steps alike print as the loop: tests/test_range_loops.py.)
+    """
 
     def __init__(self):
         super().__init__()
@@ -112,8 +115,8 @@ class PredictsTheFuture(nn.Module):
 
     def forward(self, x, future=0):
         x = self.fc(x)
-        for _ in range(future):
-            x = self.fc(x)
+        for i in range(future):
+            x = self.fc(x) * (i + 1)
         return x
 
 
@@ -145,15 +148,19 @@ class ChecksItsInput(nn.Module):
 
 
 class ScalesBy(nn.Module):
-    """An int argument given with the example inputs (traced as a constant)."""
+    """An int argument given with the example inputs (traced as a constant).
+
+    Its steps differ, so it stays a guard (alike ones print as the loop:
+    tests/test_range_loops.py).
+    """
 
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(4, 4)
 
     def forward(self, x, repeats):
-        for _ in range(repeats):
-            x = self.fc(x)
+        for i in range(repeats):
+            x = self.fc(x) + i
         return x
 
 

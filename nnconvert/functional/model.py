@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from ..frontend import ModelInput
+from ..range_counts import with_loop_steps
 from .blocks import find_blocks
 from .classes import wrapper_class
 from .containers import rebuild_sequentials
@@ -63,6 +64,8 @@ def functional_model(
     model = build_wrapper(function, tensors, {}, classes)
     built: frozenset[str] = frozenset()
     if example_inputs is not None:
+        # ``for i in range(future):`` run with steps, to see what its body calls
+        example_inputs = with_loop_steps(model, example_inputs)
         calls = find_blocks(model, example_inputs)
         blocks = calls.blocks()
         if blocks:

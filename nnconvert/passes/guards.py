@@ -35,6 +35,11 @@ from torch import fx
 from ..branches import guards, is_expect, is_only_when
 from .graph_utils import is_impure
 
+#: ``node.meta`` key of a kept guard: how many later guards it implied (and
+#: took the place of). A guard on a plain argument asked more than once
+#: (``range(future)`` of two loops) is no one loop's count.
+IMPLIED_GUARDS = "implied_guards"
+
 
 def drop_implied_guards(graph: fx.Graph) -> bool:
     """Erase each guard an earlier, dominating guard already implies. True if any went.
@@ -63,6 +68,7 @@ def drop_implied_guards(graph: fx.Graph) -> bool:
         else:
             kept.setdefault(condition, []).append((runs_under, node))
     for node, kept_guard in implied:
+        kept_guard.meta[IMPLIED_GUARDS] = kept_guard.meta.get(IMPLIED_GUARDS, 0) + 1
         _share_values(node.args[0], kept_guard.args[0], order)
         _erase_with_markers(node)
     return bool(implied)

@@ -30,6 +30,15 @@ sequence node: its elements are indexings of one tensor, ``x[:, 0]`` …
 ``x[:, n - 1]``, each inside its copy, alike but for the step. Which guard
 is its ``range``'s length is read from the source by the printer.
 
+A loop over a plain int argument (``for i in range(future):``, ``future``
+traced as 3 by :mod:`nnconvert.range_counts`) has neither a sequence nor
+indexings: the tracer's guard ``future == 3`` was made on the ``for``
+line, and the copies are the nodes made on the lines of that ``for``'s
+body, read from the source (:func:`_unrolled_counted`). They must be all
+of what those lines made, so a body written out by hand twice is never
+taken for two steps. The guard goes with the loop, which runs
+``range(future)`` for any ``future``.
+
 A loop over the members of a container (``for attn, ff in self.layers: x =
 attn(x) + x; x = ff(x) + x``) has neither: copy *i* is what the trace made
 of member *i*, and the copies are alike but for the member they read
@@ -47,8 +56,10 @@ import torch
 from torch import fx
 
 from ..branches import is_expect
-from ..source_map import node_frames
+from ..source_map import node_frames, statement_line
+from ..source_text import range_loop_lines
 from .graph_utils import is_impure
+from .guards import IMPLIED_GUARDS
 
 #: fewest copies written as a loop
 MIN_COPIES = 2
@@ -61,6 +72,10 @@ class Collected:
     position: int
     reader: fx.Node  # the node that reads the list (``torch.cat(outputs, dim=1)``)
     items: tuple[fx.Node, ...]  # the list's nodes, copy 0 first
+    #: the whole list the reader reads: ``items``, or more when another loop
+    #: grows the same list before or after this one (``outputs += [output]``
+    #: in a loop over the data, then in one over ``range(future)``)
+    whole: tuple[fx.Node, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,9 @@ class Unrolled:
     #: a loop over a container's members: its path (``"layers"``); copy *i*
     #: reads member *i* where copy 0 reads member 0, and there is no sequence
     members: str | None = None
+    #: a loop over ``range(counter)``: the plain int argument it counts to
+    #: (its guard ``counter == n`` is :attr:`length_guard`)
+    counter: fx.Node | None = None
 
     @property
     def body(self) -> tuple[fx.Node, ...]:
@@ -114,7 +132,43 @@ def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
         loop = _unrolled_steps(elements, stepped, order, index, count_guards)
         if loop is not None:
             found.append(loop)
-    return found
+    for guard in filter(None, map(_argument_count_guard, order)):
+        loop = _unrolled_counted(guard, order, index)
+        if loop is not None:
+            found.append(loop)
+    return _lists_filled(found, index)
+
+
+def _lists_filled(loops: list[Unrolled], index: dict[fx.Node, int]) -> list[Unrolled]:
+    """The loops whose lists loops fill: each list the items of its loops, in their order.
+
+    A list that also holds a value of no loop (``[first, *steps]``) would
+    print as a variable that misses it: its loops stay unrolled.
+    """
+    while True:
+        parts: dict[tuple[fx.Node, ...], list[tuple[fx.Node, ...]]] = {}
+        for loop in loops:
+            for collected in loop.collected:
+                parts.setdefault(collected.whole, []).append(collected.items)
+        filled = {
+            whole
+            for whole, runs in parts.items()
+            if sum(sorted(runs, key=lambda run: index[run[0]]), ()) == whole
+        }
+        kept = [
+            loop for loop in loops if all(c.whole in filled for c in loop.collected)
+        ]
+        if len(kept) == len(loops):
+            return kept
+        loops = kept
+
+
+def counted_loop_over(graph: fx.Graph, argument: str) -> bool:
+    """Whether ``graph`` holds a loop over ``range(argument)`` that prints as one."""
+    return any(
+        loop.counter is not None and loop.counter.target == argument
+        for loop in find_unrolled(graph)
+    )
 
 
 def find_member_loops(graph: fx.Graph, containers: dict[str, int]) -> list[Unrolled]:
@@ -146,7 +200,8 @@ def find_member_loops(graph: fx.Graph, containers: dict[str, int]) -> list[Unrol
                 continue
             draft = Unrolled(None, (), copies, {}, (), (), members=container)
             loop = _as_loop(draft, index)
-            if loop is not None:
+            # a list it shares with other code stays as it is
+            if loop is not None and all(c.whole == c.items for c in loop.collected):
                 found.append(loop)
                 break
     return found
@@ -295,6 +350,73 @@ def _unrolled_steps(
         )
         if loop is not None:
             return loop
+    return None
+
+
+def _argument_count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
+    """``(future, future == 3, expect)``: a guard that a plain int argument is ``n >= 2``.
+
+    The tracer makes it where ``range(future)`` asked the argument's value;
+    one that also stands for other questions of the same value (a second
+    ``range(future)``, :data:`~.guards.IMPLIED_GUARDS`) is no loop's alone.
+    """
+    if not is_expect(node) or node.meta.get(IMPLIED_GUARDS):
+        return None
+    comparison = node.args[0]
+    if not (
+        isinstance(comparison, fx.Node)
+        and comparison.op == "call_function"
+        and comparison.target is operator.eq
+        and len(comparison.users) == 1
+        and isinstance(comparison.args[0], fx.Node)
+        and comparison.args[0].op == "placeholder"
+        and type(comparison.args[1]) is int
+        and comparison.args[1] >= MIN_COPIES
+    ):
+        return None
+    return (comparison.args[0], comparison, node)
+
+
+def _unrolled_counted(
+    guard: tuple[fx.Node, ...], order: list[fx.Node], index: dict[fx.Node, int]
+) -> Unrolled | None:
+    """The loop over ``range(counter)`` that ``guard`` (``counter == n``) counted.
+
+    Its copies are every node made on the ``for``'s body lines (read from
+    the source: without it, none), cut into ``n`` alike consecutive copies;
+    the last may lack nodes nothing read.
+    """
+    counter, comparison, expect = guard
+    frame = statement_line(expect)
+    lines = range_loop_lines(frame, str(counter.target)) if frame else None
+    if lines is None:
+        return None
+    region = [
+        n
+        for n in order
+        if n not in guard
+        and (f := statement_line(n)) is not None
+        and (f.file, f.function, f.first_line)
+        == (frame.file, frame.function, frame.first_line)
+        and f.line in lines
+    ]
+    count = comparison.args[1]
+    if len(region) < count:
+        return None
+    begin, end = index[region[0]], index[region[-1]]
+    span = end - begin + 1
+    for size in range(span // count, span // (count - 1) + 1):
+        if size <= 0 or (count - 1) * size >= span:
+            continue
+        starts = [begin + i * size for i in range(count)]
+        for copies in _cuts(starts, begin - 1, order):
+            covered = {n for copy in copies for n in copy if n is not None}
+            if not covered >= set(region) or max(map(index.get, covered)) > end:
+                continue
+            draft = Unrolled(None, (), copies, {}, (), (comparison, expect))
+            loop = _as_loop(replace(draft, counter=counter), index)
+            if loop is not None:
+                return loop
     return None
 
 
@@ -564,27 +686,29 @@ def _collected(
                 if index[user] <= end:
                     return None
                 items = tuple(c[position] for c in copies)
-                if not _reads_only_as_list(user, node, items):
+                whole = _list_holding(user, node, items)
+                if whole is None:
                     return None
-                found[(position, user)] = Collected(position, user, items)
+                found[(position, user)] = Collected(position, user, items, whole)
     return tuple(found.values())
 
 
-def _reads_only_as_list(
+def _list_holding(
     user: fx.Node, node: fx.Node, items: tuple[fx.Node, ...]
-) -> bool:
-    """``user`` reads ``node`` only inside lists that are exactly ``items``."""
-    lists = 0
+) -> tuple[fx.Node, ...] | None:
+    """The list in which ``user`` reads ``node``, if it reads it only there.
+
+    The list holds ``items`` one after the other, alone or among items of
+    the same list's other loops (the printer keeps such a loop only when
+    loops fill all of it).
+    """
+    lists: list[tuple[fx.Node, ...]] = []
     stray = False
 
     def visit(value: Any) -> None:
-        nonlocal lists, stray
-        if (
-            isinstance(value, list)
-            and len(value) == len(items)
-            and all(v is i for v, i in zip(value, items))
-        ):
-            lists += 1
+        nonlocal stray
+        if isinstance(value, list) and _holds_run(value, items):
+            lists.append(tuple(value))
         elif isinstance(value, (tuple, list)):
             for v in value:
                 visit(v)
@@ -595,4 +719,14 @@ def _reads_only_as_list(
             stray = True
 
     visit((user.args, user.kwargs))
-    return lists > 0 and not stray
+    if stray or len(set(lists)) != 1:
+        return None
+    return lists[0]
+
+
+def _holds_run(value: list, items: tuple[fx.Node, ...]) -> bool:
+    """``value`` has ``items`` one after the other, from its first up to its last."""
+    for start in range(len(value) - len(items) + 1):
+        if all(v is i for v, i in zip(value[start:], items)):
+            return True
+    return False

@@ -12,6 +12,12 @@ for any length:
   a list made before the loop, and the reader after the loop reads that list
   (``torch.cat(outputs, dim=1)``).
 
+A loop over ``range(future)`` of a plain int argument has no element: its
+``for`` counts to the argument (``for i in range(future):``), its guard
+gone. Two loops may grow one list (``outputs += [output]`` over the data,
+then over ``range(future)``): the first makes it, the second grows it
+further, under its name.
+
 Names come from the source where it can be read (the ``for`` line's
 target, the list's name and how it grows), otherwise from the plan. The
 printed variables are then played through once (:mod:`.loop_bindings`): a
@@ -61,6 +67,8 @@ class DataLoop:
     #: a loop over indices: ``range``'s length (``x.size(1)``) and its guard,
     #: gone with the loop; none: the traced count (``range(5)``)
     count: tuple[fx.Node, ...] = ()
+    #: lists an earlier loop made, which this one grows further
+    continued: frozenset[str] = frozenset()
 
     @property
     def first(self) -> fx.Node:
@@ -96,7 +104,7 @@ class DataLoop:
                 self.element,
             )
         for collected, name in self.lists.items():
-            printer.lists[collected.items] = name
+            printer.lists[collected.whole] = name
         printer.names.update(self.renamed)
 
     @property
@@ -107,6 +115,8 @@ class DataLoop:
         """
         if self.sequence_in_header:
             return self.unrolled.sequence
+        if self.unrolled.counter is not None:  # the guard ``range(future)`` made
+            return self.unrolled.length_guard[-1]
         return self.count[-1] if self.count else None
 
     def lines(
@@ -120,7 +130,9 @@ class DataLoop:
         ``statement`` prints a statement of the body (with the comments on
         it); ``comments`` says the comments above the :attr:`head`'s line.
         """
-        lines = [f"{name} = []" for name in self.lists.values()]
+        lines = [
+            f"{name} = []" for name in self.lists.values() if name not in self.continued
+        ]
         lines += comments(self.head) if self.head is not None else []
         lines.append(f"for {self.element} in {self._iterated(printer)}:")
         body = self.unrolled.body
@@ -140,6 +152,8 @@ class DataLoop:
     def _iterated(self, printer: ExpressionPrinter) -> str:
         """``input.split(1, dim=1)``, ``range(x.size(1))``: what the ``for`` runs over."""
         sequence = self.unrolled.sequence
+        if self.unrolled.counter is not None:
+            return f"range({printer.argument(self.unrolled.counter)})"
         if self.unrolled.members is not None:
             if printer.style is Style.FUNCTIONAL:
                 return f"range({len(self.unrolled.copies)})"
@@ -157,17 +171,69 @@ class DataLoop:
 
 
 def find_data_loops(graph: fx.Graph, plan: StatementPlan) -> list[DataLoop]:
-    """The unrolled loops of ``graph`` that print as loops under ``plan``'s names."""
+    """The unrolled loops of ``graph`` that print as loops under ``plan``'s names.
+
+    In graph order, each under the names the loops before it print with (a
+    loop's initial values may be an earlier loop's last step). A list two
+    loops grow prints only when both do: else both stay unrolled.
+    """
+    order = {node: i for i, node in enumerate(graph.nodes)}
+    unrolled = sorted(find_unrolled(graph), key=lambda u: order[u.body[0]])
+    refused: set[int] = set()
+    while True:
+        found = _printed_loops(
+            graph, [u for u in unrolled if id(u) not in refused], plan
+        )
+        unfilled = _unfilled_lists(found)
+        if not unfilled:
+            return found
+        refused |= {
+            id(loop.unrolled)
+            for loop in found
+            if any(c.whole in unfilled for c in loop.lists)
+        }
+
+
+def _printed_loops(
+    graph: fx.Graph, candidates: list[Unrolled], plan: StatementPlan
+) -> list[DataLoop]:
+    """Those of ``candidates`` (in graph order) that print as loops, each after the ones before."""
     found = []
     taken: set[fx.Node] = set()
-    for unrolled in find_unrolled(graph):
+    opened: dict[tuple[fx.Node, ...], str] = {}
+    for unrolled in candidates:
         if taken & unrolled.nodes():
             continue
-        loop = _as_data_loop(graph, unrolled, plan)
+        loop = _as_data_loop(graph, unrolled, plan, opened)
         if loop is not None:
             found.append(loop)
             taken |= unrolled.nodes()
+            opened.update((c.whole, name) for c, name in loop.lists.items())
+            plan = replace(plan, names=_names_as_printed(plan.names, loop))
     return found
+
+
+def _names_as_printed(names: dict[fx.Node, str], loop: DataLoop) -> dict[fx.Node, str]:
+    """``names`` with each of ``loop``'s values under the variable the loop prints it in."""
+    names = dict(names)
+    unrolled = loop.unrolled
+    for copy in unrolled.copies:
+        for position, node in enumerate(copy):
+            if node is not None and position in loop.names:
+                names[node] = loop.names[position]
+    if unrolled.stepped is None and unrolled.members is None:
+        names.update((element, loop.element) for element in unrolled.elements)
+    names.update(loop.renamed)
+    return names
+
+
+def _unfilled_lists(loops: list[DataLoop]) -> set[tuple[fx.Node, ...]]:
+    """The lists that ``loops`` grow but do not fill, item for item."""
+    grown: dict[tuple[fx.Node, ...], tuple[fx.Node, ...]] = {}
+    for loop in loops:
+        for collected in loop.lists:
+            grown[collected.whole] = grown.get(collected.whole, ()) + collected.items
+    return {whole for whole, items in grown.items() if items != whole}
 
 
 def find_member_loops_to_print(
@@ -316,14 +382,21 @@ def _reads_a_member(node: fx.Node, unrolled: Unrolled) -> bool:
 
 
 def _as_data_loop(
-    graph: fx.Graph, unrolled: Unrolled, plan: StatementPlan
+    graph: fx.Graph,
+    unrolled: Unrolled,
+    plan: StatementPlan,
+    opened: dict[tuple[fx.Node, ...], str],
 ) -> DataLoop | None:
-    """``unrolled`` with its variables, or ``None`` when it cannot print as a loop."""
+    """``unrolled`` with its variables, or ``None`` when it cannot print as a loop.
+
+    ``opened``: the lists earlier loops made, by their variables.
+    """
     body = unrolled.body
     everything = unrolled.nodes()
+    counted = unrolled.counter is not None  # ``for i in range(future):``
     # the length guard goes with the loop, under whichever answers it was made
     # (train and eval traces each ask the length)
-    steps = (everything - set(unrolled.length_guard)) | {unrolled.sequence}
+    steps = (everything - set(unrolled.length_guard)) | {unrolled.sequence} - {None}
     if any(
         plan.guards.get(n) or n in plan.branch_ends or n in plan.optional for n in steps
     ):
@@ -332,17 +405,17 @@ def _as_data_loop(
     if names is None:
         return None
     count, source = count_and_source(unrolled)
-    if source is None and statement_line(unrolled.elements[0]) is not None:
+    if source is None and (counted or statement_line(unrolled.elements[0]) is not None):
         return None  # steps the user wrote out (``a, b = f(a), f(b)``): kept so
     if source is not None and source.counted:
         return None
     element = source.element if source else None
-    if element is None and unrolled.stepped is None:
+    if element is None and unrolled.stepped is None and not counted:
         element = plan.names.get(unrolled.elements[0])
     if element is None:
-        stem = "item" if unrolled.stepped is None else "i"
+        stem = "item" if unrolled.stepped is None and not counted else "i"
         element = first_free(stem, set(plan.names.values()) | RESERVED, "_")
-    lists = _list_names(unrolled, names, source, plan, element)
+    lists = _list_names(unrolled, names, source, plan, element, opened)
     if element in {names[p] for p in unrolled.carried}:
         return None
     printed = _printed_statements(unrolled, plan)
@@ -351,16 +424,21 @@ def _as_data_loop(
     statements, grows_after = printed
     order = [n for n in graph.nodes]
     start = order.index(body[0])
-    between = [
-        n
-        for n in order[order.index(unrolled.sequence) + 1 : start]
-        if n not in plan.inlined
-        and n not in everything
-        and n not in count
-        and not is_only_when(n)  # a mark, printed as nothing
-    ]
-    in_header = not between and unrolled.stepped is None
-    if not in_header and unrolled.stepped is None:  # ``for x_t in pieces:``
+    between = (
+        [
+            n
+            for n in order[order.index(unrolled.sequence) + 1 : start]
+            if n not in plan.inlined
+            and n not in everything
+            and n not in count
+            and not is_only_when(n)  # a mark, printed as nothing
+        ]
+        if not counted
+        else []
+    )
+    in_header = not between and unrolled.stepped is None and not counted
+    if not in_header and unrolled.stepped is None and not counted:
+        # ``for x_t in pieces:``
         held = plan.names.get(unrolled.sequence)
         assigned = {plan.names[t] for n in between for t in assigned_by(n, plan)}
         if held is None or held in assigned:
@@ -375,6 +453,7 @@ def _as_data_loop(
         statements,
         grows_after,
         count=count,
+        continued=frozenset(opened[c.whole] for c in lists if c.whole in opened),
     )
     renamed = binds_safely(loop, plan, order)
     if renamed is None:
@@ -388,8 +467,11 @@ def _list_names(
     source: SourceLoop | None,
     plan: StatementPlan,
     element: str,
+    opened: dict[tuple[fx.Node, ...], str] | None = None,
 ) -> dict[Collected, str]:
     """A variable per collected list: the source's, else the value's plural (``outputs``).
+
+    A list an earlier loop made (``opened``) keeps that loop's variable.
 
     The source's list of an expression (``outputs += [self.out(h)]``) is the
     one collected list; its value, named by no one, is named after it
@@ -398,6 +480,9 @@ def _list_names(
     found: dict[Collected, str] = {}
     lists = source.lists if source else {}
     for collected in unrolled.collected:
+        if opened and collected.whole in opened:
+            found[collected] = opened[collected.whole]
+            continue
         value = names.get(collected.position, "output")
         name = lists.get(value)
         unnamed = user_name(unrolled.body[collected.position]) is None

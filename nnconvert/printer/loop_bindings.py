@@ -104,7 +104,7 @@ def _after_the_loop(
     unrolled = loop.unrolled
     body = unrolled.body
     last = {n: body[p] for p, n in enumerate(unrolled.copies[-1]) if n is not None}
-    listed = {item for c in unrolled.collected for item in c.items}
+    listed = {item for c in unrolled.collected for item in c.whole}
     for name in loop.lists.values():
         held[name] = ("list", name)
     position = {n: i for i, n in enumerate(order)}

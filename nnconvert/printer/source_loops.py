@@ -40,13 +40,17 @@ def count_and_source(
 ) -> tuple[tuple[fx.Node, ...], SourceLoop | None]:
     """The user's ``for`` statement, and for a loop over indices the guard of its length.
 
-    A sequence's ``for`` is on the line that made the sequence, or that asked
+    A loop over ``range(future)`` made its guard on its ``for`` line. A
+    sequence's ``for`` is on the line that made the sequence, or that asked
     its length (a sequence made before, ``for piece in pieces:``). A loop over
     ``range(x.size(1))`` is the ``for ... in range(...)`` around its first
     step; it made its guard (``x.size(1) == 5``) on its own line, so the
     guard on that line is its length. Without such a guard (``range(3)``),
     or without the source, the loop runs the traced count.
     """
+    if unrolled.counter is not None:  # ``for i in range(future):``, on the guard's line
+        loop = _loop_at(unrolled.length_guard[-1], around=False)
+        return (), _source_loop(loop) if loop is not None else None
     if unrolled.stepped is None:
         loop = _loop_at(unrolled.sequence, around=False)
         if loop is None and unrolled.length_guard:  # ``for piece in pieces:``
