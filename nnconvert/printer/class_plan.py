@@ -37,6 +37,7 @@ from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import Assign, Ctor, Hole, Holes, assign_holes, leaves, structure
 from .init_names import init_names, init_order
 from .expressions import _Raw
+from .layer_subclasses import base_reads
 from .literal_holes import (
     Named,
     can_share,
@@ -74,6 +75,9 @@ class ClassPlan:
     graph: fx.Graph | None = None
     #: the helper methods forward calls (``self.encode(x)``), each written once
     methods: tuple[MethodPlan, ...] = ()
+    #: the torch layer the class subclasses (``nn.LayerNorm``): it has no
+    #: ``__init__`` of its own then (:mod:`.layer_subclasses`)
+    base: str | None = None
 
 
 def plan_classes(
@@ -133,6 +137,9 @@ class _ClassPlanner:
         """
         reserved = frozenset(self.used_names)  # its body's names: not the class's own
         name = self._class_name(type(members[0].instance.module), members)
+        subclass = self._plan_layer_subclass(name, members, optional, calls, reserved)
+        if subclass is not None:
+            return subclass
         holes = assign_holes(
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
@@ -188,6 +195,46 @@ class _ClassPlanner:
             methods = tuple(plan_methods(graph, self.style, reserved))
         return ClassPlan(
             name, widest, init, signature, optional, statements, members, graph, methods
+        )
+
+    def _plan_layer_subclass(
+        self,
+        name: str,
+        members: list[Described],
+        optional: list[str],
+        calls: frozenset[fx.Node],
+        reserved: frozenset[str],
+    ) -> ClassPlan | None:
+        """``class Name(nn.Layer):`` with only ``forward``, where every member allows it.
+
+        Each member is built with the layer's own constructor arguments
+        (``LayerNorm(64)``); ``forward`` reads the layer's attributes where
+        it passed their values (:func:`~.layer_subclasses.base_reads`). None
+        (the class is planned as any other) for the root, a class with
+        optional submodules, members without one common base layer
+        (:func:`~.layer_subclasses.layer_base`) or with other literals
+        that differ.
+        """
+        bases = [m.layer for m in members]
+        if optional or any(not m.instance.path for m in members):
+            return None
+        if any(b is None or b.spec is not bases[0].spec for b in bases):
+            return None
+        modules = [m.instance.module for m in members]
+        spec = bases[0].spec
+        reads = base_reads([m.graph for m in members], modules, spec)
+        if reads is None:
+            return None
+        for member, base in zip(members, bases):
+            self.describer.calls[id(member.instance.module)] = Ctor(
+                name, base.values, spec.ctor_positional
+            )
+        widest = _widest(members, calls)
+        graph = filled(widest.graph, reads, lambda n: _Raw(f"self.{n}"))
+        statements = plan_statements(graph, self.style, reserved, calls)
+        methods = tuple(plan_methods(graph, self.style, reserved))
+        return ClassPlan(
+            name, widest, [], [], [], statements, members, graph, methods, base=bases[0].name
         )
 
     def _class_name(self, cls: type, members: list[Described]) -> str:

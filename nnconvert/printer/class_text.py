@@ -64,6 +64,9 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             written = method_body(method, style, owners)
             printer.imports.merge(written.imports)
             forward += "\n" + method_text(method, written)
+    if plan.base is not None:  # the layer's __init__ builds it (:mod:`.layer_subclasses`)
+        text = f"class {plan.name}({plan.base}):\n" + _class_docstring(docs.of_class)
+        return Printed(text + forward, printer.imports)
     if plan.template.sequential:
         assign, *tied = plan.init  # super().__init__(...), then any ties
         lines = [render_value(assign.value, printer)]
