@@ -37,7 +37,7 @@ from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import Assign, Ctor, Hole, Holes, assign_holes, leaves, structure
 from .init_names import init_names, init_order
 from .expressions import _Raw
-from .layer_subclasses import base_reads
+from .layer_subclasses import base_reads, with_super_forward
 from .literal_holes import (
     Named,
     can_share,
@@ -231,6 +231,7 @@ class _ClassPlanner:
             )
         widest = _widest(members, calls)
         graph = filled(widest.graph, reads, lambda n: _Raw(f"self.{n}"))
+        graph = with_super_forward(graph, [m.graph for m in members], modules, spec)
         statements = plan_statements(graph, self.style, reserved, calls)
         methods = tuple(plan_methods(graph, self.style, reserved))
         return ClassPlan(

@@ -27,8 +27,8 @@ from torch import fx, nn
 
 from ..errors import ConversionError
 from ..opspecs import spec_for_layer_base
-from ..opspecs.spec import OpSpec, Param, collapse, same_value
-from .literal_holes import Named, Slot, literal_slots, value_of
+from ..opspecs.spec import OpSpec, Param, WeightRef, bind, collapse, same_value
+from .literal_holes import Named, Slot, copy_graph, literal_slots, value_of
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,96 @@ def base_reads(
     return list(reads.items())
 
 
+@dataclass(frozen=True)
+class SuperForward:
+    """The target of a call node that calls the base layer's ``forward``: ``super().forward(x)``."""
+
+
+#: the one :class:`SuperForward` target
+SUPER_FORWARD = SuperForward()
+
+
+def with_super_forward(
+    graph: fx.Graph, graphs: list[fx.Graph], modules: list[nn.Module], spec: OpSpec
+) -> fx.Graph:
+    """``graph`` calling ``super().forward(x)`` where it makes the layer's own call.
+
+    CLIP's ``ret = super().forward(x.type(torch.float32))`` traces to
+    ``F.layer_norm(..., self.normalized_shape, self.weight, self.bias)``:
+    the layer's function over its own tensors, with the arguments its
+    ``forward`` passes, in every instance (``graphs``, ``modules``). Such a
+    call is printed as the user wrote it. A call that changes a weight
+    (Whisper's ``self.weight.to(x.dtype)``) or an argument stays as traced,
+    and so does every call of a layer whose ``forward`` does more than its
+    function (prologues, updates, the training flag, caller's options).
+    ``graph`` is the one printed (literals filled); it is copied, not changed.
+    """
+    if (
+        spec.function is None
+        or spec.inputs != 1
+        or spec.training is not None
+        or spec.updates is not None
+        or spec.forward_signature is not None
+        or any(spec.prologue_calls(m) for m in modules)
+    ):
+        return graph
+    nodes = [list(g.nodes) for g in graphs]
+    found = [
+        position
+        for position, node in enumerate(nodes[0])
+        if all(
+            _is_own_call(n[position], module, spec)
+            for n, module in zip(nodes, modules)
+        )
+    ]
+    if not found:
+        return graph
+    copied = copy_graph(graph)
+    printed = list(copied.nodes)
+    for position in found:
+        node = printed[position]
+        weights = [a for a in node.all_input_nodes if a.op == "get_attr"]
+        node.target, node.args, node.kwargs = SUPER_FORWARD, (node.args[0],), {}
+        for weight in weights:
+            if not weight.users:
+                copied.erase_node(weight)
+    return copied
+
+
+def _is_own_call(node: fx.Node, module: nn.Module, spec: OpSpec) -> bool:
+    """``node`` is ``module``'s own ``forward`` call: its tensors, its arguments."""
+    if node.op != "call_function" or node.target is not spec.function:
+        return False
+    try:
+        bound = bind(spec.parameters, node.args, node.kwargs)
+    except TypeError:
+        return False
+    input_name = spec.parameters[0].name
+    if not node.args or bound.get(input_name) is not node.args[0]:
+        return False
+    expected = spec.call_arguments(module)
+    for param in spec.argument_parameters:
+        given = bound.get(param.name, param.default)
+        if param.name in spec.weights:
+            if not _is_weight(given, expected[param.name]):
+                return False
+        elif isinstance(given, fx.Node) or not _same(given, expected[param.name]):
+            return False
+    return True
+
+
+def _is_weight(given: Any, expected: Any) -> bool:
+    """The argument is the layer's own tensor, read as it is (``self.weight``)."""
+    if expected is None:
+        return given is None
+    return (
+        isinstance(expected, WeightRef)
+        and isinstance(given, fx.Node)
+        and given.op == "get_attr"
+        and given.target == expected.attribute
+    )
+
+
 def _argument_name(nodes: list[fx.Node], slot: Slot, spec: OpSpec) -> str | None:
     """The parameter of the layer's function a slot fills, if it is one of its calls."""
     position, kind, key = slot
@@ -165,4 +255,12 @@ def _order(slot: Slot) -> tuple:
     return (slot[0], slot[1], str(slot[2]))
 
 
-__all__ = ["LayerBase", "base_reads", "dtype_argument", "layer_base"]
+__all__ = [
+    "SUPER_FORWARD",
+    "LayerBase",
+    "SuperForward",
+    "base_reads",
+    "dtype_argument",
+    "layer_base",
+    "with_super_forward",
+]
