@@ -101,6 +101,23 @@ class GainedNet(nn.Module):
         return self.act(self.proj(self.norm(x)))
 
 
+class ZeroInit(nn.Linear):
+    # starts from zero: only the initial values change, not forward
+    def reset_parameters(self):
+        nn.init.zeros_(self.weight)
+        nn.init.zeros_(self.bias)
+
+
+class ZeroHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.head = ZeroInit(8, 4)
+        self.act = nn.Tanh()
+
+    def forward(self, x):
+        return self.act(self.head(x))
+
+
 AUDIO_INPUTS = (torch.randn(2, 4, 10),)
 
 
@@ -129,9 +146,7 @@ def base_of(node: ast.ClassDef) -> str:
 
 
 def methods(node: ast.ClassDef) -> dict[str, str]:
-    return {
-        n.name: ast.unparse(n) for n in node.body if isinstance(n, ast.FunctionDef)
-    }
+    return {n.name: ast.unparse(n) for n in node.body if isinstance(n, ast.FunctionDef)}
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
@@ -181,6 +196,13 @@ def test_a_subclass_with_a_parameter_of_its_own_stays_a_module(style):
     assert base_of(written["Gained"]) == "nn.Module"
     assert "self.gain = nn.Parameter" in methods(written["Gained"])["__init__"]
     assert base_of(written["LayerNorm"]) == "nn.LayerNorm"
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_subclass_that_keeps_forward_keeps_the_layer_s(style):
+    source = converted(ZeroHead(), (torch.randn(3, 8),), style).source
+    assert "class ZeroInit(nn.Linear):\n    pass\n" in source
+    assert "self.head = ZeroInit(8, 4)" in source
 
 
 @pytest.mark.xfail(

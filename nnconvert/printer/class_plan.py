@@ -37,7 +37,7 @@ from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import Assign, Ctor, Hole, Holes, assign_holes, leaves, structure
 from .init_names import init_names, init_order
 from .expressions import _Raw
-from .layer_subclasses import base_reads, with_super_forward
+from .layer_subclasses import base_reads, calls_only_super, with_super_forward
 from .literal_holes import (
     Named,
     can_share,
@@ -60,7 +60,8 @@ class ClassPlan:
     its ``__init__`` with holes for the constructor parameters
     (``signature``: each parameter and whether it is positional) and for
     the ``optional`` attributes, written ``name=None``. ``statements`` is
-    None for an ``nn.Sequential`` subclass that keeps Sequential's forward.
+    None for a class that keeps its base's forward: an ``nn.Sequential``
+    subclass, or a layer subclass that changes only other methods.
     """
 
     name: str
@@ -225,17 +226,20 @@ class _ClassPlanner:
         reads = base_reads([m.graph for m in members], modules, spec)
         if reads is None:
             return None
-        for member, base in zip(members, bases):
+        for member, layer in zip(members, bases):
             self.describer.calls[id(member.instance.module)] = Ctor(
-                name, base.values, spec.ctor_positional
+                name, layer.values, spec.ctor_positional
             )
         widest = _widest(members, calls)
         graph = filled(widest.graph, reads, lambda n: _Raw(f"self.{n}"))
         graph = with_super_forward(graph, [m.graph for m in members], modules, spec)
+        base = bases[0].name
+        if calls_only_super(graph):  # the layer's own forward: none of its own
+            return ClassPlan(name, widest, [], [], [], None, members, graph, base=base)
         statements = plan_statements(graph, self.style, reserved, calls)
         methods = tuple(plan_methods(graph, self.style, reserved))
         return ClassPlan(
-            name, widest, [], [], [], statements, members, graph, methods, base=bases[0].name
+            name, widest, [], [], [], statements, members, graph, methods, base=base
         )
 
     def _class_name(self, cls: type, members: list[Described]) -> str:

@@ -64,9 +64,15 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             written = method_body(method, style, owners)
             printer.imports.merge(written.imports)
             forward += "\n" + method_text(method, written)
-    if plan.base is not None:  # the layer's __init__ builds it (:mod:`.layer_subclasses`)
-        text = f"class {plan.name}({plan.base}):\n" + _class_docstring(docs.of_class)
-        return Printed(text + forward, printer.imports)
+    if (
+        plan.base is not None
+    ):  # the layer's __init__ builds it (:mod:`.layer_subclasses`)
+        docstring = _docstring(docs.of_class, 4)
+        if not forward:  # it keeps the layer's forward: the class says only its name
+            body = "".join(f"{line}\n" for line in docstring) or "    pass\n"
+        else:
+            body = _class_docstring(docs.of_class) + forward
+        return Printed(f"class {plan.name}({plan.base}):\n{body}", printer.imports)
     if plan.template.sequential:
         assign, *tied = plan.init  # super().__init__(...), then any ties
         lines = [render_value(assign.value, printer)]

@@ -166,8 +166,7 @@ def with_super_forward(
         position
         for position, node in enumerate(nodes[0])
         if all(
-            _is_own_call(n[position], module, spec)
-            for n, module in zip(nodes, modules)
+            _is_own_call(n[position], module, spec) for n, module in zip(nodes, modules)
         )
     ]
     if not found:
@@ -182,6 +181,23 @@ def with_super_forward(
             if not weight.users:
                 copied.erase_node(weight)
     return copied
+
+
+def calls_only_super(graph: fx.Graph) -> bool:
+    """``forward`` is the base layer's own: ``return super().forward(input)``, nothing else.
+
+    A subclass that changes only ``reset_parameters`` (its initial values)
+    traces so; its class then keeps the layer's ``forward``, as the user's did.
+    """
+    nodes = list(graph.nodes)
+    if [n.op for n in nodes] != ["placeholder", "call_function", "output"]:
+        return False
+    placeholder, call, output = nodes
+    return (
+        call.target is SUPER_FORWARD
+        and call.args == (placeholder,)
+        and output.args == (call,)
+    )
 
 
 def _is_own_call(node: fx.Node, module: nn.Module, spec: OpSpec) -> bool:
@@ -260,6 +276,8 @@ __all__ = [
     "LayerBase",
     "SuperForward",
     "base_reads",
+    "calls_only_super",
+    "calls_only_super",
     "dtype_argument",
     "layer_base",
     "with_super_forward",
