@@ -118,6 +118,26 @@ class ZeroHead(nn.Module):
         return self.act(self.head(x))
 
 
+class HalfNorm(nn.LayerNorm):
+    """Normalises at half precision's resolution."""
+
+    def forward(self, x):
+        return super().forward(x.half().float())
+
+
+class Norms(nn.Module):
+    """One instance with tensors, one without: traced apart, printed alike."""
+
+    def __init__(self):
+        super().__init__()
+        self.affine = HalfNorm(8, eps=1e-6)
+        self.plain = HalfNorm(8, eps=1e-6, elementwise_affine=False)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.plain(self.act(self.affine(x)))
+
+
 AUDIO_INPUTS = (torch.randn(2, 4, 10),)
 
 
@@ -203,6 +223,14 @@ def test_a_subclass_that_keeps_forward_keeps_the_layer_s(style):
     source = converted(ZeroHead(), (torch.randn(3, 8),), style).source
     assert "class ZeroInit(nn.Linear):\n    pass\n" in source
     assert "self.head = ZeroInit(8, 4)" in source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_instances_whose_forwards_print_alike_share_a_class(style):
+    source = converted(Norms(), (torch.randn(3, 8),), style).source
+    assert [n for n in classes(source) if n.startswith("HalfNorm")] == ["HalfNorm"]
+    assert "self.affine = HalfNorm(8, eps=1e-06)" in source
+    assert "self.plain = HalfNorm(8, eps=1e-06, elementwise_affine=False)" in source
 
 
 @pytest.mark.xfail(

@@ -24,7 +24,7 @@ become constructor parameters too, kept on ``self``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import fx, nn
@@ -119,9 +119,33 @@ class _ClassPlanner:
             for member in consistent_recoveries(described):
                 groups.setdefault(_class_key(member), []).append(member)
             shared = [g for group in groups.values() for g in _shareable(group)]
-            for merged in _merge_optional_blocks(shared, self.style):
-                plans.append(self._plan_group(*merged))
+            planned = [
+                self._plan_group(*merged)
+                for merged in _merge_optional_blocks(shared, self.style)
+            ]
+            plans += self._joined_layer_subclasses(planned)
         return plans
+
+    def _joined_layer_subclasses(self, plans: list[ClassPlan]) -> list[ClassPlan]:
+        """``plans`` with the layer subclasses of one class that print alike as one.
+
+        ``Half(4)`` and ``Half(4, elementwise_affine=False)`` trace apart
+        (the second passes no tensors to ``F.layer_norm``), but both forwards
+        print ``super().forward(x.half())``: the second's members join the
+        first's class and are built under its name.
+        """
+        kept: list[ClassPlan] = []
+        for plan in plans:
+            at = next((i for i, k in enumerate(kept) if _print_alike(k, plan)), None)
+            if at is None:
+                kept.append(plan)
+                continue
+            for member in plan.members:
+                key = id(member.instance.module)
+                call = self.describer.calls[key]
+                self.describer.calls[key] = replace(call, callee=kept[at].name)
+            kept[at] = replace(kept[at], members=kept[at].members + plan.members)
+        return kept
 
     def _plan_group(
         self,
@@ -258,6 +282,17 @@ class _ClassPlanner:
         name = base if is_root else first_free(base, self.used_names)
         self.used_names.add(name)
         return name
+
+
+def _print_alike(a: ClassPlan, b: ClassPlan) -> bool:
+    """Two layer subclass plans of one class whose classes would read the same."""
+    if a.base is None or a.base != b.base or a.methods or b.methods:
+        return False
+    if type(a.template.instance.module) is not type(b.template.instance.module):
+        return False
+    if a.statements is None or b.statements is None:
+        return a.statements is b.statements
+    return graph_signature(a.graph) == graph_signature(b.graph)
 
 
 def _widest(members: list[Described], calls: frozenset[fx.Node]) -> Described:
