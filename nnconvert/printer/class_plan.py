@@ -19,7 +19,9 @@ leaves another value (``shortcut = self.shortcut(out) if ... else x``:
 add (``BasicBlockWithProj``) or numbered. Literals of ``forward`` that differ
 between instances (a ``LayerNorm`` class's width, a ``DropPath``'s rate)
 become constructor parameters too, kept on ``self``
-(:mod:`.literal_holes`).
+(:mod:`.literal_holes`). A user class that subclasses a torch layer and adds
+no state of its own stays that layer's subclass, without an ``__init__``
+(:mod:`.layer_subclasses`).
 """
 
 from __future__ import annotations
