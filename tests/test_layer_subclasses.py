@@ -138,6 +138,23 @@ class Norms(nn.Module):
         return self.plain(self.act(self.affine(x)))
 
 
+class BatchNormAct(nn.BatchNorm2d):
+    """timm's norm-and-activation in small: ``torch.relu`` after the layer."""
+
+    def forward(self, x):
+        return torch.relu(super().forward(x))
+
+
+class NormedConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.bn = BatchNormAct(8, momentum=0.2)
+
+    def forward(self, x):
+        return self.bn(self.conv(x))
+
+
 AUDIO_INPUTS = (torch.randn(2, 4, 10),)
 
 
@@ -231,6 +248,18 @@ def test_instances_whose_forwards_print_alike_share_a_class(style):
     assert [n for n in classes(source) if n.startswith("HalfNorm")] == ["HalfNorm"]
     assert "self.affine = HalfNorm(8, eps=1e-06)" in source
     assert "self.plain = HalfNorm(8, eps=1e-06, elementwise_affine=False)" in source
+
+
+def test_a_subclass_that_module_style_gives_a_layer_of_its_own_stays_a_module():
+    """Module style calls ``torch.relu`` as ``self.relu``, which only an ``__init__``
+    of the class's own can build; mixed style calls ``F.relu`` and keeps the base."""
+    inputs = (torch.randn(2, 3, 6, 6),)
+    module = classes(converted(NormedConv(), inputs, Style.MODULE).source)
+    assert base_of(module["BatchNormAct"]) == "nn.Module"
+    assert "self.relu = nn.ReLU()" in methods(module["BatchNormAct"])["__init__"]
+    mixed = classes(converted(NormedConv(), inputs, Style.MIXED).source)
+    assert base_of(mixed["BatchNormAct"]) == "nn.BatchNorm2d"
+    assert "momentum=self.momentum" in methods(mixed["BatchNormAct"])["forward"]
 
 
 @pytest.mark.xfail(

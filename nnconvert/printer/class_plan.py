@@ -36,7 +36,16 @@ from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
 from .classes import ConstructorDescriber, Described, consistent_recoveries
-from .constructors import Assign, Ctor, Hole, Holes, assign_holes, leaves, structure
+from .constructors import (
+    Assign,
+    Ctor,
+    Hole,
+    Holes,
+    Tied,
+    assign_holes,
+    leaves,
+    structure,
+)
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
@@ -245,6 +254,8 @@ class _ClassPlanner:
         bases = [m.layer for m in members]
         if optional or any(not m.instance.path for m in members):
             return None
+        if any(_adds_attributes(m) for m in members):
+            return None
         if any(b is None or b.spec is not bases[0].spec for b in bases):
             return None
         modules = [m.instance.module for m in members]
@@ -284,6 +295,18 @@ class _ClassPlanner:
         name = base if is_root else first_free(base, self.used_names)
         self.used_names.add(name)
         return name
+
+
+def _adds_attributes(member: Described) -> bool:
+    """``__init__`` would set more than the layer's own tensors.
+
+    Module style adds the parameter-free layers a ``forward`` calls
+    (BatchNormAct's ``torch.relu`` becomes ``self.relu``); a class without an
+    ``__init__`` of its own has nowhere to build them.
+    """
+    module = member.instance.module
+    own = set(module._parameters) | set(module._buffers)
+    return any(a.attribute not in own or isinstance(a.value, Tied) for a in member.init)
 
 
 def _print_alike(a: ClassPlan, b: ClassPlan) -> bool:

@@ -15,6 +15,9 @@ where it passed their values, so that one class serves every width.
 which literals of ``forward`` are the base layer's attributes, or that some
 literal differs between instances in a way they cannot say (today's class,
 with constructor parameters of its own, is written then).
+:func:`with_super_forward` writes the layer's own call over its own tensors
+as CLIP does, ``super().forward(x.type(torch.float32))``; a ``forward`` that
+is that call alone is not written at all (:func:`calls_only_super`).
 """
 
 from __future__ import annotations
