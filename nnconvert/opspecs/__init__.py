@@ -64,6 +64,18 @@ def spec_for_module(module: nn.Module) -> OpSpec | None:
     return _BY_MODULE.get(type(module))
 
 
+def spec_for_layer_base(cls: type) -> OpSpec | None:
+    """The row of the nearest ``nn`` layer class ``cls`` derives from (not ``cls`` itself).
+
+    A user's ``class LayerNorm(nn.LayerNorm)`` that overrides ``forward``
+    is still built by the row's constructor: class styles keep it a subclass.
+    """
+    for base in cls.__mro__[1:]:
+        if base in _BY_MODULE:
+            return _BY_MODULE[base]
+    return None
+
+
 def specs_for_function(function: Callable) -> list[OpSpec]:
     """Rows whose canonical function is ``function`` (``F.pad`` has several)."""
     return _BY_FUNCTION.get(function, [])
@@ -88,6 +100,7 @@ __all__ = [
     "WeightRef",
     "aliases_for",
     "layout_call",
+    "spec_for_layer_base",
     "spec_for_module",
     "specs_for_function",
 ]

@@ -19,12 +19,14 @@ leaves another value (``shortcut = self.shortcut(out) if ... else x``:
 add (``BasicBlockWithProj``) or numbered. Literals of ``forward`` that differ
 between instances (a ``LayerNorm`` class's width, a ``DropPath``'s rate)
 become constructor parameters too, kept on ``self``
-(:mod:`.literal_holes`).
+(:mod:`.literal_holes`). A user class that subclasses a torch layer and adds
+no state of its own stays that layer's subclass, without an ``__init__``
+(:mod:`.layer_subclasses`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import fx, nn
@@ -34,9 +36,19 @@ from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
 from .classes import ConstructorDescriber, Described, consistent_recoveries
-from .constructors import Assign, Ctor, Hole, Holes, assign_holes, leaves, structure
+from .constructors import (
+    Assign,
+    Ctor,
+    Hole,
+    Holes,
+    Tied,
+    assign_holes,
+    leaves,
+    structure,
+)
 from .init_names import init_names, init_order
 from .expressions import _Raw
+from .layer_subclasses import base_reads, calls_only_super, with_super_forward
 from .literal_holes import (
     Named,
     can_share,
@@ -59,7 +71,8 @@ class ClassPlan:
     its ``__init__`` with holes for the constructor parameters
     (``signature``: each parameter and whether it is positional) and for
     the ``optional`` attributes, written ``name=None``. ``statements`` is
-    None for an ``nn.Sequential`` subclass that keeps Sequential's forward.
+    None for a class that keeps its base's forward: an ``nn.Sequential``
+    subclass, or a layer subclass that changes only other methods.
     """
 
     name: str
@@ -74,6 +87,9 @@ class ClassPlan:
     graph: fx.Graph | None = None
     #: the helper methods forward calls (``self.encode(x)``), each written once
     methods: tuple[MethodPlan, ...] = ()
+    #: the torch layer the class subclasses (``nn.LayerNorm``): it has no
+    #: ``__init__`` of its own then (:mod:`.layer_subclasses`)
+    base: str | None = None
 
 
 def plan_classes(
@@ -114,9 +130,33 @@ class _ClassPlanner:
             for member in consistent_recoveries(described):
                 groups.setdefault(_class_key(member), []).append(member)
             shared = [g for group in groups.values() for g in _shareable(group)]
-            for merged in _merge_optional_blocks(shared, self.style):
-                plans.append(self._plan_group(*merged))
+            planned = [
+                self._plan_group(*merged)
+                for merged in _merge_optional_blocks(shared, self.style)
+            ]
+            plans += self._joined_layer_subclasses(planned)
         return plans
+
+    def _joined_layer_subclasses(self, plans: list[ClassPlan]) -> list[ClassPlan]:
+        """``plans`` with the layer subclasses of one class that print alike as one.
+
+        ``Half(4)`` and ``Half(4, elementwise_affine=False)`` trace apart
+        (the second passes no tensors to ``F.layer_norm``), but both forwards
+        print ``super().forward(x.half())``: the second's members join the
+        first's class and are built under its name.
+        """
+        kept: list[ClassPlan] = []
+        for plan in plans:
+            at = next((i for i, k in enumerate(kept) if _print_alike(k, plan)), None)
+            if at is None:
+                kept.append(plan)
+                continue
+            for member in plan.members:
+                key = id(member.instance.module)
+                call = self.describer.calls[key]
+                self.describer.calls[key] = replace(call, callee=kept[at].name)
+            kept[at] = replace(kept[at], members=kept[at].members + plan.members)
+        return kept
 
     def _plan_group(
         self,
@@ -133,6 +173,9 @@ class _ClassPlanner:
         """
         reserved = frozenset(self.used_names)  # its body's names: not the class's own
         name = self._class_name(type(members[0].instance.module), members)
+        subclass = self._plan_layer_subclass(name, members, optional, calls, reserved)
+        if subclass is not None:
+            return subclass
         holes = assign_holes(
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
@@ -190,6 +233,52 @@ class _ClassPlanner:
             name, widest, init, signature, optional, statements, members, graph, methods
         )
 
+    def _plan_layer_subclass(
+        self,
+        name: str,
+        members: list[Described],
+        optional: list[str],
+        calls: frozenset[fx.Node],
+        reserved: frozenset[str],
+    ) -> ClassPlan | None:
+        """``class Name(nn.Layer):`` with only ``forward``, where every member allows it.
+
+        Each member is built with the layer's own constructor arguments
+        (``LayerNorm(64)``); ``forward`` reads the layer's attributes where
+        it passed their values (:func:`~.layer_subclasses.base_reads`). None
+        (the class is planned as any other) for the root, a class with
+        optional submodules, members without one common base layer
+        (:func:`~.layer_subclasses.layer_base`) or with other literals
+        that differ.
+        """
+        bases = [m.layer for m in members]
+        if optional or any(not m.instance.path for m in members):
+            return None
+        if any(_adds_attributes(m) for m in members):
+            return None
+        if any(b is None or b.spec is not bases[0].spec for b in bases):
+            return None
+        modules = [m.instance.module for m in members]
+        spec = bases[0].spec
+        reads = base_reads([m.graph for m in members], modules, spec)
+        if reads is None:
+            return None
+        for member, layer in zip(members, bases):
+            self.describer.calls[id(member.instance.module)] = Ctor(
+                name, layer.values, spec.ctor_positional
+            )
+        widest = _widest(members, calls)
+        graph = filled(widest.graph, reads, lambda n: _Raw(f"self.{n}"))
+        graph = with_super_forward(graph, [m.graph for m in members], modules, spec)
+        base = bases[0].name
+        if calls_only_super(graph):  # the layer's own forward: none of its own
+            return ClassPlan(name, widest, [], [], [], None, members, graph, base=base)
+        statements = plan_statements(graph, self.style, reserved, calls)
+        methods = tuple(plan_methods(graph, self.style, reserved))
+        return ClassPlan(
+            name, widest, [], [], [], statements, members, graph, methods, base=base
+        )
+
     def _class_name(self, cls: type, members: list[Described]) -> str:
         """The class's name; a second shape of it is named by what it adds.
 
@@ -226,6 +315,29 @@ def _is_users_attribute(module: nn.Module, name: str) -> bool:
             vars(module),
         )
     )
+
+
+def _adds_attributes(member: Described) -> bool:
+    """``__init__`` would set more than the layer's own tensors.
+
+    Module style adds the parameter-free layers a ``forward`` calls
+    (BatchNormAct's ``torch.relu`` becomes ``self.relu``); a class without an
+    ``__init__`` of its own has nowhere to build them.
+    """
+    module = member.instance.module
+    own = set(module._parameters) | set(module._buffers)
+    return any(a.attribute not in own or isinstance(a.value, Tied) for a in member.init)
+
+
+def _print_alike(a: ClassPlan, b: ClassPlan) -> bool:
+    """Two layer subclass plans of one class whose classes would read the same."""
+    if a.base is None or a.base != b.base or a.methods or b.methods:
+        return False
+    if type(a.template.instance.module) is not type(b.template.instance.module):
+        return False
+    if a.statements is None or b.statements is None:
+        return a.statements is b.statements
+    return graph_signature(a.graph) == graph_signature(b.graph)
 
 
 def _widest(members: list[Described], calls: frozenset[fx.Node]) -> Described:

@@ -64,6 +64,9 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             written = method_body(method, style, owners)
             printer.imports.merge(written.imports)
             forward += "\n" + method_text(method, written)
+    if plan.base is not None:  # the layer's __init__ builds it
+        text = _layer_subclass_text(plan.name, plan.base, docs.of_class, forward)
+        return Printed(text, printer.imports)
     if plan.template.sequential:
         assign, *tied = plan.init  # super().__init__(...), then any ties
         lines = [render_value(assign.value, printer)]
@@ -90,6 +93,20 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         + forward
     )
     return Printed(text, printer.imports)
+
+
+def _layer_subclass_text(
+    name: str, base: str, docstring: str | None, forward: str
+) -> str:
+    """``class LayerNorm(nn.LayerNorm):`` with its docstring and forward (:mod:`.layer_subclasses`).
+
+    Without a forward of its own (it keeps the layer's), the class is its
+    docstring, or ``pass``.
+    """
+    if forward:
+        return f"class {name}({base}):\n" + _class_docstring(docstring) + forward
+    lines = _docstring(docstring, 4) or ["    pass"]
+    return f"class {name}({base}):\n" + "".join(f"{line}\n" for line in lines)
 
 
 def _class_docstring(literal: str | None) -> str:

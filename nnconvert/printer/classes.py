@@ -39,6 +39,7 @@ from .constructors import (
     structure,
 )
 from .expressions import ExpressionPrinter
+from .layer_subclasses import LayerBase, dtype_argument, layer_base
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Described:
     sequential: bool  # printed as an nn.Sequential subclass
     init: list[Assign]
     has_forward: bool  # False: an nn.Sequential subclass keeping Sequential's forward
+    #: the torch layer its class subclasses, changing only code (:mod:`.layer_subclasses`)
+    layer: LayerBase | None = None
 
     @property
     def graph(self) -> fx.Graph:
@@ -82,7 +85,7 @@ class ConstructorDescriber:
             )
         ]
         init += _tie_assignments(module, graph_module)
-        return Described(instance, False, init, True)
+        return Described(instance, False, init, True, layer_base(module))
 
     def _assignment(self, name: str, value: Any, owner: nn.Module) -> Assign:
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
@@ -151,15 +154,10 @@ class ConstructorDescriber:
             (p, self.describe_module(f"{name}.{p.name}", v) if _is_layer(v) else v)
             for p, v in spec.constructor_values(module)
         ]
-        dtypes = {
-            t.dtype for t in module.state_dict().values() if t.is_floating_point()
-        }
-        if dtypes and dtypes != {torch.get_default_dtype()}:
-            if len(dtypes) > 1:
-                raise ConversionError(
-                    f"submodule {name!r} mixes dtypes {sorted(map(str, dtypes))}"
-                )
-            values = values + [(Param("dtype", None), dtypes.pop())]
+        try:
+            values = values + dtype_argument(module)
+        except ConversionError as error:
+            raise ConversionError(f"submodule {name!r} {error}") from None
         return Ctor(f"nn.{type(module).__name__}", tuple(values), spec.ctor_positional)
 
 

@@ -27,6 +27,7 @@ from ..passes.methods import MethodCall
 from ..tensor_builds import TensorBuild
 from ..torch_names import qualified_name
 from .imports import Imports
+from .layer_subclasses import SUPER_FORWARD
 from .unpacked_sizes import UnpackedSizes, with_unpacked_sizes
 from .values import literal, slice_literal
 
@@ -276,6 +277,8 @@ class ExpressionPrinter:
                 arguments = (_Raw("params"), *node.args)
                 return Expression(self._call(function, arguments, keywords))
             return Expression(self._call(f"self.{target.name}", node.args, {}))
+        if target is SUPER_FORWARD:  # a layer subclass's call of its base layer
+            return Expression(self._call("super().forward", node.args, {}))
         helper = helper_for(target)
         if (
             helper is not None and helper.form is not None and not helper.is_statement
