@@ -27,6 +27,7 @@ from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
 from ..torch_names import qualified_name
 from ..init_slices import recover_tensor
+from ..state_builds import declared_build, recovered_code
 from .constructors import (
     POSITIONAL,
     Assign,
@@ -212,6 +213,9 @@ def _built(owner: nn.Module, name: str, fallback: Any, wrapper: str = "{}") -> A
     shape alone (``torch.empty``): the ``state_dict`` gives its values.
     """
     code = recover_tensor(owner, name)
+    if code is None:  # read from a functional file's init_params()
+        declared = declared_build(owner, name)
+        code = recovered_code(declared) if declared is not None else None
     return Recovered.of(code, fallback, wrapper) if code is not None else fallback
 
 

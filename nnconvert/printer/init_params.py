@@ -50,6 +50,7 @@ equality.
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import inspect
 import re
@@ -75,9 +76,11 @@ from ..source_text import (
     module_init_comments,
     placed_on,
 )
-from ..tensor_builds import without_built_comments
+from ..state_builds import state_build
+from ..tensor_builds import TensorBuild, without_built_comments
 from ..ties import ties
 from .imports import Imports, Printed
+from .built_tensors import shared_functions
 from .init_blocks import BlockUse, with_block_functions
 from .init_loops import Statement, fold_loops
 from .size_arguments import SizeArgument
@@ -244,6 +247,22 @@ class _Model:
         return placed_on(found, roots)
 
     @functools.cached_property
+    def builds(self) -> dict[str, TensorBuild | None]:
+        """The keys :meth:`build_of` was asked for so far, and its answers."""
+        return {}
+
+    def build_of(
+        self, key: str, owner: nn.Module | None, attribute: str
+    ) -> TensorBuild | None:
+        """The code that builds ``key``'s tensor as the user's ``__init__`` did, if any.
+
+        (:func:`~nnconvert.state_builds.state_build`, asked once per key.)
+        """
+        if key not in self.builds:
+            self.builds[key] = state_build(owner, attribute)
+        return self.builds[key]
+
+    @functools.cached_property
     def made_by(self) -> dict[str, list[str]]:
         """Per root key, what the helper method that computed its tensor says."""
         return _helper_comments(self.module, self.order)
@@ -270,11 +289,14 @@ class _Body:
     unknown: set[str]  # keys of tensors no row explains
     sizes: list[SizeArgument]  # the integer arguments of its layer calls
     blocks: list[str]  # its blocks' init functions (:mod:`.init_blocks`)
+    #: functions that build tensors as the user's ``__init__`` does (:func:`_written_builds`)
+    builds: list[str]
 
     @property
     def definitions(self) -> list[str]:
         functions = _with_needs(self.functions)
-        return [DEFINITIONS[name].rstrip("\n") for name in functions] + self.blocks
+        layers = [DEFINITIONS[name].rstrip("\n") for name in functions]
+        return layers + self.builds + self.blocks
 
     @property
     def cost(self) -> int:
@@ -336,6 +358,7 @@ def _body(
     inits: dict[str, dict[str, TensorInit]] = {}
     tied = _TensorTies(model.module, model.ties)
     unknown: set[str] = set()
+    built: list[tuple[int, str, TensorBuild]] = []  # written as the user's code
     layer_calls = _LayerCalls(model, tied, allowed, names or {})
     unknown_comments = _UnknownComments()
     comments = {
@@ -384,6 +407,10 @@ def _body(
             continue
         first_key.setdefault(id(tensor), key)
         tied.written.add(key)
+        if init is None and model.build_of(key, owner, attribute) is not None:
+            built.append((len(statements), key, model.build_of(key, owner, attribute)))
+            statements.append(Statement.text(""))  # written once all are named
+            continue
         if init is None:
             unknown.add(key)
             unknown_comments.add(statements, key, tensor, owner)
@@ -400,11 +427,12 @@ def _body(
     statements += tied.statements() + [
         Statement.text(line) for line in model.comments[1]
     ]
+    builds = _written_builds(statements, built, model.taken, imports)
     statements, blocks = with_block_functions(
         statements,
         model.blocks,
         model.module,
-        model.taken | set(DEFINITIONS) | {FUNCTION},
+        model.taken | set(DEFINITIONS) | {FUNCTION} | set(builds),
         frozenset(prefix for prefix, _ in layer_calls.names),
     )
     lines = ["params: dict[str, Tensor] = {}", *fold_loops(statements), "return params"]
@@ -418,7 +446,38 @@ def _body(
         unknown,
         layer_calls.sizes,
         blocks,
+        list(builds.values()),
     )
+
+
+def _written_builds(
+    statements: list[Statement],
+    built: list[tuple[int, str, TensorBuild]],
+    taken: frozenset[str],
+    imports: Imports,
+) -> dict[str, str]:
+    """Fill the statements of the tensors written as their ``__init__`` code (in place).
+
+    ``built``: ``(statement index, key, build)`` (:mod:`nnconvert.state_builds`).
+    An expression is written in place (``params["ln.weight"] = torch.ones(16)``);
+    other code is a function named after the tensor, called per key, whose
+    definition is returned by name.
+    """
+    used = set(taken) | set(DEFINITIONS) | {FUNCTION, "params", "i"}
+    used |= set(dir(builtins))
+    named = shared_functions([build for *_, build in built], used)
+    definitions: dict[str, str] = {}
+    for (index, key, _), build in zip(built, named):
+        if build.inline:
+            value = build.body[-1][len("return ") :]
+        else:
+            value = build.call()
+            definition = build.function().definition().rstrip("\n")
+            definitions.setdefault(build.name, definition)
+            _use_modules(definition, imports)
+        _use_modules(value, imports)
+        statements[index] = Statement(("params[", f"] = {value}"), (key,))
+    return definitions
 
 
 class _LayerCalls:
