@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .built_values import Fingerprint, built_fingerprint, fingerprint
-from .init_arguments import init_arguments, is_literal
+from .init_arguments import init_arguments, is_literal, recorded_call
 from .source_text import (
     SourceFile,
     assigned_value,
@@ -292,6 +292,12 @@ class _Slicer:
         if arguments.vararg or arguments.kwarg:
             self.parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
         self.arguments = {**_literal_defaults(type(module)), **init_arguments(module)}
+        #: arguments that are objects (a config): only their literal fields are read
+        self.objects = {
+            n: v
+            for n, v in (recorded_call(module) or {}).items()
+            if n in self.parameters and not is_literal(v)
+        }
         self.sources: list[str] = []
         self.values: list[Any] = []
 
@@ -455,6 +461,7 @@ class _Slicer:
                 or node.id in PURE_BUILTINS
                 or node.id == "self"
             )
+            known = known or node.id in self.objects  # templating checks its reads
             if not known and not self._literal_parameter(node.id):
                 raise _Refused
         if isinstance(node, ast.Call):
@@ -468,6 +475,29 @@ class _Slicer:
     def _literal_parameter(self, name: str) -> bool:
         return name in self.parameters and name in self.arguments
 
+    def _object_field(self, node: ast.AST) -> tuple[str, Any] | None:
+        """``config.block_size``, ``config`` an object argument: its field's name and literal.
+
+        None for anything else; :class:`_Refused` when the field is not a literal.
+        """
+        path: list[str] = []
+        while isinstance(node, ast.Attribute):
+            path.append(node.attr)
+            node = node.value
+        if not path or not isinstance(node, ast.Name) or node.id not in self.objects:
+            return None
+        value = self.objects[node.id]
+        try:
+            for attribute in reversed(path):
+                if attribute.startswith("_"):
+                    raise _Refused
+                value = getattr(value, attribute)
+        except AttributeError:
+            raise _Refused from None
+        if not is_literal(value):
+            raise _Refused
+        return path[0], value
+
     # -- templates ---------------------------------------------------------------
 
     def _templated(self, node: ast.AST, locals_: set[str]) -> ast.AST:
@@ -477,6 +507,9 @@ class _Slicer:
         class Templater(ast.NodeTransformer):
             def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
                 path = self_path(attribute)
+                field = slicer._object_field(attribute) if path is None else None
+                if field is not None:
+                    return slicer._placeholder(*field)
                 if path is None:
                     self.generic_visit(attribute)
                     return attribute
@@ -499,7 +532,7 @@ class _Slicer:
                     return name
                 if slicer._literal_parameter(name.id):
                     return slicer._placeholder(name.id, slicer.arguments[name.id])
-                raise _Refused
+                raise _Refused  # an object argument on its own, among others
 
         copied = ast.parse(ast.unparse(node)).body[0]
         if isinstance(copied, ast.Expr) and not isinstance(node, ast.stmt):
@@ -523,9 +556,16 @@ class _Slicer:
         except SyntaxError:
             return None
         spans = []
+        inside: set[int] = set()  # nodes of a field read spliced already
         for node in ast.walk(tree):
+            if id(node) in inside:
+                continue
             path = self_path(node) if isinstance(node, ast.Attribute) else None
-            if path:
+            field = self._object_field(node) if path is None else None
+            if field is not None:
+                spans.append((node, self._placeholder(*field).id))
+                inside |= {id(n) for n in ast.walk(node)}
+            elif path:
                 value = getattr(self.module, path)
                 spans.append((node, self._placeholder(path, value).id))
             elif (
