@@ -392,7 +392,9 @@ class _Slicer:
 
         test = ast.fix_missing_locations(ast.Expression(Literals().visit(value.test)))
         try:
-            chosen = eval(compile(test, "<test>", "eval"), {"__builtins__": {}}, namespace)
+            chosen = eval(
+                compile(test, "<test>", "eval"), {"__builtins__": {}}, namespace
+            )
         except Exception:
             raise _Refused from None
         return self._chosen_branch(value.body if chosen else value.orelse)
@@ -732,9 +734,7 @@ def _stored_names(statement: ast.stmt) -> set[str]:
     }
 
 
-def _reproduces(
-    recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint
-) -> bool:
+def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint) -> bool:
     """Running the code with the instance's literals gives ``tensor``, bit for bit."""
     replacements = [repr(v) for v in recovered.values]
     code = "\n".join(recovered.lines(replacements))

@@ -76,9 +76,7 @@ def state_build(owner: nn.Module | None, name: str) -> TensorBuild | None:
         return None
     bare = replace(
         code,
-        statements=tuple(
-            RecoveredStatement((), s.code, None) for s in code.statements
-        ),
+        statements=tuple(RecoveredStatement((), s.code, None) for s in code.statements),
         comments=(),
     )
     return from_recovered(bare, name, getattr(owner, name), expected_value(owner, name))
@@ -100,8 +98,7 @@ def recovered_code(build: TensorBuild) -> RecoveredCode:
     values = build.values()
     *lines, returned = build.body
     statements = tuple(
-        RecoveredStatement((), _with_placeholders(line, names), None)
-        for line in lines
+        RecoveredStatement((), _with_placeholders(line, names), None) for line in lines
     )
     value = _with_placeholders(returned[len("return ") :], names)
     return RecoveredCode(
@@ -160,9 +157,7 @@ def read_state_builds(
             continue
         if not in_state(owner, name):
             continue
-        builds = {
-            b for pattern, b in candidates if pattern.fullmatch(key) is not None
-        }
+        builds = {b for pattern, b in candidates if pattern.fullmatch(key) is not None}
         builds = {replace(b, name=name) if b.inline else b for b in builds}
         if len(builds) != 1:
             continue

@@ -57,9 +57,7 @@ def own_tensor_keys(model: nn.Module) -> set[str]:
         prefix, _, name = key.rpartition(".")
         return state_build(model.get_submodule(prefix), name) is not None
 
-    return {
-        key for key in model.state_dict() if not explained(key) and not built(key)
-    }
+    return {key for key in model.state_dict() if not explained(key) and not built(key)}
 
 
 def assert_runs_as_weights(model, function, init_params, inputs, unknown=()):

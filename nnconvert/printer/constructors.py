@@ -352,7 +352,9 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
     if isinstance(value, Recovered):
         if value.wrapper.startswith("nn."):
             printer.use("nn")
-        return value.wrapper.format(value.code.value_text(_replacements(value, printer)))
+        return value.wrapper.format(
+            value.code.value_text(_replacements(value, printer))
+        )
     if isinstance(value, Ctor):
         prefix = value.callee.split(".")[0]
         if prefix in ("nn", "torch"):
