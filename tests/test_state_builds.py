@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import black
 import pytest
 import torch
 import torch.nn.functional as F
@@ -205,3 +206,36 @@ def test_a_literal_field_of_a_config_argument_is_read(style):
     conversion.check(train=True)
     assert "torch.tril(torch.ones(4, 4))" in conversion.source
     assert "torch.empty" not in conversion.source
+
+
+# fmt: off
+class UnevenlySpaced(nn.Module):
+    """pytorch/examples' translation model spaces its table's code as black would not."""
+
+    def __init__(self, emb_size=8, maxlen=16):
+        super().__init__()
+        den = torch.exp(- torch.arange(0, emb_size, 2)* math.log(10000) / emb_size)
+        pos = torch.arange(0, maxlen).reshape(maxlen, 1)
+        pos_embedding = torch.zeros((maxlen, emb_size))
+        pos_embedding[:, 0::2] = torch.sin(pos * den)
+        pos_embedding[:, 1::2] = torch.cos(pos * den)
+        self.register_buffer('pos_embedding', pos_embedding)
+
+    def forward(self, x):
+        return x + self.pos_embedding[: x.size(0)]
+# fmt: on
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_the_users_code_is_written_with_blacks_spacing(style):
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = UnevenlySpaced()
+    conversion = nnconvert.convert(
+        model, style, (torch.randn(4, 8),), keep_source=False
+    )
+    source = conversion.source
+    assert "den = torch.exp(-torch.arange(0, 8, 2) * math.log(10000) / 8)" in source
+    assert black.format_str(source, mode=black.Mode()) == source
+    again = nnconvert.convert(load_output(conversion), style, (torch.randn(4, 8),))
+    assert again.source == source

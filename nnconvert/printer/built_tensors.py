@@ -29,6 +29,7 @@ from ..naming import first_free
 from ..passes.methods import with_method_bodies
 from ..tensor_builds import TensorBuild
 from .imports import Imports, Printed
+from .spacing import black_spaced
 
 
 def name_builds(instances: list[Instance], taken: set[str]) -> set[str]:
@@ -109,7 +110,7 @@ def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
     functions: dict[TensorBuild, list[str]] = {}
     for node in nodes:
         if node.op == "call_function" and isinstance(node.target, TensorBuild):
-            build: TensorBuild = node.target
+            build: TensorBuild = spaced(node.target)
             assignments = functions.setdefault(build.function(), [])
             if build.assignment() not in assignments:
                 assignments.append(build.assignment())
@@ -124,6 +125,11 @@ def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
     return printed
 
 
+def spaced(build: TensorBuild) -> TensorBuild:
+    """``build`` with black's spacing in its body: the user's code may not have it."""
+    return replace(build, body=tuple(black_spaced(line) for line in build.body))
+
+
 def _modules_read(function: TensorBuild) -> list[str]:
     """``torch`` and ``math``, where the body reads them."""
     tree = ast.parse(function.definition())
@@ -131,4 +137,4 @@ def _modules_read(function: TensorBuild) -> list[str]:
     return [module for module in ("torch", "math") if module in names]
 
 
-__all__ = ["build_definitions", "name_builds", "shared_functions"]
+__all__ = ["build_definitions", "name_builds", "shared_functions", "spaced"]

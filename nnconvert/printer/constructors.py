@@ -20,6 +20,7 @@ from ..init_slices import RecoveredCode
 from ..naming import first_free, identifier
 from ..opspecs.spec import REQUIRED, Param, layout
 from .expressions import ExpressionPrinter
+from .spacing import black_spaced
 from .values import literal
 
 POSITIONAL = Param("")  # an argument that has no name (``*args`` of a container)
@@ -98,7 +99,9 @@ def recovered_lines(value: Any, printer: ExpressionPrinter) -> list[str]:
     """The statements that come before ``value``'s assignment (none unless recovered)."""
     if not isinstance(value, Recovered):
         return []
-    lines = value.code.lines(_replacements(value, printer))
+    lines = [
+        black_spaced(line) for line in value.code.lines(_replacements(value, printer))
+    ]
     _use_modules(lines + [render_value(value, printer)], printer)
     return lines + list(value.code.comments)
 

@@ -80,7 +80,7 @@ from ..state_builds import state_build
 from ..tensor_builds import TensorBuild, without_built_comments
 from ..ties import ties
 from .imports import Imports, Printed
-from .built_tensors import shared_functions
+from .built_tensors import shared_functions, spaced
 from .init_blocks import BlockUse, with_block_functions
 from .init_loops import Statement, fold_loops
 from .size_arguments import SizeArgument
@@ -468,6 +468,7 @@ def _written_builds(
     named = shared_functions([build for *_, build in built], used)
     definitions: dict[str, str] = {}
     for (index, key, _), build in zip(built, named):
+        build = spaced(build)
         if build.inline:
             value = build.body[-1][len("return ") :]
         else:
