@@ -7,20 +7,26 @@ output must build it. Written as its bytes (:mod:`.tensor_values`) it is
 a screen of base64; written as the user wrote it, it is those few lines
 (SPEC invariant 8). :func:`recover_tensor` finds them: a backward slice
 over the top-level statements of ``__init__``, from the statement that sets
-the attribute, through the locals it reads.
+the attribute, through the locals it reads. Parameters and persistent
+buffers too (``nn.Parameter(torch.ones(ndim))``, a causal mask): the
+``state_dict`` restores their values, but a freshly built output should
+hold what a freshly built original holds, and a person writes the code,
+not ``torch.empty``.
 
 Only code whose value the literals fix is taken: literals, ``torch`` and
 ``math`` calls (nothing random, no ``nn`` layer), methods, indexing and
 in-place operators on the slice's own locals, a few pure builtins, and
-reads of constructor parameters or ``self.<attr>`` that hold plain
+reads of constructor parameters, of ``self.<attr>`` and of the fields of
+an object argument (minGPT's ``config.block_size``) that hold plain
 literals. Those reads become placeholders the printer fills (with the
 instance's literal, or with a constructor parameter of the emitted class
 when instances differ). Anything else (another method, a module, numpy, a
 global, a loop) gives None, and the printer keeps the bytes.
 
 Safety: the recovered code is run in a fresh namespace with the instance's
-values and its result compared with the instance's tensor bit for bit
-(:func:`~.tensor_values.same_bits`); a difference or an error gives None.
+values and its result compared bit for bit (:func:`~.tensor_values.same_bits`)
+with the tensor as :func:`expected_value` says; a difference or an error
+gives None. ``torch.empty`` is refused: its bytes are whatever memory held.
 """
 
 from __future__ import annotations
