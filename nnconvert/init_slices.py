@@ -759,6 +759,9 @@ def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint) ->
     return same_bits(result, tensor)
 
 
+#: for :mod:`nnconvert.state_builds`, which checks the code it reads back
+reproduces = _reproduces
+
 __all__ = [
     "PURE_BUILTINS",
     "RECOVERED_MODULES",
@@ -768,4 +771,5 @@ __all__ = [
     "filled",
     "in_state",
     "recover_tensor",
+    "reproduces",
 ]

@@ -43,6 +43,7 @@ from .init_slices import (
     expected_value,
     in_state,
     recover_tensor,
+    reproduces,
 )
 from .tensor_builds import (
     TensorBuild,
@@ -110,7 +111,7 @@ def _with_placeholders(text: str, names: list[str]) -> str:
     """``text`` with each of ``names`` read in it written as its placeholder."""
     if not names:
         return text
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    pattern = re.compile(r"(?<![.\w])(" + "|".join(map(re.escape, names)) + r")\b")
     return pattern.sub(lambda m: _PLACEHOLDER.format(names.index(m.group(1))), text)
 
 
@@ -162,7 +163,8 @@ def read_state_builds(
         if len(builds) != 1:
             continue
         build = builds.pop()
-        if not rebuilds(build, tensor):
+        # as a function call, and as the code class styles write from it
+        if not rebuilds(build, tensor) or not reproduces(recovered_code(build), tensor):
             continue
         _DECLARED.setdefault(owner, {})[name] = replace(build, value=None)
         declared += 1
