@@ -121,6 +121,11 @@ def test_the_users_code_is_written_and_the_output_computes_the_same(style):
         assert 'params["cls"] = torch.empty(1, 1, 8)' in source
         assert 'params["noise"] = torch.empty(8)' in source
         assert "creates the 2 tensors marked below" in source
+        said = (
+            "The 5 tensors below that the model's own `__init__` computes from "
+            "literals alone are built by the same code."
+        )
+        assert said in " ".join(source.split())
     else:
         assert "self.weight = nn.Parameter(torch.ones(8))" in source
         assert "self.bias = nn.Parameter(torch.zeros(8))" in source

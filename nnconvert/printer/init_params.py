@@ -220,6 +220,7 @@ def init_params_function(
             len(compared),
             None if claim is None or differ else claim.wording,
             _init_summary(model),
+            len(body.built),
         )
         + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
     )
@@ -291,6 +292,7 @@ class _Body:
     blocks: list[str]  # its blocks' init functions (:mod:`.init_blocks`)
     #: functions that build tensors as the user's ``__init__`` does (:func:`_written_builds`)
     builds: list[str]
+    built: list[str]  # the keys written so
 
     @property
     def definitions(self) -> list[str]:
@@ -447,6 +449,7 @@ def _body(
         layer_calls.sizes,
         blocks,
         list(builds.values()),
+        [key for _, key, _ in built],
     )
 
 
@@ -969,6 +972,7 @@ def _docstring(
     compared: int = 0,
     wording: str | None = None,
     init_summary: str | None = None,
+    built: int = 0,
 ) -> str:
     """What ``init_params()`` gives, claiming equality with the original only where checked.
 
@@ -976,6 +980,7 @@ def _docstring(
     None when no comparison ran; ``compared``: how many keys it compared;
     ``wording``: an inherited claim (:class:`InitClaim`), which replaces them.
     ``init_summary``: the last paragraph, what the model's ``__init__`` said of itself.
+    ``built``: how many tensors are written as the model's own code builds them.
     """
     model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
     layers = "of its `nn` layers " if unknown else ""
@@ -983,6 +988,12 @@ def _docstring(
         f"Fresh weights for `{function}`, with the original `state_dict()` keys.",
         wording or _claim(model, layers, differ, compared),
     ]
+    if built:
+        paragraphs.append(
+            f"The {built} tensor{'s' if built > 1 else ''} below that the model's "
+            f"own `__init__` computes from literals alone {'are' if built > 1 else 'is'} "
+            "built by the same code."
+        )
     if unknown:
         them = "them" if unknown > 1 else "it"
         warning = (

@@ -74,6 +74,9 @@ def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
     default, so after the same `torch.manual_seed`, the tensors equal those of a newly
     built `Stage`, bit for bit (nnconvert compared them).
+
+    The 2 tensors below that the model's own `__init__` computes from literals alone are
+    built by the same code.
     """
     params: dict[str, Tensor] = {}
     params |= kaiming_params("stem", 16, 3, 4, 4)

@@ -129,6 +129,9 @@ def init_params(vocab_size: int = 64) -> dict[str, Tensor]:
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
     default, so after the same `torch.manual_seed`, the tensors equal those of a newly
     built `GPT`, bit for bit (nnconvert compared them).
+
+    The 2 tensors below that the model's own `__init__` computes from literals alone are
+    built by the same code.
     """
     params: dict[str, Tensor] = {}
     params |= embedding_params("wte", vocab_size, 16)

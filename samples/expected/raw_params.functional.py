@@ -16,6 +16,9 @@ def init_params() -> dict[str, Tensor]:
     default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
     those of a newly built `Scorer`, bit for bit (nnconvert compared them).
 
+    The 2 tensors below that the model's own `__init__` computes from literals alone are
+    built by the same code.
+
     Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
     reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
     """

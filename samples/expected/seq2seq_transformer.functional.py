@@ -436,6 +436,9 @@ def init_params(
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
     default, so after the same `torch.manual_seed`, the tensors equal those of a newly
     built `Seq2SeqTransformer`, bit for bit (nnconvert compared them).
+
+    The 1 tensor below that the model's own `__init__` computes from literals alone is
+    built by the same code.
     """
     params: dict[str, Tensor] = {}
     params |= transformer_params("transformer", 32, 2, 2, 64)

@@ -83,6 +83,9 @@ def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     `blocks.1.attn.out_proj.weight`, `blocks.1.fc1.weight`, `blocks.1.fc1.bias`,
     `blocks.1.fc2.weight`, `blocks.1.fc2.bias`, `head.weight`, `head.bias`.
 
+    The 1 tensor below that the model's own `__init__` computes from literals alone is
+    built by the same code.
+
     Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
     reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
     """
