@@ -19,7 +19,14 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from . import declared_inits, init_arguments, root_sizes, ties
+from . import (
+    built_values,
+    declared_inits,
+    init_arguments,
+    root_sizes,
+    state_builds,
+    ties,
+)
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -62,6 +69,8 @@ def _rebound_copy(model: M, memo: dict[int, Any]) -> M:
     root_sizes.carry(model.modules(), memo)
     ties.carry(model.modules(), memo)
     declared_inits.carry(model.modules(), memo)
+    built_values.carry(model.modules(), memo)
+    state_builds.carry(model.modules(), memo)
     for module in copied.modules():
         for name, value in list(vars(module).items()):
             if isinstance(value, types.FunctionType) and value.__closure__:

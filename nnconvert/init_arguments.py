@@ -45,6 +45,8 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from torch import nn
 
+from .built_values import record_built
+
 _RECORDED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
     weakref.WeakKeyDictionary()
 )
@@ -149,13 +151,24 @@ def recording() -> Iterator[None]:
 
 
 def _record_init_call(frame: types.FrameType, event: str, _: Any) -> None:
-    """On entry to a module's own ``__init__`` (not an inherited one it calls): keep its locals."""
+    """On entry to a module's own ``__init__`` (not an inherited one it calls): keep its locals.
+
+    On its return: fingerprint the tensors it built (:mod:`.built_values`).
+    """
     code = frame.f_code
-    if event != "call" or code.co_name != "__init__" or not code.co_argcount:
+    if event not in ("call", "return") or code.co_name != "__init__":
+        return
+    if not code.co_argcount:
         return
     arguments = frame.f_locals
     module = arguments.get(code.co_varnames[0])
-    if not isinstance(module, nn.Module) or module in _RECORDED:
+    if not isinstance(module, nn.Module):
+        return
+    if event == "return":
+        if getattr(type(module).__init__, "__code__", None) is code:
+            record_built(module)
+        return
+    if module in _RECORDED:
         return
     if getattr(type(module).__init__, "__code__", None) is code:
         _RECORDED[module] = {  # literals only: holds no config object alive

@@ -7,20 +7,26 @@ output must build it. Written as its bytes (:mod:`.tensor_values`) it is
 a screen of base64; written as the user wrote it, it is those few lines
 (SPEC invariant 8). :func:`recover_tensor` finds them: a backward slice
 over the top-level statements of ``__init__``, from the statement that sets
-the attribute, through the locals it reads.
+the attribute, through the locals it reads. Parameters and persistent
+buffers too (``nn.Parameter(torch.ones(ndim))``, a causal mask): the
+``state_dict`` restores their values, but a freshly built output should
+hold what a freshly built original holds, and a person writes the code,
+not ``torch.empty``.
 
 Only code whose value the literals fix is taken: literals, ``torch`` and
 ``math`` calls (nothing random, no ``nn`` layer), methods, indexing and
 in-place operators on the slice's own locals, a few pure builtins, and
-reads of constructor parameters or ``self.<attr>`` that hold plain
+reads of constructor parameters, of ``self.<attr>`` and of the fields of
+an object argument (minGPT's ``config.block_size``) that hold plain
 literals. Those reads become placeholders the printer fills (with the
 instance's literal, or with a constructor parameter of the emitted class
 when instances differ). Anything else (another method, a module, numpy, a
 global, a loop) gives None, and the printer keeps the bytes.
 
 Safety: the recovered code is run in a fresh namespace with the instance's
-values and its result compared with the instance's tensor bit for bit
-(:func:`~.tensor_values.same_bits`); a difference or an error gives None.
+values and its result compared bit for bit (:func:`~.tensor_values.same_bits`)
+with the tensor as :func:`expected_value` says; a difference or an error
+gives None. ``torch.empty`` is refused: its bytes are whatever memory held.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from .init_arguments import init_arguments, is_literal
+from .built_values import Fingerprint, built_fingerprint, fingerprint
+from .init_arguments import init_arguments, is_literal, recorded_call
 from .source_text import (
     SourceFile,
     assigned_value,
@@ -65,6 +72,10 @@ _REFUSED_ATTRIBUTES = frozenset(
         "set_default_dtype",
         "set_default_device",
         "normal_",
+        "empty",
+        "empty_like",
+        "empty_strided",
+        "new_empty",
         "uniform_",
         "bernoulli",
         "bernoulli_",
@@ -221,10 +232,22 @@ def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
 
     None when the source is not available, the code reads anything the
     module docstring does not allow, or running it does not give the
-    instance's tensor bit for bit.
+    tensor bit for bit. What it must give (:func:`expected_value`): for a
+    tensor outside the ``state_dict`` (which no weights restore), the
+    instance's current value; for a parameter or persistent buffer, its
+    value when the block's ``__init__`` returned, where
+    :func:`~nnconvert.init_arguments.recording` fingerprinted it
+    (:mod:`~nnconvert.built_values`), else its current value -- which is
+    that value only for a freshly built model (a trained one's weights
+    differ, and its tensors stay ``torch.empty``).
+
+    A parameter's code is its data's: ``nn.Parameter(torch.ones(ndim))``
+    gives ``torch.ones(ndim)`` (the printer wraps it again), and
+    ``nn.Parameter(...) if bias else None`` is the branch the instance's
+    literals choose.
     """
     tensor = getattr(module, name, None)
-    if not isinstance(tensor, torch.Tensor) or isinstance(tensor, nn.Parameter):
+    if not isinstance(tensor, torch.Tensor):
         return None
     found = init_definition(module)
     if found is None:
@@ -233,9 +256,25 @@ def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
         recovered = _Slicer(module, *found).slice(name)
     except _Refused:
         return None
-    if recovered is None or not _reproduces(recovered, tensor):
+    if recovered is None or not _reproduces(recovered, expected_value(module, name)):
         return None
     return recovered
+
+
+def in_state(module: nn.Module, name: str) -> bool:
+    """``module``'s own tensor ``name`` is a parameter or a persistent buffer."""
+    return name in module._parameters or (
+        name in module._buffers and name not in module._non_persistent_buffers_set
+    )
+
+
+def expected_value(module: nn.Module, name: str) -> torch.Tensor | Fingerprint:
+    """What ``module``'s tensor ``name``'s recovered code must give (:func:`recover_tensor`)."""
+    if in_state(module, name):
+        built = built_fingerprint(module, name)
+        if built is not None:
+            return built
+    return getattr(module, name)
 
 
 class _Refused(Exception):
@@ -259,6 +298,12 @@ class _Slicer:
         if arguments.vararg or arguments.kwarg:
             self.parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
         self.arguments = {**_literal_defaults(type(module)), **init_arguments(module)}
+        #: arguments that are objects (a config): only their literal fields are read
+        self.objects = {
+            n: v
+            for n, v in (recorded_call(module) or {}).items()
+            if n in self.parameters and not is_literal(v)
+        }
         self.sources: list[str] = []
         self.values: list[Any] = []
 
@@ -277,6 +322,9 @@ class _Slicer:
         value = _assigned_value(body[index])
         if value is None:
             return None
+        wrapped = isinstance(getattr(self.module, name, None), nn.Parameter)
+        if wrapped:
+            value = _parameter_data(self._chosen_branch(value))
         needed = self._locals_read(value)
         chosen: list[int] = []
         for position in range(index - 1, -1, -1):
@@ -301,7 +349,11 @@ class _Slicer:
             statements.append(
                 RecoveredStatement(above, code, self._trailing(statement))
             )
-        self._check(body[index], assigned, setter=True)
+        if wrapped:  # the statement around the data is nn.Parameter's: not run
+            for node in ast.walk(value):
+                self._check_node(node, assigned, setter=False)
+        else:
+            self._check(body[index], assigned, setter=True)
         value_code = ast.unparse(self._templated(value, assigned))
         if not statements and not any(isinstance(n, ast.Call) for n in ast.walk(value)):
             return None  # a name or a literal alone computes nothing
@@ -315,6 +367,43 @@ class _Slicer:
             tuple(self.values),
             tuple(own),
         )
+
+    def _chosen_branch(self, value: ast.expr) -> ast.expr:
+        """``a if flag else b`` as the branch the instance's literals choose; else ``value``.
+
+        The test may read only constructor parameters and ``self.<attr>``
+        that hold literals, and constants: the same test in every instance
+        of a class with the same tensors.
+        """
+        if not isinstance(value, ast.IfExp):
+            return value
+        namespace: dict[str, Any] = {}
+        for node in ast.walk(value.test):
+            if not isinstance(node, _TEST_NODES):
+                raise _Refused
+            if isinstance(node, ast.Attribute):
+                path = self_path(node)
+                held = getattr(self.module, path, None) if path else None
+                if not path or "." in path or not is_literal(held):
+                    raise _Refused
+                namespace[_PLACEHOLDER.format(path)] = held
+            elif isinstance(node, ast.Name) and node.id != "self":
+                if not self._literal_parameter(node.id):
+                    raise _Refused
+                namespace[node.id] = self.arguments[node.id]
+
+        class Literals(ast.NodeTransformer):
+            def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
+                return ast.Name(_PLACEHOLDER.format(self_path(attribute)), ast.Load())
+
+        test = ast.fix_missing_locations(ast.Expression(Literals().visit(value.test)))
+        try:
+            chosen = eval(
+                compile(test, "<test>", "eval"), {"__builtins__": {}}, namespace
+            )
+        except Exception:
+            raise _Refused from None
+        return self._chosen_branch(value.body if chosen else value.orelse)
 
     def _locals_read(self, node: ast.AST) -> set[str]:
         """The names ``node`` uses that may be locals of ``__init__``."""
@@ -380,6 +469,7 @@ class _Slicer:
                 or node.id in PURE_BUILTINS
                 or node.id == "self"
             )
+            known = known or node.id in self.objects  # templating checks its reads
             if not known and not self._literal_parameter(node.id):
                 raise _Refused
         if isinstance(node, ast.Call):
@@ -393,6 +483,29 @@ class _Slicer:
     def _literal_parameter(self, name: str) -> bool:
         return name in self.parameters and name in self.arguments
 
+    def _object_field(self, node: ast.AST) -> tuple[str, Any] | None:
+        """``config.block_size``, ``config`` an object argument: its field's name and literal.
+
+        None for anything else; :class:`_Refused` when the field is not a literal.
+        """
+        path: list[str] = []
+        while isinstance(node, ast.Attribute):
+            path.append(node.attr)
+            node = node.value
+        if not path or not isinstance(node, ast.Name) or node.id not in self.objects:
+            return None
+        value = self.objects[node.id]
+        try:
+            for attribute in reversed(path):
+                if attribute.startswith("_"):
+                    raise _Refused
+                value = getattr(value, attribute)
+        except AttributeError:
+            raise _Refused from None
+        if not is_literal(value):
+            raise _Refused
+        return path[0], value
+
     # -- templates ---------------------------------------------------------------
 
     def _templated(self, node: ast.AST, locals_: set[str]) -> ast.AST:
@@ -402,6 +515,9 @@ class _Slicer:
         class Templater(ast.NodeTransformer):
             def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
                 path = self_path(attribute)
+                field = slicer._object_field(attribute) if path is None else None
+                if field is not None:
+                    return slicer._placeholder(*field)
                 if path is None:
                     self.generic_visit(attribute)
                     return attribute
@@ -424,7 +540,7 @@ class _Slicer:
                     return name
                 if slicer._literal_parameter(name.id):
                     return slicer._placeholder(name.id, slicer.arguments[name.id])
-                raise _Refused
+                raise _Refused  # an object argument on its own, among others
 
         copied = ast.parse(ast.unparse(node)).body[0]
         if isinstance(copied, ast.Expr) and not isinstance(node, ast.stmt):
@@ -448,9 +564,16 @@ class _Slicer:
         except SyntaxError:
             return None
         spans = []
+        inside: set[int] = set()  # nodes of a field read spliced already
         for node in ast.walk(tree):
+            if id(node) in inside:
+                continue
             path = self_path(node) if isinstance(node, ast.Attribute) else None
-            if path:
+            field = self._object_field(node) if path is None else None
+            if field is not None:
+                spans.append((node, self._placeholder(*field).id))
+                inside |= {id(n) for n in ast.walk(node)}
+            elif path:
                 value = getattr(self.module, path)
                 spans.append((node, self._placeholder(path, value).id))
             elif (
@@ -531,6 +654,35 @@ _ALLOWED_NODES = (
 )
 
 
+#: what a test :meth:`_Slicer._chosen_branch` folds may be made of
+_TEST_NODES = (
+    ast.Name,
+    ast.Attribute,
+    ast.Constant,
+    ast.Compare,
+    ast.BoolOp,
+    ast.UnaryOp,
+    ast.Load,
+    ast.cmpop,
+    ast.boolop,
+    ast.unaryop,
+)
+
+
+def _parameter_data(value: ast.expr) -> ast.expr:
+    """``X`` of ``nn.Parameter(X)`` (``requires_grad=<constant>`` aside: the printer writes it)."""
+    function = value.func if isinstance(value, ast.Call) else None
+    spelled = ast.unparse(function) if function is not None else ""
+    if spelled not in ("nn.Parameter", "torch.nn.Parameter") or len(value.args) != 1:
+        raise _Refused
+    if any(
+        k.arg != "requires_grad" or not isinstance(k.value, ast.Constant)
+        for k in value.keywords
+    ):
+        raise _Refused
+    return value.args[0]
+
+
 def _literal_defaults(cls: type) -> dict[str, Any]:
     """The literal defaults of ``cls.__init__``'s parameters.
 
@@ -588,7 +740,7 @@ def _stored_names(statement: ast.stmt) -> set[str]:
     }
 
 
-def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor) -> bool:
+def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint) -> bool:
     """Running the code with the instance's literals gives ``tensor``, bit for bit."""
     replacements = [repr(v) for v in recovered.values]
     code = "\n".join(recovered.lines(replacements))
@@ -600,14 +752,24 @@ def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor) -> bool:
     except Exception:
         return False
     result = namespace.get("__result__")
-    return isinstance(result, torch.Tensor) and same_bits(result, tensor)
+    if not isinstance(result, torch.Tensor):
+        return False
+    if isinstance(tensor, Fingerprint):
+        return fingerprint(result) == tensor
+    return same_bits(result, tensor)
 
+
+#: for :mod:`nnconvert.state_builds`, which checks the code it reads back
+reproduces = _reproduces
 
 __all__ = [
     "PURE_BUILTINS",
     "RECOVERED_MODULES",
     "RecoveredCode",
     "RecoveredStatement",
+    "expected_value",
     "filled",
+    "in_state",
     "recover_tensor",
+    "reproduces",
 ]

@@ -42,6 +42,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from .built_values import Fingerprint, fingerprint
 from .init_arguments import is_literal
 from .init_slices import (
     PURE_BUILTINS,
@@ -143,13 +144,18 @@ class TensorBuild:
 
 
 def from_recovered(
-    code: RecoveredCode, attribute: str, value: Tensor
+    code: RecoveredCode,
+    attribute: str,
+    value: Tensor,
+    expected: Tensor | Fingerprint | None = None,
 ) -> TensorBuild | None:
     """The function ``code`` becomes, named after ``attribute``; None unless it rebuilds ``value``.
 
     The literals the code read become parameters named as the code named
     them (``window_size``); where a name is not free for that (a local of
     the code, two values under one name), every literal is written in place.
+    ``expected``: what it must rebuild when that is not ``value`` (a
+    parameter's value at construction, :func:`~.init_slices.expected_value`).
     """
     name = attribute.split(".")[-1]
     if not name.isidentifier() or keyword.iskeyword(name):
@@ -161,7 +167,7 @@ def from_recovered(
     body = _body(code, replacements)
     inline = _inline(parameters, body)
     build = TensorBuild(name, parameters, body, value=value, code=code, inline=inline)
-    return build if _rebuilds(build, value) else None
+    return build if _rebuilds(build, value if expected is None else expected) else None
 
 
 def _inline(parameters: tuple, body: tuple[str, ...]) -> bool:
@@ -255,7 +261,7 @@ def _free_names(names: list[str], code: RecoveredCode, function: str) -> bool:
     )
 
 
-def _rebuilds(build: TensorBuild, value: Tensor) -> bool:
+def _rebuilds(build: TensorBuild, value: Tensor | Fingerprint) -> bool:
     """The printed function, run in a fresh namespace, returns ``value`` bit for bit."""
     namespace: dict[str, Any] = {
         "__builtins__": {n: getattr(builtins, n) for n in PURE_BUILTINS},
@@ -266,6 +272,8 @@ def _rebuilds(build: TensorBuild, value: Tensor) -> bool:
         result = eval(build.call(), namespace)
     except Exception:
         return False
+    if isinstance(value, Fingerprint):
+        return isinstance(result, Tensor) and fingerprint(result) == value
     return isinstance(result, Tensor) and same_bits(result, value)
 
 
@@ -438,6 +446,12 @@ def _literal_parameters(
     return tuple(found)
 
 
+#: for :mod:`nnconvert.state_builds`, which reads ``init_params()``'s builds
+rebuilds = _rebuilds
+function_build = _function_build
+top_functions = _functions
+
+
 def _dedented(line: str) -> str:
     return line[4:] if line.startswith("    ") else line.strip()
 
@@ -447,7 +461,10 @@ __all__ = [
     "build_of",
     "constant_names",
     "from_recovered",
+    "function_build",
     "own_builds",
     "read_builds",
+    "rebuilds",
+    "top_functions",
     "without_built_comments",
 ]

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from nnconvert.opspecs import SPECS, spec_for_module
+from nnconvert.state_builds import state_build
 
 from .helpers import (
     SAMPLE_FILES,
@@ -40,7 +41,9 @@ def own_tensor_keys(model: nn.Module) -> set[str]:
     """Keys no table row explains: tensors the model's own code creates.
 
     A tensor of a table layer's submodule (``attn.out_proj.weight``) is the
-    layer's.
+    layer's. Those whose ``__init__`` code is written instead
+    (``torch.zeros(16)``, :mod:`nnconvert.state_builds`) are explained too:
+    ``init_params()`` must build them as a newly built model has them.
     """
 
     def explained(key: str) -> bool:
@@ -50,7 +53,11 @@ def own_tensor_keys(model: nn.Module) -> set[str]:
             for n in range(len(path), 0, -1)
         )
 
-    return {key for key in model.state_dict() if not explained(key)}
+    def built(key: str) -> bool:
+        prefix, _, name = key.rpartition(".")
+        return state_build(model.get_submodule(prefix), name) is not None
+
+    return {key for key in model.state_dict() if not explained(key) and not built(key)}
 
 
 def assert_runs_as_weights(model, function, init_params, inputs, unknown=()):

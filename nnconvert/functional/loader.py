@@ -25,6 +25,7 @@ from ..errors import ConversionError, InputError
 from ..frontend import ModelInput
 from ..reporting import error_location, one_line
 from ..root_sizes import declare_builder, function_defaults
+from ..state_builds import read_state_builds
 from ..tensor_builds import read_builds
 from ..ties import declare_written
 from .block_inits import declare_block_sizes, recorded_block_inits
@@ -103,6 +104,8 @@ def load_functional(
         declare_builder(read.module, init, arguments)
         declare_written(read.module, init_ties(init))
         declare_tensor_statements(read.module, tensor_statements(init))
+        text = "".join(linecache.getlines(init.__code__.co_filename))
+        read_state_builds(read.module, init, text, initial)
     return read
 
 

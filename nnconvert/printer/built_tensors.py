@@ -29,6 +29,7 @@ from ..naming import first_free
 from ..passes.methods import with_method_bodies
 from ..tensor_builds import TensorBuild
 from .imports import Imports, Printed
+from .spacing import black_spaced
 
 
 def name_builds(instances: list[Instance], taken: set[str]) -> set[str]:
@@ -47,43 +48,56 @@ def name_builds(instances: list[Instance], taken: set[str]) -> set[str]:
         for node in with_method_bodies(instance.graph.graph)
         if node.op == "call_function" and isinstance(node.target, TensorBuild)
     ]
-    groups: dict[tuple, list[TensorBuild]] = {}
-    for node in nodes:
-        groups.setdefault(_function_key(node.target), []).append(node.target)
     used = set(taken) | set(dir(builtins))  # a module-level name hides a builtin
+    named = shared_functions([node.target for node in nodes], used)
+    constants: dict[tuple, str] = {}  # (function, arguments) -> constant name
+    for node, build in zip(nodes, named):
+        key = (build.function(), repr(build.arguments))
+        if key not in constants:
+            constant = first_free(build.name.upper(), used, "_")
+            used.add(constant)
+            constants[key] = constant
+        node.target = replace(build, constant=constants[key])
+    return used - set(taken) - set(dir(builtins))
+
+
+def shared_functions(builds: list[TensorBuild], used: set[str]) -> list[TensorBuild]:
+    """Each build as a call of a function it shares with the builds of the same code.
+
+    Builds with the same body and parameters are one function. A parameter
+    whose value is the same in every build of the function is written in
+    place, as class styles write it for one instance (``torch.arange(14)``);
+    the others stay parameters, their defaults the first build's, and each
+    call passes what differs. Functions take names not in ``used`` (which
+    receives them). The builds come back in order, their values kept.
+    """
+    groups: dict[tuple, list[TensorBuild]] = {}
+    for build in builds:
+        groups.setdefault(_function_key(build), []).append(build)
     functions: dict[tuple, TensorBuild] = {}  # function key -> named, literals in place
-    constants: dict[tuple, str] = {}  # (function key, arguments) -> constant name
-    for node in nodes:
-        key = _function_key(node.target)
+    named = []
+    for build in builds:
+        key = _function_key(build)
         group = groups[key]
         kept = {
             name
             for name, _ in group[0].parameters
             if len({repr(b.values()[name]) for b in group}) > 1
         }
-        build = node.target.with_literals(kept)
+        own = build.with_literals(kept)
         if key not in functions:
-            name = first_free(build.name, used, "_")
+            name = first_free(own.name, used, "_")
             used.add(name)
             functions[key] = replace(group[0].with_literals(kept).function(), name=name)
         function = functions[key]
-        values = build.values()
+        values = own.values()
         arguments = tuple(
             (name, values[name])
             for name, default in function.parameters
             if repr(values[name]) != repr(default)
         )
-        if (key, repr(arguments)) not in constants:
-            constant = first_free(function.name.upper(), used, "_")
-            used.add(constant)
-            constants[(key, repr(arguments))] = constant
-        node.target = replace(
-            function,
-            arguments=arguments,
-            constant=constants[(key, repr(arguments))],
-            value=build.value,
-        )
-    return used - set(taken) - set(dir(builtins))
+        named.append(replace(function, arguments=arguments, value=build.value))
+    return named
 
 
 def _function_key(build: TensorBuild) -> tuple:
@@ -96,7 +110,7 @@ def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
     functions: dict[TensorBuild, list[str]] = {}
     for node in nodes:
         if node.op == "call_function" and isinstance(node.target, TensorBuild):
-            build: TensorBuild = node.target
+            build: TensorBuild = spaced(node.target)
             assignments = functions.setdefault(build.function(), [])
             if build.assignment() not in assignments:
                 assignments.append(build.assignment())
@@ -111,6 +125,11 @@ def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
     return printed
 
 
+def spaced(build: TensorBuild) -> TensorBuild:
+    """``build`` with black's spacing in its body: the user's code may not have it."""
+    return replace(build, body=tuple(black_spaced(line) for line in build.body))
+
+
 def _modules_read(function: TensorBuild) -> list[str]:
     """``torch`` and ``math``, where the body reads them."""
     tree = ast.parse(function.definition())
@@ -118,4 +137,4 @@ def _modules_read(function: TensorBuild) -> list[str]:
     return [module for module in ("torch", "math") if module in names]
 
 
-__all__ = ["build_definitions", "name_builds"]
+__all__ = ["build_definitions", "name_builds", "shared_functions", "spaced"]

@@ -28,6 +28,7 @@ from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
 from ..torch_names import qualified_name
 from ..init_slices import recover_tensor
+from ..state_builds import declared_build, recovered_code
 from .constructors import (
     POSITIONAL,
     Assign,
@@ -94,9 +95,17 @@ class ConstructorDescriber:
             ):  # a plain attribute: ``self.pos = posemb(...)``
                 return Assign(name, _rebuilt(owner, name, value))
             persistent = name not in owner._non_persistent_buffers_set
-            # a non-persistent buffer is not in the state_dict: write its value
-            made = empty_tensor(value) if persistent else _rebuilt(owner, name, value)
+            # a non-persistent buffer is not in the state_dict: write its value;
+            # a persistent one as the user's code built it, or its shape alone
+            made = (
+                _built(owner, name, empty_tensor(value))
+                if persistent
+                else _rebuilt(owner, name, value)
+            )
             return Assign(name, made, buffer=True, persistent=persistent)
+        if isinstance(value, nn.Parameter) and name in owner._parameters:
+            described = self.describe_value(name, value)
+            return Assign(name, _built(owner, name, described, _wrapper(described)))
         return Assign(name, self.describe_value(name, value))
 
     def describe_value(self, name: str, value: Any) -> Any:
@@ -193,6 +202,26 @@ def _rebuilt(owner: nn.Module, name: str, tensor: torch.Tensor) -> Recovered | C
     code = recover_tensor(owner, name)
     value = tensor_value(name, tensor)
     return Recovered.of(code, value) if code is not None else value
+
+
+def _built(owner: nn.Module, name: str, fallback: Any, wrapper: str = "{}") -> Any:
+    """A parameter or persistent buffer: the user's ``__init__`` code when it is recovered.
+
+    (Checked against the tensor's value at construction:
+    :func:`~nnconvert.init_slices.recover_tensor`.) Else ``fallback``, its
+    shape alone (``torch.empty``): the ``state_dict`` gives its values.
+    """
+    code = recover_tensor(owner, name)
+    if code is None:  # read from a functional file's init_params()
+        declared = declared_build(owner, name)
+        code = recovered_code(declared) if declared is not None else None
+    return Recovered.of(code, fallback, wrapper) if code is not None else fallback
+
+
+def _wrapper(parameter: Ctor) -> str:
+    """``nn.Parameter({})`` around a parameter's data, its ``requires_grad`` flag kept."""
+    flags = [f"{p.name}={v!r}" for p, v in parameter.values[1:]]
+    return "nn.Parameter(" + ", ".join(["{}", *flags]) + ")"
 
 
 def consistent_recoveries(described: list[Described]) -> list[Described]:

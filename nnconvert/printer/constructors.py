@@ -20,6 +20,7 @@ from ..init_slices import RecoveredCode
 from ..naming import first_free, identifier
 from ..opspecs.spec import REQUIRED, Param, layout
 from .expressions import ExpressionPrinter
+from .spacing import black_spaced
 from .values import literal
 
 POSITIONAL = Param("")  # an argument that has no name (``*args`` of a container)
@@ -82,21 +83,25 @@ class Recovered:
     #: the tensor's value as :func:`~.classes.tensor_value` writes it, for a
     #: class some of whose instances' code is not recovered
     fallback: Any = field(default=None, compare=False)
+    #: how the value is written around the code's: ``nn.Parameter({})`` for a parameter
+    wrapper: str = "{}"
 
     @classmethod
-    def of(cls, code: RecoveredCode, fallback: Any) -> Recovered:
+    def of(cls, code: RecoveredCode, fallback: Any, wrapper: str = "{}") -> Recovered:
         values = tuple((Param(s), v) for s, v in zip(code.sources, code.values))
-        return cls(code, values, fallback)
+        return cls(code, values, fallback, wrapper)
 
     def with_values(self, values: tuple[tuple[Param, Any], ...]) -> Recovered:
-        return Recovered(self.code, values, self.fallback)
+        return Recovered(self.code, values, self.fallback, self.wrapper)
 
 
 def recovered_lines(value: Any, printer: ExpressionPrinter) -> list[str]:
     """The statements that come before ``value``'s assignment (none unless recovered)."""
     if not isinstance(value, Recovered):
         return []
-    lines = value.code.lines(_replacements(value, printer))
+    lines = [
+        black_spaced(line) for line in value.code.lines(_replacements(value, printer))
+    ]
     _use_modules(lines + [render_value(value, printer)], printer)
     return lines + list(value.code.comments)
 
@@ -158,7 +163,14 @@ def structure(value: Any) -> Any:
     if isinstance(value, Recovered):
         code = value.code
         names = tuple(p for p, _ in value.values)
-        return ("recovered", code.statements, code.value, code.comments, names)
+        return (
+            "recovered",
+            code.statements,
+            code.value,
+            code.comments,
+            names,
+            value.wrapper,
+        )
     if isinstance(value, Ctor):
         return (
             value.callee,
@@ -341,7 +353,11 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
     if isinstance(value, Tied):
         return value.source
     if isinstance(value, Recovered):
-        return value.code.value_text(_replacements(value, printer))
+        if value.wrapper.startswith("nn."):
+            printer.use("nn")
+        return value.wrapper.format(
+            value.code.value_text(_replacements(value, printer))
+        )
     if isinstance(value, Ctor):
         prefix = value.callee.split(".")[0]
         if prefix in ("nn", "torch"):

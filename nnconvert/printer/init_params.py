@@ -50,6 +50,7 @@ equality.
 from __future__ import annotations
 
 import ast
+import builtins
 import functools
 import inspect
 import re
@@ -75,9 +76,11 @@ from ..source_text import (
     module_init_comments,
     placed_on,
 )
-from ..tensor_builds import without_built_comments
+from ..state_builds import state_build
+from ..tensor_builds import TensorBuild, without_built_comments
 from ..ties import ties
 from .imports import Imports, Printed
+from .built_tensors import shared_functions, spaced
 from .init_blocks import BlockUse, with_block_functions
 from .init_loops import Statement, fold_loops
 from .size_arguments import SizeArgument
@@ -217,6 +220,7 @@ def init_params_function(
             len(compared),
             None if claim is None or differ else claim.wording,
             _init_summary(model),
+            len(body.built),
         )
         + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
     )
@@ -242,6 +246,22 @@ class _Model:
         roots = [key.split(".")[0] for key in self.order]
         found = without_built_comments(self.module, module_init_comments(self.module))
         return placed_on(found, roots)
+
+    @functools.cached_property
+    def builds(self) -> dict[str, TensorBuild | None]:
+        """The keys :meth:`build_of` was asked for so far, and its answers."""
+        return {}
+
+    def build_of(
+        self, key: str, owner: nn.Module | None, attribute: str
+    ) -> TensorBuild | None:
+        """The code that builds ``key``'s tensor as the user's ``__init__`` did, if any.
+
+        (:func:`~nnconvert.state_builds.state_build`, asked once per key.)
+        """
+        if key not in self.builds:
+            self.builds[key] = state_build(owner, attribute)
+        return self.builds[key]
 
     @functools.cached_property
     def made_by(self) -> dict[str, list[str]]:
@@ -270,11 +290,15 @@ class _Body:
     unknown: set[str]  # keys of tensors no row explains
     sizes: list[SizeArgument]  # the integer arguments of its layer calls
     blocks: list[str]  # its blocks' init functions (:mod:`.init_blocks`)
+    #: functions that build tensors as the user's ``__init__`` does (:func:`_written_builds`)
+    builds: list[str]
+    built: list[str]  # the keys written so
 
     @property
     def definitions(self) -> list[str]:
         functions = _with_needs(self.functions)
-        return [DEFINITIONS[name].rstrip("\n") for name in functions] + self.blocks
+        layers = [DEFINITIONS[name].rstrip("\n") for name in functions]
+        return layers + self.builds + self.blocks
 
     @property
     def cost(self) -> int:
@@ -336,6 +360,7 @@ def _body(
     inits: dict[str, dict[str, TensorInit]] = {}
     tied = _TensorTies(model.module, model.ties)
     unknown: set[str] = set()
+    built: list[tuple[int, str, TensorBuild]] = []  # written as the user's code
     layer_calls = _LayerCalls(model, tied, allowed, names or {})
     unknown_comments = _UnknownComments()
     comments = {
@@ -384,6 +409,10 @@ def _body(
             continue
         first_key.setdefault(id(tensor), key)
         tied.written.add(key)
+        if init is None and model.build_of(key, owner, attribute) is not None:
+            built.append((len(statements), key, model.build_of(key, owner, attribute)))
+            statements.append(Statement.text(""))  # written once all are named
+            continue
         if init is None:
             unknown.add(key)
             unknown_comments.add(statements, key, tensor, owner)
@@ -400,11 +429,12 @@ def _body(
     statements += tied.statements() + [
         Statement.text(line) for line in model.comments[1]
     ]
+    builds = _written_builds(statements, built, model.taken, imports)
     statements, blocks = with_block_functions(
         statements,
         model.blocks,
         model.module,
-        model.taken | set(DEFINITIONS) | {FUNCTION},
+        model.taken | set(DEFINITIONS) | {FUNCTION} | set(builds),
         frozenset(prefix for prefix, _ in layer_calls.names),
     )
     lines = ["params: dict[str, Tensor] = {}", *fold_loops(statements), "return params"]
@@ -418,7 +448,40 @@ def _body(
         unknown,
         layer_calls.sizes,
         blocks,
+        list(builds.values()),
+        [key for _, key, _ in built],
     )
+
+
+def _written_builds(
+    statements: list[Statement],
+    built: list[tuple[int, str, TensorBuild]],
+    taken: frozenset[str],
+    imports: Imports,
+) -> dict[str, str]:
+    """Fill the statements of the tensors written as their ``__init__`` code (in place).
+
+    ``built``: ``(statement index, key, build)`` (:mod:`nnconvert.state_builds`).
+    An expression is written in place (``params["ln.weight"] = torch.ones(16)``);
+    other code is a function named after the tensor, called per key, whose
+    definition is returned by name.
+    """
+    used = set(taken) | set(DEFINITIONS) | {FUNCTION, "params", "i"}
+    used |= set(dir(builtins))
+    named = shared_functions([build for *_, build in built], used)
+    definitions: dict[str, str] = {}
+    for (index, key, _), build in zip(built, named):
+        build = spaced(build)
+        if build.inline:
+            value = build.body[-1][len("return ") :]
+        else:
+            value = build.call()
+            definition = build.function().definition().rstrip("\n")
+            definitions.setdefault(build.name, definition)
+            _use_modules(definition, imports)
+        _use_modules(value, imports)
+        statements[index] = Statement(("params[", f"] = {value}"), (key,))
+    return definitions
 
 
 class _LayerCalls:
@@ -909,6 +972,7 @@ def _docstring(
     compared: int = 0,
     wording: str | None = None,
     init_summary: str | None = None,
+    built: int = 0,
 ) -> str:
     """What ``init_params()`` gives, claiming equality with the original only where checked.
 
@@ -916,6 +980,7 @@ def _docstring(
     None when no comparison ran; ``compared``: how many keys it compared;
     ``wording``: an inherited claim (:class:`InitClaim`), which replaces them.
     ``init_summary``: the last paragraph, what the model's ``__init__`` said of itself.
+    ``built``: how many tensors are written as the model's own code builds them.
     """
     model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
     layers = "of its `nn` layers " if unknown else ""
@@ -923,6 +988,12 @@ def _docstring(
         f"Fresh weights for `{function}`, with the original `state_dict()` keys.",
         wording or _claim(model, layers, differ, compared),
     ]
+    if built:
+        paragraphs.append(
+            f"The {built} tensor{'s' if built > 1 else ''} below that the model's "
+            f"own `__init__` computes from literals alone {'are' if built > 1 else 'is'} "
+            "built by the same code."
+        )
     if unknown:
         them = "them" if unknown > 1 else "it"
         warning = (

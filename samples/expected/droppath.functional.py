@@ -72,18 +72,17 @@ def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `stage`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
-    those of a newly built `Stage`, bit for bit (nnconvert compared them).
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `Stage`, bit for bit (nnconvert compared them).
 
-    Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
-    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    The 2 tensors below that the model's own `__init__` computes from literals alone are
+    built by the same code.
     """
     params: dict[str, Tensor] = {}
     params |= kaiming_params("stem", 16, 3, 4, 4)
     # one rate for every block (ConvNeXt grows it with depth)
     for i in range(2):
-        # Block's own tensor: set it before use
-        params[f"blocks.{i}.gamma"] = torch.empty(16)
+        params[f"blocks.{i}.gamma"] = 0.5 * torch.ones(16)
         params |= kaiming_params(f"blocks.{i}.dwconv", 16, 1, 7, 7)
         params[f"blocks.{i}.norm.weight"] = torch.ones(16)
         params[f"blocks.{i}.norm.bias"] = torch.zeros(16)

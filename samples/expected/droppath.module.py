@@ -22,7 +22,7 @@ class DropPath(nn.Module):
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
-        self.gamma = nn.Parameter(torch.empty(16))
+        self.gamma = nn.Parameter(0.5 * torch.ones(16))
         self.dwconv = nn.Conv2d(16, 16, 7, padding=3, groups=16)
         self.norm = nn.LayerNorm(16, eps=1e-06)
         self.pwconv1 = nn.Linear(16, 64)

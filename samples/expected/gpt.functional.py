@@ -127,11 +127,11 @@ def init_params(vocab_size: int = 64) -> dict[str, Tensor]:
     """Fresh weights for `gpt`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
-    those of a newly built `GPT`, bit for bit (nnconvert compared them).
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `GPT`, bit for bit (nnconvert compared them).
 
-    Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
-    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    The 2 tensors below that the model's own `__init__` computes from literals alone are
+    built by the same code.
     """
     params: dict[str, Tensor] = {}
     params |= embedding_params("wte", vocab_size, 16)
@@ -139,8 +139,7 @@ def init_params(vocab_size: int = 64) -> dict[str, Tensor]:
     for i in range(2):
         params[f"h.{i}.ln_1.weight"] = torch.ones(16)
         params[f"h.{i}.ln_1.bias"] = torch.zeros(16)
-        # CausalSelfAttention's own tensor: set it before use
-        params[f"h.{i}.attn.bias"] = torch.empty(1, 1, 16, 16)
+        params[f"h.{i}.attn.bias"] = torch.tril(torch.ones(16, 16)).view(1, 1, 16, 16)
         params |= kaiming_params(f"h.{i}.attn.c_attn", 48, 16)
         params |= kaiming_params(f"h.{i}.attn.c_proj", 16, 16)
         params[f"h.{i}.ln_2.weight"] = torch.ones(16)

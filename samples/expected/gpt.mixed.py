@@ -9,7 +9,7 @@ class CausalSelfAttention(nn.Module):
     def __init__(self):
         super().__init__()
         # causal mask to ensure that attention is only applied to the left in the input sequence
-        self.register_buffer("bias", torch.empty(1, 1, 16, 16))
+        self.register_buffer("bias", torch.tril(torch.ones(16, 16)).view(1, 1, 16, 16))
         # key, query, value projections for all heads, but in a batch
         self.c_attn = nn.Linear(16, 48)
         # output projection

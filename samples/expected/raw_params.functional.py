@@ -16,12 +16,15 @@ def init_params() -> dict[str, Tensor]:
     default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
     those of a newly built `Scorer`, bit for bit (nnconvert compared them).
 
-    Warning: the model's own code creates the 3 tensors marked below; nnconvert cannot
-    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    The 2 tensors below that the model's own `__init__` computes from literals alone are
+    built by the same code.
+
+    Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
+    reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
     """
     params: dict[str, Tensor] = {}
-    # Scorer's own tensors: set them before use
+    # Scorer's own tensor: set it before use
     params["weight"] = torch.empty(16, 16)
-    params["bias"] = torch.empty(16)
-    params["scale"] = torch.empty(16)
+    params["bias"] = torch.zeros(16)
+    params["scale"] = torch.full((16,), 0.5)
     return params

@@ -7,9 +7,9 @@ class Scorer(nn.Module):
     def __init__(self):
         super().__init__()
         self.weight = nn.Parameter(torch.empty(16, 16))
-        self.bias = nn.Parameter(torch.empty(16))
+        self.bias = nn.Parameter(torch.zeros(16))
         self.act = nn.LeakyReLU(0.1)
-        self.register_buffer("scale", torch.empty(16))
+        self.register_buffer("scale", torch.full((16,), 0.5))
         self.log_softmax = nn.LogSoftmax(dim=1)
 
     def forward(self, x):

@@ -418,23 +418,32 @@ def embedding_params(
     return {f"{prefix}.weight": weight}
 
 
+def pos_embedding() -> Tensor:
+    den = torch.exp(-torch.arange(0, 32, 2) * math.log(10000) / 32)
+    pos = torch.arange(0, 64).reshape(64, 1)
+    pos_embedding = torch.zeros((64, 32))
+    pos_embedding[:, 0::2] = torch.sin(pos * den)
+    pos_embedding[:, 1::2] = torch.cos(pos * den)
+    pos_embedding = pos_embedding.unsqueeze(-2)
+    return pos_embedding
+
+
 def init_params(
     src_vocab_size: int = 60, tgt_vocab_size: int = 50
 ) -> dict[str, Tensor]:
     """Fresh weights for `seq2_seq_transformer`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
-    those of a newly built `Seq2SeqTransformer`, bit for bit (nnconvert compared them).
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `Seq2SeqTransformer`, bit for bit (nnconvert compared them).
 
-    Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
-    reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
+    The 1 tensor below that the model's own `__init__` computes from literals alone is
+    built by the same code.
     """
     params: dict[str, Tensor] = {}
     params |= transformer_params("transformer", 32, 2, 2, 64)
     params |= kaiming_params("generator", tgt_vocab_size, 32)
     params |= embedding_params("src_tok_emb.embedding", src_vocab_size, 32)
     params |= embedding_params("tgt_tok_emb.embedding", tgt_vocab_size, 32)
-    # PositionalEncoding's own tensor: set it before use
-    params["positional_encoding.pos_embedding"] = torch.empty(64, 1, 32)
+    params["positional_encoding.pos_embedding"] = pos_embedding()
     return params

@@ -1,3 +1,5 @@
+import math
+
 import torch
 import torch.nn as nn
 
@@ -14,7 +16,13 @@ class TokenEmbedding(nn.Module):
 class PositionalEncoding(nn.Module):
     def __init__(self):
         super().__init__()
-        self.register_buffer("pos_embedding", torch.empty(64, 1, 32))
+        den = torch.exp(-torch.arange(0, 32, 2) * math.log(10000) / 32)
+        pos = torch.arange(0, 64).reshape(64, 1)
+        pos_embedding = torch.zeros((64, 32))
+        pos_embedding[:, 0::2] = torch.sin(pos * den)
+        pos_embedding[:, 1::2] = torch.cos(pos * den)
+        pos_embedding = pos_embedding.unsqueeze(-2)
+        self.register_buffer("pos_embedding", pos_embedding)
         self.dropout = nn.Dropout(0.1)
 
     def forward(self, token_embedding):

@@ -83,12 +83,15 @@ def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     `blocks.1.attn.out_proj.weight`, `blocks.1.fc1.weight`, `blocks.1.fc1.bias`,
     `blocks.1.fc2.weight`, `blocks.1.fc2.bias`, `head.weight`, `head.bias`.
 
-    Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
-    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    The 1 tensor below that the model's own `__init__` computes from literals alone is
+    built by the same code.
+
+    Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
+    reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
     """
     params: dict[str, Tensor] = {}
-    # TinyViT's own tensors: set them before use
-    params["cls_token"] = torch.empty(1, 1, 32)
+    params["cls_token"] = torch.zeros(1, 1, 32)
+    # TinyViT's own tensor: set it before use
     params["pos_embed"] = torch.empty(1, 17, 32)
     params |= kaiming_params("patch_embed.proj", 32, 3, 4, 4)
     for i in range(2):

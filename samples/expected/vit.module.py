@@ -32,7 +32,7 @@ class Block(nn.Module):
 class TinyViT(nn.Module):
     def __init__(self, num_classes=10):
         super().__init__()
-        self.cls_token = nn.Parameter(torch.empty(1, 1, 32))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 32))
         self.pos_embed = nn.Parameter(torch.empty(1, 17, 32))
         self.patch_embed = PatchEmbed()
         self.blocks = nn.ModuleList([Block() for _ in range(2)])

@@ -1,0 +1,268 @@
+"""Parameters and persistent buffers written as the code that builds them, in ``init_params()``.
+
+nanoGPT's ``LayerNorm`` builds ``self.weight = nn.Parameter(torch.ones(ndim))``;
+minGPT's attention registers its causal mask as
+``torch.tril(torch.ones(n, n)).view(1, 1, n, n)``. Class styles write that
+code in ``__init__`` (:func:`~nnconvert.init_slices.recover_tensor` finds
+it and checks it against the tensor's value at construction). Functional
+style writes it where it creates weights, in ``init_params()``: an
+expression in place, ``params["ln_f.weight"] = torch.ones(16)``; code of
+several statements, or an expression whose literals differ between blocks
+of one class, as a module-level function named after the tensor and one
+call per key (``params["h.1.attn.bias"] = bias(n=8)``), as
+:mod:`nnconvert.tensor_builds` writes a tensor outside the ``state_dict``.
+The comments of the user's code stay where functional style says the
+``__init__``'s comments (a block's function, ``init_params()`` for the
+root's), not in the build.
+
+Read back (SPEC invariant 5): :func:`read_state_builds` finds each such
+statement of a functional file's ``init_params()`` (and of the init
+functions it calls), matches it to the keys its ``params[...]`` target can
+spell, and declares its build on the tensor's owner when running it gives
+what ``init_params()`` gave, bit for bit; :func:`state_build` answers with
+it, so ``init_params()`` writes it again and class styles write it in
+``__init__`` (:func:`recovered_code`).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import weakref
+from dataclasses import replace
+from typing import Any, Callable, Iterable, Mapping
+
+import torch
+from torch import Tensor, nn
+
+from .init_slices import (
+    PURE_BUILTINS,
+    RECOVERED_MODULES,
+    RecoveredCode,
+    RecoveredStatement,
+    expected_value,
+    in_state,
+    recover_tensor,
+    reproduces,
+)
+from .tensor_builds import (
+    TensorBuild,
+    from_recovered,
+    function_build,
+    rebuilds,
+    top_functions,
+)
+
+_DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorBuild]]" = (
+    weakref.WeakKeyDictionary()
+)
+#: the name a placeholder has in :class:`RecoveredCode` text
+_PLACEHOLDER = "__nnconvert_literal_{}__"
+
+
+def state_build(owner: nn.Module | None, name: str) -> TensorBuild | None:
+    """``owner``'s parameter or persistent buffer ``name`` as a build, or None.
+
+    The build a functional file declared for it (:func:`read_state_builds`),
+    else the user's ``__init__`` code, recovered and checked; comments left
+    out (module docstring).
+    """
+    if owner is None or not in_state(owner, name):
+        return None
+    declared = _DECLARED.get(owner, {}).get(name)
+    if declared is not None:
+        return declared
+    code = recover_tensor(owner, name)
+    if code is None:
+        return None
+    bare = replace(
+        code,
+        statements=tuple(RecoveredStatement((), s.code, None) for s in code.statements),
+        comments=(),
+    )
+    return from_recovered(bare, name, getattr(owner, name), expected_value(owner, name))
+
+
+def declared_build(owner: nn.Module, name: str) -> TensorBuild | None:
+    """The build a functional file declared for ``owner``'s tensor ``name``, if any."""
+    return _DECLARED.get(owner, {}).get(name)
+
+
+def recovered_code(build: TensorBuild) -> RecoveredCode:
+    """A declared build as the code class styles write in ``__init__``.
+
+    Its statements are the function's lines but the last, its value what
+    that ``return`` returns; each parameter is a placeholder whose value is
+    this call's, named as the function names it.
+    """
+    names = [name for name, _ in build.parameters]
+    values = build.values()
+    *lines, returned = build.body
+    statements = tuple(
+        RecoveredStatement((), _with_placeholders(line, names), None) for line in lines
+    )
+    value = _with_placeholders(returned[len("return ") :], names)
+    return RecoveredCode(
+        statements, value, tuple(names), tuple(values[n] for n in names), ()
+    )
+
+
+def _with_placeholders(text: str, names: list[str]) -> str:
+    """``text`` with each of ``names`` read in it written as its placeholder."""
+    if not names:
+        return text
+    pattern = re.compile(r"(?<![.\w])(" + "|".join(map(re.escape, names)) + r")\b")
+    return pattern.sub(lambda m: _PLACEHOLDER.format(names.index(m.group(1))), text)
+
+
+def read_state_builds(
+    model: nn.Module,
+    init: Callable,
+    source: str,
+    made: Mapping[str, Tensor] | None,
+) -> int:
+    """Declare on ``model``'s blocks the builds a functional file's ``init_params()`` wrote.
+
+    ``init`` is that function, ``source`` its file's text and ``made`` what
+    it returned (the check: a statement counts for a key only when running
+    it alone gives ``made[key]`` bit for bit). Two forms, as
+    :func:`~nnconvert.printer.init_params.init_params_function` writes them:
+    ``params[KEY] = <torch and math calls over literals>`` and
+    ``params[KEY] = function(k=literal, ...)`` with ``function`` a
+    module-level function of the file. ``KEY`` is a string or an f-string
+    (a loop's, a block init function's): it matches every key it can
+    spell. A key two different statements match is left alone. Returns
+    how many keys were declared.
+    """
+    if made is None:
+        return 0
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return 0
+    functions = top_functions(tree)
+    lines = source.split("\n")
+    scanned = [functions[n] for n in _called_functions(init, functions)]
+    candidates: list[tuple[re.Pattern, TensorBuild]] = []
+    for function in scanned:
+        for node in ast.walk(function):
+            found = _statement_build(node, functions, source, lines)
+            if found is not None:
+                candidates.append(found)
+    declared = 0
+    for key, tensor in made.items():
+        prefix, _, name = key.rpartition(".")
+        try:
+            owner = model.get_submodule(prefix)
+        except AttributeError:
+            continue
+        if not in_state(owner, name):
+            continue
+        builds = {b for pattern, b in candidates if pattern.fullmatch(key) is not None}
+        builds = {replace(b, name=name) if b.inline else b for b in builds}
+        if len(builds) != 1:
+            continue
+        build = builds.pop()
+        # as a function call, and as the code class styles write from it
+        if not rebuilds(build, tensor) or not reproduces(recovered_code(build), tensor):
+            continue
+        _DECLARED.setdefault(owner, {})[name] = replace(build, value=None)
+        declared += 1
+    return declared
+
+
+def _called_functions(
+    init: Callable, functions: Mapping[str, ast.FunctionDef]
+) -> list[str]:
+    """``init_params`` and the module-level functions it names, theirs too."""
+    start = getattr(init, "__name__", "init_params")
+    found, queue = [], [start]
+    while queue:
+        name = queue.pop()
+        if name in found or name not in functions:
+            continue
+        found.append(name)
+        queue += [
+            n.id
+            for n in ast.walk(functions[name])
+            if isinstance(n, ast.Name) and n.id in functions
+        ]
+    return found
+
+
+def _statement_build(
+    node: ast.AST,
+    functions: Mapping[str, ast.FunctionDef],
+    source: str,
+    lines: list[str],
+) -> tuple[re.Pattern, TensorBuild] | None:
+    """``params[KEY] = ...``'s key pattern and build, when it has one of the two forms."""
+    if not (
+        isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Subscript)
+        and isinstance(node.targets[0].value, ast.Name)
+        and node.targets[0].value.id == "params"
+    ):
+        return None
+    pattern = _key_pattern(node.targets[0].slice)
+    if pattern is None:
+        return None
+    value = node.value
+    called = ast.Assign(targets=[ast.Name("_", ast.Store())], value=value)
+    build = function_build(called, functions, lines)
+    if build is not None:
+        return pattern, build
+    names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+    if not any(isinstance(n, ast.Call) for n in ast.walk(value)):
+        return None
+    if not names <= {*RECOVERED_MODULES, *PURE_BUILTINS}:
+        return None
+    segment = ast.get_source_segment(source, value)
+    if segment is None:
+        return None
+    return pattern, TensorBuild("", (), (f"return {_one_line(segment)}",), inline=True)
+
+
+def _one_line(segment: str) -> str:
+    """An expression black split over lines, on one line again, as the printer wrote it.
+
+    Black splits only inside brackets, and adds a comma after the last item
+    it puts on a line of its own.
+    """
+    text = re.sub(r",\s*\n\s*([)\]}])", r"\1", segment)
+    text = re.sub(r"([(\[{])\s*\n\s*", r"\1", text)
+    text = re.sub(r"\s*\n\s*([)\]}])", r"\1", text)
+    return re.sub(r"\s*\n\s*", " ", text)
+
+
+def _key_pattern(key: ast.expr) -> re.Pattern | None:
+    """The keys ``key`` can spell: a string is itself, an f-string's fields any text."""
+    if isinstance(key, ast.Constant) and isinstance(key.value, str):
+        return re.compile(re.escape(key.value))
+    if not isinstance(key, ast.JoinedStr):
+        return None
+    parts = []
+    for value in key.values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            parts.append(re.escape(value.value))
+        else:
+            parts.append(".+")
+    return re.compile("".join(parts))
+
+
+def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
+    """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
+    for module in originals:
+        copied = copies.get(id(module))
+        if isinstance(copied, nn.Module) and module in _DECLARED:
+            _DECLARED[copied] = _DECLARED[module]
+
+
+__all__ = [
+    "carry",
+    "declared_build",
+    "read_state_builds",
+    "recovered_code",
+    "state_build",
+]

@@ -1,0 +1,246 @@
+"""Parameters and persistent buffers written as the user's ``__init__`` builds them.
+
+nanoGPT's ``nn.Parameter(torch.ones(ndim))``, a causal mask
+``torch.tril(torch.ones(n, n))``, a sinusoidal table of a few ``torch``
+and ``math`` statements: every style writes that code (module and mixed in
+``__init__``, functional in ``init_params()``), not ``torch.empty``, when
+running it gives the tensor's value at construction bit for bit. A random
+draw, or code whose tensor ``__init__`` changes afterwards
+(``nn.init.trunc_normal_``), stays ``torch.empty``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import black
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.functional.source import load_source
+from nnconvert.options import Style
+
+from .helpers import load_output
+
+
+class LayerNorm(nn.Module):
+    """nanoGPT's: a LayerNorm with an optional bias."""
+
+    def __init__(self, ndim, bias):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ndim))
+        self.bias = nn.Parameter(torch.zeros(ndim)) if bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+
+class CausalAttention(nn.Module):
+    def __init__(self, dim, n):
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.register_buffer("mask", torch.tril(torch.ones(n, n)).view(1, n, n))
+
+    def forward(self, x):
+        T = x.size(1)
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+        att = att.masked_fill(self.mask[:, :T, :T] == 0, float("-inf"))
+        return F.softmax(att, dim=-1) @ v
+
+
+class PositionalEncoding(nn.Module):
+    def __init__(self, d_model, max_len=16):
+        super().__init__()
+        pe = torch.zeros(max_len, d_model)
+        position = torch.arange(0, max_len, dtype=torch.float).unsqueeze(1)
+        scale = -math.log(10000.0) / d_model
+        div_term = torch.exp(torch.arange(0, d_model, 2).float() * scale)
+        pe[:, 0::2] = torch.sin(position * div_term)
+        pe[:, 1::2] = torch.cos(position * div_term)
+        pe = pe.unsqueeze(0)
+        self.register_buffer("pe", pe)
+
+    def forward(self, x):
+        return x + self.pe[:, : x.size(1)]
+
+
+class TinyLM(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.pos = PositionalEncoding(dim)
+        self.cls = nn.Parameter(torch.zeros(1, 1, dim))
+        nn.init.trunc_normal_(self.cls, std=0.02)
+        self.noise = nn.Parameter(torch.randn(dim) * 0.02)
+        self.ln = LayerNorm(dim, True)
+        self.a1 = CausalAttention(dim, 6)
+        self.a2 = CausalAttention(dim, 8)
+
+    def forward(self, x):
+        x = self.ln(self.pos(x)) + self.noise
+        x = torch.cat([self.cls.expand(x.size(0), -1, -1), x], dim=1)
+        return self.a2(self.a1(x))
+
+
+INPUTS = (torch.randn(2, 4, 8),)
+#: keys whose tensors the user's code builds from literals
+BUILT = ["pos.pe", "ln.weight", "ln.bias", "a1.mask", "a2.mask"]
+#: keys drawn at random, or changed after their code ran: left torch.empty
+LEFT = ["cls", "noise"]
+
+
+def built_model() -> TinyLM:
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        return TinyLM()
+
+
+def converted(style: Style, model: nn.Module | None = None) -> nnconvert.Conversion:
+    model = built_model() if model is None else model
+    return nnconvert.convert(model, style, INPUTS, keep_source=False)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_the_users_code_is_written_and_the_output_computes_the_same(style):
+    conversion = converted(style)
+    conversion.check(train=True)
+    source = conversion.source
+    mask = "torch.tril(torch.ones(n, n)).view(1, n, n)"
+    table = "div_term = torch.exp(torch.arange(0, 8, 2).float() * scale)"
+    assert table in source
+    if style is Style.FUNCTIONAL:
+        assert 'params["ln.weight"] = torch.ones(8)' in source
+        assert 'params["ln.bias"] = torch.zeros(8)' in source
+        assert f"def mask(n=6) -> Tensor:\n    return {mask}\n" in source
+        assert 'params["a1.mask"] = mask()' in source
+        assert 'params["a2.mask"] = mask(n=8)' in source
+        assert 'params["pos.pe"] = pe()' in source
+        assert 'params["cls"] = torch.empty(1, 1, 8)' in source
+        assert 'params["noise"] = torch.empty(8)' in source
+        assert "creates the 2 tensors marked below" in source
+        said = (
+            "The 5 tensors below that the model's own `__init__` computes from "
+            "literals alone are built by the same code."
+        )
+        assert said in " ".join(source.split())
+    else:
+        assert "self.weight = nn.Parameter(torch.ones(8))" in source
+        assert "self.bias = nn.Parameter(torch.zeros(8))" in source
+        assert f'self.register_buffer("mask", {mask})' in source
+        assert "CausalAttention(6)" in source and "CausalAttention(8)" in source
+        assert 'self.register_buffer("pe", pe)' in source
+        assert "self.cls = nn.Parameter(torch.empty(1, 1, 8))" in source
+        assert "self.noise = nn.Parameter(torch.empty(8))" in source
+    assert "randn" not in source and "trunc_normal_" not in source
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_freshly_built_output_has_the_tensors_of_a_freshly_built_original(style):
+    conversion = converted(style)
+    if style is Style.FUNCTIONAL:
+        namespace = load_source(conversion.source, conversion.name)
+        fresh = namespace["init_params"]()
+    else:
+        fresh = type(conversion.load())().state_dict()
+    original = built_model().state_dict()
+    for key in BUILT:
+        assert fresh[key].dtype == original[key].dtype, key
+        assert fresh[key].shape == original[key].shape, key
+        assert torch.equal(fresh[key], original[key]), key
+
+
+def test_round_trips_are_byte_stable():
+    """original -> via -> to gives original -> to, for every pair of styles."""
+    direct = {style: converted(style) for style in Style}
+    for via in Style:
+        back = load_output(direct[via], "TinyLM")  # snake case loses "LM"
+        for to in Style:
+            again = nnconvert.convert(back, to, INPUTS)
+            assert again.source == direct[to].source, f"{via.value} -> {to.value}"
+
+
+def test_a_trained_model_writes_the_code_it_was_built_with():
+    """The value at construction decides (recorded), not the weights it holds now."""
+    fresh = converted(Style.MODULE).source
+    model = built_model()
+    with torch.no_grad():
+        model.ln.weight.add_(0.5)
+        model.a1.mask.zero_()
+    trained = converted(Style.MODULE, model).source
+    assert trained == fresh
+    assert "self.weight = nn.Parameter(torch.ones(8))" in trained
+    # built without a record, only the current value can be compared with:
+    # what it no longer holds is left torch.empty
+    torch.manual_seed(0)
+    unrecorded = TinyLM()
+    with torch.no_grad():
+        unrecorded.ln.weight.add_(0.5)
+    source = converted(Style.MODULE, unrecorded).source
+    assert "self.weight = nn.Parameter(torch.empty(8))" in source
+
+
+class Config:
+    def __init__(self, block_size):
+        self.block_size = block_size
+
+
+class ConfigMasked(nn.Module):
+    """minGPT's: the mask's size is a field of the config object it is built with."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.register_buffer(
+            "bias", torch.tril(torch.ones(config.block_size, config.block_size))
+        )
+
+    def forward(self, x):
+        return x.masked_fill(self.bias == 0, 0.0)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_literal_field_of_a_config_argument_is_read(style):
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = ConfigMasked(Config(4))
+    conversion = nnconvert.convert(
+        model, style, (torch.randn(2, 4, 4),), keep_source=False
+    )
+    conversion.check(train=True)
+    assert "torch.tril(torch.ones(4, 4))" in conversion.source
+    assert "torch.empty" not in conversion.source
+
+
+# fmt: off
+class UnevenlySpaced(nn.Module):
+    """pytorch/examples' translation model spaces its table's code as black would not."""
+
+    def __init__(self, emb_size=8, maxlen=16):
+        super().__init__()
+        den = torch.exp(- torch.arange(0, emb_size, 2)* math.log(10000) / emb_size)
+        pos = torch.arange(0, maxlen).reshape(maxlen, 1)
+        pos_embedding = torch.zeros((maxlen, emb_size))
+        pos_embedding[:, 0::2] = torch.sin(pos * den)
+        pos_embedding[:, 1::2] = torch.cos(pos * den)
+        self.register_buffer('pos_embedding', pos_embedding)
+
+    def forward(self, x):
+        return x + self.pos_embedding[: x.size(0)]
+# fmt: on
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_the_users_code_is_written_with_blacks_spacing(style):
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = UnevenlySpaced()
+    conversion = nnconvert.convert(
+        model, style, (torch.randn(4, 8),), keep_source=False
+    )
+    source = conversion.source
+    assert "den = torch.exp(-torch.arange(0, 8, 2) * math.log(10000) / 8)" in source
+    assert black.format_str(source, mode=black.Mode()) == source
+    again = nnconvert.convert(load_output(conversion), style, (torch.randn(4, 8),))
+    assert again.source == source
