@@ -74,7 +74,7 @@ def char_lstm(
 ):
     # x: (batch, seq_len) character indices
     emb = F.dropout(F.embedding(x, params["embed.weight"]), p=0.2, training=training)
-    output, outs = lstm(
+    output, hidden = lstm(
         emb,
         [
             params["lstm.weight_ih_l0"],
@@ -95,7 +95,7 @@ def char_lstm(
     output = F.dropout(output, p=0.2, training=training)
     # logits for the next character at every position
     logits = F.linear(output, params["decoder.weight"], params["decoder.bias"])
-    return (logits, outs)
+    return (logits, hidden)
 
 
 def embedding_params(
