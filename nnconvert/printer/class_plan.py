@@ -26,6 +26,7 @@ no state of its own stays that layer's subclass, without an ``__init__``
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,6 +36,7 @@ from ..hierarchy import Instance, is_defined_class
 from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
+from ..source_text import attributes_set, init_definition
 from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import (
     Assign,
@@ -49,8 +51,10 @@ from .constructors import (
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
+from .attribute_reads import attribute_reads
 from .literal_holes import (
     Named,
+    Slot,
     can_share,
     filled,
     literal_slots,
@@ -182,6 +186,8 @@ class _ClassPlanner:
         kept = _forward_holes(members, optional, set(holes.names))
         holes, kept = _user_names(members, holes, kept, optional, reserved)
         kept, shared = _read_from_parameters(members, holes, kept)
+        reads = _agreed_reads(members, optional)
+        kept, named_reads = _attribute_names(members, holes, kept, shared, reads)
         signature = holes.parameters()
         values_per_instance = holes.values_per_instance
         if kept:  # required, after the init's required parameters
@@ -216,7 +222,13 @@ class _ClassPlanner:
             for a in widest.init
         ]
         init += [Assign(name, Hole(name)) for name, _ in [*kept, *shared]]
-        graph = filled(widest.graph, kept + shared, lambda n: _Raw(f"self.{n}"))
+        if named_reads:
+            values = literal_slots(widest.graph)
+            read = [Assign(n, value_of(values, found[0])) for n, found in named_reads]
+            init = _in_source_order(widest.instance.module, init, read)
+        graph = filled(
+            widest.graph, kept + shared + named_reads, lambda n: _Raw(f"self.{n}")
+        )
         if stand_ins:  # the same positions in the filled copy
             where = {n: i for i, n in enumerate(widest.graph.nodes)}
             nodes = list(graph.nodes)
@@ -443,6 +455,96 @@ def _read_from_parameters(
         else:
             own.append((name, found))
     return own, shared
+
+
+def _agreed_reads(members: list[Described], optional: list[str]) -> dict[Slot, str]:
+    """The literal slots of ``forward`` every member's source writes as one ``self.<name>``.
+
+    Only for members of one shape (no optional submodules), whose slots
+    line up (:mod:`.attribute_reads`).
+    """
+    if optional or not members[0].has_forward:
+        return {}
+    found = [attribute_reads(m.graph, m.instance.module) for m in members]
+    return {
+        slot: name
+        for slot, name in found[0].items()
+        if all(other.get(slot) == name for other in found[1:])
+    }
+
+
+def _attribute_names(
+    members: list[Described],
+    holes: Holes,
+    kept: Named,
+    shared: Named,
+    reads: dict[Slot, str],
+) -> tuple[Named, Named]:
+    """``kept`` named after the attribute the source reads there, and the other reads.
+
+    A forward hole whose slots the source writes as ``self.n_head`` is the
+    constructor parameter ``n_head``, kept as ``self.n_head``; a slot whose
+    literal every member shares (a class used once) becomes an attribute
+    set in ``__init__`` (``self.n_head = 2``) and read in ``forward``, where
+    it printed as a bare ``2``. Never a name the class has for something
+    else: its attributes, ``nn.Module``'s, its other parameters.
+    """
+    if not reads:
+        return kept, []
+    taken = (
+        {a.attribute for m in members for a in m.init}
+        | set(dir(nn.Module))
+        | set(holes.names)
+        | {n for n, _ in shared}
+        | {"self"}
+    )
+    in_holes = {slot for _, found in [*kept, *shared] for slot in found}
+    named: Named = []
+    for name, found in kept:
+        attribute = {reads.get(slot) for slot in found}
+        if len(attribute) == 1 and None not in attribute:
+            (written,) = attribute
+            others = {n for n, _ in named} | {n for n, _ in kept if n != name}
+            if written not in taken and written not in others:
+                name = written
+        named.append((name, found))
+    kept_names = {n for n, _ in named}
+    by_attribute: dict[str, list[Slot]] = {}
+    for slot, attribute in reads.items():
+        if slot not in in_holes and attribute not in taken | kept_names:
+            by_attribute.setdefault(attribute, []).append(slot)
+    return named, list(by_attribute.items())
+
+
+def _in_source_order(
+    module: nn.Module, init: list[Assign], added: list[Assign]
+) -> list[Assign]:
+    """``init`` with each of ``added`` after the last attribute the source sets before it.
+
+    ``self.n_head = 2`` stands among the layers where the user's
+    ``__init__`` set it; at the end when the source does not say.
+    """
+    found = init_definition(module)
+    lines: dict[str, int] = {}
+    if found is not None:
+        for statement in ast.walk(found[1]):
+            if isinstance(statement, ast.stmt) and statement is not found[1]:
+                for path in attributes_set(statement):
+                    name = path.split(".")[0]
+                    lines[name] = min(lines.get(name, statement.lineno), statement.lineno)
+    result = list(init)
+    for assign in added:
+        line = lines.get(assign.attribute)
+        at = len(result)
+        if line is not None:
+            before = [
+                i
+                for i, a in enumerate(result)
+                if lines.get(a.attribute, line + 1) < line
+            ]
+            at = before[-1] + 1 if before else len(result)
+        result.insert(at, assign)
+    return result
 
 
 def _same_literal(a: Any, b: Any) -> bool:

@@ -1,0 +1,178 @@
+"""The literals of a traced graph that the user's source wrote as ``self.<attribute>``.
+
+fx sees a plain attribute as its value: nanoGPT's ``k.view(B, T,
+self.n_head, C // self.n_head).transpose(1, 2)`` traces to ``view(k, B, T,
+2, floordiv(C, 2))``, and the output would print ``C // 2``, losing what the
+2 means. This module finds, for a literal slot (:mod:`.literal_holes`), the
+operand the source wrote there: the node's line (:mod:`nnconvert.source_map`)
+is parsed, the call or operator on it is matched to the node by its
+structure (the same method or function name and argument position, or the
+same binary operator and operand side), and the operand there must be
+``self.<attribute>`` where the instance's plain attribute holds exactly the
+literal. Never by value alone: the ``1, 2`` of ``transpose(1, 2)`` on that
+line are written as numbers, and stay numbers.
+
+Where anything does not line up (no source, several calls on the line that
+disagree, an argument the passes moved), the slot is not found, and the
+literal prints as before. The printer names the slot after the attribute
+(``self.n_head`` in the class styles, a ``n_head`` keyword in functional
+style).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from typing import Any, Iterator
+
+from torch import fx, nn
+
+from ..passes.methods import is_method_call
+from ..source_map import Frame, node_frames
+from ..source_text import read_file
+from .literal_holes import Slot, literal_slots
+
+#: Binary operators fx records as functions, and the ``ast`` operator each is written as.
+_OPERATORS: dict[Any, type] = {
+    operator.add: ast.Add,
+    operator.sub: ast.Sub,
+    operator.mul: ast.Mult,
+    operator.truediv: ast.Div,
+    operator.floordiv: ast.FloorDiv,
+    operator.mod: ast.Mod,
+    operator.pow: ast.Pow,
+    operator.matmul: ast.MatMult,
+}
+
+#: The kinds of value a plain attribute may hold to be read by name.
+_PLAIN = (bool, int, float, str, tuple)
+
+
+def attribute_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, str]:
+    """Each literal slot of ``graph`` the source wrote as ``self.<attribute>`` of ``module``.
+
+    The slots are those of :func:`~.literal_holes.literal_slots`, a helper
+    method's (``self.split_heads(x)``) included; slice bounds are not
+    looked at.
+    """
+    values = literal_slots(graph).values
+    nodes = list(graph.nodes)
+    found: dict[Slot, str] = {}
+    inner_reads: dict[int, dict[Slot, str]] = {}
+    for slot, value in values.items():
+        position, kind, key = slot
+        node = nodes[position]
+        if kind == "method":
+            if position not in inner_reads:
+                inner_reads[position] = attribute_reads(node.target.body, module)
+            name = inner_reads[position].get(key)
+        elif kind in ("arg", "kw"):
+            name = _written_attribute(node, kind, key, module, value)
+        else:
+            name = None
+        if name is not None:
+            found[slot] = name
+    return found
+
+
+def _written_attribute(
+    node: fx.Node, kind: str, key: Any, module: nn.Module, value: Any
+) -> str | None:
+    """The attribute the source wrote for ``node``'s argument ``key``, if it holds ``value``."""
+    frames = node_frames(node)
+    if not frames or not _is_method_of(frames[-1], module):
+        return None
+    operands = [_operand(node, kind, key, e) for e in _expressions_at(frames[-1])]
+    names = {_self_attribute(o) for o in operands if o is not None}
+    if len(names) != 1 or None in names:
+        return None  # no call lines up, or they disagree
+    (name,) = names
+    held = vars(module).get(name)
+    if not isinstance(held, _PLAIN) or type(held) is not type(value):
+        return None
+    return name if held == value else None
+
+
+def _is_method_of(frame: Frame, module: nn.Module) -> bool:
+    """Whether ``frame`` runs a method of ``module``'s class (its ``self`` is ``module``).
+
+    A helper of another object (a submodule's method) has a ``self`` of its own.
+    """
+    owner, _, _ = frame.function.rpartition(".")
+    return any(cls.__qualname__ == owner for cls in type(module).__mro__)
+
+
+def _expressions_at(frame: Frame) -> list[ast.expr]:
+    """The calls and binary operations of the statement at ``frame``'s line."""
+    source = read_file(frame.file)
+    if source is None:
+        return []
+    holding = [
+        s
+        for s in ast.walk(source.tree)
+        if isinstance(s, ast.stmt)
+        and s.lineno <= frame.line <= (s.end_lineno or s.lineno)
+    ]
+    if not holding:
+        return []
+    statement = min(holding, key=lambda s: (s.end_lineno or s.lineno) - s.lineno)
+    return [e for e in _own_nodes(statement) if isinstance(e, (ast.Call, ast.BinOp))]
+
+
+def _own_nodes(statement: ast.stmt) -> Iterator[ast.AST]:
+    """The nodes of ``statement`` that are not inside a statement nested in it."""
+    pending = list(ast.iter_child_nodes(statement))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.stmt):
+            continue
+        yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def _operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
+    """What ``expression`` passes where ``node`` has argument ``key``; None: not this call."""
+    if isinstance(expression, ast.BinOp):
+        written = _OPERATORS.get(node.target) if node.op == "call_function" else None
+        if written is None or kind != "arg" or not isinstance(expression.op, written):
+            return None
+        return (expression.left, expression.right)[key]
+    if _called_name(expression.func) != _target_name(node):
+        return None
+    if kind == "kw":
+        given = [k.value for k in expression.keywords if k.arg == key]
+        return given[0] if given else None
+    index = key - 1 if node.op == "call_method" else key  # the tensor is the receiver
+    arguments = expression.args
+    if index < 0 or index >= len(arguments):
+        return None
+    if any(isinstance(a, ast.Starred) for a in arguments[: index + 1]):
+        return None
+    return arguments[index]
+
+
+def _called_name(function: ast.expr) -> str | None:
+    if isinstance(function, ast.Attribute):
+        return function.attr
+    if isinstance(function, ast.Name):
+        return function.id
+    return None
+
+
+def _target_name(node: fx.Node) -> str | None:
+    if node.op == "call_method":
+        return str(node.target)
+    if node.op == "call_function" and not is_method_call(node):
+        return getattr(node.target, "__name__", None)
+    return None
+
+
+def _self_attribute(operand: ast.expr) -> str | None:
+    """``n_head`` for ``self.n_head``; None for anything else."""
+    if (
+        isinstance(operand, ast.Attribute)
+        and isinstance(operand.value, ast.Name)
+        and operand.value.id == "self"
+    ):
+        return operand.attr
+    return None
