@@ -522,7 +522,8 @@ def _in_source_order(
     """``init`` with each of ``added`` after the last attribute the source sets before it.
 
     ``self.n_head = 2`` stands among the layers where the user's
-    ``__init__`` set it; at the end when the source does not say.
+    ``__init__`` set it (first, if before all of them); at the end when the
+    source does not say.
     """
     found = init_definition(module)
     lines: dict[str, int] = {}
@@ -542,7 +543,7 @@ def _in_source_order(
                 for i, a in enumerate(result)
                 if lines.get(a.attribute, line + 1) < line
             ]
-            at = before[-1] + 1 if before else len(result)
+            at = before[-1] + 1 if before else 0
         result.insert(at, assign)
     return result
 
