@@ -29,7 +29,7 @@ from torch import fx, nn
 
 from ..passes.methods import is_method_call
 from ..source_map import Frame, node_frames
-from ..source_text import read_file
+from ..source_text import function_definition, read_file
 from .literal_holes import Slot, literal_slots
 
 #: Binary operators fx records as functions, and the ``ast`` operator each is written as.
@@ -80,13 +80,23 @@ def _written_attribute(
 ) -> str | None:
     """The attribute the source wrote for ``node``'s argument ``key``, if it holds ``value``."""
     frames = node_frames(node)
-    if not frames or not _is_method_of(frames[-1], module):
+    if not frames:
         return None
-    operands = [_operand(node, kind, key, e) for e in _expressions_at(frames[-1])]
-    names = {_self_attribute(o) for o in operands if o is not None}
+    frame = frames[-1]
+    if _is_method_of(frame, module):
+        read = _self_attribute
+    else:
+        keywords = _keywords_of(frame, module)
+        if not keywords:
+            return None
+        read = lambda operand: _keyword_read(operand, keywords)  # noqa: E731
+    operands = [_operand(node, kind, key, e) for e in _expressions_at(frame)]
+    names = {read(o) for o in operands if o is not None}
     if len(names) != 1 or None in names:
         return None  # no call lines up, or they disagree
     (name,) = names
+    if read is not _self_attribute:  # the keyword holds what the call passed
+        return name if isinstance(value, _PLAIN) else None
     held = vars(module).get(name)
     if not isinstance(held, _PLAIN) or type(held) is not type(value):
         return None
@@ -100,6 +110,41 @@ def _is_method_of(frame: Frame, module: nn.Module) -> bool:
     """
     owner, _, _ = frame.function.rpartition(".")
     return any(cls.__qualname__ == owner for cls in type(module).__mro__)
+
+
+def _keywords_of(frame: Frame, module: nn.Module) -> frozenset[str]:
+    """The keywords the block function ``frame`` runs takes and never rebinds.
+
+    Only for a module that runs a functional-style function (read back from
+    a functional file, :mod:`nnconvert.functional`) where ``frame`` is that
+    function itself: ``C // n_head`` there reads the ``n_head`` its block
+    was built with, as ``self.n_head`` does in a class.
+    """
+    function = getattr(module, "function", None)
+    code = getattr(function, "__code__", None)
+    if code is None or (code.co_filename, code.co_firstlineno) != (
+        frame.file,
+        frame.first_line,
+    ):
+        return frozenset()
+    found = function_definition(function)
+    if found is None:
+        return frozenset()
+    definition = found[1]
+    keywords = {a.arg for a in definition.args.kwonlyargs} - {"training"}
+    rebound = {
+        n.id
+        for n in ast.walk(definition)
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
+    return frozenset(keywords - rebound)
+
+
+def _keyword_read(operand: ast.expr, keywords: frozenset[str]) -> str | None:
+    """``n_head`` for a bare ``n_head`` that is one of ``keywords``; None otherwise."""
+    if isinstance(operand, ast.Name) and operand.id in keywords:
+        return operand.id
+    return None
 
 
 def _expressions_at(frame: Frame) -> list[ast.expr]:

@@ -26,7 +26,6 @@ no state of its own stays that layer's subclass, without an ``__init__``
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,7 +35,6 @@ from ..hierarchy import Instance, is_defined_class
 from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
-from ..source_text import attributes_set, init_definition
 from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import (
     Assign,
@@ -94,6 +92,9 @@ class ClassPlan:
     #: the torch layer the class subclasses (``nn.LayerNorm``): it has no
     #: ``__init__`` of its own then (:mod:`.layer_subclasses`)
     base: str | None = None
+    #: attributes set to the literal ``forward`` reads through them
+    #: (``self.n_head = 2``, :mod:`.attribute_reads`), last in ``__init__``
+    reads: tuple[str, ...] = ()
 
 
 def plan_classes(
@@ -225,7 +226,7 @@ class _ClassPlanner:
         if named_reads:
             values = literal_slots(widest.graph)
             read = [Assign(n, value_of(values, found[0])) for n, found in named_reads]
-            init = _in_source_order(widest.instance.module, init, read)
+            init += read  # after the layers: a file read back from functional style says no more
         graph = filled(
             widest.graph, kept + shared + named_reads, lambda n: _Raw(f"self.{n}")
         )
@@ -242,7 +243,16 @@ class _ClassPlanner:
             statements = plan_statements(graph, self.style, reserved, calls)
             methods = tuple(plan_methods(graph, self.style, reserved))
         return ClassPlan(
-            name, widest, init, signature, optional, statements, members, graph, methods
+            name,
+            widest,
+            init,
+            signature,
+            optional,
+            statements,
+            members,
+            graph,
+            methods,
+            reads=tuple(n for n, _ in named_reads),
         )
 
     def _plan_layer_subclass(
@@ -514,38 +524,6 @@ def _attribute_names(
         if slot not in in_holes and attribute not in taken | kept_names:
             by_attribute.setdefault(attribute, []).append(slot)
     return named, list(by_attribute.items())
-
-
-def _in_source_order(
-    module: nn.Module, init: list[Assign], added: list[Assign]
-) -> list[Assign]:
-    """``init`` with each of ``added`` after the last attribute the source sets before it.
-
-    ``self.n_head = 2`` stands among the layers where the user's
-    ``__init__`` set it (first, if before all of them); at the end when the
-    source does not say.
-    """
-    found = init_definition(module)
-    lines: dict[str, int] = {}
-    if found is not None:
-        for statement in ast.walk(found[1]):
-            if isinstance(statement, ast.stmt) and statement is not found[1]:
-                for path in attributes_set(statement):
-                    name = path.split(".")[0]
-                    lines[name] = min(lines.get(name, statement.lineno), statement.lineno)
-    result = list(init)
-    for assign in added:
-        line = lines.get(assign.attribute)
-        at = len(result)
-        if line is not None:
-            before = [
-                i
-                for i, a in enumerate(result)
-                if lines.get(a.attribute, line + 1) < line
-            ]
-            at = before[-1] + 1 if before else 0
-        result.insert(at, assign)
-    return result
 
 
 def _same_literal(a: Any, b: Any) -> bool:

@@ -14,8 +14,8 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(16, 48)
         # output projection
         self.c_proj = nn.Linear(16, 16)
-        self.n_head = 2
         self.n_embd = 16
+        self.n_head = 2
 
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)

@@ -16,9 +16,9 @@ class CausalSelfAttention(nn.Module):
         self.dropout1 = nn.Dropout(0.1)
         # output projection
         self.c_proj = nn.Linear(16, 16)
-        self.n_head = 2
-        self.n_embd = 16
         self.dropout2 = nn.Dropout(0.1)
+        self.n_embd = 16
+        self.n_head = 2
 
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)

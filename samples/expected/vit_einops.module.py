@@ -7,12 +7,12 @@ from einops.layers.torch import Rearrange, Reduce
 class Attention(nn.Module):
     def __init__(self):
         super().__init__()
-        self.heads = 2
-        self.scale = 0.3535533905932738
         self.norm = nn.LayerNorm(32)
         self.to_qkv = nn.Linear(32, 48, bias=False)
         self.softmax = nn.Softmax(dim=-1)
         self.to_out = nn.Linear(16, 32)
+        self.heads = 2
+        self.scale = 0.3535533905932738
 
     def forward(self, x):
         x = self.norm(x)

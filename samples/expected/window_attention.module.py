@@ -8,8 +8,6 @@ class WindowAttention(nn.Module):
     def __init__(self):
         super().__init__()
         # Wh, Ww
-        self.num_heads = 2
-        self.scale = 0.25
         # define a parameter table of relative position bias
         # 2*Wh-1 * 2*Ww-1, nH
         self.relative_position_bias_table = nn.Parameter(torch.empty(729, 2))
@@ -33,6 +31,8 @@ class WindowAttention(nn.Module):
         self.qkv = nn.Linear(32, 96)
         self.softmax = nn.Softmax(dim=-1)
         self.proj = nn.Linear(32, 32)
+        self.num_heads = 2
+        self.scale = 0.25
 
     def forward(self, x):
         B_, N, C = x.shape
