@@ -22,6 +22,7 @@ style).
 from __future__ import annotations
 
 import ast
+import inspect
 import operator
 from typing import Any, Iterator
 
@@ -184,16 +185,41 @@ def _operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
         return (expression.left, expression.right)[key]
     if _called_name(expression.func) != _target_name(node):
         return None
-    if kind == "kw":
-        given = [k.value for k in expression.keywords if k.arg == key]
-        return given[0] if given else None
-    index = key - 1 if node.op == "call_method" else key  # the tensor is the receiver
+    names = _parameter_names(node)
+    if kind == "kw":  # written by name, or by position where the function takes it
+        name, index = key, names.index(key) if key in names else None
+    else:
+        index = key - 1 if node.op == "call_method" else key  # the receiver aside
+        name = names[key] if key < len(names) else None
+    given = [k.value for k in expression.keywords if name and k.arg == name]
+    if given:
+        return given[0]
     arguments = expression.args
-    if index < 0 or index >= len(arguments):
+    if index is None or index < 0 or index >= len(arguments):
         return None
     if any(isinstance(a, ast.Starred) for a in arguments[: index + 1]):
         return None
     return arguments[index]
+
+
+def _parameter_names(node: fx.Node) -> list[str]:
+    """The parameters a called function takes by position, in order (none: unknown).
+
+    The passes may hold an argument by keyword that a file writes by
+    position (``F.multi_head_attention_forward(..., num_heads, ...)``), or
+    the other way round.
+    """
+    if node.op != "call_function":
+        return []
+    try:
+        parameters = inspect.signature(node.target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
 
 
 def _called_name(function: ast.expr) -> str | None:
