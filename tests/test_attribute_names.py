@@ -114,6 +114,23 @@ class OtherHeads(nn.Module):
         return self.second(torch.relu(self.first(x)))
 
 
+class MappedHeads(nn.Module):
+    """vit-pytorch splits q, k, v by a lambda that reads ``self.n_head``."""
+
+    def __init__(self):
+        super().__init__()
+        self.qk = nn.Linear(8, 16)
+        self.n_head = 2
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k = map(
+            lambda t: t.view(B, T, self.n_head, C // self.n_head),
+            self.qk(x).chunk(2, -1),
+        )
+        return (q * k).sum(-1)
+
+
 def _inputs() -> tuple[torch.Tensor, ...]:
     torch.manual_seed(1)
     return (torch.randn(2, 5, 8),)
@@ -194,6 +211,13 @@ def test_a_value_that_differs_is_a_parameter_named_after_the_attribute(style):
         assert "self.n_head = n_head" in text
         assert "x.view(B, T, self.n_head, C // self.n_head)" in text
         assert "Heads(4, 2)" in source and "Heads(2, 4)" in source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_function_inside_forward_reads_the_attribute_of_its_self(style):
+    source = converted(MappedHeads(), style).source
+    name = "n_head" if style is Style.FUNCTIONAL else "self.n_head"
+    assert f"view(B, T, {name}, C // {name})" in source
 
 
 @pytest.mark.parametrize("model", [Transformer, SameHeads, OtherHeads])

@@ -108,8 +108,11 @@ def _is_method_of(frame: Frame, module: nn.Module) -> bool:
     """Whether ``frame`` runs a method of ``module``'s class (its ``self`` is ``module``).
 
     A helper of another object (a submodule's method) has a ``self`` of its own.
+    A function defined inside a method reads the method's ``self``: vit-pytorch's
+    ``map(lambda t: rearrange(t, ..., h=self.heads), qkv)``.
     """
-    owner, _, _ = frame.function.rpartition(".")
+    method = frame.function.split(".<locals>.")[0]
+    owner, _, _ = method.rpartition(".")
     return any(cls.__qualname__ == owner for cls in type(module).__mro__)
 
 
