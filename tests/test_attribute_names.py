@@ -131,6 +131,33 @@ class MappedHeads(nn.Module):
         return (q * k).sum(-1)
 
 
+class SplitByHelper(nn.Module):
+    """A helper method reads the head count: the functional helper takes it on."""
+
+    def __init__(self):
+        super().__init__()
+        self.qk = nn.Linear(8, 16)
+        self.n_head = 2
+
+    def split(self, t):
+        B, T, C = t.shape
+        return t.view(B, T, self.n_head, C // self.n_head)
+
+    def forward(self, x):
+        q, k = self.qk(x).chunk(2, -1)
+        return (self.split(q) * self.split(k)).sum(-1)
+
+
+class Model(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = SplitByHelper()
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        return self.fc(self.attn(x))
+
+
 def _inputs() -> tuple[torch.Tensor, ...]:
     torch.manual_seed(1)
     return (torch.randn(2, 5, 8),)
@@ -220,7 +247,22 @@ def test_a_function_inside_forward_reads_the_attribute_of_its_self(style):
     assert f"view(B, T, {name}, C // {name})" in source
 
 
-@pytest.mark.parametrize("model", [Transformer, SameHeads, OtherHeads])
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_helper_method_reads_the_attribute(style):
+    source = converted(Model(), style).source
+    if style is Style.FUNCTIONAL:
+        assert (
+            "def split(params: dict[str, Tensor], t: Tensor, *, n_head: int)" in source
+        )
+        assert "t.view(B, T, n_head, C // n_head)" in source
+        assert "n_head: int = 2" in _definition(source, "split_by_helper")
+    else:
+        text = _definition(source, "SplitByHelper")
+        assert "self.n_head = 2" in text
+        assert "t.view(B, T, self.n_head, C // self.n_head)" in text
+
+
+@pytest.mark.parametrize("model", [Transformer, SameHeads, OtherHeads, Model])
 def test_module_to_functional_to_module_keeps_the_names(model):
     inputs = _inputs()
     torch.manual_seed(0)

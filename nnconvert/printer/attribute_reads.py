@@ -30,7 +30,7 @@ from torch import fx, nn
 
 from ..passes.methods import is_method_call
 from ..source_map import Frame, node_frames
-from ..source_text import function_definition, read_file
+from ..source_text import read_file
 from .literal_holes import Slot, literal_slots
 
 #: Binary operators fx records as functions, and the ``ast`` operator each is written as.
@@ -117,24 +117,33 @@ def _is_method_of(frame: Frame, module: nn.Module) -> bool:
 
 
 def _keywords_of(frame: Frame, module: nn.Module) -> frozenset[str]:
-    """The keywords the block function ``frame`` runs takes and never rebinds.
+    """The keywords the function ``frame`` runs takes and never rebinds.
 
     Only for a module that runs a functional-style function (read back from
-    a functional file, :mod:`nnconvert.functional`) where ``frame`` is that
-    function itself: ``C // n_head`` there reads the ``n_head`` its block
-    was built with, as ``self.n_head`` does in a class.
+    a functional file, :mod:`nnconvert.functional`), where ``frame`` is a
+    function of that file: the block's own, or a helper it passes the
+    keyword on to (``split(params, q, n_head=n_head)``). ``C // n_head``
+    there reads the ``n_head`` its block was built with, as ``self.n_head``
+    does in a class.
     """
-    function = getattr(module, "function", None)
-    code = getattr(function, "__code__", None)
-    if code is None or (code.co_filename, code.co_firstlineno) != (
-        frame.file,
-        frame.first_line,
-    ):
+    code = getattr(getattr(module, "function", None), "__code__", None)
+    if code is None or code.co_filename != frame.file:
         return frozenset()
-    found = function_definition(function)
-    if found is None:
+    source = read_file(frame.file)
+    if source is None:
         return frozenset()
-    definition = found[1]
+    definition = next(
+        (
+            node
+            for node in ast.walk(source.tree)
+            if isinstance(node, ast.FunctionDef)
+            and frame.first_line
+            in (node.lineno, *(d.lineno for d in node.decorator_list))
+        ),
+        None,
+    )
+    if definition is None:
+        return frozenset()
     keywords = {a.arg for a in definition.args.kwonlyargs} - {"training"}
     rebound = {
         n.id
