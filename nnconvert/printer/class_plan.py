@@ -19,7 +19,9 @@ leaves another value (``shortcut = self.shortcut(out) if ... else x``:
 add (``BasicBlockWithProj``) or numbered. Literals of ``forward`` that differ
 between instances (a ``LayerNorm`` class's width, a ``DropPath``'s rate)
 become constructor parameters too, kept on ``self``
-(:mod:`.literal_holes`). A user class that subclasses a torch layer and adds
+(:mod:`.literal_holes`); a literal the source reads as ``self.n_head`` keeps
+that name, set in ``__init__`` where every instance agrees
+(:mod:`.attribute_reads`). A user class that subclasses a torch layer and adds
 no state of its own stays that layer's subclass, without an ``__init__``
 (:mod:`.layer_subclasses`).
 """
@@ -226,7 +228,7 @@ class _ClassPlanner:
         if named_reads:
             values = literal_slots(widest.graph)
             read = [Assign(n, value_of(values, found[0])) for n, found in named_reads]
-            init += read  # after the layers: a file read back from functional style says no more
+            init += read  # last: read back from a functional file, nothing says where
         graph = filled(
             widest.graph, kept + shared + named_reads, lambda n: _Raw(f"self.{n}")
         )
