@@ -158,6 +158,19 @@ class Model(nn.Module):
         return self.fc(self.attn(x))
 
 
+class StarredHeads(nn.Module):
+    """Whisper unpacks the leading sizes: the head count is counted from the end."""
+
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(8, 8)
+        self.n_head = 2
+
+    def forward(self, x):
+        q = self.q(x)
+        return q.view(*q.shape[:2], self.n_head, -1).permute(0, 2, 1, 3)
+
+
 def _inputs() -> tuple[torch.Tensor, ...]:
     torch.manual_seed(1)
     return (torch.randn(2, 5, 8),)
@@ -262,7 +275,16 @@ def test_a_helper_method_reads_the_attribute(style):
         assert "t.view(B, T, self.n_head, C // self.n_head)" in text
 
 
-@pytest.mark.parametrize("model", [Transformer, SameHeads, OtherHeads, Model])
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_an_argument_after_a_starred_one_is_counted_from_the_end(style):
+    source = converted(StarredHeads(), style).source
+    name = "n_head" if style is Style.FUNCTIONAL else "self.n_head"
+    assert f"view(*q.shape[:2], {name}, -1).permute(0, 2, 1, 3)" in source
+
+
+@pytest.mark.parametrize(
+    "model", [Transformer, SameHeads, OtherHeads, Model, StarredHeads]
+)
 def test_module_to_functional_to_module_keeps_the_names(model):
     inputs = _inputs()
     torch.manual_seed(0)

@@ -207,11 +207,16 @@ def _operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
     if given:
         return given[0]
     arguments = expression.args
-    if index is None or index < 0 or index >= len(arguments):
+    if index is None or index < 0:
         return None
-    if any(isinstance(a, ast.Starred) for a in arguments[: index + 1]):
-        return None
-    return arguments[index]
+    starred = [i for i, a in enumerate(arguments) if isinstance(a, ast.Starred)]
+    if starred and starred[0] <= index:
+        # Whisper's ``q.view(*q.shape[:2], self.n_head, -1)``: counted from the end
+        given = len(node.args) - (1 if node.op == "call_method" else 0)
+        index = len(arguments) - (given - index)
+        if len(starred) > 1 or index <= starred[0]:
+            return None
+    return arguments[index] if index < len(arguments) else None
 
 
 def _parameter_names(node: fx.Node) -> list[str]:
