@@ -331,7 +331,11 @@ def test_classes_that_differ_in_forward_literals_are_one_class(style):
         "NormNet",
     ]
     assert "self.normalized_shape = normalized_shape" in conversion.source
-    assert "F.layer_norm(x, self.normalized_shape" in conversion.source
+    # the eps every instance shares is the attribute the source reads
+    assert "self.eps = 1e-06" in conversion.source
+    written = "".join(conversion.source.split())
+    assert "F.layer_norm(x,self.normalized_shape" in written
+    assert "eps=self.eps)" in written
     assert "(8,)" in conversion.source and "(16,)" in conversion.source
     assert_own_style_round_trip(conversion)
 
@@ -339,7 +343,8 @@ def test_classes_that_differ_in_forward_literals_are_one_class(style):
 def test_forward_literals_are_keywords_in_functional_style():
     conversion = converted(NormNet().eval(), (torch.randn(2, 8),), Style.FUNCTIONAL)
     defined = functions(conversion.source)
-    assert keywords(defined["layer_norm"]) == ["normalized_shape"]
+    # eps, the same in every instance, is a keyword with a default
+    assert keywords(defined["layer_norm"]) == ["normalized_shape", "eps"]
     assert [n for n in defined if n.startswith("norm_block")] == ["norm_block"]
     assert_own_style_round_trip(conversion)
 

@@ -532,13 +532,19 @@ def test_functional_keywords_follow_the_init_signature():
 
 
 def test_a_functional_keyword_no_argument_matches_keeps_its_name():
-    """Built without a record, no attribute is named like ``s``: no name to take."""
+    """No attribute is named like ``s``: the keyword is what ``forward`` reads.
+
+    ``self.fc(x) * self.factor`` reads ``factor``, recorded or not (with or
+    without the ``s`` the record gives: the attribute's name is the one
+    both the functional body and a class read back from it can keep,
+    :mod:`nnconvert.printer.attribute_reads`).
+    """
     inputs = (torch.randn(2, 4),)
     conversion = nnconvert.convert(TwoUnnamed(), Style.FUNCTIONAL, inputs)
-    assert "*, value: float" in conversion.source
-    assert "value=2.0" in conversion.source
+    assert "*, factor: float" in conversion.source
+    assert "factor=2.0" in conversion.source
     recorded = converted(TwoUnnamed, inputs, Style.FUNCTIONAL)
-    assert "*, s: float" in recorded.source
+    assert "*, factor: float" in recorded.source
 
 
 @pytest.mark.parametrize("record", [True, False], ids=["recorded", "attributes"])
@@ -605,10 +611,10 @@ class TwoStages(nn.Module):
 
 
 def test_a_functional_keyword_never_hides_a_function_the_body_calls():
-    """The Sequential's function is ``layers``: the keyword keeps its own name."""
+    """The Sequential's function is ``layers``: the keyword is the attribute forward reads."""
     conversion = converted(TwoStages, (torch.randn(2, 4),), Style.FUNCTIONAL)
     assert 'layers(sub_params(params, "layers."), x)' in conversion.source
-    assert "*, value: int" in conversion.source
+    assert "*, repeat: int" in conversion.source
 
 
 class Depthwise(nn.Module):

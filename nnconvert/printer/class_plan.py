@@ -19,7 +19,9 @@ leaves another value (``shortcut = self.shortcut(out) if ... else x``:
 add (``BasicBlockWithProj``) or numbered. Literals of ``forward`` that differ
 between instances (a ``LayerNorm`` class's width, a ``DropPath``'s rate)
 become constructor parameters too, kept on ``self``
-(:mod:`.literal_holes`). A user class that subclasses a torch layer and adds
+(:mod:`.literal_holes`); a literal the source reads as ``self.n_head`` keeps
+that name, set in ``__init__`` where every instance agrees
+(:mod:`.attribute_reads`). A user class that subclasses a torch layer and adds
 no state of its own stays that layer's subclass, without an ``__init__``
 (:mod:`.layer_subclasses`).
 """
@@ -49,8 +51,10 @@ from .constructors import (
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
+from .attribute_reads import attribute_reads
 from .literal_holes import (
     Named,
+    Slot,
     can_share,
     filled,
     literal_slots,
@@ -90,6 +94,9 @@ class ClassPlan:
     #: the torch layer the class subclasses (``nn.LayerNorm``): it has no
     #: ``__init__`` of its own then (:mod:`.layer_subclasses`)
     base: str | None = None
+    #: attributes set to the literal ``forward`` reads through them
+    #: (``self.n_head = 2``, :mod:`.attribute_reads`), last in ``__init__``
+    reads: tuple[str, ...] = ()
 
 
 def plan_classes(
@@ -182,6 +189,8 @@ class _ClassPlanner:
         kept = _forward_holes(members, optional, set(holes.names))
         holes, kept = _user_names(members, holes, kept, optional, reserved)
         kept, shared = _read_from_parameters(members, holes, kept)
+        reads = _agreed_reads(members, optional)
+        kept, named_reads = _attribute_names(members, holes, kept, shared, reads)
         signature = holes.parameters()
         values_per_instance = holes.values_per_instance
         if kept:  # required, after the init's required parameters
@@ -216,7 +225,13 @@ class _ClassPlanner:
             for a in widest.init
         ]
         init += [Assign(name, Hole(name)) for name, _ in [*kept, *shared]]
-        graph = filled(widest.graph, kept + shared, lambda n: _Raw(f"self.{n}"))
+        if named_reads:
+            values = literal_slots(widest.graph)
+            read = [Assign(n, value_of(values, found[0])) for n, found in named_reads]
+            init += read  # last: read back from a functional file, nothing says where
+        graph = filled(
+            widest.graph, kept + shared + named_reads, lambda n: _Raw(f"self.{n}")
+        )
         if stand_ins:  # the same positions in the filled copy
             where = {n: i for i, n in enumerate(widest.graph.nodes)}
             nodes = list(graph.nodes)
@@ -230,7 +245,16 @@ class _ClassPlanner:
             statements = plan_statements(graph, self.style, reserved, calls)
             methods = tuple(plan_methods(graph, self.style, reserved))
         return ClassPlan(
-            name, widest, init, signature, optional, statements, members, graph, methods
+            name,
+            widest,
+            init,
+            signature,
+            optional,
+            statements,
+            members,
+            graph,
+            methods,
+            reads=tuple(n for n, _ in named_reads),
         )
 
     def _plan_layer_subclass(
@@ -443,6 +467,65 @@ def _read_from_parameters(
         else:
             own.append((name, found))
     return own, shared
+
+
+def _agreed_reads(members: list[Described], optional: list[str]) -> dict[Slot, str]:
+    """The literal slots of ``forward`` every member's source writes as one ``self.<name>``.
+
+    Only for members of one shape (no optional submodules), whose slots
+    line up (:mod:`.attribute_reads`).
+    """
+    if optional or not members[0].has_forward:
+        return {}
+    found = [attribute_reads(m.graph, m.instance.module) for m in members]
+    return {
+        slot: name
+        for slot, name in found[0].items()
+        if all(other.get(slot) == name for other in found[1:])
+    }
+
+
+def _attribute_names(
+    members: list[Described],
+    holes: Holes,
+    kept: Named,
+    shared: Named,
+    reads: dict[Slot, str],
+) -> tuple[Named, Named]:
+    """``kept`` named after the attribute the source reads there, and the other reads.
+
+    A forward hole whose slots the source writes as ``self.n_head`` is the
+    constructor parameter ``n_head``, kept as ``self.n_head``; a slot whose
+    literal every member shares (a class used once) becomes an attribute
+    set in ``__init__`` (``self.n_head = 2``) and read in ``forward``, where
+    it printed as a bare ``2``. Never a name the class has for something
+    else: its attributes, ``nn.Module``'s, its other parameters.
+    """
+    if not reads:
+        return kept, []
+    taken = (
+        {a.attribute for m in members for a in m.init}
+        | set(dir(nn.Module))
+        | set(holes.names)
+        | {n for n, _ in shared}
+        | {"self"}
+    )
+    in_holes = {slot for _, found in [*kept, *shared] for slot in found}
+    named: Named = []
+    for name, found in kept:
+        attribute = {reads.get(slot) for slot in found}
+        if len(attribute) == 1 and None not in attribute:
+            (written,) = attribute
+            others = {n for n, _ in named} | {n for n, _ in kept if n != name}
+            if written not in taken and written not in others:
+                name = written
+        named.append((name, found))
+    kept_names = {n for n, _ in named}
+    by_attribute: dict[str, list[Slot]] = {}
+    for slot, attribute in reads.items():
+        if slot not in in_holes and attribute not in taken | kept_names:
+            by_attribute.setdefault(attribute, []).append(slot)
+    return named, list(by_attribute.items())
 
 
 def _same_literal(a: Any, b: Any) -> bool:

@@ -135,11 +135,16 @@ def _docstring(literal: str | None, depth: int) -> list[str]:
 def _commented_init(
     plan: ClassPlan, printer: ExpressionPrinter, keyed: bool
 ) -> list[str]:
-    """``__init__``'s assignments, each after the comments that stood above it in the source."""
+    """``__init__``'s assignments, each after the comments that stood above it in the source.
+
+    Not the attributes ``forward`` reads (``self.n_head = 2``): written last,
+    they take no comment from the layers, as functional style, which has no
+    such statement, places them.
+    """
     instance = plan.template.instance
     placed, rest = comments_per_attribute(
         instance.module,
-        [a.attribute for a in plan.init],
+        [a.attribute for a in plan.init if a.attribute not in plan.reads],
         helper_comments(instance.ancestry),
     )
     rest = _without_carried(plan.init, placed, rest)

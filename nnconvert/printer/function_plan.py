@@ -44,6 +44,7 @@ from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call, with_method_bodies
+from .attribute_reads import attribute_reads
 from .expressions import _Raw
 from .init_names import init_names, init_order
 from .literal_holes import (
@@ -99,6 +100,9 @@ class FunctionPlan:
     #: names the body's variables may not take: the file's functions and
     #: this function's keywords
     reserved: frozenset[str] = frozenset()
+    #: keywords with a default: a literal the source read as ``self.<name>``
+    #: and every instance shares (``n_head: int = 2``; :mod:`.attribute_reads`)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     @property
     def body_graph(self) -> fx.Graph:
@@ -151,6 +155,9 @@ class _Group:
     #: positions in the first member's graph: each optional call whose
     #: absence leaves another value -> that value's (:mod:`.optional_values`)
     stand_ins: dict[int, int] = field(default_factory=dict)
+    #: literals the source read as ``self.<name>`` that every member shares:
+    #: keywords with that value as default, which no caller passes
+    read: Named = field(default_factory=list)
 
 
 def plan_functions(
@@ -349,6 +356,9 @@ class _Grouping:
         group = _Group(members, flags=dict(flags or {}), stand_ins=stand_ins or {})
         if len(members) > 1:
             group.holes = _named_holes(members, self.names, set(group.flags.values()))
+        if not group.flags and not group.stand_ins:
+            taken = _keyword_taken(members, self.names, set())
+            group.holes, group.read = _attribute_keywords(members, group.holes, taken)
         for member in members:
             self.group_of[id(member.instance.module)] = group
             settings = {
@@ -564,6 +574,60 @@ def _named_holes(
     return _user_names(members, named, frozenset(taken | called))
 
 
+def _keyword_taken(
+    members: list[_Member], names: "_FunctionNames", flags: set[str]
+) -> frozenset[str]:
+    """Names no keyword of the members' function may take: the file's, the body's."""
+    template = members[0].graph
+    return frozenset(
+        set(RESERVED)
+        | names.used
+        | names.blocks
+        | set(flags)
+        | {str(n.target) for n in template.nodes if n.op == "placeholder"}
+        | set(dir(builtins))
+        | _names_of_callees(members)
+    )
+
+
+def _attribute_keywords(
+    members: list[_Member], holes: Named, taken: frozenset[str]
+) -> tuple[Named, Named]:
+    """``holes`` named after the attribute the source reads there, and the other reads.
+
+    As the class styles do (:func:`.class_plan._attribute_names`): a keyword
+    whose slots the source writes as ``self.n_head`` is ``n_head``; a slot
+    every member shares that the source writes so becomes a keyword
+    ``n_head`` with its value as default, which the callers leave out.
+    Read back (:mod:`nnconvert.functional`), ``C // n_head`` is read as that
+    attribute again, so module -> functional -> module keeps the name.
+    """
+    found = [attribute_reads(m.graph, m.instance.module) for m in members]
+    reads = {
+        slot: name
+        for slot, name in found[0].items()
+        if all(other.get(slot) == name for other in found[1:])
+    }
+    if not reads:
+        return holes, []
+    taken = taken | {n for n, _ in holes}
+    named: Named = []
+    for name, slots in holes:
+        attribute = {reads.get(slot) for slot in slots}
+        if len(attribute) == 1 and None not in attribute:
+            (written,) = attribute
+            if written not in taken and written not in {n for n, _ in named}:
+                name = written
+        named.append((name, slots))
+    in_holes = {slot for _, slots in holes for slot in slots}
+    used = taken | {n for n, _ in named}
+    by_attribute: dict[str, list] = {}
+    for slot, attribute in reads.items():
+        if slot not in in_holes and attribute not in used:
+            by_attribute.setdefault(attribute, []).append(slot)
+    return named, list(by_attribute.items())
+
+
 def _names_of_callees(members: list[_Member]) -> set[str]:
     """Names the functions the members' body calls may take, though not yet claimed.
 
@@ -609,10 +673,12 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     """The function of ``group``: its name, its body with the holes filled by its keywords."""
     first = group.members[0]
     name = names.claim(first.instance, [m.instance for m in group.members[1:]])
-    graph = filled(first.graph, group.holes, _Raw)
+    graph = filled(first.graph, group.holes + group.read, _Raw)
     helpers = [names.claim_method(call.name) for call in methods_of(graph)]
     reserved = frozenset(
-        names.used | {n for n, _ in group.holes} | set(group.flags.values())
+        names.used
+        | {n for n, _ in group.holes + group.read}
+        | set(group.flags.values())
     )
     if group.stand_ins:  # ``filled`` keeps the positions
         nodes = list(graph.nodes)
@@ -647,6 +713,8 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         (hole, _hint([value_of(m.slots, slots[0]) for m in group.members]))
         for hole, slots in group.holes
     )
+    defaults = {name: value_of(first.slots, slots[0]) for name, slots in group.read}
+    keywords += tuple((name, _hint([value])) for name, value in defaults.items())
     if group.count is not None:
         keywords += ((group.count, "int"),)
     keywords += tuple((flag, "bool") for flag in group.flags.values())
@@ -664,6 +732,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         dict(group.flags),
         tuple(m.instance.path for m in group.members),
         reserved,
+        defaults,
     )
     return group.plan
 

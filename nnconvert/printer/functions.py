@@ -49,6 +49,7 @@ from .imports import Imports, Printed
 from .function_plan import FunctionPlan
 from .loops import find_loops
 from .methods import method_body
+from .values import literal as literal_text
 
 
 def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
@@ -189,6 +190,10 @@ def function_text(
         holder=plan.instance.module,
     )
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
+    keywords = [
+        f"{text} = {literal_text(plan.defaults[k])}" if k in plan.defaults else text
+        for text, (k, _) in zip(keywords, plan.keywords)
+    ]
     if plan.training:
         keywords.append("training: bool = False")
     literal = docstrings(plan.instance.module).for_function()

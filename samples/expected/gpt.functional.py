@@ -12,20 +12,25 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 
 def causal_self_attention(
-    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+    params: dict[str, Tensor],
+    x: Tensor,
+    *,
+    n_embd: int = 16,
+    n_head: int = 2,
+    training: bool = False,
 ) -> Tensor:
     # batch size, sequence length, embedding dimensionality (n_embd)
     B, T, C = x.size()
     # key, query, value projections for all heads, but in a batch
     q, k, v = F.linear(x, params["c_attn.weight"], params["c_attn.bias"]).split(
-        16, dim=2
+        n_embd, dim=2
     )
     # (B, nh, T, hs)
-    k = k.view(B, T, 2, C // 2).transpose(1, 2)
+    k = k.view(B, T, n_head, C // n_head).transpose(1, 2)
     # (B, nh, T, hs)
-    q = q.view(B, T, 2, C // 2).transpose(1, 2)
+    q = q.view(B, T, n_head, C // n_head).transpose(1, 2)
     # (B, nh, T, hs)
-    v = v.view(B, T, 2, C // 2).transpose(1, 2)
+    v = v.view(B, T, n_head, C // n_head).transpose(1, 2)
     # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
     att = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(k.size(-1)))
     # causal mask to ensure that attention is only applied to the left in the input sequence

@@ -17,17 +17,19 @@ class CausalSelfAttention(nn.Module):
         # output projection
         self.c_proj = nn.Linear(16, 16)
         self.dropout2 = nn.Dropout(0.1)
+        self.n_embd = 16
+        self.n_head = 2
 
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(16, dim=2)
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         # (B, nh, T, hs)
-        k = k.view(B, T, 2, C // 2).transpose(1, 2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         # (B, nh, T, hs)
-        q = q.view(B, T, 2, C // 2).transpose(1, 2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         # (B, nh, T, hs)
-        v = v.view(B, T, 2, C // 2).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
         att = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(k.size(-1)))
         att = att.masked_fill(self.bias[:, :, :T, :T] == 0, -float("inf"))

@@ -24,13 +24,19 @@ def to_patch_embedding(params: dict[str, Tensor], x: Tensor) -> Tensor:
     return x
 
 
-def attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
+def attention(
+    params: dict[str, Tensor],
+    x: Tensor,
+    *,
+    heads: int = 2,
+    scale: float = 0.3535533905932738,
+) -> Tensor:
     x = F.layer_norm(x, (32,), params["norm.weight"], params["norm.bias"])
     q, k, v = F.linear(x, params["to_qkv.weight"]).chunk(3, dim=-1)
-    q = rearrange(q, "b n (h d) -> b h n d", h=2)
-    k = rearrange(k, "b n (h d) -> b h n d", h=2)
-    v = rearrange(v, "b n (h d) -> b h n d", h=2)
-    attn = torch.matmul(q, k.transpose(-1, -2)) * 0.3535533905932738
+    q = rearrange(q, "b n (h d) -> b h n d", h=heads)
+    k = rearrange(k, "b n (h d) -> b h n d", h=heads)
+    v = rearrange(v, "b n (h d) -> b h n d", h=heads)
+    attn = torch.matmul(q, k.transpose(-1, -2)) * scale
     out = torch.matmul(F.softmax(attn, dim=-1), v)
     out = rearrange(out, "b h n d -> b n (h d)")
     return F.linear(out, params["to_out.weight"], params["to_out.bias"])

@@ -11,14 +11,16 @@ class Attention(nn.Module):
         self.norm = nn.LayerNorm(32)
         self.to_qkv = nn.Linear(32, 48, bias=False)
         self.to_out = nn.Linear(16, 32)
+        self.heads = 2
+        self.scale = 0.3535533905932738
 
     def forward(self, x):
         x = self.norm(x)
         q, k, v = self.to_qkv(x).chunk(3, dim=-1)
-        q = rearrange(q, "b n (h d) -> b h n d", h=2)
-        k = rearrange(k, "b n (h d) -> b h n d", h=2)
-        v = rearrange(v, "b n (h d) -> b h n d", h=2)
-        attn = torch.matmul(q, k.transpose(-1, -2)) * 0.3535533905932738
+        q = rearrange(q, "b n (h d) -> b h n d", h=self.heads)
+        k = rearrange(k, "b n (h d) -> b h n d", h=self.heads)
+        v = rearrange(v, "b n (h d) -> b h n d", h=self.heads)
+        attn = torch.matmul(q, k.transpose(-1, -2)) * self.scale
         out = torch.matmul(F.softmax(attn, dim=-1), v)
         out = rearrange(out, "b h n d -> b n (h d)")
         return self.to_out(out)

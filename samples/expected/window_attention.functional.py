@@ -27,17 +27,19 @@ def relative_position_index() -> Tensor:
 RELATIVE_POSITION_INDEX = relative_position_index()
 
 
-def window_attention(params: dict[str, Tensor], x: Tensor) -> Tensor:
+def window_attention(
+    params: dict[str, Tensor], x: Tensor, *, num_heads: int = 2, scale: float = 0.25
+) -> Tensor:
     """Window based multi-head self attention (W-MSA) with relative position bias."""
     B_, N, C = x.shape
     qkv = (
         F.linear(x, params["qkv.weight"], params["qkv.bias"])
-        .reshape(B_, N, 3, 2, C // 2)
+        .reshape(B_, N, 3, num_heads, C // num_heads)
         .permute(2, 0, 3, 1, 4)
     )
     # make torchscript happy (cannot use tensor as tuple)
     q, k, v = qkv[0], qkv[1], qkv[2]
-    q = q * 0.25
+    q = q * scale
     attn = q @ k.transpose(-2, -1)
     # Wh*Ww,Wh*Ww,nH
     relative_position_bias = params["relative_position_bias_table"][

@@ -31,13 +31,19 @@ class WindowAttention(nn.Module):
         self.qkv = nn.Linear(32, 96)
         self.softmax = nn.Softmax(dim=-1)
         self.proj = nn.Linear(32, 32)
+        self.num_heads = 2
+        self.scale = 0.25
 
     def forward(self, x):
         B_, N, C = x.shape
-        qkv = self.qkv(x).reshape(B_, N, 3, 2, C // 2).permute(2, 0, 3, 1, 4)
+        qkv = (
+            self.qkv(x)
+            .reshape(B_, N, 3, self.num_heads, C // self.num_heads)
+            .permute(2, 0, 3, 1, 4)
+        )
         # make torchscript happy (cannot use tensor as tuple)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        q = q * 0.25
+        q = q * self.scale
         attn = q @ k.transpose(-2, -1)
         # Wh*Ww,Wh*Ww,nH
         relative_position_bias = self.relative_position_bias_table[

@@ -1,0 +1,266 @@
+"""The literals of a traced graph that the user's source wrote as ``self.<attribute>``.
+
+fx sees a plain attribute as its value: nanoGPT's ``k.view(B, T,
+self.n_head, C // self.n_head).transpose(1, 2)`` traces to ``view(k, B, T,
+2, floordiv(C, 2))``, and the output would print ``C // 2``, losing what the
+2 means. This module finds, for a literal slot (:mod:`.literal_holes`), the
+operand the source wrote there: the node's line (:mod:`nnconvert.source_map`)
+is parsed, the call or operator on it is matched to the node by its
+structure (the same method or function name and argument position, or the
+same binary operator and operand side), and the operand there must be
+``self.<attribute>`` where the instance's plain attribute holds exactly the
+literal. Never by value alone: the ``1, 2`` of ``transpose(1, 2)`` on that
+line are written as numbers, and stay numbers.
+
+Where anything does not line up (no source, several calls on the line that
+disagree, an argument the passes moved), the slot is not found, and the
+literal prints as before. The printer names the slot after the attribute
+(``self.n_head`` in the class styles, a ``n_head`` keyword in functional
+style).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import operator
+from typing import Any, Iterator
+
+from torch import fx, nn
+
+from ..passes.methods import is_method_call
+from ..source_map import Frame, node_frames
+from ..source_text import read_file
+from .literal_holes import Slot, literal_slots
+
+#: Binary operators fx records as functions, and the ``ast`` operator each is written as.
+_OPERATORS: dict[Any, type] = {
+    operator.add: ast.Add,
+    operator.sub: ast.Sub,
+    operator.mul: ast.Mult,
+    operator.truediv: ast.Div,
+    operator.floordiv: ast.FloorDiv,
+    operator.mod: ast.Mod,
+    operator.pow: ast.Pow,
+    operator.matmul: ast.MatMult,
+}
+
+#: The kinds of value a plain attribute may hold to be read by name.
+_PLAIN = (bool, int, float, str, tuple)
+
+
+def attribute_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, str]:
+    """Each literal slot of ``graph`` the source wrote as ``self.<attribute>`` of ``module``.
+
+    The slots are those of :func:`~.literal_holes.literal_slots`, a helper
+    method's (``self.split_heads(x)``) included; slice bounds are not
+    looked at.
+    """
+    values = literal_slots(graph).values
+    nodes = list(graph.nodes)
+    found: dict[Slot, str] = {}
+    inner_reads: dict[int, dict[Slot, str]] = {}
+    for slot, value in values.items():
+        position, kind, key = slot
+        node = nodes[position]
+        if kind == "method":
+            if position not in inner_reads:
+                inner_reads[position] = attribute_reads(node.target.body, module)
+            name = inner_reads[position].get(key)
+        elif kind in ("arg", "kw"):
+            name = _written_attribute(node, kind, key, module, value)
+        else:
+            name = None
+        if name is not None:
+            found[slot] = name
+    return found
+
+
+def _written_attribute(
+    node: fx.Node, kind: str, key: Any, module: nn.Module, value: Any
+) -> str | None:
+    """The attribute the source wrote for ``node``'s argument ``key``, if it holds ``value``."""
+    frames = node_frames(node)
+    if not frames:
+        return None
+    frame = frames[-1]
+    if _is_method_of(frame, module):
+        read = _self_attribute
+    else:
+        keywords = _keywords_of(frame, module)
+        if not keywords:
+            return None
+        read = lambda operand: _keyword_read(operand, keywords)  # noqa: E731
+    operands = [_operand(node, kind, key, e) for e in _expressions_at(frame)]
+    names = {read(o) for o in operands if o is not None}
+    if len(names) != 1 or None in names:
+        return None  # no call lines up, or they disagree
+    (name,) = names
+    if read is not _self_attribute:  # the keyword holds what the call passed
+        return name if isinstance(value, _PLAIN) else None
+    held = vars(module).get(name)
+    if not isinstance(held, _PLAIN) or type(held) is not type(value):
+        return None
+    return name if held == value else None
+
+
+def _is_method_of(frame: Frame, module: nn.Module) -> bool:
+    """Whether ``frame`` runs a method of ``module``'s class (its ``self`` is ``module``).
+
+    A helper of another object (a submodule's method) has a ``self`` of its own.
+    A function defined inside a method reads the method's ``self``: vit-pytorch's
+    ``map(lambda t: rearrange(t, ..., h=self.heads), qkv)``.
+    """
+    method = frame.function.split(".<locals>.")[0]
+    owner, _, _ = method.rpartition(".")
+    return any(cls.__qualname__ == owner for cls in type(module).__mro__)
+
+
+def _keywords_of(frame: Frame, module: nn.Module) -> frozenset[str]:
+    """The keywords the function ``frame`` runs takes and never rebinds.
+
+    Only for a module that runs a functional-style function (read back from
+    a functional file, :mod:`nnconvert.functional`), where ``frame`` is a
+    function of that file: the block's own, or a helper it passes the
+    keyword on to (``split(params, q, n_head=n_head)``). ``C // n_head``
+    there reads the ``n_head`` its block was built with, as ``self.n_head``
+    does in a class.
+    """
+    code = getattr(getattr(module, "function", None), "__code__", None)
+    if code is None or code.co_filename != frame.file:
+        return frozenset()
+    source = read_file(frame.file)
+    if source is None:
+        return frozenset()
+    definition = next(
+        (
+            node
+            for node in ast.walk(source.tree)
+            if isinstance(node, ast.FunctionDef)
+            and frame.first_line
+            in (node.lineno, *(d.lineno for d in node.decorator_list))
+        ),
+        None,
+    )
+    if definition is None:
+        return frozenset()
+    keywords = {a.arg for a in definition.args.kwonlyargs} - {"training"}
+    rebound = {
+        n.id
+        for n in ast.walk(definition)
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
+    return frozenset(keywords - rebound)
+
+
+def _keyword_read(operand: ast.expr, keywords: frozenset[str]) -> str | None:
+    """``n_head`` for a bare ``n_head`` that is one of ``keywords``; None otherwise."""
+    if isinstance(operand, ast.Name) and operand.id in keywords:
+        return operand.id
+    return None
+
+
+def _expressions_at(frame: Frame) -> list[ast.expr]:
+    """The calls and binary operations of the statement at ``frame``'s line."""
+    source = read_file(frame.file)
+    if source is None:
+        return []
+    holding = [
+        s
+        for s in ast.walk(source.tree)
+        if isinstance(s, ast.stmt)
+        and s.lineno <= frame.line <= (s.end_lineno or s.lineno)
+    ]
+    if not holding:
+        return []
+    statement = min(holding, key=lambda s: (s.end_lineno or s.lineno) - s.lineno)
+    return [e for e in _own_nodes(statement) if isinstance(e, (ast.Call, ast.BinOp))]
+
+
+def _own_nodes(statement: ast.stmt) -> Iterator[ast.AST]:
+    """The nodes of ``statement`` that are not inside a statement nested in it."""
+    pending = list(ast.iter_child_nodes(statement))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.stmt):
+            continue
+        yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def _operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
+    """What ``expression`` passes where ``node`` has argument ``key``; None: not this call."""
+    if isinstance(expression, ast.BinOp):
+        written = _OPERATORS.get(node.target) if node.op == "call_function" else None
+        if written is None or kind != "arg" or not isinstance(expression.op, written):
+            return None
+        return (expression.left, expression.right)[key]
+    if _called_name(expression.func) != _target_name(node):
+        return None
+    names = _parameter_names(node)
+    if kind == "kw":  # written by name, or by position where the function takes it
+        name, index = key, names.index(key) if key in names else None
+    else:
+        index = key - 1 if node.op == "call_method" else key  # the receiver aside
+        name = names[key] if key < len(names) else None
+    given = [k.value for k in expression.keywords if name and k.arg == name]
+    if given:
+        return given[0]
+    arguments = expression.args
+    if index is None or index < 0:
+        return None
+    starred = [i for i, a in enumerate(arguments) if isinstance(a, ast.Starred)]
+    if starred and starred[0] <= index:
+        # Whisper's ``q.view(*q.shape[:2], self.n_head, -1)``: counted from the end
+        given = len(node.args) - (1 if node.op == "call_method" else 0)
+        index = len(arguments) - (given - index)
+        if len(starred) > 1 or index <= starred[0]:
+            return None
+    return arguments[index] if index < len(arguments) else None
+
+
+def _parameter_names(node: fx.Node) -> list[str]:
+    """The parameters a called function takes by position, in order (none: unknown).
+
+    The passes may hold an argument by keyword that a file writes by
+    position (``F.multi_head_attention_forward(..., num_heads, ...)``), or
+    the other way round.
+    """
+    if node.op != "call_function":
+        return []
+    try:
+        parameters = inspect.signature(node.target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+def _called_name(function: ast.expr) -> str | None:
+    if isinstance(function, ast.Attribute):
+        return function.attr
+    if isinstance(function, ast.Name):
+        return function.id
+    return None
+
+
+def _target_name(node: fx.Node) -> str | None:
+    if node.op == "call_method":
+        return str(node.target)
+    if node.op == "call_function" and not is_method_call(node):
+        return getattr(node.target, "__name__", None)
+    return None
+
+
+def _self_attribute(operand: ast.expr) -> str | None:
+    """``n_head`` for ``self.n_head``; None for anything else."""
+    if (
+        isinstance(operand, ast.Attribute)
+        and isinstance(operand.value, ast.Name)
+        and operand.value.id == "self"
+    ):
+        return operand.attr
+    return None
