@@ -360,21 +360,36 @@ def _argument_count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
     one that also stands for other questions of the same value (a second
     ``range(future)``, :data:`~.guards.IMPLIED_GUARDS`) is no loop's alone.
     """
-    if not is_expect(node) or node.meta.get(IMPLIED_GUARDS):
+    if node.meta.get(IMPLIED_GUARDS):
+        return None
+    comparison = _guarded_equality(node)
+    if not (
+        comparison is not None
+        and comparison.args[0].op == "placeholder"
+        and comparison.args[1] >= MIN_COPIES
+    ):
+        return None
+    return (comparison.args[0], comparison, node)
+
+
+def _guarded_equality(node: fx.Node) -> fx.Node | None:
+    """The comparison ``value == n`` that the guard ``node`` checks.
+
+    ``n`` is an int, and nothing else reads the comparison.
+    """
+    if not is_expect(node):
         return None
     comparison = node.args[0]
-    if not (
+    if (
         isinstance(comparison, fx.Node)
         and comparison.op == "call_function"
         and comparison.target is operator.eq
         and len(comparison.users) == 1
         and isinstance(comparison.args[0], fx.Node)
-        and comparison.args[0].op == "placeholder"
         and type(comparison.args[1]) is int
-        and comparison.args[1] >= MIN_COPIES
     ):
-        return None
-    return (comparison.args[0], comparison, node)
+        return comparison
+    return None
 
 
 def _unrolled_counted(
@@ -422,17 +437,8 @@ def _unrolled_counted(
 
 def _count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
     """``(x.size(1), == n, expect)``: a guard on a length that nothing else reads."""
-    if not is_expect(node):
-        return None
-    comparison = node.args[0]
-    if not (
-        isinstance(comparison, fx.Node)
-        and comparison.op == "call_function"
-        and comparison.target is operator.eq
-        and len(comparison.users) == 1
-        and isinstance(comparison.args[0], fx.Node)
-        and type(comparison.args[1]) is int
-    ):
+    comparison = _guarded_equality(node)
+    if comparison is None:
         return None
     length = comparison.args[0]
     is_size = length.op == "call_method" and length.target == "size"
