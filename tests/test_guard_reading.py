@@ -190,8 +190,9 @@ def test_sizes_unpacked_as_the_source_did_need_no_guard(style):
     model = HeadsAttention()
     conversion = converted(model, style, (torch.randn(2, 5, 16),))
     source = conversion.source
-    assert "q.view(*q.shape[:2], 2, -1)" in source
-    assert "k.view(*k.shape[:2], 2, -1)" in source
+    heads = "n_head" if style is Style.FUNCTIONAL else "self.n_head"
+    assert f"q.view(*q.shape[:2], {heads}, -1)" in source
+    assert f"k.view(*k.shape[:2], {heads}, -1)" in source
     assert "len(" not in source and "getitem" not in source
     four_d = torch.randn(2, 3, 5, 16)  # q.shape[:2] is (2, 3): heads of the rest
     torch.testing.assert_close(run(conversion, four_d), model(four_d))
