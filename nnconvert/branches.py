@@ -90,6 +90,26 @@ def is_expect(node: Any) -> bool:
     )
 
 
+def guarded_equality(node: Any) -> fx.Node | None:
+    """The comparison ``value == n`` (``n`` an int) that the guard ``node`` checks.
+
+    Such a guard is where the tracer asked how often to loop: a sequence's
+    length, or a plain int argument a ``range`` counted to.
+    """
+    if not is_expect(node):
+        return None
+    comparison = node.args[0]
+    if (
+        isinstance(comparison, fx.Node)
+        and comparison.op == "call_function"
+        and comparison.target is operator.eq
+        and isinstance(comparison.args[0], fx.Node)
+        and type(comparison.args[1]) is int
+    ):
+        return comparison
+    return None
+
+
 def is_submodule_given(node: Any) -> bool:
     return (
         isinstance(node, fx.Node)

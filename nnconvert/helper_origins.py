@@ -32,6 +32,7 @@ from .source_text import (
     SourceFile,
     assigned_value,
     attributes_set,
+    called_name,
     docstring_node,
     function_definition,
     init_definition,
@@ -203,18 +204,9 @@ def _class_calls(init: ast.FunctionDef, attribute: str, cls: type) -> list[ast.C
             calls += [
                 node
                 for node in ast.walk(statement)
-                if isinstance(node, ast.Call)
-                and _callee_name(node.func) == cls.__name__
+                if isinstance(node, ast.Call) and called_name(node.func) == cls.__name__
             ]
     return calls
-
-
-def _callee_name(function: ast.expr) -> str | None:
-    if isinstance(function, ast.Name):
-        return function.id
-    if isinstance(function, ast.Attribute):
-        return function.attr
-    return None
 
 
 def _argument(call: ast.Call, cls: type, parameter: str) -> ast.expr | None:

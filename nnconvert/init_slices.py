@@ -96,7 +96,7 @@ _REFUSED_ATTRIBUTES = frozenset(
     }
 )
 #: the name a placeholder for an outside literal has in a template
-_PLACEHOLDER = "__nnconvert_literal_{}__"
+PLACEHOLDER = "__nnconvert_literal_{}__"
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,9 @@ def filled(template: str, replacements: Sequence[str]) -> str:
 
 
 def _placeholder_index(node: ast.AST) -> int | None:
-    if isinstance(node, ast.Name) and node.id.startswith("__nnconvert_literal_"):
-        return int(node.id[len("__nnconvert_literal_") : -2])
+    prefix, _, suffix = PLACEHOLDER.partition("{}")
+    if isinstance(node, ast.Name) and node.id.startswith(prefix):
+        return int(node.id[len(prefix) : -len(suffix)])
     return None
 
 
@@ -386,7 +387,7 @@ class _Slicer:
                 held = getattr(self.module, path, None) if path else None
                 if not path or "." in path or not is_literal(held):
                     raise _Refused
-                namespace[_PLACEHOLDER.format(path)] = held
+                namespace[PLACEHOLDER.format(path)] = held
             elif isinstance(node, ast.Name) and node.id != "self":
                 if not self._literal_parameter(node.id):
                     raise _Refused
@@ -394,7 +395,7 @@ class _Slicer:
 
         class Literals(ast.NodeTransformer):
             def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
-                return ast.Name(_PLACEHOLDER.format(self_path(attribute)), ast.Load())
+                return ast.Name(PLACEHOLDER.format(self_path(attribute)), ast.Load())
 
         test = ast.fix_missing_locations(ast.Expression(Literals().visit(value.test)))
         try:
@@ -588,10 +589,10 @@ class _Slicer:
     def _placeholder(self, source: str, value: Any) -> ast.Name:
         for index, (known, held) in enumerate(zip(self.sources, self.values)):
             if known == source and type(held) is type(value) and held == value:
-                return ast.Name(_PLACEHOLDER.format(index), ast.Load())
+                return ast.Name(PLACEHOLDER.format(index), ast.Load())
         self.sources.append(source)
         self.values.append(value)
-        return ast.Name(_PLACEHOLDER.format(len(self.sources) - 1), ast.Load())
+        return ast.Name(PLACEHOLDER.format(len(self.sources) - 1), ast.Load())
 
     # -- comments ----------------------------------------------------------------
 
@@ -763,6 +764,7 @@ def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint) ->
 reproduces = _reproduces
 
 __all__ = [
+    "PLACEHOLDER",
     "PURE_BUILTINS",
     "RECOVERED_MODULES",
     "RecoveredCode",

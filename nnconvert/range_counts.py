@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import ast
 import inspect
-import operator
 from typing import Any, Sequence
 
 import torch
 from torch import fx, nn
 
-from .branches import is_expect
+from .branches import guarded_equality
 from .example_values import clone_inputs
 from .modes import eval_mode
 from .source_map import statement_line
-from .source_text import range_loop_lines
+from .source_text import range_counter, range_loop_lines
 from .trace import (
     CallInputs,
     call_with,
@@ -65,17 +64,9 @@ def counting_arguments(model: nn.Module) -> list[str]:
     parameters = {p.name: p for p in forward_parameters(model)}
     found = []
     for node in ast.walk(function):
-        if not (isinstance(node, ast.For) and isinstance(node.iter, ast.Call)):
+        if not isinstance(node, ast.For) or range_counter(node) is None:
             continue
-        counted = node.iter
-        if not (
-            isinstance(counted.func, ast.Name)
-            and counted.func.id == "range"
-            and len(counted.args) == 1
-            and isinstance(counted.args[0], ast.Name)
-        ):
-            continue
-        parameter = parameters.get(counted.args[0].id)
+        parameter = parameters.get(range_counter(node))
         if (
             parameter is not None
             and (
@@ -109,16 +100,10 @@ def few_steps_counted(graph: fx.Graph) -> list[str]:
     """
     found = []
     for node in graph.nodes:
-        if not is_expect(node):
-            continue
-        comparison = node.args[0]
+        comparison = guarded_equality(node)
         if not (
-            isinstance(comparison, fx.Node)
-            and comparison.op == "call_function"
-            and comparison.target is operator.eq
-            and isinstance(comparison.args[0], fx.Node)
+            comparison is not None
             and comparison.args[0].op == "placeholder"
-            and type(comparison.args[1]) is int
             and comparison.args[1] < 2
         ):
             continue

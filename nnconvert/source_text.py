@@ -141,7 +141,7 @@ def _normalized(comment: str) -> str:
     return comment
 
 
-def _definition_at(tree: ast.AST, first_line: int, kinds: tuple[type, ...]) -> Any:
+def definition_at(tree: ast.AST, first_line: int, kinds: tuple[type, ...]) -> Any:
     """The function or class whose code starts at ``first_line`` (decorators included)."""
     for node in ast.walk(tree):
         if isinstance(node, kinds):
@@ -151,12 +151,12 @@ def _definition_at(tree: ast.AST, first_line: int, kinds: tuple[type, ...]) -> A
     return None
 
 
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 @functools.lru_cache(maxsize=256)
 def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
-    function = _definition_at(source.tree, first_line, _FUNCTIONS)
+    function = definition_at(source.tree, first_line, FUNCTIONS)
     if function is None:
         return None
     body_start = function.body[0].lineno
@@ -271,20 +271,37 @@ def range_loop_lines(frame: Frame, argument: str) -> range | None:
     if source is None:
         return None
     for node in ast.walk(source.tree):
-        if not (isinstance(node, ast.For) and node.lineno == frame.line):
-            continue
-        counted = node.iter
         if (
-            isinstance(counted, ast.Call)
-            and isinstance(counted.func, ast.Name)
-            and counted.func.id == "range"
-            and len(counted.args) == 1
-            and not counted.keywords
-            and isinstance(counted.args[0], ast.Name)
-            and counted.args[0].id == argument
+            isinstance(node, ast.For)
+            and node.lineno == frame.line
+            and range_counter(node) == argument
             and not node.orelse
         ):
             return range(node.body[0].lineno, node.end_lineno + 1)
+    return None
+
+
+def range_counter(loop: ast.For) -> str | None:
+    """``n`` for ``for ... in range(n):``, ``n`` a bare name; None for any other loop."""
+    counted = loop.iter
+    if (
+        isinstance(counted, ast.Call)
+        and isinstance(counted.func, ast.Name)
+        and counted.func.id == "range"
+        and len(counted.args) == 1
+        and not counted.keywords
+        and isinstance(counted.args[0], ast.Name)
+    ):
+        return counted.args[0].id
+    return None
+
+
+def called_name(function: ast.expr) -> str | None:
+    """``f`` for a call of ``f`` or of ``x.f``; None for anything else."""
+    if isinstance(function, ast.Name):
+        return function.id
+    if isinstance(function, ast.Attribute):
+        return function.attr
     return None
 
 
@@ -505,7 +522,7 @@ def init_comments(
     if code is None or not is_user_code(code.co_filename):
         return []
     source = read_file(code.co_filename)
-    function = source and _definition_at(source.tree, code.co_firstlineno, _FUNCTIONS)
+    function = source and definition_at(source.tree, code.co_firstlineno, FUNCTIONS)
     if function is None:
         return []
     assigned = sorted(
@@ -680,7 +697,7 @@ def function_definition(function: Any) -> tuple[SourceFile, Any] | None:
     if code is None or not is_user_code(code.co_filename):
         return None
     source = read_file(code.co_filename)
-    definition = source and _definition_at(source.tree, code.co_firstlineno, _FUNCTIONS)
+    definition = source and definition_at(source.tree, code.co_firstlineno, FUNCTIONS)
     return (source, definition) if definition else None
 
 
@@ -725,7 +742,7 @@ def class_comments(module: nn.Module) -> list[str]:
     source, definition = found
     inside: set[int] = set()
     for node in definition.body:
-        if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+        if isinstance(node, (*FUNCTIONS, ast.ClassDef)):
             start = min([node.lineno] + [d.lineno for d in node.decorator_list])
             inside.update(range(start, _end_with_comments(source, node) + 1))
     docstring = docstring_node(definition)

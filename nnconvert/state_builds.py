@@ -32,10 +32,10 @@ import weakref
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping
 
-import torch
 from torch import Tensor, nn
 
 from .init_slices import (
+    PLACEHOLDER,
     PURE_BUILTINS,
     RECOVERED_MODULES,
     RecoveredCode,
@@ -56,8 +56,6 @@ from .tensor_builds import (
 _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorBuild]]" = (
     weakref.WeakKeyDictionary()
 )
-#: the name a placeholder has in :class:`RecoveredCode` text
-_PLACEHOLDER = "__nnconvert_literal_{}__"
 
 
 def state_build(owner: nn.Module | None, name: str) -> TensorBuild | None:
@@ -112,7 +110,7 @@ def _with_placeholders(text: str, names: list[str]) -> str:
     if not names:
         return text
     pattern = re.compile(r"(?<![.\w])(" + "|".join(map(re.escape, names)) + r")\b")
-    return pattern.sub(lambda m: _PLACEHOLDER.format(names.index(m.group(1))), text)
+    return pattern.sub(lambda m: PLACEHOLDER.format(names.index(m.group(1))), text)
 
 
 def read_state_builds(

@@ -55,7 +55,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import fx
 
-from ..branches import is_expect
+from ..branches import guarded_equality, is_expect
 from ..source_map import node_frames, statement_line
 from ..source_text import range_loop_lines
 from .graph_utils import is_impure
@@ -373,23 +373,9 @@ def _argument_count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
 
 
 def _guarded_equality(node: fx.Node) -> fx.Node | None:
-    """The comparison ``value == n`` that the guard ``node`` checks.
-
-    ``n`` is an int, and nothing else reads the comparison.
-    """
-    if not is_expect(node):
-        return None
-    comparison = node.args[0]
-    if (
-        isinstance(comparison, fx.Node)
-        and comparison.op == "call_function"
-        and comparison.target is operator.eq
-        and len(comparison.users) == 1
-        and isinstance(comparison.args[0], fx.Node)
-        and type(comparison.args[1]) is int
-    ):
-        return comparison
-    return None
+    """The comparison ``value == n`` that the guard ``node`` checks, read by nothing else."""
+    comparison = guarded_equality(node)
+    return comparison if comparison is not None and len(comparison.users) == 1 else None
 
 
 def _unrolled_counted(

@@ -30,7 +30,13 @@ from torch import fx, nn
 
 from ..passes.methods import is_method_call
 from ..source_map import Frame, node_frames
-from ..source_text import read_file
+from ..source_text import (
+    FUNCTIONS,
+    called_name,
+    definition_at,
+    read_file,
+    self_path,
+)
 from .literal_holes import Slot, literal_slots
 
 #: Binary operators fx records as functions, and the ``ast`` operator each is written as.
@@ -132,16 +138,7 @@ def _keywords_of(frame: Frame, module: nn.Module) -> frozenset[str]:
     source = read_file(frame.file)
     if source is None:
         return frozenset()
-    definition = next(
-        (
-            node
-            for node in ast.walk(source.tree)
-            if isinstance(node, ast.FunctionDef)
-            and frame.first_line
-            in (node.lineno, *(d.lineno for d in node.decorator_list))
-        ),
-        None,
-    )
+    definition = definition_at(source.tree, frame.first_line, FUNCTIONS)
     if definition is None:
         return frozenset()
     keywords = {a.arg for a in definition.args.kwonlyargs} - {"training"}
@@ -195,7 +192,7 @@ def _operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
         if written is None or kind != "arg" or not isinstance(expression.op, written):
             return None
         return (expression.left, expression.right)[key]
-    if _called_name(expression.func) != _target_name(node):
+    if called_name(expression.func) != _target_name(node):
         return None
     names = _parameter_names(node)
     if kind == "kw":  # written by name, or by position where the function takes it
@@ -239,14 +236,6 @@ def _parameter_names(node: fx.Node) -> list[str]:
     ]
 
 
-def _called_name(function: ast.expr) -> str | None:
-    if isinstance(function, ast.Attribute):
-        return function.attr
-    if isinstance(function, ast.Name):
-        return function.id
-    return None
-
-
 def _target_name(node: fx.Node) -> str | None:
     if node.op == "call_method":
         return str(node.target)
@@ -257,10 +246,5 @@ def _target_name(node: fx.Node) -> str | None:
 
 def _self_attribute(operand: ast.expr) -> str | None:
     """``n_head`` for ``self.n_head``; None for anything else."""
-    if (
-        isinstance(operand, ast.Attribute)
-        and isinstance(operand.value, ast.Name)
-        and operand.value.id == "self"
-    ):
-        return operand.attr
-    return None
+    path = self_path(operand)
+    return path if path and "." not in path else None

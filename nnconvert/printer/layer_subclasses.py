@@ -280,7 +280,6 @@ __all__ = [
     "SuperForward",
     "base_reads",
     "calls_only_super",
-    "calls_only_super",
     "dtype_argument",
     "layer_base",
     "with_super_forward",
