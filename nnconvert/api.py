@@ -29,6 +29,7 @@ from .frontend import ModelInput, model_input
 from .guard_messages import argument_message
 from .hierarchy import Instance, trace_instances
 from .init_check import check_init_params
+from .init_code import any_init_statements, fresh_builder, fresh_equal, keeps_more
 from .leaves import leaf_of
 from .modes import eval_mode
 from .naming import MODULE_NAMES, definition_name, is_plain_identifier
@@ -170,9 +171,16 @@ def _convert(
     style is its own output (:mod:`.as_written`).
     """
     name = input_name(read, style) if name is None else name
-    instances, source = _printed(read, style, example_inputs, name, True)
+    keep_init = style is not Style.FUNCTIONAL and any_init_statements(
+        read.module.modules()
+    )
+    instances, source = _printed(read, style, example_inputs, name, True, keep_init)
     if _steps_left_guarded(instances, source):
-        instances, source = _printed(read, style, example_inputs, name, False)
+        instances, source = _printed(
+            read, style, example_inputs, name, False, keep_init
+        )
+    if keep_init:
+        source = _checked_init_code(read, instances, style, name, source)
     kept = None
     if style is Style.MIXED and keep_source:
         kept = as_written(read.module, name, source, _runner(name))
@@ -195,14 +203,40 @@ def _runner(name: str) -> Callable[[str], type]:
     return lambda source: execute(source, f"<nnconvert mixed: {name}>")[name]
 
 
+def _checked_init_code(
+    read: ModelInput, instances: list[Instance], style: Style, name: str, source: str
+) -> str:
+    """``source``, a class style keeping the user's initialisation code, if that code helps.
+
+    Else the output printed without it (:mod:`.init_code`): kept only when a
+    new output, built under one seed, then has more tensors equal to a new
+    original's and none less.
+    """
+    without = print_program(instances, style, name)
+    if without == source:
+        return source  # nothing was kept
+    build = fresh_builder(read.module, read.fresh_state)
+    if build is None:
+        return without
+    equal = [
+        fresh_equal(build, lambda text=text: _runner(name)(text)())
+        for text in (source, without)
+    ]
+    return source if keeps_more(*equal) else without
+
+
 def _printed(
     read: ModelInput,
     style: Style,
     example_inputs: tuple[Any, ...],
     name: str,
     step_counts: bool,
+    keep_init: bool = False,
 ) -> tuple[list[Instance], str]:
-    """The model traced (``step_counts``: :func:`.hierarchy.traced`) and printed."""
+    """The model traced (``step_counts``: :func:`.hierarchy.traced`) and printed.
+
+    ``keep_init``: with the user's initialisation code (:mod:`.init_code`).
+    """
     instances = _instances(read, example_inputs, style, step_counts)
     claim = None
     if style is Style.FUNCTIONAL:  # what init_params() may claim, checked
@@ -216,6 +250,7 @@ def _printed(
         class_instances=lambda: _instances(
             read, example_inputs, Style.MODULE, step_counts
         ),
+        keep_init=keep_init,
     )
     return instances, source
 

@@ -7,9 +7,12 @@ it, with an expression printer of the class's own.
 
 from __future__ import annotations
 
+import textwrap
+
 from torch import nn
 
 from ..helper_origins import helper_comments
+from ..init_code import InitCode, InitStatement
 from ..naming import is_plain_identifier
 from ..options import Style
 from ..source_text import (
@@ -23,14 +26,19 @@ from .body import print_body
 from .class_plan import ClassPlan
 from .constructors import Assign, Ctor, Recovered, Tied, recovered_lines, render_value
 from .expressions import ExpressionPrinter
-from .imports import Printed
+from .imports import Imports, Printed
 from .loops import find_loops
 from .methods import method_body, method_text
 from .values import literal
 
 
-def class_text(plan: ClassPlan, style: Style) -> Printed:
-    """``class Name(nn.Module): ...`` for ``plan``, and the imports it uses."""
+def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> Printed:
+    """``class Name(nn.Module): ...`` for ``plan``, and the imports it uses.
+
+    ``init``: the user's initialisation code the class keeps
+    (:mod:`nnconvert.init_code`): its statements in ``__init__``, the
+    methods they call after ``forward``'s.
+    """
     printer = ExpressionPrinter(style)
     printer.use("nn")
     parameters = [
@@ -64,6 +72,10 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
             written = method_body(method, style, owners)
             printer.imports.merge(written.imports)
             forward += "\n" + method_text(method, written)
+    if init is not None:
+        printer.imports.merge(Imports(init.imports))
+        for _, text in init.methods:
+            forward += "\n" + textwrap.indent(text, "    ") + "\n"
     if plan.base is not None:  # the layer's __init__ builds it
         text = _layer_subclass_text(plan.name, plan.base, docs.of_class, forward)
         return Printed(text, printer.imports)
@@ -80,7 +92,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         return Printed(text + ("\n" + forward if forward else ""), printer.imports)
     module = plan.template.instance.module
     keyed = isinstance(module, nn.ModuleDict)
-    init = ["super().__init__()"] + _commented_init(plan, printer, keyed)
+    lines = ["super().__init__()"] + _commented_init(plan, printer, keyed, init)
     # a ModuleDict subclass stays one: its keys may be "0", "1", ...
     base = "ModuleDict" if keyed else "Module"
     text = (
@@ -88,7 +100,7 @@ def class_text(plan: ClassPlan, style: Style) -> Printed:
         + _class_docstring(docs.of_class)
         + "".join(f"    {line}\n" for line in class_comments(module))
         + head
-        + "".join(f"        {line}\n" for line in init)
+        + "".join(f"        {line}\n" if line else "\n" for line in lines)
         + "\n"
         + forward
     )
@@ -133,13 +145,15 @@ def _docstring(literal: str | None, depth: int) -> list[str]:
 
 
 def _commented_init(
-    plan: ClassPlan, printer: ExpressionPrinter, keyed: bool
+    plan: ClassPlan, printer: ExpressionPrinter, keyed: bool, init: InitCode | None
 ) -> list[str]:
     """``__init__``'s assignments, each after the comments that stood above it in the source.
 
     Not the attributes ``forward`` reads (``self.n_head = 2``): written last,
     they take no comment from the layers, as functional style, which has no
-    such statement, places them.
+    such statement, places them. The initialisation statements ``init``
+    keeps go after the last attribute assigned before them in the source,
+    with their own comments.
     """
     instance = plan.template.instance
     placed, rest = comments_per_attribute(
@@ -148,13 +162,41 @@ def _commented_init(
         helper_comments(instance.ancestry),
     )
     rest = _without_carried(plan.init, placed, rest)
-    lines = []
+    statements = list(init.statements) if init is not None else []
+    for statement in statements:
+        _take_comments(statement.comments, placed, rest)
+    written = [a.attribute for a in plan.init]
+    lines = _initialising(statements, written, None)
     for assign in plan.init:
         lines += placed.pop(assign.attribute, []) + recovered_lines(
             assign.value, printer
         )
         lines.append(_statement(assign, printer, keyed))
+        lines += _initialising(statements, written, assign.attribute)
     return lines + rest
+
+
+def _initialising(
+    statements: list[InitStatement], written: list[str], attribute: str | None
+) -> list[str]:
+    """The lines of the statements that go right after ``attribute`` (None: before all)."""
+    lines: list[str] = []
+    for statement in statements:
+        anchor = next((a for a in statement.after if a in written), None)
+        if anchor == attribute:
+            lines += statement.lines
+    return lines
+
+
+def _take_comments(
+    carried: tuple[str, ...], placed: dict[str, list[str]], rest: list[str]
+) -> None:
+    """Remove each of the ``carried`` comments once from where the comment placing put it."""
+    for comment in carried:
+        for comments in [*placed.values(), rest]:
+            if comment in comments:
+                comments.remove(comment)
+                break
 
 
 def _without_carried(

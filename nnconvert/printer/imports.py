@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -43,20 +44,36 @@ class Imports:
 
     def render(self) -> str:
         """The import block: standard library first, then torch and other libraries."""
-        standard = [line for key, line in _STANDARD_LIBRARY if key in self.names]
+        lines = [n for n in self.names if n.startswith(("from ", "import "))]
+        known = [line for key, line in _STANDARD_LIBRARY if key in self.names]
+        standard = _merged(known + [n for n in lines if _is_standard(n)])
         torch = [line for key, line in _TORCH if key in self.names]
-        libraries = _merged(n for n in self.names if n.startswith("from "))
+        libraries = _merged(n for n in lines if not _is_standard(n))
         groups = (standard, torch + libraries)
         return "\n\n".join("\n".join(group) for group in groups if group)
 
 
+def _is_standard(line: str) -> bool:
+    """Whether an import line imports from Python's standard library."""
+    module = line.split()[1].split(".")[0]
+    return module in sys.stdlib_module_names
+
+
 def _merged(lines: Iterable[str]) -> list[str]:
-    """``from m import a`` and ``from m import b`` -> ``from m import a, b``, as isort writes."""
+    """``from m import a`` and ``from m import b`` -> ``from m import a, b``, as isort writes.
+
+    ``import m`` lines come first, then ``from`` lines, each sorted by module
+    (isort's default, ``force_sort_within_sections`` off).
+    """
+    lines = list(lines)
+    plain = sorted({line for line in lines if line.startswith("import ")})
     names: dict[str, set[str]] = {}
     for line in lines:
-        module, _, name = line[len("from ") :].partition(" import ")
-        names.setdefault(module, set()).add(name)
-    return [f"from {m} import {', '.join(sorted(names[m]))}" for m in sorted(names)]
+        if line.startswith("from "):
+            module, _, name = line[len("from ") :].partition(" import ")
+            names.setdefault(module, set()).add(name)
+    froms = [f"from {m} import {', '.join(sorted(names[m]))}" for m in sorted(names)]
+    return plain + froms
 
 
 @dataclass(frozen=True)

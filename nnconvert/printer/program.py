@@ -17,6 +17,7 @@ import black
 from torch import nn
 
 from ..hierarchy import Instance
+from ..init_code import InitCode, init_code
 from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
 from ..opspecs.layer_params import DEFINITIONS
@@ -54,6 +55,7 @@ def print_program(
     name: str,
     init_claim: InitClaim | None = None,
     class_instances: Callable[[], list[Instance]] | None = None,
+    keep_init: bool = False,
 ) -> str:
     """The source of the whole model in ``style``; the root's definition is ``name``.
 
@@ -62,11 +64,15 @@ def print_program(
     ``class_instances``: the model traced for module style, which functional
     style plans the classes of when the root has parameters to keep
     (:mod:`.root_arguments`: the classes' arguments decide too); without
-    it, functional style keeps none.
+    it, functional style keeps none. ``keep_init``: class styles write the
+    user's initialisation code (:mod:`nnconvert.init_code`; the caller
+    checks what it does).
     """
     if style is Style.FUNCTIONAL:
         _without_unpaid_dict_forms(instances)
-    text = _program_text(instances, style, name, init_claim, class_instances)
+    text = _program_text(
+        instances, style, name, init_claim, class_instances, keep_init
+    )
     return format_source(text)
 
 
@@ -111,6 +117,7 @@ def _program_text(
     name: str,
     init_claim: InitClaim | None,
     class_instances: Callable[[], list[Instance]] | None,
+    keep_init: bool = False,
 ) -> str:
     """The program as the printer writes it, before black lays it out."""
     imported = _imported_names(instances) | MODULE_NAMES
@@ -144,12 +151,38 @@ def _program_text(
             plans[-1] = with_root_arguments(plans[-1], arguments, literals)
         helpers = used_helpers(instances, [plan.init for plan in plans])
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
-        definitions += [class_text(plan, style) for plan in plans]
+        taken = imported | {p.name for p in plans} | {h.name for h in helpers}
+        inits = [_init_code(p, taken) if keep_init else None for p in plans]
+        definitions += _init_module_code(inits)
+        definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
     imports = Imports()
     for definition in definitions:
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)
     return imports.render() + "\n\n" + text
+
+
+def _init_code(plan: ClassPlan, taken: set[str]) -> InitCode | None:
+    """The initialisation code a planned class keeps (:mod:`nnconvert.init_code`)."""
+    if plan.base is not None or plan.template.sequential:
+        return None  # the layer's or nn.Sequential's own __init__ builds it
+    members = [m.instance.module for m in plan.members]
+    parameters = {p.name for p, _ in plan.signature} | set(plan.optional)
+    code = init_code(type(plan.template.instance.module), members, parameters, taken)
+    if code is None:
+        return None
+    if {name for name, _ in code.methods} & {m.call.name for m in plan.methods}:
+        return None  # forward calls it too: one definition, printed from the trace
+    return code
+
+
+def _init_module_code(inits: list[InitCode | None]) -> list[Printed]:
+    """The module-level code the kept initialisation reads, each definition once, in file order."""
+    found: dict[tuple[str, int], str] = {}
+    for code in inits:
+        if code is not None:
+            found.update(code.module_code)
+    return [Printed(found[key], Imports()) for key in sorted(found)]
 
 
 #: Names ``__init__`` or ``init_params()`` may read besides imports, classes and layer functions.
