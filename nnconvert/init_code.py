@@ -34,10 +34,12 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import copy
 import functools
 import inspect
 import io
 import math
+import re
 import sys
 import textwrap
 import warnings
@@ -92,13 +94,17 @@ _LITERALS = (bool, int, float, str, type(None))
 class InitStatement:
     """One initialisation statement of ``__init__``, as the output writes it.
 
-    ``after``: the attributes assigned before it in the source, nearest
-    first; it goes after the first of them the output writes (none: first
-    of all). ``lines``: its text, unindented, comments above it included;
-    ``comments``: those comments (the printer does not write them again).
+    ``before``: the attributes assigned after it in the source, nearest
+    first; it goes before the first of them the output writes that owns
+    tensors (none: after every attribute). Layers without tensors draw
+    nothing, so where it stands among them does not matter, and functional
+    style, which has no such layers, can say where it stands
+    (:func:`functional_init`). ``lines``: its text, unindented, comments
+    above it included; ``comments``: those comments (the printer does not
+    write them again).
     """
 
-    after: tuple[str, ...]
+    before: tuple[str, ...]
     lines: tuple[str, ...]
     comments: tuple[str, ...]
 
@@ -119,6 +125,27 @@ class InitCode:
     module_code: tuple[tuple[tuple[str, int], str], ...]
     imports: frozenset[str]
 
+    @property
+    def comments(self) -> tuple[str, ...]:
+        return tuple(c for s in self.statements for c in s.comments)
+
+
+@dataclass
+class _Found:
+    """The initialisation statements a class keeps, still as trees of its file."""
+
+    source: SourceFile
+    #: (attributes assigned after it, the statement, literals put in: span -> text)
+    statements: list[tuple[tuple[str, ...], ast.stmt, dict[_Span, str]]]
+    methods: list[ast.FunctionDef]  # those the statements call, in class order
+    module_names: set[str]  # the module-level names they read
+    namespace: dict[str, Any]  # the file's globals
+    filename: str
+
+
+#: (line, column, end line, end column) of a node, as ``ast`` counts them.
+_Span = tuple[int, int, int, int]
+
 
 def has_init_statements(cls: type) -> bool:
     """Whether ``cls``'s own ``__init__`` has an initialisation statement (cheap: no checks)."""
@@ -127,56 +154,76 @@ def has_init_statements(cls: type) -> bool:
 
 
 def init_code(
-    cls: type,
-    members: Sequence[nn.Module],
-    parameters: Iterable[str],
-    taken: Iterable[str],
+    members: Sequence[nn.Module], parameters: Iterable[str], taken: Iterable[str]
 ) -> InitCode | None:
-    """The initialisation ``cls``'s ``__init__`` does, as the output class writes it, or None.
+    """The initialisation the members' ``__init__`` does, as the output class writes it, or None.
 
-    ``members`` are the instances the output class stands for, each built
-    by the user's ``cls``; ``parameters`` the output ``__init__``'s
-    parameter names; ``taken`` the names the output defines at module level
-    (classes, helpers), which the kept code may not redefine.
+    ``members`` are the instances one output class stands for;
+    ``parameters`` the output ``__init__``'s parameter names; ``taken`` the
+    names the output defines at module level (classes, helpers), which the
+    kept code may not redefine. A functional input's root reads it from the
+    end of the file's ``init_params()`` (:func:`functional_init` wrote it).
     """
-    found = _init_of(cls)
-    definition = class_definition(cls)
-    if found is None or definition is None or not members:
+    if not members:
         return None
-    if any(type(m) is not cls for m in members):
+    if is_functional_input(members[0]):
+        return _from_functional(members[0], set(taken)) if len(members) == 1 else None
+    found = _found(type(members[0]), members, set(parameters))
+    if found is None:
         return None
-    source, init = found
-    arguments = [a.arg for a in _every_argument(init.args)][1:]
-    parameters = set(parameters)
-    kept = []
-    for after, statement in _statements(init):
-        methods = _methods_called(definition[1], [statement])
-        if methods is None:
-            continue
-        free = _free_names(statement, methods)
-        if free & (_locals_before(init, statement) - set(arguments)):
-            continue  # it reads what __init__ computed: not a statement of its own
-        read = free & set(arguments)
-        replaced = _argument_literals([statement], read, parameters, members)
-        if replaced is not None:
-            kept.append((after, statement, methods, free - set(arguments), replaced))
-    if not kept:
-        return None
-    resolved = _module_code(source, cls, set().union(*(k[3] for k in kept)), set(taken))
+    resolved = _module_code(found, found.module_names, set(taken))
     if resolved is None:
         return None
     module_code, imports = resolved
     statements = tuple(
-        _statement_text(source, statement, after, replaced)
-        for after, statement, _, _, replaced in kept
+        _statement(found.source, node, before, replaced)
+        for before, node, replaced in found.statements
     )
-    called = {m.name for k in kept for m in k[2]}
-    method_texts = tuple(
-        (m.name, _text(source, _extent(source, m), m.col_offset))
+    methods = tuple(
+        (m.name, _text(found.source, _extent(found.source, m), m.col_offset))
+        for m in found.methods
+    )
+    return InitCode(statements, methods, module_code, imports)
+
+
+def _found(
+    cls: type, members: Sequence[nn.Module], parameters: set[str]
+) -> _Found | None:
+    """The initialisation statements of ``cls``'s ``__init__`` that can stand in the output."""
+    found = _init_of(cls)
+    definition = class_definition(cls)
+    if found is None or definition is None:
+        return None
+    if any(type(m) is not cls for m in members):
+        return None
+    source, init = found
+    arguments = {a.arg for a in _every_argument(init.args)[1:]}
+    kept = []
+    methods: set[str] = set()
+    module_names: set[str] = set()
+    for before, statement in _statements(init):
+        called = _methods_called(definition[1], [statement])
+        if called is None:
+            continue
+        free = _free_names(statement, called)
+        if free & (_locals_before(init, statement) - arguments):
+            continue  # it reads what __init__ computed: not a statement of its own
+        replaced = _argument_literals(
+            [statement], free & arguments, parameters, members
+        )
+        if replaced is not None:
+            kept.append((before, statement, replaced))
+            methods |= {m.name for m in called}
+            module_names |= free - arguments
+    if not kept:
+        return None
+    ordered = [
+        m
         for m in definition[1].body
-        if isinstance(m, ast.FunctionDef) and m.name in called
-    )
-    return InitCode(statements, method_texts, module_code, imports)
+        if isinstance(m, ast.FunctionDef) and m.name in methods
+    ]
+    filename = vars(cls)["__init__"].__code__.co_filename
+    return _Found(source, kept, ordered, module_names, _globals_of(cls), filename)
 
 
 def _free_names(statement: ast.stmt, methods: list[ast.FunctionDef]) -> set[str]:
@@ -188,7 +235,7 @@ def _free_names(statement: ast.stmt, methods: list[ast.FunctionDef]) -> set[str]
         decorator_list=[],
     )
     free = names_read(wrapped).union(*map(names_read, methods))
-    return free - {"self", *dir(builtins)}
+    return free - {"self", "params", *dir(builtins)}
 
 
 # --- the statements --------------------------------------------------------
@@ -200,16 +247,13 @@ def _init_of(cls: type) -> tuple[SourceFile, ast.FunctionDef] | None:
 
 
 def _statements(init: ast.FunctionDef) -> list[tuple[tuple[str, ...], ast.stmt]]:
-    """The initialisation statements of ``init``, each with the attributes set before it."""
-    assigned: list[str] = []
-    kept = []
+    """The initialisation statements of ``init``, each with the attributes set after it."""
     body = init.body
+    kept = []
     for index, statement in enumerate(body):
-        names = attributes_set(statement)
-        if names:
-            assigned += names
-        elif _initialises(statement, body[index + 1 :]):
-            kept.append((tuple(reversed(assigned)), statement))
+        if not attributes_set(statement) and _initialises(statement, body[index + 1 :]):
+            after = [name for s in body[index + 1 :] for name in attributes_set(s)]
+            kept.append((tuple(after), statement))
     return kept
 
 
@@ -406,37 +450,442 @@ def _text(
     return textwrap.dedent(text) if column else text
 
 
-def _statement_text(
+def _statement(
     source: SourceFile,
     statement: ast.stmt,
-    after: tuple[str, ...],
-    replaced: Mapping[tuple[int, int, int, int], str],
+    before: tuple[str, ...],
+    replaced: Mapping[_Span, str],
 ) -> InitStatement:
+    """A statement's text, its literals and translations put in, and the comments it holds."""
     first, last = _extent(source, statement)
     spans = {s: t for s, t in replaced.items() if first <= s[0] <= last}
     text = _text(source, (first, last), statement.col_offset, spans)
     comments = tuple(
         comment for line, comment in source.comments.items() if first <= line <= last
     )
-    return InitStatement(after, tuple(text.splitlines()), comments)
+    return InitStatement(before, tuple(text.splitlines()), comments)
+
+
+def take_comments(
+    carried: Iterable[str], placed: Mapping[str, list[str]], rest: list[str]
+) -> None:
+    """Remove each ``carried`` comment once from where comment placing put it (in place)."""
+    for comment in carried:
+        for comments in [*placed.values(), rest]:
+            if comment in comments:
+                comments.remove(comment)
+                break
+
+
+def owns_tensors(module: nn.Module, attribute: str) -> bool:
+    """Whether ``module.<attribute>`` is a tensor or holds one (unknown: it does)."""
+    try:
+        value = module.get_submodule(attribute)
+    except AttributeError:
+        value = getattr(module, attribute, None)
+    if isinstance(value, nn.Module):
+        return any(True for _ in value.parameters()) or any(
+            True for _ in value.buffers()
+        )
+    return value is None or isinstance(value, Tensor)
+
+
+# --- functional style ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunctionalInit:
+    """The initialisation ``init_params()`` does after drawing every tensor.
+
+    ``lines``: its statements, reading ``params["key"]`` where the class
+    read ``self.key``; ``functions``: the methods they call, as functions
+    taking ``params`` first; the rest as :class:`InitCode`.
+    """
+
+    lines: tuple[str, ...]
+    comments: tuple[str, ...]
+    functions: tuple[str, ...]
+    module_code: tuple[tuple[tuple[str, int], str], ...]
+    imports: frozenset[str]
+
+    @functools.cached_property
+    def keys(self) -> frozenset[str]:
+        """The keys its statements and functions name (``params["key"]``): the tensors it sets."""
+        text = "\n".join([*self.lines, *self.functions])
+        return frozenset(re.findall(r'params\["([^"]+)"\]', text))
+
+
+#: How a method's ``self`` is written in functional style.
+_PARAMS = "params: dict[str, Tensor]"
+
+
+def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | None:
+    """The root's initialisation statements ``init_params()`` can run last, or None.
+
+    Those of the root's ``__init__`` after which no attribute holding a
+    tensor is assigned, whose every ``self`` is a tensor of the
+    ``state_dict`` (``self.encoder.weight`` -> ``params["encoder.weight"]``)
+    or a call of a method that is itself so written
+    (``self.init_weights()`` -> ``init_weights(params)``). Not
+    ``self.apply(...)`` nor ``self.parameters()``: a weight dict has no
+    modules. A functional input's own statements are kept as written.
+    """
+    taken = set(taken)
+    if is_functional_input(model):
+        return _functional_tail(model, taken)
+    found = _found(type(model), [model], set())
+    if found is None:
+        return None
+    keys = set(model.state_dict())
+    methods = {m.name: m for m in found.methods}
+    translated = {
+        name: _to_params(found.source, m, keys, set(methods))
+        for name, m in methods.items()
+    }
+    statements = []
+    for before, node, replaced in found.statements:
+        if any(owns_tensors(model, a) for a in before):
+            continue  # a layer built after it would draw after it
+        spans = _to_params(found.source, node, keys, set(methods))
+        called = _methods_called_by(node, methods, set())
+        if spans is None or any(translated[m] is None for m in called):
+            continue
+        statements.append((node, {**replaced, **spans}, called))
+    if not statements:
+        return None
+    used = set().union(*(called for *_, called in statements))
+    names = set().union(
+        *(_free_names(n, [methods[m] for m in c]) for n, _, c in statements)
+    )
+    resolved = _module_code(found, names - set(methods), taken | set(methods))
+    if resolved is None:
+        return None
+    module_code, imports = resolved
+    written = [_statement(found.source, n, (), spans) for n, spans, _ in statements]
+    functions = tuple(
+        _text(found.source, _extent(found.source, m), m.col_offset, translated[m.name])
+        for m in found.methods
+        if m.name in used
+    )
+    return FunctionalInit(
+        tuple(line for s in written for line in s.lines),
+        tuple(c for s in written for c in s.comments),
+        functions,
+        module_code,
+        imports | ({"Tensor"} if functions else set()),
+    )
+
+
+def _methods_called_by(
+    node: ast.AST, methods: Mapping[str, ast.FunctionDef], found: set[str]
+) -> set[str]:
+    """The methods ``node`` calls through ``self``, and those they call, again and again."""
+    for child in ast.walk(node):
+        if (
+            isinstance(child, ast.Attribute)
+            and isinstance(child.value, ast.Name)
+            and child.value.id == "self"
+            and child.attr in methods
+            and child.attr not in found
+        ):
+            found.add(child.attr)
+            _methods_called_by(methods[child.attr], methods, found)
+    return found
+
+
+def _to_params(
+    source: SourceFile, node: ast.AST, keys: set[str], methods: set[str]
+) -> dict[_Span, str] | None:
+    """The edits that write ``node`` over ``params`` instead of ``self``; None if it cannot be.
+
+    ``self.a.b`` (a key) -> ``params["a.b"]``; ``self.m(x)`` (a method) ->
+    ``m(params, x)``; a method's ``self`` parameter -> ``params: dict[str,
+    Tensor]``.
+    """
+    edits: dict[_Span, str] = {}
+
+    def visit(child: ast.AST) -> bool:
+        if isinstance(child, ast.arg) and child.arg == "self":
+            edits[_span(child)] = _PARAMS
+            return True
+        if isinstance(child, ast.Call) and _self_method(child.func, methods):
+            edits[_span(child.func)] = child.func.attr  # type: ignore[attr-defined]
+            opening = _opening(source, child.func)
+            if opening is None:
+                return False
+            edits[opening] = "params, " if child.args or child.keywords else "params"
+            return all(visit(c) for c in [*child.args, *child.keywords])
+        if _self_attribute_path(child) is not None:
+            inner = child  # the longest key: self.encoder.weight of .weight.data
+            while _self_attribute_path(inner) not in keys:
+                if not isinstance(inner, ast.Attribute):
+                    return False
+                inner = inner.value
+            path = _self_attribute_path(inner)
+            edits[_span(inner)] = f'params["{path}"]'
+            return True
+        if isinstance(child, ast.Name) and child.id == "self":
+            return False  # self passed on, or a module attribute: no weight dict has it
+        return all(visit(c) for c in ast.iter_child_nodes(child))
+
+    return edits if visit(node) else None
+
+
+def _self_method(function: ast.expr, methods: set[str]) -> bool:
+    return (
+        isinstance(function, ast.Attribute)
+        and isinstance(function.value, ast.Name)
+        and function.value.id == "self"
+        and function.attr in methods
+    )
+
+
+def _self_attribute_path(node: ast.AST) -> str | None:
+    """``self.a.b`` -> ``"a.b"`` (the whole chain only)."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if parts and isinstance(node, ast.Name) and node.id == "self":
+        return ".".join(reversed(parts))
+    return None
+
+
+def _span(node: ast.AST) -> _Span:
+    return (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
+
+
+def _opening(source: SourceFile, function: ast.expr) -> _Span | None:
+    """The empty span right after the ``(`` that follows ``function`` on its line."""
+    line = source.lines[function.end_lineno - 1].encode()  # type: ignore[operator]
+    at = function.end_col_offset  # type: ignore[attr-defined]
+    if line[at : at + 1] != b"(":
+        return None
+    return (function.end_lineno, at + 1, function.end_lineno, at + 1)  # type: ignore[return-value]
+
+
+# --- reading back what functional style wrote -------------------------------
+
+
+def is_functional_input(module: nn.Module) -> bool:
+    """Whether ``module`` wraps a functional file's function (not a class of the user's)."""
+    function = getattr(module, "function", None)
+    return inspect.isfunction(function) and class_definition(type(module)) is None
+
+
+def _init_params_of(
+    model: nn.Module,
+) -> tuple[SourceFile, ast.FunctionDef, dict] | None:
+    namespace = model.function.__globals__  # type: ignore[union-attr]
+    init = namespace.get("init_params")
+    found = function_definition(init) if inspect.isfunction(init) else None
+    return None if found is None else (found[0], found[1], namespace)
+
+
+def _tail(init: ast.FunctionDef) -> list[ast.stmt]:
+    """The statements ``init_params()`` runs after it last writes ``params``, before it returns it."""
+    body = [s for s in init.body if not isinstance(s, ast.Return)]
+    writes = [i for i, s in enumerate(body) if _writes_params(s)]
+    start = writes[-1] + 1 if writes else len(body)
+    tail = body[start:]
+    reads = all(
+        any(isinstance(n, ast.Name) and n.id == "params" for n in ast.walk(s))
+        for s in tail
+    )
+    return (
+        tail if reads and all(_initialises(s, []) or _is_call(s) for s in tail) else []
+    )
+
+
+def _is_call(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+
+
+def _writes_params(statement: ast.stmt) -> bool:
+    for node in ast.walk(statement):
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        for target in targets:
+            while isinstance(target, ast.Subscript):
+                target = target.value
+            if isinstance(target, ast.Name) and target.id == "params":
+                return True
+    return False
+
+
+def _params_functions(
+    tail: list[ast.stmt], tree: ast.Module
+) -> list[ast.FunctionDef] | None:
+    """The file's functions the tail calls with ``params`` first, and those they call so."""
+    defined = {
+        s.name: s
+        for s in tree.body
+        if isinstance(s, ast.FunctionDef)
+        and s.args.args
+        and s.args.args[0].arg == "params"
+    }
+    found: set[str] = set()
+    queue: list[ast.AST] = list(tail)
+    while queue:
+        for node in ast.walk(queue.pop()):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in defined
+                and node.func.id not in found
+                and node.args
+                and isinstance(node.args[0], ast.Name)
+                and node.args[0].id == "params"
+            ):
+                found.add(node.func.id)
+                queue.append(defined[node.func.id])
+    return [s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name in found]
+
+
+def _functional_found(model: nn.Module) -> tuple[_Found, list[ast.FunctionDef]] | None:
+    """The tail of a functional file's ``init_params()`` and the functions it calls."""
+    read = _init_params_of(model)
+    if read is None:
+        return None
+    source, init, namespace = read
+    tail = _tail(init)
+    if not tail:
+        return None
+    functions = _params_functions(tail, source.tree)
+    if functions is None:
+        return None
+    unannotated = [_without_params_annotation(f) for f in functions]
+    names = set().union(*(_free_names(s, unannotated) for s in tail))
+    names -= {f.name for f in functions}
+    if names & {a.arg for a in _every_argument(init.args)}:
+        return None  # it reads init_params()'s arguments
+    filename = model.function.__code__.co_filename  # type: ignore[union-attr]
+    statements = [((), s, {}) for s in tail]
+    return _Found(source, statements, functions, names, namespace, filename), functions
+
+
+def _without_params_annotation(function: ast.FunctionDef) -> ast.FunctionDef:
+    """A copy of ``function`` without its ``params: dict[str, Tensor]`` annotation.
+
+    The annotation is functional style's spelling of ``self``: what the
+    function reads from its module is what its body reads.
+    """
+    copied = copy.deepcopy(function)
+    copied.args.args[0].annotation = None
+    return copied
+
+
+def _functional_tail(model: nn.Module, taken: set[str]) -> FunctionalInit | None:
+    """A functional input's initialisation, written again as it is."""
+    found = _functional_found(model)
+    if found is None:
+        return None
+    found_, functions = found
+    resolved = _module_code(
+        found_, found_.module_names, taken | {f.name for f in functions}
+    )
+    if resolved is None:
+        return None
+    module_code, imports = resolved
+    written = [_statement(found_.source, s, (), {}) for _, s, _ in found_.statements]
+    texts = tuple(_text(found_.source, _extent(found_.source, f), 0) for f in functions)
+    return FunctionalInit(
+        tuple(line for s in written for line in s.lines),
+        tuple(c for s in written for c in s.comments),
+        texts,
+        module_code,
+        imports | ({"Tensor"} if texts else set()),
+    )
+
+
+def _from_functional(model: nn.Module, taken: set[str]) -> InitCode | None:
+    """A functional input's initialisation as class styles write it: over ``self``."""
+    found = _functional_found(model)
+    if found is None:
+        return None
+    found_, functions = found
+    names = {f.name for f in functions}
+    statements = []
+    for _, node, _ in found_.statements:
+        spans = _to_self(found_.source, node, names)
+        if spans is None:
+            return None
+        statements.append(_statement(found_.source, node, (), spans))
+    methods = []
+    for function in functions:
+        spans = _to_self(found_.source, function, names)
+        if spans is None:
+            return None
+        text = _text(found_.source, _extent(found_.source, function), 0, spans)
+        methods.append((function.name, text))
+    resolved = _module_code(found_, found_.module_names, taken | names)
+    if resolved is None:
+        return None
+    module_code, imports = resolved
+    return InitCode(tuple(statements), tuple(methods), module_code, imports)
+
+
+def _to_self(
+    source: SourceFile, node: ast.AST, functions: set[str]
+) -> dict[_Span, str] | None:
+    """:func:`_to_params` undone: ``params["a.b"]`` -> ``self.a.b``, ``m(params, x)`` -> ``self.m(x)``."""
+    edits: dict[_Span, str] = {}
+
+    def visit(child: ast.AST) -> bool:
+        if isinstance(child, ast.arg) and child.arg == "params":
+            edits[_span(child)] = "self"
+            return True
+        if (
+            isinstance(child, ast.Call)
+            and isinstance(child.func, ast.Name)
+            and child.func.id in functions
+            and child.args
+            and isinstance(child.args[0], ast.Name)
+            and child.args[0].id == "params"
+        ):
+            edits[_span(child.func)] = f"self.{child.func.id}"
+            first = child.args[0]
+            rest = [*child.args[1:], *child.keywords]
+            end = (
+                _span(rest[0])[:2] if rest else (first.end_lineno, first.end_col_offset)
+            )
+            edits[(first.lineno, first.col_offset, *end)] = ""  # type: ignore[dict-item]
+            return all(visit(c) for c in rest)
+        if (
+            isinstance(child, ast.Subscript)
+            and isinstance(child.value, ast.Name)
+            and child.value.id == "params"
+            and isinstance(child.slice, ast.Constant)
+            and isinstance(child.slice.value, str)
+            and all(part.isidentifier() for part in child.slice.value.split("."))
+        ):
+            edits[_span(child)] = "self." + child.slice.value
+            return True
+        if isinstance(child, ast.Name) and child.id == "params":
+            return False
+        return all(visit(c) for c in ast.iter_child_nodes(child))
+
+    return edits if visit(node) else None
 
 
 # --- module-level code -----------------------------------------------------
 
 
 def _module_code(
-    source: SourceFile, cls: type, names: set[str], taken: set[str]
+    found: _Found, names: set[str], taken: set[str]
 ) -> tuple[tuple[tuple[tuple[str, int], str], ...], frozenset[str]] | None:
     """The file's top-level code that ``names`` need, and the imports; None if it cannot be kept."""
     if not names:
         return (), frozenset()
+    source = found.source
     chosen = statements_read(source.tree, set(), names)
     if chosen is None:
         return None
-    namespace = _globals_of(cls)
     imports: set[str] = set()
     code = []
-    filename = vars(cls)["__init__"].__code__.co_filename
     for statement, imported in chosen:
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             for alias in statement.names:
@@ -445,7 +894,7 @@ def _module_code(
                     continue
                 ours = _IMPORTED.get(bound, _UNKNOWN)
                 if ours is not _UNKNOWN:
-                    if namespace.get(bound, _UNKNOWN) is not ours:
+                    if found.namespace.get(bound, _UNKNOWN) is not ours:
                         return None  # the user's nn is not torch.nn
                     imports.add(bound)
                 elif bound in taken:
@@ -458,7 +907,7 @@ def _module_code(
         ):
             return None
         text = _text(source, _extent(source, statement), 0)
-        code.append(((filename, statement.lineno), text))
+        code.append(((found.filename, statement.lineno), text))
     return tuple(code), frozenset(imports)
 
 
@@ -492,9 +941,19 @@ SEED = 0
 def fresh_builder(
     model: nn.Module, fresh_state: Callable[[], Mapping[str, Tensor]] | None
 ) -> Callable[[], Mapping[str, Tensor]] | None:
-    """How to build the original anew: the caller's builder, else its recorded call."""
+    """How to build the original anew: the caller's builder, else its recorded call.
+
+    A functional input is built anew by its file's ``init_params()``.
+    """
     if fresh_state is not None:
         return fresh_state
+    if is_functional_input(model):
+        init = model.function.__globals__.get("init_params")  # type: ignore[union-attr]
+        if not callable(init) or any(
+            p.default is p.empty for p in inspect.signature(init).parameters.values()
+        ):
+            return None
+        return lambda: dict(init())
     recorded = recorded_call(model)
     if recorded is None:
         return None
@@ -573,8 +1032,15 @@ def _class_has_statements(cls: type) -> bool:
 
 
 def any_init_statements(modules: Iterable[nn.Module]) -> bool:
-    """Whether a user class among ``modules`` has initialisation statements."""
-    return any(_class_has_statements(type(m)) for m in modules)
+    """Whether a user class among ``modules`` (or a functional input's file) initialises."""
+    for module in modules:
+        if is_functional_input(module):
+            read = _init_params_of(module)
+            if read is not None and _tail(read[1]):
+                return True
+        elif _class_has_statements(type(module)):
+            return True
+    return False
 
 
 __all__ = [

@@ -12,7 +12,7 @@ import textwrap
 from torch import nn
 
 from ..helper_origins import helper_comments
-from ..init_code import InitCode, InitStatement
+from ..init_code import InitCode, InitStatement, owns_tensors, take_comments
 from ..naming import is_plain_identifier
 from ..options import Style
 from ..source_text import (
@@ -152,8 +152,8 @@ def _commented_init(
     Not the attributes ``forward`` reads (``self.n_head = 2``): written last,
     they take no comment from the layers, as functional style, which has no
     such statement, places them. The initialisation statements ``init``
-    keeps go after the last attribute assigned before them in the source,
-    with their own comments.
+    keeps go before the next attribute holding tensors that the source
+    assigns after them (:func:`_initialising`), with their own comments.
     """
     instance = plan.template.instance
     placed, rest = comments_per_attribute(
@@ -163,40 +163,40 @@ def _commented_init(
     )
     rest = _without_carried(plan.init, placed, rest)
     statements = list(init.statements) if init is not None else []
-    for statement in statements:
-        _take_comments(statement.comments, placed, rest)
-    written = [a.attribute for a in plan.init]
-    lines = _initialising(statements, written, None)
+    take_comments(init.comments if init is not None else (), placed, rest)
+    module = instance.module
+    written = {a.attribute for a in plan.init}
+    lines = []
     for assign in plan.init:
+        lines += _initialising(statements, written, module, assign.attribute)
         lines += placed.pop(assign.attribute, []) + recovered_lines(
             assign.value, printer
         )
         lines.append(_statement(assign, printer, keyed))
-        lines += _initialising(statements, written, assign.attribute)
-    return lines + rest
+    return lines + _initialising(statements, written, module, None) + rest
 
 
 def _initialising(
-    statements: list[InitStatement], written: list[str], attribute: str | None
+    statements: list[InitStatement],
+    written: set[str],
+    module: nn.Module,
+    attribute: str | None,
 ) -> list[str]:
-    """The lines of the statements that go right after ``attribute`` (None: before all)."""
+    """The lines of the statements that go right before ``attribute`` (None: after all).
+
+    A statement goes before the first attribute assigned after it in the
+    source that the output writes and that holds tensors
+    (:class:`~nnconvert.init_code.InitStatement`).
+    """
     lines: list[str] = []
     for statement in statements:
-        anchor = next((a for a in statement.after if a in written), None)
+        anchor = next(
+            (a for a in statement.before if a in written and owns_tensors(module, a)),
+            None,
+        )
         if anchor == attribute:
             lines += statement.lines
     return lines
-
-
-def _take_comments(
-    carried: tuple[str, ...], placed: dict[str, list[str]], rest: list[str]
-) -> None:
-    """Remove each of the ``carried`` comments once from where the comment placing put it."""
-    for comment in carried:
-        for comments in [*placed.values(), rest]:
-            if comment in comments:
-                comments.remove(comment)
-                break
 
 
 def _without_carried(

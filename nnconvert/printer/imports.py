@@ -48,8 +48,14 @@ class Imports:
         known = [line for key, line in _STANDARD_LIBRARY if key in self.names]
         standard = _merged(known + [n for n in lines if _is_standard(n)])
         torch = [line for key, line in _TORCH if key in self.names]
-        libraries = _merged(n for n in lines if not _is_standard(n))
-        groups = (standard, torch + libraries)
+        libraries = [n for n in lines if not _is_standard(n)]
+        plain = sorted({n for n in libraries if n.startswith("import ")})
+        # isort: every plain import of the section before its from-imports
+        torch_plain = [line for line in torch if line.startswith("import ")]
+        torch_from = [line for line in torch if line.startswith("from ")]
+        third_party = sorted(torch_plain + plain, key=lambda line: line.split()[1])
+        third_party += torch_from + _merged(n for n in libraries if n not in plain)
+        groups = (standard, third_party)
         return "\n\n".join("\n".join(group) for group in groups if group)
 
 

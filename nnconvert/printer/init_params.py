@@ -63,6 +63,7 @@ from torch import nn
 
 from ..declared_inits import DeclaredInit, declared_init, declared_tensor_inits
 from ..errors import ConversionError
+from ..init_code import FunctionalInit, functional_init, take_comments
 from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
@@ -194,6 +195,10 @@ def init_params_function(
     order = construction_order(model, list(state))
     parameters = frozenset(p.name for p in arguments.parameters) if arguments else ()
     data = _Model(model, state, order, tuple(blocks), taken | frozenset(parameters))
+    initialising = functional_init(model, taken | {function_name(function)})
+    if initialising is not None:  # its comments stand with its statements
+        take_comments(initialising.comments, *data.comments)
+        data.initialised = initialising.keys
     body = _shortest_body(data)
     signature = ""
     if arguments is not None and arguments.parameters:
@@ -221,10 +226,34 @@ def init_params_function(
             None if claim is None or differ else claim.wording,
             _init_summary(model),
             len(body.built),
+            own_init=initialising is not None,
         )
-        + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
+        + "".join(
+            f"    {line}\n" if line else "\n" for line in _lines(body, initialising)
+        )
     )
-    return Printed("\n\n".join([*body.definitions, text]), body.imports)
+    definitions = body.definitions
+    if initialising is not None:
+        body.imports.merge(Imports(initialising.imports))
+        module_code = [text for _, text in initialising.module_code]
+        definitions = module_code + definitions + list(initialising.functions)
+    return Printed("\n\n".join([*definitions, text]), body.imports)
+
+
+def _lines(body: _Body, initialising: FunctionalInit | None) -> list[str]:
+    """The body's lines, the user's initialisation last, before ``return params``.
+
+    Before the comments that end the body, which stood after the last
+    attribute in the source, as class styles write them after the
+    initialisation statements.
+    """
+    if initialising is None:
+        return body.lines
+    *lines, returned = body.lines
+    end = len(lines)
+    while end and lines[end - 1].startswith("#"):
+        end -= 1
+    return [*lines[:end], *initialising.lines, *lines[end:], returned]
 
 
 @dataclass
@@ -236,6 +265,8 @@ class _Model:
     order: list[str]
     blocks: tuple[BlockUse, ...] = ()
     taken: frozenset[str] = frozenset()
+    #: keys the user's initialisation code, run last, names (:mod:`nnconvert.init_code`)
+    initialised: frozenset[str] = frozenset()
 
     @functools.cached_property
     def ties(self) -> list:
@@ -412,6 +443,10 @@ def _body(
         if init is None and model.build_of(key, owner, attribute) is not None:
             built.append((len(statements), key, model.build_of(key, owner, attribute)))
             statements.append(Statement.text(""))  # written once all are named
+            continue
+        if init is None and key in model.initialised:  # the user's code sets it
+            statements.append(Statement(("params[", f"] = {empty(tensor)}"), (key,)))
+            imports.use("torch")
             continue
         if init is None:
             unknown.add(key)
@@ -973,6 +1008,7 @@ def _docstring(
     wording: str | None = None,
     init_summary: str | None = None,
     built: int = 0,
+    own_init: bool = False,
 ) -> str:
     """What ``init_params()`` gives, claiming equality with the original only where checked.
 
@@ -981,6 +1017,7 @@ def _docstring(
     ``wording``: an inherited claim (:class:`InitClaim`), which replaces them.
     ``init_summary``: the last paragraph, what the model's ``__init__`` said of itself.
     ``built``: how many tensors are written as the model's own code builds them.
+    ``own_init``: the body ends with the model's own initialisation code.
     """
     model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
     layers = "of its `nn` layers " if unknown else ""
@@ -993,6 +1030,11 @@ def _docstring(
             f"The {built} tensor{'s' if built > 1 else ''} below that the model's "
             f"own `__init__` computes from literals alone {'are' if built > 1 else 'is'} "
             "built by the same code."
+        )
+    if own_init:
+        paragraphs.append(
+            "The last statements are the model's own initialisation code, which "
+            "its `__init__` runs once its layers are built."
         )
     if unknown:
         them = "them" if unknown > 1 else "it"

@@ -70,9 +70,7 @@ def print_program(
     """
     if style is Style.FUNCTIONAL:
         _without_unpaid_dict_forms(instances)
-    text = _program_text(
-        instances, style, name, init_claim, class_instances, keep_init
-    )
+    text = _program_text(instances, style, name, init_claim, class_instances, keep_init)
     return format_source(text)
 
 
@@ -168,7 +166,7 @@ def _init_code(plan: ClassPlan, taken: set[str]) -> InitCode | None:
         return None  # the layer's or nn.Sequential's own __init__ builds it
     members = [m.instance.module for m in plan.members]
     parameters = {p.name for p, _ in plan.signature} | set(plan.optional)
-    code = init_code(type(plan.template.instance.module), members, parameters, taken)
+    code = init_code(members, parameters, taken)
     if code is None:
         return None
     if {name for name, _ in code.methods} & {m.call.name for m in plan.methods}:

@@ -58,17 +58,16 @@ def init_params() -> dict[str, Tensor]:
     """Fresh weights for `window_attention`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
-    those of a newly built `WindowAttention`, bit for bit (nnconvert compared them).
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `WindowAttention`, bit for bit (nnconvert compared them).
 
-    Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
-    reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
+    The last statements are the model's own initialisation code, which its `__init__`
+    runs once its layers are built.
     """
     params: dict[str, Tensor] = {}
     # Wh, Ww
     # define a parameter table of relative position bias
     # 2*Wh-1 * 2*Ww-1, nH
-    # WindowAttention's own tensor: set it before use
     params["relative_position_bias_table"] = torch.empty(729, 2)
     params["qkv.weight"] = nn.init.kaiming_uniform_(torch.empty(96, 32), a=math.sqrt(5))
     params["qkv.bias"] = nn.init.uniform_(
@@ -80,4 +79,5 @@ def init_params() -> dict[str, Tensor]:
     params["proj.bias"] = nn.init.uniform_(
         torch.empty(32), -1 / math.sqrt(32), 1 / math.sqrt(32)
     )
+    nn.init.trunc_normal_(params["relative_position_bias_table"], std=0.02)
     return params

@@ -33,6 +33,7 @@ class WindowAttention(nn.Module):
         self.proj = nn.Linear(32, 32)
         self.num_heads = 2
         self.scale = 0.25
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def forward(self, x):
         B_, N, C = x.shape
