@@ -887,6 +887,8 @@ def _module_code(
     imports: set[str] = set()
     code = []
     for statement, imported in chosen:
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            continue  # the output's own text needs none
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             for alias in statement.names:
                 bound = alias.asname or alias.name.split(".")[0]

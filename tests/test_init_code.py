@@ -1,0 +1,308 @@
+"""The user's own initialisation code, kept in every style (``nnconvert/init_code.py``).
+
+A model's ``__init__`` that draws its weights again once its layers are
+built (``self.init_weights()``, ``self.apply(self._init_weights)``,
+``nn.init.trunc_normal_(self.pos, std=0.02)``) keeps that code: class
+styles in ``__init__`` with the methods it calls and the module-level
+helpers they read, functional style at the end of ``init_params()`` where
+every ``self`` is a tensor of the weight dict. A freshly built output then
+equals a freshly built original under one seed, bit for bit. Code that a
+fresh build shows not to help, or that cannot stand in the output, is
+left out, and the output is as before.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.init_code import SEED, fresh_equal, keeps_more
+
+from .helpers import load_output
+
+
+def _no_grad_trunc_normal_(tensor, mean, std, a, b):
+    # Cut & paste from PyTorch official master until it's in a few official releases
+    def norm_cdf(x):
+        # Computes standard normal cumulative distribution function
+        return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
+
+    if (mean < a - 2 * std) or (mean > b + 2 * std):
+        warnings.warn("mean is more than 2 std from [a, b]", stacklevel=2)
+    with torch.no_grad():
+        low, high = norm_cdf((a - mean) / std), norm_cdf((b - mean) / std)
+        tensor.uniform_(2 * low - 1, 2 * high - 1)
+        tensor.erfinv_()  # standard normal, truncated
+        tensor.mul_(std * math.sqrt(2.0)).add_(mean)
+        return tensor.clamp_(min=a, max=b)
+
+
+def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0):
+    return _no_grad_trunc_normal_(tensor, mean, std, a, b)
+
+
+class RNNModel(nn.Module):
+    """The word language model of pytorch/examples: an init method over named layers."""
+
+    def __init__(self, ntoken=20, ninp=8):
+        super().__init__()
+        self.encoder = nn.Embedding(ntoken, ninp)
+        self.rnn = nn.LSTM(ninp, ninp)
+        self.decoder = nn.Linear(ninp, ntoken)
+        # uniform weights, as in the paper
+        self.init_weights()
+
+    def init_weights(self):
+        """Uniform embeddings and decoder, zero decoder bias."""
+        initrange = 0.1
+        nn.init.uniform_(self.encoder.weight, -initrange, initrange)
+        nn.init.zeros_(self.decoder.bias)
+        self.decoder.weight.data.uniform_(-initrange, initrange)
+
+    def forward(self, x):
+        output, _ = self.rnn(self.encoder(x))
+        return self.decoder(output)
+
+
+class TinyViT(nn.Module):
+    """DINO's ViT in small: a module-level helper and ``self.apply``."""
+
+    def __init__(self, dim=8, depth=2):
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.blocks = nn.ModuleList([nn.Linear(dim, dim) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim)
+        trunc_normal_(self.cls_token, std=0.02)
+        self.apply(self._init_weights)
+
+    def _init_weights(self, m):
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.constant_(m.bias, 0)
+            nn.init.constant_(m.weight, 1.0)
+
+    def forward(self, x):
+        x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+        for block in self.blocks:
+            x = x + F.gelu(block(x))
+        return self.norm(x)
+
+
+class GraphLayer(nn.Module):
+    """GAT's layer: a block whose own ``__init__`` ends with ``self.reset_parameters()``."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.W = nn.Parameter(torch.empty(n_in, n_out))
+        self.reset_parameters()  # Xavier, as in the paper
+
+    def reset_parameters(self):
+        nn.init.xavier_normal_(self.W)
+
+    def forward(self, h):
+        return torch.relu(h @ self.W)
+
+
+class Graph(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.gat1 = GraphLayer(6, 8)
+        self.gat2 = GraphLayer(8, 4)
+
+    def forward(self, h):
+        return self.gat2(self.gat1(h))
+
+
+class Config:
+    n_layer = 3
+    n_embd = 8
+
+
+class ScaledMLP(nn.Module):
+    """nanoGPT's residual scaling: a config attribute the output does not take."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        # special scaled init to the residual projection, per GPT-2 paper
+        torch.nn.init.normal_(
+            self.c_proj.weight, std=0.02 / math.sqrt(2 * config.n_layer)
+        )
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class Jittered(nn.Module):
+    """An initialisation no seeded build can repeat: Python's own random numbers."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        nn.init.constant_(self.fc.bias, random.random())
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+CASES = {
+    "rnn_model": (RNNModel, lambda: (torch.randint(0, 20, (5, 2)),)),
+    "tiny_vit": (TinyViT, lambda: (torch.randn(2, 3, 8),)),
+    "graph": (Graph, lambda: (torch.randn(5, 6),)),
+    "scaled_mlp": (lambda: ScaledMLP(Config()), lambda: (torch.randn(2, 8),)),
+}
+
+
+def _built(make) -> nn.Module:
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        return make()
+
+
+def _converted(name: str, style: str) -> tuple[nn.Module, nnconvert.Conversion]:
+    make, inputs = CASES[name]
+    model = _built(make)
+    return model, nnconvert.convert(model, to=style, example_inputs=inputs())
+
+
+def _fresh_original(name: str):
+    make, _ = CASES[name]
+    return lambda: _built(make).state_dict()
+
+
+def _fresh_output(conversion: nnconvert.Conversion):
+    if conversion.style.value == "functional":
+        namespace: dict = {}
+        exec(compile(conversion.source, "<test init_code>", "exec"), namespace)
+        init = namespace["init_params"]
+        return lambda: SimpleNamespace(state_dict=init)
+    cls = type(conversion.load())
+    return lambda: cls()
+
+
+@pytest.mark.parametrize("style", ["module", "mixed"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_class_styles_build_as_the_original(name, style):
+    model, conversion = _converted(name, style)
+    equal = fresh_equal(_fresh_original(name), _fresh_output(conversion))
+    assert equal == frozenset(model.state_dict())
+    conversion.check(train=True)  # raises CheckError if the output differs
+
+
+def test_init_method_kept_with_its_docstring_and_comment():
+    _, conversion = _converted("rnn_model", "module")
+    assert (
+        "        # uniform weights, as in the paper\n        self.init_weights()\n"
+        in (conversion.source)
+    )
+    assert "    def init_weights(self):\n" in conversion.source
+    assert (
+        '"""Uniform embeddings and decoder, zero decoder bias."""' in conversion.source
+    )
+    assert "self.decoder.weight.data.uniform_(-initrange, initrange)" in (
+        conversion.source
+    )
+
+
+def test_module_level_helpers_and_their_comments_kept():
+    _, conversion = _converted("tiny_vit", "module")
+    source = conversion.source
+    assert "import warnings\n" in source
+    assert source.index("def _no_grad_trunc_normal_(") < source.index("class TinyViT")
+    assert "# Computes standard normal cumulative distribution function" in source
+    assert "        self.apply(self._init_weights)\n" in source
+    assert "    def _init_weights(self, m):\n" in source
+
+
+def test_a_constructor_argument_the_output_does_not_take_is_its_literal():
+    _, conversion = _converted("scaled_mlp", "module")
+    assert "std=0.02 / math.sqrt(2 * 3)" in conversion.source
+    assert "config." not in conversion.source
+
+
+def test_block_keeps_its_reset_in_each_instance():
+    _, conversion = _converted("graph", "module")
+    assert conversion.source.count("self.reset_parameters()  # Xavier") == 1
+    assert "    def reset_parameters(self):\n" in conversion.source
+
+
+def test_functional_runs_what_it_can_write_over_params_last():
+    model, conversion = _converted("rnn_model", "functional")
+    source = conversion.source
+    assert "def init_weights(params: dict[str, Tensor]):\n" in source
+    assert 'params["decoder.weight"].data.uniform_(-initrange, initrange)' in source
+    body = source[source.index("def init_params(") :]
+    assert body.index("    init_weights(params)\n") < body.index("    return params")
+    assert "model's own initialisation code" in body
+    equal = fresh_equal(_fresh_original("rnn_model"), _fresh_output(conversion))
+    assert equal == frozenset(model.state_dict())
+
+
+def test_functional_leaves_out_what_reads_modules():
+    model, conversion = _converted("tiny_vit", "functional")
+    source = conversion.source
+    assert 'trunc_normal_(params["cls_token"], std=0.02)' in source
+    assert "self.apply(" not in source and "def _init_weights" not in source
+
+
+@pytest.mark.parametrize("name", ["rnn_model", "tiny_vit"])
+def test_functional_reads_back_to_the_same_class(name):
+    model, module_style = _converted(name, "module")
+    _, functional = _converted(name, "functional")
+    inputs = CASES[name][1]()
+    again = nnconvert.convert(
+        load_output(functional, type(model).__name__),
+        to="functional",
+        example_inputs=inputs,
+    )
+    assert again.source == functional.source
+    if name == "rnn_model":  # every statement of it has a functional form
+        back = nnconvert.convert(
+            load_output(functional, type(model).__name__),
+            to="module",
+            example_inputs=inputs,
+        )
+        assert back.source == module_style.source
+
+
+def test_code_a_seeded_build_cannot_repeat_is_left_out():
+    make = Jittered
+    model = _built(make)
+    conversion = nnconvert.convert(
+        model, to="module", example_inputs=(torch.randn(2, 4),)
+    )
+    assert "random.random()" not in conversion.source
+    assert "nn.init.constant_" not in conversion.source
+    conversion.check(train=True)
+
+
+def test_kept_only_when_more_tensors_equal_and_none_fewer():
+    assert keeps_more(frozenset({"a", "b"}), frozenset({"a"}))
+    assert not keeps_more(frozenset({"a"}), frozenset({"a"}))
+    assert not keeps_more(frozenset({"b", "c"}), frozenset({"a"}))
+    assert not keeps_more(None, frozenset())
+
+
+def test_fresh_builds_leave_the_random_state_and_stdout_alone(capsys):
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+
+    def build():
+        print("number of parameters: 1")
+        return nn.Linear(2, 2).state_dict()
+
+    assert fresh_equal(build, lambda: nn.Linear(2, 2)) == {"weight", "bias"}
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert capsys.readouterr().out == ""
+    assert SEED == 0
