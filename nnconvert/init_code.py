@@ -58,6 +58,7 @@ from .source_text import (
     attributes_set,
     class_definition,
     function_definition,
+    written_key,
 )
 
 #: The names the output imports, and what each is (the printer's import rows).
@@ -154,20 +155,26 @@ def has_init_statements(cls: type) -> bool:
 
 
 def init_code(
-    members: Sequence[nn.Module], parameters: Iterable[str], taken: Iterable[str]
+    members: Sequence[nn.Module],
+    parameters: Iterable[str],
+    taken: Iterable[str],
+    root: bool = True,
 ) -> InitCode | None:
     """The initialisation the members' ``__init__`` does, as the output class writes it, or None.
 
     ``members`` are the instances one output class stands for;
     ``parameters`` the output ``__init__``'s parameter names; ``taken`` the
     names the output defines at module level (classes, helpers), which the
-    kept code may not redefine. A functional input's root reads it from the
-    end of the file's ``init_params()`` (:func:`functional_init` wrote it).
+    kept code may not redefine. A functional input's ``root`` reads it from
+    the file's ``init_params()`` (:func:`functional_init` wrote it there);
+    its blocks have none.
     """
     if not members:
         return None
     if is_functional_input(members[0]):
-        return _from_functional(members[0], set(taken)) if len(members) == 1 else None
+        if not root or len(members) > 1:
+            return None
+        return _from_functional(members[0], set(taken))
     found = _found(type(members[0]), members, set(parameters))
     if found is None:
         return None
@@ -252,17 +259,28 @@ def _statements(init: ast.FunctionDef) -> list[tuple[tuple[str, ...], ast.stmt]]
     kept = []
     for index, statement in enumerate(body):
         if not attributes_set(statement) and _initialises(statement, body[index + 1 :]):
-            after = [name for s in body[index + 1 :] for name in attributes_set(s)]
+            after = [
+                name
+                for later in body[index + 1 :]
+                for node in ast.walk(later)  # a tie under ``if tie_weights:`` too
+                if isinstance(node, ast.stmt)
+                for name in attributes_set(node)
+            ]
             kept.append((tuple(after), statement))
     return kept
 
 
-def _initialises(statement: ast.stmt, later: list[ast.stmt]) -> bool:
-    """A call, or a loop or branch of calls, that builds nothing and binds nothing read later."""
+def _initialises(statement: ast.stmt, later: list[ast.stmt], own: str = "self") -> bool:
+    """A call, or a loop or branch of calls, that builds nothing and binds nothing read later.
+
+    It must read ``own`` (``self``; ``params`` in ``init_params()``): code
+    that does not touch the model (``config.merge_from_dict(...)``) is not
+    its initialisation.
+    """
     if not isinstance(statement, (ast.Expr, ast.For, ast.If, ast.With)):
         return False
-    if not any(isinstance(n, ast.Name) and n.id == "self" for n in ast.walk(statement)):
-        return False  # it does not touch the model (``config.merge_from_dict(...)``)
+    if not any(isinstance(n, ast.Name) and n.id == own for n in ast.walk(statement)):
+        return False
     if isinstance(statement, ast.Expr) and not isinstance(statement.value, ast.Call):
         return False  # a docstring, a bare name
     calls = [n for n in ast.walk(statement) if isinstance(n, ast.Call)]
@@ -502,16 +520,31 @@ class FunctionalInit:
     taking ``params`` first; the rest as :class:`InitCode`.
     """
 
-    lines: tuple[str, ...]
+    #: each statement's lines, under the root attributes built after it
+    #: (it goes before the first of them; none: last)
+    placed: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
     comments: tuple[str, ...]
     functions: tuple[str, ...]
     module_code: tuple[tuple[tuple[str, int], str], ...]
     imports: frozenset[str]
 
+    def before(self, attribute: str | None, done: set[int]) -> list[str]:
+        """The lines of the statements not yet written (``done``) built before ``attribute``.
+
+        None: every statement not yet written. ``done`` is updated.
+        """
+        lines: list[str] = []
+        for index, (later, text) in enumerate(self.placed):
+            if index not in done and (attribute is None or attribute in later):
+                done.add(index)
+                lines += text
+        return lines
+
     @functools.cached_property
     def keys(self) -> frozenset[str]:
         """The keys its statements and functions name (``params["key"]``): the tensors it sets."""
-        text = "\n".join([*self.lines, *self.functions])
+        lines = [line for _, lines in self.placed for line in lines]
+        text = "\n".join([*lines, *self.functions])
         return frozenset(re.findall(r'params\["([^"]+)"\]', text))
 
 
@@ -542,34 +575,38 @@ def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | 
         name: _to_params(found.source, m, keys, set(methods))
         for name, m in methods.items()
     }
+    roots = {key.split(".")[0] for key in keys}
     statements = []
     for before, node, replaced in found.statements:
-        if any(owns_tensors(model, a) for a in before):
-            continue  # a layer built after it would draw after it
         spans = _to_params(found.source, node, keys, set(methods))
         called = _methods_called_by(node, methods, set())
         if spans is None or any(translated[m] is None for m in called):
             continue
-        statements.append((node, {**replaced, **spans}, called))
+        later = tuple(a.split(".")[0] for a in before if owns_tensors(model, a))
+        if set(later) - roots:
+            continue  # built before a layer whose keys init_params() cannot tell
+        statements.append((node, {**replaced, **spans}, called, later))
     if not statements:
         return None
-    used = set().union(*(called for *_, called in statements))
+    used = set().union(*(called for _, _, called, _ in statements))
     names = set().union(
-        *(_free_names(n, [methods[m] for m in c]) for n, _, c in statements)
+        *(_free_names(n, [methods[m] for m in c]) for n, _, c, _ in statements)
     )
     resolved = _module_code(found, names - set(methods), taken | set(methods))
     if resolved is None:
         return None
     module_code, imports = resolved
-    written = [_statement(found.source, n, (), spans) for n, spans, _ in statements]
+    written = [
+        (at, _statement(found.source, n, (), spans)) for n, spans, _, at in statements
+    ]
     functions = tuple(
         _text(found.source, _extent(found.source, m), m.col_offset, translated[m.name])
         for m in found.methods
         if m.name in used
     )
     return FunctionalInit(
-        tuple(line for s in written for line in s.lines),
-        tuple(c for s in written for c in s.comments),
+        tuple((at, s.lines) for at, s in written),
+        tuple(c for _, s in written for c in s.comments),
         functions,
         module_code,
         imports | ({"Tensor"} if functions else set()),
@@ -682,26 +719,34 @@ def _init_params_of(
     return None if found is None else (found[0], found[1], namespace)
 
 
-def _tail(init: ast.FunctionDef) -> list[ast.stmt]:
-    """The statements ``init_params()`` runs after it last writes ``params``, before it returns it."""
-    body = [s for s in init.body if not isinstance(s, ast.Return)]
-    writes = [i for i, s in enumerate(body) if _writes_params(s)]
-    start = writes[-1] + 1 if writes else len(body)
-    tail = body[start:]
-    reads = all(
-        any(isinstance(n, ast.Name) and n.id == "params" for n in ast.walk(s))
-        for s in tail
-    )
-    return (
-        tail if reads and all(_initialises(s, []) or _is_call(s) for s in tail) else []
-    )
+def _user_statements(init: ast.FunctionDef) -> list[tuple[tuple[str, ...], ast.stmt]]:
+    """The user's initialisation statements of an ``init_params()``, each with the attributes after it.
 
-
-def _is_call(statement: ast.stmt) -> bool:
-    return isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+    A top-level statement that reads ``params`` and writes no key (the
+    caller leaves out those a layer's row writes, :func:`_is_layer_init`);
+    the attributes are the root attributes the statements after it write.
+    """
+    body = init.body
+    found = []
+    for index, statement in enumerate(body):
+        if (
+            isinstance(statement, ast.Return)
+            or _writes_params(statement)
+            or not _initialises(statement, [], "params")
+        ):
+            continue
+        after: dict[str, None] = {}
+        for later in body[index + 1 :]:
+            for node in ast.walk(later):
+                key = written_key(node) if isinstance(node, ast.stmt) else None
+                if key:
+                    after.setdefault(key.split(".")[0])
+        found.append((tuple(after), statement))
+    return found
 
 
 def _writes_params(statement: ast.stmt) -> bool:
+    """Whether a statement writes ``params`` or a key of it (``params[k] = ...``, ``params |= ...``)."""
     for node in ast.walk(statement):
         targets = []
         if isinstance(node, ast.Assign):
@@ -713,6 +758,32 @@ def _writes_params(statement: ast.stmt) -> bool:
                 target = target.value
             if isinstance(target, ast.Name) and target.id == "params":
                 return True
+    return False
+
+
+def _is_layer_init(statement: ast.stmt, model: nn.Module) -> bool:
+    """Whether ``init_params()`` wrote the statement for a layer: its row's ``then`` (``nn.init.constant_({}, 0.0)``).
+
+    ``nn.MultiheadAttention`` zeroes its output bias after drawing it; that
+    statement is the layer's, which class styles' constructor call makes.
+    """
+    from .opspecs import spec_for_module  # the table imports much: only when read
+
+    text = ast.unparse(statement)
+    for key in re.findall(r"params\[['\"]([^'\"]+)['\"]\]", text):
+        prefix, _, attribute = key.rpartition(".")
+        try:
+            owner = model.get_submodule(prefix)
+        except AttributeError:
+            continue
+        spec = spec_for_module(owner)
+        if spec is None or spec.init is None:
+            continue
+        for init in spec.init(owner):
+            for then in init.then if init.attribute == attribute else ():
+                written = then.format(f'params["{key}"]')
+                if ast.unparse(ast.parse(written)) == text:
+                    return True
     return False
 
 
@@ -751,7 +822,12 @@ def _functional_found(model: nn.Module) -> tuple[_Found, list[ast.FunctionDef]] 
     if read is None:
         return None
     source, init, namespace = read
-    tail = _tail(init)
+    kept = [
+        (after, statement)
+        for after, statement in _user_statements(init)
+        if not _is_layer_init(statement, model)
+    ]
+    tail = [statement for _, statement in kept]
     if not tail:
         return None
     functions = _params_functions(tail, source.tree)
@@ -763,7 +839,7 @@ def _functional_found(model: nn.Module) -> tuple[_Found, list[ast.FunctionDef]] 
     if names & {a.arg for a in _every_argument(init.args)}:
         return None  # it reads init_params()'s arguments
     filename = model.function.__code__.co_filename  # type: ignore[union-attr]
-    statements = [((), s, {}) for s in tail]
+    statements = [(after, s, {}) for after, s in kept]
     return _Found(source, statements, functions, names, namespace, filename), functions
 
 
@@ -790,11 +866,14 @@ def _functional_tail(model: nn.Module, taken: set[str]) -> FunctionalInit | None
     if resolved is None:
         return None
     module_code, imports = resolved
-    written = [_statement(found_.source, s, (), {}) for _, s, _ in found_.statements]
+    written = [
+        (after, _statement(found_.source, s, (), {}))
+        for after, s, _ in found_.statements
+    ]
     texts = tuple(_text(found_.source, _extent(found_.source, f), 0) for f in functions)
     return FunctionalInit(
-        tuple(line for s in written for line in s.lines),
-        tuple(c for s in written for c in s.comments),
+        tuple((at, s.lines) for at, s in written),
+        tuple(c for _, s in written for c in s.comments),
         texts,
         module_code,
         imports | ({"Tensor"} if texts else set()),
@@ -809,11 +888,12 @@ def _from_functional(model: nn.Module, taken: set[str]) -> InitCode | None:
     found_, functions = found
     names = {f.name for f in functions}
     statements = []
-    for _, node, _ in found_.statements:
+    for after, node, _ in found_.statements:
         spans = _to_self(found_.source, node, names)
-        if spans is None:
-            return None
-        statements.append(_statement(found_.source, node, (), spans))
+        if spans is not None:
+            statements.append(_statement(found_.source, node, after, spans))
+    if not statements:
+        return None
     methods = []
     for function in functions:
         spans = _to_self(found_.source, function, names)
@@ -1038,7 +1118,7 @@ def any_init_statements(modules: Iterable[nn.Module]) -> bool:
     for module in modules:
         if is_functional_input(module):
             read = _init_params_of(module)
-            if read is not None and _tail(read[1]):
+            if read is not None and _user_statements(read[1]):
                 return True
         elif _class_has_statements(type(module)):
             return True

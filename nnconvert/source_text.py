@@ -463,13 +463,13 @@ def module_init_comments(
         (node.end_lineno, key.split(".")[0])
         for node in ast.walk(definition)
         if isinstance(node, ast.stmt)
-        for key in [_written_key(node)]
+        for key in [written_key(node)]
         if key is not None
     )
     return _placed_comments(source, definition, keys, _OWN_INIT_COMMENTS)
 
 
-def _written_key(statement: ast.stmt) -> str | None:
+def written_key(statement: ast.stmt) -> str | None:
     """The key (or its start) an ``init_params()`` statement writes, as far as it is constant.
 
     ``params["conv1.weight"] = ...`` and ``params |= kaiming_params("conv1",

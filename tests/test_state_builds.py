@@ -120,7 +120,10 @@ def test_the_users_code_is_written_and_the_output_computes_the_same(style):
         assert 'params["pos.pe"] = pe()' in source
         assert 'params["cls"] = torch.empty(1, 1, 8)' in source
         assert 'params["noise"] = torch.empty(8)' in source
-        assert "creates the 2 tensors marked below" in source
+        # cls is set by the user's initialisation, before noise (init_code.py)
+        filled = 'nn.init.trunc_normal_(params["cls"], std=0.02)'
+        assert source.index(filled) < source.index('params["noise"] = ')
+        assert "creates the 1 tensor marked below" in source
         said = (
             "The 5 tensors below that the model's own `__init__` computes from "
             "literals alone are built by the same code."
@@ -134,7 +137,10 @@ def test_the_users_code_is_written_and_the_output_computes_the_same(style):
         assert 'self.register_buffer("pe", pe)' in source
         assert "self.cls = nn.Parameter(torch.empty(1, 1, 8))" in source
         assert "self.noise = nn.Parameter(torch.empty(8))" in source
-    assert "randn" not in source and "trunc_normal_" not in source
+        # the user's initialisation fills cls, before noise draws (init_code.py)
+        filled = "nn.init.trunc_normal_(self.cls, std=0.02)"
+        assert source.index(filled) < source.index("self.noise = ")
+    assert "randn" not in source
 
 
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)

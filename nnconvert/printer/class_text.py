@@ -164,39 +164,44 @@ def _commented_init(
     rest = _without_carried(plan.init, placed, rest)
     statements = list(init.statements) if init is not None else []
     take_comments(init.comments if init is not None else (), placed, rest)
-    module = instance.module
-    written = {a.attribute for a in plan.init}
+    anchors = _anchors(statements, plan.init, instance.module)
     lines = []
-    for assign in plan.init:
-        lines += _initialising(statements, written, module, assign.attribute)
+    for index, assign in enumerate(plan.init):
+        for statement, at in zip(statements, anchors):
+            lines += statement.lines if at == index else []
         lines += placed.pop(assign.attribute, []) + recovered_lines(
             assign.value, printer
         )
         lines.append(_statement(assign, printer, keyed))
-    return lines + _initialising(statements, written, module, None) + rest
+    for statement, at in zip(statements, anchors):
+        lines += statement.lines if at is None else []
+    return lines + rest
 
 
-def _initialising(
-    statements: list[InitStatement],
-    written: set[str],
-    module: nn.Module,
-    attribute: str | None,
-) -> list[str]:
-    """The lines of the statements that go right before ``attribute`` (None: after all).
+def _anchors(
+    statements: list[InitStatement], init: list[Assign], module: nn.Module
+) -> list[int | None]:
+    """Per statement, the assignment it goes before (None: after every one).
 
-    A statement goes before the first attribute assigned after it in the
-    source that the output writes and that holds tensors
-    (:class:`~nnconvert.init_code.InitStatement`).
+    The first assignment of the output that the source makes after the
+    statement and that holds tensors (:class:`~nnconvert.init_code.InitStatement`):
+    a layer built after it draws after it.
     """
-    lines: list[str] = []
+    found: list[int | None] = []
     for statement in statements:
-        anchor = next(
-            (a for a in statement.before if a in written and owns_tensors(module, a)),
-            None,
+        later = set(statement.before)
+        found.append(
+            next(
+                (
+                    index
+                    for index, assign in enumerate(init)
+                    if assign.attribute in later
+                    and owns_tensors(module, assign.attribute)
+                ),
+                None,
+            )
         )
-        if anchor == attribute:
-            lines += statement.lines
-    return lines
+    return found
 
 
 def _without_carried(

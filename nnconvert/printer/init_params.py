@@ -198,7 +198,7 @@ def init_params_function(
     initialising = functional_init(model, taken | {function_name(function)})
     if initialising is not None:  # its comments stand with its statements
         take_comments(initialising.comments, *data.comments)
-        data.initialised = initialising.keys
+        data.initialising = initialising
     body = _shortest_body(data)
     signature = ""
     if arguments is not None and arguments.parameters:
@@ -241,7 +241,7 @@ def init_params_function(
 
 
 def _lines(body: _Body, initialising: FunctionalInit | None) -> list[str]:
-    """The body's lines, the user's initialisation last, before ``return params``.
+    """The body's lines, the user's initialisation that ran last before ``return params``.
 
     Before the comments that end the body, which stood after the last
     attribute in the source, as class styles write them after the
@@ -253,7 +253,10 @@ def _lines(body: _Body, initialising: FunctionalInit | None) -> list[str]:
     end = len(lines)
     while end and lines[end - 1].startswith("#"):
         end -= 1
-    return [*lines[:end], *initialising.lines, *lines[end:], returned]
+    last = initialising.before(
+        None, {i for i, (l, _) in enumerate(initialising.placed) if l}
+    )
+    return [*lines[:end], *last, *lines[end:], returned]
 
 
 @dataclass
@@ -265,8 +268,13 @@ class _Model:
     order: list[str]
     blocks: tuple[BlockUse, ...] = ()
     taken: frozenset[str] = frozenset()
-    #: keys the user's initialisation code, run last, names (:mod:`nnconvert.init_code`)
-    initialised: frozenset[str] = frozenset()
+    #: the user's initialisation code (:mod:`nnconvert.init_code`)
+    initialising: FunctionalInit | None = None
+
+    @property
+    def initialised(self) -> frozenset[str]:
+        """The keys the user's initialisation code names: it sets them."""
+        return self.initialising.keys if self.initialising else frozenset()
 
     @functools.cached_property
     def ties(self) -> list:
@@ -397,9 +405,15 @@ def _body(
     comments = {
         attribute: list(lines) for attribute, lines in model.comments[0].items()
     }
+    written_init: set[int] = set()  # the user's initialisation statements written
     for index, key in enumerate(order):
+        root = key.split(".")[0]
+        if model.initialising is not None:
+            # the user's initialisation that ran before this layer was built
+            lines = model.initialising.before(root, written_init)
+            statements += map(Statement.text, lines)
         # the root __init__'s, above it
-        statements += map(Statement.text, comments.pop(key.split(".")[0], []))
+        statements += map(Statement.text, comments.pop(root, []))
         statements += map(Statement.text, model.made_by.get(key, []))
         if key in layer_calls.done:
             continue

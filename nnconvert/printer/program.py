@@ -150,7 +150,9 @@ def _program_text(
         helpers = used_helpers(instances, [plan.init for plan in plans])
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
         taken = imported | {p.name for p in plans} | {h.name for h in helpers}
-        inits = [_init_code(p, taken) if keep_init else None for p in plans]
+        inits = [
+            _init_code(p, taken, p is plans[-1]) if keep_init else None for p in plans
+        ]
         definitions += _init_module_code(inits)
         definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
     imports = Imports()
@@ -160,13 +162,17 @@ def _program_text(
     return imports.render() + "\n\n" + text
 
 
-def _init_code(plan: ClassPlan, taken: set[str]) -> InitCode | None:
-    """The initialisation code a planned class keeps (:mod:`nnconvert.init_code`)."""
+def _init_code(plan: ClassPlan, taken: set[str], root: bool) -> InitCode | None:
+    """The initialisation code a planned class keeps (:mod:`nnconvert.init_code`).
+
+    ``root``: the plan is the model's own class (the last planned), the only
+    one a functional input's ``init_params()`` speaks for.
+    """
     if plan.base is not None or plan.template.sequential:
         return None  # the layer's or nn.Sequential's own __init__ builds it
     members = [m.instance.module for m in plan.members]
     parameters = {p.name for p, _ in plan.signature} | set(plan.optional)
-    code = init_code(members, parameters, taken)
+    code = init_code(members, parameters, taken, root)
     if code is None:
         return None
     if {name for name, _ in code.methods} & {m.call.name for m in plan.methods}:
