@@ -20,7 +20,7 @@ differs in functional style, whose ``init_params()`` draws each layer as
 ``torch.nn`` does by default. The totals row sums the tensors over the
 models that built and counts the models with every tensor equal.
 
-Run (about ten minutes on 2 cores; ``--models`` takes a subset)::
+Run (about two minutes on 2 cores; ``--models`` takes a subset)::
 
     python benchmarks/realworld.py                      # -> benchmarks/realworld.md
     python benchmarks/realworld.py --models nanogpt cifar_resnet --output -
