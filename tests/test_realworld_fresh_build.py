@@ -8,13 +8,14 @@ build. These tests hold that measurement to small models whose answer is
 known, and the table to its totals.
 """
 
-from __future__ import annotations
+import textwrap
 
 import pytest
 import torch
 from torch import nn
 
 import nnconvert
+from nnconvert.options import Style
 
 from .helpers import load_benchmark
 
@@ -22,7 +23,7 @@ realworld = load_benchmark("realworld")
 
 
 class ZeroBias(nn.Module):
-    """A layer whose ``__init__`` draws its bias again, and says so on stdout."""
+    """A layer whose ``__init__`` zeroes its bias, and says so on stdout."""
 
     def __init__(self):
         super().__init__()
@@ -52,21 +53,63 @@ def converted(entry, style: str) -> nnconvert.Conversion:
     return nnconvert.convert(model, to=style, example_inputs=entry.inputs())
 
 
-@pytest.mark.parametrize(
-    "style, cell", [("module", "2/2"), ("mixed", "2/2"), ("functional", "1/2")]
-)
-def test_fresh_build_counts_the_tensors_equal_to_a_new_original(
-    style: str, cell: str, capsys
+@pytest.mark.parametrize("style", realworld.STYLES)
+def test_a_conversion_that_keeps_the_initialisation_counts_every_tensor(
+    style: str, capsys
 ) -> None:
-    """Class styles keep ``nn.init.zeros_``; ``init_params()`` draws the bias as
-    ``nn.Linear`` does. Quietly, and the caller's random state is untouched."""
+    """The output's class built with no arguments, or its ``init_params()``,
+    quietly, and the caller's random state untouched."""
     entry = realworld.Entry("zero_bias", "unused.py", lambda _: ZeroBias(), inputs)
     conversion = converted(entry, style)
     capsys.readouterr()
     state = torch.get_rng_state()
-    assert realworld.fresh_build(entry, None, conversion) == cell
+    assert realworld.fresh_build(entry, None, conversion) == "2/2"
     assert torch.equal(torch.get_rng_state(), state)
     assert capsys.readouterr().out == ""
+
+
+#: Outputs written by hand, so that what they draw is known: ``fc.bias`` the
+#: default way (ZeroBias zeroes it), and ``fc.bias`` zeroed beside a key the
+#: original does not have.
+WRITTEN = {
+    Style.MODULE: (
+        "ZeroBias",
+        """
+        from torch import nn
+
+        class ZeroBias(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+        """,
+        "1/2",
+    ),
+    Style.FUNCTIONAL: (
+        "zero_bias",
+        """
+        import math
+        import torch
+        from torch import nn
+
+        def init_params():
+            weight = nn.init.kaiming_uniform_(torch.empty(3, 4), a=math.sqrt(5))
+            return {"fc.weight": weight, "fc.bias": torch.zeros(3), "extra": weight}
+        """,
+        "2/3",
+    ),
+}
+
+
+@pytest.mark.parametrize("style", WRITTEN, ids=lambda s: s.value)
+def test_fresh_build_counts_the_tensors_equal_to_a_new_original(style: Style) -> None:
+    """``n/m``: the tensors equal bit for bit over the keys of either side."""
+    entry = realworld.Entry("zero_bias", "unused.py", lambda _: ZeroBias(), inputs)
+    name, source, cell = WRITTEN[style]
+    model = realworld.build_model(entry, None)
+    conversion = nnconvert.Conversion(
+        textwrap.dedent(source), name, style, model, inputs()
+    )
+    assert realworld.fresh_build(entry, None, conversion) == cell
 
 
 def test_a_build_that_fails_is_its_cell() -> None:
