@@ -8,6 +8,8 @@ build. These tests hold that measurement to small models whose answer is
 known, and the table to its totals.
 """
 
+from __future__ import annotations
+
 import textwrap
 
 import pytest
