@@ -7,7 +7,20 @@ the class with the sizes its training script uses, made small), converts it to
 every style with ``nnconvert.convert`` and runs the full check (eval and train
 mode) with ``Conversion.check(train=True)``. Random weights only.
 
-Run (about ten minutes on 2 cores; ``--models`` takes a subset)::
+A second group of columns, *fresh build*, measures what a user who builds
+the output anew and trains it from scratch gets (SPEC invariant 7): after
+``torch.manual_seed(0)``, the output is built (module and mixed: its class
+called with no arguments; functional: its ``init_params()``) and so is the
+original (as the benchmark builds it, constructors recorded); the cell is
+``n/m``, ``n`` of the ``m`` ``state_dict`` tensors equal bit for bit, or
+``error: ...`` when a build fails (``no output`` when the conversion
+failed). It is a measurement, not a pass/fail: a model whose ``__init__``
+draws its weights again (``nn.init.orthogonal_``, ``self.apply(...)``)
+differs in functional style, whose ``init_params()`` draws each layer as
+``torch.nn`` does by default. The totals row sums the tensors over the
+models that built and counts the models with every tensor equal.
+
+Run (about two minutes on 2 cores; ``--models`` takes a subset)::
 
     python benchmarks/realworld.py                      # -> benchmarks/realworld.md
     python benchmarks/realworld.py --models nanogpt cifar_resnet --output -
@@ -27,11 +40,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
 import nnconvert
+from nnconvert.init_code import equal_keys, fresh_states
+from nnconvert.options import Style
+from nnconvert.printer.init_params import function_name
 
 HERE = Path(__file__).parent
 SUITE = HERE / "realworld"
@@ -413,12 +429,29 @@ def one_line(error: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def convert_and_check(entry: Entry, style: str) -> tuple[str, float]:
-    """``pass`` or the one-line reason, and the seconds the conversion took."""
+@dataclass(frozen=True)
+class Outcome:
+    """One model in one style: the check's result, the conversion's seconds, the fresh build.
+
+    ``result`` is ``pass`` or the one-line reason; ``fresh`` is
+    :func:`fresh_build`'s cell, or :data:`NO_OUTPUT`.
+    """
+
+    result: str
+    seconds: float
+    fresh: str
+
+
+#: The fresh-build cell of a model that did not convert: there is nothing to build.
+NO_OUTPUT = "no output"
+
+
+def convert_and_check(entry: Entry, style: str) -> Outcome:
+    """``entry`` converted to ``style``, checked, and its output built anew."""
     try:
         module = import_model_file(SUITE / entry.file)
     except Exception as error:  # a missing third-party package
-        return f"does not import: {one_line(error)}", 0.0
+        return Outcome(f"does not import: {one_line(error)}", 0.0, NO_OUTPUT)
     model = build_model(entry, module)
     inputs = entry.inputs()
     started = time.perf_counter()
@@ -429,36 +462,100 @@ def convert_and_check(entry: Entry, style: str) -> tuple[str, float]:
     signal.signal(signal.SIGALRM, expire)
     signal.alarm(TIMEOUT_SECONDS)
     try:
-        conversion = nnconvert.convert(model, to=style, example_inputs=inputs)
+        try:
+            conversion = nnconvert.convert(model, to=style, example_inputs=inputs)
+        except Exception as error:
+            return Outcome(one_line(error), time.perf_counter() - started, NO_OUTPUT)
         seconds = time.perf_counter() - started
-        conversion.check(train=True)
-        return "pass", seconds
-    except Exception as error:
-        return one_line(error), time.perf_counter() - started
+        try:
+            conversion.check(train=True)
+            result = "pass"
+        except Exception as error:
+            result, seconds = one_line(error), time.perf_counter() - started
+        return Outcome(result, seconds, fresh_build(entry, module, conversion))
     finally:
         signal.alarm(0)
 
 
-def table(results: dict[str, dict[str, tuple[str, float]]]) -> str:
-    rows = ["| model | " + " | ".join(STYLES) + " |", "|---" * (len(STYLES) + 1) + "|"]
+def fresh_build(
+    entry: Entry, module: ModuleType, conversion: nnconvert.Conversion
+) -> str:
+    """``n/m``: of the ``m`` tensors, ``n`` equal bit for bit in a new output and a new original.
+
+    What a user training the output from scratch gets (SPEC invariant 7):
+    both built under one seed (:func:`nnconvert.init_code.fresh_states`),
+    the original as :func:`build_model` builds it, the output as a user
+    would (:func:`new_output_state`). ``m`` counts the keys of either
+    ``state_dict``. A build that fails is the cell ``error: ...``.
+    """
+    try:
+        made = new_output_builder(conversion)
+        expected, state = fresh_states(
+            lambda: build_model(entry, module).state_dict(), made
+        )
+    except Exception as error:
+        return f"error: {one_line(error)}"
+    equal = equal_keys(state, expected)
+    return f"{len(equal)}/{len(expected.keys() | state.keys())}"
+
+
+def new_output_builder(
+    conversion: nnconvert.Conversion,
+) -> Callable[[], Mapping[str, torch.Tensor]]:
+    """How a user builds ``conversion``'s output anew, as a ``state_dict``.
+
+    Module and mixed style: its class called with no arguments; functional
+    style: its ``init_params()``. The source runs here, unseeded: only the
+    build itself is drawn under the seed.
+    """
+    defined = conversion.namespace()
+    if conversion.style is Style.FUNCTIONAL:
+        return defined[function_name(conversion.name)]
+    cls = defined[conversion.name]
+    return lambda: cls().state_dict()
+
+
+def table(results: dict[str, dict[str, Outcome]]) -> str:
+    """One row per model: the check in each style, then the fresh build in each."""
+    headers = [*STYLES, *(f"{style} fresh build" for style in STYLES)]
+    rows = [
+        "| model | " + " | ".join(headers) + " |",
+        "|---" * (len(headers) + 1) + "|",
+    ]
     for name, by_style in results.items():
-        cells = []
-        for style in STYLES:
-            outcome, seconds = by_style[style]
-            cells.append(
-                f"pass ({seconds:.1f} s)"
-                if outcome == "pass"
-                else outcome.replace("|", "\\|")
-            )
+        cells = [check_cell(by_style[style]) for style in STYLES]
+        cells += [by_style[style].fresh.replace("|", "\\|") for style in STYLES]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
-    passed = {s: sum(r[s][0] == "pass" for r in results.values()) for s in STYLES}
     total = len(results)
-    rows.append(
-        "| **passed** | "
-        + " | ".join(f"**{passed[s]}/{total}**" for s in STYLES)
-        + " |"
-    )
+    passed = [sum(r[s].result == "pass" for r in results.values()) for s in STYLES]
+    totals = [f"**{n}/{total}**" for n in passed]
+    totals += [fresh_total([r[s].fresh for r in results.values()]) for s in STYLES]
+    rows.append("| **total** | " + " | ".join(totals) + " |")
     return "\n".join(rows)
+
+
+def check_cell(outcome: Outcome) -> str:
+    if outcome.result == "pass":
+        return f"pass ({outcome.seconds:.1f} s)"
+    return outcome.result.replace("|", "\\|")
+
+
+def fresh_total(cells: list[str]) -> str:
+    """The fresh-build column's total: tensors equal over tensors, then models all equal.
+
+    ``**n/m** tensors, k/N models``: the sums over the models that built,
+    and how many of all N models had every tensor equal (one that did not
+    build, or did not convert, is not).
+    """
+    counts = [
+        tuple(map(int, cell.split("/")))
+        for cell in cells
+        if not cell.startswith("error") and cell != NO_OUTPUT
+    ]
+    equal = sum(n for n, _ in counts)
+    tensors = sum(m for _, m in counts)
+    whole = sum(n == m for n, m in counts)
+    return f"**{equal}/{tensors}** tensors, {whole}/{len(cells)} models"
 
 
 def commit() -> str:
@@ -480,13 +577,16 @@ def main() -> None:
     arguments = parser.parse_args()
     entries = [e for e in ENTRIES if not arguments.models or e.name in arguments.models]
     torch.set_num_threads(1)
-    results: dict[str, dict[str, tuple[str, float]]] = {}
+    results: dict[str, dict[str, Outcome]] = {}
     for entry in entries:
         results[entry.name] = {}
         for style in STYLES:
             outcome = convert_and_check(entry, style)
             results[entry.name][style] = outcome
-            print(f"{entry.name:45} {style:10} {outcome[0]}", file=sys.stderr)
+            print(
+                f"{entry.name:45} {style:10} {outcome.result} | fresh {outcome.fresh}",
+                file=sys.stderr,
+            )
     command = "python benchmarks/realworld.py " + " ".join(sys.argv[1:])
     text = (
         "# Real-world suite: model files from public repositories\n\n"
@@ -494,8 +594,12 @@ def main() -> None:
         f"{torch.__version__}, one thread). Each cell: `nnconvert.convert(model, "
         "to=style)` then `.check(train=True)` (eval and train mode, two batch "
         "sizes, gradients); `pass` with the conversion's seconds, or the one-line "
-        "reason it failed. The files and their origins are in "
-        "`benchmarks/realworld/`.\n\n" + table(results) + "\n"
+        "reason it failed. *Fresh build* (a measurement, not a pass/fail): `n/m`, "
+        "of the `m` `state_dict` tensors, `n` equal bit for bit in an output built "
+        "anew (module and mixed: its class with no arguments; functional: its "
+        "`init_params()`) and in the original built anew, both after "
+        "`torch.manual_seed(0)`; `error: ...` when one does not build. The files "
+        "and their origins are in `benchmarks/realworld/`.\n\n" + table(results) + "\n"
     )
     write_report(text, arguments.output)
 

@@ -1064,13 +1064,14 @@ def fresh_builder(
     return lambda: cls(*positional, **keywords).state_dict()
 
 
-def fresh_equal(
+def fresh_states(
     build: Callable[[], Mapping[str, Tensor]],
-    made: Callable[[], nn.Module],
-) -> frozenset[str] | None:
-    """The keys whose tensors a new original and a new output share bit for bit (None: one failed).
+    made: Callable[[], Mapping[str, Tensor]],
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """A new original's tensors and a new output's, each built under :data:`SEED`.
 
-    Both are built under :data:`SEED`; the global random state, stdout
+    Raises what either build raises, so that a caller that reports it (the
+    real-world benchmark) can say why. The global random state, stdout
     (nanoGPT prints its size) and warnings are left as they were.
     """
     with (
@@ -1079,18 +1080,37 @@ def fresh_equal(
         warnings.catch_warnings(),
     ):
         warnings.simplefilter("ignore")
-        try:
-            torch.manual_seed(SEED)
-            expected = dict(build())
-            torch.manual_seed(SEED)
-            state = made().state_dict()
-        except Exception:
-            return None
+        torch.manual_seed(SEED)
+        expected = dict(build())
+        torch.manual_seed(SEED)
+        state = dict(made())
+    return expected, state
+
+
+def equal_keys(
+    state: Mapping[str, Tensor], expected: Mapping[str, Tensor]
+) -> frozenset[str]:
+    """The keys of ``state`` whose tensors equal ``expected``'s bit for bit."""
     return frozenset(
         key
         for key, tensor in state.items()
         if key in expected and _same(tensor, expected[key])
     )
+
+
+def fresh_equal(
+    build: Callable[[], Mapping[str, Tensor]],
+    made: Callable[[], nn.Module],
+) -> frozenset[str] | None:
+    """The keys whose tensors a new original and a new output share bit for bit (None: one failed).
+
+    Both are built as :func:`fresh_states` builds them.
+    """
+    try:
+        expected, state = fresh_states(build, lambda: made().state_dict())
+    except Exception:
+        return None
+    return equal_keys(state, expected)
 
 
 def _same(made: Tensor, expected: Tensor) -> bool:
@@ -1130,8 +1150,10 @@ __all__ = [
     "InitStatement",
     "SEED",
     "any_init_statements",
+    "equal_keys",
     "fresh_builder",
     "fresh_equal",
+    "fresh_states",
     "has_init_statements",
     "init_code",
     "keeps_more",

@@ -3,6 +3,7 @@
 * samples and goldens: where they are, how a sample is built;
 * generated source: the classes and functions it defines;
 * the command line, run in-process;
+* the benchmark scripts, loaded as modules;
 * one-layer models built from the op-spec table's examples;
 * functional outputs: their namespace, their ``init_params()``, loading one back;
 * graphs before and after a pass, as short text (:func:`graph_text`).
@@ -11,8 +12,10 @@
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import operator
+import sys
 import textwrap
 from pathlib import Path
 
@@ -107,6 +110,23 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return path
+
+
+# -- the benchmark scripts -------------------------------------------------------
+
+BENCHMARKS = SAMPLES.parent / "benchmarks"
+
+
+@functools.cache
+def load_benchmark(name: str):
+    """``benchmarks/NAME.py``, loaded once (its dataclasses need it in ``sys.modules``)."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_benchmark", BENCHMARKS / f"{name}.py"
+    )
+    benchmark = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = benchmark
+    spec.loader.exec_module(benchmark)
+    return benchmark
 
 
 # -- one-layer models from the op-spec table ------------------------------------

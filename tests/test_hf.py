@@ -13,11 +13,7 @@ Skipped when ``transformers`` is not installed.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +22,8 @@ import nnconvert
 from nnconvert.errors import ConversionError
 from nnconvert.options import Style
 from nnconvert.printer.functions import snake_case
+
+from .helpers import load_benchmark
 
 transformers = pytest.importorskip("transformers")
 
@@ -89,20 +87,9 @@ def test_converts_and_checks(name: str, style: Style) -> None:
     assert "import transformers" not in conversion.source
 
 
-@functools.cache
-def hf_benchmark():
-    """``benchmarks/hf.py``, loaded once (its dataclasses need it in ``sys.modules``)."""
-    path = Path(__file__).parent.parent / "benchmarks" / "hf.py"
-    spec = importlib.util.spec_from_file_location("hf_benchmark", path)
-    benchmark = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = benchmark
-    spec.loader.exec_module(benchmark)
-    return benchmark
-
-
 def benchmark_config(name: str):
     """The configuration ``benchmarks/hf.py`` builds ``name`` from: one place for both."""
-    (entry,) = [e for e in hf_benchmark().ENTRIES if e.name == name]
+    (entry,) = [e for e in load_benchmark("hf").ENTRIES if e.name == name]
     return entry.config(transformers)
 
 

@@ -1,0 +1,144 @@
+"""The real-world benchmark's *fresh build* columns (``benchmarks/realworld.py``).
+
+A user who builds a converted model anew and trains it from scratch gets
+the output's own initialisation (SPEC invariant 7). The benchmark measures
+it per model and style: of the ``state_dict`` tensors, how many equal a
+newly built original's bit for bit under one seed, or why one did not
+build. These tests hold that measurement to small models whose answer is
+known, and the table to its totals.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+from .helpers import load_benchmark
+
+realworld = load_benchmark("realworld")
+
+
+class ZeroBias(nn.Module):
+    """A layer whose ``__init__`` zeroes its bias, and says so on stdout."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        nn.init.zeros_(self.fc.bias)
+        print("built")
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+class Scaled(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, 3)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+def inputs() -> tuple[torch.Tensor]:
+    return (torch.randn(2, 4),)
+
+
+def converted(entry, style: str) -> nnconvert.Conversion:
+    model = realworld.build_model(entry, None)
+    return nnconvert.convert(model, to=style, example_inputs=entry.inputs())
+
+
+@pytest.mark.parametrize("style", realworld.STYLES)
+def test_a_conversion_that_keeps_the_initialisation_counts_every_tensor(
+    style: str, capsys
+) -> None:
+    """The output's class built with no arguments, or its ``init_params()``,
+    quietly, and the caller's random state untouched."""
+    entry = realworld.Entry("zero_bias", "unused.py", lambda _: ZeroBias(), inputs)
+    conversion = converted(entry, style)
+    capsys.readouterr()
+    state = torch.get_rng_state()
+    assert realworld.fresh_build(entry, None, conversion) == "2/2"
+    assert torch.equal(torch.get_rng_state(), state)
+    assert capsys.readouterr().out == ""
+
+
+#: Outputs written by hand, so that what they draw is known: ``fc.bias`` the
+#: default way (ZeroBias zeroes it), and ``fc.bias`` zeroed beside a key the
+#: original does not have.
+WRITTEN = {
+    Style.MODULE: (
+        "ZeroBias",
+        """
+        from torch import nn
+
+        class ZeroBias(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+        """,
+        "1/2",
+    ),
+    Style.FUNCTIONAL: (
+        "zero_bias",
+        """
+        import math
+        import torch
+        from torch import nn
+
+        def init_params():
+            weight = nn.init.kaiming_uniform_(torch.empty(3, 4), a=math.sqrt(5))
+            return {"fc.weight": weight, "fc.bias": torch.zeros(3), "extra": weight}
+        """,
+        "2/3",
+    ),
+}
+
+
+@pytest.mark.parametrize("style", WRITTEN, ids=lambda s: s.value)
+def test_fresh_build_counts_the_tensors_equal_to_a_new_original(style: Style) -> None:
+    """``n/m``: the tensors equal bit for bit over the keys of either side."""
+    entry = realworld.Entry("zero_bias", "unused.py", lambda _: ZeroBias(), inputs)
+    name, source, cell = WRITTEN[style]
+    model = realworld.build_model(entry, None)
+    conversion = nnconvert.Conversion(
+        textwrap.dedent(source), name, style, model, inputs()
+    )
+    assert realworld.fresh_build(entry, None, conversion) == cell
+
+
+def test_a_build_that_fails_is_its_cell() -> None:
+    """An original that cannot be built again (its builder ran out) is reported, not hidden."""
+    widths = [4]
+    entry = realworld.Entry("once", "unused.py", lambda _: Scaled(widths.pop()), inputs)
+    conversion = converted(entry, "module")
+    assert realworld.fresh_build(entry, None, conversion) == (
+        "error: IndexError: pop from empty list"
+    )
+
+
+def test_the_total_sums_the_tensors_of_the_models_that_built() -> None:
+    outcome = realworld.Outcome
+    results = {
+        "a": {s: outcome("pass", 0.1, "1/2") for s in realworld.STYLES},
+        "b": {s: outcome("pass", 0.1, "3/3") for s in realworld.STYLES},
+        "c": {s: outcome("pass", 0.1, "error: TypeError: x") for s in realworld.STYLES},
+        "d": {s: outcome("ValueError: y", 0.1, "no output") for s in realworld.STYLES},
+    }
+    header, _, *rows, total = realworld.table(results).splitlines()
+    assert header.endswith(
+        "| module fresh build | functional fresh build | mixed fresh build |"
+    )
+    assert rows[0].endswith("| 1/2 | 1/2 | 1/2 |")
+    assert total == (
+        "| **total** | **3/4** | **3/4** | **3/4** | "
+        + " | ".join(["**4/5** tensors, 1/4 models"] * 3)
+        + " |"
+    )
