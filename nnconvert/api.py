@@ -62,6 +62,10 @@ class Conversion:
     leaves: tuple[str, ...] = ()
     #: mixed style: ``source`` is the model's own source, as written (:mod:`.as_written`)
     as_written: bool = False
+    #: class styles that kept the model's own initialisation code
+    #: (:mod:`.init_code`): how many tensors of a new output equal those of a
+    #: new original under one seed, of how many; None: no such code kept
+    fresh_build: tuple[int, int] | None = None
 
     def namespace(self, *, importable: bool = False) -> dict[str, Any]:
         """Execute ``source`` in a fresh module (its lines show in tracebacks).
@@ -179,8 +183,9 @@ def _convert(
         instances, source = _printed(
             read, style, example_inputs, name, False, keep_init
         )
+    fresh = None
     if keep_init:
-        source = _checked_init_code(read, instances, style, name, source)
+        source, fresh = _checked_init_code(read, instances, style, name, source)
     kept = None
     if style is Style.MIXED and keep_source:
         kept = as_written(read.module, name, source, _runner(name))
@@ -195,6 +200,7 @@ def _convert(
         tolerances,
         leaves,
         as_written=kept is not None,
+        fresh_build=None if kept else fresh,
     )
 
 
@@ -205,24 +211,27 @@ def _runner(name: str) -> Callable[[str], type]:
 
 def _checked_init_code(
     read: ModelInput, instances: list[Instance], style: Style, name: str, source: str
-) -> str:
+) -> tuple[str, tuple[int, int] | None]:
     """``source``, a class style keeping the user's initialisation code, if that code helps.
 
     Else the output printed without it (:mod:`.init_code`): kept only when a
     new output, built under one seed, then has more tensors equal to a new
-    original's and none less.
+    original's and none less. With the text, how many tensors were equal,
+    of how many (None: nothing kept).
     """
     without = print_program(instances, style, name)
     if without == source:
-        return source  # nothing was kept
+        return source, None  # nothing was kept
     build = fresh_builder(read.module, read.fresh_state)
     if build is None:
-        return without
+        return without, None
     equal = [
         fresh_equal(build, lambda text=text: _runner(name)(text)())
         for text in (source, without)
     ]
-    return source if keeps_more(*equal) else without
+    if not keeps_more(*equal):
+        return without, None
+    return source, (len(equal[0]), len(read.module.state_dict()))
 
 
 def _printed(

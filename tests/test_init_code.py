@@ -171,9 +171,13 @@ def _built(make) -> nn.Module:
 
 
 def _converted(name: str, style: str) -> tuple[nn.Module, nnconvert.Conversion]:
+    """Mixed style printed from the trace (these sources already are mixed style)."""
     make, inputs = CASES[name]
     model = _built(make)
-    return model, nnconvert.convert(model, to=style, example_inputs=inputs())
+    conversion = nnconvert.convert(
+        model, to=style, example_inputs=inputs(), keep_source=False
+    )
+    return model, conversion
 
 
 def _fresh_original(name: str):
@@ -197,6 +201,7 @@ def test_class_styles_build_as_the_original(name, style):
     model, conversion = _converted(name, style)
     equal = fresh_equal(_fresh_original(name), _fresh_output(conversion))
     assert equal == frozenset(model.state_dict())
+    assert conversion.fresh_build == (len(equal), len(equal))
     conversion.check(train=True)  # raises CheckError if the output differs
 
 
@@ -284,6 +289,7 @@ def test_code_a_seeded_build_cannot_repeat_is_left_out():
     )
     assert "random.random()" not in conversion.source
     assert "nn.init.constant_" not in conversion.source
+    assert conversion.fresh_build is None
     conversion.check(train=True)
 
 
