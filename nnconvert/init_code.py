@@ -771,19 +771,21 @@ def _is_layer_init(statement: ast.stmt, model: nn.Module) -> bool:
 
     text = ast.unparse(statement)
     for key in re.findall(r"params\[['\"]([^'\"]+)['\"]\]", text):
-        prefix, _, attribute = key.rpartition(".")
-        try:
-            owner = model.get_submodule(prefix)
-        except AttributeError:
-            continue
-        spec = spec_for_module(owner)
-        if spec is None or spec.init is None:
-            continue
-        for init in spec.init(owner):
-            for then in init.then if init.attribute == attribute else ():
-                written = then.format(f'params["{key}"]')
-                if ast.unparse(ast.parse(written)) == text:
-                    return True
+        parts = key.split(".")
+        for cut in range(len(parts) - 1, -1, -1):  # out_proj.bias is the MHA's
+            prefix, attribute = ".".join(parts[:cut]), ".".join(parts[cut:])
+            try:
+                owner = model.get_submodule(prefix)
+            except AttributeError:
+                continue
+            spec = spec_for_module(owner)
+            if spec is None or spec.init is None:
+                continue
+            for init in spec.init(owner):
+                for then in init.then if init.attribute == attribute else ():
+                    written = then.format(f'params["{key}"]')
+                    if ast.unparse(ast.parse(written)) == text:
+                        return True
     return False
 
 
