@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .as_written import names_read, statements_read
+from .functional.init_ties import params_key
 from .init_arguments import recorded_call
 from .source_text import (
     SourceFile,
@@ -335,18 +336,8 @@ def _methods_called(
         if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
     found: set[str] = set()
-    queue: list[ast.AST] = list(statements)
-    while queue:
-        for node in ast.walk(queue.pop()):
-            if (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "self"
-                and node.attr in own
-                and node.attr not in found
-            ):
-                found.add(node.attr)
-                queue.append(own[node.attr])
+    for statement in statements:
+        _methods_called_by(statement, own, found)
     if found & {"forward", "__init__"}:
         return None
     return [own[name] for name in own if name in found]
@@ -936,15 +927,9 @@ def _to_self(
             )
             edits[(first.lineno, first.col_offset, *end)] = ""  # type: ignore[dict-item]
             return all(visit(c) for c in rest)
-        if (
-            isinstance(child, ast.Subscript)
-            and isinstance(child.value, ast.Name)
-            and child.value.id == "params"
-            and isinstance(child.slice, ast.Constant)
-            and isinstance(child.slice.value, str)
-            and all(part.isidentifier() for part in child.slice.value.split("."))
-        ):
-            edits[_span(child)] = "self." + child.slice.value
+        key = params_key(child)
+        if key is not None and all(part.isidentifier() for part in key.split(".")):
+            edits[_span(child)] = "self." + key
             return True
         if isinstance(child, ast.Name) and child.id == "params":
             return False
