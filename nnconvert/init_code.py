@@ -1,4 +1,4 @@
-"""The user's own initialisation code, kept in class styles' ``__init__``.
+"""The user's own initialisation code, kept in every style.
 
 A model's ``__init__`` often draws its weights again once its layers are
 built: ``nn.init.trunc_normal_(self.relative_position_bias_table,
@@ -8,25 +8,34 @@ output draws each layer's default initialisation, and a tensor the model
 created empty and filled afterwards is ``torch.empty``, garbage until a
 ``state_dict`` is loaded.
 
-Class styles keep them (:func:`init_code`). An *initialisation statement*
-is a top-level statement of the user's ``__init__`` that calls something
-and sets no attribute and no name a later statement reads: a call
-(``self.apply(...)``, ``print(...)``) or a ``for``/``if``/``with`` made of
-such calls. Each is written where it stood, after the last attribute
-assigned before it that the output writes, with its comments; the methods
-of the class it calls (``_init_weights``, their docstrings) follow
-``forward``; the module-level code they read (DINO's ``trunc_normal_``, an
-``import warnings``) comes before the classes. A constructor parameter the
-output class does not take is written as the literal every instance was
-built with (nanoGPT's ``config.n_layer`` becomes ``2``).
+An *initialisation statement* is a top-level statement of the user's
+``__init__`` that reads ``self``, calls something, and sets no attribute
+and no name a later statement reads: a call (``self.apply(...)``,
+``print(...)``) or a ``for``/``if``/``with`` made of such calls.
 
-Nothing is kept on trust: the code is the user's, but it runs on the
-output's layers, in the output's construction order. :func:`fresh_equal`
-builds the original and the output anew under one seed; the printer's
-caller keeps the code only when, with it, more tensors of the output equal
-the original's, bit for bit, and none that were equal without it differ.
-Code that cannot stand in the output (it reads a local of ``__init__``, a
-class of the file, a relative import) is not written at all.
+* **Class styles** (:func:`init_code`) write each one in ``__init__``
+  before the first layer holding tensors that the source builds after it
+  (a layer without tensors draws nothing), with its comments; the methods
+  of the class it calls (``_init_weights``, their docstrings) follow
+  ``forward``; the module-level code they read (DINO's ``trunc_normal_``,
+  an ``import warnings``) comes before the classes. A constructor
+  parameter the output class does not take is written as the literal
+  every instance was built with (nanoGPT's ``config.n_layer`` becomes
+  ``2``).
+* **Functional style** (:func:`functional_init`) writes the root's
+  statements whose every ``self`` is a weight (``params["decoder.weight"]``)
+  or a method so written (``init_weights(params)``) in ``init_params()``,
+  before the first key of the layers built after them; read back, they
+  are ``__init__`` statements and methods again.
+
+Nothing is kept on trust in class styles: the code is the user's, but it
+runs on the output's layers, in the output's construction order.
+:func:`fresh_equal` builds the original and the output anew under one
+seed; the caller keeps the code only when, with it, more tensors of the
+output equal the original's, bit for bit, and none that were equal
+without it differ (:func:`keeps_more`). Code that cannot stand in the
+output (it reads a local of ``__init__``, a class of the file, a relative
+import) is not written at all.
 """
 
 from __future__ import annotations
@@ -40,7 +49,6 @@ import inspect
 import io
 import math
 import re
-import sys
 import textwrap
 import warnings
 from collections import OrderedDict
