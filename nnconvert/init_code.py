@@ -104,9 +104,9 @@ _LITERALS = (bool, int, float, str, type(None))
 class InitStatement:
     """One initialisation statement of ``__init__``, as the output writes it.
 
-    ``before``: the attributes assigned after it in the source, nearest
-    first; it goes before the first of them the output writes that owns
-    tensors (none: after every attribute). Layers without tensors draw
+    ``before``: the attributes assigned after it in the source; it goes
+    before the first assignment of the output, in the output's order, that
+    sets one of them holding tensors (none: after every assignment). Layers without tensors draw
     nothing, so where it stands among them does not matter, and functional
     style, which has no such layers, can say where it stands
     (:func:`functional_init`). ``lines``: its text, unindented, comments
