@@ -462,6 +462,23 @@ def _module_code(
     return tuple(code), frozenset(imports)
 
 
+def module_code(
+    cls: type, names: Iterable[str], taken: Iterable[str]
+) -> tuple[tuple[tuple[tuple[str, int], str], ...], frozenset[str]] | None:
+    """The top-level code of ``cls``'s file that ``names`` need, and its imports.
+
+    As :class:`InitCode` holds them (``module_code``, ``imports``), for code
+    of ``__init__`` other than its initialisation statements (a parameter's
+    ``sinusoids(n_ctx, n_state)``: :mod:`nnconvert.init_slices`). None when
+    it cannot be kept (a class, a relative import, a name the output takes).
+    """
+    owner = next((c for c in cls.__mro__ if "__init__" in vars(c)), None)
+    found = _init_of(owner) if owner is not None else None
+    if found is None:
+        return None
+    return _module_code(found[0], owner, set(names), set(taken))
+
+
 def _binds(statement: ast.stmt) -> set[str]:
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {statement.name}
@@ -577,14 +594,33 @@ def any_init_statements(modules: Iterable[nn.Module]) -> bool:
     return any(_class_has_statements(type(m)) for m in modules)
 
 
+def any_own_state(modules: Iterable[nn.Module]) -> bool:
+    """Whether a user class among ``modules`` makes a parameter or persistent buffer itself.
+
+    Its ``__init__`` may draw it (``nn.Parameter(torch.randn(1, dim))``):
+    class styles then write that code when the fresh build checks it
+    (:mod:`nnconvert.init_slices`).
+    """
+    return any(
+        _init_of(type(m)) is not None
+        and (
+            bool(m._parameters)
+            or any(n not in m._non_persistent_buffers_set for n in m._buffers)
+        )
+        for m in modules
+    )
+
+
 __all__ = [
     "InitCode",
     "InitStatement",
     "SEED",
     "any_init_statements",
+    "any_own_state",
     "fresh_builder",
     "fresh_equal",
     "has_init_statements",
     "init_code",
     "keeps_more",
+    "module_code",
 ]

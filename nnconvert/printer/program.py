@@ -17,7 +17,7 @@ import black
 from torch import nn
 
 from ..hierarchy import Instance
-from ..init_code import InitCode, init_code
+from ..init_code import InitCode, init_code, module_code
 from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
 from ..opspecs.layer_params import DEFINITIONS
@@ -35,6 +35,7 @@ from .class_plan import ClassPlan, plan_classes
 from .built_tensors import name_builds
 from .class_text import class_text
 from .classes import used_helpers
+from .constructors import Recovered
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
@@ -70,9 +71,7 @@ def print_program(
     """
     if style is Style.FUNCTIONAL:
         _without_unpaid_dict_forms(instances)
-    text = _program_text(
-        instances, style, name, init_claim, class_instances, keep_init
-    )
+    text = _program_text(instances, style, name, init_claim, class_instances, keep_init)
     return format_source(text)
 
 
@@ -122,6 +121,7 @@ def _program_text(
     """The program as the printer writes it, before black lays it out."""
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
+    imports = Imports()
     root = next(i for i in instances if not i.path)
     if style is Style.FUNCTIONAL:
         imported |= name_builds(instances, imported | {name})
@@ -144,18 +144,19 @@ def _program_text(
             )
         )
     else:
-        plans = plan_classes(instances, style, name, imported)
-        sizes = root_sizes(root.module)
-        if sizes:
-            arguments, literals = _root_arguments(sizes, plans, root.module, imported)
-            plans[-1] = with_root_arguments(plans[-1], arguments, literals)
+        plans = _class_plans(instances, style, name, imported, keep_init)
         helpers = used_helpers(instances, [plan.init for plan in plans])
-        definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
         taken = imported | {p.name for p in plans} | {h.name for h in helpers}
+        drawn = _drawn_module_code(plans, taken) if keep_init else ((), Imports())
+        if drawn is None:  # the file's code cannot stand in the output: no draws
+            plans = _class_plans(instances, style, name, imported, False)
+            helpers = used_helpers(instances, [plan.init for plan in plans])
+            drawn = ((), Imports())
+        read, imports = drawn
         inits = [_init_code(p, taken) if keep_init else None for p in plans]
-        definitions += _init_module_code(inits)
+        definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
+        definitions += _init_module_code(inits, read)
         definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
-    imports = Imports()
     for definition in definitions:
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)
@@ -176,9 +177,58 @@ def _init_code(plan: ClassPlan, taken: set[str]) -> InitCode | None:
     return code
 
 
-def _init_module_code(inits: list[InitCode | None]) -> list[Printed]:
-    """The module-level code the kept initialisation reads, each definition once, in file order."""
-    found: dict[tuple[str, int], str] = {}
+def _class_plans(
+    instances: list[Instance],
+    style: Style,
+    name: str,
+    imported: set[str],
+    fresh_checked: bool,
+) -> list[ClassPlan]:
+    """The classes of the file, the root's taking its size arguments (:mod:`.root_arguments`)."""
+    plans = plan_classes(instances, style, name, imported, fresh_checked)
+    root = next(i for i in instances if not i.path)
+    sizes = root_sizes(root.module)
+    if sizes:
+        arguments, literals = _root_arguments(sizes, plans, root.module, imported)
+        plans[-1] = with_root_arguments(plans[-1], arguments, literals)
+    return plans
+
+
+#: top-level definitions of the user's file, each keyed by its file and line
+Definitions = tuple[tuple[tuple[str, int], str], ...]
+
+
+def _drawn_module_code(
+    plans: list[ClassPlan], taken: set[str]
+) -> tuple[Definitions, Imports] | None:
+    """The file's module-level code the classes' drawn tensors read (``sinusoids``, ``np``).
+
+    None when some cannot be kept (:func:`~nnconvert.init_code.module_code`).
+    """
+    definitions: Definitions = ()
+    imports = Imports()
+    for plan in plans:
+        names = {
+            n
+            for assign in plan.init
+            if isinstance(assign.value, Recovered)
+            for n in assign.value.code.module_names
+        }
+        if not names:
+            continue
+        code = module_code(type(plan.template.instance.module), names, taken)
+        if code is None:
+            return None
+        definitions += code[0]
+        imports.merge(Imports(code[1]))
+    return definitions, imports
+
+
+def _init_module_code(
+    inits: list[InitCode | None], drawn: Definitions
+) -> list[Printed]:
+    """The module-level code kept initialisation and drawn tensors read, each once, in file order."""
+    found: dict[tuple[str, int], str] = dict(drawn)
     for code in inits:
         if code is not None:
             found.update(code.module_code)
