@@ -167,9 +167,10 @@ def _commented_init(
         _take_comments(statement.comments, placed, rest)
     written = [a.attribute for a in plan.init]
     lines = _initialising(statements, written, None)
+    sliced: set[str] = set()  # statements written for a tensor's code
     for assign in plan.init:
         lines += placed.pop(assign.attribute, []) + recovered_lines(
-            assign.value, printer
+            assign.value, printer, sliced
         )
         lines.append(_statement(assign, printer, keyed))
         lines += _initialising(statements, written, assign.attribute)
