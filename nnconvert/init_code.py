@@ -438,6 +438,8 @@ def _module_code(
     code = []
     filename = vars(cls)["__init__"].__code__.co_filename
     for statement, imported in chosen:
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            continue  # a file's own switch: the output's top is its own
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             for alias in statement.names:
                 bound = alias.asname or alias.name.split(".")[0]

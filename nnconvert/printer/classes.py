@@ -245,8 +245,8 @@ def in_source_order(init: list[Assign], module: nn.Module) -> list[Assign]:
     fresh build draws what the original drew: ViT's ``cls_token`` after
     its ``to_patch_embedding``, not first as the ``state_dict`` lists it.
     Attributes the conversion adds keep their places; ``init`` as it is
-    when the order would change the ``state_dict``'s (parameters among
-    themselves, blocks among themselves) or an attribute is set twice.
+    when the order would not register the original's parameters, buffers
+    and blocks each in the original's order (the ``state_dict``'s).
     """
     lines = setting_lines(module)
     placed = [i for i, a in enumerate(init) if a.attribute in lines]
@@ -254,18 +254,13 @@ def in_source_order(init: list[Assign], module: nn.Module) -> list[Assign]:
     result = list(init)
     for index, assign in zip(placed, ordered):
         result[index] = assign
-    kinds = [
-        [a.attribute for a in assigns if _kind(module, a.attribute) == kind]
-        for assigns in (init, result)
-        for kind in ("parameter", "buffer", "module")
-    ]
-    return result if kinds[:3] == kinds[3:] else init
-
-
-def _kind(module: nn.Module, name: str) -> str:
-    if name in module._parameters:
-        return "parameter"
-    return "buffer" if name in module._buffers else "module"
+    written = [a.attribute for a in result]
+    for registered in (module._parameters, module._buffers, module._modules):
+        if [n for n in written if n in registered] != [
+            n for n in registered if n in written
+        ]:
+            return init
+    return result
 
 
 def _wrapper(parameter: Ctor) -> str:
