@@ -464,21 +464,59 @@ def _module_code(
     return tuple(code), frozenset(imports)
 
 
-def module_code(
-    cls: type, names: Iterable[str], taken: Iterable[str]
-) -> tuple[tuple[tuple[tuple[str, int], str], ...], frozenset[str]] | None:
-    """The top-level code of ``cls``'s file that ``names`` need, and its imports.
+def drawn_code(
+    cls: type, module_names: Iterable[str], methods: Iterable[str], taken: Iterable[str]
+) -> InitCode | None:
+    """What ``cls``'s tensors written as fresh-checked code read, as an :class:`InitCode`.
 
-    As :class:`InitCode` holds them (``module_code``, ``imports``), for code
-    of ``__init__`` other than its initialisation statements (a parameter's
-    ``sinusoids(n_ctx, n_state)``: :mod:`nnconvert.init_slices`). None when
-    it cannot be kept (a class, a relative import, a name the output takes).
+    That code (:mod:`nnconvert.init_slices`) may read names of the file's
+    module level (``sinusoids``, ``np``) and call methods of the class
+    (``self._get_sinusoid_encoding_table(n, d)``): the methods are written
+    after ``forward``, with those they call, and the module-level code they
+    all read before the classes, as for initialisation statements. No
+    statements of its own. None when some of it cannot be kept.
     """
-    owner = next((c for c in cls.__mro__ if "__init__" in vars(c)), None)
-    found = _init_of(owner) if owner is not None else None
-    if found is None:
+    found = _init_of(cls)
+    definition = class_definition(cls)
+    if found is None or definition is None:
         return None
-    return _module_code(found[0], owner, set(names), set(taken))
+    source = found[0]
+    own = {
+        s.name: s
+        for s in definition[1].body
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    named = [own[m] for m in methods if m in own]
+    reached = _methods_called(definition[1], named)
+    if reached is None or len(named) != len(set(methods)):
+        return None
+    called = {m.name for m in [*named, *reached]}
+    chosen = [m for name, m in own.items() if name in called]
+    free = set(module_names).union(*map(names_read, chosen)) - {
+        "self",
+        *dir(builtins),
+    }
+    resolved = _module_code(source, cls, free, set(taken))
+    if resolved is None:
+        return None
+    texts = tuple(
+        (m.name, _text(source, _extent(source, m), m.col_offset)) for m in chosen
+    )
+    return InitCode((), texts, *resolved)
+
+
+def merged(first: InitCode | None, second: InitCode | None) -> InitCode | None:
+    """Two pieces of one class's code as one: statements, methods (each once), module code."""
+    if first is None or second is None:
+        return first or second
+    methods = dict(first.methods)
+    methods.update(second.methods)
+    return InitCode(
+        first.statements + second.statements,
+        tuple(methods.items()),
+        tuple(dict((*first.module_code, *second.module_code)).items()),
+        first.imports | second.imports,
+    )
 
 
 def _binds(statement: ast.stmt) -> set[str]:
@@ -619,10 +657,11 @@ __all__ = [
     "SEED",
     "any_init_statements",
     "any_own_state",
+    "drawn_code",
     "fresh_builder",
     "fresh_equal",
     "has_init_statements",
     "init_code",
     "keeps_more",
-    "module_code",
+    "merged",
 ]

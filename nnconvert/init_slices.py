@@ -61,6 +61,7 @@ from .source_text import (
     SourceFile,
     assigned_value,
     attributes_set,
+    class_definition,
     init_definition,
     self_path,
 )
@@ -161,6 +162,9 @@ class RecoveredCode:
     #: the names of the file's module level the code reads (``sinusoids``,
     #: ``np``): only code recovered for a fresh-checked caller has them
     module_names: tuple[str, ...] = ()
+    #: the methods of the class the code calls (``self._table(n, d)``):
+    #: only code recovered for a fresh-checked caller calls one
+    methods: tuple[str, ...] = ()
     #: recovered for a fresh-checked caller: only a fresh build checks it
     fresh_checked: bool = False
 
@@ -388,6 +392,9 @@ class _Slicer:
             else set()
         )
         self.module_read: set[str] = set()
+        #: the class's own methods the code may call (fresh-checked only)
+        self.own_methods = _own_methods(module) if fresh_checked else set()
+        self.methods_read: set[str] = set()
         self.arguments = {**_literal_defaults(type(module)), **init_arguments(module)}
         #: arguments that are objects (a config): only their literal fields are read
         self.objects = {
@@ -464,6 +471,7 @@ class _Slicer:
             tuple(self.values),
             tuple(own),
             tuple(sorted(self.module_read)),
+            tuple(sorted(self.methods_read)),
         )
 
     def _chosen_branch(self, value: ast.expr) -> ast.expr:
@@ -556,6 +564,8 @@ class _Slicer:
             pass
         else:
             raise _Refused
+        if isinstance(node, ast.Attribute) and self._method(node):
+            return  # ``self._table``: a method of the class, called
         if isinstance(node, ast.Attribute):
             drawing = self.fresh_checked and node.attr in DRAWING_ATTRIBUTES
             if not drawing and (
@@ -578,7 +588,7 @@ class _Slicer:
                 raise _Refused
         if isinstance(node, ast.Call):
             function = node.func
-            if self_path(function) is not None:
+            if self_path(function) is not None and not self._method(function):
                 if not (setter and _is_register(node)):
                     raise _Refused  # a method of the module
             if (
@@ -587,6 +597,14 @@ class _Slicer:
                 and not self._module_name(function.id, locals_)
             ):
                 raise _Refused
+
+    def _method(self, node: ast.AST) -> bool:
+        """``node`` is ``self.<m>``, ``m`` a method of the class (fresh-checked code only)."""
+        path = self_path(node) if isinstance(node, ast.Attribute) else None
+        if path not in self.own_methods:
+            return False
+        self.methods_read.add(path)
+        return True
 
     def _module_name(self, name: str, locals_: set[str]) -> bool:
         """``name`` is one the file binds at module level, read (fresh-checked code only)."""
@@ -629,6 +647,8 @@ class _Slicer:
 
         class Templater(ast.NodeTransformer):
             def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
+                if slicer._method(attribute):
+                    return attribute
                 path = self_path(attribute)
                 field = slicer._object_field(attribute) if path is None else None
                 if field is not None:
@@ -688,6 +708,8 @@ class _Slicer:
             if field is not None:
                 spans.append((node, self._placeholder(*field).id))
                 inside |= {id(n) for n in ast.walk(node)}
+            elif path and self._method(node):
+                continue
             elif path:
                 value = getattr(self.module, path)
                 spans.append((node, self._placeholder(path, value).id))
@@ -912,6 +934,7 @@ def _draws_alike(
         **_globals_of(module),
         "__builtins__": {n: getattr(builtins, n) for n in PURE_BUILTINS},
         **RECOVERED_MODULES,
+        "self": module,  # its methods the code calls (``self._table(n, d)``)
     }
     results = []
     with torch.random.fork_rng(devices=[]):
@@ -951,6 +974,46 @@ def _globals_of(module: nn.Module) -> dict[str, Any]:
     """The module-level names of the file ``module``'s ``__init__`` is written in."""
     init = inspect.getattr_static(type(module), "__init__", None)
     return dict(getattr(init, "__globals__", {}))
+
+
+def _own_methods(module: nn.Module) -> set[str]:
+    """The methods ``module``'s class defines itself that only compute, and may be run.
+
+    Not ``__init__`` or ``forward``; not a method that sets an attribute of
+    ``self`` or calls through it (``self.register_buffer``, ``self.x.add_``)
+    but to another such method: recovering runs it on the model itself.
+    """
+    found = class_definition(type(module))
+    if found is None:
+        return set()
+    defined = {
+        s.name: s
+        for s in found[1].body
+        if isinstance(s, ast.FunctionDef) and s.name not in ("__init__", "forward")
+    }
+    own = {n for n in defined if inspect.isfunction(vars(type(module)).get(n))}
+    changed = True
+    while changed:  # a method calling one that changes the model changes it too
+        changed = False
+        for name in sorted(own):
+            if not _only_computes(defined[name], own):
+                own.discard(name)
+                changed = True
+    return own
+
+
+def _only_computes(method: ast.FunctionDef, callable_: set[str]) -> bool:
+    """The method stores nothing on ``self`` and calls through it only ``callable_``."""
+    for node in ast.walk(method):
+        if isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(
+            node.ctx, (ast.Store, ast.Del)
+        ):
+            if _root_name(node) == "self":
+                return False
+        if isinstance(node, ast.Call) and _root_name(node.func) == "self":
+            if self_path(node.func) not in callable_:
+                return False
+    return True
 
 
 def _module_level_names(tree: ast.Module) -> set[str]:

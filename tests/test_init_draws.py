@@ -212,3 +212,62 @@ def test_a_statement_two_drawn_tensors_read_is_written_once():
     assert _fresh_equal(TwoTokens, conversion.source, conversion.name) == _keys(
         TwoTokens
     )
+
+
+class TableEncoding(nn.Module):
+    """A buffer a method of the class builds with numpy (attention-is-all-you-need's)."""
+
+    def __init__(self, d_hid=6, n_position=5):
+        super().__init__()
+        self.fc = nn.Linear(d_hid, d_hid)
+        # Not a parameter
+        self.register_buffer("pos_table", self._sinusoid_table(n_position, d_hid))
+
+    def _sinusoid_table(self, n_position, d_hid):
+        """Sinusoid position encoding table."""
+        table = np.array(
+            [
+                [pos / np.power(10000, 2 * (j // 2) / d_hid) for j in range(d_hid)]
+                for pos in range(n_position)
+            ]
+        )
+        table[:, 0::2] = np.sin(table[:, 0::2])  # dim 2i
+        table[:, 1::2] = np.cos(table[:, 1::2])  # dim 2i+1
+        return torch.FloatTensor(table).unsqueeze(0)
+
+    def forward(self, x):
+        return F.relu(self.fc(x)) + self.pos_table[:, : x.size(1)]
+
+
+class CountingTable(TableEncoding):
+    """Its table method changes the model: recovering may not run it."""
+
+    def __init__(self, d_hid=6, n_position=5):
+        nn.Module.__init__(self)
+        self.fc = nn.Linear(d_hid, d_hid)
+        self.register_buffer("pos_table", self._sinusoid_table(n_position, d_hid))
+
+    def _sinusoid_table(self, n_position, d_hid):
+        self.tables = getattr(self, "tables", 0) + 1
+        return torch.ones(1, n_position, d_hid)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_buffer_a_method_builds_is_written_with_that_method(style):
+    conversion = _conversion(TableEncoding, style, torch.randn(2, 5, 6))
+    source = conversion.source
+    assert "# Not a parameter" in source
+    built = 'self.register_buffer("pos_table", self._sinusoid_table(5, 6))'
+    assert built in source
+    assert "    def _sinusoid_table(self, n_position, d_hid):" in source
+    assert "table[:, 0::2] = np.sin(table[:, 0::2])  # dim 2i" in source
+    assert "import numpy as np" in source
+    assert_before(source, "def forward(", "def _sinusoid_table(")
+    assert _fresh_equal(TableEncoding, source, conversion.name) == _keys(TableEncoding)
+
+
+def test_a_method_that_changes_the_model_is_not_run():
+    model = _recorded(CountingTable)
+    assert model.tables == 1
+    assert recover_tensor(model, "pos_table", fresh_checked=True) is None
+    assert model.tables == 1

@@ -17,7 +17,7 @@ import black
 from torch import nn
 
 from ..hierarchy import Instance
-from ..init_code import InitCode, init_code, module_code
+from ..init_code import InitCode, drawn_code, init_code, merged
 from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
 from ..opspecs.layer_params import DEFINITIONS
@@ -147,15 +147,16 @@ def _program_text(
         plans = _class_plans(instances, style, name, imported, keep_init)
         helpers = used_helpers(instances, [plan.init for plan in plans])
         taken = imported | {p.name for p in plans} | {h.name for h in helpers}
-        drawn = _drawn_module_code(plans, taken) if keep_init else ((), Imports())
-        if drawn is None:  # the file's code cannot stand in the output: no draws
+        drawn = [_drawn_code(p, taken) for p in plans] if keep_init else None
+        if drawn is not None and any(d is _UNKEPT for d in drawn):  # not writable
             plans = _class_plans(instances, style, name, imported, False)
             helpers = used_helpers(instances, [plan.init for plan in plans])
-            drawn = ((), Imports())
-        read, imports = drawn
+            drawn = None
         inits = [_init_code(p, taken) if keep_init else None for p in plans]
+        if drawn is not None:
+            inits = [merged(i, d) for i, d in zip(inits, drawn)]
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
-        definitions += _init_module_code(inits, read)
+        definitions += _init_module_code(inits)
         definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
     for definition in definitions:
         imports.merge(definition.imports)
@@ -194,41 +195,34 @@ def _class_plans(
     return plans
 
 
-#: top-level definitions of the user's file, each keyed by its file and line
-Definitions = tuple[tuple[tuple[str, int], str], ...]
+#: :func:`_drawn_code`'s answer for code that cannot stand in the output
+_UNKEPT = InitCode((), (), (), frozenset({"<unkept>"}))
 
 
-def _drawn_module_code(
-    plans: list[ClassPlan], taken: set[str]
-) -> tuple[Definitions, Imports] | None:
-    """The file's module-level code the classes' drawn tensors read (``sinusoids``, ``np``).
+def _drawn_code(plan: ClassPlan, taken: set[str]) -> InitCode | None:
+    """What the class's tensors written as fresh-checked code read (``sinusoids``, ``np``).
 
-    None when some cannot be kept (:func:`~nnconvert.init_code.module_code`).
+    None when they read nothing; :data:`_UNKEPT` when some of it cannot be
+    kept (:func:`~nnconvert.init_code.drawn_code`), or a method it calls is
+    one ``forward`` calls too (one definition, printed from the trace).
     """
-    definitions: Definitions = ()
-    imports = Imports()
-    for plan in plans:
-        names = {
-            n
-            for assign in plan.init
-            if isinstance(assign.value, Recovered)
-            for n in assign.value.code.module_names
-        }
-        if not names:
-            continue
-        code = module_code(type(plan.template.instance.module), names, taken)
-        if code is None:
-            return None
-        definitions += code[0]
-        imports.merge(Imports(code[1]))
-    return definitions, imports
+    codes = [a.value.code for a in plan.init if isinstance(a.value, Recovered)]
+    names = {n for code in codes for n in code.module_names}
+    methods = {m for code in codes for m in code.methods}
+    if not names and not methods:
+        return None
+    cls = type(plan.template.instance.module)
+    code = drawn_code(cls, sorted(names), sorted(methods), taken)
+    if code is None or {n for n, _ in code.methods} & {
+        m.call.name for m in plan.methods
+    }:
+        return _UNKEPT
+    return code
 
 
-def _init_module_code(
-    inits: list[InitCode | None], drawn: Definitions
-) -> list[Printed]:
+def _init_module_code(inits: list[InitCode | None]) -> list[Printed]:
     """The module-level code kept initialisation and drawn tensors read, each once, in file order."""
-    found: dict[tuple[str, int], str] = dict(drawn)
+    found: dict[tuple[str, int], str] = {}
     for code in inits:
         if code is not None:
             found.update(code.module_code)
