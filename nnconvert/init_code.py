@@ -43,7 +43,7 @@ import textwrap
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -587,12 +587,16 @@ def fresh_equal(
     """The keys whose tensors a new original and a new output share bit for bit (None: one failed).
 
     Both are built under :data:`SEED`; the global random state, stdout
-    (nanoGPT prints its size) and warnings are left as they were.
+    (nanoGPT prints its size) and warnings are left as they were. Memory
+    ``torch.empty`` hands out is filled (:func:`_empty_filled`): else it may
+    hold what an earlier build of the same tensor left, and a tensor nothing
+    initialises would equal the original's by chance, or not, from run to run.
     """
     with (
         torch.random.fork_rng(devices=[]),
         contextlib.redirect_stdout(io.StringIO()),
         warnings.catch_warnings(),
+        _empty_filled(),
     ):
         warnings.simplefilter("ignore")
         try:
@@ -607,6 +611,23 @@ def fresh_equal(
         for key, tensor in state.items()
         if key in expected and _same(tensor, expected[key])
     )
+
+
+@contextlib.contextmanager
+def _empty_filled() -> Iterator[None]:
+    """``torch.empty`` gives NaN (floats) or the largest value (integers), not old memory.
+
+    PyTorch does so under deterministic algorithms
+    (``torch.utils.deterministic.fill_uninitialized_memory``); warnings only,
+    so that no operation of a build fails for lack of a deterministic kernel.
+    """
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
 def _same(made: Tensor, expected: Tensor) -> bool:
