@@ -445,7 +445,7 @@ class _Slicer:
         for position in chosen:
             statement = body[position]
             if self.fresh_checked:
-                statement = _local_targets(statement, self.source.text)
+                statement = _local_targets(statement)
             self._check(statement, assigned, setter=False)
             code = ast.unparse(self._templated(statement, assigned))
             code = self._source_template(statement, assigned) or code
@@ -870,7 +870,7 @@ def _sets_attributes_only(statement: ast.stmt) -> bool:
     )
 
 
-def _local_targets(statement: ast.stmt, text: str) -> ast.stmt:
+def _local_targets(statement: ast.stmt) -> ast.stmt:
     """``self.size = h, w = pair(size)`` as ``h, w = pair(size)``: the locals' part alone.
 
     Positioned from its first local target to its value's end, so that its
@@ -904,21 +904,16 @@ def _stored_names(statement: ast.stmt) -> set[str]:
 
 def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint) -> bool:
     """Running the code with the instance's literals gives ``tensor``, bit for bit."""
-    replacements = [repr(v) for v in recovered.values]
-    code = "\n".join(recovered.lines(replacements))
-    code += f"\n__result__ = {recovered.value_text(replacements)}\n"
-    allowed = {n: getattr(builtins, n) for n in PURE_BUILTINS}
-    namespace: dict[str, Any] = {"__builtins__": allowed, **RECOVERED_MODULES}
-    try:
-        exec(compile(code, "<recovered __init__>", "exec"), namespace)
-    except Exception:
-        return False
-    result = namespace.get("__result__")
-    if not isinstance(result, torch.Tensor):
+    result = _run(recovered, {"__builtins__": _ALLOWED_BUILTINS, **RECOVERED_MODULES})
+    if result is None:
         return False
     if isinstance(tensor, Fingerprint):
         return fingerprint(result) == tensor
     return same_bits(result, tensor)
+
+
+#: what the recovered code may call of Python's builtins
+_ALLOWED_BUILTINS = {n: getattr(builtins, n) for n in PURE_BUILTINS}
 
 
 def _draws_alike(
@@ -932,7 +927,7 @@ def _draws_alike(
     """
     namespace = {
         **_globals_of(module),
-        "__builtins__": {n: getattr(builtins, n) for n in PURE_BUILTINS},
+        "__builtins__": _ALLOWED_BUILTINS,
         **RECOVERED_MODULES,
         "self": module,  # its methods the code calls (``self._table(n, d)``)
     }

@@ -121,7 +121,6 @@ def _program_text(
     """The program as the printer writes it, before black lays it out."""
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
-    imports = Imports()
     root = next(i for i in instances if not i.path)
     if style is Style.FUNCTIONAL:
         imported |= name_builds(instances, imported | {name})
@@ -147,17 +146,17 @@ def _program_text(
         plans = _class_plans(instances, style, name, imported, keep_init)
         helpers = used_helpers(instances, [plan.init for plan in plans])
         taken = imported | {p.name for p in plans} | {h.name for h in helpers}
-        drawn = [_drawn_code(p, taken) for p in plans] if keep_init else None
-        if drawn is not None and any(d is _UNKEPT for d in drawn):  # not writable
+        drawn = _drawn_codes(plans, taken) if keep_init else None
+        if keep_init and drawn is None:  # it cannot stand in the output: no draws
             plans = _class_plans(instances, style, name, imported, False)
             helpers = used_helpers(instances, [plan.init for plan in plans])
-            drawn = None
         inits = [_init_code(p, taken) if keep_init else None for p in plans]
         if drawn is not None:
             inits = [merged(i, d) for i, d in zip(inits, drawn)]
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
         definitions += _init_module_code(inits)
         definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
+    imports = Imports()
     for definition in definitions:
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)
@@ -195,29 +194,31 @@ def _class_plans(
     return plans
 
 
-#: :func:`_drawn_code`'s answer for code that cannot stand in the output
-_UNKEPT = InitCode((), (), (), frozenset({"<unkept>"}))
+def _drawn_codes(
+    plans: list[ClassPlan], taken: set[str]
+) -> list[InitCode | None] | None:
+    """What each class's tensors written as fresh-checked code read (``sinusoids``, ``np``).
 
-
-def _drawn_code(plan: ClassPlan, taken: set[str]) -> InitCode | None:
-    """What the class's tensors written as fresh-checked code read (``sinusoids``, ``np``).
-
-    None when they read nothing; :data:`_UNKEPT` when some of it cannot be
-    kept (:func:`~nnconvert.init_code.drawn_code`), or a method it calls is
-    one ``forward`` calls too (one definition, printed from the trace).
+    None for a class whose tensors read nothing; None for all when some of
+    it cannot be kept (:func:`~nnconvert.init_code.drawn_code`), or a method
+    it calls is one ``forward`` calls too (one definition, printed from the
+    trace).
     """
-    codes = [a.value.code for a in plan.init if isinstance(a.value, Recovered)]
-    names = {n for code in codes for n in code.module_names}
-    methods = {m for code in codes for m in code.methods}
-    if not names and not methods:
-        return None
-    cls = type(plan.template.instance.module)
-    code = drawn_code(cls, sorted(names), sorted(methods), taken)
-    if code is None or {n for n, _ in code.methods} & {
-        m.call.name for m in plan.methods
-    }:
-        return _UNKEPT
-    return code
+    found: list[InitCode | None] = []
+    for plan in plans:
+        codes = [a.value.code for a in plan.init if isinstance(a.value, Recovered)]
+        names = {n for code in codes for n in code.module_names}
+        methods = {m for code in codes for m in code.methods}
+        if not names and not methods:
+            found.append(None)
+            continue
+        cls = type(plan.template.instance.module)
+        code = drawn_code(cls, sorted(names), sorted(methods), taken)
+        forward_calls = {m.call.name for m in plan.methods}
+        if code is None or {n for n, _ in code.methods} & forward_calls:
+            return None
+        found.append(code)
+    return found
 
 
 def _init_module_code(inits: list[InitCode | None]) -> list[Printed]:
