@@ -264,6 +264,9 @@ def test_a_buffer_a_method_builds_is_written_with_that_method(style):
     assert "import numpy as np" in source
     assert_before(source, "def forward(", "def _sinusoid_table(")
     assert _fresh_equal(TableEncoding, source, conversion.name) == _keys(TableEncoding)
+    # converted again, the method's docstring is not also said above the buffer
+    again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 5, 6),))
+    assert again.source == source
 
 
 def test_a_method_that_changes_the_model_is_not_run():

@@ -156,10 +156,20 @@ def _commented_init(
     with their own comments.
     """
     instance = plan.template.instance
+    calls_method = {  # the method, written in the class, says it
+        a.attribute
+        for a in plan.init
+        if isinstance(a.value, Recovered) and a.value.code.methods
+    }
+    made_by = {
+        name: lines
+        for name, lines in helper_comments(instance.ancestry).items()
+        if name not in calls_method
+    }
     placed, rest = comments_per_attribute(
         instance.module,
         [a.attribute for a in plan.init if a.attribute not in plan.reads],
-        helper_comments(instance.ancestry),
+        made_by,
     )
     rest = _without_carried(plan.init, placed, rest)
     statements = list(init.statements) if init is not None else []
