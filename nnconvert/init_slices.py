@@ -47,10 +47,13 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import inspect
 import math
+import random
+import sys
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -932,7 +935,7 @@ def _draws_alike(
         "self": module,  # its methods the code calls (``self._table(n, d)``)
     }
     results = []
-    with torch.random.fork_rng(devices=[]):
+    with _random_states_kept():
         for seed in (0, 1):
             torch.manual_seed(seed)
             result = _run(recovered, dict(namespace))
@@ -950,6 +953,25 @@ def _draws_alike(
     text = "\n".join([*(s.code for s in recovered.statements), recovered.value])
     names = {n.attr for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Attribute)}
     return bool(names & DRAWING_ATTRIBUTES) or not same_bits(*results)
+
+
+@contextlib.contextmanager
+def _random_states_kept() -> Iterator[None]:
+    """Torch's, Python's and numpy's random states as they were, whatever the code draws.
+
+    A function of the user's file may draw from any of them
+    (``np.random.randn``); recovering must leave the caller's draws alone.
+    """
+    python = random.getstate()
+    numpy = sys.modules.get("numpy")
+    drawn = numpy.random.get_state() if numpy is not None else None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        random.setstate(python)
+        if numpy is not None:
+            numpy.random.set_state(drawn)
 
 
 def _run(recovered: RecoveredCode, namespace: dict[str, Any]) -> torch.Tensor | None:

@@ -181,6 +181,22 @@ def test_a_draw_the_output_would_reorder_falls_back_to_torch_empty():
         assert "noise" not in conversion.source
 
 
+def numpy_noise(n):
+    return torch.from_numpy(np.random.randn(n)).float()
+
+
+class NumpyNoise(nn.Module):
+    """A parameter a function of the file draws with numpy's random numbers."""
+
+    def __init__(self, dim=4):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.noise = nn.Parameter(numpy_noise(dim))
+
+    def forward(self, x):
+        return self.fc(x) + self.noise
+
+
 def test_recovering_a_draw_leaves_the_callers_random_state_alone():
     model = _recorded(PatchViT)
     torch.manual_seed(SEED)
@@ -188,6 +204,10 @@ def test_recovering_a_draw_leaves_the_callers_random_state_alone():
     assert recover_tensor(model, "pos_embedding", fresh_checked=True) is not None
     assert torch.equal(torch.random.get_rng_state(), state)
     assert recover_tensor(model, "pos_embedding") is None  # the bit-for-bit path
+    model = _recorded(NumpyNoise)
+    np.random.seed(SEED)
+    assert recover_tensor(model, "noise", fresh_checked=True) is not None
+    assert np.random.randn() == np.random.RandomState(SEED).randn()
 
 
 class TwoTokens(nn.Module):
