@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from .as_written import names_read, statements_read
 from .init_arguments import recorded_call
+from .init_slices import random_states_kept, seed_all
 from .source_text import (
     SourceFile,
     attributes_set,
@@ -586,23 +587,24 @@ def fresh_equal(
 ) -> frozenset[str] | None:
     """The keys whose tensors a new original and a new output share bit for bit (None: one failed).
 
-    Both are built under :data:`SEED`; the global random state, stdout
-    (nanoGPT prints its size) and warnings are left as they were. Memory
+    Both are built under :data:`SEED` (torch's, Python's and numpy's random
+    numbers: a file may draw with ``np.random``); the global random states,
+    stdout (nanoGPT prints its size) and warnings are left as they were. Memory
     ``torch.empty`` hands out is filled (:func:`_empty_filled`): else it may
     hold what an earlier build of the same tensor left, and a tensor nothing
     initialises would equal the original's by chance, or not, from run to run.
     """
     with (
-        torch.random.fork_rng(devices=[]),
+        random_states_kept(),
         contextlib.redirect_stdout(io.StringIO()),
         warnings.catch_warnings(),
         _empty_filled(),
     ):
         warnings.simplefilter("ignore")
         try:
-            torch.manual_seed(SEED)
+            seed_all(SEED)
             expected = dict(build())
-            torch.manual_seed(SEED)
+            seed_all(SEED)
             state = made().state_dict()
         except Exception:
             return None

@@ -935,9 +935,9 @@ def _draws_alike(
         "self": module,  # its methods the code calls (``self._table(n, d)``)
     }
     results = []
-    with _random_states_kept():
+    with random_states_kept():
         for seed in (0, 1):
-            torch.manual_seed(seed)
+            seed_all(seed)
             result = _run(recovered, dict(namespace))
             if result is None:
                 return False
@@ -956,7 +956,7 @@ def _draws_alike(
 
 
 @contextlib.contextmanager
-def _random_states_kept() -> Iterator[None]:
+def random_states_kept() -> Iterator[None]:
     """Torch's, Python's and numpy's random states as they were, whatever the code draws.
 
     A function of the user's file may draw from any of them
@@ -972,6 +972,15 @@ def _random_states_kept() -> Iterator[None]:
         random.setstate(python)
         if numpy is not None:
             numpy.random.set_state(drawn)
+
+
+def seed_all(seed: int) -> None:
+    """Seed torch's, Python's and numpy's (when imported) random numbers."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed)
 
 
 def _run(recovered: RecoveredCode, namespace: dict[str, Any]) -> torch.Tensor | None:
@@ -1058,6 +1067,8 @@ __all__ = [
     "filled",
     "in_state",
     "recover_tensor",
+    "random_states_kept",
     "reproduces",
+    "seed_all",
     "setting_lines",
 ]

@@ -197,6 +197,15 @@ class NumpyNoise(nn.Module):
         return self.fc(x) + self.noise
 
 
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_draw_with_numpys_random_numbers_is_built_under_the_same_seed(style):
+    conversion = _conversion(NumpyNoise, style, torch.randn(3, 4))
+    source = conversion.source
+    assert "self.noise = nn.Parameter(numpy_noise(4))" in source
+    assert "np.random.randn(n)" in source
+    assert _fresh_equal(NumpyNoise, source, conversion.name) == _keys(NumpyNoise)
+
+
 def test_recovering_a_draw_leaves_the_callers_random_state_alone():
     model = _recorded(PatchViT)
     torch.manual_seed(SEED)
