@@ -29,7 +29,13 @@ from .frontend import ModelInput, model_input
 from .guard_messages import argument_message
 from .hierarchy import Instance, trace_instances
 from .init_check import check_init_params
-from .init_code import any_init_statements, fresh_builder, fresh_equal, keeps_more
+from .init_code import (
+    any_init_statements,
+    any_own_state,
+    fresh_builder,
+    fresh_equal,
+    keeps_more,
+)
 from .leaves import leaf_of
 from .modes import eval_mode
 from .naming import MODULE_NAMES, definition_name, is_plain_identifier
@@ -175,8 +181,9 @@ def _convert(
     style is its own output (:mod:`.as_written`).
     """
     name = input_name(read, style) if name is None else name
-    keep_init = style is not Style.FUNCTIONAL and any_init_statements(
-        read.module.modules()
+    modules = list(read.module.modules())
+    keep_init = style is not Style.FUNCTIONAL and (
+        any_init_statements(modules) or any_own_state(modules)
     )
     instances, source = _printed(read, style, example_inputs, name, True, keep_init)
     if _steps_left_guarded(instances, source):

@@ -62,6 +62,7 @@ from torch import Tensor, nn
 from .as_written import names_read, statements_read
 from .functional.init_ties import params_key
 from .init_arguments import recorded_call
+from .init_slices import random_states_kept, seed_all
 from .source_text import (
     SourceFile,
     attributes_set,
@@ -988,6 +989,61 @@ def _module_code(
     return tuple(code), frozenset(imports)
 
 
+def drawn_code(
+    cls: type, module_names: Iterable[str], methods: Iterable[str], taken: Iterable[str]
+) -> InitCode | None:
+    """What ``cls``'s tensors written as fresh-checked code read, as an :class:`InitCode`.
+
+    That code (:mod:`nnconvert.init_slices`) may read names of the file's
+    module level (``sinusoids``, ``np``) and call methods of the class
+    (``self._get_sinusoid_encoding_table(n, d)``): the methods are written
+    after ``forward``, with those they call, and the module-level code they
+    all read before the classes, as for initialisation statements. No
+    statements of its own. None when some of it cannot be kept.
+    """
+    found = _init_of(cls)
+    definition = class_definition(cls)
+    if found is None or definition is None:
+        return None
+    source = found[0]
+    own = {
+        s.name: s
+        for s in definition[1].body
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    named = [own[m] for m in methods if m in own]
+    reached = _methods_called(definition[1], named)
+    if reached is None or len(named) != len(set(methods)):
+        return None
+    called = {m.name for m in [*named, *reached]}
+    chosen = [m for name, m in own.items() if name in called]
+    free = set(module_names).union(*map(names_read, chosen)) - {
+        "self",
+        *dir(builtins),
+    }
+    resolved = _module_code(source, cls, free, set(taken))
+    if resolved is None:
+        return None
+    texts = tuple(
+        (m.name, _text(source, _extent(source, m), m.col_offset)) for m in chosen
+    )
+    return InitCode((), texts, *resolved)
+
+
+def merged(first: InitCode | None, second: InitCode | None) -> InitCode | None:
+    """Two pieces of one class's code as one: statements, methods (each once), module code."""
+    if first is None or second is None:
+        return first or second
+    methods = dict(first.methods)
+    methods.update(second.methods)
+    return InitCode(
+        first.statements + second.statements,
+        tuple(methods.items()),
+        tuple(dict((*first.module_code, *second.module_code)).items()),
+        first.imports | second.imports,
+    )
+
+
 def _binds(statement: ast.stmt) -> set[str]:
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {statement.name}
@@ -1066,22 +1122,24 @@ def fresh_states(
     """A new original's tensors and a new output's, each built under :data:`SEED`.
 
     Raises what either build raises, so that a caller that reports it (the
-    real-world benchmark) can say why. The global random state, stdout
-    (nanoGPT prints its size) and warnings are left as they were. Memory
+    real-world benchmark) can say why. Torch's, Python's and numpy's random
+    numbers are seeded (a file may draw with ``np.random``); the global
+    random states, stdout (nanoGPT prints its size) and warnings are left as
+    they were. Memory
     ``torch.empty`` hands out is filled (:func:`_empty_filled`): else it may
     hold what an earlier build of the same tensor left, and a tensor nothing
     initialises would equal the original's by chance, or not, from run to run.
     """
     with (
-        torch.random.fork_rng(devices=[]),
+        random_states_kept(),
         contextlib.redirect_stdout(io.StringIO()),
         warnings.catch_warnings(),
         _empty_filled(),
     ):
         warnings.simplefilter("ignore")
-        torch.manual_seed(SEED)
+        seed_all(SEED)
         expected = dict(build())
-        torch.manual_seed(SEED)
+        seed_all(SEED)
         state = dict(made())
     return expected, state
 
@@ -1161,11 +1219,30 @@ def any_init_statements(modules: Iterable[nn.Module]) -> bool:
     return False
 
 
+def any_own_state(modules: Iterable[nn.Module]) -> bool:
+    """Whether a user class among ``modules`` makes a parameter or persistent buffer itself.
+
+    Its ``__init__`` may draw it (``nn.Parameter(torch.randn(1, dim))``):
+    class styles then write that code when the fresh build checks it
+    (:mod:`nnconvert.init_slices`).
+    """
+    return any(
+        _init_of(type(m)) is not None
+        and (
+            bool(m._parameters)
+            or any(n not in m._non_persistent_buffers_set for n in m._buffers)
+        )
+        for m in modules
+    )
+
+
 __all__ = [
     "InitCode",
     "InitStatement",
     "SEED",
     "any_init_statements",
+    "any_own_state",
+    "drawn_code",
     "equal_keys",
     "fresh_builder",
     "fresh_equal",
@@ -1173,4 +1250,5 @@ __all__ = [
     "has_init_statements",
     "init_code",
     "keeps_more",
+    "merged",
 ]

@@ -27,16 +27,33 @@ Safety: the recovered code is run in a fresh namespace with the instance's
 values and its result compared bit for bit (:func:`~.tensor_values.same_bits`)
 with the tensor as :func:`expected_value` says; a difference or an error
 gives None. ``torch.empty`` is refused: its bytes are whatever memory held.
+
+Drawn tensors (``fresh_checked``): a ViT's ``nn.Parameter(torch.randn(1, 1,
+dim))``, Whisper's ``sinusoids(n_ctx, n_state)`` (a function of the file),
+CLIP's ``torch.ones([]) * np.log(1 / 0.07)``. No value checks code that
+draws alone; a caller that builds the whole output anew under one seed and
+compares it with a new original (:func:`~nnconvert.init_code.fresh_equal`)
+checks it as a whole, in the output's construction order. For such a
+caller, when the code above refuses, the slice also takes random draws
+(:data:`DRAWING_ATTRIBUTES`: ``torch.randn``, ``torch.empty`` an
+initialisation statement fills) and the names the file binds at module
+level (its functions, its imports: :attr:`RecoveredCode.module_names`,
+which the printer writes before the classes). Run with the instance's
+literals under a forked random state, the code must still give the
+tensor's shape and dtype, and its bits unless it draws.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import inspect
 import math
-from dataclasses import dataclass
-from typing import Any, Sequence
+import random
+import sys
+from dataclasses import dataclass, replace
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -47,6 +64,7 @@ from .source_text import (
     SourceFile,
     assigned_value,
     attributes_set,
+    class_definition,
     init_definition,
     self_path,
 )
@@ -95,6 +113,26 @@ _REFUSED_ATTRIBUTES = frozenset(
         "pin_memory",
     }
 )
+#: what draws random numbers or leaves memory as it was: the slice takes it
+#: only for a caller that checks a fresh build (``fresh_checked``)
+DRAWING_ATTRIBUTES = frozenset(
+    {
+        "randn",
+        "rand",
+        "randint",
+        "randperm",
+        "randn_like",
+        "rand_like",
+        "randint_like",
+        "normal",
+        "normal_",
+        "uniform_",
+        "bernoulli",
+        "empty",
+        "empty_like",
+        "new_empty",
+    }
+)
 #: the name a placeholder for an outside literal has in a template
 PLACEHOLDER = "__nnconvert_literal_{}__"
 
@@ -124,6 +162,14 @@ class RecoveredCode:
     sources: tuple[str, ...]
     values: tuple[Any, ...]
     comments: tuple[str, ...]
+    #: the names of the file's module level the code reads (``sinusoids``,
+    #: ``np``): only code recovered for a fresh-checked caller has them
+    module_names: tuple[str, ...] = ()
+    #: the methods of the class the code calls (``self._table(n, d)``):
+    #: only code recovered for a fresh-checked caller calls one
+    methods: tuple[str, ...] = ()
+    #: recovered for a fresh-checked caller: only a fresh build checks it
+    fresh_checked: bool = False
 
     def lines(self, replacements: Sequence[str], width: int = 80) -> list[str]:
         """The statements as source lines, placeholder ``i`` written as ``replacements[i]``.
@@ -228,7 +274,9 @@ def _spliced(text: str, spans: list[tuple[ast.expr, str]]) -> str:
     return "\n".join(line.decode() for line in lines)
 
 
-def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
+def recover_tensor(
+    module: nn.Module, name: str, fresh_checked: bool = False
+) -> RecoveredCode | None:
     """The code of ``module``'s ``__init__`` that computes its tensor ``name``, verified.
 
     None when the source is not available, the code reads anything the
@@ -246,6 +294,10 @@ def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
     gives ``torch.ones(ndim)`` (the printer wraps it again), and
     ``nn.Parameter(...) if bias else None`` is the branch the instance's
     literals choose.
+
+    ``fresh_checked``: the caller checks a fresh build of the whole output
+    (module docstring); code that draws or reads the file's module-level
+    names is taken too, when code that does not is not found.
     """
     tensor = getattr(module, name, None)
     if not isinstance(tensor, torch.Tensor):
@@ -253,13 +305,46 @@ def recover_tensor(module: nn.Module, name: str) -> RecoveredCode | None:
     found = init_definition(module)
     if found is None:
         return None
+    expected = expected_value(module, name)
     try:
         recovered = _Slicer(module, *found).slice(name)
     except _Refused:
+        recovered = None
+    if recovered is not None and _reproduces(recovered, expected):
+        return recovered
+    if not fresh_checked:
         return None
-    if recovered is None or not _reproduces(recovered, expected_value(module, name)):
+    try:
+        drawn = _Slicer(module, *found, fresh_checked=True).slice(name)
+    except _Refused:
         return None
-    return recovered
+    if drawn is None or not _draws_alike(drawn, expected, module):
+        return None
+    return replace(drawn, fresh_checked=True)
+
+
+def setting_lines(module: nn.Module) -> dict[str, int]:
+    """Each attribute one top-level statement of ``module``'s ``__init__`` sets: its line.
+
+    Attributes set twice, or inside a loop or branch, are left out.
+    """
+    found = init_definition(module)
+    if found is None:
+        return {}
+    lines: dict[str, int] = {}
+    twice: set[str] = set()
+    for statement in found[1].body:
+        for name in attributes_set(statement):
+            if name in lines:
+                twice.add(name)
+            lines[name] = statement.lineno
+    nested = {
+        name
+        for node in ast.walk(found[1])
+        if isinstance(node, ast.stmt) and node not in found[1].body
+        for name in attributes_set(node)
+    }
+    return {n: line for n, line in lines.items() if n not in twice | nested}
 
 
 def in_state(module: nn.Module, name: str) -> bool:
@@ -286,11 +371,16 @@ class _Slicer:
     """A backward slice over the top-level statements of one ``__init__``."""
 
     def __init__(
-        self, module: nn.Module, source: SourceFile, function: ast.FunctionDef
+        self,
+        module: nn.Module,
+        source: SourceFile,
+        function: ast.FunctionDef,
+        fresh_checked: bool = False,
     ) -> None:
         self.module = module
         self.source = source
         self.function = function
+        self.fresh_checked = fresh_checked
         arguments = function.args
         self.parameters = {
             a.arg
@@ -298,6 +388,16 @@ class _Slicer:
         }
         if arguments.vararg or arguments.kwarg:
             self.parameters |= {a.arg for a in (arguments.vararg, arguments.kwarg) if a}
+        #: the file's module-level names the code may read (fresh-checked only)
+        self.module_level = (
+            _module_level_names(source.tree) - _stored_names(function) - self.parameters
+            if fresh_checked
+            else set()
+        )
+        self.module_read: set[str] = set()
+        #: the class's own methods the code may call (fresh-checked only)
+        self.own_methods = _own_methods(module) if fresh_checked else set()
+        self.methods_read: set[str] = set()
         self.arguments = {**_literal_defaults(type(module)), **init_arguments(module)}
         #: arguments that are objects (a config): only their literal fields are read
         self.objects = {
@@ -332,6 +432,10 @@ class _Slicer:
             statement = body[position]
             if not (self._locals_read(statement) & needed):
                 continue
+            if self.fresh_checked and (
+                _sets_attributes_only(statement) or isinstance(statement, ast.Assert)
+            ):
+                continue  # ``self.a = f(scale)`` reads the local; the fresh build checks
             if not isinstance(statement, (ast.Assign, ast.AugAssign, ast.Expr)):
                 raise _Refused
             chosen.append(position)
@@ -343,6 +447,8 @@ class _Slicer:
         statements = []
         for position in chosen:
             statement = body[position]
+            if self.fresh_checked:
+                statement = _local_targets(statement)
             self._check(statement, assigned, setter=False)
             code = ast.unparse(self._templated(statement, assigned))
             code = self._source_template(statement, assigned) or code
@@ -367,6 +473,8 @@ class _Slicer:
             tuple(self.sources),
             tuple(self.values),
             tuple(own),
+            tuple(sorted(self.module_read)),
+            tuple(sorted(self.methods_read)),
         )
 
     def _chosen_branch(self, value: ast.expr) -> ast.expr:
@@ -409,6 +517,7 @@ class _Slicer:
     def _locals_read(self, node: ast.AST) -> set[str]:
         """The names ``node`` uses that may be locals of ``__init__``."""
         outside = {"self", *self.parameters, *RECOVERED_MODULES, *PURE_BUILTINS}
+        outside |= self.module_level
         return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - outside
 
     # -- checks ----------------------------------------------------------------
@@ -458,8 +567,13 @@ class _Slicer:
             pass
         else:
             raise _Refused
+        if isinstance(node, ast.Attribute) and self._method(node):
+            return  # ``self._table``: a method of the class, called
         if isinstance(node, ast.Attribute):
-            if node.attr in _REFUSED_ATTRIBUTES or "rand" in node.attr:
+            drawing = self.fresh_checked and node.attr in DRAWING_ATTRIBUTES
+            if not drawing and (
+                node.attr in _REFUSED_ATTRIBUTES or "rand" in node.attr
+            ):
                 raise _Refused
             if node.attr.startswith("_"):
                 raise _Refused
@@ -471,15 +585,36 @@ class _Slicer:
                 or node.id == "self"
             )
             known = known or node.id in self.objects  # templating checks its reads
+            if not known and self._module_name(node.id, locals_):
+                known = True
             if not known and not self._literal_parameter(node.id):
                 raise _Refused
         if isinstance(node, ast.Call):
             function = node.func
-            if self_path(function) is not None:
+            if self_path(function) is not None and not self._method(function):
                 if not (setter and _is_register(node)):
                     raise _Refused  # a method of the module
-            if isinstance(function, ast.Name) and function.id not in PURE_BUILTINS:
+            if (
+                isinstance(function, ast.Name)
+                and function.id not in PURE_BUILTINS
+                and not self._module_name(function.id, locals_)
+            ):
                 raise _Refused
+
+    def _method(self, node: ast.AST) -> bool:
+        """``node`` is ``self.<m>``, ``m`` a method of the class (fresh-checked code only)."""
+        path = self_path(node) if isinstance(node, ast.Attribute) else None
+        if path not in self.own_methods:
+            return False
+        self.methods_read.add(path)
+        return True
+
+    def _module_name(self, name: str, locals_: set[str]) -> bool:
+        """``name`` is one the file binds at module level, read (fresh-checked code only)."""
+        if name in locals_ or name not in self.module_level:
+            return False
+        self.module_read.add(name)
+        return True
 
     def _literal_parameter(self, name: str) -> bool:
         return name in self.parameters and name in self.arguments
@@ -515,6 +650,8 @@ class _Slicer:
 
         class Templater(ast.NodeTransformer):
             def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
+                if slicer._method(attribute):
+                    return attribute
                 path = self_path(attribute)
                 field = slicer._object_field(attribute) if path is None else None
                 if field is not None:
@@ -537,7 +674,7 @@ class _Slicer:
                     raise _Refused  # self on its own: handed to something
                 if name.id in locals_ or name.id in RECOVERED_MODULES:
                     return name
-                if name.id in PURE_BUILTINS:
+                if name.id in PURE_BUILTINS or slicer._module_name(name.id, locals_):
                     return name
                 if slicer._literal_parameter(name.id):
                     return slicer._placeholder(name.id, slicer.arguments[name.id])
@@ -574,6 +711,8 @@ class _Slicer:
             if field is not None:
                 spans.append((node, self._placeholder(*field).id))
                 inside |= {id(n) for n in ast.walk(node)}
+            elif path and self._method(node):
+                continue
             elif path:
                 value = getattr(self.module, path)
                 spans.append((node, self._placeholder(path, value).id))
@@ -727,6 +866,31 @@ def _assigned_value(statement: ast.stmt) -> ast.expr | None:
     return assigned_value(statement)
 
 
+def _sets_attributes_only(statement: ast.stmt) -> bool:
+    """``self.a = ...``: an assignment whose every target is an attribute of ``self``."""
+    return isinstance(statement, ast.Assign) and all(
+        self_path(t) for t in statement.targets
+    )
+
+
+def _local_targets(statement: ast.stmt) -> ast.stmt:
+    """``self.size = h, w = pair(size)`` as ``h, w = pair(size)``: the locals' part alone.
+
+    Positioned from its first local target to its value's end, so that its
+    source text is the user's. Any other statement is returned as it is.
+    """
+    if not isinstance(statement, ast.Assign) or len(statement.targets) < 2:
+        return statement
+    kept = [t for t in statement.targets if not self_path(t)]
+    if not kept or len(kept) == len(statement.targets):
+        return statement
+    local = ast.Assign(targets=kept, value=statement.value)
+    local.lineno, local.col_offset = kept[0].lineno, kept[0].col_offset
+    local.end_lineno = statement.end_lineno
+    local.end_col_offset = statement.end_col_offset
+    return local
+
+
 def _root_name(node: ast.expr) -> str | None:
     while isinstance(node, (ast.Subscript, ast.Attribute)):
         node = node.value
@@ -743,27 +907,157 @@ def _stored_names(statement: ast.stmt) -> set[str]:
 
 def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint) -> bool:
     """Running the code with the instance's literals gives ``tensor``, bit for bit."""
-    replacements = [repr(v) for v in recovered.values]
-    code = "\n".join(recovered.lines(replacements))
-    code += f"\n__result__ = {recovered.value_text(replacements)}\n"
-    allowed = {n: getattr(builtins, n) for n in PURE_BUILTINS}
-    namespace: dict[str, Any] = {"__builtins__": allowed, **RECOVERED_MODULES}
-    try:
-        exec(compile(code, "<recovered __init__>", "exec"), namespace)
-    except Exception:
-        return False
-    result = namespace.get("__result__")
-    if not isinstance(result, torch.Tensor):
+    result = _run(recovered, {"__builtins__": _ALLOWED_BUILTINS, **RECOVERED_MODULES})
+    if result is None:
         return False
     if isinstance(tensor, Fingerprint):
         return fingerprint(result) == tensor
     return same_bits(result, tensor)
 
 
+#: what the recovered code may call of Python's builtins
+_ALLOWED_BUILTINS = {n: getattr(builtins, n) for n in PURE_BUILTINS}
+
+
+def _draws_alike(
+    recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint, module: nn.Module
+) -> bool:
+    """Fresh-checked code gives ``tensor``'s shape and dtype, and its bits unless it draws.
+
+    It draws when it names a :data:`DRAWING_ATTRIBUTES` call or gives other
+    values under another seed (a function of the file that draws). Run
+    under a forked random state: recovering takes no draw from the caller's.
+    """
+    namespace = {
+        **_globals_of(module),
+        "__builtins__": _ALLOWED_BUILTINS,
+        **RECOVERED_MODULES,
+        "self": module,  # its methods the code calls (``self._table(n, d)``)
+    }
+    results = []
+    with random_states_kept():
+        for seed in (0, 1):
+            seed_all(seed)
+            result = _run(recovered, dict(namespace))
+            if result is None:
+                return False
+            results.append(result)
+    made = fingerprint(results[0])
+    wanted = tensor if isinstance(tensor, Fingerprint) else fingerprint(tensor)
+    if made is None or wanted is None:
+        return False
+    if made == wanted:
+        return True
+    if (made.dtype, made.shape) != (wanted.dtype, wanted.shape):
+        return False
+    text = "\n".join([*(s.code for s in recovered.statements), recovered.value])
+    names = {n.attr for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Attribute)}
+    return bool(names & DRAWING_ATTRIBUTES) or not same_bits(*results)
+
+
+@contextlib.contextmanager
+def random_states_kept() -> Iterator[None]:
+    """Torch's, Python's and numpy's random states as they were, whatever the code draws.
+
+    A function of the user's file may draw from any of them
+    (``np.random.randn``); recovering must leave the caller's draws alone.
+    """
+    python = random.getstate()
+    numpy = sys.modules.get("numpy")
+    drawn = numpy.random.get_state() if numpy is not None else None
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        random.setstate(python)
+        if numpy is not None:
+            numpy.random.set_state(drawn)
+
+
+def seed_all(seed: int) -> None:
+    """Seed torch's, Python's and numpy's (when imported) random numbers."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed)
+
+
+def _run(recovered: RecoveredCode, namespace: dict[str, Any]) -> torch.Tensor | None:
+    """The tensor the code gives with the instance's literals, or None."""
+    replacements = [repr(v) for v in recovered.values]
+    code = "\n".join(recovered.lines(replacements))
+    code += f"\n__result__ = {recovered.value_text(replacements)}\n"
+    try:
+        exec(compile(code, "<recovered __init__>", "exec"), namespace)
+    except Exception:
+        return None
+    result = namespace.get("__result__")
+    return result if isinstance(result, torch.Tensor) else None
+
+
+def _globals_of(module: nn.Module) -> dict[str, Any]:
+    """The module-level names of the file ``module``'s ``__init__`` is written in."""
+    init = inspect.getattr_static(type(module), "__init__", None)
+    return dict(getattr(init, "__globals__", {}))
+
+
+def _own_methods(module: nn.Module) -> set[str]:
+    """The methods ``module``'s class defines itself that only compute, and may be run.
+
+    Not ``__init__`` or ``forward``; not a method that sets an attribute of
+    ``self`` or calls through it (``self.register_buffer``, ``self.x.add_``)
+    but to another such method: recovering runs it on the model itself.
+    """
+    found = class_definition(type(module))
+    if found is None:
+        return set()
+    defined = {
+        s.name: s
+        for s in found[1].body
+        if isinstance(s, ast.FunctionDef) and s.name not in ("__init__", "forward")
+    }
+    own = {n for n in defined if inspect.isfunction(vars(type(module)).get(n))}
+    changed = True
+    while changed:  # a method calling one that changes the model changes it too
+        changed = False
+        for name in sorted(own):
+            if not _only_computes(defined[name], own):
+                own.discard(name)
+                changed = True
+    return own
+
+
+def _only_computes(method: ast.FunctionDef, callable_: set[str]) -> bool:
+    """The method stores nothing on ``self`` and calls through it only ``callable_``."""
+    for node in ast.walk(method):
+        if isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(
+            node.ctx, (ast.Store, ast.Del)
+        ):
+            if _root_name(node) == "self":
+                return False
+        if isinstance(node, ast.Call) and _root_name(node.func) == "self":
+            if self_path(node.func) not in callable_:
+                return False
+    return True
+
+
+def _module_level_names(tree: ast.Module) -> set[str]:
+    """The names a file's top-level functions and imports bind (not its classes)."""
+    names: set[str] = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names.add(statement.name)
+        elif isinstance(statement, (ast.Import, ast.ImportFrom)):
+            names |= {a.asname or a.name.split(".")[0] for a in statement.names}
+    return names
+
+
 #: for :mod:`nnconvert.state_builds`, which checks the code it reads back
 reproduces = _reproduces
 
 __all__ = [
+    "DRAWING_ATTRIBUTES",
     "PLACEHOLDER",
     "PURE_BUILTINS",
     "RECOVERED_MODULES",
@@ -773,5 +1067,8 @@ __all__ = [
     "filled",
     "in_state",
     "recover_tensor",
+    "random_states_kept",
     "reproduces",
+    "seed_all",
+    "setting_lines",
 ]

@@ -100,13 +100,20 @@ class ClassPlan:
 
 
 def plan_classes(
-    instances: list[Instance], style: Style, top_name: str, taken: set[str]
+    instances: list[Instance],
+    style: Style,
+    top_name: str,
+    taken: set[str],
+    fresh_checked: bool = False,
 ) -> list[ClassPlan]:
     """Every class of the file, children first; the root's (named ``top_name``) last.
 
     ``taken`` are names defined elsewhere (imports): no class takes them.
+    ``fresh_checked``: the caller checks a fresh build of the output, so
+    tensors may be written as user code that draws
+    (:class:`~.classes.ConstructorDescriber`).
     """
-    return _ClassPlanner(style, top_name, taken).plan(instances)
+    return _ClassPlanner(style, top_name, taken, fresh_checked).plan(instances)
 
 
 class _ClassPlanner:
@@ -117,11 +124,13 @@ class _ClassPlanner:
     after the levels below it.
     """
 
-    def __init__(self, style: Style, top_name: str, taken: set[str]):
+    def __init__(
+        self, style: Style, top_name: str, taken: set[str], fresh_checked: bool
+    ):
         self.style = style
         self.top_name = top_name
         self.used_names = set(taken) | {top_name}  # the root's, whatever comes first
-        self.describer = ConstructorDescriber()
+        self.describer = ConstructorDescriber(fresh_checked)
         # attributes of each class's first shape, for naming the others
         self.first_shape: dict[type, set[str]] = {}
 

@@ -156,21 +156,32 @@ def _commented_init(
     assigns after them (:func:`_initialising`), with their own comments.
     """
     instance = plan.template.instance
+    calls_method = {  # the method, written in the class, says it
+        a.attribute
+        for a in plan.init
+        if isinstance(a.value, Recovered) and a.value.code.methods
+    }
+    made_by = {
+        name: lines
+        for name, lines in helper_comments(instance.ancestry).items()
+        if name not in calls_method
+    }
     placed, rest = comments_per_attribute(
         instance.module,
         [a.attribute for a in plan.init if a.attribute not in plan.reads],
-        helper_comments(instance.ancestry),
+        made_by,
     )
     rest = _without_carried(plan.init, placed, rest)
     statements = list(init.statements) if init is not None else []
     take_comments(init.comments if init is not None else (), placed, rest)
     anchors = _anchors(statements, plan.init, instance.module)
     lines = []
+    sliced: set[str] = set()  # statements written for a tensor's code
     for index, assign in enumerate(plan.init):
         for statement, at in zip(statements, anchors):
             lines += statement.lines if at == index else []
         lines += placed.pop(assign.attribute, []) + recovered_lines(
-            assign.value, printer
+            assign.value, printer, sliced
         )
         lines.append(_statement(assign, printer, keyed))
     for statement, at in zip(statements, anchors):

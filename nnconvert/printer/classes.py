@@ -27,7 +27,7 @@ from ..opspecs.helpers import HELPERS, Helper, helper_for
 from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
 from ..torch_names import qualified_name
-from ..init_slices import recover_tensor
+from ..init_slices import recover_tensor, setting_lines
 from ..state_builds import declared_build, recovered_code
 from .constructors import (
     POSITIONAL,
@@ -67,8 +67,12 @@ class ConstructorDescriber:
     block's parent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fresh_checked: bool = False) -> None:
         self.calls: dict[int, Ctor] = {}  # id(instance) -> how its parent builds it
+        #: the caller checks a fresh build of the output: a parameter or
+        #: persistent buffer may be written as user code that draws
+        #: (:func:`~nnconvert.init_slices.recover_tensor`)
+        self.fresh_checked = fresh_checked
 
     def describe(self, instance: Instance) -> Described:
         module = instance.module
@@ -85,6 +89,8 @@ class ConstructorDescriber:
                 graph_module, module, instance.built_attributes
             )
         ]
+        if any(_draws(a.value) for a in init):
+            init = in_source_order(init, module)
         init += _tie_assignments(module, graph_module)
         return Described(instance, False, init, True, layer_base(module))
 
@@ -98,14 +104,16 @@ class ConstructorDescriber:
             # a non-persistent buffer is not in the state_dict: write its value;
             # a persistent one as the user's code built it, or its shape alone
             made = (
-                _built(owner, name, empty_tensor(value))
+                _built(owner, name, empty_tensor(value), "{}", self.fresh_checked)
                 if persistent
                 else _rebuilt(owner, name, value)
             )
             return Assign(name, made, buffer=True, persistent=persistent)
         if isinstance(value, nn.Parameter) and name in owner._parameters:
             described = self.describe_value(name, value)
-            return Assign(name, _built(owner, name, described, _wrapper(described)))
+            wrapper = _wrapper(described)
+            built = _built(owner, name, described, wrapper, self.fresh_checked)
+            return Assign(name, built)
         return Assign(name, self.describe_value(name, value))
 
     def describe_value(self, name: str, value: Any) -> Any:
@@ -204,18 +212,55 @@ def _rebuilt(owner: nn.Module, name: str, tensor: torch.Tensor) -> Recovered | C
     return Recovered.of(code, value) if code is not None else value
 
 
-def _built(owner: nn.Module, name: str, fallback: Any, wrapper: str = "{}") -> Any:
+def _built(
+    owner: nn.Module,
+    name: str,
+    fallback: Any,
+    wrapper: str = "{}",
+    fresh_checked: bool = False,
+) -> Any:
     """A parameter or persistent buffer: the user's ``__init__`` code when it is recovered.
 
     (Checked against the tensor's value at construction:
-    :func:`~nnconvert.init_slices.recover_tensor`.) Else ``fallback``, its
-    shape alone (``torch.empty``): the ``state_dict`` gives its values.
+    :func:`~nnconvert.init_slices.recover_tensor`; ``fresh_checked``, code
+    that draws too.) Else ``fallback``, its shape alone (``torch.empty``):
+    the ``state_dict`` gives its values.
     """
-    code = recover_tensor(owner, name)
+    code = recover_tensor(owner, name, fresh_checked)
     if code is None:  # read from a functional file's init_params()
         declared = declared_build(owner, name)
         code = recovered_code(declared) if declared is not None else None
     return Recovered.of(code, fallback, wrapper) if code is not None else fallback
+
+
+def _draws(value: Any) -> bool:
+    """The value is user code that a fresh build alone checks (it draws, or reads the file)."""
+    return isinstance(value, Recovered) and value.code.fresh_checked
+
+
+def in_source_order(init: list[Assign], module: nn.Module) -> list[Assign]:
+    """``init`` with the attributes the user's ``__init__`` sets in the order it sets them.
+
+    A class that draws builds its tensors in the user's order, so that a
+    fresh build draws what the original drew: ViT's ``cls_token`` after
+    its ``to_patch_embedding``, not first as the ``state_dict`` lists it.
+    Attributes the conversion adds keep their places; ``init`` as it is
+    when the order would not register the original's parameters, buffers
+    and blocks each in the original's order (the ``state_dict``'s).
+    """
+    lines = setting_lines(module)
+    placed = [i for i, a in enumerate(init) if a.attribute in lines]
+    ordered = sorted((init[i] for i in placed), key=lambda a: lines[a.attribute])
+    result = list(init)
+    for index, assign in zip(placed, ordered):
+        result[index] = assign
+    written = [a.attribute for a in result]
+    for registered in (module._parameters, module._buffers, module._modules):
+        if [n for n in written if n in registered] != [
+            n for n in registered if n in written
+        ]:
+            return init
+    return result
 
 
 def _wrapper(parameter: Ctor) -> str:

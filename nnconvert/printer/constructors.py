@@ -11,12 +11,12 @@ source text.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import torch
 
-from ..init_slices import RecoveredCode
+from ..init_slices import RecoveredCode, filled
 from ..naming import first_free, identifier
 from ..opspecs.spec import REQUIRED, Param, layout
 from .expressions import ExpressionPrinter
@@ -95,13 +95,26 @@ class Recovered:
         return Recovered(self.code, values, self.fallback, self.wrapper)
 
 
-def recovered_lines(value: Any, printer: ExpressionPrinter) -> list[str]:
-    """The statements that come before ``value``'s assignment (none unless recovered)."""
+def recovered_lines(
+    value: Any, printer: ExpressionPrinter, written: set[str] | None = None
+) -> list[str]:
+    """The statements that come before ``value``'s assignment (none unless recovered).
+
+    ``written``: the statements of fresh-checked code (:mod:`~nnconvert.init_slices`)
+    ``__init__`` wrote already, for another tensor sliced from the same
+    statements (ViT's ``num_cls_tokens = ...``): the user ran each once,
+    and one that draws must draw once. Updated with this code's.
+    """
     if not isinstance(value, Recovered):
         return []
-    lines = [
-        black_spaced(line) for line in value.code.lines(_replacements(value, printer))
-    ]
+    replacements = _replacements(value, printer)
+    code = value.code
+    if written is not None and code.fresh_checked:
+        texts = [filled(s.code, replacements) for s in code.statements]
+        kept = [s for s, t in zip(code.statements, texts) if t not in written]
+        written.update(texts)
+        code = replace(code, statements=tuple(kept))
+    lines = [black_spaced(line) for line in code.lines(replacements)]
     _use_modules(lines + [render_value(value, printer)], printer)
     return lines + list(value.code.comments)
 

@@ -17,7 +17,7 @@ import black
 from torch import nn
 
 from ..hierarchy import Instance
-from ..init_code import InitCode, init_code
+from ..init_code import InitCode, drawn_code, init_code, merged
 from ..leaves import leaf_of
 from ..naming import MODULE_NAMES
 from ..opspecs.layer_params import DEFINITIONS
@@ -35,6 +35,7 @@ from .class_plan import ClassPlan, plan_classes
 from .built_tensors import name_builds
 from .class_text import class_text
 from .classes import used_helpers
+from .constructors import Recovered
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
@@ -142,17 +143,19 @@ def _program_text(
             )
         )
     else:
-        plans = plan_classes(instances, style, name, imported)
-        sizes = root_sizes(root.module)
-        if sizes:
-            arguments, literals = _root_arguments(sizes, plans, root.module, imported)
-            plans[-1] = with_root_arguments(plans[-1], arguments, literals)
+        plans = _class_plans(instances, style, name, imported, keep_init)
         helpers = used_helpers(instances, [plan.init for plan in plans])
-        definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
         taken = imported | {p.name for p in plans} | {h.name for h in helpers}
+        drawn = _drawn_codes(plans, taken) if keep_init else None
+        if keep_init and drawn is None:  # it cannot stand in the output: no draws
+            plans = _class_plans(instances, style, name, imported, False)
+            helpers = used_helpers(instances, [plan.init for plan in plans])
         inits = [
             _init_code(p, taken, p is plans[-1]) if keep_init else None for p in plans
         ]
+        if drawn is not None:
+            inits = [merged(i, d) for i, d in zip(inits, drawn)]
+        definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
         definitions += _init_module_code(inits)
         definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
     imports = Imports()
@@ -180,8 +183,52 @@ def _init_code(plan: ClassPlan, taken: set[str], root: bool) -> InitCode | None:
     return code
 
 
+def _class_plans(
+    instances: list[Instance],
+    style: Style,
+    name: str,
+    imported: set[str],
+    fresh_checked: bool,
+) -> list[ClassPlan]:
+    """The classes of the file, the root's taking its size arguments (:mod:`.root_arguments`)."""
+    plans = plan_classes(instances, style, name, imported, fresh_checked)
+    root = next(i for i in instances if not i.path)
+    sizes = root_sizes(root.module)
+    if sizes:
+        arguments, literals = _root_arguments(sizes, plans, root.module, imported)
+        plans[-1] = with_root_arguments(plans[-1], arguments, literals)
+    return plans
+
+
+def _drawn_codes(
+    plans: list[ClassPlan], taken: set[str]
+) -> list[InitCode | None] | None:
+    """What each class's tensors written as fresh-checked code read (``sinusoids``, ``np``).
+
+    None for a class whose tensors read nothing; None for all when some of
+    it cannot be kept (:func:`~nnconvert.init_code.drawn_code`), or a method
+    it calls is one ``forward`` calls too (one definition, printed from the
+    trace).
+    """
+    found: list[InitCode | None] = []
+    for plan in plans:
+        codes = [a.value.code for a in plan.init if isinstance(a.value, Recovered)]
+        names = {n for code in codes for n in code.module_names}
+        methods = {m for code in codes for m in code.methods}
+        if not names and not methods:
+            found.append(None)
+            continue
+        cls = type(plan.template.instance.module)
+        code = drawn_code(cls, sorted(names), sorted(methods), taken)
+        forward_calls = {m.call.name for m in plan.methods}
+        if code is None or {n for n, _ in code.methods} & forward_calls:
+            return None
+        found.append(code)
+    return found
+
+
 def _init_module_code(inits: list[InitCode | None]) -> list[Printed]:
-    """The module-level code the kept initialisation reads, each definition once, in file order."""
+    """The module-level code kept initialisation and drawn tensors read, each once, in file order."""
     found: dict[tuple[str, int], str] = {}
     for code in inits:
         if code is not None:

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 class Scorer(nn.Module):
     def __init__(self):
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(16, 16))
+        self.weight = nn.Parameter(torch.randn(16, 16) / 16**0.5)
         self.bias = nn.Parameter(torch.zeros(16))
         self.act = nn.LeakyReLU(0.1)
         self.register_buffer("scale", torch.full((16,), 0.5))

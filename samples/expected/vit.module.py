@@ -32,9 +32,10 @@ class Block(nn.Module):
 class TinyViT(nn.Module):
     def __init__(self, num_classes=10):
         super().__init__()
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, 32))
-        self.pos_embed = nn.Parameter(torch.empty(1, 17, 32))
         self.patch_embed = PatchEmbed()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 32))
+        num_patches = (16 // 4) ** 2
+        self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, 32) * 0.02)
         self.blocks = nn.ModuleList([Block() for _ in range(2)])
         self.norm = nn.LayerNorm(32)
         self.head = nn.Linear(32, num_classes)

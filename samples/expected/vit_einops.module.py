@@ -29,13 +29,14 @@ class Attention(nn.Module):
 class ViT(nn.Module):
     def __init__(self, num_classes=10):
         super().__init__()
-        self.cls_token = nn.Parameter(torch.empty(1, 1, 32))
-        self.pos_embedding = nn.Parameter(torch.empty(1, 17, 32))
         self.to_patch_embedding = nn.Sequential(
             Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=4, p2=4),
             nn.LayerNorm(48),
             nn.Linear(48, 32),
         )
+        self.cls_token = nn.Parameter(torch.randn(1, 1, 32))
+        num_patches = (16 // 4) ** 2
+        self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, 32))
         self.dropout = nn.Dropout(0.1)
         self.attn = Attention()
         self.pool = Reduce("b n d -> b d", "mean")

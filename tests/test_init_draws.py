@@ -1,0 +1,305 @@
+"""Tensors ``__init__`` draws at random, or builds with the file's own functions.
+
+A ViT's ``nn.Parameter(torch.randn(1, 1, dim))``, Whisper's
+``register_buffer("positional_embedding", sinusoids(n_ctx, n_state))``,
+CLIP's ``torch.ones([]) * np.log(1 / 0.07)``: no value checks such code
+alone, so before, class styles wrote ``torch.empty(...)`` and a freshly
+built output held garbage until a ``state_dict`` was loaded. With the
+user's initialisation kept (:mod:`nnconvert.init_code`), class styles write
+it as the user's code (:mod:`nnconvert.init_slices`, ``fresh_checked``),
+with the module-level functions and imports it reads, and keep it only if
+a fresh build under one seed then equals a fresh original on more tensors
+and none fewer (:func:`nnconvert.init_code.fresh_equal`). Every conversion
+here also passes the equivalence check in eval and train mode.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.api import execute
+from nnconvert.init_code import SEED, fresh_builder, fresh_equal
+from nnconvert.init_slices import recover_tensor
+from nnconvert.options import Style
+
+from .test_source_map import assert_before
+
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
+CLASS_STYLES = [Style.MODULE, Style.MIXED]
+
+
+def sinusoids(length, channels, max_timescale=10000):
+    """Returns sinusoids for positional embedding (Whisper's helper)."""
+    increment = math.log(max_timescale) / (channels // 2 - 1)
+    inv_timescales = torch.exp(-increment * torch.arange(channels // 2))
+    scaled_time = torch.arange(length)[:, None] * inv_timescales[None, :]
+    return torch.cat([torch.sin(scaled_time), torch.cos(scaled_time)], dim=1)
+
+
+class PatchViT(nn.Module):
+    """A class token and position embedding drawn at random, between two layers."""
+
+    def __init__(self, dim=16, num_patches=4, patch_dim=12):
+        super().__init__()
+        self.to_patch_embedding = nn.Linear(patch_dim, dim)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+        self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, dim) * 0.02)
+        self.act = nn.GELU()
+        self.head = nn.Linear(dim, 3)
+
+    def forward(self, x):
+        x = self.to_patch_embedding(x)
+        cls_tokens = self.cls_token.expand(x.shape[0], -1, -1)
+        x = torch.cat([cls_tokens, x], dim=1) + self.pos_embedding
+        return self.head(self.act(x[:, 0]))
+
+
+class AudioLike(nn.Module):
+    """A buffer a module-level function of the file builds, as Whisper's encoder."""
+
+    def __init__(self, n_ctx=5, n_state=8):
+        super().__init__()
+        self.conv = nn.Conv1d(n_state, n_state, 3, padding=1)
+        self.register_buffer("positional_embedding", sinusoids(n_ctx, n_state))
+
+    def forward(self, x):
+        x = F.gelu(self.conv(x)).permute(0, 2, 1)
+        return x + self.positional_embedding
+
+
+class ScaledLogits(nn.Module):
+    """A constant numpy computes, as CLIP's ``logit_scale``."""
+
+    def __init__(self, dim=8):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.relu = nn.ReLU()
+        self.logit_scale = nn.Parameter(torch.ones([]) * np.log(1 / 0.07))
+
+    def forward(self, x):
+        return self.relu(self.fc(x)) * self.logit_scale.exp()
+
+
+class NoiseBeforeLayer(nn.Module):
+    """A draw into a local, then a layer, then the parameter made from the local.
+
+    The output writes the draw just before the parameter, after the layer:
+    a fresh build draws them in another order than the original.
+    """
+
+    def __init__(self, dim=6):
+        super().__init__()
+        noise = torch.randn(dim)
+        self.fc = nn.Linear(dim, dim)
+        self.relu = nn.ReLU()
+        self.offset = nn.Parameter(noise * 2)
+
+    def forward(self, x):
+        return self.relu(self.fc(x)) + self.offset
+
+
+def _recorded(cls: type[nn.Module]) -> nn.Module:
+    """A model built as the CLI builds one: its constructor calls recorded."""
+    with nnconvert.record_constructors():
+        return cls()
+
+
+def _conversion(cls: type[nn.Module], style: Style, *inputs: torch.Tensor):
+    """The conversion of a new ``cls()``, after its check passed in eval and train mode."""
+    conversion = nnconvert.convert(_recorded(cls), style, inputs)
+    conversion.check(train=True)
+    return conversion
+
+
+def _fresh_equal(cls: type[nn.Module], source: str, name: str) -> frozenset[str]:
+    """The keys a new output built under :data:`SEED` shares with a new original, bit for bit."""
+    build = fresh_builder(_recorded(cls), None)
+    assert build is not None
+    equal = fresh_equal(build, lambda: execute(source, "<test>")[name]())
+    assert equal is not None
+    return equal
+
+
+def _keys(cls: type[nn.Module]) -> frozenset[str]:
+    return frozenset(cls().state_dict())
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_parameters_drawn_at_random_are_written_as_the_users_draws(style):
+    conversion = _conversion(PatchViT, style, torch.randn(2, 4, 12))
+    source = conversion.source
+    assert "nn.Parameter(torch.randn(1, 1, 16))" in source
+    assert "nn.Parameter(torch.randn(1, 4 + 1, 16) * 0.02)" in source
+    assert "torch.empty" not in source
+    # drawn in the user's order: the patch embedding's weights first
+    assert_before(source, "self.to_patch_embedding = ", "self.cls_token = ")
+    assert _fresh_equal(PatchViT, source, conversion.name) == _keys(PatchViT)
+    # built without its constructor calls recorded, it cannot be built anew:
+    # nothing checks the draws, and the parameter stays torch.empty
+    unchecked = nnconvert.convert(PatchViT(), style, (torch.randn(2, 4, 12),))
+    assert "self.cls_token = nn.Parameter(torch.empty(1, 1, 16))" in unchecked.source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_buffer_a_module_level_function_builds_is_written_with_that_function(style):
+    conversion = _conversion(AudioLike, style, torch.randn(2, 8, 5))
+    source = conversion.source
+    assert 'self.register_buffer("positional_embedding", sinusoids(5, 8))' in source
+    assert "\ndef sinusoids(length, channels, max_timescale=10000):" in source
+    assert '"""Returns sinusoids for positional embedding' in source
+    assert "import math" in source
+    assert_before(source, "def sinusoids(", "class AudioLike(")
+    assert _fresh_equal(AudioLike, source, conversion.name) == _keys(AudioLike)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_constant_numpy_computes_is_written_with_the_numpy_import(style):
+    conversion = _conversion(ScaledLogits, style, torch.randn(3, 8))
+    source = conversion.source
+    assert "nn.Parameter(torch.ones([]) * np.log(1 / 0.07))" in source
+    assert "import numpy as np" in source
+    assert _fresh_equal(ScaledLogits, source, conversion.name) == _keys(ScaledLogits)
+
+
+def test_a_draw_the_output_would_reorder_falls_back_to_torch_empty():
+    model = _recorded(NoiseBeforeLayer)
+    drawn = recover_tensor(model, "offset", fresh_checked=True)
+    assert drawn is not None and drawn.fresh_checked  # the slice takes the draw
+    for style in CLASS_STYLES:
+        conversion = _conversion(NoiseBeforeLayer, style, torch.randn(3, 6))
+        # the fresh build rejected it: written with it, fc and offset differ
+        assert "self.offset = nn.Parameter(torch.empty(6))" in conversion.source
+        assert "noise" not in conversion.source
+
+
+def numpy_noise(n):
+    return torch.from_numpy(np.random.randn(n)).float()
+
+
+class NumpyNoise(nn.Module):
+    """A parameter a function of the file draws with numpy's random numbers."""
+
+    def __init__(self, dim=4):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.noise = nn.Parameter(numpy_noise(dim))
+
+    def forward(self, x):
+        return self.fc(x) + self.noise
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_draw_with_numpys_random_numbers_is_built_under_the_same_seed(style):
+    conversion = _conversion(NumpyNoise, style, torch.randn(3, 4))
+    source = conversion.source
+    assert "self.noise = nn.Parameter(numpy_noise(4))" in source
+    assert "np.random.randn(n)" in source
+    assert _fresh_equal(NumpyNoise, source, conversion.name) == _keys(NumpyNoise)
+
+
+def test_recovering_a_draw_leaves_the_callers_random_state_alone():
+    model = _recorded(PatchViT)
+    torch.manual_seed(SEED)
+    state = torch.random.get_rng_state()
+    assert recover_tensor(model, "pos_embedding", fresh_checked=True) is not None
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert recover_tensor(model, "pos_embedding") is None  # the bit-for-bit path
+    model = _recorded(NumpyNoise)
+    np.random.seed(SEED)
+    assert recover_tensor(model, "noise", fresh_checked=True) is not None
+    assert np.random.randn() == np.random.RandomState(SEED).randn()
+
+
+class TwoTokens(nn.Module):
+    """Two parameters sliced from one local: the statement is written once."""
+
+    def __init__(self, dim=4, pool="cls"):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        tokens = 1 if pool == "cls" else 0
+        self.cls_token = nn.Parameter(torch.randn(tokens, dim))
+        self.pos_embedding = nn.Parameter(torch.randn(tokens + 3, dim))
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        x = self.relu(self.fc(x))
+        return torch.cat([self.cls_token, x]) + self.pos_embedding
+
+
+def test_a_statement_two_drawn_tensors_read_is_written_once():
+    conversion = _conversion(TwoTokens, Style.MODULE, torch.randn(3, 4))
+    assert conversion.source.count("tokens = 1 if") == 1
+    assert _fresh_equal(TwoTokens, conversion.source, conversion.name) == _keys(
+        TwoTokens
+    )
+
+
+class TableEncoding(nn.Module):
+    """A buffer a method of the class builds with numpy (attention-is-all-you-need's)."""
+
+    def __init__(self, d_hid=6, n_position=5):
+        super().__init__()
+        self.fc = nn.Linear(d_hid, d_hid)
+        # Not a parameter
+        self.register_buffer("pos_table", self._sinusoid_table(n_position, d_hid))
+
+    def _sinusoid_table(self, n_position, d_hid):
+        """Sinusoid position encoding table."""
+        table = np.array(
+            [
+                [pos / np.power(10000, 2 * (j // 2) / d_hid) for j in range(d_hid)]
+                for pos in range(n_position)
+            ]
+        )
+        table[:, 0::2] = np.sin(table[:, 0::2])  # dim 2i
+        table[:, 1::2] = np.cos(table[:, 1::2])  # dim 2i+1
+        return torch.FloatTensor(table).unsqueeze(0)
+
+    def forward(self, x):
+        return F.relu(self.fc(x)) + self.pos_table[:, : x.size(1)]
+
+
+class CountingTable(TableEncoding):
+    """Its table method changes the model: recovering may not run it."""
+
+    def __init__(self, d_hid=6, n_position=5):
+        nn.Module.__init__(self)
+        self.fc = nn.Linear(d_hid, d_hid)
+        self.register_buffer("pos_table", self._sinusoid_table(n_position, d_hid))
+
+    def _sinusoid_table(self, n_position, d_hid):
+        self.tables = getattr(self, "tables", 0) + 1
+        return torch.ones(1, n_position, d_hid)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_buffer_a_method_builds_is_written_with_that_method(style):
+    conversion = _conversion(TableEncoding, style, torch.randn(2, 5, 6))
+    source = conversion.source
+    assert "# Not a parameter" in source
+    built = 'self.register_buffer("pos_table", self._sinusoid_table(5, 6))'
+    assert built in source
+    assert "    def _sinusoid_table(self, n_position, d_hid):" in source
+    assert "table[:, 0::2] = np.sin(table[:, 0::2])  # dim 2i" in source
+    assert "import numpy as np" in source
+    assert_before(source, "def forward(", "def _sinusoid_table(")
+    assert _fresh_equal(TableEncoding, source, conversion.name) == _keys(TableEncoding)
+    # converted again, the method's docstring is not also said above the buffer
+    again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 5, 6),))
+    assert again.source == source
+
+
+def test_a_method_that_changes_the_model_is_not_run():
+    model = _recorded(CountingTable)
+    assert model.tables == 1
+    assert recover_tensor(model, "pos_table", fresh_checked=True) is None
+    assert model.tables == 1
