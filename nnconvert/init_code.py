@@ -1021,7 +1021,9 @@ def drawn_code(
         "self",
         *dir(builtins),
     }
-    resolved = _module_code(source, cls, free, set(taken))
+    filename = vars(cls)["__init__"].__code__.co_filename
+    read = _Found(source, [], chosen, free, _globals_of(cls), filename)
+    resolved = _module_code(read, free, set(taken))
     if resolved is None:
         return None
     texts = tuple(

@@ -31,7 +31,6 @@ class WindowAttention(nn.Module):
         )
         self.qkv = nn.Linear(32, 96)
         self.proj = nn.Linear(32, 32)
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
         self.num_heads = 2
         self.scale = 0.25
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
