@@ -65,8 +65,10 @@ from .source_text import (
     assigned_value,
     attributes_set,
     class_definition,
+    function_definition,
     init_definition,
     self_path,
+    written_key,
 )
 from .tensor_values import same_bits
 
@@ -133,6 +135,29 @@ DRAWING_ATTRIBUTES = frozenset(
         "new_empty",
     }
 )
+#: what draws random numbers (not ``torch.empty``, whose memory is garbage)
+RANDOM_ATTRIBUTES = DRAWING_ATTRIBUTES - {"empty", "empty_like", "new_empty"}
+
+
+def draws_at_random(code: RecoveredCode) -> bool:
+    """Whether ``code`` calls a random draw (:data:`RANDOM_ATTRIBUTES`) and reads only ``torch`` and ``math``.
+
+    Such code is what a weight dict's ``init_params()`` can write for a
+    drawn tensor: no method, no name of the file.
+    """
+    if code.methods or code.module_names:
+        return False
+    text = "\n".join([*(s.code for s in code.statements), code.value])
+    try:
+        tree = ast.parse(filled(text, [repr(v) for v in code.values]))
+    except SyntaxError:
+        return False
+    return any(
+        isinstance(node, ast.Attribute) and node.attr in RANDOM_ATTRIBUTES
+        for node in ast.walk(tree)
+    )
+
+
 #: the name a placeholder for an outside literal has in a template
 PLACEHOLDER = "__nnconvert_literal_{}__"
 
@@ -330,7 +355,7 @@ def setting_lines(module: nn.Module) -> dict[str, int]:
     """
     found = init_definition(module)
     if found is None:
-        return {}
+        return _init_params_lines(module)
     lines: dict[str, int] = {}
     twice: set[str] = set()
     for statement in found[1].body:
@@ -345,6 +370,28 @@ def setting_lines(module: nn.Module) -> dict[str, int]:
         for name in attributes_set(node)
     }
     return {n: line for n, line in lines.items() if n not in twice | nested}
+
+
+def _init_params_lines(module: nn.Module) -> dict[str, int]:
+    """A functional input's root attributes, each with the first line its ``init_params()`` writes it.
+
+    The file's ``init_params()`` makes the weights in the order the model
+    built them (``patch_embed`` before ``cls_token``): read back, that is
+    the order its ``__init__`` sets them. Empty for anything else.
+    """
+    function = getattr(module, "function", None)
+    namespace = getattr(function, "__globals__", None)
+    init = namespace.get("init_params") if isinstance(namespace, dict) else None
+    found = function_definition(init) if inspect.isfunction(init) else None
+    if found is None or not inspect.isfunction(function):
+        return {}
+    lines: dict[str, int] = {}
+    for node in ast.walk(found[1]):
+        key = written_key(node) if isinstance(node, ast.stmt) else None
+        if key:
+            root = key.split(".")[0]
+            lines[root] = min(lines.get(root, node.lineno), node.lineno)
+    return lines
 
 
 def in_state(module: nn.Module, name: str) -> bool:
@@ -1058,6 +1105,8 @@ reproduces = _reproduces
 
 __all__ = [
     "DRAWING_ATTRIBUTES",
+    "RANDOM_ATTRIBUTES",
+    "draws_at_random",
     "PLACEHOLDER",
     "PURE_BUILTINS",
     "RECOVERED_MODULES",

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from .init_slices import (
     PLACEHOLDER,
+    draws_at_random,
     PURE_BUILTINS,
     RECOVERED_MODULES,
     RecoveredCode,
@@ -58,12 +59,17 @@ _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorBuild]]" = (
 )
 
 
-def state_build(owner: nn.Module | None, name: str) -> TensorBuild | None:
+def state_build(
+    owner: nn.Module | None, name: str, drawn: bool = False
+) -> TensorBuild | None:
     """``owner``'s parameter or persistent buffer ``name`` as a build, or None.
 
     The build a functional file declared for it (:func:`read_state_builds`),
     else the user's ``__init__`` code, recovered and checked; comments left
-    out (module docstring).
+    out (module docstring). ``drawn``: code that draws at random over
+    ``torch`` and ``math`` alone (``torch.randn(1, 17, 32)``) is taken too,
+    its dtype and shape checked (``init_params()`` draws in construction
+    order, as the model did; its claim says what a seeded run showed).
     """
     if owner is None or not in_state(owner, name):
         return None
@@ -71,6 +77,9 @@ def state_build(owner: nn.Module | None, name: str) -> TensorBuild | None:
     if declared is not None:
         return declared
     code = recover_tensor(owner, name)
+    if code is None and drawn:
+        code = recover_tensor(owner, name, fresh_checked=True)
+        code = code if code is not None and draws_at_random(code) else None
     if code is None:
         return None
     bare = replace(
@@ -101,7 +110,12 @@ def recovered_code(build: TensorBuild) -> RecoveredCode:
     )
     value = _with_placeholders(returned[len("return ") :], names)
     return RecoveredCode(
-        statements, value, tuple(names), tuple(values[n] for n in names), ()
+        statements,
+        value,
+        tuple(names),
+        tuple(values[n] for n in names),
+        (),
+        fresh_checked=build.draws,
     )
 
 
@@ -162,7 +176,10 @@ def read_state_builds(
             continue
         build = builds.pop()
         # as a function call, and as the code class styles write from it
-        if not rebuilds(build, tensor) or not reproduces(recovered_code(build), tensor):
+        # drawn at random: its dtype and shape (a class style's fresh build checks it)
+        if not rebuilds(build, tensor, build.draws) or not (
+            build.draws or reproduces(recovered_code(build), tensor)
+        ):
             continue
         _DECLARED.setdefault(owner, {})[name] = replace(build, value=None)
         declared += 1

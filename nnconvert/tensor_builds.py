@@ -45,6 +45,8 @@ from torch import Tensor, nn
 from .built_values import Fingerprint, fingerprint
 from .init_arguments import is_literal
 from .init_slices import (
+    RANDOM_ATTRIBUTES,
+    draws_at_random,
     PURE_BUILTINS,
     RECOVERED_MODULES,
     RecoveredCode,
@@ -82,6 +84,12 @@ class TensorBuild:
     code: RecoveredCode | None = field(
         default=None, compare=False, hash=False, repr=False
     )
+
+    @property
+    def draws(self) -> bool:
+        """Whether it draws at random (``torch.randn``): its text calls a draw."""
+        text = "\n".join(self.body)
+        return any(f".{name}(" in text for name in RANDOM_ATTRIBUTES)
 
     # fx names a call of it by ``__name__``; graphs compare it by its repr
     @property
@@ -167,7 +175,12 @@ def from_recovered(
     body = _body(code, replacements)
     inline = _inline(parameters, body)
     build = TensorBuild(name, parameters, body, value=value, code=code, inline=inline)
-    return build if _rebuilds(build, value if expected is None else expected) else None
+    drawn = code.fresh_checked and draws_at_random(code)
+    return (
+        build
+        if _rebuilds(build, value if expected is None else expected, drawn)
+        else None
+    )
 
 
 def _inline(parameters: tuple, body: tuple[str, ...]) -> bool:
@@ -261,17 +274,31 @@ def _free_names(names: list[str], code: RecoveredCode, function: str) -> bool:
     )
 
 
-def _rebuilds(build: TensorBuild, value: Tensor | Fingerprint) -> bool:
-    """The printed function, run in a fresh namespace, returns ``value`` bit for bit."""
+def _rebuilds(
+    build: TensorBuild, value: Tensor | Fingerprint, drawn: bool = False
+) -> bool:
+    """The printed function, run in a fresh namespace, returns ``value`` bit for bit.
+
+    ``drawn``: the code draws at random: the same dtype and shape (the
+    global random state left as it was; ``init_params()``'s claim says
+    whether a seeded run gives the same bits).
+    """
     namespace: dict[str, Any] = {
         "__builtins__": {n: getattr(builtins, n) for n in PURE_BUILTINS},
         **_GLOBALS,
     }
     try:
-        exec(compile(build.definition(), "<tensor build>", "exec"), namespace)
-        result = eval(build.call(), namespace)
+        with torch.random.fork_rng(devices=[]):
+            exec(compile(build.definition(), "<tensor build>", "exec"), namespace)
+            result = eval(build.call(), namespace)
     except Exception:
         return False
+    if drawn:
+        return (
+            isinstance(result, Tensor)
+            and tuple(result.shape) == tuple(value.shape)
+            and result.dtype == value.dtype
+        )
     if isinstance(value, Fingerprint):
         return isinstance(result, Tensor) and fingerprint(result) == value
     return isinstance(result, Tensor) and same_bits(result, value)

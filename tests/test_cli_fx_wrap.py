@@ -39,9 +39,7 @@ class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(8, 8)
-        # not drawn: init_params() would write a draw torch.empty, and the
-        # module read back from it could not draw it (tests/test_init_draws.py)
-        self.table = nn.Parameter(torch.ones(10, 10))
+        self.table = nn.Parameter(torch.randn(10, 10))
 
     def forward(self, x):
         b = _get_bias(self.table, x.shape[-1])

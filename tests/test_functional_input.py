@@ -28,7 +28,6 @@ from nnconvert.functional import (
 )
 
 from .helpers import load_sample, run, write
-from .test_round_trips import DRAWS_NOT_CARRIED
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -47,18 +46,15 @@ SHAPES = {
 
 @pytest.mark.parametrize("style", ["module", "mixed", "functional"])
 @pytest.mark.parametrize("sample", ["lenet", "convnet", "resnet", "unet", "vit"])
-def test_a_functional_golden_converts_back_to_every_golden(sample, style, request):
+def test_a_functional_golden_converts_back_to_every_golden(sample, style):
     """The weights come from the file's init_params(); nothing else is given.
 
     A mixed golden of a sample written in mixed style is the sample as
     written, which a functional file does not hold: the functional file
     converts back to the sample's mixed output printed from the trace.
-    The ViT's class goldens draw its position embedding as the sample does,
-    which its functional golden does not (``DRAWS_NOT_CARRIED``).
+    The ViT's goldens draw its position embedding as the sample does, the
+    functional one in ``init_params()``, read back as that draw.
     """
-    if sample == "vit" and style != "functional":
-        mark = pytest.mark.xfail(strict=True, reason=DRAWS_NOT_CARRIED)
-        request.applymarker(mark)
     functional = EXPECTED / f"{sample}.functional.py"
     result = run("convert", functional, "--to", style, "--input-shape", SHAPES[sample])
     assert result.exit_code == 0, result.output

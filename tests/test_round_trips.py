@@ -82,17 +82,9 @@ INIT_NAMES_NOT_CARRIED = (
     "names and read back they take the layers' argument names (in_channels, "
     "out_channels): printer/init_names.py"
 )
-DRAWS_NOT_CARRIED = (
-    "class styles write a parameter the user's __init__ draws as that draw "
-    "(torch.randn, init_slices.py), checked by a fresh build; init_params() "
-    "writes it torch.empty, so a class read back from the functional file "
-    "cannot draw it"
-)
 #: Lossy samples whose functional form still reads back as a model the check passes.
 CHECKED_THOUGH_LOSSY = frozenset(
     {
-        "raw_params",
-        "vit",
         "droppath",
         "gpt",
         "tied_lm",
@@ -126,8 +118,6 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
         CLASS_STYLES,
         "a non-persistent buffer comes back as a tensor forward builds",
     ),
-    "raw_params": (CLASS_STYLES, DRAWS_NOT_CARRIED),
-    "vit": (CLASS_STYLES, DRAWS_NOT_CARRIED),
     "seq2seq_transformer": (
         CLASS_STYLES,
         "PositionalEncoding's input token_embedding is named like the function "

@@ -77,6 +77,7 @@ from ..source_text import (
     module_init_comments,
     placed_on,
 )
+from ..init_slices import setting_lines
 from ..state_builds import state_build
 from ..tensor_builds import TensorBuild, without_built_comments
 from ..ties import ties
@@ -214,6 +215,7 @@ def init_params_function(
         )
     unknown_count = len(set(body.first_key.values()) & body.unknown)
     differ, compared = None, [k for k in state if k not in body.unknown]
+    drawn = sum(1 for key in body.built if (b := data.builds.get(key)) and b.draws)
     if claim is not None:
         differ = [k for k in compared if k not in claim.equal]
     text = (
@@ -226,7 +228,8 @@ def init_params_function(
             len(compared),
             None if claim is None or differ else claim.wording,
             _init_summary(model),
-            len(body.built),
+            len(body.built) - drawn,
+            drawn=drawn,
             own_init=initialising is not None,
         )
         + "".join(
@@ -300,7 +303,7 @@ class _Model:
         (:func:`~nnconvert.state_builds.state_build`, asked once per key.)
         """
         if key not in self.builds:
-            self.builds[key] = state_build(owner, attribute)
+            self.builds[key] = state_build(owner, attribute, drawn=True)
         return self.builds[key]
 
     @functools.cached_property
@@ -867,18 +870,55 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
         if spec is not None and spec.init is not None and module._modules:
             ordered.extend(_layer_order(prefix, module, spec, by_owner))
             return
-        ordered.extend(by_owner.pop(prefix, []))
+        own = by_owner.pop(prefix, [])
         children = [(n, c) for n, c in module._modules.items() if c is not None]
         if type(module) not in early_of:
             early_of[type(module)] = _assigned_from_arguments(type(module))
         early = early_of[type(module)]
         children.sort(key=lambda item: item[0] not in early)  # stable
+        lines = _source_lines(module, own, [n for n, _ in children], early)
+        if lines is None:
+            ordered.extend(own)
+        own_at = {key: lines[key.rpartition(".")[2]] for key in own} if lines else {}
         for name, child in children:
+            if lines is not None:  # the module's own tensors set before this child
+                at = lines[name]
+                ordered.extend(k for k in own if own_at[k] < at and k not in ordered)
             visit(f"{prefix}.{name}" if prefix else name, child)
+        if lines is not None:
+            ordered.extend(k for k in own if k not in ordered)
 
     visit("", model)
     placed = set(ordered)
     return ordered + [key for key in keys if key not in placed]
+
+
+def _source_lines(
+    module: nn.Module, own: list[str], children: list[str], early: frozenset[str]
+) -> dict[str, int] | None:
+    """The line of ``module``'s ``__init__`` that sets each own tensor and child, or None.
+
+    When one of its own tensors draws at random (ViT's ``pos_embed``),
+    they are drawn where its source sets them, among its layers
+    (``patch_embed`` first): when every one is set once, at the top level
+    of ``__init__``, and the children are set in registration order (those
+    passed to the constructor aside, built before it). Else None: own
+    tensors first, as ``state_dict()`` lists them.
+    """
+    if not own or not children:
+        return None
+    names = [key.rpartition(".")[2] for key in own]
+    if not any((b := state_build(module, n, drawn=True)) and b.draws for n in names):
+        return (
+            None  # tensors that draw nothing may come first, as state_dict() lists them
+        )
+    lines = setting_lines(module)
+    if any(n not in lines for n in [*names, *children]):
+        return None
+    later = [lines[n] for n in children if n not in early]
+    if later != sorted(later):
+        return None
+    return {n: lines[n] for n in [*names, *children]}
 
 
 def _layer_order(
@@ -1041,6 +1081,7 @@ def _docstring(
     init_summary: str | None = None,
     built: int = 0,
     own_init: bool = False,
+    drawn: int = 0,
 ) -> str:
     """What ``init_params()`` gives, claiming equality with the original only where checked.
 
@@ -1050,6 +1091,7 @@ def _docstring(
     ``init_summary``: the last paragraph, what the model's ``__init__`` said of itself.
     ``built``: how many tensors are written as the model's own code builds them.
     ``own_init``: the body ends with the model's own initialisation code.
+    ``drawn``: how many tensors are drawn at random as the model's own code draws them.
     """
     model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
     layers = "of its `nn` layers " if unknown else ""
@@ -1062,6 +1104,12 @@ def _docstring(
             f"The {built} tensor{'s' if built > 1 else ''} below that the model's "
             f"own `__init__` computes from literals alone {'are' if built > 1 else 'is'} "
             "built by the same code."
+        )
+    if drawn:
+        paragraphs.append(
+            f"The {drawn} tensor{'s' if drawn > 1 else ''} below that the model's "
+            f"own `__init__` draws at random {'are' if drawn > 1 else 'is'} drawn "
+            f"by the same code, where it draws {'them' if drawn > 1 else 'it'}."
         )
     if own_init:
         paragraphs.append(

@@ -13,18 +13,17 @@ def init_params() -> dict[str, Tensor]:
     """Fresh weights for `scorer`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors of its `nn` layers equal
-    those of a newly built `Scorer`, bit for bit (nnconvert compared them).
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `Scorer`, bit for bit (nnconvert compared them).
 
     The 2 tensors below that the model's own `__init__` computes from literals alone are
     built by the same code.
 
-    Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
-    reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
+    The 1 tensor below that the model's own `__init__` draws at random is drawn by the
+    same code, where it draws it.
     """
     params: dict[str, Tensor] = {}
-    # Scorer's own tensor: set it before use
-    params["weight"] = torch.empty(16, 16)
+    params["weight"] = torch.randn(16, 16) / 16**0.5
     params["bias"] = torch.zeros(16)
     params["scale"] = torch.full((16,), 0.5)
     return params

@@ -71,29 +71,28 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
+def pos_embed() -> Tensor:
+    num_patches = (16 // 4) ** 2
+    return torch.randn(1, num_patches + 1, 32) * 0.02
+
+
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `tiny_vi_t`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default; after the same `torch.manual_seed`, the tensors of its `nn` layers equal
-    those of a newly built `TinyViT`, bit for bit, except 14, which differ (nnconvert
-    compared them): `blocks.0.attn.in_proj_weight`, `blocks.0.attn.out_proj.weight`,
-    `blocks.0.fc1.weight`, `blocks.0.fc1.bias`, `blocks.0.fc2.weight`,
-    `blocks.0.fc2.bias`, `blocks.1.attn.in_proj_weight`,
-    `blocks.1.attn.out_proj.weight`, `blocks.1.fc1.weight`, `blocks.1.fc1.bias`,
-    `blocks.1.fc2.weight`, `blocks.1.fc2.bias`, `head.weight`, `head.bias`.
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `TinyViT`, bit for bit (nnconvert compared them).
 
     The 1 tensor below that the model's own `__init__` computes from literals alone is
     built by the same code.
 
-    Warning: the model's own code creates the 1 tensor marked below; nnconvert cannot
-    reproduce it and leaves it uninitialised (`torch.empty`): set it before use.
+    The 1 tensor below that the model's own `__init__` draws at random is drawn by the
+    same code, where it draws it.
     """
     params: dict[str, Tensor] = {}
-    params["cls_token"] = torch.zeros(1, 1, 32)
-    # TinyViT's own tensor: set it before use
-    params["pos_embed"] = torch.empty(1, 17, 32)
     params |= kaiming_params("patch_embed.proj", 32, 3, 4, 4)
+    params["cls_token"] = torch.zeros(1, 1, 32)
+    params["pos_embed"] = pos_embed()
     for i in range(2):
         params[f"blocks.{i}.norm1.weight"] = torch.ones(32)
         params[f"blocks.{i}.norm1.bias"] = torch.zeros(32)

@@ -63,25 +63,27 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
     return params
 
 
+def pos_embedding() -> Tensor:
+    num_patches = (16 // 4) ** 2
+    return torch.randn(1, num_patches + 1, 32)
+
+
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
     """Fresh weights for `vi_t`, with the original `state_dict()` keys.
 
     Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default; after the same `torch.manual_seed`, the tensors of its `nn` layers equal
-    those of a newly built `ViT`, bit for bit, except 5, which differ (nnconvert
-    compared them): `attn.to_qkv.weight`, `attn.to_out.weight`, `attn.to_out.bias`,
-    `head.weight`, `head.bias`.
+    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
+    built `ViT`, bit for bit (nnconvert compared them).
 
-    Warning: the model's own code creates the 2 tensors marked below; nnconvert cannot
-    reproduce them and leaves them uninitialised (`torch.empty`): set them before use.
+    The 2 tensors below that the model's own `__init__` draws at random are drawn by the
+    same code, where it draws them.
     """
     params: dict[str, Tensor] = {}
-    # ViT's own tensors: set them before use
-    params["cls_token"] = torch.empty(1, 1, 32)
-    params["pos_embedding"] = torch.empty(1, 17, 32)
     params["to_patch_embedding.1.weight"] = torch.ones(48)
     params["to_patch_embedding.1.bias"] = torch.zeros(48)
     params |= kaiming_params("to_patch_embedding.2", 32, 48)
+    params["cls_token"] = torch.randn(1, 1, 32)
+    params["pos_embedding"] = pos_embedding()
     params["attn.norm.weight"] = torch.ones(32)
     params["attn.norm.bias"] = torch.zeros(32)
     params |= kaiming_params("attn.to_qkv", 48, 32, bias=False)
