@@ -876,12 +876,13 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
             early_of[type(module)] = _assigned_from_arguments(type(module))
         early = early_of[type(module)]
         children.sort(key=lambda item: item[0] not in early)  # stable
-        lines = _source_lines(module, own, [n for n, _ in children], early)
+        holding = [n for n, c in children if next(iter(c.state_dict()), None)]
+        lines = _source_lines(module, own, holding, early)
         if lines is None:
             ordered.extend(own)
         own_at = {key: lines[key.rpartition(".")[2]] for key in own} if lines else {}
         for name, child in children:
-            if lines is not None:  # the module's own tensors set before this child
+            if lines is not None and name in lines:  # own tensors set before it
                 at = lines[name]
                 ordered.extend(k for k in own if own_at[k] < at and k not in ordered)
             visit(f"{prefix}.{name}" if prefix else name, child)
@@ -897,6 +898,8 @@ def _source_lines(
     module: nn.Module, own: list[str], children: list[str], early: frozenset[str]
 ) -> dict[str, int] | None:
     """The line of ``module``'s ``__init__`` that sets each own tensor and child, or None.
+
+    ``children``: those holding tensors (the others draw nothing).
 
     When one of its own tensors draws at random (ViT's ``pos_embed``),
     they are drawn where its source sets them, among its layers
