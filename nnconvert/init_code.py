@@ -520,97 +520,192 @@ class FunctionalInit:
     taking ``params`` first; the rest as :class:`InitCode`.
     """
 
-    #: each statement's lines, under the root attributes built after it
-    #: (it goes before the first of them; none: last)
-    placed: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
+    #: each statement: the paths of the layers built after it (it goes
+    #: before the first of their keys), the block whose ``__init__`` ran it
+    #: (it goes after that block's keys; None: the root's), its lines
+    placed: tuple[tuple[tuple[str, ...], str | None, tuple[str, ...]], ...]
     comments: tuple[str, ...]
     functions: tuple[str, ...]
     module_code: tuple[tuple[tuple[str, int], str], ...]
     imports: frozenset[str]
 
-    def before(self, attribute: str | None, done: set[int]) -> list[str]:
-        """The lines of the statements not yet written (``done``) built before ``attribute``.
+    def before(self, key: str, previous: str | None, done: set[int]) -> list[str]:
+        """The lines of the statements not yet written (``done``) that run before ``key``.
 
-        None: every statement not yet written. ``done`` is updated.
+        Those before a layer ``key`` is one of, and a block's once its keys
+        are written (``previous`` is its last); ``done`` is updated.
         """
         lines: list[str] = []
-        for index, (later, text) in enumerate(self.placed):
-            if index not in done and (attribute is None or attribute in later):
+        for index, (later, block, text) in enumerate(self.placed):
+            ended = (
+                block is not None
+                and previous is not None
+                and _under(previous, block)
+                and not _under(key, block)
+            )
+            if index not in done and (ended or any(_under(key, p) for p in later)):
                 done.add(index)
                 lines += text
         return lines
 
+    def rest(self, done: set[int]) -> list[str]:
+        """The lines of the statements not yet written: those that ran last."""
+        return [
+            line
+            for index, (_, _, text) in enumerate(self.placed)
+            if index not in done
+            for line in text
+        ]
+
     @functools.cached_property
     def keys(self) -> frozenset[str]:
-        """The keys its statements and functions name (``params["key"]``): the tensors it sets."""
-        lines = [line for _, lines in self.placed for line in lines]
-        text = "\n".join([*lines, *self.functions])
-        return frozenset(re.findall(r'params\["([^"]+)"\]', text))
+        """The keys its statements name (``params["key"]``), and those of the functions they call.
+
+        A block's function names its own keys (``params["W"]``), called
+        over its slice (``reset_parameters(sub_params(params, "gat1."))``):
+        ``gat1.W``.
+        """
+        texts = {
+            found.group(1): text
+            for text in self.functions
+            if (found := re.search(r"^def (\w+)\(", text, re.MULTILINE)) is not None
+        }
+        text = "\n".join(line for _, _, lines in self.placed for line in lines)
+        keys = set(re.findall(r'params\["([^"]+)"\]', text))
+        for name, prefix in re.findall(r'(\w+)\(sub_params\(params, "([^"]*)"\)', text):
+            own = re.findall(r'params\["([^"]+)"\]', texts.get(name, ""))
+            keys |= {prefix + key for key in own}
+        for name in re.findall(r"(\w+)\(params\b", text):
+            keys |= set(re.findall(r'params\["([^"]+)"\]', texts.get(name, "")))
+        return frozenset(keys)
 
 
 #: How a method's ``self`` is written in functional style.
 _PARAMS = "params: dict[str, Tensor]"
 
 
-def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | None:
-    """The root's initialisation statements ``init_params()`` can run last, or None.
+def _under(key: str, path: str) -> bool:
+    """Whether ``key`` is ``path`` or a key of the layer at ``path``."""
+    return key == path or key.startswith(path + ".")
 
-    Those of the root's ``__init__`` after which no attribute holding a
-    tensor is assigned, whose every ``self`` is a tensor of the
-    ``state_dict`` (``self.encoder.weight`` -> ``params["encoder.weight"]``)
-    or a call of a method that is itself so written
-    (``self.init_weights()`` -> ``init_weights(params)``). Not
-    ``self.apply(...)`` nor ``self.parameters()``: a weight dict has no
-    modules. A functional input's own statements are kept as written.
+
+def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | None:
+    """The initialisation statements ``init_params()`` can run where they ran, or None.
+
+    Those of the root's ``__init__``, and of each block's, whose every
+    ``self`` is a tensor of the ``state_dict`` (``self.encoder.weight`` ->
+    ``params["encoder.weight"]``, a block's ``self.W`` ->
+    ``params["gat1.W"]``) or a call of a method that is itself so written
+    (``self.init_weights()`` -> ``init_weights(params)``, a block's
+    ``self.reset_parameters()`` -> ``reset_parameters(sub_params(params,
+    "gat1."))``). Not ``self.apply(...)`` nor ``self.parameters()``: a
+    weight dict has no modules. A functional input's own statements are
+    kept as written.
     """
     taken = set(taken)
     if is_functional_input(model):
         return _functional_tail(model, taken)
-    found = _found(type(model), [model], set())
-    if found is None:
+    written: list[tuple[tuple[str, ...], str | None, InitStatement]] = []
+    functions: dict[str, tuple[type, str]] = {}  # name -> (class, text)
+    names: set[str] = set()
+    founds: list[_Found] = []
+    for path, block in model.named_modules():
+        if path and (is_functional_input(block) or not _has_statements(type(block))):
+            continue
+        found = _found(type(block), [block], set())
+        if found is None:
+            continue
+        kept = _block_statements(found, block, path, functions)
+        if kept is None:
+            continue
+        statements, texts, read = kept
+        written += statements
+        functions.update(texts)
+        names |= read
+        founds.append(found)
+    if not written:
         return None
-    keys = set(model.state_dict())
+    module_code: dict[tuple[str, int], str] = {}
+    imports: set[str] = set()
+    for found in founds:
+        own = {n for n in names if n in found.namespace or n not in functions}
+        resolved = _module_code(
+            found, own - set(functions) - {"sub_params"}, taken | set(functions)
+        )
+        if resolved is None:
+            return None
+        module_code.update(resolved[0])
+        imports |= resolved[1]
+    texts = tuple(text for _, text in functions.values())
+    return FunctionalInit(
+        tuple((later, block, s.lines) for later, block, s in written),
+        tuple(c for _, _, s in written for c in s.comments),
+        texts,
+        tuple(module_code.items()),
+        frozenset(imports | ({"Tensor"} if texts else set())),
+    )
+
+
+def _has_statements(cls: type) -> bool:
+    return _class_has_statements(cls)
+
+
+def _block_statements(
+    found: _Found,
+    block: nn.Module,
+    path: str,
+    functions: Mapping[str, tuple[type, str]],
+) -> (
+    tuple[
+        list[tuple[tuple[str, ...], str | None, InitStatement]],
+        dict[str, tuple[type, str]],
+        set[str],
+    ]
+    | None
+):
+    """One block's (or the root's, ``path`` empty) statements over ``params``.
+
+    Its methods become functions once per class; a method name another
+    class already gave a function leaves this block's statements out.
+    """
+    keys = set(block.state_dict())
     methods = {m.name: m for m in found.methods}
+    cls = type(block)
+    if any(functions.get(name, (cls,))[0] is not cls for name in methods):
+        return None
     translated = {
         name: _to_params(found.source, m, keys, set(methods))
         for name, m in methods.items()
     }
+    prefix = f"{path}." if path else ""
     roots = {key.split(".")[0] for key in keys}
     statements = []
+    read: set[str] = set()
+    used: set[str] = set()
     for before, node, replaced in found.statements:
-        spans = _to_params(found.source, node, keys, set(methods))
+        spans = _to_params(found.source, node, keys, set(methods), prefix)
         called = _methods_called_by(node, methods, set())
         if spans is None or any(translated[m] is None for m in called):
             continue
-        later = tuple(a.split(".")[0] for a in before if owns_tensors(model, a))
+        later = tuple(a.split(".")[0] for a in before if owns_tensors(block, a))
         if set(later) - roots:
             continue  # built before a layer whose keys init_params() cannot tell
-        statements.append((node, {**replaced, **spans}, called, later))
-    if not statements:
-        return None
-    used = set().union(*(called for _, _, called, _ in statements))
-    names = set().union(
-        *(_free_names(n, [methods[m] for m in c]) for n, _, c, _ in statements)
-    )
-    resolved = _module_code(found, names - set(methods), taken | set(methods))
-    if resolved is None:
-        return None
-    module_code, imports = resolved
-    written = [
-        (at, _statement(found.source, n, (), spans)) for n, spans, _, at in statements
-    ]
-    functions = tuple(
-        _text(found.source, _extent(found.source, m), m.col_offset, translated[m.name])
+        statement = _statement(found.source, node, (), {**replaced, **spans})
+        at = tuple(prefix + a for a in later)
+        statements.append((at, path or None if not later else None, statement))
+        read |= _free_names(node, [methods[m] for m in called])
+        used |= called
+    texts = {
+        m.name: (
+            cls,
+            _text(
+                found.source, _extent(found.source, m), m.col_offset, translated[m.name]
+            ),
+        )
         for m in found.methods
         if m.name in used
-    )
-    return FunctionalInit(
-        tuple((at, s.lines) for at, s in written),
-        tuple(c for _, s in written for c in s.comments),
-        functions,
-        module_code,
-        imports | ({"Tensor"} if functions else set()),
-    )
+    }
+    return statements, texts, read - set(methods)
 
 
 def _methods_called_by(
@@ -631,14 +726,20 @@ def _methods_called_by(
 
 
 def _to_params(
-    source: SourceFile, node: ast.AST, keys: set[str], methods: set[str]
+    source: SourceFile,
+    node: ast.AST,
+    keys: set[str],
+    methods: set[str],
+    prefix: str = "",
 ) -> dict[_Span, str] | None:
     """The edits that write ``node`` over ``params`` instead of ``self``; None if it cannot be.
 
     ``self.a.b`` (a key) -> ``params["a.b"]``; ``self.m(x)`` (a method) ->
     ``m(params, x)``; a method's ``self`` parameter -> ``params: dict[str,
-    Tensor]``.
+    Tensor]``. ``prefix``: a block's, its keys' in the whole weight dict
+    (``params["gat1.W"]``, ``m(sub_params(params, "gat1."), x)``).
     """
+    weights = f'sub_params(params, "{prefix}")' if prefix else "params"
     edits: dict[_Span, str] = {}
 
     def visit(child: ast.AST) -> bool:
@@ -650,7 +751,7 @@ def _to_params(
             opening = _opening(source, child.func)
             if opening is None:
                 return False
-            edits[opening] = "params, " if child.args or child.keywords else "params"
+            edits[opening] = weights + (", " if child.args or child.keywords else "")
             return all(visit(c) for c in [*child.args, *child.keywords])
         if _self_attribute_path(child) is not None:
             inner = child  # the longest key: self.encoder.weight of .weight.data
@@ -659,7 +760,7 @@ def _to_params(
                     return False
                 inner = inner.value
             path = _self_attribute_path(inner)
-            edits[_span(inner)] = f'params["{path}"]'
+            edits[_span(inner)] = f'params["{prefix}{path}"]'
             return True
         if isinstance(child, ast.Name) and child.id == "self":
             return False  # self passed on, or a module attribute: no weight dict has it
@@ -837,7 +938,7 @@ def _functional_found(model: nn.Module) -> tuple[_Found, list[ast.FunctionDef]] 
         return None
     unannotated = [_without_params_annotation(f) for f in functions]
     names = set().union(*(_free_names(s, unannotated) for s in tail))
-    names -= {f.name for f in functions}
+    names -= {f.name for f in functions} | {"sub_params"}  # the printer's helper
     if names & {a.arg for a in _every_argument(init.args)}:
         return None  # it reads init_params()'s arguments
     filename = model.function.__code__.co_filename  # type: ignore[union-attr]
@@ -874,7 +975,7 @@ def _functional_tail(model: nn.Module, taken: set[str]) -> FunctionalInit | None
     ]
     texts = tuple(_text(found_.source, _extent(found_.source, f), 0) for f in functions)
     return FunctionalInit(
-        tuple((at, s.lines) for at, s in written),
+        tuple((at, None, s.lines) for at, s in written),
         tuple(c for _, s in written for c in s.comments),
         texts,
         module_code,

@@ -312,3 +312,16 @@ def test_fresh_builds_leave_the_random_state_and_stdout_alone(capsys):
     assert torch.equal(torch.random.get_rng_state(), before)
     assert capsys.readouterr().out == ""
     assert SEED == 0
+
+
+def test_functional_runs_a_blocks_initialisation_over_its_slice():
+    model, conversion = _converted("graph", "functional")
+    source = conversion.source
+    assert "def reset_parameters(params: dict[str, Tensor]):\n" in source
+    assert '    nn.init.xavier_normal_(params["W"])\n' in source
+    body = source[source.index("def init_params(") :]
+    first = body.index('    reset_parameters(sub_params(params, "gat1."))  # Xavier')
+    assert body.index('params["gat1.W"] = ') < first < body.index('params["gat2.W"] = ')
+    assert "set them before use" not in body
+    equal = fresh_equal(_fresh_original("graph"), _fresh_output(conversion))
+    assert equal == frozenset(model.state_dict())

@@ -232,9 +232,7 @@ def init_params_function(
             drawn=drawn,
             own_init=initialising is not None,
         )
-        + "".join(
-            f"    {line}\n" if line else "\n" for line in _lines(body, initialising)
-        )
+        + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
     )
     definitions = body.definitions
     if initialising is not None:
@@ -242,25 +240,6 @@ def init_params_function(
         module_code = [text for _, text in initialising.module_code]
         definitions = module_code + definitions + list(initialising.functions)
     return Printed("\n\n".join([*definitions, text]), body.imports)
-
-
-def _lines(body: _Body, initialising: FunctionalInit | None) -> list[str]:
-    """The body's lines, the user's initialisation that ran last before ``return params``.
-
-    Before the comments that end the body, which stood after the last
-    attribute in the source, as class styles write them after the
-    initialisation statements.
-    """
-    if initialising is None:
-        return body.lines
-    *lines, returned = body.lines
-    end = len(lines)
-    while end and lines[end - 1].startswith("#"):
-        end -= 1
-    last = initialising.before(
-        None, {i for i, (l, _) in enumerate(initialising.placed) if l}
-    )
-    return [*lines[:end], *last, *lines[end:], returned]
 
 
 @dataclass
@@ -414,7 +393,8 @@ def _body(
         root = key.split(".")[0]
         if model.initialising is not None:
             # the user's initialisation that ran before this layer was built
-            lines = model.initialising.before(root, written_init)
+            previous = order[index - 1] if index else None
+            lines = model.initialising.before(key, previous, written_init)
             statements += map(Statement.text, lines)
         # the root __init__'s, above it
         statements += map(Statement.text, comments.pop(root, []))
@@ -479,9 +459,10 @@ def _body(
         for statement in init.then:
             _use_modules(statement, imports)
             statements.append(_with_target(statement, key))
-    statements += tied.statements() + [
-        Statement.text(line) for line in model.comments[1]
-    ]
+    statements += tied.statements()
+    if model.initialising is not None:  # what ran last, before the comments after it
+        statements += map(Statement.text, model.initialising.rest(written_init))
+    statements += [Statement.text(line) for line in model.comments[1]]
     builds = _written_builds(statements, built, model.taken, imports)
     statements, blocks = with_block_functions(
         statements,
@@ -1116,8 +1097,8 @@ def _docstring(
         )
     if own_init:
         paragraphs.append(
-            "The last statements are the model's own initialisation code, which "
-            "its `__init__` runs once its layers are built."
+            "Calls on `params` between the assignments are the model's own "
+            "initialisation code, run where its `__init__` runs it."
         )
     if unknown:
         them = "them" if unknown > 1 else "it"

@@ -61,8 +61,8 @@ def init_params() -> dict[str, Tensor]:
     default, so after the same `torch.manual_seed`, the tensors equal those of a newly
     built `WindowAttention`, bit for bit (nnconvert compared them).
 
-    The last statements are the model's own initialisation code, which its `__init__`
-    runs once its layers are built.
+    Calls on `params` between the assignments are the model's own initialisation code,
+    run where its `__init__` runs it.
     """
     params: dict[str, Tensor] = {}
     # Wh, Ww
