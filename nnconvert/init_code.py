@@ -893,13 +893,14 @@ def _is_layer_init(statement: ast.stmt, model: nn.Module) -> bool:
 def _params_functions(
     tail: list[ast.stmt], tree: ast.Module
 ) -> list[ast.FunctionDef] | None:
-    """The file's functions the tail calls with ``params`` first, and those they call so."""
+    """The file's functions the statements call with ``params`` (or a block's slice) first, and those they call so."""
     defined = {
         s.name: s
         for s in tree.body
         if isinstance(s, ast.FunctionDef)
         and s.args.args
         and s.args.args[0].arg == "params"
+        and s.name != "sub_params"  # the printer's helper, not the model's code
     }
     found: set[str] = set()
     queue: list[ast.AST] = list(tail)
@@ -911,12 +912,25 @@ def _params_functions(
                 and node.func.id in defined
                 and node.func.id not in found
                 and node.args
-                and isinstance(node.args[0], ast.Name)
-                and node.args[0].id == "params"
+                and _weights_argument(node.args[0])
             ):
                 found.add(node.func.id)
                 queue.append(defined[node.func.id])
     return [s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name in found]
+
+
+def _weights_argument(node: ast.expr) -> bool:
+    """``params``, or a block's slice of it: ``sub_params(params, "gat1.")``."""
+    if isinstance(node, ast.Name):
+        return node.id == "params"
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "sub_params"
+        and bool(node.args)
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id == "params"
+    )
 
 
 def _functional_found(model: nn.Module) -> tuple[_Found, list[ast.FunctionDef]] | None:
