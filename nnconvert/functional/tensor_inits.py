@@ -82,13 +82,8 @@ def declare_tensor_statements(model: nn.Module, found: dict[str, TensorInit]) ->
 
 
 def _draws(value: ast.AST) -> bool:
-    """A fresh tensor made with ``torch``, ``nn`` and ``math`` alone and not left ``torch.empty``.
-
-    Not one a function of the file builds (``pos_embedding()``: the model's
-    own code, :mod:`nnconvert.state_builds`), nor one read from ``params``.
-    """
-    names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
-    if not names <= {"torch", "nn", "math"}:
+    """A fresh tensor made without ``params`` and not left ``torch.empty``."""
+    if any(isinstance(n, ast.Name) and n.id == "params" for n in ast.walk(value)):
         return False
     return not (
         isinstance(value, ast.Call)
