@@ -22,8 +22,6 @@ Records live beside the module (a weak map), as
 
 from __future__ import annotations
 
-import inspect
-
 import weakref
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
@@ -50,22 +48,16 @@ _TENSORS: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorInit]]" = (
 
 
 def plain_host(model: nn.Module, prefix: str) -> nn.Module | None:
-    """The submodule at ``prefix`` when it is a plain host holding tensors only.
+    """The submodule at ``prefix`` when it is a plain ``nn.Module`` holding tensors only.
 
-    The hosts a functional file's reader makes for tensors no layer claimed,
-    and the blocks it makes for a function over its own tensors alone
-    (Whisper's ``Linear``, a subclass of ``nn.Linear`` that casts its
-    weights, whose functional form draws them as ``nn.Linear`` does): only
-    they can declare how ``init_params()`` made them.
+    The hosts a functional file's reader makes for tensors no layer claimed:
+    only they can declare how ``init_params()`` made them.
     """
     try:
         host = model.get_submodule(prefix)
     except AttributeError:
         return None
-    block = inspect.isfunction(getattr(host, "function", None))
-    if (type(host) is not nn.Module and not block) or any(
-        True for _ in host.children()
-    ):
+    if type(host) is not nn.Module or any(True for _ in host.children()):
         return None
     return host
 

@@ -1028,10 +1028,8 @@ def _init_spec(layer: nn.Module) -> OpSpec | None:
     only) is built, and draws, as that layer.
     """
     spec = spec_for_module(layer)
-    if spec is not None or declared_init(layer) or declared_tensor_inits(layer):
-        return spec  # a functional file's host: what the file declared for it
-    if layer_base(layer) is None:
-        return None
+    if spec is not None or layer_base(layer) is None:
+        return spec
     base = layer_base(layer).spec.module
     between = type(layer).__mro__[: type(layer).__mro__.index(base)]
     return (
