@@ -15,7 +15,6 @@ import pytest
 import torch
 from torch import nn
 
-import nnconvert
 from nnconvert.init_code import functional_init
 from nnconvert.opspecs import SPECS, spec_for_module
 from nnconvert.state_builds import state_build
@@ -287,35 +286,3 @@ def test_init_params_keeps_its_name_when_the_model_is_called_so():
     namespace = functional(InitParams(), (torch.randn(2, 3),))
     assert namespace["__name__"] == "init_params_"
     assert_same_construction(InitParams, namespace["init_params"])
-
-
-class _FloatLinear(nn.Linear):
-    """Whisper's ``Linear``: ``nn.Linear`` with a forward of its own, its ``__init__`` the layer's."""
-
-    def forward(self, x):
-        return super().forward(x.float())
-
-
-class _Head(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.proj = _FloatLinear(4, 3)
-
-    def forward(self, x):
-        return self.proj(x)
-
-
-def test_a_layer_subclass_keeping_the_layers_init_draws_as_the_layer():
-    model = _Head()
-    conversion = nnconvert.convert(
-        model, to="functional", example_inputs=(torch.randn(2, 4),)
-    )
-    assert "set it before use" not in conversion.source
-    namespace: dict = {}
-    exec(compile(conversion.source, "<test>", "exec"), namespace)
-    torch.manual_seed(0)
-    made = namespace["init_params"]()
-    torch.manual_seed(0)
-    expected = _Head().state_dict()
-    assert made.keys() == expected.keys()
-    assert all(torch.equal(made[k], expected[k]) for k in expected)

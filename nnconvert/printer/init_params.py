@@ -68,7 +68,7 @@ from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.layer_params import DEFINITIONS, NEEDS
-from ..opspecs.spec import LayerInit, OpSpec, TensorInit
+from ..opspecs.spec import LayerInit, TensorInit
 from ..helper_origins import ancestry, helper_comments
 from ..source_text import (
     INIT_SUMMARY,
@@ -84,7 +84,6 @@ from ..ties import ties
 from .imports import Imports, Printed
 from .built_tensors import shared_functions, spaced
 from .init_blocks import BlockUse, with_block_functions
-from .layer_subclasses import layer_base
 from .init_loops import Statement, fold_loops
 from .size_arguments import SizeArgument
 
@@ -614,7 +613,7 @@ class _LayerCalls:
         self, prefix: str, layer: nn.Module | None, inits: dict[str, TensorInit]
     ) -> dict[str, tuple[LayerInit, list[str]]]:
         """The layer's calls, each with the keys it creates, by the first of them."""
-        spec = None if layer is None or not prefix else _init_spec(layer)
+        spec = None if layer is None or not prefix else spec_for_module(layer)
         if spec is None and prefix:
             return self._declared(prefix, declared_init(layer))
         if spec is None or spec.init_call is None:
@@ -847,7 +846,7 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     early_of: dict[type, frozenset[str]] = {}  # class -> _assigned_from_arguments
 
     def visit(prefix: str, module: nn.Module) -> None:
-        spec = _init_spec(module)
+        spec = spec_for_module(module)
         if spec is not None and spec.init is not None and module._modules:
             ordered.extend(_layer_order(prefix, module, spec, by_owner))
             return
@@ -1012,29 +1011,12 @@ def _copy_source(model: nn.Module, key: str) -> str | None:
 
 def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
     """How the layer's row creates its tensors; a plain host's, as a functional input did."""
-    spec = None if layer is None else _init_spec(layer)
+    spec = None if layer is None else spec_for_module(layer)
     if spec is None:
         return declared_tensor_inits(layer)
     if spec.init is None:
         return {}
     return {init.attribute: init for init in spec.init(layer)}
-
-
-def _init_spec(layer: nn.Module) -> OpSpec | None:
-    """The row that says how ``layer``'s constructor draws its tensors.
-
-    A user's subclass of a table layer that keeps the layer's ``__init__``
-    (Whisper's ``class Linear(nn.Linear)``, which changes ``forward``
-    only) is built, and draws, as that layer.
-    """
-    spec = spec_for_module(layer)
-    if spec is not None or layer_base(layer) is None:
-        return spec
-    base = layer_base(layer).spec.module
-    between = type(layer).__mro__[: type(layer).__mro__.index(base)]
-    return (
-        None if any("__init__" in vars(c) for c in between) else layer_base(layer).spec
-    )
 
 
 #: owners named by no class of the model's: torch's containers, and the plain
