@@ -391,6 +391,8 @@ def _init_params_lines(module: nn.Module) -> dict[str, int]:
         if key:
             root = key.split(".")[0]
             lines[root] = min(lines.get(root, node.lineno), node.lineno)
+    if any(not hasattr(module, root) for root in lines):
+        return {}  # a block of the model: the file's keys are the root's
     return lines
 
 

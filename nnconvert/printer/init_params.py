@@ -857,7 +857,8 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
         early = early_of[type(module)]
         children.sort(key=lambda item: item[0] not in early)  # stable
         holding = [n for n, c in children if next(iter(c.state_dict()), None)]
-        lines = _source_lines(module, own, holding, early)
+        # the root's only: a functional file read back knows the root's order alone
+        lines = _source_lines(module, own, holding, early) if not prefix else None
         if lines is None:
             ordered.extend(own)
         own_at = {key: lines[key.rpartition(".")[2]] for key in own} if lines else {}
