@@ -610,7 +610,9 @@ def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | 
     names: set[str] = set()
     founds: list[_Found] = []
     for path, block in model.named_modules():
-        if path and (is_functional_input(block) or not _has_statements(type(block))):
+        if path and (
+            is_functional_input(block) or not _class_has_statements(type(block))
+        ):
             continue
         found = _found(type(block), [block], set())
         if found is None:
@@ -644,10 +646,6 @@ def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | 
         tuple(module_code.items()),
         frozenset(imports | ({"Tensor"} if texts else set())),
     )
-
-
-def _has_statements(cls: type) -> bool:
-    return _class_has_statements(cls)
 
 
 def _block_statements(
