@@ -161,7 +161,7 @@ def _program(model: nn.Module, lists_as_tuples: bool) -> tuple[str | None, bool]
     for statement, imported in chosen:
         first, last = _extent(source, statement)
         if imported is not None and len(imported) < len(statement.names):
-            lines = [_import_text(statement, imported)]  # only the names read
+            lines = [import_text(statement, imported)]  # only the names read
         elif statement is root:
             lines = root_lines
         else:
@@ -386,7 +386,7 @@ def _names_bound_inside(body: list[ast.stmt]) -> set[str]:
     return bound - global_names
 
 
-def _import_text(statement: ast.Import | ast.ImportFrom, names: set[str]) -> str:
+def import_text(statement: ast.Import | ast.ImportFrom, names: set[str]) -> str:
     """The import with only the aliases that bind ``names``."""
     kept = [a for a in statement.names if (a.asname or a.name.split(".")[0]) in names]
     if isinstance(statement, ast.Import):

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .as_written import names_read, statements_read
+from .as_written import import_text, names_read, statements_read
 from .functional.init_ties import params_key
 from .init_arguments import recorded_call
 from .init_slices import random_states_kept, seed_all
@@ -68,6 +68,7 @@ from .source_text import (
     attributes_set,
     class_definition,
     function_definition,
+    self_path,
     written_key,
 )
 
@@ -711,13 +712,7 @@ def _methods_called_by(
 ) -> set[str]:
     """The methods ``node`` calls through ``self``, and those they call, again and again."""
     for child in ast.walk(node):
-        if (
-            isinstance(child, ast.Attribute)
-            and isinstance(child.value, ast.Name)
-            and child.value.id == "self"
-            and child.attr in methods
-            and child.attr not in found
-        ):
+        if _self_method(child, methods) and child.attr not in found:
             found.add(child.attr)
             _methods_called_by(methods[child.attr], methods, found)
     return found
@@ -751,13 +746,13 @@ def _to_params(
                 return False
             edits[opening] = weights + (", " if child.args or child.keywords else "")
             return all(visit(c) for c in [*child.args, *child.keywords])
-        if _self_attribute_path(child) is not None:
+        if self_path(child):  # self.<path>; self alone is below
             inner = child  # the longest key: self.encoder.weight of .weight.data
-            while _self_attribute_path(inner) not in keys:
+            while self_path(inner) not in keys:
                 if not isinstance(inner, ast.Attribute):
                     return False
                 inner = inner.value
-            path = _self_attribute_path(inner)
+            path = self_path(inner)
             edits[_span(inner)] = f'params["{prefix}{path}"]'
             return True
         if isinstance(child, ast.Name) and child.id == "self":
@@ -767,24 +762,9 @@ def _to_params(
     return edits if visit(node) else None
 
 
-def _self_method(function: ast.expr, methods: set[str]) -> bool:
-    return (
-        isinstance(function, ast.Attribute)
-        and isinstance(function.value, ast.Name)
-        and function.value.id == "self"
-        and function.attr in methods
-    )
-
-
-def _self_attribute_path(node: ast.AST) -> str | None:
-    """``self.a.b`` -> ``"a.b"`` (the whole chain only)."""
-    parts = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if parts and isinstance(node, ast.Name) and node.id == "self":
-        return ".".join(reversed(parts))
-    return None
+def _self_method(node: ast.AST, methods: Iterable[str]) -> bool:
+    """``self.m`` with ``m`` one of ``methods``."""
+    return isinstance(node, ast.Attribute) and self_path(node) in methods
 
 
 def _span(node: ast.AST) -> _Span:
@@ -1091,7 +1071,7 @@ def _module_code(
                 elif bound in taken:
                     return None
                 else:
-                    imports.add(_import_line(statement, alias))
+                    imports.add(import_text(statement, {bound}))
             continue
         if isinstance(statement, ast.ClassDef) or _binds(statement) & (
             taken | set(_IMPORTED)
@@ -1167,12 +1147,6 @@ def _binds(statement: ast.stmt) -> set[str]:
         for n in ast.walk(statement)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
-
-
-def _import_line(statement: ast.Import | ast.ImportFrom, alias: ast.alias) -> str:
-    if isinstance(statement, ast.Import):
-        return ast.unparse(ast.Import(names=[alias]))
-    return ast.unparse(ast.ImportFrom(module=statement.module, names=[alias], level=0))
 
 
 def _globals_of(cls: type) -> dict[str, Any]:
