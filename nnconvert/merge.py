@@ -35,6 +35,7 @@ from torch import fx
 from .attributes import attribute_at
 from .branches import choose, only_when
 from .errors import ConversionError
+from .source_map import node_frames
 from .passes.graph_utils import TRAINING_ATTRIBUTE, is_impure
 
 #: Makes the condition node in the merged graph from its inputs by name
@@ -257,6 +258,8 @@ class _Merger:
             return False
         if self._impure(a) or self._impure(b):
             return False  # each draw or in-place op runs on its own side, once
+        if _written_apart(a, b):
+            return False  # each branch of the source makes its own call
         return (
             len(a.args) == len(b.args)
             and list(a.kwargs) == list(b.kwargs)
@@ -500,6 +503,19 @@ def _frozen(value: Any, numbers: dict[fx.Node, Hashable]) -> Hashable:
 
 
 _CALLS = ("call_module", "call_function", "call_method")
+
+
+def _written_apart(a: fx.Node, b: fx.Node) -> bool:
+    """Whether the user wrote the two calls on different lines, one in each branch.
+
+    ``logits = self.lm_head(x)`` under ``if targets is not None:`` and
+    ``logits = self.lm_head(x[:, [-1], :])`` under ``else:`` stay two calls,
+    each in its branch with its comment, as written; one call over a chosen
+    argument would be a rewrite of the source. Without source, the calls
+    are merged as before.
+    """
+    frames_a, frames_b = node_frames(a), node_frames(b)
+    return bool(frames_a and frames_b) and frames_a[-1] != frames_b[-1]
 
 
 def _same_kind(a: Any, b: Any) -> bool:

@@ -214,8 +214,12 @@ def test_a_choice_between_constants_stays_an_expression():
 def test_optional_input_keeps_both_paths_and_checks_both():
     conversion = nnconvert.convert(LanguageModel(), Style.MODULE, _tokens())
     assert "def forward(self, idx, targets=None):" in conversion.source
-    assert "if targets is None:" in conversion.source
-    assert "if targets is not None:" in conversion.source
+    # the source's one ``if``/``else``, each branch with its own call of the head
+    body = conversion.source[conversion.source.index("def forward") :]
+    assert body.count("if targets") == 1
+    assert "if targets is not None:\n            logits = self.head(x)\n" in body
+    assert "else:\n            logits = self.head(x[:, [-1], :])\n" in body
+    assert "return logits, loss" in body
     labels = [r.label for r in conversion.check().results]
     assert "eval, without targets" in labels
     # the two paths really are both in the output: called without targets
@@ -322,8 +326,36 @@ def test_values_of_a_deep_shared_graph_are_numbered_by_small_keys():
     assert len(set(numbers.values())) == len(graph.nodes)
 
 
+def _scaled(y, scale):
+    return y * 2 if scale else y
+
+
 def test_the_choice_sits_where_the_traces_differ():
-    """``x + (x * 2)`` against ``x + x``: one add, choosing its right operand."""
+    """``y + (y * 2)`` against ``y + y``, both from one line: one add, choosing its right operand."""
+
+    def forward(self, x):
+        y = torch.relu(x)
+        return y + _scaled(y, self.scale)
+
+    modules = [_module(forward), _module(forward)]
+    modules[0].scale, modules[1].scale = True, False
+    true, false = (trace(m, (torch.randn(3),)) for m in modules)
+    merged = merge_traces(true, false, _training, primary=False).graph
+    calls = [n for n in merged.nodes if n.op == "call_function"]
+    assert [n.target for n in calls].count(operator.add) == 1
+    assert [n.target for n in calls].count(torch.relu) == 1
+    (joined,) = [n for n in calls if n.target is choose]
+    found = guards(merged)
+    (scaled,) = [n for n in calls if n.target is operator.mul]
+    assert found[scaled] == ((joined.args[0], True),)
+    assert found[joined] == ()
+
+
+def test_calls_the_user_wrote_in_each_branch_stay_apart():
+    """One layer called on two lines, one per branch, stays two calls (not one over a choice).
+
+    Traced without source (no frames), the two calls would merge as any other.
+    """
 
     def with_scale(self, x):
         y = torch.relu(x)
@@ -336,13 +368,8 @@ def test_the_choice_sits_where_the_traces_differ():
     true, false = _graphs(with_scale, without, (torch.randn(3),))
     merged = merge_traces(true, false, _training, primary=False).graph
     calls = [n for n in merged.nodes if n.op == "call_function"]
-    assert [n.target for n in calls].count(operator.add) == 1
-    assert [n.target for n in calls].count(torch.relu) == 1
-    (joined,) = [n for n in calls if n.target is choose]
-    found = guards(merged)
-    (scaled,) = [n for n in calls if n.target is operator.mul]
-    assert found[scaled] == ((joined.args[0], True),)
-    assert found[joined] == ()
+    assert [n.target for n in calls].count(operator.add) == 2
+    assert [n.target for n in calls].count(torch.relu) == 1  # the same line: shared
 
 
 class FeedForward(nn.Module):

@@ -156,6 +156,8 @@ def body_lines(
     statements: list[tuple[Guard, fx.Node | None, list[str]]] = []
     readers: list[fx.Node | None] = []  # the node whose reads each statement makes
     comments = CommentFeed()
+    #: a side's last assignment (by statement index) and the inlined call it writes
+    inside: dict[int, fx.Node] = {}
     for node in graph.nodes:
         if (
             node in inlined
@@ -179,6 +181,8 @@ def body_lines(
             for polarity, value in ((True, if_true), (False, if_false)):
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
+                if lines and isinstance(value, fx.Node) and value in inlined:
+                    inside[len(statements)] = value  # its comments go above
                 statements.append((guard + ((condition, polarity),), None, lines))
                 readers.append(None)
             continue
@@ -187,8 +191,12 @@ def body_lines(
     comments.prepare(
         [
             node
-            for _, node, lines in statements
-            for node in (lines.statements if isinstance(lines, DataLoop) else [node])
+            for i, (_, node, lines) in enumerate(statements)
+            for node in (
+                lines.statements
+                if isinstance(lines, DataLoop)
+                else [inside.get(i, node)]
+            )
             if lines and node
         ],
         graph.nodes,
@@ -208,7 +216,8 @@ def body_lines(
             if isinstance(lines, DataLoop)
             else _commented(lines, node, comments) if node else lines
         )
-        for _, node, lines in statements
+        for i, (_, node, lines) in enumerate(statements)
+        for node in [inside.get(i, node)]
     ]
     above = _init_commented(
         readers,

@@ -613,6 +613,7 @@ def name_statements(
             last_read[variable] = node
     namespace = Namespace(RESERVED | reserved)
     names: dict[fx.Node, str] = {}
+    shared: set[fx.Node] = set()  # sides whose name their ``choose`` took over
     for node in statements:
         if node.op == "output":
             break
@@ -624,7 +625,10 @@ def name_statements(
         dying = [
             v
             for v in reads[node]
-            if last_read.get(v) is node and v in names and not _is_optional_input(v)
+            if last_read.get(v) is node
+            and v in names
+            and v not in shared
+            and not _is_optional_input(v)
         ]
         for variable in dying[1:]:
             namespace.release(names[variable])
@@ -640,9 +644,47 @@ def name_statements(
             for name in handed:
                 namespace.release(name)
             continue
-        wanted = user_name(node) if node not in optional else None
+        wanted = _wanted_name(node) if node not in optional else None
+        side = _side_named(node, names, wanted)
+        if side is not None:  # ``logits`` on one side is ``logits`` after the ``if``
+            shared.add(side)
+            for name in handed:
+                namespace.release(name)
+            names[node] = wanted
+            continue
         names[node] = _variable_name(node, namespace, handed, wanted)
     return names
+
+
+def _side_named(
+    node: fx.Node, names: dict[fx.Node, str], wanted: str | None
+) -> fx.Node | None:
+    """The side of the join ``node`` that already holds the name ``node`` wants.
+
+    On that side's path the variable already holds the joined value, and
+    what reads the side later runs on that path alone; so the join takes
+    the name over, and the name lives until the join's own last read.
+    """
+    if wanted is None or not is_choose(node):
+        return None
+    for side in node.args[1:]:
+        if isinstance(side, fx.Node) and names.get(side) == wanted:
+            return side
+    return None
+
+
+def _wanted_name(node: fx.Node) -> str | None:
+    """The user's name for ``node``; for a join of two branches, the name both sides give it.
+
+    ``logits = self.lm_head(x)`` under ``if`` and ``logits =
+    self.lm_head(x[:, [-1], :])`` under ``else`` join in a ``choose`` the
+    user never wrote: it is ``logits`` after the ``if``, as in the source.
+    """
+    name = user_name(node)
+    if name is not None or not is_choose(node):
+        return name
+    sides = {user_name(side) for side in node.args[1:] if isinstance(side, fx.Node)}
+    return sides.pop() if len(sides) == 1 else None
 
 
 def _name_sides_as_their_end(

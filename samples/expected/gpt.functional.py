@@ -91,18 +91,17 @@ def gpt(
     for i in range(2):
         x = block(sub_params(params, f"h.{i}."), x, training=training)
     x = F.layer_norm(x, (16,), params["ln_f.weight"], params["ln_f.bias"])
-    if targets is None:
-        x = x[:, [-1], :]
-    # if we are given some desired targets also calculate the loss
-    logits = F.linear(x, params["wte.weight"])
     if targets is not None:
+        # if we are given some desired targets also calculate the loss
+        logits = F.linear(x, params["wte.weight"])
         loss = F.cross_entropy(
             logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1
         )
     else:
+        # inference-time mini-optimization: only forward the lm_head on the very last position
+        # note: using list [-1] to preserve the time dim
+        logits = F.linear(x[:, [-1], :], params["wte.weight"])
         loss = None
-    # inference-time mini-optimization: only forward the lm_head on the very last position
-    # note: using list [-1] to preserve the time dim
     return logits, loss
 
 

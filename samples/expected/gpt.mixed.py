@@ -78,16 +78,15 @@ class GPT(nn.Module):
         for block in self.h:
             x = block(x)
         x = self.ln_f(x)
-        if targets is None:
-            x = x[:, [-1], :]
-        # if we are given some desired targets also calculate the loss
-        logits = self.lm_head(x)
         if targets is not None:
+            # if we are given some desired targets also calculate the loss
+            logits = self.lm_head(x)
             loss = F.cross_entropy(
                 logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1
             )
         else:
+            # inference-time mini-optimization: only forward the lm_head on the very last position
+            # note: using list [-1] to preserve the time dim
+            logits = self.lm_head(x[:, [-1], :])
             loss = None
-        # inference-time mini-optimization: only forward the lm_head on the very last position
-        # note: using list [-1] to preserve the time dim
         return logits, loss
