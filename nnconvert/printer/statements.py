@@ -622,6 +622,10 @@ def name_statements(
             continue
         if node in elements:
             continue  # named with its tuple
+        wanted = _wanted_name(node) if node not in optional else None
+        side = _side_named(node, names, wanted) if node not in unpacks else None
+        if side is not None:  # ``logits`` on one side is ``logits`` after the ``if``
+            shared.add(side)  # the name lives on in ``node``
         dying = [
             v
             for v in reads[node]
@@ -630,6 +634,11 @@ def name_statements(
             and v not in shared
             and not _is_optional_input(v)
         ]
+        if side is not None:
+            for variable in dying:
+                namespace.release(names[variable])
+            names[node] = names[side]
+            continue
         for variable in dying[1:]:
             namespace.release(names[variable])
         handed = (
@@ -643,14 +652,6 @@ def name_statements(
         if not is_read(node):
             for name in handed:
                 namespace.release(name)
-            continue
-        wanted = _wanted_name(node) if node not in optional else None
-        side = _side_named(node, names, wanted)
-        if side is not None:  # ``logits`` on one side is ``logits`` after the ``if``
-            shared.add(side)
-            for name in handed:
-                namespace.release(name)
-            names[node] = wanted
             continue
         names[node] = _variable_name(node, namespace, handed, wanted)
     return names
