@@ -459,14 +459,24 @@ def module_init_comments(
     if found is None:
         return []
     source, definition = found
-    keys = sorted(
-        (node.end_lineno, key.split(".")[0])
+    keys = sorted(  # a tie (``params[a] = params[b]``) under its whole key
+        (node.end_lineno, key if _is_tie(node) else key.split(".")[0])
         for node in ast.walk(definition)
         if isinstance(node, ast.stmt)
         for key in [written_key(node)]
         if key is not None
     )
     return _placed_comments(source, definition, keys, _OWN_INIT_COMMENTS)
+
+
+def _is_tie(statement: ast.stmt) -> bool:
+    """``params["lm_head.weight"] = params["wte.weight"]``: one tensor under a second key."""
+    return (
+        isinstance(statement, ast.Assign)
+        and isinstance(statement.value, ast.Subscript)
+        and isinstance(statement.value.value, ast.Name)
+        and statement.value.value.id == "params"
+    )
 
 
 def written_key(statement: ast.stmt) -> str | None:
@@ -648,31 +658,23 @@ def _end_with_comments(source: SourceFile, function: Any) -> int:
     return end
 
 
-def comments_per_attribute(
-    module: nn.Module,
-    printed: list[str],
-    made_by: Mapping[str, list[str]] | None = None,
-) -> tuple[dict[str, list[str]], list[str]]:
-    """``init_comments`` placed on the attributes that are ``printed``, and the rest.
-
-    A comment above an attribute the output does not assign (``self.n_head =
-    n_head``) goes before the next one it does; those after the last printed
-    one are returned apart, to follow it.
-    """
-    return placed_on(module_init_comments(module, made_by), printed)
-
-
 def placed_on(
     comments: list[tuple[str, list[str]]], printed: list[str]
 ) -> tuple[dict[str, list[str]], list[str]]:
-    """:func:`comments_per_attribute` for ``comments`` already read (:func:`init_comments`)."""
+    """``comments`` (:func:`init_comments`) placed on the attributes that are ``printed``, and the rest.
+
+    A comment above an attribute the output does not assign (``self.n_head =
+    n_head``) goes before the next one it does; those after the last printed
+    one are returned apart.
+    """
     placed: dict[str, list[str]] = {}
     pending: list[str] = []
     shown = set(printed)
     for name, lines in comments:
         pending += lines
-        if name in shown and name not in placed:
-            placed[name], pending = pending, []
+        if name in shown:  # set twice (``self.downsample = None``, then in an ``if``)
+            placed[name] = placed.get(name, []) + pending
+            pending = []
     return placed, pending
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nnconvert.options import Style
@@ -111,3 +112,77 @@ def test_each_function_says_its_own_comments_once(style):
     forward = source.split("def forward(")[1].split("\n    def ")[0]
     assert "# shape = [batch, batch]" in forward
     assert "tower" not in forward and "[batch, width]" not in forward
+
+
+class FlashAttention(nn.Module):
+    """nanoGPT's ``CausalSelfAttention``: a flag chooses a path in ``__init__`` and ``forward``."""
+
+    def __init__(self):
+        super().__init__()
+        # key, query, value projections
+        self.qkv = nn.Linear(8, 24)
+        # activation of the scores, a layer with no weights
+        self.softmax = nn.Softmax(dim=-1)
+        # flash attention needs PyTorch >= 2.0
+        self.flash = True
+        if not self.flash:
+            # causal mask for the slow path
+            self.register_buffer("mask", torch.ones(4, 4).tril())
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).split(8, dim=-1)
+        if self.flash:
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return self.softmax(q @ k.transpose(-2, -1) + self.mask) @ v
+
+
+class Scores(nn.Module):
+    """A layer mixed style calls as a function, said last in ``__init__``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.LeakyReLU(0.2)  # the scores' activation
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_init_comments_on_code_the_output_has_not_are_not_printed(style):
+    """``self.flash = True`` and the buffer only the slow path registers are not in the output."""
+    text = converted(FlashAttention(), style, torch.randn(2, 4, 8))
+    assert "# key, query, value projections" in text
+    assert "flash attention needs" not in text
+    assert "slow path" not in text
+
+
+def test_a_layer_called_as_a_function_takes_its_comment_to_the_call():
+    text = converted(Scores(), Style.MIXED, torch.randn(3, 4))
+    assert "self.act" not in text
+    forward = text.split("def forward(")[1]
+    assert forward.index("# the scores' activation") < forward.index("F.leaky_relu")
+
+
+class TwiceSet(nn.Module):
+    """CLIP's ``Bottleneck``: ``self.downsample = None``, then set again under an ``if``."""
+
+    def __init__(self, stride=2):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.downsample = None
+        if stride > 1:
+            # downsampling layer, built only for a stride
+            self.downsample = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) + self.downsample(x)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_a_comment_above_the_second_assignment_stays_with_the_attribute(style):
+    text = converted(TwiceSet(), style, torch.randn(3, 4))
+    init = text.split("def __init__")[1].split("def forward")[0]
+    lines = [line.strip() for line in init.splitlines()]
+    comment = lines.index("# downsampling layer, built only for a stride")
+    assert lines[comment + 1].startswith("self.downsample = ")

@@ -19,6 +19,7 @@ from torch import fx, nn
 from ..branches import Guard, is_expect, is_only_when, negated
 from ..opspecs.helpers import helper_for
 from ..passes.canonicalize import INLINED_ATTRIBUTE
+from ..passes.methods import is_method_call
 from ..options import Style
 from ..naming import is_plain_identifier
 from ..source_text import CommentFeed, placed_on
@@ -317,7 +318,8 @@ def _init_commented(
     function first reads ``b1``'s weights or calls it. A comment above an
     attribute no statement reads goes with the next one that is read, as in
     a class's ``__init__`` (:func:`~nnconvert.source_text.placed_on`); those
-    after the last one read go before ``return``, as forward's own do.
+    after the last one read are about code the output does not have, and
+    are not said.
     ``read_comments`` follow, above the first statement reading their
     attribute only (taken out of the dict as they are placed).
     """
@@ -327,16 +329,15 @@ def _init_commented(
     ]
     order = list(dict.fromkeys(name for names in reads for name in names))
     placed, rest = placed_on(list(init_comments), order)
+    said_at = {name: i for i, (name, _) in reversed(list(enumerate(init_comments)))}
     above: dict[int, list[str]] = {}
     for index, names in enumerate(reads):
-        for name in names:
+        # in the order ``__init__`` said them
+        for name in sorted(names, key=lambda n: said_at.get(n, len(said_at))):
             above.setdefault(index, []).extend(placed.pop(name, []))
             above[index].extend(read_comments.pop(name, []))
-    ends = [
-        i for i, node in enumerate(readers) if node is not None and node.op == "output"
-    ]
-    if ends:  # about nothing the function reads (``self.flash = ...``): before return
-        above.setdefault(ends[-1], []).extend(rest)
+    # ``rest`` is about nothing the function reads (nanoGPT's ``self.flash =
+    # ...``, code the output does not have): not said
     return lambda index: above.get(index, [])
 
 
@@ -344,12 +345,16 @@ def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
     """The attributes (first path part) a statement reads: its node and what it inlines.
 
     A layer call made a function call (``self.drop(x)`` -> ``F.dropout``)
-    still reads its layer: fx noted the module it came from.
+    still reads its layer: fx noted the module it came from. A call of a
+    helper method reads what its body reads (GAT's ``self.a`` and
+    ``self.leakyrelu`` in ``_get_attention_scores``).
     """
     found: list[str] = []
     stack = [node]
     while stack:
         current = stack.pop()
+        if is_method_call(current):
+            stack += current.target.module.graph.nodes
         if current.op in ("get_attr", "call_module"):
             found.append(str(current.target).split(".")[0])
         if INLINED_ATTRIBUTE in current.meta:  # a tensor attribute, rebuilt here

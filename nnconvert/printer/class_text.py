@@ -17,7 +17,8 @@ from ..naming import is_plain_identifier
 from ..options import Style
 from ..source_text import (
     class_comments,
-    comments_per_attribute,
+    module_init_comments,
+    placed_on,
     docstring_lines,
     docstring_summary,
     docstrings,
@@ -59,6 +60,7 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
             plan.statements,
             owners=(module, plan.template.instance.graph),
             loops=find_loops(graph, plan.statements, style, module),
+            init_comments=_trailing_init_comments(plan, init),
             holder=module,
         )
         printer.imports.merge(body.imports)
@@ -156,21 +158,7 @@ def _commented_init(
     assigns after them (:func:`_initialising`), with their own comments.
     """
     instance = plan.template.instance
-    calls_method = {  # the method, written in the class, says it
-        a.attribute
-        for a in plan.init
-        if isinstance(a.value, Recovered) and a.value.code.methods
-    }
-    made_by = {
-        name: lines
-        for name, lines in helper_comments(instance.ancestry).items()
-        if name not in calls_method
-    }
-    placed, rest = comments_per_attribute(
-        instance.module,
-        [a.attribute for a in plan.init if a.attribute not in plan.reads],
-        made_by,
-    )
+    placed, rest = placed_on(_init_comment_entries(plan), _commented_attributes(plan))
     rest = _without_carried(plan.init, placed, rest)
     statements = list(init.statements) if init is not None else []
     take_comments(init.comments if init is not None else (), placed, rest)
@@ -186,7 +174,65 @@ def _commented_init(
         lines.append(_statement(assign, printer, keyed))
     for statement, at in zip(statements, anchors):
         lines += statement.lines if at is None else []
-    return lines + rest
+    return lines  # ``rest`` is said in forward, or about code the output has not
+
+
+def _commented_attributes(plan: ClassPlan) -> list[str]:
+    """The attributes ``__init__`` writes that take the comments above them.
+
+    Not the attributes ``forward`` reads (``self.n_head = 2``): written last,
+    they take no comment from the layers.
+    """
+    return [a.attribute for a in plan.init if a.attribute not in plan.reads]
+
+
+def _init_comment_entries(plan: ClassPlan) -> list[tuple[str, list[str]]]:
+    """The source ``__init__``'s comments per attribute (:func:`~nnconvert.source_text.init_comments`).
+
+    With what the helper method that computed an attribute says, unless the
+    method itself is written in the class.
+    """
+    instance = plan.template.instance
+    calls_method = {  # the method, written in the class, says it
+        a.attribute
+        for a in plan.init
+        if isinstance(a.value, Recovered) and a.value.code.methods
+    }
+    made_by = {
+        name: lines
+        for name, lines in helper_comments(instance.ancestry).items()
+        if name not in calls_method
+    }
+    return module_init_comments(instance.module, made_by)
+
+
+def _trailing_init_comments(
+    plan: ClassPlan, init: InitCode | None
+) -> list[tuple[str, list[str]]]:
+    """The ``__init__`` comments after its last written attribute, for ``forward`` to place.
+
+    They stood above attributes the output's ``__init__`` does not write: a
+    layer mixed style calls as a function (GAT's "LeakyReLU activation
+    function" above ``self.leakyrelu``) is said above the statement that
+    calls it (:func:`~nnconvert.printer.body.print_body`); a comment on
+    code the output does not have (nanoGPT's ``self.flash = ...``) is not
+    said at all. Not those the kept initialisation code or a recovered
+    build writes with its own statements.
+    """
+    entries = _init_comment_entries(plan)
+    shown = set(_commented_attributes(plan))
+    last = max((i for i, (name, _) in enumerate(entries) if name in shown), default=-1)
+    trailing = [(name, list(lines)) for name, lines in entries[last + 1 :]]
+    carried = list(init.comments) if init is not None else []
+    for assign in plan.init:
+        if isinstance(assign.value, Recovered):
+            carried += assign.value.code.carried_comments()
+    for comment in carried:
+        for _, lines in trailing:
+            if comment in lines:
+                lines.remove(comment)
+                break
+    return trailing
 
 
 def _anchors(

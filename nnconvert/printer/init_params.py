@@ -265,8 +265,9 @@ class _Model:
     @functools.cached_property
     def comments(self) -> tuple[dict[str, list[str]], list[str]]:
         roots = [key.split(".")[0] for key in self.order]
+        tied = [t.target for t in self.ties]  # said above their tie statement
         found = without_built_comments(self.module, module_init_comments(self.module))
-        return placed_on(found, roots)
+        return placed_on(found, roots + tied)
 
     @functools.cached_property
     def builds(self) -> dict[str, TensorBuild | None]:
@@ -458,10 +459,10 @@ def _body(
         for statement in init.then:
             _use_modules(statement, imports)
             statements.append(_with_target(statement, key))
-    statements += tied.statements()
+    statements += tied.statements(comments)
     if model.initialising is not None:  # what ran last, before the comments after it
         statements += map(Statement.text, model.initialising.rest(written_init))
-    statements += [Statement.text(line) for line in model.comments[1]]
+    # ``model.comments[1]``, after the last key, are about code the output has not
     builds = _written_builds(statements, built, model.taken, imports)
     statements, blocks = with_block_functions(
         statements,
@@ -813,18 +814,25 @@ class _TensorTies:
         self.later.append((key, source))
         return ""
 
-    def statements(self) -> list[Statement]:
-        """``params["wte.weight"] = params["lm_head.weight"]``: one tensor under both keys."""
+    def statements(self, said: dict[str, list[str]]) -> list[Statement]:
+        """``params["wte.weight"] = params["lm_head.weight"]``: one tensor under both keys.
+
+        Each after what the user's ``__init__`` said above its tie (taken
+        out of ``said``, comments per key).
+        """
         pairs = [
             (t.target, t.source) for t in self.ties if t.target in self.written
         ] + self.later
         if not pairs:
             return []
         comment = "# tied weights: one tensor under both keys, as in the original"
-        return [Statement.text(comment)] + [
-            Statement(("params[", "] = params[", "]"), (target, source))
-            for target, source in pairs
-        ]
+        statements = [Statement.text(comment)]
+        for target, source in pairs:
+            statements += map(Statement.text, said.pop(target, []))
+            statements.append(
+                Statement(("params[", "] = params[", "]"), (target, source))
+            )
+        return statements
 
 
 def construction_order(model: nn.Module, keys: list[str]) -> list[str]:

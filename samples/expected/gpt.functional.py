@@ -154,6 +154,6 @@ def init_params(vocab_size: int = 64) -> dict[str, Tensor]:
     params["ln_f.bias"] = torch.zeros(16)
     params |= kaiming_params("lm_head", vocab_size, 16, bias=False)
     # tied weights: one tensor under both keys, as in the original
-    params["wte.weight"] = params["lm_head.weight"]
     # https://paperswithcode.com/method/weight-tying
+    params["wte.weight"] = params["lm_head.weight"]
     return params

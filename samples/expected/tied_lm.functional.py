@@ -76,6 +76,6 @@ def init_params(vocab_size: int = 50, block_size: int = 8) -> dict[str, Tensor]:
     params["transformer.ln_f.bias"] = torch.zeros(16)
     params |= kaiming_params("lm_head", vocab_size, 16, bias=False)
     # tied weights: one tensor under both keys, as in the original
-    params["transformer.wte.weight"] = params["lm_head.weight"]
     # weight tying
+    params["transformer.wte.weight"] = params["lm_head.weight"]
     return params
