@@ -466,3 +466,39 @@ def test_docstrings_with_quotes_join_in_functional_style():
         '    """As in `"Graph Attention Networks" <https://arxiv.org/abs/1710.10903>`.\n\n'
         '    Performs a forward pass through the network.\n    """' in source
     )
+
+
+class MaskedAttention(nn.Module):
+    """Whisper's ``MultiHeadAttention``: a result and a cache, the mask optional."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x, mask=None):
+        return self.fc(x).masked_fill(mask, 0.0), None
+
+
+class MaskedResidual(nn.Module):
+    """Whisper's block: ``x = x + self.attn(self.ln(x), mask=mask)[0]``, the mask read once."""
+
+    def __init__(self):
+        super().__init__()
+        self.ln = nn.LayerNorm(8)
+        self.attn = MaskedAttention()
+
+    def forward(self, x, mask):
+        x = x + self.attn(self.ln(x), mask=mask)[0]
+        return x
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_value_never_takes_the_name_of_an_argument_it_merely_reads(style):
+    """``mask`` dies where the attention reads it; the attention's output is no mask."""
+    mask = torch.rand(2, 5, 8) > 0.5
+    conversion = nnconvert.convert(
+        MaskedResidual(), style, (torch.randn(2, 5, 8), mask)
+    )
+    conversion.check(train=True)
+    assert not re.search(r"\bmask(, _)? = ", conversion.source)
+    assert "x + mask" not in conversion.source

@@ -639,11 +639,16 @@ def name_statements(
                 namespace.release(names[variable])
             names[node] = names[side]
             continue
-        for variable in dying[1:]:
-            namespace.release(names[variable])
-        handed = (
-            [names[dying[0]]] if dying else []
-        )  # a name the statement may take over
+        # the name the statement may take over: its first input's, where that
+        # input dies here (``x = self.fc(x)``); never a later argument's,
+        # which names another thing (``out, _ = self.attn(x, mask=mask)``).
+        # A join of two branches is either side's value: any side may hand it.
+        first = dying[:1] if is_choose(node) else reads[node][:1]
+        heir = dying[0] if dying and dying[:1] == first else None
+        for variable in dying:
+            if variable is not heir:
+                namespace.release(names[variable])
+        handed = [names[heir]] if heir is not None else []
         if node in unpacks:
             for element in (t for t in unpacks[node] if t is not None):
                 wanted = user_name(element) or _heir_name(element)
