@@ -62,7 +62,7 @@ from torch import Tensor, nn
 from .as_written import import_text, names_read, statements_read
 from .functional.init_ties import params_key
 from .init_arguments import recorded_call
-from .init_slices import random_states_kept, seed_all
+from .init_slices import empty_filled, random_states_kept, seed_all
 from .source_text import (
     SourceFile,
     attributes_set,
@@ -1215,7 +1215,7 @@ def fresh_states(
     numbers are seeded (a file may draw with ``np.random``); the global
     random states, stdout (nanoGPT prints its size) and warnings are left as
     they were. Memory
-    ``torch.empty`` hands out is filled (:func:`_empty_filled`): else it may
+    ``torch.empty`` hands out is filled (:func:`~nnconvert.init_slices.empty_filled`): else it may
     hold what an earlier build of the same tensor left, and a tensor nothing
     initialises would equal the original's by chance, or not, from run to run.
     """
@@ -1223,7 +1223,7 @@ def fresh_states(
         random_states_kept(),
         contextlib.redirect_stdout(io.StringIO()),
         warnings.catch_warnings(),
-        _empty_filled(),
+        empty_filled(),
     ):
         warnings.simplefilter("ignore")
         seed_all(SEED)
@@ -1231,23 +1231,6 @@ def fresh_states(
         seed_all(SEED)
         state = dict(made())
     return expected, state
-
-
-@contextlib.contextmanager
-def _empty_filled() -> Iterator[None]:
-    """``torch.empty`` gives NaN (floats) or the largest value (integers), not old memory.
-
-    PyTorch does so under deterministic algorithms
-    (``torch.utils.deterministic.fill_uninitialized_memory``); warnings only,
-    so that no operation of a build fails for lack of a deterministic kernel.
-    """
-    enabled = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
 def equal_keys(

@@ -52,6 +52,7 @@ import inspect
 import math
 import random
 import sys
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
 
@@ -1033,16 +1034,41 @@ def seed_all(seed: int) -> None:
 
 
 def _run(recovered: RecoveredCode, namespace: dict[str, Any]) -> torch.Tensor | None:
-    """The tensor the code gives with the instance's literals, or None."""
+    """The tensor the code gives with the instance's literals, or None.
+
+    ``torch.empty`` gives NaN (:func:`empty_filled`), never freed memory
+    that may hold the very tensor it is compared with (a functional file's
+    ``params["logit_scale"] = torch.empty(())`` read back after another
+    conversion freed a tensor of that value).
+    """
     replacements = [repr(v) for v in recovered.values]
     code = "\n".join(recovered.lines(replacements))
     code += f"\n__result__ = {recovered.value_text(replacements)}\n"
     try:
-        exec(compile(code, "<recovered __init__>", "exec"), namespace)
+        with empty_filled(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            exec(compile(code, "<recovered __init__>", "exec"), namespace)
     except Exception:
         return None
     result = namespace.get("__result__")
     return result if isinstance(result, torch.Tensor) else None
+
+
+@contextlib.contextmanager
+def empty_filled() -> Iterator[None]:
+    """``torch.empty`` gives NaN (floats) or the largest value (integers), not old memory.
+
+    PyTorch does so under deterministic algorithms
+    (``torch.utils.deterministic.fill_uninitialized_memory``); warnings only,
+    so that no operation of a build fails for lack of a deterministic kernel.
+    """
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
 def _globals_of(module: nn.Module) -> dict[str, Any]:
@@ -1109,6 +1135,7 @@ __all__ = [
     "DRAWING_ATTRIBUTES",
     "RANDOM_ATTRIBUTES",
     "draws_at_random",
+    "empty_filled",
     "PLACEHOLDER",
     "PURE_BUILTINS",
     "RECOVERED_MODULES",

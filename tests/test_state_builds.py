@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import nnconvert
+from nnconvert.functional import load_functional_source
 from nnconvert.functional.source import load_source
 from nnconvert.options import Style
 
@@ -251,3 +252,36 @@ def test_the_users_code_is_written_with_blacks_spacing(style):
     assert black.format_str(source, mode=black.Mode()) == source
     again = nnconvert.convert(load_output(conversion), style, (torch.randn(4, 8),))
     assert again.source == source
+
+
+def test_a_tensor_left_empty_is_no_build_whatever_memory_held(monkeypatch):
+    """``params["logit_scale"] = torch.empty(())`` read back is no build of it.
+
+    CLIP ViT's functional output leaves ``logit_scale`` empty. Read back
+    after a module conversion had freed a tensor of the same value, the
+    check ran ``torch.empty(())``, found those bytes, took the statement for
+    the code that builds the tensor, and the functional -> functional round
+    trip differed (``benchmarks/round_trips.py``, in one process of three).
+    Here ``torch.empty`` hands out such stale memory unless PyTorch is told
+    to fill it, as the check now tells it.
+    """
+    from nnconvert.init_slices import RecoveredCode, reproduces
+
+    value = math.log(1 / 0.07)
+    fresh_empty = torch.empty
+
+    def stale_empty(*size, **options):
+        filled = (
+            torch.are_deterministic_algorithms_enabled()
+            and torch.utils.deterministic.fill_uninitialized_memory
+        )
+        if filled:
+            return fresh_empty(*size, **options)
+        if len(size) == 1 and isinstance(size[0], (tuple, list)):
+            size = tuple(size[0])
+        return torch.full(size, value)
+
+    monkeypatch.setattr(torch, "empty", stale_empty)
+    assert torch.empty(()) == value  # what the stale memory holds
+    code = RecoveredCode((), "torch.empty(())", (), (), ())
+    assert not reproduces(code, torch.tensor(value))
