@@ -186,3 +186,33 @@ def test_a_comment_above_the_second_assignment_stays_with_the_attribute(style):
     lines = [line.strip() for line in init.splitlines()]
     comment = lines.index("# downsampling layer, built only for a stride")
     assert lines[comment + 1].startswith("self.downsample = ")
+
+
+class Projection(nn.Module):
+    """nanoGPT's attention says "output projection" in ``__init__`` and in ``forward``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        # output projection
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = torch.relu(self.fc(x))
+        # output projection
+        return self.proj(x)
+
+
+class WithProjection(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Projection()
+
+    def forward(self, x):
+        return self.block(x)
+
+
+def test_a_block_function_says_an_init_comment_its_forward_says_too_once():
+    text = converted(WithProjection(), Style.FUNCTIONAL, torch.randn(3, 4))
+    block = text.split("def projection(")[1].split("\ndef ")[0]
+    assert block.count("# output projection") == 1

@@ -228,7 +228,7 @@ def body_lines(
         read_comments if read_comments is not None else {},
     )
     entries = [
-        (guard, above(i) + lines)
+        (guard, _unsaid(above(i), lines) + lines)
         for i, ((guard, _, _), lines) in enumerate(zip(statements, written))
     ]
     nodes = [node for _, node, _ in statements]
@@ -339,6 +339,16 @@ def _init_commented(
     # ``rest`` is about nothing the function reads (nanoGPT's ``self.flash =
     # ...``, code the output does not have): not said
     return lambda index: above.get(index, [])
+
+
+def _unsaid(comments: list[str], lines: list[str]) -> list[str]:
+    """The ``__init__`` comments a statement's own comments do not already say.
+
+    nanoGPT says "# output projection" above ``self.c_proj`` and again above
+    its call in ``forward``: said once above the call.
+    """
+    own = {line for line in lines if line.lstrip().startswith("#")}
+    return [comment for comment in comments if comment not in own]
 
 
 def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
