@@ -225,11 +225,12 @@ class RecoveredCode:
         return filled(self.value, replacements)
 
 
-def filled(template: str, replacements: Sequence[str]) -> str:
+def filled(template: str, replacements: Sequence[str], decide: bool = True) -> str:
     """``template`` with each placeholder replaced, and ``(14, 14)[0]`` folded to ``14``.
 
     The rest of the text stays as written (``1e4``, ``x**-0.5``): the
-    replacements are spliced in at the placeholders' positions.
+    replacements are spliced in at the placeholders' positions. ``decide``:
+    a test the literals answer is written as its answer (:func:`_decided_tests`).
     """
     tree = ast.parse(template)
     parents = {id(c): n for n in ast.walk(tree) for c in ast.iter_child_nodes(n)}
@@ -248,13 +249,115 @@ def filled(template: str, replacements: Sequence[str]) -> str:
             if item is not None and is_literal(item):
                 spans.append((node, _operand(repr(item), node, parents.get(id(node)))))
                 folded.add(id(node.value))
+    decided = _decided_tests(template, tree, replacements) if decide else {}
+    inside = {id(n) for node in decided for n in ast.walk(node)}
+    for node, chosen in decided.items():
+        text = chosen
+        span: Any = node
+        if isinstance(node, ast.IfExp):  # the branch the literal test takes
+            branch = node.body if chosen == "True" else node.orelse
+            text = filled(ast.get_source_segment(template, branch), replacements)
+            parent = parents.get(id(node))
+            span = _with_grouping(template, node, parent)
+            if isinstance(parent, ast.expr) and not _atom(text):
+                text = f"({text})"
+        spans.append((span, text))
     for node in ast.walk(tree):
         index = _placeholder_index(node)
-        if index is not None and id(node) not in folded:
+        if index is not None and id(node) not in folded and id(node) not in inside:
             spans.append(
                 (node, _operand(replacements[index], node, parents.get(id(node))))
             )
     return _spliced(template, spans)
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A stretch of source text, positioned as an AST node is (for :func:`_spliced`)."""
+
+    lineno: int
+    col_offset: int
+    end_lineno: int
+    end_col_offset: int
+
+
+def _with_grouping(template: str, node: ast.expr, parent: ast.AST | None) -> Any:
+    """``node``'s span, with the parentheses that only group it, where it has them.
+
+    ``(1 if pool == "cls" else 0) + 1`` becomes ``1 + 1``, not ``(1) + 1``;
+    the parentheses of a call (``f(1 if ... else 0)``) are the call's.
+    """
+    if isinstance(parent, (ast.Call, ast.Tuple)) or node.lineno != node.end_lineno:
+        return node
+    line = template.split("\n")[node.lineno - 1].encode()
+    before = line[: node.col_offset].rstrip()
+    after = line[node.end_col_offset :].lstrip()
+    if not (before.endswith(b"(") and after.startswith(b")")):
+        return node
+    start = len(before) - 1
+    end = len(line) - len(after) + 1
+    return _Span(node.lineno, start, node.end_lineno, end)
+
+
+def _atom(text: str) -> bool:
+    """``text`` needs no parentheses as an operand: a name, number, call or subscript."""
+    try:
+        expression = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return False
+    if isinstance(expression, ast.Constant):
+        return not text.strip().startswith("-")
+    return isinstance(expression, (ast.Name, ast.Call, ast.Attribute, ast.Subscript))
+
+
+def _decided_tests(
+    template: str, tree: ast.AST, replacements: Sequence[str]
+) -> dict[ast.expr, str]:
+    """The comparisons literals decide, outermost first, with ``"True"`` or ``"False"``.
+
+    vit-pytorch's ``1 if pool == "cls" else 0``, with ``pool`` the literal
+    ``"cls"``, is no question: a conditional expression whose test is
+    decided stands for its branch (the caller writes it), a decided
+    comparison for its answer. Not arithmetic: ``16 * 5 * 5`` stays as
+    written.
+    """
+    decided: dict[ast.expr, str] = {}
+    taken: set[int] = set()
+    for node in ast.walk(tree):  # breadth first: an outer node before its parts
+        if id(node) in taken:
+            continue
+        test = node.test if isinstance(node, ast.IfExp) else node
+        tests = (ast.Compare, ast.BoolOp)
+        if not isinstance(test, tests) and not (
+            isinstance(node, ast.IfExp) and _placeholder_index(test) is not None
+        ):
+            continue
+        answer = _literal_answer(ast.get_source_segment(template, test), replacements)
+        if answer is None:
+            continue
+        decided[node] = str(answer)
+        taken |= {id(n) for n in ast.walk(node)}
+    return decided
+
+
+def _literal_answer(test: str | None, replacements: Sequence[str]) -> bool | None:
+    """``test`` with its placeholders filled, when literals alone answer it."""
+    if test is None:
+        return None
+    text = filled(test, replacements, decide=False)
+    try:
+        expression = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    allowed = (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Constant, ast.Tuple)
+    allowed += (ast.List, ast.Set, ast.cmpop, ast.boolop, ast.unaryop, ast.Load)
+    if not all(isinstance(n, allowed) for n in ast.walk(expression)):
+        return None
+    try:
+        answer = eval(compile(ast.Expression(expression), "<test>", "eval"), {})
+    except Exception:
+        return None
+    return answer if isinstance(answer, bool) else None
 
 
 def _placeholder_index(node: ast.AST) -> int | None:

@@ -237,7 +237,9 @@ class TwoTokens(nn.Module):
 
 def test_a_statement_two_drawn_tensors_read_is_written_once():
     conversion = _conversion(TwoTokens, Style.MODULE, torch.randn(3, 4))
-    assert conversion.source.count("tokens = 1 if") == 1
+    # ``pool == "cls"`` with the literal ``"cls"`` is decided: ``tokens = 1``
+    assert conversion.source.count("tokens = 1\n") == 1
+    assert '"cls" == "cls"' not in conversion.source
     assert _fresh_equal(TwoTokens, conversion.source, conversion.name) == _keys(
         TwoTokens
     )
@@ -303,3 +305,24 @@ def test_a_method_that_changes_the_model_is_not_run():
     assert model.tables == 1
     assert recover_tensor(model, "pos_table", fresh_checked=True) is None
     assert model.tables == 1
+
+
+@pytest.mark.parametrize(
+    "template, values, expected",
+    [
+        ("n = 1 if {} == 'cls' else 0", ["'cls'"], "n = 1"),
+        ("n = 1 if {} == 'cls' else 0", ["'mean'"], "n = 0"),
+        ("n = ({} + 1 if {} > 2 else 0) * 2", ["4", "4"], "n = (4 + 1) * 2"),
+        ("n = f(1 if {} else 0)", ["True"], "n = f(1)"),
+        ("n = {} * 5 * 5", ["16"], "n = 16 * 5 * 5"),  # arithmetic stays as written
+        ("n = 1 if {} > m else 0", ["4"], "n = 1 if 4 > m else 0"),  # m: no literal
+    ],
+)
+def test_a_test_the_literals_decide_is_written_as_its_answer(
+    template, values, expected
+):
+    """vit-pytorch's ``1 if pool == "cls" else 0``, ``pool`` written as ``"cls"``."""
+    from nnconvert.init_slices import PLACEHOLDER, filled
+
+    placeholders = [PLACEHOLDER.format(i) for i in range(len(values))]
+    assert filled(template.format(*placeholders), values) == expected
