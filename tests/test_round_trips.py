@@ -109,11 +109,6 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
         "(functional/tied_reads.py), class styles keep both calls spelled out "
         "over that key (F.embedding, F.linear)",
     ),
-    "droppath": (
-        CLASS_STYLES,
-        "init_params()'s comment over the blocks' loop (one rate for every "
-        "block) comes back in DropPath's and Block's __init__",
-    ),
     "window_attention": (
         CLASS_STYLES,
         "a non-persistent buffer comes back as a tensor forward builds",
