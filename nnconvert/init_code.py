@@ -1214,10 +1214,10 @@ def fresh_states(
     real-world benchmark) can say why. Torch's, Python's and numpy's random
     numbers are seeded (a file may draw with ``np.random``); the global
     random states, stdout (nanoGPT prints its size) and warnings are left as
-    they were. Memory
-    ``torch.empty`` hands out is filled (:func:`~nnconvert.init_slices.empty_filled`): else it may
-    hold what an earlier build of the same tensor left, and a tensor nothing
-    initialises would equal the original's by chance, or not, from run to run.
+    they were. Memory ``torch.empty`` hands out is filled
+    (:func:`~nnconvert.init_slices.empty_filled`): else it may hold what an
+    earlier build of the same tensor left, and a tensor nothing initialises
+    would equal the original's by chance, or not, from run to run.
     """
     with (
         random_states_kept(),

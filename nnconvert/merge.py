@@ -35,8 +35,8 @@ from torch import fx
 from .attributes import attribute_at
 from .branches import choose, only_when
 from .errors import ConversionError
-from .source_map import node_frames
 from .passes.graph_utils import TRAINING_ATTRIBUTE, is_impure
+from .source_map import node_frames
 
 #: Makes the condition node in the merged graph from its inputs by name
 #: (placeholders by target, ``"training"`` for the training flag).

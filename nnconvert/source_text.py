@@ -661,7 +661,7 @@ def _end_with_comments(source: SourceFile, function: Any) -> int:
 def placed_on(
     comments: list[tuple[str, list[str]]], printed: list[str]
 ) -> tuple[dict[str, list[str]], list[str]]:
-    """``comments`` (:func:`init_comments`) placed on the attributes that are ``printed``, and the rest.
+    """``comments`` (:func:`init_comments`) placed on the ``printed`` attributes, and the rest.
 
     A comment above an attribute the output does not assign (``self.n_head =
     n_head``) goes before the next one it does; those after the last printed

@@ -328,7 +328,7 @@ def _init_commented(
         for node, lines in zip(readers, statements)
     ]
     order = list(dict.fromkeys(name for names in reads for name in names))
-    placed, rest = placed_on(list(init_comments), order)
+    placed, _ = placed_on(list(init_comments), order)
     said_at = {name: i for i, (name, _) in reversed(list(enumerate(init_comments)))}
     above: dict[int, list[str]] = {}
     for index, names in enumerate(reads):

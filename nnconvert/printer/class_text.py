@@ -227,11 +227,7 @@ def _trailing_init_comments(
     for assign in plan.init:
         if isinstance(assign.value, Recovered):
             carried += assign.value.code.carried_comments()
-    for comment in carried:
-        for _, lines in trailing:
-            if comment in lines:
-                lines.remove(comment)
-                break
+    take_comments(carried, {i: lines for i, (_, lines) in enumerate(trailing)}, [])
     return trailing
 
 
