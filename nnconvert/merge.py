@@ -514,8 +514,15 @@ def _written_apart(a: fx.Node, b: fx.Node) -> bool:
     argument would be a rewrite of the source. Without source, the calls
     are merged as before.
     """
+    if a.op == "call_function" and a.target in _PLUMBING:
+        return False  # taking a tuple apart is no call the user wrote
     frames_a, frames_b = node_frames(a), node_frames(b)
     return bool(frames_a and frames_b) and frames_a[-1] != frames_b[-1]
+
+
+#: what unpacks a result rather than computes: ``out, attn = ...`` in each
+#: branch, the printer's own lines after a block call, merge as before
+_PLUMBING = frozenset({operator.getitem})
 
 
 def _same_kind(a: Any, b: Any) -> bool:

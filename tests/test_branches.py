@@ -156,6 +156,37 @@ def _tokens():
     return torch.randint(0, 20, (2, 5)), torch.randint(0, 20, (2, 5))
 
 
+class ScaledAttention(nn.Module):
+    """attention-is-all-you-need's ``ScaledDotProductAttention``: dropout on the weights."""
+
+    def __init__(self):
+        super().__init__()
+        self.dropout = nn.Dropout(0.1)
+
+    def forward(self, q, k, v, mask=None):
+        attn = q @ k.transpose(-2, -1)
+        if mask is not None:
+            attn = attn.masked_fill(mask == 0, -1e9)
+        attn = self.dropout(F.softmax(attn, dim=-1))
+        return attn @ v, attn
+
+
+class HeadsAttention(nn.Module):
+    """Its ``MultiHeadAttention``: the mask, when given, broadcast over the heads."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.attention = ScaledAttention()
+
+    def forward(self, x, mask=None):
+        q, k, v = self.qkv(x).view(2, 5, 2, 12).transpose(1, 2).chunk(3, dim=-1)
+        if mask is not None:
+            mask = mask.unsqueeze(1)  # for head axis broadcasting
+        q, attn = self.attention(q, k, v, mask=mask)
+        return q.sum(1), attn
+
+
 CASES = {
     "drop_path": (
         lambda: nn.Sequential(DropPathBlock(), DropPathBlock()),
@@ -172,6 +203,10 @@ CASES = {
     "training_and_mask": (
         TrainingAndMask,
         lambda: (torch.randn(2, 6), torch.rand(2, 6) > 0.5),
+    ),
+    "heads_attention": (
+        HeadsAttention,
+        lambda: (torch.randn(2, 5, 8), torch.rand(2, 5, 5) > 0.2),
     ),
 }
 
@@ -262,7 +297,9 @@ def test_a_changed_training_branch_fails_the_check(style):
         wrong.check(train=True)
 
 
-@pytest.mark.parametrize("case", ["drop_path", "language_model", "step_counter"])
+@pytest.mark.parametrize(
+    "case", ["drop_path", "language_model", "step_counter", "heads_attention"]
+)
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_output_converts_again_to_the_same_text(case, style, request):
     """The printed ``if``s read back as the same branches: a fixed point."""
