@@ -308,8 +308,43 @@ class _Merger:
             same = self.numbers[0][x] == self.numbers[1][y]
             return same or self._same_but_tested(x, y)
         if isinstance(x, fx.Node):
-            return y is None and self._tested(x)
+            return y is None and (self._made_from_tested(x) or self._tested(x))
         return not isinstance(y, fx.Node) and type(x) is type(y) and _equal(x, y)
+
+    def _made_from_tested(self, x: fx.Node) -> bool:
+        """``x`` (true side) computes from the tested input alone: ``mask.unsqueeze(1)``.
+
+        Where the condition is ``mask is not None``, attention-is-all-you-need
+        writes ``if mask is not None: mask = mask.unsqueeze(1)`` and then one
+        call with ``mask=mask``: the call given ``mask.unsqueeze(1)`` on one
+        side and None on the other is that one call, over the choice.
+        """
+        condition = self.condition
+        if not (
+            condition is not None
+            and condition.op == "call_function"
+            and condition.target is operator.is_not
+            and condition.args[1:] == (None,)
+            and isinstance(condition.args[0], fx.Node)
+            and condition.args[0].op == "placeholder"
+        ):
+            return False
+        tested = condition.args[0].target
+        seen: set[fx.Node] = set()
+        stack, reads_it = [x], False
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if node.op == "placeholder":
+                if node.target != tested:
+                    return False
+                reads_it = True
+            elif node.op not in ("call_function", "call_method") or is_impure(node):
+                return False  # a layer, a weight or a draw: not the input alone
+            stack += node.all_input_nodes
+        return reads_it
 
     def _same_call(self, a: fx.Node, b: fx.Node) -> fx.Node:
         args = self.unify(a.args, b.args)

@@ -10,6 +10,7 @@ again proves the printed branches read back as the same program.
 from __future__ import annotations
 
 import operator
+import re
 
 import pytest
 import torch
@@ -547,3 +548,24 @@ def test_a_chosen_tuple_read_by_one_element_is_unpacked_in_each_branch(style):
     conversion = nnconvert.convert(SelfAndCross(), style, inputs)
     report = conversion.check(train=True)
     assert "eval, without memory" in [result.label for result in report.results]
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_an_input_refined_under_its_test_reads_as_the_user_wrote_it(style):
+    """``if mask is not None: mask = mask.unsqueeze(1)``, then one attention call.
+
+    The block draws dropout masks, so its two calls (with a mask, without)
+    join only because the argument is the tested input alone, or None.
+    """
+    build, inputs = CASES["heads_attention"]
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(build(), style, inputs())
+    conversion.check(train=True)
+    forward = conversion.source.split("def heads_attention(")[-1]
+    forward = forward.split("def forward(self, x, mask=None):")[-1]
+    assert re.search(
+        r"if mask is not None:\n +# for head axis broadcasting\n +mask = mask\.unsqueeze\(1\)\n",
+        forward,
+    )
+    assert "else:" not in forward
+    assert forward.count("attention(") == 1

@@ -182,6 +182,8 @@ def body_lines(
             for polarity, value in ((True, if_true), (False, if_false)):
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
+                if value is None and _holds_none(condition, polarity, name, printer):
+                    lines = []  # ``mask`` is None where ``mask is not None`` fails
                 if lines and isinstance(value, fx.Node) and value in inlined:
                     inside[len(statements)] = value  # its comments go above
                 statements.append((guard + ((condition, polarity),), None, lines))
@@ -339,6 +341,24 @@ def _init_commented(
     # ``rest`` is about nothing the function reads (nanoGPT's ``self.flash =
     # ...``, code the output does not have): not said
     return lambda index: above.get(index, [])
+
+
+def _holds_none(
+    condition: Any, polarity: bool, name: str, printer: ExpressionPrinter
+) -> bool:
+    """Where ``condition`` is ``polarity``, the variable ``name`` already holds None.
+
+    ``if mask is not None: mask = mask.unsqueeze(1)`` needs no ``else: mask
+    = None``.
+    """
+    return (
+        not polarity
+        and isinstance(condition, fx.Node)
+        and condition.target is operator.is_not
+        and condition.args[1:] == (None,)
+        and isinstance(condition.args[0], fx.Node)
+        and printer.names.get(condition.args[0]) == name
+    )
 
 
 def _unsaid(comments: list[str], lines: list[str]) -> list[str]:

@@ -614,6 +614,7 @@ def name_statements(
     namespace = Namespace(RESERVED | reserved)
     names: dict[fx.Node, str] = {}
     shared: set[fx.Node] = set()  # sides whose name their ``choose`` took over
+    position = {node: i for i, node in enumerate(graph.nodes)}
     for node in statements:
         if node.op == "output":
             break
@@ -658,8 +659,47 @@ def name_statements(
             for name in handed:
                 namespace.release(name)
             continue
+        refined = _refined_input(node, names, position)
+        if (
+            refined is not None
+        ):  # ``mask = mask.unsqueeze(1)`` under ``if mask is not None:``
+            for name in handed:
+                namespace.release(name)
+            names[node] = names[refined]
+            continue
         names[node] = _variable_name(node, namespace, handed, wanted)
     return names
+
+
+def _refined_input(
+    node: fx.Node, names: dict[fx.Node, str], position: dict[fx.Node, int]
+) -> fx.Node | None:
+    """The optional input the join ``node`` replaces under its own test, as the user wrote it.
+
+    attention-is-all-you-need writes ``if mask is not None: mask =
+    mask.unsqueeze(1)`` and then reads ``mask``: the traces join in
+    ``choose(mask is not None, mask.unsqueeze(1), None)``, which takes the
+    input's name when the user bound the new value to it and nothing reads
+    the input after the join.
+    """
+    if not is_choose(node) or node.args[2] is not None:
+        return None
+    condition, replaced = node.args[0], node.args[1]
+    if not (
+        isinstance(condition, fx.Node)
+        and isinstance(replaced, fx.Node)
+        and condition.target is operator.is_not
+        and condition.args[1:] == (None,)
+        and isinstance(condition.args[0], fx.Node)
+        and condition.args[0].op == "placeholder"
+    ):
+        return None
+    tested = condition.args[0]
+    if user_name(replaced) != names.get(tested):
+        return None
+    if any(position[reader] > position[node] for reader in tested.users):
+        return None
+    return tested
 
 
 def _side_named(
