@@ -134,6 +134,19 @@ def is_only_when(node: Any) -> bool:
     )
 
 
+def tested_input(condition: Any) -> fx.Node | None:
+    """The value ``condition`` asks about when it is ``value is not None`` (``mask``)."""
+    if (
+        isinstance(condition, fx.Node)
+        and condition.op == "call_function"
+        and condition.target is operator.is_not
+        and condition.args[1:] == (None,)
+        and isinstance(condition.args[0], fx.Node)
+    ):
+        return condition.args[0]
+    return None
+
+
 def is_condition(node: fx.Node) -> bool:
     """A node some ``choose`` (or ``only_when``) branches on."""
     return any(

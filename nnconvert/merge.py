@@ -33,7 +33,7 @@ import torch
 from torch import fx
 
 from .attributes import attribute_at
-from .branches import choose, only_when
+from .branches import choose, only_when, tested_input
 from .errors import ConversionError
 from .passes.graph_utils import TRAINING_ATTRIBUTE, is_impure
 from .source_map import node_frames
@@ -274,14 +274,8 @@ class _Merger:
 
     def _tested(self, a: fx.Node) -> bool:
         """The condition is ``a is not None``: passing ``a`` on is right on both sides."""
-        condition = self.condition
-        return (
-            condition is not None
-            and condition.op == "call_function"
-            and condition.target is operator.is_not
-            and condition.args[1:] == (None,)
-            and condition.args[0] is self.take(0, a)
-        )
+        tested = tested_input(self.condition)
+        return tested is not None and tested is self.take(0, a)
 
     def _same_but_tested(self, a: fx.Node, b: fx.Node) -> bool:
         """One call on both sides: ``block(x, mask=mask)`` and ``block(x, mask=None)``.
@@ -319,17 +313,10 @@ class _Merger:
         call with ``mask=mask``: the call given ``mask.unsqueeze(1)`` on one
         side and None on the other is that one call, over the choice.
         """
-        condition = self.condition
-        if not (
-            condition is not None
-            and condition.op == "call_function"
-            and condition.target is operator.is_not
-            and condition.args[1:] == (None,)
-            and isinstance(condition.args[0], fx.Node)
-            and condition.args[0].op == "placeholder"
-        ):
+        tested_node = tested_input(self.condition)
+        if tested_node is None or tested_node.op != "placeholder":
             return False
-        tested = condition.args[0].target
+        tested = tested_node.target
         seen: set[fx.Node] = set()
         stack, reads_it = [x], False
         while stack:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import fx, nn
 
-from ..branches import Guard, is_expect, is_only_when, negated
+from ..branches import Guard, is_expect, is_only_when, negated, tested_input
 from ..opspecs.helpers import helper_for
 from ..passes.canonicalize import INLINED_ATTRIBUTE
 from ..passes.methods import is_method_call
@@ -182,7 +182,7 @@ def body_lines(
             for polarity, value in ((True, if_true), (False, if_false)):
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
-                if value is None and _holds_none(condition, polarity, name, printer):
+                if value is None and _holds_none(node, polarity, printer):
                     lines = []  # ``mask`` is None where ``mask is not None`` fails
                 if lines and isinstance(value, fx.Node) and value in inlined:
                     inside[len(statements)] = value  # its comments go above
@@ -343,21 +343,21 @@ def _init_commented(
     return lambda index: above.get(index, [])
 
 
-def _holds_none(
-    condition: Any, polarity: bool, name: str, printer: ExpressionPrinter
-) -> bool:
-    """Where ``condition`` is ``polarity``, the variable ``name`` already holds None.
+def _holds_none(join: fx.Node, polarity: bool, printer: ExpressionPrinter) -> bool:
+    """On the ``polarity`` side of ``join``, its variable already holds None.
 
     ``if mask is not None: mask = mask.unsqueeze(1)`` needs no ``else: mask
-    = None``.
+    = None``: where the test fails, ``mask`` is the input, None. Only where
+    the join and the input are the only values of that name (nothing
+    assigned it in between).
     """
+    tested = tested_input(join.args[0])
+    name = printer.names.get(join)
     return (
         not polarity
-        and isinstance(condition, fx.Node)
-        and condition.target is operator.is_not
-        and condition.args[1:] == (None,)
-        and isinstance(condition.args[0], fx.Node)
-        and printer.names.get(condition.args[0]) == name
+        and tested is not None
+        and printer.names.get(tested) == name
+        and {n for n, v in printer.names.items() if v == name} <= {tested, join}
     )
 
 

@@ -34,7 +34,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import fx
 
-from ..branches import Guard, guards, is_choose, is_condition, is_expect, is_only_when
+from ..branches import (
+    Guard,
+    guards,
+    is_choose,
+    is_condition,
+    is_expect,
+    is_only_when,
+    tested_input,
+)
 from ..options import Style
 from ..opspecs.helpers import helper_for
 from ..opspecs.impurity import CONTAINER_MUTATORS, IMPURE_FUNCTIONS, is_inplace_name
@@ -660,9 +668,8 @@ def name_statements(
                 namespace.release(name)
             continue
         refined = _refined_input(node, names, position)
-        if (
-            refined is not None
-        ):  # ``mask = mask.unsqueeze(1)`` under ``if mask is not None:``
+        # ``mask = mask.unsqueeze(1)`` under ``if mask is not None:``
+        if refined is not None:
             for name in handed:
                 namespace.release(name)
             names[node] = names[refined]
@@ -684,17 +691,13 @@ def _refined_input(
     """
     if not is_choose(node) or node.args[2] is not None:
         return None
-    condition, replaced = node.args[0], node.args[1]
-    if not (
-        isinstance(condition, fx.Node)
-        and isinstance(replaced, fx.Node)
-        and condition.target is operator.is_not
-        and condition.args[1:] == (None,)
-        and isinstance(condition.args[0], fx.Node)
-        and condition.args[0].op == "placeholder"
+    tested, replaced = tested_input(node.args[0]), node.args[1]
+    if (
+        tested is None
+        or tested.op != "placeholder"
+        or not isinstance(replaced, fx.Node)
     ):
         return None
-    tested = condition.args[0]
     if user_name(replaced) != names.get(tested):
         return None
     if any(position[reader] > position[node] for reader in tested.users):
