@@ -51,7 +51,9 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
         f"{line}\n" for line in _docstring(_init_docstring(docs.of_init), 8)
     )
     forward = ""
+    comments = None  # the source __init__'s, read once for forward and __init__
     if plan.statements is not None:
+        comments = _init_comment_entries(plan)
         module = plan.template.instance.module
         graph = plan.graph if plan.graph is not None else plan.template.graph
         body = print_body(
@@ -60,7 +62,7 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
             plan.statements,
             owners=(module, plan.template.instance.graph),
             loops=find_loops(graph, plan.statements, style, module),
-            init_comments=_trailing_init_comments(plan, init),
+            init_comments=_trailing_init_comments(plan, init, comments),
             holder=module,
         )
         printer.imports.merge(body.imports)
@@ -94,7 +96,11 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
         return Printed(text + ("\n" + forward if forward else ""), printer.imports)
     module = plan.template.instance.module
     keyed = isinstance(module, nn.ModuleDict)
-    lines = ["super().__init__()"] + _commented_init(plan, printer, keyed, init)
+    if comments is None:
+        comments = _init_comment_entries(plan)
+    lines = ["super().__init__()"] + _commented_init(
+        plan, printer, keyed, init, comments
+    )
     # a ModuleDict subclass stays one: its keys may be "0", "1", ...
     base = "ModuleDict" if keyed else "Module"
     text = (
@@ -147,7 +153,11 @@ def _docstring(literal: str | None, depth: int) -> list[str]:
 
 
 def _commented_init(
-    plan: ClassPlan, printer: ExpressionPrinter, keyed: bool, init: InitCode | None
+    plan: ClassPlan,
+    printer: ExpressionPrinter,
+    keyed: bool,
+    init: InitCode | None,
+    comments: list[tuple[str, list[str]]],
 ) -> list[str]:
     """``__init__``'s assignments, each after the comments that stood above it in the source.
 
@@ -158,7 +168,7 @@ def _commented_init(
     assigns after them (:func:`_initialising`), with their own comments.
     """
     instance = plan.template.instance
-    placed, rest = placed_on(_init_comment_entries(plan), _commented_attributes(plan))
+    placed, rest = placed_on(comments, _commented_attributes(plan))
     rest = _without_carried(plan.init, placed, rest)
     statements = list(init.statements) if init is not None else []
     take_comments(init.comments if init is not None else (), placed, rest)
@@ -207,7 +217,7 @@ def _init_comment_entries(plan: ClassPlan) -> list[tuple[str, list[str]]]:
 
 
 def _trailing_init_comments(
-    plan: ClassPlan, init: InitCode | None
+    plan: ClassPlan, init: InitCode | None, entries: list[tuple[str, list[str]]]
 ) -> list[tuple[str, list[str]]]:
     """The ``__init__`` comments after its last written attribute, for ``forward`` to place.
 
@@ -217,9 +227,9 @@ def _trailing_init_comments(
     calls it (:func:`~nnconvert.printer.body.print_body`); a comment on
     code the output does not have (nanoGPT's ``self.flash = ...``) is not
     said at all. Not those the kept initialisation code or a recovered
-    build writes with its own statements.
+    build writes with its own statements. ``entries``: the source
+    ``__init__``'s comments (:func:`_init_comment_entries`).
     """
-    entries = _init_comment_entries(plan)
     shown = set(_commented_attributes(plan))
     last = max((i for i, (name, _) in enumerate(entries) if name in shown), default=-1)
     trailing = [(name, list(lines)) for name, lines in entries[last + 1 :]]

@@ -900,10 +900,9 @@ def _source_lines(
     if not own or not children:
         return None
     names = [key.rpartition(".")[2] for key in own]
+    # tensors that draw nothing may come first, as state_dict() lists them
     if not any((b := state_build(module, n, drawn=True)) and b.draws for n in names):
-        return (
-            None  # tensors that draw nothing may come first, as state_dict() lists them
-        )
+        return None
     lines = setting_lines(module)
     if any(n not in lines for n in [*names, *children]):
         return None
