@@ -252,3 +252,35 @@ def test_a_literal_whose_tensor_a_tie_replaces_keeps_no_parameter(style):
     with nnconvert.record_constructors():
         again = nnconvert.convert(load_output(first), style, inputs)
     assert again.source == first.source
+
+
+class Vocabulary(nn.Module):
+    """The word language model's decoder: ``forward`` reads ``self.ntoken``, which sizes it too."""
+
+    def __init__(self, ntoken=12, width=4):
+        super().__init__()
+        self.encoder = nn.Embedding(ntoken, width)
+        self.decoder = nn.Linear(width, ntoken)
+        self.ntoken = ntoken
+
+    def forward(self, tokens):
+        return self.decoder(self.encoder(tokens)).view(-1, self.ntoken)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_an_attribute_set_to_a_kept_parameter_follows_it(style):
+    """``self.ntoken = ntoken``, not ``= 12``: built with 30 tokens, the output reads 30."""
+    tokens = torch.randint(0, 12, (3, 5))
+    with nnconvert.record_constructors():
+        model = Vocabulary()
+    conversion = nnconvert.convert(model, style, (tokens,))
+    assert "self.ntoken = ntoken" in conversion.source
+    assert "def __init__(self, ntoken=12, width=4):" in conversion.source
+    rebuilt = conversion.namespace()[conversion.name](ntoken=30)
+    original = Vocabulary(ntoken=30)
+    rebuilt.load_state_dict(original.state_dict())
+    wide = torch.randint(0, 30, (3, 5))
+    torch.testing.assert_close(rebuilt(wide), original(wide))
+    with nnconvert.record_constructors():
+        again = nnconvert.convert(load_output(conversion), style, (tokens,))
+    assert again.source == conversion.source

@@ -36,6 +36,7 @@ changing it does not do.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from torch import nn
 from ..init_arguments import is_literal
 from ..opspecs.spec import Param
 from ..root_sizes import Position, RootSize, sized_by
+from ..source_text import assigned_value, attributes_set, init_definition
 from .class_plan import ClassPlan
 from .classes import Described
 from .constructors import Ctor, Hole, leaves, substitute
@@ -201,6 +203,7 @@ def with_root_arguments(
         name = arguments.owner(literal.value, literal.reach)
         if name is not None:
             holes_at[literal.at] = Hole(name)
+    holes_at.update(_parameters_kept_as_read(plan, arguments))
     if not holes_at:
         return plan
     used = {hole.name for hole in holes_at.values()}
@@ -212,6 +215,40 @@ def with_root_arguments(
         (Param(p.name, p.value), False) for p in arguments.parameters if p.name in used
     ]
     return dataclasses.replace(plan, init=init, signature=signature)
+
+
+def _parameters_kept_as_read(
+    plan: ClassPlan, arguments: RootArguments
+) -> dict[tuple, Hole]:
+    """The attributes ``forward`` reads that the source sets to a kept parameter itself.
+
+    The word language model writes ``self.ntoken = ntoken`` and reads
+    ``view(-1, self.ntoken)``; with ``ntoken`` kept for the layers it
+    sizes, ``self.ntoken = 50`` would go on reading 50 in a model built
+    with another ``ntoken``. Only an attribute its class's ``__init__``
+    sets to the parameter of its own name, with the parameter's value.
+    """
+    found = init_definition(plan.template.instance.module)
+    if found is None or not plan.reads:
+        return {}
+    _, definition = found
+    set_to_own_name = {
+        attribute
+        for statement in ast.walk(definition)
+        if isinstance(statement, ast.stmt)
+        and isinstance(value := assigned_value(statement), ast.Name)
+        for attribute in attributes_set(statement)
+        if attribute == value.id
+    }
+    by_name = {p.name: p.value for p in arguments.parameters}
+    return {
+        (index,): Hole(assign.attribute)
+        for index, assign in enumerate(plan.init)
+        if assign.attribute in plan.reads
+        and assign.attribute in set_to_own_name
+        and type(assign.value) is int
+        and by_name.get(assign.attribute) == assign.value
+    }
 
 
 Blocks = Mapping[int, tuple[ClassPlan, Described]]
