@@ -67,6 +67,35 @@ def test_a_functional_golden_converts_back_to_every_golden(sample, style):
     assert "ok    train, gradients" in result.stderr
 
 
+@pytest.mark.parametrize("style", ["module", "functional"])
+def test_a_file_with_the_untrimmed_batch_norm_converts_as_today(style, tmp_path):
+    """Files written before ``batch_norm`` was trimmed define it with every option."""
+    earlier = Path(nnconvert.__file__).parent / "opspecs" / "earlier_helpers.py"
+    untrimmed = ast.unparse(
+        next(
+            node
+            for node in ast.parse(earlier.read_text()).body
+            if isinstance(node, ast.FunctionDef) and node.name == "batch_norm"
+        )
+    )
+    today = (EXPECTED / "resnet.functional.py").read_text()
+    tree = ast.parse(today)
+    trimmed = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == "batch_norm"
+    )
+    lines = today.splitlines()
+    old = "\n".join(
+        lines[: trimmed.lineno - 1] + [untrimmed] + lines[trimmed.end_lineno :]
+    )
+    assert "if momentum is None:" in old
+    path = write(tmp_path, "resnet_old.py", old)
+    result = run("convert", path, "--to", style, "--input-shape", SHAPES["resnet"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (EXPECTED / f"resnet.{style}.py").read_text()
+
+
 def test_weights_option_gives_the_weights(tmp_path):
     namespace = load_source((EXPECTED / "lenet.functional.py").read_text())
     weights = tmp_path / "lenet.pt"

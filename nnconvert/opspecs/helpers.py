@@ -285,14 +285,10 @@ def batch_norm(
     momentum: float | None = 0.1,
     eps: float = 1e-05,
 ) -> Tensor:
-    """``nn.BatchNorm1d/2d/3d`` over its weights, keyed as in its state_dict.
-
-    Train mode counts the batch first; ``momentum=None`` then averages the
-    running statistics over every batch counted so far.
-    """
+    """``nn.BatchNorm*d`` over its state_dict: train mode counts the batch first."""
     if training and "num_batches_tracked" in weights:
         weights["num_batches_tracked"] += 1
-    if momentum is None:
+    if momentum is None:  # the mean over every batch counted so far
         momentum = 1.0 / float(weights["num_batches_tracked"]) if training else 0.0
     stats = weights.get("running_mean"), weights.get("running_var")
     affine = weights.get("weight"), weights.get("bias")
@@ -321,7 +317,8 @@ SUB_PARAMS = Helper(
 )
 #: BatchNorm's functional form over its weights as one dict (``norm.py``'s
 #: rows' ``DictForm``): one line a call instead of the counting ``if`` and a
-#: call over four keys; functional input recognises it by its definition.
+#: call over four keys; functional input recognises it by its definition,
+#: trimmed to the options the file's calls pass (``momentum``, ``eps``).
 BATCH_NORM = Helper(
     batch_norm,
     impure=True,
@@ -329,6 +326,7 @@ BATCH_NORM = Helper(
     imports=("F", "Tensor"),
     recognised_by_definition=True,
     weight_dict=True,
+    trimmed=("training",),
 )
 
 
@@ -444,9 +442,14 @@ def earlier_definitions() -> dict[str, str]:
     """Definitions earlier versions printed (never imported): their text -> the name this module holds the function by.
 
     :mod:`.earlier_recurrent_dict` (the dict forms, held as ``dict_lstm``
-    ...) and :mod:`.earlier_transformer` (held by their own names).
+    ...), :mod:`.earlier_transformer` and :mod:`.earlier_helpers` (held by
+    their own names).
     """
-    records = {"earlier_recurrent_dict.py": "dict_{}", "earlier_transformer.py": "{}"}
+    records = {
+        "earlier_recurrent_dict.py": "dict_{}",
+        "earlier_transformer.py": "{}",
+        "earlier_helpers.py": "{}",
+    }
     found = {}
     for record, held_as in records.items():
         tree = ast.parse(Path(__file__).with_name(record).read_text())

@@ -12,24 +12,14 @@ def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
 
 
 def batch_norm(
-    weights: dict[str, Tensor],
-    input: Tensor,
-    training: bool = False,
-    momentum: float | None = 0.1,
-    eps: float = 1e-05,
+    weights: dict[str, Tensor], input: Tensor, training: bool = False
 ) -> Tensor:
-    """``nn.BatchNorm1d/2d/3d`` over its weights, keyed as in its state_dict.
-
-    Train mode counts the batch first; ``momentum=None`` then averages the
-    running statistics over every batch counted so far.
-    """
+    """``nn.BatchNorm*d`` over its state_dict: train mode counts the batch first."""
     if training and "num_batches_tracked" in weights:
         weights["num_batches_tracked"] += 1
-    if momentum is None:
-        momentum = 1.0 / float(weights["num_batches_tracked"]) if training else 0.0
     stats = weights.get("running_mean"), weights.get("running_var")
     affine = weights.get("weight"), weights.get("bias")
-    return F.batch_norm(input, *stats, *affine, training, momentum, eps)
+    return F.batch_norm(input, *stats, *affine, training, 0.1, 1e-05)
 
 
 def double_conv2(
