@@ -69,17 +69,40 @@ def merge_traces(
     chosen arguments, as calls of a library layer do; any other block's
     calls stay on their own sides.
     """
+    merged, _ = merge_graphs(
+        when_true, when_false, condition, primary=primary, pure_blocks=pure_blocks
+    )
+    return merged
+
+
+def merge_graphs(
+    when_true: fx.GraphModule,
+    when_false: fx.GraphModule,
+    condition: ConditionMaker,
+    *,
+    primary: bool,
+    pure_blocks: Collection[str] = frozenset(),
+    attributes: dict[str, Any] | None = None,
+) -> tuple[fx.GraphModule, Callable[[int, fx.Node], fx.Node]]:
+    """:func:`merge_traces`, and where a node of either side that the result keeps went.
+
+    The second result maps ``(side, node)`` (side 0: ``when_true``) to
+    the node of the merged graph.
+
+    ``attributes``: values the condition reads through ``get_attr`` that
+    neither graph reads (``self.stride`` of :mod:`~.printer.attribute_tests`).
+    """
     merger = _Merger(when_true.graph, when_false.graph, primary, pure_blocks)
     graph = merger.merge(condition)
     graph.set_codegen(when_false.graph._codegen)
-    roots = {}
+    roots = dict(attributes or {})
     for module in (when_true, when_false):
         for node in module.graph.nodes:
             if node.op in ("get_attr", "call_module") and node.target not in roots:
                 roots[node.target] = attribute_at(module, str(node.target))
     merged = fx.GraphModule(roots, graph, class_name=type(when_false).__name__)
     merged.meta.update((when_true if primary else when_false).meta)
-    return merged
+    return merged, merger.take
 
 
 class _Merger:

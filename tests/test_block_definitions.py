@@ -461,3 +461,79 @@ def test_blocks_called_with_different_literals_loop_over_them():
     ) in conversion.source
     assert '"blocks.1."' not in conversion.source
     assert_own_style_round_trip(conversion)
+
+
+def _class_of(source: str, name: str) -> str:
+    tree = ast.parse(source)
+    return ast.unparse(
+        next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name)
+    )
+
+
+@pytest.mark.printed_from_trace
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_blocks_whose_attribute_picks_the_path_are_one_class(style):
+    """The stride-2 blocks skip the sum (``... if self.stride == 1 else out``): the class tests it.
+
+    Both paths run in the check (the model has blocks of each stride);
+    built again with the recorded arguments, the class is read back the same.
+    """
+    with nnconvert.record_constructors():
+        model = MobileNet().eval()
+    conversion = converted(model, image(), style)
+    assert [c for c in classes(conversion.source) if c.startswith("Inverted")] == [
+        "InvertedResidual"
+    ]
+    block = _class_of(conversion.source, "InvertedResidual")
+    assert "def __init__(self, in_planes, out_planes, stride" in block
+    assert "self.stride = stride" in block
+    assert "if self.stride == 1:" in block
+    assert "InvertedResidual(8, 12, 2, " in conversion.source  # the stride-2 one
+    with nnconvert.record_constructors():
+        again = nnconvert.convert(load_output(conversion), style, image())
+    assert again.source == conversion.source
+
+
+class Gated(nn.Module):
+    """Two attributes, set together, both tested: which of them picks the path is not known."""
+
+    def __init__(self, width, skip):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.skip = skip
+        self.wide = skip
+
+    def forward(self, x):
+        out = self.fc(x)
+        if self.skip:
+            out = out + x
+        if self.wide:
+            out = out * 2
+        return out
+
+
+class TwoGates(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Gated(8, True)
+        self.b = Gated(8, False)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.printed_from_trace
+@pytest.mark.parametrize("style", list(Style))
+def test_shapes_that_two_tests_tell_apart_stay_apart(style):
+    conversion = converted(TwoGates().eval(), (torch.randn(2, 8),), style)
+    if style is Style.FUNCTIONAL:
+        assert "def gated(" in conversion.source and "def gated_2(" in conversion.source
+    else:
+        assert classes(conversion.source) == ["Gated", "Gated2", "TwoGates"]
+    assert "self.skip" not in conversion.source
+
+
+def test_functional_style_keeps_a_function_per_path():
+    """A keyword would hold the stride, which functional input reads as a literal."""
+    conversion = converted(MobileNet().eval(), image(), Style.FUNCTIONAL)
+    assert "inverted_residual_2" in functions(conversion.source)

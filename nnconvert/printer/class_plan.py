@@ -34,6 +34,8 @@ from typing import Any
 from torch import fx, nn
 
 from ..hierarchy import Instance, is_defined_class
+from ..init_slices import setting_lines
+from ..merge import merge_graphs
 from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
@@ -52,11 +54,13 @@ from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
 from .attribute_reads import attribute_reads
+from .attribute_tests import AttributeTest, plain_attribute, telling_test
 from .literal_holes import (
     Named,
     Slot,
     can_share,
     filled,
+    copy_graph,
     literal_slots,
     named_holes,
     value_of,
@@ -146,9 +150,10 @@ class _ClassPlanner:
             for member in consistent_recoveries(described):
                 groups.setdefault(_class_key(member), []).append(member)
             shared = [g for group in groups.values() for g in _shareable(group)]
+            merged = _merge_optional_blocks(shared, self.style)
             planned = [
-                self._plan_group(*merged)
-                for merged in _merge_optional_blocks(shared, self.style)
+                self._plan_group(*group, alternative=alternative)
+                for group, alternative in _join_tested_shapes(merged, self.style)
             ]
             plans += self._joined_layer_subclasses(planned)
         return plans
@@ -180,25 +185,35 @@ class _ClassPlanner:
         optional: list[str],
         calls: frozenset[fx.Node],
         stand_ins: StandIns,
+        alternative: _Alternative | None = None,
     ) -> ClassPlan:
         """One class for ``members``; ``optional`` attributes are ``name=None`` parameters.
 
         ``stand_ins``: the optional calls whose absence leaves another value,
         each with that value (:mod:`.optional_values`); the others, skipped,
-        leave their input.
+        leave their input. ``alternative``: members of another shape, whose
+        path the class's own test picks (:mod:`.attribute_tests`).
         """
         reserved = frozenset(self.used_names)  # its body's names: not the class's own
         name = self._class_name(type(members[0].instance.module), members)
-        subclass = self._plan_layer_subclass(name, members, optional, calls, reserved)
-        if subclass is not None:
-            return subclass
+        if alternative is None:
+            subclass = self._plan_layer_subclass(
+                name, members, optional, calls, reserved
+            )
+            if subclass is not None:
+                return subclass
+        traced = members  # the members whose graph the class prints, literals and all
+        if alternative is not None:
+            attribute = alternative.test.attribute
+            traced = [_keeping(m, attribute) for m in members]
+            members = traced + [_keeping(m, attribute) for m in alternative.members]
         holes = assign_holes(
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
-        kept = _forward_holes(members, optional, set(holes.names))
+        kept = _forward_holes(traced, optional, set(holes.names))
         holes, kept = _user_names(members, holes, kept, optional, reserved)
         kept, shared = _read_from_parameters(members, holes, kept)
-        reads = _agreed_reads(members, optional)
+        reads = _agreed_reads(traced, optional)
         kept, named_reads = _attribute_names(members, holes, kept, shared, reads)
         signature = holes.parameters()
         values_per_instance = holes.values_per_instance
@@ -223,7 +238,7 @@ class _ClassPlanner:
             self.describer.calls[id(member.instance.module)] = Ctor(
                 name, arguments, positional
             )
-        widest = _widest(members, calls)
+        widest = _widest(traced, calls)
         template = iter(holes.template)
         init = [
             (
@@ -248,6 +263,8 @@ class _ClassPlanner:
                 graph, {nodes[where[c]]: nodes[where[v]] for c, v in stand_ins.items()}
             )
             calls = frozenset(copies[nodes[where[c]]] for c in calls - set(stand_ins))
+        if alternative is not None:
+            graph, calls = _with_other_shape(widest, graph, calls, alternative)
         statements = None
         methods: tuple[MethodPlan, ...] = ()
         if widest.has_forward:
@@ -583,6 +600,157 @@ def _user_names(
 def _built(assign: Assign) -> tuple:
     """How an attribute is built, literals aside."""
     return (assign.attribute, assign.buffer, assign.persistent, structure(assign.value))
+
+
+@dataclass(frozen=True)
+class _Alternative:
+    """Members of a class's other shape, and the test of ``forward`` that picks it.
+
+    ``answer``: what the test gives for the group's own members; the
+    alternative's give the other answer (:func:`.attribute_tests.telling_test`).
+    """
+
+    members: list[Described]
+    test: AttributeTest
+    answer: bool
+
+
+Group = tuple[list[Described], list[str], frozenset[fx.Node], StandIns]
+
+
+def _join_tested_shapes(
+    groups: list[Group], style: Style
+) -> list[tuple[Group, _Alternative | None]]:
+    """``groups`` with each pair of one class's shapes that one attribute test tells apart joined.
+
+    MobileNetV2's blocks built with ``stride=2`` skip ``out + self.shortcut(x)``:
+    with ``if self.stride == 1:`` in ``forward`` they are the class's
+    other shape. Class styles only: a function would take the attribute
+    as a keyword, which functional input cannot tell from a literal.
+    """
+    if style is Style.FUNCTIONAL:
+        return [(group, None) for group in groups]
+    joined: set[int] = set()
+    result: list[tuple[Group, _Alternative | None]] = []
+    for i, group in enumerate(groups):
+        if i in joined:
+            continue
+        found: tuple[Group, _Alternative | None] = (group, None)
+        for j in range(i + 1, len(groups)):
+            if j in joined:
+                continue
+            other = groups[j]
+            alternative = _tested_alternative(group, other)
+            pair = (group, alternative)
+            if alternative is None:
+                alternative = _tested_alternative(other, group)
+                pair = (other, alternative)
+            if alternative is not None:
+                found = pair
+                joined.add(j)
+                break
+        result.append(found)
+    return result
+
+
+def _tested_alternative(group: Group, other: Group) -> _Alternative | None:
+    """``other`` as ``group``'s other shape, where one test picks it and nothing else differs.
+
+    ``other`` has no optional submodules and one ``forward``, literals
+    and all; both build the same attributes (literals aside); ``group``'s
+    members print one ``forward`` without literals of their own; and the
+    tested attribute is no attribute the class writes already.
+    """
+    members, optional, _, _ = group
+    others, other_optional, _, _ = other
+    first, second = members[0], others[0]
+    cls = type(first.instance.module)
+    if type(second.instance.module) is not cls or other_optional:
+        return None
+    if any(d.sequential or not d.has_forward or d.layer for d in (first, second)):
+        return None
+    if not first.instance.path or not second.instance.path:
+        return None
+    found = telling_test(
+        cls, [m.instance.module for m in members], [m.instance.module for m in others]
+    )
+    if found is None:
+        return None
+    test, answer = found
+    if any(a.attribute == test.attribute for m in [*members, *others] for a in m.init):
+        return None
+
+    def built(member: Described) -> list[tuple]:
+        return [_built(a) for a in member.init if a.attribute not in optional]
+
+    if any(built(m) != built(first) for m in [*members, *others]):
+        return None
+    if len({_literals(m) for m in others}) != 1:
+        return None
+    if _forward_holes(members, optional, set()) or _agreed_reads(members, optional):
+        return None
+    by_shape: dict[tuple, set[str]] = {}
+    for member in members:  # optional calls aside, each shape's literals are one
+        by_shape.setdefault(graph_signature(member.graph), set()).add(_literals(member))
+    if any(len(found) != 1 for found in by_shape.values()):
+        return None
+    return _Alternative(others, test, answer)
+
+
+def _literals(member: Described) -> str:
+    """The literals of ``member``'s ``forward``, comparable between members of one shape."""
+    slots = literal_slots(member.graph)
+    return repr((slots.shape, sorted(slots.values.items(), key=repr)))
+
+
+def _keeping(member: Described, attribute: str) -> Described:
+    """``member`` whose ``__init__`` sets the tested ``attribute`` to its value.
+
+    Where the user's ``__init__`` sets it: before the first attribute it
+    sets later (first, without the source).
+    """
+    module = member.instance.module
+    lines = setting_lines(module)
+    at = 0
+    if attribute in lines:
+        later = [
+            i
+            for i, a in enumerate(member.init)
+            if lines.get(a.attribute, -1) > lines[attribute]
+        ]
+        at = later[0] if later else len(member.init)
+    init = list(member.init)
+    init.insert(at, Assign(attribute, plain_attribute(module, attribute)))
+    return replace(member, init=init)
+
+
+def _with_other_shape(
+    template: Described,
+    graph: fx.Graph,
+    calls: frozenset[fx.Node],
+    alternative: _Alternative,
+) -> tuple[fx.Graph, frozenset[fx.Node]]:
+    """``graph`` (the template's ``forward``) merged with the other shape's under the test.
+
+    The template's optional ``calls``, as the merged graph holds them.
+    """
+    position = {node: i for i, node in enumerate(graph.nodes)}
+    own = fx.GraphModule(template.instance.graph, copy_graph(graph))
+    own.meta.update(template.instance.graph.meta)
+    copies = list(own.graph.nodes)
+    other = alternative.members[0].instance.graph
+    sides = (own, other) if alternative.answer else (other, own)
+    test = alternative.test
+    merged, where = merge_graphs(
+        *sides,
+        lambda graph, inputs: test.condition(graph),
+        primary=alternative.answer,
+        attributes={
+            test.attribute: plain_attribute(template.instance.module, test.attribute)
+        },
+    )
+    side = 0 if alternative.answer else 1
+    return merged.graph, frozenset(where(side, copies[position[c]]) for c in calls)
 
 
 def _merge_optional_blocks(

@@ -264,6 +264,8 @@ def assign_holes(inits: list[list[Assign]]) -> Holes:
         if key not in by_column:
             param = params[path]
             base = identifier(param.name) if param is not None and param.name else "arg"
+            if param is None and len(path) == 1:  # ``self.has_skip = True``: its name
+                base = identifier(inits[0][path[0]].attribute)
             name = first_free(base, {*names, "self"}, "_")
             by_column[key] = name
             names.append(name)

@@ -1,0 +1,148 @@
+"""Tests of a plain attribute that pick a block's path: both paths in one class.
+
+kuangliu's MobileNetV2 ``Block`` ends ``out = out + self.shortcut(x) if
+self.stride == 1 else out``; EfficientNet's adds its input ``if
+self.has_skip:``. A trace runs one answer per instance, so blocks built
+with ``stride=1`` and ``stride=2`` trace apart, and were written as two
+classes. Where the class's ``forward`` tests one plain attribute (a number,
+a flag, a string or None set in ``__init__``) and that test alone tells the
+two shapes apart, they are one class again: the two traces merged
+(:func:`~nnconvert.merge.merge_graphs`) under the user's test, read from
+``self.stride`` as the class keeps it.
+
+Only single tests are read: ``self.flag``, ``not self.flag`` and one
+comparison of an attribute with a literal (``self.stride == 1``). Anything
+else (``self.training``, calls, two attributes) is left to the classes as
+they are.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import fx, nn
+
+from ..source_text import function_definition
+
+#: The comparisons a test may make, as the graph (and the printer) writes them.
+_COMPARISONS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+}
+
+#: The values an attribute may hold for a test to read it.
+_PLAIN = (bool, int, float, str, type(None))
+
+
+@dataclass(frozen=True)
+class AttributeTest:
+    """``self.<attribute>``, negated (``not``) or compared with ``constant``."""
+
+    attribute: str
+    compare: Callable[[Any, Any], Any] | None = None
+    constant: Any = None
+    negated: bool = False
+
+    def answer(self, module: nn.Module) -> bool | None:
+        """What the test gives for ``module``; None where the attribute is no plain value."""
+        value = plain_attribute(module, self.attribute)
+        if value is _MISSING:
+            return None
+        if self.compare is not None:
+            return bool(self.compare(value, self.constant))
+        return (not value) if self.negated else bool(value)
+
+    def condition(self, graph: fx.Graph) -> fx.Node:
+        """The test as nodes of ``graph``: ``self.stride == 1`` reads ``get_attr("stride")``."""
+        value = graph.get_attr(self.attribute)
+        if self.compare is not None:
+            return graph.call_function(self.compare, (value, self.constant))
+        if self.negated:
+            return graph.call_function(operator.not_, (value,))
+        return value
+
+
+_MISSING = object()
+
+
+def plain_attribute(module: nn.Module, name: str) -> Any:
+    """``module.<name>`` where ``__init__`` set it to a plain value, else a marker."""
+    value = vars(module).get(name, _MISSING)
+    if value is _MISSING or type(value) not in _PLAIN:
+        return _MISSING
+    return value
+
+
+def attribute_tests(cls: type) -> list[AttributeTest]:
+    """The single-attribute tests of ``cls.forward`` (``if``, ``... if ... else ...``), in order."""
+    found = function_definition(getattr(cls, "forward", None))
+    if found is None:
+        return []
+    _, definition = found
+    tests: list[AttributeTest] = []
+    for node in ast.walk(definition):
+        if isinstance(node, (ast.If, ast.IfExp)):
+            test = _read(node.test)
+            if test is not None and test not in tests:
+                tests.append(test)
+    return tests
+
+
+def _read(test: ast.expr) -> AttributeTest | None:
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        attribute = _self_attribute(test.operand)
+        return AttributeTest(attribute, negated=True) if attribute else None
+    if isinstance(test, ast.Compare):
+        if len(test.ops) != 1 or type(test.ops[0]) not in _COMPARISONS:
+            return None
+        attribute = _self_attribute(test.left)
+        right = test.comparators[0]
+        if attribute is None or not isinstance(right, ast.Constant):
+            return None
+        if type(right.value) not in _PLAIN:
+            return None
+        return AttributeTest(attribute, _COMPARISONS[type(test.ops[0])], right.value)
+    attribute = _self_attribute(test)
+    return AttributeTest(attribute) if attribute else None
+
+
+def _self_attribute(node: ast.expr) -> str | None:
+    """``name`` for ``self.name`` (never ``self.training``: the traces keep that test)."""
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+        and node.attr != "training"
+    ):
+        return node.attr
+    return None
+
+
+def telling_test(
+    cls: type, first: list[nn.Module], second: list[nn.Module]
+) -> tuple[AttributeTest, bool] | None:
+    """The one test of ``cls.forward`` that all of ``first`` answer alike and all of ``second`` otherwise.
+
+    With the answer ``first`` gives. None where no test, or more than one,
+    tells them apart: the shapes may then differ for another reason.
+    """
+    telling = []
+    for test in attribute_tests(cls):
+        answers = {test.answer(m) for m in first}, {test.answer(m) for m in second}
+        if None in answers[0] | answers[1]:
+            continue
+        if len(answers[0]) == 1 and len(answers[1]) == 1 and answers[0] != answers[1]:
+            telling.append((test, next(iter(answers[0]))))
+    return telling[0] if len(telling) == 1 else None
+
+
+__all__ = ["AttributeTest", "attribute_tests", "plain_attribute", "telling_test"]
