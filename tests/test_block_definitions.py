@@ -537,3 +537,56 @@ def test_functional_style_keeps_a_function_per_path():
     """A keyword would hold the stride, which functional input reads as a literal."""
     conversion = converted(MobileNet().eval(), image(), Style.FUNCTIONAL)
     assert "inverted_residual_2" in functions(conversion.source)
+
+
+class Squeeze(nn.Module):
+    """A block of the user's that computes only its result."""
+
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.fc(x))
+
+
+class Expanding(nn.Module):
+    """EfficientNet's start in small: the expansion only where ``expand_ratio`` asks for it."""
+
+    def __init__(self, width, expand_ratio):
+        super().__init__()
+        self.expand_ratio = expand_ratio
+        self.expand = nn.Linear(width, width)
+        self.squeeze = Squeeze(width)
+
+    def forward(self, x):
+        out = x if self.expand_ratio == 1 else torch.relu(self.expand(x))
+        return self.squeeze(out)
+
+
+class TwoExpansions(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Expanding(8, 1)
+        self.second = Expanding(8, 4)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+@pytest.mark.printed_from_trace
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_a_block_both_paths_call_is_called_once_after_the_test(style):
+    """``self.squeeze`` follows the choice: one call, not one in each branch.
+
+    The printer writes the test the way round that needs no ``else``
+    (``!= 1``); read back, that is the same test, and the same text.
+    """
+    conversion = converted(TwoExpansions().eval(), tokens(), style)
+    assert [c for c in classes(conversion.source) if c.startswith("Expanding")] == [
+        "Expanding"
+    ]
+    block = _class_of(conversion.source, "Expanding")
+    assert "if self.expand_ratio != 1:" in block
+    assert block.count("self.squeeze(") == 1
+    assert_own_style_round_trip(conversion)

@@ -417,18 +417,17 @@ def test_instances_with_different_literals_share_one_class_with_parameters():
     assert [(p.name, len(p.members)) for p in plans] == [("Residual", 3), ("Sized", 1)]
 
 
-def test_instances_whose_graphs_differ_do_not_share_a_class():
-    """Module style builds ``self.sigmoid`` for the gated instance only: two classes.
+def test_a_layer_module_style_adds_for_one_path_is_built_in_every_member():
+    """``torch.sigmoid`` on the gated path only: ``self.sigmoid`` in the one class.
 
-    (Mixed style, which calls ``torch.sigmoid``, writes one class that
-    tests ``self.gate``, as the source does: the test below.)
+    (Its instances trace apart; ``if self.gate:`` joins them, as below.)
     """
     style = Style.MODULE
     plans = plan_classes(_instances(TwoShapes(), VECTOR, style), style, "Net", set())
-    assert len(plans) == 3
-    names = {p.template.instance.path: p.name for p in plans}
-    assert names["plain"] == "Gated"
-    assert names["gated"] == "Gated2"  # sigmoid is no attribute of the user's
+    assert [(p.name, len(p.members)) for p in plans] == [("Gated", 2), ("Net", 1)]
+    source = _converted(TwoShapes(), VECTOR, style)
+    assert "self.sigmoid = nn.Sigmoid()" in source
+    assert "if self.gate:\n            x = self.sigmoid(x) * x" in source
 
 
 def test_instances_running_different_code_under_an_attribute_test_share_one_class():

@@ -11,7 +11,8 @@ two shapes apart, they are one class again: the two traces merged
 ``self.stride`` as the class keeps it.
 
 Only single tests are read: ``self.flag``, ``not self.flag`` and one
-comparison of an attribute with a literal (``self.stride == 1``). Anything
+comparison of an attribute with a literal (``self.stride == 1``), each as
+the one of its pair the printer may write either way round. Anything
 else (``self.training``, calls, two attributes) is left to the classes as
 they are.
 """
@@ -27,16 +28,19 @@ from torch import fx, nn
 
 from ..source_text import function_definition
 
-#: The comparisons a test may make, as the graph (and the printer) writes them.
+#: The comparisons a test may make, each as the one of its pair the graph
+#: holds: ``self.k != 1`` is the test ``self.k == 1``, its answers the other
+#: way round. Which way the printer writes it depends on which branch has
+#: code, so a test read back from an output is the test it was made from.
 _COMPARISONS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
+    ast.NotEq: operator.eq,
     ast.Lt: operator.lt,
-    ast.LtE: operator.le,
+    ast.GtE: operator.lt,
     ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
+    ast.LtE: operator.gt,
     ast.Is: operator.is_,
-    ast.IsNot: operator.is_not,
+    ast.IsNot: operator.is_,
 }
 
 #: The values an attribute may hold for a test to read it.
@@ -45,12 +49,15 @@ _PLAIN = (bool, int, float, str, type(None))
 
 @dataclass(frozen=True)
 class AttributeTest:
-    """``self.<attribute>``, negated (``not``) or compared with ``constant``."""
+    """``self.<attribute>``, or compared with ``constant``.
+
+    ``not self.flag`` is the test ``self.flag``, ``self.k != 1`` the test
+    ``self.k == 1`` (:data:`_COMPARISONS`).
+    """
 
     attribute: str
     compare: Callable[[Any, Any], Any] | None = None
     constant: Any = None
-    negated: bool = False
 
     def answer(self, module: nn.Module) -> bool | None:
         """What the test gives for ``module``; None where the attribute is no plain value."""
@@ -59,15 +66,13 @@ class AttributeTest:
             return None
         if self.compare is not None:
             return bool(self.compare(value, self.constant))
-        return (not value) if self.negated else bool(value)
+        return bool(value)
 
     def condition(self, graph: fx.Graph) -> fx.Node:
         """The test as nodes of ``graph``: ``self.stride == 1`` reads ``get_attr("stride")``."""
         value = graph.get_attr(self.attribute)
         if self.compare is not None:
             return graph.call_function(self.compare, (value, self.constant))
-        if self.negated:
-            return graph.call_function(operator.not_, (value,))
         return value
 
 
@@ -100,7 +105,7 @@ def attribute_tests(cls: type) -> list[AttributeTest]:
 def _read(test: ast.expr) -> AttributeTest | None:
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         attribute = _self_attribute(test.operand)
-        return AttributeTest(attribute, negated=True) if attribute else None
+        return AttributeTest(attribute) if attribute else None
     if isinstance(test, ast.Compare):
         if len(test.ops) != 1 or type(test.ops[0]) not in _COMPARISONS:
             return None

@@ -28,11 +28,14 @@ no state of its own stays that layer's subclass, without an ``__init__``
 
 from __future__ import annotations
 
+import difflib
+import itertools
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 from torch import fx, nn
 
+from ..block_purity import computes_only_its_result, pure_calls
 from ..hierarchy import Instance, is_defined_class
 from ..init_slices import setting_lines
 from ..merge import merge_graphs
@@ -137,8 +140,11 @@ class _ClassPlanner:
         self.describer = ConstructorDescriber(fresh_checked)
         # attributes of each class's first shape, for naming the others
         self.first_shape: dict[type, set[str]] = {}
+        self.instances: dict[int, Instance] = {}  # by id of the module
+        self.purity: dict[int, bool] = {}
 
     def plan(self, instances: list[Instance]) -> list[ClassPlan]:
+        self.instances = {id(i.module): i for i in instances}
         levels: dict[int, list[Instance]] = {}
         heights = _heights(instances)
         for instance in instances:
@@ -205,8 +211,16 @@ class _ClassPlanner:
         traced = members  # the members whose graph the class prints, literals and all
         if alternative is not None:
             attribute = alternative.test.attribute
-            traced = [_keeping(m, attribute) for m in members]
-            members = traced + [_keeping(m, attribute) for m in alternative.members]
+            lacking, places = alternative.added
+            sides = [
+                [
+                    replace(m, init=_with_added(m, places)) if lacking == side else m
+                    for m in group
+                ]
+                for side, group in enumerate((members, alternative.members))
+            ]
+            traced = [_keeping(m, attribute) for m in sides[0]]
+            members = traced + [_keeping(m, attribute) for m in sides[1]]
         holes = assign_holes(
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
@@ -264,7 +278,9 @@ class _ClassPlanner:
             )
             calls = frozenset(copies[nodes[where[c]]] for c in calls - set(stand_ins))
         if alternative is not None:
-            graph, calls = _with_other_shape(widest, graph, calls, alternative)
+            graph, calls = _with_other_shape(
+                widest, graph, calls, alternative, self._pure
+            )
         statements = None
         methods: tuple[MethodPlan, ...] = ()
         if widest.has_forward:
@@ -328,6 +344,21 @@ class _ClassPlanner:
         return ClassPlan(
             name, widest, [], [], [], statements, members, graph, methods, base=base
         )
+
+    def _pure(self, module: nn.Module) -> bool:
+        """The block computes nothing but its result (:mod:`nnconvert.block_purity`).
+
+        Two shapes' calls of such a block on different values are one call
+        over the chosen value (:func:`_with_other_shape`).
+        """
+        key = id(module)
+        if key not in self.purity:
+            self.purity[key] = False  # a block inside itself is not known pure
+            instance = self.instances.get(key)
+            self.purity[key] = instance is not None and computes_only_its_result(
+                [*instance.graphs.values(), instance.graph], self._pure
+            )
+        return self.purity[key]
 
     def _class_name(self, cls: type, members: list[Described]) -> str:
         """The class's name; a second shape of it is named by what it adds.
@@ -613,6 +644,10 @@ class _Alternative:
     members: list[Described]
     test: AttributeTest
     answer: bool
+    #: layers module style adds on one path only (``self.relu`` for its
+    #: ``torch.relu``), built in every member: (side lacking them, 0 the
+    #: group's own or 1 these, and each with its place there)
+    added: tuple[int, tuple[tuple[int, Assign], ...]] = (0, ())
 
 
 Group = tuple[list[Described], list[str], frozenset[fx.Node], StandIns]
@@ -680,10 +715,19 @@ def _tested_alternative(group: Group, other: Group) -> _Alternative | None:
     if any(a.attribute == test.attribute for m in [*members, *others] for a in m.init):
         return None
 
-    def built(member: Described) -> list[tuple]:
-        return [_built(a) for a in member.init if a.attribute not in optional]
+    added = _added_on_one_path(first, second, optional)
+    if added is None:
+        return None
+    lacking, places = added
 
-    if any(built(m) != built(first) for m in [*members, *others]):
+    def built(member: Described, side: int) -> list[tuple]:
+        init = _with_added(member, places) if side == lacking else member.init
+        return [_built(a) for a in init if a.attribute not in optional]
+
+    reference = built(first, 0)
+    if any(built(m, 0) != reference for m in members) or any(
+        built(m, 1) != reference for m in others
+    ):
         return None
     if len({_literals(m) for m in others}) != 1:
         return None
@@ -694,7 +738,65 @@ def _tested_alternative(group: Group, other: Group) -> _Alternative | None:
         by_shape.setdefault(graph_signature(member.graph), set()).add(_literals(member))
     if any(len(found) != 1 for found in by_shape.values()):
         return None
-    return _Alternative(others, test, answer)
+    return _Alternative(others, test, answer, added)
+
+
+def _added_on_one_path(
+    first: Described, second: Described, optional: list[str]
+) -> tuple[int, tuple[tuple[int, Assign], ...]] | None:
+    """The layers module style added for one shape's path only, and where the other builds them.
+
+    ``(side lacking them, ((place in its __init__, assignment), ...))``:
+    side 0 is ``first``'s, 1 ``second``'s. Only layers that are no
+    attribute of the user's module (or a stateless one both modules hold)
+    and only on one side (two paths that each call a function of their own
+    would build both); None otherwise.
+    """
+    own = [a for a in first.init if a.attribute not in optional]
+    other = list(second.init)
+    names = [a.attribute for a in own], [a.attribute for a in other]
+    if names[0] == names[1]:
+        return 0, ()
+    opcodes = difflib.SequenceMatcher(None, *names, autojunk=False).get_opcodes()
+    kinds = {tag for tag, *_ in opcodes} - {"equal"}
+    if kinds not in ({"delete"}, {"insert"}):
+        return None
+    having, lacking = (first, second) if kinds == {"delete"} else (second, first)
+    places = []
+    for tag, i1, i2, j1, j2 in opcodes:
+        if tag == "delete":  # in ``first`` only: built in ``second`` at j1
+            places += [(j1, a) for a in own[i1:i2]]
+        elif (
+            tag == "insert"
+        ):  # in ``second`` only: built in ``first`` after own[i1 - 1]
+            at = first.init.index(own[i1 - 1]) + 1 if i1 else 0
+            places += [(at, a) for a in other[j1:j2]]
+    for _, assign in places:
+        if assign.buffer or isinstance(assign.value, Tied):
+            return None
+        if _is_users_attribute(having.instance.module, assign.attribute) and not (
+            _stateless(getattr(having.instance.module, assign.attribute))
+            and _stateless(getattr(lacking.instance.module, assign.attribute, None))
+        ):  # a layer of the user's that both have (an output read back) is one too
+            return None
+    return (1 if lacking is second else 0), tuple(places)
+
+
+def _stateless(value: Any) -> bool:
+    """A module without parameters or buffers (``nn.ReLU()``)."""
+    return isinstance(value, nn.Module) and not any(
+        True for _ in itertools.chain(value.parameters(), value.buffers())
+    )
+
+
+def _with_added(
+    member: Described, places: tuple[tuple[int, Assign], ...]
+) -> list[Assign]:
+    """``member``'s ``__init__`` with the other path's added layers at their places."""
+    init = list(member.init)
+    for offset, (at, assign) in enumerate(sorted(places, key=lambda p: p[0])):
+        init.insert(at + offset, assign)
+    return init
 
 
 def _literals(member: Described) -> str:
@@ -729,10 +831,14 @@ def _with_other_shape(
     graph: fx.Graph,
     calls: frozenset[fx.Node],
     alternative: _Alternative,
+    pure_block: Callable[[nn.Module], bool],
 ) -> tuple[fx.Graph, frozenset[fx.Node]]:
     """``graph`` (the template's ``forward``) merged with the other shape's under the test.
 
     The template's optional ``calls``, as the merged graph holds them.
+    ``pure_block``: whether a block both shapes call computes only its
+    result, so that its two calls may be one (EfficientNet's ``self.se``
+    after ``out = x if self.expand_ratio == 1 else swish(...)``).
     """
     position = {node: i for i, node in enumerate(graph.nodes)}
     own = fx.GraphModule(template.instance.graph, copy_graph(graph))
@@ -745,6 +851,7 @@ def _with_other_shape(
         *sides,
         lambda graph, inputs: test.condition(graph),
         primary=alternative.answer,
+        pure_blocks=pure_calls(sides, pure_block),
         attributes={
             test.attribute: plain_attribute(template.instance.module, test.attribute)
         },
