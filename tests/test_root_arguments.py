@@ -284,3 +284,14 @@ def test_an_attribute_set_to_a_kept_parameter_follows_it(style):
     with nnconvert.record_constructors():
         again = nnconvert.convert(load_output(conversion), style, (tokens,))
     assert again.source == conversion.source
+
+
+def test_read_back_from_functional_the_attribute_follows_the_parameter_too():
+    """``vocabulary(..., ntoken=50)`` beside ``init_params(ntoken=50)``: ``self.ntoken = ntoken``."""
+    tokens = torch.randint(0, 12, (3, 5))
+    with nnconvert.record_constructors():
+        model = Vocabulary()
+    functional = nnconvert.convert(model, Style.FUNCTIONAL, (tokens,))
+    with nnconvert.record_constructors():
+        again = nnconvert.convert(load_output(functional), Style.MODULE, (tokens,))
+    assert again.source == nnconvert.convert(model, Style.MODULE, (tokens,)).source

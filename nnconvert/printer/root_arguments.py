@@ -36,7 +36,6 @@ changing it does not do.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from torch import nn
 from ..init_arguments import is_literal
 from ..opspecs.spec import Param
 from ..root_sizes import Position, RootSize, sized_by
-from ..source_text import assigned_value, attributes_set, init_definition
 from .class_plan import ClassPlan
 from .classes import Described
 from .constructors import Ctor, Hole, leaves, substitute
@@ -220,32 +218,21 @@ def with_root_arguments(
 def _parameters_kept_as_read(
     plan: ClassPlan, arguments: RootArguments
 ) -> dict[tuple, Hole]:
-    """The attributes ``forward`` reads that the source sets to a kept parameter itself.
+    """The attributes ``forward`` reads that are a kept parameter of their own name.
 
     The word language model writes ``self.ntoken = ntoken`` and reads
     ``view(-1, self.ntoken)``; with ``ntoken`` kept for the layers it
     sizes, ``self.ntoken = 50`` would go on reading 50 in a model built
-    with another ``ntoken``. Only an attribute its class's ``__init__``
-    sets to the parameter of its own name, with the parameter's value.
+    with another ``ntoken``. An attribute named as a kept parameter and
+    holding its value is that parameter: what the source says, and what a
+    functional file says with a keyword ``ntoken=50`` of its function
+    beside ``init_params(ntoken: int = 50)``.
     """
-    found = init_definition(plan.template.instance.module)
-    if found is None or not plan.reads:
-        return {}
-    _, definition = found
-    set_to_own_name = {
-        attribute
-        for statement in ast.walk(definition)
-        if isinstance(statement, ast.stmt)
-        and isinstance(value := assigned_value(statement), ast.Name)
-        for attribute in attributes_set(statement)
-        if attribute == value.id
-    }
     by_name = {p.name: p.value for p in arguments.parameters}
     return {
         (index,): Hole(assign.attribute)
         for index, assign in enumerate(plan.init)
         if assign.attribute in plan.reads
-        and assign.attribute in set_to_own_name
         and type(assign.value) is int
         and by_name.get(assign.attribute) == assign.value
     }
