@@ -297,6 +297,26 @@ ENTRIES = [
         images(2, 3, 32, 32),
     ),
     Entry(
+        "cifar_mobilenet",
+        "cifar_mobilenet.py",
+        lambda m: m.MobileNet(),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cifar_pnasnet",
+        "cifar_pnasnet.py",
+        lambda m: m.PNASNetA(),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cifar_resnext",
+        "cifar_resnext.py",
+        lambda m: m.ResNeXt29_2x64d(),
+        images(2, 3, 32, 32),
+    ),
+    Entry("cifar_dpn", "cifar_dpn.py", lambda m: m.DPN26(), images(2, 3, 32, 32)),
+    Entry("cifar_dla", "cifar_dla.py", lambda m: m.DLA(), images(2, 3, 32, 32)),
+    Entry(
         "examples_mnist", "examples_mnist.py", lambda m: m.Net(), images(2, 1, 28, 28)
     ),
     Entry("examples_vae", "examples_vae.py", lambda m: m.VAE(), images(2, 1, 28, 28)),
