@@ -590,3 +590,40 @@ def test_a_block_both_paths_call_is_called_once_after_the_test(style):
     assert "if self.expand_ratio != 1:" in block
     assert block.count("self.squeeze(") == 1
     assert_own_style_round_trip(conversion)
+
+
+class Scaled(nn.Module):
+    """A projection where the width changes, a literal of ``forward`` per instance."""
+
+    def __init__(self, cin, cout, alpha):
+        super().__init__()
+        self.alpha = alpha
+        self.fc = nn.Linear(cin, cout)
+        self.proj = nn.Linear(cin, cout) if cin != cout else None
+
+    def forward(self, x):
+        out = self.fc(x) * self.alpha
+        return out + (self.proj(x) if self.proj is not None else x)
+
+
+class ScaledNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Scaled(4, 4, 0.5)
+        self.b = Scaled(4, 4, 0.25)
+        self.c = Scaled(4, 8, 0.5)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x)))
+
+
+@pytest.mark.printed_from_trace
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_a_shape_whose_literals_differ_takes_no_optional_submodule(style):
+    """``a`` and ``b`` scale by 0.5 and 0.25: joined with ``c``'s shape, both read 0.5.
+
+    They keep a class of their own (the check compares every member's output).
+    """
+    conversion = converted(ScaledNet().eval(), (torch.randn(2, 4),), style)
+    assert classes(conversion.source) == ["Scaled", "ScaledWithProj", "ScaledNet"]
+    assert_own_style_round_trip(conversion)

@@ -734,8 +734,9 @@ def _tested_alternative(group: Group, other: Group) -> _Alternative | None:
     if _forward_holes(members, optional, set()) or _agreed_reads(members, optional):
         return None
     by_shape: dict[tuple, set[str]] = {}
-    for member in members:  # optional calls aside, each shape's literals are one
-        by_shape.setdefault(graph_signature(member.graph), set()).add(_literals(member))
+    for member in members:  # the shapes with and without optional calls: literals one
+        shape = literal_slots(member.graph).shape
+        by_shape.setdefault(shape, set()).add(_literals(member))
     if any(len(found) != 1 for found in by_shape.values()):
         return None
     return _Alternative(others, test, answer, added)
@@ -871,15 +872,23 @@ def _merge_optional_blocks(
     Each result is the members, the optional attributes, the optional calls
     in the widest member's graph and the value each of them leaves where it
     is absent, when that is not its input (:func:`optional_calls`). A base
-    shape takes one other shape.
+    shape takes one other shape. A shape whose members' ``forward``\ s differ
+    in a literal (``out * self.alpha``) takes none: the class prints one
+    shape's literals, which would then hold for the other shape's members.
     """
     merged: set[int] = set()
     result = []
     of_type: dict[type, list[int]] = {}  # a shape merges with its own class's only
     for i, group in enumerate(groups):
-        of_type.setdefault(type(group[0].instance.module), []).append(i)
+        if len({_literals(m) for m in group if m.has_forward}) < 2:
+            of_type.setdefault(type(group[0].instance.module), []).append(i)
     for i, base in enumerate(groups):
         if i in merged:
+            continue
+        if i not in of_type.get(type(base[0].instance.module), ()):
+            # its members' forwards differ in literals (``self.alpha``): a
+            # class of their own, whose holes only one shape can fill
+            result.append((list(base), [], frozenset(), {}))
             continue
         optional: list[str] = []
         calls: frozenset[fx.Node] = frozenset()
