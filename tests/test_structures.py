@@ -855,16 +855,21 @@ def test_a_dicts_parameter_free_layers_made_calls_leave_the_dict(style):
 
 
 class Expanding(nn.Module):
-    """EfficientNet's block: an expansion with its activation only where the ratio is not 1."""
+    """EfficientNet's block: an expansion with its activation only where the ratio is not 1.
+
+    Tested on two attributes, which no class of the output tests for it
+    (:mod:`nnconvert.printer.attribute_tests`): two shapes, two classes.
+    """
 
     def __init__(self, channels, expand):
         super().__init__()
         self.expand = expand
+        self.active = True
         self.conv1 = nn.Conv2d(channels, channels, 1)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x):
-        out = torch.sigmoid(self.conv1(x)) if self.expand else x
+        out = torch.sigmoid(self.conv1(x)) if self.expand and self.active else x
         return self.conv2(out)
 
 
