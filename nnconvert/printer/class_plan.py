@@ -765,11 +765,11 @@ def _added_on_one_path(
     having, lacking = (first, second) if kinds == {"delete"} else (second, first)
     places = []
     for tag, i1, i2, j1, j2 in opcodes:
-        if tag == "delete":  # in ``first`` only: built in ``second`` at j1
+        if tag == "delete":
+            # in ``first`` only: built in ``second`` at j1
             places += [(j1, a) for a in own[i1:i2]]
-        elif (
-            tag == "insert"
-        ):  # in ``second`` only: built in ``first`` after own[i1 - 1]
+        elif tag == "insert":
+            # in ``second`` only: built in ``first`` after own[i1 - 1]
             at = first.init.index(own[i1 - 1]) + 1 if i1 else 0
             places += [(at, a) for a in other[j1:j2]]
     for _, assign in places:
