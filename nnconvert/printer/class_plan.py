@@ -872,7 +872,7 @@ def _merge_optional_blocks(
     Each result is the members, the optional attributes, the optional calls
     in the widest member's graph and the value each of them leaves where it
     is absent, when that is not its input (:func:`optional_calls`). A base
-    shape takes one other shape. A shape whose members' ``forward``\ s differ
+    shape takes one other shape. A shape whose members' forwards differ
     in a literal (``out * self.alpha``) takes none: the class prints one
     shape's literals, which would then hold for the other shape's members.
     """
