@@ -1,4 +1,4 @@
-# From https://github.com/kuangliu/pytorch-cifar/blob/49b7aa97b0c1/models/dpn.py.py
+# From https://github.com/kuangliu/pytorch-cifar/blob/49b7aa97b0c1/models/dpn.py
 # (MIT License, Copyright (c) 2017 liukuang).
 # The whole file, as published.
 # benchmarks/realworld.py builds the model and feeds it; nothing is added here.
