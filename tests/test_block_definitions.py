@@ -627,3 +627,58 @@ def test_a_shape_whose_literals_differ_takes_no_optional_submodule(style):
     conversion = converted(ScaledNet().eval(), (torch.randn(2, 4),), style)
     assert classes(conversion.source) == ["Scaled", "ScaledWithProj", "ScaledNet"]
     assert_own_style_round_trip(conversion)
+
+
+class Mixing(nn.Module):
+    """A helper method called before the test ``if self.skip:``."""
+
+    def __init__(self, width, skip, k=1.0):
+        super().__init__()
+        self.skip = skip
+        self.k = k
+        self.fc = nn.Linear(width, width)
+
+    def mix(self, x):
+        return torch.tanh(self.fc(x)) * (self.k + 1)
+
+    def forward(self, x):
+        out = self.mix(x)
+        if self.skip:
+            out = out + x
+        return out
+
+
+class TwoMixings(nn.Module):
+    def __init__(self, k_skipping=1.0, k_plain=1.0):
+        super().__init__()
+        self.a = Mixing(4, True, k_skipping)
+        self.b = Mixing(4, False, k_plain)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.printed_from_trace
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_a_helper_method_both_paths_call_is_called_once(style):
+    conversion = converted(TwoMixings().eval(), (torch.randn(2, 4),), style)
+    block = _class_of(conversion.source, "Mixing")
+    assert "if self.skip:" in block
+    assert block.count("self.mix(x)") == 1 and block.count("def mix(") == 1
+    with nnconvert.record_constructors():
+        again = nnconvert.convert(
+            load_output(conversion), style, conversion.example_inputs
+        )
+    assert again.source == conversion.source
+
+
+@pytest.mark.printed_from_trace
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_shapes_whose_helper_bodies_differ_stay_apart(style):
+    """``mix`` scales by 2.0 in one shape and 3.0 in the other: one class would write one ``mix``."""
+    model = TwoMixings(k_skipping=1.0, k_plain=2.0).eval()
+    conversion = converted(model, (torch.randn(2, 4),), style)
+    assert [c for c in classes(conversion.source) if c.startswith("Mixing")] == [
+        "Mixing",
+        "Mixing2",
+    ]

@@ -42,6 +42,7 @@ from ..merge import merge_graphs
 from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
+from ..passes.methods import is_method_call
 from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import (
     Assign,
@@ -733,6 +734,9 @@ def _tested_alternative(group: Group, other: Group) -> _Alternative | None:
         return None
     if _forward_holes(members, optional, set()) or _agreed_reads(members, optional):
         return None
+    bodies = [_method_bodies(first.graph), _method_bodies(second.graph)]
+    if any(bodies[1].get(name, body) != body for name, body in bodies[0].items()):
+        return None  # one method, two bodies: the class could write one
     by_shape: dict[tuple, set[str]] = {}
     for member in members:  # the shapes with and without optional calls: literals one
         shape = literal_slots(member.graph).shape
@@ -845,7 +849,7 @@ def _with_other_shape(
     own = fx.GraphModule(template.instance.graph, copy_graph(graph))
     own.meta.update(template.instance.graph.meta)
     copies = list(own.graph.nodes)
-    other = alternative.members[0].instance.graph
+    other = _calling_methods_of(alternative.members[0].instance.graph, own.graph)
     sides = (own, other) if alternative.answer else (other, own)
     test = alternative.test
     merged, where = merge_graphs(
@@ -859,6 +863,46 @@ def _with_other_shape(
     )
     side = 0 if alternative.answer else 1
     return merged.graph, frozenset(where(side, copies[position[c]]) for c in calls)
+
+
+def _calling_methods_of(module: fx.GraphModule, graph: fx.Graph) -> fx.GraphModule:
+    """``module``'s graph, its helper calls calling ``graph``'s method of the same body.
+
+    Each instance's trace holds its own :class:`~nnconvert.passes.methods.MethodCall`;
+    the merge joins two calls only of one target, so a method both shapes
+    call (``out = self.mix(x)`` before ``if self.skip:``) would be written
+    in each branch. A body that differs, literals included, keeps its own.
+    """
+    methods = {
+        (node.target.name, _body_literals(node.target)): node.target
+        for node in graph.nodes
+        if is_method_call(node)
+    }
+    calls = [node for node in module.graph.nodes if is_method_call(node)]
+    if not any((c.target.name, _body_literals(c.target)) in methods for c in calls):
+        return module
+    copied = fx.GraphModule(module, copy_graph(module.graph))
+    copied.meta.update(module.meta)
+    for node in copied.graph.nodes:
+        if is_method_call(node):
+            key = (node.target.name, _body_literals(node.target))
+            node.target = methods.get(key, node.target)
+    return copied
+
+
+def _method_bodies(graph: fx.Graph) -> dict[str, str]:
+    """Each helper method ``graph`` calls, by name: its body, literals and all."""
+    return {
+        node.target.name: _body_literals(node.target)
+        for node in graph.nodes
+        if is_method_call(node)
+    }
+
+
+def _body_literals(method: Any) -> str:
+    """A helper method's body, literals and all, comparable between instances."""
+    slots = literal_slots(method.body)
+    return repr((method.key, slots.shape, sorted(slots.values.items(), key=repr)))
 
 
 def _merge_optional_blocks(
