@@ -661,8 +661,10 @@ def _join_tested_shapes(
 
     MobileNetV2's blocks built with ``stride=2`` skip ``out + self.shortcut(x)``:
     with ``if self.stride == 1:`` in ``forward`` they are the class's
-    other shape. Class styles only: a function would take the attribute
-    as a keyword, which functional input cannot tell from a literal.
+    other shape. Class styles only: a function's two paths pass their
+    literals in ``forward`` (``F.conv2d(..., stride=2)``), which the merge
+    does not align between shapes, and would take the attribute as a
+    keyword that functional input would have to read back as the test.
     """
     if style is Style.FUNCTIONAL:
         return [(group, None) for group in groups]
