@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from torch import fx, nn
 
-from ..source_text import function_definition
+from ..source_text import function_definition, self_path
 
 #: The comparisons a test may make, each as the one of its pair the graph
 #: holds: ``self.k != 1`` is the test ``self.k == 1``, its answers the other
@@ -122,14 +122,10 @@ def _read(test: ast.expr) -> AttributeTest | None:
 
 def _self_attribute(node: ast.expr) -> str | None:
     """``name`` for ``self.name`` (never ``self.training``: the traces keep that test)."""
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "self"
-        and node.attr != "training"
-    ):
-        return node.attr
-    return None
+    path = self_path(node)
+    if not path or "." in path or path == "training":
+        return None
+    return path
 
 
 def telling_test(
