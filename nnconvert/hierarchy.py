@@ -128,6 +128,9 @@ class Instance:
     built_attributes: frozenset[str] = frozenset()
     merged: fx.GraphModule | None = None
     ancestry: tuple[tuple[str, nn.Module], ...] = ()
+    #: it computes nothing but its result (:mod:`.block_purity`), as its
+    #: traces say: calls of it may be joined over chosen arguments
+    pure: bool = False
 
     @property
     def graph(self) -> fx.GraphModule:
@@ -218,6 +221,7 @@ def trace_instances(
             built,
             None if single else merged,
             ancestry(model, path),
+            id(module) in pure,
         )
         if path and twin is None and all(map(shareable, [*graphs.values(), merged])):
             first_traced[key] = made

@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 from torch import fx, nn
 
-from ..block_purity import computes_only_its_result, pure_calls
+from ..block_purity import pure_calls
 from ..hierarchy import Instance, is_defined_class
 from ..init_slices import setting_lines
 from ..merge import merge_graphs
@@ -141,11 +141,10 @@ class _ClassPlanner:
         self.describer = ConstructorDescriber(fresh_checked)
         # attributes of each class's first shape, for naming the others
         self.first_shape: dict[type, set[str]] = {}
-        self.instances: dict[int, Instance] = {}  # by id of the module
-        self.purity: dict[int, bool] = {}
+        self.pure: set[int] = set()  # ids of the blocks known pure
 
     def plan(self, instances: list[Instance]) -> list[ClassPlan]:
-        self.instances = {id(i.module): i for i in instances}
+        self.pure = {id(i.module) for i in instances if i.pure}
         levels: dict[int, list[Instance]] = {}
         heights = _heights(instances)
         for instance in instances:
@@ -347,19 +346,12 @@ class _ClassPlanner:
         )
 
     def _pure(self, module: nn.Module) -> bool:
-        """The block computes nothing but its result (:mod:`nnconvert.block_purity`).
+        """The block computes nothing but its result (``Instance.pure``).
 
         Two shapes' calls of such a block on different values are one call
         over the chosen value (:func:`_with_other_shape`).
         """
-        key = id(module)
-        if key not in self.purity:
-            self.purity[key] = False  # a block inside itself is not known pure
-            instance = self.instances.get(key)
-            self.purity[key] = instance is not None and computes_only_its_result(
-                [*instance.graphs.values(), instance.graph], self._pure
-            )
-        return self.purity[key]
+        return id(module) in self.pure
 
     def _class_name(self, cls: type, members: list[Described]) -> str:
         """The class's name; a second shape of it is named by what it adds.
