@@ -254,6 +254,62 @@ def test_a_stage_function_with_its_length_reads_back_as_sequentials():
     assert "nn.Sequential(Layer(), Layer(), Layer())" in back.source
 
 
+class Cell(nn.Module):
+    """PNASNet's ``CellA`` in small: its width a literal of ``forward``."""
+
+    def __init__(self, planes: int):
+        super().__init__()
+        self.planes = planes
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x)[:, : self.planes]).sum(1, keepdim=True) + x
+
+
+class Cells(nn.Module):
+    """PNASNet's stages in small: Sequentials of one length whose cells differ in width."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer1 = nn.Sequential(*(Cell(2) for _ in range(3)))
+        self.middle = nn.Linear(8, 8)
+        self.layer2 = nn.Sequential(*(Cell(4) for _ in range(3)))
+        self.layer3 = nn.Sequential(*(Cell(6) for _ in range(3)))
+
+    def forward(self, x):
+        return self.layer3(self.layer2(self.middle(self.layer1(x))))
+
+
+def test_stages_whose_members_differ_in_a_literal_are_one_function():
+    """One ``layer`` taking the width its loop hands on, not ``layer1``/``2``/``3``."""
+    conversion = converted(Cells(), (torch.randn(2, 8),), Style.FUNCTIONAL)
+    defined = {
+        n.name: n
+        for n in ast.parse(conversion.source).body
+        if isinstance(n, ast.FunctionDef)
+    }
+    assert "layer" in defined and not {"layer1", "layer2", "layer3"} & set(defined)
+    assert [a.arg for a in defined["layer"].args.kwonlyargs] == ["planes"]
+    assert "cell(sub_params(params, f'{i}.'), x, planes=planes" in ast.unparse(
+        defined["layer"]
+    )
+    root = ast.unparse(defined["cells"])
+    for stage, planes in (("layer1", 2), ("layer2", 4), ("layer3", 6)):
+        assert f"'{stage}.'), " in root
+        assert f"planes={planes}" in root
+
+
+def test_stages_handing_a_keyword_on_read_back_as_sequentials():
+    """module -> functional -> module gives the text module -> module gives."""
+    model, inputs = Cells().eval(), (torch.randn(2, 8),)
+    functional = converted(model, inputs, Style.FUNCTIONAL)
+    direct = nnconvert.convert(model, Style.MODULE, inputs)
+    back = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
+    back.check()
+    assert back.source == direct.source
+    assert "nn.Sequential(Cell(4), Cell(4), Cell(4))" in back.source
+
+
 class Basic(nn.Module):
     """kuangliu's CIFAR ``BasicBlock``: an empty ``nn.Sequential()`` shortcut or a projection."""
 

@@ -123,41 +123,51 @@ def _takes_settings(block: FunctionalModel) -> bool:
     """The function takes keywords besides ``training``: its callers pass settings.
 
     ``def layer(params, x, *, groups)``, called ``groups=3`` for ``layer1``
-    and ``groups=7`` for ``layer2``: an ``nn.Sequential`` takes no keyword,
-    so the block stays one of its own class. A keyword that only sets how
-    many members a loop runs over (``for i in range(num_blocks)``, which
-    ``--to functional`` writes for DenseNet's stages of different lengths) is
-    no setting: the trace at the caller's value spells out the Sequential.
+    and ``groups=7`` for ``layer2``, where the body computes with ``groups``:
+    an ``nn.Sequential`` takes no keyword, so the block stays one of its own
+    class. Two kinds of keyword are no setting, since the trace at the
+    caller's value spells out the Sequential: one that only sets how many
+    members a loop runs over (``for i in range(num_blocks)``, which ``--to
+    functional`` writes for DenseNet's stages of different lengths), and one
+    the body only hands on to its members as the same keyword
+    (``cell_a(..., in_planes=in_planes)`` in PNASNet's stages): each member
+    keeps the value it was called with.
     """
     keywords = keyword_only_parameters(block.function)
     if not keywords:
         return False
-    counts = _loop_counts(block.function)
-    return any(name not in counts for name in keywords)
+    free = _loop_counts_and_handed_on(block.function)
+    return any(name not in free for name in keywords)
 
 
-def _loop_counts(function: Any) -> set[str]:
-    """The names ``function``'s source reads only as ``range(name)``."""
+def _loop_counts_and_handed_on(function: Any) -> set[str]:
+    """The names ``function``'s source reads only as ``range(name)`` or ``f(..., name=name)``."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     except (OSError, TypeError, SyntaxError):
         return set()
-    in_range: set[int] = set()
+    free_reads: set[int] = set()
     for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
         if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
+            isinstance(node.func, ast.Name)
             and node.func.id == "range"
             and len(node.args) == 1
             and isinstance(node.args[0], ast.Name)
             and not node.keywords
         ):
-            in_range.add(id(node.args[0]))
+            free_reads.add(id(node.args[0]))
+        if not isinstance(node.func, ast.Name):
+            continue  # ``F.conv2d(..., groups=groups)`` computes with it
+        for keyword in node.keywords:
+            if isinstance(keyword.value, ast.Name) and keyword.value.id == keyword.arg:
+                free_reads.add(id(keyword.value))
     reads: dict[str, bool] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            reads[node.id] = reads.get(node.id, True) and id(node) in in_range
-    return {name for name, only_range in reads.items() if only_range}
+            reads[node.id] = reads.get(node.id, True) and id(node) in free_reads
+    return {name for name, only_free in reads.items() if only_free}
 
 
 def _named_as_sequential(function_name: str, attribute: str) -> bool:

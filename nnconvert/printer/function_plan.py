@@ -49,6 +49,7 @@ from .expressions import _Raw
 from .init_names import init_names, init_order
 from .literal_holes import (
     Named,
+    is_free_literal,
     Slots,
     can_share,
     copy_graph,
@@ -235,7 +236,11 @@ class _Grouping:
             shared: list[list[_Member]] = []
             for group in by_key.values():
                 if len({len(m.chain) for m in group}) > 1:
-                    self._add_chains(group)
+                    for same in _by_keywords(group):
+                        if len({len(m.chain) for m in same}) > 1:
+                            self._add_chains(same)
+                        else:
+                            shared.append(same)
                     continue
                 shared += _split_unshareable(group)
             for members, flags, stand_ins in self._merge_optional_calls(shared):
@@ -322,7 +327,7 @@ class _Grouping:
         if member.chain:  # one loop over one function: its length aside
             first = member.chain[0]
             called = id(self.group_of[id(_submodule(instance, first))])
-            return ("chain", called, repr(first.kwargs), member.training)
+            return ("chain", called, _keywords_aside(first), member.training)
         if _is_sequential(instance):  # no class: the same body, literals aside
             return ("sequential", member.slots.shape, *common)
         return (type(instance.module), member.slots.shape, *common)
@@ -491,6 +496,30 @@ class _Grouping:
         where = {n: k for k, n in enumerate(first.graph.nodes)}
         at = {where[c]: where[v] for c, v in stand_ins.items()}
         return [*wider, *moved_base], flags, at
+
+
+def _keywords_aside(call: fx.Node) -> tuple:
+    """A chain's keywords, their literals aside.
+
+    PNASNet's stages chain ``cell_a(..., in_planes=44)`` and ``in_planes=88``:
+    one function, the number its keyword, handed on to every member.
+    """
+    return tuple(
+        (name, "<literal>" if is_free_literal(value) else repr(value))
+        for name, value in call.kwargs.items()
+    )
+
+
+def _by_keywords(members: list[_Member]) -> list[list[_Member]]:
+    """Chains of one key, by their calls' exact keywords.
+
+    Chains of different lengths are one function only where their calls
+    pass the same keywords (:meth:`_Grouping._add_chains`).
+    """
+    by_keywords: dict[str, list[_Member]] = {}
+    for member in members:
+        by_keywords.setdefault(repr(member.chain[0].kwargs), []).append(member)
+    return list(by_keywords.values())
 
 
 def _with_their_class(

@@ -89,10 +89,10 @@ def literal_slots(
         if not _may_hold_holes(node):
             continue
         for i, value in enumerate(node.args):
-            if _is_free_literal(value):
+            if is_free_literal(value):
                 values[(position, "arg", i)] = value
         for name, value in node.kwargs.items():
-            if _is_free_literal(value):
+            if is_free_literal(value):
                 values[(position, "kw", name)] = value
         for name, default in (_keyword_defaults(node) or {}).items():
             defaults[(position, "kw", name)] = default
@@ -249,10 +249,8 @@ def _abstract_of(graph: fx.Graph) -> dict[fx.Node, Any]:
             found[node] = ((node.args[0], index), node.kwargs)
         if not _may_hold_holes(node):
             continue
-        args = tuple(_HOLE if _is_free_literal(a) else a for a in node.args)
-        kwargs = {
-            k: _HOLE if _is_free_literal(v) else v for k, v in node.kwargs.items()
-        }
+        args = tuple(_HOLE if is_free_literal(a) else a for a in node.args)
+        kwargs = {k: _HOLE if is_free_literal(v) else v for k, v in node.kwargs.items()}
         if _keyword_defaults(node) is not None:
             kwargs = {k: v for k, v in kwargs.items() if v is not _HOLE}
         found[node] = (args, kwargs)
@@ -318,7 +316,7 @@ def _keyword_defaults(node: fx.Node) -> dict[str, Any] | None:
     }
 
 
-def _is_free_literal(value: Any) -> bool:
+def is_free_literal(value: Any) -> bool:
     """A number, bool, None or tuple of numbers: a literal an instance may set."""
     if value is None or isinstance(value, (bool, int, float)):
         return True
