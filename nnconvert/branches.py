@@ -65,6 +65,18 @@ def submodule_given(path: str) -> bool:
     raise TypeError(f"submodule_given({path!r}) is printed, never run")
 
 
+def setting(**value: Any) -> Any:
+    """A block's plain attribute as its function's keyword reads it: ``stride``.
+
+    The condition of a block function whose two paths a test of an
+    attribute picks (``if stride == 1:``; :mod:`nnconvert.printer.tested_paths`).
+    Its one keyword, named after the attribute, holds a literal that
+    becomes the function's keyword; only the printer reads it, as that
+    keyword's name. A graph holding it is printed, never run.
+    """
+    raise TypeError(f"setting({value!r}) is printed, never run")
+
+
 #: What a shape guard says when it refuses an input.
 SHAPE_GUARD_MESSAGE = (
     "input shape differs from the traced one; convert again with this shape"

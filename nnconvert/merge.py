@@ -87,7 +87,7 @@ def merge_graphs(
     """:func:`merge_traces`, and where a node of either side that the result keeps went.
 
     The second result maps ``(side, node)`` (side 0: ``when_true``) to
-    the node of the merged graph.
+    the node of the merged graph, None for a node the result does not keep.
 
     ``attributes``: values the condition reads through ``get_attr`` that
     neither graph reads (``self.stride`` of :mod:`~.printer.attribute_tests`).
@@ -102,7 +102,7 @@ def merge_graphs(
                 roots[node.target] = attribute_at(module, str(node.target))
     merged = fx.GraphModule(roots, graph, class_name=type(when_false).__name__)
     merged.meta.update((when_true if primary else when_false).meta)
-    return merged, merger.take
+    return merged, merger.kept
 
 
 class _Merger:
@@ -220,6 +220,13 @@ class _Merger:
         return (number in self.common and number in self.shared) or node in self.copied[
             side
         ]
+
+    def kept(self, side: int, node: fx.Node) -> fx.Node | None:
+        """Where ``node`` of one side is in the merged graph, None if nowhere (no copy made)."""
+        if node in self.copied[side]:
+            return self.copied[side][node]
+        number = self.numbers[side][node]
+        return self.shared.get(number) if number in self.common else None
 
     def take(self, side: int, node: fx.Node) -> fx.Node:
         """``node`` of one side in the merged graph: shared if both sides compute it."""

@@ -225,25 +225,20 @@ def assert_own_style_round_trip(conversion: nnconvert.Conversion) -> None:
 def test_inverted_residuals_of_different_widths_share_one_function():
     conversion = converted(MobileNet().eval(), image(), Style.FUNCTIONAL)
     defined = functions(conversion.source)
-    # the stride-1 blocks, with an identity or a projection shortcut: one
-    # function, the width and the shortcut keywords (the stride-2 block, which
-    # adds no shortcut, runs other code: a function of its own)
+    # blocks of every width, stride and shortcut: one function, with the
+    # stride, the width and the shortcut as keywords
     assert keywords(defined["inverted_residual"]) == [
+        "stride",
         "groups",
         "has_shortcut",
         "training",
     ]
     assert "groups=groups" in ast.unparse(defined["inverted_residual"])
     calls = ast.unparse(defined["layers"])
-    for width in (8, 24, 32):
-        assert f"groups={width}" in calls
+    assert "(8, 16, 24, 24, 32)" in calls  # each block's width, in a loop
     forwards = [n for n in defined if n.startswith("inverted_residual")]
-    # (and one init function for both shapes: ``inverted_residual_params``)
-    assert forwards == [
-        "inverted_residual",
-        "inverted_residual_2",
-        "inverted_residual_params",
-    ]
+    # (and one init function for them all: ``inverted_residual_params``)
+    assert forwards == ["inverted_residual", "inverted_residual_params"]
     assert_own_style_round_trip(conversion)
 
 
@@ -254,11 +249,11 @@ def test_identity_shortcut_is_no_function():
     for function in defined.values():
         assert not isinstance(function.body[0], ast.Return), function.name
     body = ast.unparse(defined["inverted_residual"])
-    assert "return out + x" in body
+    assert "out = out + x" in body
     # the shortcut with weights is a function, called where the block has one
     assert "shortcut" in defined
     assert (
-        "if has_shortcut:\n        x = shortcut(sub_params(params, 'shortcut.'), x"
+        "if has_shortcut:\n            x = shortcut(sub_params(params, 'shortcut.'), x"
         in (body)
     )
 
@@ -533,10 +528,31 @@ def test_shapes_that_two_tests_tell_apart_stay_apart(style):
     assert "self.skip" not in conversion.source
 
 
-def test_functional_style_keeps_a_function_per_path():
-    """A keyword would hold the stride, which functional input reads as a literal."""
-    conversion = converted(MobileNet().eval(), image(), Style.FUNCTIONAL)
-    assert "inverted_residual_2" in functions(conversion.source)
+def test_functional_style_tests_the_keyword_that_picks_the_path():
+    """One function, its ``stride`` a keyword that the conv reads and ``if`` tests.
+
+    Read back, the keyword's test is the attribute's: the file converts to
+    itself, and to the module style's one class.
+    """
+    with nnconvert.record_constructors():
+        model = MobileNet().eval()
+    conversion = converted(model, image(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert "inverted_residual_2" not in defined
+    block = defined["inverted_residual"]
+    assert keywords(block) == ["stride", "groups", "has_shortcut", "training"]
+    text = ast.unparse(block)
+    assert "stride=stride, padding=1, groups=groups" in text
+    assert "if stride == 1:" in text
+    assert "stride=stride" in ast.unparse(defined["layers"])  # each block's own
+    assert_own_style_round_trip(conversion)
+    with nnconvert.record_constructors():
+        back = nnconvert.convert(load_output(conversion), Style.MODULE, image())
+    back.check()
+    assert [c for c in classes(back.source) if c.startswith("Inverted")] == [
+        "InvertedResidual"
+    ]
+    assert "if self.stride == 1:" in back.source
 
 
 class Squeeze(nn.Module):

@@ -84,6 +84,15 @@ class FunctionalModel(nn.Module):
         """The functional-style function this wrapper runs (the user's, never a copy)."""
         return self._function
 
+    @property
+    def keyword_settings(self) -> dict[str, Any]:
+        """The literal keywords its caller passes (``stride=2``): a class's plain attributes.
+
+        A test of such a keyword (``if stride == 1:``) is the class's test
+        of its attribute (:mod:`nnconvert.printer.attribute_tests`).
+        """
+        return dict(self._settings)
+
     def _run(self, *inputs: Any, recorder: BlockCalls | None = None) -> Any:
         """Call the function on ``inputs``; ``recorder`` collects sub-function calls."""
         params = self._weights(inputs)

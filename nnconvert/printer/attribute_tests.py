@@ -15,11 +15,17 @@ comparison of an attribute with a literal (``self.stride == 1``), each as
 the one of its pair the printer may write either way round. Anything
 else (``self.training``, calls, two attributes) is left to the classes as
 they are.
+
+A block read back from a functional file runs a function whose keywords
+its caller passes (``def block(params, x, *, stride)``): a test of such a
+keyword (``if stride == 1:``, as functional style writes the class's
+test; :mod:`.tested_paths`) is the test of the attribute it stands for.
 """
 
 from __future__ import annotations
 
 import ast
+import inspect
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -80,43 +86,78 @@ _MISSING = object()
 
 
 def plain_attribute(module: nn.Module, name: str) -> Any:
-    """``module.<name>`` where ``__init__`` set it to a plain value, else a marker."""
+    """``module.<name>`` where ``__init__`` set it to a plain value, else a marker.
+
+    For a block read back from a functional file: the keyword ``name``.
+    """
     value = vars(module).get(name, _MISSING)
+    if value is _MISSING:
+        value = _keyword_settings(module).get(name, _MISSING)
     if value is _MISSING or type(value) not in _PLAIN:
         return _MISSING
     return value
 
 
-def attribute_tests(cls: type) -> list[AttributeTest]:
-    """The single-attribute tests of ``cls.forward`` (``if``, ``... if ... else ...``), in order."""
-    found = function_definition(getattr(cls, "forward", None))
+def _keyword_settings(module: nn.Module) -> dict[str, Any]:
+    """The keywords a block read back from a functional file is called with; else none."""
+    held = inspect.getattr_static(type(module), "keyword_settings", None)
+    return module.keyword_settings if isinstance(held, property) else {}
+
+
+def attribute_tests(cls: type, module: nn.Module | None = None) -> list[AttributeTest]:
+    """The single-attribute tests of ``cls.forward`` (``if``, ``... if ... else ...``), in order.
+
+    Of the function ``module`` runs where it is read back from a functional
+    file: tests of its keywords.
+    """
+    read_back = module is not None and bool(_keyword_settings(module))
+    function = module.function if read_back else getattr(cls, "forward", None)
+    found = function_definition(function)
     if found is None:
         return []
     _, definition = found
+    attribute_of = _keyword_reader(definition) if read_back else _self_attribute
     tests: list[AttributeTest] = []
     for node in ast.walk(definition):
         if isinstance(node, (ast.If, ast.IfExp)):
-            test = _read(node.test)
+            test = _read(node.test, attribute_of)
             if test is not None and test not in tests:
                 tests.append(test)
     return tests
 
 
-def _read(test: ast.expr) -> AttributeTest | None:
+def _keyword_reader(definition: ast.FunctionDef) -> Callable[[ast.expr], str | None]:
+    """Reads a bare keyword-only parameter the function never rebinds (not ``training``)."""
+    rebound = {
+        n.id
+        for n in ast.walk(definition)
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
+    }
+    keywords = {a.arg for a in definition.args.kwonlyargs} - rebound - {"training"}
+
+    def read(node: ast.expr) -> str | None:
+        return node.id if isinstance(node, ast.Name) and node.id in keywords else None
+
+    return read
+
+
+def _read(
+    test: ast.expr, attribute_of: Callable[[ast.expr], str | None]
+) -> AttributeTest | None:
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        attribute = _self_attribute(test.operand)
+        attribute = attribute_of(test.operand)
         return AttributeTest(attribute) if attribute else None
     if isinstance(test, ast.Compare):
         if len(test.ops) != 1 or type(test.ops[0]) not in _COMPARISONS:
             return None
-        attribute = _self_attribute(test.left)
+        attribute = attribute_of(test.left)
         right = test.comparators[0]
         if attribute is None or not isinstance(right, ast.Constant):
             return None
         if type(right.value) not in _PLAIN:
             return None
         return AttributeTest(attribute, _COMPARISONS[type(test.ops[0])], right.value)
-    attribute = _self_attribute(test)
+    attribute = attribute_of(test)
     return AttributeTest(attribute) if attribute else None
 
 
@@ -137,7 +178,7 @@ def telling_test(
     tells them apart: the shapes may then differ for another reason.
     """
     telling = []
-    for test in attribute_tests(cls):
+    for test in attribute_tests(cls, first[0] if first else None):
         answers = {test.answer(m) for m in first}, {test.answer(m) for m in second}
         if None in answers[0] | answers[1]:
             continue

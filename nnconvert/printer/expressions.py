@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import fx, nn
 
-from ..branches import submodule_given
+from ..branches import setting, submodule_given
 from ..errors import ConversionError
 from ..naming import is_plain_identifier
 from ..opspecs import layout_call, specs_for_function
@@ -260,6 +260,9 @@ class ExpressionPrinter:
             return Expression(
                 f"{symbol}{self.operand(node.args[0], precedence)}", precedence
             )
+        if target is setting:  # a tested attribute, as the function's keyword
+            (value,) = node.kwargs.values()
+            return self._value(value)
         if target is submodule_given:  # a merged block's optional submodule
             (path,) = node.args
             if self.style is Style.FUNCTIONAL:

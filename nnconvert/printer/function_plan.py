@@ -39,12 +39,14 @@ from torch import fx, nn
 
 from ..hierarchy import Instance
 from ..init_arguments import keyword_order
+from ..block_purity import pure_calls
 from ..leaves import Leaf, leaf_of
 from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call, with_method_bodies
 from .attribute_reads import attribute_reads
+from .attribute_tests import telling_test
 from .expressions import _Raw
 from .init_names import init_names, init_order
 from .literal_holes import (
@@ -65,6 +67,7 @@ from .signature import graph_signature
 from .methods import MethodPlan, methods_of, plan_methods
 from .optional_values import find_stand_ins, with_choices
 from .statements import StatementPlan, passes_value_through, plan_statements
+from .tested_paths import join_paths
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,9 @@ class _Group:
     #: literals the source read as ``self.<name>`` that every member shares:
     #: keywords with that value as default, which no caller passes
     read: Named = field(default_factory=list)
+    #: the body of two shapes joined under a test of an attribute
+    #: (:mod:`.tested_paths`), where the members' slots are; else the first's graph
+    body: fx.Graph | None = None
 
 
 def plan_functions(
@@ -220,8 +226,10 @@ class _Grouping:
         self.group_of: dict[int, _Group] = {}
         self.settings: dict[int, dict[str, Any]] = {}
         self.passthrough: set[int] = set()
+        self.pure: set[int] = set()
 
     def run(self, instances: list[Instance]) -> None:
+        self.pure = {id(i.module) for i in instances if i.pure}
         pending = list(instances)
         while pending:
             ready = [i for i in pending if self._resolved(i)]
@@ -243,8 +251,9 @@ class _Grouping:
                             shared.append(same)
                     continue
                 shared += _split_unshareable(group)
-            for members, flags, stand_ins in self._merge_optional_calls(shared):
-                self._add(members, flags, stand_ins)
+            optional = self._merge_optional_calls(shared)
+            for members, flags, stand_ins, body in self._join_tested_paths(optional):
+                self._add(members, flags, stand_ins, body)
 
     def _resolved(self, instance: Instance) -> bool:
         return all(
@@ -353,15 +362,18 @@ class _Grouping:
         members: list[_Member],
         flags: dict[str, str] | None = None,
         stand_ins: dict[int, int] | None = None,
+        body: fx.Graph | None = None,
     ) -> None:
         """One function for ``members``; ``flags``: each optional call's keyword.
 
-        ``stand_ins``: see :attr:`_Group.stand_ins`.
+        ``stand_ins``, ``body``: see :class:`_Group`.
         """
-        group = _Group(members, flags=dict(flags or {}), stand_ins=stand_ins or {})
+        group = _Group(
+            members, flags=dict(flags or {}), stand_ins=stand_ins or {}, body=body
+        )
         if len(members) > 1:
             group.holes = _named_holes(members, self.names, set(group.flags.values()))
-        if not group.flags and not group.stand_ins:
+        if not group.flags and not group.stand_ins and body is None:
             taken = _keyword_taken(members, self.names, set())
             group.holes, group.read = _attribute_keywords(members, group.holes, taken)
         for member in members:
@@ -409,6 +421,107 @@ class _Grouping:
                     break
             result.append(found or (base, {}, {}))
         return result
+
+    def _join_tested_paths(
+        self, entries: list[tuple[list[_Member], dict[str, str], dict[int, int]]]
+    ) -> list[tuple[list[_Member], dict[str, str], dict[int, int], fx.Graph | None]]:
+        """Join a block's shapes that one test of a plain attribute tells apart.
+
+        Functional style's counterpart of the classes' joined shapes
+        (:func:`.class_plan._join_tested_shapes`): MobileNetV2's blocks with
+        and without ``out + self.shortcut(x)`` are one function that tests
+        its ``stride`` keyword (:mod:`.tested_paths`). A shape joins one other.
+        """
+        joined: set[int] = set()
+        result = []
+        for i, entry in enumerate(entries):
+            if i in joined:
+                continue
+            found = None
+            for j in range(i + 1, len(entries)):
+                if j not in joined:
+                    found = self._tested_pair(entry, entries[j])
+                    if found is not None:
+                        joined.add(j)
+                        break
+            result.append(found or (*entry, None))
+        return result
+
+    def _tested_pair(
+        self,
+        one: tuple[list[_Member], dict[str, str], dict[int, int]],
+        other: tuple[list[_Member], dict[str, str], dict[int, int]],
+    ) -> tuple[list[_Member], dict[str, str], dict[int, int], fx.Graph] | None:
+        """``one`` and ``other`` as one function with its body, where a test picks the path."""
+        (first, *_), (second, *_) = one[0], other[0]
+        cls = type(first.instance.module)
+        if type(second.instance.module) is not cls or one[2] or other[2]:
+            return None  # a stand-in's positions are its own shape's
+        if any(
+            not m.instance.path or _is_sequential(m.instance) for m in (first, second)
+        ):
+            return None
+        if first.leaves != second.leaves:
+            return None
+        found = telling_test(
+            cls,
+            [m.instance.module for m in one[0]],
+            [m.instance.module for m in other[0]],
+        )
+        if found is None:
+            return None
+        test, answer = found
+        (own, own_flags, _), (alt, alt_flags, _) = (
+            (one, other) if answer else (other, one)
+        )
+        flags = {**alt_flags, **own_flags}
+        if len(set(flags.values())) != len(flags) or not self._calls_alike(
+            own[0], alt[0]
+        ):
+            return None
+        sides = (_graph_module(own[0]), _graph_module(alt[0]))
+        joined = join_paths(
+            sides,
+            (
+                [(m.instance.module, m.slots) for m in own],
+                [(m.instance.module, m.slots) for m in alt],
+            ),
+            test,
+            pure_calls(sides, lambda module: id(module) in self.pure),
+        )
+        if joined is None:
+            return None
+        training = any(m.training for m in (*own, *alt))
+        members = [
+            dataclasses.replace(m, slots=slots, training=training)
+            for m, slots in zip([*own, *alt], joined.slots)
+        ]
+        return members, flags, {}, joined.body
+
+    def _calls_alike(self, own: _Member, alt: _Member) -> bool:
+        """Each block either path calls is one function's, and ``own`` has it.
+
+        The body calls ``alt``'s blocks under ``own``'s name for them.
+        """
+        theirs = self._callee_groups(alt)
+        mine = self._callee_groups(own)
+        for target, group in theirs.items():
+            if target not in mine:
+                try:
+                    module = own.instance.module.get_submodule(target)
+                except AttributeError:
+                    return False
+                mine[target] = id(self.group_of.get(id(module)))
+            if mine[target] != group:
+                return False
+        return True
+
+    def _callee_groups(self, member: _Member) -> dict[str, int]:
+        return {
+            str(n.target): id(self.group_of[id(_submodule(member.instance, n))])
+            for n in member.graph.nodes
+            if n.op == "call_module" and str(n.target) not in member.leaves
+        }
 
     def _with_optional(
         self, base: list[_Member], wider: list[_Member]
@@ -702,7 +815,8 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     """The function of ``group``: its name, its body with the holes filled by its keywords."""
     first = group.members[0]
     name = names.claim(first.instance, [m.instance for m in group.members[1:]])
-    graph = filled(first.graph, group.holes + group.read, _Raw)
+    body = group.body if group.body is not None else first.graph
+    graph = filled(body, group.holes + group.read, _Raw)
     helpers = [names.claim_method(call.name) for call in methods_of(graph)]
     reserved = frozenset(
         names.used
@@ -920,6 +1034,13 @@ class _FunctionNames:
         name = first_free(base, self.used | also_taken, separator)
         self.used.add(name)
         return name
+
+
+def _graph_module(member: _Member) -> fx.GraphModule:
+    """``member``'s graph as a module of its own, over its instance's attributes."""
+    module = fx.GraphModule(member.instance.graph, copy_graph(member.graph))
+    module.meta.update(member.instance.graph.meta)
+    return module
 
 
 def _submodule(instance: Instance, node: fx.Node) -> nn.Module:

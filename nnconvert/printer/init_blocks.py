@@ -48,6 +48,7 @@ from torch import nn
 
 from ..init_arguments import init_arguments, init_sizes
 from ..naming import first_free, identifier
+from .layout import LINE_LENGTH
 from .init_loops import Statement, fold_loops
 from .init_names import init_names
 
@@ -58,7 +59,6 @@ PREFIX = "prefix"
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 
 #: black's line length: a longer statement takes about three lines.
-_LINE_LENGTH = 88
 
 #: Names an init function's size parameters never take.
 _OWN_NAMES = frozenset({PREFIX, "params", "i"})
@@ -383,7 +383,7 @@ def _parameter_order(parameters: list[str], names: list[str]) -> list[str]:
 
 def _lines_after_black(lines: list[str], indent: int) -> int:
     """About how many lines ``lines``, indented by ``indent``, take once black lays them out."""
-    return sum(3 if indent + len(line) > _LINE_LENGTH else 1 for line in lines)
+    return sum(3 if indent + len(line) > LINE_LENGTH else 1 for line in lines)
 
 
 def _run(statements: list[Statement], path: str) -> tuple[int, int] | None:

@@ -81,6 +81,7 @@ from ..init_slices import setting_lines
 from ..state_builds import state_build
 from ..tensor_builds import TensorBuild, without_built_comments
 from ..ties import ties
+from .layout import LINE_LENGTH
 from .imports import Imports, Printed
 from .built_tensors import shared_functions, spaced
 from .init_blocks import BlockUse, with_block_functions
@@ -330,7 +331,7 @@ class _Body:
         definitions are black's already (a docstring line may stay long).
         """
         defined = [line for d in self.definitions for line in d.split("\n")]
-        long = sum(len(line) > _BLACK_LINE_LENGTH - 4 for line in self.lines)
+        long = sum(len(line) > LINE_LENGTH - 4 for line in self.lines)
         return len(self.lines) + 2 * long + len(defined) + 2 * len(self.definitions)
 
 
@@ -344,7 +345,6 @@ def _with_needs(functions: list[str]) -> list[str]:
 
 
 #: black's line length; a longer statement takes about three lines.
-_BLACK_LINE_LENGTH = 88
 
 
 def _shortest_body(model: _Model) -> _Body:

@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from torch import fx
 
-from ..branches import is_choose, is_condition, is_expect, is_only_when
+from ..branches import is_choose, is_condition, is_expect, is_only_when, setting
 from ..opspecs import specs_for_function
 from ..passes.methods import is_method_call
 from ..opspecs.spec import REQUIRED
@@ -43,10 +43,14 @@ Slot = tuple[int, str, Any]
 
 
 class _Hole:
-    """Stands for a literal in the abstract shape."""
+    """Stands for a literal in the abstract shape.
+
+    Its repr is a name, so that fx can write code for a graph that holds it
+    (:func:`abstracted`), which is merged and printed, never run.
+    """
 
     def __repr__(self) -> str:
-        return "<hole>"
+        return "_HOLE"
 
 
 _HOLE = _Hole()
@@ -104,6 +108,48 @@ def literal_slots(
         stand_ins=stand_ins,
     )
     return Slots(shape, values, defaults)
+
+
+def abstracted(graph: fx.Graph) -> fx.Graph:
+    """A copy of ``graph`` whose free literals all read one marker; nodes keep their positions.
+
+    Two graphs that differ only in literals compute alike here, so a merge
+    (:func:`~nnconvert.merge.merge_graphs`) makes one call of two that
+    differ only in literals; :func:`restore_literals` puts a side's back.
+    A spec'd call's literal keywords are left out, as its shape leaves them.
+    """
+    copied = copy_graph(graph)
+    for node, (args, kwargs) in _abstract_of(copied).items():
+        node.args, node.kwargs = args, kwargs
+    return copied
+
+
+def restore_literals(node: fx.Node, original: fx.Node) -> None:
+    """``node`` (from :func:`abstracted`, maybe merged) with ``original``'s literals again."""
+    node.args = _restored(node.args, original.args)
+    kwargs = {
+        k: _restored(node.kwargs[k], v) if k in node.kwargs else v
+        for k, v in original.kwargs.items()
+    }
+    node.kwargs = {
+        **kwargs,
+        **{k: v for k, v in node.kwargs.items() if k not in kwargs},
+    }
+
+
+def _restored(value: Any, original: Any) -> Any:
+    if value is _HOLE:
+        return original
+    if isinstance(value, (tuple, list)) and type(original) is type(value):
+        if len(value) == len(original):
+            return type(value)(_restored(v, o) for v, o in zip(value, original))
+    if isinstance(value, slice) and isinstance(original, slice):
+        return slice(
+            _restored(value.start, original.start),
+            _restored(value.stop, original.stop),
+            _restored(value.step, original.step),
+        )
+    return value
 
 
 def moved(slots: Slots, positions: dict[int, int]) -> Slots:
@@ -261,6 +307,8 @@ def _may_hold_holes(node: fx.Node) -> bool:
     """A call whose literal arguments may differ between instances of one body."""
     if node.op not in ("call_function", "call_method", "call_module"):
         return False
+    if node.target is setting:  # a tested attribute, as its keyword
+        return True
     if node.target in (operator.getitem, getattr):
         return False
     return not (

@@ -35,6 +35,7 @@ from ..naming import first_free
 from ..opspecs.helpers import SUB_PARAMS
 from ..options import Style
 from ..ties import tied_outside
+from .layout import black_lines
 from .expressions import ExpressionPrinter, with_tied
 from .names import RESERVED
 from .statements import StatementPlan
@@ -98,14 +99,28 @@ class Loop:
         values: dict[str, str],
         printer: ExpressionPrinter,
     ) -> str:
-        """``i in range(n)``, or with the keywords' values: ``i, flag in enumerate((...))``."""
+        """``i in range(n)``, or with the keywords' values: ``i, flag in enumerate((...))``.
+
+        Several keywords are zipped columns, or one row per call
+        (``[(1, 32, True), (2, 144, False), ...]``) where black writes that in
+        fewer lines: a table like the user's ``cfg``, where columns too long
+        for a line would each be spread over many.
+        """
         if not varying:
             return f"{index} in range({self.count or len(self.calls)})"
         columns = [_tuple_text(column, printer) for column in varying.values()]
         if len(columns) == 1:
             return f"{index}, {values[next(iter(varying))]} in enumerate({columns[0]})"
         names = ", ".join(values[k] for k in varying)
-        return f"{index}, ({names}) in enumerate(zip({', '.join(columns)}))"
+        zipped = f"{index}, ({names}) in enumerate(zip({', '.join(columns)}))"
+        rows = [_tuple_text(list(row), printer) for row in zip(*varying.values())]
+        listed = f"{index}, ({names}) in enumerate([{', '.join(rows)}])"
+        return min((zipped, listed), key=_lines_in_a_function)
+
+
+def _lines_in_a_function(header: str) -> int:
+    """The lines black writes ``for <header>:`` in, in a function's body."""
+    return black_lines(f"def f():\n    for {header}:\n        pass\n")
 
 
 def _tuple_text(column: list[Any], printer: ExpressionPrinter) -> str:

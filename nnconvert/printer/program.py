@@ -31,6 +31,7 @@ from ..passes.weight_dicts import (
 )
 from ..ties import replaced_keys
 from ..torch_names import qualified_name
+from .layout import LINE_LENGTH
 from .class_plan import ClassPlan, plan_classes
 from .built_tensors import name_builds
 from .class_text import class_text
@@ -294,7 +295,6 @@ def _imported_names(instances: list[Instance]) -> set[str]:
 
 
 #: Where black's layout can differ from a line as the printer wrote it.
-_BLACK_LINE_LENGTH = black.Mode().line_length
 _NEEDS_BLACK = re.compile(r"\*\*|'|\\|#|\t|lambda|\[[^\]]*:| $")
 _HEADER = re.compile(
     r"(async\s+def|def|class|if|elif|else|for|while|with|try|except|finally)\b.*:$"
@@ -325,7 +325,7 @@ def _formatted(text: str) -> str:
     strings = _in_docstrings(lines)
     code = [line for line, string in zip(lines, strings) if not string]
     if any(_opens_statement(line) for line in code) or any(
-        len(line) > _BLACK_LINE_LENGTH or line != line.rstrip()
+        len(line) > LINE_LENGTH or line != line.rstrip()
         for line, string in zip(lines, strings)
         if string
     ):
@@ -369,15 +369,9 @@ def _opens_statement(line: str) -> bool:
 def _needs_black(line: str) -> bool:
     """Too long, or holding what black may respace (a header's defaults: ``x=1``, ``x: T = 1``)."""
     if line.lstrip().startswith("#"):
-        return (
-            len(line) > _BLACK_LINE_LENGTH
-        )  # a comment line is written as black writes it
+        return len(line) > LINE_LENGTH  # a comment line is written as black writes it
     header_default = "=" in line and bool(_HEADER.match(line.strip()))
-    return (
-        len(line) > _BLACK_LINE_LENGTH
-        or header_default
-        or bool(_NEEDS_BLACK.search(line))
-    )
+    return len(line) > LINE_LENGTH or header_default or bool(_NEEDS_BLACK.search(line))
 
 
 def _format_lines(lines: list[str]) -> list[str]:

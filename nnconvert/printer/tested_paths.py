@@ -1,0 +1,135 @@
+"""Functional style: a block's two paths, picked by a test of a plain attribute, as one function.
+
+The class styles join the shapes of kuangliu's MobileNetV2 ``Block``
+(``out + self.shortcut(x) if self.stride == 1 else out``) into one class
+that tests ``self.stride`` (:mod:`.attribute_tests`). A function has no
+``self``: the attribute is a keyword its callers pass, and the test reads
+it (``if stride == 1:``). The literals the two paths pass to their calls
+are in the body (``F.conv2d(..., stride=2)`` against the default), so the
+two traces are merged with every free literal set aside
+(:func:`~.literal_holes.abstracted`): calls that differ only in literals
+are one call, and the literals come back as slots of the merged graph,
+each member's value there read from its own graph. Slots whose values
+differ between the members become keywords as for any block
+(:func:`~.literal_holes.named_holes`); the test's own slot is named after
+the attribute and joins a keyword whose values agree with it everywhere
+(the ``stride`` of ``F.conv2d``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Collection
+
+from torch import fx, nn
+
+from ..branches import setting
+from ..merge import merge_graphs
+from ..passes.methods import is_method_call
+from .attribute_tests import AttributeTest, plain_attribute
+from .literal_holes import Slot, Slots, abstracted, literal_slots, restore_literals
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The merged body, and each member's slots in its coordinates (both sides, in order)."""
+
+    body: fx.Graph
+    slots: list[Slots]
+    #: the slot the test reads the attribute from
+    test_slot: Slot
+
+
+def join_paths(
+    sides: tuple[fx.GraphModule, fx.GraphModule],
+    members: tuple[list[tuple[nn.Module, Slots]], list[tuple[nn.Module, Slots]]],
+    test: AttributeTest,
+    pure_blocks: Collection[str],
+) -> Joined | None:
+    """The two shapes' graphs as one body under ``test``; None where they cannot be.
+
+    ``sides[0]`` is the shape whose members answer the test True; each
+    side's ``members`` (module, slots in that side's graph's coordinates)
+    give the literals their calls pass. The body keeps side 0's literals
+    where both sides make a call, and is printed, never run.
+    """
+    if any(_calls_methods(side.graph) for side in sides):
+        return None  # a helper method's body holds literals of its own
+    abstract = [
+        fx.GraphModule(side, abstracted(side.graph), class_name=type(side).__name__)
+        for side in sides
+    ]
+    for side, module in zip(sides, abstract):
+        module.meta.update(side.meta)
+    first = members[0][0][0]
+    value = plain_attribute(first, test.attribute)
+
+    def condition(graph: fx.Graph, inputs: dict[str, fx.Node]) -> fx.Node:
+        read = graph.call_function(setting, (), {test.attribute: value})
+        if test.compare is None:
+            return read
+        return graph.call_function(test.compare, (read, test.constant))
+
+    merged, kept = merge_graphs(
+        *abstract, condition, primary=True, pure_blocks=pure_blocks
+    )
+    body = merged.graph
+    where: dict[fx.Node, int] = {n: k for k, n in enumerate(body.nodes)}
+    positions: list[dict[int, int]] = []  # per side: its position -> the body's
+    sources: dict[fx.Node, fx.Node] = {}  # a body node -> the node it copies
+    for side in (1, 0):  # side 0 last: its literals where both sides have the node
+        originals = list(sides[side].graph.nodes)
+        moved = {}
+        for k, node in enumerate(abstract[side].graph.nodes):
+            into = kept(side, node)
+            if into is not None:
+                moved[k] = where[into]
+                sources[into] = originals[k]
+        positions.insert(0, moved)
+    for node, original in sources.items():
+        if node.op == original.op and node.target == original.target:
+            restore_literals(node, original)
+    template = literal_slots(body)
+    read = next(n for n in body.nodes if n.target is setting)
+    test_slot: Slot = (where[read], "kw", test.attribute)
+    joined: list[Slots] = []
+    for side in (0, 1):
+        for module, slots in members[side]:
+            joined.append(
+                _in_body(slots, positions[side], template, test_slot, module, test)
+            )
+    return Joined(body, joined, test_slot)
+
+
+def _in_body(
+    slots: Slots,
+    positions: dict[int, int],
+    template: Slots,
+    test_slot: Slot,
+    module: nn.Module,
+    test: AttributeTest,
+) -> Slots:
+    """A member's ``slots`` moved into the body; the other path's slots take the body's literal.
+
+    Those calls never run for it, so any value does: the body's own keeps
+    them from becoming keywords of their own where one path's members agree.
+    """
+
+    def move(found: dict[Slot, Any]) -> dict[Slot, Any]:
+        return {
+            (positions[s[0]], *s[1:]): v for s, v in found.items() if s[0] in positions
+        }
+
+    values, defaults = move(slots.values), move(slots.defaults)
+    for slot, value in template.values.items():
+        if slot not in values and slot not in defaults:
+            values[slot] = value
+    values[test_slot] = plain_attribute(module, test.attribute)  # the test read it
+    return Slots(template.shape, values, {**template.defaults, **defaults})
+
+
+def _calls_methods(graph: fx.Graph) -> bool:
+    return any(is_method_call(n) for n in graph.nodes)
+
+
+__all__ = ["Joined", "join_paths"]
