@@ -590,6 +590,72 @@ class TwoExpansions(nn.Module):
         return self.second(self.first(x))
 
 
+class Skipping(nn.Module):
+    """A flag picks the path: ``if self.has_skip:``, a literal of ``forward`` beside it."""
+
+    def __init__(self, width, has_skip):
+        super().__init__()
+        self.has_skip = has_skip
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        out = torch.relu(self.fc(x)) * 0.5
+        if self.has_skip:
+            out = out + x
+        return out
+
+
+class Skips(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Skipping(8, True)
+        self.b = Skipping(8, False)
+        self.c = Skipping(8, True)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x)))
+
+
+@pytest.mark.printed_from_trace
+def test_a_flag_that_picks_the_path_is_a_keyword_in_functional_style():
+    with nnconvert.record_constructors():
+        model = Skips().eval()
+    conversion = converted(model, (torch.randn(2, 8),), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert [n for n in defined if n.startswith("skipping")] == ["skipping"]
+    assert keywords(defined["skipping"]) == ["has_skip"]
+    assert "if has_skip:" in ast.unparse(defined["skipping"])
+    assert "has_skip=False" in conversion.source
+    assert_own_style_round_trip(conversion)
+    with nnconvert.record_constructors():
+        back = nnconvert.convert(
+            load_output(conversion), Style.MODULE, (torch.randn(2, 8),)
+        )
+    back.check()
+    assert classes(back.source) == ["Skipping", "Skips"]
+    assert "if self.has_skip:" in back.source
+
+
+def test_a_path_that_skips_a_layer_keeps_a_function_in_functional_style():
+    """The ``expand_ratio == 1`` block holds the expansion's tensors but never reads them.
+
+    A functional file read back learns a layer from the calls that read
+    it: in a joined function the first block's would be tensors of no
+    layer, drawn as ``torch.empty``. Two functions read back as written.
+    """
+    conversion = converted(TwoExpansions().eval(), tokens(), Style.FUNCTIONAL)
+    assert [n for n in functions(conversion.source) if n.startswith("expanding")] == [
+        "expanding",
+        "expanding_2",
+    ]
+    assert_own_style_round_trip(conversion)
+    again = load_output(conversion)
+    assert (
+        "set them before use"
+        not in nnconvert.convert(again, Style.FUNCTIONAL, tokens()).source
+    )
+
+
 @pytest.mark.printed_from_trace
 @pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
 def test_a_block_both_paths_call_is_called_once_after_the_test(style):

@@ -463,6 +463,8 @@ class _Grouping:
             return None
         if first.leaves != second.leaves:
             return None
+        if not all(_reads_every_layer(m) for m in (*one[0], *other[0])):
+            return None
         found = telling_test(
             cls,
             [m.instance.module for m in one[0]],
@@ -1034,6 +1036,27 @@ class _FunctionNames:
         name = first_free(base, self.used | also_taken, separator)
         self.used.add(name)
         return name
+
+
+def _reads_every_layer(member: _Member) -> bool:
+    """Every layer holding tensors of the block is read on its path.
+
+    A functional file read back learns a layer from the calls that read
+    its tensors: tensors only the other path reads (EfficientNet's
+    expansion, built but skipped where ``expand_ratio == 1``) would be
+    tensors of no layer there, drawn as ``torch.empty``.
+    """
+    read = [  # a tensor's path, or a called block's (all of whose tensors it reads)
+        f"{n.target}."
+        for n in with_method_bodies(member.graph)
+        if n.op in ("get_attr", "call_module")
+    ]
+    return all(
+        any(t.startswith(f"{owner}.") or f"{owner}.".startswith(t) for t in read)
+        for owner in {
+            k.rpartition(".")[0] or k for k in member.instance.module.state_dict()
+        }
+    )
 
 
 def _graph_module(member: _Member) -> fx.GraphModule:
