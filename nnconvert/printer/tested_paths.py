@@ -36,8 +36,6 @@ class Joined:
 
     body: fx.Graph
     slots: list[Slots]
-    #: the slot the test reads the attribute from
-    test_slot: Slot
 
 
 def join_paths(
@@ -98,7 +96,7 @@ def join_paths(
             joined.append(
                 _in_body(slots, positions[side], template, test_slot, module, test)
             )
-    return Joined(body, joined, test_slot)
+    return Joined(body, joined)
 
 
 def _in_body(
