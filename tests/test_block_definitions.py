@@ -595,6 +595,7 @@ class Skipping(nn.Module):
 
     def __init__(self, width, has_skip):
         super().__init__()
+        # the input is added where it fits
         self.has_skip = has_skip
         self.fc = nn.Linear(width, width)
 
@@ -626,6 +627,11 @@ def test_a_flag_that_picks_the_path_is_a_keyword_in_functional_style():
     assert keywords(defined["skipping"]) == ["has_skip"]
     assert "if has_skip:" in ast.unparse(defined["skipping"])
     assert "has_skip=False" in conversion.source
+    # what ``__init__`` says of the attribute is said where the keyword is tested
+    assert (
+        "    if has_skip:\n        # the input is added where it fits\n        out = out + x"
+        in conversion.source
+    )
     assert_own_style_round_trip(conversion)
     with nnconvert.record_constructors():
         back = nnconvert.convert(

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import fx, nn
 
-from ..branches import Guard, is_expect, is_only_when, negated, tested_input
+from ..branches import Guard, is_expect, is_only_when, negated, setting, tested_input
 from ..opspecs.helpers import helper_for
 from ..passes.canonicalize import INLINED_ATTRIBUTE
 from ..passes.methods import is_method_call
@@ -224,6 +224,7 @@ def body_lines(
     ]
     above = _init_commented(
         readers,
+        [guard for guard, _, _ in statements],
         written,
         inlined,
         init_comments,
@@ -308,6 +309,7 @@ def _assignment(
 
 def _init_commented(
     readers: list[fx.Node | None],
+    guards: list[Guard],
     statements: list[list[str]],
     inlined: frozenset[fx.Node],
     init_comments: Sequence[tuple[str, list[str]]],
@@ -326,8 +328,13 @@ def _init_commented(
     attribute only (taken out of the dict as they are placed).
     """
     reads = [
-        _attributes_read(node, inlined) if node is not None and lines else []
-        for node, lines in zip(readers, statements)
+        (
+            _tested_settings(guard)
+            + (_attributes_read(node, inlined) if node is not None else [])
+            if lines
+            else []
+        )
+        for node, guard, lines in zip(readers, guards, statements)
     ]
     order = list(dict.fromkeys(name for names in reads for name in names))
     placed, _ = placed_on(list(init_comments), order)
@@ -369,6 +376,21 @@ def _unsaid(comments: list[str], lines: list[str]) -> list[str]:
     """
     own = {line for line in lines if line.lstrip().startswith("#")}
     return [comment for comment in comments if comment not in own]
+
+
+def _tested_settings(guard: Guard) -> list[str]:
+    """The attributes a statement's ``if``s test as keywords (``if has_skip:``).
+
+    What ``__init__`` says about ``self.has_skip`` is said above the first
+    statement the test guards (:mod:`.tested_paths`).
+    """
+    return [
+        name
+        for condition, _ in guard
+        for node in (condition, *condition.all_input_nodes)
+        if node.op == "call_function" and node.target is setting
+        for name in node.kwargs
+    ]
 
 
 def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
