@@ -5,7 +5,9 @@ class, the first built without its drop path; functional style calls each
 block's one function with ``has_drop_path=False``, then ``True``. Such calls
 still print as the loop the user wrote, over the keyword's values beside the
 index (``for i, has_halve in enumerate((False, True, True)):``), or over
-their ``zip`` where several keywords differ (:mod:`nnconvert.printer.loops`).
+their ``zip`` where several keywords differ (:mod:`nnconvert.printer.loops`);
+from the second member on where the first calls another function
+(``enumerate(..., start=1)``).
 Every output is checked against the original in eval and train mode, and
 converts to itself byte for byte (SPEC invariant 5).
 """
@@ -102,6 +104,35 @@ class Stages(nn.Module):
         return self.stage2(self.stage1(x))
 
 
+class Stem(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+
+class Headed(nn.Module):
+    """A list whose first member is of another class: the loop runs over the rest."""
+
+    def __init__(self, dim=8, scales=(0.5, 0.25, 0.125)):
+        super().__init__()
+        self.blocks = nn.ModuleList([Stem(dim)] + [Block(dim, scale=s) for s in scales])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+class HeadedAlike(Headed):
+    """The same, its blocks called alike: a loop over a range."""
+
+    def __init__(self):
+        super().__init__(scales=(0.5, 0.5, 0.5))
+
+
 LOOPS = {
     Flagged: (
         "    for i, has_halve in enumerate((False, True, True)):\n"
@@ -114,6 +145,16 @@ LOOPS = {
         "        x = block(\n"
         '            sub_params(params, f"blocks.{i}."), x, scale=scale, has_halve=has_halve\n'
         "        )\n"
+    ),
+    Headed: (
+        '    x = stem(sub_params(params, "blocks.0."), x)\n'
+        "    for i, scale in enumerate((0.5, 0.25, 0.125), start=1):\n"
+        '        x = block(sub_params(params, f"blocks.{i}."), x, scale=scale)\n'
+    ),
+    HeadedAlike: (
+        '    x = stem(sub_params(params, "blocks.0."), x)\n'
+        "    for i in range(1, 4):\n"
+        '        x = block(sub_params(params, f"blocks.{i}."), x)\n'
     ),
 }
 
@@ -131,7 +172,7 @@ def _converted(cls: type[nn.Module], style: Style) -> nnconvert.Conversion:
 def test_calls_differing_in_literal_keywords_loop_over_their_values(cls):
     source = _converted(cls, Style.FUNCTIONAL).source
     assert LOOPS[cls] in source
-    assert '"blocks.1."' not in source
+    assert '"blocks.1."' not in source and '"blocks.2."' not in source
 
 
 @pytest.mark.parametrize("cls", list(LOOPS), ids=lambda c: c.__name__)

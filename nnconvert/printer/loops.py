@@ -13,7 +13,11 @@ loop assigns) and the same other arguments (Whisper's ``block(x, xa,
 mask=self.mask)``), run unconditionally, and call the same code: members of
 one class (class styles), one function (functional).
 
-In functional style the calls may also differ in the values of literal
+In functional style a loop may also start after the container's first
+members, when it runs to its last and they call other functions
+(EfficientNet's first block, without expansion, then fifteen of another
+shape: ``for i, (...) in enumerate([...], start=1):``); and the calls may
+differ in the values of literal
 keywords (DINO's first block has no drop path: ``has_drop_path=False``,
 then ``True``): the loop runs over those values beside the index,
 ``for i, has_drop_path in enumerate((False, True)):``, or over their
@@ -56,6 +60,9 @@ class Loop:
     #: names the loop's variables may not take (the function's keywords and
     #: the names its body's variables avoid)
     reserved: frozenset[str] = frozenset()
+    #: the member the loop starts at (functional style: the ones before call
+    #: other functions)
+    start: int = 0
 
     def lines(self, printer: ExpressionPrinter, plan: StatementPlan) -> list[str]:
         """``for block in self.blocks:`` / ``for i in range(n):`` and its one statement."""
@@ -106,15 +113,20 @@ class Loop:
         fewer lines: a table like the user's ``cfg``, where columns too long
         for a line would each be spread over many.
         """
+        start = f", start={self.start}" if self.start else ""
         if not varying:
-            return f"{index} in range({self.count or len(self.calls)})"
+            end = self.count or len(self.calls)
+            if self.start:
+                return f"{index} in range({self.start}, {self.start + len(self.calls)})"
+            return f"{index} in range({end})"
         columns = [_tuple_text(column, printer) for column in varying.values()]
         if len(columns) == 1:
-            return f"{index}, {values[next(iter(varying))]} in enumerate({columns[0]})"
+            name = values[next(iter(varying))]
+            return f"{index}, {name} in enumerate({columns[0]}{start})"
         names = ", ".join(values[k] for k in varying)
-        zipped = f"{index}, ({names}) in enumerate(zip({', '.join(columns)}))"
+        zipped = f"{index}, ({names}) in enumerate(zip({', '.join(columns)}){start})"
         rows = [_tuple_text(list(row), printer) for row in zip(*varying.values())]
-        listed = f"{index}, ({names}) in enumerate([{', '.join(rows)}])"
+        listed = f"{index}, ({names}) in enumerate([{', '.join(rows)}]{start})"
         return min((zipped, listed), key=_lines_in_a_function)
 
 
@@ -222,13 +234,17 @@ def find_loops(
         # the run from each later member is the rest of this one (the members
         # pass the first's keywords), and a loop starts at member 0: so each
         # start is tried once, and a chain of n distinct blocks costs n, not n²
+        found = None
         for start in range(len(run)):
             if start and not str(run[start].target).endswith(("0", ".0")):
                 continue
-            loop = _as_loop(run[start:], plan, style, owner, callees or {})
-            if loop is not None:
-                loops.append(dataclasses.replace(loop, reserved=reserved))
+            found = _as_loop(run[start:], plan, style, owner, callees or {})
+            if found is not None:
                 break
+        if found is None and style is Style.FUNCTIONAL:
+            found = _tail_loop(run, plan, owner, callees or {})
+        if found is not None:
+            loops.append(dataclasses.replace(found, reserved=reserved))
         index += max(len(run), 1)
     return loops
 
@@ -260,6 +276,27 @@ def _run_from(
     return run
 
 
+def _tail_loop(
+    run: list[fx.Node],
+    plan: StatementPlan,
+    owner: nn.Module,
+    callees: dict[str, tuple[str, bool]],
+) -> Loop | None:
+    """The longest end of ``run`` that calls one function through a container's last members.
+
+    Functional style: the members before call other functions, and stay
+    calls of their own before the loop.
+    """
+    for start in range(len(run) - MIN_LOOP + 1):
+        tail = run[start:]
+        if any(str(n.target) not in callees for n in tail):
+            continue
+        if len({callees[str(n.target)] for n in tail}) != 1:
+            continue
+        return _as_loop(tail, plan, Style.FUNCTIONAL, owner, callees, partial=True)
+    return None
+
+
 def _is_member_call(node: fx.Node, plan: StatementPlan) -> bool:
     """A plain call of a numbered member: ``self.blocks[3](x)``, ``self.blocks[3](x, xa)``."""
     return (
@@ -278,11 +315,16 @@ def _as_loop(
     style: Style,
     owner: nn.Module,
     callees: dict[str, tuple[str, bool]],
+    partial: bool = False,
 ) -> Loop | None:
-    """``run`` as a loop, if it covers its container in order and calls one body."""
+    """``run`` as a loop, if it covers its container in order and calls one body.
+
+    ``partial``: from any member to the container's last (functional style).
+    """
     if len(run) < MIN_LOOP:
         return None
-    container = str(run[0].target).rpartition(".")[0]
+    container, _, first_member = str(run[0].target).rpartition(".")
+    start = int(first_member) if partial and first_member.isdigit() else 0
     functional = style is Style.FUNCTIONAL
     if not container and not functional:
         return None  # a Sequential subclass's own members: its forward is Sequential's
@@ -292,20 +334,21 @@ def _as_loop(
     ):
         return None
     prefix = f"{container}." if container else ""
-    if [str(n.target) for n in run] != [f"{prefix}{i}" for i in range(len(run))]:
+    members = range(start, start + len(run))
+    if [str(n.target) for n in run] != [f"{prefix}{i}" for i in members]:
         return None
     try:
         holder = owner.get_submodule(container)
     except AttributeError:
         return None
-    if not is_list_of(holder, len(run)):
+    if not is_list_of(holder, start + len(run)):
         return None
     variable = plan.names.get(run[0].args[0])
     if variable is None or any(plan.names.get(n) != variable for n in run):
         return None
     if not functional and len({type(m) for m in holder.children()}) != 1:
         return None
-    return Loop(tuple(run), container)
+    return Loop(tuple(run), container, start=start)
 
 
 def is_list_of(holder: nn.Module, count: int) -> bool:
