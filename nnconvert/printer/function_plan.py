@@ -404,23 +404,11 @@ class _Grouping:
         come first (their graph is the function's body); a shape joins one
         other.
         """
-        merged: set[int] = set()
-        result = []
-        for i, base in enumerate(groups):
-            if i in merged:
-                continue
-            found = None
-            for j in range(i + 1, len(groups)):
-                if j in merged:
-                    continue
-                found = self._with_optional(base, groups[j]) or self._with_optional(
-                    groups[j], base
-                )
-                if found is not None:
-                    merged.add(j)
-                    break
-            result.append(found or (base, {}, {}))
-        return result
+        return _joined_pairwise(
+            groups,
+            lambda a, b: self._with_optional(a, b) or self._with_optional(b, a),
+            lambda group: (group, {}, {}),
+        )
 
     def _join_tested_paths(
         self, entries: list[tuple[list[_Member], dict[str, str], dict[int, int]]]
@@ -432,20 +420,9 @@ class _Grouping:
         and without ``out + self.shortcut(x)`` are one function that tests
         its ``stride`` keyword (:mod:`.tested_paths`). A shape joins one other.
         """
-        joined: set[int] = set()
-        result = []
-        for i, entry in enumerate(entries):
-            if i in joined:
-                continue
-            found = None
-            for j in range(i + 1, len(entries)):
-                if j not in joined:
-                    found = self._tested_pair(entry, entries[j])
-                    if found is not None:
-                        joined.add(j)
-                        break
-            result.append(found or (*entry, None))
-        return result
+        return _joined_pairwise(
+            entries, self._tested_pair, lambda entry: (*entry, None)
+        )
 
     def _tested_pair(
         self,
@@ -635,6 +612,31 @@ def _by_keywords(members: list[_Member]) -> list[list[_Member]]:
     for member in members:
         by_keywords.setdefault(repr(member.chain[0].kwargs), []).append(member)
     return list(by_keywords.values())
+
+
+def _joined_pairwise(
+    items: list[Any],
+    join: Callable[[Any, Any], Any | None],
+    alone: Callable[[Any], Any],
+) -> list[Any]:
+    """Each item joined with the first later one ``join`` takes (None: it does not).
+
+    An item joins one other at most; one that joins none is ``alone(item)``.
+    """
+    joined: set[int] = set()
+    result = []
+    for i, item in enumerate(items):
+        if i in joined:
+            continue
+        found = None
+        for j in range(i + 1, len(items)):
+            if j not in joined:
+                found = join(item, items[j])
+                if found is not None:
+                    joined.add(j)
+                    break
+        result.append(found if found is not None else alone(item))
+    return result
 
 
 def _with_their_class(
