@@ -20,7 +20,14 @@ loaded as the CLI loads it), and for each style, the output of
   functions, no training script. The output is counted whole
   (including a functional output's ``init_params()``) except its imports.
 * **comments**: the comments on those lines whose text (without ``#``
-  and surrounding blanks) appears in a comment of the output.
+  and surrounding blanks) appears in a comment of the output. A comment
+  stands for the line it trails, or else the next line of code; where
+  building the model and running it on its example inputs never runs that
+  line (a branch its configuration does not take: nanoGPT's manual
+  attention beside flash attention; for an ``if`` without ``else``, its
+  body: the word language model's ``if tie_weights:``), the output has no
+  code for it to stand by: such a lost comment is listed and counted as
+  *not run* beside the others.
 * **docstrings**: the docstrings of those classes and of those methods whose
   first line appears in the output.
 * **definitions**: the output's top-level classes and functions (including
@@ -116,6 +123,8 @@ class Source:
     docstrings: tuple[str, ...]
     classes: int
     loops: int = 0
+    #: the comments on lines that building and running the model never runs
+    not_run: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,11 @@ class Measure:
     error: str = ""
     #: mixed style: the output is the model's source as written (``Conversion.as_written``)
     as_written: bool = False
+
+    @property
+    def lost_where_run(self) -> tuple[str, ...]:
+        """The lost comments on code the model runs (``Source.not_run`` aside)."""
+        return tuple(c for c in self.lost_comments if c not in self.source.not_run)
 
 
 def realworld_case(entry: Any) -> Case:
@@ -253,6 +267,65 @@ def source_rows(cls: ast.ClassDef) -> set[int]:
     return rows
 
 
+def executed_rows(case: Case) -> set[int]:
+    """The lines of the case's file that building the model and running it once run.
+
+    Imported, built and called in eval mode on its example inputs under
+    :func:`sys.settrace`, on a model of its own (the measured ones are
+    built again).
+    """
+    target = case.file.resolve()
+    mine: dict[str, bool] = {}
+    rows: set[int] = set()
+
+    def on_line(frame: Any, event: str, arg: Any) -> Any:
+        if event == "line":
+            rows.add(frame.f_lineno)
+        return on_line
+
+    def on_call(frame: Any, event: str, arg: Any) -> Any:
+        name = frame.f_code.co_filename
+        if name not in mine:
+            mine[name] = Path(name).resolve() == target if name[:1] != "<" else False
+        if mine[name]:
+            rows.add(frame.f_lineno)
+            return on_line
+        return None
+
+    sys.settrace(on_call)
+    try:
+        model, inputs, _ = case.load()
+        with torch.no_grad():
+            model.eval()(*inputs)
+    except Exception:  # a model the conversions report on
+        pass
+    finally:
+        sys.settrace(None)
+    return rows
+
+
+def comment_rows(text: str, rows: set[int]) -> list[tuple[str, int]]:
+    """Each comment on ``rows`` and the line it stands for: its own, else the next of code."""
+    found: list[tuple[str, int]] = []
+    pending: list[str] = []
+    code_rows: set[int] = set()
+    skipped = (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT)
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        row = token.start[0]
+        if token.type == tokenize.COMMENT:
+            body = token.string.lstrip("#").strip()
+            if body and row in rows:
+                if row in code_rows:
+                    found.append((body, row))
+                else:
+                    pending.append(body)
+        elif token.type not in (*skipped, tokenize.DEDENT, tokenize.ENDMARKER):
+            code_rows.add(row)
+            found += [(body, row) for body in pending]
+            pending = []
+    return found + [(body, 0) for body in pending]
+
+
 def comment_texts(text: str, rows: set[int]) -> list[str]:
     """The comments on ``rows``, without ``#`` and blanks."""
     texts = []
@@ -320,7 +393,8 @@ def _is_block_init(definition: ast.AST) -> bool:
     return bool(arguments) and arguments[0].arg == "prefix"
 
 
-def read_source(file: Path, model: nn.Module) -> Source:
+def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> Source:
+    """What the file holds for ``model``; ``ran``: its lines that building and running ran."""
     text = file.read_text()
     tree = ast.parse(text)
     classes = model_classes(tree, model)
@@ -337,7 +411,26 @@ def read_source(file: Path, model: nn.Module) -> Source:
         tuple(docstring_lines(classes)),
         len(classes),
         source_loops(classes),
+        tuple(
+            body
+            for body, row in comment_rows(text, rows)
+            if ran is not None and not runs(row, tree, ran)
+        ),
     )
+
+
+def runs(row: int, tree: ast.Module, ran: set[int]) -> bool:
+    """Whether the statement at ``row`` ran: an ``if`` without ``else``, its body too.
+
+    The word language model's "Optionally tie weights as in: ..." stands
+    above ``if tie_weights:``, whose test runs whatever the answer.
+    """
+    if row not in ran:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and node.lineno == row and not node.orelse:
+            return node.body[0].lineno in ran
+    return True
 
 
 def code_lines(output: str) -> int:
@@ -406,10 +499,10 @@ def measure(source: Source, output: str, as_written: bool = False) -> Measure:
     )
 
 
-def run_case(case: Case, style: str) -> Measure:
+def run_case(case: Case, style: str, ran: set[int] | None = None) -> Measure:
     try:
         model, inputs, module = case.load()
-        source = read_source(case.file, module)
+        source = read_source(case.file, module, ran)
     except Exception as error:  # a missing third-party package
         return Measure(Source(0, (), (), 0), error=f"does not load: {one_line(error)}")
     try:
@@ -434,6 +527,11 @@ def fraction_cell(kept: int, total: int) -> str:
     return f"{kept}/{total}" + (MISS if kept < total else "")
 
 
+def comments_cell(kept: int, total: int, not_run: int) -> str:
+    """``kept/total``, and how many of the lost are on code the model never runs."""
+    return fraction_cell(kept, total) + (f", {not_run} not run" if not_run else "")
+
+
 def pairs_cell(pairs: int) -> str:
     return str(pairs) + (MISS if pairs else "")
 
@@ -452,7 +550,11 @@ def row(name: str, m: Measure, style: str) -> str:
         str(s.lines),
         str(m.lines),
         ratio_cell(m.lines, s.lines, style),
-        fraction_cell(len(s.comments) - len(m.lost_comments), len(s.comments)),
+        comments_cell(
+            len(s.comments) - len(m.lost_comments),
+            len(s.comments),
+            len(m.lost_comments) - len(m.lost_where_run),
+        ),
         fraction_cell(len(s.docstrings) - len(m.lost_docstrings), len(s.docstrings)),
         f"{m.definitions}/{s.classes}",
         pairs_cell(len(m.literal_pairs)),
@@ -483,9 +585,10 @@ def totals(measures: list[Measure], style: str) -> dict[str, str]:
         "converted": f"{len(done)}/{len(measures)}",
         "ratio": ratio_cell(lines, source_lines, style),
         "over": "-" if over is None else f"{over}" + (MISS if over else ""),
-        "comments": fraction_cell(
+        "comments": comments_cell(
             sum(len(m.source.comments) - len(m.lost_comments) for m in done),
             sum(len(m.source.comments) for m in done),
+            sum(len(m.lost_comments) - len(m.lost_where_run) for m in done),
         ),
         "docstrings": fraction_cell(
             sum(len(m.source.docstrings) - len(m.lost_docstrings) for m in done),
@@ -533,9 +636,9 @@ def style_table(results: dict[str, dict[str, Measure]], style: str) -> str:
         if (m := by_style[style]).literal_pairs
     ]
     lost = [
-        f"{name}: " + ", ".join(f"`{short(text)}`" for text in texts)
+        f"{name}: " + ", ".join(texts)
         for name, by_style in results.items()
-        if (texts := by_style[style].lost_comments + by_style[style].lost_docstrings)
+        if (texts := _lost_texts(by_style[style]))
     ]
     kept = [name for name, by_style in results.items() if by_style[style].as_written]
     listed = ["", "Literal-only pairs: " + "; ".join(pairs) + "."] if pairs else []
@@ -546,6 +649,15 @@ def style_table(results: dict[str, dict[str, Measure]], style: str) -> str:
         ["", "Lost comments and docstrings: " + "; ".join(lost) + "."] if lost else []
     )
     return "\n".join([title, "", HEADER, *rows, *listed])
+
+
+def _lost_texts(m: Measure) -> list[str]:
+    """The lost comments and docstrings, quoted; ``(not run)`` after those on code never run."""
+    where_run = set(m.lost_where_run)
+    return [
+        f"`{short(text)}`" + ("" if text in where_run else " (not run)")
+        for text in m.lost_comments
+    ] + [f"`{short(text)}`" for text in m.lost_docstrings]
 
 
 def short(text: str) -> str:
@@ -587,8 +699,9 @@ def main() -> None:
     results: dict[str, dict[str, Measure]] = {}
     for case in selected:
         results[case.name] = {}
+        ran = executed_rows(case)
         for style in MEASURED:
-            m = run_case(case, style)
+            m = run_case(case, style, ran)
             results[case.name][style] = m
             print(
                 f"{case.name:45} {style:10} {row(case.name, m, style)}", file=sys.stderr

@@ -1,0 +1,77 @@
+"""The readability benchmark's comment measure: which line a comment stands for, and whether it ran.
+
+A lost comment on code the built model never runs (a branch its
+configuration does not take) is reported apart (``benchmarks/readability.py``).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+import textwrap
+
+import torch
+
+from .helpers import BENCHMARKS, load_benchmark
+
+SOURCE = textwrap.dedent("""\
+    import torch
+    from torch import nn
+
+
+    class Net(nn.Module):
+        def __init__(self, tie=False):
+            super().__init__()
+            # the layer
+            self.fc = nn.Linear(4, 4)  # four wide
+            # optionally tie
+            if tie:
+                self.fc.bias = None
+
+        def forward(self, x):
+            if x.shape[0] > 100:
+                # never for small batches
+                x = x * 2
+            return self.fc(x)
+    """)
+
+
+def readability():
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))  # it imports ``realworld``
+    return load_benchmark("readability")
+
+
+def test_a_comment_stands_for_its_own_line_or_the_next_of_code():
+    rows = set(range(1, SOURCE.count("\n") + 1))
+    found = dict(readability().comment_rows(SOURCE, rows))
+    assert found == {
+        "the layer": 9,
+        "four wide": 9,
+        "optionally tie": 11,
+        "never for small batches": 17,
+    }
+
+
+def test_comments_on_code_never_run_are_told_apart(tmp_path):
+    bench = readability()
+    path = tmp_path / "net.py"
+    path.write_text(SOURCE)
+
+    def load():
+        spec = importlib.util.spec_from_file_location("readability_net", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        model = module.Net()
+        return model, (torch.randn(2, 4),), model
+
+    ran = bench.executed_rows(bench.Case("net", path, load))
+    tree = ast.parse(SOURCE)
+    not_run = {
+        body
+        for body, row in bench.comment_rows(SOURCE, set(range(1, 30)))
+        if not bench.runs(row, tree, ran)
+    }
+    # ``if tie:`` runs its test, not its body; the forward's branch never runs
+    assert not_run == {"optionally tie", "never for small batches"}
