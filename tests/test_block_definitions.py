@@ -458,6 +458,12 @@ def test_blocks_called_with_different_literals_loop_over_them():
     assert_own_style_round_trip(conversion)
 
 
+def _function_text(source: str, name: str) -> str:
+    """The text of the top-level function ``name``, comments included."""
+    node = functions(source)[name]
+    return "\n".join(source.splitlines()[node.lineno - 1 : node.end_lineno])
+
+
 def _class_of(source: str, name: str) -> str:
     tree = ast.parse(source)
     return ast.unparse(
@@ -572,6 +578,7 @@ class Expanding(nn.Module):
     def __init__(self, width, expand_ratio):
         super().__init__()
         self.expand_ratio = expand_ratio
+        # widen first
         self.expand = nn.Linear(width, width)
         self.squeeze = Squeeze(width)
 
@@ -654,6 +661,9 @@ def test_a_path_that_skips_a_layer_keeps_a_function_in_functional_style():
         "expanding",
         "expanding_2",
     ]
+    # said where the expansion is, not above the next statement of the other
+    assert "# widen first" not in _function_text(conversion.source, "expanding")
+    assert "# widen first" in _function_text(conversion.source, "expanding_2")
     assert_own_style_round_trip(conversion)
     again = load_output(conversion)
     assert (

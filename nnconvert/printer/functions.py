@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
-
+import itertools
 from typing import Sequence
 
 import torch
@@ -271,7 +271,33 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
         return []
     module = plan.instance.module  # a functional input's block: no comments
     # those of the statements a built tensor's function writes are said there
-    return without_built_comments(module, init_comments(type(module)))
+    comments = without_built_comments(module, init_comments(type(module)))
+    unread = _unread_layers(plan)
+    return [(name, lines) for name, lines in comments if name not in unread]
+
+
+def _unread_layers(plan: FunctionPlan) -> set[str]:
+    """The block's attributes holding tensors that its function never reads.
+
+    EfficientNet's blocks built with ``expand_ratio == 1`` hold the
+    expansion's layers and skip them: "# Expansion" has no code to stand
+    above in their function (the class styles build the layers, and say it
+    there), and said above the next statement it would describe that.
+    """
+    module = plan.instance.module
+    read = {
+        str(node.target).split(".")[0]
+        for node in with_method_bodies(plan.body_graph)
+        if node.op in ("get_attr", "call_module")
+    }
+    holding = {
+        name
+        for name, child in module.named_children()
+        if any(True for _ in itertools.chain(child.parameters(), child.buffers()))
+    }
+    holding |= {name for name, _ in module.named_parameters(recurse=False)}
+    holding |= {name for name, _ in module.named_buffers(recurse=False)}
+    return holding - read
 
 
 def _return_hint(value) -> str | None:
