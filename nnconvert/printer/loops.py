@@ -46,6 +46,9 @@ from .statements import StatementPlan
 
 #: fewest calls printed as a loop
 MIN_LOOP = 2
+#: fewest calls printed as a loop after the container's first members (two
+#: written out beside the call before them read as well, in fewer lines)
+MIN_TAIL_LOOP = 3
 
 
 @dataclass(frozen=True)
@@ -287,7 +290,7 @@ def _tail_loop(
     Functional style: the members before call other functions, and stay
     calls of their own before the loop.
     """
-    for start in range(len(run) - MIN_LOOP + 1):
+    for start in range(len(run) - MIN_TAIL_LOOP + 1):
         tail = run[start:]
         if any(str(n.target) not in callees for n in tail):
             continue
