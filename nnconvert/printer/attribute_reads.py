@@ -141,6 +141,15 @@ def _keywords_of(frame: Frame, module: nn.Module) -> frozenset[str]:
     definition = definition_at(source.tree, frame.first_line, FUNCTIONS)
     if definition is None:
         return frozenset()
+    return settings_read(definition)
+
+
+def settings_read(definition: ast.FunctionDef) -> frozenset[str]:
+    """The keyword-only parameters of a functional block's ``def`` it never rebinds.
+
+    Its caller's settings (``n_head``, ``stride``): what a class holds as
+    plain attributes. Not ``training``, the mode.
+    """
     keywords = {a.arg for a in definition.args.kwonlyargs} - {"training"}
     rebound = {
         n.id

@@ -33,6 +33,7 @@ from typing import Any, Callable
 from torch import fx, nn
 
 from ..source_text import function_definition, self_path
+from .attribute_reads import settings_read
 
 #: The comparisons a test may make, each as the one of its pair the graph
 #: holds: ``self.k != 1`` is the test ``self.k == 1``, its answers the other
@@ -128,12 +129,7 @@ def attribute_tests(cls: type, module: nn.Module | None = None) -> list[Attribut
 
 def _keyword_reader(definition: ast.FunctionDef) -> Callable[[ast.expr], str | None]:
     """Reads a bare keyword-only parameter the function never rebinds (not ``training``)."""
-    rebound = {
-        n.id
-        for n in ast.walk(definition)
-        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
-    }
-    keywords = {a.arg for a in definition.args.kwonlyargs} - rebound - {"training"}
+    keywords = settings_read(definition)
 
     def read(node: ast.expr) -> str | None:
         return node.id if isinstance(node, ast.Name) and node.id in keywords else None

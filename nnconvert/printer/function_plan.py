@@ -490,7 +490,9 @@ class _Grouping:
                     module = own.instance.module.get_submodule(target)
                 except AttributeError:
                     return False
-                mine[target] = id(self.group_of.get(id(module)))
+                if id(module) not in self.group_of:
+                    return False
+                mine[target] = id(self.group_of[id(module)])
             if mine[target] != group:
                 return False
         return True

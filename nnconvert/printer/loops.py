@@ -118,10 +118,9 @@ class Loop:
         """
         start = f", start={self.start}" if self.start else ""
         if not varying:
-            end = self.count or len(self.calls)
             if self.start:
                 return f"{index} in range({self.start}, {self.start + len(self.calls)})"
-            return f"{index} in range({end})"
+            return f"{index} in range({self.count or len(self.calls)})"
         columns = [_tuple_text(column, printer) for column in varying.values()]
         if len(columns) == 1:
             name = values[next(iter(varying))]
