@@ -717,13 +717,59 @@ class ScaledNet(nn.Module):
 
 @pytest.mark.printed_from_trace
 @pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
-def test_a_shape_whose_literals_differ_takes_no_optional_submodule(style):
-    """``a`` and ``b`` scale by 0.5 and 0.25: joined with ``c``'s shape, both read 0.5.
+def test_a_shape_whose_literals_differ_joins_with_its_optional_submodule(style):
+    """``a`` and ``b`` scale by 0.5 and 0.25, ``c`` adds ``proj``: one class, ``alpha`` each's own.
 
-    They keep a class of their own (the check compares every member's output).
+    The members without ``proj`` hold the widest graph with their own
+    literals, so the constructor parameter fills the slot for all three
+    (the check compares every member's output; joined on the widest's
+    literals alone, ``b`` would scale by 0.5).
     """
     conversion = converted(ScaledNet().eval(), (torch.randn(2, 4),), style)
-    assert classes(conversion.source) == ["Scaled", "ScaledWithProj", "ScaledNet"]
+    assert classes(conversion.source) == ["Scaled", "ScaledNet"]
+    assert "self.alpha = alpha" in conversion.source
+    assert "Scaled(4, 0.25)" in conversion.source
+    assert "if self.proj is not None:" in conversion.source
+    assert_own_style_round_trip(conversion)
+
+
+class Dual(nn.Module):
+    """DPN's ``Bottleneck`` in small: a split at ``self.d`` per stage, a projection first."""
+
+    def __init__(self, d, first):
+        super().__init__()
+        self.d = d
+        self.fc = nn.Linear(8, 8)
+        self.shortcut = nn.Sequential()
+        if first:
+            self.shortcut = nn.Sequential(nn.Linear(8, 8))
+
+    def forward(self, x):
+        out = self.fc(x)
+        x = self.shortcut(x)
+        d = self.d
+        return torch.cat([x[:, :d] + out[:, :d], out[:, d:]], 1)
+
+
+class DualPath(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stages = nn.Sequential(
+            Dual(2, True), Dual(2, False), Dual(4, True), Dual(4, False)
+        )
+
+    def forward(self, x):
+        return self.stages(x)
+
+
+@pytest.mark.printed_from_trace
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
+def test_an_attribute_read_per_stage_joins_with_its_optional_submodule(style):
+    """One ``Dual``: ``self.d`` read in every member, ``shortcut=None`` where it is empty."""
+    conversion = converted(DualPath().eval(), (torch.randn(2, 8),), style)
+    assert classes(conversion.source) == ["Dual", "DualPath"]
+    block = _class_of(conversion.source, "Dual")
+    assert "x[:, :self.d]" in block and "if self.shortcut is not None:" in block
     assert_own_style_round_trip(conversion)
 
 

@@ -62,11 +62,13 @@ from .attribute_tests import AttributeTest, plain_attribute, telling_test
 from .literal_holes import (
     Named,
     Slot,
+    abstracted,
     can_share,
     filled,
     copy_graph,
     literal_slots,
     named_holes,
+    restore_literals,
     value_of,
 )
 from .signature import graph_signature
@@ -224,10 +226,10 @@ class _ClassPlanner:
         holes = assign_holes(
             [[a for a in m.init if a.attribute not in optional] for m in members]
         )
-        kept = _forward_holes(traced, optional, set(holes.names))
+        kept = _forward_holes(traced, set(holes.names))
         holes, kept = _user_names(members, holes, kept, optional, reserved)
         kept, shared = _read_from_parameters(members, holes, kept)
-        reads = _agreed_reads(traced, optional)
+        reads = _agreed_reads(traced)
         kept, named_reads = _attribute_names(members, holes, kept, shared, reads)
         signature = holes.parameters()
         values_per_instance = holes.values_per_instance
@@ -270,13 +272,15 @@ class _ClassPlanner:
         graph = filled(
             widest.graph, kept + shared + named_reads, lambda n: _Raw(f"self.{n}")
         )
-        if stand_ins:  # the same positions in the filled copy
-            where = {n: i for i, n in enumerate(widest.graph.nodes)}
-            nodes = list(graph.nodes)
+        where = {n: i for i, n in enumerate(widest.graph.nodes)}
+        nodes = list(graph.nodes)  # the same positions in the filled copy
+        if stand_ins:
             graph, copies = with_choices(
                 graph, {nodes[where[c]]: nodes[where[v]] for c, v in stand_ins.items()}
             )
             calls = frozenset(copies[nodes[where[c]]] for c in calls - set(stand_ins))
+        else:
+            calls = frozenset(nodes[where[c]] for c in calls)
         if alternative is not None:
             graph, calls = _with_other_shape(
                 widest, graph, calls, alternative, self._pure
@@ -464,20 +468,24 @@ def _shareable(group: list[Described]) -> list[list[Described]]:
     return list(exact.values())
 
 
-def _forward_holes(
-    members: list[Described], optional: list[str], taken: set[str]
-) -> Named:
+def _forward_holes(members: list[Described], taken: set[str]) -> Named:
     """The literals of ``forward`` that differ between ``members``: attributes of ``self``.
 
-    Only for members of one shape (no optional submodules); each is a
+    Only for members whose slots line up (one shape, or a member without
+    the optional submodules :func:`aligned` with the widest); each is a
     constructor parameter kept as ``self.<name>``, never an attribute the
     class has or ``nn.Module`` defines.
     """
-    if optional or len(members) < 2 or not members[0].has_forward:
+    if len(members) < 2 or not members[0].has_forward or not _lined_up(members):
         return []
     attributes = {a.attribute for m in members for a in m.init}
     taken = taken | attributes | set(dir(nn.Module)) | {"self"}
     return named_holes([literal_slots(m.graph) for m in members], taken)
+
+
+def _lined_up(members: list[Described]) -> bool:
+    """The members' graphs have one shape, literals aside: their slots line up."""
+    return len({literal_slots(m.graph).shape for m in members}) == 1
 
 
 def _read_from_parameters(
@@ -519,13 +527,13 @@ def _read_from_parameters(
     return own, shared
 
 
-def _agreed_reads(members: list[Described], optional: list[str]) -> dict[Slot, str]:
+def _agreed_reads(members: list[Described]) -> dict[Slot, str]:
     """The literal slots of ``forward`` every member's source writes as one ``self.<name>``.
 
-    Only for members of one shape (no optional submodules), whose slots
-    line up (:mod:`.attribute_reads`).
+    Only for members whose slots line up (:func:`_forward_holes`;
+    :mod:`.attribute_reads`).
     """
-    if optional or not members[0].has_forward:
+    if not members[0].has_forward or not _lined_up(members):
         return {}
     found = [attribute_reads(m.graph, m.instance.module) for m in members]
     return {
@@ -726,7 +734,7 @@ def _tested_alternative(group: Group, other: Group) -> _Alternative | None:
         return None
     if len({_literals(m) for m in others}) != 1:
         return None
-    if _forward_holes(members, optional, set()) or _agreed_reads(members, optional):
+    if _forward_holes(members, set()) or _agreed_reads(members):
         return None
     bodies = [_method_bodies(first.graph), _method_bodies(second.graph)]
     if any(bodies[1].get(name, body) != body for name, body in bodies[0].items()):
@@ -910,23 +918,20 @@ def _merge_optional_blocks(
     Each result is the members, the optional attributes, the optional calls
     in the widest member's graph and the value each of them leaves where it
     is absent, when that is not its input (:func:`optional_calls`). A base
-    shape takes one other shape. A shape whose members' forwards differ
-    in a literal (``out * self.alpha``) takes none: the class prints one
-    shape's literals, which would then hold for the other shape's members.
+    shape takes one other shape. Where the members' forwards differ in a
+    literal (DPN's ``x[:, :d]`` with ``d = self.out_planes`` per stage), the
+    members without the submodules hold the widest member's graph with
+    their own literals (:func:`aligned`), so that the class's constructor
+    parameters fill them for every member; where that cannot be (a call's
+    absence leaves another value), such shapes stay apart.
     """
     merged: set[int] = set()
     result = []
     of_type: dict[type, list[int]] = {}  # a shape merges with its own class's only
     for i, group in enumerate(groups):
-        if len({_literals(m) for m in group if m.has_forward}) < 2:
-            of_type.setdefault(type(group[0].instance.module), []).append(i)
+        of_type.setdefault(type(group[0].instance.module), []).append(i)
     for i, base in enumerate(groups):
         if i in merged:
-            continue
-        if i not in of_type.get(type(base[0].instance.module), ()):
-            # its members' forwards differ in literals (``self.alpha``): a
-            # class of their own, whose holes only one shape can fill
-            result.append((list(base), [], frozenset(), {}))
             continue
         optional: list[str] = []
         calls: frozenset[fx.Node] = frozenset()
@@ -936,19 +941,83 @@ def _merge_optional_blocks(
             other = groups[j]
             if j <= i or j in merged:
                 continue
-            found = optional_calls(base[0], other, style)
-            if found is None:  # the shape without the submodule came second
-                found = optional_calls(other[0], base, style)
-            if found is not None:
-                (optional, calls, stand_ins), members = found, members + other
+            joined = _joined_optional(base, other, style)
+            if joined is not None:
+                members, optional, calls, stand_ins = joined
                 merged.add(j)
                 break
         result.append((members, optional, calls, stand_ins))
     return result
 
 
+def _joined_optional(
+    base: list[Described], other: list[Described], style: Style
+) -> tuple[list[Described], list[str], frozenset[fx.Node], StandIns] | None:
+    """``base`` and ``other`` as one class with optional submodules, or None."""
+    uniform = all(
+        len({_literals(m) for m in group if m.has_forward}) < 2
+        for group in (base, other)
+    )
+    found = optional_calls(base[0], other, style, exact=uniform)
+    if found is None:  # the shape without the submodule came second
+        found = optional_calls(other[0], base, style, exact=uniform)
+    if found is None:
+        return None
+    optional, calls, stand_ins = found
+    members = base + other
+    if uniform:  # one literal per slot: the widest member's graph prints them
+        return members, optional, calls, stand_ins
+    if stand_ins:
+        return None  # a stand-in's value moves: no slot lines up with it
+    widest = _widest(members, calls)
+    lined_up = [aligned(m, widest, calls, optional) for m in members]
+    if any(m is None for m in lined_up):
+        return None
+    return lined_up, optional, calls, stand_ins
+
+
+def aligned(
+    member: Described,
+    widest: Described,
+    calls: frozenset[fx.Node],
+    optional: list[str],
+) -> Described | None:
+    """``member`` holding ``widest``'s graph with its own literals; None where they differ else.
+
+    A member without the optional submodules traced without their calls:
+    its nodes, those calls aside, are the widest member's in order. Its
+    literal slots then line up with every member's, and forward holes
+    (:func:`_forward_holes`) and attribute reads (:func:`_agreed_reads`)
+    cover the class's members of both shapes.
+    """
+    if (
+        member is widest
+        or literal_slots(member.graph).shape == literal_slots(widest.graph).shape
+    ):
+        return member
+    own = [
+        n
+        for n in member.graph.nodes
+        if not (n.op == "call_module" and str(n.target).split(".")[0] in optional)
+    ]
+    wide = [n for n in widest.graph.nodes if n not in calls]
+    if len(own) != len(wide) or any(
+        a.op != b.op or a.target != b.target for a, b in zip(own, wide)
+    ):
+        return None
+    template = list(widest.graph.nodes)
+    source = {template.index(b): a for a, b in zip(own, wide)}
+    copied = abstracted(widest.graph)
+    for position, node in enumerate(copied.nodes):
+        restore_literals(node, source.get(position, template[position]))
+    found = replace(member, aligned=copied)
+    if literal_slots(copied).shape != literal_slots(widest.graph).shape:
+        return None
+    return found
+
+
 def optional_calls(
-    base: Described, others: list[Described], style: Style
+    base: Described, others: list[Described], style: Style, exact: bool = True
 ) -> tuple[list[str], frozenset[fx.Node], StandIns] | None:
     """The extra attributes of ``others`` if they can be optional in ``base``'s class.
 
@@ -961,6 +1030,7 @@ def optional_calls(
     for that input too, written as a branch of its own. Returns the
     attributes, the calls in ``others[0]``'s graph and their stand-ins
     there (none for calls that leave their input in its variable), or None.
+    Not ``exact``: graphs that differ in literals compare alike.
     """
     if base.sequential or others[0].sequential:
         return None
@@ -981,7 +1051,13 @@ def optional_calls(
         if a.attribute in built
     ):
         return None
-    expected = graph_signature(base.graph, skipped)
+
+    def signature(graph: fx.Graph, skipped: frozenset[fx.Node], stand_ins=None):
+        if exact:
+            return graph_signature(graph, skipped, stand_ins=stand_ins)
+        return literal_slots(graph, skipped, stand_ins).shape
+
+    expected = signature(base.graph, skipped)
     found: list[tuple[frozenset[fx.Node], StandIns]] = []
     for member in others:
         graph = member.graph
@@ -989,9 +1065,7 @@ def optional_calls(
         if calls is None:
             return None
         stand_ins = find_stand_ins(
-            graph,
-            calls,
-            lambda s: graph_signature(graph, calls, stand_ins=s) == expected,
+            graph, calls, lambda s: signature(graph, calls, s) == expected
         )
         if stand_ins is None:
             return None

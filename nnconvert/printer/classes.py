@@ -53,10 +53,14 @@ class Described:
     has_forward: bool  # False: an nn.Sequential subclass keeping Sequential's forward
     #: the torch layer its class subclasses, changing only code (:mod:`.layer_subclasses`)
     layer: LayerBase | None = None
+    #: a member without its class's optional submodules: the widest member's
+    #: graph holding this member's literals, so that their slots line up
+    #: (:func:`.class_plan.aligned`); its own trace otherwise
+    aligned: fx.Graph | None = None
 
     @property
     def graph(self) -> fx.Graph:
-        return self.instance.graph.graph
+        return self.aligned if self.aligned is not None else self.instance.graph.graph
 
 
 class ConstructorDescriber:
