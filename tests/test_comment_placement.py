@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import nnconvert
 from nnconvert.options import Style
 
+from .helpers import load_output
 from .test_source_map import converted
 
 #: the printer's mixed style is under test: models of this file print from the trace
@@ -216,3 +218,30 @@ def test_a_block_function_says_an_init_comment_its_forward_says_too_once():
     text = converted(WithProjection(), Style.FUNCTIONAL, torch.randn(3, 4))
     block = text.split("def projection(")[1].split("\ndef ")[0]
     assert block.count("# output projection") == 1
+
+
+class Stylised(nn.Module):
+    """fast_neural_style's ``TransformerNet`` in small: a root's activation layer, commented."""
+
+    def __init__(self):
+        super().__init__()
+        # the layers
+        self.fc = nn.Linear(4, 4)
+        # Non-linearities
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.fc(x))
+
+
+def test_a_roots_layer_without_tensors_says_its_comment_in_its_function():
+    """``init_params()`` has no key to say it above: the function says it at the call."""
+    conversion = nnconvert.convert(Stylised(), Style.FUNCTIONAL, (torch.randn(3, 4),))
+    conversion.check(train=True)
+    function, init = conversion.source.split("def init_params")
+    assert "# Non-linearities\n    return F.relu(" in function
+    assert "# the layers" in init and "# the layers" not in function
+    again = nnconvert.convert(
+        load_output(conversion), Style.FUNCTIONAL, (torch.randn(3, 4),)
+    )
+    assert again.source == conversion.source

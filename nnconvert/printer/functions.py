@@ -25,7 +25,7 @@ import itertools
 from typing import Sequence
 
 import torch
-from torch import fx
+from torch import fx, nn
 
 from ..helper_origins import read_helper_comments
 from ..naming import snake_case
@@ -263,17 +263,29 @@ def _function(
 def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
     """A block's ``__init__`` comments, said in its function's body (:mod:`.body`).
 
-    Not the root's: ``init_params()`` says those above the root's keys, where
-    a functional input reads them back (for the root only: a block of a
-    functional input has no ``__init__`` of the user's).
+    Of the root's, only those above a layer without tensors (fast neural
+    style's "# Non-linearities" above ``self.relu``): ``init_params()`` says
+    the others above the root's keys, where a functional input reads them
+    back (for the root only: a block of a functional input has no
+    ``__init__`` of the user's), and has no key to say these above.
     """
-    if not plan.instance.path:
-        return []
     module = plan.instance.module  # a functional input's block: no comments
     # those of the statements a built tensor's function writes are said there
     comments = without_built_comments(module, init_comments(type(module)))
+    if not plan.instance.path:  # what init_params() cannot say: no keys of its own
+        return [
+            (name, lines) for name, lines in comments if _holds_no_tensor(module, name)
+        ]
     unread = _unread_layers(plan)
     return [(name, lines) for name, lines in comments if name not in unread]
+
+
+def _holds_no_tensor(module: nn.Module, name: str) -> bool:
+    """``module.<name>`` is a layer without tensors (``nn.ReLU()``), not a layer with some."""
+    value = module._modules.get(name)
+    return isinstance(value, nn.Module) and not any(
+        True for _ in itertools.chain(value.parameters(), value.buffers())
+    )
 
 
 def _unread_layers(plan: FunctionPlan) -> set[str]:
