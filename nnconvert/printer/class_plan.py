@@ -982,7 +982,7 @@ def aligned(
     calls: frozenset[fx.Node],
     optional: list[str],
 ) -> Described | None:
-    """``member`` holding ``widest``'s graph with its own literals; None where they differ else.
+    """``member`` holding ``widest``'s graph with its own literals; None where they do not line up.
 
     A member without the optional submodules traced without their calls:
     its nodes, those calls aside, are the widest member's in order. Its

@@ -282,7 +282,7 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
 
 def _holds_no_tensor(module: nn.Module, name: str) -> bool:
     """``module.<name>`` is a layer without tensors (``nn.ReLU()``), not a layer with some."""
-    value = module._modules.get(name)
+    value = dict(module.named_children()).get(name)
     return isinstance(value, nn.Module) and not any(
         True for _ in itertools.chain(value.parameters(), value.buffers())
     )
