@@ -773,30 +773,6 @@ def test_an_attribute_read_per_stage_joins_with_its_optional_submodule(style):
     assert_own_style_round_trip(conversion)
 
 
-class ScaledApart(nn.Module):
-    """Each shape's members agree on ``alpha``, the two shapes do not (0.5 and 0.25)."""
-
-    def __init__(self):
-        super().__init__()
-        self.a = Scaled(4, 4, 0.5)
-        self.b = Scaled(4, 4, 0.5)
-        self.c = Scaled(4, 8, 0.25)
-
-    def forward(self, x):
-        return self.c(self.b(self.a(x)))
-
-
-@pytest.mark.printed_from_trace
-@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
-def test_shapes_whose_literals_differ_between_them_join_too(style):
-    """Joined on the widest's literals alone, ``a`` and ``b`` would scale by 0.25."""
-    conversion = converted(ScaledApart().eval(), (torch.randn(2, 4),), style)
-    assert classes(conversion.source) == ["Scaled", "ScaledApart"]
-    assert "Scaled(4, 0.5)" in conversion.source
-    assert "Scaled(8, 0.25, proj=nn.Linear(4, 8))" in conversion.source
-    assert_own_style_round_trip(conversion)
-
-
 class Mixing(nn.Module):
     """A helper method called before the test ``if self.skip:``."""
 

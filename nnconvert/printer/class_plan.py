@@ -953,26 +953,20 @@ def _merge_optional_blocks(
 def _joined_optional(
     base: list[Described], other: list[Described], style: Style
 ) -> tuple[list[Described], list[str], frozenset[fx.Node], StandIns] | None:
-    """``base`` and ``other`` as one class with optional submodules, or None.
-
-    Literals and all where each shape's members agree on them; else, or
-    where the two shapes' literals differ, on the graphs' shapes, the
-    members lined up (:func:`aligned`).
-    """
+    """``base`` and ``other`` as one class with optional submodules, or None."""
     uniform = all(
         len({_literals(m) for m in group if m.has_forward}) < 2
         for group in (base, other)
     )
-    found = None
-    if uniform:  # one literal per slot: the widest member's graph prints them
-        found = _optional_either_way(base, other, style, exact=True)
-        if found is not None:
-            return (base + other, *found)
-    found = _optional_either_way(base, other, style, exact=False)
+    found = optional_calls(base[0], other, style, exact=uniform)
+    if found is None:  # the shape without the submodule came second
+        found = optional_calls(other[0], base, style, exact=uniform)
     if found is None:
         return None
     optional, calls, stand_ins = found
     members = base + other
+    if uniform:  # one literal per slot: the widest member's graph prints them
+        return members, optional, calls, stand_ins
     if stand_ins:
         return None  # a stand-in's value moves: no slot lines up with it
     widest = _widest(members, calls)
@@ -980,16 +974,6 @@ def _joined_optional(
     if any(m is None for m in lined_up):
         return None
     return lined_up, optional, calls, stand_ins
-
-
-def _optional_either_way(
-    base: list[Described], other: list[Described], style: Style, exact: bool
-) -> tuple[list[str], frozenset[fx.Node], StandIns] | None:
-    """:func:`optional_calls`, whichever of the two shapes has the submodules."""
-    found = optional_calls(base[0], other, style, exact=exact)
-    if found is None:  # the shape without the submodule came second
-        found = optional_calls(other[0], base, style, exact=exact)
-    return found
 
 
 def aligned(
