@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import inspect
 import io
 import itertools
@@ -327,13 +328,8 @@ def comment_rows(text: str, rows: set[int]) -> list[tuple[str, int]]:
 
 
 def comment_texts(text: str, rows: set[int]) -> list[str]:
-    """The comments on ``rows``, without ``#`` and blanks."""
-    texts = []
-    for token in tokenize.generate_tokens(io.StringIO(text).readline):
-        body = token.string.lstrip("#").strip()
-        if token.type == tokenize.COMMENT and body and token.start[0] in rows:
-            texts.append(body)
-    return texts
+    """The comments on ``rows``, without ``#`` and blanks, in order."""
+    return [body for body, _ in comment_rows(text, rows)]
 
 
 def docstring_lines(classes: list[ast.ClassDef]) -> list[str]:
@@ -405,15 +401,16 @@ def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> So
         for row, line in enumerate(text.splitlines(), 1)
         if row in rows and line.strip()
     )
+    comments = comment_rows(text, rows)
     return Source(
         lines,
-        tuple(comment_texts(text, rows)),
+        tuple(body for body, _ in comments),
         tuple(docstring_lines(classes)),
         len(classes),
         source_loops(classes),
         tuple(
             body
-            for body, row in comment_rows(text, rows)
+            for body, row in comments
             if ran is not None and not runs(row, tree, ran)
         ),
     )
@@ -427,10 +424,18 @@ def runs(row: int, tree: ast.Module, ran: set[int]) -> bool:
     """
     if row not in ran:
         return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and node.lineno == row and not node.orelse:
-            return node.body[0].lineno in ran
-    return True
+    body = _if_bodies(tree).get(row)
+    return body is None or body in ran
+
+
+@functools.cache
+def _if_bodies(tree: ast.Module) -> dict[int, int]:
+    """Each ``if`` without ``else``: its line, and its body's first line."""
+    return {
+        node.lineno: node.body[0].lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and not node.orelse
+    }
 
 
 def code_lines(output: str) -> int:

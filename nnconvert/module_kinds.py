@@ -6,6 +6,9 @@ printer agree on which modules become definitions of their own.
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 from torch import nn
 
 from .leaves import is_leaf
@@ -18,6 +21,13 @@ CONTAINERS = (
     nn.ParameterList,
     nn.ParameterDict,
 )
+
+
+def is_stateless(value: Any) -> bool:
+    """A module without parameters or buffers (``nn.ReLU()``): nothing to load or draw."""
+    return isinstance(value, nn.Module) and not any(
+        True for _ in itertools.chain(value.parameters(), value.buffers())
+    )
 
 
 def is_user_module(module: nn.Module) -> bool:

@@ -106,6 +106,22 @@ def definitions(source: str) -> list[str]:
     ]
 
 
+def functions(source: str) -> dict[str, ast.FunctionDef]:
+    """The top-level functions of ``source``, by name."""
+    tree = ast.parse(source)
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def read_back_as_module(model: nn.Module, inputs: tuple) -> str:
+    """module -> functional -> module, checked: the text module -> module gives."""
+    functional = converted(model.eval(), inputs, Style.FUNCTIONAL)
+    direct = nnconvert.convert(model, Style.MODULE, inputs)
+    back = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
+    back.check()
+    assert back.source == direct.source
+    return back.source
+
+
 def block_definitions(source: str, stem: str) -> list[str]:
     """The definitions written for the block whose class is named ``stem``."""
     return [n for n in definitions(source) if n.lower().startswith(stem)]
@@ -229,11 +245,7 @@ class Dense(nn.Module):
 
 def test_sequentials_of_one_block_and_different_lengths_are_one_function():
     conversion = converted(Dense(), (torch.randn(2, 8),), Style.FUNCTIONAL)
-    defined = {
-        n.name: n
-        for n in ast.parse(conversion.source).body
-        if isinstance(n, ast.FunctionDef)
-    }
+    defined = functions(conversion.source)
     assert "stage" in defined and not {"stage1", "stage2", "stage3"} & set(defined)
     assert [a.arg for a in defined["stage"].args.kwonlyargs] == ["num_blocks"]
     assert "range(num_blocks)" in ast.unparse(defined["stage"])
@@ -245,13 +257,8 @@ def test_sequentials_of_one_block_and_different_lengths_are_one_function():
 
 def test_a_stage_function_with_its_length_reads_back_as_sequentials():
     """module -> functional -> module gives the text module -> module gives."""
-    model, inputs = Dense().eval(), (torch.randn(2, 8),)
-    functional = converted(model, inputs, Style.FUNCTIONAL)
-    direct = nnconvert.convert(model, Style.MODULE, inputs)
-    back = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
-    back.check()
-    assert back.source == direct.source
-    assert "nn.Sequential(Layer(), Layer(), Layer())" in back.source
+    source = read_back_as_module(Dense(), (torch.randn(2, 8),))
+    assert "nn.Sequential(Layer(), Layer(), Layer())" in source
 
 
 class Cell(nn.Module):
@@ -283,11 +290,7 @@ class Cells(nn.Module):
 def test_stages_whose_members_differ_in_a_literal_are_one_function():
     """One ``layer`` taking the width its loop hands on, not ``layer1``/``2``/``3``."""
     conversion = converted(Cells(), (torch.randn(2, 8),), Style.FUNCTIONAL)
-    defined = {
-        n.name: n
-        for n in ast.parse(conversion.source).body
-        if isinstance(n, ast.FunctionDef)
-    }
+    defined = functions(conversion.source)
     assert "layer" in defined and not {"layer1", "layer2", "layer3"} & set(defined)
     assert [a.arg for a in defined["layer"].args.kwonlyargs] == ["planes"]
     assert "cell(sub_params(params, f'{i}.'), x, planes=planes" in ast.unparse(
@@ -301,13 +304,8 @@ def test_stages_whose_members_differ_in_a_literal_are_one_function():
 
 def test_stages_handing_a_keyword_on_read_back_as_sequentials():
     """module -> functional -> module gives the text module -> module gives."""
-    model, inputs = Cells().eval(), (torch.randn(2, 8),)
-    functional = converted(model, inputs, Style.FUNCTIONAL)
-    direct = nnconvert.convert(model, Style.MODULE, inputs)
-    back = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
-    back.check()
-    assert back.source == direct.source
-    assert "nn.Sequential(Cell(4), Cell(4), Cell(4))" in back.source
+    source = read_back_as_module(Cells(), (torch.randn(2, 8),))
+    assert "nn.Sequential(Cell(4), Cell(4), Cell(4))" in source
 
 
 class Basic(nn.Module):
@@ -345,11 +343,7 @@ def image() -> tuple[torch.Tensor]:
 
 def test_an_empty_sequential_shortcut_is_an_optional_call_in_functional_style():
     conversion = converted(Shortcuts(), image(), Style.FUNCTIONAL)
-    defined = {
-        n.name: n
-        for n in ast.parse(conversion.source).body
-        if isinstance(n, ast.FunctionDef)
-    }
+    defined = functions(conversion.source)
     assert block_definitions(conversion.source, "basic") == ["basic"]
     assert [a.arg for a in defined["basic"].args.kwonlyargs] == [
         "stride",
@@ -362,7 +356,7 @@ def test_an_empty_sequential_shortcut_is_an_optional_call_in_functional_style():
 
 
 class Projections(nn.Module):
-    """Stages that pass no setting on (a stage that does reads back as a class)."""
+    """Stages passing no setting on (one computing with one reads back as a class)."""
 
     def __init__(self):
         super().__init__()
@@ -375,9 +369,4 @@ class Projections(nn.Module):
 
 def test_a_block_with_an_optional_call_reads_back_as_the_module_style_gives_it():
     """module -> functional -> module gives the text module -> module gives."""
-    model, inputs = Projections().eval(), image()
-    functional = converted(model, inputs, Style.FUNCTIONAL)
-    direct = nnconvert.convert(model, Style.MODULE, inputs)
-    back = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
-    back.check()
-    assert back.source == direct.source
+    read_back_as_module(Projections(), image())

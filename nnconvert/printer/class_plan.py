@@ -29,7 +29,6 @@ no state of its own stays that layer's subclass, without an ``__init__``
 from __future__ import annotations
 
 import difflib
-import itertools
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -39,6 +38,7 @@ from ..block_purity import pure_calls
 from ..hierarchy import Instance, is_defined_class
 from ..init_slices import setting_lines
 from ..merge import merge_graphs
+from ..module_kinds import is_stateless
 from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
@@ -782,18 +782,11 @@ def _added_on_one_path(
         if assign.buffer or isinstance(assign.value, Tied):
             return None
         if _is_users_attribute(having.instance.module, assign.attribute) and not (
-            _stateless(getattr(having.instance.module, assign.attribute))
-            and _stateless(getattr(lacking.instance.module, assign.attribute, None))
+            is_stateless(getattr(having.instance.module, assign.attribute))
+            and is_stateless(getattr(lacking.instance.module, assign.attribute, None))
         ):  # a layer of the user's that both have (an output read back) is one too
             return None
     return (1 if lacking is second else 0), tuple(places)
-
-
-def _stateless(value: Any) -> bool:
-    """A module without parameters or buffers (``nn.ReLU()``)."""
-    return isinstance(value, nn.Module) and not any(
-        True for _ in itertools.chain(value.parameters(), value.buffers())
-    )
 
 
 def _with_added(
@@ -1005,15 +998,13 @@ def aligned(
         a.op != b.op or a.target != b.target for a, b in zip(own, wide)
     ):
         return None
-    template = list(widest.graph.nodes)
-    source = {template.index(b): a for a, b in zip(own, wide)}
-    copied = abstracted(widest.graph)
-    for position, node in enumerate(copied.nodes):
-        restore_literals(node, source.get(position, template[position]))
-    found = replace(member, aligned=copied)
+    source = dict(zip(wide, own))  # a widest node -> the member's own
+    copied = abstracted(widest.graph)  # the same positions
+    for node, template in zip(copied.nodes, widest.graph.nodes):
+        restore_literals(node, source.get(template, template))
     if literal_slots(copied).shape != literal_slots(widest.graph).shape:
         return None
-    return found
+    return replace(member, aligned=copied)
 
 
 def optional_calls(

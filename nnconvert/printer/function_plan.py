@@ -1042,6 +1042,18 @@ class _FunctionNames:
         return name
 
 
+def read_paths(graph: fx.Graph) -> list[str]:
+    """``"conv1.weight."``, ``"shortcut."``: each tensor and block ``graph`` reads, dotted.
+
+    A called block reads all its tensors; its helper methods' bodies count.
+    """
+    return [
+        f"{n.target}."
+        for n in with_method_bodies(graph)
+        if n.op in ("get_attr", "call_module")
+    ]
+
+
 def _reads_every_layer(member: _Member) -> bool:
     """Every layer holding tensors of the block is read on its path.
 
@@ -1050,11 +1062,7 @@ def _reads_every_layer(member: _Member) -> bool:
     expansion, built but skipped where ``expand_ratio == 1``) would be
     tensors of no layer there, drawn as ``torch.empty``.
     """
-    read = [  # a tensor's path, or a called block's (all of whose tensors it reads)
-        f"{n.target}."
-        for n in with_method_bodies(member.graph)
-        if n.op in ("get_attr", "call_module")
-    ]
+    read = read_paths(member.graph)
     return all(
         any(t.startswith(f"{owner}.") or f"{owner}.".startswith(t) for t in read)
         for owner in {

@@ -21,13 +21,13 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
-import itertools
 from typing import Sequence
 
 import torch
 from torch import fx, nn
 
 from ..helper_origins import read_helper_comments
+from ..module_kinds import is_stateless
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
@@ -46,7 +46,7 @@ from .classes import leaf_constructor
 from .constructors import render_value
 from .expressions import ExpressionPrinter
 from .imports import Imports, Printed
-from .function_plan import FunctionPlan
+from .function_plan import FunctionPlan, read_paths
 from .loops import find_loops
 from .methods import method_body
 from .values import literal as literal_text
@@ -282,10 +282,7 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
 
 def _holds_no_tensor(module: nn.Module, name: str) -> bool:
     """``module.<name>`` is a layer without tensors (``nn.ReLU()``), not a layer with some."""
-    value = dict(module.named_children()).get(name)
-    return isinstance(value, nn.Module) and not any(
-        True for _ in itertools.chain(value.parameters(), value.buffers())
-    )
+    return is_stateless(dict(module.named_children()).get(name))
 
 
 def _unread_layers(plan: FunctionPlan) -> set[str]:
@@ -297,15 +294,9 @@ def _unread_layers(plan: FunctionPlan) -> set[str]:
     there), and said above the next statement it would describe that.
     """
     module = plan.instance.module
-    read = {
-        str(node.target).split(".")[0]
-        for node in with_method_bodies(plan.body_graph)
-        if node.op in ("get_attr", "call_module")
-    }
+    read = {path.split(".")[0] for path in read_paths(plan.body_graph)}
     holding = {
-        name
-        for name, child in module.named_children()
-        if any(True for _ in itertools.chain(child.parameters(), child.buffers()))
+        name for name, child in module.named_children() if not is_stateless(child)
     }
     holding |= {name for name, _ in module.named_parameters(recurse=False)}
     holding |= {name for name, _ in module.named_buffers(recurse=False)}
