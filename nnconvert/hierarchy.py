@@ -61,7 +61,7 @@ from .range_counts import (
     with_loop_steps,
 )
 from .source_map import statement_line
-from .traced_inputs import inputs_from_parent
+from .traced_inputs import borrowed_from_siblings, inputs_from_parent
 from .tracers import unwritable_message
 from .trace_sharing import TraceKeys, retargeted, shareable
 from .trace import (
@@ -73,6 +73,12 @@ from .trace import (
     keywords_of,
     trace,
 )
+
+#: A module given at most this many optional inputs is traced without every
+#: subset of them: given ``xa`` and ``mask``, also without both, the path a
+#: block given neither takes. With more, without each one alone (the others
+#: given), which leaves the paths without several of them to the merge.
+EVERY_SUBSET_UP_TO = 3
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,13 @@ def trace_instances(
     if stepped is not example_inputs:  # blocks that only a loop's steps call
         for key, more in capture_inputs(model, stepped).items():
             inputs.setdefault(key, more)
+    # instances of one class traced on the optional inputs any of them was given
+    borrowed = borrowed_from_siblings(
+        [m for _, m in model.named_modules() if m is not model and is_defined_class(m)],
+        inputs,
+        lambda module, more: _runs(module, more, ()),
+    )
+    inputs.update(borrowed)
     functional = style is Style.FUNCTIONAL
     # the Sequentials called as a whole: functions of their own in functional style
     called = {
@@ -193,8 +206,9 @@ def trace_instances(
         twin = first_traced.get(key) if path and share else None
         shared = _shared_graphs(twin, module) if twin is not None else None
         try:
+            known = None if id(module) in borrowed else outputs  # of the model's run
             graphs, merged = shared or traced(
-                module, inputs[id(module)], keep, outputs, known_pure, step_counts
+                module, inputs[id(module)], keep, known, known_pure, step_counts
             )
         except ConversionError as error:  # say which block, as well as where
             if not path:
@@ -360,18 +374,35 @@ def traced(
         else:  # copies not alike: the first trace and its guard stay
             graphs.clear()
             graphs.update(before)
-    for index, name in optional:
+    every_subset = len(optional) <= EVERY_SUBSET_UP_TO
+
+    def dropping(
+        merged: fx.GraphModule,
+        inputs: tuple[Any, ...],
+        given: frozenset[str],
+        remaining: Sequence[tuple[int, str]],
+    ) -> fx.GraphModule:
+        """``merged`` (traced on ``inputs``) joined with the traces without each of ``remaining``."""
+        if not remaining:
+            return merged
+        (index, name), rest = remaining[0], remaining[1:]
+        merged = dropping(merged, inputs, given, rest)
         without = inputs[:index] + (None,) + inputs[index + 1 :]
         if not _runs(module, without, keywords):
-            continue  # ``input_ids`` or ``inputs_embeds``: the block needs one of them
-        other = _expecting_any(in_both_modes(without, given - {name}, None), name)
-        merged = merge_traces(
+            return merged  # ``input_ids`` or ``inputs_embeds``: the block needs one
+        fewer = given - {name}
+        other = in_both_modes(without, fewer, None)
+        other = dropping(other, without, fewer, rest if every_subset else ())
+        other = _expecting_any(other, name)
+        return merge_traces(
             merged,
             other,
             _given(name),
             primary=True,
             pure_blocks=pure_calls([merged, other], pure_block),
         )
+
+    merged = dropping(merged, inputs, given, optional)
     graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
     if len(graphs) == 2:  # the eval trace under both keys: one trace
         graphs = {EVAL_TRACE: graphs[EVAL_TRACE]}

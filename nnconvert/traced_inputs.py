@@ -114,3 +114,53 @@ def _run_capturing(
         for handle in handles:
             handle.remove()
     return found
+
+
+def borrowed_from_siblings(
+    modules: Sequence[nn.Module],
+    captured: dict[int, tuple[Any, ...]],
+    runs: Callable[[nn.Module, tuple[Any, ...]], bool],
+) -> dict[int, tuple[Any, ...]]:
+    """New inputs for instances of one class whose siblings were given optional inputs they were not.
+
+    Whisper's ``MultiHeadAttention`` is called with ``mask`` by the decoder's
+    self-attention, with ``xa`` by its cross-attention and with neither by
+    the encoder. Traced on what each received, the three instances take
+    different paths and become three definitions of one class. Traced on
+    the inputs its siblings were given as well (a sibling's value where its
+    own was None, each where ``runs`` says the instance accepts it), every
+    instance is traced with and without each of them (:func:`~nnconvert.
+    hierarchy.traced`), so all get one merged graph with the same guards.
+    Only plain positional calls of one ``forward`` are compared; a value is
+    a copy of the first sibling's that the instance accepts (an additive
+    mask fits one sequence length only). Returns the instances' new inputs.
+    """
+    by_class: dict[type, list[nn.Module]] = {}
+    for module in modules:
+        if id(module) in captured and not keywords_of(captured[id(module)]):
+            by_class.setdefault(type(module), []).append(module)
+    borrowed: dict[int, tuple[Any, ...]] = {}
+    for siblings in by_class.values():
+        donors: dict[int, list[Any]] = {}  # position -> the siblings' values there
+        for sibling in siblings:
+            for index, value in enumerate(captured[id(sibling)]):
+                if _is_optional(sibling, index) and value is not None:
+                    donors.setdefault(index, []).append(value)
+        for module in siblings if len(siblings) > 1 else ():
+            own = captured[id(module)]
+            more = list(own)
+            for index in [i for i, v in enumerate(own) if v is None and i in donors]:
+                for value in donors[index]:  # the first that the instance accepts
+                    trial = [*more[:index], *clone_inputs((value,)), *more[index + 1 :]]
+                    if runs(module, tuple(trial)):
+                        more = trial
+                        break
+            if any(a is not b for a, b in zip(more, own)):
+                borrowed[id(module)] = tuple(more)
+    return borrowed
+
+
+def _is_optional(module: nn.Module, index: int) -> bool:
+    """``forward``'s parameter at ``index`` defaults to None."""
+    parameters = forward_parameters(module)
+    return index < len(parameters) and parameters[index].default is None
