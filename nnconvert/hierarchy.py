@@ -171,6 +171,7 @@ def trace_instances(
         [m for _, m in model.named_modules() if m is not model and is_defined_class(m)],
         inputs,
         lambda module, more: _runs(module, more, ()),
+        EVERY_SUBSET_UP_TO,
     )
     inputs.update(borrowed)
     functional = style is Style.FUNCTIONAL
@@ -385,7 +386,7 @@ def traced(
         """``merged`` (traced on ``inputs``) joined with the traces without each of ``remaining``."""
         if not remaining:
             return merged
-        (index, name), rest = remaining[0], remaining[1:]
+        (index, name), rest = remaining[-1], remaining[:-1]
         merged = dropping(merged, inputs, given, rest)
         without = inputs[:index] + (None,) + inputs[index + 1 :]
         if not _runs(module, without, keywords):

@@ -120,6 +120,7 @@ def borrowed_from_siblings(
     modules: Sequence[nn.Module],
     captured: dict[int, tuple[Any, ...]],
     runs: Callable[[nn.Module, tuple[Any, ...]], bool],
+    most: int,
 ) -> dict[int, tuple[Any, ...]]:
     """New inputs for instances of one class whose siblings were given optional inputs they were not.
 
@@ -133,7 +134,12 @@ def borrowed_from_siblings(
     hierarchy.traced`), so all get one merged graph with the same guards.
     Only plain positional calls of one ``forward`` are compared; a value is
     a copy of the first sibling's that the instance accepts (an additive
-    mask fits one sequence length only). Returns the instances' new inputs.
+    mask fits one sequence length only). An instance is given at most
+    ``most`` optional inputs: the most that are traced without every subset,
+    so that the path its own call takes is traced as it is, never left to a
+    merge of paths traced with other inputs given (Hugging Face's T5 encoder
+    stack would borrow the decoder's ``encoder_hidden_states``, and its own
+    path without a mask would be untraced). Returns the instances' new inputs.
     """
     by_class: dict[type, list[nn.Module]] = {}
     for module in modules:
@@ -155,7 +161,12 @@ def borrowed_from_siblings(
                     if runs(module, tuple(trial)):
                         more = trial
                         break
-            if any(a is not b for a, b in zip(more, own)):
+            given = sum(
+                1
+                for i, v in enumerate(more)
+                if _is_optional(module, i) and v is not None
+            )
+            if given <= most and any(a is not b for a, b in zip(more, own)):
                 borrowed[id(module)] = tuple(more)
     return borrowed
 
