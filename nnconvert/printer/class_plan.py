@@ -58,7 +58,12 @@ from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
 from .attribute_reads import attribute_reads
-from .attribute_tests import AttributeTest, plain_attribute, telling_test
+from .attribute_tests import (
+    AttributeTest,
+    attribute_tests,
+    plain_attribute,
+    telling_test,
+)
 from .literal_holes import (
     Named,
     Slot,
@@ -74,6 +79,7 @@ from .literal_holes import (
 from .signature import graph_signature
 from .methods import MethodPlan, plan_methods
 from .optional_values import StandIns, find_stand_ins, with_choices
+from ..branches import submodule_given
 from .statements import StatementPlan, passes_value_through, plan_statements
 
 
@@ -158,7 +164,7 @@ class _ClassPlanner:
             for member in consistent_recoveries(described):
                 groups.setdefault(_class_key(member), []).append(member)
             shared = [g for group in groups.values() for g in _shareable(group)]
-            merged = _merge_optional_blocks(shared, self.style)
+            merged = _merge_optional_blocks(shared, self.style, self._pure)
             planned = [
                 self._plan_group(*group, alternative=alternative)
                 for group, alternative in _join_tested_shapes(merged, self.style)
@@ -901,7 +907,9 @@ def _body_literals(method: Any) -> str:
 
 
 def _merge_optional_blocks(
-    groups: list[list[Described]], style: Style
+    groups: list[list[Described]],
+    style: Style,
+    pure_block: Callable[[nn.Module], bool],
 ) -> list[tuple[list[Described], list[str], frozenset[fx.Node], StandIns]]:
     """Join a block's shapes that differ only by extra submodules called on one value.
 
@@ -934,7 +942,7 @@ def _merge_optional_blocks(
             other = groups[j]
             if j <= i or j in merged:
                 continue
-            joined = _joined_optional(base, other, style)
+            joined = _joined_optional(base, other, style, pure_block)
             if joined is not None:
                 members, optional, calls, stand_ins = joined
                 merged.add(j)
@@ -944,7 +952,10 @@ def _merge_optional_blocks(
 
 
 def _joined_optional(
-    base: list[Described], other: list[Described], style: Style
+    base: list[Described],
+    other: list[Described],
+    style: Style,
+    pure_block: Callable[[nn.Module], bool],
 ) -> tuple[list[Described], list[str], frozenset[fx.Node], StandIns] | None:
     """``base`` and ``other`` as one class with optional submodules, or None."""
     uniform = all(
@@ -955,7 +966,9 @@ def _joined_optional(
     if found is None:  # the shape without the submodule came second
         found = optional_calls(other[0], base, style, exact=uniform)
     if found is None:
-        return None
+        return _merged_optional(base, other, pure_block) or _merged_optional(
+            other, base, pure_block
+        )
     optional, calls, stand_ins = found
     members = base + other
     if uniform:  # one literal per slot: the widest member's graph prints them
@@ -967,6 +980,90 @@ def _joined_optional(
     if any(m is None for m in lined_up):
         return None
     return lined_up, optional, calls, stand_ins
+
+
+def _merged_optional(
+    narrow: list[Described],
+    wide: list[Described],
+    pure_block: Callable[[nn.Module], bool],
+) -> tuple[list[Described], list[str], frozenset[fx.Node], StandIns] | None:
+    """``narrow`` and ``wide`` as one class whose extra submodules ``wide`` calls under a test.
+
+    Whisper's decoder blocks hold ``cross_attn`` and ``cross_attn_ln``, its
+    encoder blocks None, and ``forward`` says ``if self.cross_attn: x = x +
+    self.cross_attn(self.cross_attn_ln(x), xa)[0]``: more than one call on
+    one value (:func:`optional_calls`), so the two shapes' graphs are merged
+    (:func:`~nnconvert.merge.merge_graphs`) under ``self.cross_attn is not
+    None`` (:func:`~nnconvert.branches.submodule_given`, on the first extra
+    submodule the user's ``forward`` tests, else the first built), and every
+    member holds the merged graph.
+    Only where ``wide`` builds ``narrow``'s attributes alike, plus others,
+    each shape's members have one ``forward``, literals and all, and the
+    merge keeps every call of ``narrow`` on both paths: the branch is the
+    difference, nothing else. ``pure_block``: whether a block both shapes
+    call computes only its result, so that its calls on either path may be
+    one (Whisper's own ``LayerNorm`` after the branch).
+    """
+    first, second = narrow[0], wide[0]
+    if any(d.sequential or not d.has_forward for d in (first, second)):
+        return None
+    if _identities(first) or _identities(second):
+        return None
+    names = [a.attribute for a in first.init]
+    extra = [a.attribute for a in second.init if a.attribute not in names]
+    if (
+        not extra
+        or [a.attribute for a in second.init if a.attribute not in extra] != names
+    ):
+        return None
+    if not all(  # the user's submodules, None where absent: not layers module style adds
+        _is_users_attribute(second.instance.module, a)
+        and getattr(m.instance.module, a, None) is None
+        for a in extra
+        for m in narrow
+    ):
+        return None
+    built = {a.attribute: _built(a) for a in first.init}
+    if any(
+        _built(a) != built.get(a.attribute, _built(a))
+        for m in [*narrow, *wide]
+        for a in m.init
+    ):
+        return None
+    for group in (narrow, wide):
+        shape = graph_signature(group[0].graph)
+        if any(graph_signature(m.graph) != shape for m in group[1:]):
+            return None
+    calls = [
+        n
+        for n in second.graph.nodes
+        if n.op == "call_module" and str(n.target).split(".")[0] in extra
+    ]
+    if not calls:
+        return None
+    called = {str(n.target).split(".")[0] for n in calls}
+    in_source = [t.attribute for t in attribute_tests(type(second.instance.module))]
+    # the submodule the user's ``forward`` tests; else the first built
+    tested = next(
+        (a for a in [*in_source, *extra] if a in called),
+        str(calls[0].target).split(".")[0],
+    )
+    sides = (second.instance.graph, first.instance.graph)
+    merged, kept = merge_graphs(
+        *sides,
+        lambda graph, inputs: graph.call_function(submodule_given, (tested,)),
+        primary=True,
+        pure_blocks=pure_calls(sides, pure_block),
+    )
+    on_both = {kept(0, n) for n in sides[0].graph.nodes} - {None}
+    if any(
+        n.op in ("call_module", "call_function", "call_method")
+        and kept(1, n) not in on_both
+        for n in sides[1].graph.nodes
+    ):
+        return None
+    members = [replace(m, aligned=merged.graph) for m in [*narrow, *wide]]
+    return members, extra, frozenset(), {}
 
 
 def aligned(
