@@ -94,3 +94,47 @@ def test_functional_style_converts_both_shapes():
     """Not joined in functional style yet: still one function per shape, checked."""
     conversion = nnconvert.convert(EncoderDecoder(), Style.FUNCTIONAL, _inputs())
     conversion.check(train=True)
+
+
+class ScaledBlock(nn.Module):
+    """A helper method whose literal differs between the shapes, beside an optional ``cross``."""
+
+    def __init__(self, dim: int, cross: bool = False):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.scale = 2.0 if cross else 0.5
+        self.cross = nn.Linear(dim, dim) if cross else None
+
+    def attention(self, x):
+        return self.fc(x) * self.scale
+
+    def forward(self, x):
+        x = x + self.attention(x)
+        if self.cross is not None:
+            x = x + self.cross(x)
+        return x
+
+
+class ScaledPair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.plain = ScaledBlock(8)
+        self.crossed = ScaledBlock(8, cross=True)
+
+    def forward(self, x):
+        return self.crossed(self.plain(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_shapes_that_differ_beyond_the_submodule_stay_two_classes(style):
+    """``scale`` differs too: the branch would not be the whole difference."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(
+        ScaledPair(), style, (torch.randn(2, 3, 8),), keep_source=False
+    )
+    conversion.check(train=True)
+    names = defined_names(conversion.source)
+    assert [n for n in names if n.startswith("ScaledBlock")] == [
+        "ScaledBlock",
+        "ScaledBlockWithCross",
+    ]

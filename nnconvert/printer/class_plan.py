@@ -1030,6 +1030,9 @@ def _merged_optional(
         for a in m.init
     ):
         return None
+    bodies = [_method_bodies(first.graph), _method_bodies(second.graph)]
+    if any(bodies[1].get(name, body) != body for name, body in bodies[0].items()):
+        return None  # one helper method, two bodies: the merge would call one
     for group in (narrow, wide):
         shape = graph_signature(group[0].graph)
         if any(graph_signature(m.graph) != shape for m in group[1:]):
