@@ -147,10 +147,15 @@ def borrowed_from_siblings(
             by_class.setdefault(type(module), []).append(module)
     borrowed: dict[int, tuple[Any, ...]] = {}
     for siblings in by_class.values():
+        optional = {  # one class, one ``forward``: the positions defaulting to None
+            i
+            for i, p in enumerate(forward_parameters(siblings[0]))
+            if p.default is None
+        }
         donors: dict[int, list[Any]] = {}  # position -> the siblings' values there
         for sibling in siblings:
             for index, value in enumerate(captured[id(sibling)]):
-                if _is_optional(sibling, index) and value is not None:
+                if index in optional and value is not None:
                     donors.setdefault(index, []).append(value)
         for module in siblings if len(siblings) > 1 else ():
             own = captured[id(module)]
@@ -162,16 +167,8 @@ def borrowed_from_siblings(
                         more = trial
                         break
             given = sum(
-                1
-                for i, v in enumerate(more)
-                if _is_optional(module, i) and v is not None
+                1 for i, v in enumerate(more) if i in optional and v is not None
             )
             if given <= most and any(a is not b for a, b in zip(more, own)):
                 borrowed[id(module)] = tuple(more)
     return borrowed
-
-
-def _is_optional(module: nn.Module, index: int) -> bool:
-    """``forward``'s parameter at ``index`` defaults to None."""
-    parameters = forward_parameters(module)
-    return index < len(parameters) and parameters[index].default is None

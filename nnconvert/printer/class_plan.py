@@ -35,6 +35,7 @@ from typing import Any, Callable
 from torch import fx, nn
 
 from ..block_purity import pure_calls
+from ..branches import submodule_given
 from ..hierarchy import Instance, is_defined_class
 from ..init_slices import setting_lines
 from ..merge import merge_graphs
@@ -79,7 +80,6 @@ from .literal_holes import (
 from .signature import graph_signature
 from .methods import MethodPlan, plan_methods
 from .optional_values import StandIns, find_stand_ins, with_choices
-from ..branches import submodule_given
 from .statements import StatementPlan, passes_value_through, plan_statements
 
 
@@ -912,6 +912,8 @@ def _merge_optional_blocks(
     pure_block: Callable[[nn.Module], bool],
 ) -> list[tuple[list[Described], list[str], frozenset[fx.Node], StandIns]]:
     """Join a block's shapes that differ only by extra submodules called on one value.
+
+    Or called in whole statements, class styles only (:func:`_merged_optional`).
 
     A ResNet block with a ``downsample`` branch and one without are one
     class, as in torchvision: ``downsample=None`` in the constructor and
