@@ -1009,6 +1009,8 @@ def _merged_optional(
     first, second = narrow[0], wide[0]
     if any(d.sequential or not d.has_forward for d in (first, second)):
         return None
+    if isinstance(first.instance.module, (nn.ModuleDict, nn.ModuleList)):
+        return None  # a container one member deeper: its depth, not an option
     if _identities(first) or _identities(second):
         return None
     names = [a.attribute for a in first.init]
