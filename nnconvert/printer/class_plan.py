@@ -742,8 +742,7 @@ def _tested_alternative(group: Group, other: Group) -> _Alternative | None:
         return None
     if _forward_holes(members, set()) or _agreed_reads(members):
         return None
-    bodies = [_method_bodies(first.graph), _method_bodies(second.graph)]
-    if any(bodies[1].get(name, body) != body for name, body in bodies[0].items()):
+    if not _methods_agree(first, second):
         return None  # one method, two bodies: the class could write one
     by_shape: dict[tuple, set[str]] = {}
     for member in members:  # the shapes with and without optional calls: literals one
@@ -891,6 +890,12 @@ def _calling_methods_of(module: fx.GraphModule, graph: fx.Graph) -> fx.GraphModu
     return copied
 
 
+def _methods_agree(first: Described, second: Described) -> bool:
+    """Each helper method both members' graphs call has one body, literals and all."""
+    bodies = [_method_bodies(first.graph), _method_bodies(second.graph)]
+    return all(bodies[1].get(name, body) == body for name, body in bodies[0].items())
+
+
 def _method_bodies(graph: fx.Graph) -> dict[str, str]:
     """Each helper method ``graph`` calls, by name: its body, literals and all."""
     return {
@@ -1013,12 +1018,8 @@ def _merged_optional(
         return None  # a container one member deeper: its depth, not an option
     if _identities(first) or _identities(second):
         return None
-    names = [a.attribute for a in first.init]
-    extra = [a.attribute for a in second.init if a.attribute not in names]
-    if (
-        not extra
-        or [a.attribute for a in second.init if a.attribute not in extra] != names
-    ):
+    extra = _extra_attributes(first, second)
+    if extra is None:
         return None
     if not all(  # the user's submodules, None where absent: not layers module style adds
         _is_users_attribute(second.instance.module, a)
@@ -1027,15 +1028,9 @@ def _merged_optional(
         for m in narrow
     ):
         return None
-    built = {a.attribute: _built(a) for a in first.init}
-    if any(
-        _built(a) != built.get(a.attribute, _built(a))
-        for m in [*narrow, *wide]
-        for a in m.init
-    ):
+    if not _built_alike(first, [*narrow, *wide]):
         return None
-    bodies = [_method_bodies(first.graph), _method_bodies(second.graph)]
-    if any(bodies[1].get(name, body) != body for name, body in bodies[0].items()):
+    if not _methods_agree(first, second):
         return None  # one helper method, two bodies: the merge would call one
     for group in (narrow, wide):
         shape = graph_signature(group[0].graph)
@@ -1130,21 +1125,13 @@ def optional_calls(
     if base.sequential or others[0].sequential:
         return None
     identities = _identities(base)  # absent: its calls are skipped like the extra ones
-    base_attributes = [a.attribute for a in base.init if a.attribute not in identities]
-    extra = [a.attribute for a in others[0].init if a.attribute not in base_attributes]
-    common = [a.attribute for a in others[0].init if a.attribute not in extra]
-    if not extra or common != base_attributes or identities - set(extra):
+    extra = _extra_attributes(base, others[0], identities)
+    if extra is None or identities - set(extra):
         return None
     skipped = _calls_of(base.graph, sorted(identities)) if identities else frozenset()
     if skipped is None or not passes_value_through(base.graph, skipped, style):
         return None
-    built = {a.attribute: _built(a) for a in base.init if a.attribute not in identities}
-    if any(  # the common attributes are built alike (mc3_18's convs are not)
-        _built(a) != built[a.attribute]
-        for member in others
-        for a in member.init
-        if a.attribute in built
-    ):
+    if not _built_alike(base, others, identities):  # mc3_18's convs are not
         return None
 
     def signature(graph: fx.Graph, skipped: frozenset[fx.Node], stand_ins=None):
@@ -1171,6 +1158,35 @@ def optional_calls(
     if any(p != positions[0] for p in positions):
         return None  # the members would need different branches
     return extra, *found[0]
+
+
+def _extra_attributes(
+    base: Described, other: Described, absent: set[str] = frozenset()
+) -> list[str] | None:
+    """The attributes ``other`` builds beyond ``base``'s (those not ``absent``), or None.
+
+    None unless there are some and ``other`` builds ``base``'s others in
+    ``base``'s order.
+    """
+    names = [a.attribute for a in base.init if a.attribute not in absent]
+    extra = [a.attribute for a in other.init if a.attribute not in names]
+    common = [a.attribute for a in other.init if a.attribute not in extra]
+    return extra if extra and common == names else None
+
+
+def _built_alike(
+    reference: Described, members: list[Described], absent: set[str] = frozenset()
+) -> bool:
+    """Every member builds each attribute ``reference`` builds (but ``absent``) as it does."""
+    built = {
+        a.attribute: _built(a) for a in reference.init if a.attribute not in absent
+    }
+    return all(
+        _built(a) == built[a.attribute]
+        for member in members
+        for a in member.init
+        if a.attribute in built
+    )
 
 
 def _positions(member: Described, stand_ins: StandIns) -> list[tuple[int, int]]:
