@@ -64,6 +64,12 @@ _ALL_RECORDED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
 )
 
 
+#: Each recorded module's integer ``__init__`` locals on return, by name.
+_LOCALS: "weakref.WeakKeyDictionary[nn.Module, dict[str, int]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 #: Blocks read back from a functional file: the sizes their init function was called with.
 _SIZES: "weakref.WeakKeyDictionary[nn.Module, dict[str, int]]" = (
     weakref.WeakKeyDictionary()
@@ -167,6 +173,12 @@ def _record_init_call(frame: types.FrameType, event: str, _: Any) -> None:
     if event == "return":
         if getattr(type(module).__init__, "__code__", None) is code:
             record_built(module)
+            parameters = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+            _LOCALS[module] = {
+                k: v
+                for k, v in frame.f_locals.items()
+                if type(v) is int and k not in parameters
+            }
         return
     if module in _RECORDED:
         return
@@ -188,6 +200,15 @@ def _snapshot(value: Any) -> Any:
     if type(value) is dict:
         return {k: _snapshot(v) for k, v in value.items()}
     return value
+
+
+def init_locals(module: nn.Module) -> dict[str, int]:
+    """The integer locals ``module``'s own ``__init__`` left when it returned (empty if not recorded).
+
+    ResNeXt's ``group_width = cardinality * bottleneck_width``: the name the
+    user gave a size computed from the arguments (:mod:`nnconvert.printer.derived_sizes`).
+    """
+    return dict(_LOCALS.get(module, {}))
 
 
 def recorded_call(module: nn.Module) -> dict[str, Any] | None:
@@ -248,7 +269,14 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
         copied = copies.get(id(module))
         if not isinstance(copied, nn.Module):
             continue
-        for records in (_RECORDED, _ALL_RECORDED, _DECLARED, _KEYWORD_ORDER, _SIZES):
+        for records in (
+            _RECORDED,
+            _ALL_RECORDED,
+            _DECLARED,
+            _KEYWORD_ORDER,
+            _SIZES,
+            _LOCALS,
+        ):
             if module in records:
                 records[copied] = records[module]
 
@@ -258,6 +286,7 @@ __all__ = [
     "declare",
     "declare_sizes",
     "init_arguments",
+    "init_locals",
     "init_parameters",
     "init_sizes",
     "keyword_order",

@@ -55,6 +55,7 @@ from .constructors import (
     leaves,
     structure,
 )
+from .derived_sizes import with_derived_sizes
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
@@ -113,6 +114,9 @@ class ClassPlan:
     #: attributes set to the literal ``forward`` reads through them
     #: (``self.n_head = 2``, :mod:`.attribute_reads`), last in ``__init__``
     reads: tuple[str, ...] = ()
+    #: sizes ``__init__`` computes from its parameters first, named as the
+    #: user named them (``group_width = bottleneck_width * 2``, :mod:`.derived_sizes`)
+    sizes: tuple[tuple[str, str], ...] = ()
 
 
 def plan_classes(
@@ -307,6 +311,7 @@ class _ClassPlanner:
             graph,
             methods,
             reads=tuple(n for n, _ in named_reads),
+            sizes=tuple(holes.sizes),
         )
 
     def _plan_layer_subclass(
@@ -624,14 +629,16 @@ def _user_names(
                 places.setdefault(value.name, assign.attribute)
     taken = reserved | frozenset(optional) | {"self"}
     renamed = init_names(modules, columns, taken, places)
+    holes = with_derived_sizes(holes.renamed(renamed), modules, taken)
     attributes = {a.attribute for m in members for a in m.init}
-    not_attributes = frozenset(attributes | set(dir(nn.Module)) | set(renamed.values()))
+    not_attributes = frozenset(
+        attributes | set(dir(nn.Module)) | set(renamed.values()) | set(holes.names)
+    )
     forward_columns = [
         (name, [value_of(s, found[0]) for s in slots]) for name, found in kept
     ]
     forward_renamed = init_names(modules, forward_columns, not_attributes)
     kept = [(forward_renamed[name], found) for name, found in kept]
-    holes = holes.renamed(renamed)
     return holes.reordered(init_order(modules, holes.names)), kept
 
 

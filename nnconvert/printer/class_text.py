@@ -85,7 +85,8 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
         return Printed(text, printer.imports)
     if plan.template.sequential:
         assign, *tied = plan.init  # super().__init__(...), then any ties
-        lines = [render_value(assign.value, printer)]
+        lines = [f"{name} = {text}" for name, text in plan.sizes]
+        lines += [render_value(assign.value, printer)]
         lines += [_statement(a, printer, False) for a in tied]
         text = (
             f"class {plan.name}(nn.Sequential):\n"
@@ -98,9 +99,8 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
     keyed = isinstance(module, nn.ModuleDict)
     if comments is None:
         comments = _init_comment_entries(plan)
-    lines = ["super().__init__()"] + _commented_init(
-        plan, printer, keyed, init, comments
-    )
+    lines = ["super().__init__()"] + [f"{name} = {text}" for name, text in plan.sizes]
+    lines += _commented_init(plan, printer, keyed, init, comments)
     # a ModuleDict subclass stays one: its keys may be "0", "1", ...
     base = "ModuleDict" if keyed else "Module"
     text = (

@@ -28,7 +28,11 @@ POSITIONAL = Param("")  # an argument that has no name (``*args`` of a container
 
 @dataclass(frozen=True)
 class Hole:
-    """A constructor parameter of the generated class, standing for a literal."""
+    """A constructor parameter of the generated class, standing for a literal.
+
+    ``name`` may be an expression of parameters instead (``bottleneck_width * 2``:
+    :mod:`.derived_sizes`); either prints as it is.
+    """
 
     name: str
 
@@ -213,6 +217,9 @@ class Holes:
     values_per_instance: list[list[Any]]
     template: list[Assign]
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: locals ``__init__`` computes before its layers, each with its expression
+    #: (``group_width = bottleneck_width * 2``: :mod:`.derived_sizes`)
+    sizes: list[tuple[str, str]] = field(default_factory=list)
 
     def renamed(self, names: dict[str, str]) -> Holes:
         """The same parameters under new ``names`` (``{old: new}``; absent: kept)."""
@@ -224,6 +231,7 @@ class Holes:
                 for a in self.template
             ],
             {names.get(n, n): v for n, v in self.defaults.items()},
+            self.sizes,
         )
 
     def reordered(self, order: list[str]) -> Holes:
@@ -234,7 +242,34 @@ class Holes:
         names = sorted(order, key=lambda n: n in self.defaults)
         at = [self.names.index(n) for n in names]
         values = [[row[i] for i in at] for row in self.values_per_instance]
-        return Holes(names, values, self.template, self.defaults)
+        return Holes(names, values, self.template, self.defaults, self.sizes)
+
+    def derived(
+        self,
+        expressions: dict[str, str],
+        added: list[tuple[str, list[Any], Any]],
+        sizes: list[tuple[str, str]] = (),
+    ) -> Holes:
+        """``expressions`` (``{name: text}``) written where their parameters were, which go.
+
+        ``added``: the parameters the expressions read that the class did not
+        take yet, each with its value per instance and its default (or
+        ``REQUIRED``) (:mod:`.derived_sizes`); ``sizes``: the locals ``__init__``
+        computes first, each with its expression (``group_width``).
+        """
+        keep = [i for i, n in enumerate(self.names) if n not in expressions]
+        names = [self.names[i] for i in keep] + [n for n, _, _ in added]
+        values = [
+            [row[i] for i in keep] + [column[j] for _, column, _ in added]
+            for j, row in enumerate(self.values_per_instance)
+        ]
+        template = [
+            Assign(a.attribute, _renamed(a.value, expressions), a.buffer, a.persistent)
+            for a in self.template
+        ]
+        defaults = {n: v for n, v in self.defaults.items() if n not in expressions}
+        defaults |= {n: d for n, _, d in added if d is not REQUIRED}
+        return Holes(names, values, template, defaults, [*self.sizes, *sizes])
 
     def parameters(self) -> list[tuple[Param, bool]]:
         """``(parameter, positional)`` in signature order."""

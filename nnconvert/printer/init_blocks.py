@@ -50,6 +50,7 @@ from ..init_arguments import init_arguments, init_sizes
 from ..naming import first_free, identifier
 from .layout import LINE_LENGTH
 from .init_loops import Statement, fold_loops
+from .derived_sizes import derivation
 from .init_names import init_names
 
 #: The key prefix parameter of every init function.
@@ -86,6 +87,9 @@ class _Function:
     parameters: tuple[str, ...]
     flags: tuple[tuple[str, str], ...] = ()
     block: str = ""  # the block function it is for
+    #: sizes it computes from its parameters first (``group_width = bottleneck_width
+    #: * 2``, :mod:`.derived_sizes`), each with its expression
+    sizes: tuple[tuple[str, str], ...] = ()
 
 
 def with_block_functions(
@@ -168,22 +172,23 @@ def _block_function(
     if layout is None or columns is None:
         return None
     path = block.paths[layout.full]
-    name_of, order = _sizes_named(layout, path, columns, model, taken, written)
-    flags = layout.flags(block.flags, taken | set(order))
+    name_of, order, values_of, sizes = _sizes_named(
+        layout, path, columns, model, taken, written
+    )
+    flags = layout.flags(block.flags, taken | set(order) | {n for n, _ in sizes})
     name = first_free(f"{block.function}_params", taken, "_")
-    function = _Function(name, tuple(order), flags, block.function)
+    function = _Function(name, tuple(order), flags, block.function, sizes)
     body = []
     for position, statement in enumerate(layout.body):
         sizes = [columns[position, n] for n in range(_size_count(statement))]
         names = [name_of[c] if c is not None else None for c in sizes]
         body.append(_relative(statement, path, names))
     lines = _definition(function, body, layout.targets)
-    by_name = {name: c for c, name in name_of.items()}
     calls = [
         _call(
             function,
             path,
-            [by_name[name][n] for name in order],
+            [values_of[name][n] for name in order],
             [flag for target, flag in flags if target in layout.present[n]],
         )
         for n, path in enumerate(block.paths)
@@ -216,8 +221,19 @@ def _sizes_named(
     model: nn.Module,
     taken: set[str],
     written: dict[str, _Function],
-) -> tuple[dict[tuple[int, ...], str], list[str]]:
-    """Each parameter column's name, and the names in the function's order.
+) -> tuple[
+    dict[tuple[int, ...], str],
+    list[str],
+    dict[str, tuple[int, ...]],
+    tuple[tuple[str, str], ...],
+]:
+    """Each size column's name, the parameters in order, their values, the locals.
+
+    A column no argument equals is written as the expression of the
+    arguments that gives it (:mod:`.derived_sizes`), which the function
+    then takes: ``block_params(prefix, in_planes, bottleneck_width)``
+    computing ``group_width = bottleneck_width * 2``. The values are each
+    parameter's per instance, for the calls.
 
     Named as class styles name constructor parameters
     (:func:`~.init_names.init_names`), from what each instance was built
@@ -236,7 +252,22 @@ def _sizes_named(
         arguments,
     )
     name_of = {c: renamed[named[c][0]] for c in varying}
-    return name_of, _parameter_order(list(arguments[0]), list(name_of.values()))
+    values_of = {name_of[c]: c for c in varying}
+    derived = derivation(
+        [(name_of[c], list(c)) for c in varying],
+        modules,
+        arguments,
+        list(arguments[0]),
+        taken,
+    )
+    statements: tuple[tuple[str, str], ...] = ()
+    if derived is not None:
+        name_of = {c: derived.expressions.get(n, n) for c, n in name_of.items()}
+        values_of = {n: v for n, v in values_of.items() if n not in derived.expressions}
+        values_of |= {p: tuple(column) for p, column, _ in derived.added}
+        statements = tuple(derived.statements)
+    order = _parameter_order(list(arguments[0]), list(values_of))
+    return name_of, order, values_of, statements
 
 
 def _replaced(
@@ -536,6 +567,7 @@ def _definition(
         lines[0] = "params = " + lines[0][len("params |= ") :]
     else:
         lines.insert(0, "params: dict[str, Tensor] = {}")
+    lines[:0] = [f"{name} = {text}" for name, text in function.sizes]
     parameters = "".join(f", {name}: int" for name in function.parameters)
     parameters += "".join(f", {flag}: bool = False" for _, flag in function.flags)
     return [
