@@ -202,6 +202,15 @@ def _snapshot(value: Any) -> Any:
     return value
 
 
+def declare_locals(module: nn.Module, sizes: Mapping[str, int]) -> None:
+    """``module``'s :func:`init_locals`, for a block read back from a functional file.
+
+    Its init function computes them as a block's ``__init__`` did
+    (``group_width = bottleneck_width * 2``: :mod:`nnconvert.functional.block_inits`).
+    """
+    _LOCALS[module] = dict(sizes)
+
+
 def init_locals(module: nn.Module) -> dict[str, int]:
     """The integer locals ``module``'s own ``__init__`` left when it returned (empty if not recorded).
 
@@ -284,6 +293,7 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
 __all__ = [
     "carry",
     "declare",
+    "declare_locals",
     "declare_sizes",
     "init_arguments",
     "init_locals",

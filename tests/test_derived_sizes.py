@@ -23,6 +23,8 @@ import nnconvert
 from nnconvert.options import Style
 from nnconvert.printer.derived_sizes import Derived, derived_sizes
 
+from .helpers import load_output
+
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
 
@@ -112,6 +114,60 @@ def test_the_output_converts_again_to_the_same_text(style):
 
 def test_functional_style_still_checks():
     assert "def net(" in _converted(Style.FUNCTIONAL).source
+
+
+class Bottleneck(nn.Module):
+    """ResNeXt's block with its norms: enough lines for functional style to write an init function."""
+
+    def __init__(self, in_planes, cardinality, bottleneck_width, stride=1):
+        super().__init__()
+        group_width = cardinality * bottleneck_width
+        self.conv1 = nn.Conv2d(in_planes, group_width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(group_width)
+        self.conv2 = nn.Conv2d(
+            group_width, group_width, 3, stride=stride, padding=1, groups=cardinality
+        )
+        self.bn2 = nn.BatchNorm2d(group_width)
+        self.conv3 = nn.Conv2d(group_width, 2 * group_width, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(2 * group_width)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        return F.relu(self.bn3(self.conv3(out)))
+
+
+class Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            Bottleneck(16, 2, 16),
+            Bottleneck(64, 2, 32, 2),
+            Bottleneck(128, 2, 16),
+            Bottleneck(64, 2, 32),
+        )
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+def test_a_block_init_function_computes_the_size_and_reads_back_the_same():
+    inputs = (torch.randn(2, 16, 8, 8),)
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = Stack()
+    first = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    first.check(train=True)
+    assert (
+        "def bottleneck_params(\n"
+        "    prefix: str, in_planes: int, bottleneck_width: int\n"
+        ") -> dict[str, Tensor]:\n"
+        "    group_width = bottleneck_width * 2\n"
+    ) in first.source
+    assert 'params |= bottleneck_params("blocks.1", 64, 32)' in first.source
+    # read back, the init call's computed size is the block's local again
+    again = nnconvert.convert(load_output(first), Style.FUNCTIONAL, inputs)
+    assert again.source == first.source
 
 
 # -- the search --------------------------------------------------------------------

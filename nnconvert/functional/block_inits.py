@@ -16,15 +16,23 @@ others are ``int`` or ``bool``; only its calls for a block's path count
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import inspect
 import re
+import textwrap
 from typing import Any, Callable, Iterator
 
 from torch import nn
 
-from ..init_arguments import declare, declare_sizes, init_arguments, keyword_order
+from ..init_arguments import (
+    declare,
+    declare_locals,
+    declare_sizes,
+    init_arguments,
+    keyword_order,
+)
 from .init_recording import globals_wrapped
 
 #: The annotations of an init function's parameters after ``prefix``.
@@ -73,6 +81,7 @@ def declare_block_sizes(model: nn.Module, calls: dict[str, dict[str, int]]) -> N
         if not isinstance(block, FunctionalModel) or not sizes:
             continue
         declare_sizes(block, sizes)
+        declare_locals(block, getattr(sizes, "computed", {}))
         declared = init_arguments(block)
         layer_names = _layer_argument_names(block)
         users = {
@@ -115,8 +124,78 @@ def _is_init_function(value: Any, namespace: dict) -> bool:
     )
 
 
+class _Sizes(dict):
+    """An init call's integer arguments, by name, and the sizes it computes from them.
+
+    ``computed``: the locals its first statements set (``group_width =
+    bottleneck_width * 2``), as the block's ``__init__`` set them when the
+    file was written (:mod:`nnconvert.printer.derived_sizes`).
+    """
+
+    def __init__(self, sizes: dict[str, int], computed: dict[str, int]) -> None:
+        super().__init__(sizes)
+        self.computed = computed
+
+
+def _computed_sizes(function: Callable, sizes: dict[str, int]) -> dict[str, int]:
+    """The integer locals ``function``'s first statements compute from ``sizes``.
+
+    Only ``name = expression`` statements of names, integers and ``*``,
+    ``//``, ``+`` count (the forms :mod:`~nnconvert.printer.derived_sizes`
+    writes); the first other statement ends them. Evaluated on the tree,
+    not run.
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    definition = tree.body[0] if tree.body else None
+    if not isinstance(definition, ast.FunctionDef):
+        return {}
+    known = dict(sizes)
+    computed = {}
+    for statement in definition.body:
+        if not (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and isinstance(statement.targets[0], ast.Name)
+        ):
+            break
+        value = _value(statement.value, known)
+        if value is None:
+            break
+        known[statement.targets[0].id] = computed[statement.targets[0].id] = value
+    return computed
+
+
+_OPERATORS: dict[type, Callable[[int, int], int]] = {
+    ast.Mult: lambda x, y: x * y,
+    ast.FloorDiv: lambda x, y: x // y,
+    ast.Add: lambda x, y: x + y,
+}
+
+
+def _value(node: ast.expr, known: dict[str, int]) -> int | None:
+    """``node``'s integer value over ``known`` names, if it is one of the forms."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.Name):
+        return known.get(node.id)
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+        left, right = _value(node.left, known), _value(node.right, known)
+        if left is None or right is None:
+            return None
+        if isinstance(node.op, ast.FloorDiv) and right == 0:
+            return None
+        return _OPERATORS[type(node.op)](left, right)
+    return None
+
+
 def _recording(function: Callable, calls: dict[str, dict[str, int]]) -> Callable:
-    """``function``, keeping the integer arguments of each call by its prefix."""
+    """``function``, keeping the integer arguments of each call by its prefix.
+
+    And the sizes the call computes from them (:class:`_Sizes`).
+    """
     signature = inspect.signature(function)
 
     @functools.wraps(function)
@@ -128,11 +207,12 @@ def _recording(function: Callable, calls: dict[str, dict[str, int]]) -> Callable
         bound.apply_defaults()
         prefix, *_ = bound.arguments.values()
         if isinstance(prefix, str):
-            calls[prefix] = {
+            sizes = {
                 name: value
                 for name, value in list(bound.arguments.items())[1:]
                 if type(value) is int
             }
+            calls[prefix] = _Sizes(sizes, _computed_sizes(function, sizes))
         return function(*args, **kwargs)
 
     return recorded
