@@ -18,7 +18,9 @@ fills, unless that name reads as a parameter it is not (``Tree``'s
 ``2 * out_channels`` was ``in_channels_2`` beside the real
 ``in_channels``): then it is named after the attribute it fills first,
 ``root_in_channels``. Matched parameters come first, in the
-``__init__``'s order.
+``__init__``'s order. Such a column is a last resort: where an expression
+of the user's parameters gives it (``2 * out_channels``), class styles and
+block init functions write that instead (:mod:`.derived_sizes`).
 
 Where the names travel (the round-trip invariants):
 
