@@ -138,3 +138,73 @@ def test_shapes_that_differ_beyond_the_submodule_stay_two_classes(style):
         "ScaledBlock",
         "ScaledBlockWithCross",
     ]
+
+
+# -- built on the user's flag ----------------------------------------------------
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_flag_that_builds_the_optional_submodules_builds_them_again(style):
+    """``Block(dim, cross=False)`` builds ``self.cross`` itself: the class does so again."""
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = EncoderDecoder()
+    conversion = nnconvert.convert(model, style, _inputs(), keep_source=False)
+    conversion.check(train=True)
+    assert "def __init__(self, cross=False):" in conversion.source
+    assert "self.cross = nn.Linear(8, 8) if cross else None" in conversion.source
+    assert "self.cross_ln = LayerNorm(8) if cross else None" in conversion.source
+    assert "self.decoder = Block(cross=True)" in conversion.source
+    assert "self.encoder = Block()" in conversion.source
+    # built again under the record, it reads back the same
+    again = nnconvert.convert(conversion.load(), style, _inputs(), keep_source=False)
+    assert again.source == conversion.source
+
+
+class Gate(nn.Module):
+    def __init__(self, width, gated=False):
+        super().__init__()
+        self.proj = nn.Linear(width, width)
+        self.gate = nn.Linear(width, width) if gated else None
+
+    def forward(self, x):
+        x = self.proj(x)
+        if self.gate is not None:
+            x = x * self.gate(x)
+        return x
+
+
+class Gates(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Gate(4)
+        self.b = Gate(4, gated=True)
+        self.up = nn.Linear(4, 8)
+        self.c = Gate(8, gated=True)
+
+    def forward(self, x):
+        return self.c(self.up(self.b(self.a(x))))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_literal_of_the_built_submodule_is_the_parameter_that_holds_it(style):
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = Gates()
+    conversion = nnconvert.convert(
+        model, style, (torch.randn(2, 4),), keep_source=False
+    )
+    conversion.check(train=True)
+    assert "def __init__(self, width, gated=False):" in conversion.source
+    assert "self.gate = nn.Linear(width, width) if gated else None" in conversion.source
+    assert "self.c = Gate(8, gated=True)" in conversion.source
+
+
+def test_without_a_record_the_submodules_stay_parameters():
+    torch.manual_seed(0)
+    model = Gates()  # no record: no flag is known
+    conversion = nnconvert.convert(
+        model, Style.MODULE, (torch.randn(2, 4),), keep_source=False
+    )
+    conversion.check(train=True)
+    assert "def __init__(self, in_features, gate=None):" in conversion.source

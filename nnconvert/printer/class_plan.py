@@ -47,6 +47,7 @@ from ..passes.methods import is_method_call
 from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import (
     Assign,
+    BuiltIf,
     Ctor,
     Hole,
     Holes,
@@ -56,6 +57,7 @@ from .constructors import (
     structure,
 )
 from .derived_sizes import with_derived_sizes
+from .optional_flags import Presence, presence_flag
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
@@ -117,6 +119,9 @@ class ClassPlan:
     #: sizes ``__init__`` computes from its parameters first, named as the
     #: user named them (``group_width = bottleneck_width * 2``, :mod:`.derived_sizes`)
     sizes: tuple[tuple[str, str], ...] = ()
+    #: the class builds its ``optional`` submodules on a flag of its own, which
+    #: ``signature`` holds (:mod:`.optional_flags`): no ``name=None`` parameters
+    built_optional: bool = False
 
 
 def plan_classes(
@@ -241,8 +246,24 @@ class _ClassPlanner:
         kept, shared = _read_from_parameters(members, holes, kept)
         reads = _agreed_reads(traced)
         kept, named_reads = _attribute_names(members, holes, kept, shared, reads)
+        presence = presence_flag(
+            [m.instance.module for m in members],
+            [_given(m) for m in members],
+            optional,
+            holes,
+            reserved | {"self"},
+        )
         signature = holes.parameters()
         values_per_instance = holes.values_per_instance
+        if presence is not None:  # last of the required ones, or of all
+            required = presence.default is REQUIRED
+            at = sum(1 for _, is_positional in signature if is_positional)
+            at = at if required else len(signature)
+            signature.insert(at, (Param(presence.flag, presence.default), required))
+            values_per_instance = [
+                [*row[:at], flag, *row[at:]]
+                for row, flag in zip(values_per_instance, presence.arguments)
+            ]
         if kept:  # required, after the init's required parameters
             at = sum(1 for _, is_positional in signature if is_positional)
             signature[at:at] = [(Param(name, REQUIRED), True) for name, _ in kept]
@@ -253,14 +274,10 @@ class _ClassPlanner:
             ]
         positional = sum(1 for _, is_positional in signature if is_positional)
         for member, values in zip(members, values_per_instance):
-            identities = _identities(member)
-            given = {
-                a.attribute: a.value
-                for a in member.init
-                if a.attribute not in identities
-            }
+            given = _given(member)
             arguments = tuple((p, v) for (p, _), v in zip(signature, values))
-            arguments += tuple((Param(o, None), given.get(o)) for o in optional)
+            if presence is None:
+                arguments += tuple((Param(o, None), given.get(o)) for o in optional)
             self.describer.calls[id(member.instance.module)] = Ctor(
                 name, arguments, positional
             )
@@ -268,7 +285,7 @@ class _ClassPlanner:
         template = iter(holes.template)
         init = [
             (
-                Assign(a.attribute, Hole(a.attribute))
+                Assign(a.attribute, _optional_value(a.attribute, presence))
                 if a.attribute in optional
                 else next(template)
             )
@@ -312,6 +329,7 @@ class _ClassPlanner:
             methods,
             reads=tuple(n for n, _ in named_reads),
             sizes=tuple(holes.sizes),
+            built_optional=presence is not None,
         )
 
     def _plan_layer_subclass(
@@ -435,6 +453,19 @@ def _widest(members: list[Described], calls: frozenset[fx.Node]) -> Described:
         graph = next(iter(calls)).graph
         return next(m for m in members if m.graph is graph)
     return max(members, key=lambda m: len(m.init))
+
+
+def _given(member: Described) -> dict[str, Any]:
+    """The constructor tree ``member`` has for each attribute, an empty ``nn.Sequential`` left out."""
+    identities = _identities(member)
+    return {a.attribute: a.value for a in member.init if a.attribute not in identities}
+
+
+def _optional_value(attribute: str, presence: Presence | None) -> Any:
+    """An optional attribute's value in ``__init__``: its parameter, or built on the flag."""
+    if presence is None:
+        return Hole(attribute)
+    return BuiltIf(presence.values[attribute], presence.flag)
 
 
 def _identities(described: Described) -> set[str]:

@@ -45,7 +45,7 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
     parameters = [
         p.name if is_positional else f"{p.name}={render_value(p.default, printer)}"
         for p, is_positional in plan.signature
-    ] + [f"{o}=None" for o in plan.optional]
+    ] + [f"{o}=None" for o in plan.optional if not plan.built_optional]
     docs = docstrings(plan.template.instance.module)
     head = f"    def __init__({', '.join(['self', *parameters])}):\n" + "".join(
         f"{line}\n" for line in _docstring(_init_docstring(docs.of_init), 8)

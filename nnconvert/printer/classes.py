@@ -32,6 +32,7 @@ from ..state_builds import declared_build, recovered_code
 from .constructors import (
     POSITIONAL,
     Assign,
+    BuiltIf,
     Ctor,
     Recovered,
     Tied,
@@ -355,7 +356,9 @@ def used_helpers(instances: list[Instance], inits: list[list[Assign]]) -> list[H
 
 def _ctors(value: Any) -> Iterator[Ctor]:
     """Every constructor call in a constructor tree."""
-    if isinstance(value, Ctor):
+    if isinstance(value, BuiltIf):
+        yield from _ctors(value.value)
+    elif isinstance(value, Ctor):
         yield value
         for _, item in value.values:
             yield from _ctors(item)

@@ -60,6 +60,17 @@ class Assign:
 
 
 @dataclass(frozen=True)
+class BuiltIf:
+    """``value if flag else None``: an optional submodule ``__init__`` builds on a flag.
+
+    (:mod:`.optional_flags`.)
+    """
+
+    value: Any
+    flag: str
+
+
+@dataclass(frozen=True)
 class Tied:
     """The value of a tie statement, ``target = source`` (both written from ``self``).
 
@@ -402,6 +413,8 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
         return value.name
     if isinstance(value, Tied):
         return value.source
+    if isinstance(value, BuiltIf):
+        return f"{render_value(value.value, printer)} if {value.flag} else None"
     if isinstance(value, Recovered):
         if value.wrapper.startswith("nn."):
             printer.use("nn")
