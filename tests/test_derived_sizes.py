@@ -183,7 +183,7 @@ def test_each_form_is_found():
         ("times", [12, 24, 18]),
         ("floor", [1, 2, 1]),
         ("product", [8, 24, 30]),
-        ("quotient", [2, 2, 1]),
+        ("quotient", [2, 2, 1]),  # a // b: never looked for (see the module)
         ("sum", [6, 11, 11]),
         ("none", [7, 1, 5]),
     ]
@@ -192,7 +192,6 @@ def test_each_form_is_found():
         "times": Derived("a * 3", ("a",)),
         "floor": Derived("a // 4", ("a",)),
         "product": Derived("a * b", ("a", "b")),
-        "quotient": Derived("a // b", ("a", "b")),
         "sum": Derived("a + b", ("a", "b")),
     }
 

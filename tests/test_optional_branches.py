@@ -208,3 +208,77 @@ def test_without_a_record_the_submodules_stay_parameters():
     )
     conversion.check(train=True)
     assert "def __init__(self, in_features, gate=None):" in conversion.source
+
+
+# -- built under the user's condition --------------------------------------------
+
+
+class BasicBlock(nn.Module):
+    """kuangliu's CIFAR block: the projection is built where the shape changes."""
+
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != self.expansion * planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, self.expansion * planes, 1, stride=stride),
+                nn.BatchNorm2d(self.expansion * planes),
+            )
+
+    def forward(self, x):
+        out = self.conv2(torch.relu(self.conv1(x)))
+        return torch.relu(out + self.shortcut(x))
+
+
+class Stages(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(
+            BasicBlock(8, 8), BasicBlock(8, 16, 2), BasicBlock(16, 16)
+        )
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def _stages(style: Style, record: bool = True) -> nnconvert.Conversion:
+    torch.manual_seed(0)
+    if record:
+        with nnconvert.record_constructors():
+            model = Stages()
+    else:
+        model = Stages()
+    inputs = (torch.randn(2, 8, 8, 8),)
+    conversion = nnconvert.convert(model, style, inputs, keep_source=False)
+    conversion.check(train=True)
+    return conversion
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_users_condition_builds_the_optional_submodule_again(style):
+    source = _stages(style).source
+    assert "def __init__(self, in_planes, planes, stride=1):" in source
+    # self.expansion (1) put in and folded: in_planes != planes
+    assert "if stride != 1 or in_planes != planes" in source
+    assert "nn.Conv2d(in_planes, planes, 1, stride=stride)" in source
+    assert "BasicBlock(8, 16, 2)" in source.replace("stride=2", "2")
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_condition_reads_back_the_same(style):
+    first = _stages(style)
+    inputs = (torch.randn(2, 8, 8, 8),)
+    again = nnconvert.convert(first.load(), style, inputs, keep_source=False)
+    assert again.source == first.source
+
+
+def test_without_a_record_the_projection_stays_a_parameter():
+    assert "shortcut=None" in _stages(Style.MODULE, record=False).source
+
+
+def test_functional_style_keeps_its_flag():
+    assert "has_shortcut" in _stages(Style.FUNCTIONAL).source

@@ -255,7 +255,7 @@ class _ClassPlanner:
         )
         signature = holes.parameters()
         values_per_instance = holes.values_per_instance
-        if presence is not None:  # last of the required ones, or of all
+        if presence is not None and not presence.condition:  # a flag of its own
             required = presence.default is REQUIRED
             at = sum(1 for _, is_positional in signature if is_positional)
             at = at if required else len(signature)

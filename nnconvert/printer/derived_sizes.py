@@ -22,7 +22,9 @@ takes those parameters: ``Block(in_planes, bottleneck_width, stride=1)``
 building ``nn.Conv2d(in_planes, bottleneck_width * 2, 1, bias=False)``.
 
 The forms are those found in real models: ``p * k`` and ``p // k`` (``k``
-an integer), ``p * q``, ``p // q``, ``p + q``. Only integer parameters
+an integer), ``p * q``, ``p + q``. Not ``p // q``: it finds what is not
+there (a ResNet's strides 1 and 2 are ``planes // inplanes``, where each
+stage doubles its width). Only integer parameters
 whose arguments differ between the instances take part: a column differs
 between instances, so it cannot be a function of constants alone, and a
 constant argument would match a size by coincidence (it stays the literal
@@ -37,7 +39,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from itertools import permutations
+from itertools import combinations
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from torch import nn
@@ -256,15 +258,12 @@ def _candidates(
             single.append((k, Derived(f"{p} // {k}", (p,))))
     single.sort(key=lambda found: found[0])  # stable: the signature's order next
     yield from (derived for _, derived in single)
-    forms: list[tuple[str, Callable[[int, int], int | None]]] = [
+    forms: list[tuple[str, Callable[[int, int], int]]] = [
         ("*", lambda x, y: x * y),
-        ("//", lambda x, y: x // y if y else None),
         ("+", lambda x, y: x + y),
     ]
-    for p, q in permutations(parameters, 2):
+    for p, q in combinations(parameters, 2):  # in the signature's order
         for symbol, apply in forms:
-            if symbol != "//" and parameters.index(q) < parameters.index(p):
-                continue  # commutative: once, in the signature's order
             pairs = [(a[p], a[q]) for a in arguments]
             if all(apply(x, y) == v for (x, y), v in zip(pairs, values)):
                 yield Derived(f"{p} {symbol} {q}", (p, q))

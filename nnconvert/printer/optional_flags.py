@@ -15,6 +15,14 @@ have them share. A literal of that tree that differs between them is the
 class's constructor parameter that holds it in each of them; a tree that
 needs any other value keeps the ``name=None`` form.
 
+Where no flag tells it but the user's ``__init__`` builds them under a
+condition of its parameters (kuangliu's CIFAR blocks: ``if stride != 1 or
+in_planes != self.expansion*planes: self.shortcut = nn.Sequential(...)``),
+that condition does (:func:`_source_condition`): read from the source,
+with the class's constants put in (``self.expansion`` is 1) and folded,
+and evaluated on each instance's arguments, it must be true exactly where
+the submodules are. Its names must be parameters of the class.
+
 Built in ``__init__`` where the user built them, the submodules draw their
 random numbers in the user's order again (a fresh build matches the
 original's). Functional style is unchanged: its block function already
@@ -23,15 +31,19 @@ takes ``has_cross_attn``.
 
 from __future__ import annotations
 
+import ast
+import copy
 import inspect
+import textwrap
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from torch import nn
 
-from ..init_arguments import init_arguments, init_parameters
+from ..init_arguments import init_arguments, init_parameters, recorded_call
 from ..opspecs.spec import REQUIRED
 from .constructors import Hole, Holes, leaves, structure, substitute
+from .derived_sizes import derived_sizes
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,8 @@ class Presence:
     default: Any
     values: dict[str, Any]
     arguments: list[bool]
+    #: ``flag`` is a condition of the class's parameters, no parameter of its own
+    condition: bool = False
 
 
 def presence_flag(
@@ -57,7 +71,7 @@ def presence_flag(
     holes: Holes,
     taken: frozenset[str],
 ) -> Presence | None:
-    """The :class:`Presence` of ``optional`` in ``modules``, if a flag of theirs tells it.
+    """The :class:`Presence` of ``optional`` in ``modules``, if a flag or condition tells it.
 
     ``given``: each instance's constructor trees by attribute (None where it
     has no such submodule); ``holes``: the class's constructor parameters.
@@ -83,26 +97,196 @@ def presence_flag(
         ),
         None,
     )
+    condition = None
     if flag is None:
-        return None
+        condition = _source_condition(modules, optional, has, holes)
+        if condition is None:
+            return None
     having = [i for i, h in enumerate(has) if h]
     values = {}
     for attribute in optional:
-        value = _shared_tree([given[i][attribute] for i in having], having, holes)
+        trees = [given[i][attribute] for i in having]
+        value = _shared_tree(trees, having, holes, [arguments[i] for i in having])
         if value is None:
             return None
         values[attribute] = value
+    if condition is not None:
+        return Presence(condition, REQUIRED, values, [], condition=True)
     default = _default(modules[0], flag)
     if not any(a[flag] == default for a in arguments):
         default = REQUIRED
     return Presence(flag, default, values, [a[flag] for a in arguments])
 
 
-def _shared_tree(trees: list[Any], rows: list[int], holes: Holes) -> Any:
+def _source_condition(
+    modules: Sequence[nn.Module], optional: Sequence[str], has: list[bool], holes: Holes
+) -> str | None:
+    """The condition the user's ``__init__`` builds ``optional`` under, as the class writes it.
+
+    The test of an ``if`` whose body assigns every optional attribute (or of
+    ``self.x = ... if test else None``), with each ``self.<name>`` the class
+    holds as a constant (``expansion = 1``) and each argument every instance
+    was given alike put in, and the parts that read no parameter folded
+    (``stride != 1`` where every block has ``stride=1`` is False, and drops
+    out of an ``or``). None unless it reads only the class's parameters and
+    gives ``has`` on each instance's arguments.
+    """
+    cls = type(modules[0])
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls.__init__)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    tests = [
+        node.test
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If)
+        and set(optional) <= _assigned(node.body)
+        and not _assigned(node.orelse) & set(optional)
+    ]
+    tests += [
+        node.value.test
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.IfExp)
+        and isinstance(node.value.orelse, ast.Constant)
+        and node.value.orelse.value is None
+        and len(optional) == 1
+        and _assigned([node]) == set(optional)
+    ]
+    recorded = [recorded_call(m) for m in modules]
+    if len(tests) != 1 or any(r is None for r in recorded):
+        return None
+    parameters = set(holes.names)
+    constants = {
+        name: recorded[0][name]
+        for name in init_parameters(modules[0])
+        if name not in parameters
+        and all(name in r and _is_constant(r[name]) for r in recorded)
+        and len({repr(r[name]) for r in recorded}) == 1
+    }
+    test = _with_constants(tests[0], cls, constants)
+    if test is None:
+        return None
+    folded = _folded(test)
+    if isinstance(folded, ast.Constant):
+        return None  # says nothing any more: every instance alike
+    if {n.id for n in ast.walk(folded) if isinstance(n, ast.Name)} - parameters:
+        return None
+    expression = ast.fix_missing_locations(ast.Expression(folded))
+    code = compile(expression, "<condition>", "eval")
+    for r, h in zip(recorded, has):
+        try:
+            if bool(eval(code, {"__builtins__": {}}, dict(r))) is not h:
+                return None
+        except Exception:
+            return None
+    return ast.unparse(folded)
+
+
+def _assigned(statements: list[ast.stmt]) -> set[str]:
+    """The ``self.<name>`` attributes ``statements`` assign at their top level."""
+    return {
+        target.attr
+        for statement in statements
+        if isinstance(statement, ast.Assign)
+        for target in statement.targets
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+    }
+
+
+def _is_constant(value: Any) -> bool:
+    return value is None or type(value) in (bool, int, float, str)
+
+
+def _with_constants(
+    test: ast.expr, cls: type, constants: dict[str, Any]
+) -> ast.expr | None:
+    """``test`` with ``self.<name>`` (a constant class attribute) and ``constants`` put in.
+
+    None if it reads another attribute of ``self``, or calls anything.
+    """
+    failed = False
+
+    class Put(ast.NodeTransformer):
+        def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+            nonlocal failed
+            if isinstance(node.value, ast.Name) and node.value.id == "self":
+                value = getattr(cls, node.attr, None)
+                if _is_constant(value) and value is not None:
+                    return ast.Constant(value)
+            failed = True
+            return node
+
+        def visit_Name(self, node: ast.Name) -> ast.AST:
+            if node.id in constants:
+                return ast.Constant(constants[node.id])
+            return node
+
+        def visit_Call(self, node: ast.Call) -> ast.AST:
+            nonlocal failed
+            failed = True
+            return node
+
+    result = Put().visit(copy.deepcopy(test))
+    return None if failed else result
+
+
+def _folded(node: ast.expr) -> ast.expr:
+    """``node`` with every part that reads no name evaluated, ``or``/``and`` simplified.
+
+    ``1 * planes`` is ``planes``, as the user would write it for
+    ``expansion = 1``.
+    """
+    if isinstance(node, ast.BoolOp):
+        neutral = isinstance(node.op, ast.And)  # True in an and, False in an or
+        kept = []
+        for value in map(_folded, node.values):
+            if isinstance(value, ast.Constant):
+                if bool(value.value) is neutral:
+                    continue
+                return ast.Constant(not neutral)
+            kept.append(value)
+        if not kept:
+            return ast.Constant(neutral)
+        return kept[0] if len(kept) == 1 else ast.BoolOp(node.op, kept)
+    if isinstance(node, ast.BinOp):
+        left, right = _folded(node.left), _folded(node.right)
+        if isinstance(node.op, ast.Mult):
+            for one, other in ((left, right), (right, left)):
+                if isinstance(one, ast.Constant) and one.value == 1:
+                    return other
+        node = ast.BinOp(left, node.op, right)
+    elif isinstance(node, ast.Compare):
+        comparators = [_folded(c) for c in node.comparators]
+        node = ast.Compare(_folded(node.left), node.ops, comparators)
+    elif isinstance(node, ast.UnaryOp):
+        node = ast.UnaryOp(node.op, _folded(node.operand))
+    if not any(isinstance(n, ast.Name) for n in ast.walk(node)):
+        try:
+            expression = ast.fix_missing_locations(ast.Expression(node))
+            value = eval(compile(expression, "<constant>", "eval"), {})
+        except Exception:
+            return node
+        if _is_constant(value):
+            return ast.Constant(value)
+    return node
+
+
+def _shared_tree(
+    trees: list[Any], rows: list[int], holes: Holes, arguments: list[dict[str, Any]]
+) -> Any:
     """One tree for ``trees``: their literals, or the parameter that holds them in each.
 
-    ``rows``: the instances the trees are of, as rows of ``holes``. None
-    when the trees differ in structure, or in a literal no parameter holds.
+    ``rows``: the instances the trees are of, as rows of ``holes``;
+    ``arguments``: what those were built with. A literal every tree has
+    alike stays one, unless the parameter named like its argument holds it
+    (``stride=stride``), or there is one tree and one parameter holds it
+    there (a size: an integer above 1). A literal no parameter
+    holds may be an expression of the parameters (``out_planes +
+    dense_depth``, :mod:`.derived_sizes`). None when the trees differ in
+    structure, or in a literal nothing gives.
     """
     if len({repr(structure(t)) for t in trees}) > 1:
         return None
@@ -112,22 +296,40 @@ def _shared_tree(trees: list[Any], rows: list[int], holes: Holes) -> Any:
     }
     found = [list(leaves(t)) for t in trees]
     holes_at: dict[tuple, Hole] = {}
-    for position, (path, _, value) in enumerate(found[0]):
+    for position, (path, param, value) in enumerate(found[0]):
         values = [f[position][2] for f in found]
         if all(type(v) is type(value) and v == value for v in values):
+            # alike in every tree: the parameter it is named after, if that holds it
+            # (a projection's ``stride=stride``, 2 wherever there is one), else itself
+            named = columns.get(param.name if param is not None else "")
+            if named is not None and all(_same(c, value) for c in named):
+                holes_at[path] = Hole(param.name)
+            elif len(rows) == 1 and type(value) is int and value > 1:
+                # one tree: a size is the one parameter that holds it there
+                alike = [n for n, c in columns.items() if _same(c[0], value)]
+                if len(alike) == 1:
+                    holes_at[path] = Hole(alike[0])
             continue
         name = next(
             (
                 n
                 for n, column in columns.items()
-                if all(type(c) is type(v) and c == v for c, v in zip(column, values))
+                if all(_same(c, v) for c, v in zip(column, values))
             ),
             None,
         )
         if name is None:
+            given = [{p: a[p] for p in holes.names if p in a} for a in arguments]
+            derived = derived_sizes([("", values)], given, list(holes.names))
+            name = derived[""].text if "" in derived else None
+        if name is None:
             return None
         holes_at[path] = Hole(name)
     return substitute(trees[0], holes_at, ())
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
 
 
 def _default(module: nn.Module, flag: str) -> Any:
