@@ -282,3 +282,41 @@ def test_without_a_record_the_projection_stays_a_parameter():
 
 def test_functional_style_keeps_its_flag():
     assert "has_shortcut" in _stages(Style.FUNCTIONAL).source
+
+
+class Pooled(nn.Module):
+    """CLIP's ``Bottleneck``: an ``nn.Identity()`` where no pool is needed."""
+
+    def __init__(self, planes, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(planes, planes, 3, padding=1, dilation=stride)
+        self.avgpool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
+
+    def forward(self, x):
+        return self.avgpool(torch.relu(self.conv(x)))
+
+
+class PooledStages(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = Pooled(4), Pooled(4, 2), Pooled(4)
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x)))
+
+
+def test_an_identity_in_the_users_else_is_no_submodule():
+    """Module style: mixed writes the pool as ``F.avg_pool2d``, no submodule (two classes)."""
+    style = Style.MODULE
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = PooledStages()
+    inputs = (torch.randn(2, 4, 8, 8),)
+    conversion = nnconvert.convert(model, style, inputs, keep_source=False)
+    conversion.check(train=True)
+    # the pool's size is the stride: the one parameter that is 2 wherever it is built
+    assert "self.avgpool = nn.AvgPool2d(stride) if stride > 1 else None" in (
+        conversion.source
+    )
+    assert "def __init__(self, stride=1):" in conversion.source
+    assert "self.b = Pooled(stride=2)" in conversion.source

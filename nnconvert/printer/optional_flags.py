@@ -40,7 +40,12 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from ..init_arguments import init_arguments, init_parameters, recorded_call
+from ..init_arguments import (
+    init_arguments,
+    init_locals,
+    init_parameters,
+    recorded_call,
+)
 from ..opspecs.spec import REQUIRED
 from .constructors import Hole, Holes, leaves, structure, substitute
 from .derived_sizes import derived_sizes
@@ -106,7 +111,10 @@ def presence_flag(
     values = {}
     for attribute in optional:
         trees = [given[i][attribute] for i in having]
-        value = _shared_tree(trees, having, holes, [arguments[i] for i in having])
+        given_names = [
+            {**init_locals(modules[i]), **arguments[i]} for i in having
+        ]  # the sizes __init__ computes first are read as much as its parameters
+        value = _shared_tree(trees, having, holes, given_names)
         if value is None:
             return None
         values[attribute] = value
@@ -124,12 +132,13 @@ def _source_condition(
     """The condition the user's ``__init__`` builds ``optional`` under, as the class writes it.
 
     The test of an ``if`` whose body assigns every optional attribute (or of
-    ``self.x = ... if test else None``), with each ``self.<name>`` the class
+    ``self.x = ... if test else None``, or ``else nn.Identity()``), with each ``self.<name>`` the class
     holds as a constant (``expansion = 1``) and each argument every instance
     was given alike put in, and the parts that read no parameter folded
     (``stride != 1`` where every block has ``stride=1`` is False, and drops
-    out of an ``or``). None unless it reads only the class's parameters and
-    gives ``has`` on each instance's arguments.
+    out of an ``or``). None unless it reads only the class's parameters (and
+    the sizes it computes first: ResNeXt's ``group_width``) and gives ``has``
+    on each instance's arguments.
     """
     cls = type(modules[0])
     try:
@@ -148,15 +157,14 @@ def _source_condition(
         for node in ast.walk(tree)
         if isinstance(node, ast.Assign)
         and isinstance(node.value, ast.IfExp)
-        and isinstance(node.value.orelse, ast.Constant)
-        and node.value.orelse.value is None
+        and _is_nothing(node.value.orelse)
         and len(optional) == 1
         and _assigned([node]) == set(optional)
     ]
     recorded = [recorded_call(m) for m in modules]
     if len(tests) != 1 or any(r is None for r in recorded):
         return None
-    parameters = set(holes.names)
+    parameters = set(holes.names) | {name for name, _ in holes.sizes}
     constants = {
         name: recorded[0][name]
         for name in init_parameters(modules[0])
@@ -174,13 +182,26 @@ def _source_condition(
         return None
     expression = ast.fix_missing_locations(ast.Expression(folded))
     code = compile(expression, "<condition>", "eval")
-    for r, h in zip(recorded, has):
+    for r, m, h in zip(recorded, modules, has):
         try:
-            if bool(eval(code, {"__builtins__": {}}, dict(r))) is not h:
+            names = {**init_locals(m), **r}
+            if bool(eval(code, {"__builtins__": {}}, names)) is not h:
                 return None
         except Exception:
             return None
     return ast.unparse(folded)
+
+
+def _is_nothing(node: ast.expr) -> bool:
+    """``None``, or an ``nn.Identity()`` (CLIP's ``... if stride > 1 else nn.Identity()``)."""
+    if isinstance(node, ast.Constant):
+        return node.value is None
+    if not isinstance(node, ast.Call) or node.args or node.keywords:
+        return False
+    name = node.func
+    return (isinstance(name, ast.Attribute) and name.attr == "Identity") or (
+        isinstance(name, ast.Name) and name.id == "Identity"
+    )
 
 
 def _assigned(statements: list[ast.stmt]) -> set[str]:
@@ -205,6 +226,8 @@ def _with_constants(
 ) -> ast.expr | None:
     """``test`` with ``self.<name>`` (a constant class attribute) and ``constants`` put in.
 
+    ``Bottleneck.expansion`` in ``Bottleneck`` is ``self.expansion`` (CLIP's).
+
     None if it reads another attribute of ``self``, or calls anything.
     """
     failed = False
@@ -212,7 +235,8 @@ def _with_constants(
     class Put(ast.NodeTransformer):
         def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
             nonlocal failed
-            if isinstance(node.value, ast.Name) and node.value.id == "self":
+            owner = node.value
+            if isinstance(owner, ast.Name) and owner.id in ("self", cls.__name__):
                 value = getattr(cls, node.attr, None)
                 if _is_constant(value) and value is not None:
                     return ast.Constant(value)
@@ -282,8 +306,8 @@ def _shared_tree(
     ``rows``: the instances the trees are of, as rows of ``holes``;
     ``arguments``: what those were built with. A literal every tree has
     alike stays one, unless the parameter named like its argument holds it
-    (``stride=stride``), or there is one tree and one parameter holds it
-    there (a size: an integer above 1). A literal no parameter
+    (``stride=stride``), or it is a size (an integer above 1) that one
+    parameter, and no other, holds in every instance that has the tree. A literal no parameter
     holds may be an expression of the parameters (``out_planes +
     dense_depth``, :mod:`.derived_sizes`). None when the trees differ in
     structure, or in a literal nothing gives.
@@ -304,9 +328,12 @@ def _shared_tree(
             named = columns.get(param.name if param is not None else "")
             if named is not None and all(_same(c, value) for c in named):
                 holes_at[path] = Hole(param.name)
-            elif len(rows) == 1 and type(value) is int and value > 1:
-                # one tree: a size is the one parameter that holds it there
-                alike = [n for n, c in columns.items() if _same(c[0], value)]
+            elif type(value) is int and value > 1:
+                # a size: the one parameter that holds it wherever the trees are
+                # (CLIP's nn.AvgPool2d(stride), 2 in every block that has one)
+                alike = [
+                    n for n, c in columns.items() if all(_same(v, value) for v in c)
+                ]
                 if len(alike) == 1:
                     holes_at[path] = Hole(alike[0])
             continue
@@ -319,8 +346,9 @@ def _shared_tree(
             None,
         )
         if name is None:
-            given = [{p: a[p] for p in holes.names if p in a} for a in arguments]
-            derived = derived_sizes([("", values)], given, list(holes.names))
+            names = [*holes.names, *(n for n, _ in holes.sizes)]
+            given = [{p: a[p] for p in names if p in a} for a in arguments]
+            derived = derived_sizes([("", values)], given, names)
             name = derived[""].text if "" in derived else None
         if name is None:
             return None
