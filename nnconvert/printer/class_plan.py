@@ -119,8 +119,9 @@ class ClassPlan:
     #: sizes ``__init__`` computes from its parameters first, named as the
     #: user named them (``group_width = bottleneck_width * 2``, :mod:`.derived_sizes`)
     sizes: tuple[tuple[str, str], ...] = ()
-    #: the class builds its ``optional`` submodules on a flag of its own, which
-    #: ``signature`` holds (:mod:`.optional_flags`): no ``name=None`` parameters
+    #: the class builds its ``optional`` submodules itself, on a flag its
+    #: ``signature`` holds or under the user's condition (:mod:`.optional_flags`):
+    #: no ``name=None`` parameters
     built_optional: bool = False
 
 

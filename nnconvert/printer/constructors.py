@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -61,9 +61,11 @@ class Assign:
 
 @dataclass(frozen=True)
 class BuiltIf:
-    """``value if flag else None``: an optional submodule ``__init__`` builds on a flag.
+    """``value if flag else None``: an optional submodule ``__init__`` builds itself.
 
-    (:mod:`.optional_flags`.)
+    ``flag`` is the user's boolean parameter (``cross_attention``) or the
+    condition their source builds it under (``stride != 1 or in_planes !=
+    planes``): :mod:`.optional_flags`.
     """
 
     value: Any
@@ -259,7 +261,7 @@ class Holes:
         self,
         expressions: dict[str, str],
         added: list[tuple[str, list[Any], Any]],
-        sizes: list[tuple[str, str]] = (),
+        sizes: Sequence[tuple[str, str]] = (),
     ) -> Holes:
         """``expressions`` (``{name: text}``) written where their parameters were, which go.
 
