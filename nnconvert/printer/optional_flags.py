@@ -108,13 +108,12 @@ def presence_flag(
         if condition is None:
             return None
     having = [i for i, h in enumerate(has) if h]
+    # the sizes __init__ computes first are read as much as its parameters
+    known = [{**init_locals(modules[i]), **arguments[i]} for i in having]
     values = {}
     for attribute in optional:
         trees = [given[i][attribute] for i in having]
-        given_names = [
-            {**init_locals(modules[i]), **arguments[i]} for i in having
-        ]  # the sizes __init__ computes first are read as much as its parameters
-        value = _shared_tree(trees, having, holes, given_names)
+        value = _shared_tree(trees, having, holes, known)
         if value is None:
             return None
         values[attribute] = value
@@ -132,13 +131,13 @@ def _source_condition(
     """The condition the user's ``__init__`` builds ``optional`` under, as the class writes it.
 
     The test of an ``if`` whose body assigns every optional attribute (or of
-    ``self.x = ... if test else None``, or ``else nn.Identity()``), with each ``self.<name>`` the class
-    holds as a constant (``expansion = 1``) and each argument every instance
-    was given alike put in, and the parts that read no parameter folded
+    ``self.x = ... if test else None``, or ``else nn.Identity()``), with
+    each ``self.<name>`` the class holds as a constant (``expansion = 1``)
+    and each argument every instance was given alike put in, and the parts that read no parameter folded
     (``stride != 1`` where every block has ``stride=1`` is False, and drops
     out of an ``or``). None unless it reads only the class's parameters (and
     the sizes it computes first: ResNeXt's ``group_width``) and gives ``has``
-    on each instance's arguments.
+    on each instance's values of those parameters.
     """
     cls = type(modules[0])
     try:
@@ -182,9 +181,10 @@ def _source_condition(
         return None
     expression = ast.fix_missing_locations(ast.Expression(folded))
     code = compile(expression, "<condition>", "eval")
-    for r, m, h in zip(recorded, modules, has):
+    # evaluated as the class will: on its parameters' values and its sizes
+    for row, m, h in zip(holes.values_per_instance, modules, has):
         try:
-            names = {**init_locals(m), **r}
+            names = {**init_locals(m), **dict(zip(holes.names, row))}
             if bool(eval(code, {"__builtins__": {}}, names)) is not h:
                 return None
         except Exception:
