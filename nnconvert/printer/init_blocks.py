@@ -172,12 +172,12 @@ def _block_function(
     if layout is None or columns is None:
         return None
     path = block.paths[layout.full]
-    name_of, order, values_of, sizes = _sizes_named(
+    name_of, order, values_of, computed = _sizes_named(
         layout, path, columns, model, taken, written
     )
-    flags = layout.flags(block.flags, taken | set(order) | {n for n, _ in sizes})
+    flags = layout.flags(block.flags, taken | set(order) | {n for n, _ in computed})
     name = first_free(f"{block.function}_params", taken, "_")
-    function = _Function(name, tuple(order), flags, block.function, sizes)
+    function = _Function(name, tuple(order), flags, block.function, computed)
     body = []
     for position, statement in enumerate(layout.body):
         sizes = [columns[position, n] for n in range(_size_count(statement))]
