@@ -137,23 +137,16 @@ class _Sizes(dict):
         self.computed = computed
 
 
-def _computed_sizes(function: Callable, sizes: dict[str, int]) -> dict[str, int]:
-    """The integer locals ``function``'s first statements compute from ``sizes``.
-
-    Only ``name = expression`` statements of names, integers and ``*``,
-    ``//``, ``+`` count (the forms :mod:`~nnconvert.printer.derived_sizes`
-    writes); the first other statement ends them. Evaluated on the tree,
-    not run.
-    """
+def _leading_assignments(function: Callable) -> list[tuple[str, ast.expr]]:
+    """``function``'s first ``name = expression`` statements, up to any other statement."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
     except (OSError, TypeError, SyntaxError):
-        return {}
+        return []
     definition = tree.body[0] if tree.body else None
     if not isinstance(definition, ast.FunctionDef):
-        return {}
-    known = dict(sizes)
-    computed = {}
+        return []
+    found = []
     for statement in definition.body:
         if not (
             isinstance(statement, ast.Assign)
@@ -161,10 +154,26 @@ def _computed_sizes(function: Callable, sizes: dict[str, int]) -> dict[str, int]
             and isinstance(statement.targets[0], ast.Name)
         ):
             break
-        value = _value(statement.value, known)
+        found.append((statement.targets[0].id, statement.value))
+    return found
+
+
+def _computed_sizes(
+    assignments: list[tuple[str, ast.expr]], sizes: dict[str, int]
+) -> dict[str, int]:
+    """The integer locals ``assignments`` compute from ``sizes``, in order.
+
+    Only expressions of names, integers and ``*``, ``//``, ``+`` count (the
+    forms :mod:`~nnconvert.printer.derived_sizes` writes); the first other
+    one ends them. Evaluated on the tree, not run.
+    """
+    known = dict(sizes)
+    computed = {}
+    for name, expression in assignments:
+        value = _value(expression, known)
         if value is None:
             break
-        known[statement.targets[0].id] = computed[statement.targets[0].id] = value
+        known[name] = computed[name] = value
     return computed
 
 
@@ -197,6 +206,7 @@ def _recording(function: Callable, calls: dict[str, dict[str, int]]) -> Callable
     And the sizes the call computes from them (:class:`_Sizes`).
     """
     signature = inspect.signature(function)
+    assignments = _leading_assignments(function)  # read once, evaluated per call
 
     @functools.wraps(function)
     def recorded(*args: Any, **kwargs: Any) -> Any:
@@ -212,7 +222,7 @@ def _recording(function: Callable, calls: dict[str, dict[str, int]]) -> Callable
                 for name, value in list(bound.arguments.items())[1:]
                 if type(value) is int
             }
-            calls[prefix] = _Sizes(sizes, _computed_sizes(function, sizes))
+            calls[prefix] = _Sizes(sizes, _computed_sizes(assignments, sizes))
         return function(*args, **kwargs)
 
     return recorded
