@@ -319,3 +319,45 @@ def test_an_identity_in_the_users_else_is_no_submodule():
     )
     assert "def __init__(self, stride=1):" in conversion.source
     assert "self.b = Pooled(stride=2)" in conversion.source
+
+
+class Cell(nn.Module):
+    """PNASNet's ``CellA``: two submodules under one ``if``."""
+
+    def __init__(self, planes, stride=1):
+        super().__init__()
+        self.sep = nn.Conv2d(planes, planes, 3, stride=stride, padding=1)
+        if stride == 2:
+            self.conv1 = nn.Conv2d(planes, planes, 1)
+            self.bn1 = nn.BatchNorm2d(planes)
+        self.stride = stride
+
+    def forward(self, x):
+        y = self.sep(x)
+        if self.stride == 2:
+            x = self.bn1(self.conv1(x[:, :, ::2, ::2]))
+        return torch.relu(x + y)
+
+
+class Cells(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cells = nn.Sequential(Cell(4), Cell(4, 2), Cell(4))
+
+    def forward(self, x):
+        return self.cells(x)
+
+
+def test_two_submodules_under_one_condition_read_back_the_same():
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = Cells()
+    inputs = (torch.randn(2, 4, 8, 8),)
+    first = nnconvert.convert(model, Style.MODULE, inputs, keep_source=False)
+    first.check(train=True)
+    # planes is 4 in every cell: a literal
+    assert "self.conv1 = nn.Conv2d(4, 4, 1) if stride == 2 else None" in first.source
+    assert "self.bn1 = nn.BatchNorm2d(4) if stride == 2 else None" in first.source
+    # the output writes one test per attribute: read back, they are one condition
+    again = nnconvert.convert(first.load(), Style.MODULE, inputs, keep_source=False)
+    assert again.source == first.source

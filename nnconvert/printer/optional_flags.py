@@ -131,7 +131,8 @@ def _source_condition(
     """The condition the user's ``__init__`` builds ``optional`` under, as the class writes it.
 
     The test of an ``if`` whose body assigns every optional attribute (or of
-    ``self.x = ... if test else None``, or ``else nn.Identity()``), with
+    ``self.x = ... if test else None``, or ``else nn.Identity()``, one
+    test for every optional attribute, as this module writes them), with
     each ``self.<name>`` the class holds as a constant (``expansion = 1``)
     and each argument every instance was given alike put in, and the parts that read no parameter folded
     (``stride != 1`` where every block has ``stride=1`` is False, and drops
@@ -151,15 +152,17 @@ def _source_condition(
         and set(optional) <= _assigned(node.body)
         and not _assigned(node.orelse) & set(optional)
     ]
-    tests += [
-        node.value.test
+    built_if = {  # self.x = ... if test else None, by attribute
+        attribute: node.value.test
         for node in ast.walk(tree)
         if isinstance(node, ast.Assign)
         and isinstance(node.value, ast.IfExp)
         and _is_nothing(node.value.orelse)
-        and len(optional) == 1
-        and _assigned([node]) == set(optional)
-    ]
+        for attribute in _assigned([node])
+    }
+    alike = {ast.dump(built_if[o]) for o in optional if o in built_if}
+    if set(optional) <= set(built_if) and len(alike) == 1:
+        tests.append(built_if[optional[0]])  # one test for all: as this module writes
     recorded = [recorded_call(m) for m in modules]
     if len(tests) != 1 or any(r is None for r in recorded):
         return None
