@@ -140,6 +140,19 @@ def init_parameters(module: nn.Module) -> list[str]:
         return []
 
 
+def init_defaults(module: nn.Module) -> dict[str, Any]:
+    """The defaults of ``module``'s constructor, by parameter (none if unreadable)."""
+    try:
+        parameters = inspect.signature(type(module).__init__).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {
+        n: p.default
+        for n, p in parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
 @contextlib.contextmanager
 def recording() -> Iterator[None]:
     """Every ``nn.Module`` built inside keeps its constructor arguments (module docstring).
@@ -296,6 +309,7 @@ __all__ = [
     "declare_locals",
     "declare_sizes",
     "init_arguments",
+    "init_defaults",
     "init_locals",
     "init_parameters",
     "init_sizes",

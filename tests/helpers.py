@@ -12,12 +12,14 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import importlib.util
 import operator
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -308,6 +310,27 @@ def checked_conversion(
     torch.manual_seed(0)
     conversion = nnconvert.convert(model_class().eval(), style, inputs)
     conversion.check()
+    conversion.check(train=True)
+    return conversion
+
+
+def recorded_conversion(
+    build: Callable[[], nn.Module],
+    style: Style,
+    inputs: tuple,
+    *,
+    record: bool = True,
+    **options: Any,
+) -> nnconvert.Conversion:
+    """``build()`` at seed 0 under the constructor record (as the CLI builds), converted and checked.
+
+    ``record=False`` builds it without (``convert(model)`` on an object).
+    ``options`` go to :func:`nnconvert.convert`; checked in train mode.
+    """
+    torch.manual_seed(0)
+    with nnconvert.record_constructors() if record else contextlib.nullcontext():
+        model = build()
+    conversion = nnconvert.convert(model, style, inputs, **options)
     conversion.check(train=True)
     return conversion
 

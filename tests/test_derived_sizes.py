@@ -23,7 +23,7 @@ import nnconvert
 from nnconvert.options import Style
 from nnconvert.printer.derived_sizes import Derived, derived_sizes
 
-from .helpers import load_output
+from .helpers import load_output, recorded_conversion
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -75,12 +75,7 @@ class Net(nn.Module):
 
 
 def _converted(style: Style) -> nnconvert.Conversion:
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = Net()
-    conversion = nnconvert.convert(model, style, (torch.randn(2, 16, 8, 8),))
-    conversion.check(train=True)
-    return conversion
+    return recorded_conversion(Net, style, (torch.randn(2, 16, 8, 8),))
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
@@ -153,11 +148,7 @@ class Stack(nn.Module):
 
 def test_a_block_init_function_computes_the_size_and_reads_back_the_same():
     inputs = (torch.randn(2, 16, 8, 8),)
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = Stack()
-    first = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
-    first.check(train=True)
+    first = recorded_conversion(Stack, Style.FUNCTIONAL, inputs)
     assert (
         "def bottleneck_params(\n"
         "    prefix: str, in_planes: int, bottleneck_width: int\n"

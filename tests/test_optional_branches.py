@@ -12,8 +12,6 @@ writes a function per shape (left for later; see the closing note of issue 11).
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
 import torch
 from torch import nn
@@ -21,7 +19,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import defined_names, load_output
+from .helpers import defined_names, load_output, recorded_conversion
 
 CLASS_STYLES = [Style.MODULE, Style.MIXED]
 
@@ -148,11 +146,9 @@ def test_shapes_that_differ_beyond_the_submodule_stay_two_classes(style):
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_a_flag_that_builds_the_optional_submodules_builds_them_again(style):
     """``Block(dim, cross=False)`` builds ``self.cross`` itself: the class does so again."""
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = EncoderDecoder()
-    conversion = nnconvert.convert(model, style, _inputs(), keep_source=False)
-    conversion.check(train=True)
+    conversion = recorded_conversion(
+        EncoderDecoder, style, _inputs(), keep_source=False
+    )
     assert "def __init__(self, cross=False):" in conversion.source
     assert "self.cross = nn.Linear(8, 8) if cross else None" in conversion.source
     assert "self.cross_ln = LayerNorm(8) if cross else None" in conversion.source
@@ -190,13 +186,9 @@ class Gates(nn.Module):
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_a_literal_of_the_built_submodule_is_the_parameter_that_holds_it(style):
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = Gates()
-    conversion = nnconvert.convert(
-        model, style, (torch.randn(2, 4),), keep_source=False
+    conversion = recorded_conversion(
+        Gates, style, (torch.randn(2, 4),), keep_source=False
     )
-    conversion.check(train=True)
     assert "def __init__(self, width, gated=False):" in conversion.source
     assert "self.gate = nn.Linear(width, width) if gated else None" in conversion.source
     assert "self.c = Gate(8, gated=True)" in conversion.source
@@ -248,13 +240,8 @@ class Stages(nn.Module):
 
 
 def _stages(style: Style, record: bool = True) -> nnconvert.Conversion:
-    torch.manual_seed(0)
-    with nnconvert.record_constructors() if record else contextlib.nullcontext():
-        model = Stages()
     inputs = (torch.randn(2, 8, 8, 8),)
-    conversion = nnconvert.convert(model, style, inputs, keep_source=False)
-    conversion.check(train=True)
-    return conversion
+    return recorded_conversion(Stages, style, inputs, record=record, keep_source=False)
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
@@ -306,13 +293,10 @@ class PooledStages(nn.Module):
 
 def test_an_identity_in_the_users_else_is_no_submodule():
     """Module style: mixed writes the pool as ``F.avg_pool2d``, no submodule (two classes)."""
-    style = Style.MODULE
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = PooledStages()
     inputs = (torch.randn(2, 4, 8, 8),)
-    conversion = nnconvert.convert(model, style, inputs, keep_source=False)
-    conversion.check(train=True)
+    conversion = recorded_conversion(
+        PooledStages, Style.MODULE, inputs, keep_source=False
+    )
     # the pool's size is the stride: the one parameter that is 2 wherever it is built
     assert "self.avgpool = nn.AvgPool2d(stride) if stride > 1 else None" in (
         conversion.source
@@ -349,12 +333,8 @@ class Cells(nn.Module):
 
 
 def test_two_submodules_under_one_condition_read_back_the_same():
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = Cells()
     inputs = (torch.randn(2, 4, 8, 8),)
-    first = nnconvert.convert(model, Style.MODULE, inputs, keep_source=False)
-    first.check(train=True)
+    first = recorded_conversion(Cells, Style.MODULE, inputs, keep_source=False)
     # planes is 4 in every cell: a literal
     assert "self.conv1 = nn.Conv2d(4, 4, 1) if stride == 2 else None" in first.source
     assert "self.bn1 = nn.BatchNorm2d(4) if stride == 2 else None" in first.source

@@ -83,6 +83,7 @@ from .literal_holes import (
 from .signature import graph_signature
 from .methods import MethodPlan, plan_methods
 from .optional_values import StandIns, find_stand_ins, with_choices
+from .values import same_literal
 from .statements import StatementPlan, passes_value_through, plan_statements
 
 
@@ -247,9 +248,10 @@ class _ClassPlanner:
         kept, shared = _read_from_parameters(members, holes, kept)
         reads = _agreed_reads(traced)
         kept, named_reads = _attribute_names(members, holes, kept, shared, reads)
+        given = [_given(m) for m in members]
         presence = presence_flag(
             [m.instance.module for m in members],
-            [_given(m) for m in members],
+            given,
             optional,
             holes,
             reserved | {"self"},
@@ -274,11 +276,10 @@ class _ClassPlanner:
                 for values, s in zip(values_per_instance, slots)
             ]
         positional = sum(1 for _, is_positional in signature if is_positional)
-        for member, values in zip(members, values_per_instance):
-            given = _given(member)
+        for member, built, values in zip(members, given, values_per_instance):
             arguments = tuple((p, v) for (p, _), v in zip(signature, values))
             if presence is None:
-                arguments += tuple((Param(o, None), given.get(o)) for o in optional)
+                arguments += tuple((Param(o, None), built.get(o)) for o in optional)
             self.describer.calls[id(member.instance.module)] = Ctor(
                 name, arguments, positional
             )
@@ -558,7 +559,7 @@ def _read_from_parameters(
             if parameter not in holes.defaults
             and parameter not in attributes
             and all(
-                _same_literal(row[i], v)
+                same_literal(row[i], v)
                 for row, v in zip(holes.values_per_instance, values)
             )
         ]
@@ -627,11 +628,6 @@ def _attribute_names(
         if slot not in in_holes and attribute not in taken | kept_names:
             by_attribute.setdefault(attribute, []).append(slot)
     return named, list(by_attribute.items())
-
-
-def _same_literal(a: Any, b: Any) -> bool:
-    """Equal and of one type (``1 != 1.0 != True`` here)."""
-    return type(a) is type(b) and a == b
 
 
 def _user_names(

@@ -37,16 +37,21 @@ decides how well it reads.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from torch import nn
 
-from ..init_arguments import init_arguments, init_locals, init_parameters
+from ..init_arguments import (
+    init_arguments,
+    init_defaults,
+    init_locals,
+    init_parameters,
+)
 from ..opspecs.spec import REQUIRED
 from .constructors import Holes
+from .values import same_literal
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,9 @@ def derivation(
     unmatched = [
         (name, values)
         for name, values in columns
-        if not all(_equal(a.get(name, _ABSENT), v) for a, v in zip(arguments, values))
+        if not all(
+            same_literal(a.get(name, _ABSENT), v) for a, v in zip(arguments, values)
+        )
     ]
     signature = [p for p in signature if p not in taken]
     found = derived_sizes(unmatched, arguments, signature)
@@ -128,14 +135,14 @@ def derivation(
     found, statements = _named_by_locals(
         found, {n: list(v) for n, v in columns}, modules, arguments, taken
     )
-    defaults = _defaults(modules[0])
+    defaults = init_defaults(modules[0])
     added = []
     for p in signature:
         if p in kept or not any(p in d.parameters for d in found.values()):
             continue
         column = [a[p] for a in arguments]
         default = defaults.get(p, REQUIRED)
-        if not any(_equal(default, v) for v in column):
+        if not any(same_literal(default, v) for v in column):
             default = REQUIRED
         added.append((p, column, default))
     expressions = {n: d.text for n, d in found.items()}
@@ -190,19 +197,6 @@ def _named_by_locals(
             named[column] = Derived(derived.text, tuple(dict.fromkeys(sum(reads, ()))))
     statements = [(local, derived.text) for local, derived in sizes.items()]
     return {**found, **named}, statements
-
-
-def _defaults(module: nn.Module) -> dict[str, Any]:
-    """The defaults of ``module``'s ``__init__``, by parameter."""
-    try:
-        parameters = inspect.signature(type(module).__init__).parameters
-    except (TypeError, ValueError):
-        return {}
-    return {
-        n: p.default
-        for n, p in parameters.items()
-        if p.default is not inspect.Parameter.empty
-    }
 
 
 _ABSENT = object()
@@ -291,10 +285,6 @@ def _divisors(column: list[int], values: Sequence[int]) -> list[int]:
         low = max(low, x // (v + 1) + 1)
         high = x // v if high is None else min(high, x // v)
     return [high] if high is not None and low <= high else []
-
-
-def _equal(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
 
 
 def _is_int(value: Any) -> bool:

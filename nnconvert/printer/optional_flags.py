@@ -42,6 +42,7 @@ from torch import nn
 
 from ..init_arguments import (
     init_arguments,
+    init_defaults,
     init_locals,
     init_parameters,
     recorded_call,
@@ -49,6 +50,7 @@ from ..init_arguments import (
 from ..opspecs.spec import REQUIRED
 from .constructors import Hole, Holes, leaves, structure, substitute
 from .derived_sizes import derived_sizes
+from .values import same_literal
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ def presence_flag(
         values[attribute] = value
     if condition is not None:
         return Presence(condition, REQUIRED, values, [], condition=True)
-    default = _default(modules[0], flag)
+    default = init_defaults(modules[0]).get(flag, REQUIRED)
     if not any(a[flag] == default for a in arguments):
         default = REQUIRED
     return Presence(flag, default, values, [a[flag] for a in arguments])
@@ -325,17 +327,19 @@ def _shared_tree(
     holes_at: dict[tuple, Hole] = {}
     for position, (path, param, value) in enumerate(found[0]):
         values = [f[position][2] for f in found]
-        if all(type(v) is type(value) and v == value for v in values):
+        if all(same_literal(v, value) for v in values):
             # alike in every tree: the parameter it is named after, if that holds it
             # (a projection's ``stride=stride``, 2 wherever there is one), else itself
             named = columns.get(param.name if param is not None else "")
-            if named is not None and all(_same(c, value) for c in named):
+            if named is not None and all(same_literal(c, value) for c in named):
                 holes_at[path] = Hole(param.name)
             elif type(value) is int and value > 1:
                 # a size: the one parameter that holds it wherever the trees are
                 # (CLIP's nn.AvgPool2d(stride), 2 in every block that has one)
                 alike = [
-                    n for n, c in columns.items() if all(_same(v, value) for v in c)
+                    n
+                    for n, c in columns.items()
+                    if all(same_literal(v, value) for v in c)
                 ]
                 if len(alike) == 1:
                     holes_at[path] = Hole(alike[0])
@@ -344,7 +348,7 @@ def _shared_tree(
             (
                 n
                 for n, column in columns.items()
-                if all(_same(c, v) for c, v in zip(column, values))
+                if all(same_literal(c, v) for c, v in zip(column, values))
             ),
             None,
         )
@@ -357,21 +361,6 @@ def _shared_tree(
             return None
         holes_at[path] = Hole(name)
     return substitute(trees[0], holes_at, ())
-
-
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
-
-
-def _default(module: nn.Module, flag: str) -> Any:
-    """``flag``'s default in ``module``'s ``__init__`` (``REQUIRED``: none)."""
-    try:
-        parameter = inspect.signature(type(module).__init__).parameters[flag]
-    except (TypeError, ValueError, KeyError):
-        return REQUIRED
-    if parameter.default is inspect.Parameter.empty:
-        return REQUIRED
-    return parameter.default
 
 
 __all__ = ["Presence", "presence_flag"]

@@ -11,6 +11,11 @@ from ..errors import ConversionError
 from ..tensor_values import Base64Text
 
 
+def same_literal(a: Any, b: Any) -> bool:
+    """Equal and of one type (``1 != 1.0 != True`` here): one literal, not two that compare equal."""
+    return type(a) is type(b) and a == b
+
+
 def literal(value: Any) -> str:
     """Source text that evaluates to ``value``; raises for values it cannot spell."""
     if isinstance(value, Base64Text):  # adjacent literals, one line each after black
