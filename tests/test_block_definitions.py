@@ -487,7 +487,7 @@ def test_blocks_whose_attribute_picks_the_path_are_one_class(style):
     ]
     block = _class_of(conversion.source, "InvertedResidual")
     assert "def __init__(self, in_planes, out_planes, expansion, stride" in block
-    assert "planes = in_planes * expansion" in block  # the user's local
+    assert "planes = expansion * in_planes" in block  # the user's local, as written
     assert "self.stride = stride" in block
     assert "if self.stride == 1:" in block
     assert "InvertedResidual(8, 12, 2, " in conversion.source  # the stride-2 one

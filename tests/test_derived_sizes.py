@@ -80,14 +80,52 @@ def _converted(style: Style) -> nnconvert.Conversion:
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_a_computed_width_is_computed_from_the_users_parameters(style):
+    """The source says how (:mod:`nnconvert.printer.source_arguments`): as written.
+
+    ``cardinality`` is 2 in both blocks, so no column of values makes it a
+    parameter; the source's ``groups=cardinality`` does.
+    """
     source = _converted(style).source
-    assert "def __init__(self, in_planes, bottleneck_width, stride=1):" in source
-    assert "        group_width = bottleneck_width * 2\n" in source
+    signature = (
+        "def __init__(self, in_planes, cardinality, bottleneck_width, stride=1):"
+    )
+    assert signature in source
+    assert "        group_width = cardinality * bottleneck_width\n" in source
     assert "nn.Conv2d(in_planes, group_width, 1, bias=False)" in source
-    # the doubled output width reads the local, by the smaller factor
-    assert "nn.Conv2d(group_width, group_width * 2, 1, bias=False)" in source
-    assert "self.stage2 = Block(64, 32, stride=2)" in source
+    assert "nn.Conv2d(group_width, 2 * group_width, 1, bias=False)" in source
+    assert "groups=cardinality" in source
+    assert "self.stage2 = Block(64, 2, 32, stride=2)" in source
     assert "out_channels" not in source
+
+
+class Widened(nn.Module):
+    """A width the source computes by a call: no expression of the source is kept."""
+
+    def __init__(self, planes, ratio=2.0):
+        super().__init__()
+        self.fc = nn.Conv2d(planes, int(planes * ratio), 1)
+
+    def forward(self, x):
+        return F.relu(self.fc(x))
+
+
+class TwoWidened(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Widened(4)
+        self.b = Widened(8)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_width_the_source_computes_by_a_call_is_found_from_the_values(style):
+    """``int(planes * ratio)`` is no form the source reader keeps: derived_sizes finds ``planes * 2``."""
+    conversion = recorded_conversion(TwoWidened, style, (torch.randn(2, 4, 6, 6),))
+    assert "def __init__(self, planes):" in conversion.source
+    assert "nn.Conv2d(planes, planes * 2, 1)" in conversion.source
+    conversion.check(train=True)
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)

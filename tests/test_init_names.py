@@ -285,12 +285,13 @@ class TwoHeads(nn.Module):
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_a_forward_literal_that_a_sizing_parameter_gives_reads_that_parameter(style):
     conversion = converted(TwoHeads, (torch.randn(2, 4),), style)
-    # width is 4 in both: ``width * n_heads`` is written with the constant
-    assert init_signature(conversion.source, "Heads") == ["n_heads"]
-    assert "nn.Linear(4, n_heads * 4)" in conversion.source
+    # width is 4 in both, so no column of values says it is a parameter; the
+    # source does (nn.Linear(width, width * n_heads): printer/source_arguments.py)
+    assert init_signature(conversion.source, "Heads") == ["width", "n_heads"]
+    assert "nn.Linear(width, width * n_heads)" in conversion.source
     assert "self.n_heads = n_heads" in conversion.source
     assert "view(b, self.n_heads, -1)" in conversion.source
-    assert "Heads(2)" in conversion.source
+    assert "Heads(4, 2)" in conversion.source
 
 
 def test_an_object_built_without_a_record_uses_its_attributes():
@@ -309,9 +310,15 @@ def test_without_any_record_the_layer_names_stay():
 
 def test_equal_columns_take_the_name_they_had_if_it_is_one_of_them():
     conversion = converted(SquareStack, (torch.randn(2, 3, 8, 8),), Style.MODULE)
-    # 4 == 4 and 6 == 6: in_planes and planes both match; neither is today's
-    # in_channels, so the first in the signature
-    assert init_signature(conversion.source, "Square") == ["in_planes"]
+    # 4 == 4 and 6 == 6: the values cannot tell in_planes from planes, but the
+    # source can (nn.Conv2d(in_planes, planes, ...): printer/source_arguments.py)
+    assert init_signature(conversion.source, "Square") == ["in_planes", "planes"]
+    assert "nn.Conv2d(in_planes, planes, 3, padding=1)" in conversion.source
+    # without the source's word, the first in the signature
+    columns = [("in_channels", [4, 6]), ("out_channels", [4, 6])]
+    with nnconvert.record_constructors():
+        a, b = Square(4, 4), Square(6, 6)
+    assert init_names([a, b], columns[:1]) == {"in_channels": "in_planes"}
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
@@ -320,7 +327,9 @@ def test_a_width_no_parameter_holds_is_computed_from_the_parameters(style):
     # was Pair(in_channels, out_channels, in_channels_2), the last being
     # 2 * out_channels: derived_sizes writes it as the user did
     assert init_signature(conversion.source, "Pair") == ["in_channels", "out_channels"]
-    assert "nn.Conv2d(out_channels * 2, out_channels, 1)" in conversion.source
+    assert (
+        "nn.Conv2d(2 * out_channels, out_channels, 1)" in conversion.source
+    )  # as written
     assert "Pair(3, 4)" in conversion.source
 
 
@@ -484,23 +493,27 @@ def test_a_class_style_file_converted_again_on_the_command_line_keeps_the_names(
 
 
 class Drop(nn.Module):
-    """Two forward literals, used in the other order than ``__init__`` takes them."""
+    """Two forward literals, used in the other order than ``__init__`` takes them.
 
-    def __init__(self, width, rate, scale):
+    (The ``nn.Tanh`` module: mixed style prints the class, not keeps it as written.)
+    """
+
+    def __init__(self, rate, scale):
         super().__init__()
-        self.fc = nn.Linear(width, width)
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.Tanh()
         self.rate = rate
         self.scale = scale
 
     def forward(self, x):
-        return F.dropout(self.fc(x) * self.scale, self.rate, self.training)
+        return F.dropout(self.act(self.fc(x)) * self.scale, self.rate, self.training)
 
 
 class TwoDrops(nn.Module):
     def __init__(self):
         super().__init__()
-        self.a = Drop(4, 0.1, 2.0)
-        self.b = Drop(4, 0.25, 0.5)
+        self.a = Drop(0.1, 2.0)
+        self.b = Drop(0.25, 0.5)
 
     def forward(self, x):
         return self.b(self.a(x))
@@ -672,4 +685,5 @@ def test_a_keyword_named_after_its_call_names_no_class_parameter(to):
     # width is named after the layer argument it fills
     assert init_signature(again.source, "Depthwise") == ["out_channels"]
     direct = converted(TwoDepthwise, inputs, to).source
-    assert init_signature(direct, "Depthwise") == ["expansion"]
+    # in_planes is 4 in both: the source names it (printer/source_arguments.py)
+    assert init_signature(direct, "Depthwise") == ["in_planes", "expansion"]

@@ -149,11 +149,12 @@ def test_a_flag_that_builds_the_optional_submodules_builds_them_again(style):
     conversion = recorded_conversion(
         EncoderDecoder, style, _inputs(), keep_source=False
     )
-    assert "def __init__(self, cross=False):" in conversion.source
-    assert "self.cross = nn.Linear(8, 8) if cross else None" in conversion.source
-    assert "self.cross_ln = LayerNorm(8) if cross else None" in conversion.source
-    assert "self.decoder = Block(cross=True)" in conversion.source
-    assert "self.encoder = Block()" in conversion.source
+    # dim is 8 in both: the source's nn.Linear(dim, dim) makes it a parameter
+    assert "def __init__(self, dim, cross=False):" in conversion.source
+    assert "self.cross = nn.Linear(dim, dim) if cross else None" in conversion.source
+    assert "self.cross_ln = LayerNorm(dim) if cross else None" in conversion.source
+    assert "self.decoder = Block(8, cross=True)" in conversion.source
+    assert "self.encoder = Block(8)" in conversion.source
     # built again under the record, it reads back the same
     again = nnconvert.convert(conversion.load(), style, _inputs(), keep_source=False)
     assert again.source == conversion.source
@@ -301,8 +302,8 @@ def test_an_identity_in_the_users_else_is_no_submodule():
     assert "self.avgpool = nn.AvgPool2d(stride) if stride > 1 else None" in (
         conversion.source
     )
-    assert "def __init__(self, stride=1):" in conversion.source
-    assert "self.b = Pooled(stride=2)" in conversion.source
+    assert "def __init__(self, planes, stride=1):" in conversion.source
+    assert "self.b = Pooled(4, stride=2)" in conversion.source
 
 
 class Cell(nn.Module):
@@ -335,9 +336,10 @@ class Cells(nn.Module):
 def test_two_submodules_under_one_condition_read_back_the_same():
     inputs = (torch.randn(2, 4, 8, 8),)
     first = recorded_conversion(Cells, Style.MODULE, inputs, keep_source=False)
-    # planes is 4 in every cell: a literal
-    assert "self.conv1 = nn.Conv2d(4, 4, 1) if stride == 2 else None" in first.source
-    assert "self.bn1 = nn.BatchNorm2d(4) if stride == 2 else None" in first.source
+    # planes is 4 in every cell, a parameter as the source writes it
+    conv1 = "self.conv1 = nn.Conv2d(planes, planes, 1) if stride == 2 else None"
+    assert conv1 in first.source
+    assert "self.bn1 = nn.BatchNorm2d(planes) if stride == 2 else None" in first.source
     # the output writes one test per attribute: read back, they are one condition
     again = nnconvert.convert(first.load(), Style.MODULE, inputs, keep_source=False)
     assert again.source == first.source

@@ -82,10 +82,21 @@ INIT_NAMES_NOT_CARRIED = (
     "names and read back they take the layers' argument names (in_channels, "
     "out_channels): printer/init_names.py"
 )
+#: (The sizes a class style writes as the user's source does, read from its
+#: ``__init__``: printer/source_arguments.py.)
+SOURCE_ARGUMENTS_NOT_CARRIED = (
+    "class styles write a block's layer arguments as the user's __init__ "
+    "writes them (nn.Linear(dim, 4 * dim), Block(dim)) where every instance "
+    "has the same value; a functional file has no __init__ to read them from "
+    "and its init_params() writes the sizes as numbers, so read back they "
+    "are numbers: printer/source_arguments.py"
+)
 #: Lossy samples whose functional form still reads back as a model the check passes.
 CHECKED_THOUGH_LOSSY = frozenset(
     {
         "droppath",
+        "unet",
+        "vit",
         "gpt",
         "tied_lm",
         "window_attention",
@@ -94,20 +105,26 @@ CHECKED_THOUGH_LOSSY = frozenset(
     }
 )
 LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
-    "vit_einops": (CLASS_STYLES, LEAF_NAMED_BY_VARIABLE),
+    "vit_einops": (
+        CLASS_STYLES,
+        LEAF_NAMED_BY_VARIABLE + "; and " + SOURCE_ARGUMENTS_NOT_CARRIED,
+    ),
+    "droppath": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
+    "unet": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
+    "vit": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
     "tied_lm": (
         CLASS_STYLES,
         "the function reads the tied weight as transformer.wte.weight only: "
         "functional style reads each call back as its own layer's "
         "(functional/tied_reads.py), class styles keep both calls spelled out "
-        "over that key (F.embedding, F.linear)",
+        "over that key (F.embedding, F.linear); and " + SOURCE_ARGUMENTS_NOT_CARRIED,
     ),
     "gpt": (
         CLASS_STYLES,
         "the function reads the tied weight as wte.weight only: functional "
         "style reads each call back as its own layer's "
         "(functional/tied_reads.py), class styles keep both calls spelled out "
-        "over that key (F.embedding, F.linear)",
+        "over that key (F.embedding, F.linear); and " + SOURCE_ARGUMENTS_NOT_CARRIED,
     ),
     "window_attention": (
         CLASS_STYLES,
@@ -117,7 +134,7 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
         CLASS_STYLES,
         "PositionalEncoding's input token_embedding is named like the function "
         "of TokenEmbedding, so the functional file calls it token_embedding2; "
-        "and " + INIT_NAMES_NOT_CARRIED,
+        "and " + INIT_NAMES_NOT_CARRIED + "; and " + SOURCE_ARGUMENTS_NOT_CARRIED,
     ),
 }
 

@@ -58,6 +58,7 @@ from .constructors import (
 )
 from .derived_sizes import with_derived_sizes
 from .optional_flags import Presence, presence_flag
+from .source_arguments import NOTHING_HELD, held_arguments, with_held
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
@@ -240,13 +241,18 @@ class _ClassPlanner:
             ]
             traced = [_keeping(m, attribute) for m in sides[0]]
             members = traced + [_keeping(m, attribute) for m in sides[1]]
-        holes = assign_holes(
-            [[a for a in m.init if a.attribute not in optional] for m in members]
-        )
+        inits = [[a for a in m.init if a.attribute not in optional] for m in members]
+        modules = [m.instance.module for m in members]
+        reads = _agreed_reads(traced)
+        held = NOTHING_HELD
+        if not any(not m.instance.path for m in members):  # the root: .root_arguments
+            taken = reserved | set(optional) | {"self"}
+            held = held_arguments(modules, inits, taken, set(reads.values()))
+        holes = with_held(assign_holes(inits, held.at), held, modules)
         kept = _forward_holes(traced, set(holes.names))
         holes, kept = _user_names(members, holes, kept, optional, reserved)
         kept, shared = _read_from_parameters(members, holes, kept)
-        reads = _agreed_reads(traced)
+        shared += _parameter_reads(members, holes, reads, [*kept, *shared])
         kept, named_reads = _attribute_names(members, holes, kept, shared, reads)
         given = [_given(m) for m in members]
         presence = presence_flag(
@@ -569,6 +575,32 @@ def _read_from_parameters(
         else:
             own.append((name, found))
     return own, shared
+
+
+def _parameter_reads(
+    members: list[Described], holes: Holes, reads: dict[Slot, str], named: Named
+) -> Named:
+    """The reads of ``forward`` named like a constructor parameter that holds their literal.
+
+    GPT's ``split(self.n_embd, dim=2)``, where the class takes ``n_embd``
+    (the user's ``nn.Linear(n_embd, 3 * n_embd)``, :mod:`.source_arguments`):
+    ``self.n_embd = n_embd`` in ``__init__``, read as written. Not a slot
+    another name holds already, nor an attribute the class builds.
+    """
+    attributes = {a.attribute for m in members for a in m.init}
+    taken = {slot for _, found in named for slot in found}
+    slots = [literal_slots(m.graph) for m in members]
+    by_name: dict[str, list[Slot]] = {}
+    for slot, name in reads.items():
+        if slot in taken or name not in holes.names or name in attributes:
+            continue
+        column = holes.names.index(name)
+        if all(
+            same_literal(row[column], value_of(s, slot))
+            for row, s in zip(holes.values_per_instance, slots)
+        ):
+            by_name.setdefault(name, []).append(slot)
+    return list(by_name.items())
 
 
 def _agreed_reads(members: list[Described]) -> dict[Slot, str]:

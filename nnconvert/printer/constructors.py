@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
@@ -292,29 +292,57 @@ class Holes:
         ]
 
 
-def assign_holes(inits: list[list[Assign]]) -> Holes:
-    """Literals that differ between instances -> named parameters (one per column)."""
+def assign_holes(
+    inits: list[list[Assign]], held: Mapping[tuple, str] | None = None
+) -> Holes:
+    """Literals that differ between instances -> named parameters (one per column).
+
+    ``held``: ``(attribute, *path)`` -> the expression the user's source
+    writes there (:mod:`.source_arguments`); such a column is a parameter
+    even where every instance has the same literal, named by the expression
+    when it is a name (else as any other, for the caller to replace).
+    """
+    held = held or {}
     columns: dict[tuple, list[Any]] = {}
     params: dict[tuple, Param | None] = {}
+    written: dict[tuple, str] = {}
     for position, init in enumerate(inits):
         for index, assign in enumerate(init):
             for path, param, value in leaves(assign.value):
                 columns.setdefault((index,) + path, []).append(value)
                 params[(index,) + path] = param
+                text = held.get((assign.attribute,) + path)
+                if text is not None:
+                    written[(index,) + path] = text
     by_column: dict[tuple, str] = {}
     names: list[str] = []
     defaults: dict[str, Any] = {}
     holes_at: dict[tuple, Hole] = {}
+    held_names = {t for t in written.values() if t.isidentifier()}
+    # an unwritten column equal to exactly one parameter the source names is it
+    named_by: dict[tuple, set[str]] = {}
+    for path, text in written.items():
+        if text.isidentifier():
+            key = tuple(_hashable(v) for v in columns[path])
+            named_by.setdefault(key, set()).add(text)
     for path, values in columns.items():
-        if all(_same(values[0], v) for v in values[1:]):
+        text = written.get(path)
+        if text is None and all(_same(values[0], v) for v in values[1:]):
             continue
         key = tuple(_hashable(v) for v in values)
+        if text is None and len(named_by.get(key, ())) == 1:
+            (text,) = named_by[key]
+        if text is not None:
+            key = ("held", text, key)
         if key not in by_column:
             param = params[path]
             base = identifier(param.name) if param is not None and param.name else "arg"
             if param is None and len(path) == 1:  # ``self.has_skip = True``: its name
                 base = identifier(inits[0][path[0]].attribute)
-            name = first_free(base, {*names, "self"}, "_")
+            if text is not None and text.isidentifier():
+                name = text
+            else:
+                name = first_free(base, {*names, *held_names, "self"}, "_")
             by_column[key] = name
             names.append(name)
             if param is not None and param.default is not REQUIRED:

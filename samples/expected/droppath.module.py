@@ -20,14 +20,14 @@ class DropPath(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self):
+    def __init__(self, dim):
         super().__init__()
         self.gamma = nn.Parameter(0.5 * torch.ones(16))
-        self.dwconv = nn.Conv2d(16, 16, 7, padding=3, groups=16)
-        self.norm = nn.LayerNorm(16, eps=1e-06)
-        self.pwconv1 = nn.Linear(16, 64)
+        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-06)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.gelu = nn.GELU()
-        self.pwconv2 = nn.Linear(64, 16)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
         self.drop_path = DropPath()
 
     def forward(self, x):
@@ -49,7 +49,7 @@ class Stage(nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 4, stride=4)
         # one rate for every block (ConvNeXt grows it with depth)
-        self.blocks = nn.Sequential(Block(), Block())
+        self.blocks = nn.Sequential(Block(16), Block(16))
         self.head = nn.Linear(16, num_classes)
 
     def forward(self, x):

@@ -6,16 +6,16 @@ import torch.nn.functional as F
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self):
+    def __init__(self, n_embd, n_head):
         super().__init__()
         # causal mask to ensure that attention is only applied to the left in the input sequence
         self.register_buffer("bias", torch.tril(torch.ones(16, 16)).view(1, 1, 16, 16))
         # key, query, value projections for all heads, but in a batch
-        self.c_attn = nn.Linear(16, 48)
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
         # output projection
-        self.c_proj = nn.Linear(16, 16)
-        self.n_embd = 16
-        self.n_head = 2
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.n_embd = n_embd
+        self.n_head = n_head
 
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)
@@ -40,13 +40,16 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self):
+    def __init__(self, n_embd, n_head, dropout):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(16)
-        self.attn = CausalSelfAttention()
-        self.ln_2 = nn.LayerNorm(16)
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.ln_2 = nn.LayerNorm(n_embd)
         self.mlp = nn.Sequential(
-            nn.Linear(16, 64), nn.GELU(), nn.Linear(64, 16), nn.Dropout(0.1)
+            nn.Linear(n_embd, 4 * n_embd),
+            nn.GELU(),
+            nn.Linear(4 * n_embd, n_embd),
+            nn.Dropout(dropout),
         )
 
     def forward(self, x):
@@ -60,7 +63,7 @@ class GPT(nn.Module):
         super().__init__()
         self.wte = nn.Embedding(vocab_size, 16)
         self.wpe = nn.Embedding(16, 16)
-        self.h = nn.ModuleList([Block() for _ in range(2)])
+        self.h = nn.ModuleList([Block(16, 2, 0.1) for _ in range(2)])
         self.ln_f = nn.LayerNorm(16)
         self.lm_head = nn.Linear(16, vocab_size, bias=False)
         # https://paperswithcode.com/method/weight-tying

@@ -5,9 +5,9 @@ import torch.nn as nn
 
 
 class TokenEmbedding(nn.Module):
-    def __init__(self, vocab_size):
+    def __init__(self, vocab_size, emb_size):
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, 32)
+        self.embedding = nn.Embedding(vocab_size, emb_size)
 
     def forward(self, tokens):
         return self.embedding(tokens.long()) * 5.656854249492381
@@ -39,8 +39,8 @@ class Seq2SeqTransformer(nn.Module):
             32, 4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64
         )
         self.generator = nn.Linear(32, tgt_vocab_size)
-        self.src_tok_emb = TokenEmbedding(src_vocab_size)
-        self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size)
+        self.src_tok_emb = TokenEmbedding(src_vocab_size, 32)
+        self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size, 32)
         self.positional_encoding = PositionalEncoding()
 
     def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):

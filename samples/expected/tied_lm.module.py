@@ -3,11 +3,11 @@ import torch.nn as nn
 
 
 class MLP(nn.Module):
-    def __init__(self):
+    def __init__(self, n_embd):
         super().__init__()
-        self.c_fc = nn.Linear(16, 64)
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
         self.gelu = nn.GELU()
-        self.c_proj = nn.Linear(64, 16)
+        self.c_proj = nn.Linear(4 * n_embd, n_embd)
 
     def forward(self, x):
         return self.c_proj(self.gelu(self.c_fc(x)))
@@ -21,7 +21,7 @@ class TiedLM(nn.Module):
                 "wte": nn.Embedding(vocab_size, 16),
                 "wpe": nn.Embedding(block_size, 16),
                 "ln": nn.LayerNorm(16),
-                "mlp": MLP(),
+                "mlp": MLP(16),
                 "ln_f": nn.LayerNorm(16),
             }
         )

@@ -3,9 +3,9 @@ import torch.nn as nn
 
 
 class PatchEmbed(nn.Module):
-    def __init__(self):
+    def __init__(self, patch_size=4, in_chans=3, embed_dim=32):
         super().__init__()
-        self.proj = nn.Conv2d(3, 32, 4, stride=4)
+        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, stride=patch_size)
         self.flatten = nn.Flatten(2)
 
     def forward(self, x):
@@ -14,14 +14,14 @@ class PatchEmbed(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self):
+    def __init__(self, dim, heads, hidden):
         super().__init__()
-        self.norm1 = nn.LayerNorm(32)
-        self.attn = nn.MultiheadAttention(32, 4, batch_first=True)
-        self.norm2 = nn.LayerNorm(32)
-        self.fc1 = nn.Linear(32, 64)
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, hidden)
         self.gelu = nn.GELU()
-        self.fc2 = nn.Linear(64, 32)
+        self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x):
         h = self.norm1(x)
@@ -36,7 +36,7 @@ class TinyViT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, 32))
         num_patches = (16 // 4) ** 2
         self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, 32) * 0.02)
-        self.blocks = nn.ModuleList([Block() for _ in range(2)])
+        self.blocks = nn.ModuleList([Block(32, 4, 64) for _ in range(2)])
         self.norm = nn.LayerNorm(32)
         self.head = nn.Linear(32, num_classes)
 

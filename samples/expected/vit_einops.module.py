@@ -5,13 +5,14 @@ from einops.layers.torch import Rearrange, Reduce
 
 
 class Attention(nn.Module):
-    def __init__(self):
+    def __init__(self, dim, heads=2, dim_head=8):
         super().__init__()
-        self.norm = nn.LayerNorm(32)
-        self.to_qkv = nn.Linear(32, 48, bias=False)
+        inner_dim = heads * dim_head
+        self.norm = nn.LayerNorm(dim)
+        self.to_qkv = nn.Linear(dim, inner_dim * 3, bias=False)
         self.softmax = nn.Softmax(dim=-1)
-        self.to_out = nn.Linear(16, 32)
-        self.heads = 2
+        self.to_out = nn.Linear(inner_dim, dim)
+        self.heads = heads
         self.scale = 0.3535533905932738
 
     def forward(self, x):
@@ -38,7 +39,7 @@ class ViT(nn.Module):
         num_patches = (16 // 4) ** 2
         self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, 32))
         self.dropout = nn.Dropout(0.1)
-        self.attn = Attention()
+        self.attn = Attention(32)
         self.pool = Reduce("b n d -> b d", "mean")
         self.head = nn.Linear(32, num_classes)
 

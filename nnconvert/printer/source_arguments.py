@@ -1,0 +1,368 @@
+"""Layer arguments the user's ``__init__`` writes as its own parameters, kept as written.
+
+A class takes constructor parameters for the literals that differ between
+its instances (:func:`~.constructors.assign_holes`). A block built alike
+everywhere (a transformer's twelve ``Attention(dim, num_heads)``, a block
+used once) has none, and printed from its instances alone it reads as a
+trace: ``nn.Linear(192, 576)`` where the user wrote
+``nn.Linear(dim, dim * 3, bias=qkv_bias)``.
+
+:func:`held_arguments` reads the user's ``__init__``: for each submodule it
+builds once with ``self.<name> = <call>``, the call's arguments are bound
+to the built layer's own signature (a container's children in order), and
+each argument of the constructor tree is paired with the source's
+expression for it. An expression is kept when it reads only the user's
+``__init__`` parameters (literal values: numbers, booleans, strings) and
+the integer locals it computes from them (``inner_dim = dim_head * heads``,
+itself kept as written), with integer constants and ``+ - * //``, and when
+it gives the instance's value, evaluated on what the instance was built
+with (:mod:`nnconvert.init_arguments`). A class keeps an expression where
+all its members keep the same one; the literal becomes that constructor
+parameter (:func:`~.constructors.assign_holes`), and the class's callers
+pass what each instance was built with.
+
+Nothing is guessed from values: an argument the source writes as a literal,
+a config attribute (``config.n_embd``), a call, or a parameter the built
+tree does not show (an argument left at its default) stays as the trace
+gives it; so does the argument of a parameter-free torch layer built
+directly on ``self`` (``nn.Dropout(dropout)``): mixed style writes it as a
+call in ``forward`` (``F.dropout(x, 0.1)``), and module style read back
+from that would not take the parameter (SPEC invariant 5). The values agree with each instance by construction, so the
+output computes what the model does whichever way it is written.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import textwrap
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from torch import nn
+
+from ..init_arguments import init_arguments, init_defaults, init_locals, recorded_call
+from ..module_kinds import is_stateless, is_user_module
+from ..opspecs.spec import REQUIRED
+from .constructors import POSITIONAL, Assign, Ctor, Hole, Holes, leaves
+from .values import same_literal
+
+_OPERATORS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.FloorDiv: lambda a, b: a // b,
+}
+
+
+@dataclass(frozen=True)
+class HeldArguments:
+    """What a class's members' source writes: expressions by tree position, and locals.
+
+    ``at``: ``(attribute, *path)`` (a path as :func:`~.constructors.leaves`
+    gives it) -> the expression's text; ``sizes``: the locals those
+    expressions read, ``(name, expression)`` in the source's order;
+    ``parameters``: the ``__init__`` parameters they read, in the
+    signature's order.
+    """
+
+    at: Mapping[tuple, str]
+    sizes: tuple[tuple[str, str], ...]
+    parameters: tuple[str, ...]
+
+
+NOTHING_HELD = HeldArguments({}, (), ())
+
+
+def held_arguments(
+    modules: Sequence[nn.Module],
+    inits: Sequence[Sequence[Assign]],
+    reserved: frozenset[str],
+    read: Iterable[str] = (),
+) -> HeldArguments:
+    """The source's expressions all ``modules`` (built as ``inits`` say) agree on.
+
+    Never an expression reading a name in ``reserved`` (the file's other
+    names, which ``__init__``'s body may read). ``read``: the attributes
+    ``forward`` reads a literal through (``self.n_head``); one the source
+    sets to a parameter (``self.n_head = n_head``) adds that parameter, so
+    that the class sets it so too (:func:`.class_plan._parameter_reads`).
+    """
+    if not modules or any(recorded_call(m) is None for m in modules):
+        return NOTHING_HELD
+    function = _init_function(type(modules[0]))
+    if function is None:
+        return NOTHING_HELD
+    parameters = [a.arg for a in function.args.args[1:] + function.args.kwonlyargs]
+    local_code = _local_sizes(function, set(parameters))
+    agreed: dict[tuple, str] | None = None
+    for module, init in zip(modules, inits):
+        found = dict(_held(module, init, function, local_code, set(parameters)))
+        if agreed is None:
+            agreed = found
+        else:
+            agreed = {k: v for k, v in agreed.items() if found.get(k) == v}
+    agreed = {
+        at: text
+        for at, text in (agreed or {}).items()
+        if not _names(ast.parse(text, mode="eval")) & reserved
+    }
+    read_attributes = set(read)
+    read = set()
+    for text in agreed.values():
+        read |= _names(ast.parse(text, mode="eval"))
+    calls = _built_once(function)
+    for attribute in read_attributes:
+        node = calls.get(attribute)
+        if isinstance(node, ast.Name) and node.id in parameters:
+            given = [init_arguments(m).get(node.id, _UNKNOWN) for m in modules]
+            if _UNKNOWN not in given and all(same_literal(given[0], g) for g in given):
+                read.add(node.id)  # one that differs is a forward hole already
+    sizes = []
+    for name, node in local_code.items():  # the source's order
+        if name in read or any(name in _names(n) for _, n in sizes):
+            sizes.append((name, node))
+    for _, node in sizes:
+        read |= _names(node)
+    if {name for name, _ in sizes} & reserved or read & reserved:
+        return NOTHING_HELD
+    return HeldArguments(
+        agreed,
+        tuple((name, ast.unparse(node)) for name, node in sizes),
+        tuple(p for p in parameters if p in read),
+    )
+
+
+def with_held(holes: Holes, held: HeldArguments, modules: Sequence[nn.Module]) -> Holes:
+    """``holes`` with each held column written as the source writes it.
+
+    A column held as a parameter's name is that parameter already
+    (:func:`~.constructors.assign_holes`); one held as an expression
+    (``dim * 3``) is replaced by it, and the parameters and locals it reads
+    join the class's. A parameter takes the user's default where some
+    instance was built with it.
+    """
+    if not held.at:
+        return holes
+    expressions: dict[str, str] = {}
+    for assign in holes.template:
+        for path, _, value in leaves(assign.value):
+            text = held.at.get((assign.attribute, *path))
+            if text is None or not isinstance(value, Hole):
+                continue
+            if value.name != text or text not in held.parameters:  # not a parameter
+                expressions[value.name] = text
+    arguments = [init_arguments(m) for m in modules]
+    user_defaults = init_defaults(modules[0])
+    defaults = dict(holes.defaults)
+    kept = [n for n in holes.names if n not in expressions]
+    for name in held.parameters:
+        if name in kept:
+            default = user_defaults.get(name, REQUIRED)
+            if any(same_literal(default, a.get(name)) for a in arguments):
+                defaults[name] = default
+            else:
+                defaults.pop(name, None)
+    holes = Holes(
+        holes.names, holes.values_per_instance, holes.template, defaults, holes.sizes
+    )
+    added = []
+    for name in held.parameters:
+        if name not in kept:
+            column = [a[name] for a in arguments]
+            default = user_defaults.get(name, REQUIRED)
+            if not any(same_literal(default, v) for v in column):
+                default = REQUIRED
+            added.append((name, column, default))
+    holes = holes.derived(expressions, added, held.sizes)
+    return holes.reordered(list(holes.names))
+
+
+def _held(
+    module: nn.Module,
+    init: Sequence[Assign],
+    function: ast.FunctionDef,
+    local_code: Mapping[str, ast.expr],
+    parameters: set[str],
+) -> Iterator[tuple[tuple, str]]:
+    """``(attribute, *path)`` -> expression for each argument ``module``'s source keeps."""
+    arguments = init_arguments(module)
+    values = {**init_locals(module), **arguments}
+    if not all(
+        _evaluates(node, values) == values.get(n)
+        for n, node in local_code.items()
+        if n in values
+    ):
+        return
+    calls = _built_once(function)
+    for assign in init:
+        node = calls.get(assign.attribute)
+        built = getattr(module, assign.attribute, None)
+        if node is None or not isinstance(built, nn.Module):
+            continue
+        if is_stateless(built) and not is_user_module(built):
+            continue  # mixed style writes it as a call (F.dropout(x, 0.1)): no argument
+        for path, expression in _paired(assign.value, built, node):
+            if not _simple(expression, parameters | set(local_code)):
+                continue
+            value = _evaluates(expression, values)
+            if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
+                yield (assign.attribute, *path), ast.unparse(expression)
+
+
+def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
+    """``(path, source expression)`` for each literal of the tree ``value`` the call writes."""
+    if not isinstance(value, Ctor) or not isinstance(call, ast.Call):
+        return
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    ):
+        return
+    if isinstance(module, nn.Sequential):
+        if call.keywords or len(call.args) != len(value.values):
+            return
+        for i, ((param, item), node) in enumerate(zip(value.values, call.args)):
+            if (
+                param is POSITIONAL
+                and isinstance(item, Ctor)
+                and str(i) in module._modules
+            ):
+                yield from _paired(item, module._modules[str(i)], node, path + (i,))
+        return
+    try:
+        signature = inspect.signature(type(module).__init__)
+        bound = signature.bind_partial(
+            None, *call.args, **{k.arg: k.value for k in call.keywords}
+        )
+    except (TypeError, ValueError):
+        return
+    written = bound.arguments
+    for i, (param, item) in enumerate(value.values):
+        if param is POSITIONAL or isinstance(item, (Ctor, list, dict)):
+            continue
+        node = written.get(param.name)
+        if isinstance(node, ast.expr):
+            yield path + (i,), node
+
+
+def _leaf(value: Any, path: tuple) -> Any:
+    for i in path:
+        value = value.values[i][1]
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _init_function(cls: type) -> ast.FunctionDef | None:
+    """The user's ``__init__`` of ``cls`` as a tree (None: not its own, or no source)."""
+    init = cls.__dict__.get("__init__")
+    if init is None:
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    function = tree.body[0] if tree.body else None
+    return function if isinstance(function, ast.FunctionDef) else None
+
+
+def _targets(node: ast.stmt) -> list[ast.expr]:
+    if isinstance(node, ast.Assign):
+        return list(node.targets)
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        return [node.target]
+    return []
+
+
+def _built_once(function: ast.FunctionDef) -> dict[str, ast.expr]:
+    """``self.<name> = <value>`` for each attribute ``__init__`` sets exactly once, outside loops."""
+    counts: dict[str, int] = {}
+    values: dict[str, ast.expr] = {}
+    in_loops = {
+        id(inner)
+        for loop in ast.walk(function)
+        if isinstance(loop, (ast.For, ast.While, ast.comprehension))
+        for inner in ast.walk(loop)
+    }
+    for node in ast.walk(function):
+        for target in _targets(node):
+            if (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            ):
+                counts[target.attr] = counts.get(target.attr, 0) + 1
+                if isinstance(node, ast.Assign) and id(node) not in in_loops:
+                    values[target.attr] = node.value
+    return {name: v for name, v in values.items() if counts[name] == 1}
+
+
+def _local_sizes(
+    function: ast.FunctionDef, parameters: set[str]
+) -> dict[str, ast.expr]:
+    """Locals set once, at the top of ``__init__``, to an expression of parameters and earlier such locals."""
+    counts: dict[str, int] = {}
+    for node in ast.walk(function):
+        for target in _targets(node):
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    counts[name.id] = counts.get(name.id, 0) + 1
+    found: dict[str, ast.expr] = {}
+    for node in function.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and counts.get(node.targets[0].id) == 1
+            and node.targets[0].id not in parameters
+            and _simple(node.value, parameters | set(found))
+            and _names(node.value)
+        ):
+            found[node.targets[0].id] = node.value
+    return found
+
+
+def _simple(node: ast.expr, names: set[str]) -> bool:
+    """Names among ``names``, integer constants, ``+ - * //`` and unary minus only."""
+    if isinstance(node, ast.Name):
+        return node.id in names
+    if isinstance(node, ast.Constant):
+        return type(node.value) is int
+    if isinstance(node, ast.BinOp):
+        return (
+            type(node.op) in _OPERATORS
+            and _simple(node.left, names)
+            and _simple(node.right, names)
+        )
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.USub) and _simple(node.operand, names)
+    return False
+
+
+_UNKNOWN = object()
+
+
+def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
+    """The value of a :func:`_simple` expression, or ``_UNKNOWN``."""
+    if isinstance(node, ast.Name):
+        return values.get(node.id, _UNKNOWN)
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp):
+        operand = _evaluates(node.operand, values)
+        return _UNKNOWN if type(operand) is not int else -operand
+    if isinstance(node, ast.BinOp):
+        left, right = _evaluates(node.left, values), _evaluates(node.right, values)
+        if type(left) is not int or type(right) is not int:
+            return _UNKNOWN
+        if isinstance(node.op, ast.FloorDiv) and right == 0:
+            return _UNKNOWN
+        return _OPERATORS[type(node.op)](left, right)
+    return _UNKNOWN
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+__all__ = ["HeldArguments", "NOTHING_HELD", "held_arguments", "with_held"]
