@@ -1,0 +1,97 @@
+"""Layer arguments written as the user's ``__init__`` writes them (:mod:`nnconvert.printer.source_arguments`).
+
+A block built alike everywhere has no column of differing literals, so
+without its source it prints as a trace (``nn.Linear(8, 24)``). Its source
+says what each argument is: a parameter, a local computed from parameters,
+or ``+ - * //`` of those. Each output is checked in train mode and converts
+again to the same text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+from .helpers import recorded_conversion
+
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
+CLASS_STYLES = (Style.MODULE, Style.MIXED)
+
+
+@dataclass
+class Config:
+    width: int = 8
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads=2, dim_head=4, dropout=0.1, config=None):
+        super().__init__()
+        inner_dim = heads * dim_head
+        self.heads = heads
+        self.qkv = nn.Linear(dim, inner_dim * 3, bias=False)
+        self.out = nn.Linear(inner_dim, config.width)  # a config attribute: a number
+        self.drop = nn.Dropout(dropout)  # parameter-free: mixed style calls F.dropout
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q, k, v = (t.view(b, n, self.heads, -1).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v)
+        return self.drop(self.out(y.transpose(1, 2).reshape(b, n, -1)))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        config = Config()
+        self.a = Attention(8, config=config)
+        self.b = Attention(8, config=config)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def _converted(style: Style) -> nnconvert.Conversion:
+    return recorded_conversion(Net, style, (torch.randn(2, 5, 8),))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_arguments_every_instance_shares_are_written_as_the_source_writes_them(style):
+    source = _converted(style).source
+    assert "def __init__(self, dim, heads=2, dim_head=4):" in source
+    assert "        inner_dim = heads * dim_head\n" in source
+    assert "nn.Linear(dim, inner_dim * 3, bias=False)" in source
+    assert "self.heads = heads" in source  # forward reads it: set from the parameter
+    assert "self.a = Attention(8)" in source  # the defaults are left out
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_config_attribute_or_a_parameter_free_layer_keeps_its_number(style):
+    source = _converted(style).source
+    assert "nn.Linear(inner_dim, 8)" in source  # config.width: no literal parameter
+    assert "config." not in source and "config=" not in source
+    assert "0.1" in source  # the dropout rate, where each style writes it
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_output_converts_again_to_the_same_text(style):
+    first = _converted(style)
+    again = nnconvert.convert(first.load(), style, (torch.randn(2, 5, 8),))
+    assert again.source == first.source
+
+
+def test_without_a_record_nothing_is_read():
+    conversion = recorded_conversion(
+        Net, Style.MODULE, (torch.randn(2, 5, 8),), record=False
+    )
+    assert "nn.Linear(8, 24, bias=False)" in conversion.source
+    assert "class Attention(nn.Module):\n    def __init__(self):" in conversion.source
