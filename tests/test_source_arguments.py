@@ -95,3 +95,46 @@ def test_without_a_record_nothing_is_read():
     )
     assert "nn.Linear(8, 24, bias=False)" in conversion.source
     assert "class Attention(nn.Module):\n    def __init__(self):" in conversion.source
+
+
+class Layer(nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.fc = nn.Linear(
+            dim, dim, bias=True
+        )  # a literal in the source: no parameter
+
+    def forward(self, x):
+        return torch.tanh(self.fc(x))
+
+
+class Tower(nn.Module):
+    def __init__(self, dim, depth):
+        super().__init__()
+        self.layers = nn.ModuleList([Layer(dim) for _ in range(depth)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class Towers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tower = Tower(6, 3)
+
+    def forward(self, x):
+        return self.tower(x)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_module_list_comprehension_passes_the_parameter_to_every_item(style):
+    conversion = recorded_conversion(Towers, style, (torch.randn(2, 6),))
+    source = conversion.source
+    assert "nn.ModuleList([Layer(dim) for _ in range(3)])" in source
+    assert "class Tower(nn.Module):\n    def __init__(self, dim):" in source
+    assert "self.fc = nn.Linear(dim, dim)" in source  # bias=True: the default
+    assert "self.tower = Tower(6)" in source
+    again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 6),))
+    assert again.source == source

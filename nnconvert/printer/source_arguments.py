@@ -204,6 +204,8 @@ def _held(
         if is_stateless(built) and not is_user_module(built):
             continue  # mixed style writes it as a call (F.dropout(x, 0.1)): no argument
         for path, expression in _paired(assign.value, built, node):
+            if not _names(expression):
+                continue  # a literal in the source too
             if not _simple(expression, parameters | set(local_code)):
                 continue
             value = _evaluates(expression, values)
@@ -218,6 +220,9 @@ def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
     if any(isinstance(a, ast.Starred) for a in call.args) or any(
         k.arg is None for k in call.keywords
     ):
+        return
+    if isinstance(module, nn.ModuleList):
+        yield from _paired_list(value, module, call, path)
         return
     if isinstance(module, nn.Sequential):
         if call.keywords or len(call.args) != len(value.values):
@@ -246,9 +251,32 @@ def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
             yield path + (i,), node
 
 
+def _paired_list(value: Ctor, module: nn.ModuleList, call: ast.Call, path: tuple):
+    """An ``nn.ModuleList`` of a list display or of one comprehension's element.
+
+    ``nn.ModuleList([Block(dim) for _ in range(depth)])``: every item is
+    paired with the element; one that reads the loop's variable is no
+    expression of the parameters and is not kept.
+    """
+    if len(call.args) != 1 or call.keywords or len(value.values) != 1:
+        return
+    (param, items), (node,) = value.values[0], call.args
+    if param is not POSITIONAL or not isinstance(items, list):
+        return
+    if isinstance(node, ast.List) and len(node.elts) == len(items):
+        elements = node.elts
+    elif isinstance(node, ast.ListComp) and len(node.generators) == 1:
+        elements = [node.elt] * len(items)
+    else:
+        return
+    for j, (item, element) in enumerate(zip(items, elements)):
+        if isinstance(item, Ctor) and str(j) in module._modules:
+            yield from _paired(item, module._modules[str(j)], element, path + (0, j))
+
+
 def _leaf(value: Any, path: tuple) -> Any:
     for i in path:
-        value = value.values[i][1]
+        value = value.values[i][1] if isinstance(value, Ctor) else value[i]
     return value
 
 
