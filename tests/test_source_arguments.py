@@ -138,3 +138,34 @@ def test_a_module_list_comprehension_passes_the_parameter_to_every_item(style):
     assert "self.tower = Tower(6)" in source
     again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 6),))
     assert again.source == source
+
+
+class Masked(nn.Module):
+    def __init__(self, dim, size):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.register_buffer("mask", torch.tril(torch.ones(size, size)))
+
+    def forward(self, x):
+        t = x.size(1)
+        return self.fc(x) * self.mask[:t, :t].sum(-1, keepdim=True)
+
+
+class TwoMasked(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Masked(5, 4)
+        self.b = Masked(5, 4)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_tensor_the_users_code_builds_reads_the_parameter(style):
+    """The buffer's code is the user's (:mod:`nnconvert.init_slices`): ``size`` stays its name."""
+    conversion = recorded_conversion(TwoMasked, style, (torch.randn(2, 4, 5),))
+    source = conversion.source
+    assert "def __init__(self, dim, size):" in source
+    assert "torch.tril(torch.ones(size, size))" in source
+    assert "self.a = Masked(5, 4)" in source

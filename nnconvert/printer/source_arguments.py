@@ -45,7 +45,7 @@ from torch import nn
 from ..init_arguments import init_arguments, init_defaults, init_locals, recorded_call
 from ..module_kinds import is_stateless, is_user_module
 from ..opspecs.spec import REQUIRED
-from .constructors import POSITIONAL, Assign, Ctor, Hole, Holes, leaves
+from .constructors import POSITIONAL, Assign, Ctor, Hole, Holes, Recovered, leaves
 from .values import same_literal
 
 _OPERATORS = {
@@ -197,6 +197,12 @@ def _held(
         return
     calls = _built_once(function)
     for assign in init:
+        if isinstance(assign.value, Recovered):  # the user's own code: its names
+            for i, (param, value) in enumerate(assign.value.values):
+                given = arguments.get(param.name, _UNKNOWN)
+                if param.name in parameters and same_literal(given, value):
+                    yield (assign.attribute, i), param.name
+            continue
         node = calls.get(assign.attribute)
         built = getattr(module, assign.attribute, None)
         if node is None or not isinstance(built, nn.Module):

@@ -20,9 +20,9 @@ class DropPath(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim):
+    def __init__(self, dim, layer_scale_init_value):
         super().__init__()
-        self.gamma = nn.Parameter(0.5 * torch.ones(16))
+        self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
         self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-06)
         self.pwconv1 = nn.Linear(dim, 4 * dim)
@@ -49,7 +49,7 @@ class Stage(nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 4, stride=4)
         # one rate for every block (ConvNeXt grows it with depth)
-        self.blocks = nn.Sequential(Block(16), Block(16))
+        self.blocks = nn.Sequential(Block(16, 0.5), Block(16, 0.5))
         self.head = nn.Linear(16, num_classes)
 
     def forward(self, x):

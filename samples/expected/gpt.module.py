@@ -6,10 +6,15 @@ import torch.nn.functional as F
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, n_embd, n_head):
+    def __init__(self, n_embd, n_head, block_size):
         super().__init__()
         # causal mask to ensure that attention is only applied to the left in the input sequence
-        self.register_buffer("bias", torch.tril(torch.ones(16, 16)).view(1, 1, 16, 16))
+        self.register_buffer(
+            "bias",
+            torch.tril(torch.ones(block_size, block_size)).view(
+                1, 1, block_size, block_size
+            ),
+        )
         # key, query, value projections for all heads, but in a batch
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)
         self.softmax = nn.Softmax(dim=-1)
@@ -43,10 +48,10 @@ class CausalSelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, n_embd, n_head, dropout):
+    def __init__(self, n_embd, n_head, block_size, dropout):
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd)
-        self.attn = CausalSelfAttention(n_embd, n_head)
+        self.attn = CausalSelfAttention(n_embd, n_head, block_size)
         self.ln_2 = nn.LayerNorm(n_embd)
         self.mlp = nn.Sequential(
             nn.Linear(n_embd, 4 * n_embd),
@@ -67,7 +72,7 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(vocab_size, 16)
         self.wpe = nn.Embedding(16, 16)
         self.dropout = nn.Dropout(0.1)
-        self.h = nn.ModuleList([Block(16, 2, 0.1) for _ in range(2)])
+        self.h = nn.ModuleList([Block(16, 2, 16, 0.1) for _ in range(2)])
         self.ln_f = nn.LayerNorm(16)
         self.lm_head = nn.Linear(16, vocab_size, bias=False)
         # https://paperswithcode.com/method/weight-tying

@@ -14,11 +14,11 @@ class TokenEmbedding(nn.Module):
 
 
 class PositionalEncoding(nn.Module):
-    def __init__(self):
+    def __init__(self, emb_size, maxlen=64):
         super().__init__()
-        den = torch.exp(-torch.arange(0, 32, 2) * math.log(10000) / 32)
-        pos = torch.arange(0, 64).reshape(64, 1)
-        pos_embedding = torch.zeros((64, 32))
+        den = torch.exp(-torch.arange(0, emb_size, 2) * math.log(10000) / emb_size)
+        pos = torch.arange(0, maxlen).reshape(maxlen, 1)
+        pos_embedding = torch.zeros((maxlen, emb_size))
         pos_embedding[:, 0::2] = torch.sin(pos * den)
         pos_embedding[:, 1::2] = torch.cos(pos * den)
         pos_embedding = pos_embedding.unsqueeze(-2)
@@ -41,7 +41,7 @@ class Seq2SeqTransformer(nn.Module):
         self.generator = nn.Linear(32, tgt_vocab_size)
         self.src_tok_emb = TokenEmbedding(src_vocab_size, 32)
         self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size, 32)
-        self.positional_encoding = PositionalEncoding()
+        self.positional_encoding = PositionalEncoding(32)
 
     def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):
         tgt_mask = tgt.size(0)
