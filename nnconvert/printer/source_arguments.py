@@ -79,12 +79,12 @@ def held_arguments(
     modules: Sequence[nn.Module],
     inits: Sequence[Sequence[Assign]],
     reserved: frozenset[str],
-    read: Iterable[str] = (),
+    forward_reads: Iterable[str] = (),
 ) -> HeldArguments:
     """The source's expressions all ``modules`` (built as ``inits`` say) agree on.
 
     Never an expression reading a name in ``reserved`` (the file's other
-    names, which ``__init__``'s body may read). ``read``: the attributes
+    names, which ``__init__``'s body may read). ``forward_reads``: the attributes
     ``forward`` reads a literal through (``self.n_head``); one the source
     sets to a parameter (``self.n_head = n_head``) adds that parameter, so
     that the class sets it so too (:func:`.class_plan._parameter_reads`).
@@ -108,12 +108,11 @@ def held_arguments(
         for at, text in (agreed or {}).items()
         if not _names(ast.parse(text, mode="eval")) & reserved
     }
-    read_attributes = set(read)
-    read = set()
+    read: set[str] = set()
     for text in agreed.values():
         read |= _names(ast.parse(text, mode="eval"))
     calls = _built_once(function)
-    for attribute in read_attributes:
+    for attribute in set(forward_reads):
         node = calls.get(attribute)
         if isinstance(node, ast.Name) and node.id in parameters:
             given = [init_arguments(m).get(node.id, _UNKNOWN) for m in modules]
@@ -143,7 +142,7 @@ def with_held(holes: Holes, held: HeldArguments, modules: Sequence[nn.Module]) -
     join the class's. A parameter takes the user's default where some
     instance was built with it.
     """
-    if not held.at:
+    if not held.at and not held.parameters:
         return holes
     expressions: dict[str, str] = {}
     for assign in holes.template:
@@ -155,26 +154,27 @@ def with_held(holes: Holes, held: HeldArguments, modules: Sequence[nn.Module]) -
                 expressions[value.name] = text
     arguments = [init_arguments(m) for m in modules]
     user_defaults = init_defaults(modules[0])
+
+    def default(name: str) -> Any:  # the user's, where some instance was given it
+        value = user_defaults.get(name, REQUIRED)
+        given = any(same_literal(value, a.get(name, _UNKNOWN)) for a in arguments)
+        return value if given else REQUIRED
+
     defaults = dict(holes.defaults)
     kept = [n for n in holes.names if n not in expressions]
     for name in held.parameters:
         if name in kept:
-            default = user_defaults.get(name, REQUIRED)
-            if any(same_literal(default, a.get(name)) for a in arguments):
-                defaults[name] = default
-            else:
-                defaults.pop(name, None)
+            defaults[name] = default(name)
+            if defaults[name] is REQUIRED:
+                del defaults[name]
     holes = Holes(
         holes.names, holes.values_per_instance, holes.template, defaults, holes.sizes
     )
-    added = []
-    for name in held.parameters:
-        if name not in kept:
-            column = [a[name] for a in arguments]
-            default = user_defaults.get(name, REQUIRED)
-            if not any(same_literal(default, v) for v in column):
-                default = REQUIRED
-            added.append((name, column, default))
+    added = [
+        (name, [a[name] for a in arguments], default(name))
+        for name in held.parameters
+        if name not in kept
+    ]
     holes = holes.derived(expressions, added, held.sizes)
     return holes.reordered(list(holes.names))
 
@@ -308,6 +308,7 @@ def _targets(node: ast.stmt) -> list[ast.expr]:
     return []
 
 
+@functools.lru_cache(maxsize=256)
 def _built_once(function: ast.FunctionDef) -> dict[str, ast.expr]:
     """``self.<name> = <value>`` for each attribute ``__init__`` sets exactly once, outside loops."""
     counts: dict[str, int] = {}
