@@ -46,15 +46,21 @@ SHAPES = {
 
 @pytest.mark.parametrize("style", ["module", "mixed", "functional"])
 @pytest.mark.parametrize("sample", ["lenet", "convnet", "resnet", "unet", "vit"])
-def test_a_functional_golden_converts_back_to_every_golden(sample, style):
+def test_a_functional_golden_converts_back_to_every_golden(sample, style, request):
     """The weights come from the file's init_params(); nothing else is given.
 
     A mixed golden of a sample written in mixed style is the sample as
     written, which a functional file does not hold: the functional file
     converts back to the sample's mixed output printed from the trace.
     The ViT's goldens draw its position embedding as the sample does, the
-    functional one in ``init_params()``, read back as that draw.
+    functional one in ``init_params()``, read back as that draw. The UNet's
+    and the ViT's class goldens write layer arguments as their source does
+    (``in_channels // 2``, ``Block(dim, heads, hidden)``), which a functional
+    file has no ``__init__`` to say (``tests/test_round_trips.py``).
     """
+    if sample in ("unet", "vit") and style != "functional":
+        reason = "class styles read layer arguments from the source: printer/source_arguments.py"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     functional = EXPECTED / f"{sample}.functional.py"
     result = run("convert", functional, "--to", style, "--input-shape", SHAPES[sample])
     assert result.exit_code == 0, result.output

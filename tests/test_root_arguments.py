@@ -211,11 +211,15 @@ def test_building_the_root_again_prints_nothing(capsys):
 
 
 class TokenDecoder(nn.Module):
-    """The Transformer's ``Decoder``: sizes its embedding with its own literal."""
+    """A decoder that sizes its embedding with its own literal.
 
-    def __init__(self, vocab=10):
+    (attention-is-all-you-need's ``Decoder(n_trg_vocab, ...)`` is written with
+    its parameter now, as its source writes it: :mod:`nnconvert.printer.source_arguments`.)
+    """
+
+    def __init__(self):
         super().__init__()
-        self.emb = nn.Embedding(vocab, 4)
+        self.emb = nn.Embedding(10, 4)
 
     def forward(self, tokens):
         return self.emb(tokens)
@@ -224,14 +228,14 @@ class TokenDecoder(nn.Module):
 class TiedProjection(nn.Module):
     """attention-is-all-you-need's ``Transformer``: the projection's weight is the decoder's.
 
-    ``vocab`` sizes the decoder's embedding, which ``TokenDecoder()`` is
-    written without; the root's ``nn.Linear(4, vocab)`` builds a weight that
-    the tie replaces, so it sizes nothing either.
+    ``vocab`` does not size the decoder's embedding (``TokenDecoder()``
+    builds it with its own literal); the root's ``nn.Linear(4, vocab)``
+    builds a weight that the tie replaces, so it sizes nothing either.
     """
 
     def __init__(self, vocab=10):
         super().__init__()
-        self.decoder = TokenDecoder(vocab)
+        self.decoder = TokenDecoder()
         self.proj = nn.Linear(4, vocab, bias=False)
         self.proj.weight = self.decoder.emb.weight
 
