@@ -133,15 +133,19 @@ def plan_classes(
     top_name: str,
     taken: set[str],
     fresh_checked: bool = False,
+    read_source: bool = True,
 ) -> list[ClassPlan]:
     """Every class of the file, children first; the root's (named ``top_name``) last.
 
     ``taken`` are names defined elsewhere (imports): no class takes them.
     ``fresh_checked``: the caller checks a fresh build of the output, so
     tensors may be written as user code that draws
-    (:class:`~.classes.ConstructorDescriber`).
+    (:class:`~.classes.ConstructorDescriber`). ``read_source=False``: no layer
+    argument is read from the blocks' source (:mod:`.source_arguments`), as
+    for a model read back from a functional file, which has none.
     """
-    return _ClassPlanner(style, top_name, taken, fresh_checked).plan(instances)
+    planner = _ClassPlanner(style, top_name, taken, fresh_checked, read_source)
+    return planner.plan(instances)
 
 
 class _ClassPlanner:
@@ -153,12 +157,18 @@ class _ClassPlanner:
     """
 
     def __init__(
-        self, style: Style, top_name: str, taken: set[str], fresh_checked: bool
+        self,
+        style: Style,
+        top_name: str,
+        taken: set[str],
+        fresh_checked: bool,
+        read_source: bool = True,
     ):
         self.style = style
         self.top_name = top_name
         self.used_names = set(taken) | {top_name}  # the root's, whatever comes first
         self.describer = ConstructorDescriber(fresh_checked)
+        self.read_source = read_source
         # attributes of each class's first shape, for naming the others
         self.first_shape: dict[type, set[str]] = {}
         self.pure: set[int] = set()  # ids of the blocks known pure
@@ -245,7 +255,8 @@ class _ClassPlanner:
         modules = [m.instance.module for m in members]
         reads = _agreed_reads(traced)
         held = NOTHING_HELD
-        if not any(not m.instance.path for m in members):  # the root: .root_arguments
+        is_root = any(not m.instance.path for m in members)  # .root_arguments
+        if self.read_source and not is_root:
             taken = reserved | set(optional) | {"self"}
             held = held_arguments(modules, inits, taken, set(reads.values()))
         holes = with_held(assign_holes(inits, held.at), held, modules)

@@ -85,12 +85,15 @@ def _functional_root_arguments(
     """The root's parameters functional style keeps: those module style keeps.
 
     Planned over the module-style trace (functional traces do not plan as
-    classes), only when the root has sizes to keep.
+    classes), only when the root has sizes to keep; without the blocks'
+    source arguments (:mod:`.source_arguments`): the functional file carries
+    none of them, and read back it must keep the same parameters.
     """
     sizes = root_sizes(root)
     if not sizes:
         return None
-    plans = plan_classes(class_instances(), Style.MODULE, name, imported)
+    instances = class_instances()
+    plans = plan_classes(instances, Style.MODULE, name, imported, read_source=False)
     arguments, _ = _root_arguments(sizes, plans, root, imported)
     return arguments
 

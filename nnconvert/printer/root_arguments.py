@@ -25,7 +25,12 @@ calls of ``init_params()``, a class only in the constructor arguments it
 writes; reading either back, the parameter sizes exactly what was written.
 So a parameter is kept only when each style can write it in every
 dimension it sizes (:func:`root_arguments`); reading either output back
-then finds the same dimensions. The others are not kept, their values
+then finds the same dimensions. (Class styles plan with the blocks'
+source arguments, :mod:`.source_arguments`, and functional style without,
+as a functional file has none: a parameter that sizes only through a block
+written as its source writes it, attention-is-all-you-need's ``d_inner``,
+is the class root's alone, and read back from a functional file it is a
+number again.) The others are not kept, their values
 inlined as before: one that sizes nothing (``layers=(2, 2, 2)``,
 ``n_head``, a ``dropout`` rate), one that also sizes what a style cannot
 write (a raw ``nn.Parameter``; a layer ``init_params()`` draws tensor by
