@@ -42,6 +42,12 @@ loaded as the CLI loads it), and for each style, the output of
   (``block_params``) and of the functions nnconvert writes for layers
   (``lstm``, ``kaiming_params``). A count, not a match: an output with
   fewer ``for`` statements than its source unrolled one (``✗``).
+* **``__init__`` parameters kept** (class styles): the parameters of the
+  source classes' ``__init__`` that the output's class of the same name
+  (or a shape of it: ``Block2``, ``BlockWithShortcut``) takes. A class built
+  alike everywhere that takes none writes its sizes as numbers; one that
+  drops a parameter the user's class takes (``config``, ``num_blocks``)
+  cannot be built otherwise than the model was.
 * **mixed, from the trace**: mixed style with ``keep_source=False``, every
   model printed from its trace: what the printer itself makes of the models
   the row above keeps as written.
@@ -69,12 +75,13 @@ import functools
 import inspect
 import io
 import itertools
+import re
 import sys
 import tokenize
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -126,6 +133,8 @@ class Source:
     loops: int = 0
     #: the comments on lines that building and running the model never runs
     not_run: tuple[str, ...] = ()
+    #: each class's ``__init__`` parameters, by class name (:func:`init_signatures`)
+    parameters: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,8 @@ class Measure:
     error: str = ""
     #: mixed style: the output is the model's source as written (``Conversion.as_written``)
     as_written: bool = False
+    #: the source's ``__init__`` parameters the output's class of that name takes
+    kept_parameters: int = 0
 
     @property
     def lost_where_run(self) -> tuple[str, ...]:
@@ -413,7 +424,43 @@ def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> So
             for body, row in comments
             if ran is not None and not runs(row, tree, ran)
         ),
+        tuple(init_signatures(classes).items()),
     )
+
+
+def init_signatures(classes: list[ast.ClassDef]) -> dict[str, tuple[str, ...]]:
+    """Each class's ``__init__`` parameters (``self``, ``*args``, ``**kwargs`` aside)."""
+    found = {}
+    for cls in classes:
+        for node in cls.body:
+            if isinstance(node, ast.FunctionDef) and node.name == "__init__":
+                arguments = node.args.args[1:] + node.args.kwonlyargs
+                found[cls.name] = tuple(a.arg for a in arguments)
+    return found
+
+
+def kept_parameters(
+    parameters: Sequence[tuple[str, Sequence[str]]], output: str
+) -> int:
+    """How many of the source's ``__init__`` parameters the output's classes take.
+
+    A class of the output is the source's when it has its name, or its name
+    and a suffix (``Block2``, ``BasicBlockWithShortcut``: another shape of
+    it); a parameter counts when one of them takes it.
+    """
+    written = init_signatures(
+        [n for n in ast.parse(output).body if isinstance(n, ast.ClassDef)]
+    )
+    kept = 0
+    for name, names in parameters:
+        taken = {
+            p
+            for other, params in written.items()
+            if re.fullmatch(re.escape(name) + r"(\d+|With\w+)?", other)
+            for p in params
+        }
+        kept += sum(1 for p in names if p in taken)
+    return kept
 
 
 def runs(row: int, tree: ast.Module, ran: set[int]) -> bool:
@@ -501,6 +548,7 @@ def measure(source: Source, output: str, as_written: bool = False) -> Measure:
         literal_pairs=literal_pairs(output),
         loops=output_loops(output),
         as_written=as_written,
+        kept_parameters=kept_parameters(source.parameters, output),
     )
 
 
@@ -548,7 +596,7 @@ def loops_cell(loops: int, source_loops: int) -> str:
 def row(name: str, m: Measure, style: str) -> str:
     if m.error:
         error = m.error.replace("|", "\\|")
-        return f"| {name} | {m.source.lines} | {error} | | | | | | |"
+        return f"| {name} | {m.source.lines} | {error} | | | | | | | |"
     s = m.source
     cells = [
         name,
@@ -564,14 +612,25 @@ def row(name: str, m: Measure, style: str) -> str:
         f"{m.definitions}/{s.classes}",
         pairs_cell(len(m.literal_pairs)),
         loops_cell(m.loops, s.loops),
+        parameters_cell(m.kept_parameters, _count(s.parameters), style),
     ]
     return "| " + " | ".join(cells) + " |"
 
 
+def _count(parameters: Sequence[tuple[str, Sequence[str]]]) -> int:
+    return sum(len(names) for _, names in parameters)
+
+
+def parameters_cell(kept: int, total: int, style: str) -> str:
+    """``kept/total`` in class styles; functional style has no classes (``-``)."""
+    return "-" if style == "functional" else f"{kept}/{total}"
+
+
 HEADER = (
     "| model | source lines | output lines | ratio | comments kept | docstrings kept "
-    "| definitions / source classes | literal-only pairs | loops |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| definitions / source classes | literal-only pairs | loops "
+    "| `__init__` parameters kept |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -608,6 +667,11 @@ def totals(measures: list[Measure], style: str) -> dict[str, str]:
         ),
         "short": str(sum(m.loops < m.source.loops for m in done)),
         "as_written": str(sum(m.as_written for m in done)),
+        "parameters": parameters_cell(
+            sum(m.kept_parameters for m in done),
+            sum(_count(m.source.parameters) for m in done),
+            style,
+        ),
     }
 
 
@@ -616,15 +680,16 @@ def summary(results: dict[str, dict[str, Measure]]) -> str:
         "| style | converted | lines, all models | models over the line target "
         "| comments kept | docstrings kept | definitions / source classes "
         "| literal-only pairs | loops kept | models with fewer loops "
-        "| kept as written |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| kept as written | `__init__` parameters kept |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for style in MEASURED:
         t = totals([by_style[style] for by_style in results.values()], style)
         rows.append(
             f"| {style} | {t['converted']} | {t['ratio']} | {t['over']} "
             f"| {t['comments']} | {t['docstrings']} | {t['definitions']} "
-            f"| {t['pairs']} | {t['loops']} | {t['short']} | {t['as_written']} |"
+            f"| {t['pairs']} | {t['loops']} | {t['short']} | {t['as_written']} "
+            f"| {t['parameters']} |"
         )
     return "\n".join(rows)
 

@@ -75,3 +75,29 @@ def test_comments_on_code_never_run_are_told_apart(tmp_path):
     }
     # ``if tie:`` runs its test, not its body; the forward's branch never runs
     assert not_run == {"optionally tie", "never for small batches"}
+
+
+def test_init_parameters_kept_count_the_classes_of_one_name_and_its_shapes():
+    """``Block2`` and ``BlockWithShortcut`` are shapes of the source's ``Block``."""
+    measure = readability()
+    parameters = [("Block", ("dim", "heads")), ("Net", ("width",))]
+    output = textwrap.dedent("""\
+        class Block2(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+
+
+        class BlockWithShortcut(nn.Module):
+            def __init__(self, heads, shortcut=None):
+                super().__init__()
+
+
+        class Network(nn.Module):
+            def __init__(self, width=4):
+                super().__init__()
+        """)
+    # Network is not Net: its width does not count
+    assert measure.kept_parameters(parameters, output) == 2
+    tree = ast.parse(SOURCE)
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    assert measure.init_signatures(classes) == {"Net": ("tie",)}
