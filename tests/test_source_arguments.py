@@ -169,3 +169,39 @@ def test_a_tensor_the_users_code_builds_reads_the_parameter(style):
     assert "def __init__(self, dim, size):" in source
     assert "torch.tril(torch.ones(size, size))" in source
     assert "self.a = Masked(5, 4)" in source
+
+
+class Projected(nn.Module):
+    """vit-pytorch's ``Attention``: ``to_out`` is a Sequential or an Identity."""
+
+    def __init__(self, dim, inner, dropout=0.0):
+        super().__init__()
+        project = inner != dim
+        self.to_in = nn.Linear(dim, inner)
+        self.to_out = (
+            nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))
+            if project
+            else nn.Identity()
+        )
+
+    def forward(self, x):
+        return self.to_out(self.to_in(x))
+
+
+class TwoProjected(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Projected(6, 8, dropout=0.1)
+        self.b = Projected(6, 8, dropout=0.1)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_branch_of_a_conditional_that_built_the_layer_is_read(style):
+    conversion = recorded_conversion(TwoProjected, style, (torch.randn(2, 6),))
+    assert "nn.Sequential(nn.Linear(inner, dim), nn.Dropout(dropout))" in (
+        conversion.source
+    )
+    assert "self.a = Projected(6, 8, 0.1)" in conversion.source  # no default used

@@ -221,6 +221,10 @@ def _held(
 
 def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
     """``(path, source expression)`` for each literal of the tree ``value`` the call writes."""
+    if isinstance(
+        call, ast.IfExp
+    ):  # ``nn.Sequential(...) if project_out else nn.Identity()``
+        call = _branch_built(call, module)
     if not isinstance(value, Ctor) or not isinstance(call, ast.Call):
         return
     if any(isinstance(a, ast.Starred) for a in call.args) or any(
@@ -255,6 +259,24 @@ def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
         node = written.get(param.name)
         if isinstance(node, ast.expr):
             yield path + (i,), node
+
+
+def _branch_built(node: ast.IfExp, module: nn.Module) -> ast.expr | None:
+    """The branch of ``node`` that builds ``module``'s class, if only one can."""
+    name = type(module).__name__
+    branches = [
+        branch
+        for branch in (node.body, node.orelse)
+        if isinstance(branch, ast.Call) and _called_name(branch.func) == name
+    ]
+    return branches[0] if len(branches) == 1 else None
+
+
+def _called_name(func: ast.expr) -> str | None:
+    """``Sequential`` for ``nn.Sequential``, ``Block`` for ``Block``."""
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else None
 
 
 def _paired_list(value: Ctor, module: nn.ModuleList, call: ast.Call, path: tuple):
