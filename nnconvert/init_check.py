@@ -25,6 +25,7 @@ from .printer.init_params import (
     function_name,
     inherited_claim,
     init_params_function,
+    with_sub_params,
 )
 
 #: The seed both sides are drawn under.
@@ -55,8 +56,12 @@ def check_init_params(
     """
     if fresh_state is None:
         return None
-    printed = init_params_function(module, function)
-    made = _run(printed.imports.render() + "\n\n" + printed.text, function)
+    *helpers, printed = with_sub_params([init_params_function(module, function)])
+    imports = printed.imports
+    for helper in helpers:
+        imports.merge(helper.imports)
+    text = "\n\n".join(p.text for p in (*helpers, printed))
+    made = _run(imports.render() + "\n\n" + text, function)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         try:

@@ -154,6 +154,24 @@ def definition_at(tree: ast.AST, first_line: int, kinds: tuple[type, ...]) -> An
 FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
+@functools.lru_cache(maxsize=512)
+def function_tree(function: Any) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """``function``'s own definition as a tree; None without source (a builtin, ``None``).
+
+    One parse per function for every reader of a constructor's source (ties,
+    optional submodules, source arguments, block init functions). The tree
+    is shared: a reader that rewrites nodes copies them first.
+    """
+    if function is None:
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    definition = tree.body[0] if tree.body else None
+    return definition if isinstance(definition, FUNCTIONS) else None
+
+
 @functools.lru_cache(maxsize=256)
 def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     function = definition_at(source.tree, first_line, FUNCTIONS)

@@ -26,8 +26,6 @@ a functional file has no such ``__init__``: its ``init_params()`` says it
 from __future__ import annotations
 
 import ast
-import inspect
-import textwrap
 import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
@@ -36,7 +34,7 @@ import torch
 from torch import nn
 
 from .errors import ConversionError
-from .source_text import self_path
+from .source_text import function_tree, self_path
 
 
 @dataclass(frozen=True)
@@ -215,9 +213,8 @@ def _read_assignments(cls: type) -> tuple[tuple[str, str], ...]:
             "torch"
         ):
             continue
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-        except (OSError, TypeError, SyntaxError):
+        tree = function_tree(init)
+        if tree is None:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Assign) and len(node.targets) == 1:

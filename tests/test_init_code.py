@@ -325,3 +325,17 @@ def test_functional_runs_a_blocks_initialisation_over_its_slice():
     assert "set them before use" not in body
     equal = fresh_equal(_fresh_original("graph"), _fresh_output(conversion))
     assert equal == frozenset(model.state_dict())
+
+
+def test_functional_check_of_init_params_runs_a_blocks_initialisation():
+    """With a builder (the CLI's path), ``init_params()`` runs alone before printing.
+
+    Its block initialisation calls ``sub_params``, which that lone run must
+    define too; it was a ``NameError`` on every such model given through the CLI.
+    """
+    make, inputs = CASES["graph"]
+    model = _built(make)
+    read = nnconvert.ModelInput(model, fresh_state=_fresh_original("graph"))
+    conversion = nnconvert.convert(read, to="functional", example_inputs=inputs())
+    assert "the tensors equal those of a newly\n    built `Graph`" in conversion.source
+    conversion.check(train=True)

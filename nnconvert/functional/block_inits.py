@@ -21,7 +21,6 @@ import contextlib
 import functools
 import inspect
 import re
-import textwrap
 from typing import Any, Callable, Iterator
 
 from torch import nn
@@ -33,6 +32,7 @@ from ..init_arguments import (
     init_arguments,
     keyword_order,
 )
+from ..source_text import function_tree
 from .init_recording import globals_wrapped
 
 #: The annotations of an init function's parameters after ``prefix``.
@@ -139,11 +139,7 @@ class _Sizes(dict):
 
 def _leading_assignments(function: Callable) -> list[tuple[str, ast.expr]]:
     """``function``'s first ``name = expression`` statements, up to any other statement."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):
-        return []
-    definition = tree.body[0] if tree.body else None
+    definition = function_tree(function)
     if not isinstance(definition, ast.FunctionDef):
         return []
     found = []

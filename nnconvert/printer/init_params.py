@@ -71,6 +71,7 @@ from ..opspecs.layer_params import DEFINITIONS, NEEDS
 from ..opspecs.spec import LayerInit, TensorInit
 from ..helper_origins import ancestry, helper_comments
 from ..source_text import (
+    function_tree,
     INIT_SUMMARY,
     docstring_summary,
     docstrings,
@@ -82,6 +83,7 @@ from ..state_builds import state_build
 from ..tensor_builds import TensorBuild, without_built_comments
 from ..ties import ties
 from .layout import LINE_LENGTH
+from ..opspecs.helpers import SUB_PARAMS
 from .imports import Imports, Printed
 from .built_tensors import shared_functions, spaced
 from .init_blocks import BlockUse, with_block_functions
@@ -960,12 +962,8 @@ def _assigned_from_arguments(cls: type) -> frozenset[str]:
     init = cls.__init__
     if (getattr(init, "__module__", None) or "").startswith("torch"):
         return frozenset()
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-    except (OSError, TypeError, SyntaxError):
-        return frozenset()
-    function = tree.body[0]
-    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+    function = function_tree(init)
+    if function is None:
         return frozenset()
     arguments = function.args
     positional = arguments.posonlyargs + arguments.args
@@ -1158,10 +1156,27 @@ def _key_list(keys: list[str]) -> str:
     return ", ".join(shown)
 
 
+def with_sub_params(definitions: list[Printed]) -> list[Printed]:
+    """``definitions`` with ``sub_params`` first when one calls it and none defines it.
+
+    ``init_params()`` hands a block's initialisation method its slice of
+    the weights (:mod:`nnconvert.init_code`), in a file whose functions may
+    not call ``sub_params`` themselves; and :mod:`nnconvert.init_check` runs
+    ``init_params()`` alone, without the file's other functions.
+    """
+    called = any("sub_params(" in d.text for d in definitions)
+    defined = any("def sub_params(" in d.text for d in definitions)
+    if not called or defined:
+        return definitions
+    helper = Printed(SUB_PARAMS.definition, Imports(SUB_PARAMS.imports))
+    return [helper, *definitions]
+
+
 __all__ = [
     "FUNCTION",
     "InitClaim",
     "function_name",
     "inherited_claim",
     "init_params_function",
+    "with_sub_params",
 ]

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import ast
 import copy
-import inspect
-import textwrap
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -48,6 +46,7 @@ from ..init_arguments import (
     recorded_call,
 )
 from ..opspecs.spec import REQUIRED
+from ..source_text import function_tree
 from .constructors import Hole, Holes, leaves, structure, substitute
 from .derived_sizes import derived_sizes
 from .values import same_literal
@@ -143,9 +142,8 @@ def _source_condition(
     on each instance's values of those parameters.
     """
     cls = type(modules[0])
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls.__init__)))
-    except (OSError, TypeError, SyntaxError):
+    tree = function_tree(cls.__init__)
+    if tree is None:
         return None
     tests = [
         node.test

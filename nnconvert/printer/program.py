@@ -41,7 +41,12 @@ from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
 from .init_blocks import BlockUse
-from .init_params import InitClaim, init_params_function, size_arguments
+from .init_params import (
+    InitClaim,
+    init_params_function,
+    size_arguments,
+    with_sub_params,
+)
 from .root_arguments import (
     ClassLiteral,
     RootArguments,
@@ -146,7 +151,7 @@ def _program_text(
                 root.module, name, init_claim, arguments, blocks, frozenset(taken)
             )
         )
-        definitions = _with_sub_params(definitions)
+        definitions = with_sub_params(definitions)
     else:
         plans = _class_plans(instances, style, name, imported, keep_init)
         helpers = used_helpers(instances, [plan.init for plan in plans])
@@ -168,21 +173,6 @@ def _program_text(
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)
     return imports.render() + "\n\n" + text
-
-
-def _with_sub_params(definitions: list[Printed]) -> list[Printed]:
-    """``definitions`` with ``sub_params`` first when one calls it and none defines it.
-
-    ``init_params()`` hands a block's initialisation method its slice of
-    the weights (:mod:`nnconvert.init_code`), in a file whose functions may
-    not call ``sub_params`` themselves.
-    """
-    called = any("sub_params(" in d.text for d in definitions)
-    defined = any("def sub_params(" in d.text for d in definitions)
-    if not called or defined:
-        return definitions
-    helper = Printed(SUB_PARAMS.definition, Imports(SUB_PARAMS.imports))
-    return [helper, *definitions]
 
 
 def _init_code(plan: ClassPlan, taken: set[str], root: bool) -> InitCode | None:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
-import textwrap
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -45,6 +44,7 @@ from torch import nn
 from ..init_arguments import init_arguments, init_defaults, init_locals, recorded_call
 from ..module_kinds import is_stateless, is_user_module
 from ..opspecs.spec import REQUIRED
+from ..source_text import function_tree
 from .constructors import POSITIONAL, Assign, Ctor, Hole, Holes, Recovered, leaves
 from .values import same_literal
 
@@ -103,14 +103,11 @@ def held_arguments(
             agreed = found
         else:
             agreed = {k: v for k, v in agreed.items() if found.get(k) == v}
-    agreed = {
-        at: text
-        for at, text in (agreed or {}).items()
-        if not _names(ast.parse(text, mode="eval")) & reserved
-    }
+    names = {at: _names(ast.parse(t, mode="eval")) for at, t in (agreed or {}).items()}
+    agreed = {at: t for at, t in (agreed or {}).items() if not names[at] & reserved}
     read: set[str] = set()
-    for text in agreed.values():
-        read |= _names(ast.parse(text, mode="eval"))
+    for at in agreed:
+        read |= names[at]
     calls = _built_once(function)
     for attribute in set(forward_reads):
         node = calls.get(attribute)
@@ -221,9 +218,7 @@ def _held(
 
 def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
     """``(path, source expression)`` for each literal of the tree ``value`` the call writes."""
-    if isinstance(
-        call, ast.IfExp
-    ):  # ``nn.Sequential(...) if project_out else nn.Identity()``
+    if isinstance(call, ast.IfExp):  # ``nn.Sequential(...) if ... else nn.Identity()``
         call = _branch_built(call, module)
     if not isinstance(value, Ctor) or not isinstance(call, ast.Call):
         return
@@ -308,17 +303,9 @@ def _leaf(value: Any, path: tuple) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=256)
 def _init_function(cls: type) -> ast.FunctionDef | None:
     """The user's ``__init__`` of ``cls`` as a tree (None: not its own, or no source)."""
-    init = cls.__dict__.get("__init__")
-    if init is None:
-        return None
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
-    except (OSError, TypeError, SyntaxError):
-        return None
-    function = tree.body[0] if tree.body else None
+    function = function_tree(cls.__dict__.get("__init__"))
     return function if isinstance(function, ast.FunctionDef) else None
 
 
