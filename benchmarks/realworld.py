@@ -483,7 +483,12 @@ def convert_and_check(entry: Entry, style: str) -> Outcome:
     signal.alarm(TIMEOUT_SECONDS)
     try:
         try:
-            conversion = nnconvert.convert(model, to=style, example_inputs=inputs)
+            # as the CLI gives it: with how to build the original anew, which
+            # functional style's init_params() is compared with before printing
+            read = nnconvert.ModelInput(
+                model, fresh_state=lambda: build_model(entry, module).state_dict()
+            )
+            conversion = nnconvert.convert(read, to=style, example_inputs=inputs)
         except Exception as error:
             return Outcome(one_line(error), time.perf_counter() - started, NO_OUTPUT)
         seconds = time.perf_counter() - started
@@ -612,7 +617,8 @@ def main() -> None:
         "# Real-world suite: model files from public repositories\n\n"
         f"Command: `{command.strip()}` (nnconvert commit {commit()}, torch "
         f"{torch.__version__}, one thread). Each cell: `nnconvert.convert(model, "
-        "to=style)` then `.check(train=True)` (eval and train mode, two batch "
+        "to=style)`, the model given with how to build it anew as the CLI gives it "
+        "(`nnconvert.ModelInput(model, fresh_state=...)`), then `.check(train=True)` (eval and train mode, two batch "
         "sizes, gradients); `pass` with the conversion's seconds, or the one-line "
         "reason it failed. *Fresh build* (a measurement, not a pass/fail): `n/m`, "
         "of the `m` `state_dict` tensors, `n` equal bit for bit in an output built "
