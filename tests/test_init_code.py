@@ -337,5 +337,5 @@ def test_functional_check_of_init_params_runs_a_blocks_initialisation():
     model = _built(make)
     read = nnconvert.ModelInput(model, fresh_state=_fresh_original("graph"))
     conversion = nnconvert.convert(read, to="functional", example_inputs=inputs())
-    assert "the tensors equal those of a newly\n    built `Graph`" in conversion.source
+    assert "equal to a new `Graph`'s under the same seed." in conversion.source
     conversion.check(train=True)

@@ -275,7 +275,7 @@ def test_a_class_name_snake_case_loses_changes_only_the_name(case):
         expected = direct(case, style, keep_source=False).source
         if style is not Style.FUNCTIONAL:
             expected = expected.replace(f"class {name}(", f"class {derived}(")
-        expected = expected.replace(f"newly built `{name}`", f"newly built `{derived}`")
+        expected = expected.replace(f"a new `{name}`", f"a new `{derived}`")
         if known_failure(case, Style.FUNCTIONAL, style) is None:
             assert again == expected
 

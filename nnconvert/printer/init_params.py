@@ -109,8 +109,8 @@ class InitClaim:
 
     ``equal``: the keys whose tensors were bit-identical after the same
     ``torch.manual_seed``. Keys not in it differ (or are missing there).
-    ``wording``: the claim paragraph of a functional input's
-    ``init_params()`` (:func:`inherited_claim`), which ``equal`` was
+    ``wording``: the claim of a functional input's ``init_params()``
+    summary (:func:`inherited_claim`), which ``equal`` was
     compared with: it stands when every tensor the new function draws is
     equal (tensors it leaves ``torch.empty`` aside); else, or when None,
     the claim is worded from ``equal``.
@@ -120,25 +120,31 @@ class InitClaim:
     wording: str | None = None
 
 
-#: How the claim paragraph nnconvert writes begins.
-_CLAIM_START = "Same shapes and dtypes; each layer is initialised as `torch.nn`"
+#: How nnconvert's summary line of ``init_params()`` begins, before the claim.
+_SUMMARY_START = re.compile(r"Fresh weights for `[A-Za-z_][A-Za-z0-9_]*`")
 
-#: What an inherited paragraph may hold: it is printed into a docstring.
+#: How the claims nnconvert writes after that begin (:func:`_claim`).
+_CLAIM_STARTS = (", equal to ", ", its `nn` layers equal to ", ", as `torch.nn` draws ")
+
+#: What an inherited claim may hold: it is printed into a docstring.
 _PLAIN_TEXT = re.compile(r"[A-Za-z0-9_.,;:()`' \-]+")
 
 
 def inherited_claim(doc: str) -> str | None:
-    """The claim paragraph of an ``init_params()`` docstring nnconvert wrote, as one line.
+    """The claim of an ``init_params()`` docstring nnconvert wrote, as one line.
 
-    None for any other docstring (a hand-written one claims what its author
-    says, not what nnconvert checked) or one holding characters that could
-    end or escape the docstring it is copied into.
+    The claim is the summary's words after "Fresh weights for `name`" (the
+    name is the function's own, and may change). None for any other
+    docstring (a hand-written one claims what its author says, not what
+    nnconvert checked) or one holding characters that could end or escape
+    the docstring it is copied into.
     """
-    paragraphs = inspect.cleandoc(doc).split("\n\n")
-    if len(paragraphs) < 2:
+    summary = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    start = _SUMMARY_START.match(summary)
+    if start is None:
         return None
-    claim = " ".join(paragraphs[1].split())
-    if not claim.startswith(_CLAIM_START) or not _PLAIN_TEXT.fullmatch(claim):
+    claim = summary[start.end() :]
+    if not claim.startswith(_CLAIM_STARTS) or not _PLAIN_TEXT.fullmatch(claim):
         return None
     return claim
 
@@ -1065,11 +1071,11 @@ def _docstring(
     ``own_init``: the body ends with the model's own initialisation code.
     ``drawn``: how many tensors are drawn at random as the model's own code draws them.
     """
-    model = f"`{model_class}`" if is_plain_identifier(model_class) else "the model"
-    layers = "of its `nn` layers " if unknown else ""
+    new = f"a new `{model_class}`" if is_plain_identifier(model_class) else "the model"
+    layers = "its `nn` layers " if unknown else ""
     paragraphs = [
-        f"Fresh weights for `{function}`, with the original `state_dict()` keys.",
-        wording or _claim(model, layers, differ, compared),
+        f"Fresh weights for `{function}`"
+        + (wording or _claim(new, layers, differ, compared)),
     ]
     if built:
         paragraphs.append(
@@ -1100,11 +1106,20 @@ def _docstring(
     if init_summary:
         paragraphs.append(init_summary)
     first, *rest = paragraphs
-    text = textwrap.fill(first, 88, initial_indent='    """', subsequent_indent="    ")
+    if not rest and len(f'    """{first}"""') <= LINE_LENGTH:
+        return f'    """{first}"""\n'
+    text = textwrap.fill(
+        first,
+        LINE_LENGTH,
+        initial_indent='    """',
+        subsequent_indent="    ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
     for paragraph in rest:
         text += "\n\n" + textwrap.fill(
             paragraph,
-            88,
+            LINE_LENGTH,
             initial_indent="    ",
             subsequent_indent="    ",
             break_long_words=False,
@@ -1113,34 +1128,26 @@ def _docstring(
     return text + '\n    """\n'
 
 
-def _claim(model: str, layers: str, differ: list[str] | None, compared: int) -> str:
-    """The paragraph on equality with a newly built original: only what was compared."""
-    drawn = (
-        "Same shapes and dtypes; each layer is initialised as `torch.nn` "
-        "initialises it by default"
-    )
-    seeded = f"after the same `torch.manual_seed`, the tensors {layers}"
+def _claim(new: str, layers: str, differ: list[str] | None, compared: int) -> str:
+    """The summary's claim of equality with a newly built original: only what was compared.
+
+    ``new``: "a new `Net`"; ``layers``: "its `nn` layers " when some tensors
+    are the model's own, which nnconvert leaves unset. Unqualified equality
+    is said only where a comparison showed it.
+    """
+    equal = f", {layers}equal to {new}'s under the same seed"
     if differ is None:
-        return (
-            f"{drawn}. Not compared with a newly built {model}, whose own code "
-            "may initialise tensors otherwise (`nn.init.orthogonal_`, an "
-            "`_init_weights` method) or draw random numbers before its layers do."
-        )
+        return f", as `torch.nn` draws them (not compared with {new})."
     if not differ:
-        return (
-            f"{drawn}, so {seeded}equal those of a newly built {model}, bit for "
-            "bit (nnconvert compared them)."
-        )
+        return f"{equal}."
     if len(differ) == compared:
         return (
-            f"{drawn}: {model} initialises them otherwise, and none equals that "
-            f"of a newly built {model} after the same `torch.manual_seed` "
-            "(nnconvert compared them)."
+            ", as `torch.nn` draws them: none equals "
+            f"{new}'s under the same seed (nnconvert compared them)."
         )
     return (
-        f"{drawn}; {seeded}equal those of a newly built {model}, bit for bit, "
-        f"except {len(differ)}, which {'differ' if len(differ) > 1 else 'differs'} "
-        "(nnconvert compared them): "
+        f"{equal}, except {len(differ)}, which "
+        f"{'differ' if len(differ) > 1 else 'differs'} (nnconvert compared them): "
         f"{_key_list(differ)}."
     )
 

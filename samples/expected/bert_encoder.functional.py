@@ -214,11 +214,8 @@ def clone_params(
 def init_params(
     vocab_size: int = 100, max_len: int = 16, classes: int = 3
 ) -> dict[str, Tensor]:
-    """Fresh weights for `bert_encoder`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `BertEncoder`, bit for bit (nnconvert compared them).
+    """Fresh weights for `bert_encoder`, equal to a new `BertEncoder`'s under the same
+    seed.
     """
     params: dict[str, Tensor] = {}
     params |= embedding_params("token_embeddings", vocab_size, 32)

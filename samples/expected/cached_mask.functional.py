@@ -65,11 +65,8 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params(dim_feedforward: int = 64) -> dict[str, Tensor]:
-    """Fresh weights for `causal_block`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `CausalBlock`, bit for bit (nnconvert compared them).
+    """Fresh weights for `causal_block`, equal to a new `CausalBlock`'s under the same
+    seed.
     """
     params: dict[str, Tensor] = {}
     params["self_attn.out_proj.weight"] = nn.init.kaiming_uniform_(

@@ -124,12 +124,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params(vocab_size: int = 40, embed_size: int = 16) -> dict[str, Tensor]:
-    """Fresh weights for `char_lstm`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `CharLSTM`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `char_lstm`, equal to a new `CharLSTM`'s under the same seed."""
     params: dict[str, Tensor] = {}
     params |= embedding_params("embed", vocab_size, embed_size)
     params |= recurrent_params("lstm", embed_size, 32, num_layers=2, gates=4)

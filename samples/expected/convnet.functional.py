@@ -52,12 +52,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
-    """Fresh weights for `conv_net`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `ConvNet`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `conv_net`, equal to a new `ConvNet`'s under the same seed."""
     params: dict[str, Tensor] = {}
     params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
     params["bn1.weight"] = torch.ones(16)

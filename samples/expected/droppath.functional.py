@@ -69,11 +69,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
-    """Fresh weights for `stage`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `Stage`, bit for bit (nnconvert compared them).
+    """Fresh weights for `stage`, equal to a new `Stage`'s under the same seed.
 
     The 2 tensors below that the model's own `__init__` computes from literals alone are
     built by the same code.

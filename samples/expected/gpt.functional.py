@@ -128,11 +128,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params(vocab_size: int = 64) -> dict[str, Tensor]:
-    """Fresh weights for `gpt`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `GPT`, bit for bit (nnconvert compared them).
+    """Fresh weights for `gpt`, equal to a new `GPT`'s under the same seed.
 
     The 2 tensors below that the model's own `__init__` computes from literals alone are
     built by the same code.

@@ -148,11 +148,8 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 def init_params(
     vocab_size: int = 50, embed_dim: int = 16, num_classes: int = 4
 ) -> dict[str, Tensor]:
-    """Fresh weights for `gru_classifier`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `GRUClassifier`, bit for bit (nnconvert compared them).
+    """Fresh weights for `gru_classifier`, equal to a new `GRUClassifier`'s under the
+    same seed.
     """
     params: dict[str, Tensor] = {}
     params |= embedding_params("embedding", vocab_size, embed_dim, padding_idx=0)

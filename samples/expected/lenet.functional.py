@@ -43,12 +43,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params() -> dict[str, Tensor]:
-    """Fresh weights for `net`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `Net`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `net`, equal to a new `Net`'s under the same seed."""
     params: dict[str, Tensor] = {}
     # 1 input image channel, 6 output channels, 5x5 square convolution
     # kernel

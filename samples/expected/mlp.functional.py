@@ -38,12 +38,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params(dim: int = 32, hidden: int = 64, classes: int = 5) -> dict[str, Tensor]:
-    """Fresh weights for `mlp`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `MLP`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `mlp`, equal to a new `MLP`'s under the same seed."""
     params: dict[str, Tensor] = {}
     params |= norm_params("norm", dim)
     params |= kaiming_params("fc1", hidden, dim)

@@ -10,11 +10,7 @@ def scorer(params: dict[str, Tensor], x: Tensor) -> Tensor:
 
 
 def init_params() -> dict[str, Tensor]:
-    """Fresh weights for `scorer`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `Scorer`, bit for bit (nnconvert compared them).
+    """Fresh weights for `scorer`, equal to a new `Scorer`'s under the same seed.
 
     The 2 tensors below that the model's own `__init__` computes from literals alone are
     built by the same code.

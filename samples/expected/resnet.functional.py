@@ -127,12 +127,7 @@ def basic_block_params(
 
 
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
-    """Fresh weights for `res_net`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `ResNet`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `res_net`, equal to a new `ResNet`'s under the same seed."""
     params: dict[str, Tensor] = {}
     params |= kaiming_params("conv1", 16, 3, 3, 3, bias=False)
     params |= batch_norm_params("bn1", 16)

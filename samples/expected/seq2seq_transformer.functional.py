@@ -431,11 +431,8 @@ def pos_embedding() -> Tensor:
 def init_params(
     src_vocab_size: int = 60, tgt_vocab_size: int = 50
 ) -> dict[str, Tensor]:
-    """Fresh weights for `seq2_seq_transformer`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `Seq2SeqTransformer`, bit for bit (nnconvert compared them).
+    """Fresh weights for `seq2_seq_transformer`, equal to a new `Seq2SeqTransformer`'s
+    under the same seed.
 
     The 1 tensor below that the model's own `__init__` computes from literals alone is
     built by the same code.

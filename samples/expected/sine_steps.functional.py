@@ -82,12 +82,7 @@ def cell_params(
 
 
 def init_params() -> dict[str, Tensor]:
-    """Fresh weights for `sine_steps`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `SineSteps`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `sine_steps`, equal to a new `SineSteps`'s under the same seed."""
     params: dict[str, Tensor] = {}
     params |= cell_params("lstm1", 1, 16, gates=4)
     params |= cell_params("lstm2", 16, 16, gates=4)

@@ -59,12 +59,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params(vocab_size: int = 50, block_size: int = 8) -> dict[str, Tensor]:
-    """Fresh weights for `tied_lm`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `TiedLM`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `tied_lm`, equal to a new `TiedLM`'s under the same seed."""
     params: dict[str, Tensor] = {}
     params |= embedding_params("transformer.wte", vocab_size, 16)
     params |= embedding_params("transformer.wpe", block_size, 16)

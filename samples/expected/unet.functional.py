@@ -88,12 +88,7 @@ def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
 
 
 def init_params(n_channels: int = 3, n_classes: int = 2) -> dict[str, Tensor]:
-    """Fresh weights for `u_net`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `UNet`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `u_net`, equal to a new `UNet`'s under the same seed."""
     params: dict[str, Tensor] = {}
     params |= kaiming_params("inc.double_conv.0", 8, n_channels, 3, 3, bias=False)
     params |= batch_norm_params("inc.double_conv.1", 8)

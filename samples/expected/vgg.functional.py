@@ -62,12 +62,7 @@ def kaiming_params(prefix: str, *shape: int, bias: bool = True) -> dict[str, Ten
 
 
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
-    """Fresh weights for `vgg`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `VGG`, bit for bit (nnconvert compared them).
-    """
+    """Fresh weights for `vgg`, equal to a new `VGG`'s under the same seed."""
     params: dict[str, Tensor] = {}
     params |= kaiming_params("features.0", 16, 3, 3, 3)
     params |= kaiming_params("features.3", 32, 16, 3, 3)

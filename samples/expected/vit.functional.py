@@ -77,11 +77,7 @@ def pos_embed() -> Tensor:
 
 
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
-    """Fresh weights for `tiny_vi_t`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `TinyViT`, bit for bit (nnconvert compared them).
+    """Fresh weights for `tiny_vi_t`, equal to a new `TinyViT`'s under the same seed.
 
     The 1 tensor below that the model's own `__init__` computes from literals alone is
     built by the same code.

@@ -69,11 +69,7 @@ def pos_embedding() -> Tensor:
 
 
 def init_params(num_classes: int = 10) -> dict[str, Tensor]:
-    """Fresh weights for `vi_t`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `ViT`, bit for bit (nnconvert compared them).
+    """Fresh weights for `vi_t`, equal to a new `ViT`'s under the same seed.
 
     The 2 tensors below that the model's own `__init__` draws at random are drawn by the
     same code, where it draws them.

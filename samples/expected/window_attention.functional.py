@@ -55,11 +55,8 @@ def window_attention(
 
 
 def init_params() -> dict[str, Tensor]:
-    """Fresh weights for `window_attention`, with the original `state_dict()` keys.
-
-    Same shapes and dtypes; each layer is initialised as `torch.nn` initialises it by
-    default, so after the same `torch.manual_seed`, the tensors equal those of a newly
-    built `WindowAttention`, bit for bit (nnconvert compared them).
+    """Fresh weights for `window_attention`, equal to a new `WindowAttention`'s under
+    the same seed.
 
     Calls on `params` between the assignments are the model's own initialisation code,
     run where its `__init__` runs it.
