@@ -26,6 +26,7 @@ from .helpers import load_output
 pytestmark = pytest.mark.printed_from_trace
 
 INPUTS = (torch.randn(2, 3, 8, 8),)
+CLASS_STYLES = [Style.MODULE, Style.MIXED]
 #: How each style keeps :class:`Coincidence`'s parameters.
 KEPT = {
     Style.MODULE: "def __init__(self, width=4, classes=2):",
@@ -114,18 +115,25 @@ def test_functional_style_keeps_them_on_init_params():
     assert shapes["fc.weight"] == (2, 6)
 
 
-@pytest.mark.parametrize("style", list(Style))
-def test_a_parameter_that_sizes_what_a_call_cannot_write_is_not_kept(style):
-    source = _convert(Positional, style).source
+def test_a_parameter_that_sizes_what_a_call_cannot_write_is_not_kept():
+    source = _convert(Positional, Style.FUNCTIONAL).source
     assert "width" not in source
-    assert (
-        "nn.Linear(4, classes)" in source
-        or 'kaiming_params("fc", classes, 4)' in source
-    )
-    if style is Style.FUNCTIONAL:
-        assert "def init_params(classes: int = 2)" in source
-    else:
-        assert "def __init__(self, classes=2):" in source
+    assert 'kaiming_params("fc", classes, 4)' in source
+    assert "def init_params(classes: int = 2)" in source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES)
+def test_class_styles_keep_it_where_the_source_writes_it_all(style):
+    """The raw parameter's ``torch.ones(1, width, 1, 1)`` is the user's code, kept as written.
+
+    Every use of ``width`` in the root's ``__init__`` is then written as
+    ``width`` (:mod:`nnconvert.printer.source_arguments`), so the class
+    takes it.
+    """
+    source = _convert(Positional, style).source
+    assert "def __init__(self, width=4, classes=2):" in source
+    assert "self.scale = nn.Parameter(torch.ones(1, width, 1, 1))" in source
+    assert "nn.Linear(width, classes)" in source
 
 
 class Tripled(nn.Module):
@@ -145,12 +153,18 @@ class Tripled(nn.Module):
 
 @pytest.mark.parametrize("style", list(Style))
 def test_a_parameter_that_also_sizes_a_multiple_of_itself_is_not_kept(style):
-    """``Tripled(width=8)`` must build what the source builds, or not take ``width``."""
+    """``Tripled(width=8)`` must build what the source builds, or not take ``width``.
+
+    Functional style sizes by value and cannot say ``3 * width``; class
+    styles write the source's expressions, and so take it.
+    """
     source = _convert(Tripled, style).source
     if style is Style.FUNCTIONAL:
         assert "def init_params(classes: int = 2)" in source
     else:
-        assert "def __init__(self, classes=2):" in source
+        assert "def __init__(self, width=4, classes=2):" in source
+        assert "nn.Conv2d(3, 3 * width, 2, stride=2)" in source
+        assert "nn.Linear(3 * width, width)" in source
 
 
 @pytest.mark.parametrize("style", list(Style))
@@ -245,14 +259,21 @@ class TiedProjection(nn.Module):
 
 @pytest.mark.parametrize("style", list(Style))
 def test_a_literal_whose_tensor_a_tie_replaces_keeps_no_parameter(style):
-    """Kept there only, ``vocab`` would not resize the model; read back it is lost."""
+    """Kept there by value, ``vocab`` would not resize the model; read back it is lost.
+
+    Class styles write the source's ``nn.Linear(4, vocab)``, which builds
+    what the source builds whatever ``vocab`` is (the tie replaces its
+    weight in both), and read back it stays.
+    """
     inputs = (torch.tensor([[1, 2, 3]]),)
     with nnconvert.record_constructors():
         model = TiedProjection()
     first = nnconvert.convert(model, style, inputs)
-    assert "vocab=10" not in first.source and "vocab: int" not in first.source
     if style is Style.FUNCTIONAL:
+        assert "vocab=" not in first.source and "vocab:" not in first.source
         return  # read back, a tensor two layer calls read is no layer yet
+    assert "def __init__(self, vocab=10):" in first.source
+    assert "nn.Linear(4, vocab, bias=False)" in first.source
     with nnconvert.record_constructors():
         again = nnconvert.convert(load_output(first), style, inputs)
     assert again.source == first.source

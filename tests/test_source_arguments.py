@@ -205,3 +205,107 @@ def test_the_branch_of_a_conditional_that_built_the_layer_is_read(style):
         conversion.source
     )
     assert "self.a = Projected(6, 8, 0.1)" in conversion.source  # no default used
+
+
+# -- the root's own parameters ----------------------------------------------------
+
+
+class Mixer(nn.Module):
+    """A block that bakes a size its source derives: ``int(dim * ratio)`` is no kept expression."""
+
+    def __init__(self, dim, ratio=2.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, int(dim * ratio))
+        self.fc2 = nn.Linear(int(dim * ratio), dim)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, dim, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, c // self.heads).unbind(2)
+        y = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True
+        )
+        return x + self.out(y.transpose(1, 2).reshape(b, n, c))
+
+
+class Language(nn.Module):
+    """A root whose parameters are used in every way the check must tell apart."""
+
+    def __init__(self, vocab=20, dim=8, heads=2, mixer_dim=8, block_size=6, layers=2):
+        super().__init__()
+        self.block_size = block_size  # read by forward's assert: written as 6 there
+        self.embed = nn.Embedding(vocab, dim)
+        self.pos = nn.Embedding(block_size, dim)
+        self.blocks = nn.ModuleList(
+            [
+                SelfAttention(dim, heads=heads) for _ in range(layers)
+            ]  # range(layers): a number
+        )
+        self.side = nn.Embedding(vocab, mixer_dim)
+        self.mixer = Mixer(mixer_dim)  # Mixer writes 16 for int(dim * ratio)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, tokens):
+        t = tokens.size(1)
+        assert t <= self.block_size
+        x = self.embed(tokens) + self.pos(torch.arange(t))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(x) + self.mixer(self.side(tokens)).sum(-1, keepdim=True)
+
+
+def _language(style: Style) -> nnconvert.Conversion:
+    return recorded_conversion(Language, style, (torch.randint(0, 20, (2, 5)),))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_root_keeps_a_parameter_only_where_every_use_is_written(style):
+    """``Language(dim=16)`` of the output must build what the source builds, or not exist.
+
+    ``vocab``, ``dim`` and ``heads`` are written wherever the root uses them
+    (``heads`` passes to ``SelfAttention``, which keeps it whole); ``layers``
+    and ``mixer_dim`` are written as numbers somewhere and stay numbers
+    everywhere, so that no parameter promises what changing it would not
+    do. (``block_size`` sizes one embedding, which :mod:`.root_arguments`
+    keeps by value whatever the source says; forward's guard still says 6.)
+    """
+    source = _language(style).source
+    assert "def __init__(self, vocab=20, dim=8, heads=2" in source
+    assert "nn.Embedding(vocab, dim)" in source
+    assert "SelfAttention(dim, heads=heads) for _ in range(2)" in source
+    assert "self.mixer = Mixer(8)" in source  # Mixer bakes 16 for int(8 * 2.0)
+    assert "nn.Embedding(vocab, 8)" in source
+    assert "layers=" not in source and "mixer_dim" not in source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_root_built_with_other_values_is_the_source_built_so(style):
+    """Each kept root parameter, changed, builds the same model as the source so built."""
+    conversion = _language(style)
+    built = conversion.namespace()[conversion.name]
+    inputs = (torch.randint(0, 20, (2, 5)),)
+    for changed in ({"vocab": 30}, {"dim": 12}, {"heads": 4}):
+        torch.manual_seed(0)
+        original = Language(**changed).eval()
+        output = built(**changed).eval()
+        output.load_state_dict(original.state_dict())
+        torch.testing.assert_close(output(*inputs), original(*inputs))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_root_with_its_parameters_converts_again_to_the_same_text(style):
+    first = _language(style)
+    with nnconvert.record_constructors():
+        model = first.load()
+    again = nnconvert.convert(model, style, (torch.randint(0, 20, (2, 5)),))
+    assert again.source == first.source

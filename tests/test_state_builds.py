@@ -261,7 +261,13 @@ def test_the_users_code_is_written_with_blacks_spacing(style):
         model, style, (torch.randn(4, 8),), keep_source=False
     )
     source = conversion.source
-    assert "den = torch.exp(-torch.arange(0, 8, 2) * math.log(10000) / 8)" in source
+    if style is Style.FUNCTIONAL:  # a function of no parameters: the values
+        assert "den = torch.exp(-torch.arange(0, 8, 2) * math.log(10000) / 8)" in source
+    else:  # the root's own parameters, as its source writes them
+        assert (
+            "den = torch.exp(-torch.arange(0, emb_size, 2) * math.log(10000) / emb_size)"
+            in source
+        )
     assert black.format_str(source, mode=black.Mode()) == source
     again = nnconvert.convert(load_output(conversion), style, (torch.randn(4, 8),))
     assert again.source == source

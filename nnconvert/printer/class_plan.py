@@ -172,6 +172,8 @@ class _ClassPlanner:
         # attributes of each class's first shape, for naming the others
         self.first_shape: dict[type, set[str]] = {}
         self.pure: set[int] = set()  # ids of the blocks known pure
+        # the parameters each block class writes wherever its source uses them
+        self.whole: dict[type, frozenset[str]] = {}
 
     def plan(self, instances: list[Instance]) -> list[ClassPlan]:
         self.pure = {id(i.module) for i in instances if i.pure}
@@ -255,11 +257,20 @@ class _ClassPlanner:
         modules = [m.instance.module for m in members]
         reads = _agreed_reads(traced)
         held = NOTHING_HELD
-        is_root = any(not m.instance.path for m in members)  # .root_arguments
-        if self.read_source and not is_root:
+        is_root = any(not m.instance.path for m in members)
+        if self.read_source:
             taken = reserved | set(optional) | {"self"}
-            held = held_arguments(modules, inits, taken, set(reads.values()))
-        holes = with_held(assign_holes(inits, held.at), held, modules)
+            held = held_arguments(
+                modules,
+                inits,
+                taken,
+                set(reads.values()),
+                lambda cls: self.whole.get(cls, frozenset()),
+                is_root,
+            )
+            cls = type(modules[0])  # a class split in shapes: what all keep whole
+            self.whole[cls] = self.whole.get(cls, held.whole) & held.whole
+        holes = with_held(assign_holes(inits, held.at), held, modules, is_root)
         kept = _forward_holes(traced, set(holes.names))
         holes, kept = _user_names(members, holes, kept, optional, reserved)
         kept, shared = _read_from_parameters(members, holes, kept)

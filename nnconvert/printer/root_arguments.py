@@ -1,6 +1,9 @@
 """The root class's constructor parameters, kept in every style where they size tensors.
 
-``UNet(n_channels=3, n_classes=2)`` is written::
+Class styles read the root's source first (:mod:`.source_arguments`),
+which keeps each parameter the output writes wherever the source uses it;
+the parameters found here join those. ``UNet(n_channels=3, n_classes=2)``
+is written::
 
     class UNet(nn.Module):                      # module and mixed style
         def __init__(self, n_channels=3, n_classes=2):
@@ -48,8 +51,8 @@ from typing import Any, Iterable, Mapping
 
 from torch import nn
 
-from ..init_arguments import is_literal
-from ..opspecs.spec import Param
+from ..init_arguments import init_parameters, is_literal
+from ..opspecs.spec import REQUIRED, Param
 from ..root_sizes import Position, RootSize, sized_by
 from .class_plan import ClassPlan
 from .classes import Described
@@ -214,9 +217,16 @@ def with_root_arguments(
         dataclasses.replace(a, value=substitute(a.value, holes_at, (i,)))
         for i, a in enumerate(plan.init)
     ]
+    taken = {param.name for param, _ in plan.signature}  # read from the source too
     signature = list(plan.signature) + [
-        (Param(p.name, p.value), False) for p in arguments.parameters if p.name in used
+        (Param(p.name, p.value), False)
+        for p in arguments.parameters
+        if p.name in used and p.name not in taken
     ]
+    order = {n: i for i, n in enumerate(init_parameters(plan.template.instance.module))}
+    signature.sort(  # the user's order, required ones first
+        key=lambda e: (e[0].default is not REQUIRED, order.get(e[0].name, len(order)))
+    )
     return dataclasses.replace(plan, init=init, signature=signature)
 
 

@@ -27,24 +27,41 @@ tree does not show (an argument left at its default) stays as the trace
 gives it; so does the argument of a parameter-free torch layer built
 directly on ``self`` (``nn.Dropout(dropout)``): mixed style writes it as a
 call in ``forward`` (``F.dropout(x, 0.1)``), and module style read back
-from that would not take the parameter (SPEC invariant 5). The values agree with each instance by construction, so the
-output computes what the model does whichever way it is written.
+from that would not take the parameter (SPEC invariant 5). The values
+agree with each instance by construction, so the output computes what the
+model does whichever way it is written.
+
+The root class reads its source too, each parameter defaulting to the value
+the model was built with (``GPT(vocab_size=64, n_head=2, n_embd=16)``).
+A user builds the root again with other values, so a root parameter is
+kept only where the output writes every use of it as a name
+(:func:`_whole`): in the layers it sizes, the blocks it is passed to
+(whose classes keep it whole in turn), the locals and tensor code it
+feeds. One the output writes as a number anywhere (``range(n_layer)``, a
+block's ``int(dim * mlp_ratio)``, ``nn.Dropout(dropout)``) stays a number
+everywhere: ``GPT(n_embd=32)`` never builds a model that is 16 wide in
+places. What ``forward`` does with an attribute it reads otherwise than
+as ``self.<name>`` (GPT's guard on ``t <= self.block_size``) counts as such
+a use. A block's parameters are kept wherever they are written, as a
+block is only built by its parent.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import inspect
+import textwrap
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from torch import nn
 
 from ..init_arguments import init_arguments, init_defaults, init_locals, recorded_call
 from ..module_kinds import is_stateless, is_user_module
 from ..opspecs.spec import REQUIRED
-from ..source_text import function_tree
+from ..source_text import FUNCTIONS, function_tree
 from .constructors import POSITIONAL, Assign, Ctor, Hole, Holes, Recovered, leaves
 from .values import same_literal
 
@@ -64,15 +81,22 @@ class HeldArguments:
     gives it) -> the expression's text; ``sizes``: the locals those
     expressions read, ``(name, expression)`` in the source's order;
     ``parameters``: the ``__init__`` parameters they read, in the
-    signature's order.
+    signature's order; ``whole``: those of them the class writes wherever
+    its source uses them (:func:`_whole`), which a parent passing them on
+    may rely on.
     """
 
     at: Mapping[tuple, str]
     sizes: tuple[tuple[str, str], ...]
     parameters: tuple[str, ...]
+    whole: frozenset[str] = frozenset()
 
 
 NOTHING_HELD = HeldArguments({}, (), ())
+
+#: Where a kept expression stands: its node, and the layer or block and the
+#: parameter of its constructor it is given to.
+_Use = tuple[ast.expr, nn.Module, str]
 
 
 def held_arguments(
@@ -80,6 +104,8 @@ def held_arguments(
     inits: Sequence[Sequence[Assign]],
     reserved: frozenset[str],
     forward_reads: Iterable[str] = (),
+    whole_of: Callable[[type], frozenset[str]] = lambda _: frozenset(),
+    root: bool = False,
 ) -> HeldArguments:
     """The source's expressions all ``modules`` (built as ``inits`` say) agree on.
 
@@ -88,6 +114,12 @@ def held_arguments(
     ``forward`` reads a literal through (``self.n_head``); one the source
     sets to a parameter (``self.n_head = n_head``) adds that parameter, so
     that the class sets it so too (:func:`.class_plan._parameter_reads`).
+
+    ``root``: ``modules`` is the model itself, whose parameters a user
+    passes to build another model: only the :func:`_whole` ones are kept
+    (``whole_of``: those of each block class), so that ``GPT(n_embd=32)``
+    never builds 16 wide where the source's ``n_embd`` was written as a
+    number. A block's parameters are kept as far as they are written.
     """
     if not modules or any(recorded_call(m) is None for m in modules):
         return NOTHING_HELD
@@ -97,14 +129,76 @@ def held_arguments(
     parameters = [a.arg for a in function.args.args[1:] + function.args.kwonlyargs]
     local_code = _local_sizes(function, set(parameters))
     agreed: dict[tuple, str] | None = None
+    uses: dict[tuple, _Use] = {}
     for module, init in zip(modules, inits):
-        found = dict(_held(module, init, function, local_code, set(parameters)))
+        held = list(_held(module, init, function, local_code, set(parameters)))
+        found = {at: text for at, text, _ in held}
         if agreed is None:
             agreed = found
+            uses = {at: use for at, _, use in held if use is not None}
         else:
             agreed = {k: v for k, v in agreed.items() if found.get(k) == v}
     names = {at: _names(ast.parse(t, mode="eval")) for at, t in (agreed or {}).items()}
     agreed = {at: t for at, t in (agreed or {}).items() if not names[at] & reserved}
+    kept = _kept(
+        function,
+        agreed,
+        names,
+        parameters,
+        local_code,
+        modules,
+        forward_reads,
+        reserved,
+    )
+    if kept is None:
+        return NOTHING_HELD
+    recovered: dict[str, set[str]] = {}
+    for at, text in kept.at.items():
+        if at not in uses:  # the user's tensor code, written with its names
+            recovered.setdefault(at[0], set()).add(text)
+    whole = _whole(
+        function,
+        set(parameters),
+        [use for at, use in uses.items() if at in kept.at],
+        {name for name, _ in kept.sizes},
+        recovered,
+        _set_as_read(function, type(modules[0]), forward_reads),
+        whole_of,
+    )
+    if root and set(kept.parameters) - whole:
+        agreed = {at: t for at, t in agreed.items() if names[at] <= whole}
+        local_code = {n: v for n, v in local_code.items() if n in whole}
+        parameters = [p for p in parameters if p in whole]
+        kept = _kept(
+            function,
+            agreed,
+            names,
+            parameters,
+            local_code,
+            modules,
+            forward_reads,
+            reserved,
+        )
+        if kept is None:
+            return NOTHING_HELD
+    return dataclasses.replace(kept, whole=whole & set(parameters))
+
+
+def _kept(
+    function: ast.FunctionDef,
+    agreed: Mapping[tuple, str],
+    names: Mapping[tuple, set[str]],
+    parameters: Sequence[str],
+    local_code: Mapping[str, ast.expr],
+    modules: Sequence[nn.Module],
+    forward_reads: Iterable[str],
+    reserved: frozenset[str],
+) -> HeldArguments | None:
+    """``agreed`` with the locals and ``parameters`` it reads; None where one is reserved.
+
+    None too where a local it reads reads a name not among ``parameters``
+    (one the root left out: :func:`held_arguments`).
+    """
     read: set[str] = set()
     for at in agreed:
         read |= names[at]
@@ -122,15 +216,227 @@ def held_arguments(
     for _, node in sizes:
         read |= _names(node)
     if {name for name, _ in sizes} & reserved or read & reserved:
-        return NOTHING_HELD
+        return None
+    if not read <= set(parameters) | set(local_code):
+        return None
     return HeldArguments(
-        agreed,
+        dict(agreed),
         tuple((name, ast.unparse(node)) for name, node in sizes),
         tuple(p for p in parameters if p in read),
     )
 
 
-def with_held(holes: Holes, held: HeldArguments, modules: Sequence[nn.Module]) -> Holes:
+def _whole(
+    function: ast.FunctionDef,
+    parameters: set[str],
+    uses: Sequence[_Use],
+    sizes: set[str],
+    recovered: Mapping[str, set[str]],
+    harmless: Iterable[ast.stmt],
+    whole_of: Callable[[type], frozenset[str]],
+) -> frozenset[str]:
+    """The ``parameters`` and locals every use of which in ``__init__`` the output writes as a name.
+
+    A read of a parameter or local is written where it is in a kept
+    expression (``uses``) given to a ``torch.nn`` layer, or to a block whose
+    class keeps that parameter whole (``whole_of``); in the user's tensor
+    code written with its names (``recovered``: attribute -> the
+    parameters it is written with; the locals it reads are written too);
+    in an ``assert``; or in a ``harmless`` statement (:func:`_set_as_read`).
+    A statement setting locals (``inner_dim = dim_head * heads``,
+    ``patch_height, patch_width = pair(patch_size)``) passes its reads on
+    when the output writes it (a kept local, ``sizes``, or the tensor
+    code's) and every local it sets is whole. Anything else (a number the
+    output writes, a loop's ``range(n_layer)``, ``int(dim * mlp_ratio)``)
+    leaves the name partial, and so does an expression or local reading a
+    partial name.
+    """
+    locals_ = {
+        n.id
+        for statement in ast.walk(function)
+        if isinstance(statement, ast.stmt)
+        for target in _targets(statement) + _loop_targets(statement)
+        for n in ast.walk(target)
+        if isinstance(n, ast.Name) and n.id != "self"
+    }
+    names = parameters | locals_
+    loads = [n for n in _loads(function.body) if n.id in names]
+    fixed: set[int] = set()
+    for statement in harmless:
+        fixed |= {id(n) for n in _loads([statement])}
+    written: dict[int, set[str]] = {}  # local-setting statements the output writes
+    for statement in function.body:
+        if any(_named(t) in sizes for t in _targets(statement)):
+            written[id(statement)] = names
+    for statement in ast.walk(function):
+        attribute = _statement_sets(statement)
+        if attribute in recovered:
+            readable = recovered[attribute] | locals_
+            fixed |= {id(n) for n in _loads([statement]) if n.id in readable}
+            for earlier in _with_locals(function, statement)[1:]:
+                written[id(earlier)] = written.get(id(earlier), set()) | readable
+    setting = [
+        (statement, _set_locals(statement))
+        for statement in ast.walk(function)
+        if isinstance(statement, ast.stmt) and _set_locals(statement)
+    ]
+    partial: set[str] = set()
+    while True:
+        kept = set(fixed)
+        for node, owner, parameter in uses:
+            if _names(node) & partial:
+                continue
+            if is_user_module(owner) and parameter not in whole_of(type(owner)):
+                continue
+            kept |= {id(n) for n in ast.walk(node)}
+        for statement, defined in setting:
+            readable = written.get(id(statement), set())
+            if not defined & partial:
+                kept |= {id(n) for n in _loads([statement]) if n.id in readable}
+        found = {n.id for n in loads if id(n) not in kept}
+        if found <= partial:
+            return frozenset(names - partial)
+        partial |= found
+
+
+def _named(target: ast.expr) -> str | None:
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def _loop_targets(statement: ast.AST) -> list[ast.expr]:
+    return [statement.target] if isinstance(statement, (ast.For, ast.AsyncFor)) else []
+
+
+def _set_locals(statement: ast.stmt) -> set[str]:
+    """The locals ``statement`` sets or changes in place (``relative_coords[:, :, 0] += 1``)."""
+    found = set()
+    for target in _targets(statement) + _loop_targets(statement):
+        while isinstance(target, (ast.Subscript, ast.Starred)):
+            target = target.value
+        for node in ast.walk(target):
+            if isinstance(node, ast.Name) and node.id != "self":
+                found.add(node.id)
+            if isinstance(node, ast.Attribute):
+                break  # ``self.x = ...``: an attribute, not a local
+    return found
+
+
+def _loads(nodes: Iterable[ast.AST]) -> Iterator[ast.Name]:
+    """The names read in ``nodes``, outside ``assert`` statements."""
+    for node in nodes:
+        if isinstance(node, ast.Assert):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            yield node
+        yield from _loads(ast.iter_child_nodes(node))
+
+
+def _with_locals(function: ast.FunctionDef, statement: ast.stmt) -> list[ast.stmt]:
+    """``statement`` and the assignments of ``__init__``'s body to the locals it reads, transitively.
+
+    The user's tensor code (``num_patches = (image_size // patch_size) ** 2``
+    before ``self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1,
+    dim))``) is recovered with those statements.
+    """
+    found = [statement]
+    wanted = {n.id for n in _loads([statement])} - {"self"}
+    for earlier in reversed(function.body[: _index_in(function.body, statement)]):
+        targets = {
+            n.id
+            for t in _targets(earlier)
+            for n in ast.walk(t)
+            if isinstance(n, ast.Name)
+        }
+        if targets & wanted:  # ``relative_coords[:, :, 0] += ...`` sets it too
+            found.append(earlier)
+            wanted |= {n.id for n in _loads([earlier])} - {"self"}
+    return found
+
+
+def _index_in(body: list[ast.stmt], statement: ast.stmt) -> int:
+    """Where ``statement`` (or the statement of ``body`` holding it) stands in ``body``."""
+    for index, top in enumerate(body):
+        if any(node is statement for node in ast.walk(top)):
+            return index
+    return 0
+
+
+def _statement_sets(statement: ast.AST) -> str | None:
+    """The attribute ``self.X = ...`` or ``self.register_buffer("X", ...)`` sets."""
+    if isinstance(statement, ast.Assign):
+        for target in statement.targets:
+            if _is_self_attribute(target):
+                return target.attr
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call):
+        call = statement.value
+        if (
+            _is_self_attribute(call.func)
+            and call.func.attr in ("register_buffer", "register_parameter")
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+        ):
+            return str(call.args[0].value)
+    return None
+
+
+def _is_self_attribute(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    )
+
+
+def _set_as_read(
+    function: ast.FunctionDef, cls: type, forward_reads: Iterable[str]
+) -> list[ast.stmt]:
+    """``self.X = <expression>`` statements whose uses the output keeps.
+
+    Those ``forward`` reads as ``self.X``, set to a parameter
+    (``self.n_head = n_head``), which the class then sets so too; and those
+    setting only attributes no other method of the class mentions
+    (``self.num_features = self.embed_dim = embed_dim``), which compute
+    nothing. An attribute ``forward`` uses otherwise (GPT's guard on
+    ``self.block_size``, written with its value) is not among them.
+    """
+    reads = set(forward_reads)
+    mentioned = _mentioned_attributes(cls)
+    found = []
+    for statement in ast.walk(function):
+        if not isinstance(statement, ast.Assign) or isinstance(
+            statement.value, ast.Call
+        ):
+            continue
+        if not all(_is_self_attribute(t) for t in statement.targets):
+            continue
+        attributes = {t.attr for t in statement.targets}
+        if isinstance(statement.value, ast.Name) and attributes <= reads:
+            found.append(statement)
+        elif mentioned is not None and not attributes & mentioned:
+            found.append(statement)
+    return found
+
+
+@functools.lru_cache(maxsize=256)
+def _mentioned_attributes(cls: type) -> frozenset[str] | None:
+    """Every ``self.X`` the methods of ``cls`` other than ``__init__`` mention (None: no source)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+    found = set()
+    for method in ast.walk(tree):
+        if isinstance(method, FUNCTIONS) and method.name != "__init__":
+            found |= {n.attr for n in ast.walk(method) if _is_self_attribute(n)}
+    return frozenset(found)
+
+
+def with_held(
+    holes: Holes,
+    held: HeldArguments,
+    modules: Sequence[nn.Module],
+    root: bool = False,
+) -> Holes:
     """``holes`` with each held column written as the source writes it.
 
     A column held as a parameter's name is that parameter already
@@ -138,6 +444,11 @@ def with_held(holes: Holes, held: HeldArguments, modules: Sequence[nn.Module]) -
     (``dim * 3``) is replaced by it, and the parameters and locals it reads
     join the class's. A parameter takes the user's default where some
     instance was built with it.
+
+    ``root``: ``modules`` is the model itself, which the output builds with
+    no arguments (``Net()``, as the CLI and a fresh build do): each
+    parameter defaults to the value the model was built with, and the
+    parameters come in the user's order.
     """
     if not held.at and not held.parameters:
         return holes
@@ -153,6 +464,8 @@ def with_held(holes: Holes, held: HeldArguments, modules: Sequence[nn.Module]) -
     user_defaults = init_defaults(modules[0])
 
     def default(name: str) -> Any:  # the user's, where some instance was given it
+        if root:
+            return arguments[0][name]
         value = user_defaults.get(name, REQUIRED)
         given = any(same_literal(value, a.get(name, _UNKNOWN)) for a in arguments)
         return value if given else REQUIRED
@@ -173,6 +486,9 @@ def with_held(holes: Holes, held: HeldArguments, modules: Sequence[nn.Module]) -
         if name not in kept
     ]
     holes = holes.derived(expressions, added, held.sizes)
+    if root:
+        order = {name: i for i, name in enumerate(held.parameters)}
+        return holes.reordered(sorted(holes.names, key=lambda n: order.get(n, -1)))
     return holes.reordered(list(holes.names))
 
 
@@ -198,7 +514,7 @@ def _held(
             for i, (param, value) in enumerate(assign.value.values):
                 given = arguments.get(param.name, _UNKNOWN)
                 if param.name in parameters and same_literal(given, value):
-                    yield (assign.attribute, i), param.name
+                    yield (assign.attribute, i), param.name, None
             continue
         node = calls.get(assign.attribute)
         built = getattr(module, assign.attribute, None)
@@ -206,18 +522,23 @@ def _held(
             continue
         if is_stateless(built) and not is_user_module(built):
             continue  # mixed style writes it as a call (F.dropout(x, 0.1)): no argument
-        for path, expression in _paired(assign.value, built, node):
+        for path, expression, owner, name in _paired(assign.value, built, node):
             if not _names(expression):
                 continue  # a literal in the source too
             if not _simple(expression, parameters | set(local_code)):
                 continue
             value = _evaluates(expression, values)
             if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
-                yield (assign.attribute, *path), ast.unparse(expression)
+                use = (expression, owner, name)
+                yield (assign.attribute, *path), ast.unparse(expression), use
 
 
 def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
-    """``(path, source expression)`` for each literal of the tree ``value`` the call writes."""
+    """``(path, source expression, layer, parameter)`` for each literal of ``value`` the call writes.
+
+    ``layer`` is the layer or block built by the call whose argument
+    ``parameter`` the expression is.
+    """
     if isinstance(call, ast.IfExp):  # ``nn.Sequential(...) if ... else nn.Identity()``
         call = _branch_built(call, module)
     if not isinstance(value, Ctor) or not isinstance(call, ast.Call):
@@ -253,7 +574,7 @@ def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
             continue
         node = written.get(param.name)
         if isinstance(node, ast.expr):
-            yield path + (i,), node
+            yield path + (i,), node, module, param.name
 
 
 def _branch_built(node: ast.IfExp, module: nn.Module) -> ast.expr | None:

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 
 class BertEncoder(nn.Module):
-    def __init__(self, vocab_size=100, max_len=16, classes=3):
+    def __init__(self, vocab_size=100, layers=2, max_len=16, classes=3):
         super().__init__()
         self.token_embeddings = nn.Embedding(vocab_size, 32)
         self.position_embeddings = nn.Embedding(max_len, 32)
@@ -18,7 +18,7 @@ class BertEncoder(nn.Module):
                 layer_norm_eps=1e-12,
                 batch_first=True,
             ),
-            num_layers=2,
+            num_layers=layers,
         )
         # the pooler: the first ([CLS]) token through a dense layer and tanh
         self.pooler = nn.Linear(32, 32)

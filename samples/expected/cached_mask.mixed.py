@@ -4,9 +4,9 @@ import torch.nn.functional as F
 
 
 class CausalBlock(nn.Module):
-    def __init__(self, dim_feedforward=64):
+    def __init__(self, nhead=4, dim_feedforward=64):
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(32, 4)
+        self.self_attn = nn.MultiheadAttention(32, nhead)
         self.norm1 = nn.LayerNorm(32)
         self.linear1 = nn.Linear(32, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, 32)

@@ -67,14 +67,14 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab_size=64):
+    def __init__(self, vocab_size=64, n_head=2, n_embd=16):
         super().__init__()
-        self.wte = nn.Embedding(vocab_size, 16)
-        self.wpe = nn.Embedding(16, 16)
+        self.wte = nn.Embedding(vocab_size, n_embd)
+        self.wpe = nn.Embedding(16, n_embd)
         self.dropout = nn.Dropout(0.1)
-        self.h = nn.ModuleList([Block(16, 2, 16, 0.1) for _ in range(2)])
-        self.ln_f = nn.LayerNorm(16)
-        self.lm_head = nn.Linear(16, vocab_size, bias=False)
+        self.h = nn.ModuleList([Block(n_embd, n_head, 16, 0.1) for _ in range(2)])
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         # https://paperswithcode.com/method/weight-tying
         self.wte.weight = self.lm_head.weight
 

@@ -4,12 +4,12 @@ import torch.nn.functional as F
 
 
 class Scorer(nn.Module):
-    def __init__(self):
+    def __init__(self, dim=16):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(16, 16) / 16**0.5)
-        self.bias = nn.Parameter(torch.zeros(16))
+        self.weight = nn.Parameter(torch.randn(dim, dim) / dim**0.5)
+        self.bias = nn.Parameter(torch.zeros(dim))
         self.act = nn.LeakyReLU(0.1)
-        self.register_buffer("scale", torch.full((16,), 0.5))
+        self.register_buffer("scale", torch.full((dim,), 0.5))
         self.log_softmax = nn.LogSoftmax(dim=1)
 
     def forward(self, x):

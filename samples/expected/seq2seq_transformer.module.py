@@ -33,10 +33,22 @@ class PositionalEncoding(nn.Module):
 
 
 class Seq2SeqTransformer(nn.Module):
-    def __init__(self, src_vocab_size=60, tgt_vocab_size=50):
+    def __init__(
+        self,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        nhead=4,
+        src_vocab_size=60,
+        tgt_vocab_size=50,
+        dim_feedforward=64,
+    ):
         super().__init__()
         self.transformer = nn.Transformer(
-            32, 4, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64
+            32,
+            nhead,
+            num_encoder_layers=num_encoder_layers,
+            num_decoder_layers=num_decoder_layers,
+            dim_feedforward=dim_feedforward,
         )
         self.generator = nn.Linear(32, tgt_vocab_size)
         self.src_tok_emb = TokenEmbedding(src_vocab_size, 32)

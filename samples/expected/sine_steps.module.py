@@ -3,11 +3,11 @@ import torch.nn as nn
 
 
 class SineSteps(nn.Module):
-    def __init__(self):
+    def __init__(self, hidden=16):
         super().__init__()
-        self.lstm1 = nn.LSTMCell(1, 16)
-        self.lstm2 = nn.LSTMCell(16, 16)
-        self.linear = nn.Linear(16, 1)
+        self.lstm1 = nn.LSTMCell(1, hidden)
+        self.lstm2 = nn.LSTMCell(hidden, hidden)
+        self.linear = nn.Linear(hidden, 1)
 
     def forward(self, input):
         h_t = torch.zeros(input.size(0), 16)

@@ -30,15 +30,15 @@ class Block(nn.Module):
 
 
 class TinyViT(nn.Module):
-    def __init__(self, num_classes=10):
+    def __init__(self, image_size=16, patch_size=4, dim=32, heads=4, num_classes=10):
         super().__init__()
-        self.patch_embed = PatchEmbed()
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, 32))
-        num_patches = (16 // 4) ** 2
-        self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, 32) * 0.02)
-        self.blocks = nn.ModuleList([Block(32, 4, 64) for _ in range(2)])
-        self.norm = nn.LayerNorm(32)
-        self.head = nn.Linear(32, num_classes)
+        self.patch_embed = PatchEmbed(patch_size=patch_size, embed_dim=dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        num_patches = (image_size // patch_size) ** 2
+        self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, dim) * 0.02)
+        self.blocks = nn.ModuleList([Block(dim, heads, dim * 2) for _ in range(2)])
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x):
         x = self.patch_embed(x)

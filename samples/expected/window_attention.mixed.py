@@ -6,7 +6,7 @@ import torch.nn.functional as F
 class WindowAttention(nn.Module):
     """Window based multi-head self attention (W-MSA) with relative position bias."""
 
-    def __init__(self):
+    def __init__(self, qkv_bias=True):
         super().__init__()
         # Wh, Ww
         # define a parameter table of relative position bias
@@ -29,7 +29,7 @@ class WindowAttention(nn.Module):
         self.register_buffer(
             "relative_position_index", relative_position_index, persistent=False
         )
-        self.qkv = nn.Linear(32, 96)
+        self.qkv = nn.Linear(32, 96, bias=qkv_bias)
         self.proj = nn.Linear(32, 32)
         self.num_heads = 2
         self.scale = 0.25
