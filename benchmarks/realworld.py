@@ -20,6 +20,11 @@ differs in functional style, whose ``init_params()`` draws each layer as
 ``torch.nn`` does by default. The totals row sums the tensors over the
 models that built and counts the models with every tensor equal.
 
+A third group, *root parameters*, checks what the output's root promises:
+each parameter its class (functional: ``init_params()``) takes, given
+another value the original's class accepts, must build what the original
+builds with it (:func:`root_parameters`).
+
 Run (about two minutes on 2 cores; ``--models`` takes a subset)::
 
     python benchmarks/realworld.py                      # -> benchmarks/realworld.md
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import signal
 import subprocess
 import sys
@@ -45,6 +51,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 import nnconvert
+from nnconvert.init_arguments import recorded_call
 from nnconvert.init_code import equal_keys, fresh_states
 from nnconvert.options import Style
 from nnconvert.printer.init_params import function_name
@@ -449,6 +456,10 @@ def one_line(error: BaseException) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+#: The root-parameter cell of a model that did not convert.
+NO_OUTPUT_ROOT = "no output"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One model in one style: the check's result, the conversion's seconds, the fresh build.
@@ -460,6 +471,8 @@ class Outcome:
     result: str
     seconds: float
     fresh: str
+    #: :func:`root_parameters`' cell (``-``: the output's root takes none)
+    root: str = NO_OUTPUT_ROOT
 
 
 #: The fresh-build cell of a model that did not convert: there is nothing to build.
@@ -497,9 +510,123 @@ def convert_and_check(entry: Entry, style: str) -> Outcome:
             result = "pass"
         except Exception as error:
             result, seconds = one_line(error), time.perf_counter() - started
-        return Outcome(result, seconds, fresh_build(entry, module, conversion))
+        fresh = fresh_build(entry, module, conversion)
+        root = root_parameters(entry, module, conversion, inputs)
+        return Outcome(result, seconds, fresh, root)
     finally:
         signal.alarm(0)
+
+
+def root_parameters(
+    entry: Entry, module: ModuleType, conversion: nnconvert.Conversion, inputs: tuple
+) -> str:
+    """``n/m``: of the ``m`` root parameters tried, ``n`` build what the source builds.
+
+    The output's root (module and mixed: its class's ``__init__``;
+    functional: ``init_params()``) takes parameters with the model's
+    values as defaults. Each one given another value (an ``int`` doubled, a
+    ``bool`` flipped, a ``float`` halved; others are not tried) must build
+    what the original's class builds when given it, the other arguments as
+    the benchmark gave them: the same ``state_dict`` keys and shapes, and,
+    loaded with the original's weights, the same outputs in eval mode on
+    the example inputs (where the original runs on them). A value the
+    original refuses is not tried. ``-``: nothing to try. Failures follow
+    as ``name: reason``.
+    """
+    defined = conversion.namespace()
+    if conversion.style is Style.FUNCTIONAL:
+        root = defined[function_name(conversion.name)]
+        parameters = list(inspect.signature(root).parameters.values())
+    else:
+        root = defined[conversion.name]
+        parameters = list(inspect.signature(root.__init__).parameters.values())[1:]
+    original = build_model(entry, module)
+    given = _given(type(original), recorded_call(original) or {})
+    tried, failed = 0, []
+    for parameter in parameters:
+        value = _other_value(parameter.default)
+        if value is None:
+            continue
+        try:
+            torch.manual_seed(0)
+            with nnconvert.record_constructors():
+                rebuilt = type(original)(**{**given, parameter.name: value})
+        except Exception:
+            continue  # the source refuses that value: nothing to compare
+        tried += 1
+        try:
+            reason = _differs(
+                conversion, defined, {parameter.name: value}, rebuilt, inputs
+            )
+        except Exception as error:
+            reason = one_line(error)
+        if reason:
+            failed.append(f"{parameter.name}: {reason}")
+    if not tried:
+        return "-"
+    cell = f"{tried - len(failed)}/{tried}"
+    return cell + ("; " + "; ".join(failed) if failed else "")
+
+
+def _differs(
+    conversion: nnconvert.Conversion,
+    defined: Mapping[str, Any],
+    changed: Mapping[str, Any],
+    rebuilt: torch.nn.Module,
+    inputs: tuple,
+) -> str | None:
+    """Why the output built with ``changed`` is not ``rebuilt`` (None: it is)."""
+    if conversion.style is Style.FUNCTIONAL:
+        state = defined[function_name(conversion.name)](**changed)
+        function = defined[conversion.name]
+        run = lambda weights: function(dict(weights), *inputs)  # noqa: E731
+    else:
+        output = defined[conversion.name](**changed).eval()
+        state = output.state_dict()
+
+        def run(weights: Mapping[str, torch.Tensor]) -> Any:
+            output.load_state_dict(weights)
+            return output(*inputs)
+
+    expected = rebuilt.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in expected.items()}
+    if {k: tuple(v.shape) for k, v in state.items()} != shapes:
+        return "another state_dict"
+    rebuilt.eval()
+    with torch.no_grad():
+        try:
+            wanted = rebuilt(*inputs)
+        except Exception:
+            return None  # the inputs do not fit that model: the shapes are all
+        try:
+            torch.testing.assert_close(run(expected), wanted)
+        except Exception as error:
+            return f"other outputs ({one_line(error)[:60]})"
+    return None
+
+
+def _given(cls: type, recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded arguments of ``cls``'s ``__init__``, as keywords it takes again."""
+    parameters = inspect.signature(cls.__init__).parameters
+    given = {}
+    for name, value in recorded.items():
+        kind = parameters[name].kind if name in parameters else None
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            given.update(value)
+        elif kind not in (None, inspect.Parameter.VAR_POSITIONAL):
+            given[name] = value
+    return given
+
+
+def _other_value(value: Any) -> Any:
+    """Another value of the same kind (None: not tried)."""
+    if type(value) is bool:
+        return not value
+    if type(value) is int:
+        return 2 * value if value else 1
+    if type(value) is float:
+        return value / 2
+    return None
 
 
 def fresh_build(
@@ -542,7 +669,11 @@ def new_output_builder(
 
 def table(results: dict[str, dict[str, Outcome]]) -> str:
     """One row per model: the check in each style, then the fresh build in each."""
-    headers = [*STYLES, *(f"{style} fresh build" for style in STYLES)]
+    headers = [
+        *STYLES,
+        *(f"{style} fresh build" for style in STYLES),
+        *(f"{style} root parameters" for style in STYLES),
+    ]
     rows = [
         "| model | " + " | ".join(headers) + " |",
         "|---" * (len(headers) + 1) + "|",
@@ -550,11 +681,13 @@ def table(results: dict[str, dict[str, Outcome]]) -> str:
     for name, by_style in results.items():
         cells = [check_cell(by_style[style]) for style in STYLES]
         cells += [by_style[style].fresh.replace("|", "\\|") for style in STYLES]
+        cells += [by_style[style].root.replace("|", "\\|") for style in STYLES]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     total = len(results)
     passed = [sum(r[s].result == "pass" for r in results.values()) for s in STYLES]
     totals = [f"**{n}/{total}**" for n in passed]
     totals += [fresh_total([r[s].fresh for r in results.values()]) for s in STYLES]
+    totals += [root_total([r[s].root for r in results.values()]) for s in STYLES]
     rows.append("| **total** | " + " | ".join(totals) + " |")
     return "\n".join(rows)
 
@@ -581,6 +714,18 @@ def fresh_total(cells: list[str]) -> str:
     tensors = sum(m for _, m in counts)
     whole = sum(n == m for n, m in counts)
     return f"**{equal}/{tensors}** tensors, {whole}/{len(cells)} models"
+
+
+def root_total(cells: list[str]) -> str:
+    """The root-parameter column's total: parameters that rebuild alike over those tried."""
+    counts = [
+        tuple(map(int, cell.split(";")[0].split("/")))
+        for cell in cells
+        if cell[:1].isdigit()
+    ]
+    alike = sum(n for n, _ in counts)
+    tried = sum(m for _, m in counts)
+    return f"**{alike}/{tried}** parameters, {len(counts)} models"
 
 
 def commit() -> str:
@@ -624,7 +769,14 @@ def main() -> None:
         "of the `m` `state_dict` tensors, `n` equal bit for bit in an output built "
         "anew (module and mixed: its class with no arguments; functional: its "
         "`init_params()`) and in the original built anew, both after "
-        "`torch.manual_seed(0)`; `error: ...` when one does not build. The files "
+        "`torch.manual_seed(0)`; `error: ...` when one does not build. *Root "
+        "parameters* (a check of what the output promises): `n/m`, of the `m` "
+        "parameters of the output's root class (functional: `init_params()`) "
+        "given another value (an int doubled, a bool flipped, a float halved) "
+        "that the original's class accepts, `n` build what it builds with that "
+        "value (the same `state_dict` shapes; loaded with its weights, the same "
+        "outputs in eval mode on the example inputs where they fit); `-`: "
+        "nothing to try; failures follow as `name: reason`. The files "
         "and their origins are in `benchmarks/realworld/`.\n\n" + table(results) + "\n"
     )
     write_report(text, arguments.output)

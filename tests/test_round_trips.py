@@ -87,9 +87,9 @@ INIT_NAMES_NOT_CARRIED = (
 #: (The sizes a class style writes as the user's source does, read from its
 #: ``__init__``: printer/source_arguments.py.)
 SOURCE_ARGUMENTS_NOT_CARRIED = (
-    "class styles write a block's layer arguments as the user's __init__ "
-    "writes them (nn.Linear(dim, 4 * dim), Block(dim)) where every instance "
-    "has the same value; a functional file has no __init__ to read them from "
+    "class styles write a block's (and the root's) layer arguments as the "
+    "user's __init__ writes them (nn.Linear(dim, 4 * dim), Block(dim)) where "
+    "every instance has the same value; a functional file has no __init__ to read them from "
     "and its init_params() writes the sizes as numbers, so read back they "
     "are numbers: printer/source_arguments.py"
 )
@@ -104,6 +104,10 @@ CHECKED_THOUGH_LOSSY = frozenset(
         "window_attention",
         "seq2seq_transformer",
         "vit_einops",
+        "bert_encoder",
+        "cached_mask",
+        "raw_params",
+        "sine_steps",
     }
 )
 LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
@@ -114,6 +118,12 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
     "droppath": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
     "unet": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
     "vit": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
+    # the root's own: bert_encoder's num_layers=layers, cached_mask's nhead,
+    # raw_params' torch.randn(dim, dim), sine_steps' nn.LSTMCell(1, hidden)
+    "bert_encoder": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
+    "cached_mask": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
+    "raw_params": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
+    "sine_steps": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
     "tied_lm": (
         CLASS_STYLES,
         "the function reads the tied weight as transformer.wte.weight only: "

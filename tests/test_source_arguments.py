@@ -309,3 +309,35 @@ def test_the_root_with_its_parameters_converts_again_to_the_same_text(style):
         model = first.load()
     again = nnconvert.convert(model, style, (torch.randint(0, 20, (2, 5)),))
     assert again.source == first.source
+
+
+class Embedder(nn.Module):
+    def __init__(self, vocab, dim=4):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, dim)
+
+    def forward(self, tokens):
+        return self.emb(tokens)
+
+
+class SharedVocabulary(nn.Module):
+    """attention-is-all-you-need's two vocabularies of one size, their embeddings tied."""
+
+    def __init__(self, src_vocab=10, tgt_vocab=10):
+        super().__init__()
+        self.encoder = Embedder(src_vocab)
+        self.decoder = Embedder(tgt_vocab)
+        self.encoder.emb.weight = self.decoder.emb.weight
+
+    def forward(self, src, tgt):
+        return self.encoder(src) + self.decoder(tgt)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_root_literal_the_source_names_is_not_renamed_by_value(style):
+    """Both are 10: the encoder's is ``src_vocab``, as written, not the other by value."""
+    tokens = torch.randint(0, 10, (2, 3))
+    source = recorded_conversion(SharedVocabulary, style, (tokens, tokens)).source
+    assert "def __init__(self, src_vocab=10, tgt_vocab=10):" in source
+    assert "self.encoder = Embedder(src_vocab)" in source
+    assert "self.decoder = Embedder(tgt_vocab)" in source

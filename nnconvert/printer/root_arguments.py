@@ -204,10 +204,16 @@ def with_root_arguments(
     plan: ClassPlan, arguments: RootArguments, literals: list[ClassLiteral]
 ) -> ClassPlan:
     """The root's plan taking ``arguments``, written where they are (module docstring)."""
+    written = {  # what the class writes from its source already (.source_arguments)
+        (index, *path)
+        for index, assign in enumerate(plan.init)
+        for path, _, value in leaves(assign.value)
+        if isinstance(value, Hole)
+    }
     holes_at = {}
     for literal in literals:
         name = arguments.owner(literal.value, literal.reach)
-        if name is not None:
+        if name is not None and literal.at not in written:
             holes_at[literal.at] = Hole(name)
     holes_at.update(_parameters_kept_as_read(plan, arguments))
     if not holes_at:
