@@ -103,7 +103,7 @@ class Widened(nn.Module):
 
     def __init__(self, planes, ratio=2.0):
         super().__init__()
-        self.fc = nn.Conv2d(planes, int(planes * ratio), 1)
+        self.fc = nn.Conv2d(planes, round(planes * ratio), 1)
 
     def forward(self, x):
         return F.relu(self.fc(x))
@@ -121,7 +121,7 @@ class TwoWidened(nn.Module):
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_a_width_the_source_computes_by_a_call_is_found_from_the_values(style):
-    """``int(planes * ratio)`` is no form the source reader keeps: derived_sizes finds ``planes * 2``."""
+    """``round(planes * ratio)`` is no form the source reader keeps: derived_sizes finds ``planes * 2``."""
     conversion = recorded_conversion(TwoWidened, style, (torch.randn(2, 4, 6, 6),))
     assert "def __init__(self, planes):" in conversion.source
     assert "nn.Conv2d(planes, planes * 2, 1)" in conversion.source

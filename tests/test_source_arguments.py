@@ -211,12 +211,12 @@ def test_the_branch_of_a_conditional_that_built_the_layer_is_read(style):
 
 
 class Mixer(nn.Module):
-    """A block that bakes a size its source derives: ``int(dim * ratio)`` is no kept expression."""
+    """A block that bakes a size its source derives: ``round(dim * ratio)`` is no kept expression."""
 
     def __init__(self, dim, ratio=2.0):
         super().__init__()
-        self.fc1 = nn.Linear(dim, int(dim * ratio))
-        self.fc2 = nn.Linear(int(dim * ratio), dim)
+        self.fc1 = nn.Linear(dim, round(dim * ratio))
+        self.fc2 = nn.Linear(round(dim * ratio), dim)
 
     def forward(self, x):
         return self.fc2(F.gelu(self.fc1(x)))
@@ -252,7 +252,7 @@ class Language(nn.Module):
             ]  # range(layers): a number
         )
         self.side = nn.Embedding(vocab, mixer_dim)
-        self.mixer = Mixer(mixer_dim)  # Mixer writes 16 for int(dim * ratio)
+        self.mixer = Mixer(mixer_dim)  # Mixer writes 16 for round(dim * ratio)
         self.head = nn.Linear(dim, vocab)
 
     def forward(self, tokens):
@@ -283,7 +283,7 @@ def test_the_root_keeps_a_parameter_only_where_every_use_is_written(style):
     assert "def __init__(self, vocab=20, dim=8, heads=2" in source
     assert "nn.Embedding(vocab, dim)" in source
     assert "SelfAttention(dim, heads=heads) for _ in range(2)" in source
-    assert "self.mixer = Mixer(8)" in source  # Mixer bakes 16 for int(8 * 2.0)
+    assert "self.mixer = Mixer(8)" in source  # Mixer bakes 16 for round(8 * 2.0)
     assert "nn.Embedding(vocab, 8)" in source
     assert "layers=" not in source and "mixer_dim" not in source
 
@@ -341,3 +341,35 @@ def test_a_root_literal_the_source_names_is_not_renamed_by_value(style):
     assert "def __init__(self, src_vocab=10, tgt_vocab=10):" in source
     assert "self.encoder = Embedder(src_vocab)" in source
     assert "self.decoder = Embedder(tgt_vocab)" in source
+
+
+class Hidden(nn.Module):
+    """DINO's and timm's ``Block``: a hidden width ``int(dim * mlp_ratio)``."""
+
+    def __init__(self, dim, mlp_ratio=4.0):
+        super().__init__()
+        mlp_hidden_dim = int(dim * mlp_ratio)
+        self.fc1 = nn.Linear(dim, mlp_hidden_dim)
+        self.fc2 = nn.Linear(mlp_hidden_dim, dim)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TwoHidden(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Hidden(8)
+        self.b = Hidden(8, mlp_ratio=2.5)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_an_int_of_a_float_product_is_written_as_written(style):
+    source = recorded_conversion(TwoHidden, style, (torch.randn(2, 8),)).source
+    assert "def __init__(self, dim, mlp_ratio=4.0):" in source
+    assert "        mlp_hidden_dim = int(dim * mlp_ratio)\n" in source
+    assert "nn.Linear(dim, mlp_hidden_dim)" in source
+    assert "self.a = Hidden(8)" in source and "Hidden(8, mlp_ratio=2.5)" in source

@@ -13,8 +13,9 @@ to the built layer's own signature (a container's children in order), and
 each argument of the constructor tree is paired with the source's
 expression for it. An expression is kept when it reads only the user's
 ``__init__`` parameters (literal values: numbers, booleans, strings) and
-the integer locals it computes from them (``inner_dim = dim_head * heads``,
-itself kept as written), with integer constants and ``+ - * //``, and when
+the locals it computes from them (``inner_dim = dim_head * heads``,
+``mlp_hidden_dim = int(dim * mlp_ratio)``, themselves kept as written),
+with number constants, ``+ - * //``, unary minus and ``int(...)``, and when
 it gives the instance's value, evaluated on what the instance was built
 with (:mod:`nnconvert.init_arguments`). A class keeps an expression where
 all its members keep the same one; the literal becomes that constructor
@@ -22,7 +23,7 @@ parameter (:func:`~.constructors.assign_holes`), and the class's callers
 pass what each instance was built with.
 
 Nothing is guessed from values: an argument the source writes as a literal,
-a config attribute (``config.n_embd``), a call, or a parameter the built
+a config attribute (``config.n_embd``), a call other than ``int``, or a parameter the built
 tree does not show (an argument left at its default) stays as the trace
 gives it; so does the argument of a parameter-free torch layer built
 directly on ``self`` (``nn.Dropout(dropout)``): mixed style writes it as a
@@ -688,11 +689,14 @@ def _local_sizes(
 
 
 def _simple(node: ast.expr, names: set[str]) -> bool:
-    """Names among ``names``, integer constants, ``+ - * //`` and unary minus only."""
+    """Names among ``names``, number constants, ``+ - * //``, unary minus and ``int(...)`` only.
+
+    ``int(dim * mlp_ratio)`` (timm's and DINO's hidden width) is one.
+    """
     if isinstance(node, ast.Name):
         return node.id in names
     if isinstance(node, ast.Constant):
-        return type(node.value) is int
+        return type(node.value) in (int, float)
     if isinstance(node, ast.BinOp):
         return (
             type(node.op) in _OPERATORS
@@ -701,10 +705,26 @@ def _simple(node: ast.expr, names: set[str]) -> bool:
         )
     if isinstance(node, ast.UnaryOp):
         return isinstance(node.op, ast.USub) and _simple(node.operand, names)
+    if _is_int_call(node):
+        return _simple(node.args[0], names)
     return False
 
 
+def _is_int_call(node: ast.expr) -> bool:
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "int"
+        and len(node.args) == 1
+        and not node.keywords
+    )
+
+
 _UNKNOWN = object()
+
+
+def _number(value: Any) -> bool:
+    return type(value) in (int, float)
 
 
 def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
@@ -715,19 +735,26 @@ def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
         return node.value
     if isinstance(node, ast.UnaryOp):
         operand = _evaluates(node.operand, values)
-        return _UNKNOWN if type(operand) is not int else -operand
+        return -operand if _number(operand) else _UNKNOWN
     if isinstance(node, ast.BinOp):
         left, right = _evaluates(node.left, values), _evaluates(node.right, values)
-        if type(left) is not int or type(right) is not int:
+        if not (_number(left) and _number(right)):
             return _UNKNOWN
         if isinstance(node.op, ast.FloorDiv) and right == 0:
             return _UNKNOWN
         return _OPERATORS[type(node.op)](left, right)
+    if _is_int_call(node):
+        value = _evaluates(node.args[0], values)
+        return int(value) if _number(value) else _UNKNOWN
     return _UNKNOWN
 
 
 def _names(node: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    """The names ``node`` reads, not the ``int`` it calls."""
+    called = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+    return {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and id(n) not in called
+    }
 
 
 __all__ = ["HeldArguments", "NOTHING_HELD", "held_arguments", "with_held"]
