@@ -274,7 +274,9 @@ def test_a_factory_takes_its_arguments_and_the_name_option(tmp_path):
     )  # fmt: skip
     checked(result)
     assert "class ResNet10(nn.Module):" in result.stdout
-    assert "nn.Linear(16, 4)" in result.stdout
+    # the root's parameter, its value as given (printer/source_arguments)
+    assert "def __init__(self, num_classes=4):" in result.stdout
+    assert "nn.Linear(16, num_classes)" in result.stdout
 
 
 def test_a_function_that_builds_no_module_is_refused(tmp_path):
