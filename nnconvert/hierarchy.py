@@ -43,12 +43,7 @@ from .frontend import ModelInput, model_input
 from .helper_origins import ancestry
 from .leaves import is_leaf, mark_leaves
 from .merge import merge_traces
-from .module_kinds import (
-    CONTAINERS,
-    is_defined_class,
-    is_sequential_class,
-    is_user_module,
-)
+from .module_kinds import is_defined_class
 from .modes import modes_kept
 from .options import Style
 from .passes.graph_utils import TRAINING_ATTRIBUTE

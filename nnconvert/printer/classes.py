@@ -16,7 +16,8 @@ import torch
 from torch import fx, nn
 
 from ..errors import ConversionError
-from ..hierarchy import Instance, is_defined_class, is_sequential_class
+from ..hierarchy import Instance, is_defined_class
+from ..module_kinds import is_sequential_class
 from ..leaves import Leaf, leaf_of
 from ..module_kinds import CONTAINERS
 from ..opspecs import spec_for_module
