@@ -39,7 +39,7 @@ kept only where the output writes every use of it as a name
 (:func:`_whole`): in the layers it sizes, the blocks it is passed to
 (whose classes keep it whole in turn), the locals and tensor code it
 feeds. One the output writes as a number anywhere (``range(n_layer)``, a
-block's ``int(dim * mlp_ratio)``, ``nn.Dropout(dropout)``) stays a number
+block's ``round(dim * ratio)``, ``nn.Dropout(dropout)``) stays a number
 everywhere: ``GPT(n_embd=32)`` never builds a model that is 16 wide in
 places. What ``forward`` does with an attribute it reads otherwise than
 as ``self.<name>`` (GPT's guard on ``t <= self.block_size``) counts as such
@@ -248,7 +248,7 @@ def _whole(
     ``patch_height, patch_width = pair(patch_size)``) passes its reads on
     when the output writes it (a kept local, ``sizes``, or the tensor
     code's) and every local it sets is whole. Anything else (a number the
-    output writes, a loop's ``range(n_layer)``, ``int(dim * mlp_ratio)``)
+    output writes, a loop's ``range(n_layer)``, ``round(dim * ratio)``)
     leaves the name partial, and so does an expression or local reading a
     partial name.
     """
