@@ -529,7 +529,9 @@ def root_parameters(
     what the original's class builds when given it, the other arguments as
     the benchmark gave them: the same ``state_dict`` keys and shapes, and,
     loaded with the original's weights, the same outputs in eval mode on
-    the example inputs (where the original runs on them). A value the
+    the example inputs (where the original runs on them; a functional
+    model function that takes the parameter too, as the word language
+    model's ``ntoken``, is given it as ``init_params()`` is). A value the
     original refuses is not tried. ``-``: nothing to try. Failures follow
     as ``name: reason``.
     """
@@ -579,7 +581,12 @@ def _differs(
     if conversion.style is Style.FUNCTIONAL:
         state = defined[function_name(conversion.name)](**changed)
         function = defined[conversion.name]
-        run = lambda weights: function(dict(weights), *inputs)  # noqa: E731
+        taken = inspect.signature(function).parameters
+        given = {k: v for k, v in changed.items() if k in taken}  # ntoken=100 too
+
+        def run(weights: Mapping[str, torch.Tensor]) -> Any:
+            return function(dict(weights), *inputs, **given)
+
     else:
         output = defined[conversion.name](**changed).eval()
         state = output.state_dict()
