@@ -511,16 +511,19 @@ def convert_and_check(entry: Entry, style: str) -> Outcome:
         except Exception as error:
             result, seconds = one_line(error), time.perf_counter() - started
         fresh = fresh_build(entry, module, conversion)
-        root = root_parameters(entry, module, conversion, inputs)
+        root = root_parameters(build_model(entry, module), conversion, inputs)
         return Outcome(result, seconds, fresh, root)
     finally:
         signal.alarm(0)
 
 
 def root_parameters(
-    entry: Entry, module: ModuleType, conversion: nnconvert.Conversion, inputs: tuple
+    original: torch.nn.Module, conversion: nnconvert.Conversion, inputs: tuple
 ) -> str:
     """``n/m``: of the ``m`` root parameters tried, ``n`` build what the source builds.
+
+    ``original`` is the model, built under ``nnconvert.record_constructors()``:
+    what its class was given is what the rebuilds are given, but one value.
 
     The output's root (module and mixed: its class's ``__init__``;
     functional: ``init_params()``) takes parameters with the model's
@@ -542,7 +545,6 @@ def root_parameters(
     else:
         root = defined[conversion.name]
         parameters = list(inspect.signature(root.__init__).parameters.values())[1:]
-    original = build_model(entry, module)
     given = _given(type(original), recorded_call(original) or {})
     tried, failed = 0, []
     for parameter in parameters:

@@ -19,7 +19,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import recorded_conversion
+from .helpers import SAMPLE_FILES, load_benchmark, load_sample, recorded_conversion
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -373,3 +373,18 @@ def test_an_int_of_a_float_product_is_written_as_written(style):
     assert "        mlp_hidden_dim = int(dim * mlp_ratio)\n" in source
     assert "nn.Linear(dim, mlp_hidden_dim)" in source
     assert "self.a = Hidden(8)" in source and "Hidden(8, mlp_ratio=2.5)" in source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.stem)
+def test_every_root_parameter_of_a_sample_builds_what_the_source_builds(sample, style):
+    """The real-world benchmark's *root parameters* check, on every sample.
+
+    Each parameter of the output's root class, given another value the
+    sample's class accepts, builds the same ``state_dict`` shapes and,
+    loaded with its weights, the same outputs.
+    """
+    model, inputs = load_sample(sample)
+    conversion = nnconvert.convert(model, style, inputs)
+    cell = load_benchmark("realworld").root_parameters(model.module, conversion, inputs)
+    assert ";" not in cell, cell
