@@ -126,19 +126,27 @@ def test_a_build_that_fails_is_its_cell() -> None:
 
 def test_the_total_sums_the_tensors_of_the_models_that_built() -> None:
     outcome = realworld.Outcome
+    roots = {"a": "2/2", "b": "1/2; n: another state_dict", "c": "-", "d": "no output"}
     results = {
-        "a": {s: outcome("pass", 0.1, "1/2") for s in realworld.STYLES},
-        "b": {s: outcome("pass", 0.1, "3/3") for s in realworld.STYLES},
-        "c": {s: outcome("pass", 0.1, "error: TypeError: x") for s in realworld.STYLES},
+        "a": {s: outcome("pass", 0.1, "1/2", roots["a"]) for s in realworld.STYLES},
+        "b": {s: outcome("pass", 0.1, "3/3", roots["b"]) for s in realworld.STYLES},
+        "c": {
+            s: outcome("pass", 0.1, "error: TypeError: x", roots["c"])
+            for s in realworld.STYLES
+        },
         "d": {s: outcome("ValueError: y", 0.1, "no output") for s in realworld.STYLES},
     }
     header, _, *rows, total = realworld.table(results).splitlines()
     assert header.endswith(
-        "| module fresh build | functional fresh build | mixed fresh build |"
+        "| module fresh build | functional fresh build | mixed fresh build "
+        "| module root parameters | functional root parameters "
+        "| mixed root parameters |"
     )
-    assert rows[0].endswith("| 1/2 | 1/2 | 1/2 |")
+    assert rows[0].endswith("| 1/2 | 1/2 | 1/2 | 2/2 | 2/2 | 2/2 |")
     assert total == (
         "| **total** | **3/4** | **3/4** | **3/4** | "
         + " | ".join(["**4/5** tensors, 1/4 models"] * 3)
+        + " | "
+        + " | ".join(["**3/4** parameters, 2 models"] * 3)
         + " |"
     )
