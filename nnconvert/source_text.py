@@ -559,18 +559,45 @@ def init_comments(
         if isinstance(node, ast.stmt)
         for name in attributes_set(node)
     )
-    return _placed_comments(source, function, assigned, made_by=made_by)
+    detached = _detached_lines(source, function)
+    return _placed_comments(source, function, assigned, made_by=made_by, skip=detached)
+
+
+def _detached_lines(source: SourceFile, function: Any) -> frozenset[int]:
+    """The lines of ``__init__``'s ``if`` and ``assert`` statements that touch no ``self``.
+
+    minGPT's ``if type_given: config.merge_from_dict({...})`` with its table
+    of presets (``# GPT-1``, ``# 117M params``), or ``assert type_given ^
+    params_given  # exactly one of these (XOR)``: nothing of the model is
+    built there, so no statement of the output stands for them, and their
+    comments would stand above the next attribute as if about it. The
+    comment lines right above such a statement go with it.
+    """
+    lines: set[int] = set()
+    for node in ast.walk(function):
+        if not isinstance(node, (ast.If, ast.Assert)) or any(
+            isinstance(n, ast.Name) and n.id == "self" for n in ast.walk(node)
+        ):
+            continue
+        lines.update(range(node.lineno, node.end_lineno + 1))
+        above = node.lineno - 1
+        while above > function.lineno and source.comment_alone(above):
+            lines.add(above)
+            above -= 1
+    return frozenset(lines)
 
 
 def _placed_comments(
     source: SourceFile,
     function: Any,
     assigned: list[tuple[int, str]],
-    skip: re.Pattern | None = None,
+    pattern: re.Pattern | None = None,
     made_by: Mapping[str, list[str]] | None = None,
+    skip: frozenset[int] = frozenset(),
 ) -> list[tuple[str, list[str]]]:
     """Each comment of ``function`` with the first of ``assigned`` (end line, name) at or after it.
 
+    Not a comment matching ``pattern``, nor one on a line in ``skip``.
     ``made_by`` lines follow the comments of the first entry of their name.
     """
     found: list[tuple[str, list[str]]] = [(name, []) for _, name in assigned]
@@ -578,7 +605,7 @@ def _placed_comments(
     ends = [end for end, _ in assigned]
     docstring = docstring_node(function)
     for line, text in sorted(source.comments.items()):
-        if skip is not None and skip.match(text):
+        if pattern is not None and pattern.match(text) or line in skip:
             continue
         if docstring and docstring.lineno <= line <= docstring.end_lineno:
             continue

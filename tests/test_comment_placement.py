@@ -159,6 +159,35 @@ def test_init_comments_on_code_the_output_has_not_are_not_printed(style):
     assert "slow path" not in text
 
 
+class Presets(nn.Module):
+    """minGPT's ``GPT``: a preset table merged into the config, nothing of the model built there."""
+
+    def __init__(self, model_type=None, width=8):
+        super().__init__()
+        assert model_type is None or width is None  # exactly one of these
+        if model_type is not None:
+            # translate from model_type to a width
+            width = {
+                # tiny
+                "tiny": 4,
+                "small": 8,  # the default
+            }[model_type]
+        # the projection
+        self.fc = nn.Linear(4, width)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_comments_of_an_if_or_assert_that_builds_nothing_are_not_printed(style):
+    """They would stand above ``self.fc`` as if about it."""
+    text = converted(Presets(), style, torch.randn(2, 4))
+    assert "# the projection" in text
+    for lost in ("exactly one", "translate from", "# tiny", "the default"):
+        assert lost not in text
+
+
 def test_a_layer_called_as_a_function_takes_its_comment_to_the_call():
     text = converted(Scores(), Style.MIXED, torch.randn(3, 4))
     assert "self.act" not in text
