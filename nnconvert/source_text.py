@@ -302,16 +302,20 @@ def range_loop_lines(frame: Frame, argument: str) -> range | None:
 def range_counter(loop: ast.For) -> str | None:
     """``n`` for ``for ... in range(n):``, ``n`` a bare name; None for any other loop."""
     counted = loop.iter
-    if (
-        isinstance(counted, ast.Call)
-        and isinstance(counted.func, ast.Name)
-        and counted.func.id == "range"
-        and len(counted.args) == 1
-        and not counted.keywords
-        and isinstance(counted.args[0], ast.Name)
-    ):
+    if one_argument_call(counted, "range") and isinstance(counted.args[0], ast.Name):
         return counted.args[0].id
     return None
+
+
+def one_argument_call(node: ast.AST, name: str) -> bool:
+    """``name(x)``: a call of the bare name ``name`` (``range``, ``int``) with one argument."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == name
+        and len(node.args) == 1
+        and not node.keywords
+    )
 
 
 def called_name(function: ast.expr) -> str | None:

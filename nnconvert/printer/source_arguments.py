@@ -62,7 +62,7 @@ from torch import nn
 from ..init_arguments import init_arguments, init_defaults, init_locals, recorded_call
 from ..module_kinds import is_stateless, is_user_module
 from ..opspecs.spec import REQUIRED
-from ..source_text import FUNCTIONS, function_tree
+from ..source_text import FUNCTIONS, function_tree, one_argument_call, self_path
 from .constructors import POSITIONAL, Assign, Ctor, Hole, Holes, Recovered, leaves
 from .values import same_literal
 
@@ -141,16 +141,24 @@ def held_arguments(
             agreed = {k: v for k, v in agreed.items() if found.get(k) == v}
     names = {at: _names(ast.parse(t, mode="eval")) for at, t in (agreed or {}).items()}
     agreed = {at: t for at, t in (agreed or {}).items() if not names[at] & reserved}
-    kept = _kept(
-        function,
-        agreed,
-        names,
-        parameters,
-        local_code,
-        modules,
-        forward_reads,
-        reserved,
-    )
+
+    def kept_of(
+        agreed: Mapping[tuple, str],
+        parameters: Sequence[str],
+        local_code: Mapping[str, ast.expr],
+    ) -> HeldArguments | None:
+        return _kept(
+            function,
+            agreed,
+            names,
+            parameters,
+            local_code,
+            modules,
+            forward_reads,
+            reserved,
+        )
+
+    kept = kept_of(agreed, parameters, local_code)
     if kept is None:
         return NOTHING_HELD
     recovered: dict[str, set[str]] = {}
@@ -170,16 +178,7 @@ def held_arguments(
         agreed = {at: t for at, t in agreed.items() if names[at] <= whole}
         local_code = {n: v for n, v in local_code.items() if n in whole}
         parameters = [p for p in parameters if p in whole]
-        kept = _kept(
-            function,
-            agreed,
-            names,
-            parameters,
-            local_code,
-            modules,
-            forward_reads,
-            reserved,
-        )
+        kept = kept_of(agreed, parameters, local_code)
         if kept is None:
             return NOTHING_HELD
     return dataclasses.replace(kept, whole=whole & set(parameters))
@@ -381,11 +380,8 @@ def _statement_sets(statement: ast.AST) -> str | None:
 
 
 def _is_self_attribute(node: ast.AST) -> bool:
-    return (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "self"
-    )
+    """``self.x``."""
+    return isinstance(node, ast.Attribute) and self_path(node.value) == ""
 
 
 def _set_as_read(
@@ -705,19 +701,9 @@ def _simple(node: ast.expr, names: set[str]) -> bool:
         )
     if isinstance(node, ast.UnaryOp):
         return isinstance(node.op, ast.USub) and _simple(node.operand, names)
-    if _is_int_call(node):
+    if one_argument_call(node, "int"):
         return _simple(node.args[0], names)
     return False
-
-
-def _is_int_call(node: ast.expr) -> bool:
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "int"
-        and len(node.args) == 1
-        and not node.keywords
-    )
 
 
 _UNKNOWN = object()
@@ -743,7 +729,7 @@ def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
         if isinstance(node.op, ast.FloorDiv) and right == 0:
             return _UNKNOWN
         return _OPERATORS[type(node.op)](left, right)
-    if _is_int_call(node):
+    if one_argument_call(node, "int"):
         value = _evaluates(node.args[0], values)
         return int(value) if _number(value) else _UNKNOWN
     return _UNKNOWN

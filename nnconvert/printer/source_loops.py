@@ -18,7 +18,7 @@ from torch import fx
 
 from ..passes.unrolled import Unrolled
 from ..source_map import statement_line
-from ..source_text import read_file
+from ..source_text import one_argument_call, read_file
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def count_and_source(
             loop = _loop_at(unrolled.length_guard[0], around=False)
         return (), _source_loop(loop) if loop is not None else None
     found = _loop_at(unrolled.elements[0], around=True)
-    if found is None or not _is_range_of_one(found[0].iter):
+    if found is None or not one_argument_call(found[0].iter, "range"):
         return (), None
     step = statement_line(unrolled.elements[0])
     for guard in unrolled.counts:
@@ -137,17 +137,6 @@ def _counts_steps(loop: ast.For, function: ast.AST, lists: set[str]) -> bool:
         ):
             return True
     return False
-
-
-def _is_range_of_one(iterated: ast.expr) -> bool:
-    """``range(n)``: a call of ``range`` with one argument."""
-    return (
-        isinstance(iterated, ast.Call)
-        and isinstance(iterated.func, ast.Name)
-        and iterated.func.id == "range"
-        and len(iterated.args) == 1
-        and not iterated.keywords
-    )
 
 
 def _grown_list(statement: ast.AST) -> tuple[tuple[str, str | None], str] | None:
