@@ -132,12 +132,112 @@ class Towers(nn.Module):
 def test_a_module_list_comprehension_passes_the_parameter_to_every_item(style):
     conversion = recorded_conversion(Towers, style, (torch.randn(2, 6),))
     source = conversion.source
-    assert "nn.ModuleList([Layer(dim) for _ in range(3)])" in source
-    assert "class Tower(nn.Module):\n    def __init__(self, dim):" in source
+    assert "nn.ModuleList([Layer(dim) for _ in range(depth)])" in source
+    assert "class Tower(nn.Module):\n    def __init__(self, dim, depth):" in source
     assert "self.fc = nn.Linear(dim, dim)" in source  # bias=True: the default
-    assert "self.tower = Tower(6)" in source
+    assert "self.tower = Tower(6, 3)" in source
     again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 6),))
     assert again.source == source
+
+
+class Stacks(nn.Module):
+    """Three ways people count their blocks, each read as ``range(<parameter>)``.
+
+    CLIP's ``nn.Sequential(*[... for _ in range(layers)])``, vit-pytorch's
+    empty ``ModuleList([])`` that a loop appends to, and whisper's annotated
+    ``self.blocks: Iterable[Layer] = nn.ModuleList(...)``.
+    """
+
+    def __init__(self, dim, layers, depth, rates):
+        super().__init__()
+        self.sequential = nn.Sequential(*[Layer(dim) for _ in range(layers)])
+        self.appended = nn.ModuleList([])
+        for _ in range(depth):
+            self.appended.append(Layer(dim))
+        self.annotated: list[Layer] = nn.ModuleList([Layer(dim) for _ in range(depth)])
+        # items that differ: no one call to repeat, so no count
+        self.scaled = nn.ModuleList([nn.Linear(dim, dim, bias=r > 0) for r in rates])
+
+    def forward(self, x):
+        x = self.sequential(x)
+        for layer in self.appended:
+            x = layer(x)
+        for layer in self.annotated:
+            x = layer(x)
+        for layer in self.scaled:
+            x = layer(x)
+        return x
+
+
+class TwoStacks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Stacks(6, 2, 3, [1, 0])
+        self.b = Stacks(6, 2, 3, [1, 0])
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_comprehension_over_range_is_written_with_its_count(style):
+    """The count is a parameter like any size: ``range(layers)``, not ``range(2)``."""
+    conversion = recorded_conversion(TwoStacks, style, (torch.randn(2, 6),))
+    source = conversion.source
+    assert "def __init__(self, dim, layers, depth):" in source
+    assert "nn.Sequential(*[Layer(dim) for _ in range(layers)])" in source
+    assert source.count("nn.ModuleList([Layer(dim) for _ in range(depth)])") == 2
+    assert "nn.Linear(dim, dim), nn.Linear(dim, dim, bias=False)" in source
+    assert "self.a = Stacks(6, 2, 3)" in source
+    again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 6),))
+    assert again.source == source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_counted_root_built_with_another_count_is_the_source_built_so(style):
+    """``Tower(depth=5)`` of the output builds five layers, as the source's does."""
+
+    class Counted(nn.Module):
+        def __init__(self, dim=6, depth=3):
+            super().__init__()
+            self.layers = nn.ModuleList([Layer(dim) for _ in range(depth)])
+
+        def forward(self, x):
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    conversion = recorded_conversion(Counted, style, (torch.randn(2, 6),))
+    assert "def __init__(self, dim=6, depth=3):" in conversion.source
+    built = conversion.namespace()[conversion.name]
+    torch.manual_seed(0)
+    original = Counted(depth=5)
+    output = built(depth=5)
+    output.load_state_dict(original.state_dict())
+    x = torch.randn(2, 6)
+    torch.testing.assert_close(output(x), original(x))
+
+
+class Indexed(nn.Module):
+    """A root that runs one container whole and indexes the other's members."""
+
+    def __init__(self, dim=6, depth=3, heads=2):
+        super().__init__()
+        self.stack = nn.Sequential(*[Layer(dim) for _ in range(depth)])
+        self.heads = nn.ModuleList([nn.Linear(dim, 1) for _ in range(heads)])
+
+    def forward(self, x):
+        x = self.stack(x)
+        return self.heads[0](x) + self.heads[1](x)  # heads=3 would add no third
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_root_count_is_kept_only_where_forward_runs_every_member(style):
+    conversion = recorded_conversion(Indexed, style, (torch.randn(2, 6),))
+    source = conversion.source
+    assert "def __init__(self, dim=6, depth=3):" in source
+    assert "nn.Sequential(*[Layer(dim) for _ in range(depth)])" in source
+    assert "[nn.Linear(dim, 1) for _ in range(2)]" in source
 
 
 class Masked(nn.Module):
@@ -249,7 +349,7 @@ class Language(nn.Module):
         self.blocks = nn.ModuleList(
             [
                 SelfAttention(dim, heads=heads) for _ in range(layers)
-            ]  # range(layers): a number
+            ]  # range(layers): written so
         )
         self.side = nn.Embedding(vocab, mixer_dim)
         self.mixer = Mixer(mixer_dim)  # Mixer writes 16 for round(dim * ratio)
@@ -272,20 +372,23 @@ def _language(style: Style) -> nnconvert.Conversion:
 def test_the_root_keeps_a_parameter_only_where_every_use_is_written(style):
     """``Language(dim=16)`` of the output must build what the source builds, or not exist.
 
-    ``vocab``, ``dim`` and ``heads`` are written wherever the root uses them
-    (``heads`` passes to ``SelfAttention``, which keeps it whole); ``layers``
-    and ``mixer_dim`` are written as numbers somewhere and stay numbers
+    ``vocab``, ``dim``, ``heads`` and ``layers`` are written wherever the
+    root uses them (``heads`` passes to ``SelfAttention``, which keeps it
+    whole; ``layers`` is the comprehension's ``range(layers)``);
+    ``mixer_dim`` is written as a number somewhere and stays a number
     everywhere, so that no parameter promises what changing it would not
     do. (``block_size`` sizes one embedding, which :mod:`.root_arguments`
     keeps by value whatever the source says; forward's guard still says 6.)
     """
     source = _language(style).source
-    assert "def __init__(self, vocab=20, dim=8, heads=2" in source
+    assert (
+        "def __init__(self, vocab=20, dim=8, heads=2, block_size=6, layers=2)" in source
+    )
     assert "nn.Embedding(vocab, dim)" in source
-    assert "SelfAttention(dim, heads=heads) for _ in range(2)" in source
+    assert "SelfAttention(dim, heads=heads) for _ in range(layers)" in source
     assert "self.mixer = Mixer(8)" in source  # Mixer bakes 16 for round(8 * 2.0)
     assert "nn.Embedding(vocab, 8)" in source
-    assert "layers=" not in source and "mixer_dim" not in source
+    assert "mixer_dim" not in source
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
@@ -294,7 +397,7 @@ def test_the_root_built_with_other_values_is_the_source_built_so(style):
     conversion = _language(style)
     built = conversion.namespace()[conversion.name]
     inputs = (torch.randint(0, 20, (2, 5)),)
-    for changed in ({"vocab": 30}, {"dim": 12}, {"heads": 4}):
+    for changed in ({"vocab": 30}, {"dim": 12}, {"heads": 4}, {"layers": 3}):
         torch.manual_seed(0)
         original = Language(**changed).eval()
         output = built(**changed).eval()

@@ -50,6 +50,21 @@ class Ctor:
 
 
 @dataclass(frozen=True)
+class Repeated:
+    """Alike constructor calls the user's ``__init__`` writes as one comprehension.
+
+    ``nn.ModuleList([Block(dim) for _ in range(depth)])``: ``items`` are the
+    calls (all equal), ``count`` the source's expression for how many
+    (:mod:`.source_arguments`); ``starred`` for the positional children of an
+    ``nn.Sequential`` (``nn.Sequential(*[... for _ in range(layers)])``).
+    """
+
+    items: tuple[Any, ...]
+    count: str
+    starred: bool = False
+
+
+@dataclass(frozen=True)
 class Assign:
     """One statement of ``__init__``: ``self.<attribute> = value`` or a buffer."""
 
@@ -168,10 +183,12 @@ def leaves(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Param | None, 
         return
     if isinstance(value, Ctor):
         for i, (param, item) in enumerate(value.values):
-            if isinstance(item, (Ctor, list, dict)):
+            if isinstance(item, (Ctor, list, dict, Repeated)):
                 yield from leaves(item, path + (i,))
             else:
                 yield path + (i,), param, item
+    elif isinstance(value, Repeated):
+        yield from leaves(list(value.items), path)
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from leaves(item, path + (i,))
@@ -208,6 +225,8 @@ def structure(value: Any) -> Any:
             value.positional,
             tuple((p, structure(v)) for p, v in value.values),
         )
+    if isinstance(value, Repeated):
+        return ("repeated", value.count, value.starred, structure(list(value.items)))
     if isinstance(value, list):
         return ("list", tuple(structure(v) for v in value))
     if isinstance(value, dict):
@@ -388,6 +407,9 @@ def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
             for i, (param, item) in enumerate(value.values)
         )
         return Ctor(value.callee, items, value.positional, value.imported)
+    if isinstance(value, Repeated):
+        items = _substitute(list(value.items), holes_at, path)
+        return Repeated(tuple(items), value.count, value.starred)
     if isinstance(value, list):
         return [_substitute(v, holes_at, path + (i,)) for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -397,6 +419,9 @@ def _substitute(value: Any, holes_at: dict[tuple, Hole], path: tuple) -> Any:
 
 
 def _renamed(value: Any, names: dict[str, str]) -> Any:
+    if isinstance(value, Repeated):
+        items = tuple(_renamed(v, names) for v in value.items)
+        return Repeated(items, names.get(value.count, value.count), value.starred)
     if isinstance(value, Recovered):
         return value.with_values(
             tuple((param, _renamed(item, names)) for param, item in value.values)
@@ -461,6 +486,10 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
         parts = [render_value(a, printer) for a in args]
         parts += [f"{k}={render_value(v, printer)}" for k, v in kwargs.items()]
         return f"{value.callee}({', '.join(parts)})"
+    if isinstance(value, Repeated):
+        item = render_value(value.items[0], printer)
+        star = "*" if value.starred else ""
+        return f"{star}[{item} for _ in range({value.count})]"
     if isinstance(value, OrderedDict):
         printer.use("OrderedDict")
         items = ", ".join(

@@ -258,16 +258,20 @@ def _run_from(
 
     Each passes the one before's result first, and what the first passes
     after it (in functional style, literal keywords may differ:
-    :func:`_same_keywords`).
+    :func:`_same_keywords`), through a member of the first's container: a
+    chain running on into the next container (``for layer in self.a: ...``
+    then ``for layer in self.b: ...``) is two runs, each its own loop.
     """
     first = statements[index]
     if not _is_member_call(first, plan) or not isinstance(first.args[0], fx.Node):
         return []
+    container = _container(first)
     run = [first]
     for node in statements[index + 1 :]:
         previous = run[-1]
         if not (
             _is_member_call(node, plan)
+            and _container(node) == container
             and node.args[0] is previous
             and len(previous.users) == 1
             and node.args[1:] == first.args[1:]
@@ -297,6 +301,11 @@ def _tail_loop(
             continue
         return _as_loop(tail, plan, Style.FUNCTIONAL, owner, callees, partial=True)
     return None
+
+
+def _container(node: fx.Node) -> str:
+    """``blocks`` for a call of ``blocks.3``."""
+    return str(node.target).rpartition(".")[0]
 
 
 def _is_member_call(node: fx.Node, plan: StatementPlan) -> bool:

@@ -61,9 +61,24 @@ from torch import nn
 
 from ..init_arguments import init_arguments, init_defaults, init_locals, recorded_call
 from ..module_kinds import is_stateless, is_user_module
-from ..opspecs.spec import REQUIRED
-from ..source_text import FUNCTIONS, function_tree, one_argument_call, self_path
-from .constructors import POSITIONAL, Assign, Ctor, Hole, Holes, Recovered, leaves
+from ..opspecs.spec import REQUIRED, Param
+from ..source_text import (
+    FUNCTIONS,
+    called_name,
+    function_tree,
+    one_argument_call,
+    self_path,
+)
+from .constructors import (
+    POSITIONAL,
+    Assign,
+    Ctor,
+    Hole,
+    Holes,
+    Recovered,
+    Repeated,
+    leaves,
+)
 from .values import same_literal
 
 _OPERATORS = {
@@ -98,6 +113,19 @@ NOTHING_HELD = HeldArguments({}, (), ())
 #: Where a kept expression stands: its node, and the layer or block and the
 #: parameter of its constructor it is given to.
 _Use = tuple[ast.expr, nn.Module, str]
+
+
+class _Count:
+    """The last step of a path to a container's length, not to a literal in it."""
+
+    def __repr__(self) -> str:
+        return "COUNT"
+
+
+#: ``(attribute, *path, COUNT)`` in :attr:`HeldArguments.at`: the expression
+#: ``range(...)`` counts to in the comprehension that builds the container at
+#: ``path`` (``nn.ModuleList([Block(dim) for _ in range(depth)])``)
+COUNT = _Count()
 
 
 def held_arguments(
@@ -141,6 +169,11 @@ def held_arguments(
             agreed = {k: v for k, v in agreed.items() if found.get(k) == v}
     names = {at: _names(ast.parse(t, mode="eval")) for at, t in (agreed or {}).items()}
     agreed = {at: t for at, t in (agreed or {}).items() if not names[at] & reserved}
+    if root:
+        cls = type(modules[0])
+        agreed = {
+            at: t for at, t in agreed.items() if at[-1] is not COUNT or _looped(cls, at)
+        }
 
     def kept_of(
         agreed: Mapping[tuple, str],
@@ -414,6 +447,44 @@ def _set_as_read(
     return found
 
 
+def _looped(cls: type, at: tuple) -> bool:
+    """Whether the root's other methods read the container counted at ``at`` only by looping over it.
+
+    ``GPT(n_layer=4)`` must run four blocks: a ``forward`` that reads
+    ``self.h[0]`` or ``len(self.h)`` may not, so such a count stays a
+    number. Only a container set directly on ``self`` (``self.h =
+    nn.ModuleList(...)``, ``self.blocks = nn.Sequential(*...)``), read in
+    ``for block in self.h:`` (a Sequential also in ``self.blocks(x)``) and
+    nowhere else.
+    """
+    attribute, *path, _ = at
+    if path not in ([], [0]):
+        return False
+    for name, method in vars(cls).items():
+        if name == "__init__" or not inspect.isfunction(method):
+            continue
+        tree = function_tree(method)
+        if tree is None:
+            return False
+        looped = {
+            id(node.iter)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.For, ast.comprehension))
+        }
+        if not path:  # an ``nn.Sequential``: ``self.blocks(x)`` runs every block
+            looped |= {
+                id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)
+            }
+        for node in ast.walk(tree):
+            if (
+                _is_self_attribute(node)
+                and node.attr == attribute
+                and id(node) not in looped
+            ):
+                return False
+    return True
+
+
 @functools.lru_cache(maxsize=256)
 def _mentioned_attributes(cls: type) -> frozenset[str] | None:
     """Every ``self.X`` the methods of ``cls`` other than ``__init__`` mention (None: no source)."""
@@ -483,10 +554,52 @@ def with_held(
         if name not in kept
     ]
     holes = holes.derived(expressions, added, held.sizes)
+    holes = dataclasses.replace(holes, template=_with_counts(holes.template, held))
     if root:
         order = {name: i for i, name in enumerate(held.parameters)}
         return holes.reordered(sorted(holes.names, key=lambda n: order.get(n, -1)))
     return holes.reordered(list(holes.names))
+
+
+def _with_counts(template: Sequence[Assign], held: HeldArguments) -> list[Assign]:
+    """``template`` with each container the source counts (:data:`COUNT`) a :class:`Repeated`.
+
+    Its children are alike in every instance (:func:`_paired_comprehension`),
+    so their template is one call, written once over ``range(<count>)``.
+    """
+    counted: dict[str, dict[tuple, str]] = {}
+    for (attribute, *path), text in held.at.items():
+        if path and path[-1] is COUNT:
+            counted.setdefault(attribute, {})[tuple(path[:-1])] = text
+    return [
+        (
+            dataclasses.replace(a, value=_counted(a.value, counted[a.attribute], ()))
+            if a.attribute in counted
+            else a
+        )
+        for a in template
+    ]
+
+
+def _counted(value: Any, counts: Mapping[tuple, str], path: tuple) -> Any:
+    """``value`` (the tree at ``path``) with each container at a path of ``counts`` repeated."""
+    count = counts.get(path)
+    if isinstance(value, list):
+        items = [_counted(v, counts, path + (i,)) for i, v in enumerate(value)]
+        if count is not None and all(item == items[0] for item in items[1:]):
+            return Repeated(tuple(items), count)
+        return items
+    if isinstance(value, Ctor):
+        values = tuple(
+            (param, _counted(item, counts, path + (i,)))
+            for i, (param, item) in enumerate(value.values)
+        )
+        items = [item for _, item in values]
+        if count is not None and all(item == items[0] for item in items[1:]):
+            values = ((POSITIONAL, Repeated(tuple(items), count, starred=True)),)
+            return dataclasses.replace(value, values=values, positional=1)
+        return dataclasses.replace(value, values=values)
+    return value
 
 
 def _held(
@@ -539,6 +652,11 @@ def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
     if isinstance(call, ast.IfExp):  # ``nn.Sequential(...) if ... else nn.Identity()``
         call = _branch_built(call, module)
     if not isinstance(value, Ctor) or not isinstance(call, ast.Call):
+        return
+    if isinstance(module, nn.Sequential) and _one_starred(call):
+        yield from _paired_comprehension(
+            list(value.values), module, call.args[0].value, path
+        )
         return
     if any(isinstance(a, ast.Starred) for a in call.args) or any(
         k.arg is None for k in call.keywords
@@ -604,19 +722,58 @@ def _paired_list(value: Ctor, module: nn.ModuleList, call: ast.Call, path: tuple
     (param, items), (node,) = value.values[0], call.args
     if param is not POSITIONAL or not isinstance(items, list):
         return
-    if isinstance(node, ast.List) and len(node.elts) == len(items):
+    given = [(POSITIONAL, item) for item in items]
+    yield from _paired_comprehension(given, module, node, path + (0,))
+
+
+def _paired_comprehension(
+    items: list[tuple[Param, Any]],
+    module: nn.Module,
+    node: ast.expr,
+    path: tuple,
+):
+    """A container's children (``items``, at ``path + (j,)``) paired with a list display or comprehension.
+
+    A comprehension over ``range(<expression>)`` whose items are all alike
+    pairs that expression with the container's length too (``path +
+    (COUNT,)``), so that ``range(depth)`` is written as the source writes it.
+    """
+    if not all(p is POSITIONAL for p, _ in items):
+        return
+    children = [item for _, item in items]
+    if isinstance(node, ast.List) and len(node.elts) == len(children):
         elements = node.elts
     elif isinstance(node, ast.ListComp) and len(node.generators) == 1:
-        elements = [node.elt] * len(items)
+        elements = [node.elt] * len(children)
+        (generator,) = node.generators
+        if (
+            one_argument_call(generator.iter, "range")
+            and not generator.ifs
+            and len(children) >= 2
+            and all(child == children[0] for child in children[1:])
+        ):
+            yield path + (COUNT,), generator.iter.args[0], module, "range"
     else:
         return
-    for j, (item, element) in enumerate(zip(items, elements)):
+    for j, (item, element) in enumerate(zip(children, elements)):
         if isinstance(item, Ctor) and str(j) in module._modules:
-            yield from _paired(item, module._modules[str(j)], element, path + (0, j))
+            yield from _paired(item, module._modules[str(j)], element, path + (j,))
+
+
+def _one_starred(call: ast.Call) -> bool:
+    """``nn.Sequential(*<list>)``: one starred argument, nothing else."""
+    return (
+        len(call.args) == 1
+        and isinstance(call.args[0], ast.Starred)
+        and not call.keywords
+    )
 
 
 def _leaf(value: Any, path: tuple) -> Any:
+    """The literal at ``path``; at a :data:`COUNT` step, the container's length."""
     for i in path:
+        if i is COUNT:
+            return len(value.values) if isinstance(value, Ctor) else len(value)
         value = value.values[i][1] if isinstance(value, Ctor) else value[i]
     return value
 
@@ -654,9 +811,73 @@ def _built_once(function: ast.FunctionDef) -> dict[str, ast.expr]:
                 and target.value.id == "self"
             ):
                 counts[target.attr] = counts.get(target.attr, 0) + 1
-                if isinstance(node, ast.Assign) and id(node) not in in_loops:
+                built = isinstance(node, ast.Assign) or (
+                    isinstance(node, ast.AnnAssign) and node.value is not None
+                )  # whisper's ``self.blocks: Iterable[Block] = nn.ModuleList(...)``
+                if built and id(node) not in in_loops:
                     values[target.attr] = node.value
-    return {name: v for name, v in values.items() if counts[name] == 1}
+    found = {name: v for name, v in values.items() if counts[name] == 1}
+    for name, value in found.items():
+        filled = _filled_in_loop(function, name, value)
+        if filled is not None:
+            found[name] = filled
+    return found
+
+
+def _filled_in_loop(
+    function: ast.FunctionDef, attribute: str, value: ast.expr
+) -> ast.Call | None:
+    """``ModuleList([<item> for _ in range(n)])`` for an empty list a loop then fills.
+
+    vit-pytorch's ``self.layers = ModuleList([])`` then ``for _ in
+    range(depth): self.layers.append(<item>)``, the only statement changing
+    ``self.layers``, builds what the comprehension builds. None for
+    anything else. The comprehension is made of the source's own nodes, so
+    that :func:`_whole` finds the uses in it.
+    """
+    if not (
+        isinstance(value, ast.Call)
+        and called_name(value.func) == "ModuleList"
+        and not value.keywords
+        and (
+            not value.args
+            or (isinstance(value.args[0], ast.List) and not value.args[0].elts)
+        )
+    ):
+        return None
+    changes = [
+        node
+        for node in ast.walk(function)
+        if isinstance(node, ast.Attribute)
+        and node.attr == attribute
+        and self_path(node.value) == ""
+        and node is not value
+    ]
+    loops = [
+        loop
+        for loop in function.body
+        if isinstance(loop, ast.For)
+        and not loop.orelse
+        and len(loop.body) == 1
+        and isinstance(loop.body[0], ast.Expr)
+        and one_argument_call(loop.iter, "range")
+    ]
+    for loop in loops:
+        call = loop.body[0].value
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "append"
+            and len(call.args) == 1
+            and not call.keywords
+            and _is_self_attribute(call.func.value)
+            and call.func.value.attr == attribute
+            and len(changes) == 2  # the assignment's target and the append's
+        ):
+            comprehension = ast.comprehension(loop.target, loop.iter, [], 0)
+            listed = ast.ListComp(call.args[0], [comprehension])
+            return ast.Call(value.func, [listed], [])
+    return None
 
 
 def _local_sizes(

@@ -45,12 +45,12 @@ class Block(nn.Module):
 
 
 class Stage(nn.Module):
-    def __init__(self, num_classes=10):
+    def __init__(self, dim=16, num_classes=10):
         super().__init__()
-        self.stem = nn.Conv2d(3, 16, 4, stride=4)
+        self.stem = nn.Conv2d(3, dim, 4, stride=4)
         # one rate for every block (ConvNeXt grows it with depth)
-        self.blocks = nn.Sequential(Block(16, 0.5), Block(16, 0.5))
-        self.head = nn.Linear(16, num_classes)
+        self.blocks = nn.Sequential(Block(dim, 0.5), Block(dim, 0.5))
+        self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x):
         x = self.blocks(self.stem(x))

@@ -30,13 +30,15 @@ class Block(nn.Module):
 
 
 class TinyViT(nn.Module):
-    def __init__(self, image_size=16, patch_size=4, dim=32, heads=4, num_classes=10):
+    def __init__(
+        self, image_size=16, patch_size=4, dim=32, depth=2, heads=4, num_classes=10
+    ):
         super().__init__()
         self.patch_embed = PatchEmbed(patch_size=patch_size, embed_dim=dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         num_patches = (image_size // patch_size) ** 2
         self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, dim) * 0.02)
-        self.blocks = nn.ModuleList([Block(dim, heads, dim * 2) for _ in range(2)])
+        self.blocks = nn.ModuleList([Block(dim, heads, dim * 2) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
 
