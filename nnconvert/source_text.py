@@ -307,6 +307,11 @@ def range_counter(loop: ast.For) -> str | None:
     return None
 
 
+def written_text(node: ast.expr) -> str:
+    """``node`` as a person writes it: ``dim_head ** -0.5``, not ``ast.unparse``'s ``** (-0.5)``."""
+    return re.sub(r"\*\* \((-[\w.]+)\)", r"** \1", ast.unparse(node))
+
+
 def one_argument_call(node: ast.AST, name: str) -> bool:
     """``name(x)``: a call of the bare name ``name`` (``range``, ``int``) with one argument."""
     return (

@@ -240,6 +240,49 @@ def test_a_root_count_is_kept_only_where_forward_runs_every_member(style):
     assert "[nn.Linear(dim, 1) for _ in range(2)]" in source
 
 
+class Scaled(nn.Module):
+    """vit-pytorch's ``self.scale = dim_head ** -0.5``, read by ``forward``."""
+
+    def __init__(self, dim, dim_head=4):
+        super().__init__()
+        self.scale = dim_head**-0.5
+        self.to_q = nn.Linear(dim, dim_head)
+
+    def forward(self, x):
+        return self.to_q(x) * self.scale
+
+
+class OneScaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Scaled(8)
+
+    def forward(self, x):
+        return self.a(x)
+
+
+class TwoScaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Scaled(8, 4)
+        self.b = Scaled(4, 16)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("model", [OneScaled, TwoScaled], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_an_attribute_forward_reads_is_set_as_the_source_sets_it(style, model):
+    """``self.scale = dim_head**-0.5``, not ``0.5``, nor a ``scale`` parameter beside ``dim_head``."""
+    conversion = recorded_conversion(model, style, (torch.randn(2, 8),))
+    source = conversion.source
+    assert "def __init__(self, dim, dim_head=4):" in source
+    assert "self.scale = dim_head**-0.5" in source
+    again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 8),))
+    assert again.source == source
+
+
 class Masked(nn.Module):
     def __init__(self, dim, size):
         super().__init__()

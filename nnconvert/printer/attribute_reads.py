@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import ast
 import inspect
+import math
 import operator
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 from torch import fx, nn
 
@@ -36,6 +38,7 @@ from ..source_text import (
     definition_at,
     read_file,
     self_path,
+    written_text,
 )
 from .literal_holes import Slot, literal_slots
 
@@ -49,6 +52,14 @@ _OPERATORS: dict[Any, type] = {
     operator.mod: ast.Mod,
     operator.pow: ast.Pow,
     operator.matmul: ast.MatMult,
+    operator.iadd: ast.Add,
+    operator.isub: ast.Sub,
+    operator.imul: ast.Mult,
+    operator.itruediv: ast.Div,
+    operator.ifloordiv: ast.FloorDiv,
+    operator.imod: ast.Mod,
+    operator.ipow: ast.Pow,
+    operator.imatmul: ast.MatMult,
 }
 
 #: The kinds of value a plain attribute may hold to be read by name.
@@ -108,6 +119,135 @@ def _written_attribute(
     if not isinstance(held, _PLAIN) or type(held) is not type(value):
         return None
     return name if held == value else None
+
+
+@dataclass(frozen=True)
+class ExpressionRead:
+    """A literal the source computes in Python from plain attributes and constants.
+
+    ``self.embedding(tokens) * math.sqrt(self.emb_size)`` traces to ``mul(x,
+    5.656854249492381)``: ``text`` is the source's operand, ``attributes``
+    the plain attributes it reads with their values (the class sets them).
+    """
+
+    text: str
+    attributes: tuple[tuple[str, Any], ...]
+    uses_math: bool
+
+
+#: ``math`` functions and constants an expression read may use: pure, of numbers
+_MATH = frozenset(
+    {"sqrt", "log", "log2", "log10", "exp", "pi", "e", "tau", "cos", "sin", "tan"}
+)
+
+#: Python's arithmetic, by ``ast`` operator
+_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Pow: operator.pow,
+}
+
+
+def expression_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, ExpressionRead]:
+    """Each literal slot of ``graph`` (not a helper's) the source computes from numbers alone.
+
+    The operand the source writes at the slot (found as for
+    :func:`attribute_reads`) must be arithmetic (``+ - * / // **``, unary
+    minus) of number constants, ``math`` functions and constants
+    (``math.sqrt``, ``math.pi``) and plain number attributes of ``self``,
+    and give exactly the literal: ``math.sqrt(self.emb_size)`` for
+    5.656854249492381, ``math.sqrt(2.0 / math.pi)`` for 0.7978845608028654.
+    A bare ``self.n_head`` is :func:`attribute_reads`', and numbers alone
+    (``-1``, ``2 * 3``) are the number: neither is an expression read.
+    """
+    found: dict[Slot, ExpressionRead] = {}
+    nodes = list(graph.nodes)
+    for slot, value in literal_slots(graph).values.items():
+        position, kind, key = slot
+        if kind not in ("arg", "kw") or type(value) not in (int, float):
+            continue
+        node = nodes[position]
+        frames = node_frames(node)
+        if not frames or not _is_method_of(frames[-1], module):
+            continue
+        operands = [_operand(node, kind, key, e) for e in _expressions_at(frames[-1])]
+        reads = {_expression_read(o, module, value) for o in operands if o is not None}
+        reads.discard(None)  # another ``*`` of the line: it does not give the number
+        if len(reads) == 1:
+            (found[slot],) = reads
+    return found
+
+
+def _expression_read(
+    operand: ast.expr, module: nn.Module, value: Any
+) -> ExpressionRead | None:
+    if isinstance(operand, (ast.Constant, ast.Attribute)) and not _is_math(operand):
+        return None  # a number, or a bare attribute: not an expression
+    attributes: dict[str, Any] = {}
+    computed = _computed(operand, module, attributes)
+    if type(computed) is not type(value) or computed != value:
+        return None
+    text = written_text(operand)
+    if not attributes and "math." not in text:
+        return None  # numbers only (``-1``): the number says it
+    if isinstance(operand, (ast.BinOp, ast.UnaryOp)):
+        text = f"({text})"  # an operand of whatever the trace puts around it
+    return ExpressionRead(text, tuple(attributes.items()), "math." in text)
+
+
+def _computed(node: ast.expr, module: nn.Module, attributes: dict[str, Any]) -> Any:
+    """The value of an expression read's operand (None: not one), noting the attributes it reads."""
+    if isinstance(node, ast.Constant):
+        return node.value if type(node.value) in (int, float) else None
+    if _is_math(node):
+        return getattr(math, node.attr)
+    attribute = _self_attribute(node)
+    if attribute is not None:
+        held = vars(module).get(attribute)
+        if type(held) not in (int, float):
+            return None
+        attributes[attribute] = held
+        return held
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        operand = _computed(node.operand, module, attributes)
+        return None if operand is None else -operand
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        left = _computed(node.left, module, attributes)
+        right = _computed(node.right, module, attributes)
+        if left is None or right is None:
+            return None
+        try:
+            return _ARITHMETIC[type(node.op)](left, right)
+        except (ArithmeticError, ValueError):
+            return None
+    if (
+        isinstance(node, ast.Call)
+        and _is_math(node.func)
+        and callable(getattr(math, node.func.attr))
+        and len(node.args) == 1
+        and not node.keywords
+    ):
+        argument = _computed(node.args[0], module, attributes)
+        if argument is None:
+            return None
+        try:
+            return getattr(math, node.func.attr)(argument)
+        except (ArithmeticError, ValueError):
+            return None
+    return None
+
+
+def _is_math(node: ast.expr) -> bool:
+    """``math.sqrt``, ``math.pi``: a name of :data:`_MATH` read from ``math``."""
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "math"
+        and node.attr in _MATH
+    )
 
 
 def _is_method_of(frame: Frame, module: nn.Module) -> bool:
@@ -180,7 +320,10 @@ def _expressions_at(frame: Frame) -> list[ast.expr]:
     if not holding:
         return []
     statement = min(holding, key=lambda s: (s.end_lineno or s.lineno) - s.lineno)
-    return [e for e in _own_nodes(statement) if isinstance(e, (ast.Call, ast.BinOp))]
+    found = [e for e in _own_nodes(statement) if isinstance(e, (ast.Call, ast.BinOp))]
+    if isinstance(statement, ast.AugAssign):  # ``x *= self.scale``: ``x * self.scale``
+        found.append(ast.BinOp(statement.target, statement.op, statement.value))
+    return found
 
 
 def _own_nodes(statement: ast.stmt) -> Iterator[ast.AST]:

@@ -58,11 +58,11 @@ from .constructors import (
 )
 from .derived_sizes import with_derived_sizes
 from .optional_flags import Presence, presence_flag
-from .source_arguments import NOTHING_HELD, held_arguments, with_held
+from .source_arguments import NOTHING_HELD, held_arguments, with_held, written_reads
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
-from .attribute_reads import attribute_reads
+from .attribute_reads import attribute_reads, expression_reads
 from .attribute_tests import (
     AttributeTest,
     attribute_tests,
@@ -276,6 +276,23 @@ class _ClassPlanner:
         kept, shared = _read_from_parameters(members, holes, kept)
         shared += _parameter_reads(members, holes, reads, [*kept, *shared])
         kept, named_reads = _attribute_names(members, holes, kept, shared, reads)
+        derived: dict[str, str] = {}
+        if self.read_source and (kept or named_reads):
+            # ``self.scale = dim_head ** -0.5``: set as the source sets it, no parameter
+            slots = [literal_slots(m.graph) for m in members]
+            derived = written_reads(
+                modules,
+                {n: [value_of(s, f[0]) for s in slots] for n, f in kept + named_reads},
+                holes,
+            )
+            named_reads += [(n, f) for n, f in kept if n in derived]
+            kept = [(n, f) for n, f in kept if n not in derived]
+        computed: Named = []
+        computed_init: list[Assign] = []
+        if self.read_source:  # ``math.sqrt(self.emb_size)``: written as the source does
+            kept, computed, computed_init = _expression_reads(
+                members, traced, holes, kept, shared, named_reads
+            )
         given = [_given(m) for m in members]
         presence = presence_flag(
             [m.instance.module for m in members],
@@ -324,10 +341,21 @@ class _ClassPlanner:
         init += [Assign(name, Hole(name)) for name, _ in [*kept, *shared]]
         if named_reads:
             values = literal_slots(widest.graph)
-            read = [Assign(n, value_of(values, found[0])) for n, found in named_reads]
+            read = [
+                Assign(n, Hole(derived[n]) if n in derived else value_of(values, f[0]))
+                for n, f in named_reads
+            ]
             init += read  # last: read back from a functional file, nothing says where
+        init += computed_init
+        texts = {n for n, _ in computed}
         graph = filled(
-            widest.graph, kept + shared + named_reads, lambda n: _Raw(f"self.{n}")
+            widest.graph,
+            kept + shared + named_reads + computed,
+            lambda n: (
+                _Raw(n, ("math",) if "math." in n else ())
+                if n in texts
+                else _Raw(f"self.{n}")
+            ),
         )
         where = {n: i for i, n in enumerate(widest.graph.nodes)}
         nodes = list(graph.nodes)  # the same positions in the filled copy
@@ -357,7 +385,8 @@ class _ClassPlanner:
             members,
             graph,
             methods,
-            reads=tuple(n for n, _ in named_reads),
+            reads=tuple(n for n, _ in named_reads)
+            + tuple(a.attribute for a in computed_init),
             sizes=tuple(holes.sizes),
             built_optional=presence is not None,
         )
@@ -623,6 +652,70 @@ def _parameter_reads(
         ):
             by_name.setdefault(name, []).append(slot)
     return list(by_name.items())
+
+
+def _expression_reads(
+    members: list[Described],
+    traced: list[Described],
+    holes: Holes,
+    kept: Named,
+    shared: Named,
+    named_reads: Named,
+) -> tuple[Named, Named, list[Assign]]:
+    """The literals of ``forward`` the source computes from attributes, written as it does.
+
+    ``math.sqrt(self.emb_size)`` where the trace has 5.656854249492381
+    (:func:`~.attribute_reads.expression_reads`), for a slot every member's
+    source writes with one text. The attributes it reads are set in
+    ``__init__``: from the constructor parameter of that name where it
+    holds their values (``self.emb_size = emb_size``), else as the number
+    every member holds. A forward hole (``kept``) so written needs no
+    parameter of its own. Returns ``kept`` without those, the expressions
+    with their slots, and the attributes to set.
+    """
+    if (
+        not members[0].has_forward
+        or not _lined_up(traced)
+        or len(traced) != len(members)
+    ):
+        return kept, [], []
+    found = [expression_reads(m.graph, m.instance.module) for m in members]
+    taken = {slot for _, slots in [*shared, *named_reads] for slot in slots}
+    set_already = {n for n, _ in [*kept, *shared, *named_reads]}
+    builds = {a.attribute for m in members for a in m.init} | set(dir(nn.Module))
+    by_text: dict[str, list[Slot]] = {}
+    setting: dict[str, Assign] = {}
+    for slot, read in found[0].items():
+        reads = [f.get(slot) for f in found]
+        if slot in taken or any(r is None or r.text != read.text for r in reads):
+            continue
+        assigns = {}
+        for name, _ in read.attributes:
+            values = [dict(r.attributes)[name] for r in reads]
+            if name in builds:
+                break
+            if name in set_already:
+                continue
+            column = holes.names.index(name) if name in holes.names else None
+            if column is not None and all(
+                same_literal(row[column], v)
+                for row, v in zip(holes.values_per_instance, values)
+            ):
+                assigns[name] = Assign(name, Hole(name))
+            elif column is None and all(same_literal(values[0], v) for v in values):
+                assigns[name] = Assign(name, values[0])
+            else:
+                break
+        else:
+            if any(setting.get(n, a) != a for n, a in assigns.items()):
+                continue
+            setting.update(assigns)
+            by_text.setdefault(read.text, []).append(slot)
+    computed = set(s for slots in by_text.values() for s in slots)
+    kept = [
+        (n, slots) for n, slots in kept if not set(slots) <= computed
+    ]  # a forward hole the expression fills
+    return kept, list(by_text.items()), list(setting.values())
 
 
 def _agreed_reads(members: list[Described]) -> dict[Slot, str]:

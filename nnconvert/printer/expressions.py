@@ -419,6 +419,8 @@ class ExpressionPrinter:
 
     def _value(self, value: Any) -> Expression:
         if isinstance(value, _Raw):
+            for name in value.uses:
+                self.use(name)
             return Expression(value.text)
         if isinstance(value, UnpackedSizes):  # ``*q.shape[:2]``
             return Expression(
@@ -513,9 +515,10 @@ def _telling(owners: tuple[nn.Module, ...]) -> nn.Module | None:
 
 @dataclass(frozen=True)
 class _Raw:
-    """Source text passed through as an argument."""
+    """Source text passed through as an argument, with the imports it reads (``math``)."""
 
     text: str
+    uses: tuple[str, ...] = ()
 
 
 def with_tied(weights: str, tied: dict[str, str]) -> str:

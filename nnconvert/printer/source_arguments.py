@@ -68,6 +68,7 @@ from ..source_text import (
     function_tree,
     one_argument_call,
     self_path,
+    written_text,
 )
 from .constructors import (
     POSITIONAL,
@@ -86,7 +87,11 @@ _OPERATORS = {
     ast.Sub: lambda a, b: a - b,
     ast.Mult: lambda a, b: a * b,
     ast.FloorDiv: lambda a, b: a // b,
+    ast.Pow: lambda a, b: a**b,
 }
+
+#: the largest exponent :func:`_evaluates` raises to (``2 ** 10**9`` is no size)
+_LARGEST_EXPONENT = 64
 
 
 @dataclass(frozen=True)
@@ -254,7 +259,7 @@ def _kept(
         return None
     return HeldArguments(
         dict(agreed),
-        tuple((name, ast.unparse(node)) for name, node in sizes),
+        tuple((name, written_text(node)) for name, node in sizes),
         tuple(p for p in parameters if p in read),
     )
 
@@ -602,6 +607,47 @@ def _counted(value: Any, counts: Mapping[tuple, str], path: tuple) -> Any:
     return value
 
 
+def written_reads(
+    modules: Sequence[nn.Module],
+    reads: Mapping[str, Sequence[Any]],
+    holes: Holes,
+) -> dict[str, str]:
+    """The source's expression for each attribute ``forward`` reads, where the class can write it.
+
+    ``reads``: attribute -> the literal each of ``modules`` holds
+    (``self.scale`` of vit-pytorch's ``Attention``, 0.125), which the class
+    would set as that number, or take as a parameter of its own where the
+    instances differ. Where the user's ``__init__`` sets it once to an
+    expression of its parameters (``self.scale = dim_head ** -0.5``) that
+    reads only the class's own parameters and locals (``holes``) and
+    gives each instance's literal, the class sets it so.
+    """
+    function = _init_function(type(modules[0])) if modules else None
+    if function is None:
+        return {}
+    calls = _built_once(function)
+    sizes = [(name, ast.parse(text, mode="eval").body) for name, text in holes.sizes]
+    available = set(holes.names) | {name for name, _ in sizes}
+    rows = []
+    for row in holes.values_per_instance:
+        values = dict(zip(holes.names, row))
+        for name, node in sizes:
+            values[name] = _evaluates(node, values)
+        rows.append(values)
+    found = {}
+    for attribute, literals in reads.items():
+        node = calls.get(attribute)
+        if node is None or not _names(node) or not _simple(node, available):
+            continue
+        given = [_evaluates(node, values) for values in rows]
+        if len(given) == len(literals) and all(
+            type(g) in (int, float) and type(g) is type(v) and same_literal(g, v)
+            for g, v in zip(given, literals)
+        ):
+            found[attribute] = written_text(node)
+    return found
+
+
 def _held(
     module: nn.Module,
     init: Sequence[Assign],
@@ -640,7 +686,7 @@ def _held(
             value = _evaluates(expression, values)
             if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
                 use = (expression, owner, name)
-                yield (assign.attribute, *path), ast.unparse(expression), use
+                yield (assign.attribute, *path), written_text(expression), use
 
 
 def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
@@ -906,7 +952,7 @@ def _local_sizes(
 
 
 def _simple(node: ast.expr, names: set[str]) -> bool:
-    """Names among ``names``, number constants, ``+ - * //``, unary minus and ``int(...)`` only.
+    """Names among ``names``, number constants, ``+ - * // **``, unary minus and ``int(...)`` only.
 
     ``int(dim * mlp_ratio)`` (timm's and DINO's hidden width) is one.
     """
@@ -949,6 +995,10 @@ def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
             return _UNKNOWN
         if isinstance(node.op, ast.FloorDiv) and right == 0:
             return _UNKNOWN
+        if isinstance(node.op, ast.Pow) and (
+            abs(right) > _LARGEST_EXPONENT or (left == 0 and right < 0)
+        ):
+            return _UNKNOWN
         return _OPERATORS[type(node.op)](left, right)
     if one_argument_call(node, "int"):
         value = _evaluates(node.args[0], values)
@@ -964,4 +1014,10 @@ def _names(node: ast.AST) -> set[str]:
     }
 
 
-__all__ = ["HeldArguments", "NOTHING_HELD", "held_arguments", "with_held"]
+__all__ = [
+    "HeldArguments",
+    "NOTHING_HELD",
+    "held_arguments",
+    "with_held",
+    "written_reads",
+]

@@ -1,3 +1,5 @@
+import math
+
 import torch
 import torch.nn as nn
 
@@ -12,11 +14,12 @@ class CausalBlock(nn.Module):
         self.dropout = nn.Dropout(0.1)
         self.linear2 = nn.Linear(dim_feedforward, 32)
         self.norm2 = nn.LayerNorm(32)
+        self.d_model = 32
 
     def forward(self, src):
         # src: [sequence length, batch size, d_model]
         mask = self._generate_square_subsequent_mask(len(src)).to(src.device)
-        x = src * 5.656854249492381
+        x = src * math.sqrt(self.d_model)
         attended = self.self_attn(x, x, x, need_weights=False, attn_mask=mask)[0]
         x = self.norm1(x + attended)
         x = self.norm2(x + self.linear2(self.dropout(self.relu(self.linear1(x)))))

@@ -9,9 +9,10 @@ class TokenEmbedding(nn.Module):
     def __init__(self, vocab_size, emb_size):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, emb_size)
+        self.emb_size = emb_size
 
     def forward(self, tokens):
-        return self.embedding(tokens.long()) * 5.656854249492381
+        return self.embedding(tokens.long()) * math.sqrt(self.emb_size)
 
 
 class PositionalEncoding(nn.Module):

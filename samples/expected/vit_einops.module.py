@@ -13,7 +13,7 @@ class Attention(nn.Module):
         self.softmax = nn.Softmax(dim=-1)
         self.to_out = nn.Linear(inner_dim, dim)
         self.heads = heads
-        self.scale = 0.3535533905932738
+        self.scale = dim_head**-0.5
 
     def forward(self, x):
         x = self.norm(x)

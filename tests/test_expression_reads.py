@@ -1,0 +1,114 @@
+"""Numbers ``forward`` computes in Python, written as the source computes them (issue 11).
+
+``self.embedding(tokens) * math.sqrt(self.emb_size)`` traces to a multiply
+by 5.656854249492381, and the output printed that number. The source map
+says which operand the user wrote there
+(:func:`nnconvert.printer.attribute_reads.expression_reads`): where it is
+arithmetic of ``math`` and plain number attributes of ``self`` that gives
+exactly the traced number, class styles write it, and set the attributes it
+reads in ``__init__`` (from the constructor parameter of that name where
+there is one). Every output is checked in eval and train mode and converts
+again to the same text.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.options import Style
+
+from .helpers import recorded_conversion
+
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
+CLASS_STYLES = (Style.MODULE, Style.MIXED)
+
+
+class TokenEmbedding(nn.Module):
+    """The PyTorch tutorial's: embeddings scaled by the square root of their width."""
+
+    def __init__(self, vocab_size, emb_size):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_size)
+        self.emb_size = emb_size
+
+    def forward(self, tokens):
+        return self.embedding(tokens.long()) * math.sqrt(self.emb_size)
+
+
+class TwoEmbeddings(nn.Module):
+    """The class twice with different widths: one parameter, no second one for the scale."""
+
+    def __init__(self):
+        super().__init__()
+        self.source = TokenEmbedding(10, 16)
+        self.target = TokenEmbedding(10, 4)
+
+    def forward(self, tokens):
+        return self.source(tokens).sum(-1) + self.target(tokens).sum(-1)
+
+
+class NewGELU(nn.Module):
+    """minGPT's GELU: a constant of ``math`` alone."""
+
+    def forward(self, x):
+        return (
+            0.5
+            * x
+            * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+        )
+
+
+class Projection(nn.Module):
+    """attention-is-all-you-need's output projection: ``seq_logit *= self.d_model ** -0.5``."""
+
+    def __init__(self):
+        super().__init__()
+        self.d_model = 16
+        self.proj = nn.Linear(16, 5, bias=False)
+
+    def forward(self, x):
+        seq_logit = self.proj(x)
+        seq_logit *= self.d_model**-0.5
+        return seq_logit
+
+
+def _converted(model: type[nn.Module], style: Style, inputs: tuple):
+    conversion = recorded_conversion(model, style, inputs)
+    again = nnconvert.convert(conversion.load(), style, inputs)
+    assert again.source == conversion.source
+    return conversion.source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_scale_computed_from_an_attribute_is_written_as_the_source_writes_it(style):
+    source = _converted(TwoEmbeddings, style, (torch.randint(0, 10, (2, 3)),))
+    assert "import math" in source
+    assert "math.sqrt(self.emb_size)" in source
+    assert "self.emb_size = emb_size" in source
+    assert "def __init__(self, vocab_size, emb_size):" in source
+    assert "TokenEmbedding(10, 16)" in source and "TokenEmbedding(10, 4)" in source
+    assert "5.656854249492381" not in source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_constant_of_math_is_written_as_the_source_writes_it(style):
+    source = _converted(NewGELU, style, (torch.randn(2, 4),))
+    assert "math.sqrt(2.0 / math.pi)" in source
+    assert "0.7978845608028654" not in source
+    assert "0.044715" in source  # a number the source writes as a number
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_power_of_an_attribute_is_written_in_parentheses(style):
+    """The trace's multiply takes it as one operand: ``(self.d_model**-0.5)``."""
+    source = _converted(Projection, style, (torch.randn(2, 16),))
+    assert "self.d_model = 16" in source
+    assert "(self.d_model**-0.5)" in source
+    assert "0.25" not in source
