@@ -62,7 +62,7 @@ from .source_arguments import NOTHING_HELD, held_arguments, with_held, written_r
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
-from .attribute_reads import attribute_reads, expression_reads
+from .attribute_reads import ExpressionRead, attribute_reads, expression_reads
 from .attribute_tests import (
     AttributeTest,
     attribute_tests,
@@ -256,6 +256,9 @@ class _ClassPlanner:
         inits = [[a for a in m.init if a.attribute not in optional] for m in members]
         modules = [m.instance.module for m in members]
         reads = _agreed_reads(traced)
+        computed_reads = (
+            _agreed_expressions(members, traced) if self.read_source else {}
+        )
         held = NOTHING_HELD
         is_root = any(not m.instance.path for m in members)
         if self.read_source:
@@ -264,7 +267,8 @@ class _ClassPlanner:
                 modules,
                 inits,
                 taken,
-                set(reads.values()),
+                set(reads.values())
+                | {a for r in computed_reads.values() for a, _ in r[0].attributes},
                 lambda cls: self.whole.get(cls, frozenset()),
                 is_root,
             )
@@ -291,7 +295,7 @@ class _ClassPlanner:
         computed_init: list[Assign] = []
         if self.read_source:  # ``math.sqrt(self.emb_size)``: written as the source does
             kept, computed, computed_init = _expression_reads(
-                members, traced, holes, kept, shared, named_reads
+                computed_reads, holes, kept, shared, named_reads, members
             )
         given = [_given(m) for m in members]
         presence = presence_flag(
@@ -654,13 +658,36 @@ def _parameter_reads(
     return list(by_name.items())
 
 
+def _agreed_expressions(
+    members: list[Described], traced: list[Described]
+) -> dict[Slot, list[ExpressionRead]]:
+    """The slots every member's source computes with one text (:func:`.attribute_reads.expression_reads`).
+
+    Each with every member's read (the attributes' values may differ).
+    Only for members whose slots line up, all traced (:func:`_forward_holes`).
+    """
+    if (
+        not members[0].has_forward
+        or len(traced) != len(members)
+        or not _lined_up(traced)
+    ):
+        return {}
+    found = [expression_reads(m.graph, m.instance.module) for m in members]
+    agreed = {}
+    for slot, read in found[0].items():
+        reads = [f.get(slot) for f in found]
+        if all(r is not None and r.text == read.text for r in reads):
+            agreed[slot] = reads
+    return agreed
+
+
 def _expression_reads(
-    members: list[Described],
-    traced: list[Described],
+    agreed: dict[Slot, list[ExpressionRead]],
     holes: Holes,
     kept: Named,
     shared: Named,
     named_reads: Named,
+    members: list[Described],
 ) -> tuple[Named, Named, list[Assign]]:
     """The literals of ``forward`` the source computes from attributes, written as it does.
 
@@ -673,21 +700,16 @@ def _expression_reads(
     parameter of its own. Returns ``kept`` without those, the expressions
     with their slots, and the attributes to set.
     """
-    if (
-        not members[0].has_forward
-        or not _lined_up(traced)
-        or len(traced) != len(members)
-    ):
+    if not agreed:
         return kept, [], []
-    found = [expression_reads(m.graph, m.instance.module) for m in members]
     taken = {slot for _, slots in [*shared, *named_reads] for slot in slots}
     set_already = {n for n, _ in [*kept, *shared, *named_reads]}
     builds = {a.attribute for m in members for a in m.init} | set(dir(nn.Module))
     by_text: dict[str, list[Slot]] = {}
     setting: dict[str, Assign] = {}
-    for slot, read in found[0].items():
-        reads = [f.get(slot) for f in found]
-        if slot in taken or any(r is None or r.text != read.text for r in reads):
+    for slot, reads in agreed.items():
+        read = reads[0]
+        if slot in taken:
             continue
         assigns = {}
         for name, _ in read.attributes:

@@ -6,14 +6,14 @@ import torch.nn.functional as F
 
 
 class CausalBlock(nn.Module):
-    def __init__(self, nhead=4, dim_feedforward=64):
+    def __init__(self, d_model=32, nhead=4, dim_feedforward=64):
         super().__init__()
-        self.self_attn = nn.MultiheadAttention(32, nhead)
-        self.norm1 = nn.LayerNorm(32)
-        self.linear1 = nn.Linear(32, dim_feedforward)
-        self.linear2 = nn.Linear(dim_feedforward, 32)
-        self.norm2 = nn.LayerNorm(32)
-        self.d_model = 32
+        self.self_attn = nn.MultiheadAttention(d_model, nhead)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.d_model = d_model
 
     def forward(self, src):
         # src: [sequence length, batch size, d_model]

@@ -40,6 +40,7 @@ class Seq2SeqTransformer(nn.Module):
         self,
         num_encoder_layers=2,
         num_decoder_layers=2,
+        emb_size=32,
         nhead=4,
         src_vocab_size=60,
         tgt_vocab_size=50,
@@ -47,16 +48,16 @@ class Seq2SeqTransformer(nn.Module):
     ):
         super().__init__()
         self.transformer = nn.Transformer(
-            32,
+            emb_size,
             nhead,
             num_encoder_layers=num_encoder_layers,
             num_decoder_layers=num_decoder_layers,
             dim_feedforward=dim_feedforward,
         )
-        self.generator = nn.Linear(32, tgt_vocab_size)
-        self.src_tok_emb = TokenEmbedding(src_vocab_size, 32)
-        self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size, 32)
-        self.positional_encoding = PositionalEncoding(32)
+        self.generator = nn.Linear(emb_size, tgt_vocab_size)
+        self.src_tok_emb = TokenEmbedding(src_vocab_size, emb_size)
+        self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size, emb_size)
+        self.positional_encoding = PositionalEncoding(emb_size)
 
     def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):
         tgt_mask = tgt.size(0)
