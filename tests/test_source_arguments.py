@@ -386,7 +386,7 @@ class Language(nn.Module):
 
     def __init__(self, vocab=20, dim=8, heads=2, mixer_dim=8, block_size=6, layers=2):
         super().__init__()
-        self.block_size = block_size  # read by forward's assert: written as 6 there
+        self.block_size = block_size  # read by forward's assert
         self.embed = nn.Embedding(vocab, dim)
         self.pos = nn.Embedding(block_size, dim)
         self.blocks = nn.ModuleList(
@@ -420,8 +420,8 @@ def test_the_root_keeps_a_parameter_only_where_every_use_is_written(style):
     whole; ``layers`` is the comprehension's ``range(layers)``);
     ``mixer_dim`` is written as a number somewhere and stays a number
     everywhere, so that no parameter promises what changing it would not
-    do. (``block_size`` sizes one embedding, which :mod:`.root_arguments`
-    keeps by value whatever the source says; forward's guard still says 6.)
+    do. ``block_size`` sizes one embedding and is read by forward's
+    assert, whose guard reads ``self.block_size`` as the source does.
     """
     source = _language(style).source
     assert (
@@ -432,6 +432,8 @@ def test_the_root_keeps_a_parameter_only_where_every_use_is_written(style):
     assert "self.mixer = Mixer(8)" in source  # Mixer bakes 16 for round(8 * 2.0)
     assert "nn.Embedding(vocab, 8)" in source
     assert "mixer_dim" not in source
+    assert "self.block_size = block_size" in source
+    assert "if t > self.block_size:" in source
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
@@ -439,8 +441,12 @@ def test_the_root_built_with_other_values_is_the_source_built_so(style):
     """Each kept root parameter, changed, builds the same model as the source so built."""
     conversion = _language(style)
     built = conversion.namespace()[conversion.name]
-    inputs = (torch.randint(0, 20, (2, 5)),)
-    for changed in ({"vocab": 30}, {"dim": 12}, {"heads": 4}, {"layers": 3}):
+    changes = ({"vocab": 30}, {"dim": 12}, {"heads": 4}, {"layers": 3})
+    longer = (torch.randint(0, 20, (2, 9)),)  # past the traced block size of 6
+    for changed, inputs in [
+        *((c, (torch.randint(0, 20, (2, 5)),)) for c in changes),
+        ({"block_size": 10}, longer),
+    ]:
         torch.manual_seed(0)
         original = Language(**changed).eval()
         output = built(**changed).eval()

@@ -62,6 +62,19 @@ _OPERATORS: dict[Any, type] = {
     operator.imatmul: ast.MatMult,
 }
 
+#: Comparisons fx records as functions, and the ``ast`` operators each is
+#: written as: itself, or its negation (a guard holds what the input must
+#: satisfy; the source may write what it must not, ``if t > self.block_size:
+#: raise``), both with the operands in the same places.
+_COMPARISONS: dict[Any, tuple[type, type]] = {
+    operator.lt: (ast.Lt, ast.GtE),
+    operator.le: (ast.LtE, ast.Gt),
+    operator.gt: (ast.Gt, ast.LtE),
+    operator.ge: (ast.GtE, ast.Lt),
+    operator.eq: (ast.Eq, ast.NotEq),
+    operator.ne: (ast.NotEq, ast.Eq),
+}
+
 #: The kinds of value a plain attribute may hold to be read by name.
 _PLAIN = (bool, int, float, str, tuple)
 
@@ -320,7 +333,12 @@ def _expressions_at(frame: Frame) -> list[ast.expr]:
     if not holding:
         return []
     statement = min(holding, key=lambda s: (s.end_lineno or s.lineno) - s.lineno)
-    found = [e for e in _own_nodes(statement) if isinstance(e, (ast.Call, ast.BinOp))]
+    found = [
+        e
+        for e in _own_nodes(statement)
+        if isinstance(e, (ast.Call, ast.BinOp))
+        or (isinstance(e, ast.Compare) and len(e.ops) == 1)
+    ]
     if isinstance(statement, ast.AugAssign):  # ``x *= self.scale``: ``x * self.scale``
         found.append(ast.BinOp(statement.target, statement.op, statement.value))
     return found
@@ -344,6 +362,15 @@ def _operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
         if written is None or kind != "arg" or not isinstance(expression.op, written):
             return None
         return (expression.left, expression.right)[key]
+    if isinstance(expression, ast.Compare):  # ``assert t <= self.block_size``
+        written = _COMPARISONS.get(node.target) if node.op == "call_function" else None
+        if (
+            written is None
+            or kind != "arg"
+            or not isinstance(expression.ops[0], written)
+        ):
+            return None
+        return (expression.left, expression.comparators[0])[key]
     if called_name(expression.func) != _target_name(node):
         return None
     names = _parameter_names(node)

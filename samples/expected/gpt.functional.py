@@ -76,10 +76,11 @@ def gpt(
     idx: Tensor,
     targets: Tensor | None = None,
     *,
+    block_size: int = 16,
     training: bool = False,
 ) -> tuple[Tensor, Tensor]:
     t = idx.size(1)
-    if t > 16:
+    if t > block_size:
         raise ValueError("the model asserts t <= self.block_size; this input fails it")
     # shape (t)
     pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)

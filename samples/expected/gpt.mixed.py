@@ -64,19 +64,22 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab_size=64, n_layer=2, n_head=2, n_embd=16):
+    def __init__(self, vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=16):
         super().__init__()
         self.wte = nn.Embedding(vocab_size, n_embd)
-        self.wpe = nn.Embedding(16, n_embd)
-        self.h = nn.ModuleList([Block(n_embd, n_head, 16, 0.1) for _ in range(n_layer)])
+        self.wpe = nn.Embedding(block_size, n_embd)
+        self.h = nn.ModuleList(
+            [Block(n_embd, n_head, block_size, 0.1) for _ in range(n_layer)]
+        )
         self.ln_f = nn.LayerNorm(n_embd)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         # https://paperswithcode.com/method/weight-tying
         self.wte.weight = self.lm_head.weight
+        self.block_size = block_size
 
     def forward(self, idx, targets=None):
         t = idx.size(1)
-        if t > 16:
+        if t > self.block_size:
             raise ValueError(
                 "the model asserts t <= self.block_size; this input fails it"
             )
