@@ -7,8 +7,9 @@ says which operand the user wrote there
 arithmetic of ``math`` and plain number attributes of ``self`` that gives
 exactly the traced number, class styles write it, and set the attributes it
 reads in ``__init__`` (from the constructor parameter of that name where
-there is one). Every output is checked in eval and train mode and converts
-again to the same text.
+there is one); functional style writes ``math.sqrt(emb_size)`` and takes
+``emb_size`` as a keyword with its value as default. Every output is
+checked in eval and train mode and converts again to the same text.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import recorded_conversion
+from .helpers import load_output, recorded_conversion
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -112,3 +113,23 @@ def test_a_power_of_an_attribute_is_written_in_parentheses(style):
     assert "self.d_model = 16" in source
     assert "(self.d_model**-0.5)" in source
     assert "0.25" not in source
+
+
+class OneEmbedding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tokens = TokenEmbedding(10, 16)
+
+    def forward(self, tokens):
+        return self.tokens(tokens).sum(-1)
+
+
+def test_functional_style_takes_the_attribute_as_a_keyword():
+    inputs = (torch.randint(0, 10, (2, 3)),)
+    conversion = recorded_conversion(OneEmbedding, Style.FUNCTIONAL, inputs)
+    source = conversion.source
+    assert "*, emb_size: int = 16" in source
+    assert "* math.sqrt(emb_size)" in source
+    assert "4.0" not in source
+    again = nnconvert.convert(load_output(conversion), Style.FUNCTIONAL, inputs)
+    assert again.source == source

@@ -22,6 +22,7 @@ style).
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import math
 import operator
@@ -184,23 +185,66 @@ def expression_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, Expressio
             continue
         node = nodes[position]
         frames = node_frames(node)
-        if not frames or not _is_method_of(frames[-1], module):
+        if not frames:
             continue
+        if _is_method_of(frames[-1], module):
+            plain = {n: v for n, v in vars(module).items() if type(v) in (int, float)}
+            keywords = False
+        else:  # a functional file's block: ``math.sqrt(emb_size)``, a keyword
+            plain = _keyword_values(frames[-1], module)
+            keywords = True
         operands = [_operand(node, kind, key, e) for e in _expressions_at(frames[-1])]
-        reads = {_expression_read(o, module, value) for o in operands if o is not None}
+        reads = {
+            _expression_read(o, plain, keywords, value)
+            for o in operands
+            if o is not None
+        }
         reads.discard(None)  # another ``*`` of the line: it does not give the number
         if len(reads) == 1:
             (found[slot],) = reads
     return found
 
 
+def _keyword_values(frame: Frame, module: nn.Module) -> dict[str, Any]:
+    """The number keywords of a functional file's block function and their values.
+
+    What its caller passes (:attr:`keyword_settings`), else the function's
+    default: ``emb_size: int = 32``, which no caller passes.
+    """
+    keywords = _keywords_of(frame, module)
+    function = getattr(module, "function", None)
+    try:
+        parameters = inspect.signature(function).parameters if function else {}
+    except (TypeError, ValueError):
+        parameters = {}
+    values = {
+        name: p.default
+        for name, p in parameters.items()
+        if p.kind is p.KEYWORD_ONLY and p.default is not p.empty
+    }
+    values |= getattr(module, "keyword_settings", {})
+    return {
+        n: v for n, v in values.items() if n in keywords and type(v) in (int, float)
+    }
+
+
 def _expression_read(
-    operand: ast.expr, module: nn.Module, value: Any
+    operand: ast.expr, plain: dict[str, Any], keywords: bool, value: Any
 ) -> ExpressionRead | None:
-    if isinstance(operand, (ast.Constant, ast.Attribute)) and not _is_math(operand):
-        return None  # a number, or a bare attribute: not an expression
+    """``operand`` as an expression read of ``value``; None where it is not one.
+
+    ``plain``: the number attributes of ``self`` it may read, or
+    (``keywords``, a functional file's block) the keywords, which the
+    read names as the attributes a class holds them as (``self.emb_size``).
+    """
+    if isinstance(operand, (ast.Constant, ast.Attribute, ast.Name)) and not _is_math(
+        operand
+    ):
+        return None  # a number, or a bare attribute or keyword: not an expression
+    if keywords:
+        operand = _as_attributes(operand, set(plain))
     attributes: dict[str, Any] = {}
-    computed = _computed(operand, module, attributes)
+    computed = _computed(operand, plain, attributes)
     if type(computed) is not type(value) or computed != value:
         return None
     text = written_text(operand)
@@ -211,7 +255,19 @@ def _expression_read(
     return ExpressionRead(text, tuple(attributes.items()), "math." in text)
 
 
-def _computed(node: ast.expr, module: nn.Module, attributes: dict[str, Any]) -> Any:
+def _as_attributes(node: ast.expr, names: set[str]) -> ast.expr:
+    """``node`` with each bare name of ``names`` read from ``self`` (``emb_size`` -> ``self.emb_size``)."""
+
+    class _Reads(ast.NodeTransformer):
+        def visit_Name(self, name: ast.Name) -> ast.expr:
+            if name.id not in names:
+                return name
+            return ast.Attribute(ast.Name("self", ast.Load()), name.id, ast.Load())
+
+    return _Reads().visit(copy.deepcopy(node))
+
+
+def _computed(node: ast.expr, plain: dict[str, Any], attributes: dict[str, Any]) -> Any:
     """The value of an expression read's operand (None: not one), noting the attributes it reads."""
     if isinstance(node, ast.Constant):
         return node.value if type(node.value) in (int, float) else None
@@ -219,17 +275,16 @@ def _computed(node: ast.expr, module: nn.Module, attributes: dict[str, Any]) -> 
         return getattr(math, node.attr)
     attribute = _self_attribute(node)
     if attribute is not None:
-        held = vars(module).get(attribute)
-        if type(held) not in (int, float):
+        if attribute not in plain:
             return None
-        attributes[attribute] = held
-        return held
+        attributes[attribute] = plain[attribute]
+        return plain[attribute]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        operand = _computed(node.operand, module, attributes)
+        operand = _computed(node.operand, plain, attributes)
         return None if operand is None else -operand
     if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
-        left = _computed(node.left, module, attributes)
-        right = _computed(node.right, module, attributes)
+        left = _computed(node.left, plain, attributes)
+        right = _computed(node.right, plain, attributes)
         if left is None or right is None:
             return None
         try:
@@ -243,7 +298,7 @@ def _computed(node: ast.expr, module: nn.Module, attributes: dict[str, Any]) -> 
         and len(node.args) == 1
         and not node.keywords
     ):
-        argument = _computed(node.args[0], module, attributes)
+        argument = _computed(node.args[0], plain, attributes)
         if argument is None:
             return None
         try:

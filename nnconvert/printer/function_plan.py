@@ -45,7 +45,7 @@ from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call, with_method_bodies
-from .attribute_reads import attribute_reads
+from .attribute_reads import attribute_reads, expression_reads
 from .attribute_tests import telling_test
 from .expressions import _Raw
 from .init_names import init_names, init_order
@@ -162,6 +162,12 @@ class _Group:
     #: literals the source read as ``self.<name>`` that every member shares:
     #: keywords with that value as default, which no caller passes
     read: Named = field(default_factory=list)
+    #: numbers the source computed from plain attributes and ``math``
+    #: (``math.sqrt(self.emb_size)``), as the function writes them
+    #: (``math.sqrt(emb_size)``), and those attributes: keywords with their
+    #: shared value as default (:func:`_expression_keywords`)
+    computed: Named = field(default_factory=list)
+    computed_defaults: dict[str, Any] = field(default_factory=dict)
     #: the body of two shapes joined under a test of an attribute
     #: (:mod:`.tested_paths`), where the members' slots are; else the first's graph
     body: fx.Graph | None = None
@@ -376,6 +382,9 @@ class _Grouping:
         if not group.flags and not group.stand_ins and body is None:
             taken = _keyword_taken(members, self.names, set())
             group.holes, group.read = _attribute_keywords(members, group.holes, taken)
+            group.computed, group.computed_defaults = _expression_keywords(
+                members, group.holes + group.read, taken
+            )
         for member in members:
             self.group_of[id(member.instance.module)] = group
             settings = {
@@ -776,6 +785,39 @@ def _attribute_keywords(
     return named, list(by_attribute.items())
 
 
+def _expression_keywords(
+    members: list[_Member], named: Named, taken: frozenset[str]
+) -> tuple[Named, dict[str, Any]]:
+    """The numbers the source computed from attributes, as the function writes them.
+
+    As class styles write ``math.sqrt(self.emb_size)``
+    (:func:`.class_plan._expression_reads`), the function writes
+    ``math.sqrt(emb_size)`` and takes ``emb_size`` as a keyword whose
+    default is the value every member holds, which no caller passes. Only
+    slots every member's source writes with one text and attribute values,
+    and attributes no other keyword or name of the body takes.
+    """
+    found = [expression_reads(m.graph, m.instance.module) for m in members]
+    used = {slot for _, slots in named for slot in slots}
+    names = {n for n, _ in named}
+    computed: dict[str, list] = {}
+    defaults: dict[str, Any] = {}
+    for slot, read in found[0].items():
+        reads = [f.get(slot) for f in found]
+        if slot in used or any(r != read for r in reads):
+            continue
+        attributes = dict(read.attributes)
+        if any(
+            a in taken or a in names or defaults.get(a, v) != v
+            for a, v in attributes.items()
+        ):
+            continue
+        text = re.sub(r"\bself\.(\w+)", r"\1", read.text)
+        defaults |= attributes
+        computed.setdefault(text, []).append(slot)
+    return list(computed.items()), defaults
+
+
 def _names_of_callees(members: list[_Member]) -> set[str]:
     """Names the functions the members' body calls may take, though not yet claimed.
 
@@ -822,11 +864,17 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     first = group.members[0]
     name = names.claim(first.instance, [m.instance for m in group.members[1:]])
     body = group.body if group.body is not None else first.graph
-    graph = filled(body, group.holes + group.read, _Raw)
+    texts = {text for text, _ in group.computed}
+    graph = filled(
+        body,
+        group.holes + group.read + group.computed,
+        lambda n: _Raw(n, ("math",) if n in texts and "math." in n else ()),
+    )
     helpers = [names.claim_method(call.name) for call in methods_of(graph)]
     reserved = frozenset(
         names.used
         | {n for n, _ in group.holes + group.read}
+        | set(group.computed_defaults)
         | set(group.flags.values())
     )
     if group.stand_ins:  # ``filled`` keeps the positions
@@ -863,6 +911,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         for hole, slots in group.holes
     )
     defaults = {name: value_of(first.slots, slots[0]) for name, slots in group.read}
+    defaults |= group.computed_defaults
     keywords += tuple((name, _hint([value])) for name, value in defaults.items())
     if group.count is not None:
         keywords += ((group.count, "int"),)

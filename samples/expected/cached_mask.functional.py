@@ -11,11 +11,11 @@ def _generate_square_subsequent_mask(params: dict[str, Tensor], sz) -> Tensor:
 
 
 def causal_block(
-    params: dict[str, Tensor], src: Tensor, *, training: bool = False
+    params: dict[str, Tensor], src: Tensor, *, d_model: int = 32, training: bool = False
 ) -> Tensor:
     # src: [sequence length, batch size, d_model]
     mask = _generate_square_subsequent_mask(params, len(src)).to(src.device)
-    x = src * 5.656854249492381
+    x = src * math.sqrt(d_model)
     attended = F.multi_head_attention_forward(
         x,
         x,
