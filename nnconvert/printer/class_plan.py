@@ -703,7 +703,11 @@ def _expression_reads(
     if not agreed:
         return kept, [], []
     taken = {slot for _, slots in [*shared, *named_reads] for slot in slots}
-    set_already = {n for n, _ in [*kept, *shared, *named_reads]}
+    member_slots = [literal_slots(m.graph) for m in members]
+    set_already = {  # attribute -> what the class sets it to, per member
+        n: [value_of(s, slots[0]) for s in member_slots]
+        for n, slots in [*kept, *shared, *named_reads]
+    }
     builds = {a.attribute for m in members for a in m.init} | set(dir(nn.Module))
     by_text: dict[str, list[Slot]] = {}
     setting: dict[str, Assign] = {}
@@ -717,7 +721,9 @@ def _expression_reads(
             if name in builds:
                 break
             if name in set_already:
-                continue
+                if all(map(same_literal, set_already[name], values)):
+                    continue  # set to the same number already
+                break
             column = holes.names.index(name) if name in holes.names else None
             if column is not None and all(
                 same_literal(row[column], v)

@@ -897,7 +897,6 @@ def _filled_in_loop(
         if isinstance(node, ast.Attribute)
         and node.attr == attribute
         and self_path(node.value) == ""
-        and node is not value
     ]
     loops = [
         loop
