@@ -177,7 +177,7 @@ def test_a_guard_on_a_flag_asks_first_and_the_steps_loop(style):
     conversion = _converted(Encoder, style)
     source = conversion.source
     assert source.count("raise ValueError") == 1
-    loop = "for i in range(3):" if style is Style.FUNCTIONAL else "for block in"
+    loop = "for i in range(3):" if style is Style.FUNCTIONAL else "for layer in"
     assert loop in source
     assert source.index("if return_attns:") < source.index(loop)
     model = load_output(conversion).module if style is not Style.FUNCTIONAL else None
@@ -219,3 +219,25 @@ def test_a_layer_over_its_weight_dict_reads_each_members_weights():
     source = _converted(NormedPairs, Style.FUNCTIONAL).source
     assert 'batch_norm(sub_params(params, f"layers.{i}.1."), ' in source
     assert '"layers.0.1."' not in source
+
+
+class Chain(nn.Module):
+    """DINO's ``for blk in self.blocks: x = blk(x)``: one call per member."""
+
+    def __init__(self, dim=8, depth=3):
+        super().__init__()
+        self.blocks = nn.ModuleList([Attention(dim) for _ in range(depth)])
+
+    def forward(self, x):
+        for blk in self.blocks:
+            x = blk(x)
+        return x
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_a_loop_keeps_the_variable_the_source_names(style):
+    """``for blk in self.blocks:`` as written, for both kinds of member loop."""
+    chain = _converted(Chain, style).source
+    assert "for blk in self.blocks:\n            x = blk(x)\n" in chain
+    encoder = _converted(Encoder, style).source
+    assert "for layer in self.layer_stack:" in encoder

@@ -41,7 +41,7 @@ from .expressions import ExpressionPrinter
 from .loop_bindings import assigned_by, binds_safely
 from .loops import is_list_of, singular
 from .names import RESERVED
-from .source_loops import SourceLoop, count_and_source
+from .source_loops import SourceLoop, count_and_source, member_variable
 from .statements import StatementPlan
 
 #: prints one statement node of the body (:func:`nnconvert.printer.body._statement`)
@@ -328,7 +328,7 @@ def _as_member_loop(
     names = _position_names(unrolled, plan)
     if names is None:
         return None
-    stem = "i" if style is Style.FUNCTIONAL else singular(unrolled.members or "")
+    stem = "i" if style is Style.FUNCTIONAL else _member_name(unrolled)
     taken = set(plan.names.values()) | set(names.values()) | RESERVED
     element = first_free(stem, taken, "_")
     lists = _list_names(unrolled, names, None, plan, element)
@@ -507,3 +507,21 @@ def _assigning_statement(node: fx.Node, plan: StatementPlan) -> fx.Node | None:
         if node in targets:
             return statement
     return node if node in plan.names else None
+
+
+def _member_name(unrolled: Unrolled) -> str:
+    """The loop variable over a container's members: the user's (``enc_layer``), else ``layer``.
+
+    The user's where the source's ``for`` around the first copy's member
+    call names it (:func:`.source_loops.member_variable`).
+    """
+    container = unrolled.members or ""
+    calls = [
+        n
+        for n in unrolled.body
+        if n is not None
+        and n.op == "call_module"
+        and str(n.target).startswith(f"{container}.")
+    ]
+    written = member_variable(calls[0], container) if calls else None
+    return written or singular(container)

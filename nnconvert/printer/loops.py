@@ -42,6 +42,7 @@ from ..ties import tied_outside
 from .layout import black_lines
 from .expressions import ExpressionPrinter, with_tied
 from .names import RESERVED
+from .source_loops import member_variable
 from .statements import StatementPlan
 
 #: fewest calls printed as a loop
@@ -96,7 +97,8 @@ class Loop:
                 f"for {self._over(index, varying, values, printer)}:",
                 f"    {variable} = {call}",
             ]
-        member = first_free(singular(self.container), taken, "_")
+        written = member_variable(first, self.container)
+        member = first_free(written or singular(self.container), taken, "_")
         return [
             f"for {member} in {printer.attribute_path(self.container)}:",
             f"    {variable} = {member}({', '.join([variable, *others])})",

@@ -18,7 +18,7 @@ from torch import fx
 
 from ..passes.unrolled import Unrolled
 from ..source_map import statement_line
-from ..source_text import one_argument_call, read_file
+from ..source_text import one_argument_call, read_file, self_path
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,22 @@ def count_and_source(
         ):
             return guard, _source_loop(found)
     return (), _source_loop(found)
+
+
+def member_variable(call: fx.Node, container: str) -> str | None:
+    """The user's name for the member of ``for <name> in self.<container>:`` around ``call``.
+
+    DINO's ``for blk in self.blocks: x = blk(x)`` prints with ``blk``;
+    None where the source's ``for`` is not over that container or unpacks
+    its members (``for attn, ff in self.layers:``).
+    """
+    found = _loop_at(call, around=True)
+    if found is None:
+        return None
+    loop = found[0]
+    if not isinstance(loop.target, ast.Name) or self_path(loop.iter) != container:
+        return None
+    return loop.target.id
 
 
 def _loop_at(node: fx.Node, around: bool) -> tuple[ast.For, ast.AST] | None:

@@ -378,8 +378,10 @@ def transformer(
     )
 
 
-def token_embedding(params: dict[str, Tensor], tokens: Tensor) -> Tensor:
-    return F.embedding(tokens.long(), params["embedding.weight"]) * 5.656854249492381
+def token_embedding(
+    params: dict[str, Tensor], tokens: Tensor, *, emb_size: int = 32
+) -> Tensor:
+    return F.embedding(tokens.long(), params["embedding.weight"]) * math.sqrt(emb_size)
 
 
 def positional_encoding(
