@@ -146,7 +146,6 @@ class ExpressionRead:
 
     text: str
     attributes: tuple[tuple[str, Any], ...]
-    uses_math: bool
 
 
 #: ``math`` functions and constants an expression read may use: pure, of numbers
@@ -252,7 +251,7 @@ def _expression_read(
         return None  # numbers only (``-1``): the number says it
     if isinstance(operand, (ast.BinOp, ast.UnaryOp)):
         text = f"({text})"  # an operand of whatever the trace puts around it
-    return ExpressionRead(text, tuple(attributes.items()), "math." in text)
+    return ExpressionRead(text, tuple(attributes.items()))
 
 
 def _as_attributes(node: ast.expr, names: set[str]) -> ast.expr:
@@ -289,7 +288,7 @@ def _computed(node: ast.expr, plain: dict[str, Any], attributes: dict[str, Any])
             return None
         try:
             return _ARITHMETIC[type(node.op)](left, right)
-        except (ArithmeticError, ValueError):
+        except (ArithmeticError, TypeError, ValueError):
             return None
     if (
         isinstance(node, ast.Call)
@@ -303,7 +302,7 @@ def _computed(node: ast.expr, plain: dict[str, Any], attributes: dict[str, Any])
             return None
         try:
             return getattr(math, node.func.attr)(argument)
-        except (ArithmeticError, ValueError):
+        except (ArithmeticError, TypeError, ValueError):
             return None
     return None
 
