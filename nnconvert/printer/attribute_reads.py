@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import inspect
 import math
 import operator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from torch import fx, nn
 
@@ -41,6 +42,7 @@ from ..source_text import (
     self_path,
     written_text,
 )
+from .expressions import _Raw
 from .literal_holes import Slot, literal_slots
 
 #: Binary operators fx records as functions, and the ``ast`` operator each is written as.
@@ -202,6 +204,28 @@ def expression_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, Expressio
         if len(reads) == 1:
             (found[slot],) = reads
     return found
+
+
+def agreed_expression_reads(
+    members: Sequence[tuple[fx.Graph, nn.Module]],
+) -> dict[Slot, list[ExpressionRead]]:
+    """The slots every member's source computes with one text, with every member's read.
+
+    The attributes' values may differ between members; a class takes them
+    from its parameters, a function only where they are equal.
+    """
+    found = [expression_reads(graph, module) for graph, module in members]
+    agreed = {}
+    for slot, read in found[0].items() if found else ():
+        reads = [f.get(slot) for f in found]
+        if all(r is not None and r.text == read.text for r in reads):
+            agreed[slot] = reads
+    return agreed
+
+
+def computed_text(text: str) -> _Raw:
+    """An expression read's text as an argument of the printed call, ``import math`` with it."""
+    return _Raw(text, ("math",) if "math." in text else ())
 
 
 def _keyword_values(frame: Frame, module: nn.Module) -> dict[str, Any]:
@@ -373,19 +397,30 @@ def _keyword_read(operand: ast.expr, keywords: frozenset[str]) -> str | None:
     return None
 
 
-def _expressions_at(frame: Frame) -> list[ast.expr]:
-    """The calls and binary operations of the statement at ``frame``'s line."""
+def _expressions_at(frame: Frame) -> tuple[ast.expr, ...]:
+    """The calls, binary operations and comparisons of the statement at ``frame``'s line."""
     source = read_file(frame.file)
     if source is None:
-        return []
+        return ()
+    return _line_expressions(source.tree, frame.line)
+
+
+@functools.lru_cache(maxsize=4096)
+def _line_expressions(tree: ast.Module, line: int) -> tuple[ast.expr, ...]:
+    """:func:`_expressions_at` for one parsed file: every literal slot of a line asks it.
+
+    Cached per tree (``read_file`` gives one tree per text), so that a
+    model's slots, asked by :func:`attribute_reads` and
+    :func:`expression_reads` both, walk each file once per line, not once
+    per slot and reader.
+    """
     holding = [
         s
-        for s in ast.walk(source.tree)
-        if isinstance(s, ast.stmt)
-        and s.lineno <= frame.line <= (s.end_lineno or s.lineno)
+        for s in ast.walk(tree)
+        if isinstance(s, ast.stmt) and s.lineno <= line <= (s.end_lineno or s.lineno)
     ]
     if not holding:
-        return []
+        return ()
     statement = min(holding, key=lambda s: (s.end_lineno or s.lineno) - s.lineno)
     found = [
         e
@@ -395,7 +430,7 @@ def _expressions_at(frame: Frame) -> list[ast.expr]:
     ]
     if isinstance(statement, ast.AugAssign):  # ``x *= self.scale``: ``x * self.scale``
         found.append(ast.BinOp(statement.target, statement.op, statement.value))
-    return found
+    return tuple(found)
 
 
 def _own_nodes(statement: ast.stmt) -> Iterator[ast.AST]:

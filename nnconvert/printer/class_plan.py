@@ -62,7 +62,12 @@ from .source_arguments import NOTHING_HELD, held_arguments, with_held, written_r
 from .init_names import init_names, init_order
 from .expressions import _Raw
 from .layer_subclasses import base_reads, calls_only_super, with_super_forward
-from .attribute_reads import ExpressionRead, attribute_reads, expression_reads
+from .attribute_reads import (
+    ExpressionRead,
+    agreed_expression_reads,
+    attribute_reads,
+    computed_text,
+)
 from .attribute_tests import (
     AttributeTest,
     attribute_tests,
@@ -355,11 +360,7 @@ class _ClassPlanner:
         graph = filled(
             widest.graph,
             kept + shared + named_reads + computed,
-            lambda n: (
-                _Raw(n, ("math",) if "math." in n else ())
-                if n in texts
-                else _Raw(f"self.{n}")
-            ),
+            lambda n: (computed_text(n) if n in texts else _Raw(f"self.{n}")),
         )
         where = {n: i for i, n in enumerate(widest.graph.nodes)}
         nodes = list(graph.nodes)  # the same positions in the filled copy
@@ -672,13 +673,7 @@ def _agreed_expressions(
         or not _lined_up(traced)
     ):
         return {}
-    found = [expression_reads(m.graph, m.instance.module) for m in members]
-    agreed = {}
-    for slot, read in found[0].items():
-        reads = [f.get(slot) for f in found]
-        if all(r is not None and r.text == read.text for r in reads):
-            agreed[slot] = reads
-    return agreed
+    return agreed_expression_reads([(m.graph, m.instance.module) for m in members])
 
 
 def _expression_reads(

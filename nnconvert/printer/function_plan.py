@@ -45,7 +45,7 @@ from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call, with_method_bodies
-from .attribute_reads import attribute_reads, expression_reads
+from .attribute_reads import agreed_expression_reads, attribute_reads, computed_text
 from .attribute_tests import telling_test
 from .expressions import _Raw
 from .init_names import init_names, init_order
@@ -797,13 +797,13 @@ def _expression_keywords(
     slots every member's source writes with one text and attribute values,
     and attributes no other keyword or name of the body takes.
     """
-    found = [expression_reads(m.graph, m.instance.module) for m in members]
+    agreed = agreed_expression_reads([(m.graph, m.instance.module) for m in members])
     used = {slot for _, slots in named for slot in slots}
     names = {n for n, _ in named}
     computed: dict[str, list] = {}
     defaults: dict[str, Any] = {}
-    for slot, read in found[0].items():
-        reads = [f.get(slot) for f in found]
+    for slot, reads in agreed.items():
+        read = reads[0]
         if slot in used or any(r != read for r in reads):
             continue
         attributes = dict(read.attributes)
@@ -868,7 +868,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     graph = filled(
         body,
         group.holes + group.read + group.computed,
-        lambda n: _Raw(n, ("math",) if n in texts and "math." in n else ()),
+        lambda n: computed_text(n) if n in texts else _Raw(n),
     )
     helpers = [names.claim_method(call.name) for call in methods_of(graph)]
     reserved = frozenset(
