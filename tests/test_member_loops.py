@@ -127,14 +127,14 @@ def _converted(cls: type[nn.Module], style: Style) -> nnconvert.Conversion:
 LOOPS = {
     Pairs: {
         Style.MODULE: (
-            "for layer in self.layers:\n"
-            "            x = layer[0](x) + x\n"
-            "            x = layer[1](x) + x\n"
+            "for attn, ff in self.layers:\n"
+            "            x = attn(x) + x\n"
+            "            x = ff(x) + x\n"
         ),
         Style.MIXED: (
-            "for layer in self.layers:\n"
-            "            x = layer[0](x) + x\n"
-            "            x = layer[1](x) + x\n"
+            "for attn, ff in self.layers:\n"
+            "            x = attn(x) + x\n"
+            "            x = ff(x) + x\n"
         ),
         Style.FUNCTIONAL: (
             "for i in range(3):\n"
@@ -189,8 +189,15 @@ def test_a_guard_on_a_flag_asks_first_and_the_steps_loop(style):
 @pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)
 @pytest.mark.parametrize("via", STYLES, ids=lambda s: s.value)
 @pytest.mark.parametrize("cls", list(LOOPS), ids=lambda c: c.__name__)
-def test_the_loop_survives_round_trips(cls, via, to):
-    """original -> via -> to is original -> to, byte for byte."""
+def test_the_loop_survives_round_trips(cls, via, to, request):
+    """original -> via -> to is original -> to, byte for byte.
+
+    Except the user's names for a member's items (``for attn, ff in``),
+    which a functional file, iterating over indices, does not hold.
+    """
+    if cls is Pairs and via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
+        reason = "a functional file's loop over indices names no items"
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     direct = _converted(cls, to)
     through = _converted(cls, via)
     name = cls.__name__ if via is Style.FUNCTIONAL else None
@@ -241,3 +248,22 @@ def test_a_loop_keeps_the_variable_the_source_names(style):
     assert "for blk in self.blocks:\n            x = blk(x)\n" in chain
     encoder = _converted(Encoder, style).source
     assert "for layer in self.layer_stack:" in encoder
+
+
+class PairsNamedAgain(Pairs):
+    """``ff`` names a tensor after the loop: the items' names are not free."""
+
+    def forward(self, x):
+        for attn, ff in self.layers:
+            x = attn(x) + x
+            x = ff(x) + x
+        ff = x.sum(-1, keepdim=True)
+        return self.norm(x) + ff
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_unpacked_items_keep_the_sources_names_only_where_free(style):
+    """``for attn, ff in self.layers:`` as written; the member's variable where a name is taken."""
+    assert "for attn, ff in self.layers:" in _converted(Pairs, style).source
+    again = _converted(PairsNamedAgain, style).source
+    assert "for layer in self.layers:\n            x = layer[0](x) + x\n" in again

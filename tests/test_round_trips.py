@@ -108,6 +108,8 @@ CHECKED_THOUGH_LOSSY = frozenset(
         "cached_mask",
         "raw_params",
         "sine_steps",
+        "char_lstm",
+        "gru_classifier",
     }
 )
 LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
@@ -124,6 +126,10 @@ LOSSY_SAMPLES: dict[str, tuple[tuple[Style, ...], str]] = {
     "cached_mask": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
     "raw_params": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
     "sine_steps": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
+    # nn.LSTM(embed_size, hidden_size, num_layers) and the 2 * hidden_dim
+    # of the GRU's classifier
+    "char_lstm": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
+    "gru_classifier": (CLASS_STYLES, SOURCE_ARGUMENTS_NOT_CARRIED),
     "tied_lm": (
         CLASS_STYLES,
         "the function reads the tied weight as transformer.wte.weight only: "

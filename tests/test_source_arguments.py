@@ -218,6 +218,69 @@ def test_a_counted_root_built_with_another_count_is_the_source_built_so(style):
     torch.testing.assert_close(output(x), original(x))
 
 
+class Recurrent(nn.Module):
+    """``nn.LSTM.__init__`` takes ``*args, **kwargs``: its row's signature binds the call."""
+
+    def __init__(self, features=3, hidden_size=5, num_layers=2):
+        super().__init__()
+        self.lstm = nn.LSTM(features, hidden_size, num_layers, batch_first=True)
+        self.head = nn.Linear(hidden_size, 1)
+
+    def forward(self, x):
+        output, _ = self.lstm(x)
+        return self.head(output)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_recurrent_layers_positional_sizes_are_its_parameters(style):
+    """``nn.LSTM(features, hidden_size, num_layers)``, built anew with other sizes."""
+    x = torch.randn(2, 4, 3)
+    conversion = recorded_conversion(Recurrent, style, (x,))
+    assert "def __init__(self, features=3, hidden_size=5, num_layers=2):" in (
+        conversion.source
+    )
+    assert "nn.Linear(hidden_size, 1)" in conversion.source
+    torch.manual_seed(0)
+    original = Recurrent(hidden_size=7, num_layers=3)
+    output = conversion.namespace()[conversion.name](hidden_size=7, num_layers=3)
+    output.load_state_dict(original.state_dict())
+    torch.testing.assert_close(output(x), original(x))
+    again = nnconvert.convert(conversion.load(), style, (x,))
+    assert again.source == conversion.source
+
+
+class Encoded(nn.Module):
+    """The layer ``nn.TransformerEncoder`` copies, built in a local first, as its docs do."""
+
+    def __init__(self, dim=8, heads=2, depth=2):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=2 * dim, batch_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.head = nn.Linear(dim, 1)
+
+    def forward(self, x):
+        return self.head(self.encoder(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_layer_given_to_a_layer_through_a_local_reads_its_sizes(style):
+    """``nn.TransformerEncoderLayer(dim, heads, ...)`` inside the encoder's call, built anew."""
+    x = torch.randn(2, 5, 8)
+    conversion = recorded_conversion(Encoded, style, (x,))
+    assert "def __init__(self, dim=8, heads=2, depth=2):" in conversion.source
+    assert "dim_feedforward=2 * dim" in conversion.source
+    torch.manual_seed(0)
+    original = Encoded(dim=12, heads=3).eval()
+    output = conversion.namespace()[conversion.name](dim=12, heads=3).eval()
+    output.load_state_dict(original.state_dict())
+    x = torch.randn(2, 5, 12)
+    torch.testing.assert_close(output(x), original(x))
+    again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 5, 8),))
+    assert again.source == conversion.source
+
+
 class Indexed(nn.Module):
     """A root that runs one container whole and indexes the other's members."""
 

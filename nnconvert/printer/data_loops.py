@@ -41,7 +41,12 @@ from .expressions import ExpressionPrinter
 from .loop_bindings import assigned_by, binds_safely
 from .loops import is_list_of, singular
 from .names import RESERVED
-from .source_loops import SourceLoop, count_and_source, member_variable
+from .source_loops import (
+    SourceLoop,
+    count_and_source,
+    member_variable,
+    member_variables,
+)
 from .statements import StatementPlan
 
 #: prints one statement node of the body (:func:`nnconvert.printer.body._statement`)
@@ -69,6 +74,9 @@ class DataLoop:
     count: tuple[fx.Node, ...] = ()
     #: lists an earlier loop made, which this one grows further
     continued: frozenset[str] = frozenset()
+    #: a loop over members whose items the user's ``for`` unpacks: their
+    #: names (``for attn, ff in self.layers:``), which stand for ``layer[0]``...
+    unpacked: tuple[str, ...] = ()
 
     @property
     def first(self) -> fx.Node:
@@ -95,6 +103,9 @@ class DataLoop:
                 self.unrolled.members,
                 self.element,
             )
+            for index, name in enumerate(self.unpacked):
+                item = f"{self.unrolled.members}.0.{index}"
+                printer.members[item] = (self.unrolled.members, name)
         elif self.unrolled.stepped is None:
             for element in self.unrolled.elements:
                 printer.names[element] = self.element
@@ -134,7 +145,8 @@ class DataLoop:
             f"{name} = []" for name in self.lists.values() if name not in self.continued
         ]
         lines += comments(self.head) if self.head is not None else []
-        lines.append(f"for {self.element} in {self._iterated(printer)}:")
+        target = ", ".join(self.unpacked) or self.element
+        lines.append(f"for {target} in {self._iterated(printer)}:")
         body = self.unrolled.body
         for node in self.statements:
             lines += ["    " + line for line in statement(node)]
@@ -305,8 +317,10 @@ def _as_member_loop(
 
     Its variable is the container's singular in class styles (``for layer in
     self.layers:``), an index in functional style (``for i in
-    range(2):``): the user's own (``for attn, ff in ...``) would not survive
-    a functional file, which iterates over indices (SPEC invariant 5).
+    range(2):``). Class styles take the user's names where the source's
+    ``for`` names the member or unpacks its items (``for attn, ff in
+    self.layers:``, :func:`_unpacked`); a functional file iterates over
+    indices, so such names do not come back from one.
     """
     body = unrolled.body
     everything = unrolled.nodes()
@@ -342,7 +356,48 @@ def _as_member_loop(
     renamed = binds_safely(loop, plan, list(graph.nodes))
     if renamed is None:
         return None
-    return replace(loop, renamed=renamed)
+    unpacked = () if style is Style.FUNCTIONAL else _unpacked(unrolled, taken)
+    return replace(loop, renamed=renamed, unpacked=unpacked)
+
+
+def _unpacked(unrolled: Unrolled, taken: set[str]) -> tuple[str, ...]:
+    """The user's names for each member's items, where the loop can print with them.
+
+    vit-pytorch's ``for attn, ff in self.layers:`` prints so, not as
+    ``layer[0](x)``. The source ran, so every member has as many items as
+    names; the body must reach the member only through its items, and the
+    names must be free (fresh names: they hide no value the loop or the
+    code after it reads). Else ``()``: the member's variable.
+    """
+    container = unrolled.members or ""
+    calls = _member_calls(unrolled)
+    names = member_variables(calls[0], container) if calls else None
+    if not names or len(set(names)) != len(names) or set(names) & taken:
+        return ()
+    first = f"{container}.0"
+    for node in unrolled.body:
+        if node is None or node.op not in ("call_module", "get_attr"):
+            continue
+        target = str(node.target)
+        if target == first:
+            return ()  # the member itself, called whole
+        if target.startswith(f"{first}."):
+            item = target[len(first) + 1 :].split(".")[0]
+            if not (item.isdigit() and int(item) < len(names)):
+                return ()
+    return names
+
+
+def _member_calls(unrolled: Unrolled) -> list[fx.Node]:
+    """The body's calls of the container's members (copy 0's)."""
+    container = unrolled.members or ""
+    return [
+        n
+        for n in unrolled.body
+        if n is not None
+        and n.op == "call_module"
+        and str(n.target).startswith(f"{container}.")
+    ]
 
 
 def _position_names(unrolled: Unrolled, plan: StatementPlan) -> dict[int, str] | None:
@@ -516,12 +571,6 @@ def _member_name(unrolled: Unrolled) -> str:
     call names it (:func:`.source_loops.member_variable`).
     """
     container = unrolled.members or ""
-    calls = [
-        n
-        for n in unrolled.body
-        if n is not None
-        and n.op == "call_module"
-        and str(n.target).startswith(f"{container}.")
-    ]
+    calls = _member_calls(unrolled)
     written = member_variable(calls[0], container) if calls else None
     return written or singular(container)

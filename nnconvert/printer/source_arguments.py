@@ -61,7 +61,8 @@ from torch import nn
 
 from ..init_arguments import init_arguments, init_defaults, init_locals, recorded_call
 from ..module_kinds import is_stateless, is_user_module
-from ..opspecs.spec import REQUIRED, Param
+from ..opspecs import spec_for_module
+from ..opspecs.spec import REQUIRED, Param, bind, parse_signature
 from ..source_text import (
     FUNCTIONS,
     called_name,
@@ -678,7 +679,10 @@ def _held(
             continue
         if is_stateless(built) and not is_user_module(built):
             continue  # mixed style writes it as a call (F.dropout(x, 0.1)): no argument
-        for path, expression, owner, name in _paired(assign.value, built, node):
+        layers = _layer_locals(function)
+        for path, expression, owner, name in _paired(
+            assign.value, built, node, layers=layers
+        ):
             if not _names(expression):
                 continue  # a literal in the source too
             if not _simple(expression, parameters | set(local_code)):
@@ -689,12 +693,23 @@ def _held(
                 yield (assign.attribute, *path), written_text(expression), use
 
 
-def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
+def _paired(
+    value: Any,
+    module: nn.Module,
+    call: ast.expr,
+    path: tuple = (),
+    layers: Mapping[str, ast.Call] | None = None,
+):
     """``(path, source expression, layer, parameter)`` for each literal of ``value`` the call writes.
 
     ``layer`` is the layer or block built by the call whose argument
-    ``parameter`` the expression is.
+    ``parameter`` the expression is. ``layers``: the locals ``__init__``
+    sets once to a call (:func:`_layer_locals`), which a layer given as an
+    argument may be built by (``nn.TransformerEncoder(layer, num_layers)``).
     """
+    layers = layers or {}
+    if isinstance(call, ast.Name) and call.id in layers:
+        call = layers[call.id]
     if isinstance(call, ast.IfExp):  # ``nn.Sequential(...) if ... else nn.Identity()``
         call = _branch_built(call, module)
     if not isinstance(value, Ctor) or not isinstance(call, ast.Call):
@@ -720,22 +735,72 @@ def _paired(value: Any, module: nn.Module, call: ast.expr, path: tuple = ()):
                 and isinstance(item, Ctor)
                 and str(i) in module._modules
             ):
-                yield from _paired(item, module._modules[str(i)], node, path + (i,))
+                yield from _paired(
+                    item, module._modules[str(i)], node, path + (i,), layers
+                )
         return
-    try:
-        signature = inspect.signature(type(module).__init__)
-        bound = signature.bind_partial(
-            None, *call.args, **{k.arg: k.value for k in call.keywords}
-        )
-    except (TypeError, ValueError):
+    written = _written_arguments(module, call)
+    if written is None:
         return
-    written = bound.arguments
     for i, (param, item) in enumerate(value.values):
-        if param is POSITIONAL or isinstance(item, (Ctor, list, dict)):
+        if param is POSITIONAL or isinstance(item, (list, dict)):
             continue
         node = written.get(param.name)
-        if isinstance(node, ast.expr):
+        if isinstance(item, Ctor):  # a layer given to a layer: the one it copies
+            given = _argument_layer(module, param.name)
+            if given is not None and isinstance(node, ast.expr):
+                yield from _paired(item, given, node, path + (i,), layers)
+        elif isinstance(node, ast.expr):
             yield path + (i,), node, module, param.name
+
+
+def _written_arguments(module: nn.Module, call: ast.Call) -> dict[str, Any] | None:
+    """The source expression ``call`` passes for each of ``module``'s constructor parameters.
+
+    A table layer whose ``__init__`` takes ``*args, **kwargs`` (``nn.LSTM``)
+    is bound by the signature its row states.
+    """
+    keywords = {k.arg: k.value for k in call.keywords}
+    spec = spec_for_module(module)
+    try:
+        if spec is not None and spec.ctor_signature is not None:
+            return bind(
+                parse_signature(spec.ctor_signature), tuple(call.args), keywords
+            )
+        signature = inspect.signature(type(module).__init__)
+        return signature.bind_partial(None, *call.args, **keywords).arguments
+    except (TypeError, ValueError):
+        return None
+
+
+def _argument_layer(module: nn.Module, parameter: str) -> nn.Module | None:
+    """The layer a table layer was given for ``parameter`` (``nn.TransformerEncoder``'s ``encoder_layer``)."""
+    spec = spec_for_module(module)
+    if spec is None:
+        return None
+    given = dict((p.name, v) for p, v in spec.constructor_values(module))
+    layer = given.get(parameter)
+    return layer if isinstance(layer, nn.Module) else None
+
+
+@functools.lru_cache(maxsize=256)
+def _layer_locals(function: ast.FunctionDef) -> dict[str, ast.Call]:
+    """Locals ``__init__`` sets once, at its top level, to a call: ``layer = nn.TransformerEncoderLayer(...)``."""
+    counts: dict[str, int] = {}
+    for node in ast.walk(function):
+        for target in _targets(node) + _loop_targets(node):
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    counts[name.id] = counts.get(name.id, 0) + 1
+    return {
+        node.targets[0].id: node.value
+        for node in function.body
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and counts[node.targets[0].id] == 1
+        and isinstance(node.value, ast.Call)
+    }
 
 
 def _branch_built(node: ast.IfExp, module: nn.Module) -> ast.expr | None:

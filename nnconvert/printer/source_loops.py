@@ -78,13 +78,30 @@ def member_variable(call: fx.Node, container: str) -> str | None:
     None where the source's ``for`` is not over that container or unpacks
     its members (``for attn, ff in self.layers:``).
     """
+    target = _member_target(call, container)
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def member_variables(call: fx.Node, container: str) -> tuple[str, ...] | None:
+    """The user's names for a member's items: ``("attn", "ff")`` of ``for attn, ff in self.layers:``.
+
+    None where the source's ``for`` around ``call`` is not over that
+    container or does not unpack its members into plain names.
+    """
+    target = _member_target(call, container)
+    if not isinstance(target, ast.Tuple) or not all(
+        isinstance(item, ast.Name) for item in target.elts
+    ):
+        return None
+    return tuple(item.id for item in target.elts)
+
+
+def _member_target(call: fx.Node, container: str) -> ast.expr | None:
+    """The target of the user's ``for ... in self.<container>:`` around ``call``."""
     found = _loop_at(call, around=True)
-    if found is None:
+    if found is None or self_path(found[0].iter) != container:
         return None
-    loop = found[0]
-    if not isinstance(loop.target, ast.Name) or self_path(loop.iter) != container:
-        return None
-    return loop.target.id
+    return found[0].target
 
 
 def _loop_at(node: fx.Node, around: bool) -> tuple[ast.For, ast.AST] | None:

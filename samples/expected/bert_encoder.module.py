@@ -3,17 +3,26 @@ import torch.nn as nn
 
 
 class BertEncoder(nn.Module):
-    def __init__(self, vocab_size=100, layers=2, max_len=16, classes=3):
+    def __init__(
+        self,
+        vocab_size=100,
+        hidden=32,
+        heads=4,
+        layers=2,
+        intermediate=64,
+        max_len=16,
+        classes=3,
+    ):
         super().__init__()
-        self.token_embeddings = nn.Embedding(vocab_size, 32)
-        self.position_embeddings = nn.Embedding(max_len, 32)
-        self.embedding_norm = nn.LayerNorm(32, eps=1e-12)
+        self.token_embeddings = nn.Embedding(vocab_size, hidden)
+        self.position_embeddings = nn.Embedding(max_len, hidden)
+        self.embedding_norm = nn.LayerNorm(hidden, eps=1e-12)
         self.dropout = nn.Dropout(0.1)
         self.encoder = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(
-                32,
-                4,
-                dim_feedforward=64,
+                hidden,
+                heads,
+                dim_feedforward=intermediate,
                 activation="gelu",
                 layer_norm_eps=1e-12,
                 batch_first=True,
@@ -21,9 +30,9 @@ class BertEncoder(nn.Module):
             num_layers=layers,
         )
         # the pooler: the first ([CLS]) token through a dense layer and tanh
-        self.pooler = nn.Linear(32, 32)
+        self.pooler = nn.Linear(hidden, hidden)
         self.tanh = nn.Tanh()
-        self.classifier = nn.Linear(32, classes)
+        self.classifier = nn.Linear(hidden, classes)
 
     def forward(self, input_ids, attention_mask):
         positions = torch.arange(input_ids.size(1), device=input_ids.device)

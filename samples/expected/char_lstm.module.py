@@ -2,13 +2,19 @@ import torch.nn as nn
 
 
 class CharLSTM(nn.Module):
-    def __init__(self, vocab_size=40, embed_size=16):
+    def __init__(self, vocab_size=40, embed_size=16, hidden_size=32, num_layers=2):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_size)
         self.dropout1 = nn.Dropout(0.2)
-        self.lstm = nn.LSTM(embed_size, 32, num_layers=2, batch_first=True, dropout=0.2)
+        self.lstm = nn.LSTM(
+            embed_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=0.2,
+        )
         self.dropout2 = nn.Dropout(0.2)
-        self.decoder = nn.Linear(32, vocab_size)
+        self.decoder = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, x, hidden=None):
         # x: (batch, seq_len) character indices

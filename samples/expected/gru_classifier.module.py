@@ -3,20 +3,20 @@ import torch.nn as nn
 
 
 class GRUClassifier(nn.Module):
-    def __init__(self, vocab_size=50, embed_dim=16, num_classes=4):
+    def __init__(self, vocab_size=50, embed_dim=16, hidden_dim=24, num_classes=4):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.dropout1 = nn.Dropout(0.3)
         self.gru = nn.GRU(
             embed_dim,
-            24,
+            hidden_dim,
             num_layers=2,
             batch_first=True,
             dropout=0.1,
             bidirectional=True,
         )
         self.dropout2 = nn.Dropout(0.3)
-        self.fc = nn.Linear(48, num_classes)
+        self.fc = nn.Linear(2 * hidden_dim, num_classes)
 
     def forward(self, tokens):
         embedded = self.dropout1(self.embedding(tokens))
