@@ -176,7 +176,7 @@ def function_tree(function: Any) -> ast.FunctionDef | ast.AsyncFunctionDef | Non
 def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     function = definition_at(source.tree, first_line, FUNCTIONS)
     if function is None:
-        return None
+        return _lambda_text(source, first_line)
     body_start = function.body[0].lineno
     docstring = docstring_node(function)
     skip = set(range(docstring.lineno, docstring.end_lineno + 1)) if docstring else ()
@@ -201,6 +201,29 @@ def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     )  # the signature: the first statement's
     owners = _owners(source, function, [line for line, _ in comments])
     return FunctionText(comments, tuple(heads), owners)
+
+
+def _lambda_text(source: SourceFile, first_line: int) -> FunctionText | None:
+    """The one lambda starting at ``first_line``, as a function of one statement.
+
+    minGPT's ``self.mlpf = lambda x: m.dropout(m.c_proj(m.act(m.c_fc(x))))
+    # MLP forward``: the comment on its lines goes before the statement its
+    nodes make in ``forward``, where the output writes its code.
+    """
+    found = [
+        node
+        for node in ast.walk(source.tree)
+        if isinstance(node, ast.Lambda) and node.lineno == first_line
+    ]
+    if len(found) != 1:
+        return None
+    start, end = found[0].lineno, found[0].end_lineno
+    comments = tuple(
+        (line, text)
+        for line, text in sorted(source.comments.items())
+        if start <= line <= end
+    )
+    return FunctionText(comments, ((start, end),))
 
 
 def _owners(source: SourceFile, function: Any, lines: list[int]) -> dict[int, Owner]:

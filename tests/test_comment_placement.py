@@ -76,6 +76,27 @@ def test_a_comment_on_a_folded_statement_goes_before_its_first_step(style):
     assert "torch.ones(" in lines[index + 1]
 
 
+class Lambda(nn.Module):
+    """minGPT's block: ``__init__`` keeps a lambda that ``forward`` calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        m = self.fc
+        self.mlpf = lambda x: torch.tanh(m(x))  # MLP forward
+
+    def forward(self, x):
+        return x + self.mlpf(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_lambdas_comment_goes_before_the_code_made_from_it(style):
+    text = converted(Lambda(), style, torch.randn(3, 4))
+    lines = [line.strip() for line in text.splitlines()]
+    index = lines.index("# MLP forward")
+    assert "tanh" in lines[index + 1] or "fc" in lines[index + 1]
+
+
 class Towers(nn.Module):
     """CLIP's shape: methods kept as methods, reading a weight's dtype through a property."""
 
