@@ -209,6 +209,15 @@ def graph_inputs() -> tuple[Any, ...]:
     return (torch.randn(10, 12), adjacency)
 
 
+def sparse_graph_inputs() -> tuple[Any, ...]:
+    """What gcn/main.py's ``load_cora`` returns: sparse features, a sparse D^-1/2 (A + I) D^-1/2."""
+    features = (torch.rand(10, 12) < 0.3).float()
+    adjacency = (torch.rand(10, 10) < 0.3).float()
+    adjacency = ((adjacency + adjacency.T) > 0).float() + torch.eye(10)
+    degree = torch.diag(adjacency.sum(dim=1) ** -0.5)
+    return (features.to_sparse(), (degree @ adjacency @ degree).to_sparse())
+
+
 def dino_vit(m: ModuleType) -> torch.nn.Module:
     """DINO's ``vit_tiny`` recipe (qkv bias, LayerNorm eps 1e-6), made small, with
     the stochastic depth its training uses."""
@@ -426,6 +435,12 @@ ENTRIES = [
         "examples_gat.py",
         lambda m: m.GAT(in_features=12, n_hidden=8, n_heads=2, num_classes=3),
         graph_inputs,
+    ),
+    Entry(
+        "examples_gcn",
+        "examples_gcn.py",
+        lambda m: m.GCN(input_dim=12, hidden_dim=8, output_dim=3),
+        sparse_graph_inputs,
     ),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),

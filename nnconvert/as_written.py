@@ -32,7 +32,7 @@ import io
 import itertools
 import math
 import tokenize
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import black
 import torch
@@ -179,6 +179,19 @@ def _program(model: nn.Module, lists_as_tuples: bool) -> tuple[str | None, bool]
 
 
 _BLACK = black.Mode()
+
+
+def comments_above_long_lines(lines: Sequence[str], depth: int) -> list[str]:
+    """:func:`_comments_above_long_lines` for statements the output writes ``depth`` deep.
+
+    The user's initialisation statements kept in ``__init__`` (8) or
+    ``init_params()`` (4): GCN's ``nn.init.xavier_normal_(self.kernel)  #
+    Initialize the weights using Xavier initialization``.
+    """
+    pad = " " * depth
+    text = "\n".join(pad + line if line else line for line in lines)
+    moved = _comments_above_long_lines(text).split("\n")
+    return [line[depth:] if line.startswith(pad) else line for line in moved]
 
 
 def _comments_above_long_lines(text: str) -> str:

@@ -507,6 +507,8 @@ def _resized(value: torch.Tensor, resize) -> torch.Tensor:
 
 def _drawn(value: torch.Tensor, shape: list[int]) -> torch.Tensor:
     """A tensor of ``shape`` whose entries are drawn from ``value``'s (valid indices stay valid)."""
+    if value.layout is torch.sparse_coo:  # drawn from its dense form, sparse again
+        return _drawn(value.to_dense(), shape).to_sparse()
     generator = torch.Generator().manual_seed(SEED)
     flat = value.reshape(-1)
     if flat.numel() == 0:
@@ -913,12 +915,19 @@ def resize_batch(inputs: Sequence[Any], size: int) -> tuple[Any, ...]:
     )
     return tuple(
         (
-            v[rows]
+            _rows(v, rows)
             if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == batch
             else v
         )
         for v in inputs
     )
+
+
+def _rows(tensor: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``tensor[rows]``; a sparse COO tensor (GCN's features), which takes no index, by ``index_select``."""
+    if tensor.layout is torch.sparse_coo:
+        return tensor.index_select(0, rows)
+    return tensor[rows]
 
 
 def _try_run(model: nn.Module, inputs: Sequence[Any]) -> Any:

@@ -59,7 +59,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .as_written import import_text, names_read, statements_read
+from .as_written import (
+    comments_above_long_lines,
+    import_text,
+    names_read,
+    statements_read,
+)
 from .functional.init_ties import params_key
 from .init_arguments import recorded_call
 from .init_slices import empty_filled, random_states_kept, seed_all
@@ -219,7 +224,7 @@ def _found(
     kept = []
     methods: set[str] = set()
     module_names: set[str] = set()
-    for before, statement in _statements(init):
+    for before, statement in _statements(init, members):
         called = _methods_called(definition[1], [statement])
         if called is None:
             continue
@@ -264,21 +269,68 @@ def _init_of(cls: type) -> tuple[SourceFile, ast.FunctionDef] | None:
     return function_definition(init) if inspect.isfunction(init) else None
 
 
-def _statements(init: ast.FunctionDef) -> list[tuple[tuple[str, ...], ast.stmt]]:
-    """The initialisation statements of ``init``, each with the attributes set after it."""
-    body = init.body
-    kept = []
+def _statements(
+    init: ast.FunctionDef, members: Sequence[nn.Module] | None = None
+) -> list[tuple[tuple[str, ...], ast.stmt]]:
+    """The initialisation statements of ``init``, each with the attributes set after it.
+
+    Also those of the branch of an ``if`` that sets attributes which every
+    member took (:func:`_taken_branch`): the example GCN's ``if use_bias:
+    self.bias = nn.Parameter(...); nn.init.zeros_(self.bias)``. Without
+    ``members`` (a cheap first look), of either branch.
+    """
+    return list(_block_statements_of(init.body, [], members))
+
+
+def _block_statements_of(
+    body: list[ast.stmt],
+    following: list[ast.stmt],
+    members: Sequence[nn.Module] | None,
+) -> Iterable[tuple[tuple[str, ...], ast.stmt]]:
+    """:func:`_statements` of one block; ``following``: the statements after it, outside."""
     for index, statement in enumerate(body):
-        if not attributes_set(statement) and _initialises(statement, body[index + 1 :]):
+        later = body[index + 1 :] + following
+        if not attributes_set(statement) and _initialises(statement, later):
             after = [
                 name
-                for later in body[index + 1 :]
-                for node in ast.walk(later)  # a tie under ``if tie_weights:`` too
-                if isinstance(node, ast.stmt)
-                for name in attributes_set(node)
+                for node in later
+                for inner in ast.walk(node)  # a tie under ``if tie_weights:`` too
+                if isinstance(inner, ast.stmt)
+                for name in attributes_set(inner)
             ]
-            kept.append((tuple(after), statement))
-    return kept
+            yield tuple(after), statement
+        elif isinstance(statement, ast.If):
+            branches = (
+                [statement.body, statement.orelse]
+                if members is None
+                else [_taken_branch(statement, members)]
+            )
+            for branch in branches:
+                if branch:
+                    yield from _block_statements_of(branch, later, members)
+
+
+def _taken_branch(
+    statement: ast.If, members: Sequence[nn.Module]
+) -> list[ast.stmt] | None:
+    """The branch of ``statement`` every member's ``__init__`` ran, where its test says.
+
+    A test of a constructor argument (``use_bias``, ``not use_bias``), read
+    from each member's record; None where one was not recorded, or the
+    members differ.
+    """
+    test, negated = statement.test, False
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, negated = test.operand, True
+    if not isinstance(test, ast.Name):
+        return None
+    values = [_value(test, recorded_call(m)) for m in members]
+    if not values or any(v is _UNKNOWN or not isinstance(v, _LITERALS) for v in values):
+        return None
+    taken = {bool(v) != negated for v in values}
+    if len(taken) != 1:
+        return None
+    return statement.body if taken.pop() else statement.orelse
 
 
 def _initialises(statement: ast.stmt, later: list[ast.stmt], own: str = "self") -> bool:
@@ -474,15 +526,22 @@ def _statement(
     statement: ast.stmt,
     before: tuple[str, ...],
     replaced: Mapping[_Span, str],
+    depth: int = 8,
 ) -> InitStatement:
-    """A statement's text, its literals and translations put in, and the comments it holds."""
+    """A statement's text, its literals and translations put in, and the comments it holds.
+
+    ``depth``: how deep the output writes it (``__init__``'s body: 8;
+    ``init_params()``'s: 4); a trailing comment that would make its line too
+    long stands above it.
+    """
     first, last = _extent(source, statement)
     spans = {s: t for s, t in replaced.items() if first <= s[0] <= last}
     text = _text(source, (first, last), statement.col_offset, spans)
     comments = tuple(
         comment for line, comment in source.comments.items() if first <= line <= last
     )
-    return InitStatement(before, tuple(text.splitlines()), comments)
+    lines = comments_above_long_lines(text.splitlines(), depth)
+    return InitStatement(before, tuple(lines), comments)
 
 
 def take_comments(
@@ -689,7 +748,7 @@ def _block_statements(
         later = tuple(a.split(".")[0] for a in before if owns_tensors(block, a))
         if set(later) - roots:
             continue  # built before a layer whose keys init_params() cannot tell
-        statement = _statement(found.source, node, (), {**replaced, **spans})
+        statement = _statement(found.source, node, (), {**replaced, **spans}, 4)
         at = tuple(prefix + a for a in later)
         statements.append((at, path or None if not later else None, statement))
         read |= _free_names(node, [methods[m] for m in called])
