@@ -218,6 +218,32 @@ def sparse_graph_inputs() -> tuple[Any, ...]:
     return (features.to_sparse(), (degree @ adjacency @ degree).to_sparse())
 
 
+def snli(m: ModuleType) -> torch.nn.Module:
+    """legacy/snli's classifier, configured as train.py's defaults do (made small)."""
+    config = SimpleNamespace(
+        n_embed=30,
+        d_embed=8,
+        d_proj=12,
+        d_hidden=10,
+        n_layers=1,
+        dp_ratio=0.2,
+        birnn=True,
+        n_cells=2,  # n_layers, doubled for the bidirectional encoder
+        projection=True,
+        fix_emb=True,
+        d_out=3,
+    )
+    return m.SNLIClassifier(config)
+
+
+def premise_and_hypothesis() -> tuple[Any, ...]:
+    """A torchtext batch: sequence-first premise and hypothesis tokens."""
+    batch = SimpleNamespace(
+        premise=torch.randint(0, 30, (7, 2)), hypothesis=torch.randint(0, 30, (5, 2))
+    )
+    return (batch,)
+
+
 def dino_vit(m: ModuleType) -> torch.nn.Module:
     """DINO's ``vit_tiny`` recipe (qkv bias, LayerNorm eps 1e-6), made small, with
     the stochastic depth its training uses."""
@@ -442,6 +468,7 @@ ENTRIES = [
         lambda m: m.GCN(input_dim=12, hidden_dim=8, output_dim=3),
         sparse_graph_inputs,
     ),
+    Entry("examples_snli", "examples_snli.py", snli, premise_and_hypothesis),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
 ]

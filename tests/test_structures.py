@@ -306,6 +306,27 @@ class AssignsIntoSlices(nn.Module):
         return attn.softmax(-1) + y[:, None] + z.sum() + mask
 
 
+class SharedActivations(nn.Module):
+    """pytorch/examples' SNLI classifier: one ``relu`` and one ``dropout`` at three places of a Sequential."""
+
+    def __init__(self):
+        super().__init__()
+        self.relu = nn.ReLU()
+        self.dropout = nn.Dropout(0.2)
+        self.out = nn.Sequential(
+            nn.Linear(8, 8),
+            self.relu,
+            self.dropout,
+            nn.Linear(8, 8),
+            self.relu,
+            self.dropout,
+            nn.Linear(8, 3),
+        )
+
+    def forward(self, x):
+        return self.out(self.relu(x))
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -321,6 +342,7 @@ MODELS = [
     BackboneSegmenter,
     Upsampler,
     AssignsIntoSlices,
+    SharedActivations,
 ]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
@@ -337,6 +359,7 @@ INPUTS = {
     BackboneSegmenter: (torch.randn(2, 3, 8, 8),),
     Upsampler: (torch.randn(2, 3, 4, 4),),
     AssignsIntoSlices: (torch.randn(3, 8),),
+    SharedActivations: (torch.randn(3, 8),),
 }
 
 

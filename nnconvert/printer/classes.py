@@ -84,7 +84,7 @@ class ConstructorDescriber:
         module = instance.module
         graph_module = instance.graph
         if isinstance(module, nn.Sequential):  # children by position: self[0]
-            children = list(module.named_children())
+            children = sequential_children(module)
             values = _sequential_arguments(children, self.describe_module)
             init = [Assign("", Ctor("super().__init__", values, len(values)))]
             init += _tie_assignments(module, graph_module)
@@ -147,7 +147,7 @@ class ConstructorDescriber:
                     f"submodule {name!r} ({type(module).__qualname__}) is never called"
                 ) from None
         if isinstance(module, nn.Sequential):
-            children = list(module.named_children())
+            children = sequential_children(module)
             values = _sequential_arguments(children, self.describe_module)
             return Ctor("nn.Sequential", values, len(values))
         if isinstance(module, (nn.ModuleList, nn.ParameterList)):
@@ -518,6 +518,19 @@ def _is_original(
         and name not in built
         and (mine is None or mine is theirs or type(mine) is nn.Module)
     )
+
+
+def sequential_children(module: nn.Sequential) -> list[tuple[str, nn.Module]]:
+    """Every child of ``module`` in order, one layer it holds twice at each of its places.
+
+    ``named_children()`` names a shared child once: SNLI's classifier runs
+    ``nn.Sequential(Linear(...), self.relu, self.dropout, Linear(...),
+    self.relu, self.dropout, ...)``, whose second and third ``relu`` and
+    ``dropout`` it leaves out.
+    """
+    return [
+        (name, child) for name, child in module._modules.items() if child is not None
+    ]
 
 
 def _sequential_arguments(children: list[tuple[str, nn.Module]], describe) -> tuple:
