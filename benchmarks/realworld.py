@@ -244,6 +244,33 @@ def premise_and_hypothesis() -> tuple[Any, ...]:
     return (batch,)
 
 
+def detr_transformer(m: ModuleType) -> torch.nn.Module:
+    """DETR's transformer as ``build_transformer`` builds it (post-norm, intermediate
+    decoder outputs), made small."""
+    return m.Transformer(
+        d_model=16,
+        nhead=2,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        dim_feedforward=32,
+        dropout=0.1,
+        return_intermediate_dec=True,
+    )
+
+
+def detr_inputs() -> tuple[Any, ...]:
+    """What DETR's model passes: backbone features, their padding mask, the query
+    embeddings and the positional encoding."""
+    mask = torch.zeros(2, 4, 5, dtype=torch.bool)
+    mask[1, :, 4:] = True  # the second image is narrower: padded on the right
+    return (
+        torch.randn(2, 16, 4, 5),
+        mask,
+        torch.randn(6, 16),
+        torch.randn(2, 16, 4, 5),
+    )
+
+
 def dino_vit(m: ModuleType) -> torch.nn.Module:
     """DINO's ``vit_tiny`` recipe (qkv bias, LayerNorm eps 1e-6), made small, with
     the stochastic depth its training uses."""
@@ -469,6 +496,7 @@ ENTRIES = [
         sparse_graph_inputs,
     ),
     Entry("examples_snli", "examples_snli.py", snli, premise_and_hypothesis),
+    Entry("detr_transformer", "detr_transformer.py", detr_transformer, detr_inputs),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
 ]

@@ -37,6 +37,7 @@ give the class styles the names module -> module gives.
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import sys
 import types
@@ -162,11 +163,33 @@ def recording() -> Iterator[None]:
     if sys.getprofile() is not None:
         yield
         return
+    hooked = "__deepcopy__" not in vars(nn.Module)
+    if hooked:
+        nn.Module.__deepcopy__ = _deepcopy_carrying_records
     sys.setprofile(_record_init_call)
     try:
         yield
     finally:
         sys.setprofile(None)
+        if hooked:
+            del nn.Module.__deepcopy__
+
+
+def _deepcopy_carrying_records(module: nn.Module, memo: dict[int, Any]) -> nn.Module:
+    """``copy.deepcopy(module)`` while recording, each copy given its original's record.
+
+    A copy runs no ``__init__``: DETR's ``_get_clones(encoder_layer, N)``
+    (``copy.deepcopy`` of one layer, N times) would leave every layer of
+    the model without a record, and the output without their parameters.
+    The copy itself is ``deepcopy``'s own (the hook is off while it runs).
+    """
+    del nn.Module.__deepcopy__
+    try:
+        copied = copy.deepcopy(module, memo)
+    finally:
+        nn.Module.__deepcopy__ = _deepcopy_carrying_records
+    carry(module.modules(), memo)
+    return copied
 
 
 def _record_init_call(frame: types.FrameType, event: str, _: Any) -> None:

@@ -9,6 +9,7 @@ again to the same text.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import pytest
@@ -279,6 +280,31 @@ def test_a_layer_given_to_a_layer_through_a_local_reads_its_sizes(style):
     torch.testing.assert_close(output(x), original(x))
     again = nnconvert.convert(conversion.load(), style, (torch.randn(2, 5, 8),))
     assert again.source == conversion.source
+
+
+class Cloned(nn.Module):
+    """DETR's ``_get_clones``: one layer built, then deep-copied for every place."""
+
+    def __init__(self, dim=6, depth=2):
+        super().__init__()
+        layer = Layer(dim)
+        self.layers = nn.ModuleList([copy.deepcopy(layer) for _ in range(depth)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_deep_copy_made_while_building_keeps_its_originals_arguments(style):
+    """The copies ran no ``__init__``: the record goes with the copy."""
+    conversion = recorded_conversion(Cloned, style, (torch.randn(2, 6),))
+    layer = conversion.source.split("class Layer(nn.Module):")[1].split("class ")[0]
+    assert "def __init__(self, dim):" in layer
+    assert "nn.Linear(dim, dim)" in layer
+    assert "[Layer(dim) for _ in range(depth)]" in conversion.source
+    assert not hasattr(nn.Module, "__deepcopy__")  # the hook is gone
 
 
 class Indexed(nn.Module):
