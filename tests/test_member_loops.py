@@ -115,6 +115,20 @@ class Encoder(nn.Module):
         return (x,)
 
 
+class Started(nn.Module):
+    """DETR's encoder: the loop's variable starts as the input, ``output = src``."""
+
+    def __init__(self, depth=3):
+        super().__init__()
+        self.layers = nn.ModuleList([Attention(8) for _ in range(depth)])
+
+    def forward(self, src):
+        output = src
+        for layer in self.layers:
+            output = layer(output)
+        return output * 2
+
+
 def _inputs():
     torch.manual_seed(0)
     return (torch.randn(2, 5, 8),)
@@ -139,6 +153,23 @@ LOOPS = {
         Style.FUNCTIONAL: (
             "for i in range(3):\n"
             '        x = attention(sub_params(params, f"layers.{i}.0."), x) + x\n'
+        ),
+    },
+    Started: {
+        Style.MODULE: (
+            "output = src\n"
+            "        for layer in self.layers:\n"
+            "            output = layer(output)\n"
+        ),
+        Style.MIXED: (
+            "output = src\n"
+            "        for layer in self.layers:\n"
+            "            output = layer(output)\n"
+        ),
+        Style.FUNCTIONAL: (
+            "output = src\n"
+            "    for i in range(3):\n"
+            '        output = attention(sub_params(params, f"layers.{i}."), output)\n'
         ),
     },
     Residuals: {

@@ -69,9 +69,26 @@ class Loop:
     start: int = 0
 
     def lines(self, printer: ExpressionPrinter, plan: StatementPlan) -> list[str]:
-        """``for block in self.blocks:`` / ``for i in range(n):`` and its one statement."""
+        """``for block in self.blocks:`` / ``for i in range(n):`` and its one statement.
+
+        A run whose first call takes another variable than the run assigns
+        starts from it: DETR's ``output = src`` before ``for layer in
+        self.layers: output = layer(output, ...)``.
+        """
         first = self.calls[0]
         variable = plan.names[first]
+        start = []
+        if plan.names.get(first.args[0]) != variable:
+            start = [f"{variable} = {printer.argument(first.args[0])}"]
+        return start + self._loop_lines(printer, plan, first, variable)
+
+    def _loop_lines(
+        self,
+        printer: ExpressionPrinter,
+        plan: StatementPlan,
+        first: fx.Node,
+        variable: str,
+    ) -> list[str]:
         taken = set(plan.names.values()) | RESERVED | self.reserved
         functional = printer.style is Style.FUNCTIONAL
         varying = varying_keywords(self.calls) if functional else {}
@@ -356,9 +373,14 @@ def _as_loop(
         return None
     if not is_list_of(holder, start + len(run)):
         return None
-    variable = plan.names.get(run[0].args[0])
+    variable = plan.names.get(run[0])
     if variable is None or any(plan.names.get(n) != variable for n in run):
         return None
+    given = [*run[0].args[1:], *run[0].kwargs.values()]
+    if plan.names.get(run[0].args[0]) != variable and any(
+        isinstance(a, fx.Node) and plan.names.get(a) == variable for a in given
+    ):
+        return None  # ``output = src`` before the loop would hide what it passes
     if not functional and len({type(m) for m in holder.children()}) != 1:
         return None
     return Loop(tuple(run), container, start=start)
