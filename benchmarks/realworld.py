@@ -497,6 +497,13 @@ ENTRIES = [
     ),
     Entry("examples_snli", "examples_snli.py", snli, premise_and_hypothesis),
     Entry("detr_transformer", "detr_transformer.py", detr_transformer, detr_inputs),
+    Entry(
+        "locuslab_tcn",
+        "locuslab_tcn.py",
+        # the sequential MNIST recipe of the repository's README, made small
+        lambda m: m.TemporalConvNet(3, [8, 8, 8], kernel_size=2, dropout=0.2),
+        images(2, 3, 16),
+    ),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
 ]

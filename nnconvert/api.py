@@ -44,6 +44,7 @@ from .passes import apply_style, canonicalize, outline_methods
 from .printer import print_program
 from .printer.functions import snake_case
 from .range_counts import STEPPED_COUNTS, STEPS
+from .reparametrized import reject_reparametrized
 from .reporting import exit_message, one_line
 
 _counter = itertools.count()
@@ -349,6 +350,7 @@ def copied_input(read: ModelInput) -> ModelInput:
     The front end's facts (``function_name``, ``built_paths``: dotted
     paths) hold for the copy, which has the same submodule tree.
     """
+    reject_reparametrized(read.module)
     try:
         module = copy_model(read.module)
     except Exception as error:

@@ -1,0 +1,51 @@
+"""Layers whose weight is recomputed outside ``forward``: refused with what to do instead.
+
+``torch.nn.utils.weight_norm`` (TCN, WaveNet-style vocoders) and
+``spectral_norm`` keep ``weight_g``/``weight_v`` in the ``state_dict`` and
+set ``weight`` in a forward pre-hook before every call;
+``torch.nn.utils.parametrizations`` computes it in a parametrization. The
+trace sees a plain layer call, so an output would use one fixed ``weight``
+(the check then fails), and a parametrized module cannot even be deep-copied.
+nnconvert does not write the reparametrisation, so such a model is refused
+up front, naming the layer and the way out: remove the reparametrisation,
+which leaves a model computing the same function with the current weights.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.utils import parametrize
+
+from .errors import InputError
+
+#: The hook classes of ``torch.nn.utils`` that recompute a layer's weight.
+_HOOKS = {
+    ("torch.nn.utils.weight_norm", "WeightNorm"): "torch.nn.utils.remove_weight_norm",
+    ("torch.nn.utils.spectral_norm", "SpectralNorm"): (
+        "torch.nn.utils.remove_spectral_norm"
+    ),
+}
+
+
+def reject_reparametrized(model: nn.Module) -> None:
+    """Raise InputError for the first layer of ``model`` whose weight a hook or parametrization computes."""
+    for path, module in model.named_modules():
+        where = f"layer {path!r}" if path else "the model"
+        kind = type(module).__name__
+        for hook in module._forward_pre_hooks.values():
+            remove = _HOOKS.get((type(hook).__module__, type(hook).__name__))
+            if remove is not None:
+                raise InputError(
+                    f"{where} ({kind}) recomputes its weight in a {type(hook).__name__} "
+                    "hook before every call, which nnconvert does not convert; "
+                    f"convert the model after {remove}(layer), which keeps "
+                    "the weight it computes now"
+                )
+        if parametrize.is_parametrized(module):
+            raise InputError(
+                f"{where} ({kind}) has its tensors computed by "
+                "torch.nn.utils.parametrize, which nnconvert does not convert; "
+                "convert the model after parametrize.remove_parametrizations("
+                "layer, name, leave_parametrized=True), which keeps the tensors "
+                "it computes now"
+            )
