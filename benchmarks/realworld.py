@@ -504,6 +504,19 @@ ENTRIES = [
         lambda m: m.TemporalConvNet(3, [8, 8, 8], kernel_size=2, dropout=0.2),
         images(2, 3, 16),
     ),
+    Entry(
+        "tutorial_resnet",
+        "tutorial_resnet.py",
+        lambda m: m.ResNet(m.ResidualBlock, [2, 2, 2]),  # as the script builds it
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "tutorial_birnn",
+        "tutorial_birnn.py",
+        # the script's sizes, made small: MNIST rows as a sequence of 28
+        lambda m: m.BiRNN(input_size=28, hidden_size=16, num_layers=2, num_classes=10),
+        images(2, 28, 28),
+    ),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
 ]

@@ -115,6 +115,25 @@ def test_a_power_of_an_attribute_is_written_in_parentheses(style):
     assert "0.25" not in source
 
 
+class InitialState(nn.Module):
+    """yunjey's BiRNN: ``torch.zeros(self.num_layers * 2, ...)``, a call's argument."""
+
+    def __init__(self):
+        super().__init__()
+        self.num_layers = 2
+        self.lstm = nn.LSTM(4, 3, 2, batch_first=True, bidirectional=True)
+
+    def forward(self, x):
+        h0 = torch.zeros(self.num_layers * 2, x.size(0), 3)
+        return self.lstm(x, (h0, h0))[0]
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_an_argument_computed_from_an_attribute_needs_no_parentheses(style):
+    source = _converted(InitialState, style, (torch.randn(2, 5, 4),))
+    assert "torch.zeros(self.num_layers * 2, x.size(0), 3)" in source
+
+
 class OneEmbedding(nn.Module):
     def __init__(self):
         super().__init__()

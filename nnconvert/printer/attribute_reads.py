@@ -200,7 +200,7 @@ def expression_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, Expressio
             keywords = True
         operands = [_operand(node, kind, key, e) for e in _expressions_at(frames[-1])]
         reads = {
-            _expression_read(o, plain, keywords, value)
+            _expression_read(o, plain, keywords, value, _is_operator(node))
             for o in operands
             if o is not None
         }
@@ -256,13 +256,20 @@ def _keyword_values(frame: Frame, module: nn.Module) -> dict[str, Any]:
 
 
 def _expression_read(
-    operand: ast.expr, plain: dict[str, Any], keywords: bool, value: Any
+    operand: ast.expr,
+    plain: dict[str, Any],
+    keywords: bool,
+    value: Any,
+    of_operator: bool = True,
 ) -> ExpressionRead | None:
     """``operand`` as an expression read of ``value``; None where it is not one.
 
     ``plain``: the number attributes of ``self`` it may read, or
     (``keywords``, a functional file's block) the keywords, which the
     read names as the attributes a class holds them as (``self.emb_size``).
+    ``of_operator``: the slot is an operand of ``+ - * ...``, where an
+    arithmetic text needs parentheses; a call's argument
+    (``torch.zeros(self.num_layers * 2, ...)``) does not.
     """
     if isinstance(operand, (ast.Constant, ast.Attribute, ast.Name)) and not _is_math(
         operand
@@ -277,9 +284,16 @@ def _expression_read(
     text = written_text(operand)
     if not attributes and "math." not in text:
         return None  # numbers only (``-1``): the number says it
-    if isinstance(operand, (ast.BinOp, ast.UnaryOp)):
+    if of_operator and isinstance(operand, (ast.BinOp, ast.UnaryOp)):
         text = f"({text})"  # an operand of whatever the trace puts around it
     return ExpressionRead(text, tuple(attributes.items()))
+
+
+def _is_operator(node: fx.Node) -> bool:
+    """Whether ``node`` is an operator (``x * 0.25``, ``t > 16``), not a call."""
+    return node.op == "call_function" and (
+        node.target in _OPERATORS or node.target in _COMPARISONS
+    )
 
 
 def _as_attributes(node: ast.expr, names: set[str]) -> ast.expr:
