@@ -279,10 +279,10 @@ def _statements(
     self.bias = nn.Parameter(...); nn.init.zeros_(self.bias)``. Without
     ``members`` (a cheap first look), of either branch.
     """
-    return list(_block_statements_of(init.body, [], members))
+    return list(_statements_in_block(init.body, [], members))
 
 
-def _block_statements_of(
+def _statements_in_block(
     body: list[ast.stmt],
     following: list[ast.stmt],
     members: Sequence[nn.Module] | None,
@@ -307,7 +307,7 @@ def _block_statements_of(
             )
             for branch in branches:
                 if branch:
-                    yield from _block_statements_of(branch, later, members)
+                    yield from _statements_in_block(branch, later, members)
 
 
 def _taken_branch(
