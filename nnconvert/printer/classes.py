@@ -521,7 +521,7 @@ def _is_original(
 
 
 def sequential_children(module: nn.Sequential) -> list[tuple[str, nn.Module]]:
-    """Every child of ``module`` in order, one layer it holds twice at each of its places.
+    """Every child of ``module`` in order; a layer it holds at several places, at each.
 
     ``named_children()`` names a shared child once: SNLI's classifier runs
     ``nn.Sequential(Linear(...), self.relu, self.dropout, Linear(...),
