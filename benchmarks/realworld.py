@@ -271,6 +271,21 @@ def detr_inputs() -> tuple[Any, ...]:
     )
 
 
+def llama2c(m: ModuleType) -> torch.nn.Module:
+    """llama2.c's Llama, sized as its train.py's defaults in small (grouped-query attention)."""
+    arguments = m.ModelArgs(
+        dim=16,
+        n_layers=2,
+        n_heads=4,
+        n_kv_heads=2,
+        vocab_size=40,
+        multiple_of=8,
+        max_seq_len=12,
+        dropout=0.1,
+    )
+    return m.Transformer(arguments)
+
+
 def dino_vit(m: ModuleType) -> torch.nn.Module:
     """DINO's ``vit_tiny`` recipe (qkv bias, LayerNorm eps 1e-6), made small, with
     the stochastic depth its training uses."""
@@ -517,6 +532,7 @@ ENTRIES = [
         lambda m: m.BiRNN(input_size=28, hidden_size=16, num_layers=2, num_classes=10),
         images(2, 28, 28),
     ),
+    Entry("llama2c", "llama2c.py", llama2c, tokens_and_targets(40, 2, 8)),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
 ]

@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from torch import fx, nn
 
+from .forward_calls import forward_calls_are_calls
 from .attributes import attributes_restored
 from .block_purity import BlockFacts, computes_only_its_result, pure_calls
 from .branches import expect_none
@@ -511,7 +512,11 @@ def capture_inputs(
     if outputs is not None:
         handles += [m.register_forward_hook(output_hook) for m in modules]
     try:  # what forward caches on self is undone: tracing records how it is made
-        with torch.no_grad(), attributes_restored(model):
+        with (
+            torch.no_grad(),
+            attributes_restored(model),
+            forward_calls_are_calls(model),
+        ):
             output = model(*clone_inputs(example_inputs))
     except Exception as error:
         raise ConversionError(

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import fx, nn
 
+from .forward_calls import forward_calls_are_calls
 from .copying import copy_model
 from .example_values import clone_inputs
 from .trace import forward_parameters, keywords_of
@@ -106,7 +107,7 @@ def _run_capturing(
             )
         )
     try:
-        with torch.no_grad():
+        with torch.no_grad(), forward_calls_are_calls(shadow):
             shadow(*clone_inputs(parent_inputs))
     except Exception:  # the block keeps the inputs the model gave it
         return {}

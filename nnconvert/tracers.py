@@ -30,6 +30,7 @@ from .branches import OPPOSITES, expect
 from .guard_messages import guard_message, message_in_source
 from .copying import copy_model
 from .errors import ConversionError
+from .forward_calls import forward_calls_are_calls
 from .example_values import clone_inputs, mutable
 from .leaves import package_of, third_party_functions
 from .modes import modes_kept
@@ -122,6 +123,7 @@ class ModelTracer(fx.Tracer):
                 flags,
                 _fx_wraps_under_every_name(_user_globals(root)),
                 _autocast_refused(),
+                forward_calls_are_calls(root),
                 self.helper_calls.wrapped(root),
             ):
                 graph = super().trace(root, concrete_args)

@@ -327,6 +327,27 @@ class SharedActivations(nn.Module):
         return self.out(self.relu(x))
 
 
+class Gated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x, scale):
+        return torch.sigmoid(self.fc(x)) * scale
+
+
+class DirectForward(nn.Module):
+    """llama2.c's blocks: ``self.attention.forward(x, ...)``, not ``self.attention(x, ...)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = Gated()
+        self.out = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.out.forward(x + self.gate.forward(x, 0.5))
+
+
 MODELS = [
     Chunks,
     SharedWeights,
@@ -343,6 +364,7 @@ MODELS = [
     Upsampler,
     AssignsIntoSlices,
     SharedActivations,
+    DirectForward,
 ]
 INPUTS = {
     Chunks: (torch.randn(3, 8),),
@@ -360,6 +382,7 @@ INPUTS = {
     Upsampler: (torch.randn(2, 3, 4, 4),),
     AssignsIntoSlices: (torch.randn(3, 8),),
     SharedActivations: (torch.randn(3, 8),),
+    DirectForward: (torch.randn(3, 8),),
 }
 
 
@@ -437,6 +460,14 @@ class FirstOfTriples(nn.Module):
         x, attention, _ = self.first(x)
         x, _, _ = self.second(x)
         return x * 2
+
+
+def test_a_submodules_forward_called_directly_is_a_call_of_it():
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(DirectForward(), Style.MODULE, INPUTS[DirectForward])
+    assert "self.gate(x, 0.5)" in conversion.source
+    assert "class Gated(nn.Module):" in conversion.source
+    assert not any("forward" in vars(m) for m in conversion.model.modules())
 
 
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
