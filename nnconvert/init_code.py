@@ -857,30 +857,55 @@ def _init_params_of(
     return None if found is None else (found[0], found[1], namespace)
 
 
-def _user_statements(init: ast.FunctionDef) -> list[tuple[tuple[str, ...], ast.stmt]]:
-    """The user's initialisation statements of an ``init_params()``, each with the attributes after it.
+def _user_statements(
+    init: ast.FunctionDef,
+) -> list[tuple[tuple[str, ...], tuple[str, ...], ast.stmt]]:
+    """The user's initialisation statements of an ``init_params()``, each with where it runs.
 
     A top-level statement that reads ``params`` and writes no key (the
-    caller leaves out those a layer's row writes, :func:`_is_layer_init`);
-    the attributes are the root attributes the statements after it write.
+    caller leaves out those a layer's row writes, :func:`_is_layer_init`),
+    with the keys the statements after it write, in order (functional
+    style writes it before the first of them), and the root attributes
+    whose keys all come after it (class styles write it before the first of
+    those: GCN's ``nn.init.xavier_normal_(params["gc1.kernel"])`` stands
+    between ``gc1``'s keys, after ``self.gc1`` is built and before
+    ``self.gc2``).
     """
     body = init.body
     found = []
-    for index, statement in enumerate(body):
-        if (
+    written: list[str] = []  # the keys the statements so far write
+    for statement in body:
+        keys = [
+            key
+            for node in ast.walk(statement)
+            if isinstance(node, ast.stmt)
+            for key in [written_key(node)]
+            if key
+        ]
+        if not (
             isinstance(statement, ast.Return)
             or _writes_params(statement)
             or not _initialises(statement, [], "params")
         ):
-            continue
-        after: dict[str, None] = {}
-        for later in body[index + 1 :]:
-            for node in ast.walk(later):
-                key = written_key(node) if isinstance(node, ast.stmt) else None
-                if key:
-                    after.setdefault(key.split(".")[0])
-        found.append((tuple(after), statement))
-    return found
+            found.append((len(written), statement))
+        written += keys
+    begun = [set() for _ in range(len(written) + 1)]  # roots with a key before
+    for index, key in enumerate(written):
+        begun[index + 1] = begun[index] | {key.split(".")[0]}
+    return [
+        (
+            tuple(
+                dict.fromkeys(
+                    k.split(".")[0]
+                    for k in written[at:]
+                    if k.split(".")[0] not in begun[at]
+                )
+            ),
+            tuple(dict.fromkeys(written[at:])),
+            statement,
+        )
+        for at, statement in found
+    ]
 
 
 def _writes_params(statement: ast.stmt) -> bool:
@@ -970,18 +995,20 @@ def _weights_argument(node: ast.expr) -> bool:
     )
 
 
-def _functional_found(model: nn.Module) -> tuple[_Found, list[ast.FunctionDef]] | None:
-    """The tail of a functional file's ``init_params()`` and the functions it calls."""
+def _functional_found(
+    model: nn.Module,
+) -> tuple[_Found, list[ast.FunctionDef], list[tuple[str, ...]]] | None:
+    """The tail of a functional file's ``init_params()``, the functions it calls, and each statement's later keys."""
     read = _init_params_of(model)
     if read is None:
         return None
     source, init, namespace = read
     kept = [
-        (after, statement)
-        for after, statement in _user_statements(init)
+        (roots, keys, statement)
+        for roots, keys, statement in _user_statements(init)
         if not _is_layer_init(statement, model)
     ]
-    tail = [statement for _, statement in kept]
+    tail = [statement for _, _, statement in kept]
     if not tail:
         return None
     functions = _params_functions(tail, source.tree)
@@ -993,8 +1020,9 @@ def _functional_found(model: nn.Module) -> tuple[_Found, list[ast.FunctionDef]] 
     if names & {a.arg for a in _every_argument(init.args)}:
         return None  # it reads init_params()'s arguments
     filename = model.function.__code__.co_filename  # type: ignore[union-attr]
-    statements = [(after, s, {}) for after, s in kept]
-    return _Found(source, statements, functions, names, namespace, filename), functions
+    statements = [(roots, s, {}) for roots, _, s in kept]
+    found = _Found(source, statements, functions, names, namespace, filename)
+    return found, functions, [keys for _, keys, _ in kept]
 
 
 def _without_params_annotation(function: ast.FunctionDef) -> ast.FunctionDef:
@@ -1013,7 +1041,7 @@ def _functional_tail(model: nn.Module, taken: set[str]) -> FunctionalInit | None
     found = _functional_found(model)
     if found is None:
         return None
-    found_, functions = found
+    found_, functions, keys = found
     resolved = _module_code(
         found_, found_.module_names, taken | {f.name for f in functions}
     )
@@ -1021,8 +1049,8 @@ def _functional_tail(model: nn.Module, taken: set[str]) -> FunctionalInit | None
         return None
     module_code, imports = resolved
     written = [
-        (after, _statement(found_.source, s, (), {}))
-        for after, s, _ in found_.statements
+        (later, _statement(found_.source, s, (), {}, 4))
+        for later, (_, s, _) in zip(keys, found_.statements)
     ]
     texts = tuple(_text(found_.source, _extent(found_.source, f), 0) for f in functions)
     return FunctionalInit(
@@ -1039,7 +1067,7 @@ def _from_functional(model: nn.Module, taken: set[str]) -> InitCode | None:
     found = _functional_found(model)
     if found is None:
         return None
-    found_, functions = found
+    found_, functions, _ = found
     names = {f.name for f in functions}
     statements = []
     for after, node, _ in found_.statements:

@@ -303,7 +303,7 @@ def test_functional_leaves_out_what_reads_modules():
     assert "self.apply(" not in source and "def _init_weights" not in source
 
 
-@pytest.mark.parametrize("name", ["rnn_model", "tiny_vit"])
+@pytest.mark.parametrize("name", ["rnn_model", "tiny_vit", "biased_graph"])
 def test_functional_reads_back_to_the_same_class(name):
     model, module_style = _converted(name, "module")
     _, functional = _converted(name, "functional")
@@ -336,6 +336,25 @@ def _from(source: str, start: str) -> str:
     lines = source.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith(start))
     return "\n".join(lines[first:])
+
+
+def test_a_blocks_code_read_back_runs_after_that_blocks_tensors():
+    """GCN's ``xavier_normal_(params["gc1.kernel"])`` stands between gc1's keys.
+
+    Read back, functional style writes it there again (not before
+    ``params["gc1.kernel"] = ...``, where it raised a KeyError), and class
+    styles after ``self.gc1`` is built.
+    """
+    model, functional = _converted("biased_graph", "functional")
+    inputs = CASES["biased_graph"][1]()
+    back = nnconvert.convert(
+        load_output(functional, type(model).__name__), "module", inputs
+    )
+    init = back.source[back.source.index("class BiasedGraph") :]
+    assert init.index("self.gc1 = ") < init.index("xavier_normal_(self.gc1.kernel)")
+    assert init.index("zeros_(self.gc1.bias)") < init.index("self.gc2 = ")
+    equal = fresh_equal(_fresh_original("biased_graph"), _fresh_output(back))
+    assert equal == frozenset(model.state_dict())
 
 
 def test_code_a_seeded_build_cannot_repeat_is_left_out():
