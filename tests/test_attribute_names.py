@@ -171,21 +171,6 @@ class StarredHeads(nn.Module):
         return q.view(*q.shape[:2], self.n_head, -1).permute(0, 2, 1, 3)
 
 
-class AliasedHeads(nn.Module):
-    """ShuffleNet's ``g = self.groups``: a local that only names the attribute."""
-
-    def __init__(self):
-        super().__init__()
-        self.mix = nn.Linear(4, 4)
-        self.n_head = 2
-
-    def forward(self, x):
-        B, T, C = x.shape
-        nh = self.n_head
-        h = self.mix(x.view(B, T, nh, C // nh))
-        return h.reshape(B, T, C)
-
-
 def _inputs() -> tuple[torch.Tensor, ...]:
     torch.manual_seed(1)
     return (torch.randn(2, 5, 8),)
@@ -297,15 +282,8 @@ def test_an_argument_after_a_starred_one_is_counted_from_the_end(style):
     assert f"view(*q.shape[:2], {name}, -1).permute(0, 2, 1, 3)" in source
 
 
-@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-def test_a_local_set_to_the_attribute_reads_the_attribute(style):
-    source = converted(AliasedHeads(), style).source
-    name = "n_head" if style is Style.FUNCTIONAL else "self.n_head"
-    assert f"x.view(B, T, {name}, C // {name})" in source
-
-
 @pytest.mark.parametrize(
-    "model", [Transformer, SameHeads, OtherHeads, Model, StarredHeads, AliasedHeads]
+    "model", [Transformer, SameHeads, OtherHeads, Model, StarredHeads]
 )
 def test_module_to_functional_to_module_keeps_the_names(model):
     inputs = _inputs()

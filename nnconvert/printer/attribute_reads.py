@@ -117,12 +117,8 @@ def _written_attribute(
     if not frames:
         return None
     frame = frames[-1]
-    keywords: frozenset[str] = frozenset()
     if _is_method_of(frame, module):
-        aliases = _attribute_aliases(frame)
-        read = lambda operand: _self_attribute(operand) or (  # noqa: E731
-            aliases.get(operand.id) if isinstance(operand, ast.Name) else None
-        )
+        read = _self_attribute
     else:
         keywords = _keywords_of(frame, module)
         if not keywords:
@@ -133,7 +129,7 @@ def _written_attribute(
     if len(names) != 1 or None in names:
         return None  # no call lines up, or they disagree
     (name,) = names
-    if keywords:  # the keyword holds what the call passed
+    if read is not _self_attribute:  # the keyword holds what the call passed
         return name if isinstance(value, _PLAIN) else None
     held = vars(module).get(name)
     if not isinstance(held, _PLAIN) or type(held) is not type(value):
@@ -406,44 +402,6 @@ def settings_read(definition: ast.FunctionDef) -> frozenset[str]:
         if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)
     }
     return frozenset(keywords - rebound)
-
-
-def _attribute_aliases(frame: Frame) -> dict[str, str]:
-    """The locals the function ``frame`` runs sets once to a bare ``self.<attribute>``.
-
-    ShuffleNet's ``g = self.groups`` before ``x.view(N, g, C // g, H, W)``:
-    ``g`` reads ``groups``. A local set anywhere else in the function (a
-    loop's target, a second assignment) is no alias.
-    """
-    source = read_file(frame.file)
-    if source is None:
-        return {}
-    return _aliases_in(source.tree, frame.first_line)
-
-
-@functools.lru_cache(maxsize=1024)
-def _aliases_in(tree: ast.Module, first_line: int) -> dict[str, str]:
-    definition = definition_at(tree, first_line, FUNCTIONS)
-    if definition is None:
-        return {}
-    stores: dict[str, int] = {}
-    for node in ast.walk(definition):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            stores[node.id] = stores.get(node.id, 0) + 1
-    parameters = {a.arg for a in ast.walk(definition.args) if isinstance(a, ast.arg)}
-    found = {}
-    for node in ast.walk(definition):
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(target := node.targets[0], ast.Name)
-            and stores.get(target.id) == 1
-            and target.id not in parameters
-        ):
-            attribute = _self_attribute(node.value)
-            if attribute is not None:
-                found[target.id] = attribute
-    return found
 
 
 def _keyword_read(operand: ast.expr, keywords: frozenset[str]) -> str | None:
