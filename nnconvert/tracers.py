@@ -590,9 +590,9 @@ class ConcreteTracer(ModelTracer):
             if answer:
                 condition = proxy
             elif node.op == "call_function" and node.target in OPPOSITES:
-                left, right = (
-                    self.proxy(a) if isinstance(a, fx.Node) else a for a in node.args
-                )
+                # a node inside a tuple too: llama2.c's ``freqs_cis.shape ==
+                # (x.shape[1], x.shape[-1])``, printed as ``!=``, traced again
+                left, right = (fx.node.map_arg(a, self.proxy) for a in node.args)
                 condition = self.create_proxy(
                     "call_function", OPPOSITES[node.target], (left, right), {}
                 )

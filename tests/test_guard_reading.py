@@ -399,3 +399,25 @@ def test_a_guard_on_another_value_stays():
     graph.output(None)
     assert not drop_implied_guards(graph)
     assert guard_count(graph) == 2
+
+
+class RotaryShapes(nn.Module):
+    """llama2.c's ``reshape_for_broadcast``, its assert written as the check it is."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, freqs):
+        if freqs.shape != (x.shape[1], x.shape[-1]):
+            raise ValueError("freqs must match the sequence and the width")
+        return self.fc(x * freqs.view(1, x.shape[1], 1, x.shape[3]))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_shape_compared_with_a_tuple_of_sizes_is_guarded(style):
+    """A failed ``!=`` whose right side is a tuple of traced sizes becomes its ``==`` guard."""
+    inputs = (torch.randn(2, 3, 5, 4), torch.randn(3, 4))
+    conversion = nnconvert.convert(RotaryShapes(), style, inputs)
+    conversion.check(train=True)
+    assert "freqs must match the sequence and the width" in conversion.source
