@@ -889,23 +889,18 @@ def _user_statements(
         ):
             found.append((len(written), statement))
         written += keys
-    begun = [set() for _ in range(len(written) + 1)]  # roots with a key before
-    for index, key in enumerate(written):
-        begun[index + 1] = begun[index] | {key.split(".")[0]}
-    return [
-        (
-            tuple(
-                dict.fromkeys(
-                    k.split(".")[0]
-                    for k in written[at:]
-                    if k.split(".")[0] not in begun[at]
-                )
-            ),
-            tuple(dict.fromkeys(written[at:])),
-            statement,
+    result = []
+    for at, statement in found:
+        begun = {key.split(".")[0] for key in written[:at]}  # roots with a key before
+        roots = (key.split(".")[0] for key in written[at:])
+        result.append(
+            (
+                tuple(dict.fromkeys(r for r in roots if r not in begun)),
+                tuple(dict.fromkeys(written[at:])),
+                statement,
+            )
         )
-        for at, statement in found
-    ]
+    return result
 
 
 def _writes_params(statement: ast.stmt) -> bool:

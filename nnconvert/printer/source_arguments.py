@@ -666,6 +666,7 @@ def _held(
     ):
         return
     calls = _built_once(function)
+    layers = _layer_locals(function)
     for assign in init:
         if isinstance(assign.value, Recovered):  # the user's own code: its names
             for i, (param, value) in enumerate(assign.value.values):
@@ -679,7 +680,6 @@ def _held(
             continue
         if is_stateless(built) and not is_user_module(built):
             continue  # mixed style writes it as a call (F.dropout(x, 0.1)): no argument
-        layers = _layer_locals(function)
         for path, expression, owner, name in _paired(
             assign.value, built, node, layers=layers
         ):
@@ -786,20 +786,10 @@ def _argument_layer(module: nn.Module, parameter: str) -> nn.Module | None:
 @functools.lru_cache(maxsize=256)
 def _layer_locals(function: ast.FunctionDef) -> dict[str, ast.Call]:
     """Locals ``__init__`` sets once, at its top level, to a call: ``layer = nn.TransformerEncoderLayer(...)``."""
-    counts: dict[str, int] = {}
-    for node in ast.walk(function):
-        for target in _targets(node) + _loop_targets(node):
-            for name in ast.walk(target):
-                if isinstance(name, ast.Name):
-                    counts[name.id] = counts.get(name.id, 0) + 1
     return {
-        node.targets[0].id: node.value
-        for node in function.body
-        if isinstance(node, ast.Assign)
-        and len(node.targets) == 1
-        and isinstance(node.targets[0], ast.Name)
-        and counts[node.targets[0].id] == 1
-        and isinstance(node.value, ast.Call)
+        name: value
+        for name, value in _set_once(function, loops=True)
+        if isinstance(value, ast.Call)
     }
 
 
@@ -994,25 +984,38 @@ def _local_sizes(
     function: ast.FunctionDef, parameters: set[str]
 ) -> dict[str, ast.expr]:
     """Locals set once, at the top of ``__init__``, to an expression of parameters and earlier such locals."""
+    found: dict[str, ast.expr] = {}
+    for name, value in _set_once(function, loops=False):
+        if (
+            name not in parameters
+            and _simple(value, parameters | set(found))
+            and _names(value)
+        ):
+            found[name] = value
+    return found
+
+
+def _set_once(
+    function: ast.FunctionDef, *, loops: bool
+) -> Iterator[tuple[str, ast.expr]]:
+    """``name = value`` at the top level of ``function``, for each name it sets nowhere else.
+
+    ``loops``: a loop's target counts as setting its names too.
+    """
     counts: dict[str, int] = {}
     for node in ast.walk(function):
-        for target in _targets(node):
+        for target in _targets(node) + (_loop_targets(node) if loops else []):
             for name in ast.walk(target):
                 if isinstance(name, ast.Name):
                     counts[name.id] = counts.get(name.id, 0) + 1
-    found: dict[str, ast.expr] = {}
     for node in function.body:
         if (
             isinstance(node, ast.Assign)
             and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)
             and counts.get(node.targets[0].id) == 1
-            and node.targets[0].id not in parameters
-            and _simple(node.value, parameters | set(found))
-            and _names(node.value)
         ):
-            found[node.targets[0].id] = node.value
-    return found
+            yield node.targets[0].id, node.value
 
 
 def _simple(node: ast.expr, names: set[str]) -> bool:
