@@ -545,6 +545,7 @@ class Timeout(Exception):
 def import_model_file(path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"realworld_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module.__name__] = module  # as an import and the CLI register it
     spec.loader.exec_module(module)
     return module
 

@@ -404,6 +404,7 @@ def execute(source: str, filename: str, *, importable: bool = False) -> dict[str
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
     module = types.ModuleType(f"nnconvert_generated_{number}")
+    module.__file__ = filename  # inspect finds a class's source through it
     exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
     if importable:
         sys.modules[module.__name__] = module

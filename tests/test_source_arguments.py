@@ -39,7 +39,7 @@ class Attention(nn.Module):
         inner_dim = heads * dim_head
         self.heads = heads
         self.qkv = nn.Linear(dim, inner_dim * 3, bias=False)
-        self.out = nn.Linear(inner_dim, config.width)  # a config attribute: a number
+        self.out = nn.Linear(inner_dim, config.width)  # a field of the config
         self.drop = nn.Dropout(dropout)  # parameter-free: mixed style calls F.dropout
 
     def forward(self, x):
@@ -68,18 +68,21 @@ def _converted(style: Style) -> nnconvert.Conversion:
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_arguments_every_instance_shares_are_written_as_the_source_writes_them(style):
     source = _converted(style).source
-    assert "def __init__(self, dim, heads=2, dim_head=4):" in source
+    assert "def __init__(self, dim, config, heads=2, dim_head=4):" in source
     assert "        inner_dim = heads * dim_head\n" in source
     assert "nn.Linear(dim, inner_dim * 3, bias=False)" in source
     assert "self.heads = heads" in source  # forward reads it: set from the parameter
-    assert "self.a = Attention(8)" in source  # the defaults are left out
+    assert "config = Config()\n" in source  # the local the source builds
+    assert "self.a = Attention(8, config)" in source  # the defaults are left out
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
-def test_a_config_attribute_or_a_parameter_free_layer_keeps_its_number(style):
+def test_a_config_field_is_read_from_the_config_and_a_dropout_rate_stays_a_number(
+    style,
+):
     source = _converted(style).source
-    assert "nn.Linear(inner_dim, 8)" in source  # config.width: no literal parameter
-    assert "config." not in source and "config=" not in source
+    assert "nn.Linear(inner_dim, config.width)" in source
+    assert "@dataclass\nclass Config:\n    width: int = 8\n" in source
     assert "0.1" in source  # the dropout rate, where each style writes it
 
 

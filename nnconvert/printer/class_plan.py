@@ -130,6 +130,9 @@ class ClassPlan:
     #: ``signature`` holds or under the user's condition (:mod:`.optional_flags`):
     #: no ``name=None`` parameters
     built_optional: bool = False
+    #: the config objects among ``sizes`` (``config = GPTConfig(...)``),
+    #: whose classes the file defines (:mod:`.config_objects`)
+    configs: tuple[Any, ...] = ()
 
 
 def plan_classes(
@@ -394,6 +397,7 @@ class _ClassPlanner:
             + tuple(a.attribute for a in computed_init),
             sizes=tuple(holes.sizes),
             built_optional=presence is not None,
+            configs=tuple(held.configs.values()),
         )
 
     def _plan_layer_subclass(

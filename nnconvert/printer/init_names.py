@@ -74,8 +74,9 @@ from typing import Any, Mapping, Sequence
 
 from torch import nn
 
-from ..init_arguments import init_arguments, init_parameters
+from ..init_arguments import init_parameters
 from ..naming import first_free, identifier
+from .config_objects import given_arguments
 
 
 def init_names(
@@ -94,11 +95,11 @@ def init_names(
     is named after the attribute it fills first (``places``:
     ``root_in_channels``). Either is numbered if a matched column took it.
     ``arguments``: what each module was built with, when not
-    :func:`~nnconvert.init_arguments.init_arguments` (a block's init
+    :func:`~.config_objects.given_arguments` (a block's init
     function reads its sizes too: :mod:`.init_blocks`).
     """
     if arguments is None:
-        arguments = [init_arguments(m) for m in modules]
+        arguments = [given_arguments(m) for m in modules]
     names = [name for name, _ in columns]
     if not columns or not all(arguments):
         return {name: name for name in names}

@@ -11,7 +11,7 @@ the only place it runs.
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Any, Callable
 
 import black
 from torch import nn
@@ -36,7 +36,8 @@ from .class_plan import ClassPlan, plan_classes
 from .built_tensors import name_builds
 from .class_text import class_text
 from .classes import used_helpers
-from .constructors import Recovered
+from .config_objects import config_definitions, is_config
+from .constructors import Recovered, leaves
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
@@ -166,13 +167,26 @@ def _program_text(
         if drawn is not None:
             inits = [merged(i, d) for i, d in zip(inits, drawn)]
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
+        configs, config_imports = config_definitions(_configs(plans))
+        definitions += configs
         definitions += _init_module_code(inits)
         definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
-    imports = Imports()
+    imports = Imports() if style is Style.FUNCTIONAL else config_imports
     for definition in definitions:
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)
     return imports.render() + "\n\n" + text
+
+
+def _configs(plans: list[ClassPlan]) -> list[Any]:
+    """The config objects the classes write: arguments, defaults and locals (``config = ...``)."""
+    found = []
+    for plan in plans:
+        found += [p.default for p, _ in plan.signature if is_config(p.default)]
+        for assign in plan.init:
+            found += [v for _, _, v in leaves(assign.value) if is_config(v)]
+        found += plan.configs
+    return found
 
 
 def _init_code(plan: ClassPlan, taken: set[str], root: bool) -> InitCode | None:
@@ -185,6 +199,7 @@ def _init_code(plan: ClassPlan, taken: set[str], root: bool) -> InitCode | None:
         return None  # the layer's or nn.Sequential's own __init__ builds it
     members = [m.instance.module for m in plan.members]
     parameters = {p.name for p, _ in plan.signature} | set(plan.optional)
+    parameters |= {name for name, _ in plan.sizes}  # computed before it runs
     code = init_code(members, parameters, taken, root)
     if code is None:
         return None

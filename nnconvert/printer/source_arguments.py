@@ -50,16 +50,25 @@ block is only built by its parent.
 from __future__ import annotations
 
 import ast
+import builtins
+import copy
 import dataclasses
 import functools
 import inspect
 import textwrap
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from torch import nn
 
-from ..init_arguments import init_arguments, init_defaults, init_locals, recorded_call
+from ..init_arguments import (
+    init_arguments,
+    init_defaults,
+    init_locals,
+    is_literal,
+    recorded_call,
+)
 from ..module_kinds import is_stateless, is_user_module
 from ..opspecs import spec_for_module
 from ..opspecs.spec import REQUIRED, Param, bind, parse_signature
@@ -81,6 +90,7 @@ from .constructors import (
     Repeated,
     leaves,
 )
+from .config_objects import config_text, given_arguments, is_config
 from .values import same_literal
 
 _OPERATORS = {
@@ -112,6 +122,10 @@ class HeldArguments:
     sizes: tuple[tuple[str, str], ...]
     parameters: tuple[str, ...]
     whole: frozenset[str] = frozenset()
+    #: those of ``parameters`` the class builds as its first locals, each
+    #: with its config object (:mod:`.config_objects`): the root's config,
+    #: a local the source builds (``config = GPTConfig(...)``)
+    configs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 NOTHING_HELD = HeldArguments({}, (), ())
@@ -162,11 +176,17 @@ def held_arguments(
     if function is None:
         return NOTHING_HELD
     parameters = [a.arg for a in function.args.args[1:] + function.args.kwonlyargs]
+    # ``config = GPTConfig(...)``: read as a parameter, written as that local
+    configs = _config_locals(function, type(modules[0]), set(parameters))
+    if root:
+        given = given_arguments(modules[0])
+        configs |= {p: given[p] for p in parameters if is_config(given.get(p))}
+    parameters += [name for name in configs if name not in parameters]
     local_code = _local_sizes(function, set(parameters))
     agreed: dict[tuple, str] | None = None
     uses: dict[tuple, _Use] = {}
     for module, init in zip(modules, inits):
-        held = list(_held(module, init, function, local_code, set(parameters)))
+        held = list(_held(module, init, function, local_code, set(parameters), configs))
         found = {at: text for at, text, _ in held}
         if agreed is None:
             agreed = found
@@ -213,14 +233,16 @@ def held_arguments(
         _set_as_read(function, type(modules[0]), forward_reads),
         whole_of,
     )
-    if root and set(kept.parameters) - whole:
-        agreed = {at: t for at, t in agreed.items() if names[at] <= whole}
-        local_code = {n: v for n, v in local_code.items() if n in whole}
-        parameters = [p for p in parameters if p in whole]
+    if root and set(kept.parameters) - whole - set(configs):
+        written = whole | set(configs)
+        agreed = {at: t for at, t in agreed.items() if names[at] <= written}
+        local_code = {n: v for n, v in local_code.items() if n in written}
+        parameters = [p for p in parameters if p in written]
         kept = kept_of(agreed, parameters, local_code)
         if kept is None:
             return NOTHING_HELD
-    return dataclasses.replace(kept, whole=whole & set(parameters))
+    read = {name: configs[name] for name in kept.parameters if name in configs}
+    return dataclasses.replace(kept, whole=whole & set(parameters), configs=read)
 
 
 def _kept(
@@ -245,7 +267,7 @@ def _kept(
     for attribute in set(forward_reads):
         node = calls.get(attribute)
         if isinstance(node, ast.Name) and node.id in parameters:
-            given = [init_arguments(m).get(node.id, _UNKNOWN) for m in modules]
+            given = [given_arguments(m).get(node.id, _UNKNOWN) for m in modules]
             if _UNKNOWN not in given and all(same_literal(given[0], g) for g in given):
                 read.add(node.id)  # one that differs is a forward hole already
     sizes = []
@@ -461,9 +483,13 @@ def _looped(cls: type, at: tuple) -> bool:
     number. Only a container set directly on ``self`` (``self.h =
     nn.ModuleList(...)``, ``self.blocks = nn.Sequential(*...)``), read in
     ``for block in self.h:`` (a Sequential also in ``self.blocks(x)``) and
-    nowhere else.
+    nowhere else; or one under a key of a dict set on ``self`` (nanoGPT's
+    ``self.transformer.h``), read so through its key.
     """
     attribute, *path, _ = at
+    key = None
+    if path[:1] == [0] and len(path) >= 2 and isinstance(path[1], str):
+        key, path = path[1], path[2:]  # a ModuleDict's child, then as above
     if path not in ([], [0]):
         return False
     for name, method in vars(cls).items():
@@ -472,6 +498,7 @@ def _looped(cls: type, at: tuple) -> bool:
         tree = function_tree(method)
         if tree is None:
             return False
+        keyed_reads: set[int] = set()
         looped = {
             id(node.iter)
             for node in ast.walk(tree)
@@ -482,12 +509,21 @@ def _looped(cls: type, at: tuple) -> bool:
                 id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)
             }
         for node in ast.walk(tree):
-            if (
-                _is_self_attribute(node)
-                and node.attr == attribute
-                and id(node) not in looped
-            ):
-                return False
+            if _is_self_attribute(node) and node.attr == attribute:
+                if key is None and id(node) not in looped:
+                    return False
+            if key is None or not isinstance(node, ast.Attribute):
+                continue
+            read = node.value  # ``self.transformer.h``: the key's reads only
+            if _is_self_attribute(read) and read.attr == attribute:
+                keyed_reads.add(id(read))
+                if node.attr == key and id(node) not in looped:
+                    return False
+        if key is not None and any(
+            _is_self_attribute(n) and n.attr == attribute and id(n) not in keyed_reads
+            for n in ast.walk(tree)
+        ):
+            return False  # ``self.transformer["h"]``, or the dict itself
     return True
 
 
@@ -534,7 +570,7 @@ def with_held(
                 continue
             if value.name != text or text not in held.parameters:  # not a parameter
                 expressions[value.name] = text
-    arguments = [init_arguments(m) for m in modules]
+    arguments = [given_arguments(m) for m in modules]
     user_defaults = init_defaults(modules[0])
 
     def default(name: str) -> Any:  # the user's, where some instance was given it
@@ -544,6 +580,9 @@ def with_held(
         given = any(same_literal(value, a.get(name, _UNKNOWN)) for a in arguments)
         return value if given else REQUIRED
 
+    # ``config = GPTConfig(...)``: a local, which the blocks are given
+    configs = [(name, config_text(value)) for name, value in held.configs.items()]
+    expressions |= {name: name for name in held.configs if name in holes.names}
     defaults = dict(holes.defaults)
     kept = [n for n in holes.names if n not in expressions]
     for name in held.parameters:
@@ -554,12 +593,13 @@ def with_held(
     holes = Holes(
         holes.names, holes.values_per_instance, holes.template, defaults, holes.sizes
     )
+    locals_ = {name for name, _ in configs}
     added = [
         (name, [a[name] for a in arguments], default(name))
         for name in held.parameters
-        if name not in kept
+        if name not in kept and name not in locals_
     ]
-    holes = holes.derived(expressions, added, held.sizes)
+    holes = holes.derived(expressions, added, [*configs, *held.sizes])
     holes = dataclasses.replace(holes, template=_with_counts(holes.template, held))
     if root:
         order = {name: i for i, name in enumerate(held.parameters)}
@@ -605,6 +645,10 @@ def _counted(value: Any, counts: Mapping[tuple, str], path: tuple) -> Any:
             values = ((POSITIONAL, Repeated(tuple(items), count, starred=True)),)
             return dataclasses.replace(value, values=values, positional=1)
         return dataclasses.replace(value, values=values)
+    if isinstance(value, dict):  # an nn.ModuleDict's children, by key
+        return type(value)(
+            (key, _counted(item, counts, path + (key,))) for key, item in value.items()
+        )
     return value
 
 
@@ -655,9 +699,10 @@ def _held(
     function: ast.FunctionDef,
     local_code: Mapping[str, ast.expr],
     parameters: set[str],
+    config_locals: Mapping[str, Any],
 ) -> Iterator[tuple[tuple, str]]:
     """``(attribute, *path)`` -> expression for each argument ``module``'s source keeps."""
-    arguments = init_arguments(module)
+    arguments = {**given_arguments(module), **config_locals}
     values = {**init_locals(module), **arguments}
     if not all(
         _evaluates(node, values) == values.get(n)
@@ -667,6 +712,7 @@ def _held(
         return
     calls = _built_once(function)
     layers = _layer_locals(function)
+    configs = {n: v for n, v in arguments.items() if n in parameters and is_config(v)}
     for assign in init:
         if isinstance(assign.value, Recovered):  # the user's own code: its names
             for i, (param, value) in enumerate(assign.value.values):
@@ -674,6 +720,12 @@ def _held(
                 if param.name in parameters and same_literal(given, value):
                     yield (assign.attribute, i), param.name, None
             continue
+        # the config this block was given, passed on where no call pairs it
+        # (llama2.c's blocks, appended in a loop): the same object by value
+        for path, _, value in leaves(assign.value) if configs else ():
+            name = next((n for n, c in configs.items() if same_literal(c, value)), None)
+            if name is not None:
+                yield (assign.attribute, *path), name, None
         node = calls.get(assign.attribute)
         built = getattr(module, assign.attribute, None)
         if node is None or not isinstance(built, nn.Module):
@@ -725,6 +777,9 @@ def _paired(
         return
     if isinstance(module, nn.ModuleList):
         yield from _paired_list(value, module, call, path)
+        return
+    if isinstance(module, nn.ModuleDict):
+        yield from _paired_dict(value, module, call, path, layers)
         return
     if isinstance(module, nn.Sequential):
         if call.keywords or len(call.args) != len(value.values):
@@ -827,6 +882,37 @@ def _paired_list(value: Ctor, module: nn.ModuleList, call: ast.Call, path: tuple
     yield from _paired_comprehension(given, module, node, path + (0,))
 
 
+def _paired_dict(
+    value: Ctor,
+    module: nn.ModuleDict,
+    call: ast.Call,
+    path: tuple,
+    layers: Mapping[str, ast.Call],
+):
+    """An ``nn.ModuleDict`` of a dict display or of ``dict(name=<layer>, ...)`` (nanoGPT's).
+
+    Each child is paired with the source's layer under its key.
+    """
+    if len(call.args) != 1 or call.keywords or len(value.values) != 1:
+        return
+    (param, items), (node,) = value.values[0], call.args
+    if param is not POSITIONAL or not isinstance(items, dict):
+        return
+    written: dict[str, ast.expr] = {}
+    if isinstance(node, ast.Dict):
+        for key, item in zip(node.keys, node.values):
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                written[key.value] = item
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        if node.func.id != "dict" or node.args:
+            return
+        written = {k.arg: k.value for k in node.keywords if k.arg is not None}
+    for key, item in items.items():
+        if isinstance(item, Ctor) and key in written and key in module._modules:
+            child = module._modules[key]
+            yield from _paired(item, child, written[key], path + (0, key), layers)
+
+
 def _paired_comprehension(
     items: list[tuple[Param, Any]],
     module: nn.Module,
@@ -879,10 +965,92 @@ def _leaf(value: Any, path: tuple) -> Any:
     return value
 
 
+def _config_locals(
+    function: ast.FunctionDef, cls: type, parameters: set[str]
+) -> dict[str, Any]:
+    """Locals ``__init__`` sets once, first thing, to a config of literals (:mod:`.config_objects`).
+
+    ``config = GPTConfig(n_layer=2)``: a dataclass or ``SimpleNamespace``
+    called with literal arguments only, built here to know its fields.
+    """
+    found: dict[str, Any] = {}
+    scope = getattr(cls.__dict__.get("__init__"), "__globals__", {})
+    for name, node in _set_once(function, loops=False):
+        if name in parameters or not isinstance(node, ast.Call):
+            continue
+        callee = node.func
+        if not isinstance(callee, ast.Name) or any(
+            k.arg is None for k in node.keywords
+        ):
+            continue
+        made = scope.get(callee.id, getattr(builtins, callee.id, None))
+        if made is not SimpleNamespace and not (
+            isinstance(made, type) and dataclasses.is_dataclass(made)
+        ):
+            continue
+        try:
+            args = [ast.literal_eval(a) for a in node.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+            value = made(*args, **kwargs)
+        except Exception:  # not literals, or the class refuses them
+            continue
+        if is_config(value):
+            found[name] = value
+    return found
+
+
 def _init_function(cls: type) -> ast.FunctionDef | None:
-    """The user's ``__init__`` of ``cls`` as a tree (None: not its own, or no source)."""
+    """The user's ``__init__`` of ``cls`` as a tree (None: not its own, or no source).
+
+    An attribute set once to a parameter and read back (Whisper's
+    ``self.dims = dims``, then ``AudioEncoder(self.dims.n_mels, ...)``)
+    reads as that parameter (:func:`_without_aliases`).
+    """
     function = function_tree(cls.__dict__.get("__init__"))
-    return function if isinstance(function, ast.FunctionDef) else None
+    if not isinstance(function, ast.FunctionDef):
+        return None
+    return _without_aliases(function)
+
+
+def _without_aliases(function: ast.FunctionDef) -> ast.FunctionDef:
+    """``function`` with each read of ``self.<a>`` a read of ``<p>``, where ``self.<a> = <p>``.
+
+    Only for a statement at the top of ``__init__`` setting an attribute
+    nothing else sets to a parameter nothing rebinds: the two are one
+    value wherever the attribute is read after it.
+    """
+    parameters = {a.arg for a in function.args.args[1:] + function.args.kwonlyargs}
+    stored: dict[str, int] = {}
+    for node in ast.walk(function):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            parameters.discard(node.id)
+        if _is_self_attribute(node) and not isinstance(node.ctx, ast.Load):
+            stored[node.attr] = stored.get(node.attr, 0) + 1
+    aliases = {}
+    for statement in function.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and len(statement.targets) == 1
+            and _is_self_attribute(statement.targets[0])
+            and stored.get(statement.targets[0].attr) == 1
+            and isinstance(statement.value, ast.Name)
+            and statement.value.id in parameters
+        ):
+            aliases[statement.targets[0].attr] = statement.value.id
+    if not aliases:
+        return function
+
+    class Resolved(ast.NodeTransformer):
+        def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+            if (
+                _is_self_attribute(node)
+                and isinstance(node.ctx, ast.Load)
+                and node.attr in aliases
+            ):
+                return ast.copy_location(ast.Name(aliases[node.attr], ast.Load()), node)
+            return self.generic_visit(node)
+
+    return Resolved().visit(copy.deepcopy(function))
 
 
 def _targets(node: ast.stmt) -> list[ast.expr]:
@@ -1019,7 +1187,7 @@ def _set_once(
 
 
 def _simple(node: ast.expr, names: set[str]) -> bool:
-    """Names among ``names``, number constants, ``+ - * // **``, unary minus and ``int(...)`` only.
+    """Names among ``names`` and their fields, number constants, ``+ - * // **``, unary minus and ``int(...)`` only.
 
     ``int(dim * mlp_ratio)`` (timm's and DINO's hidden width) is one.
     """
@@ -1027,6 +1195,8 @@ def _simple(node: ast.expr, names: set[str]) -> bool:
         return node.id in names
     if isinstance(node, ast.Constant):
         return type(node.value) in (int, float)
+    if isinstance(node, ast.Attribute):  # ``config.n_embd``: a field of a config
+        return isinstance(node.value, ast.Name) and node.value.id in names
     if isinstance(node, ast.BinOp):
         return (
             type(node.op) in _OPERATORS
@@ -1053,6 +1223,12 @@ def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
         return values.get(node.id, _UNKNOWN)
     if isinstance(node, ast.Constant):
         return node.value
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        config = values.get(node.value.id, _UNKNOWN)
+        if not is_config(config):
+            return _UNKNOWN
+        field = getattr(config, node.attr, _UNKNOWN)
+        return field if is_literal(field) else _UNKNOWN
     if isinstance(node, ast.UnaryOp):
         operand = _evaluates(node.operand, values)
         return -operand if _number(operand) else _UNKNOWN

@@ -9,6 +9,7 @@ import torch
 
 from ..errors import ConversionError
 from ..tensor_values import Base64Text
+from .config_objects import config_text, is_config
 
 
 def same_literal(a: Any, b: Any) -> bool:
@@ -48,6 +49,8 @@ def literal(value: Any) -> str:
         return str(value)
     if isinstance(value, torch.device):
         return f"torch.device({str(value)!r})"
+    if is_config(value):  # its class is written or imported (:mod:`.config_objects`)
+        return config_text(value)
     raise ConversionError(f"cannot write the constant {value!r} as Python source")
 
 

@@ -14,18 +14,18 @@ class MLP(nn.Module):
 
 
 class TiedLM(nn.Module):
-    def __init__(self, vocab_size=50, block_size=8):
+    def __init__(self, vocab_size=50, block_size=8, n_embd=16):
         super().__init__()
         self.transformer = nn.ModuleDict(
             {
-                "wte": nn.Embedding(vocab_size, 16),
-                "wpe": nn.Embedding(block_size, 16),
-                "ln": nn.LayerNorm(16),
-                "mlp": MLP(16),
-                "ln_f": nn.LayerNorm(16),
+                "wte": nn.Embedding(vocab_size, n_embd),
+                "wpe": nn.Embedding(block_size, n_embd),
+                "ln": nn.LayerNorm(n_embd),
+                "mlp": MLP(n_embd),
+                "ln_f": nn.LayerNorm(n_embd),
             }
         )
-        self.lm_head = nn.Linear(16, vocab_size, bias=False)
+        self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         # weight tying
         self.transformer.wte.weight = self.lm_head.weight
 
