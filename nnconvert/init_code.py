@@ -179,7 +179,8 @@ def init_code(
     """The initialisation the members' ``__init__`` does, as the output class writes it, or None.
 
     ``members`` are the instances one output class stands for;
-    ``parameters`` the output ``__init__``'s parameter names; ``taken`` the
+    ``parameters`` the output ``__init__``'s parameter names and the locals
+    it computes first (``config = GPTConfig(...)``); ``taken`` the
     names the output defines at module level (classes, helpers), which the
     kept code may not redefine. A functional input's ``root`` reads it from
     the file's ``init_params()`` (:func:`functional_init` wrote it there);
@@ -229,8 +230,10 @@ def _found(
         if called is None:
             continue
         free = _free_names(statement, called)
-        if free & (_locals_before(init, statement) - arguments):
-            continue  # it reads what __init__ computed: not a statement of its own
+        # it reads what __init__ computed: not a statement of its own, unless
+        # the output class computes that local too (``config = GPTConfig(...)``)
+        if free & (_locals_before(init, statement) - arguments - parameters):
+            continue
         replaced = _argument_literals(
             [statement], free & arguments, parameters, members
         )
