@@ -521,11 +521,20 @@ class ConcreteTracer(ModelTracer):
 
         word_language_model builds its mask with ``torch.ones(len(src),
         len(src))``; a plain int would freeze the mask to the traced length.
-        ``len`` of anything else (a list, a traced ``x.size()``) is Python's.
+        ``len`` of anything else (a list, a traced ``x.size()``) is Python's;
+        of a traced shape (``len(x.shape)``, which the printer writes for a
+        rank the model read by iterating the shape) it is the example's,
+        guarded as iterating guards it.
         """
         if isinstance(obj, fx.Proxy) and obj.tracer is self:
-            if isinstance(self.value_of(obj), torch.Tensor):
+            value = self.value_of(obj)
+            if isinstance(value, torch.Tensor):
                 return self.create_proxy("call_function", len, (obj,), {})
+            if isinstance(value, tuple):  # fx's attribute proxy has no __len__
+                self.guard(
+                    self.create_proxy("call_function", len, (obj,), {}), len(value)
+                )
+                return len(value)
         return len(obj)
 
     def _traced_int(self, value: Any = 0, *base: Any) -> Any:

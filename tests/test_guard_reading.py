@@ -421,3 +421,28 @@ def test_a_shape_compared_with_a_tuple_of_sizes_is_guarded(style):
     conversion = nnconvert.convert(RotaryShapes(), style, inputs)
     conversion.check(train=True)
     assert "freqs must match the sequence and the width" in conversion.source
+
+
+class BroadcastShape(nn.Module):
+    """llama2.c's ``reshape_for_broadcast``: a view shape made by iterating ``x.shape``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, freqs):
+        ndim = x.ndim
+        shape = [d if i == 1 or i == ndim - 1 else 1 for i, d in enumerate(x.shape)]
+        return self.fc(x * freqs.view(shape))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_rank_read_by_iterating_a_shape_is_guarded_and_traced_again(style):
+    """The rank guard prints as ``len(x.shape)``, which the output's trace reads back."""
+    inputs = (torch.randn(2, 3, 5, 4), torch.randn(3, 4))
+    first = nnconvert.convert(BroadcastShape(), style, inputs)
+    first.check(train=True)
+    assert "len(x.shape) != 4" in first.source
+    again = nnconvert.convert(load_output(first), style, inputs)
+    again.check(train=True)
+    assert again.source == first.source
