@@ -404,7 +404,7 @@ def _spliced(text: str, spans: list[tuple[ast.expr, str]]) -> str:
 
 
 def recover_tensor(
-    module: nn.Module, name: str, fresh_checked: bool = False
+    module: nn.Module, name: str, fresh_checked: bool = False, exact: bool = False
 ) -> RecoveredCode | None:
     """The code of ``module``'s ``__init__`` that computes its tensor ``name``, verified.
 
@@ -426,7 +426,10 @@ def recover_tensor(
 
     ``fresh_checked``: the caller checks a fresh build of the whole output
     (module docstring); code that draws or reads the file's module-level
-    names is taken too, when code that does not is not found.
+    names is taken too, when code that does not is not found. ``exact``:
+    only such code that gives the tensor bit for bit under any seed (a
+    tensor outside the ``state_dict``, which a fresh build does not
+    compare: llama2.c's ``precompute_freqs_cis``).
     """
     tensor = getattr(module, name, None)
     if not isinstance(tensor, torch.Tensor):
@@ -447,7 +450,7 @@ def recover_tensor(
         drawn = _Slicer(module, *found, fresh_checked=True).slice(name)
     except _Refused:
         return None
-    if drawn is None or not _draws_alike(drawn, expected, module):
+    if drawn is None or not _draws_alike(drawn, expected, module, exact):
         return None
     return replace(drawn, fresh_checked=True)
 
@@ -795,6 +798,27 @@ class _Slicer:
             raise _Refused
         return path[0], value
 
+    def _attribute_field(self, path: str) -> tuple[str, Any]:
+        """``params.dim`` of ``self.params.dim``, ``self.params`` an object: its field and literal.
+
+        :class:`_Refused` when the attribute is a tensor or layer, or the field
+        is not a literal.
+        """
+        first, *fields = path.split(".")
+        value = getattr(self.module, first, None)
+        if isinstance(value, (torch.Tensor, nn.Module)) or is_literal(value):
+            raise _Refused
+        try:
+            for attribute in fields:
+                if attribute.startswith("_"):
+                    raise _Refused
+                value = getattr(value, attribute)
+        except AttributeError:
+            raise _Refused from None
+        if not is_literal(value):
+            raise _Refused
+        return fields[-1], value
+
     # -- templates ---------------------------------------------------------------
 
     def _templated(self, node: ast.AST, locals_: set[str]) -> ast.AST:
@@ -812,7 +836,10 @@ class _Slicer:
                 if path is None:
                     self.generic_visit(attribute)
                     return attribute
-                if "." in path or not path:
+                if "." in path:  # ``self.params.dim``: a field of an object attribute
+                    field = slicer._attribute_field(path)
+                    return slicer._placeholder(*field)
+                if not path:
                     raise _Refused
                 try:
                     value = getattr(slicer.module, path)
@@ -866,6 +893,9 @@ class _Slicer:
                 inside |= {id(n) for n in ast.walk(node)}
             elif path and self._method(node):
                 continue
+            elif path and "." in path:  # ``self.params.dim``
+                spans.append((node, self._placeholder(*self._attribute_field(path)).id))
+                inside |= {id(n) for n in ast.walk(node)}
             elif path:
                 value = getattr(self.module, path)
                 spans.append((node, self._placeholder(path, value).id))
@@ -1073,9 +1103,14 @@ _ALLOWED_BUILTINS = {n: getattr(builtins, n) for n in PURE_BUILTINS}
 
 
 def _draws_alike(
-    recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint, module: nn.Module
+    recovered: RecoveredCode,
+    tensor: torch.Tensor | Fingerprint,
+    module: nn.Module,
+    exact: bool = False,
 ) -> bool:
     """Fresh-checked code gives ``tensor``'s shape and dtype, and its bits unless it draws.
+
+    ``exact``: its bits under every seed tried.
 
     It draws when it names a :data:`DRAWING_ATTRIBUTES` call or gives other
     values under another seed (a function of the file that draws). Run
@@ -1099,6 +1134,8 @@ def _draws_alike(
     wanted = tensor if isinstance(tensor, Fingerprint) else fingerprint(tensor)
     if made is None or wanted is None:
         return False
+    if exact:
+        return all(fingerprint(result) == wanted for result in results)
     if made == wanted:
         return True
     if (made.dtype, made.shape) != (wanted.dtype, wanted.shape):

@@ -331,3 +331,54 @@ def test_a_test_the_literals_decide_is_written_as_its_answer(
 
     placeholders = [PLACEHOLDER.format(i) for i in range(len(values))]
     assert filled(template.format(*placeholders), values) == expected
+
+
+def rotary_tables(dim, end, theta=10000.0):
+    """cos and sin tables, as llama2.c's ``precompute_freqs_cis``."""
+    freqs = 1.0 / (theta ** (torch.arange(0, dim, 2)[: (dim // 2)].float() / dim))
+    freqs = torch.outer(torch.arange(end), freqs).float()
+    return torch.cos(freqs), torch.sin(freqs)  # real and imaginary parts
+
+
+def noisy_table(end):
+    return torch.randn(end, 1)
+
+
+class Rotary(nn.Module):
+    """Buffers outside the ``state_dict`` that functions of the file build.
+
+    The code is kept with the model's initialisation statements, which a
+    fresh build checks (:func:`nnconvert.api._checked_init_code`).
+    """
+
+    def __init__(self, dim=8, max_seq_len=6):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        freqs_cos, freqs_sin = rotary_tables(dim, max_seq_len)
+        self.register_buffer("freqs_cos", freqs_cos, persistent=False)
+        self.register_buffer("freqs_sin", freqs_sin, persistent=False)
+        self.register_buffer("noise", noisy_table(max_seq_len), persistent=False)
+        nn.init.zeros_(self.fc.bias)  # the initialisation a fresh build checks
+
+    def forward(self, x):
+        y = self.fc(x)
+        return y * self.freqs_cos.repeat(1, 2) + self.noise - self.freqs_sin.sum()
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_buffer_outside_the_state_dict_a_function_builds_is_written_with_it(style):
+    """Written as the user's code only where it gives the buffer bit for bit under any seed."""
+    conversion = _conversion(Rotary, style, torch.randn(6, 8))
+    source = conversion.source
+    # (max_seq_len is a number: the noise's size writes it so, and a root
+    # parameter is kept only where every use of it is written)
+    assert "freqs_cos, freqs_sin = rotary_tables(dim, 6)\n" in source
+    assert 'self.register_buffer("freqs_cos", freqs_cos, persistent=False)' in source
+    assert "\ndef rotary_tables(dim, end, theta=10000.0):" in source
+    assert "# real and imaginary parts" in source
+    # a draw no fresh build compares (the buffer is in no state_dict): its bytes
+    assert "noisy_table" not in source
+    assert (
+        'self.register_buffer(\n            "noise",\n            torch.tensor('
+        in source
+    )

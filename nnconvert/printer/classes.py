@@ -112,7 +112,7 @@ class ConstructorDescriber:
             made = (
                 _built(owner, name, empty_tensor(value), "{}", self.fresh_checked)
                 if persistent
-                else _rebuilt(owner, name, value)
+                else _rebuilt(owner, name, value, self.fresh_checked)
             )
             return Assign(name, made, buffer=True, persistent=persistent)
         if isinstance(value, nn.Parameter) and name in owner._parameters:
@@ -207,13 +207,20 @@ def _tie_assignments(module: nn.Module, graph_module: fx.GraphModule) -> list[As
     ]
 
 
-def _rebuilt(owner: nn.Module, name: str, tensor: torch.Tensor) -> Recovered | Ctor:
+def _rebuilt(
+    owner: nn.Module, name: str, tensor: torch.Tensor, fresh_checked: bool = False
+) -> Recovered | Ctor:
     """A tensor outside the state_dict: the user's ``__init__`` code when it is recovered.
 
     Else (no source, code the slice refuses or that does not reproduce the
     tensor bit for bit) its value as :func:`tensor_value` writes it.
+    ``fresh_checked``: code reading the file's functions is taken too
+    (llama2.c's ``precompute_freqs_cis``), when it gives the tensor bit for
+    bit under any seed.
     """
     code = recover_tensor(owner, name)
+    if code is None and fresh_checked:
+        code = recover_tensor(owner, name, fresh_checked=True, exact=True)
     value = tensor_value(name, tensor)
     return Recovered.of(code, value) if code is not None else value
 
