@@ -60,6 +60,7 @@ import torch
 from torch import nn
 
 from .built_values import Fingerprint, built_fingerprint, fingerprint
+from .config_locals import config_locals
 from .init_arguments import init_arguments, is_literal, recorded_call
 from .source_text import (
     SourceFile,
@@ -196,6 +197,10 @@ class RecoveredCode:
     methods: tuple[str, ...] = ()
     #: recovered for a fresh-checked caller: only a fresh build checks it
     fresh_checked: bool = False
+    #: for each placeholder that read a field of an object (``config.block_size``,
+    #: ``self.params.dim``), that field as the object's name reads it
+    #: (``"config.block_size"``, ``"params.dim"``); else ``""``
+    fields: tuple[str, ...] = ()
 
     def lines(self, replacements: Sequence[str], width: int = 80) -> list[str]:
         """The statements as source lines, placeholder ``i`` written as ``replacements[i]``.
@@ -555,14 +560,17 @@ class _Slicer:
         self.own_methods = _own_methods(module) if fresh_checked else set()
         self.methods_read: set[str] = set()
         self.arguments = {**_literal_defaults(type(module)), **init_arguments(module)}
-        #: arguments that are objects (a config): only their literal fields are read
+        #: arguments that are objects (a config): only their literal fields are read;
+        #: so are a config's an output class builds (``config = GPTConfig(...)``)
         self.objects = {
             n: v
             for n, v in (recorded_call(module) or {}).items()
             if n in self.parameters and not is_literal(v)
         }
+        self.objects |= config_locals(function, type(module))
         self.sources: list[str] = []
         self.values: list[Any] = []
+        self.fields: list[str] = []
 
     def slice(self, name: str) -> RecoveredCode | None:
         body = self.function.body
@@ -631,6 +639,7 @@ class _Slicer:
             tuple(own),
             tuple(sorted(self.module_read)),
             tuple(sorted(self.methods_read)),
+            fields=tuple(self.fields),
         )
 
     def _chosen_branch(self, value: ast.expr) -> ast.expr:
@@ -673,6 +682,7 @@ class _Slicer:
     def _locals_read(self, node: ast.AST) -> set[str]:
         """The names ``node`` uses that may be locals of ``__init__``."""
         outside = {"self", *self.parameters, *RECOVERED_MODULES, *PURE_BUILTINS}
+        outside |= set(self.objects)
         outside |= self.module_level
         return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} - outside
 
@@ -775,8 +785,10 @@ class _Slicer:
     def _literal_parameter(self, name: str) -> bool:
         return name in self.parameters and name in self.arguments
 
-    def _object_field(self, node: ast.AST) -> tuple[str, Any] | None:
+    def _object_field(self, node: ast.AST) -> tuple[str, Any, str] | None:
         """``config.block_size``, ``config`` an object argument: its field's name and literal.
+
+        With the read's text (``config.block_size``).
 
         None for anything else; :class:`_Refused` when the field is not a literal.
         """
@@ -796,10 +808,12 @@ class _Slicer:
             raise _Refused from None
         if not is_literal(value):
             raise _Refused
-        return path[0], value
+        return path[0], value, ".".join([node.id, *reversed(path)])
 
-    def _attribute_field(self, path: str) -> tuple[str, Any]:
+    def _attribute_field(self, path: str) -> tuple[str, Any, str]:
         """``params.dim`` of ``self.params.dim``, ``self.params`` an object: its field and literal.
+
+        With the read's text, ``path`` itself.
 
         :class:`_Refused` when the attribute is a tensor or layer, or the field
         is not a literal.
@@ -817,7 +831,7 @@ class _Slicer:
             raise _Refused from None
         if not is_literal(value):
             raise _Refused
-        return fields[-1], value
+        return fields[-1], value, path
 
     # -- templates ---------------------------------------------------------------
 
@@ -908,12 +922,15 @@ class _Slicer:
                 spans.append((node, self._placeholder(node.id, value).id))
         return _spliced(segment, spans)
 
-    def _placeholder(self, source: str, value: Any) -> ast.Name:
-        for index, (known, held) in enumerate(zip(self.sources, self.values)):
-            if known == source and type(held) is type(value) and held == value:
+    def _placeholder(self, source: str, value: Any, field: str = "") -> ast.Name:
+        known = zip(self.sources, self.values, self.fields)
+        for index, (name, held, read) in enumerate(known):
+            same = type(held) is type(value) and held == value
+            if name == source and same and read == field:
                 return ast.Name(PLACEHOLDER.format(index), ast.Load())
         self.sources.append(source)
         self.values.append(value)
+        self.fields.append(field)
         return ast.Name(PLACEHOLDER.format(len(self.sources) - 1), ast.Load())
 
     # -- comments ----------------------------------------------------------------

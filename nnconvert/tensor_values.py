@@ -130,9 +130,11 @@ def inferred_dtype(value: Tensor) -> torch.dtype:
 
 
 def same_bits(a: Tensor, b: Tensor) -> bool:
-    """Same dtype, shape and bytes: ``-0.0`` differs from ``0.0``, a NaN equals itself."""
-    if a.dtype != b.dtype or a.shape != b.shape:
+    """Same dtype, shape, layout and bytes: ``-0.0`` differs from ``0.0``, a NaN equals itself."""
+    if a.dtype != b.dtype or a.shape != b.shape or a.layout != b.layout:
         return False
+    if a.layout is not torch.strided:  # Whisper's sparse alignment_heads
+        return same_bits(a.to_dense(), b.to_dense())
     left = a.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
     right = b.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
     return torch.equal(left, right)

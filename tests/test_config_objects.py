@@ -126,9 +126,10 @@ class Aliased(nn.Module):
         super().__init__()
         self.dims = dims
         self.encoder = Encoder(self.dims.n_embd, self.dims.n_layer)
+        self.register_buffer("scale", torch.ones(self.dims.n_embd) * 2)
 
     def forward(self, x):
-        return self.encoder(x)
+        return self.encoder(x) * self.scale
 
 
 class Namespaced(nn.Module):
@@ -137,9 +138,12 @@ class Namespaced(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.mlp = MLP(config)
+        self.register_buffer(
+            "mask", torch.tril(torch.ones(config.n_embd, config.n_embd))
+        )
 
     def forward(self, x):
-        return self.mlp(x)
+        return self.mlp(x) @ self.mask
 
 
 @dataclass
@@ -219,6 +223,8 @@ def test_an_attribute_set_to_the_config_reads_as_the_config(style):
     source = _converted("aliased", style).source
     assert "dims = GPTConfig(n_layer=3, n_embd=8)" in source
     assert "self.encoder = Encoder(dims.n_embd, dims.n_layer)" in source
+    # the user's tensor code reads the field too
+    assert 'self.register_buffer("scale", torch.ones(dims.n_embd) * 2)' in source
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
@@ -227,6 +233,7 @@ def test_a_namespace_is_imported(style):
     assert "from types import SimpleNamespace\n" in source
     assert "config = SimpleNamespace(n_embd=8, bias=True)" in source
     assert "nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)" in source
+    assert "torch.tril(torch.ones(config.n_embd, config.n_embd))" in source
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)

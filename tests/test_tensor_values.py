@@ -303,3 +303,14 @@ def test_a_tensor_forward_rebinds_on_self_is_read_back_as_the_tensor(style):
     conversion = nnconvert.convert(model, style, (torch.randn(4, 2, 8),))
     conversion.check(train=True)
     assert model.blocks[0].attn_mask is mask  # the user's model is left as it was
+
+
+def test_sparse_tensors_compare_by_their_values_and_layout():
+    """Whisper's ``all_heads.to_sparse()`` buffer: no strided bytes to compare."""
+    dense = torch.zeros(4, 2, dtype=torch.bool)
+    dense[2:] = True
+    assert same_bits(dense.to_sparse(), dense.clone().to_sparse())
+    other = dense.clone()
+    other[0, 0] = True
+    assert not same_bits(dense.to_sparse(), other.to_sparse())
+    assert not same_bits(dense.to_sparse(), dense)  # a layout of its own

@@ -50,18 +50,17 @@ block is only built by its parent.
 from __future__ import annotations
 
 import ast
-import builtins
 import copy
 import dataclasses
 import functools
 import inspect
 import textwrap
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from torch import nn
 
+from ..config_locals import config_locals
 from ..init_arguments import (
     init_arguments,
     init_defaults,
@@ -177,7 +176,11 @@ def held_arguments(
         return NOTHING_HELD
     parameters = [a.arg for a in function.args.args[1:] + function.args.kwonlyargs]
     # ``config = GPTConfig(...)``: read as a parameter, written as that local
-    configs = _config_locals(function, type(modules[0]), set(parameters))
+    configs = {
+        name: value
+        for name, value in config_locals(function, type(modules[0])).items()
+        if is_config(value)
+    }
     if root:
         given = given_arguments(modules[0])
         configs |= {p: given[p] for p in parameters if is_config(given.get(p))}
@@ -715,10 +718,13 @@ def _held(
     configs = {n: v for n, v in arguments.items() if n in parameters and is_config(v)}
     for assign in init:
         if isinstance(assign.value, Recovered):  # the user's own code: its names
+            fields = assign.value.code.fields
             for i, (param, value) in enumerate(assign.value.values):
                 given = arguments.get(param.name, _UNKNOWN)
                 if param.name in parameters and same_literal(given, value):
                     yield (assign.attribute, i), param.name, None
+                elif i < len(fields) and _config_field(fields[i], configs, value):
+                    yield (assign.attribute, i), fields[i], None
             continue
         # the config this block was given, passed on where no call pairs it
         # (llama2.c's blocks, appended in a loop): the same object by value
@@ -743,6 +749,14 @@ def _held(
             if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
                 use = (expression, owner, name)
                 yield (assign.attribute, *path), written_text(expression), use
+
+
+def _config_field(read: str, configs: Mapping[str, Any], value: Any) -> bool:
+    """``config.block_size`` (``read``) is a field of one of ``configs`` holding ``value``."""
+    name, _, field = read.partition(".")
+    if name not in configs or not field or "." in field:
+        return False
+    return same_literal(getattr(configs[name], field, _UNKNOWN), value)
 
 
 def _paired(
@@ -963,40 +977,6 @@ def _leaf(value: Any, path: tuple) -> Any:
             return len(value.values) if isinstance(value, Ctor) else len(value)
         value = value.values[i][1] if isinstance(value, Ctor) else value[i]
     return value
-
-
-def _config_locals(
-    function: ast.FunctionDef, cls: type, parameters: set[str]
-) -> dict[str, Any]:
-    """Locals ``__init__`` sets once, first thing, to a config of literals (:mod:`.config_objects`).
-
-    ``config = GPTConfig(n_layer=2)``: a dataclass or ``SimpleNamespace``
-    called with literal arguments only, built here to know its fields.
-    """
-    found: dict[str, Any] = {}
-    scope = getattr(cls.__dict__.get("__init__"), "__globals__", {})
-    for name, node in _set_once(function, loops=False):
-        if name in parameters or not isinstance(node, ast.Call):
-            continue
-        callee = node.func
-        if not isinstance(callee, ast.Name) or any(
-            k.arg is None for k in node.keywords
-        ):
-            continue
-        made = scope.get(callee.id, getattr(builtins, callee.id, None))
-        if made is not SimpleNamespace and not (
-            isinstance(made, type) and dataclasses.is_dataclass(made)
-        ):
-            continue
-        try:
-            args = [ast.literal_eval(a) for a in node.args]
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-            value = made(*args, **kwargs)
-        except Exception:  # not literals, or the class refuses them
-            continue
-        if is_config(value):
-            found[name] = value
-    return found
 
 
 def _init_function(cls: type) -> ast.FunctionDef | None:
