@@ -74,7 +74,7 @@ class Config:
 
 
 class Configured(nn.Module):
-    """Built from an object that is not a literal: nothing to keep."""
+    """Built from an object that is not a literal: no parameter to keep."""
 
     def __init__(self, config: Config):
         super().__init__()
@@ -169,10 +169,15 @@ def test_a_parameter_that_also_sizes_a_multiple_of_itself_is_not_kept(style):
 
 @pytest.mark.parametrize("style", list(Style))
 def test_only_a_root_built_from_literals_keeps_them(style):
-    """A config object cannot be passed again: that root is written as before."""
+    """A config object is no parameter: class styles build it first (``config = Config()``)."""
     source = _convert(lambda: Configured(Config()), style).source
-    assert "config." not in source and "classes" not in source
-    assert "def init_params() ->" in source or "def __init__(self):" in source
+    if style is Style.FUNCTIONAL:
+        assert "config." not in source and "classes" not in source
+        assert "def init_params() ->" in source
+    else:
+        assert "def __init__(self):\n        super().__init__()\n" in source
+        assert "        config = Config()\n" in source
+        assert "nn.Linear(config.width, config.classes)" in source
     kept = _convert(Coincidence, style).source
     assert KEPT[style] in kept
 
