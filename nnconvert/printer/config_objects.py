@@ -29,9 +29,9 @@ import typing
 from types import SimpleNamespace
 from typing import Any, Iterable
 
-from ..as_written import comments_above_long_lines
 from torch import nn
 
+from ..as_written import comments_above_long_lines
 from ..init_arguments import init_arguments, is_literal, recorded_call
 from .imports import Imports, Printed
 
@@ -39,12 +39,6 @@ from .imports import Imports, Printed
 _DATACLASS_NAMES = {
     dataclasses.dataclass: "from dataclasses import dataclass",
     dataclasses.field: "from dataclasses import field",
-}
-
-_USUAL_NAMES = {
-    "dataclass": dataclasses.dataclass,
-    "field": dataclasses.field,
-    **{name: getattr(typing, name) for name in typing.__all__},
 }
 
 
@@ -134,9 +128,7 @@ def _definition(cls: type) -> tuple[str, tuple[str, ...]] | None:
         return None
     if any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) for s in tree.body):
         return None
-    module = sys.modules.get(cls.__module__)
-    # a file loaded without registering it: its names as they are usually bound
-    found = vars(module) if module is not None else _USUAL_NAMES
+    found = vars(sys.modules[cls.__module__])  # inspect found the class through it
     imports = []
     for name in sorted(_read_names(tree)):
         if name not in found and hasattr(builtins, name):

@@ -22,8 +22,13 @@ all its members keep the same one; the literal becomes that constructor
 parameter (:func:`~.constructors.assign_holes`), and the class's callers
 pass what each instance was built with.
 
+A config object (:mod:`.config_objects`) is a parameter like any other,
+whose fields the expressions may read (``nn.Linear(config.n_embd, 4 *
+config.n_embd)``); one the root is given, or a local the source builds
+(``config = GPTConfig(...)``), is built as the class's first local.
+
 Nothing is guessed from values: an argument the source writes as a literal,
-a config attribute (``config.n_embd``), a call other than ``int``, or a parameter the built
+a call other than ``int``, or a parameter the built
 tree does not show (an argument left at its default) stays as the trace
 gives it; so does the argument of a parameter-free torch layer built
 directly on ``self`` (``nn.Dropout(dropout)``): mixed style writes it as a
@@ -702,10 +707,13 @@ def _held(
     function: ast.FunctionDef,
     local_code: Mapping[str, ast.expr],
     parameters: set[str],
-    config_locals: Mapping[str, Any],
+    built_configs: Mapping[str, Any],
 ) -> Iterator[tuple[tuple, str]]:
-    """``(attribute, *path)`` -> expression for each argument ``module``'s source keeps."""
-    arguments = {**given_arguments(module), **config_locals}
+    """``(attribute, *path)`` -> expression for each argument ``module``'s source keeps.
+
+    ``built_configs``: the configs the class builds itself, by local name.
+    """
+    arguments = {**given_arguments(module), **built_configs}
     values = {**init_locals(module), **arguments}
     if not all(
         _evaluates(node, values) == values.get(n)
