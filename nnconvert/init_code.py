@@ -223,6 +223,7 @@ def _found(
     source, init = found
     arguments = {a.arg for a in _every_argument(init.args)[1:]}
     kept = []
+    kept_locals: set[str] = set()  # bound by a statement kept before
     methods: set[str] = set()
     module_names: set[str] = set()
     for before, statement in _statements(init, members):
@@ -232,13 +233,15 @@ def _found(
         free = _free_names(statement, called)
         # it reads what __init__ computed: not a statement of its own, unless
         # the output class computes that local too (``config = GPTConfig(...)``)
-        if free & (_locals_before(init, statement) - arguments - parameters):
+        computed = _locals_before(init, statement) - arguments - parameters
+        if free & (computed - kept_locals):
             continue
         replaced = _argument_literals(
             [statement], free & arguments, parameters, members
         )
         if replaced is not None:
             kept.append((before, statement, replaced))
+            kept_locals |= _binds(statement)
             methods |= {m.name for m in called}
             module_names |= free - arguments
     if not kept:
@@ -291,9 +294,14 @@ def _statements_in_block(
     members: Sequence[nn.Module] | None,
 ) -> Iterable[tuple[tuple[str, ...], ast.stmt]]:
     """:func:`_statements` of one block; ``following``: the statements after it, outside."""
+    derived: frozenset[str] = frozenset()  # locals set by statements yielded
     for index, statement in enumerate(body):
         later = body[index + 1 :] + following
-        if not attributes_set(statement) and _initialises(statement, later):
+        if not attributes_set(statement) and _initialises(
+            statement, later, derived=derived
+        ):
+            if isinstance(statement, ast.Assign):
+                derived |= _binds(statement)
             after = [
                 name
                 for node in later
@@ -336,16 +344,28 @@ def _taken_branch(
     return statement.body if taken.pop() else statement.orelse
 
 
-def _initialises(statement: ast.stmt, later: list[ast.stmt], own: str = "self") -> bool:
+def _initialises(
+    statement: ast.stmt,
+    later: list[ast.stmt],
+    own: str = "self",
+    derived: frozenset[str] = frozenset(),
+) -> bool:
     """A call, or a loop or branch of calls, that builds nothing and binds nothing read later.
+
+    Or a local set to such a call (minGPT's ``n_params = sum(p.numel() for p
+    in self.transformer.parameters())``) that only such statements read.
 
     It must read ``own`` (``self``; ``params`` in ``init_params()``): code
     that does not touch the model (``config.merge_from_dict(...)``) is not
     its initialisation.
     """
-    if not isinstance(statement, (ast.Expr, ast.For, ast.If, ast.With)):
+    local = isinstance(statement, ast.Assign) and all(
+        isinstance(t, ast.Name) for t in statement.targets
+    )  # ``n_params = sum(...)``, read by initialisation statements only
+    if not local and not isinstance(statement, (ast.Expr, ast.For, ast.If, ast.With)):
         return False
-    if not any(isinstance(n, ast.Name) and n.id == own for n in ast.walk(statement)):
+    reads = {own} | derived  # ``derived``: locals such a statement set from it
+    if not any(isinstance(n, ast.Name) and n.id in reads for n in ast.walk(statement)):
         return False
     if isinstance(statement, ast.Expr) and not isinstance(statement.value, ast.Call):
         return False  # a docstring, a bare name
@@ -364,8 +384,16 @@ def _initialises(statement: ast.stmt, later: list[ast.stmt], own: str = "self") 
         for n in ast.walk(statement)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
-    read_later = set().union(*map(_reads_from_outside, later))
-    return not bound & read_later
+    if not local:
+        read_later = set().union(*map(_reads_from_outside, later))
+        return not bound & read_later
+    for index, reader in enumerate(later):  # each reader initialises too
+        if bound & _reads_from_outside(reader):
+            if attributes_set(reader) or isinstance(reader, ast.Assign):
+                return False
+            if not _initialises(reader, later[index + 1 :], own, derived | bound):
+                return False
+    return True
 
 
 def _reads_from_outside(statement: ast.stmt) -> set[str]:
@@ -743,13 +771,20 @@ def _block_statements(
     statements = []
     read: set[str] = set()
     used: set[str] = set()
+    dropped: set[str] = set()  # locals of statements left out (``n_params``)
     for before, node, replaced in found.statements:
         spans = _to_params(found.source, node, keys, set(methods), prefix)
         called = _methods_called_by(node, methods, set())
-        if spans is None or any(translated[m] is None for m in called):
+        if (
+            spans is None
+            or any(translated[m] is None for m in called)
+            or _reads_from_outside(node) & dropped
+        ):
+            dropped |= _binds(node)
             continue
         later = tuple(a.split(".")[0] for a in before if owns_tensors(block, a))
         if set(later) - roots:
+            dropped |= _binds(node)
             continue  # built before a layer whose keys init_params() cannot tell
         statement = _statement(found.source, node, (), {**replaced, **spans}, 4)
         at = tuple(prefix + a for a in later)

@@ -185,12 +185,28 @@ class Jittered(nn.Module):
         return self.fc(x)
 
 
+class Counted(nn.Module):
+    """minGPT's report: a local the initialisation computes, then prints."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        nn.init.zeros_(self.fc.bias)
+        # report number of parameters
+        n_params = sum(p.numel() for p in self.parameters())
+        print("number of parameters: %d" % (n_params,))
+
+    def forward(self, x):
+        return self.fc(x)
+
+
 CASES = {
     "rnn_model": (RNNModel, lambda: (torch.randint(0, 20, (5, 2)),)),
     "tiny_vit": (TinyViT, lambda: (torch.randn(2, 3, 8),)),
     "graph": (Graph, lambda: (torch.randn(5, 6),)),
     "scaled_mlp": (lambda: ScaledMLP(Config()), lambda: (torch.randn(2, 8),)),
     "biased_graph": (BiasedGraph, lambda: (torch.randn(5, 6),)),
+    "counted": (Counted, lambda: (torch.randn(2, 4),)),
 }
 
 
@@ -415,3 +431,21 @@ def test_functional_check_of_init_params_runs_a_blocks_initialisation():
     conversion = nnconvert.convert(read, to="functional", example_inputs=inputs())
     assert "equal to a new `Graph`'s under the same seed." in conversion.source
     conversion.check(train=True)
+
+
+@pytest.mark.parametrize("style", ["module", "mixed", "functional"])
+def test_a_local_only_initialisation_reads_is_kept_with_it(style, capsys):
+    """Class styles keep ``n_params = ...`` and the print reading it; functional neither."""
+    _, conversion = _converted("counted", style)
+    conversion.check(train=True)
+    source = conversion.source
+    if style == "functional":  # self.parameters() has no weight-dict form
+        assert "n_params" not in source and "print(" not in source
+        assert 'nn.init.zeros_(params["fc.bias"])' in source
+    else:
+        assert (
+            "        # report number of parameters\n"
+            "        n_params = sum(p.numel() for p in self.parameters())\n"
+            '        print("number of parameters: %d" % (n_params,))\n'
+        ) in source
+    assert "number of parameters: 20" in capsys.readouterr().out
