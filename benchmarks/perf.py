@@ -518,7 +518,10 @@ def _unformatted(model: nn.Module, inputs: tuple[Any, ...], style: str) -> str:
 
 def _format_fast(text: str) -> str:
     """black without its AST equivalence check (``--fast``)."""
-    return black.format_file_contents(text, fast=True, mode=black.Mode())
+    try:
+        return black.format_file_contents(text, fast=True, mode=black.Mode())
+    except black.NothingChanged:  # already as black lays it out
+        return text
 
 
 def _format_per_definition(text: str) -> str:
