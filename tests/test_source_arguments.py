@@ -632,3 +632,48 @@ def test_every_root_parameter_of_a_sample_builds_what_the_source_builds(sample, 
     conversion = nnconvert.convert(model, style, inputs)
     cell = load_benchmark("realworld").root_parameters(model.module, conversion, inputs)
     assert ";" not in cell, cell
+
+
+class HeadAttention(nn.Module):
+    """llama2.c's ``self.head_dim = dim // n_heads``, read back by the layers it sizes."""
+
+    def __init__(self, dim, n_heads):
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = dim // n_heads
+        self.wq = nn.Linear(dim, n_heads * self.head_dim, bias=False)
+        self.wo = nn.Linear(n_heads * self.head_dim, dim, bias=False)
+
+    def forward(self, x):
+        b, t, _ = x.shape
+        q = self.wq(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, q, q).transpose(1, 2)
+        return self.wo(y.reshape(b, t, -1))
+
+
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = HeadAttention(8, 2)
+        self.b = HeadAttention(8, 4)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_an_attribute_the_layers_read_back_is_a_local_of_its_name(style):
+    """``head_dim = dim // n_heads`` first, the layers read it, the attribute is set from it."""
+    x = torch.randn(2, 3, 8)
+    conversion = recorded_conversion(TwoHeads, style, (x,))
+    source = conversion.source
+    assert (
+        "    def __init__(self, dim, n_heads):\n"
+        "        super().__init__()\n"
+        "        head_dim = dim // n_heads\n"
+        "        self.wq = nn.Linear(dim, n_heads * head_dim, bias=False)\n"
+        "        self.wo = nn.Linear(n_heads * head_dim, dim, bias=False)\n"
+    ) in source
+    assert "        self.head_dim = head_dim\n" in source
+    again = nnconvert.convert(conversion.load(), style, (x,))
+    assert again.source == conversion.source

@@ -681,6 +681,7 @@ def written_reads(
     calls = _built_once(function)
     sizes = [(name, ast.parse(text, mode="eval").body) for name, text in holes.sizes]
     available = set(holes.names) | {name for name, _ in sizes}
+    set_to = dict(_set_once(function, loops=False))
     rows = []
     for row in holes.values_per_instance:
         values = dict(zip(holes.names, row))
@@ -690,6 +691,8 @@ def written_reads(
     found = {}
     for attribute, literals in reads.items():
         node = calls.get(attribute)
+        if isinstance(node, ast.Name) and node.id not in available:
+            node = set_to.get(node.id)  # ``self.head_dim = head_dim``, a local not kept
         if node is None or not _names(node) or not _simple(node, available):
             continue
         given = [_evaluates(node, values) for values in rows]
@@ -715,6 +718,8 @@ def _held(
     """
     arguments = {**given_arguments(module), **built_configs}
     values = {**init_locals(module), **arguments}
+    for name, node in local_code.items():  # one an attribute stood for: not recorded
+        values.setdefault(name, _evaluates(node, values))
     if not all(
         _evaluates(node, values) == values.get(n)
         for n, node in local_code.items()
@@ -990,9 +995,8 @@ def _leaf(value: Any, path: tuple) -> Any:
 def _init_function(cls: type) -> ast.FunctionDef | None:
     """The user's ``__init__`` of ``cls`` as a tree (None: not its own, or no source).
 
-    An attribute set once to a parameter and read back (Whisper's
-    ``self.dims = dims``, then ``AudioEncoder(self.dims.n_mels, ...)``)
-    reads as that parameter (:func:`_without_aliases`).
+    An attribute set once and read back reads as what it was set to
+    (:func:`_without_aliases`).
     """
     function = function_tree(cls.__dict__.get("__init__"))
     if not isinstance(function, ast.FunctionDef):
@@ -1001,30 +1005,58 @@ def _init_function(cls: type) -> ast.FunctionDef | None:
 
 
 def _without_aliases(function: ast.FunctionDef) -> ast.FunctionDef:
-    """``function`` with each read of ``self.<a>`` a read of ``<p>``, where ``self.<a> = <p>``.
+    """``function`` with each ``self.<a>`` it reads back as the name it was set from.
 
-    Only for a statement at the top of ``__init__`` setting an attribute
-    nothing else sets to a parameter nothing rebinds: the two are one
-    value wherever the attribute is read after it.
+    A statement at the top of ``__init__`` setting an attribute nothing
+    else sets: to a parameter nothing rebinds (Whisper's ``self.dims =
+    dims``, then ``AudioEncoder(self.dims.n_mels, ...)``), each read is
+    that parameter; to an expression of parameters (llama2.c's
+    ``self.head_dim = args.dim // args.n_heads``, then ``nn.Linear(args.dim,
+    args.n_heads * self.head_dim)``), the statement sets a local of the
+    attribute's name first (``head_dim = ...; self.head_dim = head_dim``),
+    which each read is. Either is one value wherever the attribute is read
+    after it, and the local is kept as any other (:func:`_local_sizes`).
     """
     parameters = {a.arg for a in function.args.args[1:] + function.args.kwonlyargs}
+    names = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
     stored: dict[str, int] = {}
+    read: set[str] = set()
     for node in ast.walk(function):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             parameters.discard(node.id)
-        if _is_self_attribute(node) and not isinstance(node.ctx, ast.Load):
-            stored[node.attr] = stored.get(node.attr, 0) + 1
-    aliases = {}
+        if _is_self_attribute(node):
+            if isinstance(node.ctx, ast.Load):
+                read.add(node.attr)
+            else:
+                stored[node.attr] = stored.get(node.attr, 0) + 1
+    aliases: dict[str, str] = {}
+    body: list[ast.stmt] = []
     for statement in function.body:
+        target = statement.targets[0] if isinstance(statement, ast.Assign) else None
         if (
-            isinstance(statement, ast.Assign)
-            and len(statement.targets) == 1
-            and _is_self_attribute(statement.targets[0])
-            and stored.get(statement.targets[0].attr) == 1
-            and isinstance(statement.value, ast.Name)
-            and statement.value.id in parameters
+            len(getattr(statement, "targets", ())) != 1
+            or not _is_self_attribute(target)
+            or stored.get(target.attr) != 1
         ):
-            aliases[statement.targets[0].attr] = statement.value.id
+            body.append(statement)
+            continue
+        value = statement.value
+        if isinstance(value, ast.Name) and value.id in parameters:
+            aliases[target.attr] = value.id
+        elif (
+            target.attr in read
+            and target.attr not in names
+            and _simple(value, parameters | set(aliases.values()))
+            and _names(value)
+        ):  # ``head_dim = args.dim // args.n_heads; self.head_dim = head_dim``
+            local = ast.copy_location(
+                ast.Assign([ast.Name(target.attr, ast.Store())], value), statement
+            )
+            kept = ast.Assign([target], ast.Name(target.attr, ast.Load()))
+            body += [local, ast.copy_location(kept, statement)]
+            aliases[target.attr] = target.attr
+            continue
+        body.append(statement)
     if not aliases:
         return function
 
@@ -1038,7 +1070,9 @@ def _without_aliases(function: ast.FunctionDef) -> ast.FunctionDef:
                 return ast.copy_location(ast.Name(aliases[node.attr], ast.Load()), node)
             return self.generic_visit(node)
 
-    return Resolved().visit(copy.deepcopy(function))
+    copied = copy.deepcopy(function)
+    copied.body = [Resolved().visit(copy.deepcopy(s)) for s in body]
+    return ast.fix_missing_locations(copied)
 
 
 def _targets(node: ast.stmt) -> list[ast.expr]:
