@@ -635,19 +635,26 @@ def test_every_root_parameter_of_a_sample_builds_what_the_source_builds(sample, 
 
 
 class HeadAttention(nn.Module):
-    """llama2.c's ``self.head_dim = dim // n_heads``, read back by the layers it sizes."""
+    """llama2.c's ``self.head_dim = dim // n_heads``, read back by the layers it sizes.
 
-    def __init__(self, dim, n_heads):
+    And its ``n_kv_heads``, set from a test of ``None``.
+    """
+
+    def __init__(self, dim, n_heads, kv_heads=None):
         super().__init__()
         self.n_heads = n_heads
+        self.n_kv_heads = n_heads if kv_heads is None else kv_heads
         self.head_dim = dim // n_heads
         self.wq = nn.Linear(dim, n_heads * self.head_dim, bias=False)
+        self.wk = nn.Linear(dim, self.n_kv_heads * self.head_dim, bias=False)
         self.wo = nn.Linear(n_heads * self.head_dim, dim, bias=False)
 
     def forward(self, x):
         b, t, _ = x.shape
         q = self.wq(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-        y = F.scaled_dot_product_attention(q, q, q).transpose(1, 2)
+        k = self.wk(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
+        k = k.repeat_interleave(self.n_heads // self.n_kv_heads, dim=1)
+        y = F.scaled_dot_product_attention(q, k, k).transpose(1, 2)
         return self.wo(y.reshape(b, t, -1))
 
 
@@ -655,7 +662,7 @@ class TwoHeads(nn.Module):
     def __init__(self):
         super().__init__()
         self.a = HeadAttention(8, 2)
-        self.b = HeadAttention(8, 4)
+        self.b = HeadAttention(8, 4, kv_heads=2)
 
     def forward(self, x):
         return self.b(self.a(x))
@@ -668,10 +675,12 @@ def test_an_attribute_the_layers_read_back_is_a_local_of_its_name(style):
     conversion = recorded_conversion(TwoHeads, style, (x,))
     source = conversion.source
     assert (
-        "    def __init__(self, dim, n_heads):\n"
+        "    def __init__(self, dim, n_heads, kv_heads=None):\n"
         "        super().__init__()\n"
+        "        n_kv_heads = n_heads if kv_heads is None else kv_heads\n"
         "        head_dim = dim // n_heads\n"
         "        self.wq = nn.Linear(dim, n_heads * head_dim, bias=False)\n"
+        "        self.wk = nn.Linear(dim, n_kv_heads * head_dim, bias=False)\n"
         "        self.wo = nn.Linear(n_heads * head_dim, dim, bias=False)\n"
     ) in source
     assert "        self.head_dim = head_dim\n" in source

@@ -1211,7 +1211,8 @@ def _set_once(
 def _simple(node: ast.expr, names: set[str]) -> bool:
     """Names among ``names`` and their fields, number constants, ``+ - * // **``, unary minus and ``int(...)`` only.
 
-    ``int(dim * mlp_ratio)`` (timm's and DINO's hidden width) is one.
+    ``int(dim * mlp_ratio)`` (timm's and DINO's hidden width) is one; so is
+    ``a if b is None else b`` of such expressions.
     """
     if isinstance(node, ast.Name):
         return node.id in names
@@ -1229,7 +1230,27 @@ def _simple(node: ast.expr, names: set[str]) -> bool:
         return isinstance(node.op, ast.USub) and _simple(node.operand, names)
     if one_argument_call(node, "int"):
         return _simple(node.args[0], names)
+    if isinstance(node, ast.IfExp):  # llama2.c's ``a if b is None else b``
+        return (
+            _none_test(node.test) is not None
+            and _simple(node.test.left, names)
+            and _simple(node.body, names)
+            and _simple(node.orelse, names)
+        )
     return False
+
+
+def _none_test(test: ast.expr) -> bool | None:
+    """``x is None`` (True), ``x is not None`` (False); None for any other test."""
+    if (
+        isinstance(test, ast.Compare)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], (ast.Is, ast.IsNot))
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value is None
+    ):
+        return isinstance(test.ops[0], ast.Is)
+    return None
 
 
 _UNKNOWN = object()
@@ -1268,6 +1289,12 @@ def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
     if one_argument_call(node, "int"):
         value = _evaluates(node.args[0], values)
         return int(value) if _number(value) else _UNKNOWN
+    if isinstance(node, ast.IfExp) and _none_test(node.test) is not None:
+        tested = _evaluates(node.test.left, values)
+        if tested is _UNKNOWN:
+            return _UNKNOWN
+        taken = (tested is None) == _none_test(node.test)
+        return _evaluates(node.body if taken else node.orelse, values)
     return _UNKNOWN
 
 
