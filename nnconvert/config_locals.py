@@ -14,7 +14,9 @@ import ast
 import builtins
 import dataclasses
 from types import SimpleNamespace
-from typing import Any, Iterator
+from typing import Any
+
+from .source_text import set_once
 
 
 def config_locals(function: ast.FunctionDef, cls: type) -> dict[str, Any]:
@@ -30,7 +32,7 @@ def config_locals(function: ast.FunctionDef, cls: type) -> dict[str, Any]:
     }
     scope = getattr(cls.__dict__.get("__init__"), "__globals__", {})
     found: dict[str, Any] = {}
-    for name, node in _set_once(function):
+    for name, node in set_once(function, loops=True):
         if name in parameters or not isinstance(node, ast.Call):
             continue
         if not isinstance(node.func, ast.Name) or any(
@@ -49,22 +51,6 @@ def config_locals(function: ast.FunctionDef, cls: type) -> dict[str, Any]:
         except Exception:  # not literals, or the class refuses them
             continue
     return found
-
-
-def _set_once(function: ast.FunctionDef) -> Iterator[tuple[str, ast.expr]]:
-    """``name = value`` at the top level of ``function``, for each name it binds nowhere else."""
-    counts: dict[str, int] = {}
-    for node in ast.walk(function):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            counts[node.id] = counts.get(node.id, 0) + 1
-    for node in function.body:
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-            and counts.get(node.targets[0].id) == 1
-        ):
-            yield node.targets[0].id, node.value
 
 
 __all__ = ["config_locals"]

@@ -798,16 +798,7 @@ class _Slicer:
             node = node.value
         if not path or not isinstance(node, ast.Name) or node.id not in self.objects:
             return None
-        value = self.objects[node.id]
-        try:
-            for attribute in reversed(path):
-                if attribute.startswith("_"):
-                    raise _Refused
-                value = getattr(value, attribute)
-        except AttributeError:
-            raise _Refused from None
-        if not is_literal(value):
-            raise _Refused
+        value = _literal_field(self.objects[node.id], list(reversed(path)))
         return path[0], value, ".".join([node.id, *reversed(path)])
 
     def _attribute_field(self, path: str) -> tuple[str, Any, str]:
@@ -822,16 +813,7 @@ class _Slicer:
         value = getattr(self.module, first, None)
         if isinstance(value, (torch.Tensor, nn.Module)) or is_literal(value):
             raise _Refused
-        try:
-            for attribute in fields:
-                if attribute.startswith("_"):
-                    raise _Refused
-                value = getattr(value, attribute)
-        except AttributeError:
-            raise _Refused from None
-        if not is_literal(value):
-            raise _Refused
-        return fields[-1], value, path
+        return fields[-1], _literal_field(value, fields), path
 
     # -- templates ---------------------------------------------------------------
 
@@ -1117,6 +1099,20 @@ def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint) ->
 
 #: what the recovered code may call of Python's builtins
 _ALLOWED_BUILTINS = {n: getattr(builtins, n) for n in PURE_BUILTINS}
+
+
+def _literal_field(value: Any, attributes: Sequence[str]) -> Any:
+    """``value.<a>.<b>``, a literal; :class:`_Refused` for a private or missing one, or no literal."""
+    try:
+        for attribute in attributes:
+            if attribute.startswith("_"):
+                raise _Refused
+            value = getattr(value, attribute)
+    except AttributeError:
+        raise _Refused from None
+    if not is_literal(value):
+        raise _Refused
+    return value
 
 
 def _draws_alike(

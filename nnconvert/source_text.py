@@ -28,7 +28,7 @@ import re
 import textwrap
 import tokenize
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import black
 from torch import fx, nn
@@ -333,6 +333,43 @@ def range_counter(loop: ast.For) -> str | None:
 def written_text(node: ast.expr) -> str:
     """``node`` as a person writes it: ``dim_head ** -0.5``, not ``ast.unparse``'s ``** (-0.5)``."""
     return re.sub(r"\*\* \((-[\w.]+)\)", r"** \1", ast.unparse(node))
+
+
+def assignment_targets(node: ast.stmt) -> list[ast.expr]:
+    """What an assignment statement (``=``, ``+=``, annotated) binds; nothing for others."""
+    if isinstance(node, ast.Assign):
+        return list(node.targets)
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        return [node.target]
+    return []
+
+
+def loop_targets(statement: ast.AST) -> list[ast.expr]:
+    """A ``for`` statement's target; nothing for others."""
+    return [statement.target] if isinstance(statement, (ast.For, ast.AsyncFor)) else []
+
+
+def set_once(
+    function: ast.FunctionDef, *, loops: bool
+) -> Iterator[tuple[str, ast.expr]]:
+    """``name = value`` at the top level of ``function``, for each name it sets nowhere else.
+
+    ``loops``: a loop's target counts as setting its names too.
+    """
+    counts: dict[str, int] = {}
+    for node in ast.walk(function):
+        for target in assignment_targets(node) + (loop_targets(node) if loops else []):
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    counts[name.id] = counts.get(name.id, 0) + 1
+    for node in function.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and counts.get(node.targets[0].id) == 1
+        ):
+            yield node.targets[0].id, node.value
 
 
 def one_argument_call(node: ast.AST, name: str) -> bool:

@@ -78,6 +78,9 @@ from ..opspecs import spec_for_module
 from ..opspecs.spec import REQUIRED, Param, bind, parse_signature
 from ..source_text import (
     FUNCTIONS,
+    assignment_targets,
+    loop_targets,
+    set_once,
     called_name,
     function_tree,
     one_argument_call,
@@ -324,7 +327,7 @@ def _whole(
         n.id
         for statement in ast.walk(function)
         if isinstance(statement, ast.stmt)
-        for target in _targets(statement) + _loop_targets(statement)
+        for target in assignment_targets(statement) + loop_targets(statement)
         for n in ast.walk(target)
         if isinstance(n, ast.Name) and n.id != "self"
     }
@@ -335,7 +338,7 @@ def _whole(
         fixed |= {id(n) for n in _loads([statement])}
     written: dict[int, set[str]] = {}  # local-setting statements the output writes
     for statement in function.body:
-        if any(_named(t) in sizes for t in _targets(statement)):
+        if any(_named(t) in sizes for t in assignment_targets(statement)):
             written[id(statement)] = names
     for statement in ast.walk(function):
         attribute = _statement_sets(statement)
@@ -372,14 +375,10 @@ def _named(target: ast.expr) -> str | None:
     return target.id if isinstance(target, ast.Name) else None
 
 
-def _loop_targets(statement: ast.AST) -> list[ast.expr]:
-    return [statement.target] if isinstance(statement, (ast.For, ast.AsyncFor)) else []
-
-
 def _set_locals(statement: ast.stmt) -> set[str]:
     """The locals ``statement`` sets or changes in place (``relative_coords[:, :, 0] += 1``)."""
     found = set()
-    for target in _targets(statement) + _loop_targets(statement):
+    for target in assignment_targets(statement) + loop_targets(statement):
         while isinstance(target, (ast.Subscript, ast.Starred)):
             target = target.value
         for node in ast.walk(target):
@@ -412,7 +411,7 @@ def _with_locals(function: ast.FunctionDef, statement: ast.stmt) -> list[ast.stm
     for earlier in reversed(function.body[: _index_in(function.body, statement)]):
         targets = {
             n.id
-            for t in _targets(earlier)
+            for t in assignment_targets(earlier)
             for n in ast.walk(t)
             if isinstance(n, ast.Name)
         }
@@ -681,7 +680,7 @@ def written_reads(
     calls = _built_once(function)
     sizes = [(name, ast.parse(text, mode="eval").body) for name, text in holes.sizes]
     available = set(holes.names) | {name for name, _ in sizes}
-    set_to = dict(_set_once(function, loops=False))
+    set_to = dict(set_once(function, loops=False))
     rows = []
     for row in holes.values_per_instance:
         values = dict(zip(holes.names, row))
@@ -870,7 +869,7 @@ def _layer_locals(function: ast.FunctionDef) -> dict[str, ast.Call]:
     """Locals ``__init__`` sets once, at its top level, to a call: ``layer = nn.TransformerEncoderLayer(...)``."""
     return {
         name: value
-        for name, value in _set_once(function, loops=True)
+        for name, value in set_once(function, loops=True)
         if isinstance(value, ast.Call)
     }
 
@@ -1075,14 +1074,6 @@ def _without_aliases(function: ast.FunctionDef) -> ast.FunctionDef:
     return ast.fix_missing_locations(copied)
 
 
-def _targets(node: ast.stmt) -> list[ast.expr]:
-    if isinstance(node, ast.Assign):
-        return list(node.targets)
-    if isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-        return [node.target]
-    return []
-
-
 @functools.lru_cache(maxsize=256)
 def _built_once(function: ast.FunctionDef) -> dict[str, ast.expr]:
     """``self.<name> = <value>`` for each attribute ``__init__`` sets exactly once, outside loops."""
@@ -1095,7 +1086,7 @@ def _built_once(function: ast.FunctionDef) -> dict[str, ast.expr]:
         for inner in ast.walk(loop)
     }
     for node in ast.walk(function):
-        for target in _targets(node):
+        for target in assignment_targets(node):
             if (
                 isinstance(target, ast.Attribute)
                 and isinstance(target.value, ast.Name)
@@ -1175,7 +1166,7 @@ def _local_sizes(
 ) -> dict[str, ast.expr]:
     """Locals set once, at the top of ``__init__``, to an expression of parameters and earlier such locals."""
     found: dict[str, ast.expr] = {}
-    for name, value in _set_once(function, loops=False):
+    for name, value in set_once(function, loops=False):
         if (
             name not in parameters
             and _simple(value, parameters | set(found))
@@ -1183,29 +1174,6 @@ def _local_sizes(
         ):
             found[name] = value
     return found
-
-
-def _set_once(
-    function: ast.FunctionDef, *, loops: bool
-) -> Iterator[tuple[str, ast.expr]]:
-    """``name = value`` at the top level of ``function``, for each name it sets nowhere else.
-
-    ``loops``: a loop's target counts as setting its names too.
-    """
-    counts: dict[str, int] = {}
-    for node in ast.walk(function):
-        for target in _targets(node) + (_loop_targets(node) if loops else []):
-            for name in ast.walk(target):
-                if isinstance(name, ast.Name):
-                    counts[name.id] = counts.get(name.id, 0) + 1
-    for node in function.body:
-        if (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Name)
-            and counts.get(node.targets[0].id) == 1
-        ):
-            yield node.targets[0].id, node.value
 
 
 def _simple(node: ast.expr, names: set[str]) -> bool:
