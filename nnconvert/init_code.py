@@ -11,7 +11,9 @@ created empty and filled afterwards is ``torch.empty``, garbage until a
 An *initialisation statement* is a top-level statement of the user's
 ``__init__`` that reads ``self``, calls something, and sets no attribute
 and no name a later statement reads: a call (``self.apply(...)``,
-``print(...)``) or a ``for``/``if``/``with`` made of such calls.
+``print(...)``) or a ``for``/``if``/``with`` made of such calls; or a local
+set so that only such statements read (minGPT's ``n_params = sum(...)``
+before its ``print``).
 
 * **Class styles** (:func:`init_code`) write each one in ``__init__``
   before the first layer holding tensors that the source builds after it
