@@ -132,6 +132,7 @@ def _program_text(
     imported = _imported_names(instances) | MODULE_NAMES
     definitions: list[Printed]
     root = next(i for i in instances if not i.path)
+    imports = Imports()
     if style is Style.FUNCTIONAL:
         imported |= name_builds(instances, imported | {name})
         functions = plan_functions(instances, name, imported)
@@ -167,11 +168,11 @@ def _program_text(
         if drawn is not None:
             inits = [merged(i, d) for i, d in zip(inits, drawn)]
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
-        configs, config_imports = config_definitions(_configs(plans))
+        configs, namespace_import = config_definitions(_configs(plans))
+        imports.merge(namespace_import)
         definitions += configs
         definitions += _init_module_code(inits)
         definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
-    imports = Imports() if style is Style.FUNCTIONAL else config_imports
     for definition in definitions:
         imports.merge(definition.imports)
     text = "\n\n".join(definition.text for definition in definitions)

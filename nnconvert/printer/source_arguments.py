@@ -991,11 +991,13 @@ def _leaf(value: Any, path: tuple) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=256)
 def _init_function(cls: type) -> ast.FunctionDef | None:
     """The user's ``__init__`` of ``cls`` as a tree (None: not its own, or no source).
 
     An attribute set once and read back reads as what it was set to
-    (:func:`_without_aliases`).
+    (:func:`_without_aliases`). One tree per class: :func:`_built_once`
+    caches by it.
     """
     function = function_tree(cls.__dict__.get("__init__"))
     if not isinstance(function, ast.FunctionDef):
@@ -1069,7 +1071,7 @@ def _without_aliases(function: ast.FunctionDef) -> ast.FunctionDef:
                 return ast.copy_location(ast.Name(aliases[node.attr], ast.Load()), node)
             return self.generic_visit(node)
 
-    copied = copy.deepcopy(function)
+    copied = copy.copy(function)  # its statements copied, the rest shared, unchanged
     copied.body = [Resolved().visit(copy.deepcopy(s)) for s in body]
     return ast.fix_missing_locations(copied)
 
