@@ -16,6 +16,7 @@ import contextlib
 import functools
 import importlib.util
 import operator
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -132,6 +133,84 @@ def load_benchmark(name: str):
 
 
 # -- one-layer models from the op-spec table ------------------------------------
+
+
+#: Why a parameter-free layer's name does not come back (passes/styles.py).
+STATELESS_NAMES_NOT_CARRIED = (
+    "module style names a parameter-free layer the model holds after its "
+    "attribute (self.relu called twice, self.attn_dropout); functional and "
+    "mixed style write it as a call (F.relu(x)), which carries no attribute "
+    "name, so read back it is named by its stem (self.relu1, self.dropout1)"
+)
+_STATELESS_ASSIGNMENT = re.compile(r"^ *self\.(\w+) = (nn\.\w+\(.*\))$", re.MULTILINE)
+
+
+def inlined_stateless_layers(source: str) -> str:
+    """``source`` with each parameter-free layer's attribute replaced by its constructor.
+
+    ``self.relu = nn.ReLU(inplace=True)`` goes, and ``self.relu(x)`` reads
+    ``nn.ReLU(inplace=True)(x)``: what stays is what the names of such
+    layers cannot change (:data:`STATELESS_NAMES_NOT_CARRIED`), so two
+    outputs that differ only there compare equal.
+    """
+    layers = {}
+    for match in _STATELESS_ASSIGNMENT.finditer(source):
+        try:
+            built = eval(match.group(2), {"nn": nn})
+        except Exception:
+            continue
+        stateful = any(True for _ in built.parameters()) or any(
+            True for _ in built.buffers()
+        )
+        if isinstance(built, nn.Module) and not stateful:
+            layers[match.group(1)] = match.group(2)
+    kept = [
+        line
+        for line in source.splitlines()
+        if not ((m := _STATELESS_ASSIGNMENT.match(line)) and m.group(1) in layers)
+    ]
+    text = "\n".join(kept)
+    for name, built in layers.items():
+        text = re.sub(rf"\bself\.{name}\(", f"{built}(", text)
+    return text
+
+
+def same_but_stateless_names(got: str, expected: str) -> bool:
+    """``got`` is ``expected``, or differs only in its parameter-free layers' names.
+
+    For module style read from a functional or mixed output
+    (:data:`STATELESS_NAMES_NOT_CARRIED`).
+    """
+    return got == expected or (
+        inlined_stateless_layers(got) == inlined_stateless_layers(expected)
+    )
+
+
+#: Why a parameter-free layer's arguments come back as numbers.
+STATELESS_ARGUMENTS_NOT_CARRIED = (
+    "module style writes a parameter-free layer's arguments as the user's "
+    "__init__ does (nn.Dropout(dropout)); mixed style writes the layer as a "
+    "call in forward (F.dropout(x, 0.1)), so read back they are numbers and "
+    "the class takes no such parameter"
+)
+#: The samples whose module output writes such arguments with the source's names.
+STATELESS_ARGUMENTS_SAMPLES = frozenset(
+    {"bert_encoder", "cached_mask", "gpt", "seq2seq_transformer"}
+)
+#: The samples whose module output names such a layer otherwise than its stem
+#: would: module style read from their functional or mixed output differs.
+NAMED_STATELESS_SAMPLES = frozenset(
+    {
+        "bert_encoder",  # self.dropout of the classifier head
+        "cached_mask",
+        "char_lstm",
+        "convnet",  # one self.relu, called twice
+        "gpt",  # self.attn_dropout, self.resid_dropout, self.drop
+        "gru_classifier",
+        "resnet",  # BasicBlock's one self.relu
+        "seq2seq_transformer",
+    }
+)
 
 
 class LayerModel(nn.Module):

@@ -19,7 +19,7 @@ from nnconvert.check import other_shapes
 from nnconvert.options import Style
 from nnconvert.passes.unrolled import find_unrolled
 
-from .helpers import load_output
+from .helpers import load_output, same_but_stateless_names
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -421,7 +421,10 @@ def test_the_loop_survives_round_trips(cls, shapes, via, to):
     through = nnconvert.convert(model, via, inputs)
     name = type(model).__name__ if via is Style.FUNCTIONAL else None
     again = nnconvert.convert(load_output(through, name), to, inputs)
-    assert again.source == direct.source
+    if to is Style.MODULE and via is not Style.MODULE:  # self.drop comes back by stem
+        assert same_but_stateless_names(again.source, direct.source)
+    else:
+        assert again.source == direct.source
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)

@@ -20,7 +20,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import load_output
+from .helpers import load_output, same_but_stateless_names
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -189,7 +189,11 @@ def test_read_back_the_parameters_stay(via, to):
     first = _convert(Coincidence, via)
     with nnconvert.record_constructors():
         again = nnconvert.convert(load_output(first), to, INPUTS)
-    assert again.source == _convert(Coincidence, to).source
+    expected = _convert(Coincidence, to).source
+    if to is Style.MODULE and via is not Style.MODULE:  # self.pool comes back by stem
+        assert same_but_stateless_names(again.source, expected)
+    else:
+        assert again.source == expected
     assert KEPT[to] in again.source
 
 

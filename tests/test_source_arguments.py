@@ -40,7 +40,7 @@ class Attention(nn.Module):
         self.heads = heads
         self.qkv = nn.Linear(dim, inner_dim * 3, bias=False)
         self.out = nn.Linear(inner_dim, config.width)  # a field of the config
-        self.drop = nn.Dropout(dropout)  # parameter-free: mixed style calls F.dropout
+        self.drop = nn.Dropout(dropout)  # parameter-free: a layer in module style only
 
     def forward(self, x):
         b, n, _ = x.shape
@@ -68,7 +68,12 @@ def _converted(style: Style) -> nnconvert.Conversion:
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_arguments_every_instance_shares_are_written_as_the_source_writes_them(style):
     source = _converted(style).source
-    assert "def __init__(self, dim, config, heads=2, dim_head=4):" in source
+    if style is Style.MODULE:  # the dropout layer's rate too
+        signature = "def __init__(self, dim, config, heads=2, dim_head=4, dropout=0.1):"
+        assert "self.drop = nn.Dropout(dropout)" in source
+    else:  # F.dropout(..., 0.1, self.training) in forward
+        signature = "def __init__(self, dim, config, heads=2, dim_head=4):"
+    assert signature in source
     assert "        inner_dim = heads * dim_head\n" in source
     assert "nn.Linear(dim, inner_dim * 3, bias=False)" in source
     assert "self.heads = heads" in source  # forward reads it: set from the parameter
@@ -77,13 +82,15 @@ def test_arguments_every_instance_shares_are_written_as_the_source_writes_them(s
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
-def test_a_config_field_is_read_from_the_config_and_a_dropout_rate_stays_a_number(
+def test_a_config_field_is_read_from_the_config_and_a_dropout_rate_is_a_default(
     style,
 ):
     source = _converted(style).source
     assert "nn.Linear(inner_dim, config.width)" in source
     assert "@dataclass\nclass Config:\n    width: int = 8\n" in source
-    assert "0.1" in source  # the dropout rate, where each style writes it
+    # the dropout rate: the parameter's default, or the call's number in forward
+    assert ("dropout=0.1" in source) == (style is Style.MODULE)
+    assert ("p=0.1, training=self.training" in source) == (style is Style.MIXED)
 
 
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
@@ -686,3 +693,54 @@ def test_an_attribute_the_layers_read_back_is_a_local_of_its_name(style):
     assert "        self.head_dim = head_dim\n" in source
     again = nnconvert.convert(conversion.load(), style, (x,))
     assert again.source == conversion.source
+
+
+class GraphAttention(nn.Module):
+    """GAT's shape: a rate kept as a float and read in forward, two named layers."""
+
+    def __init__(self, dim, dropout=0.4, slope=0.2):
+        super().__init__()
+        self.dropout = dropout  # Dropout rate
+        self.fc = nn.Linear(dim, dim)
+        self.leakyrelu = nn.LeakyReLU(slope)  # LeakyReLU activation function
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        x = F.dropout(x, self.dropout, training=self.training)
+        x = self.act(self.fc(x))
+        x = F.dropout(self.leakyrelu(x), self.dropout, training=self.training)
+        return self.act(x)
+
+
+class TwoGraphAttentions(nn.Module):
+    def __init__(self, dim=8, dropout=0.4):
+        super().__init__()
+        self.a = GraphAttention(dim, dropout=dropout)
+        self.b = GraphAttention(dim, dropout=dropout)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def test_module_style_keeps_the_parameter_free_layers_names_and_rates():
+    """``self.act`` called twice stays one layer; ``F.dropout(x, self.dropout)`` gets
+    ``nn.Dropout(dropout)``, so the root keeps ``dropout`` too."""
+    x = torch.randn(2, 3, 8)
+    conversion = recorded_conversion(TwoGraphAttentions, Style.MODULE, (x,))
+    source = conversion.source
+    assert "    def __init__(self, dim, dropout=0.4, slope=0.2):\n" in source
+    assert "        self.dropout1 = nn.Dropout(dropout)\n" in source
+    assert "        self.dropout2 = nn.Dropout(dropout)\n" in source
+    # the source's names, with their comments
+    assert "        # LeakyReLU activation function\n" in source
+    assert "        self.leakyrelu = nn.LeakyReLU(slope)\n" in source
+    assert source.count("self.act = nn.ReLU()") == 1
+    assert source.count("self.act(") == 2
+    assert "    def __init__(self, dim=8, dropout=0.4):\n" in source
+    assert "self.a = GraphAttention(dim, dropout=dropout)" in source
+    again = nnconvert.convert(conversion.load(), Style.MODULE, (x,))
+    assert again.source == source
+    # mixed style calls them in forward, the rate read from the attribute
+    mixed = recorded_conversion(TwoGraphAttentions, Style.MIXED, (x,)).source
+    assert "p=self.dropout, training=self.training" in mixed
+    assert "self.act" not in mixed and "nn.Dropout" not in mixed

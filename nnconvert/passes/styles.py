@@ -9,15 +9,20 @@
   ``nn`` layer makes exactly becomes a submodule of its own
   (``F.relu(x)`` -> ``self.relu1(x)``).
 
-Going through the mixed form makes the module style canonical: parameter-free
-layers get one submodule per call site, named from the op-spec stem (``relu``
-when the model needs one, ``relu1``, ``relu2`` … when it needs several), so
-module -> functional -> module gives the same text as module -> module.
-Layers that own state keep their names: those are ``state_dict`` keys.
+Going through the mixed form makes the module style canonical: a
+parameter-free layer the model holds keeps its attribute name for the calls
+it makes (``self.relu`` called twice in a ResNet block stays one
+``self.relu``; ``self.attn_drop`` stays ``self.attn_drop``), and any other
+gets one submodule per call site, named from the op-spec stem (``relu`` when
+the model needs one, ``relu1``, ``relu2`` … when it needs several). Layers
+that own state keep their names: those are ``state_dict`` keys. A functional
+call carries no attribute name, so module style read from a functional or
+mixed file names its parameter-free layers by stem.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections import Counter
 from typing import Any
 
@@ -40,6 +45,14 @@ from .lift import lift_layers
 from .prologues import prologue_of, spell_output, spell_prologue
 from .unrolled import find_unrolled
 from .weight_dicts import dict_call, graphs_with_methods, spell_out_dict_calls
+
+#: ``node.meta`` key: the attribute of the parameter-free layer a functional
+#: call was made from by :func:`to_mixed` (``"attn_drop"``).
+MADE_FROM_LAYER = "nnconvert_made_from_layer"
+#: ``node.meta`` key of a layer call :func:`to_module` made from a functional
+#: call: the layer's arguments the source wrote as ``self.<attribute>`` there
+#: (``F.dropout(x, self.dropout)`` -> ``{"p": "dropout"}``).
+ARGUMENTS_READ = "nnconvert_arguments_read"
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
@@ -125,6 +138,7 @@ def to_mixed(module: fx.GraphModule) -> None:
         if _owns_state(layer) or _is_block(module, node):
             _spell_forward_arguments(node, spec_for_module(layer))
             continue
+        node.meta[MADE_FROM_LAYER] = node.target  # copied onto the call
         _layer_to_call(module, node, _require_spec(module, node))
     referenced = {
         str(node.target).split(".")[0]
@@ -147,12 +161,14 @@ def to_module(module: fx.GraphModule) -> None:
         found = layer_for_call(node)
         if found is not None:
             replacements.append((node, *found))
-    names = _new_attribute_names(module, [spec.stem for _, spec, _ in replacements])
+    names = _new_attribute_names(module, replacements)
     attribute = {
         node: (name, spec) for (node, spec, _), name in zip(replacements, names)
     }
     for (node, spec, layer), name in zip(replacements, names):
-        module.add_submodule(name, layer)
+        if not hasattr(module, name):  # one layer for the calls made from one
+            module.add_submodule(name, layer)
+    read = _arguments_read(module, [node for node, _, _ in replacements])
     for node in list(module.graph.nodes):
         if node not in attribute and first_of.get(node) not in attribute:
             continue
@@ -160,8 +176,54 @@ def to_module(module: fx.GraphModule) -> None:
         with module.graph.inserting_before(node):
             call = module.graph.call_module(name, node.args[: spec.inputs])
         call.meta = dict(node.meta)
+        if read.get(node):
+            call.meta[ARGUMENTS_READ] = read[node]
         node.replace_all_uses_with(call)
         module.graph.erase_node(node)
+
+
+def _arguments_read(
+    module: fx.GraphModule, calls: list[fx.Node]
+) -> dict[fx.Node, dict[str, str]]:
+    """For each of ``calls``, its arguments the source wrote as ``self.<attribute>``.
+
+    By argument name (a positional one named by the function's signature),
+    only plain attributes of the user's module: the layer made from the call
+    takes that argument from where the source sets the attribute
+    (:mod:`nnconvert.printer.source_arguments`).
+    """
+    # the printer's reading of the source, as it names mixed style's literals
+    from ..printer.attribute_reads import attribute_reads
+
+    original = module.meta.get("original", module)
+    wanted = set(calls)
+    if not wanted:
+        return {}
+    nodes = list(module.graph.nodes)
+    found: dict[fx.Node, dict[str, str]] = {}
+    for (position, kind, key), attribute in attribute_reads(
+        module.graph, original
+    ).items():
+        node = nodes[position]
+        if node not in wanted or attribute not in vars(original):
+            continue
+        name = key if kind == "kw" else _positional_name(node, key)
+        if isinstance(name, str):
+            found.setdefault(node, {})[name] = attribute
+    return found
+
+
+def _positional_name(node: fx.Node, index: Any) -> str | None:
+    """The parameter name of ``node``'s positional argument ``index``, if its function has one."""
+    try:
+        parameters = list(inspect.signature(node.target).parameters)
+    except (TypeError, ValueError):
+        return None
+    return (
+        parameters[index]
+        if isinstance(index, int) and index < len(parameters)
+        else None
+    )
 
 
 def _first_step_of(graph: fx.Graph) -> dict[fx.Node, fx.Node]:
@@ -310,16 +372,43 @@ def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:
     return value
 
 
-def _new_attribute_names(module: fx.GraphModule, stems: list[str]) -> list[str]:
-    """``relu`` for a stem used once, ``relu1``, ``relu2`` … for a stem used more often."""
+def _new_attribute_names(
+    module: fx.GraphModule, replacements: list[tuple[fx.Node, OpSpec, nn.Module]]
+) -> list[str]:
+    """Each new layer's attribute: the model's own, else the stem, numbered when shared.
+
+    A call made from a parameter-free layer of the model (:data:`MADE_FROM_LAYER`)
+    takes that layer's name where the layer rebuilt from the call is the
+    same (``nn.Dropout(0.1)`` both): every call made from it shares it.
+    Other calls take ``relu`` for a stem used once, ``relu1``, ``relu2`` …
+    for a stem used more often.
+    """
     taken = set(dir(nn.Module)) | set(dict(module.named_children()))
     original = module.meta.get("original", module)
     taken |= {key.split(".")[0] for key in original.state_dict()}
     taken |= set(helper_methods(original))  # ``def flatten(self, x)`` stays callable
-    counts = Counter(stems)
+    own = [_own_name(original, node, layer, taken) for node, _, layer in replacements]
+    taken |= {name for name in own if name is not None}
+    counts = Counter(
+        spec.stem for (_, spec, _), name in zip(replacements, own) if name is None
+    )
     names = []
-    for stem in stems:
-        name = first_free(stem, taken, first=1, bare=counts[stem] == 1)
-        taken.add(name)
+    for (_, spec, _), name in zip(replacements, own):
+        if name is None:
+            name = first_free(spec.stem, taken, first=1, bare=counts[spec.stem] == 1)
+            taken.add(name)
         names.append(name)
     return names
+
+
+def _own_name(
+    original: nn.Module, node: fx.Node, layer: nn.Module, taken: set[str]
+) -> str | None:
+    """The attribute of ``original`` the call was made from, if ``layer`` is that layer again."""
+    name = node.meta.get(MADE_FROM_LAYER)
+    if not isinstance(name, str) or not name.isidentifier() or name in taken:
+        return None
+    held = getattr(original, name, None)
+    if not isinstance(held, nn.Module) or type(held) is not type(layer):
+        return None
+    return name if repr(held) == repr(layer) else None

@@ -44,6 +44,7 @@ from ..naming import camel_case, first_free, identifier
 from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
 from ..passes.methods import is_method_call
+from ..passes.styles import ARGUMENTS_READ
 from .classes import ConstructorDescriber, Described, consistent_recoveries
 from .constructors import (
     Assign,
@@ -279,6 +280,8 @@ class _ClassPlanner:
                 | {a for r in computed_reads.values() for a, _ in r[0].attributes},
                 lambda cls: self.whole.get(cls, frozenset()),
                 is_root,
+                stateless_layers=self.style is Style.MODULE,
+                made_reads=[_made_reads(m.instance.graph.graph) for m in members],
             )
             cls = type(modules[0])  # a class split in shapes: what all keep whole
             self.whole[cls] = self.whole.get(cls, held.whole) & held.whole
@@ -743,6 +746,22 @@ def _expression_reads(
         (n, slots) for n, slots in kept if not set(slots) <= computed
     ]  # a forward hole the expression fills
     return kept, list(by_text.items()), list(setting.values())
+
+
+def _made_reads(graph: fx.Graph) -> dict[str, dict[str, str]]:
+    """The layers module style made from calls, with the arguments the source read there.
+
+    ``{"dropout1": {"p": "dropout"}}`` for ``F.dropout(x, self.dropout)``
+    (:data:`~nnconvert.passes.styles.ARGUMENTS_READ`), helper methods' bodies
+    included.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for node in graph.nodes:
+        if is_method_call(node):
+            found |= _made_reads(node.target.body)
+        elif node.op == "call_module" and ARGUMENTS_READ in node.meta:
+            found[str(node.target)] = node.meta[ARGUMENTS_READ]
+    return found
 
 
 def _agreed_reads(members: list[Described]) -> dict[Slot, str]:

@@ -30,10 +30,12 @@ config.n_embd)``); one the root is given, or a local the source builds
 Nothing is guessed from values: an argument the source writes as a literal,
 a call other than ``int``, or a parameter the built
 tree does not show (an argument left at its default) stays as the trace
-gives it; so does the argument of a parameter-free torch layer built
-directly on ``self`` (``nn.Dropout(dropout)``): mixed style writes it as a
-call in ``forward`` (``F.dropout(x, 0.1)``), and module style read back
-from that would not take the parameter (SPEC invariant 5). The values
+gives it. The argument of a parameter-free torch layer built directly on
+``self`` (``nn.Dropout(dropout)``) is kept in module style only: mixed
+style writes the layer as a call in ``forward`` (``F.dropout(x, 0.1)``).
+Module style also writes a layer it made from such a call as the source
+sets the attribute the call read (``self.dropout = dropout`` and
+``F.dropout(x, self.dropout)``: ``nn.Dropout(dropout)``). The values
 agree with each instance by construction, so the output computes what the
 model does whichever way it is written.
 
@@ -162,6 +164,8 @@ def held_arguments(
     forward_reads: Iterable[str] = (),
     whole_of: Callable[[type], frozenset[str]] = lambda _: frozenset(),
     root: bool = False,
+    stateless_layers: bool = False,
+    made_reads: Sequence[Mapping[str, Mapping[str, str]]] = (),
 ) -> HeldArguments:
     """The source's expressions all ``modules`` (built as ``inits`` say) agree on.
 
@@ -176,6 +180,15 @@ def held_arguments(
     (``whole_of``: those of each block class), so that ``GPT(n_embd=32)``
     never builds 16 wide where the source's ``n_embd`` was written as a
     number. A block's parameters are kept as far as they are written.
+
+    ``stateless_layers`` (module style): the arguments of parameter-free
+    torch layers are read too (``nn.Dropout(attn_drop)``); mixed style
+    writes those layers as calls in ``forward``. ``made_reads``, per module:
+    the layers module style made from a functional call, each with the
+    arguments the source wrote there as ``self.<attribute>``
+    (``F.dropout(x, self.dropout)``): such an argument is written as the
+    source sets the attribute (``self.dropout = dropout`` ->
+    ``nn.Dropout(dropout)``).
     """
     if not modules or any(recorded_call(m) is None for m in modules):
         return NOTHING_HELD
@@ -196,12 +209,27 @@ def held_arguments(
     local_code = _local_sizes(function, set(parameters))
     agreed: dict[tuple, str] | None = None
     uses: dict[tuple, _Use] = {}
-    for module, init in zip(modules, inits):
-        held = list(_held(module, init, function, local_code, set(parameters), configs))
+    read_from: dict[tuple, str] = {}
+    reads = list(made_reads) or [{} for _ in modules]
+    for module, init, made in zip(modules, inits, reads):
+        held = list(
+            _held(
+                module,
+                init,
+                function,
+                local_code,
+                set(parameters),
+                configs,
+                stateless_layers,
+                made,
+            )
+        )
         found = {at: text for at, text, _ in held}
         if agreed is None:
             agreed = found
-            uses = {at: use for at, _, use in held if use is not None}
+            uses = {at: use for at, _, use in held if isinstance(use, tuple)}
+            # a layer argument the source reads from an attribute it sets
+            read_from = {at: use for at, _, use in held if isinstance(use, str)}
         else:
             agreed = {k: v for k, v in agreed.items() if found.get(k) == v}
     names = {at: _names(ast.parse(t, mode="eval")) for at, t in (agreed or {}).items()}
@@ -234,7 +262,7 @@ def held_arguments(
     recovered: dict[str, set[str]] = {}
     for at, text in kept.at.items():
         if at not in uses:  # the user's tensor code, written with its names
-            recovered.setdefault(at[0], set()).add(text)
+            recovered.setdefault(read_from.get(at, at[0]), set()).add(text)
     whole = _whole(
         function,
         set(parameters),
@@ -710,10 +738,13 @@ def _held(
     local_code: Mapping[str, ast.expr],
     parameters: set[str],
     built_configs: Mapping[str, Any],
+    stateless_layers: bool,
+    made_reads: Mapping[str, Mapping[str, str]],
 ) -> Iterator[tuple[tuple, str]]:
     """``(attribute, *path)`` -> expression for each argument ``module``'s source keeps.
 
-    ``built_configs``: the configs the class builds itself, by local name.
+    ``built_configs``: the configs the class builds itself, by local name;
+    ``stateless_layers``, ``made_reads``: see :func:`held_arguments`.
     """
     arguments = {**given_arguments(module), **built_configs}
     values = {**init_locals(module), **arguments}
@@ -744,11 +775,20 @@ def _held(
             name = next((n for n, c in configs.items() if same_literal(c, value)), None)
             if name is not None:
                 yield (assign.attribute, *path), name, None
+        if assign.attribute in made_reads and isinstance(assign.value, Ctor):
+            yield from _read_arguments(
+                assign,
+                made_reads[assign.attribute],
+                calls,
+                values,
+                parameters | set(local_code),
+            )
+            continue
         node = calls.get(assign.attribute)
         built = getattr(module, assign.attribute, None)
         if node is None or not isinstance(built, nn.Module):
             continue
-        if is_stateless(built) and not is_user_module(built):
+        if is_stateless(built) and not is_user_module(built) and not stateless_layers:
             continue  # mixed style writes it as a call (F.dropout(x, 0.1)): no argument
         for path, expression, owner, name in _paired(
             assign.value, built, node, layers=layers
@@ -761,6 +801,33 @@ def _held(
             if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
                 use = (expression, owner, name)
                 yield (assign.attribute, *path), written_text(expression), use
+
+
+def _read_arguments(
+    assign: Assign,
+    read: Mapping[str, str],
+    sets: Mapping[str, ast.expr],
+    values: Mapping[str, Any],
+    parameters: set[str],
+) -> Iterator[tuple[tuple, str, str]]:
+    """The arguments of a layer made from a call that the source read from attributes.
+
+    ``read``: argument name -> the attribute (``{"p": "dropout"}``); each
+    is written as ``__init__`` sets that attribute (``sets``), where that is
+    a simple expression of its parameters giving the layer's value. With
+    each, the attribute: the statement setting it reads its names as the
+    output does (:func:`_whole`).
+    """
+    for i, (param, item) in enumerate(assign.value.values):
+        if param is POSITIONAL or param.name not in read:
+            continue
+        expression = sets.get(read[param.name])
+        if expression is None or not _names(expression):
+            continue
+        if not _simple(expression, parameters):
+            continue
+        if same_literal(_evaluates(expression, values), item):
+            yield (assign.attribute, i), written_text(expression), read[param.name]
 
 
 def _config_field(read: str, configs: Mapping[str, Any], value: Any) -> bool:

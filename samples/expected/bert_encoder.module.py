@@ -12,17 +12,19 @@ class BertEncoder(nn.Module):
         intermediate=64,
         max_len=16,
         classes=3,
+        dropout=0.1,
     ):
         super().__init__()
         self.token_embeddings = nn.Embedding(vocab_size, hidden)
         self.position_embeddings = nn.Embedding(max_len, hidden)
         self.embedding_norm = nn.LayerNorm(hidden, eps=1e-12)
-        self.dropout = nn.Dropout(0.1)
+        self.embedding_dropout = nn.Dropout(dropout)
         self.encoder = nn.TransformerEncoder(
             nn.TransformerEncoderLayer(
                 hidden,
                 heads,
                 dim_feedforward=intermediate,
+                dropout=dropout,
                 activation="gelu",
                 layer_norm_eps=1e-12,
                 batch_first=True,
@@ -37,7 +39,7 @@ class BertEncoder(nn.Module):
     def forward(self, input_ids, attention_mask):
         positions = torch.arange(input_ids.size(1), device=input_ids.device)
         x = self.token_embeddings(input_ids) + self.position_embeddings(positions)
-        x = self.dropout(self.embedding_norm(x))
+        x = self.embedding_dropout(self.embedding_norm(x))
         x = self.encoder(x, src_key_padding_mask=attention_mask == 0)
         pooled = self.tanh(self.pooler(x[:, 0]))
         return self.classifier(pooled)

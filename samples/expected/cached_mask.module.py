@@ -5,13 +5,13 @@ import torch.nn as nn
 
 
 class CausalBlock(nn.Module):
-    def __init__(self, d_model=32, nhead=4, dim_feedforward=64):
+    def __init__(self, d_model=32, nhead=4, dim_feedforward=64, dropout=0.1):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(d_model, nhead)
         self.norm1 = nn.LayerNorm(d_model)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.relu = nn.ReLU()
-        self.dropout = nn.Dropout(0.1)
+        self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm2 = nn.LayerNorm(d_model)
         self.d_model = d_model

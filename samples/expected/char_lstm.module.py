@@ -5,7 +5,7 @@ class CharLSTM(nn.Module):
     def __init__(self, vocab_size=40, embed_size=16, hidden_size=32, num_layers=2):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_size)
-        self.dropout1 = nn.Dropout(0.2)
+        self.drop = nn.Dropout(0.2)
         self.lstm = nn.LSTM(
             embed_size,
             hidden_size,
@@ -13,14 +13,13 @@ class CharLSTM(nn.Module):
             batch_first=True,
             dropout=0.2,
         )
-        self.dropout2 = nn.Dropout(0.2)
         self.decoder = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, x, hidden=None):
         # x: (batch, seq_len) character indices
-        emb = self.dropout1(self.embed(x))
+        emb = self.drop(self.embed(x))
         output, hidden = self.lstm(emb, hx=hidden)
-        output = self.dropout2(output)
+        output = self.drop(output)
         # logits for the next character at every position
         logits = self.decoder(output)
         return logits, hidden

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, n_embd, n_head, block_size):
+    def __init__(self, n_embd, n_head, block_size, dropout):
         super().__init__()
         # causal mask to ensure that attention is only applied to the left in the input sequence
         self.register_buffer(
@@ -18,10 +18,10 @@ class CausalSelfAttention(nn.Module):
         # key, query, value projections for all heads, but in a batch
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)
         self.softmax = nn.Softmax(dim=-1)
-        self.dropout1 = nn.Dropout(0.1)
+        self.attn_dropout = nn.Dropout(dropout)
         # output projection
         self.c_proj = nn.Linear(n_embd, n_embd)
-        self.dropout2 = nn.Dropout(0.1)
+        self.resid_dropout = nn.Dropout(dropout)
         self.n_embd = n_embd
         self.n_head = n_head
 
@@ -39,19 +39,19 @@ class CausalSelfAttention(nn.Module):
         att = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(k.size(-1)))
         att = att.masked_fill(self.bias[:, :, :T, :T] == 0, -float("inf"))
         att = self.softmax(att)
-        att = self.dropout1(att)
+        att = self.attn_dropout(att)
         # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
         y = att @ v
         # re-assemble all head outputs side by side
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.dropout2(self.c_proj(y))
+        return self.resid_dropout(self.c_proj(y))
 
 
 class Block(nn.Module):
     def __init__(self, n_embd, n_head, block_size, dropout):
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd)
-        self.attn = CausalSelfAttention(n_embd, n_head, block_size)
+        self.attn = CausalSelfAttention(n_embd, n_head, block_size, dropout)
         self.ln_2 = nn.LayerNorm(n_embd)
         self.mlp = nn.Sequential(
             nn.Linear(n_embd, 4 * n_embd),
@@ -67,13 +67,15 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=16):
+    def __init__(
+        self, vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.1
+    ):
         super().__init__()
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
-        self.dropout = nn.Dropout(0.1)
+        self.drop = nn.Dropout(dropout)
         self.h = nn.ModuleList(
-            [Block(n_embd, n_head, block_size, 0.1) for _ in range(n_layer)]
+            [Block(n_embd, n_head, block_size, dropout) for _ in range(n_layer)]
         )
         self.ln_f = nn.LayerNorm(n_embd)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
@@ -89,7 +91,7 @@ class GPT(nn.Module):
             )
         # shape (t)
         pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
-        x = self.dropout(self.wte(idx) + self.wpe(pos))
+        x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.h:
             x = block(x)
         x = self.ln_f(x)

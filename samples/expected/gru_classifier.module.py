@@ -6,7 +6,7 @@ class GRUClassifier(nn.Module):
     def __init__(self, vocab_size=50, embed_dim=16, hidden_dim=24, num_classes=4):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.dropout1 = nn.Dropout(0.3)
+        self.dropout = nn.Dropout(0.3)
         self.gru = nn.GRU(
             embed_dim,
             hidden_dim,
@@ -15,12 +15,11 @@ class GRUClassifier(nn.Module):
             dropout=0.1,
             bidirectional=True,
         )
-        self.dropout2 = nn.Dropout(0.3)
         self.fc = nn.Linear(2 * hidden_dim, num_classes)
 
     def forward(self, tokens):
-        embedded = self.dropout1(self.embedding(tokens))
+        embedded = self.dropout(self.embedding(tokens))
         hidden = self.gru(embedded)[1]
         # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
         hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
-        return self.fc(self.dropout2(hidden))
+        return self.fc(self.dropout(hidden))

@@ -8,22 +8,21 @@ class BasicBlock(nn.Module):
             inplanes, planes, 3, stride=stride, padding=1, bias=False
         )
         self.bn1 = nn.BatchNorm2d(planes)
-        self.relu1 = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU(inplace=True)
         self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         self.downsample = downsample
-        self.relu2 = nn.ReLU(inplace=True)
 
     def forward(self, x):
         out = self.conv1(x)
         out = self.bn1(out)
-        out = self.relu1(out)
+        out = self.relu(out)
         out = self.conv2(out)
         out = self.bn2(out)
         if self.downsample is not None:
             x = self.downsample(x)
         out = out + x
-        out = self.relu2(out)
+        out = self.relu(out)
         return out
 
 

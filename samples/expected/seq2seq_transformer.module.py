@@ -15,7 +15,7 @@ class TokenEmbedding(nn.Module):
 
 
 class PositionalEncoding(nn.Module):
-    def __init__(self, emb_size, maxlen=64):
+    def __init__(self, emb_size, dropout, maxlen=64):
         super().__init__()
         den = torch.exp(-torch.arange(0, emb_size, 2) * math.log(10000) / emb_size)
         pos = torch.arange(0, maxlen).reshape(maxlen, 1)
@@ -24,7 +24,7 @@ class PositionalEncoding(nn.Module):
         pos_embedding[:, 1::2] = torch.cos(pos * den)
         pos_embedding = pos_embedding.unsqueeze(-2)
         self.register_buffer("pos_embedding", pos_embedding)
-        self.dropout = nn.Dropout(0.1)
+        self.dropout = nn.Dropout(dropout)
 
     def forward(self, token_embedding):
         # (seq_len, batch, emb_size) plus the encoding of each position
@@ -43,6 +43,7 @@ class Seq2SeqTransformer(nn.Module):
         src_vocab_size=60,
         tgt_vocab_size=50,
         dim_feedforward=64,
+        dropout=0.1,
     ):
         super().__init__()
         self.transformer = nn.Transformer(
@@ -51,11 +52,12 @@ class Seq2SeqTransformer(nn.Module):
             num_encoder_layers=num_encoder_layers,
             num_decoder_layers=num_decoder_layers,
             dim_feedforward=dim_feedforward,
+            dropout=dropout,
         )
         self.generator = nn.Linear(emb_size, tgt_vocab_size)
         self.src_tok_emb = TokenEmbedding(src_vocab_size, emb_size)
         self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size, emb_size)
-        self.positional_encoding = PositionalEncoding(emb_size)
+        self.positional_encoding = PositionalEncoding(emb_size, dropout)
 
     def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):
         tgt_mask = tgt.size(0)
