@@ -142,7 +142,6 @@ STATELESS_NAMES_NOT_CARRIED = (
     "mixed style write it as a call (F.relu(x)), which carries no attribute "
     "name, so read back it is named by its stem (self.relu1, self.dropout1)"
 )
-_STATELESS_ASSIGNMENT = re.compile(r"^ *self\.(\w+) = (nn\.\w+\(.*\))$", re.MULTILINE)
 
 
 def inlined_stateless_layers(source: str) -> str:
@@ -153,25 +152,33 @@ def inlined_stateless_layers(source: str) -> str:
     layers cannot change (:data:`STATELESS_NAMES_NOT_CARRIED`), so two
     outputs that differ only there compare equal.
     """
-    layers = {}
-    for match in _STATELESS_ASSIGNMENT.finditer(source):
-        try:
-            built = eval(match.group(2), {"nn": nn})
-        except Exception:
+    layers: dict[str, str] = {}
+    dropped: set[int] = set()
+    for node in ast.walk(ast.parse(source)):
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Attribute)
+            and isinstance(node.targets[0].value, ast.Name)
+            and node.targets[0].value.id == "self"
+            and isinstance(node.value, ast.Call)
+        ):
             continue
-        stateful = any(True for _ in built.parameters()) or any(
-            True for _ in built.buffers()
-        )
-        if isinstance(built, nn.Module) and not stateful:
-            layers[match.group(1)] = match.group(2)
-    kept = [
-        line
-        for line in source.splitlines()
-        if not ((m := _STATELESS_ASSIGNMENT.match(line)) and m.group(1) in layers)
-    ]
-    text = "\n".join(kept)
-    for name, built in layers.items():
-        text = re.sub(rf"\bself\.{name}\(", f"{built}(", text)
+        built_text = ast.unparse(node.value)
+        try:
+            built = eval(built_text, {"nn": nn})
+        except Exception:
+            continue  # a name of the class (nn.Dropout(dropout)), a block
+        if not isinstance(built, nn.Module) or any(
+            True for _ in [*built.parameters(), *built.buffers()]
+        ):
+            continue
+        layers[node.targets[0].attr] = built_text
+        dropped |= set(range(node.lineno, node.end_lineno + 1))
+    lines = source.splitlines()
+    text = "\n".join(l for i, l in enumerate(lines, 1) if i not in dropped)
+    for name, built_text in layers.items():
+        text = re.sub(rf"\bself\.{name}\(", f"{built_text}(", text)
     return text
 
 

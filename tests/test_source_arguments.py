@@ -744,3 +744,28 @@ def test_module_style_keeps_the_parameter_free_layers_names_and_rates():
     mixed = recorded_conversion(TwoGraphAttentions, Style.MIXED, (x,)).source
     assert "p=self.dropout, training=self.training" in mixed
     assert "self.act" not in mixed and "nn.Dropout" not in mixed
+
+
+class DictDropout(nn.Module):
+    """nanoGPT's shape: a parameter-free layer kept in an ``nn.ModuleDict``."""
+
+    def __init__(self, vocab=10, width=8, dropout=0.1):
+        super().__init__()
+        self.transformer = nn.ModuleDict(
+            dict(wte=nn.Embedding(vocab, width), drop=nn.Dropout(dropout))
+        )
+        self.head = nn.Linear(width, vocab)
+
+    def forward(self, idx):
+        return self.head(self.transformer.drop(self.transformer.wte(idx)))
+
+
+def test_a_parameter_free_layer_of_a_module_dict_stays_in_it():
+    idx = torch.randint(0, 10, (2, 5))
+    conversion = recorded_conversion(DictDropout, Style.MODULE, (idx,))
+    source = conversion.source
+    assert '"drop": nn.Dropout(dropout)' in source
+    assert "self.transformer.drop(self.transformer.wte(idx))" in source
+    assert "    def __init__(self, vocab=10, width=8, dropout=0.1):\n" in source
+    again = nnconvert.convert(conversion.load(), Style.MODULE, (idx,))
+    assert again.source == source

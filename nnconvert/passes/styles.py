@@ -165,9 +165,16 @@ def to_module(module: fx.GraphModule) -> None:
     attribute = {
         node: (name, spec) for (node, spec, _), name in zip(replacements, names)
     }
+    original = module.meta.get("original", module)
+    added: set[str] = set()
     for (node, spec, layer), name in zip(replacements, names):
-        if not hasattr(module, name):  # one layer for the calls made from one
-            module.add_submodule(name, layer)
+        if name in added:  # one layer for the calls made from one
+            continue
+        added.add(name)
+        held = _held_layer(original, name)
+        if node.meta.get(MADE_FROM_LAYER) == name and repr(held) == repr(layer):
+            layer = held  # the model's own: declared where the user declares it
+        module.add_submodule(name, layer)
     read = _arguments_read(module, [node for node, _, _ in replacements])
     for node in list(module.graph.nodes):
         if node not in attribute and first_of.get(node) not in attribute:
@@ -406,9 +413,27 @@ def _own_name(
 ) -> str | None:
     """The attribute of ``original`` the call was made from, if ``layer`` is that layer again."""
     name = node.meta.get(MADE_FROM_LAYER)
-    if not isinstance(name, str) or not name.isidentifier() or name in taken:
+    if not isinstance(name, str) or name in taken:
         return None
-    held = getattr(original, name, None)
+    if not all(part.isidentifier() for part in name.split(".")):
+        return None  # a Sequential's numbered member is no name of its own
+    held = _held_layer(original, name)
     if not isinstance(held, nn.Module) or type(held) is not type(layer):
         return None
     return name if repr(held) == repr(layer) else None
+
+
+def _held_layer(original: nn.Module, path: str) -> nn.Module | None:
+    """The layer at ``path``: an attribute, or a key of an ``nn.ModuleDict`` attribute.
+
+    nanoGPT's ``self.transformer.drop`` stays in its dict.
+    """
+    parent, _, name = path.rpartition(".")
+    try:
+        owner = original.get_submodule(parent) if parent else original
+    except AttributeError:
+        return None
+    if parent and type(owner) is not nn.ModuleDict:
+        return None
+    held = owner._modules.get(name) if parent else getattr(owner, name, None)
+    return held if isinstance(held, nn.Module) else None

@@ -6,7 +6,6 @@ class GRUClassifier(nn.Module):
     def __init__(self, vocab_size=50, embed_dim=16, hidden_dim=24, num_classes=4):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.dropout = nn.Dropout(0.3)
         self.gru = nn.GRU(
             embed_dim,
             hidden_dim,
@@ -15,6 +14,7 @@ class GRUClassifier(nn.Module):
             dropout=0.1,
             bidirectional=True,
         )
+        self.dropout = nn.Dropout(0.3)
         self.fc = nn.Linear(2 * hidden_dim, num_classes)
 
     def forward(self, tokens):
