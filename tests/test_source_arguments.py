@@ -769,3 +769,45 @@ def test_a_parameter_free_layer_of_a_module_dict_stays_in_it():
     assert "    def __init__(self, vocab=10, width=8, dropout=0.1):\n" in source
     again = nnconvert.convert(conversion.load(), Style.MODULE, (idx,))
     assert again.source == source
+
+
+class TimmMlp(nn.Module):
+    """timm's ``Mlp``: widths that default to the input's, set again from themselves."""
+
+    def __init__(self, in_features, hidden_features=None, out_features=None):
+        super().__init__()
+        out_features = out_features or in_features
+        hidden_features = hidden_features or in_features
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.fc2 = nn.Linear(hidden_features, out_features)
+
+    def forward(self, x):
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TwoMlps(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.a = TimmMlp(dim, 4 * dim)
+        self.b = TimmMlp(dim, 2 * dim, out_features=4)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_parameter_set_again_from_itself_is_written_as_the_source_writes_it(style):
+    x = torch.randn(2, 8)
+    conversion = recorded_conversion(TwoMlps, style, (x,))
+    source = conversion.source
+    assert (
+        "    def __init__(self, in_features, hidden_features, out_features=None):\n"
+        "        super().__init__()\n"
+        "        out_features = out_features or in_features\n"
+        "        hidden_features = hidden_features or in_features\n"
+        "        self.fc1 = nn.Linear(in_features, hidden_features)\n"
+    ) in source
+    assert "        self.fc2 = nn.Linear(hidden_features, out_features)\n" in source
+    assert "self.b = TimmMlp(dim, 2 * dim, out_features=4)" in source
+    again = nnconvert.convert(conversion.load(), style, (x,))
+    assert again.source == source

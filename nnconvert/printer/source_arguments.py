@@ -598,12 +598,17 @@ def with_held(
     if not held.at and not held.parameters:
         return holes
     expressions: dict[str, str] = {}
+    shadowed = {name for name, _ in held.sizes} & set(held.parameters)
     for assign in holes.template:
         for path, _, value in leaves(assign.value):
             text = held.at.get((assign.attribute, *path))
             if text is None or not isinstance(value, Hole):
                 continue
-            if value.name != text or text not in held.parameters:  # not a parameter
+            if (
+                value.name != text
+                or text not in held.parameters
+                or text in shadowed  # ``x = x or y`` before: the local
+            ):  # not a parameter
                 expressions[value.name] = text
     arguments = [given_arguments(m) for m in modules]
     user_defaults = init_defaults(modules[0])
@@ -749,7 +754,10 @@ def _held(
     arguments = {**given_arguments(module), **built_configs}
     values = {**init_locals(module), **arguments}
     for name, node in local_code.items():  # one an attribute stood for: not recorded
-        values.setdefault(name, _evaluates(node, values))
+        if name in parameters:  # ``x = x or y``: the local from here on
+            values[name] = _evaluates(node, values)
+        else:
+            values.setdefault(name, _evaluates(node, values))
     if not all(
         _evaluates(node, values) == values.get(n)
         for n, node in local_code.items()
@@ -1237,10 +1245,10 @@ def _local_sizes(
     found: dict[str, ast.expr] = {}
     for name, value in set_once(function, loops=False):
         if (
-            name not in parameters
+            (name not in parameters or name in _names(value))
             and _simple(value, parameters | set(found))
             and _names(value)
-        ):
+        ):  # a parameter set again from itself (``x = x or y``) is that local after
             found[name] = value
     return found
 
@@ -1248,8 +1256,9 @@ def _local_sizes(
 def _simple(node: ast.expr, names: set[str]) -> bool:
     """Names among ``names`` and their fields, number constants, ``+ - * // **``, unary minus and ``int(...)`` only.
 
-    ``int(dim * mlp_ratio)`` (timm's and DINO's hidden width) is one; so is
-    ``a if b is None else b`` of such expressions.
+    ``int(dim * mlp_ratio)`` (timm's and DINO's hidden width) is one; so are
+    ``a if b is None else b`` and ``a or b`` of such expressions (timm's
+    ``out_features = out_features or in_features``).
     """
     if isinstance(node, ast.Name):
         return node.id in names
@@ -1274,6 +1283,8 @@ def _simple(node: ast.expr, names: set[str]) -> bool:
             and _simple(node.body, names)
             and _simple(node.orelse, names)
         )
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+        return all(_simple(v, names) for v in node.values)  # timm's ``a or b``
     return False
 
 
@@ -1332,6 +1343,11 @@ def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
             return _UNKNOWN
         taken = (tested is None) == _none_test(node.test)
         return _evaluates(node.body if taken else node.orelse, values)
+    if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+        for operand in node.values:
+            value = _evaluates(operand, values)
+            if value is _UNKNOWN or value or operand is node.values[-1]:
+                return value
     return _UNKNOWN
 
 
