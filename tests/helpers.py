@@ -217,7 +217,6 @@ NAMED_STATELESS_SAMPLES = frozenset(
         "gru_classifier",
         "resnet",  # BasicBlock's one self.relu
         "seq2seq_transformer",
-        "window_attention",  # self.softmax, declared last as in the source
     }
 )
 

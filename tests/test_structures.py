@@ -895,15 +895,22 @@ class DictWithDropout(nn.Module):
 
 
 @pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
-def test_a_dicts_parameter_free_layers_made_calls_leave_the_dict(style):
-    """No ``"drop": nn.Dropout(0.1)`` in the dict beside the call that does its work."""
+def test_a_dicts_parameter_free_layers_stay_in_it_or_leave_it_as_calls(style):
+    """Module style keeps ``"drop": nn.Dropout(0.1)`` in the dict and calls it
+    there; mixed style makes it a call and leaves no entry beside the call."""
     conversion = checked_conversion(
         DictWithDropout, style, (torch.randint(0, 10, (2, 5)),)
     )
-    assert '"drop"' not in conversion.source and '"act"' not in conversion.source
-    assert '"wte": nn.Embedding(10, 8)' in conversion.source
-    assert '"fc": nn.Linear(8, 8)' in conversion.source
-    assert conversion.source.count("nn.Dropout(0.1)") == (style is Style.MODULE)
+    source = conversion.source
+    if style is Style.MODULE:
+        assert '"drop": nn.Dropout(0.1)' in source and '"act": nn.GELU()' in source
+        assert "x = self.transformer.drop(self.transformer.wte(idx))" in source
+        assert "self.transformer.mlp.act(self.transformer.mlp.fc(x))" in source
+    else:
+        assert '"drop"' not in source and '"act"' not in source
+        assert "nn.Dropout(0.1)" not in source
+    assert '"wte": nn.Embedding(10, 8)' in source
+    assert '"fc": nn.Linear(8, 8)' in source
     again = nnconvert.convert(load_output(conversion), style, conversion.example_inputs)
     assert again.source == conversion.source
 

@@ -172,7 +172,11 @@ def to_module(module: fx.GraphModule) -> None:
             continue
         added.add(name)
         held = _held_layer(original, name)
-        if node.meta.get(MADE_FROM_LAYER) == name and repr(held) == repr(layer):
+        if (
+            node.meta.get(MADE_FROM_LAYER) == name
+            and repr(held) == repr(layer)
+            and not _holds_tensors(original)
+        ):
             layer = held  # the model's own: declared where the user declares it
         module.add_submodule(name, layer)
     read = _arguments_read(module, [node for node, _, _ in replacements])
@@ -421,6 +425,17 @@ def _own_name(
     if not isinstance(held, nn.Module) or type(held) is not type(layer):
         return None
     return name if repr(held) == repr(layer) else None
+
+
+def _holds_tensors(module: nn.Module) -> bool:
+    """``module`` registers parameters or buffers of its own.
+
+    Then the order of its attributes (:func:`nnconvert.printer.classes._attributes`:
+    tensors, then children) does not say where a layer stood among its
+    tensors: a layer module style keeps there is placed where first used,
+    as one it adds, so that converting the output again places it alike.
+    """
+    return bool(module._parameters) or bool(module._buffers)
 
 
 def _held_layer(original: nn.Module, path: str) -> nn.Module | None:

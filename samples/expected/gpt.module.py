@@ -17,10 +17,10 @@ class CausalSelfAttention(nn.Module):
         )
         # key, query, value projections for all heads, but in a batch
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-        # output projection
-        self.c_proj = nn.Linear(n_embd, n_embd)
         self.softmax = nn.Softmax(dim=-1)
         self.attn_dropout = nn.Dropout(dropout)
+        # output projection
+        self.c_proj = nn.Linear(n_embd, n_embd)
         self.resid_dropout = nn.Dropout(dropout)
         self.n_embd = n_embd
         self.n_head = n_head

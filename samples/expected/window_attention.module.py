@@ -29,8 +29,8 @@ class WindowAttention(nn.Module):
             "relative_position_index", relative_position_index, persistent=False
         )
         self.qkv = nn.Linear(32, 96, bias=qkv_bias)
-        self.proj = nn.Linear(32, 32)
         self.softmax = nn.Softmax(dim=-1)
+        self.proj = nn.Linear(32, 32)
         self.num_heads = 2
         self.scale = 0.25
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
