@@ -811,3 +811,39 @@ def test_a_parameter_set_again_from_itself_is_written_as_the_source_writes_it(st
     assert "self.b = TimmMlp(dim, 2 * dim, out_features=4)" in source
     again = nnconvert.convert(conversion.load(), style, (x,))
     assert again.source == source
+
+
+class SplitHalf(nn.Module):
+    """ShuffleNetV2's block: a width computed from itself, which the layers read."""
+
+    def __init__(self, in_channels, split_ratio=0.5):
+        super().__init__()
+        in_channels = int(in_channels * split_ratio)
+        self.conv = nn.Conv2d(in_channels, in_channels, 1)
+        self.split_ratio = split_ratio
+
+    def forward(self, x):
+        c = int(x.size(1) * self.split_ratio)
+        return torch.cat([x[:, :c], self.conv(x[:, c:])], 1)
+
+
+class TwoSplits(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = SplitHalf(8)
+        self.b = SplitHalf(8)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_width_computed_from_itself_is_written_as_the_source_writes_it(style):
+    x = torch.randn(2, 8, 4, 4)
+    conversion = recorded_conversion(TwoSplits, style, (x,))
+    source = conversion.source
+    assert "    def __init__(self, in_channels, split_ratio=0.5):\n" in source
+    assert "        in_channels = int(in_channels * split_ratio)\n" in source
+    assert "nn.Conv2d(in_channels, in_channels, 1)" in source
+    again = nnconvert.convert(conversion.load(), style, (x,))
+    assert again.source == source

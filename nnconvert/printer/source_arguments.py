@@ -761,7 +761,7 @@ def _held(
     if not all(
         _evaluates(node, values) == values.get(n)
         for n, node in local_code.items()
-        if n in values
+        if n in values and n not in parameters  # a parameter's: computed just now
     ):
         return
     calls = _built_once(function)
