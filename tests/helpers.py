@@ -36,6 +36,7 @@ from nnconvert.frontend import ModelInput
 from nnconvert.functional import load_functional_source, load_source
 from nnconvert.opspecs import TRAINING, Example, OpSpec
 from nnconvert.options import Style
+from nnconvert.source_text import self_path
 
 # -- samples and goldens --------------------------------------------------------
 
@@ -156,15 +157,11 @@ def inlined_stateless_layers(source: str) -> str:
     layers: dict[str, str] = {}
     dropped: set[int] = set()
     for node in ast.walk(ast.parse(source)):
-        if not (
-            isinstance(node, ast.Assign)
-            and len(node.targets) == 1
-            and isinstance(node.targets[0], ast.Attribute)
-            and isinstance(node.targets[0].value, ast.Name)
-            and node.targets[0].value.id == "self"
-            and isinstance(node.value, ast.Call)
-        ):
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
             continue
+        name = self_path(node.targets[0])
+        if not name or "." in name or not isinstance(node.value, ast.Call):
+            continue  # only ``self.<name> = <call>``
         built_text = ast.unparse(node.value)
         try:
             built = eval(built_text, {"nn": nn})
@@ -174,7 +171,7 @@ def inlined_stateless_layers(source: str) -> str:
             True for _ in [*built.parameters(), *built.buffers()]
         ):
             continue
-        layers[node.targets[0].attr] = built_text
+        layers[name] = built_text
         dropped |= set(range(node.lineno, node.end_lineno + 1))
     lines = source.splitlines()
     text = "\n".join(l for i, l in enumerate(lines, 1) if i not in dropped)

@@ -161,7 +161,7 @@ def to_module(module: fx.GraphModule) -> None:
         found = layer_for_call(node)
         if found is not None:
             replacements.append((node, *found))
-    names = _new_attribute_names(module, replacements)
+    names, own = _new_attribute_names(module, replacements)
     attribute = {
         node: (name, spec) for (node, spec, _), name in zip(replacements, names)
     }
@@ -171,13 +171,9 @@ def to_module(module: fx.GraphModule) -> None:
         if name in added:  # one layer for the calls made from one
             continue
         added.add(name)
-        held = _held_layer(original, name)
-        if (
-            node.meta.get(MADE_FROM_LAYER) == name
-            and repr(held) == repr(layer)
-            and not _holds_tensors(original)
-        ):
-            layer = held  # the model's own: declared where the user declares it
+        if name in own and not _holds_tensors(original):
+            # the model's own: declared where the user declares it
+            layer = _held_layer(original, name)
         module.add_submodule(name, layer)
     read = _arguments_read(module, [node for node, _, _ in replacements])
     for node in list(module.graph.nodes):
@@ -385,8 +381,8 @@ def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:
 
 def _new_attribute_names(
     module: fx.GraphModule, replacements: list[tuple[fx.Node, OpSpec, nn.Module]]
-) -> list[str]:
-    """Each new layer's attribute: the model's own, else the stem, numbered when shared.
+) -> tuple[list[str], set[str]]:
+    """Each new layer's attribute, and which of them are the model's own layers.
 
     A call made from a parameter-free layer of the model (:data:`MADE_FROM_LAYER`)
     takes that layer's name where the layer rebuilt from the call is the
@@ -399,7 +395,8 @@ def _new_attribute_names(
     taken |= {key.split(".")[0] for key in original.state_dict()}
     taken |= set(helper_methods(original))  # ``def flatten(self, x)`` stays callable
     own = [_own_name(original, node, layer, taken) for node, _, layer in replacements]
-    taken |= {name for name in own if name is not None}
+    owned = {name for name in own if name is not None}
+    taken |= owned
     counts = Counter(
         spec.stem for (_, spec, _), name in zip(replacements, own) if name is None
     )
@@ -409,7 +406,7 @@ def _new_attribute_names(
             name = first_free(spec.stem, taken, first=1, bare=counts[spec.stem] == 1)
             taken.add(name)
         names.append(name)
-    return names
+    return names, owned
 
 
 def _own_name(
