@@ -1169,9 +1169,26 @@ def _module_code(
     found: _Found, names: set[str], taken: set[str]
 ) -> tuple[tuple[tuple[tuple[str, int], str], ...], frozenset[str]] | None:
     """The file's top-level code that ``names`` need, and the imports; None if it cannot be kept."""
+    return module_code(found.source, found.filename, found.namespace, names, taken)
+
+
+def module_code(
+    source: SourceFile,
+    filename: str,
+    namespace: Mapping[str, Any],
+    names: set[str],
+    taken: set[str],
+) -> tuple[tuple[tuple[tuple[str, int], str], ...], frozenset[str]] | None:
+    """The top-level code of ``source`` that ``names`` need, and the imports it needs.
+
+    Each statement as ``((filename, line), text)``, in file order, with the
+    comment lines right above it; the file's imports of ``torch``, ``nn``,
+    ``F``, ``math``... as the printer's import names, others as import
+    lines. None if it cannot be kept: a class, a relative import, a
+    statement binding a name of ``taken``, the user's ``nn`` not torch's.
+    """
     if not names:
         return (), frozenset()
-    source = found.source
     chosen = statements_read(source.tree, set(), names)
     if chosen is None:
         return None
@@ -1187,7 +1204,7 @@ def _module_code(
                     continue
                 ours = _IMPORTED.get(bound, _UNKNOWN)
                 if ours is not _UNKNOWN:
-                    if found.namespace.get(bound, _UNKNOWN) is not ours:
+                    if namespace.get(bound, _UNKNOWN) is not ours:
                         return None  # the user's nn is not torch.nn
                     imports.add(bound)
                 elif bound in taken:
@@ -1200,7 +1217,7 @@ def _module_code(
         ):
             return None
         text = _text(source, _extent(source, statement), 0)
-        code.append(((found.filename, statement.lineno), text))
+        code.append(((filename, statement.lineno), text))
     return tuple(code), frozenset(imports)
 
 

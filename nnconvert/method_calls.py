@@ -112,7 +112,7 @@ def helper_methods(module: nn.Module) -> dict[str, Callable]:
                 and name != "forward"
                 and not name.startswith("__")
                 and name not in vars(module)
-                and _is_users(value)
+                and is_users_function(value)
             ):
                 found[name] = value
     return found
@@ -124,7 +124,8 @@ def _is_library_class(cls: type) -> bool:
     return file is not None and not file.startswith("<") and not _is_user_file(file)
 
 
-def _is_users(function: Callable) -> bool:
+def is_users_function(function: Callable) -> bool:
+    """A function of the user's own files (or of code nnconvert wrote and ran), no library's."""
     filename = function.__code__.co_filename
     if filename.startswith("<"):  # code nnconvert wrote and ran: a converted output
         return filename.startswith("<nnconvert") and filename in linecache.cache

@@ -41,6 +41,7 @@ from .tensor_values import Base64Text, unpack_tensor
 from .naming import is_plain_identifier
 from .method_calls import MethodRecorder
 from .source_map import SourceRecorder
+from .user_functions import calls_recorded
 
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 
@@ -117,11 +118,13 @@ class ModelTracer(fx.Tracer):
         helpers.built_constant = self._record_built
         # every module's flag becomes a graph value while tracing, then its own again
         flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
+        namespaces = _user_globals(root)
         try:
             self._source.start()
             with (
                 flags,
-                _fx_wraps_under_every_name(_user_globals(root)),
+                _fx_wraps_under_every_name(namespaces),
+                calls_recorded(self, namespaces),
                 _autocast_refused(),
                 forward_calls_are_calls(root),
                 self.helper_calls.wrapped(root),

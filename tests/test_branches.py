@@ -364,16 +364,12 @@ def test_values_of_a_deep_shared_graph_are_numbered_by_small_keys():
     assert len(set(numbers.values())) == len(graph.nodes)
 
 
-def _scaled(y, scale):
-    return y * 2 if scale else y
-
-
 def test_the_choice_sits_where_the_traces_differ():
     """``y + (y * 2)`` against ``y + y``, both from one line: one add, choosing its right operand."""
 
     def forward(self, x):
         y = torch.relu(x)
-        return y + _scaled(y, self.scale)
+        return y + (y * 2 if self.scale else y)
 
     modules = [_module(forward), _module(forward)]
     modules[0].scale, modules[1].scale = True, False

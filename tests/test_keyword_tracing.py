@@ -171,17 +171,22 @@ def test_an_attribute_assigned_on_a_block_output_is_kept(style: Style) -> None:
     assert "eval, without mask" in [r.label for r in report.results]
 
 
-def causal_mask(x: torch.Tensor) -> torch.Tensor | None:
-    """Hugging Face's mask builders: skipped (None) when run, built while traced.
+class Masks:
+    """Hugging Face's mask builders (``AttentionMaskConverter``'s static methods)."""
 
-    ``is_tracing(x)`` holds for an ``fx.Proxy``; the mask then stays in the
-    graph (``torch.compile`` cannot skip on values), where the plain run
-    lets attention use ``is_causal=True`` instead.
-    """
-    if not isinstance(x, torch.fx.Proxy):
-        return None
-    length = x.shape[1]
-    return torch.ones(length, length, dtype=torch.bool).tril()
+    @staticmethod
+    def causal(x: torch.Tensor) -> torch.Tensor | None:
+        """Skipped (None) when run, built while traced.
+
+        ``is_tracing(x)`` holds for an ``fx.Proxy``; the mask then stays in the
+        graph (``torch.compile`` cannot skip on values), where the plain run
+        lets attention use ``is_causal=True`` instead. (A module-level
+        function of the user's file would be kept as written, and called.)
+        """
+        if not isinstance(x, torch.fx.Proxy):
+            return None
+        length = x.shape[1]
+        return torch.ones(length, length, dtype=torch.bool).tril()
 
 
 class CausalAttention(nn.Module):
@@ -211,7 +216,7 @@ class CausalDecoder(nn.Module):
         self.layers = nn.ModuleList([CausalLayer(), CausalLayer()])
 
     def forward(self, x):
-        mask = causal_mask(x)
+        mask = Masks.causal(x)
         for layer in self.layers:
             x = layer(x, mask)
         return x

@@ -26,6 +26,7 @@ from ..passes import TRAINING_ATTRIBUTE
 from ..passes.methods import MethodCall
 from ..tensor_builds import TensorBuild
 from ..torch_names import qualified_name
+from ..user_functions import kept_function
 from .imports import Imports
 from .layer_subclasses import SUPER_FORWARD
 from .unpacked_sizes import UnpackedSizes, with_unpacked_sizes
@@ -364,6 +365,9 @@ class ExpressionPrinter:
         helper = helper_for(function)
         if helper is not None and helper.definition is not None:
             return helper.name  # defined in the file itself (``lstm``)
+        kept = kept_function(function)
+        if kept is not None:
+            return kept.name  # the user's, written in the file as the user wrote it
         found = qualified_name(function)
         if found is None:
             raise ConversionError(

@@ -31,6 +31,7 @@ from ..passes.weight_dicts import (
 )
 from ..ties import replaced_keys
 from ..torch_names import qualified_name
+from ..user_functions import KeptFunction, kept_functions
 from .layout import LINE_LENGTH
 from .class_plan import ClassPlan, plan_classes
 from .built_tensors import name_builds
@@ -129,14 +130,21 @@ def _program_text(
     keep_init: bool = False,
 ) -> str:
     """The program as the printer writes it, before black lays it out."""
+    kept = kept_functions(
+        node.target
+        for instance in instances
+        for node in with_method_bodies(instance.graph.graph)
+        if node.op == "call_function"
+    )
     imported = _imported_names(instances) | MODULE_NAMES
+    imported |= {n for function in kept for n in function.names}
     definitions: list[Printed]
     root = next(i for i in instances if not i.path)
     imports = Imports()
     if style is Style.FUNCTIONAL:
         imported |= name_builds(instances, imported | {name})
         functions = plan_functions(instances, name, imported)
-        definitions = print_functions(functions)
+        definitions = _module_code([], kept) + print_functions(functions)
         arguments = None
         if class_instances is not None:
             arguments = _functional_root_arguments(
@@ -171,7 +179,7 @@ def _program_text(
         configs, namespace_import = config_definitions(_configs(plans))
         imports.merge(namespace_import)
         definitions += configs
-        definitions += _init_module_code(inits)
+        definitions += _module_code(inits, kept)
         definitions += [class_text(p, style, i) for p, i in zip(plans, inits)]
     for definition in definitions:
         imports.merge(definition.imports)
@@ -253,13 +261,27 @@ def _drawn_codes(
     return found
 
 
-def _init_module_code(inits: list[InitCode | None]) -> list[Printed]:
-    """The module-level code kept initialisation and drawn tensors read, each once, in file order."""
+def _module_code(
+    inits: list[InitCode | None], kept: list[KeptFunction]
+) -> list[Printed]:
+    """The file's top-level code the output keeps, each statement once, in file order.
+
+    What kept initialisation and drawn tensors read, and the user's
+    functions ``forward`` calls (:mod:`nnconvert.user_functions`), with
+    what they read.
+    """
     found: dict[tuple[str, int], str] = {}
     for code in inits:
         if code is not None:
             found.update(code.module_code)
-    return [Printed(found[key], Imports()) for key in sorted(found)]
+    imports = Imports()
+    for function in kept:
+        found.update(function.code)
+        imports.merge(Imports(function.imports))
+    printed = [Printed(found[key], Imports()) for key in sorted(found)]
+    if printed:
+        printed[0] = Printed(printed[0].text, imports)
+    return printed
 
 
 #: Names ``__init__`` or ``init_params()`` may read besides imports, classes and layer functions.

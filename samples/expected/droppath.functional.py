@@ -6,21 +6,36 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def drop_path(
+    x, drop_prob: float = 0.0, training: bool = False, scale_by_keep: bool = True
+):
+    """Drop paths (Stochastic Depth) per sample (when applied in main path of residual blocks)."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    # work with diff dim tensors, not just 2D ConvNets
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    random_tensor = x.new_empty(shape).bernoulli_(keep_prob)
+    if keep_prob > 0.0 and scale_by_keep:
+        random_tensor.div_(keep_prob)
+    return x * random_tensor
+
+
 def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
     """The weights of one submodule, keyed as in its own state_dict."""
     return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
 
 
-def drop_path(
-    params: dict[str, Tensor], x: Tensor, *, training: bool = False
+def drop_path_2(
+    params: dict[str, Tensor],
+    x: Tensor,
+    *,
+    drop_prob: float = 0.2,
+    scale_by_keep: bool = True,
+    training: bool = False,
 ) -> Tensor:
     """Drop paths (Stochastic Depth) per sample  (when applied in main path of residual blocks)."""
-    if training:
-        # work with diff dim tensors, not just 2D ConvNets
-        random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(0.8)
-        random_tensor.div_(0.8)
-        x = x * random_tensor
-    return x
+    return drop_path(x, drop_prob, training, scale_by_keep)
 
 
 def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
@@ -38,7 +53,7 @@ def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Te
     out = params["gamma"] * out
     # (N, H, W, C) -> (N, C, H, W)
     out = out.permute(0, 3, 1, 2)
-    return x + drop_path(sub_params(params, "drop_path."), out, training=training)
+    return x + drop_path_2(sub_params(params, "drop_path."), out, training=training)
 
 
 def blocks(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:

@@ -2,21 +2,31 @@ import torch
 import torch.nn as nn
 
 
+def drop_path(
+    x, drop_prob: float = 0.0, training: bool = False, scale_by_keep: bool = True
+):
+    """Drop paths (Stochastic Depth) per sample (when applied in main path of residual blocks)."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    # work with diff dim tensors, not just 2D ConvNets
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    random_tensor = x.new_empty(shape).bernoulli_(keep_prob)
+    if keep_prob > 0.0 and scale_by_keep:
+        random_tensor.div_(keep_prob)
+    return x * random_tensor
+
+
 class DropPath(nn.Module):
     """Drop paths (Stochastic Depth) per sample  (when applied in main path of residual blocks)."""
 
-    def __init__(self):
+    def __init__(self, drop_prob, scale_by_keep=True):
         super().__init__()
+        self.drop_prob = drop_prob
+        self.scale_by_keep = scale_by_keep
 
     def forward(self, x):
-        if self.training:
-            # work with diff dim tensors, not just 2D ConvNets
-            random_tensor = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(
-                0.8
-            )
-            random_tensor.div_(0.8)
-            x = x * random_tensor
-        return x
+        return drop_path(x, self.drop_prob, self.training, self.scale_by_keep)
 
 
 class Block(nn.Module):
@@ -28,7 +38,7 @@ class Block(nn.Module):
         self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.gelu = nn.GELU()
         self.pwconv2 = nn.Linear(4 * dim, dim)
-        self.drop_path = DropPath()
+        self.drop_path = DropPath(0.2)
 
     def forward(self, x):
         out = self.dwconv(x)

@@ -1,0 +1,251 @@
+"""The user's module-level functions that ``forward`` calls stay functions (issue 11).
+
+``drop_path(x, self.drop_prob, self.training)``, ``swish(x)``,
+``apply_rotary(x, cos, sin)`` (which calls a function of its own): each is
+written once, as the user wrote it, and called where the user called it,
+in every style (:mod:`nnconvert.user_functions`). A function whose text
+cannot stand alone in the output, or a call that hands it something the
+output cannot write (a module), is traced through as before. Every output
+is checked in eval and train mode and converts again to the same text.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import textwrap
+from typing import Tuple
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.errors import ConversionError
+from nnconvert.options import Style
+from nnconvert.user_functions import kept_function
+
+from .helpers import load_output, recorded_conversion
+
+#: the printer's mixed style is under test: models of this file print from the trace
+pytestmark = pytest.mark.printed_from_trace
+
+EPS = 1e-6
+TABLE = torch.arange(4.0)  # computed when the file loads: no literal
+
+
+def swish(x):
+    """The SiLU, written out."""
+    return x * x.sigmoid()  # x times its sigmoid
+
+
+def drop_path(x, drop_prob: float = 0.0, training: bool = False):
+    # stochastic depth: in train mode, zero whole samples
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    return x * x.new_empty(shape).bernoulli_(keep_prob) / keep_prob
+
+
+def _halves(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    return x[..., ::2], x[..., 1::2]
+
+
+def apply_rotary(x, cos, sin):
+    even, odd = _halves(x)
+    return torch.cat([even * cos - odd * sin, even * sin + odd * cos], -1)
+
+
+def rms_norm(x):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS)
+
+
+def scaled_by_table(x):
+    return x * TABLE
+
+
+def run_twice(block, x):
+    return block(block(x))
+
+
+class DropPath(nn.Module):
+    def __init__(self, drop_prob=0.0):
+        super().__init__()
+        self.drop_prob = drop_prob
+
+    def forward(self, x):
+        return drop_path(x, self.drop_prob, self.training)
+
+
+class Block(nn.Module):
+    def __init__(self, dim, drop):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim)
+        self.drop_path = DropPath(drop)
+
+    def forward(self, x):
+        return x + self.drop_path(swish(self.fc(x)))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(Block(8, 0.1), Block(8, 0.2))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(swish(self.blocks(x)))
+
+
+class Rotary(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(8, 8)
+        self.register_buffer("cos", torch.rand(4))
+        self.register_buffer("sin", torch.rand(4))
+
+    def forward(self, x):
+        return rms_norm(apply_rotary(self.proj(x), self.cos, self.sin))
+
+
+class Unwritable(nn.Module):
+    """One function reads a tensor the file computes, one is given a module."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return scaled_by_table(run_twice(self.fc, x))
+
+
+def _top_level(source: str) -> dict[str, ast.stmt]:
+    """The output's top-level functions and assignments by name."""
+    found = {}
+    for statement in ast.parse(source).body:
+        if isinstance(statement, ast.FunctionDef):
+            found[statement.name] = statement
+        elif isinstance(statement, ast.Assign):
+            found[statement.targets[0].id] = statement
+    return found
+
+
+def _as_written(function) -> str:
+    return ast.unparse(ast.parse(textwrap.dedent(inspect.getsource(function))))
+
+
+def _converted_again(conversion: nnconvert.Conversion, *inputs) -> str:
+    again = load_output(conversion, type(conversion.model).__name__)
+    return nnconvert.convert(again, to=conversion.style, example_inputs=inputs).source
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_functions_stay_as_written(style):
+    """``swish`` and ``drop_path`` are defined once, with their comments, and called."""
+    inputs = (torch.randn(3, 8),)
+    conversion = recorded_conversion(Net, style, inputs)
+    source = conversion.source
+    defined = _top_level(source)
+    for function in (swish, drop_path):
+        assert ast.unparse(defined[function.__name__]) == _as_written(function)
+    assert "# x times its sigmoid" in source
+    assert "# stochastic depth: in train mode, zero whole samples" in source
+    assert source.count("bernoulli_") == 1  # in drop_path only: no inlined copy
+    training = "training" if style is Style.FUNCTIONAL else "self.training"
+    assert (
+        f"drop_path(x, {'drop_prob' if style is Style.FUNCTIONAL else 'self.drop_prob'}, {training})"
+        in source
+    )
+    assert _converted_again(conversion, *inputs) == source
+
+
+def test_functional_block_takes_another_name():
+    """``DropPath``'s function is not called ``drop_path``: that is the user's function."""
+    conversion = recorded_conversion(Net, Style.FUNCTIONAL, (torch.randn(3, 8),))
+    functions = [
+        f for f in ast.parse(conversion.source).body if isinstance(f, ast.FunctionDef)
+    ]
+    names = [f.name for f in functions]
+    assert names.count("drop_path") == 1
+    assert [a.arg for a in _top_level(conversion.source)["drop_path"].args.args] == [
+        "x",
+        "drop_prob",
+        "training",
+    ]
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_functions_they_call_and_constants_come_along(style):
+    """``apply_rotary`` calls ``_halves``; ``rms_norm`` reads ``EPS``: all kept, in file order."""
+    inputs = (torch.randn(2, 3, 8),)
+    conversion = recorded_conversion(Rotary, style, inputs)
+    defined = list(_top_level(conversion.source))
+    kept = ["EPS", "_halves", "apply_rotary", "rms_norm"]
+    assert [name for name in defined if name in kept] == kept
+    assert "from typing import Tuple" in conversion.source
+    assert "apply_rotary(" in conversion.source and "rms_norm(" in conversion.source
+    assert _converted_again(conversion, *inputs) == conversion.source
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_what_cannot_stand_alone_is_traced_through(style):
+    """A function reading ``TABLE`` (a computed tensor), one given a module: inlined."""
+    conversion = recorded_conversion(Unwritable, style, (torch.randn(2, 4),))
+    defined = _top_level(conversion.source)
+    assert "scaled_by_table" not in defined and "run_twice" not in defined
+    assert kept_function(scaled_by_table) is None
+    assert kept_function(run_twice) is not None  # kept, but not for that call
+
+
+def test_only_plain_functions_of_the_users_files():
+    """Not torch's, not a nested function, not a lambda."""
+
+    def nested(x):
+        return x
+
+    assert kept_function(torch.nn.functional.relu) is None
+    assert kept_function(nested) is None
+    assert kept_function(lambda x: x) is None
+    assert kept_function(swish).name == "swish"
+
+
+LIBRARY = """
+def swish(x):
+    return x * 2
+"""
+
+MODEL = """
+import torch
+from torch import nn
+from {library} import swish as doubled
+
+
+def swish(x):
+    return x * x.sigmoid()
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return doubled(swish(self.fc(x)))
+"""
+
+
+def test_two_files_defining_one_name_fail_loudly(tmp_path, monkeypatch):
+    """Two kept functions called ``swish``: the output cannot hold both."""
+    library = f"doubling_{abs(hash(str(tmp_path)))}"
+    (tmp_path / f"{library}.py").write_text(LIBRARY)
+    (tmp_path / "model.py").write_text(MODEL.format(library=library))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = importlib.util.spec_from_file_location("two_swishes", tmp_path / "model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(ConversionError, match="both define 'swish'"):
+        nnconvert.convert(
+            module.Net(), to=Style.MODULE, example_inputs=(torch.randn(2, 4),)
+        )
