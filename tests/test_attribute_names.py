@@ -171,6 +171,41 @@ class StarredHeads(nn.Module):
         return q.view(*q.shape[:2], self.n_head, -1).permute(0, 2, 1, 3)
 
 
+class DropoutAttention(nn.Module):
+    """nanoGPT's flash path: the rate in train mode, none in eval mode."""
+
+    def __init__(self, dropout=0.1):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+        self.dropout = dropout
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).chunk(3, -1)
+        return torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0, is_causal=True
+        )
+
+
+class SameRates(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = DropoutAttention()
+        self.b = DropoutAttention()
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+class OtherRates(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = DropoutAttention(0.1)
+        self.b = DropoutAttention(0.25)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
 def _inputs() -> tuple[torch.Tensor, ...]:
     torch.manual_seed(1)
     return (torch.randn(2, 5, 8),)
@@ -282,8 +317,30 @@ def test_an_argument_after_a_starred_one_is_counted_from_the_end(style):
     assert f"view(*q.shape[:2], {name}, -1).permute(0, 2, 1, 3)" in source
 
 
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_the_rate_chosen_by_the_mode_keeps_its_name(style):
+    """``self.dropout if self.training else 0`` stays so; the numbers are the instances'."""
+    name = "dropout" if style is Style.FUNCTIONAL else "self.dropout"
+    training = "training" if style is Style.FUNCTIONAL else "self.training"
+    for model in (SameRates(), OtherRates()):
+        source = converted(model, style).source
+        assert f"dropout_p={name} if {training} else 0," in source
+        definitions = [n for n in ast.parse(source).body if hasattr(n, "name")]
+        attention = (
+            "dropout_attention" if style is Style.FUNCTIONAL else "DropoutAttention"
+        )
+        # one definition for both blocks, whatever their rates
+        assert [n.name for n in definitions].count(attention) == 1
+        assert not any(n.name.startswith(attention + "2") for n in definitions)
+    if style is Style.FUNCTIONAL:
+        assert "dropout=0.25" in source
+    else:
+        assert "DropoutAttention(0.25)" in source
+
+
 @pytest.mark.parametrize(
-    "model", [Transformer, SameHeads, OtherHeads, Model, StarredHeads]
+    "model",
+    [Transformer, SameHeads, OtherHeads, Model, StarredHeads, SameRates, OtherRates],
 )
 def test_module_to_functional_to_module_keeps_the_names(model):
     inputs = _inputs()
@@ -292,6 +349,6 @@ def test_module_to_functional_to_module_keeps_the_names(model):
     direct = nnconvert.convert(original, Style.MODULE, inputs).source
     functional = nnconvert.convert(original, Style.FUNCTIONAL, inputs)
     again = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
-    assert "self.n_head" in direct
+    assert "self.n_head" in direct or "self.dropout" in direct
     assert again.source == direct
     again.check(train=True)

@@ -32,6 +32,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from torch import fx, nn
 
+from ..branches import is_choose
+from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call
 from ..source_map import Frame, node_frames
 from ..source_text import (
@@ -114,6 +116,10 @@ def _written_attribute(
 ) -> str | None:
     """The attribute the source wrote for ``node``'s argument ``key``, if it holds ``value``."""
     frames = node_frames(node)
+    if not frames and is_choose(node) and len(node.users) == 1:
+        frames = node_frames(
+            next(iter(node.users))
+        )  # the merge made it: its reader's line
     if not frames:
         return None
     frame = frames[-1]
@@ -439,7 +445,7 @@ def _line_expressions(tree: ast.Module, line: int) -> tuple[ast.expr, ...]:
     found = [
         e
         for e in _own_nodes(statement)
-        if isinstance(e, (ast.Call, ast.BinOp))
+        if isinstance(e, (ast.Call, ast.BinOp, ast.IfExp))
         or (isinstance(e, ast.Compare) and len(e.ops) == 1)
     ]
     if isinstance(statement, ast.AugAssign):  # ``x *= self.scale``: ``x * self.scale``
@@ -474,6 +480,8 @@ def _operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
         ):
             return None
         return (expression.left, expression.comparators[0])[key]
+    if is_choose(node) or isinstance(expression, ast.IfExp):
+        return _chosen_operand(node, kind, key, expression)
     if called_name(expression.func) != _target_name(node):
         return None
     names = _parameter_names(node)
@@ -496,6 +504,33 @@ def _operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
         if len(starred) > 1 or index <= starred[0]:
             return None
     return arguments[index] if index < len(arguments) else None
+
+
+def _chosen_operand(node: fx.Node, kind: str, key: Any, expression: ast.expr) -> Any:
+    """The side of ``a if self.training else b`` that a ``choose`` on the flag has at ``key``.
+
+    ``choose(flag, if_true, if_false)``: ``if_true`` is the body where the
+    source tests ``self.training`` (a functional file's ``training``), the
+    ``else`` where it tests ``not self.training``. Any other test, or a ``choose`` on anything but the
+    flag, is no match.
+    """
+    if not (
+        is_choose(node)
+        and isinstance(expression, ast.IfExp)
+        and kind == "arg"
+        and key in (1, 2)
+        and is_training_flag(node.args[0])
+    ):
+        return None
+    test, negated = expression.test, False
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test, negated = test.operand, True
+    if self_path(test) != "training" and not (  # a functional file's flag
+        isinstance(test, ast.Name) and test.id == "training"
+    ):
+        return None
+    sides = (expression.body, expression.orelse)
+    return sides[(key - 1) ^ negated]
 
 
 def _parameter_names(node: fx.Node) -> list[str]:

@@ -30,6 +30,7 @@ from torch import fx
 
 from ..branches import is_choose, is_condition, is_expect, is_only_when, setting
 from ..opspecs import specs_for_function
+from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call
 from ..opspecs.spec import REQUIRED
 from ..naming import first_free, identifier
@@ -90,6 +91,8 @@ def literal_slots(
             targets[node] = ("method", node.target.name, inner.shape)
         for key, value in _slice_bounds(node).items():
             values[(position, "slice", key)] = value
+        for i in _training_choice_numbers(node):
+            values[(position, "arg", i)] = node.args[i]
         if not _may_hold_holes(node):
             continue
         for i, value in enumerate(node.args):
@@ -293,6 +296,10 @@ def _abstract_of(graph: fx.Graph) -> dict[fx.Node, Any]:
             for key in bounds:
                 index = _with_bound(index, key, _HOLE)
             found[node] = ((node.args[0], index), node.kwargs)
+        choices = _training_choice_numbers(node)
+        if choices:
+            args = tuple(_HOLE if i in choices else a for i, a in enumerate(node.args))
+            found[node] = (args, node.kwargs)
         if not _may_hold_holes(node):
             continue
         args = tuple(_HOLE if is_free_literal(a) else a for a in node.args)
@@ -301,6 +308,20 @@ def _abstract_of(graph: fx.Graph) -> dict[fx.Node, Any]:
             kwargs = {k: v for k, v in kwargs.items() if v is not _HOLE}
         found[node] = (args, kwargs)
     return found
+
+
+def _training_choice_numbers(node: fx.Node) -> tuple[int, ...]:
+    """The argument positions of a number on either side of ``x if self.training else y``.
+
+    nanoGPT's ``dropout_p=self.dropout if self.training else 0`` traces, in
+    each mode, to one number; the merge joins them in a ``choose`` on the
+    training flag. A block built with another rate differs there only, as
+    in any call's literal. Other choices (on an optional input, of None or
+    a flag) are structure.
+    """
+    if not is_choose(node) or not is_training_flag(node.args[0]):
+        return ()
+    return tuple(i for i in (1, 2) if type(node.args[i]) in (int, float))
 
 
 def _may_hold_holes(node: fx.Node) -> bool:
