@@ -1130,7 +1130,7 @@ def _draws_alike(
     under a forked random state: recovering takes no draw from the caller's.
     """
     namespace = {
-        **_globals_of(module),
+        **init_globals(module),
         "__builtins__": _ALLOWED_BUILTINS,
         **RECOVERED_MODULES,
         "self": module,  # its methods the code calls (``self._table(n, d)``)
@@ -1224,7 +1224,7 @@ def empty_filled() -> Iterator[None]:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
 
 
-def _globals_of(module: nn.Module) -> dict[str, Any]:
+def init_globals(module: nn.Module) -> dict[str, Any]:
     """The module-level names of the file ``module``'s ``__init__`` is written in."""
     init = inspect.getattr_static(type(module), "__init__", None)
     return dict(getattr(init, "__globals__", {}))

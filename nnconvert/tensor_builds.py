@@ -37,7 +37,7 @@ import ast
 import builtins
 import keyword
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -47,12 +47,14 @@ from .init_arguments import is_literal
 from .init_slices import (
     RANDOM_ATTRIBUTES,
     draws_at_random,
+    init_globals,
     PURE_BUILTINS,
     RECOVERED_MODULES,
     RecoveredCode,
     recover_tensor,
 )
 from .tensor_values import same_bits
+from .user_functions import defined, kept_function
 
 #: what a function body may read besides its parameters and locals
 _GLOBALS = {"Tensor": Tensor, **RECOVERED_MODULES}
@@ -79,6 +81,11 @@ class TensorBuild:
     constant: str = ""
     #: written as the constant's own statement (``MASK = torch.ones(6)``), no function
     inline: bool = False
+    #: the user's functions the body calls (llama2.c's ``precompute_freqs_cis``),
+    #: which the file keeps as written (:mod:`nnconvert.user_functions`)
+    calls: tuple[Callable, ...] = field(
+        default=(), compare=False, hash=False, repr=False
+    )
     value: Tensor | None = field(default=None, compare=False, hash=False, repr=False)
     #: the recovered code it was made from (None: read from a functional file)
     code: RecoveredCode | None = field(
@@ -151,11 +158,33 @@ class TensorBuild:
         return "\n".join([*comments, f"{self.constant} = {returned[len('return '):]}"])
 
 
+def recovered_build(owner: nn.Module, name: str, value: Tensor) -> TensorBuild | None:
+    """The build of ``owner``'s tensor ``name`` from its ``__init__`` code, if any.
+
+    Code reading nothing but literals first; else code that calls the
+    user's functions the output keeps as written (llama2.c's
+    ``freqs_cos, freqs_sin = precompute_freqs_cis(dim // n_heads,
+    max_seq_len)``), when it gives the tensor bit for bit under any seed.
+    """
+    code = recover_tensor(owner, name)
+    if code is not None:
+        return from_recovered(code, name, value)
+    code = recover_tensor(owner, name, fresh_checked=True, exact=True)
+    if code is None or code.methods or not code.module_names:
+        return None
+    namespace = init_globals(owner)
+    calls = tuple(namespace.get(n) for n in code.module_names)
+    if not all(kept_function(f) is not None for f in calls):
+        return None  # a table, a class, an import: not code the file keeps
+    return from_recovered(code, name, value, calls=calls)
+
+
 def from_recovered(
     code: RecoveredCode,
     attribute: str,
     value: Tensor,
     expected: Tensor | Fingerprint | None = None,
+    calls: tuple[Callable, ...] = (),
 ) -> TensorBuild | None:
     """The function ``code`` becomes, named after ``attribute``; None unless it rebuilds ``value``.
 
@@ -174,8 +203,10 @@ def from_recovered(
     replacements = [n for n, _ in parameters] or [repr(v) for v in code.values]
     body = _body(code, replacements)
     inline = _inline(parameters, body)
-    build = TensorBuild(name, parameters, body, value=value, code=code, inline=inline)
-    drawn = code.fresh_checked and draws_at_random(code)
+    build = TensorBuild(
+        name, parameters, body, value=value, code=code, inline=inline, calls=calls
+    )
+    drawn = code.fresh_checked and not calls and draws_at_random(code)
     return (
         build
         if _rebuilds(build, value if expected is None else expected, drawn)
@@ -227,8 +258,7 @@ def own_builds(module: nn.Module) -> dict[str, TensorBuild]:
     )
     builds = {}
     for name, value in found.items():
-        code = recover_tensor(module, name)
-        build = from_recovered(code, name, value) if code is not None else None
+        build = recovered_build(module, name, value)
         if build is not None:
             builds[name] = build
     return builds
@@ -288,6 +318,8 @@ def _rebuilds(
         **_GLOBALS,
     }
     try:
+        for function in build.calls:  # as the file defines them, builtins and all
+            namespace.update(defined(kept_function(function)))
         with torch.random.fork_rng(devices=[]):
             exec(compile(build.definition(), "<tensor build>", "exec"), namespace)
             result = eval(build.call(), namespace)
@@ -336,7 +368,7 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
         value = namespace.get(build.constant) if build is not None else None
         if not isinstance(value, Tensor):
             continue
-        build = replace(build, value=value)
+        build = replace(build, value=value, calls=_kept_calls(build, namespace))
         if not _rebuilds(build, value):
             continue  # reads another global, or is not what the file ran: its value
         try:
@@ -345,6 +377,18 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
             continue
         marked += 1
     return marked
+
+
+def _kept_calls(build: TensorBuild, namespace: Mapping[str, Any]) -> tuple:
+    """The file's functions kept as written that ``build``'s body calls by name."""
+    tree = ast.parse(build.definition())
+    called = {
+        n.func.id
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+    }
+    found = (namespace.get(name) for name in sorted(called))
+    return tuple(f for f in found if f is not None and kept_function(f) is not None)
 
 
 def constant_names(tree: ast.Module) -> frozenset[str]:

@@ -168,6 +168,20 @@ def _bound(text: str) -> list[str]:
     return [t.id for t in targets]
 
 
+def defined(kept: KeptFunction) -> dict[str, Any]:
+    """The names the kept code binds, each as running that code alone defines it.
+
+    What a check runs the code that calls such a function in: the output's
+    own text, its imports first (``torch`` as the output imports it).
+    """
+    from .printer.imports import Imports  # the printer imports this module's users
+
+    namespace: dict[str, Any] = {}
+    imports = Imports(kept.imports).render()
+    exec("\n".join([imports, *(text for _, text in kept.code)]), namespace)
+    return {name: namespace[name] for name in kept.names}
+
+
 def kept_functions(functions: Iterable[Any]) -> list[KeptFunction]:
     """The kept functions among call targets, each once, in the order first met.
 

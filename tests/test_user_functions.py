@@ -110,6 +110,28 @@ class Rotary(nn.Module):
         return rms_norm(apply_rotary(self.proj(x), self.cos, self.sin))
 
 
+def rope_table(dim, end):
+    """The cosines and sines of the rotary angles."""
+    freqs = 1.0 / (10000.0 ** (torch.arange(0, dim, 2).float() / dim))
+    angles = torch.outer(torch.arange(end).float(), freqs)
+    return torch.cos(angles), torch.sin(angles)  # (end, dim // 2) each
+
+
+class TableRotary(nn.Module):
+    """llama2.c's buffers: computed in ``__init__`` by a function of the file."""
+
+    def __init__(self, dim=8, end=6):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+        cos, sin = rope_table(dim, end)
+        self.register_buffer("cos", cos, persistent=False)
+        self.register_buffer("sin", sin, persistent=False)
+
+    def forward(self, x):
+        t = x.shape[1]
+        return apply_rotary(self.proj(x), self.cos[:t], self.sin[:t])
+
+
 class Unwritable(nn.Module):
     """One function reads a tensor the file computes, one is given a module."""
 
@@ -187,6 +209,19 @@ def test_functions_they_call_and_constants_come_along(style):
     assert "from typing import Tuple" in conversion.source
     assert "apply_rotary(" in conversion.source and "rms_norm(" in conversion.source
     assert _converted_again(conversion, *inputs) == conversion.source
+
+
+def test_functional_style_builds_a_buffer_with_the_users_function():
+    """``cos, sin = rope_table(dim, end)``: a constant built by that call, not base64."""
+    inputs = (torch.randn(2, 5, 8),)
+    conversion = recorded_conversion(TableRotary, Style.FUNCTIONAL, inputs)
+    source = conversion.source
+    defined = _top_level(source)
+    assert ast.unparse(defined["rope_table"]) == _as_written(rope_table)
+    assert "unpack_tensor" not in source
+    assert "cos, sin = rope_table(8, 6)" in source
+    assert "COS = " in source and "COS[:t]" in source
+    assert _converted_again(conversion, *inputs) == source
 
 
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)

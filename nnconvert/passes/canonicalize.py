@@ -30,8 +30,7 @@ from torch import fx, nn
 
 from ..attributes import attribute_at
 from ..branches import is_expect
-from ..init_slices import recover_tensor
-from ..tensor_builds import TensorBuild, build_of, from_recovered
+from ..tensor_builds import TensorBuild, build_of, recovered_build
 from ..tensor_values import tensor_call
 from ..opspecs import Param, aliases_for, specs_for_function
 from ..opspecs.spec import bind, parse_signature, same_value
@@ -238,8 +237,7 @@ def tensor_build(
         owner = original.get_submodule(owner_path)
     except AttributeError:
         return None
-    code = recover_tensor(owner, name)
-    return from_recovered(code, name, value) if code is not None else None
+    return recovered_build(owner, name, value)
 
 
 def unbuild_constants(graph: fx.Graph) -> None:

@@ -27,6 +27,7 @@ from torch import fx
 from ..hierarchy import Instance
 from ..naming import first_free
 from ..passes.methods import with_method_bodies
+from ..source_map import user_name
 from ..tensor_builds import TensorBuild
 from .imports import Imports, Printed
 from .spacing import black_spaced
@@ -49,12 +50,23 @@ def name_builds(instances: list[Instance], taken: set[str]) -> set[str]:
         if node.op == "call_function" and isinstance(node.target, TensorBuild)
     ]
     used = set(taken) | set(dir(builtins))  # a module-level name hides a builtin
-    named = shared_functions([node.target for node in nodes], used)
+    # nor a name the user's code gives a value (llama2.c's ``freqs_cos``
+    # parameters): the function would take it from them
+    written = {
+        name
+        for instance in instances
+        for node in with_method_bodies(instance.graph.graph)
+        for name in [node.target if node.op == "placeholder" else user_name(node)]
+        if isinstance(name, str)
+    }
+    named = shared_functions([node.target for node in nodes], used | written)
     constants: dict[tuple, str] = {}  # (function, arguments) -> constant name
     for node, build in zip(nodes, named):
         key = (build.function(), repr(build.arguments))
         if key not in constants:
-            constant = first_free(build.name.upper(), used, "_")
+            # the tensor's name, or the constant's a functional file gave it
+            written_as = node.target.constant or node.target.name.upper()
+            constant = first_free(written_as, used, "_")
             used.add(constant)
             constants[key] = constant
         node.target = replace(build, constant=constants[key])

@@ -30,6 +30,7 @@ from ..passes.weight_dicts import (
     unpaid_dict_functions,
 )
 from ..ties import replaced_keys
+from ..tensor_builds import TensorBuild
 from ..torch_names import qualified_name
 from ..user_functions import KeptFunction, kept_functions
 from .layout import LINE_LENGTH
@@ -130,12 +131,14 @@ def _program_text(
     keep_init: bool = False,
 ) -> str:
     """The program as the printer writes it, before black lays it out."""
-    kept = kept_functions(
+    called = [
         node.target
         for instance in instances
         for node in with_method_bodies(instance.graph.graph)
         if node.op == "call_function"
-    )
+    ]  # and what functional style's built constants call (``precompute_freqs_cis``)
+    called += [f for t in called if isinstance(t, TensorBuild) for f in t.calls]
+    kept = kept_functions(called)
     imported = _imported_names(instances) | MODULE_NAMES
     imported |= {n for function in kept for n in function.names}
     definitions: list[Printed]
