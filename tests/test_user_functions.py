@@ -284,3 +284,26 @@ def test_two_files_defining_one_name_fail_loudly(tmp_path, monkeypatch):
         nnconvert.convert(
             module.Net(), to=Style.MODULE, example_inputs=(torch.randn(2, 4),)
         )
+
+
+class Swish(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return swish(self.fc(x))
+
+
+def test_a_root_function_named_as_a_kept_function_asks_for_another_name():
+    """Functional ``Swish`` would be ``swish``, the user's function it calls."""
+    model, inputs = Swish(), (torch.randn(2, 4),)
+    with pytest.raises(ConversionError, match="--name"):
+        nnconvert.convert(model, to=Style.FUNCTIONAL, example_inputs=inputs)
+    conversion = nnconvert.convert(
+        model, to=Style.FUNCTIONAL, example_inputs=inputs, name="swish_net"
+    )
+    conversion.check(train=True)
+    assert (
+        "def swish_net(" in conversion.source and "def swish(x):" in conversion.source
+    )

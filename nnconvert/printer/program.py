@@ -16,6 +16,7 @@ from typing import Any, Callable
 import black
 from torch import nn
 
+from ..errors import ConversionError
 from ..hierarchy import Instance
 from ..init_code import InitCode, drawn_code, init_code, merged
 from ..leaves import leaf_of
@@ -140,7 +141,14 @@ def _program_text(
     called += [f for t in called if isinstance(t, TensorBuild) for f in t.calls]
     kept = kept_functions(called)
     imported = _imported_names(instances) | MODULE_NAMES
-    imported |= {n for function in kept for n in function.names}
+    kept_names = {n for function in kept for n in function.names}
+    if name in kept_names:
+        raise ConversionError(
+            f"the output's {name!r} would take the name of the function {name!r} "
+            "of the model's file, which the model calls and the output keeps; "
+            "name the output otherwise (--name, or convert(..., name=...))"
+        )
+    imported |= kept_names
     definitions: list[Printed]
     root = next(i for i in instances if not i.path)
     imports = Imports()
