@@ -132,6 +132,28 @@ class TableRotary(nn.Module):
         return apply_rotary(self.proj(x), self.cos[:t], self.sin[:t])
 
 
+def scale_(x, s):
+    x.mul_(s)  # in place: the call is made for its effect
+
+
+def split_heads(x, n):
+    b, t, c = x.shape
+    return x.view(b, t, n, c // n).transpose(1, 2)
+
+
+class InPlace(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.n = 2
+
+    def forward(self, x):
+        y = self.fc(x)
+        scale_(y, 2.0)
+        h = split_heads(y, n=self.n)
+        return h.sum(1)
+
+
 class Unwritable(nn.Module):
     """One function reads a tensor the file computes, one is given a module."""
 
@@ -208,6 +230,17 @@ def test_functions_they_call_and_constants_come_along(style):
     assert [name for name in defined if name in kept] == kept
     assert "from typing import Tuple" in conversion.source
     assert "apply_rotary(" in conversion.source and "rms_norm(" in conversion.source
+    assert _converted_again(conversion, *inputs) == conversion.source
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_call_made_for_its_effect_stays_and_keywords_stay_keywords(style):
+    """``scale_(y, 2.0)`` returns nothing and stays; ``n=self.n`` stays a keyword."""
+    inputs = (torch.randn(2, 3, 8),)
+    conversion = recorded_conversion(InPlace, style, inputs)
+    n = "n" if style is Style.FUNCTIONAL else "self.n"
+    assert "    scale_(y, 2.0)\n" in conversion.source
+    assert f"h = split_heads(y, n={n})" in conversion.source
     assert _converted_again(conversion, *inputs) == conversion.source
 
 
