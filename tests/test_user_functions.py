@@ -220,6 +220,18 @@ def test_functional_block_takes_another_name():
     ]
 
 
+def test_read_back_the_block_takes_its_class_name_again():
+    """``drop_path_2`` (numbered for the user's ``drop_path``) is ``DropPath`` in module style."""
+    inputs = (torch.randn(3, 8),)
+    functional = recorded_conversion(Net, Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(
+        load_output(functional, "Net"), to=Style.MODULE, example_inputs=inputs
+    )
+    again.check(train=True)
+    assert "class DropPath(nn.Module):" in again.source
+    assert "DropPath_2" not in again.source
+
+
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
 def test_functions_they_call_and_constants_come_along(style):
     """``apply_rotary`` calls ``_halves``; ``rms_norm`` reads ``EPS``: all kept, in file order."""

@@ -16,6 +16,7 @@ import re
 from typing import Any, Callable
 
 from ..errors import ConversionError
+from ..user_functions import kept_function
 
 
 def wrapper_class(
@@ -34,7 +35,7 @@ def wrapper_class(
         )
     forward = _forward(_inputs(function, parameters[1:], block))
     return type(
-        name or class_name_for(function.__name__),
+        name or class_name_for(_named_after(function)),
         (base,),
         {"forward": forward, "__module__": function.__module__},
     )
@@ -52,6 +53,20 @@ def class_name_for(function_name: str) -> str:
         for i, p in enumerate(parts)
     )
     return name if name.isidentifier() and not keyword.iskeyword(name) else "Model"
+
+
+def _named_after(function: Callable) -> str:
+    """``drop_path`` for ``drop_path_2`` when the file keeps a function ``drop_path``.
+
+    Functional style numbers a block's function whose name the user's own
+    function has (DINO's ``DropPath`` calls ``drop_path``): its class takes
+    the name back.
+    """
+    match = re.fullmatch(r"(\w+?)_(\d+)", function.__name__)
+    base = function.__globals__.get(match[1]) if match else None
+    if base is not None and kept_function(base) is not None:
+        return match[1]
+    return function.__name__
 
 
 def shape_of(function: Callable) -> Callable | None:
