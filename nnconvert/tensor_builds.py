@@ -206,6 +206,8 @@ def from_recovered(
     build = TensorBuild(
         name, parameters, body, value=value, code=code, inline=inline, calls=calls
     )
+    # code calling kept functions was recovered ``exact``: compared bit for bit,
+    # so a function that draws inside fails here and the tensor stays a value
     drawn = code.fresh_checked and not calls and draws_at_random(code)
     return (
         build
