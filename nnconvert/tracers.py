@@ -41,7 +41,7 @@ from .tensor_values import Base64Text, unpack_tensor
 from .naming import is_plain_identifier
 from .method_calls import MethodRecorder
 from .source_map import SourceRecorder
-from .user_functions import calls_recorded
+from .user_functions import calls_recorded, fx_wrapped_functions
 
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
 
@@ -106,7 +106,7 @@ class ModelTracer(fx.Tracer):
         return super().is_leaf_module(m, module_qualified_name)
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]
-        self._autowrap_function_ids.update(map(id, _functions_fx_wraps()))
+        self._autowrap_function_ids.update(map(id, fx_wrapped_functions()))
         self._keep_third_party_calls(root)
         originals = {
             name: getattr(torch, name) for name in _TENSOR_FACTORIES + _TENSOR_BUILDERS
@@ -813,7 +813,7 @@ def _fx_wraps_under_every_name(namespaces: list[dict[str, Any]]):
     registry = fx._symbolic_trace._wrapped_fns_to_patch
     wrapped = {  # nnconvert's own helpers (lstm, transformer_encoder) as before
         id(f)
-        for f in _functions_fx_wraps()
+        for f in fx_wrapped_functions()
         if not str(getattr(f, "__module__", "")).startswith("nnconvert")
     }
     added = [
@@ -829,17 +829,6 @@ def _fx_wraps_under_every_name(namespaces: list[dict[str, Any]]):
     finally:
         for key, name, _ in added:
             registry.pop((key, name), None)
-
-
-def _functions_fx_wraps() -> list[Callable]:
-    """Every function registered with ``torch.fx.wrap``, wherever it was registered.
-
-    fx keeps such a function opaque only in the module that called ``wrap``;
-    generated code imports it into its own module, and converting that code
-    again must keep it opaque too, or the round trip would inline it.
-    """
-    registry = getattr(fx._symbolic_trace, "_wrapped_fns_to_patch", {})
-    return [frame[name] for (_, name), frame in list(registry.items()) if name in frame]
 
 
 def _run_untraced(module: nn.Module, args: tuple, kwargs: dict) -> Any:

@@ -78,16 +78,20 @@ def kept_function(function: Any) -> KeptFunction | None:
     None too for a function registered with ``torch.fx.wrap``: its library
     marks it opaque, and the output imports it from there, as before.
     """
-    return None if _wrapped_by_fx(function) else _kept_function(function)
+    if any(function is wrapped for wrapped in fx_wrapped_functions()):
+        return None
+    return _kept_function(function)
 
 
-def _wrapped_by_fx(function: Any) -> bool:
+def fx_wrapped_functions() -> list[Callable]:
+    """Every function registered with ``torch.fx.wrap``, wherever it was registered.
+
+    fx keeps such a function opaque only in the module that called ``wrap``;
+    generated code imports it into its own module, and converting that code
+    again must keep it opaque too, or the round trip would inline it.
+    """
     registry = getattr(fx._symbolic_trace, "_wrapped_fns_to_patch", {})
-    name = getattr(function, "__name__", None)
-    return any(
-        key == name and namespace.get(key) is function
-        for (_, key), namespace in list(registry.items())
-    )
+    return [frame[name] for (_, name), frame in list(registry.items()) if name in frame]
 
 
 @functools.lru_cache(maxsize=None)

@@ -62,11 +62,16 @@ def _named_after(function: Callable) -> str:
     function has (DINO's ``DropPath`` calls ``drop_path``): its class takes
     the name back.
     """
-    match = re.fullmatch(r"(\w+?)_(\d+)", function.__name__)
-    base = function.__globals__.get(match[1]) if match else None
+    name, base = _numbered_base(function)
     if base is not None and kept_function(base) is not None:
-        return match[1]
+        return name
     return function.__name__
+
+
+def _numbered_base(function: Callable) -> tuple[str, Any]:
+    """``("basic_block", <its value>)`` for ``basic_block_2``; ``("", None)`` unnumbered."""
+    match = re.fullmatch(r"(\w+?)_(\d+)", function.__name__)
+    return (match[1], function.__globals__.get(match[1])) if match else ("", None)
 
 
 def shape_of(function: Callable) -> Callable | None:
@@ -77,8 +82,7 @@ def shape_of(function: Callable) -> Callable | None:
     that class again, so the module style can merge or name the shapes as it
     does for the original. Only for a function of the same inputs.
     """
-    match = re.fullmatch(r"(\w+?)_(\d+)", function.__name__)
-    base = function.__globals__.get(match[1]) if match else None
+    _, base = _numbered_base(function)
     if not inspect.isfunction(base) or base is function:
         return None
 
