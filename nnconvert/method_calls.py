@@ -37,6 +37,8 @@ from typing import Any, Callable, Iterator
 
 from torch import fx, nn
 
+from .call_sites import passed_parameters
+
 #: ``node.meta`` key: the :class:`Scope` of the helper call that made the node.
 SCOPE = "method_scope"
 #: ``node.meta`` key: call key -> the parameters the node was passed as.
@@ -192,14 +194,46 @@ class MethodRecorder:
     def _wrapper(self, root: nn.Module, name: str, function: Callable) -> Callable:
         signature = inspect.signature(function)
 
+        forward = getattr(type(root).forward, "__code__", None)
+
         @functools.wraps(function)
         def call(*args: Any, **kwargs: Any) -> Any:
             arguments = _arguments(signature, (root, *args), kwargs)
+            caller = sys._getframe(1)
+            passed: dict[str, str] = {}
+            if (
+                caller.f_code is forward
+                and arguments is not None
+                and any(v is None for v in arguments.values())
+            ):
+                passed = passed_parameters(caller, signature, (root,))
             return self.run(
-                name, function, arguments, lambda: function(root, *args, **kwargs)
+                name,
+                function,
+                arguments,
+                lambda: function(root, *args, **kwargs),
+                self._inputs(passed),
             )
 
         return call
+
+    def _inputs(self, passed: dict[str, str]) -> dict[str, fx.Node]:
+        """Parameter -> the placeholder of the traced ``forward``'s input it was passed.
+
+        fx names an input traced as None ``mask_1`` until the trace is done
+        (:func:`~nnconvert.trace._restore_input_names`).
+        """
+        if not passed:
+            return {}
+        placeholders = {
+            str(n.target): n for n in self._tracer.graph.nodes if n.op == "placeholder"
+        }
+        found: dict[str, fx.Node] = {}
+        for parameter, name in passed.items():
+            node = placeholders.get(name, placeholders.get(f"{name}_1"))
+            if node is not None:
+                found[parameter] = node
+        return found
 
     def run(
         self,
@@ -207,21 +241,27 @@ class MethodRecorder:
         function: Callable,
         arguments: dict[str, Any] | None,
         call: Callable[[], Any],
+        inputs: dict[str, fx.Node] | None = None,
     ) -> Any:
         """``call()``, a call of the helper ``function`` given ``arguments``, recorded.
 
         ``arguments`` are its parameters after the first (``self``, or a
         functional file's ``params``) by name; None when they cannot be
-        named. A call inside a helper's call is part of that call.
+        named. ``inputs``: the parameters given None that the call passed
+        an input of the traced ``forward`` (``src_mask``), as that input's
+        placeholder: such a parameter is an argument like a traced one. A
+        call inside a helper's call is part of that call.
         """
         if self._active is not None:
             return call()
         index = self._counts.get(name, 0)
         self._counts[name] = index + 1
         key = f"{name}#{index}"
-        plain = arguments is not None and all(
-            self._node(v) is not None for v in arguments.values()
-        )
+        given = {
+            parameter: (inputs or {}).get(parameter) if v is None else self._node(v)
+            for parameter, v in (arguments or {}).items()
+        }
+        plain = arguments is not None and all(n is not None for n in given.values())
         parameters = tuple(arguments or ())
         self._active = scope = Scope(
             key, name, function.__qualname__, parameters, "one", function, plain
@@ -239,8 +279,8 @@ class MethodRecorder:
             scope.plain = False
             return result
         scope.returns, nodes = returned
-        for parameter, value in arguments.items():
-            marks = self._node(value).meta.setdefault(ARGUMENTS, {})
+        for parameter, node in given.items():
+            marks = node.meta.setdefault(ARGUMENTS, {})
             marks[key] = marks.get(key, ()) + (parameter,)
         for position, node in enumerate(nodes):
             marks = node.meta.setdefault(RETURNS, {})

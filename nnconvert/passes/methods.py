@@ -25,13 +25,14 @@ method stays inlined everywhere, as it is for any call not outlined.
 
 from __future__ import annotations
 
+import inspect
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from torch import fx
 
-from ..branches import is_choose, is_only_when
+from ..branches import expect_none, is_choose, is_only_when
 from ..method_calls import ARGUMENTS, RETURNS, SCOPE, Scope, returned_number
 from ..source_map import NAMES, SOURCE
 from .graph_utils import is_training_flag
@@ -112,11 +113,13 @@ def outline_methods(module: fx.GraphModule) -> fx.GraphModule:
     graph = module.graph
     calls: dict[str, list[fx.Node]] = {}
     scopes: dict[str, Scope] = {}
+    plain: dict[str, bool] = {}  # a merged graph holds each trace's record of a call
     for node in graph.nodes:
         scope = node.meta.get(SCOPE)
         if scope is not None and node.op != "get_attr":
             calls.setdefault(scope.key, []).append(node)
             scopes[scope.key] = scope
+            plain[scope.key] = plain.get(scope.key, True) and scope.plain
     if not calls:
         return module  # no helper was called: nothing to change
     planned: dict[str, list[_Outline]] = {}
@@ -124,7 +127,7 @@ def outline_methods(module: fx.GraphModule) -> fx.GraphModule:
     replaced: dict[fx.Node, fx.Node] = {}  # a returned value -> what now reads as it
     for key, nodes in calls.items():
         scope = scopes[key]
-        outline = _outline(graph, scope, nodes)
+        outline = _outline(graph, scope, nodes) if plain[key] else None
         if outline is None:
             refused.add(scope.name)
         else:
@@ -137,6 +140,11 @@ def outline_methods(module: fx.GraphModule) -> fx.GraphModule:
         target = MethodCall(name, outlines[0].body, keys.pop(), scope.function)
         for outline in outlines:
             _replace(graph, outline, target, replaced)
+    for node in list(graph.nodes):  # a test of an input only the method made now
+        if _is_input_test(node) and not node.users:
+            graph.erase_node(node)
+        elif _refused_inside(node):
+            graph.erase_node(node)
     _numbers_as_literals(graph)
     graph.lint()
     module.recompile()
@@ -173,23 +181,75 @@ def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | 
     if len(set(arguments)) != len(arguments):
         return None  # ``f(x, x)``: one node cannot be two parameters
     for node in nodes:
-        if (
-            is_choose(node)
-            or is_only_when(node)
-            or node.op in ("placeholder", "output")
-        ):
+        if is_only_when(node) or node.op in ("placeholder", "output"):
             return None
+        if is_choose(node) and not _is_method_condition(node.args[0], arguments):
+            return None  # a branch on something the method is not given
         for read in node.all_input_nodes:
             if read in inside or read in arguments:
                 continue
-            if read.op != "get_attr":
+            if read.op != "get_attr" and not _is_method_condition(read, arguments):
                 return None  # a value from elsewhere
         if node not in returned and any(u not in inside for u in node.users):
             return None
-        if any(is_only_when(u) or is_choose(u) for u in node.users):
+        if any(
+            (is_only_when(u) or is_choose(u)) and u not in inside for u in node.users
+        ):
             return None
     body = fx.GraphModule(graph.owning_module, _body(scope, nodes, arguments, returned))
     return _Outline(scope, nodes, arguments, returned, body)
+
+
+def _refused_inside(node: fx.Node) -> bool:
+    """``forward``'s refusal of a value for an input it only hands to methods that refuse it too.
+
+    DETR's ``forward`` passes ``src_mask`` to ``forward_post`` and does
+    nothing else with it; the method says it was traced with None, once.
+    """
+    if node.op != "call_function" or node.target is not expect_none:
+        return False
+    tested = node.args[0]
+    if not isinstance(tested, fx.Node) or tested.op != "placeholder":
+        return False
+    readers = [u for u in tested.users if u is not node]
+    return bool(readers) and all(_refuses(call, tested) for call in readers)
+
+
+def _refuses(call: fx.Node, value: fx.Node) -> bool:
+    """The method ``call`` calls refuses a value for every parameter it is given ``value`` as."""
+    if not is_method_call(call) or call.kwargs:
+        return False
+    parameters = [n for n in call.target.body.nodes if n.op == "placeholder"]
+    given = [p for p, a in zip(parameters, call.args) if a is value]
+    return bool(given) and all(
+        any(u.target is expect_none for u in p.users) for p in given
+    )
+
+
+def _is_input_test(node: fx.Node) -> bool:
+    """``mask is not None`` (or ``is None``): the condition a merge of the traces
+    with and without an optional input branches on."""
+    return (
+        node.op == "call_function"
+        and node.target in (operator.is_not, operator.is_)
+        and len(node.args) == 2
+        and isinstance(node.args[0], fx.Node)
+        and node.args[1] is None
+    )
+
+
+def _is_method_condition(node: Any, arguments: list[fx.Node]) -> bool:
+    """A branch condition the method's body can test itself.
+
+    ``self.training`` (read again inside), or a test whether one of the
+    method's arguments is None (DETR's ``with_pos_embed(src, pos)`` given
+    ``pos`` or not): the body tests its own parameter.
+    """
+    if not isinstance(node, fx.Node):
+        return False
+    if node.op == "get_attr":
+        return True
+    return _is_input_test(node) and node.args[0] in arguments
 
 
 def _is_number(node: fx.Node) -> bool:
@@ -233,14 +293,21 @@ def _body(
     """The method's own graph: its parameters, the call's nodes, its result."""
     body = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
+    optional = _optional_parameters(scope.function)
     for name, argument in zip(scope.parameters, arguments):
-        placeholder = body.placeholder(name)
+        if name in optional:  # ``pos: Optional[Tensor] = None``, as the user wrote it
+            placeholder = body.placeholder(name, default_value=None)
+        else:
+            placeholder = body.placeholder(name)
         placeholder.meta["value"] = argument.meta.get("value")
         env[argument] = placeholder
     attributes: dict[str, fx.Node] = {}
 
     def mapped(node: fx.Node) -> fx.Node:
         if node in env:
+            return env[node]
+        if node.op != "get_attr":  # a test of an argument: tested again inside
+            env[node] = body.node_copy(node, mapped)
             return env[node]
         target = str(node.target)  # a get_attr: read again inside the method
         if target not in attributes:
@@ -255,6 +322,10 @@ def _body(
         copy = body.node_copy(node, mapped)
         copy.meta = _own_frames(node.meta, scope)
         env[node] = copy
+    at = _last_placeholder(body)
+    for placeholder in [n for n in body.nodes if n.op == "placeholder"]:
+        if placeholder.meta.get("value", 0) is None and not placeholder.users:
+            at = _refuse_values(body, placeholder, at)
     values = [env[n] for n in returned]
     result: Any = values[0] if scope.returns == "one" else tuple(values)
     if scope.returns == "list":
@@ -262,6 +333,37 @@ def _body(
     output = body.output(result)
     output.meta["value"] = _value_of(scope, returned)
     return body
+
+
+def _optional_parameters(function: Callable) -> frozenset[str]:
+    """The parameters the user's method gives the default None."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(p.name for p in parameters if p.default is None)
+
+
+def _refuse_values(body: fx.Graph, placeholder: fx.Node, after: fx.Node) -> fx.Node:
+    """The method was only ever given None for ``placeholder``: it refuses a value.
+
+    Its body is what the trace made of None (DETR's ``forward_post`` with
+    ``src_mask=None`` calls attention without a mask); called with a mask,
+    it would ignore it. The guard says so, as ``forward``'s do.
+    """
+    name = str(placeholder.target)
+    with body.inserting_after(after):
+        return body.call_function(
+            expect_none,
+            (
+                placeholder,
+                f"traced with {name}=None; convert again with an example {name}",
+            ),
+        )
+
+
+def _last_placeholder(body: fx.Graph) -> fx.Node:
+    return [n for n in body.nodes if n.op == "placeholder"][-1]
 
 
 def _own_frames(meta: dict[str, Any], scope: Scope) -> dict[str, Any]:
