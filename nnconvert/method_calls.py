@@ -33,6 +33,7 @@ import sysconfig
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, Callable, Iterator
 
 from torch import fx, nn
@@ -141,19 +142,28 @@ def _is_user_file(filename: str) -> bool:
 
 
 def recorded_call(
-    function: Callable, arguments: dict[str, Any] | None, call: Callable[[], Any]
+    function: Callable,
+    arguments: dict[str, Any] | None,
+    call: Callable[[], Any],
+    caller: FrameType | None = None,
 ) -> Any:
     """``call()``, recorded as a helper call when an argument is traced.
 
     For a functional file's helper (``encode(params, x)``, called with the
     function's own ``params``): it is the method ``encode`` of the model the
-    front end reads, so converting the output again keeps it.
+    front end reads, so converting the output again keeps it. ``caller``:
+    the frame making the call, which says what it passed where the
+    arguments are None (:meth:`MethodRecorder.passed_inputs`).
     """
     tracers = [v.tracer for v in (arguments or {}).values() if isinstance(v, fx.Proxy)]
     recorder = getattr(tracers[0], "helper_calls", None) if tracers else None
     if not isinstance(recorder, MethodRecorder):
         return call()
-    return recorder.run(function.__name__, function, arguments, call)
+    inputs: dict[str, fx.Node] = {}
+    if caller is not None:
+        signature = inspect.signature(function)
+        inputs = recorder.passed_inputs(caller, signature, arguments, ())
+    return recorder.run(function.__name__, function, arguments, call, inputs)
 
 
 def arguments_of(
@@ -194,44 +204,50 @@ class MethodRecorder:
     def _wrapper(self, root: nn.Module, name: str, function: Callable) -> Callable:
         signature = inspect.signature(function)
 
-        forward = getattr(type(root).forward, "__code__", None)
-
         @functools.wraps(function)
         def call(*args: Any, **kwargs: Any) -> Any:
             arguments = _arguments(signature, (root, *args), kwargs)
-            caller = sys._getframe(1)
-            passed: dict[str, str] = {}
-            if (
-                caller.f_code is forward
-                and arguments is not None
-                and any(v is None for v in arguments.values())
-            ):
-                passed = passed_parameters(caller, signature, (root,))
+            inputs = self.passed_inputs(sys._getframe(1), signature, arguments, (root,))
             return self.run(
                 name,
                 function,
                 arguments,
                 lambda: function(root, *args, **kwargs),
-                self._inputs(passed),
+                inputs,
             )
 
         return call
 
-    def _inputs(self, passed: dict[str, str]) -> dict[str, fx.Node]:
-        """Parameter -> the placeholder of the traced ``forward``'s input it was passed.
+    def passed_inputs(
+        self,
+        caller: FrameType,
+        signature: inspect.Signature,
+        arguments: dict[str, Any] | None,
+        bound: tuple[Any, ...],
+    ) -> dict[str, fx.Node]:
+        """Parameter given None -> the placeholder of the traced ``forward``'s input
+        the call passed there (:func:`~nnconvert.call_sites.passed_parameters`).
 
-        fx names an input traced as None ``mask_1`` until the trace is done
-        (:func:`~nnconvert.trace._restore_input_names`).
+        Only for a call that the traced function itself makes (``forward``, or
+        a functional file's block function), whose parameters are the graph's
+        inputs. fx names an input traced as None ``mask_1`` until the trace
+        is done (:func:`~nnconvert.trace._restore_input_names`). ``bound``:
+        the values of the parameters the call's text does not write (``self``).
         """
-        if not passed:
+        if arguments is None or not any(v is None for v in arguments.values()):
             return {}
+        root = getattr(self._tracer, "root", None)
+        traced = getattr(root, "function", None) or type(root).forward
+        if caller.f_code is not getattr(traced, "__code__", None):
+            return {}
+        passed = passed_parameters(caller, signature, bound)
         placeholders = {
             str(n.target): n for n in self._tracer.graph.nodes if n.op == "placeholder"
         }
         found: dict[str, fx.Node] = {}
         for parameter, name in passed.items():
             node = placeholders.get(name, placeholders.get(f"{name}_1"))
-            if node is not None:
+            if node is not None and arguments.get(parameter, 0) is None:
                 found[parameter] = node
         return found
 

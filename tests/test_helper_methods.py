@@ -10,11 +10,13 @@ different bodies).
 from __future__ import annotations
 
 import ast
+import functools
+from typing import Optional
 
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 import nnconvert
 from nnconvert.options import Style
@@ -467,3 +469,82 @@ def test_a_helper_method_s_constants_get_their_helpers(style):
     conversion = nnconvert.convert(MaskedBlock(), style, (torch.randn(6, 2, 8),))
     conversion.check(train=True)
     assert "def attention(" in conversion.source
+
+
+class PostNormLayer(nn.Module):
+    """DETR's ``TransformerEncoderLayer``, cut down: ``forward`` hands its inputs,
+    optional ones too, to ``forward_post``, which adds ``pos`` only when given."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(8, 2)
+        self.norm = nn.LayerNorm(8)
+
+    def with_pos_embed(self, tensor, pos: Optional[Tensor]):
+        return tensor if pos is None else tensor + pos
+
+    def forward_post(
+        self, src, src_mask: Optional[Tensor] = None, pos: Optional[Tensor] = None
+    ):
+        q = k = self.with_pos_embed(src, pos)
+        src2 = self.attn(q, k, value=src, attn_mask=src_mask)[0]
+        return self.norm(src + src2)
+
+    def forward(self, src, src_mask=None, pos=None):
+        return self.forward_post(src, src_mask, pos)
+
+
+class LiteralNone(nn.Module):
+    """A helper handed None as written (``self.post(x, None)``), not an input."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def post(self, x, bias: Optional[Tensor] = None):
+        return self.fc(x) if bias is None else self.fc(x) + bias
+
+    def forward(self, x):
+        return self.post(x, None)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_helper_handed_optional_inputs_stays_a_method(style):
+    torch.manual_seed(0)
+    model = PostNormLayer().eval()
+    src, pos = torch.randn(5, 2, 8), torch.randn(5, 2, 8)
+    conversion = _checked(model, style, src, None, pos)
+    source = conversion.source
+    assert "forward_post" in _definitions(source, style)
+    if style is Style.FUNCTIONAL:
+        assert "return forward_post(params, src, src_mask, pos)" in source
+    else:
+        assert "return self.forward_post(src, src_mask, pos)" in source
+        assert "def forward_post(self, src, src_mask=None, pos=None):" in source
+    # the method tests its own parameter; it refuses the mask it never saw, once
+    assert "if pos is not None:" in source
+    assert source.count("if src_mask is not None:") == 1
+    if style is Style.FUNCTIONAL:
+        function, params = conversion.namespace()["forward_post"], model.state_dict()
+        run = functools.partial(function, dict(params))
+    else:
+        run = conversion.load().eval().forward_post
+    for given in (pos, None):  # the method on its own, with and without ``pos``
+        torch.testing.assert_close(run(src, None, given), model(src, None, given))
+    with pytest.raises(ValueError, match="traced with src_mask=None"):
+        run(src, torch.zeros(5, 5), pos)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_helper_handed_optional_inputs_converts_again_to_the_same_text(style):
+    torch.manual_seed(0)
+    inputs = (torch.randn(5, 2, 8), None, torch.randn(5, 2, 8))
+    conversion = _checked(PostNormLayer(), style, *inputs)
+    assert _converted_again(conversion, *inputs) == conversion.source
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_helper_handed_a_written_none_computes_the_same(style):
+    """``None`` written at the call is no input to pass on: the call is inlined."""
+    source = _checked(LiteralNone(), style, torch.randn(2, 6)).source
+    assert "post" not in _definitions(source, style)

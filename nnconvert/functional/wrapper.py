@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import sys
 import types
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -431,7 +432,10 @@ class _Dispatcher:
         if params is self.run.params:  # a helper over the same weights: a method
             arguments = arguments_of(self.function, (params, *args), kwargs)
             return recorded_call(
-                self.function, arguments, lambda: self.bound(params, *args, **kwargs)
+                self.function,
+                arguments,
+                lambda: self.bound(params, *args, **kwargs),
+                sys._getframe(2),  # the block function calling, through __call__
             )
         return self.bound(params, *args, **kwargs)
 
