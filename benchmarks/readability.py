@@ -43,6 +43,12 @@ loaded as the CLI loads it), and for each style, the output of
   (``block_params``) and of the functions nnconvert writes for layers
   (``lstm``, ``kaiming_params``). A count, not a match: an output with
   fewer ``for`` statements than its source unrolled one (``✗``).
+* **helper methods kept**: the methods of the source's classes that
+  ``forward`` reaches through ``self.`` (``encode``, ``forward_post``) and
+  that building and running the model runs, properties aside, over those the
+  output defines under the same name (a method, or in functional style a
+  function, possibly numbered: ``forward_post_2``). One inlined into its
+  caller is lost (``✗``; listed under the table).
 * **``__init__`` parameters kept** (class styles): the parameters of the
   source classes' ``__init__`` that the output's class of the same name
   (or a shape of it: ``Block2``, ``BlockWithShortcut``) takes. A class built
@@ -137,6 +143,8 @@ class Source:
     not_run: tuple[str, ...] = ()
     #: each class's ``__init__`` parameters, by class name (:func:`init_signatures`)
     parameters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the helper methods ``forward`` calls that the model runs (:func:`helper_methods`)
+    helpers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,8 @@ class Measure:
     as_written: bool = False
     #: the source's ``__init__`` parameters the output's class of that name takes
     kept_parameters: int = 0
+    #: the source's helper methods the output does not define (:func:`lost_helpers`)
+    lost_helpers: tuple[str, ...] = ()
 
     @property
     def lost_where_run(self) -> tuple[str, ...]:
@@ -439,6 +449,49 @@ def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> So
             if ran is not None and not runs(row, tree, ran)
         ),
         tuple(init_signatures(classes).items()),
+        helper_methods(classes, tree, ran),
+    )
+
+
+def helper_methods(
+    classes: list[ast.ClassDef], tree: ast.Module, ran: set[int] | None
+) -> tuple[str, ...]:
+    """``Class.method`` for each method ``forward`` reaches that building and running ran.
+
+    DETR's ``forward_post`` and ``with_pos_embed`` count, its
+    ``forward_pre`` (the other ``normalize_before``) does not; nor does a
+    property (CLIP's ``dtype``: an attribute read, not a call).
+    """
+    found = []
+    for cls in classes:
+        methods = {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+        for name in sorted(model_methods(cls, ("forward",)) - {"forward"}):
+            method = methods[name]
+            if method.decorator_list:
+                continue
+            if ran is None or runs(method.body[0].lineno, tree, ran):
+                found.append(f"{cls.name}.{name}")
+    return tuple(found)
+
+
+def lost_helpers(helpers: Sequence[str], output: str) -> tuple[str, ...]:
+    """The helpers no definition of the output is named after.
+
+    A method or function of its name, or of its name numbered
+    (functional style's ``forward_post_2``: two classes' ``forward_post``).
+    """
+    defined = {
+        node.name
+        for node in ast.walk(ast.parse(output))
+        if isinstance(node, ast.FunctionDef)
+    }
+    return tuple(
+        helper
+        for helper in helpers
+        if not any(
+            re.fullmatch(re.escape(helper.split(".")[1]) + r"(_\d+)?", name)
+            for name in defined
+        )
     )
 
 
@@ -563,6 +616,7 @@ def measure(source: Source, output: str, as_written: bool = False) -> Measure:
         loops=output_loops(output),
         as_written=as_written,
         kept_parameters=kept_parameters(source.parameters, output),
+        lost_helpers=lost_helpers(source.helpers, output),
     )
 
 
@@ -610,7 +664,7 @@ def loops_cell(loops: int, source_loops: int) -> str:
 def row(name: str, m: Measure, style: str) -> str:
     if m.error:
         error = m.error.replace("|", "\\|")
-        return f"| {name} | {m.source.lines} | {error} | | | | | | | |"
+        return f"| {name} | {m.source.lines} | {error} | | | | | | | | |"
     s = m.source
     cells = [
         name,
@@ -626,6 +680,7 @@ def row(name: str, m: Measure, style: str) -> str:
         f"{m.definitions}/{s.definitions}",
         pairs_cell(len(m.literal_pairs)),
         loops_cell(m.loops, s.loops),
+        helpers_cell(len(s.helpers) - len(m.lost_helpers), len(s.helpers)),
         parameters_cell(m.kept_parameters, _count(s.parameters), style),
     ]
     return "| " + " | ".join(cells) + " |"
@@ -633,6 +688,10 @@ def row(name: str, m: Measure, style: str) -> str:
 
 def _count(parameters: Sequence[tuple[str, Sequence[str]]]) -> int:
     return sum(len(names) for _, names in parameters)
+
+
+def helpers_cell(kept: int, total: int) -> str:
+    return f"{kept}/{total}" + (MISS if kept < total else "")
 
 
 def parameters_cell(kept: int, total: int, style: str) -> str:
@@ -643,8 +702,8 @@ def parameters_cell(kept: int, total: int, style: str) -> str:
 HEADER = (
     "| model | source lines | output lines | ratio | comments kept | docstrings kept "
     "| definitions / source definitions | literal-only pairs | loops "
-    "| `__init__` parameters kept |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| helper methods kept | `__init__` parameters kept |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
 
 
@@ -680,6 +739,10 @@ def totals(measures: list[Measure], style: str) -> dict[str, str]:
             sum(m.source.loops for m in done),
         ),
         "short": str(sum(m.loops < m.source.loops for m in done)),
+        "helpers": helpers_cell(
+            sum(len(m.source.helpers) - len(m.lost_helpers) for m in done),
+            sum(len(m.source.helpers) for m in done),
+        ),
         "as_written": str(sum(m.as_written for m in done)),
         "parameters": parameters_cell(
             sum(m.kept_parameters for m in done),
@@ -694,15 +757,16 @@ def summary(results: dict[str, dict[str, Measure]]) -> str:
         "| style | converted | lines, all models | models over the line target "
         "| comments kept | docstrings kept | definitions / source definitions "
         "| literal-only pairs | loops kept | models with fewer loops "
-        "| kept as written | `__init__` parameters kept |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| helper methods kept | kept as written | `__init__` parameters kept |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for style in MEASURED:
         t = totals([by_style[style] for by_style in results.values()], style)
         rows.append(
             f"| {style} | {t['converted']} | {t['ratio']} | {t['over']} "
             f"| {t['comments']} | {t['docstrings']} | {t['definitions']} "
-            f"| {t['pairs']} | {t['loops']} | {t['short']} | {t['as_written']} "
+            f"| {t['pairs']} | {t['loops']} | {t['short']} | {t['helpers']} "
+            f"| {t['as_written']} "
             f"| {t['parameters']} |"
         )
     return "\n".join(rows)
@@ -731,6 +795,14 @@ def style_table(results: dict[str, dict[str, Measure]], style: str) -> str:
     )
     listed += (
         ["", "Lost comments and docstrings: " + "; ".join(lost) + "."] if lost else []
+    )
+    helpers = [
+        f"{name}: " + ", ".join(f"`{h}`" for h in m.lost_helpers)
+        for name, by_style in results.items()
+        if (m := by_style[style]).lost_helpers
+    ]
+    listed += (
+        ["", "Helper methods inlined: " + "; ".join(helpers) + "."] if helpers else []
     )
     return "\n".join([title, "", HEADER, *rows, *listed])
 

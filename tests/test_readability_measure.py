@@ -101,3 +101,60 @@ def test_init_parameters_kept_count_the_classes_of_one_name_and_its_shapes():
     tree = ast.parse(SOURCE)
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     assert measure.init_signatures(classes) == {"Net": ("tie",)}
+
+
+HELPERS = textwrap.dedent("""\
+    from torch import nn
+
+
+    class Layer(nn.Module):
+        def __init__(self, pre=False):
+            super().__init__()
+            self.pre = pre
+
+        @property
+        def width(self):
+            return 4
+
+        def with_pos(self, x, pos):
+            return x if pos is None else x + pos
+
+        def forward_pre(self, x, pos):
+            return self.with_pos(x, pos)
+
+        def forward_post(self, x, pos):
+            return self.with_pos(x, pos) * 2
+
+        def unused(self, x):
+            return x
+
+        def forward(self, x, pos=None):
+            if self.pre:
+                return self.forward_pre(x, pos)
+            return self.forward_post(x, pos)
+    """)
+
+
+def test_helper_methods_are_those_forward_reaches_and_runs(tmp_path):
+    """The branch not taken and a property do not count; a numbered function does."""
+    bench = readability()
+    path = tmp_path / "layer.py"
+    path.write_text(HELPERS)
+
+    def load():
+        spec = importlib.util.spec_from_file_location("readability_layer", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        model = module.Layer()
+        return model, (torch.randn(2, 4),), model
+
+    ran = bench.executed_rows(bench.Case("layer", path, load))
+    tree = ast.parse(HELPERS)
+    classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    helpers = bench.helper_methods(classes, tree, ran)
+    assert helpers == ("Layer.forward_post", "Layer.with_pos")
+    output = textwrap.dedent("""\
+        def forward_post_2(params, x, pos=None):
+            return x * 2
+        """)
+    assert bench.lost_helpers(helpers, output) == ("Layer.with_pos",)
