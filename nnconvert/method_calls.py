@@ -85,6 +85,13 @@ class Scope:
     function: Callable
     plain: bool = True
     made_nodes: bool = False
+    #: the helper call this one is made in (DETR's ``with_pos_embed`` in ``forward_post``)
+    parent: Scope | None = None
+
+    @property
+    def depth(self) -> int:
+        """How many helper calls this one is made in."""
+        return 0 if self.parent is None else self.parent.depth + 1
 
 
 def helper_methods(module: nn.Module) -> dict[str, Callable]:
@@ -179,13 +186,19 @@ class MethodRecorder:
     def __init__(self, tracer: fx.Tracer):
         self._tracer = tracer
         self._counts: dict[str, int] = {}
-        self._active: Scope | None = None  # calls inside a helper are part of it
+        self._active: Scope | None = None  # the innermost helper call running
+        #: what each running helper call was given, innermost last: its code
+        #: and its parameters' nodes (a call it makes may pass them on)
+        self._given: list[tuple[Any, dict[str, fx.Node]]] = []
 
     def record(self, node: fx.Node) -> None:
-        """``node`` was just made: it belongs to the helper call running, if any."""
+        """``node`` was just made: it belongs to the innermost helper call running, if any."""
         if self._active is not None:
             node.meta[SCOPE] = self._active
-            self._active.made_nodes = True
+            scope: Scope | None = self._active
+            while scope is not None:
+                scope.made_nodes = True
+                scope = scope.parent
 
     @contextmanager
     def wrapped(self, root: Any) -> Iterator[None]:
@@ -200,6 +213,7 @@ class MethodRecorder:
                 root.__dict__.pop(name, None)
             self._counts.clear()
             self._active = None
+            self._given.clear()
 
     def _wrapper(self, root: nn.Module, name: str, function: Callable) -> Callable:
         signature = inspect.signature(function)
@@ -225,31 +239,38 @@ class MethodRecorder:
         arguments: dict[str, Any] | None,
         bound: tuple[Any, ...],
     ) -> dict[str, fx.Node]:
-        """Parameter given None -> the placeholder of the traced ``forward``'s input
-        the call passed there (:func:`~nnconvert.call_sites.passed_parameters`).
+        """Parameter given None -> the node of the caller's own parameter the call
+        passed there (:func:`~nnconvert.call_sites.passed_parameters`).
 
-        Only for a call that the traced function itself makes (``forward``, or
-        a functional file's block function), whose parameters are the graph's
-        inputs. fx names an input traced as None ``mask_1`` until the trace
-        is done (:func:`~nnconvert.trace._restore_input_names`). ``bound``:
+        For a call that the traced function itself makes (``forward``, or a
+        functional file's block function), the placeholder of that input
+        (fx names an input traced as None ``mask_1`` until the trace is
+        done: :func:`~nnconvert.trace._restore_input_names`); for a call a
+        helper makes, what that helper's call was given there. ``bound``:
         the values of the parameters the call's text does not write (``self``).
         """
         if arguments is None or not any(v is None for v in arguments.values()):
             return {}
-        root = getattr(self._tracer, "root", None)
-        traced = getattr(root, "function", None) or type(root).forward
-        if caller.f_code is not getattr(traced, "__code__", None):
+        if self._given:
+            code, own = self._given[-1]
+        else:
+            root = getattr(self._tracer, "root", None)
+            traced = getattr(root, "function", None) or type(root).forward
+            code = getattr(traced, "__code__", None)
+            own = {}
+            for node in self._tracer.graph.nodes:
+                if node.op == "placeholder":
+                    name = str(node.target)
+                    own[name] = node
+                    own.setdefault(name.removesuffix("_1"), node)
+        if caller.f_code is not code:
             return {}
         passed = passed_parameters(caller, signature, bound)
-        placeholders = {
-            str(n.target): n for n in self._tracer.graph.nodes if n.op == "placeholder"
+        return {
+            parameter: own[name]
+            for parameter, name in passed.items()
+            if name in own and arguments.get(parameter, 0) is None
         }
-        found: dict[str, fx.Node] = {}
-        for parameter, name in passed.items():
-            node = placeholders.get(name, placeholders.get(f"{name}_1"))
-            if node is not None and arguments.get(parameter, 0) is None:
-                found[parameter] = node
-        return found
 
     def run(
         self,
@@ -266,10 +287,8 @@ class MethodRecorder:
         named. ``inputs``: the parameters given None that the call passed
         an input of the traced ``forward`` (``src_mask``), as that input's
         placeholder: such a parameter is an argument like a traced one. A
-        call inside a helper's call is part of that call.
+        call inside a helper's call is recorded inside it (``parent``).
         """
-        if self._active is not None:
-            return call()
         index = self._counts.get(name, 0)
         self._counts[name] = index + 1
         key = f"{name}#{index}"
@@ -279,8 +298,13 @@ class MethodRecorder:
         }
         plain = arguments is not None and all(n is not None for n in given.values())
         parameters = tuple(arguments or ())
+        parent = self._active
         self._active = scope = Scope(
             key, name, function.__qualname__, parameters, "one", function, plain
+        )
+        scope.parent = parent
+        self._given.append(
+            (function.__code__, {p: n for p, n in given.items() if n is not None})
         )
         try:
             result = call()
@@ -289,7 +313,8 @@ class MethodRecorder:
                     "call_function", returned_number, (result,), {}
                 )
         finally:
-            self._active = None
+            self._active = parent
+            self._given.pop()
         returned = self._returned(result)
         if not plain or returned is None:
             scope.plain = False

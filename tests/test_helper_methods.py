@@ -515,14 +515,17 @@ def test_a_helper_handed_optional_inputs_stays_a_method(style):
     src, pos = torch.randn(5, 2, 8), torch.randn(5, 2, 8)
     conversion = _checked(model, style, src, None, pos)
     source = conversion.source
-    assert "forward_post" in _definitions(source, style)
+    # the helper it calls too, as written: it never reads ``self``
+    assert {"forward_post", "with_pos_embed"} <= _definitions(source, style)
+    assert "return tensor if pos is None else tensor + pos" in source
     if style is Style.FUNCTIONAL:
         assert "return forward_post(params, src, src_mask, pos)" in source
+        assert "q = with_pos_embed(params, src, pos)" in source
     else:
         assert "return self.forward_post(src, src_mask, pos)" in source
         assert "def forward_post(self, src, src_mask=None, pos=None):" in source
-    # the method tests its own parameter; it refuses the mask it never saw, once
-    assert "if pos is not None:" in source
+        assert "q = self.with_pos_embed(src, pos)" in source
+    # the method refuses the mask it never saw, once
     assert source.count("if src_mask is not None:") == 1
     if style is Style.FUNCTIONAL:
         function, params = conversion.namespace()["forward_post"], model.state_dict()
@@ -548,3 +551,65 @@ def test_a_helper_handed_a_written_none_computes_the_same(style):
     """``None`` written at the call is no input to pass on: the call is inlined."""
     source = _checked(LiteralNone(), style, torch.randn(2, 6)).source
     assert "post" not in _definitions(source, style)
+
+
+class Adding(nn.Module):
+    """A helper calling another helper, as DINO's ``prepare_tokens`` calls
+    ``interpolate_pos_encoding``, which returns ``self.pos_embed`` itself
+    where the input's size needs no interpolation."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+        self.pos_embed = nn.Parameter(torch.randn(1, 6))
+
+    def position(self, x, n):
+        if x.shape[0] == n:
+            return self.pos_embed
+        return self.pos_embed.expand(n, -1)
+
+    def shift(self, h):
+        return h + 1.0
+
+    def prepare(self, x):
+        n = x.shape[0]
+        h = self.shift(self.fc(x))
+        return h + self.position(h, n)
+
+    def forward(self, x):
+        return self.prepare(x)
+
+
+class Scaling(Adding):
+    """Another class whose helpers have the same names and other bodies."""
+
+    def shift(self, h):
+        return h * 2.0
+
+
+class BothShifts(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Adding()
+        self.second = Scaling()
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_helpers_calling_helpers_are_kept_each_for_its_class(style):
+    torch.manual_seed(0)
+    inputs = (torch.randn(1, 6),)
+    conversion = _checked(BothShifts(), style, *inputs)
+    source = conversion.source
+    assert source.count("h + 1.0") == 1 and source.count("h * 2.0") == 1
+    if style is Style.FUNCTIONAL:
+        # each block's ``prepare`` calls its own ``shift``
+        assert "def shift(" in source and "def shift_2(" in source
+        assert "shift(params, " in source and "shift_2(params, " in source
+    else:
+        assert "h = self.shift(self.fc(x))" in source
+        assert "return h + self.position(h, n)" in source
+        assert "return self.pos_embed" in source
+    assert _converted_again(conversion, *inputs) == source

@@ -99,8 +99,8 @@ def with_method_bodies(graph: fx.Graph) -> Iterator[fx.Node]:
     still the class's.
     """
     for node in graph.nodes:
-        if is_method_call(node):
-            yield from node.target.body.nodes
+        if is_method_call(node):  # and the methods it calls, before their calls
+            yield from with_method_bodies(node.target.body)
         yield node
 
 
@@ -111,20 +111,50 @@ def outline_methods(module: fx.GraphModule) -> fx.GraphModule:
     style keeps the same helpers.
     """
     graph = module.graph
+    depths: dict[str, set[int]] = {}  # each helper's name -> how deep it is called
+    for node in graph.nodes:
+        scope = node.meta.get(SCOPE)
+        while scope is not None:
+            depths.setdefault(scope.name, set()).add(scope.depth)
+            scope = scope.parent
+    if not depths:
+        return module  # no helper was called: nothing to change
+    # a helper called both from ``forward`` and from another helper stays inlined
+    twice = {name for name, found in depths.items() if len(found) > 1}
+    replaced: dict[fx.Node, fx.Node] = {}  # a returned value -> what now reads as it
+    for depth in sorted(set().union(*depths.values()), reverse=True):
+        _outline_depth(graph, depth, twice, replaced)
+    for node in list(graph.nodes):  # a test of an input only the method made now
+        if _is_input_test(node) and not node.users:
+            graph.erase_node(node)
+        elif _refused_inside(node):
+            graph.erase_node(node)
+    _numbers_as_literals(graph)
+    graph.lint()
+    module.recompile()
+    return module
+
+
+def _outline_depth(
+    graph: fx.Graph, depth: int, refused: set[str], replaced: dict[fx.Node, fx.Node]
+) -> None:
+    """Outline the helper calls made ``depth`` calls deep, innermost first.
+
+    An outer call's nodes are its own and those of the calls inside it
+    (``with_pos_embed`` inside ``forward_post``), which are one call node
+    each by now, or inlined.
+    """
     calls: dict[str, list[fx.Node]] = {}
     scopes: dict[str, Scope] = {}
     plain: dict[str, bool] = {}  # a merged graph holds each trace's record of a call
     for node in graph.nodes:
-        scope = node.meta.get(SCOPE)
+        scope = _at_depth(node.meta.get(SCOPE), depth)
         if scope is not None and node.op != "get_attr":
             calls.setdefault(scope.key, []).append(node)
             scopes[scope.key] = scope
             plain[scope.key] = plain.get(scope.key, True) and scope.plain
-    if not calls:
-        return module  # no helper was called: nothing to change
     planned: dict[str, list[_Outline]] = {}
-    refused: set[str] = set()
-    replaced: dict[fx.Node, fx.Node] = {}  # a returned value -> what now reads as it
+    refused = set(refused)
     for key, nodes in calls.items():
         scope = scopes[key]
         outline = _outline(graph, scope, nodes) if plain[key] else None
@@ -140,15 +170,13 @@ def outline_methods(module: fx.GraphModule) -> fx.GraphModule:
         target = MethodCall(name, outlines[0].body, keys.pop(), scope.function)
         for outline in outlines:
             _replace(graph, outline, target, replaced)
-    for node in list(graph.nodes):  # a test of an input only the method made now
-        if _is_input_test(node) and not node.users:
-            graph.erase_node(node)
-        elif _refused_inside(node):
-            graph.erase_node(node)
-    _numbers_as_literals(graph)
-    graph.lint()
-    module.recompile()
-    return module
+
+
+def _at_depth(scope: Scope | None, depth: int) -> Scope | None:
+    """The call ``depth`` deep that ``scope``'s call is made in (or is); None if none."""
+    while scope is not None and scope.depth > depth:
+        scope = scope.parent
+    return scope if scope is not None and scope.depth == depth else None
 
 
 @dataclass
@@ -176,7 +204,9 @@ def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | 
     returned = _marked(graph, RETURNS, scope.key, None)
     if arguments is None or returned is None:
         return None
-    if any(n not in inside for n in returned) or len(set(returned)) != len(returned):
+    if len(set(returned)) != len(returned):
+        return None
+    if any(n not in inside and not _read_after(n, nodes[0]) for n in returned):
         return None
     if len(set(arguments)) != len(arguments):
         return None  # ``f(x, x)``: one node cannot be two parameters
@@ -224,6 +254,23 @@ def _refuses(call: fx.Node, value: fx.Node) -> bool:
     return bool(given) and all(
         any(u.target is expect_none for u in p.users) for p in given
     )
+
+
+def _read_after(node: fx.Node, first: fx.Node) -> bool:
+    """``node`` reads an attribute, and nothing before the call ``first`` starts reads it.
+
+    DINO's ``interpolate_pos_encoding`` returns ``self.pos_embed`` itself
+    where the input's size needs no interpolation: the method reads the
+    attribute, and what reads the value after the call reads the call.
+    """
+    if node.op != "get_attr":
+        return False
+    later = set()
+    current = first
+    while current.op != "root":
+        later.add(current)
+        current = current.next
+    return all(user in later for user in node.users)
 
 
 def _is_input_test(node: fx.Node) -> bool:
@@ -276,12 +323,28 @@ def _marked(
     for node in graph.nodes:
         for mark in node.meta.get(meta, {}).get(key, ()):
             if mark in found:
-                return None
+                joined = _join_of(found[mark], node)
+                if joined is None:
+                    return None
+                node = joined
             found[mark] = node
     order = list(names) if names is not None else list(range(len(found)))
     if sorted(found, key=str) != sorted(order, key=str):
         return None
     return [found[mark] for mark in order]
+
+
+def _join_of(first: fx.Node, second: fx.Node) -> fx.Node | None:
+    """Of two nodes marked as one result, the join of both traces' results.
+
+    Merged, ``with_pos_embed`` returns ``tensor + pos`` where ``pos`` is
+    given and ``tensor`` where not; the merge's ``choose`` joining them
+    carries the mark of the side it was copied from.
+    """
+    for join, other in ((first, second), (second, first)):
+        if is_choose(join) and other in join.args[1:]:
+            return join
+    return None
 
 
 def _body(
@@ -326,7 +389,7 @@ def _body(
     for placeholder in [n for n in body.nodes if n.op == "placeholder"]:
         if placeholder.meta.get("value", 0) is None and not placeholder.users:
             at = _refuse_values(body, placeholder, at)
-    values = [env[n] for n in returned]
+    values = [mapped(n) for n in returned]
     result: Any = values[0] if scope.returns == "one" else tuple(values)
     if scope.returns == "list":
         result = list(values)
@@ -364,6 +427,22 @@ def _refuse_values(body: fx.Graph, placeholder: fx.Node, after: fx.Node) -> fx.N
 
 def _last_placeholder(body: fx.Graph) -> fx.Node:
     return [n for n in body.nodes if n.op == "placeholder"][-1]
+
+
+def _carry_marks(node: fx.Node, to: fx.Node, key: str) -> None:
+    """What ``node`` was to the calls around this one, ``to`` is now.
+
+    ``return self.norm(q)`` in ``forward_post``, with ``q`` returned by the
+    inner ``with_pos_embed``: the call node is what ``forward_post`` reads.
+    """
+    for meta in (ARGUMENTS, RETURNS):
+        marks = {
+            k: v
+            for k, v in node.meta.get(meta, {}).items()
+            if not (meta == RETURNS and k == key)
+        }
+        if marks:
+            to.meta.setdefault(meta, {}).update(marks)
 
 
 def _own_frames(meta: dict[str, Any], scope: Scope) -> dict[str, Any]:
@@ -446,10 +525,14 @@ def _replace(
         call = graph.call_function(target, arguments)
     call.meta.update(_caller_frames(outline.nodes[0].meta, scope))
     call.meta["value"] = _value_of(scope, outline.returned)
+    if scope.parent is not None:  # a call inside another helper's call
+        call.meta[SCOPE] = scope.parent
     if scope.returns == "one":
         (node,) = outline.returned
-        call.meta.update(_caller_frames(node.meta, scope))
+        if node.op != "get_attr":  # an attribute returned as it is: read anywhere
+            call.meta.update(_caller_frames(node.meta, scope))
         node.replace_all_uses_with(call, delete_user_cb=lambda u: u not in inside)
+        _carry_marks(node, call, scope.key)
         replaced[node] = call
     else:
         previous = call
@@ -458,8 +541,14 @@ def _replace(
                 item = graph.call_function(operator.getitem, (call, position))
             item.meta.update(_caller_frames(node.meta, scope))
             item.meta["value"] = node.meta.get("value")
+            if scope.parent is not None:
+                item.meta[SCOPE] = scope.parent
             node.replace_all_uses_with(item, delete_user_cb=lambda u: u not in inside)
+            _carry_marks(node, item, scope.key)
             replaced[node] = item
             previous = item
     for node in reversed(outline.nodes):
         graph.erase_node(node)
+    for node in outline.returned:  # an attribute only the method returned
+        if node.op == "get_attr" and not node.users:
+            graph.erase_node(node)

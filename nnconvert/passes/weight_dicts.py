@@ -98,9 +98,14 @@ def _row_of(target: Any) -> OpSpec | None:
 def graphs_with_methods(module: fx.GraphModule) -> Iterator[fx.Graph]:
     """``module``'s graph and the bodies of the helper methods it calls."""
     yield module.graph
-    for node in module.graph.nodes:
-        if is_method_call(node):
-            yield node.target.body
+    seen: set[int] = set()
+    stack = [module.graph]
+    while stack:  # the methods those methods call too
+        for node in stack.pop().nodes:
+            if is_method_call(node) and id(node.target) not in seen:
+                seen.add(id(node.target))
+                yield node.target.body
+                stack.append(node.target.body)
 
 
 def unpaid_dict_functions(graphs: Iterable[fx.Graph]) -> set[Any]:

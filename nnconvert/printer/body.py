@@ -596,7 +596,8 @@ def signature_parameters(
         text = printer.names[node]
         value = node.meta.get("value")
         if hint and isinstance(value, torch.Tensor):
-            text += ": Tensor | None" if node.args == (None,) else ": Tensor"
+            optional = node.args == (None,) or _tested_for_none(node)
+            text += ": Tensor | None" if optional else ": Tensor"
             printer.use("Tensor")
         if node.args:
             text += (
@@ -606,3 +607,11 @@ def signature_parameters(
             )
         parameters.append(text)
     return parameters
+
+
+def _tested_for_none(node: fx.Node) -> bool:
+    """The body asks whether the input is None (a helper's ``pos``, given or not)."""
+    return any(
+        user.target in (operator.is_, operator.is_not) and user.args[1:] == (None,)
+        for user in node.users
+    )

@@ -222,6 +222,7 @@ def method_functions(
             callees=plan.callees,
             leaves=plan.leaves,
             read_comments=read_comments,
+            methods={m.call.name: n for n, m in plan.methods},  # the ones it calls
         )
         hints = dict(plan.keywords)  # literals its caller takes, passed on
         keywords = [

@@ -29,11 +29,20 @@ class MethodPlan:
 
 
 def methods_of(graph: fx.Graph) -> list[MethodCall]:
-    """The helper methods ``graph`` calls, each once, in the order first called."""
+    """The helper methods ``graph`` calls, each once, in the order first called.
+
+    With those they call (DETR's ``forward_post`` calls ``with_pos_embed``),
+    each after its first caller.
+    """
     found: dict[str, MethodCall] = {}
-    for node in graph.nodes:
-        if is_method_call(node):
-            found.setdefault(node.target.name, node.target)
+
+    def visit(graph: fx.Graph) -> None:
+        for node in graph.nodes:
+            if is_method_call(node) and node.target.name not in found:
+                found[node.target.name] = node.target
+                visit(node.target.body)
+
+    visit(graph)
     return list(found.values())
 
 
