@@ -14,9 +14,14 @@ call back into one call node and a body of its own.
 All of it is plain data in ``node.meta``, keyed by ``"encode#0"`` (the
 method and how many calls of it came before in the trace), so a graph
 merged from two traces, or rebuilt by a pass that copies ``meta``, still
-says which call each node belongs to. A call made with anything but traced
-values (a literal, None), or returning anything else, is recorded as a
-:class:`Scope` with ``plain=False``: its nodes are then inlined, as before;
+says which call each node belongs to. A call a helper makes is recorded
+inside it (:attr:`Scope.parent`: DETR's ``with_pos_embed`` in
+``forward_post``). An argument that is None counts as the caller's own
+parameter where the call's text passes that parameter on
+(:meth:`MethodRecorder.passed_inputs`: DETR's ``src_mask``). A call made
+with anything else but traced values (a literal, a None written at the
+call), or returning anything else, is recorded as a :class:`Scope` with
+``plain=False``: its nodes are then inlined, as before;
 a number the concrete tracer's guarded answers made (LeNet's
 ``num_flat_features``) is returned as a value (:func:`returned_number`).
 A functional file's helpers (``encode(params, x)``) are recorded through

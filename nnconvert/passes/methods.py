@@ -18,9 +18,13 @@ A call is outlined only where that provably computes the same: its nodes
 (recorded by :mod:`nnconvert.method_calls`) are one run of the graph in
 order, they read nothing from outside but the arguments and attributes,
 nothing outside reads them but the returned values, and no branch of a
-merged graph runs through them. All calls of one method in a graph must
-give the same body (the same method, traced once per call); otherwise the
-method stays inlined everywhere, as it is for any call not outlined.
+merged graph runs through them unless it tests one of the method's own
+arguments against None (the body tests its parameter: DETR's
+``with_pos_embed``) or ``self.training``. All calls of one method in a
+graph must give the same body (the same method, traced once per call);
+otherwise the method stays inlined everywhere, as it is for any call not
+outlined. Calls made inside a helper's call are outlined first, so that
+the outer body calls them.
 """
 
 from __future__ import annotations
