@@ -608,6 +608,8 @@ def test_helpers_calling_helpers_are_kept_each_for_its_class(style):
         # each block's ``prepare`` calls its own ``shift``
         assert "def shift(" in source and "def shift_2(" in source
         assert "shift(params, " in source and "shift_2(params, " in source
+        # ``position``, the same in both classes, is one function
+        assert source.count("def position") == 1
     else:
         assert "h = self.shift(self.fc(x))" in source
         assert "return h + self.position(h, n)" in source

@@ -67,9 +67,11 @@ class MethodCall:
     @property
     def reads_training(self) -> bool:
         """In functional style it takes ``training``: the body reads ``self.training``,
-        or hands it to a block it calls."""
+        or hands it to a block or a helper it calls."""
         return self.passes_training or any(
-            is_training_flag(node) for node in self.body.nodes
+            is_training_flag(node)
+            or (is_method_call(node) and node.target.reads_training)
+            for node in self.body.nodes
         )
 
     @property

@@ -33,7 +33,7 @@ import builtins
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from torch import fx, nn
 
@@ -107,6 +107,9 @@ class FunctionPlan:
     #: keywords with a default: a literal the source read as ``self.<name>``
     #: and every instance shares (``n_head: int = 2``; :mod:`.attribute_reads`)
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: the helper functions of ``methods`` another block's function writes:
+    #: the same text (DETR's ``with_pos_embed`` in both its layers)
+    shared_methods: frozenset[str] = frozenset()
 
     @property
     def body_graph(self) -> fx.Graph:
@@ -870,7 +873,24 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         group.holes + group.read + group.computed,
         lambda n: computed_text(n) if n in texts else _Raw(n),
     )
-    helpers = [names.claim_method(call.name) for call in methods_of(graph)]
+    callees = {}
+    for node in with_method_bodies(graph):
+        target = str(node.target)
+        if node.op == "call_module" and target not in first.leaves:
+            callee = grouping.group_of[id(_submodule(first.instance, node))]
+            callees[target] = (callee.plan.name, callee.members[0].training)
+    for call in methods_of(graph):
+        # a helper calling a block that takes the mode takes it too
+        call.passes_training = any(
+            node.op == "call_module" and callees.get(str(node.target), ("", False))[1]
+            for node in call.body.nodes
+        )
+    helpers, shared = [], set()
+    for call in methods_of(graph):
+        helper, written = names.claim_method(call.name, _method_identity(call))
+        helpers.append(helper)
+        if written:
+            shared.add(helper)
     reserved = frozenset(
         names.used
         | {n for n, _ in group.holes + group.read}
@@ -892,20 +912,6 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
     )
     statements = plan_statements(graph, Style.FUNCTIONAL, reserved, optional)
     methods = tuple(zip(helpers, plan_methods(graph, Style.FUNCTIONAL, reserved)))
-    callees = {}
-    for node in with_method_bodies(graph):
-        target = str(node.target)
-        if node.op == "call_module" and target not in first.leaves:
-            callee = grouping.group_of[id(_submodule(first.instance, node))]
-            callees[target] = (callee.plan.name, callee.members[0].training)
-    for call in {
-        id(n.target): n.target for n in graph.nodes if is_method_call(n)
-    }.values():
-        # a helper calling a block that takes the mode takes it too
-        call.passes_training = any(
-            node.op == "call_module" and callees.get(str(node.target), ("", False))[1]
-            for node in call.body.nodes
-        )
     keywords = tuple(
         (hole, _hint([value_of(m.slots, slots[0]) for m in group.members]))
         for hole, slots in group.holes
@@ -931,8 +937,24 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         tuple(m.instance.path for m in group.members),
         reserved,
         defaults,
+        frozenset(shared),
     )
     return group.plan
+
+
+def _method_identity(call: Any) -> tuple | None:
+    """What makes two blocks' helper functions one text, where it can be told.
+
+    A body of its own ops and literals (:attr:`MethodCall.key`), calling no
+    block or other helper (whose function names are each caller's own) and
+    with no literal its block's keywords fill: DETR's ``with_pos_embed``,
+    the same in its encoder and decoder layers, is written once.
+    """
+    if call.filled is not None or call.keywords:
+        return None
+    if any(n.op == "call_module" or is_method_call(n) for n in call.body.nodes):
+        return None
+    return (call.name, call.key, call.reads_training)
 
 
 def _hint(values: list[Any]) -> str | None:
@@ -1051,6 +1073,7 @@ class _FunctionNames:
         self.top_name = top_name
         self.used = {*FUNCTIONAL_NAMES, top_name, *taken}
         self.leaves: dict[tuple, LeafCall] = {}
+        self.methods: dict[Hashable, str] = {}  # a helper's identity -> its function
         self.blocks = {
             _free_of_builtins(snake_case(type(i.module).__name__))
             for i in instances
@@ -1065,9 +1088,20 @@ class _FunctionNames:
             self.leaves[key] = LeafCall(self._claim(base, set(), "_"), leaf)
         return self.leaves[key]
 
-    def claim_method(self, name: str) -> str:
-        """The function of a helper method: its own name, where no block's function has it."""
-        return self._claim(name, self.blocks, "_")
+    def claim_method(
+        self, name: str, identity: Hashable | None = None
+    ) -> tuple[str, bool]:
+        """The function of a helper method: its own name, where no block's function has it.
+
+        And whether another block's function already claimed it: the same
+        ``identity`` (:func:`_method_identity`), the same function.
+        """
+        if identity is not None and identity in self.methods:
+            return self.methods[identity], True
+        claimed = self._claim(name, self.blocks, "_")
+        if identity is not None:
+            self.methods[identity] = claimed
+        return claimed, False
 
     def claim(self, instance: Instance, others: list[Instance] = ()) -> str:
         """``instance``'s function name; ``others`` share it (``layer`` for ``layer2``, ``layer3``)."""

@@ -215,6 +215,8 @@ def method_functions(
     """
     printed = []
     for name, method in plan.methods:
+        if name in plan.shared_methods:
+            continue  # another block's function writes the same function
         body = method_body(
             method,
             Style.FUNCTIONAL,
