@@ -31,7 +31,7 @@ from ..module_kinds import is_stateless
 from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
-from ..passes.methods import with_method_bodies
+from ..passes.methods import is_method_call, with_method_bodies
 from ..tensor_builds import without_built_comments
 from ..source_text import (
     class_comments,
@@ -183,7 +183,7 @@ def function_text(
         callees=plan.callees,
         leaves=plan.leaves,
         loops=loops,
-        init_comments=_block_init_comments(plan),
+        init_comments=_own_init_comments(plan),
         methods={m.call.name: n for n, m in plan.methods},
         read_comments=read_comments,
         flags=plan.flags,
@@ -214,6 +214,7 @@ def method_functions(
     ``read_comments``: see :func:`~.body.print_body`.
     """
     printed = []
+    handed = _methods_init_comments(plan)
     for name, method in plan.methods:
         if name in plan.shared_methods:
             continue  # another block's function writes the same function
@@ -225,6 +226,7 @@ def method_functions(
             leaves=plan.leaves,
             read_comments=read_comments,
             methods={m.call.name: n for n, m in plan.methods},  # the ones it calls
+            init_comments=handed.get(method.call.name, []),
         )
         hints = dict(plan.keywords)  # literals its caller takes, passed on
         keywords = [
@@ -281,6 +283,54 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
         ]
     unread = _unread_layers(plan)
     return [(name, lines) for name, lines in comments if name not in unread]
+
+
+def _own_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
+    """The ``__init__`` comments the block's function says: not those only its helpers read.
+
+    DETR's "# Implementation of Feedforward model" stands above
+    ``self.linear1``, which only ``forward_post`` reads: it is said there
+    (:func:`_methods_init_comments`), not above the call.
+    """
+    handed = {name for _, names in _helper_only_reads(plan).items() for name in names}
+    return [(n, lines) for n, lines in _block_init_comments(plan) if n not in handed]
+
+
+def _methods_init_comments(
+    plan: FunctionPlan,
+) -> dict[str, list[tuple[str, list[str]]]]:
+    """Each helper method's share of its block's ``__init__`` comments, by method name."""
+    owned = _helper_only_reads(plan)
+    comments = _block_init_comments(plan)
+    return {
+        method: [(n, lines) for n, lines in comments if n in names]
+        for method, names in owned.items()
+    }
+
+
+def _helper_only_reads(plan: FunctionPlan) -> dict[str, set[str]]:
+    """The attributes only helper methods read, each given to the first that does."""
+    direct = {  # read by the function's own statements, not only passed on
+        _attribute(node)
+        for node in plan.body_graph.nodes
+        if node.op == "call_module"
+        or (node.op == "get_attr" and any(not is_method_call(u) for u in node.users))
+    }
+    owned: dict[str, set[str]] = {}
+    seen = set(direct)
+    for _, method in plan.methods:
+        for node in method.call.body.nodes:
+            if node.op in ("get_attr", "call_module"):
+                name = _attribute(node)
+                if name not in seen:
+                    seen.add(name)
+                    owned.setdefault(method.call.name, set()).add(name)
+    return owned
+
+
+def _attribute(node: fx.Node) -> str:
+    """The block's attribute a ``get_attr`` or ``call_module`` node reads: ``linear1``."""
+    return str(node.target).split(".")[0]
 
 
 def _holds_no_tensor(module: nn.Module, name: str) -> bool:
