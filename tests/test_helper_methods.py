@@ -478,6 +478,7 @@ class PostNormLayer(nn.Module):
     def __init__(self):
         super().__init__()
         self.attn = nn.MultiheadAttention(8, 2)
+        # normalised after the residual
         self.norm = nn.LayerNorm(8)
 
     def with_pos_embed(self, tensor, pos: Optional[Tensor]):
@@ -615,3 +616,25 @@ def test_helpers_calling_helpers_are_kept_each_for_its_class(style):
         assert "return h + self.position(h, n)" in source
         assert "return self.pos_embed" in source
     assert _converted_again(conversion, *inputs) == source
+
+
+class OneLayer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = PostNormLayer()
+
+    def forward(self, src, pos=None):
+        return self.layer(src, None, pos)
+
+
+def test_an_init_comment_on_what_only_a_helper_reads_is_said_in_its_function():
+    """Functional style has no ``__init__``: the comment above the block's
+    ``self.norm`` stands where ``norm``'s weights are read, in ``forward_post``."""
+    torch.manual_seed(0)
+    inputs = (torch.randn(5, 2, 8), torch.randn(5, 2, 8))
+    source = _checked(OneLayer(), Style.FUNCTIONAL, *inputs).source
+    tree = ast.parse(source)
+    (helper,) = [n for n in tree.body if getattr(n, "name", "") == "forward_post"]
+    text = ast.get_source_segment(source, helper)
+    assert "# normalised after the residual" in text
+    assert source.count("# normalised after the residual") == 1
