@@ -300,7 +300,7 @@ def _is_method_condition(node: Any, arguments: list[fx.Node]) -> bool:
     """
     if not isinstance(node, fx.Node):
         return False
-    if node.op == "get_attr":
+    if is_training_flag(node):
         return True
     return _is_input_test(node) and node.args[0] in arguments
 
@@ -392,8 +392,9 @@ def _body(
         copy.meta = _own_frames(node.meta, scope)
         env[node] = copy
     at = _last_placeholder(body)
-    for placeholder in [n for n in body.nodes if n.op == "placeholder"]:
-        if placeholder.meta.get("value", 0) is None and not placeholder.users:
+    for argument in arguments:
+        placeholder = env[argument]
+        if _refused(argument) and not placeholder.users:
             at = _refuse_values(body, placeholder, at)
     values = [mapped(n) for n in returned]
     result: Any = values[0] if scope.returns == "one" else tuple(values)
@@ -413,12 +414,18 @@ def _optional_parameters(function: Callable) -> frozenset[str]:
     return frozenset(p.name for p in parameters if p.default is None)
 
 
+def _refused(argument: fx.Node) -> bool:
+    """An input of ``forward`` that it refuses a value for: traced with None only."""
+    return any(u.target is expect_none for u in argument.users)
+
+
 def _refuse_values(body: fx.Graph, placeholder: fx.Node, after: fx.Node) -> fx.Node:
     """The method was only ever given None for ``placeholder``: it refuses a value.
 
     Its body is what the trace made of None (DETR's ``forward_post`` with
     ``src_mask=None`` calls attention without a mask); called with a mask,
-    it would ignore it. The guard says so, as ``forward``'s do.
+    it would ignore it. The guard says so, as ``forward``'s do, for the
+    input ``forward`` refuses (:func:`_refused`), which it was given.
     """
     name = str(placeholder.target)
     with body.inserting_after(after):
