@@ -38,7 +38,8 @@ from .init_code import (
 )
 from .leaves import leaf_of
 from .modes import eval_mode
-from .naming import MODULE_NAMES, definition_name, is_plain_identifier
+from .module_kinds import holds_transformers
+from .naming import definition_name, is_plain_identifier, reserved_names
 from .options import Style, Tolerances
 from .passes import apply_style, canonicalize, outline_methods
 from .printer import print_program
@@ -154,7 +155,7 @@ def convert(
     style = parse_style(to)
     read = checked_input(model)
     example_inputs = checked_example_inputs(example_inputs)
-    name = None if name is None else checked_name(name)
+    name = None if name is None else checked_name(name, read.module)
     try:
         return _convert(read, style, example_inputs, name, tolerances, keep_source)
     except NnconvertError:
@@ -369,16 +370,17 @@ def input_name(read: ModelInput, style: Style) -> str:
     a module the output uses (a class ``Math`` is function ``math`` in
     functional style, which becomes ``math_``).
     """
+    reserved = reserved_names(holds_transformers(read.module))
     if style is Style.FUNCTIONAL and read.function_name is not None:
-        return definition_name(read.function_name)
-    return definition_name(default_name(type(read.module).__name__, style))
+        return definition_name(read.function_name, reserved)
+    return definition_name(default_name(type(read.module).__name__, style), reserved)
 
 
-def checked_name(name: str) -> str:
+def checked_name(name: str, model: nn.Module) -> str:
     """A name the caller gave (``--name``), if it can name the output's definition."""
     if not isinstance(name, str) or not is_plain_identifier(name):
         raise InputError(f"name {name!r} is not a Python identifier")
-    if name in MODULE_NAMES:
+    if name in reserved_names(holds_transformers(model)):
         raise InputError(
             f"name {name!r} would hide {name!r}, which the generated code uses; "
             "choose another"

@@ -58,3 +58,19 @@ def is_defined_class(module: nn.Module) -> bool:
         not isinstance(module, containers)
         or type(module).forward is not nn.Module.forward
     )
+
+
+#: torch's transformer layers: functional style writes a function for each
+#: (``transformer_encoder_layer``), whose names no definition may take then
+TORCH_TRANSFORMERS = (
+    nn.Transformer,
+    nn.TransformerEncoder,
+    nn.TransformerDecoder,
+    nn.TransformerEncoderLayer,
+    nn.TransformerDecoderLayer,
+)
+
+
+def holds_transformers(model: nn.Module) -> bool:
+    """``model`` is or holds one of torch's transformer layers (:data:`TORCH_TRANSFORMERS`)."""
+    return any(isinstance(m, TORCH_TRANSFORMERS) for m in model.modules())

@@ -31,6 +31,23 @@ MODULE_NAMES = frozenset(
 )
 
 
+#: Functional style's functions for torch's transformer layers, written only
+#: for a model that holds one (:func:`reserved_names`): DETR's own
+#: ``Transformer`` is the function ``transformer``, its
+#: ``TransformerEncoderLayer`` ``transformer_encoder_layer``.
+TRANSFORMER_HELPERS = frozenset(
+    {"transformer_encoder_layer", "transformer_encoder"}
+    | {"transformer_decoder_layer", "transformer_decoder", "transformer"}
+    | {"transformer_params"}
+)
+
+
+def reserved_names(holds_transformers: bool) -> frozenset[str]:
+    """The names of :data:`MODULE_NAMES` an output may define, for a model that
+    holds torch's transformer layers or not."""
+    return MODULE_NAMES if holds_transformers else MODULE_NAMES - TRANSFORMER_HELPERS
+
+
 def identifier(text: str) -> str:
     """``"conv-1.a"`` -> ``"conv_1_a"``: a valid, non-keyword Python identifier."""
     name = re.sub(r"\W", "_", text)
@@ -41,15 +58,15 @@ def identifier(text: str) -> str:
     return name
 
 
-def definition_name(text: str) -> str:
+def definition_name(text: str, reserved: Container[str] = MODULE_NAMES) -> str:
     """``text`` as the name of a top-level definition: an identifier that hides nothing.
 
     A model's class name is data (``type(name, ...)`` takes any string):
     cleaned with :func:`identifier`, then ``math`` -> ``math_`` where it
-    would hide a name of :data:`MODULE_NAMES`.
+    would hide a name of ``reserved`` (:func:`reserved_names`).
     """
     name = identifier(text)
-    return f"{name}_" if name in MODULE_NAMES else name
+    return f"{name}_" if name in reserved else name
 
 
 def is_plain_identifier(text: str) -> bool:

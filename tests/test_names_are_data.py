@@ -107,3 +107,40 @@ def test_the_cli_refuses_such_a_name_with_exit_2_and_writes_nothing(name, tmp_pa
     assert result.exit_code == 2
     assert "name" in result.output and "Traceback" not in result.output
     assert not output.exists()
+
+
+class TorchEncoder(nn.Module):
+    """A model holding torch's own transformer layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.TransformerEncoderLayer(4, 2, 8, dropout=0.0)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+@pytest.mark.parametrize("holds_torch_layer", [False, True])
+def test_a_class_named_like_a_transformer_helper_keeps_its_name_where_none_is_written(
+    holds_torch_layer,
+):
+    """DETR's own ``Transformer`` is the function ``transformer``; beside torch's
+    ``nn.TransformerEncoderLayer``, whose function the output writes as
+    ``transformer_encoder_layer``, a class ``TransformerEncoderLayer`` is not."""
+    block = TorchEncoder if holds_torch_layer else _model_class("Inner")
+    model = _model_class("TransformerEncoderLayer", block)()
+    inputs = (torch.randn(3, 2, 4),) if holds_torch_layer else _inputs()
+    if holds_torch_layer:
+        model.fc, model.bn = nn.Linear(4, 4), nn.BatchNorm1d(2)
+    result = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    result.check(train=True)
+    expected = (
+        "transformer_encoder_layer_"
+        if holds_torch_layer
+        else "transformer_encoder_layer"
+    )
+    assert result.name == expected
+    if holds_torch_layer:
+        assert result.source.count("def transformer_encoder_layer(") == 1
+        with pytest.raises(InputError, match="name"):
+            nnconvert.convert(model, Style.FUNCTIONAL, inputs, name="transformer")

@@ -20,7 +20,8 @@ from ..errors import ConversionError
 from ..hierarchy import Instance
 from ..init_code import InitCode, drawn_code, init_code, merged
 from ..leaves import leaf_of
-from ..naming import MODULE_NAMES
+from ..module_kinds import holds_transformers
+from ..naming import reserved_names
 from ..opspecs.layer_params import DEFINITIONS
 from ..options import Style
 from ..root_sizes import RootSize, first_keys_of, root_sizes
@@ -140,7 +141,9 @@ def _program_text(
     ]  # and what functional style's built constants call (``precompute_freqs_cis``)
     called += [f for t in called if isinstance(t, TensorBuild) for f in t.calls]
     kept = kept_functions(called)
-    imported = _imported_names(instances) | MODULE_NAMES
+    root = next(i for i in instances if not i.path)
+    imported = _imported_names(instances)
+    imported |= reserved_names(holds_transformers(root.module))
     kept_names = {n for function in kept for n in function.names}
     if name in kept_names:
         raise ConversionError(
@@ -150,7 +153,6 @@ def _program_text(
         )
     imported |= kept_names
     definitions: list[Printed]
-    root = next(i for i in instances if not i.path)
     imports = Imports()
     if style is Style.FUNCTIONAL:
         imported |= name_builds(instances, imported | {name})
