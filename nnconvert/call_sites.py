@@ -13,6 +13,7 @@ makes the call knows exactly which call it is making.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import linecache
 import types
@@ -69,6 +70,7 @@ def _call_expression(frame: types.FrameType) -> ast.Call | None:
     return tree.body if isinstance(tree.body, ast.Call) else None
 
 
+@functools.lru_cache(maxsize=256)
 def _unassigned_parameters(code: types.CodeType) -> frozenset[str]:
     """The function's parameters that its body never binds again."""
     count = code.co_argcount + code.co_kwonlyargcount
