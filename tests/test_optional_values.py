@@ -99,3 +99,38 @@ def test_the_output_converts_to_itself_unchanged(style):
     again = nnconvert.convert(load_output(first), style, IMAGE)
     again.check(train=True)
     assert again.source == first.source
+
+
+class ResBottleneck(nn.Module):
+    """torchvision's RegNet block: with its projection, ``self.f`` still reads the
+    block's input, not the projected one."""
+
+    def __init__(self, width: int, project: bool):
+        super().__init__()
+        self.proj = nn.Conv2d(width, width, 1) if project else None
+        self.f = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x):
+        if self.proj is not None:
+            x = self.proj(x) + self.f(x)
+        else:
+            x = x + self.f(x)
+        return F.relu(x)
+
+
+class ResStage(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(ResBottleneck(4, True), ResBottleneck(4, False))
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_join_never_overwrites_the_input_a_later_statement_reads(style):
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(ResStage(), style, IMAGE)
+    conversion.check(train=True)
+    if style is not Style.FUNCTIONAL:
+        assert "x = self.proj(x)" not in conversion.source

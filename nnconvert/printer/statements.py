@@ -30,6 +30,7 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import fx
@@ -95,7 +96,7 @@ def plan_statements(
     unpacks, length_guards = unpacked(graph, inlined, optional)
     for targets in unpacks.values():
         inlined.difference_update(targets)
-    names = name_statements(graph, inlined, reserved, unpacks, optional)
+    names = name_statements(graph, inlined, reserved, unpacks, optional, guarded)
     _name_sides_as_their_end(graph, names, inlined, guarded, ends, unpacks)
     unpack_checks = frozenset(
         checking
@@ -603,6 +604,7 @@ def name_statements(
     reserved: frozenset[str] = frozenset(),
     unpacks: Unpacks | None = None,
     optional: frozenset[fx.Node] = frozenset(),
+    guarded: dict[fx.Node, Guard] | None = None,
 ) -> dict[fx.Node, str]:
     """A variable name for every placeholder and statement node.
 
@@ -633,6 +635,10 @@ def name_statements(
             continue  # named with its tuple
         wanted = _wanted_name(node) if node not in optional else None
         side = _side_named(node, names, wanted) if node not in unpacks else None
+        if side is not None and _read_on_both_paths_after(
+            side, node, statements, reads, position, guarded or {}, inlined
+        ):
+            side = None  # the join would overwrite a value still read elsewhere
         if side is not None:  # ``logits`` on one side is ``logits`` after the ``if``
             shared.add(side)  # the name lives on in ``node``
         dying = [
@@ -720,6 +726,52 @@ def _side_named(
         if isinstance(side, fx.Node) and names.get(side) == wanted:
             return side
     return None
+
+
+def _read_on_both_paths_after(
+    side: fx.Node,
+    join: fx.Node,
+    statements: list[fx.Node],
+    reads: dict[fx.Node, list[fx.Node]],
+    position: dict[fx.Node, int],
+    guarded: dict[fx.Node, Guard],
+    inlined: set[fx.Node],
+) -> bool:
+    """A statement after ``join`` reads ``side`` on the other side's path too.
+
+    torchvision's RegNet block: ``x = self.proj(x) + self.f(x)`` where it
+    has a projection, ``x = x + self.f(x)`` where not. The join of
+    ``self.proj(x)`` and ``x`` cannot take ``x``'s name: ``self.f(x)``,
+    after it on both paths, reads the input.
+    """
+    condition = join.args[0]
+    polarity = side is join.args[1]
+
+    def on_its_path(reader: fx.Node) -> bool:
+        if any(c is condition and p == polarity for c, p in guarded.get(reader, ())):
+            return True
+        # another join on the same test reading it on that side (nanoGPT's loss)
+        other = reader.args[2 if polarity else 1] if is_choose(reader) else None
+        return reader.args[0] is condition and not _reaches(other, side, inlined)
+
+    return any(
+        position[reader] > position[join]
+        and side in reads[reader]
+        and not on_its_path(reader)
+        for reader in statements
+    )
+
+
+def _reaches(value: Any, side: fx.Node, inlined: set[fx.Node]) -> bool:
+    """``value``'s printed expression reads ``side`` (through what it inlines)."""
+    stack = [value] if isinstance(value, fx.Node) else []
+    while stack:
+        node = stack.pop()
+        if node is side:
+            return True
+        if node in inlined:
+            stack += node.all_input_nodes
+    return False
 
 
 def _wanted_name(node: fx.Node) -> str | None:
