@@ -54,19 +54,24 @@ def test_a_comment_stands_for_its_own_line_or_the_next_of_code():
     }
 
 
-def test_comments_on_code_never_run_are_told_apart(tmp_path):
-    bench = readability()
-    path = tmp_path / "net.py"
-    path.write_text(SOURCE)
+def _rows_run(bench, tmp_path, source: str, name: str) -> set[int]:
+    """The lines of ``source`` that building its class ``name`` and running it run."""
+    path = tmp_path / f"{name.lower()}.py"
+    path.write_text(source)
 
     def load():
-        spec = importlib.util.spec_from_file_location("readability_net", path)
+        spec = importlib.util.spec_from_file_location(f"readability_{name}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        model = module.Net()
+        model = getattr(module, name)()
         return model, (torch.randn(2, 4),), model
 
-    ran = bench.executed_rows(bench.Case("net", path, load))
+    return bench.executed_rows(bench.Case(name, path, load))
+
+
+def test_comments_on_code_never_run_are_told_apart(tmp_path):
+    bench = readability()
+    ran = _rows_run(bench, tmp_path, SOURCE, "Net")
     tree = ast.parse(SOURCE)
     not_run = {
         body
@@ -138,17 +143,7 @@ HELPERS = textwrap.dedent("""\
 def test_helper_methods_are_those_forward_reaches_and_runs(tmp_path):
     """The branch not taken and a property do not count; a numbered function does."""
     bench = readability()
-    path = tmp_path / "layer.py"
-    path.write_text(HELPERS)
-
-    def load():
-        spec = importlib.util.spec_from_file_location("readability_layer", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        model = module.Layer()
-        return model, (torch.randn(2, 4),), model
-
-    ran = bench.executed_rows(bench.Case("layer", path, load))
+    ran = _rows_run(bench, tmp_path, HELPERS, "Layer")
     tree = ast.parse(HELPERS)
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     helpers = bench.helper_methods(classes, tree, ran)
