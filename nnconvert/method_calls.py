@@ -260,6 +260,8 @@ class MethodRecorder:
             code, own = self._given[-1]
         else:
             root = getattr(self._tracer, "root", None)
+            if root is None:
+                return {}
             traced = getattr(root, "function", None) or type(root).forward
             code = getattr(traced, "__code__", None)
             own = {}
