@@ -282,30 +282,3 @@ def test_module_through_functional_gives_module_again():
     again = nnconvert.convert(load_output(functional), Style.MODULE, AUDIO_INPUTS)
     again.check()
     assert again.source == module.source
-
-
-@pytest.mark.parametrize(
-    "model, inputs, drawn",
-    [
-        # Whisper's layers: built by their base layers' constructors
-        (AudioNet, (torch.randn(2, 4, 12),), True),
-        # a subclass drawing its own initial values: no base layer's draws
-        (ZeroHead, (torch.randn(3, 8),), False),
-    ],
-    ids=["forward only", "own reset_parameters"],
-)
-def test_functional_init_params_draws_a_subclass_as_its_layer_draws(
-    model, inputs, drawn
-):
-    """``init_params()`` gives a forward-only subclass its layer's draws, bit for bit."""
-    torch.manual_seed(0)
-    conversion = nnconvert.convert(model(), Style.FUNCTIONAL, inputs)
-    conversion.check(train=True)
-    torch.manual_seed(1)
-    params = conversion.namespace()["init_params"]()
-    torch.manual_seed(1)
-    fresh = model().state_dict()
-    assert set(params) == set(fresh)
-    same = all(torch.equal(params[k], fresh[k]) for k in fresh)
-    assert same is drawn
-    assert ("before use" in conversion.source) is not drawn  # "set it/them before use"

@@ -76,38 +76,6 @@ def spec_for_layer_base(cls: type) -> OpSpec | None:
     return None
 
 
-def spec_for_construction(module: nn.Module) -> OpSpec | None:
-    """The row that says how ``module``'s tensors were created when it was built.
-
-    Its class's row; for a user's subclass of a layer that changes only
-    how it runs (Whisper's ``Linear(nn.Linear)`` casting its weights in
-    ``forward``), the base layer's: no class between it and the layer
-    defines ``__init__`` or ``reset_parameters``, and it holds the layer's
-    tensors and no others, so building it drew them as the layer draws.
-    """
-    spec = spec_for_module(module)
-    if spec is not None:
-        return spec
-    base = spec_for_layer_base(type(module))
-    if base is None:
-        return None
-    for cls in type(module).__mro__:
-        if cls is base.module:
-            break
-        if any(
-            n in vars(cls)
-            for n in ("__init__", "reset_parameters", "_reset_parameters")
-        ):
-            return None
-    if module._modules or base.init is None:
-        return None
-    try:
-        drawn = {i.attribute for i in base.init(module)}
-    except Exception:  # an attribute the base's row reads, set otherwise
-        return None
-    return base if drawn == set(module.state_dict()) else None
-
-
 def specs_for_function(function: Callable) -> list[OpSpec]:
     """Rows whose canonical function is ``function`` (``F.pad`` has several)."""
     return _BY_FUNCTION.get(function, [])

@@ -65,7 +65,7 @@ from ..declared_inits import DeclaredInit, declared_init, declared_tensor_inits
 from ..errors import ConversionError
 from ..init_code import FunctionalInit, functional_init, take_comments
 from ..naming import is_plain_identifier
-from ..opspecs import spec_for_construction
+from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
 from ..opspecs.layer_params import DEFINITIONS, NEEDS
 from ..opspecs.spec import LayerInit, TensorInit
@@ -622,7 +622,7 @@ class _LayerCalls:
         self, prefix: str, layer: nn.Module | None, inits: dict[str, TensorInit]
     ) -> dict[str, tuple[LayerInit, list[str]]]:
         """The layer's calls, each with the keys it creates, by the first of them."""
-        spec = None if layer is None or not prefix else spec_for_construction(layer)
+        spec = None if layer is None or not prefix else spec_for_module(layer)
         if spec is None and prefix:
             return self._declared(prefix, declared_init(layer))
         if spec is None or spec.init_call is None:
@@ -862,7 +862,7 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     early_of: dict[type, frozenset[str]] = {}  # class -> _assigned_from_arguments
 
     def visit(prefix: str, module: nn.Module) -> None:
-        spec = spec_for_construction(module)
+        spec = spec_for_module(module)
         if spec is not None and spec.init is not None and module._modules:
             ordered.extend(_layer_order(prefix, module, spec, by_owner))
             return
@@ -1023,7 +1023,7 @@ def _copy_source(model: nn.Module, key: str) -> str | None:
 
 def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
     """How the layer's row creates its tensors; a plain host's, as a functional input did."""
-    spec = None if layer is None else spec_for_construction(layer)
+    spec = None if layer is None else spec_for_module(layer)
     if spec is None:
         return declared_tensor_inits(layer)
     if spec.init is None:
