@@ -404,22 +404,29 @@ def output_loops(output: str) -> int:
 
     Nor in ``init_params()``'s block init functions (``block_params(prefix,
     ...)``, the functions whose first parameter is ``prefix``): construction,
-    as the source's ``__init__`` loops are.
+    as the source's ``__init__`` loops are. A block's own function of a
+    layer function's name (DETR's and llama2.c's ``Transformer`` is
+    ``transformer(params, ...)`` where no torch transformer is written) counts.
     """
     return sum(
         isinstance(n, ast.For)
         for d in definitions(output)
-        if d.name not in WRITTEN_FOR_LAYERS and not _is_block_init(d)
+        if not (d.name in WRITTEN_FOR_LAYERS and _first_parameter(d) != "params")
+        and not _is_block_init(d)
         for n in ast.walk(d)
     )
 
 
 def _is_block_init(definition: ast.AST) -> bool:
     """A function of ``init_params()`` for one block: its first parameter is ``prefix``."""
+    return _first_parameter(definition) == "prefix"
+
+
+def _first_parameter(definition: ast.AST) -> str | None:
     if not isinstance(definition, ast.FunctionDef):
-        return False
+        return None
     arguments = definition.args.posonlyargs + definition.args.args
-    return bool(arguments) and arguments[0].arg == "prefix"
+    return arguments[0].arg if arguments else None
 
 
 def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> Source:

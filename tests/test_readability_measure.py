@@ -153,3 +153,22 @@ def test_helper_methods_are_those_forward_reaches_and_runs(tmp_path):
             return x * 2
         """)
     assert bench.lost_helpers(helpers, output) == ("Layer.with_pos",)
+
+
+def test_a_block_function_named_like_a_layer_function_counts_its_loops():
+    """``transformer(params, ...)`` is the user's block (DETR's ``Transformer``);
+    ``transformer(weights, ...)`` the function written for torch's layer."""
+    bench = readability()
+    output = textwrap.dedent("""\
+        def transformer(params, x):
+            for i in range(2):
+                x = x + 1
+            return x
+
+
+        def lstm(weights, x):
+            for step in x:
+                pass
+            return x
+        """)
+    assert bench.output_loops(output) == 1
