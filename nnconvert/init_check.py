@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +27,8 @@ from .printer.init_params import (
     init_params_function,
     with_sub_params,
 )
+from .state_builds import state_calls
+from .user_functions import defined, kept_functions
 
 #: The seed both sides are drawn under.
 SEED = 0
@@ -61,7 +63,7 @@ def check_init_params(
     for helper in helpers:
         imports.merge(helper.imports)
     text = "\n\n".join(p.text for p in (*helpers, printed))
-    made = _run(imports.render() + "\n\n" + text, function)
+    made = _run(imports.render() + "\n\n" + text, function, _kept_names(module))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         try:
@@ -92,8 +94,19 @@ def same_tensor(made: object, expected: object) -> bool:
     )
 
 
-def _run(source: str, function: str) -> Callable[[], Mapping[str, Tensor]]:
-    """The ``init_params`` function defined by ``source`` (shown in tracebacks)."""
+def _kept_names(module: nn.Module) -> dict[str, Any]:
+    """The user's functions ``init_params()`` calls (``pair``), as the output defines them."""
+    names: dict[str, Any] = {}
+    for kept in kept_functions(state_calls(module)):
+        names.update(defined(kept))
+    return names
+
+
+def _run(
+    source: str, function: str, names: Mapping[str, Any] | None = None
+) -> Callable[[], Mapping[str, Tensor]]:
+    """The ``init_params`` function defined by ``source`` (shown in tracebacks),
+    beside ``names`` (the output's other definitions it calls)."""
     filename = f"<nnconvert init_params of {function} #{next(_counter)}>"
     linecache.cache[filename] = (
         len(source),
@@ -101,7 +114,7 @@ def _run(source: str, function: str) -> Callable[[], Mapping[str, Tensor]]:
         source.splitlines(keepends=True),
         filename,
     )
-    namespace: dict = {"__name__": "nnconvert_init_check"}
+    namespace: dict = {"__name__": "nnconvert_init_check", **(names or {})}
     exec(compile(source, filename, "exec", dont_inherit=True), namespace)
     return namespace[function_name(function)]
 

@@ -149,6 +149,15 @@ def draws_at_random(code: RecoveredCode) -> bool:
     """
     if code.methods or code.module_names:
         return False
+    return calls_random(code)
+
+
+def calls_random(code: RecoveredCode) -> bool:
+    """Whether ``code`` itself calls a random draw (:data:`RANDOM_ATTRIBUTES`).
+
+    vit-pytorch's ``torch.randn(num_patches + 1, dim)``, whatever else it
+    reads (``pair(image_size)``, a function of its file).
+    """
     text = "\n".join([*(s.code for s in code.statements), code.value])
     try:
         tree = ast.parse(filled(text, [repr(v) for v in code.values]))

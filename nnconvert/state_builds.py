@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from .init_slices import (
     PLACEHOLDER,
+    init_globals,
     draws_at_random,
     PURE_BUILTINS,
     RECOVERED_MODULES,
@@ -50,9 +51,11 @@ from .tensor_builds import (
     TensorBuild,
     from_recovered,
     function_build,
+    kept_calls,
     rebuilds,
     top_functions,
 )
+from .user_functions import kept_function
 
 _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorBuild]]" = (
     weakref.WeakKeyDictionary()
@@ -77,9 +80,14 @@ def state_build(
     if declared is not None:
         return declared
     code = recover_tensor(owner, name)
+    calls: tuple[Callable, ...] | None = ()
     if code is None and drawn:
         code = recover_tensor(owner, name, fresh_checked=True)
-        code = code if code is not None and draws_at_random(code) else None
+        calls = _kept_calls(owner, code) if code is not None else None
+        if code is None or calls is None:
+            code, calls = None, ()
+        elif not calls and not draws_at_random(code):
+            code = None  # what draws nothing was not recovered for the literals alone
     if code is None:
         return None
     bare = replace(
@@ -87,7 +95,39 @@ def state_build(
         statements=tuple(RecoveredStatement((), s.code, None) for s in code.statements),
         comments=(),
     )
-    return from_recovered(bare, name, getattr(owner, name), expected_value(owner, name))
+    value, expected = getattr(owner, name), expected_value(owner, name)
+    return from_recovered(bare, name, value, expected, calls=calls)
+
+
+def _kept_calls(owner: nn.Module, code: RecoveredCode) -> tuple[Callable, ...] | None:
+    """The functions of the user's file ``code`` calls, all kept as written; None if not.
+
+    vit-pytorch's ``pair(image_size)`` before ``torch.randn(num_patches + 1,
+    dim)``, Whisper's ``sinusoids(n_ctx, n_state)``: ``init_params()``
+    calls them as the model's ``__init__`` did, and the output defines them
+    (:mod:`nnconvert.user_functions`). Not a method of the class, a table,
+    a class or an import.
+    """
+    if code.methods:
+        return None
+    namespace = init_globals(owner)
+    calls = tuple(namespace.get(n) for n in code.module_names)
+    if not all(callable(f) and kept_function(f) is not None for f in calls):
+        return None
+    return calls
+
+
+def state_calls(model: nn.Module) -> list[Callable]:
+    """The user's functions the builds of ``model``'s tensors call (:func:`state_build`).
+
+    The printer defines them before ``init_params()``, which calls them.
+    """
+    found: list[Callable] = []
+    for owner in model.modules():
+        for name in [*owner._parameters, *owner._buffers]:
+            build = state_build(owner, name, drawn=True)
+            found += [f for f in (build.calls if build else ()) if f not in found]
+    return found
 
 
 def declared_build(owner: nn.Module, name: str) -> TensorBuild | None:
@@ -154,11 +194,12 @@ def read_state_builds(
         return 0
     functions = top_functions(tree)
     lines = source.split("\n")
+    namespace = getattr(init, "__globals__", {})
     scanned = [functions[n] for n in _called_functions(init, functions)]
     candidates: list[tuple[re.Pattern, TensorBuild]] = []
     for function in scanned:
         for node in ast.walk(function):
-            found = _statement_build(node, functions, source, lines)
+            found = _statement_build(node, functions, source, lines, namespace)
             if found is not None:
                 candidates.append(found)
     declared = 0
@@ -178,8 +219,8 @@ def read_state_builds(
         # as a function call, and as the code class styles write from it
         # drawn at random: its dtype and shape (a class style's fresh build checks it)
         if not rebuilds(build, tensor, build.draws) or not (
-            build.draws or reproduces(recovered_code(build), tensor)
-        ):
+            build.draws or build.calls or reproduces(recovered_code(build), tensor)
+        ):  # code calling the file's functions: as the functional output runs it
             continue
         _DECLARED.setdefault(owner, {})[name] = replace(build, value=None)
         declared += 1
@@ -210,8 +251,14 @@ def _statement_build(
     functions: Mapping[str, ast.FunctionDef],
     source: str,
     lines: list[str],
+    namespace: Mapping[str, Any],
 ) -> tuple[re.Pattern, TensorBuild] | None:
-    """``params[KEY] = ...``'s key pattern and build, when it has one of the two forms."""
+    """``params[KEY] = ...``'s key pattern and build, when it has one of the two forms.
+
+    Either may call the file's functions kept as written (``pair``,
+    ``sinusoids`` in ``namespace``): the build carries them, as it does
+    for the user's file (:func:`state_build`).
+    """
     if not (
         isinstance(node, ast.Assign)
         and len(node.targets) == 1
@@ -227,16 +274,18 @@ def _statement_build(
     called = ast.Assign(targets=[ast.Name("_", ast.Store())], value=value)
     build = function_build(called, functions, lines)
     if build is not None:
-        return pattern, build
+        return pattern, replace(build, calls=kept_calls(build, namespace))
     names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
     if not any(isinstance(n, ast.Call) for n in ast.walk(value)):
         return None
-    if not names <= {*RECOVERED_MODULES, *PURE_BUILTINS}:
+    kept = {n for n in names if kept_function(namespace.get(n)) is not None}
+    if not names <= {*RECOVERED_MODULES, *PURE_BUILTINS, *kept}:
         return None
     segment = ast.get_source_segment(source, value)
     if segment is None:
         return None
-    return pattern, TensorBuild("", (), (f"return {_one_line(segment)}",), inline=True)
+    build = TensorBuild("", (), (f"return {_one_line(segment)}",), inline=True)
+    return pattern, replace(build, calls=kept_calls(build, namespace))
 
 
 def _one_line(segment: str) -> str:

@@ -46,6 +46,7 @@ from .built_values import Fingerprint, fingerprint
 from .init_arguments import is_literal
 from .init_slices import (
     RANDOM_ATTRIBUTES,
+    calls_random,
     draws_at_random,
     init_globals,
     PURE_BUILTINS,
@@ -206,9 +207,13 @@ def from_recovered(
     build = TensorBuild(
         name, parameters, body, value=value, code=code, inline=inline, calls=calls
     )
-    # code calling kept functions was recovered ``exact``: compared bit for bit,
-    # so a function that draws inside fails here and the tensor stays a value
-    drawn = code.fresh_checked and not calls and draws_at_random(code)
+    # code calling kept functions is compared bit for bit unless it draws itself
+    # (vit-pytorch's ``torch.randn(num_patches + 1, dim)`` after ``pair(...)``):
+    # a constant recovered ``exact`` whose function draws inside fails here and
+    # stays a value; a drawn parameter's seeded run is ``init_params()``'s claim
+    drawn = code.fresh_checked and (
+        draws_at_random(code) or (bool(calls) and calls_random(code))
+    )
     return (
         build
         if _rebuilds(build, value if expected is None else expected, drawn)
@@ -370,7 +375,7 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
         value = namespace.get(build.constant) if build is not None else None
         if not isinstance(value, Tensor):
             continue
-        build = replace(build, value=value, calls=_kept_calls(build, namespace))
+        build = replace(build, value=value, calls=kept_calls(build, namespace))
         if not _rebuilds(build, value):
             continue  # reads another global, or is not what the file ran: its value
         try:
@@ -381,9 +386,12 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
     return marked
 
 
-def _kept_calls(build: TensorBuild, namespace: Mapping[str, Any]) -> tuple:
+def kept_calls(build: TensorBuild, namespace: Mapping[str, Any]) -> tuple:
     """The file's functions kept as written that ``build``'s body calls by name."""
-    tree = ast.parse(build.definition())
+    text = build.definition()
+    if not build.name:  # an inline build: its ``return`` alone
+        text = "def _():\n" + "\n".join(f"    {line}" for line in build.body)
+    tree = ast.parse(text)
     called = {
         n.func.id
         for n in ast.walk(tree)
@@ -535,6 +543,7 @@ __all__ = [
     "constant_names",
     "from_recovered",
     "function_build",
+    "kept_calls",
     "own_builds",
     "read_builds",
     "rebuilds",

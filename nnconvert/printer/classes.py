@@ -242,7 +242,10 @@ def _built(
     code = recover_tensor(owner, name, fresh_checked)
     if code is None:  # read from a functional file's init_params()
         declared = declared_build(owner, name)
-        code = recovered_code(declared) if declared is not None else None
+        # one calling the file's functions (``pair``) is functional style's only:
+        # a class's ``__init__`` has no module-level code of that file to call
+        if declared is not None and not declared.calls:
+            code = recovered_code(declared)
     return Recovered.of(code, fallback, wrapper) if code is not None else fallback
 
 

@@ -22,6 +22,7 @@ from ..init_code import InitCode, drawn_code, init_code, merged
 from ..leaves import leaf_of
 from ..module_kinds import holds_transformers
 from ..naming import reserved_names
+from ..state_builds import state_calls
 from ..opspecs.layer_params import DEFINITIONS
 from ..options import Style
 from ..root_sizes import RootSize, first_keys_of, root_sizes
@@ -140,8 +141,10 @@ def _program_text(
         if node.op == "call_function"
     ]  # and what functional style's built constants call (``precompute_freqs_cis``)
     called += [f for t in called if isinstance(t, TensorBuild) for f in t.calls]
-    kept = kept_functions(called)
     root = next(i for i in instances if not i.path)
+    if style is Style.FUNCTIONAL:  # and what ``init_params()`` calls (``pair``)
+        called += state_calls(root.module)
+    kept = kept_functions(called)
     imported = _imported_names(instances)
     imported |= reserved_names(holds_transformers(root.module))
     kept_names = {n for function in kept for n in function.names}
