@@ -36,8 +36,8 @@ from torch import Tensor, nn
 
 from .init_slices import (
     PLACEHOLDER,
-    init_globals,
     draws_at_random,
+    init_globals,
     PURE_BUILTINS,
     RECOVERED_MODULES,
     RecoveredCode,

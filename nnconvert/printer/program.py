@@ -22,10 +22,10 @@ from ..init_code import InitCode, drawn_code, init_code, merged
 from ..leaves import leaf_of
 from ..module_kinds import holds_transformers
 from ..naming import reserved_names
-from ..state_builds import state_calls
 from ..opspecs.layer_params import DEFINITIONS
 from ..options import Style
 from ..root_sizes import RootSize, first_keys_of, root_sizes
+from ..state_builds import state_calls
 from ..passes.methods import with_method_bodies
 from ..passes.weight_dicts import (
     graphs_with_methods,
