@@ -37,7 +37,6 @@ from torch import Tensor, nn
 from .init_slices import (
     PLACEHOLDER,
     draws_at_random,
-    init_globals,
     PURE_BUILTINS,
     RECOVERED_MODULES,
     RecoveredCode,
@@ -49,6 +48,7 @@ from .init_slices import (
 )
 from .tensor_builds import (
     TensorBuild,
+    file_functions_called,
     from_recovered,
     function_build,
     kept_calls,
@@ -83,7 +83,7 @@ def state_build(
     calls: tuple[Callable, ...] | None = ()
     if code is None and drawn:
         code = recover_tensor(owner, name, fresh_checked=True)
-        calls = _kept_calls(owner, code) if code is not None else None
+        calls = file_functions_called(owner, code) if code is not None else None
         if code is None or calls is None:
             code, calls = None, ()
         elif not calls and not draws_at_random(code):
@@ -97,24 +97,6 @@ def state_build(
     )
     value, expected = getattr(owner, name), expected_value(owner, name)
     return from_recovered(bare, name, value, expected, calls=calls)
-
-
-def _kept_calls(owner: nn.Module, code: RecoveredCode) -> tuple[Callable, ...] | None:
-    """The functions of the user's file ``code`` calls, all kept as written; None if not.
-
-    vit-pytorch's ``pair(image_size)`` before ``torch.randn(num_patches + 1,
-    dim)``, Whisper's ``sinusoids(n_ctx, n_state)``: ``init_params()``
-    calls them as the model's ``__init__`` did, and the output defines them
-    (:mod:`nnconvert.user_functions`). Not a method of the class, a table,
-    a class or an import.
-    """
-    if code.methods:
-        return None
-    namespace = init_globals(owner)
-    calls = tuple(namespace.get(n) for n in code.module_names)
-    if not all(callable(f) and kept_function(f) is not None for f in calls):
-        return None
-    return calls
 
 
 def state_calls(model: nn.Module) -> list[Callable]:

@@ -171,13 +171,31 @@ def recovered_build(owner: nn.Module, name: str, value: Tensor) -> TensorBuild |
     if code is not None:
         return from_recovered(code, name, value)
     code = recover_tensor(owner, name, fresh_checked=True, exact=True)
-    if code is None or code.methods or not code.module_names:
+    if code is None or not code.module_names:
+        return None
+    calls = file_functions_called(owner, code)
+    if calls is None:
+        return None
+    return from_recovered(code, name, value, calls=calls)
+
+
+def file_functions_called(
+    owner: nn.Module, code: RecoveredCode
+) -> tuple[Callable, ...] | None:
+    """The functions of the user's file ``code`` calls, all kept as written; None if not.
+
+    llama2.c's ``precompute_freqs_cis``, vit-pytorch's ``pair``, Whisper's
+    ``sinusoids``: the output defines them (:mod:`nnconvert.user_functions`)
+    and the build calls them as ``__init__`` did. Not a method of the
+    class, a table, a class or an import: not code the file keeps.
+    """
+    if code.methods:
         return None
     namespace = init_globals(owner)
     calls = tuple(namespace.get(n) for n in code.module_names)
     if not all(kept_function(f) is not None for f in calls):
-        return None  # a table, a class, an import: not code the file keeps
-    return from_recovered(code, name, value, calls=calls)
+        return None
+    return calls
 
 
 def from_recovered(
@@ -542,6 +560,7 @@ __all__ = [
     "build_of",
     "constant_names",
     "from_recovered",
+    "file_functions_called",
     "function_build",
     "kept_calls",
     "own_builds",

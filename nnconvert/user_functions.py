@@ -78,6 +78,8 @@ def kept_function(function: Any) -> KeptFunction | None:
     None too for a function registered with ``torch.fx.wrap``: its library
     marks it opaque, and the output imports it from there, as before.
     """
+    if not inspect.isfunction(function):  # a table, a class: unhashable for the cache
+        return None
     if any(function is wrapped for wrapped in fx_wrapped_functions()):
         return None
     return _kept_function(function)
@@ -195,7 +197,7 @@ def kept_functions(functions: Iterable[Any]) -> list[KeptFunction]:
     found: dict[str, KeptFunction] = {}
     binders: dict[str, tuple[str, int]] = {}
     for function in functions:
-        kept = kept_function(function) if inspect.isfunction(function) else None
+        kept = kept_function(function)
         if kept is None or found.get(kept.name) == kept:
             continue
         for key, text in kept.code:

@@ -284,7 +284,7 @@ def test_what_cannot_stand_alone_is_traced_through(style):
 
 
 def test_only_plain_functions_of_the_users_files():
-    """Not torch's, not a nested function, not a lambda."""
+    """Not torch's, not a nested function, not a lambda; no table the file binds."""
 
     def nested(x):
         return x
@@ -292,6 +292,7 @@ def test_only_plain_functions_of_the_users_files():
     assert kept_function(torch.nn.functional.relu) is None
     assert kept_function(nested) is None
     assert kept_function(lambda x: x) is None
+    assert kept_function([64, "M"]) is None and kept_function({"a": 1}) is None
     assert kept_function(swish).name == "swish"
 
 

@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterator
 
 from torch import fx
 
-from ..branches import expect_none, is_choose, is_only_when
+from ..branches import expect_none, is_choose, is_only_when, tested_input
 from ..method_calls import ARGUMENTS, RETURNS, SCOPE, Scope, returned_number
 from ..source_map import NAMES, SOURCE
 from .graph_utils import is_training_flag
@@ -131,7 +131,7 @@ def outline_methods(module: fx.GraphModule) -> fx.GraphModule:
     for depth in sorted(set().union(*depths.values()), reverse=True):
         _outline_depth(graph, depth, twice, replaced)
     for node in list(graph.nodes):  # a test of an input only the method made now
-        if _is_input_test(node) and not node.users:
+        if tested_input(node) is not None and not node.users:
             graph.erase_node(node)
         elif _refused_inside(node):
             graph.erase_node(node)
@@ -279,18 +279,6 @@ def _read_after(node: fx.Node, first: fx.Node) -> bool:
     return all(user in later for user in node.users)
 
 
-def _is_input_test(node: fx.Node) -> bool:
-    """``mask is not None`` (or ``is None``): the condition a merge of the traces
-    with and without an optional input branches on."""
-    return (
-        node.op == "call_function"
-        and node.target in (operator.is_not, operator.is_)
-        and len(node.args) == 2
-        and isinstance(node.args[0], fx.Node)
-        and node.args[1] is None
-    )
-
-
 def _is_method_condition(node: Any, arguments: list[fx.Node]) -> bool:
     """A branch condition the method's body can test itself.
 
@@ -302,7 +290,8 @@ def _is_method_condition(node: Any, arguments: list[fx.Node]) -> bool:
         return False
     if is_training_flag(node):
         return True
-    return _is_input_test(node) and node.args[0] in arguments
+    tested = tested_input(node)
+    return tested is not None and tested in arguments
 
 
 def _is_number(node: fx.Node) -> bool:
