@@ -13,6 +13,7 @@ the docstring from that result, as data.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import linecache
 from typing import Any, Callable, Mapping
@@ -27,6 +28,8 @@ from .printer.init_params import (
     init_params_function,
     with_sub_params,
 )
+from .init_code import is_functional_input, keeps_more
+from .init_replay import InitCall, InitRecorder
 from .state_builds import state_calls
 from .user_functions import defined, kept_functions
 
@@ -58,7 +61,47 @@ def check_init_params(
     """
     if fresh_state is None:
         return None
-    *helpers, printed = with_sub_params([init_params_function(module, function)])
+    recorder = None if is_functional_input(module) else InitRecorder()
+    expected = _fresh(fresh_state, recorder)
+    if expected is None and recorder is not None:  # built without the recorder
+        recorder, expected = None, _fresh(fresh_state, None)
+    if expected is None:
+        return None
+    equal, written = _equal_keys(module, function, expected, ())
+    calls = recorder.calls(expected) if recorder is not None else ()
+    if calls:
+        with_calls, _ = _equal_keys(module, function, expected, calls)
+        if keeps_more(with_calls, equal):
+            equal = with_calls
+        else:
+            calls = ()
+    if inherited_doc is None or written != set(expected):
+        return InitClaim(equal, replay=calls)
+    return InitClaim(equal, inherited_claim(inherited_doc), replay=calls)
+
+
+def _fresh(
+    fresh_state: Callable[[], Mapping[str, Tensor]], recorder: InitRecorder | None
+) -> dict[str, Tensor] | None:
+    """A newly built original's state under :data:`SEED`, ``recorder`` watching; None if it fails."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(SEED)
+        try:
+            with recorder or contextlib.nullcontext():
+                return dict(fresh_state())
+        except Exception:
+            return None
+
+
+def _equal_keys(
+    module: nn.Module,
+    function: str,
+    expected: Mapping[str, Tensor],
+    replay: tuple[InitCall, ...],
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The keys whose tensors ``init_params()`` (with the ``replay`` calls) draws as ``expected``, and every key it writes."""
+    printed = init_params_function(module, function, replay=replay)
+    *helpers, printed = with_sub_params([printed])
     imports = printed.imports
     for helper in helpers:
         imports.merge(helper.imports)
@@ -66,20 +109,13 @@ def check_init_params(
     made = _run(imports.render() + "\n\n" + text, function, _kept_names(module))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
-        try:
-            expected = dict(fresh_state())
-        except Exception:
-            return None
-        torch.manual_seed(SEED)
         params = made()
     equal = frozenset(
         key
         for key, tensor in params.items()
         if key in expected and same_tensor(tensor, expected[key])
     )
-    if inherited_doc is None or set(params) != set(expected):
-        return InitClaim(equal)
-    return InitClaim(equal, inherited_claim(inherited_doc))
+    return equal, frozenset(params)
 
 
 def same_tensor(made: object, expected: object) -> bool:

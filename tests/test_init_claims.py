@@ -131,25 +131,52 @@ def test_orthogonal_init_is_not_claimed(tmp_path):
     assert equal and not equal & claimed_different(doc)
 
 
-def test_init_weights_that_redraws_every_layer_claims_none_of_them(tmp_path):
+def test_init_weights_that_redraws_every_layer_is_made_again_and_claimed(tmp_path):
     path = write(tmp_path, "mlp.py", INIT_WEIGHTS)
     source = convert(path)
     doc = docstring(source)
     equal, different = compare(path, source)
-    # nn.init.zeros_ gives the biases nn.Linear's default would not
+    assert not different and len(equal) == 6  # the test's own comparison
+    assert doc.startswith(
+        "Fresh weights for `mlp`, equal to a new `Mlp`'s under the same seed."
+    )
+    # the calls _init_weights made, after the layers, as recorded
+    assert (
+        "    # Mlp.__init__: self.apply(self._init_weights)\n"
+        '    nn.init.normal_(params["fc1.weight"], std=0.02)\n'
+        '    nn.init.zeros_(params["fc1.bias"])\n'
+        '    nn.init.normal_(params["fc2.weight"], std=0.02)\n'
+        '    nn.init.zeros_(params["fc2.bias"])\n'
+        "    return params\n"
+    ) in source
+
+
+#: ``_init_weights`` writing into its tensors by index: no call to make again.
+SLICED = INIT_WEIGHTS.replace(
+    """            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            nn.init.zeros_(module.bias)""",
+    """            module.weight.data[:] = torch.randn_like(module.weight) * 0.02
+            module.bias.data[:] = 0.5""",
+)
+
+
+def test_init_weights_written_by_index_claims_none_of_them(tmp_path):
+    path = write(tmp_path, "mlp.py", SLICED)
+    source = convert(path)
+    doc = docstring(source)
+    equal, different = compare(path, source)
     assert {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"} <= different
     assert equal == {"norm.weight", "norm.bias"}  # LayerNorm: ones and zeros
     assert claimed_different(doc) == different
     assert "under the same seed, except 4, which differ" in doc
+    assert "_init_weights" not in source
 
 
 def test_every_tensor_different_says_none_equals(tmp_path):
     path = write(
         tmp_path,
         "mlp.py",
-        INIT_WEIGHTS.replace(
-            "self.norm = nn.LayerNorm(8)", "self.norm = nn.Identity()"
-        ),
+        SLICED.replace("self.norm = nn.LayerNorm(8)", "self.norm = nn.Identity()"),
     )
     source = convert(path)
     doc = docstring(source)

@@ -64,6 +64,7 @@ from torch import nn
 from ..declared_inits import DeclaredInit, declared_init, declared_tensor_inits
 from ..errors import ConversionError
 from ..init_code import FunctionalInit, functional_init, take_comments
+from ..init_replay import InitCall
 from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
@@ -118,6 +119,9 @@ class InitClaim:
 
     equal: frozenset[str]
     wording: str | None = None
+    #: the model's own initialisation calls ``init_params()`` makes again
+    #: (:mod:`nnconvert.init_replay`): kept where they made more tensors equal
+    replay: tuple[InitCall, ...] = ()
 
 
 #: How nnconvert's summary line of ``init_params()`` begins, before the claim.
@@ -186,6 +190,7 @@ def init_params_function(
     arguments: RootArguments | None = None,
     blocks: Sequence[BlockUse] = (),
     taken: frozenset[str] = frozenset(),
+    replay: Sequence[InitCall] | None = None,
 ) -> Printed:
     """``def init_params()`` for ``model``, whose functional form is ``function``.
 
@@ -200,11 +205,14 @@ def init_params_function(
     output's block functions and their instances, callees first, each
     written as one init function where that saves lines (:mod:`.init_blocks`);
     ``taken``: names the file defines or imports, which those never take.
+    ``replay``: the model's own initialisation calls to make again after the
+    tensors they act on (default: the claim's).
     """
     state = model.state_dict(keep_vars=True)
     order = construction_order(model, list(state))
     parameters = frozenset(p.name for p in arguments.parameters) if arguments else ()
     data = _Model(model, state, order, tuple(blocks), taken | frozenset(parameters))
+    data.replay = tuple(replay if replay is not None else claim.replay if claim else ())
     initialising = functional_init(model, taken | {function_name(function)})
     if initialising is not None:  # its comments stand with its statements
         take_comments(initialising.comments, *data.comments)
@@ -238,7 +246,7 @@ def init_params_function(
             _init_summary(model),
             len(body.built) - drawn,
             drawn=drawn,
-            own_init=initialising is not None,
+            own_init=initialising is not None or bool(data.replay),
         )
         + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
     )
@@ -261,6 +269,8 @@ class _Model:
     taken: frozenset[str] = frozenset()
     #: the user's initialisation code (:mod:`nnconvert.init_code`)
     initialising: FunctionalInit | None = None
+    #: the user's initialisation calls, as recorded (:mod:`nnconvert.init_replay`)
+    replay: tuple[InitCall, ...] = ()
 
     @property
     def initialised(self) -> frozenset[str]:
@@ -397,8 +407,10 @@ def _body(
         attribute: list(lines) for attribute, lines in model.comments[0].items()
     }
     written_init: set[int] = set()  # the user's initialisation statements written
+    starts: dict[str, int] = {}  # key -> where the statements writing it begin
     for index, key in enumerate(order):
         root = key.split(".")[0]
+        starts.setdefault(key, len(statements))
         if model.initialising is not None:
             # the user's initialisation that ran before this layer was built
             previous = order[index - 1] if index else None
@@ -424,6 +436,7 @@ def _body(
             statement, keys = call
             statements.append(statement)
             for call_key in keys:
+                starts.setdefault(call_key, starts[key])
                 first_key.setdefault(id(state[call_key]), call_key)
                 tied.written.add(call_key)
             continue
@@ -472,6 +485,7 @@ def _body(
         statements += map(Statement.text, model.initialising.rest(written_init))
     # ``model.comments[1]``, after the last key, are about code the output has not
     builds = _written_builds(statements, built, model.taken, imports)
+    statements = _with_replay(statements, model, starts, first_key, imports)
     statements, blocks = with_block_functions(
         statements,
         model.blocks,
@@ -493,6 +507,48 @@ def _body(
         list(builds.values()),
         [key for _, key, _ in built],
     )
+
+
+def _with_replay(
+    statements: list[Statement],
+    model: _Model,
+    starts: Mapping[str, int],
+    first_key: Mapping[int, str],
+    imports: Imports,
+) -> list[Statement]:
+    """``statements`` with the model's own initialisation calls made again (:mod:`nnconvert.init_replay`).
+
+    A call that ran once every tensor existed comes last, under the line
+    of the root's ``__init__`` that made it (and the comments above that
+    line); another before the statement of the first tensor drawn after
+    it. Calls on tensors the user's initialisation code already sets
+    (:attr:`_Model.initialised`) are that code's.
+    """
+    inserted: dict[int, list[Statement]] = {}
+    last: list[Statement] = []
+    said: tuple[str, ...] = ()
+    owner = type(model.module).__name__
+    for call in model.replay:
+        if model.initialised & set(call.keys):
+            continue
+        key = first_key.get(id(model.state.get(call.keys[0])), call.keys[0])
+        written = Statement((call.pieces[0] + "params[", "]" + call.pieces[1]), (key,))
+        _use_modules(call.pieces[0], imports)
+        if not call.after_all and call.before in starts:
+            inserted.setdefault(starts[call.before], []).append(written)
+            continue
+        if call.statement and call.statement != said:
+            *above, line = call.statement
+            last += map(Statement.text, [*above, f"# {owner}.__init__: {line}"])
+        said = call.statement
+        last.append(written)
+    if not inserted and not last:
+        return statements
+    replayed: list[Statement] = []
+    for index, statement in enumerate(statements):
+        replayed += inserted.get(index, [])
+        replayed.append(statement)
+    return replayed + last
 
 
 def _written_builds(

@@ -1,0 +1,377 @@
+"""The user's own initialisation, recorded while the original is built, for ``init_params()``.
+
+nanoGPT's ``__init__`` ends with ``self.apply(self._init_weights)`` (an
+``isinstance`` test per module, ``nn.init.normal_(module.weight,
+std=0.02)``) and a loop over ``self.named_parameters()``. A weight dict has
+no modules to apply a method to, so :mod:`nnconvert.init_code` cannot write
+that code over ``params``, and a functional ``init_params()`` used to draw
+each layer's default initialisation only: 10 of nanoGPT's 29 tensors equal a
+new ``GPT``'s.
+
+What the code *did* is plain, though: a sequence of calls, each on one
+tensor of the ``state_dict``. An :class:`InitRecorder` watches the
+original anew under a :class:`~torch.overrides.TorchFunctionMode` that sees
+every in-place tensor operation and who made it:
+
+* an ``nn.init`` function called by the model's code (not by a ``torch.nn``
+  layer's own ``reset_parameters``, which ``init_params()`` already
+  reproduces): ``nn.init.normal_(params["lm_head.weight"], std=0.02)``,
+  its arguments as the call bound them;
+* an in-place method the model's code calls itself
+  (``module.weight.data.normal_(0.0, 0.02)``, the steps of DINO's own
+  ``trunc_normal_``): ``params["pos_embed"].uniform_(-0.99, 0.99)``.
+
+``init_params()`` writes them after the tensors they act on, in the order
+they ran: one that ran after the last default draw of the build at the end
+(after the tied weights are one tensor, as they were when nanoGPT's
+``apply`` ran), another before the first tensor drawn after it. A call
+whose arguments are not literals (``copy_(other)``), or that writes part of
+a tensor (``weight[0].zero_()``), makes its tensor's calls unreplayable:
+they are left out. Nothing is kept on trust:
+:func:`~nnconvert.init_check.check_init_params` compares both
+``init_params()`` (with the calls and without) with a new original and
+keeps the calls only when more tensors are equal and none are lost.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import os
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+
+from .printer.values import literal
+
+#: Where torch's own code lives: a frame there is not the model's code.
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+#: ``torch.nn.init``'s file: a call into it from the model's code is one initialisation call.
+_INIT_FILE = inspect.getsourcefile(nn.init)
+
+#: torch's dispatch of ``__torch_function__`` (``handle_torch_function``): not a caller.
+_DISPATCH_FILES = frozenset(
+    {inspect.getsourcefile(torch.overrides), os.path.abspath(__file__)}
+)
+
+#: In-place operations that draw random numbers.
+_RANDOM_IN_PLACE = frozenset(
+    {
+        "normal_",
+        "uniform_",
+        "bernoulli_",
+        "random_",
+        "exponential_",
+        "geometric_",
+        "cauchy_",
+        "log_normal_",
+    }
+)
+
+#: Functions that create a tensor of random numbers.
+_RANDOM_FACTORIES = frozenset(
+    {
+        "randn",
+        "rand",
+        "randint",
+        "randperm",
+        "normal",
+        "bernoulli",
+        "multinomial",
+        "poisson",
+        "rand_like",
+        "randn_like",
+        "randint_like",
+    }
+)
+
+#: ``nn.init`` functions that draw random numbers.
+_RANDOM_INITS = frozenset(
+    {
+        "uniform_",
+        "normal_",
+        "trunc_normal_",
+        "xavier_uniform_",
+        "xavier_normal_",
+        "kaiming_uniform_",
+        "kaiming_normal_",
+        "orthogonal_",
+        "sparse_",
+    }
+)
+
+
+@dataclass(frozen=True)
+class InitCall:
+    """One call of the model's initialisation code on one ``state_dict`` tensor.
+
+    ``pieces`` surround the tensor: ``pieces[0] + 'params["key"]' +
+    pieces[1]`` (``nn.init.normal_(`` and ``, std=0.02)``). ``keys``: every
+    key of the tensor (tied weights have several). ``after_all``: no draw of
+    the build came after it, so it runs once every tensor exists;
+    ``before``: else the first key drawn after it, whose statement it
+    precedes. ``statement``: the line of the root ``__init__`` that ran it
+    (``self.apply(self._init_weights)``), with the comments above that line.
+    """
+
+    pieces: tuple[str, str]
+    keys: tuple[str, ...]
+    random: bool
+    after_all: bool
+    before: str | None
+    statement: tuple[str, ...] = ()
+
+
+@dataclass
+class _Event:
+    """What the mode saw: a call on ``target``, or (``pieces`` None) a draw into ``target``."""
+
+    target: Tensor
+    random: bool
+    pieces: tuple[str, str] | None = None
+    statement: tuple[str, ...] = ()
+    replayable: bool = True
+
+
+class InitRecorder(TorchFunctionMode):
+    """Records initialisation calls and draws while a model is built (see the module doc)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[_Event] = []
+        self._current: FrameType | None = None  # the nn.init frame last recorded
+
+    def calls(self, state: Mapping[str, Tensor]) -> tuple[InitCall, ...]:
+        """The calls recorded on the tensors of ``state``, the ``state_dict`` the build gave."""
+        return _calls(self.events, state)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        try:
+            if name in _RANDOM_FACTORIES and isinstance(result, Tensor):
+                self.events.append(_Event(result, random=True))
+            elif _in_place(name):
+                # nn.init's own dispatch passes the tensor by keyword
+                target = args[0] if args else kwargs.get("tensor")
+                if isinstance(target, Tensor):
+                    self._in_place(name, target, args[1:], kwargs)
+        except Exception:  # the build is the model's business; a record is a bonus
+            pass
+        return result
+
+    def _in_place(self, name: str, target: Tensor, args: tuple, kwargs: dict) -> None:
+        random = name in _RANDOM_IN_PLACE or name in _RANDOM_INITS
+        chain, caller = _torch_chain(sys._getframe(3))
+        if caller is None or not _model_code(caller):
+            self.events.append(_Event(target, random))
+            return
+        init_frames = [f for f in chain if f.f_code.co_filename == _INIT_FILE]
+        if chain and len(init_frames) == len(chain):
+            outer = init_frames[-1]
+            if outer is self._current:  # a step of the call recorded already
+                return
+            self._current = outer
+            self.events.append(_init_event(outer, caller))
+            return
+        if chain:  # a torch.nn layer's own initialisation
+            self.events.append(_Event(target, random))
+            return
+        self._current = None
+        event = _Event(target, random, statement=_root_statement(caller))
+        if name == "__setitem__":
+            event.replayable = False
+        else:
+            try:
+                written = [literal(a) for a in args]
+                written += [f"{k}={literal(v)}" for k, v in kwargs.items()]
+            except Exception:
+                event.replayable = False
+            else:
+                event.pieces = ("", f".{name}({', '.join(written)})")
+        self.events.append(event)
+
+
+def _in_place(name: str) -> bool:
+    return name == "__setitem__" or (name.endswith("_") and not name.startswith("_"))
+
+
+def _torch_chain(frame: FrameType | None) -> tuple[list[FrameType], FrameType | None]:
+    """The torch frames from ``frame`` outward, innermost first, and the first frame that is not torch's."""
+    chain: list[FrameType] = []
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename in _DISPATCH_FILES:
+            frame = frame.f_back
+            continue
+        if not filename.startswith(_TORCH_DIR):
+            return chain, frame
+        chain.append(frame)
+        frame = frame.f_back
+    return chain, None
+
+
+def _model_code(frame: FrameType) -> bool:
+    """Whether ``frame`` runs the model's code, not nnconvert's own."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    return not os.path.abspath(frame.f_code.co_filename).startswith(package)
+
+
+def _init_event(frame: FrameType, caller: FrameType) -> _Event:
+    """The call of the ``nn.init`` function ``frame`` runs, as the model's code made it."""
+    name = frame.f_code.co_name
+    function = getattr(nn.init, name, None)
+    tensor = frame.f_locals.get("tensor")
+    event = _Event(tensor, name in _RANDOM_INITS, statement=_root_statement(caller))
+    if getattr(function, "__code__", None) is not frame.f_code or tensor is None:
+        event.replayable = False
+        return event
+    written = []
+    for parameter in list(inspect.signature(function).parameters.values())[1:]:
+        value = frame.f_locals.get(parameter.name, parameter.default)
+        if parameter.default is not inspect.Parameter.empty and _same(
+            value, parameter.default
+        ):
+            continue
+        try:
+            written.append(f"{parameter.name}={literal(value)}")
+        except Exception:
+            event.replayable = False
+            return event
+    event.pieces = (f"nn.init.{name}(", "".join(f", {w}" for w in written) + ")")
+    return event
+
+
+def _same(value: Any, default: Any) -> bool:
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:
+        return False
+
+
+def _root_statement(frame: FrameType) -> tuple[str, ...]:
+    """The comments above, and the first line of, the outermost model ``__init__`` statement running.
+
+    The outermost frame of an ``nn.Module``'s ``__init__`` is the root's
+    (``self.apply(self._init_weights)``, nanoGPT's loop over
+    ``self.named_parameters()``); empty when there is none.
+    """
+    outermost, selves = None, set()
+    while frame is not None:
+        owner = (
+            frame.f_locals.get("self") if frame.f_code.co_name == "__init__" else None
+        )
+        if isinstance(owner, nn.Module):
+            outermost = frame
+            selves.add(id(owner))
+        frame = frame.f_back
+    if outermost is None or len(selves) > 1:  # a block's __init__ ran it
+        return ()
+    return _statement_at(outermost.f_code, outermost.f_lineno)
+
+
+def _statement_at(code, line: int) -> tuple[str, ...]:
+    """Comment lines above the top-level statement of ``code``'s function holding ``line``, and its first line."""
+    lines = linecache.getlines(code.co_filename)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(code)))
+    except (OSError, TypeError, SyntaxError):
+        return ()
+    function = tree.body[0] if tree.body else None
+    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return ()
+    offset = code.co_firstlineno - function.lineno
+    if function.decorator_list:
+        offset = code.co_firstlineno - function.decorator_list[0].lineno
+    for statement in function.body:
+        start, end = statement.lineno + offset, statement.end_lineno + offset
+        if start <= line <= (end or start):
+            first = lines[start - 1].strip() if start <= len(lines) else ""
+            if end != start:
+                first += " ..."
+            above = []
+            at = start - 2
+            while at >= 0 and lines[at].strip().startswith("#"):
+                above.insert(0, lines[at].strip())
+                at -= 1
+            return (*above, first)
+    return ()
+
+
+def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall, ...]:
+    """The replayable calls on ``state``'s tensors, placed among the draws (see :class:`InitCall`)."""
+    keys_of: dict[tuple, list[str]] = {}
+    storages: dict[int, list[str]] = {}
+    for key, tensor in state.items():
+        if isinstance(tensor, Tensor):
+            keys_of.setdefault(_identity(tensor), []).append(key)
+            storages.setdefault(_storage(tensor), []).append(key)
+    unreplayable: set[str] = set()
+    placed: list[tuple[int, _Event, tuple[str, ...]]] = []
+    for index, event in enumerate(events):
+        if not isinstance(event.target, Tensor):
+            continue
+        keys = keys_of.get(_identity(event.target))
+        if event.pieces is None and event.replayable:
+            continue  # a draw; placing the calls reads it below
+        if keys is None:
+            unreplayable.update(storages.get(_storage(event.target), ()))
+            continue
+        if not event.replayable:
+            unreplayable.update(keys)
+            continue
+        placed.append((index, event, tuple(keys)))
+    calls = []
+    for index, event, keys in placed:
+        if unreplayable & set(keys):
+            continue
+        later = [
+            e
+            for e in events[index + 1 :]
+            if e.random and (e.pieces is None or not e.replayable)
+        ]
+        before = next(
+            (
+                found[0]
+                for e in later
+                if isinstance(e.target, Tensor)
+                for found in [keys_of.get(_identity(e.target))]
+                if found
+            ),
+            None,
+        )
+        calls.append(
+            InitCall(
+                event.pieces, keys, event.random, not later, before, event.statement
+            )
+        )
+    return tuple(calls)
+
+
+def _identity(tensor: Tensor) -> tuple:
+    return (
+        _storage(tensor),
+        tensor.storage_offset(),
+        tuple(tensor.shape),
+        tuple(tensor.stride()),
+        tensor.dtype,
+    )
+
+
+def _storage(tensor: Tensor) -> int:
+    try:
+        return tensor.untyped_storage().data_ptr()
+    except Exception:
+        return id(tensor)
+
+
+__all__ = ["InitCall", "InitRecorder"]
