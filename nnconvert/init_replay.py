@@ -49,7 +49,9 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from .opspecs.inits import empty
 from .printer.values import literal
+from .user_functions import kept_function
 
 #: Where torch's own code lives: a frame there is not the model's code.
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
@@ -128,6 +130,12 @@ class InitCall:
     after_all: bool
     before: str | None
     statement: tuple[str, ...] = ()
+    #: the model file's function it calls (``trunc_normal_``), which the output keeps
+    function: Callable | None = None
+    #: no ``keys``: the tensor it drew into was replaced before the build
+    #: ended (a weight tied to another afterwards), but the draw counts;
+    #: this makes a tensor like it (``torch.empty(40, 16)``) to draw into
+    discarded: str | None = None
 
 
 @dataclass
@@ -139,6 +147,7 @@ class _Event:
     pieces: tuple[str, str] | None = None
     statement: tuple[str, ...] = ()
     replayable: bool = True
+    function: Callable | None = None  # the file's function it calls
 
 
 class InitRecorder(TorchFunctionMode):
@@ -185,6 +194,12 @@ class InitRecorder(TorchFunctionMode):
             return
         if chain:  # a torch.nn layer's own initialisation
             self.events.append(_Event(target, random))
+            return
+        outer = _file_function(caller, target)
+        if outer is not None:  # DINO's own trunc_normal_(tensor, std=0.02)
+            if outer is not self._current:
+                self._current = outer
+                self.events.append(_function_event(outer, target))
             return
         self._current = None
         event = _Event(target, random, statement=_root_statement(caller))
@@ -235,20 +250,74 @@ def _init_event(frame: FrameType, caller: FrameType) -> _Event:
     if getattr(function, "__code__", None) is not frame.f_code or tensor is None:
         event.replayable = False
         return event
+    written = _arguments(function, frame)
+    if written is None:
+        event.replayable = False
+    else:
+        event.pieces = (f"nn.init.{name}(", written)
+    return event
+
+
+def _file_function(frame: FrameType, target: Tensor) -> FrameType | None:
+    """The outermost of the frames from ``frame`` outward that run a function of the model's file on ``target``.
+
+    A module-level function (``trunc_normal_``, and the
+    ``_no_grad_trunc_normal_`` it calls) whose first parameter holds
+    ``target``; None when ``frame`` is no such function.
+    """
+    found = None
+    while frame is not None and _file_function_of(frame) is not None:
+        code = frame.f_code
+        first = frame.f_locals.get(code.co_varnames[0]) if code.co_argcount else None
+        if not (isinstance(first, Tensor) and _identity(first) == _identity(target)):
+            break
+        found, frame = frame, frame.f_back
+    return found
+
+
+def _file_function_of(frame: FrameType) -> Callable | None:
+    """The module-level function ``frame`` runs, if it is one."""
+    function = frame.f_globals.get(frame.f_code.co_name)
+    if inspect.isfunction(function) and function.__code__ is frame.f_code:
+        return function
+    return None
+
+
+def _function_event(frame: FrameType, target: Tensor) -> _Event:
+    """The call of the file's function ``frame`` runs, as the model's code made it."""
+    function = _file_function_of(frame)
+    event = _Event(
+        target,
+        random=True,  # whether it draws only running it tells: placed as if it did
+        statement=_root_statement(frame.f_back),
+        function=function,
+    )
+    written = _arguments(function, frame)
+    if written is None or kept_function(function) is None:
+        event.replayable = False
+    else:
+        event.pieces = (f"{function.__name__}(", written)
+    return event
+
+
+def _arguments(function: Callable, frame: FrameType) -> str | None:
+    """``, std=0.02)``: the arguments after the first that ``frame``'s call bound, defaults left out."""
     written = []
     for parameter in list(inspect.signature(function).parameters.values())[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            return None
         value = frame.f_locals.get(parameter.name, parameter.default)
         if parameter.default is not inspect.Parameter.empty and _same(
             value, parameter.default
         ):
             continue
         try:
-            written.append(f"{parameter.name}={literal(value)}")
+            text = literal(value)
         except Exception:
-            event.replayable = False
-            return event
-    event.pieces = (f"nn.init.{name}(", "".join(f", {w}" for w in written) + ")")
-    return event
+            return None
+        required = parameter.default is inspect.Parameter.empty
+        written.append(text if required else f"{parameter.name}={text}")
+    return "".join(f", {w}" for w in written) + ")"
 
 
 def _same(value: Any, default: Any) -> bool:
@@ -324,7 +393,10 @@ def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall,
         if event.pieces is None and event.replayable:
             continue  # a draw; placing the calls reads it below
         if keys is None:
-            unreplayable.update(storages.get(_storage(event.target), ()))
+            shared = storages.get(_storage(event.target), ())
+            unreplayable.update(shared)
+            if event.random and event.replayable and not shared:
+                placed.append((index, event, ()))  # drawn into a tensor since replaced
             continue
         if not event.replayable:
             unreplayable.update(keys)
@@ -334,6 +406,7 @@ def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall,
     for index, event, keys in placed:
         if unreplayable & set(keys):
             continue
+        discarded = None if keys else empty(event.target)
         later = [
             e
             for e in events[index + 1 :]
@@ -351,7 +424,14 @@ def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall,
         )
         calls.append(
             InitCall(
-                event.pieces, keys, event.random, not later, before, event.statement
+                event.pieces,
+                keys,
+                event.random,
+                not later,
+                before,
+                event.statement,
+                event.function,
+                discarded,
             )
         )
     return tuple(calls)

@@ -65,6 +65,7 @@ from ..declared_inits import DeclaredInit, declared_init, declared_tensor_inits
 from ..errors import ConversionError
 from ..init_code import FunctionalInit, functional_init, take_comments
 from ..init_replay import InitCall
+from ..user_functions import kept_functions
 from ..naming import is_plain_identifier
 from ..opspecs import spec_for_module
 from ..opspecs.inits import empty
@@ -251,10 +252,14 @@ def init_params_function(
         + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
     )
     definitions = body.definitions
+    module_code = dict(initialising.module_code) if initialising else {}
+    for kept in kept_functions(c.function for c in data.replay if c.function):
+        module_code.update(kept.code)  # what the calls made again call
+        body.imports.merge(Imports(kept.imports))
+    definitions = list(module_code.values()) + definitions
     if initialising is not None:
         body.imports.merge(Imports(initialising.imports))
-        module_code = [text for _, text in initialising.module_code]
-        definitions = module_code + definitions + list(initialising.functions)
+        definitions += list(initialising.functions)
     return Printed("\n\n".join([*definitions, text]), body.imports)
 
 
@@ -531,9 +536,15 @@ def _with_replay(
     for call in model.replay:
         if model.initialised & set(call.keys):
             continue
-        key = first_key.get(id(model.state.get(call.keys[0])), call.keys[0])
-        written = Statement((call.pieces[0] + "params[", "]" + call.pieces[1]), (key,))
         _use_modules(call.pieces[0], imports)
+        if call.discarded is not None:  # a draw into a tensor the model replaced
+            written = Statement.text(call.pieces[0] + call.discarded + call.pieces[1])
+            imports.use("torch")
+        else:
+            key = first_key.get(id(model.state.get(call.keys[0])), call.keys[0])
+            written = Statement(
+                (call.pieces[0] + "params[", "]" + call.pieces[1]), (key,)
+            )
         if not call.after_all and call.before in starts:
             inserted.setdefault(starts[call.before], []).append(written)
             continue
