@@ -922,7 +922,7 @@ def _user_statements(
             for key in [written_key(node)]
             if key
         ]
-        if not (
+        if _discarded_draw(statement) or not (
             isinstance(statement, ast.Return)
             or _writes_params(statement)
             or not _initialises(statement, [], "params")
@@ -941,6 +941,23 @@ def _user_statements(
             )
         )
     return result
+
+
+def _discarded_draw(statement: ast.stmt) -> bool:
+    """``nn.init.xavier_uniform_(torch.empty(10, 8))``: a draw the model made into a tensor it replaced.
+
+    :mod:`nnconvert.init_replay` writes it so that the draws after it line
+    up; it reads no ``params``, and is the model's initialisation all the same.
+    """
+    if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
+        return False
+    call = statement.value
+    return (
+        ast.unparse(call.func).startswith("nn.init.")
+        and bool(call.args)
+        and isinstance(call.args[0], ast.Call)
+        and ast.unparse(call.args[0].func) == "torch.empty"
+    )
 
 
 def _writes_params(statement: ast.stmt) -> bool:

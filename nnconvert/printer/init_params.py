@@ -533,6 +533,7 @@ def _with_replay(
     last: list[Statement] = []
     said: tuple[str, ...] = ()
     owner = type(model.module).__name__
+    tied_to = {tie.target: tie.source for tie in model.ties}
     for call in model.replay:
         if model.initialised & set(call.keys):
             continue
@@ -542,11 +543,17 @@ def _with_replay(
             imports.use("torch")
         else:
             key = first_key.get(id(model.state.get(call.keys[0])), call.keys[0])
+            while tied_to.get(key) in model.state:  # the tensor the tie names
+                key = tied_to[key]
             written = Statement(
                 (call.pieces[0] + "params[", "]" + call.pieces[1]), (key,)
             )
         if not call.after_all and call.before in starts:
-            inserted.setdefault(starts[call.before], []).append(written)
+            # among the draws: its own line, as read back (no loop holds it
+            # with the assignments: read back, only statements that assign no
+            # key are the model's own code)
+            text = Statement.text("\n".join(written.render()))
+            inserted.setdefault(starts[call.before], []).append(text)
             continue
         if call.statement and call.statement != said:
             *above, line = call.statement
