@@ -898,7 +898,7 @@ def _init_params_of(
 
 
 def _user_statements(
-    init: ast.FunctionDef,
+    init: ast.FunctionDef, model: nn.Module
 ) -> list[tuple[tuple[str, ...], tuple[str, ...], ast.stmt]]:
     """The user's initialisation statements of an ``init_params()``, each with where it runs.
 
@@ -922,7 +922,7 @@ def _user_statements(
             for key in [written_key(node)]
             if key
         ]
-        if _discarded_draw(statement) or not (
+        if (_discarded_draw(statement) and not _row_draw(statement, model)) or not (
             isinstance(statement, ast.Return)
             or _writes_params(statement)
             or not _initialises(statement, [], "params")
@@ -958,6 +958,28 @@ def _discarded_draw(statement: ast.stmt) -> bool:
         and isinstance(call.args[0], ast.Call)
         and ast.unparse(call.args[0].func) == "torch.empty"
     )
+
+
+def _row_draw(statement: ast.stmt, model: nn.Module) -> bool:
+    """Whether a layer's row writes the draw (``nn.Transformer``'s first draws, replaced by its ``xavier_uniform_``)."""
+    from .opspecs import spec_for_module  # the table imports much: only when read
+
+    text = ast.unparse(statement)
+    for layer in model.modules():
+        spec = spec_for_module(layer)
+        if spec is None or spec.init is None:
+            continue
+        for init in spec.init(layer):
+            if any(_same_statement(b, text) for b in init.before):
+                return True
+    return False
+
+
+def _same_statement(written: str, text: str) -> bool:
+    try:
+        return ast.unparse(ast.parse(written)) == text
+    except SyntaxError:
+        return False
 
 
 def _writes_params(statement: ast.stmt) -> bool:
@@ -1057,7 +1079,7 @@ def _functional_found(
     source, init, namespace = read
     kept = [
         (roots, keys, statement)
-        for roots, keys, statement in _user_statements(init)
+        for roots, keys, statement in _user_statements(init, model)
         if not _is_layer_init(statement, model)
     ]
     tail = [statement for _, _, statement in kept]
@@ -1440,7 +1462,7 @@ def any_init_statements(modules: Iterable[nn.Module]) -> bool:
     for module in modules:
         if is_functional_input(module):
             read = _init_params_of(module)
-            if read is not None and _user_statements(read[1]):
+            if read is not None and _user_statements(read[1], module):
                 return True
         elif _class_has_statements(type(module)):
             return True
