@@ -1,8 +1,9 @@
 """Readability: how close each output stays to the shape of its source (issue 11).
 
 For every model of the real-world suite (``benchmarks/realworld/``, built as
-``benchmarks/realworld.py`` builds it) and every sample (``samples/*.py``,
-loaded as the CLI loads it), and for each style, the output of
+``benchmarks/realworld.py`` builds it, and given with how to build it anew,
+as the CLI gives a file's class) and every sample (``samples/*.py``, loaded
+as the CLI loads it), and for each style, the output of
 ``nnconvert.convert`` is measured against the source it came from:
 
 * **lines**: the output's non-blank lines, import statements left out, over
@@ -174,8 +175,15 @@ class Measure:
 
 def realworld_case(entry: Any) -> Case:
     def load() -> tuple[Any, tuple[Any, ...], nn.Module]:
-        model = build_model(entry, import_model_file(SUITE / entry.file))
-        return model, entry.inputs(), model
+        module = import_model_file(SUITE / entry.file)
+        model = build_model(entry, module)
+        # with how to build it anew, as the CLI gives a file's class (and
+        # realworld.py its models): init_params() is compared, and makes
+        # the model's own initialisation calls again (nnconvert/init_replay.py)
+        given = nnconvert.ModelInput(
+            model, fresh_state=lambda: build_model(entry, module).state_dict()
+        )
+        return given, entry.inputs(), model
 
     return Case(entry.name, SUITE / entry.file, load)
 

@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 import linecache
+import math
 import os
 import sys
 import textwrap
@@ -49,6 +51,7 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
+from .init_slices import RANDOM_INITS
 from .opspecs.inits import empty
 from .printer.values import literal
 from .user_functions import kept_function
@@ -95,21 +98,6 @@ _RANDOM_FACTORIES = frozenset(
     }
 )
 
-#: ``nn.init`` functions that draw random numbers.
-_RANDOM_INITS = frozenset(
-    {
-        "uniform_",
-        "normal_",
-        "trunc_normal_",
-        "xavier_uniform_",
-        "xavier_normal_",
-        "kaiming_uniform_",
-        "kaiming_normal_",
-        "orthogonal_",
-        "sparse_",
-    }
-)
-
 
 @dataclass(frozen=True)
 class InitCall:
@@ -136,6 +124,10 @@ class InitCall:
     #: ended (a weight tied to another afterwards), but the draw counts;
     #: this makes a tensor like it (``torch.empty(40, 16)``) to draw into
     discarded: str | None = None
+    #: a ``torch.nn`` layer's own ``reset_parameters`` made it (``init_params()``
+    #: draws the layers of its rows itself; a subclass's tensors, which no
+    #: row explains, are drawn by this call)
+    default: bool = False
 
 
 @dataclass
@@ -148,6 +140,7 @@ class _Event:
     statement: tuple[str, ...] = ()
     replayable: bool = True
     function: Callable | None = None  # the file's function it calls
+    default: bool = False  # a torch.nn layer's own initialisation made it
 
 
 class InitRecorder(TorchFunctionMode):
@@ -179,7 +172,7 @@ class InitRecorder(TorchFunctionMode):
         return result
 
     def _in_place(self, name: str, target: Tensor, args: tuple, kwargs: dict) -> None:
-        random = name in _RANDOM_IN_PLACE or name in _RANDOM_INITS
+        random = name in _RANDOM_IN_PLACE or name in RANDOM_INITS
         chain, caller = _torch_chain(sys._getframe(3))
         if caller is None or not _model_code(caller):
             self.events.append(_Event(target, random))
@@ -193,7 +186,15 @@ class InitRecorder(TorchFunctionMode):
             self.events.append(_init_event(outer, caller))
             return
         if chain:  # a torch.nn layer's own initialisation
-            self.events.append(_Event(target, random))
+            inits = list(
+                itertools.takewhile(lambda f: f.f_code.co_filename == _INIT_FILE, chain)
+            )
+            if not inits:
+                self.events.append(_Event(target, random))
+                return
+            if inits[-1] is not self._current:
+                self._current = inits[-1]
+                self.events.append(_init_event(inits[-1], None, default=True))
             return
         outer = _file_function(caller, target)
         if outer is not None:  # DINO's own trunc_normal_(tensor, std=0.02)
@@ -241,12 +242,18 @@ def _model_code(frame: FrameType) -> bool:
     return not os.path.abspath(frame.f_code.co_filename).startswith(package)
 
 
-def _init_event(frame: FrameType, caller: FrameType) -> _Event:
-    """The call of the ``nn.init`` function ``frame`` runs, as the model's code made it."""
+def _init_event(
+    frame: FrameType, caller: FrameType | None, default: bool = False
+) -> _Event:
+    """The call of the ``nn.init`` function ``frame`` runs, as the model's code made it.
+
+    ``default``: a ``torch.nn`` layer's own ``reset_parameters`` made it.
+    """
     name = frame.f_code.co_name
     function = getattr(nn.init, name, None)
     tensor = frame.f_locals.get("tensor")
-    event = _Event(tensor, name in _RANDOM_INITS, statement=_root_statement(caller))
+    statement = _root_statement(caller) if caller is not None else ()
+    event = _Event(tensor, name in RANDOM_INITS, statement=statement, default=default)
     if getattr(function, "__code__", None) is not frame.f_code or tensor is None:
         event.replayable = False
         return event
@@ -312,12 +319,31 @@ def _arguments(function: Callable, frame: FrameType) -> str | None:
         ):
             continue
         try:
-            text = literal(value)
+            text = _literal(value)
         except Exception:
             return None
         required = parameter.default is inspect.Parameter.empty
         written.append(text if required else f"{parameter.name}={text}")
     return "".join(f", {w}" for w in written) + ")"
+
+
+def _literal(value: Any) -> str:
+    """``value`` as source: a float that is a square root or its inverse as such.
+
+    ``nn.Linear`` draws its weight with ``a=math.sqrt(5)`` and its bias
+    within ``1 / math.sqrt(fan_in)``: written so, as the layer rows write
+    them, not as ``2.23606797749979``.
+    """
+    if isinstance(value, float) and math.isfinite(value) and value:
+        sign = "-" if value < 0 else ""
+        size = abs(value)
+        root = round(size * size)
+        if 1 < root <= 1 << 24 and math.sqrt(root) == size:
+            return f"{sign}math.sqrt({root})"
+        inverse = round(1 / (size * size))
+        if 1 < inverse <= 1 << 24 and 1 / math.sqrt(inverse) == size:
+            return f"{sign}1 / math.sqrt({inverse})"
+    return literal(value)
 
 
 def _same(value: Any, default: Any) -> bool:
@@ -392,6 +418,8 @@ def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall,
         keys = keys_of.get(_identity(event.target))
         if event.pieces is None and event.replayable:
             continue  # a draw; placing the calls reads it below
+        if keys is None and event.default:
+            continue  # a layer's draws into a tensor it lost: the rows draw them
         if keys is None:
             shared = storages.get(_storage(event.target), ())
             unreplayable.update(shared)
@@ -410,7 +438,7 @@ def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall,
         later = [
             e
             for e in events[index + 1 :]
-            if e.random and (e.pieces is None or not e.replayable)
+            if e.random and (e.pieces is None or not e.replayable or e.default)
         ]
         before = next(
             (
@@ -432,6 +460,7 @@ def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall,
                 event.statement,
                 event.function,
                 discarded,
+                event.default,
             )
         )
     return tuple(calls)

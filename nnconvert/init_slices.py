@@ -139,6 +139,20 @@ DRAWING_ATTRIBUTES = frozenset(
 )
 #: what draws random numbers (not ``torch.empty``, whose memory is garbage)
 RANDOM_ATTRIBUTES = DRAWING_ATTRIBUTES - {"empty", "empty_like", "new_empty"}
+#: ``nn.init`` functions that draw random numbers
+RANDOM_INITS = frozenset(
+    {
+        "uniform_",
+        "normal_",
+        "trunc_normal_",
+        "xavier_uniform_",
+        "xavier_normal_",
+        "kaiming_uniform_",
+        "kaiming_normal_",
+        "orthogonal_",
+        "sparse_",
+    }
+)
 
 
 def draws_at_random(code: RecoveredCode) -> bool:
@@ -1296,6 +1310,7 @@ reproduces = _reproduces
 __all__ = [
     "DRAWING_ATTRIBUTES",
     "RANDOM_ATTRIBUTES",
+    "RANDOM_INITS",
     "draws_at_random",
     "empty_filled",
     "PLACEHOLDER",

@@ -46,6 +46,7 @@ from .built_values import Fingerprint, fingerprint
 from .init_arguments import is_literal
 from .init_slices import (
     RANDOM_ATTRIBUTES,
+    RANDOM_INITS,
     calls_random,
     draws_at_random,
     init_globals,
@@ -95,9 +96,9 @@ class TensorBuild:
 
     @property
     def draws(self) -> bool:
-        """Whether it draws at random (``torch.randn``): its text calls a draw."""
+        """Whether it draws at random (``torch.randn``, ``nn.init.kaiming_uniform_``): its text calls a draw."""
         text = "\n".join(self.body)
-        return any(f".{name}(" in text for name in RANDOM_ATTRIBUTES)
+        return any(f".{name}(" in text for name in RANDOM_ATTRIBUTES | RANDOM_INITS)
 
     # fx names a call of it by ``__name__``; graphs compare it by its repr
     @property

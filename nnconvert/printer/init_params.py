@@ -247,7 +247,7 @@ def init_params_function(
             _init_summary(model),
             len(body.built) - drawn,
             drawn=drawn,
-            own_init=initialising is not None or bool(data.replay),
+            own_init=initialising is not None or body.replayed,
         )
         + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
     )
@@ -276,6 +276,36 @@ class _Model:
     initialising: FunctionalInit | None = None
     #: the user's initialisation calls, as recorded (:mod:`nnconvert.init_replay`)
     replay: tuple[InitCall, ...] = ()
+
+    @functools.cached_property
+    def set_by_calls(self) -> frozenset[str]:
+        """The keys the recorded calls written as calls name: the model's code sets them.
+
+        As the user's initialisation code, they are no longer marked
+        ``torch.empty`` (read back, those calls are that code).
+        """
+        return frozenset(
+            key
+            for call in self.replay
+            if not call.default
+            and call.discarded is None
+            and not self.initialised & set(call.keys)
+            for key in call.keys
+        )
+
+    @functools.cached_property
+    def drawn_by_layer(self) -> frozenset[str]:
+        """The keys a layer's own initialisation drew with one recorded call.
+
+        Written ``torch.empty``, then drawn by that call, where no row and
+        no build explains them (a subclass of a layer: Whisper's
+        ``Linear(nn.Linear)``, whose ``nn.Linear.__init__`` drew them).
+        """
+        counts: dict[str, int] = {}
+        for call in self.replay:
+            for key in call.keys if call.default else ():
+                counts[key] = counts.get(key, 0) + 1
+        return frozenset(key for key, count in counts.items() if count == 1)
 
     @property
     def initialised(self) -> frozenset[str]:
@@ -339,6 +369,7 @@ class _Body:
     #: functions that build tensors as the user's ``__init__`` does (:func:`_written_builds`)
     builds: list[str]
     built: list[str]  # the keys written so
+    replayed: bool = False  # it makes recorded initialisation calls again
 
     @property
     def definitions(self) -> list[str]:
@@ -413,6 +444,7 @@ def _body(
     }
     written_init: set[int] = set()  # the user's initialisation statements written
     starts: dict[str, int] = {}  # key -> where the statements writing it begin
+    emptied: set[str] = set()  # keys its layer's recorded call draws
     for index, key in enumerate(order):
         root = key.split(".")[0]
         starts.setdefault(key, len(statements))
@@ -468,9 +500,16 @@ def _body(
             built.append((len(statements), key, model.build_of(key, owner, attribute)))
             statements.append(Statement.text(""))  # written once all are named
             continue
-        if init is None and key in model.initialised:  # the user's code sets it
+        if init is None and key in model.initialised | model.set_by_calls:
+            # the user's code sets it
             statements.append(Statement(("params[", f"] = {empty(tensor)}"), (key,)))
             imports.use("torch")
+            continue
+        if init is None and key in model.drawn_by_layer:
+            # its layer's recorded call draws it (:func:`_with_replay`)
+            statements.append(Statement(("params[", f"] = {empty(tensor)}"), (key,)))
+            imports.use("torch")
+            emptied.add(key)
             continue
         if init is None:
             unknown.add(key)
@@ -490,7 +529,11 @@ def _body(
         statements += map(Statement.text, model.initialising.rest(written_init))
     # ``model.comments[1]``, after the last key, are about code the output has not
     builds = _written_builds(statements, built, model.taken, imports)
-    statements = _with_replay(statements, model, starts, first_key, imports)
+    count = len(statements)
+    statements, last = _with_replay(
+        statements, model, starts, first_key, imports, emptied
+    )
+    replayed = len(statements) != count or bool(last)
     statements, blocks = with_block_functions(
         statements,
         model.blocks,
@@ -498,6 +541,9 @@ def _body(
         model.taken | set(DEFINITIONS) | {FUNCTION} | set(builds),
         frozenset(prefix for prefix, _ in layer_calls.names),
     )
+    # the calls made once every tensor exists come after the blocks' calls,
+    # as the functional file's own statements do when it is read back
+    statements += last
     lines = ["params: dict[str, Tensor] = {}", *fold_loops(statements), "return params"]
     for name in _with_needs(list(layer_calls.used)):
         _use_modules(DEFINITIONS[name], imports)
@@ -511,6 +557,7 @@ def _body(
         blocks,
         list(builds.values()),
         [key for _, key, _ in built],
+        replayed,
     )
 
 
@@ -520,14 +567,17 @@ def _with_replay(
     starts: Mapping[str, int],
     first_key: Mapping[int, str],
     imports: Imports,
-) -> list[Statement]:
-    """``statements`` with the model's own initialisation calls made again (:mod:`nnconvert.init_replay`).
+    emptied: set[str],
+) -> tuple[list[Statement], list[Statement]]:
+    """``statements`` with the model's own initialisation calls made again (:mod:`nnconvert.init_replay`),
+    and the calls that come after all of them.
 
     A call that ran once every tensor existed comes last, under the line
     of the root's ``__init__`` that made it (and the comments above that
     line); another before the statement of the first tensor drawn after
     it. Calls on tensors the user's initialisation code already sets
-    (:attr:`_Model.initialised`) are that code's.
+    (:attr:`_Model.initialised`) are that code's; a layer's own draw is
+    written only for a tensor ``emptied`` (:attr:`_Model.drawn_by_layer`).
     """
     inserted: dict[int, list[Statement]] = {}
     last: list[Statement] = []
@@ -535,9 +585,11 @@ def _with_replay(
     owner = type(model.module).__name__
     tied_to = {tie.target: tie.source for tie in model.ties}
     for call in model.replay:
-        if model.initialised & set(call.keys):
-            continue
-        _use_modules(call.pieces[0], imports)
+        if (call.default and not emptied & set(call.keys)) or (
+            not call.default and model.initialised & set(call.keys)
+        ):
+            continue  # a row draws it, or the user's kept code does
+        _use_modules(call.pieces[0] + call.pieces[1], imports)
         if call.discarded is not None:  # a draw into a tensor the model replaced
             written = Statement.text(call.pieces[0] + call.discarded + call.pieces[1])
             imports.use("torch")
@@ -560,13 +612,11 @@ def _with_replay(
             last += map(Statement.text, [*above, f"# {owner}.__init__: {line}"])
         said = call.statement
         last.append(written)
-    if not inserted and not last:
-        return statements
     replayed: list[Statement] = []
     for index, statement in enumerate(statements):
         replayed += inserted.get(index, [])
         replayed.append(statement)
-    return replayed + last
+    return replayed, last
 
 
 def _written_builds(
