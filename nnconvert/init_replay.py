@@ -332,9 +332,9 @@ def _literal(value: Any) -> str:
 
     ``nn.Linear`` draws its weight with ``a=math.sqrt(5)`` and its bias
     within ``1 / math.sqrt(fan_in)``: written so, as the layer rows write
-    them, not as ``2.23606797749979``.
+    them, not as ``2.23606797749979``; a short decimal (``0.01``) stays one.
     """
-    if isinstance(value, float) and math.isfinite(value) and value:
+    if isinstance(value, float) and math.isfinite(value) and len(repr(abs(value))) > 8:
         sign = "-" if value < 0 else ""
         size = abs(value)
         root = round(size * size)

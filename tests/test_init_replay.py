@@ -261,3 +261,52 @@ def test_a_draw_into_a_weight_tied_away_afterwards_still_draws(tmp_path):
     # prj's own weight was drawn, then replaced by emb's
     assert text.count("nn.init.xavier_uniform_(torch.empty(10, 8))") == 1
     assert 'nn.init.xavier_uniform_(params["' in text
+
+
+#: Whisper's layers: subclasses with their own ``forward``, which no row explains.
+SUBCLASSES = """
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class LayerNorm(nn.LayerNorm):
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.float()).type(x.dtype)
+
+
+class Linear(nn.Linear):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln = LayerNorm(8)
+        self.proj = Linear(8, 16)
+        self.out = nn.Linear(16, 4)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.proj(self.ln(x))))
+
+
+def example_inputs():
+    return (torch.randn(3, 8),)
+"""
+
+
+def test_a_layer_subclass_is_drawn_by_the_calls_its_layer_made(tmp_path):
+    path = write(tmp_path, "encoder.py", SUBCLASSES)
+    source = convert(path)
+    assert_made_again(path, source)
+    text = init_params_text(source)
+    assert "set them before use" not in text and "Warning" not in text
+    assert (
+        '    params["ln.weight"] = torch.empty(8)\n'
+        '    params["ln.bias"] = torch.empty(8)\n'
+        '    nn.init.ones_(params["ln.weight"])\n'
+        '    nn.init.zeros_(params["ln.bias"])\n'
+        '    params["proj.weight"] = torch.empty(16, 8)\n'
+        '    nn.init.kaiming_uniform_(params["proj.weight"], a=math.sqrt(5))\n'
+    ) in text
