@@ -297,16 +297,26 @@ def example_inputs():
 
 
 def test_a_layer_subclass_is_drawn_by_the_calls_its_layer_made(tmp_path):
-    path = write(tmp_path, "encoder.py", SUBCLASSES)
+    """Each right after its tensor, the last one too."""
+    path = write(
+        tmp_path,
+        "encoder.py",
+        SUBCLASSES.replace("self.out = nn.Linear(16, 4)", "self.out = Linear(16, 4)"),
+    )
     source = convert(path)
     assert_made_again(path, source)
     text = init_params_text(source)
     assert "set them before use" not in text and "Warning" not in text
     assert (
         '    params["ln.weight"] = torch.empty(8)\n'
-        '    params["ln.bias"] = torch.empty(8)\n'
         '    nn.init.ones_(params["ln.weight"])\n'
+        '    params["ln.bias"] = torch.empty(8)\n'
         '    nn.init.zeros_(params["ln.bias"])\n'
         '    params["proj.weight"] = torch.empty(16, 8)\n'
         '    nn.init.kaiming_uniform_(params["proj.weight"], a=math.sqrt(5))\n'
     ) in text
+    assert text.endswith(
+        '    params["out.bias"] = torch.empty(4)\n'
+        '    nn.init.uniform_(params["out.bias"], a=-0.25, b=0.25)\n'
+        "    return params\n"
+    )

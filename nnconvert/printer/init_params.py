@@ -444,7 +444,7 @@ def _body(
     }
     written_init: set[int] = set()  # the user's initialisation statements written
     starts: dict[str, int] = {}  # key -> where the statements writing it begin
-    emptied: set[str] = set()  # keys its layer's recorded call draws
+    emptied: dict[str, int] = {}  # keys its layer's recorded call draws: where
     for index, key in enumerate(order):
         root = key.split(".")[0]
         starts.setdefault(key, len(statements))
@@ -507,9 +507,9 @@ def _body(
             continue
         if init is None and key in model.drawn_by_layer:
             # its layer's recorded call draws it (:func:`_with_replay`)
+            emptied[key] = len(statements)
             statements.append(Statement(("params[", f"] = {empty(tensor)}"), (key,)))
             imports.use("torch")
-            emptied.add(key)
             continue
         if init is None:
             unknown.add(key)
@@ -567,7 +567,7 @@ def _with_replay(
     starts: Mapping[str, int],
     first_key: Mapping[int, str],
     imports: Imports,
-    emptied: set[str],
+    emptied: Mapping[str, int],
 ) -> tuple[list[Statement], list[Statement]]:
     """``statements`` with the model's own initialisation calls made again (:mod:`nnconvert.init_replay`),
     and the calls that come after all of them.
@@ -577,7 +577,8 @@ def _with_replay(
     line); another before the statement of the first tensor drawn after
     it. Calls on tensors the user's initialisation code already sets
     (:attr:`_Model.initialised`) are that code's; a layer's own draw is
-    written only for a tensor ``emptied`` (:attr:`_Model.drawn_by_layer`).
+    written only for a tensor ``emptied`` (:attr:`_Model.drawn_by_layer`),
+    right after its statement (``emptied`` says where that is).
     """
     inserted: dict[int, list[Statement]] = {}
     last: list[Statement] = []
@@ -585,7 +586,7 @@ def _with_replay(
     owner = type(model.module).__name__
     tied_to = {tie.target: tie.source for tie in model.ties}
     for call in model.replay:
-        if (call.default and not emptied & set(call.keys)) or (
+        if (call.default and not emptied.keys() & set(call.keys)) or (
             not call.default and model.initialised & set(call.keys)
         ):
             continue  # a row draws it, or the user's kept code does
@@ -600,6 +601,11 @@ def _with_replay(
             written = Statement(
                 (call.pieces[0] + "params[", "]" + call.pieces[1]), (key,)
             )
+        if call.default:  # right after the tensor's own statement
+            at = min(emptied[k] for k in call.keys if k in emptied) + 1
+            text = Statement.text("\n".join(written.render()))
+            inserted.setdefault(at, []).append(text)
+            continue
         if not call.after_all and call.before in starts:
             # among the draws: its own line, as read back (no loop holds it
             # with the assignments: read back, only statements that assign no
@@ -616,7 +622,7 @@ def _with_replay(
     for index, statement in enumerate(statements):
         replayed += inserted.get(index, [])
         replayed.append(statement)
-    return replayed, last
+    return replayed + inserted.get(len(statements), []), last
 
 
 def _written_builds(
