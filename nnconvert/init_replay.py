@@ -18,8 +18,15 @@ every in-place tensor operation and who made it:
   reproduces): ``nn.init.normal_(params["lm_head.weight"], std=0.02)``,
   its arguments as the call bound them;
 * an in-place method the model's code calls itself
-  (``module.weight.data.normal_(0.0, 0.02)``, the steps of DINO's own
-  ``trunc_normal_``): ``params["pos_embed"].uniform_(-0.99, 0.99)``.
+  (``m.weight.data.normal_(0.0, 0.02)``, DCGAN's ``weights_init``):
+  ``params["main.0.weight"].normal_(0.0, 0.02)``;
+* a function of the model's file called on the tensor (DINO's own
+  ``trunc_normal_``, whose steps are in-place methods): the call, the
+  function kept in the output;
+* a ``torch.nn`` layer's own ``reset_parameters``: ``init_params()`` draws
+  the layers of its op-spec rows itself, but a subclass with its own
+  ``forward`` (Whisper's ``Linear(nn.Linear)``) has no row, and its
+  tensors are drawn by these calls.
 
 ``init_params()`` writes them after the tensors they act on, in the order
 they ran: one that ran after the last default draw of the build at the end
@@ -43,7 +50,7 @@ import math
 import os
 import sys
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Callable, Mapping
 
@@ -173,7 +180,7 @@ class InitRecorder(TorchFunctionMode):
 
     def _in_place(self, name: str, target: Tensor, args: tuple, kwargs: dict) -> None:
         random = name in _RANDOM_IN_PLACE or name in RANDOM_INITS
-        chain, caller = _torch_chain(sys._getframe(3))
+        chain, caller = _torch_chain(sys._getframe(1))  # this file's frames: skipped
         if caller is None or not _model_code(caller):
             self.events.append(_Event(target, random))
             return
@@ -236,10 +243,13 @@ def _torch_chain(frame: FrameType | None) -> tuple[list[FrameType], FrameType | 
     return chain, None
 
 
+#: nnconvert's own code: a frame there is not the model's.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
 def _model_code(frame: FrameType) -> bool:
     """Whether ``frame`` runs the model's code, not nnconvert's own."""
-    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    return not os.path.abspath(frame.f_code.co_filename).startswith(package)
+    return not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
 
 
 def _init_event(

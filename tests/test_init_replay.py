@@ -320,3 +320,52 @@ def test_a_layer_subclass_is_drawn_by_the_calls_its_layer_made(tmp_path):
         '    nn.init.uniform_(params["out.bias"], a=-0.25, b=0.25)\n'
         "    return params\n"
     )
+
+
+#: DCGAN's weights_init, applied in ``__init__``: in-place methods on ``.data``.
+DATA_METHODS = """
+import torch
+from torch import nn
+
+
+def weights_init(m):
+    classname = m.__class__.__name__
+    if classname.find("Conv") != -1:
+        m.weight.data.normal_(0.0, 0.02)
+    elif classname.find("BatchNorm") != -1:
+        m.weight.data.normal_(1.0, 0.02)
+        m.bias.data.fill_(0)
+
+
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(3, 8, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(8, 1, 4, 1, 0, bias=False),
+        )
+        self.apply(weights_init)
+
+    def forward(self, x):
+        return self.main(x)
+
+
+def example_inputs():
+    return (torch.randn(2, 3, 8, 8),)
+"""
+
+
+def test_in_place_methods_on_data_are_made_again(tmp_path):
+    path = write(tmp_path, "dcgan.py", DATA_METHODS)
+    source = convert(path)
+    assert_made_again(path, source)
+    text = init_params_text(source)
+    assert (
+        "    # Discriminator.__init__: self.apply(weights_init)\n"
+        '    params["main.0.weight"].normal_(0.0, 0.02)\n'
+        '    params["main.1.weight"].normal_(1.0, 0.02)\n'
+        '    params["main.1.bias"].fill_(0)\n'
+        '    params["main.3.weight"].normal_(0.0, 0.02)\n'
+    ) in text
