@@ -8,7 +8,10 @@ build the original anew (:attr:`ModelInput.fresh_state`: the CLI rebuilds
 the file's class), :func:`check_init_params` renders ``init_params()`` alone
 (no black: the printer's text is valid Python), runs it and the builder
 under the same seed and compares them key by key; the printer then words
-the docstring from that result, as data.
+the docstring from that result, as data. The new original is built under
+an :class:`~nnconvert.init_replay.InitRecorder`: the initialisation calls
+the model's own code made are rendered into ``init_params()`` too, and
+kept only when that makes more tensors equal and none fewer.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ def check_init_params(
     the functional form ``function``. The global random state is left as
     it was. A builder that fails gives None (nothing is claimed): the
     original was built once already, so that is the model's own business.
+    The claim carries the recorded calls that made more tensors equal
+    (:attr:`InitClaim.replay`; none for a functional input, whose own
+    ``init_params()`` statements are kept as written).
 
     ``inherited_doc`` is a functional input's ``init_params()`` docstring:
     when the new ``init_params()`` equals that one (every tensor it draws;

@@ -596,8 +596,10 @@ def _with_replay(
             imports.use("torch")
         else:
             key = first_key.get(id(model.state.get(call.keys[0])), call.keys[0])
-            while tied_to.get(key) in model.state:  # the tensor the tie names
+            seen = {key}
+            while tied_to.get(key) in model.state.keys() - seen:  # the tie's source
                 key = tied_to[key]
+                seen.add(key)
             written = Statement(
                 (call.pieces[0] + "params[", "]" + call.pieces[1]), (key,)
             )
