@@ -369,3 +369,40 @@ def test_in_place_methods_on_data_are_made_again(tmp_path):
         '    params["main.1.bias"].fill_(0)\n'
         '    params["main.3.weight"].normal_(0.0, 0.02)\n'
     ) in text
+
+
+#: An LSTM tagger that re-initialises its recurrent weights, as many do.
+ORTHOGONAL = """
+import torch
+from torch import nn
+
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(5, 8)
+        self.lstm = nn.LSTM(8, 8, batch_first=True)
+        self.head = nn.Linear(8, 3)
+        for name, weight in self.lstm.named_parameters():
+            if name.startswith("weight_hh"):
+                nn.init.orthogonal_(weight)
+
+    def forward(self, x):
+        out, _ = self.lstm(self.embed(x))
+        return self.head(out)
+
+
+def example_inputs():
+    return (torch.randn(2, 4, 5),)
+"""
+
+
+def test_orthogonal_recurrent_weights_are_made_again(tmp_path):
+    path = write(tmp_path, "tagger.py", ORTHOGONAL)
+    source = convert(path)
+    assert_made_again(path, source)
+    assert (
+        "    # Tagger.__init__: for name, weight in self.lstm.named_parameters(): ...\n"
+        '    nn.init.orthogonal_(params["lstm.weight_hh_l0"])\n'
+        "    return params\n"
+    ) in init_params_text(source)
