@@ -336,9 +336,11 @@ def executed_rows(case: Case) -> set[int]:
 
     sys.settrace(on_call)
     try:
-        model, inputs, _ = case.load()
+        _, inputs, module = (
+            case.load()
+        )  # the module itself: the first may be a ModelInput
         with torch.no_grad():
-            model.eval()(*inputs)
+            module.eval()(*inputs)
     except Exception:  # a model the conversions report on
         pass
     finally:
