@@ -20,35 +20,15 @@ from nnconvert import loading
 from nnconvert.printer.init_params import inherited_claim
 
 from .helpers import SAMPLES, assert_same_construction, run, write
+from .test_init_replay import ORTHOGONAL as WHOLE_ORTHOGONAL
 
 LENET = SAMPLES / "lenet.py"
 
 #: An LSTM tagger that re-initialises half of its recurrent weights: a call
 #: on part of a tensor, which ``init_params()`` cannot make again
 #: (:mod:`nnconvert.init_replay`; the whole tensor is: ``tests/test_init_replay.py``).
-ORTHOGONAL = """
-import torch
-from torch import nn
-
-
-class Tagger(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed = nn.Linear(5, 8)
-        self.lstm = nn.LSTM(8, 8, batch_first=True)
-        self.head = nn.Linear(8, 3)
-        for name, weight in self.lstm.named_parameters():
-            if name.startswith("weight_hh"):
-                nn.init.orthogonal_(weight[:16])
-
-    def forward(self, x):
-        out, _ = self.lstm(self.embed(x))
-        return self.head(out)
-
-
-def example_inputs():
-    return (torch.randn(2, 4, 5),)
-"""
+ORTHOGONAL = WHOLE_ORTHOGONAL.replace("orthogonal_(weight)", "orthogonal_(weight[:16])")
+assert ORTHOGONAL != WHOLE_ORTHOGONAL
 
 #: A GPT-style ``_init_weights``: every layer re-drawn after construction.
 INIT_WEIGHTS = """
