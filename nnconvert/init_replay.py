@@ -42,14 +42,11 @@ keeps the calls only when more tensors are equal and none are lost.
 
 from __future__ import annotations
 
-import ast
 import inspect
 import itertools
-import linecache
 import math
 import os
 import sys
-import textwrap
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any, Callable, Mapping
@@ -61,6 +58,8 @@ from torch.overrides import TorchFunctionMode
 from .init_slices import RANDOM_INITS
 from .opspecs.inits import empty
 from .printer.values import literal
+from .source_map import is_user_code
+from .source_text import FUNCTIONS, definition_at, read_file
 from .user_functions import kept_function
 
 #: Where torch's own code lives: a frame there is not the model's code.
@@ -181,33 +180,26 @@ class InitRecorder(TorchFunctionMode):
     def _in_place(self, name: str, target: Tensor, args: tuple, kwargs: dict) -> None:
         random = name in _RANDOM_IN_PLACE or name in RANDOM_INITS
         chain, caller = _torch_chain(sys._getframe(1))  # this file's frames: skipped
-        if caller is None or not _model_code(caller):
+        if caller is None or not is_user_code(caller.f_code.co_filename):
             self.events.append(_Event(target, random))
             return
-        init_frames = [f for f in chain if f.f_code.co_filename == _INIT_FILE]
-        if chain and len(init_frames) == len(chain):
-            outer = init_frames[-1]
-            if outer is self._current:  # a step of the call recorded already
-                return
-            self._current = outer
-            self.events.append(_init_event(outer, caller))
+        # nn.init's frames, innermost first: all of the chain when the model's
+        # code called nn.init, its inner end when a torch.nn layer's did
+        inits = list(
+            itertools.takewhile(lambda f: f.f_code.co_filename == _INIT_FILE, chain)
+        )
+        if inits and len(inits) == len(chain):
+            self._once(inits[-1], lambda: _init_event(inits[-1], caller))
             return
-        if chain:  # a torch.nn layer's own initialisation
-            inits = list(
-                itertools.takewhile(lambda f: f.f_code.co_filename == _INIT_FILE, chain)
-            )
-            if not inits:
-                self.events.append(_Event(target, random))
-                return
-            if inits[-1] is not self._current:
-                self._current = inits[-1]
-                self.events.append(_init_event(inits[-1], None, default=True))
+        if inits:  # a torch.nn layer's own reset_parameters
+            self._once(inits[-1], lambda: _init_event(inits[-1], None, default=True))
+            return
+        if chain:  # a torch.nn layer's own draw, not through nn.init
+            self.events.append(_Event(target, random))
             return
         outer = _file_function(caller, target)
         if outer is not None:  # DINO's own trunc_normal_(tensor, std=0.02)
-            if outer is not self._current:
-                self._current = outer
-                self.events.append(_function_event(outer, target))
+            self._once(outer, lambda: _function_event(outer, target))
             return
         self._current = None
         event = _Event(target, random, statement=_root_statement(caller))
@@ -222,6 +214,12 @@ class InitRecorder(TorchFunctionMode):
             else:
                 event.pieces = ("", f".{name}({', '.join(written)})")
         self.events.append(event)
+
+    def _once(self, frame: FrameType, event: Callable[[], _Event]) -> None:
+        """Record the call ``frame`` runs, once: its steps are in-place operations too."""
+        if frame is not self._current:
+            self._current = frame
+            self.events.append(event())
 
 
 def _in_place(name: str) -> bool:
@@ -241,15 +239,6 @@ def _torch_chain(frame: FrameType | None) -> tuple[list[FrameType], FrameType | 
         chain.append(frame)
         frame = frame.f_back
     return chain, None
-
-
-#: nnconvert's own code: a frame there is not the model's.
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _model_code(frame: FrameType) -> bool:
-    """Whether ``frame`` runs the model's code, not nnconvert's own."""
-    return not os.path.abspath(frame.f_code.co_filename).startswith(_PACKAGE_DIR)
 
 
 def _init_event(
@@ -386,28 +375,18 @@ def _root_statement(frame: FrameType) -> tuple[str, ...]:
 
 def _statement_at(code, line: int) -> tuple[str, ...]:
     """Comment lines above the top-level statement of ``code``'s function holding ``line``, and its first line."""
-    lines = linecache.getlines(code.co_filename)
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(code)))
-    except (OSError, TypeError, SyntaxError):
+    source = read_file(code.co_filename)
+    function = source and definition_at(source.tree, code.co_firstlineno, FUNCTIONS)
+    if not function:
         return ()
-    function = tree.body[0] if tree.body else None
-    if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        return ()
-    offset = code.co_firstlineno - function.lineno
-    if function.decorator_list:
-        offset = code.co_firstlineno - function.decorator_list[0].lineno
     for statement in function.body:
-        start, end = statement.lineno + offset, statement.end_lineno + offset
-        if start <= line <= (end or start):
-            first = lines[start - 1].strip() if start <= len(lines) else ""
-            if end != start:
-                first += " ..."
+        start, end = statement.lineno, statement.end_lineno or statement.lineno
+        if start <= line <= end:
+            first = source.lines[start - 1].strip() + (" ..." if end != start else "")
             above = []
-            at = start - 2
-            while at >= 0 and lines[at].strip().startswith("#"):
-                above.insert(0, lines[at].strip())
-                at -= 1
+            while start > 1 and source.comment_alone(start - 1):
+                start -= 1
+                above.insert(0, source.comments[start])
             return (*above, first)
     return ()
 
@@ -440,26 +419,26 @@ def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall,
             unreplayable.update(keys)
             continue
         placed.append((index, event, tuple(keys)))
+    # per event, from the end: whether a draw (one no call makes again) comes
+    # after it, and the first key such a draw gives a tensor of
+    drawn_after: list[tuple[bool, str | None]] = []
+    later, first = False, None
+    for event in reversed(events):
+        drawn_after.append((later, first))
+        if event.random and (
+            event.pieces is None or not event.replayable or event.default
+        ):
+            later = True
+            if isinstance(event.target, Tensor):
+                found = keys_of.get(_identity(event.target))
+                first = found[0] if found else first
+    drawn_after.reverse()
     calls = []
     for index, event, keys in placed:
         if unreplayable & set(keys):
             continue
         discarded = None if keys else empty(event.target)
-        later = [
-            e
-            for e in events[index + 1 :]
-            if e.random and (e.pieces is None or not e.replayable or e.default)
-        ]
-        before = next(
-            (
-                found[0]
-                for e in later
-                if isinstance(e.target, Tensor)
-                for found in [keys_of.get(_identity(e.target))]
-                if found
-            ),
-            None,
-        )
+        later, before = drawn_after[index]
         calls.append(
             InitCall(
                 event.pieces,

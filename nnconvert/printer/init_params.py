@@ -603,17 +603,16 @@ def _with_replay(
             written = Statement(
                 (call.pieces[0] + "params[", "]" + call.pieces[1]), (key,)
             )
+        # among the draws, a call stands on its own line, as read back (no
+        # loop holds it with the assignments: read back, only statements that
+        # assign no key are the model's own code)
+        alone = Statement.text("\n".join(written.render()))
         if call.default:  # right after the tensor's own statement
             at = min(emptied[k] for k in call.keys if k in emptied) + 1
-            text = Statement.text("\n".join(written.render()))
-            inserted.setdefault(at, []).append(text)
+            inserted.setdefault(at, []).append(alone)
             continue
         if not call.after_all and call.before in starts:
-            # among the draws: its own line, as read back (no loop holds it
-            # with the assignments: read back, only statements that assign no
-            # key are the model's own code)
-            text = Statement.text("\n".join(written.render()))
-            inserted.setdefault(starts[call.before], []).append(text)
+            inserted.setdefault(starts[call.before], []).append(alone)
             continue
         if call.statement and call.statement != said:
             *above, line = call.statement
