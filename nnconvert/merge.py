@@ -202,18 +202,42 @@ class _Merger:
         self, node: fx.Node, candidates: list[fx.Node], after: float
     ) -> fx.Node | None:
         """The true side's effect that does what false-side ``node`` does, on the same values."""
-        arguments = fx.node.map_arg(
-            (node.args, dict(node.kwargs)), lambda n: self.take(1, n)
-        )
         for candidate in candidates:
             if (
                 candidate.op == node.op
                 and candidate.target == node.target
                 and _true_position(self.origin[candidate]) > after
-                and _identical((candidate.args, dict(candidate.kwargs)), arguments)
+                and self._same_arguments(candidate, node)
             ):
                 return candidate
         return None
+
+    def _same_arguments(self, merged: fx.Node, node: fx.Node) -> bool:
+        """``merged`` is given what the false side's ``node`` is given.
+
+        A value the merge already holds must be the same node; one it does
+        not may be computed alike from the same values (a pure call): both
+        traces of Whisper's attention guard ``len(k.shape)``, where ``k``
+        is one merged call, each through its own ``getattr`` and ``len``.
+        """
+        return _identical(
+            (merged.args, dict(merged.kwargs)),
+            (node.args, dict(node.kwargs)),
+            self._stands_for,
+        )
+
+    def _stands_for(self, merged: fx.Node, node: fx.Node) -> bool:
+        """The merged graph's ``merged`` computes the false side's ``node``."""
+        kept = self.kept(1, node)
+        if kept is not None:
+            return kept is merged
+        return (
+            node.op in ("call_function", "call_method")
+            and not is_impure(node)
+            and merged.op == node.op
+            and merged.target == node.target
+            and self._same_arguments(merged, node)
+        )
 
     def has(self, side: int, node: fx.Node) -> bool:
         number = self.numbers[side][node]
@@ -599,27 +623,30 @@ def _equal(a: Any, b: Any) -> bool:
         return a is b
 
 
-def _identical(a: Any, b: Any) -> bool:
-    """The same arguments: the same nodes, in the same structure, around equal constants."""
+def _identical(
+    a: Any, b: Any, same: Callable[[fx.Node, fx.Node], bool] = operator.is_
+) -> bool:
+    """The same arguments: the same nodes (by ``same``), in the same structure,
+    around equal constants."""
     if isinstance(a, fx.Node) or isinstance(b, fx.Node):
-        return a is b
+        return isinstance(a, fx.Node) and isinstance(b, fx.Node) and same(a, b)
     if isinstance(a, (tuple, list)):  # fx's immutable_list is a list
         return (
             isinstance(b, (tuple, list))
             and isinstance(a, tuple) == isinstance(b, tuple)
             and len(a) == len(b)
-            and all(map(_identical, a, b))
+            and all(_identical(x, y, same) for x, y in zip(a, b))
         )
     if isinstance(a, dict):
         return (
             isinstance(b, dict)
             and list(a) == list(b)
-            and all(_identical(a[k], b[k]) for k in a)
+            and all(_identical(a[k], b[k], same) for k in a)
         )
     if type(a) is not type(b):
         return False
     if isinstance(a, slice):
-        return _identical((a.start, a.stop, a.step), (b.start, b.stop, b.step))
+        return _identical((a.start, a.stop, a.step), (b.start, b.stop, b.step), same)
     return _equal(a, b)
 
 

@@ -76,7 +76,9 @@ class Scope:
     """One call of a helper method: ``key`` ``"encode#0"``, its parameters and result form.
 
     ``returns`` is ``"one"`` (a single value), ``"tuple"`` or ``"list"``;
-    ``plain`` is False when the call cannot be a call in the output (a
+    ``nones``: the positions of a tuple or list result that hold None
+    (Whisper's ``qkv_attention`` returns ``out, qk`` with ``qk = None`` on
+    its SDPA path); ``plain`` is False when the call cannot be a call in the output (a
     literal argument, a result that is no traced value). Both are known when
     the call returns; the nodes it made share this one object, so they are
     set then, on all of them at once.
@@ -89,6 +91,8 @@ class Scope:
     returns: str
     function: Callable
     plain: bool = True
+    nones: tuple[int, ...] = ()
+    length: int = 1  # of a tuple or list result
     made_nodes: bool = False
     #: the helper call this one is made in (DETR's ``with_pos_embed`` in ``forward_post``)
     parent: Scope | None = None
@@ -327,10 +331,14 @@ class MethodRecorder:
             scope.plain = False
             return result
         scope.returns, nodes = returned
+        scope.nones = tuple(i for i, node in enumerate(nodes) if node is None)
+        scope.length = len(nodes)
         for parameter, node in given.items():
             marks = node.meta.setdefault(ARGUMENTS, {})
             marks[key] = marks.get(key, ()) + (parameter,)
         for position, node in enumerate(nodes):
+            if node is None:
+                continue
             marks = node.meta.setdefault(RETURNS, {})
             marks[key] = marks.get(key, ()) + (position,)
         return result
@@ -358,13 +366,15 @@ class MethodRecorder:
             return value.node
         return None
 
-    def _returned(self, result: Any) -> tuple[str, list[fx.Node]] | None:
-        """The result's form and nodes: one traced value, or a tuple or list of them."""
+    def _returned(self, result: Any) -> tuple[str, list[fx.Node | None]] | None:
+        """The result's form and nodes: one traced value, or a tuple or list of
+        them, where some may be None (written back as None)."""
         if self._node(result) is not None:
             return "one", [result.node]
         if type(result) in (tuple, list) and result:
             nodes = [self._node(v) for v in result]
-            if all(n is not None for n in nodes):
+            known = all(n is not None or v is None for n, v in zip(nodes, result))
+            if known and any(n is not None for n in nodes):
                 return type(result).__name__, nodes
         return None
 

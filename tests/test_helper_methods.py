@@ -638,3 +638,76 @@ def test_an_init_comment_on_what_only_a_helper_reads_is_said_in_its_function():
     text = ast.get_source_segment(source, helper)
     assert "# normalised after the residual" in text
     assert source.count("# normalised after the residual") == 1
+
+
+class CrossAttention(nn.Module):
+    """Whisper's ``MultiHeadAttention``, cut down: a helper returning ``out, qk``
+    with ``qk`` None, unpacking the shapes of keys that come from ``x`` or ``xa``."""
+
+    def __init__(self, n_state: int = 8, n_head: int = 2):
+        super().__init__()
+        self.n_head = n_head
+        self.query = nn.Linear(n_state, n_state)
+        self.key = nn.Linear(n_state, n_state, bias=False)
+        self.out = nn.Linear(n_state, n_state)
+
+    def forward(self, x, xa=None, mask=None):
+        q = self.query(x)
+        k = self.key(x if xa is None else xa)
+        wv, qk = self.qkv_attention(q, k, mask)
+        return self.out(wv), qk
+
+    def qkv_attention(self, q, k, mask=None):
+        n_batch, n_ctx, n_state = q.shape
+        q = q.view(*q.shape[:2], self.n_head, -1).permute(0, 2, 1, 3)
+        k = k.view(*k.shape[:2], self.n_head, -1).permute(0, 2, 1, 3)
+        a = F.scaled_dot_product_attention(
+            q, k, k, is_causal=mask is not None and n_ctx > 1
+        )
+        out = a.permute(0, 2, 1, 3).flatten(start_dim=2)
+        qk = None
+        return out, qk
+
+
+class CrossDecoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = CrossAttention()
+        self.cross_attn = CrossAttention()
+        self.register_buffer("mask", torch.ones(6, 6).triu_(1), persistent=False)
+
+    def forward(self, x, xa):
+        x = x + self.attn(x, mask=self.mask)[0]
+        return x + self.cross_attn(x, xa)[0]
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_helper_returning_none_beside_a_tensor_stays_a_method(style):
+    """Both traces of the block guard the keys' shape alike: one guard, and the
+    helper that unpacks it stays a method returning ``out, None``."""
+    torch.manual_seed(0)
+    model = CrossDecoder().eval()
+    x, xa = torch.randn(2, 6, 8), torch.randn(2, 5, 8)
+    conversion = _checked(model, style, x, xa)
+    source = conversion.source
+    if style is Style.FUNCTIONAL:
+        assert "def qkv_attention(\n" in source
+    else:
+        assert "def qkv_attention(self, q, k, mask=None):" in source
+    assert "return out, None" in source
+    call = (
+        "qkv_attention(params, q, k, mask"
+        if style is Style.FUNCTIONAL
+        else "self.qkv_attention(q, k, mask)"
+    )
+    assert f"wv, _ = {call}" in source
+    if style is Style.FUNCTIONAL:
+        function = conversion.namespace()["qkv_attention"]
+        run = functools.partial(function, {}, n_head=2)
+    else:
+        run = conversion.load().eval().attn.qkv_attention
+    q, k = torch.randn(2, 6, 8), torch.randn(2, 5, 8)
+    got, none = run(q, k)
+    torch.testing.assert_close(got, model.attn.qkv_attention(q, k)[0])
+    assert none is None
+    assert _converted_again(conversion, x, xa) == conversion.source

@@ -204,10 +204,13 @@ def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | 
     order = {n: i for i, n in enumerate(graph.nodes)}
     first, last = order[nodes[0]], order[nodes[-1]]
     between = list(graph.nodes)[first : last + 1]
+    arguments = _marked(graph, ARGUMENTS, scope.key, scope.parameters)
+    if arguments is not None:  # a merge's mark on one of the call's own effects
+        nodes = [n for n in between if n in inside or _own_effect(n, inside, arguments)]
+        inside = set(nodes)
     if any(n not in inside and n.op != "get_attr" for n in between):
         return None  # not one run: something else happens in the middle
-    arguments = _marked(graph, ARGUMENTS, scope.key, scope.parameters)
-    returned = _marked(graph, RETURNS, scope.key, None)
+    returned = _marked(graph, RETURNS, scope.key, _node_positions(scope))
     if arguments is None or returned is None:
         return None
     if len(set(returned)) != len(returned):
@@ -217,7 +220,7 @@ def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | 
     if len(set(arguments)) != len(arguments):
         return None  # ``f(x, x)``: one node cannot be two parameters
     for node in nodes:
-        if is_only_when(node) or node.op in ("placeholder", "output"):
+        if node.op in ("placeholder", "output"):
             return None
         if is_choose(node) and not _is_method_condition(node.args[0], arguments):
             return None  # a branch on something the method is not given
@@ -234,6 +237,20 @@ def _outline(graph: fx.Graph, scope: Scope, nodes: list[fx.Node]) -> _Outline | 
             return None
     body = fx.GraphModule(graph.owning_module, _body(scope, nodes, arguments, returned))
     return _Outline(scope, nodes, arguments, returned, body)
+
+
+def _own_effect(node: fx.Node, inside: set[fx.Node], arguments: list[fx.Node]) -> bool:
+    """A merge's ``only_when`` on an effect the call made, under a test of its arguments.
+
+    Whisper's ``qkv_attention`` unpacks ``q.shape`` in both traces of a
+    block given a ``mask`` and not; the merged graph runs each trace's
+    guard only when the mask is (or is not) given: the body tests its own
+    ``mask`` parameter.
+    """
+    if not is_only_when(node):
+        return False
+    condition, _, effect = node.args
+    return effect in inside and _is_method_condition(condition, arguments)
 
 
 def _refused_inside(node: fx.Node) -> bool:
@@ -311,9 +328,9 @@ def _numbers_as_literals(graph: fx.Graph) -> None:
 
 
 def _marked(
-    graph: fx.Graph, meta: str, key: str, names: tuple[str, ...] | None
+    graph: fx.Graph, meta: str, key: str, names: tuple[str | int, ...]
 ) -> list[fx.Node] | None:
-    """The nodes marked for ``key``: one per parameter in ``names``' order, or by position."""
+    """The nodes marked for ``key``: one per parameter or position in ``names``' order."""
     found: dict[Any, fx.Node] = {}
     for node in graph.nodes:
         for mark in node.meta.get(meta, {}).get(key, ()):
@@ -323,7 +340,7 @@ def _marked(
                     return None
                 node = joined
             found[mark] = node
-    order = list(names) if names is not None else list(range(len(found)))
+    order = list(names)
     if sorted(found, key=str) != sorted(order, key=str):
         return None
     return [found[mark] for mark in order]
@@ -385,11 +402,7 @@ def _body(
         placeholder = env[argument]
         if _refused(argument) and not placeholder.users:
             at = _refuse_values(body, placeholder, at)
-    values = [mapped(n) for n in returned]
-    result: Any = values[0] if scope.returns == "one" else tuple(values)
-    if scope.returns == "list":
-        result = list(values)
-    output = body.output(result)
+    output = body.output(_result(scope, [mapped(n) for n in returned]))
     output.meta["value"] = _value_of(scope, returned)
     return body
 
@@ -479,11 +492,22 @@ def _method_frame(frames: tuple, scope: Scope) -> int:
     )
 
 
-def _value_of(scope: Scope, returned: list[fx.Node]) -> Any:
-    values = [n.meta.get("value") for n in returned]
+def _node_positions(scope: Scope) -> tuple[int, ...]:
+    """The positions of the call's result that hold traced values (None's left out)."""
+    return tuple(p for p in range(scope.length) if p not in scope.nones)
+
+
+def _result(scope: Scope, values: list[Any]) -> Any:
+    """The call's result from the values at :func:`_node_positions`, None's put back."""
     if scope.returns == "one":
         return values[0]
-    return tuple(values) if scope.returns == "tuple" else list(values)
+    items = iter(values)
+    result = [None if p in scope.nones else next(items) for p in range(scope.length)]
+    return tuple(result) if scope.returns == "tuple" else result
+
+
+def _value_of(scope: Scope, returned: list[fx.Node]) -> Any:
+    return _result(scope, [n.meta.get("value") for n in returned])
 
 
 def _body_key(body: fx.GraphModule) -> str:
@@ -538,7 +562,8 @@ def _replace(
         replaced[node] = call
     else:
         previous = call
-        for position, node in enumerate(outline.returned):
+        positions = _node_positions(scope)
+        for position, node in zip(positions, outline.returned):
             with graph.inserting_after(previous):
                 item = graph.call_function(operator.getitem, (call, position))
             item.meta.update(_caller_frames(node.meta, scope))

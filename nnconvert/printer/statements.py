@@ -479,7 +479,10 @@ def _reads_best_inline(
 ) -> bool:
     if user.op == "output":
         return False
-    if not isinstance(node.meta.get("value"), torch.Tensor):
+    value = node.meta.get("value")
+    if _unpacked_in_source(node, value):
+        return False  # ``wv, qk = self.qkv_attention(...)``, though ``qk`` is None
+    if not isinstance(value, torch.Tensor):
         return True  # shapes and other Python values
     if node.op == "call_function" and not node.all_input_nodes:
         return True  # constants such as torch.tensor([1.0, 2.0])
@@ -491,6 +494,14 @@ def _reads_best_inline(
         and depth[node] + 1 <= MIXED_NESTING
         and (chains is None or chains.get(node) == chains.get(user))
     )
+
+
+def _unpacked_in_source(node: fx.Node, value: Any) -> bool:
+    """A tuple holding tensors that the source unpacked into as many names."""
+    if type(value) is not tuple or not any(isinstance(v, torch.Tensor) for v in value):
+        return False
+    frame = statement_line(node)
+    return frame is not None and unpacks_into(frame, len(value))
 
 
 #: Longest tuple unpacked into names (``a, b, c, d = ...``); longer ones are indexed.
