@@ -48,16 +48,23 @@ _TENSORS: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorInit]]" = (
 
 
 def plain_host(model: nn.Module, prefix: str) -> nn.Module | None:
-    """The submodule at ``prefix`` when it is a plain ``nn.Module`` holding tensors only.
+    """The submodule at ``prefix`` when the reader made it to hold tensors only.
 
-    The hosts a functional file's reader makes for tensors no layer claimed:
-    only they can declare how ``init_params()`` made them.
+    The hosts a functional file's reader makes for tensors no layer claimed
+    (a plain ``nn.Module``), and the blocks it makes of the file's functions
+    that call no other block or layer (Whisper's ``linear(params, x)``, read
+    back from its ``Linear(nn.Linear)``): only they can declare how
+    ``init_params()`` made them.
     """
+    from .functional.wrapper import FunctionalModel  # the reader imports this module
+
     try:
         host = model.get_submodule(prefix)
     except AttributeError:
         return None
-    if type(host) is not nn.Module or any(True for _ in host.children()):
+    if type(host) is not nn.Module and not isinstance(host, FunctionalModel):
+        return None
+    if not prefix or any(True for _ in host.children()):
         return None
     return host
 

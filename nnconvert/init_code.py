@@ -962,11 +962,11 @@ def _discarded_draw(statement: ast.stmt) -> bool:
 
 def _row_draw(statement: ast.stmt, model: nn.Module) -> bool:
     """Whether a layer's row writes the draw (``nn.Transformer``'s first draws, replaced by its ``xavier_uniform_``)."""
-    from .opspecs import spec_for_module  # the table imports much: only when read
+    from .opspecs import spec_for_init  # the table imports much: only when read
 
     text = ast.unparse(statement)
     for layer in model.modules():
-        spec = spec_for_module(layer)
+        spec = spec_for_init(layer)
         if spec is None or spec.init is None:
             continue
         for init in spec.init(layer):
@@ -1004,7 +1004,7 @@ def _is_layer_init(statement: ast.stmt, model: nn.Module) -> bool:
     ``nn.MultiheadAttention`` zeroes its output bias after drawing it; that
     statement is the layer's, which class styles' constructor call makes.
     """
-    from .opspecs import spec_for_module  # the table imports much: only when read
+    from .opspecs import spec_for_init  # the table imports much: only when read
 
     text = ast.unparse(statement)
     for key in re.findall(r"params\[['\"]([^'\"]+)['\"]\]", text):
@@ -1015,7 +1015,7 @@ def _is_layer_init(statement: ast.stmt, model: nn.Module) -> bool:
                 owner = model.get_submodule(prefix)
             except AttributeError:
                 continue
-            spec = spec_for_module(owner)
+            spec = spec_for_init(owner)
             if spec is None or spec.init is None:
                 continue
             for init in spec.init(owner):

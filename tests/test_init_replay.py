@@ -296,12 +296,44 @@ def example_inputs():
 """
 
 
-def test_a_layer_subclass_is_drawn_by_the_calls_its_layer_made(tmp_path):
-    """Each right after its tensor, the last one too."""
+def test_a_layer_subclass_is_drawn_as_its_layer_s_row_draws_it(tmp_path):
+    """Whisper's subclasses change ``forward`` alone: their base layer built them."""
     path = write(
         tmp_path,
         "encoder.py",
         SUBCLASSES.replace("self.out = nn.Linear(16, 4)", "self.out = Linear(16, 4)"),
+    )
+    source = convert(path)
+    assert_made_again(path, source)
+    text = init_params_text(source)
+    assert "set them before use" not in text and "Warning" not in text
+    assert (
+        '    params["ln.weight"] = torch.ones(8)\n'
+        '    params["ln.bias"] = torch.zeros(8)\n'
+        '    params["proj.weight"] = nn.init.kaiming_uniform_(torch.empty(16, 8), a=math.sqrt(5))\n'
+    ) in text
+
+
+def test_a_layer_subclass_building_itself_is_drawn_by_the_calls_its_layer_made(
+    tmp_path,
+):
+    """A subclass with an ``__init__`` of its own may build otherwise than its
+    row: its tensors are drawn by the calls its layer made, each right after
+    its tensor, the last one too."""
+    own_init = (
+        "class Linear(nn.Linear):\n"
+        "    def __init__(self, n_in, n_out):\n"
+        "        super().__init__(n_in, n_out)\n\n"
+    )
+    path = write(
+        tmp_path,
+        "encoder.py",
+        SUBCLASSES.replace("self.out = nn.Linear(16, 4)", "self.out = Linear(16, 4)")
+        .replace("class Linear(nn.Linear):\n", own_init)
+        .replace(
+            "class LayerNorm(nn.LayerNorm):\n",
+            "class LayerNorm(nn.LayerNorm):\n    def __init__(self, n):\n        super().__init__(n)\n\n",
+        ),
     )
     source = convert(path)
     assert_made_again(path, source)

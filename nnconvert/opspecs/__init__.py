@@ -76,6 +76,33 @@ def spec_for_layer_base(cls: type) -> OpSpec | None:
     return None
 
 
+#: The methods through which an ``nn`` layer makes its tensors: a subclass
+#: defining none of them is built exactly as its base layer is.
+_BUILDING_METHODS = ("__init__", "reset_parameters", "_reset_parameters")
+
+
+def spec_for_init(module: nn.Module) -> OpSpec | None:
+    """The row whose draws make ``module``'s tensors: its own, or its base layer's.
+
+    Whisper's ``class Linear(nn.Linear)`` changes ``forward`` alone:
+    ``nn.Linear.__init__`` made its weight and bias, so ``init_params()``
+    writes it as ``nn.Linear``'s row does. A subclass with an ``__init__``
+    or a ``reset_parameters`` of its own may build otherwise: no row.
+    """
+    spec = spec_for_module(module)
+    if spec is not None:
+        return spec
+    spec = spec_for_layer_base(type(module))
+    if spec is None:
+        return None
+    for cls in type(module).__mro__:
+        if cls is spec.module:
+            return spec
+        if any(name in vars(cls) for name in _BUILDING_METHODS):
+            return None
+    return None
+
+
 def specs_for_function(function: Callable) -> list[OpSpec]:
     """Rows whose canonical function is ``function`` (``F.pad`` has several)."""
     return _BY_FUNCTION.get(function, [])
@@ -100,6 +127,7 @@ __all__ = [
     "WeightRef",
     "aliases_for",
     "layout_call",
+    "spec_for_init",
     "spec_for_layer_base",
     "spec_for_module",
     "specs_for_function",

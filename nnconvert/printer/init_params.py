@@ -67,7 +67,7 @@ from ..init_code import FunctionalInit, functional_init, take_comments
 from ..init_replay import InitCall
 from ..user_functions import kept_functions
 from ..naming import is_plain_identifier
-from ..opspecs import spec_for_module
+from ..opspecs import spec_for_init
 from ..opspecs.inits import empty
 from ..opspecs.layer_params import DEFINITIONS, NEEDS
 from ..opspecs.spec import LayerInit, TensorInit
@@ -753,7 +753,7 @@ class _LayerCalls:
         self, prefix: str, layer: nn.Module | None, inits: dict[str, TensorInit]
     ) -> dict[str, tuple[LayerInit, list[str]]]:
         """The layer's calls, each with the keys it creates, by the first of them."""
-        spec = None if layer is None or not prefix else spec_for_module(layer)
+        spec = None if layer is None or not prefix else spec_for_init(layer)
         if spec is None and prefix:
             return self._declared(prefix, declared_init(layer))
         if spec is None or spec.init_call is None:
@@ -993,7 +993,7 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     early_of: dict[type, frozenset[str]] = {}  # class -> _assigned_from_arguments
 
     def visit(prefix: str, module: nn.Module) -> None:
-        spec = spec_for_module(module)
+        spec = spec_for_init(module)
         if spec is not None and spec.init is not None and module._modules:
             ordered.extend(_layer_order(prefix, module, spec, by_owner))
             return
@@ -1154,7 +1154,7 @@ def _copy_source(model: nn.Module, key: str) -> str | None:
 
 def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
     """How the layer's row creates its tensors; a plain host's, as a functional input did."""
-    spec = None if layer is None else spec_for_module(layer)
+    spec = None if layer is None else spec_for_init(layer)
     if spec is None:
         return declared_tensor_inits(layer)
     if spec.init is None:

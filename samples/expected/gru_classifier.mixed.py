@@ -19,7 +19,7 @@ class GRUClassifier(nn.Module):
 
     def forward(self, tokens):
         embedded = F.dropout(self.embedding(tokens), p=0.3, training=self.training)
-        hidden = self.gru(embedded)[1]
+        _, hidden = self.gru(embedded)
         # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
         hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
         return self.fc(F.dropout(hidden, p=0.3, training=self.training))

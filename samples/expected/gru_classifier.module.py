@@ -19,7 +19,7 @@ class GRUClassifier(nn.Module):
 
     def forward(self, tokens):
         embedded = self.dropout(self.embedding(tokens))
-        hidden = self.gru(embedded)[1]
+        _, hidden = self.gru(embedded)
         # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
         hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
         return self.fc(self.dropout(hidden))
