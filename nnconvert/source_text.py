@@ -398,6 +398,38 @@ def function_text(frame: Frame) -> FunctionText | None:
     return _function_text(source, frame.first_line) if source else None
 
 
+def branch_attributes(file: str, first_line: int, line: int) -> tuple[str, ...]:
+    """The attributes ``self.<name>`` tested by the ``if`` statements holding ``line``.
+
+    ``line`` of the function at ``first_line``: inside nanoGPT's ``if
+    self.flash:`` (either side), ``("flash",)``. The trace took one side;
+    what ``__init__`` says about ``self.flash`` is about that code.
+    """
+    source = read_file(file)
+    function = source and definition_at(source.tree, first_line, FUNCTIONS)
+    if function is None:
+        return ()
+    return _branch_attributes(function, line)
+
+
+@functools.lru_cache(maxsize=1024)
+def _branch_attributes(function: ast.AST, line: int) -> tuple[str, ...]:
+    found: list[str] = []
+    for node in ast.walk(function):
+        if not isinstance(node, ast.If) or not node.body:
+            continue
+        if not node.body[0].lineno <= line <= node.end_lineno:
+            continue
+        found += [
+            name.attr
+            for name in ast.walk(node.test)
+            if isinstance(name, ast.Attribute)
+            and isinstance(name.value, ast.Name)
+            and name.value.id == "self"
+        ]
+    return tuple(dict.fromkeys(found))
+
+
 @dataclass
 class CommentFeed:
     """Hands out each comment of the functions a body came from once, before its statement.

@@ -172,11 +172,44 @@ class Scores(nn.Module):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-def test_init_comments_on_code_the_output_has_not_are_not_printed(style):
-    """``self.flash = True`` and the buffer only the slow path registers are not in the output."""
+def test_init_comments_on_a_flag_go_to_the_path_it_chose(style):
+    """The buffer only the slow path registers is not in the output; what
+    ``__init__`` says about ``self.flash`` is said above the path it chose."""
     text = converted(FlashAttention(), style, torch.randn(2, 4, 8))
     assert "# key, query, value projections" in text
-    assert "flash attention needs" not in text
+    assert "slow path" not in text
+    assert text.count("# flash attention needs PyTorch >= 2.0") == 1
+    said = text.index("# flash attention needs PyTorch >= 2.0")
+    assert (
+        text[said:]
+        .split("\n")[1]
+        .lstrip()
+        .startswith(
+            (
+                "return F.scaled_dot_product_attention(",
+                "out = F.scaled_dot_product_attention(",
+            )
+        )
+    ), text[said:]
+
+
+class TwoFlashBlocks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = FlashAttention()
+        self.second = FlashAttention()
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_init_comments_on_a_block_s_flag_go_to_the_path_it_chose(style):
+    """Said once, in the block's class or function, above the path taken."""
+    text = converted(TwoFlashBlocks(), style, torch.randn(2, 4, 8))
+    assert text.count("# flash attention needs PyTorch >= 2.0") == 1
+    said = text.index("# flash attention needs PyTorch >= 2.0")
+    assert "F.scaled_dot_product_attention(" in text[said:].split("\n")[1]
     assert "slow path" not in text
 
 

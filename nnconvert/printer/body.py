@@ -22,13 +22,13 @@ from ..passes.canonicalize import INLINED_ATTRIBUTE
 from ..passes.methods import is_method_call
 from ..options import Style
 from ..naming import is_plain_identifier
-from ..source_text import CommentFeed, placed_on
+from ..source_text import CommentFeed, branch_attributes, placed_on
 from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
 from .unpacked_sizes import unpacking_guards
-from ..source_map import NAMES
+from ..source_map import NAMES, statement_line
 from .grouping import source_statement
 from .statements import (
     StatementPlan,
@@ -345,8 +345,8 @@ def _init_commented(
         for name in sorted(names, key=lambda n: said_at.get(n, len(said_at))):
             above.setdefault(index, []).extend(placed.pop(name, []))
             above[index].extend(read_comments.pop(name, []))
-    # ``rest`` is about nothing the function reads (nanoGPT's ``self.flash =
-    # ...``, code the output does not have): not said
+    # ``rest`` is about nothing the function reads or branched on: code the
+    # output does not have, not said
     return lambda index: above.get(index, [])
 
 
@@ -399,7 +399,9 @@ def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
     A layer call made a function call (``self.drop(x)`` -> ``F.dropout``)
     still reads its layer: fx noted the module it came from. A call of a
     helper method reads what its body reads (GAT's ``self.a`` and
-    ``self.leakyrelu`` in ``_get_attention_scores``).
+    ``self.leakyrelu`` in ``_get_attention_scores``). A statement made
+    inside the user's ``if self.flash:`` reads ``flash``: the trace took that
+    side because of it (:func:`~nnconvert.source_text.branch_attributes`).
     """
     found: list[str] = []
     stack = [node]
@@ -411,6 +413,9 @@ def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
             found.append(str(current.target).split(".")[0])
         if INLINED_ATTRIBUTE in current.meta:  # a tensor attribute, rebuilt here
             found.append(current.meta[INLINED_ATTRIBUTE].split(".")[0])
+        frame = statement_line(current)  # made inside ``if self.flash:``
+        if frame is not None:
+            found += branch_attributes(frame.file, frame.first_line, frame.line)
         layers = current.meta.get("nn_module_stack")
         if layers:
             found.append(str(next(iter(layers))).split(".")[0])

@@ -32,8 +32,10 @@ from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
 from ..passes.methods import is_method_call, with_method_bodies
+from ..source_map import statement_line
 from ..tensor_builds import without_built_comments
 from ..source_text import (
+    branch_attributes,
     class_comments,
     docstring_lines,
     docstrings,
@@ -278,8 +280,12 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
     # those of the statements a built tensor's function writes are said there
     comments = without_built_comments(module, init_comments(type(module)))
     if not plan.instance.path:  # what init_params() cannot say: no keys of its own
+        tested = _branch_tested(plan.body_graph)
         return [
-            (name, lines) for name, lines in comments if _holds_no_tensor(module, name)
+            (name, lines)
+            for name, lines in comments
+            if _holds_no_tensor(module, name)
+            or (name in tested and _plain_value(module, name))
         ]
     unread = _unread_layers(plan)
     return [(name, lines) for name, lines in comments if name not in unread]
@@ -331,6 +337,24 @@ def _helper_only_reads(plan: FunctionPlan) -> dict[str, set[str]]:
 def _attribute(node: fx.Node) -> str:
     """The block's attribute a ``get_attr`` or ``call_module`` node reads: ``linear1``."""
     return str(node.target).split(".")[0]
+
+
+def _branch_tested(graph: fx.Graph) -> set[str]:
+    """The attributes the ``if`` statements that made ``graph``'s nodes test (``flash``)."""
+    tested: set[str] = set()
+    for node in with_method_bodies(graph):
+        frame = statement_line(node)
+        if frame is not None:
+            tested.update(branch_attributes(frame.file, frame.first_line, frame.line))
+    return tested
+
+
+def _plain_value(module: nn.Module, name: str) -> bool:
+    """``module.<name>`` is a plain value (``self.flash = True``): no module, no tensor."""
+    if name not in module.__dict__:  # a layer, a tensor, or nothing
+        return False
+    value = module.__dict__[name]
+    return value is None or isinstance(value, (bool, int, float, str))
 
 
 def _holds_no_tensor(module: nn.Module, name: str) -> bool:
