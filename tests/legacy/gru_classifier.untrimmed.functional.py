@@ -76,7 +76,7 @@ def gru_classifier(
         p=0.3,
         training=training,
     )
-    hidden = gru(
+    _, hidden = gru(
         embedded,
         sub_params(params, "gru."),
         num_layers=2,
@@ -84,7 +84,7 @@ def gru_classifier(
         dropout=0.1,
         training=training,
         bidirectional=True,
-    )[1]
+    )
     # hidden: (num_layers * 2, batch, hidden_dim); the last layer's two directions
     hidden = torch.cat((hidden[-2], hidden[-1]), dim=1)
     return F.linear(
