@@ -36,6 +36,7 @@ from __future__ import annotations
 import ast
 import builtins
 import keyword
+import types
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
@@ -86,6 +87,11 @@ class TensorBuild:
     #: the user's functions the body calls (llama2.c's ``precompute_freqs_cis``),
     #: which the file keeps as written (:mod:`nnconvert.user_functions`)
     calls: tuple[Callable, ...] = field(
+        default=(), compare=False, hash=False, repr=False
+    )
+    #: the modules the body reads under the file's names for them (Whisper's
+    #: ``np`` in ``fill_(-np.inf)``): :data:`PURE_MODULES` only
+    modules: tuple[tuple[str, types.ModuleType], ...] = field(
         default=(), compare=False, hash=False, repr=False
     )
     value: Tensor | None = field(default=None, compare=False, hash=False, repr=False)
@@ -141,6 +147,14 @@ class TensorBuild:
             inline=_inline(parameters, body),
         )
 
+    def import_lines(self) -> list[str]:
+        """``import numpy as np``: what the output imports for :attr:`modules`."""
+        return [
+            f"import {module.__name__}"
+            + (f" as {name}" if name != module.__name__ else "")
+            for name, module in self.modules
+        ]
+
     def definition(self) -> str:
         """``def name(parameters) -> Tensor:`` and its body."""
         parameters = ", ".join(f"{n}={v!r}" for n, v in self.parameters)
@@ -174,29 +188,53 @@ def recovered_build(owner: nn.Module, name: str, value: Tensor) -> TensorBuild |
     code = recover_tensor(owner, name, fresh_checked=True, exact=True)
     if code is None or not code.module_names:
         return None
-    calls = file_functions_called(owner, code)
-    if calls is None:
+    found = file_names_read(owner, code)
+    if found is None:
         return None
-    return from_recovered(code, name, value, calls=calls)
+    calls, modules = found
+    return from_recovered(code, name, value, calls=calls, modules=modules)
+
+
+#: Modules a build may read under the file's name for them: pure numerics
+PURE_MODULES = frozenset({"numpy", "math"})
+
+
+def file_names_read(
+    owner: nn.Module, code: RecoveredCode
+) -> tuple[tuple[Callable, ...], tuple[tuple[str, types.ModuleType], ...]] | None:
+    """The functions of the user's file ``code`` calls and the modules it reads; None if not all can be kept.
+
+    llama2.c's ``precompute_freqs_cis``, vit-pytorch's ``pair``, Whisper's
+    ``sinusoids``: the output defines them (:mod:`nnconvert.user_functions`)
+    and the build calls them as ``__init__`` did. Whisper's ``np`` (for
+    ``-np.inf``): the output imports it as the file does. Not a method of
+    the class, a table, a class or another module: not code the file keeps.
+    """
+    if code.methods:
+        return None
+    namespace = init_globals(owner)
+    calls, modules = [], []
+    for name in code.module_names:
+        value = namespace.get(name)
+        if _pure_module(value):
+            modules.append((name, value))
+        elif kept_function(value) is not None:
+            calls.append(value)
+        else:
+            return None
+    return tuple(calls), tuple(modules)
 
 
 def file_functions_called(
     owner: nn.Module, code: RecoveredCode
 ) -> tuple[Callable, ...] | None:
-    """The functions of the user's file ``code`` calls, all kept as written; None if not.
+    """:func:`file_names_read` for code that reads the file's functions alone (no module)."""
+    found = file_names_read(owner, code)
+    return None if found is None or found[1] else found[0]
 
-    llama2.c's ``precompute_freqs_cis``, vit-pytorch's ``pair``, Whisper's
-    ``sinusoids``: the output defines them (:mod:`nnconvert.user_functions`)
-    and the build calls them as ``__init__`` did. Not a method of the
-    class, a table, a class or an import: not code the file keeps.
-    """
-    if code.methods:
-        return None
-    namespace = init_globals(owner)
-    calls = tuple(namespace.get(n) for n in code.module_names)
-    if not all(kept_function(f) is not None for f in calls):
-        return None
-    return calls
+
+def _pure_module(value: Any) -> bool:
+    return isinstance(value, types.ModuleType) and value.__name__ in PURE_MODULES
 
 
 def from_recovered(
@@ -205,6 +243,7 @@ def from_recovered(
     value: Tensor,
     expected: Tensor | Fingerprint | None = None,
     calls: tuple[Callable, ...] = (),
+    modules: tuple[tuple[str, types.ModuleType], ...] = (),
 ) -> TensorBuild | None:
     """The function ``code`` becomes, named after ``attribute``; None unless it rebuilds ``value``.
 
@@ -224,7 +263,14 @@ def from_recovered(
     body = _body(code, replacements)
     inline = _inline(parameters, body)
     build = TensorBuild(
-        name, parameters, body, value=value, code=code, inline=inline, calls=calls
+        name,
+        parameters,
+        body,
+        value=value,
+        code=code,
+        inline=inline,
+        calls=calls,
+        modules=modules,
     )
     # code calling kept functions is compared bit for bit unless it draws itself
     # (vit-pytorch's ``torch.randn(num_patches + 1, dim)`` after ``pair(...)``):
@@ -343,6 +389,7 @@ def _rebuilds(
         "__builtins__": {n: getattr(builtins, n) for n in PURE_BUILTINS},
         **_GLOBALS,
     }
+    namespace.update(build.modules)
     try:
         for function in build.calls:  # as the file defines them, builtins and all
             namespace.update(defined(kept_function(function)))
@@ -394,7 +441,12 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
         value = namespace.get(build.constant) if build is not None else None
         if not isinstance(value, Tensor):
             continue
-        build = replace(build, value=value, calls=kept_calls(build, namespace))
+        build = replace(
+            build,
+            value=value,
+            calls=kept_calls(build, namespace),
+            modules=modules_read(build, namespace),
+        )
         if not _rebuilds(build, value):
             continue  # reads another global, or is not what the file ran: its value
         try:
@@ -418,6 +470,28 @@ def kept_calls(build: TensorBuild, namespace: Mapping[str, Any]) -> tuple:
     }
     found = (namespace.get(name) for name in sorted(called))
     return tuple(f for f in found if f is not None and kept_function(f) is not None)
+
+
+def modules_read(
+    build: TensorBuild, namespace: Mapping[str, Any]
+) -> tuple[tuple[str, types.ModuleType], ...]:
+    """The file's :data:`PURE_MODULES` that ``build``'s body reads, by the file's names (``np``)."""
+    text = "\n".join(build.body)
+    read = {
+        n.id
+        for n in ast.walk(ast.parse(_dedented_body(text)))
+        if isinstance(n, ast.Name)
+    }
+    return tuple(
+        (name, namespace[name])
+        for name in sorted(read - set(_GLOBALS))
+        if _pure_module(namespace.get(name))
+    )
+
+
+def _dedented_body(text: str) -> str:
+    """A body's lines as a function's, so that ``ast`` reads them (``return`` and all)."""
+    return "def _():\n" + "\n".join(f"    {line}" for line in text.split("\n"))
 
 
 def constant_names(tree: ast.Module) -> frozenset[str]:

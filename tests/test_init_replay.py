@@ -307,10 +307,11 @@ def test_a_layer_subclass_is_drawn_as_its_layer_s_row_draws_it(tmp_path):
     assert_made_again(path, source)
     text = init_params_text(source)
     assert "set them before use" not in text and "Warning" not in text
+    # with its layer's function: read back, the call says how they were made
     assert (
-        '    params["ln.weight"] = torch.ones(8)\n'
-        '    params["ln.bias"] = torch.zeros(8)\n'
-        '    params["proj.weight"] = nn.init.kaiming_uniform_(torch.empty(16, 8), a=math.sqrt(5))\n'
+        '    params |= norm_params("ln", 8)\n'
+        '    params |= kaiming_params("proj", 16, 8)\n'
+        '    params |= kaiming_params("out", 4, 16)\n'
     ) in text
 
 

@@ -17,6 +17,7 @@ import inspect
 import textwrap
 from typing import Tuple
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -134,6 +135,19 @@ class TableRotary(nn.Module):
     def forward(self, x):
         t = x.shape[1]
         return apply_rotary(self.proj(x), self.cos[:t], self.sin[:t])
+
+
+class CausalMask(nn.Module):
+    """Whisper's ``TextDecoder``: a mask filled with ``-np.inf``, registered unsaved."""
+
+    def __init__(self, n_ctx=6):
+        super().__init__()
+        self.proj = nn.Linear(6, 6)
+        mask = torch.empty(n_ctx, n_ctx).fill_(-np.inf).triu_(1)
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x):
+        return self.proj(x) + self.mask
 
 
 def scale_(x, s):
@@ -270,6 +284,17 @@ def test_functional_style_builds_a_buffer_with_the_users_function():
     assert "unpack_tensor" not in source
     assert "cos, sin = rope_table(8, 6)" in source
     assert "COS = " in source and "COS[:t]" in source
+    assert _converted_again(conversion, *inputs) == source
+
+
+def test_functional_style_builds_a_buffer_reading_numpy_as_the_file_does():
+    """``-np.inf``: the output imports numpy as the file does, and builds the mask."""
+    inputs = (torch.randn(2, 6, 6),)
+    conversion = recorded_conversion(CausalMask, Style.FUNCTIONAL, inputs)
+    source = conversion.source
+    assert "unpack_tensor" not in source
+    assert "import numpy as np\n" in source
+    assert "mask = torch.empty(6, 6).fill_(-np.inf).triu_(1)" in source
     assert _converted_again(conversion, *inputs) == source
 
 

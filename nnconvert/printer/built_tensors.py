@@ -128,7 +128,7 @@ def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
                 assignments.append(build.assignment())
     printed = []
     for function, assignments in functions.items():
-        modules = _modules_read(function)
+        modules = [*_modules_read(function), *function.import_lines()]
         if function.inline:  # MASK = torch.ones(6): no function of its own
             printed.append(Printed("\n".join(assignments) + "\n", Imports(modules)))
             continue

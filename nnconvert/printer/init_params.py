@@ -407,16 +407,39 @@ def _shortest_body(model: _Model) -> _Body:
     A function's definition costs about ten lines: a model with two linear
     layers is shorter written tensor by tensor. Starting from every function
     its layers can use, drop the one whose absence saves most, while one does.
+    Never one a layer subclass calls (:func:`_subclass_functions`).
     """
     body = _body(model, allowed=None)
-    while body.functions:
+    kept = _subclass_functions(model.module)
+    while set(body.functions) - kept:
         used = body.functions
-        trials = [_body(model, frozenset(used) - {name}) for name in used]
+        trials = [
+            _body(model, frozenset(used) - {name}) for name in used if name not in kept
+        ]
         best = min(trials, key=lambda trial: trial.cost)
         if best.cost >= body.cost:
             break
         body = best
     return body
+
+
+def _subclass_functions(model: nn.Module) -> frozenset[str]:
+    """The layer functions that write the layer subclasses' tensors (Whisper's ``LayerNorm``).
+
+    Read back, a subclass is a block of the file's (``layer_norm(params,
+    x)``), which no row explains: the call is what says how its tensors
+    were made, and the file builds it again with the same call. Written
+    tensor by tensor instead, they would read back as the file's own code.
+    """
+    names = set()
+    for module in model.modules():
+        spec = spec_for_init(module)
+        if spec is None or spec.init_call is None or spec.module is type(module):
+            continue
+        calls = spec.init_call(module)
+        for call in calls if isinstance(calls, tuple) else (calls,) if calls else ():
+            names.add(call.function.__name__)
+    return frozenset(names)
 
 
 def _body(
