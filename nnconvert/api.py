@@ -42,6 +42,7 @@ from .module_kinds import holds_transformers
 from .naming import definition_name, is_plain_identifier, reserved_names
 from .options import Style, Tolerances
 from .passes import apply_style, canonicalize, outline_methods
+from .passes.canonicalize import ANCESTRY
 from .printer import print_program
 from .printer.functions import snake_case
 from .range_counts import STEPPED_COUNTS, STEPS
@@ -300,6 +301,7 @@ def _instances(
     with eval_mode(working.module):
         instances = trace_instances(working, example_inputs, style, step_counts)
     for instance in instances:
+        instance.graph.meta[ANCESTRY] = instance.ancestry
         canonicalize(instance.graph)
         apply_style(instance.graph, style)
         outline_methods(instance.graph)

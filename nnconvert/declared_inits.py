@@ -47,14 +47,15 @@ _TENSORS: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorInit]]" = (
 )
 
 
-def plain_host(model: nn.Module, prefix: str) -> nn.Module | None:
+def plain_host(model: nn.Module, prefix: str, blocks: bool = False) -> nn.Module | None:
     """The submodule at ``prefix`` when the reader made it to hold tensors only.
 
     The hosts a functional file's reader makes for tensors no layer claimed
-    (a plain ``nn.Module``), and the blocks it makes of the file's functions
-    that call no other block or layer (Whisper's ``linear(params, x)``, read
-    back from its ``Linear(nn.Linear)``): only they can declare how
-    ``init_params()`` made them.
+    (a plain ``nn.Module``): only they can declare how ``init_params()``
+    made them. ``blocks``: also a block it makes of one of the file's
+    functions that calls no other block or layer (Whisper's ``linear(params,
+    x)``, read back from its ``Linear(nn.Linear)``), for a layer function's
+    call (its statements one by one are the file's own code, a build).
     """
     from .functional.wrapper import FunctionalModel  # the reader imports this module
 
@@ -62,7 +63,8 @@ def plain_host(model: nn.Module, prefix: str) -> nn.Module | None:
         host = model.get_submodule(prefix)
     except AttributeError:
         return None
-    if type(host) is not nn.Module and not isinstance(host, FunctionalModel):
+    block = blocks and isinstance(host, FunctionalModel)
+    if type(host) is not nn.Module and not block:
         return None
     if not prefix or any(True for _ in host.children()):
         return None

@@ -78,8 +78,30 @@ def helper_comments(ancestry: Ancestry) -> dict[str, list[str]]:
                 ancestry, len(ancestry) - 1, found[1], value, statement.lineno
             )
             if origin is not None:
-                comments[name] = _method_comments(*origin)
+                comments[name] = _method_comments(*origin[1:])
     return comments
+
+
+def tensor_origin(
+    ancestry: Ancestry, name: str
+) -> tuple[nn.Module, SourceFile, Any] | None:
+    """The user's method that computed the last module's tensor ``name``, and whose it is.
+
+    CLIP's blocks keep ``self.attn_mask = attn_mask``, which the root made
+    with ``self.build_attention_mask()``: (the root, its file, the method).
+    None where :func:`helper_comments` finds no method.
+    """
+    if not ancestry or not _holds_tensor(ancestry[-1][1], name):
+        return None
+    found = init_definition(ancestry[-1][1])
+    if found is None:
+        return None
+    origins = [
+        _origin(ancestry, len(ancestry) - 1, found[1], assigned_value(s), s.lineno)
+        for s in ast.walk(found[1])
+        if isinstance(s, ast.stmt) and name in attributes_set(s)
+    ]
+    return origins[0] if len(origins) == 1 else None
 
 
 def _holds_tensor(module: nn.Module, name: str) -> bool:
@@ -114,14 +136,15 @@ def _origin(
     init: ast.FunctionDef,
     value: ast.expr | None,
     before: int,
-) -> tuple[SourceFile, ast.FunctionDef] | None:
-    """The user's method whose result ``value`` (in ``init``, ``ancestry[index]``'s ``__init__``) is."""
+) -> tuple[nn.Module, SourceFile, ast.FunctionDef] | None:
+    """The user's method whose result ``value`` (in ``init``, ``ancestry[index]``'s
+    ``__init__``) is, with the module whose method it is."""
     if value is None:
         return None
     module = ancestry[index][1]
     method = _method_called(value, type(module))
     if method is not None:
-        return method
+        return (module, *method)
     if not isinstance(value, ast.Name):
         return None
     local = _last_assignment(init, value.id, before)
@@ -173,7 +196,7 @@ def _parameters(function: ast.FunctionDef) -> list[str]:
 
 def _argument_origin(
     ancestry: Ancestry, index: int, parameter: str
-) -> tuple[SourceFile, Any] | None:
+) -> tuple[nn.Module, SourceFile, Any] | None:
     """Follow ``parameter`` of ``ancestry[index]``'s ``__init__`` to the parent that passed it.
 
     The parent is the nearest module above whose ``__init__`` is the user's

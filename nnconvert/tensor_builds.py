@@ -36,9 +36,11 @@ from __future__ import annotations
 import ast
 import builtins
 import keyword
+import re
+import textwrap
 import types
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -94,6 +96,8 @@ class TensorBuild:
     modules: tuple[tuple[str, types.ModuleType], ...] = field(
         default=(), compare=False, hash=False, repr=False
     )
+    #: the body is the user's method that computed the tensor (:func:`method_build`)
+    method: bool = field(default=False, compare=False, hash=False, repr=False)
     value: Tensor | None = field(default=None, compare=False, hash=False, repr=False)
     #: the recovered code it was made from (None: read from a functional file)
     code: RecoveredCode | None = field(
@@ -193,6 +197,110 @@ def recovered_build(owner: nn.Module, name: str, value: Tensor) -> TensorBuild |
         return None
     calls, modules = found
     return from_recovered(code, name, value, calls=calls, modules=modules)
+
+
+def method_build(
+    ancestry: Sequence[tuple[str, nn.Module]], target: str, value: Tensor
+) -> TensorBuild | None:
+    """The tensor ``target`` of ``ancestry``'s last module as the user's method that
+    computed it, if that rebuilds it.
+
+    ``ancestry``: (path, module) from the root down to the module whose
+    graph reads the tensor (:attr:`~nnconvert.hierarchy.Instance.ancestry`).
+
+    CLIP hands ``attn_mask=self.build_attention_mask()`` down to every
+    block, which keeps it: the build is that method's body, each
+    ``self.<attribute>`` it reads (``self.context_length``) written as its
+    value, the constant named after the tensor (``ATTN_MASK``), checked bit
+    for bit. Only a method that takes nothing but ``self`` and reads
+    nothing of ``self`` but plain values.
+    """
+    from .helper_origins import tensor_origin  # reads the source files
+
+    if not ancestry:
+        return None
+    owner_path, _, name = target.rpartition(".")
+    chain = list(ancestry)
+    for part in owner_path.split(".") if owner_path else ():
+        path, module = chain[-1]
+        if part not in module._modules:
+            return None
+        chain.append((f"{path}.{part}" if path else part, module._modules[part]))
+    found = tensor_origin(chain, name)
+    if found is None:
+        return None
+    module, source, method = found
+    if [a.arg for a in method.args.args] != ["self"] or _has_other_arguments(method):
+        return None
+    body = _method_body(source, method, module)
+    if body is None:
+        return None
+    namespace = getattr(getattr(type(module), method.name, None), "__globals__", {})
+    read = _names_read("\n".join(body)) - set(_GLOBALS) - set(PURE_BUILTINS)
+    read -= _locals(method)
+    modules = tuple((n, namespace.get(n)) for n in sorted(read))
+    if not all(_pure_module(m) for _, m in modules):
+        return None
+    build = TensorBuild(
+        method.name,
+        (),
+        body,
+        constant=name.upper(),
+        inline=_inline((), body),
+        value=value,
+        modules=modules,
+        method=True,
+    )
+    return build if _rebuilds(build, value) else None
+
+
+def _has_other_arguments(method: ast.FunctionDef) -> bool:
+    arguments = method.args
+    return bool(
+        arguments.posonlyargs
+        or arguments.kwonlyargs
+        or arguments.vararg
+        or arguments.kwarg
+    )
+
+
+def _method_body(
+    source: Any, method: ast.FunctionDef, module: nn.Module
+) -> tuple[str, ...] | None:
+    """The method's body as written, each ``self.<attribute>`` it reads its literal value."""
+    start = method.body[0].lineno - 1  # its docstring and comments too
+    while start > method.lineno and source.comment_alone(start):
+        start -= 1  # the line above is a comment: the body's too
+    lines = source.lines[start : method.end_lineno]
+    text = textwrap.dedent("\n".join(lines))
+    values: dict[str, str] = {}
+    for node in ast.walk(method):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id != "self":
+                continue
+            attribute = getattr(module, node.attr, None)
+            if not (is_literal(attribute) and isinstance(node.ctx, ast.Load)):
+                return None
+            values[node.attr] = repr(attribute)
+    text = re.sub(
+        r"\bself\.(\w+)\b", lambda m: values.get(m.group(1), m.group(0)), text
+    )
+    if re.search(r"\bself\b", text):
+        return None
+    return tuple(text.split("\n"))
+
+
+def _names_read(body: str) -> set[str]:
+    tree = ast.parse("def _():\n" + textwrap.indent(body, "    "))
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def _locals(method: ast.FunctionDef) -> set[str]:
+    return {
+        n.id
+        for n in ast.walk(method)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
 
 
 #: Modules a build may read under the file's name for them: pure numerics

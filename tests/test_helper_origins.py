@@ -5,7 +5,9 @@ The output holds the tensor's value, not the method that computed it
 with the tensor's definition -- above ``self.<name> = ...`` in class
 styles; in functional style above its key in ``init_params()`` (a saved
 tensor) or above the statement that rebuilds it where it is read (a tensor
-outside the ``state_dict``). Every conversion here is checked side by side.
+outside the ``state_dict``), unless the method alone rebuilds it: then the
+method itself is written, as a function building a module-level constant.
+Every conversion here is checked side by side.
 """
 
 from __future__ import annotations
@@ -154,15 +156,22 @@ MASK_COMMENTS = [
 def test_a_tensor_handed_down_to_a_block_keeps_what_its_method_says(style):
     """CLIP's ``attn_mask=self.build_attention_mask()``, stored by each block."""
     text = converted(Masked(), style, torch.randn(2, 5, 5))
-    if style is Style.FUNCTIONAL:  # not saved: rebuilt where the block reads it
-        lines = text.splitlines()
-        start = next(i for i, line in enumerate(lines) if "# Made by" in line)
-        assert [line.strip() for line in lines[start : start + 3]] == MASK_COMMENTS
-        assert "x + unpack_tensor(" in lines[start + 3]
+    if style is Style.FUNCTIONAL:  # not saved: built by the method, as it is
+        assert (
+            "def build_mask() -> Tensor:\n"
+            "    # causal: -inf above the diagonal\n"
+            '    mask = torch.full((5, 5), float("-inf"))\n'
+            "    mask.triu_(1)  # zero out the lower diagonal\n"
+            "    return mask\n"
+            "\n\n"
+            "MASK = build_mask()\n"
+        ) in text
+        assert "x = x + MASK\n" in text and "unpack_tensor" not in text
+        assert "# Made by" not in text  # the method itself says it
     else:
         assert _lines_before(text, "self.mask = ", 3) == MASK_COMMENTS
-    # said once, with the block that holds the mask; not with the plain stack's
-    assert text.count("# Made by build_mask():") == 1
+        # said once, with the block that holds the mask; not with the plain stack's
+        assert text.count("# Made by build_mask():") == 1
 
 
 def test_the_method_is_followed_through_parameters_locals_and_sequentials():
@@ -251,3 +260,11 @@ def test_the_roots_buffer_comments_survive_a_round_trip_through_functional(to):
         "# not a parameter",
         *TABLE_COMMENTS,
     ]
+
+
+def test_a_tensor_built_by_its_method_converts_again_to_the_same_text():
+    inputs = (torch.randn(2, 5, 5),)
+    first = nnconvert.convert(Masked(), Style.FUNCTIONAL, inputs)
+    first.check(train=True)
+    again = nnconvert.convert(load_output(first, "Masked"), Style.FUNCTIONAL, inputs)
+    assert again.source == first.source

@@ -48,7 +48,7 @@ def recorded_layer_calls(init: Callable) -> Iterator[dict[str, DeclaredInit]]:
 def declare_layer_calls(model: nn.Module, calls: dict[str, DeclaredInit]) -> None:
     """Each plain host of ``model`` holding exactly what its recorded call made declares it."""
     for prefix, declared in calls.items():
-        host = plain_host(model, prefix)
+        host = plain_host(model, prefix, blocks=True)
         if host is None:
             continue
         if tuple(host.state_dict(keep_vars=True)) == declared.attributes:

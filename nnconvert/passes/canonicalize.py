@@ -23,14 +23,14 @@ import functools
 import inspect
 import math
 import operator
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import fx, nn
 
 from ..attributes import attribute_at
 from ..branches import is_expect
-from ..tensor_builds import TensorBuild, build_of, recovered_build
+from ..tensor_builds import TensorBuild, build_of, method_build, recovered_build
 from ..tensor_values import tensor_call
 from ..opspecs import Param, aliases_for, specs_for_function
 from ..opspecs.spec import bind, parse_signature, same_value
@@ -208,7 +208,9 @@ def inline_constants(
         value = attribute_at(module, str(node.target), None)
         if not isinstance(value, torch.Tensor):
             continue
-        build = tensor_build(original, str(node.target), value)
+        build = tensor_build(
+            original, str(node.target), value, module.meta.get(ANCESTRY, ())
+        )
         if build is not None:
             function, args, kwargs = build, (), {}
         else:
@@ -220,14 +222,23 @@ def inline_constants(
         module.graph.erase_node(node)
 
 
+#: ``module.meta`` key: (path, module) from the root down to the traced module
+#: (:attr:`~nnconvert.hierarchy.Instance.ancestry`), for a tensor a parent made
+ANCESTRY = "ancestry"
+
+
 def tensor_build(
-    original: nn.Module | None, target: str, value: torch.Tensor
+    original: nn.Module | None,
+    target: str,
+    value: torch.Tensor,
+    ancestry: Sequence[tuple[str, nn.Module]] = (),
 ) -> TensorBuild | None:
     """The code that builds ``original``'s tensor ``target``, checked bit for bit; or None.
 
     A constant read from a functional file carries the build it was read
     with; a tensor the user's ``__init__`` computed is rebuilt from those
-    statements (:func:`~nnconvert.init_slices.recover_tensor`).
+    statements (:func:`~nnconvert.init_slices.recover_tensor`), or from
+    the user's method that made it (:func:`~nnconvert.tensor_builds.method_build`).
     """
     found = build_of(value)
     if found is not None or original is None:
@@ -237,7 +248,7 @@ def tensor_build(
         owner = original.get_submodule(owner_path)
     except AttributeError:
         return None
-    return recovered_build(owner, name, value)
+    return recovered_build(owner, name, value) or method_build(ancestry, target, value)
 
 
 def unbuild_constants(graph: fx.Graph) -> None:

@@ -33,7 +33,8 @@ from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
 from ..passes.methods import is_method_call, with_method_bodies
 from ..source_map import statement_line
-from ..tensor_builds import without_built_comments
+from ..passes.canonicalize import INLINED_ATTRIBUTE
+from ..tensor_builds import TensorBuild, without_built_comments
 from ..source_text import (
     branch_attributes,
     class_comments,
@@ -63,9 +64,23 @@ def print_functions(plans: list[FunctionPlan]) -> list[Printed]:
     texts = []
     for plan in plans:
         said = read_helper_comments(plan.instance.ancestry)  # where first read
+        for name in _method_built(plan.instance.graph.graph):
+            said.pop(name, None)  # the method's own code says it
         texts += [*method_functions(plan, said), function_text(plan, said)]
     nodes = [n for plan in plans for n in with_method_bodies(plan.instance.graph.graph)]
     return helpers + build_definitions(nodes) + leaf_layers(plans) + texts
+
+
+def _method_built(graph: fx.Graph) -> set[str]:
+    """The tensor attributes ``graph`` reads as built by the user's method (CLIP's ``attn_mask``)."""
+    return {
+        node.meta[INLINED_ATTRIBUTE].split(".")[-1]
+        for node in with_method_bodies(graph)
+        if node.op == "call_function"
+        and isinstance(node.target, TensorBuild)
+        and node.target.method
+        and INLINED_ATTRIBUTE in node.meta
+    }
 
 
 def leaf_layers(plans: list[FunctionPlan]) -> list[Printed]:
