@@ -291,6 +291,7 @@ def _method_body(
 
 
 def _names_read(body: str) -> set[str]:
+    """The names a function body's lines read (parsed as a function's: ``return`` and all)."""
     tree = ast.parse("def _():\n" + textwrap.indent(body, "    "))
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
@@ -584,22 +585,12 @@ def modules_read(
     build: TensorBuild, namespace: Mapping[str, Any]
 ) -> tuple[tuple[str, types.ModuleType], ...]:
     """The file's :data:`PURE_MODULES` that ``build``'s body reads, by the file's names (``np``)."""
-    text = "\n".join(build.body)
-    read = {
-        n.id
-        for n in ast.walk(ast.parse(_dedented_body(text)))
-        if isinstance(n, ast.Name)
-    }
+    read = _names_read("\n".join(build.body))
     return tuple(
         (name, namespace[name])
         for name in sorted(read - set(_GLOBALS))
         if _pure_module(namespace.get(name))
     )
-
-
-def _dedented_body(text: str) -> str:
-    """A body's lines as a function's, so that ``ast`` reads them (``return`` and all)."""
-    return "def _():\n" + "\n".join(f"    {line}" for line in text.split("\n"))
 
 
 def constant_names(tree: ast.Module) -> frozenset[str]:
