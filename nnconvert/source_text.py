@@ -414,20 +414,52 @@ def branch_attributes(file: str, first_line: int, line: int) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=1024)
 def _branch_attributes(function: ast.AST, line: int) -> tuple[str, ...]:
-    found: list[str] = []
+    return tuple(
+        dict.fromkeys(
+            name for _, names in _tested_flags(function, line) for name in names
+        )
+    )
+
+
+def _tested_flags(function: ast.AST, line: int) -> list[tuple[ast.If, list[str]]]:
+    """The ``if`` statements holding ``line`` in their body, each with the ``self.<name>`` it tests."""
+    found = []
     for node in ast.walk(function):
         if not isinstance(node, ast.If) or not node.body:
             continue
         if not node.body[0].lineno <= line <= node.end_lineno:
             continue
-        found += [
+        names = [
             name.attr
             for name in ast.walk(node.test)
             if isinstance(name, ast.Attribute)
             and isinstance(name.value, ast.Name)
             and name.value.id == "self"
         ]
-    return tuple(dict.fromkeys(found))
+        if names:
+            found.append((node, names))
+    return found
+
+
+def comments_before_branch(frame: Frame) -> tuple[str, ...]:
+    """The comments of ``frame``'s function above the outermost flag test holding its line.
+
+    What a statement made inside nanoGPT's ``if self.flash:`` says before
+    that ``if`` (``# causal self-attention; ...``), as the feed prints them.
+    """
+    source = read_file(frame.file)
+    function = source and definition_at(source.tree, frame.first_line, FUNCTIONS)
+    if function is None:
+        return ()
+    tests = _tested_flags(function, frame.line)
+    if not tests:
+        return ()
+    start = min(node.lineno for node, _ in tests)
+    return tuple(
+        text
+        for line, text in sorted(source.comments.items())
+        if function.lineno <= line < start
+    )
 
 
 @dataclass

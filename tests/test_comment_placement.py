@@ -154,7 +154,9 @@ class FlashAttention(nn.Module):
 
     def forward(self, x):
         q, k, v = self.qkv(x).split(8, dim=-1)
+        # causal attention
         if self.flash:
+            # the fused kernel
             return F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.softmax(q @ k.transpose(-2, -1) + self.mask) @ v
 
@@ -179,7 +181,10 @@ def test_init_comments_on_a_flag_go_to_the_path_it_chose(style):
     assert "# key, query, value projections" in text
     assert "slow path" not in text
     assert text.count("# flash attention needs PyTorch >= 2.0") == 1
+    # where the ``if`` stood: after the comment above it, before the one inside
     said = text.index("# flash attention needs PyTorch >= 2.0")
+    assert text.index("# causal attention") < said < text.index("# the fused kernel")
+    said = text.index("# the fused kernel")
     assert (
         text[said:]
         .split("\n")[1]
@@ -209,7 +214,9 @@ def test_init_comments_on_a_block_s_flag_go_to_the_path_it_chose(style):
     text = converted(TwoFlashBlocks(), style, torch.randn(2, 4, 8))
     assert text.count("# flash attention needs PyTorch >= 2.0") == 1
     said = text.index("# flash attention needs PyTorch >= 2.0")
-    assert "F.scaled_dot_product_attention(" in text[said:].split("\n")[1]
+    lines = text[said:].split("\n")
+    assert lines[1].strip() == "# the fused kernel"
+    assert "F.scaled_dot_product_attention(" in lines[2]
     assert "slow path" not in text
 
 

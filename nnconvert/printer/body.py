@@ -22,13 +22,18 @@ from ..passes.canonicalize import INLINED_ATTRIBUTE
 from ..passes.methods import is_method_call
 from ..options import Style
 from ..naming import is_plain_identifier
-from ..source_text import CommentFeed, branch_attributes, placed_on
+from ..source_text import (
+    CommentFeed,
+    branch_attributes,
+    comments_before_branch,
+    placed_on,
+)
 from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
 from .unpacked_sizes import unpacking_guards
-from ..source_map import NAMES, statement_line
+from ..source_map import NAMES, Frame, statement_line
 from .grouping import source_statement
 from .statements import (
     StatementPlan,
@@ -231,8 +236,8 @@ def body_lines(
         read_comments if read_comments is not None else {},
     )
     entries = [
-        (guard, _unsaid(above(i), lines) + lines)
-        for i, ((guard, _, _), lines) in enumerate(zip(statements, written))
+        (guard, _with_init_comments(*above(i), lines, _branch_frame(node, inlined)))
+        for i, ((guard, node, _), lines) in enumerate(zip(statements, written))
     ]
     nodes = [node for _, node, _ in statements]
     return _nested(_tuple_assignments(entries, nodes, inlined, printer), printer, 0)
@@ -336,18 +341,70 @@ def _init_commented(
         )
         for node, guard, lines in zip(readers, guards, statements)
     ]
-    order = list(dict.fromkeys(name for names in reads for name in names))
+    tested = [
+        [n for n in _branch_attributes(node, inlined) if n not in names]
+        for node, names in zip(readers, reads)
+    ]
+    order = list(
+        dict.fromkeys(n for both in zip(reads, tested) for names in both for n in names)
+    )
     placed, _ = placed_on(list(init_comments), order)
     said_at = {name: i for i, (name, _) in reversed(list(enumerate(init_comments)))}
     above: dict[int, list[str]] = {}
-    for index, names in enumerate(reads):
+    branched: dict[int, list[str]] = {}
+    for index, (names, flags) in enumerate(zip(reads, tested)):
         # in the order ``__init__`` said them
         for name in sorted(names, key=lambda n: said_at.get(n, len(said_at))):
             above.setdefault(index, []).extend(placed.pop(name, []))
             above[index].extend(read_comments.pop(name, []))
+        for name in sorted(flags, key=lambda n: said_at.get(n, len(said_at))):
+            branched.setdefault(index, []).extend(placed.pop(name, []))
     # ``rest`` is about nothing the function reads or branched on: code the
     # output does not have, not said
-    return lambda index: above.get(index, [])
+    return lambda index: (above.get(index, []), branched.get(index, []))
+
+
+def _with_init_comments(
+    above: list[str], branched: list[str], lines: list[str], frame: Frame | None
+) -> list[str]:
+    """A statement's lines under the ``__init__`` comments said on it.
+
+    Those on a flag the user's ``if`` tests (``# flash attention make GPU go
+    brrrrr``) stand where that ``if`` stood: after the statement's own
+    comments from above it, before those from inside it.
+    """
+    lines = _unsaid(above, lines) + lines
+    branched = _unsaid(branched, lines)
+    if not branched:
+        return lines
+    before = set(comments_before_branch(frame)) if frame is not None else set()
+    at = 0
+    while at < len(lines) and lines[at].strip() in before:
+        at += 1
+    return lines[:at] + branched + lines[at:]
+
+
+def _branch_attributes(node: fx.Node | None, inlined: frozenset[fx.Node]) -> list[str]:
+    """The flags (``self.flash``) the user's ``if`` statements around the lines of
+    ``node`` and what it inlines test."""
+    frame = _branch_frame(node, inlined)
+    if frame is None:
+        return []
+    return list(branch_attributes(frame.file, frame.first_line, frame.line))
+
+
+def _branch_frame(node: fx.Node | None, inlined: frozenset[fx.Node]) -> Frame | None:
+    """The first line among ``node``'s and what it inlines that a flag test holds."""
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop()
+        frame = statement_line(current)
+        if frame is not None and branch_attributes(
+            frame.file, frame.first_line, frame.line
+        ):
+            return frame
+        stack += [n for n in current.all_input_nodes if n in inlined]
+    return None
 
 
 def _holds_none(join: fx.Node, polarity: bool, printer: ExpressionPrinter) -> bool:
@@ -399,9 +456,7 @@ def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
     A layer call made a function call (``self.drop(x)`` -> ``F.dropout``)
     still reads its layer: fx noted the module it came from. A call of a
     helper method reads what its body reads (GAT's ``self.a`` and
-    ``self.leakyrelu`` in ``_get_attention_scores``). A statement made
-    inside the user's ``if self.flash:`` reads ``flash``: the trace took that
-    side because of it (:func:`~nnconvert.source_text.branch_attributes`).
+    ``self.leakyrelu`` in ``_get_attention_scores``).
     """
     found: list[str] = []
     stack = [node]
@@ -413,9 +468,6 @@ def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
             found.append(str(current.target).split(".")[0])
         if INLINED_ATTRIBUTE in current.meta:  # a tensor attribute, rebuilt here
             found.append(current.meta[INLINED_ATTRIBUTE].split(".")[0])
-        frame = statement_line(current)  # made inside ``if self.flash:``
-        if frame is not None:
-            found += branch_attributes(frame.file, frame.first_line, frame.line)
         layers = current.meta.get("nn_module_stack")
         if layers:
             found.append(str(next(iter(layers))).split(".")[0])
