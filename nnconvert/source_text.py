@@ -33,7 +33,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import black
 from torch import fx, nn
 
-from .source_map import Frame, node_frames, is_user_code
+from .source_map import Frame, is_user_code, node_frames, statement_line
 
 #: Comments that steer tools, not readers; ``# fmt: off`` would steer black in the output.
 _PRAGMA = re.compile(r"#\s*(fmt|yapf)\s*:", re.IGNORECASE)
@@ -398,18 +398,28 @@ def function_text(frame: Frame) -> FunctionText | None:
     return _function_text(source, frame.first_line) if source else None
 
 
-def branch_attributes(file: str, first_line: int, line: int) -> tuple[str, ...]:
-    """The attributes ``self.<name>`` tested by the ``if`` statements holding ``line``.
+def branch_attributes(frame: Frame) -> tuple[str, ...]:
+    """The attributes ``self.<name>`` tested by the ``if`` statements holding ``frame``'s line.
 
-    ``line`` of the function at ``first_line``: inside nanoGPT's ``if
-    self.flash:`` (either side), ``("flash",)``. The trace took one side;
-    what ``__init__`` says about ``self.flash`` is about that code.
+    Inside nanoGPT's ``if self.flash:`` (either side), ``("flash",)``. The
+    trace took one side; what ``__init__`` says about ``self.flash`` is
+    about that code.
     """
-    source = read_file(file)
-    function = source and definition_at(source.tree, first_line, FUNCTIONS)
-    if function is None:
-        return ()
-    return _branch_attributes(function, line)
+    found = _function_at(frame)
+    return () if found is None else _branch_attributes(found[1], frame.line)
+
+
+def node_branch_attributes(node: fx.Node) -> tuple[str, ...]:
+    """:func:`branch_attributes` of the line ``node`` was made on (none without source)."""
+    frame = statement_line(node)
+    return () if frame is None else branch_attributes(frame)
+
+
+def _function_at(frame: Frame) -> tuple[SourceFile, Any] | None:
+    """The file and definition of the function ``frame`` runs, if its source reads."""
+    source = read_file(frame.file)
+    function = source and definition_at(source.tree, frame.first_line, FUNCTIONS)
+    return None if function is None else (source, function)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -447,10 +457,10 @@ def comments_before_branch(frame: Frame) -> tuple[str, ...]:
     What a statement made inside nanoGPT's ``if self.flash:`` says before
     that ``if`` (``# causal self-attention; ...``), as the feed prints them.
     """
-    source = read_file(frame.file)
-    function = source and definition_at(source.tree, frame.first_line, FUNCTIONS)
-    if function is None:
+    found = _function_at(frame)
+    if found is None:
         return ()
+    source, function = found
     tests = _tested_flags(function, frame.line)
     if not tests:
         return ()

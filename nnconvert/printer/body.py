@@ -388,9 +388,7 @@ def _branch_attributes(node: fx.Node | None, inlined: frozenset[fx.Node]) -> lis
     """The flags (``self.flash``) the user's ``if`` statements around the lines of
     ``node`` and what it inlines test."""
     frame = _branch_frame(node, inlined)
-    if frame is None:
-        return []
-    return list(branch_attributes(frame.file, frame.first_line, frame.line))
+    return [] if frame is None else list(branch_attributes(frame))
 
 
 def _branch_frame(node: fx.Node | None, inlined: frozenset[fx.Node]) -> Frame | None:
@@ -399,9 +397,7 @@ def _branch_frame(node: fx.Node | None, inlined: frozenset[fx.Node]) -> Frame | 
     while stack:
         current = stack.pop()
         frame = statement_line(current)
-        if frame is not None and branch_attributes(
-            frame.file, frame.first_line, frame.line
-        ):
+        if frame is not None and branch_attributes(frame):
             return frame
         stack += [n for n in current.all_input_nodes if n in inlined]
     return None

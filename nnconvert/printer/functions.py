@@ -32,11 +32,10 @@ from ..naming import snake_case
 from ..opspecs.helpers import HELPERS, SUB_PARAMS, Helper, helper_for
 from ..options import Style
 from ..passes.methods import is_method_call, with_method_bodies
-from ..source_map import statement_line
 from ..passes.canonicalize import INLINED_ATTRIBUTE
 from ..tensor_builds import TensorBuild, without_built_comments
 from ..source_text import (
-    branch_attributes,
+    node_branch_attributes,
     class_comments,
     docstring_lines,
     docstrings,
@@ -356,12 +355,11 @@ def _attribute(node: fx.Node) -> str:
 
 def _branch_tested(graph: fx.Graph) -> set[str]:
     """The attributes the ``if`` statements that made ``graph``'s nodes test (``flash``)."""
-    tested: set[str] = set()
-    for node in with_method_bodies(graph):
-        frame = statement_line(node)
-        if frame is not None:
-            tested.update(branch_attributes(frame.file, frame.first_line, frame.line))
-    return tested
+    return {
+        name
+        for node in with_method_bodies(graph)
+        for name in node_branch_attributes(node)
+    }
 
 
 def _plain_value(module: nn.Module, name: str) -> bool:
