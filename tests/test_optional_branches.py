@@ -6,8 +6,9 @@ Whisper's ``ResidualAttentionBlock`` builds ``cross_attn`` and
 Two calls on one value and an addition are more than the in-place optional
 call of a ResNet's ``downsample``, so the two shapes were two classes (SPEC
 invariant 4). They are one now: the shapes' graphs merged under ``self.cross
-is not None`` (``class_plan._merged_optional``). Functional style still
-writes a function per shape (left for later; see the closing note of issue 11).
+is not None`` (``class_plan._merged_optional``); in functional style one
+function under ``if has_cross:``, a flag its callers pass
+(``function_plan._optional_submodule``, ``tested_paths.join_paths``).
 """
 
 from __future__ import annotations
@@ -90,10 +91,24 @@ def test_the_joined_class_converts_again_to_the_same_text(style):
     assert again.source == first.source
 
 
-def test_functional_style_converts_both_shapes():
-    """Not joined in functional style yet: still one function per shape, checked."""
+def test_functional_style_joins_both_shapes_under_a_flag_its_callers_pass():
+    """One function: ``if has_cross:`` where the class tests ``self.cross is not None``."""
+    torch.manual_seed(0)
     conversion = nnconvert.convert(EncoderDecoder(), Style.FUNCTIONAL, _inputs())
     conversion.check(train=True)
+    source = conversion.source
+    assert [n for n in defined_names(source) if n.startswith("block")] == ["block"]
+    assert "*, has_cross: bool" in source
+    assert (
+        "    if has_cross:\n"
+        "        x = x + F.linear(\n"
+        '            layer_norm(sub_params(params, "cross_ln."), x) + xa,\n'
+    ) in source
+    assert "audio, has_cross=False)" in source and "has_cross=True," in source
+    again = nnconvert.convert(
+        load_output(conversion, "EncoderDecoder"), Style.FUNCTIONAL, _inputs()
+    )
+    assert again.source == source
 
 
 class ScaledBlock(nn.Module):

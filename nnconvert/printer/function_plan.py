@@ -37,6 +37,7 @@ from typing import Any, Callable, Hashable
 
 from torch import fx, nn
 
+from ..branches import submodule_given
 from ..hierarchy import Instance
 from ..init_arguments import keyword_order
 from ..block_purity import pure_calls
@@ -46,7 +47,7 @@ from ..options import Style
 from ..passes.graph_utils import is_training_flag
 from ..passes.methods import is_method_call, with_method_bodies
 from .attribute_reads import agreed_expression_reads, attribute_reads, computed_text
-from .attribute_tests import telling_test
+from .attribute_tests import AttributeTest, attribute_tests, telling_test
 from .expressions import _Raw
 from .init_names import init_names, init_order
 from .literal_holes import (
@@ -388,16 +389,26 @@ class _Grouping:
             group.computed, group.computed_defaults = _expression_keywords(
                 members, group.holes + group.read, taken
             )
+        # a submodule the joined body tests: given where the member holds it
+        tested = (
+            {n.args[0] for n in body.nodes if n.target is submodule_given}
+            if body is not None
+            else set()
+        )
         for member in members:
             self.group_of[id(member.instance.module)] = group
             settings = {
                 name: value_of(member.slots, slots[0]) for name, slots in group.holes
             }
             for target, flag in group.flags.items():
-                settings[flag] = any(
-                    str(n.target) == target
-                    for n in member.graph.nodes
-                    if n.op == "call_module"
+                settings[flag] = (
+                    isinstance(getattr(member.instance.module, target, None), nn.Module)
+                    if target in tested
+                    else any(
+                        str(n.target) == target
+                        for n in member.graph.nodes
+                        if n.op == "call_module"
+                    )
                 )
             self.settings[id(member.instance.module)] = settings
         self.groups.append(group)
@@ -454,18 +465,25 @@ class _Grouping:
             return None
         if not all(_reads_every_layer(m) for m in (*one[0], *other[0])):
             return None
-        found = telling_test(
+        found: tuple[AttributeTest | str, bool] | None = telling_test(
             cls,
             [m.instance.module for m in one[0]],
             [m.instance.module for m in other[0]],
         )
+        tested_flag: dict[str, str] = {}
         if found is None:
-            return None
+            found = _optional_submodule(one[0], other[0])
+            if found is None or one[1] or other[1]:
+                return None
+            taken = set(RESERVED) | self.names.used | self.names.blocks
+            tested_flag = {
+                found[0]: first_free(f"has_{identifier(found[0])}", taken, "_")
+            }
         test, answer = found
         (own, own_flags, _), (alt, alt_flags, _) = (
             (one, other) if answer else (other, one)
         )
-        flags = {**alt_flags, **own_flags}
+        flags = {**alt_flags, **own_flags, **tested_flag}
         if len(set(flags.values())) != len(flags) or not self._calls_alike(
             own[0], alt[0]
         ):
@@ -602,6 +620,55 @@ class _Grouping:
         where = {n: k for k, n in enumerate(first.graph.nodes)}
         at = {where[c]: where[v] for c, v in stand_ins.items()}
         return [*wider, *moved_base], flags, at
+
+
+def _optional_submodule(
+    one: list[_Member], other: list[_Member]
+) -> tuple[str, bool] | None:
+    """The submodule whose presence alone tells the two shapes apart, and whether ``one`` has it.
+
+    Whisper's decoder blocks hold ``cross_attn`` and ``cross_attn_ln``, its
+    encoder blocks None, and ``forward`` tests ``if self.cross_attn is not
+    None:``: the tested submodule (else the first the wider shape calls),
+    where every member of one shape holds a module under each attribute
+    only the other's calls (or reads the tensors of: a layer functional
+    style calls as a function), and every member of the other None.
+    """
+    for wide, narrow, answer in ((one, other, True), (other, one, False)):
+        called, own = _attributes_used(wide[0].graph), _attributes_used(narrow[0].graph)
+        extra = called - own
+        if not extra or own - called:
+            continue
+        if not all(
+            getattr(m.instance.module, a, None) is None and a in vars(m.instance.module)
+            for m in narrow
+            for a in extra
+        ) or not all(
+            isinstance(getattr(m.instance.module, a, None), nn.Module)
+            for m in wide
+            for a in extra
+        ):
+            continue
+        tests = attribute_tests(type(wide[0].instance.module))
+        tested = [t.attribute for t in tests if t.attribute in extra]
+        first = next(
+            _attribute_of(n)
+            for n in wide[0].graph.nodes
+            if n.op in ("call_module", "get_attr") and _attribute_of(n) in extra
+        )
+        return (tested[0] if tested else first), answer
+    return None
+
+
+def _attributes_used(graph: fx.Graph) -> set[str]:
+    """The attributes whose layers a graph calls or whose tensors it reads (``cross``)."""
+    return {
+        _attribute_of(n) for n in graph.nodes if n.op in ("call_module", "get_attr")
+    }
+
+
+def _attribute_of(node: fx.Node) -> str:
+    return str(node.target).split(".")[0]
 
 
 def _keywords_aside(call: fx.Node) -> tuple:
@@ -903,11 +970,15 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
             graph, {nodes[c]: nodes[v] for c, v in group.stand_ins.items()}
         )
         chosen = {copies[nodes[c]] for c in group.stand_ins}
+    # a submodule the joined shapes test (:func:`_optional_submodule`) is
+    # under the merge's branch already
+    tested = {n.args[0] for n in graph.nodes if n.target is submodule_given}
     optional = frozenset(
         n
         for n in graph.nodes
         if n.op == "call_module"
         and str(n.target) in group.flags
+        and str(n.target) not in tested
         and not (group.stand_ins and n in chosen)
     )
     statements = plan_statements(graph, Style.FUNCTIONAL, reserved, optional)

@@ -23,7 +23,7 @@ from typing import Any, Collection
 
 from torch import fx, nn
 
-from ..branches import setting
+from ..branches import setting, submodule_given
 from ..merge import merge_graphs
 from ..passes.methods import is_method_call
 from .attribute_tests import AttributeTest, plain_attribute
@@ -41,10 +41,14 @@ class Joined:
 def join_paths(
     sides: tuple[fx.GraphModule, fx.GraphModule],
     members: tuple[list[tuple[nn.Module, Slots]], list[tuple[nn.Module, Slots]]],
-    test: AttributeTest,
+    test: AttributeTest | str,
     pure_blocks: Collection[str],
 ) -> Joined | None:
     """The two shapes' graphs as one body under ``test``; None where they cannot be.
+
+    ``test`` is a test of a plain attribute, or the path of a submodule
+    whose presence picks the path (Whisper's ``cross_attn``, None in its
+    encoder blocks: ``submodule_given``, printed as the caller's flag).
 
     ``sides[0]`` is the shape whose members answer the test True; each
     side's ``members`` (module, slots in that side's graph's coordinates)
@@ -60,9 +64,11 @@ def join_paths(
     for side, module in zip(sides, abstract):
         module.meta.update(side.meta)
     first = members[0][0][0]
-    value = plain_attribute(first, test.attribute)
 
     def condition(graph: fx.Graph, inputs: dict[str, fx.Node]) -> fx.Node:
+        if isinstance(test, str):  # the submodule's presence: a flag of the caller's
+            return graph.call_function(submodule_given, (test,))
+        value = plain_attribute(first, test.attribute)
         read = graph.call_function(setting, (), {test.attribute: value})
         if test.compare is None:
             return read
@@ -88,8 +94,10 @@ def join_paths(
         if node.op == original.op and node.target == original.target:
             restore_literals(node, original)
     template = literal_slots(body)
-    read = next(n for n in body.nodes if n.target is setting)
-    test_slot: Slot = (where[read], "kw", test.attribute)
+    test_slot: Slot | None = None
+    if not isinstance(test, str):
+        read = next(n for n in body.nodes if n.target is setting)
+        test_slot = (where[read], "kw", test.attribute)
     joined: list[Slots] = []
     for side in (0, 1):
         for module, slots in members[side]:
@@ -103,9 +111,9 @@ def _in_body(
     slots: Slots,
     positions: dict[int, int],
     template: Slots,
-    test_slot: Slot,
+    test_slot: Slot | None,
     module: nn.Module,
-    test: AttributeTest,
+    test: AttributeTest | str,
 ) -> Slots:
     """A member's ``slots`` moved into the body; the other path's slots take the body's literal.
 
@@ -122,7 +130,8 @@ def _in_body(
     for slot, value in template.values.items():
         if slot not in values and slot not in defaults:
             values[slot] = value
-    values[test_slot] = plain_attribute(module, test.attribute)  # the test read it
+    if test_slot is not None and not isinstance(test, str):  # the test read it
+        values[test_slot] = plain_attribute(module, test.attribute)
     return Slots(template.shape, values, {**template.defaults, **defaults})
 
 
