@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import nnconvert
@@ -358,3 +359,38 @@ def test_two_submodules_under_one_condition_read_back_the_same():
     # the output writes one test per attribute: read back, they are one condition
     again = nnconvert.convert(first.load(), Style.MODULE, inputs, keep_source=False)
     assert again.source == first.source
+
+
+class CastLinear(nn.Linear):
+    """Whisper's ``Linear``: its bias cast where it has one."""
+
+    def forward(self, x):
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(x, self.weight.to(x.dtype), bias)
+
+
+class KeyQuery(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.key = CastLinear(8, 8, bias=False)
+        self.query = CastLinear(8, 8)
+
+    def forward(self, x):
+        return self.key(x) * self.query(x)
+
+
+def test_functional_style_joins_a_layer_with_and_without_its_bias():
+    """One ``cast_linear`` under ``if has_bias:``, as the class is one class."""
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 8),)
+    conversion = nnconvert.convert(KeyQuery(), Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    assert [n for n in defined_names(source) if "linear" in n] == ["cast_linear"]
+    assert "    if has_bias:\n" in source
+    assert 'sub_params(params, "key."), x, has_bias=False)' in source
+    assert 'sub_params(params, "query."), x, has_bias=True' in source
+    again = nnconvert.convert(
+        load_output(conversion, "KeyQuery"), Style.FUNCTIONAL, inputs
+    )
+    assert again.source == source

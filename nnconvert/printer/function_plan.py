@@ -35,6 +35,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
+import torch
 from torch import fx, nn
 
 from ..branches import submodule_given
@@ -402,7 +403,7 @@ class _Grouping:
             }
             for target, flag in group.flags.items():
                 settings[flag] = (
-                    isinstance(getattr(member.instance.module, target, None), nn.Module)
+                    getattr(member.instance.module, target, None) is not None
                     if target in tested
                     else any(
                         str(n.target) == target
@@ -630,9 +631,10 @@ def _optional_submodule(
     Whisper's decoder blocks hold ``cross_attn`` and ``cross_attn_ln``, its
     encoder blocks None, and ``forward`` tests ``if self.cross_attn is not
     None:``: the tested submodule (else the first the wider shape calls),
-    where every member of one shape holds a module under each attribute
-    only the other's calls (or reads the tensors of: a layer functional
-    style calls as a function), and every member of the other None.
+    where every member of one shape holds a module (or a tensor: a
+    ``Linear`` without ``bias``) under each attribute only the other's
+    calls or reads (a layer functional style calls as a function), and
+    every member of the other None.
     """
     for wide, narrow, answer in ((one, other, True), (other, one, False)):
         called, own = _attributes_used(wide[0].graph), _attributes_used(narrow[0].graph)
@@ -640,11 +642,9 @@ def _optional_submodule(
         if not extra or own - called:
             continue
         if not all(
-            getattr(m.instance.module, a, None) is None and a in vars(m.instance.module)
-            for m in narrow
-            for a in extra
+            _holds_none(m.instance.module, a) for m in narrow for a in extra
         ) or not all(
-            isinstance(getattr(m.instance.module, a, None), nn.Module)
+            isinstance(getattr(m.instance.module, a, None), (nn.Module, torch.Tensor))
             for m in wide
             for a in extra
         ):
@@ -658,6 +658,12 @@ def _optional_submodule(
         )
         return (tested[0] if tested else first), answer
     return None
+
+
+def _holds_none(module: nn.Module, name: str) -> bool:
+    """``module.<name>`` is set, to None: a submodule, parameter or attribute left out."""
+    held = (vars(module), module._parameters, module._buffers, module._modules)
+    return any(name in where for where in held) and getattr(module, name) is None
 
 
 def _attributes_used(graph: fx.Graph) -> set[str]:
