@@ -499,17 +499,18 @@ def test_identical_functions_in_functional_style_are_one():
     assert [p.name for p in plans] == ["residual", "sized"]
 
 
-def test_functions_whose_graphs_differ_are_numbered():
+def test_a_block_with_and_without_its_optional_layer_is_one_function():
+    """``downsample`` only in ``layer2``: one function under ``if has_downsample:``."""
     instances = _instances(ResNetLike(), IMAGE, Style.FUNCTIONAL)
     plans = plan_functions(instances, "net", set())
     assert [(p.name, p.instance.path, p.training) for p in plans] == [
-        ("block", "layer1", True),
-        ("block_2", "layer2", True),
+        ("block", "layer2", True),
         ("net", "", True),
     ]
+    assert plans[0].flags == {"downsample": "has_downsample"}
     assert plans[-1].callees == {
         "layer1": ("block", True),
-        "layer2": ("block_2", True),
+        "layer2": ("block", True),
     }
 
 
