@@ -15,7 +15,10 @@ their length: the length is a keyword (DenseNet's ``dense1`` … ``dense4``:
 ``for i in range(num_blocks)``, called with ``num_blocks=6``). Shapes of a
 block that differ only by extra block calls on one value share one function,
 the calls under a ``bool`` keyword (``if has_shortcut:``), as class styles
-make such submodules ``shortcut=None``. A block that returns its input unchanged (an empty
+make such submodules ``shortcut=None``; shapes that differ by optional
+submodules called in whole statements (Whisper's ``cross_attn``, None in its
+encoder blocks) by joining their graphs under ``if has_cross_attn:``, as
+class styles join them into one class. A block that returns its input unchanged (an empty
 ``nn.Sequential()`` shortcut) gets no function: its callers read the input.
 The root always has its own function.
 
@@ -437,7 +440,8 @@ class _Grouping:
     def _join_tested_paths(
         self, entries: list[tuple[list[_Member], dict[str, str], dict[int, int]]]
     ) -> list[tuple[list[_Member], dict[str, str], dict[int, int], fx.Graph | None]]:
-        """Join a block's shapes that one test of a plain attribute tells apart.
+        """Join a block's shapes that one test of a plain attribute tells apart,
+        or the presence of optional submodules (:func:`_optional_submodule`).
 
         Functional style's counterpart of the classes' joined shapes
         (:func:`.class_plan._join_tested_shapes`): MobileNetV2's blocks with
@@ -472,7 +476,7 @@ class _Grouping:
             [m.instance.module for m in other[0]],
         )
         tested_flag: dict[str, str] = {}
-        if found is None:
+        if found is None:  # a shape joined with optional calls keeps its own flags
             found = _optional_submodule(one[0], other[0])
             if found is None or one[1] or other[1]:
                 return None

@@ -13,7 +13,10 @@ each member's value there read from its own graph. Slots whose values
 differ between the members become keywords as for any block
 (:func:`~.literal_holes.named_holes`); the test's own slot is named after
 the attribute and joins a keyword whose values agree with it everywhere
-(the ``stride`` of ``F.conv2d``).
+(the ``stride`` of ``F.conv2d``). Shapes that differ by optional
+submodules are merged the same way under the submodule's presence
+(``submodule_given``), which the function reads as a ``bool`` keyword its
+callers pass (``has_cross_attn``).
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ def _in_body(
     for slot, value in template.values.items():
         if slot not in values and slot not in defaults:
             values[slot] = value
-    if test_slot is not None and not isinstance(test, str):  # the test read it
+    if test_slot is not None and isinstance(test, AttributeTest):  # the test read it
         values[test_slot] = plain_attribute(module, test.attribute)
     return Slots(template.shape, values, {**template.defaults, **defaults})
 
