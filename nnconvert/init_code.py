@@ -1021,7 +1021,7 @@ def _is_layer_init(statement: ast.stmt, model: nn.Module) -> bool:
             for init in spec.init(owner):
                 for then in init.then if init.attribute == attribute else ():
                     written = then.format(f'params["{key}"]')
-                    if ast.unparse(ast.parse(written)) == text:
+                    if _same_statement(written, text):
                         return True
     return False
 

@@ -394,11 +394,7 @@ class _Grouping:
                 members, group.holes + group.read, taken
             )
         # a submodule the joined body tests: given where the member holds it
-        tested = (
-            {n.args[0] for n in body.nodes if n.target is submodule_given}
-            if body is not None
-            else set()
-        )
+        tested = _tested_submodules(body) if body is not None else set()
         for member in members:
             self.group_of[id(member.instance.module)] = group
             settings = {
@@ -662,6 +658,11 @@ def _optional_submodule(
         )
         return (tested[0] if tested else first), answer
     return None
+
+
+def _tested_submodules(graph: fx.Graph) -> set[str]:
+    """The submodules whose presence a joined body tests (:func:`_optional_submodule`)."""
+    return {n.args[0] for n in graph.nodes if n.target is submodule_given}
 
 
 def _holds_none(module: nn.Module, name: str) -> bool:
@@ -982,7 +983,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         chosen = {copies[nodes[c]] for c in group.stand_ins}
     # a submodule the joined shapes test (:func:`_optional_submodule`) is
     # under the merge's branch already
-    tested = {n.args[0] for n in graph.nodes if n.target is submodule_given}
+    tested = _tested_submodules(graph)
     optional = frozenset(
         n
         for n in graph.nodes
