@@ -48,6 +48,7 @@ from .printer.functions import snake_case
 from .range_counts import STEPPED_COUNTS, STEPS
 from .reparametrized import reject_reparametrized
 from .reporting import exit_message, one_line
+from .stored_attributes import refuse_block_stores
 
 _counter = itertools.count()
 
@@ -300,6 +301,8 @@ def _instances(
     # code that branches on self.training is converted as in eval mode
     with eval_mode(working.module):
         instances = trace_instances(working, example_inputs, style, step_counts)
+    if style is Style.FUNCTIONAL:
+        refuse_block_stores(instances)
     for instance in instances:
         instance.graph.meta[ANCESTRY] = instance.ancestry
         canonicalize(instance.graph)

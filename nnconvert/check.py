@@ -53,6 +53,7 @@ from .range_counts import (
     with_argument,
 )
 from .options import Tolerances
+from .stored_attributes import written_only
 from .ties import canonical_keys
 from .example_values import clone_inputs
 from .errors import InputError
@@ -134,6 +135,9 @@ class Candidate:
     #: the whole train step at once, for a rewrite that runs in another process
     #: (:mod:`nnconvert.isolation`); None: :func:`train_step` drives the above
     train_step: Callable[[Sequence[Any]], "TrainStep"] | None = None
+    #: what a call left under a name ``forward`` stores for the caller
+    #: (``self.last_loss``, :mod:`nnconvert.stored_attributes`); None: not compared
+    stored: Callable[[str], Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,7 @@ def module_candidate(module: nn.Module) -> Candidate:
         run,
         lambda: dict(module.named_buffers()),
         lambda: dict(module.named_parameters()),
+        stored=lambda name: getattr(module, name, None),
     )
 
 
@@ -206,6 +211,7 @@ def function_candidate(function: Callable, model: nn.Module) -> Candidate:
         run,
         lambda: {k: params[k] for k in buffer_names},
         lambda: {k: params[k] for k in parameter_names},
+        stored=params.get,  # a functional root stores into its dict
     )
 
 
@@ -534,18 +540,36 @@ def without_optional_inputs(
 def _check_eval(label, original, make_candidate, inputs, tolerances) -> CheckResult:
     reference = copy_model(original).eval()
     candidate = make_candidate(reference)
+    stored = _stored_names(original, candidate)
     with torch.no_grad():  # same seed: a forward that draws noise draws the same
         torch.manual_seed(SEED)
-        expected = reference(*clone_inputs(inputs))
+        expected = _with_stored(reference(*clone_inputs(inputs)), reference, stored)
         torch.manual_seed(SEED)
         actual = _run_rewrite(candidate, clone_inputs(inputs), False, label)
+        if stored:
+            actual = (actual, {f"self.{n}": candidate.stored(n) for n in stored})
 
     def exact() -> Any:
         with torch.no_grad():
             torch.manual_seed(SEED)
-            return _in_float64(original).eval()(*_in_float64(inputs))
+            model = _in_float64(original).eval()
+            return _with_stored(model(*_in_float64(inputs)), model, stored)
 
     return CheckResult(label, compare(expected, actual, tolerances, label, exact))
+
+
+def _stored_names(original: nn.Module, candidate: Candidate) -> list[str]:
+    """What the original's ``forward`` stores for its caller, when the rewrite can say."""
+    if candidate.stored is None:
+        return []
+    return sorted(written_only(type(original)))
+
+
+def _with_stored(output: Any, model: nn.Module, names: list[str]) -> Any:
+    """``output``, and beside it what the call left in each of ``names``."""
+    if not names:
+        return output
+    return output, {f"self.{n}": getattr(model, n, None) for n in names}
 
 
 def train_step(candidate: Candidate, inputs: Sequence[Any]) -> TrainStep:

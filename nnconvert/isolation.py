@@ -101,6 +101,7 @@ class IsolatedRewrite:
             buffers=_unused,
             parameters=_unused,
             train_step=self._train_step,
+            stored=self._stored,
         )
 
     def close(self) -> None:
@@ -118,6 +119,10 @@ class IsolatedRewrite:
     def _run(self, inputs: Sequence[Any], training: bool) -> Any:
         self._send(("run", tuple(inputs), training))
         return _output(self._receive("running the rewrite")["outputs"])
+
+    def _stored(self, name: str) -> Any:
+        self._send(("stored", name))
+        return self._receive("reading what the rewrite stored")["value"]
 
     def _train_step(self, inputs: Sequence[Any]) -> TrainStep:
         self._send(("train", tuple(inputs)))
@@ -225,6 +230,9 @@ def _serve(connection: Any, rewrite: Path) -> None:
                 assert candidate is not None
                 torch.manual_seed(SEED)
                 answer = {"outputs": _payload(candidate.run(request[1], request[2]))}
+            elif request[0] == "stored":
+                assert candidate is not None and candidate.stored is not None
+                answer = {"value": _detached(candidate.stored(request[1]))}
             else:
                 assert candidate is not None
                 step = train_step(candidate, request[1])

@@ -41,6 +41,7 @@ from .tensor_values import Base64Text, unpack_tensor
 from .naming import is_plain_identifier
 from .method_calls import MethodRecorder
 from .source_map import SourceRecorder
+from .stored_attributes import stores_recorded
 from .user_functions import calls_recorded, fx_wrapped_functions
 
 _LIBRARY_DIRS = (Path(torch.__file__).parent, Path(__file__).parent)
@@ -128,6 +129,7 @@ class ModelTracer(fx.Tracer):
                 _autocast_refused(),
                 forward_calls_are_calls(root),
                 self.helper_calls.wrapped(root),
+                stores_recorded(self, root),
             ):
                 graph = super().trace(root, concrete_args)
             self._source.finish(graph)

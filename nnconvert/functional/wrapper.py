@@ -28,6 +28,7 @@ from torch import fx, nn
 
 from ..init_arguments import declare
 from ..method_calls import arguments_of, recorded_call
+from ..stored_attributes import store_attribute
 from .classes import shape_of, wrapper_class
 from .leaf_layers import CallSite, leaf_stand_ins
 from .weights import register, tensor_at
@@ -109,11 +110,12 @@ class FunctionalModel(nn.Module):
         if proxies:
             tracer = proxies[0].tracer
             base = _path_in(tracer, self)
-            return {
+            weights = {
                 key: tracer.create_proxy("get_attr", base + key, (), {})
                 for key in self._keys
             }
-        return {key: tensor_at(self, key) for key in self._keys}
+            return _StoringWeights(weights, self, tracer)
+        return _StoringWeights({k: tensor_at(self, k) for k in self._keys}, self)
 
 
 def _in_signature_order(function: Callable, settings: dict[str, Any]) -> dict[str, Any]:
@@ -372,6 +374,32 @@ class _Run:
         if isinstance(value, torch.Tensor):
             return self.keys_by_id.get(id(value))
         return None
+
+
+class _StoringWeights(dict):
+    """A run's weight dict; a key the function adds is what ``forward`` stores for its caller.
+
+    ``params["last_loss"] = loss``, as ``--to functional`` writes llama2.c's
+    ``self.last_loss = loss``: while tracing, a
+    :func:`~nnconvert.stored_attributes.store_attribute` node; run, the
+    wrapper's attribute, as the module's was.
+    """
+
+    def __init__(self, weights: dict, wrapper: nn.Module, tracer: Any = None):
+        super().__init__(weights)
+        self._wrapper = wrapper
+        self._tracer = tracer
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, value)
+        if key in self._wrapper._keys or not isinstance(key, str):
+            return
+        if self._tracer is not None:
+            self._tracer.create_proxy(
+                "call_function", store_attribute, (key, value), {}
+            )
+        else:
+            object.__setattr__(self._wrapper, key, value)
 
 
 class _Slice(dict):

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import branches
+from ..stored_attributes import store_attribute
 from .helpers import HELPERS
 
 #: Python's augmented assignments, ``x[i] = v`` and ``x.name = v``: they change
@@ -89,6 +90,7 @@ IMPURE_FUNCTIONS = (
     | frozenset(helper.function for helper in HELPERS if helper.impure)
     | {branches.only_when}  # keeps a side effect of one branch, and its condition
     | {branches.expect}  # a shape guard raises
+    | {store_attribute}  # ``self.last_loss = loss``
 )
 
 #: Lookups that renormalise their weight in place when given ``max_norm``

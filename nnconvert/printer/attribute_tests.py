@@ -69,7 +69,7 @@ class AttributeTest:
     def answer(self, module: nn.Module) -> bool | None:
         """What the test gives for ``module``; None where the attribute is no plain value."""
         value = plain_attribute(module, self.attribute)
-        if value is _MISSING:
+        if value is MISSING:
             return None
         if self.compare is not None:
             return bool(self.compare(value, self.constant))
@@ -83,7 +83,7 @@ class AttributeTest:
         return value
 
 
-_MISSING = object()
+MISSING = object()
 
 
 def plain_attribute(module: nn.Module, name: str) -> Any:
@@ -91,11 +91,11 @@ def plain_attribute(module: nn.Module, name: str) -> Any:
 
     For a block read back from a functional file: the keyword ``name``.
     """
-    value = vars(module).get(name, _MISSING)
-    if value is _MISSING:
-        value = _keyword_settings(module).get(name, _MISSING)
-    if value is _MISSING or type(value) not in _PLAIN:
-        return _MISSING
+    value = vars(module).get(name, MISSING)
+    if value is MISSING:
+        value = _keyword_settings(module).get(name, MISSING)
+    if value is MISSING or type(value) not in _PLAIN:
+        return MISSING
     return value
 
 

@@ -11,7 +11,7 @@ import ast
 import operator
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import fx, nn
@@ -34,6 +34,7 @@ from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
 from .unpacked_sizes import unpacking_guards
 from ..source_map import NAMES, Frame, statement_line
+from ..stored_attributes import is_store
 from .grouping import source_statement
 from .statements import (
     StatementPlan,
@@ -196,6 +197,12 @@ def body_lines(
             continue
         statements.append((guard, node, _statement(node, printer, unpacks, optional)))
         readers.append(node)
+    order = _printed_order(
+        [guard for guard, _, _ in statements], range(len(statements))
+    )
+    statements = [statements[i] for i in order]
+    readers = [readers[i] for i in order]
+    inside = {order.index(i): value for i, value in inside.items()}
     comments.prepare(
         [
             node
@@ -518,6 +525,11 @@ def _statement(
         condition = flag or f"{printer.attribute_path(str(node.target))} is not None"
         assignment = f"{printer.names[node]} = {printer.definition(node)}"
         return [f"if {condition}:", f"    {assignment}"]
+    if is_store(node):  # ``self.last_loss = loss``
+        name, value = node.args
+        functional = printer.style is Style.FUNCTIONAL
+        target = f"params[{literal(name)}]" if functional else f"self.{name}"
+        return [f"{target} = {printer.argument(value)}"]
     if _is_attribute_assignment(node):
         target, name, value = node.args
         return [f"{printer.operand(target, ATOM)}.{name} = {printer.argument(value)}"]
@@ -545,37 +557,74 @@ def _nested(
     each answer keep their order, the true side printed first.
     """
     lines: list[str] = []
-    index = 0
-    while index < len(entries):
-        guard, statement = entries[index]
+    guards = [guard for guard, _ in entries]
+    for condition, sides in _branch_runs(guards, range(len(entries)), depth):
+        if condition is None:
+            lines += entries[sides[0][0]][1]
+            continue
+        true_side, false_side = (
+            _nested([entries[i] for i in side], printer, depth + 1) for side in sides
+        )
+        if true_side:
+            lines.append(f"if {condition_text(condition, True, printer)}:")
+            lines += _indented(true_side)
+            if false_side:
+                lines.append("else:")
+                lines += _indented(false_side)
+        elif false_side:
+            lines.append(f"if {condition_text(condition, False, printer)}:")
+            lines += _indented(false_side)
+    return lines
+
+
+def _printed_order(
+    guards: list[Guard], indices: Sequence[int], depth: int = 0
+) -> list[int]:
+    """The statements' indices in the order :func:`_nested` prints them: the true side first.
+
+    A merge may place a false side's statement before a true side's
+    (``self.last_loss = None`` before ``self.last_loss = loss``); the
+    user's comments are handed out in this order, the order they read.
+    """
+    order: list[int] = []
+    for condition, sides in _branch_runs(guards, indices, depth):
+        if condition is None:
+            order += sides[0]
+        else:
+            for side in sides:
+                order += _printed_order(guards, side, depth + 1)
+    return order
+
+
+def _branch_runs(
+    guards: list[Guard], indices: Sequence[int], depth: int
+) -> Iterator[tuple[fx.Node | None, tuple[list[int], ...]]]:
+    """Consecutive statements under one condition at ``depth``: the condition and each side's.
+
+    A statement under no further condition is a run of its own: ``(None,
+    ([index],))``; a run under a condition gives its true and false sides.
+    """
+    position = 0
+    while position < len(indices):
+        guard = guards[indices[position]]
         if len(guard) <= depth:
-            lines += statement
-            index += 1
+            yield None, ([indices[position]],)
+            position += 1
             continue
         condition = guard[depth][0]
-        end = index
+        end = position
         while (
-            end < len(entries)
-            and len(entries[end][0]) > depth
-            and entries[end][0][depth][0] is condition
+            end < len(indices)
+            and len(guards[indices[end]]) > depth
+            and guards[indices[end]][depth][0] is condition
         ):
             end += 1
-        group = entries[index:end]
-        sides = [
-            _nested([e for e in group if e[0][depth][1] is answer], printer, depth + 1)
+        run = indices[position:end]
+        yield condition, tuple(
+            [i for i in run if guards[i][depth][1] is answer]
             for answer in (True, False)
-        ]
-        if sides[0]:
-            lines.append(f"if {condition_text(condition, True, printer)}:")
-            lines += _indented(sides[0])
-            if sides[1]:
-                lines.append("else:")
-                lines += _indented(sides[1])
-        elif sides[1]:
-            lines.append(f"if {condition_text(condition, False, printer)}:")
-            lines += _indented(sides[1])
-        index = end
-    return lines
+        )
+        position = end
 
 
 def condition_text(condition: fx.Node, answer: bool, printer: ExpressionPrinter) -> str:

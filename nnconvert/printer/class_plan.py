@@ -45,7 +45,12 @@ from ..opspecs.spec import REQUIRED, Param
 from ..options import Style
 from ..passes.methods import is_method_call
 from ..passes.styles import ARGUMENTS_READ
-from .classes import ConstructorDescriber, Described, consistent_recoveries
+from .classes import (
+    ConstructorDescriber,
+    Described,
+    consistent_recoveries,
+    with_assignment,
+)
 from .constructors import (
     Assign,
     BuiltIf,
@@ -1039,24 +1044,10 @@ def _literals(member: Described) -> str:
 
 
 def _keeping(member: Described, attribute: str) -> Described:
-    """``member`` whose ``__init__`` sets the tested ``attribute`` to its value.
-
-    Where the user's ``__init__`` sets it: before the first attribute it
-    sets later (first, without the source).
-    """
+    """``member`` whose ``__init__`` sets the tested ``attribute`` to its value."""
     module = member.instance.module
-    lines = setting_lines(module)
-    at = 0
-    if attribute in lines:
-        later = [
-            i
-            for i, a in enumerate(member.init)
-            if lines.get(a.attribute, -1) > lines[attribute]
-        ]
-        at = later[0] if later else len(member.init)
-    init = list(member.init)
-    init.insert(at, Assign(attribute, plain_attribute(module, attribute)))
-    return replace(member, init=init)
+    value = plain_attribute(module, attribute)
+    return replace(member, init=with_assignment(member.init, module, attribute, value))
 
 
 def _with_other_shape(

@@ -29,6 +29,7 @@ from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
 from ..torch_names import qualified_name
 from ..init_slices import recover_tensor, setting_lines
+from ..stored_attributes import is_store
 from ..state_builds import declared_build, recovered_code
 from .constructors import (
     POSITIONAL,
@@ -42,6 +43,7 @@ from .constructors import (
     structure,
 )
 from .expressions import ExpressionPrinter
+from .attribute_tests import MISSING, plain_attribute
 from .layer_subclasses import LayerBase, dtype_argument, layer_base
 
 
@@ -98,6 +100,8 @@ class ConstructorDescriber:
         if any(_draws(a.value) for a in init):
             init = in_source_order(init, module)
         init += _tie_assignments(module, graph_module)
+        for name in _stored_attributes(graph_module.graph, module):
+            init = with_assignment(init, module, name, plain_attribute(module, name))
         return Described(instance, False, init, True, layer_base(module))
 
     def _assignment(self, name: str, value: Any, owner: nn.Module) -> Assign:
@@ -379,6 +383,43 @@ def _ctors(value: Any) -> Iterator[Ctor]:
     elif isinstance(value, dict):
         for item in value.values():
             yield from _ctors(item)
+
+
+def with_assignment(
+    init: list[Assign], module: nn.Module, attribute: str, value: Any
+) -> list[Assign]:
+    """``init`` with ``self.<attribute> = value`` where the user's ``__init__`` sets it.
+
+    Before the first attribute it sets later (first, without the source).
+    """
+    lines = setting_lines(module)
+    at = 0
+    if attribute in lines:
+        later = [
+            i
+            for i, a in enumerate(init)
+            if lines.get(a.attribute, -1) > lines[attribute]
+        ]
+        at = later[0] if later else len(init)
+    return [*init[:at], Assign(attribute, value), *init[at:]]
+
+
+def _stored_attributes(graph: fx.Graph, module: nn.Module) -> list[str]:
+    """Attributes ``forward`` stores for its caller that ``__init__`` sets first.
+
+    llama2.c's ``self.last_loss = None``: the value before the first call,
+    the user's comment above it (:mod:`nnconvert.stored_attributes`).
+    """
+    stored = {str(n.args[0]) for n in with_method_bodies(graph) if is_store(n)}
+    lines = setting_lines(module)
+    return sorted(
+        (
+            name
+            for name in stored
+            if name in lines and plain_attribute(module, name) is not MISSING
+        ),
+        key=lines.__getitem__,
+    )
 
 
 def _attributes(

@@ -1,0 +1,141 @@
+"""What ``forward`` stores on its module for the caller: ``self.last_loss = loss``.
+
+llama2.c's ``Transformer.forward`` returns the logits and leaves the loss on
+the model (``self.last_loss = F.cross_entropy(...)``, ``self.last_loss =
+None`` without targets); its training loop reads ``model.last_loss``. Such
+a store is no value of the graph, so a trace drops it and the output has
+no ``last_loss`` (SPEC invariant 7). While tracing, a store on the traced
+module of an attribute that no method of its class reads again (a value
+for the caller, not a cache ``forward`` fills and reads back: CLIP's
+``self.attn_mask``, the word language model's ``self.src_mask``) becomes a
+:func:`store_attribute` node, impure, printed ``self.last_loss = ...`` in
+the class styles and ``params["last_loss"] = ...`` in a functional root.
+
+A model without source records nothing: which attributes are only written
+is read from the class's text.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import textwrap
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from torch import fx, nn
+
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .hierarchy import Instance
+
+
+def store_attribute(name: str, value: Any) -> None:
+    """``self.<name> = value`` in the traced module's ``forward``; does nothing when run.
+
+    The graph is the module's computation, not the module: the printer
+    writes the store on ``self`` (or the functional root's dict).
+    """
+
+
+def is_store(node: fx.Node) -> bool:
+    """A :func:`store_attribute` node."""
+    return node.op == "call_function" and node.target is store_attribute
+
+
+def written_only(cls: type) -> frozenset[str]:
+    """Attributes a method of ``cls`` (not ``__init__``) assigns on ``self`` and none reads.
+
+    Read from the source of ``cls`` and its user-defined bases; a class
+    without source gives none.
+    """
+    stored: set[str] = set()
+    read: set[str] = set()
+    for owner in cls.__mro__:
+        if owner.__module__.startswith("torch.") or owner is object:
+            continue
+        tree = _class_tree(owner)
+        if tree is None:
+            return frozenset()
+        for function in tree.body:
+            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(function):
+                if not (
+                    isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "self"
+                ):
+                    continue
+                if not isinstance(node.ctx, ast.Store):
+                    read.add(node.attr)
+                elif function.name != "__init__":
+                    stored.add(node.attr)
+    return frozenset(stored - read)
+
+
+def refuse_block_stores(instances: Iterable[Instance]) -> None:
+    """Functional style keeps a store of the root only: a block's would be lost.
+
+    A block function gets ``sub_params(params, "layers.0.")``, a dict of
+    its own: what it stored there would never reach the caller.
+    """
+    for instance in instances:
+        stored = [str(n.args[0]) for n in instance.graph.graph.nodes if is_store(n)]
+        if instance.path and stored:
+            raise InputError(
+                f"block {instance.path!r} ({type(instance.module).__name__}) stores "
+                f"self.{stored[0]} in forward for its caller; a functional-style "
+                "block function has nowhere to keep it (only the root function "
+                'stores, into its dict: params["name"]): convert to module or '
+                "mixed style"
+            )
+
+
+@functools.lru_cache(maxsize=None)
+def _class_tree(cls: type) -> ast.ClassDef | None:
+    try:
+        text = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return None
+    try:
+        tree = ast.parse(text).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    return tree if isinstance(tree, ast.ClassDef) else None
+
+
+@contextmanager
+def stores_recorded(tracer: fx.Tracer, root: Any) -> Iterator[None]:
+    """Inside, ``root``'s stores of :func:`written_only` attributes are graph nodes too.
+
+    The store itself still happens (later code of ``forward`` may read the
+    value, and the tracer's attribute restoring undoes it afterwards).
+    """
+    names = written_only(type(root)) if isinstance(root, nn.Module) else frozenset()
+    if not names:
+        yield
+        return
+    original = nn.Module.__setattr__
+
+    def recording(module: nn.Module, name: str, value: Any) -> None:
+        if module is root and name in names:
+            tracer.create_proxy("call_function", store_attribute, (name, value), {})
+        original(module, name, value)
+
+    nn.Module.__setattr__ = recording  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Module.__setattr__ = original  # type: ignore[method-assign]
+
+
+__all__ = [
+    "is_store",
+    "refuse_block_stores",
+    "store_attribute",
+    "stores_recorded",
+    "written_only",
+]
