@@ -24,6 +24,7 @@ from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
 from ..options import Style
 from ..passes.methods import with_method_bodies
+from ..passes.styles import MADE_FROM_LAYER
 from ..opspecs.helpers import HELPERS, Helper, helper_for
 from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
@@ -438,7 +439,10 @@ def _attributes(
     declared = _declaration_order(original)
     used: list[str] = []
     targets: set[str] = set()
+    called: set[str] = set()  # layers mixed style calls as functions
     for node in with_method_bodies(graph_module.graph):
+        if MADE_FROM_LAYER in node.meta:
+            called.add(str(node.meta[MADE_FROM_LAYER]).split(".")[0])
         if node.op in ("call_module", "get_attr") and node.target != "training":
             targets.add(str(node.target))
             top = str(node.target).split(".")[0]
@@ -450,7 +454,15 @@ def _attributes(
         if n in declared and _is_original(n, graph_module, original, built)
     ]
     state = {key.split(".")[0] for key in original.state_dict()}
-    unused = [name for name in declared if name not in used and name in state]
+    unused = [
+        name
+        for name in declared
+        if name not in used
+        and (
+            name in state
+            or (name not in called and _is_spare_layer(getattr(original, name)))
+        )
+    ]
     order = sorted(kept + unused, key=declared.index)
     steady = _in_declared_order(kept, declared)
     for i, name in enumerate(used):
@@ -545,6 +557,24 @@ def _added_place(
         return order.index(following)
     preceding = [n for n in before if n in steady or n not in kept]
     return order.index(preceding[-1]) + 1 if preceding else 0
+
+
+def _is_spare_layer(child: Any) -> bool:
+    """A torch layer without tensors that ``forward`` never calls: kept all the same.
+
+    DINO's ``self.head = nn.Identity()`` (its classifier, replaced for
+    fine-tuning), an activation kept for later: the model's attributes, and
+    what the user's comments above them describe. A layer with tensors is
+    kept anyway (its ``state_dict`` keys); a block of the user's own without
+    tensors and never called has no class in the output to build it with.
+    """
+    return (
+        isinstance(child, nn.Module)
+        and not is_defined_class(child)
+        and spec_for_module(child) is not None
+        and not any(True for _ in child.parameters())
+        and not any(True for _ in child.buffers())
+    )
 
 
 def _declaration_order(module: nn.Module) -> list[str]:
