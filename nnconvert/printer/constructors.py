@@ -20,6 +20,7 @@ from ..init_slices import RecoveredCode, filled
 from ..naming import first_free, identifier
 from ..opspecs.spec import REQUIRED, Param, layout
 from .expressions import ExpressionPrinter
+from .progressions import progression
 from .spacing import black_spaced
 from .values import literal
 
@@ -484,6 +485,9 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
             printer.use(value.imported)
         args, kwargs = layout(list(value.values), value.positional)
         parts = [render_value(a, printer) for a in args]
+        stepping = progression(parts) if _all_constructors(args) else None
+        if value.callee == "nn.Sequential" and not kwargs and stepping is not None:
+            return f"nn.Sequential(*{stepping.comprehension})"  # DenseNet's stages
         parts += [f"{k}={render_value(v, printer)}" for k, v in kwargs.items()]
         return f"{value.callee}({', '.join(parts)})"
     if isinstance(value, Repeated):
@@ -501,6 +505,9 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
         if len(items) >= 2 and _all_constructors(value) and len(set(items)) == 1:
             # an nn.ModuleList of n alike members, as people build one
             return f"[{items[0]} for _ in range({len(items)})]"
+        stepping = progression(items) if _all_constructors(value) else None
+        if stepping is not None:
+            return stepping.comprehension
         return "[" + ", ".join(items) + "]"
     if isinstance(value, dict):
         items = ", ".join(
