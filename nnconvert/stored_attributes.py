@@ -46,13 +46,14 @@ def is_store(node: fx.Node) -> bool:
 
 
 def written_only(cls: type) -> frozenset[str]:
-    """Attributes a method of ``cls`` (not ``__init__``) assigns on ``self`` and none reads.
+    """Attributes ``forward`` (or a method it calls) assigns on ``self`` and no method reads.
 
-    Read from the source of ``cls`` and its user-defined bases; a class
-    without source gives none.
+    Read from the source of ``cls`` and its bases other than torch's; a
+    class without source gives none. What another method stores
+    (``resize_token_embeddings`` setting ``self.vocab_size``) is not
+    ``forward``'s doing.
     """
-    stored: set[str] = set()
-    read: set[str] = set()
+    methods: dict[str, list[ast.AST]] = {}  # every class's, ``super().forward`` too
     for owner in cls.__mro__:
         if owner.__module__.startswith("torch.") or owner is object:
             continue
@@ -60,20 +61,40 @@ def written_only(cls: type) -> frozenset[str]:
         if tree is None:
             return frozenset()
         for function in tree.body:
-            if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                continue
-            for node in ast.walk(function):
-                if not (
-                    isinstance(node, ast.Attribute)
-                    and isinstance(node.value, ast.Name)
-                    and node.value.id == "self"
-                ):
-                    continue
-                if not isinstance(node.ctx, ast.Store):
-                    read.add(node.attr)
-                elif function.name != "__init__":
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                methods.setdefault(function.name, []).append(function)
+    read = {
+        node.attr
+        for versions in methods.values()
+        for function in versions
+        for node in _self_attributes(function)
+        if not isinstance(node.ctx, ast.Store)
+    }
+    stored: set[str] = set()
+    reached, waiting = set(), ["forward"]
+    while waiting:
+        name = waiting.pop()
+        if name in reached or name not in methods or name == "__init__":
+            continue
+        reached.add(name)
+        for function in methods[name]:
+            for node in _self_attributes(function):
+                if isinstance(node.ctx, ast.Store):
                     stored.add(node.attr)
+                else:
+                    waiting.append(node.attr)  # ``self.encode(x)``: a method it calls
     return frozenset(stored - read)
+
+
+def _self_attributes(function: ast.AST) -> Iterator[ast.Attribute]:
+    """Every ``self.<name>`` in ``function``, read or stored."""
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            yield node
 
 
 def refuse_block_stores(instances: Iterable[Instance]) -> None:

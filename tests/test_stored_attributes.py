@@ -90,8 +90,23 @@ def _converted(style: Style, *inputs) -> nnconvert.Conversion:
     return conversion
 
 
+class Resizable(LossOnModel):
+    """A store another method makes is not ``forward``'s; one a helper makes is."""
+
+    def resize(self, width):
+        self.width = width
+
+    def forward(self, x, targets=None):
+        self.remember(x)
+        return super().forward(x, targets)
+
+    def remember(self, x):
+        self.last_input = x
+
+
 def test_only_written_attributes_are_stores():
     assert written_only(LossOnModel) == {"last_loss"}
+    assert written_only(Resizable) == {"last_loss", "last_input"}
     assert written_only(CachedMask) == frozenset()  # read back: a cache
     assert written_only(Attention) == {"attn_weights"}
 
