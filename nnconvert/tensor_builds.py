@@ -544,26 +544,44 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
     functions = _functions(tree)
     marked = 0
     for statement in tree.body:
-        build = _function_build(statement, functions, lines)
-        if build is None:
-            build = _expression_build(statement, functions, source, lines)
-        value = namespace.get(build.constant) if build is not None else None
-        if not isinstance(value, Tensor):
-            continue
-        build = replace(
-            build,
-            value=value,
-            calls=kept_calls(build, namespace),
-            modules=modules_read(build, namespace),
-        )
-        if not _rebuilds(build, value):
-            continue  # reads another global, or is not what the file ran: its value
-        try:
-            setattr(value, _MARK, build)
-        except (AttributeError, RuntimeError):
-            continue
-        marked += 1
+        for build in _statement_builds(statement, functions, source, lines):
+            marked += _mark(build, namespace)
     return marked
+
+
+def _statement_builds(
+    statement: ast.stmt,
+    functions: dict[str, ast.FunctionDef],
+    source: str | None,
+    lines: list[str],
+) -> list[TensorBuild]:
+    """The builds one module-level statement makes: one per constant it assigns."""
+    build = _function_build(statement, functions, lines if source else None)
+    if build is None:
+        build = _expression_build(statement, functions, source, lines)
+    if build is not None:
+        return [build]
+    return _unpacking_builds(statement, functions, source, lines)
+
+
+def _mark(build: TensorBuild, namespace: Mapping[str, Any]) -> int:
+    """Mark the constant ``build`` assigns with it, when it rebuilds the value: 1, else 0."""
+    value = namespace.get(build.constant)
+    if not isinstance(value, Tensor):
+        return 0
+    build = replace(
+        build,
+        value=value,
+        calls=kept_calls(build, namespace),
+        modules=modules_read(build, namespace),
+    )
+    if not _rebuilds(build, value):
+        return 0  # reads another global, or is not what the file ran: its value
+    try:
+        setattr(value, _MARK, build)
+    except (AttributeError, RuntimeError):
+        return 0
+    return 1
 
 
 def kept_calls(build: TensorBuild, namespace: Mapping[str, Any]) -> tuple:
@@ -596,12 +614,10 @@ def modules_read(
 def constant_names(tree: ast.Module) -> frozenset[str]:
     """The names of a file's constants :func:`read_builds` may mark (before running it)."""
     functions = _functions(tree)
-    lines: list[str] = []
     return frozenset(
-        statement.targets[0].id
+        build.constant
         for statement in tree.body
-        if _function_build(statement, functions, None) is not None
-        or _expression_build(statement, functions, None, lines) is not None
+        for build in _statement_builds(statement, functions, None, [])
     )
 
 
@@ -664,6 +680,48 @@ def _expression_build(
         segment = ast.get_source_segment(source, value)
         body = (*comments, f"return {segment}")
     return TensorBuild(name, (), body, (), constant, inline=True)
+
+
+def _unpacking_builds(
+    statement: ast.stmt,
+    functions: dict[str, ast.FunctionDef],
+    source: str | None,
+    lines: list[str],
+) -> list[TensorBuild]:
+    """``A, B = <call>``: a build per constant, as :class:`TensorBuild` prints them.
+
+    llama2.c's ``FREQS_COS, FREQS_SIN = precompute_freqs_cis(16 // 4, 12)``
+    (:func:`~nnconvert.printer.built_tensors.build_definitions`): each
+    build's body is the statement, then ``return`` of its part. The value
+    may call the file's own functions (:func:`kept_calls` keeps them).
+    Without ``source``: the builds' constants alone (bodies empty).
+    """
+    if not (
+        isinstance(statement, ast.Assign)
+        and len(statement.targets) == 1
+        and isinstance(statement.targets[0], ast.Tuple)
+        and all(isinstance(t, ast.Name) for t in statement.targets[0].elts)
+        and isinstance(statement.value, ast.Call)
+    ):
+        return []
+    names = {n.id for n in ast.walk(statement.value) if isinstance(n, ast.Name)}
+    if not names <= {*_GLOBALS, *PURE_BUILTINS, *functions}:
+        return []
+    targets = [t.id for t in statement.targets[0].elts if t.id != "_"]
+    if source is None:
+        return [TensorBuild(t.lower(), (), (), (), t) for t in targets]
+    start = statement.lineno - 1
+    while start > 0 and lines[start - 1].strip().startswith("#"):
+        start -= 1
+    comments = [line.strip() for line in lines[start : statement.lineno - 1]]
+    text = ast.get_source_segment(source, statement)
+    if text is None or "\n" in text:
+        return []
+    return [
+        TensorBuild(t.lower(), (), (*comments, text, f"return {t}"), (), t)
+        for t in targets
+        if not keyword.iskeyword(t.lower())
+    ]
 
 
 def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:

@@ -137,6 +137,19 @@ class TableRotary(nn.Module):
         return apply_rotary(self.proj(x), self.cos[:t], self.sin[:t])
 
 
+class CosineOnly(nn.Module):
+    """Half of an unpacking kept: the other part is never a buffer."""
+
+    def __init__(self, dim=8, end=6):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+        cos, _ = rope_table(dim, end)
+        self.register_buffer("cos", cos, persistent=False)
+
+    def forward(self, x):
+        return self.proj(x)[..., :4] * self.cos[: x.shape[1]]
+
+
 class CausalMask(nn.Module):
     """Whisper's ``TextDecoder``: a mask filled with ``-np.inf``, registered unsaved."""
 
@@ -190,7 +203,9 @@ def _top_level(source: str) -> dict[str, ast.stmt]:
         if isinstance(statement, ast.FunctionDef):
             found[statement.name] = statement
         elif isinstance(statement, ast.Assign):
-            found[statement.targets[0].id] = statement
+            for target in ast.walk(statement.targets[0]):  # ``COS, SIN = ...``
+                if isinstance(target, ast.Name):
+                    found[target.id] = statement
     return found
 
 
@@ -282,9 +297,17 @@ def test_functional_style_builds_a_buffer_with_the_users_function():
     defined = _top_level(source)
     assert ast.unparse(defined["rope_table"]) == _as_written(rope_table)
     assert "unpack_tensor" not in source
-    assert "cos, sin = rope_table(8, 6)" in source
-    assert "COS = " in source and "COS[:t]" in source
+    # one statement into both constants, as the source's one call
+    assert "\nCOS, SIN = rope_table(8, 6)\n" in source
+    assert "COS[:t]" in source and "SIN[:t]" in source
     assert _converted_again(conversion, *inputs) == source
+
+
+def test_an_unpacking_builds_only_the_constants_used():
+    inputs = (torch.randn(2, 5, 8),)
+    conversion = recorded_conversion(CosineOnly, Style.FUNCTIONAL, inputs)
+    assert "\nCOS, _ = rope_table(8, 6)\n" in conversion.source
+    assert _converted_again(conversion, *inputs) == conversion.source
 
 
 def test_functional_style_builds_a_buffer_reading_numpy_as_the_file_does():

@@ -118,7 +118,12 @@ def _function_key(build: TensorBuild) -> tuple:
 
 
 def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
-    """Each function the named build nodes call, then its constants, in order of use."""
+    """Each function the named build nodes call, then its constants, in order of use.
+
+    Builds that return the parts of one unpacking (llama2.c's ``freqs_cos,
+    freqs_sin = precompute_freqs_cis(...)``) are that one statement, into
+    their constants: ``FREQS_COS, FREQS_SIN = precompute_freqs_cis(...)``.
+    """
     functions: dict[TensorBuild, list[str]] = {}
     for node in nodes:
         if node.op == "call_function" and isinstance(node.target, TensorBuild):
@@ -126,15 +131,83 @@ def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
             assignments = functions.setdefault(build.function(), [])
             if build.assignment() not in assignments:
                 assignments.append(build.assignment())
+    unpacked = _unpackings(functions)
     printed = []
     for function, assignments in functions.items():
         modules = [*_modules_read(function), *function.import_lines()]
+        if function in unpacked:
+            text = unpacked[function]
+            if text:  # the first of the statement's builds writes it
+                printed.append(Printed(text + "\n", Imports(modules)))
+            continue
         if function.inline:  # MASK = torch.ones(6): no function of its own
             printed.append(Printed("\n".join(assignments) + "\n", Imports(modules)))
             continue
         text = function.definition() + "\n\n" + "\n".join(assignments) + "\n"
         printed.append(Printed(text, Imports(("Tensor", *modules))))
     return printed
+
+
+def _unpackings(functions: dict[TensorBuild, list[str]]) -> dict[TensorBuild, str]:
+    """The builds written as the unpacking their bodies share: the statement, once.
+
+    A build qualifies when it takes no parameters, has one constant, and
+    its body is comments, one ``a, b = value`` and ``return a``. The first
+    build of each statement maps to its text (its targets the constants,
+    ``_`` for a part no build returns), the others to ``""``.
+    """
+    statements: dict[tuple[str, ...], dict[str, str]] = (
+        {}
+    )  # lines -> target -> constant
+    owners: dict[TensorBuild, tuple[str, ...]] = {}
+    for function, assignments in functions.items():
+        returned = _returned_part(function)
+        if returned is None or len(assignments) != 1:
+            continue
+        constant = assignments[0].split(" = ")[0]
+        statements.setdefault(function.body[:-1], {})[returned] = constant
+        owners[function] = function.body[:-1]
+    written: dict[TensorBuild, str] = {}
+    done: set[tuple[str, ...]] = set()
+    for function, lines in owners.items():
+        if lines in done:
+            written[function] = ""
+            continue
+        done.add(lines)
+        *comments, statement = lines
+        targets, value = statement.split(" = ", 1)
+        parts = [statements[lines].get(t.strip(), "_") for t in targets.split(",")]
+        written[function] = "\n".join([*comments, f"{', '.join(parts)} = {value}"])
+    return written
+
+
+def _returned_part(function: TensorBuild) -> str | None:
+    """``a`` for a body of comments, ``a, b = value`` and ``return a``; else None."""
+    if function.parameters or function.inline or len(function.body) < 2:
+        return None
+    *comments, statement, returned = function.body
+    if not all(line.lstrip().startswith("#") for line in comments):
+        return None
+    try:
+        tree = ast.parse(statement + "\n" + returned)
+    except SyntaxError:
+        return None
+    assign, result = tree.body if len(tree.body) == 2 else (None, None)
+    if not (
+        isinstance(assign, ast.Assign)
+        and len(assign.targets) == 1
+        and isinstance(assign.targets[0], ast.Tuple)
+        and all(isinstance(t, ast.Name) for t in assign.targets[0].elts)
+        and isinstance(result, ast.Return)
+        and isinstance(result.value, ast.Name)
+        and result.value.id in {t.id for t in assign.targets[0].elts}
+        and statement.count(" = ") >= 1
+    ):
+        return None
+    names = [t.id for t in assign.targets[0].elts]
+    if statement.split(" = ", 1)[0].replace(" ", "") != ",".join(names):
+        return None  # written otherwise (parentheses): not split by text
+    return result.value.id
 
 
 def spaced(build: TensorBuild) -> TensorBuild:
