@@ -75,6 +75,7 @@ from ..init_arguments import (
     is_literal,
     recorded_call,
 )
+from ..leaves import is_leaf
 from ..module_kinds import is_stateless, is_user_module
 from ..opspecs import spec_for_module
 from ..opspecs.spec import REQUIRED, Param, bind, parse_signature
@@ -207,6 +208,9 @@ def held_arguments(
         configs |= {p: given[p] for p in parameters if is_config(given.get(p))}
     parameters += [name for name in configs if name not in parameters]
     local_code = _local_sizes(function, set(parameters))
+    derived = _derived_attributes(
+        function, forward_reads, set(parameters), local_code, modules, configs
+    )
     agreed: dict[tuple, str] | None = None
     uses: dict[tuple, _Use] = {}
     read_from: dict[tuple, str] = {}
@@ -254,6 +258,7 @@ def held_arguments(
             modules,
             forward_reads,
             reserved,
+            [s for s in derived if _names(s.value) <= {*parameters, *local_code}],
         )
 
     kept = kept_of(agreed, parameters, local_code)
@@ -271,6 +276,7 @@ def held_arguments(
         recovered,
         _set_as_read(function, type(modules[0]), forward_reads),
         whole_of,
+        derived,
     )
     if root and set(kept.parameters) - whole - set(configs):
         written = whole | set(configs)
@@ -293,15 +299,20 @@ def _kept(
     modules: Sequence[nn.Module],
     forward_reads: Iterable[str],
     reserved: frozenset[str],
+    derived: Sequence[ast.Assign] = (),
 ) -> HeldArguments | None:
     """``agreed`` with the locals and ``parameters`` it reads; None where one is reserved.
 
     None too where a local it reads reads a name not among ``parameters``
-    (one the root left out: :func:`held_arguments`).
+    (one the root left out: :func:`held_arguments`). ``derived``: the
+    statements setting an attribute ``forward`` reads that the class writes
+    as the source does (:func:`_derived_attributes`), whose names it reads.
     """
     read: set[str] = set()
     for at in agreed:
         read |= names[at]
+    for statement in derived:
+        read |= _names(statement.value)
     calls = _built_once(function)
     for attribute in set(forward_reads):
         node = calls.get(attribute)
@@ -334,6 +345,7 @@ def _whole(
     recovered: Mapping[str, set[str]],
     harmless: Iterable[ast.stmt],
     whole_of: Callable[[type], frozenset[str]],
+    derived: Sequence[ast.Assign] = (),
 ) -> frozenset[str]:
     """The ``parameters`` and locals every use of which in ``__init__`` the output writes as a name.
 
@@ -342,7 +354,10 @@ def _whole(
     class keeps that parameter whole (``whole_of``); in the user's tensor
     code written with its names (``recovered``: attribute -> the
     parameters it is written with; the locals it reads are written too);
-    in an ``assert``; or in a ``harmless`` statement (:func:`_set_as_read`).
+    in an ``assert``; in a ``harmless`` statement (:func:`_set_as_read`);
+    or in a ``derived`` one (``self.scale = head_dim ** -0.5``,
+    :func:`_derived_attributes`) none of whose names is partial, which the
+    class then writes as the source does (:func:`written_reads`).
     A statement setting locals (``inner_dim = dim_head * heads``,
     ``patch_height, patch_width = pair(patch_size)``) passes its reads on
     when the output writes it (a kept local, ``sizes``, or the tensor
@@ -386,17 +401,31 @@ def _whole(
         for node, owner, parameter in uses:
             if _names(node) & partial:
                 continue
-            if is_user_module(owner) and parameter not in whole_of(type(owner)):
+            if _is_block(owner) and parameter not in whole_of(type(owner)):
                 continue
             kept |= {id(n) for n in ast.walk(node)}
         for statement, defined in setting:
             readable = written.get(id(statement), set())
             if not defined & partial:
                 kept |= {id(n) for n in _loads([statement]) if n.id in readable}
+        for statement in derived:
+            if not _names(statement.value) & partial:
+                kept |= {id(n) for n in _loads([statement])}
         found = {n.id for n in loads if id(n) not in kept}
         if found <= partial:
             return frozenset(names - partial)
         partial |= found
+
+
+def _is_block(owner: nn.Module) -> bool:
+    """A class whose parameter is whole only where its own class keeps it so (:func:`_whole`).
+
+    A ``torch.nn`` layer, or a third-party layer the output builds as the
+    source did (an einops ``Rearrange(pattern, p1=patch_size)``,
+    :mod:`nnconvert.leaves`), takes its arguments as written: a name given
+    to it is a use written through the name.
+    """
+    return is_user_module(owner) and not is_leaf(owner)
 
 
 def _named(target: ast.expr) -> str | None:
@@ -508,6 +537,65 @@ def _set_as_read(
         elif mentioned is not None and not attributes & mentioned:
             found.append(statement)
     return found
+
+
+def _derived_attributes(
+    function: ast.FunctionDef,
+    forward_reads: Iterable[str],
+    parameters: set[str],
+    local_code: Mapping[str, ast.expr],
+    modules: Sequence[nn.Module],
+    configs: Mapping[str, Any],
+) -> list[ast.Assign]:
+    """``self.X = <expression>`` statements setting an attribute ``forward`` reads as a number.
+
+    vit-pytorch's ``self.scale = dim_head ** -0.5``, DINO's ``self.scale =
+    qk_scale or head_dim ** -0.5``: set once, to a :func:`_simple`
+    expression of the parameters and :func:`_local_sizes` locals giving
+    each of ``modules``' number, the class writes the statement as the
+    source does (:func:`written_reads`) rather than the number, so its
+    reads are uses written through the names (:func:`_whole`). A bare name
+    (``self.n_head = n_head``) is :func:`_set_as_read`'s.
+    """
+    calls = _built_once(function)
+    statements = {
+        id(node.value): node
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign) and len(node.targets) == 1
+    }
+    rows = [_source_values(m, local_code, parameters, configs) for m in modules]
+    found = []
+    for attribute in sorted(set(forward_reads)):
+        node = calls.get(attribute)
+        statement = statements.get(id(node))
+        if statement is None or isinstance(node, ast.Name) or not _names(node):
+            continue
+        if not _simple(node, parameters | set(local_code)):
+            continue
+        held = [getattr(m, attribute, _UNKNOWN) for m in modules]
+        given = [_evaluates(node, values) for values in rows]
+        if all(
+            _number(g) and type(g) is type(h) and same_literal(g, h)
+            for g, h in zip(given, held)
+        ):
+            found.append(statement)
+    return found
+
+
+def _source_values(
+    module: nn.Module,
+    local_code: Mapping[str, ast.expr],
+    parameters: set[str],
+    configs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What ``module``'s ``__init__`` was given and the ``local_code`` locals it computed from it."""
+    values = {**init_locals(module), **given_arguments(module), **configs}
+    for name, node in local_code.items():  # one an attribute stood for: not recorded
+        if name in parameters:  # ``x = x or y``: the local from here on
+            values[name] = _evaluates(node, values)
+        else:
+            values.setdefault(name, _evaluates(node, values))
+    return values
 
 
 def _looped(cls: type, at: tuple) -> bool:
@@ -924,9 +1012,28 @@ def _written_arguments(module: nn.Module, call: ast.Call) -> dict[str, Any] | No
                 parse_signature(spec.ctor_signature), tuple(call.args), keywords
             )
         signature = inspect.signature(type(module).__init__)
-        return signature.bind_partial(None, *call.args, **keywords).arguments
+        bound = signature.bind_partial(None, *call.args, **keywords).arguments
     except (TypeError, ValueError):
         return None
+    return _spread_keywords(bound, signature)
+
+
+def _spread_keywords(
+    bound: dict[str, Any], signature: inspect.Signature
+) -> dict[str, Any]:
+    """``bound`` with its ``**kwargs`` dict spread out, each keyword by its own name.
+
+    A layer that takes ``**axes_lengths`` (einops' ``Rearrange(pattern,
+    p1=patch_size)``) records each keyword as a parameter of its own
+    (:mod:`nnconvert.leaves`): ``p1`` is paired with ``patch_size`` as a
+    named parameter would be.
+    """
+    spread = dict(bound)
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD and name in spread:
+            extra = spread.pop(name)
+            spread |= {k: v for k, v in extra.items() if k not in spread}
+    return spread
 
 
 def _argument_layer(module: nn.Module, parameter: str) -> nn.Module | None:
