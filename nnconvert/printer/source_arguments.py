@@ -281,13 +281,33 @@ def held_arguments(
     if root and set(kept.parameters) - whole - set(configs):
         written = whole | set(configs)
         agreed = {at: t for at, t in agreed.items() if names[at] <= written}
-        local_code = {n: v for n, v in local_code.items() if n in written}
+        local_code = {
+            n: v
+            for n, v in _computable(local_code, written & set(parameters)).items()
+            if n in written
+        }
         parameters = [p for p in parameters if p in written]
         kept = kept_of(agreed, parameters, local_code)
         if kept is None:
             return NOTHING_HELD
     read = {name: configs[name] for name in kept.parameters if name in configs}
     return dataclasses.replace(kept, whole=whole & set(parameters), configs=read)
+
+
+def _computable(
+    local_code: Mapping[str, ast.expr], parameters: set[str]
+) -> dict[str, ast.expr]:
+    """The locals of ``local_code`` computed from ``parameters`` and earlier such locals only.
+
+    A local whose every use is written (whole, ``head_dim`` in ``self.scale
+    = head_dim ** -0.5``) may still read a parameter the root leaves out
+    (``head_dim = dim // num_heads``): it is not the root's to write.
+    """
+    found: dict[str, ast.expr] = {}
+    for name, node in local_code.items():  # the source's order
+        if _names(node) <= parameters | set(found):
+            found[name] = node
+    return found
 
 
 def _kept(
@@ -383,6 +403,7 @@ def _whole(
     for statement in function.body:
         if any(_named(t) in sizes for t in assignment_targets(statement)):
             written[id(statement)] = names
+    sized = set(written)  # written as the source does, names and all
     for statement in ast.walk(function):
         attribute = _statement_sets(statement)
         if attribute in recovered:
@@ -412,6 +433,7 @@ def _whole(
             if not _names(statement.value) & partial:
                 kept |= {id(n) for n in _loads([statement])}
         found = {n.id for n in loads if id(n) not in kept}
+        found |= _unwritable_sizes(setting, sized, partial)
         if found <= partial:
             return frozenset(names - partial)
         partial |= found
@@ -426,6 +448,26 @@ def _is_block(owner: nn.Module) -> bool:
     to it is a use written through the name.
     """
     return is_user_module(owner) and not is_leaf(owner)
+
+
+def _unwritable_sizes(
+    setting: Sequence[tuple[ast.stmt, set[str]]],
+    sized: set[int],
+    partial: set[str],
+) -> set[str]:
+    """The kept locals (``sized``) whose statement reads a ``partial`` name.
+
+    ``head_dim = dim // num_heads`` is written as the source writes it or
+    not at all: with ``num_heads`` a number in places, the root cannot
+    write it, and what reads ``head_dim`` (``self.scale = head_dim **
+    -0.5``) is written as a number too.
+    """
+    return {
+        name
+        for statement, defined in setting
+        if id(statement) in sized and {n.id for n in _loads([statement])} & partial
+        for name in defined
+    }
 
 
 def _named(target: ast.expr) -> str | None:
