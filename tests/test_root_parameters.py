@@ -68,19 +68,41 @@ class PatchViT(nn.Module):
 
 
 class FixedHeads(nn.Module):
-    """The head count is a number in the drawn table: the head width cannot be kept."""
+    """The head count only picks a layer: the head width cannot be kept."""
 
     def __init__(self, dim=16, num_heads=2):
         super().__init__()
         head_dim = dim // num_heads
         self.scale = head_dim**-0.5
-        self.num_heads = num_heads
-        self.table = nn.Parameter(torch.zeros(3, num_heads))
-        nn.init.trunc_normal_(self.table, std=0.02)
-        self.proj = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim) if num_heads > 1 else nn.Identity()
 
     def forward(self, x):
-        return self.proj(x * self.scale) + self.table.sum()
+        return self.proj(x * self.scale)
+
+
+class GraphConv(nn.Module):
+    """pytorch/examples' GCN layer: its weight drawn as ``torch.Tensor(sizes)``, then initialised."""
+
+    def __init__(self, input_dim, output_dim):
+        super().__init__()
+        self.kernel = nn.Parameter(torch.Tensor(input_dim, output_dim))
+        nn.init.xavier_normal_(self.kernel)
+
+    def forward(self, x, adj):
+        return adj @ (x @ self.kernel)
+
+
+class GCN(nn.Module):
+    def __init__(self, input_dim=6, hidden_dim=5, output_dim=3):
+        super().__init__()
+        self.gc1 = GraphConv(input_dim, hidden_dim)
+        self.gc2 = GraphConv(hidden_dim, output_dim)
+
+    def forward(self, x, adj):
+        return self.gc2(torch.relu(self.gc1(x, adj)), adj)
+
+
+GRAPH = (torch.randn(4, 6), torch.eye(4))
 
 
 def _patch_vit(style: Style) -> nnconvert.Conversion:
@@ -128,14 +150,34 @@ def test_the_output_read_back_converts_to_the_same_text(style):
 
 
 def test_a_local_reading_a_dropped_parameter_is_not_written():
-    """``head_dim = dim // num_heads`` with ``num_heads`` a number: ``self.scale`` is too.
+    """``head_dim = dim // num_heads`` with ``num_heads`` dropped: ``self.scale`` is a number.
 
-    Module style draws ``self.table`` as ``torch.empty(3, 2)``, so
-    ``num_heads`` is written as a number there and the root drops it; the
-    local reading it cannot be written, nor the scale computed from it.
-    (``dim=16``, which sizes ``self.proj``, is kept by
-    :mod:`nnconvert.printer.root_arguments`, which does not see the scale.)
+    ``num_heads`` only picks ``self.proj``'s layer, which the output writes
+    as the one built: the root drops it, and the local reading it cannot be
+    written, nor the scale computed from it. (``dim=16``, which sizes
+    ``self.proj``, is kept by :mod:`nnconvert.printer.root_arguments`,
+    which does not see the scale.)
     """
     source = recorded_conversion(FixedHeads, Style.MODULE, (torch.randn(2, 16),)).source
     assert "num_heads" not in source and "head_dim" not in source
     assert "self.scale = 0.3535533905932738" in source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_drawn_parameter_is_sized_through_the_parameters(style):
+    """``nn.Parameter(torch.Tensor(input_dim, output_dim))``: the root keeps all three widths."""
+    conversion = recorded_conversion(GCN, style, GRAPH)
+    source = conversion.source
+    assert "def __init__(self, input_dim=6, hidden_dim=5, output_dim=3):" in source
+    assert "(input_dim, output_dim))" in source  # torch.empty, or as written
+    built = conversion.namespace()[conversion.name]
+    for changed in ({"input_dim": 7}, {"hidden_dim": 2}, {"output_dim": 4}):
+        torch.manual_seed(0)
+        original = GCN(**changed).eval()
+        output = built(**changed).eval()
+        output.load_state_dict(original.state_dict())
+        x = torch.randn(4, changed.get("input_dim", 6))
+        torch.testing.assert_close(output(x, GRAPH[1]), original(x, GRAPH[1]))
+    again = nnconvert.convert(load_output(conversion), style, GRAPH)
+    again.check(train=True)
+    assert again.source == source

@@ -141,8 +141,9 @@ class HeldArguments:
 NOTHING_HELD = HeldArguments({}, (), ())
 
 #: Where a kept expression stands: its node, and the layer or block and the
-#: parameter of its constructor it is given to.
-_Use = tuple[ast.expr, nn.Module, str]
+#: parameter of its constructor it is given to (or a drawn ``nn.Parameter``
+#: and ``"size"``: :func:`_paired_parameter`).
+_Use = tuple[ast.expr, nn.Module | nn.Parameter, str]
 
 
 class _Count:
@@ -924,21 +925,83 @@ def _held(
             continue
         node = calls.get(assign.attribute)
         built = getattr(module, assign.attribute, None)
+        if node is not None and isinstance(built, nn.Parameter):
+            pairs = _paired_parameter(assign.value, node, built)
+            yield from _checked(assign, pairs, parameters | set(local_code), values)
+            continue
         if node is None or not isinstance(built, nn.Module):
             continue
         if is_stateless(built) and not is_user_module(built) and not stateless_layers:
             continue  # mixed style writes it as a call (F.dropout(x, 0.1)): no argument
-        for path, expression, owner, name in _paired(
-            assign.value, built, node, layers=layers
-        ):
-            if not _names(expression):
-                continue  # a literal in the source too
-            if not _simple(expression, parameters | set(local_code)):
-                continue
-            value = _evaluates(expression, values)
-            if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
-                use = (expression, owner, name)
-                yield (assign.attribute, *path), written_text(expression), use
+        pairs = _paired(assign.value, built, node, layers=layers)
+        yield from _checked(assign, pairs, parameters | set(local_code), values)
+
+
+def _checked(
+    assign: Assign,
+    pairs: Iterable[tuple[tuple, ast.expr, Any, str]],
+    names: set[str],
+    values: Mapping[str, Any],
+) -> Iterator[tuple[tuple, str, _Use]]:
+    """The ``pairs`` (:func:`_paired`) whose expression reads ``names`` and gives the literal.
+
+    A literal in the source too is not one; nor is an expression of
+    anything but ``names``, or one giving another value than the instance
+    was built with: nothing is guessed from values.
+    """
+    for path, expression, owner, name in pairs:
+        if not _names(expression) or not _simple(expression, names):
+            continue
+        value = _evaluates(expression, values)
+        if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
+            use = (expression, owner, name)
+            yield (assign.attribute, *path), written_text(expression), use
+
+
+#: ``torch`` functions whose positional arguments are the tensor's sizes
+_SIZED_FACTORIES = frozenset(
+    {"empty", "zeros", "ones", "rand", "randn", "Tensor", "FloatTensor"}
+)
+
+
+def _paired_parameter(
+    value: Any, call: ast.expr, built: nn.Parameter
+) -> Iterator[tuple[tuple, ast.expr, Any, str]]:
+    """``(path, expression, parameter, "size")`` for the sizes of a drawn parameter.
+
+    GCN's ``self.kernel = nn.Parameter(torch.Tensor(input_dim, output_dim))``
+    then ``nn.init.xavier_normal_(self.kernel)``: the output writes the
+    tensor as it is made, ``nn.Parameter(torch.empty(12, 8))``
+    (:mod:`nnconvert.state_builds`), its sizes in the source's positions.
+    Each size the source passes positionally to a ``torch`` factory of
+    sizes is paired with the output's, position by position, where both
+    write as many.
+    """
+    if not (
+        isinstance(value, Ctor)
+        and value.callee == "nn.Parameter"
+        and len(value.values) == 1
+        and isinstance(value.values[0][1], Ctor)
+        and isinstance(call, ast.Call)
+        and called_name(call.func) == "Parameter"
+        and len(call.args) == 1
+        and isinstance(call.args[0], ast.Call)
+    ):
+        return
+    made, source = value.values[0][1], call.args[0]
+    if not (
+        isinstance(source.func, ast.Attribute)
+        and isinstance(source.func.value, ast.Name)
+        and source.func.value.id == "torch"
+        and source.func.attr in _SIZED_FACTORIES
+        and made.callee.startswith("torch.")
+        and made.callee.removeprefix("torch.") in _SIZED_FACTORIES
+        and not any(isinstance(a, ast.Starred) for a in source.args)
+        and len(source.args) == made.positional == built.dim()
+    ):
+        return
+    for i, node in enumerate(source.args):
+        yield (0, i), node, built, "size"
 
 
 def _read_arguments(
