@@ -51,7 +51,13 @@ everywhere: ``GPT(n_embd=32)`` never builds a model that is 16 wide in
 places. What ``forward`` does with an attribute it reads otherwise than
 as ``self.<name>`` (GPT's guard on ``t <= self.block_size``) counts as such
 a use. A block's parameters are kept wherever they are written, as a
-block is only built by its parent.
+block is only built by its parent. Written through the name are also: a
+third-party layer's keywords (einops' ``Rearrange(pattern,
+p1=patch_size)``, bound to its ``**axes_lengths``), the sizes of a drawn
+parameter (``nn.Parameter(torch.Tensor(input_dim, output_dim))``,
+:func:`_paired_parameter`), and an attribute ``forward`` reads that the
+class sets as the source does (``self.scale = dim_head ** -0.5``,
+:func:`_derived_attributes`).
 """
 
 from __future__ import annotations
