@@ -140,10 +140,13 @@ def test_the_users_code_is_written_and_the_output_computes_the_same(style):
         assert "self.bias = nn.Parameter(torch.zeros(ndim))" in source
         assert "def __init__(self, d_model, max_len=16):" in source
         assert f'self.register_buffer("mask", {mask})' in source
-        assert "CausalAttention(8, 6)" in source and "CausalAttention(8, 8)" in source
+        # the root keeps dim: cls's size is written through it too (source_arguments)
+        assert "def __init__(self, dim=8):" in source
+        assert "CausalAttention(dim, 6)" in source
+        assert "CausalAttention(dim, 8)" in source
         assert 'self.register_buffer("pe", pe)' in source
-        assert "self.cls = nn.Parameter(torch.empty(1, 1, 8))" in source
-        assert "self.noise = nn.Parameter(torch.randn(8) * 0.02)" in source
+        assert "self.cls = nn.Parameter(torch.empty(1, 1, dim))" in source
+        assert "self.noise = nn.Parameter(torch.randn(dim) * 0.02)" in source
         # the user's initialisation fills cls, before noise draws (init_code.py)
         filled = "nn.init.trunc_normal_(self.cls, std=0.02)"
         assert source.index(filled) < source.index("self.noise = ")

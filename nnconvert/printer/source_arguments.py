@@ -51,7 +51,13 @@ everywhere: ``GPT(n_embd=32)`` never builds a model that is 16 wide in
 places. What ``forward`` does with an attribute it reads otherwise than
 as ``self.<name>`` (GPT's guard on ``t <= self.block_size``) counts as such
 a use. A block's parameters are kept wherever they are written, as a
-block is only built by its parent.
+block is only built by its parent. Written through the name are also: a
+third-party layer's keywords (einops' ``Rearrange(pattern,
+p1=patch_size)``, bound to its ``**axes_lengths``), the sizes of a drawn
+parameter (``nn.Parameter(torch.Tensor(input_dim, output_dim))``,
+:func:`_paired_parameter`), and an attribute ``forward`` reads that the
+class sets as the source does (``self.scale = dim_head ** -0.5``,
+:func:`_derived_attributes`).
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ from ..init_arguments import (
     is_literal,
     recorded_call,
 )
+from ..leaves import is_leaf
 from ..module_kinds import is_stateless, is_user_module
 from ..opspecs import spec_for_module
 from ..opspecs.spec import REQUIRED, Param, bind, parse_signature
@@ -140,8 +147,9 @@ class HeldArguments:
 NOTHING_HELD = HeldArguments({}, (), ())
 
 #: Where a kept expression stands: its node, and the layer or block and the
-#: parameter of its constructor it is given to.
-_Use = tuple[ast.expr, nn.Module, str]
+#: parameter of its constructor it is given to (or a drawn ``nn.Parameter``
+#: and ``"size"``: :func:`_paired_parameter`).
+_Use = tuple[ast.expr, nn.Module | nn.Parameter, str]
 
 
 class _Count:
@@ -207,6 +215,9 @@ def held_arguments(
         configs |= {p: given[p] for p in parameters if is_config(given.get(p))}
     parameters += [name for name in configs if name not in parameters]
     local_code = _local_sizes(function, set(parameters))
+    derived = _derived_attributes(
+        function, forward_reads, set(parameters), local_code, modules, configs
+    )
     agreed: dict[tuple, str] | None = None
     uses: dict[tuple, _Use] = {}
     read_from: dict[tuple, str] = {}
@@ -254,6 +265,7 @@ def held_arguments(
             modules,
             forward_reads,
             reserved,
+            [s for s in derived if _names(s.value) <= {*parameters, *local_code}],
         )
 
     kept = kept_of(agreed, parameters, local_code)
@@ -271,17 +283,38 @@ def held_arguments(
         recovered,
         _set_as_read(function, type(modules[0]), forward_reads),
         whole_of,
+        derived,
     )
     if root and set(kept.parameters) - whole - set(configs):
         written = whole | set(configs)
         agreed = {at: t for at, t in agreed.items() if names[at] <= written}
-        local_code = {n: v for n, v in local_code.items() if n in written}
+        local_code = {
+            n: v
+            for n, v in _computable(local_code, written & set(parameters)).items()
+            if n in written
+        }
         parameters = [p for p in parameters if p in written]
         kept = kept_of(agreed, parameters, local_code)
         if kept is None:
             return NOTHING_HELD
     read = {name: configs[name] for name in kept.parameters if name in configs}
     return dataclasses.replace(kept, whole=whole & set(parameters), configs=read)
+
+
+def _computable(
+    local_code: Mapping[str, ast.expr], parameters: set[str]
+) -> dict[str, ast.expr]:
+    """The locals of ``local_code`` computed from ``parameters`` and earlier such locals only.
+
+    A local whose every use is written (whole, ``head_dim`` in ``self.scale
+    = head_dim ** -0.5``) may still read a parameter the root leaves out
+    (``head_dim = dim // num_heads``): it is not the root's to write.
+    """
+    found: dict[str, ast.expr] = {}
+    for name, node in local_code.items():  # the source's order
+        if _names(node) <= parameters | set(found):
+            found[name] = node
+    return found
 
 
 def _kept(
@@ -293,15 +326,20 @@ def _kept(
     modules: Sequence[nn.Module],
     forward_reads: Iterable[str],
     reserved: frozenset[str],
+    derived: Sequence[ast.Assign] = (),
 ) -> HeldArguments | None:
     """``agreed`` with the locals and ``parameters`` it reads; None where one is reserved.
 
     None too where a local it reads reads a name not among ``parameters``
-    (one the root left out: :func:`held_arguments`).
+    (one the root left out: :func:`held_arguments`). ``derived``: the
+    statements setting an attribute ``forward`` reads that the class writes
+    as the source does (:func:`_derived_attributes`), whose names it reads.
     """
     read: set[str] = set()
     for at in agreed:
         read |= names[at]
+    for statement in derived:
+        read |= _names(statement.value)
     calls = _built_once(function)
     for attribute in set(forward_reads):
         node = calls.get(attribute)
@@ -334,6 +372,7 @@ def _whole(
     recovered: Mapping[str, set[str]],
     harmless: Iterable[ast.stmt],
     whole_of: Callable[[type], frozenset[str]],
+    derived: Sequence[ast.Assign] = (),
 ) -> frozenset[str]:
     """The ``parameters`` and locals every use of which in ``__init__`` the output writes as a name.
 
@@ -342,7 +381,10 @@ def _whole(
     class keeps that parameter whole (``whole_of``); in the user's tensor
     code written with its names (``recovered``: attribute -> the
     parameters it is written with; the locals it reads are written too);
-    in an ``assert``; or in a ``harmless`` statement (:func:`_set_as_read`).
+    in an ``assert``; in a ``harmless`` statement (:func:`_set_as_read`);
+    or in a ``derived`` one (``self.scale = head_dim ** -0.5``,
+    :func:`_derived_attributes`) none of whose names is partial, which the
+    class then writes as the source does (:func:`written_reads`).
     A statement setting locals (``inner_dim = dim_head * heads``,
     ``patch_height, patch_width = pair(patch_size)``) passes its reads on
     when the output writes it (a kept local, ``sizes``, or the tensor
@@ -368,6 +410,7 @@ def _whole(
     for statement in function.body:
         if any(_named(t) in sizes for t in assignment_targets(statement)):
             written[id(statement)] = names
+    sized = set(written)  # written as the source does, names and all
     for statement in ast.walk(function):
         attribute = _statement_sets(statement)
         if attribute in recovered:
@@ -386,17 +429,52 @@ def _whole(
         for node, owner, parameter in uses:
             if _names(node) & partial:
                 continue
-            if is_user_module(owner) and parameter not in whole_of(type(owner)):
+            if _is_block(owner) and parameter not in whole_of(type(owner)):
                 continue
             kept |= {id(n) for n in ast.walk(node)}
         for statement, defined in setting:
             readable = written.get(id(statement), set())
             if not defined & partial:
                 kept |= {id(n) for n in _loads([statement]) if n.id in readable}
+        for statement in derived:
+            if not _names(statement.value) & partial:
+                kept |= {id(n) for n in _loads([statement])}
         found = {n.id for n in loads if id(n) not in kept}
+        found |= _unwritable_sizes(setting, sized, partial)
         if found <= partial:
             return frozenset(names - partial)
         partial |= found
+
+
+def _is_block(owner: nn.Module) -> bool:
+    """A class whose parameter is whole only where its own class keeps it so (:func:`_whole`).
+
+    A ``torch.nn`` layer, or a third-party layer the output builds as the
+    source did (an einops ``Rearrange(pattern, p1=patch_size)``,
+    :mod:`nnconvert.leaves`), takes its arguments as written: a name given
+    to it is a use written through the name.
+    """
+    return is_user_module(owner) and not is_leaf(owner)
+
+
+def _unwritable_sizes(
+    setting: Sequence[tuple[ast.stmt, set[str]]],
+    sized: set[int],
+    partial: set[str],
+) -> set[str]:
+    """The kept locals (``sized``) whose statement reads a ``partial`` name.
+
+    ``head_dim = dim // num_heads`` is written as the source writes it or
+    not at all: with ``num_heads`` a number in places, the root cannot
+    write it, and what reads ``head_dim`` (``self.scale = head_dim **
+    -0.5``) is written as a number too.
+    """
+    return {
+        name
+        for statement, defined in setting
+        if id(statement) in sized and {n.id for n in _loads([statement])} & partial
+        for name in defined
+    }
 
 
 def _named(target: ast.expr) -> str | None:
@@ -508,6 +586,65 @@ def _set_as_read(
         elif mentioned is not None and not attributes & mentioned:
             found.append(statement)
     return found
+
+
+def _derived_attributes(
+    function: ast.FunctionDef,
+    forward_reads: Iterable[str],
+    parameters: set[str],
+    local_code: Mapping[str, ast.expr],
+    modules: Sequence[nn.Module],
+    configs: Mapping[str, Any],
+) -> list[ast.Assign]:
+    """``self.X = <expression>`` statements setting an attribute ``forward`` reads as a number.
+
+    vit-pytorch's ``self.scale = dim_head ** -0.5``, DINO's ``self.scale =
+    qk_scale or head_dim ** -0.5``: set once, to a :func:`_simple`
+    expression of the parameters and :func:`_local_sizes` locals giving
+    each of ``modules``' number, the class writes the statement as the
+    source does (:func:`written_reads`) rather than the number, so its
+    reads are uses written through the names (:func:`_whole`). A bare name
+    (``self.n_head = n_head``) is :func:`_set_as_read`'s.
+    """
+    calls = _built_once(function)
+    statements = {
+        id(node.value): node
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign) and len(node.targets) == 1
+    }
+    rows = [_source_values(m, local_code, parameters, configs) for m in modules]
+    found = []
+    for attribute in sorted(set(forward_reads)):
+        node = calls.get(attribute)
+        statement = statements.get(id(node))
+        if statement is None or isinstance(node, ast.Name) or not _names(node):
+            continue
+        if not _simple(node, parameters | set(local_code)):
+            continue
+        held = [getattr(m, attribute, _UNKNOWN) for m in modules]
+        given = [_evaluates(node, values) for values in rows]
+        if all(
+            _number(g) and type(g) is type(h) and same_literal(g, h)
+            for g, h in zip(given, held)
+        ):
+            found.append(statement)
+    return found
+
+
+def _source_values(
+    module: nn.Module,
+    local_code: Mapping[str, ast.expr],
+    parameters: set[str],
+    configs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What ``module``'s ``__init__`` was given and the ``local_code`` locals it computed from it."""
+    values = {**init_locals(module), **given_arguments(module), **configs}
+    for name, node in local_code.items():  # one an attribute stood for: not recorded
+        if name in parameters:  # ``x = x or y``: the local from here on
+            values[name] = _evaluates(node, values)
+        else:
+            values.setdefault(name, _evaluates(node, values))
+    return values
 
 
 def _looped(cls: type, at: tuple) -> bool:
@@ -794,21 +931,83 @@ def _held(
             continue
         node = calls.get(assign.attribute)
         built = getattr(module, assign.attribute, None)
+        if node is not None and isinstance(built, nn.Parameter):
+            pairs = _paired_parameter(assign.value, node, built)
+            yield from _checked(assign, pairs, parameters | set(local_code), values)
+            continue
         if node is None or not isinstance(built, nn.Module):
             continue
         if is_stateless(built) and not is_user_module(built) and not stateless_layers:
             continue  # mixed style writes it as a call (F.dropout(x, 0.1)): no argument
-        for path, expression, owner, name in _paired(
-            assign.value, built, node, layers=layers
-        ):
-            if not _names(expression):
-                continue  # a literal in the source too
-            if not _simple(expression, parameters | set(local_code)):
-                continue
-            value = _evaluates(expression, values)
-            if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
-                use = (expression, owner, name)
-                yield (assign.attribute, *path), written_text(expression), use
+        pairs = _paired(assign.value, built, node, layers=layers)
+        yield from _checked(assign, pairs, parameters | set(local_code), values)
+
+
+def _checked(
+    assign: Assign,
+    pairs: Iterable[tuple[tuple, ast.expr, Any, str]],
+    names: set[str],
+    values: Mapping[str, Any],
+) -> Iterator[tuple[tuple, str, _Use]]:
+    """The ``pairs`` (:func:`_paired`) whose expression reads ``names`` and gives the literal.
+
+    A literal in the source too is not one; nor is an expression of
+    anything but ``names``, or one giving another value than the instance
+    was built with: nothing is guessed from values.
+    """
+    for path, expression, owner, name in pairs:
+        if not _names(expression) or not _simple(expression, names):
+            continue
+        value = _evaluates(expression, values)
+        if value is not _UNKNOWN and same_literal(value, _leaf(assign.value, path)):
+            use = (expression, owner, name)
+            yield (assign.attribute, *path), written_text(expression), use
+
+
+#: ``torch`` functions whose positional arguments are the tensor's sizes
+_SIZED_FACTORIES = frozenset(
+    {"empty", "zeros", "ones", "rand", "randn", "Tensor", "FloatTensor"}
+)
+
+
+def _paired_parameter(
+    value: Any, call: ast.expr, built: nn.Parameter
+) -> Iterator[tuple[tuple, ast.expr, Any, str]]:
+    """``(path, expression, parameter, "size")`` for the sizes of a drawn parameter.
+
+    GCN's ``self.kernel = nn.Parameter(torch.Tensor(input_dim, output_dim))``
+    then ``nn.init.xavier_normal_(self.kernel)``: the output writes the
+    tensor as it is made, ``nn.Parameter(torch.empty(12, 8))``
+    (:mod:`nnconvert.state_builds`), its sizes in the source's positions.
+    Each size the source passes positionally to a ``torch`` factory of
+    sizes is paired with the output's, position by position, where both
+    write as many.
+    """
+    if not (
+        isinstance(value, Ctor)
+        and value.callee == "nn.Parameter"
+        and len(value.values) == 1
+        and isinstance(value.values[0][1], Ctor)
+        and isinstance(call, ast.Call)
+        and called_name(call.func) == "Parameter"
+        and len(call.args) == 1
+        and isinstance(call.args[0], ast.Call)
+    ):
+        return
+    made, source = value.values[0][1], call.args[0]
+    if not (
+        isinstance(source.func, ast.Attribute)
+        and isinstance(source.func.value, ast.Name)
+        and source.func.value.id == "torch"
+        and source.func.attr in _SIZED_FACTORIES
+        and made.callee.startswith("torch.")
+        and made.callee.removeprefix("torch.") in _SIZED_FACTORIES
+        and not any(isinstance(a, ast.Starred) for a in source.args)
+        and len(source.args) == made.positional == built.dim()
+    ):
+        return
+    for i, node in enumerate(source.args):
+        yield (0, i), node, built, "size"
 
 
 def _read_arguments(
@@ -924,9 +1123,28 @@ def _written_arguments(module: nn.Module, call: ast.Call) -> dict[str, Any] | No
                 parse_signature(spec.ctor_signature), tuple(call.args), keywords
             )
         signature = inspect.signature(type(module).__init__)
-        return signature.bind_partial(None, *call.args, **keywords).arguments
+        bound = signature.bind_partial(None, *call.args, **keywords).arguments
     except (TypeError, ValueError):
         return None
+    return _spread_keywords(bound, signature)
+
+
+def _spread_keywords(
+    bound: dict[str, Any], signature: inspect.Signature
+) -> dict[str, Any]:
+    """``bound`` with its ``**kwargs`` dict spread out, each keyword by its own name.
+
+    A layer that takes ``**axes_lengths`` (einops' ``Rearrange(pattern,
+    p1=patch_size)``) records each keyword as a parameter of its own
+    (:mod:`nnconvert.leaves`): ``p1`` is paired with ``patch_size`` as a
+    named parameter would be.
+    """
+    spread = dict(bound)
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD and name in spread:
+            extra = spread.pop(name)
+            spread |= {k: v for k, v in extra.items() if k not in spread}
+    return spread
 
 
 def _argument_layer(module: nn.Module, parameter: str) -> nn.Module | None:

@@ -28,20 +28,23 @@ class Attention(nn.Module):
 
 
 class ViT(nn.Module):
-    def __init__(self, num_classes=10):
+    def __init__(self, image_size=16, patch_size=4, channels=3, dim=32, num_classes=10):
         super().__init__()
+        patch_dim = channels * patch_size * patch_size
         self.to_patch_embedding = nn.Sequential(
-            Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=4, p2=4),
-            nn.LayerNorm(48),
-            nn.Linear(48, 32),
+            Rearrange(
+                "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_size, p2=patch_size
+            ),
+            nn.LayerNorm(patch_dim),
+            nn.Linear(patch_dim, dim),
         )
-        self.cls_token = nn.Parameter(torch.randn(1, 1, 32))
-        num_patches = (16 // 4) ** 2
-        self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, 32))
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
+        num_patches = (image_size // patch_size) ** 2
+        self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, dim))
         self.dropout = nn.Dropout(0.1)
-        self.attn = Attention(32)
+        self.attn = Attention(dim)
         self.pool = Reduce("b n d -> b d", "mean")
-        self.head = nn.Linear(32, num_classes)
+        self.head = nn.Linear(dim, num_classes)
 
     def forward(self, img):
         x = self.to_patch_embedding(img)

@@ -5,12 +5,12 @@ import torch.nn as nn
 class WindowAttention(nn.Module):
     """Window based multi-head self attention (W-MSA) with relative position bias."""
 
-    def __init__(self, qkv_bias=True):
+    def __init__(self, dim=32, num_heads=2, qkv_bias=True):
         super().__init__()
-        # Wh, Ww
+        head_dim = dim // num_heads
         # define a parameter table of relative position bias
         # 2*Wh-1 * 2*Ww-1, nH
-        self.relative_position_bias_table = nn.Parameter(torch.empty(729, 2))
+        self.relative_position_bias_table = nn.Parameter(torch.empty(729, num_heads))
         # get pair-wise relative position index for each token inside the window
         coords_h = torch.arange(14)
         coords_w = torch.arange(14)
@@ -28,11 +28,12 @@ class WindowAttention(nn.Module):
         self.register_buffer(
             "relative_position_index", relative_position_index, persistent=False
         )
-        self.qkv = nn.Linear(32, 96, bias=qkv_bias)
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.softmax = nn.Softmax(dim=-1)
-        self.proj = nn.Linear(32, 32)
-        self.num_heads = 2
-        self.scale = 0.25
+        self.proj = nn.Linear(dim, dim)
+        # Wh, Ww
+        self.num_heads = num_heads
+        self.scale = head_dim**-0.5
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
 
     def forward(self, x):
