@@ -754,7 +754,8 @@ def _placed_comments(
             continue
         if function.lineno <= line <= _end_with_comments(source, function):
             index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
-            found[index][1].append(text)
+            alone = source.comment_alone(line)
+            found[index][1].append(text if alone else TrailingComment(text))
     for name, lines in (made_by or {}).items():
         index = next((i for i, (n, _) in enumerate(found) if n == name), None)
         if index is not None:
@@ -846,19 +847,32 @@ def _end_with_comments(source: SourceFile, function: Any) -> int:
     return end
 
 
+class TrailingComment(str):
+    """A comment that trails its statement (``self.window_size = window_size  # Wh, Ww``).
+
+    It describes that statement alone: where the output has no such
+    statement, :func:`placed_on` drops it rather than set it above the next
+    one, as it does a comment on a line of its own (a heading for what
+    follows).
+    """
+
+
 def placed_on(
     comments: list[tuple[str, list[str]]], printed: list[str]
 ) -> tuple[dict[str, list[str]], list[str]]:
     """``comments`` (:func:`init_comments`) placed on the ``printed`` attributes, and the rest.
 
     A comment above an attribute the output does not assign (``self.n_head =
-    n_head``) goes before the next one it does; those after the last printed
-    one are returned apart.
+    n_head``) goes before the next one it does, one trailing it nowhere
+    (:class:`TrailingComment`); those after the last printed one are
+    returned apart.
     """
     placed: dict[str, list[str]] = {}
     pending: list[str] = []
     shown = set(printed)
     for name, lines in comments:
+        if name not in shown:  # what trails a statement the output has not is its own
+            lines = [line for line in lines if not isinstance(line, TrailingComment)]
         pending += lines
         if name in shown:  # set twice (``self.downsample = None``, then in an ``if``)
             placed[name] = placed.get(name, []) + pending

@@ -249,6 +249,25 @@ def test_comments_of_an_if_or_assert_that_builds_nothing_are_not_printed(style):
         assert lost not in text
 
 
+class TrailedSetting(nn.Module):
+    def __init__(self, window=(7, 7)):
+        super().__init__()
+        self.window = window  # Wh, Ww
+        # the projection
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_comment_trailing_a_statement_the_output_has_not_is_not_printed(style):
+    """Swin's ``self.window_size = window_size  # Wh, Ww``: not about the next line."""
+    text = converted(TrailedSetting(), style, torch.randn(2, 4))
+    assert "# the projection" in text
+    assert "Wh, Ww" not in text
+
+
 def test_a_layer_called_as_a_function_takes_its_comment_to_the_call():
     text = converted(Scores(), Style.MIXED, torch.randn(3, 4))
     assert "self.act" not in text

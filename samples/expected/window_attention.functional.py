@@ -62,7 +62,6 @@ def init_params() -> dict[str, Tensor]:
     run where its `__init__` runs it.
     """
     params: dict[str, Tensor] = {}
-    # Wh, Ww
     # define a parameter table of relative position bias
     # 2*Wh-1 * 2*Ww-1, nH
     params["relative_position_bias_table"] = torch.empty(729, 2)

@@ -31,7 +31,6 @@ class WindowAttention(nn.Module):
         )
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
-        # Wh, Ww
         self.num_heads = num_heads
         self.scale = head_dim**-0.5
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
