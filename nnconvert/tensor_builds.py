@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
 import keyword
 import re
 import textwrap
@@ -251,6 +252,53 @@ def method_build(
         modules=modules,
         method=True,
     )
+    return build if _rebuilds(build, value) else None
+
+
+def called_build(owner: nn.Module, name: str, value: Tensor) -> TensorBuild | None:
+    """``self.<name> = function()`` in ``owner``'s ``__init__``, ``function`` the file's own.
+
+    What class styles write for a :func:`method_build` (``self.attn_mask =
+    build_attention_mask()``, the function before the classes), read back:
+    the same function again, when it rebuilds the tensor bit for bit and
+    calls none of the file's other functions.
+    """
+    from .source_text import function_definition, init_definition
+
+    found = init_definition(owner)
+    if found is None:
+        return None
+    called = next(
+        (
+            s.value.func.id
+            for s in found[1].body
+            if isinstance(s, ast.Assign)
+            and [ast.unparse(t) for t in s.targets] == [f"self.{name}"]
+            and isinstance(s.value, ast.Call)
+            and isinstance(s.value.func, ast.Name)
+            and not s.value.args
+            and not s.value.keywords
+        ),
+        None,
+    )
+    init = inspect.getattr_static(type(owner), "__init__")
+    function = init.__globals__.get(called) if called else None
+    definition = function_definition(function) if inspect.isfunction(function) else None
+    if definition is None:
+        return None
+    source, tree = definition
+    parameters = _literal_parameters(tree)
+    if parameters is None:
+        return None
+    start = tree.body[0].lineno - 1
+    while start > tree.lineno and source.lines[start - 1].strip().startswith("#"):
+        start -= 1
+    body = tuple(_dedented(line) for line in source.lines[start : tree.end_lineno])
+    build = TensorBuild(tree.name, parameters, body, constant=name.upper())
+    namespace = function.__globals__
+    if kept_calls(build, namespace):
+        return None
+    build = replace(build, value=value, modules=modules_read(build, namespace))
     return build if _rebuilds(build, value) else None
 
 

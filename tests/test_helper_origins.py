@@ -156,22 +156,20 @@ MASK_COMMENTS = [
 def test_a_tensor_handed_down_to_a_block_keeps_what_its_method_says(style):
     """CLIP's ``attn_mask=self.build_attention_mask()``, stored by each block."""
     text = converted(Masked(), style, torch.randn(2, 5, 5))
-    if style is Style.FUNCTIONAL:  # not saved: built by the method, as it is
-        assert (
-            "def build_mask() -> Tensor:\n"
-            "    # causal: -inf above the diagonal\n"
-            '    mask = torch.full((5, 5), float("-inf"))\n'
-            "    mask.triu_(1)  # zero out the lower diagonal\n"
-            "    return mask\n"
-            "\n\n"
-            "MASK = build_mask()\n"
-        ) in text
-        assert "x = x + MASK\n" in text and "unpack_tensor" not in text
-        assert "# Made by" not in text  # the method itself says it
-    else:
-        assert _lines_before(text, "self.mask = ", 3) == MASK_COMMENTS
-        # said once, with the block that holds the mask; not with the plain stack's
-        assert text.count("# Made by build_mask():") == 1
+    # not saved: built by the method's body, a function before the rest
+    assert (
+        "def build_mask() -> Tensor:\n"
+        "    # causal: -inf above the diagonal\n"
+        '    mask = torch.full((5, 5), float("-inf"))\n'
+        "    mask.triu_(1)  # zero out the lower diagonal\n"
+        "    return mask\n"
+    ) in text
+    assert "unpack_tensor" not in text
+    assert "# Made by" not in text  # the method itself says it
+    if style is Style.FUNCTIONAL:
+        assert "\n\nMASK = build_mask()\n" in text and "x = x + MASK\n" in text
+    else:  # each block that holds the mask builds it, as the parent handed it
+        assert "self.mask = build_mask()\n" in text
 
 
 def test_the_method_is_followed_through_parameters_locals_and_sequentials():
@@ -262,9 +260,10 @@ def test_the_roots_buffer_comments_survive_a_round_trip_through_functional(to):
     ]
 
 
-def test_a_tensor_built_by_its_method_converts_again_to_the_same_text():
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_tensor_built_by_its_method_converts_again_to_the_same_text(style):
     inputs = (torch.randn(2, 5, 5),)
-    first = nnconvert.convert(Masked(), Style.FUNCTIONAL, inputs)
+    first = nnconvert.convert(Masked(), style, inputs)
     first.check(train=True)
-    again = nnconvert.convert(load_output(first, "Masked"), Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(load_output(first, "Masked"), style, inputs)
     assert again.source == first.source

@@ -210,6 +210,23 @@ def _returned_part(function: TensorBuild) -> str | None:
     return result.value.id
 
 
+def method_definitions(builds: Iterable[TensorBuild]) -> list[Printed]:
+    """Class styles: each method build's function, once, before the classes.
+
+    Its blocks call it in ``__init__`` (``self.attn_mask =
+    build_attention_mask()``, :class:`~.constructors.MethodBuilt`).
+    """
+    printed: dict[str, Printed] = {}
+    for build in builds:
+        function = spaced(build).function()
+        if function.name not in printed:
+            modules = [*_modules_read(function), *function.import_lines()]
+            printed[function.name] = Printed(
+                function.definition(), Imports(("Tensor", *modules))
+            )
+    return list(printed.values())
+
+
 def spaced(build: TensorBuild) -> TensorBuild:
     """``build`` with black's spacing in its body: the user's code may not have it."""
     return replace(build, body=tuple(black_spaced(line) for line in build.body))
@@ -222,4 +239,10 @@ def _modules_read(function: TensorBuild) -> list[str]:
     return [module for module in ("torch", "math") if module in names]
 
 
-__all__ = ["build_definitions", "name_builds", "shared_functions", "spaced"]
+__all__ = [
+    "build_definitions",
+    "method_definitions",
+    "name_builds",
+    "shared_functions",
+    "spaced",
+]

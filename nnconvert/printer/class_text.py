@@ -25,7 +25,15 @@ from ..source_text import (
 )
 from .body import print_body
 from .class_plan import ClassPlan
-from .constructors import Assign, Ctor, Recovered, Tied, recovered_lines, render_value
+from .constructors import (
+    Assign,
+    Ctor,
+    MethodBuilt,
+    Recovered,
+    Tied,
+    recovered_lines,
+    render_value,
+)
 from .expressions import ExpressionPrinter
 from .imports import Imports, Printed
 from .loops import find_loops
@@ -203,10 +211,12 @@ def _init_comment_entries(plan: ClassPlan) -> list[tuple[str, list[str]]]:
     method itself is written in the class.
     """
     instance = plan.template.instance
-    calls_method = {  # the method, written in the class, says it
+    calls_method = {  # the method, written in the class or as a function, says it
         a.attribute
         for a in plan.init
-        if isinstance(a.value, Recovered) and a.value.code.methods
+        if isinstance(a.value, Recovered)
+        and a.value.code.methods
+        or isinstance(a.value, MethodBuilt)
     }
     made_by = {
         name: lines

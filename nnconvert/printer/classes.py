@@ -26,6 +26,7 @@ from ..options import Style
 from ..passes.methods import with_method_bodies
 from ..passes.styles import MADE_FROM_LAYER
 from ..opspecs.helpers import HELPERS, Helper, helper_for
+from ..tensor_builds import called_build, method_build
 from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
 from ..torch_names import qualified_name
@@ -37,6 +38,7 @@ from .constructors import (
     Assign,
     BuiltIf,
     Ctor,
+    MethodBuilt,
     Recovered,
     Tied,
     empty_tensor,
@@ -93,7 +95,7 @@ class ConstructorDescriber:
             init += _tie_assignments(module, graph_module)
             return Described(instance, True, init, not is_sequential_class(module))
         init = [
-            self._assignment(name, value, module)
+            self._assignment(name, value, module, instance.ancestry)
             for name, value in _attributes(
                 graph_module, module, instance.built_attributes
             )
@@ -105,19 +107,25 @@ class ConstructorDescriber:
             init = with_assignment(init, module, name, plain_attribute(module, name))
         return Described(instance, False, init, True, layer_base(module))
 
-    def _assignment(self, name: str, value: Any, owner: nn.Module) -> Assign:
+    def _assignment(
+        self,
+        name: str,
+        value: Any,
+        owner: nn.Module,
+        ancestry: tuple[tuple[str, nn.Module], ...] = (),
+    ) -> Assign:
         if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
             if (
                 name not in owner._buffers
             ):  # a plain attribute: ``self.pos = posemb(...)``
-                return Assign(name, _rebuilt(owner, name, value))
+                return Assign(name, _rebuilt(owner, name, value, ancestry=ancestry))
             persistent = name not in owner._non_persistent_buffers_set
             # a non-persistent buffer is not in the state_dict: write its value;
             # a persistent one as the user's code built it, or its shape alone
             made = (
                 _built(owner, name, empty_tensor(value), "{}", self.fresh_checked)
                 if persistent
-                else _rebuilt(owner, name, value, self.fresh_checked)
+                else _rebuilt(owner, name, value, self.fresh_checked, ancestry)
             )
             return Assign(name, made, buffer=True, persistent=persistent)
         if isinstance(value, nn.Parameter) and name in owner._parameters:
@@ -213,21 +221,30 @@ def _tie_assignments(module: nn.Module, graph_module: fx.GraphModule) -> list[As
 
 
 def _rebuilt(
-    owner: nn.Module, name: str, tensor: torch.Tensor, fresh_checked: bool = False
-) -> Recovered | Ctor:
+    owner: nn.Module,
+    name: str,
+    tensor: torch.Tensor,
+    fresh_checked: bool = False,
+    ancestry: tuple[tuple[str, nn.Module], ...] = (),
+) -> Recovered | Ctor | MethodBuilt:
     """A tensor outside the state_dict: the user's ``__init__`` code when it is recovered.
 
-    Else (no source, code the slice refuses or that does not reproduce the
-    tensor bit for bit) its value as :func:`tensor_value` writes it.
-    ``fresh_checked``: code reading the file's functions is taken too
-    (llama2.c's ``precompute_freqs_cis``), when it gives the tensor bit for
-    bit under any seed.
+    Else the user's method that computed it, where a parent handed it down
+    (``ancestry``: :class:`MethodBuilt`); else (no source, code the slice
+    refuses or that does not reproduce the tensor bit for bit) its value as
+    :func:`tensor_value` writes it. ``fresh_checked``: code reading the
+    file's functions is taken too (llama2.c's ``precompute_freqs_cis``),
+    when it gives the tensor bit for bit under any seed.
     """
     code = recover_tensor(owner, name)
     if code is None and fresh_checked:
         code = recover_tensor(owner, name, fresh_checked=True, exact=True)
-    value = tensor_value(name, tensor)
-    return Recovered.of(code, value) if code is not None else value
+    if code is not None:
+        return Recovered.of(code, tensor_value(name, tensor))
+    build = method_build(ancestry, name, tensor) or called_build(owner, name, tensor)
+    if build is not None:
+        return MethodBuilt(build)
+    return tensor_value(name, tensor)
 
 
 def _built(

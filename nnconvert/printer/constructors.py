@@ -18,6 +18,7 @@ import torch
 
 from ..init_slices import RecoveredCode, filled
 from ..naming import first_free, identifier
+from ..tensor_builds import TensorBuild
 from ..opspecs.spec import REQUIRED, Param, layout
 from .expressions import ExpressionPrinter
 from .progressions import progression
@@ -126,6 +127,20 @@ class Recovered:
 
     def with_values(self, values: tuple[tuple[Param, Any], ...]) -> Recovered:
         return Recovered(self.code, values, self.fallback, self.wrapper)
+
+
+@dataclass(frozen=True)
+class MethodBuilt:
+    """A tensor the user's method computed, built by that method's body (CLIP's mask).
+
+    ``CLIP.__init__`` hands ``attn_mask=self.build_attention_mask()`` down to
+    every block, which keeps it as a plain attribute. The block's
+    ``__init__`` calls a module-level function with the method's body
+    (:func:`~nnconvert.tensor_builds.method_build`, checked bit for bit),
+    defined once before the classes, rather than the tensor's bytes.
+    """
+
+    build: TensorBuild
 
 
 def recovered_lines(
@@ -471,6 +486,8 @@ def render_value(value: Any, printer: ExpressionPrinter) -> str:
         return value.source
     if isinstance(value, BuiltIf):
         return f"{render_value(value.value, printer)} if {value.flag} else None"
+    if isinstance(value, MethodBuilt):
+        return f"{value.build.name}()"
     if isinstance(value, Recovered):
         if value.wrapper.startswith("nn."):
             printer.use("nn")

@@ -38,11 +38,11 @@ from ..torch_names import qualified_name
 from ..user_functions import KeptFunction, kept_functions
 from .layout import LINE_LENGTH
 from .class_plan import ClassPlan, plan_classes
-from .built_tensors import name_builds
+from .built_tensors import method_definitions, name_builds
 from .class_text import class_text
 from .classes import used_helpers
 from .config_objects import config_definitions, is_config
-from .constructors import Recovered, leaves
+from .constructors import MethodBuilt, Recovered, leaves
 from .function_plan import plan_functions
 from .functions import print_functions
 from .imports import Imports, Printed
@@ -192,6 +192,7 @@ def _program_text(
         if drawn is not None:
             inits = [merged(i, d) for i, d in zip(inits, drawn)]
         definitions = [Printed(h.definition, Imports(h.imports)) for h in helpers]
+        definitions += method_definitions(_method_builds(plans))
         configs, namespace_import = config_definitions(_configs(plans))
         imports.merge(namespace_import)
         definitions += configs
@@ -275,6 +276,16 @@ def _drawn_codes(
             return None
         found.append(code)
     return found
+
+
+def _method_builds(plans: list[ClassPlan]) -> list[TensorBuild]:
+    """The method builds the classes' ``__init__`` call (:class:`.constructors.MethodBuilt`)."""
+    return [
+        a.value.build
+        for plan in plans
+        for a in plan.init
+        if isinstance(a.value, MethodBuilt)
+    ]
 
 
 def _module_code(
