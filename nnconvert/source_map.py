@@ -34,6 +34,10 @@ from torch import fx
 SOURCE = "source"
 #: ``node.meta`` key: per frame of :data:`SOURCE`, the name the user bound the value to.
 NAMES = "source_names"
+#: ``node.meta`` key: the attribute the traced module stored the value in
+#: (CLIP's ``self.attn_mask = self.attn_mask.to(...)``): its name, where no
+#: local names it (:mod:`nnconvert.stored_attributes`)
+STORED_AS = "stored_as"
 
 _LIBRARY_DIRS = (
     Path(fx.__file__).parent.parent,  # torch
@@ -171,12 +175,16 @@ def user_name(node: fx.Node) -> str | None:
     statement is named after what the statement assigns: in ``z = mu *
     torch.exp(logvar) + c`` only the sum is bound to ``z``, but its parts
     (made on the same line of the same frames, each read only by the next)
-    are ``z`` too. Read on the graph as the passes left it.
+    are ``z`` too. A value stored on ``self`` and bound to no local is
+    named after the attribute (:data:`STORED_AS`). Read on the graph as
+    the passes left it.
     """
     while True:
         for name in node.meta.get(NAMES, ()):
             if name:
                 return name
+        if STORED_AS in node.meta:
+            return node.meta[STORED_AS]
         if len(node.users) != 1:
             return None
         (user,) = node.users

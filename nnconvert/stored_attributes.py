@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 from torch import fx, nn
 
 from .errors import InputError
+from .source_map import STORED_AS
 
 if TYPE_CHECKING:
     from .hierarchy import Instance
@@ -133,15 +134,19 @@ def stores_recorded(tracer: fx.Tracer, root: Any) -> Iterator[None]:
     """Inside, ``root``'s stores of :func:`written_only` attributes are graph nodes too.
 
     The store itself still happens (later code of ``forward`` may read the
-    value, and the tracer's attribute restoring undoes it afterwards).
+    value, and the tracer's attribute restoring undoes it afterwards). A
+    traced value ``root`` stores is named after the attribute
+    (:data:`~nnconvert.source_map.STORED_AS`), a cache too.
     """
-    names = written_only(type(root)) if isinstance(root, nn.Module) else frozenset()
-    if not names:
+    if not isinstance(root, nn.Module):
         yield
         return
+    names = written_only(type(root))
     original = nn.Module.__setattr__
 
     def recording(module: nn.Module, name: str, value: Any) -> None:
+        if module is root and isinstance(value, fx.Proxy):
+            value.node.meta.setdefault(STORED_AS, name)
         if module is root and name in names:
             tracer.create_proxy("call_function", store_attribute, (name, value), {})
         original(module, name, value)

@@ -212,7 +212,7 @@ class Commented(nn.Module):
         super().__init__()
         # 4 features in, 8 out
         self.fc1 = nn.Linear(4, 8)
-        self.width = 8  # not a layer: its comment goes with the next one
+        self.width = 8  # not a layer: printed nowhere, being about this line
         self.fc2 = nn.Linear(8, 2)
 
     def forward(self, x):
@@ -239,11 +239,8 @@ def test_comments_stand_before_the_statements_they_annotate(style):
         "# 4 features in, 8 out",
         'fc1.weight"] = ' if style is Style.FUNCTIONAL else "self.fc1 = ",
     )
-    assert_before(
-        source,
-        "# not a layer",
-        'fc2.weight"] = ' if style is Style.FUNCTIONAL else "self.fc2 = ",
-    )
+    # trailing a statement the output has not: about that line alone
+    assert "# not a layer" not in source
 
 
 class Branches(nn.Module):
@@ -253,7 +250,7 @@ class Branches(nn.Module):
         super().__init__()
         # 1x1 conv branch
         self.b1 = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU())
-        self.width = 4  # not a layer: goes with the next one
+        self.width = 4  # not a layer: about this line alone
         # 3x3 conv branch
         self.b2 = nn.Conv2d(3, 4, 3, padding=1)
         # regularization
@@ -281,7 +278,7 @@ def test_a_blocks_init_comments_are_kept_in_every_style(style):
         block = source.split("def branches(")[1].split("\ndef ")[0]
         assert_before(block, "# 3x3 conv branch", 'params["b2.weight"]')
         assert_before(block, "# 1x1 conv branch", 'sub_params(params, "b1.")')
-        assert_before(block, "# not a layer", 'params["b2.weight"]')
+        assert "# not a layer" not in block
         assert_before(block, "# regularization", "F.dropout(")  # no weights
         assert source.count("# 1x1 conv branch") == 1
         assert "# the root's" not in block
