@@ -106,7 +106,7 @@ SPECS = (
         F.multi_head_attention_forward,
         name="attn",
         inputs=3,
-        call_positional=13,
+        call_positional=3,  # the inputs; the rest by name, as no one reads 13 in a row
         ctor_positional=2,
         weights=(
             "in_proj_weight",
