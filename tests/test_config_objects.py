@@ -21,7 +21,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import load_output, recorded_conversion
+from .helpers import load_benchmark, load_output, recorded_conversion
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -354,3 +354,15 @@ def test_a_root_whose_config_is_read_as_a_number_keeps_it_a_local():
     source = _converted("aliased", Style.MODULE).source
     assert "    def __init__(self):\n" in source
     assert "dims = GPTConfig(n_layer=3, n_embd=8)" in source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_benchmark_tries_every_field_of_the_root_config(style):
+    """The real-world benchmark's *root parameters* check changes each config field in turn."""
+    inputs = (torch.randint(0, 20, (2, 5)),)
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = KeptGPT(GPTConfig(vocab_size=20, n_layer=2, n_embd=8, bias=False))
+    conversion = nnconvert.convert(model, style, inputs)
+    cell = load_benchmark("realworld").root_parameters(model, conversion, inputs)
+    assert cell == "5/5", cell  # block_size, vocab_size, n_layer, n_embd, bias
