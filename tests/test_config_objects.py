@@ -366,3 +366,30 @@ def test_the_benchmark_tries_every_field_of_the_root_config(style):
     conversion = nnconvert.convert(model, style, inputs)
     cell = load_benchmark("realworld").root_parameters(model, conversion, inputs)
     assert cell == "5/5", cell  # block_size, vocab_size, n_layer, n_embd, bias
+
+
+class Indexed(nn.Module):
+    """``forward`` runs ``self.h[0]`` and ``self.h[1]``: ``range(config.n_layer)`` is a number."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.h = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+
+    def forward(self, x):
+        return self.h[1](self.h[0](x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_root_config_with_a_field_written_as_a_number_is_no_parameter(style):
+    """``Indexed(GPTConfig(n_layer=4))`` would still build two blocks: no ``config`` taken."""
+    source = recorded_conversion(
+        lambda: Indexed(GPTConfig(n_layer=2, n_embd=8)), style, (torch.randn(2, 8),)
+    ).source
+    assert (
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        config = GPTConfig(n_layer=2, n_embd=8)\n"
+        "        self.h = nn.ModuleList([Block(config) for _ in range(2)])\n"
+    ) in source
+    assert "self.config" not in source
