@@ -23,7 +23,8 @@ models that built and counts the models with every tensor equal.
 A third group, *root parameters*, checks what the output's root promises:
 each parameter its class (functional: ``init_params()``) takes, given
 another value the original's class accepts, must build what the original
-builds with it (:func:`root_parameters`).
+builds with it (:func:`root_parameters`); a config it takes, each field
+changed in turn.
 
 Run (about two minutes on 2 cores; ``--models`` takes a subset)::
 
@@ -37,6 +38,7 @@ says so.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import inspect
 import signal
@@ -46,7 +48,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -637,7 +639,9 @@ def root_parameters(
     values as defaults. Each one given another value (an ``int`` doubled, a
     ``bool`` flipped, a ``float`` halved; others are not tried) must build
     what the original's class builds when given it, the other arguments as
-    the benchmark gave them: the same ``state_dict`` keys and shapes, and,
+    the benchmark gave them; a config parameter (``config=None``), each
+    field of the config changed in turn (:func:`_tried_values`): the same
+    ``state_dict`` keys and shapes, and,
     loaded with the original's weights, the same outputs in eval mode on
     the example inputs (where the original runs on them; a functional
     model function that takes the parameter too, as the word language
@@ -654,29 +658,75 @@ def root_parameters(
         parameters = list(inspect.signature(root.__init__).parameters.values())[1:]
     given = _given(type(original), recorded_call(original) or {})
     tried, failed = 0, []
-    for parameter in parameters:
-        value = _other_value(parameter.default)
-        if value is None:
-            continue
+    for label, name, value, output_value in _tried_values(parameters, given, defined):
         try:
             torch.manual_seed(0)
             with nnconvert.record_constructors():
-                rebuilt = type(original)(**{**given, parameter.name: value})
+                rebuilt = type(original)(**{**given, name: value})
         except Exception:
             continue  # the source refuses that value: nothing to compare
         tried += 1
         try:
             reason = _differs(
-                conversion, defined, {parameter.name: value}, rebuilt, inputs
+                conversion, defined, {name: output_value}, rebuilt, inputs
             )
         except Exception as error:
             reason = one_line(error)
         if reason:
-            failed.append(f"{parameter.name}: {reason}")
+            failed.append(f"{label}: {reason}")
     if not tried:
         return "-"
     cell = f"{tried - len(failed)}/{tried}"
     return cell + ("; " + "; ".join(failed) if failed else "")
+
+
+def _tried_values(
+    parameters: Sequence[inspect.Parameter],
+    given: Mapping[str, Any],
+    defined: Mapping[str, Any],
+) -> Iterator[tuple[str, str, Any, Any]]:
+    """``(label, parameter, source's value, output's value)`` for each value tried.
+
+    A parameter with a number or ``bool`` default: :func:`_other_value`. One
+    defaulting to None that the model was given a config for
+    (``config=None``, the output building its own ``GPTConfig(...)``): each
+    number or ``bool`` field of that config changed in turn (``config.n_layer``),
+    the source given its own config class, the output the class of that
+    name it defines (a copy), as a user of either builds it.
+    """
+    for parameter in parameters:
+        value = _other_value(parameter.default)
+        if value is not None:
+            yield parameter.name, parameter.name, value, value
+            continue
+        config = given.get(parameter.name)
+        if parameter.default is not None or not _is_config(config):
+            continue
+        fields = _config_fields(config)
+        made = defined.get(type(config).__name__, type(config))
+        for field, item in fields.items():
+            other = _other_value(item)
+            if other is None:
+                continue
+            changed = {**fields, field: other}
+            label = f"{parameter.name}.{field}"
+            yield label, parameter.name, type(config)(**changed), made(**changed)
+
+
+def _is_config(value: Any) -> bool:
+    """A dataclass instance or a ``SimpleNamespace``: fields a user changes by keyword."""
+    if isinstance(value, SimpleNamespace):
+        return True
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _config_fields(config: Any) -> dict[str, Any]:
+    """The config's fields by name, as its class takes them again."""
+    if isinstance(config, SimpleNamespace):
+        return dict(vars(config))
+    return {
+        f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init
+    }
 
 
 def _differs(

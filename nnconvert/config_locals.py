@@ -53,4 +53,56 @@ def config_locals(function: ast.FunctionDef, cls: type) -> dict[str, Any]:
     return found
 
 
-__all__ = ["config_locals"]
+def defaulted_configs(function: ast.FunctionDef, cls: type) -> dict[str, Any]:
+    """Each parameter defaulting to None that ``__init__`` first sets to a config when so.
+
+    The output's root writes the config it was built with as the default
+    of its parameter (:mod:`nnconvert.printer.config_objects`)::
+
+        def __init__(self, config=None):
+            if config is None:
+                config = GPTConfig(n_layer=2)
+
+    Read back, that parameter is a config the root is given: the built
+    config, by parameter name.
+    """
+    arguments = function.args
+    given = [*arguments.posonlyargs, *arguments.args]
+    defaults = dict(zip(reversed(given), reversed(arguments.defaults)))
+    defaults |= dict(zip(arguments.kwonlyargs, arguments.kw_defaults))
+    nones = {a.arg for a, d in defaults.items() if _is_none(d)}
+    found: dict[str, Any] = {}
+    for statement in function.body:
+        name = none_test(statement)
+        if name not in nones or len(statement.body) != 1:
+            continue
+        inner = ast.FunctionDef(
+            "f", ast.arguments([], [], None, [], [], None, []), statement.body, []
+        )
+        built = config_locals(inner, cls)  # the one statement, read as a body
+        if name in built:
+            found[name] = built[name]
+    return found
+
+
+def none_test(statement: ast.stmt) -> str | None:
+    """``p`` of ``if p is None:`` with no ``else`` (None: another statement)."""
+    if not isinstance(statement, ast.If) or statement.orelse:
+        return None
+    test = statement.test
+    if (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Is)
+        and _is_none(test.comparators[0])
+    ):
+        return test.left.id
+    return None
+
+
+def _is_none(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+__all__ = ["config_locals", "defaulted_configs", "none_test"]

@@ -21,7 +21,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import recorded_conversion
+from .helpers import load_benchmark, load_output, recorded_conversion
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -268,3 +268,128 @@ def test_the_output_builds_what_the_original_builds(name, style):
     built = cls().state_dict()
     assert list(built) == list(expected)
     assert all(torch.equal(built[k], expected[k]) for k in expected)
+
+
+class KeptGPT(nn.Module):
+    """nanoGPT's root, its config kept on ``self`` for the user's own code."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),
+                h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=config.bias)
+
+    def forward(self, idx):
+        x = self.transformer.wte(idx)
+        for block in self.transformer.h:
+            x = block(x)
+        return self.lm_head(x)
+
+
+def _kept_gpt(style: Style) -> nnconvert.Conversion:
+    return recorded_conversion(
+        lambda: KeptGPT(GPTConfig(vocab_size=20, n_layer=2, n_embd=8, bias=False)),
+        style,
+        (torch.randint(0, 20, (2, 5)),),
+    )
+
+
+#: Another config for each field the root reads: each builds what the source builds.
+OTHER_CONFIGS = [
+    dict(vocab_size=30, n_layer=2, n_embd=8, bias=False),
+    dict(vocab_size=20, n_layer=3, n_embd=8, bias=False),
+    dict(vocab_size=20, n_layer=2, n_embd=16, bias=False),
+    dict(vocab_size=20, n_layer=2, n_embd=8, bias=True),
+]
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_root_takes_its_config_defaulting_to_the_one_it_was_built_with(style):
+    source = _kept_gpt(style).source
+    assert "class KeptGPT(nn.Module):\n" in source
+    assert (
+        "    def __init__(self, config=None):\n"
+        "        super().__init__()\n"
+        "        if config is None:\n"
+        "            config = GPTConfig(vocab_size=20, n_layer=2, n_embd=8, bias=False)\n"
+        "        self.config = config\n"
+    ) in source
+
+
+@pytest.mark.parametrize("fields", OTHER_CONFIGS, ids=lambda f: str(sorted(f.items())))
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_root_built_with_another_config_is_the_source_built_with_it(style, fields):
+    defined = _kept_gpt(style).namespace()
+    torch.manual_seed(0)
+    expected = KeptGPT(GPTConfig(**fields)).eval()
+    torch.manual_seed(0)
+    built = defined["KeptGPT"](defined["GPTConfig"](**fields)).eval()
+    assert built.config == defined["GPTConfig"](**fields)
+    wanted = expected.state_dict()
+    assert {k: v.shape for k, v in built.state_dict().items()} == {
+        k: v.shape for k, v in wanted.items()
+    }
+    built.load_state_dict(wanted)
+    idx = torch.randint(0, fields["vocab_size"], (2, 5))
+    torch.testing.assert_close(built(idx), expected(idx))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_root_taking_its_config_converts_again_to_the_same_text(style):
+    first = _kept_gpt(style)
+    again = nnconvert.convert(
+        load_output(first), style, (torch.randint(0, 20, (2, 5)),)
+    )
+    again.check(train=True)
+    assert again.source == first.source
+
+
+def test_a_root_whose_config_is_read_as_a_number_keeps_it_a_local():
+    """``self.dims.n_embd``: the blocks' sizes are numbers, so the root offers no config."""
+    source = _converted("aliased", Style.MODULE).source
+    assert "    def __init__(self):\n" in source
+    assert "dims = GPTConfig(n_layer=3, n_embd=8)" in source
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_the_benchmark_tries_every_field_of_the_root_config(style):
+    """The real-world benchmark's *root parameters* check changes each config field in turn."""
+    inputs = (torch.randint(0, 20, (2, 5)),)
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = KeptGPT(GPTConfig(vocab_size=20, n_layer=2, n_embd=8, bias=False))
+    conversion = nnconvert.convert(model, style, inputs)
+    cell = load_benchmark("realworld").root_parameters(model, conversion, inputs)
+    assert cell == "5/5", cell  # block_size, vocab_size, n_layer, n_embd, bias
+
+
+class Indexed(nn.Module):
+    """``forward`` runs ``self.h[0]`` and ``self.h[1]``: ``range(config.n_layer)`` is a number."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.h = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+
+    def forward(self, x):
+        return self.h[1](self.h[0](x))
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_root_config_with_a_field_written_as_a_number_is_no_parameter(style):
+    """``Indexed(GPTConfig(n_layer=4))`` would still build two blocks: no ``config`` taken."""
+    source = recorded_conversion(
+        lambda: Indexed(GPTConfig(n_layer=2, n_embd=8)), style, (torch.randn(2, 8),)
+    ).source
+    assert (
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        config = GPTConfig(n_layer=2, n_embd=8)\n"
+        "        self.h = nn.ModuleList([Block(config) for _ in range(2)])\n"
+    ) in source
+    assert "self.config" not in source

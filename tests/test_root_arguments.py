@@ -169,14 +169,22 @@ def test_a_parameter_that_also_sizes_a_multiple_of_itself_is_not_kept(style):
 
 @pytest.mark.parametrize("style", list(Style))
 def test_only_a_root_built_from_literals_keeps_them(style):
-    """A config object is no parameter: class styles build it first (``config = Config()``)."""
+    """A config object is no literal: class styles take it defaulting to None, then build it.
+
+    Every read of it is written through the name (``config.width``), so
+    ``Configured(Config(width=8))`` builds what the source builds
+    (:mod:`nnconvert.printer.config_objects`); functional style has no
+    class to give it to.
+    """
     source = _convert(lambda: Configured(Config()), style).source
     if style is Style.FUNCTIONAL:
         assert "config." not in source and "classes" not in source
         assert "def init_params() ->" in source
     else:
-        assert "def __init__(self):\n        super().__init__()\n" in source
-        assert "        config = Config()\n" in source
+        assert (
+            "def __init__(self, config=None):\n        super().__init__()\n" in source
+        )
+        assert "        if config is None:\n            config = Config()\n" in source
         assert "nn.Linear(config.width, config.classes)" in source
     kept = _convert(Coincidence, style).source
     assert KEPT[style] in kept

@@ -25,6 +25,7 @@ from ..source_text import (
 )
 from .body import print_body
 from .class_plan import ClassPlan
+from .config_objects import local_lines
 from .constructors import (
     Assign,
     Ctor,
@@ -93,7 +94,7 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
         return Printed(text, printer.imports)
     if plan.template.sequential:
         assign, *tied = plan.init  # super().__init__(...), then any ties
-        lines = [f"{name} = {text}" for name, text in plan.sizes]
+        lines = [line for name, text in plan.sizes for line in local_lines(name, text)]
         lines += [render_value(assign.value, printer)]
         lines += [_statement(a, printer, False) for a in tied]
         text = (
@@ -107,7 +108,8 @@ def class_text(plan: ClassPlan, style: Style, init: InitCode | None = None) -> P
     keyed = isinstance(module, nn.ModuleDict)
     if comments is None:
         comments = _init_comment_entries(plan)
-    lines = ["super().__init__()"] + [f"{name} = {text}" for name, text in plan.sizes]
+    lines = ["super().__init__()"]
+    lines += [line for name, text in plan.sizes for line in local_lines(name, text)]
     lines += _commented_init(plan, printer, keyed, init, comments)
     # a ModuleDict subclass stays one: its keys may be "0", "1", ...
     base = "ModuleDict" if keyed else "Module"

@@ -9,6 +9,18 @@ first line of its ``__init__``::
 
     config = GPTConfig(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=16)
 
+A root given its config keeps it as a parameter where it writes every
+use of it through the name (:func:`~.source_arguments.held_arguments`),
+the config it was built with as the default, written as a mutable
+default is (torchvision's ``norm_layer=None``), and the attributes the
+source sets to it (:class:`DefaultedConfig`)::
+
+    def __init__(self, config=None):
+        super().__init__()
+        if config is None:
+            config = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=16)
+        self.config = config
+
 So the output needs the config's class: a dataclass is copied as its
 source writes it (with the ``dataclasses`` and ``typing`` names it reads
 imported), a ``types.SimpleNamespace`` is imported. A value is a config
@@ -32,7 +44,9 @@ from typing import Any, Iterable
 from torch import nn
 
 from ..as_written import comments_above_long_lines
+from ..config_locals import defaulted_configs
 from ..init_arguments import init_arguments, is_literal, recorded_call
+from ..source_text import function_tree
 from .imports import Imports, Printed
 
 #: The import line of each name a copied dataclass may read besides builtins.
@@ -58,13 +72,32 @@ def is_config(value: Any) -> bool:
 
 
 def given_arguments(module: nn.Module) -> dict[str, Any]:
-    """``module``'s literal constructor arguments and the config objects it was given."""
+    """``module``'s literal constructor arguments and the config objects it was given.
+
+    A parameter given None that ``__init__`` then sets to a config (the
+    output's ``if config is None: config = GPTConfig(...)``) was given
+    that config: read back, the root names it as before.
+    """
+    recorded = recorded_call(module)
     configs = {
-        name: value
-        for name, value in (recorded_call(module) or {}).items()
-        if is_config(value)
+        name: value for name, value in (recorded or {}).items() if is_config(value)
     }
+    if recorded is not None:
+        configs |= {
+            name: value
+            for name, value in _defaulted(type(module)).items()
+            if recorded.get(name) is None and is_config(value)
+        }
     return {**init_arguments(module), **configs}
+
+
+@functools.cache
+def _defaulted(cls: type) -> dict[str, Any]:
+    """``cls.__init__``'s parameters defaulting to a config it builds (:func:`defaulted_configs`)."""
+    function = function_tree(cls.__dict__.get("__init__"))
+    if not isinstance(function, ast.FunctionDef):
+        return {}
+    return defaulted_configs(function, cls)
 
 
 def config_text(value: Any) -> str:
@@ -83,6 +116,35 @@ def config_text(value: Any) -> str:
         if f.default is dataclasses.MISSING or not _same(f.default, item):
             given.append(f"{f.name}={literal(item)}")
     return f"{type(value).__name__}({', '.join(given)})"
+
+
+class DefaultedConfig(str):
+    """A parameter's default config (``GPTConfig(n_layer=2)``), built when it is None.
+
+    ``attributes``: those the source sets to the parameter (``self.config =
+    config``), set so after it.
+    """
+
+    attributes: tuple[str, ...]
+
+    def __new__(cls, text: str, attributes: Iterable[str] = ()) -> DefaultedConfig:
+        made = super().__new__(cls, text)
+        made.attributes = tuple(attributes)
+        return made
+
+
+def local_lines(name: str, text: str) -> list[str]:
+    """``__init__``'s lines computing the local ``name`` from ``text``.
+
+    A :class:`DefaultedConfig` is built only where the caller gave none.
+    """
+    if not isinstance(text, DefaultedConfig):
+        return [f"{name} = {text}"]
+    return [
+        f"if {name} is None:",
+        f"    {name} = {text}",
+        *(f"self.{attribute} = {name}" for attribute in text.attributes),
+    ]
 
 
 def config_definitions(values: Iterable[Any]) -> tuple[list[Printed], Imports]:
@@ -157,4 +219,11 @@ def _read_names(tree: ast.ClassDef) -> set[str]:
     return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-__all__ = ["config_definitions", "config_text", "given_arguments", "is_config"]
+__all__ = [
+    "DefaultedConfig",
+    "config_definitions",
+    "config_text",
+    "given_arguments",
+    "is_config",
+    "local_lines",
+]

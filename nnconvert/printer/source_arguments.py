@@ -73,7 +73,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from torch import nn
 
-from ..config_locals import config_locals
+from ..config_locals import config_locals, none_test
 from ..init_arguments import (
     init_arguments,
     init_defaults,
@@ -106,7 +106,7 @@ from .constructors import (
     Repeated,
     leaves,
 )
-from .config_objects import config_text, given_arguments, is_config
+from .config_objects import DefaultedConfig, config_text, given_arguments, is_config
 from .values import same_literal
 
 _OPERATORS = {
@@ -142,6 +142,10 @@ class HeldArguments:
     #: with its config object (:mod:`.config_objects`): the root's config,
     #: a local the source builds (``config = GPTConfig(...)``)
     configs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: those of ``configs`` the root takes as parameters, defaulting to the
+    #: one it was built with (:class:`~.config_objects.DefaultedConfig`),
+    #: each with the attributes its source sets to it (``self.config``)
+    offered: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 NOTHING_HELD = HeldArguments({}, (), ())
@@ -210,9 +214,8 @@ def held_arguments(
         for name, value in config_locals(function, type(modules[0])).items()
         if is_config(value)
     }
-    if root:
-        given = given_arguments(modules[0])
-        configs |= {p: given[p] for p in parameters if is_config(given.get(p))}
+    offered = _root_configs(modules[0], parameters) if root else {}
+    configs |= offered
     parameters += [name for name in configs if name not in parameters]
     local_code = _local_sizes(function, set(parameters))
     derived = _derived_attributes(
@@ -281,7 +284,10 @@ def held_arguments(
         [use for at, use in uses.items() if at in kept.at],
         {name for name, _ in kept.sizes},
         recovered,
-        _set_as_read(function, type(modules[0]), forward_reads),
+        [
+            *_set_as_read(function, type(modules[0]), forward_reads),
+            *_defaulting(function, offered),
+        ],
         whole_of,
         derived,
     )
@@ -298,7 +304,48 @@ def held_arguments(
         if kept is None:
             return NOTHING_HELD
     read = {name: configs[name] for name in kept.parameters if name in configs}
-    return dataclasses.replace(kept, whole=whole & set(parameters), configs=read)
+    taken = {
+        name: _set_to(function, name)
+        for name in offered
+        if name in whole and name in kept.parameters
+    }
+    return dataclasses.replace(
+        kept, whole=whole & set(parameters), configs=read, offered=taken
+    )
+
+
+def _root_configs(module: nn.Module, parameters: Sequence[str]) -> dict[str, Any]:
+    """The configs the root was given, by parameter: passed, or its own default.
+
+    A default: the output's ``if config is None: config = GPTConfig(...)``
+    read back (:func:`~.config_objects.given_arguments`), where the root
+    was built without one.
+    """
+    given = given_arguments(module)
+    return {p: given[p] for p in parameters if is_config(given.get(p))}
+
+
+def _defaulting(function: ast.FunctionDef, configs: Iterable[str]) -> list[ast.stmt]:
+    """``if config is None: config = GPTConfig(...)``: the statement setting a default config.
+
+    The root writes it so when it takes the config (:func:`with_held`): its
+    reads are uses written through the name (:func:`_whole`).
+    """
+    return [s for s in function.body if none_test(s) in set(configs)]
+
+
+def _set_to(function: ast.FunctionDef, name: str) -> tuple[str, ...]:
+    """The attributes ``__init__`` sets to the parameter ``name`` at its top level (``self.config = config``)."""
+    found: list[str] = []
+    for statement in function.body:
+        if (
+            isinstance(statement, ast.Assign)
+            and isinstance(statement.value, ast.Name)
+            and statement.value.id == name
+            and all(_is_self_attribute(t) for t in statement.targets)
+        ):
+            found += [t.attr for t in statement.targets]
+    return tuple(found)
 
 
 def _computable(
@@ -757,8 +804,12 @@ def with_held(
         given = any(same_literal(value, a.get(name, _UNKNOWN)) for a in arguments)
         return value if given else REQUIRED
 
-    # ``config = GPTConfig(...)``: a local, which the blocks are given
-    configs = [(name, config_text(value)) for name, value in held.configs.items()]
+    # ``config = GPTConfig(...)``: a local, which the blocks are given; the
+    # root's own: a parameter, that config its default (``config=None``)
+    configs = [
+        (name, _config_local(value, held.offered.get(name)))
+        for name, value in held.configs.items()
+    ]
     expressions |= {name: name for name in held.configs if name in holes.names}
     defaults = dict(holes.defaults)
     kept = [n for n in holes.names if n not in expressions]
@@ -776,12 +827,19 @@ def with_held(
         for name in held.parameters
         if name not in kept and name not in locals_
     ]
+    added += [(name, [held.configs[name]], None) for name in held.offered]
     holes = holes.derived(expressions, added, [*configs, *held.sizes])
     holes = dataclasses.replace(holes, template=_with_counts(holes.template, held))
     if root:
         order = {name: i for i, name in enumerate(held.parameters)}
         return holes.reordered(sorted(holes.names, key=lambda n: order.get(n, -1)))
     return holes.reordered(list(holes.names))
+
+
+def _config_local(value: Any, attributes: tuple[str, ...] | None) -> str:
+    """The config's text: built as is, or (``attributes`` given) as a parameter's default."""
+    text = config_text(value)
+    return text if attributes is None else DefaultedConfig(text, attributes)
 
 
 def _with_counts(template: Sequence[Assign], held: HeldArguments) -> list[Assign]:
