@@ -932,6 +932,33 @@ def class_definition(cls: type) -> tuple[SourceFile, Any] | None:
     return None
 
 
+def attributes_read(cls: type) -> frozenset[str] | None:
+    """The ``self.<name>`` the methods of ``cls`` (and of its bases with source) read.
+
+    ``__init__`` aside: what the model does with an attribute after it is
+    built. None where a class of the user's has no source to read.
+    """
+    read: set[str] = set()
+    for owner in cls.__mro__:
+        if owner.__module__.split(".")[0] == "torch" or owner is object:
+            continue
+        found = class_definition(owner)
+        if found is None:
+            return None
+        for method in found[1].body:
+            if not isinstance(method, FUNCTIONS) or method.name == "__init__":
+                continue
+            read |= {
+                node.attr
+                for node in ast.walk(method)
+                if isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "self"
+                and isinstance(node.ctx, ast.Load)
+            }
+    return frozenset(read)
+
+
 def class_comments(module: nn.Module) -> list[str]:
     """The comments of ``module``'s class body outside its methods, in order.
 

@@ -240,10 +240,7 @@ def known_failure(case, via: Style, to: Style) -> str | None:
     """Why original -> via -> to cannot give original -> to; None when it must."""
     kind, what = case
     if kind == "example":
-        if _spare_in_mixed(case):  # nn.Identity: mixed keeps it too, functional not
-            if via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
-                return STATELESS_NAMES_NOT_CARRIED
-        elif via is not Style.MODULE and to is Style.MODULE and _named_layer(case):
+        if via is not Style.MODULE and to is Style.MODULE and _named_layer(case):
             return STATELESS_NAMES_NOT_CARRIED
         styles, why = LOSSY.get(what.layer, ((), ""))
         return why if via is Style.FUNCTIONAL and to in styles else None
@@ -266,11 +263,6 @@ def _named_layer(case) -> bool:
     if any(True for _ in layer.parameters()) or any(True for _ in layer.buffers()):
         return False
     return "self.layer = " in direct(case, Style.MODULE).source
-
-
-def _spare_in_mixed(case) -> bool:
-    """A layer the trace drops (``nn.Identity``): mixed style keeps it as module style does."""
-    return _named_layer(case) and "self.layer = " in direct(case, Style.MIXED).source
 
 
 def without_functional_form(case) -> str | None:

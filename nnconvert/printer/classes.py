@@ -24,13 +24,13 @@ from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
 from ..options import Style
 from ..passes.methods import with_method_bodies
-from ..passes.styles import MADE_FROM_LAYER
 from ..opspecs.helpers import HELPERS, Helper, helper_for
 from ..tensor_builds import called_build, method_build
 from ..tensor_values import tensor_call
 from ..ties import own_ties, tie_text
 from ..torch_names import qualified_name
 from ..init_slices import recover_tensor, setting_lines
+from ..source_text import attributes_read
 from ..stored_attributes import is_store
 from ..state_builds import declared_build, recovered_code
 from .constructors import (
@@ -456,10 +456,7 @@ def _attributes(
     declared = _declaration_order(original)
     used: list[str] = []
     targets: set[str] = set()
-    called: set[str] = set()  # layers mixed style calls as functions
     for node in with_method_bodies(graph_module.graph):
-        if MADE_FROM_LAYER in node.meta:
-            called.add(str(node.meta[MADE_FROM_LAYER]).split(".")[0])
         if node.op in ("call_module", "get_attr") and node.target != "training":
             targets.add(str(node.target))
             top = str(node.target).split(".")[0]
@@ -471,13 +468,17 @@ def _attributes(
         if n in declared and _is_original(n, graph_module, original, built)
     ]
     state = {key.split(".")[0] for key in original.state_dict()}
+    # a spare layer no method reads: one the trace drops (``self.drop_path(x)``,
+    # an identity) or mixed style calls as a function is in use
+    read = attributes_read(type(original))
+    read = read if read is not None else frozenset(declared)
     unused = [
         name
         for name in declared
         if name not in used
         and (
             name in state
-            or (name not in called and _is_spare_layer(getattr(original, name)))
+            or (name not in read and _is_spare_layer(getattr(original, name)))
         )
     ]
     order = sorted(kept + unused, key=declared.index)
