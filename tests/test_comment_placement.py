@@ -268,6 +268,23 @@ def test_a_comment_trailing_a_statement_the_output_has_not_is_not_printed(style)
     assert "Wh, Ww" not in text
 
 
+class TrailedRead(nn.Module):
+    def __init__(self, heads=2):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.heads = heads  # Number of attention heads
+
+    def forward(self, x):
+        return self.fc(x).view(x.shape[0], self.heads, -1)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_an_attribute_forward_reads_keeps_the_comment_trailing_it(style):
+    """GAT's ``self.n_heads = n_heads # Number of attention heads``, written last."""
+    text = converted(TrailedRead(), style, torch.randn(2, 4))
+    assert "        # Number of attention heads\n        self.heads = " in text
+
+
 def test_a_layer_called_as_a_function_takes_its_comment_to_the_call():
     text = converted(Scores(), Style.MIXED, torch.randn(3, 4))
     assert "self.act" not in text

@@ -18,6 +18,7 @@ from ..options import Style
 from ..source_text import (
     class_comments,
     module_init_comments,
+    TrailingComment,
     placed_on,
     docstring_lines,
     docstring_summary,
@@ -179,6 +180,8 @@ def _commented_init(
     """
     instance = plan.template.instance
     placed, rest = placed_on(comments, _commented_attributes(plan))
+    for name, trailing in _trailing_reads(plan, comments).items():
+        placed.setdefault(name, []).extend(trailing)
     rest = _without_carried(plan.init, placed, rest)
     statements = list(init.statements) if init is not None else []
     take_comments(init.comments if init is not None else (), placed, rest)
@@ -195,6 +198,24 @@ def _commented_init(
     for statement, at in zip(statements, anchors):
         lines += statement.lines if at is None else []
     return lines  # ``rest`` is said in forward, or about code the output has not
+
+
+def _trailing_reads(
+    plan: ClassPlan, comments: list[tuple[str, list[str]]]
+) -> dict[str, list[str]]:
+    """The comment trailing each attribute ``forward`` reads, for above its statement.
+
+    GAT's ``self.n_heads = n_heads # Number of attention heads``: written
+    last, the attribute takes no comment from the layers, but its own.
+    """
+    reads = set(plan.reads) & {a.attribute for a in plan.init}
+    return {
+        name: trailing
+        for name, lines in comments
+        if name in reads
+        for trailing in [[c for c in lines if isinstance(c, TrailingComment)]]
+        if trailing
+    }
 
 
 def _commented_attributes(plan: ClassPlan) -> list[str]:
