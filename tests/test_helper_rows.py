@@ -327,9 +327,9 @@ def test_batch_first_before_and_after():
     module = _functional(example)
     assert _lines(module, Style.FUNCTIONAL) == [
         "x, out = F.multi_head_attention_forward(x.transpose(1, 0), y.transpose(1, 0), "
-        'z.transpose(1, 0), 8, 2, params["layer.in_proj_weight"], '
-        'params["layer.in_proj_bias"], None, None, False, 0.0, '
-        'params["layer.out_proj.weight"], params["layer.out_proj.bias"])',
+        'z.transpose(1, 0), embed_dim_to_check=8, num_heads=2, in_proj_weight=params["layer.in_proj_weight"], '
+        'in_proj_bias=params["layer.in_proj_bias"], bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0, '
+        'out_proj_weight=params["layer.out_proj.weight"], out_proj_bias=params["layer.out_proj.bias"])',
         "x = x.transpose(1, 0)",
         "return x, out",
     ]
