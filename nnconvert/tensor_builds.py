@@ -290,10 +290,7 @@ def called_build(owner: nn.Module, name: str, value: Tensor) -> TensorBuild | No
     parameters = _literal_parameters(tree)
     if parameters is None:
         return None
-    start = tree.body[0].lineno - 1
-    while start > tree.lineno and source.lines[start - 1].strip().startswith("#"):
-        start -= 1
-    body = tuple(_dedented(line) for line in source.lines[start : tree.end_lineno])
+    body = _function_body(source.lines, tree)
     build = TensorBuild(tree.name, parameters, body, constant=name.upper())
     namespace = function.__globals__
     if kept_calls(build, namespace):
@@ -685,14 +682,16 @@ def _function_build(
     parameters = _literal_parameters(function)
     if parameters is None:
         return None
-    body: tuple[str, ...] = ()
-    if lines is not None:
-        start = function.body[0].lineno - 1
-        # comments above the first statement are the body's too
-        while start > function.lineno and lines[start - 1].strip().startswith("#"):
-            start -= 1
-        body = tuple(_dedented(line) for line in lines[start : function.end_lineno])
+    body = _function_body(lines, function) if lines is not None else ()
     return TensorBuild(function.name, parameters, body, arguments, constant)
+
+
+def _function_body(lines: Sequence[str], function: ast.FunctionDef) -> tuple[str, ...]:
+    """``function``'s body as the file's lines, dedented; comments above its first statement too."""
+    start = function.body[0].lineno - 1
+    while start > function.lineno and lines[start - 1].strip().startswith("#"):
+        start -= 1
+    return tuple(_dedented(line) for line in lines[start : function.end_lineno])
 
 
 def _expression_build(
