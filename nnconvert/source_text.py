@@ -932,31 +932,49 @@ def class_definition(cls: type) -> tuple[SourceFile, Any] | None:
     return None
 
 
-def attributes_read(cls: type) -> frozenset[str] | None:
-    """The ``self.<name>`` the methods of ``cls`` (and of its bases with source) read.
+def class_methods(cls: type) -> list[Any] | None:
+    """The ``def`` statements of ``cls`` and of its bases other than torch's, subclass first.
 
-    ``__init__`` aside: what the model does with an attribute after it is
-    built. None where a class of the user's has no source to read.
+    None where a class of the user's has no source to read.
     """
-    read: set[str] = set()
+    methods = []
     for owner in cls.__mro__:
         if owner.__module__.split(".")[0] == "torch" or owner is object:
             continue
         found = class_definition(owner)
         if found is None:
             return None
-        for method in found[1].body:
-            if not isinstance(method, FUNCTIONS) or method.name == "__init__":
-                continue
-            read |= {
-                node.attr
-                for node in ast.walk(method)
-                if isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id == "self"
-                and isinstance(node.ctx, ast.Load)
-            }
-    return frozenset(read)
+        methods += [m for m in found[1].body if isinstance(m, FUNCTIONS)]
+    return methods
+
+
+def self_attributes(function: Any) -> Iterator[ast.Attribute]:
+    """Every ``self.<name>`` in ``function``, read or stored."""
+    for node in ast.walk(function):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            yield node
+
+
+def attributes_read(cls: type) -> frozenset[str] | None:
+    """The ``self.<name>`` the methods of ``cls`` (and of its bases with source) read.
+
+    ``__init__`` aside: what the model does with an attribute after it is
+    built. None where a class of the user's has no source to read.
+    """
+    methods = class_methods(cls)
+    if methods is None:
+        return None
+    return frozenset(
+        node.attr
+        for method in methods
+        if method.name != "__init__"
+        for node in self_attributes(method)
+        if isinstance(node.ctx, ast.Load)
+    )
 
 
 def class_comments(module: nn.Module) -> list[str]:

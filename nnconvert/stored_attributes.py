@@ -18,9 +18,6 @@ is read from the class's text.
 from __future__ import annotations
 
 import ast
-import functools
-import inspect
-import textwrap
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -28,6 +25,7 @@ from torch import fx, nn
 
 from .errors import InputError
 from .source_map import STORED_AS
+from .source_text import class_methods, self_attributes
 
 if TYPE_CHECKING:
     from .hierarchy import Instance
@@ -54,21 +52,16 @@ def written_only(cls: type) -> frozenset[str]:
     (``resize_token_embeddings`` setting ``self.vocab_size``) is not
     ``forward``'s doing.
     """
+    found = class_methods(cls)
+    if found is None:
+        return frozenset()
     methods: dict[str, list[ast.AST]] = {}  # every class's, ``super().forward`` too
-    for owner in cls.__mro__:
-        if owner.__module__.startswith("torch.") or owner is object:
-            continue
-        tree = _class_tree(owner)
-        if tree is None:
-            return frozenset()
-        for function in tree.body:
-            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                methods.setdefault(function.name, []).append(function)
+    for function in found:
+        methods.setdefault(function.name, []).append(function)
     read = {
         node.attr
-        for versions in methods.values()
-        for function in versions
-        for node in _self_attributes(function)
+        for function in found
+        for node in self_attributes(function)
         if not isinstance(node.ctx, ast.Store)
     }
     stored: set[str] = set()
@@ -79,23 +72,12 @@ def written_only(cls: type) -> frozenset[str]:
             continue
         reached.add(name)
         for function in methods[name]:
-            for node in _self_attributes(function):
+            for node in self_attributes(function):
                 if isinstance(node.ctx, ast.Store):
                     stored.add(node.attr)
                 else:
                     waiting.append(node.attr)  # ``self.encode(x)``: a method it calls
     return frozenset(stored - read)
-
-
-def _self_attributes(function: ast.AST) -> Iterator[ast.Attribute]:
-    """Every ``self.<name>`` in ``function``, read or stored."""
-    for node in ast.walk(function):
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "self"
-        ):
-            yield node
 
 
 def refuse_block_stores(instances: Iterable[Instance]) -> None:
@@ -114,19 +96,6 @@ def refuse_block_stores(instances: Iterable[Instance]) -> None:
                 'stores, into its dict: params["name"]): convert to module or '
                 "mixed style"
             )
-
-
-@functools.lru_cache(maxsize=None)
-def _class_tree(cls: type) -> ast.ClassDef | None:
-    try:
-        text = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):
-        return None
-    try:
-        tree = ast.parse(text).body[0]
-    except (SyntaxError, IndexError):
-        return None
-    return tree if isinstance(tree, ast.ClassDef) else None
 
 
 @contextmanager
