@@ -83,6 +83,7 @@ class AttributeTest:
         return value
 
 
+#: :func:`plain_attribute`'s answer for an attribute that holds no plain value
 MISSING = object()
 
 
