@@ -292,6 +292,27 @@ def test_a_layer_called_as_a_function_takes_its_comment_to_the_call():
     assert forward.index("# the scores' activation") < forward.index("F.leaky_relu")
 
 
+class TrailedActivation(nn.Module):
+    """GAT: ``self.leakyrelu = nn.LeakyReLU(0.2) # LeakyReLU activation function``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.LeakyReLU(0.2)  # the scores' activation
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.out(self.act(self.fc(x)))
+
+
+def test_a_layer_called_as_a_function_takes_the_comment_trailing_it_to_the_call():
+    text = converted(TrailedActivation(), Style.MIXED, torch.randn(3, 4))
+    assert "self.act" not in text
+    forward = text.split("def forward(")[1]
+    assert forward.index("# the scores' activation") < forward.index("F.leaky_relu")
+    assert "# the scores' activation" not in text.split("def forward(")[0]
+
+
 class TwiceSet(nn.Module):
     """CLIP's ``Bottleneck``: ``self.downsample = None``, then set again under an ``if``."""
 

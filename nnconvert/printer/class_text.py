@@ -257,21 +257,32 @@ def _trailing_init_comments(
     They stood above attributes the output's ``__init__`` does not write: a
     layer mixed style calls as a function (GAT's "LeakyReLU activation
     function" above ``self.leakyrelu``) is said above the statement that
-    calls it (:func:`~nnconvert.printer.body.print_body`); a comment on
-    code the output does not have (nanoGPT's ``self.flash = ...``) is not
-    said at all. Not those the kept initialisation code or a recovered
+    calls it (:func:`~nnconvert.printer.body.print_body`), and so is one
+    trailing such an attribute's statement anywhere in ``__init__`` (GAT's
+    ``self.leakyrelu = nn.LeakyReLU(...)  # LeakyReLU activation function``);
+    a comment on code the output does not have (nanoGPT's ``self.flash =
+    ...``) is not said at all. Not those the kept initialisation code or a recovered
     build writes with its own statements. ``entries``: the source
     ``__init__``'s comments (:func:`_init_comment_entries`).
     """
     shown = set(_commented_attributes(plan))
     last = max((i for i, (name, _) in enumerate(entries) if name in shown), default=-1)
-    trailing = [(name, list(lines)) for name, lines in entries[last + 1 :]]
+    trailing = [  # before it, what trails an attribute not written: forward's too
+        (name, list(lines) if i > last else _trailing_only(lines))
+        for i, (name, lines) in enumerate(entries)
+        if i > last or name not in shown
+    ]
     carried = list(init.comments) if init is not None else []
     for assign in plan.init:
         if isinstance(assign.value, Recovered):
             carried += assign.value.code.carried_comments()
     take_comments(carried, {i: lines for i, (_, lines) in enumerate(trailing)}, [])
     return trailing
+
+
+def _trailing_only(lines: list[str]) -> list[str]:
+    """The comments that trail their statement (:class:`TrailingComment`)."""
+    return [line for line in lines if isinstance(line, TrailingComment)]
 
 
 def _anchors(
