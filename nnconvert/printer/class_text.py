@@ -237,8 +237,7 @@ def _init_comment_entries(plan: ClassPlan) -> list[tuple[str, list[str]]]:
     calls_method = {  # the method, written in the class or as a function, says it
         a.attribute
         for a in plan.init
-        if isinstance(a.value, Recovered)
-        and a.value.code.methods
+        if (isinstance(a.value, Recovered) and a.value.code.methods)
         or isinstance(a.value, MethodBuilt)
     }
     made_by = {
