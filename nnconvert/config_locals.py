@@ -90,14 +90,20 @@ def none_test(statement: ast.stmt) -> str | None:
     if not isinstance(statement, ast.If) or statement.orelse:
         return None
     test = statement.test
+    if none_comparison(test) is True and isinstance(test.left, ast.Name):
+        return test.left.id
+    return None
+
+
+def none_comparison(test: ast.expr) -> bool | None:
+    """``x is None`` (True), ``x is not None`` (False); None for any other test."""
     if (
         isinstance(test, ast.Compare)
-        and isinstance(test.left, ast.Name)
         and len(test.ops) == 1
-        and isinstance(test.ops[0], ast.Is)
+        and isinstance(test.ops[0], (ast.Is, ast.IsNot))
         and _is_none(test.comparators[0])
     ):
-        return test.left.id
+        return isinstance(test.ops[0], ast.Is)
     return None
 
 
@@ -105,4 +111,4 @@ def _is_none(node: ast.expr | None) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
 
 
-__all__ = ["config_locals", "defaulted_configs", "none_test"]
+__all__ = ["config_locals", "defaulted_configs", "none_comparison", "none_test"]

@@ -968,12 +968,16 @@ def attributes_read(cls: type) -> frozenset[str] | None:
     methods = class_methods(cls)
     if methods is None:
         return None
+    return read_attributes(m for m in methods if m.name != "__init__")
+
+
+def read_attributes(methods: Iterable[Any]) -> frozenset[str]:
+    """The ``self.<name>`` that ``methods`` read (or delete): anything but a store."""
     return frozenset(
         node.attr
         for method in methods
-        if method.name != "__init__"
         for node in self_attributes(method)
-        if isinstance(node.ctx, ast.Load)
+        if not isinstance(node.ctx, ast.Store)
     )
 
 

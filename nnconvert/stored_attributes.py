@@ -25,7 +25,7 @@ from torch import fx, nn
 
 from .errors import InputError
 from .source_map import STORED_AS
-from .source_text import class_methods, self_attributes
+from .source_text import class_methods, read_attributes, self_attributes
 
 if TYPE_CHECKING:
     from .hierarchy import Instance
@@ -58,12 +58,7 @@ def written_only(cls: type) -> frozenset[str]:
     methods: dict[str, list[ast.AST]] = {}  # every class's, ``super().forward`` too
     for function in found:
         methods.setdefault(function.name, []).append(function)
-    read = {
-        node.attr
-        for function in found
-        for node in self_attributes(function)
-        if not isinstance(node.ctx, ast.Store)
-    }
+    read = read_attributes(found)
     stored: set[str] = set()
     reached, waiting = set(), ["forward"]
     while waiting:

@@ -720,12 +720,8 @@ def _expression_build(
         return None
     body: tuple[str, ...] = ()
     if source is not None:
-        start = statement.lineno - 1
-        while start > 0 and lines[start - 1].strip().startswith("#"):
-            start -= 1
-        comments = [line.strip() for line in lines[start : statement.lineno - 1]]
         segment = ast.get_source_segment(source, value)
-        body = (*comments, f"return {segment}")
+        body = (*_comments_above(lines, statement), f"return {segment}")
     return TensorBuild(name, (), body, (), constant, inline=True)
 
 
@@ -757,18 +753,23 @@ def _unpacking_builds(
     targets = [t.id for t in statement.targets[0].elts if t.id != "_"]
     if source is None:
         return [TensorBuild(t.lower(), (), (), (), t) for t in targets]
-    start = statement.lineno - 1
-    while start > 0 and lines[start - 1].strip().startswith("#"):
-        start -= 1
-    comments = [line.strip() for line in lines[start : statement.lineno - 1]]
     text = ast.get_source_segment(source, statement)
     if text is None or "\n" in text:
         return []
+    comments = _comments_above(lines, statement)
     return [
         TensorBuild(t.lower(), (), (*comments, text, f"return {t}"), (), t)
         for t in targets
         if not keyword.iskeyword(t.lower())
     ]
+
+
+def _comments_above(lines: Sequence[str], statement: ast.stmt) -> tuple[str, ...]:
+    """The comment lines right above a module-level statement, stripped: its own."""
+    start = statement.lineno - 1
+    while start > 0 and lines[start - 1].strip().startswith("#"):
+        start -= 1
+    return tuple(line.strip() for line in lines[start : statement.lineno - 1])
 
 
 def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:

@@ -134,7 +134,7 @@ def build_definitions(nodes: Iterable[fx.Node]) -> list[Printed]:
     unpacked = _unpackings(functions)
     printed = []
     for function, assignments in functions.items():
-        modules = [*_modules_read(function), *function.import_lines()]
+        modules = _imports_of(function)
         if function in unpacked:
             text = unpacked[function]
             if text:  # the first of the statement's builds writes it
@@ -156,9 +156,8 @@ def _unpackings(functions: dict[TensorBuild, list[str]]) -> dict[TensorBuild, st
     build of each statement maps to its text (its targets the constants,
     ``_`` for a part no build returns), the others to ``""``.
     """
-    statements: dict[tuple[str, ...], dict[str, str]] = (
-        {}
-    )  # lines -> target -> constant
+    # the statement's lines -> each target's constant
+    statements: dict[tuple[str, ...], dict[str, str]] = {}
     owners: dict[TensorBuild, tuple[str, ...]] = {}
     for function, assignments in functions.items():
         returned = _returned_part(function)
@@ -201,7 +200,6 @@ def _returned_part(function: TensorBuild) -> str | None:
         and isinstance(result, ast.Return)
         and isinstance(result.value, ast.Name)
         and result.value.id in {t.id for t in assign.targets[0].elts}
-        and statement.count(" = ") >= 1
     ):
         return None
     names = [t.id for t in assign.targets[0].elts]
@@ -220,16 +218,19 @@ def method_definitions(builds: Iterable[TensorBuild]) -> list[Printed]:
     for build in builds:
         function = spaced(build).function()
         if function.name not in printed:
-            modules = [*_modules_read(function), *function.import_lines()]
-            printed[function.name] = Printed(
-                function.definition(), Imports(("Tensor", *modules))
-            )
+            imports = Imports(("Tensor", *_imports_of(function)))
+            printed[function.name] = Printed(function.definition(), imports)
     return list(printed.values())
 
 
 def spaced(build: TensorBuild) -> TensorBuild:
     """``build`` with black's spacing in its body: the user's code may not have it."""
     return replace(build, body=tuple(black_spaced(line) for line in build.body))
+
+
+def _imports_of(function: TensorBuild) -> list[str]:
+    """What the build's definition reads from the output's imports."""
+    return [*_modules_read(function), *function.import_lines()]
 
 
 def _modules_read(function: TensorBuild) -> list[str]:

@@ -37,7 +37,6 @@ from torch import fx, nn
 from ..block_purity import pure_calls
 from ..branches import submodule_given
 from ..hierarchy import Instance, is_defined_class
-from ..init_slices import setting_lines
 from ..merge import merge_graphs
 from ..module_kinds import is_stateless
 from ..naming import camel_case, first_free, identifier

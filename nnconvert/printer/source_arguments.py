@@ -73,7 +73,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from torch import nn
 
-from ..config_locals import config_locals, none_test
+from ..config_locals import config_locals, none_comparison, none_test
 from ..init_arguments import (
     init_arguments,
     init_defaults,
@@ -1554,7 +1554,7 @@ def _simple(node: ast.expr, names: set[str]) -> bool:
         return _simple(node.args[0], names)
     if isinstance(node, ast.IfExp):  # llama2.c's ``a if b is None else b``
         return (
-            _none_test(node.test) is not None
+            none_comparison(node.test) is not None
             and _simple(node.test.left, names)
             and _simple(node.body, names)
             and _simple(node.orelse, names)
@@ -1562,19 +1562,6 @@ def _simple(node: ast.expr, names: set[str]) -> bool:
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
         return all(_simple(v, names) for v in node.values)  # timm's ``a or b``
     return False
-
-
-def _none_test(test: ast.expr) -> bool | None:
-    """``x is None`` (True), ``x is not None`` (False); None for any other test."""
-    if (
-        isinstance(test, ast.Compare)
-        and len(test.ops) == 1
-        and isinstance(test.ops[0], (ast.Is, ast.IsNot))
-        and isinstance(test.comparators[0], ast.Constant)
-        and test.comparators[0].value is None
-    ):
-        return isinstance(test.ops[0], ast.Is)
-    return None
 
 
 _UNKNOWN = object()
@@ -1613,11 +1600,11 @@ def _evaluates(node: ast.expr, values: Mapping[str, Any]) -> Any:
     if one_argument_call(node, "int"):
         value = _evaluates(node.args[0], values)
         return int(value) if _number(value) else _UNKNOWN
-    if isinstance(node, ast.IfExp) and _none_test(node.test) is not None:
+    if isinstance(node, ast.IfExp) and none_comparison(node.test) is not None:
         tested = _evaluates(node.test.left, values)
         if tested is _UNKNOWN:
             return _UNKNOWN
-        taken = (tested is None) == _none_test(node.test)
+        taken = (tested is None) == none_comparison(node.test)
         return _evaluates(node.body if taken else node.orelse, values)
     if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
         for operand in node.values:
