@@ -22,6 +22,7 @@ from torch import nn
 
 from . import init_arguments
 from .as_written import as_written
+from .construction_kept import with_source_construction
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
 from .copying import copy_model
 from .errors import CheckError, ConversionError, InputError, NnconvertError
@@ -200,6 +201,8 @@ def _convert(
     kept = None
     if style is Style.MIXED and keep_source:
         kept = as_written(read.module, name, source, _runner(name))
+    elif style is Style.MODULE and keep_source:
+        kept = with_source_construction(read.module, name, source, _runner(name))
     working = next(i for i in instances if not i.path).module
     leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
     return Conversion(

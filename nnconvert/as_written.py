@@ -52,17 +52,17 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
     ``printed`` is the mixed output printed from the trace; ``run`` runs a
     source as a file and returns its class ``name``.
     """
-    if type(model).__name__ != name or _has_instance_overrides(model):
+    if type(model).__name__ != name or has_instance_overrides(model):
         return None
     with torch.random.fork_rng(devices=[]):  # building draws; the caller's draws stay
         try:
-            printed_tree = _layer_tree(_built_lightly(run(printed)))
+            printed_tree = layer_tree(built_lightly(run(printed)))
         except Exception:
             return None
-        if printed_tree != _layer_tree(model, original=True):
+        if printed_tree != layer_tree(model, original=True):
             return None
         for lists_as_tuples in (True, False):
-            program, tupled = _program(model, lists_as_tuples)
+            program, tupled = source_program(model, lists_as_tuples)
             if program is not None and _builds(model, program, run):
                 return program
             if (
@@ -81,7 +81,7 @@ def _builds(model: nn.Module, program: str, run: Runner) -> bool:
     return _same_model(model, rebuilt)
 
 
-def _built_lightly(cls: type) -> nn.Module:
+def built_lightly(cls: type) -> nn.Module:
     """``cls()``, on the meta device where it builds there: its layers, no weights drawn.
 
     A tensor built from bytes (``torch.frombuffer``) has no meta form; then
@@ -94,12 +94,12 @@ def _built_lightly(cls: type) -> nn.Module:
         return cls()
 
 
-def _has_instance_overrides(model: nn.Module) -> bool:
+def has_instance_overrides(model: nn.Module) -> bool:
     """Whether a submodule's ``forward`` was replaced on the instance, which no class says."""
     return any("forward" in vars(m) for m in model.modules())
 
 
-def _layer_tree(model: nn.Module, *, original: bool = False) -> list[tuple[str, str]]:
+def layer_tree(model: nn.Module, *, original: bool = False) -> list[tuple[str, str]]:
     """Each submodule's path and kind: a class of the model's own, or the library class.
 
     In the ``original``, an empty container is left out: printed, it is the
@@ -124,7 +124,7 @@ def _is_empty_container(module: nn.Module) -> bool:
 # --- the program: the classes, and the module-level statements they read ---
 
 
-def _program(model: nn.Module, lists_as_tuples: bool) -> tuple[str | None, bool]:
+def source_program(model: nn.Module, lists_as_tuples: bool) -> tuple[str | None, bool]:
     """The classes of ``model``'s file it is built from, with what they read, formatted.
 
     And whether a list argument was written as a tuple default
@@ -279,7 +279,7 @@ def statements_read(
     body = [s for s in tree.body if not _is_main_guard(s)]
     binders: dict[str, list[int]] = {}
     for index, statement in enumerate(body):
-        for bound in _names_bound(statement):
+        for bound in names_bound(statement):
             binders.setdefault(bound, []).append(index)
     kept: dict[int, set[str] | None] = {
         i: None for i, s in enumerate(body) if s in classes or _is_future(s)
@@ -319,7 +319,7 @@ def _is_future(statement: ast.stmt) -> bool:
     return isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
 
 
-def _names_bound(statement: ast.stmt) -> Iterator[str]:
+def names_bound(statement: ast.stmt) -> Iterator[str]:
     """The module-level names a top-level statement binds."""
     if isinstance(statement, (ast.Import, ast.ImportFrom)):
         for alias in statement.names:
@@ -332,7 +332,7 @@ def _names_bound(statement: ast.stmt) -> Iterator[str]:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             yield node.id
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield from _names_bound(node)
+            yield from names_bound(node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             yield node.name
 
@@ -384,7 +384,7 @@ def _names_bound_inside(body: list[ast.stmt]) -> set[str]:
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 bound.add(node.id)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                bound.update(_names_bound(node))
+                bound.update(names_bound(node))
             elif isinstance(
                 node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
             ):
@@ -497,7 +497,7 @@ def _default(old: ast.expr | None, value: Any, names: Names) -> str | None:
             written = ast.literal_eval(old)
         except Exception:  # not a literal: a name, a call
             written = _MISSING
-        if type(written) is type(value) and _equal(written, value):
+        if type(written) is type(value) and equal_values(written, value):
             return ""
     return _written(value, names)
 
@@ -567,11 +567,11 @@ class Names:
 
 def _same_model(original: nn.Module, rebuilt: nn.Module) -> bool:
     """Whether ``rebuilt`` is ``original`` built again, its weights aside."""
-    if str(original) != str(rebuilt) or _ties(original) != _ties(rebuilt):
+    if str(original) != str(rebuilt) or tensor_ties(original) != tensor_ties(rebuilt):
         return False
     state, rebuilt_state = original.state_dict(), rebuilt.state_dict()
     if list(state) != list(rebuilt_state) or not all(
-        _same_kind(state[k], rebuilt_state[k]) for k in state
+        same_kind(state[k], rebuilt_state[k]) for k in state
     ):
         return False
     modules = list(original.named_modules(remove_duplicate=False))
@@ -594,17 +594,17 @@ def _same_module(module: nn.Module, rebuilt: nn.Module) -> bool:
     if module._non_persistent_buffers_set != rebuilt._non_persistent_buffers_set:
         return False
     for name in module._non_persistent_buffers_set:
-        if not _equal(module._buffers.get(name), rebuilt._buffers.get(name)):
+        if not equal_values(module._buffers.get(name), rebuilt._buffers.get(name)):
             return False
-    attributes, rebuilt_attributes = _plain_attributes(module), _plain_attributes(
+    attributes, rebuilt_attributes = plain_attributes(module), plain_attributes(
         rebuilt
     )
     return attributes.keys() == rebuilt_attributes.keys() and all(
-        _equal(value, rebuilt_attributes[key]) for key, value in attributes.items()
+        equal_values(value, rebuilt_attributes[key]) for key, value in attributes.items()
     )
 
 
-def _plain_attributes(module: nn.Module) -> dict[str, Any]:
+def plain_attributes(module: nn.Module) -> dict[str, Any]:
     return {
         k: v
         for k, v in vars(module).items()
@@ -612,13 +612,13 @@ def _plain_attributes(module: nn.Module) -> dict[str, Any]:
     }
 
 
-def _equal(value: Any, other: Any) -> bool:
+def equal_values(value: Any, other: Any) -> bool:
     """Equal values: tensors element for element, others by ``==``, objects by class."""
     if isinstance(value, torch.Tensor) or isinstance(other, torch.Tensor):
         both = isinstance(value, torch.Tensor) and isinstance(other, torch.Tensor)
         return both and _same_tensor(value, other)
     if type(value) in (list, tuple) and type(other) is type(value):
-        return len(value) == len(other) and all(map(_equal, value, other))
+        return len(value) == len(other) and all(map(equal_values, value, other))
     if value is None or isinstance(value, (bool, int, float, str, torch.dtype)):
         return type(value) is type(other) and (
             value == other or value != value and other != other  # nan
@@ -628,7 +628,7 @@ def _equal(value: Any, other: Any) -> bool:
 
 def _same_tensor(tensor: torch.Tensor, other: torch.Tensor) -> bool:
     """Equal element for element; a sparse one (Whisper's ``alignment_heads``) made dense."""
-    if not _same_kind(tensor, other) or tensor.layout != other.layout:
+    if not same_kind(tensor, other) or tensor.layout != other.layout:
         return False
     try:
         if tensor.layout != torch.strided:
@@ -638,11 +638,11 @@ def _same_tensor(tensor: torch.Tensor, other: torch.Tensor) -> bool:
         return False
 
 
-def _same_kind(tensor: torch.Tensor, other: torch.Tensor) -> bool:
+def same_kind(tensor: torch.Tensor, other: torch.Tensor) -> bool:
     return tensor.shape == other.shape and tensor.dtype == other.dtype
 
 
-def _ties(model: nn.Module) -> list[list[str]]:
+def tensor_ties(model: nn.Module) -> list[list[str]]:
     """The groups of names under which one tensor is held more than once."""
     held: dict[int, list[str]] = {}
     for name, tensor in itertools.chain(

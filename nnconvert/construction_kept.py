@@ -1,0 +1,391 @@
+"""Module style: the model's own construction kept, only its computation rewritten.
+
+A model written in mixed style (kuangliu's CIFAR models, the tutorial's
+LeNet) builds its layers with code one trace does not see:
+``self._make_layer(block, 128, num_blocks[1], stride=2)``, a ``cfg``
+table, a ``block`` class passed in. Printed from the trace, module style
+spells the built tree out (``nn.Sequential(BasicBlock(64, 128, stride=2),
+BasicBlock(128, 128))``) and the root loses ``block`` and ``num_blocks``.
+Yet going from mixed to module style changes only the computation:
+``F.relu(out)`` becomes the call of an ``nn.ReLU`` layer. So where it holds
+together, the module output is the model's source as :mod:`.as_written`
+keeps it (its classes with their builder methods, the tables and imports
+they read, the root's arguments as defaults) with, in each class, the
+methods the printer wrote from the trace in place of the source's
+(``forward`` and the helpers it reaches) and, at the end of ``__init__``,
+the printed statements that build what those methods call and the source
+does not hold (``self.relu1 = nn.ReLU()``).
+
+It holds together when every printed class is one class of the source
+(no shape split off: ``BasicBlockWithShortcut``), the printed output has
+no module-level code but imports and classes, each added statement reads
+only module-level names, and the program, built with its defaults, has the
+original's ``state_dict`` (keys in order, shapes, dtypes, ties) and the
+printed output's layers, plain attributes and buffers (an empty container,
+which the printer writes as the identity it computes, aside). The
+equivalence check then runs on it as on any output. Otherwise the printed
+output stands.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from typing import Callable
+
+import black
+import torch
+from torch import nn
+
+from .as_written import (
+    built_lightly,
+    equal_values,
+    import_text,
+    has_instance_overrides,
+    layer_tree,
+    names_bound,
+    names_read,
+    plain_attributes,
+    same_kind,
+    source_program,
+    tensor_ties,
+)
+
+#: Runs a source as a file of its own and returns its root class.
+Runner = Callable[[str], type]
+
+#: An edit of the program's lines: replace ``first..last`` (1-based,
+#: inclusive; ``last == first - 1`` inserts before ``first``) by ``lines``.
+Edit = tuple[int, int, list[str]]
+
+
+def with_source_construction(
+    model: nn.Module, name: str, printed: str, run: Runner
+) -> str | None:
+    """``model``'s source with the printed module-style methods, or None when it does not hold.
+
+    ``printed`` is the module-style output printed from the trace; ``run``
+    runs a source as a file and returns its class ``name``.
+    """
+    if type(model).__name__ != name or has_instance_overrides(model):
+        return None
+    with torch.random.fork_rng(devices=[]):  # building draws; the caller's draws stay
+        try:
+            printed_model = built_lightly(run(printed))
+        except Exception:
+            return None
+        for lists_as_tuples in (True, False):
+            program, tupled = source_program(model, lists_as_tuples)
+            if program is None:
+                return None
+            merged = _merged(program, printed, model)
+            if merged is not None and _holds(model, printed_model, merged, run):
+                return merged
+            if (
+                not tupled
+            ):  # no list was written otherwise: trying again changes nothing
+                return None
+    return None
+
+
+# --- the merge: the source's classes, the printed methods ---
+
+
+def _merged(program: str, printed: str, model: nn.Module) -> str | None:
+    """``program`` with each class's computation taken from ``printed``; None where that fails."""
+    kept, written = ast.parse(program), ast.parse(printed)
+    kept_lines, printed_lines = program.split("\n"), printed.split("\n")
+    classes = {c.name: c for c in kept.body if isinstance(c, ast.ClassDef)}
+    instances: dict[str, list[nn.Module]] = {}
+    for module in model.modules():
+        instances.setdefault(type(module).__name__, []).append(module)
+    bound = {n for s in kept.body for n in names_bound(s)}
+    new_imports = []
+    for statement in written.body:
+        if isinstance(statement, (ast.Import, ast.ImportFrom)):
+            binds = set(names_bound(statement))
+            if not binds <= bound:
+                new_imports.extend(_lines(printed_lines, statement))
+                bound |= binds
+        elif not isinstance(statement, ast.ClassDef):
+            return None  # a function or table of the printer's: not merged
+    edits: list[Edit] = []
+    for printed_class in (s for s in written.body if isinstance(s, ast.ClassDef)):
+        source_class = classes.get(printed_class.name)
+        if source_class is None or printed_class.name not in instances:
+            return None  # a shape of a class, or a class the source does not have
+        class_edits = _class_edits(
+            source_class,
+            printed_class,
+            instances[printed_class.name],
+            printed_lines,
+            bound | set(dir(builtins)),
+        )
+        if class_edits is None:
+            return None
+        edits.extend(class_edits)
+    if new_imports:
+        after = max(
+            (s.end_lineno or s.lineno for s in kept.body if _is_import(s)), default=0
+        )
+        edits.append((after + 1, after, new_imports))
+    for first, last, lines in sorted(edits, key=lambda e: e[0], reverse=True):
+        kept_lines[first - 1 : last] = lines
+    try:
+        return black.format_str(_without_unread_imports(kept_lines), mode=black.Mode())
+    except Exception:
+        return None
+
+
+def _without_unread_imports(lines: list[str]) -> str:
+    """The program without the imports only the replaced methods read (``F``, often)."""
+    tree = ast.parse("\n".join(lines))
+    read = set().union(*(names_read(s) for s in tree.body if not _is_import(s)))
+    for statement in reversed(tree.body):
+        if not _is_import(statement) or _is_future(statement):
+            continue
+        first, last = statement.lineno, statement.end_lineno or statement.lineno
+        bound = set(names_bound(statement))
+        if not bound & read:
+            lines[first - 1 : last] = []
+        elif not bound <= read:
+            lines[first - 1 : last] = [import_text(statement, bound & read)]
+    return "\n".join(lines)
+
+
+def _class_edits(
+    source_class: ast.ClassDef,
+    printed_class: ast.ClassDef,
+    instances: list[nn.Module],
+    printed_lines: list[str],
+    module_names: set[str],
+) -> list[Edit] | None:
+    """The edits turning one source class into its module-style self; None where it fails."""
+    methods = _methods(source_class)
+    printed_methods = _methods(printed_class)
+    init = methods.get("__init__")
+    start = _after_super_call(init) if init is not None else None
+    built_by = _top_level_builders(init) if init is not None else {}
+    end = (init.end_lineno or init.lineno) if init is not None else 0
+    added: dict[int, list[str]] = {}  # the line each printed statement goes after
+    unset = []
+    anchor = end
+    for statement in getattr(printed_methods.get("__init__"), "body", []):
+        defined = _attributes_defined(statement)
+        held = [[_holds_attribute(m, a) for m in instances] for a in defined]
+        if not defined or all(all(h) for h in held):
+            # the source builds it (or it is the source's own code): what
+            # the printer builds next goes after the source's statement
+            anchor = max((built_by.get(a, end) for a in defined), default=anchor)
+            continue
+        if start is None:
+            return None
+        if any(any(h) for h in held):
+            # some instances only (``if stride != 1: self.shortcut = ...``):
+            # None for the others, which the printed methods test for
+            unset.extend(a for a, h in zip(defined, held) if not all(h))
+        elif names_read(statement) - {"self"} <= module_names:
+            added.setdefault(anchor, []).extend(_lines(printed_lines, statement))
+        else:
+            return None
+    edits: list[Edit] = [(line + 1, line, lines) for line, lines in added.items()]
+    if unset and init is not None and start is not None:
+        indent = " " * init.body[0].col_offset
+        edits.append((start + 1, start, [f"{indent}self.{a} = None" for a in unset]))
+    for method_name, method in printed_methods.items():
+        if method_name == "__init__":
+            continue
+        text = _lines(printed_lines, method)
+        source_method = methods.get(method_name)
+        if source_method is not None:
+            edits.append((*_extent(source_method), text))
+        else:
+            end = source_class.end_lineno or source_class.lineno
+            edits.append((end + 1, end, [""] + text))
+    for method_name in _reached(methods) - set(printed_methods):
+        edits.append((*_extent(methods[method_name]), []))  # inlined by the printer
+    return edits
+
+
+def _methods(cls: ast.ClassDef) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
+    return {
+        s.name: s
+        for s in cls.body
+        if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+
+def _reached(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]) -> set[str]:
+    """``forward`` and the methods it reaches through ``self.``, again and again."""
+    reached: set[str] = set()
+    queue = ["forward"]
+    while queue:
+        method = queue.pop()
+        if method in reached or method not in methods:
+            continue
+        reached.add(method)
+        queue.extend(
+            node.attr
+            for node in ast.walk(methods[method])
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        )
+    return reached
+
+
+def _after_super_call(init: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
+    """The last line of ``__init__``'s ``super().__init__(...)`` call, where attributes can be set."""
+    for statement in init.body:
+        call = statement.value if isinstance(statement, ast.Expr) else None
+        if (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "__init__"
+            and isinstance(call.func.value, ast.Call)
+            and isinstance(call.func.value.func, ast.Name)
+            and call.func.value.func.id == "super"
+        ):
+            return statement.end_lineno or statement.lineno
+    return None
+
+
+def _top_level_builders(init: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, int]:
+    """The last line of the statement of ``__init__``'s own body that sets each attribute.
+
+    Where the layers a printed statement follows are built (``self.conv1 =
+    ...``): the new layer (``self.relu1 = nn.ReLU()``) goes right after,
+    in the order ``forward`` uses them. An attribute set again in a branch
+    (``if stride != 1: self.shortcut = ...``) goes by the whole ``if``; one
+    set in a builder method is not here: what follows it goes at the end.
+    """
+    return {
+        attribute: statement.end_lineno or statement.lineno
+        for statement in init.body
+        for inner in ast.walk(statement)
+        if isinstance(inner, ast.stmt)
+        for attribute in _attributes_defined(inner)
+    }
+
+
+def _attributes_defined(statement: ast.stmt) -> list[str]:
+    """What a statement of ``__init__`` puts on ``self``: ``self.x = ...``, ``register_buffer("x", ...)``."""
+    if isinstance(statement, (ast.Assign, ast.AnnAssign)):
+        targets = (
+            statement.targets
+            if isinstance(statement, ast.Assign)
+            else [statement.target]
+        )
+        return [
+            t.attr
+            for t in targets
+            if isinstance(t, ast.Attribute)
+            and isinstance(t.value, ast.Name)
+            and t.value.id == "self"
+        ]
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr in ("register_buffer", "register_parameter")
+        and call.args
+        and isinstance(call.args[0], ast.Constant)
+        and isinstance(call.args[0].value, str)
+    ):
+        return [call.args[0].value]
+    return []
+
+
+def _holds_attribute(module: nn.Module, attribute: str) -> bool:
+    return attribute in vars(module) or any(
+        attribute in getattr(module, store)
+        for store in ("_modules", "_parameters", "_buffers")
+    )
+
+
+def _lines(lines: list[str], node: ast.stmt) -> list[str]:
+    first, last = _extent(node, lines)
+    return lines[first - 1 : last]
+
+
+def _extent(node: ast.stmt, lines: list[str] | None = None) -> tuple[int, int]:
+    """A statement's first and last line, decorators included (and, in ``lines``, comments right above)."""
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    if lines is not None:
+        while first > 1 and lines[first - 2].lstrip().startswith("#"):
+            first -= 1
+    return first, node.end_lineno or node.lineno
+
+
+def _is_import(statement: ast.stmt) -> bool:
+    return isinstance(statement, (ast.Import, ast.ImportFrom))
+
+
+def _is_future(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
+
+
+# --- the check: the merged source builds the original's weights and the printed layers ---
+
+
+def _holds(
+    model: nn.Module, printed_model: nn.Module, merged: str, run: Runner
+) -> bool:
+    """Whether ``merged``'s root, built with its defaults, is the model the printed methods expect."""
+    try:
+        rebuilt = run(merged)()
+    except (Exception, SystemExit):
+        return False
+    state, rebuilt_state = model.state_dict(), rebuilt.state_dict()
+    if list(state) != list(rebuilt_state) or tensor_ties(model) != tensor_ties(rebuilt):
+        return False
+    if not all(same_kind(state[k], rebuilt_state[k]) for k in state):
+        return False
+    if sorted(layer_tree(rebuilt, original=True)) != sorted(
+        layer_tree(printed_model, original=True)
+    ):
+        return False
+    rebuilt_modules = dict(rebuilt.named_modules())
+    return all(
+        _has_what_printed_has(module, rebuilt_modules.get(path))
+        for path, module in printed_model.named_modules()
+        if path in rebuilt_modules or not _is_empty(module)
+    )
+
+
+def _has_what_printed_has(printed: nn.Module, rebuilt: nn.Module | None) -> bool:
+    """Whether ``rebuilt`` holds the plain attributes and buffers the printed layer has.
+
+    A printed ``None`` (``self.shortcut = ... if ... else None``) is the
+    source's empty container, which computes the identity too.
+    """
+    if rebuilt is None or type(rebuilt).__qualname__ != type(printed).__qualname__:
+        return False
+    if not set(printed._buffers) <= set(rebuilt._buffers):
+        return False
+    attributes = plain_attributes(rebuilt)
+    return all(
+        (
+            _alike(value, attributes[key])
+            if key in attributes
+            else value is None and _is_empty(rebuilt._modules.get(key))
+        )
+        for key, value in plain_attributes(printed).items()
+    )
+
+
+def _alike(printed: object, rebuilt: object) -> bool:
+    """Equal values; a tensor (built on the meta device) by shape and dtype."""
+    if isinstance(printed, torch.Tensor) and isinstance(rebuilt, torch.Tensor):
+        return same_kind(printed, rebuilt)
+    return equal_values(printed, rebuilt)
+
+
+def _is_empty(module: nn.Module | None) -> bool:
+    """An empty container: the identity, which the printer writes as ``None`` or leaves out."""
+    return isinstance(
+        module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    ) and not len(module)
+
+
+__all__ = ["with_source_construction"]
