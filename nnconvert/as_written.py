@@ -596,11 +596,10 @@ def _same_module(module: nn.Module, rebuilt: nn.Module) -> bool:
     for name in module._non_persistent_buffers_set:
         if not equal_values(module._buffers.get(name), rebuilt._buffers.get(name)):
             return False
-    attributes, rebuilt_attributes = plain_attributes(module), plain_attributes(
-        rebuilt
-    )
+    attributes, rebuilt_attributes = plain_attributes(module), plain_attributes(rebuilt)
     return attributes.keys() == rebuilt_attributes.keys() and all(
-        equal_values(value, rebuilt_attributes[key]) for key, value in attributes.items()
+        equal_values(value, rebuilt_attributes[key])
+        for key, value in attributes.items()
     )
 
 

@@ -19,18 +19,16 @@ class BertEncoder(nn.Module):
         self.position_embeddings = nn.Embedding(max_len, hidden)
         self.embedding_norm = nn.LayerNorm(hidden, eps=1e-12)
         self.embedding_dropout = nn.Dropout(dropout)
-        self.encoder = nn.TransformerEncoder(
-            nn.TransformerEncoderLayer(
-                hidden,
-                heads,
-                dim_feedforward=intermediate,
-                dropout=dropout,
-                activation="gelu",
-                layer_norm_eps=1e-12,
-                batch_first=True,
-            ),
-            num_layers=layers,
+        layer = nn.TransformerEncoderLayer(
+            hidden,
+            heads,
+            dim_feedforward=intermediate,
+            dropout=dropout,
+            activation="gelu",
+            layer_norm_eps=1e-12,
+            batch_first=True,
         )
+        self.encoder = nn.TransformerEncoder(layer, num_layers=layers)
         # the pooler: the first ([CLS]) token through a dense layer and tanh
         self.pooler = nn.Linear(hidden, hidden)
         self.tanh = nn.Tanh()

@@ -8,6 +8,16 @@ import torch.nn.functional as F
 class CausalSelfAttention(nn.Module):
     def __init__(self, n_embd, n_head, block_size, dropout):
         super().__init__()
+        assert n_embd % n_head == 0
+        # key, query, value projections for all heads, but in a batch
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.softmax = nn.Softmax(dim=-1)
+        # output projection
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.attn_dropout = nn.Dropout(dropout)
+        self.resid_dropout = nn.Dropout(dropout)
+        self.n_head = n_head
+        self.n_embd = n_embd
         # causal mask to ensure that attention is only applied to the left in the input sequence
         self.register_buffer(
             "bias",
@@ -15,15 +25,6 @@ class CausalSelfAttention(nn.Module):
                 1, 1, block_size, block_size
             ),
         )
-        # key, query, value projections for all heads, but in a batch
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-        self.softmax = nn.Softmax(dim=-1)
-        self.attn_dropout = nn.Dropout(dropout)
-        # output projection
-        self.c_proj = nn.Linear(n_embd, n_embd)
-        self.resid_dropout = nn.Dropout(dropout)
-        self.n_embd = n_embd
-        self.n_head = n_head
 
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)
@@ -71,6 +72,7 @@ class GPT(nn.Module):
         self, vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.1
     ):
         super().__init__()
+        self.block_size = block_size
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
         self.drop = nn.Dropout(dropout)
@@ -81,7 +83,6 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         # https://paperswithcode.com/method/weight-tying
         self.wte.weight = self.lm_head.weight
-        self.block_size = block_size
 
     def forward(self, idx, targets=None):
         t = idx.size(1)

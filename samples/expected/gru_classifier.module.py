@@ -11,8 +11,8 @@ class GRUClassifier(nn.Module):
             hidden_dim,
             num_layers=2,
             batch_first=True,
-            dropout=0.1,
             bidirectional=True,
+            dropout=0.1,
         )
         self.dropout = nn.Dropout(0.3)
         self.fc = nn.Linear(2 * hidden_dim, num_classes)

@@ -3,7 +3,7 @@ import torch.nn as nn
 
 class Net(nn.Module):
     def __init__(self):
-        super().__init__()
+        super(Net, self).__init__()
         # 1 input image channel, 6 output channels, 5x5 square convolution
         # kernel
         self.conv1 = nn.Conv2d(1, 6, 5)
@@ -13,7 +13,7 @@ class Net(nn.Module):
         self.relu2 = nn.ReLU()
         self.pool2 = nn.MaxPool2d(2)
         # an affine operation: y = Wx + b
-        self.fc1 = nn.Linear(400, 120)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.relu3 = nn.ReLU()
         self.fc2 = nn.Linear(120, 84)
         self.relu4 = nn.ReLU()

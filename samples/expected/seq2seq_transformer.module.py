@@ -4,18 +4,8 @@ import torch
 import torch.nn as nn
 
 
-class TokenEmbedding(nn.Module):
-    def __init__(self, vocab_size, emb_size):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, emb_size)
-        self.emb_size = emb_size
-
-    def forward(self, tokens):
-        return self.embedding(tokens.long()) * math.sqrt(self.emb_size)
-
-
 class PositionalEncoding(nn.Module):
-    def __init__(self, emb_size, dropout, maxlen=64):
+    def __init__(self, emb_size: int, dropout: float, maxlen: int = 64):
         super().__init__()
         den = torch.exp(-torch.arange(0, emb_size, 2) * math.log(10000) / emb_size)
         pos = torch.arange(0, maxlen).reshape(maxlen, 1)
@@ -23,8 +13,8 @@ class PositionalEncoding(nn.Module):
         pos_embedding[:, 0::2] = torch.sin(pos * den)
         pos_embedding[:, 1::2] = torch.cos(pos * den)
         pos_embedding = pos_embedding.unsqueeze(-2)
-        self.register_buffer("pos_embedding", pos_embedding)
         self.dropout = nn.Dropout(dropout)
+        self.register_buffer("pos_embedding", pos_embedding)
 
     def forward(self, token_embedding):
         # (seq_len, batch, emb_size) plus the encoding of each position
@@ -33,22 +23,32 @@ class PositionalEncoding(nn.Module):
         )
 
 
+class TokenEmbedding(nn.Module):
+    def __init__(self, vocab_size: int, emb_size: int):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_size)
+        self.emb_size = emb_size
+
+    def forward(self, tokens):
+        return self.embedding(tokens.long()) * math.sqrt(self.emb_size)
+
+
 class Seq2SeqTransformer(nn.Module):
     def __init__(
         self,
-        num_encoder_layers=2,
-        num_decoder_layers=2,
-        emb_size=32,
-        nhead=4,
-        src_vocab_size=60,
-        tgt_vocab_size=50,
-        dim_feedforward=64,
-        dropout=0.1,
+        num_encoder_layers: int = 2,
+        num_decoder_layers: int = 2,
+        emb_size: int = 32,
+        nhead: int = 4,
+        src_vocab_size: int = 60,
+        tgt_vocab_size: int = 50,
+        dim_feedforward: int = 64,
+        dropout: float = 0.1,
     ):
         super().__init__()
         self.transformer = nn.Transformer(
-            emb_size,
-            nhead,
+            d_model=emb_size,
+            nhead=nhead,
             num_encoder_layers=num_encoder_layers,
             num_decoder_layers=num_decoder_layers,
             dim_feedforward=dim_feedforward,
@@ -57,7 +57,7 @@ class Seq2SeqTransformer(nn.Module):
         self.generator = nn.Linear(emb_size, tgt_vocab_size)
         self.src_tok_emb = TokenEmbedding(src_vocab_size, emb_size)
         self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size, emb_size)
-        self.positional_encoding = PositionalEncoding(emb_size, dropout)
+        self.positional_encoding = PositionalEncoding(emb_size, dropout=dropout)
 
     def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):
         tgt_mask = tgt.size(0)

@@ -17,17 +17,16 @@ class TiedLM(nn.Module):
     def __init__(self, vocab_size=50, block_size=8, n_embd=16):
         super().__init__()
         self.transformer = nn.ModuleDict(
-            {
-                "wte": nn.Embedding(vocab_size, n_embd),
-                "wpe": nn.Embedding(block_size, n_embd),
-                "ln": nn.LayerNorm(n_embd),
-                "mlp": MLP(n_embd),
-                "ln_f": nn.LayerNorm(n_embd),
-            }
+            dict(
+                wte=nn.Embedding(vocab_size, n_embd),
+                wpe=nn.Embedding(block_size, n_embd),
+                ln=nn.LayerNorm(n_embd),
+                mlp=MLP(n_embd),
+                ln_f=nn.LayerNorm(n_embd),
+            )
         )
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
-        # weight tying
-        self.transformer.wte.weight = self.lm_head.weight
+        self.transformer.wte.weight = self.lm_head.weight  # weight tying
 
     def forward(self, idx):
         pos = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)

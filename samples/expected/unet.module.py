@@ -8,10 +8,10 @@ class DoubleConv(nn.Module):
     def __init__(self, in_channels, out_channels):
         super().__init__()
         self.double_conv = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
@@ -23,8 +23,8 @@ class DoubleConv(nn.Module):
 class Down(nn.Module):
     def __init__(self, in_channels, out_channels):
         super().__init__()
-        self.pool = nn.MaxPool2d(2)
         self.conv = DoubleConv(in_channels, out_channels)
+        self.pool = nn.MaxPool2d(2)
 
     def forward(self, x):
         return self.conv(self.pool(x))
@@ -33,7 +33,9 @@ class Down(nn.Module):
 class Up(nn.Module):
     def __init__(self, in_channels, out_channels):
         super().__init__()
-        self.up = nn.ConvTranspose2d(in_channels, in_channels // 2, 2, stride=2)
+        self.up = nn.ConvTranspose2d(
+            in_channels, in_channels // 2, kernel_size=2, stride=2
+        )
         self.conv = DoubleConv(in_channels, out_channels)
 
     def forward(self, x1, x2):
@@ -50,7 +52,7 @@ class UNet(nn.Module):
         self.down2 = Down(16, 32)
         self.up1 = Up(32, 16)
         self.up2 = Up(16, 8)
-        self.outc = nn.Conv2d(8, n_classes, 1)
+        self.outc = nn.Conv2d(8, n_classes, kernel_size=1)
 
     def forward(self, x):
         x1 = self.inc(x)

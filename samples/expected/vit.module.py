@@ -5,7 +5,9 @@ import torch.nn as nn
 class PatchEmbed(nn.Module):
     def __init__(self, patch_size=4, in_chans=3, embed_dim=32):
         super().__init__()
-        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(
+            in_chans, embed_dim, kernel_size=patch_size, stride=patch_size
+        )
         self.flatten = nn.Flatten(2)
 
     def forward(self, x):
@@ -34,9 +36,9 @@ class TinyViT(nn.Module):
         self, image_size=16, patch_size=4, dim=32, depth=2, heads=4, num_classes=10
     ):
         super().__init__()
-        self.patch_embed = PatchEmbed(patch_size=patch_size, embed_dim=dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.patch_embed = PatchEmbed(patch_size, 3, dim)
         num_patches = (image_size // patch_size) ** 2
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.randn(1, num_patches + 1, dim) * 0.02)
         self.blocks = nn.ModuleList([Block(dim, heads, dim * 2) for _ in range(depth)])
         self.norm = nn.LayerNorm(dim)
