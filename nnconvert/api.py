@@ -71,7 +71,9 @@ class Conversion:
     #: the layers kept as opaque calls (third-party, no op spec), one line each:
     #: which layer, which class, why (:mod:`nnconvert.leaves`)
     leaves: tuple[str, ...] = ()
-    #: mixed style: ``source`` is the model's own source, as written (:mod:`.as_written`)
+    #: mixed style: ``source`` is the model's own source, as written
+    #: (:mod:`.as_written`); module style: the source with its methods printed
+    #: in module style (:mod:`.construction_kept`)
     as_written: bool = False
     #: class styles that kept the model's own initialisation code
     #: (:mod:`.init_code`): how many tensors of a new output equal those of a
@@ -144,11 +146,13 @@ def convert(
     unknown style, a model that is no ``nn.Module``, a ``name`` that cannot
     name the definition, code that calls ``sys.exit``); nothing else escapes.
 
-    ``keep_source`` (mixed style): a model whose source already is in mixed
-    style comes out as written -- its classes with their builder methods,
-    the tables and imports they read -- when that source builds the same
-    model (:mod:`.as_written`); False prints it from the trace, as other
-    styles are.
+    ``keep_source`` (class styles): in mixed style, a model whose source
+    already is in mixed style comes out as written -- its classes with their
+    builder methods, the tables and imports they read -- when that source
+    builds the same model (:mod:`.as_written`); in module style, that source
+    keeps its construction and takes the methods printed in module style
+    (:mod:`.construction_kept`). False prints it from the trace, as
+    functional style is.
 
     ``model`` is left exactly as it was, whether the conversion succeeds or
     fails: tracing runs a deep copy (``forward`` may count calls on ``self``,
@@ -182,8 +186,9 @@ def _convert(
 ) -> Conversion:
     """The pipeline, on a copy of the model: trace, canonicalize, style pass, print.
 
-    Mixed style, ``keep_source``: a model whose source already is in mixed
-    style is its own output (:mod:`.as_written`).
+    ``keep_source``: in mixed style a model whose source already is in mixed
+    style is its own output (:mod:`.as_written`); in module style it keeps
+    its construction (:mod:`.construction_kept`).
     """
     name = input_name(read, style) if name is None else name
     modules = list(read.module.modules())

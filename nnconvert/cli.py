@@ -223,7 +223,9 @@ def main() -> None:
         "--to mixed: a model whose source already is in mixed style comes out "
         "as written (its classes, builder methods and tables, and the imports "
         "and module-level code they read), when that source builds the same "
-        "model; --no-keep-source prints it from the trace, as any other."
+        "model; --to module: that source with its methods printed in module "
+        "style and the layers they call added to __init__; --no-keep-source "
+        "prints it from the trace, as any other."
     ),
 )
 @_model_options
@@ -399,11 +401,13 @@ def _convert_one_file(
             err=True,
         )
     if conversion.as_written:  # said once the output stands: an error is one line
-        click.echo(
-            "kept as written: the source already is in mixed style "
-            "(--no-keep-source prints it from the trace)",
-            err=True,
+        kept = (
+            "kept the model's own construction: its classes, builder methods "
+            "and tables, with the methods printed in module style"
+            if conversion.style is Style.MODULE
+            else "kept as written: the source already is in mixed style"
         )
+        click.echo(f"{kept} (--no-keep-source prints it from the trace)", err=True)
 
 
 class StaleError(NnconvertError):

@@ -1,10 +1,11 @@
 """Shared pytest set-up: the ``--update-goldens`` flag that refreshes samples/expected/.
 
-Tests of how the printer writes mixed style mark themselves
+Tests of how the printer writes the class styles mark themselves
 ``printed_from_trace``: their models are classes of the test file, written
-in mixed style, which ``convert`` would otherwise return as written
-(:mod:`nnconvert.as_written`, ``keep_source``); the mark has every
-conversion of the test print from the trace, the CLI's too.
+in mixed style, which ``convert`` would otherwise return as written in
+mixed style (:mod:`nnconvert.as_written`) or with their own construction in
+module style (:mod:`nnconvert.construction_kept`; ``keep_source``); the
+mark has every conversion of the test print from the trace, the CLI's too.
 
 The tests run thousands of tiny models; torch's intra-op threads only cost
 there (3x slower on a busy 2-core machine), so they run on one thread.
@@ -35,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)
     config.addinivalue_line(
         "markers",
-        "printed_from_trace: mixed style prints from the trace, never keeps the source",
+        "printed_from_trace: class styles print from the trace, never keep the source",
     )
 
 
@@ -45,3 +46,4 @@ def _printed_from_trace(
 ) -> None:
     if request.node.get_closest_marker("printed_from_trace") is not None:
         monkeypatch.setattr(nnconvert.api, "as_written", lambda *_: None)
+        monkeypatch.setattr(nnconvert.api, "with_source_construction", lambda *_: None)

@@ -366,6 +366,7 @@ def test_calls_through_a_module_list_print_as_a_loop(style):
     assert_own_style_round_trip(conversion)
 
 
+@pytest.mark.printed_from_trace
 @pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
 def test_a_module_list_of_alike_members_is_built_by_a_comprehension(style):
     """As the user built it; members that differ are listed one by one."""

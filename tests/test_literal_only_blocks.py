@@ -113,9 +113,13 @@ def functions(source: str) -> dict[str, ast.FunctionDef]:
 
 
 def read_back_as_module(model: nn.Module, inputs: tuple) -> str:
-    """module -> functional -> module, checked: the text module -> module gives."""
+    """module -> functional -> module, checked: the text module -> module gives.
+
+    Printed from the trace (``keep_source=False``): a functional file holds
+    no construction to keep.
+    """
     functional = converted(model.eval(), inputs, Style.FUNCTIONAL)
-    direct = nnconvert.convert(model, Style.MODULE, inputs)
+    direct = nnconvert.convert(model, Style.MODULE, inputs, keep_source=False)
     back = nnconvert.convert(load_output(functional), Style.MODULE, inputs)
     back.check()
     assert back.source == direct.source

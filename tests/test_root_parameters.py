@@ -149,6 +149,7 @@ def test_the_output_read_back_converts_to_the_same_text(style):
     assert again.source == first.source
 
 
+@pytest.mark.printed_from_trace
 def test_a_local_reading_a_dropped_parameter_is_not_written():
     """``head_dim = dim // num_heads`` with ``num_heads`` dropped: ``self.scale`` is a number.
 
