@@ -634,6 +634,11 @@ class OpSpec:
             return source(module)
         read = operator.attrgetter(source)  # "out_proj.weight": a submodule's
         if name in self.weights:
+            from .weight_norm import weight_norms  # which imports this module
+
+            normed = weight_norms(module).get(source)
+            if normed is not None:  # computed by a hook before every call
+                return normed.computed
             return WeightRef(source) if read(module) is not None else None
         try:
             return read(module)
@@ -760,7 +765,11 @@ class OpSpec:
         Raises ConversionError when the row cannot reproduce the instance, so
         that a gap in the table shows up as an error, never as wrong code.
         """
+        from .weight_norm import weight_norms  # which imports this module
+
         positional, keywords = self.constructor_arguments(module)
+        if weight_norms(module):  # a hook the fresh layer gets too: not shared
+            return self._rebuild_normed(module, positional, keywords)
         # on the meta device first: no weights allocated and initialised (most
         # of a ResNet's conversion time went there); a layer that cannot be
         # built or compared there is built for real, as it always was
@@ -782,6 +791,27 @@ class OpSpec:
             raise ConversionError(
                 f"op spec for nn.{self.module.__name__}: rebuilt layer "
                 f"{rebuilt!r} differs from the original {module!r}"
+            )
+        return rebuilt
+
+    def _rebuild_normed(
+        self, module: nn.Module, positional: list, keywords: Arguments
+    ) -> nn.Module:
+        """:meth:`rebuild` for a layer with ``weight_norm`` hooks, which the rebuilt layer gets too."""
+        from .weight_norm import with_weight_norms  # which imports this module
+
+        try:
+            rebuilt = with_weight_norms(self.module(*positional, **keywords), module)
+        except Exception as error:
+            raise ConversionError(
+                f"op spec for nn.{self.module.__name__}: constructor arguments "
+                f"{positional} {keywords} with weight_norm do not build the layer: "
+                f"{error}"
+            ) from None
+        if not self._rebuilds(module, rebuilt, positional, keywords):
+            raise ConversionError(
+                f"op spec for nn.{self.module.__name__}: rebuilt layer "
+                f"{rebuilt!r} with weight_norm differs from the original {module!r}"
             )
         return rebuilt
 

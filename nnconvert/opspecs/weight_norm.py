@@ -1,0 +1,158 @@
+"""``torch.nn.utils.weight_norm`` on a table layer: everything nnconvert knows about it.
+
+The hook-based ``weight_norm(layer, name="weight", dim=0)`` (TCN, WaveNet
+vocoders) deletes the parameter ``weight``, registers ``weight_g`` (the
+norm of the weight over every dimension but ``dim``) and ``weight_v`` (the
+weight itself) in its place, and sets ``layer.weight`` in a forward pre-hook
+before every call: ``torch._weight_norm(weight_v, weight_g, dim)``. torch.fx
+traces the layer as one ``call_module`` without running the hook, so the
+trace alone would read one fixed ``weight``; what the hook computes is read
+from the layer's hooks here, and only here:
+
+* :func:`weight_norms` -- the layer's weight norms, by the tensor they compute;
+* :meth:`WeightNorm.computed` -- the call argument the op-spec row reads for
+  that tensor (:meth:`~.spec.OpSpec.call_arguments`), so functional style
+  writes ``F.conv1d(x, torch._weight_norm(params["c.weight_v"],
+  params["c.weight_g"], 0), ...)``: the hook's own computation, bit for bit
+  (its fused kernel for ``dim=0``, which ``v * (g / v.norm(...))`` is not);
+* :meth:`WeightNorm.apply` -- the same hook on a rebuilt layer, so that the
+  row's rebuild check (:meth:`~.spec.OpSpec.rebuild`) compares like with like;
+* :meth:`WeightNorm.wrapper_keywords` -- what class styles write around the
+  constructor, ``weight_norm(nn.Conv1d(...), dim=None)``, keeping the
+  original ``state_dict`` keys;
+* :func:`normed_inits` -- ``init_params()``'s tensors: the layer's own draws
+  for ``weight``, then ``weight_g``/``weight_v`` from it as the hook sets them.
+
+A weight norm this does not cover (a tensor the row does not read as one
+plain weight, the parametrization-based ``parametrizations.weight_norm``)
+is refused up front by :mod:`nnconvert.reparametrized`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.weight_norm import WeightNorm as _Hook
+
+from .spec import Computed, TensorInit, WeightRef
+
+#: How class styles write the hook: ``weight_norm(layer, name=..., dim=...)``,
+#: by the :class:`WeightNorm` fields of these names, defaults left out.
+WRAPPER_CALLEE = "weight_norm"
+WRAPPER_IMPORT = "from torch.nn.utils import weight_norm"
+WRAPPER_DEFAULTS = {"name": "weight", "dim": 0}
+
+
+@dataclass(frozen=True)
+class WeightNorm:
+    """One ``weight_norm`` hook: the tensor it computes and the dimension it keeps.
+
+    ``dim`` is as the hook keeps it: ``-1`` for ``dim=None`` (the norm over
+    the whole tensor, ``weight_g`` a scalar), which ``torch._weight_norm``
+    and ``torch.norm_except_dim`` read the same way.
+    """
+
+    name: str
+    dim: int | None
+
+    @classmethod
+    def of(cls, hook: _Hook) -> WeightNorm:
+        """The hook's facts, ``dim=None`` as the user writes it (the hook keeps -1)."""
+        return cls(hook.name, None if hook.dim == -1 else hook.dim)
+
+    @property
+    def hook_dim(self) -> int:
+        """``dim`` as the hook passes it to ``torch._weight_norm``: -1 for the whole tensor."""
+        return -1 if self.dim is None else self.dim
+
+    @property
+    def magnitude(self) -> str:
+        return f"{self.name}_g"
+
+    @property
+    def direction(self) -> str:
+        return f"{self.name}_v"
+
+    @property
+    def computed(self) -> Computed:
+        """The tensor as the hook computes it: ``torch._weight_norm(v, g, dim)``."""
+        return Computed(
+            torch._weight_norm,
+            (WeightRef(self.direction), WeightRef(self.magnitude), self.hook_dim),
+        )
+
+    def apply(self, layer: nn.Module) -> nn.Module:
+        """``layer`` with this hook, as ``torch.nn.utils.weight_norm`` adds it."""
+        with warnings.catch_warnings():  # deprecated in favour of parametrizations
+            warnings.simplefilter("ignore", FutureWarning)
+            return nn.utils.weight_norm(layer, self.name, self.dim)
+
+
+def weight_norms(module: nn.Module) -> dict[str, WeightNorm]:
+    """The ``weight_norm`` hooks of ``module``, by the tensor each computes, in hook order."""
+    return {
+        hook.name: WeightNorm.of(hook)
+        for hook in module._forward_pre_hooks.values()
+        if isinstance(hook, _Hook)
+    }
+
+
+def converts_weight_norm(module: nn.Module, hook: object) -> bool:
+    """Whether ``hook`` on ``module`` is a ``weight_norm`` nnconvert writes in every style.
+
+    The layer must be a table layer (its exact class: a subclass may read
+    its weight in a ``forward`` of its own) whose row passes the tensor as
+    one plain weight argument (``weight``, ``bias``; not a recurrent
+    layer's list of weights, read by a getter), so that the row's call is
+    where :meth:`WeightNorm.computed` goes.
+    """
+    from . import spec_for_module  # the table imports this module
+
+    spec = spec_for_module(module)
+    if not isinstance(hook, _Hook) or spec is None or spec.function is None:
+        return False
+    read = {spec.attributes.get(w, w) for w in spec.weights}
+    return hook.name in read and spec.init is not None
+
+
+def with_weight_norms(layer: nn.Module, like: nn.Module) -> nn.Module:
+    """``layer`` (a fresh build of ``like``'s row) with ``like``'s weight norms."""
+    for norm in weight_norms(like).values():
+        layer = norm.apply(layer)
+    return layer
+
+
+def normed_inits(module: nn.Module, inits: list[TensorInit]) -> list[TensorInit]:
+    """``inits`` (the row's, for the plain layer) with each normed tensor as ``_g``/``_v``.
+
+    The constructor draws ``weight`` first; ``weight_norm`` then sets
+    ``weight_g = torch.norm_except_dim(weight, 2, dim)`` and ``weight_v =
+    weight``: ``weight_v`` is the row's expression for ``weight`` (same
+    draws, same order) and ``weight_g`` is computed from it, in
+    ``state_dict`` order (``bias`` first: the hook registers ``_g`` and
+    ``_v`` after the layer's own parameters).
+    """
+    norms = weight_norms(module)
+    if not norms:
+        return inits
+    kept, added = [], []
+    for init in inits:
+        norm = norms.get(init.attribute)
+        if norm is None:
+            kept.append(init)
+            continue
+        added.append((norm, init))
+    order = list(module.state_dict())
+    found: dict[str, TensorInit] = {init.attribute: init for init in kept}
+    for norm, init in added:
+        found[norm.direction] = TensorInit(
+            norm.direction, init.expression, init.then, init.copy_of, init.before
+        )
+        found[norm.magnitude] = TensorInit(
+            norm.magnitude,
+            f"torch.norm_except_dim({{{norm.direction}}}, 2, {norm.dim})",
+        )
+    return [found[key] for key in order if key in found]
