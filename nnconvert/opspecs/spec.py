@@ -355,6 +355,10 @@ class TensorInit:
     #: Statements before it: draws the constructor made for tensors it then
     #: drew anew (``nn.Transformer``'s ``_reset_parameters``), values unused.
     before: tuple[str, ...] = ()
+    #: The layer's attribute ``expression`` computes this tensor from, written
+    #: there as ``{}``; it draws nothing (``weight_norm``'s ``weight_g``:
+    #: ``torch.norm_except_dim({}, 2, 0)`` of ``weight_v``).
+    derived_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -730,6 +734,34 @@ class OpSpec:
             computed.function,
             tuple(flag if a is TRAINING else a for a in computed.arguments),
         )
+
+    # -- module -> init_params() --------------------------------------------
+
+    def tensor_inits(self, module: nn.Module) -> list[TensorInit] | None:
+        """:attr:`init` for this instance: ``weight_norm``'s tensors as it sets them.
+
+        A layer with ``weight_norm`` hooks holds ``weight_g``/``weight_v``
+        where the row lists ``weight`` (:func:`.weight_norm.normed_inits`).
+        """
+        if self.init is None:
+            return None
+        from .weight_norm import normed_inits  # which imports this module
+
+        return normed_inits(module, self.init(module))
+
+    def layer_init_call(
+        self, module: nn.Module
+    ) -> LayerInit | tuple[LayerInit, ...] | None:
+        """:attr:`init_call` for this instance; None for one with ``weight_norm`` hooks.
+
+        The layer functions (``kaiming_params``) make the plain layer's keys;
+        a weight-normed layer is written tensor by tensor (:meth:`tensor_inits`).
+        """
+        from .weight_norm import weight_norms  # which imports this module
+
+        if self.init_call is None or weight_norms(module):
+            return None
+        return self.init_call(module)
 
     # -- module -> constructor ----------------------------------------------
 

@@ -31,7 +31,7 @@ is refused up front by :mod:`nnconvert.reparametrized`.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -126,33 +126,27 @@ def with_weight_norms(layer: nn.Module, like: nn.Module) -> nn.Module:
 
 
 def normed_inits(module: nn.Module, inits: list[TensorInit]) -> list[TensorInit]:
-    """``inits`` (the row's, for the plain layer) with each normed tensor as ``_g``/``_v``.
+    """``inits`` (the row's, for the plain layer) with each normed tensor as ``_v`` and ``_g``.
 
-    The constructor draws ``weight`` first; ``weight_norm`` then sets
-    ``weight_g = torch.norm_except_dim(weight, 2, dim)`` and ``weight_v =
-    weight``: ``weight_v`` is the row's expression for ``weight`` (same
-    draws, same order) and ``weight_g`` is computed from it, in
-    ``state_dict`` order (``bias`` first: the hook registers ``_g`` and
-    ``_v`` after the layer's own parameters).
+    The constructor draws ``weight`` as the row says; ``weight_norm`` then
+    registers ``weight_v``, that very tensor, and ``weight_g =
+    torch.norm_except_dim(weight, 2, dim)``. So ``weight_v`` takes the
+    row's expression, in its place among the draws, and ``weight_g``,
+    which draws nothing, follows it, computed from it.
     """
     norms = weight_norms(module)
-    if not norms:
-        return inits
-    kept, added = [], []
+    found: list[TensorInit] = []
     for init in inits:
         norm = norms.get(init.attribute)
         if norm is None:
-            kept.append(init)
+            found.append(init)
             continue
-        added.append((norm, init))
-    order = list(module.state_dict())
-    found: dict[str, TensorInit] = {init.attribute: init for init in kept}
-    for norm, init in added:
-        found[norm.direction] = TensorInit(
-            norm.direction, init.expression, init.then, init.copy_of, init.before
+        found.append(replace(init, attribute=norm.direction))
+        found.append(
+            TensorInit(
+                norm.magnitude,
+                f"torch.norm_except_dim({{}}, 2, {norm.hook_dim})",
+                derived_from=norm.direction,
+            )
         )
-        found[norm.magnitude] = TensorInit(
-            norm.magnitude,
-            f"torch.norm_except_dim({{{norm.direction}}}, 2, {norm.dim})",
-        )
-    return [found[key] for key in order if key in found]
+    return found
