@@ -929,10 +929,14 @@ class OpSpec:
         """
         if self.ctor_from_weights is None:
             return None
+        from .weight_norm import read_weight_norms  # which imports this module
+
         arguments = self.normalise(arguments)
+        # ``torch._weight_norm(v, g, dim)`` for a weight: a weight_norm hook on it
+        hooks, plain, plain_shapes = read_weight_norms(arguments, shapes)
         defaults = {p.name: p.default for p in self.argument_parameters}
-        full = {**defaults, **arguments}
-        weights = {w: _shape_of(full.get(w), shapes) for w in self.weights}
+        full = {**defaults, **plain}
+        weights = {w: _shape_of(full.get(w), plain_shapes) for w in self.weights}
         ctor = self._ctor_from_same_names(full)
         for name in (*self.weights, self.training):
             ctor.pop(name, None)
@@ -941,6 +945,8 @@ class OpSpec:
             if found is None:
                 return None
             module = self.module(**{**ctor, **found})
+            for hook in hooks:
+                module = hook.apply(module)
             made = self.behaviour(module)
         except Exception:  # shapes no layer has: no layer
             return None

@@ -32,12 +32,16 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 from torch.nn.utils.weight_norm import WeightNorm as _Hook
 
 from .spec import Computed, TensorInit, WeightRef
+
+#: The function the hook computes the tensor with.
+FUNCTION = torch._weight_norm
 
 #: How class styles write the hook: ``weight_norm(layer, name=..., dim=...)``,
 #: by the :class:`WeightNorm` fields of these names, defaults left out.
@@ -80,7 +84,7 @@ class WeightNorm:
     def computed(self) -> Computed:
         """The tensor as the hook computes it: ``torch._weight_norm(v, g, dim)``."""
         return Computed(
-            torch._weight_norm,
+            FUNCTION,
             (WeightRef(self.direction), WeightRef(self.magnitude), self.hook_dim),
         )
 
@@ -98,6 +102,45 @@ def weight_norms(module: nn.Module) -> dict[str, WeightNorm]:
         for hook in module._forward_pre_hooks.values()
         if isinstance(hook, _Hook)
     }
+
+
+def read_weight_norms(
+    arguments: Mapping[str, Any], shapes: Mapping[str, Any]
+) -> tuple[list[WeightNorm], dict[str, Any], dict[str, Any]]:
+    """A call's ``torch._weight_norm(v, g, dim)`` arguments read back as hooks.
+
+    ``(hooks, arguments, shapes)``: the call's arguments with each such one
+    a plain :class:`WeightRef` to the tensor it computes (``weight``), and
+    the tensors' shapes with that tensor's, ``weight_v``'s, in place of
+    ``weight_g``'s and ``weight_v``'s: what the plain layer's row reads back
+    (:meth:`~.spec.OpSpec.layer_from_call`), before the hooks are applied
+    again to the layer it builds. A functional file read back holds the
+    call as :meth:`WeightNorm.computed` wrote it.
+    """
+    hooks: list[WeightNorm] = []
+    arguments, shapes = dict(arguments), dict(shapes)
+    for key, value in arguments.items():
+        if not (isinstance(value, Computed) and value.function is FUNCTION):
+            continue
+        direction, magnitude, dim = (*value.arguments, None, None, None)[:3]
+        if not (
+            isinstance(direction, WeightRef)
+            and isinstance(magnitude, WeightRef)
+            and type(dim) is int
+            and direction.attribute.endswith("_v")
+        ):
+            continue
+        norm = WeightNorm(direction.attribute[:-2], None if dim == -1 else dim)
+        if (norm.direction, norm.magnitude) != (
+            direction.attribute,
+            magnitude.attribute,
+        ) or not {norm.direction, norm.magnitude} <= shapes.keys():
+            continue
+        hooks.append(norm)
+        arguments[key] = WeightRef(norm.name)
+        shapes[norm.name] = shapes.pop(norm.direction)
+        shapes.pop(norm.magnitude)
+    return hooks, arguments, shapes
 
 
 def converts_weight_norm(module: nn.Module, hook: object) -> bool:
