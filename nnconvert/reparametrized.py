@@ -33,7 +33,8 @@ _HOOKS = {
 
 def reject_reparametrized(model: nn.Module) -> None:
     """Raise InputError for the first layer of ``model`` whose weight a hook or parametrization
-    computes, unless nnconvert converts it (:func:`~.opspecs.weight_norm.converts_weight_norm`)."""
+    computes, unless nnconvert converts it (:func:`~.opspecs.weight_norm.converts_weight_norm`).
+    """
     for path, module in model.named_modules():
         where = f"layer {path!r}" if path else "the model"
         kind = type(module).__name__
