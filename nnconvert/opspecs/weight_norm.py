@@ -17,15 +17,20 @@ from the layer's hooks here, and only here:
   (its fused kernel for ``dim=0``, which ``v * (g / v.norm(...))`` is not);
 * :meth:`WeightNorm.apply` -- the same hook on a rebuilt layer, so that the
   row's rebuild check (:meth:`~.spec.OpSpec.rebuild`) compares like with like;
-* :meth:`WeightNorm.wrapper_keywords` -- what class styles write around the
-  constructor, ``weight_norm(nn.Conv1d(...), dim=None)``, keeping the
-  original ``state_dict`` keys;
-* :func:`normed_inits` -- ``init_params()``'s tensors: the layer's own draws
-  for ``weight``, then ``weight_g``/``weight_v`` from it as the hook sets them.
+* :data:`WRAPPER_CALLEE` and its fields -- what class styles write around
+  the constructor, ``weight_norm(nn.Conv1d(...), dim=None)``
+  (:func:`nnconvert.printer.classes.weight_normed`), which gives the layer
+  the original's ``state_dict`` keys and hook again;
+* :func:`normed_inits` -- ``init_params()``'s tensors: ``weight_v`` drawn
+  as the row draws ``weight``, ``weight_g`` computed from it as the hook
+  sets it (:meth:`~.spec.OpSpec.tensor_inits`);
+* :func:`read_weight_norms` -- the way back: a functional file's
+  ``torch._weight_norm`` call read as the hook (:meth:`~.spec.OpSpec.layer_from_call`).
 
-A weight norm this does not cover (a tensor the row does not read as one
-plain weight, the parametrization-based ``parametrizations.weight_norm``)
-is refused up front by :mod:`nnconvert.reparametrized`.
+A weight norm this does not cover (:func:`converts_weight_norm`: a layer
+without a row, a tensor the row does not read as one plain weight) and the
+parametrization-based ``parametrizations.weight_norm`` are refused up
+front by :mod:`nnconvert.reparametrized`.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import torch
 from torch import nn
 from torch.nn.utils.weight_norm import WeightNorm as _Hook
 
+from . import spec_for_module
 from .spec import Computed, TensorInit, WeightRef
 
 #: The function the hook computes the tensor with.
@@ -54,9 +60,10 @@ WRAPPER_DEFAULTS = {"name": "weight", "dim": 0}
 class WeightNorm:
     """One ``weight_norm`` hook: the tensor it computes and the dimension it keeps.
 
-    ``dim`` is as the hook keeps it: ``-1`` for ``dim=None`` (the norm over
-    the whole tensor, ``weight_g`` a scalar), which ``torch._weight_norm``
-    and ``torch.norm_except_dim`` read the same way.
+    ``dim`` as the user writes it: None for the norm over the whole tensor
+    (``weight_g`` a scalar), which the hook keeps as ``-1`` and
+    ``torch._weight_norm`` and ``torch.norm_except_dim`` read so
+    (:attr:`hook_dim`).
     """
 
     name: str
@@ -152,8 +159,6 @@ def converts_weight_norm(module: nn.Module, hook: object) -> bool:
     layer's list of weights, read by a getter), so that the row's call is
     where :meth:`WeightNorm.computed` goes.
     """
-    from . import spec_for_module  # the table imports this module
-
     spec = spec_for_module(module)
     if not isinstance(hook, _Hook) or spec is None or spec.function is None:
         return False
