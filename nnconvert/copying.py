@@ -17,6 +17,7 @@ import copy
 import types
 from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
 from . import (
@@ -64,6 +65,12 @@ def _rebound_copy(model: M, memo: dict[int, Any]) -> M:
         for value in vars(module).values():
             if type(value) in _EMPTY_COPIED and not value:
                 memo.setdefault(id(value), type(value)())
+            elif isinstance(value, torch.Tensor) and not value.is_leaf:
+                # a tensor computed from the weights and kept as a plain
+                # attribute (the legacy ``weight_norm``'s ``weight``, which
+                # its hook recomputes before every call): ``deepcopy``
+                # refuses a non-leaf tensor, so the copy holds its value
+                memo.setdefault(id(value), value.detach().clone())
     copied = copy.deepcopy(model, memo)
     init_arguments.carry(model.modules(), memo)
     root_sizes.carry(model.modules(), memo)

@@ -969,7 +969,7 @@ def _row_draw(statement: ast.stmt, model: nn.Module) -> bool:
         spec = spec_for_init(layer)
         if spec is None or spec.init is None:
             continue
-        for init in spec.init(layer):
+        for init in spec.tensor_inits(layer):
             if any(_same_statement(b, text) for b in init.before):
                 return True
     return False
@@ -1018,7 +1018,7 @@ def _is_layer_init(statement: ast.stmt, model: nn.Module) -> bool:
             spec = spec_for_init(owner)
             if spec is None or spec.init is None:
                 continue
-            for init in spec.init(owner):
+            for init in spec.tensor_inits(owner):
                 for then in init.then if init.attribute == attribute else ():
                     written = then.format(f'params["{key}"]')
                     if _same_statement(written, text):

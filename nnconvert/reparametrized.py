@@ -1,14 +1,17 @@
-"""Layers whose weight is recomputed outside ``forward``: refused with what to do instead.
+"""Layers whose weight is recomputed outside ``forward``: converted where nnconvert can, else refused.
 
 ``torch.nn.utils.weight_norm`` (TCN, WaveNet-style vocoders) and
-``spectral_norm`` keep ``weight_g``/``weight_v`` in the ``state_dict`` and
-set ``weight`` in a forward pre-hook before every call;
-``torch.nn.utils.parametrizations`` computes it in a parametrization. The
-trace sees a plain layer call, so an output would use one fixed ``weight``
-(the check then fails), and a parametrized module cannot even be deep-copied.
-nnconvert does not write the reparametrisation, so such a model is refused
-up front, naming the layer and the way out: remove the reparametrisation,
-which leaves a model computing the same function with the current weights.
+``spectral_norm`` keep ``weight_g``/``weight_v`` (``weight_orig``, ``weight_u``
+...) in the ``state_dict`` and set ``weight`` in a forward pre-hook before
+every call; ``torch.nn.utils.parametrizations`` computes it in a
+parametrization. The trace sees a plain layer call, so an output that did not
+know would use one fixed ``weight`` (the check then fails).
+
+A ``weight_norm`` hook on a table layer, over a tensor its row reads as one
+plain weight (``nn.Conv*d``, ``nn.ConvTranspose*d``, ``nn.Linear`` ...), is
+converted (:mod:`.opspecs.weight_norm`). Any other is refused up front,
+naming the layer and the way out: remove the reparametrisation, which leaves
+a model computing the same function with the current weights.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .errors import InputError
+from .opspecs.weight_norm import converts_weight_norm
 
 #: The hook classes of ``torch.nn.utils`` that recompute a layer's weight.
 _HOOKS = {
@@ -28,13 +32,15 @@ _HOOKS = {
 
 
 def reject_reparametrized(model: nn.Module) -> None:
-    """Raise InputError for the first layer of ``model`` whose weight a hook or parametrization computes."""
+    """Raise InputError for the first layer of ``model`` whose weight a hook or parametrization
+    computes, unless nnconvert converts it (:func:`~.opspecs.weight_norm.converts_weight_norm`).
+    """
     for path, module in model.named_modules():
         where = f"layer {path!r}" if path else "the model"
         kind = type(module).__name__
         for hook in module._forward_pre_hooks.values():
             remove = _HOOKS.get((type(hook).__module__, type(hook).__name__))
-            if remove is not None:
+            if remove is not None and not converts_weight_norm(module, hook):
                 raise InputError(
                     f"{where} ({kind}) recomputes its weight in a {type(hook).__name__} "
                     "hook before every call, which nnconvert does not convert; "

@@ -17,6 +17,12 @@ from torch.nn import functional as F
 #: Namespaces searched in order; a later one wins (``F.conv2d`` is ``torch.conv2d``).
 NAMESPACES = (("math", math), ("torch", torch), ("F", F))
 BUILTINS = ("len", "int", "float", "abs", "min", "max", "round", "sum")
+#: Private ``torch`` functions that generated code calls because torch's own
+#: layers call them and no public spelling gives the same bits:
+#: ``weight_norm``'s hook computes ``torch._weight_norm(v, g, dim)`` with a
+#: fused kernel for ``dim=0``, which ``v * (g / torch.norm_except_dim(v, 2,
+#: dim))`` differs from in the last bits (:mod:`.opspecs.weight_norm`).
+PRIVATE_TORCH = ("_weight_norm",)
 
 
 @lru_cache(maxsize=None)
@@ -32,6 +38,8 @@ def _table() -> dict[int, tuple[str, str]]:
             ):
                 continue
             names[id(value)] = (f"{prefix}.{attribute}", prefix)
+    for attribute in PRIVATE_TORCH:
+        names[id(getattr(torch, attribute))] = (f"torch.{attribute}", "torch")
     for attribute in BUILTINS:
         names[id(getattr(builtins, attribute))] = (attribute, "")
     return names

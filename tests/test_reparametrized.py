@@ -1,10 +1,13 @@
-"""A layer whose weight a hook or parametrization recomputes is refused, naming it and the way out.
+"""A layer whose weight a hook or parametrization recomputes converts, or is refused by name.
 
 locuslab's TCN wraps its convolutions in ``torch.nn.utils.weight_norm``:
-traced, the layer call reads one fixed ``weight``, and the output computed
-another function (the check caught it). The conversion now stops before
-tracing, with the layer's path and the call that removes the
-reparametrisation.
+traced, the layer call reads one fixed ``weight``, and an output that did not
+know computed another function (the check caught it). A ``weight_norm`` hook
+on a table layer now converts (``tests/test_weight_norm.py``); any other
+reparametrisation (``spectral_norm``, ``torch.nn.utils.parametrizations``,
+``weight_norm`` on a layer nnconvert has no row for or on a tensor its row
+does not read as one weight) stops the conversion before tracing, with the
+layer's path and the call that removes the reparametrisation.
 """
 
 from __future__ import annotations
@@ -33,17 +36,21 @@ class Wrapped(nn.Module):
 @pytest.mark.parametrize(
     "wrap, message",
     [
-        (
-            weight_norm,
-            r"layer 'conv' \(Conv1d\) .* WeightNorm hook .*remove_weight_norm",
-        ),
         (spectral_norm, r"layer 'conv' \(Conv1d\) .* SpectralNorm hook"),
         (
             parametrizations.weight_norm,
             r"layer 'conv' \(ParametrizedConv1d\) .*remove_parametrizations",
         ),
+        (
+            lambda layer: weight_norm(Scaled(layer)),
+            r"layer 'conv' \(Scaled\) .* WeightNorm hook .*remove_weight_norm",
+        ),
+        (
+            lambda layer: weight_norm(Conv1d(3, 4, 2)),
+            r"layer 'conv' \(Conv1d\) .* WeightNorm hook .*remove_weight_norm",
+        ),
     ],
-    ids=["weight_norm", "spectral_norm", "parametrizations"],
+    ids=["spectral_norm", "parametrizations", "user_module", "layer_subclass"],
 )
 @pytest.mark.parametrize("style", ["module", "functional", "mixed"])
 def test_a_reparametrized_layer_is_refused_by_name(wrap, message, style):
@@ -54,13 +61,65 @@ def test_a_reparametrized_layer_is_refused_by_name(wrap, message, style):
         nnconvert.convert(model, style, (torch.randn(2, 3, 5),))
 
 
+class Scaled(nn.Module):
+    """A user's module holding a weight it reads in its own ``forward``: no row."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(4, 3, 1))
+        self.layer = layer
+
+    def forward(self, x):
+        return self.layer(x) * self.weight.sum()
+
+
+class Conv1d(nn.Conv1d):
+    """A subclass of a table layer, which may read its weight as it likes."""
+
+
+@pytest.mark.parametrize("style", ["module", "functional", "mixed"])
+def test_weight_norm_on_a_table_layer_converts_and_computes_the_same(style):
+    """What was refused: the same model, converted and checked in eval and train mode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model = Wrapped(weight_norm)
+        conversion = nnconvert.convert(model, style, (torch.randn(2, 3, 5),))
+    report = conversion.check(train=True)
+    assert any("gradients" in r.label for r in report.results), report
+    written = (
+        "weight_norm(nn.Conv1d(3, 4, 2))"
+        if style != "functional"
+        else ("torch._weight_norm(")
+    )
+    assert written in conversion.source
+
+
+def test_weight_norm_on_a_recurrent_weight_is_refused():
+    """``nn.LSTM`` passes its weights as one list, read by a getter: not one argument."""
+
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = weight_norm(nn.LSTM(3, 4), name="weight_hh_l0")
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Recurrent()
+    with pytest.raises(InputError, match=r"layer 'lstm' \(LSTM\) .* WeightNorm"):
+        nnconvert.convert(model, "module", (torch.randn(5, 2, 3),))
+
+
 def test_with_the_reparametrization_removed_the_model_converts():
     """What the message says to do works: the same function, converted and checked."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        model = Wrapped(weight_norm)
+        model = Wrapped(spectral_norm)
     x = torch.randn(2, 3, 5)
+    model.eval()
     before = model(x)
-    torch.nn.utils.remove_weight_norm(model.conv)
+    torch.nn.utils.remove_spectral_norm(model.conv)
     torch.testing.assert_close(model(x), before)
     nnconvert.convert(model, "functional", (x,)).check(train=True)

@@ -355,6 +355,10 @@ class TensorInit:
     #: Statements before it: draws the constructor made for tensors it then
     #: drew anew (``nn.Transformer``'s ``_reset_parameters``), values unused.
     before: tuple[str, ...] = ()
+    #: The layer's attribute ``expression`` computes this tensor from, written
+    #: there as ``{}``; it draws nothing (``weight_norm``'s ``weight_g``:
+    #: ``torch.norm_except_dim({}, 2, 0)`` of ``weight_v``).
+    derived_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -634,6 +638,11 @@ class OpSpec:
             return source(module)
         read = operator.attrgetter(source)  # "out_proj.weight": a submodule's
         if name in self.weights:
+            from .weight_norm import weight_norms  # which imports this module
+
+            normed = weight_norms(module).get(source)
+            if normed is not None:  # computed by a hook before every call
+                return normed.computed
             return WeightRef(source) if read(module) is not None else None
         try:
             return read(module)
@@ -726,6 +735,34 @@ class OpSpec:
             tuple(flag if a is TRAINING else a for a in computed.arguments),
         )
 
+    # -- module -> init_params() --------------------------------------------
+
+    def tensor_inits(self, module: nn.Module) -> list[TensorInit] | None:
+        """:attr:`init` for this instance: ``weight_norm``'s tensors as it sets them.
+
+        A layer with ``weight_norm`` hooks holds ``weight_g``/``weight_v``
+        where the row lists ``weight`` (:func:`.weight_norm.normed_inits`).
+        """
+        if self.init is None:
+            return None
+        from .weight_norm import normed_inits  # which imports this module
+
+        return normed_inits(module, self.init(module))
+
+    def layer_init_call(
+        self, module: nn.Module
+    ) -> LayerInit | tuple[LayerInit, ...] | None:
+        """:attr:`init_call` for this instance; None for one with ``weight_norm`` hooks.
+
+        The layer functions (``kaiming_params``) make the plain layer's keys;
+        a weight-normed layer is written tensor by tensor (:meth:`tensor_inits`).
+        """
+        from .weight_norm import weight_norms  # which imports this module
+
+        if self.init_call is None or weight_norms(module):
+            return None
+        return self.init_call(module)
+
     # -- module -> constructor ----------------------------------------------
 
     def constructor_arguments(self, module: nn.Module) -> tuple[list[Any], Arguments]:
@@ -760,7 +797,11 @@ class OpSpec:
         Raises ConversionError when the row cannot reproduce the instance, so
         that a gap in the table shows up as an error, never as wrong code.
         """
+        from .weight_norm import weight_norms  # which imports this module
+
         positional, keywords = self.constructor_arguments(module)
+        if weight_norms(module):  # a hook the fresh layer gets too: not shared
+            return self._rebuild_normed(module, positional, keywords)
         # on the meta device first: no weights allocated and initialised (most
         # of a ResNet's conversion time went there); a layer that cannot be
         # built or compared there is built for real, as it always was
@@ -782,6 +823,27 @@ class OpSpec:
             raise ConversionError(
                 f"op spec for nn.{self.module.__name__}: rebuilt layer "
                 f"{rebuilt!r} differs from the original {module!r}"
+            )
+        return rebuilt
+
+    def _rebuild_normed(
+        self, module: nn.Module, positional: list, keywords: Arguments
+    ) -> nn.Module:
+        """:meth:`rebuild` for a layer with ``weight_norm`` hooks, which the rebuilt layer gets too."""
+        from .weight_norm import with_weight_norms  # which imports this module
+
+        try:
+            rebuilt = with_weight_norms(self.module(*positional, **keywords), module)
+        except Exception as error:
+            raise ConversionError(
+                f"op spec for nn.{self.module.__name__}: constructor arguments "
+                f"{positional} {keywords} with weight_norm do not build the layer: "
+                f"{error}"
+            ) from None
+        if not self._rebuilds(module, rebuilt, positional, keywords):
+            raise ConversionError(
+                f"op spec for nn.{self.module.__name__}: rebuilt layer "
+                f"{rebuilt!r} with weight_norm differs from the original {module!r}"
             )
         return rebuilt
 
@@ -867,10 +929,14 @@ class OpSpec:
         """
         if self.ctor_from_weights is None:
             return None
+        from .weight_norm import read_weight_norms  # which imports this module
+
         arguments = self.normalise(arguments)
+        # ``torch._weight_norm(v, g, dim)`` for a weight: a weight_norm hook on it
+        hooks, plain, plain_shapes = read_weight_norms(arguments, shapes)
         defaults = {p.name: p.default for p in self.argument_parameters}
-        full = {**defaults, **arguments}
-        weights = {w: _shape_of(full.get(w), shapes) for w in self.weights}
+        full = {**defaults, **plain}
+        weights = {w: _shape_of(full.get(w), plain_shapes) for w in self.weights}
         ctor = self._ctor_from_same_names(full)
         for name in (*self.weights, self.training):
             ctor.pop(name, None)
@@ -879,6 +945,8 @@ class OpSpec:
             if found is None:
                 return None
             module = self.module(**{**ctor, **found})
+            for hook in hooks:
+                module = hook.apply(module)
             made = self.behaviour(module)
         except Exception:  # shapes no layer has: no layer
             return None

@@ -67,6 +67,7 @@ from ..opspecs import (
     specs_for_function,
 )
 from ..opspecs.helpers import LiftAs, lifted_as
+from ..opspecs import weight_norm
 from ..opspecs.spec import Computed, same_value
 from .graph_utils import (
     TRAINING_ATTRIBUTE,
@@ -78,8 +79,9 @@ from .prologues import Absorbed, absorb_output, read_prologue
 
 #: Helpers whose call right before a layer's call is the layer's state update.
 UPDATES = lifted_as(LiftAs.UPDATE)
-#: Helpers whose call is an argument the layer computes (:class:`Computed`).
-COMPUTED = lifted_as(LiftAs.ARGUMENT)
+#: Helpers whose call is an argument the layer computes (:class:`Computed`),
+#: and the function a ``weight_norm`` hook computes its tensor with.
+COMPUTED = lifted_as(LiftAs.ARGUMENT) | {weight_norm.FUNCTION}
 
 
 @dataclass
@@ -222,6 +224,11 @@ def _list_owner(values: list, first: str | None) -> str | None | bool:
 
 def _weight_owner(value: Any, attribute: Any) -> str | None | bool:
     """The host of one tensor a call passes (None: no tensor; False: not a host's)."""
+    if isinstance(value, fx.Node) and value.target is weight_norm.FUNCTION:
+        # torch._weight_norm(v, g, dim): a weight_norm hook's tensor, v's and g's host
+        tensors = [a for a in value.args if isinstance(a, fx.Node)]
+        owners = {_weight_owner(a, None) for a in tensors}
+        return owners.pop() if len(owners) == 1 and len(tensors) == 2 else False
     if isinstance(value, fx.Node):
         if value.op != "get_attr" or "." not in str(value.target):
             return False

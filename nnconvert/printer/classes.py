@@ -22,6 +22,12 @@ from ..leaves import Leaf, leaf_of
 from ..module_kinds import CONTAINERS
 from ..opspecs import spec_for_module
 from ..opspecs.spec import Param
+from ..opspecs.weight_norm import (
+    WRAPPER_CALLEE,
+    WRAPPER_DEFAULTS,
+    WRAPPER_IMPORT,
+    weight_norms,
+)
 from ..options import Style
 from ..passes.methods import with_method_bodies
 from ..opspecs.helpers import HELPERS, Helper, helper_for
@@ -194,7 +200,22 @@ class ConstructorDescriber:
             values = values + dtype_argument(module)
         except ConversionError as error:
             raise ConversionError(f"submodule {name!r} {error}") from None
-        return Ctor(f"nn.{type(module).__name__}", tuple(values), spec.ctor_positional)
+        ctor = Ctor(f"nn.{type(module).__name__}", tuple(values), spec.ctor_positional)
+        return weight_normed(ctor, module)
+
+
+def weight_normed(ctor: Ctor, layer: nn.Module) -> Ctor:
+    """``weight_norm(nn.Conv1d(...))`` for a layer with ``weight_norm`` hooks, as its source wrote it.
+
+    The wrapper makes the layer's ``weight_g``/``weight_v`` parameters and
+    the hook again, so the class keeps the original's ``state_dict`` keys
+    and computes its weight as the original does (:mod:`..opspecs.weight_norm`).
+    """
+    for norm in weight_norms(layer).values():
+        values = [(POSITIONAL, ctor)]
+        values += [(Param(k, d), getattr(norm, k)) for k, d in WRAPPER_DEFAULTS.items()]
+        ctor = Ctor(WRAPPER_CALLEE, tuple(values), 1, WRAPPER_IMPORT)
+    return ctor
 
 
 def _is_layer(value: Any) -> bool:

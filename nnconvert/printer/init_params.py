@@ -70,6 +70,7 @@ from ..naming import is_plain_identifier
 from ..opspecs import spec_for_init
 from ..opspecs.inits import empty
 from ..opspecs.layer_params import DEFINITIONS, NEEDS
+from ..opspecs.weight_norm import weight_norms
 from ..opspecs.spec import LayerInit, TensorInit
 from ..helper_origins import ancestry, helper_comments
 from ..source_text import (
@@ -436,7 +437,7 @@ def _subclass_functions(model: nn.Module) -> frozenset[str]:
         spec = spec_for_init(module)
         if spec is None or spec.init_call is None or spec.module is type(module):
             continue
-        calls = spec.init_call(module)
+        calls = spec.layer_init_call(module)
         for call in calls if isinstance(calls, tuple) else (calls,) if calls else ():
             names.add(call.function.__name__)
     return frozenset(names)
@@ -543,6 +544,12 @@ def _body(
             _use_modules(statement, imports)
             statements.append(Statement.text(statement))
         _use_modules(init.expression, imports)
+        if init.derived_from is not None:  # weight_norm's weight_g, from weight_v
+            source = f"{prefix}.{init.derived_from}" if prefix else init.derived_from
+            before, _, after = init.expression.partition("{}")
+            pieces = ("params[", f"] = {before}params[", f"]{after}")
+            statements.append(Statement(pieces, (key, source)))
+            continue
         statements.append(Statement(("params[", f"] = {init.expression}"), (key,)))
         for statement in init.then:
             _use_modules(statement, imports)
@@ -783,7 +790,7 @@ class _LayerCalls:
             return {}
         if set(layer.state_dict()) != set(inits):
             return {}
-        calls = spec.init_call(layer)
+        calls = spec.layer_init_call(layer)
         if calls is None:
             return {}
         found = {}
@@ -1017,7 +1024,9 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
 
     def visit(prefix: str, module: nn.Module) -> None:
         spec = spec_for_init(module)
-        if spec is not None and spec.init is not None and module._modules:
+        # weight_norm registers weight_g/weight_v after the bias it draws after
+        drawn_apart = module._modules or weight_norms(module)
+        if spec is not None and spec.init is not None and drawn_apart:
             ordered.extend(_layer_order(prefix, module, spec, by_owner))
             return
         own = by_owner.pop(prefix, [])
@@ -1090,7 +1099,7 @@ def _layer_order(
         if owner == prefix or owner.startswith(dot) or not prefix
         for key in by_owner.pop(owner)
     ]
-    listed = [dot + init.attribute for init in spec.init(layer)]
+    listed = [dot + init.attribute for init in spec.tensor_inits(layer)]
     return [k for k in listed if k in mine] + [k for k in mine if k not in listed]
 
 
@@ -1182,7 +1191,7 @@ def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
         return declared_tensor_inits(layer)
     if spec.init is None:
         return {}
-    return {init.attribute: init for init in spec.init(layer)}
+    return {init.attribute: init for init in spec.tensor_inits(layer)}
 
 
 #: owners named by no class of the model's: torch's containers, and the plain

@@ -85,6 +85,7 @@ from ..leaves import is_leaf
 from ..module_kinds import is_stateless, is_user_module
 from ..opspecs import spec_for_module
 from ..opspecs.spec import REQUIRED, Param, bind, parse_signature
+from ..opspecs.weight_norm import WRAPPER_CALLEE
 from ..source_text import (
     FUNCTIONS,
     assignment_targets,
@@ -1123,6 +1124,10 @@ def _paired(
     if isinstance(call, ast.IfExp):  # ``nn.Sequential(...) if ... else nn.Identity()``
         call = _branch_built(call, module)
     if not isinstance(value, Ctor) or not isinstance(call, ast.Call):
+        return
+    if value.callee == WRAPPER_CALLEE:  # weight_norm(nn.Conv1d(...)): the layer's call
+        if _called_name(call.func) == WRAPPER_CALLEE and call.args:
+            yield from _paired(value.values[0][1], module, call.args[0], path + (0,))
         return
     if isinstance(module, nn.Sequential) and _one_starred(call):
         yield from _paired_comprehension(
