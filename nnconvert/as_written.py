@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from .init_arguments import recorded_call
+from .opspecs.weight_norm import weight_norms
 from .module_kinds import is_defined_class
 from .source_text import SourceFile, class_definition, read_file
 
@@ -63,7 +64,7 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
             return None
         for lists_as_tuples in (True, False):
             program, tupled = source_program(model, lists_as_tuples)
-            if program is not None and _builds(model, program, run):
+            if program is not None and builds_same_model(model, program, run):
                 return program
             if (
                 not tupled
@@ -72,7 +73,7 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
     return None
 
 
-def _builds(model: nn.Module, program: str, run: Runner) -> bool:
+def builds_same_model(model: nn.Module, program: str, run: Runner) -> bool:
     """Whether ``program``'s root class, built with its defaults, is ``model`` again."""
     try:
         rebuilt = run(program)()
@@ -604,10 +605,16 @@ def _same_module(module: nn.Module, rebuilt: nn.Module) -> bool:
 
 
 def plain_attributes(module: nn.Module) -> dict[str, Any]:
+    """The attributes set on ``module`` that are no layer, tensor of its state or setting of torch's.
+
+    A ``weight_norm`` hook's ``weight`` is computed from ``weight_g`` and
+    ``weight_v`` before every call: it follows the weights, which differ.
+    """
+    computed = weight_norms(module)
     return {
         k: v
         for k, v in vars(module).items()
-        if not k.startswith("_") and k != "training"
+        if not k.startswith("_") and k != "training" and k not in computed
     }
 
 

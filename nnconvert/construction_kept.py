@@ -9,22 +9,29 @@ BasicBlock(128, 128))``) and the root loses ``block`` and ``num_blocks``.
 Yet going from mixed to module style changes only the computation:
 ``F.relu(out)`` becomes the call of an ``nn.ReLU`` layer. So where it holds
 together, the module output is the model's source as :mod:`.as_written`
-keeps it (its classes with their builder methods, the tables and imports
-they read, the root's arguments as defaults) with, in each class, the
-methods the printer wrote from the trace in place of the source's
-(``forward`` and the helpers it reaches) and, at the end of ``__init__``,
-the printed statements that build what those methods call and the source
-does not hold (``self.relu1 = nn.ReLU()``).
+keeps it (its classes with their builder methods, the tables, helper
+functions and imports they read, the root's arguments as defaults) with,
+in each class the printer adds layers to, the methods it wrote from the
+trace in place of the source's (``forward`` and the helpers it reaches)
+and, in ``__init__``, the printed statements that build what those methods
+call and the source does not hold (``self.relu1 = nn.ReLU()``, right after
+the statement building the layer ``forward`` calls before it). A class
+the printer adds no layer to already is in module style and stays as
+written, its ``forward`` too (TCN's, nanoGPT's: their untaken branches
+and asserts with them); a model all of whose classes are so is its own
+module output, kept when it builds the same model (as
+:mod:`.as_written` checks it).
 
 It holds together when every printed class is one class of the source
 (no shape split off: ``BasicBlockWithShortcut``), the printed output has
-no module-level code but imports and classes, each added statement reads
-only module-level names, and the program, built with its defaults, has the
-original's ``state_dict`` (keys in order, shapes, dtypes, ties) and the
-printed output's layers, plain attributes and buffers (an empty container,
-which the printer writes as the identity it computes, aside). The
-equivalence check then runs on it as on any output. Otherwise the printed
-output stands.
+no module-level code but imports, classes and the file's own definitions,
+each added statement reads only module-level names and the source
+``__init__``'s parameters, and the program, built with its defaults, has
+the original's ``state_dict`` (keys in order, shapes, dtypes, ties) and
+every layer of the printed output, with the plain attributes and buffers
+the printed methods read (an empty container, which the printer writes as
+the identity it computes, aside). The equivalence check then runs on it as
+on any output. Otherwise the printed output stands.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from torch import nn
 
 from .as_written import (
     built_lightly,
+    builds_same_model,
     equal_values,
     import_text,
     has_instance_overrides,
@@ -74,12 +82,20 @@ def with_source_construction(
             printed_model = built_lightly(run(printed))
         except Exception:
             return None
+        layers: dict[str, set[str]] = {}
+        for module in printed_model.modules():
+            layers.setdefault(type(module).__name__, set()).update(module._modules)
         for lists_as_tuples in (True, False):
             program, tupled = source_program(model, lists_as_tuples)
             if program is None:
                 return None
-            merged = _merged(program, printed, model)
-            if merged is not None and _holds(model, printed_model, merged, run):
+            merged, whole = _merged(program, printed, model, layers)
+            if merged == program:  # already in module style: the source as it is
+                if builds_same_model(model, program, run):
+                    return program
+            elif merged is not None and _holds(
+                model, printed_model, merged, whole, run
+            ):
                 return merged
             if (
                 not tupled
@@ -91,8 +107,16 @@ def with_source_construction(
 # --- the merge: the source's classes, the printed methods ---
 
 
-def _merged(program: str, printed: str, model: nn.Module) -> str | None:
-    """``program`` with each class's computation taken from ``printed``; None where that fails."""
+def _merged(
+    program: str, printed: str, model: nn.Module, layers: dict[str, set[str]]
+) -> tuple[str | None, set[str]]:
+    """``program`` with each class's computation taken from ``printed``; None where that fails.
+
+    ``layers``: the names of the submodules each printed class holds. With
+    the text, the classes kept whole: those the printed class adds no layer
+    to, whose ``forward`` already is in module style (Chomp1d's slicing,
+    TCN's ``self.net(x)``).
+    """
     kept, written = ast.parse(program), ast.parse(printed)
     kept_lines, printed_lines = program.split("\n"), printed.split("\n")
     classes = {c.name: c for c in kept.body if isinstance(c, ast.ClassDef)}
@@ -100,6 +124,10 @@ def _merged(program: str, printed: str, model: nn.Module) -> str | None:
     for module in model.modules():
         instances.setdefault(type(module).__name__, []).append(module)
     bound = {n for s in kept.body for n in names_bound(s)}
+    # what the printer copies from the file as written: ``drop_path``, ``GPTConfig``
+    sources_own = {
+        s.name for s in kept.body if _is_definition(s) and s.name not in instances
+    }
     new_imports = []
     for statement in written.body:
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
@@ -107,34 +135,48 @@ def _merged(program: str, printed: str, model: nn.Module) -> str | None:
             if not binds <= bound:
                 new_imports.extend(_lines(printed_lines, statement))
                 bound |= binds
+        elif _is_definition(statement) and statement.name in sources_own:
+            continue  # the file's own helper or config class, which it keeps
         elif not isinstance(statement, ast.ClassDef):
-            return None  # a function or table of the printer's: not merged
+            return None, set()  # a function or table of the printer's: not merged
     edits: list[Edit] = []
-    for printed_class in (s for s in written.body if isinstance(s, ast.ClassDef)):
+    whole = set()
+    for printed_class in (
+        s
+        for s in written.body
+        if isinstance(s, ast.ClassDef) and s.name not in sources_own
+    ):
         source_class = classes.get(printed_class.name)
         if source_class is None or printed_class.name not in instances:
-            return None  # a shape of a class, or a class the source does not have
+            # a shape of a class, or a class the source does not have
+            return None, set()
         class_edits = _class_edits(
             source_class,
             printed_class,
             instances[printed_class.name],
             printed_lines,
             bound | set(dir(builtins)),
+            layers.get(printed_class.name, set()),
         )
         if class_edits is None:
-            return None
+            return None, set()
+        if not class_edits:
+            whole.add(printed_class.name)
         edits.extend(class_edits)
     if new_imports:
         after = max(
             (s.end_lineno or s.lineno for s in kept.body if _is_import(s)), default=0
         )
         edits.append((after + 1, after, new_imports))
+    if not edits:
+        return program, whole
     for first, last, lines in sorted(edits, key=lambda e: e[0], reverse=True):
         kept_lines[first - 1 : last] = lines
     try:
-        return black.format_str(_without_unread_imports(kept_lines), mode=black.Mode())
+        text = _without_unread_imports(kept_lines)
+        return black.format_str(text, mode=black.Mode()), whole
     except Exception:
-        return None
+        return None, set()
 
 
 def _without_unread_imports(lines: list[str]) -> str:
@@ -159,8 +201,14 @@ def _class_edits(
     instances: list[nn.Module],
     printed_lines: list[str],
     module_names: set[str],
+    layers: set[str],
 ) -> list[Edit] | None:
-    """The edits turning one source class into its module-style self; None where it fails."""
+    """The edits turning one source class into its module-style self; None where it fails.
+
+    No edits when the printed class adds no layer (``layers``: the
+    submodules it holds) to those the source builds: the source's methods
+    then already are in module style, and stay as written.
+    """
     methods = _methods(source_class)
     printed_methods = _methods(printed_class)
     init = methods.get("__init__")
@@ -170,6 +218,8 @@ def _class_edits(
     added: dict[int, list[str]] = {}  # the line each printed statement goes after
     unset = []
     anchor = end
+    adds_layers = unmergeable = False
+    parameters = _parameters(init) if init is not None else set()
     for statement in getattr(printed_methods.get("__init__"), "body", []):
         defined = _attributes_defined(statement)
         held = [[_holds_attribute(m, a) for m in instances] for a in defined]
@@ -178,16 +228,21 @@ def _class_edits(
             # the printer builds next goes after the source's statement
             anchor = max((built_by.get(a, end) for a in defined), default=anchor)
             continue
-        if start is None:
-            return None
-        if any(any(h) for h in held):
-            # some instances only (``if stride != 1: self.shortcut = ...``):
-            # None for the others, which the printed methods test for
+        adds_layers |= any(a in layers for a, h in zip(defined, held) if not any(h))
+        if any(any(h) for h in held) and all(a in layers for a in defined):
+            # layers of some instances only (``if stride != 1: self.shortcut
+            # = ...``): None for the others, which the printed methods test for
             unset.extend(a for a, h in zip(defined, held) if not all(h))
-        elif names_read(statement) - {"self"} <= module_names:
+        elif names_read(statement) - {"self"} <= module_names | parameters:
+            # what it reads is the file's, or the source's parameter of that
+            # name (GAT's ``nn.Dropout(dropout)``; the check compares ``p``)
             added.setdefault(anchor, []).extend(_lines(printed_lines, statement))
         else:
-            return None
+            unmergeable = True
+    if not adds_layers:
+        return []
+    if unmergeable or start is None:
+        return None
     edits: list[Edit] = [(line + 1, line, lines) for line, lines in added.items()]
     if unset and init is not None and start is not None:
         indent = " " * init.body[0].col_offset
@@ -232,6 +287,13 @@ def _reached(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]) -> set[
             and node.value.id == "self"
         )
     return reached
+
+
+def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    arguments = function.args
+    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+    every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+    return {a.arg for a in every[1:]}  # not ``self``
 
 
 def _after_super_call(init: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:
@@ -317,6 +379,10 @@ def _extent(node: ast.stmt, lines: list[str] | None = None) -> tuple[int, int]:
     return first, node.end_lineno or node.lineno
 
 
+def _is_definition(statement: ast.stmt) -> bool:
+    return isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+
+
 def _is_import(statement: ast.stmt) -> bool:
     return isinstance(statement, (ast.Import, ast.ImportFrom))
 
@@ -329,9 +395,17 @@ def _is_future(statement: ast.stmt) -> bool:
 
 
 def _holds(
-    model: nn.Module, printed_model: nn.Module, merged: str, run: Runner
+    model: nn.Module,
+    printed_model: nn.Module,
+    merged: str,
+    whole: set[str],
+    run: Runner,
 ) -> bool:
-    """Whether ``merged``'s root, built with its defaults, is the model the printed methods expect."""
+    """Whether ``merged``'s root, built with its defaults, is the model the printed methods expect.
+
+    The classes kept ``whole`` run their own methods: what their printed
+    class holds besides layers is not asked of them.
+    """
     try:
         rebuilt = run(merged)()
     except (Exception, SystemExit):
@@ -341,15 +415,18 @@ def _holds(
         return False
     if not all(same_kind(state[k], rebuilt_state[k]) for k in state):
         return False
-    if sorted(layer_tree(rebuilt, original=True)) != sorted(
-        layer_tree(printed_model, original=True)
+    # the source may hold layers the trace never called (llama2.c's
+    # attn_dropout, of the attention flash attention replaces)
+    if not set(layer_tree(printed_model, original=True)) <= set(
+        layer_tree(rebuilt, original=True)
     ):
         return False
     rebuilt_modules = dict(rebuilt.named_modules())
     return all(
         _has_what_printed_has(module, rebuilt_modules.get(path))
         for path, module in printed_model.named_modules()
-        if path in rebuilt_modules or not _is_empty(module)
+        if (path in rebuilt_modules or not _is_empty(module))
+        and type(module).__name__ not in whole
     )
 
 

@@ -216,17 +216,18 @@ def original(case) -> tuple[nn.Module, tuple]:
 
 @functools.lru_cache(maxsize=None)
 def direct(case, style: Style, keep_source: bool = True) -> nnconvert.Conversion:
-    """``keep_source=False``: mixed style printed from the trace, which a module or
-    functional file converted to mixed gives (it holds no mixed source to keep)."""
+    """``keep_source=False``: the class styles printed from the trace, which a
+    file of another style converted to them gives (it holds no mixed source
+    to keep, nor the source's construction)."""
     model, inputs = original(case)
     return nnconvert.convert(model, style, inputs, keep_source=keep_source)
 
 
 @functools.lru_cache(maxsize=None)
-def reloaded(case, via: Style) -> ModelInput:
+def reloaded(case, via: Style, keep_source: bool = True) -> ModelInput:
     """The original converted to ``via`` and loaded back (shared by the three targets)."""
     model, _ = original(case)
-    return load_output(direct(case, via), lost_class_name(model))
+    return load_output(direct(case, via, keep_source), lost_class_name(model))
 
 
 def lost_class_name(model: nn.Module) -> str | None:
@@ -279,8 +280,9 @@ def without_functional_form(case) -> str | None:
 def test_round_trip(case, via, to, request):
     """original -> via -> to gives what original -> to gives, byte for byte.
 
-    Into mixed style from another: what original -> mixed prints from the
-    trace; a mixed source kept as written comes back only through mixed.
+    Into a class style from another: what original -> to prints from the
+    trace, both ways; a source kept as written (mixed) or with its own
+    construction (module) comes back only through its own style.
     """
     if Style.FUNCTIONAL in (via, to) and without_functional_form(case):
         pytest.skip(without_functional_form(case))
@@ -288,8 +290,10 @@ def test_round_trip(case, via, to, request):
     if why is not None and why != STATELESS_NAMES_NOT_CARRIED:
         request.applymarker(pytest.mark.xfail(strict=True, reason=why))
     _, inputs = original(case)
-    again = nnconvert.convert(reloaded(case, via), to, inputs).source
-    expected = direct(case, to, keep_source=via is to).source
+    keep = via is to
+    again = nnconvert.convert(reloaded(case, via, keep), to, inputs, keep_source=keep)
+    again = again.source
+    expected = direct(case, to, keep_source=keep).source
     if why == STATELESS_NAMES_NOT_CARRIED:  # the same but for those names
         assert again != expected
         assert inlined_stateless_layers(again) == inlined_stateless_layers(expected)
@@ -392,9 +396,14 @@ def test_real_world_shapes_round_trip(name, via, to):
     build, inputs, _ = ROUND_TRIP_MODELS[name]
     torch.manual_seed(0)
     model, example_inputs = build().eval(), inputs()
-    through = nnconvert.convert(model, via, example_inputs)
+    keep = via is to  # across styles, printed from the trace all the way
+    through = nnconvert.convert(model, via, example_inputs, keep_source=keep)
     again = nnconvert.convert(
-        load_output(through, lost_class_name(model)), to, example_inputs
+        load_output(through, lost_class_name(model)),
+        to,
+        example_inputs,
+        keep_source=keep,
     )
-    assert again.source == nnconvert.convert(model, to, example_inputs).source
+    expected = nnconvert.convert(model, to, example_inputs, keep_source=keep)
+    assert again.source == expected.source
     again.check(train=True)

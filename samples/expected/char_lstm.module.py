@@ -14,7 +14,7 @@ class CharLSTM(nn.Module):
     def forward(self, x, hidden=None):
         # x: (batch, seq_len) character indices
         emb = self.drop(self.embed(x))
-        output, hidden = self.lstm(emb, hx=hidden)
+        output, hidden = self.lstm(emb, hidden)
         output = self.drop(output)
         # logits for the next character at every position
         logits = self.decoder(output)

@@ -20,7 +20,7 @@ def drop_path(
 class DropPath(nn.Module):
     """Drop paths (Stochastic Depth) per sample  (when applied in main path of residual blocks)."""
 
-    def __init__(self, drop_prob, scale_by_keep=True):
+    def __init__(self, drop_prob: float = 0.0, scale_by_keep: bool = True):
         super().__init__()
         self.drop_prob = drop_prob
         self.scale_by_keep = scale_by_keep
@@ -30,15 +30,15 @@ class DropPath(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim, layer_scale_init_value):
+    def __init__(self, dim, drop_path=0.0, layer_scale_init_value=1e-6):
         super().__init__()
-        self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
-        self.dwconv = nn.Conv2d(dim, dim, 7, padding=3, groups=dim)
-        self.norm = nn.LayerNorm(dim, eps=1e-06)
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.pwconv1 = nn.Linear(dim, 4 * dim)
         self.gelu = nn.GELU()
         self.pwconv2 = nn.Linear(4 * dim, dim)
-        self.drop_path = DropPath(0.2)
+        self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim))
+        self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x):
         out = self.dwconv(x)
@@ -55,11 +55,17 @@ class Block(nn.Module):
 
 
 class Stage(nn.Module):
-    def __init__(self, dim=16, num_classes=10):
+    def __init__(self, dim=16, depth=2, drop_path_rate=0.2, num_classes=10):
         super().__init__()
-        self.stem = nn.Conv2d(3, dim, 4, stride=4)
+        self.stem = nn.Conv2d(3, dim, kernel_size=4, stride=4)
         # one rate for every block (ConvNeXt grows it with depth)
-        self.blocks = nn.Sequential(Block(dim, 0.5), Block(dim, 0.5))
+        rates = [drop_path_rate] * depth
+        self.blocks = nn.Sequential(
+            *[
+                Block(dim, drop_path=rates[i], layer_scale_init_value=0.5)
+                for i in range(depth)
+            ]
+        )
         self.head = nn.Linear(dim, num_classes)
 
     def forward(self, x):

@@ -85,13 +85,11 @@ class GPT(nn.Module):
         self.wte.weight = self.lm_head.weight
 
     def forward(self, idx, targets=None):
-        t = idx.size(1)
-        if t > self.block_size:
-            raise ValueError(
-                "the model asserts t <= self.block_size; this input fails it"
-            )
-        # shape (t)
-        pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
+        b, t = idx.size()
+        assert (
+            t <= self.block_size
+        ), f"Cannot forward sequence of length {t}, block size is only {self.block_size}"
+        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)  # shape (t)
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.h:
             x = block(x)

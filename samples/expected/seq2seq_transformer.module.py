@@ -2,6 +2,7 @@ import math
 
 import torch
 import torch.nn as nn
+from torch import Tensor
 
 
 class PositionalEncoding(nn.Module):
@@ -16,7 +17,7 @@ class PositionalEncoding(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.register_buffer("pos_embedding", pos_embedding)
 
-    def forward(self, token_embedding):
+    def forward(self, token_embedding: Tensor):
         # (seq_len, batch, emb_size) plus the encoding of each position
         return self.dropout(
             token_embedding + self.pos_embedding[: token_embedding.size(0), :]
@@ -29,7 +30,7 @@ class TokenEmbedding(nn.Module):
         self.embedding = nn.Embedding(vocab_size, emb_size)
         self.emb_size = emb_size
 
-    def forward(self, tokens):
+    def forward(self, tokens: Tensor):
         return self.embedding(tokens.long()) * math.sqrt(self.emb_size)
 
 
@@ -59,13 +60,15 @@ class Seq2SeqTransformer(nn.Module):
         self.tgt_tok_emb = TokenEmbedding(tgt_vocab_size, emb_size)
         self.positional_encoding = PositionalEncoding(emb_size, dropout=dropout)
 
-    def forward(self, src, tgt, src_padding_mask, tgt_padding_mask):
-        tgt_mask = tgt.size(0)
+    def forward(
+        self,
+        src: Tensor,
+        tgt: Tensor,
+        src_padding_mask: Tensor,
+        tgt_padding_mask: Tensor,
+    ):
         # the decoder may not look ahead: -inf above the diagonal
-        tgt_mask = torch.triu(
-            torch.full((tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None),
-            diagonal=1,
-        )
+        tgt_mask = nn.Transformer.generate_square_subsequent_mask(tgt.size(0))
         src_emb = self.positional_encoding(self.src_tok_emb(src))
         tgt_emb = self.positional_encoding(self.tgt_tok_emb(tgt))
         outs = self.transformer(

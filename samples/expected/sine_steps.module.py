@@ -10,17 +10,15 @@ class SineSteps(nn.Module):
         self.linear = nn.Linear(hidden, 1)
 
     def forward(self, input):
+        outputs = []
         h_t = torch.zeros(input.size(0), 16)
         c_t = torch.zeros(input.size(0), 16)
         h_t2 = torch.zeros(input.size(0), 16)
         c_t2 = torch.zeros(input.size(0), 16)
-        outputs = []
         # one time step at a time: (batch, 1) each
         for input_t in input.split(1, dim=1):
-            h_t, c_t = self.lstm1(input_t, hx=(h_t, c_t))
-            h_t2, c_t2 = self.lstm2(h_t, hx=(h_t2, c_t2))
-            # the prediction for the next value
-            output = self.linear(h_t2)
+            h_t, c_t = self.lstm1(input_t, (h_t, c_t))
+            h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+            output = self.linear(h_t2)  # the prediction for the next value
             outputs += [output]
-        output = torch.cat(outputs, dim=1)
-        return output
+        return torch.cat(outputs, dim=1)

@@ -29,7 +29,7 @@ class TiedLM(nn.Module):
         self.transformer.wte.weight = self.lm_head.weight  # weight tying
 
     def forward(self, idx):
-        pos = torch.arange(0, idx.size(1), dtype=torch.int64, device=idx.device)
+        pos = torch.arange(0, idx.size(1), dtype=torch.long, device=idx.device)
         x = self.transformer.wte(idx) + self.transformer.wpe(pos)
         x = x + self.transformer.mlp(self.transformer.ln(x))
         x = self.transformer.ln_f(x)

@@ -50,16 +50,22 @@ class WindowAttention(nn.Module):
         )
         # make torchscript happy (cannot use tensor as tuple)
         q, k, v = qkv[0], qkv[1], qkv[2]
+
         q = q * self.scale
         attn = q @ k.transpose(-2, -1)
-        # Wh*Ww,Wh*Ww,nH
+
         relative_position_bias = self.relative_position_bias_table[
             self.relative_position_index.view(-1)
-        ].view(196, 196, -1)
+        ].view(
+            self.window_size[0] * self.window_size[1],
+            self.window_size[0] * self.window_size[1],
+            -1,
+        )  # Wh*Ww,Wh*Ww,nH
         # nH, Wh*Ww, Wh*Ww
         relative_position_bias = relative_position_bias.permute(2, 0, 1).contiguous()
         attn = attn + relative_position_bias.unsqueeze(0)
         attn = self.softmax(attn)
+
         x = (attn @ v).transpose(1, 2).reshape(B_, N, C)
         x = self.proj(x)
         return x
