@@ -50,7 +50,6 @@ from .as_written import (
     equal_values,
     import_text,
     has_instance_overrides,
-    layer_tree,
     names_bound,
     names_read,
     plain_attributes,
@@ -90,12 +89,10 @@ def with_source_construction(
             if program is None:
                 return None
             merged, whole = _merged(program, printed, model, layers)
-            if merged == program:  # already in module style: the source as it is
-                if builds_same_model(model, program, run):
-                    return program
-            elif merged is not None and _holds(
-                model, printed_model, merged, whole, run
-            ):
+            if merged is None or not _holds(model, printed_model, merged, whole, run):
+                pass
+            elif merged != program or builds_same_model(model, program, run):
+                # unchanged: already in module style, the source as it is
                 return merged
             if (
                 not tupled
@@ -416,28 +413,32 @@ def _holds(
     if not all(same_kind(state[k], rebuilt_state[k]) for k in state):
         return False
     # the source may hold layers the trace never called (llama2.c's
-    # attn_dropout, of the attention flash attention replaces)
-    if not set(layer_tree(printed_model, original=True)) <= set(
-        layer_tree(rebuilt, original=True)
-    ):
-        return False
-    rebuilt_modules = dict(rebuilt.named_modules())
+    # attn_dropout, of the attention flash attention replaces); a layer held
+    # twice (TCN's ``self.conv1``, also ``self.net[0]``) is there by both paths
+    rebuilt_modules = dict(rebuilt.named_modules(remove_duplicate=False))
     return all(
-        _has_what_printed_has(module, rebuilt_modules.get(path))
-        for path, module in printed_model.named_modules()
-        if (path in rebuilt_modules or not _is_empty(module))
-        and type(module).__name__ not in whole
+        _has_what_printed_has(module, rebuilt_modules.get(path), whole)
+        for path, module in printed_model.named_modules(remove_duplicate=False)
+        if path in rebuilt_modules or not _is_empty(module)
     )
 
 
-def _has_what_printed_has(printed: nn.Module, rebuilt: nn.Module | None) -> bool:
-    """Whether ``rebuilt`` holds the plain attributes and buffers the printed layer has.
+def _has_what_printed_has(
+    printed: nn.Module, rebuilt: nn.Module | None, whole: set[str]
+) -> bool:
+    """Whether ``rebuilt`` is the printed layer: its class, plain attributes and buffers.
 
     A printed ``None`` (``self.shortcut = ... if ... else None``) is the
-    source's empty container, which computes the identity too.
+    source's empty container, which computes the identity too. A class kept
+    ``whole`` runs its own methods: only its class is asked of it (its
+    layers are asked one by one; a layer the source holds with other
+    settings than the printed one, ``nn.Softmax(dim=0)`` where ``forward``
+    calls ``F.softmax(..., dim=1)``, is refused).
     """
     if rebuilt is None or type(rebuilt).__qualname__ != type(printed).__qualname__:
         return False
+    if type(printed).__name__ in whole:
+        return True
     if not set(printed._buffers) <= set(rebuilt._buffers):
         return False
     attributes = plain_attributes(rebuilt)

@@ -1,0 +1,267 @@
+"""Module style keeps the model's own construction (nnconvert/construction_kept.py).
+
+Each model is a file of its own, loaded as the CLI loads it, so that its
+source (builder methods, tables, the ``block`` class passed in) is there to
+keep. Every conversion is checked against the original, eval and train.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+import torch
+
+import nnconvert
+from nnconvert import loading
+from nnconvert.options import Style
+
+from .helpers import load_output, run, write
+
+RESNET = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1):
+        super(BasicBlock, self).__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x):
+        out = self.bn1(self.conv1(x))
+        out += self.shortcut(x)
+        return F.relu(out)
+
+
+class ResNet(nn.Module):
+    def __init__(self, block=BasicBlock, num_blocks=(2, 1), num_classes=10):
+        super(ResNet, self).__init__()
+        self.in_planes = 8
+        # the stem
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.layer1 = self._make_layer(block, 8, num_blocks[0], stride=1)
+        self.layer2 = self._make_layer(block, 16, num_blocks[1], stride=2)
+        self.linear = nn.Linear(16, num_classes)
+
+    def _make_layer(self, block, planes, num_blocks, stride):
+        strides = [stride] + [1] * (num_blocks - 1)
+        layers = []
+        for stride in strides:
+            layers.append(block(self.in_planes, planes, stride))
+            self.in_planes = planes * block.expansion
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = F.relu(self.conv1(x))
+        out = self.layer2(self.layer1(out))
+        out = F.adaptive_avg_pool2d(out, 1).flatten(1)
+        return self.linear(out)
+
+
+def example_inputs():
+    return (torch.randn(2, 3, 8, 8),)
+"""
+
+#: already in module style: every layer forward calls is built in __init__
+CHOMPED = """
+import torch
+import torch.nn as nn
+
+
+class Chomp(nn.Module):
+    def __init__(self, size):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x):
+        assert x.dim() == 3, "a batch of sequences"
+        return x[:, :, : -self.size].contiguous()
+
+
+class Net(nn.Module):
+    def __init__(self, channels=(4, 6), kernel_size=3):
+        super().__init__()
+        layers = []
+        for i, width in enumerate(channels):
+            before = 3 if i == 0 else channels[i - 1]
+            layers += [nn.Conv1d(before, width, kernel_size, padding=2), Chomp(2)]
+            layers.append(nn.ReLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def example_inputs():
+    return (torch.randn(2, 3, 10),)
+"""
+
+#: a layer only some blocks hold, which forward asks for by ``hasattr``
+OPTIONAL = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class PreActBlock(nn.Module):
+    def __init__(self, in_planes, planes):
+        super().__init__()
+        self.bn1 = nn.BatchNorm1d(in_planes)
+        self.fc1 = nn.Linear(in_planes, planes)
+        if in_planes != planes:
+            self.shortcut = nn.Linear(in_planes, planes, bias=False)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        return self.fc1(out) + shortcut
+
+
+class Net(nn.Module):
+    def __init__(self, widths=(4, 4, 8)):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            *[PreActBlock(a, b) for a, b in zip(widths, widths[1:])]
+        )
+
+    def forward(self, x):
+        return F.gelu(self.blocks(x))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def _converted(tmp_path, text: str, **options) -> nnconvert.Conversion:
+    loaded = loading.load_file(write(tmp_path, "model.py", text))
+    conversion = nnconvert.convert(
+        loaded.model, Style.MODULE, loaded.example_inputs, **options
+    )
+    conversion.check(train=True)
+    return conversion
+
+
+def _method(source: str, cls: str, name: str) -> str:
+    tree = ast.parse(source)
+    found = next(c for c in tree.body if isinstance(c, ast.ClassDef) and c.name == cls)
+    return ast.unparse(next(f for f in found.body if getattr(f, "name", "") == name))
+
+
+def test_the_builder_method_and_the_block_class_stay(tmp_path):
+    conversion = _converted(tmp_path, RESNET)
+    source = conversion.source
+    assert conversion.as_written
+    assert "def _make_layer(self, block, planes, num_blocks, stride):" in source
+    root_init = _method(source, "ResNet", "__init__")
+    assert "block=BasicBlock, num_blocks=(2, 1), num_classes=10" in root_init
+    assert "F." not in source and "import torch.nn.functional" not in source
+    # the new layers stand after the layer forward calls before them
+    lines = [line.strip() for line in source.splitlines()]
+    stem = lines.index("self.conv1 = nn.Conv2d(3, 8, 3, padding=1, bias=False)")
+    assert lines[stem - 1] == "# the stem"
+    assert lines[stem + 1].endswith("= nn.ReLU()")
+    assert "nn.AdaptiveAvgPool2d(1)" in root_init
+    # the built root takes another configuration, as the source's does
+    built = conversion.namespace()["ResNet"](num_blocks=(1, 3), num_classes=5)
+    assert len(built.layer2) == 3 and built.linear.out_features == 5
+
+
+def test_the_kept_output_converts_to_itself(tmp_path):
+    first = _converted(tmp_path, RESNET)
+    again = nnconvert.convert(load_output(first), Style.MODULE, first.example_inputs)
+    assert again.as_written
+    assert again.source == first.source
+
+
+def test_without_keep_source_the_tree_is_printed(tmp_path):
+    printed = _converted(tmp_path, RESNET, keep_source=False)
+    assert not printed.as_written
+    assert "_make_layer" not in printed.source
+    assert "nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 8))" in printed.source
+
+
+def test_a_model_already_in_module_style_is_its_own_output(tmp_path):
+    """Its forward too: the assert no trace keeps as written stays."""
+    conversion = _converted(tmp_path, CHOMPED)
+    assert conversion.as_written
+    assert 'assert x.dim() == 3, "a batch of sequences"' in conversion.source
+    assert "for i, width in enumerate(channels):" in conversion.source
+    assert "def __init__(self, channels=(4, 6), kernel_size=3):" in conversion.source
+
+
+def test_a_layer_some_blocks_lack_is_none_in_the_others(tmp_path):
+    conversion = _converted(tmp_path, OPTIONAL)
+    assert conversion.as_written
+    init = _method(conversion.source, "PreActBlock", "__init__")
+    first = init.splitlines()[1:3]
+    assert first[0].strip().startswith("super().__init__()")
+    assert first[1].strip() == "self.shortcut = None"
+    assert "if in_planes != planes:" in init
+
+
+def test_the_cli_says_it_kept_the_construction(tmp_path):
+    model = write(tmp_path, "model.py", RESNET)
+    result = run("convert", model, "--to", "module")
+    assert result.exit_code == 0, result.output
+    assert "kept the model's own construction" in result.stderr
+    assert "def _make_layer" in result.stdout
+    printed = run("convert", model, "--to", "module", "--no-keep-source")
+    assert printed.exit_code == 0, printed.output
+    assert "def _make_layer" not in printed.stdout
+    assert "kept the model's own construction" not in printed.stderr
+
+
+def test_a_source_whose_layer_disagrees_with_the_printed_one_is_printed(tmp_path):
+    """The source holds a ``softmax`` of another ``dim`` than the printed one calls.
+
+    Merged, the printed ``forward`` would call the source's layer: the
+    check of the build compares the printed layer's settings and refuses.
+    """
+    text = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.softmax = nn.Softmax(dim=0)  # held, never called
+
+    def forward(self, x):
+        return F.softmax(self.fc(x), dim=1)
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+    loaded = loading.load_file(write(tmp_path, "model.py", text))
+    printed = nnconvert.convert(
+        loaded.model, Style.MODULE, loaded.example_inputs, keep_source=False
+    )
+    assert "self.softmax = nn.Softmax(dim=1)" in printed.source  # the name reused
+    conversion = _converted(tmp_path, text)
+    assert not conversion.as_written
+    assert conversion.source == printed.source
+
+
+@pytest.mark.parametrize("keep_source", [True, False])
+def test_both_ways_compute_the_same(tmp_path, keep_source):
+    conversion = _converted(tmp_path, RESNET, keep_source=keep_source)
+    model = conversion.load()
+    torch.manual_seed(1)
+    x = torch.randn(4, 3, 8, 8)
+    torch.testing.assert_close(model.eval()(x), conversion.model.eval()(x))
