@@ -11,7 +11,10 @@ reader with the original's weights) and converts that to:
 
 * its own style: ``module -> module``, ``mixed -> mixed``,
   ``functional -> functional``;
-* ``functional -> module``, compared with the direct module output.
+* ``functional -> module``, compared with the direct module output printed
+  from the trace (``keep_source=False``, both conversions): a functional
+  file holds no construction of the source to keep (README, *Construction
+  kept*).
 
 A cell says ``same``, ``differs`` (the first differing line of each text)
 or the one-line reason the second conversion failed. No equivalence check
@@ -99,8 +102,15 @@ def trips(entry: Entry) -> dict[tuple[str, str], str]:
         if isinstance(first, str) or isinstance(expected, str):
             outcomes[via, to] = first if isinstance(first, str) else str(expected)
             continue
+        keep = via == to  # across styles, printed from the trace
         try:
-            again = nnconvert.convert(loaded(first), to=to, example_inputs=inputs)
+            again = nnconvert.convert(
+                loaded(first), to=to, example_inputs=inputs, keep_source=keep
+            )
+            if not keep:
+                expected = nnconvert.convert(
+                    model, to=to, example_inputs=inputs, keep_source=False
+                )
         except Exception as error:
             outcomes[via, to] = one_line(error)
             continue
