@@ -59,10 +59,15 @@ as the CLI loads it), and for each style, the output of
 * **mixed, from the trace**: mixed style with ``keep_source=False``, every
   model printed from its trace: what the printer itself makes of the models
   the row above keeps as written.
-* **kept as written**: mixed style, the models whose output is their own
-  source (``Conversion.as_written``, ``nnconvert.as_written``): their source
-  already is in mixed style. Their figures measure the file's code the model
-  reads (its builder methods, tables, helper functions) against its classes.
+* **kept as written**: ``Conversion.as_written``. Mixed style: the models
+  whose output is their own source (``nnconvert.as_written``), which
+  already is in mixed style. Module style: the models whose output keeps
+  their construction (``nnconvert.construction_kept``: the source with its
+  methods printed in module style where the printer adds layers, as
+  written where it adds none). Their figures measure the file's code the
+  model reads (its builder methods, tables, helper functions, and the
+  methods of its classes the model never runs, nanoGPT's ``generate``)
+  against its classes.
 
 Targets (issue 11): mixed at most 1.2 times the source's lines, functional at
 most 2 times, every comment and docstring kept, no literal-only pairs. A miss
