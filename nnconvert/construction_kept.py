@@ -240,6 +240,11 @@ def _class_edits(
         return []
     if unmergeable or start is None:
         return None
+    reached = _reached(methods)
+    if _settings_read(methods, reached, instances) - _settings_read(
+        printed_methods, set(printed_methods) - {"__init__"}, instances
+    ):
+        return None  # printed for this build only (DETR's ``normalize_before``)
     edits: list[Edit] = [(line + 1, line, lines) for line, lines in added.items()]
     if unset and init is not None and start is not None:
         indent = " " * init.body[0].col_offset
@@ -254,9 +259,35 @@ def _class_edits(
         else:
             end = source_class.end_lineno or source_class.lineno
             edits.append((end + 1, end, [""] + text))
-    for method_name in _reached(methods) - set(printed_methods):
+    for method_name in reached - set(printed_methods):
         edits.append((*_extent(methods[method_name]), []))  # inlined by the printer
     return edits
+
+
+def _settings_read(
+    methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
+    names: set[str],
+    instances: list[nn.Module],
+) -> set[str]:
+    """The plain attributes of the instances (no layer, no tensor of the state) the methods read.
+
+    A setting the source's ``forward`` reads and the printed one does not
+    (``if self.normalize_before: return self.forward_pre(...)``) was
+    printed for the value this build has: with the source's ``__init__``,
+    another value would be taken and not honoured, so the class is not
+    merged.
+    """
+    plain = {a for m in instances for a in vars(m) if a != "training"}
+    return {
+        node.attr
+        for name in names & set(methods)
+        for node in ast.walk(methods[name])
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+        and isinstance(node.ctx, ast.Load)
+        and node.attr in plain
+    }
 
 
 def _methods(cls: ast.ClassDef) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:

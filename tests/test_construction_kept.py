@@ -8,6 +8,7 @@ keep. Every conversion is checked against the original, eval and train.
 from __future__ import annotations
 
 import ast
+import inspect
 
 import pytest
 import torch
@@ -265,3 +266,54 @@ def test_both_ways_compute_the_same(tmp_path, keep_source):
     torch.manual_seed(1)
     x = torch.randn(4, 3, 8, 8)
     torch.testing.assert_close(model.eval()(x), conversion.model.eval()(x))
+
+
+FLAGGED = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, width, pre_norm=False):
+        super().__init__()
+        self.pre_norm = pre_norm
+        self.norm = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        if self.pre_norm:
+            return x + F.relu(self.fc(self.norm(x)))
+        return self.norm(x + F.relu(self.fc(x)))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block(4)
+
+    def forward(self, x):
+        return self.block(x)
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_setting_forward_reads_is_honoured_where_the_class_takes_it(tmp_path):
+    """DETR's ``normalize_before``: a printed ``forward`` for this build only
+    must not stand under the source's ``__init__``, which takes another value."""
+    loaded = loading.load_file(write(tmp_path, "model.py", FLAGGED))
+    original_block = type(loaded.model.module.block)
+    conversion = _converted(tmp_path, FLAGGED)
+    output_block = conversion.namespace()["Block"]
+    if "pre_norm" not in inspect.signature(output_block).parameters:
+        assert not conversion.as_written
+        return
+    torch.manual_seed(0)
+    original = original_block(4, pre_norm=True).eval()
+    rebuilt = output_block(4, pre_norm=True).eval()
+    rebuilt.load_state_dict(original.state_dict())
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(rebuilt(x), original(x))
