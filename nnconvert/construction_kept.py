@@ -241,9 +241,15 @@ def _class_edits(
     if unmergeable or start is None:
         return None
     reached = _reached(methods)
-    if _settings_read(methods, reached, instances) - _settings_read(
+    unread = _settings_read(methods, reached, instances) - _settings_read(
         printed_methods, set(printed_methods) - {"__init__"}, instances
-    ):
+    )
+    taken = (
+        _parameters(printed_methods["__init__"])
+        if "__init__" in printed_methods
+        else set()
+    )
+    if any(_parameter_set(init, a) not in taken for a in unread):
         return None  # printed for this build only (DETR's ``normalize_before``)
     edits: list[Edit] = [(line + 1, line, lines) for line, lines in added.items()]
     if unset and init is not None and start is not None:
@@ -273,9 +279,10 @@ def _settings_read(
 
     A setting the source's ``forward`` reads and the printed one does not
     (``if self.normalize_before: return self.forward_pre(...)``) was
-    printed for the value this build has: with the source's ``__init__``,
-    another value would be taken and not honoured, so the class is not
-    merged.
+    printed for the value this build has: unless the printed class takes
+    the parameter it is set from (:func:`_parameter_set`), the source's
+    ``__init__`` would take another value and not honour it, so the class
+    is not merged.
     """
     plain = {a for m in instances for a in vars(m) if a != "training"}
     return {
@@ -288,6 +295,31 @@ def _settings_read(
         and isinstance(node.ctx, ast.Load)
         and node.attr in plain
     }
+
+
+def _parameter_set(
+    init: ast.FunctionDef | ast.AsyncFunctionDef, attribute: str
+) -> str | None:
+    """The parameter of ``__init__`` that ``self.<attribute> = <parameter>`` sets, if one does.
+
+    A setting the printed class takes the parameter of is honoured there
+    another way (PNASNet's ``self.stride``, in the ``nn.MaxPool2d(3,
+    stride=stride)`` the printer builds).
+    """
+    for node in ast.walk(init):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Name)
+            and any(
+                isinstance(t, ast.Attribute)
+                and isinstance(t.value, ast.Name)
+                and t.value.id == "self"
+                and t.attr == attribute
+                for t in node.targets
+            )
+        ):
+            return node.value.id
+    return None
 
 
 def _methods(cls: ast.ClassDef) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:

@@ -7,8 +7,6 @@ import torch.nn as nn
 class CausalBlock(nn.Module):
     def __init__(self, d_model=32, nhead=4, dim_feedforward=64, dropout=0.1):
         super().__init__()
-        self.src_mask = None
-        self.d_model = d_model
         self.self_attn = nn.MultiheadAttention(d_model, nhead)
         self.norm1 = nn.LayerNorm(d_model)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
@@ -16,9 +14,7 @@ class CausalBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm2 = nn.LayerNorm(d_model)
-
-    def _generate_square_subsequent_mask(self, sz):
-        return torch.log(torch.tril(torch.ones(sz, sz)))
+        self.d_model = d_model
 
     def forward(self, src):
         # src: [sequence length, batch size, d_model]
@@ -28,3 +24,6 @@ class CausalBlock(nn.Module):
         x = self.norm1(x + attended)
         x = self.norm2(x + self.linear2(self.dropout(self.relu(self.linear1(x)))))
         return x
+
+    def _generate_square_subsequent_mask(self, sz):
+        return torch.log(torch.tril(torch.ones(sz, sz)))
