@@ -238,7 +238,7 @@ def _class_edits(
             unmergeable = True
     if not adds_layers:
         return []
-    if unmergeable or start is None:
+    if unmergeable or start is None or _renamed(instances, layers):
         return None
     reached = _reached(methods)
     unread = _settings_read(methods, reached, instances) - _settings_read(
@@ -295,6 +295,19 @@ def _settings_read(
         and isinstance(node.ctx, ast.Load)
         and node.attr in plain
     }
+
+
+def _renamed(instances: list[nn.Module], layers: set[str]) -> bool:
+    """Whether the source holds a layer the printed class does not, beside those it adds.
+
+    The printer named it otherwise (a ConvNet's ``self.pool`` printed as
+    ``self.avgpool``): merged, the class would hold both.
+    """
+    return any(
+        name not in layers and not _is_empty(layer)
+        for module in instances
+        for name, layer in module._modules.items()
+    )
 
 
 def _parameter_set(
