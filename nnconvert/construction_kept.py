@@ -89,14 +89,14 @@ def with_source_construction(
             if program is None:
                 return None
             merged, whole = _merged(program, printed, model, layers)
-            if merged is None or not _holds(model, printed_model, merged, whole, run):
-                pass
-            elif merged != program or builds_same_model(model, program, run):
-                # unchanged: already in module style, the source as it is
-                return merged
             if (
-                not tupled
-            ):  # no list was written otherwise: trying again changes nothing
+                merged is not None
+                and _holds(model, printed_model, merged, whole, run)
+                # unchanged, already in module style: the source builds the model
+                and (merged != program or builds_same_model(model, program, run))
+            ):
+                return merged
+            if not tupled:  # no list was written otherwise: trying again is the same
                 return None
     return None
 
@@ -209,36 +209,15 @@ def _class_edits(
     methods = _methods(source_class)
     printed_methods = _methods(printed_class)
     init = methods.get("__init__")
-    start = _after_super_call(init) if init is not None else None
-    built_by = _top_level_builders(init) if init is not None else {}
-    end = (init.end_lineno or init.lineno) if init is not None else 0
-    added: dict[int, list[str]] = {}  # the line each printed statement goes after
-    unset = []
-    anchor = end
-    adds_layers = unmergeable = False
-    parameters = _parameters(init) if init is not None else set()
+    additions = _Additions(init, instances, layers, module_names)
     for statement in getattr(printed_methods.get("__init__"), "body", []):
-        defined = _attributes_defined(statement)
-        held = [[_holds_attribute(m, a) for m in instances] for a in defined]
-        if not defined or all(all(h) for h in held):
-            # the source builds it (or it is the source's own code): what
-            # the printer builds next goes after the source's statement
-            anchor = max((built_by.get(a, end) for a in defined), default=anchor)
-            continue
-        adds_layers |= any(a in layers for a, h in zip(defined, held) if not any(h))
-        if any(any(h) for h in held) and all(a in layers for a in defined):
-            # layers of some instances only (``if stride != 1: self.shortcut
-            # = ...``): None for the others, which the printed methods test for
-            unset.extend(a for a, h in zip(defined, held) if not all(h))
-        elif names_read(statement) - {"self"} <= module_names | parameters:
-            # what it reads is the file's, or the source's parameter of that
-            # name (GAT's ``nn.Dropout(dropout)``; the check compares ``p``)
-            added.setdefault(anchor, []).extend(_lines(printed_lines, statement))
-        else:
-            unmergeable = True
-    if not adds_layers:
+        additions.take(statement, printed_lines)
+    if not additions.layers_added:
         return []
-    if unmergeable or start is None or _renamed(instances, layers):
+    start = _after_super_call(init) if init is not None else None
+    if init is None or start is None or additions.unmergeable:
+        return None
+    if _renamed(instances, layers):
         return None
     reached = _reached(methods)
     unread = _settings_read(methods, reached, instances) - _settings_read(
@@ -251,23 +230,77 @@ def _class_edits(
     )
     if any(_parameter_set(init, a) not in taken for a in unread):
         return None  # printed for this build only (DETR's ``normalize_before``)
-    edits: list[Edit] = [(line + 1, line, lines) for line, lines in added.items()]
-    if unset and init is not None and start is not None:
+    edits = [(line + 1, line, lines) for line, lines in additions.after.items()]
+    if additions.unset:
         indent = " " * init.body[0].col_offset
-        edits.append((start + 1, start, [f"{indent}self.{a} = None" for a in unset]))
+        unset = [f"{indent}self.{a} = None" for a in additions.unset]
+        edits.append((start + 1, start, unset))
+    class_end = source_class.end_lineno or source_class.lineno
     for method_name, method in printed_methods.items():
         if method_name == "__init__":
             continue
         text = _lines(printed_lines, method)
-        source_method = methods.get(method_name)
-        if source_method is not None:
-            edits.append((*_extent(source_method), text))
+        if method_name in methods:
+            edits.append((*_extent(methods[method_name]), text))
         else:
-            end = source_class.end_lineno or source_class.lineno
-            edits.append((end + 1, end, [""] + text))
+            edits.append((class_end + 1, class_end, [""] + text))
     for method_name in reached - set(printed_methods):
         edits.append((*_extent(methods[method_name]), []))  # inlined by the printer
     return edits
+
+
+class _Additions:
+    """What the printed ``__init__`` adds to the source's, statement by statement.
+
+    ``after``: the printed statements building what the source does not
+    hold, by the line of the source's statement they follow (the one
+    building the layer the printed ``__init__`` built before them);
+    ``unset``: the layers only some instances hold, None in the others;
+    ``layers_added``: whether any layer is added; ``unmergeable``: a
+    statement reads what the source ``__init__`` does not have.
+    """
+
+    def __init__(
+        self,
+        init: ast.FunctionDef | ast.AsyncFunctionDef | None,
+        instances: list[nn.Module],
+        layers: set[str],
+        module_names: set[str],
+    ):
+        self._instances, self._layers = instances, layers
+        self._built_by = _top_level_builders(init) if init is not None else {}
+        self._end = (init.end_lineno or init.lineno) if init is not None else 0
+        self._readable = module_names | (
+            _parameters(init) if init is not None else set()
+        )
+        self._anchor = self._end
+        self.after: dict[int, list[str]] = {}
+        self.unset: list[str] = []
+        self.layers_added = self.unmergeable = False
+
+    def take(self, statement: ast.stmt, printed_lines: list[str]) -> None:
+        defined = _attributes_defined(statement)
+        held = [[_holds_attribute(m, a) for m in self._instances] for a in defined]
+        if not defined or all(all(h) for h in held):
+            # the source builds it (or it is the source's own code): what
+            # the printer builds next goes after the source's statement
+            lines = (self._built_by.get(a, self._end) for a in defined)
+            self._anchor = max(lines, default=self._anchor)
+            return
+        self.layers_added |= any(
+            a in self._layers for a, h in zip(defined, held) if not any(h)
+        )
+        if any(any(h) for h in held) and all(a in self._layers for a in defined):
+            # layers of some instances only (``if stride != 1: self.shortcut
+            # = ...``): None for the others, which the printed methods test for
+            self.unset.extend(a for a, h in zip(defined, held) if not all(h))
+        elif names_read(statement) - {"self"} <= self._readable:
+            # what it reads is the file's, or the source's parameter of that
+            # name (GAT's ``nn.Dropout(dropout)``; the check compares ``p``)
+            text = _lines(printed_lines, statement)
+            self.after.setdefault(self._anchor, []).extend(text)
+        else:
+            self.unmergeable = True
 
 
 def _settings_read(
