@@ -206,6 +206,7 @@ class Depth(nn.Module):
         return x
 
 
+@pytest.mark.printed_from_trace
 @pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED])
 def test_an_identity_called_twice_is_an_optional_submodule(style):
     conversion = converted(Depth(), (torch.randn(2, 8),), style)

@@ -217,6 +217,7 @@ def test_functional_refuses_a_block_that_stores():
         nnconvert.convert(WithAttention(), Style.FUNCTIONAL, INPUTS[:1])
 
 
+@pytest.mark.printed_from_trace
 def test_a_cache_prints_as_before():
     torch.manual_seed(0)
     conversion = nnconvert.convert(CachedMask(), Style.MODULE, INPUTS[:1])

@@ -119,9 +119,10 @@ def test_a_weight_normed_output_converts_back_to_the_same_text(name, via, to, re
         )
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     model, inputs = _built(name)
-    through = nnconvert.convert(model, via, inputs)
-    again = nnconvert.convert(load_output(through), to, inputs)
-    expected = nnconvert.convert(model, to, inputs, keep_source=via is to)
+    keep = via is to  # across styles, printed from the trace all the way
+    through = nnconvert.convert(model, via, inputs, keep_source=keep)
+    again = nnconvert.convert(load_output(through), to, inputs, keep_source=keep)
+    expected = nnconvert.convert(model, to, inputs, keep_source=keep)
     assert again.source == expected.source
     again.check(train=True)
 
