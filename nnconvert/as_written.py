@@ -57,10 +57,10 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
         return None
     with torch.random.fork_rng(devices=[]):  # building draws; the caller's draws stay
         try:
-            printed_tree = layer_tree(built_lightly(run(printed)))
+            printed_tree = _layer_tree(built_lightly(run(printed)))
         except Exception:
             return None
-        if printed_tree != layer_tree(model, original=True):
+        if printed_tree != _layer_tree(model, original=True):
             return None
         for lists_as_tuples in (True, False):
             program, tupled = source_program(model, lists_as_tuples)
@@ -100,7 +100,7 @@ def has_instance_overrides(model: nn.Module) -> bool:
     return any("forward" in vars(m) for m in model.modules())
 
 
-def layer_tree(model: nn.Module, *, original: bool = False) -> list[tuple[str, str]]:
+def _layer_tree(model: nn.Module, *, original: bool = False) -> list[tuple[str, str]]:
     """Each submodule's path and kind: a class of the model's own, or the library class.
 
     In the ``original``, an empty container is left out: printed, it is the
@@ -108,7 +108,7 @@ def layer_tree(model: nn.Module, *, original: bool = False) -> list[tuple[str, s
     """
     tree = []
     for path, module in model.named_modules():
-        if original and _is_empty_container(module):
+        if original and is_empty_container(module):
             continue
         kind = type(module)
         library = f"{kind.__module__}.{kind.__qualname__}"
@@ -116,7 +116,8 @@ def layer_tree(model: nn.Module, *, original: bool = False) -> list[tuple[str, s
     return tree
 
 
-def _is_empty_container(module: nn.Module) -> bool:
+def is_empty_container(module: nn.Module | None) -> bool:
+    """An empty ``nn.Sequential``/``ModuleList``/``ModuleDict``: the identity, printed as ``None`` or not at all."""
     return type(module) in (nn.Sequential, nn.ModuleList, nn.ModuleDict) and not len(
         module
     )
@@ -283,7 +284,7 @@ def statements_read(
         for bound in names_bound(statement):
             binders.setdefault(bound, []).append(index)
     kept: dict[int, set[str] | None] = {
-        i: None for i, s in enumerate(body) if s in classes or _is_future(s)
+        i: None for i, s in enumerate(body) if s in classes or is_future(s)
     }
     for name in names:
         kept.update({i: None for i in binders.get(name, ())})
@@ -316,7 +317,7 @@ def _is_main_guard(statement: ast.stmt) -> bool:
     )
 
 
-def _is_future(statement: ast.stmt) -> bool:
+def is_future(statement: ast.stmt) -> bool:
     return isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
 
 
@@ -659,4 +660,21 @@ def tensor_ties(model: nn.Module) -> list[list[str]]:
     return sorted(names for names in held.values() if len(names) > 1)
 
 
-__all__ = ["as_written", "names_read", "statements_read"]
+__all__ = [
+    "as_written",
+    "built_lightly",
+    "comments_above_long_lines",
+    "builds_same_model",
+    "equal_values",
+    "has_instance_overrides",
+    "import_text",
+    "is_empty_container",
+    "is_future",
+    "names_bound",
+    "names_read",
+    "plain_attributes",
+    "same_kind",
+    "source_program",
+    "statements_read",
+    "tensor_ties",
+]

@@ -49,6 +49,8 @@ from .as_written import (
     builds_same_model,
     equal_values,
     import_text,
+    is_empty_container,
+    is_future,
     has_instance_overrides,
     names_bound,
     names_read,
@@ -181,7 +183,7 @@ def _without_unread_imports(lines: list[str]) -> str:
     tree = ast.parse("\n".join(lines))
     read = set().union(*(names_read(s) for s in tree.body if not _is_import(s)))
     for statement in reversed(tree.body):
-        if not _is_import(statement) or _is_future(statement):
+        if not _is_import(statement) or is_future(statement):
             continue
         first, last = statement.lineno, statement.end_lineno or statement.lineno
         bound = set(names_bound(statement))
@@ -337,7 +339,7 @@ def _renamed(instances: list[nn.Module], layers: set[str]) -> bool:
     ``self.avgpool``): merged, the class would hold both.
     """
     return any(
-        name not in layers and not _is_empty(layer)
+        name not in layers and not is_empty_container(layer)
         for module in instances
         for name, layer in module._modules.items()
     )
@@ -493,10 +495,6 @@ def _is_import(statement: ast.stmt) -> bool:
     return isinstance(statement, (ast.Import, ast.ImportFrom))
 
 
-def _is_future(statement: ast.stmt) -> bool:
-    return isinstance(statement, ast.ImportFrom) and statement.module == "__future__"
-
-
 # --- the check: the merged source builds the original's weights and the printed layers ---
 
 
@@ -528,7 +526,7 @@ def _holds(
     return all(
         _has_what_printed_has(module, rebuilt_modules.get(path), whole)
         for path, module in printed_model.named_modules(remove_duplicate=False)
-        if path in rebuilt_modules or not _is_empty(module)
+        if path in rebuilt_modules or not is_empty_container(module)
     )
 
 
@@ -555,7 +553,7 @@ def _has_what_printed_has(
         (
             _alike(value, attributes[key])
             if key in attributes
-            else value is None and _is_empty(rebuilt._modules.get(key))
+            else value is None and is_empty_container(rebuilt._modules.get(key))
         )
         for key, value in plain_attributes(printed).items()
     )
@@ -566,13 +564,6 @@ def _alike(printed: object, rebuilt: object) -> bool:
     if isinstance(printed, torch.Tensor) and isinstance(rebuilt, torch.Tensor):
         return same_kind(printed, rebuilt)
     return equal_values(printed, rebuilt)
-
-
-def _is_empty(module: nn.Module | None) -> bool:
-    """An empty container: the identity, which the printer writes as ``None`` or leaves out."""
-    return isinstance(
-        module, (nn.Sequential, nn.ModuleList, nn.ModuleDict)
-    ) and not len(module)
 
 
 __all__ = ["with_source_construction"]
