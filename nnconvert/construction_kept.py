@@ -246,9 +246,37 @@ def _class_edits(
             edits.append((*_extent(methods[method_name]), text))
         else:
             edits.append((class_end + 1, class_end, [""] + text))
-    for method_name in reached - set(printed_methods):
-        edits.append((*_extent(methods[method_name]), []))  # inlined by the printer
+    for method_name in _inlined(methods, reached, set(printed_methods)):
+        edits.append((*_extent(methods[method_name]), []))
     return edits
+
+
+def _inlined(
+    methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
+    reached: set[str],
+    printed: set[str],
+) -> set[str]:
+    """The methods ``forward`` reached that the printer inlined and no kept method calls.
+
+    ``printed``: the methods the printed class defines, which replace the
+    source's. One another kept method of the source still calls (a
+    ``_forward_impl`` that ``features()`` calls too) stays, as written,
+    for that caller.
+    """
+    removed = reached - printed
+    while True:
+        called = {
+            node.attr
+            for name, method in methods.items()
+            if name not in removed and name not in printed
+            for node in ast.walk(method)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        }
+        if not removed & called:
+            return removed
+        removed -= called
 
 
 class _Additions:

@@ -317,3 +317,40 @@ def test_a_setting_forward_reads_is_honoured_where_the_class_takes_it(tmp_path):
     rebuilt.load_state_dict(original.state_dict())
     x = torch.randn(2, 4)
     torch.testing.assert_close(rebuilt(x), original(x))
+
+
+HELPED = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def _body(self, x):
+        return F.relu(self.fc(x))
+
+    def forward(self, x):
+        return self._body(x) * 2
+
+    def features(self, x):
+        return self._body(x)
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_method_forward_never_runs_still_finds_the_helpers_it_calls(tmp_path):
+    """``features`` is kept as written; the ``_body`` it calls is there, in module style."""
+    conversion = _converted(tmp_path, HELPED)
+    assert conversion.as_written
+    assert "def features(self, x):" in conversion.source
+    assert "self.relu(self.fc(x))" in _method(conversion.source, "Net", "_body")
+    model = conversion.load()
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(model.features(x), conversion.model.features(x))
