@@ -800,50 +800,41 @@ class OpSpec:
         from .weight_norm import weight_norms  # which imports this module
 
         positional, keywords = self.constructor_arguments(module)
-        if weight_norms(module):  # a hook the fresh layer gets too: not shared
-            return self._rebuild_normed(module, positional, keywords)
+        normed = bool(weight_norms(module))  # hooks the fresh layer gets too
         # on the meta device first: no weights allocated and initialised (most
         # of a ResNet's conversion time went there); a layer that cannot be
-        # built or compared there is built for real, as it always was
-        try:
-            with torch.device("meta"):
-                rebuilt = self._meta_layer(positional, keywords)
-            if self._rebuilds(module, rebuilt, positional, keywords):
-                return rebuilt
-        except Exception:
-            pass
-        try:
-            rebuilt = self.module(*positional, **keywords)
-        except Exception as error:
-            raise ConversionError(
-                f"op spec for nn.{self.module.__name__}: constructor arguments "
-                f"{positional} {keywords} do not build the layer: {error}"
-            ) from None
-        if not self._rebuilds(module, rebuilt, positional, keywords):
-            raise ConversionError(
-                f"op spec for nn.{self.module.__name__}: rebuilt layer "
-                f"{rebuilt!r} differs from the original {module!r}"
-            )
-        return rebuilt
+        # built or compared there is built for real, as it always was. One with
+        # weight_norm hooks is built for real: its hooks are not to be shared
+        if not normed:
+            try:
+                with torch.device("meta"):
+                    rebuilt = self._meta_layer(positional, keywords)
+                if self._rebuilds(module, rebuilt, positional, keywords):
+                    return rebuilt
+            except Exception:
+                pass
+        return self._built_for_real(module, positional, keywords, normed)
 
-    def _rebuild_normed(
-        self, module: nn.Module, positional: list, keywords: Arguments
+    def _built_for_real(
+        self, module: nn.Module, positional: list, keywords: Arguments, normed: bool
     ) -> nn.Module:
-        """:meth:`rebuild` for a layer with ``weight_norm`` hooks, which the rebuilt layer gets too."""
+        """The layer built from its arguments on the CPU, with ``module``'s ``weight_norm`` hooks if ``normed``, checked."""
         from .weight_norm import with_weight_norms  # which imports this module
 
+        hooked = " with weight_norm" if normed else ""
         try:
-            rebuilt = with_weight_norms(self.module(*positional, **keywords), module)
+            rebuilt = self.module(*positional, **keywords)
+            if normed:
+                rebuilt = with_weight_norms(rebuilt, module)
         except Exception as error:
             raise ConversionError(
                 f"op spec for nn.{self.module.__name__}: constructor arguments "
-                f"{positional} {keywords} with weight_norm do not build the layer: "
-                f"{error}"
+                f"{positional} {keywords}{hooked} do not build the layer: {error}"
             ) from None
         if not self._rebuilds(module, rebuilt, positional, keywords):
             raise ConversionError(
                 f"op spec for nn.{self.module.__name__}: rebuilt layer "
-                f"{rebuilt!r} with weight_norm differs from the original {module!r}"
+                f"{rebuilt!r}{hooked} differs from the original {module!r}"
             )
         return rebuilt
 
