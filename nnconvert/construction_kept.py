@@ -59,6 +59,7 @@ from .as_written import (
     source_program,
     tensor_ties,
 )
+from .source_text import methods_called, self_attributes
 
 #: Runs a source as a file of its own and returns its root class.
 Runner = Callable[[str], type]
@@ -269,10 +270,7 @@ def _inlined(
             node.attr
             for name, method in methods.items()
             if name not in removed and name not in printed
-            for node in ast.walk(method)
-            if isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "self"
+            for node in self_attributes(method)
         }
         if not removed & called:
             return removed
@@ -351,12 +349,8 @@ def _settings_read(
     return {
         node.attr
         for name in names & set(methods)
-        for node in ast.walk(methods[name])
-        if isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "self"
-        and isinstance(node.ctx, ast.Load)
-        and node.attr in plain
+        for node in self_attributes(methods[name])
+        if isinstance(node.ctx, ast.Load) and node.attr in plain
     }
 
 
@@ -408,21 +402,9 @@ def _methods(cls: ast.ClassDef) -> dict[str, ast.FunctionDef | ast.AsyncFunction
 
 def _reached(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]) -> set[str]:
     """``forward`` and the methods it reaches through ``self.``, again and again."""
-    reached: set[str] = set()
-    queue = ["forward"]
-    while queue:
-        method = queue.pop()
-        if method in reached or method not in methods:
-            continue
-        reached.add(method)
-        queue.extend(
-            node.attr
-            for node in ast.walk(methods[method])
-            if isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "self"
-        )
-    return reached
+    if "forward" not in methods:
+        return set()
+    return methods_called(methods["forward"], methods, {"forward"})
 
 
 def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:

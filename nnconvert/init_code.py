@@ -75,6 +75,7 @@ from .source_text import (
     attributes_set,
     class_definition,
     function_definition,
+    methods_called,
     self_path,
     written_key,
 )
@@ -432,7 +433,7 @@ def _methods_called(
     }
     found: set[str] = set()
     for statement in statements:
-        _methods_called_by(statement, own, found)
+        methods_called(statement, own, found)
     if found & {"forward", "__init__"}:
         return None
     return [own[name] for name in own if name in found]
@@ -776,7 +777,7 @@ def _block_statements(
     dropped: set[str] = set()  # locals of statements left out (``n_params``)
     for before, node, replaced in found.statements:
         spans = _to_params(found.source, node, keys, set(methods), prefix)
-        called = _methods_called_by(node, methods, set())
+        called = methods_called(node, methods, set())
         if (
             spans is None
             or any(translated[m] is None for m in called)
@@ -804,17 +805,6 @@ def _block_statements(
         if m.name in used
     }
     return statements, texts, read - set(methods)
-
-
-def _methods_called_by(
-    node: ast.AST, methods: Mapping[str, ast.FunctionDef], found: set[str]
-) -> set[str]:
-    """The methods ``node`` calls through ``self``, and those they call, again and again."""
-    for child in ast.walk(node):
-        if _self_method(child, methods) and child.attr not in found:
-            found.add(child.attr)
-            _methods_called_by(methods[child.attr], methods, found)
-    return found
 
 
 def _to_params(

@@ -832,6 +832,22 @@ def self_path(node: ast.AST) -> str | None:
     return None
 
 
+def methods_called(
+    node: ast.AST, methods: Mapping[str, Any], found: set[str] | None = None
+) -> set[str]:
+    """The ``methods`` ``node`` calls through ``self``, and those they call, again and again."""
+    found = set() if found is None else found
+    for child in ast.walk(node):
+        if (
+            isinstance(child, ast.Attribute)
+            and self_path(child) in methods
+            and child.attr not in found
+        ):
+            found.add(child.attr)
+            methods_called(methods[child.attr], methods, found)
+    return found
+
+
 def _end_with_comments(source: SourceFile, function: Any) -> int:
     """The function's last line, with the comment lines indented under it that follow."""
     lines = source.lines
