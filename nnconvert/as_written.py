@@ -64,7 +64,7 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
             return None
         for lists_as_tuples in (True, False):
             program, tupled = source_program(model, lists_as_tuples)
-            if program is not None and builds_same_model(model, program, run):
+            if program is not None and buildssame_model(model, program, run):
                 return program
             if (
                 not tupled
@@ -73,13 +73,13 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
     return None
 
 
-def builds_same_model(model: nn.Module, program: str, run: Runner) -> bool:
+def buildssame_model(model: nn.Module, program: str, run: Runner) -> bool:
     """Whether ``program``'s root class, built with its defaults, is ``model`` again."""
     try:
         rebuilt = run(program)()
     except (Exception, SystemExit):
         return False
-    return _same_model(model, rebuilt)
+    return same_model(model, rebuilt)
 
 
 def built_lightly(cls: type) -> nn.Module:
@@ -567,7 +567,7 @@ class Names:
 # --- the check: the source builds the model that was given ---
 
 
-def _same_model(original: nn.Module, rebuilt: nn.Module) -> bool:
+def same_model(original: nn.Module, rebuilt: nn.Module) -> bool:
     """Whether ``rebuilt`` is ``original`` built again, its weights aside."""
     if str(original) != str(rebuilt) or tensor_ties(original) != tensor_ties(rebuilt):
         return False
@@ -674,6 +674,7 @@ __all__ = [
     "names_read",
     "plain_attributes",
     "same_kind",
+    "same_model",
     "source_program",
     "statements_read",
     "tensor_ties",

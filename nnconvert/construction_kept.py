@@ -46,7 +46,6 @@ from torch import nn
 
 from .as_written import (
     built_lightly,
-    builds_same_model,
     equal_values,
     import_text,
     is_empty_container,
@@ -56,6 +55,7 @@ from .as_written import (
     names_read,
     plain_attributes,
     same_kind,
+    same_model,
     source_program,
     tensor_ties,
 )
@@ -92,11 +92,8 @@ def with_source_construction(
             if program is None:
                 return None
             merged, whole = _merged(program, printed, model, layers)
-            if (
-                merged is not None
-                and _holds(model, printed_model, merged, whole, run)
-                # unchanged, already in module style: the source builds the model
-                and (merged != program or builds_same_model(model, program, run))
+            if merged is not None and _holds(
+                model, printed_model, merged, whole, run, unchanged=merged == program
             ):
                 return merged
             if not tupled:  # no list was written otherwise: trying again is the same
@@ -514,15 +511,21 @@ def _holds(
     merged: str,
     whole: set[str],
     run: Runner,
+    *,
+    unchanged: bool,
 ) -> bool:
     """Whether ``merged``'s root, built with its defaults, is the model the printed methods expect.
 
     The classes kept ``whole`` run their own methods: what their printed
-    class holds besides layers is not asked of them.
+    class holds besides layers is not asked of them. A program left
+    ``unchanged`` (already in module style) is the source as it is: it must
+    build the model itself, as :mod:`.as_written` checks a kept source.
     """
     try:
         rebuilt = run(merged)()
     except (Exception, SystemExit):
+        return False
+    if unchanged and not same_model(model, rebuilt):
         return False
     state, rebuilt_state = model.state_dict(), rebuilt.state_dict()
     if list(state) != list(rebuilt_state) or tensor_ties(model) != tensor_ties(rebuilt):
