@@ -59,7 +59,7 @@ from .as_written import (
     source_program,
     tensor_ties,
 )
-from .source_text import methods_called, self_attributes
+from .source_text import every_argument, methods_called, self_attributes
 
 #: Runs a source as a file of its own and returns its root class.
 Runner = Callable[[str], type]
@@ -224,7 +224,7 @@ def _class_edits(
         printed_methods, set(printed_methods) - {"__init__"}, instances
     )
     taken = (
-        _parameters(printed_methods["__init__"])
+        _parameters_of(printed_methods["__init__"])
         if "__init__" in printed_methods
         else set()
     )
@@ -296,7 +296,7 @@ class _Additions:
         self._built_by = _top_level_builders(init) if init is not None else {}
         self._end = (init.end_lineno or init.lineno) if init is not None else 0
         self._readable = module_names | (
-            _parameters(init) if init is not None else set()
+            _parameters_of(init) if init is not None else set()
         )
         self._anchor = self._end
         self.after: dict[int, list[str]] = {}
@@ -404,11 +404,8 @@ def _reached(methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef]) -> set[
     return methods_called(methods["forward"], methods, {"forward"})
 
 
-def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    arguments = function.args
-    every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
-    every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
-    return {a.arg for a in every[1:]}  # not ``self``
+def _parameters_of(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    return {a.arg for a in every_argument(function.args)[1:]}  # not ``self``
 
 
 def _after_super_call(init: ast.FunctionDef | ast.AsyncFunctionDef) -> int | None:

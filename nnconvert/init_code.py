@@ -75,6 +75,7 @@ from .source_text import (
     attributes_set,
     class_definition,
     function_definition,
+    every_argument,
     methods_called,
     self_path,
     written_key,
@@ -224,7 +225,7 @@ def _found(
     if any(type(m) is not cls for m in members):
         return None
     source, init = found
-    arguments = {a.arg for a in _every_argument(init.args)[1:]}
+    arguments = {a.arg for a in every_argument(init.args)[1:]}
     kept = []
     kept_locals: set[str] = set()  # bound by a statement kept before
     methods: set[str] = set()
@@ -437,16 +438,6 @@ def _methods_called(
     if found & {"forward", "__init__"}:
         return None
     return [own[name] for name in own if name in found]
-
-
-def _every_argument(arguments: ast.arguments) -> list[ast.arg]:
-    return [
-        *arguments.posonlyargs,
-        *arguments.args,
-        *(a for a in (arguments.vararg,) if a is not None),
-        *arguments.kwonlyargs,
-        *(a for a in (arguments.kwarg,) if a is not None),
-    ]
 
 
 def _locals_before(init: ast.FunctionDef, last: ast.stmt) -> set[str]:
@@ -1081,7 +1072,7 @@ def _functional_found(
     unannotated = [_without_params_annotation(f) for f in functions]
     names = set().union(*(_free_names(s, unannotated) for s in tail))
     names -= {f.name for f in functions} | {"sub_params"}  # the printer's helper
-    if names & {a.arg for a in _every_argument(init.args)}:
+    if names & {a.arg for a in every_argument(init.args)}:
         return None  # it reads init_params()'s arguments
     filename = model.function.__code__.co_filename  # type: ignore[union-attr]
     statements = [(roots, s, {}) for roots, _, s in kept]

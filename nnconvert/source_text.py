@@ -832,6 +832,17 @@ def self_path(node: ast.AST) -> str | None:
     return None
 
 
+def every_argument(arguments: ast.arguments) -> list[ast.arg]:
+    """A function's parameters in their order: positional, ``*args``, keyword-only, ``**kwargs``."""
+    return [
+        *arguments.posonlyargs,
+        *arguments.args,
+        *(a for a in (arguments.vararg,) if a is not None),
+        *arguments.kwonlyargs,
+        *(a for a in (arguments.kwarg,) if a is not None),
+    ]
+
+
 def methods_called(
     node: ast.AST, methods: Mapping[str, Any], found: set[str] | None = None
 ) -> set[str]:
