@@ -64,7 +64,7 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
             return None
         for lists_as_tuples in (True, False):
             program, tupled = source_program(model, lists_as_tuples)
-            if program is not None and buildssame_model(model, program, run):
+            if program is not None and builds_same_model(model, program, run):
                 return program
             if (
                 not tupled
@@ -73,7 +73,7 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
     return None
 
 
-def buildssame_model(model: nn.Module, program: str, run: Runner) -> bool:
+def builds_same_model(model: nn.Module, program: str, run: Runner) -> bool:
     """Whether ``program``'s root class, built with its defaults, is ``model`` again."""
     try:
         rebuilt = run(program)()
