@@ -149,9 +149,9 @@ def convert(
     ``keep_source`` (class styles): in mixed style, a model whose source
     already is in mixed style comes out as written -- its classes with their
     builder methods, the tables and imports they read -- when that source
-    builds the same model (:mod:`.as_written`); in module style, that source
-    keeps its construction and takes the methods printed in module style
-    (:mod:`.construction_kept`). False prints it from the trace, as
+    builds the same model (:mod:`.as_written`); otherwise, and in module
+    style, the source keeps its construction and takes the methods printed
+    in the output's style (:mod:`.construction_kept`). False prints it from the trace, as
     functional style is.
 
     ``model`` is left exactly as it was, whether the conversion succeeds or
@@ -187,8 +187,8 @@ def _convert(
     """The pipeline, on a copy of the model: trace, canonicalize, style pass, print.
 
     ``keep_source``: in mixed style a model whose source already is in mixed
-    style is its own output (:mod:`.as_written`); in module style it keeps
-    its construction (:mod:`.construction_kept`).
+    style is its own output (:mod:`.as_written`); otherwise, and in module
+    style, it keeps its construction (:mod:`.construction_kept`).
     """
     name = input_name(read, style) if name is None else name
     modules = list(read.module.modules())
@@ -206,6 +206,9 @@ def _convert(
     kept = None
     if style is Style.MIXED and keep_source:
         kept = as_written(read.module, name, source, _runner(name))
+        kept = kept or with_source_construction(
+            read.module, name, source, _runner(name), removing=True
+        )
     elif style is Style.MODULE and keep_source:
         kept = with_source_construction(read.module, name, source, _runner(name))
     working = next(i for i in instances if not i.path).module

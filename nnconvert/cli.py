@@ -223,9 +223,11 @@ def main() -> None:
         "--to mixed: a model whose source already is in mixed style comes out "
         "as written (its classes, builder methods and tables, and the imports "
         "and module-level code they read), when that source builds the same "
-        "model; --to module: that source with its methods printed in module "
-        "style and the layers they call added to __init__; --no-keep-source "
-        "prints it from the trace, as any other."
+        "model, and otherwise keeps its construction with its methods printed "
+        "in mixed style and the stateless layers they call as functions taken "
+        "out of __init__; --to module: that source with its methods printed "
+        "in module style and the layers they call added to __init__; "
+        "--no-keep-source prints it from the trace, as any other."
     ),
 )
 @_model_options
@@ -405,7 +407,9 @@ def _convert_one_file(
             "kept the model's own construction: its classes, builder methods "
             "and tables, with the methods printed in module style"
             if conversion.style is Style.MODULE
-            else "kept as written: the source already is in mixed style"
+            else "kept the model's own source: as written where it already is in "
+            "mixed style, its construction with the methods printed in mixed "
+            "style where it is not"
         )
         click.echo(f"{kept} (--no-keep-source prints it from the trace)", err=True)
 

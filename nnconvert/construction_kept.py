@@ -1,4 +1,4 @@
-"""Module style: the model's own construction kept, only its computation rewritten.
+"""Class styles: the model's own construction kept, only its computation rewritten.
 
 A model written in mixed style (kuangliu's CIFAR models, the tutorial's
 LeNet) builds its layers with code one trace does not see:
@@ -32,6 +32,12 @@ every layer of the printed output, with the plain attributes and buffers
 the printed methods read (an empty container, which the printer writes as
 the identity it computes, aside). The equivalence check then runs on it as
 on any output. Otherwise the printed output stands.
+
+Mixed style merges the same way, for a source that is not already its own
+mixed output (:mod:`.as_written`): where the printer calls a stateless
+layer as a function (``F.relu`` for ``self.relu``), the printed methods
+replace the source's and the statement of ``__init__`` that builds the
+layer goes (:func:`_removed_statements`).
 """
 
 from __future__ import annotations
@@ -70,12 +76,16 @@ Edit = tuple[int, int, list[str]]
 
 
 def with_source_construction(
-    model: nn.Module, name: str, printed: str, run: Runner
+    model: nn.Module, name: str, printed: str, run: Runner, *, removing: bool = False
 ) -> str | None:
-    """``model``'s source with the printed module-style methods, or None when it does not hold.
+    """``model``'s source with the printed methods, or None when it does not hold.
 
-    ``printed`` is the module-style output printed from the trace; ``run``
-    runs a source as a file and returns its class ``name``.
+    ``printed`` is the output printed from the trace; ``run`` runs a source
+    as a file and returns its class ``name``. ``removing`` (mixed style):
+    the layers the printer calls as functions (``self.relu = nn.ReLU()``)
+    are taken out of the source's ``__init__`` (:class:`_Removals`);
+    otherwise a source layer the printed class does not hold refuses the
+    merge (:func:`_renamed`).
     """
     if type(model).__name__ != name or has_instance_overrides(model):
         return None
@@ -91,7 +101,7 @@ def with_source_construction(
             program, tupled = source_program(model, lists_as_tuples)
             if program is None:
                 return None
-            merged, whole = _merged(program, printed, model, layers)
+            merged, whole = _merged(program, printed, model, layers, removing)
             if merged is not None and _holds(
                 model, printed_model, merged, whole, run, unchanged=merged == program
             ):
@@ -105,7 +115,11 @@ def with_source_construction(
 
 
 def _merged(
-    program: str, printed: str, model: nn.Module, layers: dict[str, set[str]]
+    program: str,
+    printed: str,
+    model: nn.Module,
+    layers: dict[str, set[str]],
+    removing: bool,
 ) -> tuple[str | None, set[str]]:
     """``program`` with each class's computation taken from ``printed``; None where that fails.
 
@@ -125,12 +139,16 @@ def _merged(
     sources_own = {
         s.name for s in kept.body if _is_definition(s) and s.name not in instances
     }
-    new_imports = []
+    source_imports = [s for s in kept.body if _is_import(s)]
+    new_imports: dict[int, list[str]] = {}
     for statement in written.body:
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             binds = set(names_bound(statement))
             if not binds <= bound:
-                new_imports.extend(_lines(printed_lines, statement))
+                line = _import_place(statement, source_imports)
+                new_imports.setdefault(line, []).extend(
+                    _lines(printed_lines, statement)
+                )
                 bound |= binds
         elif _is_definition(statement) and statement.name in sources_own:
             continue  # the file's own helper or config class, which it keeps
@@ -154,17 +172,14 @@ def _merged(
             printed_lines,
             bound | set(dir(builtins)),
             layers.get(printed_class.name, set()),
+            removing,
         )
         if class_edits is None:
             return None, set()
         if not class_edits:
             whole.add(printed_class.name)
         edits.extend(class_edits)
-    if new_imports:
-        after = max(
-            (s.end_lineno or s.lineno for s in kept.body if _is_import(s)), default=0
-        )
-        edits.append((after + 1, after, new_imports))
+    edits.extend((line, line - 1, lines) for line, lines in new_imports.items())
     if not edits:
         return program, whole
     for first, last, lines in sorted(edits, key=lambda e: e[0], reverse=True):
@@ -174,6 +189,36 @@ def _merged(
         return black.format_str(text, mode=black.Mode()), whole
     except Exception:
         return None, set()
+
+
+def _import_place(
+    statement: ast.Import | ast.ImportFrom, source_imports: list[ast.stmt]
+) -> int:
+    """The line a new import goes before: in order among the source's imports of its package.
+
+    ``import torch.nn.functional as F`` goes right after ``import
+    torch.nn as nn``, ``import torch`` before it; an import of a package
+    the source does not import goes after the source's last import. The
+    source's own order is left as it is.
+    """
+    key = _imported_module(statement)
+    same_package = [
+        s
+        for s in source_imports
+        if _imported_module(s).split(".")[0] == key.split(".")[0]
+    ]
+    later = [s for s in same_package if _imported_module(s) > key]
+    if later:
+        return later[0].lineno
+    last = (same_package or source_imports)[-1:]
+    return (last[0].end_lineno or last[0].lineno) + 1 if last else 1
+
+
+def _imported_module(statement: ast.stmt) -> str:
+    if isinstance(statement, ast.Import):
+        return statement.names[0].name
+    assert isinstance(statement, ast.ImportFrom)
+    return "." * statement.level + (statement.module or "")
 
 
 def _without_unread_imports(lines: list[str]) -> str:
@@ -199,12 +244,14 @@ def _class_edits(
     printed_lines: list[str],
     module_names: set[str],
     layers: set[str],
+    removing: bool,
 ) -> list[Edit] | None:
-    """The edits turning one source class into its module-style self; None where it fails.
+    """The edits turning one source class into its printed self; None where it fails.
 
-    No edits when the printed class adds no layer (``layers``: the
-    submodules it holds) to those the source builds: the source's methods
-    then already are in module style, and stay as written.
+    No edits when the printed class holds the layers (``layers``: the
+    submodules it holds) the source builds, no more and no fewer: the
+    source's methods then already are in the output's style, and stay as
+    written.
     """
     methods = _methods(source_class)
     printed_methods = _methods(printed_class)
@@ -212,12 +259,16 @@ def _class_edits(
     additions = _Additions(init, instances, layers, module_names)
     for statement in getattr(printed_methods.get("__init__"), "body", []):
         additions.take(statement, printed_lines)
-    if not additions.layers_added:
+    dropped = _dropped(instances, layers)
+    if not additions.layers_added and not (removing and dropped):
         return []
     start = _after_super_call(init) if init is not None else None
     if init is None or start is None or additions.unmergeable:
         return None
-    if _renamed(instances, layers):
+    if dropped and not removing:
+        return None  # named otherwise by the printer: merged, the class holds both
+    removed = _removed_statements(init, dropped, instances, module_names)
+    if removed is None:
         return None
     reached = _reached(methods)
     unread = _settings_read(methods, reached, instances) - _settings_read(
@@ -230,23 +281,87 @@ def _class_edits(
     )
     if any(_parameter_set(init, a) not in taken for a in unread):
         return None  # printed for this build only (DETR's ``normalize_before``)
+    replaced = set(printed_methods) - {"__init__"}
+    inlined = _inlined(methods, reached, replaced)
+    kept = [s for s in init.body if s not in removed] + [
+        method
+        for method_name, method in methods.items()
+        if method_name not in replaced | inlined | {"__init__"}
+    ]
+    if any(
+        node.attr in dropped
+        for statement in kept + [printed_methods[m] for m in replaced]
+        for node in self_attributes(statement)
+    ):
+        return None  # a removed layer the kept code still reads
     edits = [(line + 1, line, lines) for line, lines in additions.after.items()]
+    edits.extend((*_extent(statement), []) for statement in removed)
     if additions.unset:
         indent = " " * init.body[0].col_offset
         unset = [f"{indent}self.{a} = None" for a in additions.unset]
         edits.append((start + 1, start, unset))
     class_end = source_class.end_lineno or source_class.lineno
-    for method_name, method in printed_methods.items():
-        if method_name == "__init__":
-            continue
-        text = _lines(printed_lines, method)
+    for method_name in replaced:
+        text = _lines(printed_lines, printed_methods[method_name])
         if method_name in methods:
             edits.append((*_extent(methods[method_name]), text))
         else:
             edits.append((class_end + 1, class_end, [""] + text))
-    for method_name in _inlined(methods, reached, set(printed_methods)):
+    for method_name in inlined:
         edits.append((*_extent(methods[method_name]), []))
     return edits
+
+
+def _dropped(instances: list[nn.Module], layers: set[str]) -> set[str]:
+    """The layers the source holds and the printed class does not (an empty container aside).
+
+    In mixed style, the printer calls them as functions (``F.relu`` for
+    ``self.relu``); in module style, it named them otherwise (a ConvNet's
+    ``self.pool`` printed as ``self.avgpool``).
+    """
+    return {
+        name
+        for module in instances
+        for name, layer in module._modules.items()
+        if name not in layers and not is_empty_container(layer)
+    }
+
+
+def _removed_statements(
+    init: ast.FunctionDef | ast.AsyncFunctionDef,
+    dropped: set[str],
+    instances: list[nn.Module],
+    module_names: set[str],
+) -> list[ast.stmt] | None:
+    """The statements of ``__init__`` building the ``dropped`` layers; None where one cannot go.
+
+    Each is a statement of ``__init__``'s own body that builds one
+    stateless layer from module-level names and literals alone
+    (``self.relu = nn.ReLU(inplace=True)``, ``self.drop = nn.Dropout(0.25)``),
+    whose settings the printed call repeats. One that reads a parameter
+    (``nn.Dropout(config.dropout)``) is refused: the printed call holds
+    this build's value, and the kept ``__init__`` would take another and
+    not honour it. So is a layer built elsewhere (a builder method, a
+    branch) or holding state.
+    """
+    if any(
+        any(True for _ in layer.parameters()) or any(True for _ in layer.buffers())
+        for module in instances
+        for name, layer in module._modules.items()
+        if name in dropped
+    ):
+        return None
+    removed = [
+        statement
+        for statement in init.body
+        if set(_attributes_defined(statement)) & dropped
+    ]
+    if {a for s in removed for a in _attributes_defined(s)} != dropped or any(
+        len(_attributes_defined(s)) != 1 or names_read(s) - {"self"} - module_names
+        for s in removed
+    ):
+        return None
+    return removed
 
 
 def _inlined(
@@ -349,19 +464,6 @@ def _settings_read(
         for node in self_attributes(methods[name])
         if isinstance(node.ctx, ast.Load) and node.attr in plain
     }
-
-
-def _renamed(instances: list[nn.Module], layers: set[str]) -> bool:
-    """Whether the source holds a layer the printed class does not, beside those it adds.
-
-    The printer named it otherwise (a ConvNet's ``self.pool`` printed as
-    ``self.avgpool``): merged, the class would hold both.
-    """
-    return any(
-        name not in layers and not is_empty_container(layer)
-        for module in instances
-        for name, layer in module._modules.items()
-    )
 
 
 def _parameter_set(

@@ -45,5 +45,7 @@ def _printed_from_trace(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if request.node.get_closest_marker("printed_from_trace") is not None:
-        monkeypatch.setattr(nnconvert.api, "as_written", lambda *_: None)
-        monkeypatch.setattr(nnconvert.api, "with_source_construction", lambda *_: None)
+        monkeypatch.setattr(nnconvert.api, "as_written", lambda *_, **__: None)
+        monkeypatch.setattr(
+            nnconvert.api, "with_source_construction", lambda *_, **__: None
+        )

@@ -1,4 +1,4 @@
-"""Module style keeps the model's own construction (nnconvert/construction_kept.py).
+"""Class styles keep the model's own construction (nnconvert/construction_kept.py).
 
 Each model is a file of its own, loaded as the CLI loads it, so that its
 source (builder methods, tables, the ``block`` class passed in) is there to
@@ -145,10 +145,12 @@ def example_inputs():
 """
 
 
-def _converted(tmp_path, text: str, **options) -> nnconvert.Conversion:
+def _converted(
+    tmp_path, text: str, style: Style = Style.MODULE, **options
+) -> nnconvert.Conversion:
     loaded = loading.load_file(write(tmp_path, "model.py", text))
     conversion = nnconvert.convert(
-        loaded.model, Style.MODULE, loaded.example_inputs, **options
+        loaded.model, style, loaded.example_inputs, **options
     )
     conversion.check(train=True)
     return conversion
@@ -354,3 +356,74 @@ def test_a_method_forward_never_runs_still_finds_the_helpers_it_calls(tmp_path):
     model = conversion.load()
     x = torch.randn(2, 4)
     torch.testing.assert_close(model.features(x), conversion.model.features(x))
+
+
+# --- mixed style: the stateless layers the printer calls as functions go ---
+
+
+def test_mixed_style_takes_the_stateless_layers_out_and_keeps_the_rest(tmp_path):
+    """Module style, then mixed: the source's construction comes back without the ReLUs."""
+    module = _converted(tmp_path, RESNET)
+    module_file = write(tmp_path, "module_style.py", module.source + EXAMPLE_INPUTS)
+    mixed = _converted(tmp_path, module_file.read_text(), Style.MIXED)
+    assert mixed.as_written
+    source = mixed.source
+    assert "def _make_layer(self, block, planes, num_blocks, stride):" in source
+    assert "nn.ReLU" not in source and "nn.AdaptiveAvgPool2d" not in source
+    assert "F.relu(" in _method(source, "ResNet", "forward")
+    again = nnconvert.convert(load_output(mixed), Style.MIXED, mixed.example_inputs)
+    assert again.source == source
+
+
+EXAMPLE_INPUTS = """
+
+def example_inputs():
+    import torch
+
+    return (torch.randn(2, 3, 8, 8),)
+"""
+
+#: a stateless layer built from a parameter, and one a method keeps calling
+STATELESS = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, p=0.25):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+        self.drop = nn.Dropout(DROP)
+
+    def forward(self, x):
+        return self.drop(self.act(self.fc(x)))
+    METHOD
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_stateless_layer_of_literals_goes(tmp_path):
+    text = STATELESS.replace("DROP", "0.25").replace("METHOD", "")
+    conversion = _converted(tmp_path, text, Style.MIXED)
+    assert conversion.as_written
+    init = _method(conversion.source, "Net", "__init__")
+    assert "nn.ReLU" not in init and "nn.Dropout" not in init
+    assert "def __init__(self, p=0.25):" in conversion.source
+
+
+def test_a_stateless_layer_built_from_a_parameter_is_printed(tmp_path):
+    """``F.dropout(x, p=0.25)`` under an ``__init__`` taking ``p`` would ignore it."""
+    text = STATELESS.replace("DROP", "p").replace("METHOD", "")
+    conversion = _converted(tmp_path, text, Style.MIXED)
+    assert not conversion.as_written
+    assert "nn.Dropout" not in conversion.source
+
+
+def test_a_stateless_layer_another_method_calls_stays_printed(tmp_path):
+    method = "\n    def activate(self, x):\n        return self.act(x)\n"
+    text = STATELESS.replace("DROP", "0.25").replace("METHOD", method)
+    conversion = _converted(tmp_path, text, Style.MIXED)
+    assert not conversion.as_written

@@ -7,11 +7,7 @@ class CharLSTM(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_size)
         self.lstm = nn.LSTM(
-            embed_size,
-            hidden_size,
-            num_layers=num_layers,
-            batch_first=True,
-            dropout=0.2,
+            embed_size, hidden_size, num_layers, dropout=0.2, batch_first=True
         )
         self.decoder = nn.Linear(hidden_size, vocab_size)
 

@@ -12,8 +12,8 @@ class GRUClassifier(nn.Module):
             hidden_dim,
             num_layers=2,
             batch_first=True,
-            dropout=0.1,
             bidirectional=True,
+            dropout=0.1,
         )
         self.fc = nn.Linear(2 * hidden_dim, num_classes)
 

@@ -9,11 +9,11 @@ class Attention(nn.Module):
     def __init__(self, dim, heads=2, dim_head=8):
         super().__init__()
         inner_dim = heads * dim_head
+        self.heads = heads
+        self.scale = dim_head**-0.5
         self.norm = nn.LayerNorm(dim)
         self.to_qkv = nn.Linear(dim, inner_dim * 3, bias=False)
         self.to_out = nn.Linear(inner_dim, dim)
-        self.heads = heads
-        self.scale = dim_head**-0.5
 
     def forward(self, x):
         x = self.norm(x)
@@ -22,7 +22,7 @@ class Attention(nn.Module):
         k = rearrange(k, "b n (h d) -> b h n d", h=self.heads)
         v = rearrange(v, "b n (h d) -> b h n d", h=self.heads)
         attn = torch.matmul(q, k.transpose(-1, -2)) * self.scale
-        out = torch.matmul(F.softmax(attn, dim=-1), v)
+        out = torch.matmul(attn.softmax(dim=-1), v)
         out = rearrange(out, "b h n d -> b n (h d)")
         return self.to_out(out)
 
@@ -30,6 +30,7 @@ class Attention(nn.Module):
 class ViT(nn.Module):
     def __init__(self, image_size=16, patch_size=4, channels=3, dim=32, num_classes=10):
         super().__init__()
+        num_patches = (image_size // patch_size) ** 2
         patch_dim = channels * patch_size * patch_size
         self.to_patch_embedding = nn.Sequential(
             Rearrange(
@@ -39,7 +40,6 @@ class ViT(nn.Module):
             nn.Linear(patch_dim, dim),
         )
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim))
-        num_patches = (image_size // patch_size) ** 2
         self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, dim))
         self.attn = Attention(dim)
         self.pool = Reduce("b n d -> b d", "mean")
