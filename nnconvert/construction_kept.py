@@ -155,7 +155,8 @@ def _merged(
         elif not isinstance(statement, ast.ClassDef):
             return None, set()  # a function or table of the printer's: not merged
     edits: list[Edit] = []
-    whole = set()
+    whole: set[str] = set()
+    removed: set[str] = set()
     for printed_class in (
         s
         for s in written.body
@@ -178,6 +179,10 @@ def _merged(
             return None, set()
         if not class_edits:
             whole.add(printed_class.name)
+        elif removing:
+            removed |= _dropped(
+                instances[printed_class.name], layers.get(printed_class.name, set())
+            )
         edits.extend(class_edits)
     edits.extend((line, line - 1, lines) for line, lines in new_imports.items())
     if not edits:
@@ -186,9 +191,27 @@ def _merged(
         kept_lines[first - 1 : last] = lines
     try:
         text = _without_unread_imports(kept_lines)
-        return black.format_str(text, mode=black.Mode()), whole
+        merged = black.format_str(text, mode=black.Mode())
     except Exception:
         return None, set()
+    if _reached_from_outside(ast.parse(merged), removed, bound):
+        return None, set()
+    return merged, whole
+
+
+def _reached_from_outside(tree: ast.Module, removed: set[str], bound: set[str]) -> bool:
+    """Whether code reads a removed layer through another object (``self.block.relu``).
+
+    Its own class no longer reads it (:func:`_class_edits` checks); a class
+    kept as written may, through the instance it holds. A module-level
+    name's attribute (``F.relu``) is not one.
+    """
+    return any(
+        isinstance(node, ast.Attribute)
+        and node.attr in removed
+        and not (isinstance(node.value, ast.Name) and node.value.id in bound | {"self"})
+        for node in ast.walk(tree)
+    )
 
 
 def _import_place(

@@ -427,3 +427,36 @@ def test_a_stateless_layer_another_method_calls_stays_printed(tmp_path):
     text = STATELESS.replace("DROP", "0.25").replace("METHOD", method)
     conversion = _converted(tmp_path, text, Style.MIXED)
     assert not conversion.as_written
+
+
+def test_a_stateless_layer_another_class_calls_stays_printed(tmp_path):
+    """``Net.forward`` calls ``self.block.act``: taken out of ``Block``, it would be missing."""
+    text = """
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = Block()
+
+    def forward(self, x):
+        return self.block.act(self.block(x) - 1)
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+    conversion = _converted(tmp_path, text, Style.MIXED)
+    assert not conversion.as_written
