@@ -287,8 +287,14 @@ def statements_read(
         i: None for i, s in enumerate(body) if s in classes or is_future(s)
     }
     for name in names:
-        kept.update({i: None for i in binders.get(name, ())})
-    queue = list(kept)
+        for index in binders.get(name, ()):
+            if isinstance(body[index], (ast.Import, ast.ImportFrom)):
+                imported = kept.setdefault(index, set())
+                if imported is not None:
+                    imported.add(name)  # ``repeat``, not einops' other names
+            else:
+                kept[index] = None
+    queue = [i for i, imported in kept.items() if imported is None]
     while queue:
         for used in names_read(body[queue.pop()]):
             for index in binders.get(used, ()):

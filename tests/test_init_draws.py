@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from einops import rearrange, repeat
 from torch import nn
 
 import nnconvert
@@ -107,6 +108,20 @@ class NoiseBeforeLayer(nn.Module):
         return self.relu(self.fc(x)) + self.offset
 
 
+class StateSpace(nn.Module):
+    """mamba-minimal's ``A_log``: built with ``repeat``, imported beside ``rearrange``."""
+
+    def __init__(self, d_inner=6, d_state=4):
+        super().__init__()
+        self.proj = nn.Linear(d_inner, d_inner)
+        A = repeat(torch.arange(1, d_state + 1), "n -> d n", d=d_inner)
+        self.A_log = nn.Parameter(torch.log(A))
+
+    def forward(self, x):
+        x = self.proj(x).unsqueeze(-1) * -torch.exp(self.A_log.float())
+        return rearrange(x, "b l d n -> b (l d n)")
+
+
 def _recorded(cls: type[nn.Module]) -> nn.Module:
     """A model built as the CLI builds one: its constructor calls recorded."""
     with nnconvert.record_constructors():
@@ -173,6 +188,17 @@ def test_a_constant_numpy_computes_is_written_with_the_numpy_import(style):
     assert "nn.Parameter(torch.ones([]) * np.log(1 / 0.07))" in source
     assert "import numpy as np" in source
     assert _fresh_equal(ScaledLogits, source, conversion.name) == _keys(ScaledLogits)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_tensor_built_with_one_name_of_a_third_party_import_keeps_that_name(style):
+    """``forward`` imports ``rearrange`` from einops; the kept code adds ``repeat``, once."""
+    conversion = _conversion(StateSpace, style, torch.randn(2, 3, 6))
+    source = conversion.source
+    assert 'A = repeat(torch.arange(1, d_state + 1), "n -> d n", d=d_inner)' in source
+    assert "torch.empty" not in source
+    assert source.count("from einops import") == 1
+    assert _fresh_equal(StateSpace, source, conversion.name) == _keys(StateSpace)
 
 
 def test_a_draw_the_output_would_reorder_falls_back_to_torch_empty():
