@@ -285,13 +285,15 @@ def _class_edits(
     dropped = _dropped(instances, layers)
     if not additions.layers_added and not (removing and dropped):
         return []
-    start = _after_super_call(init) if init is not None else None
-    if init is None or start is None or additions.unmergeable:
-        return None
-    if dropped and not removing:
-        return None  # named otherwise by the printer: merged, the class holds both
-    removed = _removed_statements(init, dropped, instances, module_names)
-    if removed is None:
+    if additions.unmergeable or (dropped and not removing):
+        return None  # dropped in module style: named otherwise by the printer
+    if init is None:
+        init_edits = _new_init(source_class, printed_methods, printed_lines, instances)
+        removed: list[ast.stmt] = []
+    else:
+        found = _init_edits(init, additions, dropped, instances, module_names)
+        init_edits, removed = found if found is not None else (None, [])
+    if init_edits is None:
         return None
     reached = _reached(methods)
     unread = _settings_read(methods, reached, instances) - _settings_read(
@@ -302,11 +304,11 @@ def _class_edits(
         if "__init__" in printed_methods
         else set()
     )
-    if any(_parameter_set(init, a) not in taken for a in unread):
+    if any(init is None or _parameter_set(init, a) not in taken for a in unread):
         return None  # printed for this build only (DETR's ``normalize_before``)
     replaced = set(printed_methods) - {"__init__"}
     inlined = _inlined(methods, reached, replaced)
-    kept = [s for s in init.body if s not in removed] + [
+    kept = [s for s in getattr(init, "body", []) if s not in removed] + [
         method
         for method_name, method in methods.items()
         if method_name not in replaced | inlined | {"__init__"}
@@ -317,12 +319,7 @@ def _class_edits(
         for node in self_attributes(statement)
     ):
         return None  # a removed layer the kept code still reads
-    edits = [(line + 1, line, lines) for line, lines in additions.after.items()]
-    edits.extend((*_extent(statement), []) for statement in removed)
-    if additions.unset:
-        indent = " " * init.body[0].col_offset
-        unset = [f"{indent}self.{a} = None" for a in additions.unset]
-        edits.append((start + 1, start, unset))
+    edits = init_edits
     class_end = source_class.end_lineno or source_class.lineno
     for method_name in replaced:
         text = _lines(printed_lines, printed_methods[method_name])
@@ -333,6 +330,66 @@ def _class_edits(
     for method_name in inlined:
         edits.append((*_extent(methods[method_name]), []))
     return edits
+
+
+def _init_edits(
+    init: ast.FunctionDef | ast.AsyncFunctionDef,
+    additions: "_Additions",
+    dropped: set[str],
+    instances: list[nn.Module],
+    module_names: set[str],
+) -> tuple[list[Edit], list[ast.stmt]] | None:
+    """The edits of the source's ``__init__``, and the statements it loses; None where it fails.
+
+    The printed statements go after the statements they follow, a layer
+    only some instances hold is None after the ``super().__init__()``
+    call in the others, and the statements building ``dropped`` layers go.
+    """
+    start = _after_super_call(init)
+    removed = _removed_statements(init, dropped, instances, module_names)
+    if start is None or removed is None:
+        return None
+    edits = [(line + 1, line, lines) for line, lines in additions.after.items()]
+    edits.extend((*_extent(statement), []) for statement in removed)
+    if additions.unset:
+        indent = " " * init.body[0].col_offset
+        unset = [f"{indent}self.{a} = None" for a in additions.unset]
+        edits.append((start + 1, start, unset))
+    return edits, removed
+
+
+def _new_init(
+    source_class: ast.ClassDef,
+    printed_methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
+    printed_lines: list[str],
+    instances: list[nn.Module],
+) -> list[Edit] | None:
+    """A class with no ``__init__`` of its own (makemore's ``NewGELU``) takes the printed one.
+
+    After its docstring, before its first statement. Only where the
+    ``__init__`` it runs is ``nn.Module``'s: a base class's would no longer
+    run.
+    """
+    printed = printed_methods.get("__init__")
+    if printed is None or any(
+        type(m).__init__ is not nn.Module.__init__ for m in instances
+    ):
+        return None
+    text = _lines(printed_lines, printed)
+    body = source_class.body
+    if _is_docstring(body[0]):
+        end = body[0].end_lineno or body[0].lineno
+        return [(end + 1, end, [""] + text)]
+    first = _extent(body[0])[0]
+    return [(first, first - 1, text + [""])]
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
 
 
 def _dropped(instances: list[nn.Module], layers: set[str]) -> set[str]:

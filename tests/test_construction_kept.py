@@ -146,9 +146,9 @@ def example_inputs():
 
 
 def _converted(
-    tmp_path, text: str, style: Style = Style.MODULE, **options
+    tmp_path, text: str, style: Style = Style.MODULE, class_name=None, **options
 ) -> nnconvert.Conversion:
-    loaded = loading.load_file(write(tmp_path, "model.py", text))
+    loaded = loading.load_file(write(tmp_path, "model.py", text), class_name=class_name)
     conversion = nnconvert.convert(
         loaded.model, style, loaded.example_inputs, **options
     )
@@ -459,4 +459,56 @@ def example_inputs():
     return (torch.randn(3, 4),)
 """
     conversion = _converted(tmp_path, text, Style.MIXED)
+    assert not conversion.as_written
+
+
+#: a class with no ``__init__`` of its own, as makemore's ``NewGELU``
+NO_INIT = """
+import math
+
+import torch
+import torch.nn as nn
+
+
+class Base(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = 0.5
+
+
+class NewGELU(PARENT):
+    \"\"\"GELU as in Google BERT.\"\"\"
+
+    def forward(self, x):
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = NewGELU()
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_class_without_init_takes_the_printed_one_after_its_docstring(tmp_path):
+    text = NO_INIT.replace("PARENT", "nn.Module")
+    conversion = _converted(tmp_path, text, class_name="Net")
+    assert conversion.as_written
+    source = conversion.source
+    gelu = source[source.index("class NewGELU") : source.index("class Net")]
+    assert gelu.index('"""GELU as in Google BERT."""') < gelu.index("def __init__")
+    assert "self.tanh = nn.Tanh()" in _method(source, "NewGELU", "__init__")
+
+
+def test_a_class_whose_base_class_builds_it_is_not_given_an_init(tmp_path):
+    """``NewGELU`` runs ``Base.__init__``: an ``__init__`` of its own would not."""
+    conversion = _converted(tmp_path, NO_INIT.replace("PARENT", "Base"))
     assert not conversion.as_written
