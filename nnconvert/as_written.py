@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import inspect
 import io
 import itertools
 import math
 import tokenize
+import types
 from typing import Any, Callable, Iterator, Sequence
 
 import black
@@ -498,8 +500,8 @@ def _default(old: ast.expr | None, value: Any, names: Names) -> str | None:
     if value is _MISSING:
         return None
     if old is not None:
-        if isinstance(old, ast.Name) and isinstance(value, type):
-            if names.write(value) == old.id:
+        if isinstance(old, (ast.Name, ast.Attribute)) and _is_named(value):
+            if names.write(value) == ast.unparse(old):  # ``nn.BatchNorm2d`` as written
                 return ""
         try:
             written = ast.literal_eval(old)
@@ -533,7 +535,16 @@ def _written(value: Any, names: Names) -> str | None:
         if any(k is None or v is None for k, v in pairs):
             return None
         return "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}"
-    if isinstance(value, type):
+    if isinstance(value, functools.partial):  # ``partial(nn.LayerNorm, eps=1e-6)``
+        called = names.write(functools.partial)
+        func = _written(value.func, names)
+        items = [_written(a, names) for a in value.args]
+        keywords = {k: _written(v, names) for k, v in value.keywords.items()}
+        if called is None or func is None or None in items + list(keywords.values()):
+            return None
+        pieces = [func, *items] + [f"{k}={v}" for k, v in keywords.items()]
+        return f"{called}({', '.join(pieces)})"  # type: ignore[arg-type]
+    if _is_named(value):
         return names.write(value)
     if dataclasses.is_dataclass(value):  # a config: its class called with its fields
         fields = [f for f in dataclasses.fields(value) if f.init]
@@ -546,28 +557,49 @@ def _written(value: Any, names: Names) -> str | None:
     return None
 
 
-class Names:
-    """How the root's defaults are written: the file's classes by name, lists as tuples.
+def _is_named(value: Any) -> bool:
+    """A class or function: written by the name the file reaches it by."""
+    return (
+        isinstance(value, type) or inspect.isfunction(value) or inspect.isbuiltin(value)
+    )
 
-    Notes which classes a default wrote (their statements are kept) and
-    whether a list became a tuple.
+
+class Names:
+    """How the root's defaults are written: the file's names, lists as tuples.
+
+    A class or function by the module-level name the file binds it to
+    (``BasicBlock``, ``partial``), or as an attribute of a module the file
+    imports (``nn.BatchNorm2d``, ``functools.partial``). Notes which names
+    a default wrote (their statements are kept) and whether a list became
+    a tuple.
     """
 
     def __init__(self, module_globals: dict[str, Any], lists_as_tuples: bool = False):
         self._by_identity = {
             id(value): name
             for name, value in module_globals.items()
-            if isinstance(value, type) and getattr(value, "__name__", None) == name
+            if _is_named(value) and getattr(value, "__name__", None) == name
         }
+        self._modules = [
+            (name, value)
+            for name, value in module_globals.items()
+            if isinstance(value, types.ModuleType)
+        ]
         self.lists_as_tuples = lists_as_tuples
         self.written: set[str] = set()
         self.tupled = False
 
-    def write(self, cls: type) -> str | None:
-        name = self._by_identity.get(id(cls))
+    def write(self, named: Any) -> str | None:
+        name = self._by_identity.get(id(named))
         if name is not None:
             self.written.add(name)
-        return name
+            return name
+        attribute = getattr(named, "__name__", None)
+        for module_name, module in self._modules:
+            if attribute and getattr(module, attribute, None) is named:
+                self.written.add(module_name)
+                return f"{module_name}.{attribute}"
+        return None
 
 
 # --- the check: the source builds the model that was given ---

@@ -269,3 +269,48 @@ def test_a_list_argument_stays_a_list_where_a_tuple_does_not_build_the_model(tmp
     result.check(train=True)
     assert result.as_written
     assert "    def __init__(self, widths=[8]):\n" in result.source
+
+
+NORMED = """
+import functools
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, width=8, norm_layer=nn.BatchNorm2d):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, 3, padding=1)
+        self.norm = norm_layer(width)
+
+    def forward(self, x):
+        return F.relu(self.norm(self.conv(x)))
+"""
+
+
+def test_a_layer_class_default_written_through_its_module_stays_as_written(tmp_path):
+    model = _built(tmp_path, NORMED, "Net()")
+    result = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    result.check(train=True)
+    assert result.as_written
+    assert "def __init__(self, width=8, norm_layer=nn.BatchNorm2d):" in result.source
+
+
+def test_a_partial_argument_is_written_as_its_call(tmp_path):
+    """pix2pix's and DINO's ``norm_layer``: ``functools.partial`` of a layer class."""
+    build = (
+        "Net(norm_layer=functools.partial(nn.InstanceNorm2d, affine=True, eps=1e-3))"
+    )
+    model = _built(tmp_path, NORMED, build)
+    result = nnconvert.convert(model, to="mixed", example_inputs=INPUTS)
+    result.check(train=True)
+    assert result.as_written
+    assert (
+        "norm_layer=functools.partial(nn.InstanceNorm2d, affine=True, eps=0.001)"
+        in result.source
+    )
+    assert "import functools" in result.source
+    rebuilt = result.namespace()["Net"]()
+    assert isinstance(rebuilt.norm, nn.InstanceNorm2d) and rebuilt.norm.eps == 1e-3
