@@ -415,7 +415,10 @@ def execute(source: str, filename: str, *, importable: bool = False) -> dict[str
     ``importable`` also puts the module in ``sys.modules`` under its unique
     name: ``torch.compile`` (dynamo) imports the module of every function it
     inlines by that name, so a loaded function called from the user's code
-    must be importable. The check's many executions are not registered.
+    must be importable. The check's many executions are registered only
+    while they run, as an import registers a module: ``@dataclass`` looks
+    its class's module up there to read string annotations (a file with
+    ``from __future__ import annotations``, mamba-minimal's ``ModelArgs``).
     """
     number = next(_counter)
     filename = f"{filename} #{number}"
@@ -423,9 +426,12 @@ def execute(source: str, filename: str, *, importable: bool = False) -> dict[str
     linecache.cache[filename] = (len(source), None, lines, filename)
     module = types.ModuleType(f"nnconvert_generated_{number}")
     module.__file__ = filename  # inspect finds a class's source through it
-    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
-    if importable:
-        sys.modules[module.__name__] = module
+    sys.modules[module.__name__] = module
+    try:
+        exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+    finally:
+        if not importable:
+            del sys.modules[module.__name__]
     return module.__dict__
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 import torch
 from torch import nn
 
@@ -227,11 +229,16 @@ class Net(nn.Module):
 """
 
 
+@pytest.mark.parametrize("future", ["", "from __future__ import annotations\n"])
 def test_a_config_dataclass_is_written_as_its_call_and_the_signature_keeps_its_comments(
-    tmp_path,
+    tmp_path, future
 ):
-    """As Whisper is built: ``Whisper(ModelDimensions(n_mels=80, ...))``."""
-    model = _built(tmp_path, CONFIGURED, "Net(Dims(4), 0.5)")
+    """As Whisper is built: ``Whisper(ModelDimensions(n_mels=80, ...))``.
+
+    With string annotations too (mamba-minimal's ``ModelArgs``): ``@dataclass``
+    looks its module up in ``sys.modules`` while the kept source runs.
+    """
+    model = _built(tmp_path, future + CONFIGURED, "Net(Dims(4), 0.5)")
     inputs = (torch.randn(2, 4),)
     result = nnconvert.convert(model, to="mixed", example_inputs=inputs)
     result.check(train=True)
