@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import ast
 import builtins
+import inspect
+import types
 from typing import Callable
 
 import black
@@ -535,15 +537,34 @@ def _settings_read(
     printed for the value this build has: unless the printed class takes
     the parameter it is set from (:func:`_parameter_set`), the source's
     ``__init__`` would take another value and not honour it, so the class
-    is not merged.
+    is not merged. A function over the layers alone (makemore's ``self.mlpf
+    = lambda x: m.c_proj(F.tanh(m.c_fc(x)))``) is no setting: the printed
+    methods compute it through those layers.
     """
-    plain = {a for m in instances for a in vars(m) if a != "training"}
+    plain = {
+        a
+        for m in instances
+        for a, value in vars(m).items()
+        if a != "training" and not _over_layers_alone(value)
+    }
     return {
         node.attr
         for name in names & set(methods)
         for node in self_attributes(methods[name])
         if isinstance(node.ctx, ast.Load) and node.attr in plain
     }
+
+
+def _over_layers_alone(value: object) -> bool:
+    """A Python function whose closure holds only layers, modules, classes and functions."""
+    if not inspect.isfunction(value) or value.__defaults__ or value.__kwdefaults__:
+        return False
+    return all(
+        isinstance(cell.cell_contents, (nn.Module, types.ModuleType, type))
+        or inspect.isfunction(cell.cell_contents)
+        or inspect.isbuiltin(cell.cell_contents)
+        for cell in value.__closure__ or ()
+    )
 
 
 def _parameter_set(

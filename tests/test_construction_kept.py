@@ -512,3 +512,40 @@ def test_a_class_whose_base_class_builds_it_is_not_given_an_init(tmp_path):
     """``NewGELU`` runs ``Base.__init__``: an ``__init__`` of its own would not."""
     conversion = _converted(tmp_path, NO_INIT.replace("PARENT", "Base"))
     assert not conversion.as_written
+
+
+#: a function held as an attribute, as makemore's ``BoWBlock.mlpf``
+LAMBDA = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, width=4, slope=0.1):
+        super().__init__()
+        self.mlp = nn.ModuleDict(dict(c_fc=nn.Linear(width, 8), c_proj=nn.Linear(8, width)))
+        m = self.mlp
+        self.mlpf = FUNCTION
+
+    def forward(self, x):
+        return x + self.mlpf(x)
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_function_over_the_layers_alone_is_no_setting(tmp_path):
+    function = "lambda x: m.c_proj(F.tanh(m.c_fc(x)))  # MLP forward"
+    conversion = _converted(tmp_path, LAMBDA.replace("FUNCTION", function))
+    assert conversion.as_written
+    assert "self.mlpf = lambda x: m.c_proj(F.tanh(m.c_fc(x)))" in conversion.source
+
+
+def test_a_function_over_a_parameter_is_a_setting(tmp_path):
+    """``slope`` is in the printed call as this build's number: not merged."""
+    function = "lambda x: m.c_proj(F.leaky_relu(m.c_fc(x), slope))"
+    conversion = _converted(tmp_path, LAMBDA.replace("FUNCTION", function))
+    assert not conversion.as_written
