@@ -22,8 +22,9 @@ and asserts with them); a model all of whose classes are so is its own
 module output, kept when it builds the same model (as
 :mod:`.as_written` checks it).
 
-It holds together when every printed class is one class of the source
-(no shape split off: ``BasicBlockWithShortcut``), the printed output has
+It holds together when every printed class is one class of the source (a
+class split into shapes, DLA's ``Tree`` and ``Tree2``, only kept whole:
+every shape adds no layer), the printed output has
 no module-level code but imports, classes and the file's own definitions,
 each added statement reads only module-level names and the source
 ``__init__``'s parameters, and the program, built with its defaults, has
@@ -46,6 +47,7 @@ import ast
 import builtins
 import inspect
 import types
+from collections import Counter
 from typing import Callable
 
 import black
@@ -85,9 +87,9 @@ def with_source_construction(
     ``printed`` is the output printed from the trace; ``run`` runs a source
     as a file and returns its class ``name``. ``removing`` (mixed style):
     the layers the printer calls as functions (``self.relu = nn.ReLU()``)
-    are taken out of the source's ``__init__`` (:class:`_Removals`);
+    are taken out of the source's ``__init__`` (:func:`_removed_statements`);
     otherwise a source layer the printed class does not hold refuses the
-    merge (:func:`_renamed`).
+    merge (:func:`_dropped`).
     """
     if type(model).__name__ != name or has_instance_overrides(model):
         return None
@@ -99,11 +101,12 @@ def with_source_construction(
         layers: dict[str, set[str]] = {}
         for module in printed_model.modules():
             layers.setdefault(type(module).__name__, set()).update(module._modules)
+        shapes = _shapes(model, printed_model)
         for lists_as_tuples in (True, False):
             program, tupled = source_program(model, lists_as_tuples)
             if program is None:
                 return None
-            merged, whole = _merged(program, printed, model, layers, removing)
+            merged, whole = _merged(program, printed, model, shapes, layers, removing)
             if merged is not None and _holds(
                 model, printed_model, merged, whole, run, unchanged=merged == program
             ):
@@ -113,6 +116,20 @@ def with_source_construction(
     return None
 
 
+def _shapes(model: nn.Module, printed_model: nn.Module) -> dict[str, list[nn.Module]]:
+    """The original's modules each printed class stands for, found by their paths.
+
+    A class the printer split into shapes (``Tree``, ``Tree2``: one per way
+    its instances are built) has one entry per shape.
+    """
+    original = dict(model.named_modules())
+    shapes: dict[str, list[nn.Module]] = {}
+    for path, module in printed_model.named_modules():
+        if path in original:
+            shapes.setdefault(type(module).__name__, []).append(original[path])
+    return shapes
+
+
 # --- the merge: the source's classes, the printed methods ---
 
 
@@ -120,22 +137,26 @@ def _merged(
     program: str,
     printed: str,
     model: nn.Module,
+    shapes: dict[str, list[nn.Module]],
     layers: dict[str, set[str]],
     removing: bool,
-) -> tuple[str | None, set[str]]:
+) -> tuple[str | None, dict[str, str]]:
     """``program`` with each class's computation taken from ``printed``; None where that fails.
 
+    ``shapes``: the original's modules each printed class stands for;
     ``layers``: the names of the submodules each printed class holds. With
-    the text, the classes kept whole: those the printed class adds no layer
-    to, whose ``forward`` already is in module style (Chomp1d's slicing,
-    TCN's ``self.net(x)``).
+    the text, the classes kept whole, each printed name with its source
+    class's: those the printed class adds no layer to, whose ``forward``
+    already is in module style (Chomp1d's slicing, TCN's ``self.net(x)``).
+    A class split into shapes is kept only whole, every shape so.
     """
     kept, written = ast.parse(program), ast.parse(printed)
     kept_lines, printed_lines = program.split("\n"), printed.split("\n")
     classes = {c.name: c for c in kept.body if isinstance(c, ast.ClassDef)}
-    instances: dict[str, list[nn.Module]] = {}
-    for module in model.modules():
-        instances.setdefault(type(module).__name__, []).append(module)
+    instances = {type(m).__name__ for m in model.modules()}
+    shape_counts = Counter(
+        type(modules[0]).__name__ for modules in shapes.values() if modules
+    )
     bound = {n for s in kept.body for n in names_bound(s)}
     # what the printer copies from the file as written: ``drop_path``, ``GPTConfig``
     sources_own = {
@@ -155,36 +176,36 @@ def _merged(
         elif _is_definition(statement) and statement.name in sources_own:
             continue  # the file's own helper or config class, which it keeps
         elif not isinstance(statement, ast.ClassDef):
-            return None, set()  # a function or table of the printer's: not merged
+            return None, {}  # a function or table of the printer's: not merged
     edits: list[Edit] = []
-    whole: set[str] = set()
+    whole: dict[str, str] = {}
     removed: set[str] = set()
     for printed_class in (
         s
         for s in written.body
         if isinstance(s, ast.ClassDef) and s.name not in sources_own
     ):
-        source_class = classes.get(printed_class.name)
-        if source_class is None or printed_class.name not in instances:
-            # a shape of a class, or a class the source does not have
-            return None, set()
+        modules = shapes.get(printed_class.name, [])
+        names = {type(m).__name__ for m in modules}
+        source_name = names.pop() if len(names) == 1 else None
+        source_class = classes.get(source_name) if source_name else None
+        if source_class is None:
+            return None, {}  # a class the source does not have
         class_edits = _class_edits(
             source_class,
             printed_class,
-            instances[printed_class.name],
+            modules,
             printed_lines,
             bound | set(dir(builtins)),
             layers.get(printed_class.name, set()),
             removing,
         )
-        if class_edits is None:
-            return None, set()
+        if class_edits is None or (class_edits and shape_counts[source_name] > 1):
+            return None, {}  # one class's methods cannot serve another shape too
         if not class_edits:
-            whole.add(printed_class.name)
+            whole[printed_class.name] = source_name
         elif removing:
-            removed |= _dropped(
-                instances[printed_class.name], layers.get(printed_class.name, set())
-            )
+            removed |= _dropped(modules, layers.get(printed_class.name, set()))
         edits.extend(class_edits)
     edits.extend((line, line - 1, lines) for line, lines in new_imports.items())
     if not edits:
@@ -195,9 +216,9 @@ def _merged(
         text = _without_unread_imports(kept_lines)
         merged = black.format_str(text, mode=black.Mode())
     except Exception:
-        return None, set()
+        return None, {}
     if _reached_from_outside(ast.parse(merged), removed, bound):
-        return None, set()
+        return None, {}
     return merged, whole
 
 
@@ -709,7 +730,7 @@ def _holds(
     model: nn.Module,
     printed_model: nn.Module,
     merged: str,
-    whole: set[str],
+    whole: dict[str, str],
     run: Runner,
     *,
     unchanged: bool,
@@ -744,7 +765,7 @@ def _holds(
 
 
 def _has_what_printed_has(
-    printed: nn.Module, rebuilt: nn.Module | None, whole: set[str]
+    printed: nn.Module, rebuilt: nn.Module | None, whole: dict[str, str]
 ) -> bool:
     """Whether ``rebuilt`` is the printed layer: its class, plain attributes and buffers.
 
@@ -753,11 +774,15 @@ def _has_what_printed_has(
     ``whole`` runs its own methods: only its class is asked of it (its
     layers are asked one by one; a layer the source holds with other
     settings than the printed one, ``nn.Softmax(dim=0)`` where ``forward``
-    calls ``F.softmax(..., dim=1)``, is refused).
+    calls ``F.softmax(..., dim=1)``, is refused); a shape of it
+    (``Tree2``) is that class.
     """
-    if rebuilt is None or type(rebuilt).__qualname__ != type(printed).__qualname__:
+    if rebuilt is None:
         return False
-    if type(printed).__name__ in whole:
+    printed_name = type(printed).__qualname__
+    if type(rebuilt).__qualname__ != whole.get(printed_name, printed_name):
+        return False
+    if printed_name in whole:
         return True
     if not set(printed._buffers) <= set(rebuilt._buffers):
         return False

@@ -549,3 +549,66 @@ def test_a_function_over_a_parameter_is_a_setting(tmp_path):
     function = "lambda x: m.c_proj(F.leaky_relu(m.c_fc(x), slope))"
     conversion = _converted(tmp_path, LAMBDA.replace("FUNCTION", function))
     assert not conversion.as_written
+
+
+#: a block built two ways (the printer writes two shapes of it), as DLA's ``Tree``
+SHAPED = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Inner(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        return self.fc(x) * 2
+
+
+class Block(nn.Module):
+    def __init__(self, width, deep=False):
+        super().__init__()
+        self.body = Inner(width) if deep else nn.Linear(width, width)
+
+    def forward(self, x):
+        return ACTIVATION
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Block(4, deep=True)
+        self.second = Block(4)
+
+    def forward(self, x):
+        return F.relu(self.second(self.first(x)))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_class_split_into_shapes_is_kept_whole_where_no_shape_changes(tmp_path):
+    text = SHAPED.replace("ACTIVATION", "self.body(x)")
+    printed = _converted(tmp_path, text, keep_source=False)
+    assert "class Block2(nn.Module):" in printed.source  # two shapes, printed
+    conversion = _converted(tmp_path, text)
+    assert conversion.as_written
+    assert "class Block2" not in conversion.source
+    assert "Inner(width) if deep else" in _method(
+        conversion.source, "Block", "__init__"
+    )
+    assert "self.relu = nn.ReLU()" in _method(conversion.source, "Net", "__init__")
+
+
+def test_a_class_split_into_shapes_that_change_is_printed(tmp_path):
+    """One shape's printed ``forward`` calls a ReLU layer, the other's does not."""
+    activation = (
+        "F.relu(self.body(x)) if isinstance(self.body, Inner) else self.body(x)"
+    )
+    text = SHAPED.replace("ACTIVATION", activation)
+    conversion = _converted(tmp_path, text)
+    assert not conversion.as_written
