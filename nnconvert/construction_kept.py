@@ -164,6 +164,7 @@ def _merged(
     }
     source_imports = [s for s in kept.body if _is_import(s)]
     new_imports: dict[int, list[str]] = {}
+    printers_own: set[str] = set()
     for statement in written.body:
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             binds = set(names_bound(statement))
@@ -175,8 +176,12 @@ def _merged(
                 bound |= binds
         elif _is_definition(statement) and statement.name in sources_own:
             continue  # the file's own helper or config class, which it keeps
+        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # the printer's, for what it builds from a method (CLIP's
+            # ``build_attention_mask``): the source's own code builds it
+            printers_own.add(statement.name)
         elif not isinstance(statement, ast.ClassDef):
-            return None, {}  # a function or table of the printer's: not merged
+            return None, {}  # a table or statement of the printer's: not merged
     edits: list[Edit] = []
     whole: dict[str, str] = {}
     removed: set[str] = set()
@@ -210,15 +215,20 @@ def _merged(
     edits.extend((line, line - 1, lines) for line, lines in new_imports.items())
     if not edits:
         return program, whole
-    for first, last, lines in sorted(edits, key=lambda e: e[0], reverse=True):
+    # bottom up; at one line, a replacement before an insertion there, which
+    # then goes above it (a new ``__init__`` before the replaced ``forward``)
+    for first, last, lines in sorted(
+        edits, key=lambda e: (e[0], e[1] >= e[0]), reverse=True
+    ):
         kept_lines[first - 1 : last] = lines
     try:
         text = _without_unread_imports(kept_lines)
         merged = black.format_str(text, mode=black.Mode())
     except Exception:
         return None, {}
-    if _reached_from_outside(ast.parse(merged), removed, bound):
-        return None, {}
+    tree = ast.parse(merged)
+    if _reached_from_outside(tree, removed, bound) or printers_own & names_read(tree):
+        return None, {}  # a printed method or statement needs the printer's function
     return merged, whole
 
 

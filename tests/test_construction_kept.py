@@ -498,13 +498,21 @@ def example_inputs():
 """
 
 
-def test_a_class_without_init_takes_the_printed_one_after_its_docstring(tmp_path):
+@pytest.mark.parametrize("docstring", [True, False])
+def test_a_class_without_init_takes_the_printed_one_after_its_docstring(
+    tmp_path, docstring
+):
+    """Without a docstring (CLIP's ``QuickGELU``), before ``forward``, which is replaced."""
     text = NO_INIT.replace("PARENT", "nn.Module")
+    if not docstring:
+        text = text.replace('    """GELU as in Google BERT."""\n\n', "")
     conversion = _converted(tmp_path, text, class_name="Net")
     assert conversion.as_written
     source = conversion.source
     gelu = source[source.index("class NewGELU") : source.index("class Net")]
-    assert gelu.index('"""GELU as in Google BERT."""') < gelu.index("def __init__")
+    assert ('"""GELU as in Google BERT."""' in gelu) == docstring
+    assert gelu.index("def __init__") < gelu.index("def forward")
+    assert gelu.count("def forward") == 1
     assert "self.tanh = nn.Tanh()" in _method(source, "NewGELU", "__init__")
 
 
@@ -612,3 +620,50 @@ def test_a_class_split_into_shapes_that_change_is_printed(tmp_path):
     text = SHAPED.replace("ACTIVATION", activation)
     conversion = _converted(tmp_path, text)
     assert not conversion.as_written
+
+
+#: a tensor a method of the root builds for a block, as CLIP's ``build_attention_mask``
+MASKED = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, width, attn_mask=None):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+        self.attn_mask = attn_mask
+
+    def forward(self, x):
+        return F.relu(self.fc(x)) + self.attn_mask
+
+
+class Net(nn.Module):
+    def __init__(self, width=4):
+        super().__init__()
+        self.width = width
+        self.block = Block(width, attn_mask=self.build_attention_mask())
+
+    def build_attention_mask(self):
+        mask = torch.empty(self.width, self.width)
+        mask.fill_(float("-inf"))
+        mask.triu_(1)
+        return mask
+
+    def forward(self, x):
+        return self.block(x)
+
+
+def example_inputs():
+    return (torch.randn(4, 4),)
+"""
+
+
+def test_the_printers_function_for_a_method_the_source_keeps_goes(tmp_path):
+    printed = _converted(tmp_path, MASKED, keep_source=False)
+    assert "\ndef build_attention_mask() -> Tensor:" in printed.source
+    conversion = _converted(tmp_path, MASKED)
+    assert conversion.as_written
+    assert "\ndef build_attention_mask" not in conversion.source
+    assert "    def build_attention_mask(self):" in conversion.source
