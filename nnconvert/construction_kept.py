@@ -120,13 +120,15 @@ def _shapes(model: nn.Module, printed_model: nn.Module) -> dict[str, list[nn.Mod
     """The original's modules each printed class stands for, found by their paths.
 
     A class the printer split into shapes (``Tree``, ``Tree2``: one per way
-    its instances are built) has one entry per shape.
+    its instances are built) has one entry per shape. A module held at two
+    paths (TCN's ``self.chomp1``, also ``self.net[1]``) is found by either.
     """
-    original = dict(model.named_modules())
+    original = dict(model.named_modules(remove_duplicate=False))
     shapes: dict[str, list[nn.Module]] = {}
-    for path, module in printed_model.named_modules():
-        if path in original:
-            shapes.setdefault(type(module).__name__, []).append(original[path])
+    for path, module in printed_model.named_modules(remove_duplicate=False):
+        found = shapes.setdefault(type(module).__name__, [])
+        if path in original and not any(m is original[path] for m in found):
+            found.append(original[path])
     return shapes
 
 

@@ -667,3 +667,17 @@ def test_the_printers_function_for_a_method_the_source_keeps_goes(tmp_path):
     assert conversion.as_written
     assert "\ndef build_attention_mask" not in conversion.source
     assert "    def build_attention_mask(self):" in conversion.source
+
+
+def test_a_block_held_at_two_paths_is_found_by_either(tmp_path):
+    """TCN's ``self.chomp1``, also ``self.net[1]``: the same ``Chomp`` twice."""
+    text = CHOMPED.replace(
+        """        layers = []
+        for i, width in enumerate(channels):""",
+        """        self.chomp = Chomp(2)
+        layers = []
+        for i, width in enumerate(channels):""",
+    ).replace("Chomp(2)]", "self.chomp]")
+    conversion = _converted(tmp_path, text)
+    assert conversion.as_written
+    assert "self.chomp = Chomp(2)" in conversion.source
