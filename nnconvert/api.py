@@ -151,8 +151,8 @@ def convert(
     builder methods, the tables and imports they read -- when that source
     builds the same model (:mod:`.as_written`); otherwise, and in module
     style, the source keeps its construction and takes the methods printed
-    in the output's style (:mod:`.construction_kept`). False prints it from the trace, as
-    functional style is.
+    in the output's style (:mod:`.construction_kept`). False prints it from
+    the trace, as functional style is.
 
     ``model`` is left exactly as it was, whether the conversion succeeds or
     fails: tracing runs a deep copy (``forward`` may count calls on ``self``,

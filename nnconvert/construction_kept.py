@@ -46,7 +46,6 @@ from __future__ import annotations
 import ast
 import builtins
 import inspect
-import types
 from collections import Counter
 from typing import Callable
 
@@ -334,6 +333,8 @@ def _class_edits(
     unread = _settings_read(methods, reached, instances) - _settings_read(
         printed_methods, set(printed_methods) - {"__init__"}, instances
     )
+    if init is not None:
+        unread -= _functions_over_layers(init, instances)
     taken = (
         _parameters_of(printed_methods["__init__"])
         if "__init__" in printed_methods
@@ -570,16 +571,9 @@ def _settings_read(
     printed for the value this build has: unless the printed class takes
     the parameter it is set from (:func:`_parameter_set`), the source's
     ``__init__`` would take another value and not honour it, so the class
-    is not merged. A function over the layers alone (makemore's ``self.mlpf
-    = lambda x: m.c_proj(F.tanh(m.c_fc(x)))``) is no setting: the printed
-    methods compute it through those layers.
+    is not merged.
     """
-    plain = {
-        a
-        for m in instances
-        for a, value in vars(m).items()
-        if a != "training" and not _over_layers_alone(value)
-    }
+    plain = {a for m in instances for a in vars(m) if a != "training"}
     return {
         node.attr
         for name in names & set(methods)
@@ -588,15 +582,38 @@ def _settings_read(
     }
 
 
-def _over_layers_alone(value: object) -> bool:
-    """A Python function whose closure holds only layers, modules, classes and functions."""
-    if not inspect.isfunction(value) or value.__defaults__ or value.__kwdefaults__:
+def _functions_over_layers(
+    init: ast.FunctionDef | ast.AsyncFunctionDef, instances: list[nn.Module]
+) -> set[str]:
+    """The attributes ``__init__`` sets to a lambda over the layers alone: no settings.
+
+    makemore's ``self.mlpf = lambda x: m.c_proj(F.tanh(m.c_fc(x)))``, a
+    statement of ``__init__``'s own body whose lambda reads none of its
+    parameters and closes over layers only: the printed methods compute it
+    through those layers. A function chosen by a parameter
+    (``self.act = F.relu if relu else F.gelu``) is a setting.
+    """
+    parameters = _parameters_of(init)
+    found = set()
+    for statement in init.body:
+        defined = _attributes_defined(statement)
+        if (
+            len(defined) == 1
+            and isinstance(statement, ast.Assign)
+            and isinstance(statement.value, ast.Lambda)
+            and not names_read(statement.value) & parameters
+            and all(_closes_over_layers(vars(m).get(defined[0])) for m in instances)
+        ):
+            found.add(defined[0])
+    return found
+
+
+def _closes_over_layers(function: object) -> bool:
+    """A function without defaults whose closure holds layers only."""
+    if not inspect.isfunction(function) or function.__defaults__:
         return False
     return all(
-        isinstance(cell.cell_contents, (nn.Module, types.ModuleType, type))
-        or inspect.isfunction(cell.cell_contents)
-        or inspect.isbuiltin(cell.cell_contents)
-        for cell in value.__closure__ or ()
+        isinstance(cell.cell_contents, nn.Module) for cell in function.__closure__ or ()
     )
 
 

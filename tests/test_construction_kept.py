@@ -681,3 +681,14 @@ def test_a_block_held_at_two_paths_is_found_by_either(tmp_path):
     conversion = _converted(tmp_path, text)
     assert conversion.as_written
     assert "self.chomp = Chomp(2)" in conversion.source
+
+
+def test_a_function_a_parameter_chooses_is_a_setting(tmp_path):
+    """``F.relu if relu else F.gelu``: the printed ``forward`` calls this build's."""
+    text = (
+        LAMBDA.replace("slope=0.1", "relu=True")
+        .replace("self.mlpf = FUNCTION", "self.act = F.relu if relu else F.gelu")
+        .replace("x + self.mlpf(x)", "x + self.mlp.c_proj(self.act(self.mlp.c_fc(x)))")
+    )
+    conversion = _converted(tmp_path, text)
+    assert not conversion.as_written
