@@ -223,7 +223,7 @@ def _merged(
     ):
         kept_lines[first - 1 : last] = lines
     try:
-        text = _without_unread_imports(kept_lines)
+        text = _without_unread_code(kept_lines)
         merged = black.format_str(text, mode=black.Mode())
     except Exception:
         return None, {}
@@ -278,20 +278,35 @@ def _imported_module(statement: ast.stmt) -> str:
     return "." * statement.level + (statement.module or "")
 
 
-def _without_unread_imports(lines: list[str]) -> str:
-    """The program without the imports only the replaced methods read (``F``, often)."""
-    tree = ast.parse("\n".join(lines))
-    read = set().union(*(names_read(s) for s in tree.body if not _is_import(s)))
-    for statement in reversed(tree.body):
-        if not _is_import(statement) or is_future(statement):
-            continue
-        first, last = statement.lineno, statement.end_lineno or statement.lineno
-        bound = set(names_bound(statement))
-        if not bound & read:
-            lines[first - 1 : last] = []
-        elif not bound <= read:
-            lines[first - 1 : last] = [import_text(statement, bound & read)]
-    return "\n".join(lines)
+def _without_unread_code(lines: list[str]) -> str:
+    """The program without the module-level code only the replaced methods read.
+
+    Imports (``F``, often) and the statements binding names that nothing
+    else reads any more (Whisper's ``try: from torch.nn.functional import
+    scaled_dot_product_attention``, which only its replaced
+    ``qkv_attention`` read), again until none is left: the output converted
+    again keeps only what its classes read, so this output must not keep
+    more. Classes stay.
+    """
+    while True:
+        tree = ast.parse("\n".join(lines))
+        for statement in reversed(tree.body):
+            bound = set(names_bound(statement))
+            if isinstance(statement, ast.ClassDef) or is_future(statement) or not bound:
+                continue
+            read = set().union(
+                *(names_read(s) for s in tree.body if s is not statement)
+            )
+            # a definition's comments above go with it; an import's head a group
+            first, last = _extent(statement, None if _is_import(statement) else lines)
+            if not bound & read:
+                lines[first - 1 : last] = []
+                break
+            if _is_import(statement) and not bound <= read:
+                lines[first - 1 : last] = [import_text(statement, bound & read)]
+                break
+        else:
+            return "\n".join(lines)
 
 
 def _class_edits(

@@ -692,3 +692,42 @@ def test_a_function_a_parameter_chooses_is_a_setting(tmp_path):
     )
     conversion = _converted(tmp_path, text)
     assert not conversion.as_written
+
+
+#: module-level code only the replaced ``forward`` reads, as Whisper's SDPA import
+PROBED = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# the fast kernel, where this torch has it
+try:
+    from torch.nn.functional import gelu as fast_gelu
+
+    FAST = True
+except ImportError:
+    FAST = False
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if FAST:
+            return fast_gelu(self.fc(x))
+        return F.gelu(self.fc(x))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_module_level_code_only_a_replaced_method_read_goes(tmp_path):
+    first = _converted(tmp_path, PROBED)
+    assert first.as_written
+    assert "FAST" not in first.source and "the fast kernel" not in first.source
+    again = nnconvert.convert(load_output(first), Style.MODULE, first.example_inputs)
+    assert again.source == first.source
