@@ -68,7 +68,12 @@ from .as_written import (
     source_program,
     tensor_ties,
 )
-from .source_text import every_argument, methods_called, self_attributes
+from .source_text import (
+    docstring_node,
+    every_argument,
+    methods_called,
+    self_attributes,
+)
 
 #: Runs a source as a file of its own and returns its root class.
 Runner = Callable[[str], type]
@@ -427,20 +432,12 @@ def _new_init(
     ):
         return None
     text = _lines(printed_lines, printed)
-    body = source_class.body
-    if _is_docstring(body[0]):
-        end = body[0].end_lineno or body[0].lineno
+    docstring = docstring_node(source_class)
+    if docstring is not None:
+        end = docstring.end_lineno or docstring.lineno
         return [(end + 1, end, [""] + text)]
-    first = _extent(body[0])[0]
+    first = _extent(source_class.body[0])[0]
     return [(first, first - 1, text + [""])]
-
-
-def _is_docstring(statement: ast.stmt) -> bool:
-    return (
-        isinstance(statement, ast.Expr)
-        and isinstance(statement.value, ast.Constant)
-        and isinstance(statement.value.value, str)
-    )
 
 
 def _dropped(instances: list[nn.Module], layers: set[str]) -> set[str]:
