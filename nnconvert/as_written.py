@@ -43,7 +43,7 @@ from torch import nn
 from .init_arguments import recorded_call
 from .opspecs.weight_norm import weight_norms
 from .module_kinds import is_defined_class
-from .source_text import SourceFile, class_definition, read_file
+from .source_text import SourceFile, class_definition, every_argument, read_file
 
 #: Runs a source as a file of its own and returns its root class.
 Runner = Callable[[str], type]
@@ -367,12 +367,7 @@ def names_read(node: ast.AST) -> set[str]:
     """
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         arguments = node.args
-        every = [
-            *arguments.posonlyargs,
-            *arguments.args,
-            *arguments.kwonlyargs,
-            *(a for a in (arguments.vararg, arguments.kwarg) if a is not None),
-        ]
+        every = every_argument(arguments)
         body = node.body if isinstance(node.body, list) else [node.body]
         local = {a.arg for a in every} | _names_bound_inside(body)
         read = set().union(*(names_read(child) for child in body)) - local

@@ -202,13 +202,16 @@ def _merged(
         source_class = classes.get(source_name) if source_name else None
         if source_class is None:
             return None, {}  # a class the source does not have
+        class_layers = layers.get(printed_class.name, set())
+        dropped = _dropped(modules, class_layers)
         class_edits = _class_edits(
             source_class,
             printed_class,
             modules,
             printed_lines,
             bound | set(dir(builtins)),
-            layers.get(printed_class.name, set()),
+            class_layers,
+            dropped,
             removing,
         )
         if class_edits is None or (class_edits and shape_counts[source_name] > 1):
@@ -216,7 +219,7 @@ def _merged(
         if not class_edits:
             whole[printed_class.name] = source_name
         elif removing:
-            removed |= _dropped(modules, layers.get(printed_class.name, set()))
+            removed |= dropped
         edits.extend(class_edits)
     edits.extend((line, line - 1, lines) for line, lines in new_imports.items())
     if not edits:
@@ -295,13 +298,13 @@ def _without_unread_code(lines: list[str]) -> str:
     """
     while True:
         tree = ast.parse("\n".join(lines))
-        for statement in reversed(tree.body):
+        reads = [names_read(s) for s in tree.body]
+        for index in reversed(range(len(tree.body))):
+            statement = tree.body[index]
             bound = set(names_bound(statement))
             if isinstance(statement, ast.ClassDef) or is_future(statement) or not bound:
                 continue
-            read = set().union(
-                *(names_read(s) for s in tree.body if s is not statement)
-            )
+            read = set().union(*reads[:index], *reads[index + 1 :])
             # a definition's comments above go with it; an import's head a group
             first, last = _extent(statement, None if _is_import(statement) else lines)
             if not bound & read:
@@ -321,14 +324,15 @@ def _class_edits(
     printed_lines: list[str],
     module_names: set[str],
     layers: set[str],
+    dropped: set[str],
     removing: bool,
 ) -> list[Edit] | None:
     """The edits turning one source class into its printed self; None where it fails.
 
     No edits when the printed class holds the layers (``layers``: the
-    submodules it holds) the source builds, no more and no fewer: the
-    source's methods then already are in the output's style, and stay as
-    written.
+    submodules it holds) the source builds, no more and no fewer (none
+    ``dropped``, :func:`_dropped`): the source's methods then already are
+    in the output's style, and stay as written.
     """
     methods = _methods(source_class)
     printed_methods = _methods(printed_class)
@@ -336,7 +340,6 @@ def _class_edits(
     additions = _Additions(init, instances, layers, module_names)
     for statement in getattr(printed_methods.get("__init__"), "body", []):
         additions.take(statement, printed_lines)
-    dropped = _dropped(instances, layers)
     if not additions.layers_added and not (removing and dropped):
         return []
     if additions.unmergeable or (dropped and not removing):
