@@ -44,6 +44,8 @@ from .naming import definition_name, is_plain_identifier, reserved_names
 from .options import Style, Tolerances
 from .passes import apply_style, canonicalize, outline_methods
 from .passes.canonicalize import ANCESTRY
+from .passes.styles import MADE_FROM_LAYER
+from .passes.weight_dicts import graphs_with_methods
 from .printer import print_program
 from .printer.functions import snake_case
 from .range_counts import STEPPED_COUNTS, STEPS
@@ -207,7 +209,7 @@ def _convert(
     if style is Style.MIXED and keep_source:
         kept = as_written(read.module, name, source, _runner(name))
         kept = kept or with_source_construction(
-            read.module, name, source, _runner(name), removing=True
+            read.module, name, source, _runner(name), called=_layers_called(instances)
         )
     elif style is Style.MODULE and keep_source:
         kept = with_source_construction(read.module, name, source, _runner(name))
@@ -254,6 +256,17 @@ def _checked_init_code(
     if not keeps_more(*equal):
         return without, None
     return source, (len(equal[0]), len(read.module.state_dict()))
+
+
+def _layers_called(instances: list[Instance]) -> frozenset[str]:
+    """The paths of the parameter-free layers mixed style calls as functions."""
+    return frozenset(
+        f"{instance.path}.{layer}" if instance.path else layer
+        for instance in instances
+        for graph in graphs_with_methods(instance.graph)
+        for node in graph.nodes
+        if isinstance(layer := node.meta.get(MADE_FROM_LAYER), str)
+    )
 
 
 def _printed(

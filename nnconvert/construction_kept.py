@@ -47,7 +47,7 @@ import ast
 import builtins
 import inspect
 from collections import Counter
-from typing import Callable
+from typing import Callable, Collection
 
 import black
 import torch
@@ -68,6 +68,7 @@ from .as_written import (
     source_program,
     tensor_ties,
 )
+from .printer.layer_settings import layer_settings
 from .source_text import (
     docstring_node,
     every_argument,
@@ -84,15 +85,22 @@ Edit = tuple[int, int, list[str]]
 
 
 def with_source_construction(
-    model: nn.Module, name: str, printed: str, run: Runner, *, removing: bool = False
+    model: nn.Module,
+    name: str,
+    printed: str,
+    run: Runner,
+    *,
+    called: Collection[str] | None = None,
 ) -> str | None:
     """``model``'s source with the printed methods, or None when it does not hold.
 
     ``printed`` is the output printed from the trace; ``run`` runs a source
-    as a file and returns its class ``name``. ``removing`` (mixed style):
-    the layers the printer calls as functions (``self.relu = nn.ReLU()``)
-    are taken out of the source's ``__init__`` (:func:`_removed_statements`);
-    otherwise a source layer the printed class does not hold refuses the
+    as a file and returns its class ``name``. ``called`` (mixed style): the
+    paths of the layers the printer calls as functions (``self.relu =
+    nn.ReLU()``), which are taken out of the source's ``__init__``
+    (:func:`_removed_statements`); a layer the trace never called
+    (nanoGPT's ``attn_dropout`` beside flash attention) stays as written.
+    Otherwise a source layer the printed class does not hold refuses the
     merge (:func:`_dropped`).
     """
     if type(model).__name__ != name or has_instance_overrides(model):
@@ -110,7 +118,7 @@ def with_source_construction(
             program, tupled = source_program(model, lists_as_tuples)
             if program is None:
                 return None
-            merged, whole = _merged(program, printed, model, shapes, layers, removing)
+            merged, whole = _merged(program, printed, model, shapes, layers, called)
             if merged is not None and _holds(
                 model, printed_model, merged, whole, run, unchanged=merged == program
             ):
@@ -145,7 +153,7 @@ def _merged(
     model: nn.Module,
     shapes: dict[str, list[nn.Module]],
     layers: dict[str, set[str]],
-    removing: bool,
+    called: Collection[str] | None,
 ) -> tuple[str | None, dict[str, str]]:
     """``program`` with each class's computation taken from ``printed``; None where that fails.
 
@@ -158,6 +166,10 @@ def _merged(
     """
     kept, written = ast.parse(program), ast.parse(printed)
     kept_lines, printed_lines = program.split("\n"), printed.split("\n")
+    removing = called is not None
+    paths: dict[int, list[str]] = {}
+    for path, module in model.named_modules(remove_duplicate=False):
+        paths.setdefault(id(module), []).append(path)
     classes = {c.name: c for c in kept.body if isinstance(c, ast.ClassDef)}
     instances = {type(m).__name__ for m in model.modules()}
     shape_counts = Counter(
@@ -204,6 +216,8 @@ def _merged(
             return None, {}  # a class the source does not have
         class_layers = layers.get(printed_class.name, set())
         dropped = _dropped(modules, class_layers)
+        if called is not None:  # mixed style: the layers the printer calls go
+            dropped &= _layers_called(modules, paths, called)
         class_edits = _class_edits(
             source_class,
             printed_class,
@@ -239,6 +253,19 @@ def _merged(
     if _reached_from_outside(tree, removed, bound) or printers_own & names_read(tree):
         return None, {}  # a printed method or statement needs the printer's function
     return merged, whole
+
+
+def _layers_called(
+    modules: list[nn.Module], paths: dict[int, list[str]], called: Collection[str]
+) -> set[str]:
+    """The attributes of ``modules`` (one class's instances) holding a layer in ``called``."""
+    return {
+        name
+        for module in modules
+        for path in paths.get(id(module), [])
+        for name in module._modules
+        if (f"{path}.{name}" if path else name) in called
+    }
 
 
 def _reached_from_outside(tree: ast.Module, removed: set[str], bound: set[str]) -> bool:
@@ -337,9 +364,11 @@ def _class_edits(
     methods = _methods(source_class)
     printed_methods = _methods(printed_class)
     init = methods.get("__init__")
+    settings = _settings_kept(printed_methods.get("__init__"), dropped, instances)
     additions = _Additions(init, instances, layers, module_names)
     for statement in getattr(printed_methods.get("__init__"), "body", []):
-        additions.take(statement, printed_lines)
+        if not set(_attributes_defined(statement)) & {n for n, _ in settings.values()}:
+            additions.take(statement, printed_lines)
     if not additions.layers_added and not (removing and dropped):
         return []
     if additions.unmergeable or (dropped and not removing):
@@ -348,7 +377,7 @@ def _class_edits(
         init_edits = _new_init(source_class, printed_methods, printed_lines, instances)
         removed: list[ast.stmt] = []
     else:
-        found = _init_edits(init, additions, dropped, instances, module_names)
+        found = _init_edits(init, additions, dropped, settings, instances, module_names)
         init_edits, removed = found if found is not None else (None, [])
     if init_edits is None:
         return None
@@ -367,15 +396,24 @@ def _class_edits(
         return None  # printed for this build only (DETR's ``normalize_before``)
     replaced = set(printed_methods) - {"__init__"}
     inlined = _inlined(methods, reached, replaced)
-    kept = [s for s in getattr(init, "body", []) if s not in removed] + [
+    kept = [
+        s
+        for s in getattr(init, "body", [])
+        if s not in removed and not set(_attributes_defined(s)) & set(settings)
+    ] + [
         method
         for method_name, method in methods.items()
         if method_name not in replaced | inlined | {"__init__"}
     ]
+    held_settings = {n for n, _ in settings.values()}
     if any(
         node.attr in dropped
-        for statement in kept + [printed_methods[m] for m in replaced]
+        for statement in kept
         for node in self_attributes(statement)
+    ) or any(
+        node.attr in dropped - held_settings
+        for method in replaced
+        for node in self_attributes(printed_methods[method])
     ):
         return None  # a removed layer the kept code still reads
     edits = init_edits
@@ -395,6 +433,7 @@ def _init_edits(
     init: ast.FunctionDef | ast.AsyncFunctionDef,
     additions: "_Additions",
     dropped: set[str],
+    settings: dict[str, tuple[str, str]],
     instances: list[nn.Module],
     module_names: set[str],
 ) -> tuple[list[Edit], list[ast.stmt]] | None:
@@ -402,14 +441,22 @@ def _init_edits(
 
     The printed statements go after the statements they follow, a layer
     only some instances hold is None after the ``super().__init__()``
-    call in the others, and the statements building ``dropped`` layers go.
+    call in the others, the statements building ``dropped`` layers go,
+    and those building a layer whose setting the printed methods read
+    (``settings``) set it instead (:func:`_settings_kept`).
     """
     start = _after_super_call(init)
-    removed = _removed_statements(init, dropped, instances, module_names)
+    removed = _removed_statements(
+        init, dropped - set(settings), instances, module_names
+    )
     if start is None or removed is None:
         return None
     edits = [(line + 1, line, lines) for line, lines in additions.after.items()]
     edits.extend((*_extent(statement), []) for statement in removed)
+    for statement in init.body:
+        for attribute in set(_attributes_defined(statement)) & set(settings):
+            indent = " " * statement.col_offset
+            edits.append((*_extent(statement), [indent + settings[attribute][1]]))
     if additions.unset:
         indent = " " * init.body[0].col_offset
         unset = [f"{indent}self.{a} = None" for a in additions.unset]
@@ -456,6 +503,41 @@ def _dropped(instances: list[nn.Module], layers: set[str]) -> set[str]:
         for name, layer in module._modules.items()
         if name not in layers and not is_empty_container(layer)
     }
+
+
+def _settings_kept(
+    printed_init: ast.FunctionDef | ast.AsyncFunctionDef | None,
+    dropped: set[str],
+    instances: list[nn.Module],
+) -> dict[str, tuple[str, str]]:
+    """The dropped layers whose setting the printed class holds instead: its attribute, the statement setting it.
+
+    Mixed style prints nanoGPT's ``self.resid_dropout = nn.Dropout(config.dropout)``
+    as ``self.resid_dropout = config.dropout``, read by ``F.dropout(y,
+    self.resid_dropout, ...)`` (:mod:`.printer.layer_settings`): the
+    source's statement then sets the layer's one argument, as written,
+    by layer. The check compares the value with the printed class's.
+    """
+    printed_sets = {
+        a for s in getattr(printed_init, "body", []) for a in _attributes_defined(s)
+    }
+    found: dict[str, tuple[str, str]] = {}
+    for layer in dropped:
+        texts = set()
+        for module in instances:
+            setting = layer_settings(module).get(layer)
+            if setting is None or setting.name not in printed_sets:
+                break
+            texts.add(
+                (
+                    setting.name,
+                    f"self.{setting.name} = {ast.unparse(setting.expression)}",
+                )
+            )
+        else:
+            if len(texts) == 1:
+                found[layer] = texts.pop()
+    return found
 
 
 def _removed_statements(

@@ -195,7 +195,10 @@ def same_but_stateless_names(got: str, expected: str) -> bool:
 STATELESS_ARGUMENTS_NOT_CARRIED = (
     "module style writes a parameter-free layer's arguments as the user's "
     "__init__ does (nn.Dropout(dropout)); mixed style writes the layer as a "
-    "call in forward (F.dropout(x, 0.1)), so read back they are numbers and "
+    "call in forward reading a setting (F.dropout(x, self.attn_dropout), "
+    "self.attn_dropout = dropout) or, printed from the trace where the class "
+    "cannot write it, a number (F.dropout(x, 0.1)): read back, module style "
+    "names the layer by its stem (self.dropout1 = nn.Dropout(dropout)) or "
     "the class takes no such parameter"
 )
 #: The samples whose module output writes such arguments with the source's names.

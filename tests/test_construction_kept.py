@@ -414,12 +414,34 @@ def test_a_stateless_layer_of_literals_goes(tmp_path):
     assert "def __init__(self, p=0.25):" in conversion.source
 
 
-def test_a_stateless_layer_built_from_a_parameter_is_printed(tmp_path):
-    """``F.dropout(x, p=0.25)`` under an ``__init__`` taking ``p`` would ignore it."""
+def test_a_stateless_layer_built_from_a_parameter_keeps_it_as_a_setting(tmp_path):
+    """``F.dropout(x, p=0.25)`` under an ``__init__`` taking ``p`` would ignore it.
+
+    The attribute holds the setting instead, named as the parameter, and
+    the call reads it: the class built with another ``p`` honours it.
+    """
     text = STATELESS.replace("DROP", "p").replace("METHOD", "")
     conversion = _converted(tmp_path, text, Style.MIXED)
-    assert not conversion.as_written
+    assert conversion.as_written
     assert "nn.Dropout" not in conversion.source
+    assert "self.p = p" in _method(conversion.source, "Net", "__init__")
+    assert "p=self.p" in _method(conversion.source, "Net", "forward")
+    namespace: dict = {}
+    exec(compile(conversion.source, "out.py", "exec"), namespace)
+    dropping_all = namespace["Net"](p=1.0).train()
+    assert torch.equal(dropping_all(torch.randn(3, 4)), torch.zeros(3, 4))
+
+
+def test_a_setting_takes_the_layers_name_where_its_own_is_taken(tmp_path):
+    """``self.p`` already means something else: ``self.drop = p``."""
+    text = STATELESS.replace("DROP", "p").replace("METHOD", "")
+    text = text.replace(
+        "self.drop = nn.Dropout(p)", "self.drop = nn.Dropout(p)\n        self.p = 3"
+    )
+    conversion = _converted(tmp_path, text, Style.MIXED)
+    assert conversion.as_written
+    assert "self.drop = p" in _method(conversion.source, "Net", "__init__")
+    assert "p=self.drop" in _method(conversion.source, "Net", "forward")
 
 
 def test_a_stateless_layer_another_method_calls_stays_printed(tmp_path):

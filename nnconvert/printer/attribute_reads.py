@@ -45,6 +45,7 @@ from ..source_text import (
     written_text,
 )
 from .expressions import _Raw
+from .layer_settings import layer_setting_read
 from .literal_holes import Slot, literal_slots
 
 #: Binary operators fx records as functions, and the ``ast`` operator each is written as.
@@ -103,7 +104,9 @@ def attribute_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, str]:
                 inner_reads[position] = attribute_reads(node.target.body, module)
             name = inner_reads[position].get(key)
         elif kind in ("arg", "kw"):
-            name = _written_attribute(node, kind, key, module, value)
+            name = layer_setting_read(node, key, kind, module, value)
+            if name is None:
+                name = _written_attribute(node, kind, key, module, value)
         else:
             name = None
         if name is not None:

@@ -108,6 +108,7 @@ from .constructors import (
     leaves,
 )
 from .config_objects import DefaultedConfig, config_text, given_arguments, is_config
+from .layer_settings import layer_settings
 from .values import same_literal
 
 _OPERATORS = {
@@ -910,6 +911,7 @@ def written_reads(
     sizes = [(name, ast.parse(text, mode="eval").body) for name, text in holes.sizes]
     available = set(holes.names) | {name for name, _ in sizes}
     set_to = dict(set_once(function, loops=False))
+    settings = {s.name: s for s in layer_settings(modules[0]).values()}
     rows = []
     for row in holes.values_per_instance:
         values = dict(zip(holes.names, row))
@@ -919,6 +921,8 @@ def written_reads(
     found = {}
     for attribute, literals in reads.items():
         node = calls.get(attribute)
+        if attribute in settings:  # ``nn.Dropout(config.dropout)``: its argument
+            node = settings[attribute].expression
         if isinstance(node, ast.Name) and node.id not in available:
             node = set_to.get(node.id)  # ``self.head_dim = head_dim``, a local not kept
         if node is None or not _names(node) or not _simple(node, available):

@@ -13,6 +13,7 @@ class CausalBlock(nn.Module):
         self.linear1 = nn.Linear(d_model, dim_feedforward)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm2 = nn.LayerNorm(d_model)
+        self.dropout = 0.1
         self.d_model = d_model
 
     def forward(self, src):
@@ -24,7 +25,9 @@ class CausalBlock(nn.Module):
         x = self.norm2(
             x
             + self.linear2(
-                F.dropout(F.relu(self.linear1(x)), p=0.1, training=self.training)
+                F.dropout(
+                    F.relu(self.linear1(x)), p=self.dropout, training=self.training
+                )
             )
         )
         return x

@@ -6,8 +6,17 @@ import torch.nn.functional as F
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, n_embd, n_head, block_size):
+    def __init__(self, n_embd, n_head, block_size, dropout):
         super().__init__()
+        assert n_embd % n_head == 0
+        # key, query, value projections for all heads, but in a batch
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        # output projection
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.attn_dropout = dropout
+        self.resid_dropout = dropout
+        self.n_head = n_head
+        self.n_embd = n_embd
         # causal mask to ensure that attention is only applied to the left in the input sequence
         self.register_buffer(
             "bias",
@@ -15,12 +24,6 @@ class CausalSelfAttention(nn.Module):
                 1, 1, block_size, block_size
             ),
         )
-        # key, query, value projections for all heads, but in a batch
-        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-        # output projection
-        self.c_proj = nn.Linear(n_embd, n_embd)
-        self.n_embd = n_embd
-        self.n_head = n_head
 
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)
@@ -36,19 +39,19 @@ class CausalSelfAttention(nn.Module):
         att = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(k.size(-1)))
         att = att.masked_fill(self.bias[:, :, :T, :T] == 0, -float("inf"))
         att = F.softmax(att, dim=-1)
-        att = F.dropout(att, p=0.1, training=self.training)
+        att = F.dropout(att, p=self.attn_dropout, training=self.training)
         # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
         y = att @ v
         # re-assemble all head outputs side by side
         y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return F.dropout(self.c_proj(y), p=0.1, training=self.training)
+        return F.dropout(self.c_proj(y), p=self.resid_dropout, training=self.training)
 
 
 class Block(nn.Module):
     def __init__(self, n_embd, n_head, block_size, dropout):
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd)
-        self.attn = CausalSelfAttention(n_embd, n_head, block_size)
+        self.attn = CausalSelfAttention(n_embd, n_head, block_size, dropout)
         self.ln_2 = nn.LayerNorm(n_embd)
         self.mlp = nn.Sequential(
             nn.Linear(n_embd, 4 * n_embd),
@@ -64,18 +67,21 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=16):
+    def __init__(
+        self, vocab_size=64, block_size=16, n_layer=2, n_head=2, n_embd=16, dropout=0.1
+    ):
         super().__init__()
+        self.block_size = block_size
         self.wte = nn.Embedding(vocab_size, n_embd)
         self.wpe = nn.Embedding(block_size, n_embd)
+        self.dropout = dropout
         self.h = nn.ModuleList(
-            [Block(n_embd, n_head, block_size, 0.1) for _ in range(n_layer)]
+            [Block(n_embd, n_head, block_size, dropout) for _ in range(n_layer)]
         )
         self.ln_f = nn.LayerNorm(n_embd)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         # https://paperswithcode.com/method/weight-tying
         self.wte.weight = self.lm_head.weight
-        self.block_size = block_size
 
     def forward(self, idx, targets=None):
         t = idx.size(1)
@@ -85,7 +91,9 @@ class GPT(nn.Module):
             )
         # shape (t)
         pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
-        x = F.dropout(self.wte(idx) + self.wpe(pos), p=0.1, training=self.training)
+        x = F.dropout(
+            self.wte(idx) + self.wpe(pos), p=self.dropout, training=self.training
+        )
         for block in self.h:
             x = block(x)
         x = self.ln_f(x)

@@ -1,0 +1,172 @@
+"""Mixed style: a parameter-free layer's setting kept as the source sets it.
+
+Mixed style calls a parameter-free layer as a function, with the literal
+the instance holds: nanoGPT's ``self.attn_dropout = nn.Dropout(config.dropout)``
+prints as ``F.dropout(att, p=0.1, training=self.training)``, and the class
+no longer says that ``p`` is the config's. Where the source builds the
+layer with one argument that is an expression (``config.dropout``, the
+parameter ``dropout``), the printer keeps it as nanoGPT itself writes its
+flash attention's dropout: the attribute holds the setting
+(``self.attn_dropout = config.dropout``) and the call reads it
+(``F.dropout(att, self.attn_dropout, self.training)``).
+
+:func:`layer_setting_read` names such a literal slot, for
+:mod:`.attribute_reads`; :func:`layer_settings` gives the source's
+expression, which :func:`~.source_arguments.written_reads` writes in
+``__init__`` where the class can. The attribute is named as the
+expression ends (``self.upscale_factor = upscale_factor`` for
+``self.pixel_shuffle = nn.PixelShuffle(upscale_factor)``) where the class
+has no other use for that name, else as the layer. A layer built with a
+literal (``nn.Dropout(0.25)``) or with several arguments is printed as
+before.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from torch import fx, nn
+
+from ..module_kinds import is_stateless, is_user_module
+from ..passes.styles import MADE_FROM_LAYER
+from ..source_text import function_tree
+from .values import same_literal
+
+
+@dataclass(frozen=True)
+class LayerSetting:
+    """A layer's one setting, and the attribute mixed style holds it in."""
+
+    #: the attribute holding the layer: ``pixel_shuffle``
+    layer: str
+    #: the layer's parameter the source's argument binds to: ``upscale_factor``
+    parameter: str
+    #: the source's argument: ``upscale_factor``, ``config.dropout``
+    expression: ast.expr
+    #: the attribute holding the setting: the name the expression ends in
+    #: where the class has no other use for it (``self.upscale_factor``),
+    #: else the layer's (``self.resid_dropout = config.dropout``)
+    name: str
+
+
+def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
+    """Each parameter-free ``torch.nn`` layer of ``module`` built with one argument that is no literal.
+
+    By the layer's attribute. The layer is set once, by a statement of
+    ``__init__``'s own body, ``self.<layer> = nn.<Layer>(<argument>)``.
+    """
+    init = function_tree(type(module).__dict__.get("__init__"))
+    if init is None:
+        return {}
+    set_in_init = Counter(
+        target.attr
+        for node in ast.walk(init)
+        for target in getattr(node, "targets", [getattr(node, "target", None)])
+        if _is_self_attribute(target)
+    )
+    found = {}
+    for statement in init.body:
+        if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
+            continue
+        target = statement.targets[0]
+        if not _is_self_attribute(target) or set_in_init[target.attr] != 1:
+            continue
+        layer = module._modules.get(target.attr)
+        if layer is None or not is_stateless(layer) or is_user_module(layer):
+            continue
+        bound = _one_argument(statement.value, type(layer))
+        if bound is not None:
+            found[target.attr] = LayerSetting(target.attr, *bound, target.attr)
+    taken = set(set_in_init) | set(vars(module)) | set(dir(type(module)))
+    wanted = Counter(_ends_in(s.expression) for s in found.values())
+    for layer, setting in found.items():
+        name = _ends_in(setting.expression)
+        if name is not None and name not in taken and wanted[name] == 1:
+            found[layer] = dataclasses.replace(setting, name=name)
+    return found
+
+
+def _one_argument(value: ast.expr, layer: type) -> tuple[str, ast.expr] | None:
+    """The layer parameter a call's one argument binds to, and the argument; None for a literal."""
+    if not isinstance(value, ast.Call) or len(value.args) + len(value.keywords) != 1:
+        return None
+    if value.args and isinstance(value.args[0], ast.Starred):
+        return None
+    if value.keywords and value.keywords[0].arg is None:
+        return None
+    argument = value.args[0] if value.args else value.keywords[0].value
+    if _is_literal(argument):
+        return None
+    try:
+        bound = inspect.signature(layer).bind(
+            *([None] if value.args else []),
+            **({value.keywords[0].arg: None} if value.keywords else {}),
+        )
+    except (TypeError, ValueError):
+        return None
+    (parameter,) = bound.arguments
+    return parameter, argument
+
+
+def _is_literal(expression: ast.expr) -> bool:
+    """A number, string or tuple of them as written: ``0.25``, ``-1``, ``(1, 1)``."""
+    try:
+        ast.literal_eval(expression)
+    except ValueError:
+        return False
+    return True
+
+
+def _ends_in(expression: ast.expr) -> str | None:
+    """``upscale_factor`` for ``upscale_factor``, ``dropout`` for ``config.dropout``."""
+    if isinstance(expression, ast.Name):
+        return expression.id
+    if isinstance(expression, ast.Attribute):
+        return expression.attr
+    return None
+
+
+def layer_setting_read(
+    node: fx.Node, key: Any, kind: str, module: nn.Module, value: Any
+) -> str | None:
+    """The attribute holding the setting ``node``'s argument ``key`` is, where mixed style made it from a layer.
+
+    The call's argument of the layer parameter's name, holding the layer's
+    value (``p`` of ``F.dropout``, 0.1, for ``nn.Dropout(config.dropout)``).
+    """
+    attribute = node.meta.get(MADE_FROM_LAYER)
+    if not isinstance(attribute, str) or kind not in ("arg", "kw"):
+        return None
+    setting = layer_settings(module).get(attribute)
+    if setting is None:
+        return None
+    name = key if kind == "kw" else _positional_name(node, key)
+    held = getattr(module._modules[attribute], setting.parameter, None)
+    if name != setting.parameter or not same_literal(held, value):
+        return None
+    return setting.name
+
+
+def _positional_name(node: fx.Node, index: Any) -> str | None:
+    try:
+        parameters = list(inspect.signature(node.target).parameters)
+    except (TypeError, ValueError):
+        return None
+    return (
+        parameters[index]
+        if isinstance(index, int) and index < len(parameters)
+        else None
+    )
+
+
+def _is_self_attribute(target: Any) -> bool:
+    return (
+        isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+    )
