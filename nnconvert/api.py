@@ -22,6 +22,7 @@ from torch import nn
 
 from . import init_arguments
 from .as_written import as_written
+from .calls_rewritten import LayerAlone, with_layer_calls_rewritten
 from .construction_kept import with_source_construction
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
 from .copying import copy_model
@@ -207,9 +208,18 @@ def _convert(
         source, fresh = _checked_init_code(read, instances, style, name, source)
     kept = None
     if style is Style.MIXED and keep_source:
+        called = _layers_called(instances)
         kept = as_written(read.module, name, source, _runner(name))
+        kept = kept or with_layer_calls_rewritten(
+            read.module,
+            name,
+            _runner(name),
+            example_inputs,
+            called,
+            _layer_in_mixed_style,
+        )
         kept = kept or with_source_construction(
-            read.module, name, source, _runner(name), called=_layers_called(instances)
+            read.module, name, source, _runner(name), called=called
         )
     elif style is Style.MODULE and keep_source:
         kept = with_source_construction(read.module, name, source, _runner(name))
@@ -256,6 +266,12 @@ def _checked_init_code(
     if not keeps_more(*equal):
         return without, None
     return source, (len(equal[0]), len(read.module.state_dict()))
+
+
+def _layer_in_mixed_style(layer: nn.Module, example: Any) -> str:
+    """One layer called on ``example``, printed in mixed style (:mod:`.calls_rewritten`)."""
+    alone = LayerAlone(copy_model(layer))
+    return convert(alone, Style.MIXED, (example,), keep_source=False).source
 
 
 def _layers_called(instances: list[Instance]) -> frozenset[str]:

@@ -119,7 +119,7 @@ def with_source_construction(
             if program is None:
                 return None
             merged, whole = _merged(program, printed, model, shapes, layers, called)
-            if merged is not None and _holds(
+            if merged is not None and holds(
                 model, printed_model, merged, whole, run, unchanged=merged == program
             ):
                 return merged
@@ -187,7 +187,7 @@ def _merged(
         if isinstance(statement, (ast.Import, ast.ImportFrom)):
             binds = set(names_bound(statement))
             if not binds <= bound:
-                line = _import_place(statement, source_imports)
+                line = import_place(statement, source_imports)
                 new_imports.setdefault(line, []).extend(
                     _lines(printed_lines, statement)
                 )
@@ -245,12 +245,12 @@ def _merged(
     ):
         kept_lines[first - 1 : last] = lines
     try:
-        text = _without_unread_code(kept_lines)
+        text = without_unread_code(kept_lines)
         merged = black.format_str(text, mode=black.Mode())
     except Exception:
         return None, {}
     tree = ast.parse(merged)
-    if _reached_from_outside(tree, removed, bound) or printers_own & names_read(tree):
+    if reached_from_outside(tree, removed, bound) or printers_own & names_read(tree):
         return None, {}  # a printed method or statement needs the printer's function
     return merged, whole
 
@@ -268,7 +268,7 @@ def _layers_called(
     }
 
 
-def _reached_from_outside(tree: ast.Module, removed: set[str], bound: set[str]) -> bool:
+def reached_from_outside(tree: ast.Module, removed: set[str], bound: set[str]) -> bool:
     """Whether code reads a removed layer through another object (``self.block.relu``).
 
     Its own class no longer reads it (:func:`_class_edits` checks); a class
@@ -283,7 +283,7 @@ def _reached_from_outside(tree: ast.Module, removed: set[str], bound: set[str]) 
     )
 
 
-def _import_place(
+def import_place(
     statement: ast.Import | ast.ImportFrom, source_imports: list[ast.stmt]
 ) -> int:
     """The line a new import goes before: in order among the source's imports of its package.
@@ -313,7 +313,7 @@ def _imported_module(statement: ast.stmt) -> str:
     return "." * statement.level + (statement.module or "")
 
 
-def _without_unread_code(lines: list[str]) -> str:
+def without_unread_code(lines: list[str]) -> str:
     """The program without the module-level code only the replaced methods read.
 
     Imports (``F``, often) and the statements binding names that nothing
@@ -852,7 +852,7 @@ def _is_import(statement: ast.stmt) -> bool:
 # --- the check: the merged source builds the original's weights and the printed layers ---
 
 
-def _holds(
+def holds(
     model: nn.Module,
     printed_model: nn.Module,
     merged: str,
@@ -930,4 +930,11 @@ def _alike(printed: object, rebuilt: object) -> bool:
     return equal_values(printed, rebuilt)
 
 
-__all__ = ["with_source_construction"]
+__all__ = [
+    "Runner",
+    "holds",
+    "import_place",
+    "reached_from_outside",
+    "with_source_construction",
+    "without_unread_code",
+]

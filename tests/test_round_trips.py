@@ -184,6 +184,16 @@ RENAMED_SAMPLES: dict[str, tuple[tuple[Style, ...], tuple[Style, ...], str]] = {
     stem: (_NOT_MODULE, (Style.MODULE,), STATELESS_ARGUMENTS_NOT_CARRIED)
     for stem in STATELESS_ARGUMENTS_SAMPLES
 }
+#: Mixed style holds such a layer's setting in an attribute its call reads
+#: (``self.attn_dropout = dropout``, ``F.dropout(att, p=self.attn_dropout)``);
+#: functional style makes each attribute read a keyword parameter of the
+#: block's function (``attn_dropout: float = 0.1``), where the model's own
+#: trace gives the number.
+SETTINGS_READ = (
+    "mixed style holds a parameter-free layer's setting in an attribute "
+    "(self.attn_dropout = dropout); functional style from it takes a keyword "
+    "parameter (attn_dropout: float = 0.1) where the original gives p=0.1"
+)
 
 
 def _sample_cases():
@@ -248,6 +258,8 @@ def known_failure(case, via: Style, to: Style) -> str | None:
     styles, why = LOSSY_SAMPLES.get(what.stem, ((), ""))
     if via is Style.FUNCTIONAL and to in styles:
         return why
+    if (via, to) == (Style.MIXED, Style.FUNCTIONAL):
+        return SETTINGS_READ if what.stem in STATELESS_ARGUMENTS_SAMPLES else None
     vias, tos, renamed = RENAMED_SAMPLES.get(what.stem, ((), (), ""))
     return renamed if via in vias and to in tos else None
 

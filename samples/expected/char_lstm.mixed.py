@@ -14,7 +14,7 @@ class CharLSTM(nn.Module):
     def forward(self, x, hidden=None):
         # x: (batch, seq_len) character indices
         emb = F.dropout(self.embed(x), p=0.2, training=self.training)
-        output, hidden = self.lstm(emb, hx=hidden)
+        output, hidden = self.lstm(emb, hidden)
         output = F.dropout(output, p=0.2, training=self.training)
         # logits for the next character at every position
         logits = self.decoder(output)

@@ -22,15 +22,21 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x):
+        identity = x
+
         out = self.conv1(x)
         out = self.bn1(out)
         out = F.relu(out, inplace=True)
+
         out = self.conv2(out)
         out = self.bn2(out)
+
         if self.downsample is not None:
-            x = self.downsample(x)
-        out = out + x
+            identity = self.downsample(x)
+
+        out += identity
         out = F.relu(out, inplace=True)
+
         return out
 
 
@@ -64,9 +70,11 @@ class ResNet(nn.Module):
         x = self.conv1(x)
         x = self.bn1(x)
         x = F.relu(x, inplace=True)
+
         x = self.layer1(x)
         x = self.layer2(x)
         x = self.layer3(x)
+
         x = F.adaptive_avg_pool2d(x, 1)
         x = torch.flatten(x, 1)
         x = self.fc(x)

@@ -18,7 +18,7 @@ class PositionalEncoding(nn.Module):
         self.dropout = dropout
         self.register_buffer("pos_embedding", pos_embedding)
 
-    def forward(self, token_embedding):
+    def forward(self, token_embedding: Tensor):
         # (seq_len, batch, emb_size) plus the encoding of each position
         return F.dropout(
             token_embedding + self.pos_embedding[: token_embedding.size(0), :],
