@@ -98,6 +98,7 @@ def with_layer_calls_rewritten(
     inputs = _layer_inputs(model, example_inputs, called)
     if inputs is None:
         return None
+    convert_layer = _remembering(convert_layer)
     tree = ast.parse(program)
     classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
     encoded = program.encode()
@@ -147,6 +148,19 @@ def with_layer_calls_rewritten(
         except (Exception, SystemExit):
             return None
     return merged if same_model(_rewritten_model(model, rewritten), rebuilt) else None
+
+
+def _remembering(convert_layer: Converter) -> Converter:
+    """``convert_layer``, once for each kind of layer and input: twelve blocks' dropouts are one."""
+    texts: dict[tuple, str] = {}
+
+    def converted(layer: nn.Module, example: Any) -> str:
+        key = (type(layer), repr(layer), tuple(example.shape), example.dtype)
+        if key not in texts:
+            texts[key] = convert_layer(layer, example)
+        return texts[key]
+
+    return converted
 
 
 def _rewritten_model(model: nn.Module, rewritten: dict[str, list[str]]) -> nn.Module:
@@ -372,7 +386,9 @@ def _layer_inputs(
 ) -> dict[int, Any] | None:
     """The first input each layer at ``paths`` is called with, by the layer's ``id``.
 
-    None where one is not called. A copy of the model runs once on the
+    None where one is not called, or called on inputs of different ranks
+    or dtypes (one template would not serve them all: ``nn.Softmax()``
+    picks its dimension by rank). A copy of the model runs once on the
     example inputs, in eval mode, without gradients and with the caller's
     random state kept: the model itself is left as it was (llama2.c's
     ``forward`` sets ``self.last_loss``).
@@ -381,11 +397,14 @@ def _layer_inputs(
     layers = dict(model.named_modules(remove_duplicate=False))
     copies = dict(copied.named_modules(remove_duplicate=False))
     seen: dict[int, Any] = {}
+    kinds: dict[int, set[tuple[int, torch.dtype]]] = {}
 
     def recorder(path: str) -> Callable[[nn.Module, tuple], None]:
         def record(_: nn.Module, args: tuple) -> None:
             if args and isinstance(args[0], torch.Tensor):
-                seen.setdefault(id(layers[path]), args[0].detach().clone())
+                key = id(layers[path])
+                seen.setdefault(key, args[0].detach().clone())
+                kinds.setdefault(key, set()).add((args[0].dim(), args[0].dtype))
 
         return record
 
@@ -398,6 +417,8 @@ def _layer_inputs(
     finally:
         for hook in hooks:
             hook.remove()
+    if any(len(k) > 1 for k in kinds.values()):
+        return None
     return seen if all(id(layers[p]) in seen for p in paths) else None
 
 

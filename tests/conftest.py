@@ -3,9 +3,10 @@
 Tests of how the printer writes the class styles mark themselves
 ``printed_from_trace``: their models are classes of the test file, written
 in mixed style, which ``convert`` would otherwise return as written in
-mixed style (:mod:`nnconvert.as_written`) or with their own construction in
-module style (:mod:`nnconvert.construction_kept`; ``keep_source``); the
-mark has every conversion of the test print from the trace, the CLI's too.
+mixed style (:mod:`nnconvert.as_written`, :mod:`nnconvert.calls_rewritten`)
+or with their own construction (:mod:`nnconvert.construction_kept`;
+``keep_source``); the mark has every conversion of the test print from the
+trace, the CLI's too.
 
 The tests run thousands of tiny models; torch's intra-op threads only cost
 there (3x slower on a busy 2-core machine), so they run on one thread.
@@ -48,4 +49,7 @@ def _printed_from_trace(
         monkeypatch.setattr(nnconvert.api, "as_written", lambda *_, **__: None)
         monkeypatch.setattr(
             nnconvert.api, "with_source_construction", lambda *_, **__: None
+        )
+        monkeypatch.setattr(
+            nnconvert.api, "with_layer_calls_rewritten", lambda *_, **__: None
         )
