@@ -152,10 +152,12 @@ def convert(
     ``keep_source`` (class styles): in mixed style, a model whose source
     already is in mixed style comes out as written -- its classes with their
     builder methods, the tables and imports they read -- when that source
-    builds the same model (:mod:`.as_written`); otherwise, and in module
-    style, the source keeps its construction and takes the methods printed
-    in the output's style (:mod:`.construction_kept`). False prints it from
-    the trace, as functional style is.
+    builds the same model (:mod:`.as_written`), and one whose
+    parameter-free layer calls can be written as functions in place comes
+    out so (:mod:`.calls_rewritten`); otherwise, and in module style, the
+    source keeps its construction and takes the methods printed in the
+    output's style (:mod:`.construction_kept`). False prints it from the
+    trace, as functional style is.
 
     ``model`` is left exactly as it was, whether the conversion succeeds or
     fails: tracing runs a deep copy (``forward`` may count calls on ``self``,
@@ -190,8 +192,9 @@ def _convert(
     """The pipeline, on a copy of the model: trace, canonicalize, style pass, print.
 
     ``keep_source``: in mixed style a model whose source already is in mixed
-    style is its own output (:mod:`.as_written`); otherwise, and in module
-    style, it keeps its construction (:mod:`.construction_kept`).
+    style is its own output (:mod:`.as_written`), else its source with its
+    layer calls rewritten (:mod:`.calls_rewritten`); otherwise, and in
+    module style, it keeps its construction (:mod:`.construction_kept`).
     """
     name = input_name(read, style) if name is None else name
     modules = list(read.module.modules())

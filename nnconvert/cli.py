@@ -408,8 +408,8 @@ def _convert_one_file(
             "and tables, with the methods printed in module style"
             if conversion.style is Style.MODULE
             else "kept the model's own source: as written where it already is in "
-            "mixed style, its construction with the methods printed in mixed "
-            "style where it is not"
+            "mixed style, else its parameter-free layers' calls written as "
+            "functions in place or in methods printed in mixed style"
         )
         click.echo(f"{kept} (--no-keep-source prints it from the trace)", err=True)
 
