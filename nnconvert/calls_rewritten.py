@@ -60,13 +60,16 @@ from .construction_kept import (
 from .copying import copy_model
 from .init_arguments import recorded_call
 from .opspecs import spec_for_module
-from .printer.layer_settings import LayerSetting, layer_settings
+from .printer.layer_settings import LayerSetting, entry_setting, layer_settings
 
 #: Converts one layer, given its input, to mixed style: the output's text.
 Converter = Callable[[nn.Module, Any], str]
 
 #: A replacement of the program's bytes ``start:end`` by ``text``.
 _Edit = tuple[int, int, str]
+
+#: How a class reaches a layer: ``("relu",)``, ``("transformer", "drop")``.
+Access = tuple[str, ...]
 
 
 def with_layer_calls_rewritten(
@@ -87,14 +90,9 @@ def with_layer_calls_rewritten(
     program, _ = source_program(model, lists_as_tuples=False)
     if program is None:
         return None
-    modules = dict(model.named_modules(remove_duplicate=False))
-    owners: dict[str, list[tuple[nn.Module, str]]] = {}
-    for path in called:
-        parent, _, attribute = path.rpartition(".")
-        owner = modules.get(parent)
-        if owner is None or attribute not in owner._modules:
-            return None
-        owners.setdefault(type(owner).__name__, []).append((owner, attribute))
+    owners = _owners(model, called)
+    if owners is None:
+        return None
     inputs = _layer_inputs(model, example_inputs, called)
     if inputs is None:
         return None
@@ -106,18 +104,17 @@ def with_layer_calls_rewritten(
     module_names = {n for s in tree.body for n in names_bound(s)} | set(dir(builtins))
     edits: list[_Edit] = []
     imports: set[str] = set()
-    removed: set[str] = set()
-    rewritten: dict[str, list[str]] = {}
-    for class_name, held in owners.items():
+    rewritten: dict[str, list[Access]] = {}
+    values: dict[tuple[str, Access], ast.expr] = {}
+    for class_name, accesses in owners.items():
         source_class = classes.get(class_name)
         if source_class is None:
-            return None  # a Sequential's member, another file's class
+            return None  # another file's class
         instances = [m for m in model.modules() if type(m).__name__ == class_name]
-        attributes = sorted({a for _, a in held})
         found = _class_edits(
             source_class,
             instances,
-            attributes,
+            sorted(accesses),
             inputs,
             convert_layer,
             encoded,
@@ -128,11 +125,11 @@ def with_layer_calls_rewritten(
             return None
         edits += found[0]
         imports |= found[1]
-        removed |= set(attributes)
-        rewritten[class_name] = attributes
-    text = _applied(encoded, edits).decode()
+        rewritten[class_name] = sorted(accesses)
+        values.update({(class_name, a): v for a, v in found[2].items()})
+    removed = {access[-1] for accesses in rewritten.values() for access in accesses}
     try:
-        text = _with_imports(text, imports)
+        text = _with_imports(_applied(encoded, edits).decode(), imports)
         merged = black.format_str(
             without_unread_code(text.split("\n")), mode=black.Mode()
         )
@@ -147,7 +144,8 @@ def with_layer_calls_rewritten(
             rebuilt = run(merged)()
         except (Exception, SystemExit):
             return None
-    return merged if same_model(_rewritten_model(model, rewritten), rebuilt) else None
+    expected = _rewritten_model(model, rewritten, values)
+    return merged if same_model(expected, rebuilt) else None
 
 
 def _remembering(convert_layer: Converter) -> Converter:
@@ -163,17 +161,62 @@ def _remembering(convert_layer: Converter) -> Converter:
     return converted
 
 
-def _rewritten_model(model: nn.Module, rewritten: dict[str, list[str]]) -> nn.Module:
+def _owners(model: nn.Module, called: Collection[str]) -> dict[str, set[Access]] | None:
+    """The layers at the ``called`` paths, as each class reaches them; None for one no class holds.
+
+    ``("relu",)`` for ``self.relu``; ``("transformer", "drop")`` for
+    nanoGPT's ``self.transformer.drop``, a key of an ``nn.ModuleDict`` the
+    class holds. A member of an ``nn.Sequential`` is no class's.
+    """
+    modules = dict(model.named_modules(remove_duplicate=False))
+    owners: dict[str, set[Access]] = {}
+    for path in called:
+        parent, _, attribute = path.rpartition(".")
+        owner, access = modules.get(parent), (attribute,)
+        if type(owner) is nn.ModuleDict:
+            grandparent, _, container = parent.rpartition(".")
+            owner, access = modules.get(grandparent), (container, attribute)
+        if owner is None or _layer_at(owner, access) is None:
+            return None
+        owners.setdefault(type(owner).__name__, set()).add(access)
+    return owners
+
+
+def _layer_at(module: nn.Module, access: Access) -> nn.Module | None:
+    for name in access:
+        module = module._modules.get(name)  # type: ignore[assignment]
+        if module is None:
+            return None
+    return module
+
+
+def _setting(
+    module: nn.Module, access: Access, value: ast.expr | None
+) -> LayerSetting | None:
+    """The setting of the layer ``access`` reaches, as :mod:`.printer.layer_settings` names it."""
+    if len(access) == 1:
+        return layer_settings(module).get(access[0])
+    return entry_setting(module, *access, value) if value is not None else None
+
+
+def _rewritten_model(
+    model: nn.Module,
+    rewritten: dict[str, list[Access]],
+    values: dict[tuple[str, Access], ast.expr],
+) -> nn.Module:
     """A copy of ``model`` as the rewritten source builds it: without the rewritten layers.
 
-    ``rewritten``: the layers' attributes, by class name; a layer kept as a
-    setting (:mod:`.printer.layer_settings`) leaves its value in its place.
+    ``rewritten``: the layers, by class name; a layer kept as a setting
+    (:mod:`.printer.layer_settings`) leaves its value in its place.
     """
     expected = copy_model(model)
     for module in expected.modules():
-        for attribute in rewritten.get(type(module).__name__, []):
-            setting = layer_settings(module).get(attribute)
-            layer = module._modules.pop(attribute)
+        for access in rewritten.get(type(module).__name__, []):
+            value = values.get((type(module).__name__, access))
+            setting = _setting(module, access, value)
+            holder = _layer_at(module, access[:-1]) if len(access) > 1 else module
+            assert holder is not None
+            layer = holder._modules.pop(access[-1])
             if setting is not None:
                 setattr(module, setting.name, getattr(layer, setting.parameter))
     return expected
@@ -182,50 +225,60 @@ def _rewritten_model(model: nn.Module, rewritten: dict[str, list[str]]) -> nn.Mo
 def _class_edits(
     source_class: ast.ClassDef,
     instances: list[nn.Module],
-    attributes: list[str],
+    accesses: list[Access],
     inputs: dict[int, Any],
     convert_layer: Converter,
     encoded: bytes,
     starts: list[int],
     module_names: set[str],
-) -> tuple[list[_Edit], set[str]] | None:
-    """The edits rewriting one class's calls of its layers ``attributes``, and the imports they need."""
-    templates: dict[str, str] = {}
+) -> tuple[list[_Edit], set[str], dict[Access, ast.expr]] | None:
+    """The edits rewriting one class's calls of its layers, the imports they need, what builds each."""
+    templates: dict[Access, str] = {}
     imports: set[str] = set()
     edits: list[_Edit] = []
+    built: dict[Access, ast.expr] = {}
     builders: set[int] = set()
-    for attribute in attributes:
-        found = _layer_rewrite(instances, attribute, inputs, convert_layer)
-        builder = _builder(source_class, attribute)
-        if found is None or builder is None:
+    keys: dict[ast.Assign, list[ast.expr]] = {}
+    for access in accesses:
+        place = _built_at(source_class, access)
+        if place is None:
             return None
-        templates[attribute], statement, layer_imports = found
+        statement, value = place
+        built[access] = value
+        found = _layer_rewrite(instances, access, value, inputs, convert_layer)
+        if found is None:
+            return None
+        templates[access], setting, layer_imports = found
         imports |= layer_imports
-        if statement is None and names_read(builder) - {"self"} - module_names:
+        if setting is None and names_read(value) - {"self"} - module_names:
             return None  # built from a parameter the call's literal would not honour
-        edit = _statement_edit(builder, statement, encoded, starts)
+        edit = _built_edits(statement, value, setting, encoded, starts)
         if edit is None:
             return None
-        edits.append(edit)
-        builders |= {id(n) for n in ast.walk(builder)}
+        edits += edit
+        if value is not statement.value:
+            keys.setdefault(statement, []).append(value)
+        builders |= {id(n) for n in ast.walk(statement if len(access) == 1 else value)}
+    for statement, values in keys.items():
+        found_edits = _entries_edits(statement.value, values, starts)
+        if found_edits is None:
+            return None
+        edits += found_edits
     calls: dict[ast.Call, str] = {}
     for node in ast.walk(source_class):
-        attribute = _called_layer(node)
-        if attribute in templates:
-            assert isinstance(node, ast.Call)
+        access = _access(node.func) if isinstance(node, ast.Call) else None
+        if access in templates:
+            assert isinstance(node, ast.Call) and access is not None
             if (
                 len(node.args) != 1
                 or node.keywords
                 or isinstance(node.args[0], ast.Starred)
             ):
                 return None
-            calls[node] = templates[attribute]
+            calls[node] = templates[access]
     functions = {id(c.func) for c in calls}
     if any(
-        isinstance(node, ast.Attribute)
-        and _is_self(node.value)
-        and node.attr in templates
-        and id(node) not in functions | builders
+        _access(node) in templates and id(node) not in functions | builders
         for node in ast.walk(source_class)
     ):
         return None  # read otherwise than called: passed on, iterated
@@ -233,12 +286,13 @@ def _class_edits(
         if not any(_inside(call, other) for other in calls if other is not call):
             start, end = _span(call, starts)
             edits.append((start, end, _rewritten(call, calls, encoded, starts)))
-    return edits, imports
+    return edits, imports, built
 
 
 def _layer_rewrite(
     instances: list[nn.Module],
-    attribute: str,
+    access: Access,
+    value: ast.expr,
     inputs: dict[int, Any],
     convert_layer: Converter,
 ) -> tuple[str, str | None, set[str]] | None:
@@ -249,10 +303,10 @@ def _layer_rewrite(
     found = set()
     imports: set[str] = set()
     for module in instances:
-        layer = module._modules.get(attribute)
+        layer = _layer_at(module, access)
         if layer is None or id(layer) not in inputs:
             return None
-        setting = layer_settings(module).get(attribute)
+        setting = _setting(module, access, value)
         template = _call_template(layer, inputs[id(layer)], setting, convert_layer)
         if template is None:
             return None
@@ -495,22 +549,76 @@ def _rewritten(
     return calls[call].replace(_INPUT, written)
 
 
-def _statement_edit(
-    builder: ast.stmt, statement: str | None, encoded: bytes, starts: list[int]
-) -> _Edit | None:
-    """The edit taking the statement building a layer out, or making it set the layer's setting.
+def _built_edits(
+    statement: ast.Assign,
+    value: ast.expr,
+    setting: str | None,
+    encoded: bytes,
+    starts: list[int],
+) -> list[_Edit] | None:
+    """The edits taking a layer out of its statement, or making the statement set its setting.
 
-    Only a statement alone on its lines.
+    A statement alone on its lines goes, or sets the setting instead. A
+    key of an ``nn.ModuleDict`` goes from the dict, with its comma, and
+    the setting is set right after the statement building the dict.
     """
-    start, end = _span(builder, starts)
-    line_start = starts[builder.lineno - 1]
-    line_end = starts[builder.end_lineno or builder.lineno] - 1
+    start, end = _span(statement, starts)
+    line_start = starts[statement.lineno - 1]
+    line_end = starts[statement.end_lineno or statement.lineno] - 1
     before, after = encoded[line_start:start], encoded[end:line_end]
     if before.strip() or after.strip() and not after.strip().startswith(b"#"):
         return None
-    if statement is None:
-        return line_start, line_end + 1, ""
-    return start, end, statement
+    if value is statement.value:
+        if setting is None:
+            return [(line_start, line_end + 1, "")]
+        return [(start, end, setting)]
+    if setting is None:
+        return []  # the key goes with the others (:func:`_entries_edits`)
+    indent = " " * statement.col_offset
+    return [(line_end, line_end, f"\n{indent}{setting}")]
+
+
+def _entries_edits(
+    container: ast.expr, values: list[ast.expr], starts: list[int]
+) -> list[_Edit] | None:
+    """The edits taking entries out of a dict's ``dict(...)`` or ``{...}``, with the commas parting them.
+
+    Each run of entries goes from its first one to the next entry kept, or
+    after the last ones, from the end of the entry kept before them. A dict
+    left empty is refused.
+    """
+    assert isinstance(container, ast.Call)
+    given = container.args[0]
+    if isinstance(given, ast.Call):
+        entries = [(k, k.value) for k in given.keywords]
+    else:
+        assert isinstance(given, ast.Dict)
+        entries = [(k, v) for k, v in zip(given.keys, given.values) if k is not None]
+    gone = [any(v is value for value in values) for _, v in entries]
+    if all(gone):
+        return None
+    edits = []
+    index = 0
+    while index < len(entries):
+        if not gone[index]:
+            index += 1
+            continue
+        last = index
+        while last + 1 < len(entries) and gone[last + 1]:
+            last += 1
+        if last + 1 < len(entries):
+            span = (
+                _span(entries[index][0], starts)[0],
+                _span(entries[last + 1][0], starts)[0],
+            )
+        else:
+            span = (
+                _span(entries[index - 1][1], starts)[1],
+                _span(entries[last][1], starts)[1],
+            )
+        edits.append((*span, ""))
+        index = last + 1
+    return edits
 
 
 def _applied(encoded: bytes, edits: list[_Edit]) -> bytes:
@@ -547,8 +655,17 @@ def _with_imports(text: str, imports: set[str]) -> str:
 # --- the class's text ---
 
 
-def _builder(source_class: ast.ClassDef, attribute: str) -> ast.stmt | None:
-    """The statement of ``__init__``'s own body building the layer, where it is the class's only one."""
+def _built_at(
+    source_class: ast.ClassDef, access: Access
+) -> tuple[ast.Assign, ast.expr] | None:
+    """The statement of ``__init__``'s own body building a layer, and the expression that does.
+
+    ``self.relu = nn.ReLU()``; for a key of an ``nn.ModuleDict``, the
+    statement building the dict and the key's value in it
+    (``drop=nn.Dropout(config.dropout)`` in ``nn.ModuleDict(dict(...))``
+    or ``{"drop": ...}``). The attribute must be set by no other statement
+    of the class.
+    """
     init = next(
         (
             f
@@ -563,21 +680,57 @@ def _builder(source_class: ast.ClassDef, attribute: str) -> ast.stmt | None:
         for target in getattr(node, "targets", [getattr(node, "target", None)])
         if isinstance(target, ast.Attribute)
         and _is_self(target.value)
-        and target.attr == attribute
+        and target.attr == access[0]
     ]
     if init is None or len(setting) != 1 or setting[0] not in init.body:
         return None
-    return setting[0] if isinstance(setting[0], ast.Assign) else None
+    statement = setting[0]
+    if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
+        return None
+    if len(access) == 1:
+        return statement, statement.value
+    entries = _dict_entries(statement.value)
+    value = entries.get(access[1]) if entries is not None else None
+    return (statement, value) if value is not None else None
 
 
-def _called_layer(node: ast.AST) -> str | None:
-    """``relu`` for ``self.relu(...)``."""
+def _dict_entries(value: ast.expr) -> dict[str, ast.expr] | None:
+    """The keys of ``nn.ModuleDict(dict(k=...))`` or ``nn.ModuleDict({"k": ...})`` and their values."""
+    if not isinstance(value, ast.Call) or len(value.args) != 1 or value.keywords:
+        return None
+    (given,) = value.args
     if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and _is_self(node.func.value)
+        isinstance(given, ast.Call)
+        and isinstance(given.func, ast.Name)
+        and given.func.id == "dict"
+        and not given.args
+        and all(k.arg for k in given.keywords)
     ):
-        return node.func.attr
+        return {k.arg: k.value for k in given.keywords if k.arg}
+    if isinstance(given, ast.Dict) and all(
+        isinstance(k, ast.Constant) and isinstance(k.value, str) for k in given.keys
+    ):
+        return {k.value: v for k, v in zip(given.keys, given.values)}  # type: ignore[union-attr]
+    return None
+
+
+def _access(node: ast.AST) -> Access | None:
+    """``("relu",)`` for ``self.relu``; ``("transformer", "drop")`` for ``self.transformer.drop`` or ``self.transformer["drop"]``."""
+    if isinstance(node, ast.Attribute) and _is_self(node.value):
+        return (node.attr,)
+    if isinstance(node, ast.Attribute):
+        key: Any = node.attr
+    elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        key = node.slice.value
+    else:
+        return None
+    inner = node.value
+    if (
+        isinstance(key, str)
+        and isinstance(inner, ast.Attribute)
+        and _is_self(inner.value)
+    ):
+        return (inner.attr, key)
     return None
 
 

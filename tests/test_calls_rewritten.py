@@ -88,6 +88,14 @@ def test_a_branch_the_trace_does_not_take_is_kept_with_its_calls_rewritten(tmp_p
         assert torch.equal(rewritten.train()(x), expected)
 
 
+def test_a_helper_method_calling_the_layer_is_rewritten_too(tmp_path):
+    """``activate`` is no method the trace runs: its call is rewritten all the same."""
+    helper = "\n    def activate(self, x):\n        return self.act(x)\n"
+    conversion = _converted(tmp_path, BRANCHED.replace("HELPER", helper))
+    assert conversion.as_written
+    assert "def activate(self, x):\n        return F.gelu(x)" in conversion.source
+
+
 def test_a_layer_passed_on_is_not_rewritten(tmp_path):
     """``self.twice(self.act, x)`` hands the layer on: no call to rewrite it in."""
     helper = "\n    def twice(self, f, x):\n        return f(f(x))\n"
@@ -98,3 +106,103 @@ def test_a_layer_passed_on_is_not_rewritten(tmp_path):
     assert "self.twice(self.act" not in conversion.source or "nn.GELU" in (
         conversion.source
     )
+
+
+def test_a_line_with_other_than_ascii_text_is_rewritten_where_its_call_is(tmp_path):
+    """``ast`` columns count UTF-8 bytes: ``é`` before the call must not shift it."""
+    text = BRANCHED.replace("HELPER", "").replace(
+        "            return self.drop(self.act(x))",
+        '            return self.drop(self.act(x)) if "é" else x  # déjà vu',
+    )
+    conversion = _converted(tmp_path, text)
+    assert conversion.as_written
+    assert 'F.dropout(F.gelu(x), p=self.p, training=self.training) if "é" else x' in (
+        conversion.source
+    )
+    assert "# déjà vu" in conversion.source
+
+
+def test_a_layer_built_in_a_branch_is_not_rewritten(tmp_path):
+    """``self.act`` is an ``nn.GELU`` or an ``nn.ReLU``: no one statement builds it."""
+    text = BRANCHED.replace("HELPER", "").replace(
+        "        self.act = nn.GELU()\n",
+        "        if fast:\n            self.act = nn.GELU()\n"
+        "        else:\n            self.act = nn.ReLU()\n",
+    )
+    conversion = _converted(tmp_path, text)
+    assert "if self.fast:" not in conversion.source  # printed from the trace
+
+
+def test_instances_whose_calls_differ_are_not_rewritten(tmp_path):
+    """Two blocks' ``nn.LeakyReLU(slope, inplace=False)``: two literals, no setting."""
+    text = """
+import torch
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, slope):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.LeakyReLU(slope, inplace=False)
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Block(0.1)
+        self.b = Block(0.2)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+    conversion = _converted(tmp_path, text)
+    assert "0.1" in conversion.source and "0.2" in conversion.source
+
+
+MODULE_DICT = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, p=0.1):
+        super().__init__()
+        self.parts = nn.ModuleDict(
+            ENTRIES
+        )
+
+    def forward(self, x):
+        x = self.parts.fc(x)
+        return self.parts["act"](self.parts.drop(x))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_key_of_a_module_dict_is_rewritten_and_its_setting_set_after_it(tmp_path):
+    """nanoGPT's ``self.transformer.drop``: the key goes, the class holds the rate."""
+    for entries in (
+        "dict(fc=nn.Linear(4, 4), drop=nn.Dropout(p), act=nn.Tanh())",
+        '{"fc": nn.Linear(4, 4), "drop": nn.Dropout(p), "act": nn.Tanh()}',
+    ):
+        conversion = _converted(tmp_path, MODULE_DICT.replace("ENTRIES", entries))
+        source = conversion.source
+        assert conversion.as_written
+        assert "nn.Dropout" not in source and "nn.Tanh" not in source
+        assert "self.p = p" in source
+        assert (
+            "F.tanh(F.dropout(x, p=self.p, training=self.training))" in source
+            or "torch.tanh(F.dropout(x, p=self.p, training=self.training))" in source
+        )
+        net = _classes(source)["Net"](p=1.0).train()
+        assert torch.equal(net(torch.randn(3, 4)), torch.zeros(3, 4))

@@ -91,6 +91,41 @@ def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
     return found
 
 
+def entry_setting(
+    module: nn.Module, container: str, key: str, value: ast.expr
+) -> LayerSetting | None:
+    """The setting of the layer at ``key`` of ``module``'s ``nn.ModuleDict`` ``container``.
+
+    ``value``: the source's expression building it (nanoGPT's
+    ``drop=nn.Dropout(config.dropout)`` in ``nn.ModuleDict(dict(...))``).
+    Its attribute on ``module`` is named as the expression ends, else as
+    the key, where ``module``'s class has no other use for that name; None
+    where neither is free.
+    """
+    layer = module._modules[container]._modules.get(key)
+    if layer is None or not is_stateless(layer) or is_user_module(layer):
+        return None
+    bound = _one_argument(value, type(layer))
+    init = function_tree(type(module).__dict__.get("__init__"))
+    if bound is None or init is None:
+        return None
+    taken = (
+        {
+            target.attr
+            for node in ast.walk(init)
+            for target in getattr(node, "targets", [getattr(node, "target", None)])
+            if _is_self_attribute(target)
+        }
+        | set(vars(module))
+        | set(dir(type(module)))
+        | {s.name for s in layer_settings(module).values()}
+    )
+    for name in (_ends_in(bound[1]), key):
+        if name is not None and name.isidentifier() and name not in taken:
+            return LayerSetting(f"{container}.{key}", *bound, name)
+    return None
+
+
 def _one_argument(value: ast.expr, layer: type) -> tuple[str, ast.expr] | None:
     """The layer parameter a call's one argument binds to, and the argument; None for a literal."""
     if not isinstance(value, ast.Call) or len(value.args) + len(value.keywords) != 1:
