@@ -214,13 +214,13 @@ def _arguments_read(
         node = nodes[position]
         if node not in wanted or attribute not in vars(original):
             continue
-        name = key if kind == "kw" else _positional_name(node, key)
+        name = key if kind == "kw" else positional_name(node, key)
         if isinstance(name, str):
             found.setdefault(node, {})[name] = attribute
     return found
 
 
-def _positional_name(node: fx.Node, index: Any) -> str | None:
+def positional_name(node: fx.Node, index: Any) -> str | None:
     """The parameter name of ``node``'s positional argument ``index``, if its function has one."""
     try:
         parameters = list(inspect.signature(node.target).parameters)

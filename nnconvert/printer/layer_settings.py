@@ -33,8 +33,8 @@ from typing import Any
 from torch import fx, nn
 
 from ..module_kinds import is_stateless, is_user_module
-from ..passes.styles import MADE_FROM_LAYER
-from ..source_text import function_tree
+from ..passes.styles import MADE_FROM_LAYER, positional_name
+from ..source_text import called_name, function_tree
 from .values import same_literal
 
 
@@ -49,8 +49,10 @@ class LayerSetting:
     #: the source's argument: ``upscale_factor``, ``config.dropout``
     expression: ast.expr
     #: the attribute holding the setting: the name the expression ends in
-    #: where the class has no other use for it (``self.upscale_factor``),
-    #: else the layer's (``self.resid_dropout = config.dropout``)
+    #: (:func:`~nnconvert.source_text.called_name`: ``dropout`` for
+    #: ``config.dropout``) where the class has no other use for it
+    #: (``self.upscale_factor``), else the layer's (``self.resid_dropout =
+    #: config.dropout``)
     name: str
 
 
@@ -83,9 +85,9 @@ def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
         if bound is not None:
             found[target.attr] = LayerSetting(target.attr, *bound, target.attr)
     taken = set(set_in_init) | set(vars(module)) | set(dir(type(module)))
-    wanted = Counter(_ends_in(s.expression) for s in found.values())
+    wanted = Counter(called_name(s.expression) for s in found.values())
     for layer, setting in found.items():
-        name = _ends_in(setting.expression)
+        name = called_name(setting.expression)
         if name is not None and name not in taken and wanted[name] == 1:
             found[layer] = dataclasses.replace(setting, name=name)
     return found
@@ -120,7 +122,7 @@ def entry_setting(
         | set(dir(type(module)))
         | {s.name for s in layer_settings(module).values()}
     )
-    for name in (_ends_in(bound[1]), key):
+    for name in (called_name(bound[1]), key):
         if name is not None and name.isidentifier() and name not in taken:
             return LayerSetting(f"{container}.{key}", *bound, name)
     return None
@@ -157,15 +159,6 @@ def _is_literal(expression: ast.expr) -> bool:
     return True
 
 
-def _ends_in(expression: ast.expr) -> str | None:
-    """``upscale_factor`` for ``upscale_factor``, ``dropout`` for ``config.dropout``."""
-    if isinstance(expression, ast.Name):
-        return expression.id
-    if isinstance(expression, ast.Attribute):
-        return expression.attr
-    return None
-
-
 def layer_setting_read(
     node: fx.Node, key: Any, kind: str, module: nn.Module, value: Any
 ) -> str | None:
@@ -180,23 +173,11 @@ def layer_setting_read(
     setting = layer_settings(module).get(attribute)
     if setting is None:
         return None
-    name = key if kind == "kw" else _positional_name(node, key)
+    name = key if kind == "kw" else positional_name(node, key)
     held = getattr(module._modules[attribute], setting.parameter, None)
     if name != setting.parameter or not same_literal(held, value):
         return None
     return setting.name
-
-
-def _positional_name(node: fx.Node, index: Any) -> str | None:
-    try:
-        parameters = list(inspect.signature(node.target).parameters)
-    except (TypeError, ValueError):
-        return None
-    return (
-        parameters[index]
-        if isinstance(index, int) and index < len(parameters)
-        else None
-    )
 
 
 def _is_self_attribute(target: Any) -> bool:
