@@ -222,7 +222,11 @@ def _comments_above_long_lines(text: str) -> str:
             continue
         line = lines[row - 1]
         code = line[:column].rstrip()
-        if statement_row == row and len(line) > _BLACK.line_length >= len(code):
+        # as black writes it: two spaces before the ``#`` (nanoGPT's one
+        # space makes an 88-character line 89 long), one after it
+        spaced = token.string[1:2] in ("", " ", "!", ":")
+        written = len(code) + 2 + len(token.string) + (0 if spaced else 1)
+        if statement_row == row and written > _BLACK.line_length >= len(code):
             indent = line[: len(line) - len(line.lstrip())]
             moved[row] = (indent + token.string, code)
     for row in sorted(moved, reverse=True):

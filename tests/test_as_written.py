@@ -321,3 +321,21 @@ def test_a_partial_argument_is_written_as_its_call(tmp_path):
     assert "import functools" in result.source
     rebuilt = result.namespace()["Net"]()
     assert isinstance(rebuilt.norm, nn.InstanceNorm2d) and rebuilt.norm.eps == 1e-3
+
+
+@pytest.mark.parametrize(
+    "comment, moved",
+    [
+        ("# (B, nh, T, hs)", True),  # 88 as written, 89 with black's two spaces
+        ("#(B, nh, T, hs)", True),  # 87 as written, 89 once black spaces it
+        ("# (B, nh, T)", False),  # 85 as written, 86 with black's two spaces
+    ],
+)
+def test_a_comment_goes_above_where_black_makes_its_line_too_long(comment, moved):
+    """nanoGPT's ``...transpose(1, 2) # (B, nh, T, hs)``: one space, 88 characters."""
+    from nnconvert.as_written import _comments_above_long_lines
+
+    code = "        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)"
+    text = f"def f():\n{code} {comment}\n"
+    above = f"def f():\n        {comment}\n{code}\n"
+    assert (_comments_above_long_lines(text) == above) is moved
