@@ -216,27 +216,13 @@ def _settings_read(
     layers = {node: layer for node, _, layer in replacements}
     found: dict[fx.Node, str] = {}
     for node, arguments in read.items():
-        if len(arguments) != 1 or not _one_setting(layers[node], *arguments):
+        name, *more = set(arguments.values())
+        if more or len(arguments) != 1:
             continue
-        (name,) = arguments.values()
         calls = readers.get(name, set())
         if calls <= set(layers) and len({repr(layers[c]) for c in calls}) == 1:
             found[node] = name
     return found
-
-
-def _one_setting(layer: nn.Module, argument: str) -> bool:
-    """Whether ``layer`` is its class built with ``argument``'s value alone.
-
-    ``nn.Dropout(0.25)``: its setting is the one the call reads. Not
-    PNASNet's ``nn.MaxPool2d(3, stride=stride, padding=1)``, whose call
-    reads ``self.stride`` among literals: the attribute is no layer's.
-    """
-    try:
-        alone = type(layer)(getattr(layer, argument))
-    except Exception:
-        return False
-    return repr(alone) == repr(layer)
 
 
 def _arguments_read(
