@@ -198,9 +198,8 @@ STATELESS_ARGUMENTS_NOT_CARRIED = (
     "call in forward reading a setting (F.dropout(x, self.attn_dropout), "
     "self.attn_dropout = dropout) or, printed from the trace where the class "
     "cannot write it, a number (F.dropout(x, 0.1)): read back, module style "
-    "names the layer after the setting (self.dropout for gpt's self.drop, "
-    "whose setting takes the name its argument ends in) or the class takes "
-    "no such parameter"
+    "names the layer by its stem (self.dropout1 = nn.Dropout(dropout)) or "
+    "the class takes no such parameter"
 )
 #: The samples whose module output writes such arguments with the source's names.
 STATELESS_ARGUMENTS_SAMPLES = frozenset(

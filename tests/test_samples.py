@@ -62,12 +62,6 @@ def test_converting_an_output_to_its_own_style_reproduces_it(sample, style):
     assert again.source == first.source
 
 
-#: Samples whose mixed output keeps each dropout rate as a setting named as
-#: its layer (``self.attn_dropout = dropout``): module style names the layer
-#: made from the call after it, so their names and arguments come back.
-SETTINGS_NAMED_AS_LAYERS = frozenset({"cached_mask", "seq2seq_transformer"})
-
-
 @pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: p.stem)
 def test_mixed_and_functional_outputs_convert_on_to_the_same_module(sample, request):
     """module -> X -> module gives module -> module, for every class style X.
@@ -75,8 +69,7 @@ def test_mixed_and_functional_outputs_convert_on_to_the_same_module(sample, requ
     Through mixed style, but for the names of the parameter-free layers the
     model holds (``STATELESS_NAMES_NOT_CARRIED``) and their arguments.
     """
-    carried = sample.stem in SETTINGS_NAMED_AS_LAYERS
-    if sample.stem in STATELESS_ARGUMENTS_SAMPLES and not carried:
+    if sample.stem in STATELESS_ARGUMENTS_SAMPLES:
         mark = pytest.mark.xfail(strict=True, reason=STATELESS_ARGUMENTS_NOT_CARRIED)
         request.applymarker(mark)
     model, inputs = load_sample(sample)
@@ -88,7 +81,7 @@ def test_mixed_and_functional_outputs_convert_on_to_the_same_module(sample, requ
     direct = nnconvert.convert(model, Style.MODULE, inputs, keep_source=False).source
     via = nnconvert.convert(model, Style.MIXED, inputs).load()
     again = nnconvert.convert(via, Style.MODULE, inputs, keep_source=False).source
-    if sample.stem in NAMED_STATELESS_SAMPLES and not carried:
+    if sample.stem in NAMED_STATELESS_SAMPLES:
         assert again != direct
         assert inlined_stateless_layers(again) == inlined_stateless_layers(direct)
     else:

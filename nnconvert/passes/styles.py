@@ -161,10 +161,7 @@ def to_module(module: fx.GraphModule) -> None:
         found = layer_for_call(node)
         if found is not None:
             replacements.append((node, *found))
-    read = _arguments_read(module, [node for node, _, _ in replacements])
-    names, own = _new_attribute_names(
-        module, replacements, _settings_read(module, replacements, read)
-    )
+    names, own = _new_attribute_names(module, replacements)
     attribute = {
         node: (name, spec) for (node, spec, _), name in zip(replacements, names)
     }
@@ -174,11 +171,11 @@ def to_module(module: fx.GraphModule) -> None:
         if name in added:  # one layer for the calls made from one
             continue
         added.add(name)
-        held = _held_layer(original, name) if name in own else None
-        if held is not None and not _holds_tensors(original):
+        if name in own and not _holds_tensors(original):
             # the model's own: declared where the user declares it
-            layer = held
+            layer = _held_layer(original, name)
         module.add_submodule(name, layer)
+    read = _arguments_read(module, [node for node, _, _ in replacements])
     for node in list(module.graph.nodes):
         if node not in attribute and first_of.get(node) not in attribute:
             continue
@@ -190,39 +187,6 @@ def to_module(module: fx.GraphModule) -> None:
             call.meta[ARGUMENTS_READ] = read[node]
         node.replace_all_uses_with(call)
         module.graph.erase_node(node)
-
-
-def _settings_read(
-    module: fx.GraphModule,
-    replacements: list[tuple[fx.Node, OpSpec, nn.Module]],
-    read: dict[fx.Node, dict[str, str]],
-) -> dict[fx.Node, str]:
-    """The calls whose layer takes the name of the one setting they read.
-
-    Mixed style's ``self.attn_dropout = dropout`` read by ``F.dropout(att,
-    p=self.attn_dropout)`` (:mod:`nnconvert.printer.layer_settings`) is
-    ``self.attn_dropout = nn.Dropout(dropout)`` again: where the calls
-    reading the attribute read nothing else of it and make one layer, and
-    nothing else reads it, the layer takes its name.
-    """
-    # the printer's reading of the source, as it names mixed style's literals
-    from ..printer.attribute_reads import attribute_reads
-
-    original = module.meta.get("original", module)
-    nodes = list(module.graph.nodes)
-    readers: dict[str, set[fx.Node]] = {}
-    for (position, _, _), name in attribute_reads(module.graph, original).items():
-        readers.setdefault(name, set()).add(nodes[position])
-    layers = {node: layer for node, _, layer in replacements}
-    found: dict[fx.Node, str] = {}
-    for node, arguments in read.items():
-        name, *more = set(arguments.values())
-        if more or len(arguments) != 1:
-            continue
-        calls = readers.get(name, set())
-        if calls <= set(layers) and len({repr(layers[c]) for c in calls}) == 1:
-            found[node] = name
-    return found
 
 
 def _arguments_read(
@@ -416,9 +380,7 @@ def _argument_node(graph: fx.Graph, owner: str, value: Any) -> Any:
 
 
 def _new_attribute_names(
-    module: fx.GraphModule,
-    replacements: list[tuple[fx.Node, OpSpec, nn.Module]],
-    settings: dict[fx.Node, str],
+    module: fx.GraphModule, replacements: list[tuple[fx.Node, OpSpec, nn.Module]]
 ) -> tuple[list[str], set[str]]:
     """Each new layer's attribute, and which of them are the model's own layers.
 
@@ -433,11 +395,6 @@ def _new_attribute_names(
     taken |= {key.split(".")[0] for key in original.state_dict()}
     taken |= set(helper_methods(original))  # ``def flatten(self, x)`` stays callable
     own = [_own_name(original, node, layer, taken) for node, _, layer in replacements]
-    # a call reading a setting (``F.dropout(att, p=self.attn_dropout)``): its name
-    own = [
-        name or (settings.get(node) if settings.get(node) not in taken else None)
-        for name, (node, _, _) in zip(own, replacements)
-    ]
     owned = {name for name in own if name is not None}
     taken |= owned
     counts = Counter(
