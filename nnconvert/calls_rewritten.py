@@ -61,6 +61,7 @@ from .copying import copy_model
 from .init_arguments import recorded_call
 from .opspecs import spec_for_module
 from .printer.layer_settings import LayerSetting, entry_setting, layer_settings
+from .source_text import attributes_set, attributes_stored, self_path
 
 #: Converts one layer, given its input, to mixed style: the output's text.
 Converter = Callable[[nn.Module, Any], str]
@@ -310,11 +311,7 @@ def _layer_rewrite(
         template = _call_template(layer, inputs[id(layer)], setting, convert_layer)
         if template is None:
             return None
-        statement = (
-            f"self.{setting.name} = {ast.unparse(setting.expression)}"
-            if setting is not None
-            else None
-        )
+        statement = setting.statement if setting is not None else None
         found.add((template[0], statement))
         imports |= template[1]
     if len(found) != 1:
@@ -368,7 +365,7 @@ def _call_template(
     reads = {
         n.attr
         for n in ast.walk(call)
-        if isinstance(n, ast.Attribute) and _is_self(n.value)
+        if isinstance(n, ast.Attribute) and self_path(n.value) == ""
     }
     if not reads <= {"training"}:
         return None
@@ -674,17 +671,9 @@ def _built_at(
         ),
         None,
     )
-    setting = [
-        node
-        for node in ast.walk(source_class)
-        for target in getattr(node, "targets", [getattr(node, "target", None)])
-        if isinstance(target, ast.Attribute)
-        and _is_self(target.value)
-        and target.attr == access[0]
-    ]
-    if init is None or len(setting) != 1 or setting[0] not in init.body:
+    if init is None or attributes_stored(source_class)[access[0]] != 1:
         return None
-    statement = setting[0]
+    statement = next((s for s in init.body if attributes_set(s) == [access[0]]), None)
     if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
         return None
     if len(access) == 1:
@@ -716,7 +705,7 @@ def _dict_entries(value: ast.expr) -> dict[str, ast.expr] | None:
 
 def _access(node: ast.AST) -> Access | None:
     """``("relu",)`` for ``self.relu``; ``("transformer", "drop")`` for ``self.transformer.drop`` or ``self.transformer["drop"]``."""
-    if isinstance(node, ast.Attribute) and _is_self(node.value):
+    if isinstance(node, ast.Attribute) and self_path(node.value) == "":
         return (node.attr,)
     if isinstance(node, ast.Attribute):
         key: Any = node.attr
@@ -728,14 +717,10 @@ def _access(node: ast.AST) -> Access | None:
     if (
         isinstance(key, str)
         and isinstance(inner, ast.Attribute)
-        and _is_self(inner.value)
+        and self_path(inner.value) == ""
     ):
         return (inner.attr, key)
     return None
-
-
-def _is_self(node: ast.AST) -> bool:
-    return isinstance(node, ast.Name) and node.id == "self"
 
 
 __all__ = ["LayerAlone", "with_layer_calls_rewritten"]

@@ -528,12 +528,7 @@ def _settings_kept(
             setting = layer_settings(module).get(layer)
             if setting is None or setting.name not in printed_sets:
                 break
-            texts.add(
-                (
-                    setting.name,
-                    f"self.{setting.name} = {ast.unparse(setting.expression)}",
-                )
-            )
+            texts.add((setting.name, setting.statement))
         else:
             if len(texts) == 1:
                 found[layer] = texts.pop()

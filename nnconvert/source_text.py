@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import functools
+from collections import Counter
 import inspect
 import io
 import linecache
@@ -984,6 +985,13 @@ def self_attributes(function: Any) -> Iterator[ast.Attribute]:
             and node.value.id == "self"
         ):
             yield node
+
+
+def attributes_stored(node: ast.AST) -> Counter[str]:
+    """How many times ``node`` stores each ``self.<name>`` (``=``, ``+=``, a loop's target)."""
+    return Counter(
+        a.attr for a in self_attributes(node) if isinstance(a.ctx, ast.Store)
+    )
 
 
 def attributes_read(cls: type) -> frozenset[str] | None:

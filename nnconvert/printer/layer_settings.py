@@ -34,7 +34,7 @@ from torch import fx, nn
 
 from ..module_kinds import is_stateless, is_user_module
 from ..passes.styles import MADE_FROM_LAYER, positional_name
-from ..source_text import called_name, function_tree
+from ..source_text import attributes_stored, called_name, function_tree, self_path
 from .values import same_literal
 
 
@@ -55,6 +55,11 @@ class LayerSetting:
     #: config.dropout``)
     name: str
 
+    @property
+    def statement(self) -> str:
+        """The statement of ``__init__`` holding it: ``self.resid_dropout = config.dropout``."""
+        return f"self.{self.name} = {ast.unparse(self.expression)}"
+
 
 def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
     """Each parameter-free ``torch.nn`` layer of ``module`` built with one argument that is no literal.
@@ -65,18 +70,15 @@ def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
     init = function_tree(type(module).__dict__.get("__init__"))
     if init is None:
         return {}
-    set_in_init = Counter(
-        target.attr
-        for node in ast.walk(init)
-        for target in getattr(node, "targets", [getattr(node, "target", None)])
-        if _is_self_attribute(target)
-    )
+    set_in_init = attributes_stored(init)
     found = {}
     for statement in init.body:
         if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
             continue
         target = statement.targets[0]
-        if not _is_self_attribute(target) or set_in_init[target.attr] != 1:
+        if not isinstance(target, ast.Attribute) or self_path(target.value) != "":
+            continue
+        if set_in_init[target.attr] != 1:
             continue
         layer = module._modules.get(target.attr)
         if layer is None or not is_stateless(layer) or is_user_module(layer):
@@ -112,12 +114,7 @@ def entry_setting(
     if bound is None or init is None:
         return None
     taken = (
-        {
-            target.attr
-            for node in ast.walk(init)
-            for target in getattr(node, "targets", [getattr(node, "target", None)])
-            if _is_self_attribute(target)
-        }
+        set(attributes_stored(init))
         | set(vars(module))
         | set(dir(type(module)))
         | {s.name for s in layer_settings(module).values()}
@@ -178,11 +175,3 @@ def layer_setting_read(
     if name != setting.parameter or not same_literal(held, value):
         return None
     return setting.name
-
-
-def _is_self_attribute(target: Any) -> bool:
-    return (
-        isinstance(target, ast.Attribute)
-        and isinstance(target.value, ast.Name)
-        and target.value.id == "self"
-    )
