@@ -22,6 +22,7 @@ from torch import nn
 
 from . import init_arguments
 from .as_written import as_written
+from .calls_as_layers import with_calls_as_layers
 from .calls_rewritten import LayerAlone, with_layer_calls_rewritten
 from .construction_kept import with_source_construction
 from .check import CheckReport, check_equivalent, function_candidate, module_candidate
@@ -226,6 +227,7 @@ def _convert(
         )
     elif style is Style.MODULE and keep_source:
         kept = with_source_construction(read.module, name, source, _runner(name))
+        kept = kept or with_calls_as_layers(read.module, name, _runner(name), instances)
     working = next(i for i in instances if not i.path).module
     leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
     return Conversion(

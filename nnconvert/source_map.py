@@ -10,7 +10,7 @@ frame's locals are looked at whenever a node is made and once more when
 tracing ends, so every binding of a traced value is seen.
 
 What is recorded is plain data in ``node.meta`` (:data:`SOURCE`,
-:data:`NAMES`), so it survives the passes that copy a node's meta. The
+:data:`NAMES`, :data:`CALL_AT`), so it survives the passes that copy a node's meta. The
 printer reads it through :func:`user_name`, :func:`statement_line` and
 :mod:`.source_text` (comments, docstrings). A model without source
 (built in a REPL, code objects without a file) records nothing and prints
@@ -20,6 +20,7 @@ as before.
 from __future__ import annotations
 
 import functools
+import itertools
 import linecache
 import sys
 import sysconfig
@@ -34,6 +35,9 @@ from torch import fx
 SOURCE = "source"
 #: ``node.meta`` key: per frame of :data:`SOURCE`, the name the user bound the value to.
 NAMES = "source_names"
+#: ``node.meta`` key: the :class:`CallSpan` of the expression the innermost user
+#: frame was evaluating when the node was made (``F.relu(x)`` exactly, not its line)
+CALL_AT = "call_at"
 #: ``node.meta`` key: the attribute the traced module stored the value in
 #: (CLIP's ``self.attn_mask = self.attn_mask.to(...)``): its name, where no
 #: local names it (:mod:`nnconvert.stored_attributes`)
@@ -58,6 +62,17 @@ class Frame:
     first_line: int
 
 
+@dataclass(frozen=True)
+class CallSpan:
+    """Where in ``file`` an expression stands, as :mod:`ast` places it (columns in UTF-8 bytes)."""
+
+    file: str
+    line: int
+    end_line: int
+    column: int
+    end_column: int
+
+
 class SourceRecorder:
     """Notes, for every node a tracer makes, the user's frames and the names bound to it."""
 
@@ -66,6 +81,7 @@ class SourceRecorder:
         self._start: types.FrameType | None = None
         self._frames: dict[int, types.FrameType] = {}  # kept alive: ids stay unique
         self._stacks: dict[fx.Node, tuple[tuple[int, Frame], ...]] = {}
+        self._calls: dict[fx.Node, CallSpan] = {}
         self._bound: dict[int, dict[fx.Node, str]] = {}
 
     def start(self) -> None:
@@ -80,6 +96,9 @@ class SourceRecorder:
         for frame in stack:
             self._snapshot(frame)
         self._stacks[node] = tuple((id(f), _frame(f)) for f in stack)
+        span = _call_span(stack[-1]) if stack else None
+        if span is not None:
+            self._calls[node] = span
 
     def finish(self, graph: fx.Graph) -> None:
         """Write what was noted into ``node.meta`` of ``graph``'s nodes, then forget it."""
@@ -95,8 +114,11 @@ class SourceRecorder:
             node.meta[NAMES] = tuple(
                 self._bound.get(key, {}).get(node) for key, _ in stack
             )
+            if node in self._calls:
+                node.meta[CALL_AT] = self._calls[node]
         self._frames.clear()
         self._stacks.clear()
+        self._calls.clear()
         self._bound.clear()
         self._start = None
 
@@ -145,6 +167,24 @@ def _frame(frame: types.FrameType) -> Frame:
     return Frame(code.co_filename, frame.f_lineno, function, code.co_firstlineno)
 
 
+def _call_span(frame: types.FrameType) -> CallSpan | None:
+    """The expression ``frame`` is evaluating: its current instruction's position.
+
+    A call's instruction spans the whole call (``F.dropout(h, self.p)``), so
+    two calls on one line are told apart. Python 3.11 and later; None before.
+    Read afresh every time: code objects compare equal across files (two
+    loaded outputs' ``forward``), so no cache keyed by them is safe.
+    """
+    read = getattr(frame.f_code, "co_positions", None)
+    if read is None:
+        return None
+    position = next(itertools.islice(read(), frame.f_lasti // 2, None), None)
+    if position is None or None in position:
+        return None
+    line, end_line, column, end_column = position
+    return CallSpan(frame.f_code.co_filename, line, end_line, column, end_column)
+
+
 def is_user_code(filename: str) -> bool:
     """A file of the user's (or a model library's), not torch's, nnconvert's or Python's."""
     if filename.startswith("<"):  # code nnconvert generated and ran is read back
@@ -191,6 +231,11 @@ def user_name(node: fx.Node) -> str | None:
         if not node_frames(node) or node_frames(user) != node_frames(node):
             return None
         node = user
+
+
+def call_span(node: fx.Node) -> CallSpan | None:
+    """The expression of the user's innermost frame that made ``node`` (:data:`CALL_AT`)."""
+    return node.meta.get(CALL_AT)
 
 
 def statement_line(node: fx.Node) -> Frame | None:

@@ -226,11 +226,13 @@ def test_the_cli_says_it_kept_the_construction(tmp_path):
     assert "kept the model's own construction" not in printed.stderr
 
 
-def test_a_source_whose_layer_disagrees_with_the_printed_one_is_printed(tmp_path):
+def test_a_source_whose_layer_disagrees_with_the_printed_one_is_not_merged(tmp_path):
     """The source holds a ``softmax`` of another ``dim`` than the printed one calls.
 
     Merged, the printed ``forward`` would call the source's layer: the
     check of the build compares the printed layer's settings and refuses.
+    The source's own ``forward`` then stays, its call written as a layer of
+    its own beside the held one (:mod:`nnconvert.calls_as_layers`).
     """
     text = """
 import torch
@@ -257,8 +259,10 @@ def example_inputs():
     )
     assert "self.softmax = nn.Softmax(dim=1)" in printed.source  # the name reused
     conversion = _converted(tmp_path, text)
-    assert not conversion.as_written
-    assert conversion.source == printed.source
+    assert conversion.source != printed.source
+    assert "self.softmax = nn.Softmax(dim=0)  # held, never called" in conversion.source
+    assert "self.softmax1 = nn.Softmax(dim=1)" in conversion.source
+    assert "return self.softmax1(self.fc(x))" in conversion.source
 
 
 @pytest.mark.parametrize("keep_source", [True, False])

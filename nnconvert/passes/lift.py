@@ -77,6 +77,8 @@ from .graph_utils import (
 )
 from .prologues import Absorbed, absorb_output, read_prologue
 
+#: ``node.meta`` key of a layer call lifted from a functional call over its tensors
+LIFTED = "nnconvert_lifted"
 #: Helpers whose call right before a layer's call is the layer's state update.
 UPDATES = lifted_as(LiftAs.UPDATE)
 #: Helpers whose call is an argument the layer computes (:class:`Computed`),
@@ -116,6 +118,7 @@ def lift_calls(module: fx.GraphModule) -> None:
             with graph.inserting_before(call):
                 new = graph.call_module(owner, tuple(inputs), passed)
             new.meta = dict(call.meta)
+            new.meta[LIFTED] = True
             if absorbed is not None:
                 absorb_output(graph, call, new, absorbed)
             call.replace_all_uses_with(new)

@@ -53,6 +53,9 @@ MADE_FROM_LAYER = "nnconvert_made_from_layer"
 #: call: the layer's arguments the source wrote as ``self.<attribute>`` there
 #: (``F.dropout(x, self.dropout)`` -> ``{"p": "dropout"}``).
 ARGUMENTS_READ = "nnconvert_arguments_read"
+#: ``node.meta`` key of a layer call :func:`to_module` made from a functional
+#: call of the source's (``F.relu(x)``), not from a layer of the model's
+MADE_FROM_CALL = "nnconvert_made_from_call"
 
 
 def apply_style(module: fx.GraphModule, style: Style) -> fx.GraphModule:
@@ -183,6 +186,8 @@ def to_module(module: fx.GraphModule) -> None:
         with module.graph.inserting_before(node):
             call = module.graph.call_module(name, node.args[: spec.inputs])
         call.meta = dict(node.meta)
+        if MADE_FROM_LAYER not in node.meta:
+            call.meta[MADE_FROM_CALL] = True
         if read.get(node):
             call.meta[ARGUMENTS_READ] = read[node]
         node.replace_all_uses_with(call)

@@ -1,0 +1,641 @@
+"""Module style: the model's source with its functional calls written as layers.
+
+Going from a source that calls parameter-free ops as functions to module
+style changes one thing: each such call becomes a call of a layer built in
+``__init__`` (``F.dropout(h, self.dropout, training=self.training)``
+becomes ``self.dropout1(h)``, built as ``nn.Dropout(self.dropout)``).
+:mod:`.construction_kept` keeps the source's ``__init__`` and prints the
+methods from the trace; it refuses a method the trace specialised (GAT's
+``if self.concat:`` loses its other branch). Then, where it holds together,
+the output is the source itself with those calls rewritten in place --
+exactly the calls the module-style trace made layers of
+(:data:`~.passes.styles.MADE_FROM_CALL`), found by the position the tracer
+saw them at (:data:`~.source_map.CALL_AT`) -- the way
+:mod:`.calls_rewritten` does the opposite for mixed style.
+
+A call's arguments other than its inputs go to its layer's constructor: a
+literal as the traced layer has it, ``self.training`` as the layer's own
+flag, a plain attribute of the instance (``self.dropout``) as written, read
+in ``__init__`` after it is set. Each call has a layer of its own
+(``self.dropout1`` and ``self.dropout2`` for GAT's two dropouts), named
+from the op spec's stem as module style names it, built after the last
+statement of ``__init__`` that sets an attribute. Refused (the printed
+output stands):
+
+* a call the trace made a layer of that is not a call of a spec's
+  function in a method of a class of the model's file (a module-level
+  helper's, ``x.view(x.size(0), -1)`` made ``nn.Flatten``), or whose
+  other arguments are expressions (``p=p * 2``, a local);
+* a call the trace made a layer of in one instance of its class but not
+  in another, or a layer lifted from a function over a layer's tensors;
+* a class without its own ``__init__``, or whose ``__init__`` returns
+  early, or that another class of the model derives from.
+
+The rewritten source, built with its defaults, must build the model with
+those layers added (:func:`.as_written.same_model`), each layer as the
+trace made it; the equivalence check then runs on it as on any output.
+Calls no trace ran (a branch the example inputs do not take) stay as
+written.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import black
+import torch
+from torch import nn
+
+from .as_written import (
+    builds_same_model,
+    comments_above_long_lines,
+    has_instance_overrides,
+    same_model,
+    source_program,
+)
+from .calls_rewritten import _applied, _inside, _line_starts, _span, _with_imports
+from .construction_kept import Runner, without_unread_code
+from .copying import copy_model
+from .hierarchy import Instance
+from .naming import first_free
+from .opspecs import OpSpec, aliases_for, spec_for_module, specs_for_function
+from .opspecs.spec import Param, bind, parse_signature
+from .passes.lift import LIFTED
+from .passes.styles import MADE_FROM_CALL
+from .passes.weight_dicts import graphs_with_methods
+from .printer.classes import constructor_text
+from .source_map import CallSpan, call_span
+from .source_text import attributes_stored, class_definition, self_path
+
+#: The source's position of a call: ``(line, column, end line, end column)``.
+_Position = tuple[int, int, int, int]
+
+
+@dataclass
+class _Site:
+    """One call of the source that the trace made a layer of, in every instance."""
+
+    call: ast.Call  # in the program
+    owner: str  # its class
+    layers: dict[str, list[nn.Module]]  # by instance path, one per time it ran
+    spec: OpSpec | None = None
+    inputs: list[ast.expr] = field(default_factory=list)
+    #: constructor parameter -> the attribute of ``self`` the call passes for it
+    reads: dict[str, str] = field(default_factory=dict)
+
+
+def with_calls_as_layers(
+    model: nn.Module, name: str, run: Runner, instances: Sequence[Instance]
+) -> str | None:
+    """``model``'s source with the calls module style made layers of written as layers, or None."""
+    if type(model).__name__ != name or has_instance_overrides(model):
+        return None
+    found = class_definition(type(model))
+    program, _ = source_program(model, lists_as_tuples=False)
+    if found is None or program is None:
+        return None
+    source = found[0]
+    traced = _traced_calls(instances)
+    if traced is None:
+        return None
+    if not traced:  # already in module style: the source, if it builds the model
+        return program if builds_same_model(model, program, run) else None
+    tree = ast.parse(program)
+    sites = _sites(source.tree, tree, traced, _file_of_source(type(model)))
+    if sites is None:
+        return None
+    classes = {type(m).__name__: type(m) for m in model.modules()}
+    if _derived_from(classes, {s.owner for s in sites}):
+        return None
+    paths = {i.path: type(i.module).__name__ for i in instances}
+    if any(
+        _namespace(c) is not None and _namespace(c).get("nn", nn) is not nn
+        for c in classes.values()
+    ):
+        return None  # ``nn`` is another name in the file
+    for site in sites:
+        owned = [p for p, owner in paths.items() if owner == site.owner]
+        if sorted(site.layers) != sorted(owned):
+            return None  # made a layer in one instance of its class, not in another
+        namespace = _namespace(classes[site.owner])
+        if namespace is None or not _bound_site(site, namespace, model):
+            return None
+    encoded = program.encode()
+    starts = _line_starts(encoded)
+    class_trees = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
+    found = _class_edits(sites, class_trees, model, classes, encoded, starts)
+    if found is None:
+        return None
+    edits, attributes, builds = found
+    edits += _call_edits(sites, attributes, encoded, starts)
+    try:
+        text = _with_imports(
+            _applied(encoded, edits).decode(), {"from torch import nn"}
+        )
+        lines = comments_above_long_lines(text.split("\n"), 0)
+        merged = black.format_str(without_unread_code(lines), mode=black.Mode())
+    except Exception:
+        return None
+    with torch.random.fork_rng(devices=[]):  # building draws; the caller's draws stay
+        try:
+            rebuilt = run(merged)()
+        except (Exception, SystemExit):
+            return None
+        expected = _expected_model(model, builds, classes)
+    if expected is None or not _made_as_traced(expected, sites, attributes):
+        return None
+    if not same_model(expected, rebuilt):
+        return None
+    return merged
+
+
+def _traced_calls(
+    instances: Sequence[Instance],
+) -> dict[CallSpan, dict[str, list[nn.Module]]] | None:
+    """The layers module style made of the source's calls, by call and instance path.
+
+    None where one has no position in the source, or a call was lifted
+    into a layer of the model's (its text would stay a function over
+    the layer's tensors).
+    """
+    found: dict[CallSpan, dict[str, list[nn.Module]]] = {}
+    for instance in instances:
+        for graph in graphs_with_methods(instance.graph):
+            for node in graph.nodes:
+                if node.op != "call_module":
+                    continue
+                if node.meta.get(LIFTED):
+                    return None
+                if not node.meta.get(MADE_FROM_CALL):
+                    continue
+                span = call_span(node)
+                if span is None:
+                    return None
+                layer = instance.graph.get_submodule(str(node.target))
+                found.setdefault(span, {}).setdefault(instance.path, []).append(layer)
+    return found
+
+
+def _file_of_source(cls: type) -> str | None:
+    function = next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
+    return function.__code__.co_filename if function is not None else None
+
+
+def _sites(
+    file_tree: ast.Module,
+    program: ast.Module,
+    traced: dict[CallSpan, dict[str, list[nn.Module]]],
+    file: str | None,
+) -> list[_Site] | None:
+    """Each traced call as the program holds it, with its class; None for one found nowhere.
+
+    The program is the file's classes formatted (:func:`.as_written.source_program`):
+    a call is found in it by its path from its class down, and must read
+    the same there.
+    """
+    calls: dict[_Position, tuple[ast.ClassDef, list[tuple[str, int | None]]]] = {}
+    for statement in file_tree.body:
+        if not isinstance(statement, ast.ClassDef):
+            continue
+        for method in statement.body:
+            if not _plain_method(method):
+                continue
+            for path, node in _paths(method, [("body", statement.body.index(method))]):
+                if isinstance(node, ast.Call):
+                    position = (
+                        node.lineno,
+                        node.col_offset,
+                        node.end_lineno or node.lineno,
+                        node.end_col_offset or 0,
+                    )
+                    calls[position] = (statement, path)
+    classes = {c.name: c for c in program.body if isinstance(c, ast.ClassDef)}
+    sites = []
+    for span, layers in traced.items():
+        if span.file != file:
+            return None
+        place = calls.get((span.line, span.column, span.end_line, span.end_column))
+        if place is None:
+            return None
+        file_class, path = place
+        node: Any = classes.get(file_class.name)
+        written: Any = file_class
+        for name, index in path:
+            if node is None:
+                return None
+            node = getattr(node, name, None)
+            written = getattr(written, name)
+            if index is not None:
+                node = (
+                    node[index]
+                    if isinstance(node, list) and index < len(node)
+                    else None
+                )
+                written = written[index]
+        if not isinstance(node, ast.Call) or ast.dump(node) != ast.dump(written):
+            return None
+        sites.append(_Site(node, file_class.name, layers))
+    # in the order they run: an argument's call before the call it is given to
+    return sorted(sites, key=lambda s: (s.call.end_lineno, s.call.end_col_offset))
+
+
+def _plain_method(statement: ast.stmt) -> bool:
+    """A method called on an instance, other than ``__init__``, whose first parameter is ``self``."""
+    return (
+        isinstance(statement, ast.FunctionDef)
+        and statement.name != "__init__"
+        and not statement.decorator_list
+        and bool(statement.args.args)
+        and statement.args.args[0].arg == "self"
+    )
+
+
+def _paths(node: ast.AST, prefix: list[tuple[str, int | None]]):
+    """Every node under ``node`` with its path of ``(field, index)`` steps from the class."""
+    yield prefix, node
+    for name, value in ast.iter_fields(node):
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, ast.AST):
+                    yield from _paths(item, prefix + [(name, index)])
+        elif isinstance(value, ast.AST):
+            yield from _paths(value, prefix + [(name, None)])
+
+
+def _derived_from(classes: dict[str, type], owners: set[str]) -> bool:
+    """Whether a class of the model derives from one whose ``__init__`` would change."""
+    return any(
+        owner != name and classes[owner] in cls.__mro__
+        for name, cls in classes.items()
+        for owner in owners
+    )
+
+
+def _namespace(cls: type) -> dict[str, Any] | None:
+    """The globals a class's methods read."""
+    function = next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
+    return function.__globals__ if function is not None else None
+
+
+def _bound_site(site: _Site, namespace: dict[str, Any], model: nn.Module) -> bool:
+    """Find the spec a site's call is a spelling of, its inputs and the attributes it reads."""
+    kinds = {type(layer) for layer in _layers(site)}
+    if len(kinds) != 1:
+        return False
+    (kind,) = kinds
+    call = site.call
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    ):
+        return False
+    flattened = _flattened(call)
+    if kind is nn.Flatten and flattened is not None:
+        site.spec, site.inputs = spec_for_module(nn.Flatten()), [flattened]
+        return all(repr(layer) == repr(nn.Flatten()) for layer in _layers(site))
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    for spec, params, fixed, receiver in _spellings(call.func, namespace):
+        if spec.module is not kind:
+            continue
+        args = ([receiver] if receiver is not None else []) + list(call.args)
+        try:
+            bound: dict[str, Any] = bind(params, tuple(args), keywords)
+        except TypeError:
+            continue
+        names = [p.name for p in spec.parameters]
+        inputs = [bound.pop(n, None) for n in names[: spec.inputs]]
+        if not all(isinstance(i, ast.expr) for i in inputs):
+            continue
+        reads = _attribute_reads(spec, {**bound, **fixed}, site, model)
+        if reads is None:
+            return False
+        site.spec, site.inputs, site.reads = spec, inputs, reads
+        return True
+    return False
+
+
+def _layers(site: _Site) -> list[nn.Module]:
+    return [layer for layers in site.layers.values() for layer in layers]
+
+
+def _flattened(call: ast.Call) -> ast.expr | None:
+    """``x`` of ``x.view(x.size(0), -1)`` (or ``reshape``, ``x.shape[0]``): ``nn.Flatten()`` for any ``x``."""
+    func = call.func
+    if (
+        not isinstance(func, ast.Attribute)
+        or func.attr not in ("view", "reshape")
+        or call.keywords
+        or len(call.args) != 2
+    ):
+        return None
+    first, rest = call.args
+    receiver = ast.dump(func.value)
+    batch = (
+        isinstance(first, ast.Call)
+        and isinstance(first.func, ast.Attribute)
+        and first.func.attr == "size"
+        and not first.keywords
+        and [ast.dump(a) for a in first.args] == [ast.dump(ast.Constant(0))]
+        and ast.dump(first.func.value) == receiver
+    ) or (
+        isinstance(first, ast.Subscript)
+        and isinstance(first.value, ast.Attribute)
+        and first.value.attr == "shape"
+        and ast.dump(first.value.value) == receiver
+        and ast.dump(first.slice) == ast.dump(ast.Constant(0))
+    )
+    minus_one = ast.dump(ast.UnaryOp(ast.USub(), ast.Constant(1)))
+    if not batch or ast.dump(rest) != minus_one:
+        return None
+    return func.value
+
+
+def _spellings(
+    func: ast.expr, namespace: dict[str, Any]
+) -> list[tuple[OpSpec, tuple[Param, ...], dict[str, Any], ast.expr | None]]:
+    """The specs a call through ``func`` may be: each with its parameters, fixed arguments and receiver."""
+    target = _evaluated(func, namespace)
+    receiver = None
+    if target is None:
+        if not isinstance(func, ast.Attribute):
+            return []
+        target, receiver = func.attr, func.value  # ``x.softmax(dim=-1)``
+    spellings: list = []
+    if receiver is None:
+        spellings += [(s, s.parameters, {}, None) for s in specs_for_function(target)]
+    for spec, alias in aliases_for(target):
+        params = (
+            parse_signature(alias.signature) if alias.signature else spec.parameters
+        )
+        spellings.append((spec, params, dict(alias.fixed), receiver))
+    return spellings
+
+
+def _evaluated(func: ast.expr, namespace: dict[str, Any]) -> Any:
+    """What a dotted name (``F.relu``, ``torch.nn.functional.gelu``) is in ``namespace``; None otherwise."""
+    if isinstance(func, ast.Name):
+        if func.id in namespace:
+            return namespace[func.id]
+        return getattr(builtins, func.id, None)
+    if isinstance(func, ast.Attribute):
+        owner = _evaluated(func.value, namespace)
+        if owner is None or isinstance(owner, torch.Tensor):
+            return None
+        return getattr(owner, func.attr, None)
+    return None
+
+
+def _attribute_reads(
+    spec: OpSpec, bound: dict[str, Any], site: _Site, model: nn.Module
+) -> dict[str, str] | None:
+    """Constructor parameter -> ``self`` attribute for a call's arguments, None for one it cannot keep.
+
+    A literal is the traced layer's; ``self.training`` is the layer's
+    flag; a plain attribute of the instance is passed to the constructor
+    parameter of the same name, where every instance's layer holds its
+    value there.
+    """
+    if spec.training is not None and spec.training not in bound:
+        return None  # ``F.dropout(x, 0.1)`` drops in eval mode too
+    ctor = {p.name for p in spec.ctor_parameters}
+    reads = {}
+    for parameter, value in bound.items():
+        if not isinstance(value, ast.expr):
+            continue  # an alias's fixed argument
+        if parameter == spec.training:
+            if self_path(value) != "training":
+                return None
+            continue
+        try:
+            ast.literal_eval(value)
+            continue
+        except (ValueError, SyntaxError, TypeError):
+            pass
+        attribute = self_path(value)
+        if not attribute or "." in attribute or parameter not in ctor:
+            return None
+        if spec.ctor_from_call is not None:
+            return None  # the constructor's parameters are not the call's
+        reads[parameter] = attribute
+    for path, layers in site.layers.items():
+        module = model.get_submodule(path)
+        for layer in layers:
+            values = dict((p.name, v) for p, v in spec.constructor_values(layer))
+            for parameter, attribute in reads.items():
+                held = vars(module).get(attribute, inspect.Parameter.empty)
+                if isinstance(held, (nn.Module, torch.Tensor)) or not _same(
+                    held, values.get(parameter)
+                ):
+                    return None
+    return reads
+
+
+def _same(value: Any, held: Any) -> bool:
+    try:
+        return type(value) is type(held) and bool(value == held)
+    except Exception:
+        return False
+
+
+def _constructor(site: _Site) -> str | None:
+    """The constructor of the site's layer as module style writes it, with its attribute reads."""
+    assert site.spec is not None
+    layer = next(iter(site.layers.values()))[0]
+    call = ast.parse(constructor_text(layer), mode="eval").body
+    if not isinstance(call, ast.Call):
+        return None
+    parameters = [p.name for p in site.spec.ctor_parameters]
+    for parameter, attribute in site.reads.items():
+        read = ast.Attribute(ast.Name("self", ast.Load()), attribute, ast.Load())
+        index = parameters.index(parameter)
+        keyword = next((k for k in call.keywords if k.arg == parameter), None)
+        if keyword is not None:
+            keyword.value = read
+        elif index < len(call.args):
+            call.args[index] = read
+        else:
+            call.keywords.append(ast.keyword(parameter, read))
+    return ast.unparse(call)
+
+
+#: The layers one class builds: attribute -> constructor text, in building order.
+_Builds = dict[str, dict[str, str]]
+
+
+def _class_edits(
+    sites: list[_Site],
+    class_trees: dict[str, ast.ClassDef],
+    model: nn.Module,
+    classes: dict[str, type],
+    encoded: bytes,
+    starts: list[int],
+) -> tuple[list, dict[int, str], _Builds] | None:
+    """The statements building each class's new layers, each site's attribute, what each class builds.
+
+    One layer per call, as module style prints them (``relu1``, ``relu2``
+    for a class's two calls of ``F.relu``; ``relu`` for its only one): a
+    hook on a layer sees one call of the source.
+    """
+    edits = []
+    attribute: dict[int, str] = {}
+    builds: _Builds = {}
+    for owner in dict.fromkeys(s.owner for s in sites):
+        source_class = class_trees.get(owner)
+        init = _own_init(source_class) if source_class is not None else None
+        anchor = _anchor(init) if init is not None else None
+        if source_class is None or anchor is None:
+            return None
+        own = [s for s in sites if s.owner == owner]
+        texts = [_constructor(site) for site in own]
+        if None in texts:
+            return None
+        taken = _taken_names(source_class, classes[owner], model)
+        stems = [site.spec.stem for site in own]  # type: ignore[union-attr]
+        lines = []
+        built = builds.setdefault(owner, {})
+        for site, text, stem in zip(own, texts, stems):
+            name = first_free(stem, taken, first=1, bare=stems.count(stem) == 1)
+            taken.add(name)
+            built[name] = text  # type: ignore[assignment]
+            attribute[id(site)] = name
+            lines.append(f"{' ' * anchor.col_offset}self.{name} = {text}\n")
+        place = starts[anchor.end_lineno or anchor.lineno]
+        edits.append((place, place, "".join(lines)))
+    return edits, attribute, builds
+
+
+def _own_init(source_class: ast.ClassDef) -> ast.FunctionDef | None:
+    init = next(
+        (
+            s
+            for s in source_class.body
+            if isinstance(s, ast.FunctionDef) and s.name == "__init__"
+        ),
+        None,
+    )
+    if init is None or any(isinstance(n, ast.Return) for n in ast.walk(init)):
+        return None
+    return init
+
+
+def _anchor(init: ast.FunctionDef) -> ast.stmt | None:
+    """The last statement of ``__init__``'s body that sets an attribute, or calls ``super().__init__``."""
+    setting = [
+        s
+        for s in init.body
+        if attributes_stored(s)
+        or any(
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and (
+                n.func.attr == "__init__"
+                or n.func.attr
+                in ("register_buffer", "register_parameter", "add_module")
+            )
+            for n in ast.walk(s)
+        )
+    ]
+    return setting[-1] if setting else None
+
+
+def _taken_names(source_class: ast.ClassDef, cls: type, model: nn.Module) -> set[str]:
+    """The names a new layer of ``cls`` must not take: torch's, the class's, every instance's."""
+    taken = set(dir(nn.Module)) | set(dir(cls))
+    taken |= {
+        n.attr
+        for n in ast.walk(source_class)
+        if isinstance(n, ast.Attribute) and self_path(n.value) == ""
+    }
+    taken |= set(attributes_stored(source_class))
+    for module in model.modules():
+        if type(module) is cls:
+            taken |= set(vars(module)) | set(module._modules)
+            taken |= set(module._parameters) | set(module._buffers)
+    return taken
+
+
+def _call_edits(
+    sites: list[_Site], attributes: dict[int, str], encoded: bytes, starts: list[int]
+) -> list:
+    """Each outermost site's call replaced by its layer's, inner sites rewritten inside."""
+    calls = {site.call: site for site in sites}
+    edits = []
+    for call in calls:
+        if not any(_inside(call, other) for other in calls if other is not call):
+            start, end = _span(call, starts)
+            edits.append(
+                (start, end, _layer_call(call, calls, attributes, encoded, starts))
+            )
+    return edits
+
+
+def _layer_call(
+    call: ast.Call,
+    calls: dict[ast.Call, _Site],
+    attributes: dict[int, str],
+    encoded: bytes,
+    starts: list[int],
+) -> str:
+    """``self.<layer>(<inputs>)`` for ``call``, the calls in its inputs rewritten first."""
+    site = calls[call]
+    written = []
+    for given in site.inputs:
+        start, end = _span(given, starts)
+        inner = [c for c in calls if _inside(c, given) or c is given]
+        outermost = [
+            c for c in inner if not any(_inside(c, o) for o in inner if o is not c)
+        ]
+        text = encoded[start:end]
+        for inner_call in sorted(
+            outermost, key=lambda c: _span(c, starts), reverse=True
+        ):
+            inner_start, inner_end = _span(inner_call, starts)
+            replacement = _layer_call(inner_call, calls, attributes, encoded, starts)
+            text = (
+                text[: inner_start - start]
+                + replacement.encode()
+                + text[inner_end - start :]
+            )
+        argument = text.decode()
+        if isinstance(given, ast.NamedExpr):
+            argument = f"({argument})"
+        written.append(argument)
+    return f"self.{attributes[id(site)]}({', '.join(written)})"
+
+
+def _expected_model(
+    model: nn.Module, builds: _Builds, classes: dict[str, type]
+) -> nn.Module | None:
+    """A copy of ``model`` as the rewritten source builds it: each class's new layers added.
+
+    Each layer is its constructor evaluated on the instance (None where
+    one does not build).
+    """
+    expected = copy_model(model)
+    for path, module in expected.named_modules():
+        built = builds.get(type(module).__name__)
+        if not built:
+            continue
+        namespace = {"nn": nn, **(_namespace(classes[type(module).__name__]) or {})}
+        for name, text in built.items():
+            try:
+                layer = eval(text, dict(namespace), {"self": module})
+            except Exception:
+                return None
+            module.add_module(name, layer)
+    return expected
+
+
+def _made_as_traced(
+    expected: nn.Module, sites: list[_Site], attributes: dict[int, str]
+) -> bool:
+    """Whether each instance's new layer is the one the trace made at each call it serves."""
+    for site in sites:
+        for path, layers in site.layers.items():
+            built = getattr(expected.get_submodule(path), attributes[id(site)], None)
+            if not all(repr(layer) == repr(built) for layer in layers):
+                return False
+    return True

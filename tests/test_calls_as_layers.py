@@ -1,0 +1,185 @@
+"""Module style keeps the source's methods and writes its functional calls as layers.
+
+:mod:`nnconvert.calls_as_layers`: where the printed methods would lose a
+branch the trace does not take, the source stays as written, each call
+module style makes a layer of becomes that layer's call, and the layer is
+built in ``__init__`` from what the call passed (``self.p`` stays a read
+of ``self.p``). The rewritten class, built down the other branch, computes
+what the original built so does.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import torch
+
+import nnconvert
+from nnconvert import loading
+from nnconvert.options import Style
+
+from .helpers import write
+
+BRANCHED = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, p=0.1, fast=True):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.p = p
+        self.fast = fast
+        self.reset()
+
+    def reset(self):
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x):
+        # the comment stays by its line
+        x = self.fc(x)
+        if self.fast:
+            return F.dropout(F.gelu(x), self.p, training=self.training)
+        return F.gelu(x) * 2
+    HELPER
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def _converted(tmp_path, text: str) -> nnconvert.Conversion:
+    loaded = loading.load_file(write(tmp_path, "model.py", text))
+    conversion = nnconvert.convert(loaded.model, Style.MODULE, loaded.example_inputs)
+    conversion.check(train=True)
+    return conversion
+
+
+def _classes(source: str) -> dict:
+    namespace: dict = {}
+    exec(compile(source, "output.py", "exec"), namespace)
+    return namespace
+
+
+def _method(source: str, name: str) -> str:
+    return ast.unparse(
+        next(n for n in ast.walk(ast.parse(source)) if getattr(n, "name", "") == name)
+    )
+
+
+def test_calls_become_layers_and_the_branch_the_trace_does_not_take_stays(tmp_path):
+    conversion = _converted(tmp_path, BRANCHED.replace("HELPER", ""))
+    source = conversion.source
+    assert conversion.as_written
+    assert "if self.fast:" in source and "# the comment stays by its line" in source
+    init = _method(source, "__init__")
+    # built after the last statement setting an attribute, before ``self.reset()``
+    assert init.index("self.fast = fast") < init.index("self.dropout = nn.Dropout")
+    assert init.index("nn.GELU()") < init.index("self.reset()")
+    assert "self.dropout = nn.Dropout(self.p)" in init  # the attribute, not 0.1
+    forward = _method(source, "forward")
+    assert "return self.dropout(self.gelu(x))" in forward
+    # the untaken branch's call stays a function: no trace says what it makes
+    assert "F.gelu(x) * 2" in forward
+    original_class = _classes(BRANCHED.replace("HELPER", ""))["Net"]
+    rewritten_class = _classes(source)["Net"]
+    for p in (0.0, 1.0):
+        original = original_class(p=p)
+        rewritten = rewritten_class(p=p)
+        rewritten.load_state_dict(original.state_dict())
+        x = torch.randn(5, 4)
+        torch.manual_seed(1)
+        expected = original.train()(x)
+        torch.manual_seed(1)
+        assert torch.equal(rewritten.train()(x), expected)
+
+
+def test_each_call_has_a_layer_of_its_own_and_a_helper_method_stays(tmp_path):
+    """Two calls of ``F.gelu``: ``gelu1`` and ``gelu2`` in the source's order, one in a helper method."""
+    helper = "\n    def activate(self, x):\n        return F.gelu(x)\n"
+    text = BRANCHED.replace("HELPER", helper).replace(
+        "F.dropout(F.gelu(x), self.p", "F.dropout(self.activate(F.gelu(x)), self.p"
+    )
+    conversion = _converted(tmp_path, text)
+    source = conversion.source
+    assert conversion.as_written
+    assert "def activate(self, x):\n        return self.gelu2(x)" in source
+    assert "self.dropout(self.activate(self.gelu1(x)))" in source
+    assert "self.gelu1 = nn.GELU()" in source and "self.gelu2 = nn.GELU()" in source
+
+
+def test_a_flattening_view_becomes_a_flatten_layer(tmp_path):
+    """kuangliu's ``out.view(out.size(0), -1)``: ``nn.Flatten()`` for every batch size."""
+    text = BRANCHED.replace("HELPER", "").replace(
+        "        x = self.fc(x)\n",
+        "        x = self.fc(x.view(x.size(0), -1))\n",
+    )
+    text = text.replace("torch.randn(3, 4)", "torch.randn(3, 2, 2)")
+    conversion = _converted(tmp_path, text)
+    assert conversion.as_written
+    assert "x = self.fc(self.flatten(x))" in conversion.source
+    assert "self.flatten = nn.Flatten()" in conversion.source
+
+
+def test_a_call_whose_argument_is_an_expression_is_not_rewritten(tmp_path):
+    """``self.p * 2`` is no attribute a constructor could read: printed from the trace."""
+    text = BRANCHED.replace("HELPER", "").replace(
+        "self.p, training", "self.p * 2, training"
+    )
+    conversion = _converted(tmp_path, text)
+    assert "if self.fast:" not in conversion.source
+    assert "F.dropout" not in conversion.source
+
+
+def test_a_module_level_function_stays_a_function(tmp_path):
+    """``act(x)`` calls ``F.gelu`` outside any class: module style calls ``act`` as written."""
+    text = BRANCHED.replace("HELPER", "").replace(
+        "F.dropout(F.gelu(x)", "F.dropout(act(x)"
+    )
+    text = text.replace(
+        "\n\nclass Net", "\n\ndef act(x):\n    return F.gelu(x)\n\n\nclass Net"
+    )
+    conversion = _converted(tmp_path, text)
+    assert conversion.as_written
+    assert "def act(x):\n    return F.gelu(x)" in conversion.source
+    assert "return self.dropout(act(x))" in conversion.source
+
+
+def test_instances_that_call_differently_are_not_rewritten(tmp_path):
+    """One block takes the fast branch and one does not: each made other layers."""
+    text = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, fast):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.fast = fast
+
+    def forward(self, x):
+        if self.fast:
+            return F.relu(self.fc(x))
+        return torch.tanh(self.fc(x))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Block(True)
+        self.b = Block(False)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+    conversion = _converted(tmp_path, text)
+    assert not conversion.as_written or "self.fast" not in conversion.source
