@@ -57,17 +57,23 @@ from .as_written import (
     same_model,
     source_program,
 )
-from .calls_rewritten import _applied, _inside, _line_starts, _span, _with_imports
 from .construction_kept import Runner, without_unread_code
 from .copying import copy_model
 from .hierarchy import Instance
 from .naming import first_free
-from .opspecs import OpSpec, aliases_for, spec_for_module, specs_for_function
+from .opspecs import (
+    TRAINING,
+    OpSpec,
+    aliases_for,
+    spec_for_module,
+    specs_for_function,
+)
 from .opspecs.spec import Param, bind, parse_signature
 from .passes.lift import LIFTED
 from .passes.styles import MADE_FROM_CALL
 from .passes.weight_dicts import graphs_with_methods
 from .printer.classes import constructor_text
+from .source_edits import Edit, applied, inside, line_starts, node_span, with_imports
 from .source_map import CallSpan, call_span
 from .source_text import attributes_stored, class_definition, self_path
 
@@ -91,51 +97,31 @@ class _Site:
 def with_calls_as_layers(
     model: nn.Module, name: str, run: Runner, instances: Sequence[Instance]
 ) -> str | None:
-    """``model``'s source with the calls module style made layers of written as layers, or None."""
+    """``model``'s source with the calls module style makes layers of written as layers, or None."""
     if type(model).__name__ != name or has_instance_overrides(model):
         return None
-    found = class_definition(type(model))
+    definition = class_definition(type(model))
     program, _ = source_program(model, lists_as_tuples=False)
-    if found is None or program is None:
-        return None
-    source = found[0]
     traced = _traced_calls(instances)
-    if traced is None:
+    if definition is None or program is None or traced is None:
         return None
-    if not traced:  # already in module style: the source, if it builds the model
-        return program if builds_same_model(model, program, run) else None
     tree = ast.parse(program)
-    sites = _sites(source.tree, tree, traced, _file_of_source(type(model)))
+    sites = _all_sites(model, instances, definition[0].tree, tree, traced)
     if sites is None:
         return None
+    if not sites:  # in module style already: the source, if it builds the model
+        return program if builds_same_model(model, program, run) else None
     classes = {type(m).__name__: type(m) for m in model.modules()}
-    if _derived_from(classes, {s.owner for s in sites}):
-        return None
-    paths = {i.path: type(i.module).__name__ for i in instances}
-    if any(
-        _namespace(c) is not None and _namespace(c).get("nn", nn) is not nn
-        for c in classes.values()
-    ):
-        return None  # ``nn`` is another name in the file
-    for site in sites:
-        owned = [p for p, owner in paths.items() if owner == site.owner]
-        if sorted(site.layers) != sorted(owned):
-            return None  # made a layer in one instance of its class, not in another
-        namespace = _namespace(classes[site.owner])
-        if namespace is None or not _bound_site(site, namespace, model):
-            return None
     encoded = program.encode()
-    starts = _line_starts(encoded)
+    starts = line_starts(encoded)
     class_trees = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
-    found = _class_edits(sites, class_trees, model, classes, encoded, starts)
-    if found is None:
+    planned = _class_edits(sites, class_trees, model, classes, starts)
+    if planned is None:
         return None
-    edits, attributes, builds = found
+    edits, attributes, builds = planned
     edits += _call_edits(sites, attributes, encoded, starts)
     try:
-        text = _with_imports(
-            _applied(encoded, edits).decode(), {"from torch import nn"}
-        )
+        text = with_imports(applied(encoded, edits).decode(), {"from torch import nn"})
         lines = comments_above_long_lines(text.split("\n"), 0)
         merged = black.format_str(without_unread_code(lines), mode=black.Mode())
     except Exception:
@@ -148,9 +134,41 @@ def with_calls_as_layers(
         expected = _expected_model(model, builds, classes)
     if expected is None or not _made_as_traced(expected, sites, attributes):
         return None
-    if not same_model(expected, rebuilt):
+    return merged if same_model(expected, rebuilt) else None
+
+
+def _all_sites(
+    model: nn.Module,
+    instances: Sequence[Instance],
+    file_tree: ast.Module,
+    program: ast.Module,
+    traced: dict[CallSpan, dict[str, list[nn.Module]]],
+) -> list[_Site] | None:
+    """The calls to rewrite, bound to their specs, in the order they run; None where one cannot be.
+
+    An argument's call comes before the call it is given to, so that the
+    layers are numbered as module style numbers them.
+    """
+    calls = _source_calls(file_tree)
+    sites = _sites(calls, program, traced, _file_of_source(type(model)))
+    if sites is None:
         return None
-    return merged
+    classes = {type(m).__name__: type(m) for m in model.modules()}
+    paths = {i.path: type(i.module).__name__ for i in instances}
+    for site in sites:
+        owned = [p for p, owner in paths.items() if owner == site.owner]
+        if sorted(site.layers) != sorted(owned):
+            return None  # made a layer in one instance of its class, not in another
+        namespace = _namespace(classes[site.owner])
+        if namespace is None or not _bound_site(site, namespace, model):
+            return None
+    sites += _untraced_sites(calls, program, _seen(instances), model)
+    owners = {s.owner for s in sites}
+    if _derived_from(classes, owners) or any(
+        (_namespace(classes[owner]) or {}).get("nn", nn) is not nn for owner in owners
+    ):
+        return None  # ``nn`` is another name in the file
+    return sorted(sites, key=lambda s: (s.call.end_lineno, s.call.end_col_offset))
 
 
 def _traced_calls(
@@ -185,62 +203,196 @@ def _file_of_source(cls: type) -> str | None:
     return function.__code__.co_filename if function is not None else None
 
 
+#: Where a call stands in its class: ``(field, index)`` steps down from the ``class``.
+_Path = list[tuple[str, int | None]]
+
+
+def _source_calls(file_tree: ast.Module) -> dict[_Position, tuple[ast.ClassDef, _Path]]:
+    """Every call in a plain method of a class of the file, by position, with its class and path."""
+    calls: dict[_Position, tuple[ast.ClassDef, _Path]] = {}
+    for statement in file_tree.body:
+        if not isinstance(statement, ast.ClassDef):
+            continue
+        for index, method in enumerate(statement.body):
+            if not _plain_method(method):
+                continue
+            for path, node in _paths(method, [("body", index)]):
+                if isinstance(node, ast.Call):
+                    calls[_position(node)] = (statement, path)
+    return calls
+
+
+def _position(node: ast.AST) -> _Position:
+    return (
+        node.lineno,  # type: ignore[attr-defined]
+        node.col_offset,  # type: ignore[attr-defined]
+        node.end_lineno or node.lineno,  # type: ignore[attr-defined]
+        node.end_col_offset or 0,  # type: ignore[attr-defined]
+    )
+
+
+def _in_program(
+    classes: dict[str, ast.ClassDef], file_class: ast.ClassDef, path: _Path
+) -> ast.Call | None:
+    """The call at ``path`` in the program's class of the same name, if it reads the same there.
+
+    The program is the file's classes formatted
+    (:func:`.as_written.source_program`): black moves text, not the tree.
+    """
+    node: Any = classes.get(file_class.name)
+    written: Any = file_class
+    for name, index in path:
+        if node is None:
+            return None
+        node = getattr(node, name, None)
+        written = getattr(written, name)
+        if index is not None:
+            node = node[index] if isinstance(node, list) and index < len(node) else None
+            written = written[index]
+    if not isinstance(node, ast.Call) or ast.dump(node) != ast.dump(written):
+        return None
+    return node
+
+
 def _sites(
-    file_tree: ast.Module,
+    calls: dict[_Position, tuple[ast.ClassDef, _Path]],
     program: ast.Module,
     traced: dict[CallSpan, dict[str, list[nn.Module]]],
     file: str | None,
 ) -> list[_Site] | None:
-    """Each traced call as the program holds it, with its class; None for one found nowhere.
-
-    The program is the file's classes formatted (:func:`.as_written.source_program`):
-    a call is found in it by its path from its class down, and must read
-    the same there.
-    """
-    calls: dict[_Position, tuple[ast.ClassDef, list[tuple[str, int | None]]]] = {}
-    for statement in file_tree.body:
-        if not isinstance(statement, ast.ClassDef):
-            continue
-        for method in statement.body:
-            if not _plain_method(method):
-                continue
-            for path, node in _paths(method, [("body", statement.body.index(method))]):
-                if isinstance(node, ast.Call):
-                    position = (
-                        node.lineno,
-                        node.col_offset,
-                        node.end_lineno or node.lineno,
-                        node.end_col_offset or 0,
-                    )
-                    calls[position] = (statement, path)
+    """Each traced call as the program holds it, with its class; None for one found nowhere."""
     classes = {c.name: c for c in program.body if isinstance(c, ast.ClassDef)}
     sites = []
     for span, layers in traced.items():
-        if span.file != file:
-            return None
         place = calls.get((span.line, span.column, span.end_line, span.end_column))
-        if place is None:
+        if span.file != file or place is None:
             return None
-        file_class, path = place
-        node: Any = classes.get(file_class.name)
-        written: Any = file_class
-        for name, index in path:
-            if node is None:
+        call = _in_program(classes, *place)
+        if call is None:
+            return None
+        sites.append(_Site(call, place[0].name, layers))
+    return sites
+
+
+def _untraced_sites(
+    calls: dict[_Position, tuple[ast.ClassDef, _Path]],
+    program: ast.Module,
+    seen: set[_Position],
+    model: nn.Module,
+) -> list[_Site]:
+    """The calls no trace ran (a branch the example does not take) that a layer makes exactly.
+
+    Written as a spec's function (``F.gelu(x)``, ``torch.tanh(x)``; a
+    method of a value has no spec to be sure of), with arguments each
+    instance of the class holds (:func:`_argument_values`), in a class
+    that can build layers; the layer is the one
+    :meth:`~.opspecs.OpSpec.module_from_call` makes, in every instance.
+    """
+    classes = {c.name: c for c in program.body if isinstance(c, ast.ClassDef)}
+    kinds = {type(m).__name__: type(m) for m in model.modules()}
+    sites = []
+    for position, (file_class, path) in calls.items():
+        cls = kinds.get(file_class.name)
+        program_class = classes.get(file_class.name)
+        if position in seen or cls is None or program_class is None:
+            continue
+        init = _own_init(program_class)
+        namespace = _namespace(cls)
+        if init is None or _anchor(init) is None or namespace is None:
+            continue
+        call = _in_program(classes, file_class, path)
+        if call is None or _evaluated(call.func, namespace) is None:
+            continue
+        modules = [(p, m) for p, m in model.named_modules() if type(m) is cls]
+        site = _Site(call, file_class.name, {})
+        if _made_from_call(site, namespace, modules, model):
+            sites.append(site)
+    return sites
+
+
+def _made_from_call(
+    site: _Site,
+    namespace: dict[str, Any],
+    modules: list[tuple[str, nn.Module]],
+    model: nn.Module,
+) -> bool:
+    """Find the layer an untraced call is in each instance, its inputs and the attributes it reads."""
+    call = site.call
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    ):
+        return False
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    for spec, params, fixed, receiver in _spellings(call.func, namespace):
+        if receiver is not None or spec.has_weights:
+            continue
+        try:
+            bound: dict[str, Any] = {
+                **bind(params, tuple(call.args), keywords),
+                **fixed,
+            }
+        except TypeError:
+            continue
+        names = [p.name for p in spec.parameters]
+        inputs = [bound.pop(n, None) for n in names[: spec.inputs]]
+        if not all(isinstance(i, ast.expr) for i in inputs):
+            continue
+        for path, module in modules:
+            arguments = _argument_values(spec, bound, module)
+            layer = spec.module_from_call(arguments) if arguments is not None else None
+            if layer is None:
+                return False
+            site.layers[path] = [layer]
+        reads = _attribute_reads(spec, bound, site, model)
+        if reads is None:
+            return False
+        site.spec, site.inputs, site.reads = spec, inputs, reads
+        return True
+    return False
+
+
+def _argument_values(
+    spec: OpSpec, bound: dict[str, Any], module: nn.Module
+) -> dict[str, Any] | None:
+    """A call's arguments after its inputs as ``module`` makes them; None for one it cannot say.
+
+    A literal, ``self.training`` (the layer's flag) or a plain attribute of
+    the instance; an alias's fixed argument as it is.
+    """
+    values = {}
+    for name, value in bound.items():
+        if not isinstance(value, ast.expr):
+            values[name] = value
+            continue
+        if name == spec.training:
+            if self_path(value) != "training":
                 return None
-            node = getattr(node, name, None)
-            written = getattr(written, name)
-            if index is not None:
-                node = (
-                    node[index]
-                    if isinstance(node, list) and index < len(node)
-                    else None
-                )
-                written = written[index]
-        if not isinstance(node, ast.Call) or ast.dump(node) != ast.dump(written):
+            values[name] = TRAINING
+            continue
+        try:
+            values[name] = ast.literal_eval(value)
+            continue
+        except (ValueError, SyntaxError, TypeError):
+            pass
+        attribute = self_path(value)
+        held = vars(module).get(attribute or "", inspect.Parameter.empty)
+        if not attribute or "." in attribute or held is inspect.Parameter.empty:
             return None
-        sites.append(_Site(node, file_class.name, layers))
-    # in the order they run: an argument's call before the call it is given to
-    return sorted(sites, key=lambda s: (s.call.end_lineno, s.call.end_col_offset))
+        if isinstance(held, (nn.Module, torch.Tensor)):
+            return None
+        values[name] = held
+    return {k: v for k, v in values.items() if not k.startswith("_")}
+
+
+def _seen(instances: Sequence[Instance]) -> set[_Position]:
+    """The positions of every call a trace ran: each made its node, kept or rewritten."""
+    return {
+        (span.line, span.column, span.end_line, span.end_column)
+        for instance in instances
+        for graph in graphs_with_methods(instance.graph)
+        for node in graph.nodes
+        if (span := call_span(node)) is not None
+    }
 
 
 def _plain_method(statement: ast.stmt) -> bool:
@@ -470,9 +622,8 @@ def _class_edits(
     class_trees: dict[str, ast.ClassDef],
     model: nn.Module,
     classes: dict[str, type],
-    encoded: bytes,
     starts: list[int],
-) -> tuple[list, dict[int, str], _Builds] | None:
+) -> tuple[list[Edit], dict[int, str], _Builds] | None:
     """The statements building each class's new layers, each site's attribute, what each class builds.
 
     One layer per call, as module style prints them (``relu1``, ``relu2``
@@ -564,8 +715,8 @@ def _call_edits(
     calls = {site.call: site for site in sites}
     edits = []
     for call in calls:
-        if not any(_inside(call, other) for other in calls if other is not call):
-            start, end = _span(call, starts)
+        if not any(inside(call, other) for other in calls if other is not call):
+            start, end = node_span(call, starts)
             edits.append(
                 (start, end, _layer_call(call, calls, attributes, encoded, starts))
             )
@@ -583,16 +734,16 @@ def _layer_call(
     site = calls[call]
     written = []
     for given in site.inputs:
-        start, end = _span(given, starts)
-        inner = [c for c in calls if _inside(c, given) or c is given]
+        start, end = node_span(given, starts)
+        inner = [c for c in calls if inside(c, given) or c is given]
         outermost = [
-            c for c in inner if not any(_inside(c, o) for o in inner if o is not c)
+            c for c in inner if not any(inside(c, o) for o in inner if o is not c)
         ]
         text = encoded[start:end]
         for inner_call in sorted(
-            outermost, key=lambda c: _span(c, starts), reverse=True
+            outermost, key=lambda c: node_span(c, starts), reverse=True
         ):
-            inner_start, inner_end = _span(inner_call, starts)
+            inner_start, inner_end = node_span(inner_call, starts)
             replacement = _layer_call(inner_call, calls, attributes, encoded, starts)
             text = (
                 text[: inner_start - start]

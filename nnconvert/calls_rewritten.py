@@ -53,7 +53,6 @@ from .as_written import (
 )
 from .construction_kept import (
     Runner,
-    import_place,
     reached_from_outside,
     without_unread_code,
 )
@@ -61,13 +60,11 @@ from .copying import copy_model
 from .init_arguments import recorded_call
 from .opspecs import spec_for_module
 from .printer.layer_settings import LayerSetting, entry_setting, layer_settings
+from .source_edits import Edit, applied, inside, line_starts, node_span, with_imports
 from .source_text import attributes_set, attributes_stored, self_path
 
 #: Converts one layer, given its input, to mixed style: the output's text.
 Converter = Callable[[nn.Module, Any], str]
-
-#: A replacement of the program's bytes ``start:end`` by ``text``.
-_Edit = tuple[int, int, str]
 
 #: How a class reaches a layer: ``("relu",)``, ``("transformer", "drop")``.
 Access = tuple[str, ...]
@@ -101,9 +98,9 @@ def with_layer_calls_rewritten(
     tree = ast.parse(program)
     classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
     encoded = program.encode()
-    starts = _line_starts(encoded)
+    starts = line_starts(encoded)
     module_names = {n for s in tree.body for n in names_bound(s)} | set(dir(builtins))
-    edits: list[_Edit] = []
+    edits: list[Edit] = []
     imports: set[str] = set()
     rewritten: dict[str, list[Access]] = {}
     values: dict[tuple[str, Access], ast.expr] = {}
@@ -130,7 +127,7 @@ def with_layer_calls_rewritten(
         values.update({(class_name, a): v for a, v in found[2].items()})
     removed = {access[-1] for accesses in rewritten.values() for access in accesses}
     try:
-        text = _with_imports(_applied(encoded, edits).decode(), imports)
+        text = with_imports(applied(encoded, edits).decode(), imports)
         merged = black.format_str(
             without_unread_code(text.split("\n")), mode=black.Mode()
         )
@@ -232,11 +229,11 @@ def _class_edits(
     encoded: bytes,
     starts: list[int],
     module_names: set[str],
-) -> tuple[list[_Edit], set[str], dict[Access, ast.expr]] | None:
+) -> tuple[list[Edit], set[str], dict[Access, ast.expr]] | None:
     """The edits rewriting one class's calls of its layers, the imports they need, what builds each."""
     templates: dict[Access, str] = {}
     imports: set[str] = set()
-    edits: list[_Edit] = []
+    edits: list[Edit] = []
     built: dict[Access, ast.expr] = {}
     builders: set[int] = set()
     keys: dict[ast.Assign, list[ast.expr]] = {}
@@ -284,8 +281,8 @@ def _class_edits(
     ):
         return None  # read otherwise than called: passed on, iterated
     for call in calls:
-        if not any(_inside(call, other) for other in calls if other is not call):
-            start, end = _span(call, starts)
+        if not any(inside(call, other) for other in calls if other is not call):
+            start, end = node_span(call, starts)
             edits.append((start, end, _rewritten(call, calls, encoded, starts)))
     return edits, imports, built
 
@@ -503,41 +500,19 @@ def _without_config_reads(tree: ast.Module, model: nn.Module) -> ast.Module:
 # --- the source's text, edited in place ---
 
 
-def _line_starts(encoded: bytes) -> list[int]:
-    """The byte offset each line starts at, and one past the end."""
-    starts = [0]
-    for index, byte in enumerate(encoded):
-        if byte == 10:  # "\n"
-            starts.append(index + 1)
-    starts.append(len(encoded) + 1)
-    return starts
-
-
-def _span(node: ast.AST, starts: list[int]) -> tuple[int, int]:
-    """A node's bytes in the program (``ast`` columns count UTF-8 bytes)."""
-    start = starts[node.lineno - 1] + node.col_offset
-    end = starts[(node.end_lineno or node.lineno) - 1] + (node.end_col_offset or 0)
-    return start, end
-
-
-def _inside(node: ast.AST, other: ast.AST) -> bool:
-    """Whether ``node`` lies within ``other``."""
-    return any(n is node for n in ast.walk(other)) and node is not other
-
-
 def _rewritten(
     call: ast.Call, calls: dict[ast.Call, str], encoded: bytes, starts: list[int]
 ) -> str:
     """``call`` as its template, its argument's own layer calls rewritten first."""
     argument = call.args[0]
-    start, end = _span(argument, starts)
-    inner = [c for c in calls if _inside(c, argument) or c is argument]
-    outermost = [
-        c for c in inner if not any(_inside(c, o) for o in inner if o is not c)
-    ]
+    start, end = node_span(argument, starts)
+    inner = [c for c in calls if inside(c, argument) or c is argument]
+    outermost = [c for c in inner if not any(inside(c, o) for o in inner if o is not c)]
     text = encoded[start:end]
-    for inner_call in sorted(outermost, key=lambda c: _span(c, starts), reverse=True):
-        inner_start, inner_end = _span(inner_call, starts)
+    for inner_call in sorted(
+        outermost, key=lambda c: node_span(c, starts), reverse=True
+    ):
+        inner_start, inner_end = node_span(inner_call, starts)
         replacement = _rewritten(inner_call, calls, encoded, starts).encode()
         text = text[: inner_start - start] + replacement + text[inner_end - start :]
     written = text.decode()
@@ -552,14 +527,14 @@ def _built_edits(
     setting: str | None,
     encoded: bytes,
     starts: list[int],
-) -> list[_Edit] | None:
+) -> list[Edit] | None:
     """The edits taking a layer out of its statement, or making the statement set its setting.
 
     A statement alone on its lines goes, or sets the setting instead. A
     key of an ``nn.ModuleDict`` goes from the dict, with its comma, and
     the setting is set right after the statement building the dict.
     """
-    start, end = _span(statement, starts)
+    start, end = node_span(statement, starts)
     line_start = starts[statement.lineno - 1]
     line_end = starts[statement.end_lineno or statement.lineno] - 1
     before, after = encoded[line_start:start], encoded[end:line_end]
@@ -577,7 +552,7 @@ def _built_edits(
 
 def _entries_edits(
     container: ast.expr, values: list[ast.expr], starts: list[int]
-) -> list[_Edit] | None:
+) -> list[Edit] | None:
     """The edits taking entries out of a dict's ``dict(...)`` or ``{...}``, with the commas parting them.
 
     Each run of entries goes from its first one to the next entry kept, or
@@ -605,51 +580,17 @@ def _entries_edits(
             last += 1
         if last + 1 < len(entries):
             span = (
-                _span(entries[index][0], starts)[0],
-                _span(entries[last + 1][0], starts)[0],
+                node_span(entries[index][0], starts)[0],
+                node_span(entries[last + 1][0], starts)[0],
             )
         else:
             span = (
-                _span(entries[index - 1][1], starts)[1],
-                _span(entries[last][1], starts)[1],
+                node_span(entries[index - 1][1], starts)[1],
+                node_span(entries[last][1], starts)[1],
             )
         edits.append((*span, ""))
         index = last + 1
     return edits
-
-
-def _applied(encoded: bytes, edits: list[_Edit]) -> bytes:
-    """``encoded`` with the edits made, from the last one up; they must not overlap."""
-    ordered = sorted(edits, key=lambda e: (e[0], e[1]))
-    for (_, end, _), (start, _, _) in zip(ordered, ordered[1:]):
-        if start < end:
-            raise ValueError("overlapping edits")
-    for start, end, text in reversed(ordered):
-        encoded = encoded[:start] + text.encode() + encoded[end:]
-    return encoded
-
-
-def _with_imports(text: str, imports: set[str]) -> str:
-    """``text`` with each of ``imports`` binding a name it does not bind yet, in place among its own."""
-    tree = ast.parse(text)
-    bound = {n for s in tree.body for n in names_bound(s)}
-    source_imports = [
-        s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))
-    ]
-    lines = text.split("\n")
-    added: dict[int, list[str]] = {}
-    for line in sorted(imports):
-        statement = ast.parse(line).body[0]
-        assert isinstance(statement, (ast.Import, ast.ImportFrom))
-        if set(names_bound(statement)) - bound:
-            added.setdefault(import_place(statement, source_imports), []).append(line)
-            bound |= set(names_bound(statement))
-    for place in sorted(added, reverse=True):
-        lines[place - 1 : place - 1] = added[place]
-    return "\n".join(lines)
-
-
-# --- the class's text ---
 
 
 def _built_at(

@@ -5,7 +5,7 @@ Tests of how the printer writes the class styles mark themselves
 in mixed style, which ``convert`` would otherwise return as written in
 mixed style (:mod:`nnconvert.as_written`, :mod:`nnconvert.calls_rewritten`)
 or with their own construction (:mod:`nnconvert.construction_kept`;
-``keep_source``); the mark has every conversion of the test print from the
+``keep_source``) or calls (:mod:`nnconvert.calls_as_layers`); the mark has every conversion of the test print from the
 trace, the CLI's too.
 
 The tests run thousands of tiny models; torch's intra-op threads only cost
@@ -52,4 +52,7 @@ def _printed_from_trace(
         )
         monkeypatch.setattr(
             nnconvert.api, "with_layer_calls_rewritten", lambda *_, **__: None
+        )
+        monkeypatch.setattr(
+            nnconvert.api, "with_calls_as_layers", lambda *_, **__: None
         )

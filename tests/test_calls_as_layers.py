@@ -81,14 +81,15 @@ def test_calls_become_layers_and_the_branch_the_trace_does_not_take_stays(tmp_pa
     assert init.index("nn.GELU()") < init.index("self.reset()")
     assert "self.dropout = nn.Dropout(self.p)" in init  # the attribute, not 0.1
     forward = _method(source, "forward")
-    assert "return self.dropout(self.gelu(x))" in forward
-    # the untaken branch's call stays a function: no trace says what it makes
-    assert "F.gelu(x) * 2" in forward
+    assert "return self.dropout(self.gelu1(x))" in forward
+    # the untaken branch's call: the layer that makes exactly that call
+    assert "return self.gelu2(x) * 2" in forward
+    assert "import torch.nn.functional as F" not in source  # nothing reads it now
     original_class = _classes(BRANCHED.replace("HELPER", ""))["Net"]
     rewritten_class = _classes(source)["Net"]
-    for p in (0.0, 1.0):
-        original = original_class(p=p)
-        rewritten = rewritten_class(p=p)
+    for p, fast in ((0.0, True), (1.0, True), (0.5, False)):
+        original = original_class(p=p, fast=fast)
+        rewritten = rewritten_class(p=p, fast=fast)
         rewritten.load_state_dict(original.state_dict())
         x = torch.randn(5, 4)
         torch.manual_seed(1)
@@ -98,7 +99,7 @@ def test_calls_become_layers_and_the_branch_the_trace_does_not_take_stays(tmp_pa
 
 
 def test_each_call_has_a_layer_of_its_own_and_a_helper_method_stays(tmp_path):
-    """Two calls of ``F.gelu``: ``gelu1`` and ``gelu2`` in the source's order, one in a helper method."""
+    """Three calls of ``F.gelu``, numbered in the source's order; one in a helper method."""
     helper = "\n    def activate(self, x):\n        return F.gelu(x)\n"
     text = BRANCHED.replace("HELPER", helper).replace(
         "F.dropout(F.gelu(x), self.p", "F.dropout(self.activate(F.gelu(x)), self.p"
@@ -106,9 +107,10 @@ def test_each_call_has_a_layer_of_its_own_and_a_helper_method_stays(tmp_path):
     conversion = _converted(tmp_path, text)
     source = conversion.source
     assert conversion.as_written
-    assert "def activate(self, x):\n        return self.gelu2(x)" in source
+    assert "def activate(self, x):\n        return self.gelu3(x)" in source
     assert "self.dropout(self.activate(self.gelu1(x)))" in source
-    assert "self.gelu1 = nn.GELU()" in source and "self.gelu2 = nn.GELU()" in source
+    assert "return self.gelu2(x) * 2" in source
+    assert all(f"self.gelu{n} = nn.GELU()" in source for n in (1, 2, 3))
 
 
 def test_a_flattening_view_becomes_a_flatten_layer(tmp_path):
@@ -183,3 +185,20 @@ def example_inputs():
 """
     conversion = _converted(tmp_path, text)
     assert not conversion.as_written or "self.fast" not in conversion.source
+
+
+def test_an_untraced_call_no_layer_makes_exactly_stays_a_function(tmp_path):
+    """``F.dropout(x, 0.5)`` drops in eval mode too; ``slope`` is a local: both stay."""
+    text = BRANCHED.replace("HELPER", "").replace(
+        "        return F.gelu(x) * 2\n",
+        "        slope = 0.1\n"
+        "        x = F.leaky_relu(x, slope) + F.leaky_relu(x, 0.2)\n"
+        "        return F.dropout(x, 0.5) * 2\n",
+    )
+    conversion = _converted(tmp_path, text)
+    source = conversion.source
+    assert conversion.as_written
+    forward = _method(source, "forward")
+    assert "F.leaky_relu(x, slope) + self.act(x)" in forward  # the spec's stem
+    assert "self.act = nn.LeakyReLU(0.2)" in source
+    assert "return F.dropout(x, 0.5) * 2" in forward

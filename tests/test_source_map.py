@@ -52,18 +52,11 @@ def forward_text(source: str) -> str:
 
 
 def assert_before(text: str, first: str, then: str) -> None:
-    """``first`` is printed on a line before the line holding ``then``, or trails that line.
-
-    A source kept as written keeps a comment where it stood: after the
-    statement it annotates (``x = self.fc2(x)  # the logits``).
-    """
+    """``first`` is printed on a line before the line holding ``then``."""
     lines = text.splitlines()
     a = next(i for i, line in enumerate(lines) if first in line)
     b = next(i for i, line in enumerate(lines) if then in line)
-    trailing = a == b and lines[a].index(then) < lines[a].index(first)
-    assert (
-        a < b or trailing and first.startswith("#")
-    ), f"{first!r} is not before {then!r}"
+    assert a < b, f"{first!r} is not before {then!r}"
 
 
 class VAE(nn.Module):
@@ -246,9 +239,8 @@ def test_comments_stand_before_the_statements_they_annotate(style):
         "# 4 features in, 8 out",
         'fc1.weight"] = ' if style is Style.FUNCTIONAL else "self.fc1 = ",
     )
-    # trailing a statement the output has not: about that line alone (kept
-    # as written, the statement stays and so does the comment)
-    assert "# not a layer" not in source or "self.width = 8  # not a layer" in source
+    # trailing a statement the output has not: about that line alone
+    assert "# not a layer" not in source
 
 
 class Branches(nn.Module):
@@ -413,37 +405,20 @@ def test_mixed_style_keeps_a_value_the_source_named_a_statement():
 @pytest.mark.parametrize("via", STYLES, ids=lambda s: s.value)
 @pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)
 def test_names_and_comments_survive_round_trips(via, to):
-    """original -> via -> to gives original -> to, byte for byte but for the imports.
-
-    Where the output in ``via`` is the original's source kept (``as_written``)
-    both ways keep it; where it is printed from the trace (functional style
-    has no class to keep) both ways print: what a printed output left out
-    of the source (an attribute nothing reads) no later step gets back.
-    """
+    """original -> via -> to gives original -> to, byte for byte."""
     inputs = (torch.randn(3, 4),)
     for model in (Hidden(), Commented()):
         if via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
             if isinstance(model, Commented):
                 continue  # class and forward docstrings are one in functional style
+        direct = nnconvert.convert(model, to, inputs).source
         first = nnconvert.convert(model, via, inputs)
-        keep_source = first.as_written
-        direct = nnconvert.convert(model, to, inputs, keep_source=keep_source).source
         loaded = (
             first.load()
             if via is not Style.FUNCTIONAL
             else load_output(first, type(model).__name__)
         )
-        again = nnconvert.convert(loaded, to, inputs, keep_source=keep_source).source
-        assert _without_imports(again) == _without_imports(direct)
-
-
-def _without_imports(source: str) -> str:
-    """``source`` without its imports: a source kept as written keeps its file's own."""
-    return "\n".join(
-        line
-        for line in source.splitlines()
-        if not line.startswith(("import ", "from "))
-    )
+        assert nnconvert.convert(loaded, to, inputs).source == direct
 
 
 class RawDocstrings(nn.Module):
