@@ -44,7 +44,7 @@ import ast
 import builtins
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import black
 import torch
@@ -198,8 +198,13 @@ def _traced_calls(
     return found
 
 
+def _own_function(cls: type) -> Any:
+    """A function ``cls`` defines itself: its code knows the file, its globals the names."""
+    return next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
+
+
 def _file_of_source(cls: type) -> str | None:
-    function = next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
+    function = _own_function(cls)
     return function.__code__.co_filename if function is not None else None
 
 
@@ -317,25 +322,8 @@ def _made_from_call(
     model: nn.Module,
 ) -> bool:
     """Find the layer an untraced call is in each instance, its inputs and the attributes it reads."""
-    call = site.call
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(
-        k.arg is None for k in call.keywords
-    ):
-        return False
-    keywords = {k.arg: k.value for k in call.keywords if k.arg}
-    for spec, params, fixed, receiver in _spellings(call.func, namespace):
+    for spec, bound, inputs, receiver in _bindings(site.call, namespace):
         if receiver is not None or spec.has_weights:
-            continue
-        try:
-            bound: dict[str, Any] = {
-                **bind(params, tuple(call.args), keywords),
-                **fixed,
-            }
-        except TypeError:
-            continue
-        names = [p.name for p in spec.parameters]
-        inputs = [bound.pop(n, None) for n in names[: spec.inputs]]
-        if not all(isinstance(i, ast.expr) for i in inputs):
             continue
         for path, module in modules:
             arguments = _argument_values(spec, bound, module)
@@ -429,44 +417,50 @@ def _derived_from(classes: dict[str, type], owners: set[str]) -> bool:
 
 def _namespace(cls: type) -> dict[str, Any] | None:
     """The globals a class's methods read."""
-    function = next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
+    function = _own_function(cls)
     return function.__globals__ if function is not None else None
 
 
 def _bound_site(site: _Site, namespace: dict[str, Any], model: nn.Module) -> bool:
-    """Find the spec a site's call is a spelling of, its inputs and the attributes it reads."""
+    """Find the spec a traced call is a spelling of, its inputs and the attributes it reads."""
     kinds = {type(layer) for layer in _layers(site)}
     if len(kinds) != 1:
         return False
     (kind,) = kinds
-    call = site.call
-    if any(isinstance(a, ast.Starred) for a in call.args) or any(
-        k.arg is None for k in call.keywords
-    ):
-        return False
-    flattened = _flattened(call)
+    flattened = _flattened(site.call)
     if kind is nn.Flatten and flattened is not None:
         site.spec, site.inputs = spec_for_module(nn.Flatten()), [flattened]
         return all(repr(layer) == repr(nn.Flatten()) for layer in _layers(site))
-    keywords = {k.arg: k.value for k in call.keywords if k.arg}
-    for spec, params, fixed, receiver in _spellings(call.func, namespace):
+    for spec, bound, inputs, _ in _bindings(site.call, namespace):
         if spec.module is not kind:
             continue
-        args = ([receiver] if receiver is not None else []) + list(call.args)
-        try:
-            bound: dict[str, Any] = bind(params, tuple(args), keywords)
-        except TypeError:
-            continue
-        names = [p.name for p in spec.parameters]
-        inputs = [bound.pop(n, None) for n in names[: spec.inputs]]
-        if not all(isinstance(i, ast.expr) for i in inputs):
-            continue
-        reads = _attribute_reads(spec, {**bound, **fixed}, site, model)
+        reads = _attribute_reads(spec, bound, site, model)
         if reads is None:
             return False
         site.spec, site.inputs, site.reads = spec, inputs, reads
         return True
     return False
+
+
+def _bindings(
+    call: ast.Call, namespace: dict[str, Any]
+) -> Iterator[tuple[OpSpec, dict[str, Any], list[ast.expr], ast.expr | None]]:
+    """Each spec ``call`` binds to: its arguments by parameter (an alias's fixed ones too), inputs, receiver."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(
+        k.arg is None for k in call.keywords
+    ):
+        return
+    keywords = {k.arg: k.value for k in call.keywords if k.arg}
+    for spec, params, fixed, receiver in _spellings(call.func, namespace):
+        args = ([receiver] if receiver is not None else []) + list(call.args)
+        try:
+            bound: dict[str, Any] = {**bind(params, tuple(args), keywords), **fixed}
+        except TypeError:
+            continue
+        names = [p.name for p in spec.parameters]
+        inputs = [bound.pop(n, None) for n in names[: spec.inputs]]
+        if all(isinstance(i, ast.expr) for i in inputs):
+            yield spec, bound, inputs, receiver
 
 
 def _layers(site: _Site) -> list[nn.Module]:

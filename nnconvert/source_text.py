@@ -29,7 +29,7 @@ import re
 import textwrap
 import tokenize
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import black
 from torch import fx, nn
@@ -180,7 +180,11 @@ def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
         return _lambda_text(source, first_line)
     body_start = function.body[0].lineno
     docstring = docstring_node(function)
-    skip = set(range(docstring.lineno, docstring.end_lineno + 1)) if docstring else ()
+    skip = (
+        set(range(docstring.lineno, docstring.end_lineno + 1)) if docstring else set()
+    )
+    # above a parameter: about that parameter (:func:`keyword_comments`)
+    skip |= set(range(function.lineno + 1, _last_parameter_line(function)))
     last = _end_with_comments(source, function)
     comments = tuple(
         (line, text)
@@ -202,6 +206,19 @@ def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     )  # the signature: the first statement's
     owners = _owners(source, function, [line for line, _ in comments])
     return FunctionText(comments, tuple(heads), owners)
+
+
+def _last_parameter_line(function: Any) -> int:
+    """The line the function's last parameter starts on (its ``def`` line without any)."""
+    arguments = function.args
+    every = [
+        *arguments.posonlyargs,
+        *arguments.args,
+        *filter(None, [arguments.vararg]),
+        *arguments.kwonlyargs,
+        *filter(None, [arguments.kwarg]),
+    ]
+    return max((a.lineno for a in every), default=function.lineno)
 
 
 def _lambda_text(source: SourceFile, first_line: int) -> FunctionText | None:
@@ -931,6 +948,41 @@ def function_definition(function: Any) -> tuple[SourceFile, Any] | None:
     source = read_file(code.co_filename)
     definition = source and definition_at(source.tree, code.co_firstlineno, FUNCTIONS)
     return (source, definition) if definition else None
+
+
+def keyword_comments(module: Any, names: Sequence[str]) -> dict[str, list[str]]:
+    """The comments about each of ``names``, a block's keyword parameters in functional style.
+
+    A class's: those of ``__init__``'s statement setting ``self.<name>``
+    (``self.n_heads = n_heads  # Number of attention heads``), which no
+    statement of the function stands for. A functional input's: the
+    comment lines right above the parameter in its ``def``, where the
+    functional printer writes them, so that the output converted again
+    says them again.
+    """
+    wanted = set(names)
+    function = getattr(module, "function", None)
+    if inspect.isfunction(function) and class_definition(type(module)) is None:
+        found = function_definition(function)
+        if found is None:
+            return {}
+        source, definition = found
+        arguments = [*definition.args.args, *definition.args.kwonlyargs]
+        said: dict[str, list[str]] = {}
+        for argument in arguments:
+            lines: list[str] = []
+            line = argument.lineno - 1
+            while line > definition.lineno and source.comment_alone(line):
+                lines.insert(0, source.lines[line - 1].strip())
+                line -= 1
+            if argument.arg in wanted and lines:
+                said[argument.arg] = lines
+        return said
+    return {
+        name: lines
+        for name, lines in init_comments(type(module))
+        if name in wanted and lines
+    }
 
 
 def init_definition(module: Any) -> tuple[SourceFile, Any] | None:

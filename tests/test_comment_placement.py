@@ -392,3 +392,44 @@ def test_a_roots_layer_without_tensors_says_its_comment_in_its_function():
         load_output(conversion), Style.FUNCTIONAL, (torch.randn(3, 4),)
     )
     assert again.source == conversion.source
+
+
+class Heads(nn.Module):
+    """A block whose head count is a keyword parameter in functional style."""
+
+    def __init__(self, n_heads=2):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.n_heads = n_heads  # Number of attention heads
+
+    def forward(self, x):
+        return self.fc(x).view(x.shape[0], self.n_heads, -1)
+
+
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Heads(2)
+        self.b = Heads(4)
+
+    def forward(self, x):
+        return self.a(x) + self.b(x).view(x.shape[0], 2, -1)
+
+
+def test_a_keyword_parameter_takes_the_comment_of_the_attribute_it_stands_for():
+    """GAT's ``self.n_heads = n_heads  # Number of attention heads``, functional style.
+
+    No statement of the function stands for the attribute: the comment goes
+    above the keyword in the signature, and comes back from there when the
+    output is converted again.
+    """
+    inputs = (torch.randn(3, 4),)
+    conversion = nnconvert.convert(TwoHeads(), Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    assert "    # Number of attention heads\n    n_heads: int,\n" in source
+    assert source.count("# Number of attention heads") == 1
+    again = nnconvert.convert(
+        load_output(conversion, "TwoHeads"), Style.FUNCTIONAL, inputs
+    )
+    assert again.source == source

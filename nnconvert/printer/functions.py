@@ -35,6 +35,7 @@ from ..passes.methods import is_method_call, with_method_bodies
 from ..passes.canonicalize import INLINED_ATTRIBUTE
 from ..tensor_builds import TensorBuild, without_built_comments
 from ..source_text import (
+    keyword_comments,
     node_branch_attributes,
     class_comments,
     docstring_lines,
@@ -210,11 +211,17 @@ def function_text(
         f"{text} = {literal_text(plan.defaults[k])}" if k in plan.defaults else text
         for text, (k, _) in zip(keywords, plan.keywords)
     ]
+    written = "\n".join(body.lines)
+    notes = keyword_comments(plan.instance.module, [k for k, _ in plan.keywords])
+    above = [
+        [line for line in notes.get(k, []) if line not in written]
+        for k, _ in plan.keywords
+    ]
     if plan.training:
         keywords.append("training: bool = False")
     literal = docstrings(plan.instance.module).for_function()
     comments = class_comments(plan.instance.module)
-    return _function(plan.name, body, graph, literal, keywords, comments)
+    return _function(plan.name, body, graph, literal, keywords, comments, above)
 
 
 def method_functions(
@@ -262,22 +269,35 @@ def _function(
     literal: str | None,
     keywords: list[str] = (),
     comments: Sequence[str] = (),
+    above: Sequence[list[str]] = (),
 ) -> Printed:
     """``def name(params: dict[str, Tensor], ...) -> ...:`` and ``body``'s lines.
 
     ``comments``: the class body's own, outside its methods (before the body).
+    ``above``: per keyword, the comment lines written above it (the
+    ``__init__`` comment of the attribute it stands for); then the
+    parameters stand one per line.
     """
     body.imports.use("Tensor")
     signature = ["params: dict[str, Tensor]", *body.parameters]
+    notes = [[]] * len(signature)
     if keywords:
         signature += ["*", *keywords]
+        notes += [[], *above, *[[]] * (len(keywords) - len(above))]
     output = next(n for n in graph.nodes if n.op == "output")
     returns = _return_hint(output.args[0])
     arrow = f" -> {returns}" if returns else ""
     doc = docstring_lines(literal, "    ") if literal else []
     lines = "".join(f"{line}\n" for line in doc)
     lines += "".join(f"    {line}\n" for line in [*comments, *body.lines])
-    text = f"def {name}({', '.join(signature)}){arrow}:\n{lines}"
+    if any(notes):
+        parameters = "".join(
+            "".join(f"    {line}\n" for line in said) + f"    {parameter},\n"
+            for parameter, said in zip(signature, notes)
+        )
+        text = f"def {name}(\n{parameters}){arrow}:\n{lines}"
+    else:
+        text = f"def {name}({', '.join(signature)}){arrow}:\n{lines}"
     return Printed(text, body.imports)
 
 
