@@ -10,9 +10,11 @@ frame's locals are looked at whenever a node is made and once more when
 tracing ends, so every binding of a traced value is seen.
 
 What is recorded is plain data in ``node.meta`` (:data:`SOURCE`,
-:data:`NAMES`, :data:`CALL_AT`), so it survives the passes that copy a node's meta. The
-printer reads it through :func:`user_name`, :func:`statement_line` and
-:mod:`.source_text` (comments, docstrings). A model without source
+:data:`NAMES`, :data:`CALL_AT`), so it survives the passes that copy a
+node's meta. The printer reads it through :func:`user_name`,
+:func:`statement_line` and :mod:`.source_text` (comments, docstrings);
+:mod:`.calls_as_layers` finds the very call a node was made by through
+:func:`call_span`, to rewrite it in place. A model without source
 (built in a REPL, code objects without a file) records nothing and prints
 as before.
 """
