@@ -784,3 +784,6 @@ def _made_as_traced(
             if not all(repr(layer) == repr(built) for layer in layers):
                 return False
     return True
+
+
+__all__ = ["with_calls_as_layers"]
