@@ -325,18 +325,32 @@ def _made_from_call(
     for spec, bound, inputs, receiver in _bindings(site.call, namespace):
         if receiver is not None or spec.has_weights:
             continue
-        for path, module in modules:
-            arguments = _argument_values(spec, bound, module)
-            layer = spec.module_from_call(arguments) if arguments is not None else None
-            if layer is None:
-                return False
-            site.layers[path] = [layer]
-        reads = _attribute_reads(spec, bound, site, model)
-        if reads is None:
-            return False
-        site.spec, site.inputs, site.reads = spec, inputs, reads
-        return True
+        made = {path: _made(spec, bound, module) for path, module in modules}
+        if all(made.values()):  # else another row of the function may make it
+            site.layers = {path: [layer] for path, layer in made.items()}
+            return _bound_to(site, spec, bound, inputs, model)
     return False
+
+
+def _made(spec: OpSpec, bound: dict[str, Any], module: nn.Module) -> nn.Module | None:
+    """The layer that makes the call ``module`` makes with ``bound``, if there is one."""
+    arguments = _argument_values(spec, bound, module)
+    return spec.module_from_call(arguments) if arguments is not None else None
+
+
+def _bound_to(
+    site: _Site,
+    spec: OpSpec,
+    bound: dict[str, Any],
+    inputs: list[ast.expr],
+    model: nn.Module,
+) -> bool:
+    """Bind ``site`` to ``spec``; False where an argument cannot be kept (:func:`_attribute_reads`)."""
+    reads = _attribute_reads(spec, bound, site, model)
+    if reads is None:
+        return False
+    site.spec, site.inputs, site.reads = spec, inputs, reads
+    return True
 
 
 def _argument_values(
@@ -432,13 +446,8 @@ def _bound_site(site: _Site, namespace: dict[str, Any], model: nn.Module) -> boo
         site.spec, site.inputs = spec_for_module(nn.Flatten()), [flattened]
         return all(repr(layer) == repr(nn.Flatten()) for layer in _layers(site))
     for spec, bound, inputs, _ in _bindings(site.call, namespace):
-        if spec.module is not kind:
-            continue
-        reads = _attribute_reads(spec, bound, site, model)
-        if reads is None:
-            return False
-        site.spec, site.inputs, site.reads = spec, inputs, reads
-        return True
+        if spec.module is kind:
+            return _bound_to(site, spec, bound, inputs, model)
     return False
 
 
