@@ -48,7 +48,7 @@ from typing import Any, Iterator, Sequence
 
 import black
 import torch
-from torch import nn
+from torch import fx, nn
 
 from .as_written import (
     builds_same_model,
@@ -75,13 +75,18 @@ from .passes.weight_dicts import graphs_with_methods
 from .printer.classes import constructor_text
 from .source_edits import Edit, applied, inside, line_starts, node_span, with_imports
 from .source_map import CallSpan, call_span
-from .source_text import attributes_stored, class_definition, self_path
+from .source_text import (
+    attributes_set,
+    attributes_stored,
+    class_definition,
+    self_path,
+)
 
 #: The source's position of a call: ``(line, column, end line, end column)``.
 _Position = tuple[int, int, int, int]
 
 
-@dataclass
+@dataclass(eq=False)  # one object per call: compared and hashed by identity
 class _Site:
     """One call of the source that the trace made a layer of, in every instance."""
 
@@ -92,6 +97,9 @@ class _Site:
     inputs: list[ast.expr] = field(default_factory=list)
     #: constructor parameter -> the attribute of ``self`` the call passes for it
     reads: dict[str, str] = field(default_factory=dict)
+    #: what its input comes from in every instance: ``("layer", "conv1")``
+    #: for ``self.conv1(x)``, ``("site", other)`` for another site's call
+    fed_by: set[tuple[str, Any]] = field(default_factory=set)
 
 
 def with_calls_as_layers(
@@ -131,7 +139,7 @@ def with_calls_as_layers(
             rebuilt = run(merged)()
         except (Exception, SystemExit):
             return None
-        expected = _expected_model(model, builds, classes)
+        expected = _expected_model(model, builds, classes, rebuilt)
     if expected is None or not _made_as_traced(expected, sites, attributes):
         return None
     return merged if same_model(expected, rebuilt) else None
@@ -142,7 +150,7 @@ def _all_sites(
     instances: Sequence[Instance],
     file_tree: ast.Module,
     program: ast.Module,
-    traced: dict[CallSpan, dict[str, list[nn.Module]]],
+    traced: _Traced,
 ) -> list[_Site] | None:
     """The calls to rewrite, bound to their specs, in the order they run; None where one cannot be.
 
@@ -162,7 +170,16 @@ def _all_sites(
         namespace = _namespace(classes[site.owner])
         if namespace is None or not _bound_site(site, namespace, model):
             return None
-    sites += _untraced_sites(calls, program, _seen(instances), model)
+    untraced = _untraced_sites(calls, program, _seen(instances), model)
+    by_call = {id(site.call): site for site in sites + untraced}
+    for site in untraced:
+        given = site.inputs[0]
+        attribute = self_path(given.func) if isinstance(given, ast.Call) else None
+        if id(given) in by_call:
+            site.fed_by = {("site", by_call[id(given)])}
+        elif attribute and "." not in attribute:
+            site.fed_by = {("layer", attribute)}
+    sites += untraced
     owners = {s.owner for s in sites}
     if _derived_from(classes, owners) or any(
         (_namespace(classes[owner]) or {}).get("nn", nn) is not nn for owner in owners
@@ -171,16 +188,22 @@ def _all_sites(
     return sorted(sites, key=lambda s: (s.call.end_lineno, s.call.end_col_offset))
 
 
-def _traced_calls(
-    instances: Sequence[Instance],
-) -> dict[CallSpan, dict[str, list[nn.Module]]] | None:
+#: The layers the trace made at each call, by instance path, and what fed each call.
+_Traced = tuple[
+    dict[CallSpan, dict[str, list[nn.Module]]], dict[CallSpan, set[tuple[str, Any]]]
+]
+
+
+def _traced_calls(instances: Sequence[Instance]) -> _Traced | None:
     """The layers module style made of the source's calls, by call and instance path.
 
-    None where one has no position in the source, or a call was lifted
-    into a layer of the model's (its text would stay a function over
-    the layer's tensors).
+    With, for each call, where its input came from (:func:`_feeder`). None
+    where one has no position in the source, or a call was lifted into a
+    layer of the model's (its text would stay a function over the layer's
+    tensors).
     """
     found: dict[CallSpan, dict[str, list[nn.Module]]] = {}
+    feeders: dict[CallSpan, set[tuple[str, Any]]] = {}
     for instance in instances:
         for graph in graphs_with_methods(instance.graph):
             for node in graph.nodes:
@@ -195,7 +218,19 @@ def _traced_calls(
                     return None
                 layer = instance.graph.get_submodule(str(node.target))
                 found.setdefault(span, {}).setdefault(instance.path, []).append(layer)
-    return found
+                feeders.setdefault(span, set()).add(_feeder(node))
+    return found, feeders
+
+
+def _feeder(node: fx.Node) -> tuple[str, Any]:
+    """Where a new layer's input comes from: a layer of the module's own, another call made a layer, or else."""
+    given = node.args[0] if node.args else None
+    if isinstance(given, fx.Node) and given.op == "call_module":
+        if given.meta.get(MADE_FROM_CALL):
+            return ("call", call_span(given))
+        if "." not in str(given.target):
+            return ("layer", str(given.target))
+    return ("other", None)
 
 
 def _own_function(cls: type) -> Any:
@@ -262,21 +297,27 @@ def _in_program(
 def _sites(
     calls: dict[_Position, tuple[ast.ClassDef, _Path]],
     program: ast.Module,
-    traced: dict[CallSpan, dict[str, list[nn.Module]]],
+    traced: _Traced,
     file: str | None,
 ) -> list[_Site] | None:
     """Each traced call as the program holds it, with its class; None for one found nowhere."""
     classes = {c.name: c for c in program.body if isinstance(c, ast.ClassDef)}
-    sites = []
-    for span, layers in traced.items():
+    layers, feeders = traced
+    sites: dict[CallSpan, _Site] = {}
+    for span, made in layers.items():
         place = calls.get((span.line, span.column, span.end_line, span.end_column))
         if span.file != file or place is None:
             return None
         call = _in_program(classes, *place)
         if call is None:
             return None
-        sites.append(_Site(call, place[0].name, layers))
-    return sites
+        sites[span] = _Site(call, place[0].name, made)
+    for span, site in sites.items():
+        site.fed_by = {
+            ("site", sites.get(value)) if kind == "call" else (kind, value)
+            for kind, value in feeders[span]
+        }
+    return list(sites.values())
 
 
 def _untraced_sites(
@@ -616,7 +657,7 @@ def _constructor(site: _Site) -> str | None:
     return ast.unparse(call)
 
 
-#: The layers one class builds: attribute -> constructor text, in building order.
+#: The layers each class builds, by class name: attribute -> constructor text.
 _Builds = dict[str, dict[str, str]]
 
 
@@ -631,7 +672,8 @@ def _class_edits(
 
     One layer per call, as module style prints them (``relu1``, ``relu2``
     for a class's two calls of ``F.relu``; ``relu`` for its only one): a
-    hook on a layer sees one call of the source.
+    hook on a layer sees one call of the source. Each is built right after
+    the layer its input comes from, as the printer places it.
     """
     edits = []
     attribute: dict[int, str] = {}
@@ -640,7 +682,7 @@ def _class_edits(
         source_class = class_trees.get(owner)
         init = _own_init(source_class) if source_class is not None else None
         anchor = _anchor(init) if init is not None else None
-        if source_class is None or anchor is None:
+        if source_class is None or init is None or anchor is None:
             return None
         own = [s for s in sites if s.owner == owner]
         texts = [_constructor(site) for site in own]
@@ -648,17 +690,63 @@ def _class_edits(
             return None
         taken = _taken_names(source_class, classes[owner], model)
         stems = [site.spec.stem for site in own]  # type: ignore[union-attr]
-        lines = []
+        placing = _Placing(source_class, init, classes[owner], model)
+        lines: dict[int, list[str]] = {}
         built = builds.setdefault(owner, {})
         for site, text, stem in zip(own, texts, stems):
             name = first_free(stem, taken, first=1, bare=stems.count(stem) == 1)
             taken.add(name)
-            built[name] = text  # type: ignore[assignment]
             attribute[id(site)] = name
-            lines.append(f"{' ' * anchor.col_offset}self.{name} = {text}\n")
-        place = starts[anchor.end_lineno or anchor.lineno]
-        edits.append((place, place, "".join(lines)))
+            after = placing.after(site)
+            built[name] = text  # type: ignore[assignment]
+            statement = placing.statements[after] if after else anchor
+            indent = " " * statement.col_offset
+            lines.setdefault(id(statement), []).append(
+                f"{indent}self.{name} = {text}\n"
+            )
+            placing.placed[id(site)] = after
+        for statement in [*placing.statements.values(), anchor]:
+            if id(statement) in lines:
+                place = starts[statement.end_lineno or statement.lineno]
+                edits.append((place, place, "".join(lines.pop(id(statement)))))
     return edits, attribute, builds
+
+
+class _Placing:
+    """Where in ``__init__`` each new layer of one class is built."""
+
+    def __init__(
+        self,
+        source_class: ast.ClassDef,
+        init: ast.FunctionDef,
+        cls: type,
+        model: nn.Module,
+    ):
+        stored = attributes_stored(source_class)
+        instances = [m for m in model.modules() if type(m) is cls]
+        #: the statement of ``__init__``'s own body building each layer, alone
+        self.statements: dict[str, ast.stmt] = {
+            names[0]: statement
+            for statement in init.body
+            if isinstance(statement, ast.Assign)
+            and len(names := attributes_set(statement)) == 1
+            and stored[names[0]] == 1
+            and all(names[0] in m._modules for m in instances)
+        }
+        self.placed: dict[int, str | None] = {}
+
+    def after(self, site: _Site) -> str | None:
+        """The layer whose statement ``site``'s layer follows (None: the last statement).
+
+        A layer whose constructor reads an attribute (``nn.Dropout(self.p)``)
+        is built after the last statement, where every attribute is set.
+        """
+        if len(site.fed_by) != 1 or site.reads:
+            return None  # fed otherwise in other instances or calls
+        ((kind, value),) = site.fed_by
+        if kind == "site" and value is not None and id(value) in self.placed:
+            return self.placed[id(value)]
+        return value if kind == "layer" and value in self.statements else None
 
 
 def _own_init(source_class: ast.ClassDef) -> ast.FunctionDef | None:
@@ -761,15 +849,20 @@ def _layer_call(
 
 
 def _expected_model(
-    model: nn.Module, builds: _Builds, classes: dict[str, type]
+    model: nn.Module, builds: _Builds, classes: dict[str, type], rebuilt: nn.Module
 ) -> nn.Module | None:
     """A copy of ``model`` as the rewritten source builds it: each class's new layers added.
 
     Each layer is its constructor evaluated on the instance (None where
-    one does not build).
+    one does not build), registered where ``rebuilt`` registers it: a
+    layer built right after ``self.decoder = ...`` comes after every layer
+    registered before that statement, which is not known from the model
+    (``nn.Transformer.__init__`` registered ``decoder`` long before). The
+    model's own layers must keep their order.
     """
     expected = copy_model(model)
-    for path, module in expected.named_modules():
+    built_modules = dict(rebuilt.named_modules(remove_duplicate=False))
+    for path, module in expected.named_modules(remove_duplicate=False):
         built = builds.get(type(module).__name__)
         if not built:
             continue
@@ -780,6 +873,14 @@ def _expected_model(
             except Exception:
                 return None
             module.add_module(name, layer)
+        order = list(getattr(built_modules.get(path), "_modules", {}))
+        own = [key for key in module._modules if key not in built]
+        if (
+            sorted(order) != sorted(module._modules)
+            or [key for key in order if key not in built] != own
+        ):
+            return None
+        module._modules = {key: module._modules[key] for key in order}
     return expected
 
 

@@ -80,6 +80,8 @@ def test_calls_become_layers_and_the_branch_the_trace_does_not_take_stays(tmp_pa
     assert init.index("self.fast = fast") < init.index("self.dropout = nn.Dropout")
     assert init.index("nn.GELU()") < init.index("self.reset()")
     assert "self.dropout = nn.Dropout(self.p)" in init  # the attribute, not 0.1
+    # right after the layer its input comes from, as the printer places it
+    assert "self.fc = nn.Linear(4, 4)\n    self.gelu1 = nn.GELU()\n" in init
     forward = _method(source, "forward")
     assert "return self.dropout(self.gelu1(x))" in forward
     # the untaken branch's call: the layer that makes exactly that call

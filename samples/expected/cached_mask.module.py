@@ -12,10 +12,10 @@ class CausalBlock(nn.Module):
         self.self_attn = nn.MultiheadAttention(d_model, nhead)
         self.norm1 = nn.LayerNorm(d_model)
         self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.relu = nn.ReLU()
         self.dropout = nn.Dropout(dropout)
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm2 = nn.LayerNorm(d_model)
-        self.relu = nn.ReLU()
 
     def _generate_square_subsequent_mask(self, sz):
         return torch.log(torch.tril(torch.ones(sz, sz)))

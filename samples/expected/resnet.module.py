@@ -50,8 +50,8 @@ class ResNet(nn.Module):
         self.layer2 = self._make_layer(32, layers[1], stride=2)
         self.layer3 = self._make_layer(64, layers[2], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(64, num_classes)
         self.flatten = nn.Flatten()
+        self.fc = nn.Linear(64, num_classes)
 
     def _make_layer(self, planes, blocks, stride=1):
         downsample = None

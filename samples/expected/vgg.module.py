@@ -14,13 +14,13 @@ class VGG(nn.Module):
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+        self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
             nn.Linear(32 * 2 * 2, 64),
             nn.ReLU(True),
             nn.Dropout(p=0.5),
             nn.Linear(64, num_classes),
         )
-        self.flatten = nn.Flatten()
 
     def forward(self, x):
         x = self.features(x)
