@@ -18,9 +18,12 @@ literal as the traced layer has it, ``self.training`` as the layer's own
 flag, a plain attribute of the instance (``self.dropout``) as written, read
 in ``__init__`` after it is set. Each call has a layer of its own
 (``self.dropout1`` and ``self.dropout2`` for GAT's two dropouts), named
-from the op spec's stem as module style names it, built after the last
-statement of ``__init__`` that sets an attribute. Refused (the printed
-output stands):
+from the op spec's stem as module style names it. A layer is built right
+after the statement building the layer its input comes from (ResNet's
+``self.flatten`` after ``self.avgpool``), as the printer places it; one
+whose constructor reads an attribute, or whose input comes from elsewhere,
+after the last statement of ``__init__`` that sets an attribute. Refused
+(the printed output stands):
 
 * a call the trace made a layer of that is not a call of a spec's
   function in a method of a class of the model's file (a module-level
