@@ -43,7 +43,13 @@ from torch import nn
 from .init_arguments import recorded_call
 from .opspecs.weight_norm import weight_norms
 from .module_kinds import is_defined_class
-from .source_text import SourceFile, class_definition, every_argument, read_file
+from .source_text import (
+    SourceFile,
+    class_definition,
+    every_argument,
+    init_statement,
+    read_file,
+)
 
 #: Runs a source as a file of its own and returns its root class.
 Runner = Callable[[str], type]
@@ -77,11 +83,16 @@ def as_written(model: nn.Module, name: str, printed: str, run: Runner) -> str | 
 
 def builds_same_model(model: nn.Module, program: str, run: Runner) -> bool:
     """Whether ``program``'s root class, built with its defaults, is ``model`` again."""
+    rebuilt = built_with_defaults(program, run)
+    return rebuilt is not None and same_model(model, rebuilt)
+
+
+def built_with_defaults(program: str, run: Runner) -> nn.Module | None:
+    """``program``'s root class built with its defaults; None where that fails (``sys.exit`` too)."""
     try:
-        rebuilt = run(program)()
+        return run(program)()
     except (Exception, SystemExit):
-        return False
-    return same_model(model, rebuilt)
+        return None
 
 
 def built_lightly(cls: type) -> nn.Module:
@@ -136,14 +147,14 @@ def source_program(model: nn.Module, lists_as_tuples: bool) -> tuple[str | None,
     ``[2, 2, 2, 2]`` every call would share; the caller tries the list
     where the tuple does not build the same model).
     """
-    root_file = _file_of(type(model))
+    root_file = file_of(type(model))
     source = read_file(root_file) if root_file else None
     if source is None:
         return None, False
     classes: dict[type, ast.ClassDef] = {}
     for module in model.modules():
         cls = type(module)
-        if cls in classes or _file_of(cls) != root_file:
+        if cls in classes or file_of(cls) != root_file:
             continue
         found = class_definition(cls)
         if found is None or found[1] not in source.tree.body:
@@ -153,7 +164,7 @@ def source_program(model: nn.Module, lists_as_tuples: bool) -> tuple[str | None,
     root = classes.get(type(model))
     if root is None:
         return None, False
-    names = Names(_globals_of(type(model)), lists_as_tuples)
+    names = Names(globals_of(type(model)), lists_as_tuples)
     root_lines = _root_lines(source, root, model, names)
     if root_lines is None:
         return None, False
@@ -261,13 +272,13 @@ def _own_function(cls: type) -> Callable | None:
     return next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
 
 
-def _globals_of(cls: type) -> dict[str, Any]:
+def globals_of(cls: type) -> dict[str, Any]:
     """The module-level names of the file a class was defined in, through its methods."""
     function = _own_function(cls)
     return function.__globals__ if function is not None else {}
 
 
-def _file_of(cls: type) -> str | None:
+def file_of(cls: type) -> str | None:
     """The file a class's methods were compiled from (None: no method of its own)."""
     function = _own_function(cls)
     return function.__code__.co_filename if function is not None else None
@@ -444,14 +455,7 @@ def _root_lines(
     first, last = _extent(source, root)
     lines = list(source.lines[first - 1 : last])
     recorded = recorded_call(model)
-    init = next(
-        (
-            s
-            for s in root.body
-            if isinstance(s, ast.FunctionDef) and s.name == "__init__"
-        ),
-        None,
-    )
+    init = init_statement(root)
     if recorded is None or init is None:  # not recorded: the check of the build decides
         return None if recorded else lines
     arguments = init.args

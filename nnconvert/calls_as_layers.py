@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import inspect
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -54,6 +53,9 @@ import torch
 from torch import fx, nn
 
 from .as_written import (
+    built_with_defaults,
+    file_of,
+    globals_of,
     builds_same_model,
     comments_above_long_lines,
     has_instance_overrides,
@@ -76,12 +78,20 @@ from .passes.lift import LIFTED
 from .passes.styles import MADE_FROM_CALL
 from .passes.weight_dicts import graphs_with_methods
 from .printer.classes import constructor_text
-from .source_edits import Edit, applied, inside, line_starts, node_span, with_imports
+from .source_edits import (
+    Edit,
+    applied,
+    line_starts,
+    outermost_call_edits,
+    text_with_calls,
+    with_imports,
+)
 from .source_map import CallSpan, call_span
 from .source_text import (
     attributes_set,
     attributes_stored,
     class_definition,
+    init_statement,
     self_path,
 )
 
@@ -117,12 +127,12 @@ def with_calls_as_layers(
     if definition is None or program is None or traced is None:
         return None
     tree = ast.parse(program)
-    sites = _all_sites(model, instances, definition[0].tree, tree, traced)
+    classes = {type(m).__name__: type(m) for m in model.modules()}
+    sites = _all_sites(model, classes, instances, definition[0].tree, tree, traced)
     if sites is None:
         return None
     if not sites:  # in module style already: the source, if it builds the model
         return program if builds_same_model(model, program, run) else None
-    classes = {type(m).__name__: type(m) for m in model.modules()}
     encoded = program.encode()
     starts = line_starts(encoded)
     class_trees = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
@@ -138,11 +148,12 @@ def with_calls_as_layers(
     except Exception:
         return None
     with torch.random.fork_rng(devices=[]):  # building draws; the caller's draws stay
-        try:
-            rebuilt = run(merged)()
-        except (Exception, SystemExit):
-            return None
-        expected = _expected_model(model, builds, classes, rebuilt)
+        rebuilt = built_with_defaults(merged, run)
+        expected = (
+            None
+            if rebuilt is None
+            else _expected_model(model, builds, classes, rebuilt)
+        )
     if expected is None or not _made_as_traced(expected, sites, attributes):
         return None
     return merged if same_model(expected, rebuilt) else None
@@ -150,6 +161,7 @@ def with_calls_as_layers(
 
 def _all_sites(
     model: nn.Module,
+    classes: dict[str, type],
     instances: Sequence[Instance],
     file_tree: ast.Module,
     program: ast.Module,
@@ -161,19 +173,17 @@ def _all_sites(
     layers are numbered as module style numbers them.
     """
     calls = _source_calls(file_tree)
-    sites = _sites(calls, program, traced, _file_of_source(type(model)))
+    sites = _sites(calls, program, traced, file_of(type(model)))
     if sites is None:
         return None
-    classes = {type(m).__name__: type(m) for m in model.modules()}
     paths = {i.path: type(i.module).__name__ for i in instances}
     for site in sites:
         owned = [p for p, owner in paths.items() if owner == site.owner]
         if sorted(site.layers) != sorted(owned):
             return None  # made a layer in one instance of its class, not in another
-        namespace = _namespace(classes[site.owner])
-        if namespace is None or not _bound_site(site, namespace, model):
+        if not _bound_site(site, globals_of(classes[site.owner]), model):
             return None
-    untraced = _untraced_sites(calls, program, _seen(instances), model)
+    untraced = _untraced_sites(calls, program, _seen(instances), model, classes)
     by_call = {id(site.call): site for site in sites + untraced}
     for site in untraced:
         given = site.inputs[0]
@@ -184,9 +194,9 @@ def _all_sites(
             site.fed_by = {("layer", attribute)}
     sites += untraced
     owners = {s.owner for s in sites}
-    if _derived_from(classes, owners) or any(
-        (_namespace(classes[owner]) or {}).get("nn", nn) is not nn for owner in owners
-    ):
+    if _derived_from(classes, owners):
+        return None  # another class runs the ``__init__`` the layers go into
+    if any(globals_of(classes[o]).get("nn", nn) is not nn for o in owners):
         return None  # ``nn`` is another name in the file
     return sorted(sites, key=lambda s: (s.call.end_lineno, s.call.end_col_offset))
 
@@ -234,16 +244,6 @@ def _feeder(node: fx.Node) -> tuple[str, Any]:
         if "." not in str(given.target):
             return ("layer", str(given.target))
     return ("other", None)
-
-
-def _own_function(cls: type) -> Any:
-    """A function ``cls`` defines itself: its code knows the file, its globals the names."""
-    return next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
-
-
-def _file_of_source(cls: type) -> str | None:
-    function = _own_function(cls)
-    return function.__code__.co_filename if function is not None else None
 
 
 #: Where a call stands in its class: ``(field, index)`` steps down from the ``class``.
@@ -328,6 +328,7 @@ def _untraced_sites(
     program: ast.Module,
     seen: set[_Position],
     model: nn.Module,
+    kinds: dict[str, type],
 ) -> list[_Site]:
     """The calls no trace ran (a branch the example does not take) that a layer makes exactly.
 
@@ -338,7 +339,6 @@ def _untraced_sites(
     :meth:`~.opspecs.OpSpec.module_from_call` makes, in every instance.
     """
     classes = {c.name: c for c in program.body if isinstance(c, ast.ClassDef)}
-    kinds = {type(m).__name__: type(m) for m in model.modules()}
     sites = []
     for position, (file_class, path) in calls.items():
         cls = kinds.get(file_class.name)
@@ -346,8 +346,8 @@ def _untraced_sites(
         if position in seen or cls is None or program_class is None:
             continue
         init = _own_init(program_class)
-        namespace = _namespace(cls)
-        if init is None or _anchor(init) is None or namespace is None:
+        namespace = globals_of(cls)
+        if init is None or _anchor(init) is None:
             continue
         call = _in_program(classes, file_class, path)
         if call is None or _evaluated(call.func, namespace) is None:
@@ -407,27 +407,35 @@ def _argument_values(
     """
     values = {}
     for name, value in bound.items():
-        if not isinstance(value, ast.expr):
-            values[name] = value
-            continue
-        if name == spec.training:
-            if self_path(value) != "training":
+        written = _written(spec, name, value)
+        if written is None:
+            return None
+        kind, given = written
+        if kind == "attribute":
+            given = _plain_attribute(module, given)
+            if given is _NOT_PLAIN:
                 return None
-            values[name] = TRAINING
-            continue
-        try:
-            values[name] = ast.literal_eval(value)
-            continue
-        except (ValueError, SyntaxError, TypeError):
-            pass
-        attribute = self_path(value)
-        held = vars(module).get(attribute or "", inspect.Parameter.empty)
-        if not attribute or "." in attribute or held is inspect.Parameter.empty:
-            return None
-        if isinstance(held, (nn.Module, torch.Tensor)):
-            return None
-        values[name] = held
+        values[name] = TRAINING if kind == "training" else given
     return {k: v for k, v in values.items() if not k.startswith("_")}
+
+
+def _written(spec: OpSpec, name: str, value: Any) -> tuple[str, Any] | None:
+    """How a call gives one argument after its inputs, or None where it cannot be kept.
+
+    ``("value", v)``: a literal, or an alias's fixed argument;
+    ``("training", None)``: ``self.training`` for the spec's flag;
+    ``("attribute", "p")``: a plain attribute of the instance, ``self.p``.
+    """
+    if not isinstance(value, ast.expr):
+        return ("value", value)
+    if name == spec.training:
+        return ("training", None) if self_path(value) == "training" else None
+    try:
+        return ("value", ast.literal_eval(value))
+    except (ValueError, SyntaxError, TypeError):
+        pass
+    attribute = self_path(value)
+    return ("attribute", attribute) if attribute and "." not in attribute else None
 
 
 def _seen(instances: Sequence[Instance]) -> set[_Position]:
@@ -471,12 +479,6 @@ def _derived_from(classes: dict[str, type], owners: set[str]) -> bool:
         for name, cls in classes.items()
         for owner in owners
     )
-
-
-def _namespace(cls: type) -> dict[str, Any] | None:
-    """The globals a class's methods read."""
-    function = _own_function(cls)
-    return function.__globals__ if function is not None else None
 
 
 def _bound_site(site: _Site, namespace: dict[str, Any], model: nn.Module) -> bool:
@@ -602,21 +604,13 @@ def _attribute_reads(
     ctor = {p.name for p in spec.ctor_parameters}
     reads = {}
     for parameter, value in bound.items():
-        if not isinstance(value, ast.expr):
-            continue  # an alias's fixed argument
-        if parameter == spec.training:
-            if self_path(value) != "training":
-                return None
-            continue
-        try:
-            ast.literal_eval(value)
-            continue
-        except (ValueError, SyntaxError, TypeError):
-            pass
-        attribute = self_path(value)
-        if not attribute or "." in attribute or parameter not in ctor:
+        written = _written(spec, parameter, value)
+        if written is None:
             return None
-        if spec.ctor_from_call is not None:
+        kind, attribute = written
+        if kind != "attribute":
+            continue
+        if parameter not in ctor or spec.ctor_from_call is not None:
             return None  # the constructor's parameters are not the call's
         reads[parameter] = attribute
     for path, layers in site.layers.items():
@@ -624,12 +618,20 @@ def _attribute_reads(
         for layer in layers:
             values = dict((p.name, v) for p, v in spec.constructor_values(layer))
             for parameter, attribute in reads.items():
-                held = vars(module).get(attribute, inspect.Parameter.empty)
-                if isinstance(held, (nn.Module, torch.Tensor)) or not _same(
-                    held, values.get(parameter)
-                ):
+                held = _plain_attribute(module, attribute)
+                if held is _NOT_PLAIN or not _same(held, values.get(parameter)):
                     return None
     return reads
+
+
+#: What :func:`_plain_attribute` gives for an attribute no constructor can take.
+_NOT_PLAIN = object()
+
+
+def _plain_attribute(module: nn.Module, name: str) -> Any:
+    """The value the instance holds as ``self.<name>``: not a layer or tensor, set on it."""
+    held = vars(module).get(name, _NOT_PLAIN)
+    return _NOT_PLAIN if isinstance(held, (nn.Module, torch.Tensor)) else held
 
 
 def _same(value: Any, held: Any) -> bool:
@@ -753,14 +755,8 @@ class _Placing:
 
 
 def _own_init(source_class: ast.ClassDef) -> ast.FunctionDef | None:
-    init = next(
-        (
-            s
-            for s in source_class.body
-            if isinstance(s, ast.FunctionDef) and s.name == "__init__"
-        ),
-        None,
-    )
+    """The class's own ``__init__``, where new layers can be built: one that never returns early."""
+    init = init_statement(source_class)
     if init is None or any(isinstance(n, ast.Return) for n in ast.walk(init)):
         return None
     return init
@@ -804,17 +800,14 @@ def _taken_names(source_class: ast.ClassDef, cls: type, model: nn.Module) -> set
 
 def _call_edits(
     sites: list[_Site], attributes: dict[int, str], encoded: bytes, starts: list[int]
-) -> list:
+) -> list[Edit]:
     """Each outermost site's call replaced by its layer's, inner sites rewritten inside."""
     calls = {site.call: site for site in sites}
-    edits = []
-    for call in calls:
-        if not any(inside(call, other) for other in calls if other is not call):
-            start, end = node_span(call, starts)
-            edits.append(
-                (start, end, _layer_call(call, calls, attributes, encoded, starts))
-            )
-    return edits
+    return outermost_call_edits(
+        calls,
+        lambda call: _layer_call(call, calls, attributes, encoded, starts),
+        starts,
+    )
 
 
 def _layer_call(
@@ -826,28 +819,16 @@ def _layer_call(
 ) -> str:
     """``self.<layer>(<inputs>)`` for ``call``, the calls in its inputs rewritten first."""
     site = calls[call]
-    written = []
-    for given in site.inputs:
-        start, end = node_span(given, starts)
-        inner = [c for c in calls if inside(c, given) or c is given]
-        outermost = [
-            c for c in inner if not any(inside(c, o) for o in inner if o is not c)
-        ]
-        text = encoded[start:end]
-        for inner_call in sorted(
-            outermost, key=lambda c: node_span(c, starts), reverse=True
-        ):
-            inner_start, inner_end = node_span(inner_call, starts)
-            replacement = _layer_call(inner_call, calls, attributes, encoded, starts)
-            text = (
-                text[: inner_start - start]
-                + replacement.encode()
-                + text[inner_end - start :]
-            )
-        argument = text.decode()
-        if isinstance(given, ast.NamedExpr):
-            argument = f"({argument})"
-        written.append(argument)
+    written = [
+        text_with_calls(
+            given,
+            calls,
+            lambda inner: _layer_call(inner, calls, attributes, encoded, starts),
+            encoded,
+            starts,
+        )
+        for given in site.inputs
+    ]
     return f"self.{attributes[id(site)]}({', '.join(written)})"
 
 
@@ -869,7 +850,7 @@ def _expected_model(
         built = builds.get(type(module).__name__)
         if not built:
             continue
-        namespace = {"nn": nn, **(_namespace(classes[type(module).__name__]) or {})}
+        namespace = {"nn": nn, **globals_of(classes[type(module).__name__])}
         for name, text in built.items():
             try:
                 layer = eval(text, dict(namespace), {"self": module})

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 
 from .as_written import (
+    built_with_defaults,
     has_instance_overrides,
     names_bound,
     names_read,
@@ -60,8 +61,21 @@ from .copying import copy_model
 from .init_arguments import recorded_call
 from .opspecs import spec_for_module
 from .printer.layer_settings import LayerSetting, entry_setting, layer_settings
-from .source_edits import Edit, applied, inside, line_starts, node_span, with_imports
-from .source_text import attributes_set, attributes_stored, self_path
+from .source_edits import (
+    Edit,
+    applied,
+    line_starts,
+    node_span,
+    outermost_call_edits,
+    text_with_calls,
+    with_imports,
+)
+from .source_text import (
+    attributes_set,
+    attributes_stored,
+    init_statement,
+    self_path,
+)
 
 #: Converts one layer, given its input, to mixed style: the output's text.
 Converter = Callable[[nn.Module, Any], str]
@@ -138,10 +152,9 @@ def with_layer_calls_rewritten(
     if reached_from_outside(_without_config_reads(merged_tree, model), removed, bound):
         return None
     with torch.random.fork_rng(devices=[]):  # building draws; the caller's draws stay
-        try:
-            rebuilt = run(merged)()
-        except (Exception, SystemExit):
-            return None
+        rebuilt = built_with_defaults(merged, run)
+    if rebuilt is None:
+        return None
     expected = _rewritten_model(model, rewritten, values)
     return merged if same_model(expected, rebuilt) else None
 
@@ -280,10 +293,9 @@ def _class_edits(
         for node in ast.walk(source_class)
     ):
         return None  # read otherwise than called: passed on, iterated
-    for call in calls:
-        if not any(inside(call, other) for other in calls if other is not call):
-            start, end = node_span(call, starts)
-            edits.append((start, end, _rewritten(call, calls, encoded, starts)))
+    edits += outermost_call_edits(
+        calls, lambda call: _rewritten(call, calls, encoded, starts), starts
+    )
     return edits, imports, built
 
 
@@ -504,20 +516,13 @@ def _rewritten(
     call: ast.Call, calls: dict[ast.Call, str], encoded: bytes, starts: list[int]
 ) -> str:
     """``call`` as its template, its argument's own layer calls rewritten first."""
-    argument = call.args[0]
-    start, end = node_span(argument, starts)
-    inner = [c for c in calls if inside(c, argument) or c is argument]
-    outermost = [c for c in inner if not any(inside(c, o) for o in inner if o is not c)]
-    text = encoded[start:end]
-    for inner_call in sorted(
-        outermost, key=lambda c: node_span(c, starts), reverse=True
-    ):
-        inner_start, inner_end = node_span(inner_call, starts)
-        replacement = _rewritten(inner_call, calls, encoded, starts).encode()
-        text = text[: inner_start - start] + replacement + text[inner_end - start :]
-    written = text.decode()
-    if isinstance(argument, ast.NamedExpr):
-        written = f"({written})"
+    written = text_with_calls(
+        call.args[0],
+        calls,
+        lambda inner: _rewritten(inner, calls, encoded, starts),
+        encoded,
+        starts,
+    )
     return calls[call].replace(_INPUT, written)
 
 
@@ -604,14 +609,7 @@ def _built_at(
     or ``{"drop": ...}``). The attribute must be set by no other statement
     of the class.
     """
-    init = next(
-        (
-            f
-            for f in source_class.body
-            if isinstance(f, ast.FunctionDef) and f.name == "__init__"
-        ),
-        None,
-    )
+    init = init_statement(source_class)
     if init is None or attributes_stored(source_class)[access[0]] != 1:
         return None
     statement = next((s for s in init.body if attributes_set(s) == [access[0]]), None)

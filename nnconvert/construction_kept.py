@@ -47,14 +47,16 @@ import ast
 import builtins
 import inspect
 from collections import Counter
-from typing import Callable, Collection
+from typing import Collection
 
 import black
 import torch
 from torch import nn
 
 from .as_written import (
+    Runner,
     built_lightly,
+    built_with_defaults,
     equal_values,
     import_text,
     is_empty_container,
@@ -75,9 +77,6 @@ from .source_text import (
     methods_called,
     self_attributes,
 )
-
-#: Runs a source as a file of its own and returns its root class.
-Runner = Callable[[str], type]
 
 #: An edit of the program's lines: replace ``first..last`` (1-based,
 #: inclusive; ``last == first - 1`` inserts before ``first``) by ``lines``.
@@ -863,9 +862,8 @@ def holds(
     ``unchanged`` (already in module style) is the source as it is: it must
     build the model itself, as :mod:`.as_written` checks a kept source.
     """
-    try:
-        rebuilt = run(merged)()
-    except (Exception, SystemExit):
+    rebuilt = built_with_defaults(merged, run)
+    if rebuilt is None:
         return False
     if unchanged and not same_model(model, rebuilt):
         return False

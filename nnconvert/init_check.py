@@ -31,7 +31,8 @@ from .printer.init_params import (
     init_params_function,
     with_sub_params,
 )
-from .init_code import is_functional_input, keeps_more
+from .init_code import keeps_more
+from .source_text import is_functional_input
 from .init_replay import InitCall, InitRecorder
 from .state_builds import state_calls
 from .user_functions import defined, kept_functions

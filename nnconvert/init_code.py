@@ -62,6 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .as_written import (
+    globals_of,
     comments_above_long_lines,
     import_text,
     names_read,
@@ -76,6 +77,7 @@ from .source_text import (
     class_definition,
     function_definition,
     every_argument,
+    is_functional_input,
     methods_called,
     self_path,
     written_key,
@@ -256,7 +258,7 @@ def _found(
         if isinstance(m, ast.FunctionDef) and m.name in methods
     ]
     filename = vars(cls)["__init__"].__code__.co_filename
-    return _Found(source, kept, ordered, module_names, _globals_of(cls), filename)
+    return _Found(source, kept, ordered, module_names, globals_of(cls), filename)
 
 
 def _free_names(statement: ast.stmt, methods: list[ast.FunctionDef]) -> set[str]:
@@ -863,12 +865,6 @@ def _opening(source: SourceFile, function: ast.expr) -> _Span | None:
 # --- reading back what functional style wrote -------------------------------
 
 
-def is_functional_input(module: nn.Module) -> bool:
-    """Whether ``module`` wraps a functional file's function (not a class of the user's)."""
-    function = getattr(module, "function", None)
-    return inspect.isfunction(function) and class_definition(type(module)) is None
-
-
 def _init_params_of(
     model: nn.Module,
 ) -> tuple[SourceFile, ast.FunctionDef, dict] | None:
@@ -1274,7 +1270,7 @@ def drawn_code(
         *dir(builtins),
     }
     filename = vars(cls)["__init__"].__code__.co_filename
-    read = _Found(source, [], chosen, free, _globals_of(cls), filename)
+    read = _Found(source, [], chosen, free, globals_of(cls), filename)
     resolved = _module_code(read, free, set(taken))
     if resolved is None:
         return None
@@ -1306,11 +1302,6 @@ def _binds(statement: ast.stmt) -> set[str]:
         for n in ast.walk(statement)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
     }
-
-
-def _globals_of(cls: type) -> dict[str, Any]:
-    function = next((v for v in vars(cls).values() if inspect.isfunction(v)), None)
-    return function.__globals__ if function is not None else {}
 
 
 # --- checking --------------------------------------------------------------

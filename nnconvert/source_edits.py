@@ -7,6 +7,7 @@ source where they stand and leave every other byte as the user wrote it.
 from __future__ import annotations
 
 import ast
+from typing import Callable, Collection
 
 from .as_written import names_bound
 from .construction_kept import import_place
@@ -71,4 +72,51 @@ def with_imports(text: str, imports: set[str]) -> str:
 # --- the class's text ---
 
 
-__all__ = ["Edit", "applied", "inside", "line_starts", "node_span", "with_imports"]
+def outermost_call_edits(
+    calls: Collection[ast.Call],
+    rewrite: Callable[[ast.Call], str],
+    starts: list[int],
+) -> list[Edit]:
+    """An edit writing each of ``calls`` that no other holds as ``rewrite`` writes it.
+
+    ``rewrite`` writes the calls inside it (:func:`text_with_calls`).
+    """
+    return [
+        (*node_span(call, starts), rewrite(call))
+        for call in calls
+        if not any(inside(call, other) for other in calls if other is not call)
+    ]
+
+
+def text_with_calls(
+    node: ast.expr,
+    calls: Collection[ast.Call],
+    rewrite: Callable[[ast.Call], str],
+    encoded: bytes,
+    starts: list[int],
+) -> str:
+    """``node``'s text, each outermost of ``calls`` in it (``node`` itself too) as ``rewrite`` writes it.
+
+    An argument given as ``(y := ...)`` keeps its parentheses.
+    """
+    start, end = node_span(node, starts)
+    inner = [c for c in calls if inside(c, node) or c is node]
+    outermost = [c for c in inner if not any(inside(c, o) for o in inner if o is not c)]
+    text = encoded[start:end]
+    for call in sorted(outermost, key=lambda c: node_span(c, starts), reverse=True):
+        call_start, call_end = node_span(call, starts)
+        replacement = rewrite(call).encode()
+        text = text[: call_start - start] + replacement + text[call_end - start :]
+    written = text.decode()
+    return f"({written})" if isinstance(node, ast.NamedExpr) else written
+
+
+__all__ = [
+    "Edit",
+    "applied",
+    "inside",
+    "line_starts",
+    "node_span",
+    "text_with_calls",
+    "with_imports",
+]

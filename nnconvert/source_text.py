@@ -210,14 +210,7 @@ def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
 
 def _last_parameter_line(function: Any) -> int:
     """The line the function's last parameter starts on (its ``def`` line without any)."""
-    arguments = function.args
-    every = [
-        *arguments.posonlyargs,
-        *arguments.args,
-        *filter(None, [arguments.vararg]),
-        *arguments.kwonlyargs,
-        *filter(None, [arguments.kwarg]),
-    ]
+    every = every_argument(function.args)
     return max((a.lineno for a in every), default=function.lineno)
 
 
@@ -630,10 +623,9 @@ def module_init_comments(
     of the attribute in ``init_params()``; read back from there, converting
     that output to a class style puts them above the attribute again.
     """
-    function = getattr(module, "function", None)
-    if not inspect.isfunction(function) or class_definition(type(module)):
+    if not is_functional_input(module):
         return init_comments(type(module), made_by)
-    init = function.__globals__.get("init_params")
+    init = module.function.__globals__.get("init_params")
     found = function_definition(init) if inspect.isfunction(init) else None
     if found is None:
         return []
@@ -850,6 +842,18 @@ def self_path(node: ast.AST) -> str | None:
     return None
 
 
+def init_statement(class_tree: ast.ClassDef) -> ast.FunctionDef | None:
+    """The ``def __init__`` a ``class`` statement holds itself (None: it inherits one)."""
+    return next(
+        (
+            s
+            for s in class_tree.body
+            if isinstance(s, ast.FunctionDef) and s.name == "__init__"
+        ),
+        None,
+    )
+
+
 def every_argument(arguments: ast.arguments) -> list[ast.arg]:
     """A function's parameters in their order: positional, ``*args``, keyword-only, ``**kwargs``."""
     return [
@@ -950,6 +954,12 @@ def function_definition(function: Any) -> tuple[SourceFile, Any] | None:
     return (source, definition) if definition else None
 
 
+def is_functional_input(module: Any) -> bool:
+    """Whether ``module`` wraps a functional file's function (not a class of the user's)."""
+    function = getattr(module, "function", None)
+    return inspect.isfunction(function) and class_definition(type(module)) is None
+
+
 def keyword_comments(module: Any, names: Sequence[str]) -> dict[str, list[str]]:
     """The comments about each of ``names``, a block's keyword parameters in functional style.
 
@@ -961,9 +971,8 @@ def keyword_comments(module: Any, names: Sequence[str]) -> dict[str, list[str]]:
     says them again.
     """
     wanted = set(names)
-    function = getattr(module, "function", None)
-    if inspect.isfunction(function) and class_definition(type(module)) is None:
-        found = function_definition(function)
+    if is_functional_input(module):
+        found = function_definition(module.function)
         if found is None:
             return {}
         source, definition = found
@@ -1129,9 +1138,9 @@ def docstrings(module: nn.Module) -> Docstrings:
     A functional-style input (the front end's wrapper) has its function's
     docstring as the class's: its class is that function.
     """
-    function = getattr(module, "function", None)
     cls = type(module)
-    if inspect.isfunction(function) and class_definition(cls) is None:
+    if is_functional_input(module):
+        function = module.function
         init = function.__globals__.get("init_params")
         said = _init_summary_said(inspect.getdoc(init) if init else None)
         return Docstrings(

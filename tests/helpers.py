@@ -534,3 +534,31 @@ def _function_name(function) -> str:
     if getattr(operator, function.__name__, None) is function:
         return f"operator.{function.__name__}"
     return function.__name__  # a builtin (len) or a helper (count_batch)
+
+
+def source_classes(source: str) -> dict[str, Any]:
+    """The names a source file defines, executed as a file of its own."""
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "output.py", "exec"), namespace)
+    return namespace
+
+
+def assert_builds_alike(
+    original: str, rewritten: str, name: str, builds: list[dict[str, Any]], x: Any
+) -> None:
+    """Class ``name`` of both sources, built with each of ``builds``, computes the same.
+
+    The rewritten one holds the original's weights; both run in train mode
+    under one seed (dropout draws alike), so a branch the conversion's own
+    trace never took is checked too.
+    """
+    original_class = source_classes(original)[name]
+    rewritten_class = source_classes(rewritten)[name]
+    for keywords in builds:
+        built = original_class(**keywords)
+        rebuilt = rewritten_class(**keywords)
+        rebuilt.load_state_dict(built.state_dict())
+        torch.manual_seed(1)
+        expected = built.train()(x)
+        torch.manual_seed(1)
+        assert torch.equal(rebuilt.train()(x), expected), keywords

@@ -18,7 +18,7 @@ import nnconvert
 from nnconvert import loading
 from nnconvert.options import Style
 
-from .helpers import write
+from .helpers import assert_builds_alike, write
 
 BRANCHED = """
 import torch
@@ -58,12 +58,6 @@ def _converted(tmp_path, text: str) -> nnconvert.Conversion:
     return conversion
 
 
-def _classes(source: str) -> dict:
-    namespace: dict = {}
-    exec(compile(source, "output.py", "exec"), namespace)
-    return namespace
-
-
 def _method(source: str, name: str) -> str:
     return ast.unparse(
         next(n for n in ast.walk(ast.parse(source)) if getattr(n, "name", "") == name)
@@ -87,17 +81,13 @@ def test_calls_become_layers_and_the_branch_the_trace_does_not_take_stays(tmp_pa
     # the untaken branch's call: the layer that makes exactly that call
     assert "return self.gelu2(x) * 2" in forward
     assert "import torch.nn.functional as F" not in source  # nothing reads it now
-    original_class = _classes(BRANCHED.replace("HELPER", ""))["Net"]
-    rewritten_class = _classes(source)["Net"]
-    for p, fast in ((0.0, True), (1.0, True), (0.5, False)):
-        original = original_class(p=p, fast=fast)
-        rewritten = rewritten_class(p=p, fast=fast)
-        rewritten.load_state_dict(original.state_dict())
-        x = torch.randn(5, 4)
-        torch.manual_seed(1)
-        expected = original.train()(x)
-        torch.manual_seed(1)
-        assert torch.equal(rewritten.train()(x), expected)
+    builds = [
+        {"p": 0.0, "fast": True},
+        {"p": 1.0, "fast": True},
+        {"p": 0.5, "fast": False},
+    ]
+    original = BRANCHED.replace("HELPER", "")
+    assert_builds_alike(original, source, "Net", builds, torch.randn(5, 4))
 
 
 def test_each_call_has_a_layer_of_its_own_and_a_helper_method_stays(tmp_path):

@@ -16,7 +16,7 @@ import nnconvert
 from nnconvert import loading
 from nnconvert.options import Style
 
-from .helpers import write
+from .helpers import assert_builds_alike, source_classes, write
 
 BRANCHED = """
 import torch
@@ -52,12 +52,6 @@ def _converted(tmp_path, text: str) -> nnconvert.Conversion:
     return conversion
 
 
-def _classes(source: str) -> dict:
-    namespace: dict = {}
-    exec(compile(source, "output.py", "exec"), namespace)
-    return namespace
-
-
 def test_a_branch_the_trace_does_not_take_is_kept_with_its_calls_rewritten(tmp_path):
     conversion = _converted(tmp_path, BRANCHED.replace("HELPER", ""))
     source = conversion.source
@@ -75,17 +69,9 @@ def test_a_branch_the_trace_does_not_take_is_kept_with_its_calls_rewritten(tmp_p
     assert "F.dropout(F.gelu(x), p=self.p, training=self.training)" in forward
     assert "F.gelu(F.dropout(x, p=self.p, training=self.training)) * 2" in forward
     # the branch the trace never ran, built and run: as the original's
-    original_class = _classes(BRANCHED.replace("HELPER", ""))["Net"]
-    rewritten_class = _classes(source)["Net"]
-    for p in (0.0, 1.0):
-        original = original_class(p=p, fast=False)
-        rewritten = rewritten_class(p=p, fast=False)
-        rewritten.load_state_dict(original.state_dict())
-        x = torch.randn(5, 4)
-        torch.manual_seed(1)
-        expected = original.train()(x)
-        torch.manual_seed(1)
-        assert torch.equal(rewritten.train()(x), expected)
+    builds = [{"p": p, "fast": False} for p in (0.0, 1.0)]
+    original = BRANCHED.replace("HELPER", "")
+    assert_builds_alike(original, source, "Net", builds, torch.randn(5, 4))
 
 
 def test_a_helper_method_calling_the_layer_is_rewritten_too(tmp_path):
@@ -204,5 +190,5 @@ def test_a_key_of_a_module_dict_is_rewritten_and_its_setting_set_after_it(tmp_pa
             "F.tanh(F.dropout(x, p=self.p, training=self.training))" in source
             or "torch.tanh(F.dropout(x, p=self.p, training=self.training))" in source
         )
-        net = _classes(source)["Net"](p=1.0).train()
+        net = source_classes(source)["Net"](p=1.0).train()
         assert torch.equal(net(torch.randn(3, 4)), torch.zeros(3, 4))
