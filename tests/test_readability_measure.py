@@ -172,3 +172,41 @@ def test_a_block_function_named_like_a_layer_function_counts_its_loops():
             return x
         """)
     assert bench.output_loops(output) == 1
+
+
+def test_lines_count_both_sides_as_black_formats_them_and_alike(tmp_path):
+    """A source kept as written measures 1.0: its formatting and unrun methods aside."""
+    bench = readability()
+    source = textwrap.dedent("""\
+        import torch
+        from torch import nn
+
+        SIZES = {'small': [4, 'M', 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4]}
+
+
+        class Net(nn.Module):
+            def __init__(self, size='small'):
+                super().__init__()
+                self.fc = nn.Linear(SIZES[size][0], 4)
+
+            def forward(self, x):
+                return self.fc(x)
+
+            def generate(self, x, steps):
+                for _ in range(steps):
+                    x = self(x)
+                return x
+        """)
+    path = tmp_path / "net.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("net_lines", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    measured = bench.read_source(path, module.Net())
+    output = bench.black.format_str(source, mode=bench.black.Mode())
+    # black explodes the table: more lines than the file's, counted on both sides
+    assert measured.lines > measured.written_lines
+    assert bench.code_lines(output, measured.unbuilt) == measured.lines
+    # an output without ``generate`` (printed from the trace) measures the same
+    without_generate = output.split("    def generate")[0]
+    assert bench.code_lines(without_generate) == measured.lines
