@@ -39,17 +39,61 @@ def argument_message(name: str, value: Any) -> str:
     return f"traced with {name}={value!r}; convert again with this {name}"
 
 
+#: Tensor attributes that say where a tensor lives or what it holds, not its shape.
+DEVICE_ATTRIBUTES = frozenset(
+    {"is_cuda", "is_xpu", "is_mps", "is_cpu", "is_meta", "device"}
+)
+DTYPE_ATTRIBUTES = frozenset({"dtype", "is_floating_point", "is_complex"})
+
+
+def tensor_property_message(
+    node: fx.Node, value_of: Callable[[fx.Node], Any]
+) -> str | None:
+    """The message of a guard on where an input tensor lives or its dtype, if ``node`` reads one.
+
+    DCGAN's ``if (input.is_cuda or input.is_xpu) and self.ngpu > 1:`` is a
+    question about the device, not the shape: an input on another device
+    is refused for that, and the message says so.
+    """
+    if node.op == "call_function" and node.target is getattr:
+        tensor, attribute = node.args[0], node.args[1]
+    elif node.op == "call_method" and node.target in DTYPE_ATTRIBUTES:
+        tensor, attribute = node.args[0], node.target
+    else:
+        return None
+    if not isinstance(tensor, fx.Node) or not isinstance(
+        value_of(tensor), torch.Tensor
+    ):
+        return None
+    traced = value_of(tensor)
+    if attribute in DEVICE_ATTRIBUTES:
+        return (
+            f"traced with inputs on {traced.device.type}; convert again with inputs"
+            " on this device"
+        )
+    if attribute in DTYPE_ATTRIBUTES:
+        return f"traced with {traced.dtype} inputs; convert again with this dtype"
+    return None
+
+
 def guard_message(node: fx.Node, value_of: Callable[[fx.Node], Any]) -> str:
     """The message of a guard on ``node``, whose traced values ``value_of`` gives.
 
-    A value computed from any tensor (its shape) gets the shape message; one
-    computed from plain arguments only names them and their traced values.
+    A value computed from any tensor (its shape) gets the shape message, or
+    the device or dtype message where it reads only that of inputs
+    (:func:`tensor_property_message`); one computed from plain arguments
+    only names them and their traced values.
     """
     arguments: dict[str, Any] = {}
+    properties: list[str] = []
     seen: set[fx.Node] = set()
     stack = [node]
     while stack:
         current = stack.pop()
+        property_message = tensor_property_message(current, value_of)
+        if property_message is not None:
+            properties.append(property_message)
+            continue
         value = value_of(current)
         if isinstance(value, torch.Tensor):
             return SHAPE_GUARD_MESSAGE
@@ -63,6 +107,8 @@ def guard_message(node: fx.Node, value_of: Callable[[fx.Node], Any]) -> str:
             if argument not in seen:
                 seen.add(argument)
                 stack.append(argument)
+    if properties and not arguments and len(set(properties)) == 1:
+        return properties[0]
     if not arguments:
         return SHAPE_GUARD_MESSAGE
     if len(arguments) == 1:

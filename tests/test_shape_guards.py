@@ -281,3 +281,44 @@ def test_another_shape_is_tried_on_each_input_alone():
     ((label, resized),) = other_shapes(model, inputs)
     assert "input 1 only" in label
     assert resized[0].shape == (2, 3, 12) and resized[1].shape != (2, 5)
+
+
+class ParallelOnGpus(nn.Module):
+    """pytorch/examples' DCGAN: a question about the input's device, not its shape."""
+
+    def __init__(self, ngpu=1):
+        super().__init__()
+        self.ngpu = ngpu
+        self.main = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
+
+    def forward(self, input):
+        if (input.is_cuda or input.is_xpu) and self.ngpu > 1:
+            return nn.parallel.data_parallel(self.main, input, range(self.ngpu))
+        return self.main(input)
+
+
+class HalfPrecisionBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.dtype == torch.float16:
+            x = x.float()
+        return self.fc(x)
+
+
+@pytest.mark.parametrize(
+    "case, says",
+    [
+        (ParallelOnGpus, "traced with inputs on cpu; convert again with inputs on"),
+        (HalfPrecisionBranch, "traced with torch.float32 inputs; convert again"),
+    ],
+)
+def test_a_guard_on_the_inputs_device_or_dtype_says_so(case, says):
+    model = case().eval()
+    x = torch.randn(3, 4)
+    conversion = nnconvert.convert(model, to="functional", example_inputs=(x,))
+    assert says in conversion.source
+    assert SHAPE_GUARD_MESSAGE not in conversion.source
+    conversion.check(train=True)

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .inits import kaiming_uniform_and_bias
-from .layer_params import kaiming_call
+from .layer_params import kaiming_call, transposed_kaiming_call
 from .spec import Arguments, Example, OpSpec, Prologue, collapse
 
 _TUPLES = frozenset({"kernel_size", "stride", "padding", "dilation", "output_padding"})
@@ -98,6 +98,7 @@ def _conv_transpose(module: type[nn.Module], function, examples) -> OpSpec:
         collapse=_TUPLES,
         ctor_from_weights=_conv_transpose_from_weights,
         init=kaiming_uniform_and_bias,
+        init_call=transposed_kaiming_call,
         examples=examples,
     )
 

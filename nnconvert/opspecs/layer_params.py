@@ -309,6 +309,16 @@ def kaiming_call(module: nn.Module) -> LayerInit | None:
     return LayerInit(kaiming_params, shape, _bias_keyword(module))
 
 
+def transposed_kaiming_call(module: nn.Module) -> LayerInit | None:
+    """``nn.ConvTranspose*d`` without a bias: its weight is drawn as ``kaiming_params`` draws.
+
+    Its fan-in is the weight's second axis on, as for any convolution; a
+    bias, though, has the weight's second axis times the groups as its
+    length, not the first axis ``kaiming_params`` gives it (declines).
+    """
+    return None if _has(module, "bias") else kaiming_call(module)
+
+
 def _bias_keyword(module: nn.Module) -> tuple[tuple[str, bool], ...]:
     """``bias=False`` for a layer without one; nothing (the default) otherwise."""
     return () if _has(module, "bias") else (("bias", False),)
