@@ -994,6 +994,75 @@ def keyword_comments(module: Any, names: Sequence[str]) -> dict[str, list[str]]:
     }
 
 
+def sequential_comments(
+    owner: nn.Module, attribute: str
+) -> list[tuple[str, list[str]]]:
+    """The comments between the layers of ``owner``'s ``self.<attribute> = nn.Sequential(...)``.
+
+    By layer (its index in the container, as a name), in the form of
+    :func:`init_comments`: a comment goes with the layer after it, or the
+    one it trails. DCGAN writes what each stage's output is between its
+    layers (``# state size. (ngf*8) x 4 x 4``): functional style says each
+    above the statements of that layer in the Sequential's function, not
+    all of them above the Sequential's first key in ``init_params()``.
+    Empty unless the statement is one call of positional layers.
+    """
+    found = init_definition(owner)
+    if found is None:
+        return []
+    source, function = found
+    for statement in ast.walk(function):
+        if not (
+            isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)
+        ):
+            continue
+        call = statement.value
+        if attributes_set(statement) != [attribute] or not _is_sequential(call):
+            continue
+        comments: list[tuple[str, list[str]]] = [
+            (str(i), []) for i in range(len(call.args))
+        ]
+        ends = [argument.end_lineno for argument in call.args]
+        for line, text in sorted(source.comments.items()):
+            if call.lineno < line <= ends[-1]:
+                index = next(i for i, end in enumerate(ends) if line <= end)
+                alone = source.comment_alone(line)
+                comments[index][1].append(text if alone else TrailingComment(text))
+        return [(name, lines) for name, lines in comments if lines]
+    return []
+
+
+def _is_sequential(call: ast.Call) -> bool:
+    """``nn.Sequential(a, b, ...)``: positional layers only, at least one."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else None
+    if isinstance(call.func, ast.Name):
+        name = call.func.id
+    return (
+        name == "Sequential"
+        and bool(call.args)
+        and not call.keywords
+        and not any(isinstance(a, ast.Starred) for a in call.args)
+    )
+
+
+def without_sequential_comments(
+    owner: nn.Module, comments: list[tuple[str, list[str]]]
+) -> list[tuple[str, list[str]]]:
+    """``owner``'s :func:`init_comments` without those a Sequential's function says.
+
+    (:func:`sequential_comments`: functional style says them in the
+    Sequential's function.)
+    """
+    children = dict(owner.named_children())
+    found = []
+    for name, lines in comments:
+        if type(children.get(name)) is nn.Sequential:
+            said = {t for _, texts in sequential_comments(owner, name) for t in texts}
+            lines = [line for line in lines if line not in said]
+        found.append((name, lines))
+    return found
+
+
 def init_definition(module: Any) -> tuple[SourceFile, Any] | None:
     """The parsed file and ``def __init__`` of ``module``'s class, when it is the user's."""
     init = inspect.getattr_static(type(module), "__init__", None)

@@ -19,7 +19,7 @@ import nnconvert
 from nnconvert.options import Style
 
 from .helpers import load_output
-from .test_source_map import converted
+from .test_source_map import assert_before, converted
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -433,3 +433,49 @@ def test_a_keyword_parameter_takes_the_comment_of_the_attribute_it_stands_for():
         load_output(conversion, "TwoHeads"), Style.FUNCTIONAL, inputs
     )
     assert again.source == source
+
+
+class Stages(nn.Module):
+    """DCGAN's shape: what each stage's output is, written between the layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.main = nn.Sequential(
+            # input is 4 wide
+            nn.Linear(4, 8),
+            nn.ReLU(True),
+            # state size. 8
+            nn.Linear(8, 2),
+            nn.Tanh(),  # squashed
+        )
+
+    def forward(self, x):
+        return self.main(x)
+
+
+def test_comments_between_a_sequentials_layers_go_to_its_functions_statements():
+    """Above each layer's statement in the Sequential's function, not in ``init_params()``.
+
+    Read back from there: converting the output again says them there again.
+    """
+    inputs = (torch.randn(3, 4),)
+    conversion = nnconvert.convert(Stages(), Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    main = source.split("def main(")[1].split("\ndef ")[0]
+    assert_before(main, "# input is 4 wide", 'params["0.weight"]')
+    assert_before(main, 'params["0.weight"]', "# state size. 8")
+    assert_before(main, "# state size. 8", 'params["2.weight"]')
+    assert "# squashed" in main
+    init_params = source.split("def init_params(")[1]
+    assert "#" not in init_params.replace('"""', "")
+    again = nnconvert.convert(
+        load_output(conversion, "Stages"), Style.FUNCTIONAL, inputs
+    )
+    assert again.source == source
+    # a class style says them above the Sequential, as it says those inside
+    # any statement of ``__init__``
+    module = nnconvert.convert(load_output(conversion, "Stages"), Style.MODULE, inputs)
+    module.check(train=True)
+    assert_before(module.source, "# input is 4 wide", "# state size. 8")
+    assert_before(module.source, "# squashed", "self.main = nn.Sequential(")

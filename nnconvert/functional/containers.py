@@ -37,8 +37,70 @@ from ..modes import eval_mode
 from ..passes.canonicalize import canonicalize
 from ..passes.lift import holds_only_numbered_modules, sequential_of
 from ..passes.weight_dicts import spell_out_dict_calls
+from ..source_text import function_definition
 from ..trace import trace
 from .wrapper import FunctionalModel, keyword_only_parameters
+
+#: The attribute of a rebuilt Sequential holding the function it was read
+#: from (:func:`layer_comments`); an instance attribute, as copies of the
+#: model keep it.
+READ_FROM = "_nnconvert_read_from"
+
+
+#: ``params["3.weight"]``, ``sub_params(params, "3.")``: a key of member 3.
+_MEMBER_KEY = re.compile(r"^(\d+)\.")
+
+
+def layer_comments(sequential: nn.Module) -> list[tuple[str, list[str]]]:
+    """The comments of a rebuilt Sequential's function, by the member they stand above.
+
+    Functional style says the comments between a Sequential's layers
+    (DCGAN's ``# state size. (ngf*8) x 4 x 4``) above the first statement
+    of the layer after them (:func:`~nnconvert.source_text.sequential_comments`);
+    read back here, in the form of ``init_comments``, so that converting
+    the output again says them there again. The function's i-th assignment
+    is member i where there are as many as members; else a statement stands
+    for the member whose key it reads, and a comment above one that reads
+    none goes with the next one that does.
+    """
+    function = vars(sequential).get(READ_FROM)
+    found = function_definition(function) if function is not None else None
+    if found is None:
+        return []
+    source, definition = found
+    steps = [s for s in definition.body if isinstance(s, (ast.Assign, ast.AnnAssign))]
+    # one statement per member, as ``--to functional`` writes them: the i-th
+    # is member i, a layer without weights too (``x = torch.tanh(x)``)
+    by_order = len(steps) == len(sequential)
+    comments: dict[str, list[str]] = {}
+    waiting: list[str] = []
+    previous = (
+        definition.lineno
+    )  # a Sequential's function: no comments in its signature
+    for statement in definition.body:
+        waiting += [
+            source.comments[line]
+            for line in range(previous + 1, statement.lineno)
+            if line in source.comments
+        ]
+        previous = statement.end_lineno
+        member = (
+            str(steps.index(statement)) if by_order and statement in steps else None
+        )
+        member = member or next(
+            (
+                match.group(1)
+                for node in ast.walk(statement)
+                if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                for match in [_MEMBER_KEY.match(node.value)]
+                if match
+            ),
+            None,
+        )
+        if member is not None and waiting:
+            comments.setdefault(member, []).extend(waiting)
+            waiting = []
+    return list(comments.items())
 
 
 def rebuild_sequentials(
@@ -79,6 +141,7 @@ def rebuild_sequentials(
                 namespace = {"__module__": cls.__module__}
                 subclasses[cls] = type(cls.__name__, (nn.Sequential,), namespace)
             sequential = subclasses[cls](*sequential)
+        vars(sequential)[READ_FROM] = block.function
         setattr(model.get_submodule(parent), name, sequential.train(block.training))
         built.add(path)
     return frozenset(built)

@@ -11,6 +11,7 @@ import textwrap
 
 from torch import nn
 
+from ..functional.containers import READ_FROM, layer_comments
 from ..helper_origins import helper_comments
 from ..init_code import InitCode, InitStatement, owns_tensors, take_comments
 from ..naming import is_plain_identifier
@@ -245,7 +246,34 @@ def _init_comment_entries(plan: ClassPlan) -> list[tuple[str, list[str]]]:
         for name, lines in helper_comments(instance.ancestry).items()
         if name not in calls_method
     }
-    return module_init_comments(instance.module, made_by)
+    return with_layer_comments(
+        instance.module, module_init_comments(instance.module, made_by)
+    )
+
+
+def with_layer_comments(
+    module: nn.Module, entries: list[tuple[str, list[str]]]
+) -> list[tuple[str, list[str]]]:
+    """``entries`` with, for a functional input, what its Sequentials' functions say.
+
+    Functional style says the comments between a Sequential's layers in the
+    Sequential's function (:func:`~nnconvert.functional.containers.layer_comments`);
+    a class style says them above the attribute, after its own, as it says
+    the comments inside any statement of ``__init__``.
+    """
+    said = {
+        name: [line for _, lines in layer_comments(child) for line in lines]
+        for name, child in module.named_children()
+        if READ_FROM in vars(child)
+    }
+    if not any(said.values()):
+        return entries
+    found = [(name, lines + said.pop(name, [])) for name, lines in entries]
+    # one whose keys had no comment of their own: before those after the last
+    end = next((i for i, (name, _) in enumerate(found) if name == ""), len(found))
+    return (
+        found[:end] + [(n, lines) for n, lines in said.items() if lines] + found[end:]
+    )
 
 
 def _trailing_init_comments(

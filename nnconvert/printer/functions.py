@@ -26,6 +26,7 @@ from typing import Sequence
 import torch
 from torch import fx, nn
 
+from ..functional.containers import READ_FROM, layer_comments
 from ..helper_origins import read_helper_comments
 from ..module_kinds import is_stateless
 from ..naming import snake_case
@@ -42,6 +43,7 @@ from ..source_text import (
     docstrings,
     function_docstring,
     init_comments,
+    sequential_comments,
 )
 from .body import Body, print_body
 from .built_tensors import build_definitions
@@ -311,6 +313,12 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
     ``__init__`` of the user's), and has no key to say these above.
     """
     module = plan.instance.module  # a functional input's block: no comments
+    if READ_FROM in vars(module):  # a functional input's: those its function says
+        return layer_comments(module)
+    if type(module) is nn.Sequential and len(plan.instance.ancestry) > 1:
+        # the comments between its layers in its owner's ``__init__``
+        owner = plan.instance.ancestry[-2][1]
+        return sequential_comments(owner, plan.instance.path.rsplit(".", 1)[-1])
     # those of the statements a built tensor's function writes are said there
     comments = without_built_comments(module, init_comments(type(module)))
     if not plan.instance.path:  # what init_params() cannot say: no keys of its own

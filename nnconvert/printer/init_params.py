@@ -80,6 +80,7 @@ from ..source_text import (
     docstrings,
     module_init_comments,
     placed_on,
+    without_sequential_comments,
 )
 from ..init_slices import setting_lines
 from ..state_builds import state_build
@@ -322,6 +323,7 @@ class _Model:
         roots = [key.split(".")[0] for key in self.order]
         tied = [t.target for t in self.ties]  # said above their tie statement
         found = without_built_comments(self.module, module_init_comments(self.module))
+        found = without_sequential_comments(self.module, found)
         return placed_on(found, roots + tied)
 
     @functools.cached_property
