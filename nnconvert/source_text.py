@@ -1001,7 +1001,7 @@ def sequential_comments(
 
     By layer (its index in the container, as a name), in the form of
     :func:`init_comments`: a comment goes with the layer after it, or the
-    one it trails. DCGAN writes what each stage's output is between its
+    one it trails; one after the last layer, with the last. DCGAN writes what each stage's output is between its
     layers (``# state size. (ngf*8) x 4 x 4``): functional style says each
     above the statements of that layer in the Sequential's function, not
     all of them above the Sequential's first key in ``init_params()``.
@@ -1024,8 +1024,8 @@ def sequential_comments(
         ]
         ends = [argument.end_lineno for argument in call.args]
         for line, text in sorted(source.comments.items()):
-            if call.lineno < line <= ends[-1]:
-                index = next(i for i, end in enumerate(ends) if line <= end)
+            if call.lineno < line <= call.end_lineno:
+                index = next((i for i, end in enumerate(ends) if line <= end), -1)
                 alone = source.comment_alone(line)
                 comments[index][1].append(text if alone else TrailingComment(text))
         return [(name, lines) for name, lines in comments if lines]
