@@ -21,11 +21,14 @@ the merge or the printed output stands:
 
 * a layer the class uses otherwise than by a call with one argument
   (passed on, iterated, read through another object);
-* a layer not built by one statement of ``__init__``'s own body, or built
-  from a parameter it cannot keep as a setting (``act_layer()``);
+* a layer not built by one statement of ``__init__``'s own body;
 * instances of one class whose layer makes different calls;
 * a layer the trace calls that no class of the file holds directly (a
   member of an ``nn.Sequential`` or ``nn.ModuleDict``).
+
+A layer built from a parameter it cannot keep as a setting (DINO's
+``self.act = act_layer()``) stays a layer, called as written: no function
+call honours another ``act_layer``.
 
 The rewritten source, built with its defaults, must build the model
 without those layers (:func:`.as_written.same_model`: its settings in
@@ -137,7 +140,7 @@ def with_layer_calls_rewritten(
             return None
         edits += found[0]
         imports |= found[1]
-        rewritten[class_name] = sorted(accesses)
+        rewritten[class_name] = sorted(found[2])  # a layer kept as written is not
         values.update({(class_name, a): v for a, v in found[2].items()})
     removed = {access[-1] for accesses in rewritten.values() for access in accesses}
     try:
@@ -255,14 +258,17 @@ def _class_edits(
         if place is None:
             return None
         statement, value = place
-        built[access] = value
         found = _layer_rewrite(instances, access, value, inputs, convert_layer)
         if found is None:
             return None
-        templates[access], setting, layer_imports = found
-        imports |= layer_imports
+        template, setting, layer_imports = found
         if setting is None and names_read(value) - {"self"} - module_names:
-            return None  # built from a parameter the call's literal would not honour
+            # built from a parameter no call's literal would honour (DINO's
+            # ``self.act = act_layer()``): it stays a layer, as written
+            continue
+        templates[access] = template
+        imports |= layer_imports
+        built[access] = value
         edit = _built_edits(statement, value, setting, encoded, starts)
         if edit is None:
             return None

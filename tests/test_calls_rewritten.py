@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 
 import torch
+from torch import nn
 
 import nnconvert
 from nnconvert import loading
@@ -20,6 +21,7 @@ from .helpers import assert_builds_alike, source_classes, write
 
 BRANCHED = """
 import torch
+from torch import nn
 import torch.nn as nn
 
 
@@ -123,6 +125,7 @@ def test_instances_whose_calls_differ_are_not_rewritten(tmp_path):
     """Two blocks' ``nn.LeakyReLU(slope, inplace=False)``: two literals, no setting."""
     text = """
 import torch
+from torch import nn
 import torch.nn as nn
 
 
@@ -155,6 +158,7 @@ def example_inputs():
 
 MODULE_DICT = """
 import torch
+from torch import nn
 import torch.nn as nn
 
 
@@ -192,3 +196,42 @@ def test_a_key_of_a_module_dict_is_rewritten_and_its_setting_set_after_it(tmp_pa
         )
         net = source_classes(source)["Net"](p=1.0).train()
         assert torch.equal(net(torch.randn(3, 4)), torch.zeros(3, 4))
+
+
+CHOSEN_ACTIVATION = """
+import torch
+from torch import nn
+import torch.nn as nn
+
+
+class Mlp(nn.Module):
+    def __init__(self, act_layer=nn.GELU, drop=0.1):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = act_layer()
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x):
+        return self.drop(self.act(self.fc(x)))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_layer_a_constructor_parameter_chooses_stays_a_layer(tmp_path):
+    """DINO's ``self.act = act_layer()``: no function call honours another choice.
+
+    ``F.gelu`` would fix this build's; the layer stays as written, the
+    other calls are rewritten, and built with ``act_layer=nn.ReLU`` the
+    output computes what the original does.
+    """
+    conversion = _converted(tmp_path, CHOSEN_ACTIVATION)
+    source = conversion.source
+    assert conversion.as_written
+    assert "self.act = act_layer()" in source and "self.act(" in source
+    assert "nn.Dropout" not in source and "F.dropout(" in source
+    assert "F.gelu" not in source
+    builds = [{"act_layer": nn.ReLU, "drop": 0.5}, {}]
+    assert_builds_alike(CHOSEN_ACTIVATION, source, "Mlp", builds, torch.randn(5, 4))
