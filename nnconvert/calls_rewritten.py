@@ -259,13 +259,15 @@ def _class_edits(
             return None
         statement, value = place
         found = _layer_rewrite(instances, access, value, inputs, convert_layer)
+        chosen = bool(names_read(value) - {"self"} - module_names)
+        if chosen and (found is None or found[1] is None):
+            # built from a parameter no call's literal would honour (DINO's
+            # ``self.act = act_layer()``, CLIP's ``nn.AvgPool2d(stride) if
+            # stride > 1 else nn.Identity()``): it stays a layer, as written
+            continue
         if found is None:
             return None
         template, setting, layer_imports = found
-        if setting is None and names_read(value) - {"self"} - module_names:
-            # built from a parameter no call's literal would honour (DINO's
-            # ``self.act = act_layer()``): it stays a layer, as written
-            continue
         templates[access] = template
         imports |= layer_imports
         built[access] = value
