@@ -253,6 +253,7 @@ def _class_edits(
     built: dict[Access, ast.expr] = {}
     builders: set[int] = set()
     keys: dict[ast.Assign, list[ast.expr]] = {}
+    headings: dict[Access, list[str]] = {}  # comment lines moving to the first call
     for access in accesses:
         place = _built_at(source_class, access)
         if place is None:
@@ -275,6 +276,11 @@ def _class_edits(
         if edit is None:
             return None
         edits += edit
+        if value is statement.value and setting is None:
+            heading = _heading(statement, encoded, starts)
+            if heading is not None:
+                edits.append(heading[0])
+                headings[access] = heading[1]
         if value is not statement.value:
             keys.setdefault(statement, []).append(value)
         builders |= {id(n) for n in ast.walk(statement if len(access) == 1 else value)}
@@ -304,7 +310,67 @@ def _class_edits(
     edits += outermost_call_edits(
         calls, lambda call: _rewritten(call, calls, encoded, starts), starts
     )
+    edits += _headings_moved(source_class, calls, headings, starts)
     return edits, imports, built
+
+
+def _heading(
+    statement: ast.stmt, encoded: bytes, starts: list[int]
+) -> tuple[Edit, list[str]] | None:
+    """The comment lines right above a statement that goes, when they head it alone.
+
+    Fast neural style's ``# Non-linearities`` above ``self.relu =
+    torch.nn.ReLU()``, the last statement of ``__init__``: with the
+    statement gone it would head nothing. Lines of comments directly above
+    the statement (no blank line between) whose paragraph ends with it (a
+    blank line or the end of the block after it) go, and are said above the
+    first statement calling the layer (:func:`_headings_moved`), as the
+    printer says such a comment where the layer is first used. The edit
+    taking them out, and their text.
+    """
+    lines = encoded.split(b"\n")
+    after = lines[statement.end_lineno] if statement.end_lineno < len(lines) else b""
+    indent = len(after) - len(after.lstrip())
+    if after.strip() and indent >= statement.col_offset:
+        return None  # a statement follows: the comment may head it too
+    row = statement.lineno - 1  # the line above, numbered from 1
+    texts: list[str] = []
+    while row >= 1 and lines[row - 1].strip().startswith(b"#"):
+        texts.insert(0, lines[row - 1].strip().decode())
+        row -= 1
+    if not texts:
+        return None
+    return (starts[row], starts[statement.lineno - 1], ""), texts
+
+
+def _headings_moved(
+    source_class: ast.ClassDef,
+    calls: dict[ast.Call, str],
+    headings: dict[Access, list[str]],
+    starts: list[int],
+) -> list[Edit]:
+    """The edits saying each moved heading above the first statement calling its layer."""
+    if not headings:
+        return []
+    enclosing: dict[int, ast.stmt] = {}
+    for statement in ast.walk(source_class):
+        if isinstance(statement, ast.stmt) and not isinstance(
+            statement, (ast.ClassDef, ast.FunctionDef)
+        ):
+            for node in ast.walk(statement):
+                enclosing[id(node)] = statement  # the innermost last
+    edits: list[Edit] = []
+    for access, texts in headings.items():
+        found = sorted(
+            (c.lineno, c.col_offset, c) for c in calls if _access(c.func) == access
+        )
+        if not found:
+            continue
+        statement = enclosing[id(found[0][2])]
+        indent = " " * statement.col_offset
+        text = "".join(f"{indent}{line}\n" for line in texts)
+        edits.append((starts[statement.lineno - 1], starts[statement.lineno - 1], text))
+    return edits
 
 
 def _layer_rewrite(

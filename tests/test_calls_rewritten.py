@@ -235,3 +235,44 @@ def test_a_layer_a_constructor_parameter_chooses_stays_a_layer(tmp_path):
     assert "F.gelu" not in source
     builds = [{"act_layer": nn.ReLU, "drop": 0.5}, {}]
     assert_builds_alike(CHOSEN_ACTIVATION, source, "Mlp", builds, torch.randn(5, 4))
+
+
+HEADED = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # layers
+        self.drop = nn.Dropout(0.1)
+        self.fc = nn.Linear(4, 4)
+        # Non-linearities
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        x = self.drop(x)
+        return self.relu(self.fc(x))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_comment_heading_a_layer_that_goes_is_said_where_it_is_first_called(tmp_path):
+    """Fast neural style's ``# Non-linearities``: it would head nothing in ``__init__``.
+
+    A comment heading the statement and others after it (``# layers``)
+    stays: the statements after it are still there.
+    """
+    conversion = _converted(tmp_path, HEADED)
+    source = conversion.source
+    assert conversion.as_written
+    init, forward = source.split("def forward")
+    assert "# layers\n        self.fc = nn.Linear(4, 4)" in init
+    assert "Non-linearities" not in init
+    assert "        # Non-linearities\n        return F.relu(self.fc(x))" in forward
+    again = nnconvert.convert(conversion.load(), Style.MIXED, (torch.randn(3, 4),))
+    assert again.source == source
