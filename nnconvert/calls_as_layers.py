@@ -34,6 +34,10 @@ after the last statement of ``__init__`` that sets an attribute. Refused
 * a class without its own ``__init__``, or whose ``__init__`` returns
   early, or that another class of the model derives from.
 
+A call of a function a constructor parameter chose (DETR's
+``self.activation = _get_activation_fn(activation)``) stays as written: a
+layer in its place would hold this build's choice (:func:`_chosen_function`).
+
 The rewritten source, built with its defaults, must build the model with
 those layers added (:func:`.as_written.same_model`), each layer as the
 trace made it; the equivalence check then runs on it as on any output.
@@ -59,6 +63,8 @@ from .as_written import (
     builds_same_model,
     comments_above_long_lines,
     has_instance_overrides,
+    names_bound,
+    names_read,
     same_model,
     source_program,
 )
@@ -176,6 +182,7 @@ def _all_sites(
     sites = _sites(calls, program, traced, file_of(type(model)))
     if sites is None:
         return None
+    sites = [s for s in sites if not _chosen_function(s, model, program)]
     paths = {i.path: type(i.module).__name__ for i in instances}
     for site in sites:
         owned = [p for p, owner in paths.items() if owner == site.owner]
@@ -199,6 +206,48 @@ def _all_sites(
     if any(globals_of(classes[o]).get("nn", nn) is not nn for o in owners):
         return None  # ``nn`` is another name in the file
     return sorted(sites, key=lambda s: (s.call.end_lineno, s.call.end_col_offset))
+
+
+def _chosen_function(site: _Site, model: nn.Module, program: ast.Module) -> bool:
+    """The call is of a function a constructor parameter chose: it stays as written.
+
+    DETR's ``self.activation = _get_activation_fn(activation)``, called
+    ``self.activation(...)``: every instance holds a plain function (not a
+    layer) that ``__init__`` set from a parameter. A layer in its place
+    would hold this build's choice (``nn.ReLU``) and ignore another
+    ``activation``; the kept class honours it, as mixed style keeps a layer
+    ``act_layer()`` built (:mod:`.calls_rewritten`).
+    """
+    attribute = self_path(site.call.func)
+    if not attribute or "." in attribute:
+        return False
+    instances = [m for m in model.modules() if type(m).__name__ == site.owner]
+    if not instances or not all(
+        callable(vars(m).get(attribute))
+        and not isinstance(vars(m)[attribute], nn.Module)
+        for m in instances
+    ):
+        return False
+    class_tree = next(
+        (
+            c
+            for c in program.body
+            if isinstance(c, ast.ClassDef) and c.name == site.owner
+        ),
+        None,
+    )
+    init = init_statement(class_tree) if class_tree is not None else None
+    setting = [
+        s
+        for s in (ast.walk(init) if init is not None else ())
+        if isinstance(s, ast.Assign) and attributes_set(s) == [attribute]
+    ]
+    if len(setting) != 1:
+        return False
+    module_names = {n for s in program.body for n in names_bound(s)} | set(
+        dir(builtins)
+    )
+    return bool(names_read(setting[0].value) - {"self"} - module_names)
 
 
 #: The layers the trace made at each call, by instance path, and what fed each call.

@@ -194,3 +194,53 @@ def test_an_untraced_call_no_layer_makes_exactly_stays_a_function(tmp_path):
     assert "F.leaky_relu(x, slope) + self.act(x)" in forward  # the spec's stem
     assert "self.act = nn.LeakyReLU(0.2)" in source
     assert "return F.dropout(x, 0.5) * 2" in forward
+
+
+CHOSEN_FUNCTION = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _get_activation_fn(activation):
+    if activation == "relu":
+        return F.relu
+    if activation == "gelu":
+        return F.gelu
+    raise RuntimeError(f"activation should be relu/gelu, not {activation}.")
+
+
+class FeedForward(nn.Module):
+    def __init__(self, activation="relu", p=0.1):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+        self.activation = _get_activation_fn(activation)
+        self.p = p
+
+    def forward(self, x):
+        x = self.activation(self.linear(x))
+        return F.dropout(x, self.p, training=self.training)
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_function_a_constructor_parameter_chose_stays_a_call(tmp_path):
+    """DETR's ``self.activation = _get_activation_fn(activation)``.
+
+    ``nn.ReLU`` in its place would hold this build's choice; the call stays
+    as written, the other calls become layers, and built with
+    ``activation="gelu"`` the output computes what the original does.
+    """
+    conversion = _converted(tmp_path, CHOSEN_FUNCTION)
+    source = conversion.source
+    assert conversion.as_written
+    assert "self.activation = _get_activation_fn(activation)" in source
+    assert "self.activation(self.linear(x))" in source
+    assert "nn.ReLU" not in source and "nn.Dropout(self.p)" in source
+    builds = [{"activation": "gelu", "p": 0.5}, {}]
+    assert_builds_alike(
+        CHOSEN_FUNCTION, source, "FeedForward", builds, torch.randn(5, 4)
+    )
