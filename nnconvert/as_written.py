@@ -183,6 +183,10 @@ def source_program(model: nn.Module, lists_as_tuples: bool) -> tuple[str | None,
             lines = list(source.lines[first - 1 : last])
         text += _gap(source, previous, statement) + "\n".join(lines)
         previous = statement
+    if names.imports:  # what a default needs (``SimpleNamespace``), among the file's
+        from .source_edits import with_imports  # it reads this module
+
+        text = with_imports(text, names.imports)
     # black reads no Python 2, and a file may use syntax newer than it parses
     try:
         formatted = black.format_str(
@@ -549,6 +553,14 @@ def _written(value: Any, names: Names) -> str | None:
         return f"{called}({', '.join(pieces)})"  # type: ignore[arg-type]
     if _is_named(value):
         return names.write(value)
+    if type(value) is types.SimpleNamespace:  # a config: ``SimpleNamespace(...)``
+        fields = {k: _written(v, names) for k, v in vars(value).items()}
+        called = names.write(types.SimpleNamespace) or names.imported(
+            "SimpleNamespace", "from types import SimpleNamespace"
+        )
+        if any(w is None for w in fields.values()) or not fields:
+            return None
+        return f"{called}({', '.join(f'{k}={w}' for k, w in fields.items())})"
     if dataclasses.is_dataclass(value):  # a config: its class called with its fields
         fields = [f for f in dataclasses.fields(value) if f.init]
         written = [_written(getattr(value, f.name), names) for f in fields]
@@ -591,6 +603,16 @@ class Names:
         self.lists_as_tuples = lists_as_tuples
         self.written: set[str] = set()
         self.tupled = False
+        self._globals = module_globals
+        #: import statements the defaults need that the file does not make
+        self.imports: set[str] = set()
+
+    def imported(self, name: str, statement: str) -> str:
+        """``name``, imported by ``statement`` where the file binds it to nothing else."""
+        if name in self._globals:
+            return name if self.write(self._globals[name]) == name else ""
+        self.imports.add(statement)
+        return name
 
     def write(self, named: Any) -> str | None:
         name = self._by_identity.get(id(named))

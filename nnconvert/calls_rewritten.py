@@ -307,6 +307,14 @@ def _class_edits(
         for node in ast.walk(source_class)
     ):
         return None  # read otherwise than called: passed on, iterated
+    dict_keys = {access[-1] for access in templates if len(access) > 1}
+    if any(
+        isinstance(node, ast.Attribute)
+        and node.attr in dict_keys
+        and _access(node) is None
+        for node in ast.walk(source_class)
+    ):
+        return None  # a key read through another name: minGPT's ``m = self.mlp``
     edits += outermost_call_edits(
         calls, lambda call: _rewritten(call, calls, encoded, starts), starts
     )

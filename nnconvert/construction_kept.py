@@ -46,6 +46,7 @@ from __future__ import annotations
 import ast
 import builtins
 import inspect
+import sys
 from collections import Counter
 from typing import Collection
 
@@ -289,15 +290,22 @@ def import_place(
 
     ``import torch.nn.functional as F`` goes right after ``import
     torch.nn as nn``, ``import torch`` before it; an import of a package
-    the source does not import goes after the source's last import. The
+    the source does not import goes after the source's last import, or,
+    from the standard library, in order among the source's imports from it
+    (``from types import SimpleNamespace`` after ``import math``). The
     source's own order is left as it is.
     """
     key = _imported_module(statement)
+    package = key.split(".")[0]
     same_package = [
-        s
-        for s in source_imports
-        if _imported_module(s).split(".")[0] == key.split(".")[0]
+        s for s in source_imports if _imported_module(s).split(".")[0] == package
     ]
+    if not same_package and package in sys.stdlib_module_names:
+        same_package = [
+            s
+            for s in source_imports
+            if _imported_module(s).split(".")[0] in sys.stdlib_module_names
+        ]
     later = [s for s in same_package if _imported_module(s) > key]
     if later:
         return later[0].lineno

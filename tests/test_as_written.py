@@ -252,6 +252,44 @@ def test_a_config_dataclass_is_written_as_its_call_and_the_signature_keeps_its_c
     assert again.source == source
 
 
+NAMESPACED = """
+import math
+
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.fc = nn.Linear(config.width, config.classes)
+        self.scale = math.sqrt(config.width)
+
+    def forward(self, x):
+        return F.relu(self.fc(x)) * self.scale
+"""
+
+
+@pytest.mark.parametrize("style", ["mixed", "module"])
+def test_a_config_namespace_is_written_as_its_call_with_its_import(tmp_path, style):
+    """minGPT and the SNLI example are given a ``SimpleNamespace`` (or a ``CfgNode``).
+
+    ``from types import SimpleNamespace`` goes among the file's imports of
+    the standard library.
+    """
+    build = "Net(__import__('types').SimpleNamespace(width=4, classes=3))"
+    model = _built(tmp_path, NAMESPACED, build)
+    inputs = (torch.randn(2, 4),)
+    result = nnconvert.convert(model, to=style, example_inputs=inputs)
+    result.check(train=True)
+    source = result.source
+    assert result.as_written
+    assert "import math\nfrom types import SimpleNamespace\n\nimport torch" in source
+    assert "def __init__(self, config=SimpleNamespace(width=4, classes=3)):" in source
+    again = nnconvert.convert(result.load(), to=style, example_inputs=inputs)
+    assert again.source == source
+
+
 LISTED = """
 import torch.nn as nn
 import torch.nn.functional as F

@@ -17,7 +17,7 @@ import nnconvert
 from nnconvert import loading
 from nnconvert.options import Style
 
-from .helpers import load_output, run, write
+from .helpers import assert_builds_alike, load_output, run, write
 
 RESNET = """
 import torch
@@ -717,14 +717,24 @@ def test_a_block_held_at_two_paths_is_found_by_either(tmp_path):
 
 
 def test_a_function_a_parameter_chooses_is_a_setting(tmp_path):
-    """``F.relu if relu else F.gelu``: the printed ``forward`` calls this build's."""
+    """``F.relu if relu else F.gelu``: the printed ``forward`` calls this build's.
+
+    So the construction is not kept with printed methods; the source is,
+    with its call of the chosen function as written (DETR's
+    ``_get_activation_fn``: :mod:`nnconvert.calls_as_layers`), and built
+    with ``relu=False`` it computes what the original does.
+    """
     text = (
         LAMBDA.replace("slope=0.1", "relu=True")
         .replace("self.mlpf = FUNCTION", "self.act = F.relu if relu else F.gelu")
         .replace("x + self.mlpf(x)", "x + self.mlp.c_proj(self.act(self.mlp.c_fc(x)))")
     )
     conversion = _converted(tmp_path, text)
-    assert not conversion.as_written
+    source = conversion.source
+    assert "self.act = F.relu if relu else F.gelu" in source
+    assert "self.mlp.c_proj(self.act(self.mlp.c_fc(x)))" in source
+    builds = [{"relu": False}, {}]
+    assert_builds_alike(text, source, "Block", builds, torch.randn(5, 4))
 
 
 #: module-level code only the replaced ``forward`` reads, as Whisper's SDPA import
