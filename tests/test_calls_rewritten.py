@@ -276,3 +276,50 @@ def test_a_comment_heading_a_layer_that_goes_is_said_where_it_is_first_called(tm
     assert "        # Non-linearities\n        return F.relu(self.fc(x))" in forward
     again = nnconvert.convert(conversion.load(), Style.MIXED, (torch.randn(3, 4),))
     assert again.source == source
+
+
+CHOSEN_POOL = """
+import torch
+import torch.nn as nn
+
+
+class Down(nn.Module):
+    def __init__(self, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 2, 3, padding=1)
+        self.pool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.pool(self.relu(self.conv(x)))
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.down1 = Down(1)
+        self.down2 = Down(2)
+
+    def forward(self, x):
+        return self.down2(self.down1(x))
+
+
+def example_inputs():
+    return (torch.randn(2, 2, 8, 8),)
+"""
+
+
+def test_a_layer_whose_instances_a_parameter_makes_differ_stays_a_layer(tmp_path):
+    """CLIP's ``nn.AvgPool2d(stride) if stride > 1 else nn.Identity()``.
+
+    No one call stands for both instances; the layer stays as written and
+    the class's other calls are rewritten.
+    """
+    conversion = _converted(tmp_path, CHOSEN_POOL)
+    source = conversion.source
+    assert conversion.as_written
+    assert "self.pool = nn.AvgPool2d(stride) if stride > 1 else nn.Identity()" in source
+    assert "return self.pool(F.relu(self.conv(x)))" in source
+    builds = [{"stride": 3}, {}]
+    x = torch.randn(2, 2, 9, 9)
+    assert_builds_alike(CHOSEN_POOL, source, "Down", builds, x)
