@@ -558,7 +558,7 @@ def _written(value: Any, names: Names) -> str | None:
         called = names.write(types.SimpleNamespace) or names.imported(
             "SimpleNamespace", "from types import SimpleNamespace"
         )
-        if any(w is None for w in fields.values()) or not fields:
+        if called is None or any(w is None for w in fields.values()) or not fields:
             return None
         return f"{called}({', '.join(f'{k}={w}' for k, w in fields.items())})"
     if dataclasses.is_dataclass(value):  # a config: its class called with its fields
@@ -607,10 +607,10 @@ class Names:
         #: import statements the defaults need that the file does not make
         self.imports: set[str] = set()
 
-    def imported(self, name: str, statement: str) -> str:
-        """``name``, imported by ``statement`` where the file binds it to nothing else."""
+    def imported(self, name: str, statement: str) -> str | None:
+        """``name``, imported by ``statement``; None where the file binds it to something else."""
         if name in self._globals:
-            return name if self.write(self._globals[name]) == name else ""
+            return None
         self.imports.add(statement)
         return name
 

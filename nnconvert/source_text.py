@@ -1001,10 +1001,11 @@ def sequential_comments(
 
     By layer (its index in the container, as a name), in the form of
     :func:`init_comments`: a comment goes with the layer after it, or the
-    one it trails; one after the last layer, with the last. DCGAN writes what each stage's output is between its
-    layers (``# state size. (ngf*8) x 4 x 4``): functional style says each
-    above the statements of that layer in the Sequential's function, not
-    all of them above the Sequential's first key in ``init_params()``.
+    one it trails; one after the last layer, with the last. DCGAN writes
+    what each stage's output is between its layers (``# state size.
+    (ngf*8) x 4 x 4``): functional style says each above the statements of
+    that layer in the Sequential's function, not all of them above the
+    Sequential's first key in ``init_params()`` or its first call.
     Empty unless the statement is one call of positional layers.
     """
     found = init_definition(owner)

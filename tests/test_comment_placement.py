@@ -479,3 +479,42 @@ def test_comments_between_a_sequentials_layers_go_to_its_functions_statements():
     module.check(train=True)
     assert_before(module.source, "# input is 4 wide", "# state size. 8")
     assert_before(module.source, "# squashed", "self.main = nn.Sequential(")
+
+
+class StagedBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Linear(4, 4),
+            # squashed before the second
+            nn.Tanh(),
+            nn.Linear(4, 4),
+        )
+
+    def forward(self, x):
+        return self.main(x) + x
+
+
+class TwoStaged(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = StagedBlock()
+        self.second = StagedBlock()
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+def test_a_blocks_sequential_says_its_comments_once_in_its_function():
+    """Not also above the block's call of the Sequential."""
+    inputs = (torch.randn(3, 4),)
+    conversion = nnconvert.convert(TwoStaged(), Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    assert source.count("# squashed before the second") == 1
+    main = source.split("def main(")[1].split("\ndef ")[0]
+    assert_before(main, "# squashed before the second", "torch.tanh")
+    again = nnconvert.convert(
+        load_output(conversion, "TwoStaged"), Style.FUNCTIONAL, inputs
+    )
+    assert again.source == source

@@ -74,9 +74,8 @@ def layer_comments(sequential: nn.Module) -> list[tuple[str, list[str]]]:
     by_order = len(steps) == len(sequential)
     comments: dict[str, list[str]] = {}
     waiting: list[str] = []
-    previous = (
-        definition.lineno
-    )  # a Sequential's function: no comments in its signature
+    # a Sequential's function has no comments in its signature
+    previous = definition.lineno
     for statement in definition.body:
         waiting += [
             source.comments[line]

@@ -44,6 +44,7 @@ from ..source_text import (
     function_docstring,
     init_comments,
     sequential_comments,
+    without_sequential_comments,
 )
 from .body import Body, print_body
 from .built_tensors import build_definitions
@@ -319,8 +320,10 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
         # the comments between its layers in its owner's ``__init__``
         owner = plan.instance.ancestry[-2][1]
         return sequential_comments(owner, plan.instance.path.rsplit(".", 1)[-1])
-    # those of the statements a built tensor's function writes are said there
+    # those of the statements a built tensor's function writes are said there,
+    # those between a Sequential's layers in its function
     comments = without_built_comments(module, init_comments(type(module)))
+    comments = without_sequential_comments(module, comments)
     if not plan.instance.path:  # what init_params() cannot say: no keys of its own
         tested = _branch_tested(plan.body_graph)
         return [
