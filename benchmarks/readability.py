@@ -22,7 +22,9 @@ as the CLI loads it), and for each style, the output of
   them (:func:`black_lines`), as every output is formatted: a table written
   on one long line and exploded by black (kuangliu's VGG ``cfg``) or a
   constructor call split over three lines measures the formatter, not the
-  conversion (the summary gives the ratio to the source as written too).
+  conversion (the summary gives the ratio to the source as written too;
+  it and a column of functional style's table also give the ratio without
+  the functions nnconvert writes for layers, :func:`layer_lines`).
   The output is counted the way its source is (:func:`output_rows`): whole
   (including a functional output's ``init_params()``) except its imports,
   the methods of its classes the model never runs (by the same rule, so an
@@ -748,13 +750,14 @@ def loops_cell(loops: int, source_loops: int) -> str:
 def row(name: str, m: Measure, style: str) -> str:
     if m.error:
         error = m.error.replace("|", "\\|")
-        return f"| {name} | {m.source.lines} | {error} | | | | | | | | |"
+        return f"| {name} | {m.source.lines} | {error} | | | | | | | | | |"
     s = m.source
     cells = [
         name,
         str(s.lines),
         str(m.lines),
         ratio_cell(m.lines, s.lines, style),
+        without_layers_cell(m, style),
         comments_cell(
             len(s.comments) - len(m.lost_comments),
             len(s.comments),
@@ -784,11 +787,19 @@ def parameters_cell(kept: int, total: int, style: str) -> str:
 
 
 HEADER = (
-    "| model | source lines | output lines | ratio | comments kept | docstrings kept "
+    "| model | source lines | output lines | ratio "
+    "| ratio without layer functions | comments kept | docstrings kept "
     "| definitions / source definitions | literal-only pairs | loops "
     "| helper methods kept | `__init__` parameters kept |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 )
+
+
+def without_layers_cell(m: Measure, style: str) -> str:
+    """Functional style's ratio without the functions written for layers (:func:`layer_lines`)."""
+    if style != "functional" or not m.source.lines:
+        return "-"
+    return ratio_cell(m.lines - m.layer_lines, m.source.lines, style)
 
 
 def totals(measures: list[Measure], style: str) -> dict[str, str]:
