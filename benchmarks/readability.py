@@ -465,7 +465,7 @@ def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> So
     tree = ast.parse(text)
     classes = model_classes(tree, model)
     module_level = module_level_code(tree, classes, model)
-    rows = measured_rows(tree, model)
+    rows = measured_rows(tree, classes, model)
     functions = [s for s in module_level if isinstance(s, ast.FunctionDef)]
     comments = comment_rows(text, rows)
     return Source(
@@ -486,9 +486,10 @@ def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> So
     )
 
 
-def measured_rows(tree: ast.Module, model: nn.Module) -> set[int]:
-    """The lines of the file's code for ``model``: its classes' and what they read."""
-    classes = model_classes(tree, model)
+def measured_rows(
+    tree: ast.Module, classes: list[ast.ClassDef], model: nn.Module
+) -> set[int]:
+    """The lines of the file's code for ``model``: its ``classes``' and what they read."""
     rows = set().union(*(source_rows(c) for c in classes))
     return rows | module_level_rows(tree, classes, model)
 
@@ -496,7 +497,10 @@ def measured_rows(tree: ast.Module, model: nn.Module) -> set[int]:
 def black_lines(text: str, model: nn.Module) -> int:
     """The non-blank :func:`measured_rows` of the file once black has formatted it."""
     formatted = black.format_str(text, mode=black.Mode())
-    return count_lines(formatted, measured_rows(ast.parse(formatted), model))
+    tree = ast.parse(formatted)
+    return count_lines(
+        formatted, measured_rows(tree, model_classes(tree, model), model)
+    )
 
 
 def count_lines(text: str, rows: set[int]) -> int:

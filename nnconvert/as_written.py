@@ -26,6 +26,7 @@ runs on it as on any output. In every other case, the printed output stands.
 from __future__ import annotations
 
 import ast
+import builtins
 import dataclasses
 import functools
 import inspect
@@ -374,6 +375,20 @@ def _outside_definitions(node: ast.AST) -> Iterator[ast.AST]:
             yield child
         else:
             yield from _outside_definitions(child)
+
+
+def module_level_names(tree: ast.Module) -> set[str]:
+    """The names a file's top-level statements bind, and the builtins."""
+    return {n for s in tree.body for n in names_bound(s)} | set(dir(builtins))
+
+
+def reads_own_names(node: ast.AST, module_names: set[str]) -> bool:
+    """Whether ``node`` reads a name other than ``self`` and ``module_names``.
+
+    A parameter or local of the method it stands in: ``act_layer()``,
+    ``_get_activation_fn(activation)`` hold what the constructor was given.
+    """
+    return bool(names_read(node) - {"self"} - module_names)
 
 
 def names_read(node: ast.AST) -> set[str]:

@@ -57,14 +57,14 @@ import torch
 from torch import fx, nn
 
 from .as_written import (
+    builds_same_model,
     built_with_defaults,
+    comments_above_long_lines,
     file_of,
     globals_of,
-    builds_same_model,
-    comments_above_long_lines,
     has_instance_overrides,
-    names_bound,
-    names_read,
+    module_level_names,
+    reads_own_names,
     same_model,
     source_program,
 )
@@ -179,10 +179,16 @@ def _all_sites(
     layers are numbered as module style numbers them.
     """
     calls = _source_calls(file_tree)
-    sites = _sites(calls, program, traced, file_of(type(model)))
+    class_trees = {c.name: c for c in program.body if isinstance(c, ast.ClassDef)}
+    sites = _sites(calls, class_trees, traced, file_of(type(model)))
     if sites is None:
         return None
-    sites = [s for s in sites if not _chosen_function(s, model, program)]
+    module_names = module_level_names(program)
+    sites = [
+        s
+        for s in sites
+        if not _chosen_function(s, model, class_trees.get(s.owner), module_names)
+    ]
     paths = {i.path: type(i.module).__name__ for i in instances}
     for site in sites:
         owned = [p for p, owner in paths.items() if owner == site.owner]
@@ -190,7 +196,7 @@ def _all_sites(
             return None  # made a layer in one instance of its class, not in another
         if not _bound_site(site, globals_of(classes[site.owner]), model):
             return None
-    untraced = _untraced_sites(calls, program, _seen(instances), model, classes)
+    untraced = _untraced_sites(calls, class_trees, _seen(instances), model, classes)
     by_call = {id(site.call): site for site in sites + untraced}
     for site in untraced:
         given = site.inputs[0]
@@ -208,7 +214,12 @@ def _all_sites(
     return sorted(sites, key=lambda s: (s.call.end_lineno, s.call.end_col_offset))
 
 
-def _chosen_function(site: _Site, model: nn.Module, program: ast.Module) -> bool:
+def _chosen_function(
+    site: _Site,
+    model: nn.Module,
+    class_tree: ast.ClassDef | None,
+    module_names: set[str],
+) -> bool:
     """The call is of a function a constructor parameter chose: it stays as written.
 
     DETR's ``self.activation = _get_activation_fn(activation)``, called
@@ -228,26 +239,13 @@ def _chosen_function(site: _Site, model: nn.Module, program: ast.Module) -> bool
         for m in instances
     ):
         return False
-    class_tree = next(
-        (
-            c
-            for c in program.body
-            if isinstance(c, ast.ClassDef) and c.name == site.owner
-        ),
-        None,
-    )
     init = init_statement(class_tree) if class_tree is not None else None
     setting = [
         s
         for s in (ast.walk(init) if init is not None else ())
         if isinstance(s, ast.Assign) and attributes_set(s) == [attribute]
     ]
-    if len(setting) != 1:
-        return False
-    module_names = {n for s in program.body for n in names_bound(s)} | set(
-        dir(builtins)
-    )
-    return bool(names_read(setting[0].value) - {"self"} - module_names)
+    return len(setting) == 1 and reads_own_names(setting[0].value, module_names)
 
 
 #: The layers the trace made at each call, by instance path, and what fed each call.
@@ -348,12 +346,11 @@ def _in_program(
 
 def _sites(
     calls: dict[_Position, tuple[ast.ClassDef, _Path]],
-    program: ast.Module,
+    classes: dict[str, ast.ClassDef],
     traced: _Traced,
     file: str | None,
 ) -> list[_Site] | None:
-    """Each traced call as the program holds it, with its class; None for one found nowhere."""
-    classes = {c.name: c for c in program.body if isinstance(c, ast.ClassDef)}
+    """Each traced call as the program's ``classes`` hold it, with its class; None for one found nowhere."""
     layers, feeders = traced
     sites: dict[CallSpan, _Site] = {}
     for span, made in layers.items():
@@ -374,7 +371,7 @@ def _sites(
 
 def _untraced_sites(
     calls: dict[_Position, tuple[ast.ClassDef, _Path]],
-    program: ast.Module,
+    classes: dict[str, ast.ClassDef],
     seen: set[_Position],
     model: nn.Module,
     kinds: dict[str, type],
@@ -386,8 +383,8 @@ def _untraced_sites(
     instance of the class holds (:func:`_argument_values`), in a class
     that can build layers; the layer is the one
     :meth:`~.opspecs.OpSpec.module_from_call` makes, in every instance.
+    ``classes``: the program's, by name.
     """
-    classes = {c.name: c for c in program.body if isinstance(c, ast.ClassDef)}
     sites = []
     for position, (file_class, path) in calls.items():
         cls = kinds.get(file_class.name)

@@ -39,7 +39,6 @@ The layers the trace never calls stay as written.
 from __future__ import annotations
 
 import ast
-import builtins
 import copy
 from typing import Any, Callable, Collection, Sequence
 
@@ -50,8 +49,9 @@ from torch import nn
 from .as_written import (
     built_with_defaults,
     has_instance_overrides,
+    module_level_names,
     names_bound,
-    names_read,
+    reads_own_names,
     same_model,
     source_program,
 )
@@ -116,7 +116,7 @@ def with_layer_calls_rewritten(
     classes = {c.name: c for c in tree.body if isinstance(c, ast.ClassDef)}
     encoded = program.encode()
     starts = line_starts(encoded)
-    module_names = {n for s in tree.body for n in names_bound(s)} | set(dir(builtins))
+    module_names = module_level_names(tree)
     edits: list[Edit] = []
     imports: set[str] = set()
     rewritten: dict[str, list[Access]] = {}
@@ -260,8 +260,7 @@ def _class_edits(
             return None
         statement, value = place
         found = _layer_rewrite(instances, access, value, inputs, convert_layer)
-        chosen = bool(names_read(value) - {"self"} - module_names)
-        if chosen and (found is None or found[1] is None):
+        if reads_own_names(value, module_names) and (found is None or found[1] is None):
             # built from a parameter no call's literal would honour (DINO's
             # ``self.act = act_layer()``, CLIP's ``nn.AvgPool2d(stride) if
             # stride > 1 else nn.Identity()``): it stays a layer, as written

@@ -59,13 +59,14 @@ from .as_written import (
     built_lightly,
     built_with_defaults,
     equal_values,
+    has_instance_overrides,
     import_text,
     is_empty_container,
     is_future,
-    has_instance_overrides,
     names_bound,
     names_read,
     plain_attributes,
+    reads_own_names,
     same_kind,
     same_model,
     source_program,
@@ -572,7 +573,7 @@ def _removed_statements(
         if set(_attributes_defined(statement)) & dropped
     ]
     if {a for s in removed for a in _attributes_defined(s)} != dropped or any(
-        len(_attributes_defined(s)) != 1 or names_read(s) - {"self"} - module_names
+        len(_attributes_defined(s)) != 1 or reads_own_names(s, module_names)
         for s in removed
     ):
         return None

@@ -117,6 +117,7 @@ __all__ = [
     "inside",
     "line_starts",
     "node_span",
+    "outermost_call_edits",
     "text_with_calls",
     "with_imports",
 ]
