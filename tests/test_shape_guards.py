@@ -22,6 +22,8 @@ from nnconvert.options import Style
 
 from .helpers import load_output
 
+from .helpers import load_output
+
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
 
@@ -322,3 +324,18 @@ def test_a_guard_on_the_inputs_device_or_dtype_says_so(case, says):
     assert says in conversion.source
     assert SHAPE_GUARD_MESSAGE not in conversion.source
     conversion.check(train=True)
+
+
+@pytest.mark.parametrize("style", ["functional", "module", "mixed"])
+def test_guards_raising_one_message_are_one_if(style):
+    """DCGAN's device test traces as two guards with one message: one ``if a or b:``."""
+    x = torch.randn(3, 4)
+    conversion = nnconvert.convert(
+        ParallelOnGpus().eval(), to=style, example_inputs=(x,), keep_source=False
+    )
+    assert "if input.is_cuda or input.is_xpu:" in conversion.source
+    assert conversion.source.count("raise ValueError") == 1
+    conversion.check(train=True)
+    loaded = load_output(conversion, "ParallelOnGpus")
+    again = nnconvert.convert(loaded, style, (x,), keep_source=False)
+    assert again.source == conversion.source

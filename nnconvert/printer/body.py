@@ -247,7 +247,8 @@ def body_lines(
         for i, ((guard, node, _), lines) in enumerate(zip(statements, written))
     ]
     nodes = [node for _, node, _ in statements]
-    return _nested(_tuple_assignments(entries, nodes, inlined, printer), printer, 0)
+    entries = _tuple_assignments(entries, nodes, inlined, printer)
+    return _nested(_shared_raises(entries), printer, 0)
 
 
 def _tuple_assignments(
@@ -286,6 +287,45 @@ def _tuple_assignments(
             group, comments = [(node, value)], lines[:-1]
     merged += _assignment(entries[start:], group, comments, printer)
     return merged
+
+
+def _shared_raises(
+    entries: list[tuple[Guard, list[str]]],
+) -> list[tuple[Guard, list[str]]]:
+    """Consecutive guards raising one message, as one ``if a or b:``.
+
+    DCGAN's ``if (input.is_cuda or input.is_xpu) and self.ngpu > 1:``
+    traces as two guards on the input's device with one message: written
+    as two four-line ``if`` statements, they read as if the second said
+    something the first did not.
+    """
+    merged: list[tuple[Guard, list[str]]] = []
+    for guard, lines in entries:
+        raised = _raised(lines)
+        if merged and raised is not None and merged[-1][0] == guard:
+            earlier = _raised(merged[-1][1])
+            if earlier is not None and earlier[1] == raised[1]:
+                condition = f"{earlier[0]} or {raised[0]}"
+                merged[-1] = (guard, [f"if {condition}:", lines[1]])
+                continue
+        merged.append((guard, lines))
+    return merged
+
+
+def _raised(lines: list[str]) -> tuple[str, str] | None:
+    """The condition and the raise of a lone ``if condition: raise ...``, operand of ``or``."""
+    if len(lines) != 2 or not lines[0].startswith("if ") or not lines[0].endswith(":"):
+        return None
+    if not lines[1].startswith("    raise "):
+        return None
+    condition = lines[0][3:-1]
+    try:
+        expression = ast.parse(condition, mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(expression, (ast.IfExp, ast.Lambda, ast.NamedExpr)):
+        condition = f"({condition})"
+    return condition, lines[1]
 
 
 def _assigned_value(
