@@ -110,6 +110,18 @@ def nanogpt(m: ModuleType) -> torch.nn.Module:
     return m.GPT(config)
 
 
+def makemore(kind: str, *arguments: str) -> Callable[[ModuleType], torch.nn.Module]:
+    """makemore's ``--type`` models, built as its script builds them, made small."""
+
+    def build(m: ModuleType) -> torch.nn.Module:
+        config = m.ModelConfig(
+            vocab_size=27, block_size=8, n_layer=2, n_head=2, n_embd=16, n_embd2=16
+        )
+        return getattr(m, kind)(config, *arguments)
+
+    return build
+
+
 def translation_inputs() -> tuple[Any, ...]:
     """What language_translation/main.py passes: sequence-first tokens and masks."""
     src = torch.randint(0, 60, (9, 2))
@@ -537,6 +549,17 @@ ENTRIES = [
     Entry("llama2c", "llama2c.py", llama2c, tokens_and_targets(40, 2, 8)),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
+    *(
+        Entry(f"makemore_{name}", "makemore.py", build, tokens_and_targets(27, 2, 8))
+        for name, build in [
+            ("transformer", makemore("Transformer")),
+            ("bow", makemore("BoW")),
+            ("rnn", makemore("RNN", "rnn")),
+            ("gru", makemore("RNN", "gru")),
+            ("mlp", makemore("MLP")),
+            ("bigram", makemore("Bigram")),
+        ]
+    ),
 ]
 
 
@@ -639,7 +662,8 @@ def root_parameters(
     values as defaults. Each one given another value (an ``int`` doubled, a
     ``bool`` flipped, a ``float`` halved; others are not tried) must build
     what the original's class builds when given it, the other arguments as
-    the benchmark gave them; a config parameter (``config=None``), each
+    the benchmark gave them; a config parameter (``config=None`` or
+    ``config=GPTConfig(...)``), each
     field of the config changed in turn (:func:`_tried_values`): the same
     ``state_dict`` keys and shapes, and,
     loaded with the original's weights, the same outputs in eval mode on
@@ -688,8 +712,9 @@ def _tried_values(
     """``(label, parameter, source's value, output's value)`` for each value tried.
 
     A parameter with a number or ``bool`` default: :func:`_other_value`. One
-    defaulting to None that the model was given a config for
-    (``config=None``, the output building its own ``GPTConfig(...)``): each
+    defaulting to None or to a config that the model was given a config for
+    (``config=None``, the output building its own ``GPTConfig(...)``; a
+    source kept as written, ``config=GPTConfig(n_layer=2, ...)``): each
     number or ``bool`` field of that config changed in turn (``config.n_layer``),
     the source given its own config class, the output the class of that
     name it defines (a copy), as a user of either builds it.
@@ -700,7 +725,8 @@ def _tried_values(
             yield parameter.name, parameter.name, value, value
             continue
         config = given.get(parameter.name)
-        if parameter.default is not None or not _is_config(config):
+        default = parameter.default
+        if not _is_config(config) or not (default is None or _is_config(default)):
             continue
         fields = _config_fields(config)
         made = defined.get(type(config).__name__, type(config))
