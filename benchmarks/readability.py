@@ -17,7 +17,8 @@ as the CLI loads it), and for each style, the output of
   read (:func:`module_level_rows`: tables such as kuangliu's ``cfg``, helper
   functions such as ``drop_path``, base classes; not a layer class the model
   does not build, such as the ``ModifiedResNet`` of a CLIP built with a
-  vision transformer): no imports, no module docstring, no factory
+  vision transformer; the class of a config the model was built from, such
+  as makemore's ``ModelConfig``, which only its training script names): no imports, no module docstring, no factory
   functions, no training script. Both sides are counted as black formats
   them (:func:`black_lines`), as every output is formatted: a table written
   on one long line and exploded by black (kuangliu's VGG ``cfg``) or a
@@ -91,6 +92,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import functools
 import inspect
 import io
@@ -110,6 +112,7 @@ from torch import nn
 import nnconvert
 from nnconvert import loading
 from nnconvert.as_written import statements_read
+from nnconvert.init_arguments import recorded_call
 from nnconvert.opspecs import layer_params
 from nnconvert.opspecs.helpers import HELPERS
 from realworld import (
@@ -254,16 +257,31 @@ def module_level_code(
     CLIP's ``__init__`` builds a ``ModifiedResNet`` or a ``VisionTransformer``,
     never both (:func:`unbuilt_layer_classes`).
     """
-    chosen = statements_read(tree, set(classes), set()) or []
+    chosen = statements_read(tree, set(classes), config_class_names(model))
     skipped = (ast.Import, ast.ImportFrom)
     unbuilt = unbuilt_layer_classes(tree, model)
     return [
         statement
-        for statement, _ in chosen
+        for statement, _ in chosen or []
         if statement not in classes
         and not isinstance(statement, skipped)
         and statement not in unbuilt
     ]
+
+
+def config_class_names(model: nn.Module) -> set[str]:
+    """The classes of the config objects the model's constructors were given.
+
+    makemore builds ``Transformer(ModelConfig(...))`` in its training script:
+    no class of the model names ``ModelConfig``, yet the model is built from
+    one and every output writes it (the root's default).
+    """
+    return {
+        type(value).__name__
+        for module in model.modules()
+        for value in (recorded_call(module) or {}).values()
+        if dataclasses.is_dataclass(value) and not isinstance(value, type)
+    }
 
 
 def unbuilt_layer_classes(tree: ast.Module, model: nn.Module) -> list[ast.ClassDef]:

@@ -333,6 +333,50 @@ def range_loop_lines(frame: Frame, argument: str) -> range | None:
     return None
 
 
+def range_loop_around(frame: Frame) -> range | None:
+    """The body lines of the innermost ``for ... in range(...)`` holding ``frame``'s line.
+
+    ``None`` where the innermost ``for`` around it is over something else,
+    counts to anything but a number no input changes (:func:`_fixed_number`),
+    or has an ``else``.
+    """
+    source = read_file(frame.file)
+    if source is None:
+        return None
+    around = [
+        node
+        for node in ast.walk(source.tree)
+        if isinstance(node, ast.For)
+        and node.body[0].lineno <= frame.line <= node.end_lineno
+    ]
+    if not around:
+        return None
+    loop = max(around, key=lambda node: node.lineno)
+    if loop.orelse or not one_argument_call(loop.iter, "range"):
+        return None
+    if not _fixed_number(loop.iter.args[0]):
+        return None
+    return range(loop.body[0].lineno, loop.end_lineno + 1)
+
+
+def _fixed_number(expression: ast.expr) -> bool:
+    """Literals and ``self`` attributes in arithmetic: ``3``, ``self.block_size - 1``.
+
+    A number no input changes. A bare name (``range(future)``: an argument
+    found by its guard, or a local computed from anything) or a call
+    (``range(x.size(1))``, ``range(len(self.layers))``) is not.
+    """
+    if isinstance(expression, ast.Constant):
+        return isinstance(expression.value, int) and not isinstance(
+            expression.value, bool
+        )
+    if isinstance(expression, ast.Attribute):
+        return self_path(expression) is not None
+    if isinstance(expression, ast.BinOp):
+        return _fixed_number(expression.left) and _fixed_number(expression.right)
+    return False
+
+
 def range_counter(loop: ast.For) -> str | None:
     """``n`` for ``for ... in range(n):``, ``n`` a bare name; None for any other loop."""
     counted = loop.iter
@@ -548,20 +592,24 @@ class CommentFeed:
                 )
         return lines
 
-    def above(self, node: fx.Node) -> list[str]:
+    def above(self, node: fx.Node, through: int | None = None) -> list[str]:
         """The comment lines above ``node``'s own line and trailing it, not yet printed.
 
         For a compound statement's head (a loop's ``for``), whose statement
         would also hold the comments between it and its body: the one on the
         ``for`` line (``for i in range(future):  # if we should predict the
-        future``) is about the loop, and stands above it.
+        future``) is about the loop, and stands above it. ``through``: up to
+        that line of the function ``node`` was made in instead (the ``for``
+        line of a loop no node of that line heads).
         """
         self._spans(node)  # reads the functions it comes from
         lines = []
-        for frame in node_frames(node):
+        frames = node_frames(node)
+        for frame in frames[:1] if through is not None else frames:
             key = (frame.file, frame.first_line)
+            last = frame.line if through is None else through
             if self.functions.get(key) is not None:
-                lines += self._take(key, lambda line: line <= frame.line)
+                lines += self._take(key, lambda line: line <= last)
         return lines
 
     def _spans(self, node: fx.Node) -> list[tuple[tuple[str, int], int, int]]:

@@ -295,3 +295,71 @@ def test_the_loop_survives_round_trips(cls, make_inputs, header, via, to):
     again = nnconvert.convert(load_output(through, name), to, inputs)
     assert again.source == direct.source
     assert header in again.source and "raise ValueError" not in again.source
+
+
+class ShiftedContext(nn.Module):
+    """makemore's MLP language model, shrunk: ``range(self.block_size)``, a fixed count."""
+
+    def __init__(self, vocab_size=11, block_size=4, n_embd=6):
+        super().__init__()
+        self.block_size = block_size
+        self.vocab_size = vocab_size
+        self.wte = nn.Embedding(vocab_size + 1, n_embd)
+        self.head = nn.Linear(block_size * n_embd, vocab_size)
+
+    def forward(self, idx):
+        # gather the embeddings of the previous tokens
+        embs = []
+        for k in range(self.block_size):
+            tok_emb = self.wte(idx)  # (b, t, n_embd)
+            idx = torch.roll(idx, 1, 1)
+            idx[:, 0] = self.vocab_size  # special <BLANK> token
+            embs.append(tok_emb)
+        return self.head(torch.cat(embs, -1))
+
+
+class FixedRefinement(nn.Module):
+    """Three refinement steps of one layer, written ``for _ in range(3)``."""
+
+    def __init__(self):
+        super().__init__()
+        self.step = nn.Linear(5, 5)
+
+    def forward(self, x):
+        for _ in range(3):
+            x = x + torch.tanh(self.step(x))
+        return x
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+@pytest.mark.parametrize(
+    "cls, inputs, header",
+    [
+        (ShiftedContext, lambda: (torch.randint(0, 11, (2, 7)),), "for k in range(4):"),
+        (FixedRefinement, lambda: (torch.randn(3, 5),), "for _ in range(3):"),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
+def test_a_loop_over_a_fixed_count_prints_once(cls, inputs, header, style):
+    """A ``range`` of a number no input sets: the traced count, the body once, read back as one."""
+    torch.manual_seed(0)
+    example = inputs()
+    conversion = _converted(cls, style, example)
+    assert conversion.source.count(header) == 1
+    conversion.check(train=True)
+    name = cls.__name__ if style is Style.FUNCTIONAL else None
+    again = nnconvert.convert(load_output(conversion, name), style, example)
+    assert again.source == conversion.source
+
+
+def test_the_comment_above_a_fixed_count_loop_stays_above_it():
+    source = _converted(
+        ShiftedContext, Style.FUNCTIONAL, (torch.randint(0, 11, (2, 7)),)
+    )
+    lines = [line.strip() for line in source.source.splitlines()]
+    at = lines.index("for k in range(4):")
+    assert lines[at - 2 : at] == [
+        "# gather the embeddings of the previous tokens",
+        "embs = []",
+    ]
+    assert lines[at + 1] == "# (b, t, n_embd)"

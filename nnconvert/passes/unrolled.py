@@ -57,7 +57,7 @@ from torch import fx
 
 from ..branches import guarded_equality, is_expect
 from ..source_map import node_frames, statement_line
-from ..source_text import range_loop_lines
+from ..source_text import range_loop_around, range_loop_lines
 from .graph_utils import is_impure
 from .guards import IMPLIED_GUARDS
 
@@ -105,6 +105,9 @@ class Unrolled:
     #: a loop over ``range(counter)``: the plain int argument it counts to
     #: (its guard ``counter == n`` is :attr:`length_guard`)
     counter: fx.Node | None = None
+    #: a loop over ``range(n)`` of a number no input sets (``range(self.block_size)``,
+    #: ``range(3)``): how often it ran, the same in every trace
+    times: int | None = None
 
     @property
     def body(self) -> tuple[fx.Node, ...]:
@@ -134,6 +137,11 @@ def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
             found.append(loop)
     for guard in filter(None, map(_argument_count_guard, order)):
         loop = _unrolled_counted(guard, order, index)
+        if loop is not None:
+            found.append(loop)
+    taken = {n for loop in found for n in loop.nodes()}
+    for region in _range_loop_regions(order, taken):
+        loop = _unrolled_times(region, order, index)
         if loop is not None:
             found.append(loop)
     return _lists_filled(found, index)
@@ -401,7 +409,22 @@ def _unrolled_counted(
         == (frame.file, frame.function, frame.first_line)
         and f.line in lines
     ]
-    count = comparison.args[1]
+    draft = Unrolled(None, (), (), {}, (), (comparison, expect), counter=counter)
+    return _region_cut(region, comparison.args[1], draft, order, index)
+
+
+def _region_cut(
+    region: list[fx.Node],
+    count: int,
+    draft: Unrolled,
+    order: list[fx.Node],
+    index: dict[fx.Node, int],
+) -> Unrolled | None:
+    """``region`` (every node a ``for`` body's lines made) as ``count`` alike copies.
+
+    The copies are consecutive and cover the region; the last may lack
+    nodes nothing read. ``draft`` gives the loop's other fields.
+    """
     if len(region) < count:
         return None
     begin, end = index[region[0]], index[region[-1]]
@@ -414,10 +437,53 @@ def _unrolled_counted(
             covered = {n for copy in copies for n in copy if n is not None}
             if not covered >= set(region) or max(map(index.get, covered)) > end:
                 continue
-            draft = Unrolled(None, (), copies, {}, (), (comparison, expect))
-            loop = _as_loop(replace(draft, counter=counter), index)
+            loop = _as_loop(replace(draft, copies=copies), index)
             if loop is not None:
                 return loop
+    return None
+
+
+def _range_loop_regions(
+    order: list[fx.Node], taken: set[fx.Node]
+) -> list[list[fx.Node]]:
+    """The nodes made in the body of each ``for ... in range(...)`` of the source.
+
+    Only loops no input counts (``range(self.block_size)``, ``range(3)``):
+    a loop over an argument or a length is found by its guard, and a region
+    holding a node another loop claimed (``taken``) is none of these.
+    """
+    regions: dict[tuple, list[fx.Node]] = {}
+    for node in order:
+        frame = statement_line(node)
+        loop = range_loop_around(frame) if frame is not None else None
+        if loop is not None:
+            key = (frame.file, frame.function, frame.first_line, loop.start)
+            regions.setdefault(key, []).append(node)
+    return [
+        region
+        for region in regions.values()
+        if not taken & set(region) and not any(is_expect(n) for n in region)
+    ]
+
+
+def _unrolled_times(
+    region: list[fx.Node], order: list[fx.Node], index: dict[fx.Node, int]
+) -> Unrolled | None:
+    """The loop over ``range(n)`` whose body made ``region``, ``n`` as many copies as fit.
+
+    makemore's ``for k in range(self.block_size): tok_emb = self.wte(idx); ...``
+    traced 8 times. The most copies first: two steps taken as one copy
+    would compute the same but read as another loop.
+    """
+    first_line = statement_line(region[0]).line
+    opening = [n for n in region if statement_line(n).line == first_line]
+    for count in range(len(opening), MIN_COPIES - 1, -1):
+        if len(opening) % count:
+            continue
+        draft = Unrolled(None, (), (), {}, (), (), times=count)
+        loop = _region_cut(region, count, draft, order, index)
+        if loop is not None:
+            return loop
     return None
 
 

@@ -51,6 +51,8 @@ from .statements import StatementPlan
 
 #: prints one statement node of the body (:func:`nnconvert.printer.body._statement`)
 StatementPrinter = Callable[[fx.Node], list[str]]
+#: the comments above a node's line, or (given a line) up to that line of its function
+CommentPrinter = Callable[[fx.Node, int | None], list[str]]
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class DataLoop:
     #: a loop over members whose items the user's ``for`` unpacks: their
     #: names (``for attn, ff in self.layers:``), which stand for ``layer[0]``...
     unpacked: tuple[str, ...] = ()
+    #: a loop no node's line heads (``for k in range(self.block_size):``):
+    #: its ``for`` line, the comments up to which stand above it
+    head_line: int | None = None
 
     @property
     def first(self) -> fx.Node:
@@ -134,17 +139,22 @@ class DataLoop:
         self,
         printer: ExpressionPrinter,
         statement: StatementPrinter,
-        comments: StatementPrinter = lambda node: [],
+        comments: CommentPrinter = lambda node, through=None: [],
     ) -> list[str]:
         """``outputs = []``, ``for input_t in ...:`` and the body once.
 
         ``statement`` prints a statement of the body (with the comments on
-        it); ``comments`` says the comments above the :attr:`head`'s line.
+        it); ``comments`` says the comments above the :attr:`head`'s line, or
+        up to :attr:`head_line`.
         """
-        lines = [
+        lines = []
+        if self.head is None and self.head_line is not None:  # above its lists too
+            lines += comments(self.unrolled.body[0], self.head_line)
+        lines += [
             f"{name} = []" for name in self.lists.values() if name not in self.continued
         ]
-        lines += comments(self.head) if self.head is not None else []
+        if self.head is not None:
+            lines += comments(self.head)
         target = ", ".join(self.unpacked) or self.element
         lines.append(f"for {target} in {self._iterated(printer)}:")
         body = self.unrolled.body
@@ -166,6 +176,8 @@ class DataLoop:
         sequence = self.unrolled.sequence
         if self.unrolled.counter is not None:
             return f"range({printer.argument(self.unrolled.counter)})"
+        if self.unrolled.times is not None:
+            return f"range({self.unrolled.times})"
         if self.unrolled.members is not None:
             if printer.style is Style.FUNCTIONAL:
                 return f"range({len(self.unrolled.copies)})"
@@ -448,7 +460,8 @@ def _as_data_loop(
     """
     body = unrolled.body
     everything = unrolled.nodes()
-    counted = unrolled.counter is not None  # ``for i in range(future):``
+    # ``for i in range(future):``, ``for k in range(self.block_size):``
+    counted = unrolled.counter is not None or unrolled.times is not None
     # the length guard goes with the loop, under whichever answers it was made
     # (train and eval traces each ask the length)
     steps = (everything - set(unrolled.length_guard)) | {unrolled.sequence} - {None}
@@ -509,6 +522,7 @@ def _as_data_loop(
         grows_after,
         count=count,
         continued=frozenset(opened[c.whole] for c in lists if c.whole in opened),
+        head_line=source.line if source and unrolled.times is not None else None,
     )
     renamed = binds_safely(loop, plan, order)
     if renamed is None:

@@ -33,6 +33,8 @@ class SourceLoop:
     #: variable after it): the trace made that a constant, so the loop must
     #: stay unrolled, its length guarded
     counted: bool = False
+    #: the ``for`` statement's line
+    line: int = 0
 
 
 def count_and_source(
@@ -50,6 +52,9 @@ def count_and_source(
     """
     if unrolled.counter is not None:  # ``for i in range(future):``, on the guard's line
         loop = _loop_at(unrolled.length_guard[-1], around=False)
+        return (), _source_loop(loop) if loop is not None else None
+    if unrolled.times is not None:  # ``for k in range(self.block_size):`` around it
+        loop = _loop_at(unrolled.body[0], around=True)
         return (), _source_loop(loop) if loop is not None else None
     if unrolled.stepped is None:
         loop = _loop_at(unrolled.sequence, around=False)
@@ -142,7 +147,7 @@ def _source_loop(found: tuple[ast.For, ast.AST]) -> SourceLoop:
             (target, value), appends = grown
             lists[value] = target
     counted = _counts_steps(loop, function, set(lists.values()))
-    return SourceLoop(element, lists, appends, counted)
+    return SourceLoop(element, lists, appends, counted, loop.lineno)
 
 
 def _counts_steps(loop: ast.For, function: ast.AST, lists: set[str]) -> bool:
