@@ -549,6 +549,19 @@ ENTRIES = [
     Entry("llama2c", "llama2c.py", llama2c, tokens_and_targets(40, 2, 8)),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
+    # train_classification.py / train_segmentation.py, --feature_transform, made small
+    Entry(
+        "pointnet_cls",
+        "pointnet.py",
+        lambda m: m.PointNetCls(k=5, feature_transform=True),
+        images(2, 3, 64),
+    ),
+    Entry(
+        "pointnet_seg",
+        "pointnet.py",
+        lambda m: m.PointNetDenseCls(k=4, feature_transform=True),
+        images(2, 3, 64),
+    ),
     *(
         Entry(f"makemore_{name}", "makemore.py", build, tokens_and_targets(27, 2, 8))
         for name, build in [
