@@ -322,3 +322,35 @@ def test_transformer_trimmings_compile_and_read_back(function, held_as):
         tree, _ = rewrite_source(text + call, "<trimmed>")
         called = ast.unparse(tree.body[-1])
         assert called.endswith(f".{held_as}(x, weights)"), subset
+
+
+def test_a_trimmed_docstring_says_nothing_of_dropped_options():
+    """``transformer_encoder`` without ``nested`` drops its note on ``nested``, rewrapped."""
+    function, kept = transformer_dict.transformer_encoder, transformer.KEPT
+    whole = trimmed_source(function, ["nested"], kept)
+    trimmed = trimmed_source(function, [], kept)
+    assert "``nested``:" in whole and "nested" not in trimmed
+    docstring = ast.get_docstring(ast.parse(trimmed).body[0])
+    assert docstring.rstrip().endswith("then ``norm.weight`` (and ``norm.bias``).")
+    notes = trimmed.split('"""')[1].splitlines()[2:]
+    assert notes and max(map(len, notes)) <= 76
+
+
+def test_a_definition_with_another_docstring_still_reads_back():
+    """Recognised by its code: an edited docstring, or an earlier version's notes."""
+    function = transformer_dict.transformer_encoder
+    text = trimmed_source(function, ["nested"], transformer.KEPT)
+    without_note = trimmed_source(function, [], transformer.KEPT)
+    definition = ast.parse(without_note).body[0]
+    definition.body[0] = ast.Expr(ast.Constant("My own words on this function."))
+    for written in (text, ast.unparse(definition)):
+        call = "\n\nresult = transformer_encoder(x, weights)\n"
+        tree, _ = rewrite_source(written + call, "<trimmed>")
+        called = ast.unparse(tree.body[-1])
+        assert called.endswith(".dict_transformer_encoder(x, weights)")
+    # an earlier version's text: the note on ``nested`` in a definition without it
+    earlier = without_note.replace(
+        "(and ``norm.bias``).", "(and ``norm.bias``). ``nested``: gone."
+    )
+    tree, _ = rewrite_source(earlier + call, "<earlier>")
+    assert ast.unparse(tree.body[-1]).endswith(".dict_transformer_encoder(x, weights)")

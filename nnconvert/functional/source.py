@@ -16,6 +16,7 @@ stay opaque.
 from __future__ import annotations
 
 import ast
+import copy
 import itertools
 import linecache
 import re
@@ -73,9 +74,29 @@ def _trimmed_helper(node: ast.FunctionDef) -> str | None:
             text = helper.definition_for(parameters)
         except ValueError:  # no trimming keeps exactly these parameters
             continue
-        if ast.dump(ast.parse(text).body[0]) == ast.dump(node):
+        if _code(ast.parse(text).body[0]) == _code(node):
             return helper.global_name
     return None
+
+
+def _code(node: ast.FunctionDef) -> str:
+    """``node`` as ``ast.dump`` gives it, without its docstring.
+
+    The docstring is prose: a user may edit it, and files written before
+    trimming took the notes on dropped options out of it (``nested``) are
+    the same code.
+    """
+    body = node.body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
+        body = body[1:]
+    bare = copy.copy(node)
+    bare.body = body
+    return ast.dump(bare)
 
 
 def exec_source(source: str | bytes, filename: str, namespace: dict[str, Any]) -> None:

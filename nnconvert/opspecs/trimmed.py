@@ -36,6 +36,7 @@ import copy
 import functools
 import inspect
 import operator
+import re
 import textwrap
 from typing import Any, Callable, Iterable
 
@@ -89,7 +90,58 @@ def _trimmed(function: Callable, dropped: tuple[tuple[str, Any], ...]) -> str:
     header = _signature(source, definition, names)
     block = _Block(lines, dict(dropped), _stored(definition), function.__globals__)
     body = block.statements(definition.body, 4)
-    return header + "\n" + "\n".join(body) + "\n"
+    return header + "\n" + "\n".join(_without_notes_on(body, names)) + "\n"
+
+
+#: A docstring's note on one option: ````nested``: the layer's ... conditions.``
+_NOTE = re.compile(r"\s*``(\w+)``: .*?\.(?=\s|$)", re.DOTALL)
+
+
+def _without_notes_on(body: list[str], dropped: set[str]) -> list[str]:
+    """``body`` with its docstring's notes on the ``dropped`` options taken out.
+
+    ``transformer_encoder`` says what ``nested`` does; a definition trimmed
+    without ``nested`` would describe a parameter it does not have. A
+    paragraph that loses a note is wrapped again at the width it had.
+    """
+    if not body or not body[0].lstrip().startswith('"""'):
+        return body
+    end = next(
+        (i for i, line in enumerate(body) if line.rstrip().endswith('"""') and i > 0),
+        0,
+    )
+    docstring, rest = body[: end + 1], body[end + 1 :]
+    paragraphs: list[list[str]] = [[]]
+    for line in docstring:
+        if line.strip():
+            paragraphs[-1].append(line)
+        else:
+            paragraphs.append([])
+    lines: list[str] = []
+    for paragraph in paragraphs:
+        if lines or paragraph is not paragraphs[0]:
+            lines.append("")
+        lines += _paragraph_without_notes(paragraph, dropped)
+    return lines + rest
+
+
+def _paragraph_without_notes(paragraph: list[str], dropped: set[str]) -> list[str]:
+    if not paragraph or '"""' in paragraph[0]:
+        return paragraph  # the summary line: no note
+    closing = paragraph[-1].strip() == '"""'
+    text_lines = paragraph[:-1] if closing else paragraph
+    indent = text_lines[0][: len(text_lines[0]) - len(text_lines[0].lstrip())]
+    text = " ".join(line.strip() for line in text_lines)
+    kept = _NOTE.sub(
+        lambda note: "" if note.group(1) in dropped else note.group(0), text
+    ).strip()
+    if kept == text:
+        return paragraph
+    width = max(len(line) for line in text_lines)
+    wrapped = textwrap.wrap(
+        kept, width, initial_indent=indent, subsequent_indent=indent
+    )
+    return wrapped + (paragraph[-1:] if closing else [])
 
 
 def _signature(source: str, definition: ast.FunctionDef, dropped: set[str]) -> str:

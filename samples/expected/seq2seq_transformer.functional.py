@@ -85,11 +85,7 @@ def transformer_encoder(
 
     ``weights`` is the encoder's state_dict: each layer's under
     ``layers.0.``, ``layers.1.`` …, as :func:`transformer_encoder_layer`
-    takes them, then ``norm.weight`` (and ``norm.bias``). ``nested``: the
-    layer's eval fast path may run on a nested tensor
-    (``enable_nested_tensor`` and a layer that allows it); it then returns
-    zeros at padded positions, and so does this function, under the same
-    conditions.
+    takes them, then ``norm.weight`` (and ``norm.bias``).
     """
     for i in range(num_layers):
         src = transformer_encoder_layer(
