@@ -549,6 +549,13 @@ ENTRIES = [
     Entry("llama2c", "llama2c.py", llama2c, tokens_and_targets(40, 2, 8)),
     Entry("dino_vit", "dino_vit.py", dino_vit, images(2, 3, 32, 32)),
     Entry("openai_whisper", "openai_whisper.py", whisper, mel_and_tokens),
+    Entry(
+        "mamba_minimal",
+        "mamba_minimal.py",
+        # the README's demo model, made small
+        lambda m: m.Mamba(m.ModelArgs(d_model=16, n_layer=2, vocab_size=50)),
+        tokens(50, 2, 8),
+    ),
     # train_classification.py / train_segmentation.py, --feature_transform, made small
     Entry(
         "pointnet_cls",

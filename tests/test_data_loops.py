@@ -257,6 +257,29 @@ class DeepSteps(nn.Module):
         return torch.stack(outputs, 1)
 
 
+class SelectiveScan(nn.Module):
+    """mamba-minimal's selective scan, shrunk: each step reads three tensors at ``i``.
+
+    Its length is ``l`` of ``b, l, d = u.shape``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(3, 3)
+
+    def forward(self, u):
+        b, l, d = u.shape
+        a = torch.sigmoid(self.proj(u))
+        c = torch.tanh(u)
+        x = torch.zeros((b, d), device=u.device)
+        ys = []
+        for i in range(l):
+            x = a[:, i] * x + u[:, i]
+            y = x * c[:, i, :]
+            ys.append(y)
+        return torch.stack(ys, dim=1)
+
+
 ROLLED = [
     (SplitLSTM, ((2, 7),), "for x_t in x.split(1, dim=1):", (2, 11)),
     (UnbindGRU, ((2, 5, 3), (2, 5)), "for step in x.unbind(1):", (2, 9, 3)),
@@ -266,6 +289,7 @@ ROLLED = [
     (PiecesFirst, ((2, 4, 3),), "for piece in pieces:", (2, 7, 3)),
     (FirstSteps, ((5, 2, 3),), "for t in range(3):", (7, 2, 3)),
     (DeepSteps, ((2, 5, 3),), "for t in range(x.size(1)):", (2, 8, 3)),
+    (SelectiveScan, ((2, 5, 3),), "for i in range(l):", (2, 8, 3)),
 ]
 
 

@@ -49,7 +49,7 @@ single call per member is :mod:`nnconvert.printer.loops`' simpler case.
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import torch
@@ -105,6 +105,9 @@ class Unrolled:
     #: a loop over ``range(counter)``: the plain int argument it counts to
     #: (its guard ``counter == n`` is :attr:`length_guard`)
     counter: fx.Node | None = None
+    #: a loop over indices: the other tensors each step indexes by its step
+    #: (``deltaB_u[:, i]`` beside ``deltaA[:, i]``), each run with its place
+    also_stepped: tuple[tuple[tuple[fx.Node, ...], int], ...] = ()
     #: a loop over ``range(n)`` of a number no input sets (``range(self.block_size)``,
     #: ``range(3)``): how often it ran, the same in every trace
     times: int | None = None
@@ -131,8 +134,12 @@ def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
         if loop is not None:
             found.append(loop)
     count_guards = [g for g in map(_count_guard, order) if g is not None]
-    for elements, stepped in _stepped_slices(order):
-        loop = _unrolled_steps(elements, stepped, order, index, count_guards)
+    runs = _stepped_slices(order)
+    for elements, stepped in runs:
+        if any(elements[0] in loop.nodes() for loop in found):
+            continue  # read by a loop over another tensor's steps
+        others = tuple(run for run in runs if len(run[0]) == len(elements))
+        loop = _unrolled_steps(elements, stepped, order, index, count_guards, others)
         if loop is not None:
             found.append(loop)
     for guard in filter(None, map(_argument_count_guard, order)):
@@ -339,11 +346,14 @@ def _unrolled_steps(
     order: list[fx.Node],
     index: dict[fx.Node, int],
     count_guards: list[tuple[fx.Node, ...]],
+    runs: tuple[tuple[tuple[fx.Node, ...], int], ...] = (),
 ) -> Unrolled | None:
     """The loop over ``range(n)`` whose step *i* reads ``elements[i]`` (``x[:, i]``).
 
     ``count_guards``: every :func:`_count_guard` of the graph, in order
-    (found once for all the slices).
+    (found once for all the slices). ``runs``: the runs of indexings as
+    long as ``elements``, which a step may also read (mamba's selective
+    scan reads ``deltaA[:, i]``, ``deltaB_u[:, i]`` and ``C[:, i, :]``).
     """
     source = elements[0].args[0]
     counts = tuple(
@@ -353,9 +363,14 @@ def _unrolled_steps(
     )
     starts = [index[e] for e in elements]
     for copies in _cuts(starts, index[source], order):
-        loop = _as_loop(
-            Unrolled(source, elements, copies, {}, (), (), stepped, counts), index
+        also = tuple(
+            (run, place)
+            for run, place in runs
+            if run is not elements
+            and all(node in copy for node, copy in zip(run, copies))
         )
+        draft = Unrolled(source, elements, copies, {}, (), (), stepped, counts)
+        loop = _as_loop(replace(draft, also_stepped=also), index)
         if loop is not None:
             return loop
     return None
@@ -495,9 +510,27 @@ def _count_guard(node: fx.Node) -> tuple[fx.Node, ...] | None:
     length = comparison.args[0]
     is_size = length.op == "call_method" and length.target == "size"
     is_len = length.op == "call_function" and length.target is len
-    if not (is_size or is_len) or len(length.users) != 1:
+    if not (is_size or is_len or _is_shape_item(length)) or len(length.users) != 1:
         return None
     return (length, comparison, node)
+
+
+def _is_shape_item(node: fx.Node) -> bool:
+    """``x.shape[1]``, ``x.size()[1]``: one dimension, as ``b, l, d = u.shape`` binds ``l``."""
+    if not (
+        node.op == "call_function"
+        and node.target is operator.getitem
+        and isinstance(node.args[0], fx.Node)
+        and type(node.args[1]) is int
+    ):
+        return False
+    sizes = node.args[0]
+    is_shape = sizes.op == "call_function" and sizes.target is getattr
+    is_shape = is_shape and sizes.args[1:] == ("shape",)
+    is_sizes = (
+        sizes.op == "call_method" and sizes.target == "size" and not sizes.args[1:]
+    )
+    return is_shape or is_sizes
 
 
 def _last_copy(
@@ -614,6 +647,11 @@ def _as_loop(draft: Unrolled, index: dict[fx.Node, int]) -> Unrolled | None:
         or any(e not in copy for e, copy in zip(elements, copies))
     ):
         return None
+    for run, _ in draft.also_stepped:
+        if index[run[0].args[0]] >= begin or not all(
+            set(e.users) <= set(copy) for e, copy in zip(run, copies)
+        ):
+            return None
     carried: dict[int, fx.Node] = {}
     invariants: set[fx.Node] = set()
     for number, copy in enumerate(copies):
@@ -625,6 +663,7 @@ def _as_loop(draft: Unrolled, index: dict[fx.Node, int]) -> Unrolled | None:
             lambda n: index[n] < begin,
             invariants,
             draft.members,
+            {node: run[0] for run, _ in draft.also_stepped for node in run},
         )
         for node, first in zip(copy, body):
             if node is None:
@@ -663,6 +702,8 @@ class _CopyMatcher:
     before: Callable[[fx.Node], bool]  # made before the run
     invariants: set[fx.Node]
     members: str | None = None  # a loop over this container's members
+    #: each indexing of another stepped tensor -> its run's step 0
+    steps: dict[fx.Node, fx.Node] = field(default_factory=dict)
 
     def same_node(self, node: fx.Node, first: fx.Node) -> bool:
         target = node.target
@@ -673,6 +714,8 @@ class _CopyMatcher:
         if self.elements and node is self.elements[self.number] and node is not first:
             # ``x[:, i]`` against ``x[:, 0]``: one run, so one tensor and index
             return first is self.elements[0]
+        if node in self.steps and node is not first:  # ``C[:, i, :]``, another run
+            return self.steps[node] is first
         return self.same(node.args, first.args) and self.same(node.kwargs, first.kwargs)
 
     def same(self, value: Any, first: Any) -> bool:

@@ -119,6 +119,8 @@ class DataLoop:
                 self.unrolled.stepped,
                 self.element,
             )
+            for run, place in self.unrolled.also_stepped:  # ``C[:, t, :]``
+                printer.stepped[run[0]] = (place, self.element)
         for collected, name in self.lists.items():
             printer.lists[collected.whole] = name
         printer.names.update(self.renamed)

@@ -48,6 +48,8 @@ def binds_safely(
     # a loop over members has no element node: its variable holds the member
     first_element = unrolled.elements[0] if unrolled.elements else None
     stepped = unrolled.stepped is not None
+    # the indexings by the step: ``x[:, t]`` (and ``C[:, t, :]``)
+    step_reads = [first_element, *(run[0] for run, _ in unrolled.also_stepped)]
     if not stepped:
         for element in unrolled.elements:
             names[element] = loop.element
@@ -67,7 +69,7 @@ def binds_safely(
         return node
 
     for statement in loop.statements:
-        if stepped and _reads_through(statement, first_element, plan):
+        if stepped and any(_reads_through(statement, f, plan) for f in step_reads):
             if held.get(loop.element) != ("step",):
                 return None  # ``x[:, t]`` after ``t`` was assigned
         for read in variables_read(statement, plan.inlined):
