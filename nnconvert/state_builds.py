@@ -49,9 +49,11 @@ from .init_slices import (
 from .tensor_builds import (
     TensorBuild,
     file_functions_called,
+    file_names_read,
     from_recovered,
     function_build,
     kept_calls,
+    modules_read,
     rebuilds,
     top_functions,
 )
@@ -80,14 +82,19 @@ def state_build(
     if declared is not None:
         return declared
     code = recover_tensor(owner, name)
-    calls: tuple[Callable, ...] | None = ()
+    calls: tuple[Callable, ...] = ()
+    modules: tuple[tuple[str, Any], ...] = ()
     if code is None and drawn:
         code = recover_tensor(owner, name, fresh_checked=True)
-        calls = file_functions_called(owner, code) if code is not None else None
-        if code is None or calls is None:
-            code, calls = None, ()
-        elif not calls and not draws_at_random(code):
-            code = None  # what draws nothing was not recovered for the literals alone
+        found = file_names_read(owner, code) if code is not None else None
+        if found is None:
+            code = None
+        else:
+            calls, modules = found
+            if not calls and not modules and not draws_at_random(code):
+                code = (
+                    None  # what reads nothing else was recovered for the literals alone
+                )
     if code is None:
         return None
     bare = replace(
@@ -96,7 +103,7 @@ def state_build(
         comments=(),
     )
     value, expected = getattr(owner, name), expected_value(owner, name)
-    return from_recovered(bare, name, value, expected, calls=calls)
+    return from_recovered(bare, name, value, expected, calls=calls, modules=modules)
 
 
 def state_calls(model: nn.Module) -> list[Callable]:
@@ -201,8 +208,11 @@ def read_state_builds(
         # as a function call, and as the code class styles write from it
         # drawn at random: its dtype and shape (a class style's fresh build checks it)
         if not rebuilds(build, tensor, build.draws) or not (
-            build.draws or build.calls or reproduces(recovered_code(build), tensor)
-        ):  # code calling the file's functions: as the functional output runs it
+            build.draws
+            or build.calls
+            or build.modules
+            or reproduces(recovered_code(build), tensor)
+        ):  # code calling the file's functions or imports: as the functional output runs it
             continue
         _DECLARED.setdefault(owner, {})[name] = replace(build, value=None)
         declared += 1
@@ -256,7 +266,8 @@ def _statement_build(
     called = ast.Assign(targets=[ast.Name("_", ast.Store())], value=value)
     build = function_build(called, functions, lines)
     if build is not None:
-        return pattern, replace(build, calls=kept_calls(build, namespace))
+        calls, modules = kept_calls(build, namespace), modules_read(build, namespace)
+        return pattern, replace(build, calls=calls, modules=modules)
     names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
     if not any(isinstance(n, ast.Call) for n in ast.walk(value)):
         return None

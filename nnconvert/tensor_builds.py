@@ -38,6 +38,7 @@ import builtins
 import inspect
 import keyword
 import re
+import sys
 import textwrap
 import types
 from dataclasses import dataclass, field, replace
@@ -153,12 +154,16 @@ class TensorBuild:
         )
 
     def import_lines(self) -> list[str]:
-        """``import numpy as np``: what the output imports for :attr:`modules`."""
-        return [
-            f"import {module.__name__}"
-            + (f" as {name}" if name != module.__name__ else "")
-            for name, module in self.modules
-        ]
+        """``import numpy as np``, ``from einops import repeat``: the output's imports for :attr:`modules`."""
+        lines = []
+        for name, value in self.modules:
+            package = _exporter(value)
+            if package is not None:
+                line, own = f"from {package} import {value.__name__}", value.__name__
+            else:
+                line, own = f"import {value.__name__}", value.__name__
+            lines.append(line + (f" as {name}" if name != own else ""))
+        return lines
 
     def definition(self) -> str:
         """``def name(parameters) -> Tensor:`` and its body."""
@@ -350,7 +355,7 @@ def _locals(method: ast.FunctionDef) -> set[str]:
 
 
 #: Modules a build may read under the file's name for them: pure numerics
-PURE_MODULES = frozenset({"numpy", "math"})
+PURE_MODULES = frozenset({"numpy", "math", "einops"})
 
 
 def file_names_read(
@@ -388,7 +393,19 @@ def file_functions_called(
 
 
 def _pure_module(value: Any) -> bool:
-    return isinstance(value, types.ModuleType) and value.__name__ in PURE_MODULES
+    """One of :data:`PURE_MODULES`, or a function it exports (mamba's einops ``repeat``)."""
+    if isinstance(value, types.ModuleType):
+        return value.__name__ in PURE_MODULES
+    return _exporter(value) is not None
+
+
+def _exporter(value: Any) -> str | None:
+    """The :data:`PURE_MODULES` package that exports the function ``value`` by its name."""
+    if not inspect.isfunction(value):
+        return None
+    package = value.__module__.split(".")[0]
+    exported = getattr(sys.modules.get(package), value.__name__, None)
+    return package if package in PURE_MODULES and exported is value else None
 
 
 def from_recovered(

@@ -26,10 +26,17 @@ from torch import nn
 
 import nnconvert
 from nnconvert.api import execute
-from nnconvert.init_code import SEED, fresh_builder, fresh_equal
+from nnconvert.init_code import (
+    SEED,
+    equal_keys,
+    fresh_builder,
+    fresh_equal,
+    fresh_states,
+)
 from nnconvert.init_slices import recover_tensor
 from nnconvert.options import Style
 
+from .helpers import load_output
 from .test_source_map import assert_before
 
 #: the printer's mixed style is under test: models of this file print from the trace
@@ -408,3 +415,28 @@ def test_a_buffer_outside_the_state_dict_a_function_builds_is_written_with_it(st
         'self.register_buffer(\n            "noise",\n            torch.tensor('
         in source
     )
+
+
+def test_functional_init_params_builds_a_tensor_with_a_third_party_function():
+    """``init_params()`` builds mamba's ``A_log`` with einops' ``repeat``, imported once.
+
+    Read back, the file declares that build again: functional -> functional
+    gives the same text. (Class styles read from it write the tensor's
+    shape alone: their ``__init__`` has no import of the file to call.)
+    """
+    inputs = (torch.randn(2, 3, 6),)
+    conversion = _conversion(StateSpace, Style.FUNCTIONAL, *inputs)
+    source = conversion.source
+    assert "from einops import rearrange, repeat" in source
+    assert source.count("from einops import") == 1
+    assert 'A = repeat(torch.arange(1, 4 + 1), "n -> d n", d=6)' in source
+    assert "torch.empty(6, 4)" not in source
+    build = fresh_builder(_recorded(StateSpace), None)
+    expected, made = fresh_states(
+        build, lambda: execute(source, "<t>")["init_params"]()
+    )
+    assert equal_keys(made, expected) == _keys(StateSpace)
+    read = load_output(conversion, "StateSpace")
+    assert nnconvert.convert(read, Style.FUNCTIONAL, inputs).source == source
+    for style in CLASS_STYLES:
+        nnconvert.convert(read, style, inputs).check(train=True)

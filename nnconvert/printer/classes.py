@@ -285,9 +285,10 @@ def _built(
     code = recover_tensor(owner, name, fresh_checked)
     if code is None:  # read from a functional file's init_params()
         declared = declared_build(owner, name)
-        # one calling the file's functions (``pair``) is functional style's only:
-        # a class's ``__init__`` has no module-level code of that file to call
-        if declared is not None and not declared.calls:
+        # one calling the file's functions (``pair``) or its imports (einops'
+        # ``repeat``) is functional style's only: a class's ``__init__`` has
+        # no module-level code of that file to call
+        if declared is not None and not declared.calls and not declared.modules:
             code = recovered_code(declared)
     return Recovered.of(code, fallback, wrapper) if code is not None else fallback
 

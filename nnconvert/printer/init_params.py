@@ -685,6 +685,7 @@ def _written_builds(
             definitions.setdefault(build.name, definition)
             _use_modules(definition, imports)
         _use_modules(value, imports)
+        imports.merge(Imports(build.import_lines()))  # ``from einops import repeat``
         statements[index] = Statement(("params[", f"] = {value}"), (key,))
     return definitions
 
