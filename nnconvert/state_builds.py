@@ -54,6 +54,7 @@ from .tensor_builds import (
     function_build,
     kept_calls,
     modules_read,
+    pure_module,
     rebuilds,
     top_functions,
 )
@@ -272,13 +273,15 @@ def _statement_build(
     if not any(isinstance(n, ast.Call) for n in ast.walk(value)):
         return None
     kept = {n for n in names if kept_function(namespace.get(n)) is not None}
+    kept |= {n for n in names if pure_module(namespace.get(n))}  # CLIP's ``np``
     if not names <= {*RECOVERED_MODULES, *PURE_BUILTINS, *kept}:
         return None
     segment = ast.get_source_segment(source, value)
     if segment is None:
         return None
     build = TensorBuild("", (), (f"return {_one_line(segment)}",), inline=True)
-    return pattern, replace(build, calls=kept_calls(build, namespace))
+    calls, modules = kept_calls(build, namespace), modules_read(build, namespace)
+    return pattern, replace(build, calls=calls, modules=modules)
 
 
 def _one_line(segment: str) -> str:

@@ -245,7 +245,7 @@ def method_build(
     read = _names_read("\n".join(body)) - set(_GLOBALS) - set(PURE_BUILTINS)
     read -= _locals(method)
     modules = tuple((n, namespace.get(n)) for n in sorted(read))
-    if not all(_pure_module(m) for _, m in modules):
+    if not all(pure_module(m) for _, m in modules):
         return None
     build = TensorBuild(
         method.name,
@@ -375,7 +375,7 @@ def file_names_read(
     calls, modules = [], []
     for name in code.module_names:
         value = namespace.get(name)
-        if _pure_module(value):
+        if pure_module(value):
             modules.append((name, value))
         elif kept_function(value) is not None:
             calls.append(value)
@@ -392,7 +392,7 @@ def file_functions_called(
     return None if found is None or found[1] else found[0]
 
 
-def _pure_module(value: Any) -> bool:
+def pure_module(value: Any) -> bool:
     """One of :data:`PURE_MODULES`, or a function it exports (mamba's einops ``repeat``)."""
     if isinstance(value, types.ModuleType):
         return value.__name__ in PURE_MODULES
@@ -604,11 +604,28 @@ def read_builds(source: str, namespace: Mapping[str, Any]) -> int:
         return 0
     lines = source.split("\n")
     functions = _functions(tree)
+    imported = pure_imports(tree)
     marked = 0
     for statement in tree.body:
-        for build in _statement_builds(statement, functions, source, lines):
+        for build in _statement_builds(statement, functions, source, lines, imported):
             marked += _mark(build, namespace)
     return marked
+
+
+def pure_imports(tree: ast.Module) -> frozenset[str]:
+    """The names the file's imports bind from :data:`PURE_MODULES` (``np``, ``repeat``)."""
+    found = set()
+    for statement in tree.body:
+        if isinstance(statement, ast.Import):
+            found |= {
+                alias.asname or alias.name
+                for alias in statement.names
+                if alias.name.split(".")[0] in PURE_MODULES
+            }
+        elif isinstance(statement, ast.ImportFrom) and not statement.level:
+            if (statement.module or "").split(".")[0] in PURE_MODULES:
+                found |= {alias.asname or alias.name for alias in statement.names}
+    return frozenset(found)
 
 
 def _statement_builds(
@@ -616,11 +633,15 @@ def _statement_builds(
     functions: dict[str, ast.FunctionDef],
     source: str | None,
     lines: list[str],
+    imported: frozenset[str] = frozenset(),
 ) -> list[TensorBuild]:
-    """The builds one module-level statement makes: one per constant it assigns."""
+    """The builds one module-level statement makes: one per constant it assigns.
+
+    ``imported``: the names of :func:`pure_imports`, which an expression may read.
+    """
     build = _function_build(statement, functions, lines if source else None)
     if build is None:
-        build = _expression_build(statement, functions, source, lines)
+        build = _expression_build(statement, functions, source, lines, imported)
     if build is not None:
         return [build]
     return _unpacking_builds(statement, functions, source, lines)
@@ -669,17 +690,17 @@ def modules_read(
     return tuple(
         (name, namespace[name])
         for name in sorted(read - set(_GLOBALS))
-        if _pure_module(namespace.get(name))
+        if pure_module(namespace.get(name))
     )
 
 
 def constant_names(tree: ast.Module) -> frozenset[str]:
     """The names of a file's constants :func:`read_builds` may mark (before running it)."""
-    functions = _functions(tree)
+    functions, imported = _functions(tree), pure_imports(tree)
     return frozenset(
         build.constant
         for statement in tree.body
-        for build in _statement_builds(statement, functions, None, [])
+        for build in _statement_builds(statement, functions, None, [], imported)
     )
 
 
@@ -716,10 +737,12 @@ def _expression_build(
     functions: dict[str, ast.FunctionDef],
     source: str | None,
     lines: list[str],
+    imported: frozenset[str] = frozenset(),
 ) -> TensorBuild | None:
     """``NAME = <torch and math calls over literals>``'s build, with the comments above it.
 
-    Without ``source``: whether the statement has this form (its body empty).
+    Also over ``imported`` names (PointNet's ``np``). Without ``source``:
+    whether the statement has this form (its body empty).
     """
     if not (
         isinstance(statement, ast.Assign)
@@ -733,7 +756,8 @@ def _expression_build(
     names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
     calls = any(isinstance(n, ast.Call) for n in ast.walk(value))
     name = constant.lower()
-    if not calls or not names <= {*_GLOBALS, *PURE_BUILTINS} or keyword.iskeyword(name):
+    allowed = {*_GLOBALS, *PURE_BUILTINS, *imported}
+    if not calls or not names <= allowed or keyword.iskeyword(name):
         return None
     body: tuple[str, ...] = ()
     if source is not None:

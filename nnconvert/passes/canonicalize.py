@@ -31,6 +31,7 @@ from torch import fx, nn
 from ..attributes import attribute_at
 from ..branches import is_expect
 from ..tensor_builds import TensorBuild, build_of, method_build, recovered_build
+from ..source_constants import source_constant_build
 from ..tensor_values import tensor_call
 from ..opspecs import Param, aliases_for, specs_for_function
 from ..opspecs.spec import bind, parse_signature, same_value
@@ -208,9 +209,11 @@ def inline_constants(
         value = attribute_at(module, str(node.target), None)
         if not isinstance(value, torch.Tensor):
             continue
-        build = tensor_build(
-            original, str(node.target), value, module.meta.get(ANCESTRY, ())
-        )
+        ancestry = module.meta.get(ANCESTRY, ())
+        build = tensor_build(original, str(node.target), value, ancestry)
+        if build is None and _made_by_forward(str(node.target)):
+            owner = ancestry[-1][1] if ancestry else original
+            build = source_constant_build(node, value, owner)
         if build is not None:
             function, args, kwargs = build, (), {}
         else:
@@ -220,6 +223,11 @@ def inline_constants(
         constant.meta = {**node.meta, INLINED_ATTRIBUTE: str(node.target)}
         node.replace_all_uses_with(constant)
         module.graph.erase_node(node)
+
+
+def _made_by_forward(target: str) -> bool:
+    """fx's name for a tensor ``forward`` made (``_tensor_constant0``), not an attribute's."""
+    return target.rpartition(".")[2].startswith("_tensor_constant")
 
 
 #: ``module.meta`` key: (path, module) from the root down to the traced module

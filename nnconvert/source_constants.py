@@ -1,0 +1,148 @@
+"""Tensors ``forward`` makes from Python data, written as the expression that made them.
+
+PointNet's feature transform adds an identity to its output::
+
+    iden = Variable(torch.from_numpy(np.eye(self.k).flatten().astype(np.float32)))
+    iden = iden.view(1, self.k * self.k).repeat(batchsize, 1)
+
+fx keeps the tensor ``torch.from_numpy(...)`` returns as a constant, which
+functional style must carry: as 4,096 floats in base64 text, unless the
+source says how it was made. :func:`source_constant_build` reads the
+statement the constant's first reader was made on, and takes the outermost
+call in it that reads nothing but literals, ``self.<attribute>`` plain
+numbers (written as their values, as :func:`~.tensor_builds.method_build`
+writes them), ``torch``, ``math``, the pure modules and their functions of
+:data:`~.tensor_builds.PURE_MODULES` (``np``) and a few builtins, and that
+gives the constant bit for bit::
+
+    IDEN = torch.from_numpy(np.eye(64).flatten().astype(np.float32)).view(1, 64 * 64)
+
+(the deprecated ``Variable(x)`` read as the ``x`` it returns; fx ran the
+``.view`` on the constant already). Anything else, or no source: None, and
+the constant is written by its value as before.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import sys
+from typing import Any
+
+from torch import Tensor, fx, nn
+from torch.autograd import Variable
+
+from .init_slices import PURE_BUILTINS, RECOVERED_MODULES
+from .source_map import Frame, statement_line, user_name
+from .source_text import read_file
+from .tensor_builds import TensorBuild, pure_module, rebuilds
+
+
+def source_constant_build(
+    node: fx.Node, value: Tensor, owner: nn.Module | None
+) -> TensorBuild | None:
+    """The build of the constant ``node`` reads, from the user's statement that made it."""
+    readers = [node, *node.users]
+    frame = next(filter(None, map(statement_line, readers)), None)
+    if frame is None or owner is None:
+        return None
+    statement = _statement_at(frame)
+    if statement is None:
+        return None
+    namespace = vars(sys.modules.get(type(owner).__module__, builtins))
+    calls = [n for n in ast.walk(statement) if isinstance(n, ast.Call)]
+    for call in calls:  # outermost first: ``ast.walk`` is breadth-first
+        found = _written(call, owner, namespace)
+        if found is None:
+            continue
+        text, modules = found
+        name = _name(node, readers)
+        build = TensorBuild(
+            name,
+            (),
+            (f"return {text}",),
+            constant=name.upper(),
+            inline=True,
+            value=value,
+            modules=modules,
+        )
+        if rebuilds(build, value):
+            return build
+    return None
+
+
+def _statement_at(frame: Frame) -> ast.stmt | None:
+    """The innermost simple statement of ``frame``'s function on its line."""
+    parsed = read_file(frame.file)
+    if parsed is None:
+        return None
+    found = [
+        n
+        for n in ast.walk(parsed.tree)
+        if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr))
+        and n.lineno <= frame.line <= n.end_lineno
+    ]
+    return min(found, key=lambda n: n.end_lineno - n.lineno, default=None)
+
+
+def _written(
+    call: ast.Call, owner: nn.Module, namespace: dict[str, Any]
+) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
+    """``call``'s text with ``self`` numbers as literals, and the modules it reads; or None."""
+    modules: dict[str, Any] = {}
+    replaced = _SelfNumbers(owner, namespace).replaced(
+        ast.parse(ast.unparse(call), mode="eval")
+    )
+    if replaced is None:
+        return None
+    for name in {n.id for n in ast.walk(replaced) if isinstance(n, ast.Name)}:
+        if name in RECOVERED_MODULES or name in PURE_BUILTINS:
+            continue
+        if name == "self" or not pure_module(namespace.get(name)):
+            return None
+        modules[name] = namespace[name]
+    return ast.unparse(replaced), tuple(sorted(modules.items()))
+
+
+class _SelfNumbers(ast.NodeTransformer):
+    """``self.k`` -> ``64``: a plain number the module holds; None for any other read of ``self``.
+
+    ``Variable(x)`` -> ``x``: the wrapper has returned its tensor since torch 0.4.
+    """
+
+    def __init__(self, owner: nn.Module, namespace: dict[str, Any]) -> None:
+        self.owner = owner
+        self.namespace = namespace
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        function = node.func
+        if (
+            isinstance(function, ast.Name)
+            and self.namespace.get(function.id) is Variable
+            and len(node.args) == 1
+            and not node.keywords
+        ):
+            return self.visit(node.args[0])
+        return self.generic_visit(node)
+
+    def replaced(self, node: ast.AST) -> ast.AST | None:
+        result = self.visit(node)
+        if any(isinstance(n, ast.Name) and n.id == "self" for n in ast.walk(result)):
+            return None
+        return result
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if isinstance(node.value, ast.Name) and node.value.id == "self":
+            value = getattr(self.owner, node.attr, None)
+            if type(value) in (int, float, bool):
+                return ast.Constant(value)
+        return self.generic_visit(node)
+
+
+def _name(node: fx.Node, readers: list[fx.Node]) -> str:
+    """The user's variable for the value (``iden``), else ``constant``."""
+    named = next(filter(None, map(user_name, readers)), None)
+    return named if named and named.isidentifier() else "constant"
+
+
+__all__ = ["source_constant_build"]
