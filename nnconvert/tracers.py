@@ -572,6 +572,9 @@ class ConcreteTracer(ModelTracer):
     def value_of(self, proxy: fx.Proxy) -> Any:
         return self._values[proxy.node]
 
+    def _is_tensor(self, node: fx.Node) -> bool:
+        return isinstance(self._values.get(node), torch.Tensor)
+
     def concrete_scalar(self, proxy: fx.Proxy) -> Any:
         value = self.value_of(proxy)
         if isinstance(value, torch.Tensor):
@@ -598,7 +601,7 @@ class ConcreteTracer(ModelTracer):
         checks the answer itself (:func:`message_in_source`).
         """
         node = proxy.node
-        if _reads_training_flag(node):
+        if _reads_training_flag(node, self._is_tensor):
             return
         if answer is True or answer is False:
             if answer:
@@ -626,7 +629,7 @@ class ConcreteTracer(ModelTracer):
 
     def to_bool(self, obj: fx.Proxy) -> bool:
         value = self.value_of(obj)
-        if _reads_training_flag(obj.node):
+        if _reads_training_flag(obj.node, self._is_tensor):
             self.branched_on_training = True
         if isinstance(value, torch.Tensor):
             raise ConversionError(
@@ -719,14 +722,24 @@ def _sizes_from_start(node: fx.Node) -> bool:
     return False
 
 
-def _reads_training_flag(node: fx.Node) -> bool:
-    """``node`` is computed from a module's ``training`` flag (``not self.training``)."""
+def _reads_training_flag(
+    node: fx.Node, is_tensor: Callable[[fx.Node], bool] = lambda node: False
+) -> bool:
+    """``node`` is computed from a module's ``training`` flag (``not self.training``).
+
+    Not through a tensor (``is_tensor``): ``x.is_cuda`` of ``x =
+    F.batch_norm(..., training=training)`` (a functional file read back) is
+    a question about ``x``'s device, the same in both modes, and keeps its
+    guard.
+    """
     seen: set[fx.Node] = set()
     stack = [node]
     while stack:
         current = stack.pop()
         if current.op == "get_attr" and current.target == "training":
             return True
+        if current is not node and is_tensor(current):
+            continue
         for argument in current.all_input_nodes:
             if argument not in seen:
                 seen.add(argument)

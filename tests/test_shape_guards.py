@@ -339,3 +339,31 @@ def test_guards_raising_one_message_are_one_if(style):
     loaded = load_output(conversion, "ParallelOnGpus")
     again = nnconvert.convert(loaded, style, (x,), keep_source=False)
     assert again.source == conversion.source
+
+
+class DeviceAfterNorm(nn.Module):
+    """PointNet's ``if x.is_cuda: iden = iden.cuda()`` on a normalised tensor."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.bn = nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        x = self.bn(self.fc(x))
+        iden = torch.eye(2).view(1, 4)
+        if x.is_cuda:
+            iden = iden.cuda()
+        return x + iden
+
+
+def test_a_device_guard_on_a_value_made_with_the_training_flag_reads_back():
+    """Read back, ``x`` is ``F.batch_norm(..., training=training)``: its device is no question of the mode."""
+    inputs = (torch.randn(3, 4),)
+    conversion = nnconvert.convert(DeviceAfterNorm().eval(), "functional", inputs)
+    assert "if x.is_cuda:" in conversion.source
+    again = nnconvert.convert(
+        load_output(conversion, "DeviceAfterNorm"), "functional", inputs
+    )
+    assert again.source == conversion.source
+    again.check(train=True)
