@@ -556,6 +556,28 @@ ENTRIES = [
         lambda m: m.Mamba(m.ModelArgs(d_model=16, n_layer=2, vocab_size=50)),
         tokens(50, 2, 8),
     ),
+    Entry(
+        "convmixer",
+        "convmixer.py",
+        # the README's ConvMixer-1536/20 recipe, made small
+        lambda m: m.ConvMixer(32, 2, kernel_size=5, patch_size=4, n_classes=10),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "mlp_mixer",
+        "mlp_mixer.py",
+        # the README's example, made small
+        lambda m: m.MLPMixer(
+            image_size=32,
+            channels=3,
+            patch_size=8,
+            dim=16,
+            depth=2,
+            num_classes=10,
+            dropout=0.1,
+        ),
+        images(2, 3, 32, 32),
+    ),
     # train_classification.py / train_segmentation.py, --feature_transform, made small
     Entry(
         "pointnet_cls",

@@ -423,7 +423,15 @@ def input_name(read: ModelInput, style: Style) -> str:
     reserved = reserved_names(holds_transformers(read.module))
     if style is Style.FUNCTIONAL and read.function_name is not None:
         return definition_name(read.function_name, reserved)
-    return definition_name(default_name(type(read.module).__name__, style), reserved)
+    name = type(read.module).__name__
+    if read.factory_name is not None and _is_torch_class(type(read.module)):
+        name = read.factory_name  # ``ConvMixer(...)`` returns an ``nn.Sequential``
+    return definition_name(default_name(name, style), reserved)
+
+
+def _is_torch_class(cls: type) -> bool:
+    """A class torch defines (``nn.Sequential``), not the user's."""
+    return cls.__module__.split(".")[0] == "torch"
 
 
 def checked_name(name: str, model: nn.Module) -> str:

@@ -196,7 +196,7 @@ def main() -> None:
 )
 @click.option(
     "--name",
-    help="Name of the generated class or function (default: the model's class name, also when --class names a factory; snake_case for functional).",
+    help="Name of the generated class or function (default: the model's class name, also when --class names a factory, unless that class is torch's own, such as the nn.Sequential a factory returns: then the factory's name; snake_case for functional).",
 )
 @click.option(
     "--check/--no-check",

@@ -42,6 +42,11 @@ class ModelInput:
     #: ``init_params()`` bit for bit (the original class is not there to
     #: compare with again).
     init_params_doc: str | None = None
+    #: The user's function that built ``module`` (``--class ConvMixer``). Where
+    #: the module's class is torch's own (the ``nn.Sequential`` ConvMixer's
+    #: factory returns), the output is named after the function, not
+    #: ``Sequential``.
+    factory_name: str | None = None
 
     @property
     def name(self) -> str:

@@ -319,7 +319,8 @@ def load_model(
                 f"{one_line(error)}"
             ) from None
     fresh = functools.partial(_fresh_state, picked, init_args)
-    return ModelInput(model, fresh_state=fresh)
+    factory = None if isinstance(picked, type) else picked.__name__
+    return ModelInput(model, fresh_state=fresh, factory_name=factory)
 
 
 def _fresh_state(

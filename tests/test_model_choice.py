@@ -279,6 +279,49 @@ def test_a_factory_takes_its_arguments_and_the_name_option(tmp_path):
     assert "nn.Linear(16, num_classes)" in result.stdout
 
 
+CONVMIXER = """
+import torch
+import torch.nn as nn
+
+
+class Residual(nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x) + x
+
+
+def ConvMixer(dim=8, depth=2, kernel_size=3, patch_size=4, n_classes=5):
+    return nn.Sequential(
+        nn.Conv2d(3, dim, kernel_size=patch_size, stride=patch_size),
+        nn.GELU(),
+        *[nn.Sequential(Residual(nn.Conv2d(dim, dim, kernel_size, padding="same")), nn.GELU()) for i in range(depth)],
+        nn.AdaptiveAvgPool2d((1, 1)),
+        nn.Flatten(),
+        nn.Linear(dim, n_classes),
+    )
+
+
+def example_inputs():
+    return (torch.randn(2, 3, 16, 16),)
+"""
+
+
+@pytest.mark.parametrize("style", ["module", "functional", "mixed"])
+def test_a_factory_returning_a_torch_container_names_the_output(tmp_path, style):
+    """ConvMixer's factory returns an ``nn.Sequential``: the output is ``ConvMixer``, not ``Sequential``."""
+    path = write(tmp_path, "m.py", CONVMIXER)
+    result = run("convert", path, "--to", style, "--class", "ConvMixer")
+    checked(result)
+    if style == "functional":
+        assert "\ndef conv_mixer(params: dict[str, Tensor]" in result.stdout
+    else:
+        assert "\nclass ConvMixer(nn.Sequential):" in result.stdout
+    assert "Sequential(nn.Sequential)" not in result.stdout
+
+
 def test_a_function_that_builds_no_module_is_refused(tmp_path):
     path = write(tmp_path, "m.py", RESNET)
     result = run("convert", path, "--to", "mixed", "--class", "example_inputs")
