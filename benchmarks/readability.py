@@ -204,7 +204,9 @@ def realworld_case(entry: Any) -> Case:
         # realworld.py its models): init_params() is compared, and makes
         # the model's own initialisation calls again (nnconvert/init_replay.py)
         given = nnconvert.ModelInput(
-            model, fresh_state=lambda: build_model(entry, module).state_dict()
+            model,
+            fresh_state=lambda: build_model(entry, module).state_dict(),
+            factory_name=entry.factory,
         )
         return given, entry.inputs(), model
 

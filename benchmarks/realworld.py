@@ -72,6 +72,9 @@ class Entry:
     file: str
     build: Callable[[ModuleType], torch.nn.Module]
     inputs: Callable[[], tuple[Any, ...]]
+    #: the file's function that builds the model, as ``--class`` gives it to
+    #: the CLI: it names an output whose class is torch's (``nn.Sequential``)
+    factory: str | None = None
 
 
 def images(*shape: int) -> Callable[[], tuple[Any, ...]]:
@@ -562,6 +565,7 @@ ENTRIES = [
         # the README's ConvMixer-1536/20 recipe, made small
         lambda m: m.ConvMixer(32, 2, kernel_size=5, patch_size=4, n_classes=10),
         images(2, 3, 32, 32),
+        factory="ConvMixer",
     ),
     Entry(
         "mlp_mixer",
@@ -577,6 +581,7 @@ ENTRIES = [
             dropout=0.1,
         ),
         images(2, 3, 32, 32),
+        factory="MLPMixer",
     ),
     # train_classification.py / train_segmentation.py, --feature_transform, made small
     Entry(
@@ -673,7 +678,9 @@ def convert_and_check(entry: Entry, style: str) -> Outcome:
             # as the CLI gives it: with how to build the original anew, which
             # functional style's init_params() is compared with before printing
             read = nnconvert.ModelInput(
-                model, fresh_state=lambda: build_model(entry, module).state_dict()
+                model,
+                fresh_state=lambda: build_model(entry, module).state_dict(),
+                factory_name=entry.factory,
             )
             conversion = nnconvert.convert(read, to=style, example_inputs=inputs)
         except Exception as error:
