@@ -149,8 +149,9 @@ def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
     taken = {n for loop in found for n in loop.nodes()}
     for region in _range_loop_regions(order, taken):
         loop = _unrolled_times(region, order, index)
-        if loop is not None:
+        if loop is not None and not loop.nodes() & taken:  # nested: the outer one
             found.append(loop)
+            taken |= loop.nodes()
     return _lists_filled(found, index)
 
 
