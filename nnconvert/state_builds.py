@@ -48,7 +48,6 @@ from .init_slices import (
 )
 from .tensor_builds import (
     TensorBuild,
-    file_functions_called,
     file_names_read,
     from_recovered,
     function_build,
@@ -93,9 +92,8 @@ def state_build(
         else:
             calls, modules = found
             if not calls and not modules and not draws_at_random(code):
-                code = (
-                    None  # what reads nothing else was recovered for the literals alone
-                )
+                # what reads nothing else was recovered for the literals alone
+                code = None
     if code is None:
         return None
     bare = replace(
@@ -213,7 +211,7 @@ def read_state_builds(
             or build.calls
             or build.modules
             or reproduces(recovered_code(build), tensor)
-        ):  # code calling the file's functions or imports: as the functional output runs it
+        ):  # code calling the file's functions or imports: as functional style runs it
             continue
         _DECLARED.setdefault(owner, {})[name] = replace(build, value=None)
         declared += 1

@@ -384,14 +384,6 @@ def file_names_read(
     return tuple(calls), tuple(modules)
 
 
-def file_functions_called(
-    owner: nn.Module, code: RecoveredCode
-) -> tuple[Callable, ...] | None:
-    """:func:`file_names_read` for code that reads the file's functions alone (no module)."""
-    found = file_names_read(owner, code)
-    return None if found is None or found[1] else found[0]
-
-
 def pure_module(value: Any) -> bool:
     """One of :data:`PURE_MODULES`, or a function it exports (mamba's einops ``repeat``)."""
     if isinstance(value, types.ModuleType):
@@ -881,7 +873,6 @@ __all__ = [
     "build_of",
     "constant_names",
     "from_recovered",
-    "file_functions_called",
     "function_build",
     "kept_calls",
     "own_builds",
