@@ -223,8 +223,20 @@ def sample_case(path: Path) -> Case:
 
 
 def model_classes(tree: ast.Module, model: nn.Module) -> list[ast.ClassDef]:
-    """The top-level classes of the file that ``model`` or a submodule is an instance of."""
-    module_name = type(model).__module__
+    """The top-level classes of the file that ``model`` or a submodule is an instance of.
+
+    The file is the root's class's, or where a factory returned one of
+    torch's classes (ConvMixer's ``nn.Sequential``), its first submodule's
+    of a user class.
+    """
+    module_name = next(
+        (
+            type(m).__module__
+            for m in model.modules()
+            if type(m).__module__.split(".")[0] != "torch"
+        ),
+        type(model).__module__,
+    )
     used = {
         type(m).__name__ for m in model.modules() if type(m).__module__ == module_name
     }
@@ -479,20 +491,29 @@ def _first_parameter(definition: ast.AST) -> str | None:
     return arguments[0].arg if arguments else None
 
 
-def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> Source:
-    """What the file holds for ``model``; ``ran``: its lines that building and running ran."""
+def read_source(
+    file: Path,
+    model: nn.Module,
+    ran: set[int] | None = None,
+    factory: str | None = None,
+) -> Source:
+    """What the file holds for ``model``; ``ran``: its lines that building and running ran.
+
+    ``factory``: the file's function that built the model (ConvMixer's), part of its code.
+    """
     text = file.read_text()
     tree = ast.parse(text)
     classes = model_classes(tree, model)
-    module_level = module_level_code(tree, classes, model)
-    rows = measured_rows(tree, classes, model)
+    built = factory_definitions(tree, factory)
+    module_level = module_level_code(tree, [*classes, *built], model)
+    rows = measured_rows(tree, classes, model, built)
     functions = [s for s in module_level if isinstance(s, ast.FunctionDef)]
     comments = comment_rows(text, rows)
     return Source(
-        black_lines(text, model),
+        black_lines(text, model, factory),
         tuple(body for body, _ in comments),
         tuple(docstring_lines(classes)),
-        len(classes) + len(functions),
+        len(classes) + len(built) + len(functions),
         source_loops(classes),
         tuple(
             body
@@ -507,20 +528,35 @@ def read_source(file: Path, model: nn.Module, ran: set[int] | None = None) -> So
 
 
 def measured_rows(
-    tree: ast.Module, classes: list[ast.ClassDef], model: nn.Module
+    tree: ast.Module,
+    classes: list[ast.ClassDef],
+    model: nn.Module,
+    built: list[ast.FunctionDef] = (),
 ) -> set[int]:
-    """The lines of the file's code for ``model``: its ``classes``' and what they read."""
+    """The lines of the file's code for ``model``: its ``classes``' and what they read.
+
+    ``built``: the factory that built it (:func:`factory_definitions`), whole.
+    """
     rows = set().union(*(source_rows(c) for c in classes))
-    return rows | module_level_rows(tree, classes, model)
+    rows |= {r for f in built for r in range(first_line(f), f.end_lineno + 1)}
+    return rows | module_level_rows(tree, [*classes, *built], model)
 
 
-def black_lines(text: str, model: nn.Module) -> int:
+def factory_definitions(tree: ast.Module, factory: str | None) -> list[ast.FunctionDef]:
+    """The file's function ``factory`` (as ``--class`` names it), if any."""
+    return [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == factory
+    ]
+
+
+def black_lines(text: str, model: nn.Module, factory: str | None = None) -> int:
     """The non-blank :func:`measured_rows` of the file once black has formatted it."""
     formatted = black.format_str(text, mode=black.Mode())
     tree = ast.parse(formatted)
-    return count_lines(
-        formatted, measured_rows(tree, model_classes(tree, model), model)
-    )
+    classes, built = model_classes(tree, model), factory_definitions(tree, factory)
+    return count_lines(formatted, measured_rows(tree, classes, model, built))
 
 
 def count_lines(text: str, rows: set[int]) -> int:
@@ -733,7 +769,8 @@ def layer_lines(output: str) -> int:
 def run_case(case: Case, style: str, ran: set[int] | None = None) -> Measure:
     try:
         model, inputs, module = case.load()
-        source = read_source(case.file, module, ran)
+        factory = getattr(model, "factory_name", None)
+        source = read_source(case.file, module, ran, factory)
     except Exception as error:  # a missing third-party package
         return Measure(Source(0, (), (), 0), error=f"does not load: {one_line(error)}")
     try:
