@@ -840,7 +840,9 @@ def _differs(
         except Exception:
             return None  # the inputs do not fit that model: the shapes are all
         try:
-            torch.testing.assert_close(run(expected), wanted)
+            # NaN where both are: weights the source leaves torch.empty
+            # (Whisper's positional_embedding) may hold NaN bits
+            torch.testing.assert_close(run(expected), wanted, equal_nan=True)
         except Exception as error:
             return f"other outputs ({one_line(error)[:60]})"
     return None
