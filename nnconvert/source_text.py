@@ -341,22 +341,22 @@ def range_loop_around(frame: Frame) -> range | None:
     or has an ``else``.
     """
     source = read_file(frame.file)
-    if source is None:
-        return None
-    around = [
-        node
-        for node in ast.walk(source.tree)
-        if isinstance(node, ast.For)
-        and node.body[0].lineno <= frame.line <= node.end_lineno
-    ]
-    if not around:
-        return None
-    loop = max(around, key=lambda node: node.lineno)
-    if loop.orelse or not one_argument_call(loop.iter, "range"):
+    loop = loop_around(source.tree, frame.line) if source is not None else None
+    if loop is None or loop.orelse or not one_argument_call(loop.iter, "range"):
         return None
     if not _fixed_number(loop.iter.args[0]):
         return None
     return range(loop.body[0].lineno, loop.end_lineno + 1)
+
+
+def loop_around(tree: ast.AST, line: int) -> ast.For | None:
+    """The innermost ``for`` of ``tree`` whose body holds ``line``."""
+    around = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.For) and node.body[0].lineno <= line <= node.end_lineno
+    ]
+    return max(around, key=lambda node: node.lineno, default=None)
 
 
 def _fixed_number(expression: ast.expr) -> bool:

@@ -18,7 +18,7 @@ from torch import fx
 
 from ..passes.unrolled import Unrolled
 from ..source_map import statement_line
-from ..source_text import one_argument_call, read_file, self_path
+from ..source_text import loop_around, one_argument_call, read_file, self_path
 
 
 @dataclass(frozen=True)
@@ -118,12 +118,11 @@ def _loop_at(node: fx.Node, around: bool) -> tuple[ast.For, ast.AST] | None:
     parsed = read_file(frame.file) if frame else None
     if parsed is None:
         return None
-    loops = [n for n in ast.walk(parsed.tree) if isinstance(n, ast.For)]
     if not around:
+        loops = [n for n in ast.walk(parsed.tree) if isinstance(n, ast.For)]
         loop = next((n for n in loops if n.lineno == frame.line), None)
     else:
-        holding = [n for n in loops if n.body[0].lineno <= frame.line <= n.end_lineno]
-        loop = max(holding, key=lambda n: n.lineno, default=None)
+        loop = loop_around(parsed.tree, frame.line)
     if loop is None:
         return None
     functions = [
