@@ -133,20 +133,22 @@ def find_unrolled(graph: fx.Graph) -> list[Unrolled]:
         loop = _unrolled_over(node, order, index)
         if loop is not None:
             found.append(loop)
+    taken = {n for loop in found for n in loop.nodes()}
     count_guards = [g for g in map(_count_guard, order) if g is not None]
     runs = _stepped_slices(order)
     for elements, stepped in runs:
-        if any(elements[0] in loop.nodes() for loop in found):
+        if elements[0] in taken:
             continue  # read by a loop over another tensor's steps
         others = tuple(run for run in runs if len(run[0]) == len(elements))
         loop = _unrolled_steps(elements, stepped, order, index, count_guards, others)
         if loop is not None:
             found.append(loop)
+            taken |= loop.nodes()
     for guard in filter(None, map(_argument_count_guard, order)):
         loop = _unrolled_counted(guard, order, index)
         if loop is not None:
             found.append(loop)
-    taken = {n for loop in found for n in loop.nodes()}
+            taken |= loop.nodes()
     for region in _range_loop_regions(order, taken):
         loop = _unrolled_times(region, order, index)
         if loop is not None and not loop.nodes() & taken:  # nested: the outer one
