@@ -490,12 +490,17 @@ def capture_inputs(
     """
     captured: dict[int, tuple[Any, ...]] = {}
     calls: dict[int, int] = {}
+    most_given: dict[int, int] = {}  # how many inputs the captured call gave
     returned: dict[int, Any] = {}
 
     def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
         calls[id(module)] = calls.get(id(module), 0) + 1
-        if id(module) not in captured:
+        given = _given_count(module, args, kwargs)
+        if id(module) not in captured or given > most_given[id(module)]:
+            # RegionViT calls one attention without ``rel_pos_bias``, then
+            # with it: traced with it, and again without (:func:`traced`)
             captured[id(module)] = _positional(module, args, kwargs)
+            most_given[id(module)] = given
 
     def output_hook(module: nn.Module, args: tuple, output: Any) -> None:
         if id(module) not in returned:  # as returned: the caller may change it after
@@ -544,6 +549,16 @@ def _unwritable_part(output: Any) -> Any:
         return None
     plain = (torch.Tensor, bool, int, float, complex, str, torch.dtype, torch.device)
     return None if output is None or isinstance(output, plain) else output
+
+
+def _given_count(module: nn.Module, args: tuple, kwargs: dict) -> int:
+    """How many of a call's inputs, defaults filled in, are not None."""
+    try:
+        bound = inspect.signature(module.forward).bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return sum(value is not None for value in [*args, *kwargs.values()])
+    bound.apply_defaults()
+    return sum(value is not None for value in bound.arguments.values())
 
 
 def _positional(module: nn.Module, args: tuple, kwargs: dict) -> tuple[Any, ...]:

@@ -423,11 +423,10 @@ class _ConcreteProxy(_Proxy):
     """
 
     def __len__(self) -> int:
-        length = len(self.tracer.value_of(self))
-        self.tracer.guard(
-            self.tracer.create_proxy("call_function", len, (self,), {}), length
-        )
-        return length
+        return self.tracer.guarded_len(self)
+
+    def __getattr__(self, name: str) -> "_ConcreteAttribute":
+        return _ConcreteAttribute(self, name)
 
     def __setitem__(self, key: Any, value: Any) -> None:
         """``attn[:, :, n:, n:] = ...``: an ``operator.setitem`` call, run on the example too.
@@ -452,6 +451,23 @@ class _ConcreteProxy(_Proxy):
         value = self.tracer.concrete_scalar(self)
         self.tracer.guard(self, value)
         return float(value)
+
+
+class _ConcreteAttribute(fx.proxy.Attribute):
+    """``x.shape`` before it is read: a length from the example, as for any proxy.
+
+    lucidrains' attention unpacks ``b, n, _, h = *x.shape, self.heads``:
+    the starred shape extends a list, and ``list.extend`` asks the iterable
+    for its length first, which fx's attribute proxy refuses with an error.
+    (Not a :class:`_Proxy`: an attribute proxy keeps its root and name as
+    plain fields, which that class would record as ``setattr`` calls.)
+    """
+
+    def __len__(self) -> int:
+        return self.tracer.guarded_len(self)
+
+    def __getattr__(self, name: str) -> "_ConcreteAttribute":
+        return _ConcreteAttribute(self, name)
 
 
 class ConcreteTracer(ModelTracer):
@@ -572,6 +588,18 @@ class ConcreteTracer(ModelTracer):
     def value_of(self, proxy: fx.Proxy) -> Any:
         return self._values[proxy.node]
 
+    def guarded_len(self, proxy: fx.Proxy) -> int:
+        """``len`` of a traced value: the example's, checked again by the output.
+
+        A shape's length is its rank, guarded once however often it is asked
+        (iterating the shape asks too: :meth:`iter`).
+        """
+        length = len(self.value_of(proxy))
+        if proxy.node not in self._ranked:
+            self._ranked.add(proxy.node)
+            self.guard(self.create_proxy("call_function", len, (proxy,), {}), length)
+        return length
+
     def _is_tensor(self, node: fx.Node) -> bool:
         return isinstance(self._values.get(node), torch.Tensor)
 
@@ -655,10 +683,7 @@ class ConcreteTracer(ModelTracer):
         if sizes and _sizes_from_start(obj.node):
             # ``batch, length = x.shape[:-1]``: each size stays a graph value
             # (``x.shape[0]``), only the rank is checked again, once
-            if obj.node not in self._ranked:
-                self._ranked.add(obj.node)
-                rank = self.create_proxy("call_function", len, (obj,), {})
-                self.guard(rank, len(value))
+            self.guarded_len(obj)
             whole = _whole_shape(obj)
             return iter([whole[i] for i in range(len(value))])
         self.guard(obj, value)

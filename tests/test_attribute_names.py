@@ -171,6 +171,20 @@ class StarredHeads(nn.Module):
         return q.view(*q.shape[:2], self.n_head, -1).permute(0, 2, 1, 3)
 
 
+class LocalHeads(nn.Module):
+    """lucidrains' attention: ``b, n, _, h = *x.shape, self.heads``, then ``h=h``."""
+
+    def __init__(self):
+        super().__init__()
+        self.qk = nn.Linear(8, 16)
+        self.heads = 2
+
+    def forward(self, x):
+        b, n, _, h = *x.shape, self.heads
+        q, k = map(lambda t: t.reshape(b, n, h, -1), self.qk(x).chunk(2, -1))
+        return (q * k).sum(-1)
+
+
 class DropoutAttention(nn.Module):
     """nanoGPT's flash path: the rate in train mode, none in eval mode."""
 
@@ -354,3 +368,10 @@ def test_module_to_functional_to_module_keeps_the_names(model):
     assert "self.n_head" in direct or "self.dropout" in direct
     assert again.source == direct
     again.check(train=True)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_local_bound_once_to_the_attribute_reads_the_attribute(style):
+    source = converted(LocalHeads(), style).source
+    name = "heads" if style is Style.FUNCTIONAL else "self.heads"
+    assert f"q.reshape(b, n, {name}, -1), k.reshape(b, n, {name}, -1)" in source

@@ -565,3 +565,42 @@ def test_an_input_refined_under_its_test_reads_as_the_user_wrote_it(style):
     )
     assert "else:" not in forward
     assert forward.count("attention(") == 1
+
+
+class BiasedAttention(nn.Module):
+    """RegionViT's attention: ``if exists(rel_pos_bias): sim = sim + rel_pos_bias``."""
+
+    def __init__(self):
+        super().__init__()
+        self.qk = nn.Linear(8, 16)
+
+    def forward(self, x, rel_pos_bias=None):
+        q, k = self.qk(x).chunk(2, dim=-1)
+        sim = q @ k.transpose(-1, -2)
+        if rel_pos_bias is not None:
+            sim = sim + rel_pos_bias
+        return sim.softmax(dim=-1) @ x
+
+
+class CalledWithoutThenWith(nn.Module):
+    """One block called first without its optional input, then with it."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = BiasedAttention()
+        self.bias = nn.Parameter(torch.randn(5, 5))
+
+    def forward(self, x):
+        x = self.attn(x) + x
+        return self.attn(x, rel_pos_bias=self.bias) + x
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_block_called_without_then_with_an_input_keeps_both_paths(style):
+    """Traced with the call that gives most, and again without: the first call runs too."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(
+        CalledWithoutThenWith(), style, (torch.randn(2, 5, 8),), keep_source=False
+    )
+    conversion.check(train=True)
+    assert "if rel_pos_bias is not None:" in conversion.source

@@ -439,3 +439,35 @@ def test_orthogonal_recurrent_weights_are_made_again(tmp_path):
         '    nn.init.orthogonal_(params["lstm.weight_hh_l0"])\n'
         "    return params\n"
     ) in init_params_text(source)
+
+
+#: LeViT's attention: a norm zeroed before the layers listed ahead of it are built.
+ZEROED_EARLY = """
+import torch
+from torch import nn
+
+
+class Attention(nn.Module):
+    def __init__(self, dim=4):
+        super().__init__()
+        self.to_q = nn.Conv2d(dim, dim, 1, bias=False)
+        out_batch_norm = nn.BatchNorm2d(dim)
+        nn.init.zeros_(out_batch_norm.weight)
+        self.to_out = nn.Sequential(nn.GELU(), nn.Conv2d(dim, dim, 1), out_batch_norm)
+
+    def forward(self, x):
+        return self.to_out(self.to_q(x))
+
+
+def example_inputs():
+    return (torch.randn(2, 4, 3, 3),)
+"""
+
+
+def test_a_call_on_a_layer_built_early_waits_for_the_layer_s_statement(tmp_path):
+    path = write(tmp_path, "levit.py", ZEROED_EARLY)
+    source = convert(path)
+    assert_made_again(path, source)
+    text = init_params_text(source)
+    zeroed = text.index('nn.init.zeros_(params["to_out.2.weight"])')
+    assert text.index('"to_out.2"') < zeroed

@@ -394,3 +394,50 @@ def test_functional_style_joins_a_layer_with_and_without_its_bias():
         load_output(conversion, "KeyQuery"), Style.FUNCTIONAL, inputs
     )
     assert again.source == source
+
+
+class MaybeResidual(nn.Module):
+    """LeViT's ``attn_res = (x if self.attn_residual else 0)``."""
+
+    def __init__(self, residual, base=0.0):
+        super().__init__()
+        self.residual = residual
+        self.base = base
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        res = x if self.residual else self.base
+        return self.fc(x) + res
+
+
+class Residuals(nn.Module):
+    def __init__(self, bases=(0.0, 0.0)):
+        super().__init__()
+        self.a = MaybeResidual(True)
+        self.b = MaybeResidual(False, bases[0])
+        self.c = MaybeResidual(False, bases[1])
+
+    def forward(self, x):
+        return self.c(self.b(self.a(x)))
+
+
+def test_functional_style_joins_a_value_or_a_literal_under_the_flag():
+    """The ``else`` path's number is that path's, kept in the joined body."""
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 8),)
+    conversion = nnconvert.convert(Residuals(), Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    assert [n for n in defined_names(conversion.source) if n.startswith("maybe")] == [
+        "maybe_residual"
+    ]
+    assert " if residual else 0.0\n" in conversion.source
+
+
+def test_paths_whose_members_differ_in_that_literal_stay_apart():
+    """``b`` adds 0.0 and ``c`` 1.0: one joined body would add ``b``'s number for both."""
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 8),)
+    model = Residuals(bases=(0.0, 1.0))
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    assert " if residual else " not in conversion.source

@@ -22,8 +22,6 @@ from nnconvert.options import Style
 
 from .helpers import load_output
 
-from .helpers import load_output
-
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
 
@@ -367,3 +365,43 @@ def test_a_device_guard_on_a_value_made_with_the_training_flag_reads_back():
     )
     assert again.source == conversion.source
     again.check(train=True)
+
+
+class StarredShape(nn.Module):
+    """lucidrains' attention: ``b, n, _, h = *x.shape, self.heads``."""
+
+    def __init__(self, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(8, 24, bias=False)
+
+    def forward(self, x):
+        b, n, _, h = *x.shape, self.heads
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        q = q.reshape(b, n, h, -1).transpose(1, 2)
+        k = k.reshape(b, n, h, -1).transpose(1, 2)
+        v = v.reshape(b, n, h, -1).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v)
+        return out.transpose(1, 2).reshape(b, n, -1)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_starred_shape_unpacks_into_sizes_of_the_input(style):
+    """Each size stays the input's (another length runs), the rank is checked once."""
+    torch.manual_seed(0)
+    model = StarredShape()
+    conversion = nnconvert.convert(
+        model, style, (torch.randn(2, 5, 8),), keep_source=False
+    )
+    conversion.check(train=True)
+    rewrite = conversion.load()
+
+    def run(x):
+        if style is Style.FUNCTIONAL:
+            return rewrite(dict(model.state_dict()), x)
+        return rewrite(x)
+
+    longer = torch.randn(3, 7, 8)
+    assert torch.allclose(run(longer), model(longer), atol=1e-6)
+    with pytest.raises(ValueError):
+        run(torch.randn(2, 5, 1, 8))

@@ -127,7 +127,11 @@ def _written_attribute(
         return None
     frame = frames[-1]
     if _is_method_of(frame, module):
-        read = _self_attribute
+        read = lambda operand: _self_attribute(
+            operand
+        ) or _local_attribute(  # noqa: E731
+            operand, frame
+        )
     else:
         keywords = _keywords_of(frame, module)
         if not keywords:
@@ -138,7 +142,7 @@ def _written_attribute(
     if len(names) != 1 or None in names:
         return None  # no call lines up, or they disagree
     (name,) = names
-    if read is not _self_attribute:  # the keyword holds what the call passed
+    if not _is_method_of(frame, module):  # the keyword holds what the call passed
         return name if isinstance(value, _PLAIN) else None
     held = vars(module).get(name)
     if not isinstance(held, _PLAIN) or type(held) is not type(value):
@@ -568,3 +572,66 @@ def _self_attribute(operand: ast.expr) -> str | None:
     """``n_head`` for ``self.n_head``; None for anything else."""
     path = self_path(operand)
     return path if path and "." not in path else None
+
+
+def _local_attribute(operand: ast.expr, frame: Frame) -> str | None:
+    """``heads`` for a local ``h`` its method binds once, to ``self.heads``.
+
+    lucidrains' attention reads ``b, n, _, h = *x.shape, self.heads`` and
+    passes ``h=h`` on (inside a ``lambda`` too); ``h = self.heads`` alike.
+    A name bound anywhere else in the method (a second assignment, a loop,
+    a parameter) is not followed.
+    """
+    if not isinstance(operand, ast.Name):
+        return None
+    source = read_file(frame.file)
+    if source is None:
+        return None
+    method = frame.function.split(".<locals>.")[0].rpartition(".")[2]
+    spans = [
+        d
+        for d in ast.walk(source.tree)
+        if isinstance(d, FUNCTIONS)
+        and d.name == method
+        and d.lineno <= frame.line <= (d.end_lineno or d.lineno)
+    ]
+    if not spans:
+        return None
+    definition = min(spans, key=lambda d: (d.end_lineno or d.lineno) - d.lineno)
+    name = operand.id
+    if any(a.arg == name for a in ast.walk(definition) if isinstance(a, ast.arg)):
+        return None
+    stores = [
+        n
+        for n in ast.walk(definition)
+        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
+    ]
+    if len(stores) != 1:
+        return None
+    for statement in ast.walk(definition):
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            value = _assigned_to(statement.targets[0], statement.value, stores[0])
+            if value is not None:
+                return _self_attribute(value)
+    return None
+
+
+def _assigned_to(target: ast.expr, value: ast.expr, name: ast.Name) -> ast.expr | None:
+    """The part of ``value`` that ``target`` binds to ``name`` (a tuple's item by place)."""
+    if target is name:
+        return value
+    if not isinstance(target, (ast.Tuple, ast.List)):
+        return None
+    if not isinstance(value, (ast.Tuple, ast.List)):
+        return None
+    if name not in target.elts or any(isinstance(t, ast.Starred) for t in target.elts):
+        return None
+    index = target.elts.index(name)
+    starred = [i for i, v in enumerate(value.elts) if isinstance(v, ast.Starred)]
+    if not starred:
+        return value.elts[index] if len(value.elts) == len(target.elts) else None
+    # ``*x.shape, self.heads``: the items after the starred one count from the end
+    from_end = len(target.elts) - index
+    if from_end <= len(value.elts) - 1 - starred[-1]:
+        return value.elts[-from_end]
+    return None

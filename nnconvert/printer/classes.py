@@ -149,6 +149,8 @@ class ConstructorDescriber:
             return Ctor("nn.Parameter", ((POSITIONAL, empty_tensor(value)),) + flag, 1)
         if isinstance(value, nn.Module):
             return self.describe_module(name, value)
+        if value is None:  # ScalableViT's ``nn.ModuleList([block, None])``
+            return None
         raise ConversionError(
             f"cannot write attribute {name!r} of type {type(value).__name__}"
         )

@@ -56,7 +56,7 @@ import inspect
 import re
 import textwrap
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -644,7 +644,10 @@ def _with_replay(
             inserted.setdefault(at, []).append(alone)
             continue
         if not call.after_all and call.before in starts:
-            inserted.setdefault(starts[call.before], []).append(alone)
+            # LeViT zeroes a norm's weight before the layers listed ahead of
+            # it are built: the call waits for the norm's own statement
+            at = max(starts[call.before], _written_after(statements, call.keys))
+            inserted.setdefault(at, []).append(alone)
             continue
         if call.statement and call.statement != said:
             *above, line = call.statement
@@ -656,6 +659,24 @@ def _with_replay(
         replayed += inserted.get(index, [])
         replayed.append(statement)
     return replayed + inserted.get(len(statements), []), last
+
+
+def _written_after(statements: list[Statement], keys: Iterable[str]) -> int:
+    """The index just past the last statement that writes one of ``keys`` (0: none does).
+
+    A statement's slot is a key or, for a layer function's call, the layer's
+    prefix (``batch_norm_params("to_out.2", 32)``).
+    """
+    wanted = tuple(keys)
+    return max(
+        (
+            index + 1
+            for index, statement in enumerate(statements)
+            for slot in statement.names
+            if any(key == slot or key.startswith(slot + ".") for key in wanted)
+        ),
+        default=0,
+    )
 
 
 def _written_builds(

@@ -140,6 +140,44 @@ def restore_literals(node: fx.Node, original: fx.Node) -> None:
     }
 
 
+def restore_choices(node: fx.Node, original: fx.Node, branch: int) -> None:
+    """The ``choose`` nodes among ``node``'s arguments take ``original``'s literal as ``branch``.
+
+    Merging ``x + h`` with ``x + 0`` chooses between ``h`` and the hole that
+    stood for ``0`` (:meth:`~nnconvert.merge._Merger._choose`); the choice is
+    a node of the merge, which :func:`restore_literals` leaves alone. Its
+    ``branch`` (1 for the side that answers the test True, 2 for the other)
+    is the literal ``original`` (that side's node) has in the same place.
+    """
+
+    def fill(value: Any, literal: Any) -> None:
+        if (
+            isinstance(value, fx.Node)
+            and is_choose(value)
+            and value.args[branch] is _HOLE
+            and not isinstance(literal, fx.Node)
+        ):
+            args = list(value.args)
+            args[branch] = literal
+            value.args = tuple(args)
+
+    for value, literal in zip(node.args, original.args):
+        fill(value, literal)
+    for key, value in node.kwargs.items():
+        if key in original.kwargs:
+            fill(value, original.kwargs[key])
+
+
+def unfilled_choice(graph: fx.Graph) -> bool:
+    """A ``choose`` of ``graph`` still holds a hole: no side's node gave its literal.
+
+    The merge may unify a side's calls into a node of its own (LeViT's
+    residual sums, one of them ``x + 0``), which no side's literals
+    restore: the paths are then not joined.
+    """
+    return any(is_choose(n) and _HOLE in n.args for n in graph.nodes)
+
+
 def _restored(value: Any, original: Any) -> Any:
     if value is _HOLE:
         return original

@@ -30,7 +30,15 @@ from ..branches import setting, submodule_given
 from ..merge import merge_graphs
 from ..passes.methods import is_method_call
 from .attribute_tests import AttributeTest, plain_attribute
-from .literal_holes import Slot, Slots, abstracted, literal_slots, restore_literals
+from .literal_holes import (
+    Slot,
+    Slots,
+    abstracted,
+    literal_slots,
+    restore_choices,
+    restore_literals,
+    unfilled_choice,
+)
 
 
 @dataclass(frozen=True)
@@ -83,24 +91,32 @@ def join_paths(
     body = merged.graph
     where: dict[fx.Node, int] = {n: k for k, n in enumerate(body.nodes)}
     positions: list[dict[int, int]] = []  # per side: its position -> the body's
-    sources: dict[fx.Node, fx.Node] = {}  # a body node -> the node it copies
-    for side in (1, 0):  # side 0 last: its literals where both sides have the node
+    copies: list[dict[fx.Node, fx.Node]] = [{}, {}]  # per side: body node -> its node
+    for side in (1, 0):
         originals = list(sides[side].graph.nodes)
         moved = {}
         for k, node in enumerate(abstract[side].graph.nodes):
             into = kept(side, node)
             if into is not None:
                 moved[k] = where[into]
-                sources[into] = originals[k]
+                copies[side][into] = originals[k]
         positions.insert(0, moved)
-    for node, original in sources.items():
-        if node.op == original.op and node.target == original.target:
-            restore_literals(node, original)
+    for side in (1, 0):  # side 0 last: its literals where both sides have the node
+        for node, original in copies[side].items():
+            if node.op == original.op and node.target == original.target:
+                restore_literals(node, original)
+                # LeViT's ``x + (x if self.attn_residual else 0)``: the choice
+                # between a value and a literal holds the side's literal
+                restore_choices(node, original, branch=1 + side)
+    if unfilled_choice(body):
+        return None
     template = literal_slots(body)
     test_slot: Slot | None = None
     if not isinstance(test, str):
         read = next(n for n in body.nodes if n.target is setting)
         test_slot = (where[read], "kw", test.attribute)
+    if _dropped_literals_differ(members, positions, template):
+        return None
     joined: list[Slots] = []
     for side in (0, 1):
         for module, slots in members[side]:
@@ -129,13 +145,39 @@ def _in_body(
             (positions[s[0]], *s[1:]): v for s, v in found.items() if s[0] in positions
         }
 
-    values, defaults = move(slots.values), move(slots.defaults)
+    kept = template.values.keys() | template.defaults.keys()
+    values = {s: v for s, v in move(slots.values).items() if s in kept}
+    defaults = {s: v for s, v in move(slots.defaults).items() if s in kept}
     for slot, value in template.values.items():
         if slot not in values and slot not in defaults:
             values[slot] = value
     if test_slot is not None and isinstance(test, AttributeTest):  # the test read it
         values[test_slot] = plain_attribute(module, test.attribute)
     return Slots(template.shape, values, {**template.defaults, **defaults})
+
+
+def _dropped_literals_differ(
+    members: tuple[list[tuple[nn.Module, Slots]], list[tuple[nn.Module, Slots]]],
+    positions: list[dict[int, int]],
+    template: Slots,
+) -> bool:
+    """Members of one path differ in a literal the body holds as one path's branch.
+
+    ``x + 0`` joined with ``x + h`` is ``x + (h if flag else 0)``: the ``0``
+    is no slot of the body but the literal of the path's graph. Another
+    member of that path built with ``x + 1`` would read ``0`` there.
+    """
+    kept = template.values.keys() | template.defaults.keys()
+    seen: dict[tuple[int, Slot], set[str]] = {}
+    for side in (0, 1):
+        for _, slots in members[side]:
+            for slot, value in slots.values.items():
+                moved = (positions[side].get(slot[0]), *slot[1:])
+                if moved[0] is not None and moved not in kept:
+                    seen.setdefault((side, moved), set()).add(
+                        repr((type(value), value))
+                    )
+    return any(len(values) > 1 for values in seen.values())
 
 
 def _calls_methods(graph: fx.Graph) -> bool:
