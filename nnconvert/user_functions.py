@@ -228,7 +228,9 @@ def calls_recorded(
         (namespace, name, value)
         for namespace in namespaces
         for name, value in list(namespace.items())
-        if inspect.isfunction(value) and kept_function(value) is not None
+        if inspect.isfunction(value)
+        and kept_function(value) is not None
+        and not _tests_identity(value)
     ]
     for namespace, name, value in patched:
         namespace[name] = _recording(tracer, value)
@@ -237,6 +239,32 @@ def calls_recorded(
     finally:
         for namespace, name, value in patched:
             namespace[name] = value
+
+
+def _tests_identity(function: Callable) -> bool:
+    """lucidrains' ``exists(val)``: its one statement returns ``val is not None``.
+
+    Of a traced value the answer is known without the trace (a proxy is
+    never None): the function runs, answers True, and the caller's ``if
+    exists(mask):`` takes its branch with no call of it in the graph, and
+    so no guard that tests the call's result again.
+    """
+    found = function_definition(function)
+    if found is None:
+        return False
+    body = found[1].body
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+    ):
+        body = body[1:]  # the docstring
+    if len(body) != 1 or not isinstance(body[0], ast.Return):
+        return False
+    test = body[0].value
+    return isinstance(test, ast.Compare) and all(
+        isinstance(op, (ast.Is, ast.IsNot)) for op in test.ops
+    )
 
 
 def _recording(tracer: fx.Tracer, function: Callable) -> Callable:

@@ -447,3 +447,33 @@ def test_functional_init_params_calls_the_users_function_as_init_did():
     # and in a class style: it builds and computes the same
     loaded = load_output(conversion, "PatchTokens")
     nnconvert.convert(loaded, Style.MODULE, inputs).check(train=True)
+
+
+def exists(val):
+    return val is not None
+
+
+class MaybeBiased(nn.Module):
+    """lucidrains' test of an optional input by a helper that tests for None."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x, bias=None):
+        x = self.fc(x)
+        if exists(bias):
+            x = x + bias
+        return x
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_none_test_answers_without_a_call_or_a_guard(style):
+    """``exists(tensor)`` is True whatever the tensor holds: the branch, as the user's test."""
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 8), torch.randn(2, 8))
+    conversion = nnconvert.convert(MaybeBiased(), style, inputs, keep_source=False)
+    conversion.check(train=True)
+    assert "exists" not in conversion.source
+    assert "raise ValueError" not in conversion.source
+    assert "if bias is not None:" in conversion.source
