@@ -699,7 +699,7 @@ ENTRIES = [
                     num_classes=10,
                     stages=2,
                     dim=(32, 48),
-                    depth=1,
+                    depth=2,
                     heads=(2, 3),
                     mlp_mult=2,
                     dropout=0.1,
@@ -786,7 +786,7 @@ ENTRIES = [
             (
                 "regionvit",
                 lambda m: m.RegionViT(
-                    dim=(16, 32, 48, 64), depth=(1, 1, 1, 1), num_classes=10
+                    dim=(16, 32, 48, 64), depth=(2, 2, 2, 2), num_classes=10
                 ),
                 (2, 3, 224, 224),
             ),
