@@ -427,6 +427,52 @@ def set_once(
             yield node.targets[0].id, node.value
 
 
+def bound_once(definition: ast.AST, name: str) -> ast.expr | None:
+    """What ``definition`` binds the local ``name`` to, where one assignment alone binds it.
+
+    ``h = self.heads``, or an item of a tuple: ``b, n, _, h = *x.shape,
+    self.heads`` (items after a starred one count from the end). None for
+    a name bound anywhere else as well (a second assignment, a loop, a
+    parameter, a ``with``) or by an unpacking that cannot be followed.
+    """
+    if any(a.arg == name for a in ast.walk(definition) if isinstance(a, ast.arg)):
+        return None
+    stores = [
+        n
+        for n in ast.walk(definition)
+        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
+    ]
+    if len(stores) != 1:
+        return None
+    for statement in ast.walk(definition):
+        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+            value = _assigned_to(statement.targets[0], statement.value, stores[0])
+            if value is not None:
+                return value
+    return None
+
+
+def _assigned_to(target: ast.expr, value: ast.expr, name: ast.Name) -> ast.expr | None:
+    """The part of ``value`` that ``target`` binds to ``name`` (a tuple's item by place)."""
+    if target is name:
+        return value
+    if not isinstance(target, (ast.Tuple, ast.List)):
+        return None
+    if not isinstance(value, (ast.Tuple, ast.List)):
+        return None
+    if name not in target.elts or any(isinstance(t, ast.Starred) for t in target.elts):
+        return None
+    index = target.elts.index(name)
+    starred = [i for i, v in enumerate(value.elts) if isinstance(v, ast.Starred)]
+    if not starred:
+        return value.elts[index] if len(value.elts) == len(target.elts) else None
+    # ``*x.shape, self.heads``: the items after the starred one count from the end
+    from_end = len(target.elts) - index
+    if from_end <= len(value.elts) - 1 - starred[-1]:
+        return value.elts[-from_end]
+    return None
+
+
 def one_argument_call(node: ast.AST, name: str) -> bool:
     """``name(x)``: a call of the bare name ``name`` (``range``, ``int``) with one argument."""
     return (

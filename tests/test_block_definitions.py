@@ -828,3 +828,47 @@ def test_shapes_whose_helper_bodies_differ_stay_apart(style):
         "Mixing",
         "Mixing2",
     ]
+
+
+class StochasticDepth(nn.Module):
+    """CCT's ``DropPath``: the rate unpacked into a local, tested beside the mode."""
+
+    def __init__(self, drop_prob):
+        super().__init__()
+        self.drop_prob = float(drop_prob)
+
+    def forward(self, x):
+        batch, drop_prob = x.shape[0], self.drop_prob
+        if drop_prob <= 0.0 or not self.training:
+            return x
+        keep_prob = 1 - self.drop_prob
+        keep_mask = torch.zeros(batch, 1, 1, device=x.device).uniform_(0, 1) < keep_prob
+        return x.div(keep_prob) * keep_mask.float()
+
+
+class DepthRamp(nn.Module):
+    """Rates from ``torch.linspace(0, 0.1, depth)``: the first is 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.fcs = nn.ModuleList([nn.Linear(8, 8) for _ in range(2)])
+        self.drops = nn.ModuleList([StochasticDepth(0.0), StochasticDepth(0.25)])
+
+    def forward(self, x):
+        for fc, drop in zip(self.fcs, self.drops):
+            x = x + drop(fc(x))
+        return x
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_a_rate_tested_beside_the_mode_through_a_local_picks_the_path(style):
+    """``drop_prob <= 0.0 or not self.training``: the rate's test joins both blocks."""
+    with nnconvert.record_constructors():
+        model = DepthRamp().eval()
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(model, style, tokens(), keep_source=False)
+    conversion.check(train=True)
+    assert [c for c in classes(conversion.source) if c.startswith("Stochastic")] == [
+        "StochasticDepth"
+    ]
+    assert "if self.drop_prob > 0.0:" in conversion.source

@@ -152,3 +152,30 @@ def test_functional_style_takes_the_attribute_as_a_keyword():
     assert "4.0" not in source
     again = nnconvert.convert(load_output(conversion), Style.FUNCTIONAL, inputs)
     assert again.source == source
+
+
+class ScaledByALocal(nn.Module):
+    """The scale bound to a local first (CCT's ``keep_prob = 1 - self.drop_prob``)."""
+
+    def __init__(self, vocab_size, emb_size):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, emb_size)
+        self.emb_size = emb_size
+
+    def forward(self, tokens):
+        scale = math.sqrt(self.emb_size)
+        return self.embedding(tokens.long()) * scale
+
+
+class TwoScaledByALocal(TwoEmbeddings):
+    def __init__(self):
+        nn.Module.__init__(self)
+        self.source = ScaledByALocal(10, 16)
+        self.target = ScaledByALocal(10, 4)
+
+
+@pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
+def test_a_scale_bound_to_a_local_is_written_as_the_source_computes_it(style):
+    source = _converted(TwoScaledByALocal, style, (torch.randint(0, 10, (2, 3)),))
+    assert "math.sqrt(self.emb_size)" in source
+    assert "5.656854249492381" not in source

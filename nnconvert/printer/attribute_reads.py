@@ -38,6 +38,7 @@ from ..passes.methods import is_method_call
 from ..source_map import Frame, node_frames
 from ..source_text import (
     FUNCTIONS,
+    bound_once,
     called_name,
     definition_at,
     read_file,
@@ -208,6 +209,8 @@ def expression_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, Expressio
             plain = _keyword_values(frames[-1], module)
             keywords = True
         operands = [_operand(node, kind, key, e) for e in _expressions_at(frames[-1])]
+        if not keywords:  # CCT's ``keep_prob = 1 - self.drop_prob``, then ``keep_prob``
+            operands = [_local_value(o, frames[-1]) or o for o in operands]
         reads = {
             _expression_read(o, plain, keywords, value, _is_operator(node))
             for o in operands
@@ -579,8 +582,15 @@ def _local_attribute(operand: ast.expr, frame: Frame) -> str | None:
 
     lucidrains' attention reads ``b, n, _, h = *x.shape, self.heads`` and
     passes ``h=h`` on (inside a ``lambda`` too); ``h = self.heads`` alike.
-    A name bound anywhere else in the method (a second assignment, a loop,
-    a parameter) is not followed.
+    """
+    value = _local_value(operand, frame)
+    return None if value is None else _self_attribute(value)
+
+
+def _local_value(operand: ast.expr, frame: Frame) -> ast.expr | None:
+    """What the method running at ``frame`` binds the local ``operand`` to, once.
+
+    (:func:`~nnconvert.source_text.bound_once`); None for anything else.
     """
     if not isinstance(operand, ast.Name):
         return None
@@ -598,40 +608,4 @@ def _local_attribute(operand: ast.expr, frame: Frame) -> str | None:
     if not spans:
         return None
     definition = min(spans, key=lambda d: (d.end_lineno or d.lineno) - d.lineno)
-    name = operand.id
-    if any(a.arg == name for a in ast.walk(definition) if isinstance(a, ast.arg)):
-        return None
-    stores = [
-        n
-        for n in ast.walk(definition)
-        if isinstance(n, ast.Name) and n.id == name and not isinstance(n.ctx, ast.Load)
-    ]
-    if len(stores) != 1:
-        return None
-    for statement in ast.walk(definition):
-        if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
-            value = _assigned_to(statement.targets[0], statement.value, stores[0])
-            if value is not None:
-                return _self_attribute(value)
-    return None
-
-
-def _assigned_to(target: ast.expr, value: ast.expr, name: ast.Name) -> ast.expr | None:
-    """The part of ``value`` that ``target`` binds to ``name`` (a tuple's item by place)."""
-    if target is name:
-        return value
-    if not isinstance(target, (ast.Tuple, ast.List)):
-        return None
-    if not isinstance(value, (ast.Tuple, ast.List)):
-        return None
-    if name not in target.elts or any(isinstance(t, ast.Starred) for t in target.elts):
-        return None
-    index = target.elts.index(name)
-    starred = [i for i, v in enumerate(value.elts) if isinstance(v, ast.Starred)]
-    if not starred:
-        return value.elts[index] if len(value.elts) == len(target.elts) else None
-    # ``*x.shape, self.heads``: the items after the starred one count from the end
-    from_end = len(target.elts) - index
-    if from_end <= len(value.elts) - 1 - starred[-1]:
-        return value.elts[-from_end]
-    return None
+    return bound_once(definition, operand.id)

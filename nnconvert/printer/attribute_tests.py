@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from torch import fx, nn
 
-from ..source_text import function_definition, self_path
+from ..source_text import bound_once, function_definition, self_path
 from .attribute_reads import settings_read
 
 #: The comparisons a test may make, each as the one of its pair the graph
@@ -118,7 +118,9 @@ def attribute_tests(cls: type, module: nn.Module | None = None) -> list[Attribut
     if found is None:
         return []
     _, definition = found
-    attribute_of = _keyword_reader(definition) if read_back else _self_attribute
+    attribute_of = (
+        _keyword_reader(definition) if read_back else _attribute_reader(definition)
+    )
     tests: list[AttributeTest] = []
     for node in ast.walk(definition):
         if isinstance(node, (ast.If, ast.IfExp)):
@@ -138,9 +140,31 @@ def _keyword_reader(definition: ast.FunctionDef) -> Callable[[ast.expr], str | N
     return read
 
 
+def _attribute_reader(definition: ast.FunctionDef) -> Callable[[ast.expr], str | None]:
+    """Reads ``self.name``, or a local ``forward`` binds once to it.
+
+    CCT's ``DropPath`` unpacks ``batch, drop_prob, device, dtype =
+    x.shape[0], self.drop_prob, x.device, x.dtype`` and tests ``drop_prob``
+    (:func:`~nnconvert.source_text.bound_once`).
+    """
+
+    def read(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Name):
+            bound = bound_once(definition, node.id)
+            return None if bound is None else _self_attribute(bound)
+        return _self_attribute(node)
+
+    return read
+
+
 def _read(
     test: ast.expr, attribute_of: Callable[[ast.expr], str | None]
 ) -> AttributeTest | None:
+    if isinstance(test, ast.BoolOp):
+        # ``self.drop_prob == 0. or not self.training``: the traces keep the
+        # mode's test, the attribute's picks the shape
+        tests = [v for v in test.values if not _tests_training(v)]
+        return _read(tests[0], attribute_of) if len(tests) == 1 else None
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         attribute = attribute_of(test.operand)
         return AttributeTest(attribute) if attribute else None
@@ -164,6 +188,13 @@ def _self_attribute(node: ast.expr) -> str | None:
     if not path or "." in path or path == "training":
         return None
     return path
+
+
+def _tests_training(node: ast.expr) -> bool:
+    """``self.training`` or ``not self.training``."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        node = node.operand
+    return self_path(node) == "training"
 
 
 def telling_test(
