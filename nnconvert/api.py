@@ -377,7 +377,15 @@ def checked_input(model: Any) -> ModelInput:
             f"model must be an nn.Module or a nnconvert.ModelInput, not "
             f"{type(model).__name__}"
         )
-    return model_input(model)
+    read = model_input(model)
+    for path, module in read.module.named_modules():
+        if isinstance(module, torch.jit.ScriptModule):  # a scripted block of a model
+            raise InputError(
+                f"submodule {path!r} ({type(module).__name__}) is a "
+                "torch.jit.ScriptModule, which torch.fx cannot trace; write its "
+                "class as a plain nn.Module (no torch.jit.script_method)"
+            )
+    return read
 
 
 def checked_example_inputs(example_inputs: Any) -> tuple[Any, ...]:

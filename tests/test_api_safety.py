@@ -100,6 +100,29 @@ def test_a_script_module_is_an_input_error():
     )
 
 
+class ScriptedBlock(torch.jit.ScriptModule):
+    """pytorch-cifar100's stochastic depth block: ``torch.jit.script_method``."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    @torch.jit.script_method
+    def forward(self, x):
+        return self.fc(x)
+
+
+def test_a_script_module_inside_the_model_is_an_input_error():
+    model = nn.Sequential(nn.Linear(4, 4), ScriptedBlock())
+    with pytest.raises(InputError) as raised:
+        nnconvert.convert(model, to="mixed", example_inputs=(X,))
+    assert str(raised.value) == (
+        "submodule '1' (ScriptedBlock) is a torch.jit.ScriptModule, which torch.fx "
+        "cannot trace; write its class as a plain nn.Module (no "
+        "torch.jit.script_method)"
+    )
+
+
 def test_a_lone_tensor_as_example_inputs_is_an_input_error():
     with pytest.raises(InputError, match=r"write \(x,\) for one tensor"):
         nnconvert.convert(nn.Linear(4, 3), to="mixed", example_inputs=X)
