@@ -241,16 +241,19 @@ def calls_recorded(
             namespace[name] = value
 
 
-def _tests_identity(function: Callable) -> bool:
-    """lucidrains' ``exists(val)``: its one statement returns ``val is not None``.
+def _tests_identity(function: Callable, seen: frozenset[int] = frozenset()) -> bool:
+    """lucidrains' ``exists`` and ``default``: answers given by identity tests alone.
 
-    Of a traced value the answer is known without the trace (a proxy is
-    never None): the function runs, answers True, and the caller's ``if
-    exists(mask):`` takes its branch with no call of it in the graph, and
-    so no guard that tests the call's result again.
+    One statement returning ``val is not None``, or ``val if exists(val)
+    else d`` (a test so made, of a function of the file that is one too,
+    choosing between the arguments). Of a traced value the answer is
+    known without the trace (a proxy is never None): the function runs and
+    answers, and the caller's ``if exists(mask):`` takes its branch with
+    no call in the graph, and so no guard that tests the call's result
+    again; ``default(context, x)`` is ``x`` where ``context`` was None.
     """
     found = function_definition(function)
-    if found is None:
+    if found is None or id(function) in seen:
         return False
     body = found[1].body
     if (
@@ -262,9 +265,20 @@ def _tests_identity(function: Callable) -> bool:
     if len(body) != 1 or not isinstance(body[0], ast.Return):
         return False
     test = body[0].value
-    return isinstance(test, ast.Compare) and all(
-        isinstance(op, (ast.Is, ast.IsNot)) for op in test.ops
-    )
+    if isinstance(test, ast.IfExp):
+        if not all(isinstance(b, ast.Name) for b in (test.body, test.orelse)):
+            return False
+        test = test.test
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+    if isinstance(test, ast.Compare):
+        return all(isinstance(op, (ast.Is, ast.IsNot)) for op in test.ops)
+    if isinstance(test, ast.Call) and isinstance(test.func, ast.Name):
+        callee = getattr(function, "__globals__", {}).get(test.func.id)
+        return inspect.isfunction(callee) and _tests_identity(
+            callee, seen | {id(function)}
+        )
+    return False
 
 
 def _recording(tracer: fx.Tracer, function: Callable) -> Callable:

@@ -179,3 +179,30 @@ def test_a_scale_bound_to_a_local_is_written_as_the_source_computes_it(style):
     source = _converted(TwoScaledByALocal, style, (torch.randint(0, 10, (2, 3)),))
     assert "math.sqrt(self.emb_size)" in source
     assert "5.656854249492381" not in source
+
+
+class Clamped(nn.Module):
+    """Conformer's ``dist.clamp(-max_pos_emb, max_pos_emb)``, ``max_pos_emb`` a local."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.max_pos = 2
+
+    def forward(self, x):
+        n, max_pos = x.shape[-1], self.max_pos
+        return self.fc(x).clamp(-max_pos, max_pos) + max_pos
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_negated_local_reads_the_attribute_in_every_style(style):
+    inputs = (torch.randn(2, 8),)
+    if style is Style.FUNCTIONAL:
+        conversion = recorded_conversion(Clamped, style, inputs)
+        conversion.check(train=True)
+        source = conversion.source
+    else:
+        source = _converted(Clamped, style, inputs)
+    name = "max_pos" if style is Style.FUNCTIONAL else "self.max_pos"
+    assert f".clamp(-{name}, {name})" in source and f"+ {name}" in source
+    assert "-2" not in source

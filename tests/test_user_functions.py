@@ -477,3 +477,31 @@ def test_a_none_test_answers_without_a_call_or_a_guard(style):
     assert "exists" not in conversion.source
     assert "raise ValueError" not in conversion.source
     assert "if bias is not None:" in conversion.source
+
+
+def default(val, d):
+    return val if exists(val) else d
+
+
+class ContextOrSelf(nn.Module):
+    """Conformer's attention: its context, or its input where none is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x, context=None):
+        context = default(context, x)
+        return self.fc(x) * context
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_choice_made_by_a_none_test_is_the_value_it_chose(style):
+    """Traced without ``context``: ``x`` where the source reads ``context``."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(
+        ContextOrSelf(), style, (torch.randn(2, 8),), keep_source=False
+    )
+    conversion.check(train=True)
+    assert "default" not in conversion.source
+    assert "* x" in conversion.source

@@ -210,7 +210,7 @@ def expression_reads(graph: fx.Graph, module: nn.Module) -> dict[Slot, Expressio
             keywords = True
         operands = [_operand(node, kind, key, e) for e in _expressions_at(frames[-1])]
         if not keywords:  # CCT's ``keep_prob = 1 - self.drop_prob``, then ``keep_prob``
-            operands = [_local_value(o, frames[-1]) or o for o in operands]
+            operands = [_locals_replaced(o, frames[-1]) for o in operands]
         reads = {
             _expression_read(o, plain, keywords, value, _is_operator(node))
             for o in operands
@@ -609,3 +609,21 @@ def _local_value(operand: ast.expr, frame: Frame) -> ast.expr | None:
         return None
     definition = min(spans, key=lambda d: (d.end_lineno or d.lineno) - d.lineno)
     return bound_once(definition, operand.id)
+
+
+def _locals_replaced(operand: Any, frame: Frame) -> Any:
+    """``operand`` with each local its method binds once replaced by what it is bound to.
+
+    Conformer's ``dist.clamp(-max_pos_emb, max_pos_emb)``, where ``n, ...,
+    max_pos_emb = ..., self.max_pos_emb``: ``-self.max_pos_emb``.
+    """
+    if not isinstance(operand, ast.expr):
+        return operand
+    if isinstance(operand, ast.Name):
+        return _local_value(operand, frame) or operand
+
+    class Replace(ast.NodeTransformer):
+        def visit_Name(self, name: ast.Name) -> ast.expr:
+            return _local_value(name, frame) or name
+
+    return Replace().visit(copy.deepcopy(operand))

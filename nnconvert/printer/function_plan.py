@@ -880,7 +880,12 @@ def _expression_keywords(
     """
     agreed = agreed_expression_reads([(m.graph, m.instance.module) for m in members])
     used = {slot for _, slots in named for slot in slots}
-    names = {n for n, _ in named}
+    # a keyword already read as the attribute (Conformer's ``max_pos_emb``,
+    # beside ``-max_pos_emb``), where every member holds the read's value
+    held = {
+        n: {_repr_value(value_of(m.slots, slots[0])) for m in members}
+        for n, slots in named
+    }
     computed: dict[str, list] = {}
     defaults: dict[str, Any] = {}
     for slot, reads in agreed.items():
@@ -889,14 +894,21 @@ def _expression_keywords(
             continue
         attributes = dict(read.attributes)
         if any(
-            a in taken or a in names or defaults.get(a, v) != v
+            a in taken
+            or (a in held and held[a] != {_repr_value(v)})
+            or defaults.get(a, v) != v
             for a, v in attributes.items()
         ):
             continue
         text = re.sub(r"\bself\.(\w+)", r"\1", read.text)
-        defaults |= attributes
+        defaults |= {a: v for a, v in attributes.items() if a not in held}
         computed.setdefault(text, []).append(slot)
     return list(computed.items()), defaults
+
+
+def _repr_value(value: Any) -> str:
+    """A literal's type and value: ``1`` and ``1.0`` and ``True`` differ."""
+    return f"{type(value).__name__}:{value!r}"
 
 
 def _names_of_callees(members: list[_Member]) -> set[str]:
