@@ -816,6 +816,63 @@ ENTRIES = [
                 ),
                 (2, 3, 32, 32),
             ),
+            # lucidrains' other repositories: each README's example, made small
+            (
+                "perceiver",
+                lambda m: m.Perceiver(
+                    input_channels=3,
+                    input_axis=2,
+                    num_freq_bands=6,
+                    max_freq=10.0,
+                    depth=2,
+                    num_latents=16,
+                    latent_dim=32,
+                    cross_heads=1,
+                    latent_heads=2,
+                    cross_dim_head=16,
+                    latent_dim_head=16,
+                    num_classes=10,
+                    self_per_cross_attn=1,
+                ),
+                (2, 8, 8, 3),
+            ),
+            (
+                "conformer",
+                lambda m: m.Conformer(
+                    dim=32,
+                    depth=2,
+                    dim_head=16,
+                    heads=2,
+                    ff_mult=2,
+                    conv_expansion_factor=2,
+                    conv_kernel_size=7,
+                ),
+                (2, 20, 32),
+            ),
+            (
+                "g_mlp",
+                lambda m: m.gMLPVision(
+                    image_size=32,
+                    patch_size=8,
+                    num_classes=10,
+                    dim=32,
+                    depth=2,
+                    attn_dim=16,
+                ),
+                (2, 3, 32, 32),
+            ),
+            (
+                "siren",
+                lambda m: m.SirenNet(
+                    dim_in=2,
+                    dim_hidden=32,
+                    dim_out=3,
+                    num_layers=3,
+                    final_activation=torch.nn.Sigmoid(),
+                    w0_initial=30.0,
+                ),
+                (4, 2),
+            ),
             (
                 "scalable_vit",
                 lambda m: m.ScalableViT(
