@@ -10,6 +10,7 @@ makes no difference here.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
 import linecache
 import sys
@@ -49,10 +50,13 @@ from .passes.canonicalize import ANCESTRY
 from .passes.styles import MADE_FROM_LAYER
 from .passes.weight_dicts import graphs_with_methods
 from .printer import print_program
+from .printer.init_params import function_name
+from .printer.program import format_source
 from .printer.functions import snake_case
 from .range_counts import STEPPED_COUNTS, STEPS
 from .reparametrized import reject_reparametrized
 from .reporting import exit_message, one_line
+from .root_promises import broken_parameters, without_parameters
 from .stored_attributes import refuse_block_stores
 
 _counter = itertools.count()
@@ -210,10 +214,10 @@ def _convert(
     fresh = None
     if keep_init:
         source, fresh = _checked_init_code(read, instances, style, name, source)
-    kept = None
+    kept = exact = None
     if style is Style.MIXED and keep_source:
         called = _layers_called(instances)
-        kept = as_written(read.module, name, source, _runner(name))
+        kept = exact = as_written(read.module, name, source, _runner(name))
         kept = kept or with_layer_calls_rewritten(
             read.module,
             name,
@@ -230,8 +234,11 @@ def _convert(
         kept = kept or with_calls_as_layers(read.module, name, _runner(name), instances)
     working = next(i for i in instances if not i.path).module
     leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
+    written = kept or source
+    if exact is None:  # the model's own source promises what the model does
+        written = _root_promises_kept(read, style, name, written, example_inputs)
     return Conversion(
-        kept or source,
+        written,
         name,
         style,
         read.module,
@@ -241,6 +248,42 @@ def _convert(
         as_written=kept is not None,
         fresh_build=None if kept else fresh,
     )
+
+
+def _root_promises_kept(
+    read: ModelInput,
+    style: Style,
+    name: str,
+    source: str,
+    example_inputs: tuple[Any, ...],
+) -> str:
+    """``source`` without the root parameters that would build another model (:mod:`.root_promises`)."""
+    if not init_arguments.recorded_call(read.module):
+        return source
+    namespace = execute(source, f"<nnconvert root parameters: {name}>")
+    if style is Style.FUNCTIONAL:
+        initialise = function_name(name)
+        root, model = namespace.get(initialise), namespace[name]
+        function = initialise
+
+        def run(changed: Any, weights: Any) -> Any:
+            taken = inspect.signature(model).parameters  # ``ntoken`` too, as given
+            extra = {k: v for k, v in changed.items() if k in taken}
+            return model(dict(weights), *example_inputs, **extra)
+
+    else:
+        root, function = namespace[name], f"{name}.__init__"
+
+        def run(changed: Any, weights: Any) -> Any:
+            built = root(**changed).eval()
+            built.load_state_dict(weights)
+            return built(*example_inputs)
+
+    if root is None:
+        return source
+    broken = broken_parameters(read.module, root, style, run, example_inputs)
+    edited = without_parameters(source, function, list(broken)) if broken else None
+    return source if edited is None else format_source(edited)
 
 
 def _runner(name: str) -> Callable[[str], type]:
