@@ -607,9 +607,10 @@ ENTRIES = [
             ("bigram", makemore("Bigram")),
         ]
     ),
-    # lucidrains/vit-pytorch's variants: each README example, made small (a
-    # layer dropout of 0: CaiT and XCiT drop layers by a random draw in eval
-    # mode too, which no trace can follow)
+    # lucidrains/vit-pytorch's variants: each README example, made small but
+    # two layers deep where a loop runs over them (a layer dropout of 0: CaiT
+    # and XCiT drop layers by a random draw in eval mode too, which no trace
+    # can follow)
     *(
         Entry(f"lucidrains_{name}", f"lucidrains_{name}.py", build, images(*shape))
         for name, build, shape in [
@@ -684,7 +685,7 @@ ENTRIES = [
                     patch_size=4,
                     dim=32,
                     num_classes=10,
-                    depth=(1, 1),
+                    depth=(2, 2),
                     heads=2,
                     mlp_dim=64,
                     dropout=0.1,
@@ -729,7 +730,7 @@ ENTRIES = [
                     dim=16,
                     heads=2,
                     num_hierarchies=2,
-                    block_repeats=(1, 1),
+                    block_repeats=(2, 2),
                     num_classes=10,
                 ),
                 (2, 3, 32, 32),
@@ -768,15 +769,15 @@ ENTRIES = [
                     depth=1,
                     sm_dim=16,
                     sm_patch_size=8,
-                    sm_enc_depth=1,
+                    sm_enc_depth=2,
                     sm_enc_heads=2,
                     sm_enc_mlp_dim=32,
                     lg_dim=32,
                     lg_patch_size=16,
-                    lg_enc_depth=1,
+                    lg_enc_depth=2,
                     lg_enc_heads=2,
                     lg_enc_mlp_dim=32,
-                    cross_attn_depth=1,
+                    cross_attn_depth=2,
                     cross_attn_heads=2,
                     dropout=0.1,
                     emb_dropout=0.1,
@@ -797,7 +798,7 @@ ENTRIES = [
                     dim=16,
                     dim_head=8,
                     heads=(1, 2, 2, 2),
-                    depth=(1, 1, 1, 1),
+                    depth=(2, 2, 2, 2),
                     window_size=7,
                     dropout=0.1,
                 ),
@@ -879,7 +880,7 @@ ENTRIES = [
                     num_classes=10,
                     dim=16,
                     heads=(1, 2, 2, 2),
-                    depth=(1, 1, 1, 1),
+                    depth=(2, 2, 2, 2),
                     ssa_dim_key=(8, 8, 8, 8),
                     reduction_factor=(8, 4, 2, 1),
                     window_size=(8, 4, None, None),
