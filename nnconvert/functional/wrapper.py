@@ -17,6 +17,7 @@ are never changed.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import sys
@@ -28,6 +29,7 @@ from torch import fx, nn
 
 from ..init_arguments import declare
 from ..method_calls import arguments_of, recorded_call
+from ..source_text import function_tree
 from ..stored_attributes import store_attribute
 from .classes import shape_of, wrapper_class
 from .leaf_layers import CallSite, leaf_stand_ins
@@ -72,7 +74,7 @@ class FunctionalModel(nn.Module):
         declare(
             self,
             _in_signature_order(
-                function, _named_by_user(function, settings, self._callees.values())
+                function, _named_by_user(function, settings, self._callees)
             ),
             keywords=[
                 name
@@ -132,7 +134,7 @@ def _in_signature_order(function: Callable, settings: dict[str, Any]) -> dict[st
 
 
 def _named_by_user(
-    function: Callable, settings: dict[str, Any] | None, callees: Iterable[Callable]
+    function: Callable, settings: dict[str, Any] | None, callees: Iterable[str]
 ) -> dict[str, Any]:
     """The ``settings`` whose names may be the user's ``__init__``'s, not functional style's own.
 
@@ -143,28 +145,27 @@ def _named_by_user(
     would name a class's width after ``groups`` where module -> module
     keeps ``out_channels``: left out. A user's name equal to such a name
     (``stride``) is the name the class gets anyway. A keyword passed on
-    to a function of the file (``scores(..., hidden=hidden)``, the
-    ``callees``) is the same keyword there, not a layer's.
+    only to functions of the file (``scores(..., hidden=hidden)``, the
+    ``callees`` by name) is the same keyword there, not a layer's; one a
+    callee merely takes (ShuffleNet's ``shuffle_block(..., *, groups=2)``,
+    called without it) does not make a layer's ``groups`` the user's.
     """
-    called_with = set()
-    codes = [function.__code__] if hasattr(function, "__code__") else []
-    while codes:
-        code = codes.pop()
-        for constant in code.co_consts:
-            if isinstance(constant, types.CodeType):
-                codes.append(constant)
-            elif isinstance(constant, tuple):  # the keyword names of a call
-                called_with |= {c for c in constant if isinstance(c, str)}
-    for callee in callees:
-        called_with -= {
-            p.name
-            for p in inspect.signature(callee).parameters.values()
-            if p.kind is p.KEYWORD_ONLY
-        }
+    definition = function_tree(function)
+    if definition is None:
+        return {}
+    callee_names = set(callees)
+    layer_keywords = {
+        keyword.arg
+        for call in ast.walk(definition)
+        if isinstance(call, ast.Call)
+        and not (isinstance(call.func, ast.Name) and call.func.id in callee_names)
+        for keyword in call.keywords
+        if keyword.arg
+    }
     return {
         name: value
         for name, value in (settings or {}).items()
-        if re.sub(r"_\d+$", "", name) not in called_with
+        if re.sub(r"_\d+$", "", name) not in layer_keywords
         and not re.fullmatch(r"value(_\d+)?", name)
         and not (name.startswith("has_") and isinstance(value, bool))
     }
