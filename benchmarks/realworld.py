@@ -57,6 +57,7 @@ from nnconvert.init_arguments import recorded_call
 from nnconvert.init_code import equal_keys, fresh_states
 from nnconvert.options import Style
 from nnconvert.printer.init_params import function_name
+from nnconvert.root_promises import other_value, recorded_keywords
 
 HERE = Path(__file__).parent
 SUITE = HERE / "realworld"
@@ -1012,7 +1013,7 @@ def root_parameters(
     else:
         root = defined[conversion.name]
         parameters = list(inspect.signature(root.__init__).parameters.values())[1:]
-    given = _given(type(original), recorded_call(original) or {})
+    given = recorded_keywords(type(original), recorded_call(original) or {})
     tried, failed = 0, []
     for label, name, value, output_value in _tried_values(parameters, given, defined):
         try:
@@ -1043,7 +1044,7 @@ def _tried_values(
 ) -> Iterator[tuple[str, str, Any, Any]]:
     """``(label, parameter, source's value, output's value)`` for each value tried.
 
-    A parameter with a number or ``bool`` default: :func:`_other_value`. One
+    A parameter with a number or ``bool`` default: :func:`nnconvert.root_promises.other_value`. One
     defaulting to None or to a config that the model was given a config for
     (``config=None``, the output building its own ``GPTConfig(...)``; a
     source kept as written, ``config=GPTConfig(n_layer=2, ...)``): each
@@ -1052,7 +1053,7 @@ def _tried_values(
     name it defines (a copy), as a user of either builds it.
     """
     for parameter in parameters:
-        value = _other_value(parameter.default)
+        value = other_value(parameter.default)
         if value is not None:
             yield parameter.name, parameter.name, value, value
             continue
@@ -1063,7 +1064,7 @@ def _tried_values(
         fields = _config_fields(config)
         made = defined.get(type(config).__name__, type(config))
         for field, item in fields.items():
-            other = _other_value(item)
+            other = other_value(item)
             if other is None:
                 continue
             changed = {**fields, field: other}
@@ -1128,30 +1129,6 @@ def _differs(
             torch.testing.assert_close(run(expected), wanted, equal_nan=True)
         except Exception as error:
             return f"other outputs ({one_line(error)[:60]})"
-    return None
-
-
-def _given(cls: type, recorded: Mapping[str, Any]) -> dict[str, Any]:
-    """The recorded arguments of ``cls``'s ``__init__``, as keywords it takes again."""
-    parameters = inspect.signature(cls.__init__).parameters
-    given = {}
-    for name, value in recorded.items():
-        kind = parameters[name].kind if name in parameters else None
-        if kind is inspect.Parameter.VAR_KEYWORD:
-            given.update(value)
-        elif kind not in (None, inspect.Parameter.VAR_POSITIONAL):
-            given[name] = value
-    return given
-
-
-def _other_value(value: Any) -> Any:
-    """Another value of the same kind (None: not tried)."""
-    if type(value) is bool:
-        return not value
-    if type(value) is int:
-        return 2 * value if value else 1
-    if type(value) is float:
-        return value / 2
     return None
 
 

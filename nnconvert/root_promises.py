@@ -67,7 +67,7 @@ def broken_parameters(
     recorded = recorded_call(model)
     if recorded is None:
         return {}
-    given = _keywords(type(model), recorded)
+    given = recorded_keywords(type(model), recorded)
     function = root if style is Style.FUNCTIONAL else root.__init__
     try:
         parameters = list(inspect.signature(function).parameters.values())
@@ -78,7 +78,7 @@ def broken_parameters(
     small = sum(p.numel() for p in model.parameters()) <= RUN_UP_TO
     broken = {}
     for parameter in parameters:
-        value = _other_value(parameter.default)
+        value = other_value(parameter.default)
         if value is None or parameter.name not in given:
             continue
         changed = {parameter.name: value}
@@ -159,7 +159,7 @@ def _shapes(state: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
-def _keywords(cls: type, recorded: Mapping[str, Any]) -> dict[str, Any]:
+def recorded_keywords(cls: type, recorded: Mapping[str, Any]) -> dict[str, Any]:
     """The recorded arguments of ``cls.__init__``, as keywords it takes again."""
     parameters = inspect.signature(cls.__init__).parameters
     given: dict[str, Any] = {}
@@ -172,8 +172,8 @@ def _keywords(cls: type, recorded: Mapping[str, Any]) -> dict[str, Any]:
     return given
 
 
-def _other_value(value: Any) -> Any:
-    """Another value of the same kind (None: not tried)."""
+def other_value(value: Any) -> Any:
+    """Another value of the same kind (None: not tried): an int doubled, a bool flipped, a float halved."""
     if type(value) is bool:
         return not value
     if type(value) is int:
@@ -285,4 +285,10 @@ def _remove(arguments: ast.arguments, names: Sequence[str]) -> None:
     arguments.kw_defaults = [d for _, d in keywords]
 
 
-__all__ = ["RUN_UP_TO", "broken_parameters", "without_parameters"]
+__all__ = [
+    "RUN_UP_TO",
+    "broken_parameters",
+    "other_value",
+    "recorded_keywords",
+    "without_parameters",
+]
