@@ -482,7 +482,7 @@ class ConcreteTracer(ModelTracer):
         super().__init__(keep, keywords)
         self._inputs = list(clone_inputs(example_inputs))
         self._values: dict[fx.Node, Any] = {}
-        self._ranked: set[fx.Node] = set()  # sizes whose rank is guarded already
+        self._ranked: set[fx.Node] = set()  # values whose length is guarded already
         self._shadow: nn.Module | None = None
 
     def trace(self, root, concrete_args=None):  # type: ignore[override]

@@ -101,10 +101,13 @@ def join_paths(
                 moved[k] = where[into]
                 copies[side][into] = originals[k]
         positions.insert(0, moved)
-    for side in (1, 0):  # side 0 last: its literals where both sides have the node
+    sources = {**copies[1], **copies[0]}  # side 0's literals where both have the node
+    for node, original in sources.items():
+        if node.op == original.op and node.target == original.target:
+            restore_literals(node, original)
+    for side in (0, 1):
         for node, original in copies[side].items():
             if node.op == original.op and node.target == original.target:
-                restore_literals(node, original)
                 # LeViT's ``x + (x if self.attn_residual else 0)``: the choice
                 # between a value and a literal holds the side's literal
                 restore_choices(node, original, branch=1 + side)
