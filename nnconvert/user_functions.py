@@ -49,7 +49,7 @@ from .as_written import comments_above_long_lines
 from .errors import ConversionError
 from .method_calls import is_users_function
 from .naming import MODULE_NAMES
-from .source_text import function_definition
+from .source_text import docstring_node, function_definition
 
 
 @dataclass(frozen=True)
@@ -255,13 +255,8 @@ def _tests_identity(function: Callable, seen: frozenset[int] = frozenset()) -> b
     found = function_definition(function)
     if found is None or id(function) in seen:
         return False
-    body = found[1].body
-    if (
-        body
-        and isinstance(body[0], ast.Expr)
-        and isinstance(body[0].value, ast.Constant)
-    ):
-        body = body[1:]  # the docstring
+    definition = found[1]
+    body = definition.body[1:] if docstring_node(definition) else definition.body
     if len(body) != 1 or not isinstance(body[0], ast.Return):
         return False
     test = body[0].value

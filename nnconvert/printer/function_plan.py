@@ -73,6 +73,7 @@ from .methods import MethodPlan, methods_of, plan_methods
 from .optional_values import find_stand_ins, with_choices
 from .statements import StatementPlan, passes_value_through, plan_statements
 from .tested_paths import join_paths
+from .values import same_literal
 
 
 @dataclass(frozen=True)
@@ -882,10 +883,7 @@ def _expression_keywords(
     used = {slot for _, slots in named for slot in slots}
     # a keyword already read as the attribute (Conformer's ``max_pos_emb``,
     # beside ``-max_pos_emb``), where every member holds the read's value
-    held = {
-        n: {_repr_value(value_of(m.slots, slots[0])) for m in members}
-        for n, slots in named
-    }
+    held = {n: [value_of(m.slots, slots[0]) for m in members] for n, slots in named}
     computed: dict[str, list] = {}
     defaults: dict[str, Any] = {}
     for slot, reads in agreed.items():
@@ -895,7 +893,7 @@ def _expression_keywords(
         attributes = dict(read.attributes)
         if any(
             a in taken
-            or (a in held and held[a] != {_repr_value(v)})
+            or (a in held and not all(same_literal(h, v) for h in held[a]))
             or defaults.get(a, v) != v
             for a, v in attributes.items()
         ):
@@ -904,11 +902,6 @@ def _expression_keywords(
         defaults |= {a: v for a, v in attributes.items() if a not in held}
         computed.setdefault(text, []).append(slot)
     return list(computed.items()), defaults
-
-
-def _repr_value(value: Any) -> str:
-    """A literal's type and value: ``1`` and ``1.0`` and ``True`` differ."""
-    return f"{type(value).__name__}:{value!r}"
 
 
 def _names_of_callees(members: list[_Member]) -> set[str]:
