@@ -15,6 +15,12 @@ becomes, at that attribute,
   (``stack`` -> ``Stack``), as ``--to functional`` writes one (a subclass's
   function is named after its class).
 
+A function that takes keywords is one too (``sm_mlp_head(..., normalized_shape=(16,))``
+for two heads of other widths; RegNet's ``layer(..., groups=3)``): each
+block is traced at its caller's values, so its Sequential holds the layers
+those values build; the keywords size or set its layers, and a layer holds
+its own settings.
+
 Other blocks stay as they are. The paths rebuilt are returned as data: the
 input did not declare them, so class styles place them where first used,
 as any layer the conversion adds (``ModelInput.built_paths``).
@@ -23,9 +29,7 @@ as any layer the conversion adds (``ModelInput.built_paths``).
 from __future__ import annotations
 
 import ast
-import inspect
 import re
-import textwrap
 from typing import Any, Sequence
 
 from torch import nn
@@ -39,7 +43,7 @@ from ..passes.lift import holds_only_numbered_modules, sequential_of
 from ..passes.weight_dicts import spell_out_dict_calls
 from ..source_text import function_definition
 from ..trace import trace
-from .wrapper import FunctionalModel, keyword_only_parameters
+from .wrapper import FunctionalModel
 
 #: The attribute of a rebuilt Sequential holding the function it was read
 #: from (:func:`layer_comments`); an instance attribute, as copies of the
@@ -128,7 +132,7 @@ def rebuild_sequentials(
     plain = _plain_functions(blocks)
     built: set[str] = set()
     for path, block in reversed(blocks):  # inner blocks first
-        if id(block) not in inputs or _takes_settings(block):
+        if id(block) not in inputs:
             continue
         sequential = _sequential_for(block, inputs[id(block)])
         if sequential is None:
@@ -179,57 +183,6 @@ def _sequential_for(
             return sequential_of(graph_module)
     except ConversionError:
         return None
-
-
-def _takes_settings(block: FunctionalModel) -> bool:
-    """The function takes keywords besides ``training``: its callers pass settings.
-
-    ``def layer(params, x, *, groups)``, called ``groups=3`` for ``layer1``
-    and ``groups=7`` for ``layer2``, where the body computes with ``groups``:
-    an ``nn.Sequential`` takes no keyword, so the block stays one of its own
-    class. Two kinds of keyword are no setting, since the trace at the
-    caller's value spells out the Sequential: one that only sets how many
-    members a loop runs over (``for i in range(num_blocks)``, which ``--to
-    functional`` writes for DenseNet's stages of different lengths), and one
-    the body only hands on to its members as the same keyword
-    (``cell_a(..., in_planes=in_planes)`` in PNASNet's stages): each member
-    keeps the value it was called with.
-    """
-    keywords = keyword_only_parameters(block.function)
-    if not keywords:
-        return False
-    free = _loop_counts_and_handed_on(block.function)
-    return any(name not in free for name in keywords)
-
-
-def _loop_counts_and_handed_on(function: Any) -> set[str]:
-    """The names ``function``'s source reads only as ``range(name)`` or ``f(..., name=name)``."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):
-        return set()
-    free_reads: set[int] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        if (
-            isinstance(node.func, ast.Name)
-            and node.func.id == "range"
-            and len(node.args) == 1
-            and isinstance(node.args[0], ast.Name)
-            and not node.keywords
-        ):
-            free_reads.add(id(node.args[0]))
-        if not isinstance(node.func, ast.Name):
-            continue  # ``F.conv2d(..., groups=groups)`` computes with it
-        for keyword in node.keywords:
-            if isinstance(keyword.value, ast.Name) and keyword.value.id == keyword.arg:
-                free_reads.add(id(keyword.value))
-    reads: dict[str, bool] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            reads[node.id] = reads.get(node.id, True) and id(node) in free_reads
-    return {name for name, only_free in reads.items() if only_free}
 
 
 def _named_as_sequential(function_name: str, attribute: str) -> bool:

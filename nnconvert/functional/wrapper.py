@@ -438,6 +438,9 @@ class _Dispatcher:
                 self.run.recorder.record(
                     prefix, self.function, _literals(self.function, kwargs)
                 )
+                # a step of its caller, as a layer's call over member 0's weights
+                # is: a leaf between members is numbered by them (.leaf_layers)
+                self.run.recorder.leaves.step(keys=[prefix])
             self.run.prefixes.append(prefix)
             try:
                 return self._call(params, *args, **kwargs)
