@@ -35,6 +35,7 @@ import contextlib
 import copy
 import inspect
 import io
+import re
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
@@ -221,7 +222,13 @@ def without_parameters(source: str, function: str, names: Sequence[str]) -> str 
         *(d for d in arguments.kw_defaults if d is not None),
     ]
     spans = [node_span(n, starts) for n in listed]
-    edits = [(min(s for s, _ in spans), max(e for _, e in spans), ast.unparse(kept))]
+    end = max(e for _, e in spans)
+    # black's trailing comma of a signature it exploded goes too: the shorter
+    # signature is laid out as if written so (it may fit on one line again)
+    comma = re.match(rb"\s*,\s*\)", encoded[end:])
+    if comma:
+        end += encoded.index(b",", end) + 1 - end
+    edits = [(min(s for s, _ in spans), end, ast.unparse(kept))]
     for node in ast.walk(definition):
         if isinstance(node, ast.Name) and node.id in dropped:
             if any(node is d for d in listed):

@@ -16,7 +16,6 @@ import re
 from typing import Any, Callable
 
 from ..errors import ConversionError
-from ..user_functions import kept_function
 
 
 def wrapper_class(
@@ -56,14 +55,19 @@ def class_name_for(function_name: str) -> str:
 
 
 def _named_after(function: Callable) -> str:
-    """``drop_path`` for ``drop_path_2`` when the file keeps a function ``drop_path``.
+    """``drop_path`` for ``drop_path_2`` when the file has a function ``drop_path``.
 
-    Functional style numbers a block's function whose name the user's own
-    function has (DINO's ``DropPath`` calls ``drop_path``): its class takes
-    the name back.
+    Functional style numbers a block's function whose name another function
+    has: the user's own (DINO's ``DropPath`` calls ``drop_path``), or
+    another shape of the same class (CaiT's ``LayerScale`` around attention
+    is ``layer_scale``, around its feed-forward ``layer_scale_2``). Its class
+    takes the name back, so what the output says of the class (``#
+    LayerScale's own tensor``) reads the same when it is converted again;
+    a class of other inputs than the base's is still a class of its own
+    (:func:`shape_of`), which class styles number as they number shapes.
     """
     name, base = _numbered_base(function)
-    if base is not None and kept_function(base) is not None:
+    if inspect.isfunction(base):
         return name
     return function.__name__
 

@@ -148,24 +148,28 @@ def _named_by_user(
     only to functions of the file (``scores(..., hidden=hidden)``, the
     ``callees`` by name) is the same keyword there, not a layer's; one a
     callee merely takes (ShuffleNet's ``shuffle_block(..., *, groups=2)``,
-    called without it) does not make a layer's ``groups`` the user's.
+    called without it) does not make a layer's ``groups`` the user's. Only
+    a keyword filled by the setting itself names it (``groups=groups``):
+    CvT's attention takes ``dim`` and calls ``.chunk(2, dim=1)``, and its
+    ``dim`` is still the user's.
     """
     definition = function_tree(function)
     if definition is None:
         return {}
     callee_names = set(callees)
-    layer_keywords = {
-        keyword.arg
+    named_after_keyword = {  # ``groups=groups``, ``groups=groups_2``
+        keyword.value.id
         for call in ast.walk(definition)
         if isinstance(call, ast.Call)
         and not (isinstance(call.func, ast.Name) and call.func.id in callee_names)
         for keyword in call.keywords
-        if keyword.arg
+        if isinstance(keyword.value, ast.Name)
+        and re.sub(r"_\d+$", "", keyword.value.id) == keyword.arg
     }
     return {
         name: value
         for name, value in (settings or {}).items()
-        if re.sub(r"_\d+$", "", name) not in layer_keywords
+        if name not in named_after_keyword
         and not re.fullmatch(r"value(_\d+)?", name)
         and not (name.startswith("has_") and isinstance(value, bool))
     }
