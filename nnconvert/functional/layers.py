@@ -13,6 +13,7 @@ own host's (:mod:`.tied_reads`).
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Mapping, Sequence
 
 import torch
@@ -45,7 +46,7 @@ def adopt_layers(
     training = model.training
     try:
         with eval_mode(model):
-            graph_module = trace(model, example_inputs, is_leaf)
+            graph_module = trace(model, _with_defaults(model, example_inputs), is_leaf)
             graph_module.meta["original"] = model
             canonicalize(graph_module)
             spell_out_dict_calls(
@@ -59,6 +60,21 @@ def adopt_layers(
     for owner, lift in found.items():
         parent, _, name = owner.rpartition(".")
         setattr(model.get_submodule(parent), name, lift.layer.train(training))
+
+
+def _with_defaults(model: nn.Module, example_inputs: Sequence[Any]) -> tuple[Any, ...]:
+    """The example inputs and the defaults of the inputs they leave out, as a call passes them.
+
+    ``perceiver(params, data, mask=None)`` given ``data`` alone: traced with
+    ``mask`` None, its guard ``if mask is not None: raise ...`` passes, where
+    an input left to fx would be a proxy, and not None.
+    """
+    try:
+        bound = inspect.signature(model.forward).bind(*example_inputs)
+    except TypeError:
+        return tuple(example_inputs)
+    bound.apply_defaults()
+    return tuple(bound.args)
 
 
 __all__ = ["adopt_layers"]

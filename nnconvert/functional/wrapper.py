@@ -22,7 +22,7 @@ import inspect
 import re
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import torch
 from torch import fx, nn
@@ -208,6 +208,31 @@ def build_wrapper(
     model = classes[function](
         function, tuple(tensors), {p[:-1]: blocks[p] for p in outer}, own_settings
     )
+
+    def inside(prefix: str, table: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            q[len(prefix) :]: v
+            for q, v in table.items()
+            if q != prefix and q.startswith(prefix)
+        }
+
+    def place(prefix: str, inner: dict[str, torch.Tensor]) -> None:
+        block = build_wrapper(
+            blocks[prefix],
+            inner,
+            inside(prefix, blocks),
+            classes,
+            root,
+            inside(prefix, settings),
+            settings.get(prefix),
+        )
+        register(model, prefix[:-1], block)
+
+    # a block without weights (a channel shuffle, MaxViT's ``attend``) goes
+    # before the first block with weights its function calls after it, where
+    # ``__init__`` most likely built it; the others follow the weights' order
+    weighted = {p for p in outer if any(k.startswith(p) for k in tensors)}
+    waiting = [p for p in outer if p not in weighted]
     placed: set[str] = set()
     for key, tensor in tensors.items():
         prefix = next((p for p in outer if key.startswith(p)), None)
@@ -215,49 +240,13 @@ def build_wrapper(
             register(model, key, tensor)
         elif prefix not in placed:
             placed.add(prefix)
-            inner = {
-                k[len(prefix) :]: t for k, t in tensors.items() if k.startswith(prefix)
-            }
-            nested = {
-                q[len(prefix) :]: f
-                for q, f in blocks.items()
-                if q.startswith(prefix) and q != prefix
-            }
-            inner_settings = {
-                q[len(prefix) :]: v
-                for q, v in settings.items()
-                if q.startswith(prefix) and q != prefix
-            }
-            block = build_wrapper(
-                blocks[prefix],
-                inner,
-                nested,
-                classes,
-                root,
-                inner_settings,
-                settings.get(prefix),
-            )
-            register(model, prefix[:-1], block)
-    for prefix in outer:  # a block without weights (a channel shuffle)
-        if prefix not in placed:
-            block = build_wrapper(
-                blocks[prefix],
-                {},
-                {
-                    q[len(prefix) :]: f
-                    for q, f in blocks.items()
-                    if q != prefix and q.startswith(prefix)
-                },
-                classes,
-                root,
-                {
-                    q[len(prefix) :]: v
-                    for q, v in settings.items()
-                    if q != prefix and q.startswith(prefix)
-                },
-                settings.get(prefix),
-            )
-            register(model, prefix[:-1], block)
+            called_before = outer[: outer.index(prefix)]
+            for earlier in [p for p in waiting if p in called_before]:
+                waiting.remove(earlier)
+                place(earlier, {})
+            place(prefix, inside(prefix, tensors))
+    for prefix in waiting:
+        place(prefix, {})
     return model
 
 

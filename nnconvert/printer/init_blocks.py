@@ -238,12 +238,16 @@ def _sizes_named(
     Named as class styles name constructor parameters
     (:func:`~.init_names.init_names`), from what each instance was built
     with: its ``__init__``'s arguments, or, for a block read back from a
-    functional file, the sizes its init function was called with first.
+    functional file, the sizes its init function was called with alone: its
+    function's keywords (MaxViT attention's ``heads``, named after the
+    attribute ``self.heads``) were no constructor argument where the file
+    was written, or its init function would take them; given as arguments,
+    they would size what the file derives (``dim // 8``).
     """
     varying = list(dict.fromkeys(c for c in columns.values() if c is not None))
     modules = [model.get_submodule(p) for p in layout.paths]
     named = _parameter_names(layout.body, path, columns, model, written)
-    arguments = [{**init_sizes(m), **init_arguments(m)} for m in modules]
+    arguments = [init_sizes(m) or init_arguments(m) for m in modules]
     renamed = init_names(
         modules,
         [(named[c][0], list(c)) for c in varying],

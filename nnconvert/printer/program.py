@@ -305,10 +305,22 @@ def _module_code(
     for function in kept:
         found.update(function.code)
         imports.merge(Imports(function.imports))
-    printed = [Printed(found[key], Imports()) for key in sorted(found)]
+    printed = [Printed(_laid_out(found[key]), Imports()) for key in sorted(found)]
     if printed:
         printed[0] = Printed(printed[0].text, imports)
     return printed
+
+
+def _laid_out(statement: str) -> str:
+    """A top-level statement of the user's file as black lays it out.
+
+    The user's text (Perceiver's ``torch.linspace(1., ..., device = device)``)
+    is not the printer's: :func:`format_source` sends black only the lines
+    the printer may write otherwise than black, and would leave it as it is,
+    which the output read back and formatted again would not be.
+    """
+    laid_out = _black(statement)
+    return laid_out if statement.endswith("\n") else laid_out.rstrip("\n")
 
 
 #: Names ``__init__`` or ``init_params()`` may read besides imports, classes and layer functions.
