@@ -29,7 +29,7 @@ import re
 import textwrap
 import tokenize
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import black
 from torch import fx, nn
@@ -1306,7 +1306,7 @@ def docstrings(module: nn.Module) -> Docstrings:
     if is_functional_input(module):
         function = module.function
         init = function.__globals__.get("init_params")
-        said = _init_summary_said(inspect.getdoc(init) if init else None)
+        said = _init_summary_said(inspect.getdoc(init) if init else None, function)
         return Docstrings(
             _docstring_text(function_definition(function)),
             None,
@@ -1322,7 +1322,10 @@ def docstrings(module: nn.Module) -> Docstrings:
 
 #: How ``init_params()``'s docstring quotes the summary of the class's ``__init__``
 INIT_SUMMARY = "The original `__init__`: {}"
-_INIT_SUMMARY = re.compile(r"The original `__init__`: (.+)", re.DOTALL)
+#: ... and of a block class's, under the name of the block's function
+BLOCK_INIT_SUMMARY = "The original `__init__` of `{}`: {}"
+_INIT_SUMMARY = re.compile(r"The original `__init__`(?: of `(\w+)`)?: (.+)", re.DOTALL)
+_MODEL_FUNCTION = re.compile(r"Fresh weights for `(\w+)`")
 
 
 def docstring_summary(literal: str) -> str | None:
@@ -1342,12 +1345,25 @@ def docstring_summary(literal: str) -> str | None:
     return summary or None
 
 
-def _init_summary_said(doc: str | None) -> str | None:
-    """The ``__init__`` summary an ``init_params()`` docstring quotes (its last paragraph)."""
+def _init_summary_said(doc: str | None, function: Callable) -> str | None:
+    """The ``__init__`` summary an ``init_params()`` docstring quotes for ``function``'s class.
+
+    The model's function (the one its first line names) has the paragraph
+    without a name; a block's function the one naming it, or the function
+    it is a numbered shape of (``residual_block`` for ``residual_block_2``).
+    """
     if not doc:
         return None
-    found = _INIT_SUMMARY.fullmatch(doc.split("\n\n")[-1])
-    return " ".join(found.group(1).split()) if found else None
+    said: dict[str | None, str] = {}
+    for paragraph in doc.split("\n\n"):
+        found = _INIT_SUMMARY.fullmatch(paragraph.strip())
+        if found:
+            said.setdefault(found.group(1), " ".join(found.group(2).split()))
+    model = _MODEL_FUNCTION.match(doc)
+    name = function.__name__
+    if model is not None and model.group(1) == name:
+        return said.get(None)
+    return said.get(name, said.get(re.sub(r"_\d+$", "", name)))
 
 
 def function_docstring(function: Any) -> str | None:

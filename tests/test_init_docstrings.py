@@ -4,8 +4,9 @@ Module and mixed style: its first paragraph, on the emitted ``__init__``
 (an ``Args:`` section would describe parameters the output's ``__init__``,
 built for one configuration, mostly no longer has). Functional style has
 ``init_params()`` for the constructor: its docstring quotes that first
-paragraph, and a class converted from the functional output has it back on
-its ``__init__``, so round trips through functional style keep it.
+paragraph, and each block class's under its function's name, and a class
+converted from the functional output has it back on its ``__init__``, so
+round trips through functional style keep it.
 """
 
 from __future__ import annotations
@@ -95,3 +96,58 @@ def test_the_init_docstring_survives_a_round_trip_through_functional(to):
         first = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
         again = nnconvert.convert(load_output(first, name), to, inputs)
         assert again.source == direct
+
+
+class Residual(nn.Module):
+    def __init__(self, width):
+        """Wraps a layer with a residual connection."""
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        return x + self.fc(x)
+
+
+class Inner(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class Blocks(nn.Module):
+    def __init__(self):
+        """A stack of residual blocks."""
+        super().__init__()
+        self.first = Residual(4)
+        self.inner = Inner(4)
+        self.second = Residual(4)
+
+    def forward(self, x):
+        return self.second(self.inner(self.first(x)))
+
+
+def test_functional_style_says_each_block_class_init_once_under_its_function():
+    text = converted(Blocks(), Style.FUNCTIONAL, torch.randn(3, 4))
+    init_params = text[text.index("def init_params") :]
+    assert (
+        "    The original `__init__`: A stack of residual blocks.\n\n"
+        "    The original `__init__` of `residual`: Wraps a layer with a residual "
+        'connection.\n    """\n' in init_params
+    )
+    assert text.count("Wraps a layer") == 1
+
+
+@pytest.mark.parametrize("to", list(Style), ids=lambda s: s.value)
+def test_block_init_docstrings_survive_a_round_trip_through_functional(to):
+    inputs = (torch.randn(3, 4),)
+    model = Blocks()
+    direct = nnconvert.convert(model, to, inputs, keep_source=False)
+    first = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    again = nnconvert.convert(load_output(first, "Blocks"), to, inputs)
+    assert again.source == direct.source
+    if to is not Style.FUNCTIONAL:  # each class has its own, the inner block none
+        assert '"""Wraps a layer with a residual connection."""' in again.source
+        assert again.source.count("A stack of residual blocks.") == 1

@@ -75,6 +75,7 @@ from ..opspecs.spec import LayerInit, TensorInit
 from ..helper_origins import ancestry, helper_comments
 from ..source_text import (
     function_tree,
+    BLOCK_INIT_SUMMARY,
     INIT_SUMMARY,
     docstring_summary,
     docstrings,
@@ -181,6 +182,30 @@ def _init_summary(model: nn.Module) -> str | None:
     return INIT_SUMMARY.format(summary)
 
 
+def _block_init_summaries(
+    block_functions: Sequence[tuple[str, nn.Module]],
+) -> list[str]:
+    """What each block class's ``__init__`` said of itself, under its function's name.
+
+    Mamba's ``ResidualBlock.__init__`` says "Simple block wrapping Mamba
+    block with normalization and residual connection."; functional style
+    has no constructor but ``init_params()``, so its docstring says it too:
+    "The original `__init__` of `residual_block`: ...", once per class (the
+    first of its functions: ``residual_block_2`` is another shape of it),
+    and read back from there (:func:`~nnconvert.source_text.docstrings`).
+    """
+    said: list[str] = []
+    classes: set[str] = set()
+    for name, module in block_functions:
+        literal = docstrings(module).of_init
+        summary = docstring_summary(literal) if literal else None
+        if summary is None or type(module).__name__ in classes:
+            continue
+        classes.add(type(module).__name__)
+        said.append(BLOCK_INIT_SUMMARY.format(name, summary))
+    return said
+
+
 def function_name(function: str) -> str:
     """The name of the generated ``init_params`` next to the model's function ``function``."""
     return FUNCTION if function != FUNCTION else FUNCTION + "_"
@@ -194,6 +219,7 @@ def init_params_function(
     blocks: Sequence[BlockUse] = (),
     taken: frozenset[str] = frozenset(),
     replay: Sequence[InitCall] | None = None,
+    block_functions: Sequence[tuple[str, nn.Module]] = (),
 ) -> Printed:
     """``def init_params()`` for ``model``, whose functional form is ``function``.
 
@@ -209,7 +235,9 @@ def init_params_function(
     written as one init function where that saves lines (:mod:`.init_blocks`);
     ``taken``: names the file defines or imports, which those never take.
     ``replay``: the model's own initialisation calls to make again after the
-    tensors they act on (default: the claim's).
+    tensors they act on (default: the claim's). ``block_functions``: each
+    block function of the output and an instance of it, whose ``__init__``
+    docstring the docstring quotes (:func:`_block_init_summaries`).
     """
     state = model.state_dict(keep_vars=True)
     order = construction_order(model, list(state))
@@ -246,7 +274,7 @@ def init_params_function(
             differ,
             len(compared),
             None if claim is None or differ else claim.wording,
-            _init_summary(model),
+            [_init_summary(model), *_block_init_summaries(block_functions)],
             len(body.built) - drawn,
             drawn=drawn,
             own_init=initialising is not None or body.replayed,
@@ -1243,7 +1271,7 @@ def _docstring(
     differ: list[str] | None,
     compared: int = 0,
     wording: str | None = None,
-    init_summary: str | None = None,
+    init_summaries: Sequence[str | None] = (),
     built: int = 0,
     own_init: bool = False,
     drawn: int = 0,
@@ -1253,7 +1281,8 @@ def _docstring(
     ``differ``: the keys a comparison found different (empty: all equal),
     None when no comparison ran; ``compared``: how many keys it compared;
     ``wording``: an inherited claim (:class:`InitClaim`), which replaces them.
-    ``init_summary``: the last paragraph, what the model's ``__init__`` said of itself.
+    ``init_summaries``: the last paragraphs, what the model's ``__init__``
+    and its blocks' said of themselves.
     ``built``: how many tensors are written as the model's own code builds them.
     ``own_init``: the body ends with the model's own initialisation code.
     ``drawn``: how many tensors are drawn at random as the model's own code draws them.
@@ -1290,8 +1319,7 @@ def _docstring(
             f"set {them} before use."
         )
         paragraphs.append(warning)
-    if init_summary:
-        paragraphs.append(init_summary)
+    paragraphs += [summary for summary in init_summaries if summary]
     first, *rest = paragraphs
     if not rest and len(f'    """{first}"""') <= LINE_LENGTH:
         return f'    """{first}"""\n'

@@ -174,7 +174,13 @@ def _program_text(
         taken = imported | {f.name for f in functions} | _READ_NAMES
         definitions.append(
             init_params_function(
-                root.module, name, init_claim, arguments, blocks, frozenset(taken)
+                root.module,
+                name,
+                init_claim,
+                arguments,
+                blocks,
+                frozenset(taken),
+                block_functions=[(f.name, f.instance.module) for f in functions[:-1]],
             )
         )
         definitions = with_sub_params(definitions)
