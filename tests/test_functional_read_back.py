@@ -10,7 +10,8 @@ like a keyword of a call it does not fill (CvT's ``dim`` beside
 ``.chunk(2, dim=1)``), a parameter-free ``nn.Sequential`` built before a
 layer with weights (MaxViT's ``attend``), a block size derived from another
 (``heads = dim // dim_head``), an optional input its function guards
-(Perceiver's ``mask``), and a user's function kept in another layout than
+(Perceiver's ``mask``), a layer its function never runs (SepViT's stage
+with one window), and a user's function kept in another layout than
 black's. Each converts, checks in eval and train mode, and reads back to
 the same text; the test also says what the text keeps.
 """
@@ -219,6 +220,30 @@ class Masked(nn.Module):
         return self.block(data, mask=mask)
 
 
+class UnusedNormBlock(nn.Module):
+    """SepViT's stage with one window: its function never runs the norm it holds."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.norm = nn.LayerNorm(8)
+        self.scale = nn.Parameter(torch.ones(8))
+
+    def forward(self, x):
+        return self.fc(x) * self.scale
+
+
+class UnusedNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([UnusedNormBlock() for _ in range(2)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
 def tokens():
     return (torch.randn(2, 5, 8),)
 
@@ -356,3 +381,11 @@ def test_root_parameters_dropped_leave_no_trailing_comma():
         "def init_params(num_classes: int = 10, channels: int = 3) -> dict:"
     )
     assert "{'a': 2}" in edited
+
+
+def test_a_layer_its_function_never_runs_is_no_build_of_the_model_read_back():
+    conversion = functional(UnusedNorm)
+    # the norm's tensors are written as its row writes them, and the
+    # docstring counts the one tensor __init__ computes, read back too
+    assert 'params[f"layers.{i}.norm.weight"] = torch.ones(8)' in conversion.source
+    assert "The 2 tensors below that the model's own" in conversion.source

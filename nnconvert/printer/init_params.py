@@ -182,6 +182,27 @@ def _init_summary(model: nn.Module) -> str | None:
     return INIT_SUMMARY.format(summary)
 
 
+def _in_layer_hosts(model: nn.Module, keys: Sequence[str]) -> int:
+    """How many of ``keys`` a plain ``nn.Module`` holds: a layer a functional file never calls.
+
+    Read back, a host no function call makes a layer of (SepViT's window
+    tokens' LayerNorm in a stage with one window, whose function skips it)
+    holds what ``init_params()`` wrote as its row writes a LayerNorm's
+    (``torch.ones(32)``): those statements are read as builds and written
+    again as such, but the model the file was written from built them as a
+    layer, and the docstring's count of what its own ``__init__`` computes
+    leaves them out, as the first conversion did.
+    """
+    count = 0
+    for key in keys:
+        try:
+            owner = model.get_submodule(key.rpartition(".")[0])
+        except AttributeError:
+            continue
+        count += type(owner) is nn.Module
+    return count
+
+
 def _block_init_summaries(
     block_functions: Sequence[tuple[str, nn.Module]],
 ) -> list[str]:
@@ -275,7 +296,7 @@ def init_params_function(
             len(compared),
             None if claim is None or differ else claim.wording,
             [_init_summary(model), *_block_init_summaries(block_functions)],
-            len(body.built) - drawn,
+            len(body.built) - drawn - _in_layer_hosts(model, body.built),
             drawn=drawn,
             own_init=initialising is not None or body.replayed,
         )
