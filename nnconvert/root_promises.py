@@ -225,9 +225,8 @@ def without_parameters(source: str, function: str, names: Sequence[str]) -> str 
     end = max(e for _, e in spans)
     # black's trailing comma of a signature it exploded goes too: the shorter
     # signature is laid out as if written so (it may fit on one line again)
-    comma = re.match(rb"\s*,\s*\)", encoded[end:])
-    if comma:
-        end += encoded.index(b",", end) + 1 - end
+    if re.match(rb"\s*,\s*\)", encoded[end:]):
+        end = encoded.index(b",", end) + 1
     edits = [(min(s for s, _ in spans), end, ast.unparse(kept))]
     for node in ast.walk(definition):
         if isinstance(node, ast.Name) and node.id in dropped:

@@ -75,6 +75,10 @@ class CallSpan:
     end_column: int
 
 
+#: Where the user's code was: its frames (by id) and the expression it evaluated.
+Place = tuple[tuple[tuple[int, "Frame"], ...], "CallSpan | None"]
+
+
 class SourceRecorder:
     """Notes, for every node a tracer makes, the user's frames and the names bound to it."""
 
@@ -100,6 +104,25 @@ class SourceRecorder:
         self._stacks[node] = tuple((id(f), _frame(f)) for f in stack)
         span = _call_span(stack[-1]) if stack else None
         if span is not None:
+            self._calls[node] = span
+
+    def here(self) -> "Place | None":
+        """Where the user's code is now, for a node made later (:meth:`record_at`)."""
+        if self._start is None:
+            return None
+        stack = self._user_frames()
+        for frame in stack:
+            self._frames[id(frame)] = frame  # kept alive: its id stays its own
+        span = _call_span(stack[-1]) if stack else None
+        return tuple((id(f), _frame(f)) for f in stack), span
+
+    def record_at(self, node: fx.Node, place: "Place") -> None:
+        """Note ``node`` as made at ``place`` (:meth:`here`), not where it was made."""
+        stack, span = place
+        self._stacks[node] = stack
+        if span is None:
+            self._calls.pop(node, None)
+        else:
             self._calls[node] = span
 
     def finish(self, graph: fx.Graph) -> None:

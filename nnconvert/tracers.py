@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 import operator
 import traceback
 from collections import OrderedDict
@@ -415,6 +416,65 @@ class _Proxy(fx.Proxy):
             self.tracer.create_proxy("call_function", setattr, (self, name, value), {})
         object.__setattr__(self, name, value)  # later reads while tracing see it
 
+    def __getattr__(self, name: str) -> "_Attribute":
+        return _Attribute(self, name)
+
+
+class _Attribute(fx.proxy.Attribute):
+    """``device = x.device``: its ``getattr`` node made where the user's code read it.
+
+    fx makes an attribute's node only when the attribute is first used (most
+    are methods, called at once, and need none): Perceiver's ``device``,
+    read on a line of its own, would be a node of the ``torch.linspace(...,
+    device=device)`` two lines below, made after what that line made
+    before it, and printed there. So the node is noted as made on the line
+    that read it, and placed in the graph after the node made last before
+    the read. An attribute of an attribute not yet made (``x.a.b``) is
+    left where fx makes it.
+    """
+
+    def __init__(self, root: fx.Proxy, attr: str) -> None:
+        super().__init__(root, attr)
+        recorder = getattr(self.tracer, "_source", None)
+        unmade = isinstance(root, fx.proxy.Attribute) and root._node is None
+        self._read_at = None if recorder is None or unmade else recorder.here()
+        self._after = None if unmade else next(reversed(self.tracer.graph.nodes), None)
+        self._read = next(_READS)  # reads after one node keep their order
+
+    @property
+    def node(self) -> fx.Node:  # type: ignore[override]
+        if self._node is None:
+            made = super().node
+            if self._read_at is not None:
+                self.tracer._source.record_at(made, self._read_at)
+            if self._after is not None and self._after.graph is made.graph:
+                placed = _placed_reads(self.tracer)
+                position = self._after
+                while position.next.op != "root" and _read_before(
+                    placed.get(position.next), self._after, self._read
+                ):
+                    position = position.next
+                position.append(made)
+                placed[made] = (self._after, self._read)
+        return self._node
+
+
+#: the order attributes are read in, across tracers (only compared within one)
+_READS = itertools.count()
+
+
+def _placed_reads(tracer: fx.Tracer) -> dict[fx.Node, tuple[fx.Node, int]]:
+    """The attribute nodes placed where they were read: the node before, the read's number."""
+    placed = vars(tracer).get("_placed_reads")
+    if placed is None:
+        placed = tracer._placed_reads = {}
+    return placed
+
+
+def _read_before(placed: tuple[fx.Node, int] | None, after: fx.Node, read: int) -> bool:
+    """A node placed after ``after`` by an earlier read than ``read``."""
+    return placed is not None and placed[0] is after and placed[1] < read
+
 
 class _ConcreteProxy(_Proxy):
     """A proxy that answers ``len``/``int``/``range`` from its example value.
@@ -453,7 +513,7 @@ class _ConcreteProxy(_Proxy):
         return float(value)
 
 
-class _ConcreteAttribute(fx.proxy.Attribute):
+class _ConcreteAttribute(_Attribute):
     """``x.shape`` before it is read: a length from the example, as for any proxy.
 
     lucidrains' attention unpacks ``b, n, _, h = *x.shape, self.heads``:

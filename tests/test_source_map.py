@@ -499,3 +499,35 @@ def test_a_value_never_takes_the_name_of_an_argument_it_merely_reads(style):
     conversion.check(train=True)
     assert not re.search(r"\bmask(, _)? = ", conversion.source)
     assert "x + mask" not in conversion.source
+
+
+class FourierPositions(nn.Module):
+    """Perceiver's positions: ``device`` and ``dtype`` read on lines of their own."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4, bias=False)
+
+    def forward(self, data):
+        b = data.shape[0]
+        device = data.device
+        dtype = data.dtype
+        rows = torch.linspace(
+            -1.0, 1.0, steps=data.shape[1], device=device, dtype=dtype
+        )
+        cols = torch.linspace(
+            -1.0, 1.0, steps=data.shape[2], device=device, dtype=dtype
+        )
+        return self.fc(data) + rows[None, :, None] + cols[None, None, :] * b
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_an_attribute_read_on_its_own_line_stays_there(style):
+    """fx makes ``data.device``'s node where it is first used; it prints where it was read."""
+    text = forward_text(converted(FourierPositions(), style, torch.randn(2, 4, 4)))
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines.index("device = data.device") < lines.index("dtype = data.dtype")
+    assert lines.index("dtype = data.dtype") + 1 == next(
+        i for i, line in enumerate(lines) if line.startswith("rows = torch.linspace(")
+    )
+    assert "steps=data.shape[1]" in text
