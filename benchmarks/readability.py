@@ -41,7 +41,9 @@ as the CLI loads it), and for each style, the output of
   code for it to stand by: such a lost comment is listed and counted as
   *not run* beside the others.
 * **docstrings**: the docstrings of those classes and of those methods whose
-  first line appears in the output.
+  first line appears in the output, its words in order, however the output
+  breaks its lines (functional style quotes a block's ``__init__`` summary
+  in a paragraph of ``init_params()``'s docstring).
 * **definitions**: the output's top-level classes and functions (including
   ``init_params()``) over the source's definitions: its classes and the
   module-level functions they read (``drop_path``, ``conv3x3``).
@@ -730,11 +732,14 @@ def lost(comments: tuple[str, ...], output: str) -> tuple[str, ...]:
 
 
 def measure(source: Source, output: str, as_written: bool = False) -> Measure:
+    words = " ".join(output.split())
     return Measure(
         source,
         lines=code_lines(output, source.unbuilt),
         lost_comments=lost(source.comments, output),
-        lost_docstrings=tuple(d for d in source.docstrings if d not in output),
+        lost_docstrings=tuple(
+            d for d in source.docstrings if " ".join(d.split()) not in words
+        ),
         definitions=len(definitions(output)),
         literal_pairs=literal_pairs(output),
         loops=output_loops(output),
