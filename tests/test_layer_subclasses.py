@@ -216,10 +216,11 @@ def test_instances_are_built_with_the_layer_s_own_arguments(style):
 @pytest.mark.parametrize("style", CLASS_STYLES, ids=lambda s: s.value)
 def test_forward_reads_the_layer_s_attributes_or_calls_super(style):
     written = classes(converted(AudioNet(), AUDIO_INPUTS, style).source)
-    assert methods(written["LayerNorm"])["forward"] == (
+    assert methods(written["LayerNorm"])["forward"] == (  # as Whisper writes it
         "def forward(self, x):\n"
+        "    orig_type = x.dtype\n"
         "    ret = super().forward(x.type(torch.float32))\n"
-        "    return ret.type(x.dtype)"
+        "    return ret.type(orig_type)"
     )
     conv = methods(written["Conv1d"])["forward"]
     assert "stride=self.stride" in conv and "padding=self.padding" in conv
