@@ -75,8 +75,9 @@ class CallSpan:
     end_column: int
 
 
-#: Where the user's code was: its frames (by id) and the expression it evaluated.
-Place = tuple[tuple[tuple[int, "Frame"], ...], "CallSpan | None"]
+#: Where the user's code was: each user frame, outermost first, with the line
+#: and instruction it was at (the frame runs on; they are read when needed).
+Place = tuple[tuple[types.FrameType, int, int], ...]
 
 
 class SourceRecorder:
@@ -106,20 +107,22 @@ class SourceRecorder:
         if span is not None:
             self._calls[node] = span
 
-    def here(self) -> "Place | None":
-        """Where the user's code is now, for a node made later (:meth:`record_at`)."""
+    def here(self) -> Place | None:
+        """Where the user's code is now, for a node made later (:meth:`record_at`).
+
+        Cheap: asked at every attribute read (``x.view`` too, which never
+        makes a node), it only notes the frames and where they stand.
+        """
         if self._start is None:
             return None
-        stack = self._user_frames()
-        for frame in stack:
-            self._frames[id(frame)] = frame  # kept alive: its id stays its own
-        span = _call_span(stack[-1]) if stack else None
-        return tuple((id(f), _frame(f)) for f in stack), span
+        return tuple((f, f.f_lineno, f.f_lasti) for f in self._user_frames())
 
-    def record_at(self, node: fx.Node, place: "Place") -> None:
+    def record_at(self, node: fx.Node, place: Place) -> None:
         """Note ``node`` as made at ``place`` (:meth:`here`), not where it was made."""
-        stack, span = place
-        self._stacks[node] = stack
+        for frame, _, _ in place:
+            self._frames[id(frame)] = frame  # kept alive: its id stays its own
+        self._stacks[node] = tuple((id(f), _frame(f, line)) for f, line, _ in place)
+        span = _call_span(place[-1][0], place[-1][2]) if place else None
         if span is None:
             self._calls.pop(node, None)
         else:
@@ -186,24 +189,28 @@ def _node_of(value: Any, tracer: fx.Tracer) -> fx.Node | None:
     return value.node
 
 
-def _frame(frame: types.FrameType) -> Frame:
+def _frame(frame: types.FrameType, line: int | None = None) -> Frame:
+    """``frame`` at ``line`` (default: the line it runs now)."""
     code = frame.f_code
     function = getattr(code, "co_qualname", code.co_name)
-    return Frame(code.co_filename, frame.f_lineno, function, code.co_firstlineno)
+    line = frame.f_lineno if line is None else line
+    return Frame(code.co_filename, line, function, code.co_firstlineno)
 
 
-def _call_span(frame: types.FrameType) -> CallSpan | None:
+def _call_span(frame: types.FrameType, lasti: int | None = None) -> CallSpan | None:
     """The expression ``frame`` is evaluating: its current instruction's position.
 
     A call's instruction spans the whole call (``F.dropout(h, self.p)``), so
     two calls on one line are told apart. Python 3.11 and later; None before.
     Read afresh every time: code objects compare equal across files (two
     loaded outputs' ``forward``), so no cache keyed by them is safe.
+    ``lasti``: the instruction it was at when noted (default: now).
     """
     read = getattr(frame.f_code, "co_positions", None)
     if read is None:
         return None
-    position = next(itertools.islice(read(), frame.f_lasti // 2, None), None)
+    lasti = frame.f_lasti if lasti is None else lasti
+    position = next(itertools.islice(read(), lasti // 2, None), None)
     if position is None or None in position:
         return None
     line, end_line, column, end_column = position
