@@ -284,6 +284,7 @@ def init_params_function(
     unknown_count = len(set(body.first_key.values()) & body.unknown)
     differ, compared = None, [k for k in state if k not in body.unknown]
     drawn = sum(1 for key in body.built if (b := data.builds.get(key)) and b.draws)
+    computed = [k for k in body.built if not ((b := data.builds.get(k)) and b.draws)]
     if claim is not None:
         differ = [k for k in compared if k not in claim.equal]
     text = (
@@ -296,7 +297,7 @@ def init_params_function(
             len(compared),
             None if claim is None or differ else claim.wording,
             [_init_summary(model), *_block_init_summaries(block_functions)],
-            len(body.built) - drawn - _in_layer_hosts(model, body.built),
+            len(computed) - _in_layer_hosts(model, computed),
             drawn=drawn,
             own_init=initialising is not None or body.replayed,
         )
