@@ -1325,7 +1325,8 @@ INIT_SUMMARY = "The original `__init__`: {}"
 #: ... and of a block class's, under the name of the block's function
 BLOCK_INIT_SUMMARY = "The original `__init__` of `{}`: {}"
 _INIT_SUMMARY = re.compile(r"The original `__init__`(?: of `(\w+)`)?: (.+)", re.DOTALL)
-_MODEL_FUNCTION = re.compile(r"Fresh weights for `(\w+)`")
+#: How ``init_params()``'s docstring begins, naming the model's function
+SUMMARY_START = re.compile(r"Fresh weights for `([A-Za-z_][A-Za-z0-9_]*)`")
 
 
 def docstring_summary(literal: str) -> str | None:
@@ -1359,7 +1360,7 @@ def _init_summary_said(doc: str | None, function: Callable) -> str | None:
         found = _INIT_SUMMARY.fullmatch(paragraph.strip())
         if found:
             said.setdefault(found.group(1), " ".join(found.group(2).split()))
-    model = _MODEL_FUNCTION.match(doc)
+    model = SUMMARY_START.match(doc)
     name = function.__name__
     if model is not None and model.group(1) == name:
         return said.get(None)

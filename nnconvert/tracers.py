@@ -95,6 +95,9 @@ class ModelTracer(fx.Tracer):
         #: Python branched on a module's ``training`` flag (only a concrete trace can)
         self.branched_on_training = False
         self._source = SourceRecorder(self)  # node.meta: the user's lines and names
+        #: attribute nodes placed where they were read (:class:`_Attribute`):
+        #: the node they follow, the read's number
+        self.placed_reads: dict[fx.Node, tuple[fx.Node, int]] = {}
         self.helper_calls = MethodRecorder(
             self
         )  # node.meta: the helper calls made them
@@ -435,9 +438,8 @@ class _Attribute(fx.proxy.Attribute):
 
     def __init__(self, root: fx.Proxy, attr: str) -> None:
         super().__init__(root, attr)
-        recorder = getattr(self.tracer, "_source", None)
         unmade = isinstance(root, fx.proxy.Attribute) and root._node is None
-        self._read_at = None if recorder is None or unmade else recorder.here()
+        self._read_at = None if unmade else self.tracer._source.here()
         self._after = None if unmade else next(reversed(self.tracer.graph.nodes), None)
         self._read = next(_READS)  # reads after one node keep their order
 
@@ -448,7 +450,7 @@ class _Attribute(fx.proxy.Attribute):
             if self._read_at is not None:
                 self.tracer._source.record_at(made, self._read_at)
             if self._after is not None and self._after.graph is made.graph:
-                placed = _placed_reads(self.tracer)
+                placed = self.tracer.placed_reads
                 position = self._after
                 while position.next.op != "root" and _read_before(
                     placed.get(position.next), self._after, self._read
@@ -461,14 +463,6 @@ class _Attribute(fx.proxy.Attribute):
 
 #: the order attributes are read in, across tracers (only compared within one)
 _READS = itertools.count()
-
-
-def _placed_reads(tracer: fx.Tracer) -> dict[fx.Node, tuple[fx.Node, int]]:
-    """The attribute nodes placed where they were read: the node before, the read's number."""
-    placed = vars(tracer).get("_placed_reads")
-    if placed is None:
-        placed = tracer._placed_reads = {}
-    return placed
 
 
 def _read_before(placed: tuple[fx.Node, int] | None, after: fx.Node, read: int) -> bool:

@@ -77,6 +77,7 @@ from ..source_text import (
     function_tree,
     BLOCK_INIT_SUMMARY,
     INIT_SUMMARY,
+    SUMMARY_START,
     docstring_summary,
     docstrings,
     module_init_comments,
@@ -128,9 +129,6 @@ class InitClaim:
     replay: tuple[InitCall, ...] = ()
 
 
-#: How nnconvert's summary line of ``init_params()`` begins, before the claim.
-_SUMMARY_START = re.compile(r"Fresh weights for `[A-Za-z_][A-Za-z0-9_]*`")
-
 #: How the claims nnconvert writes after that begin (:func:`_claim`).
 _CLAIM_STARTS = (", equal to ", ", its `nn` layers equal to ", ", as `torch.nn` draws ")
 
@@ -148,7 +146,7 @@ def inherited_claim(doc: str) -> str | None:
     the docstring it is copied into.
     """
     summary = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
-    start = _SUMMARY_START.match(summary)
+    start = SUMMARY_START.match(summary)  # before the claim
     if start is None:
         return None
     claim = summary[start.end() :]
@@ -175,11 +173,14 @@ def _init_summary(model: nn.Module) -> str | None:
     first paragraph of its docstring ("Initializes the GAT model.") is said
     there, and read back from there (:func:`~nnconvert.source_text.docstrings`).
     """
-    literal = docstrings(model).of_init
-    summary = docstring_summary(literal) if literal else None
-    if summary is None:
-        return None
-    return INIT_SUMMARY.format(summary)
+    summary = _init_said(model)
+    return None if summary is None else INIT_SUMMARY.format(summary)
+
+
+def _init_said(module: nn.Module) -> str | None:
+    """The first paragraph of the docstring of ``module``'s ``__init__``, as one line."""
+    literal = docstrings(module).of_init
+    return docstring_summary(literal) if literal else None
 
 
 def _in_layer_hosts(model: nn.Module, keys: Sequence[str]) -> int:
@@ -218,8 +219,7 @@ def _block_init_summaries(
     said: list[str] = []
     classes: set[str] = set()
     for name, module in block_functions:
-        literal = docstrings(module).of_init
-        summary = docstring_summary(literal) if literal else None
+        summary = _init_said(module)
         if summary is None or type(module).__name__ in classes:
             continue
         classes.add(type(module).__name__)
@@ -283,8 +283,8 @@ def init_params_function(
         )
     unknown_count = len(set(body.first_key.values()) & body.unknown)
     differ, compared = None, [k for k in state if k not in body.unknown]
-    drawn = sum(1 for key in body.built if (b := data.builds.get(key)) and b.draws)
-    computed = [k for k in body.built if not ((b := data.builds.get(k)) and b.draws)]
+    drawn = {k for k in body.built if (b := data.builds.get(k)) and b.draws}
+    computed = [k for k in body.built if k not in drawn]
     if claim is not None:
         differ = [k for k in compared if k not in claim.equal]
     text = (
@@ -298,7 +298,7 @@ def init_params_function(
             None if claim is None or differ else claim.wording,
             [_init_summary(model), *_block_init_summaries(block_functions)],
             len(computed) - _in_layer_hosts(model, computed),
-            drawn=drawn,
+            drawn=len(drawn),
             own_init=initialising is not None or body.replayed,
         )
         + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
