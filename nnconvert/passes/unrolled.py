@@ -189,13 +189,18 @@ def counted_loop_over(graph: fx.Graph, argument: str) -> bool:
     )
 
 
-def find_member_loops(graph: fx.Graph, containers: dict[str, int]) -> list[Unrolled]:
+def find_member_loops(
+    graph: fx.Graph, containers: dict[str, int], chained: bool = False
+) -> list[Unrolled]:
     """The loops over the members of ``containers`` (path -> number of members).
 
     Every node that calls a member (a ``call_module`` under ``layers.i``) must
     fall into copy *i*, and every tensor of a member (``get_attr``, which the
     graph may hold anywhere before) must be read by copy *i* alone: a member
     used anywhere else (after the loop, by hand) leaves the calls as they are.
+    So must each call's result, unless ``chained``: then a call may hand its
+    result to the next copy (``for block in self.blocks: x = block(x)``,
+    which the printer writes as :mod:`nnconvert.printer.loops` finds it).
     """
     order = list(graph.nodes)
     index = {node: i for i, node in enumerate(order)}
@@ -212,7 +217,12 @@ def find_member_loops(graph: fx.Graph, containers: dict[str, int]) -> list[Unrol
         starts = [index[c[0]] for c in calls]
         for copies in _cuts(starts, -1, order, container):
             if not all(
-                set(c) <= set(copy) and all(set(n.users) <= set(copy) for n in r)
+                set(c) <= set(copy)
+                and all(
+                    set(n.users) <= set(copy)
+                    for n in r
+                    if n.op == "get_attr" or not chained
+                )
                 for c, r, copy in zip(calls, readers, copies)
             ):
                 continue

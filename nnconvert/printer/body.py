@@ -69,6 +69,7 @@ def print_body(
     flags: dict[str, str] | None = None,
     read_comments: dict[str, list[str]] | None = None,
     holder: nn.Module | None = None,
+    loop_counts: dict[str, str] | None = None,
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
@@ -90,6 +91,9 @@ def print_body(
     function and its methods' share one: said once); never elsewhere.
     ``holder``: the module whose containers a loop over members may iterate
     (``for layer in self.layers:``, :func:`.data_loops.find_member_loops_to_print`).
+    ``loop_counts`` (functional style): a body cut to its loops' first two
+    copies, each container's count keyword (:mod:`.rolled_loops`); each
+    must print as a loop.
     """
     printer = ExpressionPrinter(
         style,
@@ -107,8 +111,20 @@ def print_body(
         taken = {n for loop in loops for n in loop.calls}
         taken |= {n for loop in data_loops for n in loop.unrolled.nodes()}
         data_loops += find_member_loops_to_print(
-            graph, plan, style, holder, printer.callees, printer.leaves, taken
+            graph,
+            plan,
+            style,
+            holder,
+            printer.callees,
+            printer.leaves,
+            taken,
+            loop_counts,
         )
+    counted = {loop.count for loop in loops} | {
+        loop.count_keyword for loop in data_loops
+    }
+    if not set((loop_counts or {}).values()) <= counted:
+        raise AssertionError("a loop cut to two copies does not print as a loop")
     for data_loop in data_loops:
         data_loop.rename(printer)
     lines = body_lines(

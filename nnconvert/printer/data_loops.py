@@ -39,8 +39,10 @@ from ..passes.unrolled import Collected, Unrolled, find_member_loops, find_unrol
 from ..source_map import statement_line, user_name
 from .expressions import ExpressionPrinter
 from .loop_bindings import assigned_by, binds_safely
-from .loops import is_list_of, singular
+from .containers import member_containers
+from .loops import singular
 from .names import RESERVED
+from .rolled_loops import CUT_TO
 from .source_loops import (
     SourceLoop,
     count_and_source,
@@ -82,6 +84,9 @@ class DataLoop:
     #: a loop no node's line heads (``for k in range(self.block_size):``):
     #: its ``for`` line, the comments up to which stand above it
     head_line: int | None = None
+    #: functional style: the keyword that says how many members the loop
+    #: runs over, where one function serves several counts (:mod:`.rolled_loops`)
+    count_keyword: str | None = None
 
     @property
     def first(self) -> fx.Node:
@@ -182,7 +187,7 @@ class DataLoop:
             return f"range({self.unrolled.times})"
         if self.unrolled.members is not None:
             if printer.style is Style.FUNCTIONAL:
-                return f"range({len(self.unrolled.copies)})"
+                return f"range({self.count_keyword or len(self.unrolled.copies)})"
             return printer.attribute_path(self.unrolled.members)
         if self.unrolled.stepped is not None:
             length = (
@@ -270,16 +275,21 @@ def find_member_loops_to_print(
     callees: dict[str, tuple[str, bool]],
     leaves: dict[str, object],
     taken: set[fx.Node],
+    counts: dict[str, str] | None = None,
 ) -> list[DataLoop]:
     """The loops over a container's members (``for attn, ff in self.layers:``) that print.
 
     ``owner`` holds the containers. In functional style each member's calls
     must call the function member 0's do (the loop prints member 0's), and
     no third-party layer (each member's is a variable of its own).
+    ``counts``: each container of a graph cut to two copies and the keyword
+    that says how many members it has (:mod:`.rolled_loops`).
     """
     found = []
     taken = set(taken)
-    for unrolled in find_member_loops(graph, _containers(owner)):
+    counts = counts or {}
+    containers = member_containers(owner) | {path: CUT_TO for path in counts}
+    for unrolled in find_member_loops(graph, containers):
         if taken & unrolled.nodes():
             continue
         if style is Style.FUNCTIONAL and not _one_function_per_place(
@@ -288,23 +298,8 @@ def find_member_loops_to_print(
             continue
         loop = _as_member_loop(graph, unrolled, plan, style)
         if loop is not None:
-            found.append(loop)
+            found.append(replace(loop, count_keyword=counts.get(str(unrolled.members))))
             taken |= unrolled.nodes()
-    return found
-
-
-def _containers(owner: nn.Module) -> dict[str, int]:
-    """Each container of members ``0`` … ``n-1`` under ``owner`` (path -> members).
-
-    An ``nn.ModuleList``/``nn.Sequential``, or the plain host that stands
-    for one in functional input read back (:func:`.loops.is_list_of`).
-    """
-    found = {}
-    for path, module in owner.named_modules():
-        names = list(module._modules)
-        if path and len(names) > 1 and names == [str(i) for i in range(len(names))]:
-            if is_list_of(module, len(names)):
-                found[path] = len(names)
     return found
 
 

@@ -54,6 +54,7 @@ from .attribute_reads import agreed_expression_reads, attribute_reads, computed_
 from .attribute_tests import AttributeTest, attribute_tests, telling_test
 from .expressions import _Raw
 from .init_names import init_names, init_order
+from .rolled_loops import cut_loops
 from .literal_holes import (
     Named,
     is_free_literal,
@@ -116,6 +117,9 @@ class FunctionPlan:
     #: the helper functions of ``methods`` another block's function writes:
     #: the same text (DETR's ``with_pos_embed`` in both its layers)
     shared_methods: frozenset[str] = frozenset()
+    #: a body cut to its loops' first two copies: each loop's container ->
+    #: the keyword that says how many members it runs over (:mod:`.rolled_loops`)
+    loop_counts: dict[str, str] = field(default_factory=dict)
 
     @property
     def body_graph(self) -> fx.Graph:
@@ -153,6 +157,9 @@ class _Member:
     training: bool
     #: a Sequential that only chains its members, all of one function: their calls
     chain: tuple[fx.Node, ...] = ()
+    #: a graph cut to its loops' first two copies: each container's members
+    #: (:mod:`.rolled_loops`)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,6 +187,9 @@ class _Group:
     #: the body of two shapes joined under a test of an attribute
     #: (:mod:`.tested_paths`), where the members' slots are; else the first's graph
     body: fx.Graph | None = None
+    #: members cut to their loops' first two copies: each container -> the
+    #: keyword that says how many members it has (:mod:`.rolled_loops`)
+    loop_counts: dict[str, str] = field(default_factory=dict)
 
 
 def plan_functions(
@@ -256,6 +266,7 @@ class _Grouping:
             by_key: dict[tuple, list[_Member]] = {}
             for member in members:
                 by_key.setdefault(self._key(member), []).append(member)
+            by_key = self._join_loop_counts(by_key, members)
             shared: list[list[_Member]] = []
             for group in by_key.values():
                 if len({len(m.chain) for m in group}) > 1:
@@ -333,6 +344,47 @@ class _Grouping:
         groups = {id(self.group_of[id(module[i])]) for i in range(len(calls))}
         return tuple(calls) if len(groups) == 1 else ()
 
+    def _join_loop_counts(
+        self, by_key: dict[tuple, list[_Member]], members: list[_Member]
+    ) -> dict[tuple, list[_Member]]:
+        """Shapes of a block that differ only in how often their loops run: one key.
+
+        Each member of such shapes is cut to its loops' first two copies
+        (:mod:`.rolled_loops`); shapes whose cut members share a key are one
+        function, whose loops count to keywords. ``members``: every key's, in
+        order (a joined key's keep it).
+        """
+        order = {id(m.instance.module): i for i, m in enumerate(members)}
+        cut: dict[tuple, list[tuple[tuple, list[_Member]]]] = {}
+        for key, shape in by_key.items():
+            if key[0] in ("root", "chain", "sequential"):
+                continue
+            rolled = [self._cut(m) for m in shape]
+            if all(r is not None for r in rolled):
+                cut.setdefault(self._key(rolled[0]), []).append((key, rolled))
+        for rolled_key, shapes in cut.items():
+            if len(shapes) < 2:
+                continue
+            joined = [m for key, rolled in shapes for m in rolled]
+            joined.sort(key=lambda m: order[id(m.instance.module)])
+            for key, _ in shapes:
+                del by_key[key]
+            by_key[rolled_key] = joined
+        return by_key
+
+    def _cut(self, member: _Member) -> _Member | None:
+        """``member`` cut to its loops' first two copies; None where it has no loop to cut."""
+        graph, counts = cut_loops(member.graph, member.instance.module)
+        if not counts or any(
+            target.startswith(f"{container}.")
+            for target in member.leaves
+            for container in counts
+        ):
+            return None
+        return dataclasses.replace(
+            member, graph=graph, slots=literal_slots(graph), counts=counts
+        )
+
     def _takes_training(self, module: nn.Module) -> bool:
         return self.group_of[id(module)].members[0].training
 
@@ -386,10 +438,12 @@ class _Grouping:
         group = _Group(
             members, flags=dict(flags or {}), stand_ins=stand_ins or {}, body=body
         )
+        group.loop_counts = self._count_keywords(members, set(group.flags.values()))
+        own = set(group.flags.values()) | set(group.loop_counts.values())
         if len(members) > 1:
-            group.holes = _named_holes(members, self.names, set(group.flags.values()))
+            group.holes = _named_holes(members, self.names, own)
         if not group.flags and not group.stand_ins and body is None:
-            taken = _keyword_taken(members, self.names, set())
+            taken = _keyword_taken(members, self.names, own)
             group.holes, group.read = _attribute_keywords(members, group.holes, taken)
             group.computed, group.computed_defaults = _expression_keywords(
                 members, group.holes + group.read, taken
@@ -401,6 +455,8 @@ class _Grouping:
             settings = {
                 name: value_of(member.slots, slots[0]) for name, slots in group.holes
             }
+            for container, count in group.loop_counts.items():
+                settings[count] = member.counts[container]
             for target, flag in group.flags.items():
                 settings[flag] = (
                     getattr(member.instance.module, target, None) is not None
@@ -413,6 +469,30 @@ class _Grouping:
                 )
             self.settings[id(member.instance.module)] = settings
         self.groups.append(group)
+
+    def _count_keywords(
+        self, members: list[_Member], flags: set[str]
+    ) -> dict[str, str]:
+        """Each cut loop's container -> its count's keyword (``depth``; else ``num_layers``).
+
+        Named after the ``__init__`` parameter whose argument is every
+        member's count, as a block keyword is (:mod:`.init_names`).
+        """
+        if not members[0].counts:
+            return {}
+        taken = _keyword_taken(members, self.names, flags)
+        columns = [
+            (
+                f"num_{container.rpartition('.')[2]}",
+                [m.counts[container] for m in members],
+            )
+            for container in members[0].counts
+        ]
+        named = init_names([m.instance.module for m in members], columns, taken)
+        return {
+            container: named[name]
+            for container, (name, _) in zip(members[0].counts, columns)
+        }
 
     def _merge_optional_calls(
         self, groups: list[list[_Member]]
@@ -463,8 +543,8 @@ class _Grouping:
             not m.instance.path or _is_sequential(m.instance) for m in (first, second)
         ):
             return None
-        if first.leaves != second.leaves:
-            return None
+        if first.leaves != second.leaves or first.counts or second.counts:
+            return None  # a cut body's loops count to keywords already
         if not all(_reads_every_layer(m) for m in (*one[0], *other[0])):
             return None
         found: tuple[AttributeTest | str, bool] | None = telling_test(
@@ -552,6 +632,8 @@ class _Grouping:
             or _is_sequential(instance)
             or first.leaves != other.leaves
             or (other.training and not first.training)
+            or first.counts
+            or other.counts
         ):
             return None
         own = {str(n.target) for n in other.graph.nodes if n.op == "call_module"}
@@ -979,6 +1061,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         | {n for n, _ in group.holes + group.read}
         | set(group.computed_defaults)
         | set(group.flags.values())
+        | set(group.loop_counts.values())
     )
     if group.stand_ins:  # ``filled`` keeps the positions
         nodes = list(graph.nodes)
@@ -1003,6 +1086,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         (hole, _hint([value_of(m.slots, slots[0]) for m in group.members]))
         for hole, slots in group.holes
     )
+    keywords += tuple((count, "int") for count in group.loop_counts.values())
     defaults = {name: value_of(first.slots, slots[0]) for name, slots in group.read}
     defaults |= group.computed_defaults
     keywords += tuple((name, _hint([value])) for name, value in defaults.items())
@@ -1025,6 +1109,7 @@ def _plan(group: _Group, grouping: _Grouping, names: "_FunctionNames") -> Functi
         reserved,
         defaults,
         frozenset(shared),
+        dict(group.loop_counts),
     )
     return group.plan
 

@@ -190,6 +190,7 @@ def function_text(
         plan.instance.module,
         plan.callees,
         plan.reserved,
+        plan.loop_counts,
     )
     if plan.count is not None:  # one loop over every member, its length a keyword
         calls = [n for n in graph.nodes if n.op == "call_module"]
@@ -208,6 +209,7 @@ def function_text(
         read_comments=read_comments,
         flags=plan.flags,
         holder=plan.instance.module,
+        loop_counts=plan.loop_counts,
     )
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     keywords = [

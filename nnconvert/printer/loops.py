@@ -43,6 +43,8 @@ from .layout import black_lines
 from .expressions import ExpressionPrinter, with_tied
 from .names import RESERVED
 from .source_loops import member_variable
+from .containers import is_list_of
+from .rolled_loops import CUT_TO
 from .statements import StatementPlan
 
 #: fewest calls printed as a loop
@@ -236,12 +238,15 @@ def find_loops(
     owner: nn.Module,
     callees: dict[str, tuple[str, bool]] | None = None,
     reserved: frozenset[str] = frozenset(),
+    counts: dict[str, str] | None = None,
 ) -> list[Loop]:
     """The runs of ``graph`` that print as loops (module docstring).
 
     ``owner`` holds the containers; ``callees`` (functional style) are each
     block call's function: a loop's calls all call one. ``reserved``: names
-    a loop's variables may not take (:attr:`Loop.reserved`).
+    a loop's variables may not take (:attr:`Loop.reserved`). ``counts``:
+    each container of a graph cut to two copies and the keyword that says
+    how many members it has (:mod:`.rolled_loops`).
     """
     statements = [
         n
@@ -259,7 +264,9 @@ def find_loops(
         for start in range(len(run)):
             if start and not str(run[start].target).endswith(("0", ".0")):
                 continue
-            found = _as_loop(run[start:], plan, style, owner, callees or {})
+            found = _as_loop(
+                run[start:], plan, style, owner, callees or {}, counts=counts or {}
+            )
             if found is not None:
                 break
         if found is None and style is Style.FUNCTIONAL:
@@ -346,10 +353,12 @@ def _as_loop(
     owner: nn.Module,
     callees: dict[str, tuple[str, bool]],
     partial: bool = False,
+    counts: dict[str, str] | None = None,
 ) -> Loop | None:
     """``run`` as a loop, if it covers its container in order and calls one body.
 
     ``partial``: from any member to the container's last (functional style).
+    ``counts``: see :func:`find_loops`.
     """
     if len(run) < MIN_LOOP:
         return None
@@ -371,7 +380,10 @@ def _as_loop(
         holder = owner.get_submodule(container)
     except AttributeError:
         return None
-    if not is_list_of(holder, start + len(run)):
+    cut = counts is not None and container in counts
+    if cut and (start or len(run) != CUT_TO):
+        return None
+    if not cut and not is_list_of(holder, start + len(run)):
         return None
     variable = plan.names.get(run[0])
     if variable is None or any(plan.names.get(n) != variable for n in run):
@@ -383,19 +395,8 @@ def _as_loop(
         return None  # ``output = src`` before the loop would hide what it passes
     if not functional and len({type(m) for m in holder.children()}) != 1:
         return None
-    return Loop(tuple(run), container, start=start)
-
-
-def is_list_of(holder: nn.Module, count: int) -> bool:
-    """A ModuleList or Sequential of ``count`` members (or the plain host that stands for one).
-
-    Functional input read back holds a block list in a plain ``nn.Module``
-    with members ``0`` … ``n-1``; class styles print it as an ``nn.ModuleList``.
-    """
-    keys = [str(i) for i in range(count)]
-    if isinstance(holder, (nn.ModuleList, nn.Sequential)):
-        return len(holder) == count
-    return type(holder) is nn.Module and list(holder._modules) == keys
+    count = counts[container] if cut else ""
+    return Loop(tuple(run), container, count=count, start=start)
 
 
 def singular(container: str) -> str:

@@ -1,0 +1,77 @@
+"""Blocks whose loops run different numbers of times: one function, the count a keyword.
+
+MobileViT builds three ``Transformer``s of depths 2, 4 and 3, whose
+``forward`` loops over their members (``for attn, ff in self.layers:``).
+The trace unrolls each loop, so the three graphs differ in length, and
+functional style wrote ``transformer``, ``transformer_2`` and
+``transformer_3``, the same but for ``range(2)``, ``range(4)`` and
+``range(3)``. Class styles write one class: its loop runs over
+``self.layers``, whatever its length.
+
+Here such a graph is cut to its loop's first two copies (:func:`cut_loops`):
+the others print as the same ``for`` statement. Graphs cut so compare as
+any others do, and where instances of one class share a shape once cut
+(:mod:`.function_plan`), they share one function whose loop runs
+``range(depth)``, each caller passing its count (``depth=4``), named after
+the ``__init__`` argument that gave it where one did (:mod:`.init_names`).
+The function is printed from a cut graph, so the printer is told that each
+such container holds the two members the graph calls, and which keyword
+counts them (``sizes``, ``counts`` of :func:`.loops.find_loops` and
+:func:`.data_loops.find_member_loops_to_print`).
+"""
+
+from __future__ import annotations
+
+from torch import fx, nn
+
+from ..passes.unrolled import MIN_COPIES, find_member_loops
+from .literal_holes import copy_graph
+from .containers import member_containers
+
+#: the copies a cut loop keeps: the fewest that print as a loop
+CUT_TO = MIN_COPIES
+
+
+def cut_loops(graph: fx.Graph, owner: nn.Module) -> tuple[fx.Graph, dict[str, int]]:
+    """``graph`` with each loop over all of a container cut to two copies, and their counts.
+
+    ``owner`` holds the containers. Only a loop that collects nothing
+    (every value but the last copy's is read inside the loop) is cut: the
+    last copy's values are then read where the second's were. Returns the
+    graph unchanged and ``{}`` where no loop is cut; a container whose loop
+    already has two copies is counted too (the count is its keyword).
+    """
+    loops = [
+        loop
+        for loop in find_member_loops(graph, member_containers(owner), chained=True)
+        if not loop.collected
+    ]
+    if not loops:
+        return graph, {}
+    copied = copy_graph(graph)  # the same positions
+    position = {node: i for i, node in enumerate(graph.nodes)}
+    nodes = list(copied.nodes)
+    counts = {}
+    for loop in loops:
+        counts[str(loop.members)] = len(loop.copies)
+        if len(loop.copies) == CUT_TO:
+            continue
+        second = loop.copies[CUT_TO - 1]
+        for last, kept in zip(loop.copies[-1], second):
+            if last is not None:
+                nodes[position[last]].replace_all_uses_with(nodes[position[kept]])
+        dropped = [n for copy in loop.copies[CUT_TO:] for n in copy if n]
+        dropped += _members_tensors(graph, str(loop.members), len(loop.copies))
+        for node in sorted(set(dropped), key=position.__getitem__, reverse=True):
+            copied.erase_node(nodes[position[node]])
+    return copied, counts
+
+
+def _members_tensors(graph: fx.Graph, container: str, count: int) -> list[fx.Node]:
+    """The tensors of members ``2`` … ``count - 1`` the graph reads outside their copies."""
+    prefixes = tuple(f"{container}.{i}." for i in range(CUT_TO, count))
+    return [
+        n
+        for n in graph.nodes
+        if n.op == "get_attr" and f"{n.target}.".startswith(prefixes)
+    ]

@@ -1,0 +1,154 @@
+"""Blocks whose loops run different numbers of times are one function (issue 11).
+
+MobileViT builds ``Transformer(dim, depth, ...)`` three times, with depths 2,
+4 and 3; functional style wrote ``transformer``, ``transformer_2`` and
+``transformer_3``, the same but for ``range(2)``, ``range(4)`` and
+``range(3)`` (:mod:`nnconvert.printer.rolled_loops`). Here one function
+counts to a keyword named after the ``__init__`` argument (``depth``), for a
+loop over pairs of members and for one call per member; each output is
+checked in eval and train mode and converts again to the same text.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+import torch
+from torch import nn
+
+import nnconvert
+from nnconvert.init_arguments import recording
+from nnconvert.options import Style
+
+from .helpers import load_output
+from .test_literal_only_blocks import converted, functions
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.fc = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return torch.tanh(self.fc(self.norm(x)))
+
+
+class Transformer(nn.Module):
+    """MobileViT's in small: ``depth`` pairs of members, looped over."""
+
+    def __init__(self, dim: int, depth: int):
+        super().__init__()
+        self.layers = nn.ModuleList([])
+        for _ in range(depth):
+            self.layers.append(nn.ModuleList([FeedForward(dim), nn.Linear(dim, dim)]))
+
+    def forward(self, x):
+        for ff, proj in self.layers:
+            x = ff(x) + x
+            x = proj(x) + x
+        return x
+
+
+class Stack(nn.Module):
+    """One call per member: ``for block in self.blocks: x = block(x)``."""
+
+    def __init__(self, dim: int, depth: int):
+        super().__init__()
+        self.blocks = nn.ModuleList([FeedForward(dim) for _ in range(depth)])
+        self.scale = 0.5
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x * self.scale
+
+
+class MobileViT(nn.Module):
+    def __init__(self, block: type[nn.Module] = Transformer, depths=(2, 4, 3)):
+        super().__init__()
+        self.stage1 = block(8, depths[0])
+        self.down1 = nn.Linear(8, 12)
+        self.stage2 = block(12, depths[1])
+        self.down2 = nn.Linear(12, 6)
+        self.stage3 = block(6, depths[2])
+
+    def forward(self, x):
+        x = self.down1(self.stage1(x))
+        x = self.down2(self.stage2(x))
+        return self.stage3(x)
+
+
+def _built(block: type[nn.Module] = Transformer, depths=(2, 4, 3)) -> MobileViT:
+    """Built as the CLI builds a model: each block records its ``__init__`` arguments."""
+    with recording():
+        return MobileViT(block, depths)
+
+
+def _inputs() -> tuple[torch.Tensor]:
+    torch.manual_seed(0)
+    return (torch.randn(2, 5, 8),)
+
+
+def _loop_counts(function: ast.FunctionDef) -> list[str]:
+    """What each ``for`` of ``function`` counts to: ``range(depth)`` -> ``depth``."""
+    return [
+        ast.unparse(node.iter.args[0])
+        for node in ast.walk(function)
+        if isinstance(node, ast.For)
+        and isinstance(node.iter, ast.Call)
+        and ast.unparse(node.iter.func) == "range"
+    ]
+
+
+@pytest.mark.parametrize("block", [Transformer, Stack], ids=lambda c: c.__name__)
+def test_blocks_of_different_depths_share_one_function(block):
+    conversion = converted(_built(block), _inputs(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    name = block.__name__.lower()
+    assert [n for n in defined if n.startswith(name)] == [name]
+    assert _loop_counts(defined[name]) == ["depth"]
+    assert "depth: int" in ast.unparse(defined[name].args)
+    calls = ast.unparse(defined["mobile_vi_t"])
+    assert [f"depth={d}" in calls for d in (2, 4, 3)] == [True] * 3
+
+
+def test_a_block_of_depth_one_keeps_a_function_of_its_own():
+    """A depth of one has no loop to count: its body is written once."""
+    model = _built(depths=(2, 1, 3))
+    conversion = converted(model, _inputs(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert [n for n in defined if n.startswith("transformer")] == [
+        "transformer",
+        "transformer_2",
+    ]
+    assert _loop_counts(defined["transformer"]) == ["depth"]
+    assert _loop_counts(defined["transformer_2"]) == []
+
+
+def test_blocks_of_one_depth_keep_their_count_written():
+    """Nothing to share: the loop counts to its number, as before."""
+    model = _built(depths=(3, 3, 3))
+    conversion = converted(model, _inputs(), Style.FUNCTIONAL)
+    (function,) = [
+        f for n, f in functions(conversion.source).items() if n == "transformer"
+    ]
+    assert _loop_counts(function) == ["3"]
+    assert "depth" not in ast.unparse(function.args)
+
+
+@pytest.mark.parametrize("to", [Style.MODULE, Style.MIXED])
+@pytest.mark.parametrize("block", [Transformer, Stack], ids=lambda c: c.__name__)
+def test_the_shared_function_reads_back_as_the_model(block, to):
+    """functional -> class styles computes what the original does, each depth its own.
+
+    Class styles printed from a trace still write a class per depth
+    (``Transformer2``), read back or not: their loops count the members
+    they hold.
+    """
+    functional = converted(_built(block), _inputs(), Style.FUNCTIONAL)
+    back = nnconvert.convert(load_output(functional, "MobileViT"), to, _inputs())
+    back.check()
+    back.check(train=True)
+    assert "for " in back.source
