@@ -1248,6 +1248,8 @@ def class_comments(module: nn.Module) -> list[str]:
     (``# (expansion, out_planes, num_blocks, stride)``). The table itself is
     gone from the output (its layers are built out), so its comments stay
     at the top of the class (module, mixed) or of the function (functional).
+    So does one on the ``class`` line (CvT's ``class LayerNorm(nn.Module):
+    # layernorm, but done in the channel dimension``).
     """
     found = class_definition(type(module))
     if found is None:
@@ -1264,7 +1266,7 @@ def class_comments(module: nn.Module) -> list[str]:
     return [
         text
         for line, text in sorted(source.comments.items())
-        if definition.lineno < line <= definition.end_lineno and line not in inside
+        if definition.lineno <= line <= definition.end_lineno and line not in inside
     ]
 
 

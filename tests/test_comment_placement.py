@@ -518,3 +518,47 @@ def test_a_blocks_sequential_says_its_comments_once_in_its_function():
         load_output(conversion, "TwoStaged"), Style.FUNCTIONAL, inputs
     )
     assert again.source == source
+
+
+class ChannelNorm(nn.Module):  # layernorm, but over the channels
+    def __init__(self, dim):
+        super().__init__()
+        self.g = nn.Parameter(torch.ones(1, dim, 1, 1))
+
+    def forward(self, x):
+        return (x - x.mean(dim=1, keepdim=True)) * self.g
+
+
+class Normed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = ChannelNorm(3)
+
+    def forward(self, x):
+        return self.norm(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_comment_on_the_class_line_stays_with_the_class(style):
+    """CvT's ``class LayerNorm(nn.Module): # layernorm, but done in the channel dimension``.
+
+    At the top of the class's body, or of its function in functional style;
+    and there again when the output is converted again.
+    """
+    inputs = (torch.randn(2, 3, 4, 4),)
+    conversion = nnconvert.convert(Normed(), style, inputs)
+    conversion.check(train=True)
+    text = conversion.source
+    comment = "# layernorm, but over the channels"
+    if style is Style.FUNCTIONAL:
+        assert (
+            "def channel_norm(params: dict[str, Tensor], x: Tensor) -> Tensor:\n    "
+            + comment
+            in text
+        )
+    else:
+        assert_before(text, "class ChannelNorm(", comment)
+        assert_before(text, comment, "def __init__(self")
+    name = "Normed" if style is Style.FUNCTIONAL else None
+    again = nnconvert.convert(load_output(conversion, name), style, inputs)
+    assert again.source == text
