@@ -152,3 +152,39 @@ def test_the_shared_function_reads_back_as_the_model(block, to):
     back.check()
     back.check(train=True)
     assert "for " in back.source
+
+
+class Stages(nn.Module):
+    """Stages of different depths looped over: ``for stage in self.stages``."""
+
+    def __init__(self, depths=(2, 3, 2)):
+        super().__init__()
+        self.stages = nn.ModuleList([Transformer(8, depth) for depth in depths])
+
+    def forward(self, x):
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+
+def test_stages_of_different_depths_loop_over_their_depths():
+    """One function for every stage, so the caller's loop is one loop again.
+
+    And ``init_params()`` draws what a new model draws, stage by stage.
+    """
+    with recording():
+        model = Stages()
+    given = nnconvert.ModelInput(model, fresh_state=lambda: Stages().state_dict())
+    conversion = nnconvert.convert(given, Style.FUNCTIONAL, _inputs())
+    conversion.check()
+    conversion.check(train=True)
+    defined = functions(conversion.source)
+    assert "for i, depth in enumerate((2, 3, 2)):" in ast.unparse(defined["stages"])
+    namespace: dict = {}
+    exec(conversion.source, namespace)
+    torch.manual_seed(1)
+    drawn = namespace["init_params"]()
+    torch.manual_seed(1)
+    fresh = Stages().state_dict()
+    assert drawn.keys() == fresh.keys()
+    assert all(torch.equal(drawn[k], fresh[k]) for k in fresh)
