@@ -18,7 +18,10 @@ the calls under a ``bool`` keyword (``if has_shortcut:``), as class styles
 make such submodules ``shortcut=None``; shapes that differ by optional
 submodules called in whole statements (Whisper's ``cross_attn``, None in its
 encoder blocks) by joining their graphs under ``if has_cross_attn:``, as
-class styles join them into one class. A block that returns its input unchanged (an empty
+class styles join them into one class. Shapes of a block that differ only in
+how often a loop over their members runs (MobileViT's ``Transformer``s, 2, 4
+and 3 layers deep) share one function whose loop counts to a keyword
+(``for i in range(depth):``; :mod:`.rolled_loops`). A block that returns its input unchanged (an empty
 ``nn.Sequential()`` shortcut) gets no function: its callers read the input.
 The root always has its own function.
 
@@ -355,10 +358,13 @@ class _Grouping:
         order (a joined key's keep it).
         """
         order = {id(m.instance.module): i for i, m in enumerate(members)}
+        shapes_of: dict[Any, int] = {}
+        for key in by_key:
+            shapes_of[key[0]] = shapes_of.get(key[0], 0) + 1
         cut: dict[tuple, list[tuple[tuple, list[_Member]]]] = {}
         for key, shape in by_key.items():
-            if key[0] in ("root", "chain", "sequential"):
-                continue
+            if key[0] in ("root", "chain", "sequential") or shapes_of[key[0]] < 2:
+                continue  # a class of one shape has nothing to join
             rolled = [self._cut(m) for m in shape]
             if all(r is not None for r in rolled):
                 cut.setdefault(self._key(rolled[0]), []).append((key, rolled))
@@ -544,7 +550,7 @@ class _Grouping:
         ):
             return None
         if first.leaves != second.leaves or first.counts or second.counts:
-            return None  # a cut body's loops count to keywords already
+            return None  # a cut body joins no other shape (:meth:`_join_loop_counts`)
         if not all(_reads_every_layer(m) for m in (*one[0], *other[0])):
             return None
         found: tuple[AttributeTest | str, bool] | None = telling_test(
