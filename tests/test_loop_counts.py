@@ -188,3 +188,25 @@ def test_stages_of_different_depths_loop_over_their_depths():
     fresh = Stages().state_dict()
     assert drawn.keys() == fresh.keys()
     assert all(torch.equal(drawn[k], fresh[k]) for k in fresh)
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+@pytest.mark.parametrize("block", [Transformer, Stack], ids=lambda c: c.__name__)
+def test_class_styles_printed_from_the_trace_write_one_class(block, style):
+    """The depths trace apart, but each class loops over its members and builds
+    ``depth`` of them: the same text, so one class (and the converted output
+    converts to itself again)."""
+    model = _built(block)
+    conversion = nnconvert.convert(model, style, _inputs(), keep_source=False)
+    conversion.check()
+    conversion.check(train=True)
+    name = block.__name__
+    classes = [
+        n.name
+        for n in ast.parse(conversion.source).body
+        if isinstance(n, ast.ClassDef) and n.name.startswith(name)
+    ]
+    assert classes == [name]
+    assert "    def __init__(self, dim, depth):" in conversion.source
+    again = nnconvert.convert(load_output(conversion), style, _inputs())
+    assert again.source == conversion.source

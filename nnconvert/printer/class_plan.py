@@ -147,6 +147,7 @@ def plan_classes(
     taken: set[str],
     fresh_checked: bool = False,
     read_source: bool = True,
+    render: Callable[[ClassPlan], str] | None = None,
 ) -> list[ClassPlan]:
     """Every class of the file, children first; the root's (named ``top_name``) last.
 
@@ -156,8 +157,12 @@ def plan_classes(
     (:class:`~.classes.ConstructorDescriber`). ``read_source=False``: no layer
     argument is read from the blocks' source (:mod:`.source_arguments`), as
     for a model read back from a functional file, which has none.
+    ``render``: a plan's class as text (:func:`.class_text.class_text`),
+    which joins the classes of one block that read the same
+    (:meth:`_ClassPlanner._joined_alike`).
     """
     planner = _ClassPlanner(style, top_name, taken, fresh_checked, read_source)
+    planner.render = render
     return planner.plan(instances)
 
 
@@ -187,6 +192,8 @@ class _ClassPlanner:
         self.pure: set[int] = set()  # ids of the blocks known pure
         # the parameters each block class writes wherever its source uses them
         self.whole: dict[type, frozenset[str]] = {}
+        #: a plan's class as text, for joining classes that read the same
+        self.render: Callable[[ClassPlan], str] | None = None
 
     def plan(self, instances: list[Instance]) -> list[ClassPlan]:
         self.pure = {id(i.module) for i in instances if i.pure}
@@ -206,8 +213,46 @@ class _ClassPlanner:
                 self._plan_group(*group, alternative=alternative)
                 for group, alternative in _join_tested_shapes(merged, self.style)
             ]
-            plans += self._joined_layer_subclasses(planned)
+            plans += self._joined_alike(self._joined_layer_subclasses(planned))
         return plans
+
+    def _joined_alike(self, plans: list[ClassPlan]) -> list[ClassPlan]:
+        """``plans`` with the classes of one block that read the same, but for their name, as one.
+
+        MobileViT's ``Transformer``s of depths 2, 4 and 3 trace apart (their
+        loops unroll to different lengths), yet each class loops over
+        ``self.layers`` and builds ``depth`` layers from its parameter: the
+        same text three times. The later ones' members join the first's
+        class and are built under its name; their parents then share a
+        class too. The text is the class, so each member's constructor call
+        builds what it built before (and the checker runs the output).
+        """
+        if self.render is None:
+            return plans
+        by_type: dict[type, int] = {}
+        for plan in plans:
+            cls = type(plan.template.instance.module)
+            by_type[cls] = by_type.get(cls, 0) + 1
+        kept: list[ClassPlan] = []
+        texts: list[str | None] = []
+        for plan in plans:
+            text = None
+            if (
+                by_type[type(plan.template.instance.module)] > 1
+                and plan.name != self.top_name
+            ):
+                text = _unnamed(self.render(plan), plan.name)
+            at = next((i for i, t in enumerate(texts) if text and t == text), None)
+            if at is None:
+                kept.append(plan)
+                texts.append(text)
+                continue
+            for member in plan.members:
+                key = id(member.instance.module)
+                call = self.describer.calls[key]
+                self.describer.calls[key] = replace(call, callee=kept[at].name)
+            kept[at] = replace(kept[at], members=kept[at].members + plan.members)
+        return kept
 
     def _joined_layer_subclasses(self, plans: list[ClassPlan]) -> list[ClassPlan]:
         """``plans`` with the layer subclasses of one class that print alike as one.
@@ -484,6 +529,11 @@ class _ClassPlanner:
         name = base if is_root else first_free(base, self.used_names)
         self.used_names.add(name)
         return name
+
+
+def _unnamed(text: str, name: str) -> str:
+    """A class's text with its own name left out of its ``class`` line."""
+    return text.replace(f"class {name}(", "class (", 1)
 
 
 def _is_users_attribute(module: nn.Module, name: str) -> bool:

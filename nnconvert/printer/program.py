@@ -104,7 +104,14 @@ def _functional_root_arguments(
     if not sizes:
         return None
     instances = class_instances()
-    plans = plan_classes(instances, Style.MODULE, name, imported, read_source=False)
+    plans = plan_classes(
+        instances,
+        Style.MODULE,
+        name,
+        imported,
+        read_source=False,
+        render=lambda plan: class_text(plan, Style.MODULE).text,
+    )
     arguments, _ = _root_arguments(sizes, plans, root, imported)
     return arguments
 
@@ -248,7 +255,14 @@ def _class_plans(
     fresh_checked: bool,
 ) -> list[ClassPlan]:
     """The classes of the file, the root's taking its size arguments (:mod:`.root_arguments`)."""
-    plans = plan_classes(instances, style, name, imported, fresh_checked)
+    plans = plan_classes(
+        instances,
+        style,
+        name,
+        imported,
+        fresh_checked,
+        render=lambda plan: class_text(plan, style).text,
+    )
     root = next(i for i in instances if not i.path)
     sizes = root_sizes(root.module)
     if sizes:
