@@ -233,26 +233,15 @@ class _ClassPlanner:
         for plan in plans:
             cls = type(plan.template.instance.module)
             by_type[cls] = by_type.get(cls, 0) + 1
-        kept: list[ClassPlan] = []
-        texts: list[str | None] = []
-        for plan in plans:
-            text = None
-            if (
-                by_type[type(plan.template.instance.module)] > 1
-                and plan.name != self.top_name
-            ):
-                text = _unnamed(self.render(plan), plan.name)
-            at = next((i for i, t in enumerate(texts) if text and t == text), None)
-            if at is None:
-                kept.append(plan)
-                texts.append(text)
-                continue
-            for member in plan.members:
-                key = id(member.instance.module)
-                call = self.describer.calls[key]
-                self.describer.calls[key] = replace(call, callee=kept[at].name)
-            kept[at] = replace(kept[at], members=kept[at].members + plan.members)
-        return kept
+        texts = {
+            plan.name: _unnamed(self.render(plan), plan.name)
+            for plan in plans
+            if by_type[type(plan.template.instance.module)] > 1
+            and plan.name != self.top_name
+        }
+        return self._joined(
+            plans, lambda a, b: a.name in texts and texts[a.name] == texts.get(b.name)
+        )
 
     def _joined_layer_subclasses(self, plans: list[ClassPlan]) -> list[ClassPlan]:
         """``plans`` with the layer subclasses of one class that print alike as one.
@@ -262,9 +251,15 @@ class _ClassPlanner:
         print ``super().forward(x.half())``: the second's members join the
         first's class and are built under its name.
         """
+        return self._joined(plans, _print_alike)
+
+    def _joined(
+        self, plans: list[ClassPlan], alike: Callable[[ClassPlan, ClassPlan], bool]
+    ) -> list[ClassPlan]:
+        """Each plan ``alike`` an earlier one joined to it: its members built under its name."""
         kept: list[ClassPlan] = []
         for plan in plans:
-            at = next((i for i, k in enumerate(kept) if _print_alike(k, plan)), None)
+            at = next((i for i, k in enumerate(kept) if alike(k, plan)), None)
             if at is None:
                 kept.append(plan)
                 continue
