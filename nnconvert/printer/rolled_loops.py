@@ -5,8 +5,9 @@ MobileViT builds three ``Transformer``s of depths 2, 4 and 3, whose
 The trace unrolls each loop, so the three graphs differ in length, and
 functional style wrote ``transformer``, ``transformer_2`` and
 ``transformer_3``, the same but for ``range(2)``, ``range(4)`` and
-``range(3)``. Class styles write one class: its loop runs over
-``self.layers``, whatever its length.
+``range(3)``. A class's loop runs over ``self.layers``, whatever its
+length, so class styles need no count (:mod:`.class_plan` joins the
+classes that read the same).
 
 Here such a graph is cut to its loop's first two copies (:func:`cut_loops`):
 the others print as the same ``for`` statement. Graphs cut so compare as
@@ -14,10 +15,10 @@ any others do, and where instances of one class share a shape once cut
 (:mod:`.function_plan`), they share one function whose loop runs
 ``range(depth)``, each caller passing its count (``depth=4``), named after
 the ``__init__`` argument that gave it where one did (:mod:`.init_names`).
-The function is printed from a cut graph, so the printer is told that each
-such container holds the two members the graph calls, and which keyword
-counts them (``sizes``, ``counts`` of :func:`.loops.find_loops` and
-:func:`.data_loops.find_member_loops_to_print`).
+The function is printed from a cut graph, so the printer is told which
+containers it cut and the keyword that counts each (the ``counts`` of
+:func:`.loops.find_loops` and :func:`.data_loops.find_member_loops_to_print`):
+such a container holds the two members the graph calls.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ def cut_loops(graph: fx.Graph, owner: nn.Module) -> tuple[fx.Graph, dict[str, in
 
 
 def _members_tensors(graph: fx.Graph, container: str, count: int) -> list[fx.Node]:
-    """The tensors of members ``2`` … ``count - 1`` the graph reads outside their copies."""
+    """The graph's reads of the tensors of members ``2`` … ``count - 1``, wherever they stand.
+
+    A member's ``get_attr`` may stand before the loop, outside its copy.
+    """
     prefixes = tuple(f"{container}.{i}." for i in range(CUT_TO, count))
     return [
         n
