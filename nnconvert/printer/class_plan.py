@@ -161,8 +161,7 @@ def plan_classes(
     which joins the classes of one block that read the same
     (:meth:`_ClassPlanner._joined_alike`).
     """
-    planner = _ClassPlanner(style, top_name, taken, fresh_checked, read_source)
-    planner.render = render
+    planner = _ClassPlanner(style, top_name, taken, fresh_checked, read_source, render)
     return planner.plan(instances)
 
 
@@ -181,6 +180,7 @@ class _ClassPlanner:
         taken: set[str],
         fresh_checked: bool,
         read_source: bool = True,
+        render: Callable[[ClassPlan], str] | None = None,
     ):
         self.style = style
         self.top_name = top_name
@@ -193,7 +193,7 @@ class _ClassPlanner:
         # the parameters each block class writes wherever its source uses them
         self.whole: dict[type, frozenset[str]] = {}
         #: a plan's class as text, for joining classes that read the same
-        self.render: Callable[[ClassPlan], str] | None = None
+        self.render = render
 
     def plan(self, instances: list[Instance]) -> list[ClassPlan]:
         self.pure = {id(i.module) for i in instances if i.pure}
