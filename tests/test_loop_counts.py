@@ -143,9 +143,9 @@ def test_blocks_of_one_depth_keep_their_count_written():
 def test_the_shared_function_reads_back_as_the_model(block, to):
     """functional -> class styles computes what the original does, each depth its own.
 
-    Class styles printed from a trace still write a class per depth
-    (``Transformer2``), read back or not: their loops count the members
-    they hold.
+    Read back, class styles still write a class per depth (``Transformer2``):
+    the functional file's blocks carry no constructor parameters, so each
+    class writes its sizes and its count as numbers.
     """
     functional = converted(_built(block), _inputs(), Style.FUNCTIONAL)
     back = nnconvert.convert(load_output(functional, "MobileViT"), to, _inputs())
