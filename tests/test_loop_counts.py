@@ -23,16 +23,7 @@ from nnconvert.options import Style
 
 from .helpers import load_output
 from .test_literal_only_blocks import converted, functions
-
-
-class FeedForward(nn.Module):
-    def __init__(self, dim: int):
-        super().__init__()
-        self.norm = nn.LayerNorm(dim)
-        self.fc = nn.Linear(dim, dim)
-
-    def forward(self, x):
-        return torch.tanh(self.fc(self.norm(x)))
+from .test_member_loops import Attention
 
 
 class Transformer(nn.Module):
@@ -42,7 +33,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList([])
         for _ in range(depth):
-            self.layers.append(nn.ModuleList([FeedForward(dim), nn.Linear(dim, dim)]))
+            self.layers.append(nn.ModuleList([Attention(dim), nn.Linear(dim, dim)]))
 
     def forward(self, x):
         for ff, proj in self.layers:
@@ -56,7 +47,7 @@ class Stack(nn.Module):
 
     def __init__(self, dim: int, depth: int):
         super().__init__()
-        self.blocks = nn.ModuleList([FeedForward(dim) for _ in range(depth)])
+        self.blocks = nn.ModuleList([Attention(dim) for _ in range(depth)])
         self.scale = 0.5
 
     def forward(self, x):

@@ -29,6 +29,7 @@ no state of its own stays that layer's subclass, without an ``__init__``
 from __future__ import annotations
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -229,10 +230,7 @@ class _ClassPlanner:
         """
         if self.render is None:
             return plans
-        by_type: dict[type, int] = {}
-        for plan in plans:
-            cls = type(plan.template.instance.module)
-            by_type[cls] = by_type.get(cls, 0) + 1
+        by_type = Counter(type(plan.template.instance.module) for plan in plans)
         texts = {
             plan.name: _unnamed(self.render(plan), plan.name)
             for plan in plans

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from collections import Counter
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
@@ -358,9 +359,7 @@ class _Grouping:
         order (a joined key's keep it).
         """
         order = {id(m.instance.module): i for i, m in enumerate(members)}
-        shapes_of: dict[Any, int] = {}
-        for key in by_key:
-            shapes_of[key[0]] = shapes_of.get(key[0], 0) + 1
+        shapes_of = Counter(key[0] for key in by_key)
         cut: dict[tuple, list[tuple[tuple, list[_Member]]]] = {}
         for key, shape in by_key.items():
             if key[0] in ("root", "chain", "sequential") or shapes_of[key[0]] < 2:
