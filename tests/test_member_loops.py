@@ -298,3 +298,58 @@ def test_unpacked_items_keep_the_sources_names_only_where_free(style):
     assert "for attn, ff in self.layers:" in _converted(Pairs, style).source
     again = _converted(PairsNamedAgain, style).source
     assert "for layer in self.layers:\n            x = layer[0](x) + x\n" in again
+
+
+class Down(nn.Module):
+    def __init__(self, dim, stride):
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, 3, stride=stride, padding=1)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
+class Stages(nn.Module):
+    """MobileViT's trunk: each member's calls hand their result on, strides differ."""
+
+    def __init__(self, dim=4, strides=(2, 1, 2)):
+        super().__init__()
+        self.stages = nn.ModuleList(
+            [nn.ModuleList([Down(dim, s), nn.Conv2d(dim, dim, 1)]) for s in strides]
+        )
+
+    def forward(self, x):
+        for down, mix in self.stages:
+            x = down(x)
+            x = mix(x)
+        return x
+
+
+STAGE_LOOPS = {
+    Style.MODULE: (
+        "for down, mix in self.stages:\n"
+        "            x = down(x)\n"
+        "            x = mix(x)\n"
+    ),
+    Style.MIXED: (
+        "for down, mix in self.stages:\n"
+        "            x = down(x)\n"
+        "            x = mix(x)\n"
+    ),
+    Style.FUNCTIONAL: (
+        "for i, stride in enumerate((2, 1, 2)):\n"
+        '        x = down(sub_params(params, f"stages.{i}.0."), x, stride=stride)\n'
+        '        x = F.conv2d(x, params[f"stages.{i}.1.weight"], params[f"stages.{i}.1.bias"])\n'
+    ),
+}
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_members_that_hand_their_result_on_loop_over_their_literals(style):
+    """Functional style loops over the strides beside the index; class styles over the members."""
+    inputs = (torch.randn(2, 4, 16, 16),)
+    conversion = checked_conversion(Stages, style, inputs)
+    assert STAGE_LOOPS[style] in conversion.source
+    assert "stages.1." not in conversion.source.split("def init_params(")[0]
+    again = nnconvert.convert(load_output(conversion, "Stages"), style, inputs)
+    assert again.source == conversion.source

@@ -56,6 +56,7 @@ import torch
 from torch import fx
 
 from ..branches import guarded_equality, is_expect
+from ..init_arguments import is_literal
 from ..source_map import node_frames, statement_line
 from ..source_text import range_loop_around, range_loop_lines
 from .graph_utils import is_impure
@@ -190,7 +191,10 @@ def counted_loop_over(graph: fx.Graph, argument: str) -> bool:
 
 
 def find_member_loops(
-    graph: fx.Graph, containers: dict[str, int], chained: bool = False
+    graph: fx.Graph,
+    containers: dict[str, int],
+    chained: bool = False,
+    varying: bool = False,
 ) -> list[Unrolled]:
     """The loops over the members of ``containers`` (path -> number of members).
 
@@ -201,6 +205,9 @@ def find_member_loops(
     So must each call's result, unless ``chained``: then a call may hand its
     result to the next copy (``for block in self.blocks: x = block(x)``,
     which the printer writes as :mod:`nnconvert.printer.loops` finds it).
+    ``varying``: the member calls of one place may pass other literals as
+    keywords (a functional block function's ``groups=64``, then ``96``),
+    which the printer loops over beside the index.
     """
     order = list(graph.nodes)
     index = {node: i for i, node in enumerate(order)}
@@ -227,7 +234,7 @@ def find_member_loops(
             ):
                 continue
             draft = Unrolled(None, (), copies, {}, (), (), members=container)
-            loop = _as_loop(draft, index)
+            loop = _as_loop(draft, index, varying)
             # a list it shares with other code stays as it is
             if loop is not None and all(c.whole == c.items for c in loop.collected):
                 found.append(loop)
@@ -642,11 +649,13 @@ def _length_guard(sequence: fx.Node, count: int) -> tuple[fx.Node, ...] | None:
     return tuple(found)
 
 
-def _as_loop(draft: Unrolled, index: dict[fx.Node, int]) -> Unrolled | None:
+def _as_loop(
+    draft: Unrolled, index: dict[fx.Node, int], varying: bool = False
+) -> Unrolled | None:
     """``draft``'s copies as one loop's body, if they are the same computation.
 
     ``draft`` has the copies as cut; what flows between them is found here
-    (module docstring).
+    (module docstring). ``varying``: as :func:`find_member_loops` takes it.
     """
     elements, copies = draft.elements, draft.copies
     body = copies[0]
@@ -677,6 +686,7 @@ def _as_loop(draft: Unrolled, index: dict[fx.Node, int]) -> Unrolled | None:
             invariants,
             draft.members,
             {node: run[0] for run, _ in draft.also_stepped for node in run},
+            varying,
         )
         for node, first in zip(copy, body):
             if node is None:
@@ -717,6 +727,8 @@ class _CopyMatcher:
     members: str | None = None  # a loop over this container's members
     #: each indexing of another stepped tensor -> its run's step 0
     steps: dict[fx.Node, fx.Node] = field(default_factory=dict)
+    #: a member call's literal keywords may differ from copy 0's
+    varying: bool = False
 
     def same_node(self, node: fx.Node, first: fx.Node) -> bool:
         target = node.target
@@ -729,7 +741,19 @@ class _CopyMatcher:
             return first is self.elements[0]
         if node in self.steps and node is not first:  # ``C[:, i, :]``, another run
             return self.steps[node] is first
-        return self.same(node.args, first.args) and self.same(node.kwargs, first.kwargs)
+        return self.same(node.args, first.args) and self._same_keywords(node, first)
+
+    def _same_keywords(self, node: fx.Node, first: fx.Node) -> bool:
+        """The same keywords, with other literal values where they may vary."""
+        if not (self.varying and node.op == "call_module"):
+            return self.same(node.kwargs, first.kwargs)
+        if list(node.kwargs) != list(first.kwargs):
+            return False
+        return all(
+            self.same(value, first.kwargs[key])
+            or (is_literal(value) and is_literal(first.kwargs[key]))
+            for key, value in node.kwargs.items()
+        )
 
     def same(self, value: Any, first: Any) -> bool:
         if isinstance(value, fx.Node) or isinstance(first, fx.Node):

@@ -70,6 +70,7 @@ def print_body(
     read_comments: dict[str, list[str]] | None = None,
     holder: nn.Module | None = None,
     loop_counts: dict[str, str] | None = None,
+    reserved: frozenset[str] = frozenset(),
 ) -> Body:
     """``graph`` written as ``plan`` says, by an expression printer of its own.
 
@@ -93,7 +94,8 @@ def print_body(
     (``for layer in self.layers:``, :func:`.data_loops.find_member_loops_to_print`).
     ``loop_counts`` (functional style): a body cut to its loops' first two
     copies, each container's count keyword (:mod:`.rolled_loops`); each
-    must print as a loop.
+    must print as a loop. ``reserved``: names a loop's variables may not
+    take (the function's keywords).
     """
     printer = ExpressionPrinter(
         style,
@@ -119,6 +121,7 @@ def print_body(
             printer.leaves,
             taken,
             loop_counts,
+            reserved,
         )
     counted = {loop.count for loop in loops} | {
         loop.count_keyword for loop in data_loops

@@ -28,7 +28,7 @@ unrolled, as it was.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 from torch import fx, nn
 
@@ -40,7 +40,7 @@ from ..source_map import statement_line, user_name
 from .expressions import ExpressionPrinter
 from .loop_bindings import assigned_by, binds_safely
 from .containers import member_containers
-from .loops import singular
+from .loops import enumerated_values, singular, varying_keywords
 from .names import RESERVED
 from .rolled_loops import CUT_TO
 from .source_loops import (
@@ -50,6 +50,22 @@ from .source_loops import (
     member_variables,
 )
 from .statements import StatementPlan
+
+
+@dataclass(frozen=True)
+class LoopKeyword:
+    """A keyword a member loop's block call passes another literal in each step.
+
+    Functional style: MobileViT's ``for conv, attn in self.trunk:`` calls
+    ``mv2_block(..., groups=64)``, then ``groups=96``: the loop runs over
+    the values beside its index, the call passes the loop's variable.
+    """
+
+    position: int  # the call's place in the loop's body
+    keyword: str
+    variable: str
+    values: tuple[Any, ...]  # each step's
+
 
 #: prints one statement node of the body (:func:`nnconvert.printer.body._statement`)
 StatementPrinter = Callable[[fx.Node], list[str]]
@@ -87,6 +103,8 @@ class DataLoop:
     #: functional style: the keyword that says how many members the loop
     #: runs over, where one function serves several counts (:mod:`.rolled_loops`)
     count_keyword: str | None = None
+    #: functional style: the block calls' keywords whose values differ by step
+    keywords: tuple[LoopKeyword, ...] = ()
 
     @property
     def first(self) -> fx.Node:
@@ -129,6 +147,11 @@ class DataLoop:
         for collected, name in self.lists.items():
             printer.lists[collected.whole] = name
         printer.names.update(self.renamed)
+        for keyword in self.keywords:
+            call = self.unrolled.body[keyword.position]
+            printer.loop_keywords.setdefault(call, {})[
+                keyword.keyword
+            ] = keyword.variable
 
     @property
     def head(self) -> fx.Node | None:
@@ -162,8 +185,12 @@ class DataLoop:
         ]
         if self.head is not None:
             lines += comments(self.head)
-        target = ", ".join(self.unpacked) or self.element
-        lines.append(f"for {target} in {self._iterated(printer)}:")
+        if self.keywords:
+            columns = {k.variable: list(k.values) for k in self.keywords}
+            lines.append(f"for {enumerated_values(self.element, columns, printer)}:")
+        else:
+            target = ", ".join(self.unpacked) or self.element
+            lines.append(f"for {target} in {self._iterated(printer)}:")
         body = self.unrolled.body
         for node in self.statements:
             lines += ["    " + line for line in statement(node)]
@@ -276,31 +303,59 @@ def find_member_loops_to_print(
     leaves: dict[str, object],
     taken: set[fx.Node],
     counts: dict[str, str] | None = None,
+    reserved: frozenset[str] = frozenset(),
 ) -> list[DataLoop]:
     """The loops over a container's members (``for attn, ff in self.layers:``) that print.
 
-    ``owner`` holds the containers. In functional style each member's calls
-    must call the function member 0's do (the loop prints member 0's), and
-    no third-party layer (each member's is a variable of its own).
-    ``counts``: each container of a graph cut to two copies and the keyword
-    that says how many members it has (:mod:`.rolled_loops`).
+    ``owner`` holds the containers. A member's call may hand its result to
+    the next member's (``for conv, attn in self.trunk: x = conv(x); x =
+    attn(x)``). In functional style each member's calls must call the
+    function member 0's do (the loop prints member 0's), and no third-party
+    layer (each member's is a variable of its own); their literal keywords
+    may differ (:class:`LoopKeyword`), named apart from ``reserved`` (the
+    function's keywords). ``counts``: each container of a graph cut to two
+    copies and the keyword that says how many members it has
+    (:mod:`.rolled_loops`).
     """
     found = []
     taken = set(taken)
     counts = counts or {}
+    functional = style is Style.FUNCTIONAL
     containers = member_containers(owner) | {path: CUT_TO for path in counts}
-    for unrolled in find_member_loops(graph, containers):
+    for unrolled in find_member_loops(graph, containers, True, functional):
         if taken & unrolled.nodes():
             continue
-        if style is Style.FUNCTIONAL and not _one_function_per_place(
-            unrolled, callees, leaves
-        ):
+        if functional and not _one_function_per_place(unrolled, callees, leaves):
             continue
         loop = _as_member_loop(graph, unrolled, plan, style)
-        if loop is not None:
-            found.append(replace(loop, count_keyword=counts.get(str(unrolled.members))))
-            taken |= unrolled.nodes()
+        if loop is None:
+            continue
+        if functional:
+            keywords = _loop_keywords(unrolled, plan, loop, reserved)
+            if keywords and str(unrolled.members) in counts:
+                continue  # a cut loop's steps are one: its two copies stand for all
+            loop = replace(loop, keywords=keywords)
+        found.append(replace(loop, count_keyword=counts.get(str(unrolled.members))))
+        taken |= unrolled.nodes()
     return found
+
+
+def _loop_keywords(
+    unrolled: Unrolled, plan: StatementPlan, loop: DataLoop, reserved: frozenset[str]
+) -> tuple[LoopKeyword, ...]:
+    """The keywords each step's block calls pass other literals in, each with a free variable."""
+    taken = set(plan.names.values()) | set(loop.names.values()) | RESERVED | reserved
+    taken.add(loop.element)
+    found = []
+    for position, first in enumerate(unrolled.body):
+        if first.op != "call_module":
+            continue
+        calls = [copy[position] for copy in unrolled.copies]
+        for keyword, values in varying_keywords(calls).items():
+            variable = first_free(keyword, taken, "_")
+            taken.add(variable)
+            found.append(LoopKeyword(position, keyword, variable, tuple(values)))
+    return tuple(found)
 
 
 def _one_function_per_place(

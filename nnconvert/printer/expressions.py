@@ -119,6 +119,9 @@ class ExpressionPrinter:
     #: path, the loop variable); member 0's calls print through the variable
     #: (``layer[0](x)``; functional: ``params[f"layers.{i}.0.weight"]``)
     members: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: functional style: a member loop's block call (copy 0's) -> its keywords
+    #: whose values the loop runs over, each printed as the loop's variable
+    loop_keywords: dict[fx.Node, dict[str, str]] = field(default_factory=dict)
 
     # -- entry points --------------------------------------------------------
 
@@ -170,6 +173,7 @@ class ExpressionPrinter:
             weights = self._block_weights(node)
             kwargs = {
                 **node.kwargs,
+                **{k: _Raw(v) for k, v in self.loop_keywords.get(node, {}).items()},
                 **({"training": _Raw("training")} if training else {}),
             }
             return Expression(self._call(function, (_Raw(weights), *node.args), kwargs))

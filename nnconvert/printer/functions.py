@@ -210,6 +210,7 @@ def function_text(
         flags=plan.flags,
         holder=plan.instance.module,
         loop_counts=plan.loop_counts,
+        reserved=plan.reserved,
     )
     keywords = [f"{k}: {hint}" if hint else k for k, hint in plan.keywords]
     keywords = [

@@ -130,27 +130,37 @@ class Loop:
         values: dict[str, str],
         printer: ExpressionPrinter,
     ) -> str:
-        """``i in range(n)``, or with the keywords' values: ``i, flag in enumerate((...))``.
+        """``i in range(n)``, or with the keywords' values: ``i, flag in enumerate((...))``."""
+        if varying:
+            columns = {values[k]: column for k, column in varying.items()}
+            return enumerated_values(index, columns, printer, self.start)
+        if self.start:
+            return f"{index} in range({self.start}, {self.start + len(self.calls)})"
+        return f"{index} in range({self.count or len(self.calls)})"
 
-        Several keywords are zipped columns, or one row per call
-        (``[(1, 32, True), (2, 144, False), ...]``) where black writes that in
-        fewer lines: a table like the user's ``cfg``, where columns too long
-        for a line would each be spread over many.
-        """
-        start = f", start={self.start}" if self.start else ""
-        if not varying:
-            if self.start:
-                return f"{index} in range({self.start}, {self.start + len(self.calls)})"
-            return f"{index} in range({self.count or len(self.calls)})"
-        columns = [_tuple_text(column, printer) for column in varying.values()]
-        if len(columns) == 1:
-            name = values[next(iter(varying))]
-            return f"{index}, {name} in enumerate({columns[0]}{start})"
-        names = ", ".join(values[k] for k in varying)
-        zipped = f"{index}, ({names}) in enumerate(zip({', '.join(columns)}){start})"
-        rows = [_tuple_text(list(row), printer) for row in zip(*varying.values())]
-        listed = f"{index}, ({names}) in enumerate([{', '.join(rows)}]{start})"
-        return min((zipped, listed), key=_lines_in_a_function)
+
+def enumerated_values(
+    index: str,
+    columns: dict[str, list[Any]],
+    printer: ExpressionPrinter,
+    start: int = 0,
+) -> str:
+    """``i, flag in enumerate((...))``: a loop's index beside its variables' values.
+
+    ``columns``: each variable and its value in every step. Several are
+    zipped columns, or one row per step (``[(1, 32, True), (2, 144, False),
+    ...]``) where black writes that in fewer lines: a table like the user's
+    ``cfg``, where columns too long for a line would each be spread over many.
+    """
+    after = f", start={start}" if start else ""
+    texts = [_tuple_text(column, printer) for column in columns.values()]
+    if len(texts) == 1:
+        return f"{index}, {next(iter(columns))} in enumerate({texts[0]}{after})"
+    names = ", ".join(columns)
+    zipped = f"{index}, ({names}) in enumerate(zip({', '.join(texts)}){after})"
+    rows = [_tuple_text(list(row), printer) for row in zip(*columns.values())]
+    listed = f"{index}, ({names}) in enumerate([{', '.join(rows)}]{after})"
+    return min((zipped, listed), key=_lines_in_a_function)
 
 
 def _lines_in_a_function(header: str) -> int:
