@@ -132,7 +132,16 @@ CONTAINER_MUTATORS = frozenset(
 #: function fx leaves opaque (torchvision's ``_add_shortcut`` adds into its
 #: argument and returns nothing anyone reads) -- may work by side effect.
 PURE_LIBRARIES = frozenset(
-    {"torch", "operator", "_operator", "math", "builtins", "collections", "nnconvert"}
+    {
+        "torch",
+        "operator",
+        "_operator",
+        "math",
+        "builtins",
+        "collections",
+        "einops",
+        "nnconvert",
+    }
 )
 
 
