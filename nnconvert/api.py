@@ -42,8 +42,8 @@ from .init_code import (
 )
 from .leaves import leaf_of
 from .modes import eval_mode
-from .module_kinds import holds_transformers
-from .naming import definition_name, is_plain_identifier, reserved_names
+from .module_kinds import reserved_for
+from .naming import definition_name, is_plain_identifier
 from .options import Style, Tolerances
 from .passes import apply_style, canonicalize, outline_methods
 from .passes.canonicalize import ANCESTRY
@@ -471,7 +471,7 @@ def input_name(read: ModelInput, style: Style) -> str:
     a module the output uses (a class ``Math`` is function ``math`` in
     functional style, which becomes ``math_``).
     """
-    reserved = reserved_names(holds_transformers(read.module))
+    reserved = reserved_for(read.module)
     if style is Style.FUNCTIONAL and read.function_name is not None:
         return definition_name(read.function_name, reserved)
     name = type(read.module).__name__
@@ -489,7 +489,7 @@ def checked_name(name: str, model: nn.Module) -> str:
     """A name the caller gave (``--name``), if it can name the output's definition."""
     if not isinstance(name, str) or not is_plain_identifier(name):
         raise InputError(f"name {name!r} is not a Python identifier")
-    if name in reserved_names(holds_transformers(model)):
+    if name in reserved_for(model):
         raise InputError(
             f"name {name!r} would hide {name!r}, which the generated code uses; "
             "choose another"

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from .leaves import is_leaf
+from .naming import reserved_names
 
 #: Standard containers: printed as constructors, never as classes of their own.
 CONTAINERS = (
@@ -74,3 +75,9 @@ TORCH_TRANSFORMERS = (
 def holds_transformers(model: nn.Module) -> bool:
     """``model`` is or holds one of torch's transformer layers (:data:`TORCH_TRANSFORMERS`)."""
     return any(isinstance(m, TORCH_TRANSFORMERS) for m in model.modules())
+
+
+def reserved_for(model: nn.Module) -> frozenset[str]:
+    """The helper names an output of ``model`` may define (:func:`~.naming.reserved_names`)."""
+    attention = any(isinstance(m, nn.MultiheadAttention) for m in model.modules())
+    return reserved_names(holds_transformers(model), attention)

@@ -42,10 +42,17 @@ TRANSFORMER_HELPERS = frozenset(
 )
 
 
-def reserved_names(holds_transformers: bool) -> frozenset[str]:
+#: Functional style's init functions for ``nn.MultiheadAttention``, written
+#: only for a model that holds one: a block ``Attention`` elsewhere has its
+#: init function ``attention_params``.
+ATTENTION_HELPERS = frozenset({"attention_params", "general_attention_params"})
+
+
+def reserved_names(holds_transformers: bool, holds_attention: bool) -> frozenset[str]:
     """The names of :data:`MODULE_NAMES` an output may define, for a model that
-    holds torch's transformer layers or not."""
-    return MODULE_NAMES if holds_transformers else MODULE_NAMES - TRANSFORMER_HELPERS
+    holds torch's transformer layers or not, and ``nn.MultiheadAttention`` or not."""
+    names = MODULE_NAMES if holds_transformers else MODULE_NAMES - TRANSFORMER_HELPERS
+    return names if holds_attention else names - ATTENTION_HELPERS
 
 
 def identifier(text: str) -> str:

@@ -227,3 +227,35 @@ def test_an_init_function_called_from_one_place_only_is_written_there():
     defined = definitions(conversion.source)
     assert "projection_params" not in defined
     assert "f'{prefix}.shortcut.conv'" in ast.unparse(defined["unit_params"])
+
+
+class Attention(nn.Module):
+    def __init__(self, dim=8):
+        super().__init__()
+        self.to_qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        q, k, v = self.to_qkv(x).chunk(3, dim=-1)
+        return self.to_out((q @ k.transpose(-1, -2)).softmax(-1) @ v)
+
+
+class Attentions(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Attention()
+        self.second = Attention()
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+def test_a_block_takes_the_name_of_a_layer_function_the_file_has_no_use_for():
+    """``attention_params`` is ``nn.MultiheadAttention``'s only in a model that holds one."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(
+        Attentions().eval(), "functional", (torch.randn(2, 5, 8),)
+    )
+    conversion.check(train=True)
+    defined = definitions(conversion.source)
+    assert "attention_params" in defined and "attention_params_2" not in defined

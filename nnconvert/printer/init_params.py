@@ -620,7 +620,11 @@ def _body(
         statements,
         model.blocks,
         model.module,
-        model.taken | set(DEFINITIONS) | {FUNCTION} | set(builds),
+        # the layer functions this body calls: a block's may take another's name
+        model.taken
+        | set(_with_needs(list(layer_calls.used)))
+        | {FUNCTION}
+        | set(builds),
         frozenset(prefix for prefix, _ in layer_calls.names),
     )
     # the calls made once every tensor exists come after the blocks' calls,

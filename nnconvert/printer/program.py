@@ -20,8 +20,7 @@ from ..errors import ConversionError
 from ..hierarchy import Instance
 from ..init_code import InitCode, drawn_code, init_code, merged
 from ..leaves import leaf_of
-from ..module_kinds import holds_transformers
-from ..naming import reserved_names
+from ..module_kinds import reserved_for
 from ..opspecs.layer_params import DEFINITIONS
 from ..options import Style
 from ..root_sizes import RootSize, first_keys_of, root_sizes
@@ -153,7 +152,7 @@ def _program_text(
         called += state_calls(root.module)
     kept = kept_functions(called)
     imported = _imported_names(instances)
-    imported |= reserved_names(holds_transformers(root.module))
+    imported |= reserved_for(root.module)
     kept_names = {n for function in kept for n in function.names}
     if name in kept_names:
         raise ConversionError(
