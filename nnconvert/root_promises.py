@@ -36,14 +36,13 @@ import copy
 import inspect
 import io
 import re
-import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .init_arguments import recorded_call
-from .init_slices import random_states_kept
+from .root_sizes import built_quietly, state_shapes
 from .options import Style
 from .source_edits import applied, line_starts, node_span
 
@@ -111,19 +110,19 @@ def _differs(
         made = root(**changed)
         return made if style is Style.FUNCTIONAL else made.state_dict()
 
-    expected = _quietly(lambda: _shapes(original().state_dict()), meta=True)
-    got = _quietly(lambda: _shapes(output()), meta=True)
+    expected = built_quietly(lambda: state_shapes(original().state_dict()), meta=True)
+    got = built_quietly(lambda: state_shapes(output()), meta=True)
     if (expected is None or got is None) and small:
         # CCT's constructor runs its tokenizer and reads ``.item()``s: not on meta
-        expected = _quietly(lambda: _shapes(original().state_dict()))
-        got = _quietly(lambda: _shapes(output()))
+        expected = built_quietly(lambda: state_shapes(original().state_dict()))
+        got = built_quietly(lambda: state_shapes(output()))
     if expected is None:
         return None  # the source's class refuses that value: nothing to compare
     if got != expected:
         return "another state_dict"
     if not small:
         return None
-    rebuilt = _quietly(original)
+    rebuilt = built_quietly(original)
     if rebuilt is None:
         return None
     rebuilt.eval()
@@ -138,26 +137,6 @@ def _differs(
         except Exception as error:
             return f"other outputs ({type(error).__name__})"
     return None
-
-
-def _quietly(build: Callable[[], Any], meta: bool = False) -> Any:
-    """``build()`` with the random state, stdout and warnings left alone; None if it fails."""
-    device = torch.device("meta") if meta else contextlib.nullcontext()
-    with (
-        random_states_kept(),
-        contextlib.redirect_stdout(io.StringIO()),
-        warnings.catch_warnings(),
-        device,
-    ):
-        warnings.simplefilter("ignore")
-        try:
-            return build()
-        except Exception:
-            return None
-
-
-def _shapes(state: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
 def recorded_keywords(cls: type, recorded: Mapping[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from .init_arguments import init_arguments, is_literal
+from .init_slices import random_states_kept
 
 #: A dimension of a ``state_dict()`` entry: ``("outc.weight", 0)``.
 Position = tuple[str, int]
@@ -186,26 +187,41 @@ def _builder(model: nn.Module) -> tuple[Builder | None, dict[str, Any]]:
 
 
 def _shapes(build: Callable[[], Mapping[str, torch.Tensor]]) -> dict | None:
-    """The shapes of the tensors ``build()`` makes, on the meta device; None if it fails.
+    """The shapes of the tensors ``build()`` makes, on the meta device; None if it fails."""
+    made = built_quietly(build, meta=True)
+    return state_shapes(made) if isinstance(made, Mapping) else None
+
+
+def built_quietly(build: Callable[[], Any], meta: bool = False) -> Any:
+    """``build()`` with the random states, stdout and warnings left alone; None if it fails.
 
     What the user's constructor prints or warns is not the conversion's
-    output (the CLI writes the code to stdout).
+    output (the CLI writes the code to stdout). ``meta``: on the meta
+    device, where nothing is allocated or drawn.
     """
-    quiet = contextlib.redirect_stdout(io.StringIO())
-    with torch.random.fork_rng(devices=[]), torch.device("meta"), quiet:
+    device = torch.device("meta") if meta else contextlib.nullcontext()
+    with (
+        random_states_kept(),
+        contextlib.redirect_stdout(io.StringIO()),
+        warnings.catch_warnings(),
+        device,
+    ):
+        warnings.simplefilter("ignore")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                made = build()
+            return build()
         except Exception:
             return None
-    if not isinstance(made, Mapping):
-        return None
-    return {k: tuple(v.shape) for k, v in made.items() if isinstance(v, torch.Tensor)}
+
+
+def state_shapes(state: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Each tensor of a ``state_dict()`` by its shape."""
+    return {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
 __all__ = [
     "Position",
+    "built_quietly",
+    "state_shapes",
     "carry",
     "RootSize",
     "declare_builder",

@@ -109,7 +109,7 @@ def _functional_root_arguments(
         name,
         imported,
         read_source=False,
-        render=lambda plan: class_text(plan, Style.MODULE).text,
+        render=_renderer(Style.MODULE),
     )
     arguments, _ = _root_arguments(sizes, plans, root, imported)
     return arguments
@@ -260,7 +260,7 @@ def _class_plans(
         name,
         imported,
         fresh_checked,
-        render=lambda plan: class_text(plan, style).text,
+        render=_renderer(style),
     )
     root = next(i for i in instances if not i.path)
     sizes = root_sizes(root.module)
@@ -268,6 +268,11 @@ def _class_plans(
         arguments, literals = _root_arguments(sizes, plans, root.module, imported)
         plans[-1] = with_root_arguments(plans[-1], arguments, literals)
     return plans
+
+
+def _renderer(style: Style) -> Callable[[ClassPlan], str]:
+    """A planned class's text in ``style``: the planner joins classes that read the same."""
+    return lambda plan: class_text(plan, style).text
 
 
 def _drawn_codes(
