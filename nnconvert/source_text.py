@@ -49,10 +49,17 @@ class SourceFile:
     comments: dict[int, str]
     #: the text split into lines once (``lines[n - 1]`` is line ``n``)
     lines: tuple[str, ...]
+    #: a comment line that goes on with the comment trailing the code above
+    #: it, in its column -> that comment's line (:func:`_continued_comments`)
+    continues: dict[int, int] = field(default_factory=dict)
 
     def comment_alone(self, line: int) -> bool:
         """Whether line ``line`` holds a comment and nothing else."""
         return self.lines[line - 1].lstrip().startswith("#")
+
+    def comment_line(self, line: int) -> int:
+        """The line a comment on ``line`` stands on: that of the comment it continues."""
+        return self.continues.get(line, line)
 
 
 @dataclass(frozen=True)
@@ -124,14 +131,37 @@ def read_file(path: str) -> SourceFile | None:
 def _read(text: str) -> SourceFile | None:
     try:
         tree = ast.parse(text)
-        comments = {
-            token.start[0]: _normalized(token.string)
+        tokens = [
+            token
             for token in tokenize.generate_tokens(io.StringIO(text).readline)
             if token.type == tokenize.COMMENT and not _PRAGMA.match(token.string)
-        }
+        ]
     except (SyntaxError, ValueError, tokenize.TokenError):
         return None
-    return SourceFile(tree, text, comments, tuple(text.splitlines()))
+    comments = {token.start[0]: _normalized(token.string) for token in tokens}
+    lines = tuple(text.splitlines())
+    return SourceFile(tree, text, comments, lines, _continued_comments(tokens, lines))
+
+
+def _continued_comments(
+    tokens: list[tokenize.TokenInfo], lines: tuple[str, ...]
+) -> dict[int, int]:
+    """Comment lines that go on with a trailing comment: each -> the trailing comment's line.
+
+    Mamba's ``self.lm_head.weight = self.embedding.weight  # Tie output
+    projection to embedding weights.`` goes on below, alone on its line in
+    the same column: ``# See "Weight Tying" paper``. That line is about the
+    statement above, not a heading for the code after it.
+    """
+    column = {token.start[0]: token.start[1] for token in tokens}
+    continues: dict[int, int] = {}
+    for line, start in sorted(column.items()):
+        above = continues.get(line - 1, line - 1)
+        alone = not lines[line - 1][:start].strip()
+        trails = above in column and bool(lines[above - 1][: column[above]].strip())
+        if alone and trails and column.get(line - 1) == start:
+            continues[line] = above
+    return continues
 
 
 def _normalized(comment: str) -> str:
@@ -187,7 +217,7 @@ def _function_text(source: SourceFile, first_line: int) -> FunctionText | None:
     skip |= set(range(function.lineno + 1, _last_parameter_line(function)))
     last = _end_with_comments(source, function)
     comments = tuple(
-        (line, text)
+        (source.comment_line(line), text)
         for line, text in sorted(source.comments.items())
         if function.lineno <= line <= last and line not in skip
     )
@@ -857,8 +887,9 @@ def _placed_comments(
         if docstring and docstring.lineno <= line <= docstring.end_lineno:
             continue
         if function.lineno <= line <= _end_with_comments(source, function):
-            index = next((i for i, end in enumerate(ends) if line <= end), len(ends))
-            alone = source.comment_alone(line)
+            at = source.comment_line(line)
+            index = next((i for i, end in enumerate(ends) if at <= end), len(ends))
+            alone = source.comment_alone(at)
             found[index][1].append(text if alone else TrailingComment(text))
     for name, lines in (made_by or {}).items():
         index = next((i for i, (n, _) in enumerate(found) if n == name), None)

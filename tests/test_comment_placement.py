@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import nnconvert
+from nnconvert import loading
 from nnconvert.options import Style
 
-from .helpers import load_output
+from .helpers import load_output, write
 from .test_source_map import assert_before, converted
 
 #: the printer's mixed style is under test: models of this file print from the trace
@@ -562,3 +563,50 @@ def test_a_comment_on_the_class_line_stays_with_the_class(style):
     name = "Normed" if style is Style.FUNCTIONAL else None
     again = nnconvert.convert(load_output(conversion, name), style, inputs)
     assert again.source == text
+
+
+#: written as a file, not a class here: black would indent the comments
+#: that go on below a trailing one to their block, out of its column
+TIED_HEAD = """
+import torch
+from torch import nn
+
+
+class TiedHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(10, 4)
+        self.lm_head = nn.Linear(4, 10, bias=False)
+        self.lm_head.weight = self.embedding.weight  # tie the head to the embedding
+                                                     # as the paper does
+
+    def forward(self, ids):
+        x = self.embedding(ids) * 2  # scaled
+                                     # by two
+        # the head
+        return self.lm_head(x)
+
+
+def example_inputs():
+    return (torch.tensor([[1, 2, 3]]),)
+"""
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_trailing_comment_goes_on_below_in_its_column(style, tmp_path):
+    """Mamba's ``# See "Weight Tying" paper`` under its tie's trailing comment.
+
+    Such a line belongs to the statement above, in ``__init__`` (which
+    functional style's ``init_params()`` writes) as in ``forward``, not to
+    the code after it.
+    """
+    loaded = loading.load_file(write(tmp_path, "tied_head.py", TIED_HEAD))
+    conversion = nnconvert.convert(loaded.model, style, loaded.example_inputs)
+    conversion.check(train=True)
+    lines = [line.strip() for line in conversion.source.splitlines()]
+    for first, then in [
+        ("# tie the head to the embedding", "# as the paper does"),
+        ("# scaled", "# by two"),
+    ]:
+        assert lines[lines.index(first) + 1] == then
+    assert_before(conversion.source, "# by two", "# the head")
