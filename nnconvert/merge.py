@@ -36,7 +36,7 @@ from .attributes import attribute_at
 from .branches import choose, only_when, tested_input
 from .errors import ConversionError
 from .passes.graph_utils import TRAINING_ATTRIBUTE, is_impure
-from .source_map import node_frames
+from .source_map import NAMES, node_frames
 
 #: Makes the condition node in the merged graph from its inputs by name
 #: (placeholders by target, ``"training"`` for the training flag).
@@ -408,6 +408,11 @@ class _Merger:
             node.meta = dict(source.meta)
         else:
             node.meta = {"value": source}
+        tested = tested_input(self.condition)
+        if tested is not None and tested is when_true and tested.op == "placeholder":
+            # the input where it was given, its stand-in where not: the user's
+            # ``context = default(context, x)``, which goes on as ``context``
+            node.meta[NAMES] = (str(tested.target),)
         self.origin[node] = _Origin(
             _last_position(a, self.positions[0]), _last_position(b, self.positions[1])
         )

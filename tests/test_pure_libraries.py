@@ -75,3 +75,5 @@ def test_the_steps_after_an_optional_input_are_written_once(style):
     assert source.count('"b h n d -> b n (h d)"') == 1
     assert source.count("dropout(") == 1
     assert source.count("if context is not None") <= 1
+    # the choice goes on under the input's name, as ``default(context, x)`` did
+    assert "context = context if context is not None else " in source
