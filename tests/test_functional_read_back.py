@@ -291,8 +291,9 @@ def test_a_sequential_function_taking_a_keyword_reads_back_as_sequentials():
 
 
 def test_two_shapes_of_a_class_keep_its_name_read_back():
+    """The second shape is named after the block it wraps, in both styles, read back too."""
     conversion = functional(ScaledLayers)
-    assert "layer_scale_2" in {
+    assert "layer_scale_feed_forward" in {
         n.name for n in ast.parse(conversion.source).body if hasattr(n, "name")
     }
     read = load_output(conversion).module
@@ -300,7 +301,11 @@ def test_two_shapes_of_a_class_keep_its_name_read_back():
     assert type(read.attn) is not type(read.ff)  # other inputs: other classes
     module = nnconvert.convert(read, Style.MODULE, tokens(), keep_source=False)
     assert "class LayerScale(" in module.source
-    assert "class LayerScale2(" in module.source
+    assert "class LayerScaleFeedForward(" in module.source
+    direct = nnconvert.convert(
+        ScaledLayers(), Style.MODULE, tokens(), keep_source=False
+    )
+    assert "class LayerScaleFeedForward(" in direct.source
 
 
 def test_a_keyword_is_the_users_beside_a_call_keyword_of_its_name():

@@ -73,9 +73,25 @@ def _named_after(function: Callable) -> str:
 
 
 def _numbered_base(function: Callable) -> tuple[str, Any]:
-    """``("basic_block", <its value>)`` for ``basic_block_2``; ``("", None)`` unnumbered."""
-    match = re.fullmatch(r"(\w+?)_(\d+)", function.__name__)
-    return (match[1], function.__globals__.get(match[1])) if match else ("", None)
+    """``("basic_block", <its value>)`` for ``basic_block_2``; ``("", None)`` unnumbered.
+
+    Also ``("pre_norm", ...)`` for ``pre_norm_feed_forward``, which calls
+    ``feed_forward`` where ``pre_norm`` calls another function: a shape of
+    one class named after the block it wraps (:mod:`nnconvert.printer.shape_names`).
+    """
+    name, namespace = function.__name__, function.__globals__
+    match = re.fullmatch(r"(\w+?)_(\d+)", name)
+    if match:
+        return match[1], namespace.get(match[1])
+    for cut in (i for i, c in enumerate(name) if c == "_"):
+        base, wrapped = name[:cut], name[cut + 1 :]
+        if (
+            inspect.isfunction(namespace.get(base))
+            and inspect.isfunction(namespace.get(wrapped))
+            and wrapped in function.__code__.co_names
+        ):
+            return base, namespace[base]
+    return "", None
 
 
 def shape_of(function: Callable) -> Callable | None:

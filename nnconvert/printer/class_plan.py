@@ -96,6 +96,7 @@ from .signature import graph_signature
 from .methods import MethodPlan, plan_methods
 from .optional_values import StandIns, find_stand_ins, with_choices
 from .values import same_literal
+from .shape_names import WrappedBlocks
 from .statements import StatementPlan, passes_value_through, plan_statements
 
 
@@ -190,6 +191,7 @@ class _ClassPlanner:
         self.read_source = read_source
         # attributes of each class's first shape, for naming the others
         self.first_shape: dict[type, set[str]] = {}
+        self.wrapped = WrappedBlocks()
         self.pure: set[int] = set()  # ids of the blocks known pure
         # the parameters each block class writes wherever its source uses them
         self.whole: dict[type, frozenset[str]] = {}
@@ -503,7 +505,9 @@ class _ClassPlanner:
         """The class's name; a second shape of it is named by what it adds.
 
         ``BasicBlockWithDownsample`` when it has attributes of the user's the
-        first shape lacks, else ``BasicBlock2``. A layer module style adds
+        first shape lacks; ``PreNormFeedForward`` when a block of the user's
+        it holds is of another class than the first shape's
+        (:mod:`.shape_names`); else ``BasicBlock2``. A layer module style adds
         (EfficientNet's swish as ``self.sigmoid1``) names nothing: it is not
         what tells the user's blocks apart.
         """
@@ -517,8 +521,11 @@ class _ClassPlanner:
             for a in members[0].init
             if a.attribute not in first and _is_users_attribute(original, a.attribute)
         ]
+        wrapped = self.wrapped.differing(original)
         if extra and not is_root:
             base += "With" + "".join(camel_case(a) for a in extra)
+        elif wrapped and not is_root:
+            base += "".join(wrapped)
         name = base if is_root else first_free(base, self.used_names)
         self.used_names.add(name)
         return name

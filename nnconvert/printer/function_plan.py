@@ -59,6 +59,7 @@ from .attribute_tests import AttributeTest, attribute_tests, telling_test
 from .expressions import _Raw
 from .init_names import init_names, init_order
 from .rolled_loops import cut_loops
+from .shape_names import WrappedBlocks
 from .literal_holes import (
     Named,
     is_free_literal,
@@ -1242,6 +1243,9 @@ def _callee_modules(instance: Instance) -> list[nn.Module]:
 class _FunctionNames:
     """Function names: a block's is its class's in snake_case, numbered ``_2`` …
 
+    … unless the user's blocks it holds tell it apart from the first of its
+    class: ``pre_norm_feed_forward`` (:mod:`.shape_names`).
+
     A Sequential's is its attribute's, numbered ``2`` … and never one a block
     function has or will have (``double_conv2``).
     """
@@ -1251,6 +1255,7 @@ class _FunctionNames:
         self.used = {*FUNCTIONAL_NAMES, top_name, *taken}
         self.leaves: dict[tuple, LeafCall] = {}
         self.methods: dict[Hashable, str] = {}  # a helper's identity -> its function
+        self.wrapped = WrappedBlocks()
         self.blocks = {
             _free_of_builtins(snake_case(type(i.module).__name__))
             for i in instances
@@ -1291,7 +1296,12 @@ class _FunctionNames:
             if len(bases) > 1 and len(stems) == 1 and next(iter(stems)).isidentifier():
                 (base,) = stems
             return self._claim(base, self.blocks, "")
-        return self._claim(snake_case(type(instance.module).__name__), set(), "_")
+        base = snake_case(type(instance.module).__name__)
+        wrapped = self.wrapped.differing(instance.module)
+        if len(wrapped) == 1:  # ``pre_norm_feed_forward`` beside ``pre_norm``
+            # (:mod:`.shape_names`; read back: ``functional.classes.shape_of``)
+            base = f"{base}_{snake_case(wrapped[0])}"
+        return self._claim(base, set(), "_")
 
     def _claim(self, base: str, also_taken: set[str], separator: str) -> str:
         base = _free_of_builtins(base)

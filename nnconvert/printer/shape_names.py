@@ -1,0 +1,46 @@
+"""What tells a block class's definitions apart, for their names: the blocks they wrap.
+
+vit-pytorch's ``PreNorm(dim, fn)`` wraps an ``Attention`` in one place and
+a ``FeedForward`` in another: two shapes of one class, which the output
+writes as two definitions. Numbered (``pre_norm_2``, ``PreNorm2``) the
+second says nothing; named after the class of the block it holds where
+the first held another (``pre_norm_feed_forward``, ``PreNormFeedForward``)
+it says what it is.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..leaves import leaf_of
+from ..opspecs.impurity import is_library
+
+
+def _users_blocks(module: nn.Module) -> dict[str, type]:
+    """Each direct child of ``module`` of a class of the user's: attribute -> class."""
+    return {
+        name: type(child)
+        for name, child in module.named_children()
+        if not is_library(type(child)) and leaf_of(child) is None
+    }
+
+
+class WrappedBlocks:
+    """Remembers the blocks the first definition of each class holds."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, str], dict[str, type]] = {}
+
+    def differing(self, module: nn.Module) -> list[str]:
+        """The class names of the user's blocks ``module`` holds where the first of its class held others.
+
+        Empty for the first module of a class (it is the reference).
+        """
+        cls = type(module)  # by name: a functional file read back has a class per shape
+        held = _users_blocks(module)
+        first = self._first.setdefault((cls.__module__, cls.__qualname__), held)
+        return [
+            cls.__name__
+            for name, cls in held.items()
+            if name in first and first[name] is not cls
+        ]
