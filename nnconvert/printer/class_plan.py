@@ -521,11 +521,11 @@ class _ClassPlanner:
             for a in members[0].init
             if a.attribute not in first and _is_users_attribute(original, a.attribute)
         ]
-        wrapped = self.wrapped.differing(original)
+        wrapped = self.wrapped.distinguishing(original)
         if extra and not is_root:
             base += "With" + "".join(camel_case(a) for a in extra)
         elif wrapped and not is_root:
-            base += "".join(wrapped)
+            base += wrapped
         name = base if is_root else first_free(base, self.used_names)
         self.used_names.add(name)
         return name

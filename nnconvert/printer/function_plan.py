@@ -1297,10 +1297,10 @@ class _FunctionNames:
                 (base,) = stems
             return self._claim(base, self.blocks, "")
         base = snake_case(type(instance.module).__name__)
-        wrapped = self.wrapped.differing(instance.module)
-        if len(wrapped) == 1:  # ``pre_norm_feed_forward`` beside ``pre_norm``
+        wrapped = self.wrapped.distinguishing(instance.module)
+        if wrapped:  # ``pre_norm_feed_forward`` beside ``pre_norm``
             # (:mod:`.shape_names`; read back: ``functional.classes.shape_of``)
-            base = f"{base}_{snake_case(wrapped[0])}"
+            base = f"{base}_{snake_case(wrapped)}"
         return self._claim(base, set(), "_")
 
     def _claim(self, base: str, also_taken: set[str], separator: str) -> str:

@@ -31,16 +31,22 @@ class WrappedBlocks:
     def __init__(self) -> None:
         self._first: dict[tuple[str, str], dict[str, type]] = {}
 
-    def differing(self, module: nn.Module) -> list[str]:
-        """The class names of the user's blocks ``module`` holds where the first of its class held others.
+    def distinguishing(self, module: nn.Module) -> str | None:
+        """The class name of the one block of the user's ``module`` holds where the first
+        of its class held another, if there is just one and it is no block of its own class.
 
-        Empty for the first module of a class (it is the reference).
+        None for the first module of a class (it is the reference), and where
+        several blocks differ or one holds blocks of its own class (DLA's
+        ``Tree`` of ``Tree``\ s): those are numbered.
         """
         cls = type(module)  # by name: a functional file read back has a class per shape
         held = _users_blocks(module)
         first = self._first.setdefault((cls.__module__, cls.__qualname__), held)
-        return [
-            cls.__name__
-            for name, cls in held.items()
-            if name in first and first[name] is not cls
-        ]
+        differing = {
+            wrapped.__name__
+            for name, wrapped in held.items()
+            if name in first and first[name] is not wrapped
+        }
+        if len(differing) != 1 or cls.__name__ in differing:
+            return None
+        return differing.pop()
