@@ -848,13 +848,14 @@ def test_blocks_built_from_different_classes_are_not_merged(style):
     conversion = nnconvert.convert(BuilderNet(), style, (torch.randn(2, 4, 5, 5),))
     conversion.check(train=True)
     source = conversion.source
-    if style is Style.FUNCTIONAL:  # a function per shape, as for any block
+    if style is Style.FUNCTIONAL:  # a function per shape, as for any block,
+        # the second named after the block that tells it apart (printer/shape_names.py)
         assert defined_names(source) == [
             "sub_params",
             "spatial",
             "builder_block",
             "pointwise",
-            "builder_block_2",
+            "builder_block_pointwise",
             "builder_net",
             "kaiming_params",
             "init_params",
