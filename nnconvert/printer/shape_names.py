@@ -37,7 +37,7 @@ class WrappedBlocks:
 
         None for the first module of a class (it is the reference), and where
         several blocks differ or one holds blocks of its own class (DLA's
-        ``Tree`` of ``Tree``\ s): those are numbered.
+        ``Tree`` that holds ``Tree`` blocks): those are numbered.
         """
         cls = type(module)  # by name: a functional file read back has a class per shape
         held = _users_blocks(module)
