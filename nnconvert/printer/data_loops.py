@@ -149,9 +149,8 @@ class DataLoop:
         printer.names.update(self.renamed)
         for keyword in self.keywords:
             call = self.unrolled.body[keyword.position]
-            printer.loop_keywords.setdefault(call, {})[
-                keyword.keyword
-            ] = keyword.variable
+            passed = printer.loop_keywords.setdefault(call, {})
+            passed[keyword.keyword] = keyword.variable
 
     @property
     def head(self) -> fx.Node | None:
