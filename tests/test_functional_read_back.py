@@ -29,7 +29,7 @@ from torch import nn
 import nnconvert
 from nnconvert.options import Style
 
-from .helpers import load_output, recorded_conversion
+from .helpers import load_benchmark, load_output, recorded_conversion
 
 
 class ChannelNorm(nn.Module):
@@ -394,3 +394,22 @@ def test_a_layer_its_function_never_runs_is_no_build_of_the_model_read_back():
     # docstring counts the one tensor __init__ computes, read back too
     assert 'params[f"layers.{i}.norm.weight"] = torch.ones(8)' in conversion.source
     assert "The 2 tensors below that the model's own" in conversion.source
+
+
+def test_a_wrapper_is_named_after_the_class_it_wraps_only_where_that_differs():
+    """Perceiver: ``pre_norm`` around cross attention, ``pre_norm_feed_forward``, and
+    ``pre_norm_2`` around latent attention, another shape of ``Attention``.
+
+    Read back, that shape (``attention_2``, of other inputs) is a class of
+    its own named ``Attention``: by name the class the first wrapper holds,
+    so it tells nothing apart and the wrapper stays ``pre_norm_2``.
+    """
+    realworld = load_benchmark("realworld")
+    entry = next(e for e in realworld.ENTRIES if e.name == "lucidrains_perceiver")
+    module = realworld.import_model_file(realworld.SUITE / entry.file)
+    model = realworld.build_model(entry, module).eval()
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, entry.inputs())
+    names = [n.name for n in ast.parse(conversion.source).body if hasattr(n, "name")]
+    assert {"pre_norm", "pre_norm_feed_forward", "pre_norm_2"} <= set(names)
+    again = nnconvert.convert(load_output(conversion), Style.FUNCTIONAL, entry.inputs())
+    assert again.source == conversion.source

@@ -16,20 +16,29 @@ from ..leaves import leaf_of
 from ..opspecs.impurity import is_library
 
 
-def _users_blocks(module: nn.Module) -> dict[str, type]:
-    """Each direct child of ``module`` of a class of the user's: attribute -> class."""
+def _users_blocks(module: nn.Module) -> dict[str, tuple[str, str]]:
+    """Each direct child of ``module`` of a class of the user's: attribute -> its class.
+
+    A class by its module and name: a functional file read back has a
+    class per shape of one (``attention`` and ``attention_2`` are both
+    ``Attention``), which tells no block apart.
+    """
     return {
-        name: type(child)
+        name: _class_key(type(child))
         for name, child in module.named_children()
         if not is_library(type(child)) and leaf_of(child) is None
     }
+
+
+def _class_key(cls: type) -> tuple[str, str]:
+    return cls.__module__, cls.__qualname__
 
 
 class WrappedBlocks:
     """Remembers the blocks the first definition of each class holds."""
 
     def __init__(self) -> None:
-        self._first: dict[tuple[str, str], dict[str, type]] = {}
+        self._first: dict[tuple[str, str], dict[str, tuple[str, str]]] = {}
 
     def distinguishing(self, module: nn.Module) -> str | None:
         """The class name of the one block of the user's ``module`` holds where the first
@@ -37,15 +46,16 @@ class WrappedBlocks:
 
         None for the first module of a class (it is the reference), and where
         several blocks differ or one holds blocks of its own class (DLA's
-        ``Tree`` that holds ``Tree`` blocks): those are numbered.
+        ``Tree`` that holds ``Tree`` blocks): those are numbered. Classes are
+        told apart by name (:func:`_users_blocks`).
         """
-        cls = type(module)  # by name: a functional file read back has a class per shape
+        cls = type(module)
         held = _users_blocks(module)
-        first = self._first.setdefault((cls.__module__, cls.__qualname__), held)
+        first = self._first.setdefault(_class_key(cls), held)
         differing = {
-            wrapped.__name__
-            for name, wrapped in held.items()
-            if name in first and first[name] is not wrapped
+            key[1].rpartition(".")[2]
+            for name, key in held.items()
+            if name in first and first[name] != key
         }
         if len(differing) != 1 or cls.__name__ in differing:
             return None
