@@ -56,7 +56,6 @@ import torch
 from torch import fx
 
 from ..branches import guarded_equality, is_expect
-from ..init_arguments import is_literal
 from ..source_map import node_frames, statement_line
 from ..source_text import range_loop_around, range_loop_lines
 from .graph_utils import is_impure
@@ -240,6 +239,18 @@ def find_member_loops(
                 found.append(loop)
                 break
     return found
+
+
+def is_loop_literal(value: Any) -> bool:
+    """A value a keyword may loop over: ``bool``, ``int``, ``float``, ``str``, ``None``, tuples of them.
+
+    Of exactly those types: the printer writes the values as literals in
+    the loop's header. One test for the loops over single calls
+    (:mod:`nnconvert.printer.loops`) and over members' bodies (``varying``).
+    """
+    if isinstance(value, tuple):
+        return all(is_loop_literal(v) for v in value)
+    return value is None or type(value) in (bool, int, float, str)
 
 
 def _member_of(node: fx.Node, container: str) -> int | None:
@@ -751,7 +762,7 @@ class _CopyMatcher:
             return False
         return all(
             self.same(value, first.kwargs[key])
-            or (is_literal(value) and is_literal(first.kwargs[key]))
+            or (is_loop_literal(value) and is_loop_literal(first.kwargs[key]))
             for key, value in node.kwargs.items()
         )
 

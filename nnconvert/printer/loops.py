@@ -38,6 +38,7 @@ from ..errors import ConversionError
 from ..naming import first_free
 from ..opspecs.helpers import SUB_PARAMS
 from ..options import Style
+from ..passes.unrolled import is_loop_literal
 from ..ties import tied_outside
 from .layout import black_lines
 from .expressions import ExpressionPrinter, with_tied
@@ -187,13 +188,6 @@ def varying_keywords(calls: Sequence[fx.Node]) -> dict[str, list[Any]]:
     }
 
 
-def _is_literal(value: Any) -> bool:
-    """A value a keyword may loop over: ``bool``, ``int``, ``float``, ``str``, ``None``, tuples of them."""
-    if isinstance(value, tuple):
-        return all(_is_literal(v) for v in value)
-    return value is None or type(value) in (bool, int, float, str)
-
-
 def _same_keywords(node: fx.Node, first: fx.Node, style: Style) -> bool:
     """``node`` passes ``first``'s keywords: the same, or in functional style other literals.
 
@@ -206,7 +200,7 @@ def _same_keywords(node: fx.Node, first: fx.Node, style: Style) -> bool:
         return False
     return all(
         _same_value(value, first.kwargs[key])
-        or (_is_literal(value) and _is_literal(first.kwargs[key]))
+        or (is_loop_literal(value) and is_loop_literal(first.kwargs[key]))
         for key, value in node.kwargs.items()
     )
 
