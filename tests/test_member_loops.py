@@ -300,6 +300,36 @@ def test_unpacked_items_keep_the_sources_names_only_where_free(style):
     assert "for layer in self.layers:\n            x = layer[0](x) + x\n" in again
 
 
+class EnumeratedPairs(Pairs):
+    """Perceiver's ``for i, (cross_attn, ...) in enumerate(self.layers):``."""
+
+    def __init__(self, dim=8, depth=3):
+        super().__init__(dim, depth)
+        self.gated = [False] * depth
+
+    def forward(self, x):
+        for i, (attn, ff) in enumerate(self.layers):
+            x = attn(x) + x
+            x = ff(x) * 2 + x if self.gated[i] else ff(x) + x
+        return self.norm(x)
+
+
+class EnumeratedChain(Chain):
+    def forward(self, x):
+        for i, blk in enumerate(self.blocks):
+            x = blk(x)
+        return x
+
+
+@pytest.mark.parametrize("style", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
+def test_a_loop_over_an_enumerated_container_keeps_the_items_names(style):
+    """The index goes (the trace read it as a constant); the items keep their names."""
+    pairs = _converted(EnumeratedPairs, style).source
+    assert "for attn, ff in self.layers:\n            x = attn(x) + x\n" in pairs
+    chain = _converted(EnumeratedChain, style).source
+    assert "for blk in self.blocks:\n            x = blk(x)\n" in chain
+
+
 class Down(nn.Module):
     def __init__(self, dim, stride):
         super().__init__()

@@ -104,9 +104,23 @@ def member_variables(call: fx.Node, container: str) -> tuple[str, ...] | None:
 def _member_target(call: fx.Node, container: str) -> ast.expr | None:
     """The target of the user's ``for ... in self.<container>:`` around ``call``."""
     found = _loop_at(call, around=True)
-    if found is None or self_path(found[0].iter) != container:
+    if found is None:
         return None
-    return found[0].target
+    loop = found[0]
+    if self_path(loop.iter) == container:
+        return loop.target
+    if (  # ``for i, (attn, ff) in enumerate(self.layers):``, the index unread
+        isinstance(loop.iter, ast.Call)
+        and isinstance(loop.iter.func, ast.Name)
+        and loop.iter.func.id == "enumerate"
+        and len(loop.iter.args) == 1
+        and not loop.iter.keywords
+        and self_path(loop.iter.args[0]) == container
+        and isinstance(loop.target, ast.Tuple)
+        and len(loop.target.elts) == 2
+    ):
+        return loop.target.elts[1]
+    return None
 
 
 def _loop_at(node: fx.Node, around: bool) -> tuple[ast.For, ast.AST] | None:
