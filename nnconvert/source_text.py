@@ -617,6 +617,8 @@ class CommentFeed:
     functions: dict[tuple[str, int], FunctionText | None] = field(default_factory=dict)
     #: (function, statement end) -> the last printed node made from that statement
     last: dict[tuple[tuple[str, int], int], fx.Node] = field(default_factory=dict)
+    #: (function, statement end) -> the first printed node made from that statement
+    first: dict[tuple[tuple[str, int], int], fx.Node] = field(default_factory=dict)
     #: per function, the lines the output's nodes were made from (what the trace ran)
     ran: dict[tuple[str, int], set[int]] = field(default_factory=dict)
 
@@ -624,15 +626,19 @@ class CommentFeed:
         """The statements the body prints, in order: each line's comments go before its last.
 
         A source statement printed as several (``x = F.relu(self.conv1(x))``
-        in module style) has its comment above the step that completes it;
-        so the comment stays with the same step whichever style the source
-        was written in. ``every``: all nodes the output holds, printed or
+        in module style) has its trailing comment above the step that
+        completes it; so the comment stays with the same step whichever style
+        the source was written in. The comments standing above the statement
+        go above its first step (functional style's ``emb = F.embedding(x,
+        params["embed.weight"])`` under ``# x: (batch, seq_len) character
+        indices``), where read back they stand again. ``every``: all nodes the output holds, printed or
         inlined; a comment on code none of them came from is not printed
         (:meth:`FunctionText.annotates_code_that_ran`).
         """
         for node in nodes:
             for key, _, end in self._spans(node):
                 self.last[key, end] = node
+                self.first.setdefault((key, end), node)
         # ``return self.fc(x)`` prints no statement of its own: the body's own
         # function still gives its comments. Its own: the outermost frame of
         # the shallowest nodes; a deeper frame is a kept method's (CLIP's
@@ -662,6 +668,8 @@ class CommentFeed:
             text = self.functions[key]
             if self.last.get((key, end)) is node:
                 lines += self._take(key, lambda line: line <= end)
+            elif self.first.get((key, end)) is node:
+                lines += self._take(key, lambda line: line < start)
             else:
                 lines += self._take(
                     key, lambda line: text.annotates_before(line, start)

@@ -77,6 +77,29 @@ def test_a_comment_on_a_folded_statement_goes_before_its_first_step(style):
     assert "torch.ones(" in lines[index + 1]
 
 
+class Masked(nn.Module):
+    """The seq2seq tutorial's mask: one statement, two steps in functional style."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = self.fc(x)
+        # the decoder may not look ahead
+        mask = nn.Transformer.generate_square_subsequent_mask(x.size(0))
+        return x + mask
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_comment_above_a_statement_goes_before_its_first_step(style):
+    """Functional style's ``mask = x.size(0)``, then ``mask = torch.triu(...)``: under it."""
+    text = converted(Masked(), style, torch.randn(4, 4))
+    lines = [line.strip() for line in text.splitlines()]
+    first = next(i for i, line in enumerate(lines) if line.startswith("mask ="))
+    assert lines[first - 1] == "# the decoder may not look ahead"
+
+
 class Lambda(nn.Module):
     """minGPT's block: ``__init__`` keeps a lambda that ``forward`` calls."""
 
