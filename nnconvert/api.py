@@ -350,6 +350,8 @@ def _printed(
     if style is Style.FUNCTIONAL:  # what init_params() may claim, checked
         root = next(i for i in instances if not i.path).module
         claim = check_init_params(root, name, read.fresh_state, read.init_params_doc)
+        if claim is not None and read.factory_name and _is_torch_class(type(root)):
+            claim = dataclasses.replace(claim, built_by=read.factory_name)
     source = print_program(
         instances,
         style,

@@ -317,6 +317,9 @@ def test_a_factory_returning_a_torch_container_names_the_output(tmp_path, style)
     checked(result)
     if style == "functional":
         assert "\ndef conv_mixer(params: dict[str, Tensor]" in result.stdout
+        # a new nn.Sequential has no tensors: the claim names what built the model
+        claim = " ".join(result.stdout.split("def init_params()")[1].split()[:20])
+        assert "equal to a new `ConvMixer(...)` model's under the same seed" in claim
     else:
         assert "\nclass ConvMixer(nn.Sequential):" in result.stdout
     assert "Sequential(nn.Sequential)" not in result.stdout

@@ -127,6 +127,10 @@ class InitClaim:
     #: the model's own initialisation calls ``init_params()`` makes again
     #: (:mod:`nnconvert.init_replay`): kept where they made more tensors equal
     replay: tuple[InitCall, ...] = ()
+    #: the user's function that built the model compared with, where the
+    #: model's class is torch's own (``ConvMixer(...)`` returns an
+    #: ``nn.Sequential``, and a new ``nn.Sequential`` has no tensors)
+    built_by: str | None = None
 
 
 #: How the claims nnconvert writes after that begin (:func:`_claim`).
@@ -292,6 +296,7 @@ def init_params_function(
         + _docstring(
             function,
             type(model).__name__,
+            claim.built_by if claim is not None else None,
             unknown_count,
             differ,
             len(compared),
@@ -1293,6 +1298,7 @@ def _use_modules(text: str, imports: Imports) -> None:
 def _docstring(
     function: str,
     model_class: str,
+    built_by: str | None,
     unknown: int,
     differ: list[str] | None,
     compared: int = 0,
@@ -1304,6 +1310,8 @@ def _docstring(
 ) -> str:
     """What ``init_params()`` gives, claiming equality with the original only where checked.
 
+    ``built_by``: the function that built the model compared with (its
+    class being torch's own), which the claim names instead of the class.
     ``differ``: the keys a comparison found different (empty: all equal),
     None when no comparison ran; ``compared``: how many keys it compared;
     ``wording``: an inherited claim (:class:`InitClaim`), which replaces them.
@@ -1313,7 +1321,12 @@ def _docstring(
     ``own_init``: the body ends with the model's own initialisation code.
     ``drawn``: how many tensors are drawn at random as the model's own code draws them.
     """
-    new = f"a new `{model_class}`" if is_plain_identifier(model_class) else "the model"
+    if built_by is not None and is_plain_identifier(built_by):
+        new = f"a new `{built_by}(...)` model"
+    elif is_plain_identifier(model_class):
+        new = f"a new `{model_class}`"
+    else:
+        new = "the model"
     layers = "its `nn` layers " if unknown else ""
     paragraphs = [
         f"Fresh weights for `{function}`"
