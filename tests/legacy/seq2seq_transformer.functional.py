@@ -294,8 +294,8 @@ def seq2_seq_transformer(
     *,
     training: bool = False,
 ) -> Tensor:
-    tgt_mask = tgt.size(0)
     # the decoder may not look ahead: -inf above the diagonal
+    tgt_mask = tgt.size(0)
     tgt_mask = torch.triu(
         torch.full((tgt_mask, tgt_mask), -float("inf"), dtype=None, device=None),
         diagonal=1,
