@@ -259,3 +259,62 @@ def test_a_block_takes_the_name_of_a_layer_function_the_file_has_no_use_for():
     conversion.check(train=True)
     defined = definitions(conversion.source)
     assert "attention_params" in defined and "attention_params_2" not in defined
+
+
+class DoubleConv(nn.Module):
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(x)))
+
+
+class Stem(nn.Module):
+    """UNet's ``inc``: the first block's input channels are the root's ``in_channels``."""
+
+    def __init__(self, in_channels=3, num_classes=10):
+        super().__init__()
+        self.inc = DoubleConv(in_channels, 8)
+        self.down1 = DoubleConv(8, 16)
+        self.mid1 = DoubleConv(16, 16)
+        self.down2 = DoubleConv(16, 32)
+        self.mid2 = DoubleConv(32, 32)
+        self.down3 = DoubleConv(32, 64)
+        self.mid3 = DoubleConv(64, 64)
+        self.linear = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.mid1(self.down1(self.inc(x)))
+        x = self.mid2(self.down2(x))
+        x = self.mid3(self.down3(x))
+        return self.linear(x.mean((2, 3)))
+
+
+def test_a_block_sized_by_a_root_parameter_keeps_its_statements_beside_the_calls():
+    """``inc`` writes ``in_channels``; the other blocks still share ``double_conv_params``."""
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = Stem().eval()
+    conversion = nnconvert.convert(model, "functional", image())
+    conversion.check(train=True)
+    defined = definitions(conversion.source)
+    calls = ast.unparse(defined["init_params"])
+    assert [a.arg for a in defined["init_params"].args.args] == [
+        "in_channels",
+        "num_classes",
+    ]
+    assert calls.count("double_conv_params(") == 6
+    assert "kaiming_params('inc.conv1', 8, in_channels, 3, 3" in calls
+    torch.manual_seed(0)
+    expected = Stem().state_dict()
+    torch.manual_seed(0)
+    made = load_source(conversion.source)["init_params"]()
+    assert list(made) == list(expected)
+    assert all(torch.equal(made[key], expected[key]) for key in expected)
+    again = nnconvert.convert(load_output(conversion), "functional", image())
+    assert again.source == conversion.source

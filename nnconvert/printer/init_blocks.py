@@ -33,15 +33,17 @@ The call makes the instance's statements in their order, so the random
 draws happen as before: ``init_params()`` stays equal, bit for bit, to a
 newly built model. Blocks are taken callees first, so a block of blocks
 calls its blocks' functions. A function is written only where it makes
-the file shorter, and never for a block whose sizes the root's
-constructor parameters write (``num_classes`` is not a name inside it).
+the file shorter; an instance whose sizes the root's constructor
+parameters write keeps its statements (``n_channels`` is not a name
+inside the function), the others still share the function (UNet's
+``inc`` beside its ``down``, ``up`` blocks' ``DoubleConv``).
 """
 
 from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from torch import nn
@@ -161,12 +163,11 @@ def _block_function(
     written: dict[str, _Function],
 ) -> tuple[list[Statement], _Function, list[str]] | None:
     """The statements with ``block``'s instances as calls, its function and its lines."""
+    block = _without_fixed(statements, block, fixed)
     runs = _runs(statements, block.paths)
     if runs is None:
         return None
     blocks = [statements[start:end] for start, end in runs]
-    if any(s.names[0] in fixed for run in blocks for s in run):
-        return None
     layout = _Layout.of(blocks, block.paths)
     columns = None if layout is None else layout.columns()
     if layout is None or columns is None:
@@ -199,6 +200,27 @@ def _block_function(
     if after >= before:
         return None  # the definition costs more lines than its calls save
     return result, function, lines
+
+
+def _without_fixed(
+    statements: list[Statement], block: BlockUse, fixed: frozenset[str]
+) -> BlockUse:
+    """``block`` without the instances whose statements write a root parameter.
+
+    UNet's ``inc`` builds its first convolution from ``n_channels``: it
+    keeps its statements, and the other ``DoubleConv`` blocks still share
+    an init function (the name is not one inside it).
+    """
+    paths = tuple(
+        path
+        for path in block.paths
+        if not any(
+            s.names[0] in fixed
+            for s in statements
+            if any(key.startswith(f"{path}.") for key in s.names)
+        )
+    )
+    return replace(block, paths=paths)
 
 
 def _runs(
