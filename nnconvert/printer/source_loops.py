@@ -109,7 +109,10 @@ def _member_target(call: fx.Node, container: str) -> ast.expr | None:
     loop = found[0]
     if self_path(loop.iter) == container:
         return loop.target
-    if (  # ``for i, (attn, ff) in enumerate(self.layers):``, the index unread
+    # ``for i, (attn, ff) in enumerate(self.layers):``: whatever the body read
+    # through ``i`` the trace made a constant, the same in every copy, so the
+    # loop prints over the items alone
+    if (
         isinstance(loop.iter, ast.Call)
         and isinstance(loop.iter.func, ast.Name)
         and loop.iter.func.id == "enumerate"
