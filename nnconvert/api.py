@@ -350,8 +350,8 @@ def _printed(
     if style is Style.FUNCTIONAL:  # what init_params() may claim, checked
         root = next(i for i in instances if not i.path).module
         claim = check_init_params(root, name, read.fresh_state, read.init_params_doc)
-        if claim is not None and read.factory_name and _is_torch_class(type(root)):
-            claim = dataclasses.replace(claim, built_by=read.factory_name)
+        if claim is not None and _naming_factory(read) is not None:
+            claim = dataclasses.replace(claim, built_by=_naming_factory(read))
     source = print_program(
         instances,
         style,
@@ -476,10 +476,20 @@ def input_name(read: ModelInput, style: Style) -> str:
     reserved = reserved_for(read.module)
     if style is Style.FUNCTIONAL and read.function_name is not None:
         return definition_name(read.function_name, reserved)
-    name = type(read.module).__name__
-    if read.factory_name is not None and _is_torch_class(type(read.module)):
-        name = read.factory_name  # ``ConvMixer(...)`` returns an ``nn.Sequential``
+    name = _naming_factory(read) or type(read.module).__name__
     return definition_name(default_name(name, style), reserved)
+
+
+def _naming_factory(read: ModelInput) -> str | None:
+    """The user's function that built the model, where it names the model, not its class.
+
+    ``ConvMixer(...)`` returns an ``nn.Sequential``: a class of torch's own
+    says nothing of the model, so the output and ``init_params()``'s claim
+    are named after the function.
+    """
+    if read.factory_name is not None and _is_torch_class(type(read.module)):
+        return read.factory_name
+    return None
 
 
 def _is_torch_class(cls: type) -> bool:

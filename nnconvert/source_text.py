@@ -629,9 +629,10 @@ class CommentFeed:
         in module style) has its trailing comment above the step that
         completes it; so the comment stays with the same step whichever style
         the source was written in. The comments standing above the statement
-        go above its first step (functional style's ``emb = F.embedding(x,
-        params["embed.weight"])`` under ``# x: (batch, seq_len) character
-        indices``), where read back they stand again. ``every``: all nodes the output holds, printed or
+        go above its first step (the seq2seq tutorial's ``# the decoder may
+        not look ahead`` above functional style's ``tgt_mask = tgt.size(0)``,
+        not between it and ``tgt_mask = torch.triu(...)``), where read back
+        they stand again. ``every``: all nodes the output holds, printed or
         inlined; a comment on code none of them came from is not printed
         (:meth:`FunctionText.annotates_code_that_ran`).
         """
