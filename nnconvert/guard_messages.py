@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import dis
+import functools
 import linecache
 from types import FrameType
 from typing import Any, Callable
@@ -127,10 +128,15 @@ def message_in_source(frame: FrameType) -> str | None:
 
     ``assert t <= self.config.block_size`` (nanoGPT): the model itself
     refuses the input, so the message quotes the assertion instead of
-    suggesting a conversion with that shape. ``if ...: raise
-    ValueError("...")``: that message. Read from the frame's bytecode: the
-    instruction asking is a conditional jump, and what follows it is the
-    body that runs when it does not jump.
+    suggesting a conversion with that shape; an assertion with a message
+    of its own gives that (Whisper's ``"incorrect audio shape"``).
+    ``if ...: raise ValueError("...")``: that message. Read from the
+    frame's bytecode: the instruction asking is a conditional jump, and
+    the refusal runs either where it falls through (``if a: raise``) or
+    where it jumps: the first test of ``assert a and b`` jumps, when false,
+    to the failing assertion (RegionViT's ``assert divisible_by(h, ...) and
+    divisible_by(w, ...)``), the first of ``if a or b: raise``, when true,
+    to the ``raise`` (how such a guard reads back).
     """
     instructions = [
         i for i in dis.get_instructions(frame.f_code) if i.opname not in _QUIET
@@ -140,26 +146,57 @@ def message_in_source(frame: FrameType) -> str | None:
     )
     if asking is None or "JUMP" not in instructions[asking].opname:
         return None
-    body = instructions[asking + 1 : asking + 5]
-    if body and body[0].opname == "LOAD_ASSERTION_ERROR":
-        return _assert_message(frame)
-    names = [i.opname for i in body]
-    if (
-        names == ["LOAD_GLOBAL", "LOAD_CONST", "CALL", "RAISE_VARARGS"]
-        and body[0].argval == "ValueError"
-        and isinstance(body[1].argval, str)
-    ):
-        return body[1].argval
+    target = instructions[asking].argval
+    landing = next((n for n, i in enumerate(instructions) if i.offset >= target), None)
+    for start in (asking + 1, landing):
+        body = instructions[start : start + 4] if start is not None else []
+        if body and body[0].opname == "LOAD_ASSERTION_ERROR":
+            return _assert_message(_assert_at(frame))
+        if (
+            [i.opname for i in body]
+            == ["LOAD_GLOBAL", "LOAD_CONST", "CALL", "RAISE_VARARGS"]
+            and body[0].argval == "ValueError"
+            and isinstance(body[1].argval, str)
+        ):
+            return body[1].argval
     return None
 
 
-def _assert_message(frame: FrameType) -> str:
-    """``the model asserts t <= self.config.block_size; this input fails it``."""
-    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
-    try:
-        statement = ast.parse(line).body[0]
-    except (SyntaxError, IndexError):  # an assert over several lines
-        statement = None
-    if not isinstance(statement, ast.Assert):
+def _assert_message(statement: ast.Assert | None) -> str:
+    """The assertion's own message, else ``the model asserts t <= self.block_size; ...``.
+
+    A message the source computes (an f-string naming the input's length)
+    has no value to print without the input: the test is quoted instead.
+    """
+    if statement is None:
         return "the model's assert refuses this input"
+    if isinstance(statement.msg, ast.Constant) and isinstance(statement.msg.value, str):
+        return statement.msg.value
     return f"the model asserts {ast.unparse(statement.test)}; this input fails it"
+
+
+def _assert_at(frame: FrameType) -> ast.Assert | None:
+    """The ``assert`` statement of ``frame``'s source around the line it runs, if any.
+
+    Read from the whole file, so that an assertion over several lines is
+    found from any of them.
+    """
+    lines = linecache.getlines(frame.f_code.co_filename, frame.f_globals)
+    return next(
+        (
+            statement
+            for statement in _assertions("".join(lines))
+            if statement.lineno <= frame.f_lineno <= (statement.end_lineno or 0)
+        ),
+        None,
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _assertions(text: str) -> tuple[ast.Assert, ...]:
+    """Every ``assert`` statement of a source file (none where it does not parse)."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return ()
+    return tuple(node for node in ast.walk(tree) if isinstance(node, ast.Assert))

@@ -19,3 +19,19 @@ class AssertsALength(nn.Module):
         t = x.size(1)
         assert t <= self.block_size, f"Cannot forward sequence of length {t}"
         return self.fc(x)
+
+
+class AssertsBothSides(nn.Module):
+    """RegionViT's ``assert divisible_by(h, ...) and divisible_by(w, ...), "..."``."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch_size = 4
+        self.conv = nn.Conv2d(3, 4, 4, stride=4)
+
+    def forward(self, x):
+        *_, h, w = x.shape
+        assert (
+            h % self.patch_size == 0 and w % self.patch_size == 0
+        ), "height and width must be divisible by patch size"
+        return self.conv(x)

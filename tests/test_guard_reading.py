@@ -20,7 +20,7 @@ from nnconvert.branches import SHAPE_GUARD_MESSAGE, expect, only_when
 from nnconvert.options import Style
 from nnconvert.passes.guards import _ValueNumbers, drop_implied_guards
 
-from .asserting_model import AssertsALength
+from .asserting_model import AssertsALength, AssertsBothSides
 from .helpers import load_output
 
 #: the printer's mixed style is under test: models of this file print from the trace
@@ -277,6 +277,24 @@ def test_a_guard_from_an_assert_quotes_it(style):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_an_assert_with_a_message_guards_every_test_with_it(style):
+    """Each side of ``assert a and b, "..."`` is the model's refusal, in its words.
+
+    The first test jumps to the failing assertion rather than falling into
+    it; it used to get the shape message (convert again), the second the
+    quoted test; and an assertion over several lines was not found at all.
+    """
+    conversion = converted(AssertsBothSides(), style, (torch.randn(2, 3, 8, 8),))
+    message = "height and width must be divisible by patch size"
+    assert conversion.source.count(message) == 1  # one guard: ``if a or b:``
+    assert "the model asserts" not in conversion.source
+    for shape in [(2, 3, 6, 8), (2, 3, 8, 6)]:
+        with pytest.raises(ValueError, match=message):
+            run(conversion, torch.randn(shape))
+    assert run(conversion, torch.randn(1, 3, 12, 4)).shape == (1, 4, 3, 1)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_a_guard_from_the_models_own_check_keeps_its_message(style):
     conversion = converted(ChecksItsInput(), style, (torch.randn(2, 4),))
     assert 'raise ValueError("expected 4 features")' in conversion.source
@@ -303,8 +321,16 @@ def test_a_constant_argument_says_how_to_convert_again(style):
         (MayReturnScores, (2, 4), "if return_attention:"),
         (AssertsALength, (2, 6, 4), "the model asserts t <= self.block_size"),
         (ChecksItsInput, (2, 4), "expected 4 features"),
+        (AssertsBothSides, (2, 3, 8, 8), "must be divisible by patch size"),
     ],
-    ids=["unpacked_sizes", "argument_message", "flag", "assert", "own_check"],
+    ids=[
+        "unpacked_sizes",
+        "argument_message",
+        "flag",
+        "assert",
+        "own_check",
+        "assert_message",
+    ],
 )
 def test_guards_read_back_as_written(build, shape, written, via, to):
     """original -> via -> to is original -> to, byte for byte (functional in too)."""
