@@ -57,6 +57,7 @@ from .tensor_builds import (
     rebuilds,
     top_functions,
 )
+from .naming import snake_case
 from .user_functions import kept_function
 
 _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorBuild]]" = (
@@ -102,7 +103,22 @@ def state_build(
         comments=(),
     )
     value, expected = getattr(owner, name), expected_value(owner, name)
-    return from_recovered(bare, name, value, expected, calls=calls, modules=modules)
+    build = from_recovered(bare, name, value, expected, calls=calls, modules=modules)
+    return _named_for_its_class(build, owner)
+
+
+def _named_for_its_class(
+    build: TensorBuild | None, owner: nn.Module
+) -> TensorBuild | None:
+    """``layer_norm_g`` rather than ``g``: a one-letter tensor's function, named after its class too.
+
+    NesT's ``LayerNorm`` holds ``g`` and ``b``; at module level, beside the
+    model's functions, ``def g(dim=48)`` says nothing of what it builds.
+    Longer names (``bias``, ``relative_position_index``) stay as they are.
+    """
+    if build is None or build.inline or len(build.name) > 1:
+        return build
+    return replace(build, name=f"{snake_case(type(owner).__name__)}_{build.name}")
 
 
 def state_calls(model: nn.Module) -> list[Callable]:

@@ -307,3 +307,50 @@ def test_a_tensor_left_empty_is_no_build_whatever_memory_held(monkeypatch):
     assert torch.empty(()) == value  # what the stale memory holds
     code = RecoveredCode((), "torch.empty(())", (), (), ())
     assert not reproduces(code, torch.tensor(value))
+
+
+class ChanNorm(nn.Module):
+    """NesT's ``LayerNorm``: one-letter parameters ``g`` and ``b``, over channels."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.g = nn.Parameter(torch.ones(1, dim, 1, 1))
+        self.b = nn.Parameter(torch.zeros(1, dim, 1, 1))
+
+    def forward(self, x):
+        var = torch.var(x, dim=1, unbiased=False, keepdim=True)
+        mean = torch.mean(x, dim=1, keepdim=True)
+        return (x - mean) / (var + 1e-5).sqrt() * self.g + self.b
+
+
+class TwoWidths(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm1 = ChanNorm(3)
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.norm2 = ChanNorm(4)
+
+    def forward(self, x):
+        return self.norm2(self.conv(self.norm1(x)))
+
+
+def test_a_one_letter_tensors_function_is_named_after_its_class_too():
+    """``def g(dim=3)`` at module level says nothing; ``chan_norm_g`` does."""
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = TwoWidths()
+    inputs = (torch.randn(2, 3, 5, 5),)
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs, keep_source=False)
+    conversion.check(train=True)
+    source = conversion.source
+    assert "def chan_norm_g(dim=3) -> Tensor:" in source
+    assert 'params["norm2.b"] = chan_norm_b(dim=4)' in source
+    assert "def g(" not in source and "def b(" not in source
+    torch.manual_seed(0)
+    fresh = load_source(source, conversion.name)["init_params"]()
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(fresh[key], tensor), key
+    again = nnconvert.convert(
+        load_output(conversion, "TwoWidths"), "functional", inputs
+    )
+    assert again.source == source
