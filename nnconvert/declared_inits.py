@@ -45,6 +45,9 @@ _DECLARED: "weakref.WeakKeyDictionary[nn.Module, DeclaredInit]" = (
 _TENSORS: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorInit]]" = (
     weakref.WeakKeyDictionary()
 )
+_ORDER: "weakref.WeakKeyDictionary[nn.Module, tuple[str, ...]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def plain_host(model: nn.Module, prefix: str, blocks: bool = False) -> nn.Module | None:
@@ -91,13 +94,30 @@ def declared_tensor_inits(host: nn.Module | None) -> dict[str, TensorInit]:
     return {} if host is None else _TENSORS.get(host, {})
 
 
+def declare_construction_order(model: nn.Module, keys: Iterable[str]) -> None:
+    """``model`` made its tensors in the order of ``keys``: a functional file's ``init_params()``'s.
+
+    The file made them in the order the model it came from built them,
+    blocks' own tensors among their layers where their ``__init__`` set
+    them so (CaiT's attention draws ``mix_heads_pre_attn`` after ``to_kv``).
+    Read back, its blocks have no ``__init__`` to say so, and
+    ``state_dict()`` lists a module's own tensors first: the file's order
+    is the one to write again (:func:`~nnconvert.printer.init_params.construction_order`).
+    """
+    _ORDER[model] = tuple(keys)
+
+
+def declared_construction_order(model: nn.Module) -> tuple[str, ...] | None:
+    return _ORDER.get(model)
+
+
 def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
     """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
     for module in originals:
         copied = copies.get(id(module))
         if not isinstance(copied, nn.Module):
             continue
-        for records in (_DECLARED, _TENSORS):
+        for records in (_DECLARED, _TENSORS, _ORDER):
             if module in records:
                 records[copied] = records[module]
 
@@ -105,8 +125,10 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
 __all__ = [
     "DeclaredInit",
     "carry",
+    "declare_construction_order",
     "declare_init",
     "declare_tensor_inits",
+    "declared_construction_order",
     "declared_init",
     "declared_tensor_inits",
 ]

@@ -32,7 +32,10 @@ import weakref
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping
 
+import torch
 from torch import Tensor, nn
+
+from .built_values import Fingerprint, fingerprint
 
 from .init_slices import (
     PLACEHOLDER,
@@ -58,6 +61,7 @@ from .tensor_builds import (
     top_functions,
 )
 from .naming import snake_case
+from .opspecs.inits import filled_value, full, ones, zeros
 from .user_functions import kept_function
 
 _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorBuild]]" = (
@@ -96,7 +100,7 @@ def state_build(
                 # what reads nothing else was recovered for the literals alone
                 code = None
     if code is None:
-        return None
+        return _filled(owner, name)
     bare = replace(
         code,
         statements=tuple(RecoveredStatement((), s.code, None) for s in code.statements),
@@ -105,6 +109,37 @@ def state_build(
     value, expected = getattr(owner, name), expected_value(owner, name)
     build = from_recovered(bare, name, value, expected, calls=calls, modules=modules)
     return _named_for_its_class(build, owner)
+
+
+def _filled(owner: nn.Module, name: str) -> TensorBuild | None:
+    """``torch.full((32,), 0.1)``: a tensor no code rebuilds, one number throughout when built.
+
+    XCiT's ``LayerScale`` fills ``scale`` with an ``init_eps`` its
+    ``__init__`` picks in an ``if``/``elif`` on the depth: no slice of that
+    code rebuilds it alone (:mod:`nnconvert.init_slices`), but its value
+    does, from literals alone, and drawing nothing it moves no later draw.
+    Checked bit for bit against the value at construction where it was
+    recorded (a trained model's current value is not it); ``-0.0`` is no
+    ``torch.zeros``.
+    """
+    tensor = getattr(owner, name)
+    value = filled_value(tensor) if isinstance(tensor, Tensor) else None
+    if value is None:
+        return None
+    made = torch.full(tuple(tensor.shape), value, dtype=tensor.dtype)
+    expected = expected_value(owner, name)
+    if isinstance(expected, Fingerprint):
+        if fingerprint(made) != expected:
+            return None
+    elif not torch.equal(made, expected.detach().cpu()):
+        return None
+    if value == 0 and fingerprint(made) == fingerprint(torch.zeros_like(made)):
+        text = zeros(tensor)
+    elif value == 1:
+        text = ones(tensor)
+    else:
+        text = full(tensor, value)
+    return TensorBuild("", (), (f"return {text}",), value=tensor, inline=True)
 
 
 def _named_for_its_class(

@@ -26,6 +26,7 @@ from torch import nn
 
 import nnconvert
 from nnconvert.api import execute
+from nnconvert.functional import load_functional_source
 from nnconvert.init_code import (
     SEED,
     equal_keys,
@@ -440,3 +441,49 @@ def test_functional_init_params_builds_a_tensor_with_a_third_party_function():
     assert nnconvert.convert(read, Style.FUNCTIONAL, inputs).source == source
     for style in CLASS_STYLES:
         nnconvert.convert(read, style, inputs).check(train=True)
+
+
+class MixedHeads(nn.Module):
+    """CaiT's attention: layers first, then parameters drawn at random, then a layer."""
+
+    def __init__(self, dim=8, heads=2):
+        super().__init__()
+        self.to_q = nn.Linear(dim, dim, bias=False)
+        self.mix_heads = nn.Parameter(torch.randn(heads, heads))
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, _ = x.shape
+        q = self.to_q(x).view(b, n, 2, -1)
+        q = torch.einsum("bnhd,hg->bngd", q, self.mix_heads).reshape(b, n, -1)
+        return self.to_out(q)
+
+
+class TwoMixedHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(4, 8)
+        self.blocks = nn.Sequential(MixedHeads(), MixedHeads())
+
+    def forward(self, x):
+        return self.blocks(self.embed(x))
+
+
+def test_a_blocks_own_draws_come_among_its_layers_as_its_init_sets_them():
+    """``state_dict()`` lists ``mix_heads`` before ``to_q``; ``__init__`` draws it after.
+
+    Drawn in ``state_dict()`` order, every later tensor of the model took
+    another draw (CaiT: 12 tensors differed). Read back, the functional file
+    has no ``__init__`` to say so: its ``init_params()``'s order does.
+    """
+    conversion = _conversion(TwoMixedHeads, Style.FUNCTIONAL, torch.randn(2, 3, 4))
+    source = conversion.source
+    assert_before(source, '"blocks.{i}.to_q.weight"', '"blocks.{i}.mix_heads"')
+    assert_before(source, '"blocks.{i}.mix_heads"', '"blocks.{i}.to_out.weight"')
+    init_params = execute(source, "<test>")["init_params"]
+    build = fresh_builder(_recorded(TwoMixedHeads), None)
+    expected, made = fresh_states(build, init_params)
+    assert equal_keys(made, expected) == _keys(TwoMixedHeads)
+    back = load_functional_source(source, conversion.name, (torch.randn(2, 3, 4),))
+    again = nnconvert.convert(back, Style.FUNCTIONAL, (torch.randn(2, 3, 4),))
+    assert again.source == source

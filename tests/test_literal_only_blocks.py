@@ -98,14 +98,6 @@ def converted(
     return conversion
 
 
-def definitions(source: str) -> list[str]:
-    return [
-        n.name
-        for n in ast.parse(source).body
-        if isinstance(n, (ast.ClassDef, ast.FunctionDef))
-    ]
-
-
 def functions(source: str) -> dict[str, ast.FunctionDef]:
     """The top-level functions of ``source``, by name."""
     tree = ast.parse(source)
@@ -127,8 +119,20 @@ def read_back_as_module(model: nn.Module, inputs: tuple) -> str:
 
 
 def block_definitions(source: str, stem: str) -> list[str]:
-    """The definitions written for the block whose class is named ``stem``."""
-    return [n for n in definitions(source) if n.lower().startswith(stem)]
+    """The definitions written for the block whose class is named ``stem``.
+
+    Its classes, or its functions over ``params``: not a function building
+    one of its tensors (``attention_a(hidden=8)``, named after its class).
+    """
+    return [
+        n.name
+        for n in ast.parse(source).body
+        if isinstance(n, ast.ClassDef)
+        and n.name.lower().startswith(stem)
+        or isinstance(n, ast.FunctionDef)
+        and n.name.startswith(stem)
+        and [a.arg for a in n.args.args[:1]] == ["params"]
+    ]
 
 
 @pytest.mark.parametrize("style", STYLES)

@@ -354,3 +354,71 @@ def test_a_one_letter_tensors_function_is_named_after_its_class_too():
         load_output(conversion, "TwoWidths"), "functional", inputs
     )
     assert again.source == source
+
+
+class LayerScale(nn.Module):
+    """XCiT's: ``init_eps`` picked by an ``if``/``elif`` on the depth, then filled in."""
+
+    def __init__(self, dim, fn, depth):
+        super().__init__()
+        if depth <= 18:
+            init_eps = 0.1
+        elif depth <= 24:
+            init_eps = 1e-5
+        else:
+            init_eps = 1e-6
+        self.fn = fn
+        self.scale = nn.Parameter(torch.full((dim,), init_eps))
+
+    def forward(self, x):
+        return self.fn(x) * self.scale
+
+
+class ScaledBlocks(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(
+            LayerScale(6, nn.Linear(6, 6), depth=1),
+            LayerScale(6, nn.Linear(6, 6), depth=20),
+        )
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def test_a_tensor_one_number_throughout_is_written_as_that_fill():
+    """No slice of ``__init__`` rebuilds ``scale`` (the ``if`` picks its value), its value does.
+
+    It used to stay ``torch.empty``, under a warning to set it before use.
+    """
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = ScaledBlocks()
+    inputs = (torch.randn(2, 6),)
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs, keep_source=False)
+    conversion.check(train=True)
+    source = conversion.source
+    assert 'params["layers.0.scale"] = torch.full((6,), 0.1)' in source
+    assert 'params["layers.1.scale"] = torch.full((6,), 1e-05)' in source
+    assert 'scale"] = torch.empty' not in source and "before use" not in source
+    torch.manual_seed(0)
+    fresh = load_source(source, conversion.name)["init_params"]()
+    for key, tensor in model.state_dict().items():
+        assert torch.equal(fresh[key], tensor), key
+    again = nnconvert.convert(
+        load_output(conversion, "ScaledBlocks"), "functional", inputs
+    )
+    assert again.source == source
+
+
+def test_a_fill_the_model_no_longer_holds_is_not_written():
+    """Trained, ``scale`` is no longer what ``__init__`` made: compared with the record."""
+    with nnconvert.record_constructors():
+        model = ScaledBlocks()
+    with torch.no_grad():
+        model.layers[0].scale.fill_(0.5)
+    conversion = nnconvert.convert(
+        model, Style.FUNCTIONAL, (torch.randn(2, 6),), keep_source=False
+    )
+    assert "torch.full((6,), 0.5)" not in conversion.source
+    assert 'params["layers.1.scale"] = torch.full((6,), 1e-05)' in conversion.source

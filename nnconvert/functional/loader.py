@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from ..declared_inits import DeclaredInit
+from ..declared_inits import DeclaredInit, declare_construction_order
 from ..errors import ConversionError, InputError
 from ..frontend import ModelInput
 from ..reporting import error_location, one_line
@@ -98,6 +98,8 @@ def load_functional(
         raise InputError(f"{where}{error}") from None
     declare_block_sizes(read.module, sizes)
     declare_layer_calls(read.module, layers)
+    if initial is not None:
+        declare_construction_order(read.module, initial)
     init = namespace.get("init_params")
     if callable(init):  # its parameters are the root's (nnconvert.root_sizes)
         arguments = {**function_defaults(init), **(init_args or {})}

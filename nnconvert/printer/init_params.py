@@ -61,7 +61,12 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..declared_inits import DeclaredInit, declared_init, declared_tensor_inits
+from ..declared_inits import (
+    DeclaredInit,
+    declared_construction_order,
+    declared_init,
+    declared_tensor_inits,
+)
 from ..errors import ConversionError
 from ..init_code import FunctionalInit, functional_init, take_comments
 from ..init_replay import InitCall
@@ -1097,8 +1102,14 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     ``__init__`` ran, so it comes before the module's other submodules;
     and that a table layer with submodules lists its keys as its row's
     ``init`` does (:func:`_layer_order`). Keys that no submodule owns keep
-    their place at the end.
+    their place at the end. A module's own tensors are drawn among its
+    submodules where its ``__init__`` sets them so (:func:`_source_lines`).
+    A functional file read back has no ``__init__`` to say so: there its
+    ``init_params()``'s order says it (:func:`_declared_lines`).
     """
+    declared = {
+        key: n for n, key in enumerate(declared_construction_order(model) or ())
+    }
     by_owner: dict[str, list[str]] = {}
     for key in keys:
         by_owner.setdefault(key.rpartition(".")[0], []).append(key)
@@ -1119,8 +1130,9 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
         early = early_of[type(module)]
         children.sort(key=lambda item: item[0] not in early)  # stable
         holding = [n for n, c in children if next(iter(c.state_dict()), None)]
-        # the root's only: a functional file read back knows the root's order alone
-        lines = _source_lines(module, own, holding, early) if not prefix else None
+        lines = _source_lines(module, own, holding, early)
+        if lines is None and declared:
+            lines = _declared_lines(prefix, own, holding, early, declared)
         if lines is None:
             ordered.extend(own)
         own_at = {key: lines[key.rpartition(".")[2]] for key in own} if lines else {}
@@ -1164,6 +1176,37 @@ def _source_lines(
     if later != sorted(later):
         return None
     return {n: lines[n] for n in [*names, *children]}
+
+
+def _declared_lines(
+    prefix: str,
+    own: list[str],
+    children: list[str],
+    early: frozenset[str],
+    declared: dict[str, int],
+) -> dict[str, int] | None:
+    """As :func:`_source_lines` gives them, read from a functional file's ``init_params()`` order.
+
+    ``declared``: each key's place in the dict the file's ``init_params()``
+    returns, which made them in the order the model it came from built
+    them (CaiT's attention draws ``mix_heads_pre_attn`` after ``to_kv``,
+    as its ``__init__`` sets them). A child's place is its first key's.
+    None where a key has no place, or the children come in another order
+    than they are registered in (those passed to the constructor aside).
+    """
+    if not own or not children:
+        return None
+    dot = f"{prefix}." if prefix else ""
+    places = {key.rpartition(".")[2]: declared.get(key) for key in own}
+    for child in children:
+        inside = [n for key, n in declared.items() if key.startswith(f"{dot}{child}.")]
+        places[child] = min(inside, default=None)
+    if None in places.values():
+        return None
+    later = [places[n] for n in children if n not in early]
+    if later != sorted(later):
+        return None
+    return places
 
 
 def _layer_order(
