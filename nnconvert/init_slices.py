@@ -507,6 +507,62 @@ def setting_lines(module: nn.Module) -> dict[str, int]:
     return {n: line for n, line in lines.items() if n not in twice | nested}
 
 
+#: Containers a statement may create empty, to fill them in later statements.
+_CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList"})
+
+
+def filling_lines(module: nn.Module) -> dict[str, int]:
+    """Each container ``module``'s ``__init__`` creates empty: the line of the statement that fills it.
+
+    NesT's ``Transformer`` sets ``self.layers = nn.ModuleList([])``, then
+    ``self.pos_emb = nn.Parameter(torch.randn(seq_len))``, then appends its
+    layers in a ``for``: the layers are built after ``pos_emb``, on the
+    ``for``'s line, the first top-level statement after the empty one that
+    reads ``self.layers``.
+    """
+    found = init_definition(module)
+    if found is None:
+        return {}
+    body = found[1].body
+    lines = {}
+    for index, statement in enumerate(body):
+        names = attributes_set(statement)
+        if len(names) != 1 or not _empty_container(getattr(statement, "value", None)):
+            continue
+        filler = next(
+            (
+                later
+                for later in body[index + 1 :]
+                if any(
+                    self_path(node) == names[0]
+                    for node in ast.walk(later)
+                    if isinstance(node, ast.Attribute)
+                )
+            ),
+            None,
+        )
+        if filler is not None:
+            lines[names[0]] = filler.lineno
+    return lines
+
+
+def _empty_container(value: ast.expr | None) -> bool:
+    """``nn.ModuleList([])``, ``nn.ModuleList()``, ``nn.Sequential()``, ``nn.ModuleDict({})``."""
+    if not isinstance(value, ast.Call) or value.keywords:
+        return False
+    function = value.func
+    name = function.attr if isinstance(function, ast.Attribute) else None
+    if isinstance(function, ast.Name):
+        name = function.id
+    if name not in _CONTAINERS:
+        return False
+    return not value.args or (
+        len(value.args) == 1
+        and isinstance(value.args[0], (ast.List, ast.Tuple, ast.Dict))
+        and not getattr(value.args[0], "elts", getattr(value.args[0], "keys", None))
+    )
+
+
 def _init_params_lines(module: nn.Module) -> dict[str, int]:
     """A functional input's root attributes, each with the first line its ``init_params()`` writes it.
 
@@ -1325,5 +1381,6 @@ __all__ = [
     "random_states_kept",
     "reproduces",
     "seed_all",
+    "filling_lines",
     "setting_lines",
 ]

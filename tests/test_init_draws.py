@@ -487,3 +487,44 @@ def test_a_blocks_own_draws_come_among_its_layers_as_its_init_sets_them():
     back = load_functional_source(source, conversion.name, (torch.randn(2, 3, 4),))
     again = nnconvert.convert(back, Style.FUNCTIONAL, (torch.randn(2, 3, 4),))
     assert again.source == source
+
+
+class PositionedLayers(nn.Module):
+    """NesT's ``Transformer``: an empty list, a parameter drawn, then the list filled."""
+
+    def __init__(self, dim=8, depth=2):
+        super().__init__()
+        self.layers = nn.ModuleList([])
+        self.pos_emb = nn.Parameter(torch.randn(dim))
+        for _ in range(depth):
+            self.layers.append(nn.Linear(dim, dim))
+
+    def forward(self, x):
+        x = x + self.pos_emb
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class TwoPositioned(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(4, 8)
+        self.blocks = nn.Sequential(PositionedLayers(), PositionedLayers())
+
+    def forward(self, x):
+        return self.blocks(self.embed(x))
+
+
+def test_a_container_set_empty_is_built_where_it_is_filled():
+    """``self.layers = nn.ModuleList([])`` comes first, its layers after ``pos_emb``."""
+    conversion = _conversion(TwoPositioned, Style.FUNCTIONAL, torch.randn(2, 4))
+    source = conversion.source
+    assert_before(source, '"{prefix}.pos_emb"', '"{prefix}.layers.{i}.weight"')
+    init_params = execute(source, "<test>")["init_params"]
+    build = fresh_builder(_recorded(TwoPositioned), None)
+    expected, made = fresh_states(build, init_params)
+    assert equal_keys(made, expected) == _keys(TwoPositioned)
+    back = load_functional_source(source, conversion.name, (torch.randn(2, 4),))
+    again = nnconvert.convert(back, Style.FUNCTIONAL, (torch.randn(2, 4),))
+    assert again.source == source

@@ -89,7 +89,7 @@ from ..source_text import (
     placed_on,
     without_sequential_comments,
 )
-from ..init_slices import setting_lines
+from ..init_slices import filling_lines, setting_lines
 from ..state_builds import state_build
 from ..tensor_builds import TensorBuild, without_built_comments
 from ..ties import ties
@@ -1169,7 +1169,8 @@ def _source_lines(
     # tensors that draw nothing may come first, as state_dict() lists them
     if not any((b := state_build(module, n, drawn=True)) and b.draws for n in names):
         return None
-    lines = setting_lines(module)
+    # a container set empty is built where it is filled (filling_lines)
+    lines = setting_lines(module) | filling_lines(module)
     if any(n not in lines for n in [*names, *children]):
         return None
     later = [lines[n] for n in children if n not in early]
