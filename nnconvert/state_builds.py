@@ -100,7 +100,7 @@ def state_build(
                 # what reads nothing else was recovered for the literals alone
                 code = None
     if code is None:
-        return _filled(owner, name)
+        return None
     bare = replace(
         code,
         statements=tuple(RecoveredStatement((), s.code, None) for s in code.statements),
@@ -111,7 +111,7 @@ def state_build(
     return _named_for_its_class(build, owner)
 
 
-def _filled(owner: nn.Module, name: str) -> TensorBuild | None:
+def filled_build(owner: nn.Module, name: str) -> TensorBuild | None:
     """``torch.full((32,), 0.1)``: a tensor no code rebuilds, one number throughout when built.
 
     XCiT's ``LayerScale`` fills ``scale`` with an ``init_eps`` its
@@ -120,7 +120,9 @@ def _filled(owner: nn.Module, name: str) -> TensorBuild | None:
     does, from literals alone, and drawing nothing it moves no later draw.
     Checked bit for bit against the value at construction where it was
     recorded (a trained model's current value is not it); ``-0.0`` is no
-    ``torch.zeros``.
+    ``torch.zeros``. Only for a tensor nothing else writes: a layer that
+    drew and then filled is drawn again by its recorded calls
+    (:mod:`nnconvert.init_replay`), which keeps every later draw in step.
     """
     tensor = getattr(owner, name)
     value = filled_value(tensor) if isinstance(tensor, Tensor) else None

@@ -90,7 +90,7 @@ from ..source_text import (
     without_sequential_comments,
 )
 from ..init_slices import filling_lines, setting_lines
-from ..state_builds import state_build
+from ..state_builds import filled_build, state_build
 from ..tensor_builds import TensorBuild, without_built_comments
 from ..ties import ties
 from .layout import LINE_LENGTH
@@ -596,6 +596,11 @@ def _body(
             emptied[key] = len(statements)
             statements.append(Statement(("params[", f"] = {empty(tensor)}"), (key,)))
             imports.use("torch")
+            continue
+        filled = filled_build(owner, attribute) if init is None and owner else None
+        if filled is not None:  # one number throughout, as built
+            built.append((len(statements), key, filled))
+            statements.append(Statement.text(""))
             continue
         if init is None:
             unknown.add(key)
