@@ -1375,12 +1375,12 @@ __all__ = [
     "RecoveredCode",
     "RecoveredStatement",
     "expected_value",
+    "filling_lines",
     "filled",
     "in_state",
     "recover_tensor",
     "random_states_kept",
     "reproduces",
     "seed_all",
-    "filling_lines",
     "setting_lines",
 ]

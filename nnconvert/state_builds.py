@@ -36,7 +36,6 @@ import torch
 from torch import Tensor, nn
 
 from .built_values import Fingerprint, fingerprint
-
 from .init_slices import (
     PLACEHOLDER,
     draws_at_random,
@@ -49,6 +48,8 @@ from .init_slices import (
     recover_tensor,
     reproduces,
 )
+from .naming import snake_case
+from .opspecs.inits import filled_value, full, ones, zeros
 from .tensor_builds import (
     TensorBuild,
     file_names_read,
@@ -60,8 +61,6 @@ from .tensor_builds import (
     rebuilds,
     top_functions,
 )
-from .naming import snake_case
-from .opspecs.inits import filled_value, full, ones, zeros
 from .user_functions import kept_function
 
 _DECLARED: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorBuild]]" = (
