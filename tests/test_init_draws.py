@@ -469,6 +469,18 @@ class TwoMixedHeads(nn.Module):
         return self.blocks(self.embed(x))
 
 
+def _assert_built_anew_and_read_back(cls, conversion, *inputs: torch.Tensor) -> None:
+    """A functional output's ``init_params()`` equals a new ``cls()`` bit for bit, key
+    for key, and the file read back converts to the same text."""
+    source = conversion.source
+    init_params = execute(source, "<test>")["init_params"]
+    expected, made = fresh_states(fresh_builder(_recorded(cls), None), init_params)
+    assert equal_keys(made, expected) == _keys(cls)
+    back = load_functional_source(source, conversion.name, inputs)
+    again = nnconvert.convert(back, Style.FUNCTIONAL, inputs)
+    assert again.source == source
+
+
 def test_a_blocks_own_draws_come_among_its_layers_as_its_init_sets_them():
     """``state_dict()`` lists ``mix_heads`` before ``to_q``; ``__init__`` draws it after.
 
@@ -480,13 +492,7 @@ def test_a_blocks_own_draws_come_among_its_layers_as_its_init_sets_them():
     source = conversion.source
     assert_before(source, '"blocks.{i}.to_q.weight"', '"blocks.{i}.mix_heads"')
     assert_before(source, '"blocks.{i}.mix_heads"', '"blocks.{i}.to_out.weight"')
-    init_params = execute(source, "<test>")["init_params"]
-    build = fresh_builder(_recorded(TwoMixedHeads), None)
-    expected, made = fresh_states(build, init_params)
-    assert equal_keys(made, expected) == _keys(TwoMixedHeads)
-    back = load_functional_source(source, conversion.name, (torch.randn(2, 3, 4),))
-    again = nnconvert.convert(back, Style.FUNCTIONAL, (torch.randn(2, 3, 4),))
-    assert again.source == source
+    _assert_built_anew_and_read_back(TwoMixedHeads, conversion, torch.randn(2, 3, 4))
 
 
 class PositionedLayers(nn.Module):
@@ -521,10 +527,4 @@ def test_a_container_set_empty_is_built_where_it_is_filled():
     conversion = _conversion(TwoPositioned, Style.FUNCTIONAL, torch.randn(2, 4))
     source = conversion.source
     assert_before(source, '"{prefix}.pos_emb"', '"{prefix}.layers.{i}.weight"')
-    init_params = execute(source, "<test>")["init_params"]
-    build = fresh_builder(_recorded(TwoPositioned), None)
-    expected, made = fresh_states(build, init_params)
-    assert equal_keys(made, expected) == _keys(TwoPositioned)
-    back = load_functional_source(source, conversion.name, (torch.randn(2, 4),))
-    again = nnconvert.convert(back, Style.FUNCTIONAL, (torch.randn(2, 4),))
-    assert again.source == source
+    _assert_built_anew_and_read_back(TwoPositioned, conversion, torch.randn(2, 4))

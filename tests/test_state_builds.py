@@ -334,26 +334,33 @@ class TwoWidths(nn.Module):
         return self.norm2(self.conv(self.norm1(x)))
 
 
-def test_a_one_letter_tensors_function_is_named_after_its_class_too():
-    """``def g(dim=3)`` at module level says nothing; ``chan_norm_g`` does."""
+def _stable_functional(cls: type[nn.Module], *inputs: torch.Tensor) -> str:
+    """The functional output of a new ``cls()`` (built under a seed, its constructors
+    recorded), after its check, that builds the model's tensors anew bit for bit and
+    reads back to the same text."""
     torch.manual_seed(0)
     with nnconvert.record_constructors():
-        model = TwoWidths()
-    inputs = (torch.randn(2, 3, 5, 5),)
+        model = cls()
     conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs, keep_source=False)
     conversion.check(train=True)
     source = conversion.source
-    assert "def chan_norm_g(dim=3) -> Tensor:" in source
-    assert 'params["norm2.b"] = chan_norm_b(dim=4)' in source
-    assert "def g(" not in source and "def b(" not in source
     torch.manual_seed(0)
     fresh = load_source(source, conversion.name)["init_params"]()
     for key, tensor in model.state_dict().items():
         assert torch.equal(fresh[key], tensor), key
     again = nnconvert.convert(
-        load_output(conversion, "TwoWidths"), "functional", inputs
+        load_output(conversion, cls.__name__), "functional", inputs
     )
     assert again.source == source
+    return source
+
+
+def test_a_one_letter_tensors_function_is_named_after_its_class_too():
+    """``def g(dim=3)`` at module level says nothing; ``chan_norm_g`` does."""
+    source = _stable_functional(TwoWidths, torch.randn(2, 3, 5, 5))
+    assert "def chan_norm_g(dim=3) -> Tensor:" in source
+    assert 'params["norm2.b"] = chan_norm_b(dim=4)' in source
+    assert "def g(" not in source and "def b(" not in source
 
 
 class LayerScale(nn.Module):
@@ -391,24 +398,10 @@ def test_a_tensor_one_number_throughout_is_written_as_that_fill():
 
     It used to stay ``torch.empty``, under a warning to set it before use.
     """
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = ScaledBlocks()
-    inputs = (torch.randn(2, 6),)
-    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs, keep_source=False)
-    conversion.check(train=True)
-    source = conversion.source
+    source = _stable_functional(ScaledBlocks, torch.randn(2, 6))
     assert 'params["layers.0.scale"] = torch.full((6,), 0.1)' in source
     assert 'params["layers.1.scale"] = torch.full((6,), 1e-05)' in source
     assert 'scale"] = torch.empty' not in source and "before use" not in source
-    torch.manual_seed(0)
-    fresh = load_source(source, conversion.name)["init_params"]()
-    for key, tensor in model.state_dict().items():
-        assert torch.equal(fresh[key], tensor), key
-    again = nnconvert.convert(
-        load_output(conversion, "ScaledBlocks"), "functional", inputs
-    )
-    assert again.source == source
 
 
 def test_a_fill_the_model_no_longer_holds_is_not_written():
