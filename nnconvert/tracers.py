@@ -740,6 +740,13 @@ class ConcreteTracer(ModelTracer):
             self.guarded_len(obj)
             whole = _whole_shape(obj)
             return iter([whole[i] for i in range(len(value))])
+        if sizes and _sizes_to_end(obj.node):
+            # ``height, width = x.shape[-2:]``: counted from the end, each
+            # size stays a graph value whatever the rank; no guard on the
+            # rank either, as indexing the sizes refuses too few dimensions
+            # (nor later, when Python asks the length to unpack ``*x.shape[-2:]``)
+            self._ranked.add(obj.node)
+            return iter([obj[i] for i in range(len(value))])
         self.guard(obj, value)
         return iter(value)
 
@@ -775,6 +782,27 @@ def _whole_shape(sizes: fx.Proxy) -> fx.Proxy:
     if node.op == "call_function" and node.target is operator.getitem:
         return sizes.tracer.proxy(node.args[0])
     return sizes
+
+
+def _sizes_to_end(node: fx.Node) -> bool:
+    """``node`` is a tensor's last sizes, counted from its end: ``x.shape[-2:]``.
+
+    Unpacked (``height, width = x.shape[-2:]``), each is the size it names
+    in any input, as the source reads it, rather than the example's number:
+    an image's height and width vary as a sequence's length does.
+    """
+    if node.op != "call_function" or node.target is not operator.getitem:
+        return False
+    base, index = node.args
+    return (
+        isinstance(base, fx.Node)
+        and isinstance(index, slice)
+        and isinstance(index.start, int)
+        and index.start < 0
+        and index.stop is None
+        and index.step is None
+        and _sizes_from_start(base)
+    )
 
 
 def _sizes_from_start(node: fx.Node) -> bool:

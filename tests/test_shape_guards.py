@@ -405,3 +405,43 @@ def test_a_starred_shape_unpacks_into_sizes_of_the_input(style):
     assert torch.allclose(run(longer), model(longer), atol=1e-6)
     with pytest.raises(ValueError):
         run(torch.randn(2, 5, 1, 8))
+
+
+class WindowedAttention(nn.Module):
+    """ScalableViT's attention: ``height, width, heads = *x.shape[-2:], self.heads``."""
+
+    def __init__(self, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.to_qkv = nn.Conv2d(4, 12, 1, bias=False)
+
+    def forward(self, x):
+        height, width, heads = *x.shape[-2:], self.heads
+        q, k, v = self.to_qkv(x).flatten(2).transpose(1, 2).chunk(3, dim=-1)
+        q, k, v = (
+            t.reshape(t.shape[0], -1, heads, 2).transpose(1, 2) for t in (q, k, v)
+        )
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+        return out.reshape(-1, 4, height, width)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_the_last_sizes_unpack_into_the_inputs_sizes(style):
+    """``*x.shape[-2:]`` stays the input's height and width, unguarded: another size runs.
+
+    The example answered them once (``x=16, y=16`` in every block of a
+    functional ScalableViT, refusing any other image size).
+    """
+    torch.manual_seed(0)
+    model = WindowedAttention()
+    conversion = nnconvert.convert(
+        model, style, (torch.randn(2, 4, 6, 6),), keep_source=False
+    )
+    conversion.check(train=True)
+    assert "height, width = x.shape[-2:]" in conversion.source
+    assert "raise ValueError" not in conversion.source
+    rewrite = conversion.load()
+    other = torch.randn(3, 4, 5, 7)
+    params = dict(model.state_dict())
+    got = rewrite(params, other) if style is Style.FUNCTIONAL else rewrite(other)
+    torch.testing.assert_close(got, model(other))
