@@ -26,6 +26,11 @@ another value the original's class accepts, must build what the original
 builds with it (:func:`root_parameters`); a config it takes, each field
 changed in turn.
 
+A fourth, *other shapes*, counts the input shapes other than the example's
+that the original accepts and the output runs alike (:func:`other_shapes_cell`,
+from the check's own runs): an output whose shape guard refuses one answered
+from the example a size its source computes (SPEC invariant 7).
+
 Run (about two minutes on 2 cores; ``--models`` takes a subset)::
 
     python benchmarks/realworld.py                      # -> benchmarks/realworld.md
@@ -53,6 +58,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 
 import nnconvert
+from nnconvert.check import CheckReport
 from nnconvert.init_arguments import recorded_call
 from nnconvert.init_code import equal_keys, fresh_states
 from nnconvert.options import Style
@@ -923,6 +929,10 @@ def one_line(error: BaseException) -> str:
 NO_OUTPUT_ROOT = "no output"
 
 
+#: The fresh-build cell of a model that did not convert: there is nothing to build.
+NO_OUTPUT = "no output"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One model in one style: the check's result, the conversion's seconds, the fresh build.
@@ -936,10 +946,8 @@ class Outcome:
     fresh: str
     #: :func:`root_parameters`' cell (``-``: the output's root takes none)
     root: str = NO_OUTPUT_ROOT
-
-
-#: The fresh-build cell of a model that did not convert: there is nothing to build.
-NO_OUTPUT = "no output"
+    #: :func:`other_shapes_cell`: other input shapes the output runs
+    shapes: str = NO_OUTPUT
 
 
 def convert_and_check(entry: Entry, style: str) -> Outcome:
@@ -970,16 +978,47 @@ def convert_and_check(entry: Entry, style: str) -> Outcome:
         except Exception as error:
             return Outcome(one_line(error), time.perf_counter() - started, NO_OUTPUT)
         seconds = time.perf_counter() - started
+        shapes = NO_OUTPUT
         try:
-            conversion.check(train=True)
+            shapes = other_shapes_cell(conversion.check(train=True))
             result = "pass"
         except Exception as error:
             result, seconds = one_line(error), time.perf_counter() - started
         fresh = fresh_build(entry, module, conversion)
         root = root_parameters(build_model(entry, module), conversion, inputs)
-        return Outcome(result, seconds, fresh, root)
+        return Outcome(result, seconds, fresh, root, shapes)
     finally:
         signal.alarm(0)
+
+
+#: The label of the check's runs on other input shapes.
+OTHER_SHAPE = "eval, other input shape"
+
+
+#: How the check words an input shape the output's guard refuses
+#: (:func:`nnconvert.check.check_equivalent`).
+REFUSED = ": the rewrite's shape guard refuses it"
+
+
+def other_shapes_cell(report: CheckReport) -> str:
+    """``n/m``: of the ``m`` other input shapes the original accepts, the output runs ``n``.
+
+    The check tries other sizes than the example's (:func:`nnconvert.check.other_shapes`:
+    the last two dimensions doubled, ...) where the original accepts them;
+    an output that refuses one with a shape guard answered a size from the
+    example that the source computes (SPEC invariant 7): it is listed after
+    the count. ``-``: the original accepts no other shape.
+    """
+    ran = [r.label for r in report.results if r.label.startswith(OTHER_SHAPE)]
+    refused = [s[: -len(REFUSED)] for s in report.skipped if s.endswith(REFUSED)]
+    if not ran and not refused:
+        return "-"
+    cell = f"{len(ran)}/{len(ran) + len(refused)}"
+    if refused:
+        cell += "; refused: " + ", ".join(
+            label[len(OTHER_SHAPE) :].strip(" ()") for label in refused
+        )
+    return cell
 
 
 def root_parameters(
@@ -1176,6 +1215,7 @@ def table(results: dict[str, dict[str, Outcome]]) -> str:
         *STYLES,
         *(f"{style} fresh build" for style in STYLES),
         *(f"{style} root parameters" for style in STYLES),
+        *(f"{style} other shapes" for style in STYLES),
     ]
     rows = [
         "| model | " + " | ".join(headers) + " |",
@@ -1185,12 +1225,14 @@ def table(results: dict[str, dict[str, Outcome]]) -> str:
         cells = [check_cell(by_style[style]) for style in STYLES]
         cells += [by_style[style].fresh.replace("|", "\\|") for style in STYLES]
         cells += [by_style[style].root.replace("|", "\\|") for style in STYLES]
+        cells += [by_style[style].shapes for style in STYLES]
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     total = len(results)
     passed = [sum(r[s].result == "pass" for r in results.values()) for s in STYLES]
     totals = [f"**{n}/{total}**" for n in passed]
     totals += [fresh_total([r[s].fresh for r in results.values()]) for s in STYLES]
     totals += [root_total([r[s].root for r in results.values()]) for s in STYLES]
+    totals += [shapes_total([r[s].shapes for r in results.values()]) for s in STYLES]
     rows.append("| **total** | " + " | ".join(totals) + " |")
     return "\n".join(rows)
 
@@ -1229,6 +1271,17 @@ def root_total(cells: list[str]) -> str:
     alike = sum(n for n, _ in counts)
     tried = sum(m for _, m in counts)
     return f"**{alike}/{tried}** parameters, {len(counts)} models"
+
+
+def shapes_total(cells: list[str]) -> str:
+    """The other-shapes column's total: shapes run over shapes tried, models refusing one."""
+    counts = [
+        tuple(map(int, c.split(";")[0].split("/"))) for c in cells if c[:1].isdigit()
+    ]
+    ran = sum(n for n, _ in counts)
+    tried = sum(m for _, m in counts)
+    refusing = sum(n < m for n, m in counts)
+    return f"**{ran}/{tried}** shapes, {refusing} models refuse one"
 
 
 def commit() -> str:
@@ -1279,7 +1332,13 @@ def main() -> None:
         "that the original's class accepts, `n` build what it builds with that "
         "value (the same `state_dict` shapes; loaded with its weights, the same "
         "outputs in eval mode on the example inputs where they fit); `-`: "
-        "nothing to try; failures follow as `name: reason`. The files "
+        "nothing to try; failures follow as `name: reason`. *Other shapes* (SPEC "
+        "invariant 7): `n/m`, of the `m` other input shapes the check tried that "
+        "the original accepts (the example's last two dimensions doubled, or its "
+        "last doubled or halved; a size several inputs share doubled), `n` the "
+        "output runs and matches; one its shape guard refuses (a size answered "
+        "from the example) follows as `refused: ...`; `-`: the original accepts "
+        "none. The files "
         "and their origins are in `benchmarks/realworld/`.\n\n" + table(results) + "\n"
     )
     write_report(text, arguments.output)

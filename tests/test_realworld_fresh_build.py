@@ -1,4 +1,4 @@
-"""The real-world benchmark's *fresh build* columns (``benchmarks/realworld.py``).
+"""The real-world benchmark's *fresh build* and *other shapes* columns (``benchmarks/realworld.py``).
 
 A user who builds a converted model anew and trains it from scratch gets
 the output's own initialisation (SPEC invariant 7). The benchmark measures
@@ -128,10 +128,15 @@ def test_the_total_sums_the_tensors_of_the_models_that_built() -> None:
     outcome = realworld.Outcome
     roots = {"a": "2/2", "b": "1/2; n: another state_dict", "c": "-", "d": "no output"}
     results = {
-        "a": {s: outcome("pass", 0.1, "1/2", roots["a"]) for s in realworld.STYLES},
-        "b": {s: outcome("pass", 0.1, "3/3", roots["b"]) for s in realworld.STYLES},
+        "a": {
+            s: outcome("pass", 0.1, "1/2", roots["a"], "1/1") for s in realworld.STYLES
+        },
+        "b": {
+            s: outcome("pass", 0.1, "3/3", roots["b"], "1/2; refused: x")
+            for s in realworld.STYLES
+        },
         "c": {
-            s: outcome("pass", 0.1, "error: TypeError: x", roots["c"])
+            s: outcome("pass", 0.1, "error: TypeError: x", roots["c"], "-")
             for s in realworld.STYLES
         },
         "d": {s: outcome("ValueError: y", 0.1, "no output") for s in realworld.STYLES},
@@ -140,13 +145,57 @@ def test_the_total_sums_the_tensors_of_the_models_that_built() -> None:
     assert header.endswith(
         "| module fresh build | functional fresh build | mixed fresh build "
         "| module root parameters | functional root parameters "
-        "| mixed root parameters |"
+        "| mixed root parameters | module other shapes | functional other shapes "
+        "| mixed other shapes |"
     )
-    assert rows[0].endswith("| 1/2 | 1/2 | 1/2 | 2/2 | 2/2 | 2/2 |")
+    assert rows[0].endswith("| 1/2 | 1/2 | 1/2 | 2/2 | 2/2 | 2/2 | 1/1 | 1/1 | 1/1 |")
     assert total == (
         "| **total** | **3/4** | **3/4** | **3/4** | "
         + " | ".join(["**4/5** tensors, 1/4 models"] * 3)
         + " | "
         + " | ".join(["**3/4** parameters, 2 models"] * 3)
+        + " | "
+        + " | ".join(["**2/3** shapes, 1 models refuse one"] * 3)
         + " |"
     )
+
+
+class PoolsLargeImages(nn.Module):
+    """Pools an image wider than 8: the tracer answers the width from the example."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.shape[-1] > 8:
+            x = nn.functional.avg_pool2d(x, 2)
+        return x.flatten(1).sum(1)
+
+
+class LastSizes(nn.Module):
+    """Reads its input's height and width: the output does too, for any image."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        height, width = x.shape[-2:]
+        return self.conv(x).reshape(-1, 4, height * width).mean(-1)
+
+
+@pytest.mark.parametrize("style", realworld.STYLES)
+def test_other_shapes_counts_the_shapes_the_output_runs(style: str) -> None:
+    """A guard answered from the example refuses a shape the original accepts: listed."""
+    images = (torch.randn(2, 3, 6, 6),)
+    cells = {}
+    for build in (PoolsLargeImages, LastSizes):
+        # printed from the trace: mixed style would keep the source as written
+        conversion = nnconvert.convert(
+            build(), to=style, example_inputs=images, keep_source=False
+        )
+        cells[build] = realworld.other_shapes_cell(conversion.check(train=True))
+    assert cells[PoolsLargeImages] == ("0/1; refused: last two dimensions doubled")
+    assert cells[LastSizes] == "1/1"
