@@ -742,10 +742,10 @@ class ConcreteTracer(ModelTracer):
             return iter([whole[i] for i in range(len(value))])
         if sizes and _sizes_to_end(obj.node):
             # ``height, width = x.shape[-2:]``: counted from the end, each
-            # size stays a graph value whatever the rank; no guard on the
-            # rank either, as indexing the sizes refuses too few dimensions
-            # (nor later, when Python asks the length to unpack ``*x.shape[-2:]``)
-            self._ranked.add(obj.node)
+            # size stays a graph value whatever the rank, which is checked
+            # once (the printer drops that guard where it writes the
+            # unpacking, which refuses too few dimensions itself)
+            self.guarded_len(obj)
             return iter([obj[i] for i in range(len(value))])
         self.guard(obj, value)
         return iter(value)

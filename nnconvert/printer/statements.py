@@ -443,16 +443,17 @@ def _named_shapes(graph: fx.Graph) -> set[fx.Node]:
     """Shape reads the user named (``B, T, C = x.size()``): statements, not inlined.
 
     A named element is read by its name wherever it is used; the shape itself
-    is a statement too when every reader is such an element, so that it is
-    unpacked as the user wrote it.
+    is a statement too when every reader is such an element (or the guard
+    on its length, which the unpacking makes redundant: :func:`unpacked`),
+    so that it is unpacked as the user wrote it: ``height, width = x.shape[-2:]``.
     """
     named = {n for n in graph.nodes if _is_shape_of_input(n) and user_name(n)}
     for node in graph.nodes:
         if (
             _is_shape_of_input(node)
             and isinstance(node.meta.get("value"), tuple)
-            and node.users
-            and all(user in named for user in node.users)
+            and any(user in named for user in node.users)
+            and all(user in named or user.target is len for user in node.users)
         ):
             named.add(node)
     return named
@@ -599,11 +600,33 @@ def _length_guards(node: fx.Node, length: int) -> list[fx.Node] | None:
             found += comparison.users
         if not counting.users:
             return None
+    if _is_shape_tail(node):
+        return found or None  # unpacked, the sizes refuse too few dimensions
     for guard in found:
         frame = statement_line(guard)
         if frame is None or not unpacks_into(frame, length):
             return None
     return found or None
+
+
+def _is_shape_tail(node: fx.Node) -> bool:
+    """``x.shape[-2:]``: a tensor's last sizes, as many as the rank allows.
+
+    Unpacked into names (``height, width, heads = *x.shape[-2:], self.heads``
+    in the source), the tuple's length is the tracer's one guard on it.
+    """
+    if node.op != "call_function" or node.target is not operator.getitem:
+        return False
+    sizes, index = node.args
+    return (
+        isinstance(sizes, fx.Node)
+        and _is_shape_of_input(sizes)
+        and isinstance(index, slice)
+        and isinstance(index.start, int)
+        and index.start < 0
+        and index.stop is None
+        and index.step is None
+    )
 
 
 # -- 3. variable names --------------------------------------------------------
