@@ -20,6 +20,7 @@ import nnconvert
 from nnconvert.options import Style
 
 from .helpers import load_benchmark
+from .test_shape_guards import PoolsLargeInputs  # the tracer answers its width
 
 realworld = load_benchmark("realworld")
 
@@ -160,20 +161,6 @@ def test_the_total_sums_the_tensors_of_the_models_that_built() -> None:
     )
 
 
-class PoolsLargeImages(nn.Module):
-    """Pools an image wider than 8: the tracer answers the width from the example."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-
-    def forward(self, x):
-        x = self.conv(x)
-        if x.shape[-1] > 8:
-            x = nn.functional.avg_pool2d(x, 2)
-        return x.flatten(1).sum(1)
-
-
 class LastSizes(nn.Module):
     """Reads its input's height and width: the output does too, for any image."""
 
@@ -191,11 +178,11 @@ def test_other_shapes_counts_the_shapes_the_output_runs(style: str) -> None:
     """A guard answered from the example refuses a shape the original accepts: listed."""
     images = (torch.randn(2, 3, 6, 6),)
     cells = {}
-    for build in (PoolsLargeImages, LastSizes):
+    for build in (PoolsLargeInputs, LastSizes):
         # printed from the trace: mixed style would keep the source as written
         conversion = nnconvert.convert(
             build(), to=style, example_inputs=images, keep_source=False
         )
         cells[build] = realworld.other_shapes_cell(conversion.check(train=True))
-    assert cells[PoolsLargeImages] == ("0/1; refused: last two dimensions doubled")
+    assert cells[PoolsLargeInputs] == ("0/1; refused: last two dimensions doubled")
     assert cells[LastSizes] == "1/1"
