@@ -40,6 +40,7 @@ from .opspecs.helpers import built_constant
 from .tensor_builds import build_of
 from .tensor_values import Base64Text, unpack_tensor
 from .naming import is_plain_identifier
+from .passes.graph_utils import sliced_from_end
 from .method_calls import MethodRecorder
 from .source_map import SourceRecorder
 from .stored_attributes import stores_recorded
@@ -791,18 +792,8 @@ def _sizes_to_end(node: fx.Node) -> bool:
     in any input, as the source reads it, rather than the example's number:
     an image's height and width vary as a sequence's length does.
     """
-    if node.op != "call_function" or node.target is not operator.getitem:
-        return False
-    base, index = node.args
-    return (
-        isinstance(base, fx.Node)
-        and isinstance(index, slice)
-        and isinstance(index.start, int)
-        and index.start < 0
-        and index.stop is None
-        and index.step is None
-        and _sizes_from_start(base)
-    )
+    base = sliced_from_end(node)
+    return base is not None and _sizes_from_start(base)
 
 
 def _sizes_from_start(node: fx.Node) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from torch import fx, nn
@@ -121,3 +122,25 @@ def _holds_node(value: Any) -> bool:
     found: list[fx.Node] = []
     fx.node.map_arg(value, found.append)
     return bool(found)
+
+
+def sliced_from_end(node: fx.Node) -> fx.Node | None:
+    """What ``node`` takes the last items of (``x.shape`` for ``x.shape[-2:]``), else None.
+
+    The tracer keeps such sizes symbolic (an image's height and width vary
+    as a sequence's length does) and the printer writes their unpacking
+    (``height, width = x.shape[-2:]``), which needs no rank guard.
+    """
+    if node.op != "call_function" or node.target is not operator.getitem:
+        return None
+    base, index = node.args
+    if (
+        isinstance(base, fx.Node)
+        and isinstance(index, slice)
+        and isinstance(index.start, int)
+        and index.start < 0
+        and index.stop is None
+        and index.step is None
+    ):
+        return base
+    return None

@@ -34,10 +34,11 @@ draws happen as before: ``init_params()`` stays equal, bit for bit, to a
 newly built model. Blocks are taken callees first, so a block of blocks
 calls its blocks' functions. A function is written only where it makes
 the file no longer (at equal length, one definition per block class reads
-better than its statements repeated per instance: UNet's `DoubleConv`); an instance whose sizes the root's constructor
-parameters write keeps its statements (``n_channels`` is not a name
-inside the function), the others still share the function (UNet's
-``inc`` beside its ``down``, ``up`` blocks' ``DoubleConv``).
+better than its statements repeated per instance: UNet's ``DoubleConv``);
+an instance whose sizes the root's constructor parameters write keeps its
+statements (``n_channels`` is not a name inside the function), the others
+still share the function (UNet's ``inc`` beside its ``down``, ``up``
+blocks' ``DoubleConv``).
 """
 
 from __future__ import annotations

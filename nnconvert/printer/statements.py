@@ -47,7 +47,7 @@ from ..branches import (
 from ..options import Style
 from ..opspecs.helpers import helper_for
 from ..opspecs.impurity import CONTAINER_MUTATORS, IMPURE_FUNCTIONS, is_inplace_name
-from ..passes.graph_utils import is_impure, uses
+from ..passes.graph_utils import is_impure, sliced_from_end, uses
 from ..passes.methods import is_method_call
 from ..passes.unrolled import find_unrolled
 from ..source_map import statement_line, user_name
@@ -615,18 +615,8 @@ def _is_shape_tail(node: fx.Node) -> bool:
     Unpacked into names (``height, width, heads = *x.shape[-2:], self.heads``
     in the source), the tuple's length is the tracer's one guard on it.
     """
-    if node.op != "call_function" or node.target is not operator.getitem:
-        return False
-    sizes, index = node.args
-    return (
-        isinstance(sizes, fx.Node)
-        and _is_shape_of_input(sizes)
-        and isinstance(index, slice)
-        and isinstance(index.start, int)
-        and index.start < 0
-        and index.stop is None
-        and index.step is None
-    )
+    sizes = sliced_from_end(node)
+    return sizes is not None and _is_shape_of_input(sizes)
 
 
 # -- 3. variable names --------------------------------------------------------
