@@ -33,12 +33,10 @@ The call makes the instance's statements in their order, so the random
 draws happen as before: ``init_params()`` stays equal, bit for bit, to a
 newly built model. Blocks are taken callees first, so a block of blocks
 calls its blocks' functions. A function is written only where it makes
-the file no longer (at equal length, one definition per block class reads
-better than its statements repeated per instance: UNet's ``DoubleConv``);
-an instance whose sizes the root's constructor parameters write keeps its
-statements (``n_channels`` is not a name inside the function), the others
-still share the function (UNet's ``inc`` beside its ``down``, ``up``
-blocks' ``DoubleConv``).
+the file shorter; an instance whose sizes the root's constructor
+parameters write keeps its statements (``n_channels`` is not a name
+inside the function), the others still share the function (UNet's
+``inc`` beside its ``down``, ``up`` blocks' ``DoubleConv``).
 """
 
 from __future__ import annotations
@@ -199,7 +197,7 @@ def _block_function(
     result = _replaced(statements, runs, calls)
     before = _lines_after_black(fold_loops(statements), 4)
     after = _lines_after_black(fold_loops(result), 4) + _lines_after_black(lines, 0)
-    if after > before:
+    if after >= before:
         return None  # the definition costs more lines than its calls save
     return result, function, lines
 
