@@ -443,9 +443,10 @@ def _named_shapes(graph: fx.Graph) -> set[fx.Node]:
     """Shape reads the user named (``B, T, C = x.size()``): statements, not inlined.
 
     A named element is read by its name wherever it is used; the shape itself
-    is a statement too when every reader is such an element (or the guard
-    on its length, which the unpacking makes redundant: :func:`unpacked`),
-    so that it is unpacked as the user wrote it: ``height, width = x.shape[-2:]``.
+    is a statement too when every reader is such an element (or, for a
+    shape's last sizes, the guard on their number, which the unpacking makes
+    redundant: :func:`unpacked`), so that it is unpacked as the user wrote
+    it: ``height, width = x.shape[-2:]``.
     """
     named = {n for n in graph.nodes if _is_shape_of_input(n) and user_name(n)}
     for node in graph.nodes:
@@ -453,7 +454,10 @@ def _named_shapes(graph: fx.Graph) -> set[fx.Node]:
             _is_shape_of_input(node)
             and isinstance(node.meta.get("value"), tuple)
             and any(user in named for user in node.users)
-            and all(user in named or user.target is len for user in node.users)
+            and all(
+                user in named or (user.target is len and _is_shape_tail(node))
+                for user in node.users
+            )
         ):
             named.add(node)
     return named
