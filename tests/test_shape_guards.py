@@ -445,3 +445,23 @@ def test_the_last_sizes_unpack_into_the_inputs_sizes(style):
     params = dict(model.state_dict())
     got = rewrite(params, other) if style is Style.FUNCTIONAL else rewrite(other)
     torch.testing.assert_close(got, model(other))
+
+
+class StarredHeightWidth(nn.Module):
+    """NesT's ``*_, h, w = x.shape``: the sizes are read where used, no ``outs = x.shape``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        *_, h, w = x.shape
+        return self.conv(x).reshape(-1, 4, h * w)
+
+
+def test_a_shape_unpacked_in_part_stays_inline():
+    conversion = nnconvert.convert(
+        StarredHeightWidth(), Style.FUNCTIONAL, (torch.randn(2, 4, 6, 6),)
+    )
+    conversion.check(train=True)
+    assert "= x.shape\n" not in conversion.source
