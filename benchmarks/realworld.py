@@ -58,7 +58,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import torch
 
 import nnconvert
-from nnconvert.check import CheckReport
+from nnconvert.check import GUARD_REFUSES, OTHER_SHAPE, CheckReport
 from nnconvert.init_arguments import recorded_call
 from nnconvert.init_code import equal_keys, fresh_states
 from nnconvert.options import Style
@@ -991,15 +991,6 @@ def convert_and_check(entry: Entry, style: str) -> Outcome:
         signal.alarm(0)
 
 
-#: The label of the check's runs on other input shapes.
-OTHER_SHAPE = "eval, other input shape"
-
-
-#: How the check words an input shape the output's guard refuses
-#: (:func:`nnconvert.check.check_equivalent`).
-REFUSED = ": the rewrite's shape guard refuses it"
-
-
 def other_shapes_cell(report: CheckReport) -> str:
     """``n/m``: of the ``m`` other input shapes the original accepts, the output runs ``n``.
 
@@ -1010,7 +1001,9 @@ def other_shapes_cell(report: CheckReport) -> str:
     the count. ``-``: the original accepts no other shape.
     """
     ran = [r.label for r in report.results if r.label.startswith(OTHER_SHAPE)]
-    refused = [s[: -len(REFUSED)] for s in report.skipped if s.endswith(REFUSED)]
+    refused = [
+        s[: -len(GUARD_REFUSES)] for s in report.skipped if s.endswith(GUARD_REFUSES)
+    ]
     if not ran and not refused:
         return "-"
     cell = f"{len(ran)}/{len(ran) + len(refused)}"
@@ -1261,13 +1254,19 @@ def fresh_total(cells: list[str]) -> str:
     return f"**{equal}/{tensors}** tensors, {whole}/{len(cells)} models"
 
 
+def counted_cells(cells: list[str]) -> list[tuple[int, int]]:
+    """``(n, m)`` of each cell that starts ``n/m`` (``2/3; name: reason``), the others skipped."""
+    return [
+        (int(n), int(m))
+        for n, m in (
+            cell.split(";")[0].split("/") for cell in cells if cell[:1].isdigit()
+        )
+    ]
+
+
 def root_total(cells: list[str]) -> str:
     """The root-parameter column's total: parameters that rebuild alike over those tried."""
-    counts = [
-        tuple(map(int, cell.split(";")[0].split("/")))
-        for cell in cells
-        if cell[:1].isdigit()
-    ]
+    counts = counted_cells(cells)
     alike = sum(n for n, _ in counts)
     tried = sum(m for _, m in counts)
     return f"**{alike}/{tried}** parameters, {len(counts)} models"
@@ -1275,9 +1274,7 @@ def root_total(cells: list[str]) -> str:
 
 def shapes_total(cells: list[str]) -> str:
     """The other-shapes column's total: shapes run over shapes tried, models refusing one."""
-    counts = [
-        tuple(map(int, c.split(";")[0].split("/"))) for c in cells if c[:1].isdigit()
-    ]
+    counts = counted_cells(cells)
     ran = sum(n for n, _ in counts)
     tried = sum(m for _, m in counts)
     refusing = sum(n < m for n, m in counts)

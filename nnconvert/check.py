@@ -235,6 +235,13 @@ def check_equivalent(
         )
 
 
+#: The label of each eval run on another input shape (:func:`other_shapes`).
+OTHER_SHAPE = "eval, other input shape"
+
+#: What follows a skipped run's label when the rewrite's shape guard refused it.
+GUARD_REFUSES = ": the rewrite's shape guard refuses it"
+
+
 def _check_equivalent(
     original, make_candidate, example_inputs, tolerances, train
 ) -> CheckReport:
@@ -280,7 +287,7 @@ def _check_equivalent(
         except CheckError as error:
             if SHAPE_GUARD_MESSAGE not in str(error):
                 raise
-            skipped.append(f"{label}: the rewrite's shape guard refuses it")
+            skipped.append(f"{label}{GUARD_REFUSES}")
     if train:
         results += _check_train(original, make_candidate, example_inputs, tolerances)
     for name, label, inputs in other_counts(original, example_inputs):
@@ -411,7 +418,7 @@ def other_shapes(
             model, inputs, resized
         ):
             accepted.append((label, resized))
-    return [(f"eval, other input shape ({label})", v) for label, v in accepted]
+    return [(f"{OTHER_SHAPE} ({label})", v) for label, v in accepted]
 
 
 def _middle_dimensions(
