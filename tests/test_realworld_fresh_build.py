@@ -21,6 +21,7 @@ from nnconvert.options import Style
 
 from .helpers import load_benchmark
 from .test_shape_guards import PoolsLargeInputs  # the tracer answers its width
+from .test_structures import Upsampler  # reads its input's height and width
 
 realworld = load_benchmark("realworld")
 
@@ -161,28 +162,16 @@ def test_the_total_sums_the_tensors_of_the_models_that_built() -> None:
     )
 
 
-class LastSizes(nn.Module):
-    """Reads its input's height and width: the output does too, for any image."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 4, 1)
-
-    def forward(self, x):
-        height, width = x.shape[-2:]
-        return self.conv(x).reshape(-1, 4, height * width).mean(-1)
-
-
 @pytest.mark.parametrize("style", realworld.STYLES)
 def test_other_shapes_counts_the_shapes_the_output_runs(style: str) -> None:
     """A guard answered from the example refuses a shape the original accepts: listed."""
     images = (torch.randn(2, 3, 6, 6),)
     cells = {}
-    for build in (PoolsLargeInputs, LastSizes):
+    for build in (PoolsLargeInputs, Upsampler):
         # printed from the trace: mixed style would keep the source as written
         conversion = nnconvert.convert(
             build(), to=style, example_inputs=images, keep_source=False
         )
         cells[build] = realworld.other_shapes_cell(conversion.check(train=True))
     assert cells[PoolsLargeInputs] == ("0/1; refused: last two dimensions doubled")
-    assert cells[LastSizes] == "1/1"
+    assert cells[Upsampler] == "1/1"
