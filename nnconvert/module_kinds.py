@@ -72,12 +72,21 @@ TORCH_TRANSFORMERS = (
 )
 
 
-def holds_transformers(model: nn.Module) -> bool:
-    """``model`` is or holds one of torch's transformer layers (:data:`TORCH_TRANSFORMERS`)."""
-    return any(isinstance(m, TORCH_TRANSFORMERS) for m in model.modules())
+#: The layers of each family of :data:`~.naming.FAMILY_HELPERS`: a model
+#: that holds one has its family's helpers written, and their names taken.
+FAMILY_LAYERS: dict[str, tuple[type[nn.Module], ...]] = {
+    "transformer": TORCH_TRANSFORMERS,
+    "attention": (nn.MultiheadAttention,),
+    "recurrent": (nn.RNNBase, nn.RNNCellBase),
+}
 
 
 def reserved_for(model: nn.Module) -> frozenset[str]:
     """The helper names an output of ``model`` may define (:func:`~.naming.reserved_names`)."""
-    attention = any(isinstance(m, nn.MultiheadAttention) for m in model.modules())
-    return reserved_names(holds_transformers(model), attention)
+    modules = list(model.modules())
+    held = {
+        family
+        for family, layers in FAMILY_LAYERS.items()
+        if any(isinstance(m, layers) for m in modules)
+    }
+    return reserved_names(held)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from typing import Container
+from typing import Collection, Container
 
 #: Names every generated file may bind at its top level besides its own
 #: definitions: its imports and functional style's helpers. A class or
@@ -32,9 +32,9 @@ MODULE_NAMES = frozenset(
 
 
 #: Functional style's functions for torch's transformer layers, written only
-#: for a model that holds one (:func:`reserved_names`): DETR's own
-#: ``Transformer`` is the function ``transformer``, its
-#: ``TransformerEncoderLayer`` ``transformer_encoder_layer``.
+#: for a model that holds one: DETR's own ``Transformer`` is the function
+#: ``transformer``, its ``TransformerEncoderLayer``
+#: ``transformer_encoder_layer``.
 TRANSFORMER_HELPERS = frozenset(
     {"transformer_encoder_layer", "transformer_encoder"}
     | {"transformer_decoder_layer", "transformer_decoder", "transformer"}
@@ -48,11 +48,32 @@ TRANSFORMER_HELPERS = frozenset(
 ATTENTION_HELPERS = frozenset({"attention_params", "general_attention_params"})
 
 
-def reserved_names(holds_transformers: bool, holds_attention: bool) -> frozenset[str]:
+#: Functional style's loops and init functions for torch's recurrent layers
+#: and cells, written only for a model that holds one: makemore's own
+#: ``RNN`` and ``RNNCell`` are the functions ``rnn`` and ``rnn_cell``.
+RECURRENT_HELPERS = frozenset(
+    {"lstm", "gru", "rnn", "lstm_cell", "gru_cell", "rnn_cell"}
+    | {"recurrent_params", "general_recurrent_params", "cell_params"}
+)
+
+
+#: The helpers of :data:`MODULE_NAMES` an output defines only for a model
+#: that holds a layer of their family (``nnconvert.module_kinds`` says which
+#: layers are whose): a model without one may name its own functions so.
+FAMILY_HELPERS: dict[str, frozenset[str]] = {
+    "transformer": TRANSFORMER_HELPERS,
+    "attention": ATTENTION_HELPERS,
+    "recurrent": RECURRENT_HELPERS,
+}
+
+
+def reserved_names(families: Collection[str]) -> frozenset[str]:
     """The names of :data:`MODULE_NAMES` an output may define, for a model that
-    holds torch's transformer layers or not, and ``nn.MultiheadAttention`` or not."""
-    names = MODULE_NAMES if holds_transformers else MODULE_NAMES - TRANSFORMER_HELPERS
-    return names if holds_attention else names - ATTENTION_HELPERS
+    holds layers of ``families`` (keys of :data:`FAMILY_HELPERS`) and of no other."""
+    unused = [
+        names for family, names in FAMILY_HELPERS.items() if family not in families
+    ]
+    return MODULE_NAMES.difference(*unused)
 
 
 def identifier(text: str) -> str:

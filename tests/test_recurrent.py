@@ -26,7 +26,7 @@ from nnconvert.opspecs.helpers import HELPERS
 from nnconvert.opspecs.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from nnconvert.options import Style
 
-from .helpers import load_output
+from .helpers import defined_names, load_output
 
 #: the printer's mixed style is under test: models of this file print from the trace
 pytestmark = pytest.mark.printed_from_trace
@@ -87,6 +87,49 @@ def test_a_model_named_like_a_helper_keeps_the_helper():
     conversion = nnconvert.convert(model_class(), Style.FUNCTIONAL, tagger_inputs())
     assert conversion.name == "lstm_"
     conversion.check(train=True)
+
+
+class RNNCell(nn.Module):
+    """makemore's own cell: a linear map of input and state, no ``nn.RNNCell``."""
+
+    def __init__(self):
+        super().__init__()
+        self.xh_to_h = nn.Linear(12, 8)
+
+    def forward(self, xt, hprev):
+        return torch.tanh(self.xh_to_h(torch.cat([xt, hprev], dim=1)))
+
+
+class RNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cell = RNNCell()
+
+    def forward(self, x):
+        h = x.new_zeros(x.shape[0], 8)
+        for t in range(x.shape[1]):
+            h = self.cell(x[:, t], h)
+        return h
+
+
+def test_a_model_without_recurrent_layers_takes_their_names():
+    """No ``nn.RNN`` in the model, so no ``rnn`` helper in the file: makemore's
+    ``RNN`` and ``RNNCell`` are ``rnn`` and ``rnn_cell``, not ``rnn_`` and
+    ``rnn_cell_2``, and the file reads back to itself."""
+    torch.manual_seed(0)
+    inputs = (torch.randn(2, 5, 4),)
+    conversion = nnconvert.convert(RNN(), Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    assert conversion.name == "rnn"
+    assert defined_names(conversion.source) == [
+        "sub_params",
+        "rnn_cell",
+        "rnn",
+        "init_params",
+    ]
+    again = nnconvert.convert(load_output(conversion, "RNN"), Style.FUNCTIONAL, inputs)
+    assert again.source == conversion.source
+    again.check()
 
 
 def _flat(layer: nn.Module) -> list[torch.Tensor]:
