@@ -366,6 +366,34 @@ def test_the_list_grows_as_the_source_grows_it():
     assert "torch.stack(states, dim=1)" in unbind.source and "h * 2" in unbind.source
 
 
+class RenamedState(nn.Module):
+    """makemore's RNN: the step's result is renamed before the list takes it."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.RNNCell(3, 4)
+
+    def forward(self, x):
+        hprev = torch.zeros(x.size(0), 4)
+        hiddens = []
+        for i in range(x.size(1)):
+            ht = self.cell(x[:, i], hprev)
+            hprev = ht
+            hiddens.append(ht)
+        return torch.stack(hiddens, 1)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_the_list_keeps_its_name_when_its_value_is_renamed(style):
+    """``hiddens``, not ``hprevs``: the one list the loop grows is the source's."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(RenamedState(), style, _inputs((2, 5, 3)))
+    forward = _forward(conversion)
+    assert "hiddens = []" in forward and "hiddens.append(hprev)" in forward
+    assert "torch.stack(hiddens, 1)" in forward
+    conversion.check(train=True)
+
+
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_functional_loop_reads_the_same_weights_each_step(style):
     torch.manual_seed(0)

@@ -591,6 +591,9 @@ def _list_names(
 ) -> dict[Collected, str]:
     """A variable per collected list: the source's, else the value's plural (``outputs``).
 
+    The source's list is the one it appends the value to, or the only list
+    the source's loop grows where the trace collects one.
+
     A list an earlier loop made (``opened``) keeps that loop's variable.
 
     The source's list of an expression (``outputs += [self.out(h)]``) is the
@@ -611,6 +614,11 @@ def _list_names(
             singular = name[:-1] if len(name) > 1 and name.endswith("s") else "item"
             taken = set(plan.names.values()) | set(names.values()) | {element}
             value = names[collected.position] = first_free(singular, taken | RESERVED)
+        if name is None and len(unrolled.collected) == 1 and len(lists) == 1:
+            # the one list the source grows, whatever the value it appends
+            # is printed as (makemore's ``hiddens.append(ht)`` after
+            # ``hprev = ht``: the value is ``hprev``, the list ``hiddens``)
+            name = next(iter(lists.values()))
         name = name or f"{value}s"
         taken = {*names.values(), element} | set(found.values()) | RESERVED
         # the reader may rebind the list's own name (``outputs = torch.cat(outputs)``)
