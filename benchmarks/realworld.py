@@ -933,6 +933,10 @@ NO_OUTPUT_ROOT = "no output"
 NO_OUTPUT = "no output"
 
 
+#: The other-shapes cell of an output whose check failed: the shapes were not tried.
+NOT_CHECKED = "not checked"
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One model in one style: the check's result, the conversion's seconds, the fresh build.
@@ -978,7 +982,7 @@ def convert_and_check(entry: Entry, style: str) -> Outcome:
         except Exception as error:
             return Outcome(one_line(error), time.perf_counter() - started, NO_OUTPUT)
         seconds = time.perf_counter() - started
-        shapes = NO_OUTPUT
+        shapes = NOT_CHECKED
         try:
             shapes = other_shapes_cell(conversion.check(train=True))
             result = "pass"
@@ -1335,7 +1339,7 @@ def main() -> None:
         "last doubled or halved; a size several inputs share doubled), `n` the "
         "output runs and matches; one its shape guard refuses (a size answered "
         "from the example) follows as `refused: ...`; `-`: the original accepts "
-        "none. The files "
+        "none; `not checked`: the check failed before it tried them. The files "
         "and their origins are in `benchmarks/realworld/`.\n\n" + table(results) + "\n"
     )
     write_report(text, arguments.output)

@@ -175,3 +175,20 @@ def test_other_shapes_counts_the_shapes_the_output_runs(style: str) -> None:
         cells[build] = realworld.other_shapes_cell(conversion.check(train=True))
     assert cells[PoolsLargeInputs] == ("0/1; refused: last two dimensions doubled")
     assert cells[Upsampler] == "1/1"
+
+
+def test_an_output_whose_check_fails_has_its_shapes_not_checked(monkeypatch) -> None:
+    """The output exists, so its cell is not ``no output``; the check stopped
+    before the other shapes, so they are ``not checked``, and no total counts them."""
+
+    def fails(*_, **__):
+        raise nnconvert.ConversionError("outputs differ")
+
+    monkeypatch.setattr(nnconvert.Conversion, "check", fails)
+    entry = realworld.Entry("failing", "cifar_lenet.py", lambda _: ZeroBias(), inputs)
+    outcome = realworld.convert_and_check(entry, "module")
+    assert outcome.result == "ConversionError: outputs differ"
+    assert outcome.shapes == realworld.NOT_CHECKED == "not checked"
+    assert realworld.shapes_total([outcome.shapes, "1/1"]) == (
+        "**1/1** shapes, 0 models refuse one"
+    )
