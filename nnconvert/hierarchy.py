@@ -38,6 +38,7 @@ from .attributes import attributes_restored
 from .block_purity import BlockFacts, computes_only_its_result, pure_calls
 from .branches import expect_none
 from .copying import copy_model
+from .delegated_bodies import as_own_lines, whole_bodies
 from .errors import ConversionError
 from .example_values import clone_inputs
 from .frontend import ModelInput, model_input
@@ -171,11 +172,13 @@ def trace_instances(
     )
     inputs.update(borrowed)
     functional = style is Style.FUNCTIONAL
-    # the Sequentials called as a whole: functions of their own in functional style
+    # the Sequentials called as a whole: functions of their own in functional
+    # style, but for one that is its block's whole ``forward`` (:mod:`.delegated_bodies`)
+    bodies = whole_bodies(model) if functional else set()
     called = {
         id(m)
         for _, m in model.named_modules()
-        if type(m) is nn.Sequential and id(m) in inputs
+        if type(m) is nn.Sequential and id(m) in inputs and id(m) not in bodies
     }
 
     def keep(module: nn.Module) -> bool:
@@ -213,7 +216,9 @@ def trace_instances(
             raise ConversionError(
                 f"block {path!r} ({type(module).__qualname__}): {error}"
             ) from error
-        for graph in {id(g): g for g in [*graphs.values(), merged]}.values():
+        own = {id(g): g for g in [*graphs.values(), merged]}.values()
+        as_own_lines(own, _children_in(module, bodies))
+        for graph in own:
             graph.meta["original"] = module
             if path and type(module) is nn.Sequential:
                 _name_input(graph.graph, "x")  # Sequential.forward's is ``input``
@@ -275,6 +280,11 @@ def trace_instances(
             if was_pure and id(made.module) not in pure:
                 impure_now.add(id(made.module))
     return instances
+
+
+def _children_in(module: nn.Module, chosen: set[int]) -> list[str]:
+    """The names of ``module``'s direct children whose ``id`` is in ``chosen``."""
+    return [name for name, child in module.named_children() if id(child) in chosen]
 
 
 def _calls_any(made: Instance, modules: set[int]) -> bool:

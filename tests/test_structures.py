@@ -594,8 +594,7 @@ def test_functional_sequentials_are_functions_named_after_their_attribute():
     functions = re.findall(r"^def (\w+)\(", source, re.MULTILINE)
     assert functions == [
         "sub_params",
-        "features2",  # the block's function keeps its name
-        "features",
+        "features",  # the block's, its Sequential's layers written in it
         "sequential",  # stages.0 and stages.2: the same code, one function
         "sequential2",
         "sequential3",  # input.1
@@ -604,7 +603,8 @@ def test_functional_sequentials_are_functions_named_after_their_attribute():
         "kaiming_params",  # what init_params() calls for each nn.Linear
         "init_params",
     ]
-    assert 'return features2(sub_params(params, "features."), x)' in source
+    assert 'x = features(sub_params(params, "features."), x)' in source
+    assert 'params["features.0.weight"]' in source
     assert 'x = sequential(sub_params(params, "stages.0."), x)' in source
     assert 'x = sequential(sub_params(params, "stages.2."), x)' in source
     assert 'sequential3(sub_params(params, "1."), ' in source

@@ -119,7 +119,9 @@ def rebuild_sequentials(
     blocks = [
         (path, m)
         for path, m in model.named_modules()
-        if path and isinstance(m, FunctionalModel) and holds_only_numbered_modules(m)
+        if path
+        and isinstance(m, FunctionalModel)
+        and (holds_only_numbered_modules(m) or _numbered_child(m) is not None)
     ]
     if not blocks:
         return frozenset()
@@ -133,6 +135,14 @@ def rebuild_sequentials(
     built: set[str] = set()
     for path, block in reversed(blocks):  # inner blocks first
         if id(block) not in inputs:
+            continue
+        child = _numbered_child(block)
+        if child is not None:
+            sequential = _sequential_for(block, inputs[id(block)], within=child)
+            if sequential is not None:  # ``return self.net(x)``
+                setattr(block, child, sequential.train(block.training))
+                block.hand_body_to(child)
+                built.add(f"{path}.{child}")
             continue
         sequential = _sequential_for(block, inputs[id(block)])
         if sequential is None:
@@ -164,10 +174,31 @@ def _plain_functions(blocks: Sequence[tuple[str, FunctionalModel]]) -> set[Any]:
     }
 
 
+def _numbered_child(block: FunctionalModel) -> str | None:
+    """The name of ``block``'s one child, a host of numbered members only, and
+    nothing else in ``block``: maybe the ``nn.Sequential`` its whole function is."""
+    children = list(block.named_children())
+    own_tensors = [
+        *block.named_parameters(recurse=False),
+        *block.named_buffers(recurse=False),
+    ]
+    if len(children) != 1 or own_tensors:
+        return None
+    name, child = children[0]
+    if type(child) is not nn.Module or not holds_only_numbered_modules(child):
+        return None
+    return name
+
+
 def _sequential_for(
-    block: FunctionalModel, inputs: tuple[Any, ...]
+    block: FunctionalModel, inputs: tuple[Any, ...], within: str = ""
 ) -> nn.Sequential | None:
-    """The ``nn.Sequential`` the block's function spells out, traced on its inputs, or None."""
+    """The ``nn.Sequential`` the block's function spells out, traced on its inputs, or None.
+
+    ``within``: that of the block's child at this name, where it is the
+    block's whole function (``features.0`` … ; lucidrains' ``FeedForward``
+    that ``--to functional`` wrote with its ``net``'s layers).
+    """
 
     def keep(module: nn.Module) -> bool:
         return isinstance(module, (FunctionalModel, nn.Sequential)) or is_leaf(module)
@@ -180,7 +211,7 @@ def _sequential_for(
             spell_out_dict_calls(
                 graph_module.graph
             )  # batch_norm(...): the canonical call
-            return sequential_of(graph_module)
+            return sequential_of(graph_module, within)
     except ConversionError:
         return None
 

@@ -29,6 +29,7 @@ from torch import fx, nn
 
 from ..init_arguments import declare
 from ..method_calls import arguments_of, recorded_call
+from ..source_map import NAMES, SOURCE, Frame
 from ..source_text import function_tree
 from ..stored_attributes import store_attribute
 from .classes import shape_of, wrapper_class
@@ -55,6 +56,7 @@ class FunctionalModel(nn.Module):
     _callees: dict[str, Callable]  # global name -> functional-style function
     _settings: dict[str, Any]  # the literal keywords its caller passes
     _leaf_paths: dict[CallSite, str]  # a module-level leaf's call -> its submodule
+    _whole_body: str | None  # the child whose Sequential the function is
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class FunctionalModel(nn.Module):
         self._callees = _callees(function)
         self._settings = dict(settings or {})
         self._leaf_paths = {}  # filled by place_leaves
+        self._whole_body = None  # set by hand_body_to
         declare(
             self,
             _in_signature_order(
@@ -97,14 +100,39 @@ class FunctionalModel(nn.Module):
         """
         return dict(self._settings)
 
+    @property
+    def whole_body(self) -> str | None:
+        """The child whose ``nn.Sequential`` the function is, which ``forward`` calls instead."""
+        return self._whole_body
+
+    def hand_body_to(self, child: str) -> None:
+        """From now on ``forward`` returns ``self.<child>(x)``: the ``nn.Sequential``
+        rebuilt from the function's layers (:mod:`.containers`), as the
+        user's block wrote ``return self.net(x)``."""
+        self._whole_body = child
+
     def _run(self, *inputs: Any, recorder: BlockCalls | None = None) -> Any:
         """Call the function on ``inputs``; ``recorder`` collects sub-function calls."""
+        if self._whole_body is not None:
+            return self._run_whole_body(inputs)
         params = self._weights(inputs)
         kwargs = dict(self._settings)
         if self._takes_training:
             kwargs["training"] = self.training
         function = _Run(self, recorder, params).bind(self._function)
         return function(params, *inputs, **kwargs)
+
+    def _run_whole_body(self, inputs: tuple[Any, ...]) -> Any:
+        """``self.<child>(x)``; traced, a call the source map places on the
+        function's ``return``, which returned the Sequential's value as made
+        (the printer writes ``return self.net(x)``, as the user did)."""
+        result = getattr(self, self._whole_body)(*inputs)
+        node = result.node if isinstance(result, fx.Proxy) else None
+        if node is not None and node.op == "call_module" and SOURCE not in node.meta:
+            returned = _return_frame(self._function)
+            if returned is not None:
+                node.meta[SOURCE], node.meta[NAMES] = (returned,), (None,)
+        return result
 
     def _weights(self, inputs: tuple[Any, ...]) -> dict[str, Any]:
         """The weight dict: the tensors themselves, or their fx values while tracing."""
@@ -118,6 +146,17 @@ class FunctionalModel(nn.Module):
             }
             return _StoringWeights(weights, self, tracer)
         return _StoringWeights({k: tensor_at(self, k) for k in self._keys}, self)
+
+
+def _return_frame(function: Callable) -> Frame | None:
+    """Where ``function`` ends in ``return``, as the source map places a node made there."""
+    definition = function_tree(function)
+    if definition is None or not isinstance(definition.body[-1], ast.Return):
+        return None
+    code = function.__code__
+    line = code.co_firstlineno + definition.body[-1].lineno - 1
+    name = getattr(code, "co_qualname", code.co_name)
+    return Frame(code.co_filename, line, name, code.co_firstlineno)
 
 
 def _in_signature_order(function: Callable, settings: dict[str, Any]) -> dict[str, Any]:

@@ -497,7 +497,7 @@ def holds_only_numbered_modules(module: nn.Module) -> bool:
     )
 
 
-def sequential_of(module: fx.GraphModule) -> nn.Sequential | None:
+def sequential_of(module: fx.GraphModule, within: str = "") -> nn.Sequential | None:
     """The block traced in ``module`` as the ``nn.Sequential`` its function spells out, or None.
 
     Functional style writes an ``nn.Sequential`` as a function of its own
@@ -516,11 +516,18 @@ def sequential_of(module: fx.GraphModule) -> nn.Sequential | None:
     exactly ``j - i - 1`` parameter-free calls that ``nn`` layers make (or
     none: ``nn.Identity`` members, which functional style drops); the calls
     after the last one are the last members.
+
+    ``within``: the members are those of the block's submodule at that path
+    (``features``: keys ``features.0`` …), the block's one child, whose
+    ``nn.Sequential`` its whole function is (:mod:`nnconvert.delegated_bodies`).
     """
     original: nn.Module = module.meta.get("original", module)
+    if within:
+        original = original.get_submodule(within)
     if not holds_only_numbered_modules(original):
         return None
-    children = dict(original.named_children())
+    prefix = f"{within}." if within else ""
+    children = {f"{prefix}{n}": c for n, c in original.named_children()}
     lift_calls(module)
     graph = module.graph
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
@@ -556,7 +563,8 @@ def sequential_of(module: fx.GraphModule) -> nn.Sequential | None:
         if not user.args or user.args[0] is not node:
             return None
         if user.op == "call_module":
-            index = int(user.target) if str(user.target) in children else -1
+            target = str(user.target)
+            index = int(target[len(prefix) :]) if target in children else -1
             if index < position or len(user.args) != 1 or user.kwargs:
                 return None
             if pending and len(pending) != index - position:

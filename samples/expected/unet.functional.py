@@ -22,23 +22,17 @@ def batch_norm(
     return F.batch_norm(input, *stats, *affine, training, 0.1, 1e-05)
 
 
-def double_conv2(
-    params: dict[str, Tensor], x: Tensor, *, training: bool = False
-) -> Tensor:
-    x = F.conv2d(x, params["0.weight"], padding=1)
-    x = batch_norm(sub_params(params, "1."), x, training=training)
-    x = F.relu(x, inplace=True)
-    x = F.conv2d(x, params["3.weight"], padding=1)
-    x = batch_norm(sub_params(params, "4."), x, training=training)
-    x = F.relu(x, inplace=True)
-    return x
-
-
 def double_conv(
     params: dict[str, Tensor], x: Tensor, *, training: bool = False
 ) -> Tensor:
     """(conv => BN => ReLU) * 2"""
-    return double_conv2(sub_params(params, "double_conv."), x, training=training)
+    x = F.conv2d(x, params["double_conv.0.weight"], padding=1)
+    x = batch_norm(sub_params(params, "double_conv.1."), x, training=training)
+    x = F.relu(x, inplace=True)
+    x = F.conv2d(x, params["double_conv.3.weight"], padding=1)
+    x = batch_norm(sub_params(params, "double_conv.4."), x, training=training)
+    x = F.relu(x, inplace=True)
+    return x
 
 
 def down(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
@@ -87,18 +81,6 @@ def batch_norm_params(prefix: str, num_features: int) -> dict[str, Tensor]:
     }
 
 
-def double_conv2_params(
-    prefix: str, out_channels: int, in_channels: int
-) -> dict[str, Tensor]:
-    params = kaiming_params(f"{prefix}.0", out_channels, in_channels, 3, 3, bias=False)
-    params |= batch_norm_params(f"{prefix}.1", out_channels)
-    params |= kaiming_params(
-        f"{prefix}.3", out_channels, out_channels, 3, 3, bias=False
-    )
-    params |= batch_norm_params(f"{prefix}.4", out_channels)
-    return params
-
-
 def init_params(n_channels: int = 3, n_classes: int = 2) -> dict[str, Tensor]:
     """Fresh weights for `u_net`, equal to a new `UNet`'s under the same seed."""
     params: dict[str, Tensor] = {}
@@ -106,21 +88,33 @@ def init_params(n_channels: int = 3, n_classes: int = 2) -> dict[str, Tensor]:
     params |= batch_norm_params("inc.double_conv.1", 8)
     params |= kaiming_params("inc.double_conv.3", 8, 8, 3, 3, bias=False)
     params |= batch_norm_params("inc.double_conv.4", 8)
-    params |= double_conv2_params("down1.conv.double_conv", 16, 8)
-    params |= double_conv2_params("down2.conv.double_conv", 32, 16)
+    params |= kaiming_params("down1.conv.double_conv.0", 16, 8, 3, 3, bias=False)
+    params |= batch_norm_params("down1.conv.double_conv.1", 16)
+    params |= kaiming_params("down1.conv.double_conv.3", 16, 16, 3, 3, bias=False)
+    params |= batch_norm_params("down1.conv.double_conv.4", 16)
+    params |= kaiming_params("down2.conv.double_conv.0", 32, 16, 3, 3, bias=False)
+    params |= batch_norm_params("down2.conv.double_conv.1", 32)
+    params |= kaiming_params("down2.conv.double_conv.3", 32, 32, 3, 3, bias=False)
+    params |= batch_norm_params("down2.conv.double_conv.4", 32)
     params["up1.up.weight"] = nn.init.kaiming_uniform_(
         torch.empty(32, 16, 2, 2), a=math.sqrt(5)
     )
     params["up1.up.bias"] = nn.init.uniform_(
         torch.empty(16), -1 / math.sqrt(64), 1 / math.sqrt(64)
     )
-    params |= double_conv2_params("up1.conv.double_conv", 16, 32)
+    params |= kaiming_params("up1.conv.double_conv.0", 16, 32, 3, 3, bias=False)
+    params |= batch_norm_params("up1.conv.double_conv.1", 16)
+    params |= kaiming_params("up1.conv.double_conv.3", 16, 16, 3, 3, bias=False)
+    params |= batch_norm_params("up1.conv.double_conv.4", 16)
     params["up2.up.weight"] = nn.init.kaiming_uniform_(
         torch.empty(16, 8, 2, 2), a=math.sqrt(5)
     )
     params["up2.up.bias"] = nn.init.uniform_(
         torch.empty(8), -1 / math.sqrt(32), 1 / math.sqrt(32)
     )
-    params |= double_conv2_params("up2.conv.double_conv", 8, 16)
+    params |= kaiming_params("up2.conv.double_conv.0", 8, 16, 3, 3, bias=False)
+    params |= batch_norm_params("up2.conv.double_conv.1", 8)
+    params |= kaiming_params("up2.conv.double_conv.3", 8, 8, 3, 3, bias=False)
+    params |= batch_norm_params("up2.conv.double_conv.4", 8)
     params |= kaiming_params("outc", n_classes, 8, 1, 1)
     return params
