@@ -610,7 +610,10 @@ class CommentFeed:
     A statement made from line L of a function gets every comment of that
     function not yet printed up to the end of L's statement: the comment
     lines above it and the one trailing it. Comments after the last such
-    statement come before ``return`` (:meth:`rest`).
+    statement come before ``return`` (:meth:`rest`). A statement printed
+    before one the source writes above it (a guard on an input, which
+    stands first: Perceiver's ``if return_embeddings:`` at the end of its
+    ``forward``) gets only its own comments; the others wait for theirs.
     """
 
     printed: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -621,6 +624,10 @@ class CommentFeed:
     first: dict[tuple[tuple[str, int], int], fx.Node] = field(default_factory=dict)
     #: per function, the lines the output's nodes were made from (what the trace ran)
     ran: dict[tuple[str, int], set[int]] = field(default_factory=dict)
+    #: the printed nodes whose statement the source writes after a later one's
+    hoisted: set[fx.Node] = field(default_factory=set)
+    #: per function, the comments (by index) a hoisted statement took out of turn
+    taken: dict[tuple[str, int], set[int]] = field(default_factory=dict)
 
     def prepare(self, nodes: list[fx.Node], every: Iterable[fx.Node] = ()) -> None:
         """The statements the body prints, in order: each line's comments go before its last.
@@ -640,6 +647,13 @@ class CommentFeed:
             for key, _, end in self._spans(node):
                 self.last[key, end] = node
                 self.first.setdefault((key, end), node)
+        after: dict[tuple[str, int], int] = {}  # per function: the earliest end after
+        for node in reversed(nodes):
+            spans = self._spans(node)
+            if any(after.get(key, start) < start for key, start, _ in spans):
+                self.hoisted.add(node)
+            for key, _, end in spans:
+                after[key] = min(after.get(key, end), end)
         # ``return self.fc(x)`` prints no statement of its own: the body's own
         # function still gives its comments. Its own: the outermost frame of
         # the shallowest nodes; a deeper frame is a kept method's (CLIP's
@@ -667,7 +681,9 @@ class CommentFeed:
         lines = []
         for key, start, end in self._spans(node):
             text = self.functions[key]
-            if self.last.get((key, end)) is node:
+            if node in self.hoisted:
+                lines += self._take_own(key, start, end)
+            elif self.last.get((key, end)) is node:
                 lines += self._take(key, lambda line: line <= end)
             elif self.first.get((key, end)) is node:
                 lines += self._take(key, lambda line: line < start)
@@ -726,13 +742,31 @@ class CommentFeed:
         comments = text.comments
         ran = self.ran.get(key, set())
         index = self.printed[key]
+        out_of_turn = self.taken.get(key, set())
         taken = []
         while index < len(comments) and wanted(comments[index][0]):
             line, comment = comments[index]
-            if text.annotates_code_that_ran(line, ran):
+            if index not in out_of_turn and text.annotates_code_that_ran(line, ran):
                 taken.append(comment)
             index += 1
         self.printed[key] = index
+        return taken
+
+    def _take_own(self, key: tuple[str, int], start: int, end: int) -> list[str]:
+        """The comments not yet printed that annotate the statement at ``start``
+        or trail it, taken out of turn: the earlier ones stay for their statements."""
+        text = self.functions[key]
+        out_of_turn = self.taken.setdefault(key, set())
+        taken = []
+        for index in range(self.printed[key], len(text.comments)):
+            line, comment = text.comments[index]
+            owner = text.owners.get(line)
+            own = start <= line <= end or (
+                owner is not None and owner.later[0][0] == start
+            )
+            if own and index not in out_of_turn:
+                out_of_turn.add(index)
+                taken.append(comment)
         return taken
 
 

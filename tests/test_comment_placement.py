@@ -633,3 +633,53 @@ def test_a_trailing_comment_goes_on_below_in_its_column(style, tmp_path):
     ]:
         assert lines[lines.index(first) + 1] == then
     assert_before(conversion.source, "# by two", "# the head")
+
+
+class Stage(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.fc(x) + x
+
+
+class Perceiver(nn.Module):
+    """lucidrains' Perceiver: comments above a loop, and a flag tested at the end."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Linear(4, 8)
+        self.layers = nn.ModuleList([Stage() for _ in range(3)])
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x, return_embeddings=False):
+        # the stem widens the input
+        x = self.stem(x)
+
+        # layers
+        for stage in self.layers:
+            x = stage(x)
+
+        # allow for fetching embeddings
+        if return_embeddings:
+            return x
+
+        # to logits
+        return self.head(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_hoisted_guard_and_a_loop_take_only_their_own_comments(style):
+    """The guard on ``return_embeddings`` stands first in the output, with its
+    own comment only; the comments above the user's ``for`` stand above it."""
+    text = converted(Perceiver(), style, torch.randn(2, 4))
+    lines = [line.strip() for line in text.splitlines()]
+
+    def after(comment: str) -> str:
+        return lines[lines.index(comment) + 1]
+
+    assert after("# allow for fetching embeddings").startswith("if return_embeddings")
+    assert "stem" in after("# the stem widens the input")
+    assert after("# layers").startswith("for ")
+    assert after("# to logits").startswith("return ")

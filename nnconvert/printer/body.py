@@ -32,6 +32,7 @@ from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
+from .source_loops import member_loop_line
 from .unpacked_sizes import unpacking_guards
 from ..source_map import NAMES, Frame, statement_line
 from ..stored_attributes import is_store
@@ -147,6 +148,11 @@ def print_body(
         | plan.unpack_checks,
         init_comments,
         read_comments,
+        {
+            loop.calls[0]: line
+            for loop in loops
+            if (line := member_loop_line(loop.calls[0], loop.container)) is not None
+        },
     )
     return Body(parameters, lines, printer.imports)
 
@@ -166,6 +172,7 @@ def body_lines(
     looped: set[fx.Node] = frozenset(),
     init_comments: Sequence[tuple[str, list[str]]] = (),
     read_comments: dict[str, list[str]] | None = None,
+    loop_heads: dict[fx.Node, int] | None = None,
 ) -> list[str]:
     """Every statement of ``graph``, each inside the ``if`` of its guard.
 
@@ -174,8 +181,12 @@ def body_lines(
     comments on them, as any other, and a loop over blocks among them as
     at the top); the other calls of a loop and the guards an unpacking
     checks itself (``looped``) print nothing of their own. ``init_comments``, ``read_comments``: see :func:`print_body`.
+    ``loop_heads``: a loop over blocks' first call -> the line of the user's
+    ``for``, whose comments stand above the loop.
     """
     loops = loops or {}
+    loop_heads = loop_heads or {}
+    heads: dict[int, fx.Node] = {}  # statement index -> its loop's first call
     unpacks = unpacks or {}
     guarded = guarded or {}
     elements = {t for targets in unpacks.values() for t in targets if t is not None}
@@ -194,6 +205,8 @@ def body_lines(
         ):
             continue
         if node in loops:
+            if node in loop_heads:
+                heads[len(statements)] = node
             statements.append((guarded.get(node, ()), None, loops[node]))
             readers.append(node)
             continue
@@ -222,6 +235,7 @@ def body_lines(
     statements = [statements[i] for i in order]
     readers = [readers[i] for i in order]
     inside = {order.index(i): value for i, value in inside.items()}
+    heads = {order.index(i): call for i, call in heads.items()}
     comments.prepare(
         [
             node
@@ -248,7 +262,15 @@ def body_lines(
         (
             lines.lines(printer, commented, comments.above)
             if isinstance(lines, DataLoop)
-            else _commented(lines, node, comments) if node else lines
+            else (
+                _commented(lines, node, comments)
+                if node
+                else (
+                    comments.above(heads[i], loop_heads[heads[i]]) + lines
+                    if i in heads and lines
+                    else lines
+                )
+            )
         )
         for i, (_, node, lines) in enumerate(statements)
         for node in [inside.get(i, node)]

@@ -46,6 +46,7 @@ from .rolled_loops import CUT_TO
 from .source_loops import (
     SourceLoop,
     count_and_source,
+    member_loop_line,
     member_variable,
     member_variables,
 )
@@ -413,8 +414,18 @@ def _as_member_loop(
     if printed is None:
         return None
     statements, grows_after = printed
+    calls = _member_calls(unrolled)
     loop = DataLoop(
-        unrolled, element, names, lists, "append", False, statements, grows_after
+        unrolled,
+        element,
+        names,
+        lists,
+        "append",
+        False,
+        statements,
+        grows_after,
+        # the comments above the user's ``for`` stand above it, not in its body
+        head_line=member_loop_line(calls[0], unrolled.members) if calls else None,
     )
     renamed = binds_safely(loop, plan, list(graph.nodes))
     if renamed is None:

@@ -101,14 +101,27 @@ def member_variables(call: fx.Node, container: str) -> tuple[str, ...] | None:
     return tuple(item.id for item in target.elts)
 
 
+def member_loop_line(call: fx.Node, container: str) -> int | None:
+    """The line of the user's ``for ... in self.<container>:`` around ``call``."""
+    found = _member_loop(call, container)
+    return found[0].lineno if found is not None else None
+
+
 def _member_target(call: fx.Node, container: str) -> ast.expr | None:
     """The target of the user's ``for ... in self.<container>:`` around ``call``."""
+    found = _member_loop(call, container)
+    return found[1] if found is not None else None
+
+
+def _member_loop(call: fx.Node, container: str) -> tuple[ast.For, ast.expr] | None:
+    """The user's ``for`` over ``self.<container>`` around ``call``, and what it
+    names each member (``enumerate``'s index aside)."""
     found = _loop_at(call, around=True)
     if found is None:
         return None
     loop = found[0]
     if self_path(loop.iter) == container:
-        return loop.target
+        return loop, loop.target
     # ``for i, (attn, ff) in enumerate(self.layers):``: whatever the body read
     # through ``i`` the trace made a constant, the same in every copy, so the
     # loop prints over the items alone
@@ -122,7 +135,7 @@ def _member_target(call: fx.Node, container: str) -> ast.expr | None:
         and isinstance(loop.target, ast.Tuple)
         and len(loop.target.elts) == 2
     ):
-        return loop.target.elts[1]
+        return loop, loop.target.elts[1]
     return None
 
 
