@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import nnconvert
@@ -129,6 +130,20 @@ class Started(nn.Module):
         return output * 2
 
 
+class Perceptron(nn.Module):
+    """The MLP people write over an ``nn.ModuleList`` of plain layers: in
+    functional style each member is a functional call over its weights."""
+
+    def __init__(self, depth=3):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(depth)])
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = F.relu(layer(x))
+        return x
+
+
 def _inputs():
     torch.manual_seed(0)
     return (torch.randn(2, 5, 8),)
@@ -170,6 +185,16 @@ LOOPS = {
             "output = src\n"
             "    for i in range(3):\n"
             '        output = attention(sub_params(params, f"layers.{i}."), output)\n'
+        ),
+    },
+    Perceptron: {
+        Style.MODULE: "for layer in self.layers:\n            x = self.relu(layer(x))\n",
+        Style.MIXED: "for layer in self.layers:\n            x = F.relu(layer(x))\n",
+        Style.FUNCTIONAL: (
+            "for i in range(3):\n"
+            "        x = F.relu(\n"
+            '            F.linear(x, params[f"layers.{i}.weight"], params[f"layers.{i}.bias"])\n'
+            "        )\n"
         ),
     },
     Residuals: {

@@ -23,7 +23,6 @@ mixed file names its parameter-free layers by stem.
 from __future__ import annotations
 
 import inspect
-from collections import Counter
 from typing import Any
 
 from torch import fx, nn
@@ -37,7 +36,7 @@ from ..opspecs.spec import Computed, identity
 from ..naming import first_free
 from ..method_calls import helper_methods
 from ..options import Style
-from ..source_map import carry_frames
+from ..source_map import call_span, carry_frames
 from ..ties import canonical_keys
 from .canonicalize import inline_constants, unbuild_constants
 from .graph_utils import TRAINING_ATTRIBUTE, layer_for_call, remove_dead_code
@@ -393,7 +392,9 @@ def _new_attribute_names(
     takes that layer's name where the layer rebuilt from the call is the
     same (``nn.Dropout(0.1)`` both): every call made from it shares it.
     Other calls take ``relu`` for a stem used once, ``relu1``, ``relu2`` …
-    for a stem used more often.
+    for a stem used more often; calls the source made with one expression
+    (each step of ``for layer in self.layers: x = F.relu(layer(x))``, which
+    the trace unrolled) share one layer, as one call site.
     """
     taken = set(dir(nn.Module)) | set(dict(module.named_children()))
     original = module.meta.get("original", module)
@@ -402,16 +403,32 @@ def _new_attribute_names(
     own = [_own_name(original, node, layer, taken) for node, _, layer in replacements]
     owned = {name for name in own if name is not None}
     taken |= owned
-    counts = Counter(
-        spec.stem for (_, spec, _), name in zip(replacements, own) if name is None
-    )
-    names = []
-    for (_, spec, _), name in zip(replacements, own):
+    sites = [_call_site(node, layer) for node, _, layer in replacements]
+    distinct: dict[str, set[Any]] = {}  # stem -> its call sites (a node without source)
+    for (node, spec, _), name, site in zip(replacements, own, sites):
         if name is None:
+            distinct.setdefault(spec.stem, set()).add(node if site is None else site)
+    counts = {stem: len(found) for stem, found in distinct.items()}
+    names = []
+    shared: dict[tuple, str] = {}  # call site -> its layer's name
+    for (_, spec, _), name, site in zip(replacements, own, sites):
+        if name is None and site is not None and site in shared:
+            name = shared[site]
+        elif name is None:
             name = first_free(spec.stem, taken, first=1, bare=counts[spec.stem] == 1)
             taken.add(name)
+            if site is not None:
+                shared[site] = name
         names.append(name)
     return names, owned
+
+
+def _call_site(node: fx.Node, layer: nn.Module) -> tuple | None:
+    """The source expression ``node`` was made by, with the layer it rebuilds
+    (calls of one expression with other settings are other layers); None
+    without source."""
+    span = call_span(node)
+    return None if span is None else (span, repr(layer))
 
 
 def _own_name(

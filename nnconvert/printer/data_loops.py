@@ -414,7 +414,8 @@ def _as_member_loop(
     if printed is None:
         return None
     statements, grows_after = printed
-    calls = _member_calls(unrolled)
+    # a block's call, or the first node of a plain layer's functional call
+    calls = _member_calls(unrolled) or [n for n in unrolled.body if n is not None]
     loop = DataLoop(
         unrolled,
         element,
