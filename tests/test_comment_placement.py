@@ -683,3 +683,15 @@ def test_a_hoisted_guard_and_a_loop_take_only_their_own_comments(style):
     assert "stem" in after("# the stem widens the input")
     assert after("# layers").startswith("for ")
     assert after("# to logits").startswith("return ")
+
+
+def test_a_functional_loops_comment_stays_above_it_read_back():
+    """Read back, the functional file's ``for i in range(3):`` is the loop's
+    ``for``: ``# layers`` stands above it again, and the text is the same."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(Perceiver(), Style.FUNCTIONAL, (torch.randn(2, 4),))
+    again = nnconvert.convert(
+        load_output(conversion, "Perceiver"), Style.FUNCTIONAL, (torch.randn(2, 4),)
+    )
+    assert "    # layers\n    for i in range(3):\n" in again.source
+    assert again.source == conversion.source

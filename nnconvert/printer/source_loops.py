@@ -102,9 +102,21 @@ def member_variables(call: fx.Node, container: str) -> tuple[str, ...] | None:
 
 
 def member_loop_line(call: fx.Node, container: str) -> int | None:
-    """The line of the user's ``for ... in self.<container>:`` around ``call``."""
+    """The line of the user's ``for ... in self.<container>:`` around ``call``,
+    or of a functional file's ``for i in range(n):`` over its members."""
     found = _member_loop(call, container)
-    return found[0].lineno if found is not None else None
+    if found is not None:
+        return found[0].lineno
+    around = _loop_at(call, around=True)
+    if around is None:
+        return None
+    loop = around[0]
+    over_range = (
+        isinstance(loop.iter, ast.Call)
+        and isinstance(loop.iter.func, ast.Name)
+        and loop.iter.func.id == "range"
+    )
+    return loop.lineno if over_range else None
 
 
 def _member_target(call: fx.Node, container: str) -> ast.expr | None:
