@@ -3,8 +3,8 @@
 ``batch_norm(sub_params(params, "bn1."), x, training=training)`` instead of
 the counting ``if`` and ``F.batch_norm`` over four keys. Generated from the
 table: every example of every row with a dict form, four of them in a chain
-(so that the helper's definition pays for itself), converts to functional
-style with the helper, passes the eval and train checks, reads back to the
+(so that the helper's definition pays for itself; printed as one loop over
+the members), converts to functional style with the helper, passes the eval and train checks, reads back to the
 same layers in class styles and to the same text in functional style. A
 file where the helper costs more lines than it saves keeps the calls written
 out; files in that form, the only one before, still read back.
@@ -88,6 +88,17 @@ def _layers(model: nn.Module) -> list[nn.Module]:
     return list(model.layers) if hasattr(model, "layers") else [model.layer]
 
 
+def _slices(prefixes: list[str]) -> list[str]:
+    """How the calls pass each layer's slice: a chain is one loop over its
+    members (``for i in range(12):``), a single layer its own key."""
+    if len(prefixes) > 1:
+        return [
+            f"for i in range({len(prefixes)}):",
+            'sub_params(params, f"layers.{i}.")',
+        ]
+    return [f'sub_params(params, "{prefixes[0]}")']
+
+
 def test_the_table_has_dict_forms():
     assert CASES
 
@@ -99,10 +110,11 @@ def test_the_layer_is_called_over_its_weights(spec, example):
     conversion = nnconvert.convert(model, "functional", inputs)
     assert f"def {spec.dict_form.function.__name__}(" in conversion.source
     body = conversion.source.split("def init_params(")[0]
-    for prefix, layer in zip(prefixes, _layers(model)):
-        assert f'sub_params(params, "{prefix}")' in body
-        for key in layer.state_dict():  # no key of its read one by one
-            assert f'params["{prefix}{key}"]' not in body
+    for text in _slices(prefixes):
+        assert text in body
+    for key in _layers(model)[0].state_dict():  # no key read one by one
+        assert f'params["{prefixes[0]}{key}"]' not in body
+        assert f'params[f"layers.{{i}}.{key}"]' not in body
     # only a helper's definition calls the function and counts batches
     assert body.count(f"F.{spec.function.__name__}(") <= 1
     assert body.count("+= 1") <= 1
@@ -114,7 +126,8 @@ def test_the_dict_form_reads_back_to_the_same_layers(spec, example):
     model, prefixes = _model(example)
     inputs = build_inputs(example)
     conversion = nnconvert.convert(model, "functional", inputs)
-    assert f'sub_params(params, "{prefixes[0]}")' in conversion.source
+    for text in _slices(prefixes):
+        assert text in conversion.source
     original = _layers(model)[0]
     namespace = load_source(conversion.source)
     params = {k: v.clone() for k, v in model.state_dict().items()}
@@ -139,8 +152,10 @@ def test_train_mode_counts_batches_and_averages_with_momentum_none():
     model = Chain([nn.BatchNorm2d(3, momentum=None) for _ in range(4)])
     x = torch.randn(2, 3, 4, 4)
     conversion = nnconvert.convert(model, "functional", (x,))
-    assert 'sub_params(params, "layers.0."), x, training=training, momentum=None' in (
-        conversion.source
+    assert "for i in range(4):" in conversion.source
+    assert (
+        'sub_params(params, f"layers.{i}."), x, training=training, momentum=None'
+        in conversion.source
     )
     function = load_source(conversion.source)[conversion.name]
     params = {k: v.clone() for k, v in model.state_dict().items()}
