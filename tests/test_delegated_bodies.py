@@ -3,7 +3,9 @@
 lucidrains' ``FeedForward`` (``return self.net(x)``) printed as two
 functions, ``feed_forward`` calling ``net``; now ``feed_forward`` holds the
 layers itself, one statement each (:mod:`nnconvert.delegated_bodies`).
-Checked side by side, and read back to the same text.
+Checked side by side, and read back to the same text; read back into a
+class style, the block holds its ``nn.Sequential`` again and returns its
+result (:mod:`nnconvert.functional.containers`).
 """
 
 from __future__ import annotations
