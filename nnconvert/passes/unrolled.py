@@ -217,7 +217,9 @@ def find_member_loops(
             member = _member_of(node, container)
             if member is not None and member < count:
                 readers[member].append(node)
-        calls = [[n for n in r if n.op != "get_attr"] or _reads(r) for r in readers]
+        calls = [
+            [n for n in r if n.op != "get_attr"] or _reads(r, index) for r in readers
+        ]
         if count < MIN_COPIES or not all(calls):
             continue
         starts = [index[c[0]] for c in calls]
@@ -253,15 +255,13 @@ def is_loop_literal(value: Any) -> bool:
     return value is None or type(value) in (bool, int, float, str)
 
 
-def _reads(tensors: list[fx.Node]) -> list[fx.Node]:
+def _reads(tensors: list[fx.Node], index: dict[fx.Node, int]) -> list[fx.Node]:
     """The nodes that read a member's ``tensors`` (its ``get_attr`` s), in graph
-    order: a plain layer's functional call (``F.linear(x, params["layers.0.weight"], ...)``),
-    which stands for its call in functional style."""
+    order (``index``): a plain layer's functional call (``F.linear(x,
+    params["layers.0.weight"], ...)``), which stands for its call in functional style.
+    """
     users = {user for tensor in tensors for user in tensor.users}
-    order = (
-        {node: i for i, node in enumerate(tensors[0].graph.nodes)} if tensors else {}
-    )
-    return sorted(users, key=order.__getitem__)
+    return sorted(users, key=index.__getitem__)
 
 
 def _member_of(node: fx.Node, container: str) -> int | None:

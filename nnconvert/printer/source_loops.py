@@ -104,36 +104,30 @@ def member_variables(call: fx.Node, container: str) -> tuple[str, ...] | None:
 def member_loop_line(call: fx.Node, container: str) -> int | None:
     """The line of the user's ``for ... in self.<container>:`` around ``call``,
     or of a functional file's ``for i in range(n):`` over its members."""
-    found = _member_loop(call, container)
-    if found is not None:
-        return found[0].lineno
-    around = _loop_at(call, around=True)
-    if around is None:
+    found = _loop_at(call, around=True)
+    if found is None:
         return None
-    loop = around[0]
+    loop = found[0]
     over_range = (
         isinstance(loop.iter, ast.Call)
         and isinstance(loop.iter.func, ast.Name)
         and loop.iter.func.id == "range"
     )
-    return loop.lineno if over_range else None
+    over_members = _member_item(loop, container) is not None
+    return loop.lineno if over_members or over_range else None
 
 
 def _member_target(call: fx.Node, container: str) -> ast.expr | None:
     """The target of the user's ``for ... in self.<container>:`` around ``call``."""
-    found = _member_loop(call, container)
-    return found[1] if found is not None else None
-
-
-def _member_loop(call: fx.Node, container: str) -> tuple[ast.For, ast.expr] | None:
-    """The user's ``for`` over ``self.<container>`` around ``call``, and what it
-    names each member (``enumerate``'s index aside)."""
     found = _loop_at(call, around=True)
-    if found is None:
-        return None
-    loop = found[0]
+    return _member_item(found[0], container) if found is not None else None
+
+
+def _member_item(loop: ast.For, container: str) -> ast.expr | None:
+    """What ``loop`` names each member of ``self.<container>`` (``enumerate``'s
+    index aside); None for a loop over anything else."""
     if self_path(loop.iter) == container:
-        return loop, loop.target
+        return loop.target
     # ``for i, (attn, ff) in enumerate(self.layers):``: whatever the body read
     # through ``i`` the trace made a constant, the same in every copy, so the
     # loop prints over the items alone
@@ -147,7 +141,7 @@ def _member_loop(call: fx.Node, container: str) -> tuple[ast.For, ast.expr] | No
         and isinstance(loop.target, ast.Tuple)
         and len(loop.target.elts) == 2
     ):
-        return loop, loop.target.elts[1]
+        return loop.target.elts[1]
     return None
 
 
