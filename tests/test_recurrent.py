@@ -8,8 +8,11 @@ sharing one printed definition, the names the definitions take, and that the
 loops agree with the fused kernel to rounding -- with dropout in train mode
 too, whose draws line up under one seed. For the cells (``nn.LSTMCell``,
 ``nn.GRUCell``, ``nn.RNNCell``, whose examples the table runs too): a state
-given by the caller in every style, the functional call lifted back to the
-cell, and each step function equal to the cell's kernel, batched or not.
+given by the caller in every style, the functional call over the cell's
+slice (``lstm_cell(sub_params(params, "cell."), x, hx=(h, c))``) lifted
+back to the cell (written out where a weight-normed cell's call shares its
+name), and each step function, over the tensors one by one or as one dict,
+equal to the cell's kernel, batched or not.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch import nn
 
 import nnconvert
 from nnconvert.naming import MODULE_NAMES
+from nnconvert.opspecs import recurrent_dict
 from nnconvert.opspecs.helpers import HELPERS
 from nnconvert.opspecs.recurrent import gru, gru_cell, lstm, lstm_cell, rnn, rnn_cell
 from nnconvert.options import Style
@@ -208,6 +212,58 @@ def test_cells_with_a_given_state(style):
         assert "def gru_cell(" in conversion.source
 
 
+def test_a_cell_is_called_over_its_slice():
+    """``lstm_cell(sub_params(params, "cell."), x, hx=(h, c))``, not four keys one by one.
+
+    The cell rows' dict form (``recurrent_dict``): eval and train checks
+    pass, and the file reads back to itself.
+    """
+    torch.manual_seed(0)
+    model, inputs = CellLoop(), cell_inputs()
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    body = conversion.source.split("def init_params(")[0]
+    assert 'lstm_cell(sub_params(params, "cell."), x, hx=(h, c))' in body
+    assert 'gru_cell(sub_params(params, "head."), h)' in body
+    assert "def lstm_cell(\n    weights: dict[str, Tensor]," in body
+    assert 'params["cell.' not in body and 'params["head.' not in body
+    conversion.check()
+    conversion.check(train=True)
+    again = nnconvert.convert(load_output(conversion), Style.FUNCTIONAL, inputs)
+    assert again.source == conversion.source
+
+
+class NormedCells(nn.Module):
+    """A weight-normed GRUCell (no dict holds its weight) before a plain one."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.utils.weight_norm(nn.GRUCell(4, 8), "weight_ih")
+        self.head = nn.GRUCell(8, 8)
+
+    def forward(self, x):
+        return self.head(self.cell(x))
+
+
+def test_a_cell_without_a_dict_form_has_every_cell_written_out():
+    """Both forms print as ``gru_cell`` and a file defines one: the calls over tensors.
+
+    The weight-normed cell's call passes ``torch._weight_norm(...)``; the
+    plain cell's call is written out too, and the file reads back to itself.
+    """
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # weight_norm is deprecated
+        model = NormedCells()
+    inputs = (torch.randn(3, 4),)
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    assert conversion.source.count("def gru_cell(") == 1
+    assert "sub_params(" not in conversion.source
+    assert 'params["head.weight_ih"],' in conversion.source
+    conversion.check(train=True)
+    again = nnconvert.convert(load_output(conversion), Style.FUNCTIONAL, inputs)
+    assert again.source == conversion.source
+
+
 @pytest.mark.parametrize("to", [Style.MODULE, Style.MIXED], ids=lambda s: s.value)
 def test_cells_lift_back(to):
     torch.manual_seed(0)
@@ -234,8 +290,13 @@ CELLS = [
     ids=[f"{c.__name__}-{o}-{b}" for c, _, o, b in CELLS],
 )
 @pytest.mark.parametrize("batched", [True, False], ids=["batched", "unbatched"])
-def test_the_cell_is_the_kernel(layer_class, function, options, bias, batched):
-    """Outputs and gradients equal the cell's fused kernel, with a given state and without."""
+@pytest.mark.parametrize("form", ["list", "dict"])
+def test_the_cell_is_the_kernel(layer_class, function, options, bias, batched, form):
+    """Outputs and gradients equal the cell's fused kernel, with a given state and without.
+
+    Both forms: the tensors one by one (the row's function), and as one
+    dict (``recurrent_dict``, what functional style calls).
+    """
     torch.manual_seed(0)
     layer = layer_class(4, 8, bias=bias, **options)
     shape = (3,) if batched else ()
@@ -243,9 +304,13 @@ def test_the_cell_is_the_kernel(layer_class, function, options, bias, batched):
     h = torch.randn(*shape, 8)
     hx = (h, torch.randn(*shape, 8)) if layer_class is nn.LSTMCell else h
     weights = [layer.weight_ih, layer.weight_hh, layer.bias_ih, layer.bias_hh]
+    over_dict = getattr(recurrent_dict, function.__name__)
     for state in (None, hx):
         expected = layer(x, state)
-        got = function(x, *weights, hx=state, **options)
+        if form == "list":
+            got = function(x, *weights, hx=state, **options)
+        else:
+            got = over_dict(dict(layer.named_parameters()), x, hx=state, **options)
         torch.testing.assert_close(got, expected)
         present = [x, *(w for w in weights if w is not None)]
         wanted = torch.autograd.grad(sum(s.sum() for s in _states(expected)), present)

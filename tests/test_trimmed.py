@@ -1,13 +1,13 @@
 """Layer functions defined with only the options a file's calls pass (``opspecs/trimmed.py``).
 
-Generated from the table: every example of the recurrent rows converts to
-a functional file whose ``lstm``/``gru``/``rnn`` takes exactly the
-parameters its call passes, reads no option it dropped, and passes the
-eval and train checks. Every trimming of each recurrent function (each
-subset of its options) computes what the layer computes and reads back as
-its row; the transformer functions' trimmings (many subsets) compile and
-read back, and the table's transformer examples (``tests/test_layers.py``)
-check what they compute. Files written with the whole definitions still
+Generated from the table: every example of the recurrent rows (the cells'
+too) converts to a functional file whose ``lstm``/``gru``/``rnn``
+(``lstm_cell`` ...) takes exactly the parameters its call passes, reads no
+option it dropped, and passes the eval and train checks. Every trimming of
+each recurrent function (each subset of its options) computes what the
+layer or cell computes and reads back as its row; the transformer
+functions' trimmings (many subsets) compile and read back, and the table's
+transformer examples (``tests/test_layers.py``) check what they compute. Files written with the whole definitions still
 read back. The folding itself is checked on before/after pairs.
 """
 
@@ -110,9 +110,11 @@ def _configuration(cls: type[nn.Module], options: tuple[str, ...]) -> dict:
 
 
 MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+#: The layers' functions: the cells' (``recurrent_dict.CELLS``) have a test of their own.
+LAYERS = [f for f in recurrent_dict.FUNCTIONS if f not in recurrent_dict.CELLS]
 
 
-@pytest.mark.parametrize("function", recurrent_dict.FUNCTIONS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("function", LAYERS, ids=lambda f: f.__name__)
 def test_every_trimming_computes_the_layer_and_reads_back(function):
     """Each subset of options: the trimmed function equals the layer, and is recognised."""
     cls = MODULES[function.__name__]
@@ -152,6 +154,48 @@ def test_every_trimming_computes_the_layer_and_reads_back(function):
             keywords["bias"] = False
         got = namespace[function.__name__](x, dict(layer.state_dict()), **keywords)
         torch.testing.assert_close(got, layer(x, keywords.get("hx")))
+
+
+CELLS = {"lstm_cell": nn.LSTMCell, "gru_cell": nn.GRUCell, "rnn_cell": nn.RNNCell}
+
+
+@pytest.mark.parametrize("function", recurrent_dict.CELLS, ids=lambda f: f.__name__)
+def test_every_trimming_of_a_cell_computes_the_cell_and_reads_back(function):
+    """Each subset of a cell's options (``hx``, ``nonlinearity``), with and
+    without biases, batched and not: the trimmed function equals the cell and
+    is recognised as the dict form (the weights first)."""
+    cls = CELLS[function.__name__]
+    options = _options(function)
+    subsets = itertools.chain.from_iterable(
+        itertools.combinations(options, n) for n in range(len(options) + 1)
+    )
+    for subset in subsets:
+        text = trimmed_source(function, subset, recurrent_dict.KEPT)
+        definition = ast.parse(text).body[0]
+        assert [a.arg for a in definition.args.args] == [
+            n for n in _parameters(function) if n not in options or n in subset
+        ]
+        assert not (set(options) - set(subset)) & _read_names(definition)
+        call = f"\n\nresult = {function.__name__}(weights, x)\n"
+        tree, _ = rewrite_source(text + call, "<trimmed>")
+        called = ast.unparse(tree.body[-1])
+        assert called.endswith(f".dict_{function.__name__}(weights, x)"), subset
+        namespace = {"torch": torch, "F": torch.nn.functional, "Tensor": torch.Tensor}
+        exec(compile(text, "<trimmed>", "exec"), namespace)
+        for bias, batch in itertools.product((True, False), ((3,), ())):
+            torch.manual_seed(0)
+            layer = cls(4, 8, bias=bias, **_configuration(cls, subset)).eval()
+            x = torch.randn(*batch, 4)
+            keywords = _configuration(cls, subset)
+            hx = None
+            if "hx" in subset:
+                h = torch.randn(*batch, 8)
+                hx = keywords["hx"] = (
+                    (h, torch.randn(*batch, 8)) if cls is nn.LSTMCell else h
+                )
+            weights = dict(layer.state_dict())
+            got = namespace[function.__name__](weights, x, **keywords)
+            torch.testing.assert_close(got, layer(x, hx))
 
 
 def test_the_folding_before_and_after():

@@ -226,7 +226,9 @@ def _function(source: str, name: str) -> str:
 
 
 #: Functional goldens as written before the dict form (``F.batch_norm`` over
-#: four keys; ``lstm(x, [params[...], ...])``): today's output with every
+#: four keys; ``lstm(x, [params[...], ...])``; ``lstm_cell(x, params[...],
+#: ..., hx=(h, c))``, the cell's function over its tensors one by one, which
+#: read back as the row's canonical call): today's output with every
 #: dict-form call spelled out, so that they differ from the goldens in that
 #: alone. With the inputs to read them on, and what they say that today's
 #: goldens say otherwise.
@@ -236,6 +238,11 @@ LEGACY_FILES = {
         ("--input-shape", "2,12", "--input-dtype", "int64", "--input-high", "40"),
         '[\n            params["lstm.weight_ih_l0"],',
         'sub_params(params, "lstm."),',
+    ),
+    "sine_steps": (
+        ("--input-shape", "2,12"),
+        'lstm_cell(\n            input_t,\n            params["lstm1.weight_ih"],',
+        'lstm_cell(sub_params(params, "lstm1."), input_t, hx=(h_t, c_t))',
     ),
 }
 

@@ -58,8 +58,11 @@ from .recurrent import (  # noqa: F401 (fx.wrap patches these globals)
     rnn_cell,
 )
 from .recurrent_dict import gru as dict_gru  # noqa: F401 (fx.wrap patches these)
+from .recurrent_dict import gru_cell as dict_gru_cell  # noqa: F401
 from .recurrent_dict import lstm as dict_lstm  # noqa: F401
+from .recurrent_dict import lstm_cell as dict_lstm_cell  # noqa: F401
 from .recurrent_dict import rnn as dict_rnn  # noqa: F401
+from .recurrent_dict import rnn_cell as dict_rnn_cell  # noqa: F401
 from .slices import sub_params
 from .trimmed import trimmed_source
 from .transformer import (  # noqa: F401 (fx.wrap patches these globals)
@@ -357,9 +360,10 @@ RECURRENT = tuple(
     for function in recurrent.FUNCTIONS + transformers.FUNCTIONS
 )
 
-#: The recurrent layers' functions over their weights as one dict (their
-#: rows' ``DictForm``): printed as ``lstm``, held here as ``dict_lstm``, each
-#: file's definition trimmed to the options its calls pass.
+#: The recurrent layers' and cells' functions over their weights as one dict
+#: (their rows' ``DictForm``): printed as ``lstm``, held here as
+#: ``dict_lstm`` (``dict_lstm_cell`` ...), each file's definition trimmed to
+#: the options its calls pass.
 RECURRENT_DICTS = tuple(
     Helper(
         function,

@@ -1,4 +1,4 @@
-"""The recurrent layers' functions over their weights as one dict, as functional style calls them.
+"""The recurrent layers' and cells' functions over their weights as one dict, as functional style calls them.
 
 ``lstm(x, sub_params(params, "lstm."), num_layers=2)``: the same loops as
 :mod:`.recurrent`'s :func:`~.recurrent.lstm`, :func:`~.recurrent.gru` and
@@ -9,15 +9,25 @@ its tensors by the names ``nn.LSTM`` gives them (``weight_ih_l1_reverse``),
 so a call passes the layer's slice of the weight dict instead of a list of
 keys. The rows' ``DictForm`` names these functions.
 
+The cells likewise: ``lstm_cell(sub_params(params, "lstm1."), x, hx=(h, c))``
+is one time step of :mod:`.recurrent`'s :func:`~.recurrent.lstm_cell`
+(:func:`~.recurrent.gru_cell`, :func:`~.recurrent.rnn_cell`), which take
+the cell's four tensors one by one and stay the cell rows' canonical
+functions. Here the cell reads them by name (``weight_ih``, ``weight_hh``,
+``bias_ih``, ``bias_hh``). The dict comes first, as BatchNorm's
+``batch_norm`` takes it: the canonical call takes separate tensors, not a
+list whose place the dict could take.
+
 Each function is self-contained (only ``torch``, ``F`` and ``Tensor``) and
 is the source a functional file defines it from, trimmed to the options
 the file's calls pass (:mod:`.trimmed`): the code for an option stands
 under a test of it (``if bidirectional:``, ``... if batch_first else ...``,
-``proj_size or hidden_size``), which is folded away where every call leaves
-the option at its default. Input without a batch dimension (one sequence,
-``(time, feature)``) needs no code of its own: the steps run on whatever
-stands before the feature dimension, and ``batch_first`` moves dimension
--2, which is the batch only when there is one.
+``proj_size or hidden_size``, ``if hx is None:``), which is folded away
+where every call leaves the option at its default. Input without a batch
+dimension (one sequence, ``(time, feature)``; one sample for a cell,
+``(feature,)``) needs no code of its own: the steps run on whatever stands
+before the feature dimension, and ``batch_first`` moves dimension -2,
+which is the batch only when there is one.
 """
 
 from __future__ import annotations
@@ -195,8 +205,74 @@ def rnn(
     return input, torch.stack(h_n)
 
 
-#: The functions, in the order of :data:`.recurrent.FUNCTIONS`' first three.
-FUNCTIONS = (lstm, gru, rnn)
+def lstm_cell(
+    weights: dict[str, Tensor],
+    input: Tensor,
+    hx: tuple[Tensor, Tensor] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """``nn.LSTMCell``: one time step of the LSTM gate equations.
+
+    ``weights`` is the cell's state_dict: ``weight_ih``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh`` (no biases without ``bias``).
+    """
+    if hx is None:
+        zeros = input.new_zeros(*input.shape[:-1], weights["weight_hh"].shape[1])
+        hx = (zeros, zeros)
+    h, c = hx
+    w_ih, w_hh = weights["weight_ih"], weights["weight_hh"]
+    b_ih, b_hh = weights.get("bias_ih"), weights.get("bias_hh")
+    gates = F.linear(input, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+    i, f, g, o = gates.chunk(4, -1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h = torch.sigmoid(o) * torch.tanh(c)
+    return h, c
+
+
+def gru_cell(
+    weights: dict[str, Tensor],
+    input: Tensor,
+    hx: Tensor | None = None,
+) -> Tensor:
+    """``nn.GRUCell``: one time step of the GRU gate equations.
+
+    ``weights`` is the cell's state_dict: ``weight_ih``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh`` (no biases without ``bias``).
+    """
+    if hx is None:
+        hx = input.new_zeros(*input.shape[:-1], weights["weight_hh"].shape[1])
+    w_ih, w_hh = weights["weight_ih"], weights["weight_hh"]
+    b_ih, b_hh = weights.get("bias_ih"), weights.get("bias_hh")
+    r_x, z_x, n_x = F.linear(input, w_ih, b_ih).chunk(3, -1)
+    r_h, z_h, n_h = F.linear(hx, w_hh, b_hh).chunk(3, -1)
+    r = torch.sigmoid(r_x + r_h)
+    z = torch.sigmoid(z_x + z_h)
+    n = torch.tanh(n_x + r * n_h)
+    return (1 - z) * n + z * hx
+
+
+def rnn_cell(
+    weights: dict[str, Tensor],
+    input: Tensor,
+    hx: Tensor | None = None,
+    nonlinearity: str = "tanh",
+) -> Tensor:
+    """``nn.RNNCell``: ``h = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)`` (or relu), one time step.
+
+    ``weights`` is the cell's state_dict: ``weight_ih``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh`` (no biases without ``bias``).
+    """
+    if hx is None:
+        hx = input.new_zeros(*input.shape[:-1], weights["weight_hh"].shape[1])
+    w_ih, w_hh = weights["weight_ih"], weights["weight_hh"]
+    b_ih, b_hh = weights.get("bias_ih"), weights.get("bias_hh")
+    h = F.linear(input, w_ih, b_ih) + F.linear(hx, w_hh, b_hh)
+    return torch.tanh(h) if nonlinearity == "tanh" else torch.relu(h)
+
+
+#: The cells' functions, in the order of :data:`.recurrent.FUNCTIONS`' last three.
+CELLS = (lstm_cell, gru_cell, rnn_cell)
+#: The functions, in the order of :data:`.recurrent.FUNCTIONS`.
+FUNCTIONS = (lstm, gru, rnn) + CELLS
 #: Parameters every definition keeps, whatever its calls pass: ``num_layers``
 #: sizes the loop over layers (a loop of one is still the loop).
 KEPT = ("num_layers",)

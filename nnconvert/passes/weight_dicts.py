@@ -29,6 +29,7 @@ from typing import Any, Container, Iterable, Iterator
 from torch import fx, nn
 
 from ..opspecs import SPECS, OpSpec, WeightRef
+from ..opspecs.helpers import helper_for
 from ..opspecs.spec import TRAINING, signature_of
 from .methods import is_method_call
 
@@ -109,13 +110,30 @@ def graphs_with_methods(module: fx.GraphModule) -> Iterator[fx.Graph]:
 
 
 def unpaid_dict_functions(graphs: Iterable[fx.Graph]) -> set[Any]:
-    """The dict-form helpers ``graphs`` call fewer times than their rows' ``fewest_calls``."""
-    counts = Counter(n.target for g in graphs for n in g.nodes if is_dict_call(n))
+    """The dict-form helpers ``graphs`` call fewer times than their rows' ``fewest_calls``.
+
+    And those whose row's canonical function the graphs call too under the
+    same printed name (``gru_cell`` over a weight-normed cell's tensors,
+    which no dict holds, beside ``gru_cell`` over another cell's slice): a
+    file defines one function by that name, so every call is written out.
+    """
+    nodes = [n for g in graphs for n in g.nodes if n.op == "call_function"]
+    counts = Counter(n.target for n in nodes if is_dict_call(n))
     return {
         function
         for function, count in counts.items()
         if count < _row_of(function).dict_form.fewest_calls
+        or _shares_its_name(function, nodes)
     }
+
+
+def _shares_its_name(function: Any, nodes: list[fx.Node]) -> bool:
+    """``nodes`` call the row's canonical function, a helper printed as ``function`` is."""
+    canonical = _row_of(function).function
+    helper = helper_for(canonical)
+    if helper is None or helper.name != helper_for(function).name:
+        return False
+    return any(n.target is canonical for n in nodes)
 
 
 def spell_out_dict_calls(graph: fx.Graph, only: Container[Any] | None = None) -> bool:

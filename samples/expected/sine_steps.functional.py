@@ -6,29 +6,29 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def sub_params(params: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The weights of one submodule, keyed as in its own state_dict."""
+    return {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+
+
 def lstm_cell(
-    input: Tensor,
-    weight_ih: Tensor,
-    weight_hh: Tensor,
-    bias_ih: Tensor | None = None,
-    bias_hh: Tensor | None = None,
-    hx: tuple[Tensor, Tensor] | None = None,
+    weights: dict[str, Tensor], input: Tensor, hx: tuple[Tensor, Tensor] | None = None
 ) -> tuple[Tensor, Tensor]:
-    """``nn.LSTMCell``: one time step of the LSTM gate equations."""
-    batched = input.dim() == 2
-    if not batched:  # one sample: a batch of one
-        input = input.unsqueeze(0)
-        hx = None if hx is None else (hx[0].unsqueeze(0), hx[1].unsqueeze(0))
+    """``nn.LSTMCell``: one time step of the LSTM gate equations.
+
+    ``weights`` is the cell's state_dict: ``weight_ih``, ``weight_hh``,
+    ``bias_ih``, ``bias_hh`` (no biases without ``bias``).
+    """
     if hx is None:
-        zeros = input.new_zeros(input.shape[0], weight_hh.shape[1])
+        zeros = input.new_zeros(*input.shape[:-1], weights["weight_hh"].shape[1])
         hx = (zeros, zeros)
     h, c = hx
-    gates = F.linear(input, weight_ih, bias_ih) + F.linear(h, weight_hh, bias_hh)
+    w_ih, w_hh = weights["weight_ih"], weights["weight_hh"]
+    b_ih, b_hh = weights.get("bias_ih"), weights.get("bias_hh")
+    gates = F.linear(input, w_ih, b_ih) + F.linear(h, w_hh, b_hh)
     i, f, g, o = gates.chunk(4, -1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)
-    if not batched:
-        return h.squeeze(0), c.squeeze(0)
     return h, c
 
 
@@ -40,22 +40,8 @@ def sine_steps(params: dict[str, Tensor], input: Tensor) -> Tensor:
     outputs = []
     # one time step at a time: (batch, 1) each
     for input_t in input.split(1, dim=1):
-        h_t, c_t = lstm_cell(
-            input_t,
-            params["lstm1.weight_ih"],
-            params["lstm1.weight_hh"],
-            params["lstm1.bias_ih"],
-            params["lstm1.bias_hh"],
-            hx=(h_t, c_t),
-        )
-        h_t2, c_t2 = lstm_cell(
-            h_t,
-            params["lstm2.weight_ih"],
-            params["lstm2.weight_hh"],
-            params["lstm2.bias_ih"],
-            params["lstm2.bias_hh"],
-            hx=(h_t2, c_t2),
-        )
+        h_t, c_t = lstm_cell(sub_params(params, "lstm1."), input_t, hx=(h_t, c_t))
+        h_t2, c_t2 = lstm_cell(sub_params(params, "lstm2."), h_t, hx=(h_t2, c_t2))
         # the prediction for the next value
         output = F.linear(h_t2, params["linear.weight"], params["linear.bias"])
         outputs += [output]
