@@ -379,6 +379,54 @@ def range_loop_around(frame: Frame) -> range | None:
     return range(loop.body[0].lineno, loop.end_lineno + 1)
 
 
+def member_loop_statements(frame: Frame, container: str) -> tuple[range, ...] | None:
+    """The lines of each statement of the innermost ``for`` around ``frame``'s
+    line, where that ``for`` runs over the members of ``self.<container>``.
+
+    ``for attn, ff in self.layers:``, ``for i, blk in enumerate(self.blocks):``,
+    a loop over a local bound once to an expression that reads the container
+    (XCiT's ``layers = dropout_layers(self.layers, dropout=...)``), or over
+    ``range(...)`` (``self.layers[i]``; a functional file's ``for i in
+    range(1):`` around ``sub_params(params, f"layers.{i}.")``). None for any
+    other loop, one with an ``else``, or no source.
+    """
+    found = _function_at(frame)
+    if found is None:
+        return None
+    function = found[1]
+    loop = loop_around(function, frame.line)
+    if loop is None or loop.orelse or not _over_members(loop.iter, container, function):
+        return None
+    return tuple(range(s.lineno, (s.end_lineno or s.lineno) + 1) for s in loop.body)
+
+
+def _over_members(iterated: ast.expr, container: str, function: ast.AST) -> bool:
+    """``iterated`` (a ``for``'s) runs over ``self.<container>``'s members (:func:`member_loop_statements`)."""
+    if isinstance(iterated, ast.Call) and isinstance(iterated.func, ast.Name):
+        if iterated.func.id == "range":
+            return True
+        if one_argument_call(iterated, "enumerate"):
+            iterated = iterated.args[0]
+    return is_container(iterated, container, function)
+
+
+def is_container(expression: ast.expr, container: str, function: ast.AST) -> bool:
+    """``self.<container>``, or a local ``function`` binds once to an expression reading it.
+
+    XCiT's ``layers = dropout_layers(self.layers, dropout=...)``: whatever
+    the expression does, the trace ran the loop over it through the members
+    it called.
+    """
+    if self_path(expression) == container:
+        return True
+    if not isinstance(expression, ast.Name):
+        return False
+    bound = bound_once(function, expression.id)
+    return bound is not None and any(
+        self_path(node) == container for node in ast.walk(bound)
+    )
+
+
 def loop_around(tree: ast.AST, line: int) -> ast.For | None:
     """The innermost ``for`` of ``tree`` whose body holds ``line``."""
     around = [
@@ -1236,6 +1284,28 @@ def init_definition(module: Any) -> tuple[SourceFile, Any] | None:
     """The parsed file and ``def __init__`` of ``module``'s class, when it is the user's."""
     init = inspect.getattr_static(type(module), "__init__", None)
     return function_definition(init) if inspect.isfunction(init) else None
+
+
+def submodule_method_calls(cls: type, attribute: str) -> list[tuple[str, int, str]]:
+    """Where the methods of ``cls`` call a method of the submodule ``self.<attribute>``.
+
+    gpt-fast's ``Attention.forward`` runs ``self.kv_cache.update(input_pos,
+    k, v)``: ``[(file, line, "update")]``, in the order of the file. Only the
+    methods ``cls`` defines itself; none without source.
+    """
+    found = []
+    for value in vars(cls).values():
+        definition = function_definition(value) if inspect.isfunction(value) else None
+        if definition is None:
+            continue
+        for node in ast.walk(definition[1]):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and self_path(node.func.value) == attribute
+            ):
+                found.append((value.__code__.co_filename, node.lineno, node.func.attr))
+    return sorted(found)
 
 
 def class_definition(cls: type) -> tuple[SourceFile, Any] | None:

@@ -144,6 +144,48 @@ class Perceptron(nn.Module):
         return x
 
 
+class OnePair(Pairs):
+    """A container of one member, looped over: the source's ``for`` says it is a loop."""
+
+    def __init__(self):
+        super().__init__(depth=1)
+
+
+def keep_layers(layers: nn.ModuleList, dropout: float) -> nn.ModuleList:
+    """XCiT's ``dropout_layers``, which keeps every layer at ``dropout=0``."""
+    return layers if dropout == 0 else layers[:1]
+
+
+class OneKeptPair(OnePair):
+    """XCiT's ``Transformer``: the ``for`` runs over a local made from the container."""
+
+    def forward(self, x):
+        layers = keep_layers(self.layers, 0.0)
+        for attn, ff in layers:
+            x = attn(x) + x
+            x = ff(x) + x
+        return self.norm(x)
+
+
+class OneWrittenOut(Residuals):
+    """One member, called by hand: no loop."""
+
+    def __init__(self):
+        super().__init__(depth=1)
+
+    def forward(self, x):
+        return x + 0.5 * self.blocks[0](x)
+
+
+class OneCalledTwice(OneWrittenOut):
+    """One member called in each of two steps: two steps are no loop over the member."""
+
+    def forward(self, x):
+        for _ in range(2):
+            x = x + 0.5 * self.blocks[0](x)
+        return x
+
+
 def _inputs():
     torch.manual_seed(0)
     return (torch.randn(2, 5, 8),)
@@ -197,6 +239,33 @@ LOOPS = {
             "        )\n"
         ),
     },
+    OnePair: {
+        Style.MODULE: (
+            "for attn, ff in self.layers:\n"
+            "            x = attn(x) + x\n"
+            "            x = ff(x) + x\n"
+        ),
+        Style.MIXED: (
+            "for attn, ff in self.layers:\n"
+            "            x = attn(x) + x\n"
+            "            x = ff(x) + x\n"
+        ),
+        Style.FUNCTIONAL: (
+            "for i in range(1):\n"
+            '        x = attention(sub_params(params, f"layers.{i}.0."), x) + x\n'
+            "        x = (\n"
+            '            F.linear(x, params[f"layers.{i}.1.weight"], '
+            'params[f"layers.{i}.1.bias"])\n'
+        ),
+    },
+    OneKeptPair: {  # the trace ran the loop over the container: it prints so
+        Style.MODULE: "for attn, ff in self.layers:\n            x = attn(x) + x\n",
+        Style.MIXED: "for attn, ff in self.layers:\n            x = attn(x) + x\n",
+        Style.FUNCTIONAL: (
+            "for i in range(1):\n"
+            '        x = attention(sub_params(params, f"layers.{i}.0."), x) + x\n'
+        ),
+    },
     Residuals: {
         Style.MODULE: "for block in self.blocks:\n            x = x + 0.5 * block(x)\n",
         Style.MIXED: "for block in self.blocks:\n            x = x + 0.5 * block(x)\n",
@@ -218,7 +287,9 @@ def test_a_body_over_each_member_prints_as_one_loop(cls, style):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-@pytest.mark.parametrize("cls", [ReadAfter, WrittenOut], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [ReadAfter, WrittenOut, OneWrittenOut], ids=lambda c: c.__name__
+)
 def test_members_read_elsewhere_or_written_out_stay(cls, style):
     source = _converted(cls, style).source
     assert (
@@ -251,7 +322,11 @@ def test_the_loop_survives_round_trips(cls, via, to, request):
     Except the user's names for a member's items (``for attn, ff in``),
     which a functional file, iterating over indices, does not hold.
     """
-    if cls is Pairs and via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
+    if (
+        cls in (Pairs, OnePair, OneKeptPair)
+        and via is Style.FUNCTIONAL
+        and to is not Style.FUNCTIONAL
+    ):
         reason = "a functional file's loop over indices names no items"
         request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
     direct = _converted(cls, to)
@@ -408,3 +483,10 @@ def test_members_that_hand_their_result_on_loop_over_their_literals(style):
     assert "stages.1." not in conversion.source.split("def init_params(")[0]
     again = nnconvert.convert(load_output(conversion, "Stages"), style, inputs)
     assert again.source == conversion.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_one_member_called_in_two_steps_is_no_loop_over_it(style):
+    """The ``for`` around the member's call ran twice: its body is no one step."""
+    source = _converted(OneCalledTwice, style).source
+    assert "range(1)" not in source and "for block in self.blocks" not in source

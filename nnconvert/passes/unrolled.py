@@ -57,7 +57,11 @@ from torch import fx
 
 from ..branches import guarded_equality, is_expect
 from ..source_map import node_frames, statement_line
-from ..source_text import range_loop_around, range_loop_lines
+from ..source_text import (
+    member_loop_statements,
+    range_loop_around,
+    range_loop_lines,
+)
 from .graph_utils import is_impure
 from .guards import IMPLIED_GUARDS
 
@@ -206,7 +210,9 @@ def find_member_loops(
     which the printer writes as :mod:`nnconvert.printer.loops` finds it).
     ``varying``: the member calls of one place may pass other literals as
     keywords (a functional block function's ``groups=64``, then ``96``),
-    which the printer loops over beside the index.
+    which the printer loops over beside the index. A container of one
+    member is a loop only where the user's ``for`` says so
+    (:func:`_one_member_loop`).
     """
     order = list(graph.nodes)
     index = {node: i for i, node in enumerate(order)}
@@ -220,6 +226,12 @@ def find_member_loops(
         calls = [
             [n for n in r if n.op != "get_attr"] or _reads(r, index) for r in readers
         ]
+        if count == 1 and calls[0]:
+            one = _one_member_loop(container, readers[0], calls[0], index, chained)
+            loop = one and _as_loop(one, index, varying)
+            if loop is not None:
+                found.append(loop)
+            continue
         if count < MIN_COPIES or not all(calls):
             continue
         starts = [index[c[0]] for c in calls]
@@ -241,6 +253,55 @@ def find_member_loops(
                 found.append(loop)
                 break
     return found
+
+
+def _one_member_loop(
+    container: str,
+    readers: list[fx.Node],
+    calls: list[fx.Node],
+    index: dict[fx.Node, int],
+    chained: bool,
+) -> Unrolled | None:
+    """The user's ``for`` over a container of one member, as a loop of one step.
+
+    The trace of ``for attn, ff in self.layers: x = attn(x) + x; x = ff(x)
+    + x`` over one member is the body once: nothing in the graph tells it
+    from code written once. The source does (:func:`member_loop_statements`):
+    the step is what the ``for``'s body made, every node on its lines, in
+    the order of its statements (a body made twice, or by an inner loop,
+    is not one step). It must hold the member's ``calls`` and every reader
+    of its tensors (``readers``: those and its ``get_attr`` s); unless
+    ``chained``, nothing after it reads the member calls' results either,
+    as :func:`find_member_loops` asks of every copy.
+    """
+    frame = statement_line(calls[0])
+    statements = member_loop_statements(frame, container) if frame else None
+    if not statements:
+        return None
+
+    def statement_of(node: fx.Node) -> int | None:
+        made = statement_line(node)
+        if made is None or (made.file, made.first_line) != (
+            frame.file,
+            frame.first_line,
+        ):
+            return None
+        return next((k for k, s in enumerate(statements) if made.line in s), None)
+
+    order = sorted(index, key=index.__getitem__)
+    places = {n: statement_of(n) for n in order if n.op != "get_attr"}
+    region = [n for n, place in places.items() if place is not None]
+    if not region or any(places[a] > places[b] for a, b in zip(region, region[1:])):
+        return None
+    copy = tuple(order[index[region[0]] : index[region[-1]] + 1])
+    if any(n.op != "get_attr" and places[n] is None for n in copy):
+        return None
+    inside = set(copy)
+    if not set(calls) <= inside or any(
+        not set(n.users) <= inside for n in readers if n.op == "get_attr" or not chained
+    ):
+        return None
+    return Unrolled(None, (), (copy,), {}, (), (), members=container)
 
 
 def is_loop_literal(value: Any) -> bool:

@@ -15,12 +15,14 @@ def member_containers(owner: nn.Module) -> dict[str, int]:
     """Each container of members ``0`` … ``n-1`` under ``owner`` (path -> members).
 
     An ``nn.ModuleList``/``nn.Sequential``, or the plain host that stands
-    for one in functional input read back (:func:`is_list_of`).
+    for one in functional input read back (:func:`is_list_of`). One member
+    is enough: the user's ``for`` over it says whether it is looped over
+    (:func:`nnconvert.passes.unrolled.find_member_loops`).
     """
     found = {}
     for path, module in owner.named_modules():
         names = list(module._modules)
-        if path and len(names) > 1 and names == [str(i) for i in range(len(names))]:
+        if path and names and names == [str(i) for i in range(len(names))]:
             if is_list_of(module, len(names)):
                 found[path] = len(names)
     return found

@@ -403,6 +403,8 @@ def _as_member_loop(
     }
     if any(a not in plan.inlined for a in outside if _reads_a_member(a, unrolled)):
         return None
+    if len(unrolled.copies) == 1:
+        unrolled = replace(unrolled, carried=_carried_by_name(unrolled, plan))
     names = _position_names(unrolled, plan)
     if names is None:
         return None
@@ -433,6 +435,28 @@ def _as_member_loop(
         return None
     unpacked = () if style is Style.FUNCTIONAL else _unpacked(unrolled, taken)
     return replace(loop, renamed=renamed, unpacked=unpacked)
+
+
+def _carried_by_name(unrolled: Unrolled, plan: StatementPlan) -> dict[int, fx.Node]:
+    """A loop of one step: each value from before that its body reads under a
+    name the body assigns, carried to the body's last value of that name.
+
+    With two steps the trace shows ``x`` handed from one to the next; with
+    one (a container of one member,
+    :func:`~nnconvert.passes.unrolled.find_member_loops`) only the names
+    do: ``x = attn(x) + x`` reads the ``x`` from before and leaves its own.
+    :func:`.loop_bindings.binds_safely` then checks every read, as for any loop.
+    """
+    body = unrolled.body
+    inside = set(body)
+    last = {plan.names[n]: p for p, n in enumerate(body) if n in plan.names}
+    carried: dict[int, fx.Node] = {}
+    for node in body:
+        for read in node.all_input_nodes if node is not None else ():
+            name = plan.names.get(read)
+            if read not in inside and name in last:
+                carried.setdefault(last[name], read)
+    return carried
 
 
 def _unpacked(unrolled: Unrolled, taken: set[str]) -> tuple[str, ...]:

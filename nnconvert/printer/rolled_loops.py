@@ -45,7 +45,7 @@ def cut_loops(graph: fx.Graph, owner: nn.Module) -> tuple[fx.Graph, dict[str, in
     loops = [
         loop
         for loop in find_member_loops(graph, member_containers(owner), chained=True)
-        if not loop.collected
+        if not loop.collected and len(loop.copies) >= CUT_TO
     ]
     if not loops:
         return graph, {}

@@ -18,7 +18,12 @@ from torch import fx
 
 from ..passes.unrolled import Unrolled
 from ..source_map import statement_line
-from ..source_text import loop_around, one_argument_call, read_file, self_path
+from ..source_text import (
+    is_container,
+    loop_around,
+    one_argument_call,
+    read_file,
+)
 
 
 @dataclass(frozen=True)
@@ -113,20 +118,25 @@ def member_loop_line(call: fx.Node, container: str) -> int | None:
         and isinstance(loop.iter.func, ast.Name)
         and loop.iter.func.id == "range"
     )
-    over_members = _member_item(loop, container) is not None
+    over_members = _member_item(*found, container) is not None
     return loop.lineno if over_members or over_range else None
 
 
 def _member_target(call: fx.Node, container: str) -> ast.expr | None:
     """The target of the user's ``for ... in self.<container>:`` around ``call``."""
     found = _loop_at(call, around=True)
-    return _member_item(found[0], container) if found is not None else None
+    return _member_item(*found, container) if found is not None else None
 
 
-def _member_item(loop: ast.For, container: str) -> ast.expr | None:
-    """What ``loop`` names each member of ``self.<container>`` (``enumerate``'s
-    index aside); None for a loop over anything else."""
-    if self_path(loop.iter) == container:
+def _member_item(loop: ast.For, function: ast.AST, container: str) -> ast.expr | None:
+    """What ``loop`` (in ``function``) names each member of ``self.<container>``
+    (``enumerate``'s index aside); None for a loop over anything else.
+
+    The loop may run over a local bound once to an expression reading the
+    container (XCiT's ``layers = dropout_layers(self.layers, ...)``): the
+    trace ran it over the members it found.
+    """
+    if is_container(loop.iter, container, function):
         return loop.target
     # ``for i, (attn, ff) in enumerate(self.layers):``: whatever the body read
     # through ``i`` the trace made a constant, the same in every copy, so the
@@ -137,7 +147,7 @@ def _member_item(loop: ast.For, container: str) -> ast.expr | None:
         and loop.iter.func.id == "enumerate"
         and len(loop.iter.args) == 1
         and not loop.iter.keywords
-        and self_path(loop.iter.args[0]) == container
+        and is_container(loop.iter.args[0], container, function)
         and isinstance(loop.target, ast.Tuple)
         and len(loop.target.elts) == 2
     ):
