@@ -507,6 +507,66 @@ def setting_lines(module: nn.Module) -> dict[str, int]:
     return {n: line for n, line in lines.items() if n not in twice | nested}
 
 
+#: calls that allocate a tensor without writing it: it holds whatever memory held
+_UNINITIALISED = frozenset({"empty", "empty_like", "new_empty", "empty_strided"})
+
+
+def left_uninitialised(module: nn.Module, name: str) -> bool:
+    """``module``'s ``__init__`` allocates its tensor ``name`` with ``torch.empty`` and writes it nowhere.
+
+    Whisper's decoder holds ``nn.Parameter(torch.empty(n_ctx, n_state))``,
+    which only a checkpoint fills: its value at construction is whatever
+    memory held, zeros in one run and not in the next, no number to fill a
+    new one with. Told by the text of ``__init__``: one top-level statement
+    sets the attribute and calls one of :data:`_UNINITIALISED`, and no other
+    statement reads ``self.<name>`` or calls a method of ``self`` (which may
+    write it: ``self.reset_parameters()``, ``self.apply(...)``). False
+    without source.
+    """
+    found = init_definition(module)
+    if found is None or name not in setting_lines(module):
+        return False
+    body = found[1].body
+    (setter,) = [s for s in body if name in attributes_set(s)]
+    allocates = any(
+        (isinstance(n, ast.Attribute) and n.attr in _UNINITIALISED)
+        or (isinstance(n, ast.Name) and n.id in _UNINITIALISED)
+        for n in ast.walk(setter)
+    )
+    if not allocates:
+        return False
+    for statement in body:
+        if statement is setter:
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Attribute) and self_path(node) == name:
+                return False
+            if (
+                isinstance(node, ast.Call)
+                and self_path(node.func)
+                and not _registers_another(node, name)
+            ):
+                return False  # a method of ``self``, which may write it
+    return True
+
+
+def _registers_another(call: ast.Call, name: str) -> bool:
+    """``self.register_buffer("mask", ...)``: registers an attribute other than ``name``."""
+    registering = self_path(call.func) in (
+        "register_buffer",
+        "register_parameter",
+        "register_module",
+        "add_module",
+    )
+    first = call.args[0] if call.args else None
+    return (
+        registering
+        and isinstance(first, ast.Constant)
+        and isinstance(first.value, str)
+        and first.value != name
+    )
+
+
 #: Containers a statement may create empty, to fill them in later statements.
 _CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList"})
 
@@ -647,6 +707,16 @@ class _Slicer:
             if n in self.parameters and not is_literal(v)
         }
         self.objects |= config_locals(function, type(module))
+        #: the file's module-level names that hold plain literals, read as
+        #: placeholders as parameters are (a script's ``block_size = 8``)
+        self.literal_globals = {
+            n: v
+            for n, v in init_globals(module).items()
+            if is_literal(v)
+            and n not in self.parameters
+            and n not in _stored_names(function)
+            and not n.startswith("__")
+        }
         self.sources: list[str] = []
         self.values: list[Any] = []
         self.fields: list[str] = []
@@ -830,6 +900,7 @@ class _Slicer:
                 or node.id == "self"
             )
             known = known or node.id in self.objects  # templating checks its reads
+            known = known or self._literal_global(node.id, locals_)
             if not known and self._module_name(node.id, locals_):
                 known = True
             if not known and not self._literal_parameter(node.id):
@@ -863,6 +934,11 @@ class _Slicer:
 
     def _literal_parameter(self, name: str) -> bool:
         return name in self.parameters and name in self.arguments
+
+    def _literal_global(self, name: str, locals_: set[str]) -> bool:
+        """``name`` reads a module-level literal of the file (ng-video-lecture's
+        ``block_size``), which the output writes as its value or a parameter."""
+        return name not in locals_ and name in self.literal_globals
 
     def _object_field(self, node: ast.AST) -> tuple[str, Any, str] | None:
         """``config.block_size``, ``config`` an object argument: its field's name and literal.
@@ -929,6 +1005,8 @@ class _Slicer:
                     raise _Refused  # self on its own: handed to something
                 if name.id in locals_ or name.id in RECOVERED_MODULES:
                     return name
+                if slicer._literal_global(name.id, locals_):
+                    return slicer._placeholder(name.id, slicer.literal_globals[name.id])
                 if name.id in PURE_BUILTINS or slicer._module_name(name.id, locals_):
                     return name
                 if slicer._literal_parameter(name.id):
@@ -980,6 +1058,9 @@ class _Slicer:
                 and self._literal_parameter(node.id)
             ):
                 value = self.arguments[node.id]
+                spans.append((node, self._placeholder(node.id, value).id))
+            elif isinstance(node, ast.Name) and self._literal_global(node.id, locals_):
+                value = self.literal_globals[node.id]
                 spans.append((node, self._placeholder(node.id, value).id))
         return _spliced(segment, spans)
 

@@ -45,6 +45,7 @@ from .init_slices import (
     RecoveredStatement,
     expected_value,
     in_state,
+    left_uninitialised,
     recover_tensor,
     reproduces,
 )
@@ -122,11 +123,14 @@ def filled_build(owner: nn.Module, name: str) -> TensorBuild | None:
     ``torch.zeros``. Only for a tensor nothing else writes: a layer that
     drew and then filled is drawn again by its recorded calls
     (:mod:`nnconvert.init_replay`), which keeps every later draw in step.
+    Never for one ``__init__`` allocates with ``torch.empty`` and leaves so
+    (:func:`~nnconvert.init_slices.left_uninitialised`): memory that
+    happened to hold zeros at construction is no fill.
     """
     tensor = getattr(owner, name)
     value = filled_value(tensor) if isinstance(tensor, Tensor) else None
-    if value is None:
-        return None
+    if value is None or left_uninitialised(owner, name):
+        return None  # ``torch.empty`` that memory happened to fill alike
     made = torch.full(tuple(tensor.shape), value, dtype=tensor.dtype)
     expected = expected_value(owner, name)
     if isinstance(expected, Fingerprint):

@@ -237,6 +237,35 @@ def test_a_literal_field_of_a_config_argument_is_read(style):
     assert "torch.empty" not in conversion.source
 
 
+#: a script's hyperparameter, read by ``__init__`` as ng-video-lecture's ``Head`` does
+block_size = 4
+
+
+class GlobalMasked(nn.Module):
+    """karpathy's ng-video-lecture ``Head``: the mask's size is a module-level literal."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("tril", torch.tril(torch.ones(block_size, block_size)))
+
+    def forward(self, x):
+        return x.masked_fill(self.tril == 0, 0.0)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_module_level_literal_is_read_as_its_value(style):
+    """Printed from the trace (the file's own text is not kept), the mask is built, not empty."""
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = GlobalMasked()
+    conversion = nnconvert.convert(
+        model, style, (torch.randn(2, 4, 4),), keep_source=False
+    )
+    conversion.check(train=True)
+    assert "torch.tril(torch.ones(4, 4))" in conversion.source
+    assert "torch.empty" not in conversion.source
+
+
 # fmt: off
 class UnevenlySpaced(nn.Module):
     """pytorch/examples' translation model spaces its table's code as black would not."""
@@ -415,3 +444,31 @@ def test_a_fill_the_model_no_longer_holds_is_not_written():
     )
     assert "torch.full((6,), 0.5)" not in conversion.source
     assert 'params["layers.1.scale"] = torch.full((6,), 1e-05)' in conversion.source
+
+
+class EmptyPositions(nn.Module):
+    """Whisper's ``TextDecoder``: a parameter that only a checkpoint fills."""
+
+    def __init__(self):
+        super().__init__()
+        self.positional_embedding = nn.Parameter(torch.empty(4, 8))
+        self.register_buffer("mask", torch.ones(4, 8), persistent=False)
+
+    def forward(self, x):
+        return x * self.mask + self.positional_embedding
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_tensor_allocated_empty_is_no_fill_whatever_memory_held(style, monkeypatch):
+    """Built where ``torch.empty`` found zeros in memory, it is still no ``torch.zeros``:
+    another run finds other bytes, and the output must not depend on them."""
+    fresh_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *size, **options: torch.zeros(*size))
+    with nnconvert.record_constructors():
+        model = EmptyPositions()
+    monkeypatch.setattr(torch, "empty", fresh_empty)
+    inputs = (torch.randn(2, 4, 8),)
+    conversion = nnconvert.convert(model, style, inputs, keep_source=False)
+    conversion.check(train=True)
+    assert "torch.zeros(4, 8)" not in conversion.source
+    assert "torch.empty(4, 8)" in conversion.source
