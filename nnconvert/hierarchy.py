@@ -58,6 +58,7 @@ from .range_counts import (
     with_loop_steps,
 )
 from .source_map import statement_line
+from .source_text import submodule_method_calls
 from .traced_inputs import borrowed_from_siblings, inputs_from_parent
 from .tracers import unwritable_message
 from .trace_sharing import TraceKeys, retargeted, shareable
@@ -249,10 +250,7 @@ def trace_instances(
             continue
         if id(module) not in inputs:
             if any(True for _ in module.state_dict()):
-                raise ConversionError(
-                    f"submodule {path!r} ({type(module).__qualname__}) owns weights but "
-                    "is never called by forward on the example inputs"
-                )
+                raise ConversionError(_uncalled_message(model, path, module))
             continue
         instances.append(instance(path, module))
     # parents first: a block the traced parent hands more than the model did
@@ -465,6 +463,28 @@ def _given(name: str):
         return graph.call_function(operator.is_not, (inputs[name], None))
 
     return condition
+
+
+def _uncalled_message(model: nn.Module, path: str, module: nn.Module) -> str:
+    """Why a submodule holding tensors that ``forward`` never called cannot be converted.
+
+    A block is converted by tracing its calls. gpt-fast's ``KVCache`` is never
+    called: ``Attention.forward`` runs its method ``update``, which is said
+    with its line.
+    """
+    held = ", ".join(module.state_dict())
+    what = f"submodule {path!r} ({type(module).__qualname__}) holds tensors ({held})"
+    parent_path, _, attribute = path.rpartition(".")
+    parent = model.get_submodule(parent_path)
+    uses = submodule_method_calls(type(parent), attribute)
+    if not uses:
+        return f"{what} but is never called by forward on the example inputs"
+    file, line, method = uses[0]
+    return (
+        f"{file}:{line}: {what} but is only used through its method {method}() "
+        f"(self.{attribute}.{method}(...)); nnconvert converts a submodule by "
+        "tracing its calls, not calls of its other methods"
+    )
 
 
 def _source_locations(graph: fx.GraphModule) -> dict[str, SourceLocation]:

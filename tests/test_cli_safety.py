@@ -739,3 +739,40 @@ def test_a_functional_file_reads_odd_keys_from_weights(tmp_path):
     x = torch.randn(3, 4)
     torch.testing.assert_close(rebuilt(x), original(x))
     assert run("check", model, back, "--weights", weights).exit_code == 0
+
+
+CACHE_MODEL = """
+import torch
+from torch import nn
+
+
+class Cache(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("k", torch.zeros(2, 4))
+
+    def update(self, x):
+        return self.k + x
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cache = Cache()
+
+    def forward(self, x):
+        return self.cache.update(x)
+"""
+
+
+def test_a_submodule_used_through_another_method_is_named_with_its_line(tmp_path):
+    """gpt-fast's ``self.kv_cache.update(...)``: the line that uses it, and how."""
+    model = write(tmp_path, "m.py", CACHE_MODEL)
+    result = run("convert", model, "--to", "module", "--input-shape", "2,4")
+    assert result.exit_code == 1
+    assert one_error_line(result) == (
+        f"nnconvert: error: {model}:21: submodule 'cache' (Cache) holds tensors (k) "
+        "but is only used through its method update() (self.cache.update(...)); "
+        "nnconvert converts a submodule by tracing its calls, not calls of its "
+        "other methods"
+    )
