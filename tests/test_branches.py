@@ -604,3 +604,72 @@ def test_a_block_called_without_then_with_an_input_keeps_both_paths(style):
     )
     conversion.check(train=True)
     assert "if rel_pos_bias is not None:" in conversion.source
+
+
+class LectureLanguageModel(nn.Module):
+    """karpathy's ng-video-lecture: the branch reshapes ``logits`` and ``targets`` in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 8)
+        self.head = nn.Linear(8, 20)
+
+    def forward(self, idx, targets=None):
+        logits = self.head(self.embed(idx))
+        if targets is None:
+            loss = None
+        else:
+            B, T, C = logits.shape
+            logits = logits.view(B * T, C)
+            targets = targets.view(B * T)
+            loss = F.cross_entropy(logits, targets)
+        return logits, loss
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_values_renamed_in_a_branch_keep_the_names_the_source_gives_them(style):
+    """``logits = logits.view(...)`` and the tested input ``targets`` renamed
+    under its test, not ``out = logits.view(...); logits = out``."""
+    torch.manual_seed(0)
+    inputs = (torch.randint(0, 20, (2, 5)), torch.randint(0, 20, (2, 5)))
+    model = LectureLanguageModel()
+    conversion = nnconvert.convert(model, style, inputs, keep_source=False)
+    conversion.check(train=True)
+    for line in (
+        "logits = logits.view(B * T, C)\n",
+        "targets = targets.view(B * T)\n",
+        "loss = F.cross_entropy(logits, targets)\n",
+    ):
+        assert line in conversion.source
+    assert not re.search(r"\bout\d* = ", conversion.source)
+
+
+class NoisyLinear(nn.Module):
+    """Rainbow's ``NoisyLinear``: each branch returns its own ``F.linear``."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight_mu = nn.Parameter(torch.randn(3, 4))
+        self.weight_sigma = nn.Parameter(torch.randn(3, 4))
+        self.register_buffer("weight_epsilon", torch.randn(3, 4))
+
+    def forward(self, input):
+        if self.training:
+            return F.linear(
+                input, self.weight_mu + self.weight_sigma * self.weight_epsilon
+            )
+        else:
+            return F.linear(input, self.weight_mu)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_branches_that_each_return_print_their_returns(style):
+    """Not ``input = F.linear(...)`` in both and ``return input`` after them."""
+    inputs = (torch.randn(2, 4),)
+    conversion = nnconvert.convert(NoisyLinear(), style, inputs, keep_source=False)
+    conversion.check(train=True)
+    source = conversion.source.split("def init_params")[0]
+    assert source.count("return F.linear(") == 2
+    assert "input = " not in source and "return input" not in source
+    again = nnconvert.convert(load_output(conversion, "NoisyLinear"), style, inputs)
+    assert again.source == conversion.source

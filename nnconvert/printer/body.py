@@ -36,7 +36,7 @@ from .source_loops import member_loop_line
 from .unpacked_sizes import unpacking_guards
 from ..source_map import NAMES, Frame, statement_line
 from ..stored_attributes import is_store
-from .grouping import source_statement
+from .grouping import source_statement, written_returned
 from .statements import (
     StatementPlan,
     Unpacks,
@@ -195,6 +195,7 @@ def body_lines(
     comments = CommentFeed()
     #: a side's last assignment (by statement index) and the inlined call it writes
     inside: dict[int, fx.Node] = {}
+    returned = _returned_join(graph, branch_ends, guarded, inlined, unpacks)
     for node in graph.nodes:
         if (
             node in inlined
@@ -202,6 +203,7 @@ def body_lines(
             or node in elements
             or is_only_when(node)  # a mark: its effect is printed in the branch
             or node in looped
+            or (node.op == "output" and returned is not None)  # each side returns
         ):
             continue
         if node in loops:
@@ -220,6 +222,8 @@ def body_lines(
             for polarity, value in ((True, if_true), (False, if_false)):
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
+                if node is returned:
+                    lines = [f"return {text}"]
                 if value is None and _holds_none(node, polarity, printer):
                     lines = []  # ``mask`` is None where ``mask is not None`` fails
                 if lines and isinstance(value, fx.Node) and value in inlined:
@@ -489,6 +493,41 @@ def _branch_frame(node: fx.Node | None, inlined: frozenset[fx.Node]) -> Frame | 
             return frame
         stack += [n for n in current.all_input_nodes if n in inlined]
     return None
+
+
+def _returned_join(
+    graph: fx.Graph,
+    branch_ends: frozenset[fx.Node],
+    guarded: dict[fx.Node, Guard],
+    inlined: frozenset[fx.Node],
+    unpacks: Unpacks,
+) -> fx.Node | None:
+    """The join of an ``if``/``else`` that the function returns, each side as the source returned it.
+
+    Rainbow's ``NoisyLinear``: ``if self.training: return F.linear(...)``,
+    ``else: return F.linear(input, self.weight_mu, self.bias_mu)``. Printed
+    with a ``return`` in each branch, not ``input = ...`` in both and
+    ``return input`` after them. Only a join outside any other ``if``, read
+    by the ``return`` alone and made last, whose sides the source returned
+    where it made them (:func:`.grouping.written_returned`).
+    """
+    output = next(n for n in reversed(graph.nodes) if n.op == "output")
+    join = output.args[0]
+    if (
+        not isinstance(join, fx.Node)
+        or join not in branch_ends
+        or join in unpacks
+        or guarded.get(join)
+        or list(join.users) != [output]
+    ):
+        return None
+    later = list(graph.nodes)[list(graph.nodes).index(join) + 1 :]
+    if any(n not in inlined and not is_only_when(n) for n in later[:-1]):
+        return None
+    sides = join.args[1:]
+    if not all(isinstance(s, fx.Node) and written_returned(s) for s in sides):
+        return None
+    return join
 
 
 def _holds_none(join: fx.Node, polarity: bool, printer: ExpressionPrinter) -> bool:

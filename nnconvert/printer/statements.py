@@ -646,9 +646,12 @@ def name_statements(
     statements = [n for n in graph.nodes if n not in inlined]
     reads = {node: variables_read(node, inlined) for node in statements}
     last_read: dict[fx.Node, fx.Node] = {}
+    last_used: dict[fx.Node, fx.Node] = {}  # the last read but a test ``is None``
     for node in statements:
         for variable in reads[node]:
             last_read[variable] = node
+            if _used(node, variable, inlined):
+                last_used[variable] = node
     namespace = Namespace(RESERVED | reserved)
     names: dict[fx.Node, str] = {}
     shared: set[fx.Node] = set()  # sides whose name their ``choose`` took over
@@ -672,10 +675,15 @@ def name_statements(
         dying = [
             v
             for v in reads[node]
-            if last_read.get(v) is node
-            and v in names
+            if v in names
             and v not in shared
-            and not _is_optional_input(v)
+            and (
+                last_read.get(v) is node
+                and not _is_optional_input(v)
+                or last_used.get(v) is node
+                and _is_optional_input(v)
+                and _given(v, (guarded or {}).get(node, ()))
+            )
         ]
         if side is not None:
             for variable in dying:
@@ -833,7 +841,9 @@ def _name_sides_as_their_end(
     it, so on its own path the input dies there too: the value is named as
     the branch's end (``x = self.layer(x * 2)``) when nothing that runs on
     its path between it and the end reads or assigns a value of that name.
-    A name the user gave the value is kept.
+    The side's own readers on its path read it under that name (ng-video-
+    lecture's ``logits = logits.view(B * T, C)`` then ``F.cross_entropy(logits,
+    targets)``). A name the user gave the value is kept.
     """
     nodes = list(graph.nodes)
     position = {node: i for i, node in enumerate(nodes)}
@@ -849,15 +859,29 @@ def _name_sides_as_their_end(
                 or names[side] == name
                 or side in unpacks
                 or side in elements
-                or list(side.users) != [end]
+                or end not in side.users
                 or user_name(side) not in (None, name)  # the user's own name stays
             ):
                 continue
-            guard = guarded.get(side, ())
+            guard = tuple(guarded.get(side, ()))
+
+            def in_branch(node: fx.Node) -> bool:  # printed inside the side's ``if``
+                return (
+                    bool(guard) and tuple(guarded.get(node, ()))[: len(guard)] == guard
+                )
+
+            # read elsewhere than in its branch (then by the end), it keeps its name
+            if not all(u is end or in_branch(u) for u in side.users):
+                continue
             on_its_path = [
                 node
-                for node in nodes[position[side] + 1 : position[end]]
-                if node not in inlined and not _exclusive(guard, guarded.get(node, ()))
+                for node in nodes[position[side] + 1 :]
+                if node not in inlined
+                and (
+                    in_branch(node)
+                    or position[node] < position[end]
+                    and not _exclusive(guard, guarded.get(node, ()))
+                )
             ]
             clobbers = any(
                 names.get(node) == name
@@ -940,6 +964,42 @@ def _is_optional_input(node: fx.Node) -> bool:
             is_condition(user) or user.target in (operator.is_, operator.is_not)
             for user in node.users
         )
+    )
+
+
+def _given(node: fx.Node, guard: Guard) -> bool:
+    """``guard`` holds only where the optional input ``node`` is not None.
+
+    Inside ``if targets is not None:`` the input may be renamed over
+    (ng-video-lecture's ``targets = targets.view(B * T)``) where nothing but
+    tests ``is None`` reads it later: each answers the same of what the name
+    holds then, and the ``if`` that reads it is printed before.
+    """
+    return any(
+        _tests_none(condition, node)
+        and (condition.target, polarity)
+        in ((operator.is_not, True), (operator.is_, False))
+        for condition, polarity in guard or ()
+    )
+
+
+def _used(node: fx.Node, variable: fx.Node, inlined: set[fx.Node]) -> bool:
+    """``node``'s line reads ``variable`` other than in a test ``is None``."""
+    for argument in node.all_input_nodes:
+        if argument is variable and not _tests_none(node, variable):
+            return True
+        if argument in inlined and _used(argument, variable, inlined):
+            return True
+    return False
+
+
+def _tests_none(node: Any, variable: fx.Node) -> bool:
+    """``variable is None`` or ``variable is not None``."""
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and node.target in (operator.is_, operator.is_not)
+        and node.args == (variable, None)
     )
 
 
