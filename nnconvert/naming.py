@@ -125,8 +125,14 @@ def first_free(
 
 
 def snake_case(name: str) -> str:
-    """``ConvNet`` -> ``conv_net``, ``MLPBlock`` -> ``mlp_block``."""
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    """``ConvNet`` -> ``conv_net``, ``MLPBlock`` -> ``mlp_block``.
+
+    A digit binds to a capital after it that starts no word: ``Conv2D`` ->
+    ``conv2d``, ESRGAN's ``ResidualDenseBlock_5C`` ->
+    ``residual_dense_block_5c``, ``R2LTransformer`` -> ``r2l_transformer``;
+    a word after it starts anew (``MV2Block`` -> ``mv2_block``).
+    """
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z0-9])(?=[A-Z][a-z])", "_", name)
     return identifier(words.lower())
 
 

@@ -568,6 +568,11 @@ def test_identifiers_and_cases():
     assert identifier("0") == "_0"
     assert identifier("class") == "class_"
     assert snake_case("MLPBlock") == "mlp_block"
+    # a digit binds to a capital that starts no word (ESRGAN's block, a Conv2D)
+    assert snake_case("ResidualDenseBlock_5C") == "residual_dense_block_5c"
+    assert snake_case("Conv2D") == "conv2d"
+    assert snake_case("MV2Block") == "mv2_block"
+    assert snake_case("RRDB_trunk") == "rrdb_trunk"
     assert camel_case("down_sample") == "DownSample"
 
 

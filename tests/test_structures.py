@@ -952,3 +952,24 @@ def test_a_second_shape_is_not_named_after_a_layer_module_style_adds():
     )
     assert "class Expanding2(nn.Module):" in conversion.source
     assert "self.expanded = Expanding2()" in conversion.source
+
+
+class Trunk(nn.Module):
+    """ESRGAN's ``RRDBNet``: a Sequential under an attribute in capitals."""
+
+    def __init__(self):
+        super().__init__()
+        self.RRDB_trunk = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8))
+
+    def forward(self, x):
+        return self.RRDB_trunk(x)
+
+
+def test_a_sequentials_function_is_named_in_snake_case():
+    inputs = (torch.randn(2, 8),)
+    conversion = nnconvert.convert(Trunk(), Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    assert "def rrdb_trunk(params: dict[str, Tensor]" in conversion.source
+    assert (
+        'return rrdb_trunk(sub_params(params, "RRDB_trunk."), x)' in conversion.source
+    )

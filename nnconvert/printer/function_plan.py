@@ -1002,7 +1002,7 @@ def _names_of_callees(members: list[_Member]) -> set[str]:
     names = {"sequential"}
     for member in members:
         for attribute, _ in member.instance.module.named_children():
-            base = identifier(attribute)
+            base = _sequential_base(attribute)
             names |= {base, re.sub(r"_?\d+$", "", base)}
         names |= {call.name for call in methods_of(member.graph)}
     return names
@@ -1360,10 +1360,11 @@ def _free_of_builtins(name: str) -> str:
 def _sequential_base(path: str) -> str:
     """The function name of the ``nn.Sequential`` at ``path``: its attribute (``features``).
 
-    ``sequential`` for one known only by position (``blocks.0``).
+    In snake case, as functions are named (ESRGAN's ``RRDB_trunk`` ->
+    ``rrdb_trunk``); ``sequential`` for one known only by position (``blocks.0``).
     """
     attribute = path.rpartition(".")[2]
-    return "sequential" if attribute.isdigit() else identifier(attribute)
+    return "sequential" if attribute.isdigit() else snake_case(attribute)
 
 
 def _is_sequential(instance: Instance) -> bool:
