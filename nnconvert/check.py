@@ -45,7 +45,7 @@ from .branches import SHAPE_GUARD_MESSAGE
 from .copying import copy_model
 from .errors import CheckError
 from .reporting import one_line
-from .trace import given_optional_inputs
+from .trace import forward_parameters, given_optional_inputs
 from .range_counts import (
     CHECKED_COUNTS,
     argument_value,
@@ -290,7 +290,9 @@ def _check_equivalent(
             skipped.append(f"{label}{GUARD_REFUSES}")
     if train:
         results += _check_train(original, make_candidate, example_inputs, tolerances)
-    for name, label, inputs in other_counts(original, example_inputs):
+    changed = other_counts(original, example_inputs)
+    changed += other_flags(original, example_inputs)
+    for name, label, inputs in changed:
         reference = _try_run(original, inputs)
         if isinstance(reference, Exception):
             skipped.append(f"{label}: the original rejects it ({one_line(reference)})")
@@ -331,6 +333,27 @@ def other_counts(
             changed = with_argument(model, inputs, name, count)
             if changed is not None:
                 found.append((name, f"{name}={count}", tuple(changed)))
+    return found
+
+
+def other_flags(
+    model: nn.Module, inputs: Sequence[Any]
+) -> list[tuple[str, str, tuple[Any, ...]]]:
+    """``(argument, "return_embeddings=True", inputs)``: each flag of ``forward`` flipped.
+
+    A ``bool`` argument's other value (:mod:`nnconvert.flags` traces the
+    root with it); a rewrite that refuses it says so, and the check skips it.
+    """
+    found = []
+    for parameter in forward_parameters(model):
+        value = argument_value(model, inputs, parameter.name)
+        if type(parameter.default) is not bool or type(value) is not bool:
+            continue
+        changed = with_argument(model, inputs, parameter.name, not value)
+        if changed is not None:
+            found.append(
+                (parameter.name, f"{parameter.name}={not value}", tuple(changed))
+            )
     return found
 
 

@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from torch import fx, nn
 
+from .flags import FLAGS_MERGED, flag_condition, flipped_flags, without_flag_guards
 from .forward_calls import forward_calls_are_calls
 from .attributes import attributes_restored
 from .block_purity import BlockFacts, computes_only_its_result, pure_calls
@@ -209,7 +210,13 @@ def trace_instances(
         try:
             known = None if id(module) in borrowed else outputs  # of the model's run
             graphs, merged = shared or traced(
-                module, inputs[id(module)], keep, known, known_pure, step_counts
+                module,
+                inputs[id(module)],
+                keep,
+                known,
+                known_pure,
+                step_counts,
+                flags=not path,
             )
         except ConversionError as error:  # say which block, as well as where
             if not path:
@@ -228,7 +235,7 @@ def trace_instances(
         else:
             pure.discard(id(module))
         built = _attributes_under(read.built_paths, path)
-        single = len(graphs) == 1
+        single = len(graphs) == 1 and not merged.meta.get(FLAGS_MERGED)
         located = _source_locations(merged)
         made = Instance(
             path,
@@ -321,6 +328,7 @@ def traced(
     outputs: KnownOutputs | None = None,
     pure_block: BlockFacts = lambda module: False,
     step_counts: bool = True,
+    flags: bool = False,
 ) -> tuple[dict[TraceVariant, fx.GraphModule], fx.GraphModule]:
     """Every trace ``module`` needs, and their merge.
 
@@ -338,23 +346,26 @@ def traced(
     takes its kept blocks' results from there instead of running them again.
     ``pure_block`` says which of the blocks it calls compute only their
     result (:mod:`.block_purity`): the merge may join their calls.
+    ``flags`` (the root): each ``bool`` argument a branch tested is traced
+    flipped too, with all of the above, and merged under it (:mod:`.flags`).
     """
     keywords = keywords_of(inputs)
     optional = given_optional_inputs(module, inputs)
     given = frozenset(name for _, name in optional)
     graphs: dict[TraceVariant, fx.GraphModule] = {}
+    record = graphs  # where each trace is kept: a flipped flag's, nowhere
 
     def in_both_modes(
         inputs: tuple[Any, ...], given: frozenset[str], known: KnownOutputs | None
     ):
         eval_graph = trace(module, inputs, keep, keywords, known)
-        graphs[TraceVariant(False, given)] = eval_graph
+        record[TraceVariant(False, given)] = eval_graph
         if not eval_graph.meta[BRANCHES_ON_TRAINING]:
             return eval_graph
         with modes_kept(module):
             module.train()
             train_graph = trace(module, inputs, keep, keywords)
-        graphs[TraceVariant(True, given)] = train_graph
+        record[TraceVariant(True, given)] = train_graph
         return merge_traces(
             train_graph,
             eval_graph,
@@ -408,6 +419,29 @@ def traced(
         )
 
     merged = dropping(merged, inputs, given, optional)
+    for name, value, flipped in (
+        flipped_flags(module, inputs, merged.graph) if flags else ()
+    ):
+        if not _runs(module, flipped, keywords):
+            continue
+        record = {}
+        try:
+            other = dropping(
+                in_both_modes(flipped, given, None), flipped, given, optional
+            )
+            sides = [without_flag_guards(g, name) for g in (other, merged)]
+            if not value:  # the example set the flag: the flipped trace is False's
+                sides.reverse()
+            joined = merge_traces(
+                *sides,
+                flag_condition(name),
+                primary=not value,  # the example's answer
+                pure_blocks=pure_calls(sides, pure_block),
+            )
+        except Exception:  # another path that does not merge: the flag stays refused
+            continue
+        merged = joined
+        merged.meta[FLAGS_MERGED] = True  # one trace, but the merge is the code
     graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
     if len(graphs) == 2:  # the eval trace under both keys: one trace
         graphs = {EVAL_TRACE: graphs[EVAL_TRACE]}

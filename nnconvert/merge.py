@@ -150,7 +150,8 @@ class _Merger:
                 ):
                     inputs[str(node.target)] = self.take(side, node)
         self.condition = condition(self.graph, inputs)
-        self.origin[self.condition] = _Origin(-0.5, -0.5)
+        if self.condition.op != "placeholder":  # a flag input stays in its place
+            self.origin[self.condition] = _Origin(-0.5, -0.5)
         true_output = _output(self.sides[0]).args[0]
         false_output = _output(self.sides[1]).args[0]
         result = self.unify(true_output, false_output)

@@ -673,3 +673,33 @@ def test_branches_that_each_return_print_their_returns(style):
     assert "input = " not in source and "return input" not in source
     again = nnconvert.convert(load_output(conversion, "NoisyLinear"), style, inputs)
     assert again.source == conversion.source
+
+
+class Embeddings(nn.Module):
+    """Perceiver's ``forward(..., return_embeddings=False)``: a flag picks what it returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x, return_embeddings=False):
+        x = torch.relu(self.body(x))
+        if return_embeddings:
+            return x
+        return self.head(x)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_flag_of_forward_keeps_both_paths_and_checks_both(style):
+    """Traced with the flag flipped too, not refused (SPEC invariant 7)."""
+    inputs = (torch.randn(2, 4),)
+    conversion = nnconvert.convert(Embeddings(), style, inputs, keep_source=False)
+    report = conversion.check(train=True)
+    labels = [result.label for result in report.results]
+    assert "eval, return_embeddings=True" in labels
+    assert "train (return_embeddings=True), outputs" in labels
+    assert "if return_embeddings:" in conversion.source
+    assert "traced with return_embeddings" not in conversion.source
+    again = nnconvert.convert(load_output(conversion, "Embeddings"), style, inputs)
+    assert again.source == conversion.source

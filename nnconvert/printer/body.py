@@ -509,7 +509,8 @@ def _returned_join(
     with a ``return`` in each branch, not ``input = ...`` in both and
     ``return input`` after them. Only a join outside any other ``if``, read
     by the ``return`` alone and made last, whose sides the source returned
-    where it made them (:func:`.grouping.written_returned`).
+    where it made them (:func:`.grouping.written_returned`) or were made
+    before the ``if`` (Perceiver's ``if return_embeddings: return x``).
     """
     output = next(n for n in reversed(graph.nodes) if n.op == "output")
     join = output.args[0]
@@ -525,8 +526,11 @@ def _returned_join(
     if any(n not in inlined and not is_only_when(n) for n in later[:-1]):
         return None
     sides = join.args[1:]
-    if not all(isinstance(s, fx.Node) and written_returned(s) for s in sides):
-        return None
+    if not all(
+        isinstance(s, fx.Node) and (written_returned(s) or not guarded.get(s))
+        for s in sides
+    ):
+        return None  # a value the branch bound to a name: ``y = ...`` then ``return y``
     return join
 
 
@@ -821,6 +825,8 @@ def signature_parameters(
             optional = node.args == (None,) or _tested_for_none(node)
             text += ": Tensor | None" if optional else ": Tensor"
             printer.use("Tensor")
+        elif hint and type(value) is bool and node.args and type(node.args[0]) is bool:
+            text += ": bool"  # a flag (``return_embeddings: bool = False``)
         if node.args:
             text += (
                 f"={literal(node.args[0])}"

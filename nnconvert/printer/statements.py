@@ -694,7 +694,12 @@ def name_statements(
         # input dies here (``x = self.fc(x)``); never a later argument's,
         # which names another thing (``out, _ = self.attn(x, mask=mask)``).
         # A join of two branches is either side's value: any side may hand it.
-        first = dying[:1] if is_choose(node) else reads[node][:1]
+        # (never the condition's own: a flag input tested, ``if return_embeddings:``)
+        first = (
+            [v for v in dying if v is not node.args[0]][:1]
+            if is_choose(node)
+            else reads[node][:1]
+        )
         heir = dying[0] if dying and dying[:1] == first else None
         for variable in dying:
             if variable is not heir:

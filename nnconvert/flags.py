@@ -1,0 +1,107 @@
+"""``forward``'s flags, traced both ways: ``if return_embeddings: return x``.
+
+Perceiver's ``forward(self, data, mask=None, return_embeddings=False)``
+branches on a ``bool`` argument. The tracer answers the test from the
+example (``False``) and the output refused the other value ("traced with
+return_embeddings=False; convert again ..."), so a user who fetched the
+embeddings could not. The root is traced again with each such flag flipped
+(:func:`flipped_flags`), each trace loses its refusal of the value the
+other covers (:func:`without_flag_guards`), and the two merge under the
+flag itself (:func:`flag_condition`): the output has both paths, and the
+check runs both (SPEC invariant 7).
+
+Only the flags the trace refused (a test of the flag decided a branch) and
+at most :data:`FLAGS_UP_TO` of them: each doubles the traces. Flags of a
+block are not flipped: its parent passes them, as the traced call did.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable, Sequence
+
+from torch import fx, nn
+
+from .branches import is_expect
+from .printer.literal_holes import copy_graph
+from .range_counts import argument_value, with_argument
+from .trace import forward_parameters
+
+#: the most flags of one ``forward`` traced both ways
+FLAGS_UP_TO = 2
+#: ``meta`` key of a merged graph that joined a flag's two traces
+FLAGS_MERGED = "flags_merged"
+
+
+def flipped_flags(
+    module: nn.Module, inputs: Sequence[Any], graph: fx.Graph
+) -> list[tuple[str, bool, tuple[Any, ...]]]:
+    """``(name, value, inputs)`` for each flag ``graph`` refused another value of.
+
+    ``value`` is the flipped one (``True`` for ``return_embeddings=False``),
+    ``inputs`` the example's with it.
+    """
+    found = []
+    for parameter in forward_parameters(module):
+        if type(parameter.default) is not bool or not _refused(graph, parameter.name):
+            continue
+        value = argument_value(module, inputs, parameter.name)
+        if type(value) is not bool:
+            continue
+        flipped = with_argument(module, inputs, parameter.name, not value)
+        if flipped is not None:
+            found.append((parameter.name, not value, flipped))
+    return found[:FLAGS_UP_TO]
+
+
+def without_flag_guards(module: fx.GraphModule, name: str) -> fx.GraphModule:
+    """A copy of ``module`` without its refusals of another value of the flag ``name``.
+
+    The graph is copied, not the model's layers: the merge keeps calling them.
+    """
+    copied = fx.GraphModule(module, copy_graph(module.graph), type(module).__name__)
+    copied.meta.update(module.meta)
+    module = copied
+    for node in list(module.graph.nodes):
+        if is_expect(node) and _tests_flag(node.args[0], name):
+            condition = node.args[0]
+            module.graph.erase_node(node)
+            if condition.op != "placeholder" and not condition.users:
+                module.graph.erase_node(condition)
+    module.recompile()
+    return module
+
+
+def flag_condition(name: str) -> Callable[[fx.Graph, dict[str, fx.Node]], fx.Node]:
+    """The merge's condition: the flag's own input (``if return_embeddings:``)."""
+
+    def condition(graph: fx.Graph, inputs: dict[str, fx.Node]) -> fx.Node:
+        return inputs[name]
+
+    return condition
+
+
+def _refused(graph: fx.Graph, name: str) -> bool:
+    return any(is_expect(n) and _tests_flag(n.args[0], name) for n in graph.nodes)
+
+
+def _tests_flag(condition: Any, name: str) -> bool:
+    """``flag`` or ``not flag``: what the tracer's refusal of the flag's other value tests."""
+    if not isinstance(condition, fx.Node):
+        return False
+    if condition.op == "call_function" and condition.target is operator.not_:
+        condition = condition.args[0]
+    return (
+        isinstance(condition, fx.Node)
+        and condition.op == "placeholder"
+        and condition.target == name
+    )
+
+
+__all__ = [
+    "FLAGS_UP_TO",
+    "expect",
+    "flag_condition",
+    "flipped_flags",
+    "without_flag_guards",
+]
