@@ -22,9 +22,10 @@ from typing import Any, Callable, Sequence
 
 from torch import fx, nn
 
-from .branches import is_expect
+from .branches import is_choose, is_expect
 from .printer.literal_holes import copy_graph
 from .range_counts import argument_value, with_argument
+from .source_map import SOURCE
 from .trace import forward_parameters
 
 #: the most flags of one ``forward`` traced both ways
@@ -72,6 +73,29 @@ def without_flag_guards(module: fx.GraphModule, name: str) -> fx.GraphModule:
     return module
 
 
+def mark_flag_tests(merged: fx.GraphModule, name: str, before: fx.GraphModule) -> None:
+    """The joins ``merged`` makes on the flag ``name`` come from the source's ``if``.
+
+    The refusal the trace made (in ``before``) was made on the line of the
+    user's ``if return_embeddings:``; the joins that test the flag take its
+    frames, so that the comments above that ``if`` stand above the printed
+    one (:func:`nnconvert.printer.body.body_lines`).
+    """
+    frames = next(
+        (
+            n.meta.get(SOURCE)
+            for n in before.graph.nodes
+            if is_expect(n) and _tests_flag(n.args[0], name) and n.meta.get(SOURCE)
+        ),
+        None,
+    )
+    if frames is None:
+        return
+    for node in merged.graph.nodes:
+        if is_choose(node) and _tests_flag(node.args[0], name):
+            node.meta[SOURCE] = frames  # not the frames the merge gave it
+
+
 def flag_condition(name: str) -> Callable[[fx.Graph, dict[str, fx.Node]], fx.Node]:
     """The merge's condition: the flag's own input (``if return_embeddings:``)."""
 
@@ -99,9 +123,10 @@ def _tests_flag(condition: Any, name: str) -> bool:
 
 
 __all__ = [
+    "FLAGS_MERGED",
     "FLAGS_UP_TO",
-    "expect",
     "flag_condition",
     "flipped_flags",
+    "mark_flag_tests",
     "without_flag_guards",
 ]

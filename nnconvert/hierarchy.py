@@ -33,7 +33,13 @@ from typing import Any, Iterable, Iterator, Sequence
 import torch
 from torch import fx, nn
 
-from .flags import FLAGS_MERGED, flag_condition, flipped_flags, without_flag_guards
+from .flags import (
+    FLAGS_MERGED,
+    flag_condition,
+    flipped_flags,
+    mark_flag_tests,
+    without_flag_guards,
+)
 from .forward_calls import forward_calls_are_calls
 from .attributes import attributes_restored
 from .block_purity import BlockFacts, computes_only_its_result, pure_calls
@@ -440,6 +446,7 @@ def traced(
             )
         except Exception:  # another path that does not merge: the flag stays refused
             continue
+        mark_flag_tests(joined, name, merged)
         merged = joined
         merged.meta[FLAGS_MERGED] = True  # one trace, but the merge is the code
     graphs[EVAL_TRACE] = graphs[TraceVariant(False, given)]
@@ -506,7 +513,8 @@ def _uncalled_message(model: nn.Module, path: str, module: nn.Module) -> str:
     called: ``Attention.forward`` runs its method ``update``, which is said
     with its line.
     """
-    held = ", ".join(module.state_dict())
+    names = list(module.state_dict())
+    held = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if names[3:] else "")
     what = f"submodule {path!r} ({type(module).__qualname__}) holds tensors ({held})"
     parent_path, _, attribute = path.rpartition(".")
     parent = model.get_submodule(parent_path)

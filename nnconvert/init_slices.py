@@ -16,12 +16,13 @@ not ``torch.empty``.
 Only code whose value the literals fix is taken: literals, ``torch`` and
 ``math`` calls (nothing random, no ``nn`` layer), methods, indexing and
 in-place operators on the slice's own locals, a few pure builtins, and
-reads of constructor parameters, of ``self.<attr>`` and of the fields of
-an object argument (minGPT's ``config.block_size``) that hold plain
+reads of constructor parameters, of ``self.<attr>``, of the fields of
+an object argument (minGPT's ``config.block_size``) and of the file's
+module-level names (a script's ``block_size = 8``) that hold plain
 literals. Those reads become placeholders the printer fills (with the
 instance's literal, or with a constructor parameter of the emitted class
-when instances differ). Anything else (another method, a module, numpy, a
-global, a loop) gives None, and the printer keeps the bytes.
+when instances differ). Anything else (another method, a module, numpy,
+any other global, a loop) gives None, and the printer keeps the bytes.
 
 Safety: the recovered code is run in a fresh namespace with the instance's
 values and its result compared bit for bit (:func:`~.tensor_values.same_bits`)

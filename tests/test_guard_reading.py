@@ -256,13 +256,17 @@ def test_a_guard_on_a_plain_argument_names_it(style):
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
-def test_a_guard_on_a_flag_reads_as_the_source_asked_it(style):
-    conversion = converted(MayReturnScores(), style, (torch.randn(2, 4),))
+def test_a_test_of_a_flag_reads_as_the_source_asked_it(style):
+    """The root's flag is traced both ways (``nnconvert/flags.py``): both paths run."""
+    model = MayReturnScores()
+    conversion = converted(model, style, (torch.randn(2, 4),))
     assert "if return_attention:" in conversion.source  # not ``if not not_2:``
     assert "not_" not in conversion.source
-    message = "traced with return_attention=False; convert again with this"
-    with pytest.raises(ValueError, match=message):
-        run(conversion, torch.randn(2, 4), return_attention=True)
+    assert "traced with return_attention" not in conversion.source
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        scores = run(conversion, x, return_attention=True)
+        torch.testing.assert_close(scores, model(x, return_attention=True))
 
 
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)

@@ -298,10 +298,22 @@ def test_members_read_elsewhere_or_written_out_stay(cls, style):
     )
 
 
+class EncoderModel(nn.Module):
+    """The encoder as a block: its parent passes the flag (the root's own flags
+    are traced both ways, ``nnconvert/flags.py``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+
+    def forward(self, x):
+        return self.encoder(x)[0]
+
+
 @pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
 def test_a_guard_on_a_flag_asks_first_and_the_steps_loop(style):
     """The flag's guard moves to the top (``passes/guards.py``), so every step is alike."""
-    conversion = _converted(Encoder, style)
+    conversion = _converted(EncoderModel, style)
     source = conversion.source
     assert source.count("raise ValueError") == 1
     loop = "for i in range(3):" if style is Style.FUNCTIONAL else "for layer in"
@@ -310,7 +322,7 @@ def test_a_guard_on_a_flag_asks_first_and_the_steps_loop(style):
     model = load_output(conversion).module if style is not Style.FUNCTIONAL else None
     if model is not None:
         with pytest.raises(ValueError, match="return_attns"):
-            model(*_inputs(), return_attns=True)
+            model.encoder(*_inputs(), return_attns=True)
 
 
 @pytest.mark.parametrize("to", STYLES, ids=lambda s: s.value)
@@ -377,7 +389,7 @@ def test_a_loop_keeps_the_variable_the_source_names(style):
     """``for blk in self.blocks:`` as written, for both kinds of member loop."""
     chain = _converted(Chain, style).source
     assert "for blk in self.blocks:\n            x = blk(x)\n" in chain
-    encoder = _converted(Encoder, style).source
+    encoder = _converted(EncoderModel, style).source
     assert "for layer in self.layer_stack:" in encoder
 
 

@@ -227,7 +227,9 @@ def find_member_loops(
             [n for n in r if n.op != "get_attr"] or _reads(r, index) for r in readers
         ]
         if count == 1 and calls[0]:
-            one = _one_member_loop(container, readers[0], calls[0], index, chained)
+            one = _one_member_loop(
+                container, readers[0], calls[0], order, index, chained
+            )
             loop = one and _as_loop(one, index, varying)
             if loop is not None:
                 found.append(loop)
@@ -259,6 +261,7 @@ def _one_member_loop(
     container: str,
     readers: list[fx.Node],
     calls: list[fx.Node],
+    order: list[fx.Node],
     index: dict[fx.Node, int],
     chained: bool,
 ) -> Unrolled | None:
@@ -272,7 +275,10 @@ def _one_member_loop(
     is not one step). It must hold the member's ``calls`` and every reader
     of its tensors (``readers``: those and its ``get_attr`` s); unless
     ``chained``, nothing after it reads the member calls' results either,
-    as :func:`find_member_loops` asks of every copy.
+    as :func:`find_member_loops` asks of every copy. A step that is one call
+    stays a call: a functional file read back holds a block whose function
+    is only that call as the ``nn.Sequential`` it chains, whose member's
+    call no source line makes, so the loop would not come back.
     """
     frame = statement_line(calls[0])
     statements = member_loop_statements(frame, container) if frame else None
@@ -288,7 +294,6 @@ def _one_member_loop(
             return None
         return next((k for k, s in enumerate(statements) if made.line in s), None)
 
-    order = sorted(index, key=index.__getitem__)
     places = {n: statement_of(n) for n in order if n.op != "get_attr"}
     region = [n for n, place in places.items() if place is not None]
     if not region or any(places[a] > places[b] for a, b in zip(region, region[1:])):
@@ -296,6 +301,8 @@ def _one_member_loop(
     copy = tuple(order[index[region[0]] : index[region[-1]] + 1])
     if any(n.op != "get_attr" and places[n] is None for n in copy):
         return None
+    if len(region) == 1:  # ``for blk in self.blocks: x = blk(x)`` over one block
+        return None  # read back, a chain of one call is an nn.Sequential's body
     inside = set(copy)
     if not set(calls) <= inside or any(
         not set(n.users) <= inside for n in readers if n.op == "get_attr" or not chained

@@ -195,6 +195,8 @@ def body_lines(
     comments = CommentFeed()
     #: a side's last assignment (by statement index) and the inlined call it writes
     inside: dict[int, fx.Node] = {}
+    #: statement index -> a join and the line of its ``if``: comments above it
+    branch_heads: dict[int, tuple[fx.Node, int]] = {}
     returned = _returned_join(graph, branch_ends, guarded, inlined, unpacks)
     for node in graph.nodes:
         if (
@@ -215,6 +217,11 @@ def body_lines(
         guard = guarded.get(node, ())
         if node in branch_ends:
             condition, if_true, if_false = node.args
+            frame = statement_line(node)  # a flag's join: the source's ``if`` line
+            if frame is not None:  # the comments above it stand above the ``if``
+                branch_heads[len(statements)] = (node, frame.line)
+                statements.append((guard, None, []))
+                readers.append(None)
             if node in unpacks:  # ``out, _ = self.encoder_attn(...)`` on one side
                 name = _unpack_target(node, unpacks[node], printer)
             else:
@@ -223,7 +230,7 @@ def body_lines(
                 text = printer.argument(value)
                 lines = [] if text == name else [f"{name} = {text}"]
                 if node is returned:
-                    lines = [f"return {text}"]
+                    lines = [f"return {_returned(value, printer)}"]
                 if value is None and _holds_none(node, polarity, printer):
                     lines = []  # ``mask`` is None where ``mask is not None`` fails
                 if lines and isinstance(value, fx.Node) and value in inlined:
@@ -240,6 +247,7 @@ def body_lines(
     readers = [readers[i] for i in order]
     inside = {order.index(i): value for i, value in inside.items()}
     heads = {order.index(i): call for i, call in heads.items()}
+    branch_heads = {order.index(i): head for i, head in branch_heads.items()}
     comments.prepare(
         [
             node
@@ -264,15 +272,19 @@ def body_lines(
 
     written = [
         (
-            lines.lines(printer, commented, comments.above)
-            if isinstance(lines, DataLoop)
+            comments.above(*branch_heads[i])
+            if i in branch_heads
             else (
-                _commented(lines, node, comments)
-                if node
+                lines.lines(printer, commented, comments.above)
+                if isinstance(lines, DataLoop)
                 else (
-                    comments.above(heads[i], loop_heads[heads[i]]) + lines
-                    if i in heads and lines
-                    else lines
+                    _commented(lines, node, comments)
+                    if node
+                    else (
+                        comments.above(heads[i], loop_heads[heads[i]]) + lines
+                        if i in heads and lines
+                        else lines
+                    )
                 )
             )
         )
@@ -502,15 +514,18 @@ def _returned_join(
     inlined: frozenset[fx.Node],
     unpacks: Unpacks,
 ) -> fx.Node | None:
-    """The join of an ``if``/``else`` that the function returns, each side as the source returned it.
+    """The join of an ``if``/``else`` that the function returns as it is.
 
     Rainbow's ``NoisyLinear``: ``if self.training: return F.linear(...)``,
-    ``else: return F.linear(input, self.weight_mu, self.bias_mu)``. Printed
-    with a ``return`` in each branch, not ``input = ...`` in both and
-    ``return input`` after them. Only a join outside any other ``if``, read
-    by the ``return`` alone and made last, whose sides the source returned
-    where it made them (:func:`.grouping.written_returned`) or were made
-    before the ``if`` (Perceiver's ``if return_embeddings: return x``).
+    ``else: return F.linear(input, self.weight_mu, self.bias_mu)``; Perceiver's
+    ``if return_embeddings: return x``. Printed with a ``return`` in each
+    branch, not ``input = ...`` in both and ``return input`` after them.
+    Only a join outside any other ``if``, read by the ``return`` alone and
+    made last, whose sides (or their items: ``return x, attentions``) the
+    source returned where it made them (:func:`.grouping.written_returned`)
+    or made before the ``if``; a value a branch bound to a name (MobileNetV2's
+    ``out = out + self.shortcut(x) if self.stride == 1 else out``, then
+    ``return out``) keeps the assignment.
     """
     output = next(n for n in reversed(graph.nodes) if n.op == "output")
     join = output.args[0]
@@ -525,12 +540,14 @@ def _returned_join(
     later = list(graph.nodes)[list(graph.nodes).index(join) + 1 :]
     if any(n not in inlined and not is_only_when(n) for n in later[:-1]):
         return None
-    sides = join.args[1:]
-    if not all(
-        isinstance(s, fx.Node) and (written_returned(s) or not guarded.get(s))
-        for s in sides
-    ):
-        return None  # a value the branch bound to a name: ``y = ...`` then ``return y``
+    elements = {t for targets in unpacks.values() for t in targets if t is not None}
+    values: list[fx.Node] = []  # the sides' values; a tuple's items
+    for side in join.args[1:]:
+        fx.node.map_arg(side, values.append)
+    for value in values:
+        made_before = not guarded.get(value) or value in elements
+        if not (made_before or written_returned(value)):
+            return None  # the source bound it (``out = out + x``), then returned it
     return join
 
 
