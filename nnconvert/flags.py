@@ -32,6 +32,8 @@ from .trace import forward_parameters
 FLAGS_UP_TO = 2
 #: ``meta`` key of a merged graph that joined a flag's two traces
 FLAGS_MERGED = "flags_merged"
+#: ``meta`` key of a join on a flag: the frame of the source's ``if`` that tests it
+FLAG_TEST = "flag_test"
 
 
 def flipped_flags(
@@ -77,9 +79,9 @@ def mark_flag_tests(merged: fx.GraphModule, name: str, before: fx.GraphModule) -
     """The joins ``merged`` makes on the flag ``name`` come from the source's ``if``.
 
     The refusal the trace made (in ``before``) was made on the line of the
-    user's ``if return_embeddings:``; the joins that test the flag take its
-    frames, so that the comments above that ``if`` stand above the printed
-    one (:func:`nnconvert.printer.body.body_lines`).
+    user's ``if return_embeddings:``; the joins that test the flag hold its
+    frame (:data:`FLAG_TEST`), so that the comments above that ``if`` stand
+    above the printed one (:func:`nnconvert.printer.body.body_lines`).
     """
     frames = next(
         (
@@ -93,7 +95,7 @@ def mark_flag_tests(merged: fx.GraphModule, name: str, before: fx.GraphModule) -
         return
     for node in merged.graph.nodes:
         if is_choose(node) and _tests_flag(node.args[0], name):
-            node.meta[SOURCE] = frames  # not the frames the merge gave it
+            node.meta[FLAG_TEST] = frames[0]  # what the merge gave it stays
 
 
 def flag_condition(name: str) -> Callable[[fx.Graph, dict[str, fx.Node]], fx.Node]:
@@ -123,6 +125,7 @@ def _tests_flag(condition: Any, name: str) -> bool:
 
 
 __all__ = [
+    "FLAG_TEST",
     "FLAGS_MERGED",
     "FLAGS_UP_TO",
     "flag_condition",

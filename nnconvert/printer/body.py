@@ -34,6 +34,7 @@ from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
 from .source_loops import member_loop_line
 from .unpacked_sizes import unpacking_guards
+from ..flags import FLAG_TEST
 from ..source_map import NAMES, Frame, statement_line
 from ..stored_attributes import is_store
 from .grouping import source_statement, written_returned
@@ -217,7 +218,7 @@ def body_lines(
         guard = guarded.get(node, ())
         if node in branch_ends:
             condition, if_true, if_false = node.args
-            frame = statement_line(node)  # a flag's join: the source's ``if`` line
+            frame = node.meta.get(FLAG_TEST)  # a flag's join: the source's ``if``
             if frame is not None:  # the comments above it stand above the ``if``
                 branch_heads[len(statements)] = (node, frame.line)
                 statements.append((guard, None, []))
@@ -546,7 +547,10 @@ def _returned_join(
         fx.node.map_arg(side, values.append)
     for value in values:
         made_before = not guarded.get(value) or value in elements
-        if not (made_before or written_returned(value)):
+        # printed inside the ``return``: a statement of its own would read back
+        # bound to a name (``x = self.layer(x * 2)``), returned after the ``if``
+        returned_as_made = value in inlined and written_returned(value)
+        if not (made_before or returned_as_made):
             return None  # the source bound it (``out = out + x``), then returned it
     return join
 
