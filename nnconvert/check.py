@@ -44,8 +44,9 @@ from torch.utils._pytree import tree_flatten, tree_map, tree_structure, tree_unf
 from .branches import SHAPE_GUARD_MESSAGE
 from .copying import copy_model
 from .errors import CheckError
+from .flags import flag_values
 from .reporting import one_line
-from .trace import forward_parameters, given_optional_inputs
+from .trace import given_optional_inputs
 from .range_counts import (
     CHECKED_COUNTS,
     argument_value,
@@ -344,17 +345,10 @@ def other_flags(
     A ``bool`` argument's other value (:mod:`nnconvert.flags` traces the
     root with it); a rewrite that refuses it says so, and the check skips it.
     """
-    found = []
-    for parameter in forward_parameters(model):
-        value = argument_value(model, inputs, parameter.name)
-        if type(parameter.default) is not bool or type(value) is not bool:
-            continue
-        changed = with_argument(model, inputs, parameter.name, not value)
-        if changed is not None:
-            found.append(
-                (parameter.name, f"{parameter.name}={not value}", tuple(changed))
-            )
-    return found
+    return [
+        (name, f"{name}={value}", changed)
+        for name, value, changed in flag_values(model, inputs)
+    ]
 
 
 def _refused_argument(message: str, name: str) -> bool:

@@ -44,17 +44,25 @@ def flipped_flags(
     ``value`` is the flipped one (``True`` for ``return_embeddings=False``),
     ``inputs`` the example's with it.
     """
+    refused = [flag for flag in flag_values(module, inputs) if _refused(graph, flag[0])]
+    return refused[:FLAGS_UP_TO]
+
+
+def flag_values(
+    module: nn.Module, inputs: Sequence[Any]
+) -> list[tuple[str, bool, tuple[Any, ...]]]:
+    """``(name, value, inputs)`` for every flag of ``forward``: a parameter whose
+    default is a ``bool``, flipped from what ``inputs`` give it, and the
+    inputs with it (what the check runs: ``check.other_flags``)."""
     found = []
     for parameter in forward_parameters(module):
-        if type(parameter.default) is not bool or not _refused(graph, parameter.name):
-            continue
         value = argument_value(module, inputs, parameter.name)
-        if type(value) is not bool:
+        if type(parameter.default) is not bool or type(value) is not bool:
             continue
         flipped = with_argument(module, inputs, parameter.name, not value)
         if flipped is not None:
-            found.append((parameter.name, not value, flipped))
-    return found[:FLAGS_UP_TO]
+            found.append((parameter.name, not value, tuple(flipped)))
+    return found
 
 
 def without_flag_guards(module: fx.GraphModule, name: str) -> fx.GraphModule:
@@ -129,6 +137,7 @@ __all__ = [
     "FLAGS_MERGED",
     "FLAGS_UP_TO",
     "flag_condition",
+    "flag_values",
     "flipped_flags",
     "mark_flag_tests",
     "without_flag_guards",

@@ -195,18 +195,17 @@ def _converted(cls: type[nn.Module], style: Style) -> nnconvert.Conversion:
     return checked_conversion(cls, style, _inputs())
 
 
+#: a loop over pairs as class styles print it (vit-pytorch's, as written)
+PAIRS_LOOP = (
+    "for attn, ff in self.layers:\n"
+    "            x = attn(x) + x\n"
+    "            x = ff(x) + x\n"
+)
+
 LOOPS = {
     Pairs: {
-        Style.MODULE: (
-            "for attn, ff in self.layers:\n"
-            "            x = attn(x) + x\n"
-            "            x = ff(x) + x\n"
-        ),
-        Style.MIXED: (
-            "for attn, ff in self.layers:\n"
-            "            x = attn(x) + x\n"
-            "            x = ff(x) + x\n"
-        ),
+        Style.MODULE: PAIRS_LOOP,
+        Style.MIXED: PAIRS_LOOP,
         Style.FUNCTIONAL: (
             "for i in range(3):\n"
             '        x = attention(sub_params(params, f"layers.{i}.0."), x) + x\n'
@@ -240,16 +239,8 @@ LOOPS = {
         ),
     },
     OnePair: {
-        Style.MODULE: (
-            "for attn, ff in self.layers:\n"
-            "            x = attn(x) + x\n"
-            "            x = ff(x) + x\n"
-        ),
-        Style.MIXED: (
-            "for attn, ff in self.layers:\n"
-            "            x = attn(x) + x\n"
-            "            x = ff(x) + x\n"
-        ),
+        Style.MODULE: PAIRS_LOOP,
+        Style.MIXED: PAIRS_LOOP,
         Style.FUNCTIONAL: (
             "for i in range(1):\n"
             '        x = attention(sub_params(params, f"layers.{i}.0."), x) + x\n'

@@ -109,15 +109,13 @@ def _configuration(cls: type[nn.Module], options: tuple[str, ...]) -> dict:
     return {k: v for k, v in values.items() if k in options}
 
 
-MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-#: The layers' functions: the cells' (``recurrent_dict.CELLS``) have a test of their own.
-LAYERS = [f for f in recurrent_dict.FUNCTIONS if f not in recurrent_dict.CELLS]
+def _trimmings(function, arguments: str):
+    """Each subset of ``function``'s options and its trimmed definition, run.
 
-
-@pytest.mark.parametrize("function", LAYERS, ids=lambda f: f.__name__)
-def test_every_trimming_computes_the_layer_and_reads_back(function):
-    """Each subset of options: the trimmed function equals the layer, and is recognised."""
-    cls = MODULES[function.__name__]
+    Checked first: the definition takes exactly the options kept, reads none
+    of the others, and a call of it (``arguments``: ``"x, weights"``) is
+    recognised as the dict form it trims.
+    """
     options = _options(function)
     subsets = itertools.chain.from_iterable(
         itertools.combinations(options, n) for n in range(len(options) + 1)
@@ -129,12 +127,25 @@ def test_every_trimming_computes_the_layer_and_reads_back(function):
             n for n in _parameters(function) if n not in options or n in subset
         ]
         assert not (set(options) - set(subset)) & _read_names(definition)
-        call = f"\n\nresult = {function.__name__}(x, weights)\n"
+        call = f"\n\nresult = {function.__name__}({arguments})\n"
         tree, _ = rewrite_source(text + call, "<trimmed>")
         called = ast.unparse(tree.body[-1])
-        assert called.endswith(f".dict_{function.__name__}(x, weights)"), subset
+        assert called.endswith(f".dict_{function.__name__}({arguments})"), subset
         namespace = {"torch": torch, "F": torch.nn.functional, "Tensor": torch.Tensor}
         exec(compile(text, "<trimmed>", "exec"), namespace)
+        yield subset, namespace[function.__name__]
+
+
+MODULES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+#: The layers' functions: the cells' (``recurrent_dict.CELLS``) have a test of their own.
+LAYERS = [f for f in recurrent_dict.FUNCTIONS if f not in recurrent_dict.CELLS]
+
+
+@pytest.mark.parametrize("function", LAYERS, ids=lambda f: f.__name__)
+def test_every_trimming_computes_the_layer_and_reads_back(function):
+    """Each subset of options: the trimmed function equals the layer, and is recognised."""
+    cls = MODULES[function.__name__]
+    for subset, trimmed in _trimmings(function, "x, weights"):
         torch.manual_seed(0)
         bias = "bias" not in subset
         layer = cls(4, 8, num_layers=2, bias=bias, **_configuration(cls, subset))
@@ -152,7 +163,7 @@ def test_every_trimming_computes_the_layer_and_reads_back(function):
             keywords["hx"] = hx if cls is nn.LSTM else c
         if "bias" in subset:
             keywords["bias"] = False
-        got = namespace[function.__name__](x, dict(layer.state_dict()), **keywords)
+        got = trimmed(x, dict(layer.state_dict()), **keywords)
         torch.testing.assert_close(got, layer(x, keywords.get("hx")))
 
 
@@ -165,23 +176,7 @@ def test_every_trimming_of_a_cell_computes_the_cell_and_reads_back(function):
     without biases, batched and not: the trimmed function equals the cell and
     is recognised as the dict form (the weights first)."""
     cls = CELLS[function.__name__]
-    options = _options(function)
-    subsets = itertools.chain.from_iterable(
-        itertools.combinations(options, n) for n in range(len(options) + 1)
-    )
-    for subset in subsets:
-        text = trimmed_source(function, subset, recurrent_dict.KEPT)
-        definition = ast.parse(text).body[0]
-        assert [a.arg for a in definition.args.args] == [
-            n for n in _parameters(function) if n not in options or n in subset
-        ]
-        assert not (set(options) - set(subset)) & _read_names(definition)
-        call = f"\n\nresult = {function.__name__}(weights, x)\n"
-        tree, _ = rewrite_source(text + call, "<trimmed>")
-        called = ast.unparse(tree.body[-1])
-        assert called.endswith(f".dict_{function.__name__}(weights, x)"), subset
-        namespace = {"torch": torch, "F": torch.nn.functional, "Tensor": torch.Tensor}
-        exec(compile(text, "<trimmed>", "exec"), namespace)
+    for subset, trimmed in _trimmings(function, "weights, x"):
         for bias, batch in itertools.product((True, False), ((3,), ())):
             torch.manual_seed(0)
             layer = cls(4, 8, bias=bias, **_configuration(cls, subset)).eval()
@@ -194,7 +189,7 @@ def test_every_trimming_of_a_cell_computes_the_cell_and_reads_back(function):
                     (h, torch.randn(*batch, 8)) if cls is nn.LSTMCell else h
                 )
             weights = dict(layer.state_dict())
-            got = namespace[function.__name__](weights, x, **keywords)
+            got = trimmed(weights, x, **keywords)
             torch.testing.assert_close(got, layer(x, hx))
 
 
