@@ -105,18 +105,36 @@ def test_blocks_of_different_depths_share_one_function(block):
     assert [f"depth={d}" in calls for d in (2, 4, 3)] == [True] * 3
 
 
-def test_a_block_of_depth_one_keeps_a_function_of_its_own():
-    """A depth of one is a loop of one step (the source's ``for`` says so), which
-    no graph cut to two steps shares: its function loops over ``range(1)``."""
-    model = _built(depths=(2, 1, 3))
-    conversion = converted(model, _inputs(), Style.FUNCTIONAL)
+@pytest.mark.parametrize("depths", [(2, 1, 3), (2, 1, 2)])
+def test_a_block_of_depth_one_shares_the_function(depths):
+    """A depth of one is a loop of one step (the source's ``for`` says so): cut
+    to one step, the deeper blocks read the same, so one function serves every
+    depth, 1 included (CaiT's ``cls_transformer`` of depth 1 beside its
+    ``patch_transformer`` of depth 2 wrote ``transformer_2``, the same but for
+    ``range(1)``)."""
+    conversion = converted(_built(depths=depths), _inputs(), Style.FUNCTIONAL)
+    conversion.check()
+    conversion.check(train=True)
     defined = functions(conversion.source)
-    assert [n for n in defined if n.startswith("transformer")] == [
-        "transformer",
-        "transformer_2",
-    ]
+    assert [n for n in defined if n.startswith("transformer")] == ["transformer"]
     assert _loop_counts(defined["transformer"]) == ["depth"]
-    assert _loop_counts(defined["transformer_2"]) == ["1"]
+    calls = ast.unparse(defined["mobile_vi_t"])
+    assert [f"depth={d}" in calls for d in depths] == [True] * 3
+    back = load_output(conversion, "MobileViT")
+    assert nnconvert.convert(back, Style.FUNCTIONAL, _inputs()).source == (
+        conversion.source
+    )
+
+
+def test_a_block_of_depth_one_that_calls_one_member_keeps_its_own_function():
+    """``for block in self.blocks: x = block(x)`` over one block reads as one
+    call (a one-call step is no loop: :func:`nnconvert.passes.unrolled._one_member_loop`),
+    so that block keeps a function of its own."""
+    conversion = converted(_built(Stack, (2, 1, 3)), _inputs(), Style.FUNCTIONAL)
+    defined = functions(conversion.source)
+    assert [n for n in defined if n.startswith("stack")] == ["stack", "stack_2"]
+    assert _loop_counts(defined["stack"]) == ["depth"]
+    assert _loop_counts(defined["stack_2"]) == []
 
 
 def test_blocks_of_one_depth_keep_their_count_written():

@@ -42,7 +42,7 @@ from .loop_bindings import assigned_by, binds_safely
 from .containers import member_containers
 from .loops import enumerated_values, singular, varying_keywords
 from .names import RESERVED
-from .rolled_loops import CUT_TO
+from .rolled_loops import members_kept
 from .source_loops import (
     SourceLoop,
     count_and_source,
@@ -321,7 +321,9 @@ def find_member_loops_to_print(
     taken = set(taken)
     counts = counts or {}
     functional = style is Style.FUNCTIONAL
-    containers = member_containers(owner) | {path: CUT_TO for path in counts}
+    containers = member_containers(owner) | {
+        path: members_kept(graph, path) for path in counts
+    }
     for unrolled in find_member_loops(graph, containers, True, functional):
         if taken & unrolled.nodes():
             continue

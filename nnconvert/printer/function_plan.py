@@ -58,7 +58,7 @@ from .attribute_reads import agreed_expression_reads, attribute_reads, computed_
 from .attribute_tests import AttributeTest, attribute_tests, telling_test
 from .expressions import _Raw
 from .init_names import init_names, init_order
-from .rolled_loops import cut_loops
+from .rolled_loops import CUT_TO, cut_loops
 from .shape_names import WrappedBlocks
 from .literal_holes import (
     Named,
@@ -165,6 +165,8 @@ class _Member:
     #: a graph cut to its loops' first two copies: each container's members
     #: (:mod:`.rolled_loops`)
     counts: dict[str, int] = field(default_factory=dict)
+    #: before that cut, the graph as traced
+    uncut: fx.Graph | None = None
 
 
 @dataclass
@@ -359,13 +361,28 @@ class _Grouping:
         function, whose loops count to keywords. ``members``: every key's, in
         order (a joined key's keep it).
         """
+        for keep in (CUT_TO, 1):
+            by_key = self._join_cut(by_key, members, keep)
+        return by_key
+
+    def _join_cut(
+        self, by_key: dict[tuple, list[_Member]], members: list[_Member], keep: int
+    ) -> dict[tuple, list[_Member]]:
+        """:meth:`_join_loop_counts` with each loop cut to ``keep`` copies.
+
+        Two copies first: a loop of two prints from the graph alone. Shapes
+        left apart are cut to one copy, which joins a block of depth 1 to
+        its deeper kin (CaiT's ``cls_transformer`` beside its
+        ``patch_transformer``): the user's ``for`` over the container tells
+        a step of one from code written once (:func:`.unrolled.find_member_loops`).
+        """
         order = {id(m.instance.module): i for i, m in enumerate(members)}
         shapes_of = Counter(key[0] for key in by_key)
         cut: dict[tuple, list[tuple[tuple, list[_Member]]]] = {}
         for key, shape in by_key.items():
             if key[0] in ("root", "chain", "sequential") or shapes_of[key[0]] < 2:
                 continue  # a class of one shape has nothing to join
-            rolled = [self._cut(m) for m in shape]
+            rolled = [self._cut(m, keep) for m in shape]
             if all(r is not None for r in rolled):
                 cut.setdefault(self._key(rolled[0]), []).append((key, rolled))
         for rolled_key, shapes in cut.items():
@@ -378,9 +395,10 @@ class _Grouping:
             by_key[rolled_key] = joined
         return by_key
 
-    def _cut(self, member: _Member) -> _Member | None:
-        """``member`` cut to its loops' first two copies; None where it has no loop to cut."""
-        graph, counts = cut_loops(member.graph, member.instance.module)
+    def _cut(self, member: _Member, keep: int) -> _Member | None:
+        """``member`` cut to its loops' first ``keep`` copies; None where it has no loop to cut."""
+        uncut = member.uncut or member.graph
+        graph, counts = cut_loops(uncut, member.instance.module, keep)
         if not counts or any(
             target.startswith(f"{container}.")
             for target in member.leaves
@@ -388,7 +406,11 @@ class _Grouping:
         ):
             return None
         return dataclasses.replace(
-            member, graph=graph, slots=literal_slots(graph), counts=counts
+            member,
+            graph=graph,
+            slots=literal_slots(graph),
+            counts=counts,
+            uncut=uncut,
         )
 
     def _takes_training(self, module: nn.Module) -> bool:

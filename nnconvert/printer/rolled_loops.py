@@ -33,19 +33,24 @@ from .containers import member_containers
 CUT_TO = MIN_COPIES
 
 
-def cut_loops(graph: fx.Graph, owner: nn.Module) -> tuple[fx.Graph, dict[str, int]]:
-    """``graph`` with each loop over all of a container cut to two copies, and their counts.
+def cut_loops(
+    graph: fx.Graph, owner: nn.Module, keep: int = CUT_TO
+) -> tuple[fx.Graph, dict[str, int]]:
+    """``graph`` with each loop over all of a container cut to ``keep`` copies, and their counts.
 
     ``owner`` holds the containers. Only a loop that collects nothing
     (every value but the last copy's is read inside the loop) is cut: the
-    last copy's values are then read where the second's were. Returns the
-    graph unchanged and ``{}`` where no loop is cut; a container whose loop
-    already has two copies is counted too (the count is its keyword).
+    last copy's values are then read where the kept last copy's were.
+    Returns the graph unchanged and ``{}`` where no loop is cut; a container
+    whose loop already has ``keep`` copies is counted too (the count is its
+    keyword). A graph cut to one copy is only returned where that copy
+    still reads as a loop (:func:`.unrolled.find_member_loops` finds it
+    from the user's ``for``, as the printer will).
     """
     loops = [
         loop
         for loop in find_member_loops(graph, member_containers(owner), chained=True)
-        if not loop.collected and len(loop.copies) >= CUT_TO
+        if not loop.collected and len(loop.copies) >= keep
     ]
     if not loops:
         return graph, {}
@@ -55,25 +60,44 @@ def cut_loops(graph: fx.Graph, owner: nn.Module) -> tuple[fx.Graph, dict[str, in
     counts = {}
     for loop in loops:
         counts[str(loop.members)] = len(loop.copies)
-        if len(loop.copies) == CUT_TO:
+        if len(loop.copies) == keep:
             continue
-        second = loop.copies[CUT_TO - 1]
-        for last, kept in zip(loop.copies[-1], second):
+        kept = loop.copies[keep - 1]
+        for last, stands_for in zip(loop.copies[-1], kept):
             if last is not None:
-                nodes[position[last]].replace_all_uses_with(nodes[position[kept]])
-        dropped = [n for copy in loop.copies[CUT_TO:] for n in copy if n]
-        dropped += _members_tensors(graph, str(loop.members), len(loop.copies))
+                nodes[position[last]].replace_all_uses_with(nodes[position[stands_for]])
+        dropped = [n for copy in loop.copies[keep:] for n in copy if n]
+        dropped += _members_tensors(graph, str(loop.members), keep, len(loop.copies))
         for node in sorted(set(dropped), key=position.__getitem__, reverse=True):
             copied.erase_node(nodes[position[node]])
+    if keep < CUT_TO:
+        found = find_member_loops(copied, dict.fromkeys(counts, keep), chained=True)
+        if {str(loop.members) for loop in found} != set(counts):
+            return graph, {}
     return copied, counts
 
 
-def _members_tensors(graph: fx.Graph, container: str, count: int) -> list[fx.Node]:
-    """The graph's reads of the tensors of members ``2`` … ``count - 1``, wherever they stand.
+def members_kept(graph: fx.Graph, container: str) -> int:
+    """How many members of ``container`` a cut graph still calls or reads (``layers.1.0`` -> 2)."""
+    prefix = f"{container}."
+    members = [
+        int(head)
+        for n in graph.nodes
+        if n.op in ("call_module", "get_attr")
+        and str(n.target).startswith(prefix)
+        and (head := str(n.target)[len(prefix) :].partition(".")[0]).isdigit()
+    ]
+    return max(members, default=-1) + 1
+
+
+def _members_tensors(
+    graph: fx.Graph, container: str, keep: int, count: int
+) -> list[fx.Node]:
+    """The graph's reads of the tensors of members ``keep`` … ``count - 1``, wherever they stand.
 
     A member's ``get_attr`` may stand before the loop, outside its copy.
     """
-    prefixes = tuple(f"{container}.{i}." for i in range(CUT_TO, count))
+    prefixes = tuple(f"{container}.{i}." for i in range(keep, count))
     return [
         n
         for n in graph.nodes
