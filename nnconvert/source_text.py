@@ -588,6 +588,31 @@ def branch_attributes(frame: Frame) -> tuple[str, ...]:
     return () if found is None else _branch_attributes(found[1], frame.line)
 
 
+def returns_without_else(frame: Frame) -> bool:
+    """The ``if`` on ``frame``'s line has no ``else`` and its body ends in ``return``.
+
+    Perceiver's ``if return_embeddings: return x``, then ``return
+    self.to_logits(x)`` after it: the code after such an ``if`` is its
+    other side, written without an ``else``.
+    """
+    found = _function_at(frame)
+    if found is None:
+        return False
+    statement = next(
+        (
+            node
+            for node in ast.walk(found[1])
+            if isinstance(node, ast.If) and node.lineno == frame.line
+        ),
+        None,
+    )
+    return (
+        statement is not None
+        and not statement.orelse
+        and isinstance(statement.body[-1], ast.Return)
+    )
+
+
 def node_branch_attributes(node: fx.Node) -> tuple[str, ...]:
     """:func:`branch_attributes` of the line ``node`` was made on (none without source)."""
     frame = statement_line(node)

@@ -670,6 +670,7 @@ def test_branches_that_each_return_print_their_returns(style):
     conversion.check(train=True)
     source = conversion.source.split("def init_params")[0]
     assert source.count("return F.linear(") == 2
+    assert "else:" in source  # as the source writes it
     assert "input = " not in source and "return input" not in source
     again = nnconvert.convert(load_output(conversion, "NoisyLinear"), style, inputs)
     assert again.source == conversion.source
@@ -699,7 +700,11 @@ def test_a_flag_of_forward_keeps_both_paths_and_checks_both(style):
     labels = [result.label for result in report.results]
     assert "eval, return_embeddings=True" in labels
     assert "train (return_embeddings=True), outputs" in labels
-    assert "if return_embeddings:" in conversion.source
     assert "traced with return_embeddings" not in conversion.source
+    # as the source writes it: the other side follows the ``if`` that returns
+    assert re.search(
+        r"\n( +)if return_embeddings:\n\1    return x\n\1return ", conversion.source
+    )
+    assert "else:" not in conversion.source
     again = nnconvert.convert(load_output(conversion, "Embeddings"), style, inputs)
     assert again.source == conversion.source

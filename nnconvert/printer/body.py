@@ -27,6 +27,7 @@ from ..source_text import (
     branch_attributes,
     comments_before_branch,
     placed_on,
+    returns_without_else,
 )
 from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
@@ -306,7 +307,34 @@ def body_lines(
     ]
     nodes = [node for _, node, _ in statements]
     entries = _tuple_assignments(entries, nodes, inlined, printer)
-    return _nested(_shared_raises(entries), printer, 0)
+    lines = _nested(_shared_raises(entries), printer, 0)
+    frame = returned is not None and returned.meta.get(FLAG_TEST)
+    return _else_dropped(lines) if frame and returns_without_else(frame) else lines
+
+
+def _else_dropped(lines: list[str]) -> list[str]:
+    """``lines`` ending in ``if ...: return a`` / ``else: return b`` without the ``else``.
+
+    As the source wrote it (:func:`nnconvert.source_text.returns_without_else`):
+    the ``else`` side follows the ``if`` that returned. Unchanged unless the
+    last ``else`` stands at the top, everything after it is its body and the
+    ``if`` side's last statement is a ``return``.
+    """
+    tops = [i for i, line in enumerate(lines) if line == "else:"]
+    if not tops:
+        return lines
+    at = tops[-1]
+    side = [line for line in lines[:at] if line.startswith("    ")]
+    last = [line for line in side if not line.startswith("     ")]
+    if (
+        not last
+        or not last[-1].startswith("    return ")
+        or not lines[at - 1].startswith("    ")
+    ):
+        return lines
+    if not all(line.startswith("    ") for line in lines[at + 1 :]):
+        return lines
+    return lines[:at] + [line[4:] for line in lines[at + 1 :]]
 
 
 def _tuple_assignments(
