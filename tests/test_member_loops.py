@@ -493,3 +493,44 @@ def test_one_member_called_in_two_steps_is_no_loop_over_it(style):
     """The ``for`` around the member's call ran twice: its body is no one step."""
     source = _converted(OneCalledTwice, style).source
     assert "range(1)" not in source and "for block in self.blocks" not in source
+
+
+class TwoStreams(nn.Module):
+    """CrossViT's ``MultiScaleEncoder``: two streams advanced in one statement a step."""
+
+    def __init__(self, dim=8, depth=2):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            [nn.ModuleList([Attention(dim), nn.Linear(dim, dim)]) for _ in range(depth)]
+        )
+
+    def forward(self, sm_tokens, lg_tokens):
+        for sm_enc, lg_enc in self.layers:
+            sm_tokens, lg_tokens = sm_enc(sm_tokens), lg_enc(lg_tokens)
+        return sm_tokens + lg_tokens
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_tuple_assignment_in_a_loop_stays_one_statement(style):
+    """``a, b = f(a), g(b)`` in the loop's body, printed from the trace, as written.
+
+    In functional style each call takes its slice of the weights: too long
+    for one line, the values are in parentheses, which black breaks one
+    value a line (not the first call's arguments, then ``), next_call(``).
+    """
+    inputs = (torch.randn(2, 5, 8), torch.randn(2, 5, 8))
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(TwoStreams(), style, inputs, keep_source=False)
+    conversion.check()
+    conversion.check(train=True)
+    source = conversion.source
+    if style is Style.FUNCTIONAL:
+        assert "for i in range(2):\n        sm_tokens, lg_tokens = (\n" in source
+        assert "\n            attention(" in source
+        assert "\n            F.linear(" in source
+        assert "), F.linear(" not in source
+    else:
+        assert (
+            "for sm_enc, lg_enc in self.layers:\n"
+            "            sm_tokens, lg_tokens = sm_enc(sm_tokens), lg_enc(lg_tokens)\n"
+        ) in source

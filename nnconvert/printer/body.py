@@ -272,12 +272,20 @@ def body_lines(
             return []
         return _commented(lines, node, comments)
 
+    def grouped(
+        statements: list[list[str]], nodes: list[fx.Node | None]
+    ) -> list[list[str]]:  # a loop's body, its statements joined as in the source
+        entries = [((), lines) for lines in statements]
+        return [
+            lines for _, lines in _tuple_assignments(entries, nodes, inlined, printer)
+        ]
+
     written = [
         (
             comments.above(*branch_heads[i])
             if i in branch_heads
             else (
-                lines.lines(printer, commented, comments.above)
+                lines.lines(printer, commented, comments.above, grouped)
                 if isinstance(lines, DataLoop)
                 else (
                     _commented(lines, node, comments)
@@ -431,17 +439,31 @@ def _assigned_value(
     return None if isinstance(expression, (ast.Tuple, ast.Starred)) else value
 
 
+#: a tuple assignment longer than this is written with its values in
+#: parentheses: black's line length less the indent of a statement in a loop
+#: in a method
+JOINED_WIDTH = 72
+
+
 def _assignment(
     entries: list[tuple[Guard, list[str]]],
     group: list[tuple[fx.Node, str]],
     comments: list[str],
     printer: ExpressionPrinter,
 ) -> list[tuple[Guard, list[str]]]:
-    """``entries`` as they are, or the ``group`` they hold as one tuple assignment."""
+    """``entries`` as they are, or the ``group`` they hold as one tuple assignment.
+
+    A long one has its values in parentheses, which black breaks one value a
+    line; without them it may break the first call's arguments and go on
+    after ``), next_call(`` (the VAE's ``mu, logvar = self.fc21(h1),
+    self.fc22(h1)`` in functional style, each call over its weights).
+    """
     if len(group) < 2:
         return entries
     targets = ", ".join(printer.names[node] for node, _ in group)
     values = ", ".join(value for _, value in group)
+    if len(f"{targets} = {values}") > JOINED_WIDTH:
+        values = f"({values})"
     return [(entries[0][0], comments + [f"{targets} = {values}"])]
 
 

@@ -72,6 +72,9 @@ class LoopKeyword:
 StatementPrinter = Callable[[fx.Node], list[str]]
 #: the comments above a node's line, or (given a line) up to that line of its function
 CommentPrinter = Callable[[fx.Node, int | None], list[str]]
+#: a body's statements (their lines, and the node each prints; None for a
+#: list's growth), some joined as the source wrote them (``a, b = f(a), g(b)``)
+StatementGrouper = Callable[[list[list[str]], list[fx.Node | None]], list[list[str]]]
 
 
 @dataclass(frozen=True)
@@ -170,12 +173,14 @@ class DataLoop:
         printer: ExpressionPrinter,
         statement: StatementPrinter,
         comments: CommentPrinter = lambda node, through=None: [],
+        grouped: StatementGrouper = lambda statements, nodes: statements,
     ) -> list[str]:
         """``outputs = []``, ``for input_t in ...:`` and the body once.
 
         ``statement`` prints a statement of the body (with the comments on
         it); ``comments`` says the comments above the :attr:`head`'s line, or
-        up to :attr:`head_line`.
+        up to :attr:`head_line`; ``grouped`` joins the body's statements one
+        source statement made.
         """
         lines = []
         if self.head is None and self.head_line is not None:  # above its lists too
@@ -192,8 +197,11 @@ class DataLoop:
             target = ", ".join(self.unpacked) or self.element
             lines.append(f"for {target} in {self._iterated(printer)}:")
         body = self.unrolled.body
+        statements: list[list[str]] = []
+        nodes: list[fx.Node | None] = []
         for node in self.statements:
-            lines += ["    " + line for line in statement(node)]
+            statements.append(statement(node))
+            nodes.append(node)
             for collected, name in self.lists.items():
                 if self.grows_after[collected] is node:
                     value = printer.argument(body[collected.position])
@@ -202,7 +210,10 @@ class DataLoop:
                         if self.appends == "append"
                         else f"{name} += [{value}]"
                     )
-                    lines.append("    " + grow)
+                    statements.append([grow])
+                    nodes.append(None)
+        for printed in grouped(statements, nodes):
+            lines += ["    " + line for line in printed]
         return lines
 
     def _iterated(self, printer: ExpressionPrinter) -> str:

@@ -142,11 +142,7 @@ def _member_item(loop: ast.For, function: ast.AST, container: str) -> ast.expr |
     # through ``i`` the trace made a constant, the same in every copy, so the
     # loop prints over the items alone
     if (
-        isinstance(loop.iter, ast.Call)
-        and isinstance(loop.iter.func, ast.Name)
-        and loop.iter.func.id == "enumerate"
-        and len(loop.iter.args) == 1
-        and not loop.iter.keywords
+        one_argument_call(loop.iter, "enumerate")
         and is_container(loop.iter.args[0], container, function)
         and isinstance(loop.target, ast.Tuple)
         and len(loop.target.elts) == 2
