@@ -1247,31 +1247,72 @@ def sequential_comments(
     (ngf*8) x 4 x 4``): functional style says each above the statements of
     that layer in the Sequential's function, not all of them above the
     Sequential's first key in ``init_params()`` or its first call.
-    Empty unless the statement is one call of positional layers.
+    Empty unless the statement is one call of positional layers. Where
+    ``__init__`` assigns the attribute more than once (MobileNetV3's
+    ``InvertedResidual`` builds one of two commented Sequentials), the
+    statement that built ``owner``'s (:func:`_built_by`); none where that is
+    not certain: a comment said above another layer would misinform.
     """
     found = init_definition(owner)
     if found is None:
         return []
     source, function = found
-    for statement in ast.walk(function):
-        if not (
-            isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)
-        ):
-            continue
-        call = statement.value
-        if attributes_set(statement) != [attribute] or not _is_sequential(call):
-            continue
-        comments: list[tuple[str, list[str]]] = [
-            (str(i), []) for i in range(len(call.args))
-        ]
-        ends = [argument.end_lineno for argument in call.args]
-        for line, text in sorted(source.comments.items()):
-            if call.lineno < line <= call.end_lineno:
-                index = next((i for i, end in enumerate(ends) if line <= end), -1)
-                alone = source.comment_alone(line)
-                comments[index][1].append(text if alone else TrailingComment(text))
-        return [(name, lines) for name, lines in comments if lines]
-    return []
+    call = _built_by(_sequential_calls(function, attribute), owner, attribute)
+    if call is None:
+        return []
+    comments: list[tuple[str, list[str]]] = [
+        (str(i), []) for i in range(len(call.args))
+    ]
+    ends = [argument.end_lineno for argument in call.args]
+    for line, text in sorted(source.comments.items()):
+        if call.lineno < line <= call.end_lineno:
+            index = next((i for i, end in enumerate(ends) if line <= end), -1)
+            alone = source.comment_alone(line)
+            comments[index][1].append(text if alone else TrailingComment(text))
+    return [(name, lines) for name, lines in comments if lines]
+
+
+def _sequential_calls(function: ast.AST, attribute: str) -> list[ast.Call]:
+    """The ``nn.Sequential(...)`` calls ``function`` assigns to ``self.<attribute>``, in order."""
+    return sorted(
+        (
+            statement.value
+            for statement in ast.walk(function)
+            if isinstance(statement, ast.Assign)
+            and isinstance(statement.value, ast.Call)
+            and attributes_set(statement) == [attribute]
+            and _is_sequential(statement.value)
+        ),
+        key=lambda call: call.lineno,
+    )
+
+
+def _built_by(
+    calls: list[ast.Call], owner: nn.Module, attribute: str
+) -> ast.Call | None:
+    """The one of ``calls`` that can have built ``owner.<attribute>``; None if not one.
+
+    A call builds as many layers as it has arguments, and an argument that
+    calls a class by name (``nn.Conv2d(...)``, ``h_swish()``) builds one of
+    that class.
+    """
+    if len(calls) < 2:
+        return calls[0] if calls else None
+    built = getattr(owner, attribute, None)
+    if not isinstance(built, nn.Sequential):
+        return None
+    layers = list(built)
+    fitting = [
+        call
+        for call in calls
+        if len(call.args) == len(layers)
+        and all(
+            called_name(argument.func) in (None, type(layer).__name__)
+            for argument, layer in zip(call.args, layers)
+            if isinstance(argument, ast.Call)
+        )
+    ]
+    return fitting[0] if len(fitting) == 1 else None
 
 
 def _is_sequential(call: ast.Call) -> bool:
@@ -1290,17 +1331,26 @@ def _is_sequential(call: ast.Call) -> bool:
 def without_sequential_comments(
     owner: nn.Module, comments: list[tuple[str, list[str]]]
 ) -> list[tuple[str, list[str]]]:
-    """``owner``'s :func:`init_comments` without those a Sequential's function says.
+    """``owner``'s :func:`init_comments` without those between a Sequential's layers.
 
     (:func:`sequential_comments`: functional style says them in the
-    Sequential's function.)
+    Sequential's function.) Those of every Sequential ``__init__`` may
+    assign the attribute go, not only of the one it did: the others are
+    about layers this instance does not have.
     """
     children = dict(owner.named_children())
     found = []
+    definition = init_definition(owner)
     for name, lines in comments:
-        if type(children.get(name)) is nn.Sequential:
-            said = {t for _, texts in sequential_comments(owner, name) for t in texts}
-            lines = [line for line in lines if line not in said]
+        if type(children.get(name)) is nn.Sequential and definition is not None:
+            source, function = definition
+            inside = {
+                text
+                for call in _sequential_calls(function, name)
+                for line, text in source.comments.items()
+                if call.lineno < line <= call.end_lineno
+            }
+            lines = [line for line in lines if line not in inside]
         found.append((name, lines))
     return found
 

@@ -695,3 +695,85 @@ def test_a_functional_loops_comment_stays_above_it_read_back():
     )
     assert "    # layers\n    for i in range(3):\n" in again.source
     assert again.source == conversion.source
+
+
+class Inverted(nn.Module):
+    """MobileNetV3's ``InvertedResidual``: one of two commented Sequentials, by a size."""
+
+    def __init__(self, c, expand, residual=True):
+        super().__init__()
+        self.residual = residual
+        if not expand:
+            self.conv = nn.Sequential(
+                # depthwise-A
+                nn.Conv2d(c, c, 3, 1, 1, groups=c),
+                # pointwise-A
+                nn.Conv2d(c, c, 1),
+            )
+        else:
+            self.conv = nn.Sequential(
+                # pointwise-B
+                nn.Conv2d(c, 2 * c, 1),
+                # depthwise-B
+                nn.Conv2d(2 * c, 2 * c, 3, 1, 1, groups=2 * c),
+                # project-B
+                nn.Conv2d(2 * c, c, 1),
+            )
+
+    def forward(self, x):
+        if self.residual:
+            return x + self.conv(x)
+        return self.conv(x)
+
+
+class Inverteds(nn.Module):
+    def __init__(self, residual=True):
+        super().__init__()
+        self.a = Inverted(4, expand=False, residual=residual)
+        self.b = Inverted(4, expand=True, residual=residual)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+def _functions_saying(source: str, comment: str) -> list[str]:
+    """The names of the functions of ``source`` whose body holds ``comment``."""
+    return [
+        text.split("(")[0]
+        for text in source.split("\ndef ")[1:]
+        if f"# {comment}\n" in text
+    ]
+
+
+@pytest.mark.parametrize("residual", [True, False], ids=["own", "inlined"])
+def test_a_sequential_built_in_one_of_two_ways_says_the_comments_of_its_own(
+    residual,
+):
+    """Each block's layers under its literal's comments, one above each layer.
+
+    ``__init__`` assigns ``self.conv`` twice: the comments of the literal that
+    built a block's Sequential are said above its layers, never those of the
+    other (MobileNetV3 said ``# dw`` above a pointwise conv). Where the
+    block's whole ``forward`` is the Sequential's call, its function prints
+    the layers and says them there. Converted again, the output says them
+    again where it did.
+    """
+    inputs = (torch.randn(2, 4, 6, 6),)
+    with nnconvert.record_constructors():
+        model = Inverteds(residual)
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    first, second = (source.count(f"-{x}\n") for x in "AB")
+    assert (first, second) == (2, 3)
+    assert len(set(_functions_saying(source, "depthwise-A"))) == 1
+    own_a = _functions_saying(source, "depthwise-A")[0]
+    assert _functions_saying(source, "pointwise-A") == [own_a]
+    assert own_a not in _functions_saying(source, "pointwise-B")
+    body = source.split(f"\ndef {own_a}(")[1].split("\ndef ")[0]
+    assert_before(body, "# depthwise-A", "groups=4")
+    assert_before(body, "groups=4", "# pointwise-A")
+    again = nnconvert.convert(
+        load_output(conversion, "Inverteds"), Style.FUNCTIONAL, inputs
+    )
+    assert again.source == source

@@ -51,8 +51,9 @@ from .wrapper import FunctionalModel
 READ_FROM = "_nnconvert_read_from"
 
 
-#: ``params["3.weight"]``, ``sub_params(params, "3.")``: a key of member 3.
-_MEMBER_KEY = re.compile(r"^(\d+)\.")
+#: ``params["3.weight"]``, ``sub_params(params, "3.")``: a key of member 3;
+#: ``params["net.3.weight"]`` in a block whose whole function is its ``net``'s.
+_MEMBER_KEY = re.compile(r"^(?:[A-Za-z_]\w*\.)?(\d+)\.")
 
 
 def layer_comments(sequential: nn.Module) -> list[tuple[str, list[str]]]:
@@ -140,6 +141,8 @@ def rebuild_sequentials(
         if child is not None:
             sequential = _sequential_for(block, inputs[id(block)], within=child)
             if sequential is not None:  # ``return self.net(x)``
+                # its keys are ``net.0.weight``: its comments read as a Sequential's
+                vars(sequential)[READ_FROM] = block.function
                 setattr(block, child, sequential.train(block.training))
                 block.hand_body_to(child)
                 built.add(f"{path}.{child}")

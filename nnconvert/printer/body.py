@@ -663,14 +663,27 @@ def _attributes_read(node: fx.Node, inlined: frozenset[fx.Node]) -> list[str]:
         if is_method_call(current):
             stack += current.target.module.graph.nodes
         if current.op in ("get_attr", "call_module"):
-            found.append(str(current.target).split(".")[0])
+            found += _layer_paths(str(current.target))
         if INLINED_ATTRIBUTE in current.meta:  # a tensor attribute, rebuilt here
             found.append(current.meta[INLINED_ATTRIBUTE].split(".")[0])
         layers = current.meta.get("nn_module_stack")
         if layers:
-            found.append(str(next(iter(layers))).split(".")[0])
+            found += _layer_paths(str(next(iter(layers))))
         stack += [n for n in current.all_input_nodes if n in inlined]
     return found
+
+
+def _layer_paths(target: str) -> list[str]:
+    """The attribute a target reads, and the container's member it reads: ``conv``, ``conv.0``.
+
+    What the user wrote between a Sequential's layers is said above the
+    first statement reading the member it stands before, where a function
+    prints the Sequential's layers as its own (:mod:`.functions`).
+    """
+    parts = target.split(".")
+    if len(parts) > 1 and parts[1].isdigit():
+        return [parts[0], f"{parts[0]}.{parts[1]}"]
+    return [parts[0]]
 
 
 def _commented(lines: list[str], node: fx.Node, comments: CommentFeed) -> list[str]:

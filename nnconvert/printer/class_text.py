@@ -265,6 +265,8 @@ def with_layer_comments(
         name: [line for _, lines in layer_comments(child) for line in lines]
         for name, child in module.named_children()
         if READ_FROM in vars(child)
+        # not a block's whole function: what it says stands in its ``forward``
+        and vars(child)[READ_FROM] is not getattr(module, "function", None)
     }
     if not any(said.values()):
         return entries

@@ -326,7 +326,9 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
     # those of the statements a built tensor's function writes are said there,
     # those between a Sequential's layers in its function
     comments = without_built_comments(module, init_comments(type(module)))
-    comments = without_sequential_comments(module, comments)
+    comments = _inlined_sequential_comments(
+        plan, without_sequential_comments(module, comments)
+    )
     if not plan.instance.path:  # what init_params() cannot say: no keys of its own
         tested = _branch_tested(plan.body_graph)
         return [
@@ -337,6 +339,40 @@ def _block_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
         ]
     unread = _unread_layers(plan)
     return [(name, lines) for name, lines in comments if name not in unread]
+
+
+def _inlined_sequential_comments(
+    plan: FunctionPlan, comments: list[tuple[str, list[str]]]
+) -> list[tuple[str, list[str]]]:
+    """``comments`` with those between the layers of each Sequential the function inlines.
+
+    A block whose ``forward`` is ``return self.conv(x)`` prints its
+    Sequential's layers in its own function, with no function of the
+    Sequential's to say "# depthwise" above its first layer: each such
+    comment is said above the first statement reading its layer
+    (``conv.0``), after the Sequential's own. Read back from a functional
+    file, they are what that function said above each layer.
+    """
+    module = plan.instance.module
+    read = read_paths(plan.body_graph)
+    inlined = {}
+    for name, child in module.named_children():
+        if type(child) is not nn.Sequential or not any(
+            path.startswith(f"{name}.")
+            and path[len(name) + 1 :].split(".")[0].isdigit()
+            for path in read
+        ):
+            continue
+        said = (
+            layer_comments(child)
+            if READ_FROM in vars(child)
+            else sequential_comments(module, name)
+        )
+        inlined[name] = [(f"{name}.{layer}", lines) for layer, lines in said]
+    found = []
+    for name, lines in comments:
+        found += [(name, lines), *inlined.pop(name, [])]
+    return found + [entry for entries in inlined.values() for entry in entries]
 
 
 def _own_init_comments(plan: FunctionPlan) -> list[tuple[str, list[str]]]:
