@@ -318,7 +318,36 @@ def _trace_graph(
             raise ConversionError(
                 f"cannot trace {type(model).__name__}: {_describe(error)}"
                 f" (symbolic tracing failed first: {_describe(symbolic_error)})"
+                + "".join(f"; {hint}" for hint in _unregistered_modules(model))
             ) from error
+
+
+def _unregistered_modules(model: nn.Module) -> list[str]:
+    """What explains a failed trace: modules kept in a plain list, tuple or dict.
+
+    WaveNet's ``self.res_blocks = [ResidualBlock(...) for ...]``: torch
+    registers no module held so, its weights are no part of the model's
+    ``state_dict``, and fx stops at the first of them it meets ("parameter
+    is not a member of this module").
+    """
+    found = []
+    for path, module in model.named_modules():
+        for name, value in vars(module).items():
+            items = value.values() if isinstance(value, dict) else value
+            if not isinstance(value, (list, tuple, dict)) or name.startswith("_"):
+                continue
+            held = [type(v).__name__ for v in items if isinstance(v, nn.Module)]
+            if held:
+                owner = f"{type(module).__name__}.{name}"
+                kind = type(value).__name__
+                replacement = "nn.ModuleDict" if kind == "dict" else "nn.ModuleList"
+                found.append(
+                    f"{owner} ({path or 'the model'}) is a plain {kind} holding "
+                    f"{len(held)} module(s) ({', '.join(dict.fromkeys(held))}): torch "
+                    f"does not register them, so their weights are not the model's; "
+                    f"hold them in an {replacement}"
+                )
+    return found
 
 
 def annotate(

@@ -727,8 +727,9 @@ class ConcreteTracer(ModelTracer):
         value = self.value_of(obj)
         if isinstance(value, torch.Tensor):
             raise ConversionError(
-                f"{_user_location()}the model iterates over a tensor; "
-                "nnconvert cannot trace data-dependent loops"
+                f"{_user_location()}the model iterates over a tensor ('for row "
+                "in tensor:' runs once per row of its first dimension); nnconvert "
+                "cannot trace a loop over a tensor's rows"
             )
         if any(isinstance(v, torch.Tensor) for v in value):
             # as many steps as the example has (``for x_t in x.split(1, 1)``):

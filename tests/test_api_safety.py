@@ -302,3 +302,53 @@ def test_outputs_run_as_a_file_runs_them_annotations_evaluated():
     source = "def f(x: Undefined) -> int:\n    return 1\n"
     with pytest.raises(NameError, match="Undefined"):
         api.execute(source, "<nnconvert test>")
+
+
+class PlainList(nn.Module):
+    """golbin/WaveNet's ``self.res_blocks = [...]``: modules torch never registers."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = [nn.Linear(4, 4) for _ in range(2)]
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def test_modules_in_a_plain_list_are_named_when_the_trace_fails():
+    """fx says only "parameter is not a member of this module"; the message says why."""
+    with pytest.raises(ConversionError) as raised:
+        nnconvert.convert(PlainList(), to="mixed", example_inputs=(X,))
+    assert str(raised.value).endswith(
+        "; PlainList.blocks (the model) is a plain list holding 2 module(s) "
+        "(Linear): torch does not register them, so their weights are not the "
+        "model's; hold them in an nn.ModuleList"
+    )
+
+
+class RowLoop(nn.Module):
+    """BiLSTM-CRF's ``for feat in feats:``: as many steps as the tensor has rows."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, feats):
+        total = torch.zeros(4)
+        for feat in feats:
+            total = total + self.fc(feat)
+        return total
+
+
+def test_a_loop_over_a_tensors_rows_is_refused_as_such():
+    """Not called data-dependent: its length is a shape."""
+    with pytest.raises(ConversionError) as raised:
+        nnconvert.convert(RowLoop(), to="mixed", example_inputs=(X,))
+    line = RowLoop.forward.__code__.co_firstlineno + 2
+    assert str(raised.value) == (
+        f"{__file__}:{line}: the model iterates over a tensor ('for row in "
+        "tensor:' runs once per row of its first dimension); nnconvert cannot "
+        "trace a loop over a tensor's rows"
+    )
