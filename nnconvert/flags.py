@@ -66,21 +66,32 @@ def flag_values(
 
 
 def without_flag_guards(module: fx.GraphModule, name: str) -> fx.GraphModule:
-    """A copy of ``module`` without its refusals of another value of the flag ``name``.
+    """A copy of ``module`` without its refusals of another value of the flag ``name``."""
+    return without_refusals(
+        module, lambda node: is_expect(node) and _tests_flag(node.args[0], name)
+    )
 
-    The graph is copied, not the model's layers: the merge keeps calling them.
+
+def without_refusals(
+    module: fx.GraphModule, refused: Callable[[fx.Node], bool]
+) -> fx.GraphModule:
+    """A copy of ``module`` without the refusals ``refused`` picks, and their unread tests.
+
+    Merged with a trace that took the other path, a refusal of it would be
+    wrong: the merged graph knows what to do there (a flag's other value,
+    an optional input given). The graph is copied, not the model's layers:
+    the merge keeps calling them.
     """
     copied = fx.GraphModule(module, copy_graph(module.graph), type(module).__name__)
     copied.meta.update(module.meta)
-    module = copied
-    for node in list(module.graph.nodes):
-        if is_expect(node) and _tests_flag(node.args[0], name):
+    for node in list(copied.graph.nodes):
+        if refused(node):
             condition = node.args[0]
-            module.graph.erase_node(node)
+            copied.graph.erase_node(node)
             if condition.op != "placeholder" and not condition.users:
-                module.graph.erase_node(condition)
-    module.recompile()
-    return module
+                copied.graph.erase_node(condition)
+    copied.recompile()
+    return copied
 
 
 def mark_flag_tests(merged: fx.GraphModule, name: str, before: fx.GraphModule) -> None:
@@ -141,4 +152,5 @@ __all__ = [
     "flipped_flags",
     "mark_flag_tests",
     "without_flag_guards",
+    "without_refusals",
 ]

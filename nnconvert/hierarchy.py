@@ -39,6 +39,7 @@ from .flags import (
     flipped_flags,
     mark_flag_tests,
     without_flag_guards,
+    without_refusals,
 )
 from .forward_calls import forward_calls_are_calls
 from .attributes import attributes_restored
@@ -473,21 +474,13 @@ def _runs(module: nn.Module, inputs: tuple[Any, ...], keywords: Sequence[str]) -
 
 
 def _expecting_any(module: fx.GraphModule, name: str) -> fx.GraphModule:
-    """A copy of a trace made without input ``name``, minus its refusal of a value.
-
-    Merged with the trace that had a value, the refusal would be wrong: the
-    merged graph knows what to do with one.
-    """
-    module = copy.deepcopy(module)
-    for node in list(module.graph.nodes):
-        if (
-            node.op == "call_function"
-            and node.target is expect_none
-            and getattr(node.args[0], "target", None) == name
-        ):
-            module.graph.erase_node(node)
-    module.recompile()
-    return module
+    """A copy of a trace made without input ``name``, minus its refusal of a value."""
+    return without_refusals(
+        module,
+        lambda node: node.op == "call_function"
+        and node.target is expect_none
+        and getattr(node.args[0], "target", None) == name,
+    )
 
 
 def _training_flag(graph: fx.Graph, inputs: dict[str, fx.Node]) -> fx.Node:
