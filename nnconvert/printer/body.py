@@ -95,7 +95,7 @@ def print_body(
     function and its methods' share one: said once); never elsewhere.
     ``holder``: the module whose containers a loop over members may iterate
     (``for layer in self.layers:``, :func:`.data_loops.find_member_loops_to_print`).
-    ``loop_counts`` (functional style): a body cut to its loops' first two
+    ``loop_counts`` (functional style): a body cut to its loops' first
     copies, each container's count keyword (:mod:`.rolled_loops`); each
     must print as a loop. ``reserved``: names a loop's variables may not
     take (the function's keywords).
@@ -130,7 +130,7 @@ def print_body(
         loop.count_keyword for loop in data_loops
     }
     if not set((loop_counts or {}).values()) <= counted:
-        raise AssertionError("a loop cut to two copies does not print as a loop")
+        raise AssertionError("a loop cut to its first copies does not print as a loop")
     for data_loop in data_loops:
         data_loop.rename(printer)
     lines = body_lines(

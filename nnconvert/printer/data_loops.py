@@ -324,7 +324,7 @@ def find_member_loops_to_print(
     function member 0's do (the loop prints member 0's), and no third-party
     layer (each member's is a variable of its own); their literal keywords
     may differ (:class:`LoopKeyword`), named apart from ``reserved`` (the
-    function's keywords). ``counts``: each container of a graph cut to two
+    function's keywords). ``counts``: each container of a graph cut to its first
     copies and the keyword that says how many members it has
     (:mod:`.rolled_loops`).
     """

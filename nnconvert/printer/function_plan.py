@@ -122,7 +122,7 @@ class FunctionPlan:
     #: the helper functions of ``methods`` another block's function writes:
     #: the same text (DETR's ``with_pos_embed`` in both its layers)
     shared_methods: frozenset[str] = frozenset()
-    #: a body cut to its loops' first two copies: each loop's container ->
+    #: a body cut to its loops' first copies (two, or one): each loop's container ->
     #: the keyword that says how many members it runs over (:mod:`.rolled_loops`)
     loop_counts: dict[str, str] = field(default_factory=dict)
 
@@ -162,7 +162,7 @@ class _Member:
     training: bool
     #: a Sequential that only chains its members, all of one function: their calls
     chain: tuple[fx.Node, ...] = ()
-    #: a graph cut to its loops' first two copies: each container's members
+    #: a graph cut to its loops' first copies: each container's members
     #: (:mod:`.rolled_loops`)
     counts: dict[str, int] = field(default_factory=dict)
     #: before that cut, the graph as traced
@@ -194,7 +194,7 @@ class _Group:
     #: the body of two shapes joined under a test of an attribute
     #: (:mod:`.tested_paths`), where the members' slots are; else the first's graph
     body: fx.Graph | None = None
-    #: members cut to their loops' first two copies: each container -> the
+    #: members cut to their loops' first copies: each container -> the
     #: keyword that says how many members it has (:mod:`.rolled_loops`)
     loop_counts: dict[str, str] = field(default_factory=dict)
 
@@ -356,9 +356,9 @@ class _Grouping:
     ) -> dict[tuple, list[_Member]]:
         """Shapes of a block that differ only in how often their loops run: one key.
 
-        Each member of such shapes is cut to its loops' first two copies
-        (:mod:`.rolled_loops`); shapes whose cut members share a key are one
-        function, whose loops count to keywords. ``members``: every key's, in
+        Each member of such shapes is cut to its loops' first two copies,
+        then to one (:mod:`.rolled_loops`); shapes whose cut members share a
+        key are one function, whose loops count to keywords. ``members``: every key's, in
         order (a joined key's keep it).
         """
         for keep in (CUT_TO, 1):

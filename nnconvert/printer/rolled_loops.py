@@ -10,7 +10,10 @@ length, so class styles need no count (:mod:`.class_plan` joins the
 classes that read the same).
 
 Here such a graph is cut to its loop's first two copies (:func:`cut_loops`):
-the others print as the same ``for`` statement. Graphs cut so compare as
+the others print as the same ``for`` statement. A block of depth 1 (CaiT's
+``cls_transformer`` beside its ``patch_transformer`` of depth 2) joins
+none cut so; cut to one copy, the deeper ones read as it does, and the
+user's ``for`` over the container makes each a loop again. Graphs cut so compare as
 any others do, and where instances of one class share a shape once cut
 (:mod:`.function_plan`), they share one function whose loop runs
 ``range(depth)``, each caller passing its count (``depth=4``), named after
