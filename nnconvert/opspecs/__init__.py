@@ -16,6 +16,7 @@ from . import (
     distance,
     dropout,
     linear,
+    loss,
     norm,
     padding,
     pooling,
@@ -44,6 +45,7 @@ SPECS: tuple[OpSpec, ...] = (
     + reshape.SPECS
     + padding.SPECS
     + distance.SPECS
+    + loss.SPECS
     + attention.SPECS
     + recurrent.SPECS
     + transformer.SPECS
