@@ -118,10 +118,12 @@ def test_class_styles_store_on_self(style):
     forward = source[source.index("def forward") :]
     assert "# the loss of the last call, None without targets\n" in init
     assert "self.last_loss = None" in init
+    # all-module style holds the loss as a layer, as every op with an nn class
+    loss = "self.mse_loss" if style is Style.MODULE else "F.mse_loss"
     assert (
         "if targets is not None:\n"
         "            # the training loop reads it off the model\n"
-        "            self.last_loss = F.mse_loss(y, targets)\n"
+        f"            self.last_loss = {loss}(y, targets)\n"
         "        else:\n"
         "            self.last_loss = None\n"
     ) in forward
@@ -163,6 +165,7 @@ def test_the_checker_compares_the_store(style):
     """A rewrite storing a wrong loss fails the check, in process and as a file."""
     conversion = _converted(style)
     wrong = conversion.source.replace("F.mse_loss(y, targets)", "F.l1_loss(y, targets)")
+    wrong = wrong.replace("nn.MSELoss()", "nn.L1Loss()")  # all-module: a layer
     assert wrong != conversion.source
     with pytest.raises(CheckError, match="last_loss"):
         dataclasses.replace(conversion, source=wrong).check()

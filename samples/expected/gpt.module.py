@@ -2,7 +2,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 
 class CausalSelfAttention(nn.Module):
@@ -81,15 +80,18 @@ class GPT(nn.Module):
         )
         self.ln_f = nn.LayerNorm(n_embd)
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
+        self.cross_entropy = nn.CrossEntropyLoss(ignore_index=-1)
         # https://paperswithcode.com/method/weight-tying
         self.wte.weight = self.lm_head.weight
 
     def forward(self, idx, targets=None):
-        b, t = idx.size()
-        assert (
-            t <= self.block_size
-        ), f"Cannot forward sequence of length {t}, block size is only {self.block_size}"
-        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)  # shape (t)
+        t = idx.size(1)
+        if t > self.block_size:
+            raise ValueError(
+                "the model asserts t <= self.block_size; this input fails it"
+            )
+        # shape (t)
+        pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.h:
             x = block(x)
@@ -97,8 +99,8 @@ class GPT(nn.Module):
         if targets is not None:
             # if we are given some desired targets also calculate the loss
             logits = self.lm_head(x)
-            loss = F.cross_entropy(
-                logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1
+            loss = self.cross_entropy(
+                logits.view(-1, logits.size(-1)), targets.view(-1)
             )
         else:
             # inference-time mini-optimization: only forward the lm_head on the very last position
