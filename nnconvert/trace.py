@@ -342,7 +342,7 @@ def _unregistered_modules(model: nn.Module) -> list[str]:
                 kind = type(value).__name__
                 replacement = "nn.ModuleDict" if kind == "dict" else "nn.ModuleList"
                 found.append(
-                    f"{owner} ({path or 'the model'}) is a plain {kind} holding "
+                    f"{owner}{f' (at {path!r})' if path else ''} is a plain {kind} holding "
                     f"{len(held)} module(s) ({', '.join(dict.fromkeys(held))}): torch "
                     f"does not register them, so their weights are not the model's; "
                     f"hold them in an {replacement}"

@@ -322,7 +322,7 @@ def test_modules_in_a_plain_list_are_named_when_the_trace_fails():
     with pytest.raises(ConversionError) as raised:
         nnconvert.convert(PlainList(), to="mixed", example_inputs=(X,))
     assert str(raised.value).endswith(
-        "; PlainList.blocks (the model) is a plain list holding 2 module(s) "
+        "; PlainList.blocks is a plain list holding 2 module(s) "
         "(Linear): torch does not register them, so their weights are not the "
         "model's; hold them in an nn.ModuleList"
     )
