@@ -873,3 +873,60 @@ def test_a_rate_tested_beside_the_mode_through_a_local_picks_the_path(style):
         "StochasticDepth"
     ]
     assert "if self.drop_prob > 0.0:" in conversion.source
+
+
+class TemporalBlock(nn.Module):
+    """TCN's block: its convolutions registered twice (``self.conv1`` and
+    ``self.net[0]``), a 1x1 ``downsample`` only where the widths differ."""
+
+    def __init__(self, n_inputs, n_outputs, dilation):
+        super().__init__()
+        self.conv1 = nn.Conv1d(
+            n_inputs, n_outputs, 3, padding=dilation, dilation=dilation
+        )
+        self.conv2 = nn.Conv1d(
+            n_outputs, n_outputs, 3, padding=dilation, dilation=dilation
+        )
+        self.net = nn.Sequential(self.conv1, nn.ReLU(), self.conv2, nn.ReLU())
+        self.downsample = (
+            nn.Conv1d(n_inputs, n_outputs, 1) if n_inputs != n_outputs else None
+        )
+
+    def forward(self, x):
+        out = self.net(x)
+        res = x if self.downsample is None else self.downsample(x)
+        return torch.relu(out + res)
+
+
+class TemporalConvNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.network = nn.Sequential(
+            TemporalBlock(3, 8, 1), TemporalBlock(8, 8, 2), TemporalBlock(8, 8, 4)
+        )
+
+    def forward(self, x):
+        return self.network(x)
+
+
+def test_a_block_with_and_without_its_optional_layer_is_one_function():
+    """One ``temporal_block`` testing ``has_downsample``, not two near-copies.
+
+    Every layer the block holds is read on the path with ``downsample``,
+    though its convolutions are read as ``net``'s members, not under their
+    own names: a layer registered twice is read when either name is.
+    """
+    inputs = (torch.randn(2, 3, 10),)
+    with nnconvert.record_constructors():
+        model = TemporalConvNet()
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    conversion.check()
+    conversion.check(train=True)
+    functions = [
+        n.name
+        for n in ast.parse(conversion.source).body
+        if isinstance(n, ast.FunctionDef) and n.name.startswith("temporal_block")
+    ]
+    assert functions == ["temporal_block"]
+    assert "if has_downsample:" in conversion.source
+    assert "(True, False, False)" in conversion.source

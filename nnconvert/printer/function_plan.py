@@ -1352,14 +1352,27 @@ def _reads_every_layer(member: _Member) -> bool:
     A functional file read back learns a layer from the calls that read
     its tensors: tensors only the other path reads (EfficientNet's
     expansion, built but skipped where ``expand_ratio == 1``) would be
-    tensors of no layer there, drawn as ``torch.empty``.
+    tensors of no layer there, drawn as ``torch.empty``. A layer registered
+    under two names (TCN's ``self.conv1``, also ``self.net[0]``) is read
+    when either is.
     """
     read = read_paths(member.graph)
+    module = member.instance.module
+    names: dict[object, list[str]] = {}  # a layer (or a tensor of the block's own)
+    for key in module.state_dict():
+        owner = key.rpartition(".")[0]
+        try:
+            layer: object = id(module.get_submodule(owner)) if owner else key
+        except AttributeError:
+            layer = owner
+        names.setdefault(layer, []).append(owner or key)
     return all(
-        any(t.startswith(f"{owner}.") or f"{owner}.".startswith(t) for t in read)
-        for owner in {
-            k.rpartition(".")[0] or k for k in member.instance.module.state_dict()
-        }
+        any(
+            t.startswith(f"{owner}.") or f"{owner}.".startswith(t)
+            for owner in owners
+            for t in read
+        )
+        for owners in names.values()
     )
 
 
