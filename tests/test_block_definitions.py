@@ -930,3 +930,59 @@ def test_a_block_with_and_without_its_optional_layer_is_one_function():
     assert functions == ["temporal_block"]
     assert "if has_downsample:" in conversion.source
     assert "(True, False, False)" in conversion.source
+
+
+class ChannelsLayerNorm(nn.Module):
+    """ConvNeXt's ``LayerNorm``: an ``if`` and an ``elif`` on a string setting."""
+
+    def __init__(self, dim, data_format="channels_last"):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.data_format = data_format
+        self.normalized_shape = (dim,)
+
+    def forward(self, x):
+        if self.data_format == "channels_last":
+            return F.layer_norm(x, self.normalized_shape, self.weight, self.bias)
+        elif self.data_format == "channels_first":
+            u = x.mean(1, keepdim=True)
+            s = (x - u).pow(2).mean(1, keepdim=True)
+            x = (x - u) / torch.sqrt(s + 1e-6)
+            return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+class ConvNeXtStem(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 2, stride=2)
+        self.norm_first = ChannelsLayerNorm(8, data_format="channels_first")
+        self.norm_last = ChannelsLayerNorm(8)
+
+    def forward(self, x):
+        x = self.norm_first(self.stem(x))
+        return self.norm_last(x.permute(0, 2, 3, 1))
+
+
+def test_an_if_and_its_elif_on_one_setting_are_one_function():
+    """Both tests tell the instances apart; the ``if`` (the first) is the one
+    written: ``if data_format == "channels_last":``, a ``str`` keyword."""
+    inputs = (torch.randn(2, 3, 8, 8),)
+    with nnconvert.record_constructors():
+        model = ConvNeXtStem()
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    conversion.check()
+    conversion.check(train=True)
+    source = conversion.source
+    functions = [
+        n.name
+        for n in ast.parse(source).body
+        if isinstance(n, ast.FunctionDef) and n.name.startswith("channels_layer_norm")
+    ]
+    assert functions == ["channels_layer_norm"]
+    assert 'if data_format == "channels_last":' in source
+    assert "data_format: str" in source
+    again = nnconvert.convert(
+        load_output(conversion, "ConvNeXtStem"), Style.FUNCTIONAL, inputs
+    )
+    assert again.source == source

@@ -202,8 +202,12 @@ def telling_test(
 ) -> tuple[AttributeTest, bool] | None:
     """The one test of ``cls.forward`` that all of ``first`` answer alike and all of ``second`` otherwise.
 
-    With the answer ``first`` gives. None where no test, or more than one,
-    tells them apart: the shapes may then differ for another reason.
+    With the answer ``first`` gives. None where no test tells them apart,
+    or tests of several attributes do: the shapes may then differ for
+    another reason. Tests of one attribute that all tell them apart are its
+    ``if`` and ``elif`` (ConvNeXt's ``LayerNorm``: ``if self.data_format ==
+    "channels_last": ... elif self.data_format == "channels_first": ...``):
+    the first, in the order of the source, tells them.
     """
     telling = []
     for test in attribute_tests(cls, first[0] if first else None):
@@ -212,7 +216,9 @@ def telling_test(
             continue
         if len(answers[0]) == 1 and len(answers[1]) == 1 and answers[0] != answers[1]:
             telling.append((test, next(iter(answers[0]))))
-    return telling[0] if len(telling) == 1 else None
+    if len({test.attribute for test, _ in telling}) != 1:
+        return None
+    return telling[0]
 
 
 __all__ = ["AttributeTest", "attribute_tests", "plain_attribute", "telling_test"]

@@ -1158,7 +1158,7 @@ def _method_identity(call: Any) -> tuple | None:
 
 
 def _hint(values: list[Any]) -> str | None:
-    """``int``, ``float``, ``bool``, ``tuple[int, ...]``, ``... | None``: what the values are."""
+    """``int``, ``float``, ``bool``, ``str``, ``tuple[int, ...]``, ``... | None``: what the values are."""
     kinds = set()
     for value in values:
         if value is None:
@@ -1169,6 +1169,8 @@ def _hint(values: list[Any]) -> str | None:
             kinds.add("int")
         elif isinstance(value, float):
             kinds.add("float")
+        elif isinstance(value, str):
+            kinds.add("str")
         elif isinstance(value, tuple) and all(type(v) is int for v in value):
             kinds.add("tuple[int, ...]")
         else:
