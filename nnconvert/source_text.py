@@ -1292,9 +1292,9 @@ def _built_by(
 ) -> ast.Call | None:
     """The one of ``calls`` that can have built ``owner.<attribute>``; None if not one.
 
-    A call builds as many layers as it has arguments, and an argument that
-    calls a class by name (``nn.Conv2d(...)``, ``h_swish()``) builds one of
-    that class.
+    A call builds as many layers as it has arguments; where that leaves
+    several, an argument that calls a class by name (``nn.Conv2d(...)``,
+    ``h_swish()``) builds one of that class.
     """
     if len(calls) < 2:
         return calls[0] if calls else None
@@ -1302,16 +1302,17 @@ def _built_by(
     if not isinstance(built, nn.Sequential):
         return None
     layers = list(built)
-    fitting = [
-        call
-        for call in calls
-        if len(call.args) == len(layers)
-        and all(
-            called_name(argument.func) in (None, type(layer).__name__)
-            for argument, layer in zip(call.args, layers)
-            if isinstance(argument, ast.Call)
-        )
-    ]
+    fitting = [call for call in calls if len(call.args) == len(layers)]
+    if len(fitting) > 1:
+        fitting = [
+            call
+            for call in fitting
+            if all(
+                called_name(argument.func) in (None, type(layer).__name__)
+                for argument, layer in zip(call.args, layers)
+                if isinstance(argument, ast.Call)
+            )
+        ]
     return fitting[0] if len(fitting) == 1 else None
 
 

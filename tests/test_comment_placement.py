@@ -777,3 +777,50 @@ def test_a_sequential_built_in_one_of_two_ways_says_the_comments_of_its_own(
         load_output(conversion, "Inverteds"), Style.FUNCTIONAL, inputs
     )
     assert again.source == source
+
+
+class Activated(nn.Module):
+    """Two Sequentials of two layers each: their classes tell which built a block."""
+
+    def __init__(self, smooth):
+        super().__init__()
+        if smooth:
+            self.body = nn.Sequential(
+                # smooth projection
+                nn.Linear(4, 4),
+                nn.Tanh(),
+            )
+        else:
+            self.body = nn.Sequential(
+                # rectified projection
+                nn.Linear(4, 4),
+                nn.ReLU(),
+            )
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class TwoActivated(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first = Activated(True)
+        self.second = Activated(False)
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
+def test_sequentials_of_one_length_are_told_apart_by_their_layers_classes():
+    inputs = (torch.randn(3, 4),)
+    with nnconvert.record_constructors():
+        model = TwoActivated()
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    assert source.count("# smooth projection") == 1
+    assert source.count("# rectified projection") == 1
+    smooth = source.split("# smooth projection")[1].split("\ndef ")[0]
+    rectified = source.split("# rectified projection")[1].split("\ndef ")[0]
+    assert "torch.tanh" in smooth and "relu" not in smooth
+    assert "relu" in rectified and "tanh" not in rectified
