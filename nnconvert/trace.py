@@ -333,9 +333,9 @@ def _unregistered_modules(model: nn.Module) -> list[str]:
     found = []
     for path, module in model.named_modules():
         for name, value in vars(module).items():
-            items = value.values() if isinstance(value, dict) else value
             if not isinstance(value, (list, tuple, dict)) or name.startswith("_"):
                 continue
+            items = value.values() if isinstance(value, dict) else value
             held = [type(v).__name__ for v in items if isinstance(v, nn.Module)]
             if held:
                 owner = f"{type(module).__name__}.{name}"
