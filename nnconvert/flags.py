@@ -67,9 +67,7 @@ def flag_values(
 
 def without_flag_guards(module: fx.GraphModule, name: str) -> fx.GraphModule:
     """A copy of ``module`` without its refusals of another value of the flag ``name``."""
-    return without_refusals(
-        module, lambda node: is_expect(node) and _tests_flag(node.args[0], name)
-    )
+    return without_refusals(module, lambda node: _refuses_flag(node, name))
 
 
 def without_refusals(
@@ -106,7 +104,7 @@ def mark_flag_tests(merged: fx.GraphModule, name: str, before: fx.GraphModule) -
         (
             n.meta.get(SOURCE)
             for n in before.graph.nodes
-            if is_expect(n) and _tests_flag(n.args[0], name) and n.meta.get(SOURCE)
+            if _refuses_flag(n, name) and n.meta.get(SOURCE)
         ),
         None,
     )
@@ -127,7 +125,12 @@ def flag_condition(name: str) -> Callable[[fx.Graph, dict[str, fx.Node]], fx.Nod
 
 
 def _refused(graph: fx.Graph, name: str) -> bool:
-    return any(is_expect(n) and _tests_flag(n.args[0], name) for n in graph.nodes)
+    return any(_refuses_flag(n, name) for n in graph.nodes)
+
+
+def _refuses_flag(node: fx.Node, name: str) -> bool:
+    """``node`` is the tracer's refusal of the flag ``name``'s other value."""
+    return is_expect(node) and _tests_flag(node.args[0], name)
 
 
 def _tests_flag(condition: Any, name: str) -> bool:

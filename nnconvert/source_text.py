@@ -1264,12 +1264,20 @@ def sequential_comments(
         (str(i), []) for i in range(len(call.args))
     ]
     ends = [argument.end_lineno for argument in call.args]
-    for line, text in sorted(source.comments.items()):
-        if call.lineno < line <= call.end_lineno:
-            index = next((i for i, end in enumerate(ends) if line <= end), -1)
-            alone = source.comment_alone(line)
-            comments[index][1].append(text if alone else TrailingComment(text))
+    for line, text in _comments_inside(source, call):
+        index = next((i for i, end in enumerate(ends) if line <= end), -1)
+        alone = source.comment_alone(line)
+        comments[index][1].append(text if alone else TrailingComment(text))
     return [(name, lines) for name, lines in comments if lines]
+
+
+def _comments_inside(source: SourceFile, call: ast.Call) -> list[tuple[int, str]]:
+    """The comments between ``call``'s first and last line, by line, in order."""
+    return [
+        (line, text)
+        for line, text in sorted(source.comments.items())
+        if call.lineno < line <= call.end_lineno
+    ]
 
 
 def _sequential_calls(function: ast.AST, attribute: str) -> list[ast.Call]:
@@ -1348,8 +1356,7 @@ def without_sequential_comments(
             inside = {
                 text
                 for call in _sequential_calls(function, name)
-                for line, text in source.comments.items()
-                if call.lineno < line <= call.end_lineno
+                for _, text in _comments_inside(source, call)
             }
             lines = [line for line in lines if line not in inside]
         found.append((name, lines))

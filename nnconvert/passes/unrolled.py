@@ -220,7 +220,7 @@ def find_member_loops(
     for container, count in containers.items():
         readers: list[list[fx.Node]] = [[] for _ in range(count)]
         for node in order:
-            member = _member_of(node, container)
+            member = member_of(node, container)
             if member is not None and member < count:
                 readers[member].append(node)
         calls = [
@@ -332,7 +332,7 @@ def _reads(tensors: list[fx.Node], index: dict[fx.Node, int]) -> list[fx.Node]:
     return sorted(users, key=index.__getitem__)
 
 
-def _member_of(node: fx.Node, container: str) -> int | None:
+def member_of(node: fx.Node, container: str) -> int | None:
     """The member of ``container`` that ``node`` calls or reads (``layers.3.0`` -> 3)."""
     if node.op not in ("call_module", "get_attr"):
         return None

@@ -328,17 +328,12 @@ def _else_dropped(lines: list[str]) -> list[str]:
     last ``else`` stands at the top, everything after it is its body and the
     ``if`` side's last statement is a ``return``.
     """
-    tops = [i for i, line in enumerate(lines) if line == "else:"]
-    if not tops:
+    at = next((i for i in reversed(range(len(lines))) if lines[i] == "else:"), None)
+    if at is None or not lines[at - 1].startswith("    "):
         return lines
-    at = tops[-1]
-    side = [line for line in lines[:at] if line.startswith("    ")]
-    last = [line for line in side if not line.startswith("     ")]
-    if (
-        not last
-        or not last[-1].startswith("    return ")
-        or not lines[at - 1].startswith("    ")
-    ):
+    # the ``if`` side's last statement: its last line indented once
+    last = next(line for line in reversed(lines[:at]) if not line.startswith("     "))
+    if not last.startswith("    return "):
         return lines
     if not all(line.startswith("    ") for line in lines[at + 1 :]):
         return lines

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from torch import fx, nn
 
-from ..passes.unrolled import MIN_COPIES, find_member_loops
+from ..passes.unrolled import MIN_COPIES, find_member_loops, member_of
 from .literal_holes import copy_graph
 from .containers import member_containers
 
@@ -82,15 +82,8 @@ def cut_loops(
 
 def members_kept(graph: fx.Graph, container: str) -> int:
     """How many members of ``container`` a cut graph still calls or reads (``layers.1.0`` -> 2)."""
-    prefix = f"{container}."
-    members = [
-        int(head)
-        for n in graph.nodes
-        if n.op in ("call_module", "get_attr")
-        and str(n.target).startswith(prefix)
-        and (head := str(n.target)[len(prefix) :].partition(".")[0]).isdigit()
-    ]
-    return max(members, default=-1) + 1
+    members = [member_of(n, container) for n in graph.nodes]
+    return max((m for m in members if m is not None), default=-1) + 1
 
 
 def _members_tensors(
