@@ -198,8 +198,11 @@ def _convert(
 
     ``keep_source``: in mixed style a model whose source already is in mixed
     style is its own output (:mod:`.as_written`), else its source with its
-    layer calls rewritten (:mod:`.calls_rewritten`); otherwise, and in
-    module style, it keeps its construction (:mod:`.construction_kept`).
+    layer calls rewritten (:mod:`.calls_rewritten`), else its construction
+    with the printed methods (:mod:`.construction_kept`). Module style tries
+    the source with its functional calls written as layers first
+    (:mod:`.calls_as_layers`: every method stays as the user wrote it), then
+    the construction with the printed methods.
     """
     name = input_name(read, style) if name is None else name
     modules = list(read.module.modules())
@@ -230,8 +233,10 @@ def _convert(
             read.module, name, source, _runner(name), called=called
         )
     elif style is Style.MODULE and keep_source:
-        kept = with_source_construction(read.module, name, source, _runner(name))
-        kept = kept or with_calls_as_layers(read.module, name, _runner(name), instances)
+        kept = with_calls_as_layers(read.module, name, _runner(name), instances)
+        kept = kept or with_source_construction(
+            read.module, name, source, _runner(name)
+        )
     working = next(i for i in instances if not i.path).module
     leaves = tuple(leaf.describe() for m in working.modules() if (leaf := leaf_of(m)))
     written = kept or source

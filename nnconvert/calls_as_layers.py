@@ -4,9 +4,10 @@ Going from a source that calls parameter-free ops as functions to module
 style changes one thing: each such call becomes a call of a layer built in
 ``__init__`` (``F.dropout(h, self.dropout, training=self.training)``
 becomes ``self.dropout1(h)``, built as ``nn.Dropout(self.dropout)``).
-:mod:`.construction_kept` keeps the source's ``__init__`` and prints the
-methods from the trace; it refuses a method the trace specialised (GAT's
-``if self.concat:`` loses its other branch). Then, where it holds together,
+:mod:`.construction_kept` keeps the source's ``__init__`` but prints the
+methods from the trace, which loses what the trace does not keep (GAT's
+``if self.concat:`` loses its other branch, an ``assert`` becomes a
+``raise``). So module style tries this first: where it holds together,
 the output is the source itself with those calls rewritten in place --
 exactly the calls the module-style trace made layers of
 (:data:`~.passes.styles.MADE_FROM_CALL`), found by the position the tracer
@@ -31,8 +32,10 @@ after the last statement of ``__init__`` that sets an attribute. Refused
   other arguments are expressions (``p=p * 2``, a local);
 * a call the trace made a layer of in one instance of its class but not
   in another, or a layer lifted from a function over a layer's tensors;
-* a class without its own ``__init__``, or whose ``__init__`` returns
-  early, or that another class of the model derives from.
+* a class whose ``__init__`` returns early, or that another class of
+  the model derives from; a class without an ``__init__`` of its own
+  takes one (:func:`_new_init`) unless the one it runs is not
+  ``nn.Module``'s.
 
 A call of a function a constructor parameter chose (DETR's
 ``self.activation = _get_activation_fn(activation)``) stays as written: a
@@ -97,6 +100,7 @@ from .source_text import (
     attributes_set,
     attributes_stored,
     class_definition,
+    docstring_node,
     init_statement,
     self_path,
 )
@@ -731,9 +735,7 @@ def _class_edits(
     builds: _Builds = {}
     for owner in dict.fromkeys(s.owner for s in sites):
         source_class = class_trees.get(owner)
-        init = _own_init(source_class) if source_class is not None else None
-        anchor = _anchor(init) if init is not None else None
-        if source_class is None or init is None or anchor is None:
+        if source_class is None:
             return None
         own = [s for s in sites if s.owner == owner]
         texts = [_constructor(site) for site in own]
@@ -741,6 +743,21 @@ def _class_edits(
             return None
         taken = _taken_names(source_class, classes[owner], model)
         stems = [site.spec.stem for site in own]  # type: ignore[union-attr]
+        if init_statement(source_class) is None:
+            built = builds.setdefault(owner, {})
+            made = _new_init(source_class, classes[owner], model, texts, stems, starts)
+            if made is None:
+                return None
+            edit, names = made
+            edits.append(edit)
+            for site, name, text in zip(own, names, texts):
+                attribute[id(site)] = name
+                built[name] = text  # type: ignore[assignment]
+            continue
+        init = _own_init(source_class)
+        anchor = _anchor(init) if init is not None else None
+        if init is None or anchor is None:
+            return None
         placing = _Placing(source_class, init, classes[owner], model)
         lines: dict[int, list[str]] = {}
         built = builds.setdefault(owner, {})
@@ -798,6 +815,45 @@ class _Placing:
         if kind == "site" and value is not None and id(value) in self.placed:
             return self.placed[id(value)]
         return value if kind == "layer" and value in self.statements else None
+
+
+def _new_init(
+    source_class: ast.ClassDef,
+    cls: type,
+    model: nn.Module,
+    texts: list[str | None],
+    stems: list[str],
+    starts: list[int],
+) -> tuple[Edit, list[str]] | None:
+    """An ``__init__`` building the new layers, for a class that has none of its own.
+
+    Makemore's and CLIP's ``NewGELU``/``QuickGELU`` compute in ``forward``
+    alone. The new ``__init__`` goes after the class's docstring, before its
+    first statement, and calls ``super().__init__()``; only where the
+    ``__init__`` the class runs is ``nn.Module``'s, since a base class's
+    would no longer run.
+    """
+    instances = [m for m in model.modules() if type(m) is cls]
+    if any(type(m).__init__ is not nn.Module.__init__ for m in instances):
+        return None
+    taken = _taken_names(source_class, cls, model)
+    names = []
+    for stem in stems:
+        names.append(first_free(stem, taken, first=1, bare=stems.count(stem) == 1))
+        taken.add(names[-1])
+    indent = " " * source_class.body[0].col_offset
+    body = [f"{indent}    super().__init__()"]
+    body += [f"{indent}    self.{n} = {t}" for n, t in zip(names, texts)]
+    text = "\n".join([f"{indent}def __init__(self):", *body]) + "\n\n"
+    docstring = docstring_node(source_class)
+    if docstring is not None:
+        line = (docstring.end_lineno or docstring.lineno) + 1
+        text = "\n" + text
+    else:
+        line = source_class.body[0].lineno
+        decorators = getattr(source_class.body[0], "decorator_list", [])
+        line = min([line, *(d.lineno for d in decorators)])
+    return (starts[line - 1], starts[line - 1], text), names
 
 
 def _own_init(source_class: ast.ClassDef) -> ast.FunctionDef | None:

@@ -19,6 +19,7 @@ from nnconvert import loading
 from nnconvert.options import Style
 
 from .helpers import assert_builds_alike, write
+from .test_construction_kept import OPTIONAL
 
 BRANCHED = """
 import torch
@@ -88,6 +89,101 @@ def test_calls_become_layers_and_the_branch_the_trace_does_not_take_stays(tmp_pa
     ]
     original = BRANCHED.replace("HELPER", "")
     assert_builds_alike(original, source, "Net", builds, torch.randn(5, 4))
+
+
+def test_calls_as_layers_come_before_the_printed_methods(tmp_path):
+    """A source *Construction kept* could also keep: its ``forward`` stays as written.
+
+    Printed from the trace, ``PreActBlock.forward`` would test
+    ``self.shortcut is not None``; the user's ``hasattr`` line, and the
+    root's own ``forward``, are what module style keeps.
+    """
+    conversion = _converted(tmp_path, OPTIONAL)
+    source = conversion.source
+    assert conversion.as_written
+    assert 'shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x' in source
+    assert "self.shortcut = None" not in source
+    assert "out = self.relu(self.bn1(x))" in source
+    assert "return self.gelu(self.blocks(x))" in source
+    builds = [{"widths": (4, 4, 8)}, {"widths": (4, 6)}]
+    assert_builds_alike(OPTIONAL, source, "Net", builds, torch.randn(5, 4))
+
+
+#: an activation class with no ``__init__`` of its own, as makemore's ``NewGELU``
+WITHOUT_INIT = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class GEGLU(nn.Module):
+    \"\"\"Half the features gate the other half.\"\"\"
+
+    def forward(self, x):
+        assert x.shape[-1] % 2 == 0, "an even number of features"
+        x, gates = x.chunk(2, dim=-1)
+        return x * F.gelu(gates)
+
+
+class Swish(nn.Module):
+    def forward(self, x):
+        return x * torch.sigmoid(x)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 8)
+        self.act = GEGLU()
+        self.swish = Swish()
+
+    def forward(self, x):
+        return self.swish(self.act(self.fc(x)))
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_class_without_its_own_init_takes_one_building_its_layers(tmp_path):
+    conversion = _converted(tmp_path, WITHOUT_INIT)
+    source = conversion.source
+    assert conversion.as_written
+    # after the docstring, before the first method
+    assert (
+        '"""Half the features gate the other half."""\n\n'
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.gelu = nn.GELU()\n\n"
+        "    def forward(self, x):\n"
+        '        assert x.shape[-1] % 2 == 0, "an even number of features"\n'
+        "        x, gates = x.chunk(2, dim=-1)\n"
+        "        return x * self.gelu(gates)\n"
+    ) in source
+    assert (
+        "class Swish(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.sigmoid = nn.Sigmoid()\n\n"
+        "    def forward(self, x):\n"
+        "        return x * self.sigmoid(x)\n"
+    ) in source
+
+
+def test_a_class_whose_base_builds_it_takes_no_new_init(tmp_path):
+    """A new ``__init__`` would not run the base class's (``self.scale``): the source is not rewritten."""
+    text = WITHOUT_INIT.replace(
+        "class Swish(nn.Module):",
+        "class Base(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.scale = 2.0\n\n\n"
+        "class Swish(Base):",
+    ).replace("x * torch.sigmoid(x)", "x * torch.sigmoid(x) * self.scale")
+    conversion = _converted(tmp_path, text)
+    assert not conversion.as_written  # printed from the trace, which checks
+    assert "class Swish(Base)" not in conversion.source
 
 
 def test_each_call_has_a_layer_of_its_own_and_a_helper_method_stays(tmp_path):

@@ -204,8 +204,14 @@ def test_a_model_already_in_module_style_is_its_own_output(tmp_path):
     assert "def __init__(self, channels=(4, 6), kernel_size=3):" in conversion.source
 
 
-def test_a_layer_some_blocks_lack_is_none_in_the_others(tmp_path):
-    conversion = _converted(tmp_path, OPTIONAL)
+def _construction_kept(tmp_path, monkeypatch, text: str) -> nnconvert.Conversion:
+    """Module style with *Calls as layers* off, which is tried first and keeps these sources whole."""
+    monkeypatch.setattr(nnconvert.api, "with_calls_as_layers", lambda *_, **__: None)
+    return _converted(tmp_path, text)
+
+
+def test_a_layer_some_blocks_lack_is_none_in_the_others(tmp_path, monkeypatch):
+    conversion = _construction_kept(tmp_path, monkeypatch, OPTIONAL)
     assert conversion.as_written
     init = _method(conversion.source, "PreActBlock", "__init__")
     first = init.splitlines()[1:3]
@@ -768,8 +774,8 @@ def example_inputs():
 """
 
 
-def test_module_level_code_only_a_replaced_method_read_goes(tmp_path):
-    first = _converted(tmp_path, PROBED)
+def test_module_level_code_only_a_replaced_method_read_goes(tmp_path, monkeypatch):
+    first = _construction_kept(tmp_path, monkeypatch, PROBED)
     assert first.as_written
     assert "FAST" not in first.source and "the fast kernel" not in first.source
     again = nnconvert.convert(load_output(first), Style.MODULE, first.example_inputs)

@@ -41,17 +41,16 @@ class Block(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
 
     def forward(self, x):
-        out = self.dwconv(x)
-        # (N, C, H, W) -> (N, H, W, C)
-        out = out.permute(0, 2, 3, 1)
-        out = self.norm(out)
-        out = self.pwconv1(out)
-        out = self.gelu(out)
-        out = self.pwconv2(out)
-        out = self.gamma * out
-        # (N, H, W, C) -> (N, C, H, W)
-        out = out.permute(0, 3, 1, 2)
-        return x + self.drop_path(out)
+        shortcut = x
+        x = self.dwconv(x)
+        x = x.permute(0, 2, 3, 1)  # (N, C, H, W) -> (N, H, W, C)
+        x = self.norm(x)
+        x = self.pwconv1(x)
+        x = self.gelu(x)
+        x = self.pwconv2(x)
+        x = self.gamma * x
+        x = x.permute(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W)
+        return shortcut + self.drop_path(x)
 
 
 class Stage(nn.Module):

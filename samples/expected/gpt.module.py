@@ -10,7 +10,6 @@ class CausalSelfAttention(nn.Module):
         assert n_embd % n_head == 0
         # key, query, value projections for all heads, but in a batch
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-        self.softmax = nn.Softmax(dim=-1)
         # output projection
         self.c_proj = nn.Linear(n_embd, n_embd)
         self.attn_dropout = nn.Dropout(dropout)
@@ -24,6 +23,7 @@ class CausalSelfAttention(nn.Module):
                 1, 1, block_size, block_size
             ),
         )
+        self.softmax = nn.Softmax(dim=-1)
 
     def forward(self, x):
         # batch size, sequence length, embedding dimensionality (n_embd)
@@ -36,12 +36,11 @@ class CausalSelfAttention(nn.Module):
         # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         # causal self-attention; Self-attend: (B, nh, T, hs) x (B, nh, hs, T) -> (B, nh, T, T)
-        att = q @ k.transpose(-2, -1) * (1.0 / math.sqrt(k.size(-1)))
-        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, -float("inf"))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
         att = self.softmax(att)
         att = self.attn_dropout(att)
-        # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
-        y = att @ v
+        y = att @ v  # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
         # re-assemble all head outputs side by side
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
@@ -85,13 +84,11 @@ class GPT(nn.Module):
         self.wte.weight = self.lm_head.weight
 
     def forward(self, idx, targets=None):
-        t = idx.size(1)
-        if t > self.block_size:
-            raise ValueError(
-                "the model asserts t <= self.block_size; this input fails it"
-            )
-        # shape (t)
-        pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
+        b, t = idx.size()
+        assert (
+            t <= self.block_size
+        ), f"Cannot forward sequence of length {t}, block size is only {self.block_size}"
+        pos = torch.arange(0, t, dtype=torch.long, device=idx.device)  # shape (t)
         x = self.drop(self.wte(idx) + self.wpe(pos))
         for block in self.h:
             x = block(x)

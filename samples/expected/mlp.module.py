@@ -9,8 +9,8 @@ class MLP(nn.Module):
         self.gelu = nn.GELU(approximate="tanh")
         self.dropout = nn.Dropout(0.1)
         self.fc2 = nn.Linear(hidden, dim)
-        self.tanh = nn.Tanh()
         self.head = nn.Linear(dim, classes)
+        self.tanh = nn.Tanh()
         self.softmax = nn.Softmax(dim=-1)
 
     def forward(self, x):

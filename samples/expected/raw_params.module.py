@@ -8,8 +8,8 @@ class Scorer(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(dim, dim) / dim**0.5)
         self.bias = nn.Parameter(torch.zeros(dim))
-        self.act = nn.LeakyReLU(0.1)
         self.register_buffer("scale", torch.full((dim,), 0.5))
+        self.act = nn.LeakyReLU(0.1)
         self.log_softmax = nn.LogSoftmax(dim=1)
 
     def forward(self, x):

@@ -12,8 +12,8 @@ class Attention(nn.Module):
         self.scale = dim_head**-0.5
         self.norm = nn.LayerNorm(dim)
         self.to_qkv = nn.Linear(dim, inner_dim * 3, bias=False)
-        self.softmax = nn.Softmax(dim=-1)
         self.to_out = nn.Linear(inner_dim, dim)
+        self.softmax = nn.Softmax(dim=-1)
 
     def forward(self, x):
         x = self.norm(x)
