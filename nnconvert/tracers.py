@@ -132,6 +132,7 @@ class ModelTracer(fx.Tracer):
                 _fx_wraps_under_every_name(namespaces),
                 calls_recorded(self, namespaces),
                 _autocast_refused(),
+                _legacy_variables_detached(),
                 forward_calls_are_calls(root),
                 self.helper_calls.wrapped(root),
                 stores_recorded(self, root),
@@ -896,6 +897,40 @@ def _autocast_refused():
         yield
     finally:
         autocast.__init__ = original
+
+
+@contextmanager
+def _legacy_variables_detached():
+    """``torch.autograd.Variable(t)`` of a traced tensor is recorded as ``t.detach()``.
+
+    Code from before PyTorch 0.4 wraps tensors in ``Variable`` (the capsule
+    network's ``Variable(torch.zeros(*priors.size()))``). Its constructor
+    is C code that refuses a proxy; what it returns is ``t`` detached from
+    the graph, sharing its data, without ``requires_grad``. Other arguments
+    than ``t`` are refused with a message that names the call.
+    """
+    meta = type(torch.autograd.Variable)
+    own = meta.__dict__.get("__call__")
+
+    def call(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if not (args and isinstance(args[0], fx.Proxy)):
+            return type.__call__(cls, *args, **kwargs)
+        if len(args) > 1 or any(kwargs.values()):
+            raise ConversionError(
+                f"{_user_location()}the model calls torch.autograd.Variable on a "
+                "traced tensor with other arguments than the tensor; nnconvert "
+                "writes Variable(t) as t.detach() only"
+            )
+        return args[0].detach()
+
+    meta.__call__ = call
+    try:
+        yield
+    finally:
+        if own is None:
+            del meta.__call__
+        else:
+            meta.__call__ = own
 
 
 @contextmanager
