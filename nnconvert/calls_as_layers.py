@@ -302,18 +302,44 @@ _Path = list[tuple[str, int | None]]
 
 
 def _source_calls(file_tree: ast.Module) -> dict[_Position, tuple[ast.ClassDef, _Path]]:
-    """Every call in a plain method of a class of the file, by position, with its class and path."""
+    """Every call in a plain method of a class of the file, by position, with its class and path.
+
+    And every call in a lambda ``__init__`` stores (makemore's
+    ``self.mlpf = lambda x: m.c_proj(F.tanh(m.c_fc(x)))``): ``forward``
+    runs it, after ``__init__`` has built every layer.
+    """
     calls: dict[_Position, tuple[ast.ClassDef, _Path]] = {}
     for statement in file_tree.body:
         if not isinstance(statement, ast.ClassDef):
             continue
         for index, method in enumerate(statement.body):
-            if not _plain_method(method):
+            found = _paths(method, [("body", index)])
+            if _is_init(method):
+                found = _in_lambdas(found)
+            elif not _plain_method(method):
                 continue
-            for path, node in _paths(method, [("body", index)]):
+            for path, node in found:
                 if isinstance(node, ast.Call):
                     calls[_position(node)] = (statement, path)
     return calls
+
+
+def _is_init(statement: ast.stmt) -> bool:
+    return isinstance(statement, ast.FunctionDef) and statement.name == "__init__"
+
+
+def _in_lambdas(
+    found: Iterator[tuple[_Path, ast.AST]],
+) -> Iterator[tuple[_Path, ast.AST]]:
+    """The nodes inside a lambda, of those ``found`` in walking order."""
+    inside: list[_Path] = []
+    for path, node in found:
+        if inside and path[: len(inside[-1])] != inside[-1]:
+            inside.pop()
+        if isinstance(node, ast.Lambda) and not inside:
+            inside.append(path)
+        elif inside:
+            yield path, node
 
 
 def _position(node: ast.AST) -> _Position:

@@ -186,6 +186,41 @@ def test_a_class_whose_base_builds_it_takes_no_new_init(tmp_path):
     assert "class Swish(Base)" not in conversion.source
 
 
+#: a lambda ``__init__`` stores and ``forward`` calls, as makemore's bag-of-words block
+IN_LAMBDA = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mlp = nn.ModuleDict(dict(c_fc=nn.Linear(4, 8), c_proj=nn.Linear(8, 4)))
+        m = self.mlp
+        self.mlpf = lambda x: m.c_proj(F.tanh(m.c_fc(x)))  # MLP forward
+
+    def forward(self, x):
+        assert x.dim() == 2
+        return x + self.mlpf(x)
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_a_call_in_a_lambda_init_stores_becomes_a_layer(tmp_path):
+    conversion = _converted(tmp_path, IN_LAMBDA)
+    source = conversion.source
+    assert conversion.as_written
+    assert (
+        "self.mlpf = lambda x: m.c_proj(self.tanh(m.c_fc(x)))  # MLP forward" in source
+    )
+    assert "self.tanh = nn.Tanh()" in source
+    assert "assert x.dim() == 2" in source  # the source's forward, as written
+
+
 def test_each_call_has_a_layer_of_its_own_and_a_helper_method_stays(tmp_path):
     """Three calls of ``F.gelu``, numbered in the source's order; one in a helper method."""
     helper = "\n    def activate(self, x):\n        return F.gelu(x)\n"
