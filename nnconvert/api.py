@@ -54,7 +54,7 @@ from .printer.init_params import function_name
 from .printer.program import format_source
 from .printer.functions import snake_case
 from .range_counts import STEPPED_COUNTS, STEPS
-from .reparametrized import reject_reparametrized
+from .reparametrized import reject_hooks, reject_reparametrized
 from .reporting import exit_message, one_line
 from .root_promises import broken_parameters, without_parameters
 from .stored_attributes import refuse_block_stores
@@ -460,6 +460,7 @@ def copied_input(read: ModelInput) -> ModelInput:
     paths) hold for the copy, which has the same submodule tree.
     """
     reject_reparametrized(read.module)
+    reject_hooks(read.module)
     try:
         module = copy_model(read.module)
     except Exception as error:

@@ -1,5 +1,8 @@
 """Layers whose weight is recomputed outside ``forward``: converted where nnconvert can, else refused.
 
+And any other hook on a layer: the trace records the layer's call, not
+what a hook does around it (:func:`reject_hooks`).
+
 ``torch.nn.utils.weight_norm`` (TCN, WaveNet-style vocoders) and
 ``spectral_norm`` keep ``weight_g``/``weight_v`` (``weight_orig``, ``weight_u``
 ...) in the ``state_dict`` and set ``weight`` in a forward pre-hook before
@@ -55,3 +58,54 @@ def reject_reparametrized(model: nn.Module) -> None:
                 "layer, name, leave_parametrized=True), which keeps the tensors "
                 "it computes now"
             )
+
+
+def reject_hooks(model: nn.Module) -> None:
+    """Raise InputError for the first layer of ``model`` with a hook the output would not run.
+
+    A forward pre-hook can change a layer's inputs or tensors (StyleGAN's
+    ``EqualLR`` sets ``weight`` from ``weight_orig`` before every call), a
+    forward hook its output, a backward hook its gradients. fx records the
+    layer's call alone: the output would compute without the hook, and only
+    the equivalence check would say so. ``torch.nn.utils`` hooks are
+    :func:`reject_reparametrized`'s. A lazy layer not yet run holds its
+    shape-inferring hook: it asks for one run of the model first.
+    """
+    for path, module in model.named_modules():
+        where = f"layer {path!r}" if path else "the model"
+        kind = type(module).__name__
+        for hook in module._forward_pre_hooks.values():
+            if (type(hook).__module__, type(hook).__name__) in _HOOKS:
+                continue
+            if getattr(hook, "__func__", None) is getattr(
+                nn.modules.lazy.LazyModuleMixin, "_infer_parameters", None
+            ):
+                raise InputError(
+                    f"{where} ({kind}) is a lazy layer whose shapes are not known "
+                    "yet; run the model once on an input, then convert it"
+                )
+            raise InputError(
+                f"{where} ({kind}) runs a forward pre-hook ({_hook_name(hook)}) "
+                "before every call, which nnconvert does not convert: the output "
+                "would call the layer without it; remove the hook "
+                "(handle.remove()) or write what it does in the model's code"
+            )
+        kinds = (
+            (module._forward_hooks, "forward hook", "after every call"),
+            (module._backward_hooks, "backward hook", "on every backward pass"),
+            (module._backward_pre_hooks, "backward pre-hook", "on every backward pass"),
+        )
+        for hooks, name, when in kinds:
+            for hook in hooks.values():
+                raise InputError(
+                    f"{where} ({kind}) runs a {name} ({_hook_name(hook)}) {when}, "
+                    "which nnconvert does not convert: the output would call the "
+                    "layer without it; remove the hook (handle.remove()) or "
+                    "write what it does in the model's code"
+                )
+
+
+def _hook_name(hook: object) -> str:
+    """``EqualLR`` for a callable object, the function's name for a function."""
+    name = getattr(hook, "__qualname__", None)
+    return name if isinstance(name, str) else type(hook).__name__

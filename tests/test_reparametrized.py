@@ -7,7 +7,9 @@ on a table layer now converts (``tests/test_weight_norm.py``); any other
 reparametrisation (``spectral_norm``, ``torch.nn.utils.parametrizations``,
 ``weight_norm`` on a layer nnconvert has no row for or on a tensor its row
 does not read as one weight) stops the conversion before tracing, with the
-layer's path and the call that removes the reparametrisation.
+layer's path and the call that removes the reparametrisation. So does any
+other hook on a layer (StyleGAN's ``EqualLR`` pre-hook), which the trace
+would not record.
 """
 
 from __future__ import annotations
@@ -123,3 +125,56 @@ def test_with_the_reparametrization_removed_the_model_converts():
     torch.nn.utils.remove_spectral_norm(model.conv)
     torch.testing.assert_close(model(x), before)
     nnconvert.convert(model, "functional", (x,)).check(train=True)
+
+
+class EqualLR:
+    """StyleGAN's equalized learning rate: ``weight`` from ``weight_orig`` before every call."""
+
+    def __call__(self, module, inputs):
+        module.weight = module.weight_orig * 2
+
+
+def _equal_lr(layer: nn.Module) -> nn.Module:
+    weight = layer.weight
+    del layer._parameters["weight"]
+    layer.register_parameter("weight_orig", nn.Parameter(weight.data))
+    layer.register_forward_pre_hook(EqualLR())
+    return layer
+
+
+def _output_hook(layer: nn.Module) -> nn.Module:
+    layer.register_forward_hook(lambda module, inputs, output: output * 3)
+    return layer
+
+
+def _gradient_hook(layer: nn.Module) -> nn.Module:
+    layer.register_full_backward_hook(lambda module, grad_in, grad_out: None)
+    return layer
+
+
+@pytest.mark.parametrize(
+    "wrap, message",
+    [
+        (_equal_lr, r"layer 'conv' \(Conv1d\) runs a forward pre-hook \(EqualLR\)"),
+        (_output_hook, r"layer 'conv' \(Conv1d\) runs a forward hook .* after every"),
+        (_gradient_hook, r"layer 'conv' \(Conv1d\) runs a backward hook"),
+        (
+            lambda layer: nn.LazyConv1d(4, 2),
+            r"layer 'conv' \(LazyConv1d\) is a lazy layer .* run the model once",
+        ),
+    ],
+    ids=["forward_pre_hook", "forward_hook", "backward_hook", "lazy"],
+)
+@pytest.mark.parametrize("style", ["module", "functional", "mixed"])
+def test_a_layer_with_a_hook_is_refused_by_name(wrap, message, style):
+    """Traced, the layer's call is recorded without its hook: the output would differ."""
+    model = Wrapped(wrap)
+    with pytest.raises(InputError, match=message):
+        nnconvert.convert(model, style, (torch.randn(2, 3, 5),))
+
+
+def test_a_lazy_layer_run_once_converts():
+    model = Wrapped(lambda layer: nn.LazyConv1d(4, 2))
+    model(torch.randn(2, 3, 5))
+    conversion = nnconvert.convert(model, "functional", (torch.randn(2, 3, 5),))
+    conversion.check(train=True)
