@@ -28,7 +28,8 @@ def golden(style: str) -> str:
 
 
 #: Traces, but its output fails the check on another batch size (in module
-#: style too: ``F.relu`` becomes a layer, so the printed ``forward`` stands).
+#: style too: ``F.leaky_relu`` becomes a layer, and the slope is a local, so
+#: the source cannot keep the call, and the printed ``forward`` stands).
 FAILS_CHECK = """
 import operator
 
@@ -43,7 +44,8 @@ class Frozen(nn.Module):
 
     def forward(self, x):
         n = operator.index(x.numel())  # unguarded: the trace keeps 24
-        return F.relu(self.fc(x.reshape(n // 12, 12)))
+        slope = 0.1
+        return F.leaky_relu(self.fc(x.reshape(n // 12, 12)), slope)
 
 def example_inputs():
     return (torch.randn(2, 3, 4),)

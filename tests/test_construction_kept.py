@@ -584,9 +584,10 @@ def example_inputs():
 """
 
 
-def test_a_function_over_the_layers_alone_is_no_setting(tmp_path):
+def test_a_function_over_the_layers_alone_is_no_setting(tmp_path, monkeypatch):
     function = "lambda x: m.c_proj(F.tanh(m.c_fc(x)))  # MLP forward"
-    conversion = _converted(tmp_path, LAMBDA.replace("FUNCTION", function))
+    text = LAMBDA.replace("FUNCTION", function)
+    conversion = _construction_kept(tmp_path, monkeypatch, text)
     assert conversion.as_written
     assert "self.mlpf = lambda x: m.c_proj(F.tanh(m.c_fc(x)))" in conversion.source
 

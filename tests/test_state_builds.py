@@ -172,7 +172,11 @@ def test_round_trips_are_byte_stable():
 
     But functional -> a class style: the file has no ``__init__`` to read
     ``d_model`` or ``ndim`` from, so they come back as numbers
-    (``tests/test_round_trips.py``, ``SOURCE_ARGUMENTS_NOT_CARRIED``).
+    (``tests/test_round_trips.py``, ``SOURCE_ARGUMENTS_NOT_CARRIED``). And
+    mixed -> module: the mixed file is a source module style keeps with its
+    ``F.softmax`` as a layer built after ``self.qkv``, its last statement
+    (*Calls as layers*), where this file's module output is printed with
+    the layer first; both compute the same.
     """
     direct = {style: converted(style) for style in Style}
     for via in Style:
@@ -181,6 +185,10 @@ def test_round_trips_are_byte_stable():
             again = nnconvert.convert(back, to, INPUTS)
             if via is Style.FUNCTIONAL and to is not Style.FUNCTIONAL:
                 assert "torch.ones(8)" in again.source  # a number, not ndim
+                again.check(train=True)
+                continue
+            if (via, to) == (Style.MIXED, Style.MODULE):
+                assert again.as_written and "self.softmax(att) @ v" in again.source
                 again.check(train=True)
                 continue
             assert again.source == direct[to].source, f"{via.value} -> {to.value}"
