@@ -769,16 +769,19 @@ def _class_edits(
             return None
         taken = _taken_names(source_class, classes[owner], model)
         stems = [site.spec.stem for site in own]  # type: ignore[union-attr]
+        names = []
+        for stem in stems:
+            names.append(first_free(stem, taken, first=1, bare=stems.count(stem) == 1))
+            taken.add(names[-1])
+        built = builds.setdefault(owner, {})
+        for site, name, text in zip(own, names, texts):
+            attribute[id(site)] = name
+            built[name] = text  # type: ignore[assignment]
         if init_statement(source_class) is None:
-            built = builds.setdefault(owner, {})
-            made = _new_init(source_class, classes[owner], model, texts, stems, starts)
-            if made is None:
+            edit = _new_init(source_class, classes[owner], model, names, texts, starts)
+            if edit is None:
                 return None
-            edit, names = made
             edits.append(edit)
-            for site, name, text in zip(own, names, texts):
-                attribute[id(site)] = name
-                built[name] = text  # type: ignore[assignment]
             continue
         init = _own_init(source_class)
         anchor = _anchor(init) if init is not None else None
@@ -786,13 +789,8 @@ def _class_edits(
             return None
         placing = _Placing(source_class, init, classes[owner], model)
         lines: dict[int, list[str]] = {}
-        built = builds.setdefault(owner, {})
-        for site, text, stem in zip(own, texts, stems):
-            name = first_free(stem, taken, first=1, bare=stems.count(stem) == 1)
-            taken.add(name)
-            attribute[id(site)] = name
+        for site, text, name in zip(own, texts, names):
             after = placing.after(site)
-            built[name] = text  # type: ignore[assignment]
             statement = placing.statements[after] if after else anchor
             indent = " " * statement.col_offset
             lines.setdefault(id(statement), []).append(
@@ -847,10 +845,10 @@ def _new_init(
     source_class: ast.ClassDef,
     cls: type,
     model: nn.Module,
+    names: list[str],
     texts: list[str | None],
-    stems: list[str],
     starts: list[int],
-) -> tuple[Edit, list[str]] | None:
+) -> Edit | None:
     """An ``__init__`` building the new layers, for a class that has none of its own.
 
     Makemore's and CLIP's ``NewGELU``/``QuickGELU`` compute in ``forward``
@@ -862,11 +860,6 @@ def _new_init(
     instances = [m for m in model.modules() if type(m) is cls]
     if any(type(m).__init__ is not nn.Module.__init__ for m in instances):
         return None
-    taken = _taken_names(source_class, cls, model)
-    names = []
-    for stem in stems:
-        names.append(first_free(stem, taken, first=1, bare=stems.count(stem) == 1))
-        taken.add(names[-1])
     indent = " " * source_class.body[0].col_offset
     body = [f"{indent}    super().__init__()"]
     body += [f"{indent}    self.{n} = {t}" for n, t in zip(names, texts)]
@@ -879,7 +872,7 @@ def _new_init(
         line = source_class.body[0].lineno
         decorators = getattr(source_class.body[0], "decorator_list", [])
         line = min([line, *(d.lineno for d in decorators)])
-    return (starts[line - 1], starts[line - 1], text), names
+    return starts[line - 1], starts[line - 1], text
 
 
 def _own_init(source_class: ast.ClassDef) -> ast.FunctionDef | None:

@@ -74,35 +74,31 @@ def reject_hooks(model: nn.Module) -> None:
     for path, module in model.named_modules():
         where = f"layer {path!r}" if path else "the model"
         kind = type(module).__name__
-        for hook in module._forward_pre_hooks.values():
-            if (type(hook).__module__, type(hook).__name__) in _HOOKS:
-                continue
-            if getattr(hook, "__func__", None) is getattr(
-                nn.modules.lazy.LazyModuleMixin, "_infer_parameters", None
-            ):
-                raise InputError(
-                    f"{where} ({kind}) is a lazy layer whose shapes are not known "
-                    "yet; run the model once on an input, then convert it"
-                )
-            raise InputError(
-                f"{where} ({kind}) runs a forward pre-hook ({_hook_name(hook)}) "
-                "before every call, which nnconvert does not convert: the output "
-                "would call the layer without it; remove the hook "
-                "(handle.remove()) or write what it does in the model's code"
-            )
         kinds = (
+            (module._forward_pre_hooks, "forward pre-hook", "before every call"),
             (module._forward_hooks, "forward hook", "after every call"),
             (module._backward_hooks, "backward hook", "on every backward pass"),
             (module._backward_pre_hooks, "backward pre-hook", "on every backward pass"),
         )
         for hooks, name, when in kinds:
             for hook in hooks.values():
+                if (type(hook).__module__, type(hook).__name__) in _HOOKS:
+                    continue  # reject_reparametrized's
+                if getattr(hook, "__func__", None) is _LAZY_HOOK:
+                    raise InputError(
+                        f"{where} ({kind}) is a lazy layer whose shapes are not "
+                        "known yet; run the model once on an input, then convert it"
+                    )
                 raise InputError(
                     f"{where} ({kind}) runs a {name} ({_hook_name(hook)}) {when}, "
                     "which nnconvert does not convert: the output would call the "
                     "layer without it; remove the hook (handle.remove()) or "
                     "write what it does in the model's code"
                 )
+
+
+#: The forward pre-hook a lazy layer holds until its first call infers its shapes.
+_LAZY_HOOK = nn.modules.lazy.LazyModuleMixin._infer_parameters
 
 
 def _hook_name(hook: object) -> str:
