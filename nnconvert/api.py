@@ -159,10 +159,12 @@ def convert(
     builder methods, the tables and imports they read -- when that source
     builds the same model (:mod:`.as_written`), and one whose
     parameter-free layer calls can be written as functions in place comes
-    out so (:mod:`.calls_rewritten`); otherwise, and in module style, the
-    source keeps its construction and takes the methods printed in the
-    output's style (:mod:`.construction_kept`). False prints it from the
-    trace, as functional style is.
+    out so (:mod:`.calls_rewritten`); in module style, the source keeps its
+    methods with their functional calls written as layers
+    (:mod:`.calls_as_layers`); otherwise the source keeps its construction
+    and takes the methods printed in the output's style
+    (:mod:`.construction_kept`). False prints it from the trace, as
+    functional style is.
 
     ``model`` is left exactly as it was, whether the conversion succeeds or
     fails: tracing runs a deep copy (``forward`` may count calls on ``self``,

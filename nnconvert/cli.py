@@ -225,10 +225,10 @@ def main() -> None:
         "and module-level code they read), when that source builds the same "
         "model, and otherwise keeps its construction with its methods printed "
         "in mixed style and the stateless layers they call as functions taken "
-        "out of __init__; --to module: that source with its methods printed "
-        "in module style and the layers they call added to __init__, or else "
-        "with its methods as written and their functional calls rewritten as "
-        "calls of layers added to __init__; "
+        "out of __init__; --to module: that source with its methods as written "
+        "and their functional calls rewritten as calls of layers added to "
+        "__init__, or else with its methods printed in module style and the "
+        "layers they call added to __init__; "
         "--no-keep-source prints it from the trace, as any other."
     ),
 )
@@ -406,9 +406,9 @@ def _convert_one_file(
         )
     if conversion.as_written:  # said once the output stands: an error is one line
         kept = (
-            "kept the model's own source: its construction with the methods "
-            "printed in module style, else its methods as written with their "
-            "functional calls written as layers in place"
+            "kept the model's own source: its methods as written with their "
+            "functional calls written as layers in place, else its construction "
+            "with the methods printed in module style"
             if conversion.style is Style.MODULE
             else "kept the model's own source: as written where it already is in "
             "mixed style, else its parameter-free layers' calls written as "

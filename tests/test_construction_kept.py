@@ -224,7 +224,7 @@ def test_the_cli_says_it_kept_the_construction(tmp_path):
     model = write(tmp_path, "model.py", RESNET)
     result = run("convert", model, "--to", "module")
     assert result.exit_code == 0, result.output
-    assert "kept the model's own source: its construction" in result.stderr
+    assert "kept the model's own source: its methods as written" in result.stderr
     assert "def _make_layer" in result.stdout
     printed = run("convert", model, "--to", "module", "--no-keep-source")
     assert printed.exit_code == 0, printed.output
