@@ -71,7 +71,12 @@ from .as_written import (
     same_model,
     source_program,
 )
-from .construction_kept import Runner, without_unread_code
+from .construction_kept import (
+    Runner,
+    new_init_place,
+    runs_module_init,
+    without_unread_code,
+)
 from .copying import copy_model
 from .hierarchy import Instance
 from .naming import first_free
@@ -100,7 +105,6 @@ from .source_text import (
     attributes_set,
     attributes_stored,
     class_definition,
-    docstring_node,
     init_statement,
     self_path,
 )
@@ -857,21 +861,15 @@ def _new_init(
     ``__init__`` the class runs is ``nn.Module``'s, since a base class's
     would no longer run.
     """
-    instances = [m for m in model.modules() if type(m) is cls]
-    if any(type(m).__init__ is not nn.Module.__init__ for m in instances):
+    if not runs_module_init([m for m in model.modules() if type(m) is cls]):
         return None
     indent = " " * source_class.body[0].col_offset
     body = [f"{indent}    super().__init__()"]
     body += [f"{indent}    self.{n} = {t}" for n, t in zip(names, texts)]
     text = "\n".join([f"{indent}def __init__(self):", *body]) + "\n\n"
-    docstring = docstring_node(source_class)
-    if docstring is not None:
-        line = (docstring.end_lineno or docstring.lineno) + 1
+    line, after_docstring = new_init_place(source_class)
+    if after_docstring:
         text = "\n" + text
-    else:
-        line = source_class.body[0].lineno
-        decorators = getattr(source_class.body[0], "decorator_list", [])
-        line = min([line, *(d.lineno for d in decorators)])
     return starts[line - 1], starts[line - 1], text
 
 

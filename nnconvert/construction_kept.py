@@ -485,17 +485,29 @@ def _new_init(
     run.
     """
     printed = printed_methods.get("__init__")
-    if printed is None or any(
-        type(m).__init__ is not nn.Module.__init__ for m in instances
-    ):
+    if printed is None or not runs_module_init(instances):
         return None
     text = _lines(printed_lines, printed)
+    line, after_docstring = new_init_place(source_class)
+    if after_docstring:
+        return [(line, line - 1, [""] + text)]
+    return [(line, line - 1, text + [""])]
+
+
+def runs_module_init(instances: list[nn.Module]) -> bool:
+    """Whether every instance runs ``nn.Module``'s ``__init__``: an ``__init__`` of its own replaces none other."""
+    return all(type(m).__init__ is nn.Module.__init__ for m in instances)
+
+
+def new_init_place(source_class: ast.ClassDef) -> tuple[int, bool]:
+    """Where a class with no ``__init__`` takes one: the line it goes before, and whether after the docstring.
+
+    After its docstring, else before its first statement (decorators included).
+    """
     docstring = docstring_node(source_class)
     if docstring is not None:
-        end = docstring.end_lineno or docstring.lineno
-        return [(end + 1, end, [""] + text)]
-    first = _extent(source_class.body[0])[0]
-    return [(first, first - 1, text + [""])]
+        return (docstring.end_lineno or docstring.lineno) + 1, True
+    return _extent(source_class.body[0])[0], False
 
 
 def _dropped(instances: list[nn.Module], layers: set[str]) -> set[str]:
@@ -936,7 +948,9 @@ __all__ = [
     "Runner",
     "holds",
     "import_place",
+    "new_init_place",
     "reached_from_outside",
+    "runs_module_init",
     "with_source_construction",
     "without_unread_code",
 ]
