@@ -44,12 +44,17 @@ attn(x) + x; x = ff(x) + x``) has neither: copy *i* is what the trace made
 of member *i*, and the copies are alike but for the member they read
 (``layers.0.0`` against ``layers.1.0``): :func:`find_member_loops`. A
 single call per member is :mod:`nnconvert.printer.loops`' simpler case.
+In functional style a later step may lack some of the first step's member
+calls (ScalableViT's ``PEG(dim) if is_first else None``, NesT's last
+``nn.Identity()``): each such call passes its input through where it is
+absent, and the printer tests a flag per step (:func:`_with_absent_items`).
 """
 
 from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from typing import Any, Callable, Iterator
 
 import torch
@@ -115,6 +120,10 @@ class Unrolled:
     #: a loop over ``range(n)`` of a number no input sets (``range(self.block_size)``,
     #: ``range(3)``): how often it ran, the same in every trace
     times: int | None = None
+    #: a loop over members, functional style: the body positions of member
+    #: calls some steps lack (``None`` in their copies, the value passed
+    #: through), each with whether it runs in each step
+    optional: tuple[tuple[int, tuple[bool, ...]], ...] = ()
 
     @property
     def body(self) -> tuple[fx.Node, ...]:
@@ -210,8 +219,9 @@ def find_member_loops(
     which the printer writes as :mod:`nnconvert.printer.loops` finds it).
     ``varying``: the member calls of one place may pass other literals as
     keywords (a functional block function's ``groups=64``, then ``96``),
-    which the printer loops over beside the index. A container of one
-    member is a loop only where the user's ``for`` says so
+    which the printer loops over beside the index, and later steps may lack
+    some of the first step's member calls (:func:`_with_absent_items`). A
+    container of one member is a loop only where the user's ``for`` says so
     (:func:`_one_member_loop`).
     """
     order = list(graph.nodes)
@@ -237,7 +247,14 @@ def find_member_loops(
         if count < MIN_COPIES or not all(calls):
             continue
         starts = [index[c[0]] for c in calls]
-        for copies in _cuts(starts, -1, order, container):
+        drafts = (
+            Unrolled(None, (), copies, {}, (), (), members=container)
+            for copies in _cuts(starts, -1, order, container)
+        )
+        if varying:
+            absent = _with_absent_items(container, readers, starts, order, index)
+            drafts = chain(drafts, absent)
+        for draft in drafts:
             if not all(
                 set(c) <= set(copy)
                 and all(
@@ -245,16 +262,89 @@ def find_member_loops(
                     for n in r
                     if n.op == "get_attr" or not chained
                 )
-                for c, r, copy in zip(calls, readers, copies)
+                for c, r, copy in zip(calls, readers, draft.copies)
             ):
                 continue
-            draft = Unrolled(None, (), copies, {}, (), (), members=container)
             loop = _as_loop(draft, index, varying)
             # a list it shares with other code stays as it is
             if loop is not None and all(c.whole == c.items for c in loop.collected):
                 found.append(loop)
                 break
     return found
+
+
+def _with_absent_items(
+    container: str,
+    readers: list[list[fx.Node]],
+    starts: list[int],
+    order: list[fx.Node],
+    index: dict[fx.Node, int],
+) -> Iterator[Unrolled]:
+    """Cuts of a loop whose later steps lack some of the first step's member calls.
+
+    ``for ssa, ff1, peg, iwsa, ff2 in self.layers: ... if exists(peg): x =
+    peg(x)`` over members built ``PEG(dim) if is_first else None`` calls
+    ``layers.0.2`` alone; NesT's ``Aggregate(...) if not is_last else
+    nn.Identity()`` leaves its last step without the call. Every step's
+    items must be among the first step's, and each item some step lacks
+    is only called whole in the first (``x = peg(x)``: one call of the
+    item, no tensor of it read otherwise), so that where it is absent the
+    step reads the call's first argument in its place
+    (:class:`_CopyMatcher`). A copy holds ``None`` at an absent call's
+    position; :attr:`Unrolled.optional` says which steps run each. The
+    body may start before its first member call, as :func:`_cuts` tries.
+    """
+    items = [{_item(n, container) for n in r} for r in readers]
+    if any(not found <= items[0] for found in items[1:]):
+        return
+    absent_items = set().union(*(items[0] - found for found in items[1:]))
+    if not absent_items:
+        return
+    optional: dict[str, list[fx.Node]] = {}
+    for node in readers[0]:
+        item = _item(node, container)
+        if item in absent_items:
+            if node.op != "call_module" or str(node.target) != f"{container}.0.{item}":
+                return
+            if not (node.args and isinstance(node.args[0], fx.Node)):
+                return
+            optional.setdefault(item, []).append(node)
+    for offset in range(starts[1] - starts[0]):
+        begin = [s - offset for s in starts]
+        if begin[0] < 0 or any(b <= a for a, b in zip(begin, begin[1:])):
+            return
+        body = tuple(order[begin[0] : begin[1]])
+        copies = [body]
+        for k in range(1, len(readers)):
+            absent = {n for i, ns in optional.items() if i not in items[k] for n in ns}
+            size = len(body) - len(absent & set(body))
+            end = begin[k + 1] if k + 1 < len(readers) else begin[k] + size
+            if end - begin[k] != size or end > len(order):
+                break
+            taken = iter(order[begin[k] : end])
+            copies.append(tuple(None if n in absent else next(taken) for n in body))
+        else:
+            present = tuple(
+                (
+                    body.index(node),
+                    tuple(item in found for found in items),
+                )
+                for item, nodes in optional.items()
+                for node in nodes
+                if node in body
+            )
+            if len(present) != sum(map(len, optional.values())):
+                continue
+            yield Unrolled(
+                None, (), tuple(copies), {}, (), (), members=container, optional=present
+            )
+
+
+def _item(node: fx.Node, container: str) -> str:
+    """The item of its member that ``node`` reads: ``"2"`` for ``layers.1.2.proj``."""
+    member = member_of(node, container)
+    rest = str(node.target)[len(f"{container}.{member}") :]
+    return rest.lstrip(".").partition(".")[0]
 
 
 def _one_member_loop(
@@ -777,6 +867,7 @@ def _as_loop(
             draft.members,
             {node: run[0] for run, _ in draft.also_stepped for node in run},
             varying,
+            {body[p] for p, runs in draft.optional if not runs[number]},
         )
         for node, first in zip(copy, body):
             if node is None:
@@ -819,6 +910,8 @@ class _CopyMatcher:
     steps: dict[fx.Node, fx.Node] = field(default_factory=dict)
     #: a member call's literal keywords may differ from copy 0's
     varying: bool = False
+    #: copy 0's calls this copy lacks: it reads each one's first argument instead
+    absent: set[fx.Node] = field(default_factory=set)
 
     def same_node(self, node: fx.Node, first: fx.Node) -> bool:
         target = node.target
@@ -874,6 +967,8 @@ class _CopyMatcher:
 
     def _same_input(self, value: fx.Node, first: fx.Node) -> bool:
         """``value`` (read by copy ``number``) stands where copy 0 reads ``first``."""
+        if first in self.absent:  # ``x = peg(x)`` where this step has no ``peg``
+            return self._same_input(value, first.args[0])
         copy = self.copies[self.number]
         body = self.copies[0]
         if value in copy:
@@ -908,12 +1003,14 @@ def _collected(
     found: dict[tuple[int, fx.Node], Collected] = {}
     for number, copy in enumerate(copies[:-1]):
         for position, node in enumerate(copy):
-            for user in node.users:
+            for user in node.users if node is not None else ():
                 if user in copy or user in copies[number + 1]:
                     continue
                 if index[user] <= end:
                     return None
                 items = tuple(c[position] for c in copies)
+                if None in items:  # a value some steps do not make
+                    return None
                 whole = _list_holding(user, node, items)
                 if whole is None:
                     return None

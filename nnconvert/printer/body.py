@@ -138,7 +138,7 @@ def print_body(
         plan.inlined,
         printer,
         plan.unpacks,
-        plan.optional,
+        plan.optional.union(*(loop.optional() for loop in data_loops)),
         plan.guards,
         plan.branch_ends,
         {loop.calls[0]: loop.lines(printer, plan) for loop in loops}

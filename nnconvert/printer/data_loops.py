@@ -68,6 +68,22 @@ class LoopKeyword:
     values: tuple[Any, ...]  # each step's
 
 
+@dataclass(frozen=True)
+class LoopFlag:
+    """A member call only some steps make, and the flag that says which.
+
+    Functional style: ScalableViT's ``PEG(dim) if is_first else None`` runs
+    in its first step only: the loop runs over ``(True, False)`` beside its
+    index, ``for i, has_peg in enumerate((True, False)):``, and the call
+    prints under ``if has_peg:``. Where it does not run, its variable keeps
+    the value the call would have been given.
+    """
+
+    target: str  # copy 0's call (``layers.0.2``)
+    variable: str
+    values: tuple[bool, ...]  # each step's
+
+
 #: prints one statement node of the body (:func:`nnconvert.printer.body._statement`)
 StatementPrinter = Callable[[fx.Node], list[str]]
 #: the comments above a node's line, or (given a line) up to that line of its function
@@ -109,6 +125,8 @@ class DataLoop:
     count_keyword: str | None = None
     #: functional style: the block calls' keywords whose values differ by step
     keywords: tuple[LoopKeyword, ...] = ()
+    #: functional style: the member calls only some steps make
+    flags: tuple[LoopFlag, ...] = ()
 
     @property
     def first(self) -> fx.Node:
@@ -155,6 +173,12 @@ class DataLoop:
             call = self.unrolled.body[keyword.position]
             passed = printer.loop_keywords.setdefault(call, {})
             passed[keyword.keyword] = keyword.variable
+        for flag in self.flags:
+            printer.flags[flag.target] = flag.variable
+
+    def optional(self) -> set[fx.Node]:
+        """The body's calls that print under their flag's ``if``."""
+        return {self.unrolled.body[p] for p, _ in self.unrolled.optional}
 
     @property
     def head(self) -> fx.Node | None:
@@ -190,8 +214,9 @@ class DataLoop:
         ]
         if self.head is not None:
             lines += comments(self.head)
-        if self.keywords:
+        if self.keywords or self.flags:
             columns = {k.variable: list(k.values) for k in self.keywords}
+            columns |= {f.variable: list(f.values) for f in self.flags}
             lines.append(f"for {enumerated_values(self.element, columns, printer)}:")
         else:
             target = ", ".join(self.unpacked) or self.element
@@ -345,9 +370,12 @@ def find_member_loops_to_print(
             continue
         if functional:
             keywords = _loop_keywords(unrolled, plan, loop, reserved)
-            if keywords and str(unrolled.members) in counts:
+            if keywords is None or keywords and str(unrolled.members) in counts:
                 continue  # a cut loop's steps are one: its two copies stand for all
-            loop = replace(loop, keywords=keywords)
+            flags = _loop_flags(unrolled, plan, loop, callees, reserved, keywords)
+            if flags is None:
+                continue
+            loop = replace(loop, keywords=keywords, flags=flags)
         found.append(replace(loop, count_keyword=counts.get(str(unrolled.members))))
         taken |= unrolled.nodes()
     return found
@@ -355,30 +383,82 @@ def find_member_loops_to_print(
 
 def _loop_keywords(
     unrolled: Unrolled, plan: StatementPlan, loop: DataLoop, reserved: frozenset[str]
-) -> tuple[LoopKeyword, ...]:
-    """The keywords each step's block calls pass other literals in, each with a free variable."""
+) -> tuple[LoopKeyword, ...] | None:
+    """The keywords each step's block calls pass other literals in, each with a free variable.
+
+    ``None`` where a call some steps lack passes other literals in the
+    others: it has no value to pass in the steps without it.
+    """
     taken = set(plan.names.values()) | set(loop.names.values()) | RESERVED | reserved
     taken.add(loop.element)
+    optional = dict(unrolled.optional)
     found = []
     for position, first in enumerate(unrolled.body):
         if first.op != "call_module":
             continue
-        calls = [copy[position] for copy in unrolled.copies]
-        for keyword, values in varying_keywords(calls).items():
+        calls = [copy[position] for copy in unrolled.copies if copy[position]]
+        varying = varying_keywords(calls)
+        if position in optional and varying:
+            return None
+        for keyword, values in varying.items():
             variable = first_free(keyword, taken, "_")
             taken.add(variable)
             found.append(LoopKeyword(position, keyword, variable, tuple(values)))
     return tuple(found)
 
 
+def _loop_flags(
+    unrolled: Unrolled,
+    plan: StatementPlan,
+    loop: DataLoop,
+    callees: dict[str, tuple[str, bool]],
+    reserved: frozenset[str],
+    keywords: tuple[LoopKeyword, ...],
+) -> tuple[LoopFlag, ...] | None:
+    """A flag per member call only some steps make (``has_peg``), or ``None``
+    where one cannot print so.
+
+    The call must be a statement of its own (``x = peg(x)``) that assigns
+    the variable holding what it is given: skipped, that variable still
+    holds what the steps without it read in its place. Calls of one member
+    share its flag.
+    """
+    position = {node: p for p, node in enumerate(unrolled.body)}
+
+    def variable(node: object) -> str | None:
+        if node in position and position[node] in loop.names:
+            return loop.names[position[node]]
+        return plan.names.get(node)
+
+    taken = set(plan.names.values()) | set(loop.names.values()) | RESERVED | reserved
+    taken |= {loop.element} | {k.variable for k in keywords}
+    found: dict[str, LoopFlag] = {}
+    for place, runs in unrolled.optional:
+        call = unrolled.body[place]
+        target = str(call.target)
+        if call in plan.inlined or variable(call) is None:
+            return None
+        if variable(call) != variable(call.args[0]) or target not in callees:
+            return None
+        if target not in found:
+            name = first_free(f"has_{callees[target][0]}", taken, "_")
+            taken.add(name)
+            found[target] = LoopFlag(target, name, runs)
+    return tuple(found.values())
+
+
 def _one_function_per_place(
     unrolled: Unrolled, callees: dict[str, tuple[str, bool]], leaves: dict[str, object]
 ) -> bool:
-    """Functional style: every copy calls, at each place, the function copy 0 calls."""
+    """Functional style: every copy calls, at each place, the function copy 0 calls
+    (or, a call some steps lack, nothing)."""
+    optional = dict(unrolled.optional)
     for position, first in enumerate(unrolled.body):
         if first.op != "call_module":
             continue
-        for copy in unrolled.copies:
+        for number, copy in enumerate(unrolled.copies):
+            if position in optional and not optional[position][number]:
+                continue
             target = str(copy[position].target) if copy[position] is not None else None
             if target is None or target in leaves:
                 return False

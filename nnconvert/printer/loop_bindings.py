@@ -86,6 +86,14 @@ def binds_safely(
     for node, p in carried.items():
         if held.get(names[node]) is not body[p]:
             return None
+    for p, runs in reversed(unrolled.optional):
+        name = names.get(body[p])
+        if name is None:
+            return None  # a call some steps lack, inside an expression: no ``if`` fits
+        # a call the last step lacks, and the last to assign its variable: the
+        # variable keeps what the call would have been given
+        if not runs[-1] and held.get(name) is body[p]:
+            held[name] = body[p].args[0]
     return _after_the_loop(loop, plan, order, names, held)
 
 
