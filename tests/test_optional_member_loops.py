@@ -7,7 +7,9 @@ The trace holds the call in some steps only. Functional style still prints
 the user's loop, over a flag per step beside the index (``for i, has_peg in
 enumerate((True, False)):``), the call under ``if has_peg:``
 (:func:`nnconvert.passes.unrolled._with_absent_items`,
-:class:`nnconvert.printer.data_loops.LoopFlag`). Every output is checked
+:class:`nnconvert.printer.data_loops.LoopFlag`). A function's literal
+keyword that differs by step is a variable of the loop too, named as the
+user's call passes it (NesT's ``rearrange(..., b1=block_size)``). Every output is checked
 against the original in eval and train mode and converts to itself byte for
 byte (SPEC invariant 5); a loop that cannot print so stays written out,
 still equivalent.
@@ -81,6 +83,24 @@ class AllButLast(nn.Module):
         return x * 2
 
 
+class Levels(nn.Module):
+    """NesT's shape: a function's literal keyword differs by step (``shifts=scale``)."""
+
+    def __init__(self, dim=8, depth=3):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.ModuleList([Residual(dim), Mix(dim) if i < depth - 1 else nn.Identity()])
+            for i in range(depth)
+        )
+
+    def forward(self, x):
+        for level, (block, aggregate) in enumerate(self.layers):
+            scale = 2**level
+            x = block(torch.roll(x, shifts=scale, dims=1)) + x
+            x = aggregate(x)
+        return x
+
+
 class InlinedMix(nn.Module):
     """The optional call inside an expression: no statement to put under an ``if``."""
 
@@ -107,11 +127,24 @@ LOOPS = {
         "    return x\n"
     ),
     AllButLast: (
-        "    for i, has_mix in enumerate((True, True, False)):\n"
+        "    for i, has_aggregate in enumerate((True, True, False)):\n"
         '        x = residual(sub_params(params, f"layers.{i}.0."), x) + x\n'
-        "        if has_mix:\n"
+        "        if has_aggregate:\n"
         '            x = mix(sub_params(params, f"layers.{i}.1."), x)\n'
         "    return x * 2\n"
+    ),
+    Levels: (
+        "    for i, (scale, has_aggregate) in enumerate(zip((1, 2, 4), (True, True, False))):\n"
+        "        x = (\n"
+        "            residual(\n"
+        '                sub_params(params, f"layers.{i}.0."),\n'
+        "                torch.roll(x, shifts=scale, dims=1),\n"
+        "            )\n"
+        "            + x\n"
+        "        )\n"
+        "        if has_aggregate:\n"
+        '            x = mix(sub_params(params, f"layers.{i}.1."), x)\n'
+        "    return x\n"
     ),
 }
 

@@ -217,8 +217,9 @@ def find_member_loops(
     So must each call's result, unless ``chained``: then a call may hand its
     result to the next copy (``for block in self.blocks: x = block(x)``,
     which the printer writes as :mod:`nnconvert.printer.loops` finds it).
-    ``varying``: the member calls of one place may pass other literals as
-    keywords (a functional block function's ``groups=64``, then ``96``),
+    ``varying``: the calls of one place may pass other literals as
+    keywords (a functional block function's ``groups=64``, then ``96``;
+    NesT's ``rearrange(..., b1=block_size)``),
     which the printer loops over beside the index, and later steps may lack
     some of the first step's member calls (:func:`_with_absent_items`). A
     container of one member is a loop only where the user's ``for`` says so
@@ -250,6 +251,8 @@ def find_member_loops(
         drafts = (
             Unrolled(None, (), copies, {}, (), (), members=container)
             for copies in _cuts(starts, -1, order, container)
+            # a member call the last step lacks is absent, not a dropped value
+            if not (varying and _lacks_a_member_call(copies, container))
         )
         if varying:
             absent = _with_absent_items(container, readers, starts, order, index)
@@ -338,6 +341,16 @@ def _with_absent_items(
             yield Unrolled(
                 None, (), tuple(copies), {}, (), (), members=container, optional=present
             )
+
+
+def _lacks_a_member_call(
+    copies: tuple[tuple[fx.Node | None, ...], ...], container: str
+) -> bool:
+    """The last copy has no node where the first calls one of its member's items."""
+    return any(
+        node is None and first.op == "call_module" and member_of(first, container) == 0
+        for node, first in zip(copies[-1], copies[0])
+    )
 
 
 def _item(node: fx.Node, container: str) -> str:
@@ -908,7 +921,7 @@ class _CopyMatcher:
     members: str | None = None  # a loop over this container's members
     #: each indexing of another stepped tensor -> its run's step 0
     steps: dict[fx.Node, fx.Node] = field(default_factory=dict)
-    #: a member call's literal keywords may differ from copy 0's
+    #: a call's literal keywords may differ from copy 0's
     varying: bool = False
     #: copy 0's calls this copy lacks: it reads each one's first argument instead
     absent: set[fx.Node] = field(default_factory=set)
@@ -928,7 +941,7 @@ class _CopyMatcher:
 
     def _same_keywords(self, node: fx.Node, first: fx.Node) -> bool:
         """The same keywords, with other literal values where they may vary."""
-        if not (self.varying and node.op == "call_module"):
+        if not (self.varying and node.op in ("call_module", "call_function")):
             return self.same(node.kwargs, first.kwargs)
         if list(node.kwargs) != list(first.kwargs):
             return False

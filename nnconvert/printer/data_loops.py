@@ -35,9 +35,15 @@ from torch import fx, nn
 from ..branches import is_only_when
 from ..naming import first_free
 from ..options import Style
-from ..passes.unrolled import Collected, Unrolled, find_member_loops, find_unrolled
+from ..passes.unrolled import (
+    Collected,
+    Unrolled,
+    find_member_loops,
+    find_unrolled,
+    is_loop_literal,
+)
 from ..source_map import statement_line, user_name
-from .expressions import ExpressionPrinter
+from .expressions import ExpressionPrinter, takes_loop_keywords
 from .loop_bindings import assigned_by, binds_safely
 from .containers import member_containers
 from .loops import enumerated_values, singular, varying_keywords
@@ -46,6 +52,8 @@ from .rolled_loops import members_kept
 from .source_loops import (
     SourceLoop,
     count_and_source,
+    flag_variable,
+    keyword_variable,
     member_loop_line,
     member_variable,
     member_variables,
@@ -384,25 +392,40 @@ def find_member_loops_to_print(
 def _loop_keywords(
     unrolled: Unrolled, plan: StatementPlan, loop: DataLoop, reserved: frozenset[str]
 ) -> tuple[LoopKeyword, ...] | None:
-    """The keywords each step's block calls pass other literals in, each with a free variable.
+    """The keywords each step's calls pass other literals in, each with a free variable.
 
-    ``None`` where a call some steps lack passes other literals in the
-    others: it has no value to pass in the steps without it.
+    Named as the user's call passes it (NesT's ``rearrange(x, ...,
+    b1=block_size, b2=block_size)``: one variable, ``block_size``, for
+    every keyword the source passes it to and that takes the same values),
+    else after the keyword. ``None`` where a call some steps lack passes
+    other literals in the others (it has no value to pass in the steps
+    without it), or where the printer writes the call otherwise than as a
+    plain call with its keywords (:func:`.expressions.takes_loop_keywords`).
     """
     taken = set(plan.names.values()) | set(loop.names.values()) | RESERVED | reserved
     taken.add(loop.element)
     optional = dict(unrolled.optional)
     found = []
+    shared: dict[tuple[str, str], str] = {}  # (wanted name, values) -> variable
     for position, first in enumerate(unrolled.body):
-        if first.op != "call_module":
+        if first.op not in ("call_module", "call_function"):
             continue
         calls = [copy[position] for copy in unrolled.copies if copy[position]]
-        varying = varying_keywords(calls)
-        if position in optional and varying:
+        # a value each step makes is its own node: the same, printed by its name
+        varying = {
+            keyword: values
+            for keyword, values in varying_keywords(calls).items()
+            if all(map(is_loop_literal, values))
+        }
+        if varying and (position in optional or not takes_loop_keywords(first)):
             return None
         for keyword, values in varying.items():
-            variable = first_free(keyword, taken, "_")
-            taken.add(variable)
+            wanted = keyword_variable(first, keyword) or keyword
+            variable = shared.get((wanted, repr(values)))
+            if variable is None:
+                variable = first_free(wanted, taken, "_")
+                taken.add(variable)
+                shared[(wanted, repr(values))] = variable
             found.append(LoopKeyword(position, keyword, variable, tuple(values)))
     return tuple(found)
 
@@ -421,7 +444,8 @@ def _loop_flags(
     The call must be a statement of its own (``x = peg(x)``) that assigns
     the variable holding what it is given: skipped, that variable still
     holds what the steps without it read in its place. Calls of one member
-    share its flag.
+    share its flag, named as the user names it (:func:`.source_loops.flag_variable`),
+    else after the call's function.
     """
     position = {node: p for p, node in enumerate(unrolled.body)}
 
@@ -441,7 +465,8 @@ def _loop_flags(
         if variable(call) != variable(call.args[0]) or target not in callees:
             return None
         if target not in found:
-            name = first_free(f"has_{callees[target][0]}", taken, "_")
+            wanted = flag_variable(call, str(unrolled.members))
+            name = first_free(wanted or f"has_{callees[target][0]}", taken, "_")
             taken.add(name)
             found[target] = LoopFlag(target, name, runs)
     return tuple(found.values())

@@ -318,13 +318,17 @@ class ExpressionPrinter:
             and is_plain_identifier(str(node.args[1]))
         ):
             return Expression(f"{self.operand(node.args[0], ATOM)}.{node.args[1]}")
+        # a plain call (:func:`takes_loop_keywords`): a loop's variables where
+        # each step passes another literal (``b1=block_size``)
+        kwargs = {
+            **node.kwargs,
+            **{k: _Raw(v) for k, v in self.loop_keywords.get(node, {}).items()},
+        }
         specs = specs_for_function(target)
         if specs:
-            args, kwargs = layout_call(specs[0], list(node.args), dict(node.kwargs))
+            args, kwargs = layout_call(specs[0], list(node.args), kwargs)
             return Expression(self._call(self.function_name(target), args, kwargs))
-        return Expression(
-            self._call(self.function_name(target), node.args, node.kwargs)
-        )
+        return Expression(self._call(self.function_name(target), node.args, kwargs))
 
     # -- pieces --------------------------------------------------------------
 
@@ -551,3 +555,24 @@ def _contains_node(value: Any) -> bool:
 
     fx.node.map_aggregate(value, visit)
     return found
+
+
+def takes_loop_keywords(node: fx.Node) -> bool:
+    """``node`` prints as a plain call of its function with its own keywords,
+    so a loop may pass a variable for one (:meth:`ExpressionPrinter._call_function`'s
+    last case): a block's call, or a function none of the printer's other
+    cases writes (an operator, a helper's form, an indexing, a method of the
+    user's, a tensor built at module level).
+    """
+    if node.op == "call_module":
+        return True
+    target = node.target
+    return (
+        node.op == "call_function"
+        and target not in BINARY
+        and target not in UNARY
+        and target not in (setting, submodule_given, SUPER_FORWARD)
+        and target not in (operator.getitem, getattr)
+        and not isinstance(target, (TensorBuild, MethodCall))
+        and helper_for(target) is None
+    )

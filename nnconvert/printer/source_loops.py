@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from torch import fx
 
 from ..passes.unrolled import Unrolled
-from ..source_map import statement_line
+from ..source_map import call_span, statement_line
 from ..source_text import (
     is_container,
     loop_around,
@@ -244,3 +244,53 @@ def _grown_list(statement: ast.AST) -> tuple[tuple[str, str | None], str] | None
 
 def _name(expression: ast.expr) -> str | None:
     return expression.id if isinstance(expression, ast.Name) else None
+
+
+def keyword_variable(call: fx.Node, keyword: str) -> str | None:
+    """The variable the user's call passes as ``keyword``: ``block_size`` of
+    NesT's ``rearrange(x, ..., b1 = block_size)``; None where it passes
+    anything else or the call cannot be found (:func:`.source_map.call_span`).
+    """
+    span = call_span(call)
+    source = read_file(span.file) if span is not None else None
+    if source is None:
+        return None
+    for node in ast.walk(source.tree):
+        if (
+            isinstance(node, ast.Call)
+            and (node.lineno, node.col_offset) == (span.line, span.column)
+            and (node.end_lineno, node.end_col_offset)
+            == (span.end_line, span.end_column)
+        ):
+            value = next((k.value for k in node.keywords if k.arg == keyword), None)
+            return value.id if isinstance(value, ast.Name) else None
+    return None
+
+
+def flag_variable(call: fx.Node, container: str) -> str | None:
+    """The user's name for whether a member ``call`` runs in a step of their loop.
+
+    The ``if`` around it where that tests a plain name (a functional
+    file's ``if has_aggregate:``, read back), else ``has_`` and the name
+    the user's ``for`` gives the member's item (NesT's ``for transformer,
+    aggregate in self.layers``: ``has_aggregate``); None where the source
+    says neither.
+    """
+    found = _loop_at(call, around=True)
+    frame = statement_line(call)
+    if found is None or frame is None:
+        return None
+    tests = [
+        statement
+        for statement in ast.walk(found[0])
+        if isinstance(statement, ast.If)
+        and statement.body[0].lineno <= frame.line <= statement.body[-1].end_lineno
+    ]
+    if tests:
+        test = max(tests, key=lambda statement: statement.lineno).test
+        return test.id if isinstance(test, ast.Name) else None
+    names = member_variables(call, container)
+    item = str(call.target)[len(container) + 1 :].split(".")[1:2]
+    if names and item and item[0].isdigit() and int(item[0]) < len(names):
+        return f"has_{names[int(item[0])]}"
+    return None
