@@ -130,7 +130,8 @@ def _member_target(call: fx.Node, container: str) -> ast.expr | None:
 
 def _member_item(loop: ast.For, function: ast.AST, container: str) -> ast.expr | None:
     """What ``loop`` (in ``function``) names each member of ``self.<container>``
-    (``enumerate``'s index aside); None for a loop over anything else.
+    (``enumerate``'s index and ``zip``'s other items aside); None for a loop
+    over anything else.
 
     The loop may run over a local bound once to an expression reading the
     container (XCiT's ``layers = dropout_layers(self.layers, ...)``): the
@@ -148,6 +149,19 @@ def _member_item(loop: ast.For, function: ast.AST, container: str) -> ast.expr |
         and len(loop.target.elts) == 2
     ):
         return loop.target.elts[1]
+    # ``for level, (transformer, aggregate) in zip(reversed(range(n)),
+    # self.layers):`` (NesT): the other sequences' items are constants too
+    if (
+        isinstance(loop.iter, ast.Call)
+        and isinstance(loop.iter.func, ast.Name)
+        and loop.iter.func.id == "zip"
+        and not loop.iter.keywords
+        and isinstance(loop.target, ast.Tuple)
+        and len(loop.target.elts) == len(loop.iter.args)
+    ):
+        for sequence, target in zip(loop.iter.args, loop.target.elts):
+            if is_container(sequence, container, function):
+                return target
     return None
 
 
