@@ -101,6 +101,17 @@ class Levels(nn.Module):
         return x
 
 
+class ZippedLevels(Levels):
+    """NesT's own loop: ``zip`` of the levels, counted down, and the members."""
+
+    def forward(self, x):
+        for level, (block, aggregate) in zip(reversed(range(3)), self.layers):
+            scale = 2**level
+            x = block(torch.roll(x, shifts=scale, dims=1)) + x
+            x = aggregate(x)
+        return x
+
+
 class InlinedMix(nn.Module):
     """The optional call inside an expression: no statement to put under an ``if``."""
 
@@ -145,6 +156,9 @@ LOOPS = {
         "        if has_aggregate:\n"
         '            x = mix(sub_params(params, f"layers.{i}.1."), x)\n'
         "    return x\n"
+    ),
+    ZippedLevels: (
+        "    for i, (scale, has_aggregate) in enumerate(zip((4, 2, 1), (True, True, False))):\n"
     ),
 }
 
