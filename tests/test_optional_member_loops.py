@@ -9,7 +9,10 @@ enumerate((True, False)):``), the call under ``if has_peg:``
 (:func:`nnconvert.passes.unrolled._with_absent_items`,
 :class:`nnconvert.printer.data_loops.LoopFlag`). A function's literal
 keyword that differs by step is a variable of the loop too, named as the
-user's call passes it (NesT's ``rearrange(..., b1=block_size)``). Every output is checked
+user's call passes it (NesT's ``rearrange(..., b1=block_size)``). Where
+the first step is the one without the call (RegionViT's first stage has
+no downsampling), that step is written out and the loop runs from the
+second member on, ``for i in range(1, 4):``. Every output is checked
 against the original in eval and train mode and converts to itself byte for
 byte (SPEC invariant 5); a loop that cannot print so stays written out,
 still equivalent.
@@ -112,6 +115,23 @@ class ZippedLevels(Levels):
         return x
 
 
+class FirstWithout(nn.Module):
+    """RegionViT's shape: the first step lacks the call the others make (``nn.Identity``)."""
+
+    def __init__(self, dim=8, depth=4):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.ModuleList([Mix(dim) if i else nn.Identity(), Residual(dim)])
+            for i in range(depth)
+        )
+
+    def forward(self, x):
+        for down, block in self.layers:
+            x = down(x)
+            x = block(x) + x
+        return x
+
+
 class InlinedMix(nn.Module):
     """The optional call inside an expression: no statement to put under an ``if``."""
 
@@ -160,6 +180,13 @@ LOOPS = {
     ZippedLevels: (
         "    for i, (scale, has_aggregate) in enumerate(zip((4, 2, 1), (True, True, False))):\n"
     ),
+    FirstWithout: (
+        '    x = residual(sub_params(params, "layers.0.1."), x) + x\n'
+        "    for i in range(1, 4):\n"
+        '        x = mix(sub_params(params, f"layers.{i}.0."), x)\n'
+        '        x = residual(sub_params(params, f"layers.{i}.1."), x) + x\n'
+        "    return x\n"
+    ),
 }
 
 
@@ -174,6 +201,7 @@ def test_a_call_some_steps_lack_prints_under_a_flag_of_the_loop(cls):
     assert LOOPS[cls] in source
     forward = source.split("\ndef init_params")[0]
     assert '"layers.1.' not in forward and '"layers.2.' not in forward
+    assert '"layers.3.' not in forward
 
 
 @pytest.mark.parametrize("cls", list(LOOPS), ids=lambda c: c.__name__)

@@ -48,6 +48,8 @@ In functional style a later step may lack some of the first step's member
 calls (ScalableViT's ``PEG(dim) if is_first else None``, NesT's last
 ``nn.Identity()``): each such call passes its input through where it is
 absent, and the printer tests a flag per step (:func:`_with_absent_items`).
+Where the first step is the odd one (RegionViT's first stage, without
+downsampling), the loop runs from the second member on (:attr:`Unrolled.start`).
 """
 
 from __future__ import annotations
@@ -120,6 +122,9 @@ class Unrolled:
     #: a loop over ``range(n)`` of a number no input sets (``range(self.block_size)``,
     #: ``range(3)``): how often it ran, the same in every trace
     times: int | None = None
+    #: a loop over members: the member copy 0 reads (functional style: the
+    #: members before it call other functions, written out before the loop)
+    start: int = 0
     #: a loop over members, functional style: the body positions of member
     #: calls some steps lack (``None`` in their copies, the value passed
     #: through), each with whether it runs in each step
@@ -221,9 +226,11 @@ def find_member_loops(
     keywords (a functional block function's ``groups=64``, then ``96``;
     NesT's ``rearrange(..., b1=block_size)``),
     which the printer loops over beside the index, and later steps may lack
-    some of the first step's member calls (:func:`_with_absent_items`). A
-    container of one member is a loop only where the user's ``for`` says so
-    (:func:`_one_member_loop`).
+    some of the first step's member calls (:func:`_with_absent_items`);
+    where the members do not all make one loop, those from the second on
+    may, the first written out before them, unless it is read after them.
+    A container of one member is a loop only where the user's ``for`` says
+    so (:func:`_one_member_loop`).
     """
     order = list(graph.nodes)
     index = {node: i for i, node in enumerate(order)}
@@ -247,33 +254,61 @@ def find_member_loops(
             continue
         if count < MIN_COPIES or not all(calls):
             continue
-        starts = [index[c[0]] for c in calls]
-        drafts = (
-            Unrolled(None, (), copies, {}, (), (), members=container)
-            for copies in _cuts(starts, -1, order, container)
-            # a member call the last step lacks is absent, not a dropped value
-            if not (varying and _lacks_a_member_call(copies, container))
-        )
-        if varying:
-            absent = _with_absent_items(container, readers, starts, order, index)
-            drafts = chain(drafts, absent)
-        for draft in drafts:
-            if not all(
-                set(c) <= set(copy)
-                and all(
-                    set(n.users) <= set(copy)
-                    for n in r
-                    if n.op == "get_attr" or not chained
-                )
-                for c, r, copy in zip(calls, readers, draft.copies)
-            ):
-                continue
-            loop = _as_loop(draft, index, varying)
-            # a list it shares with other code stays as it is
-            if loop is not None and all(c.whole == c.items for c in loop.collected):
-                found.append(loop)
-                break
+        loop = _member_loop(container, calls, readers, order, index, chained, varying)
+        first_read_last = max(index[n] for n in readers[0])
+        if (
+            loop is None
+            and varying
+            and count - 1 >= MIN_COPIES
+            and first_read_last < index[calls[1][0]]  # the first is not read after
+        ):
+            # functional style: the first member calls other functions (RegionViT's
+            # first stage has no downsampling): the loop runs from the second on
+            tail = (calls[1:], readers[1:], order, index, chained, varying, 1)
+            loop = _member_loop(container, *tail)
+        if loop is not None:
+            found.append(loop)
     return found
+
+
+def _member_loop(
+    container: str,
+    calls: list[list[fx.Node]],
+    readers: list[list[fx.Node]],
+    order: list[fx.Node],
+    index: dict[fx.Node, int],
+    chained: bool,
+    varying: bool,
+    start: int = 0,
+) -> Unrolled | None:
+    """The loop over ``container``'s members ``start`` … (``calls`` and
+    ``readers`` are theirs), as :func:`find_member_loops` asks of it."""
+    starts = [index[c[0]] for c in calls]
+    drafts: Iterator[Unrolled] = (
+        Unrolled(None, (), copies, {}, (), (), members=container, start=start)
+        for copies in _cuts(starts, -1, order, container, start)
+        # a member call the last step lacks is absent, not a dropped value
+        if not (varying and _lacks_a_member_call(copies, container, start))
+    )
+    if varying:
+        absent = _with_absent_items(container, readers, starts, order, start)
+        drafts = chain(drafts, absent)
+    for draft in drafts:
+        if not all(
+            set(c) <= set(copy)
+            and all(
+                set(n.users) <= set(copy)
+                for n in r
+                if n.op == "get_attr" or not chained
+            )
+            for c, r, copy in zip(calls, readers, draft.copies)
+        ):
+            continue
+        loop = _as_loop(draft, index, varying)
+        # a list it shares with other code stays as it is
+        if loop is not None and all(c.whole == c.items for c in loop.collected):
+            return loop
+    return None
 
 
 def _with_absent_items(
@@ -281,7 +316,7 @@ def _with_absent_items(
     readers: list[list[fx.Node]],
     starts: list[int],
     order: list[fx.Node],
-    index: dict[fx.Node, int],
+    start: int = 0,
 ) -> Iterator[Unrolled]:
     """Cuts of a loop whose later steps lack some of the first step's member calls.
 
@@ -296,6 +331,7 @@ def _with_absent_items(
     (:class:`_CopyMatcher`). A copy holds ``None`` at an absent call's
     position; :attr:`Unrolled.optional` says which steps run each. The
     body may start before its first member call, as :func:`_cuts` tries.
+    ``readers`` are those of the members from ``start`` on.
     """
     items = [{_item(n, container) for n in r} for r in readers]
     if any(not found <= items[0] for found in items[1:]):
@@ -307,7 +343,8 @@ def _with_absent_items(
     for node in readers[0]:
         item = _item(node, container)
         if item in absent_items:
-            if node.op != "call_module" or str(node.target) != f"{container}.0.{item}":
+            whole = f"{container}.{start}.{item}"
+            if node.op != "call_module" or str(node.target) != whole:
                 return
             if not (node.args and isinstance(node.args[0], fx.Node)):
                 return
@@ -339,16 +376,26 @@ def _with_absent_items(
             if len(present) != sum(map(len, optional.values())):
                 continue
             yield Unrolled(
-                None, (), tuple(copies), {}, (), (), members=container, optional=present
+                None,
+                (),
+                tuple(copies),
+                {},
+                (),
+                (),
+                members=container,
+                start=start,
+                optional=present,
             )
 
 
 def _lacks_a_member_call(
-    copies: tuple[tuple[fx.Node | None, ...], ...], container: str
+    copies: tuple[tuple[fx.Node | None, ...], ...], container: str, start: int = 0
 ) -> bool:
     """The last copy has no node where the first calls one of its member's items."""
     return any(
-        node is None and first.op == "call_module" and member_of(first, container) == 0
+        node is None
+        and first.op == "call_module"
+        and member_of(first, container) == start
         for node, first in zip(copies[-1], copies[0])
     )
 
@@ -447,11 +494,11 @@ def member_of(node: fx.Node, container: str) -> int | None:
     return int(member) if member.isdigit() else None
 
 
-def member_target(target: str, container: str, member: int) -> str:
-    """``target`` of member ``member`` read as member 0's (``layers.3.0`` -> ``layers.0.0``)."""
+def member_target(target: str, container: str, member: int, first: int = 0) -> str:
+    """``target`` of member ``member`` read as member ``first``'s (``layers.3.0`` -> ``layers.0.0``)."""
     prefix = f"{container}.{member}"
     if target == prefix or target.startswith(f"{prefix}."):
-        return f"{container}.0{target[len(prefix):]}"
+        return f"{container}.{first}{target[len(prefix):]}"
     return target
 
 
@@ -481,12 +528,14 @@ def _cuts(
     prefix_end: int,
     order: list[fx.Node],
     members: str | None = None,
+    first: int = 0,
 ) -> Iterator[tuple[tuple[fx.Node | None, ...], ...]]:
     """The ways to cut the graph into copies, step *i* reading its element at ``starts[i]``.
 
     The steps are evenly spaced; the body may start before it reads its
     element, so each offset is tried, nearest first. ``members``: the
-    container of a loop over members (:func:`find_member_loops`).
+    container of a loop over members (:func:`find_member_loops`), from its
+    member ``first`` on.
     """
     size = starts[1] - starts[0]
     if size <= 0 or any(s != starts[0] + i * size for i, s in enumerate(starts)):
@@ -500,7 +549,8 @@ def _cuts(
             tuple(order[begin + i * size : begin + (i + 1) * size])
             for i in range(len(starts) - 1)
         )
-        final = _last_copy(order[last : last + size], copies[0], members, len(starts))
+        following = order[last : last + size]
+        final = _last_copy(following, copies[0], members, first + len(starts), first)
         yield copies + (final,)
 
 
@@ -751,27 +801,36 @@ def _last_copy(
     body: tuple[fx.Node, ...],
     members: str | None = None,
     count: int = 0,
+    start: int = 0,
 ) -> tuple[fx.Node | None, ...]:
     """The last copy, ``None`` where the trace dropped a value nothing read.
 
     The last step's ``c_t`` feeds no next step: dead-code removal took its
     ``getitem`` away. Only pure positions may be missing; computing them in
     the loop is harmless. ``members``: the container whose member
-    ``count - 1`` the last copy reads where the first reads member 0.
+    ``count - 1`` the last copy reads where the first reads member ``start``.
     """
 
     def target(node: fx.Node) -> object:
         if members is None or node.op not in ("call_module", "get_attr"):
             return node.target
-        return member_target(str(node.target), members, count - 1)
+        return member_target(str(node.target), members, count - 1, start)
+
+    def constants(node: fx.Node) -> list[Any]:
+        """A member loop's step reads no element: its constants are copy 0's
+        (``_, region_tokens = ...`` kept ``[1]``, not ``[0]``)."""
+        if members is None:
+            return []
+        return [a for a in node.args if isinstance(a, (int, float, str))]
 
     found: list[fx.Node | None] = []
     rest = iter(following)
     candidate = next(rest, None)
     for first in body:
-        if candidate is not None and (candidate.op, target(candidate)) == (
-            first.op,
-            first.target,
+        if (
+            candidate is not None
+            and (candidate.op, target(candidate)) == (first.op, first.target)
+            and constants(candidate) == constants(first)
         ):
             found.append(candidate)
             candidate = next(rest, None)
@@ -881,6 +940,7 @@ def _as_loop(
             {node: run[0] for run, _ in draft.also_stepped for node in run},
             varying,
             {body[p] for p, runs in draft.optional if not runs[number]},
+            draft.start,
         )
         for node, first in zip(copy, body):
             if node is None:
@@ -925,11 +985,17 @@ class _CopyMatcher:
     varying: bool = False
     #: copy 0's calls this copy lacks: it reads each one's first argument instead
     absent: set[fx.Node] = field(default_factory=set)
+    start: int = 0  # the member copy 0 reads
+
+    def _as_first(self, target: str) -> str:
+        """A target of this copy's member, read as copy 0's member's."""
+        assert self.members is not None
+        return member_target(target, self.members, self.start + self.number, self.start)
 
     def same_node(self, node: fx.Node, first: fx.Node) -> bool:
         target = node.target
         if self.members is not None and node.op in ("call_module", "get_attr"):
-            target = member_target(str(target), self.members, self.number)
+            target = self._as_first(str(target))
         if (node.op, target) != (first.op, first.target):
             return False
         if self.elements and node is self.elements[self.number] and node is not first:
@@ -1000,7 +1066,7 @@ class _CopyMatcher:
             self.invariants.add(value)
         if self.members is not None and value.op == first.op == "get_attr":
             # a tensor of member *i* where copy 0 reads member 0's
-            target = member_target(str(value.target), self.members, self.number)
+            target = self._as_first(str(value.target))
             return target == first.target and self.before(value)
         return value is first and self.before(value)
 

@@ -157,13 +157,10 @@ class DataLoop:
         if (
             self.unrolled.members is not None
         ):  # ``layer[0](x)`` for ``self.layers[0][0]``
-            printer.members[f"{self.unrolled.members}.0"] = (
-                self.unrolled.members,
-                self.element,
-            )
+            first = f"{self.unrolled.members}.{self.unrolled.start}"
+            printer.members[first] = (self.unrolled.members, self.element)
             for index, name in enumerate(self.unpacked):
-                item = f"{self.unrolled.members}.0.{index}"
-                printer.members[item] = (self.unrolled.members, name)
+                printer.members[f"{first}.{index}"] = (self.unrolled.members, name)
         elif self.unrolled.stepped is None:
             for element in self.unrolled.elements:
                 printer.names[element] = self.element
@@ -225,7 +222,10 @@ class DataLoop:
         if self.keywords or self.flags:
             columns = {k.variable: list(k.values) for k in self.keywords}
             columns |= {f.variable: list(f.values) for f in self.flags}
-            lines.append(f"for {enumerated_values(self.element, columns, printer)}:")
+            header = enumerated_values(
+                self.element, columns, printer, self.unrolled.start
+            )
+            lines.append(f"for {header}:")
         else:
             target = ", ".join(self.unpacked) or self.element
             lines.append(f"for {target} in {self._iterated(printer)}:")
@@ -257,6 +257,9 @@ class DataLoop:
         if self.unrolled.times is not None:
             return f"range({self.unrolled.times})"
         if self.unrolled.members is not None:
+            if printer.style is Style.FUNCTIONAL and self.unrolled.start:
+                start = self.unrolled.start
+                return f"range({start}, {start + len(self.unrolled.copies)})"
             if printer.style is Style.FUNCTIONAL:
                 return f"range({self.count_keyword or len(self.unrolled.copies)})"
             return printer.attribute_path(self.unrolled.members)
@@ -376,6 +379,8 @@ def find_member_loops_to_print(
         loop = _as_member_loop(graph, unrolled, plan, style)
         if loop is None:
             continue
+        if unrolled.start and str(unrolled.members) in counts:
+            continue  # a cut loop's count stands for all its members
         if functional:
             keywords = _loop_keywords(unrolled, plan, loop, reserved)
             if keywords is None or keywords and str(unrolled.members) in counts:
