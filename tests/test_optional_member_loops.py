@@ -51,7 +51,11 @@ class Mix(nn.Module):
 
 
 class FirstOnly(nn.Module):
-    """ScalableViT's shape: the middle call in the first step only (``None`` after)."""
+    """ScalableViT's shape: the middle call in the first step only (``None`` after).
+
+    Its flag is named after the user's name for the member (``has_extra``),
+    not after its function (``mix``).
+    """
 
     def __init__(self, dim=8, depth=3):
         super().__init__()
@@ -61,10 +65,10 @@ class FirstOnly(nn.Module):
         )
 
     def forward(self, x):
-        for attn, mix, ff in self.layers:
+        for attn, extra, ff in self.layers:
             x = attn(x) + x
-            if mix is not None:
-                x = mix(x)
+            if extra is not None:
+                x = extra(x)
             x = ff(x) + x
         return x
 
@@ -150,9 +154,9 @@ class InlinedMix(nn.Module):
 
 LOOPS = {
     FirstOnly: (
-        "    for i, has_mix in enumerate((True, False, False)):\n"
+        "    for i, has_extra in enumerate((True, False, False)):\n"
         '        x = residual(sub_params(params, f"layers.{i}.0."), x) + x\n'
-        "        if has_mix:\n"
+        "        if has_extra:\n"
         '            x = mix(sub_params(params, f"layers.{i}.1."), x)\n'
         '        x = residual(sub_params(params, f"layers.{i}.2."), x) + x\n'
         "    return x\n"

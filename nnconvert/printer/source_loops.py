@@ -287,24 +287,26 @@ def flag_variable(call: fx.Node, container: str) -> str | None:
     The ``if`` around it where that tests a plain name (a functional
     file's ``if has_aggregate:``, read back), else ``has_`` and the name
     the user's ``for`` gives the member's item (NesT's ``for transformer,
-    aggregate in self.layers``: ``has_aggregate``); None where the source
-    says neither.
+    aggregate in self.layers``: ``has_aggregate``; ScalableViT's ``if
+    exists(peg):`` over ``for ssa, ff1, peg, iwsa, ff2 in self.layers``:
+    ``has_peg``); None where the source says neither.
     """
     found = _loop_at(call, around=True)
     frame = statement_line(call)
     if found is None or frame is None:
         return None
     tests = [
-        statement
+        statement.test
         for statement in ast.walk(found[0])
         if isinstance(statement, ast.If)
         and statement.body[0].lineno <= frame.line <= statement.body[-1].end_lineno
     ]
-    if tests:
-        test = max(tests, key=lambda statement: statement.lineno).test
-        return test.id if isinstance(test, ast.Name) else None
+    innermost = max(tests, key=lambda test: test.lineno, default=None)
+    if isinstance(innermost, ast.Name):
+        return innermost.id
     names = member_variables(call, container)
-    item = str(call.target)[len(container) + 1 :].split(".")[1:2]
-    if names and item and item[0].isdigit() and int(item[0]) < len(names):
-        return f"has_{names[int(item[0])]}"
+    member_path = str(call.target)[len(container) + 1 :]  # ``0.2`` of ``layers.0.2``
+    item = member_path.split(".")[1] if member_path.count(".") == 1 else ""
+    if names and item.isdigit() and int(item) < len(names):
+        return f"has_{names[int(item)]}"
     return None
