@@ -90,15 +90,8 @@ class AllButLast(nn.Module):
         return x * 2
 
 
-class Levels(nn.Module):
+class Levels(AllButLast):
     """NesT's shape: a function's literal keyword differs by step (``shifts=scale``)."""
-
-    def __init__(self, dim=8, depth=3):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            nn.ModuleList([Residual(dim), Mix(dim) if i < depth - 1 else nn.Identity()])
-            for i in range(depth)
-        )
 
     def forward(self, x):
         for level, (block, aggregate) in enumerate(self.layers):

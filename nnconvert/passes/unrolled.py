@@ -264,8 +264,9 @@ def find_member_loops(
         ):
             # functional style: the first member calls other functions (RegionViT's
             # first stage has no downsampling): the loop runs from the second on
-            tail = (calls[1:], readers[1:], order, index, chained, varying, 1)
-            loop = _member_loop(container, *tail)
+            loop = _member_loop(
+                container, calls[1:], readers[1:], order, index, chained, varying, 1
+            )
         if loop is not None:
             found.append(loop)
     return found
