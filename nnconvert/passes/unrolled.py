@@ -334,7 +334,7 @@ def _with_absent_items(
     body may start before its first member call, as :func:`_cuts` tries.
     ``readers`` are those of the members from ``start`` on.
     """
-    items = [{_item(n, container) for n in r} for r in readers]
+    items = [{member_item(n, container) for n in r} for r in readers]
     if any(not found <= items[0] for found in items[1:]):
         return
     absent_items = set().union(*(items[0] - found for found in items[1:]))
@@ -342,7 +342,7 @@ def _with_absent_items(
         return
     optional: dict[str, list[fx.Node]] = {}
     for node in readers[0]:
-        item = _item(node, container)
+        item = member_item(node, container)
         if item in absent_items:
             whole = f"{container}.{start}.{item}"
             if node.op != "call_module" or str(node.target) != whole:
@@ -401,7 +401,7 @@ def _lacks_a_member_call(
     )
 
 
-def _item(node: fx.Node, container: str) -> str:
+def member_item(node: fx.Node, container: str) -> str:
     """The item of its member that ``node`` reads: ``"2"`` for ``layers.1.2.proj``."""
     member = member_of(node, container)
     rest = str(node.target)[len(f"{container}.{member}") :]

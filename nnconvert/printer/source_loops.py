@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from torch import fx
 
-from ..passes.unrolled import Unrolled
+from ..passes.unrolled import Unrolled, member_item
 from ..source_map import call_span, statement_line
 from ..source_text import (
     is_container,
@@ -305,8 +305,7 @@ def flag_variable(call: fx.Node, container: str) -> str | None:
     if isinstance(innermost, ast.Name):
         return innermost.id
     names = member_variables(call, container)
-    member_path = str(call.target)[len(container) + 1 :]  # ``0.2`` of ``layers.0.2``
-    item = member_path.split(".")[1] if member_path.count(".") == 1 else ""
+    item = member_item(call, container)  # ``2`` of ``layers.0.2``
     if names and item.isdigit() and int(item) < len(names):
         return f"has_{names[int(item)]}"
     return None
