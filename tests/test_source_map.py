@@ -143,6 +143,30 @@ def test_shapes_the_user_unpacked_are_unpacked_and_reused(style):
     assert_before(text, "# (B, nh, T, hs)", "transpose(1, 2)")
 
 
+class TupleHeldProjections(nn.Module):
+    """CaiT's attention: the projections are held in a tuple, then mapped to ``q, k, v``."""
+
+    def __init__(self):
+        super().__init__()
+        self.to_q = nn.Linear(8, 8, bias=False)
+        self.to_kv = nn.Linear(8, 16, bias=False)
+
+    def forward(self, x):
+        qkv = (self.to_q(x), *self.to_kv(x).chunk(2, dim=-1))
+        q, k, v = map(lambda t: t.view(t.shape[0], -1, 2, 4).transpose(1, 2), qkv)
+        attn = F.softmax(q @ k.transpose(-2, -1), dim=-1)
+        return (attn @ v).transpose(1, 2).flatten(2)
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_values_a_tuple_holds_take_the_names_of_what_they_become(style):
+    text = forward_text(converted(TupleHeldProjections(), style, torch.randn(2, 5, 8)))
+    assert re.search(r"^ +q = .*to_q", text, re.M), text
+    assert re.search(r"^ +k = \w+\[0\]$", text, re.M), text
+    assert re.search(r"^ +v = \w+\[1\]$", text, re.M), text
+    assert not re.search(r"\bout\d*\b", text), text
+
+
 class Double(nn.Module):
     def __init__(self, channels):
         super().__init__()

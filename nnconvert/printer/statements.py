@@ -823,10 +823,42 @@ def _wanted_name(node: fx.Node) -> str | None:
     user never wrote: it is ``logits`` after the ``if``, as in the source.
     """
     name = user_name(node)
-    if name is not None or not is_choose(node):
+    if name is not None:
         return name
+    if not is_choose(node):
+        return _transformed_name(node)
     sides = {user_name(side) for side in node.args[1:] if isinstance(side, fx.Node)}
     return sides.pop() if len(sides) == 1 else None
+
+
+def _transformed_name(node: fx.Node) -> str | None:
+    """The user's name for what a later statement of the same function makes of ``node``.
+
+    CaiT writes ``qkv = (self.to_q(x), *self.to_kv(context).chunk(2, dim=-1))``
+    and then ``q, k, v = map(lambda t: rearrange(t, ...), qkv)``: the
+    projections are bound to no local of their own (a tuple holds them),
+    and each is best called by the name of the tensor its one reader makes
+    of it, as a chain reuses one name (``q = F.linear(x, ...)``, then ``q =
+    rearrange(q, ...)``), rather than ``out``, ``out2``. Only where that
+    reader (the one tensor made from it; sizes read aside) takes it as its
+    first argument, not a tensor it is merely combined with, and both come
+    from the same function.
+    """
+    if not isinstance(node.meta.get("value"), torch.Tensor):
+        return None
+    # a size read beside it (``t.view(t.shape[0], ...)``) makes no tensor of it
+    readers = [u for u in node.users if isinstance(u.meta.get("value"), torch.Tensor)]
+    if len(readers) != 1:
+        return None
+    (reader,) = readers
+    if not reader.args or reader.args[0] is not node:
+        return None
+    line, reader_line = statement_line(node), statement_line(reader)
+    if line is None or reader_line is None:
+        return None
+    if (line.file, line.first_line) != (reader_line.file, reader_line.first_line):
+        return None
+    return user_name(reader)
 
 
 def _name_sides_as_their_end(
