@@ -37,6 +37,9 @@ from torch import fx
 SOURCE = "source"
 #: ``node.meta`` key: per frame of :data:`SOURCE`, the name the user bound the value to.
 NAMES = "source_names"
+#: ``node.meta`` key, on a placeholder: the other names the traced function
+#: bound the input to (``shortcut = x`` before ``x = self.dwconv(x)``)
+INPUT_ALIASES = "input_aliases"
 #: ``node.meta`` key: the :class:`CallSpan` of the expression the innermost user
 #: frame was evaluating when the node was made (``F.relu(x)`` exactly, not its line)
 CALL_AT = "call_at"
@@ -90,6 +93,8 @@ class SourceRecorder:
         self._stacks: dict[fx.Node, tuple[tuple[int, Frame], ...]] = {}
         self._calls: dict[fx.Node, CallSpan] = {}
         self._bound: dict[int, dict[fx.Node, str]] = {}
+        #: per frame, every name each node was seen bound to, first first
+        self._names: dict[int, dict[fx.Node, list[str]]] = {}
 
     def start(self) -> None:
         """Tracing starts here: frames outside this call are not the model's."""
@@ -144,10 +149,19 @@ class SourceRecorder:
             )
             if node in self._calls:
                 node.meta[CALL_AT] = self._calls[node]
+        outermost = {stack[0][0] for stack in self._stacks.values() if stack}
+        for node in graph.nodes:
+            if node.op == "placeholder" and len(outermost) == 1:
+                (key,) = outermost
+                names = self._names.get(key, {}).get(node, [])
+                aliases = tuple(n for n in names if n != node.target)
+                if aliases:
+                    node.meta[INPUT_ALIASES] = aliases
         self._frames.clear()
         self._stacks.clear()
         self._calls.clear()
         self._bound.clear()
+        self._names.clear()
         self._start = None
 
     def _user_frames(self) -> list[types.FrameType]:
@@ -166,6 +180,7 @@ class SourceRecorder:
         """Each traced value a local of ``frame`` holds is named by its first local."""
         self._frames[id(frame)] = frame
         bound = self._bound.setdefault(id(frame), {})
+        seen = self._names.setdefault(id(frame), {})
         try:
             local_items = list(frame.f_locals.items())
         except Exception:  # a frame whose locals cannot be read names nothing
@@ -174,6 +189,8 @@ class SourceRecorder:
             node = _node_of(value, self._tracer)
             if node is not None and name.isidentifier() and name != "self":
                 bound.setdefault(node, name)
+                if name not in seen.setdefault(node, []):
+                    seen[node].append(name)
 
 
 def _node_of(value: Any, tracer: fx.Tracer) -> fx.Node | None:

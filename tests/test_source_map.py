@@ -167,6 +167,57 @@ def test_values_a_tuple_holds_take_the_names_of_what_they_become(style):
     assert not re.search(r"\bout\d*\b", text), text
 
 
+class KeptInput(nn.Module):
+    """ConvNeXt's block: the input kept as ``shortcut`` while ``x`` is rebound."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 4)
+        self.fc2 = nn.Linear(4, 4)
+
+    def forward(self, x):
+        shortcut = x
+        x = self.fc1(x)
+        x = F.relu(x)
+        x = shortcut + self.fc2(x)
+        return x * shortcut
+
+
+class ReboundShortcut(nn.Module):
+    """ResNet's ``identity = x``, rebound later: the two names would contend."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 4)
+        self.down = nn.Linear(4, 4)
+
+    def forward(self, x):
+        identity = x
+        x = self.fc1(x)
+        identity = self.down(identity)
+        return x + identity
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_an_input_the_source_names_twice_keeps_both_names(style):
+    first = nnconvert.convert(KeptInput(), style, (torch.randn(3, 4),))
+    first.check(train=True)
+    text = forward_text(first.source)
+    assert re.search(r"^ +shortcut = x$", text, re.M), text
+    assert re.search(r"^ +x = .*\(x[,)]", text, re.M), text  # fc1 reads the input as x
+    assert re.search(r"^ +x = shortcut \+ ", text, re.M), text
+    assert re.search(r"^ +return x \* shortcut$", text, re.M), text
+    assert not re.search(r"\bout\d*\b", text), text
+    loaded = (
+        first.load()
+        if style is not Style.FUNCTIONAL
+        else load_output(first, "KeptInput")
+    )
+    assert nnconvert.convert(loaded, style, (torch.randn(3, 4),)).source == first.source
+    text = forward_text(converted(ReboundShortcut(), style, torch.randn(3, 4)))
+    assert not re.search(r"^ +identity = x$", text, re.M), text
+
+
 class Double(nn.Module):
     def __init__(self, channels):
         super().__init__()

@@ -53,6 +53,7 @@ from ..passes.unrolled import find_unrolled
 from ..source_map import statement_line, user_name
 from ..source_text import unpacked_names, unpacks_into
 from .grouping import source_statement, written_inside, written_returned
+from .input_aliases import same_value, with_input_aliases
 from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
@@ -86,7 +87,12 @@ def plan_statements(
     reserved: frozenset[str] = frozenset(),
     optional: frozenset[fx.Node] = frozenset(),
 ) -> StatementPlan:
-    """The statement plan of ``graph``; ``reserved`` names are taken by the file itself."""
+    """The statement plan of ``graph``; ``reserved`` names are taken by the file itself.
+
+    The inputs the source names twice get their second name first
+    (:mod:`.input_aliases`).
+    """
+    with_input_aliases(graph)
     guarded = guards(graph)
     ends = branch_ends(graph, guarded)
     chains = None
@@ -234,7 +240,7 @@ def inlined_nodes(
         )
         if node.op == "call_module" or any(n in rooted for n in inner):
             rooted.add(node)
-        if node in ends:
+        if node in ends or node.target is same_value:  # ``shortcut = x``
             continue
         if (
             node.op == "get_attr"

@@ -39,21 +39,22 @@ def drop_path_2(
 
 
 def block(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
-    out = F.conv2d(
+    shortcut = x
+    x = F.conv2d(
         x, params["dwconv.weight"], params["dwconv.bias"], padding=3, groups=16
     )
     # (N, C, H, W) -> (N, H, W, C)
-    out = out.permute(0, 2, 3, 1)
-    out = F.layer_norm(
-        out, (16,), params["norm.weight"], params["norm.bias"], eps=1e-06
-    )
-    out = F.linear(out, params["pwconv1.weight"], params["pwconv1.bias"])
-    out = F.gelu(out)
-    out = F.linear(out, params["pwconv2.weight"], params["pwconv2.bias"])
-    out = params["gamma"] * out
+    x = x.permute(0, 2, 3, 1)
+    x = F.layer_norm(x, (16,), params["norm.weight"], params["norm.bias"], eps=1e-06)
+    x = F.linear(x, params["pwconv1.weight"], params["pwconv1.bias"])
+    x = F.gelu(x)
+    x = F.linear(x, params["pwconv2.weight"], params["pwconv2.bias"])
+    x = params["gamma"] * x
     # (N, H, W, C) -> (N, C, H, W)
-    out = out.permute(0, 3, 1, 2)
-    return x + drop_path_2(sub_params(params, "drop_path."), out, training=training)
+    x = x.permute(0, 3, 1, 2)
+    return shortcut + drop_path_2(
+        sub_params(params, "drop_path."), x, training=training
+    )
 
 
 def blocks(params: dict[str, Tensor], x: Tensor, *, training: bool = False) -> Tensor:
