@@ -37,9 +37,10 @@ from torch import fx
 SOURCE = "source"
 #: ``node.meta`` key: per frame of :data:`SOURCE`, the name the user bound the value to.
 NAMES = "source_names"
-#: ``node.meta`` key, on a placeholder: the other names the traced function
-#: bound the input to (``shortcut = x`` before ``x = self.dwconv(x)``)
-INPUT_ALIASES = "input_aliases"
+#: ``node.meta`` key: every name the traced function (the outermost frame)
+#: bound the value to, first first (``x``, then ``shortcut`` after
+#: ``shortcut = x``); a placeholder's too
+ALL_NAMES = "all_names"
 #: ``node.meta`` key: the :class:`CallSpan` of the expression the innermost user
 #: frame was evaluating when the node was made (``F.relu(x)`` exactly, not its line)
 CALL_AT = "call_at"
@@ -151,12 +152,16 @@ class SourceRecorder:
                 node.meta[CALL_AT] = self._calls[node]
         outermost = {stack[0][0] for stack in self._stacks.values() if stack}
         for node in graph.nodes:
-            if node.op == "placeholder" and len(outermost) == 1:
-                (key,) = outermost
-                names = self._names.get(key, {}).get(node, [])
-                aliases = tuple(n for n in names if n != node.target)
-                if aliases:
-                    node.meta[INPUT_ALIASES] = aliases
+            stack = self._stacks.get(node)
+            if stack:
+                key = stack[0][0]
+            elif node.op == "placeholder" and len(outermost) == 1:
+                (key,) = outermost  # an input: a name of the traced function
+            else:
+                continue
+            names = self._names.get(key, {}).get(node)
+            if names:
+                node.meta[ALL_NAMES] = tuple(names)
         self._frames.clear()
         self._stacks.clear()
         self._calls.clear()

@@ -183,6 +183,21 @@ class KeptInput(nn.Module):
         return x * shortcut
 
 
+class KeptFeature(nn.Module):
+    """PointNet's ``pointfeat = x``: a value of the body, not an input, named twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 4)
+        self.fc2 = nn.Linear(4, 4)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        pointfeat = x
+        x = self.fc2(x)
+        return torch.cat([x, pointfeat], 1)
+
+
 class ReboundShortcut(nn.Module):
     """ResNet's ``identity = x``, rebound later: the two names would contend."""
 
@@ -214,6 +229,10 @@ def test_an_input_the_source_names_twice_keeps_both_names(style):
         else load_output(first, "KeptInput")
     )
     assert nnconvert.convert(loaded, style, (torch.randn(3, 4),)).source == first.source
+    text = forward_text(converted(KeptFeature(), style, torch.randn(3, 4)))
+    assert re.search(r"^ +pointfeat = x$", text, re.M), text
+    assert re.search(r"^ +x = .*\(x[,)].*fc2|^ +x = .*fc2.*\(x[,)]", text, re.M), text
+    assert re.search(r"torch\.cat\(\[x, pointfeat\], 1\)", text), text
     text = forward_text(converted(ReboundShortcut(), style, torch.randn(3, 4)))
     assert not re.search(r"^ +identity = x$", text, re.M), text
 

@@ -28,7 +28,7 @@ from ..tensor_builds import TensorBuild
 from ..torch_names import qualified_name
 from ..user_functions import kept_function
 from .imports import Imports
-from .input_aliases import same_value
+from .second_names import same_value
 from .layer_subclasses import SUPER_FORWARD
 from .unpacked_sizes import UnpackedSizes, with_unpacked_sizes
 from .values import literal, slice_literal
@@ -266,7 +266,7 @@ class ExpressionPrinter:
             return Expression(
                 f"{symbol}{self.operand(node.args[0], precedence)}", precedence
             )
-        if target is same_value:  # ``shortcut = x`` (.input_aliases)
+        if target is same_value:  # ``shortcut = x`` (.second_names)
             return self._value(node.args[0])
         if target is setting:  # a tested attribute, as the function's keyword
             (value,) = node.kwargs.values()

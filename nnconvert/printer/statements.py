@@ -53,7 +53,7 @@ from ..passes.unrolled import find_unrolled
 from ..source_map import statement_line, user_name
 from ..source_text import unpacked_names, unpacks_into
 from .grouping import source_statement, written_inside, written_returned
-from .input_aliases import same_value, with_input_aliases
+from .second_names import same_value, with_second_names
 from .names import RESERVED, Namespace, cleaned
 
 #: Parameter-free calls wrapped around one layer call in mixed style, at most.
@@ -90,9 +90,9 @@ def plan_statements(
     """The statement plan of ``graph``; ``reserved`` names are taken by the file itself.
 
     The inputs the source names twice get their second name first
-    (:mod:`.input_aliases`).
+    (:mod:`.second_names`).
     """
-    with_input_aliases(graph)
+    with_second_names(graph)
     guarded = guards(graph)
     ends = branch_ends(graph, guarded)
     chains = None
