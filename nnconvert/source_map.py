@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import fx
+from torch import fx, nn
 
 #: ``node.meta`` key: the user's frames the node was made in, outermost first.
 SOURCE = "source"
@@ -96,10 +96,16 @@ class SourceRecorder:
         self._bound: dict[int, dict[fx.Node, str]] = {}
         #: per frame, every name each node was seen bound to, first first
         self._names: dict[int, dict[fx.Node, list[str]]] = {}
+        self._wrappers: frozenset[types.CodeType] = frozenset()
 
-    def start(self) -> None:
-        """Tracing starts here: frames outside this call are not the model's."""
+    def start(self, root: Any = None) -> None:
+        """Tracing starts here: frames outside this call are not the model's.
+
+        ``root``: what is traced, whose decorators' wrappers are no frames
+        of the model's (:func:`wrapper_codes`).
+        """
         self._start = sys._getframe(1)
+        self._wrappers = wrapper_codes(root)
 
     def record(self, node: fx.Node) -> None:
         """Note where ``node`` is made, and the names bound so far in those frames."""
@@ -174,7 +180,8 @@ class SourceRecorder:
         frames = []
         frame = sys._getframe(2)
         while frame is not None and frame is not self._start:
-            if is_user_code(frame.f_code.co_filename):
+            code = frame.f_code
+            if is_user_code(code.co_filename) and code not in self._wrappers:
                 frames.append(frame)
             frame = frame.f_back
         if frame is None:  # not inside this tracer's call
@@ -196,6 +203,32 @@ class SourceRecorder:
                 bound.setdefault(node, name)
                 if name not in seen.setdefault(node, []):
                     seen[node].append(name)
+
+
+def wrapper_codes(root: Any) -> frozenset[types.CodeType]:
+    """The code of the wrappers decorating ``root``'s ``forward`` and its submodules'.
+
+    Hugging Face decorates a layer's ``forward`` (``@deprecate_kwarg``, the
+    gradient-checkpointing wrapper every ``GradientCheckpointingLayer``
+    gets): the traced call runs through ``wrapped_func(*args, **kwargs)``
+    before the user's ``forward``. Such a wrapper (a function with
+    ``__wrapped__``, as ``functools.wraps`` leaves it) is library plumbing:
+    counted as the user's frame, its comments would stand in the output and
+    its locals (``args``, ``kwargs``) would name the inputs.
+    """
+    if isinstance(root, nn.Module):
+        functions = [type(module).forward for module in root.modules()]
+    else:
+        functions = [root] if callable(root) else []
+    codes = set()
+    for function in functions:
+        seen = 0
+        while hasattr(function, "__wrapped__") and seen < 100:  # a loop ends
+            code = getattr(function, "__code__", None)
+            if code is not None:
+                codes.add(code)
+            function, seen = function.__wrapped__, seen + 1
+    return frozenset(codes)
 
 
 def _node_of(value: Any, tracer: fx.Tracer) -> fx.Node | None:

@@ -126,7 +126,7 @@ class ModelTracer(fx.Tracer):
         flags = modes_kept(root) if isinstance(root, nn.Module) else nullcontext()
         namespaces = _user_globals(root)
         try:
-            self._source.start()
+            self._source.start(root)
             with (
                 flags,
                 _fx_wraps_under_every_name(namespaces),

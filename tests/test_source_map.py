@@ -7,6 +7,7 @@ wrongly would compute something else.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import torch
@@ -198,6 +199,36 @@ class KeptFeature(nn.Module):
         return torch.cat([x, pointfeat], 1)
 
 
+def checked_kwargs(forward):
+    """A decorator as Hugging Face's ``@deprecate_kwarg``: library plumbing around ``forward``."""
+
+    @functools.wraps(forward)
+    def wrapped(*args, **kwargs):
+        # the wrapper's own comment, no line of the model's
+        kwargs.pop("old_name", None)
+        return forward(*args, **kwargs)
+
+    return wrapped
+
+
+class Decorated(nn.Module):
+    """A Llama decoder layer's shape, its ``forward`` wrapped by a decorator."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(4)
+        self.mlp = nn.Linear(4, 4)
+
+    @checked_kwargs
+    def forward(self, hidden_states):
+        residual = hidden_states
+        # Fully Connected
+        hidden_states = self.norm(hidden_states)
+        hidden_states = self.mlp(hidden_states)
+        hidden_states = residual + hidden_states
+        return hidden_states
+
+
 class ReboundShortcut(nn.Module):
     """ResNet's ``identity = x``, rebound later: the two names would contend."""
 
@@ -229,6 +260,11 @@ def test_an_input_the_source_names_twice_keeps_both_names(style):
         else load_output(first, "KeptInput")
     )
     assert nnconvert.convert(loaded, style, (torch.randn(3, 4),)).source == first.source
+    text = forward_text(converted(Decorated(), style, torch.randn(3, 4)))
+    assert "the wrapper's own comment" not in text and "kwargs" not in text
+    assert re.search(r"^ +residual = hidden_states$", text, re.M), text
+    assert_before(text, "# Fully Connected", "hidden_states = ")
+    assert re.search(r"^ +hidden_states = residual \+ hidden_states$", text, re.M)
     text = forward_text(converted(KeptFeature(), style, torch.randn(3, 4)))
     assert re.search(r"^ +pointfeat = x$", text, re.M), text
     assert re.search(r"^ +x = .*\(x[,)].*fc2|^ +x = .*fc2.*\(x[,)]", text, re.M), text
