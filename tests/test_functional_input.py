@@ -554,7 +554,8 @@ def _weights(*indices: int) -> dict[str, torch.Tensor]:
             residual_member,
             (0, 1),
             "nn.ModuleList([nn.Linear(4, 4) for _ in range(2)])",
-            "out = self.seq[1](y)",
+            # the call's one reader is the statement's sum: ``x``, a chain of it
+            "x = self.seq[1](y)\n        x = x + y\n",
         ),
     ],
     ids=lambda v: v.__name__ if callable(v) else "",
