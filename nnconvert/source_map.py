@@ -189,7 +189,11 @@ class SourceRecorder:
         return frames[::-1]
 
     def _snapshot(self, frame: types.FrameType) -> None:
-        """Each traced value a local of ``frame`` holds is named by its first local."""
+        """Each traced value a local of ``frame`` holds is named by its first local.
+
+        Every local it is seen under is noted too, in that order
+        (:data:`ALL_NAMES`: ``shortcut = x`` names the input twice).
+        """
         self._frames[id(frame)] = frame
         bound = self._bound.setdefault(id(frame), {})
         seen = self._names.setdefault(id(frame), {})
@@ -217,7 +221,7 @@ def wrapper_codes(root: Any) -> frozenset[types.CodeType]:
     its locals (``args``, ``kwargs``) would name the inputs.
     """
     if isinstance(root, nn.Module):
-        functions = [type(module).forward for module in root.modules()]
+        functions = [cls.forward for cls in {type(m) for m in root.modules()}]
     else:
         functions = [root] if callable(root) else []
     codes = set()

@@ -89,7 +89,7 @@ def plan_statements(
 ) -> StatementPlan:
     """The statement plan of ``graph``; ``reserved`` names are taken by the file itself.
 
-    The inputs the source names twice get their second name first
+    The values the source names twice get their second name first
     (:mod:`.second_names`).
     """
     with_second_names(graph)
