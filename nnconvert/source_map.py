@@ -284,6 +284,13 @@ def is_user_code(filename: str) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
+def is_installed(filename: str) -> bool:
+    """A file of an installed package (a model library: ``transformers``, ``timm``)."""
+    path = Path(filename)
+    return any(path.is_relative_to(d) for d in _INSTALLED)
+
+
+@functools.lru_cache(maxsize=None)
 def _is_user_file(filename: str) -> bool:
     path = Path(filename)
     if any(path.is_relative_to(d) for d in _LIBRARY_DIRS) or not path.exists():

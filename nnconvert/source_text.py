@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import black
 from torch import fx, nn
 
-from .source_map import Frame, is_user_code, node_frames, statement_line
+from .source_map import Frame, is_installed, is_user_code, node_frames, statement_line
 
 #: Comments that steer tools, not readers; ``# fmt: off`` would steer black in the output.
 _PRAGMA = re.compile(r"#\s*(fmt|yapf)\s*:", re.IGNORECASE)
@@ -676,6 +676,20 @@ def comments_before_branch(frame: Frame) -> tuple[str, ...]:
     )
 
 
+def _library_helper(frame: Frame, outermost: Frame) -> bool:
+    """``frame`` runs a model library's helper, not the model: its comments stay out.
+
+    A Hugging Face layer's ``forward`` (in its modeling file) calls
+    ``create_causal_mask`` and ``sdpa_attention_forward`` of other files of
+    the package, whose code the trace runs through; their comments are about
+    the library's own branches (``# If the cache is from CB, immediate exit
+    as well``), 75 of the 85 comments of BERT's output before this. A helper
+    in the model's own file, or in a file of the user's that is no installed
+    package, is the model's code, and keeps its comments.
+    """
+    return frame.file != outermost.file and is_installed(frame.file)
+
+
 @dataclass
 class CommentFeed:
     """Hands out each comment of the functions a body came from once, before its statement.
@@ -795,7 +809,8 @@ class CommentFeed:
         for frame in frames:
             key = (frame.file, frame.first_line)
             if key not in self.functions:
-                self.functions[key] = function_text(frame)
+                plumbing = _library_helper(frame, frames[0])
+                self.functions[key] = None if plumbing else function_text(frame)
                 self.printed[key] = 0
             text = self.functions[key]
             if text is not None:

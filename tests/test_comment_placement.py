@@ -10,13 +10,15 @@ Every conversion here is checked side by side.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import nnconvert
-from nnconvert import loading
+from nnconvert import loading, source_text
 from nnconvert.options import Style
 
 from .helpers import load_output, write
@@ -824,3 +826,74 @@ def test_sequentials_of_one_length_are_told_apart_by_their_layers_classes():
     rectified = source.split("# rectified projection")[1].split("\ndef ")[0]
     assert "torch.tanh" in smooth and "relu" not in smooth
     assert "relu" in rectified and "tanh" not in rectified
+
+
+LIBRARY_HELPER = """
+import torch
+
+
+def scaled_mask(module, x):
+    # the library's own branch, about what this trace never runs
+    mask = torch.ones_like(x)
+    return module.fc(x) * mask
+"""
+
+LIBRARY_MODEL = """
+import sys
+
+import torch
+from torch import nn
+
+sys.path.insert(0, {folder!r})
+from library_helper import scaled_mask
+
+
+def _local(module, x):
+    # a helper of the model's own file
+    y = module.out(x)
+    return y + 1
+
+
+class Layer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.out = nn.Linear(4, 4)
+
+    def forward(self, x):
+        # the layer's own comment
+        x = scaled_mask(self, x)
+        return _local(self, x)
+
+
+def example_inputs():
+    return (torch.randn(2, 4),)
+"""
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["installed", "users"])
+def test_a_model_librarys_helper_keeps_its_comments_out(
+    installed, tmp_path, monkeypatch
+):
+    """Hugging Face's ``create_causal_mask`` is the library's, not the model's.
+
+    A helper in another file of an installed package (``transformers``'
+    ``masking_utils``) keeps its comments out of the output; the model's
+    own file keeps its, and so does a helper of the user's own files.
+    """
+    helper = write(tmp_path, "library_helper.py", LIBRARY_HELPER)
+    source = LIBRARY_MODEL.format(folder=str(tmp_path))
+    model_file = write(tmp_path, "library_model.py", source)
+    if installed:
+        files = {str(helper), str(model_file)}
+        monkeypatch.setattr(source_text, "is_installed", lambda file: file in files)
+    monkeypatch.delitem(sys.modules, "library_helper", raising=False)
+    loaded = loading.load_file(model_file)
+    conversion = nnconvert.convert(
+        loaded.model, Style.FUNCTIONAL, loaded.example_inputs
+    )
+    conversion.check(train=True)
+    assert "# the layer's own comment" in conversion.source
+    assert "# a helper of the model's own file" in conversion.source
+    kept = "# the library's own branch" in conversion.source
+    assert kept is not installed, conversion.source
