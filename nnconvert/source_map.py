@@ -295,9 +295,7 @@ def _is_user_file(filename: str) -> bool:
     path = Path(filename)
     if any(path.is_relative_to(d) for d in _LIBRARY_DIRS) or not path.exists():
         return False
-    return not path.is_relative_to(_STDLIB) or any(
-        path.is_relative_to(d) for d in _INSTALLED
-    )
+    return not path.is_relative_to(_STDLIB) or is_installed(filename)
 
 
 def node_frames(node: fx.Node) -> tuple[Frame, ...]:
