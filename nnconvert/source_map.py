@@ -93,7 +93,6 @@ class SourceRecorder:
         self._frames: dict[int, types.FrameType] = {}  # kept alive: ids stay unique
         self._stacks: dict[fx.Node, tuple[tuple[int, Frame], ...]] = {}
         self._calls: dict[fx.Node, CallSpan] = {}
-        self._bound: dict[int, dict[fx.Node, str]] = {}
         #: per frame, every name each node was seen bound to, first first
         self._names: dict[int, dict[fx.Node, list[str]]] = {}
         self._wrappers: frozenset[types.CodeType] = frozenset()
@@ -152,7 +151,7 @@ class SourceRecorder:
                 continue
             node.meta[SOURCE] = tuple(frame for _, frame in stack)
             node.meta[NAMES] = tuple(
-                self._bound.get(key, {}).get(node) for key, _ in stack
+                self._names.get(key, {}).get(node, [None])[0] for key, _ in stack
             )
             if node in self._calls:
                 node.meta[CALL_AT] = self._calls[node]
@@ -171,7 +170,6 @@ class SourceRecorder:
         self._frames.clear()
         self._stacks.clear()
         self._calls.clear()
-        self._bound.clear()
         self._names.clear()
         self._start = None
 
@@ -195,7 +193,6 @@ class SourceRecorder:
         (:data:`ALL_NAMES`: ``shortcut = x`` names the input twice).
         """
         self._frames[id(frame)] = frame
-        bound = self._bound.setdefault(id(frame), {})
         seen = self._names.setdefault(id(frame), {})
         try:
             local_items = list(frame.f_locals.items())
@@ -204,7 +201,6 @@ class SourceRecorder:
         for name, value in local_items:
             node = _node_of(value, self._tracer)
             if node is not None and name.isidentifier() and name != "self":
-                bound.setdefault(node, name)
                 if name not in seen.setdefault(node, []):
                     seen[node].append(name)
 
