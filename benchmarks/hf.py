@@ -255,8 +255,11 @@ def export_trace(model: torch.nn.Module, inputs: tuple[Any, ...]) -> None:
     torch.export.export(model, inputs, strict=False)
 
 
-def convert_and_check(model: torch.nn.Module, inputs: tuple, style: str) -> None:
-    nnconvert.convert(model, style, inputs).check(train=True)
+def convert_and_check(model: torch.nn.Module, inputs: tuple, style: str) -> int:
+    """Converts and checks; the output's non-blank lines (the shape of what it reads like)."""
+    conversion = nnconvert.convert(model, style, inputs)
+    conversion.check(train=True)
+    return sum(1 for line in conversion.source.splitlines() if line.strip())
 
 
 def run(entries: list[Entry], write: Callable[[list[str]], None]) -> list[str]:
@@ -285,15 +288,19 @@ def row(entry: Entry, transformers: Any) -> list[str]:
         cells.append(_cell(outcome, seconds))
         print(entry.name, tracer.__name__, outcome[:120], f"{seconds:.1f}s", flush=True)
     for style in STYLES:
-        outcome, seconds = timed(lambda: convert_and_check(model, inputs, style))
-        cells.append(_cell(outcome, seconds))
+        lines: list[int] = []
+        outcome, seconds = timed(
+            lambda: lines.append(convert_and_check(model, inputs, style))
+        )
+        cells.append(_cell(outcome, seconds, *lines))
         print(entry.name, style, outcome[:120], f"{seconds:.1f}s", flush=True)
     return cells
 
 
-def _cell(outcome: str, seconds: float) -> str:
+def _cell(outcome: str, seconds: float, lines: int | None = None) -> str:
     text = "pass" if outcome == "ok" else outcome.replace("|", "\\|")
-    return f"{text} ({seconds:.1f} s)"
+    size = "" if lines is None else f", {lines} lines"
+    return f"{text} ({seconds:.1f} s{size})"
 
 
 def report(rows: list[str]) -> str:
@@ -326,8 +333,9 @@ def report(rows: list[str]) -> str:
             "convert with `nnconvert.convert` and pass `Conversion.check("
             "train=True)` (eval at batch 2 and 3, at another sequence length, "
             "without each optional input; train outputs, buffers and "
-            "gradients), or give the one-line reason. Seconds are wall time on "
-            "a shared 2-core machine.",
+            "gradients), or give the one-line reason; beside a pass, the "
+            "output's non-blank lines. Seconds are wall time on a shared "
+            "2-core machine.",
             "",
             header,
             *rows,

@@ -623,6 +623,8 @@ _STRUCTURES = (tuple, list, dict, slice)
 
 
 def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, slice) and isinstance(b, slice):  # unhashable before 3.12
+        return _equal((a.start, a.stop, a.step), (b.start, b.stop, b.step))
     try:
         return bool(a == b) and hash(a) == hash(b)
     except Exception:

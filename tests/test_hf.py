@@ -13,6 +13,7 @@ Skipped when ``transformers`` is not installed.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import pytest
@@ -70,11 +71,17 @@ def build(name: str, **overrides) -> tuple[torch.nn.Module, tuple]:
     return model, tuple(values[c] for c in call)
 
 
+@functools.cache
+def converted(name: str, style: Style) -> nnconvert.Conversion:
+    """``build(name)`` converted to ``style``, once for the tests that read it."""
+    model, inputs = build(name)
+    return nnconvert.convert(model, style, inputs)
+
+
 @pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
 @pytest.mark.parametrize("name", list(MODELS))
 def test_converts_and_checks(name: str, style: Style) -> None:
-    model, inputs = build(name)
-    conversion = nnconvert.convert(model, style, inputs)
+    conversion = converted(name, style)
     report = conversion.check(train=True)
     labels = [result.label for result in report.results]
     assert "eval, batch 3" in labels
@@ -85,6 +92,34 @@ def test_converts_and_checks(name: str, style: Style) -> None:
     imports = re.findall(r"^from (transformers\S*) import", conversion.source, re.M)
     assert set(imports) <= {"transformers.modeling_outputs"}
     assert "import transformers" not in conversion.source
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_branch_on_the_mask_reads_as_the_modeling_file(style: Style) -> None:
+    """The traces with and without ``attention_mask`` join where they are alike.
+
+    GPT-2's LM head calls its transformer once, over the mask (its output
+    records join: building one draws nothing); the fields it reads are named
+    as fields (``cross_attentions = transformer_outputs.cross_attentions``,
+    not ``transformer_outputs = ...`` nor ``getattr_``), the record it
+    returns ``outputs``, and no index chooses between two equal slices.
+
+    BERT's encoder call stays one per side (the mask is made first under the
+    ``if``); both sides bind it to ``encoder_outputs``, as
+    ``modeling_bert.py`` does. Before, the side named second in graph order
+    found the name taken and took over the input it read last.
+    """
+    source = converted("gpt2-lm", style).source
+    call = r"(self\.transformer|gpt2_model)\("
+    assert len(re.findall(rf"^ +transformer_outputs = {call}", source, re.M)) == 1
+    assert not re.search(rf"^ +input_ids = {call}", source, re.M)
+    assert "slice(" not in source and "getattr_" not in source
+    fields = r"^ +cross_attentions = transformer_outputs\.cross_attentions$"
+    assert re.search(fields, source, re.M)
+    assert re.search(r"^ +outputs = CausalLMOutputWithCrossAttentions\($", source, re.M)
+    source = converted("bert", style).source
+    call = r"(self\.encoder|bert_encoder)\("
+    assert len(re.findall(rf"^ +encoder_outputs = {call}", source, re.M)) == 2
 
 
 def benchmark_config(name: str):

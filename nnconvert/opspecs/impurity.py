@@ -8,6 +8,8 @@ printer never moves it into another expression.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import operator
 
 import torch
@@ -159,3 +161,18 @@ def is_library(target: object) -> bool:
     """Defined by a package of :data:`PURE_LIBRARIES` (a function or a class)."""
     module = getattr(target, "__module__", None) or ""
     return module.split(".")[0] in PURE_LIBRARIES
+
+
+def is_output_record(target: object) -> bool:
+    """A class of model outputs: a dataclass that is an ``OrderedDict`` (``transformers``'
+    ``ModelOutput``, ``CausalLMOutputWithCrossAttentions``).
+
+    Building one only holds its fields: no draw, no state, whoever defines
+    it. Two traces that build it from different values build it once, over
+    chosen fields, as a library call is merged.
+    """
+    return (
+        isinstance(target, type)
+        and issubclass(target, collections.OrderedDict)
+        and dataclasses.is_dataclass(target)
+    )

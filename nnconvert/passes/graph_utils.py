@@ -14,6 +14,7 @@ from ..opspecs.impurity import (
     KEYWORD_NAMED,
     is_inplace_name,
     is_library,
+    is_output_record,
     renormalises,
 )
 
@@ -34,6 +35,8 @@ def is_impure(node: fx.Node) -> bool:
         name = str(node.target)
         return name in CONTAINER_MUTATORS or is_inplace_name(name)
     if node.op == "call_function":
+        if is_output_record(node.target):
+            return False
         if node.target in IMPURE_FUNCTIONS or not is_library(node.target):
             return True
         if renormalises(node.target, node.args, node.kwargs):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections import Counter
 
 from ..naming import first_free, identifier
 
@@ -19,18 +20,26 @@ class Namespace:
     keywords, builtins and reserved names, and numbers clashes (``out2``,
     ``out3``; ``x1_2`` after a digit).
     Unlike it, names of dead values are reused, so a chain reads
-    ``x = ...; x = ...``.
+    ``x = ...; x = ...``, and two values that never live on one path (the
+    two sides of an ``if``) may :meth:`share` a name: it is free again once
+    both are released.
     """
 
     def __init__(self, reserved: frozenset[str] = RESERVED):
         self._reserved = set(reserved)
-        self._live: set[str] = set()
+        self._live: Counter[str] = Counter()  # name -> how many values hold it
 
     def claim(self, stem: str, *, allow_builtin: bool = False) -> str:
         base = identifier(stem) if allow_builtin else cleaned(stem)
         separator = "_" if base[-1].isdigit() else ""
-        name = first_free(base, self._live | self._reserved, separator)
-        self._live.add(name)
+        name = first_free(base, self._live.keys() | self._reserved, separator)
+        self._live[name] += 1
+        return name
+
+    def share(self, name: str) -> str:
+        """A live name given to one more value, on a path where its holders never run."""
+        assert name in self._live, name
+        self._live[name] += 1
         return name
 
     def free(self, stem: str) -> str | None:
@@ -47,7 +56,10 @@ class Namespace:
         return name
 
     def release(self, name: str) -> None:
-        self._live.discard(name)
+        if self._live[name] > 1:
+            self._live[name] -= 1
+        else:
+            self._live.pop(name, None)
 
 
 def cleaned(stem: str) -> str:

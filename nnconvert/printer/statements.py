@@ -46,7 +46,12 @@ from ..branches import (
 )
 from ..options import Style
 from ..opspecs.helpers import helper_for
-from ..opspecs.impurity import CONTAINER_MUTATORS, IMPURE_FUNCTIONS, is_inplace_name
+from ..opspecs.impurity import (
+    CONTAINER_MUTATORS,
+    IMPURE_FUNCTIONS,
+    is_inplace_name,
+    is_output_record,
+)
 from ..passes.graph_utils import is_impure, sliced_from_end, uses
 from ..passes.methods import is_method_call
 from ..passes.unrolled import find_unrolled
@@ -672,8 +677,11 @@ def name_statements(
             continue  # named with its tuple
         wanted = _wanted_name(node) if node not in optional else None
         side = _side_named(node, names, wanted) if node not in unpacks else None
-        if side is not None and _read_on_both_paths_after(
-            side, node, statements, reads, position, guarded or {}, inlined
+        if side is not None and (
+            _read_on_both_paths_after(
+                side, node, statements, reads, position, guarded or {}, inlined
+            )
+            or _tested_after(side, node, statements, position, guarded or {})
         ):
             side = None  # the join would overwrite a value still read elsewhere
         if side is not None:  # ``logits`` on one side is ``logits`` after the ``if``
@@ -702,9 +710,13 @@ def name_statements(
         # A join of two branches is either side's value: any side may hand it.
         # (never the condition's own: a flag input tested, ``if return_embeddings:``)
         first = (
-            [v for v in dying if v is not node.args[0]][:1]
-            if is_choose(node)
-            else reads[node][:1]
+            []
+            if _holds_or_reads_a_field(node)
+            else (
+                [v for v in dying if v is not node.args[0]][:1]
+                if is_choose(node)
+                else reads[node][:1]
+            )
         )
         heir = dying[0] if dying and dying[:1] == first else None
         for variable in dying:
@@ -727,8 +739,47 @@ def name_statements(
                 namespace.release(name)
             names[node] = names[refined]
             continue
+        if wanted is not None and _held_apart(
+            cleaned(wanted), node, names, last_read, position, guarded or {}
+        ):  # ``transformer_outputs`` under ``if`` as under ``else``
+            for name in handed:
+                namespace.release(name)
+            names[node] = namespace.share(cleaned(wanted))
+            continue
         names[node] = _variable_name(node, namespace, handed, wanted)
     return names
+
+
+def _held_apart(
+    name: str,
+    node: fx.Node,
+    names: dict[fx.Node, str],
+    last_read: dict[fx.Node, fx.Node],
+    position: dict[fx.Node, int],
+    guarded: dict[fx.Node, Guard],
+) -> bool:
+    """``name`` is live, but only in values that never run on ``node``'s path.
+
+    Named in graph order, the side of an ``if`` traced second finds the
+    user's name taken by the other side's value, still read after it in
+    graph order (GPT-2's ``transformer_outputs = self.transformer(...)``
+    under ``if attention_mask is not None:`` and under ``else:``). On its
+    own path that value never exists, so both sides take the user's name,
+    as in the source.
+    """
+    guard = guarded.get(node, ())
+    if not guard:
+        return False
+    holders = [
+        value
+        for value, held in names.items()
+        if held == name
+        and value in last_read
+        and position[last_read[value]] > position[node]
+    ]
+    return bool(holders) and all(
+        _exclusive(guard, guarded.get(value, ())) for value in holders
+    )
 
 
 def _refined_input(
@@ -806,6 +857,31 @@ def _read_on_both_paths_after(
         and side in reads[reader]
         and not on_its_path(reader)
         for reader in statements
+    )
+
+
+def _tested_after(
+    side: fx.Node,
+    join: fx.Node,
+    statements: list[fx.Node],
+    position: dict[fx.Node, int],
+    guarded: dict[fx.Node, Guard],
+) -> bool:
+    """An ``if`` printed after ``join`` tests ``side`` (``if key_value_states is not None:``).
+
+    Each ``if`` reads its condition's variables where it is printed, not
+    where the condition was traced: T5's attention joins ``key_value_states
+    if key_value_states is not None else hidden_states`` and later asks
+    ``key_value_states is not None`` again. Under the input's name, the
+    join would make that test ask about ``hidden_states``.
+    """
+    return any(
+        position[statement] > position[join]
+        and any(
+            condition is side or side in condition.all_input_nodes
+            for condition, _ in guarded.get(statement, ())
+        )
+        for statement in statements
     )
 
 
@@ -1058,9 +1134,49 @@ def variables_read(node: fx.Node, inlined: set[fx.Node]) -> list[fx.Node]:
 
 
 def _stem(node: fx.Node) -> str:
+    field = _field_read(node)
+    if field is not None:  # ``cache = transformer_outputs.cache``
+        return field
+    if node.op == "call_function" and is_output_record(node.target):
+        return "outputs"
+    if is_choose(node) and _holds_or_reads_a_field(node):
+        return _stem(next(a for a in node.args[1:] if isinstance(a, fx.Node)))
     value = node.meta.get("value")
     if isinstance(value, torch.Tensor):
         return "out"
     if isinstance(value, (tuple, list)):
         return "outs"
     return re.sub(r"_\d+$", "", node.name)
+
+
+def _holds_or_reads_a_field(node: fx.Node) -> bool:
+    """``outputs.cache`` or ``ModelOutput(logits=logits, ...)``: not what it reads, made anew.
+
+    Neither takes over the name of a value that dies there: ``logits =
+    CausalLMOutput(logits=logits)`` would say the variable still holds the
+    logits.
+    """
+    if is_choose(node):  # a join of two such: either side's value
+        sides = [side for side in node.args[1:] if isinstance(side, fx.Node)]
+        return bool(sides) and all(map(_holds_or_reads_a_field, sides))
+    if node.op == "call_function" and is_output_record(node.target):
+        return True
+    return _field_read(node) is not None
+
+
+def _field_read(node: fx.Node) -> str | None:
+    """The field ``node`` reads of a record that is no tensor (``outputs.cache``), if it does.
+
+    Named after the field: what it reads is not the record, so it neither
+    takes over the record's name where the record dies there (``outputs =
+    outputs.cache`` would say the variable still holds the outputs) nor is
+    called ``getattr_``.
+    """
+    if not (node.op == "call_function" and node.target is getattr):
+        return None
+    record, field = node.args[0], node.args[1]
+    if not isinstance(record, fx.Node) or not isinstance(field, str):
+        return None
+    if isinstance(record.meta.get("value"), torch.Tensor):
+        return None  # ``x.mT``, ``x.real``: a tensor's own view
+    return field if field.isidentifier() else None
