@@ -212,7 +212,11 @@ def checked_kwargs(forward):
 
 
 class Decorated(nn.Module):
-    """A Llama decoder layer's shape, its ``forward`` wrapped by a decorator."""
+    """A Llama decoder layer's shape, its ``forward`` wrapped by a decorator.
+
+    Traced without ``cache``, the output refuses one before anything else,
+    and binds ``residual`` after that, where the source does.
+    """
 
     def __init__(self):
         super().__init__()
@@ -220,7 +224,9 @@ class Decorated(nn.Module):
         self.mlp = nn.Linear(4, 4)
 
     @checked_kwargs
-    def forward(self, hidden_states):
+    def forward(self, hidden_states, cache=None):
+        if cache is not None:  # traced without: the output refuses one first
+            hidden_states = torch.cat([cache, hidden_states], 1)
         residual = hidden_states
         # Fully Connected
         hidden_states = self.norm(hidden_states)
@@ -263,6 +269,7 @@ def test_an_input_the_source_names_twice_keeps_both_names(style):
     text = forward_text(converted(Decorated(), style, torch.randn(3, 4)))
     assert "the wrapper's own comment" not in text and "kwargs" not in text
     assert re.search(r"^ +residual = hidden_states$", text, re.M), text
+    assert_before(text, "raise ValueError", "residual = hidden_states")
     assert_before(text, "# Fully Connected", "hidden_states = ")
     assert re.search(r"^ +hidden_states = residual \+ hidden_states$", text, re.M)
     text = forward_text(converted(KeptFeature(), style, torch.randn(3, 4)))

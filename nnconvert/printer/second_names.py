@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from torch import fx
 
-from ..branches import guards
+from ..branches import expect, expect_none, guards
 from ..source_map import ALL_NAMES, NAMES, statement_line, user_name
 
 T = TypeVar("T")
@@ -54,7 +54,6 @@ def with_second_names(graph: fx.Graph) -> None:
     """
     nodes = list(graph.nodes)
     position = {node: i for i, node in enumerate(nodes)}
-    placeholders = [n for n in nodes if n.op == "placeholder"]
     named_twice = [n for n in nodes if len(n.meta.get(ALL_NAMES, ())) > 1]
     if not named_twice:
         return
@@ -91,13 +90,34 @@ def with_second_names(graph: fx.Graph) -> None:
         ]
         if not later or any(guarded.get(n) for n in (value, rebinding, *later)):
             continue
-        after = placeholders[-1] if value.op == "placeholder" else value
+        after = _after_input_checks(nodes) if value.op == "placeholder" else value
         with graph.inserting_after(after):
             kept = graph.call_function(same_value, (value,))
         kept.meta["value"] = value.meta.get("value")
         kept.meta[NAMES] = (second,)
         for user in later:
             user.replace_input_with(value, kept)
+
+
+def _after_input_checks(nodes: list[fx.Node]) -> fx.Node:
+    """The last node of the inputs and the checks on them that open the body.
+
+    An input's second name is bound after them, where the source's body
+    starts: GPT-2's block refuses ``use_cache`` and ``encoder_hidden_states``
+    it was not traced with, then binds ``residual = hidden_states``.
+    """
+    checks: set[fx.Node] = set()  # the refusals, and what only they read
+    for node in reversed(nodes):
+        if node.op == "call_function" and node.target in (expect, expect_none):
+            checks.add(node)
+        elif node.op != "placeholder" and node.users and set(node.users) <= checks:
+            checks.add(node)
+    after = nodes[0]
+    for node in nodes:
+        if node.op != "placeholder" and node not in checks:
+            break
+        after = node
+    return after
 
 
 __all__ = ["same_value", "with_second_names"]
