@@ -174,10 +174,13 @@ def test_encoder_decoders_convert_and_check(make, style: Style) -> None:
     train outputs and every gradient agree.
     """
     model, inputs = make()
-    report = nnconvert.convert(model, style, inputs).check(train=True)
+    conversion = nnconvert.convert(model, style, inputs)
+    report = conversion.check(train=True)
     labels = [result.label for result in report.results]
     assert "eval, batch 3" in labels
     assert "train, gradients of every parameter and input" in labels
+    # a field read is named as the field: ``device = query_states.device``
+    assert "getattr_" not in conversion.source
 
 
 @pytest.mark.parametrize("style", [Style.MODULE, Style.FUNCTIONAL])

@@ -1165,7 +1165,8 @@ def _holds_or_reads_a_field(node: fx.Node) -> bool:
 
 
 def _field_read(node: fx.Node) -> str | None:
-    """The field ``node`` reads of a record that is no tensor (``outputs.cache``), if it does.
+    """The field ``node`` reads of a record (``outputs.cache``), or of a tensor where the
+    field is none (``x.device``), if it does.
 
     Named after the field: what it reads is not the record, so it neither
     takes over the record's name where the record dies there (``outputs =
@@ -1177,6 +1178,8 @@ def _field_read(node: fx.Node) -> str | None:
     record, field = node.args[0], node.args[1]
     if not isinstance(record, fx.Node) or not isinstance(field, str):
         return None
-    if isinstance(record.meta.get("value"), torch.Tensor):
-        return None  # ``x.mT``, ``x.real``: a tensor's own view
-    return field if field.isidentifier() else None
+    if isinstance(record.meta.get("value"), torch.Tensor) and isinstance(
+        node.meta.get("value"), torch.Tensor
+    ):
+        return None  # ``x.mT``, ``x.real``: a tensor's own view, a step of its chain
+    return field if field.isidentifier() else None  # ``device = x.device`` too
