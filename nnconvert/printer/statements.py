@@ -99,6 +99,7 @@ def plan_statements(
     """
     with_second_names(graph)
     guarded = guards(graph)
+    grouped_by_guard(graph, guarded)
     ends = branch_ends(graph, guarded)
     chains = None
     if style is Style.MIXED:  # the names every value has when each is a statement
@@ -123,6 +124,58 @@ def plan_statements(
         ends,
         unpack_checks,
     )
+
+
+def grouped_by_guard(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> None:
+    """Reorder ``graph`` so that what runs under one guard runs together, where nothing moves
+    across a side effect.
+
+    The merge keeps the order the traces ran things in, so two chains of one
+    computation under different conditions interleave node by node (T5's
+    relative position bias, computed for cross- and for self-attention), and
+    every node would open an ``if`` of its own. Between two nodes that stay
+    in place -- impure ones (draws, in-place ops, refusals: their order is
+    the program's) and those under no guard (the user's unconditional code,
+    where the source has it) -- the guarded pure nodes are emitted in order,
+    but after each the next node ready under the same guard comes first.
+    Run on its own output, it keeps the order.
+    """
+    nodes = list(graph.nodes)
+    order: list[fx.Node] = []
+    segment: list[fx.Node] = []
+    for node in nodes:
+        if (
+            node.op in ("placeholder", "output")
+            or is_impure(node)
+            or not guarded.get(node)
+        ):
+            order += _clustered(segment, guarded)
+            order.append(node)
+            segment = []
+        else:
+            segment.append(node)
+    order += _clustered(segment, guarded)
+    if order == nodes:
+        return
+    for previous, node in zip(order, order[1:]):
+        previous.append(node)
+
+
+def _clustered(segment: list[fx.Node], guarded: dict[fx.Node, Guard]) -> list[fx.Node]:
+    """``segment`` (guarded pure nodes, in order) with each guard's ready nodes together."""
+    pending = set(segment)
+    order: list[fx.Node] = []
+    last: Guard = ()
+    while pending:
+        ready = [
+            n for n in segment if n in pending and pending.isdisjoint(n.all_input_nodes)
+        ]
+        same = [n for n in ready if guarded.get(n, ()) == last]
+        node = (same or ready)[0]
+        order.append(node)
+        pending.discard(node)
+        last = guarded.get(node, ())
+    return order
 
 
 def branch_ends(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> frozenset[fx.Node]:
