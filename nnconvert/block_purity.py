@@ -64,6 +64,21 @@ def pure_calls(
     )
 
 
+def moves_freely(node: fx.Node) -> bool:
+    """``node`` only computes its value: it may run earlier or later among its peers.
+
+    No draw (a dropout, whose order in the random stream is the program's),
+    no running statistics, no side effect, no check that raises; a block of
+    the user's is not looked into and counts as acting.
+    """
+    if node.op in ("placeholder", "output") or any(node.target is c for c in _CHECKS):
+        return False  # a check raises where the program raises
+    owner = node.graph.owning_module
+    if owner is None:
+        return node.op != "call_module" and _pure_node(node, owner, lambda _: False)
+    return _pure_node(node, owner, lambda _: False)
+
+
 def _pure_node(node: fx.Node, owner: fx.GraphModule, pure_block: BlockFacts) -> bool:
     if node.op == "call_module":
         module = owner.get_submodule(str(node.target))

@@ -11,18 +11,26 @@ from __future__ import annotations
 
 import operator
 
+import torch.nn.functional as F
 from torch import fx
 
 from nnconvert.branches import choose, guards
 from nnconvert.printer.statements import grouped_by_guard
 
 
-def two_chains(*, draw_between: bool = False, plain_between: bool = False):
+def two_chains(
+    *,
+    draw_between: bool = False,
+    plain_between: bool = False,
+    dropout_side: bool = False,
+):
     """``choose(c, exp(exp(x)), sin(sin(x)))`` with the chains' nodes interleaved."""
     graph = fx.Graph()
     x, c = graph.placeholder("x"), graph.placeholder("c")
     a1 = graph.call_method("exp", (x,))
     b1 = graph.call_method("sin", (x,))
+    if dropout_side:  # the false side draws: ``sin(dropout(sin(x)))``
+        b1 = graph.call_function(F.dropout, (b1,), {"p": 0.5})
     middle = None
     if draw_between:  # an in-place op: the program's order around it holds
         middle = graph.call_method("add_", (x, 1))
@@ -56,6 +64,12 @@ def test_unguarded_code_stays_where_the_source_has_it():
     graph, _ = two_chains(plain_between=True)
     grouped_by_guard(graph, guards(graph))
     assert order(graph) == ["exp", "sin", "mul", "exp_1", "sin_1", "choose"]
+
+
+def test_a_draw_keeps_its_place_in_the_random_stream():
+    graph, _ = two_chains(dropout_side=True)
+    grouped_by_guard(graph, guards(graph))
+    assert order(graph) == ["exp", "sin", "dropout", "exp_1", "sin_1", "choose"]
 
 
 def test_a_grouped_graph_stays_as_it_is():

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import fx
 
+from ..block_purity import moves_freely
 from ..branches import (
     Guard,
     guards,
@@ -134,9 +135,10 @@ def grouped_by_guard(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> None:
     computation under different conditions interleave node by node (T5's
     relative position bias, computed for cross- and for self-attention), and
     every node would open an ``if`` of its own. Between two nodes that stay
-    in place -- impure ones (draws, in-place ops, refusals: their order is
-    the program's) and those under no guard (the user's unconditional code,
-    where the source has it) -- the guarded pure nodes are emitted in order,
+    in place -- those that act (draws, running statistics, in-place ops,
+    refusals, the user's blocks: their order is the program's) and those
+    under no guard (the user's unconditional code, where the source has
+    it) -- the guarded nodes that only compute are emitted in order,
     but after each the next node ready under the same guard comes first.
     Run on its own output, it keeps the order.
     """
@@ -144,11 +146,7 @@ def grouped_by_guard(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> None:
     order: list[fx.Node] = []
     segment: list[fx.Node] = []
     for node in nodes:
-        if (
-            node.op in ("placeholder", "output")
-            or is_impure(node)
-            or not guarded.get(node)
-        ):
+        if not guarded.get(node) or not moves_freely(node):
             order += _clustered(segment, guarded)
             order.append(node)
             segment = []
