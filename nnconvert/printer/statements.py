@@ -27,6 +27,7 @@ computes something of its own, the assignments that close each side of an
 
 from __future__ import annotations
 
+import heapq
 import operator
 import re
 from dataclasses import dataclass, field
@@ -160,19 +161,47 @@ def grouped_by_guard(graph: fx.Graph, guarded: dict[fx.Node, Guard]) -> None:
 
 
 def _clustered(segment: list[fx.Node], guarded: dict[fx.Node, Guard]) -> list[fx.Node]:
-    """``segment`` (guarded pure nodes, in order) with each guard's ready nodes together."""
-    pending = set(segment)
+    """``segment`` (guarded nodes that only compute, in order) with each guard's ready
+    nodes together: the earliest ready node under the last one's guard, else the
+    earliest ready node (heaps of positions, so a long segment costs n log n).
+    """
+    position = {node: i for i, node in enumerate(segment)}
+    waiting = {
+        node: sum(1 for a in set(node.all_input_nodes) if a in position)
+        for node in segment
+    }
+    everywhere: list[int] = []
+    by_guard: dict[Guard, list[int]] = {}
+    done: set[int] = set()
+
+    def push(node: fx.Node) -> None:
+        heapq.heappush(everywhere, position[node])
+        heapq.heappush(by_guard.setdefault(guarded.get(node, ()), []), position[node])
+
+    def pop(heap: list[int]) -> int | None:
+        while heap and heap[0] in done:
+            heapq.heappop(heap)
+        return heapq.heappop(heap) if heap else None
+
+    for node in segment:
+        if not waiting[node]:
+            push(node)
     order: list[fx.Node] = []
     last: Guard = ()
-    while pending:
-        ready = [
-            n for n in segment if n in pending and pending.isdisjoint(n.all_input_nodes)
-        ]
-        same = [n for n in ready if guarded.get(n, ()) == last]
-        node = (same or ready)[0]
+    while len(order) < len(segment):
+        index = pop(by_guard.get(last, []))
+        if index is None:
+            index = pop(everywhere)
+        assert index is not None, "a segment's nodes read only what precedes them"
+        done.add(index)
+        node = segment[index]
         order.append(node)
-        pending.discard(node)
         last = guarded.get(node, ())
+        for user in node.users:
+            if user in position:
+                waiting[user] -= 1
+                if not waiting[user]:
+                    push(user)
     return order
 
 
