@@ -97,7 +97,9 @@ def plan_statements(
     """The statement plan of ``graph``; ``reserved`` names are taken by the file itself.
 
     The values the source names twice get their second name first
-    (:mod:`.second_names`).
+    (:mod:`.second_names`), and what runs under one guard is grouped
+    (:func:`grouped_by_guard`): both reorder the graph before anything is
+    named.
     """
     with_second_names(graph)
     guarded = guards(graph)
