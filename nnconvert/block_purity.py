@@ -71,11 +71,11 @@ def moves_freely(node: fx.Node) -> bool:
     no running statistics, no side effect, no check that raises; a block of
     the user's is not looked into and counts as acting.
     """
-    if node.op in ("placeholder", "output") or any(node.target is c for c in _CHECKS):
+    if node.op in ("placeholder", "output") or branches.is_check(node):
         return False  # a check raises where the program raises
     owner = node.graph.owning_module
-    if owner is None:
-        return node.op != "call_module" and _pure_node(node, owner, lambda _: False)
+    if owner is None and node.op == "call_module":
+        return False  # no module to look the layer up in
     return _pure_node(node, owner, lambda _: False)
 
 
@@ -85,7 +85,10 @@ def _pure_node(node: fx.Node, owner: fx.GraphModule, pure_block: BlockFacts) -> 
         if is_user_module(module):
             return pure_block(module)
         return not is_impure(node) and _pure_layer(module, pure_block)
-    if node.op == "call_function" and node.target in _CHECKS:
+    # a check of the block's inputs (a shape the trace relied on, an optional
+    # input it was traced without) raises or does nothing; a joined call checks
+    # on each side what that side's own call checked: it keeps a block pure
+    if branches.is_check(node):
         return True
     if is_impure(node):
         return False
@@ -94,12 +97,6 @@ def _pure_node(node: fx.Node, owner: fx.GraphModule, pure_block: BlockFacts) -> 
     if node.op == "call_function":
         return not _draws_or_updates(node.target)
     return True
-
-
-#: Checks of a block's inputs (a shape the trace relied on, an optional input it
-#: was traced without): they raise or do nothing. A joined call checks on each
-#: side what that side's own call checked, so they keep a block pure.
-_CHECKS = frozenset({branches.expect, branches.expect_none})
 
 
 def _pure_layer(module: nn.Module, pure_block: BlockFacts) -> bool:

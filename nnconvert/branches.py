@@ -102,6 +102,15 @@ def is_expect(node: Any) -> bool:
     )
 
 
+def is_check(node: Any) -> bool:
+    """An :func:`expect` or :func:`expect_none`: it raises, or does nothing."""
+    return (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and (node.target is expect or node.target is expect_none)
+    )
+
+
 def guarded_equality(node: Any) -> fx.Node | None:
     """The comparison ``value == n`` (``n`` an int) that the guard ``node`` checks.
 

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from torch import fx
 
-from ..branches import expect, expect_none, guards
+from ..branches import guards, is_check
 from ..source_map import ALL_NAMES, NAMES, statement_line, user_name
 
 T = TypeVar("T")
@@ -61,6 +61,7 @@ def with_second_names(graph: fx.Graph) -> None:
     taken = set(own.values())
     guarded = guards(graph)
     made = Counter((statement_line(n), n.target) for n in nodes)
+    body_start = _after_input_checks(nodes)  # where an input's second name goes
     for value in named_twice:
         name = own[value]
         if name is None or any(u.target is same_value for u in value.users):
@@ -90,7 +91,7 @@ def with_second_names(graph: fx.Graph) -> None:
         ]
         if not later or any(guarded.get(n) for n in (value, rebinding, *later)):
             continue
-        after = _after_input_checks(nodes) if value.op == "placeholder" else value
+        after = body_start if value.op == "placeholder" else value
         with graph.inserting_after(after):
             kept = graph.call_function(same_value, (value,))
         kept.meta["value"] = value.meta.get("value")
@@ -108,7 +109,7 @@ def _after_input_checks(nodes: list[fx.Node]) -> fx.Node:
     """
     checks: set[fx.Node] = set()  # the refusals, and what only they read
     for node in reversed(nodes):
-        if node.op == "call_function" and node.target in (expect, expect_none):
+        if is_check(node):
             checks.add(node)
         elif node.op != "placeholder" and node.users and set(node.users) <= checks:
             checks.add(node)

@@ -821,8 +821,12 @@ def name_statements(
                 namespace.release(name)
             names[node] = names[refined]
             continue
-        if wanted is not None and _held_apart(
-            cleaned(wanted), node, names, last_read, position, guarded or {}
+        if (
+            wanted is not None
+            and namespace.free(wanted) is None
+            and _held_apart(
+                cleaned(wanted), node, names, last_read, position, guarded or {}
+            )
         ):  # ``transformer_outputs`` under ``if`` as under ``else``
             for name in handed:
                 namespace.release(name)
