@@ -39,11 +39,18 @@ as the CLI loads it), and for each style, the output of
   attention beside flash attention; for an ``if`` without ``else``, its
   body: the word language model's ``if tie_weights:``), the output has no
   code for it to stand by: such a lost comment is listed and counted as
-  *not run* beside the others.
+  *not run* beside the others. One on a line that only building the model
+  runs (a config dataclass's field, ``self._inplanes = width``, a
+  ``print`` of the parameter count in ``__init__``), never the call on the
+  inputs, is counted as *construction only*: functional style writes no
+  construction but the weights' (``init_params()``), so such a line has no
+  code there to stand by either.
 * **docstrings**: the docstrings of those classes and of those methods whose
   first line appears in the output, its words in order, however the output
   breaks its lines (functional style quotes a block's ``__init__`` summary
-  in a paragraph of ``init_params()``'s docstring).
+  in a paragraph of ``init_params()``'s docstring); a lost one of a method
+  that ``forward`` does not reach (nanoGPT's ``get_num_params``, which
+  ``__init__`` calls) is counted as *construction only*.
 * **definitions**: the output's top-level classes and functions (including
   ``init_params()``) over the source's definitions: its classes and the
   module-level functions they read (``drop_path``, ``conv3x3``).
@@ -161,6 +168,10 @@ class Source:
     loops: int = 0
     #: the comments on lines that building and running the model never runs
     not_run: tuple[str, ...] = ()
+    #: the comments on lines that building the model runs and the call does not
+    construction_only: tuple[str, ...] = ()
+    #: the docstrings of the methods ``forward`` does not reach (:func:`docstring_lines`)
+    construction_docstrings: tuple[str, ...] = ()
     #: each class's ``__init__`` parameters, by class name (:func:`init_signatures`)
     parameters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: the helper methods ``forward`` calls that the model runs (:func:`helper_methods`)
@@ -196,6 +207,20 @@ class Measure:
     def lost_where_run(self) -> tuple[str, ...]:
         """The lost comments on code the model runs (``Source.not_run`` aside)."""
         return tuple(c for c in self.lost_comments if c not in self.source.not_run)
+
+    @property
+    def lost_in_construction(self) -> tuple[str, ...]:
+        """The lost comments on code only building the model runs (``Source.construction_only``)."""
+        return tuple(
+            c for c in self.lost_where_run if c in self.source.construction_only
+        )
+
+    @property
+    def lost_construction_docstrings(self) -> tuple[str, ...]:
+        """The lost docstrings of methods only construction reaches."""
+        return tuple(
+            d for d in self.lost_docstrings if d in self.source.construction_docstrings
+        )
 
 
 def realworld_case(entry: Any) -> Case:
@@ -363,7 +388,16 @@ def source_rows(cls: ast.ClassDef) -> set[int]:
     return rows
 
 
-def executed_rows(case: Case) -> set[int]:
+@dataclass(frozen=True)
+class Executed:
+    """The lines of a file that ran: building the model and calling it (``ran``),
+    and of those, the ones the call on its example inputs ran (``called``)."""
+
+    ran: frozenset[int]
+    called: frozenset[int]
+
+
+def executed_rows(case: Case) -> Executed:
     """The lines of the case's file that building the model and running it once run.
 
     Imported, built and called in eval mode on its example inputs under
@@ -373,10 +407,14 @@ def executed_rows(case: Case) -> set[int]:
     target = case.file.resolve()
     mine: dict[str, bool] = {}
     rows: set[int] = set()
+    called: set[int] = set()
+    calling = False
 
     def on_line(frame: Any, event: str, arg: Any) -> Any:
         if event == "line":
             rows.add(frame.f_lineno)
+            if calling:
+                called.add(frame.f_lineno)
         return on_line
 
     def on_call(frame: Any, event: str, arg: Any) -> Any:
@@ -385,6 +423,8 @@ def executed_rows(case: Case) -> set[int]:
             mine[name] = Path(name).resolve() == target if name[:1] != "<" else False
         if mine[name]:
             rows.add(frame.f_lineno)
+            if calling:
+                called.add(frame.f_lineno)
             return on_line
         return None
 
@@ -393,13 +433,14 @@ def executed_rows(case: Case) -> set[int]:
         _, inputs, module = (
             case.load()
         )  # the module itself: the first may be a ModelInput
+        calling = True
         with torch.no_grad():
             module.eval()(*inputs)
     except Exception:  # a model the conversions report on
         pass
     finally:
         sys.settrace(None)
-    return rows
+    return Executed(frozenset(rows), frozenset(called))
 
 
 def comment_rows(text: str, rows: set[int]) -> list[tuple[str, int]]:
@@ -429,12 +470,22 @@ def comment_texts(text: str, rows: set[int]) -> list[str]:
     return [body for body, _ in comment_rows(text, rows)]
 
 
-def docstring_lines(classes: list[ast.ClassDef]) -> list[str]:
-    """The first line of the docstring of each class and of each method the model runs."""
+def docstring_lines(
+    classes: list[ast.ClassDef], construction_only: bool = False
+) -> list[str]:
+    """The first line of the docstring of each class and of each method the model runs.
+
+    ``construction_only``: only those of the methods ``forward`` does not reach.
+    """
     lines = []
     for cls in classes:
         kept = model_methods(cls)
+        called = model_methods(cls, ("forward",))
         for node in [cls, *cls.body]:
+            if construction_only and (
+                not isinstance(node, ast.FunctionDef) or node.name in called
+            ):
+                continue
             if isinstance(node, ast.FunctionDef) and node.name not in kept:
                 continue
             if isinstance(node, (ast.ClassDef, ast.FunctionDef)):
@@ -496,10 +547,10 @@ def _first_parameter(definition: ast.AST) -> str | None:
 def read_source(
     file: Path,
     model: nn.Module,
-    ran: set[int] | None = None,
+    executed: Executed | None = None,
     factory: str | None = None,
 ) -> Source:
-    """What the file holds for ``model``; ``ran``: its lines that building and running ran.
+    """What the file holds for ``model``; ``executed``: its lines that building and running ran.
 
     ``factory``: the file's function that built the model (ConvMixer's), part of its code.
     """
@@ -511,6 +562,7 @@ def read_source(
     rows = measured_rows(tree, classes, model, built)
     functions = [s for s in module_level if isinstance(s, ast.FunctionDef)]
     comments = comment_rows(text, rows)
+    ran = executed.ran if executed is not None else None
     return Source(
         black_lines(text, model, factory),
         tuple(body for body, _ in comments),
@@ -522,6 +574,14 @@ def read_source(
             for body, row in comments
             if ran is not None and not runs(row, tree, ran)
         ),
+        tuple(
+            body
+            for body, row in comments
+            if executed is not None
+            and runs(row, tree, executed.ran)
+            and not runs(row, tree, executed.called)
+        ),
+        tuple(docstring_lines(classes, construction_only=True)),
         tuple(init_signatures(classes).items()),
         helper_methods(classes, tree, ran),
         written_lines=count_lines(text, rows),
@@ -771,7 +831,7 @@ def layer_lines(output: str) -> int:
     )
 
 
-def run_case(case: Case, style: str, ran: set[int] | None = None) -> Measure:
+def run_case(case: Case, style: str, ran: Executed | None = None) -> Measure:
     try:
         model, inputs, module = case.load()
         factory = getattr(model, "factory_name", None)
@@ -800,9 +860,20 @@ def fraction_cell(kept: int, total: int) -> str:
     return f"{kept}/{total}" + (MISS if kept < total else "")
 
 
-def comments_cell(kept: int, total: int, not_run: int) -> str:
-    """``kept/total``, and how many of the lost are on code the model never runs."""
-    return fraction_cell(kept, total) + (f", {not_run} not run" if not_run else "")
+def comments_cell(kept: int, total: int, not_run: int, construction: int = 0) -> str:
+    """``kept/total``, and how many of the lost are on code never run or only built."""
+    return (
+        fraction_cell(kept, total)
+        + (f", {not_run} not run" if not_run else "")
+        + (f", {construction} construction only" if construction else "")
+    )
+
+
+def docstrings_cell(kept: int, total: int, construction: int) -> str:
+    """``kept/total``, and how many of the lost are of methods only construction reaches."""
+    return fraction_cell(kept, total) + (
+        f", {construction} construction only" if construction else ""
+    )
 
 
 def pairs_cell(pairs: int) -> str:
@@ -828,8 +899,13 @@ def row(name: str, m: Measure, style: str) -> str:
             len(s.comments) - len(m.lost_comments),
             len(s.comments),
             len(m.lost_comments) - len(m.lost_where_run),
+            len(m.lost_in_construction),
         ),
-        fraction_cell(len(s.docstrings) - len(m.lost_docstrings), len(s.docstrings)),
+        docstrings_cell(
+            len(s.docstrings) - len(m.lost_docstrings),
+            len(s.docstrings),
+            len(m.lost_construction_docstrings),
+        ),
         f"{m.definitions}/{s.definitions}",
         pairs_cell(len(m.literal_pairs)),
         loops_cell(m.loops, s.loops),
@@ -889,10 +965,12 @@ def totals(measures: list[Measure], style: str) -> dict[str, str]:
             sum(len(m.source.comments) - len(m.lost_comments) for m in done),
             sum(len(m.source.comments) for m in done),
             sum(len(m.lost_comments) - len(m.lost_where_run) for m in done),
+            sum(len(m.lost_in_construction) for m in done),
         ),
-        "docstrings": fraction_cell(
+        "docstrings": docstrings_cell(
             sum(len(m.source.docstrings) - len(m.lost_docstrings) for m in done),
             sum(len(m.source.docstrings) for m in done),
+            sum(len(m.lost_construction_docstrings) for m in done),
         ),
         "definitions": f"{sum(m.definitions for m in done)}/"
         f"{sum(m.source.definitions for m in done)}",
@@ -993,12 +1071,26 @@ def style_table(results: dict[str, dict[str, Measure]], style: str) -> str:
 
 
 def _lost_texts(m: Measure) -> list[str]:
-    """The lost comments and docstrings, quoted; ``(not run)`` after those on code never run."""
-    where_run = set(m.lost_where_run)
+    """The lost comments and docstrings, quoted, each with why it had no code to stand by.
+
+    ``(not run)`` after those on code never run, ``(construction only)``
+    after those on code only building the model runs.
+    """
+    where_run, built = set(m.lost_where_run), set(m.lost_in_construction)
+    built_docstrings = set(m.lost_construction_docstrings)
     return [
-        f"`{short(text)}`" + ("" if text in where_run else " (not run)")
+        f"`{short(text)}`"
+        + (
+            " (not run)"
+            if text not in where_run
+            else " (construction only)" if text in built else ""
+        )
         for text in m.lost_comments
-    ] + [f"`{short(text)}`" for text in m.lost_docstrings]
+    ] + [
+        f"`{short(text)}`"
+        + (" (construction only)" if text in built_docstrings else "")
+        for text in m.lost_docstrings
+    ]
 
 
 def short(text: str) -> str:

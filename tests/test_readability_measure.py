@@ -54,8 +54,8 @@ def test_a_comment_stands_for_its_own_line_or_the_next_of_code():
     }
 
 
-def _rows_run(bench, tmp_path, source: str, name: str) -> set[int]:
-    """The lines of ``source`` that building its class ``name`` and running it run."""
+def _executed(bench, tmp_path, source: str, name: str):
+    """What building ``source``'s class ``name`` and running it ran, and the built model."""
     path = tmp_path / f"{name.lower()}.py"
     path.write_text(source)
 
@@ -66,12 +66,12 @@ def _rows_run(bench, tmp_path, source: str, name: str) -> set[int]:
         model = getattr(module, name)()
         return model, (torch.randn(2, 4),), model
 
-    return bench.executed_rows(bench.Case(name, path, load))
+    return bench.executed_rows(bench.Case(name, path, load)), path, load()[0]
 
 
 def test_comments_on_code_never_run_are_told_apart(tmp_path):
     bench = readability()
-    ran = _rows_run(bench, tmp_path, SOURCE, "Net")
+    ran = _executed(bench, tmp_path, SOURCE, "Net")[0].ran
     tree = ast.parse(SOURCE)
     not_run = {
         body
@@ -80,6 +80,46 @@ def test_comments_on_code_never_run_are_told_apart(tmp_path):
     }
     # ``if tie:`` runs its test, not its body; the forward's branch never runs
     assert not_run == {"optionally tie", "never for small batches"}
+
+
+def test_comments_and_docstrings_only_construction_reaches_are_told_apart(tmp_path):
+    """Functional style writes no construction: what only ``__init__`` runs is counted apart."""
+    bench = readability()
+    source = SOURCE.replace(
+        "        self.fc = nn.Linear(4, 4)  # four wide\n",
+        "        self.fc = nn.Linear(4, 4)  # four wide\n" "        self.report()\n",
+    ) + textwrap.indent(
+        textwrap.dedent('''
+            def report(self):
+                """Print the size."""
+                print(self.size())
+
+            def size(self):
+                """The number of weights."""
+                return sum(p.numel() for p in self.parameters())
+
+            def scaled(self, x):
+                """Twice ``x``."""
+                return 2 * x
+            '''),
+        "    ",
+    )
+    source = source.replace("return self.fc(x)", "return self.scaled(self.fc(x))")
+    executed, path, model = _executed(bench, tmp_path, source, "Net")
+    measured = bench.read_source(path, model, executed)
+    assert set(measured.construction_only) == {"the layer", "four wide"}
+    assert set(measured.not_run) == {"optionally tie", "never for small batches"}
+    # ``report`` and ``size`` run only while ``__init__`` does; ``scaled`` in ``forward``
+    assert set(measured.construction_docstrings) == {
+        "Print the size.",
+        "The number of weights.",
+    }
+    lost = bench.measure(measured, "def net(params, x):\n    return x\n")
+    assert set(lost.lost_in_construction) == {"the layer", "four wide"}
+    assert set(lost.lost_construction_docstrings) == set(
+        measured.construction_docstrings
+    )
+    assert "Twice ``x``." in lost.lost_docstrings
 
 
 def test_init_parameters_kept_count_the_classes_of_one_name_and_its_shapes():
@@ -143,7 +183,7 @@ HELPERS = textwrap.dedent("""\
 def test_helper_methods_are_those_forward_reaches_and_runs(tmp_path):
     """The branch not taken and a property do not count; a numbered function does."""
     bench = readability()
-    ran = _rows_run(bench, tmp_path, HELPERS, "Layer")
+    ran = _executed(bench, tmp_path, HELPERS, "Layer")[0].ran
     tree = ast.parse(HELPERS)
     classes = [n for n in tree.body if isinstance(n, ast.ClassDef)]
     helpers = bench.helper_methods(classes, tree, ran)
