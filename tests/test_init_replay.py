@@ -261,6 +261,8 @@ def test_a_draw_into_a_weight_tied_away_afterwards_still_draws(tmp_path):
     # prj's own weight was drawn, then replaced by emb's
     assert text.count("nn.init.xavier_uniform_(torch.empty(10, 8))") == 1
     assert 'nn.init.xavier_uniform_(params["' in text
+    # a draw into nothing reads like a mistake: the docstring says why it is there
+    assert "draws into a tensor that the model replaced" in " ".join(text.split())
 
 
 #: Whisper's layers: subclasses with their own ``forward``, which no row explains.

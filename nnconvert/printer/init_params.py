@@ -310,6 +310,7 @@ def init_params_function(
             len(computed) - _in_layer_hosts(model, computed),
             drawn=len(drawn),
             own_init=initialising is not None or body.replayed,
+            discarded=_draws_into_new_tensors(body.lines),
         )
         + "".join(f"    {line}\n" if line else "\n" for line in body.lines)
     )
@@ -1344,6 +1345,42 @@ def _use_modules(text: str, imports: Imports) -> None:
         imports.use(module)
 
 
+def _draws_into_new_tensors(lines: Sequence[str]) -> bool:
+    """Whether a statement of the body draws into a tensor it makes and drops.
+
+    ``torch.empty(8, 3, 2).normal_(0, 0.01)``,
+    ``nn.init.xavier_uniform_(torch.empty(10, 8))``: a draw
+    (:attr:`nnconvert.init_replay.InitCall.discarded`) into what the model
+    replaced. Read from the text, not the replay, so that the file read back
+    (where such a line is the model's own code) says it again.
+    """
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return False
+    for statement in ast.walk(tree):
+        if not isinstance(statement, ast.Expr) or not isinstance(
+            statement.value, ast.Call
+        ):
+            continue
+        call = statement.value
+        receiver = call.func.value if isinstance(call.func, ast.Attribute) else None
+        if any(_is_empty(node) for node in [receiver, *call.args[:1]]):
+            return True
+    return False
+
+
+def _is_empty(node: ast.expr | None) -> bool:
+    """``torch.empty(...)``."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "empty"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "torch"
+    )
+
+
 def _docstring(
     function: str,
     model_class: str,
@@ -1356,6 +1393,7 @@ def _docstring(
     built: int = 0,
     own_init: bool = False,
     drawn: int = 0,
+    discarded: bool = False,
 ) -> str:
     """What ``init_params()`` gives, claiming equality with the original only where checked.
 
@@ -1369,6 +1407,9 @@ def _docstring(
     ``built``: how many tensors are written as the model's own code builds them.
     ``own_init``: the body ends with the model's own initialisation code.
     ``drawn``: how many tensors are drawn at random as the model's own code draws them.
+    ``discarded``: the body draws into tensors the model replaced
+    (:attr:`nnconvert.init_replay.InitCall.discarded`), which reads like a
+    mistake unless said.
     """
     if built_by is not None and is_plain_identifier(built_by):
         new = f"a new `{built_by}(...)` model"
@@ -1397,6 +1438,14 @@ def _docstring(
         paragraphs.append(
             "Calls on `params` between the assignments are the model's own "
             "initialisation code, run where its `__init__` runs it."
+        )
+    if discarded:
+        paragraphs.append(
+            "A call on a new `torch.empty(...)` draws into a tensor that the "
+            "model replaced before its build ended (a `weight` that `weight_norm` "
+            "recomputes from `weight_g` and `weight_v`, or one tied to another "
+            "weight afterwards). It sets no weight; it is kept so that the "
+            "tensors drawn after it equal the model's."
         )
     if unknown:
         them = "them" if unknown > 1 else "it"
