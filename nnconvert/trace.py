@@ -45,6 +45,7 @@ from .copying import copy_sharing_parameters
 from .errors import ConversionError
 from .example_values import clone_inputs, mutable, to_meta
 from .tracers import ConcreteTracer, KeepPredicate, ModelTracer, needs_own_root
+from .python_random import python_draws_refused
 
 #: ``GraphModule.meta`` key: the trace answered ``if self.training:`` (or the like).
 BRANCHES_ON_TRAINING = "branches_on_training"
@@ -118,9 +119,10 @@ def trace(
     absent = absent_inputs(model, example_inputs, keywords)
     constants = constant_inputs(model, example_inputs, keywords)
     try:
-        graph, branches_on_training = _trace_graph(
-            model, example_inputs, keep, {**absent, **constants}, keywords
-        )
+        with python_draws_refused(type(model).__name__):
+            graph, branches_on_training = _trace_graph(
+                model, example_inputs, keep, {**absent, **constants}, keywords
+            )
         unread = unread_inputs(model, [n for n in absent if n not in keywords])
         _restore_input_names(graph, absent, unread)
         _restore_constant_inputs(graph, constants)
