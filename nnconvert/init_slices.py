@@ -49,6 +49,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import copy
 import inspect
 import math
 import random
@@ -487,22 +488,27 @@ def recover_tensor(
 def setting_lines(module: nn.Module) -> dict[str, int]:
     """Each attribute one top-level statement of ``module``'s ``__init__`` sets: its line.
 
-    Attributes set twice, or inside a loop or branch, are left out.
+    A statement under an ``if`` that the instance's literals decide is
+    top-level in the branch taken (:meth:`_Slicer._taken`: Swin's ``if
+    self.relative_pos_embedding:``); the branch not taken sets nothing.
+    Attributes set twice, or inside a loop or an undecided branch, are left out.
     """
     found = init_definition(module)
     if found is None:
         return _init_params_lines(module)
+    body = _Slicer(module, *found).taken_body()
     lines: dict[str, int] = {}
     twice: set[str] = set()
-    for statement in found[1].body:
+    for statement in body:
         for name in attributes_set(statement):
             if name in lines:
                 twice.add(name)
             lines[name] = statement.lineno
     nested = {
         name
-        for node in ast.walk(found[1])
-        if isinstance(node, ast.stmt) and node not in found[1].body
+        for top in body
+        for node in ast.walk(top)
+        if isinstance(node, ast.stmt) and node is not top
         for name in attributes_set(node)
     }
     return {n: line for n, line in lines.items() if n not in twice | nested}
@@ -722,16 +728,22 @@ class _Slicer:
         self.values: list[Any] = []
         self.fields: list[str] = []
 
+    def taken_body(self) -> list[ast.stmt]:
+        """The top-level statements of ``__init__``, decided ``if``s as their branch taken."""
+        return self._taken(self.function.body)
+
     def slice(self, name: str) -> RecoveredCode | None:
-        body = self.function.body
+        body = self.taken_body()
         setters = [
             i for i, s in enumerate(body) if attributes_set(s) == [name]
         ]  # one top-level statement sets it
-        if len(setters) != 1 or any(
-            name in attributes_set(s)
-            for s in ast.walk(self.function)
-            if isinstance(s, ast.stmt) and s not in body
-        ):
+        nested = [
+            s
+            for top in body
+            for s in ast.walk(top)
+            if isinstance(s, ast.stmt) and s is not top
+        ]
+        if len(setters) != 1 or any(name in attributes_set(s) for s in nested):
             return None
         index = setters[0]
         value = _assigned_value(body[index])
@@ -792,17 +804,45 @@ class _Slicer:
             fields=tuple(self.fields),
         )
 
+    def _taken(self, statements: list[ast.stmt]) -> list[ast.stmt]:
+        """``statements`` with each ``if`` the instance's literals decide as the branch taken.
+
+        Swin's ``if self.shifted:`` sets its masks, ``if
+        self.relative_pos_embedding:`` its position table: for a shifted
+        block, the statements under the first ``if`` are top-level
+        statements like the others. An ``if`` the literals do not decide
+        stays one statement (which :meth:`slice` refuses to take).
+        """
+        taken: list[ast.stmt] = []
+        for statement in statements:
+            if isinstance(statement, ast.If):
+                try:
+                    branch = statement.body if self._test(statement.test) else None
+                except _Refused:
+                    taken.append(statement)
+                    continue
+                taken += self._taken(branch if branch is not None else statement.orelse)
+                continue
+            taken.append(statement)
+        return taken
+
     def _chosen_branch(self, value: ast.expr) -> ast.expr:
-        """``a if flag else b`` as the branch the instance's literals choose; else ``value``.
+        """``a if flag else b`` as the branch the instance's literals choose; else ``value``."""
+        if not isinstance(value, ast.IfExp):
+            return value
+        return self._chosen_branch(
+            value.body if self._test(value.test) else value.orelse
+        )
+
+    def _test(self, test: ast.expr) -> bool:
+        """The value of an ``if``'s ``test`` for this instance; :class:`_Refused` if undecided.
 
         The test may read only constructor parameters and ``self.<attr>``
         that hold literals, and constants: the same test in every instance
         of a class with the same tensors.
         """
-        if not isinstance(value, ast.IfExp):
-            return value
         namespace: dict[str, Any] = {}
-        for node in ast.walk(value.test):
+        for node in ast.walk(test):
             if not isinstance(node, _TEST_NODES):
                 raise _Refused
             if isinstance(node, ast.Attribute):
@@ -820,14 +860,19 @@ class _Slicer:
             def visit_Attribute(self, attribute: ast.Attribute) -> ast.AST:
                 return ast.Name(PLACEHOLDER.format(self_path(attribute)), ast.Load())
 
-        test = ast.fix_missing_locations(ast.Expression(Literals().visit(value.test)))
+        expression = ast.fix_missing_locations(
+            ast.Expression(Literals().visit(copy.deepcopy(test)))
+        )
         try:
-            chosen = eval(
-                compile(test, "<test>", "eval"), {"__builtins__": {}}, namespace
+            return bool(
+                eval(
+                    compile(expression, "<test>", "eval"),
+                    {"__builtins__": {}},
+                    namespace,
+                )
             )
         except Exception:
             raise _Refused from None
-        return self._chosen_branch(value.body if chosen else value.orelse)
 
     def _locals_read(self, node: ast.AST) -> set[str]:
         """The names ``node`` uses that may be locals of ``__init__``."""

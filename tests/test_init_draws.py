@@ -528,3 +528,69 @@ def test_a_container_set_empty_is_built_where_it_is_filled():
     source = conversion.source
     assert_before(source, '"{prefix}.pos_emb"', '"{prefix}.layers.{i}.weight"')
     _assert_built_anew_and_read_back(TwoPositioned, conversion, torch.randn(2, 4))
+
+
+def window_mask(size, shifted):
+    """A file's function of literals only, as Swin's ``create_mask``."""
+    mask = torch.zeros(size, size)
+    if shifted:
+        mask[-1:, :-1] = float("-inf")
+    return mask
+
+
+class WindowBlock(nn.Module):
+    """Swin's ``WindowAttention``: its mask and position table set under ``if``s.
+
+    ``if self.shifted:`` registers a mask built by the file's function;
+    ``if relative:`` draws a table between two layers, its ``else`` another
+    of another shape. For each instance the literals decide the branch.
+    """
+
+    def __init__(self, dim=8, shifted=False, relative=True):
+        super().__init__()
+        self.shifted = shifted
+        if self.shifted:
+            self.mask = nn.Parameter(window_mask(4, True), requires_grad=False)
+        self.to_qkv = nn.Linear(dim, dim * 3, bias=False)
+        if relative:
+            self.pos_embedding = nn.Parameter(torch.randn(3, 3))
+        else:
+            self.pos_embedding = nn.Parameter(torch.randn(4, 4))
+        self.to_out = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        q, k, v = self.to_qkv(x).chunk(3, dim=-1)
+        dots = q @ k.transpose(-1, -2) + self.pos_embedding.sum()
+        if self.shifted:
+            dots = dots + self.mask.sum().clamp(min=-1.0)
+        return self.to_out(dots.softmax(dim=-1) @ v)
+
+
+class WindowStage(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(4, 8)
+        self.blocks = nn.Sequential(WindowBlock(), WindowBlock(shifted=True))
+
+    def forward(self, x):
+        return self.blocks(self.embed(x))
+
+
+def test_tensors_set_under_an_if_the_literals_decide_are_built_and_drawn_in_place():
+    """Swin's masks and tables: ``torch.empty`` before, and every later draw shifted.
+
+    A statement under an ``if`` the instance's literals decide is a
+    top-level statement of the branch taken (``init_slices._Slicer._taken``):
+    its code is recovered, and its draw comes where ``__init__`` makes it,
+    between ``to_qkv`` and ``to_out`` (berniwal's Swin: 37 of 116 tensors
+    were equal to a new original's, now 116).
+    """
+    inputs = (torch.randn(2, 4, 4),)
+    conversion = _conversion(WindowStage, Style.FUNCTIONAL, *inputs)
+    source = conversion.source
+    assert "torch.empty(4, 4)" not in source
+    assert "window_mask(4, True)" in source
+    assert "torch.randn(3, 3)" in source and "torch.randn(4, 4)" not in source
+    assert_before(source, '"{prefix}.to_qkv.weight"', '"{prefix}.pos_embedding"')
+    assert_before(source, '"{prefix}.pos_embedding"', '"{prefix}.to_out.weight"')
+    _assert_built_anew_and_read_back(WindowStage, conversion, *inputs)
