@@ -50,10 +50,12 @@ import ast
 import builtins
 import contextlib
 import copy
+import functools
 import inspect
 import math
 import random
 import sys
+import textwrap
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
@@ -768,8 +770,17 @@ class _Slicer:
             needed |= self._locals_read(statement)
         chosen.reverse()
         assigned = {n for p in chosen for n in _stored_names(body[p])}  # the locals
-        if _stored_names(self.function) & self.parameters:
-            raise _Refused  # a parameter reassigned: which value does a read see?
+        # a parameter reassigned and read: which value does the read see?
+        # (lambda-networks' ``dim_out = default(dim_out, dim)`` does not
+        # concern a table sized by ``n``)
+        read = {
+            node.id
+            for code in [value, *(body[p] for p in chosen)]
+            for node in ast.walk(code)
+            if isinstance(node, ast.Name)
+        }
+        if _stored_names(self.function) & self.parameters & read:
+            raise _Refused
         statements = []
         for position in chosen:
             statement = body[position]
@@ -842,9 +853,22 @@ class _Slicer:
         of a class with the same tensors.
         """
         namespace: dict[str, Any] = {}
+        file_names = init_globals(self.module)
         for node in ast.walk(test):
+            if isinstance(node, ast.Call):  # ``exists(r)``: the file's predicate
+                function = (
+                    file_names.get(node.func.id)
+                    if isinstance(node.func, ast.Name)
+                    else None
+                )
+                if node.keywords or not is_predicate(function):
+                    raise _Refused
+                namespace[node.func.id] = function
+                continue
             if not isinstance(node, _TEST_NODES):
                 raise _Refused
+            if isinstance(node, ast.Name) and node.id in namespace:
+                continue  # a predicate's name
             if isinstance(node, ast.Attribute):
                 path = self_path(node)
                 held = getattr(self.module, path, None) if path else None
@@ -1195,6 +1219,36 @@ _TEST_NODES = (
     ast.boolop,
     ast.unaryop,
 )
+
+
+@functools.cache
+def is_predicate(function: Any) -> bool:
+    """A plain function whose body returns a test of its parameters alone.
+
+    lucidrains' ``def exists(val): return val is not None``: run on
+    literals, it computes nothing but the answer, so an ``if exists(r):``
+    of ``__init__`` is decided like ``if r is not None:``.
+    """
+    if not inspect.isfunction(function):
+        return False
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    definition = tree.body[0] if tree.body else None
+    if not isinstance(definition, ast.FunctionDef) or definition.decorator_list:
+        return False
+    body = definition.body
+    if body and ast.get_docstring(definition) is not None:
+        body = body[1:]
+    if len(body) != 1 or not isinstance(body[0], ast.Return) or body[0].value is None:
+        return False
+    parameters = {a.arg for a in definition.args.args}
+    return all(
+        isinstance(node, _TEST_NODES)
+        and (not isinstance(node, ast.Name) or node.id in parameters)
+        for node in ast.walk(body[0].value)
+    )
 
 
 def _parameter_data(value: ast.expr) -> ast.expr:

@@ -594,3 +594,45 @@ def test_tensors_set_under_an_if_the_literals_decide_are_built_and_drawn_in_plac
     assert_before(source, '"{prefix}.to_qkv.weight"', '"{prefix}.pos_embedding"')
     assert_before(source, '"{prefix}.pos_embedding"', '"{prefix}.to_out.weight"')
     _assert_built_anew_and_read_back(WindowStage, conversion, *inputs)
+
+
+def exists(val):
+    return val is not None
+
+
+def default(val, d):
+    return val if exists(val) else d
+
+
+class LambdaLike(nn.Module):
+    """lambda-networks' ``LambdaLayer``: ``if exists(r):``, and a parameter reassigned.
+
+    ``exists`` only tests its argument (``init_slices.is_predicate``), so the
+    literals decide the ``if``; ``dim_out = default(dim_out, dim)`` reassigns
+    a parameter that the table's code does not read.
+    """
+
+    def __init__(self, dim=8, *, dim_out=None, n=3, r=None):
+        super().__init__()
+        dim_out = default(dim_out, dim)
+        self.to_q = nn.Linear(dim, dim_out)
+        if exists(r):
+            self.pos_conv = nn.Conv1d(1, 1, r)
+        else:
+            rel_lengths = 2 * n - 1
+            self.rel_pos_emb = nn.Parameter(torch.randn(rel_lengths, dim))
+        self.to_out = nn.Linear(dim_out, dim)
+
+    def forward(self, x):
+        return self.to_out(self.to_q(x)) + self.rel_pos_emb.sum()
+
+
+def test_an_if_on_the_files_predicate_is_decided_and_an_unread_reassignment_allowed():
+    """lambda-networks' ``rel_pos_emb`` was ``torch.empty``: 13 of 14 tensors equal."""
+    inputs = (torch.randn(2, 8),)
+    conversion = _conversion(LambdaLike, Style.FUNCTIONAL, *inputs)
+    source = conversion.source
+    assert "torch.empty(5, 8)" not in source
+    assert "rel_lengths = 2 * 3 - 1" in source
+    assert "torch.randn(rel_lengths, 8)" in source
+    _assert_built_anew_and_read_back(LambdaLike, conversion, *inputs)
