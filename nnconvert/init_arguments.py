@@ -65,6 +65,12 @@ _ALL_RECORDED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
 )
 
 
+#: Where each recorded module was built: the code and line of the call that built it.
+_SITES: "weakref.WeakKeyDictionary[nn.Module, tuple[types.CodeType, int]]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
 #: Each recorded module's integer ``__init__`` locals on return, by name.
 _LOCALS: "weakref.WeakKeyDictionary[nn.Module, dict[str, int]]" = (
     weakref.WeakKeyDictionary()
@@ -227,6 +233,8 @@ def _record_init_call(frame: types.FrameType, event: str, _: Any) -> None:
         _ALL_RECORDED[module] = {
             k: _snapshot(v) for k, v in arguments.items() if k != code.co_varnames[0]
         }
+        if frame.f_back is not None:
+            _SITES[module] = (frame.f_back.f_code, frame.f_back.f_lineno)
 
 
 def _snapshot(value: Any) -> Any:
@@ -308,6 +316,18 @@ def is_literal(value: Any) -> bool:
     return isinstance(value, tuple) and all(is_literal(v) for v in value)
 
 
+def construction_site(module: nn.Module) -> tuple[types.CodeType, int] | None:
+    """The code and line of the call that built ``module`` (None: not recorded).
+
+    CycleGAN's generator grows a list over several statements (``model +=
+    [nn.Conv2d(...), ...]`` under ``# Downsampling``) and wraps it once
+    (``nn.Sequential(*model)``): where each layer was built says which
+    comment of ``__init__`` it stands under
+    (:func:`nnconvert.source_text.sequential_comments`).
+    """
+    return _SITES.get(module)
+
+
 def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
     """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
     for module in originals:
@@ -321,6 +341,7 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
             _KEYWORD_ORDER,
             _SIZES,
             _LOCALS,
+            _SITES,
         ):
             if module in records:
                 records[copied] = records[module]
@@ -328,6 +349,7 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
 
 __all__ = [
     "carry",
+    "construction_site",
     "declare",
     "declare_locals",
     "declare_sizes",

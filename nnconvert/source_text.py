@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import black
 from torch import fx, nn
 
+from .init_arguments import construction_site
 from .source_map import Frame, is_installed, is_user_code, node_frames, statement_line
 
 #: Comments that steer tools, not readers; ``# fmt: off`` would steer black in the output.
@@ -1274,7 +1275,10 @@ def sequential_comments(
     source, function = found
     call = _built_by(_sequential_calls(function, attribute), owner, attribute)
     if call is None:
-        return []
+        grown = _sequential_calls(function, attribute, of_a_list=True)
+        if len(grown) != 1:
+            return []
+        return _comments_by_construction(source, function, owner, attribute, grown[0])
     comments: list[tuple[str, list[str]]] = [
         (str(i), []) for i in range(len(call.args))
     ]
@@ -1286,6 +1290,67 @@ def sequential_comments(
     return [(name, lines) for name, lines in comments if lines]
 
 
+def _comments_by_construction(
+    source: SourceFile,
+    function: ast.FunctionDef,
+    owner: nn.Module,
+    attribute: str,
+    call: ast.Call,
+) -> list[tuple[str, list[str]]]:
+    """``nn.Sequential(*model)`` of a list ``__init__`` grew: each comment with the layer built next.
+
+    CycleGAN's generator says ``# Downsampling`` above a loop that appends
+    convolutions, ``# Residual blocks`` above another. A comment alone on
+    its line, after the last statement before the list that sets an
+    attribute, goes with the first layer of the Sequential that the owner's
+    ``__init__`` built on a later line (:func:`~nnconvert.init_arguments.construction_site`),
+    when every module built on that line is one of the Sequential's: a
+    comment above the code of another attribute is not said here.
+    """
+    built = getattr(owner, attribute, None)
+    init = getattr(
+        inspect.getattr_static(type(owner), "__init__", None), "__code__", None
+    )
+    if not isinstance(built, nn.Sequential) or init is None:
+        return []
+    members = {id(layer): index for index, layer in enumerate(built)}
+    lines: dict[int, list[int | None]] = {}  # line -> the member built there, or None
+    for module in owner.modules():
+        site = construction_site(module)
+        if module is not owner and site is not None and site[0] is init:
+            lines.setdefault(site[1], []).append(members.get(id(module)))
+    start = max(
+        (
+            statement.end_lineno
+            for statement in function.body
+            if statement.lineno < call.lineno
+            and (attributes_set(statement) or _calls_super_init(statement))
+        ),
+        default=function.lineno,
+    )
+    comments: dict[int, list[str]] = {}
+    for line, text in sorted(source.comments.items()):
+        if not start < line < call.lineno or not source.comment_alone(line):
+            continue
+        after = [built_at for built_at in sorted(lines) if built_at > line]
+        if not after or None in lines[after[0]]:
+            continue
+        comments.setdefault(min(lines[after[0]]), []).append(text)
+    return [(str(index), texts) for index, texts in sorted(comments.items())]
+
+
+def _calls_super_init(statement: ast.stmt) -> bool:
+    """``super().__init__()`` (or ``super(Cls, self).__init__()``)."""
+    return any(
+        isinstance(node, ast.Attribute)
+        and node.attr == "__init__"
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id == "super"
+        for node in ast.walk(statement)
+    )
+
+
 def _comments_inside(source: SourceFile, call: ast.Call) -> list[tuple[int, str]]:
     """The comments between ``call``'s first and last line, by line, in order."""
     return [
@@ -1295,8 +1360,13 @@ def _comments_inside(source: SourceFile, call: ast.Call) -> list[tuple[int, str]
     ]
 
 
-def _sequential_calls(function: ast.AST, attribute: str) -> list[ast.Call]:
-    """The ``nn.Sequential(...)`` calls ``function`` assigns to ``self.<attribute>``, in order."""
+def _sequential_calls(
+    function: ast.AST, attribute: str, of_a_list: bool = False
+) -> list[ast.Call]:
+    """The ``nn.Sequential(...)`` calls ``function`` assigns to ``self.<attribute>``, in order.
+
+    ``of_a_list``: those of one list instead, ``nn.Sequential(*model)``.
+    """
     return sorted(
         (
             statement.value
@@ -1304,9 +1374,22 @@ def _sequential_calls(function: ast.AST, attribute: str) -> list[ast.Call]:
             if isinstance(statement, ast.Assign)
             and isinstance(statement.value, ast.Call)
             and attributes_set(statement) == [attribute]
-            and _is_sequential(statement.value)
+            and (_of_a_list if of_a_list else _is_sequential)(statement.value)
         ),
         key=lambda call: call.lineno,
+    )
+
+
+def _of_a_list(call: ast.Call) -> bool:
+    """``nn.Sequential(*layers)``: one starred list, nothing else."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else None
+    if isinstance(call.func, ast.Name):
+        name = call.func.id
+    return (
+        name == "Sequential"
+        and len(call.args) == 1
+        and isinstance(call.args[0], ast.Starred)
+        and not call.keywords
     )
 
 
@@ -1373,6 +1456,14 @@ def without_sequential_comments(
                 for call in _sequential_calls(function, name)
                 for _, text in _comments_inside(source, call)
             }
+            if (
+                not inside
+            ):  # ``nn.Sequential(*model)``: said by where its layers were built
+                inside = {
+                    text
+                    for _, texts in sequential_comments(owner, name)
+                    for text in texts
+                }
             lines = [line for line in lines if line not in inside]
         found.append((name, lines))
     return found

@@ -507,6 +507,56 @@ def test_comments_between_a_sequentials_layers_go_to_its_functions_statements():
     assert_before(module.source, "# squashed", "self.main = nn.Sequential(")
 
 
+class GrownStages(nn.Module):
+    """CycleGAN's generator: a list grown under section comments, then one Sequential."""
+
+    def __init__(self, blocks=2):
+        super().__init__()
+        # the embedding, not one of the list's layers
+        self.embed = nn.Linear(4, 4)
+        # Initial block
+        width = 8
+        model = [nn.Linear(4, width), nn.ReLU(True)]
+        # Middle blocks
+        for _ in range(blocks):
+            model += [nn.Linear(width, width), nn.ReLU(True)]
+        # Output layer
+        model += [nn.Linear(width, 2)]
+        self.model = nn.Sequential(*model)
+
+    def forward(self, x):
+        return self.model(self.embed(x))
+
+
+def test_comments_above_a_grown_lists_layers_go_to_its_sequentials_statements():
+    """``nn.Sequential(*model)``: each comment above the first layer built after it.
+
+    Where each layer was built (recorded as the CLI builds a model) says it;
+    before, the three stood stacked above the first key of ``init_params()``.
+    """
+    inputs = (torch.randn(3, 4),)
+    with nnconvert.record_constructors():
+        model = GrownStages()
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    body = source.split("def model(")[1].split("\ndef ")[0]
+    assert_before(body, "# Initial block", 'params["0.weight"]')
+    assert_before(body, 'params["0.weight"]', "# Middle blocks")
+    assert_before(body, "# Middle blocks", 'params["2.weight"]')
+    assert_before(body, 'params["4.weight"]', "# Output layer")
+    assert_before(body, "# Output layer", 'params["6.weight"]')
+    init_params = source.split("def init_params(")[1]
+    assert "# the embedding, not one of the list's layers" in init_params
+    for comment in ("# Initial block", "# Middle blocks", "# Output layer"):
+        assert comment not in init_params
+        assert source.count(comment) == 1
+    again = nnconvert.convert(
+        load_output(conversion, "GrownStages"), Style.FUNCTIONAL, inputs
+    )
+    assert again.source == source
+
+
 class StagedBlock(nn.Module):
     def __init__(self):
         super().__init__()
