@@ -289,9 +289,10 @@ class _Merger:
             key = (a, b)
             if key not in self.unified:
                 same = self._unifiable(a, b) or self._same_but_tested(a, b)
-                self.unified[key] = (
-                    self._same_call(a, b) if same else self._choose(a, b)
-                )
+                if same:
+                    self.unified[key] = self._same_call(a, b)
+                else:
+                    self.unified[key] = self._wrapped(a, b) or self._choose(a, b)
             return self.unified[key]
         if isinstance(a, fx.Node) and b is None and self._tested(a):
             return self.take(0, a)  # ``mask if mask is not None else None`` is ``mask``
@@ -304,6 +305,41 @@ class _Merger:
         if type(a) is type(b) and _equal(a, b):
             return a
         return self._choose(a, b)
+
+    def _wrapped(self, a: fx.Node, b: fx.Node) -> fx.Node | None:
+        """One side's result is the other's passed through one more call: the call alone chosen.
+
+        Swin's ``if self.shifted: out = self.cyclic_back_shift(out)`` ends
+        one trace with ``roll(y)`` and the other with ``y``, each ``y``
+        the same call over other arguments. Chosen whole, the two ``y``
+        would be two copies of the block's body, one per branch; merged,
+        they are one ``y``, and only the ``roll`` runs under its answer:
+        ``choose(roll(y), y)``. The extra call must be pure (a draw or an
+        in-place op keeps its own side) and read the rest on its side.
+        """
+        for side, outer, other in ((0, a, b), (1, b, a)):
+            if (
+                outer.op not in _CALLS
+                or self._impure(outer)
+                or not outer.args
+                or not isinstance(outer.args[0], fx.Node)
+            ):
+                continue
+            inner, theirs = outer.args[0], other
+            pair = (inner, theirs) if side == 0 else (theirs, inner)
+            same = self.numbers[0][pair[0]] == self.numbers[1][pair[1]]
+            if not same and not self._unifiable(*pair):
+                continue
+            shared = self.unify(*pair)
+            self.copied[side].setdefault(inner, shared)
+            wrapper = self.graph.node_copy(outer, lambda n: self.take(side, n))
+            self.copied[side][outer] = wrapper
+            position = self.positions[side][outer]
+            self.origin[wrapper] = (
+                _Origin(position, None) if side == 0 else _Origin(None, position)
+            )
+            return self._choose(a, b)
+        return None
 
     def _unifiable(self, a: fx.Node, b: fx.Node) -> bool:
         """The same call with other arguments: merged into one call over chosen arguments."""

@@ -986,3 +986,63 @@ def test_an_if_and_its_elif_on_one_setting_are_one_function():
         load_output(conversion, "ConvNeXtStem"), Style.FUNCTIONAL, inputs
     )
     assert again.source == source
+
+
+class Shifting(nn.Module):
+    """Swin's window attention: a shifted block moves its input first, its result last."""
+
+    def __init__(self, width, shifted):
+        super().__init__()
+        self.shifted = shifted
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, x):
+        if self.shifted:
+            x = torch.roll(x, 1, 1)
+        b, n, d = x.shape
+        y = self.fc(x).view(b, n, 2, d // 2).softmax(dim=-1)
+        y = y.reshape(b, n, d)
+        if self.shifted:
+            y = torch.roll(y, -1, 1)
+        return y
+
+
+class Shifts(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.plain = Shifting(8, False)
+        self.shifted = Shifting(8, True)
+
+    def forward(self, x):
+        return self.shifted(self.plain(x))
+
+
+@pytest.mark.printed_from_trace
+@pytest.mark.parametrize("style", [Style.FUNCTIONAL, Style.MODULE, Style.MIXED])
+def test_a_flag_that_moves_the_input_first_and_the_result_last_shares_the_rest(style):
+    """Each trace's body over another input: one body, the two moves under their ``if``s.
+
+    The shifted trace ends ``roll(y)``, the other ``y``; before, the merge
+    chose between the two results whole, and the block's function held its
+    body twice, once per branch (berniwal's Swin: ``h`` and ``h_2`` for one
+    ``heads``, ``getitem2`` for ``b``). ``merge._Merger._wrapped``.
+    """
+    inputs = (torch.randn(2, 4, 8),)
+    with nnconvert.record_constructors():
+        model = Shifts().eval()
+    conversion = converted(model, inputs, style)
+    source = conversion.source
+    assert (
+        source.count("if shifted:" if style is Style.FUNCTIONAL else "if self.shifted:")
+        == 2
+    )
+    assert source.count("b, n, d = x.shape") == 1
+    assert source.count(".reshape(b, n, d)") == 1
+    assert "getitem" not in source
+    if style is Style.FUNCTIONAL:
+        assert [n for n in functions(source) if n.startswith("shifting")] == [
+            "shifting",
+            "shifting_params",
+        ]
+        assert keywords(functions(source)["shifting"]) == ["shifted"]
+    assert_own_style_round_trip(conversion)
