@@ -326,6 +326,8 @@ class _Merger:
             ):
                 continue
             inner, theirs = outer.args[0], other
+            if not _alike_values(outer, inner, theirs):
+                continue
             pair = (inner, theirs) if side == 0 else (theirs, inner)
             same = self.numbers[0][pair[0]] == self.numbers[1][pair[1]]
             if not same and not self._unifiable(*pair):
@@ -621,6 +623,22 @@ def _frozen(value: Any, numbers: dict[fx.Node, Hashable]) -> Hashable:
 
 
 _CALLS = ("call_module", "call_function", "call_method")
+
+
+def _alike_values(*nodes: fx.Node) -> bool:
+    """The nodes' example values are tensors of one shape and dtype.
+
+    A call that moves its input (``torch.roll``, a shift block) gives what
+    it was given in another order: the result the other trace returns. A
+    call that makes something else of it (``mask == 0``, a slice) only
+    looks like one more step: the merge would pair values that merely
+    share a call.
+    """
+    values = [node.meta.get("value") for node in nodes]
+    if not all(isinstance(v, torch.Tensor) for v in values):
+        return False
+    first = values[0]
+    return all(v.shape == first.shape and v.dtype == first.dtype for v in values)
 
 
 def _written_apart(a: fx.Node, b: fx.Node) -> bool:

@@ -55,6 +55,14 @@ MODELS = {
         "LlamaForCausalLM",
         "im___t",
     ),
+    # its sliding-window mask once made the merge pair ``mask == 0`` with a
+    # slice of the other trace's mask, which the namer could not name
+    "mistral": (
+        "mistral",
+        dict(SMALL, num_key_value_heads=1, use_cache=False),
+        "MistralModel",
+        "im",
+    ),
 }
 
 
