@@ -895,7 +895,41 @@ ENTRIES = [
                 ),
                 (2, 3, 64, 64),
             ),
+            (
+                "lambda",
+                lambda m: m.LambdaLayer(8, dim_k=4, n=4, heads=2, dim_out=8, dim_u=1),
+                (2, 8, 4, 4),
+            ),
         ]
+    ),
+    # added after the readability work, to try it on code it was not made on
+    Entry(
+        "berniwal_swin",
+        "berniwal_swin.py",
+        lambda m: m.SwinTransformer(
+            hidden_dim=8,
+            layers=(2, 2, 2, 2),
+            heads=(1, 1, 2, 2),
+            channels=3,
+            num_classes=5,
+            head_dim=8,
+            window_size=2,
+            downscaling_factors=(2, 2, 2, 2),
+            relative_pos_embedding=True,
+        ),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cyclegan_generator",
+        "pytorch_gan_cyclegan.py",
+        lambda m: m.GeneratorResNet((3, 32, 32), 2),
+        images(2, 3, 32, 32),
+    ),
+    Entry(
+        "cyclegan_discriminator",
+        "pytorch_gan_cyclegan.py",
+        lambda m: m.Discriminator((3, 32, 32)),
+        images(2, 3, 32, 32),
     ),
 ]
 
