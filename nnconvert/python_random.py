@@ -29,8 +29,8 @@ from .source_map import is_user_code
 def python_draws_refused(model_name: str) -> Iterator[None]:
     """Trace inside: a ConversionError if ``random`` or ``numpy.random`` drew meanwhile.
 
-    Both generators are left as they were before, so that converting does
-    not move the user's random streams either.
+    On a refusal both generators are set back to where they were before
+    the trace: the numbers it drew were the user's.
     """
     before = _states()
     callers: list[str] = []
@@ -88,6 +88,8 @@ def _callers_recorded(callers: list[str]) -> Iterator[None]:
     for module, owner in ((random, random._inst), (np.random, np.random.mtrand._rand)):
         for name in dir(module):
             function = getattr(module, name)
+            if name in _NOT_DRAWS or name.startswith("_"):
+                continue
             if getattr(function, "__self__", None) is owner and callable(function):
                 patched.append((module, name, function))
                 setattr(module, name, _recording(function, module, name, callers))
@@ -96,6 +98,10 @@ def _callers_recorded(callers: list[str]) -> Iterator[None]:
     finally:
         for module, name, function in patched:
             setattr(module, name, function)
+
+
+#: Methods of the global generators that draw nothing: not the line to name.
+_NOT_DRAWS = frozenset({"getstate", "setstate", "get_state", "set_state", "seed"})
 
 
 def _recording(
