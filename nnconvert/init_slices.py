@@ -849,8 +849,9 @@ class _Slicer:
         """The value of an ``if``'s ``test`` for this instance; :class:`_Refused` if undecided.
 
         The test may read only constructor parameters and ``self.<attr>``
-        that hold literals, and constants: the same test in every instance
-        of a class with the same tensors.
+        that hold literals, constants and the file's predicates called on
+        them (:func:`is_predicate`): the same test in every instance of a
+        class with the same tensors.
         """
         namespace: dict[str, Any] = {}
         file_names = init_globals(self.module)

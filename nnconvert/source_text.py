@@ -1382,11 +1382,8 @@ def _sequential_calls(
 
 def _of_a_list(call: ast.Call) -> bool:
     """``nn.Sequential(*layers)``: one starred list, nothing else."""
-    name = call.func.attr if isinstance(call.func, ast.Attribute) else None
-    if isinstance(call.func, ast.Name):
-        name = call.func.id
     return (
-        name == "Sequential"
+        called_name(call.func) == "Sequential"
         and len(call.args) == 1
         and isinstance(call.args[0], ast.Starred)
         and not call.keywords
@@ -1424,11 +1421,8 @@ def _built_by(
 
 def _is_sequential(call: ast.Call) -> bool:
     """``nn.Sequential(a, b, ...)``: positional layers only, at least one."""
-    name = call.func.attr if isinstance(call.func, ast.Attribute) else None
-    if isinstance(call.func, ast.Name):
-        name = call.func.id
     return (
-        name == "Sequential"
+        called_name(call.func) == "Sequential"
         and bool(call.args)
         and not call.keywords
         and not any(isinstance(a, ast.Starred) for a in call.args)
@@ -1456,9 +1450,8 @@ def without_sequential_comments(
                 for call in _sequential_calls(function, name)
                 for _, text in _comments_inside(source, call)
             }
-            if (
-                not inside
-            ):  # ``nn.Sequential(*model)``: said by where its layers were built
+            # ``nn.Sequential(*model)``: said by where its layers were built
+            if not inside:
                 inside = {
                     text
                     for _, texts in sequential_comments(owner, name)
