@@ -55,7 +55,6 @@ import inspect
 import math
 import random
 import sys
-import textwrap
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
@@ -72,6 +71,7 @@ from .source_text import (
     attributes_set,
     class_definition,
     function_definition,
+    function_tree,
     init_definition,
     self_path,
     written_key,
@@ -1232,11 +1232,7 @@ def is_predicate(function: Any) -> bool:
     """
     if not inspect.isfunction(function):
         return False
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):
-        return False
-    definition = tree.body[0] if tree.body else None
+    definition = function_tree(function)
     if not isinstance(definition, ast.FunctionDef) or definition.decorator_list:
         return False
     body = definition.body
