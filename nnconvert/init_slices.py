@@ -730,12 +730,18 @@ class _Slicer:
         self.values: list[Any] = []
         self.fields: list[str] = []
 
-    def taken_body(self) -> list[ast.stmt]:
-        """The top-level statements of ``__init__``, decided ``if``s as their branch taken."""
-        return self._taken(self.function.body)
+    def taken_body(self, name: str | None = None) -> list[ast.stmt]:
+        """The top-level statements of ``__init__``, decided ``if``s as their branch taken.
+
+        ``name``: only the ``if``s that set the attribute ``name``. XCiT's
+        ``if depth <= 18: init_eps = 0.1 ...`` only picks a number, which
+        the tensor's value says as well (``torch.full((6,), 0.1)``): taken,
+        each depth would write a function of its own around its number.
+        """
+        return self._taken(self.function.body, name)
 
     def slice(self, name: str) -> RecoveredCode | None:
-        body = self.taken_body()
+        body = self.taken_body(name)
         setters = [
             i for i, s in enumerate(body) if attributes_set(s) == [name]
         ]  # one top-level statement sets it
@@ -815,7 +821,9 @@ class _Slicer:
             fields=tuple(self.fields),
         )
 
-    def _taken(self, statements: list[ast.stmt]) -> list[ast.stmt]:
+    def _taken(
+        self, statements: list[ast.stmt], name: str | None = None
+    ) -> list[ast.stmt]:
         """``statements`` with each ``if`` the instance's literals decide as the branch taken.
 
         Swin's ``if self.shifted:`` sets its masks, ``if
@@ -826,13 +834,17 @@ class _Slicer:
         """
         taken: list[ast.stmt] = []
         for statement in statements:
-            if isinstance(statement, ast.If):
+            if isinstance(statement, ast.If) and (
+                name is None or _sets(statement, name)
+            ):
                 try:
                     branch = statement.body if self._test(statement.test) else None
                 except _Refused:
                     taken.append(statement)
                     continue
-                taken += self._taken(branch if branch is not None else statement.orelse)
+                taken += self._taken(
+                    branch if branch is not None else statement.orelse, name
+                )
                 continue
             taken.append(statement)
         return taken
@@ -1220,6 +1232,15 @@ _TEST_NODES = (
     ast.boolop,
     ast.unaryop,
 )
+
+
+def _sets(statement: ast.stmt, name: str) -> bool:
+    """Whether ``statement`` or one inside it sets the attribute ``name``."""
+    return any(
+        name in attributes_set(node)
+        for node in ast.walk(statement)
+        if isinstance(node, ast.stmt)
+    )
 
 
 @functools.cache
