@@ -716,11 +716,13 @@ class _Slicer:
             if n in self.parameters and not is_literal(v)
         }
         self.objects |= config_locals(function, type(module))
+        #: the module-level names of the file ``__init__`` is written in
+        self.file_names = init_globals(module)
         #: the file's module-level names that hold plain literals, read as
         #: placeholders as parameters are (a script's ``block_size = 8``)
         self.literal_globals = {
             n: v
-            for n, v in init_globals(module).items()
+            for n, v in self.file_names.items()
             if is_literal(v)
             and n not in self.parameters
             and n not in _stored_names(function)
@@ -838,12 +840,12 @@ class _Slicer:
                 name is None or _sets(statement, name)
             ):
                 try:
-                    branch = statement.body if self._test(statement.test) else None
+                    chosen = self._test(statement.test)
                 except _Refused:
                     taken.append(statement)
                     continue
                 taken += self._taken(
-                    branch if branch is not None else statement.orelse, name
+                    statement.body if chosen else statement.orelse, name
                 )
                 continue
             taken.append(statement)
@@ -866,11 +868,10 @@ class _Slicer:
         class with the same tensors.
         """
         namespace: dict[str, Any] = {}
-        file_names = init_globals(self.module)
         for node in ast.walk(test):
             if isinstance(node, ast.Call):  # ``exists(r)``: the file's predicate
                 function = (
-                    file_names.get(node.func.id)
+                    self.file_names.get(node.func.id)
                     if isinstance(node.func, ast.Name)
                     else None
                 )

@@ -1329,13 +1329,14 @@ def _comments_by_construction(
         default=function.lineno,
     )
     comments: dict[int, list[str]] = {}
+    built_at = sorted(lines)
     for line, text in sorted(source.comments.items()):
         if not start < line < call.lineno or not source.comment_alone(line):
             continue
-        after = [built_at for built_at in sorted(lines) if built_at > line]
-        if not after or None in lines[after[0]]:
+        next_built = next((at for at in built_at if at > line), None)
+        if next_built is None or None in lines[next_built]:
             continue
-        comments.setdefault(min(lines[after[0]]), []).append(text)
+        comments.setdefault(min(lines[next_built]), []).append(text)
     return [(str(index), texts) for index, texts in sorted(comments.items())]
 
 
