@@ -182,7 +182,9 @@ class _Merger:
                     continue
                 if side == 1 and not _marked(node):
                     ones = [e for s, e in alone if s == 0 and e not in twins]
-                    twin = self._twin(node, ones, last)
+                    twin = self._twin(node, ones, last) or self._joined_twin(
+                        node, ones, last, alone
+                    )
                     if twin is not None:
                         self.copied[1][node] = twin
                         last = _true_position(self.origin[twin])
@@ -212,6 +214,87 @@ class _Merger:
             ):
                 return candidate
         return None
+
+    def _joined_twin(
+        self,
+        node: fx.Node,
+        candidates: list[fx.Node],
+        after: float,
+        alone: list[tuple[int, fx.Node]],
+    ) -> fx.Node | None:
+        """One effect over the merge's joined values, where each side's twin reads its own.
+
+        Swin's ``b, n_h, n_w, _, h = *x.shape, self.heads`` after ``if
+        self.shifted: x = self.cyclic_shift(x)``, read back from a
+        functional file, guards ``len(x.shape)`` in each trace: the shifted
+        trace on ``roll(x)``, the other on ``x``. The merge already joined
+        the two as ``choose(shifted, roll(x), x)`` for the lines after; the
+        guard reads that too, once, instead of once in each branch. Only an
+        effect nothing reads is joined, on each side, and only where every
+        value it reads is one merged value, a joined one or the same pure
+        call over such values (:meth:`_paired`).
+        """
+        for candidate in candidates:
+            ours = self._source_of(candidate)
+            if (
+                ours is None
+                or ours.users
+                or node.users
+                or ours.op != node.op
+                or ours.target != node.target
+                or _true_position(self.origin[candidate]) <= after
+                or not _identical(
+                    (ours.args, dict(ours.kwargs)),
+                    (node.args, dict(node.kwargs)),
+                    self._paired,
+                )
+            ):
+                continue
+            joined = self._same_call(ours, node)
+            self.copied[0][ours] = joined
+            alone[:] = [(s, joined if e is candidate else e) for s, e in alone]
+            self._erase_unread(candidate)
+            return joined
+        return None
+
+    def _source_of(self, copy: fx.Node) -> fx.Node | None:
+        """The true side's node that ``copy`` was copied from (None if shared)."""
+        return next((n for n, c in self.copied[0].items() if c is copy), None)
+
+    def _paired(self, ours: fx.Node, theirs: fx.Node) -> bool:
+        """True-side ``ours`` and false-side ``theirs`` are one value of the merge.
+
+        The same value number, a pair the merge joined (:meth:`unify`), or
+        the same pure call over such pairs.
+        """
+        if self.numbers[0][ours] == self.numbers[1][theirs]:
+            return True
+        if (ours, theirs) in self.unified:
+            return True
+        return (
+            ours.op in _CALLS
+            and ours.op == theirs.op
+            and ours.target == theirs.target
+            and not self._impure(ours)
+            and not self._impure(theirs)
+            and _identical(
+                (ours.args, dict(ours.kwargs)),
+                (theirs.args, dict(theirs.kwargs)),
+                self._paired,
+            )
+        )
+
+    def _erase_unread(self, node: fx.Node) -> None:
+        """Erase a copy nothing reads any more, and the pure copies only it read."""
+        inputs = node.all_input_nodes
+        self.graph.erase_node(node)
+        self.origin.pop(node, None)
+        for copies in (*self.copied, self.shared):
+            for key in [k for k, v in copies.items() if v is node]:
+                del copies[key]
+        for value in inputs:
+            if not value.users and not is_impure(value) and value.op != "placeholder":
+                self._erase_unread(value)
 
     def _same_arguments(self, merged: fx.Node, node: fx.Node) -> bool:
         """``merged`` is given what the false side's ``node`` is given.

@@ -29,13 +29,16 @@ import builtins
 import sys
 from typing import Any
 
+import torch
 from torch import Tensor, fx, nn
 from torch.autograd import Variable
 
+from .errors import ConversionError
 from .init_slices import PURE_BUILTINS, RECOVERED_MODULES
-from .source_map import Frame, statement_line, user_name
-from .source_text import read_file
+from .source_map import statement_line, user_name
+from .source_text import simple_statement_at
 from .tensor_builds import TensorBuild, pure_module, rebuilds
+from .tensor_values import tensor_call
 
 
 def source_constant_build(
@@ -46,7 +49,7 @@ def source_constant_build(
     frame = next(filter(None, map(statement_line, readers)), None)
     if frame is None or owner is None:
         return None
-    statement = _statement_at(frame)
+    statement = simple_statement_at(frame)
     if statement is None:
         return None
     namespace = vars(sys.modules.get(type(owner).__module__, builtins))
@@ -56,6 +59,8 @@ def source_constant_build(
         if found is None:
             continue
         text, modules = found
+        if _spells_its_value(text, value):
+            return None  # written where it is read, as every such value is
         name = _name(node, readers)
         build = TensorBuild(
             name,
@@ -71,18 +76,46 @@ def source_constant_build(
     return None
 
 
-def _statement_at(frame: Frame) -> ast.stmt | None:
-    """The innermost simple statement of ``frame``'s function on its line."""
-    parsed = read_file(frame.file)
-    if parsed is None:
-        return None
-    found = [
-        n
-        for n in ast.walk(parsed.tree)
-        if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr))
-        and n.lineno <= frame.line <= n.end_lineno
-    ]
-    return min(found, key=lambda n: n.end_lineno - n.lineno, default=None)
+def _spells_its_value(text: str, value: Tensor) -> bool:
+    """``text`` is the literal the value would be written as: ``torch.tensor([[1, 1], ...])``.
+
+    A tensor written by its value (a plain attribute's, sliced:
+    Swin's ``relative_indices[:, :, 0]``) is that literal where it is read;
+    read back from the functional file, the literal is a constant ``forward``
+    makes, and would become a module-level ``CONSTANT = torch.tensor(...)``.
+    A literal that only spells the value says nothing a constant should
+    keep, so it stays where it was: the second conversion prints the first
+    one's text. A literal the value does not spell exactly (``0.485`` for a
+    float32 tensor, whose value prints ``0.48500001430511475``) is the
+    user's own and keeps its constant.
+    """
+    try:
+        function, args, kwargs = tensor_call(value, "constant")
+    except ConversionError:
+        return False  # no spelling: the user's expression, if it rebuilds it
+    if function is not torch.tensor:
+        return False
+    call = ast.parse(text, mode="eval").body
+    if not (
+        isinstance(call, ast.Call)
+        and ast.unparse(call.func) == "torch.tensor"
+        and len(call.args) == 1
+        and {k.arg for k in call.keywords} == set(kwargs)
+        and all(ast.unparse(k.value) == str(kwargs[k.arg]) for k in call.keywords)
+    ):
+        return False
+    try:
+        data = ast.literal_eval(call.args[0])
+    except ValueError:
+        return False
+    return _same_data(data, args[0])
+
+
+def _same_data(a: Any, b: Any) -> bool:
+    """Equal nested lists of numbers of the same types (``1 != 1.0`` here)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_same_data, a, b))
+    return type(a) is type(b) and a == b
 
 
 def _written(

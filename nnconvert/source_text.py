@@ -144,6 +144,20 @@ def _read(text: str) -> SourceFile | None:
     return SourceFile(tree, text, comments, lines, _continued_comments(tokens, lines))
 
 
+def simple_statement_at(frame: Frame) -> ast.stmt | None:
+    """The innermost simple statement of ``frame``'s function on its line."""
+    parsed = read_file(frame.file)
+    if parsed is None:
+        return None
+    found = [
+        n
+        for n in ast.walk(parsed.tree)
+        if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr))
+        and n.lineno <= frame.line <= n.end_lineno
+    ]
+    return min(found, key=lambda n: n.end_lineno - n.lineno, default=None)
+
+
 def _continued_comments(
     tokens: list[tokenize.TokenInfo], lines: tuple[str, ...]
 ) -> dict[int, int]:

@@ -1046,3 +1046,46 @@ def test_a_flag_that_moves_the_input_first_and_the_result_last_shares_the_rest(s
         ]
         assert keywords(functions(source)["shifting"]) == ["shifted"]
     assert_own_style_round_trip(conversion)
+
+
+class HeadsShifting(Shifting):
+    """Swin's own line: ``b, n_h, n_w, _, h = *x.shape, self.heads`` guards the rank."""
+
+    def forward(self, x):
+        if self.shifted:
+            x = torch.roll(x, 1, 1)
+        b, n, d, h = *x.shape, 2
+        y = self.fc(x).view(b, n, h, d // h).softmax(dim=-1)
+        y = y.reshape(b, n, d)
+        if self.shifted:
+            y = torch.roll(y, -1, 1)
+        return y
+
+
+class HeadsShifts(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.plain = HeadsShifting(8, False)
+        self.shifted = HeadsShifting(8, True)
+
+    def forward(self, x):
+        return self.shifted(self.plain(x))
+
+
+@pytest.mark.printed_from_trace
+def test_a_guard_on_the_moved_input_is_written_once_when_read_back():
+    """Read back, each trace guards its own ``x``: the shifted one ``roll(x)``.
+
+    The merge joins the two ``x`` for the lines after the ``if``; the
+    guard reads the joined ``x`` too, once after the ``if``, as the first
+    conversion wrote it. Before, the read-back wrote it in both branches
+    and Swin's functional round trip differed
+    (``merge._Merger._joined_twin``).
+    """
+    inputs = (torch.randn(2, 4, 8),)
+    with nnconvert.record_constructors():
+        model = HeadsShifts().eval()
+    conversion = converted(model, inputs, Style.FUNCTIONAL)
+    assert conversion.source.count("if len(x.shape) != 3:") == 1
+    assert "    else:" not in conversion.source
+    assert_own_style_round_trip(conversion)

@@ -88,3 +88,38 @@ def test_a_constant_no_expression_makes_alone_is_written_by_its_value():
     source = _functional(LocalTable).source
     assert "unpack_tensor(" in source
     assert "torch.tensor(scale)" not in source
+
+
+class RelativeTable(nn.Module):
+    """Swin's relative positions: a plain tensor attribute, sliced in ``forward``."""
+
+    def __init__(self, window=2):
+        super().__init__()
+        cells = torch.tensor([[i, j] for i in range(window) for j in range(window)])
+        self.relative_indices = cells[None, :, :] - cells[:, None, :] + window - 1
+        self.pos_embedding = nn.Parameter(torch.randn(2 * window - 1, 2 * window - 1))
+
+    def forward(self, x):
+        table = self.pos_embedding[
+            self.relative_indices[:, :, 0], self.relative_indices[:, :, 1]
+        ]
+        return x + table
+
+
+def test_a_literal_that_spells_its_value_stays_where_it_is_read():
+    """The slices are written as literals where they are read; read back, so again.
+
+    Before, the read-back took each ``torch.tensor([[1, 1, ...]])`` for a
+    constant of the user's and wrote it at module level
+    (``CONSTANT = torch.tensor(...)``): Swin's functional round trip differed.
+    """
+    torch.manual_seed(0)
+    inputs = (torch.randn(3, 4, 4),)
+    conversion = nnconvert.convert(RelativeTable().eval(), Style.FUNCTIONAL, inputs)
+    conversion.check(train=True)
+    source = conversion.source
+    assert "torch.tensor([[1, 1, 2, 2], [1, 1, 2, 2]" in source
+    assert "CONSTANT" not in source
+    read = load_output(conversion, "RelativeTable")
+    again = nnconvert.convert(read, Style.FUNCTIONAL, inputs)
+    assert again.source == source
