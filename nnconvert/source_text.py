@@ -260,16 +260,21 @@ def _last_parameter_line(function: Any) -> int:
 
 
 def _lambda_text(source: SourceFile, first_line: int) -> FunctionText | None:
-    """The one lambda starting at ``first_line``, as a function of one statement.
+    """The one lambda (or generator expression) starting at ``first_line``, as a
+    function of one statement.
 
     minGPT's ``self.mlpf = lambda x: m.dropout(m.c_proj(m.act(m.c_fc(x))))
     # MLP forward``: the comment on its lines goes before the statement its
-    nodes make in ``forward``, where the output writes its code.
+    nodes make in ``forward``, where the output writes its code. Perceiver's
+    ``q, k, v = (rearrange(t, ...) for t in (q, k, v))`` runs in a frame of
+    its own too; its nodes are one statement, as a lambda's are. (Not a list
+    comprehension: since Python 3.12 it runs in its function's frame.)
     """
     found = [
         node
         for node in ast.walk(source.tree)
-        if isinstance(node, ast.Lambda) and node.lineno == first_line
+        if isinstance(node, (ast.Lambda, ast.GeneratorExp))
+        and node.lineno == first_line
     ]
     if len(found) != 1:
         return None

@@ -374,4 +374,5 @@ def test_module_to_functional_to_module_keeps_the_names(model):
 def test_a_local_bound_once_to_the_attribute_reads_the_attribute(style):
     source = converted(LocalHeads(), style).source
     name = "heads" if style is Style.FUNCTIONAL else "self.heads"
-    assert f"q.reshape(b, n, {name}, -1), k.reshape(b, n, {name}, -1)" in source
+    # the ``map`` of the lambda as written (:mod:`nnconvert.printer.mapped_values`)
+    assert f"q, k = map(lambda t: t.reshape(b, n, {name}, -1), (q, k))" in source

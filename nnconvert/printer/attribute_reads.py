@@ -400,9 +400,31 @@ def _keywords_of(frame: Frame, module: nn.Module) -> frozenset[str]:
     if source is None:
         return frozenset()
     definition = definition_at(source.tree, frame.first_line, FUNCTIONS)
-    if definition is None:
+    if definition is not None:
+        return settings_read(definition)
+    # a lambda or generator of the function (``map(lambda t: rearrange(t,
+    # ..., h=heads), (q, k, v))``) reads its keywords too, those it does not
+    # bind itself
+    inner = [
+        n
+        for n in ast.walk(source.tree)
+        if isinstance(n, (ast.Lambda, ast.GeneratorExp))
+        and n.lineno == frame.first_line
+    ]
+    enclosing = [
+        n
+        for n in ast.walk(source.tree)
+        if isinstance(n, FUNCTIONS) and n.lineno <= frame.first_line <= n.end_lineno
+    ]
+    if len(inner) != 1 or not enclosing:
         return frozenset()
-    return settings_read(definition)
+    function = max(enclosing, key=lambda n: n.lineno)  # the innermost
+    own = {a.arg for a in ast.walk(inner[0]) if isinstance(a, ast.arg)} | {
+        n.id
+        for n in ast.walk(inner[0])
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    return settings_read(function) - own
 
 
 def settings_read(definition: ast.FunctionDef) -> frozenset[str]:

@@ -33,6 +33,7 @@ from .expressions import ATOM, BINARY, INPLACE, ExpressionPrinter
 from .imports import Imports
 from .data_loops import DataLoop, find_data_loops, find_member_loops_to_print
 from .loops import Loop
+from .mapped_values import mapped_values
 from .source_loops import member_loop_line
 from .unpacked_sizes import unpacking_guards
 from ..flags import FLAG_TEST
@@ -456,9 +457,11 @@ def _assignment(
     if len(group) < 2:
         return entries
     targets = ", ".join(printer.names[node] for node, _ in group)
-    values = ", ".join(value for _, value in group)
-    if len(f"{targets} = {values}") > JOINED_WIDTH:
-        values = f"({values})"
+    values = mapped_values([n for n, _ in group], [v for _, v in group])
+    if values is None:
+        values = ", ".join(value for _, value in group)
+        if len(f"{targets} = {values}") > JOINED_WIDTH:
+            values = f"({values})"
     return [(entries[0][0], comments + [f"{targets} = {values}"])]
 
 
