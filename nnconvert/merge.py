@@ -138,6 +138,7 @@ class _Merger:
         self.unified: dict[tuple[fx.Node, fx.Node], fx.Node] = {}
         self.condition: fx.Node | None = None
         self.alike: dict[tuple[fx.Node, fx.Node], bool] = {}
+        self.paired: dict[tuple[fx.Node, fx.Node], bool] = {}
 
     # -- the merge -------------------------------------------------------------
 
@@ -173,7 +174,8 @@ class _Merger:
         answer's (an inner branch's ``only_when``) is left to that mark:
         marked here as well, it would run wherever the outer answer holds.
         """
-        alone: list[tuple[int, fx.Node]] = []  # (side, effect) of one side only
+        # (side, effect, the node of its trace) of one side only
+        alone: list[tuple[int, fx.Node, fx.Node]] = []
         twins: set[fx.Node] = set()
         last = -1.0  # true-side position of the last pair
         for side in (0, 1):
@@ -181,10 +183,10 @@ class _Merger:
                 if node.op == "output" or not is_impure(node) or self.has(side, node):
                     continue
                 if side == 1 and not _marked(node):
-                    ones = [e for s, e in alone if s == 0 and e not in twins]
-                    twin = self._twin(node, ones, last) or self._joined_twin(
-                        node, ones, last, alone
-                    )
+                    ones = [(e, n) for s, e, n in alone if s == 0 and e not in twins]
+                    twin = self._twin(
+                        node, [e for e, _ in ones], last
+                    ) or self._joined_twin(node, ones, last, alone)
                     if twin is not None:
                         self.copied[1][node] = twin
                         last = _true_position(self.origin[twin])
@@ -193,8 +195,8 @@ class _Merger:
                         continue
                 effect = self.take(side, node)
                 if self.numbers[side][node] not in self.common and not _marked(node):
-                    alone.append((side, effect))
-        for side, effect in alone:
+                    alone.append((side, effect, node))
+        for side, effect, _ in alone:
             if effect not in twins:
                 marker = self.graph.call_function(
                     only_when, (self.condition, side == 0, effect)
@@ -218,9 +220,9 @@ class _Merger:
     def _joined_twin(
         self,
         node: fx.Node,
-        candidates: list[fx.Node],
+        candidates: list[tuple[fx.Node, fx.Node]],
         after: float,
-        alone: list[tuple[int, fx.Node]],
+        alone: list[tuple[int, fx.Node, fx.Node]],
     ) -> fx.Node | None:
         """One effect over the merge's joined values, where each side's twin reads its own.
 
@@ -234,11 +236,9 @@ class _Merger:
         value it reads is one merged value, a joined one or the same pure
         call over such values (:meth:`_paired`).
         """
-        for candidate in candidates:
-            ours = self._source_of(candidate)
+        for candidate, ours in candidates:  # (its copy, the true side's effect)
             if (
-                ours is None
-                or ours.users
+                ours.users
                 or node.users
                 or ours.op != node.op
                 or ours.target != node.target
@@ -252,14 +252,10 @@ class _Merger:
                 continue
             joined = self._same_call(ours, node)
             self.copied[0][ours] = joined
-            alone[:] = [(s, joined if e is candidate else e) for s, e in alone]
+            alone[:] = [(s, joined if e is candidate else e, n) for s, e, n in alone]
             self._erase_unread(candidate)
             return joined
         return None
-
-    def _source_of(self, copy: fx.Node) -> fx.Node | None:
-        """The true side's node that ``copy`` was copied from (None if shared)."""
-        return next((n for n, c in self.copied[0].items() if c is copy), None)
 
     def _paired(self, ours: fx.Node, theirs: fx.Node) -> bool:
         """True-side ``ours`` and false-side ``theirs`` are one value of the merge.
@@ -271,6 +267,11 @@ class _Merger:
             return True
         if (ours, theirs) in self.unified:
             return True
+        if (ours, theirs) not in self.paired:  # a value read twice is asked once
+            self.paired[ours, theirs] = self._same_pure_call(ours, theirs)
+        return self.paired[ours, theirs]
+
+    def _same_pure_call(self, ours: fx.Node, theirs: fx.Node) -> bool:
         return (
             ours.op in _CALLS
             and ours.op == theirs.op
