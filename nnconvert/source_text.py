@@ -334,6 +334,26 @@ def unpacks_into(frame: Frame, count: int) -> bool:
     return names <= count if starred else names == count
 
 
+def spreads_a_call(frame: Frame) -> bool:
+    """Whether the statement at ``frame`` spreads a call's values into a tuple or list.
+
+    lucidrains' ``qkv = (self.to_q(x), *self.to_kv(context).chunk(2, dim=-1))``:
+    iterating the traced ``chunk`` asks its length, which the trace keeps as a
+    guard; unpacked where it is made (``k, v = ....chunk(2, dim=-1)``), the
+    assignment refuses another length itself, as the guard did.
+    """
+    statement = simple_statement_at(frame)
+    return statement is not None and any(
+        isinstance(display, (ast.Tuple, ast.List))
+        and isinstance(display.ctx, ast.Load)
+        and any(
+            isinstance(e, ast.Starred) and isinstance(e.value, ast.Call)
+            for e in display.elts
+        )
+        for display in ast.walk(statement)
+    )
+
+
 def unpacked_names(frame: Frame) -> tuple[int, bool] | None:
     """``(2, False)`` for ``q, k = ...`` at ``frame``, ``(1, True)`` for ``out, *_ = ...``.
 

@@ -59,6 +59,20 @@ class MapsOverHeads(nn.Module):
         return (q @ k.transpose(-1, -2)).softmax(-1) @ v
 
 
+class SpreadsKeysAndValues(nn.Module):
+    """CaiT's attention: ``qkv = (self.to_q(x), *self.to_kv(x).chunk(2, dim=-1))``."""
+
+    def __init__(self):
+        super().__init__()
+        self.to_q = nn.Linear(16, 16)
+        self.to_kv = nn.Linear(16, 32)
+
+    def forward(self, x):
+        qkv = (self.to_q(x), *self.to_kv(x).chunk(2, dim=-1))
+        q, k, v = map(lambda t: t.reshape(t.shape[0], -1, 2, 8).transpose(1, 2), qkv)
+        return (q @ k.transpose(-1, -2)).softmax(-1) @ v
+
+
 class ReturnsAOneTuple(nn.Module):
     """attention-is-all-you-need's encoder: ``return enc_output,`` unless asked for more."""
 
@@ -211,6 +225,29 @@ def test_a_tuple_the_source_unpacks_is_unpacked_without_a_guard(style):
     assert "q, k, v = " in conversion.source
     assert "if len(" not in conversion.source
     assert "out2" not in conversion.source
+    for via in STYLES:  # read back from any style, the same text
+        reloaded = load_output(nnconvert.convert(model, via, inputs))
+        assert nnconvert.convert(reloaded, style, inputs).source == conversion.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_tuple_spread_into_another_is_unpacked_without_a_guard(style):
+    """Spreading ``chunk``'s values into ``qkv`` asked their length, as a loop would.
+
+    ``q, k, v = map(...)`` then refuses another count, and so does ``k, v =
+    ....chunk(2, dim=-1)`` written where the chunks are made. Before, the
+    output held the chunks in a variable named after the input (``x =
+    F.linear(x, ...).chunk(2, dim=-1)``), guarded its length and indexed it
+    (``k = x[0]``).
+    """
+    torch.manual_seed(0)
+    model, inputs = SpreadsKeysAndValues(), (torch.randn(2, 5, 16),)
+    conversion = converted(model, style, inputs)
+    to_kv = 'F.linear(x, params["to_kv.weight"], params["to_kv.bias"])'
+    if style is not Style.FUNCTIONAL:
+        to_kv = "self.to_kv(x)"
+    assert f"k, v = {to_kv}.chunk(2, dim=-1)" in conversion.source
+    assert "if len(" not in conversion.source
     for via in STYLES:  # read back from any style, the same text
         reloaded = load_output(nnconvert.convert(model, via, inputs))
         assert nnconvert.convert(reloaded, style, inputs).source == conversion.source

@@ -58,7 +58,7 @@ from ..passes.graph_utils import is_impure, sliced_from_end, uses
 from ..passes.methods import is_method_call
 from ..passes.unrolled import find_unrolled
 from ..source_map import statement_line, user_name
-from ..source_text import unpacked_names, unpacks_into
+from ..source_text import spreads_a_call, unpacked_names, unpacks_into
 from .grouping import source_statement, written_inside, written_returned
 from .second_names import same_value, with_second_names
 from .names import RESERVED, Namespace, cleaned
@@ -679,7 +679,9 @@ def _length_guards(node: fx.Node, length: int) -> list[fx.Node] | None:
     """The guards ``len(node) == length`` that are all its ``len`` readers do, if any.
 
     Only where the source itself unpacked the tuple into ``length`` names on
-    the guard's line (:func:`~nnconvert.source_text.unpacks_into`): a loop
+    the guard's line (:func:`~nnconvert.source_text.unpacks_into`), or
+    spread it into a tuple there (``(q, *kv.chunk(2))``,
+    :func:`~nnconvert.source_text.spreads_a_call`): a loop
     over the tuple runs for any length, and there the guard is what refuses
     another one. ``None`` when a ``len(node)`` serves anything else (a size
     the code computes with): the tuple then stays a value of its own.
@@ -701,7 +703,7 @@ def _length_guards(node: fx.Node, length: int) -> list[fx.Node] | None:
         return found or None  # unpacked, the sizes refuse too few dimensions
     for guard in found:
         frame = statement_line(guard)
-        if frame is None or not unpacks_into(frame, length):
+        if frame is None or not (unpacks_into(frame, length) or spreads_a_call(frame)):
             return None
     return found or None
 
@@ -807,7 +809,11 @@ def name_statements(
         handed = [names[heir]] if heir is not None else []
         if node in unpacks:
             for element in (t for t in unpacks[node] if t is not None):
-                wanted = user_name(element) or _heir_name(element)
+                wanted = (
+                    user_name(element)
+                    or _heir_name(element)
+                    or _transformed_name(element)
+                )
                 names[element] = _variable_name(element, namespace, handed, wanted)
             continue
         if not is_read(node):
