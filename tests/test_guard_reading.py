@@ -73,6 +73,21 @@ class SpreadsKeysAndValues(nn.Module):
         return (q @ k.transpose(-1, -2)).softmax(-1) @ v
 
 
+class MasksTheLastWindows(nn.Module):
+    """Swin's shifted masks: ``dots[:, :, -nw_w:] += ...`` reads ``-nw_w`` twice once traced."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        nw_w = x.shape[1] // 2
+        y = self.fc(x)
+        y[:, -nw_w:] += 1.0
+        y[:, nw_w - 1 :: nw_w] += 2.0
+        return y
+
+
 class ReturnsAOneTuple(nn.Module):
     """attention-is-all-you-need's encoder: ``return enc_output,`` unless asked for more."""
 
@@ -513,3 +528,22 @@ def test_a_rank_read_by_iterating_a_shape_is_guarded_and_traced_again(style):
     again = nnconvert.convert(load_output(first), style, inputs)
     again.check(train=True)
     assert again.source == first.source
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_one_step_on_a_number_is_written_where_it_is_read(style):
+    """``-nw_w`` and ``nw_w - 1``, not ``neg2 = -nw_w`` and ``sub2 = nw_w - 1``.
+
+    Each is read twice (the slice read, the slice written); a statement of
+    its own, it took a name the user never wrote.
+    """
+    torch.manual_seed(0)
+    conversion = converted(MasksTheLastWindows(), style, (torch.randn(2, 6, 8),))
+    source = conversion.source
+    assert source.count("y[:, -nw_w:]") == 2
+    assert source.count("y[:, nw_w - 1 :: nw_w]") == 2
+    assert "neg" not in source and "sub" not in source.replace("sub_params", "")
+    reloaded = load_output(conversion)
+    assert (
+        nnconvert.convert(reloaded, style, conversion.example_inputs).source == source
+    )

@@ -315,6 +315,7 @@ def inlined_nodes(
         for n in graph.nodes
         if (_is_shape_of_input(n) and n not in named)
         or (is_condition(n) and not is_impure(n))
+        or _is_unnamed_step(n)
     }
     inlined = set(pure)
     readers = _loop_readers(graph)
@@ -554,6 +555,35 @@ def _named_shapes(graph: fx.Graph) -> set[fx.Node]:
         ):
             named.add(node)
     return named
+
+
+#: One step of arithmetic on a number: ``-n``, ``n - 1``, ``n * 2``
+_STEPS = frozenset(
+    {operator.neg, operator.add, operator.sub, operator.mul, operator.floordiv}
+)
+
+
+def _is_unnamed_step(node: fx.Node) -> bool:
+    """``-nw_w`` or ``nw_w - 1`` on one number, which the user gave no name.
+
+    Swin's ``dots[:, :, -nw_w:] += self.upper_lower_mask`` reads ``-nw_w``
+    twice once traced (the slice read and the slice written); as a
+    statement of its own it took the name ``neg2``. Printed where it is
+    read, however often, it reads as the user wrote it. Only a whole number
+    made from one variable and literals: a Python int, so computing it
+    twice computes the same.
+    """
+    if node.op != "call_function" or node.target not in _STEPS:
+        return False
+    if type(node.meta.get("value")) is not int or user_name(node) is not None:
+        return False
+    read = [a for a in node.args if isinstance(a, fx.Node)]
+    return (
+        len(read) == 1
+        and type(read[0].meta.get("value")) is int
+        and all(type(a) is int for a in node.args if not isinstance(a, fx.Node))
+        and not node.kwargs
+    )
 
 
 def _is_shape_of_input(node: fx.Node) -> bool:
