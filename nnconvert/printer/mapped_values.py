@@ -110,7 +110,12 @@ def _mapping(node: fx.Node) -> tuple[str, str] | None:
 
 
 def _names(tree: ast.AST) -> list[str]:
-    """The variables ``tree`` reads, in the order it reads them."""
+    """The names ``tree`` reads, functions' too, breadth first (``ast.walk``'s order).
+
+    Candidates for the one name in which the values differ; trying a
+    function's name first costs a comparison and finds nothing unless the
+    values differ in that name alone.
+    """
     return [n.id for n in ast.walk(tree) if isinstance(n, ast.Name)]
 
 
