@@ -1358,12 +1358,19 @@ def _root_name(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def _stored_names(statement: ast.stmt) -> set[str]:
-    return {
+@functools.lru_cache(maxsize=4096)
+def _stored_names(statement: ast.stmt) -> frozenset[str]:
+    """The names ``statement`` assigns, anywhere in it.
+
+    Cached by statement: every slice of an ``__init__`` asks it of the
+    whole function again (a statement of a cached, unchanged tree,
+    :func:`~nnconvert.source_text.read_file`).
+    """
+    return frozenset(
         n.id
         for n in ast.walk(statement)
         if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
-    }
+    )
 
 
 def _reproduces(recovered: RecoveredCode, tensor: torch.Tensor | Fingerprint) -> bool:

@@ -471,10 +471,22 @@ def loop_around(tree: ast.AST, line: int) -> ast.For | None:
     """The innermost ``for`` of ``tree`` whose body holds ``line``."""
     around = [
         node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.For) and node.body[0].lineno <= line <= node.end_lineno
+        for node in _for_statements(tree)
+        if node.body[0].lineno <= line <= node.end_lineno
     ]
     return max(around, key=lambda node: node.lineno, default=None)
+
+
+@functools.lru_cache(maxsize=256)
+def _for_statements(tree: ast.AST) -> tuple[ast.For, ...]:
+    """The ``for`` statements of ``tree``, found once per tree.
+
+    The loop finders ask for the loop around every node's line; walking a
+    whole file each time was a third of Swin's conversion. A tree read from
+    a file is cached and never changed (:func:`read_file`), so its loops
+    stay what they were.
+    """
+    return tuple(node for node in ast.walk(tree) if isinstance(node, ast.For))
 
 
 def _fixed_number(expression: ast.expr) -> bool:
