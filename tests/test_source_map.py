@@ -637,6 +637,57 @@ def test_a_value_never_takes_the_name_of_an_argument_it_merely_reads(style):
     assert "x + mask" not in conversion.source
 
 
+class JoinedContext(nn.Module):
+    """CaiT's attention: ``context`` is the input when none is given, else both joined."""
+
+    def __init__(self):
+        super().__init__()
+        self.to_q = nn.Linear(8, 8)
+        self.to_kv = nn.Linear(8, 16)
+
+    def forward(self, x, context=None):
+        context = x if context is None else torch.cat((x, context), dim=1)
+        q = self.to_q(x)
+        k, v = self.to_kv(context).chunk(2, dim=-1)
+        return torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v
+
+
+class SelfThenCross(nn.Module):
+    """CaiT's two transformers: one attends to itself, the other to its output."""
+
+    def __init__(self):
+        super().__init__()
+        self.attn = JoinedContext()
+        self.cls_attn = JoinedContext()
+
+    def forward(self, x, cls_tokens):
+        x = self.attn(x)
+        return self.cls_attn(cls_tokens, context=x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_join_that_replaces_an_optional_input_takes_its_name(style):
+    """Both sides of ``context = x if context is None else ...`` assign ``context``.
+
+    The given input is read last by the side that joins it; on the other
+    path it holds ``None``, and nothing after the join reads it: the join
+    takes the input's name, as the user's statement does (not ``out``).
+    """
+    inputs = (torch.randn(2, 5, 8), torch.randn(2, 1, 8))
+    conversion = nnconvert.convert(SelfThenCross(), style, inputs)
+    conversion.check(train=True)
+    text = conversion.source
+    assert re.search(r"^ +context = torch\.cat\(\(x, context\), dim=1\)$", text, re.M)
+    assert re.search(r"^ +context = x$", text, re.M), text
+    assert not re.search(r"\bout\d*\b", text), text
+    loaded = (
+        conversion.load()
+        if style is not Style.FUNCTIONAL
+        else load_output(conversion, "SelfThenCross")
+    )
+    assert nnconvert.convert(loaded, style, inputs).source == text
+
+
 class FourierPositions(nn.Module):
     """Perceiver's positions: ``device`` and ``dtype`` read on lines of their own."""
 

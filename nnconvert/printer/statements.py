@@ -810,7 +810,12 @@ def name_statements(
                 and not _is_optional_input(v)
                 or last_used.get(v) is node
                 and _is_optional_input(v)
-                and _given(v, (guarded or {}).get(node, ()))
+                and (
+                    _given(v, (guarded or {}).get(node, ()))
+                    or _replaced_where_given(
+                        v, node, last_read, statements, position, guarded or {}
+                    )
+                )
             )
         ]
         if side is not None:
@@ -1205,6 +1210,29 @@ def _is_optional_input(node: fx.Node) -> bool:
             is_condition(user) or user.target in (operator.is_, operator.is_not)
             for user in node.users
         )
+    )
+
+
+def _replaced_where_given(
+    node: fx.Node,
+    join: fx.Node,
+    last_read: dict[fx.Node, fx.Node],
+    statements: list[fx.Node],
+    position: dict[fx.Node, int],
+    guarded: dict[fx.Node, Guard],
+) -> bool:
+    """The join of a test of the optional input ``node`` is its last reader.
+
+    CaiT's ``context = x if not exists(context) else torch.cat((x, context),
+    dim=1)``: the branch where the input is given reads it last, the other
+    holds ``None`` in it, and nothing after the join reads it or tests it
+    again; so the join may take its name, as the user's statement does.
+    """
+    return (
+        is_choose(join)
+        and _tests_none(join.args[0], node)
+        and last_read.get(node) is join
+        and not _tested_after(node, join, statements, position, guarded)
     )
 
 
