@@ -259,11 +259,7 @@ def test_an_input_the_source_names_twice_keeps_both_names(style):
     assert re.search(r"^ +x = shortcut \+ ", text, re.M), text
     assert re.search(r"^ +return x \* shortcut$", text, re.M), text
     assert not re.search(r"\bout\d*\b", text), text
-    loaded = (
-        first.load()
-        if style is not Style.FUNCTIONAL
-        else load_output(first, "KeptInput")
-    )
+    loaded = load_output(first, "KeptInput")  # the class, or the function wrapped
     assert nnconvert.convert(loaded, style, (torch.randn(3, 4),)).source == first.source
     text = forward_text(converted(Decorated(), style, torch.randn(3, 4)))
     assert "the wrapper's own comment" not in text and "kwargs" not in text
@@ -680,11 +676,9 @@ def test_a_join_that_replaces_an_optional_input_takes_its_name(style):
     assert re.search(r"^ +context = torch\.cat\(\(x, context\), dim=1\)$", text, re.M)
     assert re.search(r"^ +context = x$", text, re.M), text
     assert not re.search(r"\bout\d*\b", text), text
-    loaded = (
-        conversion.load()
-        if style is not Style.FUNCTIONAL
-        else load_output(conversion, "SelfThenCross")
-    )
+    loaded = load_output(
+        conversion, "SelfThenCross"
+    )  # the class, or the function wrapped
     assert nnconvert.convert(loaded, style, inputs).source == text
 
 
