@@ -545,11 +545,7 @@ def test_names_and_comments_survive_round_trips(via, to):
                 continue  # class and forward docstrings are one in functional style
         direct = nnconvert.convert(model, to, inputs).source
         first = nnconvert.convert(model, via, inputs)
-        loaded = (
-            first.load()
-            if via is not Style.FUNCTIONAL
-            else load_output(first, type(model).__name__)
-        )
+        loaded = load_output(first, type(model).__name__)
         assert nnconvert.convert(loaded, to, inputs).source == direct
 
 
