@@ -275,7 +275,7 @@ def _class_edits(
         if edit is None:
             return None
         edits += edit
-        if value is statement.value and setting is None:
+        if value is statement.value and not setting:
             heading = _heading(statement, encoded, starts)
             if heading is not None:
                 edits.append(heading[0])
@@ -616,9 +616,11 @@ def _built_edits(
 ) -> list[Edit] | None:
     """The edits taking a layer out of its statement, or making the statement set its setting.
 
-    A statement alone on its lines goes, or sets the setting instead. A
-    key of an ``nn.ModuleDict`` goes from the dict, with its comma, and
-    the setting is set right after the statement building the dict.
+    A statement alone on its lines goes, or sets the setting instead
+    (``setting``; empty where the class already holds it, as
+    :attr:`~.printer.layer_settings.LayerSetting.statement` is). A key of
+    an ``nn.ModuleDict`` goes from the dict, with its comma, and the
+    setting is set right after the statement building the dict.
     """
     start, end = node_span(statement, starts)
     line_start = starts[statement.lineno - 1]
@@ -627,10 +629,10 @@ def _built_edits(
     if before.strip() or after.strip() and not after.strip().startswith(b"#"):
         return None
     if value is statement.value:
-        if setting is None:
+        if not setting:  # none, or the class already holds it
             return [(line_start, line_end + 1, "")]
         return [(start, end, setting)]
-    if setting is None:
+    if not setting:
         return []  # the key goes with the others (:func:`_entries_edits`)
     indent = " " * statement.col_offset
     return [(line_end, line_end, f"\n{indent}{setting}")]

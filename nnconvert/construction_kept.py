@@ -464,7 +464,8 @@ def _init_edits(
     for statement in init.body:
         for attribute in set(_attributes_defined(statement)) & set(settings):
             indent = " " * statement.col_offset
-            edits.append((*_extent(statement), [indent + settings[attribute][1]]))
+            setting = settings[attribute][1]  # empty: the class already holds it
+            edits.append((*_extent(statement), [indent + setting] if setting else []))
     if additions.unset:
         indent = " " * init.body[0].col_offset
         unset = [f"{indent}self.{a} = None" for a in additions.unset]

@@ -189,6 +189,11 @@ RENAMED_SAMPLES: dict[str, tuple[tuple[Style, ...], tuple[Style, ...], str]] = {
 #: functional style makes each attribute read a keyword parameter of the
 #: block's function (``attn_dropout: float = 0.1``), where the model's own
 #: trace gives the number.
+#: Where the attribute is named as the expression (``self.dropout =
+#: dropout``), the direct functional output reads a keyword of that name
+#: too (``dropout: float = 0.1``) and the two agree; ``gpt`` names its two
+#: by layer (``attn_dropout``, ``resid_dropout``, both from ``dropout``).
+SETTINGS_READ_SAMPLES = frozenset({"gpt"})
 SETTINGS_READ = (
     "mixed style holds a parameter-free layer's setting in an attribute "
     "(self.attn_dropout = dropout); functional style from it takes a keyword "
@@ -259,7 +264,7 @@ def known_failure(case, via: Style, to: Style) -> str | None:
     if via is Style.FUNCTIONAL and to in styles:
         return why
     if (via, to) == (Style.MIXED, Style.FUNCTIONAL):
-        return SETTINGS_READ if what.stem in STATELESS_ARGUMENTS_SAMPLES else None
+        return SETTINGS_READ if what.stem in SETTINGS_READ_SAMPLES else None
     vias, tos, renamed = RENAMED_SAMPLES.get(what.stem, ((), (), ""))
     return renamed if via in vias and to in tos else None
 

@@ -48,6 +48,10 @@ from .weight_dicts import dict_call, graphs_with_methods, spell_out_dict_calls
 #: ``node.meta`` key: the attribute of the parameter-free layer a functional
 #: call was made from by :func:`to_mixed` (``"attn_drop"``).
 MADE_FROM_LAYER = "nnconvert_made_from_layer"
+#: ``node.meta`` key: the same, for a call :func:`to_functional` made. Its
+#: setting is a keyword of a function, not an attribute of a class
+#: (:func:`~nnconvert.printer.layer_settings.layer_setting_read`).
+CALLED_FROM_LAYER = "nnconvert_called_from_layer"
 #: ``node.meta`` key of a layer call :func:`to_module` made from a functional
 #: call: the layer's arguments the source wrote as ``self.<attribute>`` there
 #: (``F.dropout(x, self.dropout)`` -> ``{"p": "dropout"}``).
@@ -97,6 +101,8 @@ def to_functional(module: fx.GraphModule) -> None:
     """
     for node in list(module.graph.nodes):
         if node.op == "call_module" and not _is_block(module, node):
+            if not _owns_state(module.get_submodule(node.target)):
+                node.meta[CALLED_FROM_LAYER] = node.target  # copied onto the call
             _layer_to_call(module, node, _require_spec(module, node))
     original = module.meta.get("original", module)
     read_tied_once(module, original)

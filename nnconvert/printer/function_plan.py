@@ -50,6 +50,7 @@ from ..hierarchy import Instance
 from ..init_arguments import keyword_order
 from ..block_purity import pure_calls
 from ..leaves import Leaf, leaf_of
+from ..module_kinds import is_stateless, is_user_module
 from ..naming import first_free, identifier, snake_case
 from ..options import Style
 from ..passes.graph_utils import is_training_flag
@@ -1019,11 +1020,15 @@ def _names_of_callees(members: list[_Member]) -> set[str]:
 
     A Sequential's function is named after its attribute (``layers``, or
     ``layer`` for ``layer1``), a helper method's after itself: a keyword of
-    that name would hide the function in the body.
+    that name would hide the function in the body. A parameter-free
+    ``torch.nn`` layer is a call of ``F`` (``self.dropout =
+    nn.Dropout(config.dropout)`` leaves ``dropout`` free for its rate).
     """
     names = {"sequential"}
     for member in members:
-        for attribute, _ in member.instance.module.named_children():
+        for attribute, child in member.instance.module.named_children():
+            if is_stateless(child) and not is_user_module(child) and not child._modules:
+                continue
             base = _sequential_base(attribute)
             names |= {base, re.sub(r"_?\d+$", "", base)}
         names |= {call.name for call in methods_of(member.graph)}

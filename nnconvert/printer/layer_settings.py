@@ -16,7 +16,11 @@ expression, which :func:`~.source_arguments.written_reads` writes in
 ``__init__`` where the class can. The attribute is named as the
 expression ends (``self.upscale_factor = upscale_factor`` for
 ``self.pixel_shuffle = nn.PixelShuffle(upscale_factor)``) where the class
-has no other use for that name, else as the layer. A layer built with a
+has no other use for that name, else as the layer. Where the class
+already holds the setting (``self.dropout = dropout`` or ``self.p_drop =
+dropout`` beside ``self.drop = nn.Dropout(dropout)``), the call reads that
+attribute, and nothing is added: functional style's keyword is then the
+one both calls read, not a literal beside it. A layer built with a
 literal (``nn.Dropout(0.25)``) or with several arguments is printed as
 before.
 """
@@ -33,7 +37,7 @@ from typing import Any
 from torch import fx, nn
 
 from ..module_kinds import is_stateless, is_user_module
-from ..passes.styles import MADE_FROM_LAYER, positional_name
+from ..passes.styles import CALLED_FROM_LAYER, MADE_FROM_LAYER, positional_name
 from ..source_text import attributes_stored, called_name, function_tree, self_path
 from .values import same_literal
 
@@ -52,12 +56,22 @@ class LayerSetting:
     #: (:func:`~nnconvert.source_text.called_name`: ``dropout`` for
     #: ``config.dropout``) where the class has no other use for it
     #: (``self.upscale_factor``), else the layer's (``self.resid_dropout =
-    #: config.dropout``)
+    #: config.dropout``); the attribute the class already holds it in
+    #: where it does (:attr:`held`)
     name: str
+    #: the class already sets ``self.<name>`` to the expression
+    #: (``self.dropout = config.dropout``): no statement is added
+    held: bool = False
 
     @property
     def statement(self) -> str:
-        """The statement of ``__init__`` holding it: ``self.resid_dropout = config.dropout``."""
+        """The statement of ``__init__`` holding it: ``self.resid_dropout = config.dropout``.
+
+        Empty where the class already holds it (:attr:`held`): the layer's
+        statement goes, and nothing takes its place.
+        """
+        if self.held:
+            return ""
         return f"self.{self.name} = {ast.unparse(self.expression)}"
 
 
@@ -88,11 +102,39 @@ def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
             found[target.attr] = LayerSetting(target.attr, *bound, target.attr)
     taken = set(set_in_init) | set(vars(module)) | set(dir(type(module)))
     wanted = Counter(called_name(s.expression) for s in found.values())
+    holding = _settings_held(init, module, set_in_init)
     for layer, setting in found.items():
         name = called_name(setting.expression)
-        if name is not None and name not in taken and wanted[name] == 1:
+        value = getattr(module._modules[layer], setting.parameter, None)
+        holder = holding.get(ast.unparse(setting.expression))
+        if holder is not None and same_literal(vars(module)[holder], value):
+            found[layer] = dataclasses.replace(setting, name=holder, held=True)
+        elif name is not None and name not in taken and wanted[name] == 1:
             found[layer] = dataclasses.replace(setting, name=name)
     return found
+
+
+def _settings_held(
+    init: ast.FunctionDef | ast.AsyncFunctionDef,
+    module: nn.Module,
+    set_in_init: Counter[str],
+) -> dict[str, str]:
+    """The plain attributes ``__init__``'s own body sets once, by the text of their expression.
+
+    ``{"config.dropout": "dropout"}`` for ``self.dropout = config.dropout``:
+    a layer built from the same text may read that attribute. A text two
+    attributes hold is left out (which would it read?).
+    """
+    found: dict[str, list[str]] = {}
+    for statement in init.body:
+        if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
+            continue
+        target = statement.targets[0]
+        if not isinstance(target, ast.Attribute) or self_path(target.value) != "":
+            continue
+        if set_in_init[target.attr] == 1 and target.attr in vars(module):
+            found.setdefault(ast.unparse(statement.value), []).append(target.attr)
+    return {text: names[0] for text, names in found.items() if len(names) == 1}
 
 
 def entry_setting(
@@ -163,8 +205,13 @@ def layer_setting_read(
 
     The call's argument of the layer parameter's name, holding the layer's
     value (``p`` of ``F.dropout``, 0.1, for ``nn.Dropout(config.dropout)``).
+    In functional style (:data:`~nnconvert.passes.styles.CALLED_FROM_LAYER`)
+    the slot is a keyword of the block's function, named as the attribute
+    that already holds the setting, else as the argument ends
+    (``dropout``): the one keyword every call built from that argument
+    reads.
     """
-    attribute = node.meta.get(MADE_FROM_LAYER)
+    attribute = node.meta.get(MADE_FROM_LAYER, node.meta.get(CALLED_FROM_LAYER))
     if not isinstance(attribute, str) or kind not in ("arg", "kw"):
         return None
     setting = layer_settings(module).get(attribute)
@@ -174,4 +221,6 @@ def layer_setting_read(
     held = getattr(module._modules[attribute], setting.parameter, None)
     if name != setting.parameter or not same_literal(held, value):
         return None
+    if CALLED_FROM_LAYER in node.meta and not setting.held:  # no attribute
+        return called_name(setting.expression)
     return setting.name

@@ -139,6 +139,7 @@ def bert_encoder(
     input_ids: Tensor,
     attention_mask: Tensor,
     *,
+    dropout: float = 0.1,
     training: bool = False,
 ) -> Tensor:
     positions = torch.arange(input_ids.size(1), device=input_ids.device)
@@ -153,7 +154,7 @@ def bert_encoder(
             params["embedding_norm.bias"],
             eps=1e-12,
         ),
-        p=0.1,
+        p=dropout,
         training=training,
     )
     x = transformer_encoder(

@@ -11,7 +11,12 @@ def _generate_square_subsequent_mask(params: dict[str, Tensor], sz) -> Tensor:
 
 
 def causal_block(
-    params: dict[str, Tensor], src: Tensor, *, d_model: int = 32, training: bool = False
+    params: dict[str, Tensor],
+    src: Tensor,
+    *,
+    dropout: float = 0.1,
+    d_model: int = 32,
+    training: bool = False,
 ) -> Tensor:
     # src: [sequence length, batch size, d_model]
     mask = _generate_square_subsequent_mask(params, len(src)).to(src.device)
@@ -39,7 +44,7 @@ def causal_block(
         + F.linear(
             F.dropout(
                 F.relu(F.linear(x, params["linear1.weight"], params["linear1.bias"])),
-                p=0.1,
+                p=dropout,
                 training=training,
             ),
             params["linear2.weight"],

@@ -17,6 +17,7 @@ def causal_self_attention(
     *,
     n_embd: int = 16,
     n_head: int = 2,
+    dropout: float = 0.1,
     training: bool = False,
 ) -> Tensor:
     # batch size, sequence length, embedding dimensionality (n_embd)
@@ -36,7 +37,7 @@ def causal_self_attention(
     # causal mask to ensure that attention is only applied to the left in the input sequence
     att = att.masked_fill(params["bias"][:, :, :T, :T] == 0, -float("inf"))
     att = F.softmax(att, dim=-1)
-    att = F.dropout(att, p=0.1, training=training)
+    att = F.dropout(att, p=dropout, training=training)
     # (B, nh, T, T) x (B, nh, T, hs) -> (B, nh, T, hs)
     y = att @ v
     # re-assemble all head outputs side by side
@@ -44,7 +45,7 @@ def causal_self_attention(
     # output projection
     return F.dropout(
         F.linear(y, params["c_proj.weight"], params["c_proj.bias"]),
-        p=0.1,
+        p=dropout,
         training=training,
     )
 
@@ -77,6 +78,7 @@ def gpt(
     targets: Tensor | None = None,
     *,
     block_size: int = 16,
+    dropout: float = 0.1,
     training: bool = False,
 ) -> tuple[Tensor, Tensor]:
     t = idx.size(1)
@@ -86,7 +88,7 @@ def gpt(
     pos = torch.arange(0, t, dtype=torch.int64, device=idx.device)
     x = F.dropout(
         F.embedding(idx, params["wte.weight"]) + F.embedding(pos, params["wpe.weight"]),
-        p=0.1,
+        p=dropout,
         training=training,
     )
     for i in range(2):

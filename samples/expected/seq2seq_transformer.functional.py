@@ -270,12 +270,16 @@ def token_embedding(
 
 
 def positional_encoding(
-    params: dict[str, Tensor], token_embedding2: Tensor, *, training: bool = False
+    params: dict[str, Tensor],
+    token_embedding2: Tensor,
+    *,
+    dropout: float = 0.1,
+    training: bool = False,
 ) -> Tensor:
     # (seq_len, batch, emb_size) plus the encoding of each position
     return F.dropout(
         token_embedding2 + params["pos_embedding"][: token_embedding2.size(0), :],
-        p=0.1,
+        p=dropout,
         training=training,
     )
 
