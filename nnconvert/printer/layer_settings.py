@@ -32,7 +32,7 @@ import dataclasses
 import inspect
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from torch import fx, nn
 
@@ -86,20 +86,13 @@ def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
         return {}
     set_in_init = attributes_stored(init)
     found = {}
-    for statement in init.body:
-        if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
-            continue
-        target = statement.targets[0]
-        if not isinstance(target, ast.Attribute) or self_path(target.value) != "":
-            continue
-        if set_in_init[target.attr] != 1:
-            continue
-        layer = module._modules.get(target.attr)
+    for attribute, value in _set_once(init, set_in_init):
+        layer = module._modules.get(attribute)
         if layer is None or not is_stateless(layer) or is_user_module(layer):
             continue
-        bound = _one_argument(statement.value, type(layer))
+        bound = _one_argument(value, type(layer))
         if bound is not None:
-            found[target.attr] = LayerSetting(target.attr, *bound, target.attr)
+            found[attribute] = LayerSetting(attribute, *bound, attribute)
     taken = set(set_in_init) | set(vars(module)) | set(dir(type(module)))
     wanted = Counter(called_name(s.expression) for s in found.values())
     holding = _settings_held(init, module, set_in_init)
@@ -126,15 +119,24 @@ def _settings_held(
     attributes hold is left out (which would it read?).
     """
     found: dict[str, list[str]] = {}
+    for attribute, value in _set_once(init, set_in_init):
+        if attribute in vars(module):
+            found.setdefault(ast.unparse(value), []).append(attribute)
+    return {text: names[0] for text, names in found.items() if len(names) == 1}
+
+
+def _set_once(
+    init: ast.FunctionDef | ast.AsyncFunctionDef, set_in_init: Counter[str]
+) -> Iterator[tuple[str, ast.expr]]:
+    """``self.<attribute> = <value>`` of ``__init__``'s own body, for an attribute nothing else sets."""
     for statement in init.body:
         if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
             continue
         target = statement.targets[0]
         if not isinstance(target, ast.Attribute) or self_path(target.value) != "":
             continue
-        if set_in_init[target.attr] == 1 and target.attr in vars(module):
-            found.setdefault(ast.unparse(statement.value), []).append(target.attr)
-    return {text: names[0] for text, names in found.items() if len(names) == 1}
+        if set_in_init[target.attr] == 1:
+            yield target.attr, statement.value
 
 
 def entry_setting(
