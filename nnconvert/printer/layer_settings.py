@@ -85,8 +85,9 @@ def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
     if init is None:
         return {}
     set_in_init = attributes_stored(init)
+    set_once = list(_set_once(init, set_in_init))
     found = {}
-    for attribute, value in _set_once(init, set_in_init):
+    for attribute, value in set_once:
         layer = module._modules.get(attribute)
         if layer is None or not is_stateless(layer) or is_user_module(layer):
             continue
@@ -95,7 +96,7 @@ def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
             found[attribute] = LayerSetting(attribute, *bound, attribute)
     taken = set(set_in_init) | set(vars(module)) | set(dir(type(module)))
     wanted = Counter(called_name(s.expression) for s in found.values())
-    holding = _settings_held(init, module, set_in_init)
+    holding = _settings_held(set_once, module)
     for layer, setting in found.items():
         name = called_name(setting.expression)
         value = getattr(module._modules[layer], setting.parameter, None)
@@ -108,18 +109,16 @@ def layer_settings(module: nn.Module) -> dict[str, LayerSetting]:
 
 
 def _settings_held(
-    init: ast.FunctionDef | ast.AsyncFunctionDef,
-    module: nn.Module,
-    set_in_init: Counter[str],
+    set_once: list[tuple[str, ast.expr]], module: nn.Module
 ) -> dict[str, str]:
-    """The plain attributes ``__init__``'s own body sets once, by the text of their expression.
+    """The plain attributes ``__init__``'s own body sets once (``set_once``), by the text of their expression.
 
     ``{"config.dropout": "dropout"}`` for ``self.dropout = config.dropout``:
     a layer built from the same text may read that attribute. A text two
     attributes hold is left out (which would it read?).
     """
     found: dict[str, list[str]] = {}
-    for attribute, value in _set_once(init, set_in_init):
+    for attribute, value in set_once:
         if attribute in vars(module):
             found.setdefault(ast.unparse(value), []).append(attribute)
     return {text: names[0] for text, names in found.items() if len(names) == 1}
