@@ -931,6 +931,19 @@ ENTRIES = [
         lambda m: m.Discriminator((3, 32, 32)),
         images(2, 3, 32, 32),
     ),
+    # added in stop 65, to try the tool on code it was not made on
+    Entry(
+        "convnext",
+        "convnext.py",
+        # ConvNeXt-T's recipe (layer scale, stochastic depth), made small
+        lambda m: m.ConvNeXt(
+            depths=[1, 1, 2, 1],
+            dims=[8, 16, 32, 64],
+            drop_path_rate=0.1,
+            num_classes=10,
+        ),
+        images(2, 3, 32, 32),
+    ),
 ]
 
 

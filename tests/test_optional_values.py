@@ -134,3 +134,59 @@ def test_a_join_never_overwrites_the_input_a_later_statement_reads(style):
     conversion.check(train=True)
     if style is not Style.FUNCTIONAL:
         assert "x = self.proj(x)" not in conversion.source
+
+
+class Scale(nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+class LayerScaleBlock(nn.Module):
+    """ConvNeXt's block: its input kept under a second name, an optional last call.
+
+    ``shortcut = x`` gives the input a second name (:mod:`nnconvert.printer.
+    second_names`); the ``scale`` only some instances build is a block with a
+    setting of its own, which its caller passes as a keyword.
+    """
+
+    def __init__(self, dim, factor):
+        super().__init__()
+        self.conv = nn.Conv2d(dim, dim, 3, padding=1)
+        self.scale = Scale(factor) if factor > 0 else nn.Identity()
+
+    def forward(self, x):
+        shortcut = x
+        x = self.conv(x)
+        x = F.relu(x)
+        return shortcut + self.scale(x)
+
+
+class LayerScaleStack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.Sequential(
+            LayerScaleBlock(4, 0.0), LayerScaleBlock(4, 0.5), LayerScaleBlock(4, 0.25)
+        )
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_second_name_beside_an_optional_call_with_a_setting(style):
+    """Telling whether the call passes its input through names the block's
+    values; that must not move the nodes its settings are recorded by."""
+    torch.manual_seed(0)
+    conversion = nnconvert.convert(LayerScaleStack(), style, IMAGE)
+    conversion.check(train=True)
+    assert "shortcut = x" in conversion.source
+    if style is Style.FUNCTIONAL:
+        assert "def layer_scale_block_2(" not in conversion.source
+        assert "    if has_scale:\n" in conversion.source
+        assert 'x = scale(sub_params(params, "scale."), x, factor=factor)' in (
+            conversion.source
+        )

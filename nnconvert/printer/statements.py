@@ -267,10 +267,22 @@ def passes_value_through(
     Then skipping the call (``if self.<a> is not None:`` false, or a
     function's ``has_<a>`` keyword) leaves the input's value in that
     variable, which is what the graph without the calls reads.
+
+    Planned on a copy: planning gives values their second names
+    (:mod:`.second_names`), adding nodes, and the caller still holds
+    literal slots by the positions of ``graph``'s nodes (ConvNeXt's
+    ``shortcut = x`` before a block whose ``drop_path`` only some
+    instances call).
     """
-    names = plan_statements(graph, style, optional=calls).names
+    copied = fx.Graph(owning_module=graph.owning_module)
+    copies: dict[fx.Node, fx.Node] = {}
+    output = next(n for n in graph.nodes if n.op == "output")
+    copied.output(copied.graph_copy(graph, copies)).meta = dict(output.meta)
+    optional = frozenset(copies[c] for c in calls)
+    names = plan_statements(copied, style, optional=optional).names
     return all(
-        call in names and names.get(call.args[0]) == names[call] for call in calls
+        copies[call] in names and names.get(copies[call].args[0]) == names[copies[call]]
+        for call in calls
     )
 
 
