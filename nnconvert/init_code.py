@@ -615,6 +615,10 @@ class FunctionalInit:
     functions: tuple[str, ...]
     module_code: tuple[tuple[tuple[str, int], str], ...]
     imports: frozenset[str]
+    #: each statement's file and first line where the root's ``__init__``
+    #: has it (None: a block's), as :class:`~nnconvert.init_replay.InitCall`
+    #: says where the calls it recorded ran
+    wheres: tuple[tuple[str, int] | None, ...] = ()
 
     def before(self, key: str, previous: str | None, done: set[int]) -> list[str]:
         """The lines of the statements not yet written (``done``) that run before ``key``.
@@ -637,11 +641,17 @@ class FunctionalInit:
 
     def rest(self, done: set[int]) -> list[str]:
         """The lines of the statements not yet written: those that ran last."""
+        return [line for _, text in self.rest_at(done) for line in text]
+
+    def rest_at(
+        self, done: set[int]
+    ) -> list[tuple[tuple[str, int] | None, tuple[str, ...]]]:
+        """:meth:`rest`, each statement with where the root's ``__init__`` has it."""
+        wheres = self.wheres or (None,) * len(self.placed)
         return [
-            line
-            for index, (_, _, text) in enumerate(self.placed)
+            (where, text)
+            for index, ((_, _, text), where) in enumerate(zip(self.placed, wheres))
             if index not in done
-            for line in text
         ]
 
     @functools.cached_property
@@ -676,6 +686,11 @@ def _under(key: str, path: str) -> bool:
     return key == path or key.startswith(path + ".")
 
 
+#: a kept statement: the layers built after it, the block whose ``__init__``
+#: ran it, the statement, and its file and line in the root's ``__init__``
+_Placed = tuple[tuple[str, ...], str | None, InitStatement, tuple[str, int] | None]
+
+
 def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | None:
     """The initialisation statements ``init_params()`` can run where they ran, or None.
 
@@ -692,7 +707,7 @@ def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | 
     taken = set(taken)
     if is_functional_input(model):
         return _functional_tail(model, taken)
-    written: list[tuple[tuple[str, ...], str | None, InitStatement]] = []
+    written: list[_Placed] = []
     functions: dict[str, tuple[type, str]] = {}  # name -> (class, text)
     names: set[str] = set()
     founds: list[_Found] = []
@@ -727,11 +742,12 @@ def functional_init(model: nn.Module, taken: Iterable[str]) -> FunctionalInit | 
         imports |= resolved[1]
     texts = tuple(text for _, text in functions.values())
     return FunctionalInit(
-        tuple((later, block, s.lines) for later, block, s in written),
-        tuple(c for _, _, s in written for c in s.comments),
+        tuple((later, block, s.lines) for later, block, s, _ in written),
+        tuple(c for _, _, s, _ in written for c in s.comments),
         texts,
         tuple(module_code.items()),
         frozenset(imports | ({"Tensor"} if texts else set())),
+        tuple(where for *_, where in written),
     )
 
 
@@ -742,7 +758,7 @@ def _block_statements(
     functions: Mapping[str, tuple[type, str]],
 ) -> (
     tuple[
-        list[tuple[tuple[str, ...], str | None, InitStatement]],
+        list[_Placed],
         dict[str, tuple[type, str]],
         set[str],
     ]
@@ -784,7 +800,8 @@ def _block_statements(
             continue  # built before a layer whose keys init_params() cannot tell
         statement = _statement(found.source, node, (), {**replaced, **spans}, 4)
         at = tuple(prefix + a for a in later)
-        statements.append((at, path or None if not later else None, statement))
+        where = None if path else (found.filename, node.lineno)
+        statements.append((at, path or None if not later else None, statement, where))
         read |= _free_names(node, [methods[m] for m in called])
         used |= called
     texts = {

@@ -115,7 +115,10 @@ class InitCall:
     the build came after it, so it runs once every tensor exists;
     ``before``: else the first key drawn after it, whose statement it
     precedes. ``statement``: the line of the root ``__init__`` that ran it
-    (``self.apply(self._init_weights)``), with the comments above that line.
+    (``self.apply(self._init_weights)``), with the comments above that line;
+    ``where``: its file and first line (None: no root statement ran it),
+    which tell it from the statements
+    :func:`~nnconvert.init_code.functional_init` keeps.
     """
 
     pieces: tuple[str, str]
@@ -134,6 +137,7 @@ class InitCall:
     #: draws the layers of its rows itself; a subclass's tensors, which no
     #: row explains, are drawn by this call)
     default: bool = False
+    where: tuple[str, int] | None = None
 
 
 @dataclass
@@ -147,6 +151,7 @@ class _Event:
     replayable: bool = True
     function: Callable | None = None  # the file's function it calls
     default: bool = False  # a torch.nn layer's own initialisation made it
+    where: tuple[str, int] | None = None  # ``statement``'s file and first line
 
 
 class InitRecorder(TorchFunctionMode):
@@ -202,7 +207,8 @@ class InitRecorder(TorchFunctionMode):
             self._once(outer, lambda: _function_event(outer, target))
             return
         self._current = None
-        event = _Event(target, random, statement=_root_statement(caller))
+        statement, where = _root_statement(caller)
+        event = _Event(target, random, statement=statement, where=where)
         if name == "__setitem__":
             event.replayable = False
         else:
@@ -251,8 +257,10 @@ def _init_event(
     name = frame.f_code.co_name
     function = getattr(nn.init, name, None)
     tensor = frame.f_locals.get("tensor")
-    statement = _root_statement(caller) if caller is not None else ()
-    event = _Event(tensor, name in RANDOM_INITS, statement=statement, default=default)
+    statement, where = _root_statement(caller) if caller is not None else ((), None)
+    event = _Event(
+        tensor, name in RANDOM_INITS, statement=statement, default=default, where=where
+    )
     if getattr(function, "__code__", None) is not frame.f_code or tensor is None:
         event.replayable = False
         return event
@@ -292,11 +300,13 @@ def _file_function_of(frame: FrameType) -> Callable | None:
 def _function_event(frame: FrameType, target: Tensor) -> _Event:
     """The call of the file's function ``frame`` runs, as the model's code made it."""
     function = _file_function_of(frame)
+    statement, where = _root_statement(frame.f_back)
     event = _Event(
         target,
         random=True,  # whether it draws only running it tells: placed as if it did
-        statement=_root_statement(frame.f_back),
+        statement=statement,
         function=function,
+        where=where,
     )
     written = _arguments(function, frame)
     if written is None or kept_function(function) is None:
@@ -352,8 +362,10 @@ def _same(value: Any, default: Any) -> bool:
         return False
 
 
-def _root_statement(frame: FrameType) -> tuple[str, ...]:
-    """The comments above, and the first line of, the outermost model ``__init__`` statement running.
+def _root_statement(
+    frame: FrameType,
+) -> tuple[tuple[str, ...], tuple[str, int] | None]:
+    """The comments above, and the first line of, the outermost model ``__init__`` statement running; its file and line.
 
     The outermost frame of an ``nn.Module``'s ``__init__`` is the root's
     (``self.apply(self._init_weights)``, nanoGPT's loop over
@@ -369,26 +381,27 @@ def _root_statement(frame: FrameType) -> tuple[str, ...]:
             selves.add(id(owner))
         frame = frame.f_back
     if outermost is None or len(selves) > 1:  # a block's __init__ ran it
-        return ()
+        return (), None
     return _statement_at(outermost.f_code, outermost.f_lineno)
 
 
-def _statement_at(code, line: int) -> tuple[str, ...]:
-    """Comment lines above the top-level statement of ``code``'s function holding ``line``, and its first line."""
+def _statement_at(code, line: int) -> tuple[tuple[str, ...], tuple[str, int] | None]:
+    """Comment lines above the top-level statement of ``code``'s function holding ``line``, and its first line; its file and line."""
     source = read_file(code.co_filename)
     function = source and definition_at(source.tree, code.co_firstlineno, FUNCTIONS)
     if not function:
-        return ()
+        return (), None
     for statement in function.body:
         start, end = statement.lineno, statement.end_lineno or statement.lineno
         if start <= line <= end:
             first = source.lines[start - 1].strip() + (" ..." if end != start else "")
             above = []
-            while start > 1 and source.comment_alone(start - 1):
-                start -= 1
-                above.insert(0, source.comments[start])
-            return (*above, first)
-    return ()
+            at = start
+            while at > 1 and source.comment_alone(at - 1):
+                at -= 1
+                above.insert(0, source.comments[at])
+            return (*above, first), (code.co_filename, start)
+    return (), None
 
 
 def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall, ...]:
@@ -450,6 +463,7 @@ def _calls(events: list[_Event], state: Mapping[str, Tensor]) -> tuple[InitCall,
                 event.function,
                 discarded,
                 event.default,
+                event.where,
             )
         )
     return tuple(calls)

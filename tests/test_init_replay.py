@@ -473,3 +473,52 @@ def test_a_call_on_a_layer_built_early_waits_for_the_layer_s_statement(tmp_path)
     text = init_params_text(source)
     zeroed = text.index('nn.init.zeros_(params["to_out.2.weight"])')
     assert text.index('"to_out.2"') < zeroed
+
+
+#: ConvNeXt's head: ``self.apply`` draws every layer again, then the root scales
+#: the head (a statement over weights, which ``init_params()`` keeps as code).
+APPLIED_THEN_SCALED = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, head_init_scale=0.5):
+        super().__init__()
+        self.stem = nn.Linear(4, 8)
+        self.head = nn.Linear(8, 3)
+        self.apply(self._init_weights)
+        self.head.weight.data.mul_(head_init_scale)
+        self.head.bias.data.mul_(head_init_scale)
+
+    def _init_weights(self, m):
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.constant_(m.bias, 0.1)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.stem(x)))
+
+
+def example_inputs():
+    return (torch.randn(2, 4),)
+"""
+
+
+def test_a_kept_statement_after_apply_scales_what_apply_drew(tmp_path):
+    """``apply``'s calls on the head are made although the kept ``mul_`` names
+    the head too, and the ``mul_`` comes after them, as in the source."""
+    path = write(tmp_path, "net.py", APPLIED_THEN_SCALED)
+    source = convert(path)
+    assert_made_again(path, source)
+    text = init_params_text(source)
+    assert (
+        "    # Net.__init__: self.apply(self._init_weights)\n"
+        '    nn.init.trunc_normal_(params["stem.weight"], std=0.02)\n'
+        '    nn.init.constant_(params["stem.bias"], 0.1)\n'
+        '    nn.init.trunc_normal_(params["head.weight"], std=0.02)\n'
+        '    nn.init.constant_(params["head.bias"], 0.1)\n'
+        '    params["head.weight"].data.mul_(0.5)\n'
+        '    params["head.bias"].data.mul_(0.5)\n'
+        "    return params\n"
+    ) in text

@@ -352,9 +352,22 @@ class _Model:
             for call in self.replay
             if not call.default
             and call.discarded is None
-            and not self.initialised & set(call.keys)
+            and not self.kept_code_makes(call)
             for key in call.keys
         )
+
+    def kept_code_makes(self, call: InitCall) -> bool:
+        """``call`` is the work of the user's initialisation code ``init_params()`` keeps.
+
+        A call on a tensor that code names, made by a statement it keeps or
+        by none of the root's; not ConvNeXt's ``self.apply(self._init_weights)``,
+        which weight dicts cannot keep, on the ``head`` whose weights the kept
+        ``self.head.weight.data.mul_(head_init_scale)`` names.
+        """
+        if call.default or not self.initialised & set(call.keys):
+            return False
+        wheres = self.initialising.wheres if self.initialising else ()
+        return call.where is None or call.where in wheres
 
     @functools.cached_property
     def drawn_by_layer(self) -> frozenset[str]:
@@ -623,8 +636,12 @@ def _body(
             _use_modules(statement, imports)
             statements.append(_with_target(statement, key))
     statements += tied.statements(comments)
-    if model.initialising is not None:  # what ran last, before the comments after it
-        statements += map(Statement.text, model.initialising.rest(written_init))
+    # what ran last, before the comments after it
+    rest: list[tuple[tuple[str, int] | None, list[Statement]]] = []
+    if model.initialising is not None:
+        for where, text in model.initialising.rest_at(written_init):
+            rest.append((where, list(map(Statement.text, text))))
+            statements += rest[-1][1]
     # ``model.comments[1]``, after the last key, are about code the output has not
     builds = _written_builds(statements, built, model.taken, imports)
     count = len(statements)
@@ -632,6 +649,7 @@ def _body(
         statements, model, starts, first_key, imports, emptied
     )
     replayed = len(statements) != count or bool(last)
+    statements, last = _in_source_order(statements, last, rest)
     statements, blocks = with_block_functions(
         statements,
         model.blocks,
@@ -683,14 +701,14 @@ def _with_replay(
     right after its statement (``emptied`` says where that is).
     """
     inserted: dict[int, list[Statement]] = {}
-    last: list[Statement] = []
+    last: list[tuple[tuple[str, int] | None, Statement]] = []
     said: tuple[str, ...] = ()
     owner = type(model.module).__name__
     tied_to = {tie.target: tie.source for tie in model.ties}
     for call in model.replay:
-        if (call.default and not emptied.keys() & set(call.keys)) or (
-            not call.default and model.initialised & set(call.keys)
-        ):
+        if (
+            call.default and not emptied.keys() & set(call.keys)
+        ) or model.kept_code_makes(call):
             continue  # a row draws it, or the user's kept code does
         _use_modules(call.pieces[0] + call.pieces[1], imports)
         if call.discarded is not None:  # a draw into a tensor the model replaced
@@ -721,14 +739,51 @@ def _with_replay(
             continue
         if call.statement and call.statement != said:
             *above, line = call.statement
-            last += map(Statement.text, [*above, f"# {owner}.__init__: {line}"])
+            header = [*above, f"# {owner}.__init__: {line}"]
+            last += [(call.where, Statement.text(text)) for text in header]
         said = call.statement
-        last.append(written)
+        last.append((call.where, written))
     replayed: list[Statement] = []
     for index, statement in enumerate(statements):
         replayed += inserted.get(index, [])
         replayed.append(statement)
     return replayed + inserted.get(len(statements), []), last
+
+
+def _in_source_order(
+    statements: list[Statement],
+    last: list[tuple[tuple[str, int] | None, Statement]],
+    rest: list[tuple[tuple[str, int] | None, list[Statement]]],
+) -> tuple[list[Statement], list[Statement]]:
+    """``statements`` and the calls made last, with the kept root statements that ran after those calls among them.
+
+    ``rest`` (the user's kept statements written after every tensor, each
+    with where the root's ``__init__`` has it) stands before the calls that
+    come last (:func:`_with_replay`), unless the source ran it after one of
+    them: ConvNeXt's ``self.head.weight.data.mul_(head_init_scale)`` scales
+    what ``self.apply(self._init_weights)`` drew just before. Those move
+    among the calls, in the order of their lines.
+    """
+    first = next((where for where, _ in last if where is not None), None)
+    late = [
+        (where, group)
+        for where, group in rest
+        if first is not None
+        and where is not None
+        and where[0] == first[0]
+        and where[1] > first[1]
+    ]
+    if not late:
+        return statements, [statement for _, statement in last]
+    moved = {id(statement) for _, group in late for statement in group}
+    kept = [statement for statement in statements if id(statement) not in moved]
+    line, ordered = first[1], []
+    for where, statement in last:  # a call with no line of its own keeps its place
+        line = where[1] if where is not None and where[0] == first[0] else line
+        ordered.append((line, 0, statement))
+    ordered += [(where[1], 1, s) for where, group in late for s in group]
+    ordered.sort(key=lambda item: (item[0], item[1]))
+    return kept, [statement for *_, statement in ordered]
 
 
 def _written_after(statements: list[Statement], keys: Iterable[str]) -> int:
