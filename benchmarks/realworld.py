@@ -944,6 +944,13 @@ ENTRIES = [
         ),
         images(2, 3, 32, 32),
     ),
+    Entry(
+        "lucidrains_ddpm_unet",
+        "lucidrains_ddpm_unet.py",
+        # the README's Unet(dim=64, dim_mults=(1, 2, 4, 8)), made small
+        lambda m: m.Unet(dim=8, dim_mults=(1, 2), attn_dim_head=8, attn_heads=2),
+        lambda: (torch.randn(2, 3, 16, 16), torch.randint(0, 1000, (2,)).float()),
+    ),
 ]
 
 

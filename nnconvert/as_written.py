@@ -305,6 +305,13 @@ def statements_read(
     for index, statement in enumerate(body):
         for bound in names_bound(statement):
             binders.setdefault(bound, []).append(index)
+    for bound, indices in binders.items():
+        # a ``def`` another ``def`` of its name follows is not what calls find
+        # (a file that pastes a second module's helpers, ``exists`` and
+        # ``default``, above its own)
+        binders[bound] = [
+            i for i in indices if not _defined_again(body, i, indices, bound)
+        ]
     kept: dict[int, set[str] | None] = {
         i: None for i, s in enumerate(body) if s in classes or is_future(s)
     }
@@ -332,6 +339,17 @@ def statements_read(
     if any(isinstance(s, ast.ImportFrom) and s.level for s, _ in chosen):
         return None
     return chosen
+
+
+def _defined_again(
+    body: list[ast.stmt], index: int, binders: list[int], name: str
+) -> bool:
+    """``body[index]`` is a ``def name`` that a later ``def name`` replaces."""
+
+    def defines(statement: ast.stmt) -> bool:
+        return isinstance(statement, ast.FunctionDef) and statement.name == name
+
+    return defines(body[index]) and any(i > index and defines(body[i]) for i in binders)
 
 
 def _is_main_guard(statement: ast.stmt) -> bool:

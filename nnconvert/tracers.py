@@ -726,6 +726,15 @@ class ConcreteTracer(ModelTracer):
 
     def iter(self, obj: fx.Proxy):
         value = self.value_of(obj)
+        if (
+            isinstance(value, torch.Tensor)
+            and value.dim()
+            and obj.node.op == "get_attr"
+        ):
+            # a weight's rows, as many as the weights have: denoising-diffusion's
+            # ``mk, mv = map(lambda t: ..., self.mem_kv)`` reads ``self.mem_kv[0]``
+            # and ``self.mem_kv[1]``
+            return iter([obj[i] for i in range(len(value))])
         if isinstance(value, torch.Tensor):
             raise ConversionError(
                 f"{_user_location()}the model iterates over a tensor ('for row "

@@ -352,3 +352,32 @@ def test_a_loop_over_a_tensors_rows_is_refused_as_such():
         "tensor:' runs once per row of its first dimension); nnconvert cannot "
         "trace a loop over a tensor's rows"
     )
+
+
+class MemoryKeysValues(nn.Module):
+    """denoising-diffusion-pytorch's ``mk, mv = map(lambda t: ..., self.mem_kv)``:
+    a loop over a weight's rows, as many as the weight has."""
+
+    def __init__(self):
+        super().__init__()
+        self.mem_kv = nn.Parameter(torch.randn(2, 3, 4))
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        mk, mv = map(lambda t: t.sum(0), self.mem_kv)
+        return self.fc(x) * mk + mv
+
+
+@pytest.mark.parametrize("style", ["module", "functional", "mixed"])
+@pytest.mark.parametrize("keep_source", [True, False], ids=["kept", "traced"])
+def test_a_loop_over_a_weights_rows_reads_each_row(style, keep_source):
+    """Printed from the trace, each row is read; a class style keeps the line."""
+    conversion = nnconvert.convert(
+        MemoryKeysValues(), to=style, example_inputs=(X,), keep_source=keep_source
+    )
+    conversion.check(train=True)
+    if style != "functional" and keep_source:
+        assert "mk, mv = map(lambda t: t.sum(0), self.mem_kv)" in conversion.source
+        return
+    weight = 'params["mem_kv"]' if style == "functional" else "self.mem_kv"
+    assert f"{weight}[0]" in conversion.source and f"{weight}[1]" in conversion.source

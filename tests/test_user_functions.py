@@ -505,3 +505,57 @@ def test_a_choice_made_by_a_none_test_is_the_value_it_chose(style):
     conversion.check(train=True)
     assert "default" not in conversion.source
     assert "* x" in conversion.source
+
+
+PASTED = """
+import torch
+from torch import nn
+
+
+# a second module's helpers, pasted above the file's own
+def exists(val):
+    return val is not None
+
+
+def default(val, d):
+    return val if exists(val) else d
+
+
+def exists(x):
+    return x is not None
+
+
+def default(val, d):
+    if exists(val):
+        return val
+    return d() if callable(d) else d
+
+
+def scaled(x, scale=None):
+    return x * default(scale, 0.5)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return scaled(self.fc(x))
+"""
+
+
+@pytest.mark.parametrize("style", list(Style), ids=lambda s: s.value)
+def test_a_function_defined_again_in_its_file_is_kept_as_calls_find_it(tmp_path, style):
+    """Python keeps a file's last ``def`` of a name; so does the output, once."""
+    (tmp_path / "pasted.py").write_text(PASTED)
+    spec = importlib.util.spec_from_file_location("pasted", tmp_path / "pasted.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    conversion = nnconvert.convert(
+        module.Net(), to=style, example_inputs=(torch.randn(2, 4),)
+    )
+    conversion.check(train=True)
+    assert conversion.source.count("def exists(") == 1
+    assert conversion.source.count("def default(") == 1
+    assert "return d() if callable(d) else d" in conversion.source
