@@ -376,3 +376,38 @@ def test_a_local_bound_once_to_the_attribute_reads_the_attribute(style):
     name = "heads" if style is Style.FUNCTIONAL else "self.heads"
     # the ``map`` of the lambda as written (:mod:`nnconvert.printer.mapped_values`)
     assert f"q, k = map(lambda t: t.reshape(b, n, {name}, -1), (q, k))" in source
+
+
+class RMSNorm(nn.Module):
+    """denoising-diffusion-pytorch's: the scale multiplies after a weight does."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.scale = dim**0.5
+        self.g = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return torch.nn.functional.normalize(x, dim=-1) * self.g * self.scale
+
+
+class Normed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.norm = RMSNorm(8)
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.fc(self.norm(x))
+
+
+@pytest.mark.parametrize("style", STYLES, ids=lambda s: s.value)
+def test_a_product_beside_a_weights_reads_the_attribute(style):
+    """Two products on the line, one by a weight: the literal is the other's."""
+    source = converted(Normed(), style).source
+    if style is Style.FUNCTIONAL:
+        text = _definition(source, "rms_norm")
+        assert 'params["g"] * scale' in text and "value" not in text
+    else:
+        text = _definition(source, "RMSNorm")
+        assert "self.scale = 2.8284271247461903" in text
+        assert "* self.g * self.scale" in text

@@ -139,7 +139,9 @@ def _written_attribute(
             return None
         read = lambda operand: _keyword_read(operand, keywords)  # noqa: E731
     operands = [_operand(node, kind, key, e) for e in _expressions_at(frame)]
-    names = {read(o) for o in operands if o is not None}
+    # denoising-diffusion's ``F.normalize(x, dim = 1) * self.g * self.scale``:
+    # the other product's operand is a weight, which no literal stands for
+    names = {read(o) for o in operands if o is not None and not _weight(o, module)}
     if len(names) != 1 or None in names:
         return None  # no call lines up, or they disagree
     (name,) = names
@@ -149,6 +151,18 @@ def _written_attribute(
     if not isinstance(held, _PLAIN) or type(held) is not type(value):
         return None
     return name if held == value else None
+
+
+def _weight(operand: ast.expr, module: nn.Module) -> bool:
+    """``operand`` reads one of the module's tensors: ``self.g``, a functional file's ``params["g"]``."""
+    attribute = _self_attribute(operand)
+    if attribute is not None:
+        return attribute in module._parameters or attribute in module._buffers
+    return (
+        isinstance(operand, ast.Subscript)
+        and isinstance(operand.value, ast.Name)
+        and operand.value.id == "params"
+    )
 
 
 @dataclass(frozen=True)
