@@ -15,7 +15,6 @@ import pytest
 import torch
 from torch import nn
 
-import nnconvert
 from nnconvert.init_code import functional_init
 from nnconvert.opspecs import SPECS, spec_for_module
 from nnconvert.state_builds import state_build
@@ -287,37 +286,3 @@ def test_init_params_keeps_its_name_when_the_model_is_called_so():
     namespace = functional(InitParams(), (torch.randn(2, 3),))
     assert namespace["__name__"] == "init_params_"
     assert_same_construction(InitParams, namespace["init_params"])
-
-
-class FilledLate(nn.Module):
-    """denoising-diffusion's Unet: ``ups`` is registered empty before ``mid`` and
-    filled after it, so its layers draw after ``mid``'s."""
-
-    def __init__(self):
-        super().__init__()
-        self.downs = nn.ModuleList([])
-        self.ups = nn.ModuleList([])
-        for _ in range(2):
-            self.downs.append(nn.Linear(4, 4))
-        self.mid = nn.Linear(4, 4)
-        for _ in range(2):
-            self.ups.append(nn.Linear(4, 4))
-
-    def forward(self, x):
-        for down in self.downs:
-            x = down(x)
-        x = self.mid(x)
-        for up in self.ups:
-            x = up(x)
-        return x
-
-
-def test_a_container_filled_after_a_sibling_draws_after_it():
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = FilledLate()
-    namespace = functional(model, (torch.randn(2, 4),))
-    assert_same_construction(FilledLate, namespace["init_params"], reordered=True)
-    text = namespace["__source__"]
-    text = text[text.index("def init_params") :]
-    assert text.index('"mid"') < text.index('"ups.0"')

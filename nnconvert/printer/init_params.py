@@ -68,7 +68,6 @@ from ..declared_inits import (
     declared_tensor_inits,
 )
 from ..errors import ConversionError
-from ..init_arguments import construction_start
 from ..init_code import FunctionalInit, functional_init, take_comments
 from ..init_replay import InitCall
 from ..user_functions import kept_functions
@@ -1191,8 +1190,6 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
             early_of[type(module)] = _assigned_from_arguments(type(module))
         early = early_of[type(module)]
         children.sort(key=lambda item: item[0] not in early)  # stable
-        if not own:  # nothing of its own to draw among them
-            children = _by_first_draw(children)
         holding = [n for n, c in children if next(iter(c.state_dict()), None)]
         lines = _source_lines(module, own, holding, early)
         if lines is None and declared:
@@ -1211,52 +1208,6 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     visit("", model)
     placed = set(ordered)
     return ordered + [key for key in keys if key not in placed]
-
-
-def _by_first_draw(
-    children: list[tuple[str, nn.Module]],
-) -> list[tuple[str, nn.Module]]:
-    """``children`` with each container where its first tensors were made, if the build says so.
-
-    A container registered empty and filled later (denoising-diffusion's
-    ``ups`` before its ``mid_block1``, filled after it) draws when its
-    members are built: it moves before the first sibling whose tensors
-    were made after its first (:func:`~nnconvert.init_arguments.construction_start`
-    of the modules under each that hold tensors). Other children keep
-    registration order, as ``state_dict()`` lists them. As they are where
-    any module under them was built unrecorded.
-    """
-    starts = {}
-    for name, child in children:
-        found = [construction_start(m) for m in child.modules() if _holds_tensors(m)]
-        if any(start is None for start in found):
-            return children
-        starts[name] = min(found, default=None)
-    containers = (nn.ModuleList, nn.ModuleDict, nn.Sequential)
-    moved = [
-        item
-        for item in children
-        if type(item[1]) in containers and starts[item[0]] is not None
-    ]
-    ordered = [item for item in children if item not in moved]
-    for item in moved:
-        start = starts[item[0]]
-        at = next(
-            (
-                k
-                for k, (name, _) in enumerate(ordered)
-                if starts[name] is not None and starts[name] > start
-            ),
-            len(ordered),
-        )
-        ordered.insert(at, item)
-    return ordered
-
-
-def _holds_tensors(module: nn.Module) -> bool:
-    return any(True for _ in module.parameters(recurse=False)) or any(
-        True for _ in module.buffers(recurse=False)
-    )
 
 
 def _source_lines(
