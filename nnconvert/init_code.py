@@ -639,14 +639,10 @@ class FunctionalInit:
                 lines += text
         return lines
 
-    def rest(self, done: set[int]) -> list[str]:
-        """The lines of the statements not yet written: those that ran last."""
-        return [line for _, text in self.rest_at(done) for line in text]
-
-    def rest_at(
+    def rest(
         self, done: set[int]
     ) -> list[tuple[tuple[str, int] | None, tuple[str, ...]]]:
-        """:meth:`rest`, each statement with where the root's ``__init__`` has it."""
+        """The statements not yet written (those that ran last): where the root's ``__init__`` has each, its lines."""
         wheres = self.wheres or (None,) * len(self.placed)
         return [
             (where, text)

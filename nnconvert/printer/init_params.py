@@ -639,7 +639,7 @@ def _body(
     # what ran last, before the comments after it
     rest: list[tuple[tuple[str, int] | None, list[Statement]]] = []
     if model.initialising is not None:
-        for where, text in model.initialising.rest_at(written_init):
+        for where, text in model.initialising.rest(written_init):
             rest.append((where, list(map(Statement.text, text))))
             statements += rest[-1][1]
     # ``model.comments[1]``, after the last key, are about code the output has not

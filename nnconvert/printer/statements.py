@@ -60,6 +60,7 @@ from ..passes.unrolled import find_unrolled
 from ..source_map import statement_line, user_name
 from ..source_text import spreads_a_call, unpacked_names, unpacks_into
 from .grouping import source_statement, written_inside, written_returned
+from .literal_holes import copy_graph
 from .second_names import same_value, with_second_names
 from .names import RESERVED, Namespace, cleaned
 
@@ -274,10 +275,8 @@ def passes_value_through(
     ``shortcut = x`` before a block whose ``drop_path`` only some
     instances call).
     """
-    copied = fx.Graph(owning_module=graph.owning_module)
-    copies: dict[fx.Node, fx.Node] = {}
-    output = next(n for n in graph.nodes if n.op == "output")
-    copied.output(copied.graph_copy(graph, copies)).meta = dict(output.meta)
+    copied = copy_graph(graph)
+    copies = dict(zip(graph.nodes, copied.nodes))  # the same positions
     optional = frozenset(copies[c] for c in calls)
     names = plan_statements(copied, style, optional=optional).names
     return all(
