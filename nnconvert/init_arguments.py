@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import inspect
 import sys
 import types
@@ -69,6 +70,10 @@ _ALL_RECORDED: "weakref.WeakKeyDictionary[nn.Module, dict[str, Any]]" = (
 _SITES: "weakref.WeakKeyDictionary[nn.Module, tuple[types.CodeType, int]]" = (
     weakref.WeakKeyDictionary()
 )
+
+#: When each recorded module's ``__init__`` began, counted over every build.
+_STARTED: "weakref.WeakKeyDictionary[nn.Module, int]" = weakref.WeakKeyDictionary()
+_STARTS = itertools.count()
 
 
 #: Each recorded module's integer ``__init__`` locals on return, by name.
@@ -235,6 +240,7 @@ def _record_init_call(frame: types.FrameType, event: str, _: Any) -> None:
         }
         if frame.f_back is not None:
             _SITES[module] = (frame.f_back.f_code, frame.f_back.f_lineno)
+        _STARTED[module] = next(_STARTS)
 
 
 def _snapshot(value: Any) -> Any:
@@ -328,6 +334,16 @@ def construction_site(module: nn.Module) -> tuple[types.CodeType, int] | None:
     return _SITES.get(module)
 
 
+def construction_start(module: nn.Module) -> int | None:
+    """When ``module``'s ``__init__`` began, against the others' (None: not recorded).
+
+    denoising-diffusion's Unet registers ``self.ups = ModuleList([])`` before
+    its middle blocks and fills it after them: its blocks are drawn later
+    than registration order says.
+    """
+    return _STARTED.get(module)
+
+
 def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
     """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
     for module in originals:
@@ -342,6 +358,7 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
             _SIZES,
             _LOCALS,
             _SITES,
+            _STARTED,
         ):
             if module in records:
                 records[copied] = records[module]
@@ -350,6 +367,7 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
 __all__ = [
     "carry",
     "construction_site",
+    "construction_start",
     "declare",
     "declare_locals",
     "declare_sizes",

@@ -15,7 +15,9 @@ import pytest
 import torch
 from torch import nn
 
+import nnconvert
 from nnconvert.init_code import functional_init
+from nnconvert.options import Style
 from nnconvert.opspecs import SPECS, spec_for_module
 from nnconvert.state_builds import state_build
 
@@ -24,8 +26,10 @@ from .helpers import (
     assert_same_construction,
     build_inputs,
     build_layer,
+    execute,
     functional,
     layer_model,
+    load_output,
     sample_builder,
 )
 
@@ -286,3 +290,76 @@ def test_init_params_keeps_its_name_when_the_model_is_called_so():
     namespace = functional(InitParams(), (torch.randn(2, 3),))
     assert namespace["__name__"] == "init_params_"
     assert_same_construction(InitParams, namespace["init_params"])
+
+
+class FilledLate(nn.Module):
+    """denoising-diffusion's Unet: ``ups`` is registered empty before ``mid`` and
+    filled after it, so its layers draw after ``mid``'s."""
+
+    def __init__(self):
+        super().__init__()
+        self.downs = nn.ModuleList([])
+        self.ups = nn.ModuleList([])
+        for _ in range(2):
+            self.downs.append(nn.Linear(4, 4))
+        self.mid = nn.Linear(4, 4)
+        for _ in range(2):
+            self.ups.append(nn.Linear(4, 4))
+
+    def forward(self, x):
+        for down in self.downs:
+            x = down(x)
+        x = self.mid(x)
+        for up in self.ups:
+            x = up(x)
+        return x
+
+
+def test_a_container_filled_after_a_sibling_draws_after_it():
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = FilledLate()
+    namespace = functional(model, (torch.randn(2, 4),))
+    assert_same_construction(FilledLate, namespace["init_params"], reordered=True)
+    text = namespace["__source__"]
+    text = text[text.index("def init_params") :]
+    assert text.index('"mid"') < text.index('"ups.0"')
+
+
+class BuiltBeforeItsPlace(nn.Module):
+    """Perceiver: each ``layers[i]`` lists its cross layer first and its inner
+    list second, but ``__init__`` builds the inner list first."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([])
+        for _ in range(2):
+            inner = nn.ModuleList([nn.Linear(4, 4)])
+            self.layers.append(nn.ModuleList([nn.Linear(4, 4), inner]))
+
+    def forward(self, x):
+        for cross, inner in self.layers:
+            x = cross(x)
+            for layer in inner:
+                x = layer(x)
+        return x
+
+
+def test_a_member_built_before_an_earlier_member_draws_first_and_reads_back_alike():
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = BuiltBeforeItsPlace()
+    conversion = nnconvert.convert(model, Style.FUNCTIONAL, (torch.randn(2, 4),))
+    namespace = execute(conversion.source, "<test init_params>")
+    assert_same_construction(
+        BuiltBeforeItsPlace, namespace["init_params"], reordered=True
+    )
+    text = conversion.source
+    first = 'params[f"layers.{i}.1.0.weight"] ='
+    assert text.index(first) < text.index('params[f"layers.{i}.0.weight"] =')
+    # read back, the members are in index order again, as the original
+    # registered them, and the file's draw order is written again as it was
+    read = load_output(conversion)
+    assert list(read.module.state_dict()) == list(model.state_dict())
+    again = nnconvert.convert(read, Style.FUNCTIONAL, conversion.example_inputs)
+    assert again.source == text

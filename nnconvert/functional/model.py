@@ -35,7 +35,7 @@ from .classes import wrapper_class
 from .containers import rebuild_sequentials
 from .layers import adopt_layers
 from .leaf_layers import place_leaves
-from .weights import copy_weights
+from .weights import copy_weights, numbered_in_index_order
 from .wrapper import FunctionalModel, build_wrapper
 
 
@@ -59,7 +59,7 @@ def functional_model(
     constructor arguments that only set initial values are read from them,
     never from ``params`` (which training may have changed).
     """
-    tensors = copy_weights(function, params)
+    tensors = numbered_in_index_order(copy_weights(function, params))
     classes = {function: wrapper_class(FunctionalModel, function, class_name)}
     model = build_wrapper(function, tensors, {}, classes)
     built: frozenset[str] = frozenset()

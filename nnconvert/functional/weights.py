@@ -18,7 +18,7 @@ several keys (tied weights, as ``init_params()`` writes them) stays one.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -64,6 +64,39 @@ def copy_weights(
         key: copies.setdefault(id(tensor), _copy(tensor, key in names))
         for key, tensor in params.items()
     }
+
+
+def numbered_in_index_order(
+    tensors: Mapping[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """``tensors`` with the numbered members of each host in index order, the rest as given.
+
+    A functional file's ``init_params()`` makes its tensors in the order the
+    model built them, and a model may build a container's later member
+    first (Perceiver builds the self-attention of ``layers.0.2`` before the
+    cross-attention of ``layers.0.0``). Registered in that order, the
+    wrapper would list ``layers.0.2`` first, where the original's
+    ``nn.ModuleList`` lists its members by index, and blocks would be named
+    in a different order than the first conversion named them. Numbered
+    members take the places numbered members held, in index order; named
+    members and tensors keep theirs.
+    """
+    tree: dict[str, Any] = {}
+    for key in tensors:
+        node = tree
+        for part in key.split("."):
+            node = node.setdefault(part, {})
+
+    def keys(node: dict[str, Any], prefix: str) -> Iterator[str]:
+        numbered = iter(sorted((n for n in node if n.isdigit()), key=int))
+        for name in node:
+            name = next(numbered) if name.isdigit() else name
+            if node[name]:
+                yield from keys(node[name], f"{prefix}{name}.")
+            else:
+                yield prefix + name
+
+    return {key: tensors[key] for key in keys(tree, "")}
 
 
 def _copy(tensor: torch.Tensor, parameter: bool) -> torch.Tensor:

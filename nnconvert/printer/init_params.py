@@ -68,6 +68,7 @@ from ..declared_inits import (
     declared_tensor_inits,
 )
 from ..errors import ConversionError
+from ..init_arguments import construction_start
 from ..init_code import FunctionalInit, functional_init, take_comments
 from ..init_replay import InitCall
 from ..user_functions import kept_functions
@@ -1171,6 +1172,11 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     declared = {
         key: n for n, key in enumerate(declared_construction_order(model) or ())
     }
+    first_declared: dict[str, int] = {}  # each module path's first declared key
+    for key, n in declared.items():
+        parts = key.split(".")
+        for end in range(1, len(parts)):
+            first_declared.setdefault(".".join(parts[:end]), n)
     by_owner: dict[str, list[str]] = {}
     for key in keys:
         by_owner.setdefault(key.rpartition(".")[0], []).append(key)
@@ -1190,6 +1196,10 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
             early_of[type(module)] = _assigned_from_arguments(type(module))
         early = early_of[type(module)]
         children.sort(key=lambda item: item[0] not in early)  # stable
+        if declared:
+            children = _in_declared_order(prefix, children, first_declared)
+        elif not own:  # nothing of its own to draw among them
+            children = _by_first_draw(children)
         holding = [n for n, c in children if next(iter(c.state_dict()), None)]
         lines = _source_lines(module, own, holding, early)
         if lines is None and declared:
@@ -1208,6 +1218,76 @@ def construction_order(model: nn.Module, keys: list[str]) -> list[str]:
     visit("", model)
     placed = set(ordered)
     return ordered + [key for key in keys if key not in placed]
+
+
+def _in_declared_order(
+    prefix: str,
+    children: list[tuple[str, nn.Module]],
+    first_declared: dict[str, int],
+) -> list[tuple[str, nn.Module]]:
+    """``children`` in the order the read-back file's ``init_params()`` made their tensors.
+
+    Read back, a container's members are registered in index order (as the
+    model the file came from registered them,
+    :func:`~nnconvert.functional.weights.numbered_in_index_order`), which
+    need not be the order it built them in (Perceiver's ``layers.0.2``
+    before ``layers.0.0``). The children that made tensors take the places
+    they hold, ordered by their first tensor in the file; the others keep
+    theirs.
+    """
+    path = f"{prefix}." if prefix else ""
+    drawn = sorted(
+        (item for item in children if path + item[0] in first_declared),
+        key=lambda item: first_declared[path + item[0]],
+    )
+    order = iter(drawn)
+    return [next(order) if path + n in first_declared else (n, c) for n, c in children]
+
+
+def _by_first_draw(
+    children: list[tuple[str, nn.Module]],
+) -> list[tuple[str, nn.Module]]:
+    """``children`` with each container where its first tensors were made, if the build says so.
+
+    A container registered empty and filled later (denoising-diffusion's
+    ``ups`` before its ``mid_block1``, filled after it) draws when its
+    members are built: it moves before the first sibling whose tensors
+    were made after its first (:func:`~nnconvert.init_arguments.construction_start`
+    of the modules under each that hold tensors). Other children keep
+    registration order, as ``state_dict()`` lists them. As they are where
+    any module under them was built unrecorded.
+    """
+    starts = {}
+    for name, child in children:
+        found = [construction_start(m) for m in child.modules() if _holds_tensors(m)]
+        if any(start is None for start in found):
+            return children
+        starts[name] = min(found, default=None)
+    containers = (nn.ModuleList, nn.ModuleDict, nn.Sequential)
+    moved = [
+        item
+        for item in children
+        if type(item[1]) in containers and starts[item[0]] is not None
+    ]
+    ordered = [item for item in children if item not in moved]
+    for item in moved:
+        start = starts[item[0]]
+        at = next(
+            (
+                k
+                for k, (name, _) in enumerate(ordered)
+                if starts[name] is not None and starts[name] > start
+            ),
+            len(ordered),
+        )
+        ordered.insert(at, item)
+    return ordered
+
+
+def _holds_tensors(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters(recurse=False)) or any(
+        True for _ in module.buffers(recurse=False)
+    )
 
 
 def _source_lines(
