@@ -32,8 +32,10 @@ after the last statement of ``__init__`` that sets an attribute. Refused
   other arguments are expressions (``p=p * 2``, a local);
 * a call the trace made a layer of in one instance of its class but not
   in another, or a layer lifted from a function over a layer's tensors;
-* a class whose ``__init__`` returns early, or that another class of
-  the model derives from; a class without an ``__init__`` of its own
+* a class whose ``__init__`` may return before it sets an attribute
+  (new layers are built among the statements before the first that may
+  return, :func:`_always_run`), or that another class of the model
+  derives from; a class without an ``__init__`` of its own
   takes one (:func:`_new_init`) unless the one it runs is not
   ``nn.Module``'s.
 
@@ -823,7 +825,7 @@ class _Placing:
         #: the statement of ``__init__``'s own body building each layer, alone
         self.statements: dict[str, ast.stmt] = {
             names[0]: statement
-            for statement in init.body
+            for statement in _always_run(init)
             if isinstance(statement, ast.Assign)
             and len(names := attributes_set(statement)) == 1
             and stored[names[0]] == 1
@@ -874,18 +876,39 @@ def _new_init(
 
 
 def _own_init(source_class: ast.ClassDef) -> ast.FunctionDef | None:
-    """The class's own ``__init__``, where new layers can be built: one that never returns early."""
-    init = init_statement(source_class)
-    if init is None or any(isinstance(n, ast.Return) for n in ast.walk(init)):
-        return None
-    return init
+    """The class's own ``__init__``, where new layers can be built."""
+    return init_statement(source_class)
+
+
+def _always_run(init: ast.FunctionDef) -> list[ast.stmt]:
+    """The statements of ``__init__``'s body before the first that may return.
+
+    Every build runs them, so a new layer built among them is in every
+    instance. denoising-diffusion's ``Attend`` returns early unless it
+    runs on CUDA with flash attention: its ``attn_dropout`` is built
+    before that, and so is the layer its ``softmax`` becomes.
+    """
+    body = []
+    for statement in init.body:
+        if any(isinstance(node, ast.Return) for node in _outside_functions(statement)):
+            break
+        body.append(statement)
+    return body
+
+
+def _outside_functions(node: ast.AST) -> Iterator[ast.AST]:
+    """``node`` and what it holds, but not the bodies of functions defined in it."""
+    yield node
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        for child in ast.iter_child_nodes(node):
+            yield from _outside_functions(child)
 
 
 def _anchor(init: ast.FunctionDef) -> ast.stmt | None:
-    """The last statement of ``__init__``'s body that sets an attribute, or calls ``super().__init__``."""
+    """The last statement ``__init__`` always runs that sets an attribute, or calls ``super().__init__``."""
     setting = [
         s
-        for s in init.body
+        for s in _always_run(init)
         if attributes_stored(s)
         or any(
             isinstance(n, ast.Call)

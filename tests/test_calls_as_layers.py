@@ -375,3 +375,46 @@ def test_a_function_a_constructor_parameter_chose_stays_a_call(tmp_path):
     assert_builds_alike(
         CHOSEN_FUNCTION, source, "FeedForward", builds, torch.randn(5, 4)
     )
+
+
+#: denoising-diffusion's ``Attend``: ``__init__`` returns early unless on CUDA
+RETURNS_EARLY = """
+import torch
+import torch.nn as nn
+
+
+class Attend(nn.Module):
+    def __init__(self, dim=4, flash=False):
+        super().__init__()
+        self.proj = nn.Linear(dim, dim)
+        self.flash = flash
+        if not flash:
+            return
+        self.flash_proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        if self.flash:
+            x = self.flash_proj(x)
+        return self.proj(x).softmax(dim=-1)
+
+
+def example_inputs():
+    return (torch.randn(3, 4),)
+"""
+
+
+def test_layers_are_built_before_an_early_return(tmp_path):
+    conversion = _converted(tmp_path, RETURNS_EARLY)
+    assert conversion.as_written
+    init = _method(conversion.source, "__init__")
+    # after the layer its input comes from, which every build passes
+    assert (
+        "self.proj = nn.Linear(dim, dim)\n    self.softmax = nn.Softmax(dim=-1)\n"
+        in init
+    )
+    assert init.index("nn.Softmax(dim=-1)") < init.index("return")
+    assert "return self.softmax(self.proj(x))" in conversion.source
+    builds = [{"flash": False}, {"flash": True}]
+    assert_builds_alike(
+        RETURNS_EARLY, conversion.source, "Attend", builds, torch.randn(5, 4)
+    )
