@@ -780,14 +780,23 @@ class _Slicer:
         assigned = {n for p in chosen for n in _stored_names(body[p])}  # the locals
         # a parameter reassigned and read: which value does the read see?
         # (lambda-networks' ``dim_out = default(dim_out, dim)`` does not
-        # concern a table sized by ``n``)
+        # concern a table sized by ``n``). Only a statement up to the
+        # setter's can change it: PiT's ``dim *= 2`` in its loop over
+        # stages comes after ``torch.randn(1, num_patches + 1, dim)``.
         read = {
             node.id
             for code in [value, *(body[p] for p in chosen)]
             for node in ast.walk(code)
             if isinstance(node, ast.Name)
         }
-        if _stored_names(self.function) & self.parameters & read:
+        setter_line = body[index].lineno
+        stored = {
+            n
+            for statement in self.function.body
+            if statement.lineno <= setter_line
+            for n in _stored_names(statement)
+        }
+        if stored & self.parameters & read:
             raise _Refused
         statements = []
         for position in chosen:

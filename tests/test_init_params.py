@@ -363,3 +363,31 @@ def test_a_member_built_before_an_earlier_member_draws_first_and_reads_back_alik
     assert list(read.module.state_dict()) == list(model.state_dict())
     again = nnconvert.convert(read, Style.FUNCTIONAL, conversion.example_inputs)
     assert again.source == text
+
+
+class WidensLater(nn.Module):
+    """PiT: ``dim`` is drawn with, then doubled for the stages after."""
+
+    def __init__(self, dim=4, stages=2):
+        super().__init__()
+        tokens = 3 * 2
+        self.pos_embedding = nn.Parameter(torch.randn(1, tokens + 1, dim))
+        self.stages = nn.ModuleList([])
+        for _ in range(stages):
+            self.stages.append(nn.Linear(dim, dim * 2))
+            dim *= 2
+
+    def forward(self, x):
+        x = x + self.pos_embedding.mean()
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+
+def test_a_parameter_changed_after_a_draw_is_read_as_the_draw_saw_it():
+    torch.manual_seed(0)
+    with nnconvert.record_constructors():
+        model = WidensLater()
+    namespace = functional(model, (torch.randn(2, 4),))
+    assert_same_construction(WidensLater, namespace["init_params"])
+    assert "return torch.randn(1, tokens + 1, 4)" in namespace["__source__"]
