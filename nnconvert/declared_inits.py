@@ -119,7 +119,7 @@ def declare_copies(model: nn.Module, copies: Mapping[str, str]) -> None:
 
     A functional file's ``init_params()`` says so with ``clone_params(params,
     source, target)``; read back, the blocks have no ``copy.deepcopy`` to
-    say it (:func:`~nnconvert.printer.init_params.construction_order`).
+    say it (:func:`~nnconvert.printer.init_params._deep_copies`).
     """
     _COPIES[model] = dict(copies)
 

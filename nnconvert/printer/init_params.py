@@ -1261,8 +1261,8 @@ def _by_first_draw(
     members are built: it moves before the first sibling whose tensors
     were made after its first (:func:`~nnconvert.init_arguments.construction_start`
     of the modules under each that hold tensors). Other children keep
-    registration order, as ``state_dict()`` lists them. As they are where
-    any module under them was built unrecorded.
+    registration order, as ``state_dict()`` lists them. All stay as they
+    are where any module under them was built unrecorded.
     """
     starts = {}
     for name, child in children:
