@@ -48,9 +48,6 @@ _TENSORS: "weakref.WeakKeyDictionary[nn.Module, dict[str, TensorInit]]" = (
 _ORDER: "weakref.WeakKeyDictionary[nn.Module, tuple[str, ...]]" = (
     weakref.WeakKeyDictionary()
 )
-_COPIES: "weakref.WeakKeyDictionary[nn.Module, dict[str, str]]" = (
-    weakref.WeakKeyDictionary()
-)
 
 
 def plain_host(model: nn.Module, prefix: str, blocks: bool = False) -> nn.Module | None:
@@ -114,27 +111,13 @@ def declared_construction_order(model: nn.Module) -> tuple[str, ...] | None:
     return _ORDER.get(model)
 
 
-def declare_copies(model: nn.Module, copies: Mapping[str, str]) -> None:
-    """``model``'s submodules at some paths start as copies of others: ``{target: source}``.
-
-    A functional file's ``init_params()`` says so with ``clone_params(params,
-    source, target)``; read back, the blocks have no ``copy.deepcopy`` to
-    say it (:func:`~nnconvert.printer.init_params._deep_copies`).
-    """
-    _COPIES[model] = dict(copies)
-
-
-def declared_copies(model: nn.Module) -> dict[str, str]:
-    return _COPIES.get(model, {})
-
-
 def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
     """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
     for module in originals:
         copied = copies.get(id(module))
         if not isinstance(copied, nn.Module):
             continue
-        for records in (_DECLARED, _TENSORS, _ORDER, _COPIES):
+        for records in (_DECLARED, _TENSORS, _ORDER):
             if module in records:
                 records[copied] = records[module]
 
@@ -143,11 +126,9 @@ __all__ = [
     "DeclaredInit",
     "carry",
     "declare_construction_order",
-    "declare_copies",
     "declare_init",
     "declare_tensor_inits",
     "declared_construction_order",
-    "declared_copies",
     "declared_init",
     "declared_tensor_inits",
 ]

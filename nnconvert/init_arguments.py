@@ -76,12 +76,6 @@ _STARTED: "weakref.WeakKeyDictionary[nn.Module, int]" = weakref.WeakKeyDictionar
 _STARTS = itertools.count()
 
 
-#: Each module ``copy.deepcopy`` copied or made while recording: one token
-#: per module copied, shared with its copies, and whether it is that module.
-_COPY_GROUPS: "weakref.WeakKeyDictionary[nn.Module, tuple[object, bool]]" = (
-    weakref.WeakKeyDictionary()
-)
-
 #: Each recorded module's integer ``__init__`` locals on return, by name.
 _LOCALS: "weakref.WeakKeyDictionary[nn.Module, dict[str, int]]" = (
     weakref.WeakKeyDictionary()
@@ -206,8 +200,6 @@ def _deepcopy_carrying_records(module: nn.Module, memo: dict[int, Any]) -> nn.Mo
     finally:
         nn.Module.__deepcopy__ = _deepcopy_carrying_records
     carry(module.modules(), memo)
-    token = _COPY_GROUPS.setdefault(module, (object(), True))[0]
-    _COPY_GROUPS[copied] = (token, False)
     return copied
 
 
@@ -352,16 +344,6 @@ def construction_start(module: nn.Module) -> int | None:
     return _STARTED.get(module)
 
 
-def copy_group(module: nn.Module) -> tuple[object, bool] | None:
-    """``module``'s deep-copy group while recording, and whether it is the module copied (None: none).
-
-    DETR's ``_get_clones(encoder_layer, N)`` deep-copies one layer built
-    in a local N times: the layers are equal when built, and only the
-    layer copied drew random numbers.
-    """
-    return _COPY_GROUPS.get(module)
-
-
 def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
     """Give each copy (``copies``: ``deepcopy``'s memo, by ``id``) its original's record."""
     for module in originals:
@@ -377,7 +359,6 @@ def carry(originals: Iterable[nn.Module], copies: Mapping[int, Any]) -> None:
             _LOCALS,
             _SITES,
             _STARTED,
-            _COPY_GROUPS,
         ):
             if module in records:
                 records[copied] = records[module]
@@ -387,7 +368,6 @@ __all__ = [
     "carry",
     "construction_site",
     "construction_start",
-    "copy_group",
     "declare",
     "declare_locals",
     "declare_sizes",

@@ -9,7 +9,6 @@ The dict works as the weights of the generated function.
 
 from __future__ import annotations
 
-import copy
 import functools
 
 import pytest
@@ -392,35 +391,3 @@ def test_a_parameter_changed_after_a_draw_is_read_as_the_draw_saw_it():
     namespace = functional(model, (torch.randn(2, 4),))
     assert_same_construction(WidensLater, namespace["init_params"])
     assert "return torch.randn(1, tokens + 1, 4)" in namespace["__source__"]
-
-
-class ClonedLayers(nn.Module):
-    """DETR's ``_get_clones``: one layer built in a local, deep-copied into a list."""
-
-    def __init__(self, depth=3):
-        super().__init__()
-        layer = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
-        self.layers = nn.ModuleList([copy.deepcopy(layer) for _ in range(depth)])
-        self.head = nn.Linear(4, 2)
-
-    def forward(self, x):
-        for layer in self.layers:
-            x = layer(x)
-        return self.head(x)
-
-
-def test_layers_the_model_deep_copies_are_copies_in_init_params_and_read_back():
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = ClonedLayers()
-    conversion = nnconvert.convert(model, Style.FUNCTIONAL, (torch.randn(2, 4),))
-    namespace = execute(conversion.source, "<test init_params>")
-    assert_same_construction(ClonedLayers, namespace["init_params"])
-    # the first copy draws what ``layer`` drew, the others copy it; read
-    # back, the calls say they are copies
-    for target in ("layers.1", "layers.2"):
-        assert f'clone_params(params, "layers.0", "{target}")' in conversion.source
-    again = nnconvert.convert(
-        load_output(conversion), Style.FUNCTIONAL, conversion.example_inputs
-    )
-    assert again.source == conversion.source

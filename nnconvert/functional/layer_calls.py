@@ -45,32 +45,6 @@ def recorded_layer_calls(init: Callable) -> Iterator[dict[str, DeclaredInit]]:
         yield calls
 
 
-@contextlib.contextmanager
-def recorded_clones(init: Callable) -> Iterator[dict[str, str]]:
-    """While ``init`` runs: each ``clone_params(params, source, target)`` call, ``{target: source}``.
-
-    The file's ``clone_params``, defined as :mod:`nnconvert.opspecs.layer_params`
-    defines it, is wrapped in ``init``'s globals for the while (a layer
-    the model's code deep-copied, as DETR's ``_get_clones`` does).
-    """
-    clones: dict[str, str] = {}
-
-    def wrapper(name: str, value: Any) -> Any:
-        if name != "clone_params" or not _defined_as_ours(name, value):
-            return None
-
-        @functools.wraps(value)
-        def recorded(params: Any, source: Any, target: Any) -> Any:
-            if isinstance(source, str) and isinstance(target, str):
-                clones[target] = source
-            return value(params, source, target)
-
-        return recorded
-
-    with globals_wrapped(init, wrapper):
-        yield clones
-
-
 def declare_layer_calls(model: nn.Module, calls: dict[str, DeclaredInit]) -> None:
     """Each plain host of ``model`` holding exactly what its recorded call made declares it."""
     for prefix, declared in calls.items():
@@ -83,18 +57,11 @@ def declare_layer_calls(model: nn.Module, calls: dict[str, DeclaredInit]) -> Non
 
 def _is_layer_function(name: str, value: Any) -> bool:
     """A function defined as :data:`DEFINITIONS` defines ``name``, taking a ``prefix`` first."""
-    if not inspect.isfunction(value):
-        return False
-    if list(inspect.signature(value).parameters)[:1] != ["prefix"]:
-        return False  # clone_params(params, ...) copies, it makes no layer
-    return _defined_as_ours(name, value)
-
-
-def _defined_as_ours(name: str, value: Any) -> bool:
-    """``value`` is a function whose source is :data:`DEFINITIONS`' for ``name``."""
     definition = DEFINITIONS.get(name)
     if definition is None or not inspect.isfunction(value):
         return False
+    if list(inspect.signature(value).parameters)[:1] != ["prefix"]:
+        return False  # clone_params(params, ...) copies, it makes no layer
     try:
         source = inspect.getsource(value)
     except (OSError, TypeError):
@@ -125,4 +92,4 @@ def _recording(
     return recorded
 
 
-__all__ = ["declare_layer_calls", "recorded_clones", "recorded_layer_calls"]
+__all__ = ["declare_layer_calls", "recorded_layer_calls"]

@@ -20,11 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
-from ..declared_inits import (
-    DeclaredInit,
-    declare_construction_order,
-    declare_copies,
-)
+from ..declared_inits import DeclaredInit, declare_construction_order
 from ..errors import ConversionError, InputError
 from ..frontend import ModelInput
 from ..reporting import error_location, one_line
@@ -34,7 +30,7 @@ from ..tensor_builds import read_builds
 from ..ties import declare_written
 from .block_inits import declare_block_sizes, recorded_block_inits
 from .init_ties import init_ties
-from .layer_calls import declare_layer_calls, recorded_clones, recorded_layer_calls
+from .layer_calls import declare_layer_calls, recorded_layer_calls
 from .tensor_inits import declare_tensor_statements, tensor_statements
 from .model import functional_model
 from .source import load_source
@@ -66,13 +62,12 @@ def load_functional(
     where = f"{path}:{code.co_firstlineno}: "
     sizes: dict[str, dict[str, int]] = {}  # each block init call's, by prefix
     layers: dict[str, DeclaredInit] = {}  # each layer function call's, by prefix
-    clones: dict[str, str] = {}  # each clone_params call's source, by target
     if weights is not None:
         if init_args:
             raise InputError(
                 "--init-arg goes to init_params(), which --weights replaces"
             )
-        initial = initial_weights(namespace, sizes, layers, clones)
+        initial = initial_weights(namespace, sizes, layers)
         params = _in_order_of(weights, initial)
     else:
         init = namespace.get("init_params")
@@ -86,7 +81,6 @@ def load_functional(
             with (
                 recorded_block_inits(init) as sizes,
                 recorded_layer_calls(init) as layers,
-                recorded_clones(init) as clones,
             ):
                 params = init(**(init_args or {}))
         except Exception as error:
@@ -104,7 +98,6 @@ def load_functional(
         raise InputError(f"{where}{error}") from None
     declare_block_sizes(read.module, sizes)
     declare_layer_calls(read.module, layers)
-    declare_copies(read.module, clones)
     if initial is not None:
         declare_construction_order(read.module, initial)
     init = namespace.get("init_params")
@@ -144,7 +137,6 @@ def initial_weights(
     namespace: Mapping[str, Any],
     sizes: dict[str, dict[str, int]] | None = None,
     layers: dict[str, DeclaredInit] | None = None,
-    clones: dict[str, str] | None = None,
 ) -> dict[str, torch.Tensor] | None:
     """The file's ``init_params()`` (after ``manual_seed(0)``, the global RNG left as it was).
 
@@ -152,7 +144,7 @@ def initial_weights(
     known, and constructor arguments that only set initial values keep their
     defaults. ``sizes`` receives the sizes its block init functions were
     called with (:mod:`.block_inits`), ``layers`` its layer function calls
-    (:mod:`.layer_calls`), ``clones`` its ``clone_params`` calls.
+    (:mod:`.layer_calls`).
     """
     init = namespace.get("init_params")
     if not callable(init):
@@ -163,7 +155,6 @@ def initial_weights(
             with (
                 recorded_block_inits(init) as recorded,
                 recorded_layer_calls(init) as calls,
-                recorded_clones(init) as copied,
             ):
                 params = init()
         except Exception:
@@ -172,8 +163,6 @@ def initial_weights(
         sizes.update(recorded)
     if layers is not None:
         layers.update(calls)
-    if clones is not None:
-        clones.update(copied)
     return dict(params) if is_state_dict(params) else None
 
 

@@ -64,12 +64,11 @@ from torch import nn
 from ..declared_inits import (
     DeclaredInit,
     declared_construction_order,
-    declared_copies,
     declared_init,
     declared_tensor_inits,
 )
 from ..errors import ConversionError
-from ..init_arguments import construction_start, copy_group
+from ..init_arguments import construction_start
 from ..init_code import FunctionalInit, functional_init, take_comments
 from ..init_replay import InitCall
 from ..user_functions import kept_functions
@@ -431,8 +430,7 @@ class _Model:
     @functools.cached_property
     def copies(self) -> dict[str, str | None]:
         """Each key's :func:`_copy_source`."""
-        copied = _deep_copies(self.module)
-        return {key: _copy_source(self.module, key, copied) for key in self.order}
+        return {key: _copy_source(self.module, key) for key in self.order}
 
 
 @dataclass
@@ -487,15 +485,10 @@ def _shortest_body(model: _Model) -> _Body:
     A function's definition costs about ten lines: a model with two linear
     layers is shorter written tensor by tensor. Starting from every function
     its layers can use, drop the one whose absence saves most, while one does.
-    Never one a layer subclass calls (:func:`_subclass_functions`), nor
-    ``clone_params`` where the model's code deep-copied layers
-    (:func:`_deep_copies`): read back, that call is what says they are
-    copies, which ``params[...].clone()`` per tensor does not.
+    Never one a layer subclass calls (:func:`_subclass_functions`).
     """
     body = _body(model, allowed=None)
     kept = _subclass_functions(model.module)
-    if _deep_copies(model.module):
-        kept |= {"clone_params"}
     while set(body.functions) - kept:
         used = body.functions
         trials = [
@@ -1442,47 +1435,21 @@ def _submodule(model: nn.Module, prefix: str) -> nn.Module | None:
         return None
 
 
-def _copy_source(model: nn.Module, key: str, copied: dict[str, str]) -> str | None:
+def _copy_source(model: nn.Module, key: str) -> str | None:
     """The key ``key``'s tensor starts as a copy of, when an enclosing row says so (:attr:`TensorInit.copy_of`).
 
     The outermost row decides: it built the copies (``nn.TransformerEncoder``'s
-    layers are deep copies of one), whatever rows its parts have. A
-    submodule the model's own code deep-copied (``copied``,
-    :func:`_deep_copies`) is a copy too.
+    layers are deep copies of one), whatever rows its parts have.
     """
     parts = key.split(".")
     for cut in range(len(parts)):
         prefix, attribute = ".".join(parts[:cut]), ".".join(parts[cut:])
-        if prefix in copied:
-            return f"{copied[prefix]}.{attribute}"
         init = _layer_inits(_submodule(model, prefix)).get(attribute)
         if init is not None and init.copy_of is None:
             return None
         if init is not None:
             return f"{prefix}.{init.copy_of}" if prefix else init.copy_of
     return None
-
-
-def _deep_copies(model: nn.Module) -> dict[str, str]:
-    """Each submodule ``copy.deepcopy`` made while the model was built, and the one it copies.
-
-    The module copied, where the model holds it; else the first copy, in
-    registration order: DETR's ``_get_clones(encoder_layer, N)`` copies a
-    layer held in a local, so ``layers.0`` draws what ``encoder_layer``
-    drew, and ``layers.1`` copies it (:func:`~nnconvert.init_arguments.copy_group`).
-    Read back, a functional file's ``clone_params`` calls say it
-    (:func:`~nnconvert.declared_inits.declared_copies`).
-    """
-    groups: dict[int, list[tuple[str, bool]]] = {}
-    copied = dict(declared_copies(model))  # read back: clone_params calls
-    for path, module in model.named_modules():
-        found = copy_group(module)
-        if path and found is not None:
-            groups.setdefault(id(found[0]), []).append((path, found[1]))
-    for members in groups.values():
-        source = next((p for p, original in members if original), members[0][0])
-        copied.update({path: source for path, _ in members if path != source})
-    return copied
 
 
 def _layer_inits(layer: nn.Module | None) -> dict[str, TensorInit]:
