@@ -376,7 +376,7 @@ def names_bound(statement: ast.stmt) -> Iterator[str]:
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         yield statement.name
         return
-    for node in _outside_definitions(statement):
+    for node in outside_definitions(statement):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             yield node.id
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -385,14 +385,14 @@ def names_bound(statement: ast.stmt) -> Iterator[str]:
             yield node.name
 
 
-def _outside_definitions(node: ast.AST) -> Iterator[ast.AST]:
+def outside_definitions(node: ast.AST) -> Iterator[ast.AST]:
     """``node`` and what it holds, without the bodies of functions and classes in it."""
     yield node
     for child in ast.iter_child_nodes(node):
         if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             yield child
         else:
-            yield from _outside_definitions(child)
+            yield from outside_definitions(child)
 
 
 def module_level_names(tree: ast.Module) -> set[str]:
@@ -437,7 +437,7 @@ def _names_bound_inside(body: list[ast.stmt]) -> set[str]:
     """The names a function body binds (its locals), nested functions' own aside."""
     bound = set()
     for statement in body:
-        for node in _outside_definitions(statement):
+        for node in outside_definitions(statement):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                 bound.add(node.id)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -449,7 +449,7 @@ def _names_bound_inside(body: list[ast.stmt]) -> set[str]:
     global_names = {
         name
         for statement in body
-        for node in _outside_definitions(statement)
+        for node in outside_definitions(statement)
         if isinstance(node, (ast.Global, ast.Nonlocal))
         for name in node.names
     }
@@ -767,6 +767,7 @@ __all__ = [
     "is_empty_container",
     "is_future",
     "names_bound",
+    "outside_definitions",
     "names_read",
     "plain_attributes",
     "same_kind",

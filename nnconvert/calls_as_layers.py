@@ -69,6 +69,7 @@ from .as_written import (
     globals_of,
     has_instance_overrides,
     module_level_names,
+    outside_definitions,
     reads_own_names,
     same_model,
     source_program,
@@ -889,19 +890,14 @@ def _always_run(init: ast.FunctionDef) -> list[ast.stmt]:
     before that, and so is the layer its ``softmax`` becomes.
     """
     body = []
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
     for statement in init.body:
-        if any(isinstance(node, ast.Return) for node in _outside_functions(statement)):
+        if not isinstance(statement, definitions) and any(
+            isinstance(node, ast.Return) for node in outside_definitions(statement)
+        ):
             break
         body.append(statement)
     return body
-
-
-def _outside_functions(node: ast.AST) -> Iterator[ast.AST]:
-    """``node`` and what it holds, but not the bodies of functions defined in it."""
-    yield node
-    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        for child in ast.iter_child_nodes(node):
-            yield from _outside_functions(child)
 
 
 def _anchor(init: ast.FunctionDef) -> ast.stmt | None:

@@ -26,10 +26,10 @@ from .helpers import (
     assert_same_construction,
     build_inputs,
     build_layer,
-    execute,
     functional,
     layer_model,
     load_output,
+    recorded_conversion,
     sample_builder,
 )
 
@@ -316,13 +316,10 @@ class FilledLate(nn.Module):
 
 
 def test_a_container_filled_after_a_sibling_draws_after_it():
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = FilledLate()
-    namespace = functional(model, (torch.randn(2, 4),))
-    assert_same_construction(FilledLate, namespace["init_params"], reordered=True)
-    text = namespace["__source__"]
-    text = text[text.index("def init_params") :]
+    conversion = recorded_conversion(FilledLate, Style.FUNCTIONAL, (torch.randn(2, 4),))
+    init_params = conversion.namespace()["init_params"]
+    assert_same_construction(FilledLate, init_params, reordered=True)
+    text = conversion.source[conversion.source.index("def init_params") :]
     assert text.index('"mid"') < text.index('"ups.0"')
 
 
@@ -346,21 +343,17 @@ class BuiltBeforeItsPlace(nn.Module):
 
 
 def test_a_member_built_before_an_earlier_member_draws_first_and_reads_back_alike():
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = BuiltBeforeItsPlace()
-    conversion = nnconvert.convert(model, Style.FUNCTIONAL, (torch.randn(2, 4),))
-    namespace = execute(conversion.source, "<test init_params>")
-    assert_same_construction(
-        BuiltBeforeItsPlace, namespace["init_params"], reordered=True
-    )
+    inputs = (torch.randn(2, 4),)
+    conversion = recorded_conversion(BuiltBeforeItsPlace, Style.FUNCTIONAL, inputs)
+    init_params = conversion.namespace()["init_params"]
+    assert_same_construction(BuiltBeforeItsPlace, init_params, reordered=True)
     text = conversion.source
     first = 'params[f"layers.{i}.1.0.weight"] ='
     assert text.index(first) < text.index('params[f"layers.{i}.0.weight"] =')
     # read back, the members are in index order again, as the original
     # registered them, and the file's draw order is written again as it was
     read = load_output(conversion)
-    assert list(read.module.state_dict()) == list(model.state_dict())
+    assert list(read.module.state_dict()) == list(conversion.model.state_dict())
     again = nnconvert.convert(read, Style.FUNCTIONAL, conversion.example_inputs)
     assert again.source == text
 
@@ -385,9 +378,8 @@ class WidensLater(nn.Module):
 
 
 def test_a_parameter_changed_after_a_draw_is_read_as_the_draw_saw_it():
-    torch.manual_seed(0)
-    with nnconvert.record_constructors():
-        model = WidensLater()
-    namespace = functional(model, (torch.randn(2, 4),))
-    assert_same_construction(WidensLater, namespace["init_params"])
-    assert "return torch.randn(1, tokens + 1, 4)" in namespace["__source__"]
+    conversion = recorded_conversion(
+        WidensLater, Style.FUNCTIONAL, (torch.randn(2, 4),)
+    )
+    assert_same_construction(WidensLater, conversion.namespace()["init_params"])
+    assert "return torch.randn(1, tokens + 1, 4)" in conversion.source
